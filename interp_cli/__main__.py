@@ -1,0 +1,3 @@
+from interp_cli.cli import main
+
+main()

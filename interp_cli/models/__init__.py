@@ -1,0 +1,1 @@
+"""The networks (one file each) and the checkpoint reader that builds them."""
