@@ -1,0 +1,276 @@
+"""Read e4e and rosinality checkpoints into our networks.
+
+Two layouts are understood:
+- e4e (`e4e_ffhq_encode.pt`): `{'state_dict': {'encoder.*', 'decoder.*'}, 'latent_avg': [n, 512],
+  'opts': {...}}`: encoder + generator.
+- rosinality (`stylegan2-ffhq-config-f.pt`): `{'g_ema': {...}, 'latent_avg': [512]}`: generator only,
+  for rendering codes made elsewhere.
+
+The network shapes are inferred from the keys (and `opts`), the matching network is built on
+the meta device (no memory for random weights) and the tensors are assigned strictly. Files are
+read with `weights_only=True` (never unpickling code) and memory-mapped where torch supports it,
+so a 1.2 GB file is not copied into memory twice.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from interp_cli.errors import CheckpointError
+from interp_cli.models.e4e import Encoder4Editing, EncoderConfig
+from interp_cli.models.stylegan2 import Generator, GeneratorConfig
+
+
+def _first(keys, n: int = 3) -> str:
+    keys = sorted(keys)
+    more = f" (+{len(keys) - n} more)" if len(keys) > n else ""
+    return ", ".join(keys[:n]) + more
+
+
+def read_checkpoint_file(path: str | Path) -> dict:
+    """`torch.load` a checkpoint safely (weights_only, CPU, mmap when possible) or raise CheckpointError."""
+    path = Path(path)
+    name = path.name
+    if not path.is_file():
+        raise CheckpointError(f"{name}: weights file not found")
+    use_mmap = zipfile.is_zipfile(path)  # mmap needs torch's zip container (the default since torch 1.6)
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True, mmap=use_mmap)
+    except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, ... for bad files
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "weights_only" in str(err) or "Unsupported global" in str(err):
+            raise CheckpointError(f"{name}: refused: the file contains Python objects, not just tensors "
+                                  f"(only weights_only checkpoints are loaded)") from None
+        if path.stat().st_size == 0:
+            raise CheckpointError(f"{name}: the file is empty") from None
+        raise CheckpointError(f"{name}: not a readable PyTorch checkpoint (truncated or corrupt? {message})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{name}: not an e4e or StyleGAN2 checkpoint (top level is {type(data).__name__})")
+    return data
+
+
+def _prefixed(state: dict, prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def infer_generator_config(state: dict[str, torch.Tensor], name: str = "checkpoint") -> GeneratorConfig:
+    """Generator shape from its state dict (keys without the `decoder.`/`g_ema.` prefix)."""
+    try:
+        n_mlp = sum(1 for k in state if re.fullmatch(r"style\.\d+\.weight", k))
+        style_dim = state["style.1.weight"].shape[1]
+        n_rgbs = sum(1 for k in state if re.fullmatch(r"to_rgbs\.\d+\.conv\.weight", k))
+        log_size = n_rgbs + 2
+        channels = {4: state["input.input"].shape[1]}
+        for i in range(3, log_size + 1):
+            channels[2 ** i] = state[f"convs.{2 * (i - 3)}.conv.weight"].shape[1]
+    except KeyError as err:
+        raise CheckpointError(f"{name}: generator is missing key {err.args[0]!r}") from None
+    return GeneratorConfig(size=2 ** log_size, style_dim=int(style_dim), n_mlp=n_mlp, channels=channels)
+
+
+def infer_encoder_config(state: dict[str, torch.Tensor], name: str = "checkpoint") -> EncoderConfig:
+    """Encoder shape from its state dict (keys without the `encoder.` prefix)."""
+    try:
+        n_units = sum(1 for k in state if re.fullmatch(r"body\.\d+\.res_layer\.1\.weight", k))
+        widths: list[int] = []
+        units: list[int] = []
+        for i in range(n_units):
+            depth = state[f"body.{i}.res_layer.1.weight"].shape[0]
+            if widths and widths[-1] == depth and i > 0:
+                units[-1] += 1
+            else:
+                widths.append(int(depth))
+                units.append(1)
+        n_styles = sum(1 for k in state if re.fullmatch(r"styles\.\d+\.linear\.weight", k))
+        style_dim = state["styles.0.linear.weight"].shape[0]
+        coarse_convs = sum(1 for k in state if re.fullmatch(r"styles\.0\.convs\.\d+\.weight", k))
+    except KeyError as err:
+        raise CheckpointError(f"{name}: encoder is missing key {err.args[0]!r}") from None
+    if len(widths) != 4 or n_styles < 2 or n_styles % 2:
+        raise CheckpointError(f"{name}: encoder layout not recognised ({len(widths)} stages, {n_styles} styles)")
+    return EncoderConfig(stylegan_size=2 ** ((n_styles + 2) // 2), style_dim=int(style_dim), widths=tuple(widths),
+                         units=tuple(units), use_se="body.0.res_layer.5.fc1.weight" in state,
+                         input_size=16 * 2 ** coarse_convs)
+
+
+def _load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], name: str, prefix: str) -> None:
+    expected = module.state_dict()
+    missing = [prefix + k for k in expected if k not in state]
+    unexpected = [prefix + k for k in state if k not in expected]
+    if missing:
+        raise CheckpointError(f"{name}: missing keys {_first(missing)}")
+    if unexpected:
+        raise CheckpointError(f"{name}: unexpected keys {_first(unexpected)}")
+    wrong = [f"{prefix}{k} {list(state[k].shape)} (expected {list(v.shape)})"
+             for k, v in expected.items() if tuple(state[k].shape) != tuple(v.shape)]
+    if wrong:
+        raise CheckpointError(f"{name}: wrong shapes: {_first(wrong, 2)}")
+    converted = {}
+    for k, v in state.items():
+        if not isinstance(v, torch.Tensor):
+            raise CheckpointError(f"{name}: {prefix}{k} is not a tensor")
+        target = expected[k].dtype
+        converted[k] = v if v.dtype == target else v.to(target)
+    module.load_state_dict(converted, strict=True, assign=True)
+
+
+@dataclass
+class E4EModel:
+    """A loaded checkpoint: the generator, the encoder (None for generator-only files) and latent_avg.
+
+    `latent_avg` is `[n_latent, style_dim]` (a rosinality `[style_dim]` vector is repeated) and
+    is added to the encoder output when `start_from_latent_avg` is set, as e4e does.
+    """
+
+    generator: Generator
+    encoder: Encoder4Editing | None
+    latent_avg: torch.Tensor | None
+    start_from_latent_avg: bool = True
+    source: str = ""
+    layout: str = "e4e"
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_latent(self) -> int:
+        return self.generator.n_latent
+
+    @property
+    def style_dim(self) -> int:
+        return self.generator.style_dim
+
+    @property
+    def size(self) -> int:
+        return self.generator.size
+
+    @property
+    def encoder_input_size(self) -> int:
+        return self.encoder.config.input_size if self.encoder is not None else 256
+
+    def to(self, device) -> E4EModel:
+        self.generator.to(device)
+        if self.encoder is not None:
+            self.encoder.to(device)
+        if self.latent_avg is not None:
+            self.latent_avg = self.latent_avg.to(device)
+        return self
+
+    @torch.no_grad()
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Preprocessed images `[B, 3, S, S]` -> W+ codes `[B, n_latent, D]` (latent_avg included)."""
+        if self.encoder is None:
+            raise CheckpointError(f"{self.source}: this checkpoint has no encoder (generator only); "
+                                  "use an e4e checkpoint to encode images")
+        codes = self.encoder(x)
+        if self.start_from_latent_avg and self.latent_avg is not None:
+            codes = codes + self.latent_avg
+        return codes
+
+    def drop_encoder(self) -> None:
+        """Free the encoder once every input is encoded: rendering never needs it."""
+        self.encoder = None
+
+    def average_w(self) -> torch.Tensor:
+        """The generator's average W `[style_dim]` (truncation target)."""
+        if self.latent_avg is not None:
+            return self.latent_avg.mean(0) if self.latent_avg.ndim == 2 else self.latent_avg
+        return self.generator.mean_latent()
+
+
+def load_model(path: str | Path, *, with_encoder: bool = True) -> E4EModel:
+    """Read an e4e or rosinality checkpoint and build the networks it describes (eval mode, CPU).
+
+    Raises CheckpointError with one line naming the file and the first offending keys when
+    the file is not a checkpoint, is truncated, or has missing/unexpected/mis-shaped keys.
+    """
+    path = Path(path)
+    name = path.name
+    data = read_checkpoint_file(path)
+    opts = data.get("opts") if isinstance(data.get("opts"), dict) else {}
+    interp_meta = opts.get("interp", {}) if isinstance(opts.get("interp"), dict) else {}
+
+    if isinstance(data.get("state_dict"), dict):
+        layout = "e4e"
+        state = data["state_dict"]
+        dec_prefix = "decoder."
+        enc_state = _prefixed(state, "encoder.")
+        stray = [k for k in state if not k.startswith(("encoder.", "decoder."))]
+        if stray:
+            raise CheckpointError(f"{name}: unexpected keys {_first(stray)}")
+        if not enc_state:
+            raise CheckpointError(f"{name}: e4e checkpoint without encoder.* keys")
+    elif isinstance(data.get("g_ema"), dict):
+        layout = "rosinality"
+        state = data["g_ema"]
+        dec_prefix = ""
+        enc_state = {}
+    else:
+        top = ", ".join(sorted(map(str, data.keys()))[:5]) or "nothing"
+        raise CheckpointError(f"{name}: not an e4e or StyleGAN2 checkpoint (top-level keys: {top})")
+
+    dec_state = _prefixed(state, dec_prefix) if dec_prefix else dict(state)
+    if not dec_state:
+        raise CheckpointError(f"{name}: checkpoint has no generator (decoder.*) keys")
+    gen_config = infer_generator_config(dec_state, name)
+    if "generator" in interp_meta:
+        gen_config.lr_mlp = float(interp_meta["generator"].get("lr_mlp", gen_config.lr_mlp))
+    with torch.device("meta"):
+        generator = Generator(gen_config)
+    _load_strict(generator, dec_state, name, "decoder." if layout == "e4e" else "g_ema.")
+    generator.eval().requires_grad_(False)
+
+    encoder = None
+    if layout == "e4e" and with_encoder:
+        enc_config = infer_encoder_config(enc_state, name)
+        size = opts.get("stylegan_size")
+        if size is not None and int(size) != enc_config.stylegan_size:
+            raise CheckpointError(f"{name}: opts say stylegan_size {size} but the encoder has "
+                                  f"{enc_config.n_styles} styles")
+        if enc_config.n_styles != generator.n_latent:
+            raise CheckpointError(f"{name}: encoder makes {enc_config.n_styles} styles, generator takes "
+                                  f"{generator.n_latent}")
+        with torch.device("meta"):
+            encoder = Encoder4Editing(enc_config)
+        _load_strict(encoder, enc_state, name, "encoder.")
+        encoder.eval().requires_grad_(False)
+
+    latent_avg = data.get("latent_avg")
+    if latent_avg is not None:
+        if not isinstance(latent_avg, torch.Tensor) or latent_avg.shape[-1] != generator.style_dim:
+            raise CheckpointError(f"{name}: latent_avg has the wrong shape")
+        latent_avg = latent_avg.float()
+        if latent_avg.ndim == 1:
+            latent_avg = latent_avg.expand(generator.n_latent, -1)
+        if latent_avg.shape != (generator.n_latent, generator.style_dim):
+            raise CheckpointError(f"{name}: latent_avg is {list(latent_avg.shape)}, expected "
+                                  f"[{generator.n_latent}, {generator.style_dim}]")
+    start = bool(opts.get("start_from_latent_avg", True))
+    return E4EModel(generator=generator, encoder=encoder, latent_avg=latent_avg, start_from_latent_avg=start,
+                    source=name, layout=layout, meta=dict(interp_meta))
+
+
+def build_state_dict_shapes(gen_config: GeneratorConfig, enc_config: EncoderConfig | None) -> dict[str, torch.Tensor]:
+    """The full checkpoint state dict (e4e key names) as meta tensors: for layout checks without memory."""
+    with torch.device("meta"):
+        generator = Generator(gen_config)
+        encoder = Encoder4Editing(enc_config) if enc_config is not None else None
+    out = {}
+    if encoder is not None:
+        out.update({"encoder." + k: v for k, v in encoder.state_dict().items()})
+    out.update({"decoder." + k: v for k, v in generator.state_dict().items()})
+    return out
+
+
+def save_e4e_checkpoint(path: str | Path, generator: Generator, encoder: Encoder4Editing,
+                        latent_avg: torch.Tensor, meta: dict | None = None) -> None:
+    """Write networks in the e4e layout that `load_model` (and e4e's own loader) reads."""
+    state = {"encoder." + k: v for k, v in encoder.state_dict().items()}
+    state.update({"decoder." + k: v for k, v in generator.state_dict().items()})
+    opts = {"encoder_type": "Encoder4Editing", "stylegan_size": generator.size, "start_from_latent_avg": True}
+    if meta:
+        opts["interp"] = meta
+    torch.save({"state_dict": state, "latent_avg": latent_avg.detach().float().cpu(), "opts": opts}, str(path))
