@@ -1,0 +1,184 @@
+"""Open a user-supplied image safely and turn it into 8-bit RGB.
+
+Everything a user can get wrong about an input file (it is missing, a directory,
+not an image, truncated, absurdly large) comes out as a one-line `UsageError`
+naming the file, never as a Pillow traceback.
+
+Public API:
+    load_image(path, *, max_pixels=50_000_000) -> PIL.Image.Image   (mode "RGB", 8 bits/channel)
+    image_to_uint8_array(img) -> np.ndarray                          ([H, W, 3] uint8, writable)
+    content_sha256(path) -> str                                      (hex digest of the file bytes)
+
+Colour handling (see `to_rgb`):
+    * EXIF orientation is applied, so the pixels are the way a photo viewer shows them.
+    * Transparency (RGBA, LA, PA, P or L/RGB with a tRNS colour) is composited over white,
+      because the encoder was trained on opaque photos and a black background reads as hair.
+    * 16-bit and 32-bit integer greys ("I;16*", "I") are scaled 0..65535 -> 0..255
+      (Pillow's own conversion clips everything above 255 to white).
+    * Float greys ("F") are taken as 0..1 when every finite value lies in [0, 1]
+      (the usual convention for float TIFF/FITS), otherwise as 0..255 and clipped.
+    * CMYK, YCbCr, HSV go through Pillow's converters; CIELab through LittleCMS (ImageCms).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import stat
+import struct
+import warnings
+from typing import Union
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import UsageError
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+DEFAULT_MAX_PIXELS = 50_000_000
+
+_ALPHA_MODES = {"RGBA", "LA", "PA", "La", "RGBa"}
+_INT16_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
+# Exceptions Pillow's decoders and plugins raise on malformed data; all of them mean
+# "this file is broken", which is the user's problem to fix, not a bug of ours.
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, struct.error)
+
+
+def _one_line(err: BaseException) -> str:
+    """The first line of an exception message, whitespace collapsed (messages must stay one line)."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return re.sub(r"\s+", " ", text)
+
+
+def _limit_text(max_pixels: int) -> str:
+    if max_pixels % 1_000_000 == 0:
+        return f"{max_pixels // 1_000_000} megapixel limit"
+    return f"{max_pixels} pixel limit"
+
+
+def _check_file(path: PathLike) -> str:
+    """Stat `path` and return its display name; refuse anything that is not a readable regular file."""
+    name = os.fspath(path)
+    try:
+        st = os.stat(name)
+    except FileNotFoundError:
+        raise UsageError(f"{name}: no such file") from None
+    except NotADirectoryError:
+        raise UsageError(f"{name}: no such file (a parent is not a directory)") from None
+    except PermissionError:
+        raise UsageError(f"{name}: permission denied") from None
+    except OSError as err:
+        raise UsageError(f"{name}: cannot read ({err.strerror or _one_line(err)})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"{name}: is a directory, not an image")
+    if not stat.S_ISREG(st.st_mode):
+        # FIFOs and devices would block or stream forever in Image.open.
+        raise UsageError(f"{name}: not a regular file")
+    if not os.access(name, os.R_OK):
+        raise UsageError(f"{name}: permission denied")
+    return name
+
+
+def load_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Open `path` and return it as an upright 8-bit RGB `PIL.Image.Image`.
+
+    The size is checked against `max_pixels` from the header alone, before any pixel is
+    decoded, so a 40000x40000 PNG of zeros costs nothing. Pillow's own decompression-bomb
+    guard (`Image.MAX_IMAGE_PIXELS`) still applies on top: past twice that limit Pillow
+    refuses to even report the size, and we turn its error into the same `UsageError`.
+    Pillow's `DecompressionBombWarning` is silenced because `max_pixels` is the policy here.
+
+    Raises `UsageError` (one line, starting with the path) for a missing file, a directory,
+    an unreadable file, a non-image, a truncated/corrupt image, or one over the limit.
+    """
+    name = _check_file(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(name) as im:
+                width, height = im.size
+                if width * height > max_pixels:
+                    raise UsageError(
+                        f"{name}: image is {width}x{height} pixels, more than the {_limit_text(max_pixels)}"
+                    )
+                try:
+                    im.load()
+                    upright = ImageOps.exif_transpose(im)
+                except Image.DecompressionBombError:
+                    raise
+                except _DECODE_ERRORS as err:
+                    raise UsageError(f"{name}: truncated or corrupt image ({_one_line(err)})") from None
+    except Image.DecompressionBombError as err:
+        # Only the pixel count is known here: Pillow raises before handing out the image.
+        match = re.search(r"\((\d+) pixels\)", str(err))
+        size = f"{int(match.group(1)) / 1e6:g} megapixels" if match else "too large"
+        raise UsageError(f"{name}: image is {size}, more than the {_limit_text(max_pixels)}") from None
+    except UnidentifiedImageError:
+        raise UsageError(f"{name}: not an image (cannot identify image file)") from None
+    except PermissionError:
+        raise UsageError(f"{name}: permission denied") from None
+    except _DECODE_ERRORS as err:
+        raise UsageError(f"{name}: not a readable image ({_one_line(err)})") from None
+    try:
+        return to_rgb(upright)
+    except ValueError as err:
+        raise UsageError(f"{name}: unsupported colour mode {upright.mode!r} ({_one_line(err)})") from None
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit "RGB" (see the module docstring for the rules)."""
+    mode = im.mode
+    if mode == "RGB":
+        return im
+    if mode in _INT16_MODES:
+        # Scale so that 65535 -> 255 and 257*k -> k exactly; Pillow's converter would clip.
+        grey = np.asarray(im).astype(np.float64)
+        grey = np.rint(np.clip(grey, 0, 65535) / 257.0).astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    if mode == "F":
+        grey = np.nan_to_num(np.asarray(im, dtype=np.float64), nan=0.0, posinf=255.0, neginf=0.0)
+        if grey.size and grey.min() >= 0.0 and grey.max() <= 1.0:
+            grey = grey * 255.0
+        grey = np.rint(np.clip(grey, 0, 255)).astype(np.uint8)
+        return Image.fromarray(grey, "L").convert("RGB")
+    if mode == "LAB":
+        from PIL import ImageCms  # LittleCMS: only needed for the rare Lab TIFF
+
+        transform = ImageCms.buildTransform(
+            ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB"
+        )
+        return ImageCms.applyTransform(im, transform)
+    if mode in _ALPHA_MODES or "transparency" in im.info:
+        if mode == "La":  # premultiplied; Pillow only converts it to LA
+            im = im.convert("LA")
+        rgba = im.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    # 1, L, P, CMYK, YCbCr, HSV, RGBX: Pillow's converters are correct for these.
+    return im.convert("RGB")
+
+
+def image_to_uint8_array(img: Image.Image) -> np.ndarray:
+    """A writable [H, W, 3] uint8 copy of `img` (converted with `to_rgb` if it is not RGB)."""
+    arr = np.array(to_rgb(img), dtype=np.uint8)
+    if arr.ndim != 3 or arr.shape[2] != 3:  # defensive: to_rgb always yields RGB
+        raise ValueError(f"expected an RGB image, got array of shape {arr.shape}")
+    return arr
+
+
+def content_sha256(path: PathLike, *, chunk_size: int = 1 << 20) -> str:
+    """Hex sha256 of the file's bytes, read in chunks (used as a latent-cache key).
+
+    Keyed on content, not name or mtime, so a renamed or re-saved-but-identical photo still hits.
+    """
+    name = _check_file(path)
+    digest = hashlib.sha256()
+    try:
+        with open(name, "rb") as fh:
+            for chunk in iter(lambda: fh.read(chunk_size), b""):
+                digest.update(chunk)
+    except OSError as err:
+        raise UsageError(f"{name}: cannot read ({err.strerror or _one_line(err)})") from None
+    return digest.hexdigest()

@@ -1,0 +1,234 @@
+"""interp_cli.images: every input a user might hand us comes out as upright 8-bit RGB,
+and every bad input as a one-line UsageError naming the file."""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFile
+
+from interp_cli.errors import UsageError
+from interp_cli.images import content_sha256, image_to_uint8_array, load_image
+
+FACES = Path(__file__).parent / "data" / "faces"
+
+
+def _pixels(img: Image.Image) -> np.ndarray:
+    assert img.mode == "RGB"
+    return np.asarray(img)
+
+
+def _save(tmp_path: Path, img: Image.Image, name: str, **kw) -> Path:
+    path = tmp_path / name
+    img.save(path, **kw)
+    return path
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose IHDR claims width x height RGB but whose pixel data is a few bytes."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+
+
+def _assert_one_line_naming(err: pytest.ExceptionInfo, path: Path) -> str:
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert msg.startswith(str(path) + ": ")
+    return msg
+
+
+# --- modes -------------------------------------------------------------------------------
+
+
+def test_real_photo_loads_as_rgb():
+    img = load_image(FACES / "obama.jpg")
+    assert img.mode == "RGB" and img.size == Image.open(FACES / "obama.jpg").size
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF"])
+def test_16bit_grey_is_scaled_not_clipped(tmp_path, fmt):
+    values = np.array([[0, 257, 32896, 65535]], dtype=np.uint16)  # 0, 1, 128, 255 in 8 bits
+    path = _save(tmp_path, Image.fromarray(values), "grey16." + fmt.lower(), format=fmt)
+    assert Image.open(path).mode.startswith("I")  # really stored as 16-bit
+    out = _pixels(load_image(path))
+    np.testing.assert_array_equal(out[0, :, 0], [0, 1, 128, 255])
+    assert (out == out[..., :1]).all()  # grey stays grey
+
+
+def test_32bit_int_mode_I_uses_16bit_scale(tmp_path):
+    values = np.array([[0, 65535, 32896, 100000, -5]], dtype=np.int32)
+    img = Image.fromarray(values)
+    assert img.mode == "I"
+    path = _save(tmp_path, img, "int32.tif")
+    np.testing.assert_array_equal(_pixels(load_image(path))[0, :, 1], [0, 255, 128, 255, 0])
+
+
+def test_float_F_unit_range_and_0_255_range(tmp_path):
+    unit = _save(tmp_path, Image.fromarray(np.array([[0.0, 0.5, 1.0]], np.float32)), "unit.tif")
+    np.testing.assert_array_equal(_pixels(load_image(unit))[0, :, 0], [0, 128, 255])
+    wide = _save(tmp_path, Image.fromarray(np.array([[0.0, 100.0, 300.0, np.nan]], np.float32)), "wide.tif")
+    np.testing.assert_array_equal(_pixels(load_image(wide))[0, :, 0], [0, 100, 255, 0])
+
+
+def test_rgba_transparent_becomes_white_and_opaque_keeps_colour(tmp_path):
+    arr = np.array([[[10, 20, 30, 0], [200, 100, 50, 255], [0, 0, 0, 128]]], dtype=np.uint8)
+    path = _save(tmp_path, Image.fromarray(arr, "RGBA"), "rgba.png")
+    out = _pixels(load_image(path))
+    np.testing.assert_array_equal(out[0, 0], [255, 255, 255])
+    np.testing.assert_array_equal(out[0, 1], [200, 100, 50])
+    assert np.all(np.abs(out[0, 2].astype(int) - 127) <= 1)  # half-transparent black over white
+
+
+def test_la_transparent_becomes_white(tmp_path):
+    arr = np.array([[[0, 0], [60, 255]]], dtype=np.uint8)
+    path = _save(tmp_path, Image.fromarray(arr, "LA"), "la.png")
+    out = _pixels(load_image(path))
+    np.testing.assert_array_equal(out[0], [[255, 255, 255], [60, 60, 60]])
+
+
+def test_palette_with_and_without_transparency(tmp_path):
+    pal = Image.new("P", (2, 1))
+    pal.putpalette([255, 0, 0, 0, 0, 255] + [0] * (254 * 3))
+    pal.putdata([0, 1])
+    plain = _save(tmp_path, pal, "p.png")
+    np.testing.assert_array_equal(_pixels(load_image(plain))[0], [[255, 0, 0], [0, 0, 255]])
+    trans = _save(tmp_path, pal, "p_trans.png", transparency=0)
+    assert "transparency" in Image.open(trans).info
+    np.testing.assert_array_equal(_pixels(load_image(trans))[0], [[255, 255, 255], [0, 0, 255]])
+
+
+def test_grey_L_and_1bit(tmp_path):
+    grey = _save(tmp_path, Image.fromarray(np.array([[0, 77, 255]], np.uint8), "L"), "l.png")
+    np.testing.assert_array_equal(_pixels(load_image(grey))[0], [[0] * 3, [77] * 3, [255] * 3])
+    bits = Image.new("1", (2, 1))
+    bits.putpixel((1, 0), 1)
+    onebit = _save(tmp_path, bits, "one.png")
+    assert Image.open(onebit).mode == "1"
+    np.testing.assert_array_equal(_pixels(load_image(onebit))[0], [[0] * 3, [255] * 3])
+
+
+def test_cmyk_jpeg(tmp_path):
+    cmyk = Image.new("CMYK", (8, 8), (0, 255, 255, 0))  # pure red in CMYK
+    path = _save(tmp_path, cmyk, "cmyk.jpg", quality=100)
+    assert Image.open(path).mode == "CMYK"
+    out = _pixels(load_image(path)).astype(int)
+    assert out[..., 0].min() > 240 and out[..., 1:].max() < 15
+
+
+def test_ycbcr_and_lab(tmp_path):
+    ycc = Image.new("RGB", (4, 4), (30, 160, 90)).convert("YCbCr")
+    out = _pixels(load_image(_save(tmp_path, ycc, "ycc.tif"))).astype(int)
+    assert np.abs(out - [30, 160, 90]).max() <= 2
+    lab = Image.new("LAB", (2, 2), (255, 128, 128))  # L=100, a=b=0: white
+    out = _pixels(load_image(_save(tmp_path, lab, "lab.tif"))).astype(int)
+    assert out.min() >= 250
+
+
+def test_exif_rotated_jpeg_comes_out_upright(tmp_path):
+    stored = np.zeros((20, 40, 3), np.uint8)
+    stored[:, :20] = [255, 0, 0]  # left half red
+    stored[:, 20:] = [0, 0, 255]  # right half blue
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    path = _save(tmp_path, Image.fromarray(stored), "rot.jpg", exif=exif.tobytes(), quality=95)
+    img = load_image(path)
+    assert img.size == (20, 40)  # portrait now
+    out = _pixels(img).astype(int)
+    assert out[:15, :, 0].mean() > 200 and out[:15, :, 2].mean() < 50  # red on top
+    assert out[25:, :, 2].mean() > 200 and out[25:, :, 0].mean() < 50  # blue at the bottom
+
+
+def test_image_to_uint8_array(tmp_path):
+    arr = image_to_uint8_array(Image.new("L", (5, 3), 9))
+    assert arr.shape == (3, 5, 3) and arr.dtype == np.uint8 and arr.flags.writeable
+    assert (arr == 9).all()
+
+
+# --- refusals ----------------------------------------------------------------------------
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "a.png"
+    with pytest.raises(UsageError) as err:
+        load_image(path)
+    assert _assert_one_line_naming(err, path).endswith("no such file")
+
+
+def test_directory(tmp_path):
+    with pytest.raises(UsageError) as err:
+        load_image(tmp_path)
+    assert "directory" in _assert_one_line_naming(err, tmp_path)
+
+
+def test_not_an_image(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("hello\nworld\n")
+    with pytest.raises(UsageError) as err:
+        load_image(path)
+    assert _assert_one_line_naming(err, path) == f"{path}: not an image (cannot identify image file)"
+    assert err.value.exit_code == 2
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_truncated_file(tmp_path, fmt):
+    rng = np.random.default_rng(0)
+    full = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(full, format=fmt)
+    path = tmp_path / ("cut." + fmt.lower())
+    path.write_bytes(full.getvalue()[: len(full.getvalue()) // 2])
+    assert not ImageFile.LOAD_TRUNCATED_IMAGES
+    with pytest.raises(UsageError) as err:
+        load_image(path)
+    assert "truncated or corrupt" in _assert_one_line_naming(err, path)
+
+
+def test_huge_image_refused_from_header_without_decoding(tmp_path, monkeypatch):
+    path = tmp_path / "huge.png"
+    path.write_bytes(_png_header_only(100_000, 100_000))  # 10 gigapixels, ~100 bytes on disk
+
+    def no_decoding(self, *a, **kw):
+        raise AssertionError("pixels were decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no DecompressionBombWarning may leak either
+        with pytest.raises(UsageError) as err:
+            load_image(path)
+    msg = _assert_one_line_naming(err, path)
+    assert "10000 megapixels" in msg and "more than the 50 megapixel limit" in msg
+
+
+def test_over_our_limit_but_under_pillows_reports_dimensions(tmp_path, monkeypatch):
+    path = tmp_path / "big.png"
+    path.write_bytes(_png_header_only(8000, 8000))  # 64 MP: over ours, under Pillow's error limit
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: (_ for _ in ()).throw(AssertionError))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(UsageError) as err:
+            load_image(path)
+    assert str(err.value) == f"{path}: image is 8000x8000 pixels, more than the 50 megapixel limit"
+
+
+def test_max_pixels_is_configurable(tmp_path):
+    path = _save(tmp_path, Image.new("RGB", (100, 60)), "small.png")
+    assert load_image(path, max_pixels=6000).size == (100, 60)
+    with pytest.raises(UsageError, match=r"100x60 pixels, more than the 5999 pixel limit"):
+        load_image(path, max_pixels=5999)
+
+
+def test_content_sha256(tmp_path):
+    path = tmp_path / "x.bin"
+    path.write_bytes(b"abc")
+    assert content_sha256(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    with pytest.raises(UsageError, match="no such file"):
+        content_sha256(tmp_path / "missing.png")
