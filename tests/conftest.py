@@ -29,3 +29,32 @@ def golden_model(golden_ckpt):
     from interp_cli.models.checkpoint import load_model
 
     return load_model(golden_ckpt)
+
+
+TINY_GEN = dict(size=16, style_dim=32, n_mlp=2, channels={4: 32, 8: 32, 16: 16})
+TINY_ENC = dict(stylegan_size=16, style_dim=32, widths=(16, 32, 48, 64), units=(1, 1, 1, 1), input_size=64)
+
+
+def build_tiny_model(seed: int = 0):
+    """A tiny random e4e model (16 px generator, 6 styles): fast, for plumbing tests."""
+    import torch
+
+    from interp_cli.models.e4e import Encoder4Editing, EncoderConfig
+    from interp_cli.models.stylegan2 import Generator, GeneratorConfig
+
+    torch.manual_seed(seed)
+    generator = Generator(GeneratorConfig(**TINY_GEN)).eval()
+    encoder = Encoder4Editing(EncoderConfig(**TINY_ENC)).eval()
+    latent_avg = generator.mean_latent(256).expand(generator.n_latent, -1).clone()
+    return generator, encoder, latent_avg
+
+
+@pytest.fixture(scope="session")
+def tiny_ckpt(tmp_path_factory):
+    """A tiny e4e-layout checkpoint file."""
+    from interp_cli.models.checkpoint import save_e4e_checkpoint
+
+    generator, encoder, latent_avg = build_tiny_model()
+    path = tmp_path_factory.mktemp("tiny") / "tiny_e4e.pt"
+    save_e4e_checkpoint(path, generator, encoder, latent_avg, meta={"name": "tiny"})
+    return path

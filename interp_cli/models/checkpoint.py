@@ -42,13 +42,18 @@ def read_checkpoint_file(path: str | Path) -> dict:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True, mmap=use_mmap)
     except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, ... for bad files
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        if "weights_only" in str(err) or "Unsupported global" in str(err):
+        # torch's messages run to several lines of advice; keep the one line that says what broke.
+        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+        detail = next((ln for ln in lines if len(ln) < 100 and not ln.startswith(("Check the", "Please"))),
+                      type(err).__name__)
+        if isinstance(err, KeyError):  # the legacy unpickler hit bytes that are not a pickle at all
+            detail = "no PyTorch data found"
+        if "Unsupported global" in str(err) or "GLOBAL" in str(err):
             raise CheckpointError(f"{name}: refused: the file contains Python objects, not just tensors "
                                   f"(only weights_only checkpoints are loaded)") from None
         if path.stat().st_size == 0:
             raise CheckpointError(f"{name}: the file is empty") from None
-        raise CheckpointError(f"{name}: not a readable PyTorch checkpoint (truncated or corrupt? {message})") from None
+        raise CheckpointError(f"{name}: not a readable PyTorch checkpoint (truncated or corrupt: {detail})") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{name}: not an e4e or StyleGAN2 checkpoint (top level is {type(data).__name__})")
     return data

@@ -157,11 +157,11 @@ class ModulatedConv2d(nn.Module):
         self.weight = nn.Parameter(torch.randn(1, out_channel, in_channel, kernel_size, kernel_size))
         self.scale = 1 / math.sqrt(in_channel * kernel_size ** 2)
         self.padding = kernel_size // 2
-        self.modulation = EqualLinear(style_dim, in_channel, bias_init=1)
-        if upsample:
+        if upsample:  # created before `modulation` so the state-dict order matches the checkpoints
             factor = 2
             p = (len(blur_kernel) - factor) - (kernel_size - 1)
             self.blur = Blur(blur_kernel, pad=((p + 1) // 2 + factor - 1, p // 2 + 1), upsample_factor=factor)
+        self.modulation = EqualLinear(style_dim, in_channel, bias_init=1)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         batch = x.shape[0]
@@ -258,7 +258,8 @@ def default_channels(size: int, channel_multiplier: int = 2, channel_max: int = 
 
     With the defaults this is rosinality's table (64: 512, 128: 256, ..., 1024: 32).
     """
-    return {2 ** i: min(channel_max, (16384 * channel_multiplier) // 2 ** i) for i in range(2, int(math.log2(size)) + 1)}
+    resolutions = [2 ** i for i in range(2, int(math.log2(size)) + 1)]
+    return {res: min(channel_max, (16384 * channel_multiplier) // res) for res in resolutions}
 
 
 @dataclass

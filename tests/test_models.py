@@ -1,0 +1,242 @@
+"""The networks and the checkpoint loader against the reference e4e + StyleGAN2 outputs.
+
+The golden numbers were computed by the original e4e and rosinality code on deterministic
+recipe weights (tests/recipe.py); matching them within 1e-4 is how we know the published
+checkpoint will behave the same here without downloading it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from interp_cli.errors import CheckpointError
+from interp_cli.models.checkpoint import (
+    build_state_dict_shapes,
+    infer_encoder_config,
+    infer_generator_config,
+    load_model,
+)
+from interp_cli.models.e4e import EncoderConfig, preprocess
+from interp_cli.models.stylegan2 import Generator, GeneratorConfig
+from tests.recipe import GOLDEN_DIR, read_manifest, recipe_tensor, tensor_sha16
+
+TOL = 1e-4
+
+
+def max_abs(a, b) -> float:
+    a = a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else a
+    return float(np.abs(np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)).max())
+
+
+def test_recipe_weights_match_the_manifest_hashes():
+    rows = read_manifest("e4e64_recipe_keys.tsv")
+    whole = hashlib.sha256()
+    mismatched = []
+    for row in rows:
+        t = recipe_tensor(row["key"], row["shape"])
+        assert tuple(t.shape) == row["shape"], row["key"]
+        assert str(t.dtype) == "torch." + row["dtype"], row["key"]
+        if tensor_sha16(t) != row["sha256_16"]:
+            mismatched.append(row["key"])
+        whole.update(t.contiguous().numpy().tobytes())
+    assert not mismatched, f"recipe tensors differ: {mismatched[:5]}"
+    assert whole.hexdigest() == "3ed43ceb8c57bf77e6a03e47554c5754dca8f027841dc4c3121c50feaa3943af"
+
+
+@pytest.mark.parametrize("name", ["A", "B"])
+def test_preprocess_matches_e4e_transform(golden, name):
+    x = preprocess(Image.open(GOLDEN_DIR / f"golden_input_{name}.png"))
+    assert x.shape == (1, 3, 256, 256)
+    assert max_abs(x, golden[f"x_{name}"]) <= TOL
+
+
+@pytest.mark.parametrize("name", ["A", "B"])
+def test_encoder_and_generator_match_reference(golden_model, golden, name):
+    x = torch.from_numpy(golden[f"x_{name}"])
+    with torch.no_grad():
+        enc = golden_model.encoder(x)
+        w = golden_model.encode(x)
+        img = golden_model.generator(w)
+    assert max_abs(enc, golden[f"enc_{name}"]) <= TOL
+    assert max_abs(w, golden[f"w_{name}"]) <= TOL
+    assert max_abs(img, golden[f"img_{name}"]) <= TOL
+
+
+def test_latent_avg_is_loaded(golden_model, golden):
+    assert max_abs(golden_model.latent_avg, golden["latent_avg"]) == 0.0
+
+
+def test_blend_batch_and_mapping_match_reference(golden_model, golden):
+    gen = golden_model.generator
+    w_a, w_b = torch.from_numpy(golden["w_A"]), torch.from_numpy(golden["w_B"])
+    w_mix = (1 - 0.5) * w_a + 0.5 * w_b
+    with torch.no_grad():
+        assert max_abs(w_mix, golden["w_mix"]) <= TOL
+        assert max_abs(gen(w_mix), golden["img_mix"]) <= TOL
+        assert max_abs(gen(torch.cat([w_a, w_b])), golden["img_AB_batch"]) <= TOL
+        assert max_abs(gen.style(torch.from_numpy(golden["z"])), golden["mapping_w"]) <= TOL
+
+
+def test_noise_modes_change_the_image(golden_model, golden):
+    gen = golden_model.generator
+    w = torch.from_numpy(golden["w_A"])
+    with torch.no_grad():
+        const = gen(w, noise=gen.make_noise("const"))
+        none = gen(w, noise=gen.make_noise("none"))
+        rand1 = gen(w, noise=gen.make_noise("random", seed=1))
+        rand1b = gen(w, noise=gen.make_noise("random", seed=1))
+        rand2 = gen(w, noise=gen.make_noise("random", seed=2))
+    assert max_abs(const, golden["img_A"]) <= TOL
+    assert max_abs(none, const) > 0.01
+    assert torch.equal(rand1, rand1b)
+    assert max_abs(rand1, rand2) > 0.01
+
+
+def test_truncation_pulls_toward_average(golden_model, golden):
+    gen = golden_model.generator
+    w = torch.from_numpy(golden["w_A"])
+    avg = golden_model.average_w()
+    with torch.no_grad():
+        at_avg = gen(w, truncation=0.0, truncation_latent=avg)
+        expected = gen(avg.expand(1, gen.n_latent, -1))
+    assert max_abs(at_avg, expected) <= 1e-5
+
+
+def _manifest_dict(name: str, prefix_map=None) -> dict[str, tuple]:
+    out = {}
+    for row in read_manifest(name):
+        out[row["key"]] = (row["shape"], row["dtype"])
+    return out
+
+
+def test_full_size_e4e_layout_matches_published_checkpoint():
+    expected = _manifest_dict("e4e_ffhq_keys.tsv")
+    assert expected.pop("latent_avg") == ((18, 512), "float32")
+    built = build_state_dict_shapes(GeneratorConfig(size=1024), EncoderConfig(stylegan_size=1024))
+    assert list(built) == list(expected), "key order differs from the published checkpoint"
+    got = {k: (tuple(v.shape), str(v.dtype).replace("torch.", "")) for k, v in built.items()}
+    assert got == expected
+
+
+def test_full_size_generator_matches_rosinality_checkpoint():
+    expected = _manifest_dict("rosinality_g_ema_keys.tsv")
+    assert expected.pop("latent_avg") == ((512,), "float32")
+    with torch.device("meta"):
+        gen = Generator(GeneratorConfig(size=1024))
+    got = {"g_ema." + k: (tuple(v.shape), str(v.dtype).replace("torch.", "")) for k, v in gen.state_dict().items()}
+    assert list(got) == list(expected)
+    assert got == expected
+
+
+def test_configs_are_inferred_from_keys():
+    built = build_state_dict_shapes(GeneratorConfig(size=1024), EncoderConfig(stylegan_size=1024))
+    dec = {k[len("decoder."):]: v for k, v in built.items() if k.startswith("decoder.")}
+    enc = {k[len("encoder."):]: v for k, v in built.items() if k.startswith("encoder.")}
+    assert infer_generator_config(dec) == GeneratorConfig(size=1024)
+    assert infer_encoder_config(enc) == EncoderConfig(stylegan_size=1024)
+
+
+def test_rosinality_layout_loads_generator_only(tmp_path, golden_model):
+    gen = golden_model.generator
+    path = tmp_path / "g.pt"
+    torch.save({"g_ema": gen.state_dict(), "latent_avg": golden_model.latent_avg[0].clone()}, path)
+    model = load_model(path)
+    assert model.encoder is None and model.layout == "rosinality"
+    assert model.latent_avg.shape == (gen.n_latent, gen.style_dim)
+    w = torch.randn(1, gen.n_latent, gen.style_dim)
+    with torch.no_grad():
+        assert torch.allclose(model.generator(w), gen(w), atol=1e-6)
+    with pytest.raises(CheckpointError, match="no encoder"):
+        model.encode(torch.zeros(1, 3, 256, 256))
+
+
+# --- failure modes: each one line naming the file ---------------------------------------------
+
+
+def test_not_a_checkpoint(tmp_path):  # text, not a zip or pickle
+    bad = tmp_path / "notes.pt"
+    bad.write_text("hello, I am not a checkpoint\n")
+    with pytest.raises(CheckpointError, match=r"^notes\.pt: not a readable PyTorch checkpoint") as err:
+        load_model(bad)
+    assert "\n" not in str(err.value)
+
+
+def test_png_is_not_a_checkpoint():
+    with pytest.raises(CheckpointError, match="golden_input_A.png: not a readable PyTorch checkpoint"):
+        load_model(GOLDEN_DIR / "golden_input_A.png")
+
+
+def test_truncated_checkpoint(tmp_path, tiny_ckpt):
+    cut = tmp_path / "cut.pt"
+    data = tiny_ckpt.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r"^cut\.pt: not a readable PyTorch checkpoint \(truncated or corrupt"):
+        load_model(cut)
+
+
+def test_empty_file(tmp_path):
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty.pt"):
+        load_model(empty)
+
+
+def test_missing_and_unexpected_keys(tmp_path, tiny_ckpt):
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    missing = dict(ckpt, state_dict={k: v for k, v in ckpt["state_dict"].items() if k != "decoder.conv1.noise.weight"})
+    torch.save(missing, tmp_path / "missing.pt")
+    with pytest.raises(CheckpointError, match=r"^missing\.pt: missing keys decoder\.conv1\.noise\.weight$"):
+        load_model(tmp_path / "missing.pt")
+
+    extra = dict(ckpt, state_dict=dict(ckpt["state_dict"], **{"decoder.bogus.weight": torch.zeros(1)}))
+    torch.save(extra, tmp_path / "extra.pt")
+    with pytest.raises(CheckpointError, match=r"^extra\.pt: unexpected keys decoder\.bogus\.weight$"):
+        load_model(tmp_path / "extra.pt")
+
+    state = dict(ckpt["state_dict"])
+    state["decoder.conv1.activate.bias"] = torch.zeros(7)
+    torch.save(dict(ckpt, state_dict=state), tmp_path / "shape.pt")
+    with pytest.raises(CheckpointError, match=r"^shape\.pt: wrong shapes: decoder\.conv1\.activate\.bias \[7\]"):
+        load_model(tmp_path / "shape.pt")
+
+
+def test_wrong_top_level_layout(tmp_path):
+    torch.save({"model": {"w": torch.zeros(1)}}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match=r"^other\.pt: not an e4e or StyleGAN2 checkpoint"):
+        load_model(tmp_path / "other.pt")
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_pickled_code_is_refused(tmp_path, capsys):
+    path = tmp_path / "evil.pt"
+    with open(path, "wb") as f:
+        pickle.dump({"state_dict": _Payload()}, f)
+    shutil.copy(path, tmp_path / "evil2.pt")
+    torch.save({"state_dict": {"x": _Payload()}}, tmp_path / "evil3.pt")
+    for name in ("evil.pt", "evil3.pt"):
+        with pytest.raises(CheckpointError, match=name.replace(".", r"\.")):
+            load_model(tmp_path / name)
+    assert "this must never run" not in capsys.readouterr().out
+
+
+def test_tiny_checkpoint_round_trip(tiny_ckpt):
+    model = load_model(tiny_ckpt)
+    assert model.meta == {"name": "tiny"}
+    assert model.n_latent == 6 and model.size == 16 and model.encoder_input_size == 64
+    x = torch.rand(2, 3, 64, 64) * 2 - 1
+    codes = model.encode(x)
+    assert codes.shape == (2, 6, 32)
+    with torch.no_grad():
+        img = model.generator(codes)
+    assert img.shape == (2, 3, 16, 16)
