@@ -1,0 +1,260 @@
+"""Tests for interp_cli.refine: Laplacian pyramid, GLO loss and latent refinement.
+
+The refinement tests use a tiny randomly initialised generator (16x16, 32-dim styles), so the
+whole file runs in seconds on a CPU; the demo-model numbers are in benchmarks/bench_refine.py.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import torch
+
+from interp_cli.errors import UsageError
+from interp_cli.models.stylegan2 import Generator, GeneratorConfig
+from interp_cli.refine import (
+    ProgressBar,
+    default_levels,
+    expand,
+    laplacian_loss,
+    laplacian_pyramid,
+    reconstruct,
+    refine_codes,
+)
+
+
+def _tiny_generator(seed: int = 0) -> Generator:
+    torch.manual_seed(seed)
+    gen = Generator(GeneratorConfig(size=16, style_dim=32, n_mlp=2, channels={4: 32, 8: 32, 16: 32})).eval()
+    with torch.no_grad():
+        # Fresh NoiseInjection weights are 0; make the noise visible so "held fixed" means something.
+        for module in gen.modules():
+            if type(module).__name__ == "NoiseInjection":
+                module.weight.fill_(0.1)
+    return gen
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    # The tensors here are tiny: extra threads only add synchronisation, and on a shared
+    # 2-core machine a busy neighbour turns every intra-op barrier into a long wait.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def gen():
+    return _tiny_generator().requires_grad_(False)
+
+
+@pytest.fixture(scope="module")
+def problem(gen):
+    """A target rendered from a known code, and a start code perturbed away from it."""
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        w_true = gen.style(torch.randn(2, gen.style_dim, generator=g))[:, None].repeat(1, gen.n_latent, 1)
+        w_true = w_true + 0.1 * torch.randn(w_true.shape, generator=g)
+        target = gen(w_true)
+        init = w_true + 0.4 * torch.randn(w_true.shape, generator=g)
+    return target, init
+
+
+def _mse(gen, codes, target):
+    with torch.no_grad():
+        return (gen(codes) - target).pow(2).mean().item()
+
+
+# --------------------------------------------------------------------------- pyramid
+
+@pytest.mark.parametrize("size", [(64, 64), (37, 53), (5, 2), (1, 1)])
+def test_pyramid_rebuilds_exactly_with_expected_sizes(size):
+    height, width = size
+    img = torch.randn(2, 3, height, width, generator=torch.Generator().manual_seed(0))
+    pyramid = laplacian_pyramid(img, 5)
+    assert len(pyramid) == 5
+    for j, level in enumerate(pyramid):
+        # ceil(H / 2^j): each level keeps the odd trailing row/column of the finer one.
+        assert tuple(level.shape) == (2, 3, -(-height // 2 ** j), -(-width // 2 ** j))
+    assert (reconstruct(pyramid) - img).abs().max().item() < 1e-5
+
+
+def test_pyramid_bands_are_band_pass():
+    # A constant image has no detail: every band-pass level is ~0 and the residual is the constant.
+    img = torch.full((1, 3, 37, 53), 0.7)
+    pyramid = laplacian_pyramid(img, 4)
+    for band in pyramid[:-1]:
+        assert band.abs().max().item() < 1e-6
+    assert torch.allclose(pyramid[-1], torch.full_like(pyramid[-1], 0.7), atol=1e-6)
+
+
+def test_expand_gives_exact_size_for_odd_and_even_targets():
+    coarse = torch.ones(1, 2, 19, 27)
+    for size in [(37, 53), (38, 54), (37, 54)]:
+        out = expand(coarse, size)
+        assert tuple(out.shape[2:]) == size
+        # Borders are normalised like the interior: a constant stays constant.
+        assert torch.allclose(out, torch.ones_like(out), atol=1e-6)
+    with pytest.raises(ValueError):
+        expand(coarse, (40, 53))
+
+
+def test_pyramid_single_level_is_the_image():
+    img = torch.randn(1, 3, 8, 8)
+    pyramid = laplacian_pyramid(img, 1)
+    assert len(pyramid) == 1 and torch.equal(pyramid[0], img)
+
+
+# --------------------------------------------------------------------------- loss
+
+def test_laplacian_loss_zero_positive_symmetric():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(2, 3, 37, 53, generator=g) * 2 - 1
+    y = torch.rand(2, 3, 37, 53, generator=g) * 2 - 1
+    assert laplacian_loss(x, x).item() == 0.0
+    assert laplacian_loss(x, y).item() > 0
+    assert torch.allclose(laplacian_loss(x, y), laplacian_loss(y, x), rtol=1e-6, atol=0)
+    # One changed pixel, and a uniform shift (pure low-pass), are both seen.
+    z = x.clone()
+    z[1, 2, 36, 52] += 1e-3
+    assert laplacian_loss(x, z).item() > 0
+    assert laplacian_loss(x, x + 0.01).item() > 0
+
+
+def test_laplacian_loss_weights_levels_like_glo():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 32, 32, generator=g)
+    y = torch.randn(2, 3, 32, 32, generator=g)
+    bands = laplacian_pyramid(x - y, 3)
+    expected = sum(4.0 ** -j * b.abs().flatten(1).mean(1) for j, b in enumerate(bands))
+    per_sample = laplacian_loss(x, y, 3, reduction="none")
+    assert per_sample.shape == (2,)
+    assert torch.allclose(per_sample, expected)
+    assert torch.allclose(laplacian_loss(x, y, 3), expected.mean())
+
+
+def test_default_levels():
+    assert default_levels(64) == 5
+    assert default_levels(16) == 3
+    assert default_levels(4) == 1
+    assert default_levels(1024) == 5
+
+
+# --------------------------------------------------------------------------- refinement
+
+def test_refine_reduces_reconstruction_error(gen, problem):
+    target, init = problem
+    before = _mse(gen, init, target)
+    for loss in ("l2", "lap", "l2+lap"):
+        refined = refine_codes(gen, target, init, steps=40, loss=loss, reg=0.0)
+        assert refined.shape == init.shape and refined.dtype == init.dtype
+        assert _mse(gen, refined, target) < 0.3 * before, loss
+
+
+def test_refine_steps_zero_returns_init(gen, problem):
+    target, init = problem
+    out = refine_codes(gen, target, init, steps=0)
+    assert torch.equal(out, init)
+    assert out is not init
+
+
+def test_refine_is_deterministic(gen, problem):
+    target, init = problem
+    a = refine_codes(gen, target, init, steps=15, seed=3)
+    b = refine_codes(gen, target, init, steps=15, seed=3)
+    assert torch.equal(a, b)
+    assert not torch.equal(a, init)
+
+
+def test_refine_leaves_caller_rng_alone(gen, problem):
+    target, init = problem
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    refine_codes(gen, target, init, steps=2, seed=7)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_reg_keeps_code_near_init(gen, problem):
+    target, init = problem
+    free = refine_codes(gen, target, init, steps=30, reg=0.0)
+    held = refine_codes(gen, target, init, steps=30, reg=2.0)
+    dist_free = (free - init).pow(2).mean().item()
+    dist_held = (held - init).pow(2).mean().item()
+    assert dist_held < 0.7 * dist_free
+
+
+def test_generator_gets_no_gradients_and_is_unchanged(problem):
+    target, init = problem
+    fresh = _tiny_generator()  # requires_grad True on every parameter, as built
+    before = {k: v.clone() for k, v in fresh.state_dict().items()}
+    refine_codes(fresh, target, init, steps=5)
+    for name, p in fresh.named_parameters():
+        assert p.grad is None, name
+        assert p.requires_grad, name  # the caller's flags are restored
+    for k, v in fresh.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_noise_is_held_fixed_and_used(gen, problem):
+    target, init = problem
+    noise = gen.make_noise("random", seed=5)
+    snapshot = [n.clone() for n in noise]
+    with_noise = refine_codes(gen, target, init, steps=10, noise=noise)
+    assert all(torch.equal(a, b) for a, b in zip(noise, snapshot))
+    default = refine_codes(gen, target, init, steps=10)
+    # Different noise renders different images, so the optimum moves: the list is really used.
+    assert not torch.equal(with_noise, default)
+
+
+def test_optimize_noise_writes_maps_back(gen, problem):
+    target, init = problem
+    noise = gen.make_noise("none")
+    codes_a = refine_codes(gen, target, init, steps=5, noise=noise, optimize_noise=True, seed=1)
+    assert all(n is not None and not n.requires_grad for n in noise)
+    assert [tuple(n.shape) for n in noise] == [tuple(b.shape) for b in gen.noise_buffers()]
+    # None entries start from seeded noise: another seed gives another result.
+    other = gen.make_noise("none")
+    codes_b = refine_codes(gen, target, init, steps=5, noise=other, optimize_noise=True, seed=2)
+    assert not torch.equal(codes_a, codes_b)
+    with pytest.raises(ValueError):
+        refine_codes(gen, target, init, steps=1, optimize_noise=True)
+
+
+def test_targets_of_another_size_are_resized(gen, problem):
+    target, init = problem
+    big = torch.nn.functional.interpolate(target, scale_factor=4, mode="nearest")
+    odd = torch.nn.functional.interpolate(target, size=(23, 23), mode="bilinear", align_corners=False)
+    before = _mse(gen, init, target)
+    for t in (big, odd):
+        refined = refine_codes(gen, t, init, steps=30, reg=0.0)
+        assert _mse(gen, refined, target) < 0.5 * before
+
+
+def test_progress_callback_and_bar(gen, problem):
+    target, init = problem
+    calls = []
+    refine_codes(gen, target, init, steps=6, progress=lambda step, loss: calls.append((step, loss)))
+    assert [s for s, _ in calls] == list(range(1, 7))
+    assert all(isinstance(v, float) and v > 0 for _, v in calls)
+    stream = io.StringIO()
+    bar = ProgressBar(20, stream=stream)
+    for step in range(1, 21):
+        bar(step, 0.5 / step)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 11  # not a tty: step 1, then every 10%
+    assert lines[-1].startswith("refine [" + "#" * 24 + "] 20/20 loss 0.02500")
+
+
+def test_refine_rejects_bad_arguments(gen, problem):
+    target, init = problem
+    with pytest.raises(UsageError):
+        refine_codes(gen, target, init, steps=1, loss="l1")
+    with pytest.raises(UsageError):
+        refine_codes(gen, target, init, steps=-1)
+    with pytest.raises(ValueError):
+        refine_codes(gen, target[:1], init, steps=1)
+    with pytest.raises(ValueError):
+        refine_codes(gen, target, init[:, :3], steps=1)
