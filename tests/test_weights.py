@@ -1,0 +1,645 @@
+"""Weights resolution: precedence, offline behaviour, checksums and the hash record, all without a network.
+
+Every test runs with huggingface_hub's download functions replaced (an unexpected download fails the
+test), a private INTERP_CACHE_DIR, and small temp files standing in for checkpoints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import huggingface_hub
+import pytest
+from huggingface_hub.utils import (
+    GatedRepoError,
+    LocalEntryNotFoundError,
+    OfflineModeIsEnabled,
+    RepositoryNotFoundError,
+    are_progress_bars_disabled,
+)
+
+from interp_cli import weights
+from interp_cli.errors import (
+    CheckpointError,
+    ChecksumError,
+    UsageError,
+    WeightsUnavailableError,
+)
+
+CONTENT = b"not really a checkpoint, but bytes with a known sha256\n" * 100
+CONTENT_SHA256 = hashlib.sha256(CONTENT).hexdigest()
+
+
+def _http_response(status: int):
+    """A response object of whichever HTTP library this huggingface_hub version builds its errors on."""
+    for module_name in ("httpx2", "httpx"):
+        try:
+            http = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        return http.Response(status, request=http.Request("GET", "https://huggingface.co/someone/tiny"))
+    import requests
+
+    response = requests.Response()
+    response.status_code = status
+    return response
+
+
+def _connect_error() -> Exception:
+    """The transport-level error the HTTP client raises when the hub's host cannot be reached."""
+    for module_name in ("httpx2", "httpx"):
+        try:
+            return importlib.import_module(module_name).ConnectError("[Errno -3] Temporary failure in name resolution")
+        except ImportError:
+            continue
+    import requests
+
+    return requests.ConnectionError("Failed to establish a new connection")
+
+
+class FakeHub:
+    """Stands in for huggingface_hub's cache lookup and download, recording every call."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.cached: dict[tuple[str, str], Path] = {}
+        self.download_calls: list[dict] = []
+        self.failure: BaseException | None = None
+        self.payload = CONTENT
+        self.progress_disabled_during_download: bool | None = None
+
+    def snapshot_path(self, repo_id: str, filename: str) -> Path:
+        return self.root / repo_id.replace("/", "--") / "snapshots" / "abc123" / filename
+
+    def put(self, repo_id: str, filename: str, payload: bytes = CONTENT) -> Path:
+        path = self.snapshot_path(repo_id, filename)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(payload)
+        self.cached[(repo_id, filename)] = path
+        return path
+
+    def try_to_load_from_cache(self, repo_id, filename, cache_dir=None, revision=None, repo_type=None):
+        path = self.cached.get((repo_id, filename))
+        return str(path) if path is not None else None
+
+    def hf_hub_download(self, repo_id, filename, **kwargs):
+        self.download_calls.append({"repo_id": repo_id, "filename": filename, **kwargs})
+        self.progress_disabled_during_download = are_progress_bars_disabled()
+        if self.failure is not None:
+            raise self.failure
+        return str(self.put(repo_id, filename, self.payload))
+
+
+@pytest.fixture(autouse=True)
+def isolated(monkeypatch, tmp_path):
+    """No real network, no real caches, no inherited INTERP_WEIGHTS / HF_HUB_OFFLINE."""
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "interp-cache"))
+    monkeypatch.delenv("INTERP_WEIGHTS", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.chdir(tmp_path)
+    hub = FakeHub(tmp_path / "hf-cache")
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", hub.try_to_load_from_cache)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", hub.hf_hub_download)
+    return hub
+
+
+@pytest.fixture
+def hub(isolated):
+    return isolated
+
+
+@pytest.fixture
+def tiny(monkeypatch):
+    """A hub preset whose published checksum matches CONTENT."""
+    preset = weights.Preset(
+        name="tiny", repo_id="someone/tiny", filename="ckpt/tiny.pt", revision=None,
+        sha256=CONTENT_SHA256, size=len(CONTENT), license="test-only", description="tiny test checkpoint",
+    )
+    monkeypatch.setitem(weights.PRESETS, "tiny", preset)
+    return preset
+
+
+@pytest.fixture
+def hash_calls(monkeypatch):
+    """Counts real hashing work (not answers from the hash record)."""
+    calls = []
+    real_hash_file = weights._hash_file
+
+    def counting_hash_file(path):
+        calls.append(Path(path))
+        return real_hash_file(path)
+
+    monkeypatch.setattr(weights, "_hash_file", counting_hash_file)
+    return calls
+
+
+@pytest.fixture
+def local_ckpt(tmp_path) -> Path:
+    path = tmp_path / "models" / "mine.pt"
+    path.parent.mkdir()
+    path.write_bytes(CONTENT)
+    return path
+
+
+# --------------------------------------------------------------------------------------------------
+# Local paths and precedence
+
+
+def test_local_file_is_used_as_is_without_hashing(local_ckpt, hash_calls):
+    resolved = weights.resolve_weights(str(local_ckpt))
+    assert resolved.path == local_ckpt
+    assert resolved.id == str(local_ckpt)
+    assert resolved.preset is None
+    assert resolved.sha256 is None
+    assert hash_calls == []
+
+
+def test_relative_local_path_resolves_to_absolute(local_ckpt):
+    resolved = weights.resolve_weights("models/mine.pt")
+    assert resolved.path.is_absolute()
+    assert resolved.path == local_ckpt
+
+
+def test_local_file_reports_sha256_once_it_is_known(local_ckpt):
+    weights.file_sha256(local_ckpt)
+    assert weights.resolve_weights(str(local_ckpt)).sha256 == CONTENT_SHA256
+
+
+@pytest.mark.parametrize("spec", ["missing.pt", "models/missing.pt", "./nowhere/ckpt", "gone.ckpt", "x.pth"])
+def test_missing_path_is_a_usage_error(spec, local_ckpt, hub):
+    with pytest.raises(UsageError, match=f"^weights file not found: {re.escape(spec)}$"):
+        weights.resolve_weights(spec)
+    assert hub.download_calls == []
+
+
+def test_directory_is_a_usage_error(local_ckpt):
+    with pytest.raises(UsageError, match="directory"):
+        weights.resolve_weights(str(local_ckpt.parent))
+
+
+def test_unknown_name_lists_presets():
+    with pytest.raises(UsageError) as excinfo:
+        weights.resolve_weights("ffhq2")
+    message = str(excinfo.value)
+    assert "ffhq2" in message
+    assert "demo" in message and "ffhq" in message
+    assert excinfo.value.exit_code == 2
+
+
+def test_env_var_is_used_when_no_spec(monkeypatch, local_ckpt):
+    monkeypatch.setenv("INTERP_WEIGHTS", str(local_ckpt))
+    assert weights.resolve_weights().path == local_ckpt
+    assert weights.default_weights_spec() == str(local_ckpt)
+
+
+def test_explicit_spec_beats_env_var(monkeypatch, local_ckpt, tmp_path):
+    other = tmp_path / "other.pt"
+    other.write_bytes(b"other")
+    monkeypatch.setenv("INTERP_WEIGHTS", str(other))
+    assert weights.resolve_weights(str(local_ckpt)).path == local_ckpt
+
+
+def test_default_is_ffhq_and_empty_env_counts_as_unset(monkeypatch, hub):
+    monkeypatch.setenv("INTERP_WEIGHTS", "  ")
+    assert weights.default_weights_spec() == "ffhq"
+    with pytest.raises(WeightsUnavailableError, match="^ffhq weights unavailable"):
+        weights.resolve_weights(download=False)
+
+
+def test_env_var_can_name_a_preset(monkeypatch, hub, tiny):
+    hub.put("someone/tiny", "ckpt/tiny.pt")
+    monkeypatch.setenv("INTERP_WEIGHTS", "tiny")
+    resolved = weights.resolve_weights()
+    assert resolved.id == "tiny"
+    assert resolved.preset == tiny
+
+
+def test_preset_name_wins_over_a_same_named_file_in_cwd(hub, tiny, tmp_path):
+    (tmp_path / "tiny").write_bytes(b"an unrelated file")
+    hub.put("someone/tiny", "ckpt/tiny.pt")
+    assert weights.resolve_weights("tiny").path == hub.snapshot_path("someone/tiny", "ckpt/tiny.pt")
+    assert weights.resolve_weights("./tiny").path == tmp_path / "tiny"
+
+
+# --------------------------------------------------------------------------------------------------
+# Hub presets: cache, download, offline
+
+
+def test_cached_preset_is_used_without_download(hub, tiny):
+    cached = hub.put("someone/tiny", "ckpt/tiny.pt")
+    resolved = weights.resolve_weights("tiny")
+    assert resolved.path == cached
+    assert resolved.sha256 == CONTENT_SHA256
+    assert hub.download_calls == []
+
+
+def test_missing_preset_is_downloaded_with_its_revision(hub, monkeypatch, tiny):
+    monkeypatch.setitem(weights.PRESETS, "tiny", dataclasses.replace(tiny, revision="v1.0"))
+    resolved = weights.resolve_weights("tiny")
+    assert resolved.path == hub.snapshot_path("someone/tiny", "ckpt/tiny.pt")
+    [call] = hub.download_calls
+    assert (call["repo_id"], call["filename"], call["revision"]) == ("someone/tiny", "ckpt/tiny.pt", "v1.0")
+    assert call["force_download"] is False
+
+
+def test_progress_false_silences_the_download_bar_and_restores_it(hub, tiny):
+    assert not are_progress_bars_disabled()
+    weights.resolve_weights("tiny", progress=False)
+    assert hub.progress_disabled_during_download is True
+    assert not are_progress_bars_disabled()
+
+
+def test_download_false_never_downloads(hub, tiny):
+    with pytest.raises(WeightsUnavailableError, match="not been downloaded"):
+        weights.resolve_weights("tiny", download=False)
+    assert hub.download_calls == []
+
+
+def _assert_actionable_one_liner(message: str) -> None:
+    assert "\n" not in message
+    assert "someone/tiny" in message and "ckpt/tiny.pt" in message
+    assert f"({weights._human_size(len(CONTENT))})" in message
+    assert "`interp weights download tiny`" in message
+    assert "`hf download someone/tiny ckpt/tiny.pt`" in message
+    assert "--weights /path/to/tiny.pt" in message and "INTERP_WEIGHTS=/path/to/tiny.pt" in message
+
+
+def test_offline_env_fails_with_one_actionable_line(hub, monkeypatch, tiny):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(WeightsUnavailableError) as excinfo:
+        weights.resolve_weights("tiny")
+    message = str(excinfo.value)
+    _assert_actionable_one_liner(message)
+    assert "offline" in message
+    assert hub.download_calls == []
+
+
+def test_offline_env_still_uses_the_hf_cache(hub, monkeypatch, tiny):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cached = hub.put("someone/tiny", "ckpt/tiny.pt")
+    assert weights.resolve_weights("tiny").path == cached
+
+
+@pytest.mark.parametrize(
+    ("failure", "reason"),
+    [
+        (lambda: LocalEntryNotFoundError("Cannot find the requested files in the disk cache"), "could not be reached"),
+        (lambda: OfflineModeIsEnabled("offline mode is enabled"), "offline"),
+        (_connect_error, "could not be reached"),
+        (lambda: TimeoutError("timed out"), "could not be reached"),
+        (lambda: RepositoryNotFoundError("404 Client Error", response=_http_response(404)), "HTTP 401/404"),
+        (lambda: RepositoryNotFoundError("401 Client Error", response=_http_response(401)), "HTTP 401/404"),
+        (lambda: GatedRepoError("403 gated", response=_http_response(403)), "gated"),
+    ],
+    ids=["local-entry-not-found", "offline-mode", "connect-error", "timeout", "http-404", "http-401", "gated"],
+)
+def test_hub_failures_become_weights_unavailable(hub, tiny, failure, reason):
+    hub.failure = failure()
+    with pytest.raises(WeightsUnavailableError) as excinfo:
+        weights.resolve_weights("tiny")
+    _assert_actionable_one_liner(str(excinfo.value))
+    assert reason in str(excinfo.value)
+    assert excinfo.value.exit_code == 1
+
+
+def test_unreachable_hub_names_the_underlying_transport_error(hub, tiny):
+    wrapped = LocalEntryNotFoundError("An error happened while trying to locate the file on the Hub")
+    wrapped.__cause__ = _connect_error()
+    hub.failure = wrapped
+    with pytest.raises(WeightsUnavailableError, match=r"could not be reached \(ConnectError: "):
+        weights.resolve_weights("tiny")
+
+
+def test_bugs_inside_the_download_are_not_disguised_as_network_errors(hub, tiny):
+    hub.failure = TypeError("unexpected keyword argument")
+    with pytest.raises(TypeError):
+        weights.resolve_weights("tiny")
+
+
+def test_unreachable_ffhq_message_names_the_real_file(hub):
+    hub.failure = LocalEntryNotFoundError("no connection")
+    with pytest.raises(WeightsUnavailableError) as excinfo:
+        weights.resolve_weights("ffhq")
+    message = str(excinfo.value)
+    assert "\n" not in message
+    assert "AIRI-Institute/HairFastGAN" in message
+    assert "pretrained_models/encoder4editing/e4e_ffhq_encode.pt (1.2 GB)" in message
+    assert "`interp weights download ffhq`" in message
+    assert "--weights /path/to/e4e_ffhq_encode.pt" in message
+
+
+# --------------------------------------------------------------------------------------------------
+# Checksums and the hash record
+
+
+def test_checksum_mismatch_is_refused(hub, tiny):
+    corrupt = b"X" + CONTENT[1:]  # same size, so only the sha256 can tell
+    path = hub.put("someone/tiny", "ckpt/tiny.pt", corrupt)
+    with pytest.raises(ChecksumError) as excinfo:
+        weights.resolve_weights("tiny")
+    got = hashlib.sha256(corrupt).hexdigest()
+    assert str(excinfo.value) == (
+        f"tiny.pt: sha256 mismatch (expected {CONTENT_SHA256}, got {got}): the file is corrupt or not the "
+        f"published checkpoint; delete it and run `interp weights download tiny` (file: {path})"
+    )
+
+
+def test_remembered_mismatch_is_still_refused(hub, tiny, hash_calls):
+    hub.put("someone/tiny", "ckpt/tiny.pt", b"X" + CONTENT[1:])
+    for _ in range(2):
+        with pytest.raises(ChecksumError):
+            weights.resolve_weights("tiny")
+    assert len(hash_calls) == 1
+
+
+def test_verify_false_skips_the_checks(hub, tiny, hash_calls):
+    hub.put("someone/tiny", "ckpt/tiny.pt", b"short")
+    assert weights.resolve_weights("tiny", verify=False).sha256 is None
+    assert weights.weights_path("tiny") == hub.snapshot_path("someone/tiny", "ckpt/tiny.pt")
+    assert hash_calls == []
+
+
+def test_size_mismatch_is_reported_before_hashing(hub, tiny, hash_calls):
+    hub.put("someone/tiny", "ckpt/tiny.pt", CONTENT[:-10])
+    expected = rf"size mismatch \(expected {len(CONTENT):,} bytes, got {len(CONTENT) - 10:,}\)"
+    with pytest.raises(ChecksumError, match=expected):
+        weights.resolve_weights("tiny")
+    assert hash_calls == []
+
+
+def test_hash_record_avoids_rehashing_until_the_file_changes(hub, tiny, hash_calls):
+    path = hub.put("someone/tiny", "ckpt/tiny.pt")
+    weights.resolve_weights("tiny")
+    weights.resolve_weights("tiny")
+    assert len(hash_calls) == 1
+
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    weights.resolve_weights("tiny")
+    assert len(hash_calls) == 2
+
+
+def test_hash_record_lives_in_interp_cache_dir(tmp_path, local_ckpt):
+    weights.file_sha256(local_ckpt)
+    record = json.loads((tmp_path / "interp-cache" / "sha256-records.json").read_text())
+    entry = record["files"][str(local_ckpt.resolve())]
+    assert entry == {"size": len(CONTENT), "mtime_ns": local_ckpt.stat().st_mtime_ns, "sha256": CONTENT_SHA256}
+
+
+def test_same_size_rewrite_is_rehashed(local_ckpt, hash_calls):
+    """The record trusts (path, size, mtime_ns): a same-size rewrite changes mtime_ns, so it is re-hashed."""
+    assert weights.file_sha256(local_ckpt) == CONTENT_SHA256
+    new_content = b"Y" + CONTENT[1:]
+    local_ckpt.write_bytes(new_content)
+    stat = local_ckpt.stat()
+    os.utime(local_ckpt, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert weights.file_sha256(local_ckpt) == hashlib.sha256(new_content).hexdigest()
+    assert len(hash_calls) == 2
+
+
+def test_file_changed_while_hashing_is_not_remembered(monkeypatch, tmp_path, local_ckpt):
+    real_hash_file = weights._hash_file
+
+    def hash_while_someone_rewrites(path):
+        digest = real_hash_file(path)
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+        return digest
+
+    monkeypatch.setattr(weights, "_hash_file", hash_while_someone_rewrites)
+    weights.file_sha256(local_ckpt)
+    assert not (tmp_path / "interp-cache" / "sha256-records.json").exists()
+
+
+def test_verify_always_hashes_afresh(hub, tiny, hash_calls):
+    hub.put("someone/tiny", "ckpt/tiny.pt")
+    weights.resolve_weights("tiny")
+    assert weights.verify("tiny").sha256 == CONTENT_SHA256
+    assert len(hash_calls) == 2
+
+
+def test_verify_hashes_a_plain_local_file(local_ckpt, hash_calls):
+    assert weights.verify(str(local_ckpt)).sha256 == CONTENT_SHA256
+    assert len(hash_calls) == 1
+
+
+def test_damaged_or_unwritable_record_only_costs_a_rehash(monkeypatch, tmp_path, local_ckpt, hash_calls):
+    cache = tmp_path / "interp-cache"
+    cache.mkdir()
+    (cache / "sha256-records.json").write_text("{not json")
+    assert weights.file_sha256(local_ckpt) == CONTENT_SHA256
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(blocker / "cache"))  # cannot be created
+    assert weights.file_sha256(local_ckpt) == CONTENT_SHA256
+    assert len(hash_calls) == 2
+
+
+def test_cache_dir_precedence(monkeypatch, tmp_path):
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "explicit"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert weights.cache_dir() == tmp_path / "explicit"
+    monkeypatch.delenv("INTERP_CACHE_DIR")
+    assert weights.cache_dir() == tmp_path / "xdg" / "interp"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert weights.cache_dir() == tmp_path / "home" / ".cache" / "interp"
+
+
+# --------------------------------------------------------------------------------------------------
+# download()
+
+
+def test_download_fetches_a_missing_preset_once(hub, tiny):
+    resolved = weights.download("tiny")
+    assert resolved.sha256 == CONTENT_SHA256
+    assert [call["force_download"] for call in hub.download_calls] == [False]
+
+
+def test_download_replaces_a_corrupt_cached_copy(hub, tiny):
+    hub.put("someone/tiny", "ckpt/tiny.pt", b"X" + CONTENT[1:])
+    resolved = weights.download("tiny")
+    assert resolved.sha256 == CONTENT_SHA256
+    assert resolved.path.read_bytes() == CONTENT
+    assert [call["force_download"] for call in hub.download_calls] == [True]
+
+
+def test_download_reports_a_freshly_downloaded_bad_file(hub, tiny):
+    hub.payload = b"X" + CONTENT[1:]
+    with pytest.raises(ChecksumError):
+        weights.download("tiny")
+    assert len(hub.download_calls) == 1
+
+
+def test_download_of_a_cached_good_file_does_nothing(hub, tiny):
+    hub.put("someone/tiny", "ckpt/tiny.pt")
+    weights.download("tiny")
+    assert hub.download_calls == []
+
+
+# --------------------------------------------------------------------------------------------------
+# Hub ids
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("owner/repo/file.pt", weights.HubFile("owner/repo", "file.pt")),
+        ("owner/repo/deep/dir/file.pt@v2", weights.HubFile("owner/repo", "deep/dir/file.pt", "v2")),
+        ("owner/repo/file.pt@refs/pr/3", weights.HubFile("owner/repo", "file.pt", "refs/pr/3")),
+        ("hf://Org-1/re.po_2/f.pth@0123abc", weights.HubFile("Org-1/re.po_2", "f.pth", "0123abc")),
+        ("owner/repo", None),
+        ("./owner/repo/file.pt", None),
+        ("/abs/path/file.pt", None),
+        ("~/models/x/file.pt", None),
+        ("owner/repo/../file.pt", None),
+        ("owner/-repo/file.pt", None),
+        ("owner/repo/file.pt@", None),
+    ],
+)
+def test_parse_hub_spec(spec, expected):
+    assert weights.parse_hub_spec(spec) == expected
+
+
+def test_existing_local_directory_is_never_taken_for_a_hub_owner(tmp_path):
+    (tmp_path / "models" / "e4e").mkdir(parents=True)
+    assert weights.parse_hub_spec("models/e4e/missing.pt") is None
+    assert weights.parse_hub_spec("hf://models/e4e/missing.pt") == weights.HubFile("models/e4e", "missing.pt")
+
+
+def test_malformed_explicit_hub_spec_is_a_usage_error():
+    with pytest.raises(UsageError, match="bad hub weights"):
+        weights.resolve_weights("hf://owner/repo")
+
+
+def test_hub_id_is_downloaded_at_its_revision(hub):
+    resolved = weights.resolve_weights("owner/repo/sub/model.pt@v3")
+    assert resolved.id == "owner/repo/sub/model.pt@v3"
+    assert resolved.preset is None
+    [call] = hub.download_calls
+    assert (call["repo_id"], call["filename"], call["revision"]) == ("owner/repo", "sub/model.pt", "v3")
+
+
+def test_unreachable_hub_id_also_mentions_the_local_reading(hub):
+    hub.failure = RepositoryNotFoundError("404", response=_http_response(404))
+    with pytest.raises(WeightsUnavailableError) as excinfo:
+        weights.resolve_weights("owner/repo/model.pt@v3")
+    message = str(excinfo.value)
+    assert "`hf download owner/repo model.pt --revision v3`" in message
+    assert "`interp weights download owner/repo/model.pt@v3`" in message
+    assert "if you meant a local file, no such file: owner/repo/model.pt@v3" in message
+
+
+# --------------------------------------------------------------------------------------------------
+# Presets shipped in the repo (demo)
+
+
+@pytest.fixture
+def shipped(monkeypatch, tmp_path):
+    """A repo-shipped preset pointing at a temp dir, like `demo` points at weights/."""
+    preset = weights.Preset(
+        name="mini", repo_id=None, filename="mini.pt", revision=None, sha256=None, size=None,
+        license="test-only", description="mini test model", local_path=str(tmp_path / "w" / "mini.pt"),
+        build_command="make mini-weights",
+    )
+    monkeypatch.setitem(weights.PRESETS, "mini", preset)
+    (tmp_path / "w").mkdir()
+    return tmp_path / "w"
+
+
+def test_missing_shipped_file_says_how_to_build_it(shipped, hub):
+    with pytest.raises(WeightsUnavailableError) as excinfo:
+        weights.resolve_weights("mini")
+    message = str(excinfo.value)
+    assert "\n" not in message
+    assert str(shipped / "mini.pt") in message and "does not exist" in message
+    assert "`make mini-weights`" in message
+    assert hub.download_calls == []
+
+
+def test_shipped_file_without_sidecar_loads_unchecked(shipped, hash_calls):
+    (shipped / "mini.pt").write_bytes(CONTENT)
+    resolved = weights.resolve_weights("mini")
+    assert resolved.path == shipped / "mini.pt"
+    assert resolved.sha256 is None
+    assert hash_calls == []
+
+
+def test_sidecar_supplies_checksum(shipped):
+    (shipped / "mini.pt").write_bytes(CONTENT)
+    (shipped / "mini.json").write_text(json.dumps({"sha256": CONTENT_SHA256.upper(), "size": len(CONTENT)}))
+    assert weights.resolve_weights("mini").sha256 == CONTENT_SHA256
+
+    (shipped / "mini.json").write_text(json.dumps({"sha256": "0" * 64, "size": len(CONTENT)}))
+    with pytest.raises(ChecksumError, match=r"does not match mini\.json; delete it and run `make mini-weights`"):
+        weights.resolve_weights("mini")
+
+
+@pytest.mark.parametrize("sidecar", ['{"sha256": "abc"}', '{"size": -1}', '{"size": "12"}', "[]", "{oops"])
+def test_malformed_sidecar_is_a_clear_error(shipped, sidecar):
+    (shipped / "mini.pt").write_bytes(CONTENT)
+    (shipped / "mini.json").write_text(sidecar)
+    with pytest.raises(CheckpointError, match="mini.json: unreadable checksum record"):
+        weights.resolve_weights("mini")
+
+
+def test_download_of_a_shipped_preset_never_touches_the_hub(shipped, hub):
+    with pytest.raises(WeightsUnavailableError, match="make mini-weights"):
+        weights.download("mini")
+    assert hub.download_calls == []
+
+
+def test_demo_preset_lives_in_the_repo_weights_dir():
+    demo = weights.PRESETS["demo"]
+    assert demo.repo_id is None
+    assert weights.REPO_ROOT / demo.local_path == weights.REPO_ROOT / "weights" / "demo.pt"
+    assert (weights.REPO_ROOT / "interp_cli" / "weights.py").is_file()
+    assert demo.build_command == "make demo-weights"
+
+
+# --------------------------------------------------------------------------------------------------
+# list_presets and import cost
+
+
+def test_list_presets_describes_each_preset(hub, shipped):
+    rows = {row["name"]: row for row in weights.list_presets()}
+    ffhq = rows["ffhq"]
+    assert ffhq["repo_id"] == "AIRI-Institute/HairFastGAN"
+    assert ffhq["filename"] == "pretrained_models/encoder4editing/e4e_ffhq_encode.pt"
+    assert ffhq["sha256"] == "2ace1d9a8c05c10a399bcd500b8dda118f759ff1aac89dbdab7435f2136a0999"
+    assert ffhq["size"] == 1_201_649_680
+    assert "non-commercial" in ffhq["license"]
+    assert ffhq["description"]
+    assert ffhq["default"] is True
+    assert (ffhq["present"], ffhq["path"]) == (False, None)
+    assert rows["demo"]["source"] == "repo" and rows["ffhq"]["source"] == "hub"
+
+    (shipped / "mini.pt").write_bytes(CONTENT)
+    (shipped / "mini.json").write_text(json.dumps({"sha256": CONTENT_SHA256, "size": len(CONTENT)}))
+    mini = {row["name"]: row for row in weights.list_presets()}["mini"]
+    assert (mini["present"], mini["path"]) == (True, str(shipped / "mini.pt"))
+    assert (mini["sha256"], mini["size"]) == (CONTENT_SHA256, len(CONTENT))
+
+
+def test_list_presets_sees_the_hf_cache_and_the_env_default(hub, monkeypatch):
+    cached = hub.put("AIRI-Institute/HairFastGAN", "pretrained_models/encoder4editing/e4e_ffhq_encode.pt", b"x")
+    monkeypatch.setenv("INTERP_WEIGHTS", "demo")
+    rows = {row["name"]: row for row in weights.list_presets()}
+    assert (rows["ffhq"]["present"], rows["ffhq"]["path"]) == (True, str(cached))
+    assert rows["ffhq"]["default"] is False and rows["demo"]["default"] is True
+    assert hub.download_calls == []
+
+
+def test_import_does_not_load_huggingface_hub():
+    code = "import sys, interp_cli.weights; sys.exit('huggingface_hub' in sys.modules or 'torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=weights.REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
