@@ -1,0 +1,161 @@
+"""Decode dlib's portable serialization format into numpy arrays, vectorised.
+
+dlib writes every integer, and every float (as a mantissa integer followed by an exponent
+integer), with one variable-length code: a control byte whose low 4 bits give the number of
+little-endian magnitude bytes that follow (1..8) and whose top bit is the sign. A whole
+`shape_predictor` file is therefore one long stream of such integers, with the structure
+(vector sizes, matrix shapes) carried by some of the integers themselves.
+
+Walking 33 million codes one by one in Python takes tens of seconds, so `decode_int_stream`
+finds where each code starts with numpy: each block of the file is walked speculatively from
+its first byte (all blocks in lockstep), and a short sequential pass then joins the true chain
+of codes onto each block's speculative chain. Variable-length codes resynchronise within a few
+codes, so that pass touches only a handful of bytes per block.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# A float's exponent integer takes these values for the non-finite floats (dlib float_details).
+_EXPONENT_INF, _EXPONENT_NINF, _EXPONENT_NAN = 32000, 32001, 32002
+
+
+class DlibFormatError(ValueError):
+    """The bytes are not a dlib serialization stream of the expected layout."""
+
+
+def code_starts(data: np.ndarray, *, block: int = 1024) -> np.ndarray:
+    """Byte offsets (int64, increasing) of every integer code in `data` ([N] uint8), the first at 0.
+
+    Raises DlibFormatError when the codes do not end exactly at the end of `data`.
+    """
+    size = int(data.size)
+    if size == 0:
+        return np.zeros(0, np.int64)
+    # Length of the code that would start at each byte (uint8 keeps the lanes' working set in
+    # cache); the padding byte makes finished lanes inert.
+    code_length = np.ones(size + 1, np.uint8)
+    np.bitwise_and(data, 0x0F, out=code_length[:size])
+    code_length[:size] += 1
+    n_blocks = -(-size // block)
+    block_end = np.minimum((np.arange(n_blocks, dtype=np.int64) + 1) * block, size)
+    is_start = np.zeros(size + 1, bool)  # the extra slot absorbs the writes of finished lanes
+
+    # Speculative pass: every block pretends a code starts at its first byte.
+    position = np.arange(n_blocks, dtype=np.int64) * block
+    live = np.empty(n_blocks, bool)
+    target = np.empty(n_blocks, np.int64)
+    step = np.empty(n_blocks, np.uint8)
+    for iteration in range(block + 1):
+        np.less(position, block_end, out=live)
+        # any() over all lanes is not free; checking it now and then is enough.
+        if iteration % 32 == 0 and not live.any():
+            break
+        target.fill(size)
+        np.copyto(target, position, where=live)
+        is_start[target] = True
+        np.take(code_length, target, out=step)
+        step *= live
+        position += step
+    exits = position.tolist()
+
+    # Join pass: follow the true chain into each block until it meets that block's speculative
+    # chain; the speculative starts before the meeting point are wrong and are cleared.
+    raw = data.tobytes()
+    true_position = 0
+    for index in range(n_blocks):
+        begin = index * block
+        end = int(block_end[index])
+        cursor = true_position
+        walked = []
+        while cursor < end and not is_start[cursor]:
+            walked.append(cursor)
+            cursor += (raw[cursor] & 0x0F) + 1
+        if cursor >= end:  # never met: nothing the speculative walk marked here is real
+            is_start[begin:end] = False
+            true_position = cursor
+        else:
+            is_start[begin:cursor] = False
+            true_position = exits[index]
+        if walked:
+            is_start[walked] = True
+    if true_position != size:
+        raise DlibFormatError(f"integer codes overrun the end of the data ({true_position} != {size} bytes)")
+    return np.flatnonzero(is_start[:size])
+
+
+def decode_int_stream(data: np.ndarray, *, chunk: int = 1 << 18) -> np.ndarray:
+    """All integers of a dlib serialization stream ([N] uint8 bytes) as an int64 array.
+
+    Only codes of up to 4 magnitude bytes are supported, which covers every value in a
+    shape predictor (24-bit float mantissas, small exponents, sizes and indices).
+    """
+    starts = code_starts(data)
+    padded = np.zeros(data.size + 4, np.uint8)
+    padded[: data.size] = data
+    # The 4 bytes after every offset, read as one little-endian word (an unaligned strided view).
+    words = np.ndarray((data.size,), "<u4", buffer=padded, offset=1, strides=(1,))
+    keep_bytes = np.array([0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], np.uint32)
+    values = np.empty(starts.size, np.int64)
+    # In chunks, so that the temporaries stay in cache.
+    for begin in range(0, starts.size, chunk):
+        offsets = starts[begin:begin + chunk]
+        control = data[offsets]
+        n_bytes = control & 0x0F
+        if n_bytes.max() > 4 or n_bytes.min() < 1:
+            raise DlibFormatError("integer code with an unsupported length (expected 1 to 4 bytes)")
+        part = values[begin:begin + chunk]
+        part[:] = words[offsets] & keep_bytes[n_bytes]
+        np.negative(part, out=part, where=control >= 0x80)
+    return values
+
+
+def floats_from_pairs(pairs: np.ndarray) -> np.ndarray:
+    """float32 values from dlib float codes: `pairs` [..., 2] int64 = (mantissa, exponent)."""
+    mantissa = pairs[..., 0].astype(np.float64)
+    exponent = pairs[..., 1]
+    finite = exponent < _EXPONENT_INF
+    values = np.ldexp(mantissa, np.where(finite, exponent, 0).astype(np.int32))
+    values = np.where(exponent == _EXPONENT_INF, np.inf, values)
+    values = np.where(exponent == _EXPONENT_NINF, -np.inf, values)
+    values = np.where(exponent == _EXPONENT_NAN, np.nan, values)
+    return values.astype(np.float32)
+
+
+class IntStream:
+    """A cursor over decoded dlib integers that reads the containers a shape predictor uses."""
+
+    def __init__(self, values: np.ndarray):
+        self.values = values
+        self.position = 0
+
+    def take(self, count: int) -> np.ndarray:
+        """The next `count` integers ([count] int64)."""
+        end = self.position + count
+        if end > self.values.size:
+            raise DlibFormatError("data ends in the middle of an object")
+        chunk = self.values[self.position:end]
+        self.position = end
+        return chunk
+
+    def integer(self) -> int:
+        """One integer (a size, an index, a version number)."""
+        return int(self.take(1)[0])
+
+    def expect(self, expected: int, what: str) -> None:
+        """Read one integer and check that it equals `expected`."""
+        found = self.integer()
+        if found != expected:
+            raise DlibFormatError(f"unexpected {what}: {found} (expected {expected})")
+
+    def float_column(self) -> np.ndarray:
+        """A dlib `matrix<float,0,1>`: shape header (stored negated), then the values ([n] float32)."""
+        rows, cols = abs(self.integer()), abs(self.integer())
+        if cols != 1:
+            raise DlibFormatError(f"expected a column vector, found a {rows}x{cols} matrix")
+        return floats_from_pairs(self.take(2 * rows).reshape(rows, 2))
+
+    @property
+    def exhausted(self) -> bool:
+        return self.position == self.values.size

