@@ -1,0 +1,375 @@
+"""The `interp` command: parse and validate options, call `interp_cli.pipeline`, map errors to exit codes.
+
+    interp a.png b.png --steps 60 -o out.mp4      # the default command: morph
+    interp encode a.png -o a.npy                  # and the verbs beside it
+
+Heavy modules (torch, the networks) are imported inside the commands, never at module level,
+so `interp --help` and argument errors answer instantly.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from interp_cli import __version__
+
+EPILOG = """\b
+Examples:
+  interp a.png b.png --steps 60 -o out.mp4
+  interp a.png b.png c.png --loop --ease smooth -o loop.gif
+  interp a.png b.png --weights demo --no-align -o frames/
+  interp a.png b.png --layers coarse --sheet sheet.png -o out.mp4
+
+Exit codes: 0 ok, 1 runtime failure, 2 usage error, 130 interrupted.
+"""
+
+
+class DefaultMorphGroup(click.Group):
+    """A group whose unnamed first argument means the `morph` command: `interp a.png b.png` works."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            args = ["morph", *args]
+        elif not args:
+            args = ["--help"]
+        return super().parse_args(ctx, args)
+
+
+def _emit(summary: dict, as_json: bool, quiet: bool, text: str) -> None:
+    if as_json:
+        click.echo(json.dumps(summary, sort_keys=True))
+    elif not quiet:
+        click.echo(text, err=True)
+
+
+def _log_for(quiet: bool):
+    def log(message: str) -> None:
+        if not quiet:
+            click.echo(message, err=True)
+
+    return log
+
+
+def weights_option(f):
+    return click.option("--weights", "-w", metavar="NAME|PATH|HUB_ID", default=None,
+                        help="Preset (ffhq, demo), a local .pt checkpoint, or owner/repo/file.pt[@rev] on the "
+                             "Hugging Face hub. Default: $INTERP_WEIGHTS, else ffhq.  e.g. --weights demo")(f)
+
+
+def device_option(f):
+    return click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda|mps",
+                        help="Where to run the networks (auto: cuda, then mps, then cpu).")(f)
+
+
+def output_flags(f):
+    f = click.option("--json", "as_json", is_flag=True, help="Print one JSON summary on stdout.")(f)
+    f = click.option("--quiet", "-q", is_flag=True, help="No progress or messages on stderr (errors still).")(f)
+    return f
+
+
+def align_options(f):
+    f = click.option("--align/--no-align", default=None,
+                     help="FFHQ-align faces before encoding (default: on, except for models trained on "
+                          "unaligned images such as the demo preset). Use --no-align for aligned crops.")(f)
+    f = click.option("--face", type=click.IntRange(min=0), default=None, metavar="N",
+                     help="Which face when a photo has several (0 = leftmost). Default: the largest.")(f)
+    return f
+
+
+def noise_options(f):
+    f = click.option("--noise", type=click.Choice(["const", "random", "none"]), default="const", show_default=True,
+                     help="Per-layer noise, held constant over all frames: the checkpoint's fixed maps, "
+                          "seeded random maps, or none.")(f)
+    f = click.option("--seed", type=int, default=0, show_default=True, help="Seed for --noise random and --refine.")(f)
+    f = click.option("--truncation", type=click.FloatRange(0.0, 2.0), default=1.0, show_default=True,
+                     help="Pull codes toward the average face (1 = off, 0.7 = typical).")(f)
+    return f
+
+
+def refine_options(f):
+    f = click.option("--refine", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
+                     help="Optimise each code for N steps after encoding for a closer likeness (slower).")(f)
+    f = click.option("--refine-loss", type=click.Choice(["l2", "lap", "l2+lap"]), default="l2+lap",
+                     show_default=True, help="Reconstruction loss for --refine (lap = Laplacian pyramid).")(f)
+    f = click.option("--no-cache", "no_cache", is_flag=True,
+                     help="Do not read or write the latent cache (encoded codes keyed by image + weights).")(f)
+    return f
+
+
+@click.group(cls=DefaultMorphGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog=EPILOG)
+@click.version_option(__version__, "--version", prog_name="interp")
+def cli():
+    """Morph one face photo into another through StyleGAN2's latent space.
+
+    With no command, the arguments are those of `interp morph`: interp A B [C ...] [options].
+    """
+
+
+@cli.command(epilog=EPILOG)
+@click.argument("inputs", nargs=-1, required=True, metavar="A B [C ...]")
+@click.option("-o", "--output", default="morph.mp4", show_default=True, metavar="PATH",
+              help="out.mp4 (H.264), out.gif, a directory for frame_0000.png ..., or a .png contact sheet.")
+@click.option("--steps", type=click.IntRange(min=2), default=60, show_default=True,
+              help="Frames per transition, both ends included.")
+@click.option("--fps", type=click.FloatRange(0.1, 240), default=30, show_default=True, help="Frames per second.")
+@click.option("--quality", type=click.IntRange(0, 10), default=8, show_default=True,
+              help="MP4 quality, 10 best (CRF = 34 - 2*quality).")
+@weights_option
+@device_option
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Frames rendered per forward pass.")
+@noise_options
+@align_options
+@click.option("--save-aligned", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Also save the crops the encoder saw (NAME_aligned.png) in DIR.")
+@click.option("--loop", is_flag=True, help="Return to the first image, seamlessly (no repeated frame).")
+@click.option("--pingpong", is_flag=True, help="Play forward, then back.")
+@click.option("--hold", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Extra frames held on each input.")
+@click.option("--ease", type=click.Choice(["linear", "smooth", "cosine", "cubic"]), default="linear",
+              show_default=True, help="Timing of each transition.")
+@click.option("--interp", "interp_mode", type=click.Choice(["lerp", "slerp", "spline"]), default="lerp",
+              show_default=True, help="Path between codes (spline: Catmull-Rom through all inputs).")
+@click.option("--layers", default="all", show_default=True, metavar="SPEC",
+              help="Which W+ rows move: coarse, middle, fine, all, or rows like 0-7 or 0-3,8-17; "
+                   "the others stay at the first input.")
+@refine_options
+@click.option("--sheet", type=click.Path(dir_okay=False), default=None, metavar="PNG",
+              help="Also write a contact sheet of evenly spaced frames with the inputs beside them.")
+@output_flags
+def morph(inputs, output, steps, fps, quality, weights, device, batch_size, noise, seed, truncation, align, face,
+          save_aligned, loop, pingpong, hold, ease, interp_mode, layers, refine, refine_loss, no_cache, sheet,
+          quiet, as_json):
+    """Morph A into B (and on through C ...) and write a video, GIF, frames or contact sheet.
+
+    Inputs are photos (png, jpg, ...) or .npy codes from `interp encode`.
+    """
+    _check_paths_exist(inputs)
+    if len(inputs) < 2:
+        raise click.UsageError("need at least two images to morph between (interp A B [C ...])")
+    from interp_cli import pipeline
+
+    summary = pipeline.morph(inputs, output, steps=steps, fps=fps, quality=quality, weights=weights, device=device,
+                             batch_size=batch_size, noise=noise, seed=seed, truncation=truncation, align=align,
+                             face=face, save_aligned=save_aligned, loop=loop, pingpong=pingpong, hold=hold,
+                             ease=ease, interp=interp_mode, layers=layers, refine=refine, refine_loss=refine_loss,
+                             cache=not no_cache, sheet=sheet, log=_log_for(quiet or as_json), progress=not quiet)
+    _emit(summary, as_json, quiet, f"wrote {summary['output']} ({summary['frames']} frames, "
+                                   f"{summary['width']}x{summary['height']}, {summary['timings']['total']:.1f}s)")
+
+
+@cli.command()
+@click.argument("image")
+@click.option("-o", "--output", required=True, metavar="CODES.npy", help="Where to write the float32 [n, 512] code.")
+@weights_option
+@device_option
+@align_options
+@click.option("--save-aligned", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Also save the crop the encoder saw.")
+@refine_options
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --refine.")
+@output_flags
+def encode(image, output, weights, device, align, face, save_aligned, refine, refine_loss, no_cache, seed,
+           quiet, as_json):
+    """Encode IMAGE to a W+ code (.npy, latent_avg included).  e.g. interp encode a.png -o a.npy"""
+    _check_paths_exist([image])
+    from interp_cli import pipeline
+
+    summary = pipeline.encode(image, output, weights=weights, device=device, align=align, face=face,
+                              refine=refine, refine_loss=refine_loss, seed=seed, cache=not no_cache,
+                              save_aligned=save_aligned, log=_log_for(quiet or as_json), progress=not quiet)
+    _emit(summary, as_json, quiet, f"wrote {summary['output']} {summary['shape']}")
+
+
+@cli.command()
+@click.argument("codes")
+@click.option("-o", "--output", required=True, metavar="IMAGE.png|IMAGE.npy",
+              help="An RGB PNG, or .npy for the raw float image [3, H, W].")
+@weights_option
+@device_option
+@noise_options
+@output_flags
+def render(codes, output, weights, device, noise, seed, truncation, quiet, as_json):
+    """Render a W+ code ([n, 512] or [1, n, 512] .npy) to an image.  e.g. interp render a.npy -o a.png"""
+    _check_paths_exist([codes])
+    from interp_cli import pipeline
+
+    summary = pipeline.render(codes, output, weights=weights, device=device, noise=noise, seed=seed,
+                              truncation=truncation, log=_log_for(quiet or as_json), progress=not quiet)
+    _emit(summary, as_json, quiet, f"wrote {summary['output']}")
+
+
+@cli.command()
+@click.argument("image")
+@click.option("-o", "--output", required=True, metavar="ALIGNED.png", help="Where to write the aligned crop.")
+@click.option("--face", type=click.IntRange(min=0), default=None, metavar="N",
+              help="Which face (0 = leftmost). Default: the largest.")
+@click.option("--size", type=click.IntRange(16, 4096), default=1024, show_default=True, help="Output size in px.")
+@output_flags
+def align(image, output, face, size, quiet, as_json):
+    """FFHQ-align a face photo (what the encoder sees).  e.g. interp align photo.jpg -o aligned.png"""
+    from interp_cli import pipeline
+
+    summary = pipeline.align(image, output, face=face, size=size, log=_log_for(quiet or as_json))
+    _emit(summary, as_json, quiet, f"wrote {summary['output']} (face {summary['face']} of {summary['faces']})")
+
+
+@cli.command()
+@click.argument("inputs", nargs=-1, required=True, metavar="A B [C]")
+@click.option("-o", "--output", required=True, metavar="MIX.png", help="A .png image or a .npy code.")
+@click.option("--coarse", default="a", show_default=True, help="Input giving pose and face shape (a, b, c ...).")
+@click.option("--middle", default=None, help="Input giving features and hair (default: the --coarse one).")
+@click.option("--fine", default="b", show_default=True, help="Input giving colours and fine detail.")
+@weights_option
+@device_option
+@align_options
+@click.option("--noise", type=click.Choice(["const", "random", "none"]), default="const", show_default=True,
+              help="Per-layer noise.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --noise random.")
+@click.option("--no-cache", "no_cache", is_flag=True, help="Do not use the latent cache.")
+@output_flags
+def mix(inputs, output, coarse, middle, fine, weights, device, align, face, noise, seed, no_cache, quiet, as_json):
+    """Style mixing: coarse layers from one face, fine from another.
+
+    e.g. interp mix a.png b.png --coarse a --fine b -o mix.png
+    """
+    from interp_cli import pipeline
+
+    summary = pipeline.mix(inputs, output, coarse=coarse, middle=middle, fine=fine, weights=weights, device=device,
+                           noise=noise, seed=seed, align=align, face=face, cache=not no_cache,
+                           log=_log_for(quiet or as_json), progress=not quiet)
+    _emit(summary, as_json, quiet, f"wrote {summary['output']}")
+
+
+@cli.command()
+@click.argument("manifest", metavar="PAIRS.csv")
+@click.option("--outdir", required=True, type=click.Path(file_okay=False), help="Directory for the outputs.")
+@click.option("--steps", type=click.IntRange(min=2), default=60, show_default=True, help="Frames per transition.")
+@click.option("--fps", type=click.FloatRange(0.1, 240), default=30, show_default=True, help="Frames per second.")
+@weights_option
+@device_option
+@align_options
+@click.option("--no-cache", "no_cache", is_flag=True, help="Do not use the latent cache.")
+@output_flags
+def batch(manifest, outdir, steps, fps, weights, device, align, face, no_cache, quiet, as_json):
+    """Morph every row of a CSV (input1,input2[,...],output_name) with one loaded model.
+
+    Failed rows are reported and skipped; the exit code is 0 only if every row succeeded.
+    e.g. interp batch pairs.csv --outdir out/ --json
+    """
+    from interp_cli import pipeline
+
+    def on_row(result: dict) -> None:
+        if as_json:
+            click.echo(json.dumps(result, sort_keys=True))
+        elif not quiet and result["ok"]:
+            click.echo(f"row {result['row']}: wrote {result['output']}", err=True)
+
+    results = pipeline.batch(manifest, outdir, weights=weights, device=device, steps=steps, fps=fps, align=align,
+                             face=face, cache=not no_cache, on_row=on_row, log=_log_for(quiet or as_json),
+                             progress=not quiet)
+    failed = [r for r in results if not r["ok"]]
+    if not quiet and not as_json:
+        click.echo(f"{len(results) - len(failed)} of {len(results)} rows succeeded", err=True)
+    if failed:
+        sys.exit(1)
+
+
+@cli.group()
+def weights():
+    """List, download, verify and locate model weights."""
+
+
+@weights.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def weights_list(as_json):
+    """Show the presets, their size, license and whether they are on this machine."""
+    from interp_cli import weights as w
+
+    rows = w.list_presets()
+    if as_json:
+        click.echo(json.dumps(rows, sort_keys=True))
+        return
+    for row in rows:
+        size = f"{row['size'] / 1e6:.0f} MB" if row.get("size") else "?"
+        where = row["path"] if row["present"] else "not downloaded"
+        mark = " (default)" if row.get("default") else ""
+        click.echo(f"{row['name']}{mark}: {row['description']}\n    {size}, license: {row['license']}\n    {where}")
+
+
+@weights.command("download")
+@click.argument("name", default="ffhq")
+def weights_download(name):
+    """Fetch a preset into the Hugging Face cache and verify its sha256.  e.g. interp weights download ffhq"""
+    from interp_cli import weights as w
+
+    resolved = w.download(name)
+    click.echo(f"{resolved.id}: {resolved.path} (sha256 {resolved.sha256})")
+
+
+@weights.command("verify")
+@click.argument("spec", required=False)
+def weights_verify(spec):
+    """Re-hash a weights file and check it against its preset."""
+    from interp_cli import weights as w
+
+    resolved = w.verify(spec)
+    click.echo(f"{resolved.id}: OK (sha256 {resolved.sha256})")
+
+
+@weights.command("path")
+@click.argument("spec", required=False)
+def weights_path(spec):
+    """Print where the weights are on disk (never downloads)."""
+    from interp_cli import weights as w
+
+    click.echo(str(w.weights_path(spec)))
+
+
+def _check_paths_exist(paths) -> None:
+    """Answer the commonest mistake (a mistyped file name) before importing torch."""
+    import os
+
+    from interp_cli.errors import UsageError
+
+    for path in paths:
+        if not os.path.exists(path):
+            raise UsageError(f"{path}: no such file")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: one line on stderr and an exit code for every failure (a traceback only with --debug)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    try:
+        cli.main(args=args, prog_name="interp", standalone_mode=False)
+    except click.exceptions.Exit as err:
+        sys.exit(err.exit_code)
+    except click.ClickException as err:  # usage errors: bad option values, missing arguments
+        click.echo(f"interp: error: {_one_line(err.format_message())}", err=True)
+        sys.exit(err.exit_code)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        click.echo("interp: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(1)
+    except Exception as err:  # the one place every failure becomes a line and an exit code
+        from interp_cli.errors import InterpError
+
+        if debug:
+            raise
+        if isinstance(err, InterpError):
+            click.echo(f"interp: error: {_one_line(str(err))}", err=True)
+            sys.exit(err.exit_code)
+        click.echo(f"interp: internal error: {type(err).__name__}: {_one_line(str(err))} "
+                   "(rerun with --debug for a traceback)", err=True)
+        sys.exit(1)
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())

@@ -1,0 +1,462 @@
+"""The library API: morph, encode, render, align, mix and batch as plain functions (no Click here).
+
+    from interp_cli.pipeline import morph
+    summary = morph(["a.png", "b.png"], "out.mp4", steps=60, weights="ffhq")
+
+A `Session` holds one loaded model on one device, so batch jobs load the weights once.
+Every user error is raised as an `InterpError` subclass with a one-line message; the CLI
+turns those into exit codes.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from interp_cli import blend, write
+from interp_cli.cache import LatentCache, cache_key
+from interp_cli.errors import InterpError, UsageError
+from interp_cli.images import content_sha256, load_image
+from interp_cli.models.checkpoint import E4EModel, load_model
+from interp_cli.models.e4e import preprocess
+from interp_cli.render import pick_device, render_float, render_frames
+from interp_cli.weights import file_sha256, resolve_weights
+
+NOISE_MODES = ("const", "random", "none")
+Log = Callable[[str], None]
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _silent(message: str) -> None:
+    pass
+
+
+@dataclass
+class EncodeSettings:
+    """Everything that decides the W+ code of an input image (and therefore its cache key)."""
+
+    align: bool | None = None        # None: align when the model expects aligned faces and alignment is installed
+    face: int | None = None          # which face when several are found (0-based, left to right); None = largest
+    save_aligned: Path | None = None  # directory to save what the encoder saw
+    refine: int = 0                  # latent optimisation steps after e4e (0 = pure e4e)
+    refine_loss: str = "l2+lap"
+    seed: int = 0
+    cache: bool = True
+
+
+class Session:
+    """One loaded model on one device: encode inputs, then stream rendered frames.
+
+    `weights`: preset name, local path or hub id (see `interp_cli.weights`). The encoder is kept
+    only until the caller says it is done (`release_encoder`), since rendering never needs it.
+    """
+
+    def __init__(self, weights: str | None = None, device: str | None = "auto", *, log: Log = _stderr,
+                 progress: bool = True, cache_dir: str | os.PathLike | None = None):
+        self.log = log
+        self.device = pick_device(device)
+        started = time.perf_counter()
+        self.weights = resolve_weights(weights, progress=progress)
+        self.model: E4EModel = load_model(self.weights.path).to(self.device)
+        self.load_seconds = time.perf_counter() - started
+        self.cache = LatentCache(cache_dir)
+        self.encoder_calls = 0
+        self._sha256 = self.weights.sha256
+
+    @property
+    def weights_sha256(self) -> str:
+        """The weights file's sha256 (remembered per file, so hashed at most once per file version)."""
+        if self._sha256 is None:
+            self._sha256 = file_sha256(self.weights.path)
+        return self._sha256
+
+    @property
+    def aligns_by_default(self) -> bool:
+        # Models trained on FFHQ crops need aligned faces; the demo model's checkpoint says it does not.
+        return bool(self.model.meta.get("align", self.model.meta.get("name") != "demo"))
+
+    def release_encoder(self) -> None:
+        self.model.drop_encoder()
+
+    # --- inputs -> codes ---------------------------------------------------------------------
+
+    def load_codes(self, path: Path) -> np.ndarray:
+        """A `.npy` code file -> `[n_latent, D]` float32, checked against this model."""
+        try:
+            code = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise UsageError(f"{path.name}: not a readable .npy code file ({err})") from None
+        n, d = self.model.n_latent, self.model.style_dim
+        if code.ndim == 3 and code.shape[0] == 1:
+            code = code[0]
+        if code.shape != (n, d):
+            raise UsageError(f"{path.name}: code has shape {list(code.shape)}, this model needs [{n}, {d}]")
+        if not np.isfinite(code).all():
+            raise UsageError(f"{path.name}: code contains NaN or infinite values")
+        return np.ascontiguousarray(code, dtype=np.float32)
+
+    def prepare_image(self, path: Path, settings: EncodeSettings):
+        """Load an image and (optionally) FFHQ-align it: returns the PIL image the encoder will see."""
+        image = load_image(path)
+        align = self.aligns_by_default if settings.align is None else settings.align
+        if align:
+            from interp_cli import align as alignment
+
+            if not alignment.alignment_available():
+                hint = "" if settings.align else " (alignment is on by default for this model)"
+                raise InterpError(f"face alignment needs the align extra: pip install 'interp-cli[align]', "
+                                  f"or pass --no-align for images that are already aligned crops{hint}")
+            size = 1024 if self.model.size >= 1024 else 256
+            aligned = alignment.align_face(image, output_size=size, face=settings.face, name=path.name)
+            for warning in aligned.warnings:
+                self.log(f"warning: {path.name}: {warning}")
+            if aligned.n_faces > 1:
+                self.log(f"{path.name}: {aligned.n_faces} faces found, using face {aligned.face_index} "
+                         f"(numbered left to right from 0; choose with --face)")
+            image = aligned.image
+        if settings.save_aligned is not None:
+            settings.save_aligned.mkdir(parents=True, exist_ok=True)
+            write.write_image(settings.save_aligned / f"{path.stem}_aligned.png", np.asarray(image.convert("RGB")))
+        return image, bool(align)
+
+    def encode_path(self, path: str | os.PathLike, settings: EncodeSettings | None = None) -> np.ndarray:
+        """An image or `.npy` code file -> W+ code `[n_latent, D]` float32 (latent_avg included)."""
+        settings = settings or EncodeSettings()
+        path = Path(path)
+        if path.suffix.lower() == ".npy":
+            return self.load_codes(path)
+        image, aligned = self.prepare_image(path, settings)
+        key = cache_key(image=content_sha256(path), weights=self.weights_sha256, aligned=aligned,
+                        face=settings.face if aligned else None, refine=settings.refine,
+                        refine_loss=settings.refine_loss if settings.refine else None,
+                        seed=settings.seed if settings.refine else None, version=1)
+        if settings.cache:
+            cached = self.cache.get(key)
+            if cached is not None and cached.shape == (self.model.n_latent, self.model.style_dim):
+                return cached
+        code = self.encode_image(image)
+        if settings.refine > 0:
+            code = self.refine(code, image, settings, name=path.name)
+        if settings.cache:
+            self.cache.put(key, code)
+        return code
+
+    def encode_image(self, image) -> np.ndarray:
+        """A PIL image (already aligned if needed) -> W+ code `[n_latent, D]`."""
+        self.encoder_calls += 1
+        x = preprocess(image, self.model.encoder_input_size).to(self.device)
+        return self.model.encode(x)[0].float().cpu().numpy()
+
+    def refine(self, code: np.ndarray, image, settings: EncodeSettings, name: str = "image") -> np.ndarray:
+        from interp_cli.refine import refine_codes
+
+        target = preprocess(image, self.model.size).to(self.device)
+        started = time.perf_counter()
+
+        def progress(step: int, loss: float) -> None:
+            if step == settings.refine or step % max(1, settings.refine // 10) == 0:
+                self.log(f"refining {name}: step {step}/{settings.refine}, loss {loss:.4f}")
+
+        refined = refine_codes(self.model.generator, target, torch.from_numpy(code)[None].to(self.device),
+                               steps=settings.refine, loss=settings.refine_loss, seed=settings.seed,
+                               noise=self.model.generator.make_noise("const", device=self.device),
+                               progress=progress)
+        self.log(f"refined {name} in {time.perf_counter() - started:.1f}s")
+        return refined[0].detach().float().cpu().numpy()
+
+    # --- codes -> frames ---------------------------------------------------------------------
+
+    def noise(self, mode: str = "const", seed: int = 0):
+        if mode not in NOISE_MODES:
+            raise UsageError(f"--noise {mode}: choose one of {', '.join(NOISE_MODES)}")
+        return self.model.generator.make_noise(mode, seed=seed, device=self.device)
+
+    def frames(self, codes, *, batch_size: int = 4, noise: str = "const", seed: int = 0,
+               truncation: float = 1.0) -> Iterator[np.ndarray]:
+        """Stream `[H, W, 3]` uint8 frames for an iterable of codes."""
+        avg = self.model.average_w() if truncation != 1.0 else None
+        return render_frames(self.model.generator, codes, batch_size=batch_size, noise=self.noise(noise, seed),
+                             truncation=truncation, truncation_latent=avg)
+
+
+def _check_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
+    paths = [Path(p) for p in inputs]
+    for path in paths:
+        if not path.exists():
+            raise UsageError(f"{path}: no such file")
+        if path.is_dir():
+            raise UsageError(f"{path}: is a directory, not an image")
+        if path.suffix.lower() != ".npy":
+            load_image(path)  # fail fast on a bad image before loading 1 GB of weights
+    return paths
+
+
+def _check_number(name: str, value, low=None, high=None, integer=False):
+    if integer and int(value) != value:
+        raise UsageError(f"{name} must be a whole number (got {value})")
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise UsageError(f"{name} must be {bounds} (got {value})")
+
+
+def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, steps: int = 60, fps: float = 30,
+          quality: int = 8, weights: str | None = None, device: str | None = "auto", batch_size: int = 4,
+          noise: str = "const", seed: int = 0, truncation: float = 1.0, align: bool | None = None,
+          face: int | None = None, save_aligned: str | os.PathLike | None = None, loop: bool = False,
+          pingpong: bool = False, hold: int = 0, ease: str = "linear", interp: str = "lerp",
+          layers: str = "all", refine: int = 0, refine_loss: str = "l2+lap", cache: bool = True,
+          sheet: str | os.PathLike | None = None, sheet_frames: int = 8, session: Session | None = None,
+          log: Log = _stderr, progress: bool = True) -> dict:
+    """Morph through the images (or `.npy` codes) in `inputs` and write `output` (.mp4, .gif, a frames
+    directory, or a .png contact sheet). Returns a JSON-able summary.
+
+    `steps` frames per transition (both ends included, so a two-image morph has exactly `steps`
+    frames, the first and last being the two reconstructions); see `interp_cli.blend` for
+    `loop`, `pingpong`, `hold`, `ease`, `interp` and `layers`.
+    """
+    started = time.perf_counter()
+    paths = _check_inputs(inputs)
+    if len(paths) < 2:
+        raise UsageError("need at least two images to morph between")
+    kind = write.output_kind(output)
+    if kind not in ("mp4", "gif", "frames", "png"):
+        raise UsageError(f"{output}: a morph is written as .mp4, .gif, a frames directory or a .png contact sheet")
+    write.check_output_path(output)
+    if sheet is not None:
+        if write.output_kind(sheet) != "png":
+            raise UsageError(f"--sheet {sheet}: the contact sheet is a .png file")
+        write.check_output_path(sheet)
+    _check_number("--fps", fps, low=0.1, high=240)
+    _check_number("--batch-size", batch_size, low=1, integer=True)
+    _check_number("--quality", quality, low=0, high=10, integer=True)
+    _check_number("--truncation", truncation, low=0.0, high=2.0)
+    _check_number("--refine", refine, low=0, integer=True)
+    if noise not in NOISE_MODES:
+        raise UsageError(f"--noise {noise}: choose one of {', '.join(NOISE_MODES)}")
+    plan = blend.plan_frames(len(paths), steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease)
+    if interp not in blend.INTERPS:
+        raise UsageError(f"--interp {interp}: choose one of {', '.join(blend.INTERPS)}")
+
+    own_session = session is None
+    session = session or Session(weights, device, log=log, progress=progress)
+    settings = EncodeSettings(align=align, face=face, refine=refine, refine_loss=refine_loss, seed=seed,
+                              cache=cache, save_aligned=Path(save_aligned) if save_aligned else None)
+    mask = blend.parse_layers(layers, session.model.n_latent)
+    t_encode = time.perf_counter()
+    codes = np.stack([session.encode_path(p, settings) for p in paths])
+    encode_seconds = time.perf_counter() - t_encode
+    if own_session:
+        session.release_encoder()  # rendering never needs it: give its memory back before the frames
+
+    n_frames = len(plan)
+    code_stream = blend.iter_codes(codes, plan, interp=interp, layer_mask=mask)
+    frames = session.frames(code_stream, batch_size=batch_size, noise=noise, seed=seed, truncation=truncation)
+    wanted_sheet = kind == "png" or sheet is not None
+    picks = set(np.linspace(0, n_frames - 1, min(sheet_frames, n_frames)).round().astype(int).tolist())
+    kept: list[np.ndarray] = []
+    t_render = time.perf_counter()
+    size = (session.model.size, session.model.size)
+    if kind == "png":
+        for i, frame in enumerate(frames):
+            if i in picks:
+                kept.append(frame)
+    else:
+        with write.open_writer(output, fps=fps, quality=quality, size=size, expected_frames=n_frames) as writer:
+            for i, frame in enumerate(frames):
+                writer.write(frame)
+                if wanted_sheet and i in picks:
+                    kept.append(frame)
+                if progress and (i + 1) % max(1, n_frames // 10) == 0:
+                    log(f"rendered {i + 1}/{n_frames} frames")
+    render_seconds = time.perf_counter() - t_render
+    if wanted_sheet:
+        sheet_inputs = [_input_thumbnail(session, p, settings, size) for p in paths]
+        sheet_image = write.contact_sheet(kept, sheet_inputs)
+        write.write_image(output if kind == "png" else sheet, sheet_image)
+
+    return {
+        "output": str(output), "kind": kind, "frames": n_frames, "width": size[0], "height": size[1],
+        "fps": fps, "inputs": [str(p) for p in paths], "sheet": str(sheet) if sheet else None,
+        "weights": {"id": session.weights.id, "sha256": session.weights_sha256, "path": str(session.weights.path)},
+        "device": str(session.device), "encoder_calls": session.encoder_calls,
+        "timings": {"load": round(session.load_seconds, 3), "encode": round(encode_seconds, 3),
+                    "render": round(render_seconds, 3), "total": round(time.perf_counter() - started, 3)},
+    }
+
+
+def _input_thumbnail(session: Session, path: Path, settings: EncodeSettings, size) -> np.ndarray:
+    """What the contact sheet shows for an input: the photo (aligned if it was), or a code's rendering."""
+    from PIL import Image
+
+    if path.suffix.lower() == ".npy":
+        return next(session.frames([session.load_codes(path)], batch_size=1))
+    image = load_image(path)
+    if settings.align or (settings.align is None and session.aligns_by_default):
+        image, _ = session.prepare_image(path, EncodeSettings(align=True, face=settings.face))
+    return np.asarray(image.convert("RGB").resize(size, Image.LANCZOS))
+
+
+def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str | None = None,
+           device: str | None = "auto", align: bool | None = None, face: int | None = None,
+           refine: int = 0, refine_loss: str = "l2+lap", seed: int = 0, cache: bool = True,
+           save_aligned: str | os.PathLike | None = None, log: Log = _stderr, progress: bool = True) -> dict:
+    """Encode one image to a W+ code and write it as float32 `[n_latent, 512]` `.npy` (latent_avg included)."""
+    path = _check_inputs([image])[0]
+    if path.suffix.lower() == ".npy":
+        raise UsageError(f"{path.name}: already a code file; encode takes an image")
+    if write.output_kind(output) != "npy":
+        raise UsageError(f"{output}: codes are written as .npy")
+    write.check_output_path(output)
+    _check_number("--refine", refine, low=0, integer=True)
+    session = Session(weights, device, log=log, progress=progress)
+    settings = EncodeSettings(align=align, face=face, refine=refine, refine_loss=refine_loss, seed=seed,
+                              cache=cache, save_aligned=Path(save_aligned) if save_aligned else None)
+    code = session.encode_path(path, settings)
+    write.write_image(output, code)
+    return {"output": str(output), "shape": list(code.shape), "weights": {"id": session.weights.id},
+            "device": str(session.device)}
+
+
+def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str | None = None,
+           device: str | None = "auto", noise: str = "const", seed: int = 0, truncation: float = 1.0,
+           log: Log = _stderr, progress: bool = True) -> dict:
+    """Render a code file (`[n, 512]` or `[1, n, 512]`) to an RGB PNG, or the raw float image `[3, H, W]` as .npy."""
+    path = _check_inputs([codes])[0]
+    if path.suffix.lower() != ".npy":
+        raise UsageError(f"{path.name}: render takes a .npy code file (from `interp encode`)")
+    kind = write.output_kind(output)
+    if kind not in ("png", "npy"):
+        raise UsageError(f"{output}: render writes a .png image or a .npy float array")
+    write.check_output_path(output)
+    _check_number("--truncation", truncation, low=0.0, high=2.0)
+    session = Session(weights, device, log=log, progress=progress)
+    session.release_encoder()
+    code = session.load_codes(path)
+    if kind == "npy":
+        avg = session.model.average_w() if truncation != 1.0 else None
+        image = render_float(session.model.generator, code, noise=session.noise(noise, seed),
+                             truncation=truncation, truncation_latent=avg)
+        write.write_image(output, image.astype(np.float32))
+    else:
+        frame = next(session.frames([code], batch_size=1, noise=noise, seed=seed, truncation=truncation))
+        write.write_image(output, frame)
+    return {"output": str(output), "width": session.model.size, "height": session.model.size,
+            "weights": {"id": session.weights.id}}
+
+
+def align(image: str | os.PathLike, output: str | os.PathLike, *, face: int | None = None, size: int = 1024,
+          log: Log = _stderr) -> dict:
+    """FFHQ-align the chosen face of an image and write the square crop."""
+    from interp_cli import align as alignment
+
+    path = _check_inputs([image])[0]
+    if write.output_kind(output) != "png":
+        raise UsageError(f"{output}: the aligned face is written as .png")
+    write.check_output_path(output)
+    _check_number("--size", size, low=16, high=4096, integer=True)
+    if not alignment.alignment_available():
+        raise InterpError("face alignment needs the align extra: pip install 'interp-cli[align]'")
+    result = alignment.align_face(load_image(path), output_size=size, face=face, name=path.name)
+    for warning in result.warnings:
+        log(f"warning: {path.name}: {warning}")
+    write.write_image(output, np.asarray(result.image.convert("RGB")))
+    return {"output": str(output), "faces": result.n_faces, "face": result.face_index,
+            "quad": np.asarray(result.quad).round(2).tolist()}
+
+
+def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coarse: str = "a",
+        middle: str | None = None, fine: str = "b", weights: str | None = None, device: str | None = "auto",
+        noise: str = "const", seed: int = 0, align: bool | None = None, face: int | None = None,
+        cache: bool = True, log: Log = _stderr, progress: bool = True) -> dict:
+    """Style mixing: coarse rows (pose, face shape) from one input, middle and fine rows from others.
+
+    `coarse`/`middle`/`fine` name inputs by letter (a, b, c, ...) or 1-based number; `middle`
+    defaults to the coarse source.
+    """
+    paths = _check_inputs(inputs)
+    kind = write.output_kind(output)
+    if kind not in ("png", "npy"):
+        raise UsageError(f"{output}: mix writes a .png image or a .npy code")
+    write.check_output_path(output)
+
+    def pick(name: str, value: str) -> int:
+        v = str(value).strip().lower()
+        index = ord(v) - ord("a") if len(v) == 1 and v.isalpha() else int(v) - 1 if v.isdigit() else -1
+        if not 0 <= index < len(paths):
+            raise UsageError(f"--{name} {value}: name one of the inputs ({', '.join('abcdefgh'[:len(paths)])})")
+        return index
+
+    sources = {"coarse": pick("coarse", coarse), "middle": pick("middle", middle or coarse), "fine": pick("fine", fine)}
+    session = Session(weights, device, log=log, progress=progress)
+    settings = EncodeSettings(align=align, face=face, cache=cache)
+    codes = {i: session.encode_path(paths[i], settings) for i in sorted(set(sources.values()))}
+    mixed = blend.mix_codes(codes[sources["coarse"]], codes[sources["middle"]], codes[sources["fine"]],
+                            session.model.n_latent)
+    if kind == "npy":
+        write.write_image(output, mixed)
+    else:
+        write.write_image(output, next(session.frames([mixed], batch_size=1, noise=noise, seed=seed)))
+    return {"output": str(output), "sources": {k: str(paths[v]) for k, v in sources.items()}}
+
+
+def read_manifest(path: str | os.PathLike) -> list[tuple[list[str], str]]:
+    """A batch CSV: each row `input1,input2[,input3...],output_name`; `#` comments and a header
+    row (one whose last cell is `output`) are skipped. Relative inputs are relative to the CSV."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    rows = []
+    with open(path, newline="") as f:
+        for line_no, row in enumerate(csv.reader(f), 1):
+            cells = [c.strip() for c in row if c.strip()]
+            if not cells or cells[0].startswith("#"):
+                continue
+            if cells[-1].lower() in ("output", "output_name", "name") and line_no == 1:
+                continue
+            if len(cells) < 3:
+                raise UsageError(f"{path.name}:{line_no}: need at least two inputs and an output name")
+            inputs = [str((path.parent / c) if not os.path.isabs(c) else Path(c)) for c in cells[:-1]]
+            rows.append((inputs, cells[-1]))
+    if not rows:
+        raise UsageError(f"{path.name}: no rows to process")
+    return rows
+
+
+def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, weights: str | None = None,
+          device: str | None = "auto", on_row: Callable[[dict], None] | None = None, log: Log = _stderr,
+          progress: bool = True, **morph_options) -> list[dict]:
+    """Run `morph` for every manifest row with one loaded model; failed rows are reported, not fatal.
+
+    Returns one result dict per row (`ok`, `output`, and `error` + `exit_code` for failures).
+    """
+    rows = read_manifest(manifest)
+    outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise UsageError(f"{outdir}: exists and is not a directory")
+    outdir.mkdir(parents=True, exist_ok=True)
+    session = Session(weights, device, log=log, progress=progress)
+    results = []
+    for index, (inputs, name) in enumerate(rows, 1):
+        output = outdir / name
+        try:
+            summary = morph(inputs, output, session=session, log=log, progress=False, **morph_options)
+            result = {"row": index, "ok": True, **summary}
+        except InterpError as err:
+            result = {"row": index, "ok": False, "inputs": inputs, "output": str(output), "error": str(err),
+                      "exit_code": err.exit_code}
+            log(f"row {index}: {err}")
+        results.append(result)
+        if on_row is not None:
+            on_row(result)
+    return results
