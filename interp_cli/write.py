@@ -1,0 +1,661 @@
+"""Frame writers (MP4, GIF, PNG-frame directory) behind one streaming, atomic interface.
+
+    check_output_path(path)                       validate the target before any heavy work
+    output_kind(path) -> "mp4" | "gif" | "frames" | "png" | "npy"
+    with open_writer(path, fps=30, quality=8) as w:
+        for frame in frames:                      # [H, W, 3] uint8
+            w.write(frame)                        # streamed to disk, nothing kept in memory
+    write_image(path, frame)                      # one PNG (uint8) or .npy (any array)
+    contact_sheet(frames, inputs) -> [H, W, 3] uint8
+
+Atomicity: every output is first written under a hidden temporary name in the target's own
+directory (`.out.tmp-1a2b3c4d.mp4`, `.frames.tmp-1a2b3c4d/`) and moved into place with
+`os.replace` only once it is complete. An error or Ctrl-C (the context manager aborts on any
+exception, KeyboardInterrupt included) removes the temporary and never touches an existing
+target. Only a hard kill (SIGKILL, power loss) can leave a `.tmp-` file behind.
+
+MP4: H.264 (libx264) through imageio-ffmpeg's bundled ffmpeg binary, fed raw RGB over a pipe,
+yuv420p (plays everywhere, including browsers and QuickTime), `+faststart` (index at the front
+so browsers start playing before the download ends). yuv420p needs even dimensions: an odd
+width/height is padded by one row/column that repeats the edge pixels (never rescaled).
+`quality` is 0..10 (10 best) and maps linearly to x264's CRF as `crf = 34 - 2 * quality`:
+10 -> 14, 8 (default) -> 18 ("visually lossless"), 5 -> 24 (~x264's default), 0 -> 34.
+
+GIF: written frame by frame, truly streaming: each frame gets its own 256-colour palette
+(median cut, computed on a box-downsampled copy of at most ~32k pixels for speed, then the
+full frame mapped to it without dithering, because error diffusion makes smooth skin
+"boil" from frame to frame). Pillow's C encoder LZW-compresses the frame; its image block is
+spliced into our file with a local colour table, so the writer holds one frame at a time.
+It loops forever (NETSCAPE2.0 loop count 0). GIF delays are whole centiseconds, so they are
+error-diffused to keep the total duration right (30 fps -> 3,3,4,3,3,4 cs...); delays under
+2 cs are raised to 2 cs because browsers slow those down to 10 cs (so fps is capped at 50).
+`quality` does not apply to GIF or PNG.
+
+Frames directory: frame_0000.png, frame_0001.png, ... (at least 4 digits, more when
+`expected_frames` needs it or the count outgrows them), fast zlib level 1 (PNG is lossless
+anyway). An existing target directory is replaced only on success, and only if it holds
+nothing but frame_*.png files (we never delete a directory of the user's other files).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import re
+import secrets
+import shutil
+import struct
+import subprocess
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .errors import InterpError, UsageError
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+_KINDS = {".mp4": "mp4", ".gif": "gif", ".png": "png", ".npy": "npy"}
+_FRAME_NAME = re.compile(r"^frame_\d+\.png$")
+_GIF_PALETTE_SAMPLE = 32768  # pixels used to choose a frame's palette
+_GIF_MIN_DELAY_CS = 2
+
+
+# --- paths ------------------------------------------------------------------------------------
+
+
+def output_kind(path: PathLike) -> str:
+    """What `path` asks for: "mp4", "gif", "frames" (a PNG-per-frame directory), "png" or "npy".
+
+    A path ending in "/" or naming an existing directory, or a name without a suffix, is a
+    frames directory. Suffixes are case-insensitive. Anything else is a UsageError.
+    """
+    text = os.fspath(path)
+    if text.endswith(("/", os.sep)) or os.path.isdir(text):
+        return "frames"
+    suffix = Path(text).suffix.lower()
+    if not suffix:
+        return "frames"
+    if suffix in _KINDS:
+        return _KINDS[suffix]
+    raise UsageError(
+        f"{text}: unsupported output type '{Path(text).suffix}' (use .mp4, .gif, or a directory for PNG frames)"
+    )
+
+
+def _target(path: PathLike) -> Path:
+    # Path() drops a trailing slash, so "out/frames/" and "out/frames" are the same target.
+    return Path(os.fspath(path))
+
+
+def _foreign_entries(directory: Path) -> list[str]:
+    """Entries of an existing frames target that are not frame_*.png (so not ours to delete)."""
+    return sorted(e.name for e in os.scandir(directory) if not (_FRAME_NAME.match(e.name) and e.is_file()))
+
+
+def check_output_path(path: PathLike) -> None:
+    """Refuse an output path that could only fail after the heavy work: call this first.
+
+    Checks the kind (suffix), that the parent directory exists, is a directory and is
+    writable, and that an existing target can be replaced (a file is never replaced by a
+    frames directory, and a directory is replaced only if it holds only frame_*.png files).
+    """
+    name = os.fspath(path)
+    kind = output_kind(path)
+    target = _target(path)
+    parent = target.parent
+    if not parent.exists():
+        raise UsageError(f"{name}: directory '{parent}' does not exist")
+    if not parent.is_dir():
+        raise UsageError(f"{name}: '{parent}' is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{name}: directory '{parent}' is not writable")
+    if kind == "frames":
+        if target.exists() and not target.is_dir():
+            raise UsageError(f"{name}: exists and is not a directory")
+        if target.is_dir():
+            if target.resolve() == Path.cwd().resolve():
+                raise UsageError(f"{name}: is the current directory; name a new directory for the frames")
+            foreign = _foreign_entries(target)
+            if foreign:
+                raise UsageError(
+                    f"{name}: directory already holds other files ({', '.join(foreign[:3])}"
+                    f"{', ...' if len(foreign) > 3 else ''}); refusing to replace it"
+                )
+    elif target.is_dir():  # unreachable through output_kind, kept as a guard for symlinks etc.
+        raise UsageError(f"{name}: is a directory")
+
+
+def _temp_name(target: Path, tag: str = "tmp") -> Path:
+    """A hidden, unique sibling of `target` that keeps its suffix last (ffmpeg picks the muxer by it)."""
+    token = secrets.token_hex(4)
+    suffix = target.suffix
+    stem = target.name[: -len(suffix)] if suffix else target.name
+    return target.with_name(f".{stem}.{tag}-{token}{suffix}")
+
+
+def _create_temp_file(target: Path) -> Path:
+    """Create (O_EXCL, mode 0666 minus umask, like a normal file) and return a temp sibling."""
+    for _ in range(100):
+        tmp = _temp_name(target)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        except OSError as err:
+            raise UsageError(f"{target}: cannot create a file in '{target.parent}' ({err.strerror})") from None
+        os.close(fd)
+        return tmp
+    raise InterpError(f"{target}: could not find a free temporary name")  # pragma: no cover
+
+
+def _remove_quietly(path: Optional[Path]) -> None:
+    if path is None:
+        return
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink()
+    except FileNotFoundError:
+        pass
+    except OSError:
+        pass  # best effort: abort() must not mask the original error
+
+
+# --- quality / fps --------------------------------------------------------------------------------
+
+
+def quality_to_crf(quality: float) -> int:
+    """Map quality 0..10 (10 best) to libx264 CRF: 34 - 2 * quality (8 -> 18, 5 -> 24, 0 -> 34)."""
+    if isinstance(quality, bool) or not isinstance(quality, (int, float)) or not 0 <= quality <= 10:
+        raise UsageError(f"quality must be a number from 0 to 10 (10 best), got {quality!r}")
+    return int(round(34 - 2 * quality))
+
+
+def _check_fps(fps: float) -> float:
+    if isinstance(fps, bool) or not isinstance(fps, (int, float, Fraction)) or not math.isfinite(fps) or fps <= 0:
+        raise UsageError(f"fps must be a positive number, got {fps!r}")
+    return float(fps)
+
+
+# --- writers ------------------------------------------------------------------------------------
+
+
+class FrameWriter:
+    """Base class: validates frames, counts them, commits atomically; a context manager.
+
+    Subclasses implement `_write(frame)`, `_finish()` (complete the temporary output) and
+    `_discard()` (stop any helper process, close handles). `self._tmp` is the temporary path.
+    `size` is (width, height), like Pillow and ffmpeg; frames are numpy [height, width, 3].
+    """
+
+    kind = "?"
+
+    def __init__(self, path: PathLike, *, size: Optional[tuple[int, int]] = None):
+        self.path = _target(path)
+        self.name = os.fspath(path)
+        self.size = None if size is None else (int(size[0]), int(size[1]))
+        if self.size is not None and min(self.size) < 1:
+            raise ValueError(f"size must be positive (width, height), got {size!r}")
+        self.frames_written = 0
+        self._tmp: Optional[Path] = None
+        self._state = "open"
+
+    # public interface
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one [H, W, 3] uint8 frame (all frames must have the same size)."""
+        if self._state != "open":
+            raise ValueError(f"{self.name}: writer is already {self._state}")
+        frame = np.asarray(frame)
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+            raise ValueError(f"frames must be [H, W, 3] uint8, got {frame.dtype} array of shape {frame.shape}")
+        size = (frame.shape[1], frame.shape[0])
+        if self.size is None:
+            self.size = size
+        elif size != self.size:
+            expected = f"{self.size[0]}x{self.size[1]}"
+            raise ValueError(f"frame {self.frames_written} is {size[0]}x{size[1]}, expected {expected}")
+        self._write(np.ascontiguousarray(frame))
+        self.frames_written += 1
+
+    def close(self) -> None:
+        """Finish the output and move it into place. On any failure: abort, then re-raise."""
+        if self._state != "open":
+            return
+        try:
+            if self.frames_written == 0:
+                raise InterpError(f"{self.name}: no frames were written")
+            self._finish()
+            self._commit()
+        except BaseException:
+            self.abort()
+            raise
+        self._state = "closed"
+
+    def abort(self) -> None:
+        """Drop everything written so far; an existing target is left untouched. Never raises."""
+        if self._state != "open":
+            return
+        self._state = "aborted"
+        try:
+            self._discard()
+        finally:
+            _remove_quietly(self._tmp)
+
+    def __enter__(self) -> FrameWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+        return False
+
+    def __del__(self):
+        # A writer dropped without close() must not leave a temp file behind either.
+        try:
+            self.abort()
+        except Exception:  # interpreter shutdown: modules may already be gone
+            pass
+
+    # hooks
+
+    def _write(self, frame: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        raise NotImplementedError
+
+    def _discard(self) -> None:
+        pass
+
+    def _commit(self) -> None:
+        os.replace(self._tmp, self.path)
+        self._tmp = None
+
+
+class Mp4Writer(FrameWriter):
+    """H.264/yuv420p MP4 via the bundled ffmpeg; frames are piped, nothing is buffered here."""
+
+    kind = "mp4"
+
+    def __init__(self, path: PathLike, *, fps: float = 30, quality: float = 8, size=None):
+        self.fps = _check_fps(fps)
+        self.crf = quality_to_crf(quality)
+        self._proc: Optional[subprocess.Popen] = None
+        self._stderr = None
+        super().__init__(path, size=size)
+        self._tmp = _create_temp_file(self.path)
+
+    def _start(self) -> None:
+        import imageio_ffmpeg  # deferred: resolving the binary is only needed when encoding
+
+        width, height = self.size
+        self._padded = (width + width % 2, height + height % 2)
+        rate = Fraction(self.fps).limit_denominator(1001)
+        cmd = [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-hide_banner", "-nostats", "-loglevel", "error",
+            "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self._padded[0]}x{self._padded[1]}",
+            "-framerate", str(rate), "-i", "pipe:0",
+            "-an", "-c:v", "libx264", "-crf", str(self.crf), "-pix_fmt", "yuv420p",
+            "-movflags", "+faststart", "-f", "mp4", "-y", str(self._tmp),
+        ]  # fmt: skip
+        # stderr goes to an anonymous temp file: a pipe nobody drains could deadlock ffmpeg.
+        self._stderr = tempfile.TemporaryFile()
+        try:
+            # Own session: a Ctrl-C reaches only us, and abort() decides ffmpeg's fate.
+            self._proc = subprocess.Popen(
+                cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr, start_new_session=True
+            )
+        except OSError as err:
+            raise InterpError(f"{self.name}: cannot start ffmpeg ({err.strerror or err})") from None
+
+    def _ffmpeg_error(self, what: str) -> InterpError:
+        detail = ""
+        if self._stderr is not None:
+            self._stderr.seek(0)
+            lines = self._stderr.read().decode(errors="replace").strip().splitlines()
+            detail = f": {lines[-1].strip()}" if lines else ""
+        return InterpError(f"{self.name}: ffmpeg {what}{detail}")
+
+    def _write(self, frame: np.ndarray) -> None:
+        if self._proc is None:
+            self._start()
+        ph, pw = self._padded[1] - frame.shape[0], self._padded[0] - frame.shape[1]
+        if ph or pw:
+            frame = np.pad(frame, ((0, ph), (0, pw), (0, 0)), mode="edge")
+        try:
+            self._proc.stdin.write(memoryview(frame).cast("B"))
+        except (BrokenPipeError, OSError):
+            self._proc.wait()
+            raise self._ffmpeg_error(f"stopped unexpectedly (exit {self._proc.returncode})") from None
+
+    def _finish(self) -> None:
+        try:
+            self._proc.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass  # reported through the exit status below
+        code = self._proc.wait()
+        if code != 0:
+            raise self._ffmpeg_error(f"failed (exit {code})")
+        self._stderr.close()
+        self._stderr = None
+
+    def _discard(self) -> None:
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.kill()  # no graceful finish: the output is being thrown away
+            proc.wait()
+        if proc is not None and proc.stdin is not None:
+            try:
+                proc.stdin.close()
+            except OSError:
+                pass
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
+
+class GifWriter(FrameWriter):
+    """Animated GIF written block by block: one frame in memory, local palette per frame."""
+
+    kind = "gif"
+
+    def __init__(self, path: PathLike, *, fps: float = 30, size=None):
+        self.fps = _check_fps(fps)
+        self._fh = None
+        self._centiseconds = 0  # delay emitted so far, for error diffusion
+        super().__init__(path, size=size)
+        self._tmp = _create_temp_file(self.path)
+        self._fh = open(self._tmp, "wb")  # closed in _finish / _discard
+
+    def _header(self) -> bytes:
+        width, height = self.size
+        if max(width, height) > 65535:
+            raise InterpError(f"{self.name}: GIF frames cannot exceed 65535 pixels per side")
+        # No global colour table (0x70: 8-bit colour resolution); every frame brings its own.
+        screen = b"GIF89a" + struct.pack("<HHBBB", width, height, 0x70, 0, 0)
+        loop_forever = b"\x21\xff\x0bNETSCAPE2.0\x03\x01" + struct.pack("<H", 0) + b"\x00"
+        return screen + loop_forever
+
+    def _next_delay(self) -> int:
+        target = round((self.frames_written + 1) * 100 / self.fps)
+        delay = max(_GIF_MIN_DELAY_CS, target - self._centiseconds)
+        self._centiseconds += delay
+        return delay
+
+    def _write(self, frame: np.ndarray) -> None:
+        if self.frames_written == 0:
+            self._fh.write(self._header())
+        # Graphic control extension: disposal 1 (leave in place), no transparency, the delay.
+        control = b"\x21\xf9\x04\x04" + struct.pack("<H", self._next_delay()) + b"\x00\x00"
+        self._fh.write(control + _gif_image_block(frame))
+
+    def _finish(self) -> None:
+        self._fh.write(b"\x3b")  # trailer
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+        self._fh.close()
+
+    def _discard(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+
+
+def _gif_image_block(frame: np.ndarray) -> bytes:
+    """One frame as a GIF image block (descriptor + local colour table + LZW data)."""
+    img = Image.fromarray(frame, "RGB")
+    sample = img
+    pixels = img.width * img.height
+    if pixels > _GIF_PALETTE_SAMPLE:
+        scale = math.sqrt(_GIF_PALETTE_SAMPLE / pixels)
+        sample = img.resize((max(1, int(img.width * scale)), max(1, int(img.height * scale))), Image.Resampling.BOX)
+    palette = sample.quantize(256, method=Image.Quantize.MEDIANCUT)
+    indexed = img.quantize(palette=palette, dither=Image.Dither.NONE)
+    buf = io.BytesIO()
+    indexed.save(buf, format="GIF", interlace=False)
+    return _extract_image_block(buf.getvalue())
+
+
+def _skip_sub_blocks(data: bytes, pos: int) -> int:
+    while True:
+        n = data[pos]
+        pos += 1
+        if n == 0:
+            return pos
+        pos += n
+
+
+def _extract_image_block(gif: bytes) -> bytes:
+    """From a single-frame GIF, its first image block, with the colour table made local."""
+    width_height_packed = struct.unpack_from("<HHB", gif, 6)
+    screen_packed = width_height_packed[2]
+    pos = 13
+    global_table = b""
+    if screen_packed & 0x80:
+        n = 3 << ((screen_packed & 7) + 1)
+        global_table = gif[pos : pos + n]
+        pos += n
+    while pos < len(gif):
+        intro = gif[pos]
+        if intro == 0x21:  # extension: label byte, then sub-blocks
+            pos = _skip_sub_blocks(gif, pos + 2)
+        elif intro == 0x2C:
+            left, top, w, h, packed = struct.unpack_from("<HHHHB", gif, pos + 1)
+            pos += 10
+            if packed & 0x80:
+                bits = packed & 7
+                table = gif[pos : pos + (3 << (bits + 1))]
+                pos += len(table)
+            else:
+                bits, table = screen_packed & 7, global_table
+            data_start = pos
+            pos = _skip_sub_blocks(gif, pos + 1)  # +1: LZW minimum code size
+            descriptor = struct.pack("<BHHHHB", 0x2C, left, top, w, h, 0x80 | (packed & 0x40) | bits)
+            return descriptor + table + gif[data_start:pos]
+        else:
+            break
+    raise InterpError("internal error: Pillow produced a GIF without an image block")
+
+
+class FramesWriter(FrameWriter):
+    """A directory of frame_NNNN.png files, built in a temp directory and swapped in at the end."""
+
+    kind = "frames"
+
+    def __init__(self, path: PathLike, *, size=None, expected_frames: Optional[int] = None):
+        super().__init__(path, size=size)
+        self.digits = max(4, len(str(max(0, (expected_frames or 0) - 1))))
+        self._tmp = self._make_temp_dir()
+
+    def _make_temp_dir(self) -> Path:
+        for _ in range(100):
+            tmp = _temp_name(self.path)
+            try:
+                os.mkdir(tmp)  # 0777 minus umask, like any new directory
+            except FileExistsError:
+                continue
+            except OSError as err:
+                where = self.path.parent
+                raise UsageError(f"{self.name}: cannot create a directory in '{where}' ({err.strerror})") from None
+            return tmp
+        raise InterpError(f"{self.name}: could not find a free temporary name")  # pragma: no cover
+
+    def _frame_path(self, index: int, digits: int) -> Path:
+        return self._tmp / f"frame_{index:0{digits}d}.png"
+
+    def _write(self, frame: np.ndarray) -> None:
+        Image.fromarray(frame, "RGB").save(self._frame_path(self.frames_written, self.digits), compress_level=1)
+
+    def _finish(self) -> None:
+        # More frames than the padding allows would break name order: widen every name.
+        needed = len(str(self.frames_written - 1))
+        if needed > self.digits:
+            for i in range(self.frames_written):
+                os.rename(self._frame_path(i, self.digits), self._frame_path(i, needed))
+            self.digits = needed
+
+    def _commit(self) -> None:
+        if not self.path.exists():
+            os.replace(self._tmp, self.path)
+            self._tmp = None
+            return
+        check_output_path(self.path)  # still only our frames in there?
+        # POSIX cannot swap two directories atomically: move the old one aside, move the new
+        # one in, and restore the old one if that fails; the old one is deleted only after.
+        old = _temp_name(self.path, "old")
+        os.rename(self.path, old)
+        try:
+            os.rename(self._tmp, self.path)
+        except BaseException:
+            os.rename(old, self.path)
+            raise
+        self._tmp = None
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def open_writer(
+    path: PathLike,
+    *,
+    fps: float = 30,
+    quality: int = 8,
+    size: Optional[tuple[int, int]] = None,
+    expected_frames: Optional[int] = None,
+) -> FrameWriter:
+    """A FrameWriter for `path`, chosen by `output_kind`; use it as a context manager.
+
+    fps: frames per second (MP4, GIF). quality: 0..10, 10 best, MP4 only (CRF = 34 - 2*quality).
+    size: (width, height) the frames will have, optional (taken from the first frame).
+    expected_frames: optional, widens frame_NNNN.png names up front for long runs.
+    Raises UsageError for an unusable path (see `check_output_path`) or bad fps/quality.
+    """
+    check_output_path(path)
+    kind = output_kind(path)
+    if kind == "mp4":
+        return Mp4Writer(path, fps=fps, quality=quality, size=size)
+    if kind == "gif":
+        return GifWriter(path, fps=fps, size=size)
+    if kind == "frames":
+        return FramesWriter(path, size=size, expected_frames=expected_frames)
+    raise UsageError(
+        f"{os.fspath(path)}: '{Path(os.fspath(path)).suffix}' is a single image, not an animation"
+        " (use .mp4, .gif, or a directory for PNG frames)"
+    )
+
+
+# --- single images --------------------------------------------------------------------------
+
+
+def write_image(path: PathLike, frame: np.ndarray) -> None:
+    """Write one image atomically: .png from [H, W, 3] (or [H, W]) uint8, .npy from any array.
+
+    The .npy branch saves the array as given (e.g. float32 codes or renders) for exact reuse.
+    """
+    check_output_path(path)
+    kind = output_kind(path)
+    name = os.fspath(path)
+    arr = np.asarray(frame)
+    if kind == "png":
+        if arr.dtype != np.uint8 or not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
+            raise ValueError(f"PNG images must be [H, W, 3] or [H, W] uint8, got {arr.dtype} {arr.shape}")
+    elif kind != "npy":
+        raise UsageError(f"{name}: not a single-image output (use .png or .npy)")
+    target = _target(path)
+    tmp = _create_temp_file(target)
+    try:
+        with open(tmp, "wb") as fh:
+            if kind == "png":
+                Image.fromarray(np.ascontiguousarray(arr)).save(fh, format="PNG")
+            else:
+                np.save(fh, arr, allow_pickle=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+
+
+# --- contact sheet ----------------------------------------------------------------------------
+
+
+def _fit(img: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Letterbox an [h, w, 3] uint8 image into a white width x height tile, keeping its aspect."""
+    h, w = img.shape[:2]
+    scale = min(width / w, height / h)
+    new = (max(1, round(w * scale)), max(1, round(h * scale)))
+    resized = np.asarray(Image.fromarray(img, "RGB").resize(new, Image.Resampling.LANCZOS))
+    tile = np.full((height, width, 3), 255, np.uint8)
+    top, left = (height - new[1]) // 2, (width - new[0]) // 2
+    tile[top : top + new[1], left : left + new[0]] = resized
+    return tile
+
+
+def _font(px: int):
+    try:
+        return ImageFont.load_default(size=px)
+    except (TypeError, OSError, ImportError):  # Pillow without FreeType: fixed bitmap font
+        return ImageFont.load_default()
+
+
+def contact_sheet(
+    frames: list[np.ndarray],
+    inputs: Optional[list[np.ndarray]] = None,
+    *,
+    columns: Optional[int] = None,
+    label: bool = False,
+) -> np.ndarray:
+    """One summary image: the input photos, a gap, then evenly spaced frames, on white.
+
+    frames: [H, W, 3] uint8, all the same size. `columns` frames are shown (default
+    min(len(frames), 8)); picks are evenly spaced and always include the first and last.
+    inputs: optional [h, w, 3] uint8 photos, letterboxed to H x W, shown first in order.
+    label: caption each tile underneath ("input 1", "frame 0", ...).
+    Returns [rows, cols, 3] uint8.
+    """
+    if not frames:
+        raise ValueError("contact_sheet needs at least one frame")
+    height, width = frames[0].shape[:2]
+    count = min(len(frames), 8) if columns is None else int(columns)
+    if count < 1:
+        raise UsageError(f"contact sheet columns must be at least 1, got {columns!r}")
+    count = min(count, len(frames))
+    picks = np.unique(np.rint(np.linspace(0, len(frames) - 1, count)).astype(int))
+    tiles = [(_fit(np.asarray(img, np.uint8), width, height), f"input {i + 1}") for i, img in enumerate(inputs or [])]
+    n_inputs = len(tiles)
+    for i in picks:
+        frame = np.asarray(frames[i])
+        if frame.shape[:2] != (height, width):
+            raise ValueError(f"frame {i} is {frame.shape[1]}x{frame.shape[0]}, expected {width}x{height}")
+        tiles.append((frame, f"frame {i}"))
+
+    gap = max(2, width // 64)
+    group_gap = 4 * gap if n_inputs else 0  # set the inputs apart from the morph
+    font_px = max(10, height // 14)
+    caption = font_px + 2 * gap if label else 0
+    sheet_w = len(tiles) * width + (len(tiles) + 1) * gap + group_gap
+    sheet = np.full((height + 2 * gap + caption, sheet_w, 3), 255, np.uint8)
+    lefts = []
+    x = gap
+    for k, (tile, _) in enumerate(tiles):
+        if k == n_inputs and n_inputs:
+            x += group_gap
+        sheet[gap : gap + height, x : x + width] = tile
+        lefts.append(x)
+        x += width + gap
+    if label:
+        canvas = Image.fromarray(sheet)
+        draw = ImageDraw.Draw(canvas)
+        font = _font(font_px)
+        for left, (_, text) in zip(lefts, tiles):
+            draw.text((left + width / 2, gap + height + gap), text, fill=(0, 0, 0), font=font, anchor="mt")
+        sheet = np.asarray(canvas).copy()
+    return sheet

@@ -1,0 +1,417 @@
+"""interp_cli.write: outputs decode back to what was written, appear atomically, and a failure
+leaves neither a partial file nor a damaged pre-existing one."""
+
+from __future__ import annotations
+
+import os
+import struct
+import tracemalloc
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+from PIL import Image
+
+from interp_cli.errors import InterpError, UsageError
+from interp_cli.write import (
+    FramesWriter,
+    check_output_path,
+    contact_sheet,
+    open_writer,
+    output_kind,
+    quality_to_crf,
+    write_image,
+)
+
+
+def _frames(n: int, height: int = 48, width: int = 64) -> list[np.ndarray]:
+    """Smooth, moving colour gradients (video-codec friendly, distinct per frame)."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    out = []
+    for i in range(n):
+        r = 127 + 100 * np.sin(x / width * 3 + i * 0.3)
+        g = 127 + 100 * np.cos(y / height * 3 - i * 0.2)
+        b = np.full_like(x, 40 + 150 * i / max(1, n - 1))
+        out.append(np.stack([r, g, b], axis=-1).round().astype(np.uint8))
+    return out
+
+
+def _decode_mp4(path) -> tuple[dict, list[np.ndarray]]:
+    gen = imageio_ffmpeg.read_frames(str(path))
+    meta = next(gen)
+    width, height = meta["size"]
+    frames = [np.frombuffer(buf, np.uint8).reshape(height, width, 3) for buf in gen]
+    return meta, frames
+
+
+def _top_level_boxes(path) -> list[bytes]:
+    data = path.read_bytes()
+    boxes, pos = [], 0
+    while pos + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        if size == 1:
+            size = struct.unpack(">Q", data[pos + 8 : pos + 16])[0]
+        boxes.append(kind)
+        if size == 0:
+            break
+        pos += size
+    return boxes
+
+
+def _gif_frames(path) -> tuple[Image.Image, list[np.ndarray], list[int]]:
+    im = Image.open(path)
+    frames, durations = [], []
+    for i in range(im.n_frames):
+        im.seek(i)
+        frames.append(np.asarray(im.convert("RGB")))
+        durations.append(im.info["duration"])
+    return im, frames, durations
+
+
+# --- kinds and path checks ----------------------------------------------------------------------
+
+
+def test_output_kind(tmp_path):
+    assert output_kind("a.mp4") == output_kind("A.MP4") == "mp4"
+    assert output_kind("a.gif") == "gif"
+    assert output_kind("a.png") == "png" and output_kind("a.npy") == "npy"
+    assert output_kind("frames") == output_kind("out/frames/") == "frames"
+    (tmp_path / "weird.mp4").mkdir()
+    assert output_kind(tmp_path / "weird.mp4") == "frames"  # an existing directory is a frames target
+    with pytest.raises(UsageError) as err:
+        output_kind("out.avi")
+    assert str(err.value) == "out.avi: unsupported output type '.avi' (use .mp4, .gif, or a directory for PNG frames)"
+
+
+def test_check_output_path_missing_parent(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError) as err:
+        check_output_path("out/x.mp4")
+    assert str(err.value) == "out/x.mp4: directory 'out' does not exist"
+    with pytest.raises(UsageError, match="does not exist"):
+        open_writer("out/x.gif")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UsageError, match="'file' is not a directory"):
+        check_output_path("file/x.mp4")
+    check_output_path("x.mp4")  # the current directory is fine
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only directories")
+def test_check_output_path_not_writable(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        with pytest.raises(UsageError, match="is not writable"):
+            check_output_path(locked / "x.mp4")
+    finally:
+        locked.chmod(0o755)
+
+
+def test_check_output_path_refuses_to_clobber_foreign_directories(tmp_path):
+    target = tmp_path / "shots"
+    target.mkdir()
+    (target / "frame_0000.png").write_bytes(b"old")
+    check_output_path(target)  # only our own frames: replaceable
+    (target / "holiday.jpg").write_bytes(b"precious")
+    with pytest.raises(UsageError, match="holiday.jpg"):
+        check_output_path(target)
+    plain = tmp_path / "plainfile"
+    plain.write_text("x")
+    with pytest.raises(UsageError, match="not a directory"):
+        check_output_path(plain)
+
+
+def test_single_image_paths_are_not_animations(tmp_path):
+    with pytest.raises(UsageError, match="single image"):
+        open_writer(tmp_path / "x.png")
+
+
+def test_bad_fps_and_quality(tmp_path):
+    for bad in (0, -1, float("nan"), "30"):
+        with pytest.raises(UsageError, match="fps"):
+            open_writer(tmp_path / "x.mp4", fps=bad)
+    for bad in (-1, 11, "8", True):
+        with pytest.raises(UsageError, match="quality"):
+            open_writer(tmp_path / "x.mp4", quality=bad)
+    assert os.listdir(tmp_path) == []
+
+
+def test_quality_to_crf_scale():
+    assert [quality_to_crf(q) for q in (0, 5, 8, 10)] == [34, 24, 18, 14]
+
+
+# --- MP4 -------------------------------------------------------------------------------------
+
+
+def test_mp4_round_trip(tmp_path):
+    frames = _frames(24)
+    path = tmp_path / "out.mp4"
+    with open_writer(path, fps=24, quality=8) as w:
+        for f in frames:
+            w.write(f)
+    assert w.frames_written == 24
+    assert sorted(os.listdir(tmp_path)) == ["out.mp4"]
+    meta, decoded = _decode_mp4(path)
+    assert meta["codec"] == "h264" and meta["pix_fmt"].startswith("yuv420p")
+    assert meta["fps"] == 24 and meta["size"] == (64, 48)
+    assert meta["duration"] == pytest.approx(1.0, abs=0.05)
+    assert len(decoded) == 24
+    errors = [np.abs(d.astype(int) - f.astype(int)).mean() for d, f in zip(decoded, frames)]
+    assert max(errors) < 4, errors
+    # Frames stay in order: each decoded frame is closest to its own source.
+    for i, d in enumerate(decoded):
+        assert i == int(np.argmin([np.abs(d.astype(int) - f.astype(int)).mean() for f in frames]))
+    boxes = _top_level_boxes(path)
+    assert boxes.index(b"moov") < boxes.index(b"mdat")  # +faststart: index first, streams in browsers
+
+
+def test_mp4_odd_size_is_padded_to_even_by_edge_replication(tmp_path):
+    frames = _frames(6, height=49, width=65)
+    path = tmp_path / "odd.mp4"
+    with open_writer(path, fps=12.5) as w:
+        for f in frames:
+            w.write(f)
+    meta, decoded = _decode_mp4(path)
+    assert meta["size"] == (66, 50) and len(decoded) == 6
+    assert meta["fps"] == 12.5
+    for d, f in zip(decoded, frames):
+        assert np.abs(d[:49, :65].astype(int) - f).mean() < 4
+        # The extra column/row repeat the edge (allowing for chroma subsampling blur).
+        assert np.abs(d[:49, 65].astype(int) - f[:, 64]).mean() < 8
+        assert np.abs(d[49, :65].astype(int) - f[48, :]).mean() < 8
+
+
+def test_mp4_quality_changes_file_size(tmp_path):
+    rng = np.random.default_rng(1)
+    noisy = [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(4)]
+    sizes = {}
+    for q in (2, 10):
+        with open_writer(tmp_path / f"q{q}.mp4", quality=q) as w:
+            for f in noisy:
+                w.write(f)
+        sizes[q] = (tmp_path / f"q{q}.mp4").stat().st_size
+    assert sizes[10] > 2 * sizes[2]
+
+
+def test_mp4_memory_does_not_grow_with_frame_count(tmp_path):
+    frame = _frames(1, 256, 256)[0]
+
+    def peak(n: int) -> int:
+        tracemalloc.start()
+        try:
+            with open_writer(tmp_path / f"m{n}.mp4", fps=30, quality=0) as w:
+                for _ in range(n):
+                    w.write(frame)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    small, large = peak(10), peak(100)
+    # Keeping the 90 extra frames would cost 90 * 196 KB = 17.7 MB.
+    assert large - small < 1_000_000, (small, large)
+
+
+# --- GIF -------------------------------------------------------------------------------------
+
+
+def test_gif_frames_loop_and_duration(tmp_path):
+    frames = _frames(10)
+    path = tmp_path / "out.gif"
+    with open_writer(path, fps=25) as w:
+        for f in frames:
+            w.write(f)
+    im, decoded, durations = _gif_frames(path)
+    assert im.n_frames == 10 and im.size == (64, 48)
+    assert im.info["loop"] == 0  # forever
+    assert durations == [40] * 10
+    for d, f in zip(decoded, frames):
+        assert np.abs(d.astype(int) - f).mean() < 3
+
+
+def test_gif_total_duration_is_right_when_delay_is_fractional(tmp_path):
+    path = tmp_path / "thirty.gif"
+    with open_writer(path, fps=30) as w:
+        for f in _frames(30, 8, 8):
+            w.write(f)
+    _, _, durations = _gif_frames(path)
+    assert len(durations) == 30 and sum(durations) == 1000  # 1 s, in 30/40 ms steps
+    assert set(durations) == {30, 40}
+
+
+def test_gif_each_frame_gets_its_own_palette(tmp_path):
+    red = np.zeros((16, 16, 3), np.uint8)
+    red[..., 0] = 200
+    blue = np.zeros((16, 16, 3), np.uint8)
+    blue[..., 2] = 180
+    blue[8:, :, 1] = 90
+    path = tmp_path / "pal.gif"
+    with open_writer(path, fps=10) as w:
+        w.write(red)
+        w.write(blue)
+    _, decoded, durations = _gif_frames(path)
+    assert np.array_equal(decoded[0], red) and np.array_equal(decoded[1], blue)
+    assert durations == [100, 100]
+
+
+def test_gif_memory_does_not_grow_with_frame_count(tmp_path):
+    frame = _frames(1, 128, 128)[0]
+
+    def peak(n: int) -> int:
+        tracemalloc.start()
+        try:
+            with open_writer(tmp_path / f"m{n}.gif") as w:
+                for _ in range(n):
+                    w.write(frame)
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    small, large = peak(5), peak(50)
+    assert large - small < 500_000, (small, large)  # 45 kept frames would be >= 737 KB even quantised
+
+
+# --- frames directory ----------------------------------------------------------------------------
+
+
+def test_frames_directory(tmp_path):
+    frames = _frames(12)
+    target = tmp_path / "frames"
+    with open_writer(str(target) + "/") as w:
+        for f in frames:
+            w.write(f)
+    names = sorted(os.listdir(target))
+    assert names == [f"frame_{i:04d}.png" for i in range(12)]
+    for name, f in zip(names, frames):
+        assert np.array_equal(np.asarray(Image.open(target / name)), f)
+    assert sorted(os.listdir(tmp_path)) == ["frames"]
+
+
+def test_frames_padding_follows_expected_count_and_widens_if_outgrown(tmp_path):
+    with open_writer(tmp_path / "many", expected_frames=12_345) as w:
+        w.write(_frames(1, 4, 4)[0])
+    assert os.listdir(tmp_path / "many") == ["frame_00000.png"]
+    writer = FramesWriter(tmp_path / "grow")
+    writer.digits = 1  # stand-in for running past 9999 frames without writing 10000 files
+    with writer:
+        for f in _frames(12, 4, 4):
+            writer.write(f)
+    assert sorted(os.listdir(tmp_path / "grow")) == [f"frame_{i:02d}.png" for i in range(12)]
+
+
+def test_frames_directory_replaces_previous_frames_only_on_success(tmp_path):
+    target = tmp_path / "frames"
+    target.mkdir()
+    for i in range(5):
+        (target / f"frame_{i:04d}.png").write_bytes(b"old %d" % i)
+    with pytest.raises(RuntimeError):
+        with open_writer(target) as w:
+            w.write(_frames(1)[0])
+            raise RuntimeError("render failed")
+    assert sorted(os.listdir(tmp_path)) == ["frames"]
+    assert (target / "frame_0004.png").read_bytes() == b"old 4"
+    with open_writer(target) as w:
+        for f in _frames(3):
+            w.write(f)
+    assert sorted(os.listdir(target)) == [f"frame_{i:04d}.png" for i in range(3)]
+    assert sorted(os.listdir(tmp_path)) == ["frames"]
+
+
+# --- atomicity ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["out.mp4", "out.gif"])
+@pytest.mark.parametrize("exc", [RuntimeError, KeyboardInterrupt])
+def test_failure_midway_leaves_existing_file_intact_and_no_temp(tmp_path, name, exc):
+    target = tmp_path / name
+    target.write_bytes(b"precious old output")
+    with pytest.raises(exc):
+        with open_writer(target) as w:
+            for f in _frames(3):
+                w.write(f)
+            assert len(os.listdir(tmp_path)) == 2  # the temp file is a sibling while writing
+            raise exc()
+    assert os.listdir(tmp_path) == [name]
+    assert target.read_bytes() == b"precious old output"
+
+
+@pytest.mark.parametrize("name", ["new.mp4", "new.gif", "newframes"])
+def test_failure_without_existing_target_leaves_nothing(tmp_path, name):
+    with pytest.raises(ValueError, match="expected 64x48"):
+        with open_writer(tmp_path / name) as w:
+            w.write(_frames(1)[0])
+            w.write(np.zeros((10, 10, 3), np.uint8))  # wrong size: a bug upstream
+    assert os.listdir(tmp_path) == []
+
+
+def test_temp_name_is_a_hidden_sibling_keeping_the_suffix(tmp_path):
+    with open_writer(tmp_path / "clip.mp4") as w:
+        w.write(_frames(1)[0])
+        (tmp_name,) = os.listdir(tmp_path)
+        assert tmp_name.startswith(".clip.tmp-") and tmp_name.endswith(".mp4")
+    assert os.listdir(tmp_path) == ["clip.mp4"]
+
+
+def test_explicit_abort_and_empty_close(tmp_path):
+    w = open_writer(tmp_path / "a.mp4")
+    w.write(_frames(1)[0])
+    w.abort()
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(InterpError, match="no frames"):
+        open_writer(tmp_path / "b.gif").close()
+    assert os.listdir(tmp_path) == []
+
+
+def test_output_gets_normal_permissions(tmp_path):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    with open_writer(tmp_path / "p.gif") as w:
+        w.write(_frames(1)[0])
+    assert (tmp_path / "p.gif").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+# --- single images and the contact sheet --------------------------------------------------------
+
+
+def test_write_image_png_and_npy(tmp_path):
+    frame = _frames(1)[0]
+    write_image(tmp_path / "still.png", frame)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "still.png")), frame)
+    code = np.random.default_rng(0).standard_normal((18, 512)).astype(np.float32)
+    write_image(tmp_path / "code.npy", code)
+    loaded = np.load(tmp_path / "code.npy")
+    assert loaded.dtype == np.float32 and np.array_equal(loaded, code)
+    assert sorted(os.listdir(tmp_path)) == ["code.npy", "still.png"]
+    (tmp_path / "keep.png").write_bytes(b"old")
+    with pytest.raises(ValueError):
+        write_image(tmp_path / "keep.png", code)  # float data is not a PNG
+    assert (tmp_path / "keep.png").read_bytes() == b"old"
+    with pytest.raises(UsageError, match="not a single-image output"):
+        write_image(tmp_path / "x.mp4", frame)
+    assert sorted(os.listdir(tmp_path)) == ["code.npy", "keep.png", "still.png"]
+
+
+def test_contact_sheet_layout(tmp_path):
+    frames = [np.full((20, 30, 3), 10 * i, np.uint8) for i in range(10)]
+    photo = np.zeros((40, 40, 3), np.uint8)
+    sheet = contact_sheet(frames, [photo, photo], columns=4)
+    gap = 2
+    assert sheet.dtype == np.uint8
+    assert sheet.shape == (20 + 2 * gap, 6 * 30 + 7 * gap + 4 * gap, 3)
+    # Inputs letterboxed into 30x20 tiles: the square photo becomes 20x20, centred, white bars.
+    first_tile = sheet[gap : gap + 20, gap : gap + 30]
+    assert (first_tile[:, 5:25] == 0).all() and (first_tile[:, :5] == 255).all()
+    # Four evenly spaced frames, first and last included: 0, 3, 6, 9.
+    x0 = gap + 2 * (30 + gap) + 4 * gap
+    shown = [int(sheet[gap + 5, x0 + k * (30 + gap) + 5, 0]) for k in range(4)]
+    assert shown == [0, 30, 60, 90]
+    assert contact_sheet(frames).shape[1] == 8 * 30 + 9 * gap  # default: 8 frames, no inputs
+
+
+def test_contact_sheet_labels_go_below_the_tiles():
+    frames = [np.full((64, 64, 3), 128, np.uint8) for _ in range(3)]
+    plain = contact_sheet(frames)
+    labelled = contact_sheet(frames, label=True)
+    assert labelled.shape[0] > plain.shape[0]
+    assert np.array_equal(labelled[: plain.shape[0] - 2], plain[:-2])  # tiles untouched
+    assert (labelled[plain.shape[0] :] < 128).any()  # some dark caption pixels
