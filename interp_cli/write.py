@@ -615,8 +615,9 @@ def contact_sheet(
 ) -> np.ndarray:
     """One summary image: the input photos, a gap, then evenly spaced frames, on white.
 
-    frames: [H, W, 3] uint8, all the same size. `columns` frames are shown (default
-    min(len(frames), 8)); picks are evenly spaced and always include the first and last.
+    frames: [H, W, 3] uint8, all the same size. `columns` frames are shown, evenly spaced,
+    always including the first and last (default: every frame given, for callers that have
+    already picked them; pass e.g. columns=8 to sample a whole animation).
     inputs: optional [h, w, 3] uint8 photos, letterboxed to H x W, shown first in order.
     label: caption each tile underneath ("input 1", "frame 0", ...).
     Returns [rows, cols, 3] uint8.
@@ -624,7 +625,7 @@ def contact_sheet(
     if not frames:
         raise ValueError("contact_sheet needs at least one frame")
     height, width = frames[0].shape[:2]
-    count = min(len(frames), 8) if columns is None else int(columns)
+    count = len(frames) if columns is None else int(columns)
     if count < 1:
         raise UsageError(f"contact sheet columns must be at least 1, got {columns!r}")
     count = min(count, len(frames))

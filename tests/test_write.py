@@ -108,6 +108,14 @@ def test_check_output_path_not_writable(tmp_path):
         locked.chmod(0o755)
 
 
+def test_check_output_path_not_writable_message(tmp_path, monkeypatch):
+    # Same check as above, reachable as root too: os.access is what the code consults.
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    with pytest.raises(UsageError) as err:
+        check_output_path(tmp_path / "x.gif")
+    assert str(err.value) == f"{tmp_path / 'x.gif'}: directory '{tmp_path}' is not writable"
+
+
 def test_check_output_path_refuses_to_clobber_foreign_directories(tmp_path):
     target = tmp_path / "shots"
     target.mkdir()
@@ -192,6 +200,18 @@ def test_mp4_quality_changes_file_size(tmp_path):
                 w.write(f)
         sizes[q] = (tmp_path / f"q{q}.mp4").stat().st_size
     assert sizes[10] > 2 * sizes[2]
+
+
+def test_mp4_encoder_failure_is_an_interp_error_and_leaves_nothing(tmp_path, monkeypatch):
+    monkeypatch.setattr(imageio_ffmpeg, "get_ffmpeg_exe", lambda: "/bin/false")
+    target = tmp_path / "broken.mp4"
+    target.write_bytes(b"old")
+    with pytest.raises(InterpError, match="broken.mp4: ffmpeg"):
+        with open_writer(target) as w:
+            frame = _frames(1, 256, 256)[0]  # 196 KB, more than a pipe buffer
+            for _ in range(3):
+                w.write(frame)
+    assert os.listdir(tmp_path) == ["broken.mp4"] and target.read_bytes() == b"old"
 
 
 def test_mp4_memory_does_not_grow_with_frame_count(tmp_path):
@@ -405,7 +425,8 @@ def test_contact_sheet_layout(tmp_path):
     x0 = gap + 2 * (30 + gap) + 4 * gap
     shown = [int(sheet[gap + 5, x0 + k * (30 + gap) + 5, 0]) for k in range(4)]
     assert shown == [0, 30, 60, 90]
-    assert contact_sheet(frames).shape[1] == 8 * 30 + 9 * gap  # default: 8 frames, no inputs
+    assert contact_sheet(frames).shape[1] == 10 * 30 + 11 * gap  # default: every frame given, no inputs
+    assert contact_sheet(frames, columns=99).shape[1] == 10 * 30 + 11 * gap
 
 
 def test_contact_sheet_labels_go_below_the_tiles():
