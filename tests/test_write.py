@@ -4,7 +4,11 @@ leaves neither a partial file nor a damaged pre-existing one."""
 from __future__ import annotations
 
 import os
+import signal
 import struct
+import subprocess
+import sys
+import textwrap
 import tracemalloc
 
 import imageio_ffmpeg
@@ -436,3 +440,34 @@ def test_contact_sheet_labels_go_below_the_tiles():
     assert labelled.shape[0] > plain.shape[0]
     assert np.array_equal(labelled[: plain.shape[0] - 2], plain[:-2])  # tiles untouched
     assert (labelled[plain.shape[0] :] < 128).any()  # some dark caption pixels
+
+
+@pytest.mark.parametrize("name", ["out.mp4", "out.gif", "frames"])
+def test_real_ctrl_c_leaves_no_temp_and_keeps_old_output(tmp_path, name):
+    target = tmp_path / name
+    if name == "frames":
+        target.mkdir()
+        (target / "frame_0000.png").write_bytes(b"old")
+    else:
+        target.write_bytes(b"old")
+    script = textwrap.dedent(f"""
+        import sys, numpy as np
+        from interp_cli.write import open_writer
+        frame = np.zeros((64, 64, 3), np.uint8)
+        with open_writer({str(target)!r}) as w:
+            for i in range(100000):
+                w.write(frame)
+                if i == 2:
+                    print("writing", flush=True)
+    """)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    child = subprocess.Popen([sys.executable, "-c", script], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdout.readline() == b"writing\n"
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=30)
+    assert child.returncode != 0 and b"KeyboardInterrupt" in err
+    assert os.listdir(tmp_path) == [name]
+    if name == "frames":
+        assert os.listdir(target) == ["frame_0000.png"]
+    else:
+        assert target.read_bytes() == b"old"
