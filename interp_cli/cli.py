@@ -28,7 +28,37 @@ Exit codes: 0 ok, 1 runtime failure, 2 usage error, 130 interrupted.
 
 
 class DefaultMorphGroup(click.Group):
-    """A group whose unnamed first argument means the `morph` command: `interp a.png b.png` works."""
+    """A group whose unnamed first argument means the `morph` command: `interp a.png b.png` works.
+
+    Its `main` is also the one place where every failure becomes one line on stderr and an exit
+    code (2 usage, 1 runtime, 130 Ctrl-C); `--debug` anywhere shows the traceback instead.
+    """
+
+    def main(self, args=None, prog_name=None, **extra):
+        args = list(sys.argv[1:] if args is None else args)
+        debug = "--debug" in args
+        args = [a for a in args if a != "--debug"]
+        extra.pop("standalone_mode", None)
+        try:
+            code = super().main(args=args, prog_name=prog_name or "interp", standalone_mode=False, **extra)
+        except click.ClickException as err:  # usage errors: bad option values, missing arguments
+            click.echo(f"interp: error: {_one_line(err.format_message())}", err=True)
+            sys.exit(err.exit_code)
+        except (KeyboardInterrupt, click.exceptions.Abort):
+            click.echo("interp: interrupted", err=True)
+            sys.exit(130)
+        except Exception as err:
+            from interp_cli.errors import InterpError
+
+            if debug:
+                raise
+            if isinstance(err, InterpError):
+                click.echo(f"interp: error: {_one_line(str(err))}", err=True)
+                sys.exit(err.exit_code)
+            click.echo(f"interp: internal error: {type(err).__name__}: {_one_line(str(err))} "
+                       "(rerun with --debug for a traceback)", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def parse_args(self, ctx, args):
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
@@ -342,33 +372,8 @@ def _check_paths_exist(paths) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: one line on stderr and an exit code for every failure (a traceback only with --debug)."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in args
-    args = [a for a in args if a != "--debug"]
-    try:
-        cli.main(args=args, prog_name="interp", standalone_mode=False)
-    except click.exceptions.Exit as err:
-        sys.exit(err.exit_code)
-    except click.ClickException as err:  # usage errors: bad option values, missing arguments
-        click.echo(f"interp: error: {_one_line(err.format_message())}", err=True)
-        sys.exit(err.exit_code)
-    except (KeyboardInterrupt, click.exceptions.Abort):
-        click.echo("interp: interrupted", err=True)
-        sys.exit(130)
-    except BrokenPipeError:
-        sys.exit(1)
-    except Exception as err:  # the one place every failure becomes a line and an exit code
-        from interp_cli.errors import InterpError
-
-        if debug:
-            raise
-        if isinstance(err, InterpError):
-            click.echo(f"interp: error: {_one_line(str(err))}", err=True)
-            sys.exit(err.exit_code)
-        click.echo(f"interp: internal error: {type(err).__name__}: {_one_line(str(err))} "
-                   "(rerun with --debug for a traceback)", err=True)
-        sys.exit(1)
+    """Console entry point (`interp`, `python -m interp_cli`)."""
+    cli.main(args=argv, prog_name="interp")
 
 
 def _one_line(message: str) -> str:

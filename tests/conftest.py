@@ -58,3 +58,10 @@ def tiny_ckpt(tmp_path_factory):
     path = tmp_path_factory.mktemp("tiny") / "tiny_e4e.pt"
     save_e4e_checkpoint(path, generator, encoder, latent_avg, meta={"name": "tiny"})
     return path
+
+
+@pytest.fixture(autouse=True)
+def _private_cache_dir(tmp_path_factory, monkeypatch):
+    """Keep the latent cache and the sha256 records of every test out of the user's home."""
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.delenv("INTERP_WEIGHTS", raising=False)

@@ -1,0 +1,277 @@
+"""The `interp` command end to end on small checkpoints: outputs decoded back, errors and exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from interp_cli.cli import cli
+from tests.recipe import GOLDEN_DIR
+
+A = str(GOLDEN_DIR / "golden_input_A.png")
+B = str(GOLDEN_DIR / "golden_input_B.png")
+
+
+def run(*args):
+    result = CliRunner().invoke(cli, [str(a) for a in args])
+    return result
+
+
+def one_line_error(result) -> str:
+    err = result.stderr.strip()
+    assert "\n" not in err, f"expected one line on stderr, got:\n{err}"
+    assert "Traceback" not in err
+    assert err.startswith("interp: ")
+    return err
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_ckpt):
+    return str(tiny_ckpt)
+
+
+@pytest.fixture(scope="module")
+def tiny_codes(tiny, tmp_path_factory):
+    """The tiny model's codes and renders of A and B through `interp encode` / `interp render`."""
+    d = tmp_path_factory.mktemp("codes")
+    out = {}
+    for name, image in (("A", A), ("B", B)):
+        assert run("encode", image, "--weights", tiny, "--no-align", "-o", d / f"{name}.npy", "-q").exit_code == 0
+        assert run("render", d / f"{name}.npy", "--weights", tiny, "-o", d / f"{name}.png", "-q").exit_code == 0
+        out[name] = (np.load(d / f"{name}.npy"), np.asarray(Image.open(d / f"{name}.png")))
+    return out
+
+
+# --- outputs -------------------------------------------------------------------------------------
+
+
+def test_mp4_has_steps_frames_size_and_fps(tiny, tiny_codes, tmp_path):
+    out = tmp_path / "out.mp4"
+    result = run(A, B, "--weights", tiny, "--no-align", "--steps", 7, "--fps", 12, "-o", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    frames = np.stack(list(iio.imiter(out)))
+    assert frames.shape == (7, 16, 16, 3)
+    meta = iio.immeta(out)
+    assert meta["fps"] == pytest.approx(12)
+    assert meta.get("codec", "h264").startswith("h264")
+    # H.264 is lossy: the ends are close to (not bit-equal with) the renders of the two encodings.
+    assert np.abs(frames[0].astype(int) - tiny_codes["A"][1]).mean() < 12
+    assert np.abs(frames[-1].astype(int) - tiny_codes["B"][1]).mean() < 12
+    assert not list(tmp_path.glob(".*")), "temporary files left behind"
+
+
+def test_frames_directory_first_and_last_equal_render(tiny, tiny_codes, tmp_path):
+    out = tmp_path / "frames"
+    result = run(A, B, "--weights", tiny, "--no-align", "--steps", 5, "-o", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    names = sorted(p.name for p in out.iterdir())
+    assert names == [f"frame_{i:04d}.png" for i in range(5)]
+    first = np.asarray(Image.open(out / "frame_0000.png"))
+    last = np.asarray(Image.open(out / "frame_0004.png"))
+    assert np.array_equal(first, tiny_codes["A"][1])
+    assert np.array_equal(last, tiny_codes["B"][1])
+    middle = np.asarray(Image.open(out / "frame_0002.png"))
+    assert not np.array_equal(middle, first) and not np.array_equal(middle, last)
+
+
+def test_gif_loops_forever_with_steps_frames(tiny, tmp_path):
+    out = tmp_path / "out.gif"
+    assert run(A, B, "--weights", tiny, "--no-align", "--steps", 6, "--fps", 10, "-o", out, "-q").exit_code == 0
+    with Image.open(out) as gif:
+        assert gif.n_frames == 6
+        assert gif.info.get("loop") == 0
+        assert gif.info.get("duration") == 100
+
+
+def test_npy_codes_are_accepted_as_inputs(tiny, tiny_codes, tmp_path):
+    d = tmp_path / "codes"
+    d.mkdir()
+    np.save(d / "a.npy", tiny_codes["A"][0])
+    np.save(d / "b.npy", tiny_codes["B"][0][None])  # [1, n, 512] works too
+    out = tmp_path / "frames"
+    assert run(d / "a.npy", d / "b.npy", "--weights", tiny, "--steps", 3, "-o", out, "-q").exit_code == 0
+    assert np.array_equal(np.asarray(Image.open(out / "frame_0000.png")), tiny_codes["A"][1])
+
+
+def test_json_summary(tiny, tmp_path):
+    out = tmp_path / "out.mp4"
+    result = run(A, B, "--weights", tiny, "--no-align", "--steps", 4, "-o", out, "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["output"] == str(out) and summary["frames"] == 4
+    assert (summary["width"], summary["height"], summary["fps"]) == (16, 16, 30)
+    assert len(summary["weights"]["sha256"]) == 64
+    assert set(summary["timings"]) >= {"load", "encode", "render", "total"}
+
+
+def test_chain_loop_and_sheet(tiny, tmp_path):
+    out = tmp_path / "loop.gif"
+    sheet = tmp_path / "sheet.png"
+    result = run(A, B, A, "--weights", tiny, "--no-align", "--steps", 4, "--loop", "--hold", 1, "--ease", "smooth",
+                 "--sheet", sheet, "-o", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    with Image.open(out) as gif:
+        assert gif.n_frames == 3 * 3 + 3  # K*(steps-1) + K*hold for a loop of K keyframes
+    assert Image.open(sheet).size[0] > 16 * 4
+
+
+def test_layers_keep_other_rows(tiny, tiny_codes, tmp_path):
+    out = tmp_path / "frames"
+    assert run(A, B, "--weights", tiny, "--no-align", "--steps", 3, "--layers", "0-1", "-o", out, "-q").exit_code == 0
+    last = np.asarray(Image.open(out / "frame_0002.png"))
+    assert not np.array_equal(last, tiny_codes["B"][1])  # fine rows stayed at A
+    assert not np.array_equal(last, tiny_codes["A"][1])  # coarse rows moved to B
+
+
+def test_mix_writes_png(tiny, tmp_path):
+    out = tmp_path / "mix.png"
+    result = run("mix", A, B, "--coarse", "a", "--fine", "b", "--weights", tiny, "--no-align", "-o", out, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert Image.open(out).size == (16, 16)
+
+
+def test_second_run_uses_the_latent_cache(tiny, tmp_path):
+    first = json.loads(run(A, B, "--weights", tiny, "--no-align", "--steps", 2, "-o", tmp_path / "1.gif",
+                           "--json").stdout)
+    second = json.loads(run(A, B, "--weights", tiny, "--no-align", "--steps", 2, "-o", tmp_path / "2.gif",
+                            "--json").stdout)
+    bypass = json.loads(run(A, B, "--weights", tiny, "--no-align", "--steps", 2, "-o", tmp_path / "3.gif",
+                            "--json", "--no-cache").stdout)
+    assert first["encoder_calls"] == 2 and second["encoder_calls"] == 0 and bypass["encoder_calls"] == 2
+
+
+def test_batch_continues_past_a_broken_row(tiny, tmp_path):
+    (tmp_path / "notes.txt").write_text("not an image")
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{A},{B},one.gif\n{A},notes.txt,two.gif\n{B},{A},three.gif\n")
+    result = run("batch", manifest, "--outdir", tmp_path / "out", "--weights", tiny, "--no-align", "--steps", 2,
+                 "--json")
+    assert result.exit_code == 1
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["ok"] for r in rows] == [True, False, True]
+    assert "notes.txt" in rows[1]["error"] and rows[1]["exit_code"] == 2
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["one.gif", "three.gif"]
+
+
+# --- errors: one line, right exit code, no output, existing output intact --------------------------
+
+
+@pytest.mark.parametrize("args, code, fragment", [
+    (["missing.png", B], 2, "missing.png: no such file"),
+    ([A, B, "--steps", "1"], 2, "--steps"),
+    ([A, B, "--fps", "0"], 2, "--fps"),
+    ([A, B, "--noise", "loud"], 2, "--noise"),
+    ([A, B, "--layers", "9-99"], 2, "layer"),
+    ([A], 2, "two images"),
+    ([A, B, "-o", "out.avi"], 2, "unsupported output type"),
+    ([A, B, "-o", "no/such/dir/out.mp4"], 2, "does not exist"),
+    ([A, B, "--weights", "nothere.pt"], 2, "weights file not found"),
+])
+def test_usage_errors(tiny, tmp_path, monkeypatch, args, code, fragment):
+    monkeypatch.chdir(tmp_path)
+    if "--weights" not in args:
+        args = [*args, "--weights", tiny, "--no-align"]
+    result = run(*args)
+    assert result.exit_code == code, result.stderr
+    assert fragment in one_line_error(result)
+    assert list(tmp_path.iterdir()) == [], "no output may appear"
+
+
+def test_not_an_image(tiny, tmp_path):
+    notes = tmp_path / "notes.png"
+    notes.write_text("hello")
+    result = run(notes, B, "--weights", tiny, "--no-align", "-o", tmp_path / "x.mp4")
+    assert result.exit_code == 2
+    assert "notes.png" in one_line_error(result)
+    assert not (tmp_path / "x.mp4").exists()
+
+
+def test_corrupt_weights_keep_existing_output(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"PK\x03\x04 definitely not a checkpoint")
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"precious")
+    result = run(A, B, "--weights", bad, "--no-align", "-o", out)
+    assert result.exit_code == 1
+    assert "bad.pt" in one_line_error(result)
+    assert out.read_bytes() == b"precious"
+
+
+def test_ctrl_c_exits_130_and_leaves_no_partial_file(tiny, tmp_path, monkeypatch):
+    from interp_cli import pipeline
+
+    real = pipeline.Session.frames
+
+    def interrupted(self, codes, **kw):
+        for i, frame in enumerate(real(self, codes, **kw)):
+            if i == 2:
+                raise KeyboardInterrupt
+            yield frame
+
+    monkeypatch.setattr(pipeline.Session, "frames", interrupted)
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"precious")
+    result = run(A, B, "--weights", tiny, "--no-align", "--steps", 8, "-o", out)
+    assert result.exit_code == 130
+    assert out.read_bytes() == b"precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+
+
+def test_offline_ffhq_weights_give_one_clear_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    result = run(A, B, "--no-align", "-o", tmp_path / "x.mp4")
+    assert result.exit_code == 1
+    err = one_line_error(result)
+    assert "e4e_ffhq_encode.pt" in err and "interp weights download ffhq" in err
+
+
+def test_debug_shows_traceback(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_text("nope")
+    result = CliRunner().invoke(cli, [A, B, "--weights", str(bad), "--no-align", "-o", str(tmp_path / "x.gif"),
+                                      "--debug"])
+    assert result.exception is not None and type(result.exception).__name__ == "CheckpointError"
+
+
+# --- the golden model through the CLI ----------------------------------------------------------------
+
+
+def test_encode_and_render_match_reference(golden_ckpt, golden, tmp_path):
+    codes = tmp_path / "a.npy"
+    assert run("encode", A, "--weights", golden_ckpt, "--no-align", "--no-cache", "-o", codes, "-q").exit_code == 0
+    code = np.load(codes)
+    assert code.shape == (10, 512) and code.dtype == np.float32
+    assert np.abs(code - golden["w_A"][0]).max() <= 1e-4
+
+    raw = tmp_path / "a_img.npy"
+    assert run("render", codes, "--weights", golden_ckpt, "-o", raw, "-q").exit_code == 0
+    assert np.abs(np.load(raw) - golden["img_A"][0]).max() <= 1e-4
+
+    png = tmp_path / "a.png"
+    assert run("render", codes, "--weights", golden_ckpt, "-o", png, "-q").exit_code == 0
+    expected = np.clip((golden["img_A"][0].transpose(1, 2, 0) + 1) * 127.5, 0, 255)
+    got = np.asarray(Image.open(png)).astype(np.float64)
+    assert np.abs(got - expected).max() <= 1.0
+
+
+# --- startup ------------------------------------------------------------------------------------------
+
+
+def test_help_and_argument_errors_do_not_import_torch():
+    code = ("import sys\nfrom interp_cli.cli import main\n"
+            "try:\n    main(['--steps', 'x', 'a.png', 'b.png'])\nexcept SystemExit as e:\n    assert e.code == 2\n"
+            "assert 'torch' not in sys.modules, 'torch imported on the argument-error path'\n")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_python_dash_m_works():
+    out = subprocess.run([sys.executable, "-m", "interp_cli", "--version"], capture_output=True, text=True, check=True)
+    assert "interp" in out.stdout
