@@ -23,8 +23,23 @@ Examples:
   interp a.png b.png --weights demo --no-align -o frames/
   interp a.png b.png --layers coarse --sheet sheet.png -o out.mp4
 
-Exit codes: 0 ok, 1 runtime failure, 2 usage error, 130 interrupted.
+Exit codes: 0 ok, 1 runtime failure, 2 usage error, 130 interrupted, 143 terminated.
 """
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a batch scheduler stopping the job): unwinds like Ctrl-C so no partial output is left."""
+
+
+def _raise_on_sigterm() -> None:
+    import signal
+    import threading
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
 
 
 class DefaultMorphGroup(click.Group):
@@ -39,11 +54,15 @@ class DefaultMorphGroup(click.Group):
         debug = "--debug" in args
         args = [a for a in args if a != "--debug"]
         extra.pop("standalone_mode", None)
+        _raise_on_sigterm()
         try:
             code = super().main(args=args, prog_name=prog_name or "interp", standalone_mode=False, **extra)
         except click.ClickException as err:  # usage errors: bad option values, missing arguments
             click.echo(f"interp: error: {_one_line(err.format_message())}", err=True)
             sys.exit(err.exit_code)
+        except Terminated:
+            click.echo("interp: terminated", err=True)
+            sys.exit(143)
         except (KeyboardInterrupt, click.exceptions.Abort):
             click.echo("interp: interrupted", err=True)
             sys.exit(130)
@@ -170,10 +189,12 @@ def cli():
 @refine_options
 @click.option("--sheet", type=click.Path(dir_okay=False), default=None, metavar="PNG",
               help="Also write a contact sheet of evenly spaced frames with the inputs beside them.")
+@click.option("--size", type=click.IntRange(8, 4096), default=None, metavar="PX",
+              help="Resize the written frames to PX x PX (default: the model's size).  e.g. --size 512")
 @output_flags
 def morph(inputs, output, steps, fps, quality, weights, device, batch_size, noise, seed, truncation, align, face,
           save_aligned, loop, pingpong, hold, ease, interp_mode, layers, refine, refine_loss, no_cache, sheet,
-          quiet, as_json):
+          size, quiet, as_json):
     """Morph A into B (and on through C ...) and write a video, GIF, frames or contact sheet.
 
     Inputs are photos (png, jpg, ...) or .npy codes from `interp encode`.
@@ -187,7 +208,8 @@ def morph(inputs, output, steps, fps, quality, weights, device, batch_size, nois
                              batch_size=batch_size, noise=noise, seed=seed, truncation=truncation, align=align,
                              face=face, save_aligned=save_aligned, loop=loop, pingpong=pingpong, hold=hold,
                              ease=ease, interp=interp_mode, layers=layers, refine=refine, refine_loss=refine_loss,
-                             cache=not no_cache, sheet=sheet, log=_log_for(quiet or as_json), progress=not quiet)
+                             cache=not no_cache, sheet=sheet, size=size, log=_log_for(quiet or as_json),
+                             progress=not quiet)
     _emit(summary, as_json, quiet, f"wrote {summary['output']} ({summary['frames']} frames, "
                                    f"{summary['width']}x{summary['height']}, {summary['timings']['total']:.1f}s)")
 

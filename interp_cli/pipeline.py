@@ -216,14 +216,15 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
           face: int | None = None, save_aligned: str | os.PathLike | None = None, loop: bool = False,
           pingpong: bool = False, hold: int = 0, ease: str = "linear", interp: str = "lerp",
           layers: str = "all", refine: int = 0, refine_loss: str = "l2+lap", cache: bool = True,
-          sheet: str | os.PathLike | None = None, sheet_frames: int = 8, session: Session | None = None,
-          log: Log = _stderr, progress: bool = True) -> dict:
+          sheet: str | os.PathLike | None = None, sheet_frames: int = 8, size: int | None = None,
+          session: Session | None = None, log: Log = _stderr, progress: bool = True) -> dict:
     """Morph through the images (or `.npy` codes) in `inputs` and write `output` (.mp4, .gif, a frames
     directory, or a .png contact sheet). Returns a JSON-able summary.
 
     `steps` frames per transition (both ends included, so a two-image morph has exactly `steps`
     frames, the first and last being the two reconstructions); see `interp_cli.blend` for
-    `loop`, `pingpong`, `hold`, `ease`, `interp` and `layers`.
+    `loop`, `pingpong`, `hold`, `ease`, `interp` and `layers`. `size` resizes the written frames
+    (Lanczos) to size x size, e.g. to upscale the 64 px demo model or shrink 1024 px output.
     """
     started = time.perf_counter()
     paths = _check_inputs(inputs)
@@ -242,6 +243,8 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     _check_number("--quality", quality, low=0, high=10, integer=True)
     _check_number("--truncation", truncation, low=0.0, high=2.0)
     _check_number("--refine", refine, low=0, integer=True)
+    if size is not None:
+        _check_number("--size", size, low=8, high=4096, integer=True)
     if noise not in NOISE_MODES:
         raise UsageError(f"--noise {noise}: choose one of {', '.join(NOISE_MODES)}")
     plan = blend.plan_frames(len(paths), steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease)
@@ -262,11 +265,13 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     n_frames = len(plan)
     code_stream = blend.iter_codes(codes, plan, interp=interp, layer_mask=mask)
     frames = session.frames(code_stream, batch_size=batch_size, noise=noise, seed=seed, truncation=truncation)
+    if size is not None and size != session.model.size:
+        frames = _resized(frames, size)
     wanted_sheet = kind == "png" or sheet is not None
     picks = set(np.linspace(0, n_frames - 1, min(sheet_frames, n_frames)).round().astype(int).tolist())
     kept: list[np.ndarray] = []
     t_render = time.perf_counter()
-    size = (session.model.size, session.model.size)
+    size = (size or session.model.size,) * 2
     if kind == "png":
         for i, frame in enumerate(frames):
             if i in picks:
@@ -293,6 +298,13 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         "timings": {"load": round(session.load_seconds, 3), "encode": round(encode_seconds, 3),
                     "render": round(render_seconds, 3), "total": round(time.perf_counter() - started, 3)},
     }
+
+
+def _resized(frames: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
+    from PIL import Image
+
+    for frame in frames:
+        yield np.asarray(Image.fromarray(frame).resize((size, size), Image.LANCZOS))
 
 
 def _input_thumbnail(session: Session, path: Path, settings: EncodeSettings, size) -> np.ndarray:
