@@ -25,5 +25,18 @@ lint: install
 bench: install
 	$(PY) benchmarks/bench.py
 
+# The demo model ships in weights/; this rebuilds it (CPU: about 2 hours on 2 cores).
+demo-weights: install
+	$(PY) weights/train_demo.py
+
+# A real morph offline with the shipped demo model: out/demo.mp4, out/demo.gif, out/demo_sheet.png.
+demo: install
+	mkdir -p out
+	$(PY) -m interp_cli examples/demo_a.png examples/demo_b.png --weights demo --steps 60 --size 256 \
+		-o out/demo.mp4 --sheet out/demo_sheet.png --quiet
+	$(PY) -m interp_cli examples/demo_a.png examples/demo_b.png --weights demo --steps 60 --size 256 \
+		-o out/demo.gif --json
+	@echo "demo written: out/demo.mp4 out/demo.gif out/demo_sheet.png"
+
 clean:
 	rm -rf $(VENV) out .pytest_cache
