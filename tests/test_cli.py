@@ -275,3 +275,32 @@ def test_help_and_argument_errors_do_not_import_torch():
 def test_python_dash_m_works():
     out = subprocess.run([sys.executable, "-m", "interp_cli", "--version"], capture_output=True, text=True, check=True)
     assert "interp" in out.stdout
+
+
+# --- weights subcommands --------------------------------------------------------------------------------
+
+
+def test_weights_list_names_presets_and_licenses():
+    result = run("weights", "list", "--json")
+    assert result.exit_code == 0, result.stderr
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    assert rows["ffhq"]["sha256"] == "2ace1d9a8c05c10a399bcd500b8dda118f759ff1aac89dbdab7435f2136a0999"
+    assert rows["ffhq"]["size"] == 1201649680
+    assert "non-commercial" in rows["ffhq"]["license"].lower()
+    text = run("weights", "list")
+    assert text.exit_code == 0 and "ffhq (default)" in text.stdout
+
+
+def test_weights_path_of_local_file_and_offline_preset(tiny, tmp_path, monkeypatch):
+    assert run("weights", "path", tiny).stdout.strip() == tiny
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    result = run("weights", "path", "ffhq")
+    assert result.exit_code == 1
+    assert "interp weights download ffhq" in one_line_error(result)
+
+
+def test_interp_weights_env_var_selects_weights(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("INTERP_WEIGHTS", tiny)
+    result = run(A, B, "--no-align", "--steps", 2, "-o", tmp_path / "x.gif", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["weights"]["id"] == tiny
