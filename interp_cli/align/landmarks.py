@@ -61,64 +61,95 @@ class ShapePredictor:
         Returns [K, 2] float64 pixel positions (pixel centres at integer coordinates), unrounded;
         `np.floor(points + 0.5)` gives the integers dlib reports.
         """
-        left, top, right, bottom = (float(v) for v in box)
+        return self.predict_many(grey, [box])[0]
+
+    def predict_many(self, grey: np.ndarray, boxes) -> np.ndarray:
+        """`predict` for B boxes at once ([B, 4] (l, t, r, b) -> [B, K, 2] float64).
+
+        The boxes run through the cascade together, and so do all trees of a level, so the
+        numpy call count does not grow with B or with the number of trees.
+        """
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        n_boxes = len(boxes)
         # dlib maps the unit square onto the box corners: x = left + u * (right - left).
-        scale = np.array([right - left, bottom - top])
-        origin = np.array([left, top])
+        origin = boxes[:, None, 0:2]
+        scale = boxes[:, None, 2:4] - origin
         height, width = grey.shape
         flat_grey = np.ascontiguousarray(grey, dtype=np.uint8).reshape(-1)
 
-        n_cascades, n_trees, n_splits = self.split_threshold.shape
+        n_levels, n_trees, n_splits = self.split_threshold.shape
         depth = int(np.log2(n_splits + 1))
         tree_base = np.arange(n_trees) * n_splits
         leaf_base = np.arange(n_trees) * (n_splits + 1)
-        shape = self.initial_shape.copy()
-        for level in range(n_cascades):
-            transform = similarity_matrix(self.initial_shape, shape)
-            offsets = self.anchor_delta[level] @ transform.T
-            normalised = offsets + shape[self.anchor_index[level]]
+        shape = np.repeat(self.initial_shape[None], n_boxes, axis=0)  # [B, K, 2] float32
+        increments = np.empty((n_boxes, n_trees + 1, shape[0].size), np.float32)
+        for level in range(n_levels):
+            transform = similarity_matrices(self.initial_shape, shape)  # [B, 2, 2] float32
+            delta = self.anchor_delta[level]
+            # transform @ delta, spelled out in float32 as dlib computes it.
+            offsets = (
+                transform[:, None, :, 0] * delta[None, :, 0:1] + transform[:, None, :, 1] * delta[None, :, 1:2]
+            )
+            normalised = offsets + shape[:, self.anchor_index[level]]
             # dlib rounds the double-precision pixel position half up (floor(x + 0.5)).
             pixel = np.floor(normalised.astype(np.float64) * scale + origin + 0.5).astype(np.int64)
-            inside = (pixel[:, 0] >= 0) & (pixel[:, 0] < width) & (pixel[:, 1] >= 0) & (pixel[:, 1] < height)
+            x, y = pixel[..., 0], pixel[..., 1]
+            inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
             # Pixels outside the image read as 0, as in dlib.
-            features = np.where(inside, flat_grey[np.where(inside, pixel[:, 1] * width + pixel[:, 0], 0)], 0)
-            features = features.astype(np.float32)
+            features = np.where(inside, flat_grey[np.where(inside, y * width + x, 0)], 0).astype(np.float32)
 
             # All trees of the level descend together, one depth step at a time.
             pixel_a = self.split_pixel_a[level].reshape(-1)
             pixel_b = self.split_pixel_b[level].reshape(-1)
             threshold = self.split_threshold[level].reshape(-1)
-            node = np.zeros(n_trees, np.int64)
+            features = features.reshape(-1)
+            row_start = np.arange(n_boxes)[:, None] * delta.shape[0]  # where each box's features begin
+            node = np.zeros((n_boxes, n_trees), np.int64)
             for _ in range(depth):
                 flat = tree_base + node
-                go_left = features[pixel_a[flat]] - features[pixel_b[flat]] > threshold[flat]
-                node = 2 * node + 2 - go_left
-            leaves = self.leaf_values[level].reshape(n_trees * (n_splits + 1), -1)[leaf_base + node - n_splits]
+                difference = features[row_start + pixel_a[flat]] - features[row_start + pixel_b[flat]]
+                node = 2 * node + 2 - (difference > threshold[flat])
             # dlib adds the trees' increments one after another in float32. Reducing over the
-            # outer axis of a C-ordered [T+1, D] array adds row after row in that same order
-            # (numpy's pairwise summation only applies along the contiguous axis).
-            stacked = np.concatenate([shape.reshape(1, -1), leaves], axis=0)
-            shape = np.add.reduce(stacked, axis=0).reshape(-1, 2)
+            # middle axis of a C-ordered [B, T+1, D] array (current shape first, then one row
+            # per tree) adds row after row in that same order (numpy's pairwise summation
+            # only applies along the contiguous axis).
+            leaf_table = self.leaf_values[level].reshape(n_trees * (n_splits + 1), -1)
+            leaf_row = leaf_base + node - n_splits
+            increments[:, 0] = shape.reshape(n_boxes, -1)
+            for box_index in range(n_boxes):
+                np.take(leaf_table, leaf_row[box_index], axis=0, out=increments[box_index, 1:])
+            shape = np.add.reduce(increments, axis=1).reshape(n_boxes, -1, 2)
         return shape.astype(np.float64) * scale + origin
 
 
 def similarity_matrix(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """The 2x2 rotation-and-scale part (float32) of the least-squares similarity transform that
     maps the points `source` [K, 2] onto `target` [K, 2] (Umeyama's method, reflections excluded)."""
+    return similarity_matrices(source, np.asarray(target)[None])[0]
+
+
+def similarity_matrices(source: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """`similarity_matrix` from one `source` [K, 2] to each of `targets` [B, K, 2] -> [B, 2, 2] float32.
+
+    Follows dlib's find_similarity_transform (double precision, Umeyama's equations 34-43).
+    """
     src = source.astype(np.float64)
-    dst = target.astype(np.float64)
+    dst = targets.astype(np.float64)
     src_centred = src - src.mean(axis=0)
-    dst_centred = dst - dst.mean(axis=0)
+    dst_centred = dst - dst.mean(axis=1, keepdims=True)
     src_variance = (src_centred**2).sum() / len(src)
-    covariance = dst_centred.T @ src_centred / len(src)
+    covariance = np.einsum("bki,kj->bij", dst_centred, src_centred) / len(src)
     u, singular, vt = np.linalg.svd(covariance)
-    sign = np.ones(2)
     determinant = np.linalg.det(covariance)
-    if determinant < 0 or (determinant == 0 and np.linalg.det(u) * np.linalg.det(vt) < 0):
-        sign[1 if singular[1] < singular[0] else 0] = -1.0
-    rotation = (u * sign) @ vt
-    scale = (singular * sign).sum() / src_variance if src_variance != 0 else 1.0
-    return (scale * rotation).astype(np.float32)
+    reflect = (determinant < 0) | ((determinant == 0) & (np.linalg.det(u) * np.linalg.det(vt) < 0))
+    # Flip the smaller singular direction (the second, unless they are equal) for reflections.
+    flip_second = singular[:, 1] < singular[:, 0]
+    sign = np.ones_like(singular)
+    sign[reflect & flip_second, 1] = -1.0
+    sign[reflect & ~flip_second, 0] = -1.0
+    rotation = (u * sign[:, None, :]) @ vt
+    scale = (singular * sign).sum(axis=1) / src_variance if src_variance != 0 else np.ones(len(dst))
+    return (scale[:, None, None] * rotation).astype(np.float32)
 
 
 def parse_shape_predictor(data: bytes | np.ndarray) -> ShapePredictor:

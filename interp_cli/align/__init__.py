@@ -1,0 +1,181 @@
+"""Offline FFHQ face alignment: find faces, place dlib's 68 landmarks, cut the FFHQ crop.
+
+Public API:
+    alignment_available() -> bool
+    detect_faces(image) -> list[Face]                 faces sorted left to right
+    align_face(image, *, output_size=1024, face=None, name="image") -> AlignedFace
+
+Images are used as given: pass them upright (`interp_cli.images.load_image` applies the EXIF
+orientation). Everything runs on the CPU from models shipped in pip packages: OpenCV's Haar
+cascade finds faces, dlib's 68-point model from `face_recognition_models` (run by our own
+numpy code, see `landmarks.py`) places the landmarks. Both come with the `align` extra;
+importing this package needs neither.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ..errors import InterpError, NoFaceError, UsageError
+from .detect import Face
+from .ffhq import aligned_to_source, ffhq_quad, quad_side, render_aligned, source_to_aligned
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+__all__ = ["AlignedFace", "Face", "align_face", "alignment_available", "detect_faces"]
+
+MIN_INTER_OCULAR = 40.0  # px; below this the crop is mostly upsampling blur
+MAX_ROLL_DEGREES = 30.0  # eye line tilt beyond which the detector and landmarks get unreliable
+MAX_YAW_ASYMMETRY = 0.5  # see _yaw_asymmetry; about 45 degrees of head turn
+
+_MISSING_EXTRA = (
+    "face alignment needs OpenCV and the face_recognition_models package: "
+    "pip install 'interp-cli[align]' (or pass --no-align for images that are already aligned crops)"
+)
+
+
+@dataclass
+class AlignedFace:
+    """An FFHQ-aligned crop and where it came from.
+
+    image: PIL RGB image, output_size x output_size.
+    quad: [4, 2] float64, the source positions of the crop's corners in the order top-left,
+        bottom-left, bottom-right, top-right (source pixel centres at integer coordinates; see
+        `interp_cli.align.ffhq` for the exact mapping; `to_source`/`to_aligned` apply it).
+    face_index: which face (0-based, left to right) was aligned; n_faces: how many were found.
+    landmarks: [68, 2] float64 source pixel positions of that face's landmarks.
+    warnings: one-line notes about a face that may align badly (tiny, strongly turned).
+    """
+
+    image: Image.Image
+    quad: np.ndarray
+    face_index: int
+    n_faces: int
+    landmarks: np.ndarray
+    warnings: list[str] = field(default_factory=list)
+
+    def to_source(self, points: np.ndarray) -> np.ndarray:
+        """Aligned-image pixel positions [..., 2] -> source pixel positions [..., 2]."""
+        return aligned_to_source(points, self.quad, self.image.size[0])
+
+    def to_aligned(self, points: np.ndarray) -> np.ndarray:
+        """Source pixel positions [..., 2] -> aligned-image pixel positions [..., 2]."""
+        return source_to_aligned(points, self.quad, self.image.size[0])
+
+
+def alignment_available() -> bool:
+    """Whether the `align` extra is installed: OpenCV imports and dlib's 68-point model file is there.
+
+    The model package is located, not imported: its __init__ needs pkg_resources, which recent
+    Python environments lack, and we only need its data file.
+    """
+    from .landmarks import model_path
+
+    if importlib.util.find_spec("cv2") is None or model_path() is None:
+        return False
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def detect_faces(image: Image.Image) -> list[Face]:
+    """All faces in a PIL image, sorted left to right, each with its dlib-style box and 68 landmarks.
+
+    Raises InterpError when the `align` extra is missing.
+    """
+    predictor, rgb = _prepare(image)
+    from .detect import dlib_grey, find_faces
+
+    return find_faces(predictor, dlib_grey(rgb))
+
+
+def align_face(
+    image: Image.Image, *, output_size: int = 1024, face: int | None = None, name: str = "image"
+) -> AlignedFace:
+    """FFHQ-align one face of a PIL image.
+
+    face=None aligns the largest face; face=N the N-th from the left (0-based). `name` is the
+    image's name for messages. Raises NoFaceError when no face is found, UsageError for a face
+    number that does not exist, InterpError when the `align` extra is missing.
+    """
+    if not isinstance(output_size, int) or output_size < 1:
+        raise UsageError(f"{name}: aligned size must be a positive number of pixels, not {output_size!r}")
+    predictor, rgb = _prepare(image)
+    from .detect import dlib_grey, find_faces
+
+    faces = find_faces(predictor, dlib_grey(rgb))
+    if not faces:
+        raise NoFaceError(f"no face found in {name} (pass --no-align for images that are already aligned crops)")
+    if face is None:
+        index = max(range(len(faces)), key=lambda i: faces[i].box[2] - faces[i].box[0])
+    elif 0 <= face < len(faces):
+        index = face
+    else:
+        found = f"{len(faces)} face{'s' if len(faces) != 1 else ''}"
+        if face < 0:
+            raise UsageError(f"{name}: --face {face} is not a face number (faces are numbered from 0, left to right)")
+        raise UsageError(f"{name}: --face {face} but only {found} found")
+
+    chosen = faces[index]
+    quad = ffhq_quad(chosen.landmarks)
+    crop = render_aligned(rgb, quad, output_size)
+    from PIL import Image
+
+    return AlignedFace(
+        image=Image.fromarray(crop, "RGB"),
+        quad=quad,
+        face_index=index,
+        n_faces=len(faces),
+        landmarks=chosen.landmarks,
+        warnings=_face_warnings(chosen, quad, index, len(faces), name, output_size),
+    )
+
+
+def _prepare(image):
+    """The landmark model and the image as an [H, W, 3] uint8 array; InterpError without the extra."""
+    if not alignment_available():
+        raise InterpError(_MISSING_EXTRA)
+    from .landmarks import load_shape_predictor
+
+    predictor = load_shape_predictor()
+    rgb = np.asarray(image.convert("RGB") if image.mode != "RGB" else image, dtype=np.uint8)
+    return predictor, rgb
+
+
+def _face_warnings(face: Face, quad: np.ndarray, index: int, n_faces: int, name: str, output_size: int) -> list[str]:
+    """One-line warnings for a face the crop may not do justice to."""
+    which = f"{name}: face {index}" if n_faces > 1 else name
+    notes = []
+    if face.inter_ocular < MIN_INTER_OCULAR:
+        notes.append(
+            f"{which}: the face is small ({face.inter_ocular:.0f} px between the eyes, "
+            f"{quad_side(quad):.0f} px crop upscaled to {output_size} px); the aligned image will be blurry"
+        )
+    left, right = face.eye_centres
+    roll = math.degrees(math.atan2(right[1] - left[1], right[0] - left[0]))
+    if abs(roll) > MAX_ROLL_DEGREES:
+        notes.append(f"{which}: the head is tilted by {abs(roll):.0f} degrees; landmarks and alignment may be off")
+    asymmetry = _yaw_asymmetry(face.landmarks)
+    if abs(asymmetry) > MAX_YAW_ASYMMETRY:
+        notes.append(f"{which}: the face is turned strongly to one side; landmarks and alignment may be off")
+    return notes
+
+
+def _yaw_asymmetry(landmarks: np.ndarray) -> float:
+    """How far the head is turned: (a - b) / (a + b), where a and b are the distances, along the
+    eye line, from the nose tip to the left and right ends of the jaw (0 = frontal, +-1 = profile)."""
+    eye_line = landmarks[42:48].mean(axis=0) - landmarks[36:42].mean(axis=0)
+    eye_line = eye_line / (np.hypot(*eye_line) or 1.0)
+    nose = landmarks[30]
+    to_left = float(np.dot(nose - landmarks[0], eye_line))
+    to_right = float(np.dot(landmarks[16] - nose, eye_line))
+    total = to_left + to_right
+    return (to_left - to_right) / total if total > 0 else 1.0
