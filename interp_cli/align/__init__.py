@@ -102,7 +102,8 @@ def align_face(
 ) -> AlignedFace:
     """FFHQ-align one face of a PIL image.
 
-    face=None aligns the largest face; face=N the N-th from the left (0-based). `name` is the
+    face=None aligns the largest face (the one with the largest FFHQ crop in source pixels);
+    face=N the N-th from the left (0-based). `name` is the
     image's name for messages. Raises NoFaceError when no face is found, UsageError for a face
     number that does not exist, InterpError when the `align` extra is missing.
     """
@@ -115,7 +116,9 @@ def align_face(
     if not faces:
         raise NoFaceError(f"no face found in {name} (pass --no-align for images that are already aligned crops)")
     if face is None:
-        index = max(range(len(faces)), key=lambda i: faces[i].box[2] - faces[i].box[0])
+        # "Largest" by the FFHQ crop's size, which is what sets the crop's resolution; landmark
+        # geometry measures that more steadily than the detector box does.
+        index = max(range(len(faces)), key=lambda i: quad_side(ffhq_quad(faces[i].landmarks)))
     elif 0 <= face < len(faces):
         index = face
     else:

@@ -1,0 +1,122 @@
+"""Face detection (Haar + dlib-style box refit) checked against dlib's own detector + predictor."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+import interp_cli.align as align
+from interp_cli.errors import InterpError, NoFaceError
+
+FACES_DIR = Path(__file__).parent / "data" / "faces"
+REFERENCE = json.loads((FACES_DIR / "dlib_landmarks.json").read_text())
+PHOTOS = [photo for photo in REFERENCE if photo != "_about"]
+
+needs_align = pytest.mark.skipif(
+    not align.alignment_available(),
+    reason="the align extra (opencv-python-headless, face_recognition_models) is not installed",
+)
+
+
+def load(photo: str) -> Image.Image:
+    return ImageOps.exif_transpose(Image.open(FACES_DIR / photo)).convert("RGB")
+
+
+def key_points(points) -> np.ndarray:
+    """[4, 2]: the two eye centres (mean of each eye's six points) and the two mouth corners."""
+    points = np.asarray(points, dtype=np.float64)
+    return np.stack([points[36:42].mean(axis=0), points[42:48].mean(axis=0), points[48], points[54]])
+
+
+@pytest.fixture(scope="module")
+def detections():
+    return {photo: align.detect_faces(load(photo)) for photo in PHOTOS}
+
+
+@needs_align
+@pytest.mark.parametrize("photo", PHOTOS)
+def test_detected_eyes_and_mouth_match_dlib(detections, photo):
+    faces = detections[photo]
+    expected = REFERENCE[photo]["faces"]
+    assert len(faces) == len(expected)
+    for face, reference in zip(faces, expected):
+        assert face.landmarks.shape == (68, 2) and face.landmarks.dtype == np.float64
+        ours, theirs = key_points(face.landmarks), key_points(reference["landmarks"])
+        inter_ocular = np.hypot(*(theirs[1] - theirs[0]))
+        worst = np.hypot(*(ours - theirs).T).max() / inter_ocular
+        assert worst < 0.02, f"{photo}: a key point is {worst:.2%} of the inter-ocular distance off"
+
+
+@needs_align
+def test_two_faces_left_to_right(detections):
+    faces = detections["two_people.jpg"]
+    assert len(faces) == 2
+    centres = [(face.box[0] + face.box[2]) / 2 for face in faces]
+    assert centres[0] < centres[1]
+    for face, reference in zip(faces, REFERENCE["two_people.jpg"]["faces"]):
+        left, top, right, bottom = reference["box"]
+        x, y = (face.box[0] + face.box[2]) / 2, (face.box[1] + face.box[3]) / 2
+        assert left < x < right and top < y < bottom  # each box sits on the face dlib found there
+
+
+@needs_align
+def test_refit_box_is_dlib_sized(detections):
+    # The box comes from the landmarks, so it should have about the size of dlib's own box.
+    for photo in PHOTOS:
+        for face, reference in zip(detections[photo], REFERENCE[photo]["faces"]):
+            ours = face.box[2] - face.box[0]
+            theirs = reference["box"][2] - reference["box"][0]
+            assert 0.75 < ours / theirs < 1.25, f"{photo}: box {ours:.0f} px vs dlib's {theirs:.0f} px"
+
+
+@needs_align
+@pytest.mark.parametrize("kind", ["noise", "gradient", "flat"])
+def test_no_face_raises_the_one_line_error(kind):
+    rng = np.random.default_rng(0)
+    if kind == "noise":
+        pixels = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    elif kind == "gradient":
+        pixels = np.broadcast_to(np.linspace(0, 255, 640, dtype=np.uint8)[None, :, None], (480, 640, 3))
+    else:
+        pixels = np.full((480, 640, 3), 128, np.uint8)
+    image = Image.fromarray(np.ascontiguousarray(pixels), "RGB")
+    assert align.detect_faces(image) == []
+    with pytest.raises(NoFaceError) as caught:
+        align.align_face(image, name="blank.png")
+    assert str(caught.value) == "no face found in blank.png (pass --no-align for images that are already aligned crops)"
+
+
+@needs_align
+def test_tiny_image_does_not_crash():
+    image = Image.new("RGB", (7, 5), (200, 150, 120))
+    assert align.detect_faces(image) == []
+
+
+@needs_align
+def test_non_rgb_modes_are_accepted(detections):
+    grey_image = load("obama.jpg").convert("L")
+    faces = align.detect_faces(grey_image)
+    assert len(faces) == 1
+    assert np.hypot(*(faces[0].landmarks - detections["obama.jpg"][0].landmarks).T).mean() < 3.0
+
+
+def test_missing_extra_raises_install_hint(monkeypatch):
+    monkeypatch.setattr(align, "alignment_available", lambda: False)
+    image = Image.new("RGB", (64, 64))
+    for call in (lambda: align.detect_faces(image), lambda: align.align_face(image, name="a.png")):
+        with pytest.raises(InterpError) as caught:
+            call()
+        message = str(caught.value)
+        assert "pip install 'interp-cli[align]'" in message and "--no-align" in message and "\n" not in message
+
+
+def test_import_is_cheap_and_does_not_load_opencv():
+    code = "import sys, interp_cli.align; print('cv2' in sys.modules, 'PIL.Image' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "False"]

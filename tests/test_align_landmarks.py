@@ -1,0 +1,179 @@
+"""dlib's serialization format and our port of its 68-point shape predictor.
+
+The reference is tests/data/faces/dlib_landmarks.json: the boxes dlib's HOG detector found and
+the landmarks dlib's own predictor returned for them (integers, as dlib reports them).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from interp_cli.align import landmarks
+from interp_cli.align.dlib_format import DlibFormatError, code_starts, decode_int_stream, floats_from_pairs
+
+FACES_DIR = Path(__file__).parent / "data" / "faces"
+REFERENCE = json.loads((FACES_DIR / "dlib_landmarks.json").read_text())
+REFERENCE_FACES = [
+    (photo, index) for photo, record in REFERENCE.items() if photo != "_about" for index in range(len(record["faces"]))
+]
+
+needs_model = pytest.mark.skipif(
+    landmarks.model_path() is None,
+    reason="face_recognition_models (the align extra) is not installed: pip install 'interp-cli[align]'",
+)
+
+
+def encode_int(value: int) -> bytes:
+    """dlib's integer code, written from its description: control byte (length | sign bit), then
+    the magnitude's bytes, least significant first (0 is written as one zero byte)."""
+    magnitude = abs(value)
+    body = magnitude.to_bytes(max(1, (magnitude.bit_length() + 7) // 8), "little")
+    return bytes([len(body) | (0x80 if value < 0 else 0)]) + body
+
+
+def dlib_grey(path: Path) -> np.ndarray:
+    rgb = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB")).astype(np.uint16)
+    return (rgb.sum(axis=2) // 3).astype(np.uint8)
+
+
+# --- the integer stream -------------------------------------------------------------------
+
+
+def test_decodes_every_integer_of_a_mixed_stream_across_many_blocks():
+    rng = np.random.default_rng(0)
+    values = np.concatenate(
+        [
+            rng.integers(-(2**31) + 1, 2**31, 3000),
+            rng.integers(-300, 300, 3000),
+            [0, 1, -1, 255, 256, -65536, 2**24 - 1, 2**32 - 1],
+        ]
+    )
+    rng.shuffle(values)
+    data = np.frombuffer(b"".join(encode_int(int(v)) for v in values), np.uint8)
+    # Tiny blocks force the speculative walk to start mid-code in most blocks.
+    for block in (3, 7, 64, 1024):
+        starts = code_starts(data, block=block)
+        lengths = np.diff(np.append(starts, data.size))
+        assert np.array_equal(lengths, (data[starts] & 0x0F) + 1)
+        assert starts.size == values.size
+    assert np.array_equal(decode_int_stream(data), values)
+
+
+def test_truncated_stream_is_a_format_error():
+    data = np.frombuffer(encode_int(1000) + encode_int(2**20)[:-1], np.uint8)
+    with pytest.raises(DlibFormatError):
+        decode_int_stream(data)
+
+
+def test_floats_from_mantissa_exponent_pairs():
+    pairs = np.array([[3, -1], [-5, 2], [0, 0], [1, 32000], [1, 32001], [0, 32002]])
+    values = floats_from_pairs(pairs)
+    assert values.dtype == np.float32
+    assert values[:3].tolist() == [1.5, -20.0, 0.0]
+    assert values[3] == np.inf and values[4] == -np.inf and np.isnan(values[5])
+
+
+def test_parse_rejects_a_stream_that_is_not_a_shape_predictor():
+    with pytest.raises(DlibFormatError, match="version"):
+        landmarks.parse_shape_predictor(encode_int(7) + encode_int(1))
+
+
+# --- the model ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    return landmarks.load_shape_predictor()
+
+
+@needs_model
+def test_model_layout(predictor):
+    assert predictor.initial_shape.shape == (68, 2)
+    # 15 cascade levels of 500 depth-4 trees over 500 feature pixels, leaves of 136 coordinates.
+    assert predictor.split_threshold.shape == (15, 500, 15)
+    assert predictor.leaf_values.shape == (15, 500, 16, 136)
+    assert predictor.anchor_index.shape == (15, 500) and predictor.anchor_delta.shape == (15, 500, 2)
+    assert predictor.split_pixel_a.max() < 500 and predictor.anchor_index.max() < 68
+    # The mean shape lives in box-normalised coordinates: roughly inside the unit square.
+    assert predictor.initial_shape.min() > -0.2 and predictor.initial_shape.max() < 1.2
+
+
+@needs_model
+def test_cached_model_equals_a_fresh_parse(predictor):
+    fresh = landmarks.parse_shape_predictor(np.fromfile(landmarks.model_path(), np.uint8))
+    for name, array in fresh.arrays().items():
+        assert np.array_equal(array, getattr(predictor, name)), name
+
+
+@needs_model
+def test_cache_round_trip_and_corrupt_cache(tmp_path, predictor):
+    cache = tmp_path / "model.npz"
+    landmarks._store_cached(cache, predictor)
+    loaded = landmarks._load_cached(cache)
+    assert loaded is not None and np.array_equal(loaded.leaf_values, predictor.leaf_values)
+    cache.write_bytes(b"not an npz")
+    assert landmarks._load_cached(cache) is None
+
+
+@needs_model
+@pytest.mark.parametrize("photo,index", REFERENCE_FACES)
+def test_landmarks_match_dlib_given_dlib_box(predictor, photo, index):
+    reference = REFERENCE[photo]["faces"][index]
+    expected = np.array(reference["landmarks"], dtype=np.float64)
+    points = predictor.predict(dlib_grey(FACES_DIR / photo), reference["box"])
+    assert points.shape == (68, 2)
+    error = np.hypot(*(points - expected).T)
+    # dlib reports integers, so even a perfect port is ~0.38 px off on average before rounding.
+    assert error.mean() < 0.5, f"mean error {error.mean():.3f} px"
+    rounded_matches = np.all(np.floor(points + 0.5) == expected, axis=1).mean()
+    assert rounded_matches >= 0.97, f"only {rounded_matches:.0%} of the points round to dlib's"
+
+
+@needs_model
+def test_batched_prediction_equals_single(predictor):
+    grey = dlib_grey(FACES_DIR / "two_people.jpg")
+    boxes = [face["box"] for face in REFERENCE["two_people.jpg"]["faces"]]
+    batched = predictor.predict_many(grey, boxes)
+    for box, points in zip(boxes, batched):
+        assert np.array_equal(points, predictor.predict(grey, box))
+
+
+@needs_model
+def test_face_partly_outside_the_image(predictor):
+    # Pixels outside the image read as 0 (as in dlib); the cascade must not index out of range.
+    grey = dlib_grey(FACES_DIR / "obama.jpg")
+    left, top, right, bottom = REFERENCE["obama.jpg"]["faces"][0]["box"]
+    shifted = (left - 400, top - 300, right - 400, bottom - 300)
+    points = predictor.predict(grey, shifted)
+    assert np.isfinite(points).all()
+
+
+def test_similarity_matrix_recovers_rotation_and_scale():
+    rng = np.random.default_rng(1)
+    source = rng.normal(size=(68, 2)).astype(np.float32)
+    angle, scale = 0.3, 1.7
+    rotation = scale * np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    target = source @ rotation.T + [5.0, -2.0]
+    assert np.allclose(landmarks.similarity_matrix(source, target), rotation, atol=1e-5)
+    # A mirrored target must not be matched by a reflection (dlib excludes them too).
+    mirrored = target * [-1.0, 1.0]
+    assert np.linalg.det(landmarks.similarity_matrix(source, mirrored)) > 0
+
+
+def test_missing_model_package_is_a_one_line_install_hint(monkeypatch):
+    from interp_cli.errors import InterpError
+
+    monkeypatch.setattr(landmarks, "model_path", lambda: None)
+    landmarks.load_shape_predictor.cache_clear()
+    try:
+        with pytest.raises(InterpError) as caught:
+            landmarks.load_shape_predictor()
+    finally:
+        landmarks.load_shape_predictor.cache_clear()
+    message = str(caught.value)
+    assert "pip install 'interp-cli[align]'" in message and "--no-align" in message and "\n" not in message
