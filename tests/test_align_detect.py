@@ -93,6 +93,16 @@ def test_no_face_raises_the_one_line_error(kind):
 
 
 @needs_align
+@pytest.mark.parametrize(
+    "photo,crop",
+    [("obama.jpg", (0, 450, 910, 1137)), ("biden.jpg", (0, 0, 440, 1200)), ("two_people.jpg", (420, 0, 770, 661))],
+)
+def test_no_false_faces_in_real_backgrounds(photo, crop):
+    # Parts of the test photos without a face: suit, curtains, chandeliers, flags.
+    assert align.detect_faces(load(photo).crop(crop)) == []
+
+
+@needs_align
 def test_tiny_image_does_not_crash():
     image = Image.new("RGB", (7, 5), (200, 150, 120))
     assert align.detect_faces(image) == []

@@ -64,6 +64,12 @@ def test_decodes_every_integer_of_a_mixed_stream_across_many_blocks():
     assert np.array_equal(decode_int_stream(data), values)
 
 
+@pytest.mark.parametrize("values", [[5], [-7, 2**32 - 1], [0, 0, 0], [2**31, -1]])
+def test_short_streams_and_codes_at_the_very_end(values):
+    data = np.frombuffer(b"".join(encode_int(v) for v in values), np.uint8)
+    assert decode_int_stream(data).tolist() == values
+
+
 def test_truncated_stream_is_a_format_error():
     data = np.frombuffer(encode_int(1000) + encode_int(2**20)[:-1], np.uint8)
     with pytest.raises(DlibFormatError):
@@ -118,6 +124,11 @@ def test_cache_round_trip_and_corrupt_cache(tmp_path, predictor):
     assert loaded is not None and np.array_equal(loaded.leaf_values, predictor.leaf_values)
     cache.write_bytes(b"not an npz")
     assert landmarks._load_cached(cache) is None
+    # A cache for a newer copy of the model file replaces the old one.
+    old, new = tmp_path / "model-10-1-v1.npz", tmp_path / "model-10-2-v1.npz"
+    landmarks._store_cached(old, predictor)
+    landmarks._store_cached(new, predictor)
+    assert new.exists() and not old.exists() and cache.exists()
 
 
 @needs_model

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import InterpError
 from .landmarks import ShapePredictor, similarity_matrix
 
 # Haar alt2 box -> dlib HOG box, measured on the test photos (tests/data/faces): dlib's box is
@@ -30,6 +31,9 @@ _HAAR_TO_DLIB_SCALE = 1 / 1.10
 # about 20/512 = 4% of the image's long side (40 px in a 1000 px photo, dlib's own limit).
 _DETECTION_LONG_SIDE = 512
 _HAAR_MIN_WINDOW = 20
+# Scale step of the cascade's search; the box refit makes the coarser step (vs OpenCV's usual
+# 1.1) cost no landmark accuracy, and it saves a quarter of the detection time.
+_HAAR_SCALE_STEP = 1.15
 _REFIT_ROUNDS = 2
 _JITTER = 0.04  # grid step, as a fraction of the box size, of the averaged landmark passes
 _DUPLICATE_IOU = 0.5
@@ -82,7 +86,7 @@ def haar_boxes(grey: np.ndarray) -> list[tuple[float, float, float, float]]:
         scale_x = scale_y = 1.0
     cascade = _haar_cascade()
     found = cascade.detectMultiScale(
-        small, scaleFactor=1.1, minNeighbors=3, minSize=(_HAAR_MIN_WINDOW, _HAAR_MIN_WINDOW)
+        small, scaleFactor=_HAAR_SCALE_STEP, minNeighbors=3, minSize=(_HAAR_MIN_WINDOW, _HAAR_MIN_WINDOW)
     )
     return [
         (x / scale_x, y / scale_y, (x + w) / scale_x, (y + h) / scale_y)
@@ -168,6 +172,9 @@ def _haar_cascade():
         path = cv2.data.haarcascades + "haarcascade_frontalface_alt2.xml"
         cascade = cv2.CascadeClassifier(path)
         if cascade.empty():
-            raise RuntimeError(f"OpenCV could not load its bundled face cascade {path}")
+            raise InterpError(
+                f"OpenCV could not load its face cascade {path}: reinstall with pip install 'interp-cli[align]' "
+                "(or pass --no-align for images that are already aligned crops)"
+            )
         _CASCADE = cascade
     return _CASCADE

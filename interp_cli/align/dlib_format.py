@@ -26,13 +26,18 @@ class DlibFormatError(ValueError):
 
 
 def code_starts(data: np.ndarray, *, block: int = 1024) -> np.ndarray:
-    """Byte offsets (int64, increasing) of every integer code in `data` ([N] uint8), the first at 0.
+    """Byte offsets (int64, increasing) of every integer code in `data` ([N] uint8), the first at 0."""
+    return np.flatnonzero(code_start_mask(data, block=block))
+
+
+def code_start_mask(data: np.ndarray, *, block: int = 1024) -> np.ndarray:
+    """[N] bool: True at the first byte of every integer code in `data` ([N] uint8).
 
     Raises DlibFormatError when the codes do not end exactly at the end of `data`.
     """
     size = int(data.size)
     if size == 0:
-        return np.zeros(0, np.int64)
+        return np.zeros(0, bool)
     # Length of the code that would start at each byte (uint8 keeps the lanes' working set in
     # cache); the padding byte makes finished lanes inert.
     code_length = np.ones(size + 1, np.uint8)
@@ -82,32 +87,42 @@ def code_starts(data: np.ndarray, *, block: int = 1024) -> np.ndarray:
             is_start[walked] = True
     if true_position != size:
         raise DlibFormatError(f"integer codes overrun the end of the data ({true_position} != {size} bytes)")
-    return np.flatnonzero(is_start[:size])
+    return is_start[:size]
 
 
-def decode_int_stream(data: np.ndarray, *, chunk: int = 1 << 18) -> np.ndarray:
+def decode_int_stream(data: np.ndarray, *, chunk: int = 1 << 22) -> np.ndarray:
     """All integers of a dlib serialization stream ([N] uint8 bytes) as an int64 array.
 
     Only codes of up to 4 magnitude bytes are supported, which covers every value in a
     shape predictor (24-bit float mantissas, small exponents, sizes and indices).
     """
-    starts = code_starts(data)
-    padded = np.zeros(data.size + 4, np.uint8)
-    padded[: data.size] = data
-    # The 4 bytes after every offset, read as one little-endian word (an unaligned strided view).
-    words = np.ndarray((data.size,), "<u4", buffer=padded, offset=1, strides=(1,))
-    keep_bytes = np.array([0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], np.uint32)
-    values = np.empty(starts.size, np.int64)
-    # In chunks, so that the temporaries stay in cache.
-    for begin in range(0, starts.size, chunk):
-        offsets = starts[begin:begin + chunk]
+    data = np.ascontiguousarray(data, dtype=np.uint8)
+    is_start = code_start_mask(data)
+    values = np.empty(int(np.count_nonzero(is_start)), np.int64)
+    # The 4 bytes after an offset, read as one little-endian word through an unaligned strided
+    # view; it stops 4 bytes short of the end, and the few codes there are decoded one by one.
+    n_words = max(data.size - 4, 0)
+    words = np.ndarray((n_words,), "<u4", buffer=data, offset=1, strides=(1,)) if n_words else None
+    keep_bytes = np.array([0, 0xFF, 0xFFFF, 0xFFFFFF, 0xFFFFFFFF] + [0] * 11, np.uint32)
+    filled = 0
+    # Chunk by chunk of bytes, so the temporaries stay small and in cache.
+    for begin in range(0, data.size, chunk):
+        offsets = np.flatnonzero(is_start[begin:begin + chunk]) + begin
+        if offsets.size == 0:
+            continue
         control = data[offsets]
         n_bytes = control & 0x0F
         if n_bytes.max() > 4 or n_bytes.min() < 1:
             raise DlibFormatError("integer code with an unsupported length (expected 1 to 4 bytes)")
-        part = values[begin:begin + chunk]
-        part[:] = words[offsets] & keep_bytes[n_bytes]
+        part = values[filled:filled + offsets.size]
+        in_view = offsets < n_words
+        if words is not None:
+            part[in_view] = words[offsets[in_view]] & keep_bytes[n_bytes[in_view]]
+        for index in np.flatnonzero(~in_view):
+            start = int(offsets[index]) + 1
+            part[index] = int.from_bytes(data[start:start + int(n_bytes[index])].tobytes(), "little")
         np.negative(part, out=part, where=control >= 0x80)
+        filled += offsets.size
     return values
 
 

@@ -271,6 +271,10 @@ def _store_cached(cache: Path, predictor: ShapePredictor) -> None:
         finally:
             if os.path.exists(temporary):
                 os.unlink(temporary)
+        # Caches of an older copy of the model (reinstalled package, older cache format) are dead weight.
+        for stale in cache.parent.glob(f"{cache.name.rsplit('-', 3)[0]}-*.npz"):
+            if stale != cache:
+                stale.unlink()
     except OSError:
         pass
 
