@@ -4,7 +4,7 @@ dlib's landmark model was trained on boxes from dlib's HOG face detector, and it
 with the box (a 5% shift of the box moves the eyes by 1-4% of the inter-ocular distance). So
 the Haar box is first mapped to where dlib's detector would put its box (a fixed offset and
 scale, calibrated on the test photos), and then the box is re-derived from the landmarks
-themselves a few times: the box is the image of the unit square under the similarity transform
+themselves, twice: the box is the image of the unit square under the similarity transform
 that best maps the model's mean shape (which lives in box-normalised coordinates) onto the
 current landmarks. Each landmark pass averages the predictions from nine copies of the box
 shifted on a grid of steps of 4% of its size, which cancels most of the model's sensitivity
