@@ -12,10 +12,12 @@ Recipe (one run, from scratch, generator and encoder trained together):
 - **Mapping network**: z -> W samples are rendered too and shown to the same discriminator, and the
   mapping output's per-dimension mean / std is pulled towards the encoded codes', so z-sampling gives
   faces and `latent_avg` (an EMA of the mapping output, as StyleGAN keeps it) is the average face.
-- The adversarial weight is set adaptively (VQGAN's rule): the adversarial gradient at the last
-  generator layer is kept at `--adv-weight` times the reconstruction gradient there, so the
-  discriminator can never drown the reconstruction whatever the loss scales. It starts after
-  `--adv-start` of the run, once faces reconstruct.
+- The adversarial gradient has a fixed size: on its way back from the discriminator it is rescaled
+  to a root-mean-square of `--adv-weight / (B * pixels)` per pixel, i.e. `--adv-weight` times the
+  per-pixel gradient of an L1 loss on the batch. Only its direction comes from the discriminator, so a
+  confident discriminator can never drown the reconstruction (a loss weight, adaptive or not, lets
+  the adversarial gradient grow by orders of magnitude within a few steps). It starts after
+  `--adv-start` of the run, once faces reconstruct, and ramps up over the next 5%.
 - EMA copies of generator and encoder are what is saved (the encoder's batch-norm statistics are
   recomputed for the EMA weights), stored as float16 to keep the file small (`load_model` converts).
 
@@ -91,7 +93,7 @@ class Discriminator(nn.Module):
     notice a batch of too-similar images (mode collapse of the z samples).
     """
 
-    def __init__(self, size: int = 64, widths: tuple[int, ...] = (64, 128, 256, 256)):
+    def __init__(self, size: int = 64, widths: tuple[int, ...] = (32, 64, 128, 256)):
         super().__init__()
         self.from_rgb = nn.Conv2d(3, widths[0], 1)
         blocks, cin = [], widths[0]
@@ -108,10 +110,26 @@ class Discriminator(nn.Module):
         x = self.blocks(F.leaky_relu(self.from_rgb(x), 0.2))
         group = math.gcd(x.shape[0], 4)
         b, c, h, w = x.shape
-        std = x.view(group, -1, c, h, w).std(dim=0, unbiased=False).mean(dim=(1, 2, 3))  # [B / group]
+        std = x.reshape(group, -1, c, h, w).std(dim=0, unbiased=False).mean(dim=(1, 2, 3))  # [B / group]
         x = torch.cat([x, std.repeat(group).view(b, 1, 1, 1).expand(b, 1, h, w)], dim=1)
         x = F.leaky_relu(self.final_conv(x), 0.2)
         return self.out(F.leaky_relu(self.fc(x.flatten(1)), 0.2)).squeeze(1)
+
+
+class GradientRMS(torch.autograd.Function):
+    """Identity on the way forward; on the way back the gradient is rescaled to a fixed RMS per element.
+
+    Keeps the direction the discriminator asks for and sets its size: `GradientRMS.apply(x, rms)`.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, rms: float) -> torch.Tensor:
+        ctx.rms = rms
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return grad * (ctx.rms / grad.pow(2).mean().sqrt().clamp_min(1e-20)), None
 
 
 def laplacian_pyramid(x: torch.Tensor, levels: int = 4) -> list[torch.Tensor]:
@@ -210,17 +228,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lap-weight", type=float, default=1.0, help="Laplacian-pyramid L1 weight (L2 has 1)")
     p.add_argument("--delta-weight", type=float, default=0.01, help="penalty on the W+ deltas (mean square)")
     p.add_argument("--map-weight", type=float, default=1.0, help="mapping-network moment-matching weight")
-    p.add_argument("--adv-weight", type=float, default=0.1,
-                   help="adversarial gradient / reconstruction gradient at the last layer (0: no GAN)")
+    p.add_argument("--adv-weight", type=float, default=0.2,
+                   help="size of the adversarial pixel gradient, relative to an L1 loss's (0: no GAN)")
     p.add_argument("--adv-start", type=float, default=0.15, help="fraction of the run before the GAN starts")
     p.add_argument("--r1", type=float, default=0.2, help="R1 penalty gamma")
     p.add_argument("--r1-every", type=int, default=4, help="lazy R1: every this many steps (scaled up to match)")
-    p.add_argument("--ema-halflife", type=float, default=2000.0, help="EMA half-life in images seen")
+    p.add_argument("--ema-halflife", type=float, default=5000.0, help="EMA half-life in images seen")
     p.add_argument("--log-every", type=float, default=30.0, help="seconds between log lines")
     p.add_argument("--save-every", type=float, default=120.0, help="seconds between interim checkpoints")
     p.add_argument("--workers", type=int, default=0, help="processes for rendering the data (0: all CPUs)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--init", default="", help="start from this checkpoint's generator, encoder and latent_avg")
     p.add_argument("--tiny", action="store_true", help="32x32 toy model for smoke tests (not the demo model)")
     p.add_argument("--cache-dir", default=str(CACHE_DIR), help="where rendered training faces are cached")
     p.add_argument("--out", default=str(HERE / "demo.pt"), help="checkpoint path (the .json goes next to it)")
@@ -271,11 +290,19 @@ def train(args: argparse.Namespace) -> dict:
     enc_config = EncoderConfig(stylegan_size=gen_config.size, style_dim=gen_config.style_dim, **enc_dict)
     generator = Generator(gen_config).to(device)
     encoder = Encoder4Editing(enc_config).to(device)
-    disc = Discriminator(gen_config.size).to(device)
-    g_ema, e_ema = copy.deepcopy(generator).eval(), copy.deepcopy(encoder).eval()
+    disc = Discriminator(gen_config.size, (16, 32, 64) if args.tiny else (32, 64, 128, 256)).to(device)
     n_latent, style_dim = gen_config.n_latent, gen_config.style_dim
-    with torch.no_grad():
-        latent_avg = generator.style(torch.randn(4096, style_dim, device=device)).mean(0)  # [D]
+    if args.init:
+        # Continue an earlier run (fresh optimizers and discriminator): load_model checks the shapes.
+        start = load_model(args.init)
+        generator.load_state_dict(start.generator.state_dict())
+        encoder.load_state_dict(start.encoder.state_dict())
+        latent_avg = start.latent_avg[0].clone().to(device)
+        log(f"initialised from {args.init}")
+    else:
+        with torch.no_grad():
+            latent_avg = generator.style(torch.randn(4096, style_dim, device=device)).mean(0)  # [D]
+    g_ema, e_ema = copy.deepcopy(generator).eval(), copy.deepcopy(encoder).eval()
     log(f"parameters: generator {sum(p.numel() for p in generator.parameters()) / 1e6:.2f}M, "
         f"encoder {sum(p.numel() for p in encoder.parameters()) / 1e6:.2f}M, "
         f"discriminator {sum(p.numel() for p in disc.parameters()) / 1e6:.2f}M")
@@ -285,14 +312,11 @@ def train(args: argparse.Namespace) -> dict:
     opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr_d, betas=(0.0, 0.99))
     base_lrs = [(opt, opt.param_groups[0]["lr"]) for opt in (opt_g, opt_e, opt_d)]
     data_gen = torch.Generator(device="cpu").manual_seed(args.seed)
-    last_layer = generator.to_rgbs[-1].conv.weight
     batch = args.batch
-    adv_scale = torch.zeros((), device=device)  # the adaptive adversarial weight, refreshed every 8 steps
-    adv_started = False
     n_mix = batch // 2
     stats: dict[str, torch.Tensor] = {}
     n_stats = 0
-    step, last_log, last_save = 0, time.time(), time.time()
+    step, last_step, last_log, last_save = 0, 0, time.time(), time.time()
     out_path = Path(args.out)
 
     def progress() -> float:
@@ -307,6 +331,7 @@ def train(args: argparse.Namespace) -> dict:
         for opt, lr in base_lrs:
             opt.param_groups[0]["lr"] = lr * lr_factor(p)
         adv_on = args.adv_weight > 0 and p >= args.adv_start
+        adv_ramp = min(1.0, (p - args.adv_start) / 0.05) if adv_on else 0.0
 
         idx = torch.randint(len(data), (batch,), generator=data_gen).to(device)
         real = to_float(data[idx])
@@ -329,13 +354,9 @@ def train(args: argparse.Namespace) -> dict:
         loss = loss_rec + args.delta_weight * loss_delta + args.map_weight * loss_map
         if adv_on:
             disc.requires_grad_(False)
-            loss_adv = F.softplus(-disc(fakes)).mean()
-            if step % 8 == 0 or not adv_started:
-                g_rec = torch.autograd.grad(loss_rec, last_layer, retain_graph=True)[0]
-                g_adv = torch.autograd.grad(loss_adv, last_layer, retain_graph=True)[0]
-                adv_scale = (g_rec.norm() / (g_adv.norm() + 1e-6)).clamp(0, 1e4).detach() * args.adv_weight
-                adv_started = True
-            loss = loss + adv_scale * loss_adv
+            rms = args.adv_weight * adv_ramp / real.numel()
+            loss_adv = F.softplus(-disc(GradientRMS.apply(fakes, rms))).mean()
+            loss = loss + loss_adv
             stats["g_adv"] = stats.get("g_adv", 0) + loss_adv.detach()
         opt_g.zero_grad(set_to_none=True)
         opt_e.zero_grad(set_to_none=True)
@@ -376,9 +397,10 @@ def train(args: argparse.Namespace) -> dict:
                 encoder.train()
                 val_psnr = float((10 * torch.log10(4 / (val_rec - val).pow(2).flatten(1).mean(1))).mean())
             parts = " ".join(f"{k} {float(v) / n_stats:.4f}" for k, v in stats.items())
-            log(f"step {step} t {now - start_time:.0f}s p {p:.3f} {parts} adv_w {float(adv_scale):.3g} "
+            rate = (step - last_step) / (now - last_log)
+            log(f"step {step} ({rate:.1f}/s) t {now - start_time:.0f}s p {p:.3f} {parts} adv_ramp {adv_ramp:.2f} "
                 f"val_psnr(raw) {val_psnr:.2f}")
-            stats, n_stats, last_log = {}, 0, now
+            stats, n_stats, last_log, last_step = {}, 0, now, step
         if now - last_save >= args.save_every:
             save_checkpoint(out_path, g_ema, e_ema, latent_avg[None].expand(n_latent, -1), {"name": "demo-interim"})
             last_save = now
