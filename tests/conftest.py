@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# One cache dir for the whole session (the parsed landmark model, sha256 records, latents), never
+# the user's home; tests about the latent cache give themselves an empty one.
+os.environ["INTERP_CACHE_DIR"] = tempfile.mkdtemp(prefix="interp-test-cache-")
 
 from tests.recipe import GOLDEN_DIR, build_golden_checkpoint
 
@@ -61,7 +65,5 @@ def tiny_ckpt(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def _private_cache_dir(tmp_path_factory, monkeypatch):
-    """Keep the latent cache and the sha256 records of every test out of the user's home."""
-    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+def _no_weights_env(monkeypatch):
     monkeypatch.delenv("INTERP_WEIGHTS", raising=False)

@@ -137,7 +137,8 @@ def test_mix_writes_png(tiny, tmp_path):
     assert Image.open(out).size == (16, 16)
 
 
-def test_second_run_uses_the_latent_cache(tiny, tmp_path):
+def test_second_run_uses_the_latent_cache(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
     first = json.loads(run(A, B, "--weights", tiny, "--no-align", "--steps", 2, "-o", tmp_path / "1.gif",
                            "--json").stdout)
     second = json.loads(run(A, B, "--weights", tiny, "--no-align", "--steps", 2, "-o", tmp_path / "2.gif",
@@ -304,3 +305,40 @@ def test_interp_weights_env_var_selects_weights(tiny, tmp_path, monkeypatch):
     result = run(A, B, "--no-align", "--steps", 2, "-o", tmp_path / "x.gif", "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["weights"]["id"] == tiny
+
+
+# --- alignment through the CLI --------------------------------------------------------------------------
+
+FACES = GOLDEN_DIR.parent / "faces"
+
+
+def test_align_command_writes_the_ffhq_crop(tmp_path):
+    pytest.importorskip("cv2", reason="the align extra is not installed")
+    out = tmp_path / "aligned.png"
+    result = run("align", FACES / "two_people.jpg", "--face", 1, "--size", 256, "-o", out, "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["faces"] == 2 and summary["face"] == 1
+    assert Image.open(out).size == (256, 256)
+
+
+def test_no_face_is_a_clean_runtime_error(tmp_path):
+    pytest.importorskip("cv2", reason="the align extra is not installed")
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((200, 300, 3), 128, np.uint8)).save(blank)
+    result = run("align", blank, "-o", tmp_path / "x.png")
+    assert result.exit_code == 1
+    err = one_line_error(result)
+    assert "no face found in blank.png" in err and "--no-align" in err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_morph_aligns_by_default_and_saves_what_the_encoder_saw(tiny, tmp_path):
+    pytest.importorskip("cv2", reason="the align extra is not installed")
+    saved = tmp_path / "seen"
+    result = run(FACES / "obama.jpg", FACES / "biden.jpg", "--weights", tiny, "--steps", 2,
+                 "--save-aligned", saved, "-o", tmp_path / "x.gif", "-q")
+    assert result.exit_code == 0, result.stderr
+    crops = sorted(p.name for p in saved.iterdir())
+    assert crops == ["biden_aligned.png", "obama_aligned.png"]
+    assert Image.open(saved / "obama_aligned.png").size == (256, 256)
