@@ -20,7 +20,7 @@ import hashlib
 import math
 import os
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -33,7 +33,7 @@ TRAIN_SEED = 0       # data-set seed of the training faces
 HELDOUT_SEED = 1     # data-set seed of the held-out faces (metrics, tests, examples)
 
 HAIR_STYLES = ("bald", "short", "long", "fringe", "bun", "afro")
-GLASSES_STYLES = ("none", "round", "square")
+BLEND_PROB = 0.3     # share of faces that are a blend of two random faces (see `sample_params`)
 
 # Colour ramps: a continuous parameter t in [0, 1] picks a point on the piecewise-linear ramp.
 SKIN_RAMP = [(255, 227, 200), (241, 196, 160), (224, 172, 125), (196, 136, 90), (150, 98, 62), (96, 62, 42)]
@@ -41,6 +41,25 @@ HAIR_RAMP = [(24, 20, 20), (62, 40, 28), (112, 72, 42), (168, 92, 46), (214, 176
              (176, 176, 180)]
 IRIS_RAMP = [(72, 44, 24), (122, 88, 40), (72, 122, 62), (64, 112, 176), (112, 124, 136)]
 FRAME_RAMP = [(20, 20, 24), (92, 52, 30), (150, 30, 40), (30, 60, 140), (150, 150, 160)]
+
+# Range of every scalar field: used to draw it (uniformly, unless `sample_params` says otherwise) and
+# to scale it to [-1, 1] in `param_vector`. Colour fields (RGB tuples) are scaled from 0..255.
+RANGES: dict[str, tuple[float, float]] = {
+    "bg_angle": (-0.8, 0.8),
+    "cx": (0.46, 0.54), "cy": (0.46, 0.53), "face_w": (0.22, 0.29), "face_h": (0.25, 0.40),
+    "squareness": (2.0, 3.2), "jaw": (0.0, 0.3), "tilt": (-0.18, 0.18), "ear_size": (0.8, 1.2),
+    "hair_cover": (0.0, 1.0), "hair_long": (0.0, 1.0), "fringe": (0.0, 1.0), "bun": (0.0, 1.0), "afro": (0.0, 1.0),
+    "hair_volume": (0.95, 1.15), "hairline": (0.45, 0.7), "hair_length": (0.5, 1.5), "hair_part": (-0.35, 0.35),
+    "fringe_jag": (0.0, 1.0),
+    "eye_y": (-0.16, 0.06), "eye_dx": (0.36, 0.5), "eye_r": (0.032, 0.05), "eye_aspect": (0.55, 0.95),
+    "iris_frac": (0.45, 0.7), "gaze": (-0.35, 0.35),
+    "brow_gap": (0.018, 0.045), "brow_len": (1.0, 1.5), "brow_thick": (0.008, 0.022), "brow_tilt": (-0.35, 0.35),
+    "brow_arch": (0.0, 0.02),
+    "nose_y": (0.12, 0.3), "nose_len": (0.04, 0.09), "nose_w": (0.022, 0.045),
+    "mouth_y": (0.45, 0.62), "mouth_w": (0.28, 0.5), "smile": (-0.4, 1.0), "mouth_open": (0.0, 1.0),
+    "lip_thick": (0.005, 0.016), "blush": (0.0, 1.0),
+    "glasses": (0.0, 1.0), "glasses_square": (0.0, 1.0), "glasses_size": (1.25, 1.7), "glasses_width": (0.006, 0.012),
+}
 
 
 def ramp(colours: list[tuple[int, int, int]], t: float) -> tuple[float, float, float]:
@@ -67,12 +86,19 @@ def rgb(colour) -> tuple[int, int, int]:
     return tuple(int(round(min(max(c, 0.0), 255.0))) for c in colour)
 
 
+def lerp(a: float, b: float, t: float) -> float:
+    return a + (b - a) * t
+
+
 @dataclass
 class FaceParams:
-    """Everything that defines one face. Lengths are fractions of the image size, angles in radians.
+    """Everything that defines one face: only numbers, so any blend of two faces is a face too.
 
-    Geometry is in head-local coordinates: origin at the face centre, y pointing down, and the whole
-    head (with neck and shoulders) rotated by `tilt` about that centre when drawn.
+    Lengths are fractions of the image size, angles in radians, colours RGB 0..255. Geometry is in
+    head-local coordinates: origin at the face centre, y pointing down, and the whole head (with neck
+    and shoulders) rotated by `tilt` about that centre when drawn. Hair styles are continuous
+    controls in [0, 1] (`hair_cover` 0 is bald; `hair_long`, `fringe`, `bun`, `afro` add to a short
+    cut), and so is `glasses` (0: none, 1: full frames; `glasses_square` morphs round into square).
     """
 
     # background: a linear gradient between two colours along direction `bg_angle`
@@ -91,8 +117,12 @@ class FaceParams:
     ear_size: float
     shirt: tuple[float, float, float]
     # hair
-    hair_style: str
     hair: tuple[float, float, float]
+    hair_cover: float
+    hair_long: float
+    fringe: float
+    bun: float
+    afro: float
     hair_volume: float
     hairline: float
     hair_length: float
@@ -125,48 +155,84 @@ class FaceParams:
     lips: tuple[float, float, float]
     blush: float
     # glasses
-    glasses: str
+    glasses: float
+    glasses_square: float
     glasses_size: float
     glasses_frame: tuple[float, float, float]
     glasses_width: float
 
 
-def sample_params(rng: np.random.Generator) -> FaceParams:
-    """Draw one random face. Every field is a continuous draw except the two categorical styles."""
+FIELDS = [f.name for f in fields(FaceParams)]
+COLOUR_FIELDS = [name for name in FIELDS if name not in RANGES]
+PARAM_DIM = len(RANGES) + 3 * len(COLOUR_FIELDS)  # length of `param_vector`
+
+
+def sample_face(rng: np.random.Generator) -> FaceParams:
+    """Draw one face of a definite style (one of HAIR_STYLES; glasses on or off)."""
     u = rng.uniform
-
-    def pastel():
-        return tuple(u(90, 235) for _ in range(3))
-
-    skin_t = u(0, 1)
-    skin = tuple(c + u(-8, 8) for c in ramp(SKIN_RAMP, skin_t))
-    hair_style = HAIR_STYLES[rng.integers(len(HAIR_STYLES))]
-    face_w = u(0.22, 0.29)
-    eye_r = u(0.032, 0.05)
-    glasses = GLASSES_STYLES[0] if u() < 0.65 else GLASSES_STYLES[1 + rng.integers(2)]
-    return FaceParams(
-        bg_a=pastel(), bg_b=pastel(), bg_angle=u(-0.8, 0.8),
-        cx=u(0.46, 0.54), cy=u(0.46, 0.53), face_w=face_w, face_h=face_w * u(1.12, 1.38),
-        squareness=u(2.0, 3.2), jaw=u(0.0, 0.3), tilt=float(np.clip(rng.normal(0, 0.08), -0.18, 0.18)),
-        skin=skin, ear_size=u(0.8, 1.2), shirt=tuple(u(30, 230) for _ in range(3)),
-        hair_style=hair_style, hair=tuple(c + u(-6, 6) for c in ramp(HAIR_RAMP, u(0, 1))),
-        hair_volume=u(0.95, 1.15), hairline=u(0.45, 0.7), hair_length=u(0.5, 1.5), hair_part=u(-0.35, 0.35),
-        fringe_jag=u(0, 1),
-        eye_y=u(-0.16, 0.06), eye_dx=u(0.36, 0.5), eye_r=eye_r, eye_aspect=u(0.55, 0.95),
-        iris=ramp(IRIS_RAMP, u(0, 1)), iris_frac=u(0.45, 0.7), gaze=u(-0.35, 0.35),
-        brow_gap=u(0.018, 0.045), brow_len=u(1.0, 1.5), brow_thick=u(0.008, 0.022), brow_tilt=u(-0.35, 0.35),
-        brow_arch=u(0.0, 0.02),
-        nose_y=u(0.12, 0.3), nose_len=u(0.04, 0.09), nose_w=u(0.022, 0.045),
-        mouth_y=u(0.45, 0.62), mouth_w=u(0.28, 0.5), smile=u(-0.4, 1.0), mouth_open=max(0.0, u(-0.6, 1.0)),
-        lip_thick=u(0.005, 0.016), lips=mix(skin, (200, 60, 70), u(0.25, 0.7)), blush=max(0.0, u(-0.5, 1.0)),
-        glasses=glasses, glasses_size=u(1.25, 1.7), glasses_frame=ramp(FRAME_RAMP, u(0, 1)),
-        glasses_width=u(0.006, 0.012),
+    values = {name: u(lo, hi) for name, (lo, hi) in RANGES.items()}
+    values["face_h"] = values["face_w"] * u(1.12, 1.38)
+    values["tilt"] = float(np.clip(rng.normal(0, 0.08), -0.18, 0.18))
+    values["mouth_open"] = max(0.0, u(-0.6, 1.0))  # a third of the mouths closed
+    values["blush"] = max(0.0, u(-0.5, 1.0))
+    style = HAIR_STYLES[rng.integers(len(HAIR_STYLES))]
+    values.update(hair_cover=0.0 if style == "bald" else 1.0, hair_long=0.0, fringe=0.0, bun=0.0, afro=0.0)
+    if style == "long":
+        values["hair_long"] = u(0.6, 1.0)
+    elif style == "fringe":
+        values["fringe"] = u(0.7, 1.0)
+    elif style == "bun":
+        values["bun"] = u(0.8, 1.0)
+    elif style == "afro":
+        values["afro"] = u(0.7, 1.0)
+    values["glasses"] = 1.0 if u() < 0.35 else 0.0
+    skin = tuple(c + u(-8, 8) for c in ramp(SKIN_RAMP, u(0, 1)))
+    values.update(
+        bg_a=tuple(u(90, 235) for _ in range(3)), bg_b=tuple(u(90, 235) for _ in range(3)),
+        skin=skin, shirt=tuple(u(30, 230) for _ in range(3)),
+        hair=tuple(c + u(-6, 6) for c in ramp(HAIR_RAMP, u(0, 1))), iris=ramp(IRIS_RAMP, u(0, 1)),
+        lips=mix(skin, (200, 60, 70), u(0.25, 0.7)), glasses_frame=ramp(FRAME_RAMP, u(0, 1)),
     )
+    return FaceParams(**values)
+
+
+def blend(a: FaceParams, b: FaceParams, t: float) -> FaceParams:
+    """Field-by-field linear blend of two faces (t=0: a, t=1: b): the in-between of a morph."""
+    values = {}
+    for name in FIELDS:
+        va, vb = getattr(a, name), getattr(b, name)
+        values[name] = mix(va, vb, t) if isinstance(va, tuple) else lerp(va, vb, t)
+    return FaceParams(**values)
+
+
+def sample_params(rng: np.random.Generator) -> FaceParams:
+    """Draw one random face: a face of one style or, with probability BLEND_PROB, a blend of two.
+
+    The blends put in-betweens of every pair of styles (half-long hair, fading glasses, ...) into the
+    data, so the demo model learns to draw what a morph passes through.
+    """
+    face = sample_face(rng)
+    if rng.uniform() < BLEND_PROB:
+        face = blend(face, sample_face(rng), rng.uniform())
+    return face
+
+
+def param_vector(p: FaceParams) -> np.ndarray:
+    """The face as `[PARAM_DIM]` float32 numbers scaled to about [-1, 1] (scalars by RANGES, colours /255)."""
+    out = [2 * (getattr(p, name) - lo) / (hi - lo) - 1 for name, (lo, hi) in RANGES.items()]
+    for name in COLOUR_FIELDS:
+        out += [c / 127.5 - 1 for c in getattr(p, name)]
+    return np.asarray(out, np.float32)
 
 
 def face_params(seed: int, index: int) -> FaceParams:
     """Parameters of face `index` of the data set with seed `seed` (independent of the set's size)."""
     return sample_params(np.random.default_rng([int(seed), int(index)]))
+
+
+def make_param_vectors(n: int, seed: int = TRAIN_SEED) -> np.ndarray:
+    """`param_vector` of faces `0..n-1` of the set with seed `seed`: `[n, PARAM_DIM]` float32 (fast: no drawing)."""
+    return np.stack([param_vector(face_params(seed, i)) for i in range(n)])
 
 
 def ellipse(x: float, y: float, rx: float, ry: float, n: int = 48) -> np.ndarray:
@@ -238,55 +304,59 @@ def band(x: np.ndarray, top: np.ndarray, bottom: np.ndarray) -> np.ndarray:
 
 
 def draw_back_hair(c: Canvas, p: FaceParams) -> None:
-    """Hair behind the head: a cap over the skull, plus the curtain of long hair, a bun or an afro."""
-    if p.hair_style == "bald":
+    """Hair behind the head: the cap over the skull (grown into an afro by `afro`), the curtain of long
+    hair and the bun. Every part grows continuously from nothing with its control."""
+    if p.hair_cover < 0.02:
         return
-    fw, fh, v = p.face_w, p.face_h, p.hair_volume
-    if p.hair_style == "afro":
-        t = np.linspace(0, 2 * math.pi, 120, endpoint=False)
-        bumps = 1 + 0.035 * np.sin(14 * t + 3 * p.hair_part)
-        pts = np.stack([1.45 * v * fw * np.cos(t) * bumps, -0.2 * fh + 1.12 * v * fh * np.sin(t) * bumps], axis=1)
-        c.polygon(pts, p.hair)
-        return
-    if p.hair_style == "long":
-        top, bottom = -fh * 1.05 * v, fh * (0.2 + p.hair_length)
-        pts = superellipse(1.22 * v * fw, (bottom - top) / 2, 4.0)
+    fw, fh, v, cover = p.face_w, p.face_h, p.hair_volume, p.hair_cover
+    long = p.hair_long * cover
+    if long > 0.02:
+        top, bottom = -fh * 1.05 * v, lerp(0.0, fh * (0.2 + p.hair_length), long)
+        pts = superellipse(fw * lerp(1.05, 1.22 * v, long), (bottom - top) / 2, 4.0)
         pts[:, 1] += (top + bottom) / 2
         c.polygon(pts, p.hair)
-    if p.hair_style == "bun":
-        c.polygon(ellipse(0, -fh * 1.08, fw * 0.42, fw * 0.38), scale(p.hair, 0.92))
-    # The cap: a slightly larger head outline, cut flat at ear height so no rim shows along the jaw.
-    cap = superellipse(fw * 1.08 * v, fh * 1.06 * v, p.squareness)
-    cap[:, 1] -= fh * 0.06
-    limit = fh * (0.25 if p.hair_style == "fringe" else 0.0)
+    if p.bun * cover > 0.02:
+        r = fw * 0.42 * p.bun * cover
+        c.polygon(ellipse(0, -fh * 1.0 - r * 0.2, r, r * 0.9), scale(p.hair, 0.92))
+    # The cap: a slightly larger head outline (much larger and bumpy for an afro), cut flat at ear
+    # height, or lower with a fringe or an afro, so no rim of hair shows along the jaw.
+    t = np.linspace(0, 2 * math.pi, 120, endpoint=False)
+    bumps = 1 + 0.035 * p.afro * np.sin(14 * t + 3 * p.hair_part)
+    rx = fw * (1 + cover * (0.08 * v + 0.37 * p.afro))
+    ry = fh * (1 + cover * (0.06 * v + 0.06 * p.afro))
+    cap = superellipse(rx, ry, lerp(p.squareness, 2.0, p.afro), n=120) * bumps[:, None]
+    cap[:, 1] -= fh * cover * (0.06 + 0.14 * p.afro)
+    limit = fh * min(1.0, 0.25 * p.fringe + 0.95 * p.afro)
     cap[:, 1] = np.minimum(cap[:, 1], limit)
     c.polygon(cap, p.hair)
 
 
 def hairline(p: FaceParams, x: np.ndarray) -> np.ndarray:
-    """y of the lower edge of the front hair at head-local abscissas `x` (per style)."""
+    """y of the lower edge of the front hair at head-local abscissas `x`: a short cut's hairline,
+    bent towards a parted long style by `hair_long`, lowered to the brows by `fringe`, and raised
+    off the head as `hair_cover` goes to 0."""
     fw, fh = p.face_w, p.face_h
     u = (x - p.hair_part * fw) / fw
-    if p.hair_style == "long":
-        # A middle/side parting: high at the part, down to the eyes at the sides.
-        return -fh * 0.95 + fh * 0.95 * np.clip(np.abs(u) / 0.9, 0, 1) ** 0.7
-    if p.hair_style == "fringe":
-        brow_y = fh * p.eye_y - p.eye_r * p.eye_aspect - p.brow_gap - 0.012
-        teeth = 0.014 * p.fringe_jag * np.abs(np.sin(x / fw * 5 * math.pi))
-        return brow_y - teeth + fh * 0.25 * (x / fw) ** 2
-    lift = 0.12 if p.hair_style == "bun" else 0.0  # slicked back: a higher hairline
-    return -fh * (p.hairline + lift) + fh * 0.3 * u ** 2
+    short = -fh * (p.hairline + 0.12 * p.bun) + fh * 0.3 * u ** 2
+    parted = -fh * 0.95 + fh * 0.95 * np.clip(np.abs(u) / 0.9, 0, 1) ** 0.7
+    line = short + (parted - short) * p.hair_long
+    brow_y = fh * p.eye_y - p.eye_r * p.eye_aspect - p.brow_gap - 0.012
+    teeth = 0.014 * p.fringe_jag * np.abs(np.sin(x / fw * 5 * math.pi))
+    fringe = brow_y - teeth + fh * 0.25 * (x / fw) ** 2
+    line = line + (fringe - line) * p.fringe
+    return -fh * 1.2 + (line + fh * 1.2) * p.hair_cover
 
 
 def draw_front_hair(c: Canvas, p: FaceParams) -> None:
-    """Hair over the forehead: the region between the top of the head and the style's hairline."""
-    if p.hair_style == "bald":
+    """Hair over the forehead: the region between the top of the head and the hairline."""
+    if p.hair_cover < 0.02:
         return
     grow = 1.06
     x = np.linspace(-p.face_w * grow, p.face_w * grow, 64)
     top = face_top(p, x, grow) - 0.004
     bottom = np.maximum(np.minimum(hairline(p, x), 0.0), top)
-    c.polygon(band(x, top, bottom), p.hair)
+    if float(np.max(bottom - top)) > 0.002:
+        c.polygon(band(x, top, bottom), p.hair)
 
 
 def draw_eye(c: Canvas, p: FaceParams, side: int) -> None:
@@ -345,23 +415,26 @@ def draw_mouth(c: Canvas, p: FaceParams) -> None:
 
 
 def draw_glasses(c: Canvas, p: FaceParams) -> None:
-    """Round or square frames around both eyes, a bridge and the arms towards the ears."""
-    if p.glasses == "none":
+    """Frames around both eyes, a bridge and the arms towards the ears. `glasses` fades them in (thin,
+    skin-coloured frames at 0), `glasses_square` morphs round lenses into rectangular ones."""
+    if p.glasses < 0.03:
         return
+    colour = mix(p.skin, p.glasses_frame, p.glasses)
+    width = p.glasses_width * (0.4 + 0.6 * p.glasses)
     rx = p.eye_r * p.glasses_size
-    ry = rx * (0.85 if p.glasses == "round" else 0.7)
+    ry = rx * lerp(0.85, 0.7, p.glasses_square)
     y = p.eye_y * p.face_h
-    power = 2.0 if p.glasses == "round" else 4.5
+    power = lerp(2.0, 4.5, p.glasses_square)
     for side in (-1, 1):
         x = side * p.eye_dx * p.face_w
         lens = superellipse(rx, ry, power, n=48)
         lens[:, 0] += x
         lens[:, 1] += y
-        c.line(lens, p.glasses_frame, p.glasses_width, closed=True)
+        c.line(lens, colour, width, closed=True)
         outer = x + side * rx
-        c.line([(outer, y - ry * 0.3), (side * p.face_w * 1.02, y - ry * 0.45)], p.glasses_frame, p.glasses_width)
+        c.line([(outer, y - ry * 0.3), (side * p.face_w * 1.02, y - ry * 0.45)], colour, width)
     inner = p.eye_dx * p.face_w - rx
-    c.line([(-inner, y - ry * 0.2), (0, y - ry * 0.45), (inner, y - ry * 0.2)], p.glasses_frame, p.glasses_width)
+    c.line([(-inner, y - ry * 0.2), (0, y - ry * 0.45), (inner, y - ry * 0.2)], colour, width)
 
 
 def draw_face(c: Canvas, p: FaceParams) -> None:
