@@ -53,7 +53,14 @@ class BottleneckIR(nn.Module):
         self.res_layer = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.shortcut_layer(x) + self.res_layer(x)
+        if isinstance(self.shortcut_layer, nn.MaxPool2d):
+            # A 1x1 max-pool is plain subsampling (and the identity at stride 1): a strided
+            # view instead of max_pool2d's full copy with index bookkeeping.
+            stride = self.shortcut_layer.stride
+            shortcut = x[:, :, ::stride, ::stride] if stride > 1 else x
+        else:
+            shortcut = self.shortcut_layer(x)
+        return self.res_layer(x) + shortcut
 
 
 class GradualStyleBlock(nn.Module):

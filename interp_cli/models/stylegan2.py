@@ -5,12 +5,18 @@ therefore with the `decoder.*` half of e4e checkpoints: the module names, parame
 and buffers below are exactly theirs. No compiled CUDA ops: the fused bias+leaky-ReLU and
 upfirdn2d are expressed with stock PyTorch ops, so the same code runs on CPU, CUDA and MPS.
 
-Two deliberate differences from the reference implementation, both numerically equivalent:
-- Modulation is applied to the activations and demodulation to the conv output
-  ("non-fused" modulated conv), so a batch of frames shares one convolution with the
-  un-modulated weight instead of running one grouped conv per sample.
-- FIR filtering runs as a depthwise convolution instead of a 1-channel conv over a
-  `[B*C, 1, H, W]` view, which is several times faster on CPU with identical output.
+The arithmetic is the reference's; only its order differs, for speed (see `Generator.forward`):
+- One frame (batch 1): style and demodulation are folded into the conv weight (a cheap
+  `[out, in, k, k]` product), so the activations are never rescaled. A batch of frames instead
+  shares one convolution with the un-modulated weight and scales its input and output
+  ("non-fused" modulation), which batches well and never runs one grouped conv per sample.
+- The bias and the sqrt(2) gain of the leaky ReLU are folded into the conv (LReLU is
+  positively homogeneous: lrelu(y) * sqrt2 == lrelu(y * sqrt2)); noise is added and the ReLU
+  applied in place under no_grad, so a layer makes one output tensor, not five.
+- FIR filters are depthwise convolutions (not a 1-channel conv over a `[B*C, 1, H, W]` view),
+  the 2x upsampling of the RGB skip is a depthwise stride-2 transposed conv (no zero-inserted
+  tensor), and activations are channels_last on CPU and CUDA (oneDNN / cuDNN run NHWC
+  without converting every layer's input and output).
 """
 
 from __future__ import annotations
@@ -34,25 +40,37 @@ def make_fir_kernel(taps: Sequence[float]) -> torch.Tensor:
 
 
 def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
-              pad: tuple[int, int] = (0, 0)) -> torch.Tensor:
+              pad: tuple[int, int] = (0, 0), bias: torch.Tensor | None = None) -> torch.Tensor:
     """Upsample by zero insertion, pad, filter with `kernel`, downsample; per channel.
 
     Same semantics as the reference `upfirdn2d` (the kernel is flipped, i.e. a true
     convolution). `x`: `[B, C, H, W]`; `kernel`: `[kh, kw]`; `pad`: (before, after) applied to
-    both axes, negative values crop. Returns `[B, C, H', W']`.
+    both axes, negative values crop; `bias`: optional `[C]` added to the result. Returns
+    `[B, C, H', W']` in the memory format of `x`.
     """
-    batch, channels, height, width = x.shape
+    channels = x.shape[1]
+    weight = torch.flip(kernel, [0, 1]).to(x.dtype)[None, None].expand(channels, 1, *kernel.shape)
+    pad0, pad1 = pad
+    kh = kernel.shape[0]
+    if up == 2 and down == 1 and kh == kernel.shape[1] and pad0 == kh // 2 and pad1 == kh // 2 - 1:
+        # The usual 2x upsampling: a depthwise stride-2 transposed conv is the same sum without
+        # building the zero-inserted tensor (3/4 zeros). It scatters with the unflipped kernel,
+        # and its `padding=kh//2 - 1` crops exactly what `pad` would have left over.
+        return F.conv_transpose2d(x, torch.flip(weight, [2, 3]), bias, stride=2, padding=kh // 2 - 1,
+                                  groups=channels)
     if up > 1:
         # Zero insertion as a strided write: x lands on even positions, zeros between.
+        batch, _, height, width = x.shape
         upsampled = x.new_zeros(batch, channels, height * up, width * up)
         upsampled[:, :, ::up, ::up] = x
         x = upsampled
-    pad0, pad1 = pad
-    x = F.pad(x, [max(pad0, 0), max(pad1, 0), max(pad0, 0), max(pad1, 0)])
-    if pad0 < 0 or pad1 < 0:
-        x = x[:, :, max(-pad0, 0): x.shape[2] - max(-pad1, 0), max(-pad0, 0): x.shape[3] - max(-pad1, 0)]
-    weight = torch.flip(kernel, [0, 1]).to(x.dtype)[None, None].expand(channels, 1, *kernel.shape)
-    x = F.conv2d(x, weight, groups=channels)
+    if pad0 == pad1 >= 0:  # symmetric: let the conv pad (no padded copy)
+        x = F.conv2d(x, weight, bias, padding=pad0, groups=channels)
+    else:
+        x = F.pad(x, [max(pad0, 0), max(pad1, 0), max(pad0, 0), max(pad1, 0)])
+        if pad0 < 0 or pad1 < 0:
+            x = x[:, :, max(-pad0, 0): x.shape[2] - max(-pad1, 0), max(-pad0, 0): x.shape[3] - max(-pad1, 0)]
+        x = F.conv2d(x, weight, bias, groups=channels)
     if down > 1:
         x = x[:, :, ::down, ::down]
     return x
@@ -90,10 +108,12 @@ class EqualLinear(nn.Module):
         self.activation = activation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # (x * scale) W^T == x (W * scale)^T: scaling the [B, in] input instead of the weight
+        # saves a weight-sized temporary per call (two per synthesis layer).
         if self.activation:
-            return fused_leaky_relu(F.linear(x, self.weight * self.scale), self.bias * self.lr_mul)
+            return fused_leaky_relu(F.linear(x * self.scale, self.weight), self.bias * self.lr_mul)
         bias = self.bias * self.lr_mul if self.bias is not None else None
-        return F.linear(x, self.weight * self.scale, bias)
+        return F.linear(x * self.scale, self.weight, bias)
 
 
 class MappingNetwork(nn.Sequential):
@@ -121,8 +141,9 @@ class Blur(nn.Module):
         self.register_buffer("kernel", make_fir_kernel(taps) * (upsample_factor ** 2))
         self.pad = pad
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return upfirdn2d(x, self.kernel, pad=self.pad)
+    def forward(self, x: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        """`bias`: optional `[C]` added to the output (free inside the conv)."""
+        return upfirdn2d(x, self.kernel, pad=self.pad, bias=bias)
 
 
 class Upsample(nn.Module):
@@ -137,6 +158,12 @@ class Upsample(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return upfirdn2d(x, self.kernel, up=self.factor, pad=self.pad)
+
+
+def _inplace() -> bool:
+    """In-place updates of fresh layer outputs are safe when no graph is recorded (rendering);
+    with autograd on (code refinement) the out-of-place ops keep every saved tensor intact."""
+    return not torch.is_grad_enabled()
 
 
 class ModulatedConv2d(nn.Module):
@@ -162,24 +189,80 @@ class ModulatedConv2d(nn.Module):
             p = (len(blur_kernel) - factor) - (kernel_size - 1)
             self.blur = Blur(blur_kernel, pad=((p + 1) // 2 + factor - 1, p // 2 + 1), upsample_factor=factor)
         self.modulation = EqualLinear(style_dim, in_channel, bias_init=1)
+        self._weight_sq: tuple[tuple, torch.Tensor] | None = None   # (weight identity, tensor)
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    def weight_sq(self) -> torch.Tensor:
+        """`sum_k (scale * W_oik)^2`, `[out, in]` fp32: the demodulation's per-weight part.
+
+        It depends on the weight alone, so it is kept (one small tensor) until the weight is
+        replaced, moved or updated in place (its data pointer or version counter changes).
+        While the weight is being trained it is recomputed inside the autograd graph.
+        """
+        weight = self.weight
+        if weight.requires_grad and torch.is_grad_enabled():
+            return weight[0].float().pow(2).sum(dim=(2, 3)) * self.scale ** 2
+        key = (weight.data_ptr(), weight._version, weight.device, weight.dtype)
+        if self._weight_sq is None or self._weight_sq[0] != key:
+            # A normal tensor even under inference_mode, so a later grad-enabled forward
+            # (code refinement) may save it for backward.
+            with torch.inference_mode(False), torch.no_grad():
+                value = weight[0].float().pow(2).sum(dim=(2, 3)) * self.scale ** 2
+            self._weight_sq = (key, value)
+        return self._weight_sq[1]
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None,
+                gain: float = 1.0) -> torch.Tensor:
+        """`x [B, in, H, W]`, `w [B, style_dim]` -> `gain * modconv(x) + bias` `[B, out, H', W']`.
+
+        `bias` (`[out]`) and `gain` let callers fold their own bias and output scale into the conv.
+        """
         batch = x.shape[0]
-        style = self.modulation(w)                                   # [B, in]
-        weight = self.weight[0] * self.scale                         # [out, in, k, k]
-        x = x * style.view(batch, self.in_channel, 1, 1).to(x.dtype)
-        if self.upsample:
-            x = F.conv_transpose2d(x, weight.transpose(0, 1).to(x.dtype), stride=2)
-            x = self.blur(x)
-        else:
-            x = F.conv2d(x, weight.to(x.dtype), padding=self.padding)
+        style = self.modulation(w).float()                           # [B, in]
+        out_scale = None                                             # [B, out]: demodulation x gain
         if self.demodulate:
             # ||W_o * s||^2 = sum_i s_i^2 * sum_k W_oik^2: a [B, in] x [in, out] product
             # instead of materialising one weight tensor per sample.
-            weight_sq = weight.pow(2).sum(dim=(2, 3))                # [out, in]
-            demod = torch.rsqrt(style.pow(2) @ weight_sq.t() + 1e-8)  # [B, out]
-            x = x * demod.view(batch, self.out_channel, 1, 1).to(x.dtype)
-        return x
+            out_scale = torch.rsqrt(style.pow(2) @ self.weight_sq().t() + 1e-8) * gain
+        elif gain != 1.0:
+            out_scale = style.new_full((batch, self.out_channel), gain)
+
+        if batch == 1:
+            # One frame: fold style and demodulation into the weight as one [out, in] factor
+            # (out*in*k*k multiplies instead of two full passes over the activations).
+            factor = style * self.scale                              # [1, in]
+            if out_scale is not None:
+                factor = out_scale.view(self.out_channel, 1) * factor  # [out, in]
+            weight = self.weight[0] * factor.view(-1, self.in_channel, 1, 1).to(self.weight.dtype)
+            return self._conv(x, weight.to(x.dtype), bias)
+
+        # A batch: one shared convolution with the plain weight, modulation on its input and
+        # demodulation on its output (the per-sample scales commute with the conv).
+        x = x * style.view(batch, self.in_channel, 1, 1).to(x.dtype)
+        out = self._conv(x, (self.weight[0] * self.scale).to(x.dtype), None)
+        if out_scale is not None and bias is not None:               # out * scale + bias, one pass
+            scale = out_scale.view(batch, self.out_channel, 1, 1).to(out.dtype)
+            bias = bias.view(1, -1, 1, 1).to(out.dtype)
+            return torch.addcmul(bias, out, scale, out=out) if _inplace() else torch.addcmul(bias, out, scale)
+        if out_scale is not None:
+            scale = out_scale.view(batch, self.out_channel, 1, 1).to(out.dtype)
+            return out.mul_(scale) if _inplace() else out * scale
+        if bias is not None:
+            bias = bias.view(1, -1, 1, 1).to(out.dtype)
+            return out.add_(bias) if _inplace() else out + bias
+        return out
+
+    def _conv(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        """Plain conv with `weight [out, in, k, k]`; with `upsample`, stride-2 transposed conv + blur.
+
+        The transposed conv works on the low-resolution grid (9 MACs per input pixel and
+        channel pair); the blur is depthwise and cheap, and takes the bias for free.
+        """
+        if bias is not None:
+            bias = bias.to(x.dtype)
+        if self.upsample:
+            x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
+            return self.blur(x, bias)
+        return F.conv2d(x, weight, bias, padding=self.padding)
 
 
 class NoiseInjection(nn.Module):
@@ -229,7 +312,14 @@ class StyledConv(nn.Module):
         self.activate = FusedLeakyReLU(out_channel)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
-        return self.activate(self.noise(self.conv(x, w), noise))
+        # Same as self.activate(self.noise(self.conv(x, w), noise)), with the activation's
+        # sqrt(2) gain and bias folded into the conv (lrelu(y) * g == lrelu(y * g) for g > 0),
+        # so only the noise add and the ReLU itself touch the activations.
+        out = self.conv(x, w, bias=self.activate.bias * SQRT2, gain=SQRT2)
+        if noise is not None:
+            noise = (self.noise.weight * SQRT2).to(out.dtype) * noise.to(out.dtype)   # [B|1, 1, H, W]
+            out = out.add_(noise) if _inplace() else out + noise
+        return F.leaky_relu_(out, 0.2) if _inplace() else F.leaky_relu(out, 0.2)
 
 
 class ToRGB(nn.Module):
@@ -247,9 +337,10 @@ class ToRGB(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
-        out = self.conv(x, w) + self.bias.to(x.dtype)
+        out = self.conv(x, w, bias=self.bias.view(3))
         if skip is not None:
-            out = out + self.upsample(skip)
+            skip = self.upsample(skip)
+            out = out.add_(skip) if _inplace() else out + skip
         return out
 
 
@@ -381,13 +472,46 @@ class Generator(nn.Module):
             noise = self.noise_buffers()
 
         batch = latent.shape[0]
-        out = self.conv1(self.input(batch), latent[:, 0], noise[0])
+        out = self.input(batch)
+        if out.device.type in self.CHANNELS_LAST_ON:
+            # NHWC: oneDNN and cuDNN convolve it directly; NCHW costs a layout conversion of
+            # every conv's input and output (two full passes per layer on CPU).
+            out = out.contiguous(memory_format=torch.channels_last)
+        out = self.conv1(out, latent[:, 0], noise[0])
         skip = self.to_rgb1(out, latent[:, 1])
-        i = 1
-        for up_conv, conv, noise1, noise2, to_rgb in zip(self.convs[::2], self.convs[1::2],
-                                                          noise[1::2], noise[2::2], self.to_rgbs):
-            out = up_conv(out, latent[:, i], noise1)
-            out = conv(out, latent[:, i + 1], noise2)
-            skip = to_rgb(out, latent[:, i + 2], skip)
-            i += 2
-        return skip
+
+        n_blocks = len(self.to_rgbs)
+        split = n_blocks
+        if batch > 1 and out.device.type == "cpu":
+            # On CPU a batch only helps the small low-resolution layers (bigger GEMMs); from
+            # PER_FRAME_FROM pixels up each frame finishes on its own with the modulation folded
+            # into the weights (no extra passes over large activations), and only one frame's
+            # large activations are alive at a time. GPUs keep the whole batch together.
+            split = next((b for b in range(n_blocks) if 2 ** (b + 3) >= self.PER_FRAME_FROM), n_blocks)
+        out, skip = self._blocks(out, skip, latent, noise, range(split))
+        if split < n_blocks:
+            frames = []
+            for j in range(batch):
+                frame_noise = [n[j:j + 1] if n is not None and n.shape[0] > 1 else n for n in noise]
+                frames.append(self._blocks(out[j:j + 1], skip[j:j + 1], latent[j:j + 1], frame_noise,
+                                           range(split, n_blocks))[1])
+            skip = torch.cat(frames)
+        return skip.contiguous()
+
+    # Output resolution from which CPU rendering goes one frame at a time (see `forward`).
+    PER_FRAME_FROM = 64
+    # Device types whose activations run channels_last (MPS keeps NCHW, its native layout).
+    CHANNELS_LAST_ON = ("cpu", "cuda")
+
+    def _blocks(self, out: torch.Tensor, skip: torch.Tensor, latent: torch.Tensor,
+                noise: Sequence[torch.Tensor | None], blocks: range) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run synthesis blocks `blocks` (block b doubles the resolution to 2**(b+3)).
+
+        `out [B, C, r, r]` features and `skip [B, 3, r, r]` RGB -> the same at the last block's size.
+        """
+        for b in blocks:
+            i = 2 * b + 1                                            # W+ row and noise index
+            out = self.convs[2 * b](out, latent[:, i], noise[i])
+            out = self.convs[2 * b + 1](out, latent[:, i + 1], noise[i + 1])
+            skip = self.to_rgbs[b](out, latent[:, i + 2], skip)
+        return out, skip

@@ -1,0 +1,593 @@
+"""Speed of the networks, measured against this machine's own 3x3-convolution peak, in one process.
+
+    make bench                                   # = .venv/bin/python benchmarks/bench.py
+    .venv/bin/python benchmarks/bench.py --quick --skip-e2e
+    python3 benchmarks/bench.py --device cuda    # GPU: frames/s, fp32 vs fp16/bf16 autocast
+
+CPU mode measures, with full-size networks and random weights (nothing is downloaded):
+  1. the conv peak: a 512->512 3x3 conv on 64x64 and a 32->32 3x3 conv on 1024x1024 (the best
+     of NCHW and channels_last), in GFLOP/s; the better one is "the peak";
+  2. generator ms/frame at 256 and 1024, batch 1 and 4;
+  3. encoder (e4e IR-SE-50, 256x256 input) ms/image;
+  4. end to end: a full-size random e4e checkpoint is written to a temp dir and the CLI morphs
+     two test images in 60 steps to an MP4 in a fresh subprocess: wall time and peak RSS.
+Each compute number is also printed as achieved GFLOP/s and % of the peak. FLOPs are counted
+analytically, 2 per multiply-accumulate of the dense convolutions and linear layers; the
+transposed (upsampling) convs count 9 MACs per *input* pixel and channel pair, so the work
+is the same whatever formulation runs it. FIR blurs, activations and noise are not counted:
+they are overhead. Times are medians of the repeats after one warm-up run.
+
+GPU mode (`--device cuda`) reports frames/s of the generator at 1024 and 256 with batch 1/4/8
+in fp32 (TF32 off), TF32, and fp16/bf16 autocast (max abs diff of the images vs fp32), plus the
+encoder, timed with CUDA events and one synchronisation per timed loop (none per frame).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from interp_cli.models.e4e import Encoder4Editing, EncoderConfig  # noqa: E402
+from interp_cli.models.stylegan2 import Generator, GeneratorConfig  # noqa: E402
+
+GOLDEN = ROOT / "tests" / "data" / "golden"
+
+
+# --- counting --------------------------------------------------------------------------------
+
+
+def generator_macs(config: GeneratorConfig) -> int:
+    """Multiply-accumulates of one frame's dense convs (the mapping MLP is not run: W+ input)."""
+    ch, style = config.channels, config.style_dim
+    macs = 4 * 4 * ch[4] * ch[4] * 9 + 4 * 4 * ch[4] * 3             # conv1 + to_rgb1
+    macs += 2 * (ch[4] * style + 3 * style)                          # their style affines
+    cin = ch[4]
+    for i in range(3, config.log_size + 1):
+        r, cout = 2 ** i, ch[2 ** i]
+        macs += (r // 2) ** 2 * cin * cout * 9                       # transposed 3x3, low-res grid
+        macs += r * r * cout * cout * 9                              # 3x3
+        macs += r * r * cout * 3                                     # ToRGB 1x1
+        macs += style * (cin + cout + cout)                          # three style affines
+        cin = cout
+    return macs
+
+
+def encoder_macs(encoder: Encoder4Editing, size: int) -> int:
+    """MACs of the encoder's convs and linears, counted from output shapes with forward hooks."""
+    total = 0
+
+    def conv_hook(module, inputs, output):
+        nonlocal total
+        k = module.weight.shape[1] * module.weight.shape[2] * module.weight.shape[3]
+        total += output.numel() * k
+
+    def linear_hook(module, inputs, output):
+        nonlocal total
+        total += output.numel() * inputs[0].shape[-1]
+
+    from interp_cli.models.stylegan2 import EqualLinear
+
+    handles = []
+    for m in encoder.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            handles.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, (torch.nn.Linear, EqualLinear)):
+            handles.append(m.register_forward_hook(linear_hook))
+    device = next(encoder.parameters()).device
+    with torch.no_grad():
+        encoder(torch.zeros(1, 3, size, size, device=device))
+    for h in handles:
+        h.remove()
+    return total
+
+
+# --- timing ----------------------------------------------------------------------------------
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def time_call(fn, repeats: int, device: torch.device, warmup: int = 1) -> float:
+    """Median seconds of `fn()` over `repeats` runs after `warmup` runs."""
+    for _ in range(warmup):
+        fn()
+    sync(device)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+class PeakProbe:
+    """The peak conv, run between the repeats of a measurement so both see the same machine load.
+
+    Other work on a shared machine changes speed by 2x from minute to minute; the ratio of a
+    network's GFLOP/s to the conv's GFLOP/s measured right next to it is far steadier.
+    """
+
+    def __init__(self, channels: int, size: int, device: torch.device, fmt=torch.channels_last):
+        gen = torch.Generator().manual_seed(0)
+        self.x = torch.randn(1, channels, size, size, generator=gen).to(device).contiguous(memory_format=fmt)
+        self.w = (torch.randn(channels, channels, 3, 3, generator=gen) / math.sqrt(9 * channels)).to(device)
+        self.flops = 2 * size * size * channels * channels * 9
+        self.device = device
+
+    def gflops(self) -> float:
+        with torch.no_grad():
+            seconds = time_call(lambda: F.conv2d(self.x, self.w, padding=1), 3, self.device, warmup=0)
+        return self.flops / seconds / 1e9
+
+
+def time_vs_peak(fn, repeats: int, device: torch.device, probe: PeakProbe, flops: float) -> tuple[float, float]:
+    """(median seconds of fn, median % of the probe's GFLOP/s measured between the repeats)."""
+    fn()
+    sync(device)
+    times, ratios = [], []
+    for _ in range(repeats):
+        peak = probe.gflops()
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        seconds = time.perf_counter() - t0
+        peak = max(peak, probe.gflops())
+        times.append(seconds)
+        ratios.append(100 * flops / seconds / 1e9 / peak)
+    return statistics.median(times), statistics.median(ratios)
+
+
+def conv_peak(device: torch.device, repeats: int, dtype=torch.float32) -> dict[str, float]:
+    """GFLOP/s of two plain 3x3 convs, best of NCHW and channels_last: {'512@64': .., '32@1024': ..}."""
+    out = {}
+    for name, (c, r) in {"512@64": (512, 64), "32@1024": (32, 1024)}.items():
+        gen = torch.Generator().manual_seed(0)
+        x = torch.randn(1, c, r, r, generator=gen).to(device, dtype)
+        w = (torch.randn(c, c, 3, 3, generator=gen) / math.sqrt(9 * c)).to(device, dtype)
+        flops = 2 * r * r * c * c * 9
+        best = 0.0
+        with torch.no_grad():
+            for fmt in (torch.contiguous_format, torch.channels_last):
+                xf = x.contiguous(memory_format=fmt)
+                seconds = time_call(lambda xf=xf, w=w: F.conv2d(xf, w, padding=1), repeats, device)
+                best = max(best, flops / seconds / 1e9)
+        out[name] = best
+    return out
+
+
+def random_generator(size: int, device: torch.device, seed: int = 0) -> Generator:
+    torch.manual_seed(seed)
+    return Generator(GeneratorConfig(size=size)).eval().requires_grad_(False).to(device)
+
+
+def random_encoder(device: torch.device, seed: int = 0) -> Encoder4Editing:
+    torch.manual_seed(seed)
+    return Encoder4Editing(EncoderConfig()).eval().requires_grad_(False).to(device)
+
+
+def fmt_row(name: str, seconds: float, per: str, flops: float, pct: float) -> str:
+    return (f"  {name:<26} {seconds * 1e3:9.1f} ms/{per:<5}  {flops / seconds / 1e9:7.1f} GFLOP/s"
+            f"  {pct:5.1f}% of peak")
+
+
+def keep_freed_memory() -> bool:
+    """Make glibc's malloc keep freed large blocks for reuse (Linux only; returns whether it applied).
+
+    By default every block over 32 MB is mmap-ed and unmapped on free, so each 1024x1024 frame
+    page-faults and zero-fills ~750 MB of fresh pages (0.4 s of CPU time per frame here). With
+    mmap off and a high trim threshold the same blocks are reused frame after frame.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        m_mmap_max, m_trim_threshold = -4, -1
+        return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 1 << 30))
+    except (OSError, AttributeError):
+        return False
+
+
+# --- CPU mode --------------------------------------------------------------------------------
+
+
+def run_cpu(args) -> dict:
+    device = torch.device(args.device)
+    repeats = 2 if args.quick else 5
+    results: dict = {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
+                     "machine": f"{platform.machine()}, {os.cpu_count()} logical CPUs"}
+    print(f"interp bench: torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads, "
+          f"{os.cpu_count()} logical CPUs, {'quick' if args.quick else 'full'} mode", flush=True)
+
+    peaks = conv_peak(device, repeats + 2)
+    peak = max(peaks.values())
+    results["conv_peak_gflops"] = peaks
+    print("conv peak (3x3, fp32, best of NCHW / channels_last):")
+    for name, rate in peaks.items():
+        print(f"  conv {name:<21} {rate:9.1f} GFLOP/s")
+    print(f"  peak {peak:.1f} GFLOP/s. Below, '% of peak' divides by the peak conv re-measured between\n"
+          f"  the repeats (same machine load), median over the repeats.", flush=True)
+    channels, size = (512, 64) if peaks["512@64"] >= peaks["32@1024"] else (32, 1024)
+    probe = PeakProbe(channels, size, device)
+
+    print("generator (W+ codes -> image, fp32):")
+    gen_results = {}
+    for size in (256, 1024):
+        generator = random_generator(size, device)
+        flops = 2 * generator_macs(generator.config)
+        noise = generator.make_noise("const", device=device)
+        for batch in (1, 4):
+            latent = torch.randn(batch, generator.n_latent, generator.style_dim, device=device)
+            reps = max(1, repeats - (2 if size == 1024 and batch == 4 else 0))
+
+            def render(g=generator, w=latent, n=noise):
+                with torch.inference_mode():
+                    return g(w, noise=n)
+
+            seconds, pct = time_vs_peak(render, reps, device, probe, flops * batch)
+            seconds /= batch
+            image = render()
+            if not torch.isfinite(image).all():
+                raise SystemExit(f"generator {size} produced non-finite values")
+            key = f"gen{size}_b{batch}"
+            gen_results[key] = {"ms_per_frame": seconds * 1e3, "gflops": flops / seconds / 1e9, "pct_peak": pct,
+                                "gflop_per_frame": flops / 1e9}
+            print(fmt_row(f"generator {size} batch {batch}", seconds, "frame", flops, pct), flush=True)
+        del generator
+    results["generator"] = gen_results
+    ratio = {s: gen_results[f"gen{s}_b4"]["ms_per_frame"] / gen_results[f"gen{s}_b1"]["ms_per_frame"]
+             for s in (256, 1024)}
+    print("  batch 4 / batch 1 time per frame: " + ", ".join(f"{s}: {r:.2f}" for s, r in ratio.items()))
+
+    # The same 1024 generator once glibc reuses freed blocks (what the CLI gets if it calls
+    # keep_freed_memory() at start-up): the difference is page-fault and zero-fill time.
+    if keep_freed_memory():
+        generator = random_generator(1024, device)
+        flops = 2 * generator_macs(generator.config)
+        noise = generator.make_noise("const", device=device)
+        for batch in (1, 4):
+            latent = torch.randn(batch, generator.n_latent, generator.style_dim, device=device)
+
+            def render(g=generator, w=latent, n=noise):
+                with torch.inference_mode():
+                    return g(w, noise=n)
+
+            seconds, pct = time_vs_peak(render, max(1, repeats - 2), device, probe, flops * batch)
+            seconds /= batch
+            gen_results[f"gen1024_b{batch}_reuse"] = {"ms_per_frame": seconds * 1e3, "pct_peak": pct,
+                                                      "gflops": flops / seconds / 1e9}
+            print(fmt_row(f"  + malloc reuse, batch {batch}", seconds, "frame", flops, pct), flush=True)
+        del generator
+
+    print("encoder (e4e IR-SE-50, 256x256 -> W+):")
+    encoder = random_encoder(device)
+    enc_flops = 2 * encoder_macs(encoder, 256)
+    x = torch.rand(1, 3, 256, 256, device=device) * 2 - 1
+
+    def encode(enc=encoder):
+        with torch.inference_mode():
+            return enc(x)
+
+    seconds, pct = time_vs_peak(encode, repeats, device, probe, enc_flops)
+    results["encoder"] = {"ms_per_image": seconds * 1e3, "gflops": enc_flops / seconds / 1e9, "pct_peak": pct,
+                          "gflop_per_image": enc_flops / 1e9}
+    print(fmt_row("encoder batch 1", seconds, "image", enc_flops, pct), flush=True)
+
+    if not args.skip_e2e:
+        results["e2e"] = run_e2e(encoder, args)
+    del encoder
+
+    g1024, g256, enc = gen_results["gen1024_b1"], gen_results["gen256_b1"], results["encoder"]
+    summary = (f"SUMMARY peak {peak:.0f} GFLOP/s | gen1024 {g1024['ms_per_frame']:.0f} ms/frame "
+               f"({g1024['pct_peak']:.0f}%) | gen256 {g256['ms_per_frame']:.0f} ms ({g256['pct_peak']:.0f}%) | "
+               f"b4/b1 {ratio[1024]:.2f} | encoder {enc['ms_per_image']:.0f} ms ({enc['pct_peak']:.0f}%)")
+    if "e2e" in results:
+        e2e = results["e2e"]
+        summary += (f" | e2e 60-step 1024 morph {e2e['seconds']:.1f} s, peak RSS {e2e['peak_rss_mb']:.0f} MB"
+                    if e2e.get("ok") else f" | e2e FAILED ({e2e.get('error', '?')})")
+    results["summary"] = summary
+    return results
+
+
+def run_e2e(encoder: Encoder4Editing, args) -> dict:
+    """Write a full-size random e4e checkpoint, then time the CLI's 60-step 1024 morph in a fresh process."""
+    from interp_cli.models.checkpoint import save_e4e_checkpoint
+
+    print("end to end (CLI, fresh process, full-size random e4e checkpoint):", flush=True)
+    steps = 60
+    with tempfile.TemporaryDirectory(prefix="interp-bench-") as tmp:
+        ckpt = Path(tmp) / "e4e_random_1024.pt"
+        generator = random_generator(1024, torch.device("cpu"))
+        latent_avg = generator.mean_latent(512).expand(generator.n_latent, -1).clone()
+        save_e4e_checkpoint(ckpt, generator, encoder.cpu(), latent_avg)
+        del generator
+        out = Path(tmp) / "out.mp4"
+        cmd = [sys.executable, "-m", "interp_cli", str(GOLDEN / "golden_input_A.png"),
+               str(GOLDEN / "golden_input_B.png"), "--weights", str(ckpt), "--no-align", "--steps", str(steps),
+               "-o", str(out), "--device", "cpu", "--quiet"]
+        print(f"  checkpoint {ckpt.stat().st_size / 2 ** 20:.0f} MB; running: interp A.png B.png --weights CKPT "
+              f"--no-align --steps {steps} -o out.mp4 --device cpu --quiet", flush=True)
+        log = Path(tmp) / "stderr.txt"
+        t0 = time.perf_counter()
+        with open(log, "wb") as err:
+            proc = subprocess.Popen(cmd, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=err,
+                                    env=dict(os.environ, HF_HUB_OFFLINE="1"))
+            # wait4 gives this child's own peak RSS (ru_maxrss, KiB on Linux), not the bench's.
+            _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        rss_mb = usage.ru_maxrss / 1024 if sys.platform != "darwin" else usage.ru_maxrss / 2 ** 20
+        ok = proc.returncode == 0 and out.is_file() and out.stat().st_size > 0
+        result = {"ok": ok, "seconds": seconds, "peak_rss_mb": rss_mb, "steps": steps, "returncode": proc.returncode,
+                  "mp4_bytes": out.stat().st_size if out.is_file() else 0}
+        if not ok:
+            lines = log.read_text(errors="replace").strip().splitlines()
+            result["error"] = lines[-1] if lines else "?"
+            print(f"  FAILED (exit {proc.returncode}): {result['error']}")
+        else:
+            print(f"  60-step 1024 morph: {seconds:.1f} s wall ({seconds / steps * 1e3:.0f} ms/frame overall), "
+                  f"peak RSS {rss_mb:.0f} MB, MP4 {result['mp4_bytes'] / 1024:.0f} KiB", flush=True)
+    return result
+
+
+# --- GPU mode --------------------------------------------------------------------------------
+
+
+def loop_seconds(fn, iters: int, device: torch.device, warmup: int = 2) -> float:
+    """Seconds per call over `iters` back-to-back calls: one synchronisation per loop, none per call."""
+    for _ in range(warmup):
+        fn()
+    sync(device)
+    t0 = time.perf_counter()
+    for _ in range(iters):
+        fn()
+    sync(device)
+    return (time.perf_counter() - t0) / iters
+
+
+def image_diff(image: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
+    """How far `image` is from the fp32 `reference`: raw max |diff|, and as shown (clamped to
+    [-1, 1], 8-bit): max level difference and PSNR in dB."""
+    image, reference = image.float(), reference.float()
+    raw = (image - reference).abs().max().item()
+    a = ((image.clamp(-1, 1) + 1) * 127.5).round()
+    b = ((reference.clamp(-1, 1) + 1) * 127.5).round()
+    mse = ((image.clamp(-1, 1) - reference.clamp(-1, 1)) ** 2).mean().item()
+    psnr = float("inf") if mse == 0 else 10 * math.log10(4.0 / mse)
+    return {"max_abs_diff": raw, "max_8bit_diff": (a - b).abs().max().item(), "psnr_db": psnr,
+            "ref_max_abs": reference.abs().max().item()}
+
+
+def set_tf32(on: bool) -> None:
+    torch.backends.cudnn.allow_tf32 = on
+    torch.backends.cuda.matmul.allow_tf32 = on
+
+
+def run_accelerator(args) -> dict:
+    """Frames/s of the generator (and images/s of the encoder) per precision and batch size."""
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+        name = f"{torch.cuda.get_device_name(device)}, cuDNN {torch.backends.cudnn.version()}"
+    else:
+        name = f"{device.type} ({platform.machine()})"
+    print(f"interp bench (precision sweep): torch {torch.__version__}, {name}", flush=True)
+    results: dict = {"device": name, "torch": torch.__version__}
+    iters = 3 if args.quick else 10
+    out_dir = Path(args.json).parent if args.json else None
+
+    # Each mode: (label, autocast dtype or None, TF32 allowed). "fp32" is strict fp32 (no TF32):
+    # the reference every other mode is compared against.
+    modes = [("fp32", None, False), ("tf32", None, True), ("fp16", torch.float16, False),
+             ("bf16", torch.bfloat16, False)]
+    if not cuda:  # TF32 is CUDA-only, and CPU fp16 convs have no fast kernels
+        modes = [m for m in modes if m[0] not in ("tf32", "fp16")]
+
+    peaks = {}
+    for label, dtype, tf32 in modes:
+        set_tf32(tf32)
+        peaks[label] = conv_peak(device, iters, dtype or torch.float32)["512@64"]
+        print(f"  conv 512@64 3x3 {label}: {peaks[label] / 1e3:7.1f} TFLOP/s (batch 1)", flush=True)
+    set_tf32(False)
+    results["conv_peak_gflops"] = peaks
+
+    def autocast(dtype):
+        return torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None,
+                              cache_enabled=False)
+
+    rows = []
+    for size in args.sizes:
+        generator = random_generator(size, device)
+        flops = 2 * generator_macs(generator.config)
+        noise = generator.make_noise("const", device=device)
+        gen = torch.Generator().manual_seed(1)
+        codes = torch.randn(8, generator.n_latent, generator.style_dim, generator=gen).to(device)
+        codes = generator.mean_latent(2048).to(device) + 0.7 * codes  # W+ codes near the average
+        with torch.inference_mode():
+            reference = generator(codes[:4], noise=noise).float()      # strict fp32 (TF32 off)
+        if cuda:  # the CUDA path (channels_last, batched modulation) against the CPU path, fp32
+            cpu_generator = random_generator(size, torch.device("cpu"))
+            with torch.inference_mode():
+                cpu_image = cpu_generator(codes[:2].cpu(), noise=[n.cpu() for n in noise])
+            cuda_vs_cpu = (reference[:2].cpu() - cpu_image).abs().max().item()
+            results[f"gen{size}_cuda_vs_cpu_max_abs_diff"] = cuda_vs_cpu
+            print(f"  gen {size:>4} fp32 cuda vs cpu, batch 2: max|diff| {cuda_vs_cpu:.2e} "
+                  f"(images up to {cpu_image.abs().max().item():.2f})", flush=True)
+            del cpu_generator
+        scale = max(1, 1024 // size)
+        for label, dtype, tf32 in modes:
+            set_tf32(tf32)
+
+            def render(w, dtype=dtype, g=generator, noise=noise):
+                with torch.inference_mode(), autocast(dtype):
+                    return g(w, noise=noise)
+
+            with torch.inference_mode():
+                quality = image_diff(render(codes[:4]), reference)
+            print(f"  gen {size:>4} {label:<4} vs fp32: max|diff| {quality['max_abs_diff']:.2e} (images up to "
+                  f"{quality['ref_max_abs']:.2f}), 8-bit max diff {quality['max_8bit_diff']:.0f}, "
+                  f"PSNR {quality['psnr_db']:.1f} dB", flush=True)
+            for batch in (1, 4, 8):
+                n = max(2, iters * 8 // batch * scale // (1 if cuda else 8))
+                seconds = loop_seconds(lambda w=codes[:batch], r=render: r(w), n, device)
+                row = {"size": size, "mode": label, "batch": batch, "fps": batch / seconds,
+                       "ms_per_frame": 1e3 * seconds / batch, "tflops": flops * batch / seconds / 1e12,
+                       **{k + "_vs_fp32": v for k, v in quality.items()}}
+                rows.append(row)
+                print(f"  gen {size:>4} {label:<4} batch {batch}: {row['fps']:8.1f} frames/s  "
+                      f"{row['ms_per_frame']:7.2f} ms/frame  {row['tflops']:6.1f} TFLOP/s", flush=True)
+        set_tf32(False)
+        if cuda:
+            rows += gpu_variants(generator, codes, noise, flops, size, iters * scale, autocast, out_dir)
+        del generator
+        if cuda:
+            torch.cuda.empty_cache()
+    results["generator"] = rows
+
+    encoder = random_encoder(device)
+    enc_flops = 2 * encoder_macs(encoder, 256)
+    x = torch.rand(8, 3, 256, 256, device=device) * 2 - 1
+    with torch.inference_mode():
+        enc_ref = encoder(x[:2]).float()
+    enc_rows = []
+    for label, dtype, tf32 in modes:
+        set_tf32(tf32)
+
+        def encode(xb, dtype=dtype):
+            with torch.inference_mode(), autocast(dtype):
+                return encoder(xb)
+
+        with torch.inference_mode():
+            diff = (encode(x[:2]).float() - enc_ref).abs().max().item()
+        for batch in (1, 8):
+            seconds = loop_seconds(lambda b=batch, e=encode: e(x[:b]), iters, device)
+            enc_rows.append({"mode": label, "batch": batch, "images_per_s": batch / seconds,
+                             "tflops": enc_flops * batch / seconds / 1e12, "max_abs_diff_vs_fp32": diff})
+            print(f"  encoder {label:<4} batch {batch}: {batch / seconds:8.1f} images/s  "
+                  f"{enc_flops * batch / seconds / 1e12:6.1f} TFLOP/s  max|diff| vs fp32 {diff:.2e}", flush=True)
+        set_tf32(False)
+    results["encoder"] = enc_rows
+
+    def best(size, mode):
+        return max((r["fps"] for r in rows if r["size"] == size and r["mode"] == mode), default=float("nan"))
+
+    results["summary"] = ("SUMMARY " + name + " | " + " | ".join(
+        f"gen{s} frames/s (best batch) " + " / ".join(f"{m[0]} {best(s, m[0]):.0f}" for m in modes)
+        for s in args.sizes))
+    return results
+
+
+def gpu_variants(generator, codes, noise, flops, size, iters, autocast, out_dir) -> list[dict]:
+    """CUDA only: fp16 with NCHW activations instead of channels_last, fp16 replayed from a CUDA
+    graph (no launch overhead), and a profile of fp16 batch 8 (top kernels) written to out_dir."""
+    device = codes.device
+    rows = []
+
+    def render(w):
+        with torch.inference_mode(), autocast(torch.float16):
+            return generator(w, noise=noise)
+
+    generator.CHANNELS_LAST_ON = ()
+    for batch in (1, 8):
+        seconds = loop_seconds(lambda w=codes[:batch]: render(w), max(2, iters * 8 // batch), device)
+        rows.append({"size": size, "mode": "fp16-nchw", "batch": batch, "fps": batch / seconds,
+                     "ms_per_frame": 1e3 * seconds / batch, "tflops": flops * batch / seconds / 1e12})
+        print(f"  gen {size:>4} fp16 NCHW   batch {batch}: {batch / seconds:8.1f} frames/s", flush=True)
+    del generator.CHANNELS_LAST_ON  # back to the class default (channels_last)
+
+    for batch in (1, 8):
+        static = codes[:batch].clone()
+        try:
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream):
+                for _ in range(2):
+                    render(static)
+            torch.cuda.current_stream().wait_stream(stream)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                image = render(static)
+            seconds = loop_seconds(graph.replay, max(2, iters * 8 // batch), device)
+            eager = render(static)
+            diff = (image.float() - eager.float()).abs().max().item()
+        except Exception as err:  # report it and go on: the other numbers still count
+            print(f"  gen {size:>4} fp16 graph  batch {batch}: capture failed: {type(err).__name__}: {err}")
+            continue
+        rows.append({"size": size, "mode": "fp16-graph", "batch": batch, "fps": batch / seconds,
+                     "ms_per_frame": 1e3 * seconds / batch, "tflops": flops * batch / seconds / 1e12,
+                     "max_abs_diff_vs_eager": diff})
+        print(f"  gen {size:>4} fp16 graph  batch {batch}: {batch / seconds:8.1f} frames/s  "
+              f"(replay vs eager max|diff| {diff:.1e})", flush=True)
+        del graph
+
+    if out_dir is not None:
+        from torch.profiler import ProfilerActivity, profile
+
+        try:
+            w = codes[:8]
+            render(w)
+            with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+                render(w)
+                torch.cuda.synchronize()
+            table = prof.key_averages().table(sort_by="self_device_time_total", row_limit=30,
+                                              max_name_column_width=70)
+            (out_dir / f"profile_gen{size}_fp16_b8.txt").write_text(table)
+        except Exception as err:  # a profile is a nice-to-have
+            print(f"  profile failed: {type(err).__name__}: {err}")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (a rough number in less time)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda or mps")
+    parser.add_argument("--skip-e2e", action="store_true", help="skip the end-to-end CLI morph")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--json", type=Path, default=None, help="also write all numbers to this JSON file")
+    parser.add_argument("--precision-sweep", action="store_true",
+                        help="the GPU mode's fp32/fp16/bf16 x batch 1/4/8 sweep on any device (default on cuda)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 256],
+                        help="generator sizes of the precision sweep (default 1024 256)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available")
+    if args.device.startswith("cuda") or args.precision_sweep:
+        results = run_accelerator(args)
+    else:
+        results = run_cpu(args)
+    results["bench_seconds"] = time.perf_counter() - t0
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    print(results["summary"] + f" | bench took {results['bench_seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
