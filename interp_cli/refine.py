@@ -276,7 +276,9 @@ def refine_codes(generator: torch.nn.Module, targets: torch.Tensor, init_codes: 
 
     `seed` seeds torch's RNG for the duration (the caller's RNG state is restored) and on
     CUDA selects deterministic cuDNN kernels: same inputs and seed give bit-identical codes
-    on CPU. `progress(step, loss)` is called after every step (1-based) with the batch-mean
+    on CPU. Plain code refinement draws no random numbers (Adam from a fixed start is
+    deterministic); the seed picks the starting maps of None noise entries under
+    `optimize_noise`. `progress(step, loss)` is called after every step (1-based) with the batch-mean
     objective; the caller decides how to show it (see `ProgressBar`). `steps=0` returns a copy
     of `init_codes`.
     """
