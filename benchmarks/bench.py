@@ -215,11 +215,15 @@ def keep_freed_memory() -> bool:
 
 def run_cpu(args) -> dict:
     device = torch.device(args.device)
-    repeats = 2 if args.quick else 5
+    repeats = 2 if args.quick else 3
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    wait_policy = os.environ.get("OMP_WAIT_POLICY", "unset")
     results: dict = {"device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
-                     "machine": f"{platform.machine()}, {os.cpu_count()} logical CPUs"}
+                     "machine": f"{platform.machine()}, {os.cpu_count()} logical CPUs", "loadavg_1min": load,
+                     "omp_wait_policy": wait_policy}
     print(f"interp bench: torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads, "
-          f"{os.cpu_count()} logical CPUs, {'quick' if args.quick else 'full'} mode", flush=True)
+          f"{os.cpu_count()} logical CPUs, OMP_WAIT_POLICY {wait_policy}, load average {load:.1f}, "
+          f"{'quick' if args.quick else 'full'} mode", flush=True)
 
     peaks = conv_peak(device, repeats + 2)
     peak = max(peaks.values())
@@ -231,16 +235,16 @@ def run_cpu(args) -> dict:
           f"  the repeats (same machine load), median over the repeats.", flush=True)
     channels, size = (512, 64) if peaks["512@64"] >= peaks["32@1024"] else (32, 1024)
     probe = PeakProbe(channels, size, device)
+    gen_results: dict = {}
+    results["generator"] = gen_results
 
-    print("generator (W+ codes -> image, fp32):")
-    gen_results = {}
-    for size in (256, 1024):
+    def bench_generator(size: int, batches: tuple[int, ...], label: str = "", suffix: str = "") -> None:
         generator = random_generator(size, device)
         flops = 2 * generator_macs(generator.config)
         noise = generator.make_noise("const", device=device)
-        for batch in (1, 4):
+        for batch in batches:
             latent = torch.randn(batch, generator.n_latent, generator.style_dim, device=device)
-            reps = max(1, repeats - (2 if size == 1024 and batch == 4 else 0))
+            reps = max(1, repeats - (1 if size == 1024 and batch > 1 else 0))
 
             def render(g=generator, w=latent, n=noise):
                 with torch.inference_mode():
@@ -248,65 +252,66 @@ def run_cpu(args) -> dict:
 
             seconds, pct = time_vs_peak(render, reps, device, probe, flops * batch)
             seconds /= batch
-            image = render()
-            if not torch.isfinite(image).all():
+            if not torch.isfinite(render()).all():
                 raise SystemExit(f"generator {size} produced non-finite values")
-            key = f"gen{size}_b{batch}"
-            gen_results[key] = {"ms_per_frame": seconds * 1e3, "gflops": flops / seconds / 1e9, "pct_peak": pct,
-                                "gflop_per_frame": flops / 1e9}
-            print(fmt_row(f"generator {size} batch {batch}", seconds, "frame", flops, pct), flush=True)
-        del generator
-    results["generator"] = gen_results
+            gen_results[f"gen{size}_b{batch}{suffix}"] = {
+                "ms_per_frame": seconds * 1e3, "gflops": flops / seconds / 1e9, "pct_peak": pct,
+                "gflop_per_frame": flops / 1e9}
+            print(fmt_row(label or f"generator {size} batch {batch}", seconds, "frame", flops, pct), flush=True)
+
+    print("generator (W+ codes -> image, fp32):")
+    for size in (256, 1024):
+        bench_generator(size, (1, 4))
     ratio = {s: gen_results[f"gen{s}_b4"]["ms_per_frame"] / gen_results[f"gen{s}_b1"]["ms_per_frame"]
              for s in (256, 1024)}
     print("  batch 4 / batch 1 time per frame: " + ", ".join(f"{s}: {r:.2f}" for s, r in ratio.items()))
 
-    # The same 1024 generator once glibc reuses freed blocks (what the CLI gets if it calls
-    # keep_freed_memory() at start-up): the difference is page-fault and zero-fill time.
-    if keep_freed_memory():
-        generator = random_generator(1024, device)
-        flops = 2 * generator_macs(generator.config)
-        noise = generator.make_noise("const", device=device)
-        for batch in (1, 4):
-            latent = torch.randn(batch, generator.n_latent, generator.style_dim, device=device)
-
-            def render(g=generator, w=latent, n=noise):
-                with torch.inference_mode():
-                    return g(w, noise=n)
-
-            seconds, pct = time_vs_peak(render, max(1, repeats - 2), device, probe, flops * batch)
-            seconds /= batch
-            gen_results[f"gen1024_b{batch}_reuse"] = {"ms_per_frame": seconds * 1e3, "pct_peak": pct,
-                                                      "gflops": flops / seconds / 1e9}
-            print(fmt_row(f"  + malloc reuse, batch {batch}", seconds, "frame", flops, pct), flush=True)
-        del generator
-
     print("encoder (e4e IR-SE-50, 256x256 -> W+):")
     encoder = random_encoder(device)
     enc_flops = 2 * encoder_macs(encoder, 256)
-    x = torch.rand(1, 3, 256, 256, device=device) * 2 - 1
+    images = torch.rand(2, 3, 256, 256, device=device) * 2 - 1
+    for batch in (1, 2):
+        def encode(enc=encoder, x=images[:batch]):
+            with torch.inference_mode():
+                return enc(x)
 
-    def encode(enc=encoder):
-        with torch.inference_mode():
-            return enc(x)
+        seconds, pct = time_vs_peak(encode, repeats, device, probe, enc_flops * batch)
+        seconds /= batch
+        results[f"encoder_b{batch}"] = {"ms_per_image": seconds * 1e3, "gflops": enc_flops / seconds / 1e9,
+                                        "pct_peak": pct, "gflop_per_image": enc_flops / 1e9}
+        print(fmt_row(f"encoder batch {batch}", seconds, "image", enc_flops, pct), flush=True)
 
-    seconds, pct = time_vs_peak(encode, repeats, device, probe, enc_flops)
-    results["encoder"] = {"ms_per_image": seconds * 1e3, "gflops": enc_flops / seconds / 1e9, "pct_peak": pct,
-                          "gflop_per_image": enc_flops / 1e9}
-    print(fmt_row("encoder batch 1", seconds, "image", enc_flops, pct), flush=True)
+    # The 1024 generator again once glibc keeps freed blocks for reuse (what the CLI gets if it
+    # calls keep_freed_memory() at start-up): the difference is page-fault + zero-fill time.
+    # Process-wide from here on, so it comes after everything else in this process.
+    if keep_freed_memory():
+        print("generator 1024 with glibc malloc keeping freed blocks (see keep_freed_memory):")
+        for batch in (1, 4):
+            bench_generator(1024, (batch,), label=f"generator 1024 batch {batch}", suffix="_reuse")
 
     if not args.skip_e2e:
         results["e2e"] = run_e2e(encoder, args)
     del encoder
 
-    g1024, g256, enc = gen_results["gen1024_b1"], gen_results["gen256_b1"], results["encoder"]
+    g1024, g256, enc = gen_results["gen1024_b1"], gen_results["gen256_b1"], results["encoder_b1"]
+    checks = {"gen1024>=40%": g1024["pct_peak"] >= 40, "gen256>=50%": g256["pct_peak"] >= 50,
+              "encoder>=65%": enc["pct_peak"] >= 65,
+              "batch4<=batch1": max(ratio.values()) <= 1.05}  # 5%: the noise of a shared machine
     summary = (f"SUMMARY peak {peak:.0f} GFLOP/s | gen1024 {g1024['ms_per_frame']:.0f} ms/frame "
                f"({g1024['pct_peak']:.0f}%) | gen256 {g256['ms_per_frame']:.0f} ms ({g256['pct_peak']:.0f}%) | "
-               f"b4/b1 {ratio[1024]:.2f} | encoder {enc['ms_per_image']:.0f} ms ({enc['pct_peak']:.0f}%)")
+               f"b4/b1 {ratio[256]:.2f}/{ratio[1024]:.2f} | encoder {enc['ms_per_image']:.0f} ms "
+               f"({enc['pct_peak']:.0f}%)")
     if "e2e" in results:
         e2e = results["e2e"]
-        summary += (f" | e2e 60-step 1024 morph {e2e['seconds']:.1f} s, peak RSS {e2e['peak_rss_mb']:.0f} MB"
-                    if e2e.get("ok") else f" | e2e FAILED ({e2e.get('error', '?')})")
+        if e2e.get("ok"):
+            summary += f" | e2e 60-step 1024 morph {e2e['seconds']:.1f} s, peak RSS {e2e['peak_rss_mb']:.0f} MB"
+            checks["e2e<=60s"] = e2e["seconds"] <= 60
+            checks["rss<=2GB"] = e2e["peak_rss_mb"] <= 2000
+        else:
+            summary += f" | e2e FAILED ({e2e.get('error', '?')})"
+            checks["e2e ran"] = False
+    results["targets"] = checks
+    summary += " | targets: " + ", ".join(f"{k} {'ok' if v else 'MISSED'}" for k, v in checks.items())
     results["summary"] = summary
     return results
 
@@ -326,19 +331,20 @@ def run_e2e(encoder: Encoder4Editing, args) -> dict:
         out = Path(tmp) / "out.mp4"
         cmd = [sys.executable, "-m", "interp_cli", str(GOLDEN / "golden_input_A.png"),
                str(GOLDEN / "golden_input_B.png"), "--weights", str(ckpt), "--no-align", "--steps", str(steps),
-               "-o", str(out), "--device", "cpu", "--quiet"]
+               "-o", str(out), "--device", "cpu", "--quiet", "--no-cache"]  # both images really encoded
         print(f"  checkpoint {ckpt.stat().st_size / 2 ** 20:.0f} MB; running: interp A.png B.png --weights CKPT "
-              f"--no-align --steps {steps} -o out.mp4 --device cpu --quiet", flush=True)
+              f"--no-align --steps {steps} -o out.mp4 --device cpu --quiet --no-cache", flush=True)
         log = Path(tmp) / "stderr.txt"
         t0 = time.perf_counter()
         with open(log, "wb") as err:
             proc = subprocess.Popen(cmd, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=err,
-                                    env=dict(os.environ, HF_HUB_OFFLINE="1"))
+                                    env=dict(os.environ, HF_HUB_OFFLINE="1", INTERP_CACHE_DIR=str(Path(tmp) / "cache")))
             # wait4 gives this child's own peak RSS (ru_maxrss, KiB on Linux), not the bench's.
             _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)
-        rss_mb = usage.ru_maxrss / 1024 if sys.platform != "darwin" else usage.ru_maxrss / 2 ** 20
+        # ru_maxrss is KiB on Linux, bytes on macOS; reported in MB (10^6 bytes) against "2 GB"
+        rss_mb = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024) / 1e6
         ok = proc.returncode == 0 and out.is_file() and out.stat().st_size > 0
         result = {"ok": ok, "seconds": seconds, "peak_rss_mb": rss_mb, "steps": steps, "returncode": proc.returncode,
                   "mp4_bytes": out.stat().st_size if out.is_file() else 0}

@@ -5,18 +5,25 @@ therefore with the `decoder.*` half of e4e checkpoints: the module names, parame
 and buffers below are exactly theirs. No compiled CUDA ops: the fused bias+leaky-ReLU and
 upfirdn2d are expressed with stock PyTorch ops, so the same code runs on CPU, CUDA and MPS.
 
-The arithmetic is the reference's; only its order differs, for speed (see `Generator.forward`):
-- One frame (batch 1): style and demodulation are folded into the conv weight (a cheap
-  `[out, in, k, k]` product), so the activations are never rescaled. A batch of frames instead
-  shares one convolution with the un-modulated weight and scales its input and output
+The arithmetic is the reference's; only its order differs, for speed (benchmarks/bench.py
+measures it; tests/test_stylegan2_fast.py pins each step against the reference formulation):
+- One frame (batch 1): style and demodulation are folded into the conv weight (an
+  `[out, in, k, k]` product, cheap next to the conv), so the activations are never rescaled.
+  A batch shares one convolution with the plain weight and scales its input and output
   ("non-fused" modulation), which batches well and never runs one grouped conv per sample.
+  On CPU a batch only helps the small low-resolution layers, so from `PER_FRAME_FROM` pixels
+  up each frame finishes on its own (folded weights, one frame's activations alive at a time).
 - The bias and the sqrt(2) gain of the leaky ReLU are folded into the conv (LReLU is
   positively homogeneous: lrelu(y) * sqrt2 == lrelu(y * sqrt2)); noise is added and the ReLU
-  applied in place under no_grad, so a layer makes one output tensor, not five.
+  applied in place under no_grad, so a layer allocates its conv output and nothing else.
+- The upsampling conv stays a stride-2 transposed conv (9 MACs per low-res pixel) followed by
+  a depthwise blur: folding the blur into it (a 6x6 kernel, or its four 3x3 polyphase parts)
+  is the same maths with 4x the MACs, and measured 1.6-3x slower on CPU.
 - FIR filters are depthwise convolutions (not a 1-channel conv over a `[B*C, 1, H, W]` view),
   the 2x upsampling of the RGB skip is a depthwise stride-2 transposed conv (no zero-inserted
   tensor), and activations are channels_last on CPU and CUDA (oneDNN / cuDNN run NHWC
   without converting every layer's input and output).
+- The weight-only part of demodulation is cached per weight version (`weight_sq`).
 """
 
 from __future__ import annotations
@@ -391,6 +398,12 @@ class Generator(nn.Module):
     `to_rgb1`, `convs.*`, `to_rgbs.*`, and the fixed noise buffers `noises.noise_*`.
     """
 
+    # Output resolution from which a CPU batch is finished one frame at a time (see `forward`):
+    # below it the bigger batched GEMMs pay; above it folded weights and cache reuse do.
+    PER_FRAME_FROM = 64
+    # Device types whose activations run channels_last (MPS keeps NCHW, its native layout).
+    CHANNELS_LAST_ON = ("cpu", "cuda")
+
     def __init__(self, config: GeneratorConfig):
         super().__init__()
         self.config = config
@@ -497,11 +510,6 @@ class Generator(nn.Module):
                                            range(split, n_blocks))[1])
             skip = torch.cat(frames)
         return skip.contiguous()
-
-    # Output resolution from which CPU rendering goes one frame at a time (see `forward`).
-    PER_FRAME_FROM = 64
-    # Device types whose activations run channels_last (MPS keeps NCHW, its native layout).
-    CHANNELS_LAST_ON = ("cpu", "cuda")
 
     def _blocks(self, out: torch.Tensor, skip: torch.Tensor, latent: torch.Tensor,
                 noise: Sequence[torch.Tensor | None], blocks: range) -> tuple[torch.Tensor, torch.Tensor]:
