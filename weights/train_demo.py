@@ -91,6 +91,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--code-weight", type=float, default=1.0, help="stage B: weight of the code anchor E(x) ~ A p")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                    help="autocast dtype for training (auto: bf16 where the hardware has it)")
+    p.add_argument("--init", default="",
+                   help="continue from this checkpoint (same --seed): stage B only, for the whole budget")
     p.add_argument("--serial", action="store_true", help="run stage A's two halves one after the other")
     p.add_argument("--n-eval", type=int, default=200, help="held-out faces for the final PSNR")
     p.add_argument("--pairs", type=int, default=50, help="held-out pairs for the final midpoint sharpness")
@@ -408,9 +410,16 @@ def train(args: argparse.Namespace) -> dict:
                "code": code, "latent_avg": latent_avg,
                "val_images": torch.from_numpy(make_dataset(64, VAL_SEED, size)),
                "val_params": torch.from_numpy(make_param_vectors(64, VAL_SEED))}
-        steps_a = int(round(args.steps * STAGE_A)) if args.steps else 0
+        steps_a = int(round(args.steps * STAGE_A)) if args.steps and not args.init else 0
         stage_a_end = start + STAGE_A * budget
-        if args.serial:
+        if args.init:
+            # Continue a finished run with more end-to-end training: its weights replace stage A.
+            previous = load_model(args.init)
+            g_result = {"generator": previous.generator.state_dict(), "steps": 0}
+            e_result = {"encoder": previous.encoder.state_dict(), "steps": 0,
+                        "mapping": previous.generator.style.state_dict()}
+            log(f"initialised from {args.init}: stage A skipped")
+        elif args.serial:
             middle = (time.time() + stage_a_end) / 2
             g_result = train_generator_stage({**job, "deadline": middle, "steps": steps_a}, Logger(args.log, "[G] "))
             e_result = train_encoder_stage({**job, "deadline": stage_a_end, "steps": steps_a},
@@ -435,7 +444,7 @@ def train(args: argparse.Namespace) -> dict:
         generator.style.load_state_dict(e_result["mapping"])
         encoder = Encoder4Editing(enc_config).to(device)
         encoder.load_state_dict(e_result["encoder"])
-        steps_b = args.steps - steps_a if args.steps else 0
+        steps_b = args.steps - steps_a if args.steps else 0  # all of --steps with --init
         steps_e2e = train_end_to_end({**job, "deadline": start + STAGE_B_END * budget, "steps": steps_b},
                                      generator, encoder, Logger(args.log, "[B] "))
 
@@ -460,6 +469,10 @@ def train(args: argparse.Namespace) -> dict:
                   "torch": str(torch.__version__),
                   "command": "python -m weights.train_demo " + " ".join(sys.argv[1:])},
     }
+    if args.init:
+        previous_meta = load_model(args.init, with_encoder=False).meta
+        meta["train"]["init"] = {"file": Path(args.init).name, "sha256": sha256_of(args.init),
+                                 "train": {k: v for k, v in previous_meta.get("train", {}).items() if k != "init"}}
     out_path = Path(args.out)
     full_avg = latent_avg[None].expand(generator.n_latent, -1).clone()
     save_checkpoint(out_path, generator, encoder, full_avg, meta)
