@@ -2,24 +2,33 @@
 
     make bench                                   # = .venv/bin/python benchmarks/bench.py
     .venv/bin/python benchmarks/bench.py --quick --skip-e2e
-    python3 benchmarks/bench.py --device cuda    # GPU: frames/s, fp32 vs fp16/bf16 autocast
+    python3 benchmarks/bench.py --device cuda --json gpu.json   # GPU precision x batch sweep
 
-CPU mode measures, with full-size networks and random weights (nothing is downloaded):
-  1. the conv peak: a 512->512 3x3 conv on 64x64 and a 32->32 3x3 conv on 1024x1024 (the best
-     of NCHW and channels_last), in GFLOP/s; the better one is "the peak";
+CPU mode (the default) measures, with full-size networks and random weights (nothing is
+downloaded), in a few minutes on a 2-core machine:
+  1. the conv peak: a 512->512 3x3 conv on 64x64 and a 32->32 3x3 conv on 1024x1024 (best of
+     NCHW and channels_last), in GFLOP/s; the better one is "the peak";
   2. generator ms/frame at 256 and 1024, batch 1 and 4;
-  3. encoder (e4e IR-SE-50, 256x256 input) ms/image;
-  4. end to end: a full-size random e4e checkpoint is written to a temp dir and the CLI morphs
-     two test images in 60 steps to an MP4 in a fresh subprocess: wall time and peak RSS.
-Each compute number is also printed as achieved GFLOP/s and % of the peak. FLOPs are counted
-analytically, 2 per multiply-accumulate of the dense convolutions and linear layers; the
-transposed (upsampling) convs count 9 MACs per *input* pixel and channel pair, so the work
-is the same whatever formulation runs it. FIR blurs, activations and noise are not counted:
-they are overhead. Times are medians of the repeats after one warm-up run.
+  3. encoder (e4e IR-SE-50, 256x256 input) ms/image, batch 1 and 2;
+  4. the 1024 generator again with glibc keeping freed blocks (`keep_freed_memory`, proposed
+     for the CLI): the difference is page-fault and zero-fill time;
+  5. end to end (`--skip-e2e` skips it): a full-size random e4e checkpoint is written to a temp
+     dir and the CLI morphs two test images in 60 steps to an MP4 (`--no-cache`, so both are
+     encoded) in a fresh subprocess: wall time and that process's peak RSS.
+Every compute number is printed as time, GFLOP/s and % of peak, where the peak conv is
+re-measured between the repeats so both see the same machine load (a shared machine's speed
+moves by 2x from minute to minute), median over the repeats after one warm-up. FLOPs are
+counted analytically, 2 per multiply-accumulate of the dense convolutions and linear layers;
+the transposed (upsampling) convs count 9 MACs per *input* pixel and channel pair, so the
+count does not depend on the formulation that runs it. FIR blurs, activations and noise are
+not counted: they are overhead. A last SUMMARY line checks the performance targets.
 
-GPU mode (`--device cuda`) reports frames/s of the generator at 1024 and 256 with batch 1/4/8
-in fp32 (TF32 off), TF32, and fp16/bf16 autocast (max abs diff of the images vs fp32), plus the
-encoder, timed with CUDA events and one synchronisation per timed loop (none per frame).
+GPU mode (`--device cuda`, or `--precision-sweep` on any device) reports frames/s of the
+generator at 1024 and 256 (`--sizes`) for batch 1/4/8 in strict fp32 (TF32 off), TF32 and
+fp16/bf16 autocast, each with its distance to strict fp32 (max |diff|, 8-bit levels, PSNR),
+plus the CUDA-vs-CPU fp32 difference, fp16 with NCHW instead of channels_last, fp16 replayed
+from a CUDA graph, encoder images/s, and a kernel profile next to `--json`. Loops are timed
+with one synchronisation per loop, none per frame.
 """
 
 from __future__ import annotations
@@ -36,8 +45,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
+# OpenMP threads that spin while waiting burn the CPU that other programs (or ffmpeg) need, and
+# on a busy machine every parallel region then waits for a descheduled spinner: measured here,
+# the encoder went from 6.4 s to 1.8 s per image with PASSIVE. Set before torch loads OpenMP.
+# The end-to-end CLI run still gets the caller's own environment (CALLER_WAIT_POLICY).
+CALLER_WAIT_POLICY = os.environ.get("OMP_WAIT_POLICY")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -331,14 +347,18 @@ def run_e2e(encoder: Encoder4Editing, args) -> dict:
         out = Path(tmp) / "out.mp4"
         cmd = [sys.executable, "-m", "interp_cli", str(GOLDEN / "golden_input_A.png"),
                str(GOLDEN / "golden_input_B.png"), "--weights", str(ckpt), "--no-align", "--steps", str(steps),
-               "-o", str(out), "--device", "cpu", "--quiet", "--no-cache"]  # both images really encoded
+               "-o", str(out), "--device", args.device, "--quiet", "--no-cache"]  # both images encoded
+        print(f"  OMP_WAIT_POLICY for the CLI: {CALLER_WAIT_POLICY or 'unset (as the caller has it)'}")
         print(f"  checkpoint {ckpt.stat().st_size / 2 ** 20:.0f} MB; running: interp A.png B.png --weights CKPT "
-              f"--no-align --steps {steps} -o out.mp4 --device cpu --quiet --no-cache", flush=True)
+              f"--no-align --steps {steps} -o out.mp4 --device {args.device} --quiet --no-cache", flush=True)
         log = Path(tmp) / "stderr.txt"
         t0 = time.perf_counter()
         with open(log, "wb") as err:
-            proc = subprocess.Popen(cmd, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=err,
-                                    env=dict(os.environ, HF_HUB_OFFLINE="1", INTERP_CACHE_DIR=str(Path(tmp) / "cache")))
+            env = dict(os.environ, HF_HUB_OFFLINE="1", INTERP_CACHE_DIR=str(Path(tmp) / "cache"))
+            env.pop("OMP_WAIT_POLICY", None)
+            if CALLER_WAIT_POLICY is not None:
+                env["OMP_WAIT_POLICY"] = CALLER_WAIT_POLICY
+            proc = subprocess.Popen(cmd, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=err, env=env)
             # wait4 gives this child's own peak RSS (ru_maxrss, KiB on Linux), not the bench's.
             _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - t0
