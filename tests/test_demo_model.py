@@ -1,0 +1,164 @@
+"""The shipped demo model (`weights/demo.pt`) and its data generator (`weights/demo_faces.py`).
+
+Everything goes through `load_model` and the CLI's Pillow preprocessing, so what is tested is the
+committed file as interp uses it. Fast (a few seconds on a CPU); the full metrics are
+`python -m weights.eval_demo`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from interp_cli.models.checkpoint import load_model
+from weights import demo_faces
+from weights.eval_demo import DEFAULT_WEIGHTS, encode, psnr, render, sha256_of, sharpness
+
+ROOT = Path(__file__).resolve().parents[1]
+# Measured with weights/eval_demo.py on the committed checkpoint: 200 held-out faces, mean PSNR 24.4 dB,
+# sharpness ratio 0.88. The floor leaves 3 dB for other CPUs / torch versions.
+PSNR_FLOOR = 21.4
+SHARPNESS_FLOOR = 0.8     # the midpoint keeps >= 80% of the endpoints' mean gradient magnitude
+MIDPOINT_MIN_DIFF = 0.02  # mean |midpoint - closer endpoint| in [0, 1] units: the morph really moves
+PAIRS = [(0, 1), (2, 3), (4, 5), (6, 7)]
+
+
+@pytest.fixture(scope="module")
+def demo_model():
+    torch.manual_seed(0)
+    return load_model(DEFAULT_WEIGHTS)
+
+
+@pytest.fixture(scope="module")
+def heldout():
+    """8 held-out faces (data-set seed 1: never seen in training), uint8 `[8, 64, 64, 3]`."""
+    return demo_faces.make_dataset(8, demo_faces.HELDOUT_SEED)
+
+
+@pytest.fixture(scope="module")
+def codes_and_frames(demo_model, heldout):
+    codes = encode(demo_model, heldout)
+    return codes, render(demo_model, codes)
+
+
+def test_checkpoint_matches_its_digest_file():
+    info = json.loads(DEFAULT_WEIGHTS.with_suffix(".json").read_text())
+    assert info["size"] == DEFAULT_WEIGHTS.stat().st_size
+    assert info["sha256"] == sha256_of(DEFAULT_WEIGHTS)
+    assert DEFAULT_WEIGHTS.stat().st_size < 16 * 1024 * 1024
+
+
+def test_checkpoint_describes_itself(demo_model):
+    meta = demo_model.meta
+    assert meta["name"] == "demo"
+    assert demo_model.size == meta["generator"]["size"] == 64
+    assert demo_model.style_dim == meta["generator"]["style_dim"]
+    assert demo_model.encoder_input_size == meta["encoder"]["input_size"]
+    assert meta["train"]["psnr"] >= PSNR_FLOOR
+    assert meta["train"]["sharpness_ratio"] >= SHARPNESS_FLOOR
+    assert demo_model.latent_avg.shape == (demo_model.n_latent, demo_model.style_dim)
+
+
+def test_reconstructs_heldout_faces(heldout, codes_and_frames):
+    _, frames = codes_and_frames
+    target = torch.from_numpy(heldout).permute(0, 3, 1, 2).float().div(255)
+    values = psnr(frames, target)
+    assert float(values.mean()) >= PSNR_FLOOR, values
+    assert float(values.min()) >= PSNR_FLOOR - 4, values
+
+
+def test_codes_stay_close_to_one_w(demo_model, codes_and_frames):
+    """e4e's design: W+ rows are w0 plus small deltas, which keeps blends on the face manifold."""
+    codes, _ = codes_and_frames
+    deltas = (codes[:, 1:] - codes[:, :1]).norm(dim=-1)
+    spread = (codes[:, 0] - codes[:, 0].mean(0)).norm(dim=-1)
+    assert float(deltas.mean()) < float(spread.mean())
+
+
+def test_morph_midpoint_is_a_new_sharp_face(demo_model, codes_and_frames):
+    codes, frames = codes_and_frames
+    a, b = (torch.tensor([p[i] for p in PAIRS]) for i in (0, 1))
+    mid = render(demo_model, torch.lerp(codes[a], codes[b], 0.5))
+    diff = torch.minimum((mid - frames[a]).abs().flatten(1).mean(1), (mid - frames[b]).abs().flatten(1).mean(1))
+    assert bool((diff > MIDPOINT_MIN_DIFF).all()), diff
+    ratio = sharpness(mid) / ((sharpness(frames[a]) + sharpness(frames[b])) / 2)
+    assert float(ratio.mean()) >= SHARPNESS_FLOOR, ratio
+    # Not a cross-fade: the midpoint is not the pixel average of the two ends. (Colours of a true
+    # morph do blend, so part of the frame is close to that average; measured on these pairs: 0.16.)
+    crossfade = (frames[a] + frames[b]) / 2
+    assert float((mid - crossfade).abs().mean()) > 0.08 * float((frames[a] - frames[b]).abs().mean())
+
+
+def test_sampled_faces_are_well_behaved(demo_model):
+    """z -> mapping -> W samples render finite, in-range, varied images (the mapping net was trained too)."""
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(8, demo_model.style_dim, generator=gen)
+    with torch.no_grad():
+        images = demo_model.generator(z, input_is_latent=False, truncation=0.7,
+                                      truncation_latent=demo_model.average_w())
+    assert torch.isfinite(images).all()
+    assert float(images.abs().gt(1.2).float().mean()) < 0.01
+    assert float(images.std(dim=0).mean()) > 0.05
+
+
+def test_example_images_are_heldout_demo_faces():
+    for name, index in (("demo_a.png", 6), ("demo_b.png", 4)):
+        stored = np.asarray(Image.open(ROOT / "examples" / name).convert("RGB"))
+        drawn = np.asarray(demo_faces.render_face(demo_faces.face_params(demo_faces.HELDOUT_SEED, index)))
+        assert stored.shape == (64, 64, 3)
+        assert np.array_equal(stored, drawn), name
+
+
+def test_make_dataset_is_deterministic_per_seed():
+    first = demo_faces.make_dataset(6, seed=0)
+    assert first.shape == (6, 64, 64, 3) and first.dtype == np.uint8
+    assert np.array_equal(first, demo_faces.make_dataset(6, seed=0))
+    # face i does not depend on how many faces are made
+    assert np.array_equal(first[:3], demo_faces.make_dataset(3, seed=0))
+    other = demo_faces.make_dataset(6, seed=1)
+    assert not np.array_equal(first, other)
+    assert all(not np.array_equal(first[i], other[i]) for i in range(6))
+    # and the faces of one set differ from each other
+    assert len({face.tobytes() for face in first}) == 6
+
+
+def test_param_vectors_are_linear_in_blends():
+    """The demo model's codes are linear in these vectors, so a blend of two faces (what a morph
+    passes through) has exactly the blended vector, and is drawn as a face."""
+    a, b = demo_faces.face_params(0, 1), demo_faces.face_params(0, 2)
+    va, vb = demo_faces.param_vector(a), demo_faces.param_vector(b)
+    assert va.shape == (demo_faces.PARAM_DIM,)
+    mid = demo_faces.blend(a, b, 0.25)
+    np.testing.assert_allclose(demo_faces.param_vector(mid), va + 0.25 * (vb - va), atol=1e-5)
+    vectors = demo_faces.make_param_vectors(500, 0)
+    assert vectors.min() >= -1.1 and vectors.max() <= 1.1
+    image = np.asarray(demo_faces.render_face(mid))
+    assert image.shape == (64, 64, 3) and image.std() > 10
+
+
+def test_make_dataset_cache_round_trip(tmp_path):
+    made = demo_faces.make_dataset(4, seed=3, size=32, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("*.npy"))) == 1
+    assert np.array_equal(made, demo_faces.make_dataset(4, seed=3, size=32, cache_dir=tmp_path))
+
+
+def test_train_script_runs_end_to_end(tmp_path):
+    """A few steps of the toy (--tiny, 32x32) configuration: data, both stages, save, load, metrics."""
+    from weights import train_demo
+
+    out = tmp_path / "toy.pt"
+    meta = train_demo.train(train_demo.parse_args([
+        "--tiny", "--serial", "--steps", "4", "--batch-g", "4", "--batch-e", "4", "--batch-b", "4",
+        "--n-train", "16", "--n-eval", "6", "--pairs", "2", "--cache-dir", "", "--out", str(out),
+        "--log-every", "1e9"]))
+    stage_a = round(4 * train_demo.STAGE_A)
+    assert meta["train"]["steps"] == {"generator": stage_a, "encoder": stage_a, "end_to_end": 4 - stage_a}
+    model = load_model(out)
+    assert model.size == 32 and model.meta["name"] == "demo"
+    info = json.loads(out.with_suffix(".json").read_text())
+    assert info == {"sha256": sha256_of(out), "size": out.stat().st_size}
