@@ -59,10 +59,12 @@ def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
     weight = torch.flip(kernel, [0, 1]).to(x.dtype)[None, None].expand(channels, 1, *kernel.shape)
     pad0, pad1 = pad
     kh = kernel.shape[0]
-    if up == 2 and down == 1 and kh == kernel.shape[1] and pad0 == kh // 2 and pad1 == kh // 2 - 1:
+    if (up == 2 and down == 1 and kh == kernel.shape[1] and pad0 == kh // 2 and pad1 == kh // 2 - 1
+            and x.device.type in ("cpu", "cuda")):
         # The usual 2x upsampling: a depthwise stride-2 transposed conv is the same sum without
         # building the zero-inserted tensor (3/4 zeros). It scatters with the unflipped kernel,
-        # and its `padding=kh//2 - 1` crops exactly what `pad` would have left over.
+        # and its `padding=kh//2 - 1` crops exactly what `pad` would have left over. (Other
+        # devices keep the zero-insertion path: grouped transposed convs are not everywhere.)
         return F.conv_transpose2d(x, torch.flip(weight, [2, 3]), bias, stride=2, padding=kh // 2 - 1,
                                   groups=channels)
     if up > 1:
