@@ -176,8 +176,20 @@ class E4EModel:
         return codes
 
     def drop_encoder(self) -> None:
-        """Free the encoder once every input is encoded: rendering never needs it."""
+        """Free the encoder once every input is encoded: rendering never needs it.
+
+        Every tensor views the one memory-mapped checkpoint, so the encoder's pages would stay
+        resident while rendering; copying the (smaller) generator out of the mapping lets the
+        whole mapping go (measured: end-to-end peak RSS 2098 -> 1673 MB at 1024).
+        """
+        import gc
+
         self.encoder = None
+        for t in list(self.generator.parameters()) + list(self.generator.buffers()):
+            t.data = t.data.clone()
+        if self.latent_avg is not None:
+            self.latent_avg = self.latent_avg.clone()
+        gc.collect()
 
     def average_w(self) -> torch.Tensor:
         """The generator's average W `[style_dim]` (truncation target)."""
