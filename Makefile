@@ -27,7 +27,7 @@ bench: install
 
 # The demo model ships in weights/; this rebuilds it (CPU: about 2 hours on 2 cores).
 demo-weights: install
-	$(PY) weights/train_demo.py
+	$(PY) -m weights.train_demo --minutes 120
 
 # A real morph offline with the shipped demo model: out/demo.mp4, out/demo.gif, out/demo_sheet.png.
 demo: install
