@@ -31,9 +31,9 @@ LOSSES = ("l2", "lap", "l2+lap")
 
 # Defaults tuned on the 64x64 demo model (benchmarks/bench_refine.py, N=100): lr 0.1 gains
 # ~0.15-0.3 dB over 0.05 and the ramp-down keeps it stable; reg 0.001 gains another ~0.2 dB
-# over 0.01 while the morph midpoints stay as sharp as the endpoints (ratio ~1.0); at 0.1
-# the gain drops by over 1 dB. Both are per-element quantities, so they carry over to other
-# resolutions.
+# over 0.01 while the morph midpoints stay as sharp as the endpoints (ratio ~1.0); 0.1 cost
+# over 1 dB on an earlier demo snapshot. Both are per-element quantities, so they carry
+# over to other resolutions.
 DEFAULT_LR = 0.1
 DEFAULT_REG = 0.001
 DEFAULT_LOSS = "l2+lap"
