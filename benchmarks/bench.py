@@ -10,8 +10,8 @@ downloaded), in a few minutes on a 2-core machine:
      NCHW and channels_last), in GFLOP/s; the better one is "the peak";
   2. generator ms/frame at 256 and 1024, batch 1 and 4;
   3. encoder (e4e IR-SE-50, 256x256 input) ms/image, batch 1 and 2;
-  4. the 1024 generator again with glibc keeping freed blocks (`keep_freed_memory`, proposed
-     for the CLI): the difference is page-fault and zero-fill time;
+  4. the 1024 generator again with glibc keeping freed blocks (`interp_cli.malloc`, what the
+     `interp` command turns on at start-up): the difference is page-fault and zero-fill time;
   5. end to end (`--skip-e2e` skips it): a full-size random e4e checkpoint is written to a temp
      dir and the CLI morphs two test images in 60 steps to an MP4 (`--no-cache`, so both are
      encoded) in a fresh subprocess: wall time and that process's peak RSS.
@@ -58,6 +58,7 @@ import torch.nn.functional as F  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from interp_cli.malloc import keep_freed_memory  # noqa: E402
 from interp_cli.models.e4e import Encoder4Editing, EncoderConfig  # noqa: E402
 from interp_cli.models.stylegan2 import Generator, GeneratorConfig  # noqa: E402
 
@@ -206,26 +207,6 @@ def fmt_row(name: str, seconds: float, per: str, flops: float, pct: float) -> st
             f"  {pct:5.1f}% of peak")
 
 
-def keep_freed_memory() -> bool:
-    """Make glibc's malloc keep freed large blocks for reuse (Linux only; returns whether it applied).
-
-    By default every block over 32 MB is mmap-ed and unmapped on free, so each 1024x1024 frame
-    page-faults and zero-fills ~750 MB of fresh pages (0.4 s of CPU time per frame here). With
-    mmap off and a high trim threshold the same blocks are reused frame after frame.
-    """
-    if not sys.platform.startswith("linux"):
-        return False
-    import ctypes
-    import ctypes.util
-
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        m_mmap_max, m_trim_threshold = -4, -1
-        return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 1 << 30))
-    except (OSError, AttributeError):
-        return False
-
-
 # --- CPU mode --------------------------------------------------------------------------------
 
 
@@ -297,8 +278,8 @@ def run_cpu(args) -> dict:
                                         "pct_peak": pct, "gflop_per_image": enc_flops / 1e9}
         print(fmt_row(f"encoder batch {batch}", seconds, "image", enc_flops, pct), flush=True)
 
-    # The 1024 generator again once glibc keeps freed blocks for reuse (what the CLI gets if it
-    # calls keep_freed_memory() at start-up): the difference is page-fault + zero-fill time.
+    # The 1024 generator again once glibc keeps freed blocks for reuse (as the CLI does from
+    # start-up): the difference is page-fault + zero-fill time.
     # Process-wide from here on, so it comes after everything else in this process.
     if keep_freed_memory():
         print("generator 1024 with glibc malloc keeping freed blocks (see keep_freed_memory):")

@@ -16,6 +16,7 @@ import sys
 import click
 
 from interp_cli import __version__
+from interp_cli.malloc import keep_freed_memory
 
 EPILOG = """\b
 Examples:
@@ -58,6 +59,7 @@ class DefaultMorphGroup(click.Group):
         # Spinning OpenMP threads made the encoder 3.5x slower on a busy machine; set before torch loads.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         _raise_on_sigterm()
+        keep_freed_memory()  # 1024 frames reuse their buffers instead of page-faulting fresh ones
         try:
             code = super().main(args=args, prog_name=prog_name or "interp", standalone_mode=False, **extra)
         except click.ClickException as err:  # usage errors: bad option values, missing arguments

@@ -28,7 +28,7 @@ from interp_cli.images import content_sha256, load_image
 from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
 from interp_cli.render import pick_device, render_float, render_frames
-from interp_cli.weights import file_sha256, resolve_weights
+from interp_cli.weights import file_sha256, remembered_sha256, resolve_weights
 
 NOISE_MODES = ("const", "random", "none")
 Log = Callable[[str], None]
@@ -79,6 +79,17 @@ class Session:
         """The weights file's sha256 (remembered per file, so hashed at most once per file version)."""
         if self._sha256 is None:
             self._sha256 = file_sha256(self.weights.path)
+        return self._sha256
+
+    @property
+    def known_weights_sha256(self) -> str | None:
+        """The sha256 if it is already known (a verified preset, or a file hashed before); never hashes.
+
+        Summaries of `--no-cache` runs use this: hashing a 1.2 GB checkpoint only to print its
+        digest would cost seconds that the run itself does not need.
+        """
+        if self._sha256 is None:
+            self._sha256 = remembered_sha256(self.weights.path)
         return self._sha256
 
     @property
@@ -137,18 +148,19 @@ class Session:
         if path.suffix.lower() == ".npy":
             return self.load_codes(path)
         image, aligned = self.prepare_image(path, settings)
-        key = cache_key(image=content_sha256(path), weights=self.weights_sha256, aligned=aligned,
-                        face=settings.face if aligned else None, refine=settings.refine,
-                        refine_loss=settings.refine_loss if settings.refine else None,
-                        seed=settings.seed if settings.refine else None, version=1)
-        if settings.cache:
+        key = None
+        if settings.cache:  # the key needs the weights' hash: only worth computing when caching
+            key = cache_key(image=content_sha256(path), weights=self.weights_sha256, aligned=aligned,
+                            face=settings.face if aligned else None, refine=settings.refine,
+                            refine_loss=settings.refine_loss if settings.refine else None,
+                            seed=settings.seed if settings.refine else None, version=1)
             cached = self.cache.get(key)
             if cached is not None and cached.shape == (self.model.n_latent, self.model.style_dim):
                 return cached
         code = self.encode_image(image)
         if settings.refine > 0:
             code = self.refine(code, image, settings, name=path.name)
-        if settings.cache:
+        if key is not None:
             self.cache.put(key, code)
         return code
 
@@ -293,11 +305,16 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     return {
         "output": str(output), "kind": kind, "frames": n_frames, "width": size[0], "height": size[1],
         "fps": fps, "inputs": [str(p) for p in paths], "sheet": str(sheet) if sheet else None,
-        "weights": {"id": session.weights.id, "sha256": session.weights_sha256, "path": str(session.weights.path)},
+        "weights": _weights_summary(session, cache),
         "device": str(session.device), "encoder_calls": session.encoder_calls,
         "timings": {"load": round(session.load_seconds, 3), "encode": round(encode_seconds, 3),
                     "render": round(render_seconds, 3), "total": round(time.perf_counter() - started, 3)},
     }
+
+
+def _weights_summary(session: Session, cache: bool) -> dict:
+    sha256 = session.weights_sha256 if cache else session.known_weights_sha256
+    return {"id": session.weights.id, "sha256": sha256, "path": str(session.weights.path)}
 
 
 def _resized(frames: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:

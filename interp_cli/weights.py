@@ -277,13 +277,13 @@ def _resolve(
         sha256 = _check_integrity(path, preset, fresh=fresh_hash, progress=progress) if verify else None
         if sha256 is None:
             # Nothing to compare with (or not asked to): report the hash only if it is known or was asked for.
-            sha256 = file_sha256(path, fresh=True) if fresh_hash else _remembered_sha256_of(path)
+            sha256 = file_sha256(path, fresh=True) if fresh_hash else remembered_sha256(path)
         return ResolvedWeights(path=path, id=preset.name, sha256=sha256, preset=preset)
 
     local = Path(chosen).expanduser()
     if local.is_file():
         path = local.absolute()
-        sha256 = file_sha256(path, fresh=True) if fresh_hash else _remembered_sha256_of(path)
+        sha256 = file_sha256(path, fresh=True) if fresh_hash else remembered_sha256(path)
         return ResolvedWeights(path=path, id=str(path), sha256=sha256, preset=None)
     if local.is_dir():
         raise UsageError(f"weights path is a directory, not a checkpoint file: {chosen}")
@@ -293,7 +293,7 @@ def _resolve(
         path = _locate_on_hub(
             hub, preset=None, spec=chosen, download=download, progress=progress, force_download=force_download
         )
-        sha256 = file_sha256(path, fresh=True) if fresh_hash else _remembered_sha256_of(path)
+        sha256 = file_sha256(path, fresh=True) if fresh_hash else remembered_sha256(path)
         return ResolvedWeights(path=path, id=hub.id, sha256=sha256, preset=None)
 
     if _looks_like_path(chosen):
@@ -555,7 +555,7 @@ def _check_integrity(path: Path, preset: Preset, *, fresh: bool, progress: bool)
         )
     if preset.sha256 is None:
         return None
-    if progress and actual_size > _ANNOUNCE_HASH_ABOVE_BYTES and (fresh or _remembered_sha256_of(path) is None):
+    if progress and actual_size > _ANNOUNCE_HASH_ABOVE_BYTES and (fresh or remembered_sha256(path) is None):
         print(f"interp: verifying sha256 of {path.name} ({_human_size(actual_size)}, once per file)...",
               file=sys.stderr, flush=True)
     actual = file_sha256(path, fresh=fresh)
@@ -616,7 +616,8 @@ def _remembered_sha256(path: Path, stat: os.stat_result) -> str | None:
     return None
 
 
-def _remembered_sha256_of(path: Path) -> str | None:
+def remembered_sha256(path: Path) -> str | None:
+    """The file's sha256 if it was hashed before and is unchanged since; None otherwise (never hashes)."""
     try:
         return _remembered_sha256(path, path.stat())
     except OSError:

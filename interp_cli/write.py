@@ -20,6 +20,9 @@ so browsers start playing before the download ends). yuv420p needs even dimensio
 width/height is padded by one row/column that repeats the edge pixels (never rescaled).
 `quality` is 0..10 (10 best) and maps linearly to x264's CRF as `crf = 34 - 2 * quality`:
 10 -> 14, 8 (default) -> 18 ("visually lossless"), 5 -> 24 (~x264's default), 0 -> 34.
+x264 runs with `-preset faster`: on 1024x1024 morph frames at CRF 18 it needed 37% less CPU
+than the default `medium` at the same PSNR to the source (55.5 vs 55.4 dB), files 7% larger;
+that CPU is shared with the generator, so it is time off every frame.
 
 GIF: written frame by frame, truly streaming: each frame gets its own 256-colour palette
 (median cut, computed on a box-downsampled copy of at most ~32k pixels for speed, then the
@@ -305,7 +308,7 @@ class Mp4Writer(FrameWriter):
             "-hide_banner", "-nostats", "-loglevel", "error",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self._padded[0]}x{self._padded[1]}",
             "-framerate", str(rate), "-i", "pipe:0",
-            "-an", "-c:v", "libx264", "-crf", str(self.crf), "-pix_fmt", "yuv420p",
+            "-an", "-c:v", "libx264", "-preset", "faster", "-crf", str(self.crf), "-pix_fmt", "yuv420p",
             "-movflags", "+faststart", "-f", "mp4", "-y", str(self._tmp),
         ]  # fmt: skip
         # stderr goes to an anonymous temp file: a pipe nobody drains could deadlock ffmpeg.

@@ -111,6 +111,25 @@ def test_json_summary(tiny, tmp_path):
     assert set(summary["timings"]) >= {"load", "encode", "render", "total"}
 
 
+def test_no_cache_run_does_not_hash_an_unknown_weights_file(tiny_ckpt, tmp_path):
+    import shutil
+
+    from interp_cli.weights import file_sha256, remembered_sha256
+
+    fresh = tmp_path / "fresh.pt"  # a new path: its hash was never recorded
+    shutil.copyfile(tiny_ckpt, fresh)
+    out = tmp_path / "out.gif"
+    result = run(A, B, "--weights", fresh, "--no-align", "--steps", 2, "-o", out, "--no-cache", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["weights"]["sha256"] is None
+    assert remembered_sha256(fresh) is None
+    # Once the file has been hashed (by a cached run, or `interp weights verify`), summaries show it.
+    digest = file_sha256(fresh)
+    result = run(A, B, "--weights", fresh, "--no-align", "--steps", 2, "-o", tmp_path / "again.gif", "--no-cache",
+                 "--json")
+    assert json.loads(result.stdout)["weights"]["sha256"] == digest
+
+
 def test_chain_loop_and_sheet(tiny, tmp_path):
     out = tmp_path / "loop.gif"
     sheet = tmp_path / "sheet.png"
