@@ -12,9 +12,11 @@ downloaded), in a few minutes on a 2-core machine:
   3. encoder (e4e IR-SE-50, 256x256 input) ms/image, batch 1 and 2;
   4. the 1024 generator again with glibc keeping freed blocks (`interp_cli.malloc`, what the
      `interp` command turns on at start-up): the difference is page-fault and zero-fill time;
-  5. end to end (`--skip-e2e` skips it): a full-size random e4e checkpoint is written to a temp
+  5. the 1024 generator under bf16 autocast (`--precision bf16`): ms/frame and its distance from fp32;
+  6. end to end (`--skip-e2e` skips it): a full-size random e4e checkpoint is written to a temp
      dir and the CLI morphs two test images in 60 steps to an MP4 (`--no-cache`, so both are
-     encoded) in a fresh subprocess: wall time and that process's peak RSS.
+     encoded) in a fresh subprocess: wall time and that process's peak RSS; again with
+     `--precision bf16` unless `--quick`.
 Every compute number is printed as time, GFLOP/s and % of peak, where the peak conv is
 re-measured between the repeats so both see the same machine load (a shared machine's speed
 moves by 2x from minute to minute), median over the repeats after one warm-up. FLOPs are
@@ -286,8 +288,14 @@ def run_cpu(args) -> dict:
         for batch in (1, 4):
             bench_generator(1024, (batch,), label=f"generator 1024 batch {batch}", suffix="_reuse")
 
+    # Opt-in bf16 autocast (`--precision bf16`): speed, and distance from the fp32 image.
+    results["gen1024_bf16"] = bench_bf16(1024, device, repeats, probe)
+
     if not args.skip_e2e:
-        results["e2e"] = run_e2e(encoder, args)
+        runs = run_e2e(encoder, args, ("auto",) if args.quick else ("auto", "bf16"))
+        results["e2e"] = runs["auto"]
+        if "bf16" in runs:
+            results["e2e_bf16"] = runs["bf16"]
     del encoder
 
     g1024, g256, enc = gen_results["gen1024_b1"], gen_results["gen256_b1"], results["encoder_b1"]
@@ -307,55 +315,90 @@ def run_cpu(args) -> dict:
         else:
             summary += f" | e2e FAILED ({e2e.get('error', '?')})"
             checks["e2e ran"] = False
+    if results.get("e2e_bf16", {}).get("ok"):
+        summary += f" | with --precision bf16 {results['e2e_bf16']['seconds']:.1f} s"
     results["targets"] = checks
     summary += " | targets: " + ", ".join(f"{k} {'ok' if v else 'MISSED'}" for k, v in checks.items())
     results["summary"] = summary
     return results
 
 
-def run_e2e(encoder: Encoder4Editing, args) -> dict:
-    """Write a full-size random e4e checkpoint, then time the CLI's 60-step 1024 morph in a fresh process."""
+def bench_bf16(size: int, device: torch.device, repeats: int, probe: PeakProbe) -> dict:
+    """Generator ms/frame under bf16 autocast (as `--precision bf16` renders), and its image vs fp32."""
+    from interp_cli.render import autocast
+
+    generator = random_generator(size, device)
+    noise = generator.make_noise("const", device=device)
+    latent = generator.mean_latent(512)[None, None].expand(1, generator.n_latent, -1).clone()
+    latent += 0.5 * torch.randn_like(latent)
+    flops = 2 * generator_macs(generator.config)
+
+    def render(dtype=None):
+        with torch.inference_mode(), autocast(device, dtype):
+            return generator(latent, noise=noise).float()
+
+    seconds, pct = time_vs_peak(lambda: render(torch.bfloat16), repeats, device, probe, flops)
+    diff = image_diff(render(torch.bfloat16), render())
+    print(f"generator {size} batch 1 with bf16 autocast (--precision bf16):")
+    print(fmt_row(f"generator {size} bf16", seconds, "frame", flops, pct) + " (of the fp32 peak)")
+    print("  vs fp32: " + ", ".join(f"{k} {v:.3g}" for k, v in diff.items()), flush=True)
+    return {"ms_per_frame": seconds * 1e3, "pct_fp32_peak": pct, **diff}
+
+
+def run_e2e(encoder: Encoder4Editing, args, precisions: tuple[str, ...] = ("auto",)) -> dict[str, dict]:
+    """Write a full-size random e4e checkpoint, then time the CLI's 60-step 1024 morph in a fresh
+    process, once per `--precision` in `precisions`."""
     from interp_cli.models.checkpoint import save_e4e_checkpoint
 
-    print("end to end (CLI, fresh process, full-size random e4e checkpoint):", flush=True)
     steps = 60
+    results = {}
     with tempfile.TemporaryDirectory(prefix="interp-bench-") as tmp:
         ckpt = Path(tmp) / "e4e_random_1024.pt"
         generator = random_generator(1024, torch.device("cpu"))
         latent_avg = generator.mean_latent(512).expand(generator.n_latent, -1).clone()
         save_e4e_checkpoint(ckpt, generator, encoder.cpu(), latent_avg)
         del generator
-        out = Path(tmp) / "out.mp4"
-        cmd = [sys.executable, "-m", "interp_cli", str(GOLDEN / "golden_input_A.png"),
-               str(GOLDEN / "golden_input_B.png"), "--weights", str(ckpt), "--no-align", "--steps", str(steps),
-               "-o", str(out), "--device", args.device, "--quiet", "--no-cache"]  # both images encoded
-        print(f"  OMP_WAIT_POLICY for the CLI: {CALLER_WAIT_POLICY or 'unset (as the caller has it)'}")
-        print(f"  checkpoint {ckpt.stat().st_size / 2 ** 20:.0f} MB; running: interp A.png B.png --weights CKPT "
-              f"--no-align --steps {steps} -o out.mp4 --device {args.device} --quiet --no-cache", flush=True)
-        log = Path(tmp) / "stderr.txt"
-        t0 = time.perf_counter()
-        with open(log, "wb") as err:
-            env = dict(os.environ, HF_HUB_OFFLINE="1", INTERP_CACHE_DIR=str(Path(tmp) / "cache"))
-            env.pop("OMP_WAIT_POLICY", None)
-            if CALLER_WAIT_POLICY is not None:
-                env["OMP_WAIT_POLICY"] = CALLER_WAIT_POLICY
-            proc = subprocess.Popen(cmd, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=err, env=env)
-            # wait4 gives this child's own peak RSS (ru_maxrss, KiB on Linux), not the bench's.
-            _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        # ru_maxrss is KiB on Linux, bytes on macOS; reported in MB (10^6 bytes) against "2 GB"
-        rss_mb = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024) / 1e6
-        ok = proc.returncode == 0 and out.is_file() and out.stat().st_size > 0
-        result = {"ok": ok, "seconds": seconds, "peak_rss_mb": rss_mb, "steps": steps, "returncode": proc.returncode,
-                  "mp4_bytes": out.stat().st_size if out.is_file() else 0}
-        if not ok:
-            lines = log.read_text(errors="replace").strip().splitlines()
-            result["error"] = lines[-1] if lines else "?"
-            print(f"  FAILED (exit {proc.returncode}): {result['error']}")
-        else:
-            print(f"  60-step 1024 morph: {seconds:.1f} s wall ({seconds / steps * 1e3:.0f} ms/frame overall), "
-                  f"peak RSS {rss_mb:.0f} MB, MP4 {result['mp4_bytes'] / 1024:.0f} KiB", flush=True)
+        for precision in precisions:
+            print(f"end to end (CLI, fresh process, full-size random e4e checkpoint, --precision {precision}):",
+                  flush=True)
+            results[precision] = _e2e_once(ckpt, Path(tmp), steps, precision, args)
+    return results
+
+
+def _e2e_once(ckpt: Path, tmp: Path, steps: int, precision: str, args) -> dict:
+    out = tmp / f"out_{precision}.mp4"
+    cmd = [sys.executable, "-m", "interp_cli", str(GOLDEN / "golden_input_A.png"),
+           str(GOLDEN / "golden_input_B.png"), "--weights", str(ckpt), "--no-align", "--steps", str(steps),
+           "-o", str(out), "--device", args.device, "--precision", precision, "--quiet",
+           "--no-cache"]  # both images encoded
+    print(f"  OMP_WAIT_POLICY for the CLI: {CALLER_WAIT_POLICY or 'unset (as the caller has it)'}")
+    print(f"  checkpoint {ckpt.stat().st_size / 2 ** 20:.0f} MB; running: interp A.png B.png --weights CKPT "
+          f"--no-align --steps {steps} -o out.mp4 --device {args.device} --precision {precision} --quiet "
+          f"--no-cache", flush=True)
+    log = tmp / "stderr.txt"
+    t0 = time.perf_counter()
+    with open(log, "wb") as err:
+        env = dict(os.environ, HF_HUB_OFFLINE="1", INTERP_CACHE_DIR=str(tmp / "cache"))
+        env.pop("OMP_WAIT_POLICY", None)
+        if CALLER_WAIT_POLICY is not None:
+            env["OMP_WAIT_POLICY"] = CALLER_WAIT_POLICY
+        proc = subprocess.Popen(cmd, cwd=str(ROOT), stdout=subprocess.DEVNULL, stderr=err, env=env)
+        # wait4 gives this child's own peak RSS (ru_maxrss, KiB on Linux), not the bench's.
+        _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    # ru_maxrss is KiB on Linux, bytes on macOS; reported in MB (10^6 bytes) against "2 GB"
+    rss_mb = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024) / 1e6
+    ok = proc.returncode == 0 and out.is_file() and out.stat().st_size > 0
+    result = {"ok": ok, "seconds": seconds, "peak_rss_mb": rss_mb, "steps": steps, "returncode": proc.returncode,
+              "precision": precision, "mp4_bytes": out.stat().st_size if out.is_file() else 0}
+    if not ok:
+        lines = log.read_text(errors="replace").strip().splitlines()
+        result["error"] = lines[-1] if lines else "?"
+        print(f"  FAILED (exit {proc.returncode}): {result['error']}")
+    else:
+        print(f"  60-step 1024 morph: {seconds:.1f} s wall ({seconds / steps * 1e3:.0f} ms/frame overall), "
+              f"peak RSS {rss_mb:.0f} MB, MP4 {result['mp4_bytes'] / 1024:.0f} KiB", flush=True)
     return result
 
 

@@ -27,7 +27,7 @@ from interp_cli.errors import InterpError, UsageError
 from interp_cli.images import content_sha256, load_image
 from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
-from interp_cli.render import pick_device, render_float, render_frames
+from interp_cli.render import pick_device, pick_precision, precision_name, render_float, render_frames
 from interp_cli.weights import file_sha256, remembered_sha256, resolve_weights
 
 NOISE_MODES = ("const", "random", "none")
@@ -63,9 +63,10 @@ class Session:
     """
 
     def __init__(self, weights: str | None = None, device: str | None = "auto", *, log: Log = _stderr,
-                 progress: bool = True, cache_dir: str | os.PathLike | None = None):
+                 progress: bool = True, cache_dir: str | os.PathLike | None = None, precision: str | None = "auto"):
         self.log = log
         self.device = pick_device(device)
+        self.precision = pick_precision(precision, self.device)  # rendering only: codes are always float32
         started = time.perf_counter()
         self.weights = resolve_weights(weights, progress=progress)
         self.model: E4EModel = load_model(self.weights.path).to(self.device)
@@ -199,7 +200,7 @@ class Session:
         """Stream `[H, W, 3]` uint8 frames for an iterable of codes."""
         avg = self.model.average_w() if truncation != 1.0 else None
         return render_frames(self.model.generator, codes, batch_size=batch_size, noise=self.noise(noise, seed),
-                             truncation=truncation, truncation_latent=avg)
+                             truncation=truncation, truncation_latent=avg, precision=self.precision)
 
 
 def _check_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
@@ -223,7 +224,8 @@ def _check_number(name: str, value, low=None, high=None, integer=False):
 
 
 def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, steps: int = 60, fps: float = 30,
-          quality: int = 8, weights: str | None = None, device: str | None = "auto", batch_size: int = 4,
+          quality: int = 8, weights: str | None = None, device: str | None = "auto", precision: str = "auto",
+          batch_size: int = 4,
           noise: str = "const", seed: int = 0, truncation: float = 1.0, align: bool | None = None,
           face: int | None = None, save_aligned: str | os.PathLike | None = None, loop: bool = False,
           pingpong: bool = False, hold: int = 0, ease: str = "linear", interp: str = "lerp",
@@ -264,7 +266,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         raise UsageError(f"--interp {interp}: choose one of {', '.join(blend.INTERPS)}")
 
     own_session = session is None
-    session = session or Session(weights, device, log=log, progress=progress)
+    session = session or Session(weights, device, log=log, progress=progress, precision=precision)
     settings = EncodeSettings(align=align, face=face, refine=refine, refine_loss=refine_loss, seed=seed,
                               cache=cache, save_aligned=Path(save_aligned) if save_aligned else None)
     mask = blend.parse_layers(layers, session.model.n_latent)
@@ -306,7 +308,8 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         "output": str(output), "kind": kind, "frames": n_frames, "width": size[0], "height": size[1],
         "fps": fps, "inputs": [str(p) for p in paths], "sheet": str(sheet) if sheet else None,
         "weights": _weights_summary(session, cache),
-        "device": str(session.device), "encoder_calls": session.encoder_calls,
+        "device": str(session.device), "precision": precision_name(session.precision),
+        "encoder_calls": session.encoder_calls,
         "timings": {"load": round(session.load_seconds, 3), "encode": round(encode_seconds, 3),
                     "render": round(render_seconds, 3), "total": round(time.perf_counter() - started, 3)},
     }
@@ -358,8 +361,8 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
 
 
 def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str | None = None,
-           device: str | None = "auto", noise: str = "const", seed: int = 0, truncation: float = 1.0,
-           log: Log = _stderr, progress: bool = True) -> dict:
+           device: str | None = "auto", precision: str = "auto", noise: str = "const", seed: int = 0,
+           truncation: float = 1.0, log: Log = _stderr, progress: bool = True) -> dict:
     """Render a code file (`[n, 512]` or `[1, n, 512]`) to an RGB PNG, or the raw float image `[3, H, W]` as .npy."""
     path = _check_inputs([codes])[0]
     if path.suffix.lower() != ".npy":
@@ -369,13 +372,13 @@ def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str 
         raise UsageError(f"{output}: render writes a .png image or a .npy float array")
     write.check_output_path(output)
     _check_number("--truncation", truncation, low=0.0, high=2.0)
-    session = Session(weights, device, log=log, progress=progress)
+    session = Session(weights, device, log=log, progress=progress, precision=precision)
     session.release_encoder()
     code = session.load_codes(path)
     if kind == "npy":
         avg = session.model.average_w() if truncation != 1.0 else None
         image = render_float(session.model.generator, code, noise=session.noise(noise, seed),
-                             truncation=truncation, truncation_latent=avg)
+                             truncation=truncation, truncation_latent=avg, precision=session.precision)
         write.write_image(output, image.astype(np.float32))
     else:
         frame = next(session.frames([code], batch_size=1, noise=noise, seed=seed, truncation=truncation))
@@ -406,8 +409,8 @@ def align(image: str | os.PathLike, output: str | os.PathLike, *, face: int | No
 
 def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coarse: str = "a",
         middle: str | None = None, fine: str = "b", weights: str | None = None, device: str | None = "auto",
-        noise: str = "const", seed: int = 0, align: bool | None = None, face: int | None = None,
-        cache: bool = True, log: Log = _stderr, progress: bool = True) -> dict:
+        precision: str = "auto", noise: str = "const", seed: int = 0, align: bool | None = None,
+        face: int | None = None, cache: bool = True, log: Log = _stderr, progress: bool = True) -> dict:
     """Style mixing: coarse rows (pose, face shape) from one input, middle and fine rows from others.
 
     `coarse`/`middle`/`fine` name inputs by letter (a, b, c, ...) or 1-based number; `middle`
@@ -427,7 +430,7 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
         return index
 
     sources = {"coarse": pick("coarse", coarse), "middle": pick("middle", middle or coarse), "fine": pick("fine", fine)}
-    session = Session(weights, device, log=log, progress=progress)
+    session = Session(weights, device, log=log, progress=progress, precision=precision)
     settings = EncodeSettings(align=align, face=face, cache=cache)
     codes = {i: session.encode_path(paths[i], settings) for i in sorted(set(sources.values()))}
     mixed = blend.mix_codes(codes[sources["coarse"]], codes[sources["middle"]], codes[sources["fine"]],
@@ -463,8 +466,8 @@ def read_manifest(path: str | os.PathLike) -> list[tuple[list[str], str]]:
 
 
 def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, weights: str | None = None,
-          device: str | None = "auto", on_row: Callable[[dict], None] | None = None, log: Log = _stderr,
-          progress: bool = True, **morph_options) -> list[dict]:
+          device: str | None = "auto", precision: str = "auto", on_row: Callable[[dict], None] | None = None,
+          log: Log = _stderr, progress: bool = True, **morph_options) -> list[dict]:
     """Run `morph` for every manifest row with one loaded model; failed rows are reported, not fatal.
 
     Returns one result dict per row (`ok`, `output`, and `error` + `exit_code` for failures).
@@ -474,7 +477,7 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, weights: st
     if outdir.exists() and not outdir.is_dir():
         raise UsageError(f"{outdir}: exists and is not a directory")
     outdir.mkdir(parents=True, exist_ok=True)
-    session = Session(weights, device, log=log, progress=progress)
+    session = Session(weights, device, log=log, progress=progress, precision=precision)
     results = []
     for index, (inputs, name) in enumerate(rows, 1):
         output = outdir / name

@@ -108,7 +108,19 @@ def test_json_summary(tiny, tmp_path):
     assert summary["output"] == str(out) and summary["frames"] == 4
     assert (summary["width"], summary["height"], summary["fps"]) == (16, 16, 30)
     assert len(summary["weights"]["sha256"]) == 64
+    assert summary["precision"] == "fp32"  # auto on a CPU: the reference's float32
     assert set(summary["timings"]) >= {"load", "encode", "render", "total"}
+
+
+def test_precision_bf16_renders_close_to_fp32(tiny, tmp_path):
+    frames = {}
+    for precision in ("fp32", "bf16"):
+        out = tmp_path / precision
+        result = run(A, B, "--weights", tiny, "--no-align", "--steps", 3, "--precision", precision, "-o", out, "--json")
+        assert result.exit_code == 0, result.stderr
+        assert json.loads(result.stdout)["precision"] == precision
+        frames[precision] = np.stack([np.asarray(Image.open(p)) for p in sorted(out.iterdir())]).astype(int)
+    assert np.abs(frames["bf16"] - frames["fp32"]).mean() < 3
 
 
 def test_no_cache_run_does_not_hash_an_unknown_weights_file(tiny_ckpt, tmp_path):

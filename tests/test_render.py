@@ -1,0 +1,49 @@
+"""interp_cli.render: device and precision choice, and bf16 rendering against float32."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from interp_cli.errors import UsageError
+from interp_cli.models.checkpoint import load_model
+from interp_cli.render import pick_precision, precision_name, render_frames
+from weights.eval_demo import DEFAULT_WEIGHTS
+
+CPU = torch.device("cpu")
+
+
+def test_auto_precision_is_float32_on_cpu_and_explicit_choices_are_kept():
+    assert pick_precision("auto", CPU) is None
+    assert pick_precision(None, CPU) is None
+    assert pick_precision("fp32", CPU) is None
+    assert pick_precision("bf16", CPU) is torch.bfloat16
+    assert pick_precision("FP16", CPU) is torch.float16
+    assert [precision_name(pick_precision(n, CPU)) for n in ("auto", "bf16", "fp16")] == ["fp32", "bf16", "fp16"]
+
+
+def test_unknown_precision_is_a_usage_error():
+    with pytest.raises(UsageError, match="--precision fp8"):
+        pick_precision("fp8", CPU)
+
+
+@pytest.fixture(scope="module")
+def demo_codes_and_generator():
+    model = load_model(DEFAULT_WEIGHTS, with_encoder=False)
+    rng = np.random.default_rng(0)
+    avg = model.latent_avg.numpy()
+    codes = [avg + 0.5 * rng.standard_normal(avg.shape).astype(np.float32) for _ in range(3)]
+    return codes, model.generator
+
+
+def test_bf16_frames_are_within_a_few_grey_levels_of_float32(demo_codes_and_generator):
+    codes, generator = demo_codes_and_generator
+    fp32 = np.stack(list(render_frames(generator, codes, batch_size=2))).astype(int)
+    bf16 = np.stack(list(render_frames(generator, codes, batch_size=2, precision=torch.bfloat16))).astype(int)
+    assert bf16.shape == fp32.shape and bf16.dtype == fp32.dtype
+    diff = np.abs(bf16 - fp32)
+    assert diff.any(), "bf16 rendering gave float32's exact frames: autocast did not take effect"
+    assert diff.mean() < 2.0
+    psnr = 10 * np.log10(255.0**2 / np.mean(diff.astype(float) ** 2))
+    assert psnr > 32
