@@ -65,10 +65,11 @@ class DefaultMorphGroup(click.Group):
         except click.ClickException as err:  # usage errors: bad option values, missing arguments
             click.echo(f"interp: error: {_one_line(err.format_message())}", err=True)
             sys.exit(err.exit_code)
-        except Terminated:
-            click.echo("interp: terminated", err=True)
-            sys.exit(143)
-        except (KeyboardInterrupt, click.exceptions.Abort):
+        except (KeyboardInterrupt, click.exceptions.Abort) as err:
+            # Click re-raises a KeyboardInterrupt (Terminated included) as Abort, from the original.
+            if isinstance(err, Terminated) or isinstance(err.__cause__, Terminated):
+                click.echo("interp: terminated", err=True)
+                sys.exit(143)
             click.echo("interp: interrupted", err=True)
             sys.exit(130)
         except Exception as err:

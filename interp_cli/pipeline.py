@@ -15,6 +15,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,8 @@ from interp_cli.errors import InterpError, UsageError
 from interp_cli.images import content_sha256, load_image
 from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
-from interp_cli.render import pick_device, pick_precision, precision_name, render_float, render_frames
+from interp_cli.render import (pick_device, pick_precision, precision_name, render_ahead, render_float,
+                               render_frames)
 from interp_cli.weights import file_sha256, remembered_sha256, resolve_weights
 
 NOISE_MODES = ("const", "random", "none")
@@ -278,26 +280,27 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
 
     n_frames = len(plan)
     code_stream = blend.iter_codes(codes, plan, interp=interp, layer_mask=mask)
-    frames = session.frames(code_stream, batch_size=batch_size, noise=noise, seed=seed, truncation=truncation)
-    if size is not None and size != session.model.size:
-        frames = _resized(frames, size)
+    rendered = render_ahead(session.frames(code_stream, batch_size=batch_size, noise=noise, seed=seed,
+                                           truncation=truncation), depth=2 * batch_size)
+    frames = _resized(rendered, size) if size is not None and size != session.model.size else rendered
     wanted_sheet = kind == "png" or sheet is not None
     picks = set(np.linspace(0, n_frames - 1, min(sheet_frames, n_frames)).round().astype(int).tolist())
     kept: list[np.ndarray] = []
     t_render = time.perf_counter()
     size = (size or session.model.size,) * 2
-    if kind == "png":
-        for i, frame in enumerate(frames):
-            if i in picks:
-                kept.append(frame)
-    else:
-        with write.open_writer(output, fps=fps, quality=quality, size=size, expected_frames=n_frames) as writer:
+    with closing(rendered):  # on any error, stop the render thread before leaving
+        if kind == "png":
             for i, frame in enumerate(frames):
-                writer.write(frame)
-                if wanted_sheet and i in picks:
+                if i in picks:
                     kept.append(frame)
-                if progress and (i + 1) % max(1, n_frames // 10) == 0:
-                    log(f"rendered {i + 1}/{n_frames} frames")
+        else:
+            with write.open_writer(output, fps=fps, quality=quality, size=size, expected_frames=n_frames) as writer:
+                for i, frame in enumerate(frames):
+                    writer.write(frame)
+                    if wanted_sheet and i in picks:
+                        kept.append(frame)
+                    if progress and (i + 1) % max(1, n_frames // 10) == 0:
+                        log(f"rendered {i + 1}/{n_frames} frames")
     render_seconds = time.perf_counter() - t_render
     if wanted_sheet:
         sheet_inputs = [_input_thumbnail(session, p, settings, size) for p in paths]

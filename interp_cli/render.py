@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import nullcontext
 
@@ -109,3 +111,57 @@ def render_float(generator: Generator, code: np.ndarray, *, noise=None, truncati
         latent = torch.from_numpy(np.ascontiguousarray(code, dtype=np.float32))[None].to(device)
         img = generator(latent, noise=noise, truncation=truncation, truncation_latent=truncation_latent)
     return img[0].float().cpu().numpy()
+
+
+class _Failed:
+    def __init__(self, error: BaseException):
+        self.error = error
+
+
+_DONE = object()
+
+
+def render_ahead(frames: Iterable[np.ndarray], depth: int = 8) -> Iterator[np.ndarray]:
+    """Yield `frames` while a background thread already renders the next ones (at most `depth` wait).
+
+    Writing a frame (x264 or GIF encoding, PNG compression) and rendering the next one then
+    overlap: on a GPU the encoder is the slower half, on a CPU the network keeps running while
+    the frame is piped to ffmpeg. Order is kept, memory stays bounded by `depth` frames, an
+    error in the renderer is raised here, and closing this iterator (or an error in the caller)
+    stops the renderer after the frame it is working on.
+    """
+    ready: queue.Queue = queue.Queue(maxsize=max(1, depth))
+    stop = threading.Event()
+
+    def hand_over(item) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for frame in frames:
+                if not hand_over(frame):
+                    return
+            hand_over(_DONE)
+        except BaseException as error:  # handed to the consumer, who raises it
+            hand_over(_Failed(error))
+
+    worker = threading.Thread(target=produce, name="interp-render", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is _DONE:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        # Let the renderer finish its current frame: torch must not be mid-kernel at interpreter exit.
+        worker.join()

@@ -373,3 +373,28 @@ def test_morph_aligns_by_default_and_saves_what_the_encoder_saw(tiny, tmp_path):
     crops = sorted(p.name for p in saved.iterdir())
     assert crops == ["biden_aligned.png", "obama_aligned.png"]
     assert Image.open(saved / "obama_aligned.png").size == (256, 256)
+
+
+@pytest.mark.parametrize(("sig", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_real_signal_during_rendering_exits_cleanly(tiny, tmp_path, sig, code):
+    """A real signal reaches the main thread while the render thread works: clean exit, no temp file."""
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "out.gif"
+    out.write_bytes(b"old")
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    child = subprocess.Popen([sys.executable, "-m", "interp_cli", A, B, "--weights", tiny, "--no-align",
+                              "--steps", "100000", "-o", str(out), "--no-cache"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    deadline = time.monotonic() + 60
+    while not [p for p in tmp_path.iterdir() if p.name != "out.gif"]:  # the temp file: frames are flowing
+        assert child.poll() is None and time.monotonic() < deadline, child.stderr.read()
+        time.sleep(0.05)
+    child.send_signal(getattr(signal, sig))
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == code, err
+    assert err.decode().strip() in ("interp: interrupted", "interp: terminated")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.gif"]
+    assert out.read_bytes() == b"old"

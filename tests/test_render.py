@@ -47,3 +47,39 @@ def test_bf16_frames_are_within_a_few_grey_levels_of_float32(demo_codes_and_gene
     assert diff.mean() < 2.0
     psnr = 10 * np.log10(255.0**2 / np.mean(diff.astype(float) ** 2))
     assert psnr > 32
+
+
+def test_render_ahead_keeps_order_and_raises_the_renderers_error():
+    from interp_cli.render import render_ahead
+
+    assert list(render_ahead(iter(range(50)), depth=3)) == list(range(50))
+
+    def broken():
+        yield 1
+        yield 2
+        raise RuntimeError("renderer broke")
+
+    got = []
+    with pytest.raises(RuntimeError, match="renderer broke"):
+        for item in render_ahead(broken(), depth=4):
+            got.append(item)
+    assert got == [1, 2]
+
+
+def test_render_ahead_stops_rendering_when_the_consumer_stops():
+    import threading
+
+    from interp_cli.render import render_ahead
+
+    produced = []
+
+    def frames():
+        for i in range(1000):
+            produced.append(i)
+            yield i
+
+    ahead = render_ahead(frames(), depth=2)
+    assert [next(ahead) for _ in range(3)] == [0, 1, 2]
+    ahead.close()  # joins the render thread
+    assert not any(t.name == "interp-render" for t in threading.enumerate())
+    assert len(produced) <= 3 + 2 + 1  # consumed + queued + the one being handed over
