@@ -15,6 +15,7 @@ import sys
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
+_M_ARENA_MAX = -8
 _KEEP_BYTES = 1 << 30  # freed heap kept for reuse before glibc gives memory back to the system
 
 
@@ -27,4 +28,7 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError):
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, _KEEP_BYTES))
+    # One arena: a thread's own arena lives in mmap-ed heaps of at most 64 MB, so a rendering thread
+    # (see render.render_ahead) would get none of the reuse below and fault its frames in afresh.
+    return (bool(mallopt(_M_ARENA_MAX, 1)) and bool(mallopt(_M_MMAP_MAX, 0))
+            and bool(mallopt(_M_TRIM_THRESHOLD, _KEEP_BYTES)))

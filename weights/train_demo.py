@@ -23,7 +23,8 @@ Weights are stored as float16 (`load_model` converts), the run measures the save
 sha256/size JSON next to it (`demo.json`).
 
 Commands (from the repository root):
-  python -m weights.train_demo --minutes 120          # the shipped model: CPU, 2 cores, 2 h
+  python -m weights.train_demo --minutes 62                        # the shipped model, run 1 (CPU, 2 cores)
+  python -m weights.train_demo --init weights/demo.pt --minutes 55  # ... and run 2 on top (`make demo-weights`)
   python -m weights.train_demo --tiny --minutes 5     # a 32x32 toy model, to try changes quickly
 
 On a CUDA machine the same command runs there (auto-detected; `--device cpu` forces the CPU).
@@ -464,7 +465,7 @@ def train(args: argparse.Namespace) -> dict:
                   "steps": {"generator": g_result["steps"], "encoder": e_result["steps"], "end_to_end": steps_e2e},
                   "minutes": round(train_seconds / 60, 2),
                   "device": torch.cuda.get_device_name(device) if device.type == "cuda" else
-                  f"cpu ({platform.machine()}, {'1 process' if args.serial else '2 processes'}, 1 thread each)",
+                  f"cpu ({platform.machine()}, {'1 process' if args.serial or args.init else '2 processes'}, 1 thread each)",
                   "precision": str(amp or torch.float32).replace("torch.", ""),
                   "torch": str(torch.__version__),
                   "command": "python -m weights.train_demo " + " ".join(sys.argv[1:])},
