@@ -465,7 +465,8 @@ def train(args: argparse.Namespace) -> dict:
                   "steps": {"generator": g_result["steps"], "encoder": e_result["steps"], "end_to_end": steps_e2e},
                   "minutes": round(train_seconds / 60, 2),
                   "device": torch.cuda.get_device_name(device) if device.type == "cuda" else
-                  f"cpu ({platform.machine()}, {'1 process' if args.serial or args.init else '2 processes'}, 1 thread each)",
+                  f"cpu ({platform.machine()}, {'1 process' if args.serial or args.init else '2 processes'}, "
+                  "1 thread each)",
                   "precision": str(amp or torch.float32).replace("torch.", ""),
                   "torch": str(torch.__version__),
                   "command": "python -m weights.train_demo " + " ".join(sys.argv[1:])},
