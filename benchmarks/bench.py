@@ -299,10 +299,15 @@ def run_cpu(args) -> dict:
     del encoder
 
     g1024, g256, enc = gen_results["gen1024_b1"], gen_results["gen256_b1"], results["encoder_b1"]
+    # The 1024 targets are judged as the CLI renders: with freed blocks kept, when that applied.
+    if "gen1024_b1_reuse" in gen_results:
+        g1024 = gen_results["gen1024_b1_reuse"]
+        ratio[1024] = gen_results["gen1024_b4_reuse"]["ms_per_frame"] / g1024["ms_per_frame"]
     checks = {"gen1024>=40%": g1024["pct_peak"] >= 40, "gen256>=50%": g256["pct_peak"] >= 50,
               "encoder>=65%": enc["pct_peak"] >= 65,
               "batch4<=batch1": max(ratio.values()) <= 1.05}  # 5%: the noise of a shared machine
-    summary = (f"SUMMARY peak {peak:.0f} GFLOP/s | gen1024 {g1024['ms_per_frame']:.0f} ms/frame "
+    label = "gen1024 (CLI malloc)" if "gen1024_b1_reuse" in gen_results else "gen1024"
+    summary = (f"SUMMARY peak {peak:.0f} GFLOP/s | {label} {g1024['ms_per_frame']:.0f} ms/frame "
                f"({g1024['pct_peak']:.0f}%) | gen256 {g256['ms_per_frame']:.0f} ms ({g256['pct_peak']:.0f}%) | "
                f"b4/b1 {ratio[256]:.2f}/{ratio[1024]:.2f} | encoder {enc['ms_per_image']:.0f} ms "
                f"({enc['pct_peak']:.0f}%)")
