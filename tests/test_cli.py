@@ -389,7 +389,7 @@ def test_real_signal_during_rendering_exits_cleanly(tiny, tmp_path, sig, code):
                               "--steps", "100000", "-o", str(out), "--no-cache"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     deadline = time.monotonic() + 60
-    while not [p for p in tmp_path.iterdir() if p.name != "out.gif"]:  # the temp file: frames are flowing
+    while not [p for p in tmp_path.iterdir() if p.name != "out.gif" and p.stat().st_size > 0]:  # frames flowing
         assert child.poll() is None and time.monotonic() < deadline, child.stderr.read()
         time.sleep(0.05)
     child.send_signal(getattr(signal, sig))

@@ -40,7 +40,8 @@ def test_freed_frame_buffers_are_reused_without_page_faults():
         pytest.skip("this libc has no mallopt (not glibc)")
     _, faults_default = probe("default")
     assert faults_default > 30_000  # the default really does re-fault the block (else this test proves nothing)
-    assert faults_kept < faults_default / 20
+    # 0 here when idle; the slack is for a host that reclaims idle pages (DAMON) between frames.
+    assert faults_kept < faults_default / 4
 
 
 def test_the_interp_command_turns_it_on(monkeypatch):
