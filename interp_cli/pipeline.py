@@ -30,7 +30,7 @@ from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
 from interp_cli.render import (pick_device, pick_precision, precision_name, render_ahead, render_float,
                                render_frames)
-from interp_cli.weights import file_sha256, remembered_sha256, resolve_weights
+from interp_cli.weights import file_sha256, resolve_weights
 
 NOISE_MODES = ("const", "random", "none")
 Log = Callable[[str], None]
@@ -86,13 +86,10 @@ class Session:
 
     @property
     def known_weights_sha256(self) -> str | None:
-        """The sha256 if it is already known (a verified preset, or a file hashed before); never hashes.
-
-        Summaries of `--no-cache` runs use this: hashing a 1.2 GB checkpoint only to print its
-        digest would cost seconds that the run itself does not need.
+        """The sha256 if it is already known (verified, remembered when the weights were resolved, or
+        hashed since); never hashes. Summaries of `--no-cache` runs use this: hashing a 1.2 GB
+        checkpoint only to print its digest would cost seconds that the run itself does not need.
         """
-        if self._sha256 is None:
-            self._sha256 = remembered_sha256(self.weights.path)
         return self._sha256
 
     @property
@@ -227,8 +224,7 @@ def _check_number(name: str, value, low=None, high=None, integer=False):
 
 def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, steps: int = 60, fps: float = 30,
           quality: int = 8, weights: str | None = None, device: str | None = "auto", precision: str = "auto",
-          batch_size: int = 4,
-          noise: str = "const", seed: int = 0, truncation: float = 1.0, align: bool | None = None,
+          batch_size: int = 4, noise: str = "const", seed: int = 0, truncation: float = 1.0, align: bool | None = None,
           face: int | None = None, save_aligned: str | os.PathLike | None = None, loop: bool = False,
           pingpong: bool = False, hold: int = 0, ease: str = "linear", interp: str = "lerp",
           layers: str = "all", refine: int = 0, refine_loss: str = "l2+lap", cache: bool = True,
