@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 
 from interp_cli.models.e4e import BottleneckIR
-from interp_cli.models import stylegan2
 from interp_cli.models.stylegan2 import (
     SQRT2,
     Blur,
@@ -250,55 +249,6 @@ def test_generator_gradients_match_reference(small_generator):
     assert_close(got_codes, ref_codes, tol=1e-4)
     for a, b in zip(got_noise, ref_noise):
         assert_close(a, b, tol=1e-4)
-
-
-@pytest.fixture
-def winograd_calls(monkeypatch):
-    """Winograd (NNPACK) enabled for the small generator's layers; records the shapes it convolves."""
-    if not stylegan2._nnpack_ready():
-        pytest.skip("NNPACK is not usable on this CPU")
-    monkeypatch.setattr(stylegan2, "WINOGRAD_MIN_SIZE", 8)
-    monkeypatch.setattr(stylegan2, "WINOGRAD_MIN_CHANNELS", 8)
-    calls = []
-    nnpack = torch._nnpack_spatial_convolution
-
-    def recording(x, *args):
-        calls.append(tuple(x.shape))
-        return nnpack(x, *args)
-
-    monkeypatch.setattr(torch, "_nnpack_spatial_convolution", recording)
-    return calls
-
-
-@pytest.mark.parametrize("batch", [1, 3])
-def test_winograd_convs_match_the_reference(small_generator, winograd_calls, batch, monkeypatch):
-    gen = small_generator
-    monkeypatch.setattr(gen, "PER_FRAME_FROM", 8)   # a batch finishes frame by frame, as on CPU at 1024
-    latent = torch.randn(batch, gen.n_latent, gen.style_dim)
-    noise = gen.make_noise("random", seed=5)
-    with torch.no_grad():
-        expected = reference_generator(gen, latent, noise)
-        image = gen(latent, noise=noise)
-    # every 3x3 conv from 8 px up with >= 8 input channels: 3 blocks (8, 16, 32 px) per frame
-    assert sorted(set(winograd_calls)) == [(1, 8, 32, 32), (1, 16, 16, 16), (1, 24, 8, 8)]
-    assert len(winograd_calls) == 3 * batch
-    assert image.is_contiguous()
-    assert_close(image, expected, tol=1e-4)
-
-
-def test_winograd_is_off_for_autograd_autocast_and_when_disabled(small_generator, winograd_calls, monkeypatch):
-    gen = small_generator
-    latent = torch.randn(1, gen.n_latent, gen.style_dim, requires_grad=True)
-    gen(latent).sum().backward()                      # code refinement: exact gradients, direct conv
-    conv = gen.convs[1]                               # a 3x3 conv fed fp32 under autocast, which
-    x = torch.randn(1, conv.conv.in_channel, 8, 8)    # NNPACK would silently run in fp32
-    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
-        assert conv(x, latent[:, 0], None).dtype == torch.bfloat16
-        gen(latent)
-    monkeypatch.setattr(stylegan2, "WINOGRAD", False)
-    with torch.no_grad():
-        gen(latent)
-    assert winograd_calls == []
 
 
 @pytest.mark.parametrize("stride", [1, 2])

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from interp_cli.models import winograd
 from interp_cli.models.stylegan2 import EqualLinear
 
 
@@ -46,8 +47,9 @@ class BottleneckIR(nn.Module):
         else:
             self.shortcut_layer = nn.Sequential(nn.Conv2d(in_channel, depth, 1, stride, bias=False),
                                                 nn.BatchNorm2d(depth))
-        layers = [nn.BatchNorm2d(in_channel), nn.Conv2d(in_channel, depth, 3, 1, 1, bias=False), nn.PReLU(depth),
-                  nn.Conv2d(depth, depth, 3, stride, 1, bias=False), nn.BatchNorm2d(depth)]
+        # winograd.Conv2d: the stride-1 3x3 convs at 64-256 px run as Winograd on x86 CPUs.
+        layers = [nn.BatchNorm2d(in_channel), winograd.Conv2d(in_channel, depth, 3, 1, 1, bias=False),
+                  nn.PReLU(depth), winograd.Conv2d(depth, depth, 3, stride, 1, bias=False), nn.BatchNorm2d(depth)]
         if use_se:
             layers.append(SEModule(depth))
         self.res_layer = nn.Sequential(*layers)

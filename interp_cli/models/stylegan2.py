@@ -24,14 +24,9 @@ measures it; tests/test_stylegan2_fast.py pins each step against the reference f
   tensor), and activations are channels_last on CPU and CUDA (oneDNN / cuDNN run NHWC
   without converting every layer's input and output).
 - The weight-only part of demodulation is cached per weight version (`weight_sq`).
-- On x86 CPUs the stride-1 3x3 convs of the wide middle layers (64-256 px, 128-512 channels)
-  of a single frame run as Winograd F(6x6, 3x3) through the NNPACK kernels inside PyTorch
-  (5x fewer multiplies): about 1.9x faster than oneDNN's direct conv there (94 -> 49 ms per
-  layer at 64 px on a 2-core Zen 4), none at 512-1024 px, where 32-64 channels are too few
-  to pay for the transforms. Those blocks run NCHW, NNPACK's layout, so no transposes are
-  added. Rounding differs from the direct conv by ~1e-5 relative, and frames stay within 1e-4
-  of the reference (the golden tests). Autograd (code refinement), autocast and other dtypes
-  keep the direct conv.
+- On x86 CPUs the 3x3 convs of one frame's 64-256 px blocks run as Winograd through NNPACK
+  (`winograd.py`: about 1.9x faster there, e.g. 94 -> 49 ms per layer at 64 px); those blocks
+  run NCHW, NNPACK's layout, so no transposes are added.
 """
 
 from __future__ import annotations
@@ -43,6 +38,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from interp_cli.models import winograd
 
 SQRT2 = math.sqrt(2.0)
 
@@ -177,47 +174,6 @@ class Upsample(nn.Module):
         return upfirdn2d(x, self.kernel, up=self.factor, pad=self.pad)
 
 
-# Winograd (NNPACK) for stride-1 3x3 convs of one frame from this resolution and input width
-# up (measured: no gain below 64 px or under 128 channels). `WINOGRAD = False` turns it off.
-WINOGRAD = True
-WINOGRAD_MIN_SIZE = 64
-WINOGRAD_MIN_CHANNELS = 128
-_nnpack_usable: bool | None = None
-
-
-def _nnpack_ready() -> bool:
-    """NNPACK is compiled in, initialises, and the CPU is x86 with AVX2 (its kernels' ISA).
-
-    Elsewhere (ARM wheels, old x86) the direct conv stays: NNPACK's speed there is unmeasured.
-    """
-    global _nnpack_usable
-    if _nnpack_usable is None:
-        capability = torch.backends.cpu.get_cpu_capability()
-        # _nnpack_available() also initialises NNPACK, which must precede its first use.
-        _nnpack_usable = capability in ("AVX2", "AVX512") and torch._nnpack_available()
-    return _nnpack_usable
-
-
-def _autocast_on(device_type: str) -> bool:
-    try:
-        return torch.is_autocast_enabled(device_type)
-    except TypeError:                                  # torch < 2.4
-        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
-
-
-def winograd_applies(x: torch.Tensor, channels: int, size: int | None = None) -> bool:
-    """Whether a 3x3 conv with `channels` inputs over `x [B, ., H, W]` runs as Winograd.
-
-    `size`: the conv's input resolution when it is not `x`'s own (the generator asks before
-    the upsampling that precedes it).
-    Only for inference in plain float32 on an x86 CPU (NNPACK ignores autocast and is not used
-    under autograd, so code refinement keeps the direct conv's exact gradients).
-    """
-    return (WINOGRAD and x.device.type == "cpu" and x.dtype == torch.float32 and x.shape[0] == 1
-            and (size or min(x.shape[-2:])) >= WINOGRAD_MIN_SIZE and channels >= WINOGRAD_MIN_CHANNELS
-            and not torch.is_grad_enabled() and not _autocast_on("cpu") and _nnpack_ready())
-
-
 def _inplace() -> bool:
     """In-place updates of fresh layer outputs are safe when no graph is recorded (rendering);
     with autograd on (code refinement) the out-of-place ops keep every saved tensor intact."""
@@ -320,9 +276,8 @@ class ModulatedConv2d(nn.Module):
         if self.upsample:
             x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
             return self.blur(x, bias)
-        if self.kernel_size == 3 and winograd_applies(x, self.in_channel):
-            # NCHW in and out (an NHWC input costs a transpose; the generator hands NCHW here).
-            return torch._nnpack_spatial_convolution(x, weight, bias, [self.padding] * 2)
+        if self.kernel_size == 3 and winograd.applies(x, self.in_channel):
+            return winograd.conv3x3(x, weight, bias)    # NCHW in and out: see Generator._blocks
         return F.conv2d(x, weight, bias, padding=self.padding)
 
 
@@ -573,8 +528,8 @@ class Generator(nn.Module):
         """
         for b in blocks:
             i = 2 * b + 1                                            # W+ row and noise index
-            if winograd_applies(out, self.convs[2 * b + 1].conv.in_channel, size=2 * out.shape[-1]):
-                # NNPACK reads and writes NCHW: keep the whole block in it (a layout change
+            if winograd.applies(out, self.convs[2 * b + 1].conv.in_channel, size=2 * out.shape[-1]):
+                # NNPACK reads and writes NCHW: the whole block stays in it (a layout change
                 # costs a full transpose, 20-30 ms at 256 px on a laptop CPU).
                 out = out.contiguous()
             elif out.device.type in self.CHANNELS_LAST_ON:
