@@ -61,6 +61,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from interp_cli.malloc import keep_freed_memory  # noqa: E402
+from interp_cli.models import winograd  # noqa: E402
 from interp_cli.models.e4e import Encoder4Editing, EncoderConfig  # noqa: E402
 from interp_cli.models.stylegan2 import Generator, GeneratorConfig  # noqa: E402
 
@@ -161,19 +162,31 @@ class PeakProbe:
 
 def time_vs_peak(fn, repeats: int, device: torch.device, probe: PeakProbe, flops: float) -> tuple[float, float]:
     """(median seconds of fn, median % of the probe's GFLOP/s measured between the repeats)."""
-    fn()
-    sync(device)
-    times, ratios = [], []
-    for _ in range(repeats):
-        peak = probe.gflops()
-        t0 = time.perf_counter()
+    return time_all_vs_peak({"fn": (fn, flops)}, repeats, device, probe)["fn"]
+
+
+def time_all_vs_peak(fns: dict, repeats: int, device: torch.device, probe: PeakProbe) -> dict:
+    """`{name: (fn, flops)}` -> `{name: (median seconds, median % of peak)}`, the fns interleaved.
+
+    Each repeat runs every fn once between two probe convs, so slow drift in the machine's
+    speed hits all of them alike and their ratios (batch 4 vs batch 1) stay fair.
+    """
+    for fn, _ in fns.values():
         fn()
-        sync(device)
-        seconds = time.perf_counter() - t0
-        peak = max(peak, probe.gflops())
-        times.append(seconds)
-        ratios.append(100 * flops / seconds / 1e9 / peak)
-    return statistics.median(times), statistics.median(ratios)
+    sync(device)
+    times: dict = {name: [] for name in fns}
+    ratios: dict = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, (fn, flops) in fns.items():
+            peak = probe.gflops()
+            t0 = time.perf_counter()
+            fn()
+            sync(device)
+            seconds = time.perf_counter() - t0
+            peak = max(peak, probe.gflops())
+            times[name].append(seconds)
+            ratios[name].append(100 * flops / seconds / 1e9 / peak)
+    return {name: (statistics.median(times[name]), statistics.median(ratios[name])) for name in fns}
 
 
 def conv_peak(device: torch.device, repeats: int, dtype=torch.float32) -> dict[str, float]:
@@ -237,33 +250,53 @@ def run_cpu(args) -> dict:
     gen_results: dict = {}
     results["generator"] = gen_results
 
-    def bench_generator(size: int, batches: tuple[int, ...], label: str = "", suffix: str = "") -> None:
+    def bench_generator(size: int, batches: tuple[int, ...], suffix: str = "", direct_too: bool = False) -> None:
+        """Time the batches interleaved (see time_all_vs_peak), one row each; `direct_too` adds
+        batch 1 with Winograd off (models/winograd.py), in the same interleaving."""
         generator = random_generator(size, device)
         flops = 2 * generator_macs(generator.config)
         noise = generator.make_noise("const", device=device)
+        fns = {}
         for batch in batches:
             latent = torch.randn(batch, generator.n_latent, generator.style_dim, device=device)
-            reps = max(1, repeats - (1 if size == 1024 and batch > 1 else 0))
 
             def render(g=generator, w=latent, n=noise):
                 with torch.inference_mode():
                     return g(w, noise=n)
 
-            seconds, pct = time_vs_peak(render, reps, device, probe, flops * batch)
-            seconds /= batch
             if not torch.isfinite(render()).all():
                 raise SystemExit(f"generator {size} produced non-finite values")
-            gen_results[f"gen{size}_b{batch}{suffix}"] = {
+            fns[(batch, "")] = (render, flops * batch)
+            if direct_too and batch == 1:
+                def render_direct(render=render):
+                    winograd.ENABLED = False
+                    try:
+                        return render()
+                    finally:
+                        winograd.ENABLED = True
+
+                fns[(batch, "_direct")] = (render_direct, flops)
+        for (batch, kind), (seconds, pct) in time_all_vs_peak(fns, repeats, device, probe).items():
+            seconds /= batch
+            gen_results[f"gen{size}_b{batch}{kind}{suffix}"] = {
                 "ms_per_frame": seconds * 1e3, "gflops": flops / seconds / 1e9, "pct_peak": pct,
                 "gflop_per_frame": flops / 1e9}
-            print(fmt_row(label or f"generator {size} batch {batch}", seconds, "frame", flops, pct), flush=True)
+            label = f"generator {size} batch {batch}" + (", direct convs" if kind else "")
+            print(fmt_row(label, seconds, "frame", flops, pct), flush=True)
 
     print("generator (W+ codes -> image, fp32):")
+    compare = device.type == "cpu" and winograd.nnpack_ready()
     for size in (256, 1024):
-        bench_generator(size, (1, 4))
+        bench_generator(size, (1, 4), direct_too=compare)
     ratio = {s: gen_results[f"gen{s}_b4"]["ms_per_frame"] / gen_results[f"gen{s}_b1"]["ms_per_frame"]
              for s in (256, 1024)}
     print("  batch 4 / batch 1 time per frame: " + ", ".join(f"{s}: {r:.2f}" for s, r in ratio.items()))
+    if "gen256_b1_direct" in gen_results:
+        gains = {s: gen_results[f"gen{s}_b1_direct"]["ms_per_frame"] / gen_results[f"gen{s}_b1"]["ms_per_frame"]
+                 for s in (256, 1024)}
+        results["winograd_speedup"] = gains
+        print("  direct convs / with Winograd (models/winograd.py), time per frame: "
+              + ", ".join(f"{s}: {r:.2f}" for s, r in gains.items()))
 
     print("encoder (e4e IR-SE-50, 256x256 -> W+):")
     encoder = random_encoder(device)
@@ -285,8 +318,7 @@ def run_cpu(args) -> dict:
     # Process-wide from here on, so it comes after everything else in this process.
     if keep_freed_memory():
         print("generator 1024 with glibc malloc keeping freed blocks (see keep_freed_memory):")
-        for batch in (1, 4):
-            bench_generator(1024, (batch,), label=f"generator 1024 batch {batch}", suffix="_reuse")
+        bench_generator(1024, (1, 4), suffix="_reuse")
 
     # Opt-in bf16 autocast (`--precision bf16`): speed, and distance from the fp32 image.
     results["gen1024_bf16"] = bench_bf16(1024, device, repeats, probe)

@@ -13,7 +13,14 @@ import torch
 
 from interp_cli.models import winograd
 from interp_cli.models.e4e import BottleneckIR, Encoder4Editing, EncoderConfig
-from tests.test_stylegan2_fast import assert_close, reference_generator, small_generator  # noqa: F401
+from interp_cli.models.stylegan2 import Generator, GeneratorConfig
+from tests.test_stylegan2_fast import SMALL, assert_close, randomize, reference_generator
+
+
+@pytest.fixture(scope="module")
+def small_generator():
+    torch.manual_seed(4)
+    return randomize(Generator(GeneratorConfig(**SMALL)))
 
 
 @pytest.fixture
