@@ -8,6 +8,10 @@ the off switch keep the direct conv. Skipped where NNPACK cannot run. No timings
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -111,3 +115,11 @@ def test_encoder_with_winograd_matches_and_keeps_its_state_dict(winograd_calls, 
         monkeypatch.setattr(winograd, "ENABLED", False)
         direct = encoder(x)
     assert_close(fast, direct, tol=1e-4)
+
+
+@pytest.mark.parametrize("value, enabled", [("0", False), ("1", True)])
+def test_environment_switch(value, enabled):
+    env = {**os.environ, "INTERP_WINOGRAD": value}
+    probe = "from interp_cli.models import winograd; print(winograd.ENABLED)"
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(enabled)

@@ -21,15 +21,18 @@ hence the window below: 64 to 256 px and at least 64 input channels. Rounding di
 the direct conv by ~1e-5 relative; the networks' outputs stay within 1e-4 of the reference.
 NNPACK reads and writes NCHW (an NHWC input costs a transpose, 20-30 ms at 128 @ 256), is
 float32 only, ignores autocast, and is used here for inference only, so code refinement
-keeps the direct conv's gradients. Set `ENABLED = False` to turn it off.
+keeps the direct conv's gradients. `INTERP_WINOGRAD=0` in the environment (or `ENABLED = False`
+here) turns it off, e.g. to compare against the direct conv bit for bit.
 """
 
 from __future__ import annotations
 
+import os
+
 import torch
 from torch import nn
 
-ENABLED = True
+ENABLED = os.environ.get("INTERP_WINOGRAD", "1").strip().lower() not in ("0", "false", "no", "off")
 MIN_SIZE = 64
 MAX_SIZE = 256
 MIN_CHANNELS = 64
