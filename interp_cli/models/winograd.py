@@ -47,7 +47,7 @@ def nnpack_ready() -> bool:
     """
     global _nnpack_usable
     if _nnpack_usable is None:
-        capability = torch.backends.cpu.get_cpu_capability()
+        capability = getattr(torch.backends.cpu, "get_cpu_capability", lambda: "")()
         # _nnpack_available() also initialises NNPACK, which must precede its first use.
         _nnpack_usable = capability in ("AVX2", "AVX512") and torch._nnpack_available()
     return _nnpack_usable
