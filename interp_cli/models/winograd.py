@@ -2,23 +2,28 @@
 
 A stride-1 3x3 conv computed as Winograd F(6x6, 3x3) (NNPACK's choice for that shape) needs
 about 5x fewer multiplies than the direct conv oneDNN runs. Whether that wins depends on
-the shape; measured on a 2-core Zen 4 (torch 2.13, ms per conv, one image):
+the shape; measured on a 2-core Zen 4 (torch 2.13, ms per conv, one image, several runs of
+benchmarks/bench_winograd.py and earlier probes):
 
     channels @ px     oneDNN NHWC   NNPACK NCHW
-    512 @ 64            94-108        45-75      generator
-    256 @ 128           95-98         45-47      generator
-    128 @ 256           98-109        53-58      generator
-     64 @ 256           22-31         15-17      encoder
-     64 @ 128            6.1           4.9       encoder
-    128 @ 64             5.9           4.2       encoder
-    512 @ 32            28-32         28         no gain
-    256 @ 32             6.5          10.1       slower
-     64 @ 512           95-132       101-120     no gain
-     32 @ 1024         105-150       220-228     slower
-     32 @ 128            1.4           1.6       slower (too few channels)
+    512 @ 64            94-108        39-75      generator
+    256 @ 128           95-102        42-48      generator
+    128 @ 256           98-129        47-58      generator
+     64 @ 256           22-46         15-26      encoder
+     64 @ 128            6.1           4.4-4.9   encoder
+    128 @ 64             5.8           3.1-4.2   encoder
+    512 @ 32            27-38         26-34      no gain
+    256 @ 32             6.5-7.2       6.5-10    no gain
+    512 @ 16             9.8-14       23-24      slower
+     32 @ 128            1.4-2.0       1.6-2.4   slower (too few channels)
+     64 @ 512           95-132        73-120     see below
+     32 @ 1024         105-171       149-228     see below
 
-hence the window below: 64 to 256 px and at least 64 input channels. Rounding differs from
-the direct conv by ~1e-5 relative; the networks' outputs stay within 1e-4 of the reference.
+hence the window below: 64 to 256 px and at least 64 input channels. The generator's 512 and
+1024 px blocks stay direct: their upsampling (transposed) conv is 30-60% slower in NCHW, and
+switching layouts around the 3x3 conv costs a transpose of 76-190 ms, more than NNPACK saves.
+Rounding differs from the direct conv by ~1e-5 relative; the networks' outputs stay within
+1e-4 of the reference (measured: under 1e-5 on the golden tests).
 NNPACK reads and writes NCHW (an NHWC input costs a transpose, 20-30 ms at 128 @ 256), is
 float32 only, ignores autocast, and is used here for inference only, so code refinement
 keeps the direct conv's gradients. `INTERP_WINOGRAD=0` in the environment (or `ENABLED = False`
