@@ -44,9 +44,26 @@ from interp_cli.models import winograd
 SQRT2 = math.sqrt(2.0)
 
 
+def fresh_normal(*shape: int, divide_by: float = 1.0) -> torch.Tensor:
+    """A new weight drawn from N(0, 1) / `divide_by` (the same numbers as `torch.randn(shape)`).
+
+    Under `torch.device("meta")` (how the checkpoint loader builds a network before assigning
+    the file's tensors) it is left undrawn: the first random draw or arithmetic on a meta
+    tensor imports torch._dynamo, which costs every CLI run about 1.5 s.
+    """
+    weight = torch.empty(*shape)
+    if weight.is_meta:
+        return weight
+    weight.normal_()
+    return weight.div_(divide_by) if divide_by != 1.0 else weight
+
+
 def make_fir_kernel(taps: Sequence[float]) -> torch.Tensor:
-    """Separable 2-D FIR kernel from 1-D taps, normalised to sum 1. `[k]` -> `[k, k]`."""
-    k = torch.tensor(taps, dtype=torch.float32)
+    """Separable 2-D FIR kernel from 1-D taps, normalised to sum 1. `[k]` -> `[k, k]`.
+
+    Always computed on the CPU (tiny; see `fresh_normal` for why not on the meta device).
+    """
+    k = torch.tensor(taps, dtype=torch.float32, device="cpu")
     k = k[None, :] * k[:, None]
     return k / k.sum()
 
@@ -115,7 +132,7 @@ class EqualLinear(nn.Module):
     def __init__(self, in_dim: int, out_dim: int, bias: bool = True, bias_init: float = 0.0,
                  lr_mul: float = 1.0, activation: bool = False):
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(out_dim, in_dim).div_(lr_mul))
+        self.weight = nn.Parameter(fresh_normal(out_dim, in_dim, divide_by=lr_mul))
         self.bias = nn.Parameter(torch.full((out_dim,), float(bias_init))) if bias else None
         self.scale = (1 / math.sqrt(in_dim)) * lr_mul
         self.lr_mul = lr_mul
@@ -195,7 +212,7 @@ class ModulatedConv2d(nn.Module):
         super().__init__()
         self.in_channel, self.out_channel, self.kernel_size = in_channel, out_channel, kernel_size
         self.upsample, self.demodulate = upsample, demodulate
-        self.weight = nn.Parameter(torch.randn(1, out_channel, in_channel, kernel_size, kernel_size))
+        self.weight = nn.Parameter(fresh_normal(1, out_channel, in_channel, kernel_size, kernel_size))
         self.scale = 1 / math.sqrt(in_channel * kernel_size ** 2)
         self.padding = kernel_size // 2
         if upsample:  # created before `modulation` so the state-dict order matches the checkpoints
@@ -299,7 +316,7 @@ class ConstantInput(nn.Module):
 
     def __init__(self, channel: int, size: int = 4):
         super().__init__()
-        self.input = nn.Parameter(torch.randn(1, channel, size, size))
+        self.input = nn.Parameter(fresh_normal(1, channel, size, size))
 
     def forward(self, batch: int) -> torch.Tensor:
         return self.input.expand(batch, -1, -1, -1)
@@ -430,7 +447,7 @@ class Generator(nn.Module):
         self.noises = nn.Module()
         for layer in range(self.num_layers):
             res = 2 ** ((layer + 5) // 2)
-            self.noises.register_buffer(f"noise_{layer}", torch.randn(1, 1, res, res))
+            self.noises.register_buffer(f"noise_{layer}", fresh_normal(1, 1, res, res))
         in_channel = ch[4]
         for i in range(3, config.log_size + 1):
             out_channel = ch[2 ** i]
