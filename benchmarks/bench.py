@@ -294,6 +294,7 @@ def run_cpu(args) -> dict:
     ratio = {s: gen_results[f"gen{s}_b4"]["ms_per_frame"] / gen_results[f"gen{s}_b1"]["ms_per_frame"]
              for s in (256, 1024)}
     print("  batch 4 / batch 1 time per frame: " + ", ".join(f"{s}: {r:.2f}" for s, r in ratio.items()))
+
     print("encoder (e4e IR-SE-50, 256x256 -> W+):")
     encoder = random_encoder(device)
     enc_flops = 2 * encoder_macs(encoder, 256)
