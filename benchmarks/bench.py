@@ -471,7 +471,7 @@ def _e2e_once(ckpt: Path, tmp: Path, steps: int, precision: str, args) -> dict:
               f"peak RSS {rss_mb:.0f} MB, MP4 {result['mp4_bytes'] / 1024:.0f} KiB", flush=True)
         if timings:
             startup = seconds - timings.get("total", seconds)
-            print(f"  of which: start-up and imports {startup:.1f} s, " + ", ".join(
+            print(f"  of which: start-up, imports and exit {startup:.1f} s, " + ", ".join(
                 f"{k} {v:.1f} s" for k, v in timings.items() if k != "total"), flush=True)
     return result
 

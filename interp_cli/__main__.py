@@ -1,3 +1,3 @@
-from interp_cli.cli import main
+from interp_cli.cli import run
 
-main()
+run()

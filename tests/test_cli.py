@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -302,6 +303,29 @@ def test_help_and_argument_errors_do_not_import_torch():
             "try:\n    main(['--steps', 'x', 'a.png', 'b.png'])\nexcept SystemExit as e:\n    assert e.code == 2\n"
             "assert 'torch' not in sys.modules, 'torch imported on the argument-error path'\n")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_the_command_exits_quickly_after_torch_with_outputs_codes_and_atexit_intact(tiny, tiny_codes, tmp_path):
+    # The console entry skips the interpreter's torch teardown: what a shell sees must not change.
+    script = ("import atexit, sys\natexit.register(lambda: print('atexit ran'))\n"
+              "from interp_cli.cli import run\nrun()\n")
+    out = tmp_path / "out.mp4"
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}   # as in most shells
+    done = subprocess.run([sys.executable, "-c", script, A, B, "--weights", tiny, "--no-align", "--steps", "5",
+                           "--no-cache", "--json", "-o", str(out)], capture_output=True, text=True, env=buffered)
+    assert done.returncode == 0, done.stderr
+    summary_line, atexit_line = done.stdout.splitlines()
+    assert json.loads(summary_line)["frames"] == 5 and atexit_line == "atexit ran"
+    assert len(list(iio.imiter(out))) == 5
+
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros((3, 7), np.float32))                # found only once the model is loaded
+    done = subprocess.run([sys.executable, "-m", "interp_cli", str(bad), B, "--weights", tiny, "--no-align",
+                           "-o", str(tmp_path / "no.mp4")], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [f"interp: error: bad.npy: code has shape [3, 7], this model "
+                                                f"needs [{tiny_codes['A'][0].shape[0]}, {tiny_codes['A'][0].shape[1]}]"]
+    assert not (tmp_path / "no.mp4").exists()
 
 
 def test_python_dash_m_works():
