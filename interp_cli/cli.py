@@ -421,7 +421,7 @@ def run() -> None:
     """Console entry point (`interp`, `python -m interp_cli`): `main`, then a quick process exit.
 
     Once torch is loaded, the interpreter's normal shutdown spends ~0.5 s tearing it down
-    (measured on a 2-core laptop CPU: `import torch` then exit takes 1.8 s, 1.2 s with a direct
+    (measured on the 2-core development VM: `import torch` then exit takes 1.8 s, 1.2 s with a direct
     exit), a fifth of a `make demo` morph. By then every output is complete and renamed into
     place and ffmpeg has exited, so after the atexit handlers and a flush of stdout/stderr the
     process ends at once. `main` itself raises SystemExit as usual, for callers in Python.
