@@ -322,9 +322,10 @@ def test_the_command_exits_quickly_after_torch_with_outputs_codes_and_atexit_int
     np.save(bad, np.zeros((3, 7), np.float32))                # found only once the model is loaded
     done = subprocess.run([sys.executable, "-m", "interp_cli", str(bad), B, "--weights", tiny, "--no-align",
                            "-o", str(tmp_path / "no.mp4")], capture_output=True, text=True)
+    n_latent, style_dim = tiny_codes["A"][0].shape
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [f"interp: error: bad.npy: code has shape [3, 7], this model "
-                                                f"needs [{tiny_codes['A'][0].shape[0]}, {tiny_codes['A'][0].shape[1]}]"]
+                                                f"needs [{n_latent}, {style_dim}]"]
     assert not (tmp_path / "no.mp4").exists()
 
 
