@@ -112,8 +112,9 @@ def test_haar_phantom_is_rejected_by_each_check(cases):
     image, truth = cases[("obama.jpg", "tilt+15")]
     grey = dlib_grey(np.asarray(image))
     eyes = truth[0][36:48].mean(axis=0)
-    centres = [((c.box[0] + c.box[2]) / 2, (c.box[1] + c.box[3]) / 2) for c in haar_candidates(grey)]
-    phantoms = [c for c, centre in zip(haar_candidates(grey), centres) if math.dist(centre, eyes) > 150]
+    candidates = haar_candidates(grey)
+    centres = [((c.box[0] + c.box[2]) / 2, (c.box[1] + c.box[3]) / 2) for c in candidates]
+    phantoms = [c for c, centre in zip(candidates, centres) if math.dist(centre, eyes) > 150]
     assert phantoms, "the cascade no longer fires on the suit: pick another phantom for this test"
     for candidate in phantoms:
         fit = refine_face(load_shape_predictor(), grey, candidate.box, candidate.angle)
