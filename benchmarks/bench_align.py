@@ -1,6 +1,6 @@
 """Time face alignment (detection + landmarks + FFHQ crop) per detector, and score the robustness matrix.
 
-Usage: python benchmarks/bench_align.py [--image PATH] [--long-side 1000] [--size 1024] [--runs 7] [--matrix]
+Usage: python benchmarks/bench_align.py [--image PATH] [--long-side 1000] [--size 1024] [--runs 7] [--matrix] [--sweep]
 
 For each installed detector ("dlib": dlib's HOG detector from the dlib-bin wheel, searched at
 three angles; "haar": OpenCV's cascades, searched at three angles), prints the median wall and
@@ -9,7 +9,8 @@ for loading the models once per process), split into its stages. CPU time is the
 number on a busy machine. --matrix also runs the 55-face robustness matrix of
 tests/align_cases.py for each detector and for dlib's own HOG detector + shape predictor (the
 reference the issue measured: upsampled once, upright boxes), printing the faces passed, the
-false faces and the time per photo.
+false faces and the time per photo. --sweep turns each photo by -60..60 degrees in 5 degree
+steps and prints, per detector, how many of its faces pass (a + per false face).
 """
 
 from __future__ import annotations
@@ -121,6 +122,24 @@ def run_matrix(detectors: list[str]) -> None:
             print(f"  {'':24s} missed: {', '.join(misses)}")
 
 
+def run_sweep(detectors: list[str]) -> None:
+    """Each photo turned by -60..60 degrees in 5 degree steps: faces passed (+ one per false face)."""
+    from tests.align_cases import PHOTOS, load, rotate_image, score, truth_landmarks
+
+    angles = range(-60, 61, 5)
+    print(f"tilt sweep, counter-clockwise degrees: {' '.join(f'{a:>3d}' for a in angles)}")
+    for detector in detectors:
+        for photo in PHOTOS:
+            row = []
+            for angle in angles:
+                turned, matrix = rotate_image(load(photo), angle)
+                truth = [points @ matrix[:, :2].T + matrix[:, 2] for points in truth_landmarks(photo)]
+                found = [face.landmarks for face in _detect(turned, detector)]
+                result = score(photo, str(angle), found, truth)
+                row.append(f"{sum(result.passed)}{'+' * result.false_faces}")
+            print(f"  {detector:5s} {photo:17s} {' '.join(f'{cell:>3s}' for cell in row)}")
+
+
 def _detect(image: Image.Image, detector: str):
     from interp_cli.align import detect_faces
 
@@ -134,6 +153,7 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=1024, help="aligned output size")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--matrix", action="store_true", help="also score the 55-face robustness matrix")
+    parser.add_argument("--sweep", action="store_true", help="also turn each photo by -60..60 degrees")
     args = parser.parse_args()
     if not alignment_available():
         print("alignment extra not installed: pip install 'interp-cli[align]'")
@@ -150,6 +170,8 @@ def main() -> int:
         time_photo(image, detector, args.size, args.runs)
     if args.matrix:
         run_matrix(detectors)
+    if args.sweep:
+        run_sweep(detectors)
     return 0
 
 

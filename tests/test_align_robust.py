@@ -145,3 +145,25 @@ def test_turned_box_reads_the_face_as_if_the_photo_were_turned(photo):
         points = predictor.predict(turned, turned_box, 90.0)
         expected = np.stack([height - 1 - upright[:, 1], upright[:, 0]], axis=1)
         assert np.abs(points - expected).max() < 1e-6
+
+
+def test_detector_choice_from_the_environment(monkeypatch):
+    from interp_cli.align import detect
+    from interp_cli.errors import InterpError, UsageError
+
+    image = load("obama.jpg").resize((228, 284))
+
+    def no_hog(grey, angles=None):
+        raise AssertionError("the dlib detector ran")
+
+    monkeypatch.setattr(detect, "hog_candidates", no_hog)
+    monkeypatch.setenv("INTERP_FACE_DETECTOR", "haar")
+    assert len(align.detect_faces(image)) == 1
+    monkeypatch.setenv("INTERP_FACE_DETECTOR", "cnn")
+    with pytest.raises(UsageError, match="unknown face detector 'cnn'"):
+        align.detect_faces(image)
+    monkeypatch.delenv("INTERP_FACE_DETECTOR")
+    monkeypatch.setattr(detect, "detector_names", lambda: ["haar"])  # as without dlib-bin
+    assert len(align.detect_faces(image)) == 1
+    with pytest.raises(InterpError, match="pip install dlib-bin"):
+        align.detect_faces(image, detector="dlib")
