@@ -1,17 +1,23 @@
-"""Find faces and their 68 landmarks: OpenCV Haar cascade, then dlib-style box refinement.
+"""Find faces and their 68 landmarks: detector candidates, a turned-box landmark fit, verification.
+
+Candidates come from dlib's HOG detector (`dlib-bin`) or OpenCV's Haar cascade, each run on the
+photo and on copies turned by a few angles, so a tilted face is seen near upright in one of them;
+each candidate carries a box and a first guess of the face's tilt.
 
 dlib's landmark model was trained on boxes from dlib's HOG face detector, and its output moves
 with the box (a 5% shift of the box moves the eyes by 1-4% of the inter-ocular distance). So
-the Haar box is first mapped to where dlib's detector would put its box (a fixed offset and
+a Haar box is first mapped to where dlib's detector would put its box (a fixed offset and
 scale, calibrated on the test photos), and then the box is re-derived from the landmarks
 themselves, twice: the box is the image of the unit square under the similarity transform
 that best maps the model's mean shape (which lives in box-normalised coordinates) onto the
-current landmarks. Each landmark pass averages the predictions from nine copies of the box
-shifted on a grid of steps of 4% of its size, which cancels most of the model's sensitivity
-to the exact box position (and makes the result depend little on where the Haar box was).
+current landmarks, and that transform's rotation is the face's tilt, by which the box is turned
+for the next pass (the model only knows upright faces). Each landmark pass averages the
+predictions from nine copies of the box shifted on a grid of steps of 4% of its size, which
+cancels most of the model's sensitivity to the exact box position; how far those nine
+predictions disagree tells a face from a face-like patch of background.
 
-OpenCV is imported inside the functions so that importing this module stays cheap and works
-without the `align` extra.
+OpenCV and dlib are imported inside the functions so that importing this module stays cheap and
+works without the `align` extra.
 """
 
 from __future__ import annotations
