@@ -22,7 +22,6 @@ Colour handling (see `to_rgb`):
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import stat
@@ -34,6 +33,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import UsageError
+from .files import sha256_of
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -168,17 +168,13 @@ def image_to_uint8_array(img: Image.Image) -> np.ndarray:
     return arr
 
 
-def content_sha256(path: PathLike, *, chunk_size: int = 1 << 20) -> str:
+def content_sha256(path: PathLike) -> str:
     """Hex sha256 of the file's bytes, read in chunks (used as a latent-cache key).
 
     Keyed on content, not name or mtime, so a renamed or re-saved-but-identical photo still hits.
     """
     name = _check_file(path)
-    digest = hashlib.sha256()
     try:
-        with open(name, "rb") as fh:
-            for chunk in iter(lambda: fh.read(chunk_size), b""):
-                digest.update(chunk)
+        return sha256_of(name)
     except OSError as err:
         raise UsageError(f"{name}: cannot read ({err.strerror or _one_line(err)})") from None
-    return digest.hexdigest()

@@ -30,7 +30,8 @@ from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
 from interp_cli.render import (pick_device, pick_precision, precision_name, render_ahead, render_float,
                                render_frames)
-from interp_cli.weights import file_sha256, resolve_weights
+from interp_cli.sha256_record import file_sha256
+from interp_cli.weights import resolve_weights
 
 NOISE_MODES = ("const", "random", "none")
 Log = Callable[[str], None]
@@ -73,7 +74,7 @@ class Session:
         self.weights = resolve_weights(weights, progress=progress)
         self.model: E4EModel = load_model(self.weights.path).to(self.device)
         self.load_seconds = time.perf_counter() - started
-        self.cache = LatentCache(cache_dir)
+        self.cache = LatentCache(cache_dir, warn=log)
         self.encoder_calls = 0
         self._sha256 = self.weights.sha256
 
@@ -154,8 +155,8 @@ class Session:
                             face=settings.face if aligned else None, refine=settings.refine,
                             refine_loss=settings.refine_loss if settings.refine else None,
                             seed=settings.seed if settings.refine else None, version=1)
-            cached = self.cache.get(key)
-            if cached is not None and cached.shape == (self.model.n_latent, self.model.style_dim):
+            cached = self.cache.get(key, (self.model.n_latent, self.model.style_dim))
+            if cached is not None:
                 return cached
         code = self.encode_image(image)
         if settings.refine > 0:

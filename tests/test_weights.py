@@ -26,7 +26,8 @@ from huggingface_hub.utils import (
     are_progress_bars_disabled,
 )
 
-from interp_cli import weights
+from interp_cli import sha256_record, weights
+from interp_cli.files import cache_dir
 from interp_cli.errors import (
     CheckpointError,
     ChecksumError,
@@ -131,13 +132,13 @@ def tiny(monkeypatch):
 def hash_calls(monkeypatch):
     """Counts real hashing work (not answers from the hash record)."""
     calls = []
-    real_hash_file = weights._hash_file
+    real_hash_file = sha256_record.sha256_of
 
     def counting_hash_file(path):
         calls.append(Path(path))
         return real_hash_file(path)
 
-    monkeypatch.setattr(weights, "_hash_file", counting_hash_file)
+    monkeypatch.setattr(sha256_record, "sha256_of", counting_hash_file)
     return calls
 
 
@@ -406,7 +407,7 @@ def test_same_size_rewrite_is_rehashed(local_ckpt, hash_calls):
 
 
 def test_file_changed_while_hashing_is_not_remembered(monkeypatch, tmp_path, local_ckpt):
-    real_hash_file = weights._hash_file
+    real_hash_file = sha256_record.sha256_of
 
     def hash_while_someone_rewrites(path):
         digest = real_hash_file(path)
@@ -414,7 +415,7 @@ def test_file_changed_while_hashing_is_not_remembered(monkeypatch, tmp_path, loc
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
         return digest
 
-    monkeypatch.setattr(weights, "_hash_file", hash_while_someone_rewrites)
+    monkeypatch.setattr(sha256_record, "sha256_of", hash_while_someone_rewrites)
     weights.file_sha256(local_ckpt)
     assert not (tmp_path / "interp-cache" / "sha256-records.json").exists()
 
@@ -447,12 +448,14 @@ def test_damaged_or_unwritable_record_only_costs_a_rehash(monkeypatch, tmp_path,
 def test_cache_dir_precedence(monkeypatch, tmp_path):
     monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "explicit"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert weights.cache_dir() == tmp_path / "explicit"
-    monkeypatch.delenv("INTERP_CACHE_DIR")
-    assert weights.cache_dir() == tmp_path / "xdg" / "interp"
-    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache_dir() == tmp_path / "explicit"
+    monkeypatch.setenv("INTERP_CACHE_DIR", "~/cache-here")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert weights.cache_dir() == tmp_path / "home" / ".cache" / "interp"
+    assert cache_dir() == tmp_path / "home" / "cache-here"
+    monkeypatch.delenv("INTERP_CACHE_DIR")
+    assert cache_dir() == tmp_path / "xdg" / "interp"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache_dir() == tmp_path / "home" / ".cache" / "interp"
 
 
 # --------------------------------------------------------------------------------------------------
