@@ -8,6 +8,7 @@
     cache_dir() -> Path                          # $INTERP_CACHE_DIR, $XDG_CACHE_HOME/interp, ~/.cache/interp
     sha256_of(path) -> str                       # hex digest of a file's bytes, read in chunks
     same_file(a, b) -> bool                      # one file on disk, through symlinks and hard links too
+    check_input_file(path) -> str                # a readable regular file, else UsageError (stat only)
     environment_error(err, name) -> InterpError  # a machine's OSError as one line and the right exit code
 
 Temp names are `.<stem>.tmp-<host>-<pid>-<token><suffix>` in the target's own directory (the
@@ -26,6 +27,7 @@ import re
 import secrets
 import shutil
 import socket
+import stat
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -222,7 +224,7 @@ def environment_error(err: OSError, name: PathLike | None = None) -> InterpError
         hint = {errno.EFBIG: "file too large (a file-size limit was reached)"}.get(err.errno, reason.lower())
         return InterpError(f"{prefix}cannot write: {hint}; free some space or write elsewhere")
     if err.errno in _NOT_ALLOWED:
-        return UsageError(f"{prefix}cannot write: {reason.lower()}")
+        return UsageError(f"{prefix}{reason.lower()}")
     return InterpError(f"{prefix}{reason}")
 
 
@@ -245,6 +247,37 @@ def sha256_of(path: PathLike) -> str:
         for chunk in iter(lambda: handle.read(_HASH_CHUNK_BYTES), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def check_input_file(path: PathLike, what: str = "an input") -> str:
+    """Refuse, with one line (UsageError), a path that is not a readable regular file; return its name.
+
+    Only stat()ed, never opened: opening a FIFO would block until someone writes to it.
+    """
+    name = os.fspath(path)
+    try:
+        st = os.stat(name)
+    except FileNotFoundError:
+        raise UsageError(f"{name}: no such file") from None
+    except NotADirectoryError:
+        raise UsageError(f"{name}: no such file (a parent is not a directory)") from None
+    except PermissionError:
+        raise UsageError(f"{name}: permission denied") from None
+    except OSError as err:
+        raise UsageError(f"{name}: cannot read ({err.strerror or err})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"{name}: is a directory, not {what}")
+    if not stat.S_ISREG(st.st_mode):
+        if stat.S_ISFIFO(st.st_mode):
+            kind = "a FIFO (named pipe)"
+        elif stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode):
+            kind = "a device"
+        else:
+            kind = "a socket or other special file"
+        raise UsageError(f"{name}: is {kind}, not a regular file")
+    if not os.access(name, os.R_OK):
+        raise UsageError(f"{name}: permission denied")
+    return name
 
 
 def same_file(a: PathLike, b: PathLike) -> bool:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 import struct
 import warnings
 from typing import Union
@@ -33,7 +32,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import UsageError
-from .files import sha256_of
+from .files import check_input_file, sha256_of
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -59,26 +58,8 @@ def _limit_text(max_pixels: int) -> str:
 
 
 def _check_file(path: PathLike) -> str:
-    """Stat `path` and return its display name; refuse anything that is not a readable regular file."""
-    name = os.fspath(path)
-    try:
-        st = os.stat(name)
-    except FileNotFoundError:
-        raise UsageError(f"{name}: no such file") from None
-    except NotADirectoryError:
-        raise UsageError(f"{name}: no such file (a parent is not a directory)") from None
-    except PermissionError:
-        raise UsageError(f"{name}: permission denied") from None
-    except OSError as err:
-        raise UsageError(f"{name}: cannot read ({err.strerror or _one_line(err)})") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise UsageError(f"{name}: is a directory, not an image")
-    if not stat.S_ISREG(st.st_mode):
-        # FIFOs and devices would block or stream forever in Image.open.
-        raise UsageError(f"{name}: not a regular file")
-    if not os.access(name, os.R_OK):
-        raise UsageError(f"{name}: permission denied")
-    return name
+    """Refuse anything that is not a readable regular file (FIFOs and devices would block Image.open)."""
+    return check_input_file(path, "an image")
 
 
 def load_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:

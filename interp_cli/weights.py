@@ -391,7 +391,8 @@ def _locate_on_hub(
     if not download:
         raise _unavailable(hub, preset, spec, "it has not been downloaded (not in the Hugging Face cache)")
     try:
-        with _progress_bars(progress):
+        with _progress_bars(progress), _quiet_hub_logs():
+            _check_advertised(hub, preset)
             downloaded = huggingface_hub.hf_hub_download(
                 hub.repo_id, hub.filename, revision=hub.revision, force_download=force_download
             )
@@ -401,6 +402,40 @@ def _locate_on_hub(
             raise
         raise _unavailable(hub, preset, spec, reason) from err
     return Path(downloaded)
+
+
+def _check_advertised(hub: HubFile, preset: Preset | None) -> None:
+    """One HEAD request before a long download: is the hub reachable, and is its file the preset's?
+
+    The hub advertises an LFS file's sha256 as its etag. A preset whose published sha256 differs
+    is refused at once, naming both, rather than after 1.2 GB and a hash. The request does not
+    retry (unlike hf_hub_download's own), so an unreachable hub fails in seconds.
+    """
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+    metadata = get_hf_file_metadata(hf_hub_url(hub.repo_id, hub.filename, revision=hub.revision))
+    if preset is None or preset.sha256 is None:
+        return
+    advertised = (metadata.etag or "").strip('"').lower()
+    if _SHA256_HEX.match(advertised) and advertised != preset.sha256.lower():
+        raise ChecksumError(
+            f"{preset.name} weights: the hub advertises sha256 {advertised} for {hub.id}, but the preset expects "
+            f"{preset.sha256}; refusing to download a file that is not the published checkpoint"
+        )
+
+
+@contextmanager
+def _quiet_hub_logs() -> Iterator[None]:
+    """No retry chatter from huggingface_hub on stderr: our one-line error says what went wrong."""
+    import logging
+
+    logger = logging.getLogger("huggingface_hub")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _hub_offline() -> bool:
