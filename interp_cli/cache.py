@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from interp_cli.errors import InterpError
-from interp_cli.files import atomic_write, cache_dir
+from interp_cli.files import atomic_save_npy, cache_dir
 
 CACHE_DIR_ENV = "INTERP_CACHE_DIR"
 _debug = logging.getLogger(__name__).debug
@@ -93,8 +93,7 @@ class LatentCache:
     def put(self, key: str, code: np.ndarray) -> None:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            with atomic_write(self._path(key)) as fh:
-                np.save(fh, np.asarray(code, dtype=np.float32), allow_pickle=False)
+            atomic_save_npy(self._path(key), np.asarray(code, dtype=np.float32))
         except (OSError, InterpError) as err:
             # A cache that cannot be written (read-only home, full disk) must not fail the morph.
             if not self._warned and self.warn is not None:

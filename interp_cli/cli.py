@@ -270,7 +270,7 @@ def morph(inputs, output, steps, fps, quality, weights, device, precision, batch
 
     Inputs are photos (png, jpg, ...) or .npy codes from `interp encode`.
     """
-    _check_paths_exist(inputs)
+    _check_paths_exist(inputs, [output, sheet])
     if len(inputs) < 2:
         raise click.UsageError("need at least two images to morph between (interp A B [C ...])")
     from interp_cli import pipeline
@@ -299,7 +299,7 @@ def morph(inputs, output, steps, fps, quality, weights, device, precision, batch
 def encode(image, output, weights, device, align, face, save_aligned, refine, refine_loss, no_cache, seed,
            quiet, as_json):
     """Encode IMAGE to a W+ code (.npy, latent_avg included).  e.g. interp encode a.png -o a.npy"""
-    _check_paths_exist([image])
+    _check_paths_exist([image], [output])
     from interp_cli import pipeline
 
     summary = pipeline.encode(image, output, weights=weights, device=device, align=align, face=face,
@@ -319,7 +319,7 @@ def encode(image, output, weights, device, align, face, save_aligned, refine, re
 @output_flags
 def render(codes, output, weights, device, precision, noise, seed, truncation, quiet, as_json):
     """Render a W+ code ([n, 512] or [1, n, 512] .npy) to an image.  e.g. interp render a.npy -o a.png"""
-    _check_paths_exist([codes])
+    _check_paths_exist([codes], [output])
     from interp_cli import pipeline
 
     summary = pipeline.render(codes, output, weights=weights, device=device, precision=precision, noise=noise,
@@ -457,12 +457,13 @@ def weights_path(spec):
     _out(str(w.weights_path(spec)))
 
 
-def _check_paths_exist(paths) -> None:
-    """Answer the commonest mistakes (a mistyped name, a directory, a FIFO) before importing torch."""
-    from interp_cli.files import check_input_file
+def _check_paths_exist(paths, outputs=()) -> None:
+    """Answer the commonest mistakes (a mistyped name, a FIFO, an output that is an input) before importing torch."""
+    from interp_cli.files import check_input_file, refuse_overwriting_inputs
 
     for path in paths:
         check_input_file(path, "an image")
+    refuse_overwriting_inputs(paths, outputs)
 
 
 def main(argv: list[str] | None = None) -> None:

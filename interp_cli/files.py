@@ -2,6 +2,7 @@
 
     with atomic_write("out.png") as fh:          # a file object on a hidden temp beside the target
         fh.write(data)                           # committed (fsync, rename, fsync dir) only on success
+    atomic_save_npy("a.npy", array)              # np.save through atomic_write
     tmp = new_temp("out.mp4")                    # for writers that need a path (ffmpeg), or
     tmp = new_temp("frames", directory=True)     # a directory built in place of a frames folder
     commit(tmp, "out.mp4"); discard(tmp)         # ... then move it into place, or drop it
@@ -9,6 +10,7 @@
     sha256_of(path) -> str                       # hex digest of a file's bytes, read in chunks
     same_file(a, b) -> bool                      # one file on disk, through symlinks and hard links too
     check_input_file(path) -> str                # a readable regular file, else UsageError (stat only)
+    refuse_overwriting_inputs(inputs, outputs)   # UsageError if an output is (or, as a folder, holds) an input
     environment_error(err, name) -> InterpError  # a machine's OSError as one line and the right exit code
 
 Temp names are `.<stem>.tmp-<host>-<pid>-<token><suffix>` in the target's own directory (the
@@ -153,6 +155,24 @@ def atomic_write(target: PathLike, mode: str = "wb", *, encoding: str | None = N
         raise
 
 
+def atomic_save_npy(target: PathLike, array) -> None:
+    """`np.save` (no pickles) through `atomic_write`.
+
+    The bytes are built in memory first: numpy writes straight into a real file with C stdio, whose
+    short write on a full disk arrives as an OSError without an errno ("1280 requested and 480
+    written"); written by Python, the same failure says ENOSPC or EFBIG. Arrays saved here are small
+    (codes, one image).
+    """
+    import io
+
+    import numpy as np
+
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(array), allow_pickle=False)
+    with atomic_write(target) as fh:
+        fh.write(buffer.getbuffer())
+
+
 # --- stale temps ----------------------------------------------------------------------------------
 
 
@@ -278,6 +298,22 @@ def check_input_file(path: PathLike, what: str = "an input") -> str:
     if not os.access(name, os.R_OK):
         raise UsageError(f"{name}: permission denied")
     return name
+
+
+def refuse_overwriting_inputs(inputs, outputs) -> None:
+    """UsageError if an output would overwrite an input: the same file (symlinks and hard links
+    count), or a directory (a frames output) holding one, since replacing it would delete the input.
+    `outputs` may hold None for outputs not asked for."""
+    for output in outputs:
+        if output is None:
+            continue
+        for path in inputs:
+            if same_file(path, output):
+                raise UsageError(f"{os.fspath(output)}: is the input {os.fspath(path)}; choose another output name")
+            if os.path.isdir(output) and same_file(os.path.dirname(os.path.abspath(path)), output):
+                raise UsageError(
+                    f"{os.fspath(output)}: this directory holds the input {os.fspath(path)}; choose another output"
+                )
 
 
 def same_file(a: PathLike, b: PathLike) -> bool:

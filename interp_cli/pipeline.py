@@ -25,7 +25,7 @@ import torch
 from interp_cli import blend, write
 from interp_cli.cache import LatentCache, cache_key
 from interp_cli.errors import InterpError, UsageError
-from interp_cli.files import check_input_file, same_file
+from interp_cli.files import check_input_file, refuse_overwriting_inputs
 from interp_cli.images import content_sha256, load_image
 from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
@@ -211,22 +211,13 @@ def _check_inputs(inputs: Sequence[str | os.PathLike], outputs: Sequence[str | o
     paths = [Path(p) for p in inputs]
     for path in paths:
         check_input_file(path, "an image")  # stat only: a FIFO or device is refused, never opened
-    _refuse_overwriting_inputs(paths, [o for o in outputs if o is not None])
+    refuse_overwriting_inputs(paths, outputs)
     for path in paths:
         if path.suffix.lower() != ".npy":
             load_image(path)  # fail fast on a bad image before loading 1 GB of weights
+        elif os.path.getsize(path) == 0:
+            raise UsageError(f"{path.name}: not a readable .npy code file (the file is empty)")
     return paths
-
-
-def _refuse_overwriting_inputs(inputs: Sequence[Path], outputs: Sequence[str | os.PathLike]) -> None:
-    """An output may not be an input: the same file (symlinks and hard links count), or a frames
-    directory holding one (replacing the directory would delete it)."""
-    for output in outputs:
-        for path in inputs:
-            if same_file(path, output):
-                raise UsageError(f"{output}: is the input {path}; choose another output name")
-            if os.path.isdir(output) and same_file(os.path.dirname(os.path.abspath(path)), output):
-                raise UsageError(f"{output}: this directory holds the input {path}; choose another output")
 
 
 def _check_number(name: str, value, low=None, high=None, integer=False):

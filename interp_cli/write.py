@@ -50,6 +50,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import struct
 import subprocess
 import tempfile
@@ -61,7 +62,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .errors import InterpError, UsageError
-from .files import atomic_write, commit, discard, environment_error, fsync_path, new_temp, temp_name
+from .files import atomic_save_npy, atomic_write, commit, discard, environment_error, fsync_path, new_temp, temp_name
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -69,6 +70,8 @@ _KINDS = {".mp4": "mp4", ".gif": "gif", ".png": "png", ".npy": "npy"}
 _FRAME_NAME = re.compile(r"^frame_\d+\.png$")
 _GIF_PALETTE_SAMPLE = 32768  # pixels used to choose a frame's palette
 _GIF_MIN_DELAY_CS = 2
+# Failures ffmpeg reports in strerror words that are the machine's, not the encoder's.
+_FFMPEG_ENV_ERRNOS = [errno.ENOSPC, errno.EFBIG] + ([errno.EDQUOT] if hasattr(errno, "EDQUOT") else [])
 
 
 # --- paths ------------------------------------------------------------------------------------
@@ -220,6 +223,8 @@ class FrameWriter:
         self._state = "aborted"
         try:
             self._discard()
+        except OSError:
+            pass  # e.g. closing a file whose buffered bytes no longer fit: the original error is reported
         finally:
             discard(self._tmp)
 
@@ -294,11 +299,18 @@ class Mp4Writer(FrameWriter):
             raise InterpError(f"{self.name}: cannot start ffmpeg ({err.strerror or err})") from None
 
     def _ffmpeg_error(self, what: str) -> InterpError:
-        detail = ""
+        text = ""
         if self._stderr is not None:
             self._stderr.seek(0)
-            lines = self._stderr.read().decode(errors="replace").strip().splitlines()
-            detail = f": {lines[-1].strip()}" if lines else ""
+            text = self._stderr.read().decode(errors="replace").strip()
+        # A full disk or a file-size limit reads the same as for the other writers.
+        if self._proc is not None and self._proc.returncode == -signal.SIGXFSZ:
+            return environment_error(OSError(errno.EFBIG, os.strerror(errno.EFBIG)), self.name)
+        for number in _FFMPEG_ENV_ERRNOS:
+            if os.strerror(number) in text:
+                return environment_error(OSError(number, os.strerror(number)), self.name)
+        lines = text.splitlines()
+        detail = f": {lines[-1].strip()}" if lines else ""
         return InterpError(f"{self.name}: ffmpeg {what}{detail}")
 
     def _write(self, frame: np.ndarray) -> None:
@@ -548,11 +560,11 @@ def write_image(path: PathLike, frame: np.ndarray) -> None:
             raise ValueError(f"PNG images must be [H, W, 3] or [H, W] uint8, got {arr.dtype} {arr.shape}")
     elif kind != "npy":
         raise UsageError(f"{name}: not a single-image output (use .png or .npy)")
+    if kind == "npy":
+        atomic_save_npy(_target(path), arr)
+        return
     with atomic_write(_target(path)) as fh:
-        if kind == "png":
-            Image.fromarray(np.ascontiguousarray(arr)).save(fh, format="PNG")
-        else:
-            np.save(fh, arr, allow_pickle=False)
+        Image.fromarray(np.ascontiguousarray(arr)).save(fh, format="PNG")
 
 
 # --- contact sheet ----------------------------------------------------------------------------
