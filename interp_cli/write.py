@@ -62,7 +62,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .errors import InterpError, UsageError
-from .files import atomic_save_npy, atomic_write, commit, discard, environment_error, fsync_path, new_temp, temp_name
+from .files import atomic_save_npy, atomic_write, commit, discard, environment_error, new_temp, temp_name
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -479,7 +479,6 @@ class FramesWriter(FrameWriter):
             self.digits = needed
 
     def _commit(self) -> None:
-        fsync_path(self._tmp)
         # Another run may be committing the same target at the same moment: retry until ours is in.
         for _ in range(20):
             if not self.path.exists():
