@@ -24,13 +24,7 @@ import numpy as np
 from interp_cli.errors import InterpError
 from interp_cli.files import atomic_save_npy, cache_dir
 
-CACHE_DIR_ENV = "INTERP_CACHE_DIR"
 _debug = logging.getLogger(__name__).debug
-
-
-def default_cache_dir() -> Path:
-    """`$INTERP_CACHE_DIR`, else `$XDG_CACHE_HOME/interp`, else `~/.cache/interp` (see `files.cache_dir`)."""
-    return cache_dir()
 
 
 def cache_key(**settings) -> str:

@@ -32,7 +32,6 @@ from pathlib import Path
 from collections.abc import Iterator
 
 from interp_cli.errors import CheckpointError, ChecksumError, UsageError, WeightsUnavailableError
-from interp_cli.files import CACHE_DIR_ENV, cache_dir  # noqa: F401  (re-exported: where interp caches)
 from interp_cli.sha256_record import file_sha256, remembered_sha256
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
