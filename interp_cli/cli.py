@@ -132,11 +132,14 @@ def _show_debug_notes() -> None:
     """Under --debug, interp's own notes (e.g. a damaged cache entry recomputed) go to stderr."""
     import logging
 
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("interp: debug: %(message)s"))
+    class StderrNotes(logging.Handler):
+        def emit(self, record):  # sys.stderr as it is at each note (tests swap it)
+            print(f"interp: debug: {record.getMessage()}", file=sys.stderr, flush=True)
+
     logger = logging.getLogger("interp_cli")
-    logger.addHandler(handler)
     logger.setLevel(logging.DEBUG)
+    if not any(type(h).__name__ == "StderrNotes" for h in logger.handlers):  # main() may run many times
+        logger.addHandler(StderrNotes())
 
 
 def _silence_stdout() -> None:

@@ -5,13 +5,15 @@
     atomic_save_npy("a.npy", array)              # np.save through atomic_write
     tmp = new_temp("out.mp4")                    # for writers that need a path (ffmpeg), or
     tmp = new_temp("frames", directory=True)     # a directory built in place of a frames folder
-    commit(tmp, "out.mp4"); discard(tmp)         # ... then move it into place, or drop it
+    commit(tmp, "out.mp4")  /  discard(tmp)      # ... then move it into place, or drop it
+    clean_stale_temps(directory)                 # done by new_temp; removes only dead runs' temps
     cache_dir() -> Path                          # $INTERP_CACHE_DIR, $XDG_CACHE_HOME/interp, ~/.cache/interp
     sha256_of(path) -> str                       # hex digest of a file's bytes, read in chunks
     same_file(a, b) -> bool                      # one file on disk, through symlinks and hard links too
     check_input_file(path) -> str                # a readable regular file, else UsageError (stat only)
     refuse_overwriting_inputs(inputs, outputs)   # UsageError if an output is (or, as a folder, holds) an input
     environment_error(err, name) -> InterpError  # a machine's OSError as one line and the right exit code
+    is_machine_error(err) -> bool                # full disk, quota, limits, permissions, I/O: not a bug
 
 Temp names are `.<stem>.tmp-<host>-<pid>-<token><suffix>` in the target's own directory (the
 suffix stays last because ffmpeg picks its muxer by it, and a rename never crosses file
