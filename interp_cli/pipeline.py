@@ -450,9 +450,7 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
 def read_manifest(path: str | os.PathLike) -> list[tuple[list[str], str]]:
     """A batch CSV: each row `input1,input2[,input3...],output_name`; `#` comments and a header
     row (one whose last cell is `output`) are skipped. Relative inputs are relative to the CSV."""
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"{path}: no such file")
+    path = Path(check_input_file(path, "a CSV file"))
     rows = []
     with open(path, newline="") as f:
         for line_no, row in enumerate(csv.reader(f), 1):
