@@ -167,3 +167,17 @@ def test_detector_choice_from_the_environment(monkeypatch):
     assert len(align.detect_faces(image)) == 1
     with pytest.raises(InterpError, match="pip install dlib-bin"):
         align.detect_faces(image, detector="dlib")
+
+
+@pytest.mark.parametrize("detector", DETECTORS)
+def test_small_face_in_a_large_photo(detector):
+    # A face box of 54 px, 3.8% of the photo's long side: below HOG's window, so the dlib
+    # detector's upright Haar pass has to find it.
+    _skip_unless_installed(detector)
+    photo, scale, offset = load("obama.jpg"), 0.2, np.array([500, 200])
+    canvas = Image.new("RGB", (1400, 1000), (90, 90, 90))
+    canvas.paste(photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.LANCZOS), tuple(offset))
+    truth = [(points + 0.5) * scale - 0.5 + offset for points in truth_landmarks("obama.jpg")]
+    faces = align.detect_faces(canvas, detector=detector)
+    result = score("obama.jpg", "small", [face.landmarks for face in faces], truth)
+    assert result.passed == [True] and result.false_faces == 0, result

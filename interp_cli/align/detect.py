@@ -328,25 +328,28 @@ def detector_names() -> list[str]:
 def find_faces(predictor: ShapePredictor, grey: np.ndarray, detector: str | None = None) -> list[Face]:
     """All faces in `grey` ([H, W] uint8, dlib grey), sorted left to right by box centre.
 
-    detector: "dlib" or "haar" (see `detector_names`); None takes the best one installed.
-    Each candidate the detector gives is fitted (landmarks, box and tilt) and kept only when the
-    fit is steady (`jittered_landmarks`' spread) and, for the Haar detector, when the face turned
-    upright is found again (`haar_agrees`). A candidate on a face already kept is not fitted again.
+    detector: "dlib" (HOG at three angles, then the upright Haar cascade for faces too small for
+    HOG) or "haar" (Haar at three angles), see `detector_names`; None takes the best one installed.
+    Each candidate is fitted (landmarks, box and tilt) and kept only when the fit is steady
+    (`jittered_landmarks`' spread) and, for a Haar candidate, when the face turned upright is
+    found again (`haar_agrees`). A candidate on a face already kept is not fitted again.
     """
     detector = detector or detector_names()[0]
     if detector == "dlib":
-        candidates = hog_candidates(grey)
+        # The upright cascade too: it sees faces down to 4% of the long side, HOG's window 6-8%.
+        hog = sorted(hog_candidates(grey), key=lambda c: -c.score)
+        haar = sorted(haar_candidates(grey, (0.0,)), key=lambda c: -c.score)
     elif detector == "haar":
-        candidates = haar_candidates(grey)
+        hog, haar = [], sorted(haar_candidates(grey), key=lambda c: -c.score)
     else:
         raise ValueError(f"unknown face detector {detector!r}; known: dlib, haar")
     faces: list[Face] = []
-    for candidate in sorted(candidates, key=lambda c: -c.score):
+    for candidate, from_haar in [(c, False) for c in hog] + [(c, True) for c in haar]:
         if any(_same_place(candidate.box, face.box) for face in faces):
             continue
         face = refine_face(predictor, grey, candidate.box, candidate.angle)
         face.score = candidate.score
-        if face.spread > _MAX_SPREAD or (detector == "haar" and not haar_agrees(grey, face)):
+        if face.spread > _MAX_SPREAD or (from_haar and not haar_agrees(grey, face)):
             continue
         if not any(_same_place(face.box, other.box) for other in faces):
             faces.append(face)
