@@ -457,7 +457,7 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     "results"}: one result per row, also passed to `on_row` as it finishes: {"row", "line", "ok",
     "skipped", "output", "timings", ...} plus the morph summary, or "error" and "exit_code".
     """
-    started = time.perf_counter()
+    started, started_wall = time.perf_counter(), time.time()
     shard = parse_shard(shard)
     for forbidden in ("sheet", "session"):
         if forbidden in morph_options:
@@ -490,6 +490,9 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
                 session = Session(weights, device, log=log, progress=progress, precision=precision)
             try:
                 _make_parent(place.targets)
+                for target in place.targets:  # a run killed outright (SIGKILL, OOM) could not clean up
+                    for leftover in write.remove_leftover_temporaries(target, older_than=started_wall):
+                        log(f"row {row.number}: removed {leftover.name}, left by a killed run")
                 sheet = str(place.targets[1]) if len(place.targets) > 1 else None
                 summary = morph(row.inputs, place.output, sheet=sheet, session=session, log=log, progress=False,
                                 **morph_options)

@@ -12,7 +12,8 @@ Atomicity: every output is first written under a hidden temporary name in the ta
 directory (`.out.tmp-1a2b3c4d.mp4`, `.frames.tmp-1a2b3c4d/`) and moved into place with
 `os.replace` only once it is complete. An error or Ctrl-C (the context manager aborts on any
 exception, KeyboardInterrupt included) removes the temporary and never touches an existing
-target. Only a hard kill (SIGKILL, power loss) can leave a `.tmp-` file behind.
+target. Only a hard kill (SIGKILL, power loss) can leave a `.tmp-` file behind;
+`remove_leftover_temporaries` clears those (`interp batch` does before it remakes a row).
 
 MP4: H.264 (libx264) through imageio-ffmpeg's bundled ffmpeg binary, fed raw RGB over a pipe,
 yuv420p (plays everywhere, including browsers and QuickTime), `+faststart` (index at the front
@@ -154,6 +155,30 @@ def _create_temp_file(target: Path) -> Path:
         os.close(fd)
         return tmp
     raise InterpError(f"{target}: could not find a free temporary name")  # pragma: no cover
+
+
+def remove_leftover_temporaries(path: PathLike, older_than: float) -> list[Path]:
+    """Delete the hidden temporaries of `path` (see `_temp_name`) last modified before `older_than`
+    (a `time.time()`): what a writer killed by SIGKILL or a power cut left behind. A writer still at
+    work keeps modifying its temporary, so one started before `older_than` is not mistaken for one.
+    Returns what was removed."""
+    target = _target(path)
+    suffix = target.suffix
+    stem = target.name[: -len(suffix)] if suffix else target.name
+    pattern = re.compile(rf"^\.{re.escape(stem)}\.tmp-[0-9a-f]{{8}}{re.escape(suffix)}$")
+    removed = []
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        try:
+            if pattern.match(entry.name) and entry.stat(follow_symlinks=False).st_mtime < older_than:
+                _remove_quietly(Path(entry.path))
+                removed.append(Path(entry.path))
+        except OSError:
+            continue
+    return removed
 
 
 def _remove_quietly(path: Optional[Path]) -> None:
