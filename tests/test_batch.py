@@ -111,14 +111,24 @@ def test_bad_shard_values_exit_2_with_one_line(value, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_batch_help_and_shard_errors_do_not_import_torch():
+    code = ("import sys\nfrom interp_cli.cli import main\n"
+            "for argv in (['batch', '--help'], ['batch', 'm.csv', '--outdir', 'o', '--shard', '0/3']):\n"
+            "    try:\n        main(argv)\n    except SystemExit as e:\n        assert e.code in (0, 2), e.code\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
 def test_output_names_that_leave_outdir_or_hit_an_input_have_no_placement(tmp_path):
     outdir = tmp_path / "out"
     (outdir / "inside").mkdir(parents=True)
     (tmp_path / "elsewhere").mkdir()
     (outdir / "link").symlink_to(tmp_path / "elsewhere")
     (outdir / "a.png").write_bytes(b"input")
+    (outdir / "old.gif").symlink_to(tmp_path / "elsewhere" / "victim.gif")
     root = outdir.resolve()
     for name, fragment in [("/tmp/x.gif", "must be relative"), ("../x.gif", "leads outside"),
+                           ("old.gif", "leads outside"),
                            ("inside/../../x.gif", "leads outside"), ("link/x.gif", "leads outside"),
                            (".", "leads outside"), ("a.png", "would overwrite its input a.png"),
                            ("", "leads outside")]:
