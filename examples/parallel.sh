@@ -44,7 +44,7 @@ export OMP_NUM_THREADS=$(( cores / n > 0 ? cores / n : 1 ))
 # shellcheck disable=SC2086  # INTERP and EXTRA are word lists on purpose
 seq 1 "$n" | parallel --jobs "$n" --joblog "$logs/joblog" --line-buffer \
     ${INTERP:-interp} batch "$manifest" --outdir "$outdir" --shard "{}/$n" --skip-existing \
-    --steps "${STEPS:-60}" "${weights[@]}" ${EXTRA:-} --json --quiet '>' "$logs/shard-{}.jsonl"
+    --steps "${STEPS:-60}" ${weights[@]+"${weights[@]}"} ${EXTRA:-} --json --quiet '>' "$logs/shard-{}.jsonl"
 failed_workers=$?
 
 # The joblog's 7th column is each worker's exit status.

@@ -41,7 +41,7 @@ mkdir -p logs
 log="logs/interp-${SLURM_ARRAY_JOB_ID:-local}_${SLURM_ARRAY_TASK_ID:-0}.jsonl"
 
 "${interp_cmd[@]}" batch "$manifest" --outdir "$outdir" --shard auto --skip-existing \
-    --steps "${STEPS:-60}" "${weights[@]}" "${extra[@]}" --json > "$log"
+    --steps "${STEPS:-60}" ${weights[@]+"${weights[@]}"} ${extra[@]+"${extra[@]}"} --json > "$log"
 rc=$?
 
 case $rc in

@@ -222,7 +222,7 @@ def test_sigterm_mid_batch_leaves_no_partial_file_and_the_rerun_completes(tiny, 
     manifest = tmp_path / "pairs.csv"
     manifest.write_text(f"{A},{B},first.gif\n{B},{A},long/second.gif\n{A},{B},third/\n")
     outdir = tmp_path / "out"
-    args = ["batch", manifest, "--outdir", outdir, "--weights", tiny, "--no-align", "--steps", 150, "--no-cache"]
+    args = ["batch", manifest, "--outdir", outdir, "--weights", tiny, "--no-align", "--steps", 100, "--no-cache"]
 
     def stop_during_row_2(sig) -> tuple[int, str]:
         child = interp(*args, "--skip-existing", env=env)
@@ -249,7 +249,7 @@ def test_sigterm_mid_batch_leaves_no_partial_file_and_the_rerun_completes(tiny, 
     assert code == 0, err
     assert [(r["row"], r["skipped"]) for r in lines[:-1]] == [(1, True), (2, False), (3, False)]
     assert (outdir / "first.gif").stat().st_mtime_ns == first
-    assert Image.open(outdir / "long/second.gif").n_frames == 150 and len(list((outdir / "third").iterdir())) == 150
+    assert Image.open(outdir / "long/second.gif").n_frames == 100 and len(list((outdir / "third").iterdir())) == 100
     assert hidden(outdir) == []
 
 
@@ -382,7 +382,7 @@ def test_gnu_parallel_example_and_its_exit_codes(tiny, tmp_path, env):
     assert "exit codes: 0" in done.stdout
     dup = tmp_path / "dup"
     dup.mkdir()
-    refused = subprocess.run([str(EXAMPLES / "parallel.sh"), str(_pairs(dup, 3, duplicate=True)), "out", "2"],
+    refused = subprocess.run([str(EXAMPLES / "parallel.sh"), str(_pairs(dup, 3, duplicate=True)), "out", "1"],
                              cwd=dup, env=_example_env(env, tiny), capture_output=True, text=True)
     assert refused.returncode == 2 and "duplicate output names" in refused.stderr
 
