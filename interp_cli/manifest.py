@@ -186,9 +186,17 @@ def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool
         if target == outdir or outdir not in target.parents:
             return Placement(error=f"output name {name!r} leads outside --outdir")
         for source in sources:
-            if target == source or target in source.parents:
+            if target == source or target in source.parents or _same_file(target, source):
                 return Placement(error=f"output name {name!r} would overwrite its input {source.name}")
     return Placement(output, targets)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """One file under two names (a hard link): replacing one would replace the other's content."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # either is missing: nothing to overwrite
+        return False
 
 
 def plan_outputs(rows: Sequence[Row], outdir: Path, *, sheets: bool = False,

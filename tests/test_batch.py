@@ -126,11 +126,13 @@ def test_output_names_that_leave_outdir_or_hit_an_input_have_no_placement(tmp_pa
     (outdir / "link").symlink_to(tmp_path / "elsewhere")
     (outdir / "a.png").write_bytes(b"input")
     (outdir / "old.gif").symlink_to(tmp_path / "elsewhere" / "victim.gif")
+    os.link(outdir / "a.png", outdir / "hard.png")
     root = outdir.resolve()
     for name, fragment in [("/tmp/x.gif", "must be relative"), ("../x.gif", "leads outside"),
                            ("old.gif", "leads outside"),
                            ("inside/../../x.gif", "leads outside"), ("link/x.gif", "leads outside"),
                            (".", "leads outside"), ("a.png", "would overwrite its input a.png"),
+                           ("hard.png", "would overwrite its input a.png"),
                            ("", "leads outside")]:
         place = place_output(root, name, [str(outdir / "a.png"), str(B)])
         assert place.targets == () and fragment in place.error, name
