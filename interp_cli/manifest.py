@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from interp_cli.errors import UsageError
+from interp_cli.files import check_input_file, same_file
 
 HEADER_NAMES = ("output", "output_name", "name")
 
@@ -40,9 +41,7 @@ class Row:
 def read_manifest(path: str | os.PathLike) -> list[Row]:
     """A batch CSV: each row `input1,input2[,input3...],output_name`; `#` comments and a header
     row (line 1 whose last cell is `output`) are skipped. Relative inputs are relative to the CSV."""
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"{path}: no such file")
+    path = Path(check_input_file(path, "a CSV file"))  # a FIFO is refused, never opened
     rows: list[Row] = []
     try:
         with open(path, newline="", encoding="utf-8") as f:
@@ -186,17 +185,9 @@ def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool
         if target == outdir or outdir not in target.parents:
             return Placement(error=f"output name {name!r} leads outside --outdir")
         for source in sources:
-            if target == source or target in source.parents or _same_file(target, source):
+            if target == source or target in source.parents or same_file(target, source):
                 return Placement(error=f"output name {name!r} would overwrite its input {source.name}")
     return Placement(output, targets)
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    """One file under two names (a hard link): replacing one would replace the other's content."""
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # either is missing: nothing to overwrite
-        return False
 
 
 def plan_outputs(rows: Sequence[Row], outdir: Path, *, sheets: bool = False,
