@@ -111,6 +111,13 @@ def test_bad_shard_values_exit_2_with_one_line(value, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_manifest_that_is_a_fifo_is_refused_without_opening_it(tmp_path):
+    os.mkfifo(tmp_path / "pairs.csv")  # nobody writes to it: opening it would hang
+    code, _, err = finish(interp("batch", tmp_path / "pairs.csv", "--outdir", tmp_path / "out"), timeout=60)
+    assert code == 2 and err.strip().splitlines() == [f"interp: error: {tmp_path / 'pairs.csv'}: is a FIFO "
+                                                      "(named pipe), not a regular file"]
+
+
 def test_batch_help_and_shard_errors_do_not_import_torch():
     code = ("import sys\nfrom interp_cli.cli import main\n"
             "for argv in (['batch', '--help'], ['batch', 'm.csv', '--outdir', 'o', '--shard', '0/3']):\n"
