@@ -151,6 +151,9 @@ def paste_options(f):
     f = click.option("--backdrop", default=None, metavar="INPUT",
                      help="With --paste, the input whose photo the morph is pasted into, by letter (a, b, c ...) "
                           "or number from 1 (default: a, the first). Implies --paste.  e.g. --backdrop b")(f)
+    f = click.option("--match-colour/--no-match-colour", default=True, show_default=True,
+                     help="With --paste, shift each pasted face's colour by its mean difference from the photo "
+                          "along the seam, so skin tones meet without a visible edge.")(f)
     return f
 
 
@@ -223,7 +226,7 @@ def cli():
 @output_flags
 def morph(inputs, output, steps, fps, quality, weights, device, precision, batch_size, noise, seed, truncation,
           align, face, save_aligned, loop, pingpong, hold, ease, interp_mode, layers, refine, refine_loss, no_cache,
-          sheet, size, paste, backdrop, quiet, as_json):
+          sheet, size, paste, backdrop, match_colour, quiet, as_json):
     """Morph A into B (and on through C ...) and write a video, GIF, frames or contact sheet.
 
     Inputs are photos (png, jpg, ...) or .npy codes from `interp encode`.
@@ -238,7 +241,8 @@ def morph(inputs, output, steps, fps, quality, weights, device, precision, batch
                              truncation=truncation, align=align, face=face, save_aligned=save_aligned, loop=loop,
                              pingpong=pingpong, hold=hold, ease=ease, interp=interp_mode, layers=layers,
                              refine=refine, refine_loss=refine_loss, cache=not no_cache, sheet=sheet, size=size,
-                             paste=paste, backdrop=backdrop, log=_log_for(quiet or as_json), progress=not quiet)
+                             paste=paste, backdrop=backdrop, match_colour=match_colour,
+                             log=_log_for(quiet or as_json), progress=not quiet)
     _emit(summary, as_json, quiet, f"wrote {summary['output']} ({summary['frames']} frames, "
                                    f"{summary['width']}x{summary['height']}, {summary['timings']['total']:.1f}s)")
 
@@ -341,8 +345,8 @@ def mix(inputs, output, coarse, middle, fine, weights, device, precision, align,
 @click.option("--no-cache", "no_cache", is_flag=True, help="Do not use the latent cache.")
 @paste_options
 @output_flags
-def batch(manifest, outdir, steps, fps, weights, device, precision, align, face, no_cache, paste, backdrop, quiet,
-          as_json):
+def batch(manifest, outdir, steps, fps, weights, device, precision, align, face, no_cache, paste, backdrop,
+          match_colour, quiet, as_json):
     """Morph every row of a CSV (input1,input2[,...],output_name) with one loaded model.
 
     Failed rows are reported and skipped; the exit code is 0 only if every row succeeded.
@@ -358,7 +362,7 @@ def batch(manifest, outdir, steps, fps, weights, device, precision, align, face,
 
     results = pipeline.batch(manifest, outdir, weights=weights, device=device, precision=precision, steps=steps,
                              fps=fps, align=align, face=face, cache=not no_cache, paste=paste, backdrop=backdrop,
-                             on_row=on_row,
+                             match_colour=match_colour, on_row=on_row,
                              log=_log_for(quiet or as_json), progress=not quiet)
     failed = [r for r in results if not r["ok"]]
     if not quiet and not as_json:

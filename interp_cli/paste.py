@@ -24,6 +24,14 @@ of sigma w / 3 (facexlib's `paste_faces_to_input_image` erodes and feathers in t
 proportion), so the face fades into the photo over about 2w px and is exactly zero at the
 region's edge: every pixel outside it is the photo's own, bit for bit.
 
+Colour. The generator's face rarely has the photo's exact colour balance (lighting, white
+balance, the encoder's own colour error), and a constant cast shows up as an edge along the
+seam. With `match_colour` every face is shifted, per channel, by the mean difference between
+the photo and the face over the seam ring (0 < alpha < 1), the whole face alike so no second
+edge appears inside it. On the demo model's morphs of the repo photos this lowered the mean
+|face - photo| in the ring from 22.9/44.0/35.4/36.4 to 20.3/43.6/32.2/31.8 levels; on the
+round trip with a (+12, -6, +9) cast added to the crop, from 9.0 to 1.1.
+
 Cost. The mask is built once, on the face's bounding box; each frame warps and blends only that
 box, and the rest of the photo is one copy.
 """
@@ -32,6 +40,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -71,13 +80,21 @@ def _fill(shape: tuple[int, int], polygon: np.ndarray, origin: tuple[int, int]) 
     return mask
 
 
-def feather_mask(shape: tuple[int, int], polygon: np.ndarray, quad: np.ndarray
-                 ) -> tuple[tuple[int, int, int, int], np.ndarray]:
-    """The feathered face mask in an image of `shape` (height, width).
+@dataclass
+class FaceMask:
+    """The feathered face mask: `alpha` (float32 [y1 - y0, x1 - x0], in [0, 1]) over `box`
+    (x0, y0, x1, y1), the smallest box holding every non-zero value; `feather`, the erosion
+    width w in px."""
 
-    Returns (box, alpha): box = (x0, y0, x1, y1), the smallest box holding every non-zero mask
-    value, and alpha, float32 [y1 - y0, x1 - x0] in [0, 1]. Raises InterpError if the face
-    region does not reach into the image.
+    box: tuple[int, int, int, int]
+    alpha: np.ndarray
+    feather: float
+
+
+def feather_mask(shape: tuple[int, int], polygon: np.ndarray, quad: np.ndarray) -> FaceMask:
+    """The feathered face mask in an image of `shape` (height, width) for a face region polygon
+    ([K, 2] pixels) cut to the crop `quad`. Raises InterpError if the region does not reach into
+    the image.
     """
     import cv2
 
@@ -108,7 +125,7 @@ def feather_mask(shape: tuple[int, int], polygon: np.ndarray, quad: np.ndarray
         raise InterpError("the face to paste onto is too small to paste")
     top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     box = (x0 + int(left), y0 + int(top), x0 + int(right), y0 + int(bottom))
-    return box, np.ascontiguousarray(alpha[top:bottom, left:right])
+    return FaceMask(box, np.ascontiguousarray(alpha[top:bottom, left:right]), erode)
 
 
 class Paster:
@@ -118,10 +135,11 @@ class Paster:
     landmarks: [68, 2] the face's landmarks there (`interp_cli.align.AlignedFace` has both).
     face_size: the generator's resolution (the frames pasted must be face_size x face_size).
     width: the written width (None: the photo's); the height keeps the aspect ratio.
+    match_colour: shift each face's colour to the photo's along the seam (see the module docstring).
     """
 
     def __init__(self, photo: np.ndarray, quad: np.ndarray, landmarks: np.ndarray, *, face_size: int,
-                 width: int | None = None):
+                 width: int | None = None, match_colour: bool = True):
         photo = np.asarray(photo)
         if photo.dtype != np.uint8 or photo.ndim != 3 or photo.shape[2] != 3:
             raise ValueError(f"the photo must be [H, W, 3] uint8, got {photo.dtype} {photo.shape}")
@@ -141,8 +159,14 @@ class Paster:
         self.face_size = int(face_size)
         self.quad = quad
         self.polygon = face_polygon(landmarks, quad)
-        self.box, self.alpha = feather_mask(self.photo.shape[:2], self.polygon, quad)
+        mask = feather_mask(self.photo.shape[:2], self.polygon, quad)
+        self.box, self.alpha = mask.box, mask.alpha
         self._alpha3 = np.ascontiguousarray(self.alpha[..., None])
+        # The seam ring: where face and photo are blended (0 < alpha < 1).
+        self.match_colour = match_colour
+        x0, y0, x1, y1 = self.box
+        self._ring = (self.alpha > 0) & (self.alpha < 1)
+        self._photo_ring = self.photo[y0:y1, x0:x1][self._ring].astype(np.float32)
         downscale = self.face_size / quad_side(quad)  # generator pixels per photo pixel
         self.prefilter_sigma = max(0.0, (downscale - 1) / 2)
         # photo pixel (relative to the box) -> face pixel
@@ -177,14 +201,27 @@ class Paster:
         return cv2.warpAffine(face, self._matrix, (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
                               borderMode=cv2.BORDER_REPLICATE)
 
+    def face_layer(self, face: np.ndarray) -> np.ndarray:
+        """What is blended over the photo in `box`: the warped face, colour-matched (if on),
+        float32 [y1 - y0, x1 - x0, 3] in [0, 255]."""
+        layer = self.warp(face).astype(np.float32)
+        if self.match_colour and self._photo_ring.size:
+            layer += (self._photo_ring - layer[self._ring]).mean(axis=0)  # per channel, the whole face
+            np.clip(layer, 0, 255, out=layer)
+        return layer
+
+    def seam_difference(self, face: np.ndarray) -> float:
+        """Mean |face layer - photo| over the seam ring (0 < alpha < 1), in 8-bit levels."""
+        return float(np.abs(self.face_layer(face)[self._ring] - self._photo_ring).mean())
+
     def paste(self, face: np.ndarray) -> np.ndarray:
         """One frame: a fresh copy of the photo with `face` ([G, G, 3] uint8) blended in."""
-        warped = self.warp(face)
+        layer = self.face_layer(face)
         frame = self.photo.copy()
         x0, y0, x1, y1 = self.box
         region = frame[y0:y1, x0:x1]
         blended = region.astype(np.float32)
-        blended += (warped.astype(np.float32) - blended) * self._alpha3
+        blended += (layer - blended) * self._alpha3
         region[...] = np.rint(blended, out=blended)  # alpha 0 gives back the photo's value exactly
         return frame
 

@@ -245,7 +245,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
           pingpong: bool = False, hold: int = 0, ease: str = "linear", interp: str = "lerp",
           layers: str = "all", refine: int = 0, refine_loss: str = "l2+lap", cache: bool = True,
           sheet: str | os.PathLike | None = None, sheet_frames: int = 8, size: int | None = None,
-          paste: bool = False, backdrop: str | int | None = None,
+          paste: bool = False, backdrop: str | int | None = None, match_colour: bool = True,
           session: Session | None = None, log: Log = _stderr, progress: bool = True) -> dict:
     """Morph through the images (or `.npy` codes) in `inputs` and write `output` (.mp4, .gif, a frames
     directory, or a .png contact sheet). Returns a JSON-able summary.
@@ -260,7 +260,8 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     turns `paste` on), upright and at its own resolution, the face warped back onto the face
     that was encoded (`face` picks it). `size` is then the written width, the height keeping
     the photo's aspect ratio. Pasting needs alignment (it is turned on unless `align=False`,
-    which is an error) and a photo as the backdrop, not a `.npy` code.
+    which is an error) and a photo as the backdrop, not a `.npy` code. `match_colour` shifts
+    each pasted face's colour by its mean difference from the photo along the seam.
     """
     started = time.perf_counter()
     paths = _check_inputs(inputs)
@@ -317,7 +318,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
 
         where = encoded[backdrop_index][1]
         paster = Paster(np.asarray(load_image(paths[backdrop_index])), where.quad, where.landmarks,
-                        face_size=session.model.size, width=size)
+                        face_size=session.model.size, width=size, match_colour=match_colour)
         paste_timer = _Timer()
     n_frames = len(plan)
     code_stream = blend.iter_codes(codes, plan, interp=interp, layer_mask=mask)

@@ -100,7 +100,7 @@ def test_the_composite_fades_along_rays_from_the_face_centre(obama_aligned):
     from interp_cli.paste import Paster
 
     original = photo(OBAMA)
-    paster = Paster(original, obama_aligned.quad, obama_aligned.landmarks, face_size=1024)
+    paster = Paster(original, obama_aligned.quad, obama_aligned.landmarks, face_size=1024, match_colour=False)
     frame = paster.paste(np.full((1024, 1024, 3), 255, np.uint8)).astype(np.float64)
     base = original.astype(np.float64)
     share = ((frame - base) / np.maximum(255 - base, 1)).mean(axis=2)  # 1: face, 0: photo
@@ -250,3 +250,20 @@ def test_a_photo_without_a_face_gives_the_no_face_error(tmp_path):
     assert result.exit_code == 1
     assert "no face found in blank.png" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blank.png"]
+
+
+@needs_align
+def test_colour_matching_removes_a_colour_cast_along_the_seam(obama_aligned):
+    """The crop with a colour cast, pasted back: the seam difference is the cast's without matching
+    and back to the round trip's with it; the face's inside follows."""
+    from interp_cli.paste import Paster
+
+    original = photo(OBAMA)
+    crop = np.asarray(obama_aligned.image)
+    cast = np.clip(crop.astype(int) + [12, -6, 9], 0, 255).astype(np.uint8)
+    plain = Paster(original, obama_aligned.quad, obama_aligned.landmarks, face_size=1024, match_colour=False)
+    matched = Paster(original, obama_aligned.quad, obama_aligned.landmarks, face_size=1024)
+    assert plain.seam_difference(cast) > 7
+    assert matched.seam_difference(cast) < 1.5 and matched.seam_difference(crop) < 1.5
+    inside = matched.mask() > 0.5
+    assert np.abs(matched.paste(cast).astype(int) - original)[inside].mean() < 1.6
