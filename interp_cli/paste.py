@@ -161,12 +161,12 @@ class Paster:
         self.polygon = face_polygon(landmarks, quad)
         mask = feather_mask(self.photo.shape[:2], self.polygon, quad)
         self.box, self.alpha = mask.box, mask.alpha
-        self._alpha3 = np.ascontiguousarray(self.alpha[..., None])
+        self._photo_weight = np.ascontiguousarray(1 - self.alpha)
         # The seam ring: where face and photo are blended (0 < alpha < 1).
         self.match_colour = match_colour
         x0, y0, x1, y1 = self.box
-        self._ring = (self.alpha > 0) & (self.alpha < 1)
-        self._photo_ring = self.photo[y0:y1, x0:x1][self._ring].astype(np.float32)
+        self._ring = ((self.alpha > 0) & (self.alpha < 1)).astype(np.uint8)
+        self._photo_ring_mean = self._ring_mean(self.photo[y0:y1, x0:x1])
         downscale = self.face_size / quad_side(quad)  # generator pixels per photo pixel
         self.prefilter_sigma = max(0.0, (downscale - 1) / 2)
         # photo pixel (relative to the box) -> face pixel
@@ -201,28 +201,42 @@ class Paster:
         return cv2.warpAffine(face, self._matrix, (x1 - x0, y1 - y0), flags=cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP,
                               borderMode=cv2.BORDER_REPLICATE)
 
+    def _ring_mean(self, image: np.ndarray) -> np.ndarray:
+        """Per-channel mean of a box-sized [h, w, 3] image over the seam ring, float64 [3]."""
+        import cv2
+
+        if not self._ring.any():
+            return np.zeros(3)
+        return np.array(cv2.mean(np.ascontiguousarray(image), mask=self._ring)[:3])
+
     def face_layer(self, face: np.ndarray) -> np.ndarray:
-        """What is blended over the photo in `box`: the warped face, colour-matched (if on),
-        float32 [y1 - y0, x1 - x0, 3] in [0, 255]."""
-        layer = self.warp(face).astype(np.float32)
-        if self.match_colour and self._photo_ring.size:
-            layer += (self._photo_ring - layer[self._ring]).mean(axis=0)  # per channel, the whole face
-            np.clip(layer, 0, 255, out=layer)
+        """What is blended over the photo in `box`: the warped face, colour-matched if that is on,
+        [y1 - y0, x1 - x0, 3] uint8."""
+        import cv2
+
+        layer = self.warp(face)
+        if self.match_colour:
+            offset = self._photo_ring_mean - self._ring_mean(layer)  # per channel, the whole face alike
+            layer = cv2.add(layer, (*offset.tolist(), 0.0))  # rounded and saturated
         return layer
 
     def seam_difference(self, face: np.ndarray) -> float:
         """Mean |face layer - photo| over the seam ring (0 < alpha < 1), in 8-bit levels."""
-        return float(np.abs(self.face_layer(face)[self._ring] - self._photo_ring).mean())
+        x0, y0, x1, y1 = self.box
+        ring = self._ring.astype(bool)
+        diff = self.face_layer(face)[ring].astype(np.float32) - self.photo[y0:y1, x0:x1][ring]
+        return float(np.abs(diff).mean())
 
     def paste(self, face: np.ndarray) -> np.ndarray:
         """One frame: a fresh copy of the photo with `face` ([G, G, 3] uint8) blended in."""
+        import cv2
+
         layer = self.face_layer(face)
         frame = self.photo.copy()
         x0, y0, x1, y1 = self.box
-        region = frame[y0:y1, x0:x1]
-        blended = region.astype(np.float32)
-        blended += (layer - blended) * self._alpha3
-        region[...] = np.rint(blended, out=blended)  # alpha 0 gives back the photo's value exactly
+        # alpha * face + (1 - alpha) * photo, rounded: where alpha is 0 that is the photo's value exactly
+        frame[y0:y1, x0:x1] = cv2.blendLinear(layer, np.ascontiguousarray(frame[y0:y1, x0:x1]), self.alpha,
+                                              self._photo_weight)
         return frame
 
     def frames(self, faces: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
