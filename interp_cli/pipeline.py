@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -258,7 +258,8 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     `paste=True` composites every frame into a photo instead (`interp_cli.paste`): the first
     input's, or the one `backdrop` names (a letter a, b, c ... or a 1-based number; naming one
     turns `paste` on), upright and at its own resolution, the face warped back onto the face
-    that was encoded (`face` picks it). `size` is then the written width, the height keeping
+    that was encoded (`face` picks it in the backdrop; the other inputs give their largest face).
+    `size` is then the written width, the height keeping
     the photo's aspect ratio. Pasting needs alignment (it is turned on unless `align=False`,
     which is an error) and a photo as the backdrop, not a `.npy` code. `match_colour` shifts
     each pasted face's colour by its mean difference from the photo along the seam.
@@ -306,7 +307,10 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
                               cache=cache, save_aligned=Path(save_aligned) if save_aligned else None)
     mask = blend.parse_layers(layers, session.model.n_latent)
     t_encode = time.perf_counter()
-    encoded = [session.encode_photo(p, settings) for p in paths]
+    # With --paste, --face picks the face in the backdrop; the others give their largest face
+    # (a group photo as the backdrop would otherwise need as many faces in every input).
+    encoded = [session.encode_photo(p, settings if i == backdrop_index or not paste else replace(settings, face=None))
+               for i, p in enumerate(paths)]
     codes = np.stack([code for code, _ in encoded])
     encode_seconds = time.perf_counter() - t_encode
     if own_session:

@@ -177,8 +177,9 @@ def test_the_face_changes_and_first_and_last_frames_differ_only_there(pasted):
 
 @needs_align
 def test_face_picks_the_face_to_paste_onto(tmp_path):
+    """--face picks the face in the backdrop; the other input (one face) gives its largest."""
     out = tmp_path / "two"
-    result = run(TWO, TWO, "--weights", "demo", "--paste", "--face", 1, "--steps", 2, "-o", out, "--json")
+    result = run(TWO, BIDEN, "--weights", "demo", "--paste", "--face", 1, "--steps", 2, "-o", out, "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["paste"]["face"] == 1
     original = photo(TWO)
@@ -219,6 +220,23 @@ def test_batch_pastes_and_writes_gif(tmp_path):
     assert row["ok"] and row["paste"]["backdrop"].endswith("obama.jpg")
     frames = iio.imread(tmp_path / "out" / "one.gif", index=None)
     assert frames.shape[:3] == (2, *photo(OBAMA).shape[:2])
+
+
+@needs_align
+def test_paste_with_pingpong_hold_layers_refine_to_a_contact_sheet_and_from_the_cache(tmp_path):
+    args = [OBAMA, BIDEN, "--weights", "demo", "--paste", "--pingpong", "--hold", 1, "--layers", "coarse",
+            "--refine", 1, "--steps", 3, "--json"]
+    first = run(*args, "-o", tmp_path / "sheet.png")
+    assert first.exit_code == 0, first.stderr
+    summary = json.loads(first.stdout)
+    assert summary["frames"] == 2 * (3 - 1) + 2 * 1  # --pingpong 2(K-1)(steps-1) + 2(K-1)*hold
+    sheet = np.asarray(Image.open(tmp_path / "sheet.png"))
+    height, width = photo(OBAMA).shape[:2]
+    assert sheet.shape[0] > height * 1024 // max(height, width)  # tiles of the photo, not 64 px crops
+    again = run(*args, "-o", tmp_path / "frames")
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["encoder_calls"] == 0  # both codes came from the latent cache
+    assert len(read_frames(tmp_path / "frames")) == summary["frames"]
 
 
 # --- bad input -------------------------------------------------------------------------------------------
