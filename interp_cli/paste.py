@@ -10,10 +10,11 @@ frame covers exactly that square whatever its resolution G, so one affine map
 the frame is resampled once, bicubically, straight into photo coordinates. Where the face in
 the photo is smaller than G pixels (a downscale by D > 1), the frame is first low-passed with
 a Gaussian of sigma (D - 1) / 2 generator pixels (scikit-image's antialiasing rule), so fine
-detail does not alias into moire; measured on the repo photo (1024 px frame into a 420 px
-face): a near-Nyquist stripe pattern comes out with a standard deviation of 10.7 levels
-instead of 61, and the round trip below rises from 0.11 to 1.1 levels. k x k bilinear
-supersampling (what the crop uses) suppressed the stripes as much but blurred more (1.35).
+detail does not alias into moire: on the repo photo (1024 px frame into a 420 px face), a
+near-Nyquist stripe pattern comes out with a standard deviation of 10.7 levels instead of 61,
+while the round trip (the crop pasted back, tests/test_paste.py) rises from 0.11 to 1.1
+levels; k x k bilinear supersampling, what the crop uses, blurred more (1.35). Measurements
+in benchmarks/README.md.
 `width` scales the photo (Lanczos, once) and the geometry with it, so a smaller written frame
 still costs one resampling of the face.
 

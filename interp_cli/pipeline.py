@@ -259,10 +259,10 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     input's, or the one `backdrop` names (a letter a, b, c ... or a 1-based number; naming one
     turns `paste` on), upright and at its own resolution, the face warped back onto the face
     that was encoded (`face` picks it in the backdrop; the other inputs give their largest face).
-    `size` is then the written width, the height keeping
-    the photo's aspect ratio. Pasting needs alignment (it is turned on unless `align=False`,
-    which is an error) and a photo as the backdrop, not a `.npy` code. `match_colour` shifts
-    each pasted face's colour by its mean difference from the photo along the seam.
+    `size` is then the written width, the height keeping the photo's aspect ratio. Pasting needs
+    alignment (it is turned on unless `align=False`, which is an error) and a photo as the
+    backdrop, not a `.npy` code. `match_colour` shifts each pasted face's colour by its mean
+    difference from the photo along the seam.
     """
     started = time.perf_counter()
     paths = _check_inputs(inputs)

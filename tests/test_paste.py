@@ -210,16 +210,23 @@ def test_mp4_chain_with_another_backdrop_and_size(tmp_path):
 
 
 @needs_align
-def test_batch_pastes_and_writes_gif(tmp_path):
+def test_batch_pastes_into_the_upright_photo_and_writes_gif(tmp_path):
+    """The backdrop is stored on its side with an EXIF orientation tag: the GIF is upright."""
+    sideways = tmp_path / "sideways.png"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    Image.open(OBAMA).transpose(Image.Transpose.ROTATE_90).save(sideways, exif=exif.tobytes())
+    upright = photo(sideways)
+    assert upright.shape == photo(OBAMA).shape
     manifest = tmp_path / "pairs.csv"
-    manifest.write_text(f"{OBAMA},{BIDEN},one.gif\n")
+    manifest.write_text(f"{sideways},{BIDEN},one.gif\n")
     result = run("batch", manifest, "--outdir", tmp_path / "out", "--weights", "demo", "--paste", "--steps", 2,
                  "--json")
     assert result.exit_code == 0, result.stderr
     row = json.loads(result.stdout.splitlines()[0])
-    assert row["ok"] and row["paste"]["backdrop"].endswith("obama.jpg")
+    assert row["ok"] and row["paste"]["backdrop"].endswith("sideways.png")
     frames = iio.imread(tmp_path / "out" / "one.gif", index=None)
-    assert frames.shape[:3] == (2, *photo(OBAMA).shape[:2])
+    assert frames.shape[:3] == (2, *upright.shape[:2])
 
 
 @needs_align
