@@ -144,17 +144,18 @@ def align_options(f):
 
 
 def paste_options(f):
+    # Click lists options in decorator order, top down: apply bottom-up.
+    f = click.option("--match-colour/--no-match-colour", default=True, show_default=True,
+                     help="With --paste, shift each pasted face's colour by its mean difference from the photo "
+                          "along the seam, so skin tones meet without a visible edge.")(f)
+    f = click.option("--backdrop", default=None, metavar="INPUT",
+                     help="With --paste, the input whose photo the morph is pasted into, by letter (a, b, c ...) "
+                          "or number from 1 (default: a, the first). Implies --paste.  e.g. --backdrop b")(f)
     f = click.option("--paste", is_flag=True,
                      help="Composite every frame into the first input's photo, at its own size: the face is "
                           "warped back onto the face that was encoded and feathered in; the rest of the photo "
                           "is untouched; --face N picks the face in that photo. Needs alignment.  "
                           "e.g. interp a.jpg b.jpg --paste -o a_to_b.mp4")(f)
-    f = click.option("--backdrop", default=None, metavar="INPUT",
-                     help="With --paste, the input whose photo the morph is pasted into, by letter (a, b, c ...) "
-                          "or number from 1 (default: a, the first). Implies --paste.  e.g. --backdrop b")(f)
-    f = click.option("--match-colour/--no-match-colour", default=True, show_default=True,
-                     help="With --paste, shift each pasted face's colour by its mean difference from the photo "
-                          "along the seam, so skin tones meet without a visible edge.")(f)
     return f
 
 
