@@ -122,13 +122,15 @@ def test_width_scales_the_photo_and_keeps_its_aspect(obama_aligned):
     from interp_cli.paste import Paster
 
     original = photo(OBAMA)
-    paster = Paster(original, obama_aligned.quad, obama_aligned.landmarks, face_size=64, width=301)
-    frame = paster.paste(np.zeros((64, 64, 3), np.uint8))
-    assert paster.size == (301, round(original.shape[0] * 301 / original.shape[1]))
+    paster = Paster(original, obama_aligned.quad, obama_aligned.landmarks, face_size=1024, width=455)
+    frame = paster.paste(np.asarray(obama_aligned.image))
+    assert paster.size == (455, round(original.shape[0] * 455 / original.shape[1]))
     assert frame.shape == (paster.size[1], paster.size[0], 3)
-    # Outside the face: the scaled photo exactly.
+    # Outside the face: the scaled photo exactly; inside, the round trip holds in the scaled photo too.
     away = paster.mask() == 0
     assert np.array_equal(frame[away], paster.photo[away]) and away.mean() > 0.7
+    inside = paster.mask() > 0.5
+    assert np.abs(frame.astype(int) - paster.photo)[inside].mean() < 1.6
 
 
 # --- end to end: the demo model, --paste ----------------------------------------------------------------
