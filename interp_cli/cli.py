@@ -27,6 +27,7 @@ Examples:
   interp a.png b.png c.png --loop --ease smooth -o loop.gif
   interp a.png b.png --weights demo --no-align -o frames/
   interp a.png b.png --layers coarse --sheet sheet.png -o out.mp4
+  interp a.jpg b.jpg --paste -o in_the_photo.mp4
 
 Exit codes: 0 ok, 1 runtime failure (also a full disk), 2 usage error, 130 interrupted,
 141 stdout closed early, 143 terminated.

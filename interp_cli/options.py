@@ -51,6 +51,21 @@ def align_options(f):
     return f
 
 
+def paste_options(f):
+    f = click.option("--match-colour/--no-match-colour", default=True, show_default=True,
+                     help="With --paste, shift each pasted face's colour by its mean difference from the photo "
+                          "along the seam, so skin tones meet without a visible edge.")(f)
+    f = click.option("--backdrop", default=None, metavar="INPUT",
+                     help="With --paste, the input whose photo the morph is pasted into, by letter (a, b, c ...) "
+                          "or number from 1 (default: a, the first). Implies --paste.  e.g. --backdrop b")(f)
+    f = click.option("--paste", is_flag=True,
+                     help="Composite every frame into the first input's photo, at its own size: the face is "
+                          "warped back onto the face that was encoded and feathered in; the rest of the photo "
+                          "is untouched; --face N picks the face in that photo. Needs alignment.  "
+                          "e.g. interp a.jpg b.jpg --paste -o a_to_b.mp4")(f)
+    return f
+
+
 def noise_options(f):
     # Click lists options in decorator order, top down: apply bottom-up.
     f = click.option("--truncation", type=click.FloatRange(0.0, 2.0), default=1.0, show_default=True,
@@ -107,7 +122,9 @@ def _morph_option_list():
                           "the others stay at the first input."),
         refine_options,
         click.option("--size", type=click.IntRange(8, 4096), default=None, metavar="PX",
-                     help="Resize the written frames to PX x PX (default: the model's size).  e.g. --size 512"),
+                     help="Resize the written frames to PX x PX (default: the model's size); with --paste, the "
+                          "width (the height keeps the photo's aspect ratio).  e.g. --size 512"),
+        paste_options,
     ]
 
 
