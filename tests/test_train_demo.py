@@ -70,8 +70,8 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     saved = torch.load(state, weights_only=True)
     assert saved_step <= saved["step"] < stage_b
     assert load_model(out).meta["train"]["steps"]["end_to_end"] >= saved_step
-    leftovers = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
-    assert len(leftovers) <= 1  # at most the one temp file the kill interrupted
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert len(leftovers) <= 1, leftovers  # at most the one temp file the kill interrupted
 
     meta = train_demo.train(train_demo.parse_args([*TINY, "--steps", str(steps), "--save-every", "0",
                                                    "--out", str(out), "--resume", str(state)]))
@@ -79,6 +79,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert meta["train"]["steps"]["generator"] == round(steps * train_demo.STAGE_A)
     assert meta["train"]["adversarial"]["weight"] > 0
     assert load_model(out).meta["train"]["steps"]["end_to_end"] == stage_b
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # the dead run's temp is swept
 
 
 def test_snapshots_log_goal_metrics(tmp_path):

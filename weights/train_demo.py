@@ -64,11 +64,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from interp_cli.files import atomic_write, commit, discard, new_temp, sha256_of
 from interp_cli.models.checkpoint import load_model, save_e4e_checkpoint
 from interp_cli.models.e4e import Encoder4Editing, EncoderConfig
 from interp_cli.models.stylegan2 import Generator, GeneratorConfig, MappingNetwork
 from weights.demo_faces import HELDOUT_SEED, PARAM_DIM, TRAIN_SEED, make_dataset, make_param_vectors
-from weights.eval_demo import evaluate, heldout_faces, quick_issue_metrics, sha256_of
+from weights.eval_demo import evaluate, heldout_faces, quick_issue_metrics
 
 HERE = Path(__file__).resolve().parent
 CACHE_DIR = HERE / ".cache"
@@ -258,19 +259,10 @@ def discriminator_step(disc: PatchDiscriminator, opt: torch.optim.Optimizer, rea
 
 
 def atomic_save(obj, path: Path) -> None:
-    """`torch.save` to a temp sibling, fsync, then rename over `path`: a reader (or a crash) never sees
-    half a file."""
+    """`torch.save` through `atomic_write`: a reader (or a crash) never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as fh:
+        torch.save(obj, fh)
 
 
 def psnr_db(output: torch.Tensor, target: torch.Tensor) -> float:
@@ -506,13 +498,12 @@ def save_checkpoint(path: Path, generator: Generator, encoder: Encoder4Editing, 
                     meta: dict) -> None:
     """Write the checkpoint (float16 tensors, e4e layout) atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = new_temp(path)
     try:
         save_e4e_checkpoint(tmp, half_copy(generator), half_copy(encoder), latent_avg.detach().cpu(), meta)
-        os.replace(tmp, path)
+        commit(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        discard(tmp)
         raise
 
 
@@ -524,7 +515,8 @@ def state_path(out: Path) -> Path:
 def write_digest(path: Path) -> dict:
     """Write `<stem>.json` with the sha256 and size of the checkpoint (read by interp to verify the preset)."""
     info = {"sha256": sha256_of(path), "size": path.stat().st_size}
-    path.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
+    with atomic_write(path.with_suffix(".json"), "w") as fh:
+        fh.write(json.dumps(info, indent=2) + "\n")
     return info
 
 
