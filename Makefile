@@ -27,9 +27,11 @@ bench: install
 
 # The demo model ships in weights/; this rebuilds it (CPU: about 2 hours on 2 cores).
 # The shipped demo model's recipe: a 62-minute run, then 55 minutes of end-to-end training on top.
+# Both runs predate the discriminator (--adv-weight 0); an interrupted run continues with
+# `$(PY) -m weights.train_demo --resume weights/demo.state.pt` and the same other options.
 demo-weights: install
-	$(PY) -m weights.train_demo --minutes 62
-	$(PY) -m weights.train_demo --init weights/demo.pt --minutes 55
+	$(PY) -m weights.train_demo --minutes 62 --adv-weight 0
+	$(PY) -m weights.train_demo --init weights/demo.pt --minutes 55 --adv-weight 0
 
 # A real morph offline with the shipped demo model: out/demo.mp4, out/demo.gif, out/demo_sheet.png.
 demo: install

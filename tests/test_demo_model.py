@@ -17,7 +17,8 @@ from PIL import Image
 
 from interp_cli.models.checkpoint import load_model
 from weights import demo_faces
-from weights.eval_demo import DEFAULT_WEIGHTS, encode, psnr, render, sha256_of, sharpness
+from weights.eval_demo import (DEFAULT_WEIGHTS, cli_metrics, encode, psnr, quick_issue_metrics, render,
+                               sha256_of, sharpness)
 
 ROOT = Path(__file__).resolve().parents[1]
 # Measured with weights/eval_demo.py on the committed checkpoint: 200 held-out faces, mean PSNR 25.5 dB,
@@ -25,6 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PSNR_FLOOR = 22.5
 SHARPNESS_FLOOR = 0.8     # the midpoint keeps >= 80% of the endpoints' mean gradient magnitude
 MIDPOINT_MIN_DIFF = 0.02  # mean |midpoint - closer endpoint| in [0, 1] units: the morph really moves
+# Issue 19's goal metrics through `interp encode` + `interp render` (weights/eval_demo.py `cli_metrics`),
+# measured on 12 held-out faces: reconstruction sharpness 0.66 and midpoint sharpness 0.56 of the
+# inputs' (goals 0.85). The floors leave about 0.1 for the 4 faces here and other CPUs.
+RECON_SHARPNESS_FLOOR = 0.55
+MIDPOINT_SHARPNESS_FLOOR = 0.45
 PAIRS = [(0, 1), (2, 3), (4, 5), (6, 7)]
 
 
@@ -92,6 +98,21 @@ def test_morph_midpoint_is_a_new_sharp_face(demo_model, codes_and_frames):
     # morph do blend, so part of the frame is close to that average; measured on these pairs: 0.16.)
     crossfade = (frames[a] + frames[b]) / 2
     assert float((mid - crossfade).abs().mean()) > 0.08 * float((frames[a] - frames[b]).abs().mean())
+
+
+def test_goal_metrics_through_the_cli(demo_model, heldout, tmp_path):
+    """What a user sees with `interp encode` then `interp render`: sharp enough reconstructions and
+    midpoints, and the same numbers as the in-process measurement up to the PNG round trip."""
+    faces = heldout[:4]
+    measured = cli_metrics(DEFAULT_WEIGHTS, faces, work_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.glob("recon*.png")) == [f"recon{i}.png" for i in range(4)]
+    assert measured["recon_psnr"] >= PSNR_FLOOR, measured
+    assert measured["recon_sharpness"] >= RECON_SHARPNESS_FLOOR, measured
+    assert measured["midpoint_sharpness"] >= MIDPOINT_SHARPNESS_FLOOR, measured
+    direct = quick_issue_metrics(demo_model, faces)
+    assert abs(measured["recon_psnr"] - direct["recon_psnr"]) < 0.3, (measured, direct)
+    for key in ("recon_sharpness", "midpoint_sharpness"):
+        assert abs(measured[key] - direct[key]) < 0.03, (measured, direct)
 
 
 def test_sampled_faces_are_well_behaved(demo_model):

@@ -16,6 +16,16 @@ training uses that knowledge, which makes it cheap enough for a 2-core CPU:
   distributed like the faces' (sliced Wasserstein distance), so z-sampling gives faces.
 - **Stage B** (the rest): encoder and generator fine-tuned end to end on the reconstruction,
   `G(E(x) + latent_avg) ~ x`, still anchored by the supervised terms so codes stay parameter-linear.
+  With `--adv-weight` > 0 a small patch discriminator (`PatchDiscriminator`, non-saturating loss,
+  lazy R1 on the real faces) also judges the reconstructions and the renders of random blends of two
+  faces' codes (what a morph's in-betweens are): L2 and the Laplacian pyramid alone reward a smudge
+  wherever the exact position of an eye or a frame edge is uncertain; the discriminator does not.
+- **Checkpoints**: every `--save-every` minutes the run writes the loadable checkpoint (`--out`) and
+  the full training state (`<out stem>.state.pt`: float32 weights, optimizers, discriminator, step,
+  clock), each atomically, so an interrupted run loses at most that much; `--resume <state>` continues
+  it. `--snapshots DIR` also keeps each periodic checkpoint as `DIR/<stem>_m<minutes>.pt` and appends
+  in-process goal metrics to `DIR/quick.csv` (`python -m weights.eval_demo --curve DIR` measures the
+  snapshots through the CLI afterwards).
 - `latent_avg` is the mean training code (the average face); it is what `E4EModel.encode` adds.
 
 Weights are stored as float16 (`load_model` converts), the run measures the saved file through
@@ -25,6 +35,7 @@ sha256/size JSON next to it (`demo.json`).
 Commands (from the repository root):
   python -m weights.train_demo --minutes 62                        # the shipped model, run 1 (CPU, 2 cores)
   python -m weights.train_demo --init weights/demo.pt --minutes 55  # ... and run 2 on top (`make demo-weights`)
+  python -m weights.train_demo --resume weights/demo.state.pt          # continue an interrupted run
   python -m weights.train_demo --tiny --minutes 5     # a 32x32 toy model, to try changes quickly
 
 On a CUDA machine the same command runs there (auto-detected; `--device cpu` forces the CPU).
@@ -37,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import csv
 import json
 import math
 import multiprocessing
@@ -52,12 +64,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from interp_cli.files import atomic_write, commit, discard, new_temp, sha256_of
 from interp_cli.models.checkpoint import load_model, save_e4e_checkpoint
 from interp_cli.models.e4e import Encoder4Editing, EncoderConfig
 from interp_cli.models.stylegan2 import Generator, GeneratorConfig, MappingNetwork
 from weights.demo_faces import HELDOUT_SEED, PARAM_DIM, TRAIN_SEED, make_dataset, make_param_vectors
-from interp_cli.files import atomic_write, commit, discard, new_temp, sha256_of
-from weights.eval_demo import evaluate
+from weights.eval_demo import evaluate, heldout_faces, quick_issue_metrics
 
 HERE = Path(__file__).resolve().parent
 CACHE_DIR = HERE / ".cache"
@@ -91,6 +103,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lr-map", type=float, default=0.02, help="mapping-network Adam learning rate (lr_mul 0.01)")
     p.add_argument("--lap-weight", type=float, default=1.0, help="Laplacian-pyramid L1 weight (L2 has 1)")
     p.add_argument("--code-weight", type=float, default=1.0, help="stage B: weight of the code anchor E(x) ~ A p")
+    p.add_argument("--adv-weight", type=float, default=0.02,
+                   help="stage B: weight of the discriminator's non-saturating loss (0: no discriminator)")
+    p.add_argument("--adv-warmup", type=int, default=200,
+                   help="stage B: steps over which the adversarial weight ramps up from 0 (the discriminator "
+                        "learns first)")
+    p.add_argument("--r1", type=float, default=0.2, help="R1 penalty weight (gamma) on real faces, every 4 steps")
+    p.add_argument("--lr-d", type=float, default=5e-4, help="discriminator Adam learning rate")
+    p.add_argument("--save-every", type=float, default=5.0,
+                   help="minutes between checkpoints (checkpoint + training state, atomically); 0: only at the end")
+    p.add_argument("--snapshots", default="", metavar="DIR",
+                   help="also keep every periodic checkpoint in DIR (<stem>_m<minutes>.pt) with quick metrics")
+    p.add_argument("--resume", default="", metavar="STATE",
+                   help="continue an interrupted run from its training state, e.g. weights/demo.state.pt")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                    help="autocast dtype for training (auto: bf16 where the hardware has it)")
     p.add_argument("--init", default="",
@@ -194,6 +219,52 @@ def cosine_lr(progress: float, start: float, end: float) -> float:
     return end + (start - end) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+class PatchDiscriminator(nn.Module):
+    """A small patch discriminator: real/fake logits for overlapping patches, `[B, 3, S, S]` -> `[B, 1, S/8, S/8]`.
+
+    Three stride-2 stages (16, 32, 64 channels, then 128) give each logit a receptive field of about 30
+    px at 64 px, the size of an eye with its brow and glasses; judging patches rather than the whole
+    face keeps it cheap and aimed at local detail (as pix2pix's PatchGAN).
+    """
+
+    def __init__(self, base: int = 16):
+        super().__init__()
+        layers, channels = [nn.Conv2d(3, base, 3, padding=1), nn.LeakyReLU(0.2)], base
+        for _ in range(3):
+            layers += [nn.Conv2d(channels, channels * 2, 4, stride=2, padding=1), nn.LeakyReLU(0.2)]
+            channels *= 2
+        layers += [nn.Conv2d(channels, channels, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(channels, 1, 1)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def discriminator_step(disc: PatchDiscriminator, opt: torch.optim.Optimizer, real: torch.Tensor,
+                       fake: torch.Tensor, r1_gamma: float, with_r1: bool) -> torch.Tensor:
+    """One non-saturating discriminator update (fake detached); with `with_r1`, the lazy R1 penalty
+    (`gamma / 2 * |grad D(real)|^2`, times 4 for every 4th step) on the real faces. Returns the
+    classification loss (R1 left out, so that logged values are comparable from step to step)."""
+    real = real.detach().requires_grad_(with_r1)
+    real_logits = disc(real)
+    loss = F.softplus(disc(fake.detach())).mean() + F.softplus(-real_logits).mean()
+    total = loss
+    if with_r1:
+        grad, = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+        total = loss + r1_gamma / 2 * 4 * grad.pow(2).flatten(1).sum(1).mean()
+    opt.zero_grad(set_to_none=True)
+    total.backward()
+    opt.step()
+    return loss.detach()
+
+
+def atomic_save(obj, path: Path) -> None:
+    """`torch.save` through `atomic_write`: a reader (or a crash) never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path) as fh:
+        torch.save(obj, fh)
+
+
 def psnr_db(output: torch.Tensor, target: torch.Tensor) -> float:
     """Mean PSNR (dB) of `[B, 3, H, W]` images in [-1, 1] (measured on [0, 1])."""
     mse = ((output.clamp(-1, 1) - target) / 2).pow(2).flatten(1).mean(1).clamp_min(1e-10)
@@ -201,15 +272,23 @@ def psnr_db(output: torch.Tensor, target: torch.Tensor) -> float:
 
 
 class Clock:
-    """Progress of a stage, by steps (`--steps`) or by wall time until an absolute deadline."""
+    """Progress of a stage, by steps (`--steps`) or by wall time until an absolute deadline.
 
-    def __init__(self, start: float, deadline: float, steps: int):
-        self.start, self.deadline, self.steps = start, deadline, steps
+    `done_before` seconds of the stage ran in an earlier, interrupted process (`--resume`): the stage's
+    length is then `done_before` plus the time to the deadline.
+    """
+
+    def __init__(self, start: float, deadline: float, steps: int, done_before: float = 0.0):
+        self.start, self.deadline, self.steps, self.done_before = start, deadline, steps, done_before
+
+    def elapsed(self) -> float:
+        """Seconds of the stage so far, earlier processes included."""
+        return self.done_before + time.time() - self.start
 
     def progress(self, step: int) -> float:
         if self.steps:
             return step / self.steps
-        return (time.time() - self.start) / max(self.deadline - self.start, 1e-9)
+        return self.elapsed() / max(self.done_before + self.deadline - self.start, 1e-9)
 
     def done(self, step: int) -> bool:
         return step >= self.steps if self.steps else time.time() >= self.deadline
@@ -317,8 +396,12 @@ def _encoder_process(job: dict, result_path: str) -> None:
     torch.save(result, result_path)
 
 
-def train_end_to_end(job: dict, generator: Generator, encoder: Encoder4Editing, log: Logger) -> int:
-    """Stage B: `G(E(x) + latent_avg) ~ x`, plus `G(A p) ~ x` and `E(x) + latent_avg ~ A p`. Returns steps."""
+def train_end_to_end(job: dict, generator: Generator, encoder: Encoder4Editing, log: Logger,
+                     resume: dict | None = None) -> int:
+    """Stage B: `G(E(x) + latent_avg) ~ x`, plus `G(A p) ~ x` and `E(x) + latent_avg ~ A p`; with
+    `--adv-weight`, the patch discriminator on reconstructions and on renders of blended codes.
+    Saves checkpoint + training state every `--save-every` minutes (`job["save"]`). Returns the steps
+    (those of an interrupted run included)."""
     args, device = job["args"], job["device"]
     images, params = load_arrays(job["work_dir"], device)
     val_images = to_float(job["val_images"].to(device))
@@ -326,10 +409,34 @@ def train_end_to_end(job: dict, generator: Generator, encoder: Encoder4Editing, 
     generator.style.requires_grad_(False)
     opt_g = torch.optim.Adam([p for p in generator.parameters() if p.requires_grad], lr=args.lr_g, betas=(0.9, 0.99))
     opt_e = torch.optim.Adam(encoder.parameters(), lr=args.lr_e, betas=(0.9, 0.99))
+    adversarial = args.adv_weight > 0
+    disc = PatchDiscriminator().to(device) if adversarial else None
+    opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr_d, betas=(0.0, 0.99)) if adversarial else None
     gen = torch.Generator().manual_seed(args.seed + 13)
-    clock = Clock(time.time(), job["deadline"], job["steps"])
-    step, last_log, batch = 0, time.time(), args.batch_b
-    totals = torch.zeros(3, device=device)
+    step, done_before = 0, 0.0
+    if resume:
+        opt_g.load_state_dict(resume["opt_g"])
+        opt_e.load_state_dict(resume["opt_e"])
+        if adversarial and resume.get("disc"):
+            disc.load_state_dict(resume["disc"])
+            opt_d.load_state_dict(resume["opt_d"])
+        gen.set_state(resume["rng"])
+        step, done_before = int(resume["step"]), float(resume["elapsed"])
+        log(f"resumed at step {step}, {done_before / 60:.1f} min into stage B")
+    first_step = step
+    clock = Clock(time.time(), job["deadline"], job["steps"], done_before)
+    last_log = last_save = time.time()
+    batch = args.batch_b
+    totals = torch.zeros(5, device=device)
+
+    def save() -> None:
+        job["save"](step, clock.elapsed(), {
+            "opt_g": opt_g.state_dict(), "opt_e": opt_e.state_dict(),
+            "disc": disc.state_dict() if adversarial else {}, "opt_d": opt_d.state_dict() if adversarial else {},
+            "rng": gen.get_state(), "step": step, "elapsed": clock.elapsed()})
+
+    if not resume and args.save_every:
+        save()  # minute 0: the starting point of the curve
     while not clock.done(step):
         factor = cosine_lr(clock.progress(step), 0.5, 0.0)
         opt_g.param_groups[0]["lr"] = args.lr_g * factor
@@ -339,26 +446,45 @@ def train_end_to_end(job: dict, generator: Generator, encoder: Encoder4Editing, 
         true_code = (params[idx] @ code.T)[:, None].expand(-1, generator.n_latent, -1)
         with torch.autocast(device.type, dtype=job["amp"], enabled=job["amp"] is not None):
             codes = encoder(real).float() + latent_avg
-            out = generator(torch.cat([codes, true_code]))             # one batch: reconstructions, renders
+            inputs = [codes, true_code]
+            if adversarial:
+                # a morph's in-betweens: codes of two faces blended at a random point (the encoder's own codes)
+                t = torch.rand(batch, 1, 1, generator=gen).to(device)
+                inputs.append(torch.lerp(codes, torch.roll(codes, 1, dims=0), t))
+            out = generator(torch.cat(inputs))                         # one batch: recon, renders, blends
         loss_rec = image_loss(out[:batch], real, args.lap_weight)
-        loss_sup = image_loss(out[batch:], real, args.lap_weight)
+        loss_sup = image_loss(out[batch:2 * batch], real, args.lap_weight)
         loss_code = F.mse_loss(codes, true_code)
         loss = loss_rec + loss_sup + args.code_weight * loss_code
+        loss_adv = loss_d = torch.zeros((), device=device)
+        if adversarial:
+            fake = torch.cat([out[:batch], out[2 * batch:]]).float()
+            loss_d = discriminator_step(disc, opt_d, real, fake, args.r1, step % 4 == 0)
+            disc.requires_grad_(False)
+            loss_adv = F.softplus(-disc(fake)).mean()
+            disc.requires_grad_(True)
+            ramp = min(1.0, (step + 1) / max(args.adv_warmup, 1))
+            loss = loss + args.adv_weight * ramp * loss_adv
         opt_g.zero_grad(set_to_none=True)
         opt_e.zero_grad(set_to_none=True)
         loss.backward()
         opt_g.step()
         opt_e.step()
-        totals += torch.stack([loss_rec.detach(), loss_sup.detach(), loss_code.detach()])
+        totals += torch.stack([loss_rec.detach(), loss_sup.detach(), loss_code.detach(), loss_adv.detach(),
+                               loss_d.detach()])
         step += 1
         if time.time() - last_log >= args.log_every:
             encoder.eval()
             with torch.no_grad():
                 val = psnr_db(generator(encoder(val_images) + latent_avg), val_images)
             encoder.train()
-            rec, sup, cod = (float(t) / step for t in totals)
-            log(f"step {step} rec {rec:.4f} sup {sup:.4f} code {cod:.4f} val recon psnr {val:.2f} dB")
+            rec, sup, cod, adv, dis = (float(t) / (step - first_step) for t in totals)
+            log(f"step {step} rec {rec:.4f} sup {sup:.4f} code {cod:.4f} adv {adv:.3f} d {dis:.3f} "
+                f"val recon psnr {val:.2f} dB")
             last_log = time.time()
+        if args.save_every and time.time() - last_save >= args.save_every * 60:
+            save()
+            last_save = time.time()
     log(f"done: {step} steps")
     return step
 
@@ -381,12 +507,45 @@ def save_checkpoint(path: Path, generator: Generator, encoder: Encoder4Editing, 
         raise
 
 
+def state_path(out: Path) -> Path:
+    """Where the training state of a run writing `out` goes: `demo.pt` -> `demo.state.pt`."""
+    return out.with_name(out.stem + ".state.pt")
+
+
 def write_digest(path: Path) -> dict:
     """Write `<stem>.json` with the sha256 and size of the checkpoint (read by interp to verify the preset)."""
     info = {"sha256": sha256_of(path), "size": path.stat().st_size}
     with atomic_write(path.with_suffix(".json"), "w") as fh:
         fh.write(json.dumps(info, indent=2) + "\n")
     return info
+
+
+def describe(args: argparse.Namespace, gen_dict: dict, enc_config: EncoderConfig, steps: dict, minutes: float,
+             amp, device: torch.device, init: dict | None) -> dict:
+    """The checkpoint's `opts["interp"]`: architecture, data and how it was trained."""
+    size, style_dim = gen_dict["size"], gen_dict["style_dim"]
+    meta = {
+        "name": "demo",
+        "domain": f"procedural cartoon faces {size}x{size}",
+        "generator": {**gen_dict, "channels": {str(k): v for k, v in gen_dict["channels"].items()}},
+        "encoder": {"stylegan_size": size, "style_dim": style_dim, "widths": list(enc_config.widths),
+                    "units": list(enc_config.units), "use_se": enc_config.use_se,
+                    "input_size": enc_config.input_size},
+        "data": {"generator": "weights/demo_faces.py", "train_seed": TRAIN_SEED, "n_train": args.n_train,
+                 "heldout_seed": HELDOUT_SEED},
+        "train": {"seed": args.seed, "steps": steps, "minutes": round(minutes, 2),
+                  "device": torch.cuda.get_device_name(device) if device.type == "cuda" else
+                  f"cpu ({platform.machine()}, "
+                  f"{'1 process' if args.serial or args.init or args.resume else '2 processes'}, 1 thread each)",
+                  "precision": str(amp or torch.float32).replace("torch.", ""),
+                  "adversarial": {"weight": args.adv_weight, "r1": args.r1, "lr_d": args.lr_d,
+                                  "warmup": args.adv_warmup} if args.adv_weight > 0 else None,
+                  "torch": str(torch.__version__),
+                  "command": "python -m weights.train_demo " + " ".join(sys.argv[1:])},
+    }
+    if init:
+        meta["train"]["init"] = init
+    return meta
 
 
 def train(args: argparse.Namespace) -> dict:
@@ -400,6 +559,8 @@ def train(args: argparse.Namespace) -> dict:
     gen_dict, enc_dict = (GENERATOR_TINY, ENCODER_TINY) if args.tiny else (GENERATOR, ENCODER)
     size, style_dim = gen_dict["size"], gen_dict["style_dim"]
     amp = autocast_dtype(args.precision, device)
+    out_path = Path(args.out)
+    resume = torch.load(args.resume, map_location="cpu", weights_only=True) if args.resume else None
 
     workers = args.workers or os.cpu_count() or 1
     images = make_dataset(args.n_train, TRAIN_SEED, size, workers=workers, cache_dir=args.cache_dir or None)
@@ -417,14 +578,25 @@ def train(args: argparse.Namespace) -> dict:
                "code": code, "latent_avg": latent_avg,
                "val_images": torch.from_numpy(make_dataset(64, VAL_SEED, size)),
                "val_params": torch.from_numpy(make_param_vectors(64, VAL_SEED))}
-        steps_a = int(round(args.steps * STAGE_A)) if args.steps and not args.init else 0
+        steps_a = int(round(args.steps * STAGE_A)) if args.steps and not (args.init or args.resume) else 0
         stage_a_end = start + STAGE_A * budget
-        if args.init:
+        init = None
+        if resume:
+            # An interrupted run: its weights, optimizers and clock carry on where its last save left them.
+            g_result = {"generator": resume["generator"], "steps": resume["steps_a"]["generator"]}
+            e_result = {"encoder": resume["encoder"], "steps": resume["steps_a"]["encoder"],
+                        "mapping": {k[len("style."):]: v for k, v in resume["generator"].items()
+                                    if k.startswith("style.")}}
+            init = resume["init"] or None
+            log(f"resuming {args.resume}")
+        elif args.init:
             # Continue a finished run with more end-to-end training: its weights replace stage A.
             previous = load_model(args.init)
             g_result = {"generator": previous.generator.state_dict(), "steps": 0}
             e_result = {"encoder": previous.encoder.state_dict(), "steps": 0,
                         "mapping": previous.generator.style.state_dict()}
+            init = {"file": Path(args.init).name, "sha256": sha256_of(args.init),
+                    "train": {k: v for k, v in previous.meta.get("train", {}).items() if k != "init"}}
             log(f"initialised from {args.init}: stage A skipped")
         elif args.serial:
             middle = (time.time() + stage_a_end) / 2
@@ -451,48 +623,63 @@ def train(args: argparse.Namespace) -> dict:
         generator.style.load_state_dict(e_result["mapping"])
         encoder = Encoder4Editing(enc_config).to(device)
         encoder.load_state_dict(e_result["encoder"])
-        steps_b = args.steps - steps_a if args.steps else 0  # all of --steps with --init
-        steps_e2e = train_end_to_end({**job, "deadline": start + STAGE_B_END * budget, "steps": steps_b},
-                                     generator, encoder, Logger(args.log, "[B] "))
+        full_avg = latent_avg[None].expand(generator.n_latent, -1).clone()
+        steps_of_a = {"generator": g_result["steps"], "encoder": e_result["steps"]}
+        if resume:
+            steps_b = int(resume["steps_b"])
+            minutes_before = float(resume["minutes_before_b"])
+            b_total = float(resume["b_total"])
+            stage_b_deadline = time.time() + max(b_total - float(resume["elapsed"]), 0.0)
+        else:
+            steps_b = args.steps - steps_a if args.steps else 0  # all of --steps with --init
+            minutes_before = (time.time() - start) / 60
+            stage_b_deadline = start + STAGE_B_END * budget
+            b_total = stage_b_deadline - time.time()
+        quick_faces = make_dataset(24, VAL_SEED, size)  # checkpoint choice: the validation set, not held-out
+        snapshots = Path(args.snapshots) if args.snapshots else None
+
+        def save_progress(step: int, elapsed: float, train_state: dict) -> None:
+            """Periodic save: loadable checkpoint (+ digest), training state, and optionally a snapshot."""
+            meta = describe(args, gen_dict, enc_config, {**steps_of_a, "end_to_end": step},
+                            minutes_before + elapsed / 60, amp, device, init)
+            save_checkpoint(out_path, generator, encoder, full_avg, meta)
+            write_digest(out_path)
+            atomic_save({"generator": generator.state_dict(), "encoder": encoder.state_dict(), **train_state,
+                         "steps_a": steps_of_a, "steps_b": steps_b, "b_total": b_total,
+                         "minutes_before_b": minutes_before, "init": init or {}}, state_path(out_path))
+            if snapshots:
+                snapshot = snapshots / f"{out_path.stem}_m{elapsed / 60:05.1f}.pt"
+                save_checkpoint(snapshot, generator, encoder, full_avg, meta)
+                quick = quick_issue_metrics(load_model(snapshot).to(device), quick_faces)
+                row = {"minutes": round(elapsed / 60, 2), "step": step, "file": snapshot.name, **quick}
+                new = not (snapshots / "quick.csv").exists()
+                with open(snapshots / "quick.csv", "a", newline="") as f:
+                    writer = csv.DictWriter(f, fieldnames=list(row))
+                    if new:
+                        writer.writeheader()
+                    writer.writerow(row)
+                log("snapshot " + json.dumps(row))
+
+        steps_e2e = train_end_to_end({**job, "deadline": stage_b_deadline, "steps": steps_b, "save": save_progress},
+                                     generator, encoder, Logger(args.log, "[B] "), resume)
 
     generator.eval()
     encoder.eval()
-    train_seconds = time.time() - start
-    meta = {
-        "name": "demo",
-        "domain": f"procedural cartoon faces {size}x{size}",
-        "generator": {**gen_dict, "channels": {str(k): v for k, v in gen_dict["channels"].items()}},
-        "encoder": {"stylegan_size": size, "style_dim": style_dim, "widths": list(enc_config.widths),
-                    "units": list(enc_config.units), "use_se": enc_config.use_se,
-                    "input_size": enc_config.input_size},
-        "data": {"generator": "weights/demo_faces.py", "train_seed": TRAIN_SEED, "n_train": args.n_train,
-                 "heldout_seed": HELDOUT_SEED},
-        "train": {"seed": args.seed,
-                  "steps": {"generator": g_result["steps"], "encoder": e_result["steps"], "end_to_end": steps_e2e},
-                  "minutes": round(train_seconds / 60, 2),
-                  "device": torch.cuda.get_device_name(device) if device.type == "cuda" else
-                  f"cpu ({platform.machine()}, {'1 process' if args.serial or args.init else '2 processes'}, "
-                  "1 thread each)",
-                  "precision": str(amp or torch.float32).replace("torch.", ""),
-                  "torch": str(torch.__version__),
-                  "command": "python -m weights.train_demo " + " ".join(sys.argv[1:])},
-    }
-    if args.init:
-        previous_meta = load_model(args.init, with_encoder=False).meta
-        meta["train"]["init"] = {"file": Path(args.init).name, "sha256": sha256_of(args.init),
-                                 "train": {k: v for k, v in previous_meta.get("train", {}).items() if k != "init"}}
-    out_path = Path(args.out)
-    full_avg = latent_avg[None].expand(generator.n_latent, -1).clone()
+    train_seconds = time.time() - start + (minutes_before * 60 + float(resume["elapsed"]) if resume else 0.0)
+    meta = describe(args, gen_dict, enc_config, {**steps_of_a, "end_to_end": steps_e2e}, train_seconds / 60,
+                    amp, device, init)
     save_checkpoint(out_path, generator, encoder, full_avg, meta)
     # Measure the file itself (float16 weights and all), as interp will load it.
     model = load_model(out_path).to(device)
     metrics = evaluate(model, make_dataset(args.n_eval, HELDOUT_SEED, size), args.pairs)
     meta["train"].update({"psnr": metrics["psnr"], "sharpness_ratio": metrics["sharpness_ratio"]})
     meta["metrics"] = metrics
+    meta["goal_metrics"] = quick_issue_metrics(model, heldout_faces(min(args.n_eval, 48), size))
     meta["val_metrics"] = evaluate(model, make_dataset(args.n_eval, VAL_SEED, size), args.pairs)
     save_checkpoint(out_path, generator, encoder, full_avg, meta)
     digest = write_digest(out_path)
     log("metrics " + json.dumps(metrics))
+    log("goal_metrics " + json.dumps(meta["goal_metrics"]))
     log("val_metrics " + json.dumps(meta["val_metrics"]))
     log(f"saved {out_path} ({digest['size']} bytes, sha256 {digest['sha256']}) after {train_seconds / 60:.1f} min")
     return meta

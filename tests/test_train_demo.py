@@ -1,0 +1,103 @@
+"""The demo model's training script: periodic checkpoints, resuming a killed run, the discriminator.
+
+All on the 32x32 toy configuration (`--tiny`), a few seconds each on a CPU.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from interp_cli.models.checkpoint import load_model
+from weights import eval_demo, train_demo
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--tiny", "--serial", "--batch-g", "4", "--batch-e", "4", "--batch-b", "4", "--n-train", "16",
+        "--n-eval", "4", "--pairs", "2", "--cache-dir", "", "--log-every", "1e9", "--workers", "1"]
+
+
+def test_patch_discriminator_judges_patches_and_learns():
+    torch.manual_seed(0)
+    disc = train_demo.PatchDiscriminator()
+    assert disc(torch.zeros(2, 3, 64, 64)).shape == (2, 1, 8, 8)
+    opt = torch.optim.Adam(disc.parameters(), lr=1e-3, betas=(0.0, 0.99))
+    # sharp squares are "real", the same squares blurred are "fake": a few steps must separate them
+    real = -torch.ones(4, 3, 32, 32)
+    real[:, :, 8:24:4, 8:24:4] = 1
+    fake = torch.nn.functional.avg_pool2d(real, 5, stride=1, padding=2)
+    with torch.no_grad():
+        margin_before = float(disc(real).mean() - disc(fake).mean())
+    for step in range(40):
+        train_demo.discriminator_step(disc, opt, real, fake, r1_gamma=0.2, with_r1=step % 4 == 0)
+    with torch.no_grad():
+        margin = float(disc(real).mean() - disc(fake).mean())
+    assert abs(margin_before) < 0.1 and margin > 0.5, (margin_before, margin)
+
+
+def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
+    """A run killed with SIGKILL mid-way continues with --resume and ends with all its planned steps."""
+    out = tmp_path / "toy.pt"
+    state = train_demo.state_path(out)
+    steps, stage_b = 30, 30 - round(30 * train_demo.STAGE_A)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "weights.train_demo", *TINY, "--steps", str(steps), "--save-every", "1e-5",
+         "--out", str(out)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.time() + 300
+        saved_step = -1
+        while time.time() < deadline and child.poll() is None:
+            if state.exists():
+                saved = torch.load(state, weights_only=True)
+                if saved["step"] >= 3:  # a few end-to-end steps done and saved
+                    saved_step = saved["step"]
+                    break
+            time.sleep(0.05)
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == -signal.SIGKILL, child.stderr.read()
+    # whatever the kill interrupted, both files on disk are whole: the checkpoint loads, the state reads
+    saved = torch.load(state, weights_only=True)
+    assert saved_step <= saved["step"] < stage_b
+    assert load_model(out).meta["train"]["steps"]["end_to_end"] >= saved_step
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert len(leftovers) <= 1, leftovers  # at most the one temp file the kill interrupted
+
+    meta = train_demo.train(train_demo.parse_args([*TINY, "--steps", str(steps), "--save-every", "0",
+                                                   "--out", str(out), "--resume", str(state)]))
+    assert meta["train"]["steps"]["end_to_end"] == stage_b
+    assert meta["train"]["steps"]["generator"] == round(steps * train_demo.STAGE_A)
+    assert meta["train"]["adversarial"]["weight"] > 0
+    assert load_model(out).meta["train"]["steps"]["end_to_end"] == stage_b
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # the dead run's temp is swept
+
+
+def test_snapshots_log_goal_metrics(tmp_path):
+    out, snaps = tmp_path / "toy.pt", tmp_path / "snaps"
+    train_demo.train(train_demo.parse_args([*TINY, "--steps", "10", "--save-every", "1e-9", "--out", str(out),
+                                            "--snapshots", str(snaps)]))
+    rows = (snaps / "quick.csv").read_text().splitlines()
+    assert rows[0] == "minutes,step,file,n_images,recon_psnr,recon_sharpness,midpoint_sharpness"
+    assert len(rows) >= 3  # minute 0 and at least one save per step after it
+    first = rows[1].split(",")
+    assert first[1] == "0" and (snaps / first[2]).exists()
+    assert load_model(snaps / first[2]).size == 32
+    # the curve through the CLI path, on two of the snapshots
+    for name in sorted(p.name for p in snaps.glob("*.pt"))[2:]:
+        (snaps / name).unlink()
+    rows = eval_demo.curve(snaps, n=3)
+    assert [r["minutes"] for r in rows] == sorted(r["minutes"] for r in rows) and len(rows) == 2
+    assert all(r["n_images"] == 3 and r["recon_psnr"] > 5 for r in rows)
+    assert (snaps / "curve.csv").read_text().startswith("minutes,file,n_images,recon_psnr,")
+    with Image.open(snaps / "curve.png") as plot:
+        assert plot.size == (640, 360)
