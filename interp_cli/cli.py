@@ -103,9 +103,17 @@ def _emit(summary: dict, as_json: bool, quiet: bool, text: str) -> None:
 def _log_for(quiet: bool):
     def log(message: str) -> None:
         if not quiet:
-            click.echo(message, err=True)
+            from interp_cli.progress import message as print_line  # keeps an open progress bar intact
+
+            print_line(message)
 
     return log
+
+
+def _likeness_line(summary: dict) -> str:
+    from interp_cli.likeness import describe
+
+    return describe(summary["reconstruction"])
 
 
 def weights_option(f):
@@ -226,7 +234,8 @@ def morph(inputs, output, steps, fps, quality, weights, device, precision, batch
                              refine=refine, refine_loss=refine_loss, cache=not no_cache, sheet=sheet, size=size,
                              log=_log_for(quiet or as_json), progress=not quiet)
     _emit(summary, as_json, quiet, f"wrote {summary['output']} ({summary['frames']} frames, "
-                                   f"{summary['width']}x{summary['height']}, {summary['timings']['total']:.1f}s)")
+                                   f"{summary['width']}x{summary['height']}, {summary['timings']['total']:.1f}s)\n"
+                                   f"{_likeness_line(summary)}")
 
 
 @cli.command()
@@ -249,7 +258,7 @@ def encode(image, output, weights, device, align, face, save_aligned, refine, re
     summary = pipeline.encode(image, output, weights=weights, device=device, align=align, face=face,
                               refine=refine, refine_loss=refine_loss, seed=seed, cache=not no_cache,
                               save_aligned=save_aligned, log=_log_for(quiet or as_json), progress=not quiet)
-    _emit(summary, as_json, quiet, f"wrote {summary['output']} {summary['shape']}")
+    _emit(summary, as_json, quiet, f"wrote {summary['output']} {summary['shape']}\n{_likeness_line(summary)}")
 
 
 @cli.command()
@@ -337,8 +346,8 @@ def batch(manifest, outdir, steps, fps, weights, device, precision, align, face,
     def on_row(result: dict) -> None:
         if as_json:
             click.echo(json.dumps(result, sort_keys=True))
-        elif not quiet and result["ok"]:
-            click.echo(f"row {result['row']}: wrote {result['output']}", err=True)
+        elif result["ok"]:
+            _log_for(quiet)(f"row {result['row']}: wrote {result['output']}")
 
     results = pipeline.batch(manifest, outdir, weights=weights, device=device, precision=precision, steps=steps,
                              fps=fps, align=align, face=face, cache=not no_cache, on_row=on_row,

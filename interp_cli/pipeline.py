@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import csv
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
@@ -22,14 +21,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from interp_cli import blend, write
+from interp_cli import blend, likeness, progress as progress_bars, write
 from interp_cli.cache import LatentCache, cache_key
 from interp_cli.errors import InterpError, UsageError
 from interp_cli.images import content_sha256, load_image
 from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
 from interp_cli.render import (pick_device, pick_precision, precision_name, render_ahead, render_float,
-                               render_frames)
+                               render_frames, to_uint8)
+from interp_cli.sheet import contact_sheet
 from interp_cli.weights import file_sha256, resolve_weights
 
 NOISE_MODES = ("const", "random", "none")
@@ -37,7 +37,7 @@ Log = Callable[[str], None]
 
 
 def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    progress_bars.message(message)
 
 
 def _silent(message: str) -> None:
@@ -67,6 +67,7 @@ class Session:
     def __init__(self, weights: str | None = None, device: str | None = "auto", *, log: Log = _stderr,
                  progress: bool = True, cache_dir: str | os.PathLike | None = None, precision: str | None = "auto"):
         self.log = log
+        self.progress = progress  # progress bars on stderr (see interp_cli.progress)
         self.device = pick_device(device)
         self.precision = pick_precision(precision, self.device)  # rendering only: codes are always float32
         started = time.perf_counter()
@@ -143,11 +144,32 @@ class Session:
 
     def encode_path(self, path: str | os.PathLike, settings: EncodeSettings | None = None) -> np.ndarray:
         """An image or `.npy` code file -> W+ code `[n_latent, D]` float32 (latent_avg included)."""
+        return self.encode_input(path, settings)[0]
+
+    def encode_inputs(self, paths: Sequence[str | os.PathLike], settings: EncodeSettings | None = None
+                      ) -> tuple[np.ndarray, list[np.ndarray | None]]:
+        """Encode several inputs under one progress bar: codes `[k, n_latent, D]` and their targets
+        (see `encode_input`)."""
+        codes, targets = [], []
+        with progress_bars.bar(len(paths), "encoding", unit="image", enabled=self.progress) as bar:
+            for path in paths:
+                code, target = self.encode_input(path, settings)
+                codes.append(code)
+                targets.append(target)
+                bar.update()
+        return np.stack(codes), targets
+
+    def encode_input(self, path: str | os.PathLike, settings: EncodeSettings | None = None
+                     ) -> tuple[np.ndarray, np.ndarray | None]:
+        """An image or `.npy` code file -> (W+ code `[n_latent, D]` float32, target), where target is
+        the crop the encoder saw at the generator's resolution (uint8 `[H, W, 3]`, what refinement and
+        `likeness` compare against), or None for a code file."""
         settings = settings or EncodeSettings()
         path = Path(path)
         if path.suffix.lower() == ".npy":
-            return self.load_codes(path)
+            return self.load_codes(path), None
         image, aligned = self.prepare_image(path, settings)
+        target = to_uint8(preprocess(image, self.model.size))[0]
         key = None
         if settings.cache:  # the key needs the weights' hash: only worth computing when caching
             key = cache_key(image=content_sha256(path), weights=self.weights_sha256, aligned=aligned,
@@ -156,13 +178,13 @@ class Session:
                             seed=settings.seed if settings.refine else None, version=1)
             cached = self.cache.get(key)
             if cached is not None and cached.shape == (self.model.n_latent, self.model.style_dim):
-                return cached
+                return cached, target
         code = self.encode_image(image)
         if settings.refine > 0:
             code = self.refine(code, image, settings, name=path.name)
         if key is not None:
             self.cache.put(key, code)
-        return code
+        return code, target
 
     def encode_image(self, image) -> np.ndarray:
         """A PIL image (already aligned if needed) -> W+ code `[n_latent, D]`."""
@@ -174,18 +196,33 @@ class Session:
         from interp_cli.refine import refine_codes
 
         target = preprocess(image, self.model.size).to(self.device)
-        started = time.perf_counter()
+        with progress_bars.bar(settings.refine, f"refining {name}", unit="step", enabled=self.progress) as bar:
+            def progress(step: int, loss: float) -> None:
+                bar.note(f"loss {loss:.4f}")
+                bar.update()
 
-        def progress(step: int, loss: float) -> None:
-            if step == settings.refine or step % max(1, settings.refine // 10) == 0:
-                self.log(f"refining {name}: step {step}/{settings.refine}, loss {loss:.4f}")
-
-        refined = refine_codes(self.model.generator, target, torch.from_numpy(code)[None].to(self.device),
-                               steps=settings.refine, loss=settings.refine_loss, seed=settings.seed,
-                               noise=self.model.generator.make_noise("const", device=self.device),
-                               progress=progress)
-        self.log(f"refined {name} in {time.perf_counter() - started:.1f}s")
+            refined = refine_codes(self.model.generator, target, torch.from_numpy(code)[None].to(self.device),
+                                   steps=settings.refine, loss=settings.refine_loss, seed=settings.seed,
+                                   noise=self.model.generator.make_noise("const", device=self.device),
+                                   progress=progress)
         return refined[0].detach().float().cpu().numpy()
+
+    def likeness(self, paths: Sequence[Path], codes: np.ndarray, targets: Sequence[np.ndarray | None]) -> list[dict]:
+        """How well each code reproduces its photo (see `interp_cli.likeness`): one entry per input,
+        `{"input", "psnr", "ssim", "poor"}`, metrics None for a code file. Costs one render per photo;
+        a poor one is logged as a one-line warning."""
+        photos = [i for i, target in enumerate(targets) if target is not None]
+        renders = dict(zip(photos, self.frames([codes[i] for i in photos], batch_size=4)))
+        entries = []
+        for i, path in enumerate(paths):
+            if targets[i] is None:
+                entries.append({"input": str(path), "psnr": None, "ssim": None, "poor": False})
+                continue
+            entry = {"input": str(path), **likeness.measure(renders[i], targets[i])}
+            if entry["poor"]:
+                self.log(likeness.warning(Path(path).name, entry))
+            entries.append(entry)
+        return entries
 
     # --- codes -> frames ---------------------------------------------------------------------
 
@@ -269,8 +306,11 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
                               cache=cache, save_aligned=Path(save_aligned) if save_aligned else None)
     mask = blend.parse_layers(layers, session.model.n_latent)
     t_encode = time.perf_counter()
-    codes = np.stack([session.encode_path(p, settings) for p in paths])
+    codes, targets = session.encode_inputs(paths, settings)
     encode_seconds = time.perf_counter() - t_encode
+    t_likeness = time.perf_counter()
+    reconstruction = session.likeness(paths, codes, targets)
+    likeness_seconds = time.perf_counter() - t_likeness
     if own_session:
         session.release_encoder()  # rendering never needs it: give its memory back before the frames
 
@@ -284,23 +324,23 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     kept: list[np.ndarray] = []
     t_render = time.perf_counter()
     size = (size or session.model.size,) * 2
-    with closing(rendered):  # on any error, stop the render thread before leaving
-        if kind == "png":
+    with closing(rendered), progress_bars.bar(n_frames, "rendering", unit="frame", enabled=progress) as bar:
+        if kind == "png":  # on any error, closing stops the render thread before leaving
             for i, frame in enumerate(frames):
                 if i in picks:
                     kept.append(frame)
+                bar.update()
         else:
             with write.open_writer(output, fps=fps, quality=quality, size=size, expected_frames=n_frames) as writer:
                 for i, frame in enumerate(frames):
                     writer.write(frame)
                     if wanted_sheet and i in picks:
                         kept.append(frame)
-                    if progress and (i + 1) % max(1, n_frames // 10) == 0:
-                        log(f"rendered {i + 1}/{n_frames} frames")
+                    bar.update()
     render_seconds = time.perf_counter() - t_render
     if wanted_sheet:
         sheet_inputs = [_input_thumbnail(session, p, settings, size) for p in paths]
-        sheet_image = write.contact_sheet(kept, sheet_inputs)
+        sheet_image = contact_sheet(kept, sheet_inputs)
         write.write_image(output if kind == "png" else sheet, sheet_image)
 
     return {
@@ -308,9 +348,10 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         "fps": fps, "inputs": [str(p) for p in paths], "sheet": str(sheet) if sheet else None,
         "weights": _weights_summary(session, cache),
         "device": str(session.device), "precision": precision_name(session.precision),
-        "encoder_calls": session.encoder_calls,
+        "encoder_calls": session.encoder_calls, "reconstruction": reconstruction,
         "timings": {"load": round(session.load_seconds, 3), "encode": round(encode_seconds, 3),
-                    "render": round(render_seconds, 3), "total": round(time.perf_counter() - started, 3)},
+                    "likeness": round(likeness_seconds, 3), "render": round(render_seconds, 3),
+                    "total": round(time.perf_counter() - started, 3)},
     }
 
 
@@ -353,10 +394,11 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     session = Session(weights, device, log=log, progress=progress)
     settings = EncodeSettings(align=align, face=face, refine=refine, refine_loss=refine_loss, seed=seed,
                               cache=cache, save_aligned=Path(save_aligned) if save_aligned else None)
-    code = session.encode_path(path, settings)
-    write.write_image(output, code)
-    return {"output": str(output), "shape": list(code.shape), "weights": {"id": session.weights.id},
-            "device": str(session.device)}
+    codes, targets = session.encode_inputs([path], settings)
+    reconstruction = session.likeness([path], codes, targets)
+    write.write_image(output, codes[0])
+    return {"output": str(output), "shape": list(codes[0].shape), "weights": {"id": session.weights.id},
+            "device": str(session.device), "reconstruction": reconstruction}
 
 
 def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str | None = None,
@@ -431,7 +473,8 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     sources = {"coarse": pick("coarse", coarse), "middle": pick("middle", middle or coarse), "fine": pick("fine", fine)}
     session = Session(weights, device, log=log, progress=progress, precision=precision)
     settings = EncodeSettings(align=align, face=face, cache=cache)
-    codes = {i: session.encode_path(paths[i], settings) for i in sorted(set(sources.values()))}
+    used = sorted(set(sources.values()))
+    codes = dict(zip(used, session.encode_inputs([paths[i] for i in used], settings)[0]))
     mixed = blend.mix_codes(codes[sources["coarse"]], codes[sources["middle"]], codes[sources["fine"]],
                             session.model.n_latent)
     if kind == "npy":
@@ -478,16 +521,18 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, weights: st
     outdir.mkdir(parents=True, exist_ok=True)
     session = Session(weights, device, log=log, progress=progress, precision=precision)
     results = []
-    for index, (inputs, name) in enumerate(rows, 1):
-        output = outdir / name
-        try:
-            summary = morph(inputs, output, session=session, log=log, progress=False, **morph_options)
-            result = {"row": index, "ok": True, **summary}
-        except InterpError as err:
-            result = {"row": index, "ok": False, "inputs": inputs, "output": str(output), "error": str(err),
-                      "exit_code": err.exit_code}
-            log(f"row {index}: {err}")
-        results.append(result)
-        if on_row is not None:
-            on_row(result)
+    with progress_bars.bar(len(rows), "batch", unit="row", enabled=progress) as bar:
+        for index, (inputs, name) in enumerate(rows, 1):
+            output = outdir / name
+            try:
+                summary = morph(inputs, output, session=session, log=log, progress=progress, **morph_options)
+                result = {"row": index, "ok": True, **summary}
+            except InterpError as err:
+                result = {"row": index, "ok": False, "inputs": inputs, "output": str(output), "error": str(err),
+                          "exit_code": err.exit_code}
+                log(f"row {index}: {err}")
+            results.append(result)
+            if on_row is not None:
+                on_row(result)
+            bar.update()
     return results
