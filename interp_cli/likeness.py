@@ -112,5 +112,6 @@ def describe(entries: list[dict]) -> str:
             parts.append(f"{name} (a code, no photo)")
         else:
             poor = " (poor)" if entry["poor"] else ""
-            parts.append(f"{name} {entry['psnr']:.1f} dB SSIM {entry['ssim']:.2f}{poor}")
+            ssim_shown = round(entry["ssim"], 2) + 0.0  # + 0.0: no "-0.00"
+            parts.append(f"{name} {entry['psnr']:.1f} dB SSIM {ssim_shown:.2f}{poor}")
     return "likeness: " + ", ".join(parts)

@@ -16,6 +16,7 @@ tqdm is imported when a terminal bar is first drawn, so `interp --help` does not
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import time
@@ -106,12 +107,13 @@ class _Terminal(_Bar):
 
         tqdm.monitor_interval = 0  # no watchdog thread: our bars are updated often enough
         nested = bool(_open)
-        # A terminal that reports no size (a fresh pseudo-terminal, some CI runners) would get an
-        # empty bar from tqdm: draw it 80 columns wide there instead.
-        sized = _size(stream) > (0, 0)
+        size = {}
+        if _size(stream) <= (0, 0):
+            # A terminal that reports no size (a fresh pseudo-terminal, some CI runners): tqdm would
+            # draw an empty bar, so give it 80 columns (and rows, which tqdm >= 4.5x also reads).
+            size = {"ncols": 80, **({"nrows": 24} if "nrows" in inspect.signature(tqdm.__init__).parameters else {})}
         self._bar = tqdm(total=total, desc=desc, unit=unit, file=stream, leave=not nested,
-                         dynamic_ncols=sized, ncols=None if sized else 80, nrows=None if sized else 24,
-                         mininterval=0.1, smoothing=0.1)
+                         dynamic_ncols=not size, mininterval=0.1, smoothing=0.1, **size)
         _open.append(self)
 
     def update(self, n: int = 1) -> None:
