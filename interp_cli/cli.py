@@ -169,6 +169,12 @@ def _log_for(quiet: bool):
     return log
 
 
+def _progress(quiet: bool, as_json: bool) -> bool:
+    from interp_cli.progress import wanted
+
+    return wanted(quiet=quiet, as_json=as_json)
+
+
 def _likeness_line(summary: dict) -> str:
     from interp_cli.likeness import describe
 
@@ -291,7 +297,7 @@ def morph(inputs, output, steps, fps, quality, weights, device, precision, batch
                              truncation=truncation, align=align, face=face, save_aligned=save_aligned, loop=loop,
                              pingpong=pingpong, hold=hold, ease=ease, interp=interp_mode, layers=layers,
                              refine=refine, refine_loss=refine_loss, cache=not no_cache, sheet=sheet, size=size,
-                             log=_log_for(quiet or as_json), progress=not quiet)
+                             log=_log_for(quiet or as_json), progress=_progress(quiet, as_json))
     _emit(summary, as_json, quiet, f"wrote {summary['output']} ({summary['frames']} frames, "
                                    f"{summary['width']}x{summary['height']}, {summary['timings']['total']:.1f}s)\n"
                                    f"{_likeness_line(summary)}")
@@ -316,7 +322,8 @@ def encode(image, output, weights, device, align, face, save_aligned, refine, re
 
     summary = pipeline.encode(image, output, weights=weights, device=device, align=align, face=face,
                               refine=refine, refine_loss=refine_loss, seed=seed, cache=not no_cache,
-                              save_aligned=save_aligned, log=_log_for(quiet or as_json), progress=not quiet)
+                              save_aligned=save_aligned, log=_log_for(quiet or as_json),
+                              progress=_progress(quiet, as_json))
     _emit(summary, as_json, quiet, f"wrote {summary['output']} {summary['shape']}\n{_likeness_line(summary)}")
 
 
@@ -335,7 +342,8 @@ def render(codes, output, weights, device, precision, noise, seed, truncation, q
     from interp_cli import pipeline
 
     summary = pipeline.render(codes, output, weights=weights, device=device, precision=precision, noise=noise,
-                              seed=seed, truncation=truncation, log=_log_for(quiet or as_json), progress=not quiet)
+                              seed=seed, truncation=truncation, log=_log_for(quiet or as_json),
+                              progress=_progress(quiet, as_json))
     _emit(summary, as_json, quiet, f"wrote {summary['output']}")
 
 
@@ -379,7 +387,7 @@ def mix(inputs, output, coarse, middle, fine, weights, device, precision, align,
 
     summary = pipeline.mix(inputs, output, coarse=coarse, middle=middle, fine=fine, weights=weights, device=device,
                            precision=precision, noise=noise, seed=seed, align=align, face=face, cache=not no_cache,
-                           log=_log_for(quiet or as_json), progress=not quiet)
+                           log=_log_for(quiet or as_json), progress=_progress(quiet, as_json))
     _emit(summary, as_json, quiet, f"wrote {summary['output']}")
 
 
@@ -410,7 +418,7 @@ def batch(manifest, outdir, steps, fps, weights, device, precision, align, face,
 
     results = pipeline.batch(manifest, outdir, weights=weights, device=device, precision=precision, steps=steps,
                              fps=fps, align=align, face=face, cache=not no_cache, on_row=on_row,
-                             log=_log_for(quiet or as_json), progress=not quiet)
+                             log=_log_for(quiet or as_json), progress=_progress(quiet, as_json))
     failed = [r for r in results if not r["ok"]]
     if not quiet and not as_json:
         click.echo(f"{len(results) - len(failed)} of {len(results)} rows succeeded", err=True)

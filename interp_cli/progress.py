@@ -9,7 +9,8 @@ while another is open (a row's frames inside a batch, refinement inside encoding
 and disappears when done. When stderr is a pipe or a file (CI logs, schedulers), redraws would be
 carriage-return spam, so a bar prints at most four plain lines: one at each quarter once it has
 run for a few seconds, and a last one with the count and rate. Nested bars stay silent there,
-the outer one speaks for them. `message` prints a line without tearing a bar apart.
+the outer one speaks for them. `message` prints a line without tearing a bar apart. With `--json`
+bars are drawn on a terminal only (`wanted`).
 
 tqdm is imported when a terminal bar is first drawn, so `interp --help` does not pay for it.
 """
@@ -39,6 +40,14 @@ def bar(total: int, desc: str, *, unit: str = "item", enabled: bool = True):
     if _open:
         return _Silent()
     return _Lines(total, desc, unit, stream)
+
+
+def wanted(*, quiet: bool = False, as_json: bool = False) -> bool:
+    """Whether a command draws progress: never with `--quiet`; with `--json` only on a terminal, so a
+    script that reads the JSON and logs stderr gets no progress lines there (as before the bars)."""
+    if quiet:
+        return False
+    return not as_json or _is_terminal(sys.stderr)
 
 
 def message(text: str) -> None:
