@@ -166,9 +166,23 @@ def _emit(summary: dict, as_json: bool, quiet: bool, text: str) -> None:
 def _log_for(quiet: bool):
     def log(message: str) -> None:
         if not quiet:
-            click.echo(message, err=True)
+            from interp_cli.progress import message as print_line  # keeps an open progress bar intact
+
+            print_line(message)
 
     return log
+
+
+def _progress(quiet: bool, as_json: bool) -> bool:
+    from interp_cli.progress import wanted
+
+    return wanted(quiet=quiet, as_json=as_json)
+
+
+def _likeness_line(summary: dict) -> str:
+    from interp_cli.likeness import describe
+
+    return describe(summary["reconstruction"])
 
 
 @click.group(cls=DefaultMorphGroup, context_settings={"help_option_names": ["-h", "--help"]},
@@ -200,9 +214,10 @@ def morph(inputs, output, sheet, quiet, as_json, **params):
     from interp_cli import pipeline
 
     summary = pipeline.morph(inputs, output, sheet=sheet, **morph_settings(params),
-                             log=_log_for(quiet or as_json), progress=not quiet)
+                             log=_log_for(quiet or as_json), progress=_progress(quiet, as_json))
     _emit(summary, as_json, quiet, f"wrote {summary['output']} ({summary['frames']} frames, "
-                                   f"{summary['width']}x{summary['height']}, {summary['timings']['total']:.1f}s)")
+                                   f"{summary['width']}x{summary['height']}, {summary['timings']['total']:.1f}s)\n"
+                                   f"{_likeness_line(summary)}")
 
 
 @cli.command()
@@ -223,8 +238,9 @@ def encode(image, output, weights, device, align, face, save_aligned, refine, re
 
     summary = pipeline.encode(image, output, weights=weights, device=device, align=align, face=face,
                               refine=refine, refine_loss=refine_loss, seed=seed, cache=cache,
-                              save_aligned=save_aligned, log=_log_for(quiet or as_json), progress=not quiet)
-    _emit(summary, as_json, quiet, f"wrote {summary['output']} {summary['shape']}")
+                              save_aligned=save_aligned, log=_log_for(quiet or as_json),
+                              progress=_progress(quiet, as_json))
+    _emit(summary, as_json, quiet, f"wrote {summary['output']} {summary['shape']}\n{_likeness_line(summary)}")
 
 
 @cli.command()
@@ -242,7 +258,8 @@ def render(codes, output, weights, device, precision, noise, seed, truncation, q
     from interp_cli import pipeline
 
     summary = pipeline.render(codes, output, weights=weights, device=device, precision=precision, noise=noise,
-                              seed=seed, truncation=truncation, log=_log_for(quiet or as_json), progress=not quiet)
+                              seed=seed, truncation=truncation, log=_log_for(quiet or as_json),
+                              progress=_progress(quiet, as_json))
     _emit(summary, as_json, quiet, f"wrote {summary['output']}")
 
 
@@ -286,7 +303,7 @@ def mix(inputs, output, coarse, middle, fine, weights, device, precision, align,
 
     summary = pipeline.mix(inputs, output, coarse=coarse, middle=middle, fine=fine, weights=weights, device=device,
                            precision=precision, noise=noise, seed=seed, align=align, face=face, cache=cache,
-                           log=_log_for(quiet or as_json), progress=not quiet)
+                           log=_log_for(quiet or as_json), progress=_progress(quiet, as_json))
     _emit(summary, as_json, quiet, f"wrote {summary['output']}")
 
 
@@ -346,7 +363,7 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
 
     summary = pipeline.batch(manifest, outdir, shard=shard, skip_existing=skip_existing, sheets=sheets,
                              **morph_settings(params), on_row=on_row, log=_log_for(quiet or as_json),
-                             progress=not quiet)
+                             progress=_progress(quiet, as_json))
     results = summary.pop("results")
     failed = ", ".join(str(r["row"]) for r in results if not r["ok"])
     _emit({"summary": True, **summary}, as_json, quiet,

@@ -11,7 +11,6 @@ turns those into exit codes.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
@@ -21,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from interp_cli import blend, write
+from interp_cli import blend, likeness, progress as progress_bars, write
 from interp_cli.cache import LatentCache, cache_key
 from interp_cli.errors import InterpError, UsageError
 from interp_cli.files import check_input_file, refuse_overwriting_inputs
@@ -30,8 +29,9 @@ from interp_cli.manifest import Shard, parse_shard, plan_outputs, read_manifest
 from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
 from interp_cli.render import (pick_device, pick_precision, precision_name, render_ahead, render_float,
-                               render_frames)
+                               render_frames, to_uint8)
 from interp_cli.sha256_record import file_sha256
+from interp_cli.sheet import contact_sheet
 from interp_cli.weights import resolve_weights
 
 NOISE_MODES = ("const", "random", "none")
@@ -39,7 +39,7 @@ Log = Callable[[str], None]
 
 
 def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    progress_bars.message(message)
 
 
 def _silent(message: str) -> None:
@@ -69,6 +69,7 @@ class Session:
     def __init__(self, weights: str | None = None, device: str | None = "auto", *, log: Log = _stderr,
                  progress: bool = True, cache_dir: str | os.PathLike | None = None, precision: str | None = "auto"):
         self.log = log
+        self.progress = progress  # progress bars on stderr (see interp_cli.progress)
         self.device = pick_device(device)
         self.precision = pick_precision(precision, self.device)  # rendering only: codes are always float32
         started = time.perf_counter()
@@ -156,18 +157,32 @@ class Session:
         """An image or `.npy` code file -> W+ code `[n_latent, D]` float32 (latent_avg included)."""
         return self.encode_photo(path, settings)[0]
 
+    def encode_inputs(self, paths: Sequence[str | os.PathLike],
+                      settings: EncodeSettings | Sequence[EncodeSettings] | None = None) -> list[tuple]:
+        """`encode_photo` for several inputs under one progress bar; `settings` is shared or one per input."""
+        per_input = settings if isinstance(settings, Sequence) else [settings] * len(paths)
+        encoded = []
+        with progress_bars.bar(len(paths), "encoding", unit="image", enabled=self.progress) as bar:
+            for path, these in zip(paths, per_input):
+                encoded.append(self.encode_photo(path, these))
+                bar.update()
+        return encoded
+
     def encode_photo(self, path: str | os.PathLike, settings: EncodeSettings | None = None):
-        """Like `encode_path`, and also where the face was found: (code, `AlignedFace` or None).
+        """Like `encode_path`, and also what the face was: (code, `AlignedFace` or None, target).
 
         The `AlignedFace` (None for a `.npy` code or an unaligned image) holds the crop's quad
-        and landmarks in the photo, which `--paste` needs to put frames back into it.
+        and landmarks in the photo, which `--paste` needs to put frames back into it. `target` is
+        the crop the encoder saw at the generator's resolution (uint8 `[H, W, 3]`, what refinement
+        and `likeness` compare against), None for a `.npy` code.
         """
         settings = settings or EncodeSettings()
         path = Path(path)
         if path.suffix.lower() == ".npy":
-            return self.load_codes(path), None
+            return self.load_codes(path), None, None
         image, alignment = self._load_and_align(path, settings)
         aligned = alignment is not None
+        target = to_uint8(preprocess(image, self.model.size))[0]
         key = None
         if settings.cache:  # the key needs the weights' hash: only worth computing when caching
             key = cache_key(image=content_sha256(path), weights=self.weights_sha256, aligned=aligned,
@@ -176,13 +191,13 @@ class Session:
                             seed=settings.seed if settings.refine else None, version=1)
             cached = self.cache.get(key, (self.model.n_latent, self.model.style_dim))
             if cached is not None:
-                return cached, alignment
+                return cached, alignment, target
         code = self.encode_image(image)
         if settings.refine > 0:
             code = self.refine(code, image, settings, name=path.name)
         if key is not None:
             self.cache.put(key, code)
-        return code, alignment
+        return code, alignment, target
 
     def encode_image(self, image) -> np.ndarray:
         """A PIL image (already aligned if needed) -> W+ code `[n_latent, D]`."""
@@ -194,18 +209,33 @@ class Session:
         from interp_cli.refine import refine_codes
 
         target = preprocess(image, self.model.size).to(self.device)
-        started = time.perf_counter()
+        with progress_bars.bar(settings.refine, f"refining {name}", unit="step", enabled=self.progress) as bar:
+            def progress(step: int, loss: float) -> None:
+                bar.note(f"loss {loss:.4f}")
+                bar.update()
 
-        def progress(step: int, loss: float) -> None:
-            if step == settings.refine or step % max(1, settings.refine // 10) == 0:
-                self.log(f"refining {name}: step {step}/{settings.refine}, loss {loss:.4f}")
-
-        refined = refine_codes(self.model.generator, target, torch.from_numpy(code)[None].to(self.device),
-                               steps=settings.refine, loss=settings.refine_loss, seed=settings.seed,
-                               noise=self.model.generator.make_noise("const", device=self.device),
-                               progress=progress)
-        self.log(f"refined {name} in {time.perf_counter() - started:.1f}s")
+            refined = refine_codes(self.model.generator, target, torch.from_numpy(code)[None].to(self.device),
+                                   steps=settings.refine, loss=settings.refine_loss, seed=settings.seed,
+                                   noise=self.model.generator.make_noise("const", device=self.device),
+                                   progress=progress)
         return refined[0].detach().float().cpu().numpy()
+
+    def likeness(self, paths: Sequence[Path], codes: np.ndarray, targets: Sequence[np.ndarray | None]) -> list[dict]:
+        """How well each code reproduces its photo (see `interp_cli.likeness`): one entry per input,
+        `{"input", "psnr", "ssim", "poor"}`, metrics None for a code file. Costs one render per photo;
+        a poor one is logged as a one-line warning."""
+        photos = [i for i, target in enumerate(targets) if target is not None]
+        renders = dict(zip(photos, self.frames([codes[i] for i in photos], batch_size=4)))
+        entries = []
+        for i, path in enumerate(paths):
+            if targets[i] is None:
+                entries.append({"input": str(path), "psnr": None, "ssim": None, "poor": False})
+                continue
+            entry = {"input": str(path), **likeness.measure(renders[i], targets[i])}
+            if entry["poor"]:
+                self.log(likeness.warning(Path(path).name, entry))
+            entries.append(entry)
+        return entries
 
     # --- codes -> frames ---------------------------------------------------------------------
 
@@ -315,10 +345,13 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     t_encode = time.perf_counter()
     # With --paste, --face picks the face in the backdrop; the others give their largest face
     # (a group photo as the backdrop would otherwise need as many faces in every input).
-    encoded = [session.encode_photo(p, settings if i == backdrop_index or not paste else replace(settings, face=None))
-               for i, p in enumerate(paths)]
-    codes = np.stack([code for code, _ in encoded])
+    encoded = session.encode_inputs(paths, [settings if i == backdrop_index or not paste else
+                                            replace(settings, face=None) for i in range(len(paths))])
+    codes = np.stack([code for code, _, _ in encoded])
     encode_seconds = time.perf_counter() - t_encode
+    t_likeness = time.perf_counter()
+    reconstruction = session.likeness(paths, codes, [target for _, _, target in encoded])
+    likeness_seconds = time.perf_counter() - t_likeness
     if own_session:
         session.release_encoder()  # rendering never needs it: give its memory back before the frames
 
@@ -344,28 +377,28 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     picks = set(np.linspace(0, n_frames - 1, min(sheet_frames, n_frames)).round().astype(int).tolist())
     kept: list[np.ndarray] = []
     t_render = time.perf_counter()
-    with closing(rendered):  # on any error, stop the render thread before leaving
-        if kind == "png":
+    with closing(rendered), progress_bars.bar(n_frames, "rendering", unit="frame", enabled=progress) as bar:
+        if kind == "png":  # on any error, closing stops the render thread before leaving
             for i, frame in enumerate(frames):
                 if i in picks:
                     kept.append(_sheet_tile(frame))
+                bar.update()
         else:
             with write.open_writer(output, fps=fps, quality=quality, size=size, expected_frames=n_frames) as writer:
                 for i, frame in enumerate(frames):
                     writer.write(frame)
                     if wanted_sheet and i in picks:
                         kept.append(_sheet_tile(frame))
-                    if progress and (i + 1) % max(1, n_frames // 10) == 0:
-                        log(f"rendered {i + 1}/{n_frames} frames")
+                    bar.update()
     render_seconds = time.perf_counter() - t_render
     if wanted_sheet:
         tile = (kept[0].shape[1], kept[0].shape[0])
         sheet_inputs = [_input_thumbnail(session, p, settings, tile, photo=paste) for p in paths]
-        sheet_image = write.contact_sheet(kept, sheet_inputs)
+        sheet_image = contact_sheet(kept, sheet_inputs)
         write.write_image(output if kind == "png" else sheet, sheet_image)
 
     timings = {"load": round(session.load_seconds, 3), "encode": round(encode_seconds, 3),
-               "render": round(render_seconds, 3)}
+               "likeness": round(likeness_seconds, 3), "render": round(render_seconds, 3)}
     pasted = None
     if paster is not None:
         timings["paste"] = round(paste_timer.seconds, 3)  # inside "render", which it runs beside
@@ -377,7 +410,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         "fps": fps, "inputs": [str(p) for p in paths], "sheet": str(sheet) if sheet else None,
         "paste": pasted, "weights": _weights_summary(session, cache),
         "device": str(session.device), "precision": precision_name(session.precision),
-        "encoder_calls": session.encoder_calls,
+        "encoder_calls": session.encoder_calls, "reconstruction": reconstruction,
         "timings": {**timings, "total": round(time.perf_counter() - started, 3)},
     }
 
@@ -464,10 +497,11 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     session = Session(weights, device, log=log, progress=progress)
     settings = EncodeSettings(align=align, face=face, refine=refine, refine_loss=refine_loss, seed=seed,
                               cache=cache, save_aligned=Path(save_aligned) if save_aligned else None)
-    code = session.encode_path(path, settings)
+    code, _, target = session.encode_inputs([path], settings)[0]
+    reconstruction = session.likeness([path], code[None], [target])
     write.write_image(output, code)
     return {"output": str(output), "shape": list(code.shape), "weights": {"id": session.weights.id},
-            "device": str(session.device)}
+            "device": str(session.device), "reconstruction": reconstruction}
 
 
 def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str | None = None,
@@ -536,7 +570,8 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
                "middle": pick_input("--middle", middle or coarse, paths), "fine": pick_input("--fine", fine, paths)}
     session = Session(weights, device, log=log, progress=progress, precision=precision)
     settings = EncodeSettings(align=align, face=face, cache=cache)
-    codes = {i: session.encode_path(paths[i], settings) for i in sorted(set(sources.values()))}
+    used = sorted(set(sources.values()))
+    codes = {i: code for i, (code, _, _) in zip(used, session.encode_inputs([paths[i] for i in used], settings))}
     mixed = blend.mix_codes(codes[sources["coarse"]], codes[sources["middle"]], codes[sources["fine"]],
                             session.model.n_latent)
     if kind == "npy":
@@ -579,35 +614,38 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
         raise UsageError(f"--outdir {outdir}: cannot create it ({err.strerror})") from None
     session = None
     results = []
-    for position, row in enumerate(mine, 1):
-        row_started = time.perf_counter()
-        place = plan[row.number]
-        shown = str(outdir / row.name)
-        result = {"row": row.number, "line": row.line, "inputs": list(row.inputs), "output": shown}
-        if place.error is not None:
-            result.update(ok=False, skipped=False, error=place.error, exit_code=UsageError.exit_code)
-            log(f"[{position}/{len(mine)}] row {row.number} failed: {place.error}")
-        elif skip_existing and all(target.exists() for target in place.targets):
-            result.update(ok=True, skipped=True)
-            log(f"[{position}/{len(mine)}] row {row.number}: skipped, {shown} exists")
-        else:
-            if session is None:  # not the row's fault: unusable weights stop the whole batch
-                session = Session(weights, device, log=log, progress=progress, precision=precision)
-            try:
-                _make_parent(place.targets)
-                sheet = str(place.targets[1]) if len(place.targets) > 1 else None
-                summary = morph(row.inputs, place.output, sheet=sheet, session=session, log=log, progress=False,
-                                **morph_options)
-                result.update(ok=True, skipped=False, **{**summary, "output": shown})
-                log(f"[{position}/{len(mine)}] row {row.number}: wrote {shown} "
-                    f"({time.perf_counter() - row_started:.1f}s)")
-            except InterpError as err:
-                result.update(ok=False, skipped=False, error=str(err), exit_code=err.exit_code)
-                log(f"[{position}/{len(mine)}] row {row.number} failed: {err}")
-        result.setdefault("timings", {})["row"] = round(time.perf_counter() - row_started, 3)
-        results.append(result)
-        if on_row is not None:
-            on_row(result)
+    # One bar over this shard's rows; each row's own bars sit below it on a terminal.
+    with progress_bars.bar(len(mine), "batch", unit="row", enabled=progress) as bar:
+        for position, row in enumerate(mine, 1):
+            row_started = time.perf_counter()
+            place = plan[row.number]
+            shown = str(outdir / row.name)
+            result = {"row": row.number, "line": row.line, "inputs": list(row.inputs), "output": shown}
+            if place.error is not None:
+                result.update(ok=False, skipped=False, error=place.error, exit_code=UsageError.exit_code)
+                log(f"[{position}/{len(mine)}] row {row.number} failed: {place.error}")
+            elif skip_existing and all(target.exists() for target in place.targets):
+                result.update(ok=True, skipped=True)
+                log(f"[{position}/{len(mine)}] row {row.number}: skipped, {shown} exists")
+            else:
+                if session is None:  # not the row's fault: unusable weights stop the whole batch
+                    session = Session(weights, device, log=log, progress=progress, precision=precision)
+                try:
+                    _make_parent(place.targets)
+                    sheet = str(place.targets[1]) if len(place.targets) > 1 else None
+                    summary = morph(row.inputs, place.output, sheet=sheet, session=session, log=log,
+                                    progress=progress, **morph_options)
+                    result.update(ok=True, skipped=False, **{**summary, "output": shown})
+                    log(f"[{position}/{len(mine)}] row {row.number}: wrote {shown} "
+                        f"({time.perf_counter() - row_started:.1f}s)")
+                except InterpError as err:
+                    result.update(ok=False, skipped=False, error=str(err), exit_code=err.exit_code)
+                    log(f"[{position}/{len(mine)}] row {row.number} failed: {err}")
+            result.setdefault("timings", {})["row"] = round(time.perf_counter() - row_started, 3)
+            results.append(result)
+            if on_row is not None:
+                on_row(result)
+            bar.update()
     return {"shard": str(shard), "rows": len(mine), "manifest_rows": len(rows),
             "made": sum(r["ok"] and not r["skipped"] for r in results),
             "skipped": sum(r["skipped"] for r in results), "failed": sum(not r["ok"] for r in results),

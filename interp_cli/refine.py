@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 from collections.abc import Callable, Sequence
-from typing import IO
 
 import torch
 import torch.nn.functional as F
@@ -282,7 +280,7 @@ def refine_codes(generator: torch.nn.Module, targets: torch.Tensor, init_codes: 
     on CPU. Plain code refinement draws no random numbers (Adam from a fixed start is
     deterministic); the seed picks the starting maps of None noise entries under
     `optimize_noise`. `progress(step, loss)` is called after every step (1-based) with the batch-mean
-    objective; the caller decides how to show it (see `ProgressBar`). `steps=0` returns a copy
+    objective; the caller decides how to show it (the CLI: `interp_cli.progress`). `steps=0` returns a copy
     of `init_codes`.
     """
     if loss not in LOSSES:
@@ -357,33 +355,3 @@ def refine_codes(generator: torch.nn.Module, targets: torch.Tensor, init_codes: 
             noise[i] = entry.detach()
     return codes.detach().to(init_codes.dtype)
 
-
-class ProgressBar:
-    """`progress` callback that draws `refine [#####-----] 50/100 loss 0.01234` on a stream.
-
-    On a terminal the line is redrawn in place; elsewhere (logs, pipes) a line is printed at
-    every 10% so the log stays readable. `label` names what is refined (e.g. the image).
-    """
-
-    def __init__(self, total: int, stream: IO[str] | None = None, width: int = 24, label: str = "refine"):
-        self.total = max(1, int(total))
-        self.stream = stream if stream is not None else sys.stderr
-        self.width = width
-        self.label = label
-        isatty = getattr(self.stream, "isatty", None)
-        self.interactive = bool(isatty()) if callable(isatty) else False
-        self._last_decile = -1
-
-    def __call__(self, step: int, loss: float) -> None:
-        filled = int(self.width * step / self.total)
-        line = (f"{self.label} [{'#' * filled}{'-' * (self.width - filled)}] "
-                f"{step}/{self.total} loss {loss:.5f}")
-        if self.interactive:
-            self.stream.write("\r" + line + ("\n" if step >= self.total else ""))
-        else:
-            decile = (10 * step) // self.total
-            if decile == self._last_decile:
-                return
-            self._last_decile = decile
-            self.stream.write(line + "\n")
-        self.stream.flush()

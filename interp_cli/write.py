@@ -6,7 +6,6 @@
         for frame in frames:                      # [H, W, 3] uint8
             w.write(frame)                        # streamed to disk, nothing kept in memory
     write_image(path, frame)                      # one PNG (uint8) or .npy (any array)
-    contact_sheet(frames, inputs) -> [H, W, 3] uint8
 
 Atomicity (the habits live in `interp_cli.files`): every output is first written under a hidden
 temporary name in the target's own directory (`.out.tmp-<host>-<pid>-<token>.mp4`, a
@@ -59,7 +58,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from .errors import InterpError, UsageError
 from .files import atomic_save_npy, atomic_write, commit, discard, environment_error, new_temp, temp_name
@@ -565,80 +564,3 @@ def write_image(path: PathLike, frame: np.ndarray) -> None:
     with atomic_write(_target(path)) as fh:
         Image.fromarray(np.ascontiguousarray(arr)).save(fh, format="PNG")
 
-
-# --- contact sheet ----------------------------------------------------------------------------
-
-
-def _fit(img: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Letterbox an [h, w, 3] uint8 image into a white width x height tile, keeping its aspect."""
-    h, w = img.shape[:2]
-    scale = min(width / w, height / h)
-    new = (max(1, round(w * scale)), max(1, round(h * scale)))
-    resized = np.asarray(Image.fromarray(img, "RGB").resize(new, Image.Resampling.LANCZOS))
-    tile = np.full((height, width, 3), 255, np.uint8)
-    top, left = (height - new[1]) // 2, (width - new[0]) // 2
-    tile[top : top + new[1], left : left + new[0]] = resized
-    return tile
-
-
-def _font(px: int):
-    try:
-        return ImageFont.load_default(size=px)
-    except (TypeError, OSError, ImportError):  # Pillow without FreeType: fixed bitmap font
-        return ImageFont.load_default()
-
-
-def contact_sheet(
-    frames: list[np.ndarray],
-    inputs: Optional[list[np.ndarray]] = None,
-    *,
-    columns: Optional[int] = None,
-    label: bool = False,
-) -> np.ndarray:
-    """One summary image: the input photos, a gap, then evenly spaced frames, on white.
-
-    frames: [H, W, 3] uint8, all the same size. `columns` frames are shown, evenly spaced,
-    always including the first and last (default: every frame given, for callers that have
-    already picked them; pass e.g. columns=8 to sample a whole animation).
-    inputs: optional [h, w, 3] uint8 photos, letterboxed to H x W, shown first in order.
-    label: caption each tile underneath ("input 1", "frame 0", ...).
-    Returns [rows, cols, 3] uint8.
-    """
-    if not frames:
-        raise ValueError("contact_sheet needs at least one frame")
-    height, width = frames[0].shape[:2]
-    count = len(frames) if columns is None else int(columns)
-    if count < 1:
-        raise UsageError(f"contact sheet columns must be at least 1, got {columns!r}")
-    count = min(count, len(frames))
-    picks = np.unique(np.rint(np.linspace(0, len(frames) - 1, count)).astype(int))
-    tiles = [(_fit(np.asarray(img, np.uint8), width, height), f"input {i + 1}") for i, img in enumerate(inputs or [])]
-    n_inputs = len(tiles)
-    for i in picks:
-        frame = np.asarray(frames[i])
-        if frame.shape[:2] != (height, width):
-            raise ValueError(f"frame {i} is {frame.shape[1]}x{frame.shape[0]}, expected {width}x{height}")
-        tiles.append((frame, f"frame {i}"))
-
-    gap = max(2, width // 64)
-    group_gap = 4 * gap if n_inputs else 0  # set the inputs apart from the morph
-    font_px = max(10, height // 14)
-    caption = font_px + 2 * gap if label else 0
-    sheet_w = len(tiles) * width + (len(tiles) + 1) * gap + group_gap
-    sheet = np.full((height + 2 * gap + caption, sheet_w, 3), 255, np.uint8)
-    lefts = []
-    x = gap
-    for k, (tile, _) in enumerate(tiles):
-        if k == n_inputs and n_inputs:
-            x += group_gap
-        sheet[gap : gap + height, x : x + width] = tile
-        lefts.append(x)
-        x += width + gap
-    if label:
-        canvas = Image.fromarray(sheet)
-        draw = ImageDraw.Draw(canvas)
-        font = _font(font_px)
-        for left, (_, text) in zip(lefts, tiles):
-            draw.text((left + width / 2, gap + height + gap), text, fill=(0, 0, 0), font=font, anchor="mt")
-        sheet = np.asarray(canvas).copy()
-    return sheet

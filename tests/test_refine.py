@@ -6,15 +6,12 @@ whole file runs in seconds on a CPU; the demo-model numbers are in benchmarks/be
 
 from __future__ import annotations
 
-import io
-
 import pytest
 import torch
 
 from interp_cli.errors import UsageError
 from interp_cli.models.stylegan2 import Generator, GeneratorConfig
 from interp_cli.refine import (
-    ProgressBar,
     default_levels,
     expand,
     laplacian_loss,
@@ -243,19 +240,12 @@ def test_targets_of_another_size_are_resized(gen, problem):
         assert _mse(gen, refined, target) < 0.5 * before
 
 
-def test_progress_callback_and_bar(gen, problem):
+def test_progress_callback(gen, problem):
     target, init = problem
     calls = []
     refine_codes(gen, target, init, steps=6, progress=lambda step, loss: calls.append((step, loss)))
     assert [s for s, _ in calls] == list(range(1, 7))
     assert all(isinstance(v, float) and v > 0 for _, v in calls)
-    stream = io.StringIO()
-    bar = ProgressBar(20, stream=stream)
-    for step in range(1, 21):
-        bar(step, 0.5 / step)
-    lines = stream.getvalue().splitlines()
-    assert len(lines) == 11  # not a tty: step 1, then every 10%
-    assert lines[-1].startswith("refine [" + "#" * 24 + "] 20/20 loss 0.02500")
 
 
 def test_refine_rejects_bad_arguments(gen, problem):

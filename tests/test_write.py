@@ -20,7 +20,6 @@ from interp_cli.errors import InterpError, UsageError
 from interp_cli.write import (
     FramesWriter,
     check_output_path,
-    contact_sheet,
     open_writer,
     output_kind,
     quality_to_crf,
@@ -413,33 +412,6 @@ def test_write_image_png_and_npy(tmp_path):
     with pytest.raises(UsageError, match="not a single-image output"):
         write_image(tmp_path / "x.mp4", frame)
     assert sorted(os.listdir(tmp_path)) == ["code.npy", "keep.png", "still.png"]
-
-
-def test_contact_sheet_layout(tmp_path):
-    frames = [np.full((20, 30, 3), 10 * i, np.uint8) for i in range(10)]
-    photo = np.zeros((40, 40, 3), np.uint8)
-    sheet = contact_sheet(frames, [photo, photo], columns=4)
-    gap = 2
-    assert sheet.dtype == np.uint8
-    assert sheet.shape == (20 + 2 * gap, 6 * 30 + 7 * gap + 4 * gap, 3)
-    # Inputs letterboxed into 30x20 tiles: the square photo becomes 20x20, centred, white bars.
-    first_tile = sheet[gap : gap + 20, gap : gap + 30]
-    assert (first_tile[:, 5:25] == 0).all() and (first_tile[:, :5] == 255).all()
-    # Four evenly spaced frames, first and last included: 0, 3, 6, 9.
-    x0 = gap + 2 * (30 + gap) + 4 * gap
-    shown = [int(sheet[gap + 5, x0 + k * (30 + gap) + 5, 0]) for k in range(4)]
-    assert shown == [0, 30, 60, 90]
-    assert contact_sheet(frames).shape[1] == 10 * 30 + 11 * gap  # default: every frame given, no inputs
-    assert contact_sheet(frames, columns=99).shape[1] == 10 * 30 + 11 * gap
-
-
-def test_contact_sheet_labels_go_below_the_tiles():
-    frames = [np.full((64, 64, 3), 128, np.uint8) for _ in range(3)]
-    plain = contact_sheet(frames)
-    labelled = contact_sheet(frames, label=True)
-    assert labelled.shape[0] > plain.shape[0]
-    assert np.array_equal(labelled[: plain.shape[0] - 2], plain[:-2])  # tiles untouched
-    assert (labelled[plain.shape[0] :] < 128).any()  # some dark caption pixels
 
 
 @pytest.mark.parametrize("name", ["out.mp4", "out.gif", "frames"])

@@ -1,0 +1,173 @@
+"""Progress on stderr: one bar per long step (encoding, refinement, frames, batch rows).
+
+    with progress.bar(60, "rendering", unit="frame", enabled=not quiet) as frames:
+        for frame in ...:
+            frames.update()
+
+On a terminal each bar is one tqdm line redrawn in place (done/total, rate, ETA); a bar opened
+while another is open (a row's frames inside a batch, refinement inside encoding) sits below it
+and disappears when done. When stderr is a pipe or a file (CI logs, schedulers), redraws would be
+carriage-return spam, so a bar prints at most four plain lines: one at each quarter once it has
+run for a few seconds, and a last one with the count and rate. Nested bars stay silent there,
+the outer one speaks for them. `message` prints a line without tearing a bar apart. With `--json`
+bars are drawn on a terminal only (`wanted`).
+
+tqdm is imported when a terminal bar is first drawn, so `interp --help` does not pay for it.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+import time
+
+QUARTER_AFTER_S = 5.0  # off a terminal, quarter lines only for bars slower than this (short ones: one line)
+
+_open: list = []  # bars drawing now, outermost first (main thread only)
+
+
+def bar(total: int, desc: str, *, unit: str = "item", enabled: bool = True):
+    """A progress bar on stderr for `total` steps, used as a context manager (see the module doc).
+
+    `unit` is singular ("frame"); `enabled=False` (`--quiet`) gives a bar that prints nothing.
+    """
+    if not enabled or total <= 0:
+        return _Silent()
+    stream = sys.stderr
+    if _is_terminal(stream):
+        return _Terminal(total, desc, unit, stream)
+    if _open:
+        return _Silent()
+    return _Lines(total, desc, unit, stream)
+
+
+def wanted(*, quiet: bool = False, as_json: bool = False) -> bool:
+    """Whether a command draws progress: never with `--quiet`; with `--json` only on a terminal, so a
+    script that reads the JSON and logs stderr gets no progress lines there (as before the bars)."""
+    if quiet:
+        return False
+    return not as_json or _is_terminal(sys.stderr)
+
+
+def message(text: str) -> None:
+    """Print one line on stderr; on a terminal, open bars are cleared first and redrawn below it."""
+    stream = sys.stderr
+    if any(isinstance(b, _Terminal) for b in _open):
+        from tqdm import tqdm
+
+        tqdm.write(text, file=stream)
+    else:
+        print(text, file=stream, flush=True)
+
+
+def _is_terminal(stream) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except ValueError:  # a closed stream
+        return False
+
+
+def _size(stream) -> tuple[int, int]:
+    try:
+        return tuple(os.get_terminal_size(stream.fileno()))
+    except (AttributeError, OSError, ValueError):
+        return (0, 0)
+
+
+def _rate(done: int, seconds: float, unit: str) -> str:
+    if done <= 0 or seconds <= 0:
+        return ""
+    per_second = done / seconds
+    if per_second >= 1:
+        return f"{per_second:.2f} {unit}s/s"
+    return f"{seconds / done:.1f} s/{unit}"
+
+
+class _Bar:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(completed=exc_type is None)
+
+    def update(self, n: int = 1) -> None:
+        raise NotImplementedError
+
+    def note(self, text: str) -> None:
+        """A short status shown after the count (e.g. refinement's current loss)."""
+
+    def close(self, completed: bool = True) -> None:
+        raise NotImplementedError
+
+
+class _Silent(_Bar):
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self, completed: bool = True) -> None:
+        pass
+
+
+class _Terminal(_Bar):
+    def __init__(self, total: int, desc: str, unit: str, stream):
+        from tqdm import tqdm
+
+        tqdm.monitor_interval = 0  # no watchdog thread: our bars are updated often enough
+        nested = bool(_open)
+        size = {}
+        if _size(stream) <= (0, 0):
+            # A terminal that reports no size (a fresh pseudo-terminal, some CI runners): tqdm would
+            # draw an empty bar, so give it 80 columns (and rows, which tqdm >= 4.5x also reads).
+            size = {"ncols": 80, **({"nrows": 24} if "nrows" in inspect.signature(tqdm.__init__).parameters else {})}
+        self._bar = tqdm(total=total, desc=desc, unit=unit, file=stream, leave=not nested,
+                         dynamic_ncols=not size, mininterval=0.1, smoothing=0.1, **size)
+        _open.append(self)
+
+    def update(self, n: int = 1) -> None:
+        self._bar.update(n)
+
+    def note(self, text: str) -> None:
+        self._bar.set_postfix_str(text, refresh=False)
+
+    def close(self, completed: bool = True) -> None:
+        if self in _open:
+            _open.remove(self)
+            self._bar.close()
+
+
+class _Lines(_Bar):
+    def __init__(self, total: int, desc: str, unit: str, stream):
+        self.total, self.desc, self.unit, self.stream = total, desc, unit, stream
+        self.done = 0
+        self.started = time.perf_counter()
+        self._quarter = 0
+        self._note = ""
+        _open.append(self)
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        quarter = 4 * self.done // self.total
+        if quarter > self._quarter:
+            self._quarter = quarter
+            elapsed = time.perf_counter() - self.started
+            if quarter < 4 and elapsed >= QUARTER_AFTER_S:
+                left = elapsed * (self.total - self.done) / self.done
+                self._print(f"{self.done}/{self.total} {self.unit}s, {elapsed:.0f}s elapsed, about {left:.0f}s left")
+
+    def note(self, text: str) -> None:
+        self._note = text
+
+    def close(self, completed: bool = True) -> None:
+        if self not in _open:
+            return
+        _open.remove(self)
+        if completed and self.done:
+            elapsed = time.perf_counter() - self.started
+            rate = _rate(self.done, elapsed, self.unit)
+            self._print(f"{self.done}/{self.total} {self.unit}s in {elapsed:.1f}s" + (f" ({rate})" if rate else ""))
+
+    def _print(self, text: str) -> None:
+        note = f", {self._note}" if self._note else ""
+        print(f"{self.desc}: {text}{note}", file=self.stream, flush=True)

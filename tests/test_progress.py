@@ -1,0 +1,143 @@
+"""Progress on stderr: redrawn in place on a real pseudo-terminal, a few plain lines in a pipe, nothing with -q.
+
+The CLI runs in a subprocess with the shipped demo model, as a user would run it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pty
+import re
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from interp_cli import progress
+
+ROOT = Path(__file__).resolve().parents[1]
+A, B = str(ROOT / "examples" / "demo_a.png"), str(ROOT / "examples" / "demo_b.png")
+MORPH = [A, B, "--weights", "demo", "--steps", "24", "--no-cache"]
+
+
+def _env() -> dict:
+    return dict(os.environ, HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+
+
+def _interp(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "interp_cli", *args], capture_output=True, env=_env(),
+                          timeout=timeout, cwd=ROOT)
+
+
+def _interp_on_terminal(*args: str, timeout: float = 120) -> tuple[int, str, bytes]:
+    """Run interp with stderr on a fresh pseudo-terminal: (exit code, what the terminal got, stdout)."""
+    master, slave = pty.openpty()
+    child = subprocess.Popen([sys.executable, "-m", "interp_cli", *args], stdout=subprocess.PIPE, stderr=slave,
+                             env=_env(), cwd=ROOT)
+    os.close(slave)
+    screen = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # the child closed its end (Linux raises EIO)
+                    break
+                if not chunk:
+                    break
+                screen += chunk
+            elif child.poll() is not None:
+                break
+        stdout = child.stdout.read()
+        code = child.wait(timeout=10)
+    finally:
+        os.close(master)
+        if child.poll() is None:
+            child.kill()
+    return code, screen.decode("utf-8", "replace"), stdout
+
+
+def test_terminal_bars_redraw_in_place_and_end_on_the_count(tmp_path):
+    code, screen, stdout = _interp_on_terminal(*MORPH, "-o", str(tmp_path / "out.mp4"))
+    assert code == 0, screen
+    assert stdout == b""
+    render_draws = re.findall(r"\rrendering:\s+\d+%\|[^\r\n]*\| (\d+)/24 \[", screen)
+    assert len(render_draws) >= 2, screen  # drawn, then redrawn over itself with '\r'
+    assert render_draws[-1] == "24"
+    assert re.search(r"\rencoding:\s+100%\|[^\r\n]*\| 2/2 \[", screen), screen
+    assert re.search(r"frame/s\]", screen)  # the rate, with the ETA before it
+    # The redraws stay on one line: only the finished bars and the summary end a line.
+    assert screen.count("\n") <= 6, screen
+    assert re.search(r"wrote \S*out.mp4 \(24 frames", screen), screen
+
+
+def test_piped_stderr_gets_a_few_plain_lines_and_no_carriage_returns(tmp_path):
+    done = _interp(*MORPH, "-o", str(tmp_path / "out.mp4"))
+    assert done.returncode == 0, done.stderr
+    err = done.stderr.decode()
+    assert "\r" not in err
+    lines = err.splitlines()
+    assert 3 <= len(lines) <= 6, err
+    assert any(re.fullmatch(r"rendering: 24/24 frames in [\d.]+s \(.*\)", line) for line in lines), err
+    assert any(line.startswith("encoding: 2/2 images") for line in lines), err
+
+
+def test_quiet_prints_nothing_and_json_keeps_stdout_one_document(tmp_path):
+    quiet = _interp(*MORPH, "-o", str(tmp_path / "q.mp4"), "--quiet")
+    assert quiet.returncode == 0
+    assert quiet.stderr == b"" and quiet.stdout == b""
+    code, screen, stdout = _interp_on_terminal(*MORPH, "-o", str(tmp_path / "j.mp4"), "--json")
+    assert code == 0, screen
+    summary = json.loads(stdout)  # one document, no bar in it
+    assert summary["frames"] == 24
+    assert "rendering:" in screen  # the bars went to the terminal on stderr
+
+
+def test_batch_has_an_outer_bar_over_rows(tmp_path):
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{A},{B},one.gif\n{B},{A},two.gif\n")
+    code, screen, _ = _interp_on_terminal("batch", str(manifest), "--outdir", str(tmp_path / "out"), "--steps", "6",
+                                          "--weights", "demo")
+    assert code == 0, screen
+    assert re.search(r"\rbatch:\s+100%\|[^\r\n]*\| 2/2 \[", screen), screen
+    # Each row's frames get their own bar below the batch's, cleared when the row is done.
+    assert len(re.findall(r"\rrendering:[^\r\n]*\| \d/6 \[", screen)) >= 2, screen
+    assert re.search(r"row 2: wrote \S*two.gif", screen), screen
+    piped = _interp("batch", str(manifest), "--outdir", str(tmp_path / "out2"), "--steps", "6", "--weights", "demo")
+    err = piped.stderr.decode()
+    assert piped.returncode == 0 and "\r" not in err
+    assert "rendering:" not in err  # off a terminal the outer bar speaks for the rows
+    assert re.search(r"^batch: 2/2 rows in ", err, re.M), err
+
+
+def test_plain_lines_at_quarters_for_slow_bars_and_silence_for_nested_ones(monkeypatch):
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.setattr(progress, "QUARTER_AFTER_S", 0.0)
+    with progress.bar(20, "rendering", unit="frame") as outer:
+        with progress.bar(5, "refining", unit="step") as inner:
+            for _ in range(5):
+                inner.update()
+        for _ in range(20):
+            outer.update()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 4, lines  # 25%, 50%, 75%, and the last line; the nested bar printed nothing
+    assert lines[0].startswith("rendering: 5/20 frames, ")
+    assert lines[-1].startswith("rendering: 20/20 frames in ")
+
+
+def test_a_failed_step_prints_no_final_line(monkeypatch):
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    with pytest.raises(RuntimeError):
+        with progress.bar(10, "rendering", unit="frame") as bar:
+            bar.update()
+            raise RuntimeError("writer failed")
+    assert stream.getvalue() == ""
