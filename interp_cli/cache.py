@@ -1,9 +1,10 @@
 """Latent cache: encoded (and refined) codes on disk, keyed by what determines them.
 
-The key is a hash of the input image's bytes, the weights' sha256 and every setting that changes
-the code (alignment, face index, refinement steps and loss), so a batch job that morphs the same
-photo many times encodes it once. Entries are small `.npy` files written atomically, so runs that
-share one cache directory never see half an entry.
+The key is a hash of the pixels the encoder sees (the aligned crop, so a change of detector,
+face or alignment code can never serve a stale code), the weights' sha256 and the refinement
+settings, so a batch job that morphs the same photo many times encodes it once. Entries are
+small `.npy` files written atomically, so runs that share one cache directory never see half
+an entry.
 
 An entry is checked before it is trusted (shape, dtype, every value finite): a damaged one (an
 empty or truncated file, NaNs) is removed and the code recomputed, with a note under `--debug`.
@@ -31,6 +32,13 @@ def cache_key(**settings) -> str:
     """A stable hash of the settings that determine a code (JSON with sorted keys)."""
     blob = json.dumps(settings, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()
+
+
+def image_digest(image) -> str:
+    """sha256 of a PIL image's mode, size and pixels: what decides its code, whatever file it came from."""
+    digest = hashlib.sha256(f"{image.mode} {image.size[0]}x{image.size[1]}\n".encode())
+    digest.update(image.tobytes())
+    return digest.hexdigest()
 
 
 class LatentCache:

@@ -21,10 +21,10 @@ import numpy as np
 import torch
 
 from interp_cli import blend, likeness, progress as progress_bars, write
-from interp_cli.cache import LatentCache, cache_key
+from interp_cli.cache import LatentCache, cache_key, image_digest
 from interp_cli.errors import InterpError, UsageError
 from interp_cli.files import check_input_file, refuse_overwriting_inputs
-from interp_cli.images import content_sha256, load_image
+from interp_cli.images import load_image
 from interp_cli.manifest import Shard, parse_shard, plan_outputs, read_manifest
 from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
@@ -181,14 +181,12 @@ class Session:
         if path.suffix.lower() == ".npy":
             return self.load_codes(path), None, None
         image, alignment = self._load_and_align(path, settings)
-        aligned = alignment is not None
         target = to_uint8(preprocess(image, self.model.size))[0]
         key = None
         if settings.cache:  # the key needs the weights' hash: only worth computing when caching
-            key = cache_key(image=content_sha256(path), weights=self.weights_sha256, aligned=aligned,
-                            face=settings.face if aligned else None, refine=settings.refine,
+            key = cache_key(crop=image_digest(image), weights=self.weights_sha256, refine=settings.refine,
                             refine_loss=settings.refine_loss if settings.refine else None,
-                            seed=settings.seed if settings.refine else None, version=1)
+                            seed=settings.seed if settings.refine else None, version=2)
             cached = self.cache.get(key, (self.model.n_latent, self.model.style_dim))
             if cached is not None:
                 return cached, alignment, target

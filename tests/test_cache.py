@@ -66,3 +66,38 @@ def test_unwritable_cache_warns_once(tmp_path):
 def test_directory_expands_home(monkeypatch, tmp_path):
     monkeypatch.setenv("HOME", str(tmp_path))
     assert LatentCache("~/c").directory == tmp_path / "c"
+
+
+def test_key_follows_the_pixels_the_encoder_sees():
+    from PIL import Image
+
+    from interp_cli.cache import image_digest
+
+    pixels = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    same = image_digest(Image.fromarray(pixels))
+    assert image_digest(Image.fromarray(pixels.copy())) == same
+    changed = pixels.copy()
+    changed[5, 5, 0] ^= 1
+    assert image_digest(Image.fromarray(changed)) != same
+    assert image_digest(Image.fromarray(pixels).convert("RGBA")) != same
+
+
+def test_a_changed_crop_is_never_served_a_stale_code(tmp_path, monkeypatch):
+    """Same file, same options, but the aligner draws another crop (here: the other detector, as
+    after an upgrade of the alignment code): the cached code of the old crop must not be reused."""
+    from pathlib import Path
+
+    from interp_cli import align
+    from interp_cli.pipeline import EncodeSettings, Session
+
+    if len(align.face_detectors()) < 2:
+        pytest.skip("needs both face detectors (dlib-bin installed)")
+    photo = Path(__file__).parent / "data" / "faces" / "obama.jpg"
+    session = Session("demo", "cpu", log=lambda message: None, progress=False, cache_dir=tmp_path)
+    monkeypatch.setenv("INTERP_FACE_DETECTOR", "haar")
+    first = session.encode_path(photo, EncodeSettings(align=True))
+    monkeypatch.setenv("INTERP_FACE_DETECTOR", "dlib")
+    second = session.encode_path(photo, EncodeSettings(align=True))
+    assert session.encoder_calls == 2 and not np.array_equal(first, second)
+    np.testing.assert_array_equal(session.encode_path(photo, EncodeSettings(align=True)), second)
+    assert session.encoder_calls == 2  # an unchanged crop still comes from the cache
