@@ -66,8 +66,9 @@ class DefaultMorphGroup(click.Group):
             click.echo(f"interp: error: {_one_line(err.format_message())}", err=True)
             sys.exit(err.exit_code)
         except (KeyboardInterrupt, click.exceptions.Abort) as err:
-            # Click re-raises a KeyboardInterrupt (Terminated included) as Abort, from the original.
-            if isinstance(err, Terminated) or isinstance(err.__cause__, Terminated):
+            # Click re-raises a KeyboardInterrupt (Terminated included) as Abort: `from` the original since
+            # click 8.1, only chained as __context__ in click 8.0.
+            if any(isinstance(e, Terminated) for e in (err, err.__cause__, err.__context__)):
                 click.echo("interp: terminated", err=True)
                 sys.exit(143)
             click.echo("interp: interrupted", err=True)

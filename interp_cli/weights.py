@@ -36,8 +36,9 @@ from collections.abc import Iterator
 
 from interp_cli.errors import CheckpointError, ChecksumError, UsageError, WeightsUnavailableError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-"""The checkout (or install prefix) that holds `weights/`: presets shipped in the repo live there."""
+SHIPPED_DATA = "data"
+"""The folder of the `interp_cli` package that holds the presets shipped with interp (`demo`): it goes
+into the wheel and the sdist, so an installed interp finds them wherever it is installed."""
 
 DEFAULT_PRESET = "ffhq"
 WEIGHTS_ENV = "INTERP_WEIGHTS"
@@ -60,8 +61,8 @@ class Preset:
     """A named set of weights: where to get the file, how to recognise it, and under which license.
 
     Hub presets have `repo_id` + `filename` (+ `revision`, None meaning the repo's main branch).
-    Presets shipped in the repo have `local_path` (relative to the repo root) and never touch the
-    network; their `sha256`/`size` may be None here and come from `<local_path stem>.json`.
+    Presets shipped with the package have `local_path` (relative to `interp_cli/data/`) and never touch
+    the network; their `sha256`/`size` may be None here and come from `<local_path stem>.json`.
     """
 
     name: str
@@ -74,7 +75,7 @@ class Preset:
     description: str
     local_path: str | None = None
     build_command: str | None = None
-    """For presets shipped in the repo: the command that (re)builds a missing or stale file."""
+    """For presets shipped with interp: the command that (re)builds a missing or stale file."""
 
 
 PRESETS: dict[str, Preset] = {
@@ -98,11 +99,11 @@ PRESETS: dict[str, Preset] = {
         repo_id=None,
         filename="demo.pt",
         revision=None,
-        sha256=None,  # read from weights/demo.json, written by the trainer
+        sha256=None,  # read from interp_cli/data/demo.json, written by the trainer
         size=None,
         license="see the '## demo' section of weights/README.md",
-        description="small demo model shipped in the repo, trained by weights/train_demo.py (quick CPU runs)",
-        local_path="weights/demo.pt",
+        description="small demo model shipped with interp, trained by weights/train_demo.py (quick CPU runs)",
+        local_path="demo.pt",
         build_command="make demo-weights",
     ),
 }
@@ -170,7 +171,7 @@ def list_presets() -> list[dict]:
         path = _present_path(preset)
         row = asdict(preset)
         row.update(
-            source="repo" if preset.local_path else "hub",
+            source="package" if preset.local_path else "hub",
             default=preset.name == default,
             present=path is not None,
             path=str(path) if path is not None else None,
@@ -341,12 +342,29 @@ def _preset_hub_file(preset: Preset) -> HubFile:
 
 
 # --------------------------------------------------------------------------------------------------
-# Presets shipped in the repo
+# Presets shipped with the package (interp_cli/data/)
+
+
+def shipped_dir() -> Path:
+    """`interp_cli/data/` of the imported package, found through importlib.resources (not the checkout).
+
+    The same folder in a checkout, an editable install, a wheel or an sdist install.
+    """
+    from importlib.resources import files
+
+    folder = files("interp_cli") / SHIPPED_DATA
+    if not isinstance(folder, Path):
+        # A zipped install (zipapp, zipimport): torch.load needs a real file, so say so instead of guessing.
+        raise WeightsUnavailableError(
+            f"interp is imported from a zip ({folder}), so its shipped weights are not files on disk; "
+            "install it unzipped (pip install) or pass a checkpoint path with --weights"
+        )
+    return folder
 
 
 def _shipped_path(preset: Preset) -> Path:
     # Joining an absolute local_path yields it unchanged, which lets tests point a preset at a temp file.
-    return REPO_ROOT / preset.local_path
+    return shipped_dir() / preset.local_path
 
 
 def _sidecar_path(preset: Preset) -> Path:
@@ -388,7 +406,7 @@ def _locate_shipped(preset: Preset) -> Path:
         return path
     build = f"build it with `{preset.build_command}`" if preset.build_command else "restore it from the repo"
     raise WeightsUnavailableError(
-        f"{preset.name} weights missing: {path} does not exist (this preset ships with the repo and is never "
+        f"{preset.name} weights missing: {path} does not exist (this preset ships with interp and is never "
         f"downloaded); {build}, or pass another checkpoint with --weights"
     )
 

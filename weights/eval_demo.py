@@ -14,7 +14,7 @@ included), Pillow preprocessing (`preprocess`, as the CLI does) and the checkpoi
   cross-fade; a morph that moves shapes scores higher. (A cross-fade of two sharp images can still be
   sharp, so the sharpness ratio alone does not rule it out.)
 
-Usage: `python -m weights.eval_demo [--weights weights/demo.pt] [--n 200] [--pairs 50]`.
+Usage: `python -m weights.eval_demo [--weights interp_cli/data/demo.pt] [--n 200] [--pairs 50]`.
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ from PIL import Image
 
 from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
+from interp_cli.weights import PRESETS, shipped_dir
 from weights.demo_faces import HELDOUT_SEED, make_dataset
 
-HERE = Path(__file__).resolve().parent
-DEFAULT_WEIGHTS = HERE / "demo.pt"
+# The shipped demo model lives inside the package (interp_cli/data/), so that a wheel carries it.
+DEFAULT_WEIGHTS = shipped_dir() / PRESETS["demo"].local_path
 PAIR_SEED = 2024  # which held-out pairs are morphed: fixed, so every evaluation sees the same pairs
 
 
@@ -130,7 +131,8 @@ def sha256_of(path: str | Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Recompute the demo model's metrics from a checkpoint (CPU).")
-    parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="checkpoint file (default: weights/demo.pt)")
+    parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS),
+                        help="checkpoint file (default: interp_cli/data/demo.pt)")
     parser.add_argument("--n", type=int, default=200, help="held-out faces for the PSNR")
     parser.add_argument("--pairs", type=int, default=50, help="held-out pairs for the midpoint sharpness")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
