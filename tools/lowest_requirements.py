@@ -81,7 +81,13 @@ def _downloads(name: str, version: Version, scratch: Path, *, wheels_only: bool)
     # `pip download --no-deps` applies exactly pip's install-time filters (platform tags, Requires-Python).
     binary = ["--only-binary=:all:"] if wheels_only else []
     fetched = _pip("download", "--no-deps", "--quiet", *binary, "--dest", str(scratch), f"{name}=={version}")
-    return fetched.returncode == 0
+    if fetched.returncode == 0:
+        return True
+    # Only "nothing for this Python" means try the next version; a network or build failure must not
+    # quietly move a pin upwards.
+    if "No matching distribution found" in fetched.stderr:
+        return False
+    raise SystemExit(f"lowest_requirements: pip download {name}=={version} failed:\n{fetched.stderr.strip()}")
 
 
 def _pip(*args: str) -> subprocess.CompletedProcess:
