@@ -6,9 +6,9 @@ the checksum policy and the error messages exist exactly once.
 
 A `--weights` value (or `$INTERP_WEIGHTS`, or the default preset) can be:
 
-* a preset name (`ffhq`, `demo`): a hub file with a published sha256 and size, or a file shipped in
-  the repo whose sha256/size live in a JSON sidecar next to it (so its trainer can update them
-  without touching code);
+* a preset name (`ffhq`, `demo`): a hub file with a published sha256 and size, or a file shipped inside
+  the package (`interp_cli/data/`) whose sha256/size live in a JSON sidecar next to it (so its trainer
+  can update them without touching code);
 * a local file path: used as is, nothing to compare it with;
 * a hub file `owner/repo/path/in/repo.pt[@revision]` (or with an explicit `hf://` prefix).
 
