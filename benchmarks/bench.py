@@ -404,6 +404,7 @@ print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
 def run_e2e(encoder: Encoder4Editing, args, precisions: tuple[str, ...] = ("auto",)) -> dict[str, dict]:
     """Write a full-size random e4e checkpoint, then time the CLI's 60-step 1024 morph in a fresh
     process, once per `--precision` in `precisions`."""
+    from interp_cli.files import fsync_path
     from interp_cli.models.checkpoint import save_e4e_checkpoint
 
     steps = 60
@@ -417,8 +418,7 @@ def run_e2e(encoder: Encoder4Editing, args, precisions: tuple[str, ...] = ("auto
         # On disk before the clock starts: otherwise the kernel writes 1.2 GB back during the run
         # (seconds of iowait and flusher CPU measured inside the morph). The file stays in the
         # page cache, as a checkpoint does on every run after a user's first.
-        with open(ckpt, "rb") as f:
-            os.fsync(f.fileno())
+        fsync_path(ckpt)
         for precision in precisions:
             print(f"end to end (CLI, fresh process, full-size random e4e checkpoint, --precision {precision}):",
                   flush=True)

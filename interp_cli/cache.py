@@ -2,28 +2,29 @@
 
 The key is a hash of the input image's bytes, the weights' sha256 and every setting that changes
 the code (alignment, face index, refinement steps and loss), so a batch job that morphs the same
-photo many times encodes it once. Entries are small `.npy` files written atomically.
+photo many times encodes it once. Entries are small `.npy` files written atomically, so runs that
+share one cache directory never see half an entry.
+
+An entry is checked before it is trusted (shape, dtype, every value finite): a damaged one (an
+empty or truncated file, NaNs) is removed and the code recomputed, with a note under `--debug`.
+Writing is best effort: a full disk or a read-only cache warns once and the morph goes on.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
-import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-CACHE_DIR_ENV = "INTERP_CACHE_DIR"
+from interp_cli.errors import InterpError
+from interp_cli.files import atomic_save_npy, cache_dir
 
-
-def default_cache_dir() -> Path:
-    """`$INTERP_CACHE_DIR`, else `$XDG_CACHE_HOME/interp`, else `~/.cache/interp`."""
-    if os.environ.get(CACHE_DIR_ENV):
-        return Path(os.environ[CACHE_DIR_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "interp"
+_debug = logging.getLogger(__name__).debug
 
 
 def cache_key(**settings) -> str:
@@ -33,33 +34,76 @@ def cache_key(**settings) -> str:
 
 
 class LatentCache:
-    """`get(key)` / `put(key, code)` over `<dir>/latents/<key>.npy`; a broken entry counts as a miss."""
+    """`get(key, shape)` / `put(key, code)` over `<dir>/latents/<key>.npy`; a bad entry counts as a miss.
 
-    def __init__(self, directory: str | os.PathLike | None = None):
-        self.directory = Path(directory) if directory is not None else default_cache_dir() / "latents"
+    `warn` receives the one warning a failed write gives (per cache object), e.g. a Session's log.
+    """
+
+    def __init__(self, directory: str | os.PathLike | None = None, *, warn: Callable[[str], None] | None = None):
+        self.directory = Path(directory).expanduser() if directory is not None else cache_dir() / "latents"
         self.hits = 0
         self.misses = 0
+        self.warn = warn
+        self._warned = False
 
     def _path(self, key: str) -> Path:
         return self.directory / f"{key}.npy"
 
-    def get(self, key: str) -> np.ndarray | None:
+    def get(self, key: str, shape: tuple[int, ...] | None = None) -> np.ndarray | None:
+        """The cached float32 code, or None (missing, or damaged and then removed).
+
+        `shape`, when given, is what a usable code must have; a float32 dtype and finite values
+        are always required.
+        """
         path = self._path(key)
         try:
-            code = np.load(path, allow_pickle=False)
-        except (OSError, ValueError):
+            with open(path, "rb") as fh:
+                identity = os.fstat(fh.fileno())
+                try:
+                    code = np.load(fh, allow_pickle=False)
+                    problem = _problem(code, shape)
+                except (ValueError, EOFError, OSError) as err:
+                    problem = f"unreadable ({type(err).__name__}: {err})"
+        except OSError:
             self.misses += 1
+            return None
+        if problem is not None:
+            self.misses += 1
+            _debug("latent cache entry %s is damaged (%s): removed, the code is computed again", path, problem)
+            self._remove_if_same(path, identity)
             return None
         self.hits += 1
         return code
 
+    def _remove_if_same(self, path: Path, identity: os.stat_result) -> None:
+        # Another run may have replaced the entry with a good one since we read it: keep that one.
+        try:
+            now = os.stat(path)
+            if (now.st_dev, now.st_ino) == (identity.st_dev, identity.st_ino):
+                os.unlink(path)
+        except OSError:
+            pass
+
     def put(self, key: str, code: np.ndarray) -> None:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.directory, suffix=".npy.tmp")
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, np.asarray(code, dtype=np.float32), allow_pickle=False)
-            os.replace(tmp, self._path(key))
-        except OSError:
+            atomic_save_npy(self._path(key), np.asarray(code, dtype=np.float32))
+        except (OSError, InterpError) as err:
             # A cache that cannot be written (read-only home, full disk) must not fail the morph.
-            pass
+            if not self._warned and self.warn is not None:
+                self.warn(f"warning: latent cache not written ({_one_line(err)}); continuing without it")
+            self._warned = True
+
+
+def _problem(code: np.ndarray, shape: tuple[int, ...] | None) -> str | None:
+    if code.dtype != np.float32:
+        return f"dtype {code.dtype}, expected float32"
+    if shape is not None and tuple(code.shape) != tuple(shape):
+        return f"shape {list(code.shape)}, expected {list(shape)}"
+    if not np.isfinite(code).all():
+        return "NaN or infinite values"
+    return None
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())

@@ -25,12 +25,29 @@ Examples:
   interp a.png b.png --weights demo --no-align -o frames/
   interp a.png b.png --layers coarse --sheet sheet.png -o out.mp4
 
-Exit codes: 0 ok, 1 runtime failure, 2 usage error, 130 interrupted, 143 terminated.
+Exit codes: 0 ok, 1 runtime failure (also a full disk), 2 usage error, 130 interrupted,
+141 stdout closed early, 143 terminated.
 """
 
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM (a batch scheduler stopping the job): unwinds like Ctrl-C so no partial output is left."""
+
+
+class _Escaped(Exception):
+    """Carries an EOFError past Click, which would otherwise report it as a Ctrl-C ("interrupted")."""
+
+
+class StdoutClosed(Exception):
+    """Whoever read our stdout has gone (`interp ... --json | head -c1`): nothing left to say."""
+
+
+def _out(text: str) -> None:
+    """Print a line of results on stdout; a reader that has gone away becomes StdoutClosed."""
+    try:
+        click.echo(text)
+    except BrokenPipeError:
+        raise StdoutClosed() from None
 
 
 def _raise_on_sigterm() -> None:
@@ -55,6 +72,8 @@ class DefaultMorphGroup(click.Group):
         args = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in args
         args = [a for a in args if a != "--debug"]
+        if debug:
+            _show_debug_notes()
         extra.pop("standalone_mode", None)
         # Spinning OpenMP threads made the encoder 3.5x slower on a busy machine; set before torch loads.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -65,6 +84,9 @@ class DefaultMorphGroup(click.Group):
         except click.ClickException as err:  # usage errors: bad option values, missing arguments
             click.echo(f"interp: error: {_one_line(err.format_message())}", err=True)
             sys.exit(err.exit_code)
+        except StdoutClosed:
+            _silence_stdout()
+            sys.exit(141)  # what a tool killed by SIGPIPE reports; the output file itself is complete
         except (KeyboardInterrupt, click.exceptions.Abort) as err:
             # Click re-raises a KeyboardInterrupt (Terminated included) as Abort: `from` the original since
             # click 8.1, only chained as __context__ in click 8.0.
@@ -75,9 +97,16 @@ class DefaultMorphGroup(click.Group):
             sys.exit(130)
         except Exception as err:
             from interp_cli.errors import InterpError
+            from interp_cli.files import environment_error, is_machine_error
 
+            if isinstance(err, _Escaped):
+                err = err.__cause__
             if debug:
-                raise
+                raise err
+            if is_machine_error(err):  # a full disk, a quota, a limit: the machine's problem, not a bug
+                err = environment_error(err)
+            if isinstance(err, MemoryError):
+                err = InterpError("out of memory (try a smaller --batch-size or --size)")
             if isinstance(err, InterpError):
                 click.echo(f"interp: error: {_one_line(str(err))}", err=True)
                 sys.exit(err.exit_code)
@@ -85,6 +114,12 @@ class DefaultMorphGroup(click.Group):
                        "(rerun with --debug for a traceback)", err=True)
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except EOFError as err:  # not an interrupt: keep Click from turning it into Abort
+            raise _Escaped() from err
 
     def parse_args(self, ctx, args):
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
@@ -94,9 +129,33 @@ class DefaultMorphGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
+def _show_debug_notes() -> None:
+    """Under --debug, interp's own notes (e.g. a damaged cache entry recomputed) go to stderr."""
+    import logging
+
+    class StderrNotes(logging.Handler):
+        def emit(self, record):  # sys.stderr as it is at each note (tests swap it)
+            print(f"interp: debug: {record.getMessage()}", file=sys.stderr, flush=True)
+
+    logger = logging.getLogger("interp_cli")
+    logger.setLevel(logging.DEBUG)
+    if not any(type(h).__name__ == "StderrNotes" for h in logger.handlers):  # main() may run many times
+        logger.addHandler(StderrNotes())
+
+
+def _silence_stdout() -> None:
+    # Point fd 1 at /dev/null, so the interpreter's final flush has nowhere to fail ("Exception ignored").
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
 def _emit(summary: dict, as_json: bool, quiet: bool, text: str) -> None:
     if as_json:
-        click.echo(json.dumps(summary, sort_keys=True))
+        _out(json.dumps(summary, sort_keys=True))
     elif not quiet:
         click.echo(text, err=True)
 
@@ -215,7 +274,7 @@ def morph(inputs, output, steps, fps, quality, weights, device, precision, batch
 
     Inputs are photos (png, jpg, ...) or .npy codes from `interp encode`.
     """
-    _check_paths_exist(inputs)
+    _check_paths_exist(inputs, [output, sheet])
     if len(inputs) < 2:
         raise click.UsageError("need at least two images to morph between (interp A B [C ...])")
     from interp_cli import pipeline
@@ -244,7 +303,7 @@ def morph(inputs, output, steps, fps, quality, weights, device, precision, batch
 def encode(image, output, weights, device, align, face, save_aligned, refine, refine_loss, no_cache, seed,
            quiet, as_json):
     """Encode IMAGE to a W+ code (.npy, latent_avg included).  e.g. interp encode a.png -o a.npy"""
-    _check_paths_exist([image])
+    _check_paths_exist([image], [output])
     from interp_cli import pipeline
 
     summary = pipeline.encode(image, output, weights=weights, device=device, align=align, face=face,
@@ -264,7 +323,7 @@ def encode(image, output, weights, device, align, face, save_aligned, refine, re
 @output_flags
 def render(codes, output, weights, device, precision, noise, seed, truncation, quiet, as_json):
     """Render a W+ code ([n, 512] or [1, n, 512] .npy) to an image.  e.g. interp render a.npy -o a.png"""
-    _check_paths_exist([codes])
+    _check_paths_exist([codes], [output])
     from interp_cli import pipeline
 
     summary = pipeline.render(codes, output, weights=weights, device=device, precision=precision, noise=noise,
@@ -337,7 +396,7 @@ def batch(manifest, outdir, steps, fps, weights, device, precision, align, face,
 
     def on_row(result: dict) -> None:
         if as_json:
-            click.echo(json.dumps(result, sort_keys=True))
+            _out(json.dumps(result, sort_keys=True))
         elif not quiet and result["ok"]:
             click.echo(f"row {result['row']}: wrote {result['output']}", err=True)
 
@@ -364,13 +423,13 @@ def weights_list(as_json):
 
     rows = w.list_presets()
     if as_json:
-        click.echo(json.dumps(rows, sort_keys=True))
+        _out(json.dumps(rows, sort_keys=True))
         return
     for row in rows:
         size = f"{row['size'] / 1e6:.0f} MB" if row.get("size") else "?"
         where = row["path"] if row["present"] else "not downloaded"
         mark = " (default)" if row.get("default") else ""
-        click.echo(f"{row['name']}{mark}: {row['description']}\n    {size}, license: {row['license']}\n    {where}")
+        _out(f"{row['name']}{mark}: {row['description']}\n    {size}, license: {row['license']}\n    {where}")
 
 
 @weights.command("download")
@@ -380,7 +439,7 @@ def weights_download(name):
     from interp_cli import weights as w
 
     resolved = w.download(name)
-    click.echo(f"{resolved.id}: {resolved.path} (sha256 {resolved.sha256})")
+    _out(f"{resolved.id}: {resolved.path} (sha256 {resolved.sha256})")
 
 
 @weights.command("verify")
@@ -390,7 +449,7 @@ def weights_verify(spec):
     from interp_cli import weights as w
 
     resolved = w.verify(spec)
-    click.echo(f"{resolved.id}: OK (sha256 {resolved.sha256})")
+    _out(f"{resolved.id}: OK (sha256 {resolved.sha256})")
 
 
 @weights.command("path")
@@ -399,18 +458,16 @@ def weights_path(spec):
     """Print where the weights are on disk (never downloads)."""
     from interp_cli import weights as w
 
-    click.echo(str(w.weights_path(spec)))
+    _out(str(w.weights_path(spec)))
 
 
-def _check_paths_exist(paths) -> None:
-    """Answer the commonest mistake (a mistyped file name) before importing torch."""
-    import os
-
-    from interp_cli.errors import UsageError
+def _check_paths_exist(paths, outputs=()) -> None:
+    """Answer the commonest mistakes (a mistyped name, a FIFO, an output that is an input) before importing torch."""
+    from interp_cli.files import check_input_file, refuse_overwriting_inputs
 
     for path in paths:
-        if not os.path.exists(path):
-            raise UsageError(f"{path}: no such file")
+        check_input_file(path, "an image")
+    refuse_overwriting_inputs(paths, outputs)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -22,10 +22,8 @@ Colour handling (see `to_rgb`):
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import stat
 import struct
 import warnings
 from typing import Union
@@ -34,6 +32,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import UsageError
+from .files import check_input_file, sha256_of
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -59,26 +58,8 @@ def _limit_text(max_pixels: int) -> str:
 
 
 def _check_file(path: PathLike) -> str:
-    """Stat `path` and return its display name; refuse anything that is not a readable regular file."""
-    name = os.fspath(path)
-    try:
-        st = os.stat(name)
-    except FileNotFoundError:
-        raise UsageError(f"{name}: no such file") from None
-    except NotADirectoryError:
-        raise UsageError(f"{name}: no such file (a parent is not a directory)") from None
-    except PermissionError:
-        raise UsageError(f"{name}: permission denied") from None
-    except OSError as err:
-        raise UsageError(f"{name}: cannot read ({err.strerror or _one_line(err)})") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise UsageError(f"{name}: is a directory, not an image")
-    if not stat.S_ISREG(st.st_mode):
-        # FIFOs and devices would block or stream forever in Image.open.
-        raise UsageError(f"{name}: not a regular file")
-    if not os.access(name, os.R_OK):
-        raise UsageError(f"{name}: permission denied")
-    return name
+    """Refuse anything that is not a readable regular file (FIFOs and devices would block Image.open)."""
+    return check_input_file(path, "an image")
 
 
 def load_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
@@ -168,17 +149,13 @@ def image_to_uint8_array(img: Image.Image) -> np.ndarray:
     return arr
 
 
-def content_sha256(path: PathLike, *, chunk_size: int = 1 << 20) -> str:
+def content_sha256(path: PathLike) -> str:
     """Hex sha256 of the file's bytes, read in chunks (used as a latent-cache key).
 
     Keyed on content, not name or mtime, so a renamed or re-saved-but-identical photo still hits.
     """
     name = _check_file(path)
-    digest = hashlib.sha256()
     try:
-        with open(name, "rb") as fh:
-            for chunk in iter(lambda: fh.read(chunk_size), b""):
-                digest.update(chunk)
+        return sha256_of(name)
     except OSError as err:
         raise UsageError(f"{name}: cannot read ({err.strerror or _one_line(err)})") from None
-    return digest.hexdigest()

@@ -25,12 +25,14 @@ import torch
 from interp_cli import blend, write
 from interp_cli.cache import LatentCache, cache_key
 from interp_cli.errors import InterpError, UsageError
+from interp_cli.files import check_input_file, refuse_overwriting_inputs
 from interp_cli.images import content_sha256, load_image
 from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
 from interp_cli.render import (pick_device, pick_precision, precision_name, render_ahead, render_float,
                                render_frames)
-from interp_cli.weights import file_sha256, resolve_weights
+from interp_cli.sha256_record import file_sha256
+from interp_cli.weights import resolve_weights
 
 NOISE_MODES = ("const", "random", "none")
 Log = Callable[[str], None]
@@ -73,7 +75,7 @@ class Session:
         self.weights = resolve_weights(weights, progress=progress)
         self.model: E4EModel = load_model(self.weights.path).to(self.device)
         self.load_seconds = time.perf_counter() - started
-        self.cache = LatentCache(cache_dir)
+        self.cache = LatentCache(cache_dir, warn=log)
         self.encoder_calls = 0
         self._sha256 = self.weights.sha256
 
@@ -104,10 +106,12 @@ class Session:
 
     def load_codes(self, path: Path) -> np.ndarray:
         """A `.npy` code file -> `[n_latent, D]` float32, checked against this model."""
+        check_input_file(path, "a .npy code file")
         try:
             code = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise UsageError(f"{path.name}: not a readable .npy code file ({err})") from None
+        except (OSError, ValueError, EOFError) as err:  # an empty file is an EOFError
+            detail = "the file is empty" if isinstance(err, EOFError) else _one_line(err)
+            raise UsageError(f"{path.name}: not a readable .npy code file ({detail})") from None
         n, d = self.model.n_latent, self.model.style_dim
         if code.ndim == 3 and code.shape[0] == 1:
             code = code[0]
@@ -154,8 +158,8 @@ class Session:
                             face=settings.face if aligned else None, refine=settings.refine,
                             refine_loss=settings.refine_loss if settings.refine else None,
                             seed=settings.seed if settings.refine else None, version=1)
-            cached = self.cache.get(key)
-            if cached is not None and cached.shape == (self.model.n_latent, self.model.style_dim):
+            cached = self.cache.get(key, (self.model.n_latent, self.model.style_dim))
+            if cached is not None:
                 return cached
         code = self.encode_image(image)
         if settings.refine > 0:
@@ -202,15 +206,17 @@ class Session:
                              truncation=truncation, truncation_latent=avg, precision=self.precision)
 
 
-def _check_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
+def _check_inputs(inputs: Sequence[str | os.PathLike], outputs: Sequence[str | os.PathLike | None] = ()) -> list[Path]:
+    """Refuse unusable inputs, and outputs that would overwrite one of them, before any heavy work."""
     paths = [Path(p) for p in inputs]
     for path in paths:
-        if not path.exists():
-            raise UsageError(f"{path}: no such file")
-        if path.is_dir():
-            raise UsageError(f"{path}: is a directory, not an image")
+        check_input_file(path, "an image")  # stat only: a FIFO or device is refused, never opened
+    refuse_overwriting_inputs(paths, outputs)
+    for path in paths:
         if path.suffix.lower() != ".npy":
             load_image(path)  # fail fast on a bad image before loading 1 GB of weights
+        elif os.path.getsize(path) == 0:
+            raise UsageError(f"{path.name}: not a readable .npy code file (the file is empty)")
     return paths
 
 
@@ -239,7 +245,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     (Lanczos) to size x size, e.g. to upscale the 64 px demo model or shrink 1024 px output.
     """
     started = time.perf_counter()
-    paths = _check_inputs(inputs)
+    paths = _check_inputs(inputs, [output, sheet])
     if len(paths) < 2:
         raise UsageError("need at least two images to morph between")
     kind = write.output_kind(output)
@@ -343,7 +349,7 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
            refine: int = 0, refine_loss: str = "l2+lap", seed: int = 0, cache: bool = True,
            save_aligned: str | os.PathLike | None = None, log: Log = _stderr, progress: bool = True) -> dict:
     """Encode one image to a W+ code and write it as float32 `[n_latent, 512]` `.npy` (latent_avg included)."""
-    path = _check_inputs([image])[0]
+    path = _check_inputs([image], [output])[0]
     if path.suffix.lower() == ".npy":
         raise UsageError(f"{path.name}: already a code file; encode takes an image")
     if write.output_kind(output) != "npy":
@@ -363,7 +369,7 @@ def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str 
            device: str | None = "auto", precision: str = "auto", noise: str = "const", seed: int = 0,
            truncation: float = 1.0, log: Log = _stderr, progress: bool = True) -> dict:
     """Render a code file (`[n, 512]` or `[1, n, 512]`) to an RGB PNG, or the raw float image `[3, H, W]` as .npy."""
-    path = _check_inputs([codes])[0]
+    path = _check_inputs([codes], [output])[0]
     if path.suffix.lower() != ".npy":
         raise UsageError(f"{path.name}: render takes a .npy code file (from `interp encode`)")
     kind = write.output_kind(output)
@@ -391,7 +397,7 @@ def align(image: str | os.PathLike, output: str | os.PathLike, *, face: int | No
     """FFHQ-align the chosen face of an image and write the square crop."""
     from interp_cli import align as alignment
 
-    path = _check_inputs([image])[0]
+    path = _check_inputs([image], [output])[0]
     if write.output_kind(output) != "png":
         raise UsageError(f"{output}: the aligned face is written as .png")
     write.check_output_path(output)
@@ -415,7 +421,7 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     `coarse`/`middle`/`fine` name inputs by letter (a, b, c, ...) or 1-based number; `middle`
     defaults to the coarse source.
     """
-    paths = _check_inputs(inputs)
+    paths = _check_inputs(inputs, [output])
     kind = write.output_kind(output)
     if kind not in ("png", "npy"):
         raise UsageError(f"{output}: mix writes a .png image or a .npy code")
@@ -444,9 +450,7 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
 def read_manifest(path: str | os.PathLike) -> list[tuple[list[str], str]]:
     """A batch CSV: each row `input1,input2[,input3...],output_name`; `#` comments and a header
     row (one whose last cell is `output`) are skipped. Relative inputs are relative to the CSV."""
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"{path}: no such file")
+    path = Path(check_input_file(path, "a CSV file"))
     rows = []
     with open(path, newline="") as f:
         for line_no, row in enumerate(csv.reader(f), 1):
@@ -491,3 +495,7 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, weights: st
         if on_row is not None:
             on_row(result)
     return results
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(str(err).split())

@@ -17,24 +17,22 @@ tokens behave exactly as in every other HF tool. huggingface_hub is imported ins
 `interp --help` imports this module and must stay fast.
 
 Checksums of big files are expensive (a 1.2 GB file takes seconds to hash), so hashes are remembered
-in a small JSON record in the user cache dir, keyed by absolute path + size + mtime_ns: a file that
-has not changed since it was hashed is not hashed again, and any rewrite (or `touch`) invalidates it.
+by `interp_cli.sha256_record` (keyed by path + size + mtime_ns): an unchanged file is hashed once.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import sys
-import tempfile
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from collections.abc import Iterator
 
 from interp_cli.errors import CheckpointError, ChecksumError, UsageError, WeightsUnavailableError
+from interp_cli.sha256_record import file_sha256, remembered_sha256
 
 SHIPPED_DATA = "data"
 """The folder of the `interp_cli` package that holds the presets shipped with interp (`demo`): it goes
@@ -42,14 +40,10 @@ into the wheel and the sdist, so an installed interp finds them wherever it is i
 
 DEFAULT_PRESET = "ffhq"
 WEIGHTS_ENV = "INTERP_WEIGHTS"
-CACHE_DIR_ENV = "INTERP_CACHE_DIR"
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")
 
-_HASH_CHUNK_BYTES = 8 * 1024 * 1024
 # Below this size hashing is too quick to be worth a "verifying..." line on stderr.
 _ANNOUNCE_HASH_ABOVE_BYTES = 64 * 1024 * 1024
-_RECORDS_FILENAME = "sha256-records.json"
-_RECORDS_VERSION = 1
 # Hub user, organisation and repo names: letters, digits, '-', '_', '.', not starting or ending with '-'/'.'.
 _HUB_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
 _HUB_PREFIX = "hf://"
@@ -205,25 +199,6 @@ def verify(spec: str | None = None) -> ResolvedWeights:
 def weights_path(spec: str | None = None) -> Path:
     """Where the weights are on disk, without downloading or hashing; WeightsUnavailableError if absent."""
     return _resolve(spec, download=False, progress=False, verify=False).path
-
-
-def file_sha256(path: str | os.PathLike, *, fresh: bool = False) -> str:
-    """The sha256 of a file, from the hash record when the file is unchanged since it was last hashed.
-
-    `fresh=True` hashes regardless (and refreshes the record).
-    """
-    path = Path(path)
-    before = path.stat()
-    if not fresh:
-        remembered = _remembered_sha256(path, before)
-        if remembered is not None:
-            return remembered
-    digest = _hash_file(path)
-    after = path.stat()
-    # A file rewritten while it was being hashed has no single hash worth remembering.
-    if (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns):
-        _remember_sha256(path, after, digest)
-    return digest
 
 
 def parse_hub_spec(spec: str) -> HubFile | None:
@@ -433,7 +408,8 @@ def _locate_on_hub(
     if not download:
         raise _unavailable(hub, preset, spec, "it has not been downloaded (not in the Hugging Face cache)")
     try:
-        with _progress_bars(progress):
+        with _progress_bars(progress), _quiet_hub_logs():
+            _check_advertised(hub, preset)
             downloaded = huggingface_hub.hf_hub_download(
                 hub.repo_id, hub.filename, revision=hub.revision, force_download=force_download
             )
@@ -443,6 +419,40 @@ def _locate_on_hub(
             raise
         raise _unavailable(hub, preset, spec, reason) from err
     return Path(downloaded)
+
+
+def _check_advertised(hub: HubFile, preset: Preset | None) -> None:
+    """One HEAD request before a long download: is the hub reachable, and is its file the preset's?
+
+    The hub advertises an LFS file's sha256 as its etag. A preset whose published sha256 differs
+    is refused at once, naming both, rather than after 1.2 GB and a hash. The request does not
+    retry (unlike hf_hub_download's own), so an unreachable hub fails in seconds.
+    """
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+    metadata = get_hf_file_metadata(hf_hub_url(hub.repo_id, hub.filename, revision=hub.revision))
+    if preset is None or preset.sha256 is None:
+        return
+    advertised = (metadata.etag or "").strip('"').lower()
+    if _SHA256_HEX.match(advertised) and advertised != preset.sha256.lower():
+        raise ChecksumError(
+            f"{preset.name} weights: the hub advertises sha256 {advertised} for {hub.id}, but the preset expects "
+            f"{preset.sha256}; refusing to download a file that is not the published checkpoint"
+        )
+
+
+@contextmanager
+def _quiet_hub_logs() -> Iterator[None]:
+    """No retry chatter from huggingface_hub on stderr: our one-line error says what went wrong."""
+    import logging
+
+    logger = logging.getLogger("huggingface_hub")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _hub_offline() -> bool:
@@ -583,83 +593,6 @@ def _check_integrity(path: Path, preset: Preset, *, fresh: bool, progress: bool)
             f"{expected_what}; delete it and run {fix} (file: {path})"
         )
     return actual
-
-
-def _hash_file(path: Path) -> str:
-    """sha256 of a file read in chunks, so a 1.2 GB checkpoint never sits in memory."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_HASH_CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def cache_dir() -> Path:
-    """interp's own cache dir: `$INTERP_CACHE_DIR`, else `$XDG_CACHE_HOME/interp`, else `~/.cache/interp`."""
-    override = os.environ.get(CACHE_DIR_ENV)
-    if override:
-        return Path(override).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "interp"
-
-
-def _records_path() -> Path:
-    return cache_dir() / _RECORDS_FILENAME
-
-
-def _record_key(path: Path) -> str:
-    # Resolved, so the HF cache's snapshot symlink and the blob it points to share one record.
-    return str(path.resolve())
-
-
-def _load_records() -> dict[str, dict]:
-    try:
-        data = json.loads(_records_path().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}  # no record yet, or a damaged one: hashes are simply recomputed
-    if not isinstance(data, dict) or data.get("version") != _RECORDS_VERSION or not isinstance(data.get("files"), dict):
-        return {}
-    return data["files"]
-
-
-def _remembered_sha256(path: Path, stat: os.stat_result) -> str | None:
-    record = _load_records().get(_record_key(path))
-    if (
-        isinstance(record, dict)
-        and record.get("size") == stat.st_size
-        and record.get("mtime_ns") == stat.st_mtime_ns
-        and isinstance(record.get("sha256"), str)
-    ):
-        return record["sha256"]
-    return None
-
-
-def remembered_sha256(path: Path) -> str | None:
-    """The file's sha256 if it was hashed before and is unchanged since; None otherwise (never hashes)."""
-    try:
-        return _remembered_sha256(path, path.stat())
-    except OSError:
-        return None
-
-
-def _remember_sha256(path: Path, stat: os.stat_result, digest: str) -> None:
-    """Record a file's hash; best effort, since a read-only home must not stop interp from running."""
-    records = {key: value for key, value in _load_records().items() if os.path.exists(key)}
-    records[_record_key(path)] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest}
-    target = _records_path()
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Write-then-rename so a concurrent interp never reads half a file.
-        fd, tmp = tempfile.mkstemp(prefix=".sha256-records-", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump({"version": _RECORDS_VERSION, "files": records}, handle, indent=1, sort_keys=True)
-            os.replace(tmp, target)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-    except OSError:
-        pass
 
 
 def _human_size(size: int) -> str:

@@ -8,11 +8,13 @@
     write_image(path, frame)                      # one PNG (uint8) or .npy (any array)
     contact_sheet(frames, inputs) -> [H, W, 3] uint8
 
-Atomicity: every output is first written under a hidden temporary name in the target's own
-directory (`.out.tmp-1a2b3c4d.mp4`, `.frames.tmp-1a2b3c4d/`) and moved into place with
-`os.replace` only once it is complete. An error or Ctrl-C (the context manager aborts on any
-exception, KeyboardInterrupt included) removes the temporary and never touches an existing
-target. Only a hard kill (SIGKILL, power loss) can leave a `.tmp-` file behind.
+Atomicity (the habits live in `interp_cli.files`): every output is first written under a hidden
+temporary name in the target's own directory (`.out.tmp-<host>-<pid>-<token>.mp4`, a
+`.frames.tmp-...` directory), flushed to disk, and renamed into place only once it is complete.
+An error or Ctrl-C (the context manager aborts on any exception, KeyboardInterrupt included)
+removes the temporary and never touches an existing target. Only a hard kill (SIGKILL, power
+loss) can leave a temp behind, and the next run writing into that directory removes it. A full
+disk or a file-size limit is one line naming the output (exit 1), never a crash.
 
 MP4: H.264 (libx264) through imageio-ffmpeg's bundled ffmpeg binary, fed raw RGB over a pipe,
 yuv420p (plays everywhere, including browsers and QuickTime), `+faststart` (index at the front
@@ -42,12 +44,13 @@ nothing but frame_*.png files (we never delete a directory of the user's other f
 
 from __future__ import annotations
 
+import errno
 import io
 import math
 import os
 import re
-import secrets
 import shutil
+import signal
 import struct
 import subprocess
 import tempfile
@@ -59,6 +62,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .errors import InterpError, UsageError
+from .files import atomic_save_npy, atomic_write, commit, discard, environment_error, new_temp, temp_name
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -66,6 +70,8 @@ _KINDS = {".mp4": "mp4", ".gif": "gif", ".png": "png", ".npy": "npy"}
 _FRAME_NAME = re.compile(r"^frame_\d+\.png$")
 _GIF_PALETTE_SAMPLE = 32768  # pixels used to choose a frame's palette
 _GIF_MIN_DELAY_CS = 2
+# Failures ffmpeg reports in strerror words that are the machine's, not the encoder's.
+_FFMPEG_ENV_ERRNOS = [errno.ENOSPC, errno.EFBIG] + ([errno.EDQUOT] if hasattr(errno, "EDQUOT") else [])
 
 
 # --- paths ------------------------------------------------------------------------------------
@@ -133,43 +139,6 @@ def check_output_path(path: PathLike) -> None:
         raise UsageError(f"{name}: is a directory")
 
 
-def _temp_name(target: Path, tag: str = "tmp") -> Path:
-    """A hidden, unique sibling of `target` that keeps its suffix last (ffmpeg picks the muxer by it)."""
-    token = secrets.token_hex(4)
-    suffix = target.suffix
-    stem = target.name[: -len(suffix)] if suffix else target.name
-    return target.with_name(f".{stem}.{tag}-{token}{suffix}")
-
-
-def _create_temp_file(target: Path) -> Path:
-    """Create (O_EXCL, mode 0666 minus umask, like a normal file) and return a temp sibling."""
-    for _ in range(100):
-        tmp = _temp_name(target)
-        try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            continue
-        except OSError as err:
-            raise UsageError(f"{target}: cannot create a file in '{target.parent}' ({err.strerror})") from None
-        os.close(fd)
-        return tmp
-    raise InterpError(f"{target}: could not find a free temporary name")  # pragma: no cover
-
-
-def _remove_quietly(path: Optional[Path]) -> None:
-    if path is None:
-        return
-    try:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink()
-    except FileNotFoundError:
-        pass
-    except OSError:
-        pass  # best effort: abort() must not mask the original error
-
-
 # --- quality / fps --------------------------------------------------------------------------------
 
 
@@ -224,7 +193,10 @@ class FrameWriter:
         elif size != self.size:
             expected = f"{self.size[0]}x{self.size[1]}"
             raise ValueError(f"frame {self.frames_written} is {size[0]}x{size[1]}, expected {expected}")
-        self._write(np.ascontiguousarray(frame))
+        try:
+            self._write(np.ascontiguousarray(frame))
+        except OSError as err:  # full disk, file-size limit...: one line naming the output
+            raise environment_error(err, self.name) from None
         self.frames_written += 1
 
     def close(self) -> None:
@@ -234,8 +206,11 @@ class FrameWriter:
         try:
             if self.frames_written == 0:
                 raise InterpError(f"{self.name}: no frames were written")
-            self._finish()
-            self._commit()
+            try:
+                self._finish()
+                self._commit()
+            except OSError as err:
+                raise environment_error(err, self.name) from None
         except BaseException:
             self.abort()
             raise
@@ -248,8 +223,10 @@ class FrameWriter:
         self._state = "aborted"
         try:
             self._discard()
+        except OSError:
+            pass  # e.g. closing a file whose buffered bytes no longer fit: the original error is reported
         finally:
-            _remove_quietly(self._tmp)
+            discard(self._tmp)
 
     def __enter__(self) -> FrameWriter:
         return self
@@ -280,7 +257,7 @@ class FrameWriter:
         pass
 
     def _commit(self) -> None:
-        os.replace(self._tmp, self.path)
+        commit(self._tmp, self.path)
         self._tmp = None
 
 
@@ -295,7 +272,7 @@ class Mp4Writer(FrameWriter):
         self._proc: Optional[subprocess.Popen] = None
         self._stderr = None
         super().__init__(path, size=size)
-        self._tmp = _create_temp_file(self.path)
+        self._tmp = new_temp(self.path)
 
     def _start(self) -> None:
         import imageio_ffmpeg  # deferred: resolving the binary is only needed when encoding
@@ -322,11 +299,18 @@ class Mp4Writer(FrameWriter):
             raise InterpError(f"{self.name}: cannot start ffmpeg ({err.strerror or err})") from None
 
     def _ffmpeg_error(self, what: str) -> InterpError:
-        detail = ""
+        text = ""
         if self._stderr is not None:
             self._stderr.seek(0)
-            lines = self._stderr.read().decode(errors="replace").strip().splitlines()
-            detail = f": {lines[-1].strip()}" if lines else ""
+            text = self._stderr.read().decode(errors="replace").strip()
+        # A full disk or a file-size limit reads the same as for the other writers.
+        if self._proc is not None and self._proc.returncode == -signal.SIGXFSZ:
+            return environment_error(OSError(errno.EFBIG, os.strerror(errno.EFBIG)), self.name)
+        for number in _FFMPEG_ENV_ERRNOS:
+            if os.strerror(number) in text:
+                return environment_error(OSError(number, os.strerror(number)), self.name)
+        lines = text.splitlines()
+        detail = f": {lines[-1].strip()}" if lines else ""
         return InterpError(f"{self.name}: ffmpeg {what}{detail}")
 
     def _write(self, frame: np.ndarray) -> None:
@@ -377,7 +361,7 @@ class GifWriter(FrameWriter):
         self._fh = None
         self._centiseconds = 0  # delay emitted so far, for error diffusion
         super().__init__(path, size=size)
-        self._tmp = _create_temp_file(self.path)
+        self._tmp = new_temp(self.path)
         self._fh = open(self._tmp, "wb")  # closed in _finish / _discard
 
     def _header(self) -> bytes:
@@ -404,9 +388,7 @@ class GifWriter(FrameWriter):
 
     def _finish(self) -> None:
         self._fh.write(b"\x3b")  # trailer
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self._fh.close()
+        self._fh.close()  # commit() fsyncs it
 
     def _discard(self) -> None:
         if self._fh is not None:
@@ -477,26 +459,16 @@ class FramesWriter(FrameWriter):
     def __init__(self, path: PathLike, *, size=None, expected_frames: Optional[int] = None):
         super().__init__(path, size=size)
         self.digits = max(4, len(str(max(0, (expected_frames or 0) - 1))))
-        self._tmp = self._make_temp_dir()
-
-    def _make_temp_dir(self) -> Path:
-        for _ in range(100):
-            tmp = _temp_name(self.path)
-            try:
-                os.mkdir(tmp)  # 0777 minus umask, like any new directory
-            except FileExistsError:
-                continue
-            except OSError as err:
-                where = self.path.parent
-                raise UsageError(f"{self.name}: cannot create a directory in '{where}' ({err.strerror})") from None
-            return tmp
-        raise InterpError(f"{self.name}: could not find a free temporary name")  # pragma: no cover
+        self._tmp = new_temp(self.path, directory=True)
 
     def _frame_path(self, index: int, digits: int) -> Path:
         return self._tmp / f"frame_{index:0{digits}d}.png"
 
     def _write(self, frame: np.ndarray) -> None:
-        Image.fromarray(frame, "RGB").save(self._frame_path(self.frames_written, self.digits), compress_level=1)
+        with open(self._frame_path(self.frames_written, self.digits), "wb") as fh:
+            Image.fromarray(frame, "RGB").save(fh, format="PNG", compress_level=1)
+            fh.flush()
+            os.fsync(fh.fileno())  # the directory is renamed into place: its files must be on disk first
 
     def _finish(self) -> None:
         # More frames than the padding allows would break name order: widen every name.
@@ -507,22 +479,38 @@ class FramesWriter(FrameWriter):
             self.digits = needed
 
     def _commit(self) -> None:
-        if not self.path.exists():
-            os.replace(self._tmp, self.path)
+        # Another run may be committing the same target at the same moment: retry until ours is in.
+        for _ in range(20):
+            if not self.path.exists():
+                try:
+                    commit(self._tmp, self.path)
+                except OSError as err:
+                    if err.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                        raise
+                    continue  # someone else's frames arrived first: replace them below
+                self._tmp = None
+                return
+            check_output_path(self.path)  # still only our frames in there?
+            # POSIX cannot swap two directories atomically: move the old one aside, move the new
+            # one in, and restore the old one if that fails; the old one is deleted only after.
+            old = temp_name(self.path, "old")
+            try:
+                os.rename(self.path, old)
+            except FileNotFoundError:
+                continue  # the other run moved it first
+            try:
+                commit(self._tmp, self.path)
+            except BaseException:
+                try:
+                    os.rename(old, self.path)
+                except OSError:
+                    pass  # a third run's frames took the place; ours and the old ones are both dropped
+                discard(old)
+                raise
             self._tmp = None
+            shutil.rmtree(old, ignore_errors=True)
             return
-        check_output_path(self.path)  # still only our frames in there?
-        # POSIX cannot swap two directories atomically: move the old one aside, move the new
-        # one in, and restore the old one if that fails; the old one is deleted only after.
-        old = _temp_name(self.path, "old")
-        os.rename(self.path, old)
-        try:
-            os.rename(self._tmp, self.path)
-        except BaseException:
-            os.rename(old, self.path)
-            raise
-        self._tmp = None
-        shutil.rmtree(old, ignore_errors=True)
+        raise InterpError(f"{self.name}: other runs kept replacing this directory; try again")  # pragma: no cover
 
 
 def open_writer(
@@ -571,20 +559,11 @@ def write_image(path: PathLike, frame: np.ndarray) -> None:
             raise ValueError(f"PNG images must be [H, W, 3] or [H, W] uint8, got {arr.dtype} {arr.shape}")
     elif kind != "npy":
         raise UsageError(f"{name}: not a single-image output (use .png or .npy)")
-    target = _target(path)
-    tmp = _create_temp_file(target)
-    try:
-        with open(tmp, "wb") as fh:
-            if kind == "png":
-                Image.fromarray(np.ascontiguousarray(arr)).save(fh, format="PNG")
-            else:
-                np.save(fh, arr, allow_pickle=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
+    if kind == "npy":
+        atomic_save_npy(_target(path), arr)
+        return
+    with atomic_write(_target(path)) as fh:
+        Image.fromarray(np.ascontiguousarray(arr)).save(fh, format="PNG")
 
 
 # --- contact sheet ----------------------------------------------------------------------------

@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import huggingface_hub
@@ -26,7 +27,8 @@ from huggingface_hub.utils import (
     are_progress_bars_disabled,
 )
 
-from interp_cli import weights
+from interp_cli import sha256_record, weights
+from interp_cli.files import cache_dir
 from interp_cli.errors import (
     CheckpointError,
     ChecksumError,
@@ -75,6 +77,8 @@ class FakeHub:
         self.failure: BaseException | None = None
         self.payload = CONTENT
         self.progress_disabled_during_download: bool | None = None
+        self.advertised: str | None = None  # the sha256 the hub's metadata names (default: the payload's)
+        self.metadata_calls: list[str] = []
 
     def snapshot_path(self, repo_id: str, filename: str) -> Path:
         return self.root / repo_id.replace("/", "--") / "snapshots" / "abc123" / filename
@@ -89,6 +93,14 @@ class FakeHub:
     def try_to_load_from_cache(self, repo_id, filename, cache_dir=None, revision=None, repo_type=None):
         path = self.cached.get((repo_id, filename))
         return str(path) if path is not None else None
+
+    def get_hf_file_metadata(self, url, **kwargs):
+        self.metadata_calls.append(url)
+        if self.failure is not None:  # an unreachable hub fails this request first
+            raise self.failure
+        etag = self.advertised or hashlib.sha256(self.payload).hexdigest()
+        # Only the fields interp reads (HfFileMetadata's constructor differs between versions).
+        return types.SimpleNamespace(commit_hash="abc123", etag=etag, location=url, size=len(self.payload))
 
     def hf_hub_download(self, repo_id, filename, **kwargs):
         self.download_calls.append({"repo_id": repo_id, "filename": filename, **kwargs})
@@ -108,6 +120,7 @@ def isolated(monkeypatch, tmp_path):
     hub = FakeHub(tmp_path / "hf-cache")
     monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", hub.try_to_load_from_cache)
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", hub.hf_hub_download)
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", hub.get_hf_file_metadata)
     return hub
 
 
@@ -131,13 +144,13 @@ def tiny(monkeypatch):
 def hash_calls(monkeypatch):
     """Counts real hashing work (not answers from the hash record)."""
     calls = []
-    real_hash_file = weights._hash_file
+    real_hash_file = sha256_record.sha256_of
 
     def counting_hash_file(path):
         calls.append(Path(path))
         return real_hash_file(path)
 
-    monkeypatch.setattr(weights, "_hash_file", counting_hash_file)
+    monkeypatch.setattr(sha256_record, "sha256_of", counting_hash_file)
     return calls
 
 
@@ -407,7 +420,7 @@ def test_same_size_rewrite_is_rehashed(local_ckpt, hash_calls):
 
 
 def test_file_changed_while_hashing_is_not_remembered(monkeypatch, tmp_path, local_ckpt):
-    real_hash_file = weights._hash_file
+    real_hash_file = sha256_record.sha256_of
 
     def hash_while_someone_rewrites(path):
         digest = real_hash_file(path)
@@ -415,7 +428,7 @@ def test_file_changed_while_hashing_is_not_remembered(monkeypatch, tmp_path, loc
         os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
         return digest
 
-    monkeypatch.setattr(weights, "_hash_file", hash_while_someone_rewrites)
+    monkeypatch.setattr(sha256_record, "sha256_of", hash_while_someone_rewrites)
     weights.file_sha256(local_ckpt)
     assert not (tmp_path / "interp-cache" / "sha256-records.json").exists()
 
@@ -448,12 +461,14 @@ def test_damaged_or_unwritable_record_only_costs_a_rehash(monkeypatch, tmp_path,
 def test_cache_dir_precedence(monkeypatch, tmp_path):
     monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "explicit"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert weights.cache_dir() == tmp_path / "explicit"
-    monkeypatch.delenv("INTERP_CACHE_DIR")
-    assert weights.cache_dir() == tmp_path / "xdg" / "interp"
-    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache_dir() == tmp_path / "explicit"
+    monkeypatch.setenv("INTERP_CACHE_DIR", "~/cache-here")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert weights.cache_dir() == tmp_path / "home" / ".cache" / "interp"
+    assert cache_dir() == tmp_path / "home" / "cache-here"
+    monkeypatch.delenv("INTERP_CACHE_DIR")
+    assert cache_dir() == tmp_path / "xdg" / "interp"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache_dir() == tmp_path / "home" / ".cache" / "interp"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -475,6 +490,7 @@ def test_download_replaces_a_corrupt_cached_copy(hub, tiny):
 
 
 def test_download_reports_a_freshly_downloaded_bad_file(hub, tiny):
+    hub.advertised = CONTENT_SHA256  # the hub names the right file, but other bytes arrive (damaged in transit)
     hub.payload = b"X" + CONTENT[1:]
     with pytest.raises(ChecksumError):
         weights.download("tiny")
@@ -645,3 +661,22 @@ def test_import_does_not_load_huggingface_hub():
     root = Path(weights.__file__).resolve().parents[1]
     result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+# --------------------------------------------------------------------------------------------------
+# What the hub advertises, checked before a download
+
+
+def test_advertised_sha256_mismatch_is_refused_before_downloading(hub, tiny):
+    hub.advertised = "ab" * 32
+    with pytest.raises(ChecksumError) as err:
+        weights.resolve_weights("tiny")
+    assert "ab" * 32 in str(err.value) and CONTENT_SHA256 in str(err.value)
+    assert hub.download_calls == [] and len(hub.metadata_calls) == 1
+
+
+def test_unreachable_hub_fails_on_the_metadata_request_without_downloading(hub, tiny):
+    hub.failure = _connect_error()
+    with pytest.raises(WeightsUnavailableError, match="could not be reached"):
+        weights.resolve_weights("tiny")
+    assert hub.download_calls == []

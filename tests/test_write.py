@@ -471,3 +471,20 @@ def test_real_ctrl_c_leaves_no_temp_and_keeps_old_output(tmp_path, name):
         assert os.listdir(target) == ["frame_0000.png"]
     else:
         assert target.read_bytes() == b"old"
+
+
+@pytest.mark.parametrize("name", ["same.gif", "same.mp4", "same_frames"])
+def test_two_writers_of_one_target_both_succeed_and_the_last_wins(tmp_path, name):
+    first, second = open_writer(tmp_path / name), open_writer(tmp_path / name)
+    for frame in _frames(2):
+        first.write(frame)
+    for frame in _frames(3):
+        second.write(frame)
+    first.close()
+    second.close()
+    assert os.listdir(tmp_path) == [name]  # one output, no temps
+    target = tmp_path / name
+    if target.is_dir():
+        assert sorted(os.listdir(target)) == ["frame_0000.png", "frame_0001.png", "frame_0002.png"]
+    elif name.endswith(".gif"):
+        assert Image.open(target).n_frames == 3

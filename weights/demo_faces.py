@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from interp_cli.files import atomic_write
+
 SIZE = 64            # output resolution
 SUPERSAMPLE = 4      # drawn at SIZE * SUPERSAMPLE, then LANCZOS-downsampled
 TRAIN_SEED = 0       # data-set seed of the training faces
@@ -511,9 +513,8 @@ def make_dataset(n: int, seed: int = TRAIN_SEED, size: int = SIZE, workers: int 
             data = np.concatenate(list(pool.map(_render_range, jobs)), axis=0)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npy")
-        np.save(tmp, data)
-        tmp.replace(cache)
+        with atomic_write(cache) as fh:
+            np.save(fh, data)
     return data
 
 

@@ -20,7 +20,6 @@ Usage: `python -m weights.eval_demo [--weights interp_cli/data/demo.pt] [--n 200
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from interp_cli.files import sha256_of
 from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
 from interp_cli.weights import PRESETS, shipped_dir
@@ -118,15 +118,6 @@ def evaluate(model: E4EModel, images: np.ndarray, n_pairs: int = 50) -> dict:
         "midpoint_diff": round(float(torch.minimum(diff_a, diff_b).mean()), 4),
         "crossfade_distance": round(float(crossfade.mean()), 4),
     }
-
-
-def sha256_of(path: str | Path) -> str:
-    """Hex sha256 of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -56,7 +56,8 @@ from interp_cli.models.checkpoint import load_model, save_e4e_checkpoint
 from interp_cli.models.e4e import Encoder4Editing, EncoderConfig
 from interp_cli.models.stylegan2 import Generator, GeneratorConfig, MappingNetwork
 from weights.demo_faces import HELDOUT_SEED, PARAM_DIM, TRAIN_SEED, make_dataset, make_param_vectors
-from weights.eval_demo import DEFAULT_WEIGHTS, evaluate, sha256_of
+from interp_cli.files import atomic_write, commit, discard, new_temp, sha256_of
+from weights.eval_demo import DEFAULT_WEIGHTS, evaluate
 
 HERE = Path(__file__).resolve().parent
 CACHE_DIR = HERE / ".cache"
@@ -371,15 +372,20 @@ def save_checkpoint(path: Path, generator: Generator, encoder: Encoder4Editing, 
                     meta: dict) -> None:
     """Write the checkpoint (float16 tensors, e4e layout) atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    save_e4e_checkpoint(tmp, half_copy(generator), half_copy(encoder), latent_avg.detach().cpu(), meta)
-    tmp.replace(path)
+    tmp = new_temp(path)
+    try:
+        save_e4e_checkpoint(tmp, half_copy(generator), half_copy(encoder), latent_avg.detach().cpu(), meta)
+        commit(tmp, path)
+    except BaseException:
+        discard(tmp)
+        raise
 
 
 def write_digest(path: Path) -> dict:
     """Write `<stem>.json` with the sha256 and size of the checkpoint (read by interp to verify the preset)."""
     info = {"sha256": sha256_of(path), "size": path.stat().st_size}
-    path.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
+    with atomic_write(path.with_suffix(".json"), "w") as fh:
+        fh.write(json.dumps(info, indent=2) + "\n")
     return info
 
 

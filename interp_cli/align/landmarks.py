@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import functools
 import importlib.util
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InterpError
+from ..files import atomic_write, cache_dir
 from .dlib_format import DlibFormatError, IntStream, decode_int_stream, floats_from_pairs
 
 MODEL_PACKAGE = "face_recognition_models"
@@ -233,15 +232,6 @@ def model_path() -> Path | None:
     return None
 
 
-def cache_dir() -> Path:
-    """interp's cache dir: `$INTERP_CACHE_DIR`, else `$XDG_CACHE_HOME/interp`, else `~/.cache/interp`."""
-    explicit = os.environ.get("INTERP_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "interp"
-
-
 def _cache_file(model: Path) -> Path:
     stat = model.stat()
     return cache_dir() / "align" / f"{model.stem}-{stat.st_size}-{stat.st_mtime_ns}-v{_CACHE_FORMAT}.npz"
@@ -260,19 +250,13 @@ def _store_cached(cache: Path, predictor: ShapePredictor) -> None:
     """Write the cache atomically; a read-only or full cache dir only costs the next run a re-parse."""
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=cache.parent, suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                np.savez(out, **predictor.arrays())
-            os.replace(temporary, cache)
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
+        with atomic_write(cache) as out:
+            np.savez(out, **predictor.arrays())
         # Caches of an older copy of the model (reinstalled package, older cache format) are dead weight.
         for stale in cache.parent.glob(f"{cache.name.rsplit('-', 3)[0]}-*.npz"):
             if stale != cache:
                 stale.unlink()
-    except OSError:
+    except (OSError, InterpError):
         pass
 
 
