@@ -15,7 +15,10 @@ downloaded), in a few minutes on a 2-core machine:
      interp_cli/models/winograd.py), whose ratio is the reported Winograd gain;
   3. encoder (e4e IR-SE-50, 256x256 input) ms/image, batch 1 and 2;
   4. the 1024 generator under bf16 autocast (`--precision bf16`): ms/frame and its distance from fp32;
-  5. end to end (`--skip-e2e` skips it): a full-size random e4e checkpoint is written to a temp
+  5. `--paste`: warping and blending one 1024 face into a 12 MP photo (4000 x 3000, the test photo
+     obama.jpg scaled 2.64x and edge-padded, so the face's crop is ~1100 px wide), ms/frame and
+     as a share of the 1024 render; needs the align extra (the landmarks), skipped without it;
+  6. end to end (`--skip-e2e` skips it): a full-size random e4e checkpoint is written to a temp
      dir and the CLI morphs two test images in 60 steps to an MP4 (`--no-cache`, so both are
      encoded) in a fresh subprocess: wall time, its split (from the CLI's `--json` timings) and
      that process's peak RSS; again with `--precision bf16` unless `--quick`. The checkpoint
@@ -333,6 +336,12 @@ def run_cpu(args) -> dict:
     # Opt-in bf16 autocast (`--precision bf16`): speed, and distance from the fp32 image.
     results["gen1024_bf16"] = bench_bf16(1024, device, repeats, probe)
 
+    paste = bench_paste(repeats=5 if args.quick else 15)
+    if paste is not None:
+        results["paste"] = paste
+        paste["pct_of_render"] = 100 * paste["ms_per_frame"] / gen_results["gen1024_b4"]["ms_per_frame"]
+        print(f"  = {paste['pct_of_render']:.1f}% of a 1024 frame's render (batch 4)", flush=True)
+
     if not args.skip_e2e:
         runs = run_e2e(encoder, args, ("auto",) if args.quick else ("auto", "bf16"))
         results["e2e"] = runs["auto"]
@@ -348,6 +357,8 @@ def run_cpu(args) -> dict:
                f"({g1024['pct_peak']:.0f}%) | gen256 {g256['ms_per_frame']:.0f} ms ({g256['pct_peak']:.0f}%) | "
                f"b4/b1 {ratio[256]:.2f}/{ratio[1024]:.2f} | encoder {enc['ms_per_image']:.0f} ms "
                f"({enc['pct_peak']:.0f}%)")
+    if "paste" in results:
+        summary += f" | paste 12 MP {results['paste']['ms_per_frame']:.0f} ms/frame"
     if "winograd_speedup" in results:
         summary += " | Winograd gain " + "/".join(f"{r:.2f}x" for r in results["winograd_speedup"].values())
     if "e2e" in results:
@@ -365,6 +376,60 @@ def run_cpu(args) -> dict:
     summary += " | targets: " + ", ".join(f"{k} {'ok' if v else 'MISSED'}" for k, v in checks.items())
     results["summary"] = summary
     return results
+
+
+def bench_paste(repeats: int, face_size: int = 1024) -> dict | None:
+    """`--paste` cost per frame: one 1024 face warped and blended into a 12 MP photo (CPU, OpenCV).
+
+    Returns the median ms per frame and its parts (warp, blend + the photo copy), the one-off
+    mask build, and the distribution over `repeats` frames; None without the align extra.
+    """
+    import numpy as np
+    from PIL import Image
+
+    from interp_cli import align
+    from interp_cli.images import load_image
+    from interp_cli.paste import Paster
+
+    if not align.alignment_available():
+        print("paste: skipped (the align extra is not installed)")
+        return None
+    source = load_image(ROOT / "tests" / "data" / "faces" / "obama.jpg")
+    face = align.align_face(source, output_size=256)
+    height = 3000
+    scale = height / source.height
+    width = round(source.width * scale)
+    scaled = np.asarray(source.resize((width, height), Image.Resampling.LANCZOS))
+    photo = np.pad(scaled, ((0, 0), (0, 4000 - width), (0, 0)), mode="edge")  # 4000 x 3000 = 12 MP
+    centre = np.array([scale, height / source.height])
+    quad, landmarks = (face.quad + 0.5) * centre - 0.5, (face.landmarks + 0.5) * centre - 0.5
+    started = time.perf_counter()
+    paster = Paster(photo, quad, landmarks, face_size=face_size)
+    setup = time.perf_counter() - started
+    faces = np.random.default_rng(0).integers(0, 256, (2, face_size, face_size, 3), dtype=np.uint8)
+    paster.paste(faces[0])  # warm-up
+    totals, warps, cpu = [], [], []
+    for i in range(repeats):
+        started = time.perf_counter()
+        paster.warp(faces[i % 2])
+        warps.append(time.perf_counter() - started)
+        started, cpu_started = time.perf_counter(), time.process_time()
+        paster.paste(faces[i % 2])
+        totals.append(time.perf_counter() - started)
+        cpu.append(time.process_time() - cpu_started)  # steadier than wall time on a busy machine
+    x0, y0, x1, y1 = paster.box
+    median = statistics.median(totals)
+    result = {"ms_per_frame": median * 1e3, "ms_min": min(totals) * 1e3, "ms_max": max(totals) * 1e3,
+              "warp_ms": statistics.median(warps) * 1e3, "cpu_ms_per_frame": statistics.median(cpu) * 1e3,
+              "setup_ms": setup * 1e3,
+              "photo": f"{photo.shape[1]}x{photo.shape[0]}", "box": f"{x1 - x0}x{y1 - y0}",
+              "crop_side_px": round(float(np.hypot(*(quad[3] - quad[0]))))}
+    print(f"paste ({face_size} face into a {result['photo']} photo, face box {result['box']}, crop "
+          f"{result['crop_side_px']} px): {result['ms_per_frame']:.1f} ms/frame (min {result['ms_min']:.1f}, "
+          f"max {result['ms_max']:.1f}; warp {result['warp_ms']:.1f} ms; CPU time "
+          f"{result['cpu_ms_per_frame']:.1f} ms), mask built once in "
+          f"{result['setup_ms']:.0f} ms", flush=True)
+    return result
 
 
 def bench_bf16(size: int, device: torch.device, repeats: int, probe: PeakProbe) -> dict:

@@ -24,6 +24,7 @@ Examples:
   interp a.png b.png c.png --loop --ease smooth -o loop.gif
   interp a.png b.png --weights demo --no-align -o frames/
   interp a.png b.png --layers coarse --sheet sheet.png -o out.mp4
+  interp a.jpg b.jpg --paste -o in_the_photo.mp4
 
 Exit codes: 0 ok, 1 runtime failure (also a full disk), 2 usage error, 130 interrupted,
 141 stdout closed early, 143 terminated.
@@ -202,6 +203,22 @@ def align_options(f):
     return f
 
 
+def paste_options(f):
+    # Click lists options in decorator order, top down: apply bottom-up.
+    f = click.option("--match-colour/--no-match-colour", default=True, show_default=True,
+                     help="With --paste, shift each pasted face's colour by its mean difference from the photo "
+                          "along the seam, so skin tones meet without a visible edge.")(f)
+    f = click.option("--backdrop", default=None, metavar="INPUT",
+                     help="With --paste, the input whose photo the morph is pasted into, by letter (a, b, c ...) "
+                          "or number from 1 (default: a, the first). Implies --paste.  e.g. --backdrop b")(f)
+    f = click.option("--paste", is_flag=True,
+                     help="Composite every frame into the first input's photo, at its own size: the face is "
+                          "warped back onto the face that was encoded and feathered in; the rest of the photo "
+                          "is untouched; --face N picks the face in that photo. Needs alignment.  "
+                          "e.g. interp a.jpg b.jpg --paste -o a_to_b.mp4")(f)
+    return f
+
+
 def noise_options(f):
     f = click.option("--noise", type=click.Choice(["const", "random", "none"]), default="const", show_default=True,
                      help="Per-layer noise, held constant over all frames: the checkpoint's fixed maps, "
@@ -265,11 +282,13 @@ def cli():
 @click.option("--sheet", type=click.Path(dir_okay=False), default=None, metavar="PNG",
               help="Also write a contact sheet of evenly spaced frames with the inputs beside them.")
 @click.option("--size", type=click.IntRange(8, 4096), default=None, metavar="PX",
-              help="Resize the written frames to PX x PX (default: the model's size).  e.g. --size 512")
+              help="Resize the written frames to PX x PX (default: the model's size); with --paste, the width "
+                   "(the height keeps the photo's aspect ratio).  e.g. --size 512")
+@paste_options
 @output_flags
 def morph(inputs, output, steps, fps, quality, weights, device, precision, batch_size, noise, seed, truncation,
           align, face, save_aligned, loop, pingpong, hold, ease, interp_mode, layers, refine, refine_loss, no_cache,
-          sheet, size, quiet, as_json):
+          sheet, size, paste, backdrop, match_colour, quiet, as_json):
     """Morph A into B (and on through C ...) and write a video, GIF, frames or contact sheet.
 
     Inputs are photos (png, jpg, ...) or .npy codes from `interp encode`.
@@ -284,6 +303,7 @@ def morph(inputs, output, steps, fps, quality, weights, device, precision, batch
                              truncation=truncation, align=align, face=face, save_aligned=save_aligned, loop=loop,
                              pingpong=pingpong, hold=hold, ease=ease, interp=interp_mode, layers=layers,
                              refine=refine, refine_loss=refine_loss, cache=not no_cache, sheet=sheet, size=size,
+                             paste=paste, backdrop=backdrop, match_colour=match_colour,
                              log=_log_for(quiet or as_json), progress=not quiet)
     _emit(summary, as_json, quiet, f"wrote {summary['output']} ({summary['frames']} frames, "
                                    f"{summary['width']}x{summary['height']}, {summary['timings']['total']:.1f}s)")
@@ -385,8 +405,10 @@ def mix(inputs, output, coarse, middle, fine, weights, device, precision, align,
 @precision_option
 @align_options
 @click.option("--no-cache", "no_cache", is_flag=True, help="Do not use the latent cache.")
+@paste_options
 @output_flags
-def batch(manifest, outdir, steps, fps, weights, device, precision, align, face, no_cache, quiet, as_json):
+def batch(manifest, outdir, steps, fps, weights, device, precision, align, face, no_cache, paste, backdrop,
+          match_colour, quiet, as_json):
     """Morph every row of a CSV (input1,input2[,...],output_name) with one loaded model.
 
     Failed rows are reported and skipped; the exit code is 0 only if every row succeeded.
@@ -401,7 +423,8 @@ def batch(manifest, outdir, steps, fps, weights, device, precision, align, face,
             click.echo(f"row {result['row']}: wrote {result['output']}", err=True)
 
     results = pipeline.batch(manifest, outdir, weights=weights, device=device, precision=precision, steps=steps,
-                             fps=fps, align=align, face=face, cache=not no_cache, on_row=on_row,
+                             fps=fps, align=align, face=face, cache=not no_cache, paste=paste, backdrop=backdrop,
+                             match_colour=match_colour, on_row=on_row,
                              log=_log_for(quiet or as_json), progress=not quiet)
     failed = [r for r in results if not r["ok"]]
     if not quiet and not as_json:

@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -122,8 +122,15 @@ class Session:
         return np.ascontiguousarray(code, dtype=np.float32)
 
     def prepare_image(self, path: Path, settings: EncodeSettings):
-        """Load an image and (optionally) FFHQ-align it: returns the PIL image the encoder will see."""
+        """Load an image and (optionally) FFHQ-align it: returns the PIL image the encoder will see
+        and whether it was aligned."""
+        image, alignment = self._load_and_align(path, settings)
+        return image, alignment is not None
+
+    def _load_and_align(self, path: Path, settings: EncodeSettings):
+        """(the PIL image the encoder will see, the `AlignedFace` it was cut from or None)."""
         image = load_image(path)
+        aligned = None
         align = self.aligns_by_default if settings.align is None else settings.align
         if align:
             from interp_cli import align as alignment
@@ -143,15 +150,24 @@ class Session:
         if settings.save_aligned is not None:
             settings.save_aligned.mkdir(parents=True, exist_ok=True)
             write.write_image(settings.save_aligned / f"{path.stem}_aligned.png", np.asarray(image.convert("RGB")))
-        return image, bool(align)
+        return image, aligned
 
     def encode_path(self, path: str | os.PathLike, settings: EncodeSettings | None = None) -> np.ndarray:
         """An image or `.npy` code file -> W+ code `[n_latent, D]` float32 (latent_avg included)."""
+        return self.encode_photo(path, settings)[0]
+
+    def encode_photo(self, path: str | os.PathLike, settings: EncodeSettings | None = None):
+        """Like `encode_path`, and also where the face was found: (code, `AlignedFace` or None).
+
+        The `AlignedFace` (None for a `.npy` code or an unaligned image) holds the crop's quad
+        and landmarks in the photo, which `--paste` needs to put frames back into it.
+        """
         settings = settings or EncodeSettings()
         path = Path(path)
         if path.suffix.lower() == ".npy":
-            return self.load_codes(path)
-        image, aligned = self.prepare_image(path, settings)
+            return self.load_codes(path), None
+        image, alignment = self._load_and_align(path, settings)
+        aligned = alignment is not None
         key = None
         if settings.cache:  # the key needs the weights' hash: only worth computing when caching
             key = cache_key(image=content_sha256(path), weights=self.weights_sha256, aligned=aligned,
@@ -160,13 +176,13 @@ class Session:
                             seed=settings.seed if settings.refine else None, version=1)
             cached = self.cache.get(key, (self.model.n_latent, self.model.style_dim))
             if cached is not None:
-                return cached
+                return cached, alignment
         code = self.encode_image(image)
         if settings.refine > 0:
             code = self.refine(code, image, settings, name=path.name)
         if key is not None:
             self.cache.put(key, code)
-        return code
+        return code, alignment
 
     def encode_image(self, image) -> np.ndarray:
         """A PIL image (already aligned if needed) -> W+ code `[n_latent, D]`."""
@@ -235,6 +251,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
           pingpong: bool = False, hold: int = 0, ease: str = "linear", interp: str = "lerp",
           layers: str = "all", refine: int = 0, refine_loss: str = "l2+lap", cache: bool = True,
           sheet: str | os.PathLike | None = None, sheet_frames: int = 8, size: int | None = None,
+          paste: bool = False, backdrop: str | int | None = None, match_colour: bool = True,
           session: Session | None = None, log: Log = _stderr, progress: bool = True) -> dict:
     """Morph through the images (or `.npy` codes) in `inputs` and write `output` (.mp4, .gif, a frames
     directory, or a .png contact sheet). Returns a JSON-able summary.
@@ -243,6 +260,15 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     frames, the first and last being the two reconstructions); see `interp_cli.blend` for
     `loop`, `pingpong`, `hold`, `ease`, `interp` and `layers`. `size` resizes the written frames
     (Lanczos) to size x size, e.g. to upscale the 64 px demo model or shrink 1024 px output.
+
+    `paste=True` composites every frame into a photo instead (`interp_cli.paste`): the first
+    input's, or the one `backdrop` names (a letter a, b, c ... or a 1-based number; naming one
+    turns `paste` on), upright and at its own resolution, the face warped back onto the face
+    that was encoded (`face` picks it in the backdrop; the other inputs give their largest face).
+    `size` is then the written width, the height keeping the photo's aspect ratio. Pasting needs
+    alignment (it is turned on unless `align=False`, which is an error) and a photo as the
+    backdrop, not a `.npy` code. `match_colour` shifts each pasted face's colour by its mean
+    difference from the photo along the seam.
     """
     started = time.perf_counter()
     paths = _check_inputs(inputs, [output, sheet])
@@ -268,6 +294,18 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     plan = blend.plan_frames(len(paths), steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease)
     if interp not in blend.INTERPS:
         raise UsageError(f"--interp {interp}: choose one of {', '.join(blend.INTERPS)}")
+    paste = bool(paste) or backdrop is not None
+    backdrop_index = None
+    if paste:
+        if align is False:
+            raise UsageError("--paste puts the face back where alignment found it in the photo: "
+                             "it cannot be combined with --no-align")
+        backdrop_index = pick_input("--backdrop", 1 if backdrop is None else backdrop, paths)
+        if paths[backdrop_index].suffix.lower() == ".npy":
+            chosen = "--backdrop" if backdrop is not None else "--paste (the first input is the backdrop)"
+            raise UsageError(f"{chosen}: {paths[backdrop_index].name} is a code, not a photo; "
+                             "choose a photo input with --backdrop")
+        align = True
 
     own_session = session is None
     session = session or Session(weights, device, log=log, progress=progress, precision=precision)
@@ -275,49 +313,112 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
                               cache=cache, save_aligned=Path(save_aligned) if save_aligned else None)
     mask = blend.parse_layers(layers, session.model.n_latent)
     t_encode = time.perf_counter()
-    codes = np.stack([session.encode_path(p, settings) for p in paths])
+    # With --paste, --face picks the face in the backdrop; the others give their largest face
+    # (a group photo as the backdrop would otherwise need as many faces in every input).
+    encoded = [session.encode_photo(p, settings if i == backdrop_index or not paste else replace(settings, face=None))
+               for i, p in enumerate(paths)]
+    codes = np.stack([code for code, _ in encoded])
     encode_seconds = time.perf_counter() - t_encode
     if own_session:
         session.release_encoder()  # rendering never needs it: give its memory back before the frames
 
+    paster = paste_timer = None
+    if paste:  # the mask and the photo before the render thread starts: the rest is per frame
+        from interp_cli.paste import Paster
+
+        where = encoded[backdrop_index][1]
+        paster = Paster(np.asarray(load_image(paths[backdrop_index])), where.quad, where.landmarks,
+                        face_size=session.model.size, width=size, match_colour=match_colour)
+        paste_timer = _Timer()
     n_frames = len(plan)
     code_stream = blend.iter_codes(codes, plan, interp=interp, layer_mask=mask)
     rendered = render_ahead(session.frames(code_stream, batch_size=batch_size, noise=noise, seed=seed,
                                            truncation=truncation), depth=2 * batch_size)
-    frames = _resized(rendered, size) if size is not None and size != session.model.size else rendered
+    if paster is not None:
+        frames = paste_timer.map(paster.paste, rendered)
+        size = paster.size
+    else:
+        frames = _resized(rendered, size) if size is not None and size != session.model.size else rendered
+        size = (size or session.model.size,) * 2
     wanted_sheet = kind == "png" or sheet is not None
     picks = set(np.linspace(0, n_frames - 1, min(sheet_frames, n_frames)).round().astype(int).tolist())
     kept: list[np.ndarray] = []
     t_render = time.perf_counter()
-    size = (size or session.model.size,) * 2
     with closing(rendered):  # on any error, stop the render thread before leaving
         if kind == "png":
             for i, frame in enumerate(frames):
                 if i in picks:
-                    kept.append(frame)
+                    kept.append(_sheet_tile(frame))
         else:
             with write.open_writer(output, fps=fps, quality=quality, size=size, expected_frames=n_frames) as writer:
                 for i, frame in enumerate(frames):
                     writer.write(frame)
                     if wanted_sheet and i in picks:
-                        kept.append(frame)
+                        kept.append(_sheet_tile(frame))
                     if progress and (i + 1) % max(1, n_frames // 10) == 0:
                         log(f"rendered {i + 1}/{n_frames} frames")
     render_seconds = time.perf_counter() - t_render
     if wanted_sheet:
-        sheet_inputs = [_input_thumbnail(session, p, settings, size) for p in paths]
+        tile = (kept[0].shape[1], kept[0].shape[0])
+        sheet_inputs = [_input_thumbnail(session, p, settings, tile, photo=paste) for p in paths]
         sheet_image = write.contact_sheet(kept, sheet_inputs)
         write.write_image(output if kind == "png" else sheet, sheet_image)
+
+    timings = {"load": round(session.load_seconds, 3), "encode": round(encode_seconds, 3),
+               "render": round(render_seconds, 3)}
+    pasted = None
+    if paster is not None:
+        timings["paste"] = round(paste_timer.seconds, 3)  # inside "render", which it runs beside
+        pasted = {"backdrop": str(paths[backdrop_index]), "face": encoded[backdrop_index][1].face_index,
+                  "box": [int(v) for v in paster.box]}
 
     return {
         "output": str(output), "kind": kind, "frames": n_frames, "width": size[0], "height": size[1],
         "fps": fps, "inputs": [str(p) for p in paths], "sheet": str(sheet) if sheet else None,
-        "weights": _weights_summary(session, cache),
+        "paste": pasted, "weights": _weights_summary(session, cache),
         "device": str(session.device), "precision": precision_name(session.precision),
         "encoder_calls": session.encoder_calls,
-        "timings": {"load": round(session.load_seconds, 3), "encode": round(encode_seconds, 3),
-                    "render": round(render_seconds, 3), "total": round(time.perf_counter() - started, 3)},
+        "timings": {**timings, "total": round(time.perf_counter() - started, 3)},
     }
+
+
+class _Timer:
+    """Adds up the time spent in a function mapped over a stream (the paste, beside the render)."""
+
+    def __init__(self):
+        self.seconds = 0.0
+
+    def map(self, fn, items):
+        for item in items:
+            started = time.perf_counter()
+            result = fn(item)
+            self.seconds += time.perf_counter() - started
+            yield result
+
+
+SHEET_TILE_MAX = 1024  # px, the longer side of a contact sheet tile: 8 pasted 12 MP frames would be 290 MB
+
+
+def _sheet_tile(frame: np.ndarray) -> np.ndarray:
+    """A frame kept for the contact sheet, shrunk (Lanczos) when its longer side exceeds SHEET_TILE_MAX."""
+    height, width = frame.shape[:2]
+    if max(height, width) <= SHEET_TILE_MAX:
+        return frame
+    from PIL import Image
+
+    scale = SHEET_TILE_MAX / max(height, width)
+    new = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.asarray(Image.fromarray(frame).resize(new, Image.Resampling.LANCZOS))
+
+
+def pick_input(option: str, value: str | int, paths: Sequence[Path]) -> int:
+    """The 0-based index of the input that `value` names: a letter (a, b, c ...) or a 1-based number."""
+    v = str(value).strip().lower()
+    index = ord(v) - ord("a") if len(v) == 1 and v.isalpha() else int(v) - 1 if v.isdigit() else -1
+    if not 0 <= index < len(paths):
+        letters = ", ".join("abcdefghijklmnopqrstuvwxyz"[:len(paths)])
+        raise UsageError(f"{option} {value}: name one of the inputs ({letters}, or 1 to {len(paths)})")
+    return index
 
 
 def _weights_summary(session: Session, cache: bool) -> dict:
@@ -332,13 +433,17 @@ def _resized(frames: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
         yield np.asarray(Image.fromarray(frame).resize((size, size), Image.LANCZOS))
 
 
-def _input_thumbnail(session: Session, path: Path, settings: EncodeSettings, size) -> np.ndarray:
-    """What the contact sheet shows for an input: the photo (aligned if it was), or a code's rendering."""
+def _input_thumbnail(session: Session, path: Path, settings: EncodeSettings, size, photo: bool = False) -> np.ndarray:
+    """What the contact sheet shows for an input: the photo (aligned if it was, unless `photo`:
+    pasted frames are shown beside the whole photos), or a code's rendering."""
     from PIL import Image
 
     if path.suffix.lower() == ".npy":
         return next(session.frames([session.load_codes(path)], batch_size=1))
     image = load_image(path)
+    if photo:
+        image.thumbnail(size, Image.Resampling.LANCZOS)  # keeps the aspect ratio; the sheet letterboxes it
+        return np.asarray(image.convert("RGB"))
     if settings.align or (settings.align is None and session.aligns_by_default):
         image, _ = session.prepare_image(path, EncodeSettings(align=True, face=settings.face))
     return np.asarray(image.convert("RGB").resize(size, Image.LANCZOS))
@@ -427,14 +532,8 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
         raise UsageError(f"{output}: mix writes a .png image or a .npy code")
     write.check_output_path(output)
 
-    def pick(name: str, value: str) -> int:
-        v = str(value).strip().lower()
-        index = ord(v) - ord("a") if len(v) == 1 and v.isalpha() else int(v) - 1 if v.isdigit() else -1
-        if not 0 <= index < len(paths):
-            raise UsageError(f"--{name} {value}: name one of the inputs ({', '.join('abcdefgh'[:len(paths)])})")
-        return index
-
-    sources = {"coarse": pick("coarse", coarse), "middle": pick("middle", middle or coarse), "fine": pick("fine", fine)}
+    sources = {"coarse": pick_input("--coarse", coarse, paths),
+               "middle": pick_input("--middle", middle or coarse, paths), "fine": pick_input("--fine", fine, paths)}
     session = Session(weights, device, log=log, progress=progress, precision=precision)
     settings = EncodeSettings(align=align, face=face, cache=cache)
     codes = {i: session.encode_path(paths[i], settings) for i in sorted(set(sources.values()))}

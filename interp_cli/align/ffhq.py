@@ -6,7 +6,8 @@ of the aligned image's four *corners* in the order top-left, bottom-left, bottom
 top-right; so aligned pixel (u, v) (centre at u + 0.5, v + 0.5 in the [0, N] square) comes from
 source point quad[0] + (u + 0.5) / N * (quad[3] - quad[0]) + (v + 0.5) / N * (quad[1] - quad[0]).
 This is the mapping the FFHQ script gives PIL (it passes `quad + 0.5` in PIL's edge-based
-coordinates). `aligned_to_source` / `source_to_aligned` apply it and its inverse.
+coordinates). `aligned_to_source` / `source_to_aligned` apply it and its inverse, and
+`source_to_aligned_matrix` gives the inverse as an affine matrix (for pasting a face back).
 
 Rendering follows the FFHQ recipe step by step: for a face much larger than the output, shrink
 the photo by an integer factor first (area averaging); crop to the quad plus a border; where
@@ -72,6 +73,20 @@ def source_to_aligned(points: np.ndarray, quad: np.ndarray, output_size: int) ->
     axes = np.stack([quad[3] - quad[0], quad[1] - quad[0]], axis=1)  # columns: the u and v directions
     fraction = np.linalg.solve(axes, (points - quad[0]).reshape(-1, 2).T).T.reshape(points.shape)
     return fraction * output_size - 0.5
+
+
+def source_to_aligned_matrix(quad: np.ndarray, output_size: int) -> np.ndarray:
+    """The affine map of `source_to_aligned` as a [2, 3] matrix: aligned = M @ [x, y, 1].
+
+    Source and aligned positions both have pixel centres at integers, so this is the matrix a
+    warp that samples the aligned image at every source pixel needs (e.g. OpenCV's warpAffine
+    with WARP_INVERSE_MAP); it is the inverse of the FFHQ crop's transform.
+    """
+    quad = np.asarray(quad, dtype=np.float64)
+    axes = np.stack([quad[3] - quad[0], quad[1] - quad[0]], axis=1)  # columns: the u and v directions
+    linear = np.linalg.inv(axes) * output_size
+    offset = -linear @ quad[0] - 0.5
+    return np.concatenate([linear, offset[:, None]], axis=1)
 
 
 def quad_side(quad: np.ndarray) -> float:

@@ -1,0 +1,296 @@
+"""--paste: the morph composited into the photo (interp_cli/paste.py, and end to end with the demo model)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import interp_cli.align as align
+from interp_cli.align.ffhq import source_to_aligned, source_to_aligned_matrix
+from interp_cli.cli import cli
+from interp_cli.images import load_image
+
+FACES = Path(__file__).parent / "data" / "faces"
+OBAMA, BIDEN, TWO = FACES / "obama.jpg", FACES / "biden.jpg", FACES / "two_people.jpg"
+
+needs_align = pytest.mark.skipif(
+    not align.alignment_available(),
+    reason="the align extra (opencv-python-headless, face_recognition_models) is not installed",
+)
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def photo(path) -> np.ndarray:
+    """The photo as interp decodes it (upright, RGB)."""
+    return np.asarray(load_image(path))
+
+
+def face_box(landmarks: np.ndarray, margin: float = 0.15) -> tuple[int, int, int, int]:
+    """Generous bounds of a face from its landmarks: the jaw and brows, the forehead above them
+    (one brow-to-chin height), plus `margin` of the face's size on every side."""
+    top = landmarks[17:27, 1].min() - (landmarks[8, 1] - landmarks[17:27, 1].min())
+    x0, x1 = landmarks[:, 0].min(), landmarks[:, 0].max()
+    y1 = landmarks[:, 1].max()
+    pad = margin * max(x1 - x0, y1 - top)
+    return int(x0 - pad), int(top - pad), int(math.ceil(x1 + pad)), int(math.ceil(y1 + pad))
+
+
+def outside(box, shape) -> np.ndarray:
+    x0, y0, x1, y1 = box
+    keep = np.ones(shape[:2], bool)
+    keep[max(y0, 0):max(y1, 0), max(x0, 0):max(x1, 0)] = False
+    return keep
+
+
+def read_frames(directory: Path) -> list[np.ndarray]:
+    return [np.asarray(Image.open(p)) for p in sorted(directory.glob("frame_*.png"))]
+
+
+# --- the inverse transform and the mask, no generator ---------------------------------------------------
+
+
+def test_the_inverse_matrix_is_source_to_aligned():
+    quad = np.array([[120.3, 80.1], [90.0, 400.7], [410.2, 431.5], [440.9, 110.0]])
+    points = np.random.default_rng(0).uniform(0, 500, (50, 2))
+    matrix = source_to_aligned_matrix(quad, 1024)
+    mapped = points @ matrix[:, :2].T + matrix[:, 2]
+    assert np.allclose(mapped, source_to_aligned(points, quad, 1024), atol=1e-9)
+
+
+@pytest.fixture(scope="module")
+def obama_aligned():
+    return align.align_face(load_image(OBAMA), output_size=1024)
+
+
+@needs_align
+def test_round_trip_pastes_the_aligned_crop_back_onto_the_photo(obama_aligned):
+    """The crop itself, pasted back, is the photo again inside the mask; half a pixel off is clearly worse."""
+    from interp_cli.paste import Paster
+
+    original = photo(OBAMA)
+    crop = np.asarray(obama_aligned.image)
+
+    def error(shift) -> float:
+        paster = Paster(original, obama_aligned.quad + shift, obama_aligned.landmarks, face_size=1024)
+        inside = paster.mask() > 0.5
+        assert inside.sum() > 50_000  # the face, not a sliver
+        diff = np.abs(paster.paste(crop).astype(int) - original.astype(int))[inside]
+        return float(diff.mean())
+
+    exact = error(np.zeros(2))
+    assert exact < 1.6  # 8-bit levels; the crop itself was resampled once already
+    for shift in ([0.5, 0.0], [0.0, 0.5], [0.25, 0.25]):
+        assert error(np.array(shift)) > 1.5 * exact, shift
+
+
+@needs_align
+def test_the_composite_fades_along_rays_from_the_face_centre(obama_aligned):
+    """A white face pasted on the photo: along every ray outward the face's share goes from 1 to 0
+    over several pixels, never jumping, and is exactly 0 (the photo's pixels) beyond."""
+    from interp_cli.paste import Paster
+
+    original = photo(OBAMA)
+    paster = Paster(original, obama_aligned.quad, obama_aligned.landmarks, face_size=1024, match_colour=False)
+    frame = paster.paste(np.full((1024, 1024, 3), 255, np.uint8)).astype(np.float64)
+    base = original.astype(np.float64)
+    share = ((frame - base) / np.maximum(255 - base, 1)).mean(axis=2)  # 1: face, 0: photo
+    centre = obama_aligned.landmarks[27:36].mean(axis=0)  # the nose
+    for angle in np.linspace(0, 2 * np.pi, 24, endpoint=False):
+        radius = np.arange(0, 400)
+        xs = np.rint(centre[0] + radius * np.cos(angle)).astype(int)
+        ys = np.rint(centre[1] + radius * np.sin(angle)).astype(int)
+        valid = (xs >= 0) & (xs < original.shape[1]) & (ys >= 0) & (ys < original.shape[0])
+        profile = share[ys[valid], xs[valid]]
+        assert profile[0] > 0.97 and profile[-1] == 0, angle
+        blended = np.count_nonzero((profile > 0.05) & (profile < 0.95))
+        assert blended >= 4, (angle, blended)
+        assert np.abs(np.diff(profile)).max() < 0.3, angle
+
+
+@needs_align
+def test_width_scales_the_photo_and_keeps_its_aspect(obama_aligned):
+    from interp_cli.paste import Paster
+
+    original = photo(OBAMA)
+    paster = Paster(original, obama_aligned.quad, obama_aligned.landmarks, face_size=1024, width=455)
+    frame = paster.paste(np.asarray(obama_aligned.image))
+    assert paster.size == (455, round(original.shape[0] * 455 / original.shape[1]))
+    assert frame.shape == (paster.size[1], paster.size[0], 3)
+    # Outside the face: the scaled photo exactly; inside, the round trip holds in the scaled photo too.
+    away = paster.mask() == 0
+    assert np.array_equal(frame[away], paster.photo[away]) and away.mean() > 0.7
+    inside = paster.mask() > 0.5
+    assert np.abs(frame.astype(int) - paster.photo)[inside].mean() < 1.6
+
+
+# --- end to end: the demo model, --paste ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pasted(tmp_path_factory):
+    """obama -> biden pasted into obama.jpg, as PNG frames (lossless), with a contact sheet."""
+    out = tmp_path_factory.mktemp("paste")
+    result = run(OBAMA, BIDEN, "--weights", "demo", "--align", "--paste", "--steps", 3,
+                 "-o", out / "frames", "--sheet", out / "sheet.png", "--json")
+    assert result.exit_code == 0, result.stderr
+    return out, json.loads(result.stdout)
+
+
+@needs_align
+def test_pasted_frames_are_the_photo_size_and_the_photo_away_from_the_face(pasted):
+    out, summary = pasted
+    original = photo(OBAMA)
+    frames = read_frames(out / "frames")
+    assert len(frames) == 3 == summary["frames"]
+    assert (summary["width"], summary["height"]) == (original.shape[1], original.shape[0])
+    landmarks = align.detect_faces(load_image(OBAMA))[0].landmarks
+    away = outside(face_box(landmarks), original.shape)
+    assert away.mean() > 0.6
+    for frame in frames:
+        assert frame.shape == original.shape
+        assert np.array_equal(frame[away], original[away])  # bit for bit
+
+
+@needs_align
+def test_the_face_changes_and_first_and_last_frames_differ_only_there(pasted):
+    out, _ = pasted
+    original = photo(OBAMA)
+    first, *_, last = read_frames(out / "frames")
+    landmarks = align.detect_faces(load_image(OBAMA))[0].landmarks
+    x0, y0 = landmarks[36:48].min(axis=0).astype(int)  # eyes to mouth: inside the face for sure
+    x1, y1 = landmarks[48:68].max(axis=0).astype(int)
+    core = (slice(y0, y1), slice(x0, x1))
+    assert np.abs(first[core].astype(int) - original[core]).mean() > 5  # the demo model's reconstruction
+    assert np.abs(last[core].astype(int) - first[core]).mean() > 2  # obama -> biden moved
+    changed = np.any(first != last, axis=2)
+    assert not changed[outside(face_box(landmarks), original.shape)].any()
+    assert (out / "sheet.png").is_file()
+
+
+@needs_align
+def test_face_picks_the_face_to_paste_onto(tmp_path):
+    """--face picks the face in the backdrop; the other input (one face) gives its largest."""
+    out = tmp_path / "two"
+    result = run(TWO, BIDEN, "--weights", "demo", "--paste", "--face", 1, "--steps", 2, "-o", out, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["paste"]["face"] == 1
+    original = photo(TWO)
+    faces = align.detect_faces(load_image(TWO))
+    assert len(faces) == 2
+    frame = read_frames(out)[0]
+    changed = np.any(frame != original, axis=2)
+    right = ~outside(face_box(faces[1].landmarks), original.shape)
+    left = ~outside(face_box(faces[0].landmarks, margin=0), original.shape)
+    assert changed[right].sum() > 2000 and not changed[~right].any() and not changed[left].any()
+
+
+@needs_align
+def test_mp4_chain_with_another_backdrop_and_size(tmp_path):
+    """A loop through three inputs pasted into the second input's photo, written 301 px wide:
+    MP4 needs even sides, so the odd width is padded by one column."""
+    out = tmp_path / "chain.mp4"
+    result = run(OBAMA, BIDEN, OBAMA, "--weights", "demo", "--backdrop", "b", "--loop", "--steps", 3,
+                 "--size", 301, "-o", out, "--json")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["paste"]["backdrop"].endswith("biden.jpg")
+    assert (summary["width"], summary["height"]) == (301, 301)  # biden.jpg is square
+    frames = np.stack(list(iio.imiter(out)))
+    assert frames.shape == (3 * 2, 302, 302, 3)  # --loop: K(steps - 1) frames
+    scaled = np.asarray(load_image(BIDEN).resize((301, 301), Image.Resampling.LANCZOS)).astype(int)
+    assert np.abs(frames[0, :40, :301].astype(int) - scaled[:40]).mean() < 4  # the top: the photo (lossy)
+
+
+@needs_align
+def test_batch_pastes_into_the_upright_photo_and_writes_gif(tmp_path):
+    """The backdrop is stored on its side with an EXIF orientation tag: the GIF is upright."""
+    sideways = tmp_path / "sideways.png"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    Image.open(OBAMA).transpose(Image.Transpose.ROTATE_90).save(sideways, exif=exif.tobytes())
+    upright = photo(sideways)
+    assert upright.shape == photo(OBAMA).shape
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{sideways},{BIDEN},one.gif\n")
+    result = run("batch", manifest, "--outdir", tmp_path / "out", "--weights", "demo", "--paste", "--steps", 2,
+                 "--json")
+    assert result.exit_code == 0, result.stderr
+    row = json.loads(result.stdout.splitlines()[0])
+    assert row["ok"] and row["paste"]["backdrop"].endswith("sideways.png")
+    frames = iio.imread(tmp_path / "out" / "one.gif", index=None)
+    assert frames.shape[:3] == (2, *upright.shape[:2])
+
+
+@needs_align
+def test_paste_with_pingpong_hold_layers_refine_to_a_contact_sheet_and_from_the_cache(tmp_path):
+    args = [OBAMA, BIDEN, "--weights", "demo", "--paste", "--pingpong", "--hold", 1, "--layers", "coarse",
+            "--refine", 1, "--steps", 3, "--json"]
+    first = run(*args, "-o", tmp_path / "sheet.png")
+    assert first.exit_code == 0, first.stderr
+    summary = json.loads(first.stdout)
+    assert summary["frames"] == 2 * (3 - 1) + 2 * 1  # --pingpong 2(K-1)(steps-1) + 2(K-1)*hold
+    sheet = np.asarray(Image.open(tmp_path / "sheet.png"))
+    height, width = photo(OBAMA).shape[:2]
+    assert sheet.shape[0] > height * 1024 // max(height, width)  # tiles of the photo, not 64 px crops
+    again = run(*args, "-o", tmp_path / "frames")
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["encoder_calls"] == 0  # both codes came from the latent cache
+    assert len(read_frames(tmp_path / "frames")) == summary["frames"]
+
+
+# --- bad input -------------------------------------------------------------------------------------------
+
+
+def test_paste_with_no_align_is_a_usage_error(tmp_path):
+    out = tmp_path / "x.mp4"
+    result = run(OBAMA, BIDEN, "--weights", "demo", "--paste", "--no-align", "-o", out)
+    assert result.exit_code == 2
+    assert "--paste" in result.stderr and "--no-align" in result.stderr and "\n" not in result.stderr.strip()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_code_as_backdrop_is_a_usage_error(tmp_path):
+    code = tmp_path / "a.npy"
+    np.save(code, np.zeros((8, 512), np.float32))
+    for args in ([code, BIDEN, "--paste"], [BIDEN, code, "--backdrop", "b"], [BIDEN, code, "--backdrop", "3"]):
+        result = run(*args, "--weights", "demo", "-o", tmp_path / "x.gif")
+        assert result.exit_code == 2, result.stderr
+        assert result.stderr.startswith("interp: error: --") and "\n" not in result.stderr.strip()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.npy"]
+
+
+@needs_align
+def test_a_photo_without_a_face_gives_the_no_face_error(tmp_path):
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((200, 300, 3), 128, np.uint8)).save(blank)
+    result = run(blank, BIDEN, "--weights", "demo", "--paste", "-o", tmp_path / "x.gif")
+    assert result.exit_code == 1
+    assert "no face found in blank.png" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blank.png"]
+
+
+@needs_align
+def test_colour_matching_removes_a_colour_cast_along_the_seam(obama_aligned):
+    """The crop with a colour cast, pasted back: the seam difference is the cast's without matching
+    and back to the round trip's with it; the face's inside follows."""
+    from interp_cli.paste import Paster
+
+    original = photo(OBAMA)
+    crop = np.asarray(obama_aligned.image)
+    cast = np.clip(crop.astype(int) + [12, -6, 9], 0, 255).astype(np.uint8)
+    plain = Paster(original, obama_aligned.quad, obama_aligned.landmarks, face_size=1024, match_colour=False)
+    matched = Paster(original, obama_aligned.quad, obama_aligned.landmarks, face_size=1024)
+    assert plain.seam_difference(cast) > 7
+    assert matched.seam_difference(cast) < 1.5 and matched.seam_difference(crop) < 1.5
+    inside = matched.mask() > 0.5
+    assert np.abs(matched.paste(cast).astype(int) - original)[inside].mean() < 1.6
