@@ -10,26 +10,18 @@ import sys
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
 from interp_cli.cli import cli
+from tests.cli_runner import cli_runner
 from tests.recipe import GOLDEN_DIR
 
 A = str(GOLDEN_DIR / "golden_input_A.png")
 B = str(GOLDEN_DIR / "golden_input_B.png")
 
 
-def runner() -> CliRunner:
-    """A CliRunner with stdout and stderr apart, as a user's terminal and pipes see them."""
-    try:
-        return CliRunner(mix_stderr=False)  # click < 8.2 mixes stderr into stdout by default
-    except TypeError:
-        return CliRunner()  # click >= 8.2 always keeps them apart and has no mix_stderr
-
-
 def run(*args):
-    result = runner().invoke(cli, [str(a) for a in args])
+    result = cli_runner().invoke(cli, [str(a) for a in args])
     return result
 
 
@@ -277,7 +269,7 @@ def test_offline_ffhq_weights_give_one_clear_line(tmp_path, monkeypatch):
 def test_debug_shows_traceback(tmp_path):
     bad = tmp_path / "bad.pt"
     bad.write_text("nope")
-    result = runner().invoke(cli, [A, B, "--weights", str(bad), "--no-align", "-o", str(tmp_path / "x.gif"),
+    result = cli_runner().invoke(cli, [A, B, "--weights", str(bad), "--no-align", "-o", str(tmp_path / "x.gif"),
                                       "--debug"])
     assert result.exception is not None and type(result.exception).__name__ == "CheckpointError"
 
