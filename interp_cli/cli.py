@@ -17,6 +17,9 @@ import click
 
 from interp_cli import __version__
 from interp_cli.malloc import keep_freed_memory
+from interp_cli.options import (ShardType, align_options, cache_option, device_option, morph_options, morph_settings,
+                                noise_options, output_flags, precision_option, refine_options, save_aligned_option,
+                                weights_option)
 
 EPILOG = """\b
 Examples:
@@ -169,76 +172,6 @@ def _log_for(quiet: bool):
     return log
 
 
-def weights_option(f):
-    return click.option("--weights", "-w", metavar="NAME|PATH|HUB_ID", default=None,
-                        help="Preset (ffhq, demo), a local .pt checkpoint, or owner/repo/file.pt[@rev] on the "
-                             "Hugging Face hub. Default: $INTERP_WEIGHTS, else ffhq.  e.g. --weights demo")(f)
-
-
-def device_option(f):
-    return click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda|mps",
-                        help="Where to run the networks (auto: cuda, then mps, then cpu).")(f)
-
-
-def precision_option(f):
-    return click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto",
-                        show_default=True,
-                        help="Rendering precision (auto: bf16 on CUDA GPUs that have it, else fp32; encoding is "
-                             "always fp32). bf16 is ~2x faster on CPUs with AVX-512 BF16 or AMX.  e.g. "
-                             "--precision bf16")(f)
-
-
-def output_flags(f):
-    f = click.option("--json", "as_json", is_flag=True, help="Print one JSON summary on stdout.")(f)
-    f = click.option("--quiet", "-q", is_flag=True, help="No progress or messages on stderr (errors still).")(f)
-    return f
-
-
-def align_options(f):
-    f = click.option("--align/--no-align", default=None,
-                     help="FFHQ-align faces before encoding (default: on, except for models trained on "
-                          "unaligned images such as the demo preset). Use --no-align for aligned crops.")(f)
-    f = click.option("--face", type=click.IntRange(min=0), default=None, metavar="N",
-                     help="Which face when a photo has several (0 = leftmost). Default: the largest.")(f)
-    return f
-
-
-def paste_options(f):
-    # Click lists options in decorator order, top down: apply bottom-up.
-    f = click.option("--match-colour/--no-match-colour", default=True, show_default=True,
-                     help="With --paste, shift each pasted face's colour by its mean difference from the photo "
-                          "along the seam, so skin tones meet without a visible edge.")(f)
-    f = click.option("--backdrop", default=None, metavar="INPUT",
-                     help="With --paste, the input whose photo the morph is pasted into, by letter (a, b, c ...) "
-                          "or number from 1 (default: a, the first). Implies --paste.  e.g. --backdrop b")(f)
-    f = click.option("--paste", is_flag=True,
-                     help="Composite every frame into the first input's photo, at its own size: the face is "
-                          "warped back onto the face that was encoded and feathered in; the rest of the photo "
-                          "is untouched; --face N picks the face in that photo. Needs alignment.  "
-                          "e.g. interp a.jpg b.jpg --paste -o a_to_b.mp4")(f)
-    return f
-
-
-def noise_options(f):
-    f = click.option("--noise", type=click.Choice(["const", "random", "none"]), default="const", show_default=True,
-                     help="Per-layer noise, held constant over all frames: the checkpoint's fixed maps, "
-                          "seeded random maps, or none.")(f)
-    f = click.option("--seed", type=int, default=0, show_default=True, help="Seed for --noise random and --refine.")(f)
-    f = click.option("--truncation", type=click.FloatRange(0.0, 2.0), default=1.0, show_default=True,
-                     help="Pull codes toward the average face (1 = off, 0.7 = typical).")(f)
-    return f
-
-
-def refine_options(f):
-    f = click.option("--refine", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
-                     help="Optimise each code for N steps after encoding for a closer likeness (slower).")(f)
-    f = click.option("--refine-loss", type=click.Choice(["l2", "lap", "l2+lap"]), default="l2+lap",
-                     show_default=True, help="Reconstruction loss for --refine (lap = Laplacian pyramid).")(f)
-    f = click.option("--no-cache", "no_cache", is_flag=True,
-                     help="Do not read or write the latent cache (encoded codes keyed by image + weights).")(f)
-    return f
-
-
 @click.group(cls=DefaultMorphGroup, context_settings={"help_option_names": ["-h", "--help"]},
              epilog=EPILOG)
 @click.version_option(__version__, "--version", prog_name="interp")
@@ -253,42 +186,11 @@ def cli():
 @click.argument("inputs", nargs=-1, required=True, metavar="A B [C ...]")
 @click.option("-o", "--output", default="morph.mp4", show_default=True, metavar="PATH",
               help="out.mp4 (H.264), out.gif, a directory for frame_0000.png ..., or a .png contact sheet.")
-@click.option("--steps", type=click.IntRange(min=2), default=60, show_default=True,
-              help="Frames per transition, both ends included.")
-@click.option("--fps", type=click.FloatRange(0.1, 240), default=30, show_default=True, help="Frames per second.")
-@click.option("--quality", type=click.IntRange(0, 10), default=8, show_default=True,
-              help="MP4 quality, 10 best (CRF = 34 - 2*quality).")
-@weights_option
-@device_option
-@precision_option
-@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Frames rendered per forward pass.")
-@noise_options
-@align_options
-@click.option("--save-aligned", type=click.Path(file_okay=False), default=None, metavar="DIR",
-              help="Also save the crops the encoder saw (NAME_aligned.png) in DIR.")
-@click.option("--loop", is_flag=True, help="Return to the first image, seamlessly (no repeated frame).")
-@click.option("--pingpong", is_flag=True, help="Play forward, then back.")
-@click.option("--hold", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Extra frames held on each input.")
-@click.option("--ease", type=click.Choice(["linear", "smooth", "cosine", "cubic"]), default="linear",
-              show_default=True, help="Timing of each transition.")
-@click.option("--interp", "interp_mode", type=click.Choice(["lerp", "slerp", "spline"]), default="lerp",
-              show_default=True, help="Path between codes (spline: Catmull-Rom through all inputs).")
-@click.option("--layers", default="all", show_default=True, metavar="SPEC",
-              help="Which W+ rows move: coarse, middle, fine, all, or rows like 0-7 or 0-3,8-17; "
-                   "the others stay at the first input.")
-@refine_options
+@morph_options
 @click.option("--sheet", type=click.Path(dir_okay=False), default=None, metavar="PNG",
               help="Also write a contact sheet of evenly spaced frames with the inputs beside them.")
-@click.option("--size", type=click.IntRange(8, 4096), default=None, metavar="PX",
-              help="Resize the written frames to PX x PX (default: the model's size); with --paste, the width "
-                   "(the height keeps the photo's aspect ratio).  e.g. --size 512")
-@paste_options
 @output_flags
-def morph(inputs, output, steps, fps, quality, weights, device, precision, batch_size, noise, seed, truncation,
-          align, face, save_aligned, loop, pingpong, hold, ease, interp_mode, layers, refine, refine_loss, no_cache,
-          sheet, size, paste, backdrop, match_colour, quiet, as_json):
+def morph(inputs, output, sheet, quiet, as_json, **params):
     """Morph A into B (and on through C ...) and write a video, GIF, frames or contact sheet.
 
     Inputs are photos (png, jpg, ...) or .npy codes from `interp encode`.
@@ -298,12 +200,7 @@ def morph(inputs, output, steps, fps, quality, weights, device, precision, batch
         raise click.UsageError("need at least two images to morph between (interp A B [C ...])")
     from interp_cli import pipeline
 
-    summary = pipeline.morph(inputs, output, steps=steps, fps=fps, quality=quality, weights=weights, device=device,
-                             precision=precision, batch_size=batch_size, noise=noise, seed=seed,
-                             truncation=truncation, align=align, face=face, save_aligned=save_aligned, loop=loop,
-                             pingpong=pingpong, hold=hold, ease=ease, interp=interp_mode, layers=layers,
-                             refine=refine, refine_loss=refine_loss, cache=not no_cache, sheet=sheet, size=size,
-                             paste=paste, backdrop=backdrop, match_colour=match_colour,
+    summary = pipeline.morph(inputs, output, sheet=sheet, **morph_settings(params),
                              log=_log_for(quiet or as_json), progress=not quiet)
     _emit(summary, as_json, quiet, f"wrote {summary['output']} ({summary['frames']} frames, "
                                    f"{summary['width']}x{summary['height']}, {summary['timings']['total']:.1f}s)")
@@ -315,19 +212,18 @@ def morph(inputs, output, steps, fps, quality, weights, device, precision, batch
 @weights_option
 @device_option
 @align_options
-@click.option("--save-aligned", type=click.Path(file_okay=False), default=None, metavar="DIR",
-              help="Also save the crop the encoder saw.")
+@save_aligned_option
 @refine_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for --refine.")
 @output_flags
-def encode(image, output, weights, device, align, face, save_aligned, refine, refine_loss, no_cache, seed,
+def encode(image, output, weights, device, align, face, save_aligned, refine, refine_loss, cache, seed,
            quiet, as_json):
     """Encode IMAGE to a W+ code (.npy, latent_avg included).  e.g. interp encode a.png -o a.npy"""
     _check_paths_exist([image], [output])
     from interp_cli import pipeline
 
     summary = pipeline.encode(image, output, weights=weights, device=device, align=align, face=face,
-                              refine=refine, refine_loss=refine_loss, seed=seed, cache=not no_cache,
+                              refine=refine, refine_loss=refine_loss, seed=seed, cache=cache,
                               save_aligned=save_aligned, log=_log_for(quiet or as_json), progress=not quiet)
     _emit(summary, as_json, quiet, f"wrote {summary['output']} {summary['shape']}")
 
@@ -379,9 +275,9 @@ def align(image, output, face, size, quiet, as_json):
 @click.option("--noise", type=click.Choice(["const", "random", "none"]), default="const", show_default=True,
               help="Per-layer noise.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for --noise random.")
-@click.option("--no-cache", "no_cache", is_flag=True, help="Do not use the latent cache.")
+@cache_option
 @output_flags
-def mix(inputs, output, coarse, middle, fine, weights, device, precision, align, face, noise, seed, no_cache, quiet,
+def mix(inputs, output, coarse, middle, fine, weights, device, precision, align, face, noise, seed, cache, quiet,
         as_json):
     """Style mixing: coarse layers from one face, fine from another.
 
@@ -390,46 +286,74 @@ def mix(inputs, output, coarse, middle, fine, weights, device, precision, align,
     from interp_cli import pipeline
 
     summary = pipeline.mix(inputs, output, coarse=coarse, middle=middle, fine=fine, weights=weights, device=device,
-                           precision=precision, noise=noise, seed=seed, align=align, face=face, cache=not no_cache,
+                           precision=precision, noise=noise, seed=seed, align=align, face=face, cache=cache,
                            log=_log_for(quiet or as_json), progress=not quiet)
     _emit(summary, as_json, quiet, f"wrote {summary['output']}")
 
 
-@cli.command()
+BATCH_EPILOG = """\b
+Examples:
+  interp batch pairs.csv --outdir out/ --weights demo --steps 30 --json
+  interp batch pairs.csv --outdir out/ --shard 2/3 --skip-existing   # worker 2 of 3, resumable
+  sbatch --array=1-8 examples/slurm_array.sh pairs.csv out/           # --shard auto inside
+
+\b
+Manifest: one row per morph, input1,input2[,input3...],output_name; # comments and a
+header line ending in "output" are skipped; relative inputs are relative to the CSV.
+Output names are relative paths inside --outdir (subfolders are created); a name that is
+absolute, climbs out with .., or names one of the row's inputs fails that row.
+Two rows naming the same output refuse the whole manifest before any work (exit 2).
+
+\b
+Shards: data row i (1, 2, ... in manifest order, over the whole manifest) goes to shard
+((i-1) mod N)+1, so N shards split any manifest evenly and together make every row once.
+--shard auto reads a Slurm array task ($SLURM_ARRAY_TASK_ID, _MIN, _COUNT, _STEP);
+--shard auto/N reads a Kubernetes indexed Job's $JOB_COMPLETION_INDEX (0-based).
+
+\b
+Exit codes: 0 every row of the shard made or skipped, 1 some row failed, 2 usage error
+(bad option, manifest or duplicate names), 130 interrupted, 143 terminated (rerun with
+--skip-existing to finish: finished outputs are complete, unfinished ones absent).
+"""
+
+
+@cli.command(epilog=BATCH_EPILOG)
 @click.argument("manifest", metavar="PAIRS.csv")
-@click.option("--outdir", required=True, type=click.Path(file_okay=False), help="Directory for the outputs.")
-@click.option("--steps", type=click.IntRange(min=2), default=60, show_default=True, help="Frames per transition.")
-@click.option("--fps", type=click.FloatRange(0.1, 240), default=30, show_default=True, help="Frames per second.")
-@weights_option
-@device_option
-@precision_option
-@align_options
-@click.option("--no-cache", "no_cache", is_flag=True, help="Do not use the latent cache.")
-@paste_options
-@output_flags
-def batch(manifest, outdir, steps, fps, weights, device, precision, align, face, no_cache, paste, backdrop,
-          match_colour, quiet, as_json):
+@click.option("--outdir", required=True, type=click.Path(file_okay=False), metavar="DIR",
+              help="Directory the output names are relative to (created if missing).")
+@click.option("--shard", type=ShardType(), default="1/1", show_default=True,
+              help="Make only this worker's rows: K/N is the K-th of N disjoint slices (see below), auto "
+                   "takes K and N from a Slurm array, auto/N takes K from a Kubernetes indexed Job.  "
+                   "e.g. --shard 2/3")
+@click.option("--skip-existing", is_flag=True,
+              help="Skip rows whose output (and --sheets sheet) exists, without reading their inputs: rerun "
+                   "a stopped job with it to finish only what is missing.")
+@click.option("--sheets", is_flag=True,
+              help="Also write each row's contact sheet beside its output: NAME.sheet.png.")
+@morph_options
+@output_flags(json_help="Print a JSON line per row on stdout, then a summary line.")
+def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **params):
     """Morph every row of a CSV (input1,input2[,...],output_name) with one loaded model.
 
-    Failed rows are reported and skipped; the exit code is 0 only if every row succeeded.
-    e.g. interp batch pairs.csv --outdir out/ --json
+    Every morph option applies to every row. A failed row is reported and the others go on;
+    each row prints a line (a JSON line with --json), then a summary of the run.
+    e.g. interp batch pairs.csv --outdir out/ --shard 1/4 --skip-existing --json
     """
     from interp_cli import pipeline
 
     def on_row(result: dict) -> None:
         if as_json:
             _out(json.dumps(result, sort_keys=True))
-        elif not quiet and result["ok"]:
-            click.echo(f"row {result['row']}: wrote {result['output']}", err=True)
 
-    results = pipeline.batch(manifest, outdir, weights=weights, device=device, precision=precision, steps=steps,
-                             fps=fps, align=align, face=face, cache=not no_cache, paste=paste, backdrop=backdrop,
-                             match_colour=match_colour, on_row=on_row,
-                             log=_log_for(quiet or as_json), progress=not quiet)
-    failed = [r for r in results if not r["ok"]]
-    if not quiet and not as_json:
-        click.echo(f"{len(results) - len(failed)} of {len(results)} rows succeeded", err=True)
-    if failed:
+    summary = pipeline.batch(manifest, outdir, shard=shard, skip_existing=skip_existing, sheets=sheets,
+                             **morph_settings(params), on_row=on_row, log=_log_for(quiet or as_json),
+                             progress=not quiet)
+    results = summary.pop("results")
+    failed = ", ".join(str(r["row"]) for r in results if not r["ok"])
+    _emit({"summary": True, **summary}, as_json, quiet,
+          f"shard {summary['shard']}: {summary['made']} made, {summary['skipped']} skipped, {summary['failed']} failed"
+          f"{f' (rows {failed})' if failed else ''} of {summary['rows']} rows in {summary['seconds']:.1f}s")
+    if summary["failed"]:
         sys.exit(1)
 
 

@@ -10,7 +10,6 @@ turns those into exit codes.
 
 from __future__ import annotations
 
-import csv
 import os
 import sys
 import time
@@ -27,6 +26,7 @@ from interp_cli.cache import LatentCache, cache_key
 from interp_cli.errors import InterpError, UsageError
 from interp_cli.files import check_input_file, refuse_overwriting_inputs
 from interp_cli.images import content_sha256, load_image
+from interp_cli.manifest import Shard, parse_shard, plan_outputs, read_manifest
 from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
 from interp_cli.render import (pick_device, pick_precision, precision_name, render_ahead, render_float,
@@ -546,54 +546,81 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     return {"output": str(output), "sources": {k: str(paths[v]) for k, v in sources.items()}}
 
 
-def read_manifest(path: str | os.PathLike) -> list[tuple[list[str], str]]:
-    """A batch CSV: each row `input1,input2[,input3...],output_name`; `#` comments and a header
-    row (one whose last cell is `output`) are skipped. Relative inputs are relative to the CSV."""
-    path = Path(check_input_file(path, "a CSV file"))
-    rows = []
-    with open(path, newline="") as f:
-        for line_no, row in enumerate(csv.reader(f), 1):
-            cells = [c.strip() for c in row if c.strip()]
-            if not cells or cells[0].startswith("#"):
-                continue
-            if cells[-1].lower() in ("output", "output_name", "name") and line_no == 1:
-                continue
-            if len(cells) < 3:
-                raise UsageError(f"{path.name}:{line_no}: need at least two inputs and an output name")
-            inputs = [str((path.parent / c) if not os.path.isabs(c) else Path(c)) for c in cells[:-1]]
-            rows.append((inputs, cells[-1]))
-    if not rows:
-        raise UsageError(f"{path.name}: no rows to process")
-    return rows
-
-
-def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, weights: str | None = None,
+def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str | Shard = "1/1",
+          skip_existing: bool = False, sheets: bool = False, weights: str | None = None,
           device: str | None = "auto", precision: str = "auto", on_row: Callable[[dict], None] | None = None,
-          log: Log = _stderr, progress: bool = True, **morph_options) -> list[dict]:
-    """Run `morph` for every manifest row with one loaded model; failed rows are reported, not fatal.
+          log: Log = _stderr, progress: bool = True, **morph_options) -> dict:
+    """Run `morph` for this shard's rows of a manifest (see `interp_cli.manifest`) with one loaded model.
 
-    Returns one result dict per row (`ok`, `output`, and `error` + `exit_code` for failures).
+    `shard` "K/N" or "auto[/N]" picks rows (row i to shard ((i-1) mod N)+1); `skip_existing` skips a
+    row whose outputs all exist without reading its inputs; `sheets` adds NAME.sheet.png per row;
+    `morph_options` are `morph`'s keywords, the same for every row. A bad manifest, shard or two rows
+    with one output name raise UsageError before any work. A failed row is reported, not fatal.
+    The model is loaded only once a row needs it, so a finished shard reruns in a moment.
+
+    Returns {"shard", "rows" (this shard's), "manifest_rows", "made", "skipped", "failed", "seconds",
+    "results"}: one result per row, also passed to `on_row` as it finishes: {"row", "line", "ok",
+    "skipped", "output", "timings", ...} plus the morph summary, or "error" and "exit_code".
     """
+    started = time.perf_counter()
+    shard = parse_shard(shard)
+    for forbidden in ("sheet", "session"):
+        if forbidden in morph_options:
+            raise TypeError(f"batch() got {forbidden}=: rows are placed by the manifest (use sheets=True)")
     rows = read_manifest(manifest)
     outdir = Path(outdir)
     if outdir.exists() and not outdir.is_dir():
         raise UsageError(f"{outdir}: exists and is not a directory")
-    outdir.mkdir(parents=True, exist_ok=True)
-    session = Session(weights, device, log=log, progress=progress, precision=precision)
+    plan = plan_outputs(rows, outdir.resolve(), sheets=sheets, manifest=Path(manifest).name)
+    mine = [row for row in rows if shard.takes(row)]
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"--outdir {outdir}: cannot create it ({err.strerror})") from None
+    session = None
     results = []
-    for index, (inputs, name) in enumerate(rows, 1):
-        output = outdir / name
-        try:
-            summary = morph(inputs, output, session=session, log=log, progress=False, **morph_options)
-            result = {"row": index, "ok": True, **summary}
-        except InterpError as err:
-            result = {"row": index, "ok": False, "inputs": inputs, "output": str(output), "error": str(err),
-                      "exit_code": err.exit_code}
-            log(f"row {index}: {err}")
+    for position, row in enumerate(mine, 1):
+        row_started = time.perf_counter()
+        place = plan[row.number]
+        shown = str(outdir / row.name)
+        result = {"row": row.number, "line": row.line, "inputs": list(row.inputs), "output": shown}
+        if place.error is not None:
+            result.update(ok=False, skipped=False, error=place.error, exit_code=UsageError.exit_code)
+            log(f"[{position}/{len(mine)}] row {row.number} failed: {place.error}")
+        elif skip_existing and all(target.exists() for target in place.targets):
+            result.update(ok=True, skipped=True)
+            log(f"[{position}/{len(mine)}] row {row.number}: skipped, {shown} exists")
+        else:
+            if session is None:  # not the row's fault: unusable weights stop the whole batch
+                session = Session(weights, device, log=log, progress=progress, precision=precision)
+            try:
+                _make_parent(place.targets)
+                sheet = str(place.targets[1]) if len(place.targets) > 1 else None
+                summary = morph(row.inputs, place.output, sheet=sheet, session=session, log=log, progress=False,
+                                **morph_options)
+                result.update(ok=True, skipped=False, **{**summary, "output": shown})
+                log(f"[{position}/{len(mine)}] row {row.number}: wrote {shown} "
+                    f"({time.perf_counter() - row_started:.1f}s)")
+            except InterpError as err:
+                result.update(ok=False, skipped=False, error=str(err), exit_code=err.exit_code)
+                log(f"[{position}/{len(mine)}] row {row.number} failed: {err}")
+        result.setdefault("timings", {})["row"] = round(time.perf_counter() - row_started, 3)
         results.append(result)
         if on_row is not None:
             on_row(result)
-    return results
+    return {"shard": str(shard), "rows": len(mine), "manifest_rows": len(rows),
+            "made": sum(r["ok"] and not r["skipped"] for r in results),
+            "skipped": sum(r["skipped"] for r in results), "failed": sum(not r["ok"] for r in results),
+            "seconds": round(time.perf_counter() - started, 3), "results": results}
+
+
+def _make_parent(targets: Sequence[Path]) -> None:
+    """Create a row's subfolders (its targets are already known to lie inside --outdir)."""
+    try:
+        for target in targets:
+            target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InterpError(f"{target.parent}: cannot create the folder ({err.strerror})") from None
 
 
 def _one_line(err: BaseException) -> str:

@@ -187,8 +187,9 @@ def test_batch_continues_past_a_broken_row(tiny, tmp_path):
     result = run("batch", manifest, "--outdir", tmp_path / "out", "--weights", tiny, "--no-align", "--steps", 2,
                  "--json")
     assert result.exit_code == 1
-    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    *rows, summary = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["ok"] for r in rows] == [True, False, True]
+    assert (summary["summary"], summary["made"], summary["failed"], summary["skipped"]) == (True, 2, 1, 0)
     assert "notes.txt" in rows[1]["error"] and rows[1]["exit_code"] == 2
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["one.gif", "three.gif"]
 

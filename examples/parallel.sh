@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# One manifest over N workers on one machine (or several, with parallel's --sshlogin) with GNU parallel.
+#
+#   examples/parallel.sh pairs.csv out/ [N]      # N workers, default: one per 4 cores
+#
+# The line that does the work:
+#
+#   seq 1 $N | parallel -j $N --joblog $LOGS/joblog \
+#       interp batch pairs.csv --outdir out/ --shard {}/$N --skip-existing --json '>' $LOGS/shard-{}.jsonl
+#
+# Worker k makes rows k, k+N, k+2N, ... of the manifest; `--skip-existing` makes a second run (after
+# a failure, Ctrl-C or a reboot) redo only the rows whose output is missing. Each worker's JSON lines
+# (one per row, then a summary) go to $LOGS/shard-K.jsonl.
+#
+# Environment: INTERP (the command, default `interp`), WEIGHTS, STEPS (60), EXTRA (more morph
+# options), LOGS (default logs/parallel), INTERP_CACHE_DIR (shared by the workers; safe).
+#
+# Exit status: 0 if every worker finished its rows; 2 if the batch itself is wrong (usage error: every
+# worker refuses it alike); else 1 if any row failed or a worker was stopped. parallel itself exits
+# with the number of failed workers; the joblog says which, and `parallel --resume-failed --joblog
+# $LOGS/joblog ...` (same line) reruns only those.
+
+set -u -o pipefail
+
+if [[ $# -lt 2 || $# -gt 3 ]]; then
+    echo "usage: $0 MANIFEST.csv OUTDIR [WORKERS]" >&2
+    exit 2
+fi
+manifest=$1 outdir=$2
+cores=$(nproc)
+n=${3:-$(( cores >= 8 ? cores / 4 : 1 ))}
+if ! [[ "$n" =~ ^[1-9][0-9]*$ ]]; then
+    echo "$0: WORKERS must be a positive whole number, got '$n'" >&2
+    exit 2
+fi
+logs=${LOGS:-logs/parallel}
+mkdir -p "$logs" || exit 1
+weights=()
+[[ -n "${WEIGHTS:-}" ]] && weights=(--weights "$WEIGHTS")
+
+# Share the cores out: N workers with one thread per core each would fight over the caches.
+export OMP_NUM_THREADS=$(( cores / n > 0 ? cores / n : 1 ))
+
+# shellcheck disable=SC2086  # INTERP and EXTRA are word lists on purpose
+seq 1 "$n" | parallel --jobs "$n" --joblog "$logs/joblog" --line-buffer \
+    ${INTERP:-interp} batch "$manifest" --outdir "$outdir" --shard "{}/$n" --skip-existing \
+    --steps "${STEPS:-60}" ${weights[@]+"${weights[@]}"} ${EXTRA:-} --json --quiet '>' "$logs/shard-{}.jsonl"
+failed_workers=$?
+
+# The joblog's 7th column is each worker's exit status.
+codes=$(awk 'NR > 1 {print $7}' "$logs/joblog" | sort -u | tr '\n' ' ')
+echo "workers: $n, exit codes: ${codes:-none}; per-row results in $logs/shard-*.jsonl"
+if ((failed_workers == 0)); then
+    exit 0
+elif [[ " $codes " == *" 2 "* ]]; then
+    echo "usage error: see the messages above" >&2
+    exit 2
+fi
+echo "$failed_workers worker(s) did not finish cleanly: fix the failed rows (\"error\" in the logs) and run" \
+     "this again; finished rows are skipped" >&2
+exit 1

@@ -1,0 +1,209 @@
+"""A batch manifest: read the CSV, pick one shard's rows, place each row's outputs inside --outdir.
+
+    rows = read_manifest("pairs.csv")               # [Row(number, line, inputs, name)]
+    shard = parse_shard("2/3")                      # or "auto", "auto/8" (scheduler's index)
+    plan = plan_outputs(rows, "out/", sheets=False) # {row number: Placement}, duplicates refused
+    mine = [r for r in rows if shard.takes(r)]
+
+No torch here: `interp batch` refuses a bad manifest, shard or duplicate names before loading anything.
+
+Shard rule: data row i (1-based, manifest order, comments and the header not counted) belongs to
+shard ((i - 1) mod N) + 1. Round robin rather than a hash of the output name because it splits
+any manifest evenly (shard sizes differ by at most one, also for 5 rows over 4 workers) and a
+person can say which shard made a row. A hash would keep a row's shard when rows are inserted,
+but nothing depends on that: `--skip-existing` decides by the output file, not by the shard.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from interp_cli.errors import UsageError
+from interp_cli.files import check_input_file, same_file
+
+HEADER_NAMES = ("output", "output_name", "name")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One data row: `number` counts data rows from 1 (the same in every shard), `line` is the CSV line."""
+
+    number: int
+    line: int
+    inputs: tuple[str, ...]
+    name: str
+
+
+def read_manifest(path: str | os.PathLike) -> list[Row]:
+    """A batch CSV: each row `input1,input2[,input3...],output_name`; `#` comments and a header
+    row (line 1 whose last cell is `output`) are skipped. Relative inputs are relative to the CSV."""
+    path = Path(check_input_file(path, "a CSV file"))  # a FIFO is refused, never opened
+    rows: list[Row] = []
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            for line_no, cells in enumerate(csv.reader(f), 1):
+                cells = [c.strip() for c in cells if c.strip()]
+                if not cells or cells[0].startswith("#"):
+                    continue
+                if line_no == 1 and cells[-1].lower() in HEADER_NAMES:
+                    continue
+                if len(cells) < 3:
+                    raise UsageError(f"{path.name}:{line_no}: need at least two inputs and an output name")
+                inputs = tuple(c if os.path.isabs(c) else str(path.parent / c) for c in cells[:-1])
+                rows.append(Row(len(rows) + 1, line_no, inputs, cells[-1]))
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise UsageError(f"{path.name}: not a readable CSV manifest ({err})") from None
+    if not rows:
+        raise UsageError(f"{path.name}: no rows to process")
+    return rows
+
+
+# --- shards ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard `index` of `count` (1 <= index <= count)."""
+
+    index: int = 1
+    count: int = 1
+
+    def takes(self, row: Row) -> bool:
+        return (row.number - 1) % self.count == self.index - 1
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+SHARD_HELP = ("K/N: K-th of N disjoint slices; auto: the scheduler's index (Slurm array, or a "
+              "Kubernetes indexed Job with auto/N)")
+
+
+def parse_shard(text: str | Shard, environ: Mapping[str, str] | None = None) -> Shard:
+    """`K/N` (1 <= K <= N), `auto` (a Slurm array task) or `auto/N` (a Kubernetes indexed Job, or
+    Slurm with the count checked). Raises UsageError with a one-line reason."""
+    if isinstance(text, Shard):
+        return _checked(text.index, text.count, str(text))
+    text = str(text).strip()
+    head, slash, tail = text.partition("/")
+    if head == "auto":
+        count = _whole(tail, text, "N") if slash else None
+        return _from_environment(os.environ if environ is None else environ, count, text)
+    if not slash:
+        raise UsageError(f"--shard {text}: expected K/N, e.g. --shard 2/3 for the second of three, or auto")
+    return _checked(_whole(head, text, "K"), _whole(tail, text, "N"), text)
+
+
+def _whole(value: str, text: str, what: str) -> int:
+    try:
+        return int(value, 10)
+    except ValueError:
+        raise UsageError(f"--shard {text}: {what} must be a whole number (expected K/N, e.g. 2/3)") from None
+
+
+def _checked(index: int, count: int, text: str) -> Shard:
+    if count < 1:
+        raise UsageError(f"--shard {text}: N (the number of shards) must be at least 1")
+    if not 1 <= index <= count:
+        raise UsageError(f"--shard {text}: K must be between 1 and N={count}")
+    return Shard(index, count)
+
+
+def _from_environment(environ: Mapping[str, str], count: int | None, text: str) -> Shard:
+    """Slurm numbers array tasks from --array's first value (0-9, 1-10 or 5-14, maybe with a :step);
+    Kubernetes numbers completions from 0 and tells the pod nothing of their count."""
+    def number(name: str) -> int:
+        try:
+            return int(environ[name])
+        except ValueError:
+            raise UsageError(f"--shard {text}: ${name} is not a number ({environ[name]!r})") from None
+
+    if "SLURM_ARRAY_TASK_ID" in environ:
+        for name in ("SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_COUNT"):
+            if name not in environ:
+                raise UsageError(f"--shard {text}: $SLURM_ARRAY_TASK_ID is set but ${name} is not")
+        step = number("SLURM_ARRAY_TASK_STEP") if "SLURM_ARRAY_TASK_STEP" in environ else 1
+        first, tasks = number("SLURM_ARRAY_TASK_MIN"), number("SLURM_ARRAY_TASK_COUNT")
+        offset = number("SLURM_ARRAY_TASK_ID") - first
+        if "SLURM_ARRAY_TASK_MAX" in environ and (number("SLURM_ARRAY_TASK_MAX") - first) != (tasks - 1) * max(step, 1):
+            raise UsageError(f"--shard {text}: the Slurm array is not an evenly spaced range "
+                             f"(use --array=A-B or A-B:S, or pass --shard K/N yourself)")
+        if step < 1 or offset % step:
+            raise UsageError(f"--shard {text}: $SLURM_ARRAY_TASK_ID is not on the array's step")
+        if count is not None and count != tasks:
+            raise UsageError(f"--shard {text}: the Slurm array has {tasks} tasks, not {count}")
+        return _checked(offset // step + 1, tasks, f"{text} (Slurm task {environ['SLURM_ARRAY_TASK_ID']})")
+    if "JOB_COMPLETION_INDEX" in environ:
+        if count is None:
+            raise UsageError(f"--shard {text}: a Kubernetes indexed Job does not tell its pods the number of "
+                             f"completions; pass it as --shard auto/N")
+        return _checked(number("JOB_COMPLETION_INDEX") + 1, count, f"{text} (JOB_COMPLETION_INDEX)")
+    raise UsageError(f"--shard {text}: neither $SLURM_ARRAY_TASK_ID nor $JOB_COMPLETION_INDEX is set "
+                     f"(not in a job array?); pass --shard K/N")
+
+
+# --- where each row writes --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a row writes: `output` is handed to the morph (a trailing "/" kept: a frames directory),
+    `targets` are the resolved files it makes (the output, then `--sheets`' contact sheet), or
+    `error` says why the row may not write at all."""
+
+    output: str = ""
+    targets: tuple[Path, ...] = ()
+    error: str | None = None
+
+
+def sheet_name(output: str) -> str | None:
+    """Where `--sheets` puts a row's contact sheet: NAME.sheet.png beside the output (a.mp4 ->
+    a.sheet.png, frames/ -> frames.sheet.png); None when the output is a .png sheet already."""
+    bare = output.rstrip("/" + os.sep)
+    suffix = Path(bare).suffix.lower()
+    if suffix == ".png" and bare == output:
+        return None
+    stem = bare[: -len(suffix)] if suffix and bare == output else bare
+    return f"{stem}.sheet.png"
+
+
+def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool = False) -> Placement:
+    """Resolve a row's output name inside `outdir` (already resolved). Symlinks are followed before
+    the containment check, so a link inside outdir that points elsewhere cannot carry a write out."""
+    if os.path.isabs(name):
+        return Placement(error=f"output name {name!r} must be relative to --outdir")
+    resolved = (outdir / name).resolve()
+    output = f"{resolved}{os.sep}" if name.endswith(("/", os.sep)) else str(resolved)
+    sheet = sheet_name(output) if sheets else None
+    targets = (resolved, Path(sheet).resolve()) if sheet is not None else (resolved,)
+    sources = [Path(source).resolve() for source in inputs]
+    for target in targets:
+        if target == outdir or outdir not in target.parents:
+            return Placement(error=f"output name {name!r} leads outside --outdir")
+        for source in sources:
+            if target == source or target in source.parents or same_file(target, source):
+                return Placement(error=f"output name {name!r} would overwrite its input {source.name}")
+    return Placement(output, targets)
+
+
+def plan_outputs(rows: Sequence[Row], outdir: Path, *, sheets: bool = False,
+                 manifest: str = "manifest") -> dict[int, Placement]:
+    """Place every row (every shard's too, so that all shards refuse the same manifest alike) and
+    refuse, before any work, two rows that would write the same file."""
+    plan = {row.number: place_output(outdir, row.name, row.inputs, sheets=sheets) for row in rows}
+    writers: dict[Path, list[Row]] = {}
+    for row in rows:
+        for target in plan[row.number].targets:
+            writers.setdefault(target, []).append(row)
+    clashes = [(path, found) for path, found in writers.items() if len(found) > 1]
+    if clashes:
+        shown = "; ".join(f"{path.relative_to(outdir)} by rows "
+                          + ", ".join(f"{r.number} (line {r.line})" for r in found)
+                          for path, found in clashes[:5])
+        more = f"; and {len(clashes) - 5} more" if len(clashes) > 5 else ""
+        raise UsageError(f"{manifest}: duplicate output names: {shown}{more}; give each row its own name")
+    return plan

@@ -1,0 +1,167 @@
+"""The command line's options, each defined once and shared by the commands that take it.
+
+    @options.morph_options        # every option that shapes a morph: `interp morph` and `interp batch`
+    def batch(manifest, ..., **params):
+        pipeline.batch(manifest, ..., **options.morph_settings(params))
+
+Each option's parameter name is the keyword of `interp_cli.pipeline.morph` it feeds (`--interp`
+-> interp, `--no-cache` -> cache=False), so a new morph option added here reaches `interp morph`
+and `interp batch` alike with no second list. Only click is imported: `interp --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import click
+
+
+def weights_option(f):
+    return click.option("--weights", "-w", metavar="NAME|PATH|HUB_ID", default=None,
+                        help="Preset (ffhq, demo), a local .pt checkpoint, or owner/repo/file.pt[@rev] on the "
+                             "Hugging Face hub. Default: $INTERP_WEIGHTS, else ffhq.  e.g. --weights demo")(f)
+
+
+def device_option(f):
+    return click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda|mps",
+                        help="Where to run the networks (auto: cuda, then mps, then cpu).")(f)
+
+
+def precision_option(f):
+    return click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto",
+                        show_default=True,
+                        help="Rendering precision (auto: bf16 on CUDA GPUs that have it, else fp32; encoding is "
+                             "always fp32). bf16 is ~2x faster on CPUs with AVX-512 BF16 or AMX.  e.g. "
+                             "--precision bf16")(f)
+
+
+def output_flags(f=None, *, json_help: str = "Print one JSON summary on stdout."):
+    """--quiet and --json; `@output_flags(json_help=...)` for a command whose JSON differs."""
+    if f is None:
+        return lambda g: output_flags(g, json_help=json_help)
+    f = click.option("--json", "as_json", is_flag=True, help=json_help)(f)
+    f = click.option("--quiet", "-q", is_flag=True, help="No progress or messages on stderr (errors still).")(f)
+    return f
+
+
+def align_options(f):
+    f = click.option("--face", type=click.IntRange(min=0), default=None, metavar="N",
+                     help="Which face when a photo has several (0 = leftmost). Default: the largest.")(f)
+    f = click.option("--align/--no-align", default=None,
+                     help="FFHQ-align faces before encoding (default: on, except for models trained on "
+                          "unaligned images such as the demo preset). Use --no-align for aligned crops.")(f)
+    return f
+
+
+def paste_options(f):
+    f = click.option("--match-colour/--no-match-colour", default=True, show_default=True,
+                     help="With --paste, shift each pasted face's colour by its mean difference from the photo "
+                          "along the seam, so skin tones meet without a visible edge.")(f)
+    f = click.option("--backdrop", default=None, metavar="INPUT",
+                     help="With --paste, the input whose photo the morph is pasted into, by letter (a, b, c ...) "
+                          "or number from 1 (default: a, the first). Implies --paste.  e.g. --backdrop b")(f)
+    f = click.option("--paste", is_flag=True,
+                     help="Composite every frame into the first input's photo, at its own size: the face is "
+                          "warped back onto the face that was encoded and feathered in; the rest of the photo "
+                          "is untouched; --face N picks the face in that photo. Needs alignment.  "
+                          "e.g. interp a.jpg b.jpg --paste -o a_to_b.mp4")(f)
+    return f
+
+
+def noise_options(f):
+    # Click lists options in decorator order, top down: apply bottom-up.
+    f = click.option("--truncation", type=click.FloatRange(0.0, 2.0), default=1.0, show_default=True,
+                     help="Pull codes toward the average face (1 = off, 0.7 = typical).")(f)
+    f = click.option("--seed", type=int, default=0, show_default=True, help="Seed for --noise random and --refine.")(f)
+    f = click.option("--noise", type=click.Choice(["const", "random", "none"]), default="const", show_default=True,
+                     help="Per-layer noise, held constant over all frames: the checkpoint's fixed maps, "
+                          "seeded random maps, or none.")(f)
+    return f
+
+
+def cache_option(f):
+    return click.option("--no-cache", "cache", is_flag=True, flag_value=False, default=True,
+                        help="Do not read or write the latent cache (encoded codes keyed by image + weights).")(f)
+
+
+def refine_options(f):
+    f = cache_option(f)
+    f = click.option("--refine-loss", type=click.Choice(["l2", "lap", "l2+lap"]), default="l2+lap",
+                     show_default=True, help="Reconstruction loss for --refine (lap = Laplacian pyramid).")(f)
+    f = click.option("--refine", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
+                     help="Optimise each code for N steps after encoding for a closer likeness (slower).")(f)
+    return f
+
+
+def save_aligned_option(f, help="Also save the crops the encoder saw (NAME_aligned.png) in DIR."):
+    return click.option("--save-aligned", type=click.Path(file_okay=False), default=None, metavar="DIR",
+                        help=help)(f)
+
+
+def _morph_option_list():
+    """The options of one morph, in the order `--help` shows them (applied bottom-up by Click)."""
+    return [
+        click.option("--steps", type=click.IntRange(min=2), default=60, show_default=True,
+                     help="Frames per transition, both ends included."),
+        click.option("--fps", type=click.FloatRange(0.1, 240), default=30, show_default=True,
+                     help="Frames per second."),
+        click.option("--quality", type=click.IntRange(0, 10), default=8, show_default=True,
+                     help="MP4 quality, 10 best (CRF = 34 - 2*quality)."),
+        weights_option, device_option, precision_option,
+        click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
+                     help="Frames rendered per forward pass."),
+        noise_options, align_options, save_aligned_option,
+        click.option("--loop", is_flag=True, help="Return to the first image, seamlessly (no repeated frame)."),
+        click.option("--pingpong", is_flag=True, help="Play forward, then back."),
+        click.option("--hold", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="Extra frames held on each input."),
+        click.option("--ease", type=click.Choice(["linear", "smooth", "cosine", "cubic"]), default="linear",
+                     show_default=True, help="Timing of each transition."),
+        click.option("--interp", type=click.Choice(["lerp", "slerp", "spline"]), default="lerp",
+                     show_default=True, help="Path between codes (spline: Catmull-Rom through all inputs)."),
+        click.option("--layers", default="all", show_default=True, metavar="SPEC",
+                     help="Which W+ rows move: coarse, middle, fine, all, or rows like 0-7 or 0-3,8-17; "
+                          "the others stay at the first input."),
+        refine_options,
+        click.option("--size", type=click.IntRange(8, 4096), default=None, metavar="PX",
+                     help="Resize the written frames to PX x PX (default: the model's size); with --paste, the "
+                          "width (the height keeps the photo's aspect ratio).  e.g. --size 512"),
+        paste_options,
+    ]
+
+
+def morph_options(f):
+    """Decorate a command with every option of one morph."""
+    for option in reversed(_morph_option_list()):
+        f = option(f)
+    return f
+
+
+def _option_names() -> frozenset[str]:
+    probe = morph_options(lambda: None)
+    return frozenset(param.name for param in probe.__click_params__)
+
+
+MORPH_OPTION_NAMES = _option_names()
+
+
+def morph_settings(params: dict) -> dict:
+    """The morph options among a command's parsed values, as keywords for `pipeline.morph`/`pipeline.batch`."""
+    return {name: value for name, value in params.items() if name in MORPH_OPTION_NAMES}
+
+
+class ShardType(click.ParamType):
+    """`--shard K/N` or `auto[/N]`, checked at parse time (exit 2 with one line, before any import of torch)."""
+
+    name = "K/N|auto"
+
+    def convert(self, value, param, ctx):
+        from interp_cli.errors import UsageError
+        from interp_cli.manifest import Shard, parse_shard
+
+        if isinstance(value, Shard):
+            return value
+        try:
+            return parse_shard(value)
+        except UsageError as err:
+            reason = str(err)
+            prefix = f"--shard {value}: "
+            self.fail(f"{value}: {reason[len(prefix):] if reason.startswith(prefix) else reason}", param, ctx)

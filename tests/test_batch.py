@@ -1,0 +1,409 @@
+"""`interp batch` as a job array runs it: shards in parallel processes, resume, signals, safe output names."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from interp_cli.cli import cli
+from interp_cli.errors import UsageError
+from interp_cli.manifest import Row, Shard, parse_shard, place_output, plan_outputs, read_manifest
+from interp_cli.options import MORPH_OPTION_NAMES, morph_settings
+from tests.recipe import GOLDEN_DIR
+
+A = GOLDEN_DIR / "golden_input_A.png"
+B = GOLDEN_DIR / "golden_input_B.png"
+
+
+def interp(*args, env=None, **kwargs) -> subprocess.Popen:
+    """A real `interp` process (the console entry point's code path)."""
+    return subprocess.Popen([sys.executable, "-m", "interp_cli", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, **kwargs)
+
+
+def finish(child: subprocess.Popen, timeout: float = 120) -> tuple[int, list[dict], str]:
+    out, err = child.communicate(timeout=timeout)
+    return child.returncode, [json.loads(line) for line in out.splitlines()], err
+
+
+def tree(root: Path) -> dict[str, int]:
+    """Every file under root (hidden ones included) with its mtime in ns."""
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def hidden(root: Path) -> list[str]:
+    return [str(p) for p in root.rglob(".*")]
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_ckpt):
+    return str(tiny_ckpt)
+
+
+@pytest.fixture
+def env(tmp_path):
+    """One shared, empty latent cache for the processes of a test."""
+    return dict(os.environ, HF_HUB_OFFLINE="1", INTERP_CACHE_DIR=str(tmp_path / "cache"))
+
+
+# --- manifest, shards, names (no model) -------------------------------------------------------------
+
+
+def test_shards_cover_every_row_once_and_evenly():
+    for n_rows in range(0, 14):
+        rows = [Row(i, i, ("a", "b"), f"{i}.gif") for i in range(1, n_rows + 1)]
+        for count in range(1, 6):
+            slices = [[r.number for r in rows if Shard(k, count).takes(r)] for k in range(1, count + 1)]
+            assert sorted(sum(slices, [])) == [r.number for r in rows]
+            assert max(map(len, slices)) - min(map(len, slices)) <= 1
+    assert [r for r in range(1, 8) if Shard(2, 3).takes(Row(r, r, (), ""))] == [2, 5]
+
+
+@pytest.mark.parametrize("environ, text, expected", [
+    ({"SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_COUNT": "4"}, "auto", (1, 4)),
+    ({"SLURM_ARRAY_TASK_ID": "10", "SLURM_ARRAY_TASK_MIN": "7", "SLURM_ARRAY_TASK_MAX": "10",
+      "SLURM_ARRAY_TASK_COUNT": "4"}, "auto", (4, 4)),
+    ({"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": "7",
+      "SLURM_ARRAY_TASK_STEP": "2", "SLURM_ARRAY_TASK_COUNT": "4"}, "auto/4", (3, 4)),
+    ({"JOB_COMPLETION_INDEX": "0"}, "auto/3", (1, 3)),
+    ({"JOB_COMPLETION_INDEX": "2"}, "auto/3", (3, 3)),
+    ({}, " 2/3 ", (2, 3)),
+])
+def test_shard_from_the_schedulers_index(environ, text, expected):
+    shard = parse_shard(text, environ)
+    assert (shard.index, shard.count) == expected
+
+
+@pytest.mark.parametrize("environ, text, fragment", [
+    ({}, "auto", "neither $SLURM_ARRAY_TASK_ID nor $JOB_COMPLETION_INDEX"),
+    ({"JOB_COMPLETION_INDEX": "1"}, "auto", "pass it as --shard auto/N"),
+    ({"JOB_COMPLETION_INDEX": "3"}, "auto/3", "K must be between 1 and N=3"),
+    ({"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "4"}, "auto/3",
+     "has 4 tasks, not 3"),
+    ({"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": "9",
+      "SLURM_ARRAY_TASK_COUNT": "3"}, "auto", "not an evenly spaced range"),
+])
+def test_shard_auto_refuses_what_it_cannot_read(environ, text, fragment):
+    with pytest.raises(UsageError, match=None) as err:
+        parse_shard(text, environ)
+    assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("value", ["0/3", "4/3", "x", "1/0", "2", "-1/3", "1/3/5", ""])
+def test_bad_shard_values_exit_2_with_one_line(value, tmp_path):
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{A},{B},x.gif\n")
+    code, _, err = finish(interp("batch", manifest, "--outdir", tmp_path / "out", "--shard", value))
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("interp: error: ") and "--shard" in lines[0], err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_manifest_that_is_a_fifo_is_refused_without_opening_it(tmp_path):
+    os.mkfifo(tmp_path / "pairs.csv")  # nobody writes to it: opening it would hang
+    code, _, err = finish(interp("batch", tmp_path / "pairs.csv", "--outdir", tmp_path / "out"), timeout=60)
+    assert code == 2 and err.strip().splitlines() == [f"interp: error: {tmp_path / 'pairs.csv'}: is a FIFO "
+                                                      "(named pipe), not a regular file"]
+
+
+def test_batch_help_and_shard_errors_do_not_import_torch():
+    code = ("import sys\nfrom interp_cli.cli import main\n"
+            "for argv in (['batch', '--help'], ['batch', 'm.csv', '--outdir', 'o', '--shard', '0/3']):\n"
+            "    try:\n        main(argv)\n    except SystemExit as e:\n        assert e.code in (0, 2), e.code\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_output_names_that_leave_outdir_or_hit_an_input_have_no_placement(tmp_path):
+    outdir = tmp_path / "out"
+    (outdir / "inside").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    (outdir / "link").symlink_to(tmp_path / "elsewhere")
+    (outdir / "a.png").write_bytes(b"input")
+    (outdir / "old.gif").symlink_to(tmp_path / "elsewhere" / "victim.gif")
+    os.link(outdir / "a.png", outdir / "hard.png")
+    root = outdir.resolve()
+    for name, fragment in [("/tmp/x.gif", "must be relative"), ("../x.gif", "leads outside"),
+                           ("old.gif", "leads outside"),
+                           ("inside/../../x.gif", "leads outside"), ("link/x.gif", "leads outside"),
+                           (".", "leads outside"), ("a.png", "would overwrite its input a.png"),
+                           ("hard.png", "would overwrite its input a.png"),
+                           ("", "leads outside")]:
+        place = place_output(root, name, [str(outdir / "a.png"), str(B)])
+        assert place.targets == () and fragment in place.error, name
+    place = place_output(root, "inside/../deep/x.mp4", [str(A), str(B)], sheets=True)
+    assert place.error is None and place.targets == (root / "deep/x.mp4", root / "deep/x.sheet.png")
+    frames = place_output(root, "clip.v2/", [str(A), str(B)], sheets=True)
+    assert frames.output.endswith("clip.v2" + os.sep) and frames.targets[1] == root / "clip.v2.sheet.png"
+
+
+def test_manifest_rows_lines_and_duplicates(tmp_path):
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"a,b,output\n# a comment\n{A},{B},x.gif\n\nc.png,d.png,e.png,sub/y.gif\n"
+                        f"{B},{A},./x.gif\n{A},{B},sub/../sub/y.gif\n{A},{B},z.mp4\n{A},{B},z.sheet.png\n")
+    rows = read_manifest(manifest)
+    assert [(r.number, r.line) for r in rows] == [(1, 3), (2, 5), (3, 6), (4, 7), (5, 8), (6, 9)]
+    assert rows[1].inputs == tuple(str(tmp_path / n) for n in ("c.png", "d.png", "e.png"))
+    with pytest.raises(UsageError) as err:
+        plan_outputs(rows, tmp_path.resolve(), manifest="pairs.csv")
+    assert str(err.value) == ("pairs.csv: duplicate output names: x.gif by rows 1 (line 3), 3 (line 6); "
+                              "sub/y.gif by rows 2 (line 5), 4 (line 7); give each row its own name")
+    with pytest.raises(UsageError, match=r"z.sheet.png by rows 5 \(line 8\), 6 \(line 9\)"):
+        plan_outputs(rows[4:], tmp_path.resolve(), sheets=True)
+
+
+def test_batch_and_morph_share_every_morph_option():
+    from interp_cli.pipeline import morph
+
+    names = {c: {p.name for p in cli.commands[c].params} for c in ("morph", "batch")}
+    assert MORPH_OPTION_NAMES <= names["morph"] and MORPH_OPTION_NAMES <= names["batch"]
+    assert names["morph"] - MORPH_OPTION_NAMES == {"inputs", "output", "sheet", "quiet", "as_json"}
+    # Every shared option is a keyword of pipeline.morph under its own name.
+    assert MORPH_OPTION_NAMES <= set(inspect.signature(morph).parameters)
+    assert {"steps", "size", "loop", "pingpong", "hold", "ease", "interp", "layers", "refine", "quality",
+            "batch_size", "noise", "seed", "truncation"} <= MORPH_OPTION_NAMES
+    assert morph_settings({"steps": 3, "quiet": True, "cache": False}) == {"steps": 3, "cache": False}
+
+
+# --- real processes -----------------------------------------------------------------------------------
+
+
+def test_three_shards_at_once_then_resume_makes_exactly_what_is_missing(tiny, tmp_path, env):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for name, source in (("a.png", A), ("b.png", B), ("only_done.png", A)):
+        shutil.copy(source, inputs / name)
+    rows = [("a.png", "b.png", "r1.gif"), ("b.png", "a.png", "sub/r2.gif"), ("a.png", "b.png", "r3/"),
+            ("b.png", "a.png", "sub/deeper/r4.gif"), ("only_done.png", "b.png", "r5.gif"),
+            ("a.png", "b.png", "a.png", "r6.gif"), ("b.png", "a.png", "r7.mp4")]
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text("".join(",".join(f"in/{c}" for c in r[:-1]) + f",{r[-1]}\n" for r in rows))
+    outdir = tmp_path / "out"
+    common = ["--outdir", outdir, "--weights", tiny, "--no-align", "--steps", 3, "--json"]
+
+    children = [interp("batch", manifest, "--shard", f"{k}/3", *common, env=env) for k in (1, 2, 3)]
+    runs = [finish(child) for child in children]
+    made = []
+    for k, (code, lines, err) in enumerate(runs, 1):
+        assert code == 0, err
+        *results, summary = lines
+        assert summary["summary"] and summary["shard"] == f"{k}/3" and summary["made"] == len(results)
+        assert all(r["ok"] and not r["skipped"] for r in results)
+        made += [r["row"] for r in results]
+    assert sorted(made) == list(range(1, 8))  # every row by exactly one shard
+    outputs = ["r1.gif", "sub/r2.gif", "r3", "sub/deeper/r4.gif", "r5.gif", "r6.gif", "r7.mp4"]
+    assert all((outdir / o).exists() for o in outputs)
+    assert len(list((outdir / "r3").iterdir())) == 3
+    assert Image.open(outdir / "r6.gif").n_frames == 5  # three keyframes: 2 * (3 - 1) + 1
+    assert hidden(outdir) == [] and list(Path(env["INTERP_CACHE_DIR"], "latents").glob("*.npy"))
+    assert not [p for p in Path(env["INTERP_CACHE_DIR"]).rglob("*") if "tmp" in p.name]
+
+    before = tree(outdir)
+    (outdir / "sub/r2.gif").unlink()
+    shutil.rmtree(outdir / "r3")
+    (inputs / "only_done.png").unlink()  # a skipped row's inputs are never read
+    time.sleep(0.01)
+    code, lines, err = finish(interp("batch", manifest, *common, "--skip-existing", env=env))
+    assert code == 0, err
+    *results, summary = lines
+    assert [r["row"] for r in results if not r["skipped"]] == [2, 3]
+    assert all(r["ok"] for r in results) and summary["skipped"] == 5 and summary["made"] == 2
+    after = tree(outdir)
+    unchanged = {k: v for k, v in before.items() if not k.startswith(("sub/r2.gif", "r3"))}
+    assert {k: after[k] for k in unchanged} == unchanged
+    assert (outdir / "sub/r2.gif").exists() and len(list((outdir / "r3").iterdir())) == 3
+    assert hidden(outdir) == []
+
+
+def test_sigterm_mid_batch_leaves_no_partial_file_and_the_rerun_completes(tiny, tmp_path, env):
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{A},{B},first.gif\n{B},{A},long/second.gif\n{A},{B},third/\n")
+    outdir = tmp_path / "out"
+    args = ["batch", manifest, "--outdir", outdir, "--weights", tiny, "--no-align", "--steps", 100, "--no-cache"]
+
+    def stop_during_row_2(sig) -> tuple[int, str]:
+        child = interp(*args, "--skip-existing", env=env)
+        deadline = time.monotonic() + 120
+        while not ((outdir / "first.gif").exists() and hidden(outdir / "long")):  # row 2 is being written
+            assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+            time.sleep(0.02)
+        child.send_signal(sig)
+        code, _, err = finish(child)
+        return code, err
+
+    code, err = stop_during_row_2(signal.SIGTERM)
+    assert code == 143, err
+    assert err.strip().splitlines()[-1] == "interp: terminated"
+    assert sorted(str(p.relative_to(outdir)) for p in outdir.rglob("*")) == ["first.gif", "long"]
+    first = (outdir / "first.gif").stat().st_mtime_ns
+
+    # SIGKILL cannot be caught: its temporary stays (hidden, never under the output's name) ...
+    code, err = stop_during_row_2(signal.SIGKILL)
+    assert code == -signal.SIGKILL
+    assert len(hidden(outdir / "long")) == 1 and not (outdir / "long/second.gif").exists()
+    # ... until the rerun writes into that folder, which sweeps temporaries whose process is gone.
+    code, lines, err = finish(interp(*args, "--skip-existing", "--json", env=env), timeout=300)
+    assert code == 0, err
+    assert [(r["row"], r["skipped"]) for r in lines[:-1]] == [(1, True), (2, False), (3, False)]
+    assert (outdir / "first.gif").stat().st_mtime_ns == first
+    assert Image.open(outdir / "long/second.gif").n_frames == 100 and len(list((outdir / "third").iterdir())) == 100
+    assert hidden(outdir) == []
+
+
+def test_names_escaping_outdir_write_nothing_outside(tiny, tmp_path, env):
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (outdir / "link").symlink_to(tmp_path / "elsewhere")
+    shutil.copy(A, outdir / "a.png")
+    victim = tmp_path / "victim.gif"
+    victim.write_bytes(b"keep me")
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{B},{A},{victim}\n{B},{A},../victim.gif\n{B},{A},link/x.gif\n"
+                        f"out/a.png,{B},a.png\n{B},{A},fine/ok.gif\n{B},{A},sub/../../escape/\n")
+    outside = tree(tmp_path)
+    code, lines, err = finish(interp("batch", manifest, "--outdir", outdir, "--weights", tiny, "--no-align",
+                                     "--steps", 2, "--json", env=env))
+    assert code == 1, err
+    *results, summary = lines
+    assert [r["ok"] for r in results] == [False, False, False, False, True, False]
+    assert all(r["exit_code"] == 2 and "\n" not in r["error"] for r in results if not r["ok"])
+    assert "must be relative" in results[0]["error"] and "leads outside" in results[1]["error"]
+    assert "leads outside" in results[2]["error"] and "overwrite its input a.png" in results[3]["error"]
+    assert (summary["made"], summary["failed"]) == (1, 5)
+    assert victim.read_bytes() == b"keep me" and (outdir / "a.png").read_bytes() == A.read_bytes()
+    now = tree(tmp_path)
+    assert {k: now.get(k) for k in outside} == outside
+    assert sorted(k for k in set(now) - set(outside) if not k.startswith("cache/")) == ["out/fine/ok.gif"]
+
+
+def test_duplicate_output_names_are_refused_before_any_work(tiny, tmp_path, env):
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{A},{B},one.gif\n{A},{B},two.gif\n# same file, other spelling:\n{B},{A},./one.gif\n")
+    code, lines, err = finish(interp("batch", manifest, "--outdir", tmp_path / "out", "--weights", tiny,
+                                     "--no-align", "--steps", 2, "--json", env=env))
+    assert code == 2 and lines == []
+    assert err.strip().splitlines() == ["interp: error: pairs.csv: duplicate output names: one.gif by rows "
+                                        "1 (line 1), 3 (line 4); give each row its own name"]
+    assert not (tmp_path / "out").exists()
+
+
+# --- every morph option, sheets, what a person sees --------------------------------------------------
+
+
+def test_a_batch_row_equals_the_morph_with_the_same_options(tiny, tmp_path):
+    options = ["--weights", tiny, "--no-align", "--steps", 4, "--loop", "--hold", 1, "--ease", "smooth",
+               "--interp", "slerp", "--layers", "0-3", "--size", 24, "--noise", "random", "--seed", 3,
+               "--truncation", 0.7, "--batch-size", 3, "-q"]
+    c = tmp_path / "c.png"
+    Image.fromarray(np.asarray(Image.open(A))[::-1].copy()).save(c)
+    single = CliRunner().invoke(cli, [str(a) for a in (A, B, c, "-o", tmp_path / "single", *options)])
+    assert single.exit_code == 0, single.stderr
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{A},{B},c.png,batch/\n")
+    result = CliRunner().invoke(cli, [str(a) for a in ("batch", manifest, "--outdir", tmp_path / "out",
+                                                        "--sheets", *options)])
+    assert result.exit_code == 0, result.stderr
+    mine = sorted((tmp_path / "out/batch").iterdir())
+    theirs = sorted((tmp_path / "single").iterdir())
+    assert len(mine) == len(theirs) == 3 * 3 + 3  # loop: K(steps-1) frames + K holds
+    for a, b in zip(mine, theirs):
+        assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b))), a.name
+    assert Image.open(mine[0]).size == (24, 24)
+    assert (tmp_path / "out/batch.sheet.png").exists()
+
+
+def test_progress_lines_and_summary_for_a_person(tiny, tmp_path):
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{A},{B},one.gif\n{A},nope.png,two.gif\n{B},{A},three.gif\n")
+    result = CliRunner().invoke(cli, [str(a) for a in ("batch", manifest, "--outdir", tmp_path / "out", "--weights",
+                                                        tiny, "--no-align", "--steps", 2, "--shard", "1/1")])
+    assert result.exit_code == 1 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("[1/3] row 1: wrote ") and lines[0].endswith("s)")
+    assert lines[1].startswith("[2/3] row 2 failed: ") and "nope.png: no such file" in lines[1]
+    assert lines[2].startswith("[3/3] row 3: wrote ")
+    assert lines[3].startswith("shard 1/1: 2 made, 0 skipped, 1 failed (rows 2) of 3 rows in ")
+    again = CliRunner().invoke(cli, [str(a) for a in ("batch", manifest, "--outdir", tmp_path / "out",
+                                                       "--weights", "nothere.pt", "--skip-existing", "--shard", "2/2")])
+    # Shard 2 of 2 is row 2 only: not made before, so it needs the model, and missing weights stop the batch.
+    assert again.exit_code == 2 and "nothere.pt" in again.stderr and "row" not in again.stderr
+    done = CliRunner().invoke(cli, [str(a) for a in ("batch", manifest, "--outdir", tmp_path / "out",
+                                                      "--weights", "nothere.pt", "--skip-existing", "--shard", "1/2")])
+    # All of shard 1 (rows 1 and 3) is there: the model is never loaded, so the weights do not matter.
+    assert done.exit_code == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("shard 1/2: 0 made, 2 skipped, 0 failed of 2 rows")
+
+
+# --- examples/: the job-array recipes run as written ---------------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def _example_env(env, tiny):
+    return dict(env, INTERP=f"{sys.executable} -m interp_cli", WEIGHTS=tiny, STEPS="2", EXTRA="--no-align")
+
+
+def _pairs(tmp_path, n: int, duplicate: bool = False) -> Path:
+    manifest = tmp_path / "pairs.csv"
+    names = [f"m{i}.gif" for i in range(n)]
+    if duplicate:
+        names[-1] = names[0]
+    manifest.write_text("".join(f"{A},{B},{name}\n" for name in names))
+    return manifest
+
+
+def test_slurm_array_script_runs_two_tasks_at_once(tiny, tmp_path, env):
+    manifest = _pairs(tmp_path, 5)
+    tasks = [subprocess.Popen(["bash", str(EXAMPLES / "slurm_array.sh"), str(manifest), "out"], cwd=tmp_path,
+                              env=dict(_example_env(env, tiny), SLURM_ARRAY_TASK_ID=str(k), SLURM_ARRAY_TASK_MIN="0",
+                                       SLURM_ARRAY_TASK_MAX="1", SLURM_ARRAY_TASK_COUNT="2"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for k in (0, 1)]
+    for task in tasks:
+        out, err = task.communicate(timeout=120)
+        assert task.returncode == 0, err
+        assert "all rows made or already there" in out
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"m{i}.gif" for i in range(5)]
+    logs = {p.name: [json.loads(line) for line in p.read_text().splitlines()] for p in (tmp_path / "logs").iterdir()}
+    assert {name: [r["row"] for r in lines[:-1]] for name, lines in logs.items()} == {
+        "interp-local_0.jsonl": [1, 3, 5], "interp-local_1.jsonl": [2, 4]}
+
+
+@pytest.mark.skipif(shutil.which("parallel") is None, reason="GNU parallel is not installed")
+def test_gnu_parallel_example_and_its_exit_codes(tiny, tmp_path, env):
+    manifest = _pairs(tmp_path, 3)
+    script = [str(EXAMPLES / "parallel.sh"), str(manifest), "out", "2"]
+    done = subprocess.run(script, cwd=tmp_path, env=_example_env(env, tiny), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["m0.gif", "m1.gif", "m2.gif"]
+    assert "exit codes: 0" in done.stdout
+    dup = tmp_path / "dup"
+    dup.mkdir()
+    refused = subprocess.run([str(EXAMPLES / "parallel.sh"), str(_pairs(dup, 3, duplicate=True)), "out", "1"],
+                             cwd=dup, env=_example_env(env, tiny), capture_output=True, text=True)
+    assert refused.returncode == 2 and "duplicate output names" in refused.stderr
+
+
+def test_kubernetes_example_is_an_indexed_job_whose_shard_count_matches():
+    yaml = pytest.importorskip("yaml")
+    job = yaml.safe_load((EXAMPLES / "k8s-indexed-job.yaml").read_text())
+    spec = job["spec"]
+    assert job["kind"] == "Job" and spec["completionMode"] == "Indexed"
+    command = spec["template"]["spec"]["containers"][0]["command"]
+    assert command[:2] == ["interp", "batch"] and "--skip-existing" in command
+    assert f"--shard=auto/{spec['completions']}" in command
+    assert {"action": "FailJob", "onExitCodes": {"containerName": "interp", "operator": "In", "values": [2]}} \
+        in spec["podFailurePolicy"]["rules"]
+    assert parse_shard("auto/8", {"JOB_COMPLETION_INDEX": "7"}) == Shard(8, 8)
