@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 # torch first and pinned: an unpinned torch pulls several GB of CUDA packages on a machine without one.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install test demo bench lint clean demo-weights
+.PHONY: install test test-lowest test-wheel demo bench lint clean demo-weights
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,19 +19,41 @@ install: $(VENV)/.installed
 test: install
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
+# The suite again, in a fresh venv where every direct dependency (install_requires + the align and dev
+# extras) sits at the lowest version setup.cfg allows that installs on this Python: the floors are tested.
+# torch stays at $(TORCH_SPEC), the one CPU wheel at hand. The pins land in $(LOWEST)/lowest.txt.
+LOWEST := .venv-lowest
+test-lowest:
+	rm -rf $(LOWEST)
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install -q --upgrade pip
+	$(LOWEST)/bin/python -m pip install -q "$(TORCH_SPEC)"
+	$(LOWEST)/bin/python tools/lowest_requirements.py --extras align,dev --keep "$(TORCH_SPEC)" > $(LOWEST)/lowest.txt
+	cat $(LOWEST)/lowest.txt
+	$(LOWEST)/bin/python -m pip install -q -r $(LOWEST)/lowest.txt
+	$(LOWEST)/bin/python -m pip install -q --no-deps -e .
+	$(LOWEST)/bin/python -m pip check
+	$(LOWEST)/bin/python -m ruff check interp_cli tests benchmarks weights tools
+	HF_HUB_OFFLINE=1 $(LOWEST)/bin/python -m pytest -q
+
+# Build the sdist and, from it, the wheel; install the wheel into a clean venv outside the repo and
+# morph there with --weights demo: proves an installed interp carries its demo model (tools/check_wheel.py).
+test-wheel:
+	TORCH_SPEC="$(TORCH_SPEC)" $(PYTHON) tools/check_wheel.py
+
 lint: install
-	$(PY) -m ruff check interp_cli tests benchmarks weights
+	$(PY) -m ruff check interp_cli tests benchmarks weights tools
 
 bench: install
 	$(PY) benchmarks/bench.py
 
-# The demo model ships in weights/; this rebuilds it (CPU: about 2 hours on 2 cores).
+# The demo model ships inside the package, interp_cli/data/demo.pt (+ demo.json); this rebuilds it (CPU: about 2 hours on 2 cores).
 # The shipped demo model's recipe: a 62-minute run, then 55 minutes of end-to-end training on top.
 # Both runs predate the discriminator (--adv-weight 0); an interrupted run continues with
-# `$(PY) -m weights.train_demo --resume weights/demo.state.pt` and the same other options.
+# `$(PY) -m weights.train_demo --resume interp_cli/data/demo.state.pt` and the same other options.
 demo-weights: install
 	$(PY) -m weights.train_demo --minutes 62 --adv-weight 0
-	$(PY) -m weights.train_demo --init weights/demo.pt --minutes 55 --adv-weight 0
+	$(PY) -m weights.train_demo --init interp_cli/data/demo.pt --minutes 55 --adv-weight 0
 
 # A real morph offline with the shipped demo model: out/demo.mp4, out/demo.gif, out/demo_sheet.png.
 demo: install

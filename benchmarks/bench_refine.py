@@ -148,7 +148,8 @@ def run_refine(generator, targets, init, noise, steps, args) -> tuple[torch.Tens
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--weights", default=str(ROOT / "weights" / "demo.pt"), help="e4e-layout checkpoint")
+    parser.add_argument("--weights", default=str(ROOT / "interp_cli" / "data" / "demo.pt"),
+                        help="e4e-layout checkpoint")
     parser.add_argument("--n", type=int, default=20, help="held-out faces (even: they are paired for morphs)")
     parser.add_argument("--seed", type=int, default=HELDOUT_SEED, help="data-set seed of the held-out faces")
     parser.add_argument("--steps", default="50,100,200", help="comma-separated N values")

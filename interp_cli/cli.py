@@ -92,8 +92,9 @@ class DefaultMorphGroup(click.Group):
             _silence_stdout()
             sys.exit(141)  # what a tool killed by SIGPIPE reports; the output file itself is complete
         except (KeyboardInterrupt, click.exceptions.Abort) as err:
-            # Click re-raises a KeyboardInterrupt (Terminated included) as Abort, from the original.
-            if isinstance(err, Terminated) or isinstance(err.__cause__, Terminated):
+            # Click re-raises a KeyboardInterrupt (Terminated included) as Abort: `from` the original since
+            # click 8.1, only chained as __context__ in click 8.0.
+            if any(isinstance(e, Terminated) for e in (err, err.__cause__, err.__context__)):
                 click.echo("interp: terminated", err=True)
                 sys.exit(143)
             click.echo("interp: interrupted", err=True)

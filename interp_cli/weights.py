@@ -6,9 +6,9 @@ the checksum policy and the error messages exist exactly once.
 
 A `--weights` value (or `$INTERP_WEIGHTS`, or the default preset) can be:
 
-* a preset name (`ffhq`, `demo`): a hub file with a published sha256 and size, or a file shipped in
-  the repo whose sha256/size live in a JSON sidecar next to it (so its trainer can update them
-  without touching code);
+* a preset name (`ffhq`, `demo`): a hub file with a published sha256 and size, or a file shipped inside
+  the package (`interp_cli/data/`) whose sha256/size live in a JSON sidecar next to it (so its trainer
+  can update them without touching code);
 * a local file path: used as is, nothing to compare it with;
 * a hub file `owner/repo/path/in/repo.pt[@revision]` (or with an explicit `hf://` prefix).
 
@@ -34,8 +34,9 @@ from collections.abc import Iterator
 from interp_cli.errors import CheckpointError, ChecksumError, UsageError, WeightsUnavailableError
 from interp_cli.sha256_record import file_sha256, remembered_sha256
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-"""The checkout (or install prefix) that holds `weights/`: presets shipped in the repo live there."""
+SHIPPED_DATA = "data"
+"""The folder of the `interp_cli` package that holds the presets shipped with interp (`demo`): it goes
+into the wheel and the sdist, so an installed interp finds them wherever it is installed."""
 
 DEFAULT_PRESET = "ffhq"
 WEIGHTS_ENV = "INTERP_WEIGHTS"
@@ -54,8 +55,8 @@ class Preset:
     """A named set of weights: where to get the file, how to recognise it, and under which license.
 
     Hub presets have `repo_id` + `filename` (+ `revision`, None meaning the repo's main branch).
-    Presets shipped in the repo have `local_path` (relative to the repo root) and never touch the
-    network; their `sha256`/`size` may be None here and come from `<local_path stem>.json`.
+    Presets shipped with the package have `local_path` (relative to `interp_cli/data/`) and never touch
+    the network; their `sha256`/`size` may be None here and come from `<local_path stem>.json`.
     """
 
     name: str
@@ -68,7 +69,7 @@ class Preset:
     description: str
     local_path: str | None = None
     build_command: str | None = None
-    """For presets shipped in the repo: the command that (re)builds a missing or stale file."""
+    """For presets shipped with interp: the command that (re)builds a missing or stale file."""
 
 
 PRESETS: dict[str, Preset] = {
@@ -92,11 +93,11 @@ PRESETS: dict[str, Preset] = {
         repo_id=None,
         filename="demo.pt",
         revision=None,
-        sha256=None,  # read from weights/demo.json, written by the trainer
+        sha256=None,  # read from interp_cli/data/demo.json, written by the trainer
         size=None,
         license="see the '## demo' section of weights/README.md",
-        description="small demo model shipped in the repo, trained by weights/train_demo.py (quick CPU runs)",
-        local_path="weights/demo.pt",
+        description="small demo model shipped with interp, trained by weights/train_demo.py (quick CPU runs)",
+        local_path="demo.pt",
         build_command="make demo-weights",
     ),
 }
@@ -164,7 +165,7 @@ def list_presets() -> list[dict]:
         path = _present_path(preset)
         row = asdict(preset)
         row.update(
-            source="repo" if preset.local_path else "hub",
+            source="package" if preset.local_path else "hub",
             default=preset.name == default,
             present=path is not None,
             path=str(path) if path is not None else None,
@@ -316,12 +317,29 @@ def _preset_hub_file(preset: Preset) -> HubFile:
 
 
 # --------------------------------------------------------------------------------------------------
-# Presets shipped in the repo
+# Presets shipped with the package (interp_cli/data/)
+
+
+def shipped_dir() -> Path:
+    """`interp_cli/data/` of the imported package, found through importlib.resources (not the checkout).
+
+    The same folder in a checkout, an editable install, a wheel or an sdist install.
+    """
+    from importlib.resources import files
+
+    folder = files("interp_cli") / SHIPPED_DATA
+    if not isinstance(folder, Path):
+        # A zipped install (zipapp, zipimport): torch.load needs a real file, so say so instead of guessing.
+        raise WeightsUnavailableError(
+            f"interp is imported from a zip ({folder}), so its shipped weights are not files on disk; "
+            "install it unzipped (pip install) or pass a checkpoint path with --weights"
+        )
+    return folder
 
 
 def _shipped_path(preset: Preset) -> Path:
     # Joining an absolute local_path yields it unchanged, which lets tests point a preset at a temp file.
-    return REPO_ROOT / preset.local_path
+    return shipped_dir() / preset.local_path
 
 
 def _sidecar_path(preset: Preset) -> Path:
@@ -363,7 +381,7 @@ def _locate_shipped(preset: Preset) -> Path:
         return path
     build = f"build it with `{preset.build_command}`" if preset.build_command else "restore it from the repo"
     raise WeightsUnavailableError(
-        f"{preset.name} weights missing: {path} does not exist (this preset ships with the repo and is never "
+        f"{preset.name} weights missing: {path} does not exist (this preset ships with interp and is never "
         f"downloaded); {build}, or pass another checkpoint with --weights"
     )
 

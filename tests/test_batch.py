@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
 from interp_cli.cli import cli
 from interp_cli.errors import UsageError
 from interp_cli.manifest import Row, Shard, parse_shard, place_output, plan_outputs, read_manifest
 from interp_cli.options import MORPH_OPTION_NAMES, morph_settings
+from tests.cli_runner import cli_runner
 from tests.recipe import GOLDEN_DIR
 
 A = GOLDEN_DIR / "golden_input_A.png"
@@ -309,11 +309,11 @@ def test_a_batch_row_equals_the_morph_with_the_same_options(tiny, tmp_path):
                "--truncation", 0.7, "--batch-size", 3, "-q"]
     c = tmp_path / "c.png"
     Image.fromarray(np.asarray(Image.open(A))[::-1].copy()).save(c)
-    single = CliRunner().invoke(cli, [str(a) for a in (A, B, c, "-o", tmp_path / "single", *options)])
+    single = cli_runner().invoke(cli, [str(a) for a in (A, B, c, "-o", tmp_path / "single", *options)])
     assert single.exit_code == 0, single.stderr
     manifest = tmp_path / "pairs.csv"
     manifest.write_text(f"{A},{B},c.png,batch/\n")
-    result = CliRunner().invoke(cli, [str(a) for a in ("batch", manifest, "--outdir", tmp_path / "out",
+    result = cli_runner().invoke(cli, [str(a) for a in ("batch", manifest, "--outdir", tmp_path / "out",
                                                         "--sheets", *options)])
     assert result.exit_code == 0, result.stderr
     mine = sorted((tmp_path / "out/batch").iterdir())
@@ -328,7 +328,7 @@ def test_a_batch_row_equals_the_morph_with_the_same_options(tiny, tmp_path):
 def test_progress_lines_and_summary_for_a_person(tiny, tmp_path):
     manifest = tmp_path / "pairs.csv"
     manifest.write_text(f"{A},{B},one.gif\n{A},nope.png,two.gif\n{B},{A},three.gif\n")
-    result = CliRunner().invoke(cli, [str(a) for a in ("batch", manifest, "--outdir", tmp_path / "out", "--weights",
+    result = cli_runner().invoke(cli, [str(a) for a in ("batch", manifest, "--outdir", tmp_path / "out", "--weights",
                                                         tiny, "--no-align", "--steps", 2, "--shard", "1/1")])
     assert result.exit_code == 1 and result.stdout == ""
     # The tiny random model reproduces no photo well (likeness warnings); the outer progress bar's
@@ -339,11 +339,11 @@ def test_progress_lines_and_summary_for_a_person(tiny, tmp_path):
     assert lines[1].startswith("[2/3] row 2 failed: ") and "nope.png: no such file" in lines[1]
     assert lines[2].startswith("[3/3] row 3: wrote ")
     assert lines[3].startswith("shard 1/1: 2 made, 0 skipped, 1 failed (rows 2) of 3 rows in ")
-    again = CliRunner().invoke(cli, [str(a) for a in ("batch", manifest, "--outdir", tmp_path / "out",
+    again = cli_runner().invoke(cli, [str(a) for a in ("batch", manifest, "--outdir", tmp_path / "out",
                                                        "--weights", "nothere.pt", "--skip-existing", "--shard", "2/2")])
     # Shard 2 of 2 is row 2 only: not made before, so it needs the model, and missing weights stop the batch.
     assert again.exit_code == 2 and "nothere.pt" in again.stderr and "row" not in again.stderr
-    done = CliRunner().invoke(cli, [str(a) for a in ("batch", manifest, "--outdir", tmp_path / "out",
+    done = cli_runner().invoke(cli, [str(a) for a in ("batch", manifest, "--outdir", tmp_path / "out",
                                                       "--weights", "nothere.pt", "--skip-existing", "--shard", "1/2")])
     # All of shard 1 (rows 1 and 3) is there: the model is never loaded, so the weights do not matter.
     assert done.exit_code == 0, done.stderr

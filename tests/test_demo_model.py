@@ -1,4 +1,4 @@
-"""The shipped demo model (`weights/demo.pt`) and its data generator (`weights/demo_faces.py`).
+"""The shipped demo model (`interp_cli/data/demo.pt`) and its data generator (`weights/demo_faces.py`).
 
 Everything goes through `load_model` and the CLI's Pillow preprocessing, so what is tested is the
 committed file as interp uses it. Fast (a few seconds on a CPU); the full metrics are
@@ -131,8 +131,11 @@ def test_example_images_are_heldout_demo_faces():
     for name, index in (("demo_a.png", 6), ("demo_b.png", 4)):
         stored = np.asarray(Image.open(ROOT / "examples" / name).convert("RGB"))
         drawn = np.asarray(demo_faces.render_face(demo_faces.face_params(demo_faces.HELDOUT_SEED, index)))
-        assert stored.shape == (64, 64, 3)
-        assert np.array_equal(stored, drawn), name
+        assert stored.shape == drawn.shape == (64, 64, 3)
+        # Bit-equal with Pillow >= 11.2; older Pillow rounds a few anti-aliased edge pixels differently
+        # (measured: at most 5 levels, on under 0.4% of the values). Another face differs almost everywhere.
+        diff = np.abs(stored.astype(int) - drawn.astype(int))
+        assert diff.max() <= 8 and (diff > 0).mean() < 0.01, (name, diff.max(), (diff > 0).mean())
 
 
 def test_make_dataset_is_deterministic_per_seed():

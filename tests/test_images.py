@@ -10,6 +10,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import PIL
 import pytest
 from PIL import Image, ImageFile
 
@@ -126,9 +127,15 @@ def test_cmyk_jpeg(tmp_path):
 
 
 def test_ycbcr_and_lab(tmp_path):
-    ycc = Image.new("RGB", (4, 4), (30, 160, 90)).convert("YCbCr")
-    out = _pixels(load_image(_save(tmp_path, ycc, "ycc.tif"))).astype(int)
-    assert np.abs(out - [30, 160, 90]).max() <= 2
+    ycc = _save(tmp_path, Image.new("RGB", (4, 4), (30, 160, 90)).convert("YCbCr"), "ycc.tif")
+    if tuple(int(part) for part in PIL.__version__.split(".")[:2]) >= (12, 1):
+        out = _pixels(load_image(ycc)).astype(int)
+        assert np.abs(out - [30, 160, 90]).max() <= 2
+    else:
+        # Pillow before 12.1 cannot decode an uncompressed YCbCr TIFF at all (not even one it wrote itself):
+        # interp then says so in one line, like for any file Pillow cannot read.
+        with pytest.raises(UsageError, match=r"ycc\.tif: truncated or corrupt image"):
+            load_image(ycc)
     lab = Image.new("LAB", (2, 2), (255, 128, 128))  # L=100, a=b=0: white
     out = _pixels(load_image(_save(tmp_path, lab, "lab.tif"))).astype(int)
     assert out.min() >= 250

@@ -249,7 +249,7 @@ def test_loading_a_checkpoint_does_not_import_dynamo():
     """Building the networks on the meta device must not touch meta-tensor maths: its first use
     imports torch._dynamo, which cost every CLI run ~1.5 s of start-up (fresh interpreter here)."""
     probe = ("import sys; from interp_cli.models.checkpoint import load_model; "
-             "m = load_model('weights/demo.pt'); "
+             "m = load_model('interp_cli/data/demo.pt'); "
              "assert m.encoder is not None; print('torch._dynamo' in sys.modules)")
     root = Path(__file__).resolve().parent.parent
     out = subprocess.run([sys.executable, "-c", probe], cwd=root, capture_output=True, text=True, check=True)

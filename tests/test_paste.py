@@ -9,13 +9,13 @@ from pathlib import Path
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
 import interp_cli.align as align
 from interp_cli.align.ffhq import source_to_aligned, source_to_aligned_matrix
 from interp_cli.cli import cli
 from interp_cli.images import load_image
+from tests.cli_runner import cli_runner
 
 FACES = Path(__file__).parent / "data" / "faces"
 OBAMA, BIDEN, TWO = FACES / "obama.jpg", FACES / "biden.jpg", FACES / "two_people.jpg"
@@ -27,7 +27,7 @@ needs_align = pytest.mark.skipif(
 
 
 def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
+    return cli_runner().invoke(cli, [str(a) for a in args])
 
 
 def photo(path) -> np.ndarray:

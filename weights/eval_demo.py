@@ -27,7 +27,7 @@ on held-out faces written as PNG files, compared at the model's resolution (`cli
 `--curve DIR` evaluates every `*.pt` snapshot of a training run (names `<label>_m<minutes>.pt`, as
 `train_demo --snapshots` writes them) the same way and writes `curve.csv` and `curve.png` there.
 
-Usage: `python -m weights.eval_demo [--weights weights/demo.pt] [--n 200] [--pairs 50] [--cli-n 12]`.
+Usage: `python -m weights.eval_demo [--weights interp_cli/data/demo.pt] [--n 200] [--pairs 50] [--cli-n 12]`.
 """
 
 from __future__ import annotations
@@ -47,13 +47,14 @@ from PIL import Image
 from interp_cli.files import sha256_of
 from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
+from interp_cli.weights import PRESETS, shipped_dir
 from weights.demo_faces import HELDOUT_SEED, make_dataset
 
 # The goals of issue 19, on held-out faces through the CLI path (see the module docstring).
 GOALS = {"recon_psnr": 28.0, "recon_sharpness": 0.85, "midpoint_sharpness": 0.85}
 
-HERE = Path(__file__).resolve().parent
-DEFAULT_WEIGHTS = HERE / "demo.pt"
+# The shipped demo model lives inside the package (interp_cli/data/), so that a wheel carries it.
+DEFAULT_WEIGHTS = shipped_dir() / PRESETS["demo"].local_path
 PAIR_SEED = 2024  # which held-out pairs are morphed: fixed, so every evaluation sees the same pairs
 
 
@@ -264,7 +265,8 @@ def plot_curve(rows: list[dict], path: Path, width: int = 640, height: int = 360
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Recompute the demo model's metrics from a checkpoint (CPU).")
-    parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS), help="checkpoint file (default: weights/demo.pt)")
+    parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS),
+                        help="checkpoint file (default: interp_cli/data/demo.pt)")
     parser.add_argument("--n", type=int, default=200, help="held-out faces for the PSNR")
     parser.add_argument("--pairs", type=int, default=50, help="held-out pairs for the midpoint sharpness")
     parser.add_argument("--cli-n", type=int, default=12,

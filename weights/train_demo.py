@@ -29,13 +29,13 @@ training uses that knowledge, which makes it cheap enough for a 2-core CPU:
 - `latent_avg` is the mean training code (the average face); it is what `E4EModel.encode` adds.
 
 Weights are stored as float16 (`load_model` converts), the run measures the saved file through
-`load_model` (see `weights/eval_demo.py`) and writes `--out` (default `weights/demo.pt`) plus the
-sha256/size JSON next to it (`demo.json`).
+`load_model` (see `weights/eval_demo.py`) and writes `--out` (default `interp_cli/data/demo.pt`, where the
+package ships it) plus the sha256/size JSON next to it (`demo.json`).
 
 Commands (from the repository root):
   python -m weights.train_demo --minutes 62                        # the shipped model, run 1 (CPU, 2 cores)
-  python -m weights.train_demo --init weights/demo.pt --minutes 55  # ... and run 2 on top (`make demo-weights`)
-  python -m weights.train_demo --resume weights/demo.state.pt          # continue an interrupted run
+  python -m weights.train_demo --init interp_cli/data/demo.pt --minutes 55  # ... run 2 on top (`make demo-weights`)
+  python -m weights.train_demo --resume interp_cli/data/demo.state.pt  # continue an interrupted run
   python -m weights.train_demo --tiny --minutes 5     # a 32x32 toy model, to try changes quickly
 
 On a CUDA machine the same command runs there (auto-detected; `--device cpu` forces the CPU).
@@ -69,7 +69,7 @@ from interp_cli.models.checkpoint import load_model, save_e4e_checkpoint
 from interp_cli.models.e4e import Encoder4Editing, EncoderConfig
 from interp_cli.models.stylegan2 import Generator, GeneratorConfig, MappingNetwork
 from weights.demo_faces import HELDOUT_SEED, PARAM_DIM, TRAIN_SEED, make_dataset, make_param_vectors
-from weights.eval_demo import evaluate, heldout_faces, quick_issue_metrics
+from weights.eval_demo import DEFAULT_WEIGHTS, evaluate, heldout_faces, quick_issue_metrics
 
 HERE = Path(__file__).resolve().parent
 CACHE_DIR = HERE / ".cache"
@@ -115,7 +115,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--snapshots", default="", metavar="DIR",
                    help="also keep every periodic checkpoint in DIR (<stem>_m<minutes>.pt) with quick metrics")
     p.add_argument("--resume", default="", metavar="STATE",
-                   help="continue an interrupted run from its training state, e.g. weights/demo.state.pt")
+                   help="continue an interrupted run from its training state, e.g. interp_cli/data/demo.state.pt")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
                    help="autocast dtype for training (auto: bf16 where the hardware has it)")
     p.add_argument("--init", default="",
@@ -128,7 +128,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--tiny", action="store_true", help="32x32 toy model for smoke tests (not the demo model)")
     p.add_argument("--cache-dir", default=str(CACHE_DIR), help="where drawn training faces are cached ('' = none)")
-    p.add_argument("--out", default=str(HERE / "demo.pt"), help="checkpoint path (the .json goes next to it)")
+    p.add_argument("--out", default=str(DEFAULT_WEIGHTS), help="checkpoint path (the .json goes next to it)")
     p.add_argument("--log", default="", help="also append the log to this file")
     return p.parse_args(argv)
 
