@@ -388,6 +388,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
                     if wanted_sheet and i in picks:
                         kept.append(_sheet_tile(frame))
                     bar.update()
+            size = writer.written_size or size  # what a player will show: an MP4 pads odd sizes to even
     render_seconds = time.perf_counter() - t_render
     if wanted_sheet:
         tile = (kept[0].shape[1], kept[0].shape[0])

@@ -179,6 +179,11 @@ class FrameWriter:
 
     # public interface
 
+    @property
+    def written_size(self) -> Optional[tuple[int, int]]:
+        """(width, height) of the frames as stored in the file (an MP4 pads odd sizes to even ones)."""
+        return self.size
+
     def write(self, frame: np.ndarray) -> None:
         """Append one [H, W, 3] uint8 frame (all frames must have the same size)."""
         if self._state != "open":
@@ -270,6 +275,7 @@ class Mp4Writer(FrameWriter):
         self.crf = quality_to_crf(quality)
         self._proc: Optional[subprocess.Popen] = None
         self._stderr = None
+        self._padded: Optional[tuple[int, int]] = None
         super().__init__(path, size=size)
         self._tmp = new_temp(self.path)
 
@@ -348,6 +354,10 @@ class Mp4Writer(FrameWriter):
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
+
+    @property
+    def written_size(self) -> Optional[tuple[int, int]]:
+        return self._padded or self.size
 
 
 class GifWriter(FrameWriter):

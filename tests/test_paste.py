@@ -204,9 +204,9 @@ def test_mp4_chain_with_another_backdrop_and_size(tmp_path):
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["paste"]["backdrop"].endswith("biden.jpg")
-    assert (summary["width"], summary["height"]) == (301, 301)  # biden.jpg is square
     frames = np.stack(list(iio.imiter(out)))
-    assert frames.shape == (3 * 2, 302, 302, 3)  # --loop: K(steps - 1) frames
+    assert frames.shape == (3 * 2, 302, 302, 3)  # --loop: K(steps - 1) frames; biden.jpg is square
+    assert (summary["width"], summary["height"]) == (302, 302)  # the summary reports the file as written
     scaled = np.asarray(load_image(BIDEN).resize((301, 301), Image.Resampling.LANCZOS)).astype(int)
     assert np.abs(frames[0, :40, :301].astype(int) - scaled[:40]).mean() < 4  # the top: the photo (lossy)
 
