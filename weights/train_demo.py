@@ -23,7 +23,7 @@ training uses that knowledge, which makes it cheap enough for a 2-core CPU:
 - **Checkpoints**: every `--save-every` minutes the run writes the loadable checkpoint (`--out`) and
   the full training state (`<out stem>.state.pt`: float32 weights, optimizers, discriminator, step,
   clock), each atomically, so an interrupted run loses at most that much; `--resume <state>` continues
-  it. `--snapshots DIR` also keeps each periodic checkpoint as `DIR/<stem>_m<minutes>.pt` and appends
+  it. `--snapshots DIR` also keeps each periodic checkpoint as `DIR/<stem>_s<step>_m<minutes>.pt` and appends
   in-process goal metrics to `DIR/quick.csv` (`python -m weights.eval_demo --curve DIR` measures the
   snapshots through the CLI afterwards).
 - `latent_avg` is the mean training code (the average face); it is what `E4EModel.encode` adds.
@@ -648,7 +648,7 @@ def train(args: argparse.Namespace) -> dict:
                          "steps_a": steps_of_a, "steps_b": steps_b, "b_total": b_total,
                          "minutes_before_b": minutes_before, "init": init or {}}, state_path(out_path))
             if snapshots:
-                snapshot = snapshots / f"{out_path.stem}_m{elapsed / 60:05.1f}.pt"
+                snapshot = snapshots / f"{out_path.stem}_s{step:06d}_m{elapsed / 60:05.1f}.pt"  # step: unique when fast
                 save_checkpoint(snapshot, generator, encoder, full_avg, meta)
                 quick = quick_issue_metrics(load_model(snapshot).to(device), quick_faces)
                 row = {"minutes": round(elapsed / 60, 2), "step": step, "file": snapshot.name, **quick}
