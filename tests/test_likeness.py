@@ -13,18 +13,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 from PIL import Image
 
 from interp_cli import likeness
 from interp_cli.cli import cli
+from tests.cli_runner import cli_runner
 
 ROOT = Path(__file__).resolve().parents[1]
 FACE_A, FACE_B = ROOT / "examples" / "demo_a.png", ROOT / "examples" / "demo_b.png"
 
 
 def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
+    return cli_runner().invoke(cli, [str(a) for a in args])
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:
