@@ -561,8 +561,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.device != "cpu":
         parser.error(f"--device {args.device}: this script measures the CPU; for GPUs run "
                      f"benchmarks/bench_gpu.py --device {args.device}")
+    return run_and_report(run_cpu, args)
+
+
+def run_and_report(run, args) -> int:
+    """Run a benchmark, write its numbers to `--json` if asked, print its summary line."""
     t0 = time.perf_counter()
-    results = run_cpu(args)
+    results = run(args)
     results["bench_seconds"] = time.perf_counter() - t0
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))

@@ -15,7 +15,6 @@ random weights (nothing is downloaded); the helpers are shared with the CPU benc
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -26,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch
 
 from bench import (conv_peak, encoder_macs, generator_macs, image_diff, random_encoder, random_generator,
-                   sync)
+                   run_and_report, sync)
 
 
 def loop_seconds(fn, iters: int, device: torch.device, warmup: int = 2) -> float:
@@ -236,13 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         parser.error("--device cuda: no CUDA device is available")
-    t0 = time.perf_counter()
-    results = run_sweep(args)
-    results["bench_seconds"] = time.perf_counter() - t0
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
-    print(results["summary"] + f" | bench took {results['bench_seconds']:.0f} s")
-    return 0
+    return run_and_report(run_sweep, args)
 
 
 if __name__ == "__main__":
