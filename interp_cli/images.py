@@ -7,7 +7,6 @@ naming the file, never as a Pillow traceback.
 Public API:
     load_image(path, *, max_pixels=50_000_000) -> PIL.Image.Image   (mode "RGB", 8 bits/channel)
     image_to_uint8_array(img) -> np.ndarray                          ([H, W, 3] uint8, writable)
-    content_sha256(path) -> str                                      (hex digest of the file bytes)
 
 Colour handling (see `to_rgb`):
     * EXIF orientation is applied, so the pixels are the way a photo viewer shows them.
@@ -32,7 +31,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import UsageError
-from .files import check_input_file, sha256_of
+from .files import check_input_file
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -148,14 +147,3 @@ def image_to_uint8_array(img: Image.Image) -> np.ndarray:
         raise ValueError(f"expected an RGB image, got array of shape {arr.shape}")
     return arr
 
-
-def content_sha256(path: PathLike) -> str:
-    """Hex sha256 of the file's bytes, read in chunks (used as a latent-cache key).
-
-    Keyed on content, not name or mtime, so a renamed or re-saved-but-identical photo still hits.
-    """
-    name = _check_file(path)
-    try:
-        return sha256_of(name)
-    except OSError as err:
-        raise UsageError(f"{name}: cannot read ({err.strerror or _one_line(err)})") from None

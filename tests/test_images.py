@@ -15,7 +15,7 @@ import pytest
 from PIL import Image, ImageFile
 
 from interp_cli.errors import UsageError
-from interp_cli.images import content_sha256, image_to_uint8_array, load_image
+from interp_cli.images import image_to_uint8_array, load_image
 
 FACES = Path(__file__).parent / "data" / "faces"
 
@@ -232,10 +232,3 @@ def test_max_pixels_is_configurable(tmp_path):
     with pytest.raises(UsageError, match=r"100x60 pixels, more than the 5999 pixel limit"):
         load_image(path, max_pixels=5999)
 
-
-def test_content_sha256(tmp_path):
-    path = tmp_path / "x.bin"
-    path.write_bytes(b"abc")
-    assert content_sha256(path) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    with pytest.raises(UsageError, match="no such file"):
-        content_sha256(tmp_path / "missing.png")
