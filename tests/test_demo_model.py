@@ -17,8 +17,8 @@ from PIL import Image
 
 from interp_cli.models.checkpoint import load_model
 from weights import demo_faces
-from weights.eval_demo import (DEFAULT_WEIGHTS, cli_metrics, encode, psnr, quick_issue_metrics, render,
-                               sha256_of, sharpness)
+from weights.eval_demo import (DEFAULT_WEIGHTS, cli_metrics, encode, issue_metrics, psnr, quick_issue_metrics,
+                               render, sha256_of, sharpness, to_tensor, true_midpoints)
 
 ROOT = Path(__file__).resolve().parents[1]
 # Measured with weights/eval_demo.py on the committed checkpoint: 200 held-out faces, mean PSNR 25.5 dB,
@@ -31,6 +31,8 @@ MIDPOINT_MIN_DIFF = 0.02  # mean |midpoint - closer endpoint| in [0, 1] units: t
 # inputs' (goals 0.85). The floors leave about 0.1 for the 4 faces here and other CPUs.
 RECON_SHARPNESS_FLOOR = 0.55
 MIDPOINT_SHARPNESS_FLOOR = 0.45
+# PSNR of the midpoint against the true in-between (`true_midpoints`): 27.7 dB on the 4 faces here.
+MIDPOINT_PSNR_FLOOR = 24.0
 PAIRS = [(0, 1), (2, 3), (4, 5), (6, 7)]
 
 
@@ -104,15 +106,39 @@ def test_goal_metrics_through_the_cli(demo_model, heldout, tmp_path):
     """What a user sees with `interp encode` then `interp render`: sharp enough reconstructions and
     midpoints, and the same numbers as the in-process measurement up to the PNG round trip."""
     faces = heldout[:4]
-    measured = cli_metrics(DEFAULT_WEIGHTS, faces, work_dir=tmp_path)
+    measured = cli_metrics(DEFAULT_WEIGHTS, faces, work_dir=tmp_path, truth_mid=true_midpoints(4, 64))
     assert sorted(p.name for p in tmp_path.glob("recon*.png")) == [f"recon{i}.png" for i in range(4)]
     assert measured["recon_psnr"] >= PSNR_FLOOR, measured
     assert measured["recon_sharpness"] >= RECON_SHARPNESS_FLOOR, measured
     assert measured["midpoint_sharpness"] >= MIDPOINT_SHARPNESS_FLOOR, measured
+    assert measured["midpoint_psnr"] >= MIDPOINT_PSNR_FLOOR, measured  # the in-between is the blended face
     direct = quick_issue_metrics(demo_model, faces)
     assert abs(measured["recon_psnr"] - direct["recon_psnr"]) < 0.3, (measured, direct)
     for key in ("recon_sharpness", "midpoint_sharpness"):
         assert abs(measured[key] - direct[key]) < 0.03, (measured, direct)
+
+
+def test_true_midpoints_are_the_blended_faces_a_perfect_model_would_draw(heldout):
+    """The ceiling `eval_demo` reports next to the midpoint goal: the exact in-betweens of pairs
+    (i, i+1), drawn by the renderer. A perfect model scores 1 against them, and its midpoint
+    sharpness equals theirs."""
+    truth = true_midpoints(4, 64)
+    assert truth.shape == (4, 64, 64, 3) and truth.dtype == np.uint8
+    for i in range(4):
+        blended = demo_faces.blend(demo_faces.face_params(demo_faces.HELDOUT_SEED, i),
+                                   demo_faces.face_params(demo_faces.HELDOUT_SEED, (i + 1) % 4), 0.5)
+        assert np.array_equal(truth[i], np.asarray(demo_faces.render_face(blended)))
+        for end in (heldout[i], heldout[(i + 1) % 4]):
+            assert np.abs(truth[i].astype(int) - end).mean() > 3  # a new face, not one of the ends
+    target = to_tensor(heldout[:4])
+    perfect = issue_metrics(target, target, to_tensor(truth), to_tensor(truth))
+    assert perfect["recon_sharpness"] == 1.0
+    assert perfect["midpoint_sharpness"] == perfect["midpoint_sharpness_truth"]
+    assert perfect["midpoint_sharpness_vs_truth"] == 1.0
+    assert perfect["midpoint_psnr"] >= 90
+    # a pixel cross-fade of the two ends is not the true in-between
+    crossfade = (target + torch.roll(target, -1, dims=0)) / 2
+    assert issue_metrics(target, target, crossfade, to_tensor(truth))["midpoint_psnr"] < 30
 
 
 def test_sampled_faces_are_well_behaved(demo_model):

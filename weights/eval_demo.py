@@ -24,6 +24,16 @@ on held-out faces written as PNG files, compared at the model's resolution (`cli
 - **midpoint_sharpness**: `sharpness(render((code_a + code_b) / 2))` divided by the mean of the two
   *input* faces' sharpness, over the pairs (i, i+1) (goal >= 0.85).
 
+A perfect model would not score 1 on the last one: the faces' true in-betweens (faces i and i+1
+blended half way in parameter space and drawn by `demo_faces.render_face`, `true_midpoints`) are
+themselves softer than their ends (half-faded glasses, blended hair). `python -m weights.eval_demo`
+therefore also reports, on the same pairs,
+
+- **midpoint_sharpness_truth**: the true in-betweens' sharpness over their inputs': the ceiling of
+  `midpoint_sharpness` for a model that draws every in-between exactly;
+- **midpoint_sharpness_vs_truth**: the rendered midpoint's sharpness over the true in-between's;
+- **midpoint_psnr**: PSNR of the rendered midpoint against the true in-between (is it the right face).
+
 `--curve DIR` evaluates every `*.pt` snapshot of a training run (names `<label>_m<minutes>.pt`, as
 `train_demo --snapshots` writes them) the same way and writes `curve.csv` and `curve.png` there.
 
@@ -48,7 +58,7 @@ from interp_cli.files import sha256_of
 from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
 from interp_cli.weights import PRESETS, shipped_dir
-from weights.demo_faces import HELDOUT_SEED, make_dataset
+from weights.demo_faces import HELDOUT_SEED, blend, face_params, make_dataset, render_face
 
 # The goals of issue 19, on held-out faces through the CLI path (see the module docstring).
 GOALS = {"recon_psnr": 28.0, "recon_sharpness": 0.85, "midpoint_sharpness": 0.85}
@@ -139,19 +149,46 @@ def evaluate(model: E4EModel, images: np.ndarray, n_pairs: int = 50) -> dict:
     }
 
 
-def issue_metrics(target: torch.Tensor, recon: torch.Tensor, mid: torch.Tensor) -> dict:
+def issue_metrics(target: torch.Tensor, recon: torch.Tensor, mid: torch.Tensor,
+                  truth_mid: torch.Tensor | None = None) -> dict:
     """The three goal metrics from images in [0, 1]: inputs `target [N, 3, S, S]`, their reconstructions
     `recon` (same shape) and `mid [N, 3, S, S]`, the midpoint of the codes of faces i and (i + 1) % N.
+
+    With `truth_mid` (same shape: the true in-betweens of those pairs, see `true_midpoints`), also the
+    midpoint's ceiling and its comparison with the truth (see the module docstring).
     """
     sharp_in = sharpness(target)
     neighbour = torch.roll(torch.arange(len(target)), -1)
-    mid_ratio = sharpness(mid) / ((sharp_in + sharp_in[neighbour]) / 2)
-    return {
+    sharp_pair = (sharp_in + sharp_in[neighbour]) / 2
+    result = {
         "n_images": len(target),
         "recon_psnr": round(float(psnr(recon, target).mean()), 3),
         "recon_sharpness": round(float((sharpness(recon) / sharp_in).mean()), 4),
-        "midpoint_sharpness": round(float(mid_ratio.mean()), 4),
+        "midpoint_sharpness": round(float((sharpness(mid) / sharp_pair).mean()), 4),
     }
+    if truth_mid is not None:
+        sharp_truth = sharpness(truth_mid)
+        result.update({
+            "midpoint_sharpness_truth": round(float((sharp_truth / sharp_pair).mean()), 4),
+            "midpoint_sharpness_vs_truth": round(float((sharpness(mid) / sharp_truth).mean()), 4),
+            "midpoint_psnr": round(float(psnr(mid, truth_mid).mean()), 3),
+        })
+    return result
+
+
+def true_midpoints(n: int, size: int, seed: int = HELDOUT_SEED) -> np.ndarray:
+    """The exact in-betweens of the pairs (i, (i + 1) % n) of faces `0..n-1` of the set `seed`: each
+    pair's parameters blended half way and drawn by the renderer, uint8 `[n, size, size, 3]`.
+
+    The demo codes are linear in the parameters, so this is the face a perfect model's midpoint shows.
+    """
+    return np.stack([np.asarray(render_face(blend(face_params(seed, i), face_params(seed, (i + 1) % n), 0.5),
+                                            size)) for i in range(n)])
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 `[N, H, W, 3]` -> float `[N, 3, H, W]` in [0, 1]."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255)
 
 
 @torch.no_grad()
@@ -168,11 +205,13 @@ def _read_png(path: Path) -> torch.Tensor:
     return torch.from_numpy(np.asarray(Image.open(path).convert("RGB")).copy()).permute(2, 0, 1).float().div(255)
 
 
-def cli_metrics(weights: str | Path, images: np.ndarray, work_dir: str | Path | None = None) -> dict:
+def cli_metrics(weights: str | Path, images: np.ndarray, work_dir: str | Path | None = None,
+                truth_mid: np.ndarray | None = None) -> dict:
     """`issue_metrics` measured the way a user gets the images: every face is written as a PNG, encoded
     with `interp encode` (`pipeline.encode`, no latent cache), rendered with `interp render`
     (`pipeline.render`, default constant noise); each midpoint code is the mean of two `.npy` codes,
-    rendered the same way. uint8 `[N, S, S, 3]` faces at the model's resolution.
+    rendered the same way. uint8 `[N, S, S, 3]` faces at the model's resolution; `truth_mid`: their
+    `true_midpoints`, when the faces are the first N of a data set.
     """
     from interp_cli import pipeline  # the CLI's own functions: what `interp encode/render` call
 
@@ -199,7 +238,7 @@ def cli_metrics(weights: str | Path, images: np.ndarray, work_dir: str | Path | 
         mid = torch.stack([_read_png(work / f"mid{i}.png") for i in range(len(images))])
     if recon.shape[-1] != target.shape[-1]:
         raise ValueError(f"the model renders {recon.shape[-1]} px, the faces are {target.shape[-1]} px")
-    return issue_metrics(target, recon, mid)
+    return issue_metrics(target, recon, mid, None if truth_mid is None else to_tensor(truth_mid))
 
 
 def heldout_faces(n: int, size: int) -> np.ndarray:
@@ -218,10 +257,13 @@ def curve(run_dir: Path, n: int, extra: list[Path] = ()) -> list[dict]:
     snapshots = [(0.0, Path(p)) for p in extra]
     snapshots += [(float(m.group(1)), p) for p in run_dir.glob("*.pt") if (m := SNAPSHOT_NAME.search(p.name))]
     faces: dict[int, np.ndarray] = {}
+    truths: dict[int, np.ndarray] = {}
     for minutes, path in sorted(snapshots, key=lambda item: item[0]):
         size = load_model(path, with_encoder=False).size
-        faces.setdefault(size, heldout_faces(n, size))
-        rows.append({"minutes": minutes, "file": path.name, **cli_metrics(path, faces[size])})
+        if size not in faces:
+            faces[size] = heldout_faces(n, size)
+            truths[size] = true_midpoints(n, size)
+        rows.append({"minutes": minutes, "file": path.name, **cli_metrics(path, faces[size], truth_mid=truths[size])})
         print(json.dumps(rows[-1]), flush=True)
     with open(run_dir / "curve.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -288,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     result.update(evaluate(model, images, args.pairs))
     if args.cli_n:
         result["goals"] = {"measured_through": "interp encode + interp render", "seed": HELDOUT_SEED,
-                           **cli_metrics(args.weights, heldout_faces(args.cli_n, model.size)),
+                           **cli_metrics(args.weights, heldout_faces(args.cli_n, model.size),
+                                         truth_mid=true_midpoints(args.cli_n, model.size)),
                            "goal": GOALS}
     stored = model.meta.get("train", {})
     if stored:

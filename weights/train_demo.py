@@ -124,6 +124,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--n-eval", type=int, default=200, help="held-out faces for the final PSNR")
     p.add_argument("--pairs", type=int, default=50, help="held-out pairs for the final midpoint sharpness")
     p.add_argument("--log-every", type=float, default=60.0, help="seconds between log lines")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads of the end-to-end stage (stage A's two processes always use one each); "
+                        "with --init or --resume on an otherwise idle machine, the number of cores")
     p.add_argument("--workers", type=int, default=0, help="processes for drawing the data (0: all CPUs)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--tiny", action="store_true", help="32x32 toy model for smoke tests (not the demo model)")
@@ -536,7 +539,8 @@ def describe(args: argparse.Namespace, gen_dict: dict, enc_config: EncoderConfig
         "train": {"seed": args.seed, "steps": steps, "minutes": round(minutes, 2),
                   "device": torch.cuda.get_device_name(device) if device.type == "cuda" else
                   f"cpu ({platform.machine()}, "
-                  f"{'1 process' if args.serial or args.init or args.resume else '2 processes'}, 1 thread each)",
+                  f"{'1 process' if args.serial or args.init or args.resume else '2 processes'}, "
+                  f"stage B {args.threads} thread{'s' if args.threads > 1 else ''})",
                   "precision": str(amp or torch.float32).replace("torch.", ""),
                   "adversarial": {"weight": args.adv_weight, "r1": args.r1, "lr_d": args.lr_d,
                                   "warmup": args.adv_warmup} if args.adv_weight > 0 else None,
@@ -660,6 +664,7 @@ def train(args: argparse.Namespace) -> dict:
                     writer.writerow(row)
                 log("snapshot " + json.dumps(row))
 
+        torch.set_num_threads(max(1, args.threads))  # stage B is one process: it may use every core
         steps_e2e = train_end_to_end({**job, "deadline": stage_b_deadline, "steps": steps_b, "save": save_progress},
                                      generator, encoder, Logger(args.log, "[B] "), resume)
 
