@@ -356,6 +356,9 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
     each row prints a line (a JSON line with --json), then a summary of the run.
     e.g. interp batch pairs.csv --outdir out/ --shard 1/4 --skip-existing --json
     """
+    from interp_cli.manifest import plan_batch
+
+    plan_batch(manifest, outdir, shard=shard, sheets=sheets)  # a bad manifest: refused before torch loads
     from interp_cli import pipeline
 
     def on_row(result: dict) -> None:

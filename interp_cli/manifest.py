@@ -4,6 +4,7 @@
     shard = parse_shard("2/3")                      # or "auto", "auto/8" (scheduler's index)
     plan = plan_outputs(rows, "out/", sheets=False) # {row number: Placement}, duplicates refused
     mine = [r for r in rows if shard.takes(r)]
+    batch = plan_batch("pairs.csv", "out/", shard="2/3") # all of the above, as `interp batch` checks it
 
 No torch here: `interp batch` refuses a bad manifest, shard or duplicate names before loading anything.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import os
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -190,20 +192,55 @@ def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool
     return Placement(output, targets)
 
 
+def same_name_key(path: Path) -> str:
+    """Two outputs that are one file on *some* file system get one key: case folded and Unicode
+    normalised, because a job array's --outdir is often a share (SMB, a Mac's APFS) that ignores
+    case or normalises names, where `A.mp4` and `a.mp4` would silently overwrite each other."""
+    return unicodedata.normalize("NFC", str(path)).casefold()
+
+
 def plan_outputs(rows: Sequence[Row], outdir: Path, *, sheets: bool = False,
                  manifest: str = "manifest") -> dict[int, Placement]:
     """Place every row (every shard's too, so that all shards refuse the same manifest alike) and
     refuse, before any work, two rows that would write the same file."""
     plan = {row.number: place_output(outdir, row.name, row.inputs, sheets=sheets) for row in rows}
-    writers: dict[Path, list[Row]] = {}
+    writers: dict[str, list[tuple[Path, Row]]] = {}
     for row in rows:
         for target in plan[row.number].targets:
-            writers.setdefault(target, []).append(row)
-    clashes = [(path, found) for path, found in writers.items() if len(found) > 1]
+            writers.setdefault(same_name_key(target), []).append((target, row))
+    clashes = [found for found in writers.values() if len(found) > 1]
     if clashes:
-        shown = "; ".join(f"{path.relative_to(outdir)} by rows "
-                          + ", ".join(f"{r.number} (line {r.line})" for r in found)
-                          for path, found in clashes[:5])
+        def names(found: list[tuple[Path, Row]]) -> str:
+            distinct = list(dict.fromkeys(str(path.relative_to(outdir)) for path, _ in found))
+            return distinct[0] if len(distinct) == 1 else " and ".join(distinct) + " (one file where case is ignored)"
+
+        shown = "; ".join(f"{names(found)} by rows " + ", ".join(f"{r.number} (line {r.line})" for _, r in found)
+                          for found in clashes[:5])
         more = f"; and {len(clashes) - 5} more" if len(clashes) > 5 else ""
         raise UsageError(f"{manifest}: duplicate output names: {shown}{more}; give each row its own name")
     return plan
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """A checked batch: this `shard`, every manifest row, each row's `placements`, and `mine`, the
+    shard's rows in manifest order."""
+
+    shard: Shard
+    rows: list[Row]
+    placements: dict[int, Placement]
+    mine: list[Row]
+
+
+def plan_batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str | Shard = "1/1",
+               sheets: bool = False) -> BatchPlan:
+    """Everything `interp batch` checks before it loads a model: the shard, the manifest, --outdir and
+    the output names (UsageError, exit 2, on the first problem). Cheap and torch-free, so the command
+    line runs it before importing the pipeline and a bad manifest is refused at once."""
+    shard = parse_shard(shard)
+    rows = read_manifest(manifest)
+    outdir = Path(outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise UsageError(f"{outdir}: exists and is not a directory")
+    placements = plan_outputs(rows, outdir.resolve(), sheets=sheets, manifest=Path(manifest).name)
+    return BatchPlan(shard, rows, placements, [row for row in rows if shard.takes(row)])

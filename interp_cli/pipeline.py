@@ -25,7 +25,7 @@ from interp_cli.cache import LatentCache, cache_key, image_digest
 from interp_cli.errors import InterpError, UsageError
 from interp_cli.files import check_input_file, refuse_overwriting_inputs
 from interp_cli.images import load_image
-from interp_cli.manifest import Shard, parse_shard, plan_outputs, read_manifest
+from interp_cli.manifest import Shard, plan_batch
 from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
 from interp_cli.render import (pick_device, pick_precision, precision_name, render_ahead, render_float,
@@ -597,16 +597,12 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     "skipped", "output", "timings", ...} plus the morph summary, or "error" and "exit_code".
     """
     started = time.perf_counter()
-    shard = parse_shard(shard)
     for forbidden in ("sheet", "session"):
         if forbidden in morph_options:
             raise TypeError(f"batch() got {forbidden}=: rows are placed by the manifest (use sheets=True)")
-    rows = read_manifest(manifest)
+    checked = plan_batch(manifest, outdir, shard=shard, sheets=sheets)
+    shard, rows, plan, mine = checked.shard, checked.rows, checked.placements, checked.mine
     outdir = Path(outdir)
-    if outdir.exists() and not outdir.is_dir():
-        raise UsageError(f"{outdir}: exists and is not a directory")
-    plan = plan_outputs(rows, outdir.resolve(), sheets=sheets, manifest=Path(manifest).name)
-    mine = [row for row in rows if shard.takes(row)]
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -164,6 +164,33 @@ def test_manifest_rows_lines_and_duplicates(tmp_path):
         plan_outputs(rows[4:], tmp_path.resolve(), sheets=True)
 
 
+def test_names_one_file_system_would_merge_are_duplicates(tmp_path):
+    """Case and Unicode normalisation: one file on an SMB share or a Mac, so refused everywhere."""
+    manifest = tmp_path / "pairs.csv"
+    nfc, nfd = "caf\u00e9.gif", "cafe\u0301.gif"
+    manifest.write_text(f"{A},{B},Clip.GIF\n{A},{B},clip.gif\n{A},{B},{nfc}\n{A},{B},{nfd}\n{A},{B},other.gif\n",
+                        encoding="utf-8")
+    with pytest.raises(UsageError) as err:
+        plan_outputs(read_manifest(manifest), tmp_path.resolve(), manifest="pairs.csv")
+    assert str(err.value).startswith("pairs.csv: duplicate output names: Clip.GIF and clip.gif (one file where "
+                                     "case is ignored) by rows 1 (line 1), 2 (line 2); ")
+    assert "by rows 3 (line 3), 4 (line 4)" in str(err.value) and "other.gif" not in str(err.value)
+
+
+def test_a_bad_manifest_is_refused_before_torch_is_loaded(tmp_path):
+    """What makes the refusal instant for a job array's thousand tasks: no torch import first."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{A},{B},x.gif\n{A},{B},X.gif\n")
+    probe = ("import sys\nfrom interp_cli.cli import main\ntry:\n    main(sys.argv[1:])\n"
+             "except SystemExit as done:\n    print(done.code, 'torch' in sys.modules)\n")
+    for args in ([str(manifest)], [str(tmp_path / "missing.csv")], [str(manifest), "--shard", "4/3"]):
+        done = subprocess.run([sys.executable, "-c", probe, "batch", *args, "--outdir", str(tmp_path / "out")],
+                              capture_output=True, text=True, timeout=60)
+        assert done.stdout.split() == ["2", "False"], (args, done.stdout, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1 and done.stderr.startswith("interp: error:"), done.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_batch_and_morph_share_every_morph_option():
     from interp_cli.pipeline import morph
 
