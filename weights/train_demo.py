@@ -246,14 +246,16 @@ class PatchDiscriminator(nn.Module):
 def discriminator_step(disc: PatchDiscriminator, opt: torch.optim.Optimizer, real: torch.Tensor,
                        fake: torch.Tensor, r1_gamma: float, with_r1: bool) -> torch.Tensor:
     """One non-saturating discriminator update (fake detached); with `with_r1`, the lazy R1 penalty
-    (`gamma / 2 * |grad D(real)|^2`, times 4 for every 4th step) on the real faces. Returns the
-    classification loss (R1 left out, so that logged values are comparable from step to step)."""
+    (`gamma / 2 * |grad D(real)|^2`, times 4 for every 4th step) on the real faces, where D(real) is
+    each face's *mean* patch logit, as in the loss (the sum of 64 logits made gamma 4096 times
+    stronger and froze D at chance). Returns the classification loss (R1 left out, so that logged
+    values are comparable from step to step)."""
     real = real.detach().requires_grad_(with_r1)
     real_logits = disc(real)
     loss = F.softplus(disc(fake.detach())).mean() + F.softplus(-real_logits).mean()
     total = loss
     if with_r1:
-        grad, = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+        grad, = torch.autograd.grad(real_logits.mean(dim=(1, 2, 3)).sum(), real, create_graph=True)
         total = loss + r1_gamma / 2 * 4 * grad.pow(2).flatten(1).sum(1).mean()
     opt.zero_grad(set_to_none=True)
     total.backward()
