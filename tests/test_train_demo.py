@@ -122,3 +122,19 @@ def test_snapshots_log_goal_metrics(tmp_path):
     assert (snaps / "curve.csv").read_text().startswith("minutes,file,n_images,recon_psnr,")
     with Image.open(snaps / "curve.png") as plot:
         assert plot.size == (640, 360)
+
+
+def test_channels_choose_the_generator_and_its_size(tmp_path):
+    """`--channels` is how a GPU run tries a wider or a 128 px model: the checkpoint comes back with
+    those widths, that size, and an encoder that reads faces of that size."""
+    out = tmp_path / "wide.pt"
+    train_demo.train(train_demo.parse_args(
+        [*TINY, "--steps", "2", "--channels", "4:16,8:16,16:8,32:8,64:8", "--out", str(out)]))
+    model = load_model(out)
+    assert (model.size, model.encoder_input_size, model.n_latent) == (64, 64, 10)
+    assert model.meta["generator"]["channels"] == {"4": 16, "8": 16, "16": 8, "32": 8, "64": 8}
+    for bad in ("4:16,16:8", "4:16,8:x", "4:16,8:0"):
+        done = subprocess.run([sys.executable, "-m", "weights.train_demo", "--channels", bad, "--steps", "1"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and done.stderr.startswith("train_demo: error: --channels"), (bad, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr

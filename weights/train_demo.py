@@ -88,6 +88,21 @@ GENERATOR_TINY = {"size": 32, "style_dim": 96, "n_mlp": 4, "lr_mlp": 0.01,
 ENCODER_TINY = {"widths": (16, 24, 32, 48), "units": (1, 1, 1, 1), "use_se": True, "input_size": 32}
 
 
+def with_channels(gen_dict: dict, enc_dict: dict, spec: str) -> tuple[dict, dict]:
+    """`gen_dict` with the widths of `spec` ("4:256,8:256,...,64:64") and the size they end at, and
+    `enc_dict` reading faces of that size. Raises ValueError, with a one-line reason, on a malformed spec."""
+    try:
+        channels = {int(res): int(width) for res, width in (item.split(":") for item in spec.split(","))}
+    except ValueError:
+        raise ValueError(f"--channels {spec!r}: write it as RES:WIDTH,... e.g. 4:256,8:256,16:128,32:64,64:32") \
+            from None
+    size = max(channels)
+    expected = [2 ** k for k in range(2, size.bit_length())]
+    if sorted(channels) != expected or min(channels.values()) < 1:
+        raise ValueError(f"--channels {spec!r}: need a positive width for each of {expected}")
+    return {**gen_dict, "size": size, "channels": channels}, {**enc_dict, "input_size": size}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Train the demo model (generator + encoder) on procedural faces.")
     p.add_argument("--minutes", type=float, default=120.0, help="wall-time budget of the whole run")
@@ -130,10 +145,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=0, help="processes for drawing the data (0: all CPUs)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--tiny", action="store_true", help="32x32 toy model for smoke tests (not the demo model)")
+    p.add_argument("--channels", default="", metavar="RES:C,...",
+                   help="generator widths per resolution, replacing the demo's (and its size: the largest "
+                        "resolution named), e.g. 4:256,8:256,16:256,32:128,64:64 for a wider 64 px generator, "
+                        "or ...,128:32 for a 128 px one (then the faces and the encoder's input are 128 px)")
     p.add_argument("--cache-dir", default=str(CACHE_DIR), help="where drawn training faces are cached ('' = none)")
     p.add_argument("--out", default=str(DEFAULT_WEIGHTS), help="checkpoint path (the .json goes next to it)")
     p.add_argument("--log", default="", help="also append the log to this file")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.channels:
+        try:
+            with_channels(GENERATOR, ENCODER, args.channels)
+        except ValueError as err:
+            p.exit(2, f"train_demo: error: {err}\n")  # one line, a usage error's exit code
+    return args
 
 
 class Logger:
@@ -563,6 +588,8 @@ def train(args: argparse.Namespace) -> dict:
     torch.set_num_threads(1)  # one core per process: oversubscribed OpenMP threads are many times slower
     torch.manual_seed(args.seed)
     gen_dict, enc_dict = (GENERATOR_TINY, ENCODER_TINY) if args.tiny else (GENERATOR, ENCODER)
+    if args.channels:
+        gen_dict, enc_dict = with_channels(gen_dict, enc_dict, args.channels)
     size, style_dim = gen_dict["size"], gen_dict["style_dim"]
     amp = autocast_dtype(args.precision, device)
     out_path = Path(args.out)
