@@ -113,6 +113,10 @@ def test_snapshots_log_goal_metrics(tmp_path):
     first = rows[1].split(",")
     assert first[1] == "0" and (snaps / first[2]).exists()
     assert load_model(snaps / first[2]).size == 32
+    # the logged curve, plotted without measuring again
+    assert eval_demo.main(["--curve", str(snaps), "--from-log"]) == 0
+    with Image.open(snaps / "quick.png") as plot:
+        assert plot.size == (640, 360) and len(plot.getcolors(1 << 16)) > 3  # axes, text and three series
     # the curve through the CLI path, on two of the snapshots
     for name in sorted(p.name for p in snaps.glob("*.pt"))[2:]:
         (snaps / name).unlink()

@@ -315,11 +315,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="held-out faces for the goal metrics through `interp encode`/`render` (0: skip)")
     parser.add_argument("--curve", default="", metavar="DIR",
                         help="evaluate every snapshot `*_m<minutes>.pt` in DIR instead, e.g. --curve /tmp/run")
+    parser.add_argument("--from-log", action="store_true",
+                        help="with --curve: plot the in-training metrics of DIR/quick.csv (validation faces, "
+                             "no PNG round trip) into DIR/quick.png instead of measuring every snapshot")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    if args.curve and args.from_log:
+        with open(Path(args.curve) / "quick.csv", newline="") as f:
+            rows = [{key: float(value) if key != "file" else value for key, value in row.items()}
+                    for row in csv.DictReader(f)]
+        plot_curve(rows, Path(args.curve) / "quick.png")
+        return 0
     if args.curve:
         curve(Path(args.curve), args.cli_n or 12)
         return 0
