@@ -439,8 +439,12 @@ def draw_glasses(c: Canvas, p: FaceParams) -> None:
     c.line([(-inner, y - ry * 0.2), (0, y - ry * 0.45), (inner, y - ry * 0.2)], colour, width)
 
 
-def draw_face(c: Canvas, p: FaceParams) -> None:
-    """The whole head, back to front: hair behind, shoulders, neck, ears, face, features, fringe, glasses."""
+def draw_face(c: Canvas, p: FaceParams, features: bool = True) -> None:
+    """The whole head, back to front: hair behind, shoulders, neck, ears, face, features, fringe, glasses.
+
+    `features=False` leaves out the eyes, brows, nose, mouth and glasses: with `feature_mask`, where
+    they are, for measuring what a model makes of them.
+    """
     fw, fh = p.face_w, p.face_h
     c.polygon(ellipse(0, fh + 0.34, 0.4, 0.24, 64), p.shirt)            # shoulders (cut off by the frame)
     draw_back_hair(c, p)
@@ -458,22 +462,42 @@ def draw_face(c: Canvas, p: FaceParams) -> None:
         cheek = mix(p.skin, (236, 110, 120), 0.35 * p.blush)
         for side in (-1, 1):
             c.polygon(ellipse(side * fw * 0.58, fh * (p.mouth_y - 0.12), fw * 0.2, fw * 0.12, 24), cheek)
-    for side in (-1, 1):
-        draw_eye(c, p, side)
-        draw_brow(c, p, side)
-    draw_nose(c, p)
-    draw_mouth(c, p)
+    if features:
+        for side in (-1, 1):
+            draw_eye(c, p, side)
+            draw_brow(c, p, side)
+        draw_nose(c, p)
+        draw_mouth(c, p)
     draw_front_hair(c, p)
-    draw_glasses(c, p)
+    if features:
+        draw_glasses(c, p)
 
 
-def render_face(params: FaceParams, size: int = SIZE, supersample: int = SUPERSAMPLE) -> Image.Image:
-    """Draw a face: `FaceParams` -> RGB `PIL.Image` of `size` x `size` (drawn at `size * supersample`)."""
+def render_face(params: FaceParams, size: int = SIZE, supersample: int = SUPERSAMPLE,
+                features: bool = True) -> Image.Image:
+    """Draw a face: `FaceParams` -> RGB `PIL.Image` of `size` x `size` (drawn at `size * supersample`).
+
+    `features=False`: the same face without eyes, brows, nose, mouth and glasses.
+    """
     canvas = Canvas(params, size * supersample)
-    draw_face(canvas, params)
+    draw_face(canvas, params, features)
     if supersample == 1:
         return canvas.image
     return canvas.image.resize((size, size), Image.LANCZOS)
+
+
+def feature_mask(params: FaceParams, size: int = SIZE, threshold: int = 8) -> np.ndarray:
+    """Where the eyes, brows, nose, mouth and glasses are: bool `[size, size]`, the pixels that drawing
+    them changes by more than `threshold` levels in some channel, grown by one pixel (their edges)."""
+    drawn = np.asarray(render_face(params, size), np.int16)
+    bare = np.asarray(render_face(params, size, features=False), np.int16)
+    mask = np.abs(drawn - bare).max(axis=2) > threshold
+    grown = mask.copy()
+    grown[1:] |= mask[:-1]
+    grown[:-1] |= mask[1:]
+    grown[:, 1:] |= grown[:, :-1].copy()
+    grown[:, :-1] |= grown[:, 1:].copy()
+    return grown
 
 
 def _render_range(args: tuple[int, int, int, int]) -> np.ndarray:
