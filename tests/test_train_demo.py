@@ -142,3 +142,25 @@ def test_channels_choose_the_generator_and_its_size(tmp_path):
                               cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert done.returncode == 2 and done.stderr.startswith("train_demo: error: --channels"), (bad, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+def test_feature_weight_weighs_the_features_and_nothing_else(tmp_path):
+    torch.manual_seed(0)
+    target, output = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    plain = train_demo.image_loss(output, target, 1.0)
+    even = train_demo.image_loss(output, target, 1.0, torch.full((2, 1, 32, 32), 7.0))
+    assert torch.allclose(plain, even)  # equal weights: the plain loss
+    masks = torch.zeros(2, 32, 32, dtype=torch.bool)
+    masks[:, 8:16, 8:16] = True
+    weight = train_demo.pixel_weights(masks, torch.tensor([0, 1]), 9.0)
+    assert weight.shape == (2, 1, 32, 32) and float(weight.max()) == 10.0 and float(weight.min()) == 1.0
+    wrong_inside, wrong_outside = target.clone(), target.clone()
+    wrong_inside[:, :, 8:16, 8:16] += 0.5
+    wrong_outside[:, :, 20:28, 20:28] += 0.5
+    # the same error costs more on a feature than elsewhere
+    assert train_demo.image_loss(wrong_inside, target, 1.0, weight) > 3 * train_demo.image_loss(
+        wrong_outside, target, 1.0, weight)
+    # and a run with it records the weight (the masks are drawn for the training faces)
+    out = tmp_path / "toy.pt"
+    meta = train_demo.train(train_demo.parse_args([*TINY, "--steps", "2", "--feature-weight", "9", "--out", str(out)]))
+    assert meta["train"]["feature_weight"] == 9.0 and load_model(out).size == 32

@@ -500,12 +500,15 @@ def feature_mask(params: FaceParams, size: int = SIZE, threshold: int = 8) -> np
     return grown
 
 
-def _render_range(args: tuple[int, int, int, int]) -> np.ndarray:
-    """Worker: faces `start..stop-1` of seed `seed` -> `[stop-start, size, size, 3]` uint8."""
-    seed, start, stop, size = args
-    out = np.empty((stop - start, size, size, 3), np.uint8)
+def _render_range(args: tuple[int, int, int, int] | tuple[int, int, int, int, bool]) -> np.ndarray:
+    """Worker: faces `start..stop-1` of seed `seed` -> `[stop-start, size, size, 3]` uint8, or with a
+    fifth item True, their `feature_mask`s -> `[stop-start, size, size]` bool."""
+    seed, start, stop, size, masks = (*args, False)[:5]
+    out = np.empty((stop - start, size, size) if masks else (stop - start, size, size, 3),
+                   bool if masks else np.uint8)
     for j, i in enumerate(range(start, stop)):
-        out[j] = np.asarray(render_face(face_params(seed, i), size))
+        params = face_params(seed, i)
+        out[j] = feature_mask(params, size) if masks else np.asarray(render_face(params, size))
     return out
 
 
@@ -515,23 +518,25 @@ def _source_hash() -> str:
 
 
 def make_dataset(n: int, seed: int = TRAIN_SEED, size: int = SIZE, workers: int | None = None,
-                 cache_dir: str | Path | None = None) -> np.ndarray:
-    """Faces `0..n-1` of the set with seed `seed`: `[n, size, size, 3]` uint8, identical for any `workers`.
+                 cache_dir: str | Path | None = None, masks: bool = False) -> np.ndarray:
+    """Faces `0..n-1` of the set with seed `seed`: `[n, size, size, 3]` uint8, identical for any `workers`;
+    with `masks`, their `feature_mask`s instead: `[n, size, size]` bool.
 
     Large sets are rendered in parallel processes (`workers`, default: all CPUs). With `cache_dir` the
     array is stored as an .npy named after n, seed, size and this file's hash, and read back next time.
     """
     cache = None
     if cache_dir is not None:
-        cache = Path(cache_dir) / f"faces_{_source_hash()}_n{n}_s{seed}_{size}px.npy"
+        kind = "masks" if masks else "faces"
+        cache = Path(cache_dir) / f"{kind}_{_source_hash()}_n{n}_s{seed}_{size}px.npy"
         if cache.is_file():
             return np.load(cache)
     workers = workers or os.cpu_count() or 1
     if n < 256 or workers == 1:
-        data = _render_range((seed, 0, n, size))
+        data = _render_range((seed, 0, n, size, masks))
     else:
         chunk = max(64, math.ceil(n / (workers * 4)))
-        jobs = [(seed, start, min(start + chunk, n), size) for start in range(0, n, chunk)]
+        jobs = [(seed, start, min(start + chunk, n), size, masks) for start in range(0, n, chunk)]
         # spawn, not fork: the caller may already run torch's thread pools, which fork can deadlock.
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
             data = np.concatenate(list(pool.map(_render_range, jobs)), axis=0)
