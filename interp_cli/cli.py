@@ -358,7 +358,7 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
     """
     from interp_cli.manifest import plan_batch
 
-    plan_batch(manifest, outdir, shard=shard, sheets=sheets)  # a bad manifest: refused before torch loads
+    checked = plan_batch(manifest, outdir, shard=shard, sheets=sheets)  # a bad manifest: refused before torch loads
     from interp_cli import pipeline
 
     def on_row(result: dict) -> None:
@@ -367,7 +367,7 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
 
     summary = pipeline.batch(manifest, outdir, shard=shard, skip_existing=skip_existing, sheets=sheets,
                              **morph_settings(params), on_row=on_row, log=_log_for(quiet or as_json),
-                             progress=_progress(quiet, as_json))
+                             progress=_progress(quiet, as_json), checked=checked)
     results = summary.pop("results")
     failed = ", ".join(str(r["row"]) for r in results if not r["ok"])
     _emit({"summary": True, **summary}, as_json, quiet,

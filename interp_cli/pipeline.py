@@ -25,7 +25,7 @@ from interp_cli.cache import LatentCache, cache_key, image_digest
 from interp_cli.errors import InterpError, UsageError
 from interp_cli.files import check_input_file, refuse_overwriting_inputs
 from interp_cli.images import load_image
-from interp_cli.manifest import Shard, plan_batch
+from interp_cli.manifest import BatchPlan, Shard, plan_batch
 from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
 from interp_cli.render import (pick_device, pick_precision, precision_name, render_ahead, render_float,
@@ -583,14 +583,16 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
 def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str | Shard = "1/1",
           skip_existing: bool = False, sheets: bool = False, weights: str | None = None,
           device: str | None = "auto", precision: str = "auto", on_row: Callable[[dict], None] | None = None,
-          log: Log = _stderr, progress: bool = True, **morph_options) -> dict:
+          log: Log = _stderr, progress: bool = True, checked: BatchPlan | None = None, **morph_options) -> dict:
     """Run `morph` for this shard's rows of a manifest (see `interp_cli.manifest`) with one loaded model.
 
     `shard` "K/N" or "auto[/N]" picks rows (row i to shard ((i-1) mod N)+1); `skip_existing` skips a
     row whose outputs all exist without reading its inputs; `sheets` adds NAME.sheet.png per row;
     `morph_options` are `morph`'s keywords, the same for every row. A bad manifest, shard or two rows
-    with one output name raise UsageError before any work. A failed row is reported, not fatal.
-    The model is loaded only once a row needs it, so a finished shard reruns in a moment.
+    with one output name raise UsageError before any work; `checked` is what `manifest.plan_batch`
+    returned for these same arguments, so a caller that checked first does not plan twice. A failed
+    row is reported, not fatal. The model is loaded only once a row needs it, so a finished shard
+    reruns in a moment.
 
     Returns {"shard", "rows" (this shard's), "manifest_rows", "made", "skipped", "failed", "seconds",
     "results"}: one result per row, also passed to `on_row` as it finishes: {"row", "line", "ok",
@@ -600,7 +602,7 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     for forbidden in ("sheet", "session"):
         if forbidden in morph_options:
             raise TypeError(f"batch() got {forbidden}=: rows are placed by the manifest (use sheets=True)")
-    checked = plan_batch(manifest, outdir, shard=shard, sheets=sheets)
+    checked = checked or plan_batch(manifest, outdir, shard=shard, sheets=sheets)
     shard, rows, plan, mine = checked.shard, checked.rows, checked.placements, checked.mine
     outdir = Path(outdir)
     try:

@@ -500,10 +500,10 @@ def feature_mask(params: FaceParams, size: int = SIZE, threshold: int = 8) -> np
     return grown
 
 
-def _render_range(args: tuple[int, int, int, int] | tuple[int, int, int, int, bool]) -> np.ndarray:
-    """Worker: faces `start..stop-1` of seed `seed` -> `[stop-start, size, size, 3]` uint8, or with a
-    fifth item True, their `feature_mask`s -> `[stop-start, size, size]` bool."""
-    seed, start, stop, size, masks = (*args, False)[:5]
+def _render_range(args: tuple[int, int, int, int, bool]) -> np.ndarray:
+    """Worker: faces `start..stop-1` of seed `seed` -> `[stop-start, size, size, 3]` uint8, or with
+    `masks`, their `feature_mask`s -> `[stop-start, size, size]` bool."""
+    seed, start, stop, size, masks = args
     out = np.empty((stop - start, size, size) if masks else (stop - start, size, size, 3),
                    bool if masks else np.uint8)
     for j, i in enumerate(range(start, stop)):

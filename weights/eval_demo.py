@@ -68,7 +68,8 @@ from interp_cli.files import sha256_of
 from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
 from interp_cli.weights import PRESETS, shipped_dir
-from weights.demo_faces import HELDOUT_SEED, blend, face_params, feature_mask, make_dataset, render_face
+from weights.demo_faces import (HELDOUT_SEED, FaceParams, blend, face_params, feature_mask, make_dataset,
+                                render_face)
 
 # The goals of issue 19, on held-out faces through the CLI path (see the module docstring).
 GOALS = {"recon_psnr": 28.0, "recon_sharpness": 0.85, "midpoint_sharpness": 0.85}
@@ -83,10 +84,21 @@ def to_unit(x: torch.Tensor) -> torch.Tensor:
     return ((x + 1) / 2).clamp(0, 1)
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-image PSNR in dB of `[B, C, H, W]` images in [0, 1] -> `[B]`."""
-    mse = (a - b).pow(2).flatten(1).mean(1).clamp_min(1e-10)
-    return 10 * torch.log10(1 / mse)
+def psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-image PSNR in dB of `[B, C, H, W]` images in [0, 1] -> `[B]`; with a bool `mask [B, H, W]`,
+    over the pixels in the mask only."""
+    error = (a - b).pow(2).flatten(1)
+    if mask is None:
+        mse = error.mean(1)
+    else:
+        weight = mask[:, None].expand_as(a).flatten(1).float()
+        mse = (error * weight).sum(1) / weight.sum(1).clamp_min(1)
+    return 10 * torch.log10(1 / mse.clamp_min(1e-10))
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 `[N, H, W, 3]` -> float `[N, 3, H, W]` in [0, 1]."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255)
 
 
 def sharpness(img: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -103,13 +115,6 @@ def sharpness(img: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tens
         return magnitude.mean(1)
     weight = mask[:, :-1, :-1].flatten(1).float()
     return (magnitude * weight).sum(1) / weight.sum(1).clamp_min(1)
-
-
-def masked_psnr(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """PSNR in dB of `[B, C, H, W]` images in [0, 1] over the pixels of a bool `mask [B, H, W]` -> `[B]`."""
-    weight = mask[:, None].float()
-    mse = ((a - b).pow(2) * weight).flatten(1).sum(1) / (weight.flatten(1).sum(1) * a.shape[1]).clamp_min(1)
-    return 10 * torch.log10(1 / mse.clamp_min(1e-10))
 
 
 def heldout_pairs(n_images: int, n_pairs: int, seed: int = PAIR_SEED) -> np.ndarray:
@@ -145,7 +150,7 @@ def render(model: E4EModel, codes: torch.Tensor, batch: int = 50) -> torch.Tenso
 
 def evaluate(model: E4EModel, images: np.ndarray, n_pairs: int = 50) -> dict:
     """All metrics (see the module docstring) of `model` on held-out uint8 faces `[N, H, W, 3]`."""
-    target = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255)
+    target = to_tensor(images)
     codes = encode(model, images)
     recon = render(model, codes).cpu()
     if recon.shape[-1] != target.shape[-1]:
@@ -201,12 +206,12 @@ def issue_metrics(target: torch.Tensor, recon: torch.Tensor, mid: torch.Tensor,
         })
     if masks is not None:
         result.update({
-            "feature_psnr": round(float(masked_psnr(recon, target, masks).mean()), 3),
+            "feature_psnr": round(float(psnr(recon, target, masks).mean()), 3),
             "feature_sharpness": round(float((sharpness(recon, masks) / sharpness(target, masks)).mean()), 4),
         })
     if truth_mid is not None and truth_masks is not None:
         result.update({
-            "midpoint_feature_psnr": round(float(masked_psnr(mid, truth_mid, truth_masks).mean()), 3),
+            "midpoint_feature_psnr": round(float(psnr(mid, truth_mid, truth_masks).mean()), 3),
             "midpoint_feature_sharpness": round(float((sharpness(mid, truth_masks)
                                                        / sharpness(truth_mid, truth_masks)).mean()), 4),
         })
@@ -219,29 +224,25 @@ def true_midpoints(n: int, size: int, seed: int = HELDOUT_SEED) -> np.ndarray:
 
     The demo codes are linear in the parameters, so this is the face a perfect model's midpoint shows.
     """
-    return np.stack([np.asarray(render_face(blend(face_params(seed, i), face_params(seed, (i + 1) % n), 0.5),
-                                            size)) for i in range(n)])
+    return np.stack([np.asarray(render_face(midpoint_params(seed, i, n), size)) for i in range(n)])
+
+
+def midpoint_params(seed: int, i: int, n: int) -> FaceParams:
+    """Face i and face (i + 1) % n of the set `seed`, blended half way: a true in-between's parameters."""
+    return blend(face_params(seed, i), face_params(seed, (i + 1) % n), 0.5)
 
 
 def feature_masks(n: int, size: int, seed: int = HELDOUT_SEED, midpoints: bool = False) -> torch.Tensor:
     """`demo_faces.feature_mask` of faces `0..n-1` of the set `seed` (or, with `midpoints`, of their
     `true_midpoints`): bool `[n, size, size]`."""
-    def params(i: int):
-        face = face_params(seed, i)
-        return blend(face, face_params(seed, (i + 1) % n), 0.5) if midpoints else face
-
-    return torch.from_numpy(np.stack([feature_mask(params(i), size) for i in range(n)]))
-
-
-def to_tensor(images: np.ndarray) -> torch.Tensor:
-    """uint8 `[N, H, W, 3]` -> float `[N, 3, H, W]` in [0, 1]."""
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255)
+    return torch.from_numpy(np.stack([
+        feature_mask(midpoint_params(seed, i, n) if midpoints else face_params(seed, i), size) for i in range(n)]))
 
 
 @torch.no_grad()
 def quick_issue_metrics(model: E4EModel, images: np.ndarray) -> dict:
     """`issue_metrics` in process (no PNG round trip): cheap enough to log during training."""
-    target = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255)
+    target = to_tensor(images)
     codes = encode(model, images)
     recon = render(model, codes).cpu()
     mid = render(model, torch.lerp(codes, torch.roll(codes, -1, dims=0), 0.5)).cpu()
