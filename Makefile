@@ -47,15 +47,17 @@ lint: install
 bench: install
 	$(PY) benchmarks/bench.py
 
-# The demo model ships inside the package, interp_cli/data/demo.pt (+ demo.json); this rebuilds it (CPU: about 3 hours on 2 cores).
+# The demo model ships inside the package, interp_cli/data/demo.pt (+ demo.json); this rebuilds it (CPU: about 5 hours on 2 cores).
 # The shipped demo model's recipe: a 62-minute run, 55 minutes of end-to-end training on top, then
-# 52 minutes more with the eyes, mouths and glasses weighted 10x (--feature-weight 9), no discriminator.
+# 52 and 120 minutes more with the eyes, mouths and glasses weighted 10x (--feature-weight 9), no discriminator.
 # An interrupted run continues with `$(PY) -m weights.train_demo --resume interp_cli/data/demo.state.pt`
 # and the same other options.
 demo-weights: install
 	$(PY) -m weights.train_demo --minutes 62 --adv-weight 0
 	$(PY) -m weights.train_demo --init interp_cli/data/demo.pt --minutes 55 --adv-weight 0
 	$(PY) -m weights.train_demo --init interp_cli/data/demo.pt --minutes 52 --threads 2 --lr-g 1e-3 \
+		--lr-e 5e-4 --adv-weight 0 --feature-weight 9
+	$(PY) -m weights.train_demo --init interp_cli/data/demo.pt --minutes 120 --threads 2 --lr-g 1e-3 \
 		--lr-e 5e-4 --adv-weight 0 --feature-weight 9
 
 # A real morph offline with the shipped demo model: out/demo.mp4, out/demo.gif, out/demo_sheet.png.

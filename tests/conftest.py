@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 
 import numpy as np
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# A suite started in the background (`make test &`, nohup) inherits SIGINT ignored, and an ignored
+# signal stays ignored across exec, so the children that the Ctrl-C tests signal would never see it.
+# A handled one is reset to the default in a child: handle it here, as an interactive run does.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 # One cache dir for the whole session (the parsed landmark model, sha256 records, latents), never
 # the user's home; tests about the latent cache give themselves an empty one.
 os.environ["INTERP_CACHE_DIR"] = tempfile.mkdtemp(prefix="interp-test-cache-")
