@@ -52,13 +52,12 @@ bench: install
 # 52 and 120 minutes more with the eyes, mouths and glasses weighted 10x (--feature-weight 9), no discriminator.
 # An interrupted run continues with `$(PY) -m weights.train_demo --resume interp_cli/data/demo.state.pt`
 # and the same other options.
+FEATURE_RUN = --init interp_cli/data/demo.pt --threads 2 --lr-g 1e-3 --lr-e 5e-4 --adv-weight 0 --feature-weight 9
 demo-weights: install
 	$(PY) -m weights.train_demo --minutes 62 --adv-weight 0
 	$(PY) -m weights.train_demo --init interp_cli/data/demo.pt --minutes 55 --adv-weight 0
-	$(PY) -m weights.train_demo --init interp_cli/data/demo.pt --minutes 52 --threads 2 --lr-g 1e-3 \
-		--lr-e 5e-4 --adv-weight 0 --feature-weight 9
-	$(PY) -m weights.train_demo --init interp_cli/data/demo.pt --minutes 120 --threads 2 --lr-g 1e-3 \
-		--lr-e 5e-4 --adv-weight 0 --feature-weight 9
+	$(PY) -m weights.train_demo $(FEATURE_RUN) --minutes 52
+	$(PY) -m weights.train_demo $(FEATURE_RUN) --minutes 120
 
 # A real morph offline with the shipped demo model: out/demo.mp4, out/demo.gif, out/demo_sheet.png.
 demo: install
