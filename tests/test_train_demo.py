@@ -164,3 +164,23 @@ def test_feature_weight_weighs_the_features_and_nothing_else(tmp_path):
     out = tmp_path / "toy.pt"
     meta = train_demo.train(train_demo.parse_args([*TINY, "--steps", "2", "--feature-weight", "9", "--out", str(out)]))
     assert meta["train"]["feature_weight"] == 9.0 and load_model(out).size == 32
+
+
+def test_lr_warmup_eases_a_continued_run_in(tmp_path):
+    """Adam's first step on fresh moments moves every weight by about the full learning rate, whatever
+    the gradient; `--lr-warmup` scales that first step down, and the checkpoint records it."""
+    base = tmp_path / "base.pt"
+    train_demo.train(train_demo.parse_args([*TINY, "--steps", "4", "--adv-weight", "0", "--out", str(base)]))
+    start = load_model(base).generator.state_dict()
+    moved, metas = {}, {}
+    for warmup in (0, 100):
+        out = tmp_path / f"warmup{warmup}.pt"
+        metas[warmup] = train_demo.train(train_demo.parse_args(
+            [*TINY, "--steps", "1", "--adv-weight", "0", "--init", str(base), "--save-every", "1e-9",
+             "--lr-warmup", str(warmup), "--out", str(out)]))
+        state = torch.load(train_demo.state_path(out), weights_only=True)
+        assert state["step"] == 1
+        moved[warmup] = max(float((state["generator"][k].float() - v).abs().max()) for k, v in start.items())
+    assert moved[0] > 0 and moved[100] < moved[0] / 20, moved
+    assert metas[100]["train"]["lr_warmup"] == 100 and metas[0]["train"]["lr_warmup"] == 0
+    assert train_demo.cosine_lr(0.0, 0.5, 0.0, step=99, warmup=100) == 0.5  # full rate once ramped
