@@ -22,22 +22,22 @@ from weights.eval_demo import (DEFAULT_WEIGHTS, cli_metrics, encode, feature_mas
                                true_midpoints)
 
 ROOT = Path(__file__).resolve().parents[1]
-# Measured with weights/eval_demo.py on the committed checkpoint: 200 held-out faces, mean PSNR 26.3 dB,
-# sharpness ratio 0.88. The floor leaves ~2.3 dB for other CPUs / torch versions and for the 8 faces here.
+# Measured with weights/eval_demo.py on the committed checkpoint: 200 held-out faces, mean PSNR 26.7 dB,
+# sharpness ratio 0.88. The floor leaves ~2.7 dB for other CPUs / torch versions and for the 8 faces here.
 PSNR_FLOOR = 24.0
 SHARPNESS_FLOOR = 0.8     # the midpoint keeps >= 80% of the endpoints' mean gradient magnitude
 MIDPOINT_MIN_DIFF = 0.02  # mean |midpoint - closer endpoint| in [0, 1] units: the morph really moves
 # Issue 19's goal metrics through `interp encode` + `interp render` (weights/eval_demo.py `cli_metrics`),
-# measured on the 4 held-out faces here: reconstruction sharpness 0.75 and midpoint sharpness 0.61 of
-# the inputs' (goals 0.85; 0.71 and 0.61 on 48 faces). The floors leave about 0.1.
-RECON_SHARPNESS_FLOOR = 0.65
+# measured on the 4 held-out faces here: reconstruction sharpness 0.77 and midpoint sharpness 0.62 of
+# the inputs' (goals 0.85; 0.73 and 0.62 on 48 faces). The floors leave about 0.1.
+RECON_SHARPNESS_FLOOR = 0.67
 MIDPOINT_SHARPNESS_FLOOR = 0.5
-# PSNR of the midpoint against the true in-between (`true_midpoints`): 28.5 dB on the 4 faces here.
+# PSNR of the midpoint against the true in-between (`true_midpoints`): 28.7 dB on the 4 faces here.
 MIDPOINT_PSNR_FLOOR = 26.0
-# The eyes, brows, nose, mouth and glasses alone (`feature_masks`): 22.5 dB and 0.31 of the inputs'
-# gradient on the 4 faces here (20.6 dB and 0.34 on 48). This is the demo model's real weakness (issue 19).
+# The eyes, brows, nose, mouth and glasses alone (`feature_masks`): 22.9 dB and 0.37 of the inputs'
+# gradient on the 4 faces here (21.0 dB and 0.39 on 48). This is the demo model's real weakness (issue 19).
 FEATURE_PSNR_FLOOR = 20.0
-FEATURE_SHARPNESS_FLOOR = 0.22
+FEATURE_SHARPNESS_FLOOR = 0.27
 PAIRS = [(0, 1), (2, 3), (4, 5), (6, 7)]
 
 

@@ -6,7 +6,7 @@
 #
 # 1. the GPU benchmark (benchmarks/bench_gpu.py, capped at 2 minutes);
 # 2. the demo training for $MINUTES (default 6): by default the shipped model continued with run 3's
-#    recipe (no discriminator, the features weighted 10x: on the CPU the discriminator bought its
+#    recipe ramped in over 300 steps (no discriminator, the features weighted 10x: on the CPU the discriminator bought its
 #    sharpness with halos, see weights/README.md) and larger batches than the CPU's; $TRAIN_ARGS
 #    replaces those choices, e.g. TRAIN_ARGS="--channels 4:256,8:256,16:256,32:128,64:64
 #    --feature-weight 9" trains a wider generator from scratch (stage A then B), which only a GPU can
@@ -34,7 +34,7 @@ if [ "$device" = cuda ]; then
     step timeout 120 "$py" benchmarks/bench_gpu.py --device cuda --quick --json "$out/bench/bench_gpu.json"
 fi
 # Batches of 64: a GPU step costs about the same as one of 16, so four times the faces per minute.
-train_args=${TRAIN_ARGS:---init interp_cli/data/demo.pt --lr-g 1e-3 --lr-e 5e-4 --adv-weight 0 --feature-weight 9}
+train_args=${TRAIN_ARGS:---init interp_cli/data/demo.pt --lr-g 1e-3 --lr-e 5e-4 --adv-weight 0 --feature-weight 9 --lr-warmup 300}
 # shellcheck disable=SC2086  # TRAIN_ARGS is a list of options
 step "$py" -m weights.train_demo --device "$device" --minutes "$minutes" --threads 8 --workers 16 \
     --batch-g 64 --batch-e 128 --batch-b 64 --save-every 1 --snapshots "$out/snapshots" \
