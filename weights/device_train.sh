@@ -8,8 +8,7 @@
 # 2. the demo training for $MINUTES (default 6): by default the shipped model continued with run 3's
 #    recipe ramped in over 300 steps (no discriminator, the features weighted 10x: on the CPU the
 #    discriminator bought its sharpness with halos, see weights/README.md) and larger batches than the
-#    CPU's; $TRAIN_ARGS
-#    replaces those choices, e.g. TRAIN_ARGS="--channels 4:256,8:256,16:256,32:128,64:64
+#    CPU's; $TRAIN_ARGS replaces those choices, e.g. TRAIN_ARGS="--channels 4:256,8:256,16:256,32:128,64:64
 #    --feature-weight 9" trains a wider generator from scratch (stage A then B), which only a GPU can
 #    do in minutes, and "--init interp_cli/data/demo.pt --adv-weight 0.05 --feature-weight 9" tries
 #    the discriminator again;
