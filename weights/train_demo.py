@@ -266,12 +266,16 @@ def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, gen: torch.Generator, n
     return (pa - pb).pow(2).mean()
 
 
+def ramp(step: int, steps: int) -> float:
+    """Linear warm-up factor: (step + 1) / steps until it reaches 1; always 1 when `steps` <= 0."""
+    return min(1.0, (step + 1) / steps) if steps > 0 else 1.0
+
+
 def cosine_lr(progress: float, start: float, end: float, step: int = 0, warmup: int = 0) -> float:
     """Learning-rate multiplier going from `start` to `end` along a half cosine as progress goes 0 -> 1,
     ramped up linearly over the first `warmup` steps."""
     progress = min(max(progress, 0.0), 1.0)
-    ramp = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
-    return ramp * (end + (start - end) * 0.5 * (1 + math.cos(math.pi * progress)))
+    return ramp(step, warmup) * (end + (start - end) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 class PatchDiscriminator(nn.Module):
@@ -529,8 +533,7 @@ def train_end_to_end(job: dict, generator: Generator, encoder: Encoder4Editing, 
             disc.requires_grad_(False)
             loss_adv = F.softplus(-disc(fake)).mean()
             disc.requires_grad_(True)
-            ramp = min(1.0, (step + 1) / max(args.adv_warmup, 1))
-            loss = loss + args.adv_weight * ramp * loss_adv
+            loss = loss + args.adv_weight * ramp(step, args.adv_warmup) * loss_adv
         opt_g.zero_grad(set_to_none=True)
         opt_e.zero_grad(set_to_none=True)
         loss.backward()
