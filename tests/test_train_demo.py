@@ -184,3 +184,23 @@ def test_lr_warmup_eases_a_continued_run_in(tmp_path):
     assert moved[0] > 0 and moved[100] < moved[0] / 20, moved
     assert metas[100]["train"]["lr_warmup"] == 100 and metas[0]["train"]["lr_warmup"] == 0
     assert train_demo.cosine_lr(0.0, 0.5, 0.0, step=99, warmup=100) == 0.5  # full rate once ramped
+
+
+def test_freeze_generator_trains_the_encoder_alone(tmp_path):
+    """`--freeze-generator`: a continued run changes the encoder and leaves every generator weight as it
+    was (also with the discriminator on), and the checkpoint records it."""
+    base = tmp_path / "base.pt"
+    train_demo.train(train_demo.parse_args([*TINY, "--steps", "4", "--adv-weight", "0", "--out", str(base)]))
+    start = load_model(base)
+    for adversarial in ("0", "0.05"):
+        out = tmp_path / f"frozen{adversarial}.pt"
+        meta = train_demo.train(train_demo.parse_args(
+            [*TINY, "--steps", "2", "--adv-weight", adversarial, "--init", str(base), "--freeze-generator",
+             "--save-every", "1e-9", "--out", str(out)]))
+        state = torch.load(train_demo.state_path(out), weights_only=True)
+        assert state["step"] == 2
+        for k, v in start.generator.state_dict().items():
+            assert torch.equal(state["generator"][k].to(v.dtype), v), k
+        assert any(not torch.equal(state["encoder"][k].to(v.dtype), v)
+                   for k, v in start.encoder.state_dict().items() if v.is_floating_point())
+        assert meta["train"]["freeze_generator"] is True

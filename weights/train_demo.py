@@ -131,6 +131,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="stage B: steps over which the learning rates ramp up from 0. Adam's first steps on "
                         "fresh moments move every weight by the full rate, which cost a continued (--init) "
                         "run 0.8 dB in its first 5 steps; e.g. 300")
+    p.add_argument("--freeze-generator", action="store_true",
+                   help="stage B: train the encoder alone (no generator weight gradients and no G(A p) term, "
+                        "so a step costs about half). Codes the generator draws better than the encoder finds "
+                        "exist: optimising them (--refine 100) gains 3 dB; pair with a low --code-weight")
     p.add_argument("--r1", type=float, default=0.2, help="R1 penalty weight (gamma) on real faces, every 4 steps")
     p.add_argument("--lr-d", type=float, default=5e-4, help="discriminator Adam learning rate")
     p.add_argument("--save-every", type=float, default=5.0,
@@ -475,8 +479,10 @@ def train_end_to_end(job: dict, generator: Generator, encoder: Encoder4Editing, 
     masks = load_masks(job["work_dir"], device)
     val_images = to_float(job["val_images"].to(device))
     code, latent_avg = job["code"].to(device), job["latent_avg"].to(device)
-    generator.style.requires_grad_(False)
-    opt_g = torch.optim.Adam([p for p in generator.parameters() if p.requires_grad], lr=args.lr_g, betas=(0.9, 0.99))
+    train_generator = not args.freeze_generator
+    (generator if args.freeze_generator else generator.style).requires_grad_(False)
+    opt_g = torch.optim.Adam([p for p in generator.parameters() if p.requires_grad], lr=args.lr_g,
+                             betas=(0.9, 0.99)) if train_generator else None
     opt_e = torch.optim.Adam(encoder.parameters(), lr=args.lr_e, betas=(0.9, 0.99))
     adversarial = args.adv_weight > 0
     disc = PatchDiscriminator().to(device) if adversarial else None
@@ -484,7 +490,8 @@ def train_end_to_end(job: dict, generator: Generator, encoder: Encoder4Editing, 
     gen = torch.Generator().manual_seed(args.seed + 13)
     step, done_before = 0, 0.0
     if resume:
-        opt_g.load_state_dict(resume["opt_g"])
+        if train_generator:
+            opt_g.load_state_dict(resume["opt_g"])
         opt_e.load_state_dict(resume["opt_e"])
         if adversarial and resume.get("disc"):
             disc.load_state_dict(resume["disc"])
@@ -500,7 +507,7 @@ def train_end_to_end(job: dict, generator: Generator, encoder: Encoder4Editing, 
 
     def save() -> None:
         job["save"](step, clock.elapsed(), {
-            "opt_g": opt_g.state_dict(), "opt_e": opt_e.state_dict(),
+            "opt_g": opt_g.state_dict() if train_generator else {}, "opt_e": opt_e.state_dict(),
             "disc": disc.state_dict() if adversarial else {}, "opt_d": opt_d.state_dict() if adversarial else {},
             "rng": gen.get_state(), "step": step, "elapsed": clock.elapsed()})
 
@@ -508,14 +515,16 @@ def train_end_to_end(job: dict, generator: Generator, encoder: Encoder4Editing, 
         save()  # minute 0: the starting point of the curve
     while not clock.done(step):
         factor = cosine_lr(clock.progress(step), 0.5, 0.0, step, args.lr_warmup)
-        opt_g.param_groups[0]["lr"] = args.lr_g * factor
+        if train_generator:
+            opt_g.param_groups[0]["lr"] = args.lr_g * factor
         opt_e.param_groups[0]["lr"] = args.lr_e * factor
         idx = torch.randint(len(images), (batch,), generator=gen).to(device)
         real = to_float(images[idx])
         true_code = (params[idx] @ code.T)[:, None].expand(-1, generator.n_latent, -1)
         with torch.autocast(device.type, dtype=job["amp"], enabled=job["amp"] is not None):
             codes = encoder(real).float() + latent_avg
-            inputs = [codes, true_code]
+            # G(A p) ~ x only teaches the generator: a frozen one skips it
+            inputs = [codes, true_code] if train_generator else [codes]
             if adversarial:
                 # a morph's in-betweens: codes of two faces blended at a random point (the encoder's own codes)
                 t = torch.rand(batch, 1, 1, generator=gen).to(device)
@@ -523,22 +532,25 @@ def train_end_to_end(job: dict, generator: Generator, encoder: Encoder4Editing, 
             out = generator(torch.cat(inputs))                         # one batch: recon, renders, blends
         weight = pixel_weights(masks, idx, args.feature_weight)
         loss_rec = image_loss(out[:batch], real, args.lap_weight, weight)
-        loss_sup = image_loss(out[batch:2 * batch], real, args.lap_weight, weight)
+        loss_sup = image_loss(out[batch:2 * batch], real, args.lap_weight, weight) if train_generator \
+            else torch.zeros((), device=device)
         loss_code = F.mse_loss(codes, true_code)
         loss = loss_rec + loss_sup + args.code_weight * loss_code
         loss_adv = loss_d = torch.zeros((), device=device)
         if adversarial:
-            fake = torch.cat([out[:batch], out[2 * batch:]]).float()
+            fake = torch.cat([out[:batch], out[-batch:]]).float()  # reconstructions and blends (the last input)
             loss_d = discriminator_step(disc, opt_d, real, fake, args.r1, step % 4 == 0)
             disc.requires_grad_(False)
             loss_adv = F.softplus(-disc(fake)).mean()
             disc.requires_grad_(True)
             loss = loss + args.adv_weight * ramp(step, args.adv_warmup) * loss_adv
-        opt_g.zero_grad(set_to_none=True)
         opt_e.zero_grad(set_to_none=True)
+        if train_generator:
+            opt_g.zero_grad(set_to_none=True)
         loss.backward()
-        opt_g.step()
         opt_e.step()
+        if train_generator:
+            opt_g.step()
         totals += torch.stack([loss_rec.detach(), loss_sup.detach(), loss_code.detach(), loss_adv.detach(),
                                loss_d.detach()])
         step += 1
@@ -610,6 +622,7 @@ def describe(args: argparse.Namespace, gen_dict: dict, enc_config: EncoderConfig
                   "precision": str(amp or torch.float32).replace("torch.", ""),
                   "feature_weight": args.feature_weight,
                   "lr_warmup": args.lr_warmup,
+                  "freeze_generator": args.freeze_generator,
                   "adversarial": {"weight": args.adv_weight, "r1": args.r1, "lr_d": args.lr_d,
                                   "warmup": args.adv_warmup} if args.adv_weight > 0 else None,
                   "torch": str(torch.__version__),
