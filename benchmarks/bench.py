@@ -552,7 +552,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats (a rough number in less time)")
-    parser.add_argument("--device", default="cpu", help="cpu (default); cuda or mps runs the GPU sweep, benchmarks/bench_gpu.py")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu (default); cuda or mps runs the GPU sweep, benchmarks/bench_gpu.py")
     parser.add_argument("--skip-e2e", action="store_true", help="skip the end-to-end CLI morph")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--json", type=Path, default=None, help="also write all numbers to this JSON file")

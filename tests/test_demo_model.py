@@ -17,7 +17,7 @@ from PIL import Image
 
 from interp_cli.models.checkpoint import load_model
 from weights import demo_faces
-from weights.eval_demo import (DEFAULT_WEIGHTS, cli_metrics, encode, feature_masks, heldout_references,
+from weights.eval_demo import (DEFAULT_WEIGHTS, cli_metrics, code_ceilings, encode, feature_masks, heldout_references,
                                issue_metrics, psnr, quick_issue_metrics, render, sha256_of, sharpness, to_tensor,
                                true_midpoints)
 
@@ -175,6 +175,18 @@ def test_feature_metrics_see_missing_eyes_that_whole_image_sharpness_misses(held
     assert faceless["feature_sharpness"] < 0.5 and faceless["feature_psnr"] < 20, faceless
     perfect = issue_metrics(target, target, target, masks=masks)
     assert perfect["feature_sharpness"] == 1.0 and perfect["feature_psnr"] >= 90
+
+
+def test_code_ceilings_separate_the_encoders_share_from_the_generators(demo_model):
+    """`eval_demo --ceilings`: the faces' true codes render as the faces (the generator learnt them),
+    and refining the encoder's codes brings the faces closer to their inputs than the encoder's own."""
+    ceilings = code_ceilings(demo_model, 4, refine_steps=20)
+    encoder, true, refined = ceilings["encoder"], ceilings["true"], ceilings["refined"]
+    plain = quick_issue_metrics(demo_model, demo_faces.make_dataset(4, demo_faces.HELDOUT_SEED))
+    assert {k: encoder[k] for k in plain} == plain  # the encoder's row is the plain encode -> render
+    assert true["recon_psnr"] > PSNR_FLOOR, true
+    assert refined["recon_psnr"] > encoder["recon_psnr"] + 0.5, ceilings
+    assert ceilings["refine_steps"] == 20
 
 
 def test_sampled_faces_are_well_behaved(demo_model):

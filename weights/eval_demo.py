@@ -44,6 +44,9 @@ those pixels alone:
 - **midpoint_feature_psnr**, **midpoint_feature_sharpness**: the midpoint against the true
   in-between, on the in-between's feature pixels.
 
+`--ceilings N` renders the first N held-out faces from their true codes and from refined codes
+(`code_ceilings`) as well, which tells whether the encoder or the generator limits a metric.
+
 `--curve DIR` evaluates every `*.pt` snapshot of a training run (names `<label>_m<minutes>.pt`, as
 `train_demo --snapshots` writes them) the same way and writes `curve.csv` and `curve.png` there.
 
@@ -67,9 +70,10 @@ from PIL import Image
 from interp_cli.files import sha256_of
 from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
+from interp_cli.refine import refine_codes
 from interp_cli.weights import PRESETS, shipped_dir
-from weights.demo_faces import (HELDOUT_SEED, FaceParams, blend, face_params, feature_mask, make_dataset,
-                                render_face)
+from weights.demo_faces import (HELDOUT_SEED, PARAM_DIM, FaceParams, blend, face_params, feature_mask,
+                                make_dataset, make_param_vectors, render_face)
 
 # The goals of issue 19, on held-out faces through the CLI path (see the module docstring).
 GOALS = {"recon_psnr": 28.0, "recon_sharpness": 0.85, "midpoint_sharpness": 0.85}
@@ -249,6 +253,36 @@ def quick_issue_metrics(model: E4EModel, images: np.ndarray) -> dict:
     return issue_metrics(target, recon, mid)
 
 
+def code_ceilings(model: E4EModel, n: int, refine_steps: int = 100) -> dict:
+    """`issue_metrics` of the first `n` held-out faces (in process) from the encoder's codes and from
+    two others that bound what a better encoder could give: `true`, the faces' own codes `A p` (what
+    the generator was taught to draw), and `refined`, the encoder's codes after `refine_steps` steps
+    of `interp encode --refine` against each face. Where `refined` is far ahead the encoder is the
+    limit; where it is not, the generator is."""
+    from weights.train_demo import code_matrix  # train_demo imports this module
+
+    images = heldout_faces(n, model.size)
+    target = to_tensor(images)
+    references = heldout_references(n, model.size)
+    truth_mid = to_tensor(references["truth_mid"])
+    generator = model.generator
+    code = code_matrix(PARAM_DIM, model.style_dim, model.meta.get("train", {}).get("seed", 0))
+    params = torch.from_numpy(make_param_vectors(n, HELDOUT_SEED))
+    encoded = encode(model, images)
+    codes = {
+        "encoder": encoded,
+        "true": (params @ code.T)[:, None].expand(-1, model.n_latent, -1).contiguous(),
+        "refined": refine_codes(generator, target * 2 - 1, encoded, steps=refine_steps,
+                                noise=generator.make_noise("const")).detach(),
+    }
+    result = {"refine_steps": refine_steps}
+    for name, c in codes.items():
+        mid = render(model, torch.lerp(c, torch.roll(c, -1, dims=0), 0.5))
+        result[name] = issue_metrics(target, render(model, c), mid, truth_mid, references["masks"],
+                                     references["truth_masks"])
+    return result
+
+
 def _read_png(path: Path) -> torch.Tensor:
     return torch.from_numpy(np.asarray(Image.open(path).convert("RGB")).copy()).permute(2, 0, 1).float().div(255)
 
@@ -374,6 +408,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from-log", action="store_true",
                         help="with --curve: plot the in-training metrics of DIR/quick.csv (validation faces, "
                              "no PNG round trip) into DIR/quick.png instead of measuring every snapshot")
+    parser.add_argument("--ceilings", type=int, default=0, metavar="N",
+                        help="also the goal metrics of N held-out faces from their true codes and from "
+                             "the encoder's codes refined for 100 steps: whether the encoder or the "
+                             "generator limits them (0: skip; 48 takes ~2 CPU minutes)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     args = parser.parse_args(argv)
     if args.threads:
@@ -398,6 +436,8 @@ def main(argv: list[str] | None = None) -> int:
                            **cli_metrics(args.weights, heldout_faces(args.cli_n, model.size),
                                          **heldout_references(args.cli_n, model.size)),
                            "goal": GOALS}
+    if args.ceilings:
+        result["ceilings"] = code_ceilings(model, args.ceilings)
     stored = model.meta.get("train", {})
     if stored:
         result["stored"] = {k: stored.get(k) for k in ("psnr", "sharpness_ratio")}
