@@ -132,9 +132,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "fresh moments move every weight by the full rate, which cost a continued (--init) "
                         "run 0.8 dB in its first 5 steps; e.g. 300")
     p.add_argument("--freeze-generator", action="store_true",
-                   help="stage B: train the encoder alone (no generator weight gradients and no G(A p) term, "
-                        "so a step costs about half). Codes the generator draws better than the encoder finds "
-                        "exist: optimising them (--refine 100) gains 3 dB; pair with a low --code-weight")
+                   help="stage B: train the encoder alone (no generator weight gradients and no G(A p) term: "
+                        "half the cost of a step). The generator draws held-out faces 3 dB better from "
+                        "refined codes than from the encoder's (eval_demo --ceilings), so the encoder has "
+                        "room to learn; pair with a low --code-weight, e.g. 0.1")
     p.add_argument("--r1", type=float, default=0.2, help="R1 penalty weight (gamma) on real faces, every 4 steps")
     p.add_argument("--lr-d", type=float, default=5e-4, help="discriminator Adam learning rate")
     p.add_argument("--save-every", type=float, default=5.0,
@@ -480,10 +481,11 @@ def train_end_to_end(job: dict, generator: Generator, encoder: Encoder4Editing, 
     val_images = to_float(job["val_images"].to(device))
     code, latent_avg = job["code"].to(device), job["latent_avg"].to(device)
     train_generator = not args.freeze_generator
-    (generator if args.freeze_generator else generator.style).requires_grad_(False)
+    (generator.style if train_generator else generator).requires_grad_(False)
     opt_g = torch.optim.Adam([p for p in generator.parameters() if p.requires_grad], lr=args.lr_g,
                              betas=(0.9, 0.99)) if train_generator else None
     opt_e = torch.optim.Adam(encoder.parameters(), lr=args.lr_e, betas=(0.9, 0.99))
+    rates = [(opt_e, args.lr_e)] + ([(opt_g, args.lr_g)] if train_generator else [])  # what each step updates
     adversarial = args.adv_weight > 0
     disc = PatchDiscriminator().to(device) if adversarial else None
     opt_d = torch.optim.Adam(disc.parameters(), lr=args.lr_d, betas=(0.0, 0.99)) if adversarial else None
@@ -515,9 +517,8 @@ def train_end_to_end(job: dict, generator: Generator, encoder: Encoder4Editing, 
         save()  # minute 0: the starting point of the curve
     while not clock.done(step):
         factor = cosine_lr(clock.progress(step), 0.5, 0.0, step, args.lr_warmup)
-        if train_generator:
-            opt_g.param_groups[0]["lr"] = args.lr_g * factor
-        opt_e.param_groups[0]["lr"] = args.lr_e * factor
+        for opt, rate in rates:
+            opt.param_groups[0]["lr"] = rate * factor
         idx = torch.randint(len(images), (batch,), generator=gen).to(device)
         real = to_float(images[idx])
         true_code = (params[idx] @ code.T)[:, None].expand(-1, generator.n_latent, -1)
@@ -544,13 +545,11 @@ def train_end_to_end(job: dict, generator: Generator, encoder: Encoder4Editing, 
             loss_adv = F.softplus(-disc(fake)).mean()
             disc.requires_grad_(True)
             loss = loss + args.adv_weight * ramp(step, args.adv_warmup) * loss_adv
-        opt_e.zero_grad(set_to_none=True)
-        if train_generator:
-            opt_g.zero_grad(set_to_none=True)
+        for opt, _ in rates:
+            opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt_e.step()
-        if train_generator:
-            opt_g.step()
+        for opt, _ in rates:
+            opt.step()
         totals += torch.stack([loss_rec.detach(), loss_sup.detach(), loss_code.detach(), loss_adv.detach(),
                                loss_d.detach()])
         step += 1
