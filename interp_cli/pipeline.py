@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from interp_cli import blend, likeness, progress as progress_bars, write
+from interp_cli import blend, likeness, progress as progress_bars, refine, write
 from interp_cli.cache import LatentCache, cache_key, image_digest
 from interp_cli.errors import InterpError, UsageError
 from interp_cli.files import check_input_file, refuse_overwriting_inputs
@@ -184,9 +184,10 @@ class Session:
         target = to_uint8(preprocess(image, self.model.size))[0]
         key = None
         if settings.cache:  # the key needs the weights' hash: only worth computing when caching
+            refined_by = {"refine_method": refine.METHOD_VERSION} if settings.refine else {}
             key = cache_key(crop=image_digest(image), weights=self.weights_sha256, refine=settings.refine,
                             refine_loss=settings.refine_loss if settings.refine else None,
-                            seed=settings.seed if settings.refine else None, version=2)
+                            seed=settings.seed if settings.refine else None, version=2, **refined_by)
             cached = self.cache.get(key, (self.model.n_latent, self.model.style_dim))
             if cached is not None:
                 return cached, alignment, target
@@ -204,18 +205,16 @@ class Session:
         return self.model.encode(x)[0].float().cpu().numpy()
 
     def refine(self, code: np.ndarray, image, settings: EncodeSettings, name: str = "image") -> np.ndarray:
-        from interp_cli.refine import refine_codes
-
         target = preprocess(image, self.model.size).to(self.device)
         with progress_bars.bar(settings.refine, f"refining {name}", unit="step", enabled=self.progress) as bar:
             def progress(step: int, loss: float) -> None:
                 bar.note(f"loss {loss:.4f}")
                 bar.update()
 
-            refined = refine_codes(self.model.generator, target, torch.from_numpy(code)[None].to(self.device),
-                                   steps=settings.refine, loss=settings.refine_loss, seed=settings.seed,
-                                   noise=self.model.generator.make_noise("const", device=self.device),
-                                   progress=progress)
+            refined = refine.refine_codes(self.model.generator, target, torch.from_numpy(code)[None].to(self.device),
+                                          steps=settings.refine, loss=settings.refine_loss, seed=settings.seed,
+                                          noise=self.model.generator.make_noise("const", device=self.device),
+                                          progress=progress)
         return refined[0].detach().float().cpu().numpy()
 
     def likeness(self, paths: Sequence[Path], codes: np.ndarray, targets: Sequence[np.ndarray | None]) -> list[dict]:

@@ -101,3 +101,24 @@ def test_a_changed_crop_is_never_served_a_stale_code(tmp_path, monkeypatch):
     assert session.encoder_calls == 2 and not np.array_equal(first, second)
     np.testing.assert_array_equal(session.encode_path(photo, EncodeSettings(align=True)), second)
     assert session.encoder_calls == 2  # an unchanged crop still comes from the cache
+
+
+def test_codes_refined_by_an_older_method_are_not_reused(tmp_path, monkeypatch):
+    """A refined code is keyed by the refinement method's version (`refine.METHOD_VERSION`): after a
+    change to how codes are refined, the cache must not hand back a code the old method made.
+    Plain e4e codes do not depend on it and still come from the cache."""
+    from pathlib import Path
+
+    from interp_cli import refine
+    from interp_cli.pipeline import EncodeSettings, Session
+
+    face = Path(__file__).resolve().parents[1] / "examples" / "demo_a.png"
+    session = Session("demo", "cpu", log=lambda message: None, progress=False, cache_dir=tmp_path)
+    plain = session.encode_path(face, EncodeSettings())
+    refined = session.encode_path(face, EncodeSettings(refine=3))
+    assert session.encoder_calls == 2
+    monkeypatch.setattr(refine, "METHOD_VERSION", refine.METHOD_VERSION + 1)
+    np.testing.assert_array_equal(session.encode_path(face, EncodeSettings()), plain)
+    assert session.encoder_calls == 2
+    np.testing.assert_array_equal(session.encode_path(face, EncodeSettings(refine=3)), refined)
+    assert session.encoder_calls == 3  # recomputed (same code: the method did not really change)
