@@ -38,17 +38,17 @@ METHOD_VERSION = 2
 # over 1 dB on an earlier demo snapshot. Both are per-element quantities, so they carry
 # over to other resolutions.
 DEFAULT_LR = 0.1
-# Adam's first step moves every code element by about the full rate whatever its gradient, so
-# a warm-up of 5% alone (1 step of a 20-step run) threw short runs off the e4e start: on 8
-# held-out demo faces (e4e 27.56 dB) 5/10/20/40/100 steps reached 27.56/27.51/27.84/29.08/30.12
-# dB with it, and 28.05/28.41/28.94/29.51/30.20 dB with a warm-up of at least 10 steps
-# (20 steps measured the same as 10).
-MIN_WARMUP_STEPS = 10
 DEFAULT_REG = 0.001
 DEFAULT_LOSS = "l2+lap"
 # Weight of the pyramid term in "l2+lap". Its magnitude on [-1, 1] images is comparable to
 # the MSE once the optimisation has removed the coarse error, so 1 lets both act.
 LAP_WEIGHT = 1.0
+# Adam's first step moves every code element by about the full rate whatever its gradient, so
+# a warm-up of 5% alone (1 step of a 20-step run) threw short runs off the e4e start. On 8
+# held-out demo faces (e4e 27.56 dB; each image keeping its best code) 5/10/20/40/100 steps
+# reached 27.56/27.51/27.84/29.08/30.12 dB with the 5% warm-up and 28.05/28.41/28.94/29.51/30.20
+# dB with one of at least 10 steps (20 measured the same as 10).
+MIN_WARMUP_STEPS = 10
 
 # 5-tap binomial filter: the classic Burt & Adelson pyramid kernel, a cheap Gaussian.
 _BINOMIAL5 = (1.0, 4.0, 6.0, 4.0, 1.0)
