@@ -184,10 +184,12 @@ class Session:
         target = to_uint8(preprocess(image, self.model.size))[0]
         key = None
         if settings.cache:  # the key needs the weights' hash: only worth computing when caching
-            refined_by = {"refine_method": refine.METHOD_VERSION} if settings.refine else {}
+            # What decides a refined code; a plain code's key keeps these fields empty (and no method).
+            refined_by = ({"refine_loss": settings.refine_loss, "seed": settings.seed,
+                           "refine_method": refine.METHOD_VERSION} if settings.refine
+                          else {"refine_loss": None, "seed": None})
             key = cache_key(crop=image_digest(image), weights=self.weights_sha256, refine=settings.refine,
-                            refine_loss=settings.refine_loss if settings.refine else None,
-                            seed=settings.seed if settings.refine else None, version=2, **refined_by)
+                            version=2, **refined_by)
             cached = self.cache.get(key, (self.model.n_latent, self.model.style_dim))
             if cached is not None:
                 return cached, alignment, target

@@ -353,8 +353,9 @@ def refine_codes(generator: torch.nn.Module, targets: torch.Tensor, init_codes: 
 
         def remember_best(per_image: torch.Tensor) -> None:
             # `per_image` was measured on `codes` as they are now, before the next update.
-            better = per_image.detach() < best_objective
-            best_objective[better] = per_image.detach()[better]
+            value = per_image.detach()
+            better = value < best_objective
+            best_objective[better] = value[better]
             best_codes[better] = codes.detach()[better]
 
         def objective_per_image() -> torch.Tensor:
