@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from PIL import Image
 
@@ -204,3 +205,41 @@ def test_freeze_generator_trains_the_encoder_alone(tmp_path):
         assert any(not torch.equal(state["encoder"][k].to(v.dtype), v)
                    for k, v in start.encoder.state_dict().items() if v.is_floating_point())
         assert meta["train"]["freeze_generator"] is True
+
+
+def test_encoder_units_grow_a_continued_encoder_without_changing_its_codes(tmp_path):
+    """`--init X --encoder-units`: the grown encoder starts with exactly X's codes (its added units are
+    the identity), the added units then learn, the checkpoint loads with the new depth and can be
+    continued again without repeating the option; shrinking or a malformed count is one line, exit 2."""
+    base = tmp_path / "base.pt"
+    train_demo.train(train_demo.parse_args([*TINY, "--steps", "4", "--adv-weight", "0", "--out", str(base)]))
+    old = load_model(base).encoder
+    grown = train_demo.grow_encoder(old.state_dict(), old.config,
+                                    train_demo.EncoderConfig(**{**vars(old.config), "units": (2, 1, 3, 1)}))
+    faces = torch.rand(3, 3, 32, 32) * 2 - 1
+    for mode in (False, True):  # running statistics and batch statistics alike
+        old.train(mode), grown.train(mode)
+        with torch.no_grad():
+            assert torch.allclose(grown(faces), old(faces), atol=1e-6)
+
+    out = tmp_path / "grown.pt"
+    train_demo.train(train_demo.parse_args(
+        [*TINY, "--steps", "2", "--adv-weight", "0", "--init", str(base), "--encoder-units", "2,1,3,1",
+         "--freeze-generator", "--save-every", "1e-9", "--out", str(out)]))
+    model = load_model(out)
+    assert model.encoder.config.units == (2, 1, 3, 1)
+    assert model.meta["encoder"]["units"] == [2, 1, 3, 1]
+    added_scale = torch.load(train_demo.state_path(out), weights_only=True)["encoder"]["body.1.res_layer.4.weight"]
+    assert float(added_scale.abs().max()) > 0  # it started at 0: the added unit learns
+    again = tmp_path / "again.pt"
+    train_demo.train(train_demo.parse_args([*TINY, "--steps", "1", "--adv-weight", "0", "--init", str(out),
+                                            "--freeze-generator", "--out", str(again)]))
+    assert load_model(again).encoder.config.units == (2, 1, 3, 1)
+
+    with pytest.raises(ValueError, match="can only grow"):
+        train_demo.grow_encoder(grown.state_dict(), grown.config, old.config)
+    for bad in ("2,2,2", "2,x,2,2", "0,1,1,1"):
+        done = subprocess.run([sys.executable, "-m", "weights.train_demo", "--encoder-units", bad, "--steps", "1"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2 and done.stderr.startswith("train_demo: error: --encoder-units"), (bad, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1, done.stderr

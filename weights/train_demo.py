@@ -103,6 +103,50 @@ def with_channels(gen_dict: dict, enc_dict: dict, spec: str) -> tuple[dict, dict
     return {**gen_dict, "size": size, "channels": channels}, {**enc_dict, "input_size": size}
 
 
+def parse_units(spec: str) -> tuple[int, ...]:
+    """"2,2,2,2" -> (2, 2, 2, 2): residual units in each of the encoder's four stages. Raises ValueError,
+    with a one-line reason, on anything else."""
+    try:
+        units = tuple(int(u) for u in spec.split(","))
+    except ValueError:
+        units = ()
+    if len(units) != 4 or min(units) < 1:
+        raise ValueError(f"--encoder-units {spec!r}: need four positive counts, e.g. 2,2,2,2")
+    return units
+
+
+def grow_encoder(state: dict, old: EncoderConfig, new: EncoderConfig) -> Encoder4Editing:
+    """An encoder shaped `new` that computes exactly what the `old`-shaped weights `state` compute.
+
+    `new` may only add residual units to a stage. Each stage keeps its units at its start, and every
+    added unit starts as the identity: the last BatchNorm of its residual branch scales to 0 (the
+    zero-init-residual trick), so the continued run starts where the old encoder ended instead of
+    re-learning it, and the scale's own gradient lets the extra depth come in as it helps.
+    """
+    if any(n < o for n, o in zip(new.units, old.units)) or (new.widths, new.input_size) != (old.widths, old.input_size):
+        raise ValueError(f"an encoder with units {old.units} can only grow: got {new.units}")
+    index = {}  # old body index -> new body index
+    for stage, count in enumerate(old.units):
+        for j in range(count):
+            index[sum(old.units[:stage]) + j] = sum(new.units[:stage]) + j
+    grown = Encoder4Editing(new)
+    moved = {}
+    for key, value in state.items():
+        if key.startswith("body."):
+            _, i, rest = key.split(".", 2)
+            key = f"body.{index[int(i)]}.{rest}"
+        moved[key] = value
+    missing, unexpected = grown.load_state_dict(moved, strict=False)
+    added = set(range(sum(new.units))) - set(index.values())
+    assert not unexpected and all(int(k.split(".")[1]) in added for k in missing), (missing, unexpected)
+    with torch.no_grad():
+        for i in added:
+            last_norm = grown.body[i].res_layer[4]
+            last_norm.weight.zero_()
+            last_norm.bias.zero_()
+    return grown
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Train the demo model (generator + encoder) on procedural faces.")
     p.add_argument("--minutes", type=float, default=120.0, help="wall-time budget of the whole run")
@@ -162,6 +206,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="generator widths per resolution, replacing the demo's (and its size: the largest "
                         "resolution named), e.g. 4:256,8:256,16:256,32:128,64:64 for a wider 64 px generator, "
                         "or ...,128:32 for a 128 px one (then the faces and the encoder's input are 128 px)")
+    p.add_argument("--encoder-units", default="", metavar="U1,U2,U3,U4",
+                   help="residual units per encoder stage (the demo's: 1,1,1,1). With --init, more units than "
+                        "the checkpoint's grow its encoder: the added units start as the identity, so the run "
+                        "continues from the same reconstructions with more depth to learn with; e.g. 2,2,2,2")
     p.add_argument("--cache-dir", default=str(CACHE_DIR), help="where drawn training faces are cached ('' = none)")
     p.add_argument("--out", default=str(DEFAULT_WEIGHTS), help="checkpoint path (the .json goes next to it)")
     p.add_argument("--log", default="", help="also append the log to this file")
@@ -171,6 +219,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             with_channels(GENERATOR, ENCODER, args.channels)
         except ValueError as err:
             p.exit(2, f"train_demo: error: {err}\n")  # one line, a usage error's exit code
+    if args.encoder_units:
+        try:
+            parse_units(args.encoder_units)
+        except ValueError as err:
+            p.exit(2, f"train_demo: error: {err}\n")
     return args
 
 
@@ -643,6 +696,8 @@ def train(args: argparse.Namespace) -> dict:
     gen_dict, enc_dict = (GENERATOR_TINY, ENCODER_TINY) if args.tiny else (GENERATOR, ENCODER)
     if args.channels:
         gen_dict, enc_dict = with_channels(gen_dict, enc_dict, args.channels)
+    if args.encoder_units:
+        enc_dict = {**enc_dict, "units": parse_units(args.encoder_units)}
     size, style_dim = gen_dict["size"], gen_dict["style_dim"]
     amp = autocast_dtype(args.precision, device)
     out_path = Path(args.out)
@@ -684,6 +739,14 @@ def train(args: argparse.Namespace) -> dict:
             g_result = {"generator": previous.generator.state_dict(), "steps": 0}
             e_result = {"encoder": previous.encoder.state_dict(), "steps": 0,
                         "mapping": previous.generator.style.state_dict()}
+            old_units = previous.encoder.config.units
+            enc_dict = {**enc_dict, "units": enc_dict["units"] if args.encoder_units else old_units}
+            if tuple(enc_dict["units"]) != old_units:
+                new_config = EncoderConfig(stylegan_size=size, style_dim=style_dim, **enc_dict)
+                e_result["encoder"] = grow_encoder(e_result["encoder"], previous.encoder.config,
+                                                   new_config).state_dict()
+                log(f"encoder grown from {old_units} to {new_config.units} units per stage "
+                    "(the added ones start as the identity)")
             init = {"file": Path(args.init).name, "sha256": sha256_of(args.init),
                     "train": {k: v for k, v in previous.meta.get("train", {}).items() if k != "init"}}
             log(f"initialised from {args.init}: stage A skipped")
