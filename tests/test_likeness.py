@@ -82,8 +82,10 @@ def test_reported_psnr_agrees_with_encode_then_render(tmp_path):
     assert run("render", tmp_path / "face.npy", "--weights", "demo", "-o", tmp_path / "face_render.png",
                "-q").exit_code == 0
     rendered = np.asarray(Image.open(tmp_path / "face_render.png").convert("RGB"))
-    target = np.asarray(Image.open(photo).convert("RGB").resize(rendered.shape[:2][::-1], Image.BICUBIC))
-    assert abs(reported[0]["psnr"] - _psnr(rendered, target)) < 1.0, (reported, _psnr(rendered, target))
+    # The target as documented: the crop resized the way the encoder's input is (Pillow BILINEAR). A
+    # BICUBIC target here differed by 1 dB once a model reconstructed this face at 29.8 dB.
+    target = np.asarray(Image.open(photo).convert("RGB").resize(rendered.shape[:2][::-1], Image.BILINEAR))
+    assert abs(reported[0]["psnr"] - _psnr(rendered, target)) < 0.05, (reported, _psnr(rendered, target))
 
     morph = run(photo, FACE_B, tmp_path / "face.npy", "--weights", "demo", "--steps", 3, "-o", tmp_path / "m.gif",
                 "--json")
