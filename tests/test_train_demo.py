@@ -210,7 +210,8 @@ def test_freeze_generator_trains_the_encoder_alone(tmp_path):
 def test_encoder_units_grow_a_continued_encoder_without_changing_its_codes(tmp_path):
     """`--init X --encoder-units`: the grown encoder starts with exactly X's codes (its added units are
     the identity), the added units then learn, the checkpoint loads with the new depth and can be
-    continued again without repeating the option; shrinking or a malformed count is one line, exit 2."""
+    continued again without repeating the option; shrinking is refused, and a malformed count is one
+    line, exit 2."""
     base = tmp_path / "base.pt"
     train_demo.train(train_demo.parse_args([*TINY, "--steps", "4", "--adv-weight", "0", "--out", str(base)]))
     old = load_model(base).encoder

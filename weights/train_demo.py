@@ -214,16 +214,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default=str(DEFAULT_WEIGHTS), help="checkpoint path (the .json goes next to it)")
     p.add_argument("--log", default="", help="also append the log to this file")
     args = p.parse_args(argv)
-    if args.channels:
-        try:
+    try:
+        if args.channels:
             with_channels(GENERATOR, ENCODER, args.channels)
-        except ValueError as err:
-            p.exit(2, f"train_demo: error: {err}\n")  # one line, a usage error's exit code
-    if args.encoder_units:
-        try:
+        if args.encoder_units:
             parse_units(args.encoder_units)
-        except ValueError as err:
-            p.exit(2, f"train_demo: error: {err}\n")
+    except ValueError as err:
+        p.exit(2, f"train_demo: error: {err}\n")  # one line, a usage error's exit code
     return args
 
 
