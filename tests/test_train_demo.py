@@ -210,8 +210,8 @@ def test_freeze_generator_trains_the_encoder_alone(tmp_path):
 def test_encoder_units_grow_a_continued_encoder_without_changing_its_codes(tmp_path):
     """`--init X --encoder-units`: the grown encoder starts with exactly X's codes (its added units are
     the identity), the added units then learn, the checkpoint loads with the new depth and can be
-    continued again without repeating the option; shrinking is refused, and a malformed count is one
-    line, exit 2."""
+    continued again without repeating the option; a shrink or a malformed count is refused with one
+    line on stderr and exit 2."""
     base = tmp_path / "base.pt"
     train_demo.train(train_demo.parse_args([*TINY, "--steps", "4", "--adv-weight", "0", "--out", str(base)]))
     old = load_model(base).encoder
@@ -239,6 +239,12 @@ def test_encoder_units_grow_a_continued_encoder_without_changing_its_codes(tmp_p
 
     with pytest.raises(ValueError, match="can only grow"):
         train_demo.grow_encoder(grown.state_dict(), grown.config, old.config)
+    shrink = subprocess.run([sys.executable, "-m", "weights.train_demo", *TINY, "--steps", "1", "--init", str(out),
+                             "--encoder-units", "1,1,1,1", "--out", str(tmp_path / "shrunk.pt")],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert shrink.returncode == 2 and shrink.stderr.startswith("train_demo: error: --encoder-units"), shrink.stderr
+    assert "can only grow" in shrink.stderr and len(shrink.stderr.strip().splitlines()) == 1, shrink.stderr
+    assert not (tmp_path / "shrunk.pt").exists()
     for bad in ("2,2,2", "2,x,2,2", "0,1,1,1"):
         done = subprocess.run([sys.executable, "-m", "weights.train_demo", "--encoder-units", bad, "--steps", "1"],
                               cwd=ROOT, capture_output=True, text=True, timeout=120)

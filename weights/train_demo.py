@@ -699,6 +699,19 @@ def train(args: argparse.Namespace) -> dict:
     amp = autocast_dtype(args.precision, device)
     out_path = Path(args.out)
     resume = torch.load(args.resume, map_location="cpu", weights_only=True) if args.resume else None
+    previous = load_model(args.init) if args.init and not resume else None
+    grown_encoder = None
+    if previous is not None:
+        # Checked before drawing the data, so a refused --encoder-units costs seconds, not minutes.
+        old_units = previous.encoder.config.units
+        enc_dict = {**enc_dict, "units": enc_dict["units"] if args.encoder_units else old_units}
+        if tuple(enc_dict["units"]) != old_units:
+            new_config = EncoderConfig(stylegan_size=size, style_dim=style_dim, **enc_dict)
+            try:
+                grown_encoder = grow_encoder(previous.encoder.state_dict(), previous.encoder.config, new_config)
+            except ValueError as err:
+                print(f"train_demo: error: --encoder-units: {err}", file=sys.stderr)
+                sys.exit(2)
 
     workers = args.workers or os.cpu_count() or 1
     images = make_dataset(args.n_train, TRAIN_SEED, size, workers=workers, cache_dir=args.cache_dir or None)
@@ -732,18 +745,12 @@ def train(args: argparse.Namespace) -> dict:
             log(f"resuming {args.resume}")
         elif args.init:
             # Continue a finished run with more end-to-end training: its weights replace stage A.
-            previous = load_model(args.init)
             g_result = {"generator": previous.generator.state_dict(), "steps": 0}
-            e_result = {"encoder": previous.encoder.state_dict(), "steps": 0,
+            e_result = {"encoder": (grown_encoder or previous.encoder).state_dict(), "steps": 0,
                         "mapping": previous.generator.style.state_dict()}
-            old_units = previous.encoder.config.units
-            enc_dict = {**enc_dict, "units": enc_dict["units"] if args.encoder_units else old_units}
-            if tuple(enc_dict["units"]) != old_units:
-                new_config = EncoderConfig(stylegan_size=size, style_dim=style_dim, **enc_dict)
-                e_result["encoder"] = grow_encoder(e_result["encoder"], previous.encoder.config,
-                                                   new_config).state_dict()
-                log(f"encoder grown from {old_units} to {new_config.units} units per stage "
-                    "(the added ones start as the identity)")
+            if grown_encoder is not None:
+                log(f"encoder grown from {previous.encoder.config.units} to {grown_encoder.config.units} units "
+                    "per stage (the added ones start as the identity)")
             init = {"file": Path(args.init).name, "sha256": sha256_of(args.init),
                     "train": {k: v for k, v in previous.meta.get("train", {}).items() if k != "init"}}
             log(f"initialised from {args.init}: stage A skipped")
