@@ -47,11 +47,12 @@ lint: install
 bench: install
 	$(PY) benchmarks/bench.py
 
-# The demo model ships inside the package, interp_cli/data/demo.pt (+ demo.json); this rebuilds it (CPU: about 10.5 hours on 2 cores).
+# The demo model ships inside the package, interp_cli/data/demo.pt (+ demo.json); this rebuilds it (CPU: about 12.5 hours on 2 cores).
 # The shipped demo model's recipe: a 62-minute run, 55 minutes of end-to-end training on top, then
 # 52 and 120 minutes more with the eyes, mouths and glasses weighted 10x (--feature-weight 9), no discriminator,
 # 120 more at half those learning rates, ramped up over 300 steps, and 105 then 100 minutes of the encoder
-# alone (the generator frozen, the code anchor at 0.1); later options override FEATURE_RUN's.
+# alone (the generator frozen, the code anchor at 0.1), then 140 minutes end to end again at half the
+# learning rates with that anchor; later options override FEATURE_RUN's.
 # An interrupted run continues with `$(PY) -m weights.train_demo --resume interp_cli/data/demo.state.pt`
 # and the same other options.
 FEATURE_RUN = --init interp_cli/data/demo.pt --threads 2 --lr-g 1e-3 --lr-e 5e-4 --adv-weight 0 --feature-weight 9
@@ -63,6 +64,7 @@ demo-weights: install
 	$(PY) -m weights.train_demo $(FEATURE_RUN) --lr-g 5e-4 --lr-e 2.5e-4 --lr-warmup 300 --minutes 120
 	$(PY) -m weights.train_demo $(FEATURE_RUN) --freeze-generator --code-weight 0.1 --lr-warmup 300 --minutes 105
 	$(PY) -m weights.train_demo $(FEATURE_RUN) --freeze-generator --code-weight 0.1 --lr-warmup 300 --minutes 100
+	$(PY) -m weights.train_demo $(FEATURE_RUN) --lr-g 5e-4 --lr-e 2.5e-4 --code-weight 0.1 --lr-warmup 300 --minutes 140
 
 # A real morph offline with the shipped demo model: out/demo.mp4, out/demo.gif, out/demo_sheet.png.
 demo: install
