@@ -746,7 +746,8 @@ def train(args: argparse.Namespace) -> dict:
         elif args.init:
             # Continue a finished run with more end-to-end training: its weights replace stage A.
             g_result = {"generator": previous.generator.state_dict(), "steps": 0}
-            e_result = {"encoder": (grown_encoder or previous.encoder).state_dict(), "steps": 0,
+            encoder = previous.encoder if grown_encoder is None else grown_encoder
+            e_result = {"encoder": encoder.state_dict(), "steps": 0,
                         "mapping": previous.generator.style.state_dict()}
             if grown_encoder is not None:
                 log(f"encoder grown from {previous.encoder.config.units} to {grown_encoder.config.units} units "
