@@ -58,6 +58,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import torch
@@ -147,6 +148,12 @@ def grow_encoder(state: dict, old: EncoderConfig, new: EncoderConfig) -> Encoder
     return grown
 
 
+def usage_error(message: str) -> NoReturn:
+    """Refuse a bad option the way argparse does: one line on stderr, exit 2, no traceback."""
+    print(f"train_demo: error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Train the demo model (generator + encoder) on procedural faces.")
     p.add_argument("--minutes", type=float, default=120.0, help="wall-time budget of the whole run")
@@ -220,7 +227,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if args.encoder_units:
             parse_units(args.encoder_units)
     except ValueError as err:
-        p.exit(2, f"train_demo: error: {err}\n")  # one line, a usage error's exit code
+        usage_error(str(err))
     return args
 
 
@@ -710,8 +717,7 @@ def train(args: argparse.Namespace) -> dict:
             try:
                 grown_encoder = grow_encoder(previous.encoder.state_dict(), previous.encoder.config, new_config)
             except ValueError as err:
-                print(f"train_demo: error: --encoder-units: {err}", file=sys.stderr)
-                sys.exit(2)
+                usage_error(f"--encoder-units: {err}")
 
     workers = args.workers or os.cpu_count() or 1
     images = make_dataset(args.n_train, TRAIN_SEED, size, workers=workers, cache_dir=args.cache_dir or None)
@@ -746,8 +752,8 @@ def train(args: argparse.Namespace) -> dict:
         elif args.init:
             # Continue a finished run with more end-to-end training: its weights replace stage A.
             g_result = {"generator": previous.generator.state_dict(), "steps": 0}
-            encoder = previous.encoder if grown_encoder is None else grown_encoder
-            e_result = {"encoder": encoder.state_dict(), "steps": 0,
+            start_encoder = previous.encoder if grown_encoder is None else grown_encoder
+            e_result = {"encoder": start_encoder.state_dict(), "steps": 0,
                         "mapping": previous.generator.style.state_dict()}
             if grown_encoder is not None:
                 log(f"encoder grown from {previous.encoder.config.units} to {grown_encoder.config.units} units "
