@@ -199,7 +199,8 @@ def cli():
 @cli.command(epilog=EPILOG)
 @click.argument("inputs", nargs=-1, required=True, metavar="A B [C ...]")
 @click.option("-o", "--output", default="morph.mp4", show_default=True, metavar="PATH",
-              help="out.mp4 (H.264), out.gif, a directory for frame_0000.png ..., or a .png contact sheet.")
+              help="out.mp4 (H.264), out.gif, a .png contact sheet, or a folder for frame_0000.png ... "
+                   "(a new one ends in /: frames/).")
 @morph_options
 @click.option("--sheet", type=click.Path(dir_okay=False), default=None, metavar="PNG",
               help="Also write a contact sheet of evenly spaced frames with the inputs beside them.")

@@ -4,6 +4,8 @@ Library code raises these; `cli.py` catches `InterpError` and prints `str(err)`.
 Anything else that escapes is a bug and is reported as such (with a traceback under --debug).
 """
 
+from __future__ import annotations
+
 
 class InterpError(Exception):
     """A failure the user can act on. `exit_code` 1 = runtime failure."""
@@ -30,4 +32,17 @@ class ChecksumError(InterpError):
 
 
 class NoFaceError(InterpError):
-    """Face alignment found no face in an image."""
+    """Face alignment found no face in an image.
+
+    The alignment code knows only the image's name; what to try instead depends on the command
+    (`--no-align` exists for morph and encode, not for `interp align` or `--paste`), so the caller
+    adds that advice with `advised`.
+    """
+
+    def __init__(self, name: str, advice: str | None = None):
+        self.name, self.advice = name, advice
+        super().__init__(f"no face found in {name}" + (f" ({advice})" if advice else ""))
+
+    def advised(self, advice: str) -> "NoFaceError":
+        """The same error with `advice` (what to try in the caller's context) in place of any other."""
+        return NoFaceError(self.name, advice)

@@ -96,11 +96,20 @@ def measure(rendered: np.ndarray, target: np.ndarray) -> dict:
     return {"psnr": round(p, 2), "ssim": round(ssim(rendered, target), 4), "poor": p < POOR_PSNR_DB}
 
 
-def warning(name: str, entry: dict) -> str:
-    """The one-line warning for a poor reconstruction."""
-    return (f"warning: {name}: the code reproduces this photo poorly ({entry['psnr']:.1f} dB PSNR, below "
-            f"{POOR_PSNR_DB:.0f}), so the morph may not look like this person; try --refine 100, or a clearer "
-            f"frontal photo")
+def warning(name: str, entry: dict, *, demo: bool = False, refined: int = 0) -> str:
+    """The one-line warning for a poor reconstruction, with advice that can help in this context.
+
+    `demo`: the code came from the demo model, which can only draw the cartoon faces it was trained
+    on; a real photo stays a cartoon blur whatever --refine does to the PSNR, so it is pointed at
+    the photo model instead. `refined`: the --refine steps already taken (no advice to take them again).
+    """
+    poorly = (f"warning: {name}: the code reproduces this photo poorly ({entry['psnr']:.1f} dB PSNR, below "
+              f"{POOR_PSNR_DB:.0f})")
+    if demo:
+        return (f"{poorly}: the demo model only knows the cartoon faces it was trained on (like "
+                f"examples/demo_a.png) and cannot draw this image; for real photos use --weights ffhq")
+    advice = "try --refine 100, or a clearer frontal photo" if refined < 100 else "try a clearer frontal photo"
+    return f"{poorly}, so the morph may not look like this person; {advice}"
 
 
 def describe(entries: list[dict]) -> str:

@@ -22,7 +22,7 @@ import torch
 
 from interp_cli import blend, likeness, progress as progress_bars, refine, write
 from interp_cli.cache import LatentCache, cache_key, image_digest
-from interp_cli.errors import InterpError, UsageError
+from interp_cli.errors import InterpError, NoFaceError, UsageError
 from interp_cli.files import check_input_file, refuse_overwriting_inputs
 from interp_cli.images import load_image
 from interp_cli.manifest import BatchPlan, Shard, plan_batch
@@ -35,6 +35,12 @@ from interp_cli.sheet import contact_sheet
 from interp_cli.weights import resolve_weights
 
 NOISE_MODES = ("const", "random", "none")
+# What to try when no face is found: each works where it is given (`align` and `--paste` take no --no-align).
+NO_FACE_ADVICE = "pass --no-align for images that are already aligned crops"
+NO_FACE_ADVICE_PASTE = ("--paste needs photos in which a face can be found; to morph these images as they are, "
+                        "drop --paste and pass --no-align")
+NO_FACE_ADVICE_ALIGN = ("interp align needs a photo in which a face can be found; an image that is already an "
+                        "aligned crop needs no aligning: morph and encode take it with --no-align")
 Log = Callable[[str], None]
 
 
@@ -98,7 +104,12 @@ class Session:
     @property
     def aligns_by_default(self) -> bool:
         # Models trained on FFHQ crops need aligned faces; the demo model's checkpoint says it does not.
-        return bool(self.model.meta.get("align", self.model.meta.get("name") != "demo"))
+        return bool(self.model.meta.get("align", not self.is_demo))
+
+    @property
+    def is_demo(self) -> bool:
+        """Whether this is the shipped demo model (cartoon faces only)."""
+        return self.model.meta.get("name") == "demo"
 
     def release_encoder(self) -> None:
         self.model.drop_encoder()
@@ -141,9 +152,12 @@ class Session:
                 raise InterpError(f"face alignment needs the align extra: pip install 'interp-cli[align]', "
                                   f"or pass --no-align for images that are already aligned crops{hint}")
             size = 1024 if self.model.size >= 1024 else 256
-            aligned = alignment.align_face(image, output_size=size, face=settings.face, name=path.name)
+            try:
+                aligned = alignment.align_face(image, output_size=size, face=settings.face, name=path.name)
+            except NoFaceError as err:
+                raise err.advised(NO_FACE_ADVICE) from None
             for warning in aligned.warnings:
-                self.log(f"warning: {path.name}: {warning}")
+                self.log(f"warning: {warning}")  # each names its image (and face)
             if aligned.n_faces > 1:
                 self.log(f"{path.name}: {aligned.n_faces} faces found, using face {aligned.face_index} "
                          f"(numbered left to right from 0; choose with --face)")
@@ -219,10 +233,11 @@ class Session:
                                           progress=progress)
         return refined[0].detach().float().cpu().numpy()
 
-    def likeness(self, paths: Sequence[Path], codes: np.ndarray, targets: Sequence[np.ndarray | None]) -> list[dict]:
+    def likeness(self, paths: Sequence[Path], codes: np.ndarray, targets: Sequence[np.ndarray | None], *,
+                 refined: int = 0) -> list[dict]:
         """How well each code reproduces its photo (see `interp_cli.likeness`): one entry per input,
         `{"input", "psnr", "ssim", "poor"}`, metrics None for a code file. Costs one render per photo;
-        a poor one is logged as a one-line warning."""
+        a poor one is logged as a one-line warning (`refined`: the --refine steps the codes had)."""
         photos = [i for i, target in enumerate(targets) if target is not None]
         renders = dict(zip(photos, self.frames([codes[i] for i in photos], batch_size=4)))
         entries = []
@@ -232,7 +247,7 @@ class Session:
                 continue
             entry = {"input": str(path), **likeness.measure(renders[i], targets[i])}
             if entry["poor"]:
-                self.log(likeness.warning(Path(path).name, entry))
+                self.log(likeness.warning(Path(path).name, entry, demo=self.is_demo, refined=refined))
             entries.append(entry)
         return entries
 
@@ -303,12 +318,12 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     paths = _check_inputs(inputs, [output, sheet])
     if len(paths) < 2:
         raise UsageError("need at least two images to morph between")
-    kind = write.output_kind(output)
+    kind = write.output_kind(output)  # its error lists what a morph can write
     if kind not in ("mp4", "gif", "frames", "png"):
         raise UsageError(f"{output}: a morph is written as .mp4, .gif, a frames directory or a .png contact sheet")
     write.check_output_path(output)
     if sheet is not None:
-        if write.output_kind(sheet) != "png":
+        if write.output_kind(sheet, "the contact sheet is a .png file") != "png":
             raise UsageError(f"--sheet {sheet}: the contact sheet is a .png file")
         write.check_output_path(sheet)
     _check_number("--fps", fps, low=0.1, high=240)
@@ -335,6 +350,10 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
             raise UsageError(f"{chosen}: {paths[backdrop_index].name} is a code, not a photo; "
                              "choose a photo input with --backdrop")
         align = True
+        from interp_cli import align as alignment
+
+        if not alignment.alignment_available():  # the general hint (--no-align) does not apply here
+            raise InterpError("--paste needs face alignment, from the align extra: pip install 'interp-cli[align]'")
 
     own_session = session is None
     session = session or Session(weights, device, log=log, progress=progress, precision=precision)
@@ -344,12 +363,15 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     t_encode = time.perf_counter()
     # With --paste, --face picks the face in the backdrop; the others give their largest face
     # (a group photo as the backdrop would otherwise need as many faces in every input).
-    encoded = session.encode_inputs(paths, [settings if i == backdrop_index or not paste else
-                                            replace(settings, face=None) for i in range(len(paths))])
+    try:
+        encoded = session.encode_inputs(paths, [settings if i == backdrop_index or not paste else
+                                                replace(settings, face=None) for i in range(len(paths))])
+    except NoFaceError as err:
+        raise (err.advised(NO_FACE_ADVICE_PASTE) if paste else err) from None
     codes = np.stack([code for code, _, _ in encoded])
     encode_seconds = time.perf_counter() - t_encode
     t_likeness = time.perf_counter()
-    reconstruction = session.likeness(paths, codes, [target for _, _, target in encoded])
+    reconstruction = session.likeness(paths, codes, [target for _, _, target in encoded], refined=refine)
     likeness_seconds = time.perf_counter() - t_likeness
     if own_session:
         session.release_encoder()  # rendering never needs it: give its memory back before the frames
@@ -490,7 +512,7 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     path = _check_inputs([image], [output])[0]
     if path.suffix.lower() == ".npy":
         raise UsageError(f"{path.name}: already a code file; encode takes an image")
-    if write.output_kind(output) != "npy":
+    if write.output_kind(output, "codes are written as .npy") != "npy":
         raise UsageError(f"{output}: codes are written as .npy")
     write.check_output_path(output)
     _check_number("--refine", refine, low=0, integer=True)
@@ -498,7 +520,7 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     settings = EncodeSettings(align=align, face=face, refine=refine, refine_loss=refine_loss, seed=seed,
                               cache=cache, save_aligned=Path(save_aligned) if save_aligned else None)
     code, _, target = session.encode_inputs([path], settings)[0]
-    reconstruction = session.likeness([path], code[None], [target])
+    reconstruction = session.likeness([path], code[None], [target], refined=refine)
     write.write_image(output, code)
     return {"output": str(output), "shape": list(code.shape), "weights": {"id": session.weights.id},
             "device": str(session.device), "reconstruction": reconstruction}
@@ -511,7 +533,7 @@ def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     path = _check_inputs([codes], [output])[0]
     if path.suffix.lower() != ".npy":
         raise UsageError(f"{path.name}: render takes a .npy code file (from `interp encode`)")
-    kind = write.output_kind(output)
+    kind = write.output_kind(output, "render writes a .png image or a .npy float array")
     if kind not in ("png", "npy"):
         raise UsageError(f"{output}: render writes a .png image or a .npy float array")
     write.check_output_path(output)
@@ -537,15 +559,18 @@ def align(image: str | os.PathLike, output: str | os.PathLike, *, face: int | No
     from interp_cli import align as alignment
 
     path = _check_inputs([image], [output])[0]
-    if write.output_kind(output) != "png":
+    if write.output_kind(output, "the aligned face is written as .png") != "png":
         raise UsageError(f"{output}: the aligned face is written as .png")
     write.check_output_path(output)
     _check_number("--size", size, low=16, high=4096, integer=True)
     if not alignment.alignment_available():
         raise InterpError("face alignment needs the align extra: pip install 'interp-cli[align]'")
-    result = alignment.align_face(load_image(path), output_size=size, face=face, name=path.name)
+    try:
+        result = alignment.align_face(load_image(path), output_size=size, face=face, name=path.name)
+    except NoFaceError as err:
+        raise err.advised(NO_FACE_ADVICE_ALIGN) from None
     for warning in result.warnings:
-        log(f"warning: {path.name}: {warning}")
+        log(f"warning: {warning}")  # each names its image (and face)
     write.write_image(output, np.asarray(result.image.convert("RGB")))
     return {"output": str(output), "faces": result.n_faces, "face": result.face_index,
             "quad": np.asarray(result.quad).round(2).tolist()}
@@ -561,7 +586,7 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     defaults to the coarse source.
     """
     paths = _check_inputs(inputs, [output])
-    kind = write.output_kind(output)
+    kind = write.output_kind(output, "mix writes a .png image or a .npy code")
     if kind not in ("png", "npy"):
         raise UsageError(f"{output}: mix writes a .png image or a .npy code")
     write.check_output_path(output)

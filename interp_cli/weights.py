@@ -95,7 +95,7 @@ PRESETS: dict[str, Preset] = {
         revision=None,
         sha256=None,  # read from interp_cli/data/demo.json, written by the trainer
         size=None,
-        license="see the '## demo' section of weights/README.md",
+        license="MIT, like interp's code (trained from scratch on procedural cartoon faces)",
         description="small demo model shipped with interp, trained by weights/train_demo.py (quick CPU runs)",
         local_path="demo.pt",
         build_command="make demo-weights",
@@ -545,7 +545,9 @@ def _unavailable(hub: HubFile, preset: Preset | None, spec: str, reason: str) ->
         f"{label} unavailable: {reason}. Needed: {hub.filename}{size} from the Hugging Face repo {hub.repo_id}"
         f"{f' at revision {hub.revision}' if hub.revision else ''}. Fetch it with `interp weights download {spec}` "
         f"(or `{hf_command}`) where the hub is reachable, or put a copy on this machine and pass "
-        f"`--weights /path/to/{basename}` (or set {WEIGHTS_ENV}=/path/to/{basename}){if_local}"
+        f"`--weights /path/to/{basename}` (or set {WEIGHTS_ENV}=/path/to/{basename}){if_local}. "
+        f"To try interp with no download, morph with `--weights demo`: the small model shipped with interp "
+        f"(cartoon faces only)"
     )
 
 

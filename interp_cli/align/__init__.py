@@ -134,7 +134,7 @@ def align_face(
 
     faces = find_faces(predictor, dlib_grey(rgb), _detector(detector))
     if not faces:
-        raise NoFaceError(f"no face found in {name} (pass --no-align for images that are already aligned crops)")
+        raise NoFaceError(name)  # the caller adds what to try: it depends on the command
     if face is None:
         # "Largest" by the FFHQ crop's size, which is what sets the crop's resolution; landmark
         # geometry measures that more steadily than the detector box does.
