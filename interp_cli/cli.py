@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 
 import click
@@ -31,6 +32,10 @@ Examples:
 
 Exit codes: 0 ok, 1 runtime failure (also a full disk), 2 usage error, 130 interrupted,
 141 stdout closed early, 143 terminated.
+
+\b
+--debug (anywhere on the line, any command): a traceback for failures other
+than usage errors, and interp's debug notes; exit codes stay the same.
 """
 
 
@@ -100,13 +105,15 @@ class DefaultMorphGroup(click.Group):
             click.echo("interp: interrupted", err=True)
             sys.exit(130)
         except Exception as err:
-            from interp_cli.errors import InterpError
+            from interp_cli.errors import InterpError, UsageError
             from interp_cli.files import environment_error, is_machine_error
 
             if isinstance(err, _Escaped):
                 err = err.__cause__
-            if debug:
-                raise err
+            if debug and not isinstance(err, UsageError):  # bad input stays one line, exit 2, even so
+                import traceback
+
+                traceback.print_exception(type(err), err, err.__traceback__)
             if is_machine_error(err):  # a full disk, a quota, a limit: the machine's problem, not a bug
                 err = environment_error(err)
             if isinstance(err, MemoryError):
@@ -114,10 +121,19 @@ class DefaultMorphGroup(click.Group):
             if isinstance(err, InterpError):
                 click.echo(f"interp: error: {_one_line(str(err))}", err=True)
                 sys.exit(err.exit_code)
-            click.echo(f"interp: internal error: {type(err).__name__}: {_one_line(str(err))} "
-                       "(rerun with --debug for a traceback)", err=True)
+            rerun = "" if debug else " (rerun with --debug for a traceback)"
+            click.echo(f"interp: internal error: {type(err).__name__}: {_one_line(str(err))}{rerun}", err=True)
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
+
+    def format_commands(self, ctx, formatter):
+        """Each command's whole first sentence: Click's own summaries stop at 45 characters, mid-example."""
+        rows = [(name, _summary(command)) for name, command in
+                ((name, self.get_command(ctx, name)) for name in self.list_commands(ctx))
+                if command is not None and not command.hidden]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
     def invoke(self, ctx):
         try:
@@ -127,10 +143,31 @@ class DefaultMorphGroup(click.Group):
 
     def parse_args(self, ctx, args):
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
+            _refuse_mistyped_command(args[0], self.commands)
             args = ["morph", *args]
         elif not args:
             args = ["--help"]
         return super().parse_args(ctx, args)
+
+
+def _summary(command: click.Command) -> str:
+    """A command's line in the top-level --help: its short_help, else its docstring's first paragraph
+    without the example (`e.g. interp ...`), which the command's own --help shows."""
+    if command.short_help:
+        return command.short_help
+    first = " ".join((command.help or "").strip().split("\n\n")[0].split())
+    return re.split(r"\s*\be\.g\.\s", first)[0].strip()
+
+
+def _refuse_mistyped_command(word: str, commands) -> None:
+    """`interp morf a b`: a first argument that is no file but close to a command name is a typo, not an input."""
+    if word.startswith("-") or os.path.lexists(word) or "." in os.path.basename(word) or "/" in word:
+        return
+    import difflib
+
+    close = difflib.get_close_matches(word, list(commands), n=1, cutoff=0.6)
+    if close:
+        raise click.UsageError(f"no such command or file '{word}'; did you mean '{close[0]}'?")
 
 
 def _show_debug_notes() -> None:
@@ -217,14 +254,26 @@ def morph(inputs, output, sheet, quiet, as_json, **params):
 
     summary = pipeline.morph(inputs, output, sheet=sheet, **morph_settings(params),
                              log=_log_for(quiet or as_json), progress=_progress(quiet, as_json))
-    _emit(summary, as_json, quiet, f"wrote {summary['output']} ({summary['frames']} frames, "
-                                   f"{summary['width']}x{summary['height']}, {summary['timings']['total']:.1f}s)\n"
+    _emit(summary, as_json, quiet, f"wrote {_written(summary)} in {summary['timings']['total']:.1f}s\n"
                                    f"{_likeness_line(summary)}")
+
+
+def _written(summary: dict) -> str:
+    """What a morph wrote, as a person would check it: a contact sheet is one image, not the frames."""
+    frames = f"{summary['frames']} frames, {summary['width']}x{summary['height']}"
+    sheet = summary.get("sheet_size")
+    if summary["kind"] == "png":
+        return (f"{summary['output']} (a contact sheet, {sheet['width']}x{sheet['height']}: {sheet['frames']} of "
+                f"{summary['frames']} frames of {summary['width']}x{summary['height']} beside the inputs)")
+    also = f" and the contact sheet {summary['sheet']} ({sheet['width']}x{sheet['height']})" if sheet else ""
+    return f"{summary['output']} ({frames}){also}"
 
 
 @cli.command()
 @click.argument("image")
-@click.option("-o", "--output", required=True, metavar="CODES.npy", help="Where to write the float32 [n, 512] code.")
+@click.option("-o", "--output", required=True, metavar="CODES.npy",
+              help="Where to write the float32 [n, W] code: the model's n rows of width W (ffhq [18, 512], "
+                   "demo [10, 128]).")
 @weights_option
 @device_option
 @align_options
@@ -255,7 +304,7 @@ def encode(image, output, weights, device, align, face, save_aligned, refine, re
 @noise_options
 @output_flags
 def render(codes, output, weights, device, precision, noise, seed, truncation, quiet, as_json):
-    """Render a W+ code ([n, 512] or [1, n, 512] .npy) to an image.  e.g. interp render a.npy -o a.png"""
+    """Render a W+ code ([n, W] or [1, n, W] .npy, as encode writes it) to an image.  e.g. interp render a.npy -o a.png"""
     _check_paths_exist([codes], [output])
     from interp_cli import pipeline
 

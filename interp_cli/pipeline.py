@@ -280,6 +280,21 @@ def _check_inputs(inputs: Sequence[str | os.PathLike], outputs: Sequence[str | o
     return paths
 
 
+def _refuse_stills(paths: Sequence[Path], loop: bool) -> None:
+    """Two neighbouring inputs that are the same image (one file named twice, or a byte-identical copy)
+    would make that whole transition one still frame repeated: almost always a slip for another name,
+    so it is refused before the model loads (a deliberate pause is --hold)."""
+    import filecmp
+
+    pairs = list(zip(paths, paths[1:])) + ([(paths[-1], paths[0])] if loop and len(paths) > 2 else [])
+    for i, (a, b) in enumerate(pairs):
+        if os.path.samefile(a, b) or filecmp.cmp(a, b, shallow=False):
+            same = f"{a} follows itself" if str(a) == str(b) else f"{a} and {b} are the same image, one after the other"
+            wrap = " (--loop goes from the last input back to the first)" if i == len(paths) - 1 else ""
+            raise UsageError(f"{same}{wrap}, so the morph between them would be a still; name two different "
+                             "images (--hold N pauses on each face)")
+
+
 def _check_number(name: str, value, low=None, high=None, integer=False):
     if integer and int(value) != value:
         raise UsageError(f"{name} must be a whole number (got {value})")
@@ -336,6 +351,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     if noise not in NOISE_MODES:
         raise UsageError(f"--noise {noise}: choose one of {', '.join(NOISE_MODES)}")
     plan = blend.plan_frames(len(paths), steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease)
+    _refuse_stills(paths, loop)
     if interp not in blend.INTERPS:
         raise UsageError(f"--interp {interp}: choose one of {', '.join(blend.INTERPS)}")
     paste = bool(paste) or backdrop is not None
@@ -395,6 +411,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         frames = _resized(rendered, size) if size is not None and size != session.model.size else rendered
         size = (size or session.model.size,) * 2
     wanted_sheet = kind == "png" or sheet is not None
+    sheet_summary = None
     picks = set(np.linspace(0, n_frames - 1, min(sheet_frames, n_frames)).round().astype(int).tolist())
     kept: list[np.ndarray] = []
     t_render = time.perf_counter()
@@ -418,6 +435,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         sheet_inputs = [_input_thumbnail(session, p, settings, tile, photo=paste) for p in paths]
         sheet_image = contact_sheet(kept, sheet_inputs)
         write.write_image(output if kind == "png" else sheet, sheet_image)
+        sheet_summary = {"frames": len(kept), "width": sheet_image.shape[1], "height": sheet_image.shape[0]}
 
     timings = {"load": round(session.load_seconds, 3), "encode": round(encode_seconds, 3),
                "likeness": round(likeness_seconds, 3), "render": round(render_seconds, 3)}
@@ -430,6 +448,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     return {
         "output": str(output), "kind": kind, "frames": n_frames, "width": size[0], "height": size[1],
         "fps": fps, "inputs": [str(p) for p in paths], "sheet": str(sheet) if sheet else None,
+        "sheet_size": sheet_summary,
         "paste": pasted, "weights": _weights_summary(session, cache),
         "device": str(session.device), "precision": precision_name(session.precision),
         "encoder_calls": session.encoder_calls, "reconstruction": reconstruction,
