@@ -304,7 +304,7 @@ def encode(image, output, weights, device, align, face, save_aligned, refine, re
 @noise_options
 @output_flags
 def render(codes, output, weights, device, precision, noise, seed, truncation, quiet, as_json):
-    """Render a W+ code ([n, W] or [1, n, W] .npy, as encode writes it) to an image.  e.g. interp render a.npy -o a.png"""
+    """Render a W+ code ([n, W] or [1, n, W] .npy, from encode) to an image.  e.g. interp render a.npy -o a.png"""
     _check_paths_exist([codes], [output])
     from interp_cli import pipeline
 

@@ -43,6 +43,6 @@ class NoFaceError(InterpError):
         self.name, self.advice = name, advice
         super().__init__(f"no face found in {name}" + (f" ({advice})" if advice else ""))
 
-    def advised(self, advice: str) -> "NoFaceError":
+    def advised(self, advice: str) -> NoFaceError:
         """The same error with `advice` (what to try in the caller's context) in place of any other."""
         return NoFaceError(self.name, advice)

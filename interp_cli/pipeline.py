@@ -78,6 +78,10 @@ class Session:
         self.progress = progress  # progress bars on stderr (see interp_cli.progress)
         self.device = pick_device(device)
         self.precision = pick_precision(precision, self.device)  # rendering only: codes are always float32
+        if self.precision == torch.float16 and self.device.type == "cpu":
+            # Honoured (its numerics may be the point), but said: 1.2-1.4x slower than fp32 here, 12x reported.
+            log("warning: --precision fp16 on a CPU is slower than fp32 (CPUs have no fast half-precision "
+                "path); the default, --precision auto, renders in fp32 here")
         started = time.perf_counter()
         self.weights = resolve_weights(weights, progress=progress)
         self.model: E4EModel = load_model(self.weights.path).to(self.device)
@@ -253,6 +257,16 @@ class Session:
 
     # --- codes -> frames ---------------------------------------------------------------------
 
+    def morph_frames(self, inputs: Sequence[str | os.PathLike], **options) -> Iterator[np.ndarray]:
+        """The frames of a morph through `inputs`, one uint8 `[H, W, 3]` array at a time, in order:
+        the frames `morph` (and `interp ... -o frames/`) writes with the same options, nothing written.
+
+        `options` are `morph`'s frame options: steps, loop, pingpong, hold, ease, interp, layers,
+        align, face, refine, refine_loss, seed, cache, batch_size, noise, truncation, size, paste,
+        backdrop, match_colour. e.g. `for frame in session.morph_frames(["a.jpg", "b.jpg"], steps=30): ...`
+        """
+        return morph_frames(self, inputs, **options)
+
     def noise(self, mode: str = "const", seed: int = 0):
         if mode not in NOISE_MODES:
             raise UsageError(f"--noise {mode}: choose one of {', '.join(NOISE_MODES)}")
@@ -354,22 +368,9 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     _refuse_stills(paths, loop)
     if interp not in blend.INTERPS:
         raise UsageError(f"--interp {interp}: choose one of {', '.join(blend.INTERPS)}")
-    paste = bool(paste) or backdrop is not None
-    backdrop_index = None
-    if paste:
-        if align is False:
-            raise UsageError("--paste puts the face back where alignment found it in the photo: "
-                             "it cannot be combined with --no-align")
-        backdrop_index = pick_input("--backdrop", 1 if backdrop is None else backdrop, paths)
-        if paths[backdrop_index].suffix.lower() == ".npy":
-            chosen = "--backdrop" if backdrop is not None else "--paste (the first input is the backdrop)"
-            raise UsageError(f"{chosen}: {paths[backdrop_index].name} is a code, not a photo; "
-                             "choose a photo input with --backdrop")
-        align = True
-        from interp_cli import align as alignment
-
-        if not alignment.alignment_available():  # the general hint (--no-align) does not apply here
-            raise InterpError("--paste needs face alignment, from the align extra: pip install 'interp-cli[align]'")
+    backdrop_index = _backdrop(paths, paste, backdrop, align)
+    paste = backdrop_index is not None
+    align = True if paste else align
 
     own_session = session is None
     session = session or Session(weights, device, log=log, progress=progress, precision=precision)
@@ -377,13 +378,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
                               cache=cache, save_aligned=Path(save_aligned) if save_aligned else None)
     mask = blend.parse_layers(layers, session.model.n_latent)
     t_encode = time.perf_counter()
-    # With --paste, --face picks the face in the backdrop; the others give their largest face
-    # (a group photo as the backdrop would otherwise need as many faces in every input).
-    try:
-        encoded = session.encode_inputs(paths, [settings if i == backdrop_index or not paste else
-                                                replace(settings, face=None) for i in range(len(paths))])
-    except NoFaceError as err:
-        raise (err.advised(NO_FACE_ADVICE_PASTE) if paste else err) from None
+    encoded = _encode_for_morph(session, paths, settings, backdrop_index)
     codes = np.stack([code for code, _, _ in encoded])
     encode_seconds = time.perf_counter() - t_encode
     t_likeness = time.perf_counter()
@@ -392,24 +387,13 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     if own_session:
         session.release_encoder()  # rendering never needs it: give its memory back before the frames
 
-    paster = paste_timer = None
-    if paste:  # the mask and the photo before the render thread starts: the rest is per frame
-        from interp_cli.paste import Paster
-
-        where = encoded[backdrop_index][1]
-        paster = Paster(np.asarray(load_image(paths[backdrop_index])), where.quad, where.landmarks,
-                        face_size=session.model.size, width=size, match_colour=match_colour)
-        paste_timer = _Timer()
+    paster = _paster(session, paths, encoded, backdrop_index, size, match_colour)
+    paste_timer = _Timer() if paster is not None else None
     n_frames = len(plan)
-    code_stream = blend.iter_codes(codes, plan, interp=interp, layer_mask=mask)
-    rendered = render_ahead(session.frames(code_stream, batch_size=batch_size, noise=noise, seed=seed,
-                                           truncation=truncation), depth=2 * batch_size)
-    if paster is not None:
-        frames = paste_timer.map(paster.paste, rendered)
-        size = paster.size
-    else:
-        frames = _resized(rendered, size) if size is not None and size != session.model.size else rendered
-        size = (size or session.model.size,) * 2
+    rendered = render_ahead(session.frames(blend.iter_codes(codes, plan, interp=interp, layer_mask=mask),
+                                           batch_size=batch_size, noise=noise, seed=seed, truncation=truncation),
+                            depth=2 * batch_size)
+    frames, size = _finished(session, rendered, paster, size, paste_timer)
     wanted_sheet = kind == "png" or sheet is not None
     sheet_summary = None
     picks = set(np.linspace(0, n_frames - 1, min(sheet_frames, n_frames)).round().astype(int).tolist())
@@ -454,6 +438,88 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         "encoder_calls": session.encoder_calls, "reconstruction": reconstruction,
         "timings": {**timings, "total": round(time.perf_counter() - started, 3)},
     }
+
+
+def _backdrop(paths: Sequence[Path], paste: bool, backdrop: str | int | None, align: bool | None) -> int | None:
+    """The index of the photo `--paste` composites into (None without --paste), refusing what cannot paste."""
+    if not (paste or backdrop is not None):
+        return None
+    if align is False:
+        raise UsageError("--paste puts the face back where alignment found it in the photo: "
+                         "it cannot be combined with --no-align")
+    index = pick_input("--backdrop", 1 if backdrop is None else backdrop, paths)
+    if paths[index].suffix.lower() == ".npy":
+        chosen = "--backdrop" if backdrop is not None else "--paste (the first input is the backdrop)"
+        raise UsageError(f"{chosen}: {paths[index].name} is a code, not a photo; choose a photo input with --backdrop")
+    from interp_cli import align as alignment
+
+    if not alignment.alignment_available():  # the general hint (--no-align) does not apply here
+        raise InterpError("--paste needs face alignment, from the align extra: pip install 'interp-cli[align]'")
+    return index
+
+
+def _encode_for_morph(session: Session, paths: Sequence[Path], settings: EncodeSettings,
+                      backdrop_index: int | None) -> list[tuple]:
+    """`encode_inputs` for a morph. With --paste, --face picks the face in the backdrop; the others give
+    their largest face (a group photo as the backdrop would otherwise need as many faces in every input)."""
+    paste = backdrop_index is not None
+    try:
+        return session.encode_inputs(paths, [settings if i == backdrop_index or not paste else
+                                             replace(settings, face=None) for i in range(len(paths))])
+    except NoFaceError as err:
+        raise (err.advised(NO_FACE_ADVICE_PASTE) if paste else err) from None
+
+
+def _paster(session: Session, paths: Sequence[Path], encoded: list[tuple], backdrop_index: int | None,
+            size: int | None, match_colour: bool):
+    """The `Paster` for --paste (None without it), made before the render thread starts: the rest is per frame."""
+    if backdrop_index is None:
+        return None
+    from interp_cli.paste import Paster
+
+    where = encoded[backdrop_index][1]
+    return Paster(np.asarray(load_image(paths[backdrop_index])), where.quad, where.landmarks,
+                  face_size=session.model.size, width=size, match_colour=match_colour)
+
+
+def _finished(session: Session, rendered: Iterator[np.ndarray], paster, size: int | None, timer=None):
+    """(the frames as written: pasted into the photo or resized to `size`, their (width, height))."""
+    if paster is not None:
+        return (timer.map(paster.paste, rendered) if timer else map(paster.paste, rendered)), paster.size
+    frames = _resized(rendered, size) if size is not None and size != session.model.size else rendered
+    return frames, (size or session.model.size,) * 2
+
+
+def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps: int = 60, loop: bool = False,
+                 pingpong: bool = False, hold: int = 0, ease: str = "linear", interp: str = "lerp",
+                 layers: str = "all", align: bool | None = None, face: int | None = None, refine: int = 0,
+                 refine_loss: str = "l2+lap", seed: int = 0, cache: bool = True, batch_size: int = 4,
+                 noise: str = "const", truncation: float = 1.0, size: int | None = None, paste: bool = False,
+                 backdrop: str | int | None = None, match_colour: bool = True) -> Iterator[np.ndarray]:
+    """`Session.morph_frames`: the inputs are checked and encoded at the first `next()`."""
+    paths = _check_inputs(inputs)
+    if len(paths) < 2:
+        raise UsageError("need at least two images to morph between")
+    _check_number("--batch-size", batch_size, low=1, integer=True)
+    _check_number("--truncation", truncation, low=0.0, high=2.0)
+    _check_number("--refine", refine, low=0, integer=True)
+    if size is not None:
+        _check_number("--size", size, low=8, high=4096, integer=True)
+    plan = blend.plan_frames(len(paths), steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease)
+    _refuse_stills(paths, loop)
+    if interp not in blend.INTERPS:
+        raise UsageError(f"--interp {interp}: choose one of {', '.join(blend.INTERPS)}")
+    backdrop_index = _backdrop(paths, paste, backdrop, align)
+    settings = EncodeSettings(align=True if backdrop_index is not None else align, face=face, refine=refine,
+                              refine_loss=refine_loss, seed=seed, cache=cache)
+    mask = blend.parse_layers(layers, session.model.n_latent)
+    encoded = _encode_for_morph(session, paths, settings, backdrop_index)
+    codes = np.stack([code for code, _, _ in encoded])
+    paster = _paster(session, paths, encoded, backdrop_index, size, match_colour)
+    rendered = session.frames(blend.iter_codes(codes, plan, interp=interp, layer_mask=mask), batch_size=batch_size,
+                              noise=noise, seed=seed, truncation=truncation)
+    frames, _ = _finished(session, rendered, paster, size)
+    yield from frames
 
 
 class _Timer:
