@@ -117,7 +117,7 @@ class DefaultMorphGroup(click.Group):
             if is_machine_error(err):  # a full disk, a quota, a limit: the machine's problem, not a bug
                 err = environment_error(err)
             if isinstance(err, MemoryError):
-                err = InterpError("out of memory (try a smaller --batch-size or --size)")
+                err = InterpError(f"out of memory{_memory_advice(args, self.commands)}")
             if isinstance(err, InterpError):
                 click.echo(f"interp: error: {_one_line(str(err))}", err=True)
                 sys.exit(err.exit_code)
@@ -148,6 +148,13 @@ class DefaultMorphGroup(click.Group):
         elif not args:
             args = ["--help"]
         return super().parse_args(ctx, args)
+
+
+def _memory_advice(args: list[str], commands) -> str:
+    """What may fit in memory, naming only options the command that ran takes."""
+    command = args[0] if args and args[0] in commands else "morph"
+    return {"morph": " (try a smaller --batch-size or --size)", "batch": " (try a smaller --batch-size or --size)",
+            "align": " (try a smaller --size)"}.get(command, "")
 
 
 def _summary(command: click.Command) -> str:
@@ -248,6 +255,9 @@ def morph(inputs, output, sheet, quiet, as_json, **params):
     Inputs are photos (png, jpg, ...) or .npy codes from `interp encode`.
     """
     _check_paths_exist(inputs, [output, sheet])
+    from interp_cli.write import refuse_suffixless
+
+    refuse_suffixless(output)
     if len(inputs) < 2:
         raise click.UsageError("need at least two images to morph between (interp A B [C ...])")
     from interp_cli import pipeline

@@ -83,20 +83,30 @@ MORPH_OUTPUTS = ("a morph is written as .mp4, .gif, a .png contact sheet, or PNG
 def output_kind(path: PathLike, accepts: str = MORPH_OUTPUTS) -> str:
     """What `path` asks for: "mp4", "gif", "frames" (a PNG-per-frame directory), "png" or "npy".
 
-    A path ending in "/" or naming an existing directory is a frames directory. Suffixes are
-    case-insensitive. A name without a suffix (`out/m2`) is refused rather than guessed: a typo'd
-    `m2.mp4` silently becoming a folder of PNGs is the surprise, and `out/m2/` says the folder.
-    Anything else is a UsageError that ends with `accepts`, the caller's own list of outputs.
+    A path ending in "/" or naming an existing directory, or a name without a suffix (a `Path`
+    cannot end in "/"), is a frames directory; the command line refuses a suffixless new name
+    (`refuse_suffixless`). Suffixes are case-insensitive. Anything else is a UsageError that ends
+    with `accepts`, the caller's own list of outputs.
     """
     text = os.fspath(path)
     if text.endswith(("/", os.sep)) or os.path.isdir(text):
         return "frames"
     suffix = Path(text).suffix.lower()
+    if not suffix:
+        return "frames"
     if suffix in _KINDS:
         return _KINDS[suffix]
-    what = f"unsupported output type '{Path(text).suffix}'" if suffix else "no file type"
-    folder = text.rstrip("/" + os.sep) + "/" if not suffix else "frames/"
-    raise UsageError(f"{text}: {what} ({accepts.format(folder=folder)})")
+    raise UsageError(f"{text}: unsupported output type '{Path(text).suffix}' ({accepts.format(folder='frames/')})")
+
+
+def refuse_suffixless(text: str) -> None:
+    """`-o out/m2`: a typed name with no suffix that is not an existing folder is refused, not guessed.
+
+    A typo for `m2.mp4` silently becoming a folder of PNGs is the surprise; `out/m2/` says the folder.
+    """
+    if not (text.endswith(("/", os.sep)) or os.path.isdir(text) or Path(text).suffix):
+        folder = text.rstrip("/" + os.sep) + "/"
+        raise UsageError(f"{text}: no file type ({MORPH_OUTPUTS.format(folder=folder)})")
 
 
 def _target(path: PathLike) -> Path:

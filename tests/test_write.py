@@ -83,7 +83,11 @@ def test_output_kind(tmp_path):
     assert output_kind(tmp_path / "weird.mp4") == "frames"  # an existing directory is a frames target
     with pytest.raises(UsageError) as err:
         output_kind("out.avi")
-    assert str(err.value) == "out.avi: unsupported output type '.avi' (use .mp4, .gif, or a directory for PNG frames)"
+    assert str(err.value) == ("out.avi: unsupported output type '.avi' (a morph is written as .mp4, .gif, a .png "
+                              "contact sheet, or PNG frames into a folder named with a trailing slash: frames/)")
+    with pytest.raises(UsageError) as err:
+        output_kind("aligned.jpg", "the aligned face is written as .png")
+    assert str(err.value) == "aligned.jpg: unsupported output type '.jpg' (the aligned face is written as .png)"
 
 
 def test_check_output_path_missing_parent(tmp_path, monkeypatch):

@@ -1,0 +1,162 @@
+"""Every message that suggests an option suggests one that works where it is given.
+
+Each case runs a command that ends in advice, checks that each `--option` the message names is one
+the command that printed it takes (from its own --help), then follows the advice and checks that the
+new command line is accepted. Alignment cases need the `align` extra (OpenCV + dlib's landmark model).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from interp_cli.align import alignment_available
+from interp_cli.cli import cli
+from tests.cli_runner import cli_runner
+from tests.recipe import GOLDEN_DIR
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_A, DEMO_B = str(ROOT / "examples" / "demo_a.png"), str(ROOT / "examples" / "demo_b.png")
+PHOTO = str(ROOT / "examples" / "obama.jpg")
+A, B = str(GOLDEN_DIR / "golden_input_A.png"), str(GOLDEN_DIR / "golden_input_B.png")
+needs_align = pytest.mark.skipif(not alignment_available(), reason="needs the align extra")
+
+
+def run(*args):
+    return cli_runner().invoke(cli, [str(a) for a in args])
+
+
+def suggested_options(message: str) -> set[str]:
+    return set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", message))
+
+
+def options_of(command: str) -> set[str]:
+    """The options `interp COMMAND` accepts, read from its --help (plus --debug, which every command takes)."""
+    shown = run(*([command] if command else []), "--help")
+    assert shown.exit_code == 0
+    return suggested_options(shown.stdout) | {"--debug"}
+
+
+def assert_takes(command: str, message: str, expected: set[str]) -> None:
+    named = suggested_options(message)
+    assert expected <= named, message
+    assert named <= options_of(command), f"{message}\nnames options `interp {command}` does not take"
+
+
+@pytest.fixture
+def out(tmp_path):
+    return tmp_path
+
+
+@needs_align
+def test_no_face_with_alignment_on_advises_no_align_and_that_works(out):
+    failed = run(DEMO_A, DEMO_B, "--weights", "demo", "--align", "--steps", 2, "-o", out / "m.gif")
+    assert failed.exit_code == 1
+    assert_takes("morph", failed.stderr, {"--no-align"})
+    assert run(DEMO_A, DEMO_B, "--weights", "demo", "--no-align", "--steps", 2, "-o", out / "m.gif").exit_code == 0
+
+
+@needs_align
+def test_no_face_with_paste_does_not_advise_no_align_with_it(out):
+    failed = run(DEMO_A, DEMO_B, "--weights", "demo", "--paste", "--steps", 2, "-o", out / "m.gif")
+    assert failed.exit_code == 1
+    assert "no face found in demo_a.png" in failed.stderr
+    assert "--paste needs photos in which a face can be found" in failed.stderr
+    assert "drop --paste and pass --no-align" in failed.stderr
+    assert_takes("morph", failed.stderr, {"--paste", "--no-align"})
+    # What the old message advised is refused; what the new one advises works.
+    assert run(DEMO_A, DEMO_B, "--weights", "demo", "--paste", "--no-align", "-o", out / "m.gif").exit_code == 2
+    assert run(DEMO_A, DEMO_B, "--weights", "demo", "--no-align", "--steps", 2, "-o", out / "m.gif").exit_code == 0
+
+
+@needs_align
+def test_align_with_no_face_does_not_advise_an_option_align_refuses(out):
+    failed = run("align", DEMO_A, "-o", out / "a.png")
+    assert failed.exit_code == 1
+    assert "pass --no-align" not in failed.stderr
+    assert run("align", DEMO_A, "--no-align", "-o", out / "a.png").exit_code == 2  # so it must not be advised
+    # What it does say: morph and encode take an aligned crop as it is, with --no-align.
+    assert "morph and encode take it with --no-align" in failed.stderr
+    assert "--no-align" in options_of("encode") and "--no-align" in options_of("morph")
+    assert run("encode", DEMO_A, "--weights", "demo", "--no-align", "-o", out / "a.npy", "-q").exit_code == 0
+
+
+def test_a_photo_through_the_demo_model_is_pointed_at_the_photo_model_not_refine(out, monkeypatch, tmp_path):
+    result = run(PHOTO, DEMO_B, "--weights", "demo", "--steps", 2, "-o", out / "m.gif")
+    assert result.exit_code == 0, result.stderr
+    warning, = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warning.startswith("warning: obama.jpg: ") and warning.count("obama.jpg") == 1
+    assert "the demo model only knows the cartoon faces" in warning
+    assert "--refine" not in warning
+    assert_takes("morph", warning, {"--weights"})
+    # --weights ffhq is a real choice: offline here it is unavailable (exit 1), not refused as usage (exit 2),
+    # and that message in turn names --weights demo, which works.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    offline = run(PHOTO, DEMO_B, "--weights", "ffhq", "--steps", 2, "-o", out / "f.gif")
+    assert offline.exit_code == 1 and "unavailable" in offline.stderr
+    assert "`--weights demo`" in offline.stderr
+    assert_takes("morph", offline.stderr, {"--weights"})
+
+
+def test_a_poor_code_from_another_model_suggests_refine_which_morph_takes(tiny_ckpt, out):
+    result = run(A, B, "--weights", tiny_ckpt, "--no-align", "--steps", 2, "-o", out / "m.gif")
+    assert result.exit_code == 0
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings and all("try --refine 100" in w for w in warnings)
+    for warning in warnings:
+        assert_takes("morph", warning, {"--refine"})
+    encoded = run("encode", A, "--weights", tiny_ckpt, "--no-align", "-o", out / "a.npy")
+    warning, = [line for line in encoded.stderr.splitlines() if line.startswith("warning:")]
+    assert "try --refine 100" in warning
+    assert_takes("encode", warning, {"--refine"})
+
+
+def test_the_same_image_twice_is_refused_with_advice_that_works(tiny_ckpt, out):
+    refused = run(A, A, "--weights", tiny_ckpt, "--no-align", "--steps", 2, "-o", out / "m.gif")
+    assert refused.exit_code == 2
+    assert_takes("morph", refused.stderr, {"--hold"})
+    assert not (out / "m.gif").exists()
+    held = run(A, B, "--weights", tiny_ckpt, "--no-align", "--steps", 2, "--hold", 2, "-o", out / "m.gif")
+    assert held.exit_code == 0
+
+
+def test_an_output_with_no_suffix_is_refused_with_the_folder_form_that_works(tiny_ckpt, out):
+    refused = run(A, B, "--weights", tiny_ckpt, "--no-align", "--steps", 2, "-o", out / "m2")
+    assert refused.exit_code == 2
+    folder = f"{out / 'm2'}/"
+    assert f"trailing slash: {folder})" in refused.stderr
+    assert not (out / "m2").exists()
+    assert run(A, B, "--weights", tiny_ckpt, "--no-align", "--steps", 2, "-o", folder, "-q").exit_code == 0
+    assert sorted(p.name for p in (out / "m2").iterdir()) == ["frame_0000.png", "frame_0001.png"]
+
+
+@pytest.mark.parametrize("command,args,expected", [
+    ("morph", [A, B, "-o", "m.gif"], {"--batch-size", "--size"}),
+    ("batch", ["pairs.csv", "--outdir", "out"], {"--batch-size", "--size"}),
+    ("align", [A, "-o", "a.png"], {"--size"}),
+    ("encode", [A, "-o", "a.npy"], set()),
+    ("render", ["a.npy", "-o", "r.png"], set()),
+    ("mix", [A, B, "-o", "x.png"], set()),
+])
+def test_out_of_memory_advice_names_only_options_of_the_command(command, args, expected, tiny_ckpt, tmp_path,
+                                                                 monkeypatch):
+    from interp_cli import pipeline
+
+    def exhausted(*_, **__):
+        raise MemoryError()
+
+    monkeypatch.setattr(pipeline, command, exhausted)
+    if command == "batch":
+        monkeypatch.setattr("interp_cli.manifest.plan_batch", lambda *_, **__: None)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.npy").write_bytes(b"")
+    (tmp_path / "pairs.csv").write_text(f"{A},{B},x.gif\n")
+    words = [command, *args] if command != "morph" else args
+    result = run(*words)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("interp: error: out of memory")
+    named = suggested_options(result.stderr)
+    assert named == expected and named <= options_of(command)
