@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import imageio.v3 as iio
 import numpy as np
@@ -149,8 +150,8 @@ def test_chain_loop_and_sheet(tiny, tmp_path):
     sheet = tmp_path / "sheet.png"
     mirrored = tmp_path / "mirrored.png"  # a third face (A B A --loop would pass from A to A: refused as a still)
     Image.open(A).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(mirrored)
-    result = run(A, B, mirrored, "--weights", tiny, "--no-align", "--steps", 4, "--loop", "--hold", 1, "--ease", "smooth",
-                 "--sheet", sheet, "-o", out, "-q")
+    result = run(A, B, mirrored, "--weights", tiny, "--no-align", "--steps", 4, "--loop", "--hold", 1,
+                 "--ease", "smooth", "--sheet", sheet, "-o", out, "-q")
     assert result.exit_code == 0, result.stderr
     with Image.open(out) as gif:
         assert gif.n_frames == 3 * 3 + 3  # K*(steps-1) + K*hold for a loop of K keyframes
@@ -432,3 +433,106 @@ def test_real_signal_during_rendering_exits_cleanly(tiny, tmp_path, sig, code):
     assert err.decode().strip().splitlines()[-1] in ("interp: interrupted", "interp: terminated")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.gif"]
     assert out.read_bytes() == b"old"
+
+
+# --- the first ten minutes (issue 35) ----------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_A = str(ROOT / "examples" / "demo_a.png")
+DEMO_B = str(ROOT / "examples" / "demo_b.png")
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["missing.png", B, "-o", "x.gif"], "missing.png: no such file"),
+    ([A, B, "-o", "x.avi"], "unsupported output type '.avi'"),
+])
+def test_debug_keeps_usage_errors_one_line_and_exit_2(args, fragment, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run(*args, "--debug")
+    assert result.exit_code == 2
+    assert fragment in one_line_error(result)
+
+
+def test_debug_is_in_help():
+    for words in ([], ["morph"]):
+        shown = run(*words, "--help")
+        assert shown.exit_code == 0 and "--debug" in shown.stdout
+
+
+def test_a_mistyped_command_is_named_with_the_command_it_resembles(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = run("morf", A, B)
+    assert result.exit_code == 2
+    assert one_line_error(result) == "interp: error: no such command or file 'morf'; did you mean 'morph'?"
+    # A file that happens to be called like a command is still an input.
+    Image.open(A).save(tmp_path / "mixx", format="PNG")
+    assert "did you mean" not in run("mixx", B, "-o", "x.gif", "--steps", "1").stderr
+
+
+def test_top_level_help_gives_each_command_its_whole_summary():
+    shown = " ".join(run("--help").stdout.split())
+    for name, command in cli.commands.items():
+        first = " ".join((command.help or "").split("\n\n")[0].split()).split(" e.g.")[0].strip()
+        assert f"{name} {first}" in shown
+    listing = run("--help").stdout.split("Commands:")[1].split("Examples:")[0]
+    assert not [line for line in listing.splitlines() if line.rstrip().endswith("...")]  # Click's cut-off mark
+
+
+def test_encode_help_gives_the_code_shape_each_model_writes(tmp_path):
+    shown = " ".join(run("encode", "--help").stdout.split())
+    assert "[n, 512] code" not in shown and "demo [10, 128]" in shown and "ffhq [18, 512]" in shown
+    result = run("encode", DEMO_A, "--weights", "demo", "-o", tmp_path / "a.npy", "--json")
+    assert json.loads(result.stdout)["shape"] == [10, 128] == list(np.load(tmp_path / "a.npy").shape)
+
+
+def test_weights_list_gives_the_demo_licence():
+    rows = {r["name"]: r for r in json.loads(run("weights", "list", "--json").stdout)}
+    assert rows["demo"]["license"].startswith("MIT")
+    assert "README" not in rows["demo"]["license"]
+
+
+def test_a_contact_sheet_output_is_reported_as_the_sheet_it_is(tmp_path):
+    out = tmp_path / "x.png"
+    result = run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 20, "-o", out)
+    assert result.exit_code == 0, result.stderr
+    width, height = Image.open(out).size
+    line = result.stderr.splitlines()[-2]
+    assert line.startswith(f"wrote {out} (a contact sheet, {width}x{height}: 8 of 20 frames of 64x64")
+    assert "(20 frames, 64x64" not in result.stderr
+
+
+def test_identical_images_one_after_the_other_are_refused(tmp_path):
+    copy = tmp_path / "copy.png"
+    copy.write_bytes(Path(DEMO_A).read_bytes())
+    result = run(DEMO_A, copy, "--weights", "demo", "-o", tmp_path / "m.gif")
+    assert result.exit_code == 2
+    assert f"{DEMO_A} and {copy} are the same image" in one_line_error(result)
+    looped = run(DEMO_A, DEMO_B, DEMO_A, "--loop", "--weights", "demo", "-o", tmp_path / "m.gif")
+    assert looped.exit_code == 2 and "--loop goes from the last input back to the first" in looped.stderr
+    assert not (tmp_path / "m.gif").exists()
+
+
+def test_alignment_warnings_name_the_photo_once(tmp_path):
+    from interp_cli.align import alignment_available
+
+    if not alignment_available():
+        pytest.skip("needs the align extra")
+    small = tmp_path / "small.jpg"
+    photo = Image.open(ROOT / "examples" / "obama.jpg")
+    photo.resize((photo.width // 4, photo.height // 4)).save(small)
+    for words in (["align", small, "-o", tmp_path / "a.png"],
+                  ["encode", small, "--weights", "demo", "--align", "-o", tmp_path / "a.npy"]):
+        result = run(*words)
+        assert result.exit_code == 0, result.stderr
+        warning, = [line for line in result.stderr.splitlines() if "the face is small" in line]
+        assert warning.startswith("warning: small.jpg: the face is small") and warning.count("small.jpg") == 1
+
+
+def test_fp16_on_a_cpu_warns_once(tmp_path):
+    result = run(DEMO_A, DEMO_B, "--weights", "demo", "--device", "cpu", "--precision", "fp16", "--steps", 2,
+                 "-o", tmp_path / "m.gif")
+    assert result.exit_code == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == ["warning: --precision fp16 on a CPU is slower than fp32 (CPUs have no fast half-precision "
+                        "path); the default, --precision auto, renders in fp32 here"]
+    assert "warning" not in run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 2, "-o", tmp_path / "n.gif").stderr
