@@ -1,0 +1,64 @@
+"""The Python API beside the command line: `Session.morph_frames` yields the frames `interp -o frames/` writes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from interp_cli.align import alignment_available
+from interp_cli.cli import cli
+from interp_cli.errors import UsageError
+from interp_cli.pipeline import Session
+from tests.cli_runner import cli_runner
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+DEMO_A, DEMO_B = str(EXAMPLES / "demo_a.png"), str(EXAMPLES / "demo_b.png")
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return Session("demo", "cpu", progress=False, log=lambda message: None)
+
+
+def cli_frames(tmp_path, *args) -> list[np.ndarray]:
+    out = tmp_path / "frames"
+    result = cli_runner().invoke(cli, [str(a) for a in (*args, "--weights", "demo", "--device", "cpu",
+                                                        "-o", f"{out}/", "-q")])
+    assert result.exit_code == 0, result.stderr
+    return [np.asarray(Image.open(path)) for path in sorted(out.iterdir())]
+
+
+@pytest.mark.parametrize("options,flags", [
+    ({"steps": 6}, ["--steps", 6]),
+    ({"steps": 4, "size": 96, "ease": "smooth", "loop": True, "layers": "coarse"},
+     ["--steps", 4, "--size", 96, "--ease", "smooth", "--loop", "--layers", "coarse"]),
+])
+def test_morph_frames_are_the_frames_the_command_writes(demo, tmp_path, options, flags):
+    frames = list(demo.morph_frames([DEMO_A, DEMO_B], **options))
+    written = cli_frames(tmp_path, DEMO_A, DEMO_B, *flags)
+    assert len(frames) == len(written) > 2
+    for ours, theirs in zip(frames, written):
+        assert ours.dtype == np.uint8 and ours.shape == theirs.shape and ours.shape[2] == 3
+        assert np.array_equal(ours, theirs)
+    assert not np.array_equal(frames[0], frames[1])  # in-betweens, not one frame per input
+
+
+@pytest.mark.skipif(not alignment_available(), reason="needs the align extra")
+def test_morph_frames_paste_into_the_photo_like_the_command(demo, tmp_path):
+    photos = [str(EXAMPLES / "obama.jpg"), str(EXAMPLES / "biden.jpg")]
+    frames = list(demo.morph_frames(photos, steps=3, paste=True, size=240))
+    written = cli_frames(tmp_path, *photos, "--steps", 3, "--paste", "--size", 240)
+    assert [f.shape for f in frames] == [f.shape for f in written] and frames[0].shape[1] == 240
+    assert max(np.abs(a.astype(int) - b).max() for a, b in zip(frames, written)) <= 1
+
+
+def test_morph_frames_refuses_what_morph_refuses(demo):
+    with pytest.raises(UsageError, match="steps must be at least 2"):
+        next(demo.morph_frames([DEMO_A, DEMO_B], steps=1))
+    with pytest.raises(UsageError, match="follows itself"):
+        next(demo.morph_frames([DEMO_A, DEMO_A]))
+    with pytest.raises(TypeError):
+        demo.morph_frames([DEMO_A, DEMO_B], fps=30)  # a writer's option, not a frame's
