@@ -2,15 +2,19 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# torch first and pinned: an unpinned torch pulls several GB of CUDA packages on a machine without one.
+# torch first, pinned to the one version the suite has run on. On Linux x86-64 the PyPI wheel, pinned or
+# not, is the CUDA build and pulls several GB of nvidia-* packages; for the CPU-only wheel, take it from
+# PyTorch's own index: make install TORCH_INDEX=https://download.pytorch.org/whl/cpu
 TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
+TORCH_PIP = "$(TORCH_SPEC)"$(if $(TORCH_INDEX), --index-url $(TORCH_INDEX))
 
 .PHONY: install test test-lowest test-wheel demo bench lint clean demo-weights
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_SPEC)"
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH_PIP)
 	$(PY) -m pip install -q -e ".[dev,align]"
 	touch $@
 
@@ -27,7 +31,7 @@ test-lowest:
 	rm -rf $(LOWEST)
 	$(PYTHON) -m venv $(LOWEST)
 	$(LOWEST)/bin/python -m pip install -q --upgrade pip
-	$(LOWEST)/bin/python -m pip install -q "$(TORCH_SPEC)"
+	$(LOWEST)/bin/python -m pip install -q $(TORCH_PIP)
 	$(LOWEST)/bin/python tools/lowest_requirements.py --extras align,dev --keep "$(TORCH_SPEC)" > $(LOWEST)/lowest.txt
 	cat $(LOWEST)/lowest.txt
 	$(LOWEST)/bin/python -m pip install -q -r $(LOWEST)/lowest.txt

@@ -1,0 +1,106 @@
+"""The README's first screen, run as a newcomer runs it, so it cannot drift from what interp does.
+
+The first ```sh block is run line by line in a fresh folder holding a copy of `examples/`, offline and
+with an empty Hugging Face cache: its `interp` lines must end in a GIF with no download. The pip lines
+are checked for what they say (the CPU-only torch index), not run: the suite is already installed.
+"""
+
+from __future__ import annotations
+
+import ast
+import configparser
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+CPU_TORCH = "pip install torch --index-url https://download.pytorch.org/whl/cpu"
+
+
+def first_block() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```sh\n(.*?)```", text, re.S)
+    assert block, "README.md has no ```sh block"
+    head = text[:block.start()]
+    assert head.count("\n## ") == 0, "the first command block must come before the first section"
+    return block.group(1).splitlines()
+
+
+def offline_env(tmp_path: Path) -> dict:
+    return dict(os.environ, HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(tmp_path / "hf"),
+                INTERP_CACHE_DIR=str(tmp_path / "cache"), INTERP_WEIGHTS="")
+
+
+def run_line(words: list[str], cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    assert words[0] == "interp"
+    return subprocess.run([sys.executable, "-m", "interp_cli", *words[1:]], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_the_first_block_installs_torch_for_the_cpu_and_says_what_a_gpu_takes():
+    lines = first_block()
+    assert lines[0].startswith(CPU_TORCH)
+    assert "with an NVIDIA GPU: pip install torch" in lines[0]
+    assert any(line.startswith('pip install -e ".[align]"') for line in lines)
+
+
+def test_the_first_block_runs_offline_and_ends_in_a_gif(tmp_path):
+    work = tmp_path / "clone"
+    shutil.copytree(ROOT / "examples", work / "examples")
+    env = offline_env(tmp_path)
+    commands = [shlex.split(line, comments=True) for line in first_block()]
+    commands = [words for words in commands if words and words[0] != "pip"]  # installs: not run here
+    assert commands, "no interp command in the first block"
+    for words in commands:
+        done = run_line(words, work, env)
+        assert done.returncode == 0, f"{' '.join(words)}:\n{done.stderr}"
+    gifs = list(work.glob("*.gif"))
+    assert [g.name for g in gifs] == ["demo.gif"]
+    with Image.open(gifs[0]) as gif:
+        assert gif.n_frames == 60 and gif.info.get("loop") == 0
+    assert not (tmp_path / "hf").exists() or not any((tmp_path / "hf").rglob("*.pt")), "nothing was downloaded"
+
+
+def test_the_real_photo_line_offline_names_the_demo_weights(tmp_path):
+    """The block's commented real-photo command: its inputs ship in examples/, and offline it fails in one
+    line that points at `--weights demo`, which the line above shows working."""
+    commented = [line.lstrip("# ").strip() for line in first_block() if line.lstrip().startswith("# interp ")]
+    assert len(commented) == 1
+    words = shlex.split(commented[0])
+    work = tmp_path / "clone"
+    shutil.copytree(ROOT / "examples", work / "examples")
+    for name in words[1:3]:
+        assert (work / name).is_file()
+    done = run_line(words, work, offline_env(tmp_path))
+    assert done.returncode == 1
+    line, = done.stderr.strip().splitlines()
+    assert line.startswith("interp: error: ffhq weights unavailable") and "`--weights demo`" in line
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_install_takes_the_cpu_index_only_when_asked(tmp_path):
+    def torch_line(*extra):
+        shown = subprocess.run(["make", "-n", "-B", "install", f"VENV={tmp_path / 'v'}", *extra], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout
+        line, = [line for line in shown.splitlines() if "pip install" in line and "torch==" in line]
+        return line
+
+    assert "--index-url" not in torch_line()  # the default: PyPI's wheel, the one a GPU needs
+    assert torch_line("TORCH_INDEX=https://download.pytorch.org/whl/cpu").endswith(
+        '"torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu')
+
+
+def test_the_code_parses_as_the_oldest_python_setup_cfg_allows():
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    floor = re.fullmatch(r">=\s*3\.(\d+)", config["options"]["python_requires"].strip())
+    assert floor, config["options"]["python_requires"]
+    for path in sorted((ROOT / "interp_cli").rglob("*.py")):
+        ast.parse(path.read_text(encoding="utf-8"), str(path), feature_version=(3, int(floor.group(1))))
