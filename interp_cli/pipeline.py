@@ -63,6 +63,7 @@ class EncodeSettings:
     refine_loss: str = "l2+lap"
     seed: int = 0
     cache: bool = True
+    face_choosable: bool = True      # whether --face reaches this input (with --paste it picks the backdrop's only)
 
 
 class Session:
@@ -163,8 +164,10 @@ class Session:
             for warning in aligned.warnings:
                 self.log(f"warning: {warning}")  # each names its image (and face)
             if aligned.n_faces > 1:
+                how = ("choose with --face" if settings.face_choosable else
+                       "the largest: with --paste, --face picks the face in the backdrop photo only")
                 self.log(f"{path.name}: {aligned.n_faces} faces found, using face {aligned.face_index} "
-                         f"(numbered left to right from 0; choose with --face)")
+                         f"(numbered left to right from 0; {how})")
             image = aligned.image
         if settings.save_aligned is not None:
             settings.save_aligned.mkdir(parents=True, exist_ok=True)
@@ -465,7 +468,8 @@ def _encode_for_morph(session: Session, paths: Sequence[Path], settings: EncodeS
     paste = backdrop_index is not None
     try:
         return session.encode_inputs(paths, [settings if i == backdrop_index or not paste else
-                                             replace(settings, face=None) for i in range(len(paths))])
+                                             replace(settings, face=None, face_choosable=False)
+                                             for i in range(len(paths))])
     except NoFaceError as err:
         raise (err.advised(NO_FACE_ADVICE_PASTE) if paste else err) from None
 

@@ -160,3 +160,21 @@ def test_out_of_memory_advice_names_only_options_of_the_command(command, args, e
     assert result.stderr.startswith("interp: error: out of memory")
     named = suggested_options(result.stderr)
     assert named == expected and named <= options_of(command)
+
+
+@needs_align
+def test_the_several_faces_note_offers_face_only_where_it_reaches(out):
+    faces = ROOT / "tests" / "data" / "faces"
+    two, biden = faces / "two_people.jpg", faces / "biden.jpg"
+    plain = run(two, biden, "--weights", "demo", "--align", "--steps", 2, "-o", out / "m.gif")
+    note, = [line for line in plain.stderr.splitlines() if "faces found" in line]
+    assert "choose with --face" in note
+    assert_takes("morph", note, {"--face"})
+    assert run(two, biden, "--weights", "demo", "--align", "--face", 0, "--steps", 2, "-o", out / "m.gif",
+               "-q").exit_code == 0
+    # With --paste, --face picks the face in the backdrop (biden.jpg here), so it cannot choose in two_people.jpg.
+    pasted = run(biden, two, "--weights", "demo", "--paste", "--steps", 2, "-o", out / "p.gif")
+    assert pasted.exit_code == 0, pasted.stderr
+    note, = [line for line in pasted.stderr.splitlines() if "faces found" in line]
+    assert note.startswith("two_people.jpg: 2 faces found") and "choose with --face" not in note
+    assert "--face picks the face in the backdrop photo only" in note

@@ -141,7 +141,7 @@ def pasted(tmp_path_factory):
     """obama -> biden pasted into obama.jpg, as PNG frames (lossless), with a contact sheet."""
     out = tmp_path_factory.mktemp("paste")
     result = run(OBAMA, BIDEN, "--weights", "demo", "--align", "--paste", "--steps", 3,
-                 "-o", out / "frames", "--sheet", out / "sheet.png", "--json")
+                 "-o", f"{out / 'frames'}/", "--sheet", out / "sheet.png", "--json")
     assert result.exit_code == 0, result.stderr
     return out, json.loads(result.stdout)
 
@@ -181,7 +181,7 @@ def test_the_face_changes_and_first_and_last_frames_differ_only_there(pasted):
 def test_face_picks_the_face_to_paste_onto(tmp_path):
     """--face picks the face in the backdrop; the other input (one face) gives its largest."""
     out = tmp_path / "two"
-    result = run(TWO, BIDEN, "--weights", "demo", "--paste", "--face", 1, "--steps", 2, "-o", out, "--json")
+    result = run(TWO, BIDEN, "--weights", "demo", "--paste", "--face", 1, "--steps", 2, "-o", f"{out}/", "--json")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout)["paste"]["face"] == 1
     original = photo(TWO)
@@ -199,7 +199,8 @@ def test_mp4_chain_with_another_backdrop_and_size(tmp_path):
     """A loop through three inputs pasted into the second input's photo, written 301 px wide:
     MP4 needs even sides, so the odd width is padded by one column."""
     out = tmp_path / "chain.mp4"
-    result = run(OBAMA, BIDEN, OBAMA, "--weights", "demo", "--backdrop", "b", "--loop", "--steps", 3,
+    # (OBAMA, BIDEN, OBAMA --loop would go from OBAMA to OBAMA: refused as a still.)
+    result = run(OBAMA, BIDEN, TWO, "--weights", "demo", "--backdrop", "b", "--loop", "--steps", 3,
                  "--size", 301, "-o", out, "--json")
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
