@@ -29,8 +29,8 @@ def precision_option(f):
     return click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto",
                         show_default=True,
                         help="Rendering precision (auto: bf16 on CUDA GPUs that have it, else fp32; encoding is "
-                             "always fp32). bf16 is ~2x faster on CPUs with AVX-512 BF16 or AMX.  e.g. "
-                             "--precision bf16")(f)
+                             "always fp32). bf16 is ~2x faster on CPUs with AVX-512 BF16 or AMX; fp16 is for GPUs "
+                             "(slower than fp32 on a CPU).  e.g. --precision bf16")(f)
 
 
 def output_flags(f=None, *, json_help: str = "Print one JSON summary on stdout."):
