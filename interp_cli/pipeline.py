@@ -219,20 +219,23 @@ class Session:
                                           progress=progress)
         return refined[0].detach().float().cpu().numpy()
 
-    def likeness(self, paths: Sequence[Path], codes: np.ndarray, targets: Sequence[np.ndarray | None]) -> list[dict]:
+    def likeness(self, paths: Sequence[Path], codes: np.ndarray, targets: Sequence[np.ndarray | None], *,
+                 suggest_tune: bool = True) -> list[dict]:
         """How well each code reproduces its photo (see `interp_cli.likeness`): one entry per input,
-        `{"input", "psnr", "ssim", "poor"}`, metrics None for a code file. Costs one render per photo;
-        a poor one is logged as a one-line warning."""
+        `{"input", "psnr", "ssim", "identity", "identity_note", "poor"}`, metrics None for a code file.
+        Costs one render per photo; a poor one is logged as a one-line warning, which suggests --tune
+        for a reconstruction that is not the person if `suggest_tune`."""
         photos = [i for i, target in enumerate(targets) if target is not None]
         renders = dict(zip(photos, self.frames([codes[i] for i in photos], batch_size=4)))
         entries = []
         for i, path in enumerate(paths):
             if targets[i] is None:
-                entries.append({"input": str(path), "psnr": None, "ssim": None, "poor": False})
+                entries.append({"input": str(path), "psnr": None, "ssim": None, "identity": None,
+                                "identity_note": None, "poor": False})
                 continue
             entry = {"input": str(path), **likeness.measure(renders[i], targets[i])}
             if entry["poor"]:
-                self.log(likeness.warning(Path(path).name, entry))
+                self.log(likeness.warning(Path(path).name, entry, suggest_tune=suggest_tune))
             entries.append(entry)
         return entries
 
@@ -498,7 +501,7 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     settings = EncodeSettings(align=align, face=face, refine=refine, refine_loss=refine_loss, seed=seed,
                               cache=cache, save_aligned=Path(save_aligned) if save_aligned else None)
     code, _, target = session.encode_inputs([path], settings)[0]
-    reconstruction = session.likeness([path], code[None], [target])
+    reconstruction = session.likeness([path], code[None], [target], suggest_tune=False)  # encode has no --tune
     write.write_image(output, code)
     return {"output": str(output), "shape": list(code.shape), "weights": {"id": session.weights.id},
             "device": str(session.device), "reconstruction": reconstruction}
