@@ -46,7 +46,7 @@ SHARED = ROOT.parent / "shared" / "faces"
 # two_people.jpg: Obama on the left (face 0), Biden on the right (face 1).
 PERSON = {"obama": "Obama", "obama_speech": "Obama", "two_people face 0": "Obama",
           "biden": "Biden", "two_people face 1": "Biden"}
-PHOTOS = {"obama": "obama.jpg", "obama_speech": "obama_speech.jpg", "biden": "biden.jpg", "two_people": "two_people.jpg"}
+PHOTOS = {name: f"{name}.jpg" for name in ("obama", "obama_speech", "biden", "two_people")}
 
 
 def photo_path(name: str) -> Path:
