@@ -21,13 +21,13 @@ import numpy as np
 SAME_PERSON = 0.6  # dlib's threshold: descriptors of one person lie closer than this
 MODEL_FILENAME = "dlib_face_recognition_resnet_model_v1.dat"
 # Renders smaller than this get no identity (None): at 64 px, the demo model's size, dlib's
-# detector misses half of the aligned real-photo crops (its window is 80 px, a 64 px crop's face
-# about 30 px wide even after doubling), the same-person distance drifts (obama vs obama_speech:
-# 0.44 at 64 px, 0.38 at 128-1024), and the demo model draws cartoon faces, which dlib was not
-# trained on. benchmarks/README.md, "Identity in the likeness report", has the measurements.
+# detector misses faces (its window is 80 px; it missed one of our three aligned news-photo crops),
+# the same-person distance drifts (obama vs obama_speech: 0.44 at 64 px, 0.37-0.38 at 128-1024 px),
+# and the demo model draws cartoon faces, which dlib was not trained on. benchmarks/README.md,
+# "Identity in the likeness report", has the measurements.
 MIN_SIZE = 128
 # Larger images are shrunk to this before detection: the chip is 150 px whatever the input, and
-# detection on a 1024 px crop costs 4-6x more for distances within 0.01 of those at 256 px.
+# detection on a 1024 px crop costs 3-6x more for distances within 0.01 of those at 256 px.
 WORK_SIZE = 256
 
 NO_DLIB = "needs dlib (the align extra's dlib-bin wheel)"
@@ -44,7 +44,7 @@ def available() -> bool:
 
     try:
         import dlib
-    except ImportError:
+    except (ImportError, OSError):  # OSError: a wheel whose shared libraries do not load here
         return False
     return (hasattr(dlib, "face_recognition_model_v1") and model_path(MODEL_FILENAME) is not None
             and alignment_available())
@@ -99,6 +99,10 @@ def measure(crop: np.ndarray, reconstruction: np.ndarray) -> dict:
         return {"identity": None, "identity_note": TOO_SMALL}
     if not available():
         return {"identity": None, "identity_note": NO_DLIB}
+    try:
+        _models()
+    except RuntimeError as err:  # a damaged model file: the report goes on without identity, and says why
+        return {"identity": None, "identity_note": f"dlib could not load {MODEL_FILENAME} ({_one_line(err)})"}
     wanted = descriptor(crop)
     if wanted is None:
         return {"identity": None, "identity_note": NO_FACE_IN_CROP}
@@ -128,3 +132,7 @@ def describe(entry: dict) -> str:
     if distance is not None:
         return f" identity {distance:.2f}"
     return " no face in reconstruction" if entry.get("identity_note") == NO_FACE_IN_RENDER else ""
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split())

@@ -159,3 +159,21 @@ def test_without_dlib_the_distance_is_none_and_nothing_else_changes(crops, tmp_p
     assert likeness.describe([{"input": "obama.png", **entry}]).count("identity") == 0
     if entry["poor"]:  # the PSNR warning as it always was: no identity clause, no --tune
         assert "dlib" not in without["warning"] and "--tune" not in without["warning"]
+
+
+@needs_dlib
+def test_a_damaged_recognition_model_leaves_identity_none_and_says_why(crops, tmp_path, monkeypatch):
+    from interp_cli.align import landmarks
+
+    damaged = tmp_path / identity.MODEL_FILENAME
+    damaged.write_bytes(b"not a dlib model" * 100)
+    real = landmarks.model_path
+    monkeypatch.setattr(landmarks, "model_path", lambda filename=landmarks.MODEL_FILENAME:
+                        damaged if filename == identity.MODEL_FILENAME else real(filename))
+    identity._models.cache_clear()
+    try:
+        entry = identity.measure(crops["obama"], crops["biden"])
+    finally:
+        identity._models.cache_clear()
+    assert entry["identity"] is None and entry["identity_note"].startswith(f"dlib could not load {damaged.name}")
+    assert not identity.unlike(entry)
