@@ -10,6 +10,7 @@ model's likeness report sees):
 - the same person in two different photos (Obama in obama.jpg, obama_speech.jpg and on the left of
   two_people.jpg; Biden in biden.jpg and on its right);
 - different people (Obama against Biden, every pair of those photos);
+- the crop blurred, or reduced to 64 or 32 px of detail, as a soft reconstruction is;
 - a blank and a noise image as the reconstruction (no face: the warning's other trigger);
 
 and prints each pair's distance. Then it times `identity.measure` on a pair of 1024 px crops, as the
@@ -33,7 +34,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the interp command sets it (see benchmarks/bench.py)
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -105,6 +106,15 @@ def main() -> None:
         for a, b in pairs:
             if (PERSON[a] == PERSON[b]) == same:
                 print(f"  {a:17s} vs {b:17s} {distance(crops[a], crops[b])}")
+    print("the crop blurred or reduced to fewer pixels, as a soft reconstruction is:")
+    for name in ("obama", "obama_speech", "biden"):
+        image = Image.fromarray(crops[name])
+        soft = {f"blur radius {r}": image.filter(ImageFilter.GaussianBlur(r)) for r in (4, 8, 16)}
+        bilinear = Image.Resampling.BILINEAR
+        soft.update({f"detail of {s} px": image.resize((s, s), bilinear).resize(image.size, bilinear)
+                     for s in (64, 32)})
+        for change, changed in soft.items():
+            print(f"  {name:13s} vs {change:16s} {distance(crops[name], np.asarray(changed))}")
     print("no face in the reconstruction:")
     rng = np.random.default_rng(0)
     for name, fake in {"grey": np.full((1024, 1024, 3), 128, np.uint8),

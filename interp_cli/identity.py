@@ -102,7 +102,8 @@ def measure(crop: np.ndarray, reconstruction: np.ndarray) -> dict:
     try:
         _models()
     except RuntimeError as err:  # a damaged model file: the report goes on without identity, and says why
-        return {"identity": None, "identity_note": f"dlib could not load {MODEL_FILENAME} ({_one_line(err)})"}
+        why = " ".join(str(err).split())
+        return {"identity": None, "identity_note": f"dlib could not load {MODEL_FILENAME} ({why})"}
     wanted = descriptor(crop)
     if wanted is None:
         return {"identity": None, "identity_note": NO_FACE_IN_CROP}
@@ -132,7 +133,3 @@ def describe(entry: dict) -> str:
     if distance is not None:
         return f" identity {distance:.2f}"
     return " no face in reconstruction" if entry.get("identity_note") == NO_FACE_IN_RENDER else ""
-
-
-def _one_line(err: Exception) -> str:
-    return " ".join(str(err).split())
