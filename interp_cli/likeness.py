@@ -4,7 +4,8 @@ A morph's in-betweens only look like the people in the photos if both ends were 
 well, and a poor inversion is the commonest disappointment with StyleGAN morphs. Both images are
 uint8 `[H, W, 3]` at the generator's resolution: the render of the code (const noise, no
 truncation, as `interp render` draws it) and the aligned crop the encoder saw, resized the way the
-encoder's input is (`interp_cli.models.e4e.preprocess`).
+encoder's input is (`interp_cli.models.e4e.preprocess`). Where dlib is installed, an identity
+distance too (`interp_cli.identity`): a reconstruction that is not the person is poor whatever its PSNR.
 
 `POOR_PSNR_DB` is the warning threshold; `benchmarks/bench_likeness.py` measures where it sits.
 """
@@ -16,6 +17,8 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from interp_cli import identity
 
 # Below this PSNR a reconstruction is called poor. Measured on the demo model with
 # benchmarks/bench_likeness.py: 200 held-out demo faces scored 19.5-29.6 dB (5th percentile 22.4,
@@ -91,25 +94,34 @@ def _blur(t: torch.Tensor, weights: list[float]) -> torch.Tensor:
 
 
 def measure(rendered: np.ndarray, target: np.ndarray) -> dict:
-    """`{"psnr": dB, "ssim": ..., "poor": bool}` for a rendered code against its target crop."""
+    """`{"psnr": dB, "ssim": ..., "identity": distance or None, "identity_note": ..., "poor": bool}` for
+    a rendered code against its target crop (identity: see `interp_cli.identity`)."""
     p = psnr(rendered, target)
-    return {"psnr": round(p, 2), "ssim": round(ssim(rendered, target), 4), "poor": p < POOR_PSNR_DB}
+    entry = {"psnr": round(p, 2), "ssim": round(ssim(rendered, target), 4), **identity.measure(target, rendered)}
+    entry["poor"] = p < POOR_PSNR_DB or identity.unlike(entry)
+    return entry
 
 
-def warning(name: str, entry: dict, *, demo: bool = False, refined: int = 0) -> str:
+def warning(name: str, entry: dict, *, demo: bool = False, refined: int = 0, suggest_tune: bool = True) -> str:
     """The one-line warning for a poor reconstruction, with advice that can help in this context.
 
     `demo`: the code came from the demo model, which can only draw the cartoon faces it was trained
     on; a real photo stays a cartoon blur whatever --refine does to the PSNR, so it is pointed at
     the photo model instead. `refined`: the --refine steps already taken (no advice to take them again).
+    `suggest_tune`: whether the command at hand has `--tune` and has not used it (`encode` has none).
     """
-    poorly = (f"warning: {name}: the code reproduces this photo poorly ({entry['psnr']:.1f} dB PSNR, below "
-              f"{POOR_PSNR_DB:.0f})")
+    reasons = []
+    if entry["psnr"] < POOR_PSNR_DB:
+        reasons.append(f"the code reproduces this photo poorly ({entry['psnr']:.1f} dB PSNR, below {POOR_PSNR_DB:.0f})")
+    if identity.unlike(entry):
+        reasons.append(identity.reason(entry))
+    head = f"warning: {name}: {' and '.join(reasons)}"
     if demo:
-        return (f"{poorly}: the demo model only knows the cartoon faces it was trained on (like "
+        return (f"{head}: the demo model only knows the cartoon faces it was trained on (like "
                 f"examples/demo_a.png) and cannot draw this image; for real photos use --weights ffhq")
-    advice = "try --refine 100, or a clearer frontal photo" if refined < 100 else "try a clearer frontal photo"
-    return f"{poorly}, so the morph may not look like this person; {advice}"
+    tips = (["--tune"] if suggest_tune else []) + (["--refine 100"] if refined < 100 else [])
+    advice = f"try {', '.join(tips)}, or a clearer frontal photo" if tips else "try a clearer frontal photo"
+    return f"{head}, so the morph may not look like this person; {advice}"
 
 
 def describe(entries: list[dict]) -> str:
@@ -122,5 +134,5 @@ def describe(entries: list[dict]) -> str:
         else:
             poor = " (poor)" if entry["poor"] else ""
             ssim_shown = round(entry["ssim"], 2) + 0.0  # + 0.0: no "-0.00"
-            parts.append(f"{name} {entry['psnr']:.1f} dB SSIM {ssim_shown:.2f}{poor}")
+            parts.append(f"{name} {entry['psnr']:.1f} dB SSIM {ssim_shown:.2f}{identity.describe(entry)}{poor}")
     return "likeness: " + ", ".join(parts)

@@ -241,20 +241,23 @@ class Session:
         return refined[0].detach().float().cpu().numpy()
 
     def likeness(self, paths: Sequence[Path], codes: np.ndarray, targets: Sequence[np.ndarray | None], *,
-                 refined: int = 0) -> list[dict]:
+                 refined: int = 0, suggest_tune: bool = True) -> list[dict]:
         """How well each code reproduces its photo (see `interp_cli.likeness`): one entry per input,
-        `{"input", "psnr", "ssim", "poor"}`, metrics None for a code file. Costs one render per photo;
-        a poor one is logged as a one-line warning (`refined`: the --refine steps the codes had)."""
+        `{"input", "psnr", "ssim", "identity", "identity_note", "poor"}`, metrics None for a code file.
+        Costs one render per photo; a poor one is logged as a one-line warning (`refined`: the --refine
+        steps the codes had; `suggest_tune`: whether the command can still offer --tune)."""
         photos = [i for i, target in enumerate(targets) if target is not None]
         renders = dict(zip(photos, self.frames([codes[i] for i in photos], batch_size=4)))
         entries = []
         for i, path in enumerate(paths):
             if targets[i] is None:
-                entries.append({"input": str(path), "psnr": None, "ssim": None, "poor": False})
+                entries.append({"input": str(path), "psnr": None, "ssim": None, "identity": None,
+                                "identity_note": None, "poor": False})
                 continue
             entry = {"input": str(path), **likeness.measure(renders[i], targets[i])}
             if entry["poor"]:
-                self.log(likeness.warning(Path(path).name, entry, demo=self.is_demo, refined=refined))
+                self.log(likeness.warning(Path(path).name, entry, demo=self.is_demo, refined=refined,
+                                           suggest_tune=suggest_tune))
             entries.append(entry)
         return entries
 
@@ -609,7 +612,8 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     settings = EncodeSettings(align=align, face=face, refine=refine, refine_loss=refine_loss, seed=seed,
                               cache=cache, save_aligned=Path(save_aligned) if save_aligned else None)
     code, _, target = session.encode_inputs([path], settings)[0]
-    reconstruction = session.likeness([path], code[None], [target], refined=refine)
+    reconstruction = session.likeness([path], code[None], [target], refined=refine,
+                                      suggest_tune=False)  # encode has no --tune
     write.write_image(output, code)
     return {"output": str(output), "shape": list(code.shape), "weights": {"id": session.weights.id},
             "device": str(session.device), "reconstruction": reconstruction}

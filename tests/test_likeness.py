@@ -2,7 +2,9 @@
 
 The metrics are checked against plain formulas; the CLI's reported PSNR is recomputed here from
 `interp encode` + `interp render`; a non-face pattern through the demo model gets the warning and
-a demo face does not.
+a demo face does not. With dlib, a reconstruction that is another person, or no face, is poor
+whatever its PSNR, and the warning suggests --tune where the command has it (the identity measure
+itself: test_identity.py).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from interp_cli import likeness
+from interp_cli import identity, likeness
 from interp_cli.cli import cli
 from tests.cli_runner import cli_runner
 
@@ -94,7 +96,10 @@ def test_reported_psnr_agrees_with_encode_then_render(tmp_path):
     assert [e["input"] for e in entries] == [str(photo), str(FACE_B), str(tmp_path / "face.npy")]
     assert entries[0]["psnr"] == pytest.approx(reported[0]["psnr"], abs=0.05)
     assert 0 < entries[1]["ssim"] <= 1
-    assert entries[2] == {"input": str(tmp_path / "face.npy"), "psnr": None, "ssim": None, "poor": False}
+    assert entries[2] == {"input": str(tmp_path / "face.npy"), "psnr": None, "ssim": None, "identity": None,
+                          "identity_note": None, "poor": False}
+    # The demo model's 64 px renders are below identity.MIN_SIZE: no identity, said why.
+    assert entries[0]["identity"] is None and entries[0]["identity_note"] == identity.TOO_SMALL
 
 
 def test_a_non_face_pattern_is_warned_about_and_a_demo_face_is_not(tmp_path):
@@ -115,3 +120,126 @@ def test_a_non_face_pattern_is_warned_about_and_a_demo_face_is_not(tmp_path):
     assert not [e for e in json.loads(faces.stdout)["reconstruction"] if e["poor"]]
     quiet_faces = run(FACE_A, FACE_B, "--weights", "demo", "--steps", 3, "-o", tmp_path / "g.gif")
     assert "warning" not in quiet_faces.stderr
+
+
+# --- identity (dlib's face descriptor; the measure itself is tested in test_identity.py) -----
+
+FACES = ROOT / "tests" / "data" / "faces"
+needs_dlib = pytest.mark.skipif(not identity.available(), reason="needs the align extra with dlib-bin")
+
+
+def _crop(path: Path) -> np.ndarray:
+    from interp_cli.align import align_face
+    from interp_cli.images import load_image
+
+    return np.asarray(align_face(load_image(path), output_size=256).image)
+
+
+@needs_dlib
+def test_a_reconstruction_that_is_someone_else_is_poor_whatever_its_psnr():
+    obama, biden = _crop(FACES / "obama.jpg"), _crop(FACES / "biden.jpg")
+    swapped = obama.copy()  # Obama's hair, ears and background around Biden's eyes, nose and mouth
+    swapped[80:200, 70:186] = biden[80:200, 70:186]
+    entry = likeness.measure(swapped, obama)
+    assert entry["psnr"] >= likeness.POOR_PSNR_DB  # PSNR alone would have passed it (measured 20.6 dB)
+    assert entry["identity"] > identity.SAME_PERSON and entry["poor"]
+    warning = likeness.warning("obama.jpg", entry)
+    assert warning.startswith("warning: obama.jpg: ") and "PSNR" not in warning
+    assert f"distance {entry['identity']:.2f}" in warning and "try --tune, --refine 100" in warning
+    assert "--tune" not in likeness.warning("obama.jpg", entry, suggest_tune=False)
+    assert likeness.describe([{"input": "in/obama.jpg", **entry}]).endswith(
+        f"identity {entry['identity']:.2f} (poor)")
+
+    faithful = likeness.measure(obama, obama)
+    assert faithful["identity"] == 0 and not faithful["poor"]
+    assert likeness.describe([{"input": "obama.jpg", **faithful}]) == \
+        "likeness: obama.jpg 100.0 dB SSIM 1.00 identity 0.00"
+
+
+@needs_dlib
+def test_a_reconstruction_without_a_face_gets_the_warning():
+    obama = _crop(FACES / "obama.jpg")
+    entry = likeness.measure(np.full_like(obama, 128), obama)
+    assert entry["identity"] is None and entry["identity_note"] == identity.NO_FACE_IN_RENDER and entry["poor"]
+    warning = likeness.warning("obama.jpg", entry)
+    assert "obama.jpg" in warning and "no face in its reconstruction" in warning and "--tune" in warning
+    assert "no face in reconstruction (poor)" in likeness.describe([{"input": "obama.jpg", **entry}])
+
+
+@pytest.fixture(scope="module")
+def random_128_ckpt(tmp_path_factory):
+    """A random-weight 128 px model (large enough for the identity measure): it renders no face at all,
+    as an untrained model or a very poor inversion would."""
+    import torch
+
+    from interp_cli.models.checkpoint import save_e4e_checkpoint
+    from interp_cli.models.e4e import Encoder4Editing, EncoderConfig
+    from interp_cli.models.stylegan2 import Generator, GeneratorConfig
+
+    torch.manual_seed(0)
+    generator = Generator(GeneratorConfig(size=128, style_dim=32, n_mlp=2,
+                                          channels={4: 32, 8: 32, 16: 16, 32: 16, 64: 8, 128: 8})).eval()
+    encoder = Encoder4Editing(EncoderConfig(stylegan_size=128, style_dim=32, widths=(16, 32, 48, 64),
+                                            units=(1, 1, 1, 1), input_size=64)).eval()
+    latent_avg = generator.mean_latent(256).expand(generator.n_latent, -1).clone()
+    path = tmp_path_factory.mktemp("random128") / "random128.pt"
+    save_e4e_checkpoint(path, generator, encoder, latent_avg, meta={"name": "random128"})
+    return path
+
+
+@needs_dlib
+def test_real_photos_not_reconstructed_are_named_in_a_warning_that_suggests_tune(random_128_ckpt, tmp_path):
+    photos = [FACES / "obama.jpg", ROOT / "examples" / "biden.jpg"]
+    result = run(*photos, "--weights", random_128_ckpt, "--steps", 2, "-o", tmp_path / "m.gif")
+    assert result.exit_code == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2, result.stderr
+    for photo, line in zip(photos, warnings):
+        assert line.startswith(f"warning: {photo.name}: ") and "no face in its reconstruction" in line
+        assert "try --tune" in line
+    assert "obama.jpg" in result.stderr and "no face in reconstruction (poor)" in result.stderr
+
+    as_json = run(*photos, "--weights", random_128_ckpt, "--steps", 2, "-o", tmp_path / "j.gif", "--json")
+    entries = json.loads(as_json.stdout)["reconstruction"]
+    assert [(e["identity"], e["identity_note"], e["poor"]) for e in entries] == \
+        [(None, identity.NO_FACE_IN_RENDER, True)] * 2
+
+    # `interp encode` has no --tune: its warning does not suggest it.
+    encoded = run("encode", photos[0], "--weights", random_128_ckpt, "-o", tmp_path / "a.npy")
+    assert encoded.exit_code == 0, encoded.stderr
+    assert "obama.jpg" in encoded.stderr and "no face in its reconstruction" in encoded.stderr
+    assert "--tune" not in encoded.stderr and "--refine 100" in encoded.stderr
+
+
+@needs_dlib
+def test_without_dlib_the_cli_reports_identity_null_and_warns_as_before(random_128_ckpt, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    # The morph twice in one process where `import dlib` fails (as without a dlib-bin wheel): with
+    # --json (stdout), then without (the warnings and the summary line, on stderr; --json leaves them out).
+    code = ("import sys; sys.modules['dlib'] = None\n"
+            "from interp_cli.cli import main\n"
+            "for extra in (['--json', '-o', sys.argv[1] + '/j.gif'], ['-o', sys.argv[1] + '/m.gif']):\n"
+            "    try:\n"
+            "        main(sys.argv[2:] + extra)\n"
+            "    except SystemExit as done:\n"
+            "        assert done.code == 0, done.code\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path), str(FACES / "obama.jpg"),
+                           str(FACES / "biden.jpg"), "--weights", str(random_128_ckpt), "--steps", "2"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "likeness: obama.jpg" in done.stderr and "(poor)" in done.stderr
+    assert "identity" not in done.stderr and "no face" not in done.stderr
+    for entry in json.loads(done.stdout)["reconstruction"]:
+        assert entry["identity"] is None and entry["identity_note"] == identity.NO_DLIB
+        assert entry["poor"] == (entry["psnr"] < likeness.POOR_PSNR_DB)
+    # The random model's renders are far from the photos: the PSNR warnings, as with dlib (--tune offered).
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2, done.stderr
+    for photo, line in zip(("obama.jpg", "biden.jpg"), warnings):
+        assert line.startswith(f"warning: {photo}: the code reproduces this photo poorly (")
+        assert line.endswith("dB PSNR, below 18), so the morph may not look like this person; "
+                             "try --tune, --refine 100, or a clearer frontal photo")

