@@ -83,7 +83,8 @@ def test_output_kind(tmp_path):
     assert output_kind(tmp_path / "weird.mp4") == "frames"  # an existing directory is a frames target
     with pytest.raises(UsageError) as err:
         output_kind("out.avi")
-    assert str(err.value) == "out.avi: unsupported output type '.avi' (use .mp4, .gif, .html, or a directory for PNG frames)"
+    assert str(err.value) == ("out.avi: unsupported output type '.avi' "
+                              "(use .mp4, .gif, .html, or a directory for PNG frames)")
 
 
 def test_check_output_path_missing_parent(tmp_path, monkeypatch):
