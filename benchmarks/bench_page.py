@@ -12,11 +12,16 @@ with the same frames written as .jpg files at the same JPEG quality (the goal: w
   examples/biden.jpg: real photographic detail at the FFHQ model's size (its weights are not here).
 
     .venv/bin/python benchmarks/bench_page.py            # ~1 min on 2 cores
+    .venv/bin/python benchmarks/bench_page.py --browser /usr/bin/chromium   # + what Chromium shows
+
+With --browser, each page written at the default --quality 8 is opened in that headless Chromium
+(Playwright) at every frame, and the frame it draws is compared with the lossless one.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import io
 import statistics
 import sys
@@ -99,8 +104,43 @@ def measure_page(name: str, frames: list[np.ndarray], scratch: Path) -> None:
         print(f"{quality:9d} {q:6d} {page:11,d} {files:10,d} {page / files:6.3f} {page / len(frames):10,.0f}")
 
 
+_SHOWN = """async () => {
+    const img = document.getElementById("frame");
+    await img.decode();
+    const canvas = document.createElement("canvas");
+    canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+    const context = canvas.getContext("2d");
+    context.drawImage(img, 0, 0);
+    return canvas.toDataURL("image/png");  // lossless, and far smaller to hand over than a pixel array
+}"""
+
+
+def measure_browser(executable: str, sets: dict[str, list[np.ndarray]], scratch: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    print("\nwhat Chromium shows at --quality 8 (JPEG q90), against the lossless frame")
+    print(f"{'frames':<10} {'PSNR min':>8} {'median':>7} {'max':>7}")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=["--host-resolver-rules=MAP * ~NOTFOUND"])
+        page = browser.new_page()
+        for name, frames in sets.items():
+            url = (scratch / f"{name}-8.html").as_uri()
+            page.goto(f"{url}#frame=0")
+            psnrs = []
+            for i, frame in enumerate(frames):
+                page.evaluate(f"() => {{ location.hash = '#frame={i}'; }}")
+                page.wait_for_timeout(20)
+                png = base64.b64decode(page.evaluate(_SHOWN).split(",", 1)[1])
+                shown = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+                psnrs.append(likeness.psnr(shown, frame))
+            print(f"{name:<10} {min(psnrs):8.2f} {statistics.median(psnrs):7.2f} {max(psnrs):7.2f}")
+        browser.close()
+
+
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--browser", metavar="PATH", help="a Chromium executable: also measure what it shows")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
         sets = frame_sets(scratch)
@@ -108,6 +148,8 @@ def main() -> None:
             measure_formats(name, frames)
         for name, frames in sets.items():
             measure_page(name, frames, scratch)
+        if args.browser:
+            measure_browser(args.browser, sets, scratch)
 
 
 if __name__ == "__main__":
