@@ -26,6 +26,7 @@ Examples:
   interp a.png b.png --steps 60 -o out.mp4
   interp a.png b.png c.png --loop --ease smooth -o loop.gif
   interp a.png b.png --weights demo --no-align -o frames/
+  interp a.png b.png -o morph.html
   interp a.png b.png --layers coarse --sheet sheet.png -o out.mp4
   interp a.jpg b.jpg --paste -o in_the_photo.mp4
 
