@@ -160,10 +160,10 @@ _HEAD = """<!DOCTYPE html>
 html{{-webkit-text-size-adjust:100%}}
 body{{margin:0;padding:16px 12px 24px;background:#16181b;color:#e8e8e8;
  font:15px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}}
-main{{max-width:{display}px;margin:0 auto}}
+main{{max-width:max(320px,min({display}px,calc(72vh*{ratio})));margin:0 auto}}
 h1{{font-size:16px;font-weight:600;margin:0 0 10px;overflow-wrap:anywhere}}
 h1 small{{font-weight:400;color:#9a9ea4;margin-left:6px}}
-#frame{{display:block;width:min(100%,{display}px,calc(72vh*{ratio}));height:auto;margin:0 auto;
+#frame{{display:block;width:100%;height:auto;margin:0 auto;
  border-radius:6px;background:#000}}
 .bar{{display:flex;align-items:center;gap:10px;margin:12px 0 4px}}
 #play{{flex:none;width:44px;height:44px;border:0;border-radius:50%;background:#e8e8e8;color:#16181b;
