@@ -21,7 +21,6 @@ With --browser, each page written at the default --quality 8 is opened in that h
 from __future__ import annotations
 
 import argparse
-import base64
 import io
 import statistics
 import sys
@@ -37,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 
 from interp_cli import likeness, pipeline  # noqa: E402
 from interp_cli.page import PageWriter, encode_jpeg, jpeg_quality  # noqa: E402
+from tests.browser import OFFLINE_ARGS, shown_frame  # noqa: E402
 
 
 def frame_sets(scratch: Path) -> dict[str, list[np.ndarray]]:
@@ -104,24 +104,13 @@ def measure_page(name: str, frames: list[np.ndarray], scratch: Path) -> None:
         print(f"{quality:9d} {q:6d} {page:11,d} {files:10,d} {page / files:6.3f} {page / len(frames):10,.0f}")
 
 
-_SHOWN = """async () => {
-    const img = document.getElementById("frame");
-    await img.decode();
-    const canvas = document.createElement("canvas");
-    canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
-    const context = canvas.getContext("2d");
-    context.drawImage(img, 0, 0);
-    return canvas.toDataURL("image/png");  // lossless, and far smaller to hand over than a pixel array
-}"""
-
-
 def measure_browser(executable: str, sets: dict[str, list[np.ndarray]], scratch: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     print("\nwhat Chromium shows at --quality 8 (JPEG q90), against the lossless frame")
     print(f"{'frames':<10} {'PSNR min':>8} {'median':>7} {'max':>7}")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=["--host-resolver-rules=MAP * ~NOTFOUND"])
+        browser = playwright.chromium.launch(executable_path=executable, args=OFFLINE_ARGS)
         page = browser.new_page()
         for name, frames in sets.items():
             url = (scratch / f"{name}-8.html").as_uri()
@@ -130,8 +119,8 @@ def measure_browser(executable: str, sets: dict[str, list[np.ndarray]], scratch:
             for i, frame in enumerate(frames):
                 page.evaluate(f"() => {{ location.hash = '#frame={i}'; }}")
                 page.wait_for_timeout(20)
-                png = base64.b64decode(page.evaluate(_SHOWN).split(",", 1)[1])
-                shown = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+                number, shown = shown_frame(page)
+                assert number == i, (name, i, number)  # the page followed the fragment
                 psnrs.append(likeness.psnr(shown, frame))
             print(f"{name:<10} {min(psnrs):8.2f} {statistics.median(psnrs):7.2f} {max(psnrs):7.2f}")
         browser.close()

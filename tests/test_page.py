@@ -9,7 +9,6 @@ import io
 import json
 import os
 import re
-import shutil
 import tracemalloc
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from interp_cli.cli import cli
 from interp_cli.likeness import psnr
 from interp_cli.page import encode_jpeg, jpeg_quality, page_about
 from interp_cli.write import open_writer
+from tests.browser import OFFLINE_ARGS, chromium, shown_frame
 from tests.cli_runner import cli_runner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -184,24 +184,14 @@ def test_paste_writes_the_photo_sized_frames_into_the_page(tmp_path):
 # --- in a real browser ------------------------------------------------------------------------------------
 
 
-def _browser_executable() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
 @pytest.fixture(scope="module")
 def browser():
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the dev extra)")
-    executable = _browser_executable()
+    executable = chromium()
     if executable is None:
         pytest.skip("no Chromium on PATH (apt-get install chromium)")
     with sync_api.sync_playwright() as playwright:
-        # Every host name fails to resolve: a page that needed the network could not get it.
-        launched = playwright.chromium.launch(executable_path=executable,
-                                              args=["--host-resolver-rules=MAP * ~NOTFOUND"])
+        launched = playwright.chromium.launch(executable_path=executable, args=OFFLINE_ARGS)
         yield launched
         launched.close()
 
@@ -227,18 +217,7 @@ class Visit:
 
     def shown(self) -> tuple[int, np.ndarray]:
         """(the frame number the page says, the pixels of the displayed frame as decoded by the browser)."""
-        width, height, data, count = self.page.evaluate("""async () => {
-            const img = document.getElementById("frame");
-            await img.decode();
-            const canvas = document.createElement("canvas");
-            canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
-            const context = canvas.getContext("2d");
-            context.drawImage(img, 0, 0);
-            const pixels = context.getImageData(0, 0, canvas.width, canvas.height).data;
-            return [canvas.width, canvas.height, Array.from(pixels), document.getElementById("count").textContent];
-        }""")
-        rgba = np.array(data, np.uint8).reshape(height, width, 4)
-        return int(count.split("/")[0]), rgba[..., :3]
+        return shown_frame(self.page)
 
     def wait_for(self, wanted, seconds: float = 5) -> None:
         """Poll the shown frame number until `wanted(number)` (wait_for_function would need eval, which the
