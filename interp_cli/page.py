@@ -227,13 +227,32 @@ _PLAYER = r"""(function () {
     return Math.max(0, Math.min(n - 1, i));
   }
 
+  // The address follows at most 4 times a second, then catches up with the last frame: Firefox refuses
+  // (throws) history updates beyond about 200 in 10 seconds, which one fast drag would reach.
+  var addressTimer = null;
+  var addressAt = 0;
+  var addressFrame = 0;
+
   function keepInAddress(i) {
-    var hash = "#frame=" + i;
+    addressFrame = i;
+    if (addressTimer !== null) return;
+    var wait = addressAt + 250 - Date.now();
+    if (wait <= 0) writeAddress(); else addressTimer = setTimeout(writeAddress, wait);
+  }
+
+  function writeAddress() {
+    addressTimer = null;
+    addressAt = Date.now();
+    var hash = "#frame=" + addressFrame;
     if (location.hash === hash) return;
     try {
       history.replaceState(null, "", hash);
     } catch (e) {
-      location.replace(hash);  // some browsers refuse replaceState on file:// pages
+      try {
+        location.replace(hash);  // a browser that refuses replaceState on file:// pages
+      } catch (ignored) {
+        // refused too: the frame is shown all the same, and the next move tries again
+      }
     }
   }
 
