@@ -363,6 +363,8 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         paster = Paster(np.asarray(load_image(paths[backdrop_index])), where.quad, where.landmarks,
                         face_size=session.model.size, width=size, match_colour=match_colour)
         paste_timer = _Timer()
+    # Before the render thread starts: a code's crop is a render of its own.
+    about = _page_about(session, paths, codes, encoded, reconstruction) if kind == "html" else None
     n_frames = len(plan)
     code_stream = blend.iter_codes(codes, plan, interp=interp, layer_mask=mask)
     rendered = render_ahead(session.frames(code_stream, batch_size=batch_size, noise=noise, seed=seed,
@@ -384,7 +386,6 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
                     kept.append(_sheet_tile(frame))
                 bar.update()
         else:
-            about = _page_about(session, paths, codes, encoded, reconstruction) if kind == "html" else None
             with write.open_writer(output, fps=fps, quality=quality, size=size, expected_frames=n_frames,
                                    about=about) as writer:
                 for i, frame in enumerate(frames):

@@ -162,6 +162,18 @@ def test_pingpong_pages_keep_the_videos_frame_order(tmp_path):
     assert min(psnr(a, b) for a, b in zip(shown, written)) >= 35
 
 
+def test_a_code_input_is_shown_as_its_rendering(tmp_path):
+    assert run("encode", DEMO_B, "-o", tmp_path / "b.npy", "--weights", "demo").exit_code == 0
+    result = run(DEMO_A, tmp_path / "b.npy", "--weights", "demo", "--steps", 2, "-o", tmp_path / "m.html")
+    assert result.exit_code == 0, result.stderr
+    text = (tmp_path / "m.html").read_text(encoding="utf-8")
+    assert "b.npy" in text and "a code, no photo" in text
+    crops = [np.asarray(Image.open(io.BytesIO(base64.b64decode(uri))).convert("RGB"))
+             for uri in re.findall(r'<img src="data:image/jpeg;base64,([^"]+)"', text)]
+    assert len(crops) == 2
+    assert psnr(crops[1], page_frames(tmp_path / "m.html")[-1]) >= 30  # the code's render is the last frame
+
+
 def test_a_batch_row_ending_in_html_writes_a_page(tmp_path):
     manifest = tmp_path / "pairs.csv"
     manifest.write_text(f"{DEMO_A},{DEMO_B},pages/one.html\n{DEMO_B},{DEMO_A},two.gif\n")
