@@ -172,7 +172,7 @@ h1 small{{font-weight:400;color:#9a9ea4;margin-left:6px}}
  border-radius:6px;background:#000}}
 .bar{{display:flex;align-items:center;gap:10px;margin:12px 0 4px}}
 #play{{flex:none;width:44px;height:44px;border:0;border-radius:50%;background:#e8e8e8;color:#16181b;
- font-size:18px;line-height:44px;cursor:pointer;padding:0}}
+ cursor:pointer;padding:0;display:flex;align-items:center;justify-content:center}}
 #play:focus-visible,#slider:focus-visible{{outline:2px solid #6aa7ff;outline-offset:2px}}
 #slider{{flex:1;min-width:0;height:44px;margin:0;accent-color:#6aa7ff;cursor:pointer}}
 #count{{flex:none;min-width:5.5em;text-align:right;font-variant-numeric:tabular-nums;color:#c8cacd}}
@@ -192,7 +192,8 @@ h1 small{{font-weight:400;color:#9a9ea4;margin-left:6px}}
 <h1>{title} <small>{facts}</small></h1>
 <img id="frame" width="{width}" height="{height}" alt="frame 0">
 <div class="bar">
-<button id="play" type="button" aria-label="Play">&#9654;</button>
+<button id="play" type="button" aria-label="Play"><svg viewBox="0 0 16 16" width="16" height="16" aria-hidden="true">
+<path id="icon" d="M4 2.5v11l9.5-5.5z" fill="currentColor"/></svg></button>
 <input id="slider" type="range" min="0" max="0" value="0" step="1" aria-label="Frame">
 <output id="count" for="slider">0</output>
 </div>
@@ -212,6 +213,9 @@ _PLAYER = r"""(function () {
   var slider = document.getElementById("slider");
   var count = document.getElementById("count");
   var play = document.getElementById("play");
+  var icon = document.getElementById("icon");  // drawn, not a font glyph: every phone has the same one
+  var PLAY_ICON = "M4 2.5v11l9.5-5.5z";
+  var PAUSE_ICON = "M3.5 2.5h3.2v11H3.5zM9.3 2.5h3.2v11H9.3z";
   var current = -1;
   var timer = null;
   var started = 0;
@@ -284,7 +288,7 @@ _PLAYER = r"""(function () {
     if (timer === null) return;
     cancelAnimationFrame(timer);
     timer = null;
-    play.innerHTML = "&#9654;";
+    icon.setAttribute("d", PLAY_ICON);
     play.setAttribute("aria-label", "Play");
     keepInAddress(current);
   }
@@ -293,7 +297,7 @@ _PLAYER = r"""(function () {
     if (timer !== null || n < 2) return;
     startFrame = current;
     started = 0;
-    play.innerHTML = "&#10074;&#10074;";
+    icon.setAttribute("d", PAUSE_ICON);
     play.setAttribute("aria-label", "Pause");
     timer = requestAnimationFrame(tick);
   }
