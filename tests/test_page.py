@@ -37,6 +37,7 @@ def run(*args):
 def page_frames(path: Path) -> list[np.ndarray]:
     """The frames a page embeds, decoded by Pillow, in order (an index entry repeats an earlier frame)."""
     text = path.read_text(encoding="utf-8")
+    header = re.search(r'^var HEADER = "([^"]*)";$', text, re.M).group(1)
     body = text[text.index("var FRAMES = [\n") + len("var FRAMES = [\n"): text.index("];\n</script>")]
     entries = [json.loads(line.rstrip(",")) for line in body.splitlines()]
     decoded = []
@@ -45,7 +46,8 @@ def page_frames(path: Path) -> list[np.ndarray]:
             assert entry < len(decoded) and isinstance(entries[entry], str)  # points back at a real frame
             decoded.append(decoded[entry])
         else:
-            decoded.append(np.asarray(Image.open(io.BytesIO(base64.b64decode(entry))).convert("RGB")))
+            jpeg = base64.b64decode(entry[1:] if entry.startswith("!") else header + entry)  # as the page joins them
+            decoded.append(np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")))
     return decoded
 
 
@@ -75,6 +77,28 @@ def test_every_frame_is_in_the_page_in_order_and_a_repeat_is_stored_once(tmp_pat
     text = (tmp_path / "m.html").read_text(encoding="utf-8")
     assert "\n1,\n" in text  # the repeat is an index, not a second copy
     assert '"fps": 12.0' in text and os.listdir(tmp_path) == ["m.html"]
+
+
+def test_frames_share_one_stored_jpeg_header_and_one_that_differs_is_stored_whole(tmp_path, monkeypatch):
+    import interp_cli.page as page
+
+    real = page.encode_jpeg
+    calls = []
+
+    def one_frame_at_another_quality(image, quality):
+        calls.append(1)
+        return real(image, 40 if len(calls) == 2 else quality)  # other quantisation tables: another header
+
+    monkeypatch.setattr(page, "encode_jpeg", one_frame_at_another_quality)
+    frames = _gradients(3)
+    with open_writer(tmp_path / "m.html") as writer:
+        for frame in frames:
+            writer.write(frame)
+    text = (tmp_path / "m.html").read_text(encoding="utf-8")
+    header = re.search(r'^var HEADER = "([^"]*)";$', text, re.M).group(1)
+    assert len(base64.b64decode(header)) % 3 == 0 and len(header) > 200  # SOI, JFIF, tables, frame header
+    assert text.count('\n"!/9j/') == 1  # the odd one, whole
+    assert [psnr(a, b) >= 30 for a, b in zip(page_frames(tmp_path / "m.html"), frames)] == [True] * 3
 
 
 def test_quality_maps_to_jpeg_quality_and_out_of_range_is_refused(tmp_path):
