@@ -201,7 +201,7 @@ def cli():
 @click.argument("inputs", nargs=-1, required=True, metavar="A B [C ...]")
 @click.option("-o", "--output", default="morph.mp4", show_default=True, metavar="PATH",
               help="out.mp4 (H.264), out.gif, out.html (a page to drag through the frames, offline; about "
-                   "220 KB a 1024 px frame, 1.7 KB a 64 px one), a directory for frame_0000.png ..., "
+                   "220 KB a 1024 px frame, 1.4 KB a 64 px one), a directory for frame_0000.png ..., "
                    "or a .png contact sheet.")
 @morph_options
 @click.option("--sheet", type=click.Path(dir_okay=False), default=None, metavar="PNG",
