@@ -104,7 +104,7 @@ def _morph_option_list():
         click.option("--fps", type=click.FloatRange(0.1, 240), default=30, show_default=True,
                      help="Frames per second."),
         click.option("--quality", type=click.IntRange(0, 10), default=8, show_default=True,
-                     help="MP4 quality, 10 best (CRF = 34 - 2*quality)."),
+                     help="MP4 and HTML quality, 10 best (MP4: CRF = 34 - 2*quality; HTML: JPEG 50 + 5*quality)."),
         weights_option, device_option, precision_option,
         click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
                      help="Frames rendered per forward pass."),

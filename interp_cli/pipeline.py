@@ -354,8 +354,9 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     if len(paths) < 2:
         raise UsageError("need at least two images to morph between")
     kind = write.output_kind(output)  # its error lists what a morph can write
-    if kind not in ("mp4", "gif", "frames", "png"):
-        raise UsageError(f"{output}: a morph is written as .mp4, .gif, a frames directory or a .png contact sheet")
+    if kind not in ("mp4", "gif", "html", "frames", "png"):
+        raise UsageError(f"{output}: a morph is written as .mp4, .gif, .html, a frames directory "
+                         "or a .png contact sheet")
     write.check_output_path(output)
     if sheet is not None:
         if write.output_kind(sheet, "the contact sheet is a .png file") != "png":
@@ -395,6 +396,8 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
 
     paster = _paster(session, paths, encoded, backdrop_index, size, match_colour)
     paste_timer = _Timer() if paster is not None else None
+    # Before the render thread starts: a code's crop is a render of its own.
+    about = _page_about(session, paths, codes, encoded, reconstruction) if kind == "html" else None
     n_frames = len(plan)
     rendered = render_ahead(session.frames(blend.iter_codes(codes, plan, interp=interp, layer_mask=mask),
                                            batch_size=batch_size, noise=noise, seed=seed, truncation=truncation),
@@ -412,7 +415,8 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
                     kept.append(_sheet_tile(frame))
                 bar.update()
         else:
-            with write.open_writer(output, fps=fps, quality=quality, size=size, expected_frames=n_frames) as writer:
+            with write.open_writer(output, fps=fps, quality=quality, size=size, expected_frames=n_frames,
+                                   about=about) as writer:
                 for i, frame in enumerate(frames):
                     writer.write(frame)
                     if wanted_sheet and i in picks:
@@ -556,6 +560,17 @@ def _sheet_tile(frame: np.ndarray) -> np.ndarray:
     scale = SHEET_TILE_MAX / max(height, width)
     new = (max(1, round(width * scale)), max(1, round(height * scale)))
     return np.asarray(Image.fromarray(frame).resize(new, Image.Resampling.LANCZOS))
+
+
+def _page_about(session: Session, paths: Sequence[Path], codes: np.ndarray, encoded: list,
+                reconstruction: list) -> dict:
+    """What an HTML page shows beside its slider: each input's crop as the encoder saw it (a code's own
+    rendering for a `.npy` input) and its likeness numbers."""
+    from interp_cli.page import page_about
+
+    crops = [target if target is not None else next(session.frames([codes[i]], batch_size=1))
+             for i, (_, _, target) in enumerate(encoded)]
+    return page_about(paths, crops, reconstruction)
 
 
 def pick_input(option: str, value: str | int, paths: Sequence[Path]) -> int:

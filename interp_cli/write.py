@@ -1,7 +1,7 @@
-"""Frame writers (MP4, GIF, PNG-frame directory) behind one streaming, atomic interface.
+"""Frame writers (MP4, GIF, PNG-frame directory; the HTML page is page.py's) behind one streaming, atomic interface.
 
     check_output_path(path)                       validate the target before any heavy work
-    output_kind(path) -> "mp4" | "gif" | "frames" | "png" | "npy"
+    output_kind(path) -> "mp4" | "gif" | "html" | "frames" | "png" | "npy"
     with open_writer(path, fps=30, quality=8) as w:
         for frame in frames:                      # [H, W, 3] uint8
             w.write(frame)                        # streamed to disk, nothing kept in memory
@@ -65,7 +65,7 @@ from .files import atomic_save_npy, atomic_write, commit, discard, environment_e
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-_KINDS = {".mp4": "mp4", ".gif": "gif", ".png": "png", ".npy": "npy"}
+_KINDS = {".mp4": "mp4", ".gif": "gif", ".html": "html", ".png": "png", ".npy": "npy"}
 _FRAME_NAME = re.compile(r"^frame_\d+\.png$")
 _GIF_PALETTE_SAMPLE = 32768  # pixels used to choose a frame's palette
 _GIF_MIN_DELAY_CS = 2
@@ -76,12 +76,13 @@ _FFMPEG_ENV_ERRNOS = [errno.ENOSPC, errno.EFBIG] + ([errno.EDQUOT] if hasattr(er
 # --- paths ------------------------------------------------------------------------------------
 
 
-MORPH_OUTPUTS = ("a morph is written as .mp4, .gif, a .png contact sheet, or PNG frames into a folder named "
-                 "with a trailing slash: {folder}")
+MORPH_OUTPUTS = ("a morph is written as .mp4, .gif, .html, a .png contact sheet, or PNG frames into a folder "
+                 "named with a trailing slash: {folder}")
 
 
 def output_kind(path: PathLike, accepts: str = MORPH_OUTPUTS) -> str:
-    """What `path` asks for: "mp4", "gif", "frames" (a PNG-per-frame directory), "png" or "npy".
+    """What `path` asks for: "mp4", "gif", "html" (a page, `interp_cli.page`), "frames" (a PNG-per-frame
+    directory), "png" or "npy".
 
     A path ending in "/" or naming an existing directory, or a name without a suffix (a `Path`
     cannot end in "/"), is a frames directory; the command line refuses a suffixless new name
@@ -543,12 +544,15 @@ def open_writer(
     quality: int = 8,
     size: Optional[tuple[int, int]] = None,
     expected_frames: Optional[int] = None,
+    about: Optional[dict] = None,
 ) -> FrameWriter:
     """A FrameWriter for `path`, chosen by `output_kind`; use it as a context manager.
 
-    fps: frames per second (MP4, GIF). quality: 0..10, 10 best, MP4 only (CRF = 34 - 2*quality).
+    fps: frames per second (MP4, GIF, HTML). quality: 0..10, 10 best: MP4 (CRF = 34 - 2*quality) and
+    HTML (JPEG quality 50 + 5*quality) only.
     size: (width, height) the frames will have, optional (taken from the first frame).
     expected_frames: optional, widens frame_NNNN.png names up front for long runs.
+    about: what an HTML page shows beside its frames (`interp_cli.page.page_about`); others ignore it.
     Raises UsageError for an unusable path (see `check_output_path`) or bad fps/quality.
     """
     check_output_path(path)
@@ -559,9 +563,13 @@ def open_writer(
         return GifWriter(path, fps=fps, size=size)
     if kind == "frames":
         return FramesWriter(path, size=size, expected_frames=expected_frames)
+    if kind == "html":
+        from .page import PageWriter  # imports this module: deferred
+
+        return PageWriter(path, fps=fps, quality=quality, size=size, about=about)
     raise UsageError(
         f"{os.fspath(path)}: '{Path(os.fspath(path)).suffix}' is a single image, not an animation"
-        " (use .mp4, .gif, or a directory for PNG frames)"
+        " (use .mp4, .gif, .html, or a directory for PNG frames)"
     )
 
 

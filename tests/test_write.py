@@ -76,15 +76,15 @@ def _gif_frames(path) -> tuple[Image.Image, list[np.ndarray], list[int]]:
 
 def test_output_kind(tmp_path):
     assert output_kind("a.mp4") == output_kind("A.MP4") == "mp4"
-    assert output_kind("a.gif") == "gif"
+    assert output_kind("a.gif") == "gif" and output_kind("a.HTML") == "html"
     assert output_kind("a.png") == "png" and output_kind("a.npy") == "npy"
     assert output_kind("frames") == output_kind("out/frames/") == "frames"
     (tmp_path / "weird.mp4").mkdir()
     assert output_kind(tmp_path / "weird.mp4") == "frames"  # an existing directory is a frames target
     with pytest.raises(UsageError) as err:
         output_kind("out.avi")
-    assert str(err.value) == ("out.avi: unsupported output type '.avi' (a morph is written as .mp4, .gif, a .png "
-                              "contact sheet, or PNG frames into a folder named with a trailing slash: frames/)")
+    assert str(err.value) == ("out.avi: unsupported output type '.avi' (a morph is written as .mp4, .gif, .html, "
+                              "a .png contact sheet, or PNG frames into a folder named with a trailing slash: frames/)")
     with pytest.raises(UsageError) as err:
         output_kind("aligned.jpg", "the aligned face is written as .png")
     assert str(err.value) == "aligned.jpg: unsupported output type '.jpg' (the aligned face is written as .png)"
@@ -347,7 +347,7 @@ def test_frames_directory_replaces_previous_frames_only_on_success(tmp_path):
 # --- atomicity ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["out.mp4", "out.gif"])
+@pytest.mark.parametrize("name", ["out.mp4", "out.gif", "out.html"])
 @pytest.mark.parametrize("exc", [RuntimeError, KeyboardInterrupt])
 def test_failure_midway_leaves_existing_file_intact_and_no_temp(tmp_path, name, exc):
     target = tmp_path / name
@@ -362,7 +362,7 @@ def test_failure_midway_leaves_existing_file_intact_and_no_temp(tmp_path, name, 
     assert target.read_bytes() == b"precious old output"
 
 
-@pytest.mark.parametrize("name", ["new.mp4", "new.gif", "newframes"])
+@pytest.mark.parametrize("name", ["new.mp4", "new.gif", "new.html", "newframes"])
 def test_failure_without_existing_target_leaves_nothing(tmp_path, name):
     with pytest.raises(ValueError, match="expected 64x48"):
         with open_writer(tmp_path / name) as w:
@@ -418,7 +418,7 @@ def test_write_image_png_and_npy(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["code.npy", "keep.png", "still.png"]
 
 
-@pytest.mark.parametrize("name", ["out.mp4", "out.gif", "frames"])
+@pytest.mark.parametrize("name", ["out.mp4", "out.gif", "out.html", "frames"])
 def test_real_ctrl_c_leaves_no_temp_and_keeps_old_output(tmp_path, name):
     target = tmp_path / name
     if name == "frames":
@@ -449,7 +449,7 @@ def test_real_ctrl_c_leaves_no_temp_and_keeps_old_output(tmp_path, name):
         assert target.read_bytes() == b"old"
 
 
-@pytest.mark.parametrize("name", ["same.gif", "same.mp4", "same_frames"])
+@pytest.mark.parametrize("name", ["same.gif", "same.mp4", "same.html", "same_frames"])
 def test_two_writers_of_one_target_both_succeed_and_the_last_wins(tmp_path, name):
     first, second = open_writer(tmp_path / name), open_writer(tmp_path / name)
     for frame in _frames(2):

@@ -1,0 +1,362 @@
+"""`-o morph.html`: one self-contained page to scrub a morph, written as the frames arrive.
+
+    about = page_about(names, crops, reconstruction)     # what the page shows beside the slider
+    with open_writer("m.html", fps=30, quality=8, about=about) as w:   # write.open_writer picks PageWriter
+        for frame in frames:
+            w.write(frame)
+
+The page holds every frame as a base64 JPEG in one JavaScript array, a slider over them (the
+keyboard too: left/right one frame, Home/End, space plays), a play/pause button that loops at the
+morph's fps, the inputs' crops (what the encoder saw) with the likeness numbers of the report, and
+a `#frame=N` fragment that opens the page at frame N and follows the slider. The frame order is the
+video's (`--loop`, `--pingpong` and `--hold` are already in the frame plan), so frame N of the page
+is frame N of `-o frames/`, and playing it loops the way a GIF does.
+
+No network: no external script, style or font, and a Content-Security-Policy that allows only
+inline code and data: images, so the page works from file:// and behind any proxy.
+
+Streaming: the header (styles, the inputs) is written with the first frame, each frame's JPEG is
+encoded, base64'd and appended to the temporary file at once (the writer keeps no frame), and the
+page's script comes last, so memory does not grow with the frame count. A frame whose JPEG bytes
+equal an earlier frame's (`--hold`, a `--pingpong` return) is stored as that frame's index only.
+Atomicity is the FrameWriter's (interp_cli.write, interp_cli.files): a hidden temp, renamed at the end.
+
+Format and quality were measured (benchmarks/README.md, "The HTML page"): JPEG, 4:2:0 chroma,
+Huffman tables optimised; `--quality` 0..10 maps to JPEG quality 50 + 5 * quality (8 -> 90).
+"""
+
+from __future__ import annotations
+
+import base64
+import gc
+import hashlib
+import html
+import io
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+from PIL import Image
+
+from interp_cli.files import new_temp
+from interp_cli.write import FrameWriter, PathLike, _check_fps, quality_to_crf
+
+CROP_MAX = 128  # px: an input's crop is shown at 64 CSS px, so 128 is sharp on a 2x phone screen
+DISPLAY_MIN = 512  # CSS px: small frames (the 64 px demo) are drawn at least this wide where the screen allows
+
+
+def jpeg_quality(quality: float) -> int:
+    """interp's --quality 0..10 (10 best) as a JPEG quality: 50 + 5 * quality (8 -> 90, 10 -> 100)."""
+    quality_to_crf(quality)  # the same range check, and the same message, as for an MP4
+    return int(round(50 + 5 * quality))
+
+
+def encode_jpeg(image: np.ndarray, quality: int) -> bytes:
+    """One uint8 [H, W, 3] image as JPEG bytes (4:2:0, optimised Huffman tables)."""
+    buf = io.BytesIO()
+    Image.fromarray(image, "RGB").save(buf, format="JPEG", quality=quality, subsampling="4:2:0", optimize=True)
+    # Pillow 9.2 (our floor) leaves a reference cycle behind each save into a BytesIO (the caught "no fileno"
+    # exception's traceback keeps the save's frame, and with it the JPEG, ~50 KB at 256 px); collecting the
+    # youngest generation frees it now, so the page's memory stays flat with every Pillow (costs well under 1 us).
+    gc.collect(0)
+    return buf.getvalue()
+
+
+def jpeg_header(data: bytes) -> bytes:
+    """The leading bytes of a JPEG that every frame of one size and quality shares (SOI, JFIF, quantisation
+    tables, frame header; not the Huffman tables, which `optimize` fits to each frame), cut to a multiple
+    of 3 bytes so that its base64 followed by the base64 of a frame's rest is the frame's base64. Stored
+    once per page: 177 bytes a frame with Pillow's 4:2:0 JPEGs, about 15 % of a 64 px frame's JPEG."""
+    pos = 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF and data[pos + 1] in (0xE0, 0xDB, 0xC0):
+        pos += 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+    return data[:pos - pos % 3]
+
+
+def page_about(names: Sequence[str], crops: Sequence[Optional[np.ndarray]], reconstruction: Sequence[dict],
+               title: Optional[str] = None) -> dict:
+    """What the page shows beside its slider, one entry per input: its name, its crop (uint8 [H, W, 3],
+    or None) and its likeness entry from the report (`{"psnr", "ssim", "poor"}`, metrics None for a code)."""
+    inputs = []
+    for name, crop, entry in zip(names, crops, reconstruction):
+        inputs.append({"name": Path(os.fspath(name)).name, "crop": crop,
+                       "psnr": entry.get("psnr"), "ssim": entry.get("ssim"), "poor": bool(entry.get("poor"))})
+    return {"inputs": inputs, "title": title or " \u2192 ".join(item["name"] for item in inputs)}
+
+
+class PageWriter(FrameWriter):
+    """A self-contained HTML page: frames streamed into a JavaScript array, the player script last."""
+
+    kind = "html"
+
+    def __init__(self, path: PathLike, *, fps: float = 30, quality: float = 8, size=None,
+                 about: Optional[dict] = None):
+        self.fps = _check_fps(fps)
+        self.quality = jpeg_quality(quality)
+        self.about = about or {"inputs": [], "title": Path(os.fspath(path)).stem}
+        self._fh = None
+        self._seen: dict[bytes, int] = {}  # digest of a frame's JPEG -> its first index (20 bytes a frame)
+        self._header = b""
+        super().__init__(path, size=size)
+        self._tmp = new_temp(self.path)
+        self._fh = open(self._tmp, "w", encoding="utf-8", newline="\n")  # closed in _finish / _discard
+
+    def _write(self, frame: np.ndarray) -> None:
+        data = encode_jpeg(frame, self.quality)
+        if self.frames_written == 0:
+            self._header = jpeg_header(data)
+            self._fh.write(self._head())
+        digest = hashlib.sha1(data).digest()
+        earlier = self._seen.get(digest)
+        if earlier is not None:
+            self._fh.write(f"{earlier},\n")
+            return
+        self._seen[digest] = self.frames_written
+        if data.startswith(self._header):  # always, for frames of one size and quality
+            self._fh.write('"' + base64.b64encode(data[len(self._header):]).decode("ascii") + '",\n')
+        else:
+            self._fh.write('"!' + base64.b64encode(data).decode("ascii") + '",\n')
+
+    def _finish(self) -> None:
+        self._fh.write("];\n</script>\n<script>\n")
+        self._fh.write(_PLAYER_SHIPPED)
+        self._fh.write("</script>\n</body>\n</html>\n")
+        self._fh.close()  # commit() fsyncs it
+
+    def _discard(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+
+    def _head(self) -> str:
+        width, height = self.size
+        display = max(width, DISPLAY_MIN)
+        cards = "".join(self._card(i, item) for i, item in enumerate(self.about["inputs"]))
+        settings = json.dumps({"fps": self.fps, "width": width, "height": height})
+        return _HEAD.format(
+            title=html.escape(self.about["title"]), width=width, height=height,
+            display=display, ratio=f"{width / height:.6f}", cards=cards,
+            facts=html.escape(f"{width}\u00d7{height} \u00b7 {self.fps:g} fps"),
+            settings=settings.replace("</", "<\\/"), header=base64.b64encode(self._header).decode("ascii"),
+        )
+
+    def _card(self, index: int, item: dict) -> str:
+        name = html.escape(item["name"])
+        letter = "abcdefghijklmnopqrstuvwxyz"[index] if index < 26 else str(index + 1)
+        crop = item.get("crop")
+        if crop is not None:
+            image = Image.fromarray(np.ascontiguousarray(crop, dtype=np.uint8), "RGB")
+            if max(image.size) > CROP_MAX:
+                image.thumbnail((CROP_MAX, CROP_MAX), Image.Resampling.LANCZOS)
+            uri = "data:image/jpeg;base64," + base64.b64encode(encode_jpeg(np.asarray(image), self.quality)).decode()
+            picture = f'<img src="{uri}" alt="{name}, as the encoder saw it">'
+        else:
+            picture = '<span class="nocrop">code</span>'
+        if item.get("psnr") is None:
+            numbers = "a code, no photo"
+        else:
+            ssim = round(item["ssim"], 2) + 0.0  # + 0.0: no "-0.00"
+            numbers = f"{item['psnr']:.1f} dB \u00b7 SSIM {ssim:.2f}"
+            if item.get("poor"):
+                numbers += ' <b class="poor">poor</b>'
+        return (f'<figure class="input">{picture}<figcaption><span class="name">{letter}. {name}</span>'
+                f'<span class="like">{numbers}</span></figcaption></figure>')
+
+
+# The page before the frames. {settings} is JSON; every other field is escaped HTML.
+_HEAD = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy"
+ content="default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
+<title>{title}</title>
+<style>
+*{{box-sizing:border-box}}
+html{{-webkit-text-size-adjust:100%}}
+body{{margin:0;padding:16px 12px 24px;background:#16181b;color:#e8e8e8;
+ font:15px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}}
+main{{max-width:max(320px,min({display}px,calc(72vh*{ratio})));margin:0 auto}}
+h1{{font-size:16px;font-weight:600;margin:0 0 10px;overflow-wrap:anywhere}}
+h1 small{{font-weight:400;color:#9a9ea4;margin-left:6px}}
+#frame{{display:block;width:100%;height:auto;margin:0 auto;
+ border-radius:6px;background:#000}}
+.bar{{display:flex;align-items:center;gap:10px;margin:12px 0 4px}}
+#play{{flex:none;width:44px;height:44px;border:0;border-radius:50%;background:#e8e8e8;color:#16181b;
+ cursor:pointer;padding:0;display:flex;align-items:center;justify-content:center}}
+#play:focus-visible,#slider:focus-visible{{outline:2px solid #6aa7ff;outline-offset:2px}}
+#slider{{flex:1;min-width:0;height:44px;margin:0;accent-color:#6aa7ff;cursor:pointer}}
+#count{{flex:none;min-width:5.5em;text-align:right;font-variant-numeric:tabular-nums;color:#c8cacd}}
+.inputs{{display:flex;flex-wrap:wrap;gap:10px 18px;margin-top:12px}}
+.input{{display:flex;align-items:center;gap:10px;margin:0;min-width:0}}
+.input img,.nocrop{{flex:none;width:64px;height:64px;border-radius:6px;object-fit:cover}}
+.nocrop{{display:flex;align-items:center;justify-content:center;background:#2a2d31;color:#9a9ea4;font-size:12px}}
+.input figcaption{{display:flex;flex-direction:column;min-width:0;font-size:13px}}
+.name{{overflow-wrap:anywhere}}
+.like{{color:#9a9ea4;font-variant-numeric:tabular-nums}}
+.poor{{color:#ff8a80;font-weight:600}}
+.help{{margin-top:14px;font-size:12px;color:#7d8186}}
+</style>
+</head>
+<body>
+<main>
+<h1>{title} <small>{facts}</small></h1>
+<img id="frame" width="{width}" height="{height}" alt="frame 0">
+<div class="bar">
+<button id="play" type="button" aria-label="Play"><svg viewBox="0 0 16 16" width="16" height="16" aria-hidden="true">
+<path id="icon" d="M4 2.5v11l9.5-5.5z" fill="currentColor"/></svg></button>
+<input id="slider" type="range" min="0" max="0" value="0" step="1" aria-label="Frame">
+<output id="count" for="slider">0</output>
+</div>
+<div class="inputs">{cards}</div>
+<p class="help">Drag, or use &larr; &rarr; Home End; space plays. The address keeps <code>#frame=N</code>.</p>
+</main>
+<script>
+var MORPH = {settings};
+var HEADER = "{header}";
+var FRAMES = [
+"""
+
+# The player: plain ES2017, no libraries. FRAMES[i] is the base64 of a JPEG without the HEADER every frame
+# shares, or "!" and a whole JPEG's, or the index of an equal earlier frame.
+_PLAYER = r"""(function () {
+  "use strict";
+  var n = FRAMES.length;
+  var img = document.getElementById("frame");
+  var slider = document.getElementById("slider");
+  var count = document.getElementById("count");
+  var play = document.getElementById("play");
+  var icon = document.getElementById("icon");  // drawn, not a font glyph: every phone has the same one
+  var PLAY_ICON = "M4 2.5v11l9.5-5.5z";
+  var PAUSE_ICON = "M3.5 2.5h3.2v11H3.5zM9.3 2.5h3.2v11H9.3z";
+  var current = -1;
+  var timer = null;
+  var started = 0;
+  var startFrame = 0;
+
+  function source(i) {
+    var f = FRAMES[i];
+    if (typeof f === "number") f = FRAMES[f];
+    return "data:image/jpeg;base64," + (f.charAt(0) === "!" ? f.slice(1) : HEADER + f);
+  }
+
+  function clamp(i) {
+    return Math.max(0, Math.min(n - 1, i));
+  }
+
+  // The address follows at most 4 times a second, then catches up with the last frame: Firefox refuses
+  // (throws) history updates beyond about 200 in 10 seconds, which one fast drag would reach.
+  var addressTimer = null;
+  var addressAt = 0;
+  var addressFrame = 0;
+
+  function keepInAddress(i) {
+    addressFrame = i;
+    if (addressTimer !== null) return;
+    var wait = addressAt + 250 - Date.now();
+    if (wait <= 0) writeAddress(); else addressTimer = setTimeout(writeAddress, wait);
+  }
+
+  function writeAddress() {
+    addressTimer = null;
+    addressAt = Date.now();
+    var hash = "#frame=" + addressFrame;
+    if (location.hash === hash) return;
+    try {
+      history.replaceState(null, "", hash);
+    } catch (e) {
+      try {
+        location.replace(hash);  // a browser that refuses replaceState on file:// pages
+      } catch (ignored) {
+        // refused too: the frame is shown all the same, and the next move tries again
+      }
+    }
+  }
+
+  function show(i, remember) {
+    i = clamp(i);
+    if (i !== current) {
+      current = i;
+      img.src = source(i);
+      img.alt = "frame " + i + " of " + n;
+      slider.value = String(i);
+      count.textContent = i + " / " + (n - 1);
+    }
+    if (remember) keepInAddress(i);
+  }
+
+  function fromAddress() {
+    var match = /^#frame=(\d+)$/.exec(location.hash);
+    return match ? clamp(parseInt(match[1], 10)) : null;
+  }
+
+  function tick(now) {
+    if (timer === null) return;
+    if (!started) started = now;
+    show((startFrame + Math.floor((now - started) * MORPH.fps / 1000)) % n, false);
+    timer = requestAnimationFrame(tick);
+  }
+
+  function pause() {
+    if (timer === null) return;
+    cancelAnimationFrame(timer);
+    timer = null;
+    icon.setAttribute("d", PLAY_ICON);
+    play.setAttribute("aria-label", "Play");
+    keepInAddress(current);
+  }
+
+  function start() {
+    if (timer !== null || n < 2) return;
+    startFrame = current;
+    started = 0;
+    icon.setAttribute("d", PAUSE_ICON);
+    play.setAttribute("aria-label", "Pause");
+    timer = requestAnimationFrame(tick);
+  }
+
+  slider.max = String(n - 1);
+  slider.addEventListener("input", function () {
+    pause();
+    show(parseInt(slider.value, 10), true);
+  });
+  play.addEventListener("click", function () {
+    if (timer === null) start(); else pause();
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.altKey || event.ctrlKey || event.metaKey) return;
+    var steps = {ArrowLeft: -1, ArrowDown: -1, ArrowRight: 1, ArrowUp: 1};
+    var to = null;
+    if (event.key in steps) to = current + steps[event.key];
+    else if (event.key === "Home") to = 0;
+    else if (event.key === "End") to = n - 1;
+    else if ((event.key === " " || event.key === "k") && event.target !== play) {
+      event.preventDefault();
+      if (timer === null) start(); else pause();
+      return;
+    }
+    if (to === null) return;
+    event.preventDefault();  // the slider would move a second time, the page would scroll
+    pause();
+    show(to, true);
+  });
+  window.addEventListener("hashchange", function () {
+    var i = fromAddress();
+    if (i !== null && i !== current) { pause(); show(i, false); }
+  });
+  var first = fromAddress();
+  show(first === null ? 0 : first, first !== null && String(first) !== location.hash.slice(7));
+})();
+"""
+
+
+def _shipped(script: str) -> str:
+    """The player as written into every page: without indentation and whole-line comments (1 KB less)."""
+    lines = (line.strip() for line in script.splitlines())
+    return "\n".join(line for line in lines if line and not line.startswith("//")) + "\n"
+
+
+_PLAYER_SHIPPED = _shipped(_PLAYER)
