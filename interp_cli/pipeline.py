@@ -80,7 +80,7 @@ class Session:
         self.device = pick_device(device)
         self.precision = pick_precision(precision, self.device)  # rendering only: codes are always float32
         if self.precision == torch.float16 and self.device.type == "cpu":
-            # Honoured (its numerics may be the point), but said: 1.2-1.4x slower than fp32 here, 12x reported.
+            # Honoured (its numerics may be the point), but said: 1.2-1.4x slower here, 12x reported (benchmarks/).
             log("warning: --precision fp16 on a CPU is slower than fp32 (CPUs have no fast half-precision "
                 "path); the default, --precision auto, renders in fp32 here")
         started = time.perf_counter()
