@@ -80,7 +80,7 @@ class Session:
         self.device = pick_device(device)
         self.precision = pick_precision(precision, self.device)  # rendering only: codes are always float32
         if self.precision == torch.float16 and self.device.type == "cpu":
-            # Honoured (its numerics may be the point), but said: 1.2-1.4x slower than fp32 here, 12x reported.
+            # Honoured (its numerics may be the point), but said: 1.2-1.4x slower here, 12x reported (benchmarks/).
             log("warning: --precision fp16 on a CPU is slower than fp32 (CPUs have no fast half-precision "
                 "path); the default, --precision auto, renders in fp32 here")
         started = time.perf_counter()
@@ -300,6 +300,23 @@ def _check_inputs(inputs: Sequence[str | os.PathLike], outputs: Sequence[str | o
     return paths
 
 
+def _frame_plan(paths: Sequence[Path], *, steps, loop, pingpong, hold, ease, interp, batch_size, truncation, refine,
+                size, noise) -> list:
+    """Check the options that decide a morph's frames (`morph` and `morph_frames` alike); the frame plan."""
+    _check_number("--batch-size", batch_size, low=1, integer=True)
+    _check_number("--truncation", truncation, low=0.0, high=2.0)
+    _check_number("--refine", refine, low=0, integer=True)
+    if size is not None:
+        _check_number("--size", size, low=8, high=4096, integer=True)
+    if noise not in NOISE_MODES:
+        raise UsageError(f"--noise {noise}: choose one of {', '.join(NOISE_MODES)}")
+    plan = blend.plan_frames(len(paths), steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease)
+    _refuse_stills(paths, loop)
+    if interp not in blend.INTERPS:
+        raise UsageError(f"--interp {interp}: choose one of {', '.join(blend.INTERPS)}")
+    return plan
+
+
 def _refuse_stills(paths: Sequence[Path], loop: bool) -> None:
     """Two neighbouring inputs that are the same image (one file named twice, or a byte-identical copy)
     would make that whole transition one still frame repeated: almost always a slip for another name,
@@ -363,18 +380,9 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
             raise UsageError(f"--sheet {sheet}: the contact sheet is a .png file")
         write.check_output_path(sheet)
     _check_number("--fps", fps, low=0.1, high=240)
-    _check_number("--batch-size", batch_size, low=1, integer=True)
     _check_number("--quality", quality, low=0, high=10, integer=True)
-    _check_number("--truncation", truncation, low=0.0, high=2.0)
-    _check_number("--refine", refine, low=0, integer=True)
-    if size is not None:
-        _check_number("--size", size, low=8, high=4096, integer=True)
-    if noise not in NOISE_MODES:
-        raise UsageError(f"--noise {noise}: choose one of {', '.join(NOISE_MODES)}")
-    plan = blend.plan_frames(len(paths), steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease)
-    _refuse_stills(paths, loop)
-    if interp not in blend.INTERPS:
-        raise UsageError(f"--interp {interp}: choose one of {', '.join(blend.INTERPS)}")
+    plan = _frame_plan(paths, steps=steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease, interp=interp,
+                       batch_size=batch_size, truncation=truncation, refine=refine, size=size, noise=noise)
     backdrop_index = _backdrop(paths, paste, backdrop, align)
     paste = backdrop_index is not None
     align = True if paste else align
@@ -511,15 +519,8 @@ def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps
     paths = _check_inputs(inputs)
     if len(paths) < 2:
         raise UsageError("need at least two images to morph between")
-    _check_number("--batch-size", batch_size, low=1, integer=True)
-    _check_number("--truncation", truncation, low=0.0, high=2.0)
-    _check_number("--refine", refine, low=0, integer=True)
-    if size is not None:
-        _check_number("--size", size, low=8, high=4096, integer=True)
-    plan = blend.plan_frames(len(paths), steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease)
-    _refuse_stills(paths, loop)
-    if interp not in blend.INTERPS:
-        raise UsageError(f"--interp {interp}: choose one of {', '.join(blend.INTERPS)}")
+    plan = _frame_plan(paths, steps=steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease, interp=interp,
+                       batch_size=batch_size, truncation=truncation, refine=refine, size=size, noise=noise)
     backdrop_index = _backdrop(paths, paste, backdrop, align)
     settings = EncodeSettings(align=True if backdrop_index is not None else align, face=face, refine=refine,
                               refine_loss=refine_loss, seed=seed, cache=cache)

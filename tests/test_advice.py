@@ -101,13 +101,13 @@ def test_a_photo_through_the_demo_model_is_pointed_at_the_photo_model_not_refine
     assert_takes("morph", offline.stderr, {"--weights"})
 
 
-def test_a_poor_code_from_another_model_suggests_refine_which_morph_takes(tiny_ckpt, out):
+def test_a_poor_code_from_another_model_suggests_tune_and_refine_which_morph_takes(tiny_ckpt, out):
     result = run(A, B, "--weights", tiny_ckpt, "--no-align", "--steps", 2, "-o", out / "m.gif")
     assert result.exit_code == 0
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
-    assert warnings and all("try --refine 100" in w for w in warnings)
+    assert warnings and all("try --tune, --refine 100" in w for w in warnings)
     for warning in warnings:
-        assert_takes("morph", warning, {"--refine"})
+        assert_takes("morph", warning, {"--tune", "--refine"})
     encoded = run("encode", A, "--weights", tiny_ckpt, "--no-align", "-o", out / "a.npy")
     warning, = [line for line in encoded.stderr.splitlines() if line.startswith("warning:")]
     assert "try --refine 100" in warning

@@ -336,7 +336,7 @@ def test_a_batch_row_equals_the_morph_with_the_same_options(tiny, tmp_path):
                "--truncation", 0.7, "--batch-size", 3, "-q"]
     c = tmp_path / "c.png"
     Image.fromarray(np.asarray(Image.open(A))[::-1].copy()).save(c)
-    single = cli_runner().invoke(cli, [str(a) for a in (A, B, c, "-o", tmp_path / "single", *options)])
+    single = cli_runner().invoke(cli, [str(a) for a in (A, B, c, "-o", f"{tmp_path / 'single'}/", *options)])
     assert single.exit_code == 0, single.stderr
     manifest = tmp_path / "pairs.csv"
     manifest.write_text(f"{A},{B},c.png,batch/\n")

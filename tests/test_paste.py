@@ -243,7 +243,7 @@ def test_paste_with_pingpong_hold_layers_refine_to_a_contact_sheet_and_from_the_
     sheet = np.asarray(Image.open(tmp_path / "sheet.png"))
     height, width = photo(OBAMA).shape[:2]
     assert sheet.shape[0] > height * 1024 // max(height, width)  # tiles of the photo, not 64 px crops
-    again = run(*args, "-o", tmp_path / "frames")
+    again = run(*args, "-o", f"{tmp_path / 'frames'}/")
     assert again.exit_code == 0, again.stderr
     assert json.loads(again.stdout)["encoder_calls"] == 0  # both codes came from the latent cache
     assert len(read_frames(tmp_path / "frames")) == summary["frames"]

