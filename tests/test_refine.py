@@ -173,12 +173,15 @@ def test_refine_is_deterministic(gen, problem):
 
 def test_batch_members_are_refined_independently(gen, problem):
     # Each code's gradient comes from its own image only, so refining a pair gives (up to
-    # float reassociation in batched kernels) what refining each alone gives.
+    # float reassociation in batched kernels) what refining each alone gives. Adam's normalised steps
+    # amplify that reassociation: on some CPUs the pair and the lone run part by up to ~1e-3 after 15
+    # steps, while the codes move by ~0.8 and a code pulled by the other image's loss lands ~1.5 away.
     target, init = problem
     pair = refine_codes(gen, target, init, steps=15)
     for i in range(2):
         alone = refine_codes(gen, target[i:i + 1], init[i:i + 1], steps=15)
-        assert torch.allclose(pair[i:i + 1], alone, atol=1e-4), i
+        moved = (alone - init[i:i + 1]).abs().max()
+        assert (pair[i:i + 1] - alone).abs().max() < 0.01 * moved, i
 
 
 def test_refine_leaves_caller_rng_alone(gen, problem):
