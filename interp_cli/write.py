@@ -48,7 +48,6 @@ import io
 import math
 import os
 import re
-import shutil
 import signal
 import struct
 import subprocess
@@ -61,7 +60,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import InterpError, UsageError
-from .files import atomic_save_npy, atomic_write, commit, discard, environment_error, new_temp, temp_name
+from .files import atomic_save_npy, atomic_write, claim_temp, commit, discard, environment_error, new_temp
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -502,11 +501,15 @@ class FramesWriter(FrameWriter):
             check_output_path(self.path)  # still only our frames in there?
             # POSIX cannot swap two directories atomically: move the old one aside, move the new
             # one in, and restore the old one if that fails; the old one is deleted only after.
-            old = temp_name(self.path, "old")
+            old = claim_temp(self.path, "old", directory=True, create=False)  # locked: no sweep takes it
             try:
                 os.rename(self.path, old)
             except FileNotFoundError:
+                discard(old)
                 continue  # the other run moved it first
+            except BaseException:
+                discard(old)
+                raise
             try:
                 commit(self._tmp, self.path)
             except BaseException:
@@ -517,7 +520,7 @@ class FramesWriter(FrameWriter):
                 discard(old)
                 raise
             self._tmp = None
-            shutil.rmtree(old, ignore_errors=True)
+            discard(old)
             return
         raise InterpError(f"{self.name}: other runs kept replacing this directory; try again")  # pragma: no cover
 
