@@ -100,12 +100,12 @@ class DefaultMorphGroup(click.Group):
             click.echo("interp: interrupted", err=True)
             sys.exit(130)
         except Exception as err:
-            from interp_cli.errors import InterpError
+            from interp_cli.errors import InterpError, UsageError
             from interp_cli.files import environment_error, is_machine_error
 
             if isinstance(err, _Escaped):
                 err = err.__cause__
-            if debug:
+            if debug and not isinstance(err, UsageError):  # bad input is one line, --debug or not
                 raise err
             if is_machine_error(err):  # a full disk, a quota, a limit: the machine's problem, not a bug
                 err = environment_error(err)

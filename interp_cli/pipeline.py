@@ -23,9 +23,10 @@ import torch
 from interp_cli import blend, likeness, progress as progress_bars, refine, write
 from interp_cli.cache import LatentCache, cache_key, image_digest
 from interp_cli.errors import InterpError, UsageError
-from interp_cli.files import check_input_file, refuse_overwriting_inputs
+from interp_cli.files import check_input_file, environment_error, refuse_overwriting_inputs
 from interp_cli.images import load_image
 from interp_cli.manifest import BatchPlan, Shard, plan_batch
+from interp_cli.npy import read_npy
 from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
 from interp_cli.render import (pick_device, pick_precision, precision_name, render_ahead, render_float,
@@ -108,16 +109,16 @@ class Session:
     def load_codes(self, path: Path) -> np.ndarray:
         """A `.npy` code file -> `[n_latent, D]` float32, checked against this model."""
         check_input_file(path, "a .npy code file")
-        try:
-            code = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as err:  # an empty file is an EOFError
-            detail = "the file is empty" if isinstance(err, EOFError) else _one_line(err)
-            raise UsageError(f"{path.name}: not a readable .npy code file ({detail})") from None
         n, d = self.model.n_latent, self.model.style_dim
-        if code.ndim == 3 and code.shape[0] == 1:
+        try:
+            # Judged from the header first: a huge claimed shape or another file renamed .npy is refused unread.
+            code = read_npy(path, check=lambda shape: None if shape in ((n, d), (1, n, d)) else
+                            f"code has shape {list(shape)}, this model needs [{n}, {d}]",
+                            what="a .npy code file", name=path.name)
+        except OSError as err:
+            raise UsageError(f"{path.name}: not a readable .npy code file ({_one_line(err)})") from None
+        if code.ndim == 3:
             code = code[0]
-        if code.shape != (n, d):
-            raise UsageError(f"{path.name}: code has shape {list(code.shape)}, this model needs [{n}, {d}]")
         if not np.isfinite(code).all():
             raise UsageError(f"{path.name}: code contains NaN or infinite values")
         return np.ascontiguousarray(code, dtype=np.float32)
@@ -636,7 +637,8 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
                     result.update(ok=True, skipped=False, **{**summary, "output": shown})
                     log(f"[{position}/{len(mine)}] row {row.number}: wrote {shown} "
                         f"({time.perf_counter() - row_started:.1f}s)")
-                except InterpError as err:
+                except Exception as err:  # whatever one row holds, it fails alone and the others go on
+                    err = _row_error(err, shown)
                     result.update(ok=False, skipped=False, error=str(err), exit_code=err.exit_code)
                     log(f"[{position}/{len(mine)}] row {row.number} failed: {err}")
             result.setdefault("timings", {})["row"] = round(time.perf_counter() - row_started, 3)
@@ -648,6 +650,19 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
             "made": sum(r["ok"] and not r["skipped"] for r in results),
             "skipped": sum(r["skipped"] for r in results), "failed": sum(not r["ok"] for r in results),
             "seconds": round(time.perf_counter() - started, 3), "results": results}
+
+
+def _row_error(err: Exception, output: str) -> InterpError:
+    """A batch row's failure as the one line its JSON `error` and the log show: our own errors as they
+    are, a file system's (a name too long, a full disk) naming the row's output, anything else as
+    the internal error it is (the batch goes on; `interp morph` on the row with --debug shows where)."""
+    if isinstance(err, InterpError):
+        return err
+    if isinstance(err, OSError):
+        return environment_error(err, err.filename if err.filename else output)
+    if isinstance(err, MemoryError):
+        return InterpError(f"{output}: out of memory (try a smaller --batch-size or --size)")
+    return InterpError(f"{output}: internal error: {type(err).__name__}: {_one_line(err)}")
 
 
 def _make_parent(targets: Sequence[Path]) -> None:

@@ -77,6 +77,13 @@ def test_shards_cover_every_row_once_and_evenly():
       "SLURM_ARRAY_TASK_COUNT": "4"}, "auto", (4, 4)),
     ({"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": "7",
       "SLURM_ARRAY_TASK_STEP": "2", "SLURM_ARRAY_TASK_COUNT": "4"}, "auto/4", (3, 4)),
+    # --array=1,2,5 or 3-8 with auto/8: redoing some of 8 shards, whose numbers are the task IDs
+    ({"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": "5",
+      "SLURM_ARRAY_TASK_COUNT": "3"}, "auto/8", (5, 8)),
+    ({"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_MIN": "3", "SLURM_ARRAY_TASK_MAX": "8",
+      "SLURM_ARRAY_TASK_COUNT": "6"}, "auto/8", (3, 8)),
+    ({"SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_MAX": "7",
+      "SLURM_ARRAY_TASK_COUNT": "8"}, "auto/8", (1, 8)),
     ({"JOB_COMPLETION_INDEX": "0"}, "auto/3", (1, 3)),
     ({"JOB_COMPLETION_INDEX": "2"}, "auto/3", (3, 3)),
     ({}, " 2/3 ", (2, 3)),
@@ -90,8 +97,10 @@ def test_shard_from_the_schedulers_index(environ, text, expected):
     ({}, "auto", "neither $SLURM_ARRAY_TASK_ID nor $JOB_COMPLETION_INDEX"),
     ({"JOB_COMPLETION_INDEX": "1"}, "auto", "pass it as --shard auto/N"),
     ({"JOB_COMPLETION_INDEX": "3"}, "auto/3", "K must be between 1 and N=3"),
-    ({"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "4"}, "auto/3",
-     "has 4 tasks, not 3"),
+    ({"SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "4"}, "auto/3",
+     "K must be between 1 and N=3"),
+    ({"SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_MAX": "5",
+      "SLURM_ARRAY_TASK_COUNT": "3"}, "auto/8", "K must be between 1 and N=8"),
     ({"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": "9",
       "SLURM_ARRAY_TASK_COUNT": "3"}, "auto", "not an evenly spaced range"),
 ])
@@ -437,3 +446,59 @@ def test_kubernetes_example_is_an_indexed_job_whose_shard_count_matches():
     assert {"action": "FailJob", "onExitCodes": {"containerName": "interp", "operator": "In", "values": [2]}} \
         in spec["podFailurePolicy"]["rules"]
     assert parse_shard("auto/8", {"JOB_COMPLETION_INDEX": "7"}) == Shard(8, 8)
+
+
+# --- hostile rows: each fails alone, with its JSON line, and the rest of the manifest runs ---------------
+
+
+def test_hostile_rows_fail_alone_and_the_rest_of_the_manifest_runs(tiny, tmp_path, env):
+    from tests.test_npy import huge_header
+
+    huge = huge_header(tmp_path / "huge.npy")
+    (tmp_path / "photo.npy").write_bytes(A.read_bytes())  # a PNG renamed .npy
+    (tmp_path / "loop1.png").symlink_to("loop2.png")
+    (tmp_path / "loop2.png").symlink_to("loop1.png")
+    (tmp_path / "folder.png").mkdir()
+    os.mkfifo(tmp_path / "pipe.png")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a_file").write_bytes(b"x")
+    long_name = "é" * 130 + ".gif"  # 264 bytes: more than any name a file system takes
+    rows = {  # output name -> (inputs, what its error must say; None: the row is made)
+        "huge.gif": ([A, huge], "huge.npy: code has shape [100000000000, 512]"),
+        "loop.gif": ([A, "loop1.png"], "loop1.png: cannot be resolved (a symlink loop)"),
+        "nul\0out.gif": ([A, B], "'nul\\x00out.gif': holds a NUL byte"),
+        "nul_in.gif": ([f"{A}\0", B], f"'{A}\\x00': holds a NUL byte"),
+        long_name: ([A, B], "has a part of 264 bytes"),
+        "renamed.gif": ([A, "photo.npy"], "photo.npy: not a .npy code file (no .npy header"),
+        "folder.gif": ([A, "folder.png"], "folder.png: is a directory"),
+        "pipe.gif": ([A, "pipe.png"], "pipe.png: is a FIFO"),
+        "a_file/x.gif": ([A, B], "a_file: cannot create the folder"),
+        "new/sub/ok.gif": ([A, B], None),
+        "ok.gif": ([B, A], None),
+    }
+    manifest = tmp_path / "pairs.csv"
+    # Excel's "CSV UTF-8": a byte-order mark, and no header row.
+    manifest.write_bytes(b"\xef\xbb\xbf" + "".join(",".join(map(str, [*inputs, name])) + "\n"
+                                                   for name, (inputs, _) in rows.items()).encode())
+    code, lines, err = finish(interp("batch", manifest, "--outdir", tmp_path / "out", "--weights", tiny,
+                                     "--no-align", "--steps", "2", "--json", "--debug", env=env))
+    assert code == 1 and "Traceback" not in err and "internal error" not in err
+    summary = lines.pop()
+    assert [line["ok"] for line in lines] == [fragment is None for _, fragment in rows.values()], lines
+    assert summary["summary"] and (summary["made"], summary["failed"]) == (2, len(rows) - 2)
+    assert [line["row"] for line in lines] == list(range(1, len(rows) + 1))
+    for line, (_, fragment) in zip(lines, rows.values()):
+        assert line["ok"] is (fragment is None), line
+        if fragment is not None:
+            assert fragment in line["error"] and "\n" not in line["error"], line["error"]
+            assert line["exit_code"] in (1, 2)
+    assert sorted(tree(tmp_path / "out")) == ["a_file", "new/sub/ok.gif", "ok.gif"]
+    assert not hidden(tmp_path / "out")
+
+
+def test_a_bom_is_not_part_of_the_first_cell(tmp_path):
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_bytes(b"\xef\xbb\xbfa.png,b.png,out.gif\n")
+    assert read_manifest(manifest)[0].inputs == (str(tmp_path / "a.png"), str(tmp_path / "b.png"))
+    manifest.write_bytes(b"\xef\xbb\xbfinput1,input2,output\na.png,b.png,out.gif\n")  # and a header still is one
+    assert [row.line for row in read_manifest(manifest)] == [2]
