@@ -365,9 +365,16 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
         if as_json:
             _out(json.dumps(result, sort_keys=True))
 
-    summary = pipeline.batch(manifest, outdir, shard=shard, skip_existing=skip_existing, sheets=sheets,
-                             **morph_settings(params), on_row=on_row, log=_log_for(quiet or as_json),
-                             progress=_progress(quiet, as_json), checked=checked)
+    try:
+        summary = pipeline.batch(manifest, outdir, shard=shard, skip_existing=skip_existing, sheets=sheets,
+                                 **morph_settings(params), on_row=on_row, log=_log_for(quiet or as_json),
+                                 progress=_progress(quiet, as_json), checked=checked)
+    except KeyboardInterrupt as stop:  # stopped (Ctrl-C, a scheduler's SIGTERM): the JSON log still ends in a summary
+        partial = getattr(stop, "batch_summary", None)
+        if as_json and partial is not None:
+            partial.pop("results")
+            _out(json.dumps({"summary": True, **partial}, sort_keys=True))
+        raise
     results = summary.pop("results")
     failed = ", ".join(str(r["row"]) for r in results if not r["ok"])
     _emit({"summary": True, **summary}, as_json, quiet,

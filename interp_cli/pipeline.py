@@ -599,6 +599,8 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     Returns {"shard", "rows" (this shard's), "manifest_rows", "made", "skipped", "failed", "seconds",
     "results"}: one result per row, also passed to `on_row` as it finishes: {"row", "line", "ok",
     "skipped", "output", "timings", ...} plus the morph summary, or "error" and "exit_code".
+    Stopped (KeyboardInterrupt, SIGTERM as `Terminated`), it re-raises with the summary so far, plus
+    "stopped": True, as the exception's `batch_summary`.
     """
     started = time.perf_counter()
     for forbidden in ("sheet", "session"):
@@ -611,8 +613,26 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UsageError(f"--outdir {outdir}: cannot create it ({err.strerror})") from None
-    session = None
     results = []
+
+    def summary(**extra) -> dict:
+        return {"shard": str(shard), "rows": len(mine), "manifest_rows": len(rows),
+                "made": sum(r["ok"] and not r["skipped"] for r in results),
+                "skipped": sum(r["skipped"] for r in results), "failed": sum(not r["ok"] for r in results),
+                "seconds": round(time.perf_counter() - started, 3), **extra, "results": results}
+
+    try:
+        _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, progress,
+                    lambda: Session(weights, device, log=log, progress=progress, precision=precision), morph_options)
+    except KeyboardInterrupt as stop:
+        # Ctrl-C or SIGTERM (a scheduler's time limit): the caller still gets what was done, to report it.
+        stop.batch_summary = summary(stopped=True)
+        raise
+    return summary()
+
+
+def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, progress, new_session, morph_options):
+    session = None
     # One bar over this shard's rows; each row's own bars sit below it on a terminal.
     with progress_bars.bar(len(mine), "batch", unit="row", enabled=progress) as bar:
         for position, row in enumerate(mine, 1):
@@ -628,7 +648,7 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
                 log(f"[{position}/{len(mine)}] row {row.number}: skipped, {shown} exists")
             else:
                 if session is None:  # not the row's fault: unusable weights stop the whole batch
-                    session = Session(weights, device, log=log, progress=progress, precision=precision)
+                    session = new_session()
                 try:
                     _make_parent(place.targets)
                     sheet = str(place.targets[1]) if len(place.targets) > 1 else None
@@ -646,10 +666,6 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
             if on_row is not None:
                 on_row(result)
             bar.update()
-    return {"shard": str(shard), "rows": len(mine), "manifest_rows": len(rows),
-            "made": sum(r["ok"] and not r["skipped"] for r in results),
-            "skipped": sum(r["skipped"] for r in results), "failed": sum(not r["ok"] for r in results),
-            "seconds": round(time.perf_counter() - started, 3), "results": results}
 
 
 def _row_error(err: Exception, output: str) -> InterpError:

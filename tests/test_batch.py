@@ -415,9 +415,10 @@ def test_slurm_array_script_runs_two_tasks_at_once(tiny, tmp_path, env):
         assert task.returncode == 0, err
         assert "all rows made or already there" in out
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"m{i}.gif" for i in range(5)]
-    logs = {p.name: [json.loads(line) for line in p.read_text().splitlines()] for p in (tmp_path / "logs").iterdir()}
+    logs = {p.name: [json.loads(line) for line in p.read_text().splitlines()]
+            for p in (tmp_path / "logs").glob("*.jsonl")}
     assert {name: [r["row"] for r in lines[:-1]] for name, lines in logs.items()} == {
-        "interp-local_0.jsonl": [1, 3, 5], "interp-local_1.jsonl": [2, 4]}
+        "interp-local_0-0.jsonl": [1, 3, 5], "interp-local_1-0.jsonl": [2, 4]}
 
 
 @pytest.mark.skipif(shutil.which("parallel") is None, reason="GNU parallel is not installed")
@@ -502,3 +503,16 @@ def test_a_bom_is_not_part_of_the_first_cell(tmp_path):
     assert read_manifest(manifest)[0].inputs == (str(tmp_path / "a.png"), str(tmp_path / "b.png"))
     manifest.write_bytes(b"\xef\xbb\xbfinput1,input2,output\na.png,b.png,out.gif\n")  # and a header still is one
     assert [row.line for row in read_manifest(manifest)] == [2]
+
+
+def test_kubernetes_example_validates_against_every_version_it_claims():
+    """The schemas of each Kubernetes version from 1.29 (backoffLimitPerIndex) on, strict: no field
+    unknown to that version. kubernetes-validate bundles them, so this runs offline."""
+    yaml = pytest.importorskip("yaml")
+    kubernetes_validate = pytest.importorskip("kubernetes_validate.utils")
+    job = yaml.safe_load((EXAMPLES / "k8s-indexed-job.yaml").read_text())
+    versions = sorted({v for v in kubernetes_validate.all_versions()
+                       if tuple(map(int, v.split(".")[:2])) >= (1, 29)}, key=lambda v: tuple(map(int, v.split("."))))
+    assert versions[0] == "1.29.0" and len(versions) >= 9  # 1.29 ... 1.37 at least
+    for version in versions:
+        kubernetes_validate.validate(job, version, strict=True)  # raises ValidationError naming the field
