@@ -60,7 +60,11 @@ elif [[ " $codes " == *" 2 "* ]]; then
     exit 2
 fi
 # parallel's own status counts failed workers only up to 100, and is 255 when it was itself stopped.
+if [[ " $codes " == *" 130 "* || $parallel_rc -eq 255 ]]; then
+    echo "stopped: $((n - clean)) of $n worker(s) did not finish; run this again to finish (finished rows are" \
+         "skipped)" >&2
+    exit 130
+fi
 echo "$((n - clean)) of $n worker(s) did not finish cleanly: fix the failed rows (\"error\" in the logs) and" \
      "run this again; finished rows are skipped" >&2
-[[ " $codes " == *" 130 "* || $parallel_rc -eq 255 ]] && exit 130
 exit 1

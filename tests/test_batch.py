@@ -436,6 +436,37 @@ def test_gnu_parallel_example_and_its_exit_codes(tiny, tmp_path, env):
     assert refused.returncode == 2 and "duplicate output names" in refused.stderr
 
 
+@pytest.mark.skipif(shutil.which("parallel") is None, reason="GNU parallel is not installed")
+def test_gnu_parallel_example_after_ctrl_c_and_with_fewer_workers(tiny, tmp_path, env):
+    """Ctrl-C reaches the whole foreground group (script, parallel, workers): no temp is left, the
+    script counts workers (parallel's own 255 is not a count) and exits 130; a rerun with fewer
+    workers finishes, and only its own shard logs are left for the glob it names."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text("".join(f"{A},{B},m{i}.mp4\n" for i in range(4)))
+    logs = tmp_path / "logs" / "parallel"
+    script = [str(EXAMPLES / "parallel.sh"), str(manifest), "out", "3"]
+    slow = dict(_example_env(env, tiny), STEPS="3000", EXTRA="--no-align --size 256")  # rows of many seconds
+    child = subprocess.Popen(script, cwd=tmp_path, env=slow, start_new_session=True, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    out = tmp_path / "out"
+    deadline = time.monotonic() + 120
+    while not (out.is_dir() and len(hidden(out)) >= 3):
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.05)
+    os.killpg(child.pid, signal.SIGINT)  # what Ctrl-C on a terminal does
+    stdout, stderr = child.communicate(timeout=120)
+    assert child.returncode == 130, stderr
+    assert "stopped: 3 of 3 worker(s) did not finish" in stderr and "255" not in stderr
+    assert os.listdir(out) == [] and sorted(p.name for p in logs.glob("shard-*.jsonl")) == [
+        "shard-1.jsonl", "shard-2.jsonl", "shard-3.jsonl"]
+
+    done = subprocess.run([*script[:2], "out", "2"], cwd=tmp_path, env=_example_env(env, tiny), capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    assert sorted(os.listdir(out)) == [f"m{i}.mp4" for i in range(4)]
+    assert sorted(p.name for p in logs.glob("shard-*.jsonl")) == ["shard-1.jsonl", "shard-2.jsonl"]
+
+
 def test_kubernetes_example_is_an_indexed_job_whose_shard_count_matches():
     yaml = pytest.importorskip("yaml")
     job = yaml.safe_load((EXAMPLES / "k8s-indexed-job.yaml").read_text())

@@ -179,7 +179,8 @@ def test_the_array_script_as_documented_then_resubmitted_redone_and_requeued(slu
     for name in names:
         with Image.open(out / name) as gif:
             assert gif.n_frames == 2
-    slices = {task: [r["row"] for r in _jsonl(tmp_path / f"logs/interp-{job}_{task}-0.jsonl")[:-1]] for task in (1, 2, 3)}
+    slices = {task: [r["row"] for r in _jsonl(tmp_path / f"logs/interp-{job}_{task}-0.jsonl")[:-1]]
+              for task in (1, 2, 3)}
     assert slices == {1: [1, 4], 2: [2, 5], 3: [3, 6]}  # disjoint, and together every row once
     for task in (1, 2, 3):
         lines = (tmp_path / f"interp-batch-{job}_{task}.out").read_text().splitlines()
@@ -218,7 +219,8 @@ def test_the_array_script_as_documented_then_resubmitted_redone_and_requeued(slu
     assert _jsonl(tmp_path / f"logs/interp-{job}_1-1.jsonl")[-1]["skipped"] == 2
     assert _jsonl(tmp_path / f"logs/interp-{job}_1-0.jsonl")[-1]["made"] == 2  # the first attempt's, kept
     lines = (tmp_path / f"interp-batch-{job}_1.out").read_text().splitlines()
-    assert [line.split(" on ")[0] for line in lines if ", attempt " in line] == ["task 1, attempt 0", "task 1, attempt 1"]
+    attempts = [line.split(" on ")[0] for line in lines if ", attempt " in line]
+    assert attempts == ["task 1, attempt 0", "task 1, attempt 1"]
 
 
 def test_scancel_mid_row_leaves_no_temp_and_the_logs_say_stopped(slurm, tmp_path):
