@@ -5,12 +5,14 @@
     atomic_save_npy("a.npy", array)              # np.save through atomic_write
     tmp = new_temp("out.mp4")                    # for writers that need a path (ffmpeg), or
     tmp = new_temp("frames", directory=True)     # a directory built in place of a frames folder
-    commit(tmp, "out.mp4")  /  discard(tmp)      # ... then move it into place, or drop it
-    clean_stale_temps(directory)                 # done by new_temp; removes only dead runs' temps
+    commit(tmp, "out.mp4")  /  discard(tmp)      # ... then move it into place, or drop it (both unlock it)
+    claim_temp("frames", "old", directory=True, create=False)  # a locked name to move something aside to
+    clean_stale_temps(directory)                 # done by new_temp; removes only dead writers' temps
     cache_dir() -> Path                          # $INTERP_CACHE_DIR, $XDG_CACHE_HOME/interp, ~/.cache/interp
     sha256_of(path) -> str                       # hex digest of a file's bytes, read in chunks
     same_file(a, b) -> bool                      # one file on disk, through symlinks and hard links too
     check_input_file(path) -> str                # a readable regular file, else UsageError (stat only)
+    too_long_name(path) -> str | None            # why a name is too long to write (temp name counted)
     refuse_overwriting_inputs(inputs, outputs)   # UsageError if an output is (or, as a folder, holds) an input
     environment_error(err, name) -> InterpError  # a machine's OSError as one line and the right exit code
     is_machine_error(err) -> bool                # full disk, quota, limits, permissions, I/O: not a bug
@@ -425,6 +427,29 @@ def refuse_overwriting_inputs(inputs, outputs) -> None:
                 raise UsageError(
                     f"{os.fspath(output)}: this directory holds the input {os.fspath(path)}; choose another output"
                 )
+
+
+def too_long_name(path: PathLike, base: PathLike | None = None) -> str | None:
+    """Why `path` (relative to `base`, else as given) cannot be written here, else None: a part
+    longer than the file system takes (NAME_MAX, usually 255 bytes), the last part counting the
+    temp name it is first written under (`TEMP_NAME_EXTRA` more bytes)."""
+    parts = Path(os.fspath(path)).parts
+    place = Path(os.fspath(base)) if base is not None else Path(".")
+    for candidate in (place, *place.parents):  # the nearest folder that exists says what its file system takes
+        try:
+            limit = os.pathconf(candidate, "PC_NAME_MAX")
+            break
+        except (OSError, ValueError):
+            continue
+    else:
+        limit = 255
+    limit = limit if limit and limit > 0 else 255
+    for index, part in enumerate(parts):
+        size = len(os.fsencode(part))
+        room = limit - TEMP_NAME_EXTRA if index == len(parts) - 1 else limit
+        if size > room:
+            return f"the name {part[:40]!r}... is {size} bytes; the most this file system allows here is {room}"
+    return None
 
 
 def same_file(a: PathLike, b: PathLike) -> bool:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from interp_cli.errors import UsageError
-from interp_cli.files import TEMP_NAME_EXTRA, check_input_file, same_file
+from interp_cli.files import check_input_file, same_file, too_long_name
 
 HEADER_NAMES = ("output", "output_name", "name")
 
@@ -192,9 +192,9 @@ def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool
             return Placement(error=f"{cell!r}: holds a NUL byte, which no file name can")
     if os.path.isabs(name):
         return Placement(error=f"output name {name!r} must be relative to --outdir")
-    too_long = _overlong_part(outdir, name)
+    too_long = too_long_name(name, outdir)
     if too_long is not None:
-        return Placement(error=too_long)
+        return Placement(error=f"output name {name!r}: {too_long}")
     try:
         resolved = (outdir / name).resolve()
         output = f"{resolved}{os.sep}" if name.endswith(("/", os.sep)) else str(resolved)
@@ -221,29 +221,6 @@ def _reason(err: BaseException) -> str:
     if isinstance(err, RuntimeError) or getattr(err, "errno", None) == errno.ELOOP:
         return "a symlink loop"
     return err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-
-
-def _overlong_part(outdir: Path, name: str) -> str | None:
-    """Why `name` cannot be written (a part longer than the file system's limit, counting the temp
-    name it is first written under), else None."""
-    try:
-        limit = os.pathconf(_existing_parent(outdir), "PC_NAME_MAX")
-    except (OSError, ValueError):
-        limit = 255
-    limit = limit if limit and limit > 0 else 255
-    for part in Path(name).parts:
-        size = len(os.fsencode(part))
-        if size + TEMP_NAME_EXTRA > limit:
-            return (f"output name {name!r} has a part of {size} bytes; the limit here is "
-                    f"{limit - TEMP_NAME_EXTRA} (the file system's {limit}, less interp's temp name)")
-    return None
-
-
-def _existing_parent(path: Path) -> Path:
-    for candidate in (path, *path.parents):
-        if candidate.is_dir():
-            return candidate
-    return Path(".")
 
 
 def same_name_key(path: Path) -> str:
@@ -294,7 +271,14 @@ def plan_batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard:
     shard = parse_shard(shard)
     rows = read_manifest(manifest)
     outdir = Path(outdir)
-    if outdir.exists() and not outdir.is_dir():
-        raise UsageError(f"{outdir}: exists and is not a directory")
-    placements = plan_outputs(rows, outdir.resolve(), sheets=sheets, manifest=Path(manifest).name)
+    too_long = too_long_name(outdir / "x")  # the folder itself is made in place, not through a temp
+    if too_long is not None:
+        raise UsageError(f"--outdir {outdir}: {too_long}")
+    try:
+        if outdir.exists() and not outdir.is_dir():
+            raise UsageError(f"{outdir}: exists and is not a directory")
+        resolved = outdir.resolve()
+    except (OSError, RuntimeError) as err:  # a symlink loop, a part that is a file ...
+        raise UsageError(f"--outdir {outdir}: cannot be used ({_reason(err)})") from None
+    placements = plan_outputs(rows, resolved, sheets=sheets, manifest=Path(manifest).name)
     return BatchPlan(shard, rows, placements, [row for row in rows if shard.takes(row)])

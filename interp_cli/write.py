@@ -60,7 +60,8 @@ import numpy as np
 from PIL import Image
 
 from .errors import InterpError, UsageError
-from .files import atomic_save_npy, atomic_write, claim_temp, commit, discard, environment_error, new_temp
+from .files import (atomic_save_npy, atomic_write, claim_temp, commit, discard, environment_error, new_temp,
+                    too_long_name)
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -115,6 +116,9 @@ def check_output_path(path: PathLike) -> None:
     kind = output_kind(path)
     target = _target(path)
     parent = target.parent
+    too_long = too_long_name(target)
+    if too_long is not None:  # else the checks below would fail with ENAMETOOLONG
+        raise UsageError(f"{name}: {too_long}")
     if not parent.exists():
         raise UsageError(f"{name}: directory '{parent}' does not exist")
     if not parent.is_dir():

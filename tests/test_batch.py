@@ -500,7 +500,7 @@ def test_hostile_rows_fail_alone_and_the_rest_of_the_manifest_runs(tiny, tmp_pat
         "loop.gif": ([A, "loop1.png"], "loop1.png: cannot be resolved (a symlink loop)"),
         "nul\0out.gif": ([A, B], "'nul\\x00out.gif': holds a NUL byte"),
         "nul_in.gif": ([f"{A}\0", B], f"'{A}\\x00': holds a NUL byte"),
-        long_name: ([A, B], "has a part of 264 bytes"),
+        long_name: ([A, B], "is 264 bytes; the most this file system allows here is"),
         "renamed.gif": ([A, "photo.npy"], "photo.npy: not a .npy code file (no .npy header"),
         "folder.gif": ([A, "folder.png"], "folder.png: is a directory"),
         "pipe.gif": ([A, "pipe.png"], "pipe.png: is a FIFO"),
@@ -547,3 +547,12 @@ def test_kubernetes_example_validates_against_every_version_it_claims():
     assert versions[0] == "1.29.0" and len(versions) >= 9  # 1.29 ... 1.37 at least
     for version in versions:
         kubernetes_validate.validate(job, version, strict=True)  # raises ValidationError naming the field
+
+
+@pytest.mark.parametrize("outdir, fragment", [("d" * 300 + "/out", "is 300 bytes"), ("loop", "a symlink loop")])
+def test_an_outdir_that_cannot_be_used_is_one_line_exit_2(tmp_path, outdir, fragment):
+    (tmp_path / "loop").symlink_to("loop")
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{A},{B},x.gif\n")
+    code, _, err = finish(interp("batch", manifest, "--outdir", outdir, "--debug", cwd=tmp_path))
+    assert code == 2 and err.strip().splitlines() == [err.strip()] and fragment in err, err

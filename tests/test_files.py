@@ -229,3 +229,11 @@ def test_sha256_of_and_same_file(tmp_path):
     assert files.same_file(a, tmp_path / "link.png") and files.same_file(a, tmp_path / "hard.png")
     assert not files.same_file(a, tmp_path / "copy.png")
     assert not files.same_file(a, tmp_path / "missing.png")
+
+
+def test_too_long_name_counts_the_temp_name_on_the_last_part(tmp_path):
+    room = os.pathconf(tmp_path, "PC_NAME_MAX") - files.TEMP_NAME_EXTRA
+    assert files.too_long_name("a" * room, tmp_path) is None
+    assert files.too_long_name("a" * (room + 1), tmp_path) is not None
+    assert files.too_long_name(f"{'d' * (room + 1)}/x.gif", tmp_path) is None  # a folder has no temp name
+    assert files.too_long_name(f"{'d' * 300}/x.gif", tmp_path) is not None
