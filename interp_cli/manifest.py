@@ -39,6 +39,7 @@ class Row:
     line: int
     inputs: tuple[str, ...]
     name: str
+    problem: str | None = None  # why this row cannot run (it then fails alone, as its JSON line says)
 
 
 def read_manifest(path: str | os.PathLike) -> list[Row]:
@@ -46,6 +47,9 @@ def read_manifest(path: str | os.PathLike) -> list[Row]:
     row (line 1 whose last cell is `output`) are skipped. Relative inputs are relative to the CSV."""
     path = Path(check_input_file(path, "a CSV file"))  # a FIFO is refused, never opened
     rows: list[Row] = []
+    # A huge cell is one bad row (no file name is that long), not a manifest csv cannot read.
+    field_limit = csv.field_size_limit()
+    csv.field_size_limit(max(field_limit, 1 << 26))
     try:
         # utf-8-sig: a BOM (Excel's "CSV UTF-8", Notepad) is not part of the first cell.
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -55,14 +59,17 @@ def read_manifest(path: str | os.PathLike) -> list[Row]:
                     continue
                 if line_no == 1 and cells[-1].lower() in HEADER_NAMES:
                     continue
-                if len(cells) < 3:
-                    raise UsageError(f"{path.name}:{line_no}: need at least two inputs and an output name")
                 inputs = tuple(c if os.path.isabs(c) else str(path.parent / c) for c in cells[:-1])
-                rows.append(Row(len(rows) + 1, line_no, inputs, cells[-1]))
-    except (UnicodeDecodeError, csv.Error) as err:
-        raise UsageError(f"{path.name}: not a readable CSV manifest ({err})") from None
+                problem = None if len(cells) >= 3 else "need at least two inputs and an output name"
+                rows.append(Row(len(rows) + 1, line_no, inputs, cells[-1], problem))
+    except (UnicodeDecodeError, csv.Error, ValueError) as err:  # ValueError: a NUL byte, before Python 3.11
+        raise UsageError(f"{path.name}: not a readable CSV manifest ({' '.join(str(err).split())})") from None
+    finally:
+        csv.field_size_limit(field_limit)
     if not rows:
         raise UsageError(f"{path.name}: no rows to process")
+    if all(row.problem for row in rows):  # not a manifest at all (a list of photos?): refused up front
+        raise UsageError(f"{path.name}:{rows[0].line}: {rows[0].problem} (input1,input2[,...],output_name)")
     return rows
 
 
@@ -234,7 +241,8 @@ def plan_outputs(rows: Sequence[Row], outdir: Path, *, sheets: bool = False,
                  manifest: str = "manifest") -> dict[int, Placement]:
     """Place every row (every shard's too, so that all shards refuse the same manifest alike) and
     refuse, before any work, two rows that would write the same file."""
-    plan = {row.number: place_output(outdir, row.name, row.inputs, sheets=sheets) for row in rows}
+    plan = {row.number: Placement(error=f"line {row.line}: {row.problem}") if row.problem else
+            place_output(outdir, row.name, row.inputs, sheets=sheets) for row in rows}
     writers: dict[str, list[tuple[Path, Row]]] = {}
     for row in rows:
         for target in plan[row.number].targets:

@@ -505,6 +505,8 @@ def test_hostile_rows_fail_alone_and_the_rest_of_the_manifest_runs(tiny, tmp_pat
         "folder.gif": ([A, "folder.png"], "folder.png: is a directory"),
         "pipe.gif": ([A, "pipe.png"], "pipe.png: is a FIFO"),
         "a_file/x.gif": ([A, B], "a_file: cannot create the folder"),
+        "short.gif": ([A], "line 10: need at least two inputs and an output name"),
+        "huge_cell.gif": ([A, "x" * 200_000], "cannot read (File name too long)"),  # over csv's field limit
         "new/sub/ok.gif": ([A, B], None),
         "ok.gif": ([B, A], None),
     }
@@ -526,6 +528,13 @@ def test_hostile_rows_fail_alone_and_the_rest_of_the_manifest_runs(tiny, tmp_pat
             assert line["exit_code"] in (1, 2)
     assert sorted(tree(tmp_path / "out")) == ["a_file", "new/sub/ok.gif", "ok.gif"]
     assert not hidden(tmp_path / "out")
+
+
+def test_a_file_with_no_usable_row_is_refused_up_front(tmp_path):
+    manifest = tmp_path / "photos.csv"
+    manifest.write_text(f"{A}\n{B},x.gif\n")
+    with pytest.raises(UsageError, match=r"^photos.csv:1: need at least two inputs and an output name"):
+        read_manifest(manifest)
 
 
 def test_a_bom_is_not_part_of_the_first_cell(tmp_path):
