@@ -325,7 +325,8 @@ Two rows naming the same output refuse the whole manifest before any work (exit 
 Shards: data row i (1, 2, ... in manifest order, over the whole manifest) goes to shard
 ((i-1) mod N)+1, so N shards split any manifest evenly and together make every row once.
 --shard auto reads a Slurm array task ($SLURM_ARRAY_TASK_ID, _MIN, _COUNT, _STEP);
---shard auto/N reads a Kubernetes indexed Job's $JOB_COMPLETION_INDEX (0-based).
+--shard auto/N reads a Kubernetes indexed Job's $JOB_COMPLETION_INDEX (0-based), or
+takes Slurm task IDs 1-N as the shard numbers (to redo a few: --array=2,5).
 
 \b
 Exit codes: 0 every row of the shard made or skipped, 1 some row failed, 2 usage error
