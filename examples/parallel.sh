@@ -10,15 +10,16 @@
 #
 # Worker k makes rows k, k+N, k+2N, ... of the manifest; `--skip-existing` makes a second run (after
 # a failure, Ctrl-C or a reboot) redo only the rows whose output is missing. Each worker's JSON lines
-# (one per row, then a summary) go to $LOGS/shard-K.jsonl.
+# (one per row, then a summary) go to $LOGS/shard-K.jsonl; each run first removes the previous run's
+# shard-*.jsonl (a run with fewer workers would otherwise leave stale ones beside its own), as parallel
+# itself replaces the joblog.
 #
 # Environment: INTERP (the command, default `interp`), WEIGHTS, STEPS (60), EXTRA (more morph
 # options), LOGS (default logs/parallel), INTERP_CACHE_DIR (shared by the workers; safe).
 #
 # Exit status: 0 if every worker finished its rows; 2 if the batch itself is wrong (usage error: every
-# worker refuses it alike); else 1 if any row failed or a worker was stopped. parallel itself exits
-# with the number of failed workers; the joblog says which, and `parallel --resume-failed --joblog
-# $LOGS/joblog ...` (same line) reruns only those.
+# worker refuses it alike); 130 if the run was stopped (Ctrl-C); else 1 if any row failed. The joblog
+# says which worker did what; running this script again (--skip-existing) redoes only what is missing.
 
 set -u -o pipefail
 
@@ -35,6 +36,7 @@ if ! [[ "$n" =~ ^[1-9][0-9]*$ ]]; then
 fi
 logs=${LOGS:-logs/parallel}
 mkdir -p "$logs" || exit 1
+rm -f "$logs"/shard-*.jsonl
 weights=()
 [[ -n "${WEIGHTS:-}" ]] && weights=(--weights "$WEIGHTS")
 
@@ -45,17 +47,24 @@ export OMP_NUM_THREADS=$(( cores / n > 0 ? cores / n : 1 ))
 seq 1 "$n" | parallel --jobs "$n" --joblog "$logs/joblog" --line-buffer \
     ${INTERP:-interp} batch "$manifest" --outdir "$outdir" --shard "{}/$n" --skip-existing \
     --steps "${STEPS:-60}" ${weights[@]+"${weights[@]}"} ${EXTRA:-} --json --quiet '>' "$logs/shard-{}.jsonl"
-failed_workers=$?
+parallel_rc=$?
 
-# The joblog's 7th column is each worker's exit status.
+# The joblog has a line per worker that ran (7th column: its exit status, 8th: the signal that killed it).
+clean=$(awk 'NR > 1 && $7 == 0 && $8 == 0' "$logs/joblog" | wc -l)
 codes=$(awk 'NR > 1 {print $7}' "$logs/joblog" | sort -u | tr '\n' ' ')
 echo "workers: $n, exit codes: ${codes:-none}; per-row results in $logs/shard-*.jsonl"
-if ((failed_workers == 0)); then
+if ((clean == n && parallel_rc == 0)); then
     exit 0
 elif [[ " $codes " == *" 2 "* ]]; then
     echo "usage error: see the messages above" >&2
     exit 2
 fi
-echo "$failed_workers worker(s) did not finish cleanly: fix the failed rows (\"error\" in the logs) and run" \
-     "this again; finished rows are skipped" >&2
+# parallel's own status counts failed workers only up to 100, and is 255 when it was itself stopped.
+if [[ " $codes " == *" 130 "* || $parallel_rc -eq 255 ]]; then
+    echo "stopped: $((n - clean)) of $n worker(s) did not finish; run this again to finish (finished rows are" \
+         "skipped)" >&2
+    exit 130
+fi
+echo "$((n - clean)) of $n worker(s) did not finish cleanly: fix the failed rows (\"error\" in the logs) and" \
+     "run this again; finished rows are skipped" >&2
 exit 1

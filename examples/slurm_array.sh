@@ -1,26 +1,39 @@
 #!/usr/bin/env bash
 # One manifest over a Slurm job array: each array task makes its own slice of the rows.
 #
-#   sbatch --array=1-8 examples/slurm_array.sh pairs.csv out/     # 8 workers
+#   sbatch --array=1-8 examples/slurm_array.sh pairs.csv out/     # 8 workers: task K makes shard K of 8
 #   sbatch --array=1-8 examples/slurm_array.sh pairs.csv out/     # again: finishes what is missing
+#   sbatch --array=2,5 --export=ALL,SHARDS=8 examples/slurm_array.sh pairs.csv out/   # redo tasks 2 and 5 of 8
 #
 # `--shard auto` reads the task's place in the array ($SLURM_ARRAY_TASK_ID, _MIN, _COUNT, _STEP), so
-# --array=1-8, 0-7 or 1-15:2 all work; row i goes to task ((i-1) mod 8)+1. `--skip-existing` makes a
-# resubmission (after a failure, a time limit or a pre-emption) redo only the rows whose output is
-# missing: outputs are written atomically, so an interrupted row leaves nothing behind.
+# --array=1-8, 0-7 or 1-15:2 all work; row i goes to task ((i-1) mod 8)+1. To rerun only some tasks
+# (any list Slurm takes: 2,5 or 3-8 or 1,4-6), say how many shards the first submission had with
+# SHARDS=N: the task IDs are then the shard numbers, so number that first array from 1 (--array=1-N).
+# `--skip-existing` makes a resubmission (after a failure, a time limit or a pre-emption) redo only the
+# rows whose output is missing: outputs are written atomically, so an interrupted row leaves nothing.
 #
 # Environment: INTERP (the command, default `interp`), WEIGHTS (default: $INTERP_WEIGHTS, else ffhq;
 # a compute node without internet needs a path: --weights /shared/e4e_ffhq_encode.pt), STEPS (60),
-# EXTRA (more morph options, e.g. "--size 512 --loop"), INTERP_CACHE_DIR (the latent cache; tasks
-# may share one on a shared file system: entries are renamed into place whole).
-# Each task's JSON lines (one per row, then a summary) go to logs/interp-<job>_<task>.jsonl.
+# EXTRA (more morph options, e.g. "--size 512 --loop"), SHARDS (above), INTERP_CACHE_DIR (the latent
+# cache; tasks may share one on a shared file system: entries are renamed into place whole).
+#
+# Logs: Slurm's own file is interp-batch-<job>_<task>.out in the folder you submitted from (Slurm opens
+# it before this script runs, so it must be a folder that exists); it gets one line per attempt and is
+# appended to, not replaced, when a task is requeued. Each attempt's messages and JSON lines (one per
+# row, then a summary) go to logs/interp-<job>_<task>-<attempt>.log and .jsonl, attempt 0 first, then
+# 1, 2 ... ($SLURM_RESTART_COUNT) after each requeue.
+#
+# Stopping: at the time limit, on scancel or on pre-emption, Slurm sends SIGTERM to every process of
+# the task, waits KillWait (30 s by default) and then kills. interp finishes nothing half-way: it drops
+# the row in progress, writes the summary line and exits 143; this script reports it and exits 143.
 #
 #SBATCH --job-name=interp-batch
 #SBATCH --cpus-per-task=4
 #SBATCH --mem=4G
 #SBATCH --time=12:00:00
 #SBATCH --requeue
-#SBATCH --output=logs/interp-%A_%a.out
+#SBATCH --output=%x-%A_%a.out
+#SBATCH --open-mode=append
 # --requeue: a pre-empted task is put back in the queue and, with --skip-existing, resumes.
 
 set -u -o pipefail
@@ -34,30 +47,43 @@ read -r -a interp_cmd <<< "${INTERP:-interp}"
 read -r -a extra <<< "${EXTRA:-}"
 weights=()
 [[ -n "${WEIGHTS:-}" ]] && weights=(--weights "$WEIGHTS")
+task=${SLURM_ARRAY_TASK_ID:-0}
+attempt=${SLURM_RESTART_COUNT:-0}
 
 # One thread per allocated core: PyTorch would otherwise start one per core of the whole node.
 export OMP_NUM_THREADS=${SLURM_CPUS_PER_TASK:-1}
-mkdir -p logs
-log="logs/interp-${SLURM_ARRAY_JOB_ID:-local}_${SLURM_ARRAY_TASK_ID:-0}.jsonl"
+mkdir -p logs || exit 1
+base="logs/interp-${SLURM_ARRAY_JOB_ID:-local}_${task}-${attempt}"
+echo "task $task, attempt $attempt on $(hostname) at $(date -u +%FT%TZ): messages in $base.log, rows in $base.jsonl"
 
-"${interp_cmd[@]}" batch "$manifest" --outdir "$outdir" --shard auto --skip-existing \
-    --steps "${STEPS:-60}" ${weights[@]+"${weights[@]}"} ${extra[@]+"${extra[@]}"} --json > "$log"
+# In the background, so that a SIGTERM sent to this shell alone (scancel --batch, --signal=B:TERM@60)
+# is passed on; when Slurm signals every process, interp already has it and the trap changes nothing.
+"${interp_cmd[@]}" batch "$manifest" --outdir "$outdir" --shard "auto${SHARDS:+/$SHARDS}" --skip-existing \
+    --steps "${STEPS:-60}" ${weights[@]+"${weights[@]}"} ${extra[@]+"${extra[@]}"} --json \
+    > "$base.jsonl" 2> "$base.log" &
+pid=$!
+trap 'kill -TERM "$pid" 2>/dev/null' TERM INT
+wait "$pid"
 rc=$?
+while kill -0 "$pid" 2>/dev/null; do  # `wait` returned early for the trap: wait for interp's own status
+    wait "$pid"
+    rc=$?
+done
 
 case $rc in
     0)
-        echo "task ${SLURM_ARRAY_TASK_ID:-?}: all rows made or already there ($(tail -n 1 "$log"))" ;;
+        echo "task $task: all rows made or already there ($(tail -n 1 "$base.jsonl"))" ;;
     1)
-        echo "task ${SLURM_ARRAY_TASK_ID:-?}: some rows failed; their reasons are the \"error\" fields in $log." \
-             "Fix them and resubmit the same array: finished rows are skipped." >&2 ;;
+        echo "task $task: some rows failed; their reasons are the \"error\" fields in $base.jsonl." \
+             "Fix them and resubmit the same array: finished rows are skipped." ;;
     2)
         # A usage error (bad option, manifest, duplicate output names) fails every task the same way.
-        echo "task ${SLURM_ARRAY_TASK_ID:-?}: usage error (see above); cancelling the rest of the array" >&2
+        echo "task $task: usage error: $(tail -n 1 "$base.log"); cancelling the rest of the array"
         [[ -n "${SLURM_ARRAY_JOB_ID:-}" ]] && scancel "$SLURM_ARRAY_JOB_ID" ;;
     130 | 143)
-        echo "task ${SLURM_ARRAY_TASK_ID:-?}: stopped (exit $rc: time limit or pre-emption);" \
-             "resubmit the same array to finish (or it is requeued)" >&2 ;;
+        echo "task $task: stopped (exit $rc: time limit, scancel or pre-emption); resubmit the same" \
+             "array to finish (a pre-empted task is requeued by itself)" ;;
     *)
-        echo "task ${SLURM_ARRAY_TASK_ID:-?}: unexpected exit $rc" >&2 ;;
-esac
+        echo "task $task: unexpected exit $rc; see $base.log" ;;
+esac | tee -a "$base.log"
 exit "$rc"

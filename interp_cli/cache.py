@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from interp_cli.errors import InterpError
+from interp_cli.errors import InterpError, UsageError
 from interp_cli.files import atomic_save_npy, cache_dir
+from interp_cli.npy import read_npy
 
 _debug = logging.getLogger(__name__).debug
 
@@ -68,8 +69,10 @@ class LatentCache:
             with open(path, "rb") as fh:
                 identity = os.fstat(fh.fileno())
                 try:
-                    code = np.load(fh, allow_pickle=False)
+                    code = read_npy(fh, name=str(path))  # header first: a damaged one never allocates
                     problem = _problem(code, shape)
+                except UsageError as err:
+                    problem = f"unreadable ({err})"
                 except (ValueError, EOFError, OSError) as err:
                     problem = f"unreadable ({type(err).__name__}: {err})"
         except OSError:

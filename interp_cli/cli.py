@@ -387,7 +387,8 @@ Two rows naming the same output refuse the whole manifest before any work (exit 
 Shards: data row i (1, 2, ... in manifest order, over the whole manifest) goes to shard
 ((i-1) mod N)+1, so N shards split any manifest evenly and together make every row once.
 --shard auto reads a Slurm array task ($SLURM_ARRAY_TASK_ID, _MIN, _COUNT, _STEP);
---shard auto/N reads a Kubernetes indexed Job's $JOB_COMPLETION_INDEX (0-based).
+--shard auto/N reads a Kubernetes indexed Job's $JOB_COMPLETION_INDEX (0-based), or
+takes Slurm task IDs 1-N as the shard numbers (to redo a few: --array=2,5).
 
 \b
 Exit codes: 0 every row of the shard made or skipped, 1 some row failed, 2 usage error
@@ -427,9 +428,16 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
         if as_json:
             _out(json.dumps(result, sort_keys=True))
 
-    summary = pipeline.batch(manifest, outdir, shard=shard, skip_existing=skip_existing, sheets=sheets,
-                             **morph_settings(params), on_row=on_row, log=_log_for(quiet or as_json),
-                             progress=_progress(quiet, as_json), checked=checked)
+    try:
+        summary = pipeline.batch(manifest, outdir, shard=shard, skip_existing=skip_existing, sheets=sheets,
+                                 **morph_settings(params), on_row=on_row, log=_log_for(quiet or as_json),
+                                 progress=_progress(quiet, as_json), checked=checked)
+    except KeyboardInterrupt as stop:  # stopped (Ctrl-C, a scheduler's SIGTERM): the JSON log still ends in a summary
+        partial = getattr(stop, "batch_summary", None)
+        if as_json and partial is not None:
+            partial.pop("results")
+            _out(json.dumps({"summary": True, **partial}, sort_keys=True))
+        raise
     results = summary.pop("results")
     failed = ", ".join(str(r["row"]) for r in results if not r["ok"])
     _emit({"summary": True, **summary}, as_json, quiet,

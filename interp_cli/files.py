@@ -5,21 +5,26 @@
     atomic_save_npy("a.npy", array)              # np.save through atomic_write
     tmp = new_temp("out.mp4")                    # for writers that need a path (ffmpeg), or
     tmp = new_temp("frames", directory=True)     # a directory built in place of a frames folder
-    commit(tmp, "out.mp4")  /  discard(tmp)      # ... then move it into place, or drop it
-    clean_stale_temps(directory)                 # done by new_temp; removes only dead runs' temps
+    commit(tmp, "out.mp4")  /  discard(tmp)      # ... then move it into place, or drop it (both unlock it)
+    claim_temp("frames", "old", directory=True, create=False)  # a locked name to move something aside to
+    clean_stale_temps(directory)                 # done by new_temp; removes only dead writers' temps
     cache_dir() -> Path                          # $INTERP_CACHE_DIR, $XDG_CACHE_HOME/interp, ~/.cache/interp
     sha256_of(path) -> str                       # hex digest of a file's bytes, read in chunks
     same_file(a, b) -> bool                      # one file on disk, through symlinks and hard links too
     check_input_file(path) -> str                # a readable regular file, else UsageError (stat only)
+    too_long_name(path) -> str | None            # why a name is too long to write (temp name counted)
     refuse_overwriting_inputs(inputs, outputs)   # UsageError if an output is (or, as a folder, holds) an input
     environment_error(err, name) -> InterpError  # a machine's OSError as one line and the right exit code
     is_machine_error(err) -> bool                # full disk, quota, limits, permissions, I/O: not a bug
 
-Temp names are `.<stem>.tmp-<host>-<pid>-<token><suffix>` in the target's own directory (the
-suffix stays last because ffmpeg picks its muxer by it, and a rename never crosses file
-systems). A run killed by SIGKILL or power loss leaves one behind; the next run that writes
-into that directory removes the temps whose process is gone (same host, pid not alive) and
-touches nothing else.
+Temp names are `.<stem>.tmp-<token><suffix>` in the target's own directory (the suffix stays last
+because ffmpeg picks its muxer by it, and a rename never crosses file systems). Ownership is a lock,
+not a name: the writer holds an exclusive `flock` on the temp file (on a `<temp>.lock` companion
+file for a temp directory) from creation until it is committed or discarded, and the kernel drops
+that lock when the writer dies, however it dies. The sweep removes a temp only when it can take
+that lock itself, so a live writer's temp is never removed, whatever host, PID namespace or
+machine it runs on, and a killed writer's temp is removed by the next run that writes there.
+(On NFS the lock is the server's, through the NFS lock manager; see README "Batch jobs".)
 """
 
 from __future__ import annotations
@@ -30,9 +35,7 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import stat
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,13 +47,18 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 CACHE_DIR_ENV = "INTERP_CACHE_DIR"
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no locks, so the sweep never removes anything
+    fcntl = None
+
 _HASH_CHUNK_BYTES = 8 * 1024 * 1024
-# A short tag of the host name: on a shared network file system a pid only means something on its own host.
-_HOST = format(zlib.crc32(socket.gethostname().encode()) & 0xFFFF, "04x")
-_TEMP_NAME = re.compile(
-    r"^\.(?P<stem>.*)\.(?P<tag>tmp|old)-(?P<host>[0-9a-f]{4})-(?P<pid>\d+)-[0-9a-f]{8}(?P<suffix>.*)$"
-)
+_TEMP_NAME = re.compile(r"^\.(?P<stem>.*)\.(?P<tag>tmp|old)-[0-9a-f]{16}(?P<suffix>.*)$")
+_LOCK_SUFFIX = ".lock"  # a temp directory's companion lock file: `<temp dir>.lock`
+# Bytes a temp name adds to its target's name: ".", ".tmp-", 16 hex digits, and ".lock" for a directory's.
+TEMP_NAME_EXTRA = 1 + 5 + 16 + len(_LOCK_SUFFIX)
 _cleaned: set[str] = set()  # directories already swept by this process
+_held: dict[str, tuple[int, str]] = {}  # temp path -> (fd holding its lock, the locked file's path)
 
 # errno values that mean "the machine ran out of something", not "interp has a bug".
 _NO_ROOM = {errno.ENOSPC, errno.EFBIG} | ({errno.EDQUOT} if hasattr(errno, "EDQUOT") else set())
@@ -62,34 +70,102 @@ MACHINE_ERRNOS = _NO_ROOM | _NOT_ALLOWED | {errno.EIO, errno.EMFILE, errno.ENFIL
 
 
 def temp_name(target: PathLike, tag: str = "tmp") -> Path:
-    """A hidden, unique sibling name of `target` carrying this process's pid (not created)."""
+    """A hidden, unique sibling name of `target` (not created, not locked)."""
     target = Path(os.fspath(target))
     suffix = target.suffix
     stem = target.name[: -len(suffix)] if suffix else target.name
-    return target.with_name(f".{stem}.{tag}-{_HOST}-{os.getpid()}-{secrets.token_hex(4)}{suffix}")
+    return target.with_name(f".{stem}.{tag}-{secrets.token_hex(8)}{suffix}")
+
+
+def _lock_new(path: Path) -> int | None:
+    """Create `path` (O_EXCL) and hold an exclusive lock on it: the fd, or None if the name is taken
+    or a sweeper removed the file before our lock was on it (then the caller picks another name)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+    try:
+        if fcntl is not None:
+            # Blocking: a sweeper can only hold it for the moment it takes to see the file is new-born
+            # and unlocked, remove it and let go; then the identity check below sends us elsewhere.
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        if not _same_inode(fd, path):
+            os.close(fd)
+            return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _same_inode(fd: int, path: PathLike) -> bool:
+    try:
+        here, there = os.fstat(fd), os.lstat(path)
+    except OSError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
+def claim_temp(target: PathLike, tag: str = "tmp", *, directory: bool = False, create: bool = True) -> Path:
+    """A new temp name beside `target`, owned (locked) by this process until `commit` or `discard`.
+
+    A file is created empty (mode 0666 minus the umask) and locked itself; for a directory the
+    lock is on `<name>.lock`, created first, and the directory itself is made only if `create`
+    (FramesWriter moves an old frames folder to an uncreated, claimed `old` name).
+    """
+    target = Path(os.fspath(target))
+    for _ in range(100):
+        tmp = temp_name(target, tag)
+        locked = tmp.with_name(tmp.name + _LOCK_SUFFIX) if directory else tmp
+        try:
+            fd = _lock_new(locked)
+            if fd is None:
+                continue
+            if directory and create:
+                try:
+                    os.mkdir(tmp)
+                except BaseException:
+                    _unlock(fd, locked)
+                    raise
+        except FileExistsError:
+            continue
+        _held[os.fspath(tmp)] = (fd, os.fspath(locked))
+        return tmp
+    raise InterpError(f"{target}: could not find a free temporary name")  # pragma: no cover
+
+
+def _unlock(fd: int, locked: PathLike | None) -> None:
+    """Remove a lock file (if given) while still holding its lock, then let the lock go."""
+    try:
+        if locked is not None:
+            os.unlink(locked)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def release(tmp: PathLike | None) -> None:
+    """Let go of a claimed temp's lock (after it was renamed into place or removed). Never raises."""
+    if tmp is None:
+        return
+    held = _held.pop(os.fspath(tmp), None)
+    if held is None:
+        return
+    fd, locked = held
+    # A file temp's lock goes with the file (already renamed or removed); a directory's lock file is ours to remove.
+    _unlock(fd, locked if locked != os.fspath(tmp) else None)
 
 
 def new_temp(target: PathLike, *, directory: bool = False) -> Path:
     """Create and return an empty temp file (or directory) beside `target`, after sweeping stale temps there.
 
-    Files get mode 0666 and directories 0777, minus the umask, like any new file. An OSError is
-    raised as `environment_error` naming `target`.
+    It stays locked (owned) until `commit` or `discard`. Files get mode 0666 and directories 0777,
+    minus the umask, like any new file. An OSError is raised as `environment_error` naming `target`.
     """
     target = Path(os.fspath(target))
     clean_stale_temps(target.parent)
-    for _ in range(100):
-        tmp = temp_name(target)
-        try:
-            if directory:
-                os.mkdir(tmp)
-            else:
-                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-        except FileExistsError:
-            continue
-        except OSError as err:
-            raise environment_error(err, target) from None
-        return tmp
-    raise InterpError(f"{target}: could not find a free temporary name")  # pragma: no cover
+    try:
+        return claim_temp(target, directory=directory)
+    except OSError as err:
+        raise environment_error(err, target) from None
 
 
 def fsync_path(path: PathLike) -> None:
@@ -113,6 +189,7 @@ def commit(tmp: PathLike, target: PathLike) -> None:
     """
     fsync_path(tmp)
     os.replace(tmp, target)
+    release(tmp)
     fsync_path(Path(os.fspath(target)).parent)
 
 
@@ -128,6 +205,8 @@ def discard(tmp: PathLike | None) -> None:
             path.unlink()
     except OSError:
         pass
+    finally:
+        release(tmp)
 
 
 @contextmanager
@@ -149,6 +228,7 @@ def atomic_write(target: PathLike, mode: str = "wb", *, encoding: str | None = N
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, target)
+            release(tmp)
             fsync_path(Path(os.fspath(target)).parent)
         except OSError as err:
             raise environment_error(err, target) from err
@@ -178,51 +258,82 @@ def atomic_save_npy(target: PathLike, array) -> None:
 # --- stale temps ----------------------------------------------------------------------------------
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this pid exists (another user's counts as alive)."""
-    if pid <= 0:
-        return True  # not a pid we could have written: never treat it as dead
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
 def clean_stale_temps(directory: PathLike) -> list[Path]:
-    """Remove the temps that dead interp processes of this host left in `directory`; return them.
+    """Remove the temps that dead writers left in `directory`; return them.
 
-    Only names of our exact temp pattern are considered, and only when their pid is not alive. A
-    frames folder that a killed run had moved aside (`.NAME.old-...`) is put back when NAME is
+    Only names of our exact temp pattern are considered, and only those whose lock this process can
+    take at once: a live writer (any host, any PID namespace) holds it, a dead one's went with it.
+    A frames folder that a killed run had moved aside (`.NAME.old-...`) is put back when NAME is
     missing, so an interrupted replacement never loses the old frames. Runs once per directory per
     process; errors are ignored (another process may be cleaning the same directory).
     """
     key = os.path.abspath(os.fspath(directory))
-    if key in _cleaned:
+    if fcntl is None or key in _cleaned:
         return []
     _cleaned.add(key)
     removed = []
     try:
-        entries = list(os.scandir(key))
+        names = {entry.name: entry.is_dir(follow_symlinks=False) for entry in os.scandir(key)}
     except OSError:
         return []
-    for entry in entries:
-        match = _TEMP_NAME.match(entry.name)
-        if not match or match["host"] != _HOST or pid_alive(int(match["pid"])):
+    for name, is_dir in names.items():
+        match = _TEMP_NAME.match(name)
+        if not match or os.fspath(os.path.join(key, name)) in _held:
             continue
-        path = Path(entry.path)
-        original = path.with_name(match["stem"] + match["suffix"])
-        if match["tag"] == "old" and not os.path.lexists(original):
+        path = Path(key, name)
+        if is_dir:
+            # Its lock file is created before it and removed after it: no lock file, no live writer.
+            if not os.path.lexists(f"{path}{_LOCK_SUFFIX}") and _remove_stale(path, match):
+                removed.append(path)
+            continue
+        fd = _take_lock(path)
+        if fd is None:
+            continue  # a live writer's, or not ours to judge
+        try:
+            owned = Path(f"{path}"[: -len(_LOCK_SUFFIX)]) if name.endswith(_LOCK_SUFFIX) else None
+            if owned is not None and owned.name in names and names[owned.name]:
+                owned_match = _TEMP_NAME.match(owned.name)
+                if owned_match and _remove_stale(owned, owned_match):
+                    removed.append(owned)
+            if _same_inode(fd, path):
+                os.unlink(path)
+                removed.append(path)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _take_lock(path: Path) -> int | None:
+    """An fd holding `path`'s lock if no one else holds it now, else None (also for anything odd)."""
+    try:
+        # Read-write: on NFS a flock is a write lock on the server, which needs a writable fd.
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+    except OSError:
+        pass
+    os.close(fd)
+    return None
+
+
+def _remove_stale(path: Path, match: re.Match) -> bool:
+    """Remove a dead writer's temp directory, or put a moved-aside frames folder back. True if removed."""
+    original = path.with_name(match["stem"] + match["suffix"])
+    if match["tag"] == "old":
+        if not os.path.lexists(original):
             try:
                 os.rename(path, original)
             except OSError:
                 pass
-            continue
-        discard(path)
-        removed.append(path)
-    return removed
+            return False
+    shutil.rmtree(path, ignore_errors=True)
+    return not os.path.lexists(path)
 
 
 # --- errors of the machine -----------------------------------------------------------------------
@@ -316,6 +427,29 @@ def refuse_overwriting_inputs(inputs, outputs) -> None:
                 raise UsageError(
                     f"{os.fspath(output)}: this directory holds the input {os.fspath(path)}; choose another output"
                 )
+
+
+def too_long_name(path: PathLike, base: PathLike | None = None) -> str | None:
+    """Why `path` (relative to `base`, else as given) cannot be written here, else None: a part
+    longer than the file system takes (NAME_MAX, usually 255 bytes), the last part counting the
+    temp name it is first written under (`TEMP_NAME_EXTRA` more bytes)."""
+    parts = Path(os.fspath(path)).parts
+    place = Path(os.fspath(base)) if base is not None else Path(".")
+    for candidate in (place, *place.parents):  # the nearest folder that exists says what its file system takes
+        try:
+            limit = os.pathconf(candidate, "PC_NAME_MAX")
+            break
+        except (OSError, ValueError):
+            continue
+    else:
+        limit = 255
+    limit = limit if limit and limit > 0 else 255
+    for index, part in enumerate(parts):
+        size = len(os.fsencode(part))
+        room = limit - TEMP_NAME_EXTRA if index == len(parts) - 1 else limit
+        if size > room:
+            return f"the name {part[:40]!r}... is {size} bytes; the most this file system allows here is {room}"
+    return None
 
 
 def same_file(a: PathLike, b: PathLike) -> bool:

@@ -18,6 +18,7 @@ but nothing depends on that: `--skip-existing` decides by the output file, not b
 from __future__ import annotations
 
 import csv
+import errno
 import os
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from interp_cli.errors import UsageError
-from interp_cli.files import check_input_file, same_file
+from interp_cli.files import check_input_file, same_file, too_long_name
 
 HEADER_NAMES = ("output", "output_name", "name")
 
@@ -38,6 +39,7 @@ class Row:
     line: int
     inputs: tuple[str, ...]
     name: str
+    problem: str | None = None  # why this row cannot run (it then fails alone, as its JSON line says)
 
 
 def read_manifest(path: str | os.PathLike) -> list[Row]:
@@ -45,22 +47,29 @@ def read_manifest(path: str | os.PathLike) -> list[Row]:
     row (line 1 whose last cell is `output`) are skipped. Relative inputs are relative to the CSV."""
     path = Path(check_input_file(path, "a CSV file"))  # a FIFO is refused, never opened
     rows: list[Row] = []
+    # A huge cell is one bad row (no file name is that long), not a manifest csv cannot read.
+    field_limit = csv.field_size_limit()
+    csv.field_size_limit(max(field_limit, 1 << 26))
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        # utf-8-sig: a BOM (Excel's "CSV UTF-8", Notepad) is not part of the first cell.
+        with open(path, newline="", encoding="utf-8-sig") as f:
             for line_no, cells in enumerate(csv.reader(f), 1):
                 cells = [c.strip() for c in cells if c.strip()]
                 if not cells or cells[0].startswith("#"):
                     continue
                 if line_no == 1 and cells[-1].lower() in HEADER_NAMES:
                     continue
-                if len(cells) < 3:
-                    raise UsageError(f"{path.name}:{line_no}: need at least two inputs and an output name")
                 inputs = tuple(c if os.path.isabs(c) else str(path.parent / c) for c in cells[:-1])
-                rows.append(Row(len(rows) + 1, line_no, inputs, cells[-1]))
-    except (UnicodeDecodeError, csv.Error) as err:
-        raise UsageError(f"{path.name}: not a readable CSV manifest ({err})") from None
+                problem = None if len(cells) >= 3 else "need at least two inputs and an output name"
+                rows.append(Row(len(rows) + 1, line_no, inputs, cells[-1], problem))
+    except (UnicodeDecodeError, csv.Error, ValueError) as err:  # ValueError: a NUL byte, before Python 3.11
+        raise UsageError(f"{path.name}: not a readable CSV manifest ({' '.join(str(err).split())})") from None
+    finally:
+        csv.field_size_limit(field_limit)
     if not rows:
         raise UsageError(f"{path.name}: no rows to process")
+    if all(row.problem for row in rows):  # not a manifest at all (a list of photos?): refused up front
+        raise UsageError(f"{path.name}:{rows[0].line}: {rows[0].problem} (input1,input2[,...],output_name)")
     return rows
 
 
@@ -116,7 +125,9 @@ def _checked(index: int, count: int, text: str) -> Shard:
 
 
 def _from_environment(environ: Mapping[str, str], count: int | None, text: str) -> Shard:
-    """Slurm numbers array tasks from --array's first value (0-9, 1-10 or 5-14, maybe with a :step);
+    """Slurm numbers array tasks from --array's first value (0-9, 1-10 or 5-14, maybe with a :step):
+    `auto` takes a task's place in that range. To redo some shards of N (--array=2,5 or 3-8), `auto/N`
+    takes the task ID itself as the shard number, so the first submission must count from 1 (1-N).
     Kubernetes numbers completions from 0 and tells the pod nothing of their count."""
     def number(name: str) -> int:
         try:
@@ -129,16 +140,21 @@ def _from_environment(environ: Mapping[str, str], count: int | None, text: str) 
             if name not in environ:
                 raise UsageError(f"--shard {text}: $SLURM_ARRAY_TASK_ID is set but ${name} is not")
         step = number("SLURM_ARRAY_TASK_STEP") if "SLURM_ARRAY_TASK_STEP" in environ else 1
-        first, tasks = number("SLURM_ARRAY_TASK_MIN"), number("SLURM_ARRAY_TASK_COUNT")
-        offset = number("SLURM_ARRAY_TASK_ID") - first
-        if "SLURM_ARRAY_TASK_MAX" in environ and (number("SLURM_ARRAY_TASK_MAX") - first) != (tasks - 1) * max(step, 1):
-            raise UsageError(f"--shard {text}: the Slurm array is not an evenly spaced range "
-                             f"(use --array=A-B or A-B:S, or pass --shard K/N yourself)")
+        first, tasks, task = number("SLURM_ARRAY_TASK_MIN"), number("SLURM_ARRAY_TASK_COUNT"), \
+            number("SLURM_ARRAY_TASK_ID")
+        offset = task - first
+        spaced = not ("SLURM_ARRAY_TASK_MAX" in environ
+                      and (number("SLURM_ARRAY_TASK_MAX") - first) != (tasks - 1) * max(step, 1))
+        if count is not None and not (spaced and tasks == count):
+            # A list of tasks (--array=2,5) or part of the first array (3-8): redoing some shards of N.
+            # Their IDs are the shard numbers, as in a first submission numbered from 1 (--array=1-N).
+            return _checked(task, count, f"{text} (Slurm task {task}; task IDs 1-{count} are the shards)")
+        if not spaced:
+            raise UsageError(f"--shard {text}: the Slurm array is not an evenly spaced range, so the number of "
+                             f"shards is unknown; pass --shard auto/N (task IDs 1-N are then the shard numbers)")
         if step < 1 or offset % step:
             raise UsageError(f"--shard {text}: $SLURM_ARRAY_TASK_ID is not on the array's step")
-        if count is not None and count != tasks:
-            raise UsageError(f"--shard {text}: the Slurm array has {tasks} tasks, not {count}")
-        return _checked(offset // step + 1, tasks, f"{text} (Slurm task {environ['SLURM_ARRAY_TASK_ID']})")
+        return _checked(offset // step + 1, tasks, f"{text} (Slurm task {task})")
     if "JOB_COMPLETION_INDEX" in environ:
         if count is None:
             raise UsageError(f"--shard {text}: a Kubernetes indexed Job does not tell its pods the number of "
@@ -175,14 +191,30 @@ def sheet_name(output: str) -> str | None:
 
 def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool = False) -> Placement:
     """Resolve a row's output name inside `outdir` (already resolved). Symlinks are followed before
-    the containment check, so a link inside outdir that points elsewhere cannot carry a write out."""
+    the containment check, so a link inside outdir that points elsewhere cannot carry a write out.
+    Whatever a row's cells hold (a NUL byte, a symlink loop, an overlong name), the answer is a
+    Placement, never an exception: a bad row fails alone."""
+    for cell in (name, *inputs):
+        if "\0" in cell:
+            return Placement(error=f"{cell!r}: holds a NUL byte, which no file name can")
     if os.path.isabs(name):
         return Placement(error=f"output name {name!r} must be relative to --outdir")
-    resolved = (outdir / name).resolve()
-    output = f"{resolved}{os.sep}" if name.endswith(("/", os.sep)) else str(resolved)
-    sheet = sheet_name(output) if sheets else None
-    targets = (resolved, Path(sheet).resolve()) if sheet is not None else (resolved,)
-    sources = [Path(source).resolve() for source in inputs]
+    too_long = too_long_name(name, outdir)
+    if too_long is not None:
+        return Placement(error=f"output name {name!r}: {too_long}")
+    try:
+        resolved = (outdir / name).resolve()
+        output = f"{resolved}{os.sep}" if name.endswith(("/", os.sep)) else str(resolved)
+        sheet = sheet_name(output) if sheets else None
+        targets = (resolved, Path(sheet).resolve()) if sheet is not None else (resolved,)
+    except (OSError, RuntimeError) as err:  # a symlink loop: RuntimeError before Python 3.13, OSError since
+        return Placement(error=f"output name {name!r} cannot be resolved ({_reason(err)})")
+    sources = []
+    for source in inputs:
+        try:
+            sources.append(Path(source).resolve())
+        except (OSError, RuntimeError) as err:
+            return Placement(error=f"{source}: cannot be resolved ({_reason(err)})")
     for target in targets:
         if target == outdir or outdir not in target.parents:
             return Placement(error=f"output name {name!r} leads outside --outdir")
@@ -190,6 +222,12 @@ def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool
             if target == source or target in source.parents or same_file(target, source):
                 return Placement(error=f"output name {name!r} would overwrite its input {source.name}")
     return Placement(output, targets)
+
+
+def _reason(err: BaseException) -> str:
+    if isinstance(err, RuntimeError) or getattr(err, "errno", None) == errno.ELOOP:
+        return "a symlink loop"
+    return err.strerror if isinstance(err, OSError) and err.strerror else str(err)
 
 
 def same_name_key(path: Path) -> str:
@@ -203,7 +241,8 @@ def plan_outputs(rows: Sequence[Row], outdir: Path, *, sheets: bool = False,
                  manifest: str = "manifest") -> dict[int, Placement]:
     """Place every row (every shard's too, so that all shards refuse the same manifest alike) and
     refuse, before any work, two rows that would write the same file."""
-    plan = {row.number: place_output(outdir, row.name, row.inputs, sheets=sheets) for row in rows}
+    plan = {row.number: Placement(error=f"line {row.line}: {row.problem}") if row.problem else
+            place_output(outdir, row.name, row.inputs, sheets=sheets) for row in rows}
     writers: dict[str, list[tuple[Path, Row]]] = {}
     for row in rows:
         for target in plan[row.number].targets:
@@ -240,7 +279,14 @@ def plan_batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard:
     shard = parse_shard(shard)
     rows = read_manifest(manifest)
     outdir = Path(outdir)
-    if outdir.exists() and not outdir.is_dir():
-        raise UsageError(f"{outdir}: exists and is not a directory")
-    placements = plan_outputs(rows, outdir.resolve(), sheets=sheets, manifest=Path(manifest).name)
+    too_long = too_long_name(outdir / "x")  # the folder itself is made in place, not through a temp
+    if too_long is not None:
+        raise UsageError(f"--outdir {outdir}: {too_long}")
+    try:
+        if outdir.exists() and not outdir.is_dir():
+            raise UsageError(f"{outdir}: exists and is not a directory")
+        resolved = outdir.resolve()
+    except (OSError, RuntimeError) as err:  # a symlink loop, a part that is a file ...
+        raise UsageError(f"--outdir {outdir}: cannot be used ({_reason(err)})") from None
+    placements = plan_outputs(rows, resolved, sheets=sheets, manifest=Path(manifest).name)
     return BatchPlan(shard, rows, placements, [row for row in rows if shard.takes(row)])

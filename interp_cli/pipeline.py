@@ -23,9 +23,10 @@ import torch
 from interp_cli import blend, likeness, progress as progress_bars, refine, write
 from interp_cli.cache import LatentCache, cache_key, image_digest
 from interp_cli.errors import InterpError, NoFaceError, UsageError
-from interp_cli.files import check_input_file, refuse_overwriting_inputs
+from interp_cli.files import check_input_file, environment_error, refuse_overwriting_inputs
 from interp_cli.images import load_image
 from interp_cli.manifest import BatchPlan, Shard, plan_batch
+from interp_cli.npy import read_npy
 from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
 from interp_cli.render import (pick_device, pick_precision, precision_name, render_ahead, render_float,
@@ -124,16 +125,16 @@ class Session:
     def load_codes(self, path: Path) -> np.ndarray:
         """A `.npy` code file -> `[n_latent, D]` float32, checked against this model."""
         check_input_file(path, "a .npy code file")
-        try:
-            code = np.load(path, allow_pickle=False)
-        except (OSError, ValueError, EOFError) as err:  # an empty file is an EOFError
-            detail = "the file is empty" if isinstance(err, EOFError) else _one_line(err)
-            raise UsageError(f"{path.name}: not a readable .npy code file ({detail})") from None
         n, d = self.model.n_latent, self.model.style_dim
-        if code.ndim == 3 and code.shape[0] == 1:
+        try:
+            # Judged from the header first: a huge claimed shape or another file renamed .npy is refused unread.
+            code = read_npy(path, check=lambda shape: None if shape in ((n, d), (1, n, d)) else
+                            f"code has shape {list(shape)}, this model needs [{n}, {d}]",
+                            what="a .npy code file", name=path.name)
+        except OSError as err:
+            raise UsageError(f"{path.name}: not a readable .npy code file ({_one_line(err)})") from None
+        if code.ndim == 3:
             code = code[0]
-        if code.shape != (n, d):
-            raise UsageError(f"{path.name}: code has shape {list(code.shape)}, this model needs [{n}, {d}]")
         if not np.isfinite(code).all():
             raise UsageError(f"{path.name}: code contains NaN or infinite values")
         return np.ascontiguousarray(code, dtype=np.float32)
@@ -732,6 +733,8 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     Returns {"shard", "rows" (this shard's), "manifest_rows", "made", "skipped", "failed", "seconds",
     "results"}: one result per row, also passed to `on_row` as it finishes: {"row", "line", "ok",
     "skipped", "output", "timings", ...} plus the morph summary, or "error" and "exit_code".
+    Stopped (KeyboardInterrupt, SIGTERM as `Terminated`), it re-raises with the summary so far, plus
+    "stopped": True, as the exception's `batch_summary`.
     """
     started = time.perf_counter()
     for forbidden in ("sheet", "session"):
@@ -744,8 +747,26 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UsageError(f"--outdir {outdir}: cannot create it ({err.strerror})") from None
-    session = None
     results = []
+
+    def summary(**extra) -> dict:
+        return {"shard": str(shard), "rows": len(mine), "manifest_rows": len(rows),
+                "made": sum(r["ok"] and not r["skipped"] for r in results),
+                "skipped": sum(r["skipped"] for r in results), "failed": sum(not r["ok"] for r in results),
+                "seconds": round(time.perf_counter() - started, 3), **extra, "results": results}
+
+    try:
+        _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, progress,
+                    lambda: Session(weights, device, log=log, progress=progress, precision=precision), morph_options)
+    except KeyboardInterrupt as stop:
+        # Ctrl-C or SIGTERM (a scheduler's time limit): the caller still gets what was done, to report it.
+        stop.batch_summary = summary(stopped=True)
+        raise
+    return summary()
+
+
+def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, progress, new_session, morph_options):
+    session = None
     # One bar over this shard's rows; each row's own bars sit below it on a terminal.
     with progress_bars.bar(len(mine), "batch", unit="row", enabled=progress) as bar:
         for position, row in enumerate(mine, 1):
@@ -761,7 +782,7 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
                 log(f"[{position}/{len(mine)}] row {row.number}: skipped, {shown} exists")
             else:
                 if session is None:  # not the row's fault: unusable weights stop the whole batch
-                    session = Session(weights, device, log=log, progress=progress, precision=precision)
+                    session = new_session()
                 try:
                     _make_parent(place.targets)
                     sheet = str(place.targets[1]) if len(place.targets) > 1 else None
@@ -770,7 +791,8 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
                     result.update(ok=True, skipped=False, **{**summary, "output": shown})
                     log(f"[{position}/{len(mine)}] row {row.number}: wrote {shown} "
                         f"({time.perf_counter() - row_started:.1f}s)")
-                except InterpError as err:
+                except Exception as err:  # whatever one row holds, it fails alone and the others go on
+                    err = _row_error(err, shown)
                     result.update(ok=False, skipped=False, error=str(err), exit_code=err.exit_code)
                     log(f"[{position}/{len(mine)}] row {row.number} failed: {err}")
             result.setdefault("timings", {})["row"] = round(time.perf_counter() - row_started, 3)
@@ -778,10 +800,19 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
             if on_row is not None:
                 on_row(result)
             bar.update()
-    return {"shard": str(shard), "rows": len(mine), "manifest_rows": len(rows),
-            "made": sum(r["ok"] and not r["skipped"] for r in results),
-            "skipped": sum(r["skipped"] for r in results), "failed": sum(not r["ok"] for r in results),
-            "seconds": round(time.perf_counter() - started, 3), "results": results}
+
+
+def _row_error(err: Exception, output: str) -> InterpError:
+    """A batch row's failure as the one line its JSON `error` and the log show: our own errors as they
+    are, a file system's (a name too long, a full disk) naming the row's output, anything else as
+    the internal error it is (the batch goes on; `interp morph` on the row with --debug shows where)."""
+    if isinstance(err, InterpError):
+        return err
+    if isinstance(err, OSError):
+        return environment_error(err, err.filename if err.filename else output)
+    if isinstance(err, MemoryError):
+        return InterpError(f"{output}: out of memory (try a smaller --batch-size or --size)")
+    return InterpError(f"{output}: internal error: {type(err).__name__}: {_one_line(err)}")
 
 
 def _make_parent(targets: Sequence[Path]) -> None:

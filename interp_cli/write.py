@@ -48,7 +48,6 @@ import io
 import math
 import os
 import re
-import shutil
 import signal
 import struct
 import subprocess
@@ -61,7 +60,8 @@ import numpy as np
 from PIL import Image
 
 from .errors import InterpError, UsageError
-from .files import atomic_save_npy, atomic_write, commit, discard, environment_error, new_temp, temp_name
+from .files import (atomic_save_npy, atomic_write, claim_temp, commit, discard, environment_error, new_temp,
+                    too_long_name)
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -131,6 +131,9 @@ def check_output_path(path: PathLike) -> None:
     kind = output_kind(path)
     target = _target(path)
     parent = target.parent
+    too_long = too_long_name(target)
+    if too_long is not None:  # else the checks below would fail with ENAMETOOLONG
+        raise UsageError(f"{name}: {too_long}")
     if not parent.exists():
         raise UsageError(f"{name}: directory '{parent}' does not exist")
     if not parent.is_dir():
@@ -517,11 +520,15 @@ class FramesWriter(FrameWriter):
             check_output_path(self.path)  # still only our frames in there?
             # POSIX cannot swap two directories atomically: move the old one aside, move the new
             # one in, and restore the old one if that fails; the old one is deleted only after.
-            old = temp_name(self.path, "old")
+            old = claim_temp(self.path, "old", directory=True, create=False)  # locked: no sweep takes it
             try:
                 os.rename(self.path, old)
             except FileNotFoundError:
+                discard(old)
                 continue  # the other run moved it first
+            except BaseException:
+                discard(old)
+                raise
             try:
                 commit(self._tmp, self.path)
             except BaseException:
@@ -532,7 +539,7 @@ class FramesWriter(FrameWriter):
                 discard(old)
                 raise
             self._tmp = None
-            shutil.rmtree(old, ignore_errors=True)
+            discard(old)
             return
         raise InterpError(f"{self.name}: other runs kept replacing this directory; try again")  # pragma: no cover
 

@@ -77,6 +77,13 @@ def test_shards_cover_every_row_once_and_evenly():
       "SLURM_ARRAY_TASK_COUNT": "4"}, "auto", (4, 4)),
     ({"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": "7",
       "SLURM_ARRAY_TASK_STEP": "2", "SLURM_ARRAY_TASK_COUNT": "4"}, "auto/4", (3, 4)),
+    # --array=1,2,5 or 3-8 with auto/8: redoing some of 8 shards, whose numbers are the task IDs
+    ({"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": "5",
+      "SLURM_ARRAY_TASK_COUNT": "3"}, "auto/8", (5, 8)),
+    ({"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_MIN": "3", "SLURM_ARRAY_TASK_MAX": "8",
+      "SLURM_ARRAY_TASK_COUNT": "6"}, "auto/8", (3, 8)),
+    ({"SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_MAX": "7",
+      "SLURM_ARRAY_TASK_COUNT": "8"}, "auto/8", (1, 8)),
     ({"JOB_COMPLETION_INDEX": "0"}, "auto/3", (1, 3)),
     ({"JOB_COMPLETION_INDEX": "2"}, "auto/3", (3, 3)),
     ({}, " 2/3 ", (2, 3)),
@@ -90,8 +97,10 @@ def test_shard_from_the_schedulers_index(environ, text, expected):
     ({}, "auto", "neither $SLURM_ARRAY_TASK_ID nor $JOB_COMPLETION_INDEX"),
     ({"JOB_COMPLETION_INDEX": "1"}, "auto", "pass it as --shard auto/N"),
     ({"JOB_COMPLETION_INDEX": "3"}, "auto/3", "K must be between 1 and N=3"),
-    ({"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "4"}, "auto/3",
-     "has 4 tasks, not 3"),
+    ({"SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "4"}, "auto/3",
+     "K must be between 1 and N=3"),
+    ({"SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_MAX": "5",
+      "SLURM_ARRAY_TASK_COUNT": "3"}, "auto/8", "K must be between 1 and N=8"),
     ({"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": "9",
       "SLURM_ARRAY_TASK_COUNT": "3"}, "auto", "not an evenly spaced range"),
 ])
@@ -406,9 +415,10 @@ def test_slurm_array_script_runs_two_tasks_at_once(tiny, tmp_path, env):
         assert task.returncode == 0, err
         assert "all rows made or already there" in out
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [f"m{i}.gif" for i in range(5)]
-    logs = {p.name: [json.loads(line) for line in p.read_text().splitlines()] for p in (tmp_path / "logs").iterdir()}
+    logs = {p.name: [json.loads(line) for line in p.read_text().splitlines()]
+            for p in (tmp_path / "logs").glob("*.jsonl")}
     assert {name: [r["row"] for r in lines[:-1]] for name, lines in logs.items()} == {
-        "interp-local_0.jsonl": [1, 3, 5], "interp-local_1.jsonl": [2, 4]}
+        "interp-local_0-0.jsonl": [1, 3, 5], "interp-local_1-0.jsonl": [2, 4]}
 
 
 @pytest.mark.skipif(shutil.which("parallel") is None, reason="GNU parallel is not installed")
@@ -426,6 +436,37 @@ def test_gnu_parallel_example_and_its_exit_codes(tiny, tmp_path, env):
     assert refused.returncode == 2 and "duplicate output names" in refused.stderr
 
 
+@pytest.mark.skipif(shutil.which("parallel") is None, reason="GNU parallel is not installed")
+def test_gnu_parallel_example_after_ctrl_c_and_with_fewer_workers(tiny, tmp_path, env):
+    """Ctrl-C reaches the whole foreground group (script, parallel, workers): no temp is left, the
+    script counts workers (parallel's own 255 is not a count) and exits 130; a rerun with fewer
+    workers finishes, and only its own shard logs are left for the glob it names."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text("".join(f"{A},{B},m{i}.mp4\n" for i in range(4)))
+    logs = tmp_path / "logs" / "parallel"
+    script = [str(EXAMPLES / "parallel.sh"), str(manifest), "out", "3"]
+    slow = dict(_example_env(env, tiny), STEPS="3000", EXTRA="--no-align --size 256")  # rows of many seconds
+    child = subprocess.Popen(script, cwd=tmp_path, env=slow, start_new_session=True, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    out = tmp_path / "out"
+    deadline = time.monotonic() + 120
+    while not (out.is_dir() and len(hidden(out)) >= 3):
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.05)
+    os.killpg(child.pid, signal.SIGINT)  # what Ctrl-C on a terminal does
+    stdout, stderr = child.communicate(timeout=120)
+    assert child.returncode == 130, stderr
+    assert "stopped: 3 of 3 worker(s) did not finish" in stderr and "255" not in stderr
+    assert os.listdir(out) == [] and sorted(p.name for p in logs.glob("shard-*.jsonl")) == [
+        "shard-1.jsonl", "shard-2.jsonl", "shard-3.jsonl"]
+
+    done = subprocess.run([*script[:2], "out", "2"], cwd=tmp_path, env=_example_env(env, tiny), capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    assert sorted(os.listdir(out)) == [f"m{i}.mp4" for i in range(4)]
+    assert sorted(p.name for p in logs.glob("shard-*.jsonl")) == ["shard-1.jsonl", "shard-2.jsonl"]
+
+
 def test_kubernetes_example_is_an_indexed_job_whose_shard_count_matches():
     yaml = pytest.importorskip("yaml")
     job = yaml.safe_load((EXAMPLES / "k8s-indexed-job.yaml").read_text())
@@ -437,3 +478,90 @@ def test_kubernetes_example_is_an_indexed_job_whose_shard_count_matches():
     assert {"action": "FailJob", "onExitCodes": {"containerName": "interp", "operator": "In", "values": [2]}} \
         in spec["podFailurePolicy"]["rules"]
     assert parse_shard("auto/8", {"JOB_COMPLETION_INDEX": "7"}) == Shard(8, 8)
+
+
+# --- hostile rows: each fails alone, with its JSON line, and the rest of the manifest runs ---------------
+
+
+def test_hostile_rows_fail_alone_and_the_rest_of_the_manifest_runs(tiny, tmp_path, env):
+    from tests.test_npy import huge_header
+
+    huge = huge_header(tmp_path / "huge.npy")
+    (tmp_path / "photo.npy").write_bytes(A.read_bytes())  # a PNG renamed .npy
+    (tmp_path / "loop1.png").symlink_to("loop2.png")
+    (tmp_path / "loop2.png").symlink_to("loop1.png")
+    (tmp_path / "folder.png").mkdir()
+    os.mkfifo(tmp_path / "pipe.png")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a_file").write_bytes(b"x")
+    long_name = "é" * 130 + ".gif"  # 264 bytes: more than any name a file system takes
+    rows = {  # output name -> (inputs, what its error must say; None: the row is made)
+        "huge.gif": ([A, huge], "huge.npy: code has shape [100000000000, 512]"),
+        "loop.gif": ([A, "loop1.png"], "loop1.png: cannot be resolved (a symlink loop)"),
+        "nul\0out.gif": ([A, B], "'nul\\x00out.gif': holds a NUL byte"),
+        "nul_in.gif": ([f"{A}\0", B], f"'{A}\\x00': holds a NUL byte"),
+        long_name: ([A, B], "is 264 bytes; the most this file system allows here is"),
+        "renamed.gif": ([A, "photo.npy"], "photo.npy: not a .npy code file (no .npy header"),
+        "folder.gif": ([A, "folder.png"], "folder.png: is a directory"),
+        "pipe.gif": ([A, "pipe.png"], "pipe.png: is a FIFO"),
+        "a_file/x.gif": ([A, B], "a_file: cannot create the folder"),
+        "short.gif": ([A], "line 10: need at least two inputs and an output name"),
+        "huge_cell.gif": ([A, "x" * 200_000], "cannot read (File name too long)"),  # over csv's field limit
+        "new/sub/ok.gif": ([A, B], None),
+        "ok.gif": ([B, A], None),
+    }
+    manifest = tmp_path / "pairs.csv"
+    # Excel's "CSV UTF-8": a byte-order mark, and no header row.
+    manifest.write_bytes(b"\xef\xbb\xbf" + "".join(",".join(map(str, [*inputs, name])) + "\n"
+                                                   for name, (inputs, _) in rows.items()).encode())
+    code, lines, err = finish(interp("batch", manifest, "--outdir", tmp_path / "out", "--weights", tiny,
+                                     "--no-align", "--steps", "2", "--json", "--debug", env=env))
+    assert code == 1 and "Traceback" not in err and "internal error" not in err
+    summary = lines.pop()
+    assert [line["ok"] for line in lines] == [fragment is None for _, fragment in rows.values()], lines
+    assert summary["summary"] and (summary["made"], summary["failed"]) == (2, len(rows) - 2)
+    assert [line["row"] for line in lines] == list(range(1, len(rows) + 1))
+    for line, (_, fragment) in zip(lines, rows.values()):
+        assert line["ok"] is (fragment is None), line
+        if fragment is not None:
+            assert fragment in line["error"] and "\n" not in line["error"], line["error"]
+            assert line["exit_code"] in (1, 2)
+    assert sorted(tree(tmp_path / "out")) == ["a_file", "new/sub/ok.gif", "ok.gif"]
+    assert not hidden(tmp_path / "out")
+
+
+def test_a_file_with_no_usable_row_is_refused_up_front(tmp_path):
+    manifest = tmp_path / "photos.csv"
+    manifest.write_text(f"{A}\n{B},x.gif\n")
+    with pytest.raises(UsageError, match=r"^photos.csv:1: need at least two inputs and an output name"):
+        read_manifest(manifest)
+
+
+def test_a_bom_is_not_part_of_the_first_cell(tmp_path):
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_bytes(b"\xef\xbb\xbfa.png,b.png,out.gif\n")
+    assert read_manifest(manifest)[0].inputs == (str(tmp_path / "a.png"), str(tmp_path / "b.png"))
+    manifest.write_bytes(b"\xef\xbb\xbfinput1,input2,output\na.png,b.png,out.gif\n")  # and a header still is one
+    assert [row.line for row in read_manifest(manifest)] == [2]
+
+
+def test_kubernetes_example_validates_against_every_version_it_claims():
+    """The schemas of each Kubernetes version from 1.29 (backoffLimitPerIndex) on, strict: no field
+    unknown to that version. kubernetes-validate bundles them, so this runs offline."""
+    yaml = pytest.importorskip("yaml")
+    kubernetes_validate = pytest.importorskip("kubernetes_validate.utils")
+    job = yaml.safe_load((EXAMPLES / "k8s-indexed-job.yaml").read_text())
+    versions = sorted({v for v in kubernetes_validate.all_versions()
+                       if tuple(map(int, v.split(".")[:2])) >= (1, 29)}, key=lambda v: tuple(map(int, v.split("."))))
+    assert versions[0] == "1.29.0" and len(versions) >= 9  # 1.29 ... 1.37 at least
+    for version in versions:
+        kubernetes_validate.validate(job, version, strict=True)  # raises ValidationError naming the field
+
+
+@pytest.mark.parametrize("outdir, fragment", [("d" * 300 + "/out", "is 300 bytes"), ("loop", "a symlink loop")])
+def test_an_outdir_that_cannot_be_used_is_one_line_exit_2(tmp_path, outdir, fragment):
+    (tmp_path / "loop").symlink_to("loop")
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{A},{B},x.gif\n")
+    code, _, err = finish(interp("batch", manifest, "--outdir", outdir, "--debug", cwd=tmp_path))
+    assert code == 2 and err.strip().splitlines() == [err.strip()] and fragment in err, err

@@ -5,9 +5,14 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 from interp_cli import files
@@ -36,40 +41,167 @@ def test_atomic_write_cleans_up_on_keyboard_interrupt(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
-def test_temp_name_carries_the_pid_and_keeps_the_suffix(tmp_path):
+def test_temp_name_is_hidden_and_keeps_the_suffix(tmp_path):
     name = files.temp_name(tmp_path / "clip.mp4").name
-    assert name.startswith(".clip.tmp-") and name.endswith(".mp4") and f"-{os.getpid()}-" in name
+    assert name.startswith(".clip.tmp-") and name.endswith(".mp4")
 
 
-def _dead_pid() -> int:
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
+# A real writer in its own process: starts OUT (.mp4: ffmpeg writes the temp; .gif; a frames folder),
+# writes one frame, says "ready", then waits for "go" and finishes, or is SIGKILLed.
+WRITER = """
+import os, signal, sys, time
+from pathlib import Path
+import numpy as np
+from interp_cli.write import open_writer
+out, action = sys.argv[1], sys.argv[2]
+frames = np.random.default_rng(0).integers(0, 255, (8, 48, 64, 3), dtype=np.uint8)
+with open_writer(out, fps=10) as writer:
+    writer.write(frames[0])
+    Path(out.rstrip("/") + ".ready").touch()
+    if action == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    while not Path(out.rstrip("/") + ".go").exists():
+        time.sleep(0.02)
+    for frame in frames[1:]:
+        writer.write(frame)
+"""
 
 
-def test_clean_stale_temps_removes_dead_runs_temps_and_nothing_else(tmp_path):
-    dead = _dead_pid()
-    stale_file = files.temp_name(tmp_path / "out.mp4").name.replace(f"-{os.getpid()}-", f"-{dead}-")
-    stale_dir = files.temp_name(tmp_path / "frames").name.replace(f"-{os.getpid()}-", f"-{dead}-")
-    live = files.temp_name(tmp_path / "other.gif").name  # ours: alive
-    (tmp_path / stale_file).write_bytes(b"x")
-    (tmp_path / stale_dir).mkdir()
-    (tmp_path / stale_dir / "frame_0000.png").write_bytes(b"x")
-    (tmp_path / live).write_bytes(b"x")
-    keep = [".hidden", "out.tmp-123.mp4", ".out.tmp-zz-1-12345678.mp4", "photo.png", live]
-    for name in keep[:-1]:
+def _writer(out, action, prefix=()):
+    """A WRITER process; returns once its temp exists."""
+    child = subprocess.Popen([*prefix, sys.executable, "-c", WRITER, str(out), action])
+    ready = str(out).rstrip("/") + ".ready"
+    deadline = time.monotonic() + 60
+    while not os.path.exists(ready):
+        assert child.poll() is None or action == "kill", "the writer did not start"
+        assert time.monotonic() < deadline, "the writer did not start"
+        time.sleep(0.02)
+    os.unlink(ready)
+    return child
+
+
+def _hidden(directory):
+    return sorted(name for name in os.listdir(directory) if name.startswith("."))
+
+
+def _sweep_elsewhere(directory, prefix=()):
+    """clean_stale_temps(directory) in a fresh process (`prefix`: its namespaces); the names it removed."""
+    code = "import sys; from interp_cli import files; print(*[p.name for p in files.clean_stale_temps(sys.argv[1])])"
+    done = subprocess.run([*prefix, sys.executable, "-c", code, str(directory)], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def _unshare(*flags, host=None):
+    """A prefix running a command in new namespaces, not as their pid 1 (`sh` is; `; :` stops its exec),
+    so that its pid in there means nothing outside; skips the test where unshare is not permitted."""
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare is not installed")
+    probe = subprocess.run(["unshare", *flags, "--fork", "true"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"unshare {' '.join(flags)} is not permitted here: {probe.stderr.decode().strip()}")
+    rename = f"hostname {host} && " if host else ""
+    return ["unshare", *flags, "--fork", "sh", "-c", rename + '"$@"; :', "sh"]
+
+
+def _finish(child, out):
+    Path(str(out).rstrip("/") + ".go").touch()
+    assert child.wait(timeout=60) == 0
+    os.unlink(str(out).rstrip("/") + ".go")
+
+
+def test_a_live_writers_temp_survives_a_sweep_and_a_killed_ones_goes(tmp_path):
+    live = _writer(tmp_path / "live.mp4", "wait")
+    killed = _writer(tmp_path / "killed.gif", "kill")
+    assert killed.wait(timeout=60) == -signal.SIGKILL
+    (stale,) = [name for name in _hidden(tmp_path) if name.startswith(".killed.tmp-")]
+    assert _sweep_elsewhere(tmp_path) == [stale]
+    _finish(live, tmp_path / "live.mp4")
+    assert sorted(os.listdir(tmp_path)) == ["live.mp4"] and (tmp_path / "live.mp4").stat().st_size > 1000
+
+
+def test_writers_in_other_pid_namespaces_keep_their_temps(tmp_path):
+    """Same host name, separate PID namespaces (host-network pods, `unshare --pid`): each writer's pid
+    means nothing to the other, so only the lock can tell that the temps are alive."""
+    prefix = _unshare("--pid")
+    outputs = [tmp_path / "a.mp4", tmp_path / "b.gif", tmp_path / "frames/"]
+    writers = [_writer(out, "wait", prefix) for out in outputs]
+    temps = _hidden(tmp_path)
+    assert len(temps) >= 3  # two files and a folder (and its lock file)
+    # The sweeper is pid 1 of its namespace, each writer pid 2 of its own: pid 2 is dead over there.
+    assert _sweep_elsewhere(tmp_path, _unshare("--pid")[:3]) == []
+    assert _hidden(tmp_path) == temps
+    for child, out in zip(writers, outputs):
+        _finish(child, out)
+    assert sorted(os.listdir(tmp_path)) == ["a.mp4", "b.gif", "frames"]
+    assert len(os.listdir(tmp_path / "frames")) == 8
+
+
+def test_a_killed_writers_temps_go_whatever_its_host_name(tmp_path):
+    """A retried pod gets a new host name: the next run removes the dead one's temps all the same."""
+    prefix = _unshare("--pid", "--uts", host="writer-on-another-host")
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    for out in (tmp_path / "one/a.mp4", tmp_path / "two/frames/"):
+        assert _writer(out, "kill", prefix).wait(timeout=60) == 0  # sh outlives the SIGKILLed writer
+    left = _hidden(tmp_path / "one") + _hidden(tmp_path / "two")
+    assert len(left) == 3  # the MP4's temp, the frames' temp folder and its lock file
+    assert sorted(_sweep_elsewhere(tmp_path / "one") + _sweep_elsewhere(tmp_path / "two")) == sorted(left)
+    assert os.listdir(tmp_path / "one") == os.listdir(tmp_path / "two") == []
+
+
+def test_clean_stale_temps_touches_nothing_else(tmp_path):
+    keep = [".hidden", "out.tmp-123.mp4", ".out.tmp-zz-1-12345678.mp4", ".out.tmp-0123456789abcdef.mp4",
+            "photo.png"]
+    for name in keep:
         (tmp_path / name).write_bytes(b"x")
-    removed = files.clean_stale_temps(tmp_path)
-    assert sorted(p.name for p in removed) == sorted([stale_file, stale_dir])
-    assert sorted(os.listdir(tmp_path)) == sorted(keep)
+    os.mkfifo(tmp_path / ".f.tmp-0123456789abcdef.gif")  # never opened for long, never removed
+    (tmp_path / ".out.tmp-0123456789abcdef.mp4").unlink()
+    (tmp_path / ".link.tmp-0123456789abcdef.gif").symlink_to(tmp_path / "photo.png")
+    keep = [name for name in keep if "0123" not in name] + [".f.tmp-0123456789abcdef.gif",
+                                                            ".link.tmp-0123456789abcdef.gif"]
+    ours = files.new_temp(tmp_path / "x.gif")  # ours, alive
+    files._cleaned.discard(str(tmp_path))
+    assert files.clean_stale_temps(tmp_path) == []
+    assert sorted(os.listdir(tmp_path)) == sorted([*keep, ours.name])
+    files.discard(ours)
 
 
 def test_clean_stale_temps_puts_back_frames_moved_aside(tmp_path):
-    old = files.temp_name(tmp_path / "shots", "old").name.replace(f"-{os.getpid()}-", f"-{_dead_pid()}-")
-    (tmp_path / old).mkdir()
-    (tmp_path / old / "frame_0000.png").write_bytes(b"x")
+    code = """
+import os, signal, sys
+from interp_cli import files
+old = files.claim_temp(sys.argv[1] + "/shots", "old", directory=True, create=False)
+os.rename(sys.argv[1] + "/shots", old)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+    (tmp_path / "shots").mkdir()
+    (tmp_path / "shots" / "frame_0000.png").write_bytes(b"x")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], timeout=60)
+    assert len(_hidden(tmp_path)) == 2 and not (tmp_path / "shots").exists()
     files.clean_stale_temps(tmp_path)
     assert os.listdir(tmp_path) == ["shots"] and os.listdir(tmp_path / "shots") == ["frame_0000.png"]
+
+
+def test_ffmpeg_writes_the_very_file_we_hold_locked(tmp_path, monkeypatch):
+    """ffmpeg opens the temp by name (and rereads it for +faststart): it must not replace the file,
+    or our lock would sit on an orphaned inode while the sweep saw an unlocked temp."""
+    from interp_cli import write
+
+    seen = []
+    real_commit = write.commit
+
+    def checking_commit(tmp, target):
+        fd, locked = files._held[os.fspath(tmp)]
+        seen.append(files._same_inode(fd, tmp) and locked == os.fspath(tmp))
+        real_commit(tmp, target)
+
+    monkeypatch.setattr(write, "commit", checking_commit)
+    with write.open_writer(tmp_path / "a.mp4", fps=10) as writer:
+        for _ in range(5):
+            writer.write(np.zeros((48, 64, 3), np.uint8))
+    assert seen == [True] and files._held == {}
 
 
 def test_environment_error_exit_codes():
@@ -97,3 +229,11 @@ def test_sha256_of_and_same_file(tmp_path):
     assert files.same_file(a, tmp_path / "link.png") and files.same_file(a, tmp_path / "hard.png")
     assert not files.same_file(a, tmp_path / "copy.png")
     assert not files.same_file(a, tmp_path / "missing.png")
+
+
+def test_too_long_name_counts_the_temp_name_on_the_last_part(tmp_path):
+    room = os.pathconf(tmp_path, "PC_NAME_MAX") - files.TEMP_NAME_EXTRA
+    assert files.too_long_name("a" * room, tmp_path) is None
+    assert files.too_long_name("a" * (room + 1), tmp_path) is not None
+    assert files.too_long_name(f"{'d' * (room + 1)}/x.gif", tmp_path) is None  # a folder has no temp name
+    assert files.too_long_name(f"{'d' * 300}/x.gif", tmp_path) is not None

@@ -464,3 +464,9 @@ def test_two_writers_of_one_target_both_succeed_and_the_last_wins(tmp_path, name
         assert sorted(os.listdir(target)) == ["frame_0000.png", "frame_0001.png", "frame_0002.png"]
     elif name.endswith(".gif"):
         assert Image.open(target).n_frames == 3
+
+
+@pytest.mark.parametrize("name", ["x" * 250 + ".mp4", "d" * 300 + "/x.gif", "é" * 120 + "/"])
+def test_a_name_too_long_for_the_file_system_is_refused_before_any_work(tmp_path, name):
+    with pytest.raises(UsageError, match="bytes; the most this file system allows here is"):
+        check_output_path(tmp_path / name)

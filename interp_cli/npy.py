@@ -1,0 +1,62 @@
+"""Read an untrusted `.npy` file: judged from its header before any memory is taken.
+
+    code = read_npy("a.npy", check=lambda shape: None if shape == (18, 512) else "wrong shape")
+    # -> the array, or UsageError("a.npy: wrong shape"), one line naming the file, for any bad file
+
+`np.load` alone trusts the header: a 128-byte file claiming a shape of 10^11 x 512 asks for 200 TB
+(MemoryError, which names no file), and a file that is not a .npy at all is handed to pickle's
+branch, whose message blames "pickled data". Here the magic, version, dtype and shape are read
+first, the data's size is checked against the file's, and only then is the array read (never
+with pickles).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from contextlib import nullcontext
+from typing import BinaryIO
+
+import numpy as np
+
+from interp_cli.errors import UsageError
+
+
+def read_npy(path: str | os.PathLike | BinaryIO, *, check: Callable[[tuple[int, ...]], str | None] | None = None,
+             what: str = "a .npy file", name: str | None = None) -> np.ndarray:
+    """The array in `path`, or UsageError (`<name>: ...`, one line) if it is not a numeric .npy
+    whose data is all there, or if `check(shape)` returns a reason. `path` may be a file open for
+    reading in binary from its start. OSErrors pass through."""
+    is_file = hasattr(path, "read")
+    shown = name if name is not None else (getattr(path, "name", "?") if is_file else os.fspath(path))
+    fmt = np.lib.format
+    with nullcontext(path) if is_file else open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            raise UsageError(f"{shown}: not {what} (the file is empty)")
+        try:
+            version = fmt.read_magic(fh)
+        except (ValueError, EOFError):
+            raise UsageError(f"{shown}: not {what} (no .npy header; is it another kind of file renamed?)") from None
+        readers = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
+        if version not in readers:
+            raise UsageError(f"{shown}: not {what} (.npy format version {version[0]}.{version[1]} is not read here)")
+        try:
+            shape, fortran_order, dtype = readers[version](fh)
+        except (ValueError, EOFError, SyntaxError, TypeError) as err:
+            raise UsageError(f"{shown}: not {what} (damaged .npy header: {' '.join(str(err).split())})") from None
+        if dtype.hasobject or dtype.kind not in "biuf":
+            raise UsageError(f"{shown}: not {what} (it holds {dtype}, not plain numbers)")
+        problem = check(tuple(shape)) if check is not None else None
+        if problem is not None:
+            raise UsageError(f"{shown}: {problem}")
+        needed = int(np.prod(shape, dtype=object)) * dtype.itemsize  # Python ints: no overflow
+        have = size - fh.tell()
+        if needed > have:
+            raise UsageError(f"{shown}: truncated or damaged .npy (its header promises {needed:,} bytes of data, "
+                             f"the file holds {have:,})")
+        fh.seek(0)
+        try:
+            return np.load(fh, allow_pickle=False)
+        except (ValueError, EOFError) as err:
+            raise UsageError(f"{shown}: not {what} ({' '.join(str(err).split())})") from None

@@ -1,0 +1,78 @@
+"""interp_cli.npy: an untrusted .npy is judged from its header before any memory is taken."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from interp_cli.errors import UsageError
+from interp_cli.npy import read_npy
+from tests.recipe import GOLDEN_DIR
+
+
+def huge_header(path: Path, shape=(10**11, 512)) -> Path:
+    """A 200-byte .npy whose header claims `shape` (float32): np.load would try to allocate it all."""
+    header = f"{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}".encode()
+    header += b" " * (127 - 10 - len(header)) + b"\n"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + b"\0" * 64)
+    return path
+
+
+def test_a_good_file_reads_and_the_check_sees_the_shape(tmp_path):
+    np.save(tmp_path / "a.npy", np.arange(6, dtype=np.float32).reshape(2, 3))
+    seen = []
+    out = read_npy(tmp_path / "a.npy", check=lambda shape: seen.append(shape))
+    assert seen == [(2, 3)] and out.tolist() == [[0, 1, 2], [3, 4, 5]]
+    with open(tmp_path / "a.npy", "rb") as fh:  # an open file works too (the latent cache reads one)
+        assert read_npy(fh).shape == (2, 3)
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (lambda p: huge_header(p), "promises 204,800,000,000,000 bytes of data, the file holds 64"),
+    (lambda p: p.write_bytes((GOLDEN_DIR / "golden_input_A.png").read_bytes()), "not a .npy file (no .npy header"),
+    (lambda p: p.write_bytes(b""), "the file is empty"),
+    (lambda p: np.save(p, np.array([{"a": 1}], dtype=object), allow_pickle=True), "holds object"),
+    (lambda p: np.save(p, np.array(["text"])), "not plain numbers"),
+    (lambda p: p.write_bytes(b"\x93NUMPY\x01\x00\x10\x00{'descr': 1}   \n"), "damaged .npy header"),
+    (lambda p: p.write_bytes(b"\x93NUMPY\x07\x00\x10\x00"), "version 7.0"),
+])
+def test_bad_files_are_one_line_naming_the_file_and_nothing_is_allocated(tmp_path, make, fragment):
+    path = tmp_path / "codes.npy"
+    make(path)
+    with pytest.raises(UsageError) as caught:
+        read_npy(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and fragment in message and "\n" not in message
+
+
+def test_a_huge_claimed_shape_is_refused_under_a_small_memory_limit(tmp_path):
+    """With 1 GB of address space, np.load of the same file dies with MemoryError; read_npy says why."""
+    path = huge_header(tmp_path / "huge.npy", shape=(2000, 1000, 512))  # 4 GB claimed
+    code = ("import resource, sys, numpy as np\n"
+            "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
+            "from interp_cli.npy import read_npy\nfrom interp_cli.errors import UsageError\n"
+            "try:\n    read_npy(sys.argv[1])\nexcept UsageError as e:\n    print(e)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert done.returncode == 0, done.stderr
+    assert "truncated or damaged .npy" in done.stdout
+
+
+def test_single_commands_say_it_in_one_line_also_with_debug(tiny_ckpt, tmp_path):
+    png = tmp_path / "photo.npy"
+    png.write_bytes((GOLDEN_DIR / "golden_input_A.png").read_bytes())
+    huge = huge_header(tmp_path / "huge.npy")
+    cases = {huge: "huge.npy: code has shape [100000000000, 512], this model needs [6, 32]",
+             png: "photo.npy: not a .npy code file (no .npy header; is it another kind of file renamed?)"}
+    for path, line in cases.items():
+        for command in (["render", path, "-o", tmp_path / "out.png"],
+                        [path, GOLDEN_DIR / "golden_input_B.png", "--no-align", "-o", tmp_path / "out.gif"]):
+            done = subprocess.run([sys.executable, "-m", "interp_cli", *map(str, command), "--weights",
+                                   str(tiny_ckpt), "--debug"], capture_output=True, text=True, timeout=120)
+            assert (done.returncode, done.stderr.strip().splitlines()) == (2, [f"interp: error: {line}"])
+            assert sorted(os.listdir(tmp_path)) == ["huge.npy", "photo.npy"]

@@ -1,0 +1,239 @@
+"""examples/slurm_array.sh on a real Slurm: a private one-node cluster started for this module.
+
+Installs nothing: it runs where slurmctld, slurmd, munged and the client commands are on the PATH
+(`.ci/run` installs Debian's slurm-wlm and munge) and the tests run as root (slurmd starts each job
+as its user). Everything lives in a temp folder: the munge key and socket, slurm.conf on free ports,
+the state and spool folders, the logs. The daemons are stopped by their PIDs at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+SCRIPT = EXAMPLES / "slurm_array.sh"
+A, B = EXAMPLES / "demo_a.png", EXAMPLES / "demo_b.png"
+SEARCH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+NEEDED = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "scontrol", "sinfo")
+
+
+def _which(name: str) -> str | None:
+    return shutil.which(name, path=SEARCH)
+
+
+pytestmark = [
+    pytest.mark.skipif(any(_which(n) is None for n in NEEDED),
+                       reason="Slurm and munge are not installed (apt-get install slurm-wlm munge)"),
+    pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                       reason="a private slurmd must run as root to start jobs"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(what: str, ready, timeout: float, logs=()) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            tails = "\n".join(f"--- {p}:\n" + "\n".join(Path(p).read_text(errors="replace").splitlines()[-15:])
+                              for p in logs if Path(p).exists())
+            pytest.fail(f"{what} within {timeout:.0f} s\n{tails}")
+        time.sleep(0.2)
+
+
+class Cluster:
+    """A running private Slurm: `run(cmd)` runs a client command against it."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.env = dict(os.environ, SLURM_CONF=str(root / "slurm.conf"), PATH=SEARCH)
+        self.daemons: list[subprocess.Popen] = []
+
+    def run(self, *args, cwd=None, env=None) -> str:
+        done = subprocess.run([_which(args[0]), *map(str, args[1:])], cwd=cwd, env={**self.env, **(env or {})},
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, f"{args}: {done.stderr}"
+        return done.stdout
+
+    def idle(self) -> bool:
+        return self.run("sinfo", "-h", "-o", "%T").strip() == "idle"
+
+    def wait_jobs(self, timeout: float = 120) -> None:
+        _wait("the jobs did not finish", lambda: not self.run("squeue", "-h").strip(), timeout,
+              [self.root / "slurmd.log", self.root / "slurmctld.log"])
+
+    def submit(self, *args, cwd: Path, env=None) -> str:
+        """sbatch as a user types it; returns the job ID."""
+        out = self.run("sbatch", *args, cwd=cwd, env=env)
+        return re.fullmatch(r"Submitted batch job (\d+)\s*", out).group(1)
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    root = tmp_path_factory.mktemp("slurm")
+    for folder in ("state", "spool"):
+        (root / folder).mkdir()
+    key = root / "munge.key"
+    key.write_bytes(os.urandom(1024))
+    key.chmod(0o400)
+    host = socket.gethostname().split(".")[0]
+    (root / "slurm.conf").write_text(f"""\
+ClusterName=interptest
+SlurmctldHost={host}(127.0.0.1)
+AuthType=auth/munge
+AuthInfo=socket={root}/munge.sock
+CredType=cred/munge
+SlurmUser=root
+SlurmdUser=root
+SlurmctldPort={_free_port()}
+SlurmdPort={_free_port()}
+StateSaveLocation={root}/state
+SlurmdSpoolDir={root}/spool
+SlurmctldPidFile={root}/slurmctld.pid
+SlurmdPidFile={root}/slurmd.pid
+SlurmctldLogFile={root}/slurmctld.log
+SlurmdLogFile={root}/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+MpiDefault=none
+ReturnToService=2
+# The node may have fewer cores than declared: the script asks for 4 per task, two tasks at once.
+SlurmdParameters=config_overrides
+KillWait=10
+MinJobAge=600
+PlugStackConfig=/dev/null
+NodeName={host} NodeAddr=127.0.0.1 CPUs=8 RealMemory=8000 State=UNKNOWN
+PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+""")
+    cluster = Cluster(root)
+    logs = [root / "munged.log", root / "slurmctld.log", root / "slurmd.log"]
+    try:
+        cluster.daemons.append(subprocess.Popen(
+            [_which("munged"), "-F", "--force", f"--key-file={key}", f"--socket={root}/munge.sock",
+             f"--pid-file={root}/munged.pid", f"--log-file={root}/munged.log", f"--seed-file={root}/munged.seed"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        _wait("munged did not start", (root / "munge.sock").exists, 30, logs)
+        conf = str(root / "slurm.conf")
+        for daemon in (["slurmctld", "-D", "-i", "-f", conf], ["slurmd", "-D", "-f", conf, "-N", host]):
+            cluster.daemons.append(subprocess.Popen([_which(daemon[0]), *daemon[1:]], env=cluster.env,
+                                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        _wait("the node did not come up idle", lambda: cluster.idle() if all(
+            d.poll() is None for d in cluster.daemons) else pytest.fail("a daemon exited"), 60, logs)
+        yield cluster
+    finally:
+        if cluster.daemons and cluster.daemons[-1].poll() is None:
+            subprocess.run([_which("scancel"), "--user", "root"], env=cluster.env, capture_output=True, timeout=30)
+        for daemon in reversed(cluster.daemons):  # slurmd, slurmctld, munged: each by its PID
+            if daemon.poll() is None:
+                daemon.send_signal(signal.SIGTERM)
+                try:
+                    daemon.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    daemon.kill()
+                    daemon.wait()
+
+
+def _env(tmp_path: Path, **extra) -> dict:
+    """What a user exports before sbatch (the script's documented variables); sbatch passes it on."""
+    return {"INTERP": f"{sys.executable} -m interp_cli", "WEIGHTS": "demo", "STEPS": "2", "EXTRA": "--no-align",
+            "HF_HUB_OFFLINE": "1", "INTERP_CACHE_DIR": str(tmp_path / "cache"), **extra}
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _mtimes(folder: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+
+
+def test_the_array_script_as_documented_then_resubmitted_redone_and_requeued(slurm, tmp_path):
+    names = [f"m{i}.gif" for i in range(1, 7)]
+    (tmp_path / "pairs.csv").write_text("".join(f"{A},{B},{name}\n" for name in names))
+    env = _env(tmp_path)
+
+    job = slurm.submit("--array=1-3", SCRIPT, "pairs.csv", "out/", cwd=tmp_path, env=env)
+    slurm.wait_jobs()
+    out = tmp_path / "out"
+    assert sorted(os.listdir(out)) == names  # every output, and no temp beside them
+    for name in names:
+        with Image.open(out / name) as gif:
+            assert gif.n_frames == 2
+    slices = {task: [r["row"] for r in _jsonl(tmp_path / f"logs/interp-{job}_{task}-0.jsonl")[:-1]]
+              for task in (1, 2, 3)}
+    assert slices == {1: [1, 4], 2: [2, 5], 3: [3, 6]}  # disjoint, and together every row once
+    for task in (1, 2, 3):
+        lines = (tmp_path / f"interp-batch-{job}_{task}.out").read_text().splitlines()
+        assert lines[0].startswith(f"task {task}, attempt 0 on ") and len(lines) == 2
+        assert lines[1].startswith(f"task {task}: all rows made or already there (")
+        assert _jsonl(tmp_path / f"logs/interp-{job}_{task}-0.jsonl")[-1]["made"] == 2
+
+    made = _mtimes(out)
+    again = slurm.submit("--array=1-3", SCRIPT, "pairs.csv", "out/", cwd=tmp_path, env=env)
+    slurm.wait_jobs()
+    assert _mtimes(out) == made
+    assert [_jsonl(tmp_path / f"logs/interp-{again}_{t}-0.jsonl")[-1]["skipped"] for t in (1, 2, 3)] == [2, 2, 2]
+
+    for name in ("m2.gif", "m6.gif"):
+        (out / name).unlink()
+    redo = slurm.submit("--array=1-3", SCRIPT, "pairs.csv", "out/", cwd=tmp_path, env=env)
+    slurm.wait_jobs()
+    assert sorted(os.listdir(out)) == names
+    remade = {name for name, mtime in _mtimes(out).items() if made.get(name) != mtime}
+    assert remade == {"m2.gif", "m6.gif"}
+    assert [_jsonl(tmp_path / f"logs/interp-{redo}_{t}-0.jsonl")[-1]["made"] for t in (1, 2, 3)] == [0, 1, 1]
+
+    # Redo two tasks of the three with a list of indices, telling the script how many shards there were.
+    for name in ("m3.gif", "m5.gif"):
+        (out / name).unlink()
+    listed = slurm.submit("--array=2,3", "--export=ALL,SHARDS=3", SCRIPT, "pairs.csv", "out/", cwd=tmp_path, env=env)
+    slurm.wait_jobs()
+    assert sorted(os.listdir(out)) == names
+    assert {t: [r["row"] for r in _jsonl(tmp_path / f"logs/interp-{listed}_{t}-0.jsonl")[:-1]] for t in (2, 3)} \
+        == {2: [2, 5], 3: [3, 6]}
+
+    # A requeued task (as after a pre-emption) gets its own logs; Slurm's file is appended to.
+    slurm.run("scontrol", "requeue", f"{job}_1")
+    slurm.run("scontrol", "update", f"jobid={job}_1", "StartTime=now")  # a requeued job waits otherwise
+    slurm.wait_jobs()
+    assert _jsonl(tmp_path / f"logs/interp-{job}_1-1.jsonl")[-1]["skipped"] == 2
+    assert _jsonl(tmp_path / f"logs/interp-{job}_1-0.jsonl")[-1]["made"] == 2  # the first attempt's, kept
+    lines = (tmp_path / f"interp-batch-{job}_1.out").read_text().splitlines()
+    attempts = [line.split(" on ")[0] for line in lines if ", attempt " in line]
+    assert attempts == ["task 1, attempt 0", "task 1, attempt 1"]
+
+
+def test_scancel_mid_row_leaves_no_temp_and_the_logs_say_stopped(slurm, tmp_path):
+    (tmp_path / "pairs.csv").write_text(f"{A},{B},long1.mp4\n{A},{B},long2.mp4\n")
+    env = _env(tmp_path, STEPS="3000", EXTRA="--no-align --size 256")  # a row of many seconds
+    job = slurm.submit("--array=1-1", SCRIPT, "pairs.csv", "out/", cwd=tmp_path, env=env)
+    out = tmp_path / "out"
+    _wait("no temp appeared", lambda: out.is_dir() and any(n.startswith(".long1.tmp-") for n in os.listdir(out)), 120,
+          [tmp_path / f"logs/interp-{job}_1-0.log"])
+    slurm.run("scancel", job)
+    slurm.wait_jobs()
+    assert os.listdir(out) == []
+    summary = _jsonl(tmp_path / f"logs/interp-{job}_1-0.jsonl")[-1]
+    assert summary["summary"] and summary["stopped"] and summary["made"] == 0
+    assert "interp: terminated" in (tmp_path / f"logs/interp-{job}_1-0.log").read_text()
+    assert "task 1: stopped (exit 143" in (tmp_path / f"interp-batch-{job}_1.out").read_text()
