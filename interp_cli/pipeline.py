@@ -219,12 +219,15 @@ class Session:
                                           progress=progress)
         return refined[0].detach().float().cpu().numpy()
 
-    def likeness(self, paths: Sequence[Path], codes: np.ndarray, targets: Sequence[np.ndarray | None]) -> list[dict]:
+    def likeness(self, paths: Sequence[Path], codes: np.ndarray, targets: Sequence[np.ndarray | None],
+                 renders: dict[int, np.ndarray] | None = None) -> list[dict]:
         """How well each code reproduces its photo (see `interp_cli.likeness`): one entry per input,
-        `{"input", "psnr", "ssim", "poor"}`, metrics None for a code file. Costs one render per photo;
-        a poor one is logged as a one-line warning."""
-        photos = [i for i, target in enumerate(targets) if target is not None]
-        renders = dict(zip(photos, self.frames([codes[i] for i in photos], batch_size=4)))
+        `{"input", "psnr", "ssim", "poor"}`, metrics None for a code file. `renders` maps an input's
+        index to its code already rendered (const noise, no truncation; a morph's own end frames);
+        every other photo's code is rendered here. A poor one is logged as a one-line warning."""
+        renders = dict(renders or {})
+        photos = [i for i, target in enumerate(targets) if target is not None and i not in renders]
+        renders.update(zip(photos, self.frames([codes[i] for i in photos], batch_size=4)))
         entries = []
         for i, path in enumerate(paths):
             if targets[i] is None:
@@ -348,9 +351,11 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
                                             replace(settings, face=None) for i in range(len(paths))])
     codes = np.stack([code for code, _, _ in encoded])
     encode_seconds = time.perf_counter() - t_encode
-    t_likeness = time.perf_counter()
-    reconstruction = session.likeness(paths, codes, [target for _, _, target in encoded])
-    likeness_seconds = time.perf_counter() - t_likeness
+    targets = [target for _, _, target in encoded]
+    # The likeness report measures the morph's own frames of each photo's code (its reconstruction),
+    # at the generator's resolution, instead of rendering them again: only when they are drawn as
+    # `interp render` draws a code (const noise, no truncation); the rest are rendered after the morph.
+    ends = _EndFrames(codes, targets) if noise == "const" and truncation == 1.0 else None
     if own_session:
         session.release_encoder()  # rendering never needs it: give its memory back before the frames
 
@@ -364,13 +369,16 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         paste_timer = _Timer()
     n_frames = len(plan)
     code_stream = blend.iter_codes(codes, plan, interp=interp, layer_mask=mask)
+    if ends is not None:
+        code_stream = ends.watch(code_stream)
     rendered = render_ahead(session.frames(code_stream, batch_size=batch_size, noise=noise, seed=seed,
                                            truncation=truncation), depth=2 * batch_size)
+    raw = ends.keep(rendered) if ends is not None else rendered  # before --size and --paste
     if paster is not None:
-        frames = paste_timer.map(paster.paste, rendered)
+        frames = paste_timer.map(paster.paste, raw)
         size = paster.size
     else:
-        frames = _resized(rendered, size) if size is not None and size != session.model.size else rendered
+        frames = _resized(raw, size) if size is not None and size != session.model.size else raw
         size = (size or session.model.size,) * 2
     wanted_sheet = kind == "png" or sheet is not None
     picks = set(np.linspace(0, n_frames - 1, min(sheet_frames, n_frames)).round().astype(int).tolist())
@@ -391,6 +399,9 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
                     bar.update()
             size = writer.written_size or size  # what a player will show: an MP4 pads odd sizes to even
     render_seconds = time.perf_counter() - t_render
+    t_likeness = time.perf_counter()
+    reconstruction = session.likeness(paths, codes, targets, renders=ends.frames if ends is not None else None)
+    likeness_seconds = time.perf_counter() - t_likeness
     if wanted_sheet:
         tile = (kept[0].shape[1], kept[0].shape[0])
         sheet_inputs = [_input_thumbnail(session, p, settings, tile, photo=paste) for p in paths]
@@ -413,6 +424,40 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         "encoder_calls": session.encoder_calls, "reconstruction": reconstruction,
         "timings": {**timings, "total": round(time.perf_counter() - started, 3)},
     }
+
+
+class _EndFrames:
+    """Keeps the first frame that shows each photo input's own code bit for bit: its reconstruction.
+
+    `watch` sees the codes on their way to the renderer (in the render thread) and notes which
+    frame index shows which input; `keep` sees the rendered frames in order (in the caller's
+    thread) and copies those frames. Every batch's codes are read before its frames come back, so a
+    frame's note is always there when the frame is. Comparing the codes themselves finds each
+    input's frame whatever the schedule (--hold, --loop, --pingpong, easing, spline); a keyframe
+    whose frame is never its own code (a --layers mask keeps the first input's rows) is not kept.
+    """
+
+    def __init__(self, codes: np.ndarray, targets: Sequence[np.ndarray | None]):
+        self.codes = codes
+        self.pending = [i for i, target in enumerate(targets) if target is not None]
+        self.shows: dict[int, int] = {}          # frame index -> input index
+        self.frames: dict[int, np.ndarray] = {}  # input index -> its frame
+
+    def watch(self, codes: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        for index, code in enumerate(codes):
+            for i in self.pending:
+                if np.array_equal(code, self.codes[i]):
+                    self.shows[index] = i
+                    self.pending.remove(i)
+                    break
+            yield code
+
+    def keep(self, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        for index, frame in enumerate(frames):
+            i = self.shows.get(index)
+            if i is not None:
+                self.frames[i] = frame.copy()
+            yield frame
 
 
 class _Timer:
