@@ -154,6 +154,35 @@ def render_float(generator: Generator, code: np.ndarray, *, noise=None, truncati
     return img[0].float().cpu().numpy()
 
 
+def compile_generator(generator: Generator, log=None, compiler=None):
+    """`generator` through `torch.compile` where that works, else the generator itself: a callable
+    with the generator's signature. A compiler that is missing or fails (on the first call, or on a
+    new shape) is reported once through `log` and every later call runs eagerly; the numbers are
+    the same either way. For measuring on GPUs (benchmarks/device_check.py); the CLI runs eagerly.
+    `compiler`: `torch.compile` unless given (tests give one that fails).
+    """
+    try:
+        compiled = (compiler or torch.compile)(generator, dynamic=False)
+    except Exception as err:  # e.g. no compile support on this platform
+        if log is not None:
+            log(f"torch.compile unavailable ({type(err).__name__}: {err}); rendering eagerly")
+        return generator
+    state = {"compiled": True}
+
+    def run(*args, **kwargs):
+        if state["compiled"]:
+            try:
+                return compiled(*args, **kwargs)
+            except Exception as err:  # compilation errors come in many types
+                state["compiled"] = False
+                if log is not None:
+                    log(f"torch.compile failed ({type(err).__name__}: {' '.join(str(err).split())[:200]}); "
+                        "rendering eagerly")
+        return generator(*args, **kwargs)
+
+    return run
+
+
 class _Failed:
     def __init__(self, error: BaseException):
         self.error = error

@@ -128,3 +128,24 @@ def test_render_ahead_can_be_turned_off_for_measuring(monkeypatch):
 
     assert list(render_ahead(frames(), depth=2)) == list(range(5))
     assert all(seen)
+
+
+def test_a_failing_compiler_falls_back_to_the_same_frames_once(demo_codes_and_generator):
+    from interp_cli.render import compile_generator
+
+    codes, generator = demo_codes_and_generator
+    calls, messages = [], []
+
+    def broken_compile(module, **options):
+        def run(*args, **kwargs):
+            calls.append(1)
+            raise RuntimeError("backend compiler failed")
+        return run
+
+    run = compile_generator(generator, log=messages.append, compiler=broken_compile)
+    latent = torch.from_numpy(np.stack(codes))
+    with torch.no_grad():
+        expected = generator(latent)
+        assert torch.equal(run(latent), expected)
+        assert torch.equal(run(latent), expected)
+    assert len(calls) == 1 and len(messages) == 1 and "backend compiler failed" in messages[0]
