@@ -96,11 +96,13 @@ def test_blur_with_conv_padding_and_bias_matches_reference():
     assert_close(Blur((1, 3, 3, 1), pad=(2, 1))(x), reference_upfirdn2d(x, blur.kernel / 4, pad=(2, 1)))
 
 
-@pytest.mark.parametrize("kernel_size,demodulate,upsample", [(3, True, False), (3, True, True), (1, False, False)])
+@pytest.mark.parametrize("kernel_size,demodulate,upsample,fold_blur", [
+    (3, True, False, False), (3, True, True, False), (3, True, True, True), (1, False, False, False)])
 @pytest.mark.parametrize("batch", [1, 3])
-def test_modulated_conv_matches_per_sample_weights(kernel_size, demodulate, upsample, batch):
+def test_modulated_conv_matches_per_sample_weights(kernel_size, demodulate, upsample, fold_blur, batch):
     torch.manual_seed(1)
     conv = randomize(ModulatedConv2d(6, 5, kernel_size, 16, demodulate=demodulate, upsample=upsample))
+    conv.fold_blur = fold_blur  # the blur folded into one dense 6x6 transposed conv (Generator.set_upsampling)
     x, w = torch.randn(batch, 6, 9, 9), torch.randn(batch, 16)
     bias = torch.randn(5)
     expected = reference_modulated_conv(conv, x, w)
@@ -267,20 +269,6 @@ def test_fir_kernel_is_normalised():
 
 
 # --- the GPU-oriented paths (folded upsampling, layout by batch), checked here on the CPU ------------
-
-
-@pytest.mark.parametrize("batch", [1, 3])
-def test_folded_upsampling_conv_matches_per_sample_weights(batch):
-    torch.manual_seed(7)
-    conv = randomize(ModulatedConv2d(6, 5, 3, 16, upsample=True))
-    conv.fold_blur = True
-    x, w, bias = torch.randn(batch, 6, 9, 9), torch.randn(batch, 16), torch.randn(5)
-    expected = reference_modulated_conv(conv, x, w)
-    with torch.no_grad():
-        assert_close(conv(x, w), expected)
-        assert_close(conv(x, w, bias=bias, gain=SQRT2), SQRT2 * expected + bias.view(1, -1, 1, 1))
-        assert_close(conv(x.contiguous(memory_format=torch.channels_last), w), expected)
-    assert_close(conv(x, w, bias=bias, gain=SQRT2).detach(), SQRT2 * expected + bias.view(1, -1, 1, 1))
 
 
 @pytest.mark.parametrize("batch", [1, 4])
