@@ -3,9 +3,10 @@
 A morph's in-betweens only look like the people in the photos if both ends were reconstructed
 well, and a poor inversion is the commonest disappointment with StyleGAN morphs. Both images are
 uint8 `[H, W, 3]` at the generator's resolution: the render of the code (const noise, no
-truncation, as `interp render` draws it) and the aligned crop the encoder saw, resized the way the
-encoder's input is (`interp_cli.models.e4e.preprocess`). Where dlib is installed, an identity
-distance too (`interp_cli.identity`): a reconstruction that is not the person is poor whatever its PSNR.
+truncation, as `interp render` draws it; in a morph, its own frame of that code, before --size and
+--paste) and the aligned crop the encoder saw, resized the way the encoder's input is
+(`interp_cli.models.e4e.preprocess`). Where dlib is installed, an identity distance too
+(`interp_cli.identity`): a reconstruction that is not the person is poor whatever its PSNR.
 
 `POOR_PSNR_DB` is the warning threshold; `benchmarks/bench_likeness.py` measures where it sits.
 """
@@ -15,8 +16,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from interp_cli import identity
 
@@ -36,12 +35,19 @@ _SSIM_WINDOW = 11    # Wang et al. 2004: 11x11 Gaussian window, sigma 1.5, K1 0.
 _SSIM_SIGMA = 1.5
 
 
-def _unit(image: np.ndarray) -> torch.Tensor:
-    """uint8 `[H, W, 3]` -> float64 `[1, 3, H, W]` in [0, 1]."""
+def _planes(image: np.ndarray, factor: int) -> np.ndarray:
+    """uint8 `[H, W, 3]` -> float64 `[3, H // factor, W // factor]` in [0, 1], each pixel the mean of
+    its `factor` x `factor` block (trailing rows and columns that do not fill a block are dropped).
+
+    The block sums are taken in integers, so the result is exact whatever the factor."""
     array = np.asarray(image)
     if array.ndim != 3 or array.shape[-1] != 3:
         raise ValueError(f"expected an [H, W, 3] image, got shape {list(array.shape)}")
-    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float64) / 255.0).permute(2, 0, 1)[None]
+    if factor == 1:
+        return array.transpose(2, 0, 1).astype(np.float64) / 255.0
+    h, w = array.shape[0] // factor, array.shape[1] // factor
+    sums = array[:h * factor, :w * factor].reshape(h, factor, w, factor, 3).sum((1, 3), dtype=np.uint32)
+    return sums.transpose(2, 0, 1).astype(np.float64) / (255.0 * factor * factor)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -61,34 +67,35 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     round(min(H, W) / 256), as the authors' reference implementation does, so the window sees
     structure at the scale a viewer does (and a 1024 px SSIM costs a 256 px one). Images smaller
     than the window use a window of their own size.
+
+    NumPy, single-threaded: on torch these small ops cost more in waking its thread pool than in
+    arithmetic (0.2-0.4 s at 1024 px on 2 busy cores, against 0.07 s here; benchmarks/README.md).
     """
     if np.shape(a) != np.shape(b):
         raise ValueError(f"images differ in shape: {list(np.shape(a))} vs {list(np.shape(b))}")
-    x, y = _unit(a), _unit(b)
-    factor = max(1, round(min(x.shape[-2:]) / 256))
-    if factor > 1:
-        x, y = F.avg_pool2d(x, factor), F.avg_pool2d(y, factor)
+    factor = max(1, round(min(np.shape(a)[:2]) / 256))
+    x, y = _planes(a, factor), _planes(b, factor)
     size = min(_SSIM_WINDOW, x.shape[-1], x.shape[-2])
-    coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
-    g = torch.exp(-(coords ** 2) / (2 * _SSIM_SIGMA ** 2))
+    coords = np.arange(size, dtype=np.float64) - (size - 1) / 2
+    g = np.exp(-(coords ** 2) / (2 * _SSIM_SIGMA ** 2))
     weights = (g / g.sum()).tolist()
-    stats = _blur(torch.cat([x, y, x * x, y * y, x * y]), weights)
-    mx, my, xx, yy, xy = stats.chunk(5)
+    mx, my, xx, yy, xy = _blur(np.stack([x, y, x * x, y * y, x * y]), weights)
     vx, vy, cxy = xx - mx * mx, yy - my * my, xy - mx * my
     c1, c2 = 0.01 ** 2, 0.03 ** 2
     s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
     return float(s.mean())
 
 
-def _blur(t: torch.Tensor, weights: list[float]) -> torch.Tensor:
-    """Separable filter over the last two axes, valid positions only: shifted slices added in place
-    (a depthwise conv2d was 5-10x slower on CPU)."""
+def _blur(t: np.ndarray, weights: list[float]) -> np.ndarray:
+    """Separable filter over the last two axes, valid positions only: shifted slices added in place."""
     n = len(weights)
-    for axis in (-1, -2):
+    for axis in (t.ndim - 1, t.ndim - 2):
         length = t.shape[axis] - n + 1
-        out = t.narrow(axis, 0, length) * weights[0]
+        shifted = [t[(slice(None),) * axis + (slice(k, k + length),)] for k in range(n)]
+        out = shifted[0] * weights[0]
+        term = np.empty_like(out)
         for k in range(1, n):
-            out.add_(t.narrow(axis, k, length), alpha=weights[k])
+            out += np.multiply(shifted[k], weights[k], out=term)
         t = out
     return t
 

@@ -1,9 +1,10 @@
 """`-o morph.html`: one self-contained page to scrub a morph, written as the frames arrive.
 
-    about = page_about(names, crops, reconstruction)     # what the page shows beside the slider
+    about = page_about(names, crops)     # what the page shows beside the slider
     with open_writer("m.html", fps=30, quality=8, about=about) as w:   # write.open_writer picks PageWriter
         for frame in frames:
             w.write(frame)
+        w.report(reconstruction)         # the likeness numbers, measured on the frames just written
 
 The page holds every frame as a base64 JPEG in one JavaScript array, a slider over them (the
 keyboard too: left/right one frame, Home/End, space plays), a play/pause button that loops at the
@@ -76,15 +77,37 @@ def jpeg_header(data: bytes) -> bytes:
     return data[:pos - pos % 3]
 
 
-def page_about(names: Sequence[str], crops: Sequence[Optional[np.ndarray]], reconstruction: Sequence[dict],
-               title: Optional[str] = None) -> dict:
+def page_about(names: Sequence[str], crops: Sequence[Optional[np.ndarray]],
+               reconstruction: Optional[Sequence[dict]] = None, title: Optional[str] = None) -> dict:
     """What the page shows beside its slider, one entry per input: its name, its crop (uint8 [H, W, 3],
-    or None) and its likeness entry from the report (`{"psnr", "ssim", "poor"}`, metrics None for a code)."""
+    or None) and, if already known, its likeness entry from the report (`{"psnr", "ssim", "poor"}`,
+    metrics None for a code). A morph measures likeness on its own frames, so it passes the entries
+    to `PageWriter.report` once the frames are written instead."""
     inputs = []
-    for name, crop, entry in zip(names, crops, reconstruction):
-        inputs.append({"name": Path(os.fspath(name)).name, "crop": crop,
-                       "psnr": entry.get("psnr"), "ssim": entry.get("ssim"), "poor": bool(entry.get("poor"))})
+    for i, (name, crop) in enumerate(zip(names, crops)):
+        item = {"name": Path(os.fspath(name)).name, "crop": crop}
+        if reconstruction is not None:
+            item["likeness"] = _likeness(reconstruction[i])
+        inputs.append(item)
     return {"inputs": inputs, "title": title or " \u2192 ".join(item["name"] for item in inputs)}
+
+
+def _likeness(entry: dict) -> dict:
+    return {"psnr": entry.get("psnr"), "ssim": entry.get("ssim"), "identity": entry.get("identity"),
+            "poor": bool(entry.get("poor"))}
+
+
+def _numbers(item: dict) -> str:
+    """The likeness line under an input's crop, as HTML (numbers only, no outside text)."""
+    if item["psnr"] is None:
+        return "a code, no photo"
+    ssim = round(item["ssim"], 2) + 0.0  # + 0.0: no "-0.00"
+    numbers = f"{item['psnr']:.1f} dB \u00b7 SSIM {ssim:.2f}"
+    if item.get("identity") is not None:
+        numbers += f" \u00b7 identity {item['identity']:.2f}"
+    if item.get("poor"):
+        numbers += ' <b class="poor">poor</b>'
+    return numbers
 
 
 class PageWriter(FrameWriter):
@@ -100,6 +123,7 @@ class PageWriter(FrameWriter):
         self._fh = None
         self._seen: dict[bytes, int] = {}  # digest of a frame's JPEG -> its first index (20 bytes a frame)
         self._header = b""
+        self._report: list[str] = []
         super().__init__(path, size=size)
         self._tmp = new_temp(self.path)
         self._fh = open(self._tmp, "w", encoding="utf-8", newline="\n")  # closed in _finish / _discard
@@ -120,8 +144,16 @@ class PageWriter(FrameWriter):
         else:
             self._fh.write('"!' + base64.b64encode(data).decode("ascii") + '",\n')
 
+    def report(self, reconstruction: Sequence[dict]) -> None:
+        """The likeness entries of the report (one per input, as `page_about` takes them), known only once
+        the frames are drawn: they are written after the frames and shown under the inputs' crops."""
+        self._report = [_numbers(_likeness(entry)) for entry in reconstruction]
+
     def _finish(self) -> None:
         self._fh.write("];\n</script>\n<script>\n")
+        for index, numbers in enumerate(self._report):  # JSON strings of our own HTML: safe in a script
+            value = json.dumps(numbers).replace("</", "<\\/")
+            self._fh.write(f'document.getElementById("like{index}").innerHTML = {value};\n')
         self._fh.write(_PLAYER_SHIPPED)
         self._fh.write("</script>\n</body>\n</html>\n")
         self._fh.close()  # commit() fsyncs it
@@ -154,15 +186,9 @@ class PageWriter(FrameWriter):
             picture = f'<img src="{uri}" alt="{name}, as the encoder saw it">'
         else:
             picture = '<span class="nocrop">code</span>'
-        if item.get("psnr") is None:
-            numbers = "a code, no photo"
-        else:
-            ssim = round(item["ssim"], 2) + 0.0  # + 0.0: no "-0.00"
-            numbers = f"{item['psnr']:.1f} dB \u00b7 SSIM {ssim:.2f}"
-            if item.get("poor"):
-                numbers += ' <b class="poor">poor</b>'
+        numbers = _numbers(item["likeness"]) if "likeness" in item else ""  # else filled by report()
         return (f'<figure class="input">{picture}<figcaption><span class="name">{letter}. {name}</span>'
-                f'<span class="like">{numbers}</span></figcaption></figure>')
+                f'<span class="like" id="like{index}">{numbers}</span></figcaption></figure>')
 
 
 # The page before the frames. {settings} is JSON; every other field is escaped HTML.

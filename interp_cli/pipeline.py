@@ -241,14 +241,18 @@ class Session:
                                           progress=progress)
         return refined[0].detach().float().cpu().numpy()
 
-    def likeness(self, paths: Sequence[Path], codes: np.ndarray, targets: Sequence[np.ndarray | None], *,
-                 refined: int = 0, suggest_tune: bool = True) -> list[dict]:
+    def likeness(self, paths: Sequence[Path], codes: np.ndarray, targets: Sequence[np.ndarray | None],
+                 renders: dict[int, np.ndarray] | None = None, *, refined: int = 0,
+                 suggest_tune: bool = True) -> list[dict]:
         """How well each code reproduces its photo (see `interp_cli.likeness`): one entry per input,
         `{"input", "psnr", "ssim", "identity", "identity_note", "poor"}`, metrics None for a code file.
-        Costs one render per photo; a poor one is logged as a one-line warning (`refined`: the --refine
-        steps the codes had; `suggest_tune`: whether the command can still offer --tune)."""
-        photos = [i for i, target in enumerate(targets) if target is not None]
-        renders = dict(zip(photos, self.frames([codes[i] for i in photos], batch_size=4)))
+        `renders` maps an input's index to its code already rendered (const noise, no truncation; a
+        morph's own end frames); every other photo's code is rendered here. A poor one is logged as a
+        one-line warning (`refined`: the --refine steps the codes had; `suggest_tune`: whether the
+        command can still offer --tune)."""
+        renders = dict(renders or {})
+        photos = [i for i, target in enumerate(targets) if target is not None and i not in renders]
+        renders.update(zip(photos, self.frames([codes[i] for i in photos], batch_size=4)))
         entries = []
         for i, path in enumerate(paths):
             if targets[i] is None:
@@ -397,25 +401,41 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     encoded = _encode_for_morph(session, paths, settings, backdrop_index)
     codes = np.stack([code for code, _, _ in encoded])
     encode_seconds = time.perf_counter() - t_encode
-    t_likeness = time.perf_counter()
-    reconstruction = session.likeness(paths, codes, [target for _, _, target in encoded], refined=refine)
-    likeness_seconds = time.perf_counter() - t_likeness
+    targets = [target for _, _, target in encoded]
+    # The likeness report measures the morph's own frames of each photo's code (its reconstruction),
+    # at the generator's resolution, instead of rendering them again: only when they are drawn as
+    # `interp render` draws a code (const noise, no truncation); the rest are rendered after the morph.
+    ends = _EndFrames(codes, targets) if noise == "const" and truncation == 1.0 else None
     if own_session:
         session.release_encoder()  # rendering never needs it: give its memory back before the frames
 
     paster = _paster(session, paths, encoded, backdrop_index, size, match_colour)
     paste_timer = _Timer() if paster is not None else None
     # Before the render thread starts: a code's crop is a render of its own.
-    about = _page_about(session, paths, codes, encoded, reconstruction) if kind == "html" else None
+    about = _page_about(session, paths, codes, encoded) if kind == "html" else None
     n_frames = len(plan)
-    rendered = render_ahead(session.frames(blend.iter_codes(codes, plan, interp=interp, layer_mask=mask),
-                                           batch_size=batch_size, noise=noise, seed=seed, truncation=truncation),
-                            depth=2 * batch_size)
-    frames, size = _finished(session, rendered, paster, size, paste_timer)
+    code_stream = blend.iter_codes(codes, plan, interp=interp, layer_mask=mask)
+    if ends is not None:
+        code_stream = ends.watch(code_stream)
+    rendered = render_ahead(session.frames(code_stream, batch_size=batch_size, noise=noise, seed=seed,
+                                           truncation=truncation), depth=2 * batch_size)
+    raw = ends.keep(rendered) if ends is not None else rendered  # before --size and --paste
+    frames, size = _finished(session, raw, paster, size, paste_timer)
     wanted_sheet = kind == "png" or sheet is not None
     sheet_summary = None
     picks = set(np.linspace(0, n_frames - 1, min(sheet_frames, n_frames)).round().astype(int).tolist())
     kept: list[np.ndarray] = []
+    likeness_seconds = 0.0
+
+    def report() -> list[dict]:  # once every frame is drawn: the end frames are the reconstructions
+        nonlocal likeness_seconds
+        t_likeness = time.perf_counter()
+        entries = session.likeness(paths, codes, targets, renders=ends.frames if ends is not None else None,
+                                   refined=refine)
+        likeness_seconds = time.perf_counter() - t_likeness
+        return entries
+
+    reconstruction = None
     t_render = time.perf_counter()
     with closing(rendered), progress_bars.bar(n_frames, "rendering", unit="frame", enabled=progress) as bar:
         if kind == "png":  # on any error, closing stops the render thread before leaving
@@ -431,8 +451,13 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
                     if wanted_sheet and i in picks:
                         kept.append(_sheet_tile(frame))
                     bar.update()
+                if kind == "html":  # a page shows the report beside its slider: measured before it closes
+                    reconstruction = report()
+                    writer.report(reconstruction)
             size = writer.written_size or size  # what a player will show: an MP4 pads odd sizes to even
-    render_seconds = time.perf_counter() - t_render
+    render_seconds = time.perf_counter() - t_render - likeness_seconds
+    if reconstruction is None:
+        reconstruction = report()
     if wanted_sheet:
         tile = (kept[0].shape[1], kept[0].shape[0])
         sheet_inputs = [_input_thumbnail(session, p, settings, tile, photo=paste) for p in paths]
@@ -535,6 +560,40 @@ def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps
     yield from frames
 
 
+class _EndFrames:
+    """Keeps the first frame that shows each photo input's own code bit for bit: its reconstruction.
+
+    `watch` sees the codes on their way to the renderer (in the render thread) and notes which
+    frame index shows which input; `keep` sees the rendered frames in order (in the caller's
+    thread) and copies those frames. Every batch's codes are read before its frames come back, so a
+    frame's note is always there when the frame is. Comparing the codes themselves finds each
+    input's frame whatever the schedule (--hold, --loop, --pingpong, easing, spline); a keyframe
+    whose frame is never its own code (a --layers mask keeps the first input's rows) is not kept.
+    """
+
+    def __init__(self, codes: np.ndarray, targets: Sequence[np.ndarray | None]):
+        self.codes = codes
+        self.pending = [i for i, target in enumerate(targets) if target is not None]
+        self.shows: dict[int, int] = {}          # frame index -> input index
+        self.frames: dict[int, np.ndarray] = {}  # input index -> its frame
+
+    def watch(self, codes: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        for index, code in enumerate(codes):
+            for i in self.pending:
+                if np.array_equal(code, self.codes[i]):
+                    self.shows[index] = i
+                    self.pending.remove(i)
+                    break
+            yield code
+
+    def keep(self, frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        for index, frame in enumerate(frames):
+            i = self.shows.get(index)
+            if i is not None:
+                self.frames[i] = frame.copy()
+            yield frame
+
+
 class _Timer:
     """Adds up the time spent in a function mapped over a stream (the paste, beside the render)."""
 
@@ -564,15 +623,14 @@ def _sheet_tile(frame: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(frame).resize(new, Image.Resampling.LANCZOS))
 
 
-def _page_about(session: Session, paths: Sequence[Path], codes: np.ndarray, encoded: list,
-                reconstruction: list) -> dict:
+def _page_about(session: Session, paths: Sequence[Path], codes: np.ndarray, encoded: list) -> dict:
     """What an HTML page shows beside its slider: each input's crop as the encoder saw it (a code's own
-    rendering for a `.npy` input) and its likeness numbers."""
+    rendering for a `.npy` input); the likeness numbers follow the frames (`PageWriter.report`)."""
     from interp_cli.page import page_about
 
     crops = [target if target is not None else next(session.frames([codes[i]], batch_size=1))
              for i, (_, _, target) in enumerate(encoded)]
-    return page_about(paths, crops, reconstruction)
+    return page_about(paths, crops)
 
 
 def pick_input(option: str, value: str | int, paths: Sequence[Path]) -> int:

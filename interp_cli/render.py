@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -65,8 +66,36 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """`[B, 3, H, W]` in [-1, 1] -> `[B, H, W, 3]` uint8: (x + 1) * 127.5, clipped and rounded on the device."""
+    return _uint8_on_device(images).cpu().numpy()
+
+
+def _uint8_on_device(images: torch.Tensor) -> torch.Tensor:
+    """`to_uint8` without the copy: the `[B, H, W, 3]` uint8 tensor on the images' device (4x less to copy)."""
     scaled = ((images.float() + 1) * 127.5).clamp_(0, 255).round_()
-    return scaled.to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+    return scaled.to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+
+
+def _copy_to_host(frames: torch.Tensor):
+    """Start copying uint8 frames to the host: (a function that waits for them as `[B, H, W, 3]`
+    numpy, whether the copy runs behind the caller's back).
+
+    From a CUDA device the copy goes into pinned memory without blocking, so the caller can queue
+    the next batch's kernels before waiting: the GPU then renders batch k+1 while batch k crosses
+    the bus and the host hands it on. Elsewhere the copy is made at once.
+    """
+    if frames.device.type == "cuda":
+        host = torch.empty(frames.shape, dtype=torch.uint8, pin_memory=True)
+        host.copy_(frames, non_blocking=True)
+        copied = torch.cuda.Event()
+        copied.record()
+
+        def wait() -> np.ndarray:
+            copied.synchronize()
+            return host.numpy()  # the array keeps `host` (and its pinned block) alive
+
+        return wait, True
+    array = frames.cpu().numpy()
+    return (lambda: array), False
 
 
 def _batches(codes: Iterable[np.ndarray], batch_size: int) -> Iterator[np.ndarray]:
@@ -87,8 +116,9 @@ def render_frames(generator: Generator, codes: Iterable[np.ndarray], *, batch_si
                   precision: torch.dtype | None = None) -> Iterator[np.ndarray]:
     """Stream frames `[H, W, 3]` uint8 for a stream of codes `[n_latent, D]`, `batch_size` at a time.
 
-    Only one batch of codes and images is alive at once, so memory does not grow with the number
-    of frames. `noise` is the per-layer noise shared by every frame (no flicker). `precision`:
+    Only one batch of codes and images is alive at once (two on a GPU, whose previous batch is
+    copied to the host while the next one renders), so memory does not grow with the number of
+    frames. `noise` is the per-layer noise shared by every frame (no flicker). `precision`:
     autocast dtype (see `pick_precision`), None for float32.
     """
     device = next(generator.parameters()).device
@@ -96,11 +126,22 @@ def render_frames(generator: Generator, codes: Iterable[np.ndarray], *, batch_si
         noise = generator.make_noise("const", device=device)
     if truncation_latent is not None:
         truncation_latent = truncation_latent.to(device)
+    waiting = None  # the previous batch's frames, still on their way to the host
     for batch in _batches(codes, max(1, int(batch_size))):
         latent = torch.from_numpy(batch).to(device=device, dtype=torch.float32)
         with autocast(device, precision):
             images = generator(latent, noise=noise, truncation=truncation, truncation_latent=truncation_latent)
-        yield from to_uint8(images)
+        ready, behind = _copy_to_host(_uint8_on_device(images))
+        del images
+        if waiting is not None:
+            yield from waiting()
+            waiting = None
+        if behind:
+            waiting = ready  # handed on after the next batch is queued
+        else:
+            yield from ready()
+    if waiting is not None:
+        yield from waiting()
 
 
 def render_float(generator: Generator, code: np.ndarray, *, noise=None, truncation: float = 1.0,
@@ -111,6 +152,35 @@ def render_float(generator: Generator, code: np.ndarray, *, noise=None, truncati
         latent = torch.from_numpy(np.ascontiguousarray(code, dtype=np.float32))[None].to(device)
         img = generator(latent, noise=noise, truncation=truncation, truncation_latent=truncation_latent)
     return img[0].float().cpu().numpy()
+
+
+def compile_generator(generator: Generator, log=None, compiler=None):
+    """`generator` through `torch.compile` where that works, else the generator itself: a callable
+    with the generator's signature. A compiler that is missing or fails (on the first call, or on a
+    new shape) is reported once through `log` and every later call runs eagerly; the numbers are
+    the same either way. For measuring on GPUs (benchmarks/device_check.py); the CLI runs eagerly.
+    `compiler`: `torch.compile` unless given (tests give one that fails).
+    """
+    try:
+        compiled = (compiler or torch.compile)(generator, dynamic=False)
+    except Exception as err:  # e.g. no compile support on this platform
+        if log is not None:
+            log(f"torch.compile unavailable ({type(err).__name__}: {err}); rendering eagerly")
+        return generator
+    state = {"compiled": True}
+
+    def run(*args, **kwargs):
+        if state["compiled"]:
+            try:
+                return compiled(*args, **kwargs)
+            except Exception as err:  # compilation errors come in many types
+                state["compiled"] = False
+                if log is not None:
+                    log(f"torch.compile failed ({type(err).__name__}: {' '.join(str(err).split())[:200]}); "
+                        "rendering eagerly")
+        return generator(*args, **kwargs)
+
+    return run
 
 
 class _Failed:
@@ -128,8 +198,13 @@ def render_ahead(frames: Iterable[np.ndarray], depth: int = 8) -> Iterator[np.nd
     overlap: on a GPU the encoder is the slower half, on a CPU the network keeps running while
     the frame is piped to ffmpeg. Order is kept, memory stays bounded by `depth` frames, an
     error in the renderer is raised here, and closing this iterator (or an error in the caller)
-    stops the renderer after the frame it is working on.
+    stops the renderer after the frame it is working on. `INTERP_RENDER_AHEAD=0` in the
+    environment turns the thread off (for measuring what it gains).
     """
+    if os.environ.get("INTERP_RENDER_AHEAD", "1") == "0":
+        # Off: render each frame when it is asked for (the A/B baseline in benchmarks/README.md).
+        yield from frames
+        return
     ready: queue.Queue = queue.Queue(maxsize=max(1, depth))
     stop = threading.Event()
 

@@ -243,3 +243,86 @@ def test_without_dlib_the_cli_reports_identity_null_and_warns_as_before(random_1
         assert line.startswith(f"warning: {photo}: the code reproduces this photo poorly (")
         assert line.endswith("dB PSNR, below 18), so the morph may not look like this person; "
                              "try --tune, --refine 100, or a clearer frontal photo")
+
+
+# --- measured on the morph's own frames ------------------------------------------------------
+
+
+def _ssim_before(a: np.ndarray, b: np.ndarray) -> float:
+    """The SSIM as it was computed before it moved to NumPy (torch, float64, avg_pool2d), kept as the
+    reference the new one must match."""
+    import torch
+    import torch.nn.functional as F
+
+    x, y = (torch.from_numpy(np.ascontiguousarray(i, dtype=np.float64) / 255.0).permute(2, 0, 1)[None] for i in (a, b))
+    factor = max(1, round(min(x.shape[-2:]) / 256))
+    if factor > 1:
+        x, y = F.avg_pool2d(x, factor), F.avg_pool2d(y, factor)
+    size = min(11, x.shape[-1], x.shape[-2])
+    coords = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+    g = torch.exp(-(coords ** 2) / (2 * 1.5 ** 2))
+    g = (g / g.sum()).view(1, 1, 1, -1).expand(3, 1, 1, size)
+    stats = torch.cat([x, y, x * x, y * y, x * y])
+    stats = F.conv2d(F.conv2d(stats, g, groups=3), g.transpose(2, 3), groups=3)
+    mx, my, xx, yy, xy = stats.chunk(5)
+    vx, vy, cxy = xx - mx * mx, yy - my * my, xy - mx * my
+    s = ((2 * mx * my + 1e-4) * (2 * cxy + 9e-4)) / ((mx * mx + my * my + 1e-4) * (vx + vy + 9e-4))
+    return float(s.mean())
+
+
+@pytest.mark.parametrize("shape", [(1024, 1024, 3), (301, 517, 3), (64, 64, 3), (9, 12, 3)])
+def test_ssim_matches_the_previous_torch_computation(shape):
+    rng = np.random.default_rng(2)
+    a = rng.integers(0, 256, shape, dtype=np.uint8)
+    b = np.clip(a.astype(int) // 2 + rng.integers(0, 90, shape), 0, 255).astype(np.uint8)
+    assert likeness.ssim(a, b) == pytest.approx(_ssim_before(a, b), abs=1e-9)
+
+
+def _morph_and_rerender(tmp_path, inputs, **options):
+    """The reconstruction a morph reports, the same measured by rendering each code again (the way
+    the report was made before it used the morph's frames), and the batches the morph rendered."""
+    from interp_cli.pipeline import EncodeSettings, Session, morph
+
+    session = Session("demo", "cpu", log=lambda message: None, progress=False, cache_dir=tmp_path / "cache")
+    # Encoded (and refined) first, so the morph finds the codes in the cache and only renders.
+    encoded = session.encode_inputs([Path(p) for p in inputs], EncodeSettings(refine=options.get("refine", 0)))
+    calls = []
+    session.model.generator.register_forward_hook(lambda module, args, output: calls.append(output.shape[0]))
+    summary = morph(inputs, tmp_path / "m.gif", session=session, progress=False, log=lambda m: None, **options)
+    morph_calls = list(calls)
+    assert session.encoder_calls == len(inputs)
+    again = session.likeness(inputs, np.stack([c for c, _, _ in encoded]), [t for _, _, t in encoded])
+    return summary["reconstruction"], again, morph_calls, summary["frames"]
+
+
+@pytest.mark.parametrize("options", [
+    {"steps": 3},
+    {"steps": 4, "pingpong": True, "hold": 1, "ease": "cubic"},
+    {"steps": 3, "loop": True, "interp": "spline", "size": 96},
+    {"steps": 3, "refine": 2},
+])
+def test_the_report_measures_the_morphs_own_frames_as_a_render_would(tmp_path, options):
+    shifted = tmp_path / "shifted.png"
+    Image.fromarray(np.roll(np.asarray(Image.open(FACE_A).convert("RGB")), 7, axis=1)).save(shifted)
+    inputs = [FACE_A, FACE_B, shifted]
+    reported, again, calls, frames = _morph_and_rerender(tmp_path, inputs, **options)
+    for r, a in zip(reported, again):
+        assert r["input"] == a["input"]
+        assert abs(r["psnr"] - a["psnr"]) <= 0.1 and abs(r["ssim"] - a["ssim"]) <= 0.005, (r, a)
+    # No extra render: the generator drew the morph's frames and nothing else.
+    assert sum(calls) == frames
+
+
+def test_a_layers_mask_renders_the_inputs_whose_frames_are_not_their_own_code(tmp_path):
+    # Outside the mask every frame keeps the first input's rows, so the last frame is not the second
+    # input's reconstruction: that one is rendered on its own, as before.
+    reported, again, calls, frames = _morph_and_rerender(tmp_path, [FACE_A, FACE_B], steps=3, layers="coarse")
+    assert [round(r["psnr"], 1) for r in reported] == [round(a["psnr"], 1) for a in again]
+    assert calls[-1] == 1 and sum(calls) == frames + 1
+
+
+def test_truncation_or_other_noise_renders_the_codes_as_interp_render_draws_them(tmp_path):
+    reported, again, calls, frames = _morph_and_rerender(tmp_path, [FACE_A, FACE_B], steps=3, truncation=0.5,
+                                                         noise="random")
+    assert reported == again
+    assert sum(calls) == frames + 2

@@ -83,3 +83,69 @@ def test_render_ahead_stops_rendering_when_the_consumer_stops():
     ahead.close()  # joins the render thread
     assert not any(t.name == "interp-render" for t in threading.enumerate())
     assert len(produced) <= 3 + 2 + 1  # consumed + queued + the one being handed over
+
+
+def test_a_device_copy_that_runs_behind_hands_on_the_same_frames_one_batch_later(demo_codes_and_generator,
+                                                                                   monkeypatch):
+    # A CUDA copy is asynchronous: the next batch is queued before the previous batch's frames are
+    # waited for. Faked here on the CPU (what the copy does is the same; only when it is waited for changes).
+    from interp_cli import render
+
+    codes, generator = demo_codes_and_generator
+    codes = codes * 3  # 9 codes: batches of 4, 4, 1
+    expected = np.stack(list(render_frames(generator, codes, batch_size=4)))
+    events = []
+    real_copy = render._copy_to_host
+
+    def copy_behind(frames):
+        wait, _ = real_copy(frames)
+        events.append(f"copy {len(events)}")
+
+        def waited():
+            events.append("wait")
+            return wait()
+
+        return waited, True
+
+    monkeypatch.setattr(render, "_copy_to_host", copy_behind)
+    got = np.stack(list(render_frames(generator, codes, batch_size=4)))
+    np.testing.assert_array_equal(got, expected)
+    assert events == ["copy 0", "copy 1", "wait", "copy 3", "wait", "wait"]
+
+
+def test_render_ahead_can_be_turned_off_for_measuring(monkeypatch):
+    import threading
+
+    from interp_cli.render import render_ahead
+
+    monkeypatch.setenv("INTERP_RENDER_AHEAD", "0")
+    seen = []
+
+    def frames():
+        for i in range(5):
+            seen.append(threading.current_thread() is threading.main_thread())
+            yield i
+
+    assert list(render_ahead(frames(), depth=2)) == list(range(5))
+    assert all(seen)
+
+
+def test_a_failing_compiler_falls_back_to_the_same_frames_once(demo_codes_and_generator):
+    from interp_cli.render import compile_generator
+
+    codes, generator = demo_codes_and_generator
+    calls, messages = [], []
+
+    def broken_compile(module, **options):
+        def run(*args, **kwargs):
+            calls.append(1)
+            raise RuntimeError("backend compiler failed")
+        return run
+
+    run = compile_generator(generator, log=messages.append, compiler=broken_compile)
+    latent = torch.from_numpy(np.stack(codes))
+    with torch.no_grad():
+        expected = generator(latent)
+        assert torch.equal(run(latent), expected)
+        assert torch.equal(run(latent), expected)
+    assert len(calls) == 1 and len(messages) == 1 and "backend compiler failed" in messages[0]

@@ -96,11 +96,13 @@ def test_blur_with_conv_padding_and_bias_matches_reference():
     assert_close(Blur((1, 3, 3, 1), pad=(2, 1))(x), reference_upfirdn2d(x, blur.kernel / 4, pad=(2, 1)))
 
 
-@pytest.mark.parametrize("kernel_size,demodulate,upsample", [(3, True, False), (3, True, True), (1, False, False)])
+@pytest.mark.parametrize("kernel_size,demodulate,upsample,fold_blur", [
+    (3, True, False, False), (3, True, True, False), (3, True, True, True), (1, False, False, False)])
 @pytest.mark.parametrize("batch", [1, 3])
-def test_modulated_conv_matches_per_sample_weights(kernel_size, demodulate, upsample, batch):
+def test_modulated_conv_matches_per_sample_weights(kernel_size, demodulate, upsample, fold_blur, batch):
     torch.manual_seed(1)
     conv = randomize(ModulatedConv2d(6, 5, kernel_size, 16, demodulate=demodulate, upsample=upsample))
+    conv.fold_blur = fold_blur  # the blur folded into one dense 6x6 transposed conv (Generator.set_upsampling)
     x, w = torch.randn(batch, 6, 9, 9), torch.randn(batch, 16)
     bias = torch.randn(5)
     expected = reference_modulated_conv(conv, x, w)
@@ -264,3 +266,54 @@ def test_encoder_subsampling_shortcut_is_the_max_pool(stride):
 def test_fir_kernel_is_normalised():
     k = make_fir_kernel((1, 3, 3, 1))
     assert k.shape == (4, 4) and math.isclose(k.sum().item(), 1.0, rel_tol=1e-6)
+
+
+# --- the GPU-oriented paths (folded upsampling, layout by batch), checked here on the CPU ------------
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+@pytest.mark.parametrize("layout", ["channels_last", "nchw"])
+@pytest.mark.parametrize("upsampling", ["blur", "folded"])
+def test_every_layout_and_upsampling_matches_reference(small_generator, batch, layout, upsampling, monkeypatch):
+    gen = small_generator
+    monkeypatch.setattr(gen, "PER_FRAME_FROM", 1 << 20)  # the whole batch together, as on a GPU
+    monkeypatch.setattr(gen, "layout", layout)
+    latent = torch.randn(batch, gen.n_latent, gen.style_dim)
+    noise = gen.make_noise("random", seed=8)
+    try:
+        gen.set_upsampling(upsampling)
+        with torch.no_grad():
+            image = gen(latent, noise=noise)
+    finally:
+        gen.set_upsampling("blur")
+    with torch.no_grad():
+        assert_close(image, reference_generator(gen, latent, noise), tol=1e-4)
+
+
+def test_layout_is_chosen_by_device_unless_set(small_generator, monkeypatch):
+    gen = small_generator
+    x = torch.zeros(8, 3, 4, 4)
+    assert gen.channels_last_for(x)  # CPU: oneDNN runs NHWC whatever the batch
+    monkeypatch.setattr(gen, "layout", "nchw")
+    assert not gen.channels_last_for(x)
+    with pytest.raises(ValueError, match="upsampling"):
+        gen.set_upsampling("nearest")
+
+
+def test_a_copy_of_the_generator_keeps_its_own_weights_and_caches(small_generator):
+    # `--tune` renders with a tuned copy: nothing cached from the original may leak into it.
+    import copy
+
+    gen = small_generator
+    latent = torch.randn(2, gen.n_latent, gen.style_dim)
+    with torch.no_grad():
+        before = gen(latent)
+        tuned = copy.deepcopy(gen)
+        for conv in tuned.modules():
+            if isinstance(conv, ModulatedConv2d):
+                conv.weight.mul_(1.5).add_(0.1)
+        tuned.set_upsampling("folded")
+        assert_close(tuned(latent), reference_generator(tuned, latent, tuned.noise_buffers()), tol=1e-4)
+        assert (tuned(latent) - before).abs().max() > 1e-2
+        assert_close(gen(latent), before, tol=1e-6)
+    assert not any(m.fold_blur for m in gen.modules() if isinstance(m, ModulatedConv2d))

@@ -191,6 +191,18 @@ class Upsample(nn.Module):
         return upfirdn2d(x, self.kernel, up=self.factor, pad=self.pad)
 
 
+def _autocast_dtype(device_type: str) -> torch.dtype | None:
+    """The autocast dtype in force for `device_type`, None when autocast is off."""
+    try:
+        if not torch.is_autocast_enabled(device_type):
+            return None
+        return torch.get_autocast_dtype(device_type)
+    except (TypeError, AttributeError):  # torch < 2.4: CUDA only, older names
+        if device_type != "cuda" or not torch.is_autocast_enabled():
+            return None
+        return torch.get_autocast_gpu_dtype()
+
+
 def _inplace() -> bool:
     """In-place updates of fresh layer outputs are safe when no graph is recorded (rendering);
     with autograd on (code refinement) the out-of-place ops keep every saved tensor intact."""
@@ -221,6 +233,8 @@ class ModulatedConv2d(nn.Module):
             self.blur = Blur(blur_kernel, pad=((p + 1) // 2 + factor - 1, p // 2 + 1), upsample_factor=factor)
         self.modulation = EqualLinear(style_dim, in_channel, bias_init=1)
         self._weight_sq: tuple[tuple, torch.Tensor] | None = None   # (weight identity, tensor)
+        # With `upsample`: fold the blur into the transposed conv's kernel (see `Generator.set_upsampling`).
+        self.fold_blur = False
 
     def weight_sq(self) -> torch.Tensor:
         """`sum_k (scale * W_oik)^2`, `[out, in]` fp32: the demodulation's per-weight part.
@@ -291,6 +305,17 @@ class ModulatedConv2d(nn.Module):
         if bias is not None:
             bias = bias.to(x.dtype)
         if self.upsample:
+            pad0, pad1 = self.blur.pad
+            if self.fold_blur and pad0 == pad1:
+                # One dense stride-2 transposed conv with the blur folded into its kernel (3x3 (*) 4x4
+                # -> 6x6, a true convolution of the two): no depthwise pass over the 2x output. The
+                # same sum; its padding crops what the blur's padding would have left over.
+                kernel = torch.flip(self.blur.kernel, [0, 1]).to(weight.dtype)[None, None]
+                k = self.kernel_size
+                folded = F.conv2d(weight.reshape(-1, 1, k, k), kernel, padding=kernel.shape[-1] - 1)
+                folded = folded.view(weight.shape[0], weight.shape[1], *folded.shape[-2:])
+                return F.conv_transpose2d(x, folded.transpose(0, 1), bias, stride=2,
+                                          padding=kernel.shape[-1] - 1 - pad0)
             x = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
             return self.blur(x, bias)
         if self.kernel_size == 3 and winograd.applies(x, self.in_channel):
@@ -429,10 +454,17 @@ class Generator(nn.Module):
     PER_FRAME_FROM = 64
     # Device types whose activations run channels_last (MPS keeps NCHW, its native layout).
     CHANNELS_LAST_ON = ("cpu", "cuda")
+    # From this batch size, fp16 on CUDA runs NCHW: measured on an H200 at 1024 px, batch 8, NCHW
+    # rendered 249 frames/s against channels_last's 153, while at batch 1 channels_last won 93 to 54
+    # (benchmarks/README.md). bf16 and fp32 were measured channels_last only, so they keep it.
+    NCHW_FROM_BATCH = 4
+    LAYOUTS = ("auto", "channels_last", "nchw")
+    UPSAMPLINGS = ("blur", "folded")
 
     def __init__(self, config: GeneratorConfig):
         super().__init__()
         self.config = config
+        self.layout = "auto"   # activations' memory layout: see `channels_last_for`
         self.size, self.style_dim = config.size, config.style_dim
         self.n_latent, self.num_layers = config.n_latent, config.num_noise_layers
         ch = config.channels
@@ -455,6 +487,28 @@ class Generator(nn.Module):
             self.convs.append(StyledConv(out_channel, out_channel, 3, config.style_dim))
             self.to_rgbs.append(ToRGB(out_channel, config.style_dim))
             in_channel = out_channel
+
+    def channels_last_for(self, x: torch.Tensor) -> bool:
+        """Whether activations like `x` run channels_last: `layout` if set, else by device, batch and
+        precision (`CHANNELS_LAST_ON`, `NCHW_FROM_BATCH`)."""
+        if self.layout != "auto":
+            return self.layout == "channels_last"
+        if x.device.type not in self.CHANNELS_LAST_ON:
+            return False
+        if x.device.type == "cuda" and x.shape[0] >= self.NCHW_FROM_BATCH and _autocast_dtype("cuda") == torch.float16:
+            return False
+        return True
+
+    def set_upsampling(self, mode: str) -> None:
+        """`blur`: the upsampling convs run a stride-2 3x3 transposed conv, then a depthwise 4x4 blur
+        (the default: on CPU folding measured 1.6-3x slower, 4x the MACs); `folded`: one dense 6x6
+        transposed conv with the blur inside its kernel (no grouped conv; for GPUs, where the
+        depthwise blur ran as cuDNN's slow grouped direct convolution). The same sum either way."""
+        if mode not in self.UPSAMPLINGS:
+            raise ValueError(f"upsampling {mode!r}: choose one of {', '.join(self.UPSAMPLINGS)}")
+        for module in self.modules():
+            if isinstance(module, ModulatedConv2d) and module.upsample:
+                module.fold_blur = mode == "folded"
 
     def noise_buffers(self) -> list[torch.Tensor]:
         """The checkpoint's fixed per-layer noise maps, `[1, 1, r, r]` each (used by noise mode `const`)."""
@@ -512,7 +566,7 @@ class Generator(nn.Module):
 
         batch = latent.shape[0]
         out = self.input(batch)
-        if out.device.type in self.CHANNELS_LAST_ON:
+        if self.channels_last_for(out):
             # NHWC: oneDNN and cuDNN convolve it directly; NCHW costs a layout conversion of
             # every conv's input and output (two full passes per layer on CPU).
             out = out.contiguous(memory_format=torch.channels_last)
@@ -549,8 +603,10 @@ class Generator(nn.Module):
                 # NNPACK reads and writes NCHW: the whole block stays in it (a layout change
                 # costs a full transpose, 20-30 ms at 256 px on a laptop CPU).
                 out = out.contiguous()
-            elif out.device.type in self.CHANNELS_LAST_ON:
+            elif self.channels_last_for(out):
                 out = out.contiguous(memory_format=torch.channels_last)
+            else:
+                out = out.contiguous()
             out = self.convs[2 * b](out, latent[:, i], noise[i])
             out = self.convs[2 * b + 1](out, latent[:, i + 1], noise[i + 1])
             skip = self.to_rgbs[b](out, latent[:, i + 2], skip)
