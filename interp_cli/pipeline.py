@@ -330,6 +330,8 @@ def _refuse_stills(paths: Sequence[Path], loop: bool) -> None:
 
     pairs = list(zip(paths, paths[1:])) + ([(paths[-1], paths[0])] if loop and len(paths) > 2 else [])
     for i, (a, b) in enumerate(pairs):
+        if (a.suffix.lower() == ".npy") != (b.suffix.lower() == ".npy"):
+            continue  # a photo and a code are read differently: a misnamed file is named when it is read
         if os.path.samefile(a, b) or filecmp.cmp(a, b, shallow=False):
             same = f"{a} follows itself" if str(a) == str(b) else f"{a} and {b} are the same image, one after the other"
             wrap = " (--loop goes from the last input back to the first)" if i == len(paths) - 1 else ""
