@@ -170,8 +170,9 @@ def test_without_dlib_the_distance_is_none_and_nothing_else_changes(crops, tmp_p
     assert entry["psnr"] == with_dlib["psnr"] and entry["ssim"] == with_dlib["ssim"]
     assert entry["poor"] == (entry["psnr"] < likeness.POOR_PSNR_DB)
     assert likeness.describe([{"input": "obama.png", **entry}]).count("identity") == 0
-    if entry["poor"]:  # the PSNR warning as it always was: no identity clause, no --tune
-        assert "dlib" not in without["warning"] and "--tune" not in without["warning"]
+    if entry["poor"]:  # the PSNR warning, with no identity clause
+        assert "dlib" not in without["warning"] and "distance" not in without["warning"]
+        assert without["warning"].startswith("warning: obama.png: the code reproduces this photo poorly")
 
 
 @needs_dlib
