@@ -128,6 +128,22 @@ def test_names_are_escaped_and_the_likeness_numbers_are_shown(tmp_path):
     assert len(crops) == 1 and Image.open(io.BytesIO(base64.b64decode(crops[0]))).size == (128, 128)
 
 
+def test_the_report_measured_after_the_frames_fills_the_likeness_lines(tmp_path):
+    # A morph measures likeness on its own end frames, so the numbers reach the page after the frames:
+    # the cards are written empty with the first frame and a script after the frames fills them.
+    about = page_about(["a.png", "c.npy"], [np.full((64, 64, 3), 90, np.uint8), None])
+    with open_writer(tmp_path / "m.html", about=about) as writer:
+        for frame in _gradients(2):
+            writer.write(frame)
+        writer.report([{"psnr": 27.46, "ssim": 0.8912, "identity": 0.41, "poor": False},
+                       {"psnr": None, "ssim": None, "identity": None, "poor": False}])
+    text = (tmp_path / "m.html").read_text(encoding="utf-8")
+    assert '<span class="like" id="like0"></span>' in text  # the card, before the frames
+    assert text.index('id="like0"') < text.index('getElementById("like0").innerHTML')
+    assert '"27.5 dB \\u00b7 SSIM 0.89 \\u00b7 identity 0.41"' in text
+    assert '"a code, no photo"' in text
+
+
 def test_memory_does_not_grow_with_frame_count(tmp_path):
     frame = _gradients(1, 256, 256)[0]
 
