@@ -189,7 +189,7 @@ def test_the_page_holds_the_frames_the_frames_directory_holds(made):
     files = sum(len(encode_jpeg(frame, jpeg_quality(8))) for frame in written)
     assert (out / "m.html").stat().st_size < 1.5 * files  # the player and the inputs' crops included
     text = (out / "m.html").read_text(encoding="utf-8")
-    assert "demo_a.png" in text and "27." in text and "SSIM" in text
+    assert "demo_a.png" in text and f"{summary['reconstruction'][0]['psnr']:.1f} dB" in text and "SSIM" in text
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", text)  # nothing fetched from anywhere
 
 
@@ -298,7 +298,7 @@ class Visit:
 
 
 def test_the_page_opens_at_the_fragments_frame_and_shows_the_frames_pixels(browser, made):
-    out, _ = made
+    out, summary = made
     written = frames_dir(out / "frames")
     url = (out / "m.html").as_uri()
     for number in (0, STEPS // 2, STEPS - 1):
@@ -308,6 +308,9 @@ def test_the_page_opens_at_the_fragments_frame_and_shows_the_frames_pixels(brows
         assert psnr(pixels, written[number]) >= 35, number
         assert visit.requests == [f"{url}#frame={number}"] or visit.requests == [url]  # the page itself, only
         assert visit.errors == []
+        # The report's numbers, written after the frames, are shown under each input's crop.
+        shown_likeness = visit.page.evaluate("() => document.getElementById('like0').textContent")
+        assert shown_likeness.startswith(f"{summary['reconstruction'][0]['psnr']:.1f} dB"), shown_likeness
         visit.close()
 
 
