@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from interp_cli import blend, likeness, progress as progress_bars, refine, write
+from interp_cli import blend, likeness, progress as progress_bars, refine, tune as tuning, write
 from interp_cli.cache import LatentCache, cache_key, image_digest
 from interp_cli.errors import InterpError, UsageError
 from interp_cli.files import check_input_file, refuse_overwriting_inputs
@@ -77,6 +77,8 @@ class Session:
         self.model: E4EModel = load_model(self.weights.path).to(self.device)
         self.load_seconds = time.perf_counter() - started
         self.cache = LatentCache(cache_dir, warn=log)
+        self.tuned_cache = tuning.TunedCache(None if cache_dir is None else Path(cache_dir) / "tuned", warn=log)
+        self.tuned = None  # the generator tuned for the current morph (`--tune`), None: the loaded one
         self.encoder_calls = 0
         self._sha256 = self.weights.sha256
 
@@ -219,10 +221,11 @@ class Session:
                                           progress=progress)
         return refined[0].detach().float().cpu().numpy()
 
-    def likeness(self, paths: Sequence[Path], codes: np.ndarray, targets: Sequence[np.ndarray | None]) -> list[dict]:
+    def likeness(self, paths: Sequence[Path], codes: np.ndarray, targets: Sequence[np.ndarray | None],
+                 advice: str | None = None) -> list[dict]:
         """How well each code reproduces its photo (see `interp_cli.likeness`): one entry per input,
         `{"input", "psnr", "ssim", "poor"}`, metrics None for a code file. Costs one render per photo;
-        a poor one is logged as a one-line warning."""
+        a poor one is logged as a one-line warning (ending in `advice`, what the calling command can do)."""
         photos = [i for i, target in enumerate(targets) if target is not None]
         renders = dict(zip(photos, self.frames([codes[i] for i in photos], batch_size=4)))
         entries = []
@@ -232,7 +235,7 @@ class Session:
                 continue
             entry = {"input": str(path), **likeness.measure(renders[i], targets[i])}
             if entry["poor"]:
-                self.log(likeness.warning(Path(path).name, entry))
+                self.log(likeness.warning(Path(path).name, entry, **({"advice": advice} if advice else {})))
             entries.append(entry)
         return entries
 
@@ -247,8 +250,55 @@ class Session:
                truncation: float = 1.0) -> Iterator[np.ndarray]:
         """Stream `[H, W, 3]` uint8 frames for an iterable of codes."""
         avg = self.model.average_w() if truncation != 1.0 else None
-        return render_frames(self.model.generator, codes, batch_size=batch_size, noise=self.noise(noise, seed),
-                             truncation=truncation, truncation_latent=avg, precision=self.precision)
+        return render_frames(self.tuned or self.model.generator, codes, batch_size=batch_size,
+                             noise=self.noise(noise, seed), truncation=truncation, truncation_latent=avg,
+                             precision=self.precision)
+
+
+    # --- pivotal tuning (`--tune N`) ------------------------------------------------------------
+
+    def tune(self, codes: np.ndarray, targets: Sequence[np.ndarray | None], steps: int, *, noise: str = "const",
+             seed: int = 0, cache: bool = True) -> dict:
+        """Tune a copy of the generator on the inputs (see `interp_cli.tune`) and render with it from now
+        on, until `untune()`. `codes [K, n_latent, D]` are the pivots; `targets` each input's crop (uint8
+        `[S, S, 3]`) or None for a `.npy` code, which only joins the locality term. The loaded generator
+        is never changed. With `cache`, tuned weights are read from / written to the tuned-weights cache,
+        keyed by the codes, the crops, the weights' sha256 and the tuning settings.
+        Returns `{"steps", "cached", "seconds"}`."""
+        started = time.perf_counter()
+        photos = [i for i, target in enumerate(targets) if target is not None]
+        base = self.model.generator
+        key = None
+        if cache:
+            key = tuning.tune_key(codes=tuning.array_digest(codes),
+                                  crops=[None if t is None else tuning.array_digest(t) for t in targets],
+                                  weights=self.weights_sha256, steps=steps, lr=tuning.DEFAULT_LR,
+                                  locality=tuning.LOCALITY_WEIGHT, noise=noise, seed=seed)
+            tuned = tuning.copy.deepcopy(base)
+            if self.tuned_cache.load_into(key, tuned):
+                self.tuned = tuned.eval().requires_grad_(False)
+                return {"steps": steps, "cached": True, "seconds": round(time.perf_counter() - started, 3)}
+            del tuned
+        fixed = [i for i in range(len(targets)) if targets[i] is None]
+        pivots = torch.from_numpy(np.ascontiguousarray(codes[photos])).to(self.device)
+        target = (torch.from_numpy(np.stack([targets[i] for i in photos])).permute(0, 3, 1, 2).float()
+                  .div(127.5).sub(1).to(self.device))
+        with progress_bars.bar(steps, "tuning", unit="step", enabled=self.progress) as bar:
+            def progress(step: int, loss: float) -> None:
+                bar.note(f"loss {loss:.4f}")
+                bar.update()
+
+            tuned = tuning.tune_generator(base, target, pivots, steps=steps, noise=self.noise(noise, seed), seed=seed,
+                                          fixed=torch.from_numpy(codes[fixed]).to(self.device) if fixed else None,
+                                          progress=progress)
+        if key is not None:
+            self.tuned_cache.put(key, tuned)
+        self.tuned = tuned
+        return {"steps": steps, "cached": False, "seconds": round(time.perf_counter() - started, 3)}
+
+    def untune(self) -> None:
+        """Render with the loaded generator again (the next batch row starts from it)."""
+        self.tuned = None
 
 
 def _check_inputs(inputs: Sequence[str | os.PathLike], outputs: Sequence[str | os.PathLike | None] = ()) -> list[Path]:
@@ -279,7 +329,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
           face: int | None = None, save_aligned: str | os.PathLike | None = None, loop: bool = False,
           pingpong: bool = False, hold: int = 0, ease: str = "linear", interp: str = "lerp",
           layers: str = "all", refine: int = 0, refine_loss: str = "l2+lap", cache: bool = True,
-          sheet: str | os.PathLike | None = None, sheet_frames: int = 8, size: int | None = None,
+          tune: int | bool = 0, sheet: str | os.PathLike | None = None, sheet_frames: int = 8, size: int | None = None,
           paste: bool = False, backdrop: str | int | None = None, match_colour: bool = True,
           session: Session | None = None, log: Log = _stderr, progress: bool = True) -> dict:
     """Morph through the images (or `.npy` codes) in `inputs` and write `output` (.mp4, .gif, a frames
@@ -298,6 +348,10 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     alignment (it is turned on unless `align=False`, which is an error) and a photo as the
     backdrop, not a `.npy` code. `match_colour` shifts each pasted face's colour by its mean
     difference from the photo along the seam.
+
+    `tune=N` (True: `interp_cli.tune.DEFAULT_STEPS`) fits a copy of the generator to the input photos
+    for N steps after encoding (and `refine`) and renders every frame with it (`interp_cli.tune`); the
+    loaded model (a `session`'s too) is left as it was. Tuned weights are cached unless `cache=False`.
     """
     started = time.perf_counter()
     paths = _check_inputs(inputs, [output, sheet])
@@ -316,6 +370,8 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     _check_number("--quality", quality, low=0, high=10, integer=True)
     _check_number("--truncation", truncation, low=0.0, high=2.0)
     _check_number("--refine", refine, low=0, integer=True)
+    tune = tuning.DEFAULT_STEPS if tune is True else int(tune or 0)
+    _check_number("--tune", tune, low=0, integer=True)
     if size is not None:
         _check_number("--size", size, low=8, high=4096, integer=True)
     if noise not in NOISE_MODES:
@@ -348,11 +404,33 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
                                             replace(settings, face=None) for i in range(len(paths))])
     codes = np.stack([code for code, _, _ in encoded])
     encode_seconds = time.perf_counter() - t_encode
-    t_likeness = time.perf_counter()
-    reconstruction = session.likeness(paths, codes, [target for _, _, target in encoded])
-    likeness_seconds = time.perf_counter() - t_likeness
     if own_session:
-        session.release_encoder()  # rendering never needs it: give its memory back before the frames
+        session.release_encoder()  # rendering (and tuning) never needs it: give its memory back first
+    targets = [target for _, _, target in encoded]
+    tuned = None
+    try:
+        if tune and all(target is None for target in targets):
+            log("note: --tune: every input is a .npy code, with no photo to tune to; rendering untuned")
+        elif tune:
+            tuned = session.tune(codes, targets, tune, noise=noise, seed=seed, cache=cache)
+        return _morph_frames(session, paths, output, kind, sheet, codes, encoded, targets, plan, mask, tuned,
+                             started=started, encode_seconds=encode_seconds, fps=fps, quality=quality,
+                             batch_size=batch_size, noise=noise, seed=seed, truncation=truncation, interp=interp,
+                             sheet_frames=sheet_frames, size=size, paste=paste, backdrop_index=backdrop_index,
+                             match_colour=match_colour, settings=settings, cache=cache, progress=progress)
+    finally:
+        session.untune()  # a batch's next row starts from the loaded generator
+
+
+def _morph_frames(session: Session, paths, output, kind, sheet, codes, encoded, targets, plan, mask, tuned, *,
+                  started, encode_seconds, fps, quality, batch_size, noise, seed, truncation, interp, sheet_frames,
+                  size, paste, backdrop_index, match_colour, settings, cache, progress) -> dict:
+    """`morph` from the likeness report on: render (with the tuned generator, if any), write, summarise."""
+    t_likeness = time.perf_counter()
+    advice = ("try --tune 200, or a clearer frontal photo" if tuned is not None
+              else "try --tune, --refine 100, or a clearer frontal photo")
+    reconstruction = session.likeness(paths, codes, targets, advice=advice)
+    likeness_seconds = time.perf_counter() - t_likeness
 
     paster = paste_timer = None
     if paste:  # the mask and the photo before the render thread starts: the rest is per frame
@@ -398,6 +476,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         write.write_image(output if kind == "png" else sheet, sheet_image)
 
     timings = {"load": round(session.load_seconds, 3), "encode": round(encode_seconds, 3),
+               **({"tune": tuned["seconds"]} if tuned else {}),
                "likeness": round(likeness_seconds, 3), "render": round(render_seconds, 3)}
     pasted = None
     if paster is not None:
@@ -410,7 +489,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         "fps": fps, "inputs": [str(p) for p in paths], "sheet": str(sheet) if sheet else None,
         "paste": pasted, "weights": _weights_summary(session, cache),
         "device": str(session.device), "precision": precision_name(session.precision),
-        "encoder_calls": session.encoder_calls, "reconstruction": reconstruction,
+        "encoder_calls": session.encoder_calls, "reconstruction": reconstruction, "tune": tuned,
         "timings": {**timings, "total": round(time.perf_counter() - started, 3)},
     }
 

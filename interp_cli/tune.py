@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 
 from interp_cli.errors import InterpError, UsageError
+from interp_cli.options import TUNE_DEFAULT_STEPS
 from interp_cli.refine import _deterministic, _image_loss, _resize_targets, default_levels
 
 # Part of the tuned-weights cache key: bump when a change here makes `tune_generator` return other
@@ -42,7 +43,7 @@ from interp_cli.refine import _deterministic, _image_loss, _resize_targets, defa
 METHOD_VERSION = 1
 
 # Defaults measured on the demo model's held-out faces (benchmarks/README.md, "--tune"):
-DEFAULT_STEPS = 40
+DEFAULT_STEPS = TUNE_DEFAULT_STEPS  # defined beside the option, so `--help` needs no torch
 DEFAULT_LR = 2e-3
 LOCALITY_WEIGHT = 0.2
 # How far off the path the PTI-style locality codes go, as a fraction of the distance from the
