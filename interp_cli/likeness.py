@@ -96,11 +96,10 @@ def measure(rendered: np.ndarray, target: np.ndarray) -> dict:
     return {"psnr": round(p, 2), "ssim": round(ssim(rendered, target), 4), "poor": p < POOR_PSNR_DB}
 
 
-def warning(name: str, entry: dict) -> str:
-    """The one-line warning for a poor reconstruction."""
+def warning(name: str, entry: dict, advice: str = "try --refine 100, or a clearer frontal photo") -> str:
+    """The one-line warning for a poor reconstruction, ending in `advice` (what the command printing it offers)."""
     return (f"warning: {name}: the code reproduces this photo poorly ({entry['psnr']:.1f} dB PSNR, below "
-            f"{POOR_PSNR_DB:.0f}), so the morph may not look like this person; try --refine 100, or a clearer "
-            f"frontal photo")
+            f"{POOR_PSNR_DB:.0f}), so the morph may not look like this person; {advice}")
 
 
 def describe(entries: list[dict]) -> str:

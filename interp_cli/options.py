@@ -92,7 +92,7 @@ def refine_options(f):
 
 
 # Bare `--tune`'s steps (interp_cli.tune.DEFAULT_STEPS; defined here so that --help needs no torch).
-TUNE_DEFAULT_STEPS = 40
+TUNE_DEFAULT_STEPS = 50
 
 
 def tune_option(f):
