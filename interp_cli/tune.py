@@ -70,10 +70,16 @@ def tunable_parameters(generator: torch.nn.Module) -> list[tuple[str, torch.nn.P
     return [(name, p) for name, p in generator.named_parameters() if not name.startswith("style.")]
 
 
+# Adam's first step moves every weight by about the full rate whatever its gradient: at the full
+# rate from the start, `--tune 4` took a demo face from 27.5 to 21.2 dB. A warm-up of at least this
+# many steps keeps short runs near the loaded weights.
+MIN_WARMUP_STEPS = 10
+
+
 def _lr_at(step: int, steps: int, lr: float) -> float:
-    # Short linear warm-up (Adam's first steps are badly scaled) and a cosine ramp-down over the last
-    # quarter, so the result does not depend on exactly where the budget ends.
-    ramp_up = min(1.0, (step + 1) / max(1.0, 0.1 * steps))
+    # Linear warm-up (see MIN_WARMUP_STEPS) and a cosine ramp-down over the last quarter, so the
+    # result does not depend on exactly where the budget ends.
+    ramp_up = min(1.0, (step + 1) / max(MIN_WARMUP_STEPS, 0.1 * steps))
     ramp_down = min(1.0, (1.0 - step / steps) / 0.25)
     return lr * ramp_up * (0.5 - 0.5 * math.cos(ramp_down * math.pi))
 
