@@ -50,6 +50,9 @@ LOCALITY_WEIGHT = 0.2
 # pivot to a random mapped code (the paper uses a fixed distance in FFHQ's W; a fraction carries
 # over to any model's scale).
 LOCALITY_REACH = 0.5
+# Up to this output size a step renders the pivots and all locality codes in one batch; above it
+# one image per backward pass (peak memory of one image's activations) and one locality code per step.
+ONE_PASS_UP_TO = 256
 # Weight of the Laplacian-pyramid term beside the L2 term (refine.py's loss uses 1). Measured on the
 # demo model (benchmarks/README.md): with the pyramid term (1, 4, 0.25) the tuned ends came out
 # *softer* than e4e's (sharpness 0.93-0.96 of the inputs'), with plain L2 as sharp as the inputs.
@@ -134,26 +137,40 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
         p.requires_grad_(True)
     optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999))
     draw = torch.Generator().manual_seed(int(seed))
+    big = generator.size > ONE_PASS_UP_TO
     with _deterministic(device, seed), torch.enable_grad():
         for step in range(steps):
             for group in optimizer.param_groups:
                 group["lr"] = _lr_at(step, steps, lr)
             with torch.no_grad():
                 z = torch.randn(anchors.shape[0], generator.style_dim, generator=draw).to(device)
-                codes = _locality_codes(anchors, generator.style(z), draw)
-                reference = generator(codes, noise=noise)
-            # One forward pass for the pivots and the locality codes: at 64 px a step's cost is mostly
-            # per-layer overhead, so one batch of 5 costs about what a batch of 2 does.
-            rendered = tuned(torch.cat([pivots, codes]) if locality > 0 else pivots, noise=noise)
-            recon = _loss(rendered[:len(pivots)], target, levels).sum()
-            objective = recon
-            if locality > 0:
-                objective = objective + locality * _loss(rendered[len(pivots):], reference, levels).mean()
+                codes = _locality_codes(anchors, generator.style(z), draw) if locality > 0 else pivots[:0]
+            if big:  # one random locality code per step: each costs a forward and backward pass at full size
+                codes = codes[torch.randint(len(codes), (1,), generator=draw)] if len(codes) else codes
             optimizer.zero_grad(set_to_none=True)
-            objective.backward()
+            recon = 0.0
+            # Small models: one pass for the pivots and the locality codes (at 64 px a step's cost is
+            # mostly per-layer overhead, so a batch of 5 costs about what a batch of 2 does). Large
+            # ones: one image per pass, gradients accumulated, so one image's activations are alive.
+            everything = torch.cat([pivots, codes])
+            chunk = 1 if big else len(everything)
+            for start in range(0, len(everything), chunk):
+                part = everything[start:start + chunk]
+                mine = torch.arange(start, start + len(part), device=device)
+                is_pivot = mine < len(pivots)
+                wanted = part.new_empty(len(part), 3, generator.size, generator.size)
+                if is_pivot.any():
+                    wanted[is_pivot] = target[mine[is_pivot]]
+                if (~is_pivot).any():
+                    with torch.no_grad():
+                        wanted[~is_pivot] = generator(part[~is_pivot], noise=noise)
+                per_image = _loss(tuned(part, noise=noise), wanted, levels)
+                weight = torch.where(is_pivot, 1.0, locality / max(1, len(codes))).to(per_image)
+                (per_image * weight).sum().backward()
+                recon += float(per_image.detach()[is_pivot].sum())
             optimizer.step()
             if progress is not None:
-                progress(step + 1, float(recon.detach()) / len(pivots))
+                progress(step + 1, recon / len(pivots))
     for p in params:
         p.grad = None
     return tuned.eval().requires_grad_(False)
