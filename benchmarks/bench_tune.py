@@ -1,6 +1,7 @@
 """`--tune` on the demo model, measured through the CLI on held-out demo faces (issue 31's goals).
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_tune.py [--pairs 4] [--tune ""] [--steps 3]
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_tune.py --sweep '[{"steps": 80, "lr": 0.002}]'
 
 Faces 2k and 2k+1 of the held-out set (seed 1, drawn at 256 px, so the encoder resizes each input
 to the model's 64 px) are morphed in `--steps 3` by `interp ... --weights demo -o frames/`, once
@@ -9,7 +10,8 @@ back to back in alternating order. Each run's first and last frames are compared
 as the encoder saw them (`preprocess` to 64 px): PSNR and sharpness (mean gradient magnitude) over
 the inputs'; its middle frame with the true in-between (the two faces' parameters blended half way,
 drawn at 256 px and resized the same way): PSNR, and sharpness over the inputs'. Prints one JSON
-document: both runs' metrics, and the tuned/untuned wall-time ratio (min, median, max over pairs).
+document: both runs' metrics, and the tuned/untuned ratios of wall time and of the process's CPU time
+(user + system; less moved by other load on a shared machine), min, median and max over the pairs.
 """
 
 from __future__ import annotations
@@ -48,11 +50,16 @@ def read_frames(directory: Path) -> torch.Tensor:
                         for f in files]).float().div(255)
 
 
-def run_cli(args: list[str], env: dict) -> float:
+def run_cli(args: list[str], env: dict) -> tuple[float, float]:
+    """Run `interp ARGS`: (wall seconds, CPU seconds of the process, user + system)."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "interp_cli", *args], check=True, env=env, cwd=str(ROOT),
-                   stdout=subprocess.DEVNULL)
-    return time.perf_counter() - started
+    child = subprocess.Popen([sys.executable, "-m", "interp_cli", *args], env=env, cwd=str(ROOT),
+                             stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise SystemExit(f"interp {' '.join(args)} failed with exit {child.returncode}")
+    return time.perf_counter() - started, usage.ru_utime + usage.ru_stime
 
 
 def metrics(frames: list[torch.Tensor], inputs: torch.Tensor, truth: torch.Tensor) -> dict:
@@ -68,12 +75,58 @@ def metrics(frames: list[torch.Tensor], inputs: torch.Tensor, truth: torch.Tenso
     }
 
 
+def sweep(pairs: int, configs: list[dict]) -> None:
+    """In process (no PNG round trip, one thread): the same faces and metrics for `tune_generator` with
+    other settings. Each config is `tune_generator`'s keywords (steps, lr, locality) plus, in capitals,
+    module constants of interp_cli.tune to set first (e.g. LAP_WEIGHT); a constant keeps its value for
+    the configs after it. Prints one line per config: end PSNR, end sharpness, midpoint PSNR against
+    the true in-between, midpoint sharpness (as `metrics`), and seconds per pair."""
+    from interp_cli import tune
+    from interp_cli.weights import resolve_weights
+    from weights.eval_demo import encode, load_model, to_unit
+
+    torch.set_num_threads(1)
+    model = load_model(resolve_weights("demo").path)
+    generator, noise = model.generator, model.generator.make_noise("const")
+    faces = heldout_faces(2 * pairs, 256)
+    inputs = as_model_sees(faces)
+    truth = as_model_sees(true_midpoints(2 * pairs, 256))[0::2]
+    codes = encode(model, faces)
+
+    @torch.no_grad()
+    def frames(gen, k):
+        a, b = codes[2 * k], codes[2 * k + 1]
+        return to_unit(gen(torch.stack([a, torch.lerp(a, b, 0.5), b]), noise=noise))
+
+    print("untuned", metrics([frames(generator, k) for k in range(pairs)], inputs.view(pairs, 2, 3, SIZE, SIZE),
+                             truth), flush=True)
+    for config in configs:
+        for name in [k for k in config if k.isupper()]:
+            setattr(tune, name, config.pop(name))
+        shown, started, results = dict(config), time.perf_counter(), []
+        for k in range(pairs):
+            tuned = tune.tune_generator(generator, inputs[2 * k:2 * k + 2] * 2 - 1, codes[2 * k:2 * k + 2],
+                                        noise=noise, **config)
+            results.append(frames(tuned, k))
+        print(shown, f"LAP_WEIGHT={tune.LAP_WEIGHT}", metrics(results, inputs.view(pairs, 2, 3, SIZE, SIZE), truth),
+              f"{(time.perf_counter() - started) / pairs:.1f} s/pair", flush=True)
+
+
+def _spread(values: list[float]) -> dict:
+    return {"min": round(min(values), 2), "median": round(statistics.median(values), 2), "max": round(max(values), 2)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=4)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--tune", default="", help="steps for --tune (empty: bare --tune, the default)")
+    parser.add_argument("--sweep", default="", metavar="JSON",
+                        help='instead: settings measured in process, e.g. \'[{"steps": 40, "lr": 0.002}]\'')
     args = parser.parse_args(argv)
+    if args.sweep:
+        sweep(args.pairs, json.loads(args.sweep))
+        return 0
     n = 2 * args.pairs
     faces = heldout_faces(n, 256)
     truth_all = as_model_sees(true_midpoints(n, 256))              # truth i: in-between of faces i, i+1
@@ -83,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
     runs = {"untuned": [], "tuned": []}
     seconds = {"untuned": [], "tuned": []}
+    cpu = {"untuned": [], "tuned": []}
     with tempfile.TemporaryDirectory(prefix="bench_tune_") as tmp:
         work = Path(tmp)
         env["INTERP_CACHE_DIR"] = str(work / "cache")
@@ -94,15 +148,19 @@ def main(argv: list[str] | None = None) -> int:
             for name in order:
                 out = work / f"{name}{k}"
                 extra = tune_args if name == "tuned" else []
-                seconds[name].append(run_cli([*pair, "--weights", "demo", "--steps", str(args.steps), "--no-cache",
-                                              "--quiet", *extra, "-o", f"{out}/"], env))
+                wall, cpu_seconds = run_cli([*pair, "--weights", "demo", "--steps", str(args.steps), "--no-cache",
+                                         "--quiet", *extra, "-o", f"{out}/"], env)
+                seconds[name].append(wall)
+                cpu[name].append(cpu_seconds)
                 runs[name].append(read_frames(out))
     ratios = [t / u for t, u in zip(seconds["tuned"], seconds["untuned"])]
+    cpu_ratios = [t / u for t, u in zip(cpu["tuned"], cpu["untuned"])]
     result = {"pairs": args.pairs, "steps": args.steps, "tune": " ".join(tune_args),
               **{name: {**metrics(frames, inputs, truth),
-                        "seconds": [round(s, 2) for s in seconds[name]]} for name, frames in runs.items()},
-              "time_ratio": {"min": round(min(ratios), 2), "median": round(statistics.median(ratios), 2),
-                             "max": round(max(ratios), 2)}}
+                        "seconds": [round(s, 2) for s in seconds[name]],
+                        "cpu_seconds": [round(s, 2) for s in cpu[name]]} for name, frames in runs.items()},
+              "time_ratio": _spread(ratios), "cpu_time_ratio": _spread(cpu_ratios),
+              "loadavg_1min": os.getloadavg()[0]}
     print(json.dumps(result, indent=2))
     return 0
 
