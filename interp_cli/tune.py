@@ -25,6 +25,7 @@ Everything runs where the generator lives (CPU, CUDA or MPS), in float32.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import math
@@ -77,6 +78,33 @@ def tunable_parameters(generator: torch.nn.Module) -> list[tuple[str, torch.nn.P
 # rate from the start, `--tune 4` took a demo face from 27.5 to 21.2 dB. A warm-up of at least this
 # many steps keeps short runs near the loaded weights.
 MIN_WARMUP_STEPS = 10
+
+
+# From this resolution up, the tuned copy's layers keep no activations for the backward pass: each
+# is run again during it (torch.utils.checkpoint). At 1024 px one image's saved activations took a
+# two-face morph's peak RSS to 3.9 GB; see benchmarks/README.md for the figure with this.
+CHECKPOINT_FROM = 256
+
+
+@contextlib.contextmanager
+def _recomputed_large_layers(generator: torch.nn.Module):
+    """While tuning: the layers at `CHECKPOINT_FROM` px and up recompute their activations in the
+    backward pass instead of keeping them (memory of one layer's activations, for one more forward)."""
+    from torch.utils.checkpoint import checkpoint
+
+    wrapped = []
+    for block, to_rgb in enumerate(generator.to_rgbs):
+        if 2 ** (block + 3) < CHECKPOINT_FROM:
+            continue
+        for layer in (generator.convs[2 * block], generator.convs[2 * block + 1], to_rgb):
+            plain = layer.forward
+            layer.forward = (lambda *args, _plain=plain: checkpoint(_plain, *args, use_reentrant=False))
+            wrapped.append(layer)
+    try:
+        yield
+    finally:
+        for layer in wrapped:
+            del layer.forward  # back to the class's own forward
 
 
 def _lr_at(step: int, steps: int, lr: float) -> float:
@@ -138,7 +166,7 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
     optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999))
     draw = torch.Generator().manual_seed(int(seed))
     big = generator.size > ONE_PASS_UP_TO
-    with _deterministic(device, seed), torch.enable_grad():
+    with _deterministic(device, seed), torch.enable_grad(), _recomputed_large_layers(tuned):
         for step in range(steps):
             for group in optimizer.param_groups:
                 group["lr"] = _lr_at(step, steps, lr)
