@@ -25,7 +25,6 @@ Everything runs where the generator lives (CPU, CUDA or MPS), in float32.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import hashlib
 import math
@@ -51,8 +50,9 @@ LOCALITY_WEIGHT = 0.2
 # pivot to a random mapped code (the paper uses a fixed distance in FFHQ's W; a fraction carries
 # over to any model's scale).
 LOCALITY_REACH = 0.5
-# Up to this output size a step renders the pivots and all locality codes in one batch; above it
-# one image per backward pass (peak memory of one image's activations) and one locality code per step.
+# Up to this output size a step renders the pivots and all locality codes in one batch. Larger models
+# are tuned on their image at this size (see `_render`), one image per backward pass, and with one
+# locality code per step.
 ONE_PASS_UP_TO = 256
 # Weight of the Laplacian-pyramid term beside the L2 term (refine.py's loss uses 1). Measured on the
 # demo model (benchmarks/README.md): with the pyramid term (1, 4, 0.25) the tuned ends came out
@@ -80,31 +80,21 @@ def tunable_parameters(generator: torch.nn.Module) -> list[tuple[str, torch.nn.P
 MIN_WARMUP_STEPS = 10
 
 
-# From this resolution up, the tuned copy's layers keep no activations for the backward pass: each
-# is run again during it (torch.utils.checkpoint). At 1024 px one image's saved activations took a
-# two-face morph's peak RSS to 3.9 GB; see benchmarks/README.md for the figure with this.
-CHECKPOINT_FROM = 256
-
-
-@contextlib.contextmanager
-def _recomputed_large_layers(generator: torch.nn.Module):
-    """While tuning: the layers at `CHECKPOINT_FROM` px and up recompute their activations in the
-    backward pass instead of keeping them (memory of one layer's activations, for one more forward)."""
-    from torch.utils.checkpoint import checkpoint
-
-    wrapped = []
-    for block, to_rgb in enumerate(generator.to_rgbs):
-        if 2 ** (block + 3) < CHECKPOINT_FROM:
-            continue
-        for layer in (generator.convs[2 * block], generator.convs[2 * block + 1], to_rgb):
-            plain = layer.forward
-            layer.forward = (lambda *args, _plain=plain: checkpoint(_plain, *args, use_reentrant=False))
-            wrapped.append(layer)
-    try:
-        yield
-    finally:
-        for layer in wrapped:
-            del layer.forward  # back to the class's own forward
+def _render(generator: torch.nn.Module, codes: torch.Tensor, noise) -> torch.Tensor:
+    """What tuning compares: the generator's image, or for models larger than `ONE_PASS_UP_TO` px its
+    image at that size, the RGB skip output of the `ONE_PASS_UP_TO` px block (the layers above it only
+    add finer detail to it). Tuning a 1024 px generator in full kept one image's activations: 3.3 GB
+    peak RSS even with every large layer recomputed in the backward pass. The layers above
+    `ONE_PASS_UP_TO` px are left as loaded (see benchmarks/README.md)."""
+    if generator.size <= ONE_PASS_UP_TO:
+        return generator(codes, noise=noise)
+    out = generator.input(codes.shape[0])
+    if out.device.type in generator.CHANNELS_LAST_ON:
+        out = out.contiguous(memory_format=torch.channels_last)
+    out = generator.conv1(out, codes[:, 0], noise[0])
+    skip = generator.to_rgb1(out, codes[:, 1])
+    blocks = range(int(math.log2(ONE_PASS_UP_TO)) - 2)  # block b ends at 2 ** (b + 3) px
+    return generator._blocks(out, skip, codes, noise, blocks)[1]
 
 
 def _lr_at(step: int, steps: int, lr: float) -> float:
@@ -152,8 +142,9 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
         return tuned.eval().requires_grad_(False)
     device = next(generator.parameters()).device
     pivots = pivots.detach().to(device=device, dtype=torch.float32)
-    target = _resize_targets(targets.detach().to(device=device, dtype=torch.float32), generator.size)
-    levels = default_levels(generator.size)
+    size = min(generator.size, ONE_PASS_UP_TO)
+    target = _resize_targets(targets.detach().to(device=device, dtype=torch.float32), size)
+    levels = default_levels(size)
     if noise is None:
         noise = generator.noise_buffers()
     noise = [None if n is None else n.detach().to(device) for n in noise]
@@ -166,7 +157,7 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
     optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999))
     draw = torch.Generator().manual_seed(int(seed))
     big = generator.size > ONE_PASS_UP_TO
-    with _deterministic(device, seed), torch.enable_grad(), _recomputed_large_layers(tuned):
+    with _deterministic(device, seed), torch.enable_grad():
         for step in range(steps):
             for group in optimizer.param_groups:
                 group["lr"] = _lr_at(step, steps, lr)
@@ -186,13 +177,13 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
                 part = everything[start:start + chunk]
                 mine = torch.arange(start, start + len(part), device=device)
                 is_pivot = mine < len(pivots)
-                wanted = part.new_empty(len(part), 3, generator.size, generator.size)
+                wanted = part.new_empty(len(part), 3, size, size)
                 if is_pivot.any():
                     wanted[is_pivot] = target[mine[is_pivot]]
                 if (~is_pivot).any():
                     with torch.no_grad():
-                        wanted[~is_pivot] = generator(part[~is_pivot], noise=noise)
-                per_image = _loss(tuned(part, noise=noise), wanted, levels)
+                        wanted[~is_pivot] = _render(generator, part[~is_pivot], noise)
+                per_image = _loss(_render(tuned, part, noise), wanted, levels)
                 weight = torch.where(is_pivot, 1.0, locality / max(1, len(codes))).to(per_image)
                 (per_image * weight).sum().backward()
                 recon += float(per_image.detach()[is_pivot].sum())
