@@ -221,9 +221,9 @@ def array_digest(array) -> str:
 class TunedCache:
     """Tuned synthesis weights on disk, `<dir>/tuned/<key>.pt`, least recently used evicted past a size bound.
 
-    Stored as the difference from the base weights in float16 is lossy; the tuned tensors
-    themselves are stored (float32, `torch.save` of a dict of tensors, read back with
-    `weights_only=True`). A damaged or mismatched entry counts as a miss and is removed; a write
+    The tuned tensors themselves are stored (float32, `torch.save` of a dict of tensors, read back
+    with `weights_only=True`; a float16 difference from the base would be half the size but lossy):
+    about 10 MB for the demo model, 120 MB at 1024. A damaged or mismatched entry counts as a miss and is removed; a write
     that fails (full disk, read-only cache) warns once and the morph goes on.
     """
 
