@@ -254,7 +254,6 @@ class Session:
                              noise=self.noise(noise, seed), truncation=truncation, truncation_latent=avg,
                              precision=self.precision)
 
-
     # --- pivotal tuning (`--tune N`) ------------------------------------------------------------
 
     def tune(self, codes: np.ndarray, targets: Sequence[np.ndarray | None], steps: int, *, noise: str = "const",
@@ -274,11 +273,9 @@ class Session:
                                   crops=[None if t is None else tuning.array_digest(t) for t in targets],
                                   weights=self.weights_sha256, steps=steps, lr=tuning.DEFAULT_LR,
                                   locality=tuning.LOCALITY_WEIGHT, noise=noise, seed=seed)
-            tuned = tuning.copy.deepcopy(base)
-            if self.tuned_cache.load_into(key, tuned):
-                self.tuned = tuned.eval().requires_grad_(False)
+            self.tuned = self.tuned_cache.load(key, base)
+            if self.tuned is not None:
                 return {"steps": steps, "cached": True, "seconds": round(time.perf_counter() - started, 3)}
-            del tuned
         fixed = [i for i in range(len(targets)) if targets[i] is None]
         pivots = torch.from_numpy(np.ascontiguousarray(codes[photos])).to(self.device)
         target = (torch.from_numpy(np.stack([targets[i] for i in photos])).permute(0, 3, 1, 2).float()

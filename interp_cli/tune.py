@@ -223,8 +223,8 @@ class TunedCache:
 
     The tuned tensors themselves are stored (float32, `torch.save` of a dict of tensors, read back
     with `weights_only=True`; a float16 difference from the base would be half the size but lossy):
-    about 10 MB for the demo model, 120 MB at 1024. A damaged or mismatched entry counts as a miss and is removed; a write
-    that fails (full disk, read-only cache) warns once and the morph goes on.
+    about 10 MB for the demo model, 120 MB at 1024. A damaged or mismatched entry counts as a miss
+    and is removed; a write that fails (full disk, read-only cache) warns once and the morph goes on.
     """
 
     def __init__(self, directory: str | os.PathLike | None = None, *, max_bytes: int | None = None,
@@ -244,6 +244,11 @@ class TunedCache:
 
     def _path(self, key: str) -> Path:
         return self.directory / f"{key}.pt"
+
+    def load(self, key: str, base: torch.nn.Module) -> torch.nn.Module | None:
+        """A copy of `base` with a cached entry's tuned weights, or None on a miss (`base` is untouched)."""
+        tuned = copy.deepcopy(base)
+        return tuned.eval().requires_grad_(False) if self.load_into(key, tuned) else None
 
     def load_into(self, key: str, generator: torch.nn.Module) -> bool:
         """Copy a cached entry's tensors into `generator` (a copy, never the base); False on a miss."""
