@@ -305,3 +305,16 @@ def test_a_real_signal_during_tuning_leaves_nothing_behind(tmp_path, sig, code):
     assert list(out.parent.iterdir()) == []
     assert not (cache / "tuned").exists() or list((cache / "tuned").iterdir()) == []
 
+
+
+def test_a_poor_likeness_warning_suggests_tune_where_the_command_has_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    checker = tmp_path / "checker.png"
+    Image.fromarray((np.indices((64, 64)).sum(0) // 8 % 2 * 255).astype(np.uint8)[..., None].repeat(3, -1)).save(
+        checker)
+    plain = run(DEMO_A, checker, "--weights", "demo", "--steps", 2, "-o", tmp_path / "a.gif")
+    assert plain.exit_code == 0 and "checker.png" in plain.stderr and "try --tune," in plain.stderr
+    tuned = run(DEMO_A, checker, "--weights", "demo", "--steps", 2, "--tune", 2, "-o", tmp_path / "b.gif")
+    assert tuned.exit_code == 0 and "try --tune 200" in tuned.stderr
+    encoded = run("encode", checker, "--weights", "demo", "-o", tmp_path / "c.npy")  # encode has no --tune
+    assert encoded.exit_code == 0 and "try --refine 100" in encoded.stderr and "--tune" not in encoded.stderr
