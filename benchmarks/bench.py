@@ -337,9 +337,12 @@ def run_cpu(args) -> dict:
         paste["pct_of_render"] = 100 * paste["ms_per_frame"] / gen_results["gen1024_b4"]["ms_per_frame"]
         print(f"  = {paste['pct_of_render']:.1f}% of a 1024 frame's render (batch 4)", flush=True)
 
+    print("pivotal tuning (--tune), one step at 1024:", flush=True)
+    results["tune_step"] = bench_tune_step(device, repeats=1 if args.quick else 3)
     if not args.skip_e2e:
         runs = run_e2e(encoder, args, ("auto",) if args.quick else ("auto", "bf16"))
         results["e2e"] = runs["auto"]
+        results["e2e_tune"] = runs.get("tune", {})
         if "bf16" in runs:
             results["e2e_bf16"] = runs["bf16"]
     del encoder
@@ -365,6 +368,11 @@ def run_cpu(args) -> dict:
         else:
             summary += f" | e2e FAILED ({e2e.get('error', '?')})"
             checks["e2e ran"] = False
+    tune_step = statistics.median(results["tune_step"]["step_over_frame"])
+    summary += f" | --tune step at 1024 = {tune_step:.1f} frames"
+    if results.get("e2e_tune", {}).get("ok"):
+        summary += f" | 1024 morph --tune peak RSS {results['e2e_tune']['peak_rss_mb']:.0f} MB"
+        checks["tune rss<=2.5GB"] = results["e2e_tune"]["peak_rss_mb"] <= 2500
     if results.get("e2e_bf16", {}).get("ok"):
         summary += f" | with --precision bf16 {results['e2e_bf16']['seconds']:.1f} s"
     results["targets"] = checks
@@ -462,6 +470,42 @@ def bench_bf16(size: int, device: torch.device, repeats: int, probe: PeakProbe) 
     return {"ms_per_frame": seconds * 1e3, "pct_fp32_peak": pct, **diff}
 
 
+def bench_tune_step(device: torch.device, repeats: int = 1) -> dict:
+    """One `--tune` step at 1024 (two faces: two pivots and one locality code, one image per backward
+    pass, see interp_cli/tune.py) as a multiple of one frame's render (batch 1, no grad), timed
+    interleaved: frame, a 1-step tuning, a 3-step tuning; a step is the difference of the two tunings / 2
+    (so the generator's copy and setup cancel out)."""
+    from interp_cli.tune import tune_generator
+
+    generator = random_generator(1024, device)
+    noise = generator.make_noise("const", device=device)
+    pivots = generator.mean_latent(64)[None, None].expand(2, generator.n_latent, -1).clone()
+    pivots += 0.3 * torch.randn_like(pivots)
+    with torch.no_grad():
+        targets = generator(pivots, noise=noise).clamp(-1, 1).flip(-1)  # photos it does not draw exactly
+    frames, steps = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            generator(pivots[:1], noise=noise)
+        sync(device)
+        t1 = time.perf_counter()
+        tune_generator(generator, targets, pivots, steps=1, noise=noise)
+        sync(device)
+        t2 = time.perf_counter()
+        tune_generator(generator, targets, pivots, steps=3, noise=noise)
+        sync(device)
+        t3 = time.perf_counter()
+        frames.append(t1 - t0)
+        steps.append(((t3 - t2) - (t2 - t1)) / 2)
+    ratios = [s / f for s, f in zip(steps, frames)]
+    result = {"frame_s": frames, "step_s": steps, "step_over_frame": ratios}
+    print(f"  --tune at 1024, two faces: one step {statistics.median(steps):.1f} s "
+          f"(min {min(steps):.1f}, max {max(steps):.1f}) = {statistics.median(ratios):.1f}x one frame's render "
+          f"({statistics.median(frames):.2f} s; ratios {', '.join(f'{r:.1f}' for r in ratios)})", flush=True)
+    return result
+
+
 # Runs argv[1:] (the CLI) and prints its last stdout line (the --json summary), then its exit
 # code and its own peak RSS (ru_maxrss of the waited child).
 _RSS_WRAPPER = """
@@ -474,9 +518,11 @@ print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
 """
 
 
-def run_e2e(encoder: Encoder4Editing, args, precisions: tuple[str, ...] = ("auto",)) -> dict[str, dict]:
+def run_e2e(encoder: Encoder4Editing, args, precisions: tuple[str, ...] = ("auto",),
+            tune_steps: int = 2) -> dict[str, dict]:
     """Write a full-size random e4e checkpoint, then time the CLI's 60-step 1024 morph in a fresh
-    process, once per `--precision` in `precisions`."""
+    process, once per `--precision` in `precisions`; then (`tune_steps` > 0) a two-face 1024 morph
+    with `--tune tune_steps` (under "tune": its peak RSS is the figure, the steps only set its length)."""
     from interp_cli.files import fsync_path
     from interp_cli.models.checkpoint import save_e4e_checkpoint
 
@@ -496,19 +542,22 @@ def run_e2e(encoder: Encoder4Editing, args, precisions: tuple[str, ...] = ("auto
             print(f"end to end (CLI, fresh process, full-size random e4e checkpoint, --precision {precision}):",
                   flush=True)
             results[precision] = _e2e_once(ckpt, Path(tmp), steps, precision, args)
+        if tune_steps:
+            print(f"end to end with --tune {tune_steps} (CLI, fresh process, the same checkpoint):", flush=True)
+            results["tune"] = _e2e_once(ckpt, Path(tmp), 2, "auto", args, extra=("--tune", str(tune_steps)))
     return results
 
 
-def _e2e_once(ckpt: Path, tmp: Path, steps: int, precision: str, args) -> dict:
-    out = tmp / f"out_{precision}.mp4"
+def _e2e_once(ckpt: Path, tmp: Path, steps: int, precision: str, args, extra: tuple[str, ...] = ()) -> dict:
+    out = tmp / f"out_{precision}{'_'.join(extra)}.mp4"
     cmd = [sys.executable, "-m", "interp_cli", str(GOLDEN / "golden_input_A.png"),
            str(GOLDEN / "golden_input_B.png"), "--weights", str(ckpt), "--no-align", "--steps", str(steps),
            "-o", str(out), "--device", args.device, "--precision", precision, "--quiet", "--json",
-           "--no-cache"]  # both images encoded
+           "--no-cache", *extra]  # both images encoded
     print(f"  OMP_WAIT_POLICY for the CLI: {CALLER_WAIT_POLICY or 'unset (as the caller has it)'}")
     print(f"  checkpoint {ckpt.stat().st_size / 2 ** 20:.0f} MB; running: interp A.png B.png --weights CKPT "
           f"--no-align --steps {steps} -o out.mp4 --device {args.device} --precision {precision} --quiet "
-          f"--no-cache", flush=True)
+          f"--no-cache {' '.join(extra)}", flush=True)
     log = tmp / "stderr.txt"
     t0 = time.perf_counter()
     with open(log, "wb") as err:
@@ -538,7 +587,8 @@ def _e2e_once(ckpt: Path, tmp: Path, steps: int, precision: str, args) -> dict:
         result["error"] = lines[-1] if lines else "?"
         print(f"  FAILED (exit {returncode}): {result['error']}")
     else:
-        print(f"  60-step 1024 morph: {seconds:.1f} s wall ({seconds / steps * 1e3:.0f} ms/frame overall), "
+        shown = f"{steps}-step 1024 morph" + (" " + " ".join(extra) if extra else "")
+        print(f"  {shown}: {seconds:.1f} s wall ({seconds / steps * 1e3:.0f} ms/frame overall), "
               f"peak RSS {rss_mb:.0f} MB, MP4 {result['mp4_bytes'] / 1024:.0f} KiB", flush=True)
         if timings:
             startup = seconds - timings.get("total", seconds)

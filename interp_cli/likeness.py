@@ -109,13 +109,15 @@ def measure(rendered: np.ndarray, target: np.ndarray) -> dict:
     return entry
 
 
-def warning(name: str, entry: dict, *, demo: bool = False, refined: int = 0, suggest_tune: bool = True) -> str:
+def warning(name: str, entry: dict, *, demo: bool = False, refined: int = 0, suggest_tune: bool = True,
+            tuned: int = 0) -> str:
     """The one-line warning for a poor reconstruction, with advice that can help in this context.
 
     `demo`: the code came from the demo model, which can only draw the cartoon faces it was trained
     on; a real photo stays a cartoon blur whatever --refine does to the PSNR, so it is pointed at
     the photo model instead. `refined`: the --refine steps already taken (no advice to take them again).
-    `suggest_tune`: whether the command at hand has `--tune` and has not used it (`encode` has none).
+    `suggest_tune`: whether the command at hand has `--tune` (`encode` has none); `tuned`: the --tune
+    steps already taken (then only more of them are offered).
     """
     reasons = []
     if entry["psnr"] < POOR_PSNR_DB:
@@ -126,9 +128,16 @@ def warning(name: str, entry: dict, *, demo: bool = False, refined: int = 0, sug
     if demo:
         return (f"{head}: the demo model only knows the cartoon faces it was trained on (like "
                 f"examples/demo_a.png) and cannot draw this image; for real photos use --weights ffhq")
-    tips = (["--tune"] if suggest_tune else []) + (["--refine 100"] if refined < 100 else [])
+    tips = []
+    if suggest_tune and tuned < MORE_TUNING:
+        tips.append(f"--tune {MORE_TUNING}" if tuned else "--tune")
+    if refined < 100:
+        tips.append("--refine 100")
     advice = f"try {', '.join(tips)}, or a clearer frontal photo" if tips else "try a clearer frontal photo"
     return f"{head}, so the morph may not look like this person; {advice}"
+
+
+MORE_TUNING = 200  # what a warning after a shorter --tune offers: four times the default's steps
 
 
 def describe(entries: list[dict]) -> str:

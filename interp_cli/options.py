@@ -91,6 +91,21 @@ def refine_options(f):
     return f
 
 
+# Bare `--tune`'s steps (interp_cli.tune.DEFAULT_STEPS; defined here so that --help needs no torch).
+TUNE_DEFAULT_STEPS = 50
+
+
+def tune_option(f):
+    return click.option(
+        "--tune", type=click.IntRange(min=0), is_flag=False, flag_value=TUNE_DEFAULT_STEPS, default=0,
+        metavar="[N]",
+        help=f"Pivotal tuning: fit a copy of the generator to the input photos for N steps (bare --tune: "
+             f"{TUNE_DEFAULT_STEPS}) so the ends look like the people; every frame is drawn with it, the weights "
+             f"file is untouched, and tuned weights are cached. Costs about 10 s on the demo model; at 1024 px on "
+             f"a CPU a step costs about 12 frames' render (10-16 s on 2 cores), so a bare --tune adds 8-14 "
+             f"minutes.  e.g. interp a.jpg b.jpg --tune")(f)
+
+
 def save_aligned_option(f, help="Also save the crops the encoder saw (NAME_aligned.png) in DIR."):
     return click.option("--save-aligned", type=click.Path(file_okay=False), default=None, metavar="DIR",
                         help=help)(f)
@@ -120,7 +135,7 @@ def _morph_option_list():
         click.option("--layers", default="all", show_default=True, metavar="SPEC",
                      help="Which W+ rows move: coarse, middle, fine, all, or rows like 0-7 or 0-3,8-17; "
                           "the others stay at the first input."),
-        refine_options,
+        refine_options, tune_option,
         click.option("--size", type=click.IntRange(8, 4096), default=None, metavar="PX",
                      help="Resize the written frames to PX x PX (default: the model's size); with --paste, the "
                           "width (the height keeps the photo's aspect ratio).  e.g. --size 512"),

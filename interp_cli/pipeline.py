@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from interp_cli import blend, likeness, progress as progress_bars, refine, write
+from interp_cli import blend, likeness, progress as progress_bars, refine, tune as tuning, write
 from interp_cli.cache import LatentCache, cache_key, image_digest
 from interp_cli.errors import InterpError, NoFaceError, UsageError
 from interp_cli.files import check_input_file, environment_error, refuse_overwriting_inputs
@@ -89,6 +89,8 @@ class Session:
         self.model: E4EModel = load_model(self.weights.path).to(self.device)
         self.load_seconds = time.perf_counter() - started
         self.cache = LatentCache(cache_dir, warn=log)
+        self.tuned_cache = tuning.TunedCache(None if cache_dir is None else Path(cache_dir) / "tuned", warn=log)
+        self.tuned = None  # the generator tuned for the current morph (`--tune`), None: the loaded one
         self.encoder_calls = 0
         self._sha256 = self.weights.sha256
 
@@ -243,13 +245,13 @@ class Session:
 
     def likeness(self, paths: Sequence[Path], codes: np.ndarray, targets: Sequence[np.ndarray | None],
                  renders: dict[int, np.ndarray] | None = None, *, refined: int = 0,
-                 suggest_tune: bool = True) -> list[dict]:
+                 suggest_tune: bool = True, tuned: int = 0) -> list[dict]:
         """How well each code reproduces its photo (see `interp_cli.likeness`): one entry per input,
         `{"input", "psnr", "ssim", "identity", "identity_note", "poor"}`, metrics None for a code file.
         `renders` maps an input's index to its code already rendered (const noise, no truncation; a
-        morph's own end frames); every other photo's code is rendered here. A poor one is logged as a
-        one-line warning (`refined`: the --refine steps the codes had; `suggest_tune`: whether the
-        command can still offer --tune)."""
+        morph's own end frames); every other photo's code is rendered here (with the tuned generator
+        while there is one). A poor one is logged as a one-line warning (`refined`, `tuned`: the
+        --refine and --tune steps the morph took; `suggest_tune`: whether the command has --tune)."""
         renders = dict(renders or {})
         photos = [i for i, target in enumerate(targets) if target is not None and i not in renders]
         renders.update(zip(photos, self.frames([codes[i] for i in photos], batch_size=4)))
@@ -262,7 +264,7 @@ class Session:
             entry = {"input": str(path), **likeness.measure(renders[i], targets[i])}
             if entry["poor"]:
                 self.log(likeness.warning(Path(path).name, entry, demo=self.is_demo, refined=refined,
-                                           suggest_tune=suggest_tune))
+                                           suggest_tune=suggest_tune, tuned=tuned))
             entries.append(entry)
         return entries
 
@@ -273,7 +275,7 @@ class Session:
         the frames `morph` (and `interp ... -o frames/`) writes with the same options, nothing written.
 
         `options` are `morph`'s frame options: steps, loop, pingpong, hold, ease, interp, layers,
-        align, face, refine, refine_loss, seed, cache, batch_size, noise, truncation, size, paste,
+        align, face, refine, refine_loss, tune, seed, cache, batch_size, noise, truncation, size, paste,
         backdrop, match_colour. e.g. `for frame in session.morph_frames(["a.jpg", "b.jpg"], steps=30): ...`
         """
         return morph_frames(self, inputs, **options)
@@ -287,8 +289,52 @@ class Session:
                truncation: float = 1.0) -> Iterator[np.ndarray]:
         """Stream `[H, W, 3]` uint8 frames for an iterable of codes."""
         avg = self.model.average_w() if truncation != 1.0 else None
-        return render_frames(self.model.generator, codes, batch_size=batch_size, noise=self.noise(noise, seed),
-                             truncation=truncation, truncation_latent=avg, precision=self.precision)
+        return render_frames(self.tuned or self.model.generator, codes, batch_size=batch_size,
+                             noise=self.noise(noise, seed), truncation=truncation, truncation_latent=avg,
+                             precision=self.precision)
+
+    # --- pivotal tuning (`--tune N`) ------------------------------------------------------------
+
+    def tune(self, codes: np.ndarray, targets: Sequence[np.ndarray | None], steps: int, *, noise: str = "const",
+             seed: int = 0, cache: bool = True) -> dict:
+        """Tune a copy of the generator on the inputs (see `interp_cli.tune`) and render with it from now
+        on, until `untune()`. `codes [K, n_latent, D]` are the pivots; `targets` each input's crop (uint8
+        `[S, S, 3]`) or None for a `.npy` code, which only joins the locality term. The loaded generator
+        is never changed. With `cache`, tuned weights are read from / written to the tuned-weights cache,
+        keyed by the codes, the crops, the weights' sha256 and the tuning settings.
+        Returns `{"steps", "cached", "seconds"}`."""
+        started = time.perf_counter()
+        photos = [i for i, target in enumerate(targets) if target is not None]
+        base = self.model.generator
+        key = None
+        if cache:
+            key = tuning.tune_key(codes=tuning.array_digest(codes),
+                                  crops=[None if t is None else tuning.array_digest(t) for t in targets],
+                                  weights=self.weights_sha256, steps=steps, lr=tuning.DEFAULT_LR,
+                                  locality=tuning.LOCALITY_WEIGHT, noise=noise, seed=seed)
+            self.tuned = self.tuned_cache.load(key, base)
+            if self.tuned is not None:
+                return {"steps": steps, "cached": True, "seconds": round(time.perf_counter() - started, 3)}
+        fixed = [i for i in range(len(targets)) if targets[i] is None]
+        pivots = torch.from_numpy(np.ascontiguousarray(codes[photos])).to(self.device)
+        target = (torch.from_numpy(np.stack([targets[i] for i in photos])).permute(0, 3, 1, 2).float()
+                  .div(127.5).sub(1).to(self.device))
+        with progress_bars.bar(steps, "tuning", unit="step", enabled=self.progress) as bar:
+            def progress(step: int, loss: float) -> None:
+                bar.note(f"loss {loss:.4f}")
+                bar.update()
+
+            tuned = tuning.tune_generator(base, target, pivots, steps=steps, noise=self.noise(noise, seed), seed=seed,
+                                          fixed=torch.from_numpy(codes[fixed]).to(self.device) if fixed else None,
+                                          progress=progress)
+        if key is not None:
+            self.tuned_cache.put(key, tuned)
+        self.tuned = tuned
+        return {"steps": steps, "cached": False, "seconds": round(time.perf_counter() - started, 3)}
+
+    def untune(self) -> None:
+        """Render with the loaded generator again (the next batch row starts from it)."""
+        self.tuned = None
 
 
 def _check_inputs(inputs: Sequence[str | os.PathLike], outputs: Sequence[str | os.PathLike | None] = ()) -> list[Path]:
@@ -353,7 +399,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
           face: int | None = None, save_aligned: str | os.PathLike | None = None, loop: bool = False,
           pingpong: bool = False, hold: int = 0, ease: str = "linear", interp: str = "lerp",
           layers: str = "all", refine: int = 0, refine_loss: str = "l2+lap", cache: bool = True,
-          sheet: str | os.PathLike | None = None, sheet_frames: int = 8, size: int | None = None,
+          tune: int | bool = 0, sheet: str | os.PathLike | None = None, sheet_frames: int = 8, size: int | None = None,
           paste: bool = False, backdrop: str | int | None = None, match_colour: bool = True,
           session: Session | None = None, log: Log = _stderr, progress: bool = True) -> dict:
     """Morph through the images (or `.npy` codes) in `inputs` and write `output` (.mp4, .gif, a frames
@@ -372,6 +418,10 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     alignment (it is turned on unless `align=False`, which is an error) and a photo as the
     backdrop, not a `.npy` code. `match_colour` shifts each pasted face's colour by its mean
     difference from the photo along the seam.
+
+    `tune=N` (True: `interp_cli.tune.DEFAULT_STEPS`) fits a copy of the generator to the input photos
+    for N steps after encoding (and `refine`) and renders every frame with it (`interp_cli.tune`); the
+    loaded model (a `session`'s too) is left as it was. Tuned weights are cached unless `cache=False`.
     """
     started = time.perf_counter()
     paths = _check_inputs(inputs, [output, sheet])
@@ -388,6 +438,8 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         write.check_output_path(sheet)
     _check_number("--fps", fps, low=0.1, high=240)
     _check_number("--quality", quality, low=0, high=10, integer=True)
+    tune = tuning.DEFAULT_STEPS if tune is True else int(tune or 0)
+    _check_number("--tune", tune, low=0, integer=True)
     plan = _frame_plan(paths, steps=steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease, interp=interp,
                        batch_size=batch_size, truncation=truncation, refine=refine, size=size, noise=noise)
     backdrop_index = _backdrop(paths, paste, backdrop, align)
@@ -403,13 +455,33 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     encoded = _encode_for_morph(session, paths, settings, backdrop_index)
     codes = np.stack([code for code, _, _ in encoded])
     encode_seconds = time.perf_counter() - t_encode
+    if own_session:
+        session.release_encoder()  # rendering (and tuning) never needs it: give its memory back first
     targets = [target for _, _, target in encoded]
+    tuned = None
+    try:
+        if tune and all(target is None for target in targets):
+            log("note: --tune: every input is a .npy code, with no photo to tune to; rendering untuned")
+        elif tune:
+            tuned = session.tune(codes, targets, tune, noise=noise, seed=seed, cache=cache)
+        return _morph_frames(session, paths, output, kind, sheet, codes, encoded, targets, plan, mask, tuned,
+                             started=started, encode_seconds=encode_seconds, fps=fps, quality=quality,
+                             batch_size=batch_size, noise=noise, seed=seed, truncation=truncation, interp=interp,
+                             sheet_frames=sheet_frames, size=size, paste=paste, backdrop_index=backdrop_index,
+                             match_colour=match_colour, settings=settings, cache=cache, progress=progress,
+                             refine=refine)
+    finally:
+        session.untune()  # a batch's next row starts from the loaded generator
+
+
+def _morph_frames(session: Session, paths, output, kind, sheet, codes, encoded, targets, plan, mask, tuned, *,
+                  started, encode_seconds, fps, quality, batch_size, noise, seed, truncation, interp, sheet_frames,
+                  size, paste, backdrop_index, match_colour, settings, cache, progress, refine) -> dict:
+    """`morph` once the codes exist: render (with the tuned generator, if any), write, report, summarise."""
     # The likeness report measures the morph's own frames of each photo's code (its reconstruction),
     # at the generator's resolution, instead of rendering them again: only when they are drawn as
     # `interp render` draws a code (const noise, no truncation); the rest are rendered after the morph.
     ends = _EndFrames(codes, targets) if noise == "const" and truncation == 1.0 else None
-    if own_session:
-        session.release_encoder()  # rendering never needs it: give its memory back before the frames
 
     paster = _paster(session, paths, encoded, backdrop_index, size, match_colour)
     paste_timer = _Timer() if paster is not None else None
@@ -433,7 +505,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         nonlocal likeness_seconds
         t_likeness = time.perf_counter()
         entries = session.likeness(paths, codes, targets, renders=ends.frames if ends is not None else None,
-                                   refined=refine)
+                                   refined=refine, tuned=tuned["steps"] if tuned else 0)
         likeness_seconds = time.perf_counter() - t_likeness
         return entries
 
@@ -468,6 +540,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         sheet_summary = {"frames": len(kept), "width": sheet_image.shape[1], "height": sheet_image.shape[0]}
 
     timings = {"load": round(session.load_seconds, 3), "encode": round(encode_seconds, 3),
+               **({"tune": tuned["seconds"]} if tuned else {}),
                "likeness": round(likeness_seconds, 3), "render": round(render_seconds, 3)}
     pasted = None
     if paster is not None:
@@ -481,7 +554,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         "sheet_size": sheet_summary,
         "paste": pasted, "weights": _weights_summary(session, cache),
         "device": str(session.device), "precision": precision_name(session.precision),
-        "encoder_calls": session.encoder_calls, "reconstruction": reconstruction,
+        "encoder_calls": session.encoder_calls, "reconstruction": reconstruction, "tune": tuned,
         "timings": {**timings, "total": round(time.perf_counter() - started, 3)},
     }
 
@@ -542,11 +615,15 @@ def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps
                  layers: str = "all", align: bool | None = None, face: int | None = None, refine: int = 0,
                  refine_loss: str = "l2+lap", seed: int = 0, cache: bool = True, batch_size: int = 4,
                  noise: str = "const", truncation: float = 1.0, size: int | None = None, paste: bool = False,
-                 backdrop: str | int | None = None, match_colour: bool = True) -> Iterator[np.ndarray]:
-    """`Session.morph_frames`: the inputs are checked and encoded at the first `next()`."""
+                 backdrop: str | int | None = None, match_colour: bool = True,
+                 tune: int | bool = 0) -> Iterator[np.ndarray]:
+    """`Session.morph_frames`: the inputs are checked and encoded at the first `next()`; with `tune`,
+    the frames come from a tuned copy of the generator until the iterator ends or is closed."""
     paths = _check_inputs(inputs)
     if len(paths) < 2:
         raise UsageError("need at least two images to morph between")
+    tune = tuning.DEFAULT_STEPS if tune is True else int(tune or 0)
+    _check_number("tune", tune, low=0, integer=True)
     plan = _frame_plan(paths, steps=steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease, interp=interp,
                        batch_size=batch_size, truncation=truncation, refine=refine, size=size, noise=noise)
     backdrop_index = _backdrop(paths, paste, backdrop, align)
@@ -556,10 +633,16 @@ def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps
     encoded = _encode_for_morph(session, paths, settings, backdrop_index)
     codes = np.stack([code for code, _, _ in encoded])
     paster = _paster(session, paths, encoded, backdrop_index, size, match_colour)
-    rendered = session.frames(blend.iter_codes(codes, plan, interp=interp, layer_mask=mask), batch_size=batch_size,
-                              noise=noise, seed=seed, truncation=truncation)
-    frames, _ = _finished(session, rendered, paster, size)
-    yield from frames
+    targets = [target for _, _, target in encoded]
+    try:
+        if tune and any(target is not None for target in targets):
+            session.tune(codes, targets, tune, noise=noise, seed=seed, cache=cache)
+        rendered = session.frames(blend.iter_codes(codes, plan, interp=interp, layer_mask=mask),
+                                  batch_size=batch_size, noise=noise, seed=seed, truncation=truncation)
+        frames, _ = _finished(session, rendered, paster, size)
+        yield from frames
+    finally:
+        session.untune()
 
 
 class _EndFrames:

@@ -35,6 +35,7 @@ def cli_frames(tmp_path, *args) -> list[np.ndarray]:
     ({"steps": 6}, ["--steps", 6]),
     ({"steps": 4, "size": 96, "ease": "smooth", "loop": True, "layers": "coarse"},
      ["--steps", 4, "--size", 96, "--ease", "smooth", "--loop", "--layers", "coarse"]),
+    ({"steps": 3, "tune": 5}, ["--steps", 3, "--tune", 5]),
 ])
 def test_morph_frames_are_the_frames_the_command_writes(demo, tmp_path, options, flags):
     frames = list(demo.morph_frames([DEMO_A, DEMO_B], **options))
@@ -44,6 +45,7 @@ def test_morph_frames_are_the_frames_the_command_writes(demo, tmp_path, options,
         assert ours.dtype == np.uint8 and ours.shape == theirs.shape and ours.shape[2] == 3
         assert np.array_equal(ours, theirs)
     assert not np.array_equal(frames[0], frames[1])  # in-betweens, not one frame per input
+    assert demo.tuned is None  # a tuned morph's copy is gone once its frames are
 
 
 @pytest.mark.skipif(not alignment_available(), reason="needs the align extra")

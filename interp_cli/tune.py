@@ -1,0 +1,320 @@
+"""Pivotal tuning (`--tune N`): fit a copy of the generator to the morph's photos, the codes held fixed.
+
+e4e's codes are soft, and `--refine` can only move a code within what the generator can draw.
+Pivotal tuning (Roich et al. 2021, arXiv 2106.05744) moves the generator instead: the codes
+(after encoding and `--refine`) are the *pivots*, and a few Adam steps on a copy of the
+synthesis weights make G(pivot) reproduce each photo. Here one copy is tuned on all the morph's
+inputs at once (two or more faces, chains included), and every frame is rendered with it.
+
+Two things keep the in-betweens as plausible as before:
+
+- the reconstruction loss is plain L2 (refine.py's Laplacian-pyramid term is available as
+  `LAP_WEIGHT`, but measured worse here: it left the tuned ends softer);
+- a locality term: at every step codes *between* the pivots (a random point on the path between
+  two consecutive inputs, away from both ends) and codes off the path (a pivot moved toward a
+  code drawn from the mapping network, as the paper does) are rendered by the original and by
+  the tuned generator, and their difference is penalised. The tuned copy may change what the
+  pivots draw, and as little else as it can.
+
+The loaded generator is never changed (it is deep-copied; its weights are also the locality
+reference), and nothing here writes to a file: the tuned weights live in memory, and the caller
+may cache them (`TunedCache`, beside the latent cache).
+
+Everything runs where the generator lives (CPU, CUDA or MPS), in float32.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+
+from interp_cli.errors import InterpError, UsageError
+from interp_cli.options import TUNE_DEFAULT_STEPS
+from interp_cli.refine import _deterministic, _resize_targets, default_levels, laplacian_loss
+
+# Part of the tuned-weights cache key: bump when a change here makes `tune_generator` return other
+# weights for the same inputs and settings.
+METHOD_VERSION = 1
+
+# Defaults measured on the demo model's held-out faces (benchmarks/README.md, "--tune"):
+DEFAULT_STEPS = TUNE_DEFAULT_STEPS  # defined beside the option, so `--help` needs no torch
+DEFAULT_LR = 2e-3
+LOCALITY_WEIGHT = 0.2
+# How far off the path the PTI-style locality codes go, as a fraction of the distance from the
+# pivot to a random mapped code (the paper uses a fixed distance in FFHQ's W; a fraction carries
+# over to any model's scale).
+LOCALITY_REACH = 0.5
+# Up to this output size a step renders the pivots and all locality codes in one batch. Larger models
+# are tuned on their image at this size (see `_render`), one image per backward pass, and with one
+# locality code per step.
+ONE_PASS_UP_TO = 256
+# Weight of the Laplacian-pyramid term beside the L2 term (refine.py's loss uses 1). Measured on the
+# demo model (benchmarks/README.md): with the pyramid term (1, 4, 0.25) the tuned ends came out
+# *softer* than e4e's (sharpness 0.93-0.96 of the inputs'), with plain L2 as sharp as the inputs.
+LAP_WEIGHT = 0.0
+
+
+def _loss(rendered: torch.Tensor, target: torch.Tensor, levels: int) -> torch.Tensor:
+    """Per-image L2 + LAP_WEIGHT x Laplacian-pyramid L1 (refine.py's loss, reweighted): `[B]`."""
+    l2 = (rendered - target).pow(2).flatten(1).mean(1)
+    if not LAP_WEIGHT:
+        return l2
+    return l2 + LAP_WEIGHT * laplacian_loss(rendered, target, levels, reduction="none")
+
+
+def tunable_parameters(generator: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:
+    """The synthesis network's parameters: everything but the mapping MLP (`style.*`), which W+
+    codes never pass through."""
+    return [(name, p) for name, p in generator.named_parameters() if not name.startswith("style.")]
+
+
+# Adam's first step moves every weight by about the full rate whatever its gradient: at the full
+# rate from the start, `--tune 4` took a demo face from 27.5 to 21.2 dB. A warm-up of at least this
+# many steps keeps short runs near the loaded weights.
+MIN_WARMUP_STEPS = 10
+
+
+def _render(generator: torch.nn.Module, codes: torch.Tensor, noise) -> torch.Tensor:
+    """What tuning compares: the generator's image, or for models larger than `ONE_PASS_UP_TO` px its
+    image at that size, the RGB skip output of the `ONE_PASS_UP_TO` px block (the layers above it only
+    add finer detail to it). Tuning a 1024 px generator in full kept one image's activations: 3.3 GB
+    peak RSS even with every large layer recomputed in the backward pass. The layers above
+    `ONE_PASS_UP_TO` px are left as loaded (see benchmarks/README.md)."""
+    if generator.size <= ONE_PASS_UP_TO:
+        return generator(codes, noise=noise)
+    out = generator.input(codes.shape[0])
+    if out.device.type in generator.CHANNELS_LAST_ON:
+        out = out.contiguous(memory_format=torch.channels_last)
+    out = generator.conv1(out, codes[:, 0], noise[0])
+    skip = generator.to_rgb1(out, codes[:, 1])
+    blocks = range(int(math.log2(ONE_PASS_UP_TO)) - 2)  # block b ends at 2 ** (b + 3) px
+    return generator._blocks(out, skip, codes, noise, blocks)[1]
+
+
+def _lr_at(step: int, steps: int, lr: float) -> float:
+    # Linear warm-up (see MIN_WARMUP_STEPS) and a cosine ramp-down over the last quarter, so the
+    # result does not depend on exactly where the budget ends.
+    ramp_up = min(1.0, (step + 1) / max(MIN_WARMUP_STEPS, 0.1 * steps))
+    ramp_down = min(1.0, (1.0 - step / steps) / 0.25)
+    return lr * ramp_up * (0.5 - 0.5 * math.cos(ramp_down * math.pi))
+
+
+def _locality_codes(pivots: torch.Tensor, mapped: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Codes near the pivots but not on them: a random point between each pair of consecutive pivots
+    (t in [0.25, 0.75]), and each pivot moved `LOCALITY_REACH` of the way toward a mapped random code."""
+    n = pivots.shape[0]
+    codes = []
+    if n > 1:
+        t = 0.25 + 0.5 * torch.rand(n - 1, 1, 1, generator=generator).to(pivots.device)
+        codes.append(torch.lerp(pivots[:-1], pivots[1:], t))
+    codes.append(torch.lerp(pivots, mapped[:, None, :].expand_as(pivots), LOCALITY_REACH))
+    return torch.cat(codes)
+
+
+def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, pivots: torch.Tensor, *,
+                   steps: int = DEFAULT_STEPS, lr: float = DEFAULT_LR, locality: float = LOCALITY_WEIGHT,
+                   noise: Sequence[torch.Tensor | None] | None = None, seed: int = 0,
+                   fixed: torch.Tensor | None = None,
+                   progress: Callable[[int, float], None] | None = None) -> torch.nn.Module:
+    """A tuned copy of `generator`; `generator` itself is left exactly as it was.
+
+    `targets`: `[B, 3, H, W]` photos in [-1, 1] (resized to the generator's size); `pivots`:
+    `[B, n_latent, D]`, their codes. `fixed`: optional `[K, n_latent, D]` codes that have no photo
+    (`.npy` inputs): they join the locality term, so what they draw stays as it was. `noise`: the
+    per-layer noise the frames will be rendered with (None: the checkpoint's buffers).
+    Objective per step: `sum_b loss(G'(pivot_b), target_b) + locality * mean_r loss(G'(w_r), G(w_r))`
+    with `loss` = L2 (+ `LAP_WEIGHT` x Laplacian pyramid) and `w_r` the locality codes (see the module doc), Adam on
+    G's synthesis weights (`tunable_parameters`), `lr` warm-up and cosine ramp-down.
+    `progress(step, loss)` after every step. `seed` fixes the locality codes.
+    """
+    if steps < 0:
+        raise UsageError(f"--tune must be at least 0 steps (got {steps})")
+    if not lr > 0:
+        raise UsageError(f"tune learning rate must be > 0, got {lr}")
+    tuned = copy.deepcopy(generator)  # fresh tensors: the original (maybe a view of the file) is never touched
+    if steps == 0 or targets is None or len(targets) == 0:
+        return tuned.eval().requires_grad_(False)
+    device = next(generator.parameters()).device
+    pivots = pivots.detach().to(device=device, dtype=torch.float32)
+    size = min(generator.size, ONE_PASS_UP_TO)
+    target = _resize_targets(targets.detach().to(device=device, dtype=torch.float32), size)
+    levels = default_levels(size)
+    if noise is None:
+        noise = generator.noise_buffers()
+    noise = [None if n is None else n.detach().to(device) for n in noise]
+    anchors = pivots if fixed is None else torch.cat([pivots, fixed.detach().to(device, torch.float32)])
+
+    params = [p for _, p in tunable_parameters(tuned)]
+    tuned.requires_grad_(False)
+    for p in params:
+        p.requires_grad_(True)
+    optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999))
+    draw = torch.Generator().manual_seed(int(seed))
+    big = generator.size > ONE_PASS_UP_TO
+    with _deterministic(device, seed), torch.enable_grad():
+        for step in range(steps):
+            for group in optimizer.param_groups:
+                group["lr"] = _lr_at(step, steps, lr)
+            with torch.no_grad():
+                z = torch.randn(anchors.shape[0], generator.style_dim, generator=draw).to(device)
+                codes = _locality_codes(anchors, generator.style(z), draw) if locality > 0 else pivots[:0]
+            if big:  # one random locality code per step: each costs a forward and backward pass at full size
+                codes = codes[torch.randint(len(codes), (1,), generator=draw)] if len(codes) else codes
+            optimizer.zero_grad(set_to_none=True)
+            recon = 0.0
+            # Small models: one pass for the pivots and the locality codes (at 64 px a step's cost is
+            # mostly per-layer overhead, so a batch of 5 costs about what a batch of 2 does). Large
+            # ones: one image per pass, gradients accumulated, so one image's activations are alive.
+            everything = torch.cat([pivots, codes])
+            chunk = 1 if big else len(everything)
+            for start in range(0, len(everything), chunk):
+                part = everything[start:start + chunk]
+                mine = torch.arange(start, start + len(part), device=device)
+                is_pivot = mine < len(pivots)
+                wanted = part.new_empty(len(part), 3, size, size)
+                if is_pivot.any():
+                    wanted[is_pivot] = target[mine[is_pivot]]
+                if (~is_pivot).any():
+                    with torch.no_grad():
+                        wanted[~is_pivot] = _render(generator, part[~is_pivot], noise)
+                per_image = _loss(_render(tuned, part, noise), wanted, levels)
+                weight = torch.where(is_pivot, 1.0, locality / max(1, len(codes))).to(per_image)
+                (per_image * weight).sum().backward()
+                recon += float(per_image.detach()[is_pivot].sum())
+            optimizer.step()
+            if progress is not None:
+                progress(step + 1, recon / len(pivots))
+    for p in params:
+        p.grad = None
+    return tuned.eval().requires_grad_(False)
+
+
+# --------------------------------------------------------------------------- cache
+
+# The tuned-weights cache's default bound; `INTERP_TUNE_CACHE_MB` changes it (0 turns the cache off).
+DEFAULT_CACHE_MB = 2048
+
+
+def tune_key(**settings) -> str:
+    """Cache key from everything that decides the tuned weights (see `Session.tuned_generator`)."""
+    from interp_cli.cache import cache_key
+
+    return cache_key(kind="tuned", method=METHOD_VERSION, **settings)
+
+
+def array_digest(array) -> str:
+    """sha256 of an array's dtype, shape and bytes (codes and crops that go into the key)."""
+    import numpy as np
+
+    array = np.ascontiguousarray(array)
+    digest = hashlib.sha256(f"{array.dtype} {list(array.shape)}\n".encode())
+    digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+class TunedCache:
+    """Tuned synthesis weights on disk, `<dir>/tuned/<key>.pt`, least recently used evicted past a size bound.
+
+    The tuned tensors themselves are stored (float32, `torch.save` of a dict of tensors, read back
+    with `weights_only=True`; a float16 difference from the base would be half the size but lossy):
+    about 10 MB for the demo model, 120 MB at 1024. A damaged or mismatched entry counts as a miss
+    and is removed; a write that fails (full disk, read-only cache) warns once and the morph goes on.
+    """
+
+    def __init__(self, directory: str | os.PathLike | None = None, *, max_bytes: int | None = None,
+                 warn: Callable[[str], None] | None = None):
+        from interp_cli.files import cache_dir
+
+        self.directory = Path(directory).expanduser() if directory is not None else cache_dir() / "tuned"
+        if max_bytes is None:
+            try:
+                max_bytes = int(float(os.environ.get("INTERP_TUNE_CACHE_MB", DEFAULT_CACHE_MB)) * 1e6)
+            except ValueError:
+                max_bytes = int(DEFAULT_CACHE_MB * 1e6)
+        self.max_bytes = max_bytes
+        self.warn = warn
+        self._warned = False
+        self.hits = self.misses = 0
+
+    def _path(self, key: str) -> Path:
+        return self.directory / f"{key}.pt"
+
+    def load(self, key: str, base: torch.nn.Module) -> torch.nn.Module | None:
+        """A copy of `base` with a cached entry's tuned weights, or None on a miss (`base` is untouched)."""
+        tuned = copy.deepcopy(base)
+        return tuned.eval().requires_grad_(False) if self.load_into(key, tuned) else None
+
+    def load_into(self, key: str, generator: torch.nn.Module) -> bool:
+        """Copy a cached entry's tensors into `generator` (a copy, never the base); False on a miss."""
+        path = self._path(key)
+        if self.max_bytes <= 0 or not path.is_file():
+            self.misses += 1
+            return False
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            wanted = dict(tunable_parameters(generator))
+            if not isinstance(state, dict) or set(state) != set(wanted) or any(
+                    not isinstance(v, torch.Tensor) or v.shape != wanted[k].shape or not torch.isfinite(v).all()
+                    for k, v in state.items()):
+                raise ValueError("not the tensors this model tunes")
+        except Exception:  # a truncated, foreign or damaged file: recompute, and drop it
+            self.misses += 1
+            try:
+                path.unlink()
+            except OSError:
+                pass
+            return False
+        with torch.no_grad():
+            for name, param in wanted.items():
+                param.copy_(state[name])
+        try:
+            os.utime(path)  # recently used: evicted last
+        except OSError:
+            pass
+        self.hits += 1
+        return True
+
+    def put(self, key: str, generator: torch.nn.Module) -> None:
+        if self.max_bytes <= 0:
+            return
+        from interp_cli.files import atomic_write
+
+        state = {name: p.detach().to("cpu", torch.float32).contiguous() for name, p in tunable_parameters(generator)}
+        size = sum(t.numel() * 4 for t in state.values())
+        if size > self.max_bytes:
+            return
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._evict(self.max_bytes - size)
+            with atomic_write(self._path(key)) as fh:
+                torch.save(state, fh)
+        except (OSError, InterpError) as err:
+            if not self._warned and self.warn is not None:
+                self.warn(f"warning: tuned-weights cache not written ({' '.join(str(err).split())}); "
+                          "continuing without it")
+            self._warned = True
+
+    def _evict(self, room: int) -> None:
+        """Remove the least recently used entries until the rest take at most `room` bytes."""
+        entries = []
+        for path in self.directory.glob("*.pt"):
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            entries.append((stat.st_mtime, stat.st_size, path))
+        total = sum(size for _, size, _ in entries)
+        for _, size, path in sorted(entries):
+            if total <= room:
+                break
+            try:
+                path.unlink()
+                total -= size
+            except OSError:
+                pass

@@ -1,0 +1,320 @@
+"""`--tune`: pivotal tuning of a generator copy (interp_cli/tune.py), in process and through the CLI.
+
+The quality tests use the shipped demo model on held-out demo faces (procedural, so the true
+in-between of two faces exists); step counts are kept small, so the file runs in about a minute.
+The goal-level numbers (bare --tune) are in benchmarks/bench_tune.py.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from interp_cli.cli import cli
+from interp_cli.files import sha256_of
+from interp_cli.tune import TunedCache, tunable_parameters, tune_generator
+from tests.cli_runner import cli_runner
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_A = ROOT / "examples" / "demo_a.png"
+DEMO_B = ROOT / "examples" / "demo_b.png"
+FACES = ROOT / "tests" / "data" / "faces"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tuning's layers are small: a second thread gains little, and on a busy machine costs a lot."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def run(*args):
+    return cli_runner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def _state(module: torch.nn.Module) -> dict:
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    from interp_cli.models.checkpoint import load_model
+    from interp_cli.weights import resolve_weights
+
+    return load_model(resolve_weights("demo").path)
+
+
+@pytest.fixture(scope="module")
+def heldout(demo):
+    """Two held-out demo faces as the encoder sees them, their codes, and their true in-between."""
+    from weights.eval_demo import encode, heldout_faces, true_midpoints
+
+    faces = heldout_faces(2, demo.size)
+    targets = torch.from_numpy(faces).permute(0, 3, 1, 2).float() / 127.5 - 1
+    truth = torch.from_numpy(true_midpoints(2, demo.size)[:1]).permute(0, 3, 1, 2).float() / 255
+    return targets, encode(demo, faces), truth
+
+
+@pytest.fixture(scope="module")
+def tuned(demo, heldout):
+    """The demo generator tuned for 20 steps on the two faces, and the base's state before."""
+    targets, codes, _ = heldout
+    before = _state(demo.generator)
+    with torch.random.fork_rng():
+        torch.set_num_threads(1)
+        generator = tune_generator(demo.generator, targets, codes, steps=20, noise=demo.generator.make_noise("const"))
+    return generator, before
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return 10 * torch.log10(1 / (a - b).pow(2).flatten(1).mean(1))
+
+
+@torch.no_grad()
+def _render(generator, codes):
+    return ((generator(codes, noise=generator.make_noise("const")) + 1) / 2).clamp(0, 1)
+
+
+def test_the_loaded_generator_is_unchanged_and_the_copy_is_tuned(demo, tuned):
+    generator, before = tuned
+    assert generator is not demo.generator
+    assert _same(_state(demo.generator), before)
+    assert not any(p.requires_grad for p in generator.parameters())
+    changed = [name for name, p in tunable_parameters(generator)
+               if not torch.equal(p, dict(demo.generator.named_parameters())[name])]
+    assert len(changed) > len(list(tunable_parameters(generator))) // 2
+    # the mapping network is not tuned (W+ codes never pass through it)
+    assert all(torch.equal(p, before[name]) for name, p in generator.named_parameters() if name.startswith("style."))
+
+
+def test_tuned_reconstructions_beat_untuned_ones_on_heldout_faces(demo, heldout, tuned):
+    targets, codes, _ = heldout
+    want = (targets + 1) / 2
+    untuned = _psnr(_render(demo.generator, codes), want)
+    after = _psnr(_render(tuned[0], codes), want)
+    assert (after > untuned + 1.0).all(), (untuned, after)
+
+
+def test_midpoints_stay_as_close_to_the_true_in_betweens(demo, heldout, tuned):
+    """eval_demo's midpoint_psnr: the tuned copy's midpoints are no further from the truth (0.3 dB slack)."""
+    _, codes, truth = heldout
+    mids = torch.lerp(codes[:1], codes[1:], 0.5)
+    untuned = _psnr(_render(demo.generator, mids), truth).mean()
+    after = _psnr(_render(tuned[0], mids), truth).mean()
+    assert after >= untuned - 0.3, (float(untuned), float(after))
+
+
+def test_zero_steps_is_an_untuned_copy(demo, heldout):
+    targets, codes, _ = heldout
+    copy_ = tune_generator(demo.generator, targets[:1], codes[:1], steps=0)
+    assert copy_ is not demo.generator and _same(_state(copy_), _state(demo.generator))
+
+
+# --- the cache ----------------------------------------------------------------------------------
+
+
+def _tiny():
+    from tests.conftest import build_tiny_model
+
+    return build_tiny_model()[0]
+
+
+def test_cache_round_trip_evicts_least_recently_used_and_drops_damaged_entries(tmp_path):
+    generator = _tiny()
+    size = sum(p.numel() * 4 for _, p in tunable_parameters(generator))
+    cache = TunedCache(tmp_path, max_bytes=int(2.5 * size))
+    tuned = copy.deepcopy(generator)
+    with torch.no_grad():
+        for _, p in tunable_parameters(tuned):
+            p.add_(1.0)
+    cache.put("one", tuned)
+    cache.put("two", generator)
+    fresh = copy.deepcopy(generator)
+    assert cache.load_into("one", fresh) and _same(_state(fresh), _state(tuned))  # "one" is now the newest
+    time.sleep(0.01)
+    cache.put("three", generator)                                                  # room for two: "two" goes
+    assert sorted(p.stem for p in tmp_path.glob("*.pt")) == ["one", "three"]
+    (tmp_path / "three.pt").write_bytes(b"not a checkpoint")
+    assert not cache.load_into("three", copy.deepcopy(generator))
+    assert not (tmp_path / "three.pt").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]        # no temporaries left
+
+
+def _summary(result) -> dict:
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_the_weights_file_is_unchanged_and_a_rerun_with_other_output_options_does_not_tune_again(tmp_path,
+                                                                                                 monkeypatch):
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    from interp_cli.weights import resolve_weights
+
+    weights = resolve_weights("demo").path
+    digest = sha256_of(weights)
+    first = _summary(run(DEMO_A, DEMO_B, "--weights", "demo", "--device", "cpu", "--steps", 3, "--tune", 4,
+                         "-o", tmp_path / "a/", "--json"))
+    assert first["tune"]["steps"] == 4 and first["tune"]["cached"] is False and first["device"] == "cpu"
+    assert sha256_of(weights) == digest
+    untuned = _summary(run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 3, "-o", tmp_path / "u/", "--json"))
+    assert untuned["tune"] is None
+    for psnr_tuned, psnr_untuned in zip(first["reconstruction"], untuned["reconstruction"]):
+        assert psnr_tuned["psnr"] > psnr_untuned["psnr"]  # the likeness report measures the tuned copy
+    first_frame = np.asarray(Image.open(tmp_path / "a" / "frame_0000.png"))
+    assert not np.array_equal(first_frame, np.asarray(Image.open(tmp_path / "u" / "frame_0000.png")))
+    for other in (["--steps", 5, "--fps", 12, "-o", tmp_path / "b.gif"], ["--loop", "-o", tmp_path / "c/"],
+                  ["--size", 96, "--layers", "coarse", "-o", tmp_path / "d.mp4"]):
+        again = _summary(run(DEMO_A, DEMO_B, "--weights", "demo", "--tune", 4, *other, "--json"))
+        assert again["tune"]["cached"] is True, other
+    again = _summary(run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 3, "--tune", 4, "-o", tmp_path / "e/",
+                         "--json"))
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "e" / "frame_0000.png")), first_frame)
+    # other tuning settings, or --no-cache, tune again
+    assert _summary(run(DEMO_A, DEMO_B, "--weights", "demo", "--tune", 5, "-o", tmp_path / "f/",
+                        "--json"))["tune"]["cached"] is False
+    assert _summary(run(DEMO_A, DEMO_B, "--weights", "demo", "--tune", 4, "--no-cache", "-o", tmp_path / "g/",
+                        "--json"))["tune"]["cached"] is False
+
+
+def test_bare_tune_takes_the_recommended_steps_and_help_states_the_cost(monkeypatch, tmp_path):
+    from interp_cli.tune import DEFAULT_STEPS
+
+    result = run("morph", "--help")
+    assert "--tune [N]" in result.stdout and "1024" in result.stdout
+    monkeypatch.setattr("interp_cli.tune.DEFAULT_STEPS", DEFAULT_STEPS)
+    import interp_cli.pipeline as pipeline
+
+    seen = {}
+    monkeypatch.setattr(pipeline.Session, "tune", lambda self, codes, targets, steps, **kw: seen.setdefault("n", steps))
+    monkeypatch.setattr(pipeline, "_morph_frames", lambda *a, **kw: {"output": "x", "frames": 0, "width": 0,
+                                                                      "height": 0, "timings": {"total": 0},
+                                                                      "reconstruction": []})
+    assert run(DEMO_A, DEMO_B, "--weights", "demo", "--tune", "-o", tmp_path / "x.gif").exit_code == 0
+    assert seen["n"] == DEFAULT_STEPS
+
+
+def test_a_three_face_chain_and_a_code_input(tmp_path, monkeypatch):
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    from weights.eval_demo import heldout_faces
+
+    third = tmp_path / "c.png"
+    Image.fromarray(heldout_faces(1, 64)[0]).save(third)
+    code = tmp_path / "b.npy"
+    assert run("encode", DEMO_B, "--weights", "demo", "-o", code).exit_code == 0
+    summary = _summary(run(DEMO_A, code, third, "--weights", "demo", "--steps", 3, "--tune", 3, "-o",
+                           tmp_path / "chain/", "--json"))
+    assert summary["frames"] == 5 and summary["tune"]["steps"] == 3
+    entries = summary["reconstruction"]
+    assert entries[1]["psnr"] is None and entries[0]["psnr"] > 0
+    # every input a code: nothing to tune to, said once, the morph still made
+    a_code = tmp_path / "a.npy"
+    assert run("encode", DEMO_A, "--weights", "demo", "-o", a_code).exit_code == 0
+    result = run(a_code, code, "--weights", "demo", "--steps", 2, "--tune", "-o", tmp_path / "codes.gif")
+    assert result.exit_code == 0 and "no photo to tune to" in result.stderr
+
+
+def test_batch_rows_do_not_leak_tuning_into_each_other(tmp_path, monkeypatch):
+    """Row 2 of a tuned batch is exactly what a fresh process makes of it alone: row 1's tuning never
+    reached it, and the session's loaded generator is unchanged after a tuned morph."""
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    from weights.eval_demo import heldout_faces
+
+    faces = heldout_faces(2, 64)
+    for i, face in enumerate(faces):
+        Image.fromarray(face).save(tmp_path / f"h{i}.png")
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{DEMO_A},{DEMO_B},one/\nh0.png,h1.png,two/\n{DEMO_B},h0.png,three/\n")
+    result = run("batch", manifest, "--outdir", tmp_path / "out", "--weights", "demo", "--steps", 3, "--tune", 2,
+                 "--no-cache", "--json")
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()][:-1]
+    assert [r["tune"]["steps"] for r in rows] == [2, 2, 2]
+    alone = run(tmp_path / "h0.png", tmp_path / "h1.png", "--weights", "demo", "--steps", 3, "--tune", 2,
+                "--no-cache", "-o", tmp_path / "alone/")
+    assert alone.exit_code == 0
+    for name in ("frame_0000.png", "frame_0001.png", "frame_0002.png"):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / "two" / name)),
+                              np.asarray(Image.open(tmp_path / "alone" / name))), name
+
+    from interp_cli import pipeline
+
+    session = pipeline.Session("demo", "cpu", log=lambda m: None, progress=False)
+    before = _state(session.model.generator)
+    pipeline.morph([DEMO_A, DEMO_B], tmp_path / "s.gif", steps=2, tune=3, cache=False, session=session,
+                   log=lambda m: None, progress=False)
+    assert session.tuned is None and _same(_state(session.model.generator), before)
+
+
+def test_tune_with_paste(tmp_path, monkeypatch):
+    pytest.importorskip("dlib")
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    obama, biden = FACES / "obama.jpg", FACES / "biden.jpg"
+    plain = _summary(run(obama, biden, "--weights", "demo", "--paste", "--steps", 2, "-o", tmp_path / "p/", "--json"))
+    tuned = _summary(run(obama, biden, "--weights", "demo", "--paste", "--steps", 2, "--tune", 3, "-o",
+                         tmp_path / "t/", "--json"))
+    assert tuned["paste"] and tuned["tune"]["cached"] is False
+    assert (tuned["width"], tuned["height"]) == (plain["width"], plain["height"])
+    assert not np.array_equal(np.asarray(Image.open(tmp_path / "p" / "frame_0000.png")),
+                              np.asarray(Image.open(tmp_path / "t" / "frame_0000.png")))
+    again = _summary(run(obama, biden, "--weights", "demo", "--paste", "--size", 300, "--steps", 3, "--tune", 3,
+                         "-o", tmp_path / "again.gif", "--json"))
+    assert again["tune"]["cached"] is True
+
+
+@pytest.mark.parametrize(("sig", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_real_signal_during_tuning_leaves_nothing_behind(tmp_path, sig, code):
+    out = tmp_path / "out" / "morph.gif"
+    out.parent.mkdir()
+    cache = tmp_path / "cache"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", INTERP_CACHE_DIR=str(cache))
+    child = subprocess.Popen([sys.executable, "-m", "interp_cli", str(DEMO_A), str(DEMO_B), "--weights", "demo",
+                              "--tune", "100000", "-o", str(out)], stderr=subprocess.PIPE, stdout=subprocess.PIPE,
+                             env=env, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(child.stderr), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 120
+    while not any(line.startswith("encoding:") for line in lines):  # encoding done: tuning has begun
+        assert child.poll() is None and time.monotonic() < deadline, "".join(lines)
+        time.sleep(0.05)
+    time.sleep(1.0)
+    assert child.poll() is None
+    child.send_signal(getattr(signal, sig))
+    child.wait(timeout=60)
+    reader.join(timeout=10)
+    assert child.returncode == code, "".join(lines)
+    assert "Traceback" not in "".join(lines)
+    assert list(out.parent.iterdir()) == []
+    assert not (cache / "tuned").exists() or list((cache / "tuned").iterdir()) == []
+
+
+
+def test_a_poor_likeness_warning_suggests_tune_where_the_command_has_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    checker = tmp_path / "checker.png"
+    Image.fromarray((np.indices((64, 64)).sum(0) // 8 % 2 * 255).astype(np.uint8)[..., None].repeat(3, -1)).save(
+        checker)
+    plain = run(DEMO_A, checker, "--weights", "demo", "--steps", 2, "-o", tmp_path / "a.gif")
+    assert plain.exit_code == 0 and "checker.png" in plain.stderr and "try --tune," in plain.stderr
+    tuned = run(DEMO_A, checker, "--weights", "demo", "--steps", 2, "--tune", 2, "-o", tmp_path / "b.gif")
+    assert tuned.exit_code == 0 and "try --tune 200" in tuned.stderr
+    encoded = run("encode", checker, "--weights", "demo", "-o", tmp_path / "c.npy")  # encode has no --tune
+    assert encoded.exit_code == 0 and "try --refine 100" in encoded.stderr and "--tune" not in encoded.stderr
