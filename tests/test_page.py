@@ -1,6 +1,7 @@
 """`-o morph.html` (interp_cli/page.py): one self-contained page, checked as written and in a real
-headless Chromium (Debian's `chromium`, driven by Playwright; skipped only when either is missing).
-Firefox is not installed here, so only Chromium is driven."""
+headless Chromium (Debian's `chromium`, driven by Playwright; skipped only when either is missing) and in a
+real headless Firefox (Debian's `firefox-esr`, driven over Marionette by tests/firefox.py; skipped only when
+no Firefox is on PATH)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import io
 import json
 import os
 import re
+import time
 import tracemalloc
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from interp_cli.page import encode_jpeg, jpeg_quality, page_about
 from interp_cli.write import open_writer
 from tests.browser import OFFLINE_ARGS, chromium, shown_frame
 from tests.cli_runner import cli_runner
+from tests.firefox import Firefox, firefox
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_A, DEMO_B = ROOT / "examples" / "demo_a.png", ROOT / "examples" / "demo_b.png"
@@ -395,3 +398,58 @@ def test_on_a_phone_the_frame_and_the_slider_fit_without_sideways_scrolling(brow
     assert page.locator("#frame").bounding_box()["width"] > 300  # the frame fills the phone's width
     assert visit.errors == []
     visit.close()
+
+
+# --- in a real headless Firefox (Marionette, tests/firefox.py) ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def gecko():
+    executable = firefox()
+    if executable is None:
+        pytest.skip("no Firefox on PATH (apt-get install firefox-esr)")
+    launched = Firefox(executable)
+    yield launched
+    launched.close()
+
+
+def _firefox_number_and_fragment(gecko, expected: int) -> tuple[int, str]:
+    """The shown frame number, and the fragment once it reads #frame=expected (written at most 4 times a
+    second; up to 2 s)."""
+    for _ in range(40):
+        number, fragment = gecko.run(
+            "return [document.getElementById('count').textContent, location.hash];")
+        if fragment == f"#frame={expected}":
+            break
+        time.sleep(0.05)
+    return int(number.split("/")[0]), fragment
+
+
+def test_firefox_opens_at_the_fragments_frame_follows_the_keys_and_uses_no_network(gecko, made):
+    out, summary = made
+    written = frames_dir(out / "frames")
+    url = (out / "m.html").as_uri()
+    for number in (0, STEPS // 2, STEPS - 1):
+        gecko.navigate("about:blank")  # a fresh load each time, not a same-page fragment change
+        gecko.navigate(f"{url}#frame={number}")
+        shown_number, pixels = shown_frame(gecko)  # the canvas of a data: image is not tainted from file://
+        assert shown_number == number
+        assert psnr(pixels, written[number]) >= 35, number
+        assert gecko.run("return document.getElementById('like0').textContent;").startswith(
+            f"{summary['reconstruction'][0]['psnr']:.1f} dB")
+    # The keys, with the slider focused (a user who tabbed to it) and then with nothing focused.
+    gecko.navigate("about:blank")
+    gecko.navigate(url)
+    gecko.run("document.getElementById('slider').focus();")
+    steps = [("ArrowRight", 1), ("ArrowRight", 2), ("End", STEPS - 1), ("ArrowLeft", STEPS - 2), ("Home", 0)]
+    for key, expected in steps:
+        gecko.press(key)
+        assert _firefox_number_and_fragment(gecko, expected) == (expected, f"#frame={expected}"), key
+        assert gecko.run("return document.getElementById('slider').value;") == str(expected)  # moved once
+    gecko.run("document.activeElement.blur();")
+    gecko.press("End")
+    assert _firefox_number_and_fragment(gecko, STEPS - 1) == (STEPS - 1, f"#frame={STEPS - 1}")
+    assert psnr(shown_frame(gecko)[1], written[-1]) >= 35
+    # Every http(s) request would go to a dead proxy; none was even tried.
+    loaded = gecko.run("return performance.getEntriesByType('resource').map(e => e.name);")
+    assert not [name for name in loaded if not name.startswith(("data:", "file:"))], loaded
