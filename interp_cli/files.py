@@ -282,6 +282,8 @@ def clean_stale_temps(directory: PathLike) -> list[Path]:
             continue
         path = Path(key, name)
         if is_dir:
+            if path in removed:
+                continue  # gone already, with its lock file (listed before it)
             # Its lock file is created before it and removed after it: no lock file, no live writer.
             if not os.path.lexists(f"{path}{_LOCK_SUFFIX}") and _remove_stale(path, match):
                 removed.append(path)

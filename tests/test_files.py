@@ -151,6 +151,26 @@ def test_a_killed_writers_temps_go_whatever_its_host_name(tmp_path):
     assert os.listdir(tmp_path / "one") == os.listdir(tmp_path / "two") == []
 
 
+def test_a_dead_writers_folder_is_reported_once_whichever_is_listed_first(tmp_path, monkeypatch):
+    # The sweep removes a temp folder when it takes its lock file: listed before the folder (the order
+    # is the file system's), the folder was then "removed" a second time and reported twice.
+    folder, lock = tmp_path / ".frames.tmp-0123456789abcdef", tmp_path / ".frames.tmp-0123456789abcdef.lock"
+    folder.mkdir()
+    (folder / "frame_0000.png").write_bytes(b"x")
+    lock.write_bytes(b"")  # its writer is dead: nobody holds the lock
+    listing = os.scandir
+
+    def lock_first(path="."):  # the swept folder only (shutil.rmtree lists through os.scandir too)
+        if not isinstance(path, str) or path != str(tmp_path):
+            return listing(path)
+        return iter(sorted(listing(path), key=lambda entry: not entry.name.endswith(".lock")))
+
+    monkeypatch.setattr(files.os, "scandir", lock_first)
+    files._cleaned.discard(str(tmp_path))
+    assert sorted(files.clean_stale_temps(tmp_path)) == [folder, lock]
+    assert os.listdir(tmp_path) == []
+
+
 def test_clean_stale_temps_touches_nothing_else(tmp_path):
     keep = [".hidden", "out.tmp-123.mp4", ".out.tmp-zz-1-12345678.mp4", ".out.tmp-0123456789abcdef.mp4",
             "photo.png"]
