@@ -154,7 +154,9 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
     tuned.requires_grad_(False)
     for p in params:
         p.requires_grad_(True)
-    optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999))
+    # foreach: one kernel per Adam operation over all the tensors instead of a loop over ~70 of them; on
+    # a CPU the per-tensor loop was most of a 64 px step's optimiser time, and the result is identical.
+    optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), foreach=True)
     draw = torch.Generator().manual_seed(int(seed))
     big = generator.size > ONE_PASS_UP_TO
     with _deterministic(device, seed), torch.enable_grad():
