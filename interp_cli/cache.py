@@ -42,6 +42,14 @@ def image_digest(image) -> str:
     return digest.hexdigest()
 
 
+def array_digest(array) -> str:
+    """sha256 of an array's dtype, shape and bytes (codes and crops in the tuned-weights key)."""
+    array = np.ascontiguousarray(array)
+    digest = hashlib.sha256(f"{array.dtype} {list(array.shape)}\n".encode())
+    digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
 class LatentCache:
     """`get(key, shape)` / `put(key, code)` over `<dir>/latents/<key>.npy`; a bad entry counts as a miss.
 

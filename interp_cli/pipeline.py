@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from interp_cli import blend, likeness, progress as progress_bars, refine, tune as tuning, write
-from interp_cli.cache import LatentCache, cache_key, image_digest
+from interp_cli.cache import LatentCache, array_digest, cache_key, image_digest
 from interp_cli.errors import InterpError, NoFaceError, UsageError
 from interp_cli.files import check_input_file, environment_error, refuse_overwriting_inputs
 from interp_cli.images import load_image
@@ -308,8 +308,8 @@ class Session:
         base = self.model.generator
         key = None
         if cache:
-            key = tuning.tune_key(codes=tuning.array_digest(codes),
-                                  crops=[None if t is None else tuning.array_digest(t) for t in targets],
+            key = tuning.tune_key(codes=array_digest(codes),
+                                  crops=[None if t is None else array_digest(t) for t in targets],
                                   weights=self.weights_sha256, steps=steps, lr=tuning.DEFAULT_LR,
                                   locality=tuning.LOCALITY_WEIGHT, noise=noise, seed=seed)
             self.tuned = self.tuned_cache.load(key, base)
@@ -438,8 +438,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         write.check_output_path(sheet)
     _check_number("--fps", fps, low=0.1, high=240)
     _check_number("--quality", quality, low=0, high=10, integer=True)
-    tune = tuning.DEFAULT_STEPS if tune is True else int(tune or 0)
-    _check_number("--tune", tune, low=0, integer=True)
+    tune = _tune_steps(tune, "--tune")
     plan = _frame_plan(paths, steps=steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease, interp=interp,
                        batch_size=batch_size, truncation=truncation, refine=refine, size=size, noise=noise)
     backdrop_index = _backdrop(paths, paste, backdrop, align)
@@ -458,25 +457,44 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     if own_session:
         session.release_encoder()  # rendering (and tuning) never needs it: give its memory back first
     targets = [target for _, _, target in encoded]
-    tuned = None
+    with _tuned(session, codes, targets, tune, noise=noise, seed=seed, cache=cache, log=log) as tuned:
+        return _render_and_write(session, paths, output, kind, sheet, codes, encoded, targets, plan, mask, tuned,
+                                 started=started, encode_seconds=encode_seconds, fps=fps, quality=quality,
+                                 batch_size=batch_size, noise=noise, seed=seed, truncation=truncation,
+                                 interp=interp, sheet_frames=sheet_frames, size=size, paste=paste,
+                                 backdrop_index=backdrop_index, match_colour=match_colour, settings=settings,
+                                 cache=cache, progress=progress,
+                                 refine=refine)
+
+
+@contextmanager
+def _tuned(session: Session, codes: np.ndarray, targets: list, steps: int, *, noise: str, seed: int, cache: bool,
+           log: Log):
+    """The session renders with a copy of its generator tuned to the photos (`--tune steps`) inside the
+    block, which gets `Session.tune`'s summary (None untuned); after it, the loaded generator again, so
+    a batch's next row (or a Python caller's next morph) never sees this one's tuning."""
     try:
-        if tune and all(target is None for target in targets):
+        tuned = None
+        if steps and all(target is None for target in targets):
             log("note: --tune: every input is a .npy code, with no photo to tune to; rendering untuned")
-        elif tune:
-            tuned = session.tune(codes, targets, tune, noise=noise, seed=seed, cache=cache)
-        return _morph_frames(session, paths, output, kind, sheet, codes, encoded, targets, plan, mask, tuned,
-                             started=started, encode_seconds=encode_seconds, fps=fps, quality=quality,
-                             batch_size=batch_size, noise=noise, seed=seed, truncation=truncation, interp=interp,
-                             sheet_frames=sheet_frames, size=size, paste=paste, backdrop_index=backdrop_index,
-                             match_colour=match_colour, settings=settings, cache=cache, progress=progress,
-                             refine=refine)
+        elif steps:
+            tuned = session.tune(codes, targets, steps, noise=noise, seed=seed, cache=cache)
+        yield tuned
     finally:
-        session.untune()  # a batch's next row starts from the loaded generator
+        session.untune()
 
 
-def _morph_frames(session: Session, paths, output, kind, sheet, codes, encoded, targets, plan, mask, tuned, *,
-                  started, encode_seconds, fps, quality, batch_size, noise, seed, truncation, interp, sheet_frames,
-                  size, paste, backdrop_index, match_colour, settings, cache, progress, refine) -> dict:
+def _tune_steps(value: int | bool, name: str) -> int:
+    """`tune=True` (a bare --tune) is the recommended step count; any other value a whole number >= 0."""
+    steps = tuning.DEFAULT_STEPS if value is True else int(value or 0)
+    _check_number(name, steps, low=0, integer=True)
+    return steps
+
+
+def _render_and_write(session: Session, paths, output, kind, sheet, codes, encoded, targets, plan, mask, tuned, *,
+                      started, encode_seconds, fps, quality, batch_size, noise, seed, truncation, interp,
+                      sheet_frames, size, paste, backdrop_index, match_colour, settings, cache, progress,
+                      refine) -> dict:
     """`morph` once the codes exist: render (with the tuned generator, if any), write, report, summarise."""
     # The likeness report measures the morph's own frames of each photo's code (its reconstruction),
     # at the generator's resolution, instead of rendering them again: only when they are drawn as
@@ -622,8 +640,7 @@ def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps
     paths = _check_inputs(inputs)
     if len(paths) < 2:
         raise UsageError("need at least two images to morph between")
-    tune = tuning.DEFAULT_STEPS if tune is True else int(tune or 0)
-    _check_number("tune", tune, low=0, integer=True)
+    tune = _tune_steps(tune, "tune")
     plan = _frame_plan(paths, steps=steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease, interp=interp,
                        batch_size=batch_size, truncation=truncation, refine=refine, size=size, noise=noise)
     backdrop_index = _backdrop(paths, paste, backdrop, align)
@@ -634,15 +651,11 @@ def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps
     codes = np.stack([code for code, _, _ in encoded])
     paster = _paster(session, paths, encoded, backdrop_index, size, match_colour)
     targets = [target for _, _, target in encoded]
-    try:
-        if tune and any(target is not None for target in targets):
-            session.tune(codes, targets, tune, noise=noise, seed=seed, cache=cache)
+    with _tuned(session, codes, targets, tune, noise=noise, seed=seed, cache=cache, log=session.log):
         rendered = session.frames(blend.iter_codes(codes, plan, interp=interp, layer_mask=mask),
                                   batch_size=batch_size, noise=noise, seed=seed, truncation=truncation)
         frames, _ = _finished(session, rendered, paster, size)
         yield from frames
-    finally:
-        session.untune()
 
 
 class _EndFrames:

@@ -26,7 +26,6 @@ Everything runs where the generator lives (CPU, CUDA or MPS), in float32.
 from __future__ import annotations
 
 import copy
-import hashlib
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -204,20 +203,10 @@ DEFAULT_CACHE_MB = 2048
 
 
 def tune_key(**settings) -> str:
-    """Cache key from everything that decides the tuned weights (see `Session.tuned_generator`)."""
+    """Cache key from everything that decides the tuned weights (see `Session.tune`)."""
     from interp_cli.cache import cache_key
 
     return cache_key(kind="tuned", method=METHOD_VERSION, **settings)
-
-
-def array_digest(array) -> str:
-    """sha256 of an array's dtype, shape and bytes (codes and crops that go into the key)."""
-    import numpy as np
-
-    array = np.ascontiguousarray(array)
-    digest = hashlib.sha256(f"{array.dtype} {list(array.shape)}\n".encode())
-    digest.update(array.tobytes())
-    return digest.hexdigest()
 
 
 class TunedCache:

@@ -204,7 +204,7 @@ def test_bare_tune_takes_the_recommended_steps_and_help_states_the_cost(monkeypa
 
     seen = {}
     monkeypatch.setattr(pipeline.Session, "tune", lambda self, codes, targets, steps, **kw: seen.setdefault("n", steps))
-    monkeypatch.setattr(pipeline, "_morph_frames", lambda *a, **kw: {"output": "x", "kind": "gif", "frames": 0,
+    monkeypatch.setattr(pipeline, "_render_and_write", lambda *a, **kw: {"output": "x", "kind": "gif", "frames": 0,
                                                                       "width": 0, "height": 0, "sheet": None,
                                                                       "sheet_size": None, "timings": {"total": 0},
                                                                       "reconstruction": []})
