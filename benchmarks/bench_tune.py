@@ -79,8 +79,10 @@ def sweep(pairs: int, configs: list[dict]) -> None:
     """In process (no PNG round trip, one thread): the same faces and metrics for `tune_generator` with
     other settings. Each config is `tune_generator`'s keywords (steps, lr, locality) plus, in capitals,
     module constants of interp_cli.tune to set first (e.g. LAP_WEIGHT); a constant keeps its value for
-    the configs after it. Prints one line per config: end PSNR, end sharpness, midpoint PSNR against
-    the true in-between, midpoint sharpness (as `metrics`), and seconds per pair."""
+    the configs after it. `"perceptual": W` (an experiment, not in interp_cli) adds W x the e4e-feature
+    distance (`perceptual_loss`) to the tuning loss. Prints one line per config: end PSNR, end
+    sharpness, midpoint PSNR against the true in-between, midpoint sharpness (as `metrics`), and
+    seconds per pair."""
     from interp_cli import tune
     from interp_cli.weights import resolve_weights
     from weights.eval_demo import encode, load_model, to_unit
@@ -100,16 +102,50 @@ def sweep(pairs: int, configs: list[dict]) -> None:
 
     print("untuned", metrics([frames(generator, k) for k in range(pairs)], inputs.view(pairs, 2, 3, SIZE, SIZE),
                              truth), flush=True)
+    plain_loss = tune._loss
     for config in configs:
         for name in [k for k in config if k.isupper()]:
             setattr(tune, name, config.pop(name))
+        weight = config.pop("perceptual", 0)
+        tune._loss = perceptual_loss(model.encoder, plain_loss, weight) if weight else plain_loss
         shown, started, results = dict(config), time.perf_counter(), []
         for k in range(pairs):
             tuned = tune.tune_generator(generator, inputs[2 * k:2 * k + 2] * 2 - 1, codes[2 * k:2 * k + 2],
                                         noise=noise, **config)
             results.append(frames(tuned, k))
+        shown.update({"perceptual": weight} if weight else {})
         print(shown, f"LAP_WEIGHT={tune.LAP_WEIGHT}", metrics(results, inputs.view(pairs, 2, 3, SIZE, SIZE), truth),
               f"{(time.perf_counter() - started) / pairs:.1f} s/pair", flush=True)
+
+
+def perceptual_loss(encoder: torch.nn.Module, plain, weight: float):
+    """`tune._loss` plus `weight` x an LPIPS-like distance in the loaded e4e encoder's features: the
+    output of each of its four backbone stages, unit-normalised along channels, squared difference
+    averaged over positions and summed over stages (features of the image as the encoder sees it,
+    resized to its input size)."""
+    import torch.nn.functional as F
+
+    encoder = encoder.eval().requires_grad_(False)
+    size = encoder.config.input_size
+
+    def features(x):
+        if x.shape[-1] != size:
+            x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        x, taps = encoder.input_layer(x), []
+        for i, unit in enumerate(encoder.body):
+            x = unit(x)
+            if i in encoder.stage_ends:
+                taps.append(x / (x.pow(2).sum(1, keepdim=True).sqrt() + 1e-8))
+        return taps
+
+    def loss(rendered, target, levels):
+        with torch.no_grad():
+            wanted = features(target)
+        mine = features(rendered)
+        distance = sum((a - b).pow(2).sum(1).flatten(1).mean(1) for a, b in zip(mine, wanted))
+        return plain(rendered, target, levels) + weight * distance
+
+    return loss
 
 
 def _spread(values: list[float]) -> dict:

@@ -10,11 +10,12 @@ Two things keep the in-betweens as plausible as before:
 
 - the reconstruction loss is plain L2 (refine.py's Laplacian-pyramid term is available as
   `LAP_WEIGHT`, but measured worse here: it left the tuned ends softer);
-- a locality term: at every step codes *between* the pivots (a random point on the path between
-  two consecutive inputs, away from both ends) and codes off the path (a pivot moved toward a
-  code drawn from the mapping network, as the paper does) are rendered by the original and by
-  the tuned generator, and their difference is penalised. The tuned copy may change what the
-  pivots draw, and as little else as it can.
+- a locality term: every step, one code *between* the pivots (a random point on the path between
+  two consecutive inputs, away from both ends) or off the path (a pivot moved toward a code drawn
+  from the mapping network, as the paper does) is rendered by the original and by the tuned
+  generator, and their difference is penalised. The tuned copy may change what the pivots draw,
+  and as little else as it can. (The original's images of all the steps' codes are rendered up
+  front, in a few batches.)
 
 The loaded generator is never changed (it is deep-copied; its weights are also the locality
 reference), and nothing here writes to a file: the tuned weights live in memory, and the caller
@@ -39,7 +40,7 @@ from interp_cli.refine import _deterministic, _resize_targets, default_levels, l
 
 # Part of the tuned-weights cache key: bump when a change here makes `tune_generator` return other
 # weights for the same inputs and settings.
-METHOD_VERSION = 1
+METHOD_VERSION = 2
 
 # Defaults measured on the demo model's held-out faces (benchmarks/README.md, "--tune"):
 DEFAULT_STEPS = TUNE_DEFAULT_STEPS  # defined beside the option, so `--help` needs no torch
@@ -49,9 +50,8 @@ LOCALITY_WEIGHT = 0.2
 # pivot to a random mapped code (the paper uses a fixed distance in FFHQ's W; a fraction carries
 # over to any model's scale).
 LOCALITY_REACH = 0.5
-# Up to this output size a step renders the pivots and all locality codes in one batch. Larger models
-# are tuned on their image at this size (see `_render`), one image per backward pass, and with one
-# locality code per step.
+# Up to this output size a step renders the pivots and its locality code in one batch. Larger models
+# are tuned on their image at this size (see `_render`), one image per backward pass.
 ONE_PASS_UP_TO = 256
 # Weight of the Laplacian-pyramid term beside the L2 term (refine.py's loss uses 1). Measured on the
 # demo model (benchmarks/README.md): with the pyramid term (1, 4, 0.25) the tuned ends came out
@@ -116,6 +116,29 @@ def _locality_codes(pivots: torch.Tensor, mapped: torch.Tensor, generator: torch
     return torch.cat(codes)
 
 
+# The original generator's images of the locality codes are rendered up front, this many per pass
+# (one small batch instead of a pass per step: at 64 px a pass costs mostly per-layer overhead).
+POOL_BATCH = 16
+
+
+@torch.no_grad()
+def _locality_pool(generator: torch.nn.Module, anchors: torch.Tensor, steps: int, noise,
+                   draw: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """One locality code per step, drawn at random from `_locality_codes` (each step's own random
+    mapped codes), and what the *original* generator draws for it: `[steps, n_latent, D]` codes and
+    `[steps, 3, S, S]` images. Drawn before tuning starts, so they cost one batched render."""
+    device = anchors.device
+    codes = []
+    for _ in range(steps):
+        z = torch.randn(anchors.shape[0], generator.style_dim, generator=draw).to(device)
+        candidates = _locality_codes(anchors, generator.style(z), draw)
+        codes.append(candidates[int(torch.randint(len(candidates), (1,), generator=draw))])
+    codes = torch.stack(codes)
+    batch = POOL_BATCH if generator.size <= ONE_PASS_UP_TO else 1
+    images = torch.cat([_render(generator, codes[i:i + batch], noise) for i in range(0, steps, batch)])
+    return codes, images
+
+
 def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, pivots: torch.Tensor, *,
                    steps: int = DEFAULT_STEPS, lr: float = DEFAULT_LR, locality: float = LOCALITY_WEIGHT,
                    noise: Sequence[torch.Tensor | None] | None = None, seed: int = 0,
@@ -127,10 +150,10 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
     `[B, n_latent, D]`, their codes. `fixed`: optional `[K, n_latent, D]` codes that have no photo
     (`.npy` inputs): they join the locality term, so what they draw stays as it was. `noise`: the
     per-layer noise the frames will be rendered with (None: the checkpoint's buffers).
-    Objective per step: `sum_b loss(G'(pivot_b), target_b) + locality * mean_r loss(G'(w_r), G(w_r))`
-    with `loss` = L2 (+ `LAP_WEIGHT` x Laplacian pyramid) and `w_r` the locality codes (see the module doc), Adam on
-    G's synthesis weights (`tunable_parameters`), `lr` warm-up and cosine ramp-down.
-    `progress(step, loss)` after every step. `seed` fixes the locality codes.
+    Objective per step: `sum_b loss(G'(pivot_b), target_b) + locality * loss(G'(w_s), G(w_s))`
+    with `loss` = L2 (+ `LAP_WEIGHT` x Laplacian pyramid) and `w_s` that step's locality code (see
+    `_locality_pool`), Adam on G's synthesis weights (`tunable_parameters`), `lr` warm-up and cosine
+    ramp-down. `progress(step, loss)` after every step. `seed` fixes the locality codes.
     """
     if steps < 0:
         raise UsageError(f"--tune must be at least 0 steps (got {steps})")
@@ -153,47 +176,77 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
     tuned.requires_grad_(False)
     for p in params:
         p.requires_grad_(True)
-    # foreach: one kernel per Adam operation over all the tensors instead of a loop over ~70 of them; on
-    # a CPU the per-tensor loop was most of a 64 px step's optimiser time, and the result is identical.
-    optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999), foreach=True)
+    optimizer = FlatAdam(params, lr)
     draw = torch.Generator().manual_seed(int(seed))
-    big = generator.size > ONE_PASS_UP_TO
+    # Small models: one pass for the pivots and the step's locality code (at 64 px a step's cost is
+    # mostly per-layer overhead). Large ones: one image per pass, gradients accumulated, so that only
+    # one image's activations are alive.
+    chunk = len(pivots) + 1 if generator.size <= ONE_PASS_UP_TO else 1
     with _deterministic(device, seed), torch.enable_grad():
+        if locality > 0:
+            local_codes, local_images = _locality_pool(generator, anchors, steps, noise, draw)
         for step in range(steps):
-            for group in optimizer.param_groups:
-                group["lr"] = _lr_at(step, steps, lr)
-            with torch.no_grad():
-                z = torch.randn(anchors.shape[0], generator.style_dim, generator=draw).to(device)
-                codes = _locality_codes(anchors, generator.style(z), draw) if locality > 0 else pivots[:0]
-            if big:  # one random locality code per step: each costs a forward and backward pass at full size
-                codes = codes[torch.randint(len(codes), (1,), generator=draw)] if len(codes) else codes
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.lr = _lr_at(step, steps, lr)
+            optimizer.zero_grad()
+            everything, wanted = pivots, target
+            if locality > 0:
+                everything = torch.cat([pivots, local_codes[step:step + 1]])
+                wanted = torch.cat([target, local_images[step:step + 1]])
+            weight = torch.ones(len(everything), device=device)
+            weight[len(pivots):] = locality
             recon = 0.0
-            # Small models: one pass for the pivots and the locality codes (at 64 px a step's cost is
-            # mostly per-layer overhead, so a batch of 5 costs about what a batch of 2 does). Large
-            # ones: one image per pass, gradients accumulated, so one image's activations are alive.
-            everything = torch.cat([pivots, codes])
-            chunk = 1 if big else len(everything)
             for start in range(0, len(everything), chunk):
-                part = everything[start:start + chunk]
-                mine = torch.arange(start, start + len(part), device=device)
-                is_pivot = mine < len(pivots)
-                wanted = part.new_empty(len(part), 3, size, size)
-                if is_pivot.any():
-                    wanted[is_pivot] = target[mine[is_pivot]]
-                if (~is_pivot).any():
-                    with torch.no_grad():
-                        wanted[~is_pivot] = _render(generator, part[~is_pivot], noise)
-                per_image = _loss(_render(tuned, part, noise), wanted, levels)
-                weight = torch.where(is_pivot, 1.0, locality / max(1, len(codes))).to(per_image)
-                (per_image * weight).sum().backward()
-                recon += float(per_image.detach()[is_pivot].sum())
+                part = slice(start, start + chunk)
+                per_image = _loss(_render(tuned, everything[part], noise), wanted[part], levels)
+                (per_image * weight[part]).sum().backward()
+                recon += float(per_image.detach()[:max(0, len(pivots) - start)].sum())
             optimizer.step()
             if progress is not None:
                 progress(step + 1, recon / len(pivots))
-    for p in params:
-        p.grad = None
+    optimizer.release()
     return tuned.eval().requires_grad_(False)
+
+
+class FlatAdam:
+    """Adam (Kingma & Ba; the update of `torch.optim.Adam` with its defaults) over parameters that it
+    turns into views of one flat buffer, with their gradients views of another.
+
+    Why not `torch.optim.Adam`: its first construction in a process imports `torch._dynamo`, 1.4 s
+    here, a fifth of a bare `--tune` at 64 px; and its step is a loop (or `foreach`) over ~70 tensors.
+    Here a step is five operations on one flat tensor, and autograd accumulates every parameter's
+    gradient straight into the flat buffer (a defined `.grad` is added to in place)."""
+
+    def __init__(self, params: list[torch.nn.Parameter], lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8):
+        self.params = params
+        self.flat = torch.cat([p.detach().reshape(-1) for p in params])
+        self.grad = torch.zeros_like(self.flat)
+        offset = 0
+        for p in params:
+            n = p.numel()
+            p.data = self.flat[offset:offset + n].view_as(p)
+            p.grad = self.grad[offset:offset + n].view_as(p)
+            offset += n
+        self.exp_avg, self.exp_avg_sq = torch.zeros_like(self.flat), torch.zeros_like(self.flat)
+        self.lr, self.betas, self.eps, self.steps = lr, betas, eps, 0
+
+    def zero_grad(self) -> None:
+        self.grad.zero_()
+
+    @torch.no_grad()
+    def step(self) -> None:
+        beta1, beta2 = self.betas
+        self.steps += 1
+        self.exp_avg.lerp_(self.grad, 1 - beta1)
+        self.exp_avg_sq.mul_(beta2).addcmul_(self.grad, self.grad, value=1 - beta2)
+        denom = (self.exp_avg_sq.sqrt() / math.sqrt(1 - beta2 ** self.steps)).add_(self.eps)
+        self.flat.addcdiv_(self.exp_avg, denom, value=-self.lr / (1 - beta1 ** self.steps))
+
+    def release(self) -> None:
+        """Drop the gradients and the optimiser's state (the parameters keep their flat buffer)."""
+        for p in self.params:
+            p.grad = None
+        self.grad = self.exp_avg = self.exp_avg_sq = None
 
 
 # --------------------------------------------------------------------------- cache
