@@ -101,9 +101,9 @@ def tune_option(f):
         metavar="[N]",
         help=f"Pivotal tuning: fit a copy of the generator to the input photos for N steps (bare --tune: "
              f"{TUNE_DEFAULT_STEPS}) so the ends look like the people; every frame is drawn with it, the weights "
-             f"file is untouched, and tuned weights are cached. Costs about 10 s on the demo model; at 1024 px on "
-             f"a CPU a step costs about 12 frames' render (10-16 s on 2 cores), so a bare --tune adds 8-14 "
-             f"minutes.  e.g. interp a.jpg b.jpg --tune")(f)
+             f"file is untouched, and tuned weights are cached. Costs about 5 s on the demo model; at 1024 px on "
+             f"a CPU a step costs about 7 frames' render (6 s on 2 idle cores), so a bare --tune adds about 5 "
+             f"minutes, more on a busy machine.  e.g. interp a.jpg b.jpg --tune")(f)
 
 
 def save_aligned_option(f, help="Also save the crops the encoder saw (NAME_aligned.png) in DIR."):
