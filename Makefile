@@ -43,7 +43,7 @@ test-lowest:
 # Build the sdist and, from it, the wheel; install the wheel into a clean venv outside the repo and
 # morph there with --weights demo: proves an installed interp carries its demo model (tools/check_wheel.py).
 test-wheel:
-	TORCH_SPEC="$(TORCH_SPEC)" $(PYTHON) tools/check_wheel.py
+	TORCH_SPEC="$(TORCH_SPEC)" TORCH_INDEX="$(TORCH_INDEX)" $(PYTHON) tools/check_wheel.py
 
 lint: install
 	$(PY) -m ruff check interp_cli tests benchmarks weights tools

@@ -470,20 +470,23 @@ def bench_bf16(size: int, device: torch.device, repeats: int, probe: PeakProbe) 
     return {"ms_per_frame": seconds * 1e3, "pct_fp32_peak": pct, **diff}
 
 
-def bench_tune_step(device: torch.device, repeats: int = 1) -> dict:
-    """One `--tune` step at 1024 (two faces: two pivots and one locality code, one image per backward
-    pass, see interp_cli/tune.py) as a multiple of one frame's render (batch 1, no grad), timed
-    interleaved: frame, a 1-step tuning, a 3-step tuning; a step is the difference of the two tunings / 2
-    (so the generator's copy and setup cancel out)."""
-    from interp_cli.tune import tune_generator
+def bench_tune_step(device: torch.device, repeats: int = 1, generator: torch.nn.Module | None = None) -> dict:
+    """One `--tune` step (two faces: two pivots and one locality code; above 256 px one image per
+    backward pass, see interp_cli/tune.py) of a random 1024 px generator, or of `generator`, as a
+    multiple of one frame's render (batch 1, no grad), timed interleaved: frame, a 1-step tuning, a
+    3-step tuning; a step is the difference of the two tunings / 2 (so the generator's copy and setup
+    cancel out). `bare_tune_s`: what a bare --tune would take, the setup plus its steps."""
+    from interp_cli.tune import DEFAULT_STEPS, tune_generator
 
-    generator = random_generator(1024, device)
+    generator = random_generator(1024, device) if generator is None else generator
     noise = generator.make_noise("const", device=device)
     pivots = generator.mean_latent(64)[None, None].expand(2, generator.n_latent, -1).clone()
     pivots += 0.3 * torch.randn_like(pivots)
     with torch.no_grad():
         targets = generator(pivots, noise=noise).clamp(-1, 1).flip(-1)  # photos it does not draw exactly
-    frames, steps = [], []
+    # Warm-up: first calls pay for kernel selection (cuDNN's autotuner, oneDNN's primitives).
+    tune_generator(generator, targets, pivots, steps=1, noise=noise)
+    frames, steps, setups = [], [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
         with torch.no_grad():
@@ -498,11 +501,15 @@ def bench_tune_step(device: torch.device, repeats: int = 1) -> dict:
         t3 = time.perf_counter()
         frames.append(t1 - t0)
         steps.append(((t3 - t2) - (t2 - t1)) / 2)
+        setups.append(max(0.0, (t2 - t1) - steps[-1]))
     ratios = [s / f for s, f in zip(steps, frames)]
-    result = {"frame_s": frames, "step_s": steps, "step_over_frame": ratios}
-    print(f"  --tune at 1024, two faces: one step {statistics.median(steps):.1f} s "
-          f"(min {min(steps):.1f}, max {max(steps):.1f}) = {statistics.median(ratios):.1f}x one frame's render "
-          f"({statistics.median(frames):.2f} s; ratios {', '.join(f'{r:.1f}' for r in ratios)})", flush=True)
+    bare = statistics.median(setups) + DEFAULT_STEPS * statistics.median(steps)
+    result = {"size": generator.size, "frame_s": frames, "step_s": steps, "step_over_frame": ratios,
+              "bare_tune_s": bare}
+    print(f"  --tune at {generator.size}, two faces: one step {statistics.median(steps):.2f} s "
+          f"(min {min(steps):.2f}, max {max(steps):.2f}) = {statistics.median(ratios):.1f}x one frame's render "
+          f"({statistics.median(frames):.3f} s; ratios {', '.join(f'{r:.1f}' for r in ratios)}); "
+          f"a bare --tune ({DEFAULT_STEPS} steps) about {bare:.1f} s", flush=True)
     return result
 
 

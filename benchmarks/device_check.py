@@ -10,6 +10,8 @@
 2. The CLI end to end: `interp A B --steps 60 -o out.mp4` with a full-size random e4e
    checkpoint, no alignment, in a fresh process; wall time and the time inside interp.
 3. `interp batch`: 6 rows of 60 frames at 1024, rows per hour.
+4. `--tune` (issue 31): one tuning step of two faces at 1024 as a multiple of one frame's render,
+   and what a bare --tune takes (`bench.bench_tune_step`).
 
 Without CUDA it says so and exits 0 (nothing to measure); --dry-run runs the same code on the CPU
 with a 32 px generator, 4-frame morphs and 2 rows. Timings: one synchronisation per timed loop.
@@ -292,6 +294,12 @@ def markdown(report: dict) -> str:
                                                                                   "likeness", "render"))
                             if r["ok"] else f"failed: {r['error']} | | | | |") + " |")
         lines.append("(goal: <= 3 s inside interp)")
+    tn = report.get("tune")
+    if tn:
+        middle = len(tn["step_s"]) // 2
+        step, ratio = sorted(tn["step_s"])[middle], sorted(tn["step_over_frame"])[middle]
+        lines += ["", f"--tune at {tn['size']} px, two faces: one step {step:.3f} s = {ratio:.1f}x one frame's "
+                      f"render (fp32, batch 1); a bare --tune about {tn['bare_tune_s']:.1f} s"]
     bt = report.get("batch")
     if bt:
         lines += ["", f"interp batch, {bt['rows']} rows of {report['steps']} frames, --precision {bt['precision']}: "
@@ -341,6 +349,15 @@ def main(argv: list[str] | None = None) -> int:
             report["batch"] = batch_throughput(ckpt, tmp, device, steps, rows, batch_precision)
         else:
             print("  batch: skipped (time budget)")
+    if time.perf_counter() - started < 0.9 * args.budget:
+        from bench import bench_tune_step, random_generator
+
+        where = torch.device(device)
+        generator = toy_generator(where) if args.dry_run else random_generator(size, where)
+        report["tune"] = bench_tune_step(where, repeats=1 if args.dry_run else 3, generator=generator)
+        del generator
+    else:
+        print("  tune: skipped (time budget)")
     text = markdown(report)
     print("\n" + text + f"\n\n(device check took {time.perf_counter() - started:.0f} s)")
     if args.out:

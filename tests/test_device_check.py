@@ -36,4 +36,5 @@ def test_a_dry_run_goes_through_every_step_and_writes_the_tables(tmp_path, capsy
     assert "| fp32 | channels_last | blur | " in report and "| 0 | 100.0 |" in report  # the reference itself
     assert "| --precision fp32 |" in report and "failed" not in report
     assert "2 rows of 4 frames" in report and "2 made" in report
+    assert "--tune at 16 px, two faces: one step" in report  # issue 31's GPU figure, where there is a GPU
     assert "FELL BACK to eager" in capsys.readouterr().out  # the dry run's compiler fails on purpose

@@ -97,6 +97,23 @@ def test_make_install_takes_the_cpu_index_only_when_asked(tmp_path):
         '"torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu')
 
 
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_test_wheel_installs_torch_from_the_same_index_as_make_install(tmp_path):
+    """`make test-wheel TORCH_INDEX=...` once ignored the index and pulled PyPI's CUDA wheel."""
+    import importlib.util
+
+    shown = subprocess.run(["make", "-n", "test-wheel", "TORCH_INDEX=https://download.pytorch.org/whl/cpu"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout
+    assert 'TORCH_INDEX="https://download.pytorch.org/whl/cpu"' in shown
+    spec = importlib.util.spec_from_file_location("check_wheel", ROOT / "tools" / "check_wheel.py")
+    check_wheel = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check_wheel)
+    py = tmp_path / "python"
+    assert check_wheel.torch_install(py, "torch==2.13.0", "https://download.pytorch.org/whl/cpu")[-2:] == [
+        "--index-url", "https://download.pytorch.org/whl/cpu"]
+    assert "--index-url" not in check_wheel.torch_install(py, "torch==2.13.0")
+
+
 def test_the_code_parses_as_the_oldest_python_setup_cfg_allows():
     config = configparser.ConfigParser()
     config.read(ROOT / "setup.cfg")

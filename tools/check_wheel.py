@@ -45,18 +45,25 @@ def main() -> None:
     torch_spec = os.environ.get("TORCH_SPEC", "torch==2.13.0")
     work = Path(tempfile.mkdtemp(prefix="interp-wheel-check-"))
     try:
-        check(work, torch_spec)
+        check(work, torch_spec, os.environ.get("TORCH_INDEX", ""))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print("check_wheel: OK: sdist and wheel carry the demo model; an installed wheel morphs with --weights demo")
 
 
-def check(work: Path, torch_spec: str) -> None:
+def torch_install(py: Path, torch_spec: str, torch_index: str = "") -> list:
+    """The pip command that installs torch as `make install` does: from `torch_index` (`TORCH_INDEX`,
+    e.g. PyTorch's CPU index) when one is given, else from PyPI."""
+    return [py, "-m", "pip", "install", "-q", torch_spec, *(["--index-url", torch_index] if torch_index else [])]
+
+
+def check(work: Path, torch_spec: str, torch_index: str = "") -> None:
     venv = work / "venv"
     py = venv / "bin" / "python"
     run([sys.executable, "-m", "venv", venv])
     run([py, "-m", "pip", "install", "-q", "--upgrade", "pip"])
-    run([py, "-m", "pip", "install", "-q", torch_spec, "build"])
+    run(torch_install(py, torch_spec, torch_index))  # its own command: `build` is not on PyTorch's index
+    run([py, "-m", "pip", "install", "-q", "build"])
 
     dist = work / "dist"
     run([py, "-m", "build", "--outdir", dist, ROOT], stdout=subprocess.DEVNULL)
