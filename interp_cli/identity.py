@@ -69,7 +69,9 @@ def descriptor(image: np.ndarray) -> np.ndarray | None:
 
     recogniser, predictor = _models()
     rgb = _working_copy(image)
-    faces = find_faces(predictor, dlib_grey(rgb), "dlib")
+    # Upright HOG first: the crops are FFHQ-aligned, so their face is upright and large, and the
+    # full search (turned copies, the cascade) costs half of a descriptor's time.
+    faces = find_faces(predictor, dlib_grey(rgb), "dlib", upright_first=True)
     if not faces:
         return None
     face = max(faces, key=lambda f: f.inter_ocular)

@@ -325,7 +325,8 @@ def detector_names() -> list[str]:
     return names
 
 
-def find_faces(predictor: ShapePredictor, grey: np.ndarray, detector: str | None = None) -> list[Face]:
+def find_faces(predictor: ShapePredictor, grey: np.ndarray, detector: str | None = None, *,
+               upright_first: bool = False) -> list[Face]:
     """All faces in `grey` ([H, W] uint8, dlib grey), sorted left to right by box centre.
 
     detector: "dlib" (HOG at three angles, then the upright Haar cascade for faces too small for
@@ -333,8 +334,15 @@ def find_faces(predictor: ShapePredictor, grey: np.ndarray, detector: str | None
     Each candidate is fitted (landmarks, box and tilt) and kept only when the fit is steady
     (`jittered_landmarks`' spread) and, for a Haar candidate, when the face turned upright is
     found again (`haar_agrees`). A candidate on a face already kept is not fitted again.
+    `upright_first` (dlib only): the faces upright HOG alone finds, when it finds any; the turned
+    copies and the cascade, most of the cost, only when it finds none (for an aligned crop, whose
+    face is upright and large: `interp_cli.identity`).
     """
     detector = detector or detector_names()[0]
+    if detector == "dlib" and upright_first:
+        faces = _fitted(predictor, grey, sorted(hog_candidates(grey, (0.0,)), key=lambda c: -c.score), [])
+        if faces:
+            return faces
     if detector == "dlib":
         # The upright cascade too: it sees faces down to 4% of the long side, HOG's window 6-8%.
         hog = sorted(hog_candidates(grey), key=lambda c: -c.score)
@@ -343,6 +351,11 @@ def find_faces(predictor: ShapePredictor, grey: np.ndarray, detector: str | None
         hog, haar = [], sorted(haar_candidates(grey), key=lambda c: -c.score)
     else:
         raise ValueError(f"unknown face detector {detector!r}; known: dlib, haar")
+    return _fitted(predictor, grey, hog, haar)
+
+
+def _fitted(predictor: ShapePredictor, grey: np.ndarray, hog: list[Candidate], haar: list[Candidate]) -> list[Face]:
+    """`find_faces`' fitting and checks of HOG then Haar candidates (each list best first)."""
     faces: list[Face] = []
     for candidate, from_haar in [(c, False) for c in hog] + [(c, True) for c in haar]:
         if any(_same_place(candidate.box, face.box) for face in faces):
