@@ -18,6 +18,13 @@ random-weight FFHQ-size generator, as the CLI renders on this CPU).
     .venv/bin/python benchmarks/bench_likeness.py               # ~1-2 min on 2 cores
     .venv/bin/python benchmarks/bench_likeness.py --faces 50 --skip-1024
     .venv/bin/python benchmarks/bench_likeness.py --cost-only --repeats 7   # the report's cost only
+    .venv/bin/python benchmarks/bench_likeness.py --identity-cost --repeats 5  # its identity part at 1024
+
+`--identity-cost`: what the report's identity (dlib, `interp_cli/identity.py`) adds at 1024 px, where
+a real face is in both images: two aligned 1024 px photo crops (Obama, Biden) measured against each
+other, as a two-photo report measures crop against reconstruction, next to PSNR + SSIM of the same
+pairs and one 1024 px frame of a random-weight generator (batch 1), interleaved; and once, the first
+call, which loads dlib's models.
 """
 
 from __future__ import annotations
@@ -148,15 +155,65 @@ def time_cost(size: int, repeats: int, session: Session | None = None) -> dict:
             "frame_s": frame_s}
 
 
+def time_identity(repeats: int) -> dict:
+    """See `--identity-cost` in the module doc."""
+    from interp_cli import identity
+    from interp_cli.align import align_face
+    from interp_cli.models.stylegan2 import Generator, GeneratorConfig
+    from interp_cli.render import render_frames
+
+    if not identity.available():
+        raise SystemExit("--identity-cost needs the align extra with dlib-bin")
+    crops = [np.asarray(align_face(Image.open(ROOT / "tests/data/faces" / name).convert("RGB"),
+                                   output_size=1024).image) for name in ("obama.jpg", "biden.jpg")]
+    pairs = [(crops[0], crops[1]), (crops[1], crops[0])]
+    torch.manual_seed(0)
+    generator = Generator(GeneratorConfig(size=1024)).eval()
+    code = [np.tile(generator.mean_latent(2048).detach().numpy(), (generator.n_latent, 1)).astype(np.float32)]
+    t0 = time.perf_counter()
+    identity.measure(*pairs[0])
+    first = time.perf_counter() - t0
+    list(render_frames(generator, code, batch_size=1))  # warm-up
+    frame_s, metrics_s, identity_s = [], [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        list(render_frames(generator, code, batch_size=1))
+        t1 = time.perf_counter()
+        for crop, other in pairs:
+            likeness.psnr(other, crop), likeness.ssim(other, crop)
+        t2 = time.perf_counter()
+        for crop, other in pairs:
+            identity.measure(crop, other)
+        t3 = time.perf_counter()
+        frame_s.append(t1 - t0)
+        metrics_s.append(t2 - t1)
+        identity_s.append(t3 - t2)
+    return {"frame_s": frame_s, "psnr_ssim_s": metrics_s, "identity_s": identity_s, "first_call_s": first}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--faces", type=int, default=200, help="held-out demo faces (default 200)")
     parser.add_argument("--repeats", type=int, default=3, help="timing repeats (default 3)")
     parser.add_argument("--cost-only", action="store_true", help="only time the report's cost")
     parser.add_argument("--skip-1024", action="store_true", help="skip the 1024 px cost measurement")
+    parser.add_argument("--identity-cost", action="store_true", help="only time the identity part at 1024 px")
     parser.add_argument("--json", type=Path, default=None, help="also write every score to this file")
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
+    if args.identity_cost:
+        keep_freed_memory()
+        c = time_identity(args.repeats)
+        frame = np.median(c["frame_s"])
+
+        def spread(values):
+            low, mid, high = min(values), np.median(values), max(values)
+            return f"{low:.2f} / {mid:.2f} / {high:.2f} s = {mid / frame:.2f} frames"
+
+        print(f"at 1024 px, two photos: identity {spread(c['identity_s'])}; PSNR + SSIM {spread(c['psnr_ssim_s'])}; "
+              f"a frame {spread(c['frame_s'])}; the first identity call (loads dlib's models) "
+              f"{c['first_call_s']:.2f} s")
+        return 0
 
     keep_freed_memory()  # as the interp command does
     session = Session("demo", "cpu", log=lambda message: None, progress=False)
