@@ -120,6 +120,22 @@ def test_an_aligned_crop_needs_only_upright_hog_and_a_turned_one_is_still_found(
 
 
 @needs_dlib
+def test_a_crop_met_again_is_not_described_again(crops, monkeypatch):
+    """A batch meets one photo in many rows: its crop's descriptor is computed once per process."""
+    first = identity.measure(crops["obama"], crops["obama_speech"])
+    described = []
+    real = identity.descriptor
+    monkeypatch.setattr(identity, "descriptor", lambda image: described.append(image) or real(image))
+    again = identity.measure(crops["obama"], crops["obama_in_two"])
+    assert len(described) == 1 and described[0] is crops["obama_in_two"]  # the reconstruction only
+    assert again["identity"] < identity.SAME_PERSON and first["identity"] < identity.SAME_PERSON
+    changed = crops["obama"].copy()
+    changed[0, 0] ^= 1  # another crop, however alike, is described afresh
+    identity.measure(changed, crops["obama_speech"])
+    assert len(described) == 3
+
+
+@needs_dlib
 def test_a_reconstruction_without_a_face_is_unlike_and_a_crop_without_one_is_not_measured(crops):
     rng = np.random.default_rng(0)
     for fake in (np.full((1024, 1024, 3), 128, np.uint8), rng.integers(0, 256, (1024, 1024, 3), dtype=np.uint8)):
