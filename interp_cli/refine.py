@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from interp_cli.errors import UsageError
+from interp_cli.optim import FlatAdam
 
 LOSSES = ("l2", "lap", "l2+lap")
 # Part of the latent cache's key for refined codes: bump it whenever a change here makes
@@ -347,7 +348,7 @@ def refine_codes(generator: torch.nn.Module, targets: torch.Tensor, init_codes: 
             for entry in noise_maps:
                 entry.requires_grad_(True)
             params += noise_maps
-        optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.999))
+        optimizer = FlatAdam(params, lr)  # torch.optim.Adam's update, without its 1.4 s first import
         keep_best = not optimize_noise
         best_codes, best_objective = start.clone(), torch.full((start.shape[0],), math.inf, device=device)
 
@@ -363,8 +364,7 @@ def refine_codes(generator: torch.nn.Module, targets: torch.Tensor, init_codes: 
             return _image_loss(loss, rendered, target, levels) + reg * (codes - start).pow(2).flatten(1).mean(1)
 
         for step in range(steps):
-            for group in optimizer.param_groups:
-                group["lr"] = _lr_at(step, steps, lr)
+            optimizer.lr = _lr_at(step, steps, lr)
             per_image = objective_per_image()
             if keep_best:
                 remember_best(per_image)
@@ -373,13 +373,14 @@ def refine_codes(generator: torch.nn.Module, targets: torch.Tensor, init_codes: 
             objective = per_image.sum()
             if optimize_noise:
                 objective = objective + noise_reg * _noise_regularizer(noise_maps)
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             objective.backward()
             optimizer.step()
             if optimize_noise:
                 _normalize_noise_(noise_maps)
             if progress is not None:
                 progress(step + 1, float(per_image.detach().mean()))
+        optimizer.release()
         if keep_best:
             with torch.no_grad():
                 remember_best(objective_per_image())

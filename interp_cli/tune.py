@@ -35,6 +35,7 @@ from pathlib import Path
 import torch
 
 from interp_cli.errors import InterpError, UsageError
+from interp_cli.optim import FlatAdam
 from interp_cli.options import TUNE_DEFAULT_STEPS
 from interp_cli.refine import _deterministic, _resize_targets, default_levels, laplacian_loss
 
@@ -205,48 +206,6 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
                 progress(step + 1, recon / len(pivots))
     optimizer.release()
     return tuned.eval().requires_grad_(False)
-
-
-class FlatAdam:
-    """Adam (Kingma & Ba; the update of `torch.optim.Adam` with its defaults) over parameters that it
-    turns into views of one flat buffer, with their gradients views of another.
-
-    Why not `torch.optim.Adam`: its first construction in a process imports `torch._dynamo`, 1.4 s
-    here, a fifth of a bare `--tune` at 64 px; and its step is a loop (or `foreach`) over ~70 tensors.
-    Here a step is five operations on one flat tensor, and autograd accumulates every parameter's
-    gradient straight into the flat buffer (a defined `.grad` is added to in place)."""
-
-    def __init__(self, params: list[torch.nn.Parameter], lr: float, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8):
-        self.params = params
-        self.flat = torch.cat([p.detach().reshape(-1) for p in params])
-        self.grad = torch.zeros_like(self.flat)
-        offset = 0
-        for p in params:
-            n = p.numel()
-            p.data = self.flat[offset:offset + n].view_as(p)
-            p.grad = self.grad[offset:offset + n].view_as(p)
-            offset += n
-        self.exp_avg, self.exp_avg_sq = torch.zeros_like(self.flat), torch.zeros_like(self.flat)
-        self.lr, self.betas, self.eps, self.steps = lr, betas, eps, 0
-
-    def zero_grad(self) -> None:
-        self.grad.zero_()
-
-    @torch.no_grad()
-    def step(self) -> None:
-        beta1, beta2 = self.betas
-        self.steps += 1
-        self.exp_avg.lerp_(self.grad, 1 - beta1)
-        self.exp_avg_sq.mul_(beta2).addcmul_(self.grad, self.grad, value=1 - beta2)
-        denom = (self.exp_avg_sq.sqrt() / math.sqrt(1 - beta2 ** self.steps)).add_(self.eps)
-        self.flat.addcdiv_(self.exp_avg, denom, value=-self.lr / (1 - beta1 ** self.steps))
-
-    def release(self) -> None:
-        """Drop the gradients and the optimiser's state (the parameters keep their flat buffer)."""
-        for p in self.params:
-            p.grad = None
-        self.grad = self.exp_avg = self.exp_avg_sq = None
 
 
 # --------------------------------------------------------------------------- cache
