@@ -127,7 +127,7 @@ def _locality_pool(generator: torch.nn.Module, anchors: torch.Tensor, steps: int
                    draw: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """One locality code per step, drawn at random from `_locality_codes` (each step's own random
     mapped codes), and what the *original* generator draws for it: `[steps, n_latent, D]` codes and
-    `[steps, 3, S, S]` images. Drawn before tuning starts, so they cost one batched render."""
+    `[steps, 3, S, S]` images. Drawn before tuning starts, so they render in a few batches."""
     device = anchors.device
     codes = []
     for _ in range(steps):
