@@ -5,7 +5,7 @@
 #
 # The line that does the work:
 #
-#   seq 1 $N | parallel -j $N --joblog $LOGS/joblog \
+#   seq 1 $N | parallel -j $N --termseq TERM,30000,KILL,25 --joblog $LOGS/joblog \
 #       interp batch pairs.csv --outdir out/ --shard {}/$N --skip-existing --json '>' $LOGS/shard-{}.jsonl
 #
 # Worker k makes rows k, k+N, k+2N, ... of the manifest; `--skip-existing` makes a second run (after
@@ -43,8 +43,12 @@ weights=()
 # Share the cores out: N workers with one thread per core each would fight over the caches.
 export OMP_NUM_THREADS=$(( cores / n > 0 ? cores / n : 1 ))
 
+# Ctrl-C reaches parallel, not the workers (it runs each in a process group of its own); parallel then
+# stops them with its --termseq. Its default sends TERM, TERM 200 ms later, and KILL 375 ms in: a worker
+# in the middle of a long render would be killed before it removed its temp file. One TERM and 30 s
+# (Slurm's default grace too) lets every worker finish its frame and clean up; a hung one is still killed.
 # shellcheck disable=SC2086  # INTERP and EXTRA are word lists on purpose
-seq 1 "$n" | parallel --jobs "$n" --joblog "$logs/joblog" --line-buffer \
+seq 1 "$n" | parallel --jobs "$n" --termseq TERM,30000,KILL,25 --joblog "$logs/joblog" --line-buffer \
     ${INTERP:-interp} batch "$manifest" --outdir "$outdir" --shard "{}/$n" --skip-existing \
     --steps "${STEPS:-60}" ${weights[@]+"${weights[@]}"} ${EXTRA:-} --json --quiet '>' "$logs/shard-{}.jsonl"
 parallel_rc=$?

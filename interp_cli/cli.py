@@ -21,6 +21,7 @@ from interp_cli.malloc import keep_freed_memory
 from interp_cli.options import (ShardType, align_options, cache_option, device_option, morph_options, morph_settings,
                                 noise_options, output_flags, precision_option, refine_options, save_aligned_option,
                                 weights_option)
+from interp_cli.stops import Terminated, raise_on_sigterm
 
 EPILOG = """\b
 Examples:
@@ -40,10 +41,6 @@ than usage errors, and interp's debug notes; exit codes stay the same.
 """
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (a batch scheduler stopping the job): unwinds like Ctrl-C so no partial output is left."""
-
-
 class _Escaped(Exception):
     """Carries an EOFError past Click, which would otherwise report it as a Ctrl-C ("interrupted")."""
 
@@ -58,17 +55,6 @@ def _out(text: str) -> None:
         click.echo(text)
     except BrokenPipeError:
         raise StdoutClosed() from None
-
-
-def _raise_on_sigterm() -> None:
-    import signal
-    import threading
-
-    def handler(signum, frame):
-        raise Terminated()
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, handler)
 
 
 class DefaultMorphGroup(click.Group):
@@ -87,7 +73,7 @@ class DefaultMorphGroup(click.Group):
         extra.pop("standalone_mode", None)
         # Spinning OpenMP threads made the encoder 3.5x slower on a busy machine; set before torch loads.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        _raise_on_sigterm()
+        raise_on_sigterm()
         keep_freed_memory()  # 1024 frames reuse their buffers instead of page-faulting fresh ones
         try:
             code = super().main(args=args, prog_name=prog_name or "interp", standalone_mode=False, **extra)

@@ -29,6 +29,7 @@ machine it runs on, and a killed writer's temp is removed by the next run that w
 
 from __future__ import annotations
 
+import atexit
 import errno
 import hashlib
 import os
@@ -42,6 +43,7 @@ from pathlib import Path
 from typing import IO, Union
 
 from interp_cli.errors import InterpError, UsageError
+from interp_cli.stops import deferred
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -114,19 +116,20 @@ def claim_temp(target: PathLike, tag: str = "tmp", *, directory: bool = False, c
     for _ in range(100):
         tmp = temp_name(target, tag)
         locked = tmp.with_name(tmp.name + _LOCK_SUFFIX) if directory else tmp
-        try:
-            fd = _lock_new(locked)
-            if fd is None:
+        with deferred():  # made and recorded as ours in one go: a Ctrl-C between would orphan it
+            try:
+                fd = _lock_new(locked)
+                if fd is None:
+                    continue
+                if directory and create:
+                    try:
+                        os.mkdir(tmp)
+                    except BaseException:
+                        _unlock(fd, locked)
+                        raise
+            except FileExistsError:
                 continue
-            if directory and create:
-                try:
-                    os.mkdir(tmp)
-                except BaseException:
-                    _unlock(fd, locked)
-                    raise
-        except FileExistsError:
-            continue
-        _held[os.fspath(tmp)] = (fd, os.fspath(locked))
+            _held[os.fspath(tmp)] = (fd, os.fspath(locked))
         return tmp
     raise InterpError(f"{target}: could not find a free temporary name")  # pragma: no cover
 
@@ -198,15 +201,16 @@ def discard(tmp: PathLike | None) -> None:
     if tmp is None:
         return
     path = Path(os.fspath(tmp))
-    try:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink()
-    except OSError:
-        pass
-    finally:
-        release(tmp)
+    with deferred():  # a second stop signal must not cut the first one's cleanup short
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink()
+        except OSError:
+            pass
+        finally:
+            release(tmp)
 
 
 @contextmanager
@@ -305,6 +309,29 @@ def clean_stale_temps(directory: PathLike) -> list[Path]:
         finally:
             os.close(fd)
     return removed
+
+
+def _settle_at_exit() -> None:
+    """Settle the temps this process still holds as it exits, as the next run's sweep would.
+
+    A temp still held at exit was never finished: a stop signal landed after it was made (and
+    recorded) but before its writer had it in hand, so no `finally` of that writer could remove it.
+    A temp is removed; a moved-aside frames folder is put back if its name is free. Registered with
+    atexit, so it runs after a Ctrl-C too (not after SIGKILL: then the next run's sweep does it).
+    """
+    for tmp in list(_held):
+        path = Path(tmp)
+        match = _TEMP_NAME.match(path.name)
+        if match and match["tag"] == "old":
+            try:
+                _remove_stale(path, match)
+            finally:
+                release(tmp)
+        else:
+            discard(tmp)
+
+
+atexit.register(_settle_at_exit)
 
 
 def _take_lock(path: Path) -> int | None:

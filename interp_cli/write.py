@@ -62,6 +62,7 @@ from PIL import Image
 from .errors import InterpError, UsageError
 from .files import (atomic_save_npy, atomic_write, claim_temp, commit, discard, environment_error, new_temp,
                     too_long_name)
+from .stops import deferred
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -243,12 +244,13 @@ class FrameWriter:
         if self._state != "open":
             return
         self._state = "aborted"
-        try:
-            self._discard()
-        except OSError:
-            pass  # e.g. closing a file whose buffered bytes no longer fit: the original error is reported
-        finally:
-            discard(self._tmp)
+        with deferred():  # quick (ffmpeg is killed, not waited for to finish): a second stop waits for it
+            try:
+                self._discard()
+            except OSError:
+                pass  # e.g. closing a file whose buffered bytes no longer fit: the original error is reported
+            finally:
+                discard(self._tmp)
 
     def __enter__(self) -> FrameWriter:
         return self
@@ -314,10 +316,12 @@ class Mp4Writer(FrameWriter):
         # stderr goes to an anonymous temp file: a pipe nobody drains could deadlock ffmpeg.
         self._stderr = tempfile.TemporaryFile()
         try:
-            # Own session: a Ctrl-C reaches only us, and abort() decides ffmpeg's fate.
-            self._proc = subprocess.Popen(
-                cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr, start_new_session=True
-            )
+            # Own session: a Ctrl-C reaches only us, and abort() decides ffmpeg's fate. Deferred: a
+            # Ctrl-C inside Popen, after the fork, would leave an ffmpeg that abort() cannot see.
+            with deferred():
+                self._proc = subprocess.Popen(
+                    cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr, start_new_session=True
+                )
         except OSError as err:
             raise InterpError(f"{self.name}: cannot start ffmpeg ({err.strerror or err})") from None
 

@@ -438,9 +438,9 @@ def test_gnu_parallel_example_and_its_exit_codes(tiny, tmp_path, env):
 
 @pytest.mark.skipif(shutil.which("parallel") is None, reason="GNU parallel is not installed")
 def test_gnu_parallel_example_after_ctrl_c_and_with_fewer_workers(tiny, tmp_path, env):
-    """Ctrl-C reaches the whole foreground group (script, parallel, workers): no temp is left, the
-    script counts workers (parallel's own 255 is not a count) and exits 130; a rerun with fewer
-    workers finishes, and only its own shard logs are left for the glob it names."""
+    """Ctrl-C reaches the foreground group (script, parallel; parallel then stops its workers with a
+    TERM): no temp is left, the script counts workers (parallel's own 255 is not a count) and exits 130;
+    a rerun with fewer workers finishes, and only its own shard logs are left for the glob it names."""
     manifest = tmp_path / "pairs.csv"
     manifest.write_text("".join(f"{A},{B},m{i}.mp4\n" for i in range(4)))
     logs = tmp_path / "logs" / "parallel"

@@ -1,0 +1,84 @@
+"""Stop signals, defined once: SIGTERM unwinds like Ctrl-C, and the few steps that must not be cut in two hold both.
+
+    raise_on_sigterm()        # the CLI: a scheduler's SIGTERM raises Terminated (a KeyboardInterrupt)
+    with deferred():          # SIGINT/SIGTERM arriving inside are delivered when the block ends
+        proc = subprocess.Popen(...)
+
+Why `deferred` exists: a signal's Python handler runs in the main thread between any two bytecodes,
+so Ctrl-C can land inside `subprocess.Popen` after ffmpeg was forked but before the Popen object
+was returned. The writer then has no process to kill; it removes its temp file, and the orphaned
+ffmpeg (its own session, so the signal never reached it) sees end of input and writes an empty MP4
+under the temp's name afterwards. Holding the signal for those few lines makes the writer's
+state whole before it unwinds. The same holds for creating a temp (file made, not yet recorded as
+ours) and for throwing one away (parallel's default --termseq sends a second TERM 200 ms after
+the first, which used to cut the first one's cleanup short).
+
+Handlers are Python-level and only the main thread can set them; in other threads (and when a
+caller installed no handler of its own) the block just runs, since no KeyboardInterrupt can land
+there anyway.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+_depth = 0  # nesting of `deferred` blocks in the main thread
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a batch scheduler stopping the job): unwinds like Ctrl-C so no partial output is left."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def raise_on_sigterm() -> None:
+    """Make SIGTERM raise `Terminated` in the main thread (a no-op elsewhere)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends, then act on the first one that came, as usual.
+
+    Meant for a few lines that must run whole (no waiting inside on anything slow): a stop that
+    arrives meanwhile is not lost, only moved to the block's end. Nested blocks hold until the
+    outermost ends.
+    """
+    global _depth
+    if _depth or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+
+    def note(signum, frame):
+        pending.append(signum)
+
+    previous = {}
+    _depth += 1
+    try:
+        for signum in STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, note)
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        _depth -= 1
+        if pending:
+            _deliver(pending[0], previous[pending[0]])
+
+
+def _deliver(signum: int, handler) -> None:
+    """Act on a held signal as its own handler would have."""
+    if callable(handler):
+        handler(signum, None)  # raises KeyboardInterrupt / Terminated
+    elif handler == signal.SIG_DFL:
+        os.kill(os.getpid(), signum)  # the default action (end the process) now that we are whole
+    # SIG_IGN, or None (a handler not set from Python): nothing to do

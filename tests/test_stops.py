@@ -1,0 +1,149 @@
+"""Stop signals: `deferred` holds a real SIGINT/SIGTERM until its block ends, and a stop that lands in the
+windows it guards (ffmpeg just forked, a temp just made) leaves no file behind once the process is gone."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from interp_cli.stops import Terminated, deferred, raise_on_sigterm
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_a_real_sigint_inside_deferred_arrives_when_the_block_ends():
+    reached = []
+    with pytest.raises(KeyboardInterrupt):
+        with deferred():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the handler would have run by now, had it not been held
+            with deferred():  # nested: still held until the outermost block ends
+                os.kill(os.getpid(), signal.SIGINT)
+            reached.append("end of block")
+    assert reached == ["end of block"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+
+def test_a_held_sigterm_raises_terminated_and_a_quiet_block_raises_nothing():
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        raise_on_sigterm()
+        with deferred():
+            pass  # nothing came: nothing is raised
+        with pytest.raises(Terminated):
+            with deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def _run(script: str, cwd: Path, **environ: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **environ)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+def _no_process_mentions(path: Path, timeout: float = 20) -> None:
+    """Wait until no live process has `path` on its command line (an orphaned ffmpeg writing there)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = False
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                busy |= os.fsencode(str(path)) in Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+        if not busy:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"a process still writes under {path}")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigterm_while_ffmpeg_is_being_started_leaves_no_file(tmp_path):
+    """The stop lands inside subprocess.Popen, after ffmpeg was forked and before Popen returned. Before
+    the fix the writer never learned of that ffmpeg; it removed its temp, and the orphan, seeing end of
+    input, wrote an empty MP4 under the temp's name afterwards (found by CI, in the GNU parallel example)."""
+    import imageio_ffmpeg
+
+    slow = tmp_path / "slow-ffmpeg"  # an ffmpeg slow to start, as on a loaded machine: it opens its output late
+    slow.write_text(f"#!/bin/sh\nsleep 0.5\nexec {imageio_ffmpeg.get_ffmpeg_exe()} \"$@\"\n")
+    slow.chmod(0o755)
+    out = tmp_path / "out"
+    out.mkdir()
+    done = _run(f"""
+        import os, signal, subprocess
+        import numpy as np
+        from interp_cli.stops import Terminated, raise_on_sigterm
+        from interp_cli.write import open_writer
+
+        raise_on_sigterm()
+        real = subprocess.Popen._execute_child
+
+        def fork_then_stop(self, *args, **kwargs):
+            real(self, *args, **kwargs)  # ffmpeg now exists
+            os.kill(os.getpid(), signal.SIGTERM)  # and a scheduler's stop arrives before Popen returns
+
+        subprocess.Popen._execute_child = fork_then_stop
+        try:
+            with open_writer({str(out / "m.mp4")!r}) as writer:
+                writer.write(np.zeros((64, 64, 3), np.uint8))
+        except Terminated:
+            print("terminated")
+    """, tmp_path, IMAGEIO_FFMPEG_EXE=str(slow))
+    assert done.stdout == "terminated\n", done.stderr
+    _no_process_mentions(out)
+    assert os.listdir(out) == []
+
+
+def test_a_stop_between_making_a_temp_and_handing_it_over_leaves_nothing_at_exit(tmp_path):
+    """Ctrl-C right after the temp file was made: it is recorded as ours in the same breath, and what the
+    process still holds when it exits is removed (before the fix it stayed until the next run's sweep)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    done = _run(f"""
+        import os, signal
+        from interp_cli import files
+        from interp_cli.write import open_writer
+
+        real = files._lock_new
+
+        def made_then_stopped(path):
+            fd = real(path)
+            os.kill(os.getpid(), signal.SIGINT)
+            return fd
+
+        files._lock_new = made_then_stopped
+        try:
+            open_writer({str(out / "m.gif")!r})
+        except KeyboardInterrupt:
+            print("interrupted", sorted(os.listdir({str(out)!r})) != [])
+    """, tmp_path)
+    assert done.stdout == "interrupted True\n", done.stderr  # the temp existed when the stop arrived
+    assert os.listdir(out) == []  # and is gone with the process
+
+
+def test_a_frames_folder_moved_aside_is_put_back_at_exit(tmp_path):
+    """A stop while a finished frames folder replaces an old one: the old folder is never lost."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    (frames / "frame_0000.png").write_bytes(b"old")
+    done = _run(f"""
+        import os
+        from interp_cli import files
+        aside = files.claim_temp({str(frames)!r}, "old", directory=True, create=False)
+        os.rename({str(frames)!r}, aside)
+        print("moved")
+        raise KeyboardInterrupt  # stopped before the new folder was renamed into place
+    """, tmp_path)
+    assert done.stdout == "moved\n" and "KeyboardInterrupt" in done.stderr
+    assert sorted(os.listdir(tmp_path)) == ["frames"]
+    assert (frames / "frame_0000.png").read_bytes() == b"old"
