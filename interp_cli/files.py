@@ -332,6 +332,8 @@ def _settle_at_exit() -> None:
 
 
 atexit.register(_settle_at_exit)
+if hasattr(os, "register_at_fork"):  # a forked child owns none of its parent's temps: not its to settle
+    os.register_at_fork(after_in_child=_held.clear)
 
 
 def _take_lock(path: Path) -> int | None:

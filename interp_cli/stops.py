@@ -53,8 +53,9 @@ def deferred() -> Iterator[None]:
     outermost ends.
     """
     global _depth
-    if _depth or threading.current_thread() is not threading.main_thread():
-        yield
+    if (_depth or threading.current_thread() is not threading.main_thread()
+            or any(signal.getsignal(signum) is None for signum in STOP_SIGNALS)):
+        yield  # nested, or no Python handler can run here, or one set outside Python that we could not put back
         return
     pending: list[int] = []
 

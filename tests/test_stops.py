@@ -147,3 +147,21 @@ def test_a_frames_folder_moved_aside_is_put_back_at_exit(tmp_path):
     assert done.stdout == "moved\n" and "KeyboardInterrupt" in done.stderr
     assert sorted(os.listdir(tmp_path)) == ["frames"]
     assert (frames / "frame_0000.png").read_bytes() == b"old"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_leaves_its_parents_temps_alone_at_exit(tmp_path):
+    """A library caller that forks (multiprocessing's fork start method, a daemon) must not have the
+    child's exit remove the temp the parent is still writing."""
+    done = _run(f"""
+        import os, sys
+        from interp_cli import files
+        tmp = files.new_temp({str(tmp_path / "out.gif")!r})
+        pid = os.fork()
+        if pid == 0:
+            sys.exit(0)  # a normal exit: atexit handlers run in the child
+        os.waitpid(pid, 0)
+        print(tmp.exists())
+        files.discard(tmp)
+    """, tmp_path)
+    assert done.stdout == "True\n", done.stderr
