@@ -13,9 +13,9 @@ state whole before it unwinds. The same holds for creating a temp (file made, no
 ours) and for throwing one away (parallel's default --termseq sends a second TERM 200 ms after
 the first, which used to cut the first one's cleanup short).
 
-Handlers are Python-level and only the main thread can set them; in other threads (and when a
-caller installed no handler of its own) the block just runs, since no KeyboardInterrupt can land
-there anyway.
+Handlers are Python-level and only the main thread can set them: in other threads the block just
+runs (no KeyboardInterrupt lands there anyway), and so it does where a stop signal's handler was set
+outside Python (an embedding program's), which could not be put back.
 """
 
 from __future__ import annotations
@@ -82,4 +82,4 @@ def _deliver(signum: int, handler) -> None:
         handler(signum, None)  # raises KeyboardInterrupt / Terminated
     elif handler == signal.SIG_DFL:
         os.kill(os.getpid(), signum)  # the default action (end the process) now that we are whole
-    # SIG_IGN, or None (a handler not set from Python): nothing to do
+    # SIG_IGN: nothing to do
