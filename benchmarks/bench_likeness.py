@@ -182,7 +182,7 @@ def time_identity(repeats: int) -> dict:
         t1 = time.perf_counter()
         for crop, other in pairs:
             likeness.psnr(other, crop), likeness.ssim(other, crop)
-        identity._CROP_DESCRIPTORS.clear()  # a new morph's crops: nothing remembered
+        identity._CROPS.clear()  # a new morph's crops: nothing remembered
         t2 = time.perf_counter()
         for crop, other in pairs:
             identity.measure(crop, other)

@@ -121,18 +121,47 @@ def test_an_aligned_crop_needs_only_upright_hog_and_a_turned_one_is_still_found(
 
 @needs_dlib
 def test_a_crop_met_again_is_not_described_again(crops, monkeypatch):
-    """A batch meets one photo in many rows: its crop's descriptor is computed once per process."""
+    """A batch meets one photo in many rows: its crop's face is found and described once per process.
+    A reconstruction, drawn in its crop's frame, is fitted from the crop's face box without a search."""
     first = identity.measure(crops["obama"], crops["obama_speech"])
-    described = []
-    real = identity.descriptor
-    monkeypatch.setattr(identity, "descriptor", lambda image: described.append(image) or real(image))
+    described, searched = [], []
+    real_describe, real_find = identity._describe, identity._find_face
+    monkeypatch.setattr(identity, "_describe", lambda rgb, face: described.append(rgb) or real_describe(rgb, face))
+    monkeypatch.setattr(identity, "_find_face", lambda rgb: searched.append(rgb) or real_find(rgb))
     again = identity.measure(crops["obama"], crops["obama_in_two"])
-    assert len(described) == 1 and described[0] is crops["obama_in_two"]  # the reconstruction only
+    assert len(described) == 1 and searched == []  # the reconstruction only, and no search
     assert again["identity"] < identity.SAME_PERSON and first["identity"] < identity.SAME_PERSON
     changed = crops["obama"].copy()
-    changed[0, 0] ^= 1  # another crop, however alike, is described afresh
+    changed[0, 0] ^= 1  # another crop, however alike, is described afresh: aligned, its face is where FFHQ puts it
     identity.measure(changed, crops["obama_speech"])
-    assert len(described) == 3
+    assert len(described) == 3 and searched == []
+
+
+@needs_dlib
+def test_a_face_away_from_where_alignment_puts_it_is_searched_for(crops, monkeypatch):
+    """A --no-align input framed otherwise: the crop's face is not at the aligned place, nor is it
+    where the reconstruction's is, and each is found by searching."""
+    small = Image.fromarray(crops["obama"]).resize((560, 560), Image.Resampling.LANCZOS)
+    canvas = Image.new("RGB", (1024, 1024), (128, 128, 128))
+    canvas.paste(small, (440, 20))
+    elsewhere = np.asarray(canvas)
+    searched = []
+    real_find = identity._find_face
+    monkeypatch.setattr(identity, "_find_face", lambda rgb: searched.append(rgb) or real_find(rgb))
+    entry = identity.measure(elsewhere, crops["obama"])
+    assert len(searched) == 2 and entry["identity_note"] is None
+    assert entry["identity"] < 0.2, entry  # the same photo
+
+
+@needs_dlib
+def test_fitting_a_reconstruction_from_its_crops_box_measures_as_a_search_does(crops):
+    """The shortcuts (the crop's face fitted where alignment puts it, the reconstruction's at the
+    crop's box, neither searched for) give the distance that searching each image for its face
+    gives, for the same person and for another."""
+    for a, b in [("obama", "obama_speech"), ("obama", "obama_in_two"), ("biden", "biden_in_two"), ("obama", "biden"),
+                 ("biden", "obama_speech")]:
+        searched = float(np.linalg.norm(identity.descriptor(crops[a]) - identity.descriptor(crops[b])))
+        assert identity.measure(crops[a], crops[b])["identity"] == pytest.approx(searched, abs=0.02), (a, b)
 
 
 @needs_dlib
@@ -232,5 +261,5 @@ def test_a_damaged_recognition_model_leaves_identity_none_and_says_why(crops, tm
         entry = identity.measure(crops["obama"], crops["biden"])
     finally:
         identity._models.cache_clear()
-    assert entry["identity"] is None and entry["identity_note"].startswith(f"dlib could not load {damaged.name}")
+    assert entry["identity"] is None and entry["identity_note"].startswith(f"could not read {damaged.name}")
     assert not identity.unlike(entry)

