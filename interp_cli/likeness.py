@@ -110,10 +110,19 @@ def _blur(t: np.ndarray, weights: list[float]) -> np.ndarray:
 def measure(rendered: np.ndarray, target: np.ndarray) -> dict:
     """`{"psnr": dB, "ssim": ..., "identity": distance or None, "identity_note": ..., "poor": bool}` for
     a rendered code against its target crop (identity: see `interp_cli.identity`)."""
-    p = psnr(rendered, target)
-    entry = {"psnr": round(p, 2), "ssim": round(ssim(rendered, target), 4), **identity.measure(target, rendered)}
-    entry["poor"] = p < POOR_PSNR_DB or identity.unlike(entry)
-    return entry
+    return measure_many([(rendered, target)])[0]
+
+
+def measure_many(pairs) -> list[dict]:
+    """`measure` for each (rendered, target) pair; the identity network describes every face in one pass."""
+    identities = identity.measure_many([(target, rendered) for rendered, target in pairs])
+    entries = []
+    for (rendered, target), who in zip(pairs, identities):
+        p = psnr(rendered, target)
+        entry = {"psnr": round(p, 2), "ssim": round(ssim(rendered, target), 4), **who}
+        entry["poor"] = p < POOR_PSNR_DB or identity.unlike(entry)
+        entries.append(entry)
+    return entries
 
 
 def warning(name: str, entry: dict, *, demo: bool = False, refined: int = 0, suggest_tune: bool = True,

@@ -255,13 +255,15 @@ class Session:
         renders = dict(renders or {})
         photos = [i for i, target in enumerate(targets) if target is not None and i not in renders]
         renders.update(zip(photos, self.frames([codes[i] for i in photos], batch_size=4)))
+        measured = iter(likeness.measure_many([(renders[i], target) for i, target in enumerate(targets)
+                                               if target is not None]))
         entries = []
         for i, path in enumerate(paths):
             if targets[i] is None:
                 entries.append({"input": str(path), "psnr": None, "ssim": None, "identity": None,
                                 "identity_note": None, "poor": False})
                 continue
-            entry = {"input": str(path), **likeness.measure(renders[i], targets[i])}
+            entry = {"input": str(path), **next(measured)}
             if entry["poor"]:
                 self.log(likeness.warning(Path(path).name, entry, demo=self.is_demo, refined=refined,
                                            suggest_tune=suggest_tune, tuned=tuned))

@@ -125,8 +125,8 @@ def test_a_crop_met_again_is_not_described_again(crops, monkeypatch):
     A reconstruction, drawn in its crop's frame, is fitted from the crop's face box without a search."""
     first = identity.measure(crops["obama"], crops["obama_speech"])
     described, searched = [], []
-    real_describe, real_find = identity._describe, identity._find_face
-    monkeypatch.setattr(identity, "_describe", lambda rgb, face: described.append(rgb) or real_describe(rgb, face))
+    real_chip, real_find = identity._chip, identity._find_face
+    monkeypatch.setattr(identity, "_chip", lambda rgb, face: described.append(rgb) or real_chip(rgb, face))
     monkeypatch.setattr(identity, "_find_face", lambda rgb: searched.append(rgb) or real_find(rgb))
     again = identity.measure(crops["obama"], crops["obama_in_two"])
     assert len(described) == 1 and searched == []  # the reconstruction only, and no search
@@ -162,6 +162,33 @@ def test_fitting_a_reconstruction_from_its_crops_box_measures_as_a_search_does(c
                  ("biden", "obama_speech")]:
         searched = float(np.linalg.norm(identity.descriptor(crops[a]) - identity.descriptor(crops[b])))
         assert identity.measure(crops[a], crops[b])["identity"] == pytest.approx(searched, abs=0.02), (a, b)
+
+
+@needs_dlib
+def test_measuring_many_pairs_at_once_gives_each_pairs_own_entry(crops, monkeypatch):
+    """A morph's photos are measured together (their chips through the network in one pass): each
+    entry is the one measuring that pair alone gives, whatever else is in the batch."""
+    grey = np.full((1024, 1024, 3), 128, np.uint8)
+    tiny = np.zeros((64, 64, 3), np.uint8)
+    pairs = [(crops["obama"], crops["obama_speech"]), (crops["obama"], grey), (tiny, tiny),
+             (crops["biden"], crops["obama"]), (grey, crops["biden"]), (crops["obama"], crops["biden_in_two"])]
+    alone = []
+    for pair in pairs:
+        identity._CROPS.clear()
+        alone.append(identity.measure(*pair))
+    identity._CROPS.clear()
+    passes = []
+    real = identity._descriptors
+    monkeypatch.setattr(identity, "_descriptors", lambda chips: passes.append(len(chips)) or real(chips))
+    together = identity.measure_many(pairs)
+    for got, want in zip(together, alone):
+        assert got["identity_note"] == want["identity_note"]
+        assert got["identity"] == pytest.approx(want["identity"], abs=2e-3) if want["identity"] is not None \
+            else got["identity"] is None
+    assert [e["identity_note"] for e in together] == [None, identity.NO_FACE_IN_RENDER, identity.TOO_SMALL, None,
+                                                      identity.NO_FACE_IN_CROP, None]
+    # One pass: two crops (obama once, though met three times) and three reconstructions with a face.
+    assert passes == [5]
 
 
 @needs_dlib

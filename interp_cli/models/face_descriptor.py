@@ -260,22 +260,25 @@ def parse_face_descriptor(data: bytes) -> FaceDescriptor:
     if not r.exhausted:
         raise DlibFormatError(f"{len(r.data) - r.position} bytes left after the network")
 
-    net = FaceDescriptor(mean_rgb)  # (its random initialisation costs 30 ms; the meta device would import sympy)
+    # Built on the meta device (no memory, no random initialisation: 30 ms saved), then every
+    # parameter is set from the file.
+    with torch.device("meta"):
+        net = FaceDescriptor()
     modules = [net.stem] + [conv for block in net.blocks for conv in (block.conv1, block.conv2)]
     if len(convs) != len(modules) or len(affines) != len(modules):
         raise DlibFormatError("the file's layers do not make this network")
-    with torch.no_grad():
-        for module, conv, (gamma, beta) in zip(modules, convs, affines):
-            if conv.weight.shape != tuple(module.weight.shape) or gamma.size != conv.weight.shape[0]:
-                raise DlibFormatError(f"a conv of shape {conv.weight.shape} where this network has "
-                                      f"{tuple(module.weight.shape)}")
-            if conv.stride != module.stride[0]:
-                raise DlibFormatError("a conv's stride does not match this network")
-            module.weight.copy_(torch.from_numpy(conv.weight * gamma.reshape(-1, 1, 1, 1)))
-            module.bias.copy_(torch.from_numpy(conv.bias * gamma + beta))
-        if fc is None or fc.shape != (net.fc.in_features, DESCRIPTOR_SIZE):
-            raise DlibFormatError("the file's last layer does not make this network")
-        net.fc.weight.copy_(torch.from_numpy(fc.T.copy()))
+    for module, conv, (gamma, beta) in zip(modules, convs, affines):
+        if conv.weight.shape != tuple(module.weight.shape) or gamma.size != conv.weight.shape[0]:
+            raise DlibFormatError(f"a conv of shape {conv.weight.shape} where this network has "
+                                  f"{tuple(module.weight.shape)}")
+        if conv.stride != module.stride[0]:
+            raise DlibFormatError("a conv's stride does not match this network")
+        module.weight = nn.Parameter(torch.from_numpy(conv.weight * gamma.reshape(-1, 1, 1, 1)), requires_grad=False)
+        module.bias = nn.Parameter(torch.from_numpy(conv.bias * gamma + beta), requires_grad=False)
+    if fc is None or fc.shape != (net.fc.in_features, DESCRIPTOR_SIZE):
+        raise DlibFormatError("the file's last layer does not make this network")
+    net.fc.weight = nn.Parameter(torch.from_numpy(np.ascontiguousarray(fc.T)), requires_grad=False)
+    net.mean_rgb = torch.tensor(mean_rgb, dtype=torch.float32).view(1, 3, 1, 1)
     return net.eval()
 
 
