@@ -6,13 +6,13 @@ e4e code can score a fair PSNR and still be someone else. dlib's ResNet face des
 128 numbers such that two photos of one person lie less than 0.6 apart (dlib's documented
 threshold). `measure` compares the descriptor of the aligned crop with that of its rendering.
 
-The crop's face is found with this project's own detector and 68 landmarks
-(`interp_cli.align.detect`, upright HOG first: the crop is FFHQ-aligned). The reconstruction is
-drawn in the crop's frame, so its landmarks are fitted from the crop's face box (nine shifted
-boxes whose agreement tells a face from none; the full search only when they disagree). dlib cuts
-the 150 px face chip from the landmarks, and the network runs in torch
-(`interp_cli.models.face_descriptor`, read from dlib's file; dlib's own takes 85 ms a face on one
-thread). Needs the `align` extra with dlib itself (the `dlib-bin` wheel, where one exists for the
+Faces and their 68 landmarks come from this project's landmark code (`interp_cli.align.detect`),
+without a search where the face is known to be: an FFHQ-aligned crop's face is fitted where
+alignment puts it, and its reconstruction, drawn in the crop's frame, at the crop's face box (nine
+shifted boxes whose agreement tells a face from none); the full search (upright HOG first) runs
+only when they disagree. dlib cuts the 150 px face chip from the landmarks, and the network runs
+in torch (`interp_cli.models.face_descriptor`, read from dlib's file; dlib's own takes 85 ms a face
+on one thread), every chip of a morph in one pass (`measure_many`). Needs the `align` extra with dlib itself (the `dlib-bin` wheel, where one exists for the
 platform) for the detector and the chip; without dlib the distance is None and nothing else
 changes. The models load on first use, once per process.
 """
