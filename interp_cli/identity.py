@@ -12,9 +12,10 @@ alignment puts it, and its reconstruction, drawn in the crop's frame, at the cro
 shifted boxes whose agreement tells a face from none); the full search (upright HOG first) runs
 only when they disagree. dlib cuts the 150 px face chip from the landmarks, and the network runs
 in torch (`interp_cli.models.face_descriptor`, read from dlib's file; dlib's own takes 85 ms a face
-on one thread), every chip of a morph in one pass (`measure_many`). Needs the `align` extra with dlib itself (the `dlib-bin` wheel, where one exists for the
-platform) for the detector and the chip; without dlib the distance is None and nothing else
-changes. The models load on first use, once per process.
+on one thread), every chip of a morph in one pass (`measure_many`). Needs the `align` extra with
+dlib itself (the `dlib-bin` wheel, where one exists for the platform) for the detector and the
+chip; without dlib the distance is None and nothing else changes. The models load on first use,
+once per process.
 """
 
 from __future__ import annotations

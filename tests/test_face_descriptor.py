@@ -105,6 +105,17 @@ def test_a_damaged_layer_or_another_network_is_refused(model_bytes):
         parse_face_descriptor(predictor.read_bytes()[:1_000_000])
 
 
+@needs_model
+def test_a_file_whose_weights_are_not_numbers_is_refused(model_bytes):
+    # The file is almost all raw float32 weights: 8 bytes of 0xFF in its middle hold at least one
+    # whole float, and 0xFFFFFFFF is a NaN.
+    damaged = bytearray(model_bytes)
+    middle = len(damaged) // 2
+    damaged[middle:middle + 8] = b"\xff" * 8
+    with pytest.raises(DlibFormatError, match="finite"):
+        parse_face_descriptor(bytes(damaged))
+
+
 def test_sums_of_unequal_sizes_zero_pad_the_smaller_at_the_end():
     # dlib's add_prev, met in the 8 px stage: a 3x3 conv branch against a 4x4 pooled input.
     a = torch.ones(1, 2, 4, 4)

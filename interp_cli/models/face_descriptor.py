@@ -259,6 +259,11 @@ def parse_face_descriptor(data: bytes) -> FaceDescriptor:
         _layer_tail(r, version)
     if not r.exhausted:
         raise DlibFormatError(f"{len(r.data) - r.position} bytes left after the network")
+    arrays = [c.weight for c in convs] + [c.bias for c in convs] + [v for pair in affines for v in pair]
+    if fc is not None:
+        arrays.append(fc)
+    if not all(np.isfinite(a).all() for a in arrays):  # damaged floats would make every distance NaN
+        raise DlibFormatError("the network's weights are not all finite numbers")
 
     # Built on the meta device (no memory, no random initialisation: 30 ms saved), then every
     # parameter is set from the file.
