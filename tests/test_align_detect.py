@@ -133,3 +133,33 @@ def test_import_is_cheap_and_does_not_load_opencv():
     code = "import sys, interp_cli.align; print('cv2' in sys.modules, 'PIL.Image' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]
+
+
+needs_dlib = pytest.mark.skipif(not align.alignment_available() or "dlib" not in align.face_detectors(),
+                                reason="needs the align extra with dlib-bin")
+
+
+@needs_dlib
+def test_hog_angles_scanned_side_by_side_find_what_scanning_each_alone_finds():
+    """The three angles of dlib's HOG search run in threads, each with a detector of its own (a
+    copy of the first): the candidates are exactly those of one angle at a time, in the same order,
+    also when two threads search two photos at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from interp_cli.align import detect
+
+    greys = {photo: detect.dlib_grey(np.asarray(load(photo))) for photo in PHOTOS}
+    turned = load(PHOTOS[0]).rotate(40, resample=Image.Resampling.BICUBIC, expand=True)
+    rotated = detect.dlib_grey(np.asarray(turned))  # a face that a turned copy finds upright
+
+    def one_at_a_time(grey):
+        return [c for angle in detect._HOG_ANGLES for c in detect.hog_candidates(grey, (angle,))]
+
+    for name, grey in [*greys.items(), ("rotated", rotated)]:
+        alone = one_at_a_time(grey)
+        assert alone, name
+        assert detect.hog_candidates(grey) == alone, name
+    assert len(detect._HOG) == len(detect._HOG_ANGLES)
+    with ThreadPoolExecutor(2) as pool:  # two callers at once: the detectors are taken in turn
+        both = list(pool.map(detect.hog_candidates, [greys[p] for p in PHOTOS[:2]]))
+    assert both == [one_at_a_time(greys[p]) for p in PHOTOS[:2]]
