@@ -77,10 +77,12 @@ def _chip(rgb: np.ndarray, face) -> np.ndarray:
     """dlib's 150 px face chip ([150, 150, 3] uint8) of `face` (its landmarks and box) in a uint8 RGB image."""
     import dlib
 
+    from interp_cli.models.face_descriptor import CHIP_SIZE
+
     left, top, right, bottom = (round(v) for v in face.box)
     parts = [dlib.point(round(x), round(y)) for x, y in face.landmarks]
     shape = dlib.full_object_detection(dlib.rectangle(left, top, right, bottom), parts)
-    return np.ascontiguousarray(dlib.get_face_chip(rgb, shape, size=150, padding=CHIP_PADDING))
+    return np.ascontiguousarray(dlib.get_face_chip(rgb, shape, size=CHIP_SIZE, padding=CHIP_PADDING))
 
 
 def _descriptors(chips: list[np.ndarray]) -> list[np.ndarray]:

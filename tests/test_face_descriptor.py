@@ -29,7 +29,7 @@ def model_bytes() -> bytes:
 
 def _chips() -> np.ndarray:
     """dlib face chips of the test photos, cut by dlib from our landmarks."""
-    dlib = pytest.importorskip("dlib")
+    pytest.importorskip("dlib")
     from PIL import Image
 
     from interp_cli import identity
@@ -39,10 +39,7 @@ def _chips() -> np.ndarray:
     for name in ("obama.jpg", "biden.jpg", "obama_speech.jpg"):
         photo = Image.open(ROOT / "tests/data/faces" / name).convert("RGB")
         crop = np.asarray(align_face(photo, output_size=256).image)
-        face = identity._find_face(crop)
-        shape = dlib.full_object_detection(dlib.rectangle(*(round(v) for v in face.box)),
-                                           [dlib.point(round(x), round(y)) for x, y in face.landmarks])
-        chips.append(dlib.get_face_chip(crop, shape, size=CHIP_SIZE, padding=0.25))
+        chips.append(identity._chip(crop, identity._find_face(crop)))
     return np.stack(chips)
 
 

@@ -138,7 +138,20 @@ def floats_from_pairs(pairs: np.ndarray) -> np.ndarray:
     return values.astype(np.float32)
 
 
-class IntStream:
+class _Cursor:
+    """What both readers below share: reading an integer that must have a known value."""
+
+    def integer(self) -> int:
+        raise NotImplementedError
+
+    def expect(self, expected: int, what: str) -> None:
+        """Read one integer and check that it equals `expected`."""
+        found = self.integer()
+        if found != expected:
+            raise DlibFormatError(f"unexpected {what}: {found} (expected {expected})")
+
+
+class IntStream(_Cursor):
     """A cursor over decoded dlib integers that reads the containers a shape predictor uses."""
 
     def __init__(self, values: np.ndarray):
@@ -158,12 +171,6 @@ class IntStream:
         """One integer (a size, an index, a version number)."""
         return int(self.take(1)[0])
 
-    def expect(self, expected: int, what: str) -> None:
-        """Read one integer and check that it equals `expected`."""
-        found = self.integer()
-        if found != expected:
-            raise DlibFormatError(f"unexpected {what}: {found} (expected {expected})")
-
     def float_column(self) -> np.ndarray:
         """A dlib `matrix<float,0,1>`: shape header (stored negated), then the values ([n] float32)."""
         rows, cols = abs(self.integer()), abs(self.integer())
@@ -176,7 +183,7 @@ class IntStream:
         return self.position == self.values.size
 
 
-class ByteReader:
+class ByteReader(_Cursor):
     """A cursor over the bytes of a dlib serialization stream that mixes integer codes with raw
     bytes: strings (a length, then the characters), bools (the character '0' or '1') and tensors
     (a header, then little-endian float32s). A DNN file such as
@@ -206,12 +213,6 @@ class ByteReader:
             raise DlibFormatError(f"integer code with {count} bytes at {self.position - 1}")
         value = int.from_bytes(self._bytes(count), "little")
         return -value if control & 0x80 else value
-
-    def expect(self, expected: int, what: str) -> None:
-        """Read one integer and check that it equals `expected`."""
-        found = self.integer()
-        if found != expected:
-            raise DlibFormatError(f"unexpected {what}: {found} (expected {expected})")
 
     def boolean(self) -> bool:
         value = bytes(self._bytes(1))
