@@ -365,8 +365,9 @@ Examples:
 \b
 Manifest: one row per morph, input1,input2[,input3...],output_name; # comments and a
 header line ending in "output" are skipped; relative inputs are relative to the CSV.
-Output names are relative paths inside --outdir (subfolders are created); a name that is
-absolute, climbs out with .., or names one of the row's inputs fails that row.
+Output names are relative paths inside --outdir (subfolders are created), typed as for -o
+(x.mp4, x.gif, x.html, an x.png sheet, or x/ for frames); a name that is absolute, climbs out with ..,
+has no file type (x), or names one of the row's inputs fails that row.
 Two rows naming the same output refuse the whole manifest before any work (exit 2).
 
 \b

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from interp_cli.errors import UsageError
 from interp_cli.files import check_input_file, same_file, too_long_name
+from interp_cli.write import missing_file_type
 
 HEADER_NAMES = ("output", "output_name", "name")
 
@@ -209,6 +210,10 @@ def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool
         targets = (resolved, Path(sheet).resolve()) if sheet is not None else (resolved,)
     except (OSError, RuntimeError) as err:  # a symlink loop: RuntimeError before Python 3.13, OSError since
         return Placement(error=f"output name {name!r} cannot be resolved ({_reason(err)})")
+    # `m2`, as with `-o out/m2`: most likely a typo for m2.mp4, refused rather than made a frames folder.
+    no_type = missing_file_type(name, resolved)
+    if no_type is not None:
+        return Placement(error=f"output name {name!r}: {no_type}")
     sources = []
     for source in inputs:
         try:

@@ -86,8 +86,8 @@ def output_kind(path: PathLike, accepts: str = MORPH_OUTPUTS) -> str:
     directory), "png" or "npy".
 
     A path ending in "/" or naming an existing directory, or a name without a suffix (a `Path`
-    cannot end in "/"), is a frames directory; the command line refuses a suffixless new name
-    (`refuse_suffixless`). Suffixes are case-insensitive. Anything else is a UsageError that ends
+    cannot end in "/"), is a frames directory; the command line and batch rows refuse a suffixless
+    new name (`missing_file_type`). Suffixes are case-insensitive. Anything else is a UsageError that ends
     with `accepts`, the caller's own list of outputs.
     """
     text = os.fspath(path)
@@ -101,14 +101,22 @@ def output_kind(path: PathLike, accepts: str = MORPH_OUTPUTS) -> str:
     raise UsageError(f"{text}: unsupported output type '{Path(text).suffix}' ({accepts.format(folder='frames/')})")
 
 
-def refuse_suffixless(text: str) -> None:
-    """`-o out/m2`: a typed name with no suffix that is not an existing folder is refused, not guessed.
+def missing_file_type(text: str, where: Optional[PathLike] = None) -> Optional[str]:
+    """Why the typed output name `text` is refused, or None: it has no suffix, does not end in "/" and
+    is not an existing folder (`where`, if given, is where it lands on disk; else `text` itself).
 
     A typo for `m2.mp4` silently becoming a folder of PNGs is the surprise; `out/m2/` says the folder.
     """
-    if not (text.endswith(("/", os.sep)) or os.path.isdir(text) or Path(text).suffix):
-        folder = text.rstrip("/" + os.sep) + "/"
-        raise UsageError(f"{text}: no file type ({MORPH_OUTPUTS.format(folder=folder)})")
+    if text.endswith(("/", os.sep)) or Path(text).suffix or os.path.isdir(text if where is None else where):
+        return None
+    return f"no file type ({MORPH_OUTPUTS.format(folder=text.rstrip('/' + os.sep) + '/')})"
+
+
+def refuse_suffixless(text: str) -> None:
+    """`-o out/m2`: a typed name with no suffix that is not an existing folder is refused, not guessed."""
+    problem = missing_file_type(text)
+    if problem is not None:
+        raise UsageError(f"{text}: {problem}")
 
 
 def _target(path: PathLike) -> Path:

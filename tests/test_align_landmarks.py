@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from interp_cli.align import landmarks
-from interp_cli.align.dlib_format import DlibFormatError, code_starts, decode_int_stream, floats_from_pairs
+from interp_cli.dlib_format import DlibFormatError, code_starts, decode_int_stream, floats_from_pairs
 
 FACES_DIR = Path(__file__).parent / "data" / "faces"
 REFERENCE = json.loads((FACES_DIR / "dlib_landmarks.json").read_text())

@@ -156,6 +156,9 @@ def test_output_names_that_leave_outdir_or_hit_an_input_have_no_placement(tmp_pa
     assert place.error is None and place.targets == (root / "deep/x.mp4", root / "deep/x.sheet.png")
     frames = place_output(root, "clip.v2/", [str(A), str(B)], sheets=True)
     assert frames.output.endswith("clip.v2" + os.sep) and frames.targets[1] == root / "clip.v2.sheet.png"
+    # A name with no type is refused, as `-o out/m2` is, unless it is a folder already (a rerun's frames).
+    assert "no file type" in place_output(root, "inside/m2", [str(A), str(B)]).error
+    assert place_output(root, "inside", [str(A), str(B)]).targets == (root / "inside",)
 
 
 def test_manifest_rows_lines_and_duplicates(tmp_path):
@@ -507,6 +510,7 @@ def test_hostile_rows_fail_alone_and_the_rest_of_the_manifest_runs(tiny, tmp_pat
         "a_file/x.gif": ([A, B], "a_file: cannot create the folder"),
         "short.gif": ([A], "line 10: need at least two inputs and an output name"),
         "huge_cell.gif": ([A, "x" * 200_000], "cannot read (File name too long)"),  # over csv's field limit
+        "no_type": ([A, B], "output name 'no_type': no file type (a morph is written as .mp4"),  # as -o out/m2
         "new/sub/ok.gif": ([A, B], None),
         "ok.gif": ([B, A], None),
     }

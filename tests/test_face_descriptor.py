@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from interp_cli.align.dlib_format import DlibFormatError
+from interp_cli.dlib_format import DlibFormatError
 from interp_cli.align.landmarks import model_path
 from interp_cli.models.face_descriptor import (CHIP_SIZE, DESCRIPTOR_SIZE, FaceDescriptor, _padded_add,
                                                load_face_descriptor, parse_face_descriptor)

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import InterpError
 from ..files import atomic_write, cache_dir
-from .dlib_format import DlibFormatError, IntStream, decode_int_stream, floats_from_pairs
+from interp_cli.dlib_format import DlibFormatError, IntStream, decode_int_stream, floats_from_pairs
 
 MODEL_PACKAGE = "face_recognition_models"
 MODEL_FILENAME = "shape_predictor_68_face_landmarks.dat"

@@ -19,7 +19,7 @@ pixels and a 128x256 matrix. dlib's conventions that matter here:
   which is folded into the conv's weights and bias here;
 * the input is the chip's R, G, B planes, each less its mean (the file's), divided by 256.
 
-The file is read with `interp_cli.align.dlib_format.ByteReader`, following dlib's own
+The file is read with `interp_cli.dlib_format.ByteReader`, following dlib's own
 deserializers layer by layer; anything unexpected raises DlibFormatError.
 """
 
@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from interp_cli.align.dlib_format import ByteReader, DlibFormatError
+from interp_cli.dlib_format import ByteReader, DlibFormatError
 
 CHIP_SIZE = 150
 DESCRIPTOR_SIZE = 128
