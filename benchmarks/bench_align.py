@@ -164,7 +164,7 @@ def main() -> int:
 
     image = ImageOps.exif_transpose(Image.open(args.image)).convert("RGB")
     scale = args.long_side / max(image.size)
-    image = image.resize((round(image.width * scale), round(image.height * scale)), Image.LANCZOS)
+    image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
     _, load_seconds, _ = _timed(load_shape_predictor)
     detectors = face_detectors()
     print(f"image {Path(args.image).name} resized to {image.width}x{image.height}, output {args.size}px")

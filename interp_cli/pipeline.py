@@ -752,7 +752,7 @@ def _resized(frames: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
     from PIL import Image
 
     for frame in frames:
-        yield np.asarray(Image.fromarray(frame).resize((size, size), Image.LANCZOS))
+        yield np.asarray(Image.fromarray(frame).resize((size, size), Image.Resampling.LANCZOS))
 
 
 def _input_thumbnail(session: Session, path: Path, settings: EncodeSettings, size, photo: bool = False) -> np.ndarray:
@@ -768,7 +768,7 @@ def _input_thumbnail(session: Session, path: Path, settings: EncodeSettings, siz
         return np.asarray(image.convert("RGB"))
     if settings.align or (settings.align is None and session.aligns_by_default):
         image, _ = session.prepare_image(path, EncodeSettings(align=True, face=settings.face))
-    return np.asarray(image.convert("RGB").resize(size, Image.LANCZOS))
+    return np.asarray(image.convert("RGB").resize(size, Image.Resampling.LANCZOS))
 
 
 def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str | None = None,

@@ -92,7 +92,7 @@ def make_case(photo: str, condition: str) -> tuple[Image.Image, list[np.ndarray]
         size = (round(image.width * SCALE), round(image.height * SCALE))
         factor = np.array([size[0] / image.width, size[1] / image.height])
         # Pixel centres scale about the pixel edges.
-        return image.resize(size, Image.LANCZOS), [(points + 0.5) * factor - 0.5 for points in truth]
+        return image.resize(size, Image.Resampling.LANCZOS), [(points + 0.5) * factor - 0.5 for points in truth]
     if condition == "mirror":
         flipped = ImageOps.mirror(image)
         moved = []

@@ -202,7 +202,7 @@ def test_face_selection_in_a_two_person_photo():
 @needs_align
 def test_small_face_gets_a_warning_not_an_error():
     photo = load("obama.jpg")
-    small = photo.resize((photo.width // 5, photo.height // 5), Image.LANCZOS)  # ~22 px between the eyes
+    small = photo.resize((photo.width // 5, photo.height // 5), Image.Resampling.LANCZOS)  # ~22 px between the eyes
     result = align.align_face(small, output_size=128, name="small.jpg")
     assert result.image.size == (128, 128)
     assert len(result.warnings) == 1 and "small" in result.warnings[0] and "\n" not in result.warnings[0]
@@ -210,7 +210,7 @@ def test_small_face_gets_a_warning_not_an_error():
 
 @needs_align
 def test_tilted_face_is_aligned_upright_without_a_warning():
-    tilted = load("obama.jpg").rotate(40, resample=Image.BICUBIC, expand=True)  # counter-clockwise
+    tilted = load("obama.jpg").rotate(40, resample=Image.Resampling.BICUBIC, expand=True)  # counter-clockwise
     result = align.align_face(tilted, output_size=64, name="tilted.jpg")
     top_edge = result.quad[3] - result.quad[0]
     assert math.degrees(math.atan2(top_edge[1], top_edge[0])) == pytest.approx(-40, abs=3)

@@ -93,7 +93,7 @@ def test_no_face_in_backgrounds_turned_either_way(detector, photo, crop):
     _skip_unless_installed(detector)
     background = load(photo).crop(crop)
     for angle in (0, 30, -40):
-        turned = background.rotate(angle, resample=Image.BICUBIC, expand=True)
+        turned = background.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True)
         assert align.detect_faces(turned, detector=detector) == [], (photo, angle)
 
 
@@ -176,7 +176,8 @@ def test_small_face_in_a_large_photo(detector):
     _skip_unless_installed(detector)
     photo, scale, offset = load("obama.jpg"), 0.2, np.array([500, 200])
     canvas = Image.new("RGB", (1400, 1000), (90, 90, 90))
-    canvas.paste(photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.LANCZOS), tuple(offset))
+    small = photo.resize((round(photo.width * scale), round(photo.height * scale)), Image.Resampling.LANCZOS)
+    canvas.paste(small, tuple(offset))
     truth = [(points + 0.5) * scale - 0.5 + offset for points in truth_landmarks("obama.jpg")]
     faces = align.detect_faces(canvas, detector=detector)
     result = score("obama.jpg", "small", [face.landmarks for face in faces], truth)

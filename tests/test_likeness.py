@@ -76,7 +76,7 @@ def test_ssim_matches_a_window_by_window_computation():
 def test_reported_psnr_agrees_with_encode_then_render(tmp_path):
     # A larger photo than the model (192 px for 64 px), so the target really is a resized crop.
     photo = tmp_path / "face.png"
-    Image.open(FACE_A).convert("RGB").resize((192, 192), Image.LANCZOS).save(photo)
+    Image.open(FACE_A).convert("RGB").resize((192, 192), Image.Resampling.LANCZOS).save(photo)
     enc = run("encode", photo, "--weights", "demo", "-o", tmp_path / "face.npy", "--json")
     assert enc.exit_code == 0, enc.stderr
     reported = json.loads(enc.stdout)["reconstruction"]
@@ -86,7 +86,7 @@ def test_reported_psnr_agrees_with_encode_then_render(tmp_path):
     rendered = np.asarray(Image.open(tmp_path / "face_render.png").convert("RGB"))
     # The target as documented: the crop resized the way the encoder's input is (Pillow BILINEAR). A
     # BICUBIC target here differed by 1 dB once a model reconstructed this face at 29.8 dB.
-    target = np.asarray(Image.open(photo).convert("RGB").resize(rendered.shape[:2][::-1], Image.BILINEAR))
+    target = np.asarray(Image.open(photo).convert("RGB").resize(rendered.shape[:2][::-1], Image.Resampling.BILINEAR))
     assert abs(reported[0]["psnr"] - _psnr(rendered, target)) < 0.05, (reported, _psnr(rendered, target))
 
     morph = run(photo, FACE_B, tmp_path / "face.npy", "--weights", "demo", "--steps", 3, "-o", tmp_path / "m.gif",

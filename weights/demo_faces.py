@@ -279,7 +279,8 @@ class Canvas:
         t = coords[None, :] * math.sin(p.bg_angle) + coords[:, None] * math.cos(p.bg_angle)
         t = np.clip(t + 0.5, 0, 1)[..., None]
         img = np.asarray(p.bg_a, np.float32) * (1 - t) + np.asarray(p.bg_b, np.float32) * t
-        return Image.fromarray(np.clip(img + 0.5, 0, 255).astype(np.uint8)).resize((size, size), Image.BILINEAR)
+        image = Image.fromarray(np.clip(img + 0.5, 0, 255).astype(np.uint8))
+        return image.resize((size, size), Image.Resampling.BILINEAR)
 
     def px(self, pts) -> list[tuple[float, float]]:
         """Head-local points `[n, 2]` -> pixel coordinates (rotated about the face centre)."""
@@ -483,7 +484,7 @@ def render_face(params: FaceParams, size: int = SIZE, supersample: int = SUPERSA
     draw_face(canvas, params, features)
     if supersample == 1:
         return canvas.image
-    return canvas.image.resize((size, size), Image.LANCZOS)
+    return canvas.image.resize((size, size), Image.Resampling.LANCZOS)
 
 
 def feature_mask(params: FaceParams, size: int = SIZE, threshold: int = 8) -> np.ndarray:
@@ -566,7 +567,7 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=2, help="nearest-neighbour zoom of the sheet")
     args = parser.parse_args()
     sheet = grid(make_dataset(args.n, args.seed))
-    sheet = sheet.resize((sheet.width * args.scale, sheet.height * args.scale), Image.NEAREST)
+    sheet = sheet.resize((sheet.width * args.scale, sheet.height * args.scale), Image.Resampling.NEAREST)
     Path(args.grid).parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.grid)
     print(f"wrote {args.grid}")

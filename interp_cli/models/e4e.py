@@ -175,7 +175,7 @@ def preprocess(image, size: int = 256) -> torch.Tensor:
 
     image = image.convert("RGB")
     if image.size != (size, size):
-        image = image.resize((size, size), Image.BILINEAR)
+        image = image.resize((size, size), Image.Resampling.BILINEAR)
     array = np.asarray(image, dtype=np.uint8)
     x = torch.from_numpy(array.copy()).permute(2, 0, 1).float().div(255)
     return ((x - 0.5) / 0.5).unsqueeze(0)
