@@ -363,12 +363,13 @@ Examples:
   sbatch --array=1-8 examples/slurm_array.sh pairs.csv out/           # --shard auto inside
 
 \b
-Manifest: one row per morph, input1,input2[,input3...],output_name; # comments and a
-header line ending in "output" are skipped; relative inputs are relative to the CSV.
+Manifest: one row per morph, input1,input2[,input3...],output_name; # comment lines and a
+first row ending in "output" (a header) are skipped; relative inputs are relative to the CSV.
 Output names are relative paths inside --outdir (subfolders are created), typed as for -o
 (x.mp4, x.gif, x.html, an x.png sheet, or x/ for frames); a name that is absolute, climbs out with ..,
 has no file type (x), or names one of the row's inputs fails that row.
-Two rows naming the same output refuse the whole manifest before any work (exit 2).
+Two rows naming the same output, an output that is another row's input, or one inside another
+row's output refuse the whole manifest before any work (exit 2), as does a quote left open.
 
 \b
 Shards: data row i (1, 2, ... in manifest order, over the whole manifest) goes to shard

@@ -44,8 +44,9 @@ class Row:
 
 
 def read_manifest(path: str | os.PathLike) -> list[Row]:
-    """A batch CSV: each row `input1,input2[,input3...],output_name`; `#` comments and a header
-    row (line 1 whose last cell is `output`) are skipped. Relative inputs are relative to the CSV."""
+    """A batch CSV: each row `input1,input2[,input3...],output_name`; `#` comment lines and a header
+    row (the first row whose last cell is `output`) are skipped. Relative inputs are relative to the
+    CSV. `Row.line` is the physical line the row starts on, as an editor numbers it."""
     path = Path(check_input_file(path, "a CSV file"))  # a FIFO is refused, never opened
     rows: list[Row] = []
     # A huge cell is one bad row (no file name is that long), not a manifest csv cannot read.
@@ -54,17 +55,25 @@ def read_manifest(path: str | os.PathLike) -> list[Row]:
     try:
         # utf-8-sig: a BOM (Excel's "CSV UTF-8", Notepad) is not part of the first cell.
         with open(path, newline="", encoding="utf-8-sig") as f:
-            for line_no, cells in enumerate(csv.reader(f), 1):
+            records, first = _Records(f), True
+            # strict: a quote left open is an error, not a cell that swallows the rest of the file.
+            for cells in csv.reader(records, strict=True):
+                line_no = records.row_start()
                 cells = [c.strip() for c in cells if c.strip()]
-                if not cells or cells[0].startswith("#"):
+                if not cells:
                     continue
-                if line_no == 1 and cells[-1].lower() in HEADER_NAMES:
+                if first and cells[-1].lower() in HEADER_NAMES:  # a header, after any comments
+                    first = False
                     continue
+                first = False
                 inputs = tuple(c if os.path.isabs(c) else str(path.parent / c) for c in cells[:-1])
                 problem = None if len(cells) >= 3 else "need at least two inputs and an output name"
                 rows.append(Row(len(rows) + 1, line_no, inputs, cells[-1], problem))
     except (UnicodeDecodeError, csv.Error, ValueError) as err:  # ValueError: a NUL byte, before Python 3.11
-        raise UsageError(f"{path.name}: not a readable CSV manifest ({' '.join(str(err).split())})") from None
+        where = f":{records.row_line}" if isinstance(err, csv.Error) else ""  # the row with the stray quote
+        hint = "; a quote left open?" if "unexpected end of data" in str(err) else ""
+        raise UsageError(f"{path.name}{where}: not a readable CSV manifest ({' '.join(str(err).split())}{hint})"
+                         ) from None
     finally:
         csv.field_size_limit(field_limit)
     if not rows:
@@ -72,6 +81,34 @@ def read_manifest(path: str | os.PathLike) -> list[Row]:
     if all(row.problem for row in rows):  # not a manifest at all (a list of photos?): refused up front
         raise UsageError(f"{path.name}:{rows[0].line}: {rows[0].problem} (input1,input2[,...],output_name)")
     return rows
+
+
+class _Records:
+    """The manifest's lines for csv.reader, less `#` comment lines, counting physical lines.
+
+    A comment is skipped as a line, before csv sees it: its quotes and commas are prose (`# see, "notes`
+    must not open a quoted cell). A line that continues a quoted cell is never a comment: csv asks
+    for it before the row it belongs to is returned, which is how `row_start` can tell."""
+
+    def __init__(self, lines):
+        self._lines = lines
+        self.line = 0  # the physical line last handed to csv
+        self.row_line = 0  # where the row being read began
+        self._between_rows = True
+
+    def __iter__(self):
+        for text in self._lines:
+            self.line += 1
+            if self._between_rows:
+                if text.lstrip().startswith("#"):
+                    continue
+                self.row_line, self._between_rows = self.line, False
+            yield text
+
+    def row_start(self) -> int:
+        """The line the row csv just returned began on; the next line starts a new row."""
+        self._between_rows = True
+        return self.row_line
 
 
 # --- shards ---------------------------------------------------------------------------------------
@@ -177,6 +214,7 @@ class Placement:
     output: str = ""
     targets: tuple[Path, ...] = ()
     error: str | None = None
+    sources: tuple[Path, ...] = ()  # the row's inputs, resolved
 
 
 def sheet_name(output: str) -> str | None:
@@ -198,6 +236,8 @@ def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool
     for cell in (name, *inputs):
         if "\0" in cell:
             return Placement(error=f"{cell!r}: holds a NUL byte, which no file name can")
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):  # a line break from a quoted cell, a tab ...
+        return Placement(error=f"output name {name!r} holds a control character")
     if os.path.isabs(name):
         return Placement(error=f"output name {name!r} must be relative to --outdir")
     too_long = too_long_name(name, outdir)
@@ -226,7 +266,7 @@ def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool
         for source in sources:
             if target == source or target in source.parents or same_file(target, source):
                 return Placement(error=f"output name {name!r} would overwrite its input {source.name}")
-    return Placement(output, targets)
+    return Placement(output, targets, sources=tuple(sources))
 
 
 def _reason(err: BaseException) -> str:
@@ -256,13 +296,54 @@ def plan_outputs(rows: Sequence[Row], outdir: Path, *, sheets: bool = False,
     if clashes:
         def names(found: list[tuple[Path, Row]]) -> str:
             distinct = list(dict.fromkeys(str(path.relative_to(outdir)) for path, _ in found))
-            return distinct[0] if len(distinct) == 1 else " and ".join(distinct) + " (one file where case is ignored)"
+            return distinct[0] if len(distinct) == 1 else \
+                " and ".join(distinct) + " (one file where case or Unicode normalisation is ignored)"
 
         shown = "; ".join(f"{names(found)} by rows " + ", ".join(f"{r.number} (line {r.line})" for _, r in found)
                           for found in clashes[:5])
-        more = f"; and {len(clashes) - 5} more" if len(clashes) > 5 else ""
-        raise UsageError(f"{manifest}: duplicate output names: {shown}{more}; give each row its own name")
+        raise UsageError(f"{manifest}: duplicate output names: {shown}{_more(clashes)}; give each row its own name")
+    crossed = _crossed_rows(rows, plan, writers, outdir)
+    if crossed:
+        raise UsageError(f"{manifest}: {'; '.join(crossed[:5])}{_more(crossed)}; give those outputs other names")
     return plan
+
+
+def _more(found: Sequence) -> str:
+    return f"; and {len(found) - 5} more" if len(found) > 5 else ""
+
+
+def _crossed_rows(rows: Sequence[Row], plan: Mapping[int, Placement], writers: Mapping[str, list[tuple[Path, Row]]],
+                  outdir: Path) -> list[str]:
+    """Rows whose outputs would spoil another row's work, in whatever order the shards run them: an
+    output that is another row's input or a folder holding one (the morph would replace the photo),
+    or one inside another row's output (`frames/` and `frames/frame_0001.png`, `x.gif` and `x.gif/y.gif`).
+    Symlinks are resolved already; a hard link is left alone, as outputs are renamed into place."""
+    prefix = os.path.join(outdir, "")
+
+    def inside(path: Path) -> list[Path]:  # path and the folders above it, below --outdir
+        if not str(path).startswith(prefix):  # most inputs: a string test, not a walk up
+            return []
+        spots = [path]
+        while spots[-1].parent != outdir:
+            spots.append(spots[-1].parent)
+        return spots
+
+    crossed = []
+    for row in rows:
+        place = plan[row.number]
+        for source in place.sources:
+            for spot in inside(source):
+                for _, writer in writers.get(same_name_key(spot), ()):
+                    if writer.number != row.number:
+                        what = "an input" if spot == source else f"the folder of {source.name}, an input"
+                        crossed.append(f"row {writer.number} (line {writer.line}) would overwrite "
+                                       f"{spot.relative_to(outdir)}, {what} of row {row.number} (line {row.line})")
+        for target in place.targets:
+            for spot in inside(target)[1:]:
+                for _, other in writers.get(same_name_key(spot), ()):
+                    crossed.append(f"row {row.number} (line {row.line}) writes {target.relative_to(outdir)} inside "
+                                   f"{spot.relative_to(outdir)}, row {other.number}'s output (line {other.line})")
+    return crossed
 
 
 @dataclass(frozen=True)

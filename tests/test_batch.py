@@ -185,8 +185,67 @@ def test_names_one_file_system_would_merge_are_duplicates(tmp_path):
     with pytest.raises(UsageError) as err:
         plan_outputs(read_manifest(manifest), tmp_path.resolve(), manifest="pairs.csv")
     assert str(err.value).startswith("pairs.csv: duplicate output names: Clip.GIF and clip.gif (one file where "
-                                     "case is ignored) by rows 1 (line 1), 2 (line 2); ")
+                                     "case or Unicode normalisation is ignored) by rows 1 (line 1), 2 (line 2); ")
     assert "by rows 3 (line 3), 4 (line 4)" in str(err.value) and "other.gif" not in str(err.value)
+
+
+def test_a_quote_left_open_refuses_the_manifest_instead_of_swallowing_the_rows_after_it(tmp_path):
+    """csv's default reads to the end of the file for a closing quote: one typo, and every later row
+    would silently become part of an output name while the batch reports success."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f'{A},{B},x.gif\n{A},{B},"q1.gif\n{B},{A},q2.gif\n{A},{B},q3.gif\n')
+    with pytest.raises(UsageError, match=r"^pairs.csv:2: not a readable CSV manifest \(.*a quote left open\?\)$"):
+        read_manifest(manifest)
+    manifest.write_text(f'{A},{B},x.gif\n"{A}"x,{B},y.gif\n')  # text after a closing quote: once silently glued
+    with pytest.raises(UsageError, match=r"^pairs.csv:2: not a readable CSV manifest"):
+        read_manifest(manifest)
+    # A quoted cell may still span lines; its line break is no file name's, so that row fails alone.
+    manifest.write_text(f'{A},{B},"x\ny.gif"\n{B},{A},z.gif\n')
+    rows = read_manifest(manifest)
+    assert [(r.line, r.name) for r in rows] == [(1, "x\ny.gif"), (3, "z.gif")]
+    plan = plan_outputs(rows, tmp_path.resolve())
+    assert "holds a control character" in plan[1].error and plan[2].error is None
+
+
+def test_comments_are_lines_and_the_header_may_follow_them(tmp_path):
+    """A comment's quotes and commas are prose; a header after comments is still a header; a row's
+    line is the line an editor shows, also after a cell that spans lines."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f'# my batch, see "notes\n  # indented\ninput1,input2,output\n{A},"{B}\n",x.gif\n\n'
+                        f'# a, b\n{B},{A},y.gif\n')
+    rows = read_manifest(manifest)
+    assert [(r.number, r.line, r.name) for r in rows] == [(1, 4, "x.gif"), (2, 8, "y.gif")]
+    assert rows[0].inputs == (str(A), str(B))  # cells are stripped, a trailing line break too
+    manifest.write_text(f"{A},{B},x.gif\ninput1,input2,output\n")  # after data, a header-like row is data
+    assert [r.name for r in read_manifest(manifest)] == ["x.gif", "output"]
+
+
+def test_an_output_that_is_another_rows_input_or_inside_another_output_refuses_the_manifest(tmp_path):
+    """Whatever order the rows or shards run in, no row may replace another's photo, nor write into
+    (or replace) another row's output: refused before any work, like a duplicate name."""
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    (outdir / "src.png").write_bytes(A.read_bytes())
+    (outdir / "photos").mkdir()
+    (outdir / "photos" / "b.png").write_bytes(B.read_bytes())
+    manifest = tmp_path / "pairs.csv"
+    cases = [
+        (f"{outdir}/src.png,{B},first.gif\n{B},{A},src.png\n",
+         "row 2 (line 2) would overwrite src.png, an input of row 1 (line 1)"),
+        (f"{A},{outdir}/photos/b.png,first.gif\n{B},{A},photos/\n",
+         "row 2 (line 2) would overwrite photos, the folder of b.png, an input of row 1 (line 1)"),
+        (f"{A},{B},frames/\n{B},{A},frames/frame_0001.png\n",
+         "row 2 (line 2) writes frames/frame_0001.png inside frames, row 1's output (line 1)"),
+        (f"{A},{B},x.gif/y.gif\n{B},{A},x.gif\n",
+         "row 1 (line 1) writes x.gif/y.gif inside x.gif, row 2's output (line 2)"),
+    ]
+    for text, fragment in cases:
+        manifest.write_text(text)
+        with pytest.raises(UsageError) as err:
+            plan_outputs(read_manifest(manifest), outdir.resolve(), manifest="pairs.csv")
+        assert str(err.value) == f"pairs.csv: {fragment}; give those outputs other names", text
+    manifest.write_text(f"{A},{B},frames/\n{B},{A},frames.gif\n{outdir}/src.png,{B},sub/x.gif\n")
+    assert all(p.error is None for p in plan_outputs(read_manifest(manifest), outdir.resolve()).values())
 
 
 def test_a_bad_manifest_is_refused_before_torch_is_loaded(tmp_path):
