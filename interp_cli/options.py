@@ -33,6 +33,23 @@ def precision_option(f):
                              "(slower than fp32 on a CPU).  e.g. --precision bf16")(f)
 
 
+class FaceType(click.ParamType):
+    """`--face N` (every input) or `--face N,M,...` (one per input; an empty place: the largest face)."""
+
+    name = "N|N,N,..."
+
+    def convert(self, value, param, ctx):
+        if value is None or isinstance(value, (int, tuple)):
+            return value
+        text = str(value).strip()
+        places = [place.strip() for place in text.split(",")]
+        if not all(place == "" or place.isdigit() for place in places) or not any(places):
+            self.fail(f"{value!r}: give a face number (0 = leftmost), or one per input such as 0,1 or ,1",
+                      param, ctx)
+        faces = tuple(int(place) if place else None for place in places)
+        return faces[0] if len(faces) == 1 else faces
+
+
 def output_flags(f=None, *, json_help: str = "Print one JSON summary on stdout."):
     """--quiet and --json; `@output_flags(json_help=...)` for a command whose JSON differs."""
     if f is None:
@@ -43,8 +60,10 @@ def output_flags(f=None, *, json_help: str = "Print one JSON summary on stdout."
 
 
 def align_options(f):
-    f = click.option("--face", type=click.IntRange(min=0), default=None, metavar="N",
-                     help="Which face when a photo has several (0 = leftmost). Default: the largest.")(f)
+    f = click.option("--face", type=FaceType(), default=None, metavar="N|N,N,...",
+                     help="Which face when a photo has several (0 = leftmost; default: the largest): one number "
+                          "for every input, or one per input, an empty place meaning the largest.  "
+                          "e.g. --face ,1 (the second input's face 1)")(f)
     f = click.option("--align/--no-align", default=None,
                      help="FFHQ-align faces before encoding (default: on, except for models trained on "
                           "unaligned images such as the demo preset). Use --no-align for aligned crops.")(f)

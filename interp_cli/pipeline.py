@@ -43,6 +43,7 @@ NO_FACE_ADVICE_PASTE = ("--paste needs photos in which a face can be found; to m
 NO_FACE_ADVICE_ALIGN = ("interp align needs a photo in which a face can be found; an image that is already an "
                         "aligned crop needs no aligning: morph and encode take it with --no-align")
 Log = Callable[[str], None]
+Faces = int | None | Sequence[int | None]  # --face: one for every input, or one per input
 
 
 def _stderr(message: str) -> None:
@@ -64,7 +65,7 @@ class EncodeSettings:
     refine_loss: str = "l2+lap"
     seed: int = 0
     cache: bool = True
-    face_choosable: bool = True      # whether --face reaches this input (with --paste it picks the backdrop's only)
+    slot: tuple[int, int] = (0, 1)   # (this input's place, how many inputs): for the --face advice only
 
 
 class Session:
@@ -164,11 +165,21 @@ class Session:
                 aligned = alignment.align_face(image, output_size=size, face=settings.face, name=path.name)
             except NoFaceError as err:
                 raise err.advised(NO_FACE_ADVICE) from None
+            except UsageError as err:  # --face N beyond this photo's faces
+                place, count = settings.slot
+                if count == 1 or settings.face is None:
+                    raise
+                others = ",".join("" if i == place else str(settings.face) for i in range(count))
+                raise UsageError(f"{err}; give one value per input to pick in the others only, an empty place "
+                                 f"meaning the largest: --face {others}") from None
             for warning in aligned.warnings:
                 self.log(f"warning: {warning}")  # each names its image (and face)
             if aligned.n_faces > 1:
-                how = ("choose with --face" if settings.face_choosable else
-                       "the largest: with --paste, --face picks the face in the backdrop photo only")
+                other = 1 if aligned.face_index == 0 else 0
+                place, count = settings.slot
+                # --face N picks in every input: beside a one-face photo, only the per-input form can be followed.
+                how = (f"choose with --face {other}" if count == 1 else "for another, give one value per input: "
+                       f"--face {','.join(str(other) if i == place else '' for i in range(count))}")
                 self.log(f"{path.name}: {aligned.n_faces} faces found, using face {aligned.face_index} "
                          f"(numbered left to right from 0; {how})")
             image = aligned.image
@@ -398,7 +409,7 @@ def _check_number(name: str, value, low=None, high=None, integer=False):
 def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, steps: int = 60, fps: float = 30,
           quality: int = 8, weights: str | None = None, device: str | None = "auto", precision: str = "auto",
           batch_size: int = 4, noise: str = "const", seed: int = 0, truncation: float = 1.0, align: bool | None = None,
-          face: int | None = None, save_aligned: str | os.PathLike | None = None, loop: bool = False,
+          face: Faces = None, save_aligned: str | os.PathLike | None = None, loop: bool = False,
           pingpong: bool = False, hold: int = 0, ease: str = "linear", interp: str = "lerp",
           layers: str = "all", refine: int = 0, refine_loss: str = "l2+lap", cache: bool = True,
           tune: int | bool = 0, sheet: str | os.PathLike | None = None, sheet_frames: int = 8, size: int | None = None,
@@ -415,7 +426,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     `paste=True` composites every frame into a photo instead (`interp_cli.paste`): the first
     input's, or the one `backdrop` names (a letter a, b, c ... or a 1-based number; naming one
     turns `paste` on), upright and at its own resolution, the face warped back onto the face
-    that was encoded (`face` picks it in the backdrop; the other inputs give their largest face).
+    that was encoded (a single `face` picks it in the backdrop; the other inputs give their largest face).
     `size` is then the written width, the height keeping the photo's aspect ratio. Pasting needs
     alignment (it is turned on unless `align=False`, which is an error) and a photo as the
     backdrop, not a `.npy` code. `match_colour` shifts each pasted face's colour by its mean
@@ -449,8 +460,9 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
 
     own_session = session is None
     session = session or Session(weights, device, log=log, progress=progress, precision=precision)
-    settings = EncodeSettings(align=align, face=face, refine=refine, refine_loss=refine_loss, seed=seed,
-                              cache=cache, save_aligned=Path(save_aligned) if save_aligned else None)
+    settings = _input_settings(paths, EncodeSettings(
+        align=align, refine=refine, refine_loss=refine_loss, seed=seed, cache=cache,
+        save_aligned=Path(save_aligned) if save_aligned else None), face, backdrop_index)
     mask = blend.parse_layers(layers, session.model.n_latent)
     t_encode = time.perf_counter()
     encoded = _encode_for_morph(session, paths, settings, backdrop_index)
@@ -554,7 +566,7 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
         reconstruction = report()
     if wanted_sheet:
         tile = (kept[0].shape[1], kept[0].shape[0])
-        sheet_inputs = [_input_thumbnail(session, p, settings, tile, photo=paste) for p in paths]
+        sheet_inputs = [_input_thumbnail(session, p, these, tile, photo=paste) for p, these in zip(paths, settings)]
         sheet_image = contact_sheet(kept, sheet_inputs)
         write.write_image(output if kind == "png" else sheet, sheet_image)
         sheet_summary = {"frames": len(kept), "width": sheet_image.shape[1], "height": sheet_image.shape[0]}
@@ -597,15 +609,32 @@ def _backdrop(paths: Sequence[Path], paste: bool, backdrop: str | int | None, al
     return index
 
 
-def _encode_for_morph(session: Session, paths: Sequence[Path], settings: EncodeSettings,
+def _input_settings(paths: Sequence[Path], settings: EncodeSettings, face: Faces,
+                    backdrop_index: int | None = None) -> list[EncodeSettings]:
+    """`settings` for each input, with its face: `face` is one number for every input, or one per input
+    (None: the largest). With --paste a single number picks the face in the backdrop only; the others
+    give their largest face (a group photo as the backdrop would otherwise need as many faces in every input)."""
+    count = len(paths)
+    if face is None or isinstance(face, int):
+        faces = [face if backdrop_index is None or i == backdrop_index else None for i in range(count)]
+    else:
+        faces = list(face)
+        if len(faces) != count:
+            raise UsageError(f"--face {','.join('' if f is None else str(f) for f in faces)}: {len(faces)} "
+                             f"value{'s' if len(faces) != 1 else ''} for {count} inputs; give one number for every "
+                             f"input, or one per input (an empty place: the largest face), e.g. --face ,1")
+    for value in faces:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise UsageError(f"--face: {value!r} is not a face number (0 = leftmost)")
+    return [replace(settings, face=f, slot=(i, count)) for i, f in enumerate(faces)]
+
+
+def _encode_for_morph(session: Session, paths: Sequence[Path], settings: Sequence[EncodeSettings],
                       backdrop_index: int | None) -> list[tuple]:
-    """`encode_inputs` for a morph. With --paste, --face picks the face in the backdrop; the others give
-    their largest face (a group photo as the backdrop would otherwise need as many faces in every input)."""
+    """`encode_inputs` for a morph, with each input's `settings` (`_input_settings`)."""
     paste = backdrop_index is not None
     try:
-        return session.encode_inputs(paths, [settings if i == backdrop_index or not paste else
-                                             replace(settings, face=None, face_choosable=False)
-                                             for i in range(len(paths))])
+        return session.encode_inputs(paths, settings)
     except NoFaceError as err:
         raise (err.advised(NO_FACE_ADVICE_PASTE) if paste else err) from None
 
@@ -632,7 +661,7 @@ def _finished(session: Session, rendered: Iterator[np.ndarray], paster, size: in
 
 def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps: int = 60, loop: bool = False,
                  pingpong: bool = False, hold: int = 0, ease: str = "linear", interp: str = "lerp",
-                 layers: str = "all", align: bool | None = None, face: int | None = None, refine: int = 0,
+                 layers: str = "all", align: bool | None = None, face: Faces = None, refine: int = 0,
                  refine_loss: str = "l2+lap", seed: int = 0, cache: bool = True, batch_size: int = 4,
                  noise: str = "const", truncation: float = 1.0, size: int | None = None, paste: bool = False,
                  backdrop: str | int | None = None, match_colour: bool = True,
@@ -646,8 +675,9 @@ def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps
     plan = _frame_plan(paths, steps=steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease, interp=interp,
                        batch_size=batch_size, truncation=truncation, refine=refine, size=size, noise=noise)
     backdrop_index = _backdrop(paths, paste, backdrop, align)
-    settings = EncodeSettings(align=True if backdrop_index is not None else align, face=face, refine=refine,
-                              refine_loss=refine_loss, seed=seed, cache=cache)
+    settings = _input_settings(paths, EncodeSettings(align=True if backdrop_index is not None else align,
+                                                     refine=refine, refine_loss=refine_loss, seed=seed, cache=cache),
+                               face, backdrop_index)
     mask = blend.parse_layers(layers, session.model.n_latent)
     encoded = _encode_for_morph(session, paths, settings, backdrop_index)
     codes = np.stack([code for code, _, _ in encoded])
@@ -772,7 +802,7 @@ def _input_thumbnail(session: Session, path: Path, settings: EncodeSettings, siz
 
 
 def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str | None = None,
-           device: str | None = "auto", align: bool | None = None, face: int | None = None,
+           device: str | None = "auto", align: bool | None = None, face: Faces = None,
            refine: int = 0, refine_loss: str = "l2+lap", seed: int = 0, cache: bool = True,
            save_aligned: str | os.PathLike | None = None, log: Log = _stderr, progress: bool = True) -> dict:
     """Encode one image to a W+ code and write it as float32 `[n_latent, 512]` `.npy` (latent_avg included)."""
@@ -784,8 +814,8 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     write.check_output_path(output)
     _check_number("--refine", refine, low=0, integer=True)
     session = Session(weights, device, log=log, progress=progress)
-    settings = EncodeSettings(align=align, face=face, refine=refine, refine_loss=refine_loss, seed=seed,
-                              cache=cache, save_aligned=Path(save_aligned) if save_aligned else None)
+    settings = _input_settings([path], EncodeSettings(align=align, refine=refine, refine_loss=refine_loss, seed=seed,
+                               cache=cache, save_aligned=Path(save_aligned) if save_aligned else None), face)
     code, _, target = session.encode_inputs([path], settings)[0]
     reconstruction = session.likeness([path], code[None], [target], refined=refine,
                                       suggest_tune=False)  # encode has no --tune
@@ -847,7 +877,7 @@ def align(image: str | os.PathLike, output: str | os.PathLike, *, face: int | No
 def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coarse: str = "a",
         middle: str | None = None, fine: str = "b", weights: str | None = None, device: str | None = "auto",
         precision: str = "auto", noise: str = "const", seed: int = 0, align: bool | None = None,
-        face: int | None = None, cache: bool = True, log: Log = _stderr, progress: bool = True) -> dict:
+        face: Faces = None, cache: bool = True, log: Log = _stderr, progress: bool = True) -> dict:
     """Style mixing: coarse rows (pose, face shape) from one input, middle and fine rows from others.
 
     `coarse`/`middle`/`fine` name inputs by letter (a, b, c, ...) or 1-based number; `middle`
@@ -862,9 +892,10 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     sources = {"coarse": pick_input("--coarse", coarse, paths),
                "middle": pick_input("--middle", middle or coarse, paths), "fine": pick_input("--fine", fine, paths)}
     session = Session(weights, device, log=log, progress=progress, precision=precision)
-    settings = EncodeSettings(align=align, face=face, cache=cache)
+    settings = _input_settings(paths, EncodeSettings(align=align, cache=cache), face)
     used = sorted(set(sources.values()))
-    codes = {i: code for i, (code, _, _) in zip(used, session.encode_inputs([paths[i] for i in used], settings))}
+    codes = {i: code for i, (code, _, _) in zip(used, session.encode_inputs([paths[i] for i in used],
+                                                                             [settings[i] for i in used]))}
     mixed = blend.mix_codes(codes[sources["coarse"]], codes[sources["middle"]], codes[sources["fine"]],
                             session.model.n_latent)
     if kind == "npy":

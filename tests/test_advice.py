@@ -163,18 +163,23 @@ def test_out_of_memory_advice_names_only_options_of_the_command(command, args, e
 
 
 @needs_align
-def test_the_several_faces_note_offers_face_only_where_it_reaches(out):
+def test_the_several_faces_note_suggests_a_face_option_that_works_when_followed(out):
+    """--face N picks in every input, so beside a one-face photo the note offers the per-input form
+    (`--face ,1`); following it picks that face, also with --paste, whose backdrop has one face."""
     faces = ROOT / "tests" / "data" / "faces"
     two, biden = faces / "two_people.jpg", faces / "biden.jpg"
-    plain = run(two, biden, "--weights", "demo", "--align", "--steps", 2, "-o", out / "m.gif")
-    note, = [line for line in plain.stderr.splitlines() if "faces found" in line]
-    assert "choose with --face" in note
-    assert_takes("morph", note, {"--face"})
-    assert run(two, biden, "--weights", "demo", "--align", "--face", 0, "--steps", 2, "-o", out / "m.gif",
-               "-q").exit_code == 0
-    # With --paste, --face picks the face in the backdrop (biden.jpg here), so it cannot choose in two_people.jpg.
-    pasted = run(biden, two, "--weights", "demo", "--paste", "--steps", 2, "-o", out / "p.gif")
-    assert pasted.exit_code == 0, pasted.stderr
-    note, = [line for line in pasted.stderr.splitlines() if "faces found" in line]
-    assert note.startswith("two_people.jpg: 2 faces found") and "choose with --face" not in note
-    assert "--face picks the face in the backdrop photo only" in note
+    for inputs, extra, suggested in [((two, biden), (), "1,"), ((biden, two), ("--paste",), ",1")]:
+        first = run(*inputs, "--weights", "demo", "--align", *extra, "--steps", 2, "-o", out / "m.gif")
+        assert first.exit_code == 0, first.stderr
+        note, = [line for line in first.stderr.splitlines() if "faces found" in line]
+        assert note.startswith("two_people.jpg: 2 faces found, using face 0") and note.endswith(f"--face {suggested})")
+        assert_takes("morph", note, {"--face"})
+        followed = run(*inputs, "--weights", "demo", "--align", *extra, "--face", suggested, "--steps", 2,
+                       "-o", out / "m.gif")
+        assert followed.exit_code == 0, followed.stderr
+        assert "two_people.jpg: 2 faces found, using face 1" in followed.stderr
+    # One number for every input: refused in the one-face photo, with the per-input form that works.
+    refused = run(biden, two, "--weights", "demo", "--align", "--face", 1, "--steps", 2, "-o", out / "m.gif")
+    assert refused.exit_code == 2 and refused.stderr.strip().endswith("meaning the largest: --face ,1")
+    assert run(biden, two, "--weights", "demo", "--align", "--face", "0,1,0", "--steps", 2,
+               "-o", out / "m.gif").stderr.startswith("interp: error: --face 0,1,0: 3 values for 2 inputs")
