@@ -460,13 +460,24 @@ def refuse_overwriting_inputs(inputs, outputs) -> None:
                 )
 
 
-def too_long_name(path: PathLike, base: PathLike | None = None) -> str | None:
+def too_long_name(path: PathLike, base: PathLike | None = None, *, limit: int | None = None) -> str | None:
     """Why `path` (relative to `base`, else as given) cannot be written here, else None: a part
-    longer than the file system takes (NAME_MAX, usually 255 bytes), the last part counting the
-    temp name it is first written under (`TEMP_NAME_EXTRA` more bytes)."""
+    longer than the file system takes (NAME_MAX, usually 255 bytes; `limit` if known already, see
+    `name_max`), the last part counting the temp name it is first written under (`TEMP_NAME_EXTRA` more bytes)."""
     parts = Path(os.fspath(path)).parts
-    place = Path(os.fspath(base)) if base is not None else Path(".")
-    for candidate in (place, *place.parents):  # the nearest folder that exists says what its file system takes
+    limit = limit or name_max(base if base is not None else ".")
+    for index, part in enumerate(parts):
+        size = len(os.fsencode(part))
+        room = limit - TEMP_NAME_EXTRA if index == len(parts) - 1 else limit
+        if size > room:
+            return f"the name {part[:40]!r}... is {size} bytes; the most this file system allows here is {room}"
+    return None
+
+
+def name_max(place: PathLike) -> int:
+    """The longest file name (bytes) that the file system of `place`, or of its nearest existing folder, takes."""
+    place = Path(os.fspath(place))
+    for candidate in (place, *place.parents):
         try:
             limit = os.pathconf(candidate, "PC_NAME_MAX")
             break
@@ -474,13 +485,7 @@ def too_long_name(path: PathLike, base: PathLike | None = None) -> str | None:
             continue
     else:
         limit = 255
-    limit = limit if limit and limit > 0 else 255
-    for index, part in enumerate(parts):
-        size = len(os.fsencode(part))
-        room = limit - TEMP_NAME_EXTRA if index == len(parts) - 1 else limit
-        if size > room:
-            return f"the name {part[:40]!r}... is {size} bytes; the most this file system allows here is {room}"
-    return None
+    return limit if limit and limit > 0 else 255
 
 
 def same_file(a: PathLike, b: PathLike) -> bool:

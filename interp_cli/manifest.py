@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from interp_cli.errors import UsageError
-from interp_cli.files import check_input_file, same_file, too_long_name
+from interp_cli.files import check_input_file, name_max, same_file, too_long_name
 from interp_cli.write import missing_file_type
 
 HEADER_NAMES = ("output", "output_name", "name")
@@ -228,11 +228,35 @@ def sheet_name(output: str) -> str | None:
     return f"{stem}.sheet.png"
 
 
-def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool = False) -> Placement:
+class _Lookups:
+    """What placing many rows in one --outdir would otherwise ask the file system again for every
+    row: the folder's longest name, and each distinct input's resolved path (most manifests name the
+    same photos in many rows)."""
+
+    def __init__(self, outdir: Path):
+        self.name_max = name_max(outdir)
+        self.inputs: dict[str, Path | BaseException] = {}
+
+    def resolve(self, source: str) -> Path:
+        found = self.inputs.get(source)
+        if found is None:
+            try:
+                found = Path(source).resolve()
+            except (OSError, RuntimeError) as err:
+                found = err
+            self.inputs[source] = found
+        if isinstance(found, BaseException):
+            raise found
+        return found
+
+
+def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool = False,
+                 lookups: _Lookups | None = None) -> Placement:
     """Resolve a row's output name inside `outdir` (already resolved). Symlinks are followed before
     the containment check, so a link inside outdir that points elsewhere cannot carry a write out.
     Whatever a row's cells hold (a NUL byte, a symlink loop, an overlong name), the answer is a
-    Placement, never an exception: a bad row fails alone."""
+    Placement, never an exception: a bad row fails alone. `lookups` carries what rows share."""
+    lookups = lookups or _Lookups(outdir)
     for cell in (name, *inputs):
         if "\0" in cell:
             return Placement(error=f"{cell!r}: holds a NUL byte, which no file name can")
@@ -240,7 +264,7 @@ def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool
         return Placement(error=f"output name {name!r} holds a control character")
     if os.path.isabs(name):
         return Placement(error=f"output name {name!r} must be relative to --outdir")
-    too_long = too_long_name(name, outdir)
+    too_long = too_long_name(name, outdir, limit=lookups.name_max)
     if too_long is not None:
         return Placement(error=f"output name {name!r}: {too_long}")
     try:
@@ -257,14 +281,16 @@ def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool
     sources = []
     for source in inputs:
         try:
-            sources.append(Path(source).resolve())
+            sources.append(lookups.resolve(source))
         except (OSError, RuntimeError) as err:
             return Placement(error=f"{source}: cannot be resolved ({_reason(err)})")
+    inside = os.path.join(outdir, "")
     for target in targets:
-        if target == outdir or outdir not in target.parents:
+        if not str(target).startswith(inside):  # outdir itself, or anywhere else
             return Placement(error=f"output name {name!r} leads outside --outdir")
+        folder = os.path.join(target, "")
         for source in sources:
-            if target == source or target in source.parents or same_file(target, source):
+            if target == source or str(source).startswith(folder) or same_file(target, source):
                 return Placement(error=f"output name {name!r} would overwrite its input {source.name}")
     return Placement(output, targets, sources=tuple(sources))
 
@@ -286,8 +312,9 @@ def plan_outputs(rows: Sequence[Row], outdir: Path, *, sheets: bool = False,
                  manifest: str = "manifest") -> dict[int, Placement]:
     """Place every row (every shard's too, so that all shards refuse the same manifest alike) and
     refuse, before any work, two rows that would write the same file."""
+    lookups = _Lookups(outdir)
     plan = {row.number: Placement(error=f"line {row.line}: {row.problem}") if row.problem else
-            place_output(outdir, row.name, row.inputs, sheets=sheets) for row in rows}
+            place_output(outdir, row.name, row.inputs, sheets=sheets, lookups=lookups) for row in rows}
     writers: dict[str, list[tuple[Path, Row]]] = {}
     for row in rows:
         for target in plan[row.number].targets:
