@@ -286,7 +286,7 @@ def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool
             return Placement(error=f"{source}: cannot be resolved ({_reason(err)})")
     inside = os.path.join(outdir, "")
     for target in targets:
-        if not str(target).startswith(inside):  # outdir itself, or anywhere else
+        if target == outdir or not str(target).startswith(inside):  # a prefix test: outdir is resolved
             return Placement(error=f"output name {name!r} leads outside --outdir")
         folder = os.path.join(target, "")
         for source in sources:
