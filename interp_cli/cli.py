@@ -21,7 +21,7 @@ from interp_cli.malloc import keep_freed_memory
 from interp_cli.options import (ShardType, align_options, cache_option, device_option, morph_options, morph_settings,
                                 noise_options, output_flags, precision_option, refine_options, save_aligned_option,
                                 weights_option)
-from interp_cli.stops import Terminated, raise_on_sigterm
+from interp_cli.stops import Terminated, ignore_stops, raise_on_sigterm
 
 EPILOG = """\b
 Examples:
@@ -511,6 +511,9 @@ def run() -> None:
     try:
         main()
     except SystemExit as done:
+        # Finished (or stopped, the message printed): a stop signal from here on has nothing left to stop, and
+        # would only cut the exit short (an atexit callback, or a kill by the signal, not our exit code).
+        ignore_stops()
         if "torch" not in sys.modules:
             raise
         code = done.code
