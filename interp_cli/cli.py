@@ -92,8 +92,7 @@ class DefaultMorphGroup(click.Group):
             click.echo("interp: interrupted", err=True)
             sys.exit(130)
         except Exception as err:
-            from interp_cli.errors import InterpError, UsageError
-            from interp_cli.files import environment_error, is_machine_error
+            from interp_cli.errors import UsageError
 
             if isinstance(err, _Escaped):
                 err = err.__cause__
@@ -101,16 +100,13 @@ class DefaultMorphGroup(click.Group):
                 import traceback
 
                 traceback.print_exception(type(err), err, err.__traceback__)
-            if is_machine_error(err):  # a full disk, a quota, a limit: the machine's problem, not a bug
-                err = environment_error(err)
-            if isinstance(err, MemoryError):
-                err = InterpError(f"out of memory{_memory_advice(args, self.commands)}")
-            if isinstance(err, InterpError):
-                click.echo(f"interp: error: {_one_line(str(err))}", err=True)
-                sys.exit(err.exit_code)
-            rerun = "" if debug else " (rerun with --debug for a traceback)"
-            click.echo(f"interp: internal error: {type(err).__name__}: {_one_line(str(err))}{rerun}", err=True)
-            sys.exit(1)
+            command = args[0] if args and args[0] in self.commands else "morph"
+            message, code, internal = _reported(err, command)
+            if internal:
+                click.echo(f"interp: {message}{'' if debug else ' (rerun with --debug for a traceback)'}", err=True)
+            else:
+                click.echo(f"interp: error: {message}", err=True)
+            sys.exit(code)
         sys.exit(code if isinstance(code, int) else 0)
 
     def format_commands(self, ctx, formatter):
@@ -137,11 +133,26 @@ class DefaultMorphGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
-def _memory_advice(args: list[str], commands) -> str:
-    """What may fit in memory, naming only options the command that ran takes."""
-    command = args[0] if args and args[0] in commands else "morph"
-    return {"morph": " (try a smaller --batch-size or --size)", "batch": " (try a smaller --batch-size or --size)",
-            "align": " (try a smaller --size)"}.get(command, "")
+def _reported(err: Exception, command: str) -> tuple[str, int, bool]:
+    """How a failure is reported: its one line (after "interp: error: ", or "internal error: ..." for a
+    bug), its exit code, and whether it is a bug.
+
+    Ours as they are; a full disk, a quota or a limit as the machine's problem, not a bug; out of
+    memory with what may fit, naming only options the command that ran takes; anything else as the
+    internal error it is. The stderr line and a batch's closing JSON summary say the same.
+    """
+    from interp_cli.errors import InterpError
+    from interp_cli.files import environment_error, is_machine_error
+
+    if is_machine_error(err):
+        err = environment_error(err)
+    if isinstance(err, MemoryError):
+        smaller = {"morph": "--batch-size or --size", "batch": "--batch-size or --size", "align": "--size"}
+        advice = f" (try a smaller {smaller[command]})" if command in smaller else ""
+        err = InterpError(f"out of memory{advice}")
+    if isinstance(err, InterpError):
+        return _one_line(str(err)), err.exit_code, False
+    return f"internal error: {type(err).__name__}: {_one_line(str(err))}", 1, True
 
 
 def _summary(command: click.Command) -> str:
