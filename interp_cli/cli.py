@@ -13,6 +13,7 @@ import json
 import os
 import re
 import sys
+import time
 
 import click
 
@@ -419,22 +420,25 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
     """
     from interp_cli.manifest import plan_batch
 
-    checked = plan_batch(manifest, outdir, shard=shard, sheets=sheets)  # a bad manifest: refused before torch loads
-    from interp_cli import pipeline
-
     def on_row(result: dict) -> None:
         if as_json:
             _out(json.dumps(result, sort_keys=True))
 
+    started, checked = time.perf_counter(), None
     try:
+        checked = plan_batch(manifest, outdir, shard=shard, sheets=sheets)  # a bad manifest: refused before torch loads
+        from interp_cli import pipeline
+
         summary = pipeline.batch(manifest, outdir, shard=shard, skip_existing=skip_existing, sheets=sheets,
                                  **morph_settings(params), on_row=on_row, log=_log_for(quiet or as_json),
                                  progress=_progress(quiet, as_json), checked=checked)
-    except KeyboardInterrupt as stop:  # stopped (Ctrl-C, a scheduler's SIGTERM): the JSON log still ends in a summary
-        partial = getattr(stop, "batch_summary", None)
-        if as_json and partial is not None:
-            partial.pop("results")
-            _out(json.dumps({"summary": True, **partial}, sort_keys=True))
+    except (KeyboardInterrupt, Exception) as cut:
+        # Stopped (Ctrl-C, a scheduler's SIGTERM) from the moment the arguments were parsed, or an error that
+        # stops the whole batch once its manifest was accepted: a script reading the JSON log's last line
+        # still finds the summary, saying which. A refused manifest writes no log (exit 2, one line on stderr).
+        summary_owed = checked is not None or isinstance(cut, KeyboardInterrupt)
+        if as_json and summary_owed and not isinstance(cut, StdoutClosed):
+            _out(json.dumps(_cut_short(cut, shard, checked, started), sort_keys=True))
         raise
     results = summary.pop("results")
     failed = ", ".join(str(r["row"]) for r in results if not r["ok"])
@@ -443,6 +447,21 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
           f"{f' (rows {failed})' if failed else ''} of {summary['rows']} rows in {summary['seconds']:.1f}s")
     if summary["failed"]:
         sys.exit(1)
+
+
+def _cut_short(cut: BaseException, shard, checked, started: float) -> dict:
+    """The closing summary of a batch that `cut` ended early: the rows so far (none, if it came before the
+    first row: `rows` is null if even the manifest was not read yet), and "stopped": true or the error."""
+    tally = getattr(cut, "batch_summary", None)
+    if tally is None:
+        tally = {"shard": str(checked.shard if checked else shard), "rows": len(checked.mine) if checked else None,
+                 "manifest_rows": len(checked.rows) if checked else None, "made": 0, "skipped": 0, "failed": 0,
+                 "seconds": round(time.perf_counter() - started, 3)}
+    tally = {key: value for key, value in tally.items() if key != "results"}
+    if isinstance(cut, KeyboardInterrupt):
+        return {"summary": True, **tally, "stopped": True}
+    message, code, _ = _reported(cut, "batch")
+    return {"summary": True, **tally, "error": message, "exit_code": code}
 
 
 @cli.group()

@@ -892,7 +892,8 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     "results"}: one result per row, also passed to `on_row` as it finishes: {"row", "line", "ok",
     "skipped", "output", "timings", ...} plus the morph summary, or "error" and "exit_code".
     Stopped (KeyboardInterrupt, SIGTERM as `Terminated`), it re-raises with the summary so far, plus
-    "stopped": True, as the exception's `batch_summary`.
+    "stopped": True, as the exception's `batch_summary`; an error that stops the whole batch (unusable
+    weights or device, found when the first row needs the model) carries the summary so far likewise.
     """
     started = time.perf_counter()
     for forbidden in ("sheet", "session"):
@@ -916,9 +917,13 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     try:
         _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, progress,
                     lambda: Session(weights, device, log=log, progress=progress, precision=precision), morph_options)
-    except KeyboardInterrupt as stop:
-        # Ctrl-C or SIGTERM (a scheduler's time limit): the caller still gets what was done, to report it.
-        stop.batch_summary = summary(stopped=True)
+    except (KeyboardInterrupt, Exception) as cut:
+        # Ctrl-C or SIGTERM (a scheduler's time limit), or a fatal error: the caller still gets what was
+        # done, to report it.
+        try:
+            cut.batch_summary = summary(stopped=True) if isinstance(cut, KeyboardInterrupt) else summary()
+        except AttributeError:  # an exception type that takes no attributes: reported without the rows
+            pass
         raise
     return summary()
 

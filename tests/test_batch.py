@@ -569,3 +569,58 @@ def test_an_outdir_that_cannot_be_used_is_one_line_exit_2(tmp_path, outdir, frag
     manifest.write_text(f"{A},{B},x.gif\n")
     code, _, err = finish(interp("batch", manifest, "--outdir", outdir, "--debug", cwd=tmp_path))
     assert code == 2 and err.strip().splitlines() == [err.strip()] and fragment in err, err
+
+
+# --- a batch cut short: the JSON log still ends with a summary line -------------------------------------
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_stop_before_the_first_row_still_ends_the_json_log_with_a_summary(tiny, tmp_path, env, sig, code):
+    """Stopped at start-up (here while torch is imported; the manifest being read is the same): the log used
+    to be empty, so a script reading its last line found no summary and no `"stopped": true`."""
+    from tests.test_stops import HeldInterp
+
+    manifest = _pairs(tmp_path, 3)
+    held = HeldInterp(["batch", manifest, "--outdir", tmp_path / "out", "--weights", tiny, "--no-align",
+                       "--steps", 2, "--json"], tmp_path, env)
+    held.reach("importing")
+    held.child.send_signal(sig)
+    held.release("importing")  # never reached: the signal ends the import
+    returncode, out, err = held.finish()
+    assert returncode == code, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len(lines) == 1 and lines[0].pop("seconds") >= 0, out
+    assert lines[0] == {"summary": True, "stopped": True, "shard": "1/1", "rows": 3, "manifest_rows": 3,
+                        "made": 0, "skipped": 0, "failed": 0}
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("weights, device, fragment, code", [
+    ("bad.pt", "cpu", "bad.pt: not a readable PyTorch checkpoint", 1),
+    ("TINY", "cuda", "--device cuda: CUDA is not available", 2),
+])
+def test_a_fatal_error_after_some_rows_ends_the_json_log_with_a_summary_that_carries_it(
+        tiny, tmp_path, env, weights, device, fragment, code):
+    """Unusable weights (or device) stop the whole batch once a row needs the model. The log used to end
+    with the rows before it, so `tail -n 1` found a row and the recipes said "some rows failed"."""
+    if device == "cuda":
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
+    (tmp_path / "bad.pt").write_bytes(np.random.default_rng(0).bytes(4096))
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{A},{B},done.gif\n{A},{B},new.gif\n{B},{A},later.gif\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out/done.gif").write_bytes(b"made by an earlier run")
+    code_, lines, err = finish(interp("batch", manifest, "--outdir", tmp_path / "out", "--skip-existing", "--json",
+                                      "--weights", tiny if weights == "TINY" else weights, "--device", device,
+                                      "--no-align", "--steps", 2, env=env, cwd=tmp_path))
+    assert code_ == code, err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("interp: error: ") and fragment in err, err
+    row, summary = lines
+    assert (row["row"], row["skipped"]) == (1, True)
+    assert summary.pop("seconds") >= 0
+    assert summary == {"summary": True, "shard": "1/1", "rows": 3, "manifest_rows": 3, "made": 0, "skipped": 1,
+                       "failed": 0, "error": err.strip()[len("interp: error: "):], "exit_code": code}
+    assert sorted(os.listdir(tmp_path / "out")) == ["done.gif"]
