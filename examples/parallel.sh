@@ -18,8 +18,9 @@
 # options), LOGS (default logs/parallel), INTERP_CACHE_DIR (shared by the workers; safe).
 #
 # Exit status: 0 if every worker finished its rows; 2 if the batch itself is wrong (usage error: every
-# worker refuses it alike); 130 if the run was stopped (Ctrl-C); else 1 if any row failed. The joblog
-# says which worker did what; running this script again (--skip-existing) redoes only what is missing.
+# worker refuses it alike); 130 if the run was stopped (Ctrl-C); else 1 if any row failed or an error
+# stopped a worker (unusable weights, a full disk: its log's summary line carries it as "error"). The
+# joblog says which worker did what; running this script again (--skip-existing) redoes only what is missing.
 
 set -u -o pipefail
 
@@ -68,6 +69,18 @@ if [[ " $codes " == *" 130 "* || $parallel_rc -eq 255 ]]; then
     echo "stopped: $((n - clean)) of $n worker(s) did not finish; run this again to finish (finished rows are" \
          "skipped)" >&2
     exit 130
+fi
+# Each worker's log ends with a summary line; it carries "error" when an error stopped that worker's whole
+# shard, rather than rows failing one by one.
+stopped_by_error=()
+for log in "$logs"/shard-*.jsonl; do
+    summary=$(tail -n 1 "$log" 2>/dev/null)
+    [[ $summary == *'"summary": true'* && $summary == *'"error": '* ]] && stopped_by_error+=("$log")
+done
+if ((${#stopped_by_error[@]})); then
+    echo "${#stopped_by_error[@]} of $n worker(s) stopped by an error (the messages above; \"error\" in the last" \
+         "line of ${stopped_by_error[*]}): fix it and run this again; finished rows are skipped" >&2
+    exit 1
 fi
 echo "$((n - clean)) of $n worker(s) did not finish cleanly: fix the failed rows (\"error\" in the logs) and" \
      "run this again; finished rows are skipped" >&2

@@ -624,3 +624,32 @@ def test_a_fatal_error_after_some_rows_ends_the_json_log_with_a_summary_that_car
     assert summary == {"summary": True, "shard": "1/1", "rows": 3, "manifest_rows": 3, "made": 0, "skipped": 1,
                        "failed": 0, "error": err.strip()[len("interp: error: "):], "exit_code": code}
     assert sorted(os.listdir(tmp_path / "out")) == ["done.gif"]
+
+
+def test_the_recipes_tell_an_error_that_stopped_the_batch_from_failed_rows(tiny, tmp_path, env):
+    """Unusable weights stop a worker once a row needs the model (exit 1, as a failed row does): the recipes
+    read the summary's "error" and say so, where they used to send the user looking for failed rows."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{A},{B},done.gif\n{A},{B},new.gif\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out/done.gif").write_bytes(b"made by an earlier run")
+    (tmp_path / "bad.pt").write_bytes(np.random.default_rng(0).bytes(4096))
+    broken = dict(_example_env(env, tiny), WEIGHTS=str(tmp_path / "bad.pt"))
+
+    task = subprocess.run(["bash", str(EXAMPLES / "slurm_array.sh"), str(manifest), "out"], cwd=tmp_path,
+                          env=dict(broken, SLURM_ARRAY_TASK_ID="1", SLURM_ARRAY_TASK_MIN="1",
+                                   SLURM_ARRAY_TASK_MAX="1", SLURM_ARRAY_TASK_COUNT="1"),
+                          capture_output=True, text=True, timeout=120)
+    assert task.returncode == 1, task.stderr
+    said = task.stdout.strip().splitlines()[-1]
+    assert said.startswith("task 1: stopped by an error before its last row: interp: error: ") and "bad.pt" in said
+    assert "some rows failed" not in task.stdout
+    *rows, summary = [json.loads(line) for line in (tmp_path / "logs/interp-local_1-0.jsonl").read_text().splitlines()]
+    assert [r["skipped"] for r in rows] == [True] and "bad.pt" in summary["error"]
+
+    if shutil.which("parallel") is not None:
+        done = subprocess.run([str(EXAMPLES / "parallel.sh"), str(manifest), "out", "2"], cwd=tmp_path, env=broken,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1, done.stderr
+        assert "1 of 2 worker(s) stopped by an error" in done.stderr and "bad.pt" in done.stderr
+        assert "fix the failed rows" not in done.stderr
