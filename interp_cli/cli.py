@@ -431,7 +431,7 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
 
         summary = pipeline.batch(manifest, outdir, shard=shard, skip_existing=skip_existing, sheets=sheets,
                                  **morph_settings(params), on_row=on_row, log=_log_for(quiet or as_json),
-                                 progress=_progress(quiet, as_json), checked=checked)
+                                 failures=_log_for(False), progress=_progress(quiet, as_json), checked=checked)
     except (KeyboardInterrupt, Exception) as cut:
         # Stopped (Ctrl-C, a scheduler's SIGTERM) from the moment the arguments were parsed, or an error that
         # stops the whole batch once its manifest was accepted: a script reading the JSON log's last line
@@ -442,7 +442,8 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
         raise
     results = summary.pop("results")
     failed = ", ".join(str(r["row"]) for r in results if not r["ok"])
-    _emit({"summary": True, **summary}, as_json, quiet,
+    # --quiet silences progress, not errors: a failed row's line (above) and the count of them stay on stderr.
+    _emit({"summary": True, **summary}, as_json, quiet and not summary["failed"],
           f"shard {summary['shard']}: {summary['made']} made, {summary['skipped']} skipped, {summary['failed']} failed"
           f"{f' (rows {failed})' if failed else ''} of {summary['rows']} rows in {summary['seconds']:.1f}s")
     if summary["failed"]:

@@ -653,3 +653,21 @@ def test_the_recipes_tell_an_error_that_stopped_the_batch_from_failed_rows(tiny,
         assert done.returncode == 1, done.stderr
         assert "1 of 2 worker(s) stopped by an error" in done.stderr and "bad.pt" in done.stderr
         assert "fix the failed rows" not in done.stderr
+
+
+@pytest.mark.parametrize("flags", [["--quiet"], ["--quiet", "--json"]])
+def test_quiet_silences_progress_but_not_failed_rows(tiny, tmp_path, env, flags):
+    """`--quiet` is "only errors": a batch with bad rows used to exit 1 with nothing at all on stderr."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{A},{B},one.gif\n{A},nope.png,two.gif\n{B},{A},../three.gif\n")
+    code, lines, err = finish(interp("batch", manifest, "--outdir", tmp_path / "out", "--weights", tiny,
+                                     "--no-align", "--steps", 2, *flags, env=env))
+    assert code == 1
+    said = err.strip().splitlines()
+    assert said[:2] == [f"[2/3] row 2 failed: {tmp_path / 'nope.png'}: no such file",
+                        "[3/3] row 3 failed: output name '../three.gif' leads outside --outdir"], err
+    if "--json" in flags:  # the count is the JSON summary's
+        assert len(said) == 2 and lines[-1]["failed"] == 2
+    else:
+        assert len(said) == 3 and said[2].startswith("shard 1/1: 1 made, 0 skipped, 2 failed (rows 2, 3) of 3 rows in ")
+    assert (tmp_path / "out/one.gif").exists()
