@@ -671,3 +671,23 @@ def test_quiet_silences_progress_but_not_failed_rows(tiny, tmp_path, env, flags)
     else:
         assert len(said) == 3 and said[2].startswith("shard 1/1: 1 made, 0 skipped, 2 failed (rows 2, 3) of 3 rows in ")
     assert (tmp_path / "out/one.gif").exists()
+
+
+@pytest.mark.skipif(shutil.which("parallel") is None, reason="GNU parallel is not installed")
+def test_gnu_parallel_example_takes_any_path(tiny, tmp_path, env):
+    """parallel hands its command to a shell as text: a manifest "my pairs.csv" used to arrive as two arguments
+    (exit 2), a quote ended the shell's input early, and a $(...) in a name would have run."""
+    odd = tmp_path / "it's \"odd\" $(touch ran)"
+    odd.mkdir()
+    manifest = odd / "my pairs.csv"
+    _pairs(tmp_path, 3).rename(manifest)
+    weights = odd / "tiny model's.pt"
+    shutil.copy(tiny, weights)
+    script = [str(EXAMPLES / "parallel.sh"), str(manifest), "out dir 'x'/", "2"]
+    done = subprocess.run(script, cwd=odd, env=dict(_example_env(env, str(weights)), LOGS=str(odd / "logs $(x)")),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert sorted(os.listdir(odd / "out dir 'x'")) == ["m0.gif", "m1.gif", "m2.gif"]
+    summaries = [json.loads((odd / f"logs $(x)/shard-{k}.jsonl").read_text().splitlines()[-1]) for k in (1, 2)]
+    assert [(s["shard"], s["made"]) for s in summaries] == [("1/2", 2), ("2/2", 1)]
+    assert not list(tmp_path.rglob("ran")) and "exit codes: 0" in done.stdout
