@@ -393,6 +393,8 @@ takes Slurm task IDs 1-N as the shard numbers (to redo a few: --array=2,5).
 Exit codes: 0 every row of the shard made or skipped, 1 some row failed, 2 usage error
 (bad option, manifest or duplicate names), 130 interrupted, 143 terminated (rerun with
 --skip-existing to finish: finished outputs are complete, unfinished ones absent).
+With --json the last line is the summary even then: "stopped": true, or the "error"
+(and "exit_code") that stopped the whole batch, e.g. unusable weights.
 """
 
 
