@@ -3,10 +3,9 @@
 #
 #   examples/parallel.sh pairs.csv out/ [N]      # N workers, default: one per 4 cores
 #
-# The line that does the work:
+# What does the work, for K = 1 ... N at once:
 #
-#   seq 1 $N | parallel -j $N --termseq TERM,30000,KILL,25 --joblog $LOGS/joblog \
-#       interp batch pairs.csv --outdir out/ --shard {}/$N --skip-existing --json '>' $LOGS/shard-{}.jsonl
+#   interp batch pairs.csv --outdir out/ --shard K/N --skip-existing --json > $LOGS/shard-K.jsonl
 #
 # Worker k makes rows k, k+N, k+2N, ... of the manifest; `--skip-existing` makes a second run (after
 # a failure, Ctrl-C or a reboot) redo only the rows whose output is missing. Each worker's JSON lines
@@ -18,8 +17,9 @@
 # options), LOGS (default logs/parallel), INTERP_CACHE_DIR (shared by the workers; safe).
 #
 # Exit status: 0 if every worker finished its rows; 2 if the batch itself is wrong (usage error: every
-# worker refuses it alike); 130 if the run was stopped (Ctrl-C); else 1 if any row failed. The joblog
-# says which worker did what; running this script again (--skip-existing) redoes only what is missing.
+# worker refuses it alike); 130 if the run was stopped (Ctrl-C); else 1 if any row failed or an error
+# stopped a worker (unusable weights, a full disk: its log's summary line carries it as "error"). The
+# joblog says which worker did what; running this script again (--skip-existing) redoes only what is missing.
 
 set -u -o pipefail
 
@@ -37,8 +37,6 @@ fi
 logs=${LOGS:-logs/parallel}
 mkdir -p "$logs" || exit 1
 rm -f "$logs"/shard-*.jsonl
-weights=()
-[[ -n "${WEIGHTS:-}" ]] && weights=(--weights "$WEIGHTS")
 
 # Share the cores out: N workers with one thread per core each would fight over the caches.
 export OMP_NUM_THREADS=$(( cores / n > 0 ? cores / n : 1 ))
@@ -47,10 +45,24 @@ export OMP_NUM_THREADS=$(( cores / n > 0 ? cores / n : 1 ))
 # stops them with its --termseq. Its default sends TERM, TERM 200 ms later, and KILL 375 ms in: a worker
 # in the middle of a long render would be killed before it removed its temp file. One TERM and 30 s
 # (Slurm's default grace too) lets every worker finish its frame and clean up; a hung one is still killed.
-# shellcheck disable=SC2086  # INTERP and EXTRA are word lists on purpose
+#
+# parallel hands each job to a shell as one line of text, so a path written into that text is split at its
+# spaces, and its quotes or $(...) are read as shell code. The text is fixed instead ("shard 3"), and the
+# worker takes every value from the environment (--env passes them on to --sshlogin hosts too).
+shard() {
+    local interp extra weights=()
+    read -r -a interp <<< "${INTERP:-interp}"  # INTERP and EXTRA are word lists on purpose
+    read -r -a extra <<< "${EXTRA:-}"
+    [[ -n "${WEIGHTS:-}" ]] && weights=(--weights "$WEIGHTS")
+    exec "${interp[@]}" batch "$BATCH_MANIFEST" --outdir "$BATCH_OUTDIR" --shard "$1/$BATCH_WORKERS" \
+        --skip-existing --steps "${STEPS:-60}" ${weights[@]+"${weights[@]}"} ${extra[@]+"${extra[@]}"} \
+        --json --quiet > "$BATCH_LOGS/shard-$1.jsonl"
+}
+export -f shard
+export BATCH_MANIFEST=$manifest BATCH_OUTDIR=$outdir BATCH_LOGS=$logs BATCH_WORKERS=$n PARALLEL_SHELL=bash
 seq 1 "$n" | parallel --jobs "$n" --termseq TERM,30000,KILL,25 --joblog "$logs/joblog" --line-buffer \
-    ${INTERP:-interp} batch "$manifest" --outdir "$outdir" --shard "{}/$n" --skip-existing \
-    --steps "${STEPS:-60}" ${weights[@]+"${weights[@]}"} ${EXTRA:-} --json --quiet '>' "$logs/shard-{}.jsonl"
+    --env shard --env BATCH_MANIFEST --env BATCH_OUTDIR --env BATCH_LOGS --env BATCH_WORKERS --env INTERP \
+    --env WEIGHTS --env STEPS --env EXTRA shard {}
 parallel_rc=$?
 
 # The joblog has a line per worker that ran (7th column: its exit status, 8th: the signal that killed it).
@@ -68,6 +80,18 @@ if [[ " $codes " == *" 130 "* || $parallel_rc -eq 255 ]]; then
     echo "stopped: $((n - clean)) of $n worker(s) did not finish; run this again to finish (finished rows are" \
          "skipped)" >&2
     exit 130
+fi
+# Each worker's log ends with a summary line; it carries "error" when an error stopped that worker's whole
+# shard, rather than rows failing one by one.
+stopped_by_error=()
+for log in "$logs"/shard-*.jsonl; do
+    summary=$(tail -n 1 "$log" 2>/dev/null)
+    [[ $summary == *'"summary": true'* && $summary == *'"error": '* ]] && stopped_by_error+=("$log")
+done
+if ((${#stopped_by_error[@]})); then
+    echo "${#stopped_by_error[@]} of $n worker(s) stopped by an error (the messages above; \"error\" in the last" \
+         "line of ${stopped_by_error[*]}): fix it and run this again; finished rows are skipped" >&2
+    exit 1
 fi
 echo "$((n - clean)) of $n worker(s) did not finish cleanly: fix the failed rows (\"error\" in the logs) and" \
      "run this again; finished rows are skipped" >&2

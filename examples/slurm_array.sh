@@ -74,8 +74,16 @@ case $rc in
     0)
         echo "task $task: all rows made or already there ($(tail -n 1 "$base.jsonl"))" ;;
     1)
-        echo "task $task: some rows failed; their reasons are the \"error\" fields in $base.jsonl." \
-             "Fix them and resubmit the same array: finished rows are skipped." ;;
+        # The JSON log always ends with a summary; it carries "error" when an error stopped the whole batch
+        # (unusable weights, a full disk) rather than rows failing one by one.
+        summary=$(tail -n 1 "$base.jsonl")
+        if [[ $summary == *'"summary": true'* && $summary == *'"error": '* ]]; then
+            echo "task $task: stopped by an error before its last row: $(tail -n 1 "$base.log")." \
+                 "Fix it and resubmit the same array: finished rows are skipped."
+        else
+            echo "task $task: some rows failed; their reasons are the \"error\" fields in $base.jsonl." \
+                 "Fix them and resubmit the same array: finished rows are skipped."
+        fi ;;
     2)
         # A usage error (bad option, manifest, duplicate output names) fails every task the same way.
         echo "task $task: usage error: $(tail -n 1 "$base.log"); cancelling the rest of the array"

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import sys
+import time
 
 import click
 
@@ -21,7 +22,7 @@ from interp_cli.malloc import keep_freed_memory
 from interp_cli.options import (ShardType, align_options, cache_option, device_option, morph_options, morph_settings,
                                 noise_options, output_flags, precision_option, refine_options, save_aligned_option,
                                 weights_option)
-from interp_cli.stops import Terminated, raise_on_sigterm
+from interp_cli.stops import Terminated, ignore_stops, raise_on_sigterm
 
 EPILOG = """\b
 Examples:
@@ -92,8 +93,7 @@ class DefaultMorphGroup(click.Group):
             click.echo("interp: interrupted", err=True)
             sys.exit(130)
         except Exception as err:
-            from interp_cli.errors import InterpError, UsageError
-            from interp_cli.files import environment_error, is_machine_error
+            from interp_cli.errors import UsageError
 
             if isinstance(err, _Escaped):
                 err = err.__cause__
@@ -101,16 +101,13 @@ class DefaultMorphGroup(click.Group):
                 import traceback
 
                 traceback.print_exception(type(err), err, err.__traceback__)
-            if is_machine_error(err):  # a full disk, a quota, a limit: the machine's problem, not a bug
-                err = environment_error(err)
-            if isinstance(err, MemoryError):
-                err = InterpError(f"out of memory{_memory_advice(args, self.commands)}")
-            if isinstance(err, InterpError):
-                click.echo(f"interp: error: {_one_line(str(err))}", err=True)
-                sys.exit(err.exit_code)
-            rerun = "" if debug else " (rerun with --debug for a traceback)"
-            click.echo(f"interp: internal error: {type(err).__name__}: {_one_line(str(err))}{rerun}", err=True)
-            sys.exit(1)
+            command = args[0] if args and args[0] in self.commands else "morph"
+            message, code, internal = _reported(err, command)
+            if internal:
+                click.echo(f"interp: {message}{'' if debug else ' (rerun with --debug for a traceback)'}", err=True)
+            else:
+                click.echo(f"interp: error: {message}", err=True)
+            sys.exit(code)
         sys.exit(code if isinstance(code, int) else 0)
 
     def format_commands(self, ctx, formatter):
@@ -137,11 +134,26 @@ class DefaultMorphGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
-def _memory_advice(args: list[str], commands) -> str:
-    """What may fit in memory, naming only options the command that ran takes."""
-    command = args[0] if args and args[0] in commands else "morph"
-    return {"morph": " (try a smaller --batch-size or --size)", "batch": " (try a smaller --batch-size or --size)",
-            "align": " (try a smaller --size)"}.get(command, "")
+def _reported(err: Exception, command: str) -> tuple[str, int, bool]:
+    """How a failure is reported: its one line (after "interp: error: ", or "internal error: ..." for a
+    bug), its exit code, and whether it is a bug.
+
+    Ours as they are; a full disk, a quota or a limit as the machine's problem, not a bug; out of
+    memory with what may fit, naming only options the command that ran takes; anything else as the
+    internal error it is. The stderr line and a batch's closing JSON summary say the same.
+    """
+    from interp_cli.errors import InterpError
+    from interp_cli.files import environment_error, is_machine_error
+
+    if is_machine_error(err):
+        err = environment_error(err)
+    if isinstance(err, MemoryError):
+        smaller = {"morph": "--batch-size or --size", "batch": "--batch-size or --size", "align": "--size"}
+        advice = f" (try a smaller {smaller[command]})" if command in smaller else ""
+        err = InterpError(f"out of memory{advice}")
+    if isinstance(err, InterpError):
+        return _one_line(str(err)), err.exit_code, False
+    return f"internal error: {type(err).__name__}: {_one_line(str(err))}", 1, True
 
 
 def _summary(command: click.Command) -> str:
@@ -382,6 +394,8 @@ takes Slurm task IDs 1-N as the shard numbers (to redo a few: --array=2,5).
 Exit codes: 0 every row of the shard made or skipped, 1 some row failed, 2 usage error
 (bad option, manifest or duplicate names), 130 interrupted, 143 terminated (rerun with
 --skip-existing to finish: finished outputs are complete, unfinished ones absent).
+With --json the last line is the summary even then: "stopped": true, or the "error"
+(and "exit_code") that stopped the whole batch, e.g. unusable weights.
 """
 
 
@@ -409,30 +423,49 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
     """
     from interp_cli.manifest import plan_batch
 
-    checked = plan_batch(manifest, outdir, shard=shard, sheets=sheets)  # a bad manifest: refused before torch loads
-    from interp_cli import pipeline
-
     def on_row(result: dict) -> None:
         if as_json:
             _out(json.dumps(result, sort_keys=True))
 
+    started, checked = time.perf_counter(), None
     try:
+        checked = plan_batch(manifest, outdir, shard=shard, sheets=sheets)  # a bad manifest: refused before torch loads
+        from interp_cli import pipeline
+
         summary = pipeline.batch(manifest, outdir, shard=shard, skip_existing=skip_existing, sheets=sheets,
                                  **morph_settings(params), on_row=on_row, log=_log_for(quiet or as_json),
-                                 progress=_progress(quiet, as_json), checked=checked)
-    except KeyboardInterrupt as stop:  # stopped (Ctrl-C, a scheduler's SIGTERM): the JSON log still ends in a summary
-        partial = getattr(stop, "batch_summary", None)
-        if as_json and partial is not None:
-            partial.pop("results")
-            _out(json.dumps({"summary": True, **partial}, sort_keys=True))
+                                 failures=_log_for(False), progress=_progress(quiet, as_json), checked=checked)
+    except (KeyboardInterrupt, Exception) as cut:
+        # Stopped (Ctrl-C, a scheduler's SIGTERM) from the moment the arguments were parsed, or an error that
+        # stops the whole batch once its manifest was accepted: a script reading the JSON log's last line
+        # still finds the summary, saying which. A refused manifest writes no log (exit 2, one line on stderr).
+        summary_owed = checked is not None or isinstance(cut, KeyboardInterrupt)
+        if as_json and summary_owed and not isinstance(cut, StdoutClosed):
+            _out(json.dumps(_cut_short(cut, shard, checked, started), sort_keys=True))
         raise
     results = summary.pop("results")
     failed = ", ".join(str(r["row"]) for r in results if not r["ok"])
-    _emit({"summary": True, **summary}, as_json, quiet,
+    # --quiet silences progress, not errors: a failed row's line (above) and the count of them stay on stderr.
+    _emit({"summary": True, **summary}, as_json, quiet and not summary["failed"],
           f"shard {summary['shard']}: {summary['made']} made, {summary['skipped']} skipped, {summary['failed']} failed"
           f"{f' (rows {failed})' if failed else ''} of {summary['rows']} rows in {summary['seconds']:.1f}s")
     if summary["failed"]:
         sys.exit(1)
+
+
+def _cut_short(cut: BaseException, shard, checked, started: float) -> dict:
+    """The closing summary of a batch that `cut` ended early: the rows so far (none, if it came before the
+    first row: `rows` is null if even the manifest was not read yet), and "stopped": true or the error."""
+    tally = getattr(cut, "batch_summary", None)
+    if tally is None:
+        tally = {"shard": str(checked.shard if checked else shard), "rows": len(checked.mine) if checked else None,
+                 "manifest_rows": len(checked.rows) if checked else None, "made": 0, "skipped": 0, "failed": 0,
+                 "seconds": round(time.perf_counter() - started, 3)}
+    tally = {key: value for key, value in tally.items() if key != "results"}
+    if isinstance(cut, KeyboardInterrupt):
+        return {"summary": True, **tally, "stopped": True}
+    message, code, _ = _reported(cut, "batch")
+    return {"summary": True, **tally, "error": message, "exit_code": code}
 
 
 @cli.group()
@@ -512,6 +545,9 @@ def run() -> None:
     try:
         main()
     except SystemExit as done:
+        # Finished (or stopped, the message printed): a stop signal from here on has nothing left to stop, and
+        # would only cut the exit short (an atexit callback, or a kill by the signal, not our exit code).
+        ignore_stops()
         if "torch" not in sys.modules:
             raise
         code = done.code

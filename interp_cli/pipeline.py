@@ -908,7 +908,8 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
 def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str | Shard = "1/1",
           skip_existing: bool = False, sheets: bool = False, weights: str | None = None,
           device: str | None = "auto", precision: str = "auto", on_row: Callable[[dict], None] | None = None,
-          log: Log = _stderr, progress: bool = True, checked: BatchPlan | None = None, **morph_options) -> dict:
+          log: Log = _stderr, progress: bool = True, checked: BatchPlan | None = None, failures: Log | None = None,
+          **morph_options) -> dict:
     """Run `morph` for this shard's rows of a manifest (see `interp_cli.manifest`) with one loaded model.
 
     `shard` "K/N" or "auto[/N]" picks rows (row i to shard ((i-1) mod N)+1); `skip_existing` skips a
@@ -916,14 +917,16 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     `morph_options` are `morph`'s keywords, the same for every row. A bad manifest, shard or two rows
     with one output name raise UsageError before any work; `checked` is what `manifest.plan_batch`
     returned for these same arguments, so a caller that checked first does not plan twice. A failed
-    row is reported, not fatal. The model is loaded only once a row needs it, so a finished shard
+    row is reported, not fatal: its line goes to `failures` (default: `log`), so a caller can keep errors
+    when it silences progress. The model is loaded only once a row needs it, so a finished shard
     reruns in a moment.
 
     Returns {"shard", "rows" (this shard's), "manifest_rows", "made", "skipped", "failed", "seconds",
     "results"}: one result per row, also passed to `on_row` as it finishes: {"row", "line", "ok",
     "skipped", "output", "timings", ...} plus the morph summary, or "error" and "exit_code".
     Stopped (KeyboardInterrupt, SIGTERM as `Terminated`), it re-raises with the summary so far, plus
-    "stopped": True, as the exception's `batch_summary`.
+    "stopped": True, as the exception's `batch_summary`; an error that stops the whole batch (unusable
+    weights or device, found when the first row needs the model) carries the summary so far likewise.
     """
     started = time.perf_counter()
     for forbidden in ("sheet", "session"):
@@ -945,16 +948,21 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
                 "seconds": round(time.perf_counter() - started, 3), **extra, "results": results}
 
     try:
-        _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, progress,
+        _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failures or log, progress,
                     lambda: Session(weights, device, log=log, progress=progress, precision=precision), morph_options)
-    except KeyboardInterrupt as stop:
-        # Ctrl-C or SIGTERM (a scheduler's time limit): the caller still gets what was done, to report it.
-        stop.batch_summary = summary(stopped=True)
+    except (KeyboardInterrupt, Exception) as cut:
+        # Ctrl-C or SIGTERM (a scheduler's time limit), or a fatal error: the caller still gets what was
+        # done, to report it.
+        try:
+            cut.batch_summary = summary(stopped=True) if isinstance(cut, KeyboardInterrupt) else summary()
+        except AttributeError:  # an exception type that takes no attributes: reported without the rows
+            pass
         raise
     return summary()
 
 
-def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, progress, new_session, morph_options):
+def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failures, progress, new_session,
+                morph_options):
     session = None
     # One bar over this shard's rows; each row's own bars sit below it on a terminal.
     with progress_bars.bar(len(mine), "batch", unit="row", enabled=progress) as bar:
@@ -965,7 +973,7 @@ def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, progres
             result = {"row": row.number, "line": row.line, "inputs": list(row.inputs), "output": shown}
             if place.error is not None:
                 result.update(ok=False, skipped=False, error=place.error, exit_code=UsageError.exit_code)
-                log(f"[{position}/{len(mine)}] row {row.number} failed: {place.error}")
+                failures(f"[{position}/{len(mine)}] row {row.number} failed: {place.error}")
             elif skip_existing and all(target.exists() for target in place.targets):
                 result.update(ok=True, skipped=True)
                 log(f"[{position}/{len(mine)}] row {row.number}: skipped, {shown} exists")
@@ -983,7 +991,7 @@ def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, progres
                 except Exception as err:  # whatever one row holds, it fails alone and the others go on
                     err = _row_error(err, shown)
                     result.update(ok=False, skipped=False, error=str(err), exit_code=err.exit_code)
-                    log(f"[{position}/{len(mine)}] row {row.number} failed: {err}")
+                    failures(f"[{position}/{len(mine)}] row {row.number} failed: {err}")
             result.setdefault("timings", {})["row"] = round(time.perf_counter() - row_started, 3)
             results.append(result)
             if on_row is not None:

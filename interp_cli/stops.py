@@ -1,6 +1,6 @@
 """Stop signals, defined once: SIGTERM unwinds like Ctrl-C, and the few steps that must not be cut in two hold both.
 
-    raise_on_sigterm()        # the CLI: a scheduler's SIGTERM raises Terminated (a KeyboardInterrupt)
+    raise_on_sigterm()        # the CLI: a scheduler's SIGTERM raises Terminated (a KeyboardInterrupt), once
     with deferred():          # SIGINT/SIGTERM arriving inside are delivered when the block ends
         proc = subprocess.Popen(...)
 
@@ -12,6 +12,14 @@ under the temp's name afterwards. Holding the signal for those few lines makes t
 state whole before it unwinds. The same holds for creating a temp (file made, not yet recorded as
 ours) and for throwing one away (parallel's default --termseq sends a second TERM 200 ms after
 the first, which used to cut the first one's cleanup short).
+
+One stop is enough: the first SIGTERM already unwinds the process towards exit 143, so later ones
+are ignored (Slurm signals every process of a task and examples/slurm_array.sh's trap forwards a
+second TERM; parallel's default --termseq sends two). A second Terminated would otherwise cut the
+unwinding short, anywhere outside a `deferred` block: the batch's closing JSON summary, or an atexit
+callback ("Exception ignored ... Terminated"). `ignore_stops` does the same for both signals once the
+process only has to exit: Python's shutdown resets a handled signal to its default action, so a late
+TERM there killed the process by the signal (its parent saw -15, not 143).
 
 Handlers are Python-level and only the main thread can set them: in other threads the block just
 runs (no KeyboardInterrupt lands there anyway), and so it does where a stop signal's handler was set
@@ -35,13 +43,24 @@ class Terminated(KeyboardInterrupt):
 
 
 def _raise_terminated(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: see the module doc
     raise Terminated()
 
 
 def raise_on_sigterm() -> None:
-    """Make SIGTERM raise `Terminated` in the main thread (a no-op elsewhere)."""
+    """Make the next SIGTERM raise `Terminated` in the main thread, and later ones do nothing (a no-op
+    outside the main thread)."""
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def ignore_stops() -> None:
+    """Ignore SIGINT and SIGTERM from now on, for a process that has finished and only exits (main thread
+    only). An ignored signal stays ignored through Python's shutdown, where a handled one would be reset
+    to the default action and kill the process by the signal."""
+    if threading.current_thread() is threading.main_thread():
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, signal.SIG_IGN)
 
 
 @contextmanager

@@ -628,3 +628,125 @@ def test_an_outdir_that_cannot_be_used_is_one_line_exit_2(tmp_path, outdir, frag
     manifest.write_text(f"{A},{B},x.gif\n")
     code, _, err = finish(interp("batch", manifest, "--outdir", outdir, "--debug", cwd=tmp_path))
     assert code == 2 and err.strip().splitlines() == [err.strip()] and fragment in err, err
+
+
+# --- a batch cut short: the JSON log still ends with a summary line -------------------------------------
+
+
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_stop_before_the_first_row_still_ends_the_json_log_with_a_summary(tiny, tmp_path, env, sig, code):
+    """Stopped at start-up (here while torch is imported; the manifest being read is the same): the log used
+    to be empty, so a script reading its last line found no summary and no `"stopped": true`."""
+    from tests.test_stops import HeldInterp
+
+    manifest = _pairs(tmp_path, 3)
+    held = HeldInterp(["batch", manifest, "--outdir", tmp_path / "out", "--weights", tiny, "--no-align",
+                       "--steps", 2, "--json"], tmp_path, env)
+    held.reach("importing")
+    held.child.send_signal(sig)
+    held.release("importing")  # never reached: the signal ends the import
+    returncode, out, err = held.finish()
+    assert returncode == code, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert len(lines) == 1 and lines[0].pop("seconds") >= 0, out
+    assert lines[0] == {"summary": True, "stopped": True, "shard": "1/1", "rows": 3, "manifest_rows": 3,
+                        "made": 0, "skipped": 0, "failed": 0}
+    assert "Traceback" not in err and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("weights, device, fragment, code", [
+    ("bad.pt", "cpu", "bad.pt: not a readable PyTorch checkpoint", 1),
+    ("TINY", "cuda", "--device cuda: CUDA is not available", 2),
+])
+def test_a_fatal_error_after_some_rows_ends_the_json_log_with_a_summary_that_carries_it(
+        tiny, tmp_path, env, weights, device, fragment, code):
+    """Unusable weights (or device) stop the whole batch once a row needs the model. The log used to end
+    with the rows before it, so `tail -n 1` found a row and the recipes said "some rows failed"."""
+    if device == "cuda":
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
+    (tmp_path / "bad.pt").write_bytes(np.random.default_rng(0).bytes(4096))
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{A},{B},done.gif\n{A},{B},new.gif\n{B},{A},later.gif\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out/done.gif").write_bytes(b"made by an earlier run")
+    code_, lines, err = finish(interp("batch", manifest, "--outdir", tmp_path / "out", "--skip-existing", "--json",
+                                      "--weights", tiny if weights == "TINY" else weights, "--device", device,
+                                      "--no-align", "--steps", 2, env=env, cwd=tmp_path))
+    assert code_ == code, err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("interp: error: ") and fragment in err, err
+    row, summary = lines
+    assert (row["row"], row["skipped"]) == (1, True)
+    assert summary.pop("seconds") >= 0
+    assert summary == {"summary": True, "shard": "1/1", "rows": 3, "manifest_rows": 3, "made": 0, "skipped": 1,
+                       "failed": 0, "error": err.strip()[len("interp: error: "):], "exit_code": code}
+    assert sorted(os.listdir(tmp_path / "out")) == ["done.gif"]
+
+
+def test_the_recipes_tell_an_error_that_stopped_the_batch_from_failed_rows(tiny, tmp_path, env):
+    """Unusable weights stop a worker once a row needs the model (exit 1, as a failed row does): the recipes
+    read the summary's "error" and say so, where they used to send the user looking for failed rows."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{A},{B},done.gif\n{A},{B},new.gif\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out/done.gif").write_bytes(b"made by an earlier run")
+    (tmp_path / "bad.pt").write_bytes(np.random.default_rng(0).bytes(4096))
+    broken = dict(_example_env(env, tiny), WEIGHTS=str(tmp_path / "bad.pt"))
+
+    task = subprocess.run(["bash", str(EXAMPLES / "slurm_array.sh"), str(manifest), "out"], cwd=tmp_path,
+                          env=dict(broken, SLURM_ARRAY_TASK_ID="1", SLURM_ARRAY_TASK_MIN="1",
+                                   SLURM_ARRAY_TASK_MAX="1", SLURM_ARRAY_TASK_COUNT="1"),
+                          capture_output=True, text=True, timeout=120)
+    assert task.returncode == 1, task.stderr
+    said = task.stdout.strip().splitlines()[-1]
+    assert said.startswith("task 1: stopped by an error before its last row: interp: error: ") and "bad.pt" in said
+    assert "some rows failed" not in task.stdout
+    *rows, summary = [json.loads(line) for line in (tmp_path / "logs/interp-local_1-0.jsonl").read_text().splitlines()]
+    assert [r["skipped"] for r in rows] == [True] and "bad.pt" in summary["error"]
+
+    if shutil.which("parallel") is not None:
+        done = subprocess.run([str(EXAMPLES / "parallel.sh"), str(manifest), "out", "2"], cwd=tmp_path, env=broken,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1, done.stderr
+        assert "1 of 2 worker(s) stopped by an error" in done.stderr and "bad.pt" in done.stderr
+        assert "fix the failed rows" not in done.stderr
+
+
+@pytest.mark.parametrize("flags", [["--quiet"], ["--quiet", "--json"]])
+def test_quiet_silences_progress_but_not_failed_rows(tiny, tmp_path, env, flags):
+    """`--quiet` is "only errors": a batch with bad rows used to exit 1 with nothing at all on stderr."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{A},{B},one.gif\n{A},nope.png,two.gif\n{B},{A},../three.gif\n")
+    code, lines, err = finish(interp("batch", manifest, "--outdir", tmp_path / "out", "--weights", tiny,
+                                     "--no-align", "--steps", 2, *flags, env=env))
+    assert code == 1
+    said = err.strip().splitlines()
+    assert said[:2] == [f"[2/3] row 2 failed: {tmp_path / 'nope.png'}: no such file",
+                        "[3/3] row 3 failed: output name '../three.gif' leads outside --outdir"], err
+    if "--json" in flags:  # the count is the JSON summary's
+        assert len(said) == 2 and lines[-1]["failed"] == 2
+    else:
+        assert len(said) == 3 and said[2].startswith("shard 1/1: 1 made, 0 skipped, 2 failed (rows 2, 3) of 3 rows in ")
+    assert (tmp_path / "out/one.gif").exists()
+
+
+@pytest.mark.skipif(shutil.which("parallel") is None, reason="GNU parallel is not installed")
+def test_gnu_parallel_example_takes_any_path(tiny, tmp_path, env):
+    """parallel hands its command to a shell as text: a manifest "my pairs.csv" used to arrive as two arguments
+    (exit 2), a quote ended the shell's input early, and a $(...) in a name would have run."""
+    odd = tmp_path / "it's \"odd\" $(touch ran)"
+    odd.mkdir()
+    manifest = odd / "my pairs.csv"
+    _pairs(tmp_path, 3).rename(manifest)
+    weights = odd / "tiny model's.pt"
+    shutil.copy(tiny, weights)
+    script = [str(EXAMPLES / "parallel.sh"), str(manifest), "out dir 'x'/", "2"]
+    done = subprocess.run(script, cwd=odd, env=dict(_example_env(env, str(weights)), LOGS=str(odd / "logs $(x)")),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert sorted(os.listdir(odd / "out dir 'x'")) == ["m0.gif", "m1.gif", "m2.gif"]
+    summaries = [json.loads((odd / f"logs $(x)/shard-{k}.jsonl").read_text().splitlines()[-1]) for k in (1, 2)]
+    assert [(s["shard"], s["made"]) for s in summaries] == [("1/2", 2), ("2/2", 1)]
+    assert not list(tmp_path.rglob("ran")) and "exit codes: 0" in done.stdout

@@ -165,3 +165,74 @@ def test_a_forked_child_leaves_its_parents_temps_alone_at_exit(tmp_path):
         files.discard(tmp)
     """, tmp_path)
     assert done.stdout == "True\n", done.stderr
+
+
+# A real `interp` process (the console entry point) whose import of torch waits until the test has sent
+# a stop, so the signal lands at start-up, after the arguments were parsed; with `--hold-exit` it also waits
+# in an atexit callback (registered first, so it runs last) until the test has sent a second one.
+_HELD = """
+import atexit, os, sys, time
+marker = sys.argv.pop(1)
+hold_exit = sys.argv[1] == "--hold-exit" and sys.argv.pop(1)
+
+def wait_for(name):
+    open(marker + "." + name, "w").close()
+    while not os.path.exists(marker + "." + name + ".go"):
+        time.sleep(0.01)
+
+class HoldTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch":
+            wait_for("importing")
+        return None
+
+if hold_exit:
+    atexit.register(wait_for, "exiting")
+sys.meta_path.insert(0, HoldTorch())
+from interp_cli.cli import run
+run()
+"""
+
+
+class HeldInterp:
+    """`interp ARGS` started under `_HELD`: `reach("importing")` waits until torch's import is held there,
+    `release` lets it go on."""
+
+    def __init__(self, args, tmp_path: Path, env=None, hold_exit: bool = False):
+        self.marker = str(tmp_path / "held")
+        argv = [sys.executable, "-c", _HELD, self.marker, *(["--hold-exit"] if hold_exit else []), *map(str, args)]
+        self.child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                      env=dict(env or os.environ, PYTHONPATH=str(ROOT)), cwd=tmp_path)
+
+    def reach(self, point: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout  # only against a hang: nothing here is timed
+        while not os.path.exists(f"{self.marker}.{point}"):
+            assert self.child.poll() is None and time.monotonic() < deadline, self.child.communicate()
+            time.sleep(0.02)
+
+    def release(self, point: str) -> None:
+        Path(f"{self.marker}.{point}.go").touch()
+
+    def finish(self, timeout: float = 120) -> tuple[int, str, str]:
+        out, err = self.child.communicate(timeout=timeout)
+        return self.child.returncode, out, err
+
+
+@pytest.mark.parametrize("sig, code, said", [(signal.SIGTERM, 143, "interp: terminated"),
+                                             (signal.SIGINT, 130, "interp: interrupted")])
+def test_a_second_stop_while_exiting_changes_nothing(tmp_path, sig, code, said):
+    """Slurm signals every process of a task and examples/slurm_array.sh's trap forwards another TERM: the
+    second one, arriving while interp exits from the first, used to raise in an atexit callback ("Exception
+    ignored in atexit callback ... Terminated") or, later in Python's shutdown, kill the process by the signal."""
+    held = HeldInterp([ROOT / "examples/demo_a.png", ROOT / "examples/demo_b.png", "--weights", "demo",
+                       "-o", tmp_path / "m.gif"], tmp_path, dict(os.environ, HF_HUB_OFFLINE="1"), hold_exit=True)
+    held.reach("importing")
+    held.child.send_signal(sig)
+    held.release("importing")  # never reached: the signal ends the import
+    held.reach("exiting")
+    held.child.send_signal(sig)  # delivered at once: the callback is asleep, waiting for the file below
+    held.release("exiting")
+    returncode, out, err = held.finish()
+    assert returncode == code, err
+    assert err.strip().splitlines()[-1] == said and "Exception ignored" not in err and "Traceback" not in err, err
+    assert not (tmp_path / "m.gif").exists()
