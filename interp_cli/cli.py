@@ -298,7 +298,7 @@ def encode(image, output, weights, device, align, face, save_aligned, refine, re
               help="An RGB PNG, or .npy for the raw float image [3, H, W].")
 @weights_option
 @device_option
-@precision_option
+@precision_option(encodes=False)
 @noise_options
 @output_flags
 def render(codes, output, weights, device, precision, noise, seed, truncation, quiet, as_json):

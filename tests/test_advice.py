@@ -178,3 +178,18 @@ def test_the_several_faces_note_offers_face_only_where_it_reaches(out):
     note, = [line for line in pasted.stderr.splitlines() if "faces found" in line]
     assert note.startswith("two_people.jpg: 2 faces found") and "choose with --face" not in note
     assert "--face picks the face in the backdrop photo only" in note
+
+
+def test_a_bare_tune_before_the_inputs_says_where_it_goes_and_that_works(tiny_ckpt, out):
+    refused = run("--tune", A, B, "--weights", tiny_ckpt, "--no-align", "--steps", 2, "-o", out / "m.gif")
+    assert refused.exit_code == 2
+    line, = refused.stderr.splitlines()
+    assert "--tune takes an optional step count; put a bare --tune after the inputs" in line
+    assert "not a valid integer range" not in line
+    assert run(A, B, "--tune", "--weights", tiny_ckpt, "--no-align", "--steps", 2, "-o", out / "m.gif",
+               "-q").exit_code == 0
+
+
+def test_render_precision_help_does_not_speak_of_encoding():
+    assert "encoding" not in " ".join(run("render", "--help").stdout.split())  # render encodes nothing
+    assert "encoding is always fp32" in " ".join(run("morph", "--help").stdout.split())
