@@ -130,7 +130,7 @@ class DefaultMorphGroup(click.Group):
 
     def parse_args(self, ctx, args):
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
-            _refuse_mistyped_command(args[0], self.commands)
+            _refuse_mistyped_command(args[0], self.commands, args[1:])
             args = ["morph", *args]
         elif not args:
             args = ["--help"]
@@ -153,10 +153,19 @@ def _summary(command: click.Command) -> str:
     return re.split(r"\s*\be\.g\.\s", first)[0].strip()
 
 
-def _refuse_mistyped_command(word: str, commands) -> None:
-    """`interp morf a b`: a first argument that is no file but close to a command name is a typo, not an input."""
+def _refuse_mistyped_command(word: str, commands, rest=()) -> None:
+    """`interp morf a b`: a first argument that is no file but close to a command name is a typo, not an input.
+
+    So is a subcommand without its group (`interp download ffhq`), whatever its spelling distance.
+    """
     if word.startswith("-") or os.path.lexists(word) or "." in os.path.basename(word) or "/" in word:
         return
+    for group_name, group in commands.items():
+        if isinstance(group, click.Group) and word in group.commands:
+            import shlex
+
+            line = " ".join(shlex.quote(w) for w in ["interp", group_name, word, *rest])
+            raise click.UsageError(f"no such command or file '{word}'; did you mean `{line}`?")
     import difflib
 
     close = difflib.get_close_matches(word, list(commands), n=1, cutoff=0.6)
@@ -434,9 +443,16 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
         sys.exit(1)
 
 
-@cli.group()
-def weights():
+class _WeightsGroup(click.Group):
+    format_commands = DefaultMorphGroup.format_commands  # whole first sentences, as in `interp --help`
+
+
+@cli.group(cls=_WeightsGroup, invoke_without_command=True)
+@click.pass_context
+def weights(ctx):
     """List, download, verify and locate model weights."""
+    if ctx.invoked_subcommand is None:  # bare `interp weights`: its help, as bare `interp` shows its own
+        click.echo(ctx.get_help())
 
 
 @weights.command("list")

@@ -67,6 +67,14 @@ def _connect_error() -> Exception:
     return requests.ConnectionError("Failed to establish a new connection")
 
 
+def run_cli(*args):
+    """`interp ARGS` in this process, so the patched hub and environment apply."""
+    from interp_cli.cli import cli
+    from tests.cli_runner import cli_runner
+
+    return cli_runner().invoke(cli, [str(a) for a in args])
+
+
 class FakeHub:
     """Stands in for huggingface_hub's cache lookup and download, recording every call."""
 
@@ -680,3 +688,28 @@ def test_unreachable_hub_fails_on_the_metadata_request_without_downloading(hub, 
     with pytest.raises(WeightsUnavailableError, match="could not be reached"):
         weights.resolve_weights("tiny")
     assert hub.download_calls == []
+
+
+# --------------------------------------------------------------------------------------------------
+# `interp weights` alone, and its subcommands without it
+
+
+def test_bare_weights_group_prints_its_help():
+    result = run_cli("weights")
+    assert result.exit_code == 0 and result.stderr == ""
+    assert re.match(r"Usage: \S+ weights \[OPTIONS\]", result.stdout)  # \S+: the runner's prog name
+    assert "Commands:" in result.stdout.splitlines() and len(result.stdout.splitlines()) > 5
+
+
+@pytest.mark.parametrize("words", [["download", "ffhq"], ["list"], ["verify"], ["path", "demo"]])
+def test_a_weights_subcommand_without_weights_is_pointed_at_it(words):
+    result = run_cli(*words)
+    assert result.exit_code == 2
+    assert result.stderr == (f"interp: error: no such command or file '{words[0]}'; did you mean "
+                             f"`interp weights {' '.join(words)}`?\n")
+
+
+def test_a_file_named_like_a_weights_subcommand_is_still_an_input(tmp_path):
+    (tmp_path / "list").write_bytes(b"")
+    result = run_cli("list", "b.png")
+    assert result.exit_code == 2 and "did you mean" not in result.stderr
