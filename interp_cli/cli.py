@@ -92,7 +92,7 @@ class DefaultMorphGroup(click.Group):
             click.echo("interp: interrupted", err=True)
             sys.exit(130)
         except Exception as err:
-            from interp_cli.errors import InterpError, UsageError
+            from interp_cli.errors import InterpError, UsageError, WeightsUnavailableError
             from interp_cli.files import environment_error, is_machine_error
 
             if isinstance(err, _Escaped):
@@ -105,6 +105,8 @@ class DefaultMorphGroup(click.Group):
                 err = environment_error(err)
             if isinstance(err, MemoryError):
                 err = InterpError(f"out of memory{_memory_advice(args, self.commands)}")
+            if isinstance(err, WeightsUnavailableError):  # what else to try depends on the command
+                err = err.for_command(args[0] if args and args[0] in self.commands else "morph")
             if isinstance(err, InterpError):
                 click.echo(f"interp: error: {_one_line(str(err))}", err=True)
                 sys.exit(err.exit_code)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import sys
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -403,8 +404,7 @@ def _locate_on_hub(
         if isinstance(cached, str) and os.path.isfile(cached):
             return Path(cached)
     if _hub_offline():
-        raise _unavailable(hub, preset, spec, "offline mode is on (HF_HUB_OFFLINE) and it is not in the Hugging "
-                                              "Face cache")
+        raise _unavailable(hub, preset, spec, _offline_reason())
     if not download:
         raise _unavailable(hub, preset, spec, "it has not been downloaded (not in the Hugging Face cache)")
     try:
@@ -456,8 +456,55 @@ def _quiet_hub_logs() -> Iterator[None]:
 
 
 def _hub_offline() -> bool:
-    # Read from the environment at call time: huggingface_hub reads it once at import.
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+    return _offline_variable() is not None
+
+
+def _offline_variable() -> str | None:
+    """The variable that puts huggingface_hub offline (HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE), or None.
+
+    Read the way huggingface_hub.constants reads it (the first non-empty of the two decides; 1, ON,
+    YES, TRUE in any case), but at call time: huggingface_hub reads it once at import.
+    """
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        value = os.environ.get(name)
+        if value:
+            return name if value.upper() in {"1", "ON", "YES", "TRUE"} else None
+    return None
+
+
+def _offline_reason() -> str:
+    name = _offline_variable()
+    setting = f"{name}={os.environ[name]}" if name else "HF_HUB_OFFLINE"
+    return f"offline mode is on ({setting}) and it is not in the Hugging Face cache"
+
+
+def _download_command(spec: str) -> str:
+    """`interp weights download SPEC`, as a command that is not refused again by this shell's offline mode.
+
+    HF_HUB_OFFLINE=0 wins over TRANSFORMERS_OFFLINE too (huggingface_hub takes the first non-empty one).
+    """
+    prefix = "HF_HUB_OFFLINE=0 " if _offline_variable() else ""
+    return f"`{prefix}interp weights download {shlex.quote(spec)}`"
+
+
+def _login_advice() -> str:
+    """How to log in to the hub with the command line the installed huggingface_hub has.
+
+    `hf` arrived in huggingface_hub 0.34; older releases (setup.cfg allows 0.20) have only
+    `huggingface-cli`, and 1.0 removed that. HF_TOKEN works in all of them.
+    """
+    from importlib import metadata
+
+    try:
+        scripts = {ep.name for ep in metadata.distribution("huggingface_hub").entry_points
+                   if ep.group == "console_scripts"}
+    except metadata.PackageNotFoundError:
+        scripts = set()
+    if "hf" in scripts:
+        return "log in with `hf auth login` (or set HF_TOKEN)"
+    if "huggingface-cli" in scripts:
+        return "log in with `huggingface-cli login` (or set HF_TOKEN)"
+    return "set HF_TOKEN to a token of your account"
 
 
 @contextmanager
@@ -497,11 +544,12 @@ def _download_failure_reason(err: BaseException, hub: HubFile) -> str | None:
     if not (isinstance(err, OSError) or _raised_by_network_package(err)):
         return None
     if isinstance(err, OfflineModeIsEnabled) or isinstance(err.__cause__, OfflineModeIsEnabled):
-        return "offline mode is on (HF_HUB_OFFLINE) and it is not in the Hugging Face cache"
+        return _offline_reason()
     if isinstance(err, GatedRepoError):
-        return f"{hub.repo_id} is gated: accept its terms on huggingface.co and log in with `hf auth login`"
+        return f"{hub.repo_id} is gated: accept its terms on huggingface.co and {_login_advice()}"
     if isinstance(err, RepositoryNotFoundError):
-        return f"the hub has no repo {hub.repo_id}, or it is private and needs `hf auth login` (HTTP 401/404)"
+        return (f"the hub has no repo {hub.repo_id}, or it is private: if you have access, {_login_advice()} "
+                "(HTTP 401/404)")
     if isinstance(err, RevisionNotFoundError):
         return f"{hub.repo_id} has no revision '{hub.revision}'"
     if isinstance(err, LocalEntryNotFoundError):
@@ -534,20 +582,41 @@ def _raised_by_network_package(err: BaseException) -> bool:
 
 
 def _unavailable(hub: HubFile, preset: Preset | None, spec: str, reason: str) -> WeightsUnavailableError:
-    """The single line that tells someone without the file what is missing, where it goes and how to get it."""
+    """The single line that tells someone without the file what is missing, where it goes and how to get it.
+
+    Each route must work where it is given: with offline mode on, `interp weights download` alone would
+    be refused again, so the command says HF_HUB_OFFLINE=0; the file's URL needs no particular tool or
+    huggingface_hub version (`hf download` exists only since 0.34) on the machine that fetches it; and
+    the end (`--weights PATH`, the demo model) depends on the command, see WeightsUnavailableError.
+    """
+    from huggingface_hub import hf_hub_url
+
     label = f"{preset.name} weights" if preset else f"weights {hub.id}"
     size = f" ({_human_size(preset.size)})" if preset and preset.size else ""
     basename = hub.filename.rsplit("/", 1)[-1]
-    hf_command = f"hf download {hub.repo_id} {hub.filename}" + (f" --revision {hub.revision}" if hub.revision else "")
+    url = hf_hub_url(hub.repo_id, hub.filename, revision=hub.revision)
+    offline = _offline_variable()
+    if offline:
+        fetch = (f"Where the hub is reachable, fetch it with {_download_command(spec)} (or `unset {offline}` "
+                 f"first), or download {url} on any machine")
+    else:
+        fetch = f"Fetch it with {_download_command(spec)} where the hub is reachable, or download {url}"
     # A bare owner/repo/file spec might have been meant as a relative path: say that it is not one.
     if_local = "" if preset or spec.startswith(_HUB_PREFIX) else f"; if you meant a local file, no such file: {spec}"
+    copy = f"/path/to/{basename}"
+    with_option = f", or put a copy on this machine and pass `--weights {copy}` (or set {WEIGHTS_ENV}={copy}){if_local}"
+    # `interp weights ...` takes no --weights: the copy is named through the environment, and checked.
+    with_env = (f", or put a copy on this machine and set {WEIGHTS_ENV}={copy} (`interp weights verify {copy}` "
+                f"checks it){if_local}")
+    # Only commands that take --weights and can run on the demo model (render's codes come from one model).
+    demo = (". To try interp with no download, pass `--weights demo`: the small model shipped with interp "
+            "(cartoon faces only)")
+    advice = {"": with_option, "render": with_option, "weights": with_env,
+              **{command: with_option + demo for command in ("morph", "encode", "mix", "batch")}}
     return WeightsUnavailableError(
         f"{label} unavailable: {reason}. Needed: {hub.filename}{size} from the Hugging Face repo {hub.repo_id}"
-        f"{f' at revision {hub.revision}' if hub.revision else ''}. Fetch it with `interp weights download {spec}` "
-        f"(or `{hf_command}`) where the hub is reachable, or put a copy on this machine and pass "
-        f"`--weights /path/to/{basename}` (or set {WEIGHTS_ENV}=/path/to/{basename}){if_local}. "
-        f"To try interp with no download, morph with `--weights demo`: the small model shipped with interp "
-        f"(cartoon faces only)"
+        f"{f' at revision {hub.revision}' if hub.revision else ''}. {fetch}",
+        advice,
     )
 
 

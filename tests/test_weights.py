@@ -12,6 +12,7 @@ import importlib
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import types
@@ -288,8 +289,9 @@ def _assert_actionable_one_liner(message: str) -> None:
     assert "\n" not in message
     assert "someone/tiny" in message and "ckpt/tiny.pt" in message
     assert f"({weights._human_size(len(CONTENT))})" in message
-    assert "`interp weights download tiny`" in message
-    assert "`hf download someone/tiny ckpt/tiny.pt`" in message
+    assert "interp weights download tiny`" in message
+    # The file's URL: any browser or curl fetches it, whatever huggingface_hub (if any) the other machine has.
+    assert "https://huggingface.co/someone/tiny/resolve/main/ckpt/tiny.pt" in message
     assert "--weights /path/to/tiny.pt" in message and "INTERP_WEIGHTS=/path/to/tiny.pt" in message
 
 
@@ -559,7 +561,7 @@ def test_unreachable_hub_id_also_mentions_the_local_reading(hub):
     with pytest.raises(WeightsUnavailableError) as excinfo:
         weights.resolve_weights("owner/repo/model.pt@v3")
     message = str(excinfo.value)
-    assert "`hf download owner/repo model.pt --revision v3`" in message
+    assert "https://huggingface.co/owner/repo/resolve/v3/model.pt" in message
     assert "`interp weights download owner/repo/model.pt@v3`" in message
     assert "if you meant a local file, no such file: owner/repo/model.pt@v3" in message
 
@@ -688,6 +690,52 @@ def test_unreachable_hub_fails_on_the_metadata_request_without_downloading(hub, 
     with pytest.raises(WeightsUnavailableError, match="could not be reached"):
         weights.resolve_weights("tiny")
     assert hub.download_calls == []
+
+
+# --------------------------------------------------------------------------------------------------
+# Offline advice that does not lead back to the same failure
+
+
+@pytest.mark.parametrize(("variable", "value"), [("HF_HUB_OFFLINE", "1"), ("HF_HUB_OFFLINE", "true"),
+                                                 ("HF_HUB_OFFLINE", "YES"), ("TRANSFORMERS_OFFLINE", "on")])
+def test_offline_advice_turns_offline_mode_off_and_that_works(hub, tiny, monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    failed = run_cli("weights", "download", "tiny")
+    assert failed.exit_code == 1
+    assert f"offline mode is on ({variable}={value})" in failed.stderr
+    command, = re.findall(r"fetch it with `([^`]*)`", failed.stderr)
+    assert command == "HF_HUB_OFFLINE=0 interp weights download tiny"
+    assert f"`unset {variable}` first" in failed.stderr
+    # What the old advice said, `interp weights download tiny` with offline mode still on, fails again;
+    assert run_cli("weights", "download", "tiny").exit_code == 1
+    # what the new one says works (HF_HUB_OFFLINE=0 overrides TRANSFORMERS_OFFLINE too, as huggingface_hub reads them).
+    assignment, *words = shlex.split(command)
+    monkeypatch.setenv(*assignment.split("="))
+    assert run_cli(*words[1:]).exit_code == 0
+    assert len(hub.download_calls) == 1
+
+
+def test_offline_mode_off_is_not_mentioned(hub, tiny, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")  # HF_HUB_OFFLINE=0 is read first and wins, as in huggingface_hub
+    hub.failure = LocalEntryNotFoundError("no connection")
+    with pytest.raises(WeightsUnavailableError) as excinfo:
+        weights.resolve_weights("tiny")
+    assert "offline" not in str(excinfo.value) and "Fetch it with `interp weights download tiny`" in str(excinfo.value)
+
+
+def test_login_advice_names_a_command_the_installed_huggingface_hub_has(hub, tiny):
+    from importlib import metadata
+
+    hub.failure = GatedRepoError("403 gated", response=_http_response(403))
+    with pytest.raises(WeightsUnavailableError) as excinfo:
+        weights.resolve_weights("tiny")
+    message = str(excinfo.value)
+    scripts = {ep.name for ep in metadata.distribution("huggingface_hub").entry_points
+               if ep.group == "console_scripts"}
+    named = re.findall(r"`((?:hf|huggingface-cli)\b[^`]*)`", message)
+    assert named and all(command.split()[0] in scripts for command in named), (named, scripts)
+    assert "HF_TOKEN" in message
 
 
 # --------------------------------------------------------------------------------------------------
