@@ -467,31 +467,66 @@ def weights_list(as_json):
     if as_json:
         _out(json.dumps(rows, sort_keys=True))
         return
+    # The default is what a morph without --weights uses now: $INTERP_WEIGHTS may name a preset or a file.
+    from_env = f" (default, from ${w.WEIGHTS_ENV})" if os.environ.get(w.WEIGHTS_ENV, "").strip() else " (default)"
     for row in rows:
         size = f"{row['size'] / 1e6:.0f} MB" if row.get("size") else "?"
-        where = row["path"] if row["present"] else "not downloaded"
-        mark = " (default)" if row.get("default") else ""
+        where = row["path"] if row["present"] else (
+            "missing (it ships with interp: `interp weights verify " + row["name"] + "` says how to restore it)"
+            if row["source"] == "package" else "not downloaded")
+        mark = from_env if row.get("default") else ""
         _out(f"{row['name']}{mark}: {row['description']}\n    {size}, license: {row['license']}\n    {where}")
+    if not any(row.get("default") for row in rows):
+        _out(f"default: {w.default_weights_spec()} (from ${w.WEIGHTS_ENV}, not a preset)")
 
 
 @weights.command("download")
-@click.argument("name", default="ffhq")
+@click.argument("name", required=False)
 def weights_download(name):
-    """Fetch a preset into the Hugging Face cache and verify its sha256.  e.g. interp weights download ffhq"""
+    """Fetch weights into the Hugging Face cache and verify their sha256.
+
+    NAME is a preset or a hub file owner/repo/file.pt[@rev]; without it, what a morph without --weights
+    would use: $INTERP_WEIGHTS, else ffhq. A file on this machine (a path, the shipped demo) is only
+    checked.  e.g. interp weights download ffhq
+    """
     from interp_cli import weights as w
 
+    fetched = w.hub_file(name) is not None
     resolved = w.download(name)
-    _out(f"{resolved.id}: {resolved.path} (sha256 {resolved.sha256})")
+    if not fetched:
+        where = "ships with interp" if resolved.preset is not None else "is a file on this machine"
+        click.echo(f"interp: nothing to download: {resolved.id} {where}", err=True)
+    _out(f"{resolved.id}: {resolved.path}" + (f" (sha256 {resolved.sha256})" if resolved.sha256 else ""))
 
 
 @weights.command("verify")
 @click.argument("spec", required=False)
 def weights_verify(spec):
-    """Re-hash a weights file and check it against its preset."""
+    """Check that a weights file is what it should be; never downloads.
+
+    SPEC is a preset name, a checkpoint path or a hub file (default: $INTERP_WEIGHTS, else ffhq).
+    The file is hashed afresh.
+
+    \b
+    - A preset, or any file whose sha256 is a preset's: OK when the sha256 is the published one
+      (for the shipped demo model, the one recorded in interp_cli/data/demo.json).
+    - A file named like a preset's file (e4e_ffhq_encode.pt, demo.pt) or of a preset's exact size
+      (1,201,649,680 bytes for ffhq) but with another sha256: a damaged or incomplete copy, exit 1.
+    - Any other file: loaded as a morph loads it (tensors only, every layout check) and described
+      (resolution, code shape); there is no published sha256 to compare it with. A file that does
+      not load fails with the reason, exit 1.
+
+    e.g. interp weights verify ~/models/e4e_ffhq_encode.pt
+    """
     from interp_cli import weights as w
 
-    resolved = w.verify(spec)
-    _out(f"{resolved.id}: OK (sha256 {resolved.sha256})")
+    checked = w.verify(spec)
+    if checked.preset is None:
+        _out(f"{checked.id}: loads as {checked.contents}; not a preset, so there is no published sha256 to compare "
+             f"it with (sha256 {checked.sha256})")
+        return
+    source = "as recorded for the model shipped with interp" if checked.preset.local_path else "as published"
+    _out(f"{checked.id}: OK: the {checked.preset.name} checkpoint (sha256 {checked.sha256}, {source})")
 
 
 @weights.command("path")

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import types
@@ -450,8 +451,9 @@ def test_verify_always_hashes_afresh(hub, tiny, hash_calls):
     assert len(hash_calls) == 2
 
 
-def test_verify_hashes_a_plain_local_file(local_ckpt, hash_calls):
-    assert weights.verify(str(local_ckpt)).sha256 == CONTENT_SHA256
+def test_verify_hashes_and_loads_a_plain_local_file(tiny_ckpt, hash_calls):
+    checked = weights.verify(str(tiny_ckpt))
+    assert checked.sha256 == hashlib.sha256(tiny_ckpt.read_bytes()).hexdigest()
     assert len(hash_calls) == 1
 
 
@@ -576,20 +578,20 @@ def shipped(monkeypatch, tmp_path):
     preset = weights.Preset(
         name="mini", repo_id=None, filename="mini.pt", revision=None, sha256=None, size=None,
         license="test-only", description="mini test model", local_path=str(tmp_path / "w" / "mini.pt"),
-        build_command="make mini-weights",
     )
     monkeypatch.setitem(weights.PRESETS, "mini", preset)
     (tmp_path / "w").mkdir()
     return tmp_path / "w"
 
 
-def test_missing_shipped_file_says_how_to_build_it(shipped, hub):
+def test_missing_shipped_file_says_to_restore_it_not_to_build_or_download_it(shipped, hub):
     with pytest.raises(WeightsUnavailableError) as excinfo:
         weights.resolve_weights("mini")
     message = str(excinfo.value)
     assert "\n" not in message
     assert str(shipped / "mini.pt") in message and "does not exist" in message
-    assert "`make mini-weights`" in message
+    assert "reinstall interp" in message  # a temp dir is neither a git checkout nor a pip install
+    assert "make" not in message and "download" not in message
     assert hub.download_calls == []
 
 
@@ -607,7 +609,8 @@ def test_sidecar_supplies_checksum(shipped):
     assert weights.resolve_weights("mini").sha256 == CONTENT_SHA256
 
     (shipped / "mini.json").write_text(json.dumps({"sha256": "0" * 64, "size": len(CONTENT)}))
-    with pytest.raises(ChecksumError, match=r"does not match mini\.json; delete it and run `make mini-weights`"):
+    with pytest.raises(ChecksumError, match=r"as recorded in mini\.json, got .*: the mini model shipped with "
+                                            r"interp is damaged or was replaced; reinstall interp"):
         weights.resolve_weights("mini")
 
 
@@ -620,7 +623,7 @@ def test_malformed_sidecar_is_a_clear_error(shipped, sidecar):
 
 
 def test_download_of_a_shipped_preset_never_touches_the_hub(shipped, hub):
-    with pytest.raises(WeightsUnavailableError, match="make mini-weights"):
+    with pytest.raises(WeightsUnavailableError, match="reinstall interp"):
         weights.download("mini")
     assert hub.download_calls == []
 
@@ -630,7 +633,6 @@ def test_demo_preset_ships_inside_the_package():
     assert demo.repo_id is None
     package = Path(weights.__file__).resolve().parent
     assert weights.weights_path("demo") == package / "data" / "demo.pt"
-    assert demo.build_command == "make demo-weights"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -690,6 +692,203 @@ def test_unreachable_hub_fails_on_the_metadata_request_without_downloading(hub, 
     with pytest.raises(WeightsUnavailableError, match="could not be reached"):
         weights.resolve_weights("tiny")
     assert hub.download_calls == []
+
+
+# --------------------------------------------------------------------------------------------------
+# `interp weights verify`: a file is checked against the presets, or loaded, never just hashed
+
+
+def test_verify_of_a_file_that_is_no_checkpoint_fails_with_the_loaders_reason(tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_text("junk\n")
+    with pytest.raises(CheckpointError, match="^junk.pt: not a readable PyTorch checkpoint"):
+        weights.verify(str(junk))
+    result = run_cli("weights", "verify", junk)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith("interp: error: junk.pt: not a readable PyTorch checkpoint")
+    assert len(result.stderr.splitlines()) == 1 and "OK" not in result.stderr
+
+
+def test_verify_describes_a_checkpoint_that_is_no_preset(tiny_ckpt):
+    checked = weights.verify(str(tiny_ckpt))
+    assert checked.preset is None
+    assert checked.contents == "an e4e checkpoint (encoder + StyleGAN2 generator), 16 px, W+ codes [6, 32]"
+    result = run_cli("weights", "verify", tiny_ckpt)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith(f"{tiny_ckpt}: loads as an e4e checkpoint")
+    assert "no published sha256 to compare it with" in result.stdout and checked.sha256 in result.stdout
+
+
+def test_verify_names_the_preset_whose_file_a_copy_is(hub, tiny, tmp_path):
+    copy = tmp_path / "anything.bin"
+    copy.write_bytes(CONTENT)  # the tiny preset's published bytes, loadable or not
+    assert weights.verify(str(copy)).preset == tiny
+    result = run_cli("weights", "verify", copy)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == f"{copy}: OK: the tiny checkpoint (sha256 {CONTENT_SHA256}, as published)"
+
+
+@pytest.mark.parametrize(("name", "payload", "looks"), [
+    ("tiny.pt", b"something else", "named tiny.pt like it, but 14 bytes"),
+    ("tiny.pt", b"X" + CONTENT[1:], "named tiny.pt like it)"),
+    ("renamed.pt", b"X" + CONTENT[1:], f"exactly its size, {len(CONTENT):,} bytes"),
+], ids=["name", "name-and-size", "size"])
+def test_verify_refuses_a_damaged_copy_named_or_sized_like_a_preset(hub, tiny, tmp_path, name, payload, looks):
+    copy = tmp_path / name
+    copy.write_bytes(payload)
+    with pytest.raises(ChecksumError) as excinfo:
+        weights.verify(str(copy))
+    message = str(excinfo.value)
+    assert message.startswith(f"{name}: not the tiny checkpoint it looks like ({looks}")
+    assert CONTENT_SHA256 in message and hashlib.sha256(payload).hexdigest() in message
+    assert "`interp weights download tiny`" in message
+
+
+@pytest.mark.parametrize("payload", [b"\x00\x17random bytes" * 3, None], ids=["random-bytes", "truncated-demo"])
+def test_verify_fails_random_bytes_named_like_ffhq_and_a_truncated_demo_copy(tmp_path, payload):
+    """The auditor's cases: each used to print `OK (sha256 ...)` and exit 0."""
+    if payload is None:
+        path = tmp_path / "demo.pt"
+        path.write_bytes(weights.weights_path("demo").read_bytes()[:100_000])
+        preset = "demo"
+    else:
+        path = tmp_path / "e4e_ffhq_encode.pt"
+        path.write_bytes(payload)
+        preset = "ffhq"
+    result = run_cli("weights", "verify", path)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith(f"interp: error: {path.name}: not the {preset} checkpoint it looks like")
+
+
+def test_verify_of_a_preset_says_which_and_how_it_was_checked():
+    result = run_cli("weights", "verify", "demo")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("demo: OK: the demo checkpoint (sha256 ")
+
+
+def test_verify_help_says_what_each_kind_of_file_gets():
+    shown = run_cli("weights", "verify", "--help").stdout
+    for words in ("published", "e4e_ffhq_encode.pt", "1,201,649,680", "no published sha256", "exit 1"):
+        assert words in shown
+
+
+# --------------------------------------------------------------------------------------------------
+# A damaged or missing shipped model: restored the way interp was installed, never "downloaded"
+
+
+def _package_copy(root: Path) -> Path:
+    """A copy of the interp_cli package under `root`, with one byte of its demo.pt flipped."""
+    package = Path(weights.__file__).resolve().parent
+    shutil.copytree(package, root / "interp_cli", ignore=shutil.ignore_patterns("__pycache__"))
+    demo = root / "interp_cli" / "data" / "demo.pt"
+    data = bytearray(demo.read_bytes())
+    data[5000] ^= 1
+    demo.write_bytes(bytes(data))
+    return demo
+
+
+def _interp(root: Path, *args, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(root), HF_HUB_OFFLINE="1")
+    return subprocess.run([sys.executable, "-m", "interp_cli", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_damaged_demo_outside_a_checkout_says_reinstall(tmp_path):
+    root = tmp_path / "copy"
+    demo = _package_copy(root)
+    examples = Path(weights.__file__).resolve().parents[1] / "examples"
+    verified = _interp(root, "weights", "verify", "demo", cwd=tmp_path)
+    morphed = _interp(root, examples / "demo_a.png", examples / "demo_b.png", "--weights", "demo", "--no-align",
+                      "--steps", 2, "-o", tmp_path / "m.gif", cwd=tmp_path)
+    for done in (verified, morphed):
+        assert done.returncode == 1
+        line, = done.stderr.strip().splitlines()
+        assert line.startswith("interp: error: demo.pt: sha256 mismatch") and str(demo) in line
+        assert "the demo model shipped with interp is damaged or was replaced; reinstall interp" in line
+        assert "download" not in line and "make demo-weights" not in line
+    demo.unlink()
+    missing = _interp(root, "weights", "path", "demo", cwd=tmp_path)
+    assert missing.returncode == 1 and "does not exist" in missing.stderr and "reinstall interp" in missing.stderr
+    assert "download" not in missing.stderr
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_damaged_demo_in_a_git_checkout_names_the_git_command_that_restores_it(tmp_path):
+    root = tmp_path / "checkout"
+    root.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-C", str(root)]
+    package = Path(weights.__file__).resolve().parent
+    shutil.copytree(package, root / "interp_cli", ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "interp_cli"], check=True)
+    subprocess.run([*git, "commit", "-qm", "interp"], check=True)
+    demo = root / "interp_cli" / "data" / "demo.pt"
+    demo.write_bytes(demo.read_bytes()[:-1] + b"!")
+
+    failed = _interp(root, "weights", "verify", "demo", cwd=tmp_path)
+    assert failed.returncode == 1 and "download" not in failed.stderr
+    command, = re.findall(r"restore it with `([^`]*)`", failed.stderr)
+    assert command == f"git -C {root} checkout HEAD -- interp_cli/data/demo.pt interp_cli/data/demo.json"
+    subprocess.run(shlex.split(command), cwd=tmp_path, check=True)  # following the advice, from anywhere
+    assert _interp(root, "weights", "verify", "demo", cwd=tmp_path).returncode == 0
+
+
+def test_damaged_demo_in_a_pip_install_names_the_reinstall_of_what_was_installed(monkeypatch, tmp_path):
+    from importlib import metadata
+
+    wheel = tmp_path / "interp_cli-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"")
+    shipped = weights.weights_path("demo")
+    record = json.dumps({"url": wheel.as_uri(), "archive_info": {}})
+
+    class Installed:  # what importlib.metadata knows of a wheel install that holds this demo.pt
+        version = "0.1.0"
+        files = [types.SimpleNamespace(name="demo.pt")]
+
+        def locate_file(self, _):
+            return shipped
+
+        def read_text(self, name):
+            return record if name == "direct_url.json" else None
+
+    monkeypatch.setattr(metadata, "distribution", lambda name: Installed())
+    advice = weights._reinstall_advice(shipped)
+    assert advice == f"reinstall interp: `{sys.executable} -m pip install --force-reinstall --no-deps {wheel}`"
+    record = json.dumps({"url": "file:///gone/interp_cli-0.1.0-py3-none-any.whl", "archive_info": {}})
+    assert weights._reinstall_advice(shipped).endswith("--no-deps interp-cli==0.1.0`")  # from the index, then
+
+
+# --------------------------------------------------------------------------------------------------
+# The default: `download` with no NAME and `list` agree with what a morph uses
+
+
+def test_download_without_a_name_fetches_what_a_morph_would_use(hub, tiny, monkeypatch):
+    monkeypatch.setenv("INTERP_WEIGHTS", "tiny")
+    result = run_cli("weights", "download")
+    assert result.exit_code == 0, result.stderr
+    assert [(c["repo_id"], c["filename"]) for c in hub.download_calls] == [("someone/tiny", "ckpt/tiny.pt")]
+    fetched = hub.snapshot_path("someone/tiny", "ckpt/tiny.pt")
+    assert result.stdout.strip() == f"tiny: {fetched} (sha256 {CONTENT_SHA256})"
+    assert "$INTERP_WEIGHTS, else ffhq" in run_cli("weights", "download", "--help").stdout
+
+
+def test_download_without_a_name_of_a_local_default_has_nothing_to_fetch(hub, monkeypatch, tiny_ckpt):
+    monkeypatch.setenv("INTERP_WEIGHTS", str(tiny_ckpt))
+    result = run_cli("weights", "download")
+    assert result.exit_code == 0, result.stderr
+    assert hub.download_calls == [] and hub.metadata_calls == []
+    assert result.stderr == f"interp: nothing to download: {tiny_ckpt} is a file on this machine\n"
+
+
+def test_list_marks_the_default_a_morph_uses_now(hub, monkeypatch, tiny_ckpt):
+    assert "ffhq (default): " in run_cli("weights", "list").stdout
+    monkeypatch.setenv("INTERP_WEIGHTS", "demo")
+    shown = run_cli("weights", "list").stdout
+    assert "demo (default, from $INTERP_WEIGHTS): " in shown and "ffhq (default" not in shown
+    monkeypatch.setenv("INTERP_WEIGHTS", str(tiny_ckpt))
+    shown = run_cli("weights", "list").stdout
+    assert "(default" not in shown
+    assert shown.splitlines()[-1] == f"default: {tiny_ckpt} (from $INTERP_WEIGHTS, not a preset)"
 
 
 # --------------------------------------------------------------------------------------------------
