@@ -127,7 +127,7 @@ class DefaultMorphGroup(click.Group):
 
     def parse_args(self, ctx, args):
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
-            _refuse_mistyped_command(args[0], self.commands)
+            _refuse_mistyped_command(args[0], self.commands, args[1:])
             args = ["morph", *args]
         elif not args:
             args = ["--help"]
@@ -142,11 +142,13 @@ def _reported(err: Exception, command: str) -> tuple[str, int, bool]:
     memory with what may fit, naming only options the command that ran takes; anything else as the
     internal error it is. The stderr line and a batch's closing JSON summary say the same.
     """
-    from interp_cli.errors import InterpError
+    from interp_cli.errors import InterpError, WeightsUnavailableError
     from interp_cli.files import environment_error, is_machine_error
 
     if is_machine_error(err):
         err = environment_error(err)
+    if isinstance(err, WeightsUnavailableError):  # what else to try depends on the command
+        err = err.for_command(command)
     if isinstance(err, MemoryError):
         smaller = {"morph": "--batch-size or --size", "batch": "--batch-size or --size", "align": "--size"}
         advice = f" (try a smaller {smaller[command]})" if command in smaller else ""
@@ -165,10 +167,19 @@ def _summary(command: click.Command) -> str:
     return re.split(r"\s*\be\.g\.\s", first)[0].strip()
 
 
-def _refuse_mistyped_command(word: str, commands) -> None:
-    """`interp morf a b`: a first argument that is no file but close to a command name is a typo, not an input."""
+def _refuse_mistyped_command(word: str, commands, rest=()) -> None:
+    """`interp morf a b`: a first argument that is no file but close to a command name is a typo, not an input.
+
+    So is a subcommand without its group (`interp download ffhq`), whatever its spelling distance.
+    """
     if word.startswith("-") or os.path.lexists(word) or "." in os.path.basename(word) or "/" in word:
         return
+    for group_name, group in commands.items():
+        if isinstance(group, click.Group) and word in group.commands:
+            import shlex
+
+            line = " ".join(shlex.quote(w) for w in ["interp", group_name, word, *rest])
+            raise click.UsageError(f"no such command or file '{word}'; did you mean `{line}`?")
     import difflib
 
     close = difflib.get_close_matches(word, list(commands), n=1, cutoff=0.6)
@@ -310,7 +321,7 @@ def encode(image, output, weights, device, align, face, save_aligned, refine, re
               help="An RGB PNG, or .npy for the raw float image [3, H, W].")
 @weights_option
 @device_option
-@precision_option
+@precision_option(encodes=False)
 @noise_options
 @output_flags
 def render(codes, output, weights, device, precision, noise, seed, truncation, quiet, as_json):
@@ -468,9 +479,16 @@ def _cut_short(cut: BaseException, shard, checked, started: float) -> dict:
     return {"summary": True, **tally, "error": message, "exit_code": code}
 
 
-@cli.group()
-def weights():
+class _WeightsGroup(click.Group):
+    format_commands = DefaultMorphGroup.format_commands  # whole first sentences, as in `interp --help`
+
+
+@cli.group(cls=_WeightsGroup, invoke_without_command=True)
+@click.pass_context
+def weights(ctx):
     """List, download, verify and locate model weights."""
+    if ctx.invoked_subcommand is None:  # bare `interp weights`: its help, as bare `interp` shows its own
+        click.echo(ctx.get_help())
 
 
 @weights.command("list")
@@ -483,31 +501,66 @@ def weights_list(as_json):
     if as_json:
         _out(json.dumps(rows, sort_keys=True))
         return
+    # The default is what a morph without --weights uses now: $INTERP_WEIGHTS may name a preset or a file.
+    from_env = f" (default, from ${w.WEIGHTS_ENV})" if os.environ.get(w.WEIGHTS_ENV, "").strip() else " (default)"
     for row in rows:
         size = f"{row['size'] / 1e6:.0f} MB" if row.get("size") else "?"
-        where = row["path"] if row["present"] else "not downloaded"
-        mark = " (default)" if row.get("default") else ""
+        where = row["path"] if row["present"] else (
+            "missing (it ships with interp: `interp weights verify " + row["name"] + "` says how to restore it)"
+            if row["source"] == "package" else "not downloaded")
+        mark = from_env if row.get("default") else ""
         _out(f"{row['name']}{mark}: {row['description']}\n    {size}, license: {row['license']}\n    {where}")
+    if not any(row.get("default") for row in rows):
+        _out(f"default: {w.default_weights_spec()} (from ${w.WEIGHTS_ENV}, not a preset)")
 
 
 @weights.command("download")
-@click.argument("name", default="ffhq")
+@click.argument("name", required=False)
 def weights_download(name):
-    """Fetch a preset into the Hugging Face cache and verify its sha256.  e.g. interp weights download ffhq"""
+    """Fetch weights into the Hugging Face cache and verify their sha256.
+
+    NAME is a preset or a hub file owner/repo/file.pt[@rev]; without it, what a morph without --weights
+    would use: $INTERP_WEIGHTS, else ffhq. A file on this machine (a path, the shipped demo) is only
+    checked.  e.g. interp weights download ffhq
+    """
     from interp_cli import weights as w
 
+    fetched = w.hub_file(name) is not None
     resolved = w.download(name)
-    _out(f"{resolved.id}: {resolved.path} (sha256 {resolved.sha256})")
+    if not fetched:
+        where = "ships with interp" if resolved.preset is not None else "is a file on this machine"
+        click.echo(f"interp: nothing to download: {resolved.id} {where}", err=True)
+    _out(f"{resolved.id}: {resolved.path}" + (f" (sha256 {resolved.sha256})" if resolved.sha256 else ""))
 
 
 @weights.command("verify")
 @click.argument("spec", required=False)
 def weights_verify(spec):
-    """Re-hash a weights file and check it against its preset."""
+    """Check that a weights file is what it should be; never downloads.
+
+    SPEC is a preset name, a checkpoint path or a hub file (default: $INTERP_WEIGHTS, else ffhq).
+    The file is hashed afresh.
+
+    \b
+    - A preset, or any file whose sha256 is a preset's: OK when the sha256 is the published one
+      (for the shipped demo model, the one recorded in interp_cli/data/demo.json).
+    - A file named like a preset's file (e4e_ffhq_encode.pt, demo.pt) or of a preset's exact size
+      (1,201,649,680 bytes for ffhq) but with another sha256: a damaged or incomplete copy, exit 1.
+    - Any other file: loaded as a morph loads it (tensors only, every layout check) and described
+      (resolution, code shape); there is no published sha256 to compare it with. A file that does
+      not load fails with the reason, exit 1.
+
+    e.g. interp weights verify ~/models/e4e_ffhq_encode.pt
+    """
     from interp_cli import weights as w
 
-    resolved = w.verify(spec)
-    _out(f"{resolved.id}: OK (sha256 {resolved.sha256})")
+    checked = w.verify(spec)
+    if checked.preset is None:
+        _out(f"{checked.id}: loads as {checked.contents}; not a preset, so there is no published sha256 to compare "
+             f"it with (sha256 {checked.sha256})")
+        return
+    source = "as recorded for the model shipped with interp" if checked.preset.local_path else "as published"
+    _out(f"{checked.id}: OK: the {checked.preset.name} checkpoint (sha256 {checked.sha256}, {source})")
 
 
 @weights.command("path")

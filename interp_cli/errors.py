@@ -24,7 +24,22 @@ class CheckpointError(InterpError):
 
 
 class WeightsUnavailableError(InterpError):
-    """The weights are not on disk and cannot be downloaded (offline, hub unreachable)."""
+    """The weights are not on disk and cannot be downloaded (offline, hub unreachable).
+
+    What else to try depends on the command: `--weights PATH` and the demo model are choices for a
+    morph, not for `interp weights path`. So the error may carry `advice`, the end of the message per
+    command name ("" for any other caller), and the CLI picks its own with `for_command`.
+    """
+
+    def __init__(self, message: str, advice: dict[str, str] | None = None):
+        self.core, self.advice = message, dict(advice or {})
+        super().__init__(message + self.advice.get("", ""))
+
+    def for_command(self, command: str) -> WeightsUnavailableError:
+        """The same error, ending in the advice for `interp COMMAND` (unchanged when there is none)."""
+        if command not in self.advice:
+            return self
+        return WeightsUnavailableError(self.core, {"": self.advice[command]})
 
 
 class ChecksumError(InterpError):

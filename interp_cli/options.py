@@ -11,6 +11,8 @@ and `interp batch` alike with no second list. Only click is imported: `interp --
 
 from __future__ import annotations
 
+import re
+
 import click
 
 
@@ -25,11 +27,15 @@ def device_option(f):
                         help="Where to run the networks (auto: cuda, then mps, then cpu).")(f)
 
 
-def precision_option(f):
+def precision_option(f=None, *, encodes: bool = True):
+    """--precision; `@precision_option(encodes=False)` for a command that only renders (`interp render`)."""
+    if f is None:
+        return lambda g: precision_option(g, encodes=encodes)
+    encoding = "; encoding is always fp32" if encodes else ""
     return click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto",
                         show_default=True,
-                        help="Rendering precision (auto: bf16 on CUDA GPUs that have it, else fp32; encoding is "
-                             "always fp32). bf16 is ~2x faster on CPUs with AVX-512 BF16 or AMX; fp16 is for GPUs "
+                        help=f"Rendering precision (auto: bf16 on CUDA GPUs that have it, else fp32{encoding}). "
+                             "bf16 is ~2x faster on CPUs with AVX-512 BF16 or AMX; fp16 is for GPUs "
                              "(slower than fp32 on a CPU).  e.g. --precision bf16")(f)
 
 
@@ -114,9 +120,21 @@ def refine_options(f):
 TUNE_DEFAULT_STEPS = 50
 
 
+class TuneSteps(click.IntRange):
+    """--tune's optional step count. Click gives an optional value the next word unless it starts with
+    `-`, so a bare --tune before the inputs (`interp --tune a.png b.png`) takes `a.png` as its count:
+    say that, instead of Click's "'a.png' is not a valid integer range"."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not re.fullmatch(r"\s*[+-]?\d+\s*", value):
+            self.fail(f"got '{value}': --tune takes an optional step count; put a bare --tune after the inputs "
+                      f"(interp A B --tune), or write the count (--tune {TUNE_DEFAULT_STEPS})", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 def tune_option(f):
     return click.option(
-        "--tune", type=click.IntRange(min=0), is_flag=False, flag_value=TUNE_DEFAULT_STEPS, default=0,
+        "--tune", type=TuneSteps(min=0), is_flag=False, flag_value=TUNE_DEFAULT_STEPS, default=0,
         metavar="[N]",
         help=f"Pivotal tuning: fit a copy of the generator to the input photos for N steps (bare --tune: "
              f"{TUNE_DEFAULT_STEPS}) so the ends look like the people; every frame is drawn with it, the weights "

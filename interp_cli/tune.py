@@ -212,6 +212,7 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
 
 # The tuned-weights cache's default bound; `INTERP_TUNE_CACHE_MB` changes it (0 turns the cache off).
 DEFAULT_CACHE_MB = 2048
+CACHE_MB_ENV = "INTERP_TUNE_CACHE_MB"
 
 
 def tune_key(**settings) -> str:
@@ -235,15 +236,24 @@ class TunedCache:
         from interp_cli.files import cache_dir
 
         self.directory = Path(directory).expanduser() if directory is not None else cache_dir() / "tuned"
+        self._bad_setting = None  # an unreadable INTERP_TUNE_CACHE_MB, told about on first use (not every Session)
         if max_bytes is None:
+            setting = os.environ.get(CACHE_MB_ENV, "").strip()
             try:
-                max_bytes = int(float(os.environ.get("INTERP_TUNE_CACHE_MB", DEFAULT_CACHE_MB)) * 1e6)
-            except ValueError:
+                max_bytes = int(float(setting or DEFAULT_CACHE_MB) * 1e6)
+            except (ValueError, OverflowError):  # "abc", "nan", "inf": a typo, not a wish for no bound
                 max_bytes = int(DEFAULT_CACHE_MB * 1e6)
+                self._bad_setting = setting
         self.max_bytes = max_bytes
         self.warn = warn
         self._warned = False
         self.hits = self.misses = 0
+
+    def _note_bad_setting(self) -> None:
+        if self._bad_setting is not None and self.warn is not None:
+            self.warn(f"warning: {CACHE_MB_ENV}={self._bad_setting!r} is not a number of megabytes; the tuned-weights "
+                      f"cache keeps its default bound, {DEFAULT_CACHE_MB} MB (0 turns it off)")
+        self._bad_setting = None
 
     def _path(self, key: str) -> Path:
         return self.directory / f"{key}.pt"
@@ -255,6 +265,7 @@ class TunedCache:
 
     def load_into(self, key: str, generator: torch.nn.Module) -> bool:
         """Copy a cached entry's tensors into `generator` (a copy, never the base); False on a miss."""
+        self._note_bad_setting()
         path = self._path(key)
         if self.max_bytes <= 0 or not path.is_file():
             self.misses += 1
@@ -284,6 +295,7 @@ class TunedCache:
         return True
 
     def put(self, key: str, generator: torch.nn.Module) -> None:
+        self._note_bad_setting()
         if self.max_bytes <= 0:
             return
         from interp_cli.files import atomic_write

@@ -25,6 +25,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
+import subprocess
 import sys
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -68,8 +70,6 @@ class Preset:
     license: str
     description: str
     local_path: str | None = None
-    build_command: str | None = None
-    """For presets shipped with interp: the command that (re)builds a missing or stale file."""
 
 
 PRESETS: dict[str, Preset] = {
@@ -98,7 +98,6 @@ PRESETS: dict[str, Preset] = {
         license="MIT, like interp's code (trained from scratch on procedural cartoon faces)",
         description="small demo model shipped with interp, trained by weights/train_demo.py (quick CPU runs)",
         local_path="demo.pt",
-        build_command="make demo-weights",
     ),
 }
 
@@ -191,14 +190,62 @@ def download(name: str) -> ResolvedWeights:
         return _resolve(name, download=True, progress=True, verify=True, fresh_hash=True, force_download=True)
 
 
-def verify(spec: str | None = None) -> ResolvedWeights:
-    """Hash the file afresh (ignoring remembered hashes) and check it against its preset; never downloads."""
-    return _resolve(spec, download=False, progress=True, verify=True, fresh_hash=True)
+@dataclass(frozen=True)
+class Verification:
+    """What `interp weights verify` found: the file, its fresh sha256, and which preset it is, if any.
+
+    `preset` is the preset whose published (or, for a shipped one, recorded) sha256 the file has;
+    None for a file that is no preset, which then has `contents`: what loading it found.
+    """
+
+    path: Path
+    id: str
+    sha256: str
+    preset: Preset | None
+    contents: str | None = None
+
+
+def verify(spec: str | None = None) -> Verification:
+    """Check a weights file for `interp weights verify`; never downloads, always hashes afresh.
+
+    A preset name is checked against its sha256 and size. Any other file (a path, a hub file) is
+    compared with every preset: the same sha256 makes it that preset's file; a preset's file name or
+    exact size with another sha256 makes it a damaged copy (ChecksumError), since nothing else would
+    be called e4e_ffhq_encode.pt or weigh exactly 1,201,649,680 bytes. Anything else is loaded the way
+    a morph loads it, so a file that is no checkpoint fails with the loader's own reason
+    (CheckpointError) instead of being hashed and called OK.
+    """
+    chosen = _chosen_spec(spec)
+    if chosen in PRESETS:
+        resolved = _resolve(chosen, download=False, progress=True, verify=True, fresh_hash=True)
+        if resolved.preset.sha256 is not None:
+            return Verification(resolved.path, resolved.id, resolved.sha256, resolved.preset)
+        # A shipped preset without its checksum record: nothing to compare with, so say what it is.
+        return Verification(resolved.path, resolved.id, resolved.sha256, None, _describe_checkpoint(resolved.path))
+    resolved = _resolve(chosen, download=False, progress=False, verify=False)
+    path = resolved.path
+    size = path.stat().st_size
+    _announce_hashing(path, size, fresh=True, progress=True)
+    sha256 = file_sha256(path, fresh=True)
+    presets = [p for p in map(_with_sidecar, PRESETS.values()) if p.sha256 is not None]
+    for preset in presets:
+        if sha256 == preset.sha256.lower() and preset.size in (None, size):
+            return Verification(path, resolved.id, sha256, preset)
+    for preset in presets:
+        named = path.name == _file_name(preset)
+        if named or size == preset.size:
+            raise ChecksumError(_not_the_preset(path, size, sha256, preset, named))
+    return Verification(path, resolved.id, sha256, None, _describe_checkpoint(path))
 
 
 def weights_path(spec: str | None = None) -> Path:
     """Where the weights are on disk, without downloading or hashing; WeightsUnavailableError if absent."""
     return _resolve(spec, download=False, progress=False, verify=False).path
+
+
+def hub_file(spec: str | None = None) -> HubFile | None:
+    """The hub file `interp weights download SPEC` fetches; None when SPEC is a file here or shipped with interp."""
+    return _hub_file_for(spec)
 
 
 def parse_hub_spec(spec: str) -> HubFile | None:
@@ -379,11 +426,85 @@ def _locate_shipped(preset: Preset) -> Path:
     path = _shipped_path(preset)
     if path.is_file():
         return path
-    build = f"build it with `{preset.build_command}`" if preset.build_command else "restore it from the repo"
     raise WeightsUnavailableError(
-        f"{preset.name} weights missing: {path} does not exist (this preset ships with interp and is never "
-        f"downloaded); {build}, or pass another checkpoint with --weights"
+        f"{preset.name} weights missing: {path} does not exist; the file ships inside interp's package: "
+        f"{_restore_advice(preset)}",
+        # `interp weights path/verify` take no --weights; a morph, encode, mix or render does.
+        {"": ", or pass another checkpoint with --weights", "weights": ""},
     )
+
+
+def _restore_advice(preset: Preset) -> str:
+    """How to get a damaged or missing shipped file back, as a command that works for this install.
+
+    Rebuilding it (`make demo-weights`) is no answer: that takes hours, exists only in a checkout and
+    trains a different model than the one recorded. The file came with interp, so it comes back the
+    way interp came: from git in a checkout, else by reinstalling the same distribution.
+    """
+    path = _shipped_path(preset)
+    return _git_restore(path) or _reinstall_advice(path)
+
+
+def _git_restore(path: Path) -> str | None:
+    """`git -C ROOT checkout HEAD -- FILES` when `path` is tracked in a git checkout; None otherwise."""
+    root = next((folder for folder in path.parents if (folder / ".git").exists()), None)
+    if root is None:
+        return None
+    wanted = [path.relative_to(root).as_posix(), path.with_suffix(".json").relative_to(root).as_posix()]
+    try:
+        listed = subprocess.run(["git", "-C", str(root), "ls-files", "--", *wanted], capture_output=True,
+                                text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):  # no git here: the command could not be followed either
+        return None
+    tracked = [name for name in wanted if name in listed.stdout.splitlines()]
+    if listed.returncode != 0 or wanted[0] not in tracked:
+        return None
+    # The checksum record goes with it: a file restored next to a record of another file would still fail.
+    files = " ".join(shlex.quote(name) for name in tracked)
+    return f"restore it with `git -C {shlex.quote(str(root))} checkout HEAD -- {files}`"
+
+
+def _reinstall_advice(path: Path) -> str:
+    """A reinstall command for the installed distribution that holds `path`, else plain words."""
+    from importlib import metadata
+    from importlib.util import find_spec
+
+    generic = "reinstall interp, whose package ships it"
+    try:
+        dist = metadata.distribution("interp-cli")
+    except metadata.PackageNotFoundError:
+        return generic
+    # Only if that distribution's files include this very file: an editable install or a copy of the
+    # package on PYTHONPATH is not restored by reinstalling whatever `interp-cli` pip knows about.
+    owned = any(Path(str(dist.locate_file(f))).resolve() == path.resolve()
+                for f in dist.files or () if f.name == path.name)
+    if not owned:
+        return generic
+    spec = _install_source(dist) or f"interp-cli=={dist.version}"
+    if find_spec("pip") is None:
+        return f"reinstall interp ({spec}) with the tool that installed it"
+    pip = f"{shlex.quote(sys.executable)} -m pip install --force-reinstall --no-deps {shlex.quote(spec)}"
+    return f"reinstall interp: `{pip}`"
+
+
+def _install_source(dist) -> str | None:
+    """Where pip installed `dist` from (PEP 610 direct_url.json), as a pip requirement; None for an index."""
+    from urllib.parse import unquote, urlparse
+
+    try:
+        record = json.loads(dist.read_text("direct_url.json") or "null")
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("url"), str):
+        return None
+    url = record["url"]
+    vcs = record.get("vcs_info")
+    if isinstance(vcs, dict) and vcs.get("vcs") and vcs.get("commit_id"):
+        return f"{vcs['vcs']}+{url}@{vcs['commit_id']}"
+    if url.startswith("file:"):
+        local = unquote(urlparse(url).path)
+        return local if os.path.exists(local) else None  # a wheel since deleted: no command to give
+    return url
 
 
 # --------------------------------------------------------------------------------------------------
@@ -403,8 +524,7 @@ def _locate_on_hub(
         if isinstance(cached, str) and os.path.isfile(cached):
             return Path(cached)
     if _hub_offline():
-        raise _unavailable(hub, preset, spec, "offline mode is on (HF_HUB_OFFLINE) and it is not in the Hugging "
-                                              "Face cache")
+        raise _unavailable(hub, preset, spec, _offline_reason())
     if not download:
         raise _unavailable(hub, preset, spec, "it has not been downloaded (not in the Hugging Face cache)")
     try:
@@ -456,8 +576,55 @@ def _quiet_hub_logs() -> Iterator[None]:
 
 
 def _hub_offline() -> bool:
-    # Read from the environment at call time: huggingface_hub reads it once at import.
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+    return _offline_variable() is not None
+
+
+def _offline_variable() -> str | None:
+    """The variable that puts huggingface_hub offline (HF_HUB_OFFLINE or TRANSFORMERS_OFFLINE), or None.
+
+    Read the way huggingface_hub.constants reads it (the first non-empty of the two decides; 1, ON,
+    YES, TRUE in any case), but at call time: huggingface_hub reads it once at import.
+    """
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        value = os.environ.get(name)
+        if value:
+            return name if value.upper() in {"1", "ON", "YES", "TRUE"} else None
+    return None
+
+
+def _offline_reason() -> str:
+    name = _offline_variable()
+    setting = f"{name}={os.environ[name]}" if name else "HF_HUB_OFFLINE"
+    return f"offline mode is on ({setting}) and it is not in the Hugging Face cache"
+
+
+def _download_command(spec: str) -> str:
+    """`interp weights download SPEC`, as a command that is not refused again by this shell's offline mode.
+
+    HF_HUB_OFFLINE=0 wins over TRANSFORMERS_OFFLINE too (huggingface_hub takes the first non-empty one).
+    """
+    prefix = "HF_HUB_OFFLINE=0 " if _offline_variable() else ""
+    return f"`{prefix}interp weights download {shlex.quote(spec)}`"
+
+
+def _login_advice() -> str:
+    """How to log in to the hub with the command line the installed huggingface_hub has.
+
+    `hf` arrived in huggingface_hub 0.34; older releases (setup.cfg allows 0.20) have only
+    `huggingface-cli`, and 1.0 removed that. HF_TOKEN works in all of them.
+    """
+    from importlib import metadata
+
+    try:
+        scripts = {ep.name for ep in metadata.distribution("huggingface_hub").entry_points
+                   if ep.group == "console_scripts"}
+    except metadata.PackageNotFoundError:
+        scripts = set()
+    if "hf" in scripts:
+        return "log in with `hf auth login` (or set HF_TOKEN)"
+    if "huggingface-cli" in scripts:
+        return "log in with `huggingface-cli login` (or set HF_TOKEN)"
+    return "set HF_TOKEN to a token of your account"
 
 
 @contextmanager
@@ -497,11 +664,12 @@ def _download_failure_reason(err: BaseException, hub: HubFile) -> str | None:
     if not (isinstance(err, OSError) or _raised_by_network_package(err)):
         return None
     if isinstance(err, OfflineModeIsEnabled) or isinstance(err.__cause__, OfflineModeIsEnabled):
-        return "offline mode is on (HF_HUB_OFFLINE) and it is not in the Hugging Face cache"
+        return _offline_reason()
     if isinstance(err, GatedRepoError):
-        return f"{hub.repo_id} is gated: accept its terms on huggingface.co and log in with `hf auth login`"
+        return f"{hub.repo_id} is gated: accept its terms on huggingface.co and {_login_advice()}"
     if isinstance(err, RepositoryNotFoundError):
-        return f"the hub has no repo {hub.repo_id}, or it is private and needs `hf auth login` (HTTP 401/404)"
+        return (f"the hub has no repo {hub.repo_id}, or it is private: if you have access, {_login_advice()} "
+                "(HTTP 401/404)")
     if isinstance(err, RevisionNotFoundError):
         return f"{hub.repo_id} has no revision '{hub.revision}'"
     if isinstance(err, LocalEntryNotFoundError):
@@ -534,20 +702,41 @@ def _raised_by_network_package(err: BaseException) -> bool:
 
 
 def _unavailable(hub: HubFile, preset: Preset | None, spec: str, reason: str) -> WeightsUnavailableError:
-    """The single line that tells someone without the file what is missing, where it goes and how to get it."""
+    """The single line that tells someone without the file what is missing, where it goes and how to get it.
+
+    Each route must work where it is given: with offline mode on, `interp weights download` alone would
+    be refused again, so the command says HF_HUB_OFFLINE=0; the file's URL needs no particular tool or
+    huggingface_hub version (`hf download` exists only since 0.34) on the machine that fetches it; and
+    the end (`--weights PATH`, the demo model) depends on the command, see WeightsUnavailableError.
+    """
+    from huggingface_hub import hf_hub_url
+
     label = f"{preset.name} weights" if preset else f"weights {hub.id}"
     size = f" ({_human_size(preset.size)})" if preset and preset.size else ""
     basename = hub.filename.rsplit("/", 1)[-1]
-    hf_command = f"hf download {hub.repo_id} {hub.filename}" + (f" --revision {hub.revision}" if hub.revision else "")
+    url = hf_hub_url(hub.repo_id, hub.filename, revision=hub.revision)
+    offline = _offline_variable()
+    if offline:
+        fetch = (f"Where the hub is reachable, fetch it with {_download_command(spec)} (or `unset {offline}` "
+                 f"first), or download {url} on any machine")
+    else:
+        fetch = f"Fetch it with {_download_command(spec)} where the hub is reachable, or download {url}"
     # A bare owner/repo/file spec might have been meant as a relative path: say that it is not one.
     if_local = "" if preset or spec.startswith(_HUB_PREFIX) else f"; if you meant a local file, no such file: {spec}"
+    copy = f"/path/to/{basename}"
+    with_option = f", or put a copy on this machine and pass `--weights {copy}` (or set {WEIGHTS_ENV}={copy}){if_local}"
+    # `interp weights ...` takes no --weights: the copy is named through the environment, and checked.
+    with_env = (f", or put a copy on this machine and set {WEIGHTS_ENV}={copy} (`interp weights verify {copy}` "
+                f"checks it){if_local}")
+    # Only commands that take --weights and can run on the demo model (render's codes come from one model).
+    demo = (". To try interp with no download, pass `--weights demo`: the small model shipped with interp "
+            "(cartoon faces only)")
+    advice = {"": with_option, "render": with_option, "weights": with_env,
+              **{command: with_option + demo for command in ("morph", "encode", "mix", "batch")}}
     return WeightsUnavailableError(
         f"{label} unavailable: {reason}. Needed: {hub.filename}{size} from the Hugging Face repo {hub.repo_id}"
-        f"{f' at revision {hub.revision}' if hub.revision else ''}. Fetch it with `interp weights download {spec}` "
-        f"(or `{hf_command}`) where the hub is reachable, or put a copy on this machine and pass "
-        f"`--weights /path/to/{basename}` (or set {WEIGHTS_ENV}=/path/to/{basename}){if_local}. "
-        f"To try interp with no download, morph with `--weights demo`: the small model shipped with interp "
-        f"(cartoon faces only)"
+        f"{f' at revision {hub.revision}' if hub.revision else ''}. {fetch}",
+        advice,
     )
 
 
@@ -571,30 +760,72 @@ def _check_integrity(path: Path, preset: Preset, *, fresh: bool, progress: bool)
     The size check comes first: a truncated 1.2 GB download is then reported at once, not after
     seconds of hashing.
     """
-    fix = f"`{preset.build_command}`" if preset.local_path and preset.build_command else (
-        f"`interp weights download {preset.name}`"
-    )
-    expected_what = f"does not match {_sidecar_path(preset).name}" if preset.local_path else (
-        "not the published checkpoint"
-    )
+    if preset.local_path:
+        # Shipped with interp, never downloaded: damaged or replaced in place, and restored, not fetched.
+        recorded = f", as recorded in {_sidecar_path(preset).name}"
+        why = (f"the {preset.name} model shipped with interp is damaged or was replaced; "
+               f"{_restore_advice(preset)}")
+    else:
+        recorded = ""
+        why = {"size": "the file is incomplete (an interrupted download?) or not the published checkpoint",
+               "sha256": "the file is corrupt or not the published checkpoint"}
     actual_size = path.stat().st_size
     if preset.size is not None and actual_size != preset.size:
+        what = why if preset.local_path else f"{why['size']}; delete it and run {_download_command(preset.name)}"
         raise ChecksumError(
-            f"{path.name}: size mismatch (expected {preset.size:,} bytes, got {actual_size:,}): the file is "
-            f"incomplete (an interrupted download?) or {expected_what}; delete it and run {fix} (file: {path})"
+            f"{path.name}: size mismatch (expected {preset.size:,} bytes{recorded}, got {actual_size:,}): "
+            f"{what} (file: {path})"
         )
     if preset.sha256 is None:
         return None
-    if progress and actual_size > _ANNOUNCE_HASH_ABOVE_BYTES and (fresh or remembered_sha256(path) is None):
-        print(f"interp: verifying sha256 of {path.name} ({_human_size(actual_size)}, once per file)...",
-              file=sys.stderr, flush=True)
+    _announce_hashing(path, actual_size, fresh=fresh, progress=progress)
     actual = file_sha256(path, fresh=fresh)
     if actual != preset.sha256.lower():
+        what = why if preset.local_path else f"{why['sha256']}; delete it and run {_download_command(preset.name)}"
         raise ChecksumError(
-            f"{path.name}: sha256 mismatch (expected {preset.sha256}, got {actual}): the file is corrupt or "
-            f"{expected_what}; delete it and run {fix} (file: {path})"
+            f"{path.name}: sha256 mismatch (expected {preset.sha256}{recorded}, got {actual}): {what} (file: {path})"
         )
     return actual
+
+
+def _announce_hashing(path: Path, size: int, *, fresh: bool, progress: bool) -> None:
+    if progress and size > _ANNOUNCE_HASH_ABOVE_BYTES and (fresh or remembered_sha256(path) is None):
+        print(f"interp: verifying sha256 of {path.name} ({_human_size(size)}, once per file)...",
+              file=sys.stderr, flush=True)
+
+
+def _file_name(preset: Preset) -> str:
+    return Path(preset.local_path or preset.filename).name
+
+
+def _not_the_preset(path: Path, size: int, sha256: str, preset: Preset, named: bool) -> str:
+    """Why a file that looks like a preset's (its name or exact size) but has another sha256 is refused."""
+    if named and preset.size is not None and size != preset.size:
+        looks = f"named {path.name} like it, but {size:,} bytes, not {preset.size:,}"
+    elif named:
+        looks = f"named {path.name} like it"
+    else:
+        looks = f"exactly its size, {size:,} bytes"
+    source = f"the sha256 recorded in {_sidecar_path(preset).name}" if preset.local_path else "the published sha256"
+    if preset.local_path:
+        fix = f"check the shipped file itself with `interp weights verify {preset.name}` and use it rather than a copy"
+    else:
+        fix = f"copy it again from a good copy, or fetch it with {_download_command(preset.name)}"
+    own = "; if it is a checkpoint of your own, give it another name" if named else ""
+    return (f"{path.name}: not the {preset.name} checkpoint it looks like ({looks}): its sha256 {sha256} is not "
+            f"{source}, {preset.sha256}; the copy is damaged or incomplete: {fix}{own} (file: {path})")
+
+
+def _describe_checkpoint(path: Path) -> str:
+    """What a checkpoint holds, read by the loader a morph uses (tensors only, every layout check)."""
+    from interp_cli.models.checkpoint import load_model
+
+    model = load_model(path)
+    codes = f"{model.size} px, W+ codes [{model.n_latent}, {model.style_dim}]"
+    if model.encoder is not None:
+        return f"an e4e checkpoint (encoder + StyleGAN2 generator), {codes}"
+    return (f"a StyleGAN2 generator ({model.layout} layout), {codes}, with no encoder: it renders codes "
+            "but cannot encode photos")
 
 
 def _human_size(size: int) -> str:

@@ -183,3 +183,48 @@ def test_the_several_faces_note_suggests_a_face_option_that_works_when_followed(
     assert refused.exit_code == 2 and refused.stderr.strip().endswith("meaning the largest: --face ,1")
     assert run(biden, two, "--weights", "demo", "--align", "--face", "0,1,0", "--steps", 2,
                "-o", out / "m.gif").stderr.startswith("interp: error: --face 0,1,0: 3 values for 2 inputs")
+
+
+@pytest.mark.parametrize("words,offers_demo", [
+    (["weights", "path", "ffhq"], False),
+    (["weights", "verify", "ffhq"], False),
+    (["weights", "download", "ffhq"], False),
+    (["render", "CODES", "-o", "r.png"], False),  # codes belong to the model that made them: no demo for render
+    (["encode", DEMO_A, "-o", "a.npy"], True),
+    ([DEMO_A, DEMO_B, "-o", "m.gif"], True),
+])
+def test_unavailable_weights_advice_fits_the_command_that_gives_it(words, offers_demo, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.chdir(tmp_path)
+    import numpy as np
+
+    np.save(tmp_path / "codes.npy", np.zeros((18, 512), np.float32))
+    words = [str(tmp_path / "codes.npy") if w == "CODES" else w for w in words]
+    failed = run(*words)
+    assert failed.exit_code == 1 and "ffhq weights unavailable" in failed.stderr
+    assert ("`--weights demo`" in failed.stderr) == offers_demo
+    assert "HF_HUB_OFFLINE=0 interp weights download ffhq" in failed.stderr
+    command = " ".join(words[:2]) if words[0] == "weights" else words[0] if words[0] in ("render", "encode") else (
+        "morph")
+    named = suggested_options(failed.stderr)
+    shown = run(*command.split(), "--help")
+    assert named <= suggested_options(shown.stdout) | {"--debug"}, f"{failed.stderr}\nnames options `{command}` lacks"
+    if command.startswith("weights"):
+        assert "INTERP_WEIGHTS=/path/to/e4e_ffhq_encode.pt" in failed.stderr
+        assert "`interp weights verify /path/to/e4e_ffhq_encode.pt`" in failed.stderr
+
+
+def test_a_bare_tune_before_the_inputs_says_where_it_goes_and_that_works(tiny_ckpt, out):
+    refused = run("--tune", A, B, "--weights", tiny_ckpt, "--no-align", "--steps", 2, "-o", out / "m.gif")
+    assert refused.exit_code == 2
+    line, = refused.stderr.splitlines()
+    assert "--tune takes an optional step count; put a bare --tune after the inputs" in line
+    assert "not a valid integer range" not in line
+    assert run(A, B, "--tune", "--weights", tiny_ckpt, "--no-align", "--steps", 2, "-o", out / "m.gif",
+               "-q").exit_code == 0
+
+
+def test_render_precision_help_does_not_speak_of_encoding():
+    assert "encoding" not in " ".join(run("render", "--help").stdout.split())  # render encodes nothing
+    assert "encoding is always fp32" in " ".join(run("morph", "--help").stdout.split())

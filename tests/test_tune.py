@@ -172,6 +172,20 @@ def test_cache_round_trip_evicts_least_recently_used_and_drops_damaged_entries(t
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]        # no temporaries left
 
 
+@pytest.mark.parametrize("setting", ["abc", "inf", "nan"])
+def test_an_unreadable_cache_size_setting_is_named_once_and_the_default_kept(monkeypatch, tmp_path, setting):
+    monkeypatch.setenv("INTERP_TUNE_CACHE_MB", setting)
+    notes = []
+    cache = TunedCache(tmp_path, warn=notes.append)
+    assert notes == []  # every Session builds a cache: nothing is said until --tune uses it
+    generator = _tiny()
+    assert not cache.load_into("one", copy.deepcopy(generator))
+    cache.put("one", generator)
+    assert cache.max_bytes == 2048 * 10**6 and (tmp_path / "one.pt").is_file()
+    assert notes == [f"warning: INTERP_TUNE_CACHE_MB='{setting}' is not a number of megabytes; the tuned-weights "
+                     f"cache keeps its default bound, 2048 MB (0 turns it off)"]
+
+
 def _summary(result) -> dict:
     assert result.exit_code == 0, result.stderr
     return json.loads(result.stdout)

@@ -12,6 +12,8 @@ import importlib
 import json
 import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 import types
@@ -65,6 +67,14 @@ def _connect_error() -> Exception:
     import requests
 
     return requests.ConnectionError("Failed to establish a new connection")
+
+
+def run_cli(*args):
+    """`interp ARGS` in this process, so the patched hub and environment apply."""
+    from interp_cli.cli import cli
+    from tests.cli_runner import cli_runner
+
+    return cli_runner().invoke(cli, [str(a) for a in args])
 
 
 class FakeHub:
@@ -280,8 +290,9 @@ def _assert_actionable_one_liner(message: str) -> None:
     assert "\n" not in message
     assert "someone/tiny" in message and "ckpt/tiny.pt" in message
     assert f"({weights._human_size(len(CONTENT))})" in message
-    assert "`interp weights download tiny`" in message
-    assert "`hf download someone/tiny ckpt/tiny.pt`" in message
+    assert "interp weights download tiny`" in message
+    # The file's URL: any browser or curl fetches it, whatever huggingface_hub (if any) the other machine has.
+    assert "https://huggingface.co/someone/tiny/resolve/main/ckpt/tiny.pt" in message
     assert "--weights /path/to/tiny.pt" in message and "INTERP_WEIGHTS=/path/to/tiny.pt" in message
 
 
@@ -440,8 +451,9 @@ def test_verify_always_hashes_afresh(hub, tiny, hash_calls):
     assert len(hash_calls) == 2
 
 
-def test_verify_hashes_a_plain_local_file(local_ckpt, hash_calls):
-    assert weights.verify(str(local_ckpt)).sha256 == CONTENT_SHA256
+def test_verify_hashes_and_loads_a_plain_local_file(tiny_ckpt, hash_calls):
+    checked = weights.verify(str(tiny_ckpt))
+    assert checked.sha256 == hashlib.sha256(tiny_ckpt.read_bytes()).hexdigest()
     assert len(hash_calls) == 1
 
 
@@ -551,7 +563,7 @@ def test_unreachable_hub_id_also_mentions_the_local_reading(hub):
     with pytest.raises(WeightsUnavailableError) as excinfo:
         weights.resolve_weights("owner/repo/model.pt@v3")
     message = str(excinfo.value)
-    assert "`hf download owner/repo model.pt --revision v3`" in message
+    assert "https://huggingface.co/owner/repo/resolve/v3/model.pt" in message
     assert "`interp weights download owner/repo/model.pt@v3`" in message
     assert "if you meant a local file, no such file: owner/repo/model.pt@v3" in message
 
@@ -566,20 +578,20 @@ def shipped(monkeypatch, tmp_path):
     preset = weights.Preset(
         name="mini", repo_id=None, filename="mini.pt", revision=None, sha256=None, size=None,
         license="test-only", description="mini test model", local_path=str(tmp_path / "w" / "mini.pt"),
-        build_command="make mini-weights",
     )
     monkeypatch.setitem(weights.PRESETS, "mini", preset)
     (tmp_path / "w").mkdir()
     return tmp_path / "w"
 
 
-def test_missing_shipped_file_says_how_to_build_it(shipped, hub):
+def test_missing_shipped_file_says_to_restore_it_not_to_build_or_download_it(shipped, hub):
     with pytest.raises(WeightsUnavailableError) as excinfo:
         weights.resolve_weights("mini")
     message = str(excinfo.value)
     assert "\n" not in message
     assert str(shipped / "mini.pt") in message and "does not exist" in message
-    assert "`make mini-weights`" in message
+    assert "reinstall interp" in message  # a temp dir is neither a git checkout nor a pip install
+    assert "make" not in message and "download" not in message
     assert hub.download_calls == []
 
 
@@ -597,7 +609,8 @@ def test_sidecar_supplies_checksum(shipped):
     assert weights.resolve_weights("mini").sha256 == CONTENT_SHA256
 
     (shipped / "mini.json").write_text(json.dumps({"sha256": "0" * 64, "size": len(CONTENT)}))
-    with pytest.raises(ChecksumError, match=r"does not match mini\.json; delete it and run `make mini-weights`"):
+    with pytest.raises(ChecksumError, match=r"as recorded in mini\.json, got .*: the mini model shipped with "
+                                            r"interp is damaged or was replaced; reinstall interp"):
         weights.resolve_weights("mini")
 
 
@@ -610,7 +623,7 @@ def test_malformed_sidecar_is_a_clear_error(shipped, sidecar):
 
 
 def test_download_of_a_shipped_preset_never_touches_the_hub(shipped, hub):
-    with pytest.raises(WeightsUnavailableError, match="make mini-weights"):
+    with pytest.raises(WeightsUnavailableError, match="reinstall interp"):
         weights.download("mini")
     assert hub.download_calls == []
 
@@ -620,7 +633,6 @@ def test_demo_preset_ships_inside_the_package():
     assert demo.repo_id is None
     package = Path(weights.__file__).resolve().parent
     assert weights.weights_path("demo") == package / "data" / "demo.pt"
-    assert demo.build_command == "make demo-weights"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -680,3 +692,271 @@ def test_unreachable_hub_fails_on_the_metadata_request_without_downloading(hub, 
     with pytest.raises(WeightsUnavailableError, match="could not be reached"):
         weights.resolve_weights("tiny")
     assert hub.download_calls == []
+
+
+# --------------------------------------------------------------------------------------------------
+# `interp weights verify`: a file is checked against the presets, or loaded, never just hashed
+
+
+def test_verify_of_a_file_that_is_no_checkpoint_fails_with_the_loaders_reason(tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_text("junk\n")
+    with pytest.raises(CheckpointError, match="^junk.pt: not a readable PyTorch checkpoint"):
+        weights.verify(str(junk))
+    result = run_cli("weights", "verify", junk)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith("interp: error: junk.pt: not a readable PyTorch checkpoint")
+    assert len(result.stderr.splitlines()) == 1 and "OK" not in result.stderr
+
+
+def test_verify_describes_a_checkpoint_that_is_no_preset(tiny_ckpt):
+    checked = weights.verify(str(tiny_ckpt))
+    assert checked.preset is None
+    assert checked.contents == "an e4e checkpoint (encoder + StyleGAN2 generator), 16 px, W+ codes [6, 32]"
+    result = run_cli("weights", "verify", tiny_ckpt)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith(f"{tiny_ckpt}: loads as an e4e checkpoint")
+    assert "no published sha256 to compare it with" in result.stdout and checked.sha256 in result.stdout
+
+
+def test_verify_names_the_preset_whose_file_a_copy_is(hub, tiny, tmp_path):
+    copy = tmp_path / "anything.bin"
+    copy.write_bytes(CONTENT)  # the tiny preset's published bytes, loadable or not
+    assert weights.verify(str(copy)).preset == tiny
+    result = run_cli("weights", "verify", copy)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == f"{copy}: OK: the tiny checkpoint (sha256 {CONTENT_SHA256}, as published)"
+
+
+@pytest.mark.parametrize(("name", "payload", "looks"), [
+    ("tiny.pt", b"something else", "named tiny.pt like it, but 14 bytes"),
+    ("tiny.pt", b"X" + CONTENT[1:], "named tiny.pt like it)"),
+    ("renamed.pt", b"X" + CONTENT[1:], f"exactly its size, {len(CONTENT):,} bytes"),
+], ids=["name", "name-and-size", "size"])
+def test_verify_refuses_a_damaged_copy_named_or_sized_like_a_preset(hub, tiny, tmp_path, name, payload, looks):
+    copy = tmp_path / name
+    copy.write_bytes(payload)
+    with pytest.raises(ChecksumError) as excinfo:
+        weights.verify(str(copy))
+    message = str(excinfo.value)
+    assert message.startswith(f"{name}: not the tiny checkpoint it looks like ({looks}")
+    assert CONTENT_SHA256 in message and hashlib.sha256(payload).hexdigest() in message
+    assert "`interp weights download tiny`" in message
+
+
+@pytest.mark.parametrize("payload", [b"\x00\x17random bytes" * 3, None], ids=["random-bytes", "truncated-demo"])
+def test_verify_fails_random_bytes_named_like_ffhq_and_a_truncated_demo_copy(tmp_path, payload):
+    """The auditor's cases: each used to print `OK (sha256 ...)` and exit 0."""
+    if payload is None:
+        path = tmp_path / "demo.pt"
+        path.write_bytes(weights.weights_path("demo").read_bytes()[:100_000])
+        preset = "demo"
+    else:
+        path = tmp_path / "e4e_ffhq_encode.pt"
+        path.write_bytes(payload)
+        preset = "ffhq"
+    result = run_cli("weights", "verify", path)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith(f"interp: error: {path.name}: not the {preset} checkpoint it looks like")
+
+
+def test_verify_of_a_preset_says_which_and_how_it_was_checked():
+    result = run_cli("weights", "verify", "demo")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("demo: OK: the demo checkpoint (sha256 ")
+
+
+def test_verify_help_says_what_each_kind_of_file_gets():
+    shown = run_cli("weights", "verify", "--help").stdout
+    for words in ("published", "e4e_ffhq_encode.pt", "1,201,649,680", "no published sha256", "exit 1"):
+        assert words in shown
+
+
+# --------------------------------------------------------------------------------------------------
+# A damaged or missing shipped model: restored the way interp was installed, never "downloaded"
+
+
+def _package_copy(root: Path) -> Path:
+    """A copy of the interp_cli package under `root`, with one byte of its demo.pt flipped."""
+    package = Path(weights.__file__).resolve().parent
+    shutil.copytree(package, root / "interp_cli", ignore=shutil.ignore_patterns("__pycache__"))
+    demo = root / "interp_cli" / "data" / "demo.pt"
+    data = bytearray(demo.read_bytes())
+    data[5000] ^= 1
+    demo.write_bytes(bytes(data))
+    return demo
+
+
+def _interp(root: Path, *args, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(root), HF_HUB_OFFLINE="1")
+    return subprocess.run([sys.executable, "-m", "interp_cli", *map(str, args)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_damaged_demo_outside_a_checkout_says_reinstall(tmp_path):
+    root = tmp_path / "copy"
+    demo = _package_copy(root)
+    examples = Path(weights.__file__).resolve().parents[1] / "examples"
+    verified = _interp(root, "weights", "verify", "demo", cwd=tmp_path)
+    morphed = _interp(root, examples / "demo_a.png", examples / "demo_b.png", "--weights", "demo", "--no-align",
+                      "--steps", 2, "-o", tmp_path / "m.gif", cwd=tmp_path)
+    for done in (verified, morphed):
+        assert done.returncode == 1
+        line, = done.stderr.strip().splitlines()
+        assert line.startswith("interp: error: demo.pt: sha256 mismatch") and str(demo) in line
+        assert "the demo model shipped with interp is damaged or was replaced; reinstall interp" in line
+        assert "download" not in line and "make demo-weights" not in line
+    demo.unlink()
+    missing = _interp(root, "weights", "path", "demo", cwd=tmp_path)
+    assert missing.returncode == 1 and "does not exist" in missing.stderr and "reinstall interp" in missing.stderr
+    assert "download" not in missing.stderr
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
+def test_damaged_demo_in_a_git_checkout_names_the_git_command_that_restores_it(tmp_path):
+    root = tmp_path / "checkout"
+    root.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-C", str(root)]
+    package = Path(weights.__file__).resolve().parent
+    shutil.copytree(package, root / "interp_cli", ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "interp_cli"], check=True)
+    subprocess.run([*git, "commit", "-qm", "interp"], check=True)
+    demo = root / "interp_cli" / "data" / "demo.pt"
+    demo.write_bytes(demo.read_bytes()[:-1] + b"!")
+
+    failed = _interp(root, "weights", "verify", "demo", cwd=tmp_path)
+    assert failed.returncode == 1 and "download" not in failed.stderr
+    command, = re.findall(r"restore it with `([^`]*)`", failed.stderr)
+    assert command == f"git -C {root} checkout HEAD -- interp_cli/data/demo.pt interp_cli/data/demo.json"
+    subprocess.run(shlex.split(command), cwd=tmp_path, check=True)  # following the advice, from anywhere
+    assert _interp(root, "weights", "verify", "demo", cwd=tmp_path).returncode == 0
+
+
+def test_damaged_demo_in_a_pip_install_names_the_reinstall_of_what_was_installed(monkeypatch, tmp_path):
+    from importlib import metadata
+
+    wheel = tmp_path / "interp_cli-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"")
+    shipped = weights.weights_path("demo")
+    record = json.dumps({"url": wheel.as_uri(), "archive_info": {}})
+
+    class Installed:  # what importlib.metadata knows of a wheel install that holds this demo.pt
+        version = "0.1.0"
+        files = [types.SimpleNamespace(name="demo.pt")]
+
+        def locate_file(self, _):
+            return shipped
+
+        def read_text(self, name):
+            return record if name == "direct_url.json" else None
+
+    monkeypatch.setattr(metadata, "distribution", lambda name: Installed())
+    advice = weights._reinstall_advice(shipped)
+    assert advice == f"reinstall interp: `{sys.executable} -m pip install --force-reinstall --no-deps {wheel}`"
+    record = json.dumps({"url": "file:///gone/interp_cli-0.1.0-py3-none-any.whl", "archive_info": {}})
+    assert weights._reinstall_advice(shipped).endswith("--no-deps interp-cli==0.1.0`")  # from the index, then
+
+
+# --------------------------------------------------------------------------------------------------
+# The default: `download` with no NAME and `list` agree with what a morph uses
+
+
+def test_download_without_a_name_fetches_what_a_morph_would_use(hub, tiny, monkeypatch):
+    monkeypatch.setenv("INTERP_WEIGHTS", "tiny")
+    result = run_cli("weights", "download")
+    assert result.exit_code == 0, result.stderr
+    assert [(c["repo_id"], c["filename"]) for c in hub.download_calls] == [("someone/tiny", "ckpt/tiny.pt")]
+    fetched = hub.snapshot_path("someone/tiny", "ckpt/tiny.pt")
+    assert result.stdout.strip() == f"tiny: {fetched} (sha256 {CONTENT_SHA256})"
+    assert "$INTERP_WEIGHTS, else ffhq" in run_cli("weights", "download", "--help").stdout
+
+
+def test_download_without_a_name_of_a_local_default_has_nothing_to_fetch(hub, monkeypatch, tiny_ckpt):
+    monkeypatch.setenv("INTERP_WEIGHTS", str(tiny_ckpt))
+    result = run_cli("weights", "download")
+    assert result.exit_code == 0, result.stderr
+    assert hub.download_calls == [] and hub.metadata_calls == []
+    assert result.stderr == f"interp: nothing to download: {tiny_ckpt} is a file on this machine\n"
+
+
+def test_list_marks_the_default_a_morph_uses_now(hub, monkeypatch, tiny_ckpt):
+    assert "ffhq (default): " in run_cli("weights", "list").stdout
+    monkeypatch.setenv("INTERP_WEIGHTS", "demo")
+    shown = run_cli("weights", "list").stdout
+    assert "demo (default, from $INTERP_WEIGHTS): " in shown and "ffhq (default" not in shown
+    monkeypatch.setenv("INTERP_WEIGHTS", str(tiny_ckpt))
+    shown = run_cli("weights", "list").stdout
+    assert "(default" not in shown
+    assert shown.splitlines()[-1] == f"default: {tiny_ckpt} (from $INTERP_WEIGHTS, not a preset)"
+
+
+# --------------------------------------------------------------------------------------------------
+# Offline advice that does not lead back to the same failure
+
+
+@pytest.mark.parametrize(("variable", "value"), [("HF_HUB_OFFLINE", "1"), ("HF_HUB_OFFLINE", "true"),
+                                                 ("HF_HUB_OFFLINE", "YES"), ("TRANSFORMERS_OFFLINE", "on")])
+def test_offline_advice_turns_offline_mode_off_and_that_works(hub, tiny, monkeypatch, variable, value):
+    monkeypatch.setenv(variable, value)
+    failed = run_cli("weights", "download", "tiny")
+    assert failed.exit_code == 1
+    assert f"offline mode is on ({variable}={value})" in failed.stderr
+    command, = re.findall(r"fetch it with `([^`]*)`", failed.stderr)
+    assert command == "HF_HUB_OFFLINE=0 interp weights download tiny"
+    assert f"`unset {variable}` first" in failed.stderr
+    # What the old advice said, `interp weights download tiny` with offline mode still on, fails again;
+    assert run_cli("weights", "download", "tiny").exit_code == 1
+    # what the new one says works (HF_HUB_OFFLINE=0 overrides TRANSFORMERS_OFFLINE too, as huggingface_hub reads them).
+    assignment, *words = shlex.split(command)
+    monkeypatch.setenv(*assignment.split("="))
+    assert run_cli(*words[1:]).exit_code == 0
+    assert len(hub.download_calls) == 1
+
+
+def test_offline_mode_off_is_not_mentioned(hub, tiny, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")  # HF_HUB_OFFLINE=0 is read first and wins, as in huggingface_hub
+    hub.failure = LocalEntryNotFoundError("no connection")
+    with pytest.raises(WeightsUnavailableError) as excinfo:
+        weights.resolve_weights("tiny")
+    assert "offline" not in str(excinfo.value) and "Fetch it with `interp weights download tiny`" in str(excinfo.value)
+
+
+def test_login_advice_names_a_command_the_installed_huggingface_hub_has(hub, tiny):
+    from importlib import metadata
+
+    hub.failure = GatedRepoError("403 gated", response=_http_response(403))
+    with pytest.raises(WeightsUnavailableError) as excinfo:
+        weights.resolve_weights("tiny")
+    message = str(excinfo.value)
+    scripts = {ep.name for ep in metadata.distribution("huggingface_hub").entry_points
+               if ep.group == "console_scripts"}
+    named = re.findall(r"`((?:hf|huggingface-cli)\b[^`]*)`", message)
+    assert named and all(command.split()[0] in scripts for command in named), (named, scripts)
+    assert "HF_TOKEN" in message
+
+
+# --------------------------------------------------------------------------------------------------
+# `interp weights` alone, and its subcommands without it
+
+
+def test_bare_weights_group_prints_its_help():
+    result = run_cli("weights")
+    assert result.exit_code == 0 and result.stderr == ""
+    assert re.match(r"Usage: \S+ weights \[OPTIONS\]", result.stdout)  # \S+: the runner's prog name
+    assert "Commands:" in result.stdout.splitlines() and len(result.stdout.splitlines()) > 5
+
+
+@pytest.mark.parametrize("words", [["download", "ffhq"], ["list"], ["verify"], ["path", "demo"]])
+def test_a_weights_subcommand_without_weights_is_pointed_at_it(words):
+    result = run_cli(*words)
+    assert result.exit_code == 2
+    assert result.stderr == (f"interp: error: no such command or file '{words[0]}'; did you mean "
+                             f"`interp weights {' '.join(words)}`?\n")
+
+
+def test_a_file_named_like_a_weights_subcommand_is_still_an_input(tmp_path):
+    (tmp_path / "list").write_bytes(b"")
+    result = run_cli("list", "b.png")
+    assert result.exit_code == 2 and "did you mean" not in result.stderr
