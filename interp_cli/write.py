@@ -11,7 +11,8 @@ Atomicity (the habits live in `interp_cli.files`): every output is first written
 temporary name in the target's own directory (`.out.tmp-<host>-<pid>-<token>.mp4`, a
 `.frames.tmp-...` directory), flushed to disk, and renamed into place only once it is complete.
 An error or Ctrl-C (the context manager aborts on any exception, KeyboardInterrupt included)
-removes the temporary and never touches an existing target. Only a hard kill (SIGKILL, power
+removes the temporary and never touches an existing target. An output named by a symlink is written
+where the link points (see `_target`). Only a hard kill (SIGKILL, power
 loss) can leave a temp behind, and the next run writing into that directory removes it. A full
 disk or a file-size limit is one line naming the output (exit 1), never a crash.
 
@@ -120,8 +121,17 @@ def refuse_suffixless(text: str) -> None:
 
 
 def _target(path: PathLike) -> Path:
-    # Path() drops a trailing slash, so "out/frames/" and "out/frames" are the same target.
-    return Path(os.fspath(path))
+    """Where `path` is written. Path() drops a trailing slash, so "out/frames/" and "out/frames" are one target.
+
+    An output named by a symlink is written where the link points (a link to a folder gets the frames,
+    a link to a file the new file) and the link stays, as `cp` and a shell's `>` write through one, and
+    as `interp batch` places its rows; renaming over the link itself would leave it replaced and its
+    target old. The temp then lies beside the real target, so the final rename stays on one file system.
+    """
+    target = Path(os.fspath(path))
+    if os.path.islink(target):  # False, not an error, for a name too long to look up: refused later, with words
+        target = Path(os.path.realpath(target))
+    return target
 
 
 def _foreign_entries(directory: Path) -> list[str]:
@@ -135,10 +145,15 @@ def check_output_path(path: PathLike) -> None:
     Checks the kind (suffix), that the parent directory exists, is a directory and is
     writable, and that an existing target can be replaced (a file is never replaced by a
     frames directory, and a directory is replaced only if it holds only frame_*.png files).
+    Writable is proven, not guessed from the mode bits: a temp is made and removed there (root passes
+    every permission check, yet cannot create a file in /proc or on a read-only mount), and the output
+    itself is not touched.
     """
     name = os.fspath(path)
     kind = output_kind(path)
     target = _target(path)
+    if os.path.islink(target):  # still a link after resolving: one that loops
+        raise UsageError(f"{name}: is a symlink that leads nowhere (a loop)")
     parent = target.parent
     too_long = too_long_name(target)
     if too_long is not None:  # else the checks below would fail with ENAMETOOLONG
@@ -149,6 +164,7 @@ def check_output_path(path: PathLike) -> None:
         raise UsageError(f"{name}: '{parent}' is not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UsageError(f"{name}: directory '{parent}' is not writable")
+    _probe_writable(target, name, parent)
     if kind == "frames":
         if target.exists() and not target.is_dir():
             raise UsageError(f"{name}: exists and is not a directory")
@@ -163,6 +179,15 @@ def check_output_path(path: PathLike) -> None:
                 )
     elif target.is_dir():  # unreachable through output_kind, kept as a guard for symlinks etc.
         raise UsageError(f"{name}: is a directory")
+
+
+def _probe_writable(target: Path, name: str, parent: Path) -> None:
+    """Make and remove a temp beside `target` (a name of the temp pattern, so a hard kill's leftover is swept)."""
+    try:
+        discard(claim_temp(target))
+    except OSError as err:
+        raise UsageError(f"{name}: cannot write in directory '{parent}' ({(err.strerror or str(err)).lower()})") \
+            from None
 
 
 # --- quality / fps --------------------------------------------------------------------------------

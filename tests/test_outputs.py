@@ -1,0 +1,101 @@
+"""Where a command's outputs land, in real `interp` processes.
+
+Each output is checked before any work, its folder writable for real. An output named by a symlink is
+written where the link points.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import resource
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+
+ROOT = Path(__file__).resolve().parent.parent
+A = ROOT / "examples" / "demo_a.png"
+B = ROOT / "examples" / "demo_b.png"
+MORPH = ["--weights", "demo", "--steps", "3", "--device", "cpu", "-q"]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INTERP_", "HF_"))}
+    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / ".hf"), INTERP_CACHE_DIR=str(tmp_path / ".cache"),
+               PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1")
+    return env
+
+
+def interp(tmp_path: Path, *args, fsize: int | None = None) -> tuple[int, str]:
+    """`interp ARGS` run in `tmp_path`: (exit code, stderr). `fsize` limits every file it writes (as a full disk)."""
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+
+    proc = subprocess.run([sys.executable, "-m", "interp_cli", *map(str, args)], cwd=tmp_path, env=_env(tmp_path),
+                          capture_output=True, text=True, timeout=240, preexec_fn=limit_file_size if fsize else None)
+    return proc.returncode, proc.stderr
+
+
+def refused(tmp_path: Path, *args) -> str:
+    """Run a command that must be refused as a usage error: its one stderr line."""
+    code, err = interp(tmp_path, *args)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("interp: error: "), (code, err)
+    return lines[0]
+
+
+def tree(folder: Path) -> dict[str, str]:
+    """Every file under `folder` (but the run's cache) with a digest of its bytes, links as links."""
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if rel.startswith((".cache", ".hf")):
+            continue
+        if path.is_symlink():
+            found[rel] = f"-> {os.readlink(path)}"
+        elif path.is_file():
+            found[rel] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return found
+
+
+def litter(folder: Path) -> list[str]:
+    """Hidden names left anywhere under `folder` (a temp, a moved-aside folder), the run's cache aside."""
+    return [p.relative_to(folder).as_posix() for p in folder.rglob(".*") if p.relative_to(folder).parts[0]
+            not in (".cache", ".hf")]
+
+
+# --- where outputs can go -----------------------------------------------------------------------------
+
+
+def test_outputs_named_by_symlinks_are_written_where_they_point(tmp_path):
+    (tmp_path / "shots").mkdir()
+    (tmp_path / "link").symlink_to("shots")
+    (tmp_path / "real.gif").write_bytes(b"older gif")
+    (tmp_path / "link.gif").symlink_to("real.gif")
+    code, err = interp(tmp_path, A, B, *MORPH, "-o", "link/")
+    assert code == 0, err
+    code, err = interp(tmp_path, A, B, *MORPH, "-o", "link.gif")
+    assert code == 0, err
+    files = tree(tmp_path)
+    assert files["link"] == "-> shots" and files["link.gif"] == "-> real.gif"
+    assert sorted(p.name for p in (tmp_path / "shots").iterdir()) == [f"frame_{i:04d}.png" for i in range(3)]
+    assert Image.open(tmp_path / "real.gif").n_frames == 3
+    # a second run replaces the frames in the linked folder, as in a real one
+    code, err = interp(tmp_path, A, B, *MORPH[:2], "--steps", "2", *MORPH[4:], "-o", "link/")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "shots").iterdir()) == ["frame_0000.png", "frame_0001.png"]
+    assert os.path.islink(tmp_path / "link") and litter(tmp_path) == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
+def test_a_folder_where_nothing_can_be_made_is_refused_before_any_work(tmp_path):
+    line = refused(tmp_path, A, B, *MORPH, "-o", "/proc/x.gif")
+    assert line.startswith("interp: error: /proc/x.gif: cannot write in directory '/proc'"), line
+    assert tree(tmp_path) == {}
