@@ -23,7 +23,7 @@ import torch
 from interp_cli import blend, likeness, progress as progress_bars, refine, tune as tuning, write
 from interp_cli.cache import LatentCache, array_digest, cache_key, image_digest
 from interp_cli.errors import InterpError, NoFaceError, UsageError
-from interp_cli.files import check_input_file, environment_error, refuse_overwriting_inputs
+from interp_cli.files import Outputs, check_input_file, environment_error, refuse_overwriting_inputs
 from interp_cli.images import load_image
 from interp_cli.manifest import BatchPlan, Shard, plan_batch
 from interp_cli.npy import read_npy
@@ -449,6 +449,8 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         if write.output_kind(sheet, "the contact sheet is a .png file") != "png":
             raise UsageError(f"--sheet {sheet}: the contact sheet is a .png file")
         write.check_output_path(sheet)
+    _check_number("sheet_frames", sheet_frames, low=1, integer=True)  # no option: a Python caller's argument
+    write.refuse_clashes([("-o", output), ("--sheet", sheet)])  # not one file, nor the sheet in the frames folder
     _check_number("--fps", fps, low=0.1, high=240)
     _check_number("--quality", quality, low=0, high=10, integer=True)
     tune = _tune_steps(tune, "--tune")
@@ -460,25 +462,27 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
 
     own_session = session is None
     session = session or Session(weights, device, log=log, progress=progress, precision=precision)
-    settings = _input_settings(paths, EncodeSettings(
-        align=align, refine=refine, refine_loss=refine_loss, seed=seed, cache=cache,
-        save_aligned=Path(save_aligned) if save_aligned else None), face, backdrop_index)
-    mask = blend.parse_layers(layers, session.model.n_latent)
-    t_encode = time.perf_counter()
-    encoded = _encode_for_morph(session, paths, settings, backdrop_index)
-    codes = np.stack([code for code, _, _ in encoded])
-    encode_seconds = time.perf_counter() - t_encode
-    if own_session:
-        session.release_encoder()  # rendering (and tuning) never needs it: give its memory back first
-    targets = [target for _, _, target in encoded]
-    with _tuned(session, codes, targets, tune, noise=noise, seed=seed, cache=cache, log=log) as tuned:
-        return _render_and_write(session, paths, output, kind, sheet, codes, encoded, targets, plan, mask, tuned,
-                                 started=started, encode_seconds=encode_seconds, fps=fps, quality=quality,
-                                 batch_size=batch_size, noise=noise, seed=seed, truncation=truncation,
-                                 interp=interp, sheet_frames=sheet_frames, size=size, paste=paste,
-                                 backdrop_index=backdrop_index, match_colour=match_colour, settings=settings,
-                                 cache=cache, progress=progress,
-                                 refine=refine)
+    # The output and the sheet are each complete in a temp before either is moved into place:
+    # a failure on one (a full disk on the sheet) leaves both older ones as they were.
+    with Outputs() as outputs:
+        settings = _input_settings(paths, EncodeSettings(
+            align=align, refine=refine, refine_loss=refine_loss, seed=seed, cache=cache,
+            save_aligned=Path(save_aligned) if save_aligned else None), face, backdrop_index)
+        mask = blend.parse_layers(layers, session.model.n_latent)
+        t_encode = time.perf_counter()
+        encoded = _encode_for_morph(session, paths, settings, backdrop_index)
+        codes = np.stack([code for code, _, _ in encoded])
+        encode_seconds = time.perf_counter() - t_encode
+        if own_session:
+            session.release_encoder()  # rendering (and tuning) never needs it: give its memory back first
+        targets = [target for _, _, target in encoded]
+        with _tuned(session, codes, targets, tune, noise=noise, seed=seed, cache=cache, log=log) as tuned:
+            return _render_and_write(session, paths, output, kind, sheet, codes, encoded, targets, plan, mask, tuned,
+                                     outputs, started=started, encode_seconds=encode_seconds, fps=fps,
+                                     quality=quality, batch_size=batch_size, noise=noise, seed=seed,
+                                     truncation=truncation, interp=interp, sheet_frames=sheet_frames, size=size,
+                                     paste=paste, backdrop_index=backdrop_index, match_colour=match_colour,
+                                     settings=settings, cache=cache, progress=progress, refine=refine)
 
 
 @contextmanager
@@ -505,11 +509,12 @@ def _tune_steps(value: int | bool, name: str) -> int:
     return steps
 
 
-def _render_and_write(session: Session, paths, output, kind, sheet, codes, encoded, targets, plan, mask, tuned, *,
-                      started, encode_seconds, fps, quality, batch_size, noise, seed, truncation, interp,
-                      sheet_frames, size, paste, backdrop_index, match_colour, settings, cache, progress,
-                      refine) -> dict:
-    """`morph` once the codes exist: render (with the tuned generator, if any), write, report, summarise."""
+def _render_and_write(session: Session, paths, output, kind, sheet, codes, encoded, targets, plan, mask, tuned,
+                      outputs: Outputs, *, started, encode_seconds, fps, quality, batch_size, noise, seed,
+                      truncation, interp, sheet_frames, size, paste, backdrop_index, match_colour, settings, cache,
+                      progress, refine) -> dict:
+    """`morph` once the codes exist: render (with the tuned generator, if any), write, report, summarise.
+    Every output joins `outputs` complete, and they are committed together at the end."""
     # The likeness report measures the morph's own frames of each photo's code (its reconstruction),
     # at the generator's resolution, instead of rendering them again: only when they are drawn as
     # `interp render` draws a code (const noise, no truncation); the rest are rendered after the morph.
@@ -560,6 +565,8 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
                 if kind == "html":  # a page shows the report beside its slider: measured before it closes
                     reconstruction = report()
                     writer.report(reconstruction)
+                writer.finish()  # complete in its temp; moved into place with the sheet, below
+                outputs.add(writer)
             size = writer.written_size or size  # what a player will show: an MP4 pads odd sizes to even
     render_seconds = time.perf_counter() - t_render - likeness_seconds
     if reconstruction is None:
@@ -568,8 +575,9 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
         tile = (kept[0].shape[1], kept[0].shape[0])
         sheet_inputs = [_input_thumbnail(session, p, these, tile, photo=paste) for p, these in zip(paths, settings)]
         sheet_image = contact_sheet(kept, sheet_inputs)
-        write.write_image(output if kind == "png" else sheet, sheet_image)
+        write.stage_image(outputs, output if kind == "png" else sheet, sheet_image)
         sheet_summary = {"frames": len(kept), "width": sheet_image.shape[1], "height": sheet_image.shape[0]}
+    outputs.commit()
 
     timings = {"load": round(session.load_seconds, 3), "encode": round(encode_seconds, 3),
                **({"tune": tuned["seconds"]} if tuned else {}),
@@ -814,12 +822,15 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     write.check_output_path(output)
     _check_number("--refine", refine, low=0, integer=True)
     session = Session(weights, device, log=log, progress=progress)
-    settings = _input_settings([path], EncodeSettings(align=align, refine=refine, refine_loss=refine_loss, seed=seed,
-                               cache=cache, save_aligned=Path(save_aligned) if save_aligned else None), face)
-    code, _, target = session.encode_inputs([path], settings)[0]
-    reconstruction = session.likeness([path], code[None], [target], refined=refine,
-                                      suggest_tune=False)  # encode has no --tune
-    write.write_image(output, code)
+    with Outputs() as outputs:
+        settings = _input_settings([path], EncodeSettings(align=align, refine=refine, refine_loss=refine_loss,
+                                   seed=seed, cache=cache, save_aligned=Path(save_aligned) if save_aligned else None),
+                                   face)
+        code, _, target = session.encode_inputs([path], settings)[0]
+        reconstruction = session.likeness([path], code[None], [target], refined=refine,
+                                          suggest_tune=False)  # encode has no --tune
+        write.stage_image(outputs, output, code)
+        outputs.commit()
     return {"output": str(output), "shape": list(code.shape), "weights": {"id": session.weights.id},
             "device": str(session.device), "reconstruction": reconstruction}
 

@@ -12,7 +12,8 @@ temporary name in the target's own directory (`.out.tmp-<host>-<pid>-<token>.mp4
 `.frames.tmp-...` directory), flushed to disk, and renamed into place only once it is complete.
 An error or Ctrl-C (the context manager aborts on any exception, KeyboardInterrupt included)
 removes the temporary and never touches an existing target. An output named by a symlink is written
-where the link points (see `_target`). Only a hard kill (SIGKILL, power
+where the link points (see `_target`). A writer can also `finish()` (complete in its temp) and be
+committed later, with a command's other outputs (`interp_cli.files.Outputs`). Only a hard kill (SIGKILL, power
 loss) can leave a temp behind, and the next run writing into that directory removes it. A full
 disk or a file-size limit is one line naming the output (exit 1), never a crash.
 
@@ -53,6 +54,7 @@ import signal
 import struct
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Optional, Union
@@ -61,7 +63,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import InterpError, UsageError
-from .files import (atomic_save_npy, atomic_write, claim_temp, commit, discard, environment_error, new_temp,
+from .files import (Outputs, atomic_write, claim_temp, commit, discard, environment_error, new_temp,
                     too_long_name)
 from .stops import deferred
 
@@ -132,6 +134,33 @@ def _target(path: PathLike) -> Path:
     if os.path.islink(target):  # False, not an error, for a name too long to look up: refused later, with words
         target = Path(os.path.realpath(target))
     return target
+
+
+def real_path(path: PathLike) -> Path:
+    """The absolute path `path` lands on, symlinks resolved (also for a name that does not exist yet)."""
+    return Path(os.path.realpath(os.fspath(path)))
+
+
+def refuse_clashes(outputs: Sequence[tuple[str, Optional[PathLike]]]) -> None:
+    """UsageError if two of a command's outputs, given as (option, path) with None for one not asked for,
+    land on one file, or one lies inside the other (a --sheet or a --save-aligned crop inside the -o frames
+    folder): the later rename would replace the earlier output, or leave a folder that the next run with
+    the same -o refuses as holding other files. Checked before any work."""
+    named = [(option, path, real_path(path)) for option, path in outputs if path is not None]
+    for i, (option, path, real) in enumerate(named):
+        for other_option, other, other_real in named[:i]:
+            shown = f"{option} {os.fspath(path)}"
+            if real == other_real:
+                raise UsageError(f"{shown}: is also the {other_option} output {os.fspath(other)}; "
+                                 "give each output its own name")
+            for inner, outer, outer_option, outer_path in ((real, other_real, other_option, other),
+                                                           (other_real, real, option, path)):
+                if outer in inner.parents:
+                    frames = output_kind(outer_path) == "frames"
+                    what, why = (("frames folder", "a frames folder holds only its frames") if frames
+                                 else ("output", "that name is a file"))
+                    raise UsageError(f"{shown}: lies inside the {outer_option} {what} {os.fspath(outer_path)}; "
+                                     f"put it elsewhere ({why})")
 
 
 def _foreign_entries(directory: Path) -> list[str]:
@@ -255,8 +284,10 @@ class FrameWriter:
             raise environment_error(err, self.name) from None
         self.frames_written += 1
 
-    def close(self) -> None:
-        """Finish the output and move it into place. On any failure: abort, then re-raise."""
+    def finish(self) -> None:
+        """Complete the output in its temp, not yet in place: `commit` moves it there (with a command's
+        other outputs, `interp_cli.files.Outputs`), `abort` drops it. Inside `with`, leaving the block
+        then commits nothing: whoever called finish() commits. On any failure: abort, then re-raise."""
         if self._state != "open":
             return
         try:
@@ -264,6 +295,19 @@ class FrameWriter:
                 raise InterpError(f"{self.name}: no frames were written")
             try:
                 self._finish()
+            except OSError as err:
+                raise environment_error(err, self.name) from None
+        except BaseException:
+            self.abort()
+            raise
+        self._state = "finished"
+
+    def commit(self) -> None:
+        """Move the finished output into place (`finish` first). On any failure: abort, then re-raise."""
+        if self._state != "finished":
+            raise ValueError(f"{self.name}: writer is {self._state}, not finished")
+        try:
+            try:
                 self._commit()
             except OSError as err:
                 raise environment_error(err, self.name) from None
@@ -272,9 +316,16 @@ class FrameWriter:
             raise
         self._state = "closed"
 
+    def close(self) -> None:
+        """Finish the output and move it into place. On any failure: abort, then re-raise."""
+        if self._state != "open":
+            return
+        self.finish()
+        self.commit()
+
     def abort(self) -> None:
         """Drop everything written so far; an existing target is left untouched. Never raises."""
-        if self._state != "open":
+        if self._state not in ("open", "finished"):
             return
         self._state = "aborted"
         with deferred():  # quick (ffmpeg is killed, not waited for to finish): a second stop waits for it
@@ -626,17 +677,33 @@ def write_image(path: PathLike, frame: np.ndarray) -> None:
     The .npy branch saves the array as given (e.g. float32 codes or renders) for exact reuse.
     """
     check_output_path(path)
+    data = image_bytes(path, frame)
+    with atomic_write(_target(path)) as fh:
+        fh.write(data)
+
+
+def stage_image(outputs: Outputs, path: PathLike, frame: np.ndarray) -> None:
+    """`write_image` as one of a command's `Outputs`: encoded now, written and moved into place at its commit."""
+    check_output_path(path)
+    outputs.later(_target(path), image_bytes(path, frame), name=path)
+
+
+def image_bytes(path: PathLike, frame: np.ndarray) -> bytes:
+    """The bytes `write_image` writes to `path`: a PNG, or an .npy (numpy's format, no pickles).
+
+    Built in memory: numpy writes straight into a real file with C stdio, whose short write on a full
+    disk arrives as an OSError without an errno; written by Python, the same failure says ENOSPC or EFBIG.
+    """
     kind = output_kind(path)
-    name = os.fspath(path)
     arr = np.asarray(frame)
+    buffer = io.BytesIO()
     if kind == "png":
         if arr.dtype != np.uint8 or not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
             raise ValueError(f"PNG images must be [H, W, 3] or [H, W] uint8, got {arr.dtype} {arr.shape}")
-    elif kind != "npy":
-        raise UsageError(f"{name}: not a single-image output (use .png or .npy)")
-    if kind == "npy":
-        atomic_save_npy(_target(path), arr)
-        return
-    with atomic_write(_target(path)) as fh:
-        Image.fromarray(np.ascontiguousarray(arr)).save(fh, format="PNG")
+        Image.fromarray(np.ascontiguousarray(arr)).save(buffer, format="PNG")
+    elif kind == "npy":
+        np.save(buffer, arr, allow_pickle=False)
+    else:
+        raise UsageError(f"{os.fspath(path)}: not a single-image output (use .png or .npy)")
+    return buffer.getvalue()
 

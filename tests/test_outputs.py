@@ -1,7 +1,8 @@
-"""Where a command's outputs land, in real `interp` processes.
+"""Where a command's outputs land (-o, --sheet), in real `interp` processes.
 
-Each output is checked before any work, its folder writable for real. An output named by a symlink is
-written where the link points.
+Each output is checked before any work: never another output, never inside the -o frames folder, the
+folder writable for real. They are committed together at the end, so a failed run leaves every older
+output as it was. An output named by a symlink is written where the link points.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from interp_cli.errors import UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
 A = ROOT / "examples" / "demo_a.png"
@@ -69,6 +71,52 @@ def litter(folder: Path) -> list[str]:
     """Hidden names left anywhere under `folder` (a temp, a moved-aside folder), the run's cache aside."""
     return [p.relative_to(folder).as_posix() for p in folder.rglob(".*") if p.relative_to(folder).parts[0]
             not in (".cache", ".hf")]
+
+
+# --- --sheet ------------------------------------------------------------------------------------------
+
+
+def test_sheet_inside_the_frames_folder_or_on_the_output_is_refused(tmp_path):
+    code, err = interp(tmp_path, A, B, *MORPH, "-o", "fr/")
+    assert code == 0, err
+    before = tree(tmp_path)
+    for sheet in ("fr/frame_0000.png", "fr/sheet.png"):
+        line = refused(tmp_path, A, B, *MORPH, "-o", "fr/", "--sheet", sheet)
+        assert line == (f"interp: error: --sheet {sheet}: lies inside the -o frames folder fr/; put it elsewhere "
+                        "(a frames folder holds only its frames)")
+    line = refused(tmp_path, A, B, *MORPH, "-o", "s.png", "--sheet", "s.png")
+    assert "is also the -o output s.png" in line
+    assert tree(tmp_path) == before
+
+
+# --- all or nothing -----------------------------------------------------------------------------------
+
+
+def test_a_failed_sheet_leaves_the_older_output_and_sheet(tmp_path):
+    """The sheet not fitting must not leave a new video beside the old sheet: each is complete in its temp
+    before either is moved into place."""
+    args = [A, B, *MORPH, "--size", "128", "--sheet", "s.png", "-o", "out.gif"]
+    code, err = interp(tmp_path, *args)  # sizes first, to put the limit between the GIF and the sheet
+    assert code == 0, err
+    gif, sheet = (tmp_path / "out.gif").stat().st_size, (tmp_path / "s.png").stat().st_size
+    assert gif < sheet, (gif, sheet)
+    (tmp_path / "out.gif").write_bytes(b"older gif")
+    (tmp_path / "s.png").write_bytes(b"older sheet")
+    before = tree(tmp_path)
+    code, err = interp(tmp_path, *args, fsize=(gif + sheet) // 2)
+    assert code == 1 and err.strip() == ("interp: error: s.png: cannot write: file too large (a file-size limit "
+                                         "was reached); free some space or write elsewhere"), err
+    assert tree(tmp_path) == before and litter(tmp_path) == []
+
+
+@pytest.mark.parametrize("frames", [0, -3, 2.5])
+def test_sheet_frames_is_checked_before_anything_is_written(tmp_path, frames):
+    from interp_cli import pipeline
+
+    with pytest.raises(UsageError, match="sheet_frames must be"):
+        pipeline.morph([A, B], tmp_path / "out.gif", sheet=tmp_path / "s.png", sheet_frames=frames, weights="demo",
+                       steps=3, device="cpu", progress=False, log=lambda message: None)
+    assert os.listdir(tmp_path) == []
 
 
 # --- where outputs can go -----------------------------------------------------------------------------
