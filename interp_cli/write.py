@@ -168,15 +168,16 @@ def _foreign_entries(directory: Path) -> list[str]:
     return sorted(e.name for e in os.scandir(directory) if not (_FRAME_NAME.match(e.name) and e.is_file()))
 
 
-def check_output_path(path: PathLike) -> None:
+def check_output_path(path: PathLike, *, make_parents: bool = False) -> None:
     """Refuse an output path that could only fail after the heavy work: call this first.
 
     Checks the kind (suffix), that the parent directory exists, is a directory and is
     writable, and that an existing target can be replaced (a file is never replaced by a
     frames directory, and a directory is replaced only if it holds only frame_*.png files).
-    Writable is proven, not guessed from the mode bits: a temp is made and removed there (root passes
-    every permission check, yet cannot create a file in /proc or on a read-only mount), and the output
-    itself is not touched.
+    `make_parents`: the parent may be missing, to be made at the end (--save-aligned's folder); then
+    the nearest folder that exists must be writable. Writable is proven, not guessed from the mode
+    bits: a temp is made and removed there (root passes every permission check, yet cannot create a
+    file in /proc or on a read-only mount), and the output itself is not touched.
     """
     name = os.fspath(path)
     kind = output_kind(path)
@@ -187,13 +188,18 @@ def check_output_path(path: PathLike) -> None:
     too_long = too_long_name(target)
     if too_long is not None:  # else the checks below would fail with ENAMETOOLONG
         raise UsageError(f"{name}: {too_long}")
+    probe = target
+    if make_parents:
+        while not os.path.lexists(probe.parent) and probe.parent != probe.parent.parent:
+            probe = probe.parent  # the first missing folder: made by a later mkdir in the nearest one that exists
+        parent = probe.parent
     if not parent.exists():
         raise UsageError(f"{name}: directory '{parent}' does not exist")
     if not parent.is_dir():
         raise UsageError(f"{name}: '{parent}' is not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UsageError(f"{name}: directory '{parent}' is not writable")
-    _probe_writable(target, name, parent)
+    _probe_writable(probe, name, parent)
     if kind == "frames":
         if target.exists() and not target.is_dir():
             raise UsageError(f"{name}: exists and is not a directory")
@@ -682,9 +688,9 @@ def write_image(path: PathLike, frame: np.ndarray) -> None:
         fh.write(data)
 
 
-def stage_image(outputs: Outputs, path: PathLike, frame: np.ndarray) -> None:
+def stage_image(outputs: Outputs, path: PathLike, frame: np.ndarray, *, make_parents: bool = False) -> None:
     """`write_image` as one of a command's `Outputs`: encoded now, written and moved into place at its commit."""
-    check_output_path(path)
+    check_output_path(path, make_parents=make_parents)
     outputs.later(_target(path), image_bytes(path, frame), name=path)
 
 

@@ -1,8 +1,8 @@
-"""Where a command's outputs land (-o, --sheet), in real `interp` processes.
+"""Where a command's several outputs land (-o, --sheet, --save-aligned crops), in real `interp` processes.
 
-Each output is checked before any work: never another output, never inside the -o frames folder, the
-folder writable for real. They are committed together at the end, so a failed run leaves every older
-output as it was. An output named by a symlink is written where the link points.
+Each output is planned and checked before any work: never an input, never another output, never inside
+the -o frames folder, the folder writable for real. They are committed together at the end, so a failed
+run leaves every older output as it was. An output named by a symlink is written where the link points.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -73,6 +74,54 @@ def litter(folder: Path) -> list[str]:
             not in (".cache", ".hf")]
 
 
+# --- --save-aligned -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["same name", "symlink", "hard link", "encode"])
+def test_save_aligned_never_overwrites_an_input(tmp_path, how):
+    shutil.copy(A, tmp_path / "x.png")
+    shutil.copy(B, tmp_path / "photo.png")
+    if how == "same name":  # x.png's crop would be x_aligned.png, the other input
+        os.rename(tmp_path / "photo.png", tmp_path / "x_aligned.png")
+    elif how == "symlink":
+        (tmp_path / "x_aligned.png").symlink_to("photo.png")
+    elif how == "encode":  # its one input's crop would be the input itself, through a link
+        (tmp_path / "x_aligned.png").symlink_to("x.png")
+    else:
+        os.link(tmp_path / "photo.png", tmp_path / "x_aligned.png")
+    before = tree(tmp_path)
+    second = "x_aligned.png" if how == "same name" else "photo.png"
+    command = (["encode", "x.png", "-o", "x.npy"] if how == "encode" else ["x.png", second, "-o", "m.gif"])
+    line = refused(tmp_path, *command, "--weights", "demo", "-q", "--save-aligned", ".")
+    assert "--save-aligned" in line and "input" in line, line
+    assert tree(tmp_path) == before
+
+
+def test_save_aligned_numbers_inputs_that_share_a_name(tmp_path):
+    for folder, photo in (("p", A), ("q", B)):
+        (tmp_path / folder).mkdir()
+        shutil.copy(photo, tmp_path / folder / "face.png")
+    code, err = interp(tmp_path, "p/face.png", "q/face.png", *MORPH, "--save-aligned", "crops/new", "-o", "m.gif")
+    assert code == 0, err
+    crops = sorted((tmp_path / "crops/new").iterdir())
+    assert [p.name for p in crops] == ["face_aligned_1.png", "face_aligned_2.png"]
+    # the demo model takes its inputs as they are: each crop is its own input's picture
+    for crop, photo in zip(crops, (A, B)):
+        assert (Image.open(crop).convert("RGB").tobytes() == Image.open(photo).convert("RGB").tobytes())
+
+
+def test_save_aligned_into_the_frames_folder_is_refused_before_any_work(tmp_path):
+    line = refused(tmp_path, A, B, *MORPH, "-o", "fr/", "--save-aligned", "fr")
+    assert "inside the -o frames folder fr/" in line, line
+    assert tree(tmp_path) == {} and not (tmp_path / "fr").exists()
+    code, err = interp(tmp_path, A, B, *MORPH, "-o", "fr/")  # the folder is still the frames' own
+    assert code == 0, err
+    before = tree(tmp_path)
+    refused(tmp_path, A, B, *MORPH, "-o", "fr/", "--save-aligned", "fr/sub")
+    refused(tmp_path, A, B, *MORPH, "-o", "demo_a_aligned.png", "--save-aligned", ".")  # a crop is -o
+    assert tree(tmp_path) == before
+
+
 # --- --sheet ------------------------------------------------------------------------------------------
 
 
@@ -92,16 +141,17 @@ def test_sheet_inside_the_frames_folder_or_on_the_output_is_refused(tmp_path):
 # --- all or nothing -----------------------------------------------------------------------------------
 
 
-def test_a_failed_sheet_leaves_the_older_output_and_sheet(tmp_path):
-    """The sheet not fitting must not leave a new video beside the old sheet: each is complete in its temp
-    before either is moved into place."""
-    args = [A, B, *MORPH, "--size", "128", "--sheet", "s.png", "-o", "out.gif"]
+def test_a_failed_sheet_leaves_the_older_output_sheet_and_crops(tmp_path):
+    """The sheet (or a crop) not fitting must not leave a new video beside the old sheet: each is complete in
+    its temp before any is moved into place."""
+    args = [A, B, *MORPH, "--size", "128", "--sheet", "s.png", "--save-aligned", "crops", "-o", "out.gif"]
     code, err = interp(tmp_path, *args)  # sizes first, to put the limit between the GIF and the sheet
     assert code == 0, err
     gif, sheet = (tmp_path / "out.gif").stat().st_size, (tmp_path / "s.png").stat().st_size
     assert gif < sheet, (gif, sheet)
     (tmp_path / "out.gif").write_bytes(b"older gif")
     (tmp_path / "s.png").write_bytes(b"older sheet")
+    (tmp_path / "crops/demo_a_aligned.png").write_bytes(b"older crop")
     before = tree(tmp_path)
     code, err = interp(tmp_path, *args, fsize=(gif + sheet) // 2)
     assert code == 1 and err.strip() == ("interp: error: s.png: cannot write: file too large (a file-size limit "
@@ -146,4 +196,6 @@ def test_outputs_named_by_symlinks_are_written_where_they_point(tmp_path):
 def test_a_folder_where_nothing_can_be_made_is_refused_before_any_work(tmp_path):
     line = refused(tmp_path, A, B, *MORPH, "-o", "/proc/x.gif")
     assert line.startswith("interp: error: /proc/x.gif: cannot write in directory '/proc'"), line
+    line = refused(tmp_path, "encode", A, "--weights", "demo", "-o", "a.npy", "--save-aligned", "/proc/crops")
+    assert line.startswith("interp: error: --save-aligned /proc/crops: "), line
     assert tree(tmp_path) == {}
