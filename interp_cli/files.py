@@ -6,6 +6,10 @@
     tmp = new_temp("out.mp4")                    # for writers that need a path (ffmpeg), or
     tmp = new_temp("frames", directory=True)     # a directory built in place of a frames folder
     commit(tmp, "out.mp4")  /  discard(tmp)      # ... then move it into place, or drop it (both unlock it)
+    with Outputs() as outputs:                   # several outputs of one command, moved into place together:
+        outputs.later("sheet.png", data)         # bytes written to a temp only at commit(), or
+        outputs.add(writer)                      # anything finished in its temp, with commit() and abort()
+        outputs.commit()                         # every temp complete first, then the renames; else none
     claim_temp("frames", "old", directory=True, create=False)  # a locked name to move something aside to
     clean_stale_temps(directory)                 # done by new_temp; removes only dead writers' temps
     cache_dir() -> Path                          # $INTERP_CACHE_DIR, $XDG_CACHE_HOME/interp, ~/.cache/interp
@@ -239,6 +243,126 @@ def atomic_write(target: PathLike, mode: str = "wb", *, encoding: str | None = N
     except BaseException:
         discard(tmp)
         raise
+
+
+class StagedFile:
+    """A temp file, complete and flushed, waiting to be moved over `target` (`commit`) or dropped (`abort`)."""
+
+    def __init__(self, target: PathLike, data, name: PathLike | None = None):
+        self.target = Path(os.fspath(target))
+        self.name = os.fspath(name) if name is not None else os.fspath(target)
+        self._tmp = new_temp(self.target)
+        try:
+            with open(self._tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as err:
+            discard(self._tmp)
+            raise environment_error(err, self.name) from None
+        except BaseException:
+            discard(self._tmp)
+            raise
+
+    def commit(self) -> None:
+        if self._tmp is None:
+            return
+        try:
+            commit(self._tmp, self.target)
+        except OSError as err:
+            raise environment_error(err, self.name) from None
+        self._tmp = None
+
+    def abort(self) -> None:
+        discard(self._tmp)
+        self._tmp = None
+
+
+class Outputs:
+    """The outputs of one command (a morph, its --sheet, its --save-aligned crops), moved into place together.
+
+    Each output is first made complete in its own temp; only when all of them are does `commit` rename
+    them into place, one after another. So a failure while any of them is being written (a full disk
+    on the sheet after the video is done) leaves every older output as it was, not a new video beside
+    an old sheet. Leaving the `with` block by an exception (or calling `abort`) drops every temp, and
+    the folders `commit` made for `later` outputs. Only a failing rename itself, after the temps are
+    all complete, can leave some outputs new and others old.
+    """
+
+    def __init__(self):
+        self._later: list[tuple[Path, bytes, str]] = []
+        self._ready: list = []  # things with commit() and abort(): StagedFile, a finished FrameWriter
+
+    def later(self, target: PathLike, data: bytes, name: PathLike | None = None) -> None:
+        """Write `data` to `target` at `commit` (its folders created then). Kept in memory until then:
+        for small outputs (a contact sheet, aligned crops), so nothing reaches the disk before the end."""
+        self._later.append((Path(os.fspath(target)), bytes(data), os.fspath(name if name is not None else target)))
+
+    def add(self, finished) -> None:
+        """An output already complete in its temp, moved into place by its own `commit()` (or `abort()`ed)."""
+        self._ready.append(finished)
+
+    def commit(self) -> None:
+        made: list[Path] = []
+        try:
+            for target, data, name in self._later:
+                made.extend(_make_folders(target.parent, name))
+                self._ready.append(StagedFile(target, data, name))
+            self._later = []
+            while self._ready:
+                self._ready[0].commit()
+                self._ready.pop(0)
+        except BaseException:
+            self.abort()
+            for folder in reversed(made):  # only the ones made here, and only while still empty
+                try:
+                    folder.rmdir()
+                except OSError:
+                    pass
+            raise
+
+    def abort(self) -> None:
+        """Drop every output not yet committed. Never raises."""
+        self._later = []
+        ready, self._ready = self._ready, []
+        for item in ready:
+            try:
+                item.abort()
+            except Exception:  # pragma: no cover - aborts do not raise; the first error is the one reported
+                pass
+
+    def __enter__(self) -> Outputs:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is not None:
+            self.abort()
+        return False
+
+
+def _make_folders(folder: Path, name: str) -> list[Path]:
+    """Create `folder` and its missing parents; the ones created, outermost first."""
+    missing = []
+    while not os.path.isdir(folder) and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    made = []
+    for path in reversed(missing):
+        try:
+            os.mkdir(path)
+        except FileExistsError:  # another run made it meanwhile: theirs, not ours to remove
+            if not os.path.isdir(path):
+                raise UsageError(f"{name}: '{path}' is not a directory") from None
+            continue
+        except OSError as err:
+            for done in reversed(made):
+                try:
+                    done.rmdir()
+                except OSError:
+                    pass
+            raise environment_error(err, name) from None
+        made.append(path)
+    return made
 
 
 def atomic_save_npy(target: PathLike, array) -> None:

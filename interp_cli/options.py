@@ -143,7 +143,10 @@ def tune_option(f):
              f"minutes, more on a busy machine.  e.g. interp a.jpg b.jpg --tune")(f)
 
 
-def save_aligned_option(f, help="Also save the crops the encoder saw (NAME_aligned.png) in DIR."):
+def save_aligned_option(f, help="Also save the crops the encoder saw in DIR (made if missing), as NAME_aligned.png; "
+                                "inputs that share a NAME get their place among the inputs: NAME_aligned_1.png, "
+                                "NAME_aligned_2.png. Saved at the end with the output; a crop that would replace "
+                                "an input or another output, or land in a frames folder, is refused at once."):
     return click.option("--save-aligned", type=click.Path(file_okay=False), default=None, metavar="DIR",
                         help=help)(f)
 

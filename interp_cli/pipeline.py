@@ -14,7 +14,7 @@ import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ import torch
 from interp_cli import blend, likeness, progress as progress_bars, refine, tune as tuning, write
 from interp_cli.cache import LatentCache, array_digest, cache_key, image_digest
 from interp_cli.errors import InterpError, NoFaceError, UsageError
-from interp_cli.files import check_input_file, environment_error, refuse_overwriting_inputs
+from interp_cli.files import Outputs, check_input_file, environment_error, refuse_overwriting_inputs
 from interp_cli.images import load_image
 from interp_cli.manifest import BatchPlan, Shard, plan_batch
 from interp_cli.npy import read_npy
@@ -60,7 +60,10 @@ class EncodeSettings:
 
     align: bool | None = None        # None: align when the model expects aligned faces and alignment is installed
     face: int | None = None          # which face when several are found (0-based, left to right); None = largest
-    save_aligned: Path | None = None  # directory to save what the encoder saw
+    save_aligned: Path | None = None  # directory to save what the encoder saw (as NAME_aligned.png)
+    aligned_as: Path | None = None   # this input's crop file, as `plan_aligned` named it (else in save_aligned)
+    # The command's outputs: the crop waits there to be moved into place with them (else it is written at once).
+    outputs: Outputs | None = field(default=None, compare=False, repr=False)
     refine: int = 0                  # latent optimisation steps after e4e (0 = pure e4e)
     refine_loss: str = "l2+lap"
     seed: int = 0
@@ -183,9 +186,14 @@ class Session:
                 self.log(f"{path.name}: {aligned.n_faces} faces found, using face {aligned.face_index} "
                          f"(numbered left to right from 0; {how})")
             image = aligned.image
-        if settings.save_aligned is not None:
-            settings.save_aligned.mkdir(parents=True, exist_ok=True)
-            write.write_image(settings.save_aligned / f"{path.stem}_aligned.png", np.asarray(image.convert("RGB")))
+        if settings.aligned_as is not None or settings.save_aligned is not None:
+            crop = np.asarray(image.convert("RGB"))
+            target = settings.aligned_as or settings.save_aligned / f"{path.stem}_aligned.png"
+            if settings.outputs is not None:
+                write.stage_image(settings.outputs, target, crop, make_parents=True)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                write.write_image(target, crop)
         return image, aligned
 
     def encode_path(self, path: str | os.PathLike, settings: EncodeSettings | None = None) -> np.ndarray:
@@ -364,6 +372,41 @@ def _check_inputs(inputs: Sequence[str | os.PathLike], outputs: Sequence[str | o
     return paths
 
 
+ALIGNED_NAMES = ("NAME_aligned.png; inputs that share a NAME are told apart by their place among the inputs: "
+                 "NAME_aligned_1.png, NAME_aligned_2.png")
+
+
+def plan_aligned(paths: Sequence[Path], save_aligned: str | os.PathLike | None,
+                 outputs: Sequence[tuple[str, str | os.PathLike | None]] = ()) -> list[Path | None]:
+    """Where `--save-aligned DIR` saves each input's crop (None for a `.npy` code, which has none), checked
+    before any work as an output is: never an input (symlinks and hard links too), never one of the
+    command's `outputs` ((option, path) pairs) nor inside its frames folder, one name per crop, and a
+    folder that is writable or can be made. See ALIGNED_NAMES for the names."""
+    if save_aligned is None:
+        write.refuse_clashes(outputs)
+        return [None] * len(paths)
+    folder = Path(save_aligned)
+    if os.path.lexists(folder) and not folder.is_dir():
+        raise UsageError(f"--save-aligned {save_aligned}: exists and is not a directory")
+    photos = [i for i, path in enumerate(paths) if path.suffix.lower() != ".npy"]
+    stems = [paths[i].stem for i in photos]
+    # Two crops under one name would leave only the last: number them rather than lose one (the same
+    # photo twice may well be two faces, --face 0,1, so it is not refused).
+    names = {i: f"{paths[i].stem}_aligned.png" if stems.count(paths[i].stem) == 1
+             else f"{paths[i].stem}_aligned_{i + 1}.png" for i in photos}
+    targets: list[Path | None] = [folder / names[i] if i in names else None for i in range(len(paths))]
+    planned = [t for t in targets if t is not None]
+    for target in planned:
+        shown = f"--save-aligned {save_aligned}"
+        try:
+            write.check_output_path(target, make_parents=True)
+            refuse_overwriting_inputs(paths, [target])
+        except UsageError as err:
+            raise UsageError(f"{shown}: {err}") from None
+    write.refuse_clashes([*outputs, *(("--save-aligned", t) for t in planned)])
+    return targets
+
+
 def _frame_plan(paths: Sequence[Path], *, steps, loop, pingpong, hold, ease, interp, batch_size, truncation, refine,
                 size, noise) -> list:
     """Check the options that decide a morph's frames (`morph` and `morph_frames` alike); the frame plan."""
@@ -449,6 +492,8 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         if write.output_kind(sheet, "the contact sheet is a .png file") != "png":
             raise UsageError(f"--sheet {sheet}: the contact sheet is a .png file")
         write.check_output_path(sheet)
+    _check_number("sheet_frames", sheet_frames, low=1, integer=True)  # no option: a Python caller's argument
+    aligned = plan_aligned(paths, save_aligned, [("-o", output), ("--sheet", sheet)])  # -o and --sheet apart too
     _check_number("--fps", fps, low=0.1, high=240)
     _check_number("--quality", quality, low=0, high=10, integer=True)
     tune = _tune_steps(tune, "--tune")
@@ -460,25 +505,27 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
 
     own_session = session is None
     session = session or Session(weights, device, log=log, progress=progress, precision=precision)
-    settings = _input_settings(paths, EncodeSettings(
-        align=align, refine=refine, refine_loss=refine_loss, seed=seed, cache=cache,
-        save_aligned=Path(save_aligned) if save_aligned else None), face, backdrop_index)
-    mask = blend.parse_layers(layers, session.model.n_latent)
-    t_encode = time.perf_counter()
-    encoded = _encode_for_morph(session, paths, settings, backdrop_index)
-    codes = np.stack([code for code, _, _ in encoded])
-    encode_seconds = time.perf_counter() - t_encode
-    if own_session:
-        session.release_encoder()  # rendering (and tuning) never needs it: give its memory back first
-    targets = [target for _, _, target in encoded]
-    with _tuned(session, codes, targets, tune, noise=noise, seed=seed, cache=cache, log=log) as tuned:
-        return _render_and_write(session, paths, output, kind, sheet, codes, encoded, targets, plan, mask, tuned,
-                                 started=started, encode_seconds=encode_seconds, fps=fps, quality=quality,
-                                 batch_size=batch_size, noise=noise, seed=seed, truncation=truncation,
-                                 interp=interp, sheet_frames=sheet_frames, size=size, paste=paste,
-                                 backdrop_index=backdrop_index, match_colour=match_colour, settings=settings,
-                                 cache=cache, progress=progress,
-                                 refine=refine)
+    # The output, the sheet and the crops are each complete in a temp before any of them is moved into
+    # place: a failure on any one (a full disk on the sheet) leaves all the older ones as they were.
+    with Outputs() as outputs:
+        settings = [replace(these, aligned_as=aligned[i], outputs=outputs) for i, these in enumerate(_input_settings(
+            paths, EncodeSettings(align=align, refine=refine, refine_loss=refine_loss, seed=seed, cache=cache),
+            face, backdrop_index))]
+        mask = blend.parse_layers(layers, session.model.n_latent)
+        t_encode = time.perf_counter()
+        encoded = _encode_for_morph(session, paths, settings, backdrop_index)
+        codes = np.stack([code for code, _, _ in encoded])
+        encode_seconds = time.perf_counter() - t_encode
+        if own_session:
+            session.release_encoder()  # rendering (and tuning) never needs it: give its memory back first
+        targets = [target for _, _, target in encoded]
+        with _tuned(session, codes, targets, tune, noise=noise, seed=seed, cache=cache, log=log) as tuned:
+            return _render_and_write(session, paths, output, kind, sheet, codes, encoded, targets, plan, mask, tuned,
+                                     outputs, started=started, encode_seconds=encode_seconds, fps=fps,
+                                     quality=quality, batch_size=batch_size, noise=noise, seed=seed,
+                                     truncation=truncation, interp=interp, sheet_frames=sheet_frames, size=size,
+                                     paste=paste, backdrop_index=backdrop_index, match_colour=match_colour,
+                                     settings=settings, cache=cache, progress=progress, refine=refine)
 
 
 @contextmanager
@@ -505,11 +552,12 @@ def _tune_steps(value: int | bool, name: str) -> int:
     return steps
 
 
-def _render_and_write(session: Session, paths, output, kind, sheet, codes, encoded, targets, plan, mask, tuned, *,
-                      started, encode_seconds, fps, quality, batch_size, noise, seed, truncation, interp,
-                      sheet_frames, size, paste, backdrop_index, match_colour, settings, cache, progress,
-                      refine) -> dict:
-    """`morph` once the codes exist: render (with the tuned generator, if any), write, report, summarise."""
+def _render_and_write(session: Session, paths, output, kind, sheet, codes, encoded, targets, plan, mask, tuned,
+                      outputs: Outputs, *, started, encode_seconds, fps, quality, batch_size, noise, seed,
+                      truncation, interp, sheet_frames, size, paste, backdrop_index, match_colour, settings, cache,
+                      progress, refine) -> dict:
+    """`morph` once the codes exist: render (with the tuned generator, if any), write, report, summarise.
+    Every output joins `outputs` complete, and they are committed together at the end."""
     # The likeness report measures the morph's own frames of each photo's code (its reconstruction),
     # at the generator's resolution, instead of rendering them again: only when they are drawn as
     # `interp render` draws a code (const noise, no truncation); the rest are rendered after the morph.
@@ -560,6 +608,8 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
                 if kind == "html":  # a page shows the report beside its slider: measured before it closes
                     reconstruction = report()
                     writer.report(reconstruction)
+                writer.finish()  # complete in its temp; moved into place with the sheet and crops, below
+                outputs.add(writer)
             size = writer.written_size or size  # what a player will show: an MP4 pads odd sizes to even
     render_seconds = time.perf_counter() - t_render - likeness_seconds
     if reconstruction is None:
@@ -568,8 +618,9 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
         tile = (kept[0].shape[1], kept[0].shape[0])
         sheet_inputs = [_input_thumbnail(session, p, these, tile, photo=paste) for p, these in zip(paths, settings)]
         sheet_image = contact_sheet(kept, sheet_inputs)
-        write.write_image(output if kind == "png" else sheet, sheet_image)
+        write.stage_image(outputs, output if kind == "png" else sheet, sheet_image)
         sheet_summary = {"frames": len(kept), "width": sheet_image.shape[1], "height": sheet_image.shape[0]}
+    outputs.commit()
 
     timings = {"load": round(session.load_seconds, 3), "encode": round(encode_seconds, 3),
                **({"tune": tuned["seconds"]} if tuned else {}),
@@ -812,14 +863,17 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     if write.output_kind(output, "codes are written as .npy") != "npy":
         raise UsageError(f"{output}: codes are written as .npy")
     write.check_output_path(output)
+    aligned = plan_aligned([path], save_aligned, [("-o", output)])
     _check_number("--refine", refine, low=0, integer=True)
     session = Session(weights, device, log=log, progress=progress)
-    settings = _input_settings([path], EncodeSettings(align=align, refine=refine, refine_loss=refine_loss, seed=seed,
-                               cache=cache, save_aligned=Path(save_aligned) if save_aligned else None), face)
-    code, _, target = session.encode_inputs([path], settings)[0]
-    reconstruction = session.likeness([path], code[None], [target], refined=refine,
-                                      suggest_tune=False)  # encode has no --tune
-    write.write_image(output, code)
+    with Outputs() as outputs:  # the code and the crop, moved into place together at the end
+        settings = [replace(these, aligned_as=aligned[0], outputs=outputs) for these in _input_settings(
+            [path], EncodeSettings(align=align, refine=refine, refine_loss=refine_loss, seed=seed, cache=cache), face)]
+        code, _, target = session.encode_inputs([path], settings)[0]
+        reconstruction = session.likeness([path], code[None], [target], refined=refine,
+                                          suggest_tune=False)  # encode has no --tune
+        write.stage_image(outputs, output, code)
+        outputs.commit()
     return {"output": str(output), "shape": list(code.shape), "weights": {"id": session.weights.id},
             "device": str(session.device), "reconstruction": reconstruction}
 

@@ -11,7 +11,9 @@ Atomicity (the habits live in `interp_cli.files`): every output is first written
 temporary name in the target's own directory (`.out.tmp-<host>-<pid>-<token>.mp4`, a
 `.frames.tmp-...` directory), flushed to disk, and renamed into place only once it is complete.
 An error or Ctrl-C (the context manager aborts on any exception, KeyboardInterrupt included)
-removes the temporary and never touches an existing target. Only a hard kill (SIGKILL, power
+removes the temporary and never touches an existing target. An output named by a symlink is written
+where the link points (see `_target`). A writer can also `finish()` (complete in its temp) and be
+committed later, with a command's other outputs (`interp_cli.files.Outputs`). Only a hard kill (SIGKILL, power
 loss) can leave a temp behind, and the next run writing into that directory removes it. A full
 disk or a file-size limit is one line naming the output (exit 1), never a crash.
 
@@ -52,6 +54,7 @@ import signal
 import struct
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Optional, Union
@@ -60,7 +63,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import InterpError, UsageError
-from .files import (atomic_save_npy, atomic_write, claim_temp, commit, discard, environment_error, new_temp,
+from .files import (Outputs, atomic_write, claim_temp, commit, discard, environment_error, new_temp,
                     too_long_name)
 from .stops import deferred
 
@@ -120,8 +123,44 @@ def refuse_suffixless(text: str) -> None:
 
 
 def _target(path: PathLike) -> Path:
-    # Path() drops a trailing slash, so "out/frames/" and "out/frames" are the same target.
-    return Path(os.fspath(path))
+    """Where `path` is written. Path() drops a trailing slash, so "out/frames/" and "out/frames" are one target.
+
+    An output named by a symlink is written where the link points (a link to a folder gets the frames,
+    a link to a file the new file) and the link stays, as `cp` and a shell's `>` write through one, and
+    as `interp batch` places its rows; renaming over the link itself would leave it replaced and its
+    target old. The temp then lies beside the real target, so the final rename stays on one file system.
+    """
+    target = Path(os.fspath(path))
+    if os.path.islink(target):  # False, not an error, for a name too long to look up: refused later, with words
+        target = Path(os.path.realpath(target))
+    return target
+
+
+def real_path(path: PathLike) -> Path:
+    """The absolute path `path` lands on, symlinks resolved (also for a name that does not exist yet)."""
+    return Path(os.path.realpath(os.fspath(path)))
+
+
+def refuse_clashes(outputs: Sequence[tuple[str, Optional[PathLike]]]) -> None:
+    """UsageError if two of a command's outputs, given as (option, path) with None for one not asked for,
+    land on one file, or one lies inside the other (a --sheet or a --save-aligned crop inside the -o frames
+    folder): the later rename would replace the earlier output, or leave a folder that the next run with
+    the same -o refuses as holding other files. Checked before any work."""
+    named = [(option, path, real_path(path)) for option, path in outputs if path is not None]
+    for i, (option, path, real) in enumerate(named):
+        for other_option, other, other_real in named[:i]:
+            shown = f"{option} {os.fspath(path)}"
+            if real == other_real:
+                raise UsageError(f"{shown}: is also the {other_option} output {os.fspath(other)}; "
+                                 "give each output its own name")
+            for inner, outer, outer_option, outer_path in ((real, other_real, other_option, other),
+                                                           (other_real, real, option, path)):
+                if outer in inner.parents:
+                    frames = output_kind(outer_path) == "frames"
+                    what, why = (("frames folder", "a frames folder holds only its frames") if frames
+                                 else ("output", "that name is a file"))
+                    raise UsageError(f"{shown}: lies inside the {outer_option} {what} {os.fspath(outer_path)}; "
+                                     f"put it elsewhere ({why})")
 
 
 def _foreign_entries(directory: Path) -> list[str]:
@@ -129,26 +168,38 @@ def _foreign_entries(directory: Path) -> list[str]:
     return sorted(e.name for e in os.scandir(directory) if not (_FRAME_NAME.match(e.name) and e.is_file()))
 
 
-def check_output_path(path: PathLike) -> None:
+def check_output_path(path: PathLike, *, make_parents: bool = False) -> None:
     """Refuse an output path that could only fail after the heavy work: call this first.
 
     Checks the kind (suffix), that the parent directory exists, is a directory and is
     writable, and that an existing target can be replaced (a file is never replaced by a
     frames directory, and a directory is replaced only if it holds only frame_*.png files).
+    `make_parents`: the parent may be missing, to be made at the end (--save-aligned's folder); then
+    the nearest folder that exists must be writable. Writable is proven, not guessed from the mode
+    bits: a temp is made and removed there (root passes every permission check, yet cannot create a
+    file in /proc or on a read-only mount), and the output itself is not touched.
     """
     name = os.fspath(path)
     kind = output_kind(path)
     target = _target(path)
+    if os.path.islink(target):  # still a link after resolving: one that loops
+        raise UsageError(f"{name}: is a symlink that leads nowhere (a loop)")
     parent = target.parent
     too_long = too_long_name(target)
     if too_long is not None:  # else the checks below would fail with ENAMETOOLONG
         raise UsageError(f"{name}: {too_long}")
+    probe = target
+    if make_parents:
+        while not os.path.lexists(probe.parent) and probe.parent != probe.parent.parent:
+            probe = probe.parent  # the first missing folder: made by a later mkdir in the nearest one that exists
+        parent = probe.parent
     if not parent.exists():
         raise UsageError(f"{name}: directory '{parent}' does not exist")
     if not parent.is_dir():
         raise UsageError(f"{name}: '{parent}' is not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UsageError(f"{name}: directory '{parent}' is not writable")
+    _probe_writable(probe, name, parent)
     if kind == "frames":
         if target.exists() and not target.is_dir():
             raise UsageError(f"{name}: exists and is not a directory")
@@ -163,6 +214,15 @@ def check_output_path(path: PathLike) -> None:
                 )
     elif target.is_dir():  # unreachable through output_kind, kept as a guard for symlinks etc.
         raise UsageError(f"{name}: is a directory")
+
+
+def _probe_writable(target: Path, name: str, parent: Path) -> None:
+    """Make and remove a temp beside `target` (a name of the temp pattern, so a hard kill's leftover is swept)."""
+    try:
+        discard(claim_temp(target))
+    except OSError as err:
+        raise UsageError(f"{name}: cannot write in directory '{parent}' ({(err.strerror or str(err)).lower()})") \
+            from None
 
 
 # --- quality / fps --------------------------------------------------------------------------------
@@ -230,8 +290,10 @@ class FrameWriter:
             raise environment_error(err, self.name) from None
         self.frames_written += 1
 
-    def close(self) -> None:
-        """Finish the output and move it into place. On any failure: abort, then re-raise."""
+    def finish(self) -> None:
+        """Complete the output in its temp, not yet in place: `commit` moves it there (with a command's
+        other outputs, `interp_cli.files.Outputs`), `abort` drops it. Inside `with`, leaving the block
+        then commits nothing: whoever called finish() commits. On any failure: abort, then re-raise."""
         if self._state != "open":
             return
         try:
@@ -239,6 +301,19 @@ class FrameWriter:
                 raise InterpError(f"{self.name}: no frames were written")
             try:
                 self._finish()
+            except OSError as err:
+                raise environment_error(err, self.name) from None
+        except BaseException:
+            self.abort()
+            raise
+        self._state = "finished"
+
+    def commit(self) -> None:
+        """Move the finished output into place (`finish` first). On any failure: abort, then re-raise."""
+        if self._state != "finished":
+            raise ValueError(f"{self.name}: writer is {self._state}, not finished")
+        try:
+            try:
                 self._commit()
             except OSError as err:
                 raise environment_error(err, self.name) from None
@@ -247,9 +322,16 @@ class FrameWriter:
             raise
         self._state = "closed"
 
+    def close(self) -> None:
+        """Finish the output and move it into place. On any failure: abort, then re-raise."""
+        if self._state != "open":
+            return
+        self.finish()
+        self.commit()
+
     def abort(self) -> None:
         """Drop everything written so far; an existing target is left untouched. Never raises."""
-        if self._state != "open":
+        if self._state not in ("open", "finished"):
             return
         self._state = "aborted"
         with deferred():  # quick (ffmpeg is killed, not waited for to finish): a second stop waits for it
@@ -601,17 +683,33 @@ def write_image(path: PathLike, frame: np.ndarray) -> None:
     The .npy branch saves the array as given (e.g. float32 codes or renders) for exact reuse.
     """
     check_output_path(path)
+    data = image_bytes(path, frame)
+    with atomic_write(_target(path)) as fh:
+        fh.write(data)
+
+
+def stage_image(outputs: Outputs, path: PathLike, frame: np.ndarray, *, make_parents: bool = False) -> None:
+    """`write_image` as one of a command's `Outputs`: encoded now, written and moved into place at its commit."""
+    check_output_path(path, make_parents=make_parents)
+    outputs.later(_target(path), image_bytes(path, frame), name=path)
+
+
+def image_bytes(path: PathLike, frame: np.ndarray) -> bytes:
+    """The bytes `write_image` writes to `path`: a PNG, or an .npy (numpy's format, no pickles).
+
+    Built in memory: numpy writes straight into a real file with C stdio, whose short write on a full
+    disk arrives as an OSError without an errno; written by Python, the same failure says ENOSPC or EFBIG.
+    """
     kind = output_kind(path)
-    name = os.fspath(path)
     arr = np.asarray(frame)
+    buffer = io.BytesIO()
     if kind == "png":
         if arr.dtype != np.uint8 or not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
             raise ValueError(f"PNG images must be [H, W, 3] or [H, W] uint8, got {arr.dtype} {arr.shape}")
-    elif kind != "npy":
-        raise UsageError(f"{name}: not a single-image output (use .png or .npy)")
-    if kind == "npy":
-        atomic_save_npy(_target(path), arr)
-        return
-    with atomic_write(_target(path)) as fh:
-        Image.fromarray(np.ascontiguousarray(arr)).save(fh, format="PNG")
+        Image.fromarray(np.ascontiguousarray(arr)).save(buffer, format="PNG")
+    elif kind == "npy":
+        np.save(buffer, arr, allow_pickle=False)
+    else:
+        raise UsageError(f"{os.fspath(path)}: not a single-image output (use .png or .npy)")
+    return buffer.getvalue()
 

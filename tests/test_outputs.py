@@ -1,0 +1,201 @@
+"""Where a command's several outputs land (-o, --sheet, --save-aligned crops), in real `interp` processes.
+
+Each output is planned and checked before any work: never an input, never another output, never inside
+the -o frames folder, the folder writable for real. They are committed together at the end, so a failed
+run leaves every older output as it was. An output named by a symlink is written where the link points.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from interp_cli.errors import UsageError
+
+ROOT = Path(__file__).resolve().parent.parent
+A = ROOT / "examples" / "demo_a.png"
+B = ROOT / "examples" / "demo_b.png"
+MORPH = ["--weights", "demo", "--steps", "3", "--device", "cpu", "-q"]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INTERP_", "HF_"))}
+    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / ".hf"), INTERP_CACHE_DIR=str(tmp_path / ".cache"),
+               PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1")
+    return env
+
+
+def interp(tmp_path: Path, *args, fsize: int | None = None) -> tuple[int, str]:
+    """`interp ARGS` run in `tmp_path`: (exit code, stderr). `fsize` limits every file it writes (as a full disk)."""
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+
+    proc = subprocess.run([sys.executable, "-m", "interp_cli", *map(str, args)], cwd=tmp_path, env=_env(tmp_path),
+                          capture_output=True, text=True, timeout=240, preexec_fn=limit_file_size if fsize else None)
+    return proc.returncode, proc.stderr
+
+
+def refused(tmp_path: Path, *args) -> str:
+    """Run a command that must be refused as a usage error: its one stderr line."""
+    code, err = interp(tmp_path, *args)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("interp: error: "), (code, err)
+    return lines[0]
+
+
+def tree(folder: Path) -> dict[str, str]:
+    """Every file under `folder` (but the run's cache) with a digest of its bytes, links as links."""
+    found = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if rel.startswith((".cache", ".hf")):
+            continue
+        if path.is_symlink():
+            found[rel] = f"-> {os.readlink(path)}"
+        elif path.is_file():
+            found[rel] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return found
+
+
+def litter(folder: Path) -> list[str]:
+    """Hidden names left anywhere under `folder` (a temp, a moved-aside folder), the run's cache aside."""
+    return [p.relative_to(folder).as_posix() for p in folder.rglob(".*") if p.relative_to(folder).parts[0]
+            not in (".cache", ".hf")]
+
+
+# --- --save-aligned -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["same name", "symlink", "hard link", "encode"])
+def test_save_aligned_never_overwrites_an_input(tmp_path, how):
+    shutil.copy(A, tmp_path / "x.png")
+    shutil.copy(B, tmp_path / "photo.png")
+    if how == "same name":  # x.png's crop would be x_aligned.png, the other input
+        os.rename(tmp_path / "photo.png", tmp_path / "x_aligned.png")
+    elif how == "symlink":
+        (tmp_path / "x_aligned.png").symlink_to("photo.png")
+    elif how == "encode":  # its one input's crop would be the input itself, through a link
+        (tmp_path / "x_aligned.png").symlink_to("x.png")
+    else:
+        os.link(tmp_path / "photo.png", tmp_path / "x_aligned.png")
+    before = tree(tmp_path)
+    second = "x_aligned.png" if how == "same name" else "photo.png"
+    command = (["encode", "x.png", "-o", "x.npy"] if how == "encode" else ["x.png", second, "-o", "m.gif"])
+    line = refused(tmp_path, *command, "--weights", "demo", "-q", "--save-aligned", ".")
+    assert "--save-aligned" in line and "input" in line, line
+    assert tree(tmp_path) == before
+
+
+def test_save_aligned_numbers_inputs_that_share_a_name(tmp_path):
+    for folder, photo in (("p", A), ("q", B)):
+        (tmp_path / folder).mkdir()
+        shutil.copy(photo, tmp_path / folder / "face.png")
+    code, err = interp(tmp_path, "p/face.png", "q/face.png", *MORPH, "--save-aligned", "crops/new", "-o", "m.gif")
+    assert code == 0, err
+    crops = sorted((tmp_path / "crops/new").iterdir())
+    assert [p.name for p in crops] == ["face_aligned_1.png", "face_aligned_2.png"]
+    # the demo model takes its inputs as they are: each crop is its own input's picture
+    for crop, photo in zip(crops, (A, B)):
+        assert (Image.open(crop).convert("RGB").tobytes() == Image.open(photo).convert("RGB").tobytes())
+
+
+def test_save_aligned_into_the_frames_folder_is_refused_before_any_work(tmp_path):
+    line = refused(tmp_path, A, B, *MORPH, "-o", "fr/", "--save-aligned", "fr")
+    assert "inside the -o frames folder fr/" in line, line
+    assert tree(tmp_path) == {} and not (tmp_path / "fr").exists()
+    code, err = interp(tmp_path, A, B, *MORPH, "-o", "fr/")  # the folder is still the frames' own
+    assert code == 0, err
+    before = tree(tmp_path)
+    refused(tmp_path, A, B, *MORPH, "-o", "fr/", "--save-aligned", "fr/sub")
+    refused(tmp_path, A, B, *MORPH, "-o", "demo_a_aligned.png", "--save-aligned", ".")  # a crop is -o
+    assert tree(tmp_path) == before
+
+
+# --- --sheet ------------------------------------------------------------------------------------------
+
+
+def test_sheet_inside_the_frames_folder_or_on_the_output_is_refused(tmp_path):
+    code, err = interp(tmp_path, A, B, *MORPH, "-o", "fr/")
+    assert code == 0, err
+    before = tree(tmp_path)
+    for sheet in ("fr/frame_0000.png", "fr/sheet.png"):
+        line = refused(tmp_path, A, B, *MORPH, "-o", "fr/", "--sheet", sheet)
+        assert line == (f"interp: error: --sheet {sheet}: lies inside the -o frames folder fr/; put it elsewhere "
+                        "(a frames folder holds only its frames)")
+    line = refused(tmp_path, A, B, *MORPH, "-o", "s.png", "--sheet", "s.png")
+    assert "is also the -o output s.png" in line
+    assert tree(tmp_path) == before
+
+
+# --- all or nothing -----------------------------------------------------------------------------------
+
+
+def test_a_failed_sheet_leaves_the_older_output_sheet_and_crops(tmp_path):
+    """The sheet (or a crop) not fitting must not leave a new video beside the old sheet: each is complete in
+    its temp before any is moved into place."""
+    args = [A, B, *MORPH, "--size", "128", "--sheet", "s.png", "--save-aligned", "crops", "-o", "out.gif"]
+    code, err = interp(tmp_path, *args)  # sizes first, to put the limit between the GIF and the sheet
+    assert code == 0, err
+    gif, sheet = (tmp_path / "out.gif").stat().st_size, (tmp_path / "s.png").stat().st_size
+    assert gif < sheet, (gif, sheet)
+    (tmp_path / "out.gif").write_bytes(b"older gif")
+    (tmp_path / "s.png").write_bytes(b"older sheet")
+    (tmp_path / "crops/demo_a_aligned.png").write_bytes(b"older crop")
+    before = tree(tmp_path)
+    code, err = interp(tmp_path, *args, fsize=(gif + sheet) // 2)
+    assert code == 1 and err.strip() == ("interp: error: s.png: cannot write: file too large (a file-size limit "
+                                         "was reached); free some space or write elsewhere"), err
+    assert tree(tmp_path) == before and litter(tmp_path) == []
+
+
+@pytest.mark.parametrize("frames", [0, -3, 2.5])
+def test_sheet_frames_is_checked_before_anything_is_written(tmp_path, frames):
+    from interp_cli import pipeline
+
+    with pytest.raises(UsageError, match="sheet_frames must be"):
+        pipeline.morph([A, B], tmp_path / "out.gif", sheet=tmp_path / "s.png", sheet_frames=frames, weights="demo",
+                       steps=3, device="cpu", progress=False, log=lambda message: None)
+    assert os.listdir(tmp_path) == []
+
+
+# --- where outputs can go -----------------------------------------------------------------------------
+
+
+def test_outputs_named_by_symlinks_are_written_where_they_point(tmp_path):
+    (tmp_path / "shots").mkdir()
+    (tmp_path / "link").symlink_to("shots")
+    (tmp_path / "real.gif").write_bytes(b"older gif")
+    (tmp_path / "link.gif").symlink_to("real.gif")
+    code, err = interp(tmp_path, A, B, *MORPH, "-o", "link/")
+    assert code == 0, err
+    code, err = interp(tmp_path, A, B, *MORPH, "-o", "link.gif")
+    assert code == 0, err
+    files = tree(tmp_path)
+    assert files["link"] == "-> shots" and files["link.gif"] == "-> real.gif"
+    assert sorted(p.name for p in (tmp_path / "shots").iterdir()) == [f"frame_{i:04d}.png" for i in range(3)]
+    assert Image.open(tmp_path / "real.gif").n_frames == 3
+    # a second run replaces the frames in the linked folder, as in a real one
+    code, err = interp(tmp_path, A, B, *MORPH[:2], "--steps", "2", *MORPH[4:], "-o", "link/")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "shots").iterdir()) == ["frame_0000.png", "frame_0001.png"]
+    assert os.path.islink(tmp_path / "link") and litter(tmp_path) == []
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
+def test_a_folder_where_nothing_can_be_made_is_refused_before_any_work(tmp_path):
+    line = refused(tmp_path, A, B, *MORPH, "-o", "/proc/x.gif")
+    assert line.startswith("interp: error: /proc/x.gif: cannot write in directory '/proc'"), line
+    line = refused(tmp_path, "encode", A, "--weights", "demo", "-o", "a.npy", "--save-aligned", "/proc/crops")
+    assert line.startswith("interp: error: --save-aligned /proc/crops: "), line
+    assert tree(tmp_path) == {}
