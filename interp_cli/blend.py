@@ -42,6 +42,10 @@ import numpy as np
 from .errors import UsageError
 
 EASINGS = ("linear", "smooth", "cosine", "cubic")
+# The most frames one morph may have (9 hours at 30 fps; `interp --help` says it, from options.MAX_FRAMES).
+# The frame plan is a list built up front (~180 MB and some seconds at this size): a mistyped
+# --steps 30000000 used to take 3 GB and a minute before the first frame; larger ones failed inside numpy.
+MAX_FRAMES = 1_000_000
 INTERPS = ("lerp", "slerp", "spline")
 
 ArrayOrFloat = Union[float, np.ndarray]
@@ -221,18 +225,27 @@ def _check_chain(n_keyframes, steps, loop: bool, pingpong: bool, hold) -> tuple[
     n_keyframes = _as_count(n_keyframes, "number of keyframes")
     if n_keyframes < 2:
         raise UsageError(f"need at least 2 images to morph between (got {n_keyframes})")
-    steps = len(linear_times(steps))
+    steps = _as_count(steps, "steps")  # counted, not built: linear_times(10**23) fails inside numpy
+    if steps < 2:
+        raise UsageError(f"steps must be at least 2 (got {steps}): a transition shows both of its ends")
     hold = _as_count(hold, "hold")
     if hold < 0:
         raise UsageError(f"hold must be 0 or more frames (got {hold})")
     if loop and pingpong:
         raise UsageError("loop and pingpong cannot be combined (pick one)")
+    total = _count(n_keyframes, steps, hold, loop, pingpong)
+    if total > MAX_FRAMES:
+        raise UsageError(f"--steps {steps}{f' --hold {hold}' if hold else ''} would make {total:,} frames; a morph "
+                         f"has at most {MAX_FRAMES:,} (fewer --steps or --hold)")
     return n_keyframes, steps, hold
 
 
 def frame_count(n_keyframes: int, steps: int, *, loop: bool = False, pingpong: bool = False, hold: int = 0) -> int:
     """Number of frames `plan_frames` produces (the formulas in the module docstring)."""
-    k, s, h = _check_chain(n_keyframes, steps, loop, pingpong, hold)
+    return _count(*_check_chain(n_keyframes, steps, loop, pingpong, hold), loop, pingpong)
+
+
+def _count(k: int, s: int, h: int, loop: bool, pingpong: bool) -> int:
     if loop:
         return k * (s - 1) + k * h
     if pingpong:

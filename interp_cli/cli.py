@@ -19,9 +19,9 @@ import click
 
 from interp_cli import __version__
 from interp_cli.malloc import keep_freed_memory
-from interp_cli.options import (ShardType, align_options, cache_option, device_option, morph_options, morph_settings,
-                                noise_options, output_flags, precision_option, refine_options, save_aligned_option,
-                                weights_option)
+from interp_cli.options import (SEED, ShardType, align_options, cache_option, device_option, morph_options,
+                                morph_settings, noise_options, output_flags, precision_option, refine_options,
+                                save_aligned_option, weights_option)
 from interp_cli.stops import Terminated, ignore_stops, raise_on_sigterm
 
 EPILOG = """\b
@@ -300,7 +300,7 @@ def _written(summary: dict) -> str:
 @align_options
 @save_aligned_option
 @refine_options
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --refine.")
+@click.option("--seed", type=SEED, default=0, show_default=True, metavar="INTEGER", help="Seed for --refine.")
 @output_flags
 def encode(image, output, weights, device, align, face, save_aligned, refine, refine_loss, cache, seed,
            quiet, as_json):
@@ -362,7 +362,7 @@ def align(image, output, face, size, quiet, as_json):
 @align_options
 @click.option("--noise", type=click.Choice(["const", "random", "none"]), default="const", show_default=True,
               help="Per-layer noise.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for --noise random.")
+@click.option("--seed", type=SEED, default=0, show_default=True, metavar="INTEGER", help="Seed for --noise random.")
 @cache_option
 @output_flags
 def mix(inputs, output, coarse, middle, fine, weights, device, precision, align, face, noise, seed, cache, quiet,

@@ -56,6 +56,32 @@ class FaceType(click.ParamType):
         return faces[0] if len(faces) == 1 else faces
 
 
+class FiniteFloatRange(click.FloatRange):
+    """click.FloatRange that also refuses nan and inf: every comparison with nan is false, so a bare
+    FloatRange lets `--truncation nan` through (black frames, `"fps": NaN` in the JSON)."""
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if number != number or number in (float("inf"), float("-inf")):
+            self.fail(f"{value!r} is not a finite number; give one from {self.min} to {self.max}", param, ctx)
+        return number
+
+
+# What torch.Generator().manual_seed and torch.manual_seed take (the only generators --seed feeds:
+# --noise random, --refine, --tune): one beyond raised "Overflow when unpacking long long" after the
+# model had loaded. Kept here, beside the option, so that --help and parse errors need no torch.
+SEED_MIN, SEED_MAX = -(2 ** 63), 2 ** 64 - 1
+SEED = click.IntRange(SEED_MIN, SEED_MAX)
+
+# The most frames one morph may have (interp_cli.blend.MAX_FRAMES; repeated here so that --help needs
+# no numpy): 9 hours at 30 fps. Its frame plan is built up front, about 180 MB at this size.
+MAX_FRAMES = 1_000_000
+
+# GIF delays are whole centiseconds and browsers slow delays under 2 cs to 10 cs, so a GIF plays at
+# most 50 fps (interp_cli.write.GIF_MAX_FPS).
+GIF_MAX_FPS = 50
+
+
 def output_flags(f=None, *, json_help: str = "Print one JSON summary on stdout."):
     """--quiet and --json; `@output_flags(json_help=...)` for a command whose JSON differs."""
     if f is None:
@@ -93,9 +119,10 @@ def paste_options(f):
 
 def noise_options(f):
     # Click lists options in decorator order, top down: apply bottom-up.
-    f = click.option("--truncation", type=click.FloatRange(0.0, 2.0), default=1.0, show_default=True,
+    f = click.option("--truncation", type=FiniteFloatRange(0.0, 2.0), default=1.0, show_default=True,
                      help="Pull codes toward the average face (1 = off, 0.7 = typical).")(f)
-    f = click.option("--seed", type=int, default=0, show_default=True, help="Seed for --noise random and --refine.")(f)
+    f = click.option("--seed", type=SEED, default=0, show_default=True, metavar="INTEGER",
+                     help="Seed for --noise random, --refine and --tune.")(f)
     f = click.option("--noise", type=click.Choice(["const", "random", "none"]), default="const", show_default=True,
                      help="Per-layer noise, held constant over all frames: the checkpoint's fixed maps, "
                           "seeded random maps, or none.")(f)
@@ -154,10 +181,12 @@ def save_aligned_option(f, help="Also save the crops the encoder saw in DIR (mad
 def _morph_option_list():
     """The options of one morph, in the order `--help` shows them (applied bottom-up by Click)."""
     return [
-        click.option("--steps", type=click.IntRange(min=2), default=60, show_default=True,
-                     help="Frames per transition, both ends included."),
-        click.option("--fps", type=click.FloatRange(0.1, 240), default=30, show_default=True,
-                     help="Frames per second."),
+        click.option("--steps", type=click.IntRange(2, MAX_FRAMES), default=60, show_default=True,
+                     help=f"Frames per transition, both ends included (a morph has at most {MAX_FRAMES:,} "
+                          f"frames in all, --hold included)."),
+        click.option("--fps", type=FiniteFloatRange(0.1, 240), default=30, show_default=True,
+                     help=f"Frames per second (a GIF plays at most {GIF_MAX_FPS}: its frames last whole "
+                          f"hundredths of a second, and browsers slow ones under 20 ms down)."),
         click.option("--quality", type=click.IntRange(0, 10), default=8, show_default=True,
                      help="MP4 and HTML quality, 10 best (MP4: CRF = 34 - 2*quality; HTML: JPEG 50 + 5*quality)."),
         weights_option, device_option, precision_option,
@@ -166,7 +195,7 @@ def _morph_option_list():
         noise_options, align_options, save_aligned_option,
         click.option("--loop", is_flag=True, help="Return to the first image, seamlessly (no repeated frame)."),
         click.option("--pingpong", is_flag=True, help="Play forward, then back."),
-        click.option("--hold", type=click.IntRange(min=0), default=0, show_default=True,
+        click.option("--hold", type=click.IntRange(0, MAX_FRAMES), default=0, show_default=True,
                      help="Extra frames held on each input."),
         click.option("--ease", type=click.Choice(["linear", "smooth", "cosine", "cubic"]), default="linear",
                      show_default=True, help="Timing of each transition."),

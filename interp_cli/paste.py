@@ -54,6 +54,10 @@ FEATHER = 1 / 20  # erosion w = FEATHER * sqrt(face area); Gaussian sigma = w / 
 _ALPHA_EPS = 1 / 1024  # below this a mask value is 0, above 1 - this it is 1 (under half a level)
 
 
+class FaceTooSmallError(InterpError):
+    """The face, at the width asked for, leaves nothing once its mask is feathered (see `smallest_width`)."""
+
+
 def face_polygon(landmarks: np.ndarray, quad: np.ndarray) -> np.ndarray:
     """The face region for 68 landmarks: jaw line plus raised brows, convex hull, [K, 2] float64.
 
@@ -124,10 +128,48 @@ def feather_mask(shape: tuple[int, int], polygon: np.ndarray, quad: np.ndarray) 
     alpha[alpha > 1 - _ALPHA_EPS] = 1.0
     rows, cols = np.nonzero(alpha.any(axis=1))[0], np.nonzero(alpha.any(axis=0))[0]
     if rows.size == 0:
-        raise InterpError("the face to paste onto is too small to paste")
+        raise FaceTooSmallError("the face to paste onto is too small to paste")
     top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     box = (x0 + int(left), y0 + int(top), x0 + int(right), y0 + int(bottom))
     return FaceMask(box, np.ascontiguousarray(alpha[top:bottom, left:right]), erode)
+
+
+def _scaled(shape: tuple[int, int], quad: np.ndarray, landmarks: np.ndarray, width: int | None):
+    """(new (height, width), quad, landmarks) of a photo of `shape` scaled to `width` as `Paster` scales it."""
+    height, old_width = shape
+    quad = np.asarray(quad, dtype=np.float64)
+    landmarks = np.asarray(landmarks, dtype=np.float64)
+    if width is None or width == old_width:
+        return (height, old_width), quad, landmarks
+    new_height = max(1, round(height * width / old_width))
+    scale = np.array([width / old_width, new_height / height])
+    # Pixel centres sit at integers: scale about the pixel edges.
+    return (new_height, width), (quad + 0.5) * scale - 0.5, (landmarks + 0.5) * scale - 0.5
+
+
+def smallest_width(shape: tuple[int, int], quad: np.ndarray, landmarks: np.ndarray, limit: int = 4096) -> int | None:
+    """The smallest written width (up to `limit`) at which the face in a photo of `shape` (height,
+    width) still has a mask to paste through, None if even `limit` is too small. Only the mask is
+    built at each width tried (no resampling of the photo), so this costs milliseconds."""
+
+    def fits(width: int) -> bool:
+        new_shape, q, marks = _scaled(shape, quad, landmarks, width)
+        try:
+            feather_mask(new_shape, face_polygon(marks, q), q)
+        except InterpError:
+            return False
+        return True
+
+    if not fits(limit):
+        return None
+    low, high = 1, limit  # fits(high); a width this small that fits is found by halving
+    while low < high:
+        middle = (low + high) // 2
+        if fits(middle):
+            high = middle
+        else:
+            low = middle + 1
+    return high
 
 
 class Paster:
@@ -145,18 +187,11 @@ class Paster:
         photo = np.asarray(photo)
         if photo.dtype != np.uint8 or photo.ndim != 3 or photo.shape[2] != 3:
             raise ValueError(f"the photo must be [H, W, 3] uint8, got {photo.dtype} {photo.shape}")
-        quad = np.asarray(quad, dtype=np.float64)
-        landmarks = np.asarray(landmarks, dtype=np.float64)
-        height, old_width = photo.shape[:2]
-        if width is not None and width != old_width:
+        (new_height, new_width), quad, landmarks = _scaled(photo.shape[:2], quad, landmarks, width)
+        if new_width != photo.shape[1]:
             from PIL import Image
 
-            new_height = max(1, round(height * width / old_width))
-            scale = np.array([width / old_width, new_height / height])
-            photo = np.asarray(Image.fromarray(photo).resize((width, new_height), Image.Resampling.LANCZOS))
-            # Pixel centres sit at integers: scale about the pixel edges.
-            quad = (quad + 0.5) * scale - 0.5
-            landmarks = (landmarks + 0.5) * scale - 0.5
+            photo = np.asarray(Image.fromarray(photo).resize((new_width, new_height), Image.Resampling.LANCZOS))
         self.photo = np.ascontiguousarray(photo)
         self.face_size = int(face_size)
         self.quad = quad

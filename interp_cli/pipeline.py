@@ -10,6 +10,8 @@ turns those into exit codes.
 
 from __future__ import annotations
 
+import math
+import numbers
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -70,6 +72,14 @@ class EncodeSettings:
     cache: bool = True
     slot: tuple[int, int] = (0, 1)   # (this input's place, how many inputs): for the --face advice only
 
+    def __post_init__(self):
+        # Checked where they are made, so `encode_photo(path, EncodeSettings(refine=-3))` is refused like
+        # `--refine -3` instead of running no refinement at all.
+        _check_number("--refine", self.refine, low=0, integer=True)
+        _check_seed(self.seed)
+        if self.refine_loss not in refine.LOSSES:
+            raise UsageError(f"--refine-loss {self.refine_loss}: choose one of {', '.join(refine.LOSSES)}")
+
 
 class Session:
     """One loaded model on one device: encode inputs, then stream rendered frames.
@@ -80,9 +90,16 @@ class Session:
 
     def __init__(self, weights: str | None = None, device: str | None = "auto", *, log: Log = _stderr,
                  progress: bool = True, cache_dir: str | os.PathLike | None = None, precision: str | None = "auto"):
+        # Deep inside weights.py and torch these fail as AttributeErrors ('int' object has no attribute ...).
+        if weights is not None and not isinstance(weights, (str, os.PathLike)):
+            raise UsageError(f"weights={weights!r}: give a preset name, a checkpoint path or a hub id (a str or path)")
+        if device is not None and not isinstance(device, (str, torch.device)):
+            raise UsageError(f"device={device!r}: give auto, cpu, cuda, cuda:N or mps (a str)")
+        if precision is not None and not isinstance(precision, str):
+            raise UsageError(f"precision={precision!r}: give auto, fp32, bf16 or fp16 (a str)")
         self.log = log
         self.progress = progress  # progress bars on stderr (see interp_cli.progress)
-        self.device = pick_device(device)
+        self.device = pick_device(str(device) if isinstance(device, torch.device) else device)
         self.precision = pick_precision(precision, self.device)  # rendering only: codes are always float32
         if self.precision == torch.float16 and self.device.type == "cpu":
             # Honoured (its numerics may be the point), but said: 1.2-1.4x slower here, 12x reported (benchmarks/).
@@ -96,6 +113,7 @@ class Session:
         self.tuned_cache = tuning.TunedCache(None if cache_dir is None else Path(cache_dir) / "tuned", warn=log)
         self.tuned = None  # the generator tuned for the current morph (`--tune`), None: the loaded one
         self.encoder_calls = 0
+        self.encoder_released = False
         self._sha256 = self.weights.sha256
 
     @property
@@ -124,7 +142,9 @@ class Session:
         return self.model.meta.get("name") == "demo"
 
     def release_encoder(self) -> None:
+        """Free the encoder's memory: this session can then only render (and load `.npy` codes)."""
         self.model.drop_encoder()
+        self.encoder_released = True
 
     # --- inputs -> codes ---------------------------------------------------------------------
 
@@ -141,9 +161,14 @@ class Session:
             raise UsageError(f"{path.name}: not a readable .npy code file ({_one_line(err)})") from None
         if code.ndim == 3:
             code = code[0]
+        # Judged after the cast: a float64 1e300 is finite, but float32 has no such number (it becomes inf,
+        # with numpy's raw "overflow encountered in cast" warning, and every pixel NaN).
+        with np.errstate(over="ignore", invalid="ignore"):
+            code = np.ascontiguousarray(code, dtype=np.float32)
         if not np.isfinite(code).all():
-            raise UsageError(f"{path.name}: code contains NaN or infinite values")
-        return np.ascontiguousarray(code, dtype=np.float32)
+            raise UsageError(f"{path.name}: code contains NaN or infinite values, or values beyond float32's "
+                             f"range (about ±3.4e38)")
+        return code
 
     def prepare_image(self, path: Path, settings: EncodeSettings):
         """Load an image and (optionally) FFHQ-align it: returns the PIL image the encoder will see
@@ -203,7 +228,11 @@ class Session:
     def encode_inputs(self, paths: Sequence[str | os.PathLike],
                       settings: EncodeSettings | Sequence[EncodeSettings] | None = None) -> list[tuple]:
         """`encode_photo` for several inputs under one progress bar; `settings` is shared or one per input."""
+        _refuse_one_path(paths, "encode_inputs")
         per_input = settings if isinstance(settings, Sequence) else [settings] * len(paths)
+        if len(per_input) != len(paths):  # zip would quietly encode only the shorter list's inputs
+            raise UsageError(f"encode_inputs: {len(per_input)} settings for {len(paths)} inputs; give one "
+                             "EncodeSettings for all, or one per input")
         encoded = []
         with progress_bars.bar(len(paths), "encoding", unit="image", enabled=self.progress) as bar:
             for path, these in zip(paths, per_input):
@@ -245,6 +274,9 @@ class Session:
 
     def encode_image(self, image) -> np.ndarray:
         """A PIL image (already aligned if needed) -> W+ code `[n_latent, D]`."""
+        if self.encoder_released:  # the checkpoint's own "has no encoder" message would blame the file
+            raise UsageError("this session's encoder was freed by release_encoder(), so it can only render; "
+                             "encode in a new Session (or before calling release_encoder())")
         self.encoder_calls += 1
         x = preprocess(image, self.model.encoder_input_size).to(self.device)
         return self.model.encode(x)[0].float().cpu().numpy()
@@ -271,6 +303,9 @@ class Session:
         morph's own end frames); every other photo's code is rendered here (with the tuned generator
         while there is one). A poor one is logged as a one-line warning (`refined`, `tuned`: the
         --refine and --tune steps the morph took; `suggest_tune`: whether the command has --tune)."""
+        if not len(paths) == len(codes) == len(targets):
+            raise UsageError(f"likeness: {len(paths)} paths, {len(codes)} codes and {len(targets)} targets; "
+                             "give one of each per input")
         renders = dict(renders or {})
         photos = [i for i, target in enumerate(targets) if target is not None and i not in renders]
         renders.update(zip(photos, self.frames([codes[i] for i in photos], batch_size=4)))
@@ -360,6 +395,7 @@ class Session:
 
 def _check_inputs(inputs: Sequence[str | os.PathLike], outputs: Sequence[str | os.PathLike | None] = ()) -> list[Path]:
     """Refuse unusable inputs, and outputs that would overwrite one of them, before any heavy work."""
+    _refuse_one_path(inputs, "inputs")
     paths = [Path(p) for p in inputs]
     for path in paths:
         check_input_file(path, "an image")  # stat only: a FIFO or device is refused, never opened
@@ -407,6 +443,14 @@ def plan_aligned(paths: Sequence[Path], save_aligned: str | os.PathLike | None,
     return targets
 
 
+def _refuse_one_path(inputs, what: str) -> None:
+    """A single path where a list of inputs is expected would be iterated character by character
+    ("/: is a directory, not an image" for morph("/tmp/a.png", ...)): refused, saying what to pass."""
+    if isinstance(inputs, (str, bytes, os.PathLike)):
+        raise UsageError(f"{what}: got one path ({os.fsdecode(inputs)!r}) where a list of inputs is expected; "
+                         f"pass a list, e.g. [\"a.png\", \"b.png\"]")
+
+
 def _frame_plan(paths: Sequence[Path], *, steps, loop, pingpong, hold, ease, interp, batch_size, truncation, refine,
                 size, noise) -> list:
     """Check the options that decide a morph's frames (`morph` and `morph_frames` alike); the frame plan."""
@@ -442,11 +486,28 @@ def _refuse_stills(paths: Sequence[Path], loop: bool) -> None:
 
 
 def _check_number(name: str, value, low=None, high=None, integer=False):
+    # Python callers can pass anything: a str or None would fail in `<` with a TypeError, and nan passes
+    # every comparison (black frames, "fps": NaN in the JSON). No option takes inf, so it is refused too.
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise UsageError(f"{name} must be a number (got {value!r})")
+    if not math.isfinite(value):
+        raise UsageError(f"{name} must be a finite number (got {value})")
     if integer and int(value) != value:
         raise UsageError(f"{name} must be a whole number (got {value})")
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = f"at least {low}" if high is None else f"between {low} and {high}"
         raise UsageError(f"{name} must be {bounds} (got {value})")
+
+
+def _check_seed(seed, name: str = "--seed") -> None:
+    """A seed torch's generators take (options.SEED_MIN..SEED_MAX); beyond it torch.manual_seed raises
+    "Overflow when unpacking long long" once the model has loaded."""
+    from interp_cli.options import SEED_MAX, SEED_MIN
+
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise UsageError(f"{name} must be a whole number (got {seed!r})")
+    if not SEED_MIN <= seed <= SEED_MAX:
+        raise UsageError(f"{name} must be between {SEED_MIN} and {SEED_MAX} (got {seed})")
 
 
 def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, steps: int = 60, fps: float = 30,
@@ -496,7 +557,16 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     aligned = plan_aligned(paths, save_aligned, [("-o", output), ("--sheet", sheet)])  # -o and --sheet apart too
     _check_number("--fps", fps, low=0.1, high=240)
     _check_number("--quality", quality, low=0, high=10, integer=True)
+    if kind == "gif" and fps > write.GIF_MAX_FPS:
+        # The writer can do no better; the summary says what was written, not what was asked for.
+        log(f"warning: {Path(output).name}: a GIF plays at most {write.GIF_MAX_FPS:g} fps (its delays are "
+            f"whole hundredths of a second, and browsers slow ones under 20 ms down); --fps {fps:g} is "
+            f"written at {write.GIF_MAX_FPS:g}")
+        fps = write.GIF_MAX_FPS
     tune = _tune_steps(tune, "--tune")
+    _check_seed(seed)
+    if session is not None and weights is not None:
+        _refuse_other_weights(session, weights)
     plan = _frame_plan(paths, steps=steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease, interp=interp,
                        batch_size=batch_size, truncation=truncation, refine=refine, size=size, noise=noise)
     backdrop_index = _backdrop(paths, paste, backdrop, align)
@@ -528,6 +598,19 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
                                      settings=settings, cache=cache, progress=progress, refine=refine)
 
 
+def _refuse_other_weights(session: Session, weights) -> None:
+    """`morph(session=s, weights=...)` renders with the session's model: weights naming another is refused
+    rather than quietly ignored."""
+    try:
+        wanted = resolve_weights(weights, download=False, progress=False, verify=False).path
+        same = Path(wanted).resolve() == Path(session.weights.path).resolve()
+    except InterpError:  # not on this machine (or no such weights): not the session's, which are loaded
+        same = False
+    if not same:
+        raise UsageError(f"weights={weights!r} names other weights than the session's ({session.weights.id}); "
+                         "a morph with a session renders with its model: pass one or the other")
+
+
 @contextmanager
 def _tuned(session: Session, codes: np.ndarray, targets: list, steps: int, *, noise: str, seed: int, cache: bool,
            log: Log):
@@ -547,9 +630,9 @@ def _tuned(session: Session, codes: np.ndarray, targets: list, steps: int, *, no
 
 def _tune_steps(value: int | bool, name: str) -> int:
     """`tune=True` (a bare --tune) is the recommended step count; any other value a whole number >= 0."""
-    steps = tuning.DEFAULT_STEPS if value is True else int(value or 0)
-    _check_number(name, steps, low=0, integer=True)
-    return steps
+    steps = tuning.DEFAULT_STEPS if value is True else 0 if value is None or value is False else value
+    _check_number(name, steps, low=0, integer=True)  # tune=1.5 is refused, as refine=2.5 is
+    return int(steps)
 
 
 def _render_and_write(session: Session, paths, output, kind, sheet, codes, encoded, targets, plan, mask, tuned,
@@ -695,11 +778,29 @@ def _paster(session: Session, paths: Sequence[Path], encoded: list[tuple], backd
     """The `Paster` for --paste (None without it), made before the render thread starts: the rest is per frame."""
     if backdrop_index is None:
         return None
-    from interp_cli.paste import Paster
+    from interp_cli.align.ffhq import quad_side
+    from interp_cli.paste import FaceTooSmallError, Paster, smallest_width
 
     where = encoded[backdrop_index][1]
-    return Paster(np.asarray(load_image(paths[backdrop_index])), where.quad, where.landmarks,
-                  face_size=session.model.size, width=size, match_colour=match_colour)
+    photo = np.asarray(load_image(paths[backdrop_index]))
+    try:
+        return Paster(photo, where.quad, where.landmarks, face_size=session.model.size, width=size,
+                      match_colour=match_colour)
+    except FaceTooSmallError:
+        # Said in the user's terms (which photo, which option, what would do) before any frame renders.
+        name, width = paths[backdrop_index].name, photo.shape[1]
+
+        def face_at(written: int) -> str:  # the face's crop, in px across, in a photo `written` px wide
+            return f"{quad_side(where.quad) * written / width:.1f}"  # tenths: 2.9 px fails, 3.0 px does not
+
+        if size is None:
+            raise InterpError(f"--paste: the face in {name} is too small to paste onto ({face_at(width)} px "
+                              "across); choose a photo with a larger face, or another with --backdrop") from None
+        smallest = smallest_width(photo.shape[:2], where.quad, where.landmarks)
+        needed = (f"at least {face_at(smallest)} px are needed: --size {smallest} or more for this photo"
+                  if smallest else "even --size 4096 is too small for this photo")
+        raise UsageError(f"--paste --size {size} makes the face in {name} {face_at(size)} px across, too small "
+                         f"to paste onto; {needed}") from None
 
 
 def _finished(session: Session, rendered: Iterator[np.ndarray], paster, size: int | None, timer=None):
@@ -723,6 +824,7 @@ def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps
     if len(paths) < 2:
         raise UsageError("need at least two images to morph between")
     tune = _tune_steps(tune, "tune")
+    _check_seed(seed)
     plan = _frame_plan(paths, steps=steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease, interp=interp,
                        batch_size=batch_size, truncation=truncation, refine=refine, size=size, noise=noise)
     backdrop_index = _backdrop(paths, paste, backdrop, align)
@@ -865,6 +967,7 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     write.check_output_path(output)
     aligned = plan_aligned([path], save_aligned, [("-o", output)])
     _check_number("--refine", refine, low=0, integer=True)
+    _check_seed(seed)
     session = Session(weights, device, log=log, progress=progress)
     with Outputs() as outputs:  # the code and the crop, moved into place together at the end
         settings = [replace(these, aligned_as=aligned[0], outputs=outputs) for these in _input_settings(
@@ -890,6 +993,7 @@ def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str 
         raise UsageError(f"{output}: render writes a .png image or a .npy float array")
     write.check_output_path(output)
     _check_number("--truncation", truncation, low=0.0, high=2.0)
+    _check_seed(seed)
     session = Session(weights, device, log=log, progress=progress, precision=precision)
     session.release_encoder()
     code = session.load_codes(path)
@@ -915,6 +1019,8 @@ def align(image: str | os.PathLike, output: str | os.PathLike, *, face: int | No
         raise UsageError(f"{output}: the aligned face is written as .png")
     write.check_output_path(output)
     _check_number("--size", size, low=16, high=4096, integer=True)
+    if face is not None and (isinstance(face, bool) or not isinstance(face, numbers.Integral)):
+        raise UsageError(f"--face {face!r}: give a face number (0 = leftmost) or None for the largest")
     if not alignment.alignment_available():
         raise InterpError("face alignment needs the align extra: pip install 'interp-cli[align]'")
     try:
@@ -945,6 +1051,7 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
 
     sources = {"coarse": pick_input("--coarse", coarse, paths),
                "middle": pick_input("--middle", middle or coarse, paths), "fine": pick_input("--fine", fine, paths)}
+    _check_seed(seed)
     session = Session(weights, device, log=log, progress=progress, precision=precision)
     settings = _input_settings(paths, EncodeSettings(align=align, cache=cache), face)
     used = sorted(set(sources.values()))

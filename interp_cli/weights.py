@@ -144,6 +144,8 @@ def resolve_weights(
     silences the download bar and the "verifying" line; `verify=False` skips the size and sha256
     checks (callers that only want to know *where* the file is).
     """
+    if isinstance(spec, os.PathLike):  # a Path to a checkpoint is as natural from Python as its name
+        spec = os.fspath(spec)
     return _resolve(spec, download=download, progress=progress, verify=verify)
 
 

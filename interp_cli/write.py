@@ -73,6 +73,7 @@ _KINDS = {".mp4": "mp4", ".gif": "gif", ".html": "html", ".png": "png", ".npy": 
 _FRAME_NAME = re.compile(r"^frame_\d+\.png$")
 _GIF_PALETTE_SAMPLE = 32768  # pixels used to choose a frame's palette
 _GIF_MIN_DELAY_CS = 2
+GIF_MAX_FPS = 100 / _GIF_MIN_DELAY_CS  # what a GIF can play (`--fps` above it is written at this rate)
 # Failures ffmpeg reports in strerror words that are the machine's, not the encoder's.
 _FFMPEG_ENV_ERRNOS = [errno.ENOSPC, errno.EFBIG] + ([errno.EDQUOT] if hasattr(errno, "EDQUOT") else [])
 
