@@ -213,9 +213,17 @@ def _silence_stdout() -> None:
         pass
 
 
+def _json(value) -> str:
+    """One JSON line of results. File names that are not UTF-8 have U+FFFD for their undecodable bytes
+    (interp_cli.files.utf8_text): json.dumps would write Python's lone surrogates, which strict parsers refuse."""
+    from interp_cli.files import utf8_names
+
+    return json.dumps(utf8_names(value), sort_keys=True)
+
+
 def _emit(summary: dict, as_json: bool, quiet: bool, text: str) -> None:
     if as_json:
-        _out(json.dumps(summary, sort_keys=True))
+        _out(_json(summary))
     elif not quiet:
         click.echo(text, err=True)
 
@@ -439,7 +447,7 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
 
     def on_row(result: dict) -> None:
         if as_json:
-            _out(json.dumps(result, sort_keys=True))
+            _out(_json(result))
 
     try:
         summary = pipeline.batch(manifest, outdir, shard=shard, skip_existing=skip_existing, sheets=sheets,
@@ -449,7 +457,7 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
         partial = getattr(stop, "batch_summary", None)
         if as_json and partial is not None:
             partial.pop("results")
-            _out(json.dumps({"summary": True, **partial}, sort_keys=True))
+            _out(_json({"summary": True, **partial}))
         raise
     results = summary.pop("results")
     failed = ", ".join(str(r["row"]) for r in results if not r["ok"])
@@ -473,7 +481,7 @@ def weights_list(as_json):
 
     rows = w.list_presets()
     if as_json:
-        _out(json.dumps(rows, sort_keys=True))
+        _out(_json(rows))
         return
     for row in rows:
         size = f"{row['size'] / 1e6:.0f} MB" if row.get("size") else "?"
