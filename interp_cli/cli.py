@@ -52,10 +52,27 @@ class StdoutClosed(Exception):
 
 def _out(text: str) -> None:
     """Print a line of results on stdout; a reader that has gone away becomes StdoutClosed."""
+    if sys.stdout is None:  # started with stdout closed (`>&-`) and not through run(): click would drop the line
+        raise StdoutClosed()
     try:
         click.echo(text)
     except BrokenPipeError:
         raise StdoutClosed() from None
+
+
+def _import_pipeline():
+    """`interp_cli.pipeline` (and with it torch), imported with Ctrl-C and SIGTERM held until it is done.
+
+    A KeyboardInterrupt landing inside torch's 1-2 s import runs through third-party code that is not
+    written for it: seen in repeated trials (SIGINT ~1-2 s after start), the process then died of SIGABRT,
+    or a bare `except:` there swallowed the interrupt and the morph ran to the end (exit 0). Held, the
+    stop acts the moment the import ends (interp_cli.stops.deferred), as an interrupt of the command.
+    """
+    from interp_cli.stops import deferred
+
+    with deferred():
+        from interp_cli import pipeline
+    return pipeline
 
 
 class DefaultMorphGroup(click.Group):
@@ -124,6 +141,14 @@ class DefaultMorphGroup(click.Group):
             return super().invoke(ctx)
         except EOFError as err:  # not an interrupt: keep Click from turning it into Abort
             raise _Escaped() from err
+        except BrokenPipeError:  # a command's --help into `head -c0`: Click would exit 1, we say 141 as for --json
+            raise StdoutClosed() from None
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:  # parsing runs `interp --help` and `--version`, which print on stdout
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except BrokenPipeError:
+            raise StdoutClosed() from None
 
     def parse_args(self, ctx, args):
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
@@ -211,9 +236,17 @@ def _silence_stdout() -> None:
         pass
 
 
+def _json(value) -> str:
+    """One JSON line of results. File names that are not UTF-8 have U+FFFD for their undecodable bytes
+    (interp_cli.files.utf8_text): json.dumps would write Python's lone surrogates, which strict parsers refuse."""
+    from interp_cli.files import utf8_names
+
+    return json.dumps(utf8_names(value), sort_keys=True)
+
+
 def _emit(summary: dict, as_json: bool, quiet: bool, text: str) -> None:
     if as_json:
-        _out(json.dumps(summary, sort_keys=True))
+        _out(_json(summary))
     elif not quiet:
         click.echo(text, err=True)
 
@@ -271,7 +304,7 @@ def morph(inputs, output, sheet, quiet, as_json, **params):
     refuse_suffixless(output)
     if len(inputs) < 2:
         raise click.UsageError("need at least two images to morph between (interp A B [C ...])")
-    from interp_cli import pipeline
+    pipeline = _import_pipeline()
 
     summary = pipeline.morph(inputs, output, sheet=sheet, **morph_settings(params),
                              log=_log_for(quiet or as_json), progress=_progress(quiet, as_json))
@@ -306,7 +339,7 @@ def encode(image, output, weights, device, align, face, save_aligned, refine, re
            quiet, as_json):
     """Encode IMAGE to a W+ code (.npy, latent_avg included).  e.g. interp encode a.png -o a.npy"""
     _check_paths_exist([image], [output])
-    from interp_cli import pipeline
+    pipeline = _import_pipeline()
 
     summary = pipeline.encode(image, output, weights=weights, device=device, align=align, face=face,
                               refine=refine, refine_loss=refine_loss, seed=seed, cache=cache,
@@ -327,7 +360,7 @@ def encode(image, output, weights, device, align, face, save_aligned, refine, re
 def render(codes, output, weights, device, precision, noise, seed, truncation, quiet, as_json):
     """Render a W+ code ([n, W] or [1, n, W] .npy, from encode) to an image.  e.g. interp render a.npy -o a.png"""
     _check_paths_exist([codes], [output])
-    from interp_cli import pipeline
+    pipeline = _import_pipeline()
 
     summary = pipeline.render(codes, output, weights=weights, device=device, precision=precision, noise=noise,
                               seed=seed, truncation=truncation, log=_log_for(quiet or as_json),
@@ -344,7 +377,7 @@ def render(codes, output, weights, device, precision, noise, seed, truncation, q
 @output_flags
 def align(image, output, face, size, quiet, as_json):
     """FFHQ-align a face photo (what the encoder sees).  e.g. interp align photo.jpg -o aligned.png"""
-    from interp_cli import pipeline
+    pipeline = _import_pipeline()
 
     summary = pipeline.align(image, output, face=face, size=size, log=_log_for(quiet or as_json))
     _emit(summary, as_json, quiet, f"wrote {summary['output']} (face {summary['face']} of {summary['faces']})")
@@ -371,7 +404,7 @@ def mix(inputs, output, coarse, middle, fine, weights, device, precision, align,
 
     e.g. interp mix a.png b.png --coarse a --fine b -o mix.png
     """
-    from interp_cli import pipeline
+    pipeline = _import_pipeline()
 
     summary = pipeline.mix(inputs, output, coarse=coarse, middle=middle, fine=fine, weights=weights, device=device,
                            precision=precision, noise=noise, seed=seed, align=align, face=face, cache=cache,
@@ -436,13 +469,12 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
 
     def on_row(result: dict) -> None:
         if as_json:
-            _out(json.dumps(result, sort_keys=True))
+            _out(_json(result))
 
     started, checked = time.perf_counter(), None
     try:
         checked = plan_batch(manifest, outdir, shard=shard, sheets=sheets)  # a bad manifest: refused before torch loads
-        from interp_cli import pipeline
-
+        pipeline = _import_pipeline()
         summary = pipeline.batch(manifest, outdir, shard=shard, skip_existing=skip_existing, sheets=sheets,
                                  **morph_settings(params), on_row=on_row, log=_log_for(quiet or as_json),
                                  failures=_log_for(False), progress=_progress(quiet, as_json), checked=checked)
@@ -452,7 +484,7 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
         # still finds the summary, saying which. A refused manifest writes no log (exit 2, one line on stderr).
         summary_owed = checked is not None or isinstance(cut, KeyboardInterrupt)
         if as_json and summary_owed and not isinstance(cut, StdoutClosed):
-            _out(json.dumps(_cut_short(cut, shard, checked, started), sort_keys=True))
+            _out(_json(_cut_short(cut, shard, checked, started)))
         raise
     results = summary.pop("results")
     failed = ", ".join(str(r["row"]) for r in results if not r["ok"])
@@ -499,7 +531,7 @@ def weights_list(as_json):
 
     rows = w.list_presets()
     if as_json:
-        _out(json.dumps(rows, sort_keys=True))
+        _out(_json(rows))
         return
     # The default is what a morph without --weights uses now: $INTERP_WEIGHTS may name a preset or a file.
     from_env = f" (default, from ${w.WEIGHTS_ENV})" if os.environ.get(w.WEIGHTS_ENV, "").strip() else " (default)"
@@ -587,23 +619,29 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def run() -> None:
-    """Console entry point (`interp`, `python -m interp_cli`): `main`, then a quick process exit.
+    """Console entry point (`interp`, `python -m interp_cli`): `main`, then a direct process exit.
 
     Once torch is loaded, the interpreter's normal shutdown spends ~0.5 s tearing it down
     (measured on the 2-core development VM: `import torch` then exit takes 1.8 s, 1.2 s with a direct
     exit), a fifth of a `make demo` morph. By then every output is complete and renamed into
     place and ffmpeg has exited, so after the atexit handlers and a flush of stdout/stderr the
     process ends at once. `main` itself raises SystemExit as usual, for callers in Python.
+
+    The direct exit is taken without torch too, so the exit code is always main's: under `python -m`,
+    a KeyboardInterrupt that once left an `exec` of a string (dataclasses builds methods so, and
+    torch's import makes many) sets CPython's "unhandled Ctrl-C" flag even though main caught it,
+    and the interpreter's own exit then kills the process with SIGINT instead of exiting 130.
     """
+    _settle_std_streams()
     try:
         main()
     except SystemExit as done:
         # Finished (or stopped, the message printed): a stop signal from here on has nothing left to stop, and
         # would only cut the exit short (an atexit callback, or a kill by the signal, not our exit code).
         ignore_stops()
-        if "torch" not in sys.modules:
-            raise
         code = done.code
+    except KeyboardInterrupt as stop:  # a second Ctrl-C that landed in main's own handler
+        code = 143 if isinstance(stop, Terminated) else 130
     else:  # pragma: no cover - click always ends main() with SystemExit
         code = 0
     if code is not None and not isinstance(code, int):
@@ -614,10 +652,75 @@ def run() -> None:
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
+            if stream is not None:
+                stream.flush()
         except (OSError, ValueError):  # a closed pipe (`interp ... --json | head -c 1`): nothing to keep
             pass
     os._exit(code or 0)
+
+
+def _settle_std_streams() -> None:
+    """Give the process standard streams that cannot fail it, before anything opens a file.
+
+    A descriptor 0, 1 or 2 that the caller closed (`interp ... >&-`, `2>&-`) is filled first: else
+    the next file opened (an output's temp file) would take its number, and whatever writes to "stderr"
+    (ffmpeg's children, a C library's warning) would write into the output. A closed stdout becomes a
+    pipe with no reader, so it behaves as `| head -c0` does: --json ends in exit 141 (the output itself
+    complete), a command that prints nothing exits 0. stderr only ever carries progress, notes,
+    warnings and the error line, none worth the work: `_UnfailingStream` drops what a closed or full
+    stderr (`2>/dev/full`) refuses, and the exit code still tells success from failure.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+            continue
+        except OSError:
+            pass
+        if fd == 1:
+            reader, writer = os.pipe()
+            if writer != 1:
+                os.dup2(writer, 1)
+                os.close(writer)
+            if reader != 1:  # else dup2 has just closed it (its only descriptor)
+                os.close(reader)
+        else:
+            null = os.open(os.devnull, os.O_RDONLY if fd == 0 else os.O_WRONLY)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    if sys.stdout is None:
+        sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1)
+    if not isinstance(sys.stderr, _UnfailingStream):
+        sys.stderr = _UnfailingStream(sys.stderr)
+
+
+class _UnfailingStream:
+    """A text stream (stderr) whose write and flush never raise: what it cannot write is dropped.
+
+    Progress bars, notes and warnings are written from deep inside the work; an EPIPE or ENOSPC
+    there must not abort a morph whose output is fine. Everything else (isatty, fileno, encoding)
+    is the wrapped stream's.
+    """
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except (OSError, ValueError):
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except (OSError, ValueError):
+            pass
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 def _one_line(message: str) -> str:

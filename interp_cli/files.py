@@ -519,6 +519,41 @@ def environment_error(err: OSError, name: PathLike | None = None) -> InterpError
 # --- places and identities ------------------------------------------------------------------------
 
 
+def utf8_text(name: PathLike | str) -> str:
+    """A file name as text every UTF-8 reader takes: bytes of the name that are not UTF-8 become U+FFFD.
+
+    Python decodes such bytes as lone surrogates ("in\\xff.png" is 'in\\udcff.png'), which a page cannot be
+    encoded with and which json.dumps writes as "\\udcff", an escape strict JSON parsers (Go's, Rust's serde)
+    refuse. This is the one rule for showing names in JSON and on the HTML page: the name stays readable,
+    only the undecodable bytes are lost (to open the file, use the name you gave). A name that is valid
+    UTF-8 is returned unchanged.
+    """
+    text = os.fspath(name)
+    if isinstance(text, bytes):
+        return text.decode("utf-8", "replace")
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:  # back to the name's bytes, as os.fsencode on a UTF-8 system
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate no undecodable byte made (not from the file system)
+        raw = text.encode("utf-8", "replace")
+    return raw.decode("utf-8", "replace")
+
+
+def utf8_names(value):
+    """`value` (a summary: dicts, lists, strings, numbers) with every string, keys included, as `utf8_text`."""
+    if isinstance(value, str):
+        return utf8_text(value)
+    if isinstance(value, dict):
+        return {utf8_names(key): utf8_names(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [utf8_names(item) for item in value]
+    return value
+
+
 def cache_dir() -> Path:
     """interp's cache dir: `$INTERP_CACHE_DIR`, else `$XDG_CACHE_HOME/interp`, else `~/.cache/interp` (`~` expanded)."""
     override = os.environ.get(CACHE_DIR_ENV)

@@ -42,7 +42,7 @@ from typing import Optional
 import numpy as np
 from PIL import Image
 
-from interp_cli.files import new_temp
+from interp_cli.files import new_temp, utf8_text
 from interp_cli.write import FrameWriter, PathLike, _check_fps, quality_to_crf
 
 CROP_MAX = 128  # px: an input's crop is shown at 64 CSS px, so 128 is sharp on a 2x phone screen
@@ -85,11 +85,12 @@ def page_about(names: Sequence[str], crops: Sequence[Optional[np.ndarray]],
     to `PageWriter.report` once the frames are written instead."""
     inputs = []
     for i, (name, crop) in enumerate(zip(names, crops)):
-        item = {"name": Path(os.fspath(name)).name, "crop": crop}
+        # The page is UTF-8: a name with bytes that are not shows U+FFFD for them (files.utf8_text).
+        item = {"name": utf8_text(Path(os.fspath(name)).name), "crop": crop}
         if reconstruction is not None:
             item["likeness"] = _likeness(reconstruction[i])
         inputs.append(item)
-    return {"inputs": inputs, "title": title or " \u2192 ".join(item["name"] for item in inputs)}
+    return {"inputs": inputs, "title": utf8_text(title) if title else " \u2192 ".join(item["name"] for item in inputs)}
 
 
 def _likeness(entry: dict) -> dict:
@@ -119,7 +120,7 @@ class PageWriter(FrameWriter):
                  about: Optional[dict] = None):
         self.fps = _check_fps(fps)
         self.quality = jpeg_quality(quality)
-        self.about = about or {"inputs": [], "title": Path(os.fspath(path)).stem}
+        self.about = about or {"inputs": [], "title": utf8_text(Path(os.fspath(path)).stem)}
         self._fh = None
         self._seen: dict[bytes, int] = {}  # digest of a frame's JPEG -> its first index (20 bytes a frame)
         self._header = b""

@@ -3,6 +3,8 @@
     file_sha256(path) -> str             # from the record when the file is unchanged, else hashed (and recorded)
     file_sha256(path, fresh=True)        # hash regardless, refresh the record
     remembered_sha256(path) -> str|None  # never hashes
+    remember_check(path, "finite")       # a check this file version passed (no hashing needed) ...
+    passed_check(path, "finite") -> bool # ... so a later load may skip it
 
 The record is a small JSON file in interp's cache dir, keyed by resolved path and checked
 against size + mtime_ns: any rewrite (or `touch`) of the file invalidates its entry. Writing it
@@ -50,6 +52,37 @@ def remembered_sha256(path: str | os.PathLike) -> str | None:
         return None
 
 
+def passed_check(path: str | os.PathLike, check: str) -> bool:
+    """Whether this version of the file (same size and mtime_ns) passed `check` before (`remember_check`)."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    record = _load_records().get(_record_key(path))
+    return (isinstance(record, dict) and _same_version(record, stat) and isinstance(record.get("checks"), list)
+            and check in record["checks"])
+
+
+def remember_check(path: str | os.PathLike, check: str) -> None:
+    """Record that this version of the file passed `check` (best effort, like the digests)."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        return
+    records = _load_records()
+    record = records.get(_record_key(path))
+    record = dict(record) if isinstance(record, dict) and _same_version(record, stat) else {}
+    checks = record.get("checks") if isinstance(record.get("checks"), list) else []
+    record.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns, checks=sorted({*checks, check}))
+    _write_record(path, record, records)
+
+
+def _same_version(record: dict, stat: os.stat_result) -> bool:
+    return record.get("size") == stat.st_size and record.get("mtime_ns") == stat.st_mtime_ns
+
+
 def records_path() -> Path:
     return cache_dir() / RECORDS_FILENAME
 
@@ -82,8 +115,18 @@ def _remembered(path: Path, stat: os.stat_result) -> str | None:
 
 
 def _remember(path: Path, stat: os.stat_result, digest: str) -> None:
-    records = {key: value for key, value in _load_records().items() if os.path.exists(key)}
-    records[_record_key(path)] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest}
+    records = _load_records()
+    record = records.get(_record_key(path))
+    checks = record.get("checks") if isinstance(record, dict) and _same_version(record, stat) else None
+    record = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest}
+    if isinstance(checks, list):  # what this same version passed stays known
+        record["checks"] = checks
+    _write_record(path, record, records)
+
+
+def _write_record(path: Path, record: dict, records: dict[str, dict]) -> None:
+    records = {key: value for key, value in records.items() if os.path.exists(key)}
+    records[_record_key(path)] = record
     target = records_path()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

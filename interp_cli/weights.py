@@ -312,6 +312,10 @@ def _resolve(
         return ResolvedWeights(path=path, id=str(path), sha256=sha256, preset=None)
     if local.is_dir():
         raise UsageError(f"weights path is a directory, not a checkpoint file: {chosen}")
+    if local.exists():  # a FIFO, a device (a link to /dev/zero), a socket: said so, from stat alone (a FIFO blocks)
+        from interp_cli.files import check_input_file
+
+        check_input_file(chosen, "a checkpoint file")
 
     hub = parse_hub_spec(chosen)
     if hub is not None:

@@ -21,6 +21,7 @@ import threading
 import time
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 import pytest
 from PIL import Image
@@ -54,8 +55,9 @@ def _start(args, *, cwd: Path, env: dict, fsize: int | None = None, **popen) -> 
 
     popen.setdefault("stdout", subprocess.PIPE)
     popen.setdefault("stderr", subprocess.PIPE)
+    preexec = popen.pop("preexec_fn", None)
     return subprocess.Popen([sys.executable, "-m", "interp_cli", *map(str, args)], cwd=cwd, env=env, text=True,
-                            preexec_fn=limit_file_size if fsize else None, **popen)
+                            preexec_fn=limit_file_size if fsize else preexec, **popen)
 
 
 def _finish(proc: subprocess.Popen, timeout: float = 240) -> tuple[int, str, str]:
@@ -398,6 +400,104 @@ def test_json_piped_into_head_is_quiet(tmp_path):
     done = subprocess.run(["bash", "-c", command], cwd=tmp_path, env=_env(tmp_path), capture_output=True, text=True,
                           timeout=240)
     assert done.stdout == "{" and done.stderr == ""
+
+
+# --- standard streams closed or full from the start ---------------------------------------------------
+
+
+def _closing(*fds: int):
+    """A preexec_fn closing `fds` in the child, as `>&-` / `2>&-` do (no shell: a wrapper could keep them open)."""
+    return lambda: [os.close(fd) for fd in fds]
+
+
+def test_closed_or_full_stderr_and_closed_stdout_never_abort_the_work(tmp_path):
+    if not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full")
+    full = open("/dev/full", "w")
+    cases = {  # name: (args, Popen arguments, exit code, output written)
+        "json-stdout-closed": (["--json", "-o", "out.gif"], dict(preexec_fn=_closing(1)), 141, True),
+        "stdout-closed": (["-o", "out.gif"], dict(preexec_fn=_closing(1)), 0, True),
+        "stderr-closed": (["-o", "out.mp4"], dict(preexec_fn=_closing(2)), 0, True),  # ffmpeg too
+        "stderr-full": (["-o", "out.gif"], dict(stderr=full), 0, True),
+        "all-closed-json": (["--json", "-o", "out.gif"], dict(preexec_fn=_closing(0, 1, 2)), 141, True),
+        "bad-input-stderr-full": (["--size", "7", "-o", "out.gif"], dict(stderr=full), 2, False),
+    }
+    procs = {}
+    for name, (args, popen, _, _) in cases.items():
+        (tmp_path / name).mkdir()
+        procs[name] = _start([PHOTO_A, PHOTO_B, *MORPH, *args], cwd=tmp_path / name, env=_env(tmp_path / name),
+                             **popen)
+    for name, (args, _, expected, written) in cases.items():
+        code, out, err = _finish(procs[name])
+        assert code == expected, (name, out, err)
+        assert "Traceback" not in out + err
+        output = tmp_path / name / args[-1]
+        if written:
+            assert len(list(iio.imiter(output))) == 2, name
+        else:
+            assert not output.exists(), name
+        assert [p.name for p in (tmp_path / name).glob(".*")] == [], name  # no temp left
+    full.close()
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["morph", "--help"]])
+def test_help_and_version_into_a_closed_stdout_exit_141_like_json(tmp_path, args):
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # `| head -c0`
+    piped = _start(args, cwd=tmp_path, env=_env(tmp_path), stdout=write_end)
+    os.close(write_end)
+    closed = _start(args, cwd=tmp_path, env=_env(tmp_path), preexec_fn=_closing(1))  # `>&-`
+    for proc in (piped, closed):
+        code, _, err = _finish(proc)
+        assert (code, err) == (141, "")
+
+
+# --- Ctrl-C while starting up ------------------------------------------------------------------------
+
+
+def test_ctrl_c_that_passed_through_an_exec_still_exits_130(tmp_path):
+    # Under `python -m`, a KeyboardInterrupt that once left an exec() of a string (dataclasses, all through
+    # torch's import) makes CPython's own exit kill the process with SIGINT, though interp caught it:
+    # the exit code must be interp's all the same. The interrupt is injected where the first input is checked.
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import interp_cli.files as files\n"
+        "def check_input_file(*args, **kwargs):\n"
+        "    exec('raise KeyboardInterrupt')\n"
+        "files.check_input_file = check_input_file\n")
+    env = _env(tmp_path, PYTHONPATH=os.pathsep.join([str(hook), str(ROOT)]))
+    code, _, err = _run([PHOTO_A, PHOTO_B, *MORPH, "-o", "out.gif"], cwd=tmp_path, env=env)
+    assert (code, err.strip()) == (130, "interp: interrupted")
+
+
+def _torch_mapped(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/maps") as maps:
+            return "libtorch" in maps.read()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/maps"), reason="needs /proc to see torch load")
+def test_ctrl_c_at_any_moment_of_startup_exits_130(tmp_path):
+    # Real SIGINTs at several moments: before torch, as its libraries load, inside its Python-level import
+    # (where a few in a hundred used to end in SIGINT, SIGABRT or a swallowed interrupt: exit 0), and after.
+    delays = [("start", 0.3)] + [("torch", d) for d in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)]
+    for index, (after, delay) in enumerate(delays):
+        where = tmp_path / str(index)
+        where.mkdir()
+        proc = _start([PHOTO_A, PHOTO_B, "--weights", "demo", "--steps", "30", "-o", "out.gif"], cwd=where,
+                      env=_env(where))
+        deadline = time.monotonic() + 60
+        while after == "torch" and not _torch_mapped(proc.pid) and proc.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        code, _, err = _finish(proc)
+        assert (code, err.strip().splitlines()[-1:]) == (130, ["interp: interrupted"]), (after, delay, err)
+        assert "Traceback" not in err and os.listdir(where) in (["cache"], []), (after, delay)
 
 
 # --- errors that are not bugs, in process ---------------------------------------------------------------

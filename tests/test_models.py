@@ -8,6 +8,7 @@ checkpoint will behave the same here without downloading it.
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
 import shutil
 import subprocess
@@ -231,6 +232,62 @@ def test_pickled_code_is_refused(tmp_path, capsys):
         with pytest.raises(CheckpointError, match=name.replace(".", r"\.")):
             load_model(tmp_path / name)
     assert "this must never run" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("value", [[1.0, 2.0], 3, "weights"])
+def test_an_entry_that_is_not_a_tensor_is_a_checkpoint_error_naming_it(tmp_path, tiny_ckpt, value):
+    # weights_only loads lists, numbers and strings too; one used to reach the shape inference (AttributeError)
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    torch.save(dict(ckpt, state_dict=dict(ckpt["state_dict"], **{"decoder.style.1.weight": value})),
+               tmp_path / "odd.pt")
+    with pytest.raises(CheckpointError, match=r"^odd\.pt: decoder\.style\.1\.weight is not a tensor \("):
+        load_model(tmp_path / "odd.pt")
+    torch.save({"g_ema": {"style.1.weight": value}}, tmp_path / "odd_g.pt")
+    with pytest.raises(CheckpointError, match=r"^odd_g\.pt: g_ema\.style\.1\.weight is not a tensor"):
+        load_model(tmp_path / "odd_g.pt")
+
+
+DEMO = Path(__file__).resolve().parents[1] / "interp_cli" / "data" / "demo.pt"
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_weights_that_are_not_finite_are_refused_at_load_by_the_command(tmp_path, bad):
+    # They used to render black frames, and the likeness advice then said to try --weights ffhq.
+    ckpt = torch.load(DEMO, weights_only=True)
+    state = dict(ckpt["state_dict"])
+    state["decoder.convs.0.conv.weight"] = state["decoder.convs.0.conv.weight"].clone()
+    state["decoder.convs.0.conv.weight"].view(-1)[7] = bad
+    torch.save(dict(ckpt, state_dict=state), tmp_path / "broken.pt")
+    root = Path(__file__).resolve().parents[1]
+    photos = [str(root / "examples" / name) for name in ("demo_a.png", "demo_b.png")]
+    done = subprocess.run([sys.executable, "-m", "interp_cli", *photos, "--weights", "broken.pt", "--no-align",
+                           "--steps", "2", "-o", "out.gif"], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "INTERP_CACHE_DIR": str(tmp_path / "cache")})
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == ["interp: error: broken.pt: decoder.convs.0.conv.weight holds NaN or "
+                                                "infinite values: the file is damaged (download or export it again)"]
+    assert not (tmp_path / "out.gif").exists()
+
+
+def test_the_finite_check_runs_once_per_file_version(tmp_path, tiny_ckpt, monkeypatch):
+    import interp_cli.models.checkpoint as checkpoint
+
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    calls = []
+    real = checkpoint._refuse_non_finite
+    monkeypatch.setattr(checkpoint, "_refuse_non_finite", lambda *args: calls.append(1) or real(*args))
+    copy = tmp_path / "tiny.pt"
+    shutil.copy(tiny_ckpt, copy)
+    load_model(copy)
+    load_model(copy)
+    assert len(calls) == 1  # the pass is remembered for this size + mtime
+    ckpt = torch.load(copy, weights_only=True)
+    state = dict(ckpt["state_dict"])
+    state["decoder.conv1.activate.bias"] = torch.full_like(state["decoder.conv1.activate.bias"], float("nan"))
+    torch.save(dict(ckpt, state_dict=state), copy)  # rewritten in place: a new version, checked again
+    with pytest.raises(CheckpointError, match=r"^tiny\.pt: decoder\.conv1\.activate\.bias holds NaN"):
+        load_model(copy)
+    assert len(calls) == 2
 
 
 def test_tiny_checkpoint_round_trip(tiny_ckpt):

@@ -10,6 +10,8 @@ import io
 import json
 import os
 import re
+import subprocess
+import sys
 import time
 import tracemalloc
 from pathlib import Path
@@ -129,6 +131,28 @@ def test_names_are_escaped_and_the_likeness_numbers_are_shown(tmp_path):
     assert "27.5 dB \u00b7 SSIM 0.89" in text and "a code, no photo" in text
     crops = re.findall(r'<img src="data:image/jpeg;base64,([^"]+)"', text)
     assert len(crops) == 1 and Image.open(io.BytesIO(base64.b64decode(crops[0]))).size == (128, 128)
+
+
+@pytest.mark.skipif(os.name != "posix" or sys.getfilesystemencoding() != "utf-8",
+                    reason="needs a file system that takes any bytes in names")
+def test_names_that_are_not_utf8_are_shown_with_a_replacement_character_on_the_page_and_in_json(tmp_path):
+    # `cp a.png $'in\xff.png'`: the page is written (it used to fail after rendering, exit 1), and the --json
+    # line is one that strict parsers take (it carried a lone surrogate escape "\udcff", which they refuse).
+    odd = os.fsdecode(b"in\xff.png")
+    (tmp_path / odd).write_bytes(DEMO_A.read_bytes())
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    done = subprocess.run([sys.executable, "-m", "interp_cli", odd, str(DEMO_B), "--weights", "demo", "--steps", "3",
+                           "-o", os.fsdecode(b"page\xfe.html"), "--json"], cwd=tmp_path, env=env, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    text = done.stdout.decode("utf-8", errors="strict")
+    summary = json.loads(text)
+    assert summary["inputs"] == ["in\ufffd.png", str(DEMO_B)] and summary["output"] == "page\ufffd.html"
+    assert summary["reconstruction"][0]["input"] == "in\ufffd.png"
+    json.dumps(summary, ensure_ascii=False).encode("utf-8", errors="strict")  # no lone surrogate anywhere
+    assert json.loads(json.dumps(summary)) == summary
+    page = (tmp_path / os.fsdecode(b"page\xfe.html")).read_bytes().decode("utf-8", errors="strict")
+    assert "<title>in\ufffd.png \u2192 demo_b.png</title>" in page and "a. in\ufffd.png" in page
+    assert len(page_frames(tmp_path / os.fsdecode(b"page\xfe.html"))) == 3
 
 
 def test_the_report_measured_after_the_frames_fills_the_likeness_lines(tmp_path):

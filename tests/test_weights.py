@@ -208,6 +208,23 @@ def test_directory_is_a_usage_error(local_ckpt):
         weights.resolve_weights(str(local_ckpt.parent))
 
 
+@pytest.mark.parametrize("kind", ["fifo", "link to /dev/zero"])
+def test_weights_that_are_a_fifo_or_a_device_say_what_they_are_and_never_open_them(tmp_path, kind):
+    # Both exist, so "weights file not found" (what was said) was wrong; opening the FIFO would block.
+    path = tmp_path / "w.pt"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        os.symlink(os.devnull.replace("null", "zero"), path)
+    root = Path(__file__).resolve().parents[1]
+    photos = [str(root / "examples" / name) for name in ("demo_a.png", "demo_b.png")]
+    done = subprocess.run([sys.executable, "-m", "interp_cli", *photos, "--weights", "w.pt", "--steps", "2",
+                           "-o", "out.gif"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    what = "a FIFO (named pipe)" if kind == "fifo" else "a device"
+    assert (done.returncode, done.stderr) == (2, f"interp: error: w.pt: is {what}, not a regular file\n")
+    assert not (tmp_path / "out.gif").exists()
+
+
 def test_unknown_name_lists_presets():
     with pytest.raises(UsageError) as excinfo:
         weights.resolve_weights("ffhq2")
