@@ -40,12 +40,9 @@ from typing import Optional, Union
 import numpy as np
 
 from .errors import UsageError
+from .limits import MAX_FRAMES
 
 EASINGS = ("linear", "smooth", "cosine", "cubic")
-# The most frames one morph may have (9 hours at 30 fps; `interp --help` says it, from options.MAX_FRAMES).
-# The frame plan is a list built up front (~180 MB and some seconds at this size): a mistyped
-# --steps 30000000 used to take 3 GB and a minute before the first frame; larger ones failed inside numpy.
-MAX_FRAMES = 1_000_000
 INTERPS = ("lerp", "slerp", "spline")
 
 ArrayOrFloat = Union[float, np.ndarray]

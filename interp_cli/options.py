@@ -15,6 +15,8 @@ import re
 
 import click
 
+from interp_cli.limits import GIF_MAX_FPS, MAX_FRAMES, SEED_MAX, SEED_MIN
+
 
 def weights_option(f):
     return click.option("--weights", "-w", metavar="NAME|PATH|HUB_ID", default=None,
@@ -67,19 +69,7 @@ class FiniteFloatRange(click.FloatRange):
         return number
 
 
-# What torch.Generator().manual_seed and torch.manual_seed take (the only generators --seed feeds:
-# --noise random, --refine, --tune): one beyond raised "Overflow when unpacking long long" after the
-# model had loaded. Kept here, beside the option, so that --help and parse errors need no torch.
-SEED_MIN, SEED_MAX = -(2 ** 63), 2 ** 64 - 1
 SEED = click.IntRange(SEED_MIN, SEED_MAX)
-
-# The most frames one morph may have (interp_cli.blend.MAX_FRAMES; repeated here so that --help needs
-# no numpy): 9 hours at 30 fps. Its frame plan is built up front, about 180 MB at this size.
-MAX_FRAMES = 1_000_000
-
-# GIF delays are whole centiseconds and browsers slow delays under 2 cs to 10 cs, so a GIF plays at
-# most 50 fps (interp_cli.write.GIF_MAX_FPS).
-GIF_MAX_FPS = 50
 
 
 def output_flags(f=None, *, json_help: str = "Print one JSON summary on stdout."):
@@ -185,7 +175,7 @@ def _morph_option_list():
                      help=f"Frames per transition, both ends included (a morph has at most {MAX_FRAMES:,} "
                           f"frames in all, --hold included)."),
         click.option("--fps", type=FiniteFloatRange(0.1, 240), default=30, show_default=True,
-                     help=f"Frames per second (a GIF plays at most {GIF_MAX_FPS}: its frames last whole "
+                     help=f"Frames per second (a GIF plays at most {GIF_MAX_FPS:g}: its frames last whole "
                           f"hundredths of a second, and browsers slow ones under 20 ms down)."),
         click.option("--quality", type=click.IntRange(0, 10), default=8, show_default=True,
                      help="MP4 and HTML quality, 10 best (MP4: CRF = 34 - 2*quality; HTML: JPEG 50 + 5*quality)."),

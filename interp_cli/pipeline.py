@@ -58,7 +58,9 @@ def _silent(message: str) -> None:
 
 @dataclass
 class EncodeSettings:
-    """Everything that decides the W+ code of an input image (and therefore its cache key)."""
+    """How one input is encoded: what decides its W+ code (align, face, refine, refine_loss, seed; the cache
+    key is built from the crop and these), plus where its crop is saved (save_aligned, aligned_as,
+    outputs) and its place among the inputs (slot), which decide nothing about the code."""
 
     align: bool | None = None        # None: align when the model expects aligned faces and alignment is installed
     face: int | None = None          # which face when several are found (0-based, left to right); None = largest
@@ -500,9 +502,9 @@ def _check_number(name: str, value, low=None, high=None, integer=False):
 
 
 def _check_seed(seed, name: str = "--seed") -> None:
-    """A seed torch's generators take (options.SEED_MIN..SEED_MAX); beyond it torch.manual_seed raises
+    """A seed torch's generators take (limits.SEED_MIN..SEED_MAX); beyond it torch.manual_seed raises
     "Overflow when unpacking long long" once the model has loaded."""
-    from interp_cli.options import SEED_MAX, SEED_MIN
+    from interp_cli.limits import SEED_MAX, SEED_MIN
 
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise UsageError(f"{name} must be a whole number (got {seed!r})")

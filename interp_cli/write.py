@@ -63,6 +63,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import InterpError, UsageError
+from .limits import GIF_MAX_FPS, GIF_MIN_DELAY_CS  # noqa: F401 - GIF_MAX_FPS: what the GIF writer can play
 from .files import (Outputs, atomic_write, claim_temp, commit, discard, environment_error, new_temp,
                     too_long_name)
 from .stops import deferred
@@ -72,8 +73,6 @@ PathLike = Union[str, "os.PathLike[str]"]
 _KINDS = {".mp4": "mp4", ".gif": "gif", ".html": "html", ".png": "png", ".npy": "npy"}
 _FRAME_NAME = re.compile(r"^frame_\d+\.png$")
 _GIF_PALETTE_SAMPLE = 32768  # pixels used to choose a frame's palette
-_GIF_MIN_DELAY_CS = 2
-GIF_MAX_FPS = 100 / _GIF_MIN_DELAY_CS  # what a GIF can play (`--fps` above it is written at this rate)
 # Failures ffmpeg reports in strerror words that are the machine's, not the encoder's.
 _FFMPEG_ENV_ERRNOS = [errno.ENOSPC, errno.EFBIG] + ([errno.EDQUOT] if hasattr(errno, "EDQUOT") else [])
 
@@ -497,7 +496,7 @@ class GifWriter(FrameWriter):
 
     def _next_delay(self) -> int:
         target = round((self.frames_written + 1) * 100 / self.fps)
-        delay = max(_GIF_MIN_DELAY_CS, target - self._centiseconds)
+        delay = max(GIF_MIN_DELAY_CS, target - self._centiseconds)
         self._centiseconds += delay
         return delay
 

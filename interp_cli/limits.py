@@ -1,0 +1,19 @@
+"""The bounds a morph's options are checked against, in one place and with no imports, so that the
+command line (`interp --help`, parse-time errors: click only) and the library (blend, write, pipeline)
+read the same numbers.
+"""
+
+# The most frames one morph may have: 9 hours at 30 fps. The frame plan is a list built up front
+# (~180 MB and some seconds at this size): a mistyped --steps 30000000 used to take 3 GB and a minute
+# before the first frame; larger ones failed inside numpy.
+MAX_FRAMES = 1_000_000
+
+# GIF delays are whole centiseconds and browsers slow delays under 2 cs down to 10 cs, so a GIF plays
+# at most 50 fps: --fps above it is written at this rate.
+GIF_MIN_DELAY_CS = 2
+GIF_MAX_FPS = 100 / GIF_MIN_DELAY_CS
+
+# What torch.Generator().manual_seed and torch.manual_seed take (the only generators --seed feeds:
+# --noise random, --refine, --tune): one beyond raised "Overflow when unpacking long long" after the
+# model had loaded.
+SEED_MIN, SEED_MAX = -(2 ** 63), 2 ** 64 - 1
