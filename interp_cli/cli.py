@@ -426,6 +426,8 @@ Output names are relative paths inside --outdir (subfolders are created), typed 
 has no file type (x), or names one of the row's inputs fails that row.
 Two rows naming the same output, an output that is another row's input, or one inside another
 row's output refuse the whole manifest before any work (exit 2), as does a quote left open.
+--save-aligned DIR keeps one crop per photo across the manifest: photos in different folders
+that share a NAME are numbered NAME_aligned_1.png, _2 ... in the order the manifest names them.
 
 \b
 Shards: data row i (1, 2, ... in manifest order, over the whole manifest) goes to shard
@@ -465,7 +467,7 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
     each row prints a line (a JSON line with --json), then a summary of the run.
     e.g. interp batch pairs.csv --outdir out/ --shard 1/4 --skip-existing --json
     """
-    from interp_cli.manifest import plan_batch
+    from interp_cli.manifest import CROP_CHOICES, plan_batch
 
     def on_row(result: dict) -> None:
         if as_json:
@@ -473,10 +475,12 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
 
     started, checked = time.perf_counter(), None
     try:
-        checked = plan_batch(manifest, outdir, shard=shard, sheets=sheets)  # a bad manifest: refused before torch loads
+        settings = morph_settings(params)
+        checked = plan_batch(manifest, outdir, shard=shard, sheets=sheets,  # a bad manifest: refused before torch loads
+                             **{key: settings[key] for key in CROP_CHOICES if key in settings})
         pipeline = _import_pipeline()
         summary = pipeline.batch(manifest, outdir, shard=shard, skip_existing=skip_existing, sheets=sheets,
-                                 **morph_settings(params), on_row=on_row, log=_log_for(quiet or as_json),
+                                 **settings, on_row=on_row, log=_log_for(quiet or as_json),
                                  failures=_log_for(False), progress=_progress(quiet, as_json), checked=checked)
     except (KeyboardInterrupt, Exception) as cut:
         # Stopped (Ctrl-C, a scheduler's SIGTERM) from the moment the arguments were parsed, or an error that

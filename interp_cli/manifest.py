@@ -22,14 +22,17 @@ import errno
 import os
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from interp_cli.errors import UsageError
 from interp_cli.files import check_input_file, name_max, same_file, too_long_name
-from interp_cli.write import missing_file_type
+from interp_cli.inputs import Faces, faces_per_input, pick_input
+from interp_cli.write import check_output_path, missing_file_type
 
 HEADER_NAMES = ("output", "output_name", "name")
+# The morph options that decide a batch's --save-aligned crops, planned for the whole manifest (`plan_crops`).
+CROP_CHOICES = ("save_aligned", "face", "paste", "backdrop")
 
 
 @dataclass(frozen=True)
@@ -215,6 +218,7 @@ class Placement:
     targets: tuple[Path, ...] = ()
     error: str | None = None
     sources: tuple[Path, ...] = ()  # the row's inputs, resolved
+    crops: tuple[Path | None, ...] | None = None  # with --save-aligned: each input's crop (None for a code)
 
 
 def sheet_name(output: str) -> str | None:
@@ -373,6 +377,122 @@ def _crossed_rows(rows: Sequence[Row], plan: Mapping[int, Placement], writers: M
     return crossed
 
 
+def plan_crops(rows: Sequence[Row], plan: Mapping[int, Placement], folder: str | os.PathLike, *, face: Faces = None,
+               paste: bool = False, backdrop: str | int | None = None,
+               manifest: str = "manifest") -> dict[int, Placement]:
+    """`plan` with each row's `--save-aligned` crops: one name per photo (and face) across the whole
+    manifest, so that rows in different folders whose photos share a name keep both crops, and the
+    same photo in many rows is one file. Names are NAME_aligned.png, numbered NAME_aligned_1.png,
+    NAME_aligned_2.png ... in the order the manifest first names them when several photos (or faces
+    of one photo) share a NAME. A crop that would replace any row's input or land on or in any row's
+    output refuses the manifest, as crossed outputs do; a row whose --face or --backdrop does not fit
+    its inputs fails alone."""
+    folder = Path(folder)
+    if os.path.lexists(folder) and not folder.is_dir():
+        raise UsageError(f"--save-aligned {folder}: exists and is not a directory")
+    keys: dict[int, list] = {}
+    placed = dict(plan)
+    for row in rows:
+        place = plan[row.number]
+        if place.error is not None:
+            continue
+        count = len(row.inputs)
+        try:
+            chosen = pick_input("--backdrop", 1 if backdrop is None else backdrop, count) \
+                if paste or backdrop is not None else None
+            faces = faces_per_input(face, count, chosen)
+        except UsageError as err:
+            placed[row.number] = replace(place, error=str(err))
+            continue
+        keys[row.number] = [None if Path(typed).suffix.lower() == ".npy" else (source, faces[i], Path(typed).stem)
+                            for i, (typed, source) in enumerate(zip(row.inputs, place.sources))]
+    by_stem: dict[str, list] = {}  # the distinct (photo, face) pairs under each name, in manifest order
+    for found in keys.values():
+        for key in found:
+            if key is not None:
+                pairs = by_stem.setdefault(same_name_key(Path(key[2])), [])
+                if key[:2] not in pairs:
+                    pairs.append(key[:2])
+    names: dict[tuple, int | None] = {}  # a pair's number among those sharing its name (None: the only one)
+    for pairs in by_stem.values():
+        for number, pair in enumerate(pairs, 1):
+            names[pair] = number if len(pairs) > 1 else None
+    probed = False
+    for number, found in keys.items():
+        crops = []
+        for key in found:
+            if key is None:
+                crops.append(None)
+                continue
+            place_in_name = names[key[:2]]
+            crops.append(folder / (f"{key[2]}_aligned.png" if place_in_name is None
+                                   else f"{key[2]}_aligned_{place_in_name}.png"))
+        if not probed and any(crops):  # one folder: proven writable (or makeable) once, not per crop
+            try:
+                check_output_path(next(c for c in crops if c is not None), make_parents=True)
+            except UsageError as err:
+                raise UsageError(f"--save-aligned {folder}: {err}") from None
+            probed = True
+        placed[number] = replace(placed[number], crops=tuple(crops))
+    crossed = _crops_crossing(rows, placed, folder)
+    if crossed:
+        raise UsageError(f"{manifest}: {'; '.join(crossed[:5])}{_more(crossed)}; choose another --save-aligned folder")
+    return placed
+
+
+def _crops_crossing(rows: Sequence[Row], plan: Mapping[int, Placement], folder: Path) -> list[str]:
+    """Crops that would replace a row's input (by name, or as a hard link to it), or land on or inside
+    a row's output."""
+    try:
+        where = folder.resolve()
+    except (OSError, RuntimeError) as err:
+        raise UsageError(f"--save-aligned {folder}: cannot be used ({_reason(err)})") from None
+    inputs: dict[str, list[tuple[Path, Row]]] = {}
+    outputs: dict[str, list[Row]] = {}
+    for row in rows:
+        for source in plan[row.number].sources:
+            inputs.setdefault(same_name_key(source), []).append((source, row))
+        for target in plan[row.number].targets:
+            outputs.setdefault(same_name_key(target), []).append(row)
+    inodes: dict[tuple[int, int], Row] | None = None
+
+    def linked(spot: Path) -> list[tuple[Path, Row]]:  # an existing crop file that is a hard link to an input
+        nonlocal inodes
+        if inodes is None:  # only once some crop exists already: one stat per distinct input
+            inodes = {}
+            for found in inputs.values():
+                try:
+                    st = os.stat(found[0][0])
+                except OSError:
+                    continue
+                inodes.setdefault((st.st_dev, st.st_ino), found[0][1])
+        try:
+            st = os.stat(spot)
+        except OSError:
+            return []
+        row = inodes.get((st.st_dev, st.st_ino))
+        return [(spot, row)] if row is not None else []
+
+    crossed, seen = [], set()
+    for row in rows:
+        for crop in plan[row.number].crops or ():
+            if crop is None or crop.name in seen:
+                continue
+            seen.add(crop.name)
+            spot = where / crop.name
+            hit = inputs.get(same_name_key(spot)) or (linked(spot) if os.path.lexists(spot) else [])
+            if hit:
+                other = hit[0][1]
+                crossed.append(f"row {row.number}'s crop {crop.name} would overwrite an input of row {other.number} "
+                               f"(line {other.line})")
+            for above in (spot, *spot.parents):
+                for other in outputs.get(same_name_key(above), ()):
+                    crossed.append(f"row {row.number}'s crop {crop.name} would land "
+                                   f"{'on' if above == spot else 'inside'} row {other.number}'s output "
+                                   f"(line {other.line})")
+    return crossed
+
+
 @dataclass(frozen=True)
 class BatchPlan:
     """A checked batch: this `shard`, every manifest row, each row's `placements`, and `mine`, the
@@ -385,10 +505,12 @@ class BatchPlan:
 
 
 def plan_batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str | Shard = "1/1",
-               sheets: bool = False) -> BatchPlan:
-    """Everything `interp batch` checks before it loads a model: the shard, the manifest, --outdir and
-    the output names (UsageError, exit 2, on the first problem). Cheap and torch-free, so the command
-    line runs it before importing the pipeline and a bad manifest is refused at once."""
+               sheets: bool = False, save_aligned: str | os.PathLike | None = None, face: Faces = None,
+               paste: bool = False, backdrop: str | int | None = None) -> BatchPlan:
+    """Everything `interp batch` checks before it loads a model: the shard, the manifest, --outdir, the
+    output names and, with `save_aligned`, every row's crop (`plan_crops`; `face`, `paste` and `backdrop`
+    decide which face each input gives). UsageError, exit 2, on the first problem. Cheap and torch-free,
+    so the command line runs it before importing the pipeline and a bad manifest is refused at once."""
     shard = parse_shard(shard)
     rows = read_manifest(manifest)
     outdir = Path(outdir)
@@ -402,4 +524,7 @@ def plan_batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard:
     except (OSError, RuntimeError) as err:  # a symlink loop, a part that is a file ...
         raise UsageError(f"--outdir {outdir}: cannot be used ({_reason(err)})") from None
     placements = plan_outputs(rows, resolved, sheets=sheets, manifest=Path(manifest).name)
+    if save_aligned is not None:
+        placements = plan_crops(rows, placements, save_aligned, face=face, paste=paste, backdrop=backdrop,
+                                manifest=Path(manifest).name)
     return BatchPlan(shard, rows, placements, [row for row in rows if shard.takes(row)])

@@ -27,7 +27,8 @@ from interp_cli.cache import LatentCache, array_digest, cache_key, image_digest
 from interp_cli.errors import InterpError, NoFaceError, UsageError
 from interp_cli.files import Outputs, check_input_file, environment_error, refuse_overwriting_inputs
 from interp_cli.images import load_image
-from interp_cli.manifest import BatchPlan, Shard, plan_batch
+from interp_cli.inputs import Faces, faces_per_input, pick_input
+from interp_cli.manifest import CROP_CHOICES, BatchPlan, Shard, plan_batch
 from interp_cli.npy import read_npy
 from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
@@ -45,7 +46,6 @@ NO_FACE_ADVICE_PASTE = ("--paste needs photos in which a face can be found; to m
 NO_FACE_ADVICE_ALIGN = ("interp align needs a photo in which a face can be found; an image that is already an "
                         "aligned crop needs no aligning: morph and encode take it with --no-align")
 Log = Callable[[str], None]
-Faces = int | None | Sequence[int | None]  # --face: one for every input, or one per input
 
 
 def _stderr(message: str) -> None:
@@ -410,16 +410,15 @@ def _check_inputs(inputs: Sequence[str | os.PathLike], outputs: Sequence[str | o
     return paths
 
 
-ALIGNED_NAMES = ("NAME_aligned.png; inputs that share a NAME are told apart by their place among the inputs: "
-                 "NAME_aligned_1.png, NAME_aligned_2.png")
-
-
 def plan_aligned(paths: Sequence[Path], save_aligned: str | os.PathLike | None,
-                 outputs: Sequence[tuple[str, str | os.PathLike | None]] = ()) -> list[Path | None]:
+                 outputs: Sequence[tuple[str, str | os.PathLike | None]] = (),
+                 planned: Sequence[Path | None] | None = None) -> list[Path | None]:
     """Where `--save-aligned DIR` saves each input's crop (None for a `.npy` code, which has none), checked
     before any work as an output is: never an input (symlinks and hard links too), never one of the
     command's `outputs` ((option, path) pairs) nor inside its frames folder, one name per crop, and a
-    folder that is writable or can be made. See ALIGNED_NAMES for the names."""
+    folder that is writable or can be made. A crop is NAME_aligned.png; inputs that share a NAME are
+    numbered by their place among the inputs (NAME_aligned_1.png, NAME_aligned_2.png). A batch row's
+    crops are `planned` across its whole manifest instead (`manifest.plan_crops`) and checked here alike."""
     if save_aligned is None:
         write.refuse_clashes(outputs)
         return [None] * len(paths)
@@ -432,7 +431,8 @@ def plan_aligned(paths: Sequence[Path], save_aligned: str | os.PathLike | None,
     # photo twice may well be two faces, --face 0,1, so it is not refused).
     names = {i: f"{paths[i].stem}_aligned.png" if stems.count(paths[i].stem) == 1
              else f"{paths[i].stem}_aligned_{i + 1}.png" for i in photos}
-    targets: list[Path | None] = [folder / names[i] if i in names else None for i in range(len(paths))]
+    targets: list[Path | None] = [folder / names[i] if i in names else None for i in range(len(paths))] \
+        if planned is None else list(planned)
     planned = [t for t in targets if t is not None]
     for target in planned:
         shown = f"--save-aligned {save_aligned}"
@@ -520,7 +520,8 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
           layers: str = "all", refine: int = 0, refine_loss: str = "l2+lap", cache: bool = True,
           tune: int | bool = 0, sheet: str | os.PathLike | None = None, sheet_frames: int = 8, size: int | None = None,
           paste: bool = False, backdrop: str | int | None = None, match_colour: bool = True,
-          session: Session | None = None, log: Log = _stderr, progress: bool = True) -> dict:
+          session: Session | None = None, log: Log = _stderr, progress: bool = True,
+          _crops: Sequence[Path | None] | None = None) -> dict:
     """Morph through the images (or `.npy` codes) in `inputs` and write `output` (.mp4, .gif, a frames
     directory, or a .png contact sheet). Returns a JSON-able summary.
 
@@ -541,6 +542,8 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     `tune=N` (True: `interp_cli.tune.DEFAULT_STEPS`) fits a copy of the generator to the input photos
     for N steps after encoding (and `refine`) and renders every frame with it (`interp_cli.tune`); the
     loaded model (a `session`'s too) is left as it was. Tuned weights are cached unless `cache=False`.
+
+    `_crops` is `batch`'s: the `save_aligned` crops its manifest planned for this row's inputs.
     """
     started = time.perf_counter()
     paths = _check_inputs(inputs, [output, sheet])
@@ -556,7 +559,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
             raise UsageError(f"--sheet {sheet}: the contact sheet is a .png file")
         write.check_output_path(sheet)
     _check_number("sheet_frames", sheet_frames, low=1, integer=True)  # no option: a Python caller's argument
-    aligned = plan_aligned(paths, save_aligned, [("-o", output), ("--sheet", sheet)])  # -o and --sheet apart too
+    aligned = plan_aligned(paths, save_aligned, [("-o", output), ("--sheet", sheet)], _crops)  # -o and --sheet too
     _check_number("--fps", fps, low=0.1, high=240)
     _check_number("--quality", quality, low=0, high=10, integer=True)
     if kind == "gif" and fps > write.GIF_MAX_FPS:
@@ -734,7 +737,7 @@ def _backdrop(paths: Sequence[Path], paste: bool, backdrop: str | int | None, al
     if align is False:
         raise UsageError("--paste puts the face back where alignment found it in the photo: "
                          "it cannot be combined with --no-align")
-    index = pick_input("--backdrop", 1 if backdrop is None else backdrop, paths)
+    index = pick_input("--backdrop", 1 if backdrop is None else backdrop, len(paths))
     if paths[index].suffix.lower() == ".npy":
         chosen = "--backdrop" if backdrop is not None else "--paste (the first input is the backdrop)"
         raise UsageError(f"{chosen}: {paths[index].name} is a code, not a photo; choose a photo input with --backdrop")
@@ -747,22 +750,10 @@ def _backdrop(paths: Sequence[Path], paste: bool, backdrop: str | int | None, al
 
 def _input_settings(paths: Sequence[Path], settings: EncodeSettings, face: Faces,
                     backdrop_index: int | None = None) -> list[EncodeSettings]:
-    """`settings` for each input, with its face: `face` is one number for every input, or one per input
-    (None: the largest). With --paste a single number picks the face in the backdrop only; the others
-    give their largest face (a group photo as the backdrop would otherwise need as many faces in every input)."""
+    """`settings` for each input, with its face (`inputs.faces_per_input`) and its place among the inputs."""
     count = len(paths)
-    if face is None or isinstance(face, int):
-        faces = [face if backdrop_index is None or i == backdrop_index else None for i in range(count)]
-    else:
-        faces = list(face)
-        if len(faces) != count:
-            raise UsageError(f"--face {','.join('' if f is None else str(f) for f in faces)}: {len(faces)} "
-                             f"value{'s' if len(faces) != 1 else ''} for {count} inputs; give one number for every "
-                             f"input, or one per input (an empty place: the largest face), e.g. --face ,1")
-    for value in faces:
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise UsageError(f"--face: {value!r} is not a face number (0 = leftmost)")
-    return [replace(settings, face=f, slot=(i, count)) for i, f in enumerate(faces)]
+    return [replace(settings, face=f, slot=(i, count))
+            for i, f in enumerate(faces_per_input(face, count, backdrop_index))]
 
 
 def _encode_for_morph(session: Session, paths: Sequence[Path], settings: Sequence[EncodeSettings],
@@ -918,16 +909,6 @@ def _page_about(session: Session, paths: Sequence[Path], codes: np.ndarray, enco
     return page_about(paths, crops)
 
 
-def pick_input(option: str, value: str | int, paths: Sequence[Path]) -> int:
-    """The 0-based index of the input that `value` names: a letter (a, b, c ...) or a 1-based number."""
-    v = str(value).strip().lower()
-    index = ord(v) - ord("a") if len(v) == 1 and v.isalpha() else int(v) - 1 if v.isdigit() else -1
-    if not 0 <= index < len(paths):
-        letters = ", ".join("abcdefghijklmnopqrstuvwxyz"[:len(paths)])
-        raise UsageError(f"{option} {value}: name one of the inputs ({letters}, or 1 to {len(paths)})")
-    return index
-
-
 def _weights_summary(session: Session, cache: bool) -> dict:
     sha256 = session.weights_sha256 if cache else session.known_weights_sha256
     return {"id": session.weights.id, "sha256": sha256, "path": str(session.weights.path)}
@@ -1051,8 +1032,9 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
         raise UsageError(f"{output}: mix writes a .png image or a .npy code")
     write.check_output_path(output)
 
-    sources = {"coarse": pick_input("--coarse", coarse, paths),
-               "middle": pick_input("--middle", middle or coarse, paths), "fine": pick_input("--fine", fine, paths)}
+    sources = {"coarse": pick_input("--coarse", coarse, len(paths)),
+               "middle": pick_input("--middle", middle or coarse, len(paths)),
+               "fine": pick_input("--fine", fine, len(paths))}
     _check_seed(seed)
     session = Session(weights, device, log=log, progress=progress, precision=precision)
     settings = _input_settings(paths, EncodeSettings(align=align, cache=cache), face)
@@ -1095,7 +1077,10 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     for forbidden in ("sheet", "session"):
         if forbidden in morph_options:
             raise TypeError(f"batch() got {forbidden}=: rows are placed by the manifest (use sheets=True)")
-    checked = checked or plan_batch(manifest, outdir, shard=shard, sheets=sheets)
+    if "_crops" in morph_options:
+        raise TypeError("batch() got _crops=: each row's crops are planned from its manifest")
+    checked = checked or plan_batch(manifest, outdir, shard=shard, sheets=sheets,
+                                    **{key: morph_options[key] for key in CROP_CHOICES if key in morph_options})
     shard, rows, plan, mine = checked.shard, checked.rows, checked.placements, checked.mine
     outdir = Path(outdir)
     try:
@@ -1147,7 +1132,7 @@ def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failure
                     _make_parent(place.targets)
                     sheet = str(place.targets[1]) if len(place.targets) > 1 else None
                     summary = morph(row.inputs, place.output, sheet=sheet, session=session, log=log,
-                                    progress=progress, **morph_options)
+                                    progress=progress, _crops=place.crops, **morph_options)
                     result.update(ok=True, skipped=False, **{**summary, "output": shown})
                     log(f"[{position}/{len(mine)}] row {row.number}: wrote {shown} "
                         f"({time.perf_counter() - row_started:.1f}s)")

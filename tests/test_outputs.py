@@ -122,6 +122,70 @@ def test_save_aligned_into_the_frames_folder_is_refused_before_any_work(tmp_path
     assert tree(tmp_path) == before
 
 
+def _manifest(tmp_path: Path, *rows: str) -> None:
+    (tmp_path / "m.csv").write_text("".join(row + "\n" for row in rows))
+
+
+def test_batch_crops_are_one_per_photo_across_the_manifest(tmp_path):
+    # Rows in different folders whose photos share a name: each row used to number its own inputs, so
+    # face_aligned_1.png was p's face in one row and q's in the next, and the last row won.
+    for folder, photo in (("p", A), ("q", B)):
+        (tmp_path / folder).mkdir()
+        shutil.copy(photo, tmp_path / folder / "face.png")
+    _manifest(tmp_path, "p/face.png,q/face.png,one.gif", "q/face.png,p/face.png,two.gif", "q/face.png,p/face.png,x/")
+    for shard in ("1/2", "2/2"):  # two workers name every crop alike
+        code, err = interp(tmp_path, "batch", "m.csv", "--outdir", "out", "--shard", shard, *MORPH,
+                           "--save-aligned", "crops")
+        assert code == 0, err
+    crops = sorted((tmp_path / "crops").iterdir())
+    assert [p.name for p in crops] == ["face_aligned_1.png", "face_aligned_2.png"]  # in the order first named
+    for crop, photo in zip(crops, (A, B)):
+        assert Image.open(crop).convert("RGB").tobytes() == Image.open(photo).convert("RGB").tobytes()
+
+
+def test_batch_crop_that_would_replace_another_rows_input_is_refused_before_any_work(tmp_path):
+    shutil.copy(A, tmp_path / "a.png")
+    shutil.copy(B, tmp_path / "b.png")
+    (tmp_path / "crops").mkdir()
+    shutil.copy(B, tmp_path / "crops" / "a_aligned.png")  # row 2's photo, where row 1's crop would go
+    _manifest(tmp_path, "a.png,b.png,one.gif", "crops/a_aligned.png,a.png,two.gif")
+    before = tree(tmp_path)
+    line = refused(tmp_path, "batch", "m.csv", "--outdir", "out", *MORPH, "--save-aligned", "crops")
+    assert "row 1's crop a_aligned.png would overwrite an input of row 2 (line 2)" in line, line
+    assert tree(tmp_path) == before
+    # the same photo under another name, as a hard link, is found too
+    os.replace(tmp_path / "crops" / "a_aligned.png", tmp_path / "crops" / "photo.png")
+    os.link(tmp_path / "crops" / "photo.png", tmp_path / "crops" / "a_aligned.png")
+    _manifest(tmp_path, "a.png,b.png,one.gif", "crops/photo.png,a.png,two.gif")
+    before = tree(tmp_path)
+    line = refused(tmp_path, "batch", "m.csv", "--outdir", "out", *MORPH, "--save-aligned", "crops")
+    assert "would overwrite an input of row 2" in line, line
+    assert tree(tmp_path) == before
+
+
+def test_batch_crop_on_or_inside_a_rows_output_is_refused(tmp_path):
+    shutil.copy(A, tmp_path / "a.png")
+    shutil.copy(B, tmp_path / "b.png")
+    _manifest(tmp_path, "a.png,b.png,a_aligned.png", "b.png,a.png,fr/")
+    line = refused(tmp_path, "batch", "m.csv", "--outdir", "out", *MORPH, "--save-aligned", "out")
+    assert "row 1's crop a_aligned.png would land on row 1's output (line 1)" in line, line
+    line = refused(tmp_path, "batch", "m.csv", "--outdir", "out", *MORPH, "--save-aligned", "out/fr")
+    assert "would land inside row 2's output (line 2)" in line, line
+    assert sorted(tree(tmp_path)) == ["a.png", "b.png", "m.csv"]  # no output, no crop
+
+
+def test_batch_row_whose_faces_do_not_fit_fails_alone(tmp_path):
+    shutil.copy(A, tmp_path / "a.png")
+    shutil.copy(B, tmp_path / "b.png")
+    _manifest(tmp_path, "a.png,b.png,one.gif", "a.png,b.png,a.png,three.gif")
+    code, err = interp(tmp_path, "batch", "m.csv", "--outdir", "out", *MORPH, "--face", ",0",
+                       "--save-aligned", "crops")
+    assert code == 1, err
+    assert "row 2 failed: --face ,0: 2 values for 3 inputs" in err, err
+    assert (tmp_path / "out" / "one.gif").exists() and not (tmp_path / "out" / "three.gif").exists()
+    assert sorted(p.name for p in (tmp_path / "crops").iterdir()) == ["a_aligned.png", "b_aligned.png"]
+
+
 # --- --sheet ------------------------------------------------------------------------------------------
 
 

@@ -1,0 +1,43 @@
+"""Which input an option names (`--backdrop b`, `--coarse 2`) and which face each input gives (`--face`).
+
+Torch-free, so that `interp batch` can plan every row's crops before it loads a model, by the same
+rules a morph applies when it runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from interp_cli.errors import UsageError
+
+Faces = int | None | Sequence[int | None]  # --face: one for every input, or one per input
+
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def pick_input(option: str, value: str | int, count: int) -> int:
+    """The 0-based index of the input (of `count`) that `value` names: a letter (a, b, c ...) or a 1-based number."""
+    v = str(value).strip().lower()
+    index = ord(v) - ord("a") if len(v) == 1 and v.isalpha() else int(v) - 1 if v.isdigit() else -1
+    if not 0 <= index < count:
+        raise UsageError(f"{option} {value}: name one of the inputs ({', '.join(LETTERS[:count])}, or 1 to {count})")
+    return index
+
+
+def faces_per_input(face: Faces, count: int, backdrop_index: int | None = None) -> list[int | None]:
+    """The face each of `count` inputs gives (None: its largest): `face` is one number for every input,
+    or one per input. With --paste (`backdrop_index`) a single number picks the face in the backdrop
+    only; the others give their largest face (a group photo as the backdrop would otherwise need as
+    many faces in every input)."""
+    if face is None or isinstance(face, int):
+        faces = [face if backdrop_index is None or i == backdrop_index else None for i in range(count)]
+    else:
+        faces = list(face)
+        if len(faces) != count:
+            raise UsageError(f"--face {','.join('' if f is None else str(f) for f in faces)}: {len(faces)} "
+                             f"value{'s' if len(faces) != 1 else ''} for {count} inputs; give one number for every "
+                             f"input, or one per input (an empty place: the largest face), e.g. --face ,1")
+    for value in faces:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise UsageError(f"--face: {value!r} is not a face number (0 = leftmost)")
+    return faces
