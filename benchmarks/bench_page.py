@@ -39,16 +39,20 @@ from interp_cli.page import PageWriter, encode_jpeg, jpeg_quality  # noqa: E402
 from tests.browser import OFFLINE_ARGS, shown_frame  # noqa: E402
 
 
+def _quiet(message: str) -> None:
+    pass
+
+
 def frame_sets(scratch: Path) -> dict[str, list[np.ndarray]]:
     sets = {}
     for name, size in (("demo64", None), ("demo256", 256)):
         out = scratch / name
         pipeline.morph([ROOT / "examples/demo_a.png", ROOT / "examples/demo_b.png"], f"{out}/", steps=60,
-                       weights="demo", size=size, log=pipeline._silent, progress=False)
+                       weights="demo", size=size, log=_quiet, progress=False)
         sets[name] = [np.asarray(Image.open(p).convert("RGB")) for p in sorted(out.glob("frame_*.png"))]
     crops = []
     for photo in ("obama.jpg", "biden.jpg"):
-        pipeline.align(ROOT / "examples" / photo, scratch / f"{photo}.png", size=1024, log=pipeline._silent)
+        pipeline.align(ROOT / "examples" / photo, scratch / f"{photo}.png", size=1024, log=_quiet)
         crops.append(np.asarray(Image.open(scratch / f"{photo}.png").convert("RGB"), dtype=np.float32))
     sets["photo1024"] = [np.round(crops[0] * (1 - t) + crops[1] * t).astype(np.uint8) for t in np.linspace(0, 1, 12)]
     return sets

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from interp_cli.errors import InterpError, UsageError
+from interp_cli.errors import InterpError, UsageError, one_line
 from interp_cli.files import atomic_save_npy, cache_dir
 from interp_cli.npy import read_npy
 
@@ -57,7 +57,7 @@ class LatentCache:
     """
 
     def __init__(self, directory: str | os.PathLike | None = None, *, warn: Callable[[str], None] | None = None):
-        self.directory = Path(directory).expanduser() if directory is not None else cache_dir() / "latents"
+        self.directory = Path(directory).expanduser() if directory is not None else cache_dir("latents")
         self.hits = 0
         self.misses = 0
         self.warn = warn
@@ -110,7 +110,7 @@ class LatentCache:
         except (OSError, InterpError) as err:
             # A cache that cannot be written (read-only home, full disk) must not fail the morph.
             if not self._warned and self.warn is not None:
-                self.warn(f"warning: latent cache not written ({_one_line(err)}); continuing without it")
+                self.warn(f"warning: latent cache not written ({one_line(err)}); continuing without it")
             self._warned = True
 
 
@@ -124,5 +124,3 @@ def _problem(code: np.ndarray, shape: tuple[int, ...] | None) -> str | None:
     return None
 
 
-def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split())

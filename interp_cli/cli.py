@@ -18,6 +18,7 @@ import time
 import click
 
 from interp_cli import __version__
+from interp_cli.errors import one_line
 from interp_cli.malloc import keep_freed_memory
 from interp_cli.options import (SEED, ShardType, align_options, cache_option, device_option, morph_options,
                                 morph_settings, noise_options, output_flags, precision_option, refine_options,
@@ -96,7 +97,7 @@ class DefaultMorphGroup(click.Group):
         try:
             code = super().main(args=args, prog_name=prog_name or "interp", standalone_mode=False, **extra)
         except click.ClickException as err:  # usage errors: bad option values, missing arguments
-            click.echo(f"interp: error: {_one_line(err.format_message())}", err=True)
+            click.echo(f"interp: error: {one_line(err.format_message())}", err=True)
             sys.exit(err.exit_code)
         except StdoutClosed:
             _silence_stdout()
@@ -179,8 +180,8 @@ def _reported(err: Exception, command: str) -> tuple[str, int, bool]:
         advice = f" (try a smaller {smaller[command]})" if command in smaller else ""
         err = InterpError(f"out of memory{advice}")
     if isinstance(err, InterpError):
-        return _one_line(str(err)), err.exit_code, False
-    return f"internal error: {type(err).__name__}: {_one_line(str(err))}", 1, True
+        return one_line(str(err)), err.exit_code, False
+    return f"internal error: {type(err).__name__}: {one_line(str(err))}", 1, True
 
 
 def _summary(command: click.Command) -> str:
@@ -727,5 +728,3 @@ class _UnfailingStream:
         return getattr(self._stream, name)
 
 
-def _one_line(message: str) -> str:
-    return " ".join(message.split())

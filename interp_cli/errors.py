@@ -7,6 +7,11 @@ Anything else that escapes is a bug and is reported as such (with a traceback un
 from __future__ import annotations
 
 
+def one_line(err: BaseException | str) -> str:
+    """An exception's message (or a text) on one line, whitespace collapsed: every message is one line."""
+    return " ".join(str(err).split())
+
+
 class InterpError(Exception):
     """A failure the user can act on. `exit_code` 1 = runtime failure."""
 

@@ -12,7 +12,7 @@
         outputs.commit()                         # every temp complete first, then the renames; else none
     claim_temp("frames", "old", directory=True, create=False)  # a locked name to move something aside to
     clean_stale_temps(directory)                 # done by new_temp; removes only dead writers' temps
-    cache_dir() -> Path                          # $INTERP_CACHE_DIR, $XDG_CACHE_HOME/interp, ~/.cache/interp
+    cache_dir(part=None) -> Path                 # $INTERP_CACHE_DIR, $XDG_CACHE_HOME/interp, ~/.cache/interp
     sha256_of(path) -> str                       # hex digest of a file's bytes, read in chunks
     same_file(a, b) -> bool                      # one file on disk, through symlinks and hard links too
     check_input_file(path) -> str                # a readable regular file, else UsageError (stat only)
@@ -554,13 +554,23 @@ def utf8_names(value):
     return value
 
 
-def cache_dir() -> Path:
-    """interp's cache dir: `$INTERP_CACHE_DIR`, else `$XDG_CACHE_HOME/interp`, else `~/.cache/interp` (`~` expanded)."""
-    override = os.environ.get(CACHE_DIR_ENV)
-    if override:
-        return Path(override).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "interp"
+# What lives under interp's cache dir, a folder each (and the sha256 records file at its top).
+CACHE_PARTS = ("latents", "tuned", "align")
+
+
+def cache_dir(part: str | None = None, *, root: PathLike | None = None) -> Path:
+    """interp's cache dir: `$INTERP_CACHE_DIR`, else `$XDG_CACHE_HOME/interp`, else `~/.cache/interp` (`~`
+    expanded); `root` is a caller's own instead (`Session(cache_dir=...)`). With `part` (CACHE_PARTS), its folder."""
+    if part is not None and part not in CACHE_PARTS:
+        raise ValueError(f"cache part {part!r}: one of {', '.join(CACHE_PARTS)}")
+    if root is not None:
+        top = Path(root).expanduser()
+    elif os.environ.get(CACHE_DIR_ENV):
+        top = Path(os.environ[CACHE_DIR_ENV]).expanduser()
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        top = (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "interp"
+    return top / part if part is not None else top
 
 
 def sha256_of(path: PathLike) -> str:

@@ -3,401 +3,38 @@
     from interp_cli.pipeline import morph
     summary = morph(["a.png", "b.png"], "out.mp4", steps=60, weights="ffhq")
 
-A `Session` holds one loaded model on one device, so batch jobs load the weights once.
-Every user error is raised as an `InterpError` subclass with a one-line message; the CLI
-turns those into exit codes.
+A `Session` (interp_cli.session) holds one loaded model on one device, so that many morphs load the
+weights once; `batch` lives in interp_cli.batch and is reached here too. Every user error is raised
+as an `InterpError` subclass with a one-line message; the CLI turns those into exit codes.
 """
 
 from __future__ import annotations
 
-import math
 import numbers
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from interp_cli import blend, likeness, progress as progress_bars, refine, tune as tuning, write
-from interp_cli.cache import LatentCache, array_digest, cache_key, image_digest
+from interp_cli import blend, progress as progress_bars, tune as tuning, write
+from interp_cli.checks import check_number, check_seed, refuse_one_path
 from interp_cli.errors import InterpError, NoFaceError, UsageError
-from interp_cli.files import Outputs, check_input_file, environment_error, refuse_overwriting_inputs
+from interp_cli.files import Outputs, check_input_file, refuse_overwriting_inputs
 from interp_cli.images import load_image
 from interp_cli.inputs import Faces, faces_per_input, pick_input
-from interp_cli.manifest import CROP_CHOICES, BatchPlan, Shard, plan_batch
-from interp_cli.npy import read_npy
-from interp_cli.models.checkpoint import E4EModel, load_model
-from interp_cli.models.e4e import preprocess
-from interp_cli.render import (pick_device, pick_precision, precision_name, render_ahead, render_float,
-                               render_frames, to_uint8)
-from interp_cli.sha256_record import file_sha256
+from interp_cli.render import (precision_name, render_ahead, render_float)
+from interp_cli.session import (NO_FACE_ADVICE_ALIGN, NO_FACE_ADVICE_PASTE, NOISE_MODES, EncodeSettings, Log,
+                                Session, stderr_log)
 from interp_cli.sheet import contact_sheet
 from interp_cli.weights import resolve_weights
 
-NOISE_MODES = ("const", "random", "none")
-# What to try when no face is found: each works where it is given (`align` and `--paste` take no --no-align).
-NO_FACE_ADVICE = "pass --no-align for images that are already aligned crops"
-NO_FACE_ADVICE_PASTE = ("--paste needs photos in which a face can be found; to morph these images as they are, "
-                        "drop --paste and pass --no-align")
-NO_FACE_ADVICE_ALIGN = ("interp align needs a photo in which a face can be found; an image that is already an "
-                        "aligned crop needs no aligning: morph and encode take it with --no-align")
-Log = Callable[[str], None]
-
-
-def _stderr(message: str) -> None:
-    progress_bars.message(message)
-
-
-def _silent(message: str) -> None:
-    pass
-
-
-@dataclass
-class EncodeSettings:
-    """How one input is encoded: what decides its W+ code (align, face, refine, refine_loss, seed; the cache
-    key is built from the crop and these), plus where its crop is saved (save_aligned, aligned_as,
-    outputs) and its place among the inputs (slot), which decide nothing about the code."""
-
-    align: bool | None = None        # None: align when the model expects aligned faces and alignment is installed
-    face: int | None = None          # which face when several are found (0-based, left to right); None = largest
-    save_aligned: Path | None = None  # directory to save what the encoder saw (as NAME_aligned.png)
-    aligned_as: Path | None = None   # this input's crop file, as `plan_aligned` named it (else in save_aligned)
-    # The command's outputs: the crop waits there to be moved into place with them (else it is written at once).
-    outputs: Outputs | None = field(default=None, compare=False, repr=False)
-    refine: int = 0                  # latent optimisation steps after e4e (0 = pure e4e)
-    refine_loss: str = "l2+lap"
-    seed: int = 0
-    cache: bool = True
-    slot: tuple[int, int] = (0, 1)   # (this input's place, how many inputs): for the --face advice only
-
-    def __post_init__(self):
-        # Checked where they are made, so `encode_photo(path, EncodeSettings(refine=-3))` is refused like
-        # `--refine -3` instead of running no refinement at all.
-        _check_number("--refine", self.refine, low=0, integer=True)
-        _check_seed(self.seed)
-        if self.refine_loss not in refine.LOSSES:
-            raise UsageError(f"--refine-loss {self.refine_loss}: choose one of {', '.join(refine.LOSSES)}")
-
-
-class Session:
-    """One loaded model on one device: encode inputs, then stream rendered frames.
-
-    `weights`: preset name, local path or hub id (see `interp_cli.weights`). The encoder is kept
-    only until the caller says it is done (`release_encoder`), since rendering never needs it.
-    """
-
-    def __init__(self, weights: str | None = None, device: str | None = "auto", *, log: Log = _stderr,
-                 progress: bool = True, cache_dir: str | os.PathLike | None = None, precision: str | None = "auto"):
-        # Deep inside weights.py and torch these fail as AttributeErrors ('int' object has no attribute ...).
-        if weights is not None and not isinstance(weights, (str, os.PathLike)):
-            raise UsageError(f"weights={weights!r}: give a preset name, a checkpoint path or a hub id (a str or path)")
-        if device is not None and not isinstance(device, (str, torch.device)):
-            raise UsageError(f"device={device!r}: give auto, cpu, cuda, cuda:N or mps (a str)")
-        if precision is not None and not isinstance(precision, str):
-            raise UsageError(f"precision={precision!r}: give auto, fp32, bf16 or fp16 (a str)")
-        self.log = log
-        self.progress = progress  # progress bars on stderr (see interp_cli.progress)
-        self.device = pick_device(str(device) if isinstance(device, torch.device) else device)
-        self.precision = pick_precision(precision, self.device)  # rendering only: codes are always float32
-        if self.precision == torch.float16 and self.device.type == "cpu":
-            # Honoured (its numerics may be the point), but said: 1.2-1.4x slower here, 12x reported (benchmarks/).
-            log("warning: --precision fp16 on a CPU is slower than fp32 (CPUs have no fast half-precision "
-                "path); the default, --precision auto, renders in fp32 here")
-        started = time.perf_counter()
-        self.weights = resolve_weights(weights, progress=progress)
-        self.model: E4EModel = load_model(self.weights.path).to(self.device)
-        self.load_seconds = time.perf_counter() - started
-        self.cache = LatentCache(cache_dir, warn=log)
-        self.tuned_cache = tuning.TunedCache(None if cache_dir is None else Path(cache_dir) / "tuned", warn=log)
-        self.tuned = None  # the generator tuned for the current morph (`--tune`), None: the loaded one
-        self.encoder_calls = 0
-        self.encoder_released = False
-        self._sha256 = self.weights.sha256
-
-    @property
-    def weights_sha256(self) -> str:
-        """The weights file's sha256 (remembered per file, so hashed at most once per file version)."""
-        if self._sha256 is None:
-            self._sha256 = file_sha256(self.weights.path)
-        return self._sha256
-
-    @property
-    def known_weights_sha256(self) -> str | None:
-        """The sha256 if it is already known (verified, remembered when the weights were resolved, or
-        hashed since); never hashes. Summaries of `--no-cache` runs use this: hashing a 1.2 GB
-        checkpoint only to print its digest would cost seconds that the run itself does not need.
-        """
-        return self._sha256
-
-    @property
-    def aligns_by_default(self) -> bool:
-        # Models trained on FFHQ crops need aligned faces; the demo model's checkpoint says it does not.
-        return bool(self.model.meta.get("align", not self.is_demo))
-
-    @property
-    def is_demo(self) -> bool:
-        """Whether this is the shipped demo model (cartoon faces only)."""
-        return self.model.meta.get("name") == "demo"
-
-    def release_encoder(self) -> None:
-        """Free the encoder's memory: this session can then only render (and load `.npy` codes)."""
-        self.model.drop_encoder()
-        self.encoder_released = True
-
-    # --- inputs -> codes ---------------------------------------------------------------------
-
-    def load_codes(self, path: Path) -> np.ndarray:
-        """A `.npy` code file -> `[n_latent, D]` float32, checked against this model."""
-        check_input_file(path, "a .npy code file")
-        n, d = self.model.n_latent, self.model.style_dim
-        try:
-            # Judged from the header first: a huge claimed shape or another file renamed .npy is refused unread.
-            code = read_npy(path, check=lambda shape: None if shape in ((n, d), (1, n, d)) else
-                            f"code has shape {list(shape)}, this model needs [{n}, {d}]",
-                            what="a .npy code file", name=path.name)
-        except OSError as err:
-            raise UsageError(f"{path.name}: not a readable .npy code file ({_one_line(err)})") from None
-        if code.ndim == 3:
-            code = code[0]
-        # Judged after the cast: a float64 1e300 is finite, but float32 has no such number (it becomes inf,
-        # with numpy's raw "overflow encountered in cast" warning, and every pixel NaN).
-        with np.errstate(over="ignore", invalid="ignore"):
-            code = np.ascontiguousarray(code, dtype=np.float32)
-        if not np.isfinite(code).all():
-            raise UsageError(f"{path.name}: code contains NaN or infinite values, or values beyond float32's "
-                             f"range (about ±3.4e38)")
-        return code
-
-    def prepare_image(self, path: Path, settings: EncodeSettings):
-        """Load an image and (optionally) FFHQ-align it: returns the PIL image the encoder will see
-        and whether it was aligned."""
-        image, alignment = self._load_and_align(path, settings)
-        return image, alignment is not None
-
-    def _load_and_align(self, path: Path, settings: EncodeSettings):
-        """(the PIL image the encoder will see, the `AlignedFace` it was cut from or None)."""
-        image = load_image(path)
-        aligned = None
-        align = self.aligns_by_default if settings.align is None else settings.align
-        if align:
-            from interp_cli import align as alignment
-
-            if not alignment.alignment_available():
-                hint = "" if settings.align else " (alignment is on by default for this model)"
-                raise InterpError(f"face alignment needs the align extra: pip install 'interp-cli[align]', "
-                                  f"or pass --no-align for images that are already aligned crops{hint}")
-            size = 1024 if self.model.size >= 1024 else 256
-            try:
-                aligned = alignment.align_face(image, output_size=size, face=settings.face, name=path.name)
-            except NoFaceError as err:
-                raise err.advised(NO_FACE_ADVICE) from None
-            except UsageError as err:  # --face N beyond this photo's faces
-                place, count = settings.slot
-                if count == 1 or settings.face is None:
-                    raise
-                others = ",".join("" if i == place else str(settings.face) for i in range(count))
-                raise UsageError(f"{err}; give one value per input to pick in the others only, an empty place "
-                                 f"meaning the largest: --face {others}") from None
-            for warning in aligned.warnings:
-                self.log(f"warning: {warning}")  # each names its image (and face)
-            if aligned.n_faces > 1:
-                other = 1 if aligned.face_index == 0 else 0
-                place, count = settings.slot
-                # --face N picks in every input: beside a one-face photo, only the per-input form can be followed.
-                how = (f"choose with --face {other}" if count == 1 else "for another, give one value per input: "
-                       f"--face {','.join(str(other) if i == place else '' for i in range(count))}")
-                self.log(f"{path.name}: {aligned.n_faces} faces found, using face {aligned.face_index} "
-                         f"(numbered left to right from 0; {how})")
-            image = aligned.image
-        if settings.aligned_as is not None or settings.save_aligned is not None:
-            crop = np.asarray(image.convert("RGB"))
-            target = settings.aligned_as or settings.save_aligned / f"{path.stem}_aligned.png"
-            if settings.outputs is not None:
-                write.stage_image(settings.outputs, target, crop, make_parents=True)
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                write.write_image(target, crop)
-        return image, aligned
-
-    def encode_path(self, path: str | os.PathLike, settings: EncodeSettings | None = None) -> np.ndarray:
-        """An image or `.npy` code file -> W+ code `[n_latent, D]` float32 (latent_avg included)."""
-        return self.encode_photo(path, settings)[0]
-
-    def encode_inputs(self, paths: Sequence[str | os.PathLike],
-                      settings: EncodeSettings | Sequence[EncodeSettings] | None = None) -> list[tuple]:
-        """`encode_photo` for several inputs under one progress bar; `settings` is shared or one per input."""
-        _refuse_one_path(paths, "encode_inputs")
-        per_input = settings if isinstance(settings, Sequence) else [settings] * len(paths)
-        if len(per_input) != len(paths):  # zip would quietly encode only the shorter list's inputs
-            raise UsageError(f"encode_inputs: {len(per_input)} settings for {len(paths)} inputs; give one "
-                             "EncodeSettings for all, or one per input")
-        encoded = []
-        with progress_bars.bar(len(paths), "encoding", unit="image", enabled=self.progress) as bar:
-            for path, these in zip(paths, per_input):
-                encoded.append(self.encode_photo(path, these))
-                bar.update()
-        return encoded
-
-    def encode_photo(self, path: str | os.PathLike, settings: EncodeSettings | None = None):
-        """Like `encode_path`, and also what the face was: (code, `AlignedFace` or None, target).
-
-        The `AlignedFace` (None for a `.npy` code or an unaligned image) holds the crop's quad
-        and landmarks in the photo, which `--paste` needs to put frames back into it. `target` is
-        the crop the encoder saw at the generator's resolution (uint8 `[H, W, 3]`, what refinement
-        and `likeness` compare against), None for a `.npy` code.
-        """
-        settings = settings or EncodeSettings()
-        path = Path(path)
-        if path.suffix.lower() == ".npy":
-            return self.load_codes(path), None, None
-        image, alignment = self._load_and_align(path, settings)
-        target = to_uint8(preprocess(image, self.model.size))[0]
-        key = None
-        if settings.cache:  # the key needs the weights' hash: only worth computing when caching
-            # What decides a refined code; a plain code's key keeps these fields empty (and no method).
-            refined_by = ({"refine_loss": settings.refine_loss, "seed": settings.seed,
-                           "refine_method": refine.METHOD_VERSION} if settings.refine
-                          else {"refine_loss": None, "seed": None})
-            key = cache_key(crop=image_digest(image), weights=self.weights_sha256, refine=settings.refine,
-                            version=2, **refined_by)
-            cached = self.cache.get(key, (self.model.n_latent, self.model.style_dim))
-            if cached is not None:
-                return cached, alignment, target
-        code = self.encode_image(image)
-        if settings.refine > 0:
-            code = self.refine(code, image, settings, name=path.name)
-        if key is not None:
-            self.cache.put(key, code)
-        return code, alignment, target
-
-    def encode_image(self, image) -> np.ndarray:
-        """A PIL image (already aligned if needed) -> W+ code `[n_latent, D]`."""
-        if self.encoder_released:  # the checkpoint's own "has no encoder" message would blame the file
-            raise UsageError("this session's encoder was freed by release_encoder(), so it can only render; "
-                             "encode in a new Session (or before calling release_encoder())")
-        self.encoder_calls += 1
-        x = preprocess(image, self.model.encoder_input_size).to(self.device)
-        return self.model.encode(x)[0].float().cpu().numpy()
-
-    def refine(self, code: np.ndarray, image, settings: EncodeSettings, name: str = "image") -> np.ndarray:
-        target = preprocess(image, self.model.size).to(self.device)
-        with progress_bars.bar(settings.refine, f"refining {name}", unit="step", enabled=self.progress) as bar:
-            def progress(step: int, loss: float) -> None:
-                bar.note(f"loss {loss:.4f}")
-                bar.update()
-
-            refined = refine.refine_codes(self.model.generator, target, torch.from_numpy(code)[None].to(self.device),
-                                          steps=settings.refine, loss=settings.refine_loss, seed=settings.seed,
-                                          noise=self.model.generator.make_noise("const", device=self.device),
-                                          progress=progress)
-        return refined[0].detach().float().cpu().numpy()
-
-    def likeness(self, paths: Sequence[Path], codes: np.ndarray, targets: Sequence[np.ndarray | None],
-                 renders: dict[int, np.ndarray] | None = None, *, refined: int = 0,
-                 suggest_tune: bool = True, tuned: int = 0) -> list[dict]:
-        """How well each code reproduces its photo (see `interp_cli.likeness`): one entry per input,
-        `{"input", "psnr", "ssim", "identity", "identity_note", "poor"}`, metrics None for a code file.
-        `renders` maps an input's index to its code already rendered (const noise, no truncation; a
-        morph's own end frames); every other photo's code is rendered here (with the tuned generator
-        while there is one). A poor one is logged as a one-line warning (`refined`, `tuned`: the
-        --refine and --tune steps the morph took; `suggest_tune`: whether the command has --tune)."""
-        if not len(paths) == len(codes) == len(targets):
-            raise UsageError(f"likeness: {len(paths)} paths, {len(codes)} codes and {len(targets)} targets; "
-                             "give one of each per input")
-        renders = dict(renders or {})
-        photos = [i for i, target in enumerate(targets) if target is not None and i not in renders]
-        renders.update(zip(photos, self.frames([codes[i] for i in photos], batch_size=4)))
-        measured = iter(likeness.measure_many([(renders[i], target) for i, target in enumerate(targets)
-                                               if target is not None]))
-        entries = []
-        for i, path in enumerate(paths):
-            if targets[i] is None:
-                entries.append({"input": str(path), "psnr": None, "ssim": None, "identity": None,
-                                "identity_note": None, "poor": False})
-                continue
-            entry = {"input": str(path), **next(measured)}
-            if entry["poor"]:
-                self.log(likeness.warning(Path(path).name, entry, demo=self.is_demo, refined=refined,
-                                           suggest_tune=suggest_tune, tuned=tuned))
-            entries.append(entry)
-        return entries
-
-    # --- codes -> frames ---------------------------------------------------------------------
-
-    def morph_frames(self, inputs: Sequence[str | os.PathLike], **options) -> Iterator[np.ndarray]:
-        """The frames of a morph through `inputs`, one uint8 `[H, W, 3]` array at a time, in order:
-        the frames `morph` (and `interp ... -o frames/`) writes with the same options, nothing written.
-
-        `options` are `morph`'s frame options: steps, loop, pingpong, hold, ease, interp, layers,
-        align, face, refine, refine_loss, tune, seed, cache, batch_size, noise, truncation, size, paste,
-        backdrop, match_colour. e.g. `for frame in session.morph_frames(["a.jpg", "b.jpg"], steps=30): ...`
-        """
-        return morph_frames(self, inputs, **options)
-
-    def noise(self, mode: str = "const", seed: int = 0):
-        if mode not in NOISE_MODES:
-            raise UsageError(f"--noise {mode}: choose one of {', '.join(NOISE_MODES)}")
-        return self.model.generator.make_noise(mode, seed=seed, device=self.device)
-
-    def frames(self, codes, *, batch_size: int = 4, noise: str = "const", seed: int = 0,
-               truncation: float = 1.0) -> Iterator[np.ndarray]:
-        """Stream `[H, W, 3]` uint8 frames for an iterable of codes."""
-        avg = self.model.average_w() if truncation != 1.0 else None
-        return render_frames(self.tuned or self.model.generator, codes, batch_size=batch_size,
-                             noise=self.noise(noise, seed), truncation=truncation, truncation_latent=avg,
-                             precision=self.precision)
-
-    # --- pivotal tuning (`--tune N`) ------------------------------------------------------------
-
-    def tune(self, codes: np.ndarray, targets: Sequence[np.ndarray | None], steps: int, *, noise: str = "const",
-             seed: int = 0, cache: bool = True) -> dict:
-        """Tune a copy of the generator on the inputs (see `interp_cli.tune`) and render with it from now
-        on, until `untune()`. `codes [K, n_latent, D]` are the pivots; `targets` each input's crop (uint8
-        `[S, S, 3]`) or None for a `.npy` code, which only joins the locality term. The loaded generator
-        is never changed. With `cache`, tuned weights are read from / written to the tuned-weights cache,
-        keyed by the codes, the crops, the weights' sha256 and the tuning settings.
-        Returns `{"steps", "cached", "seconds"}`."""
-        started = time.perf_counter()
-        photos = [i for i, target in enumerate(targets) if target is not None]
-        base = self.model.generator
-        key = None
-        if cache:
-            key = tuning.tune_key(codes=array_digest(codes),
-                                  crops=[None if t is None else array_digest(t) for t in targets],
-                                  weights=self.weights_sha256, steps=steps, lr=tuning.DEFAULT_LR,
-                                  locality=tuning.LOCALITY_WEIGHT, noise=noise, seed=seed)
-            self.tuned = self.tuned_cache.load(key, base)
-            if self.tuned is not None:
-                return {"steps": steps, "cached": True, "seconds": round(time.perf_counter() - started, 3)}
-        fixed = [i for i in range(len(targets)) if targets[i] is None]
-        pivots = torch.from_numpy(np.ascontiguousarray(codes[photos])).to(self.device)
-        target = (torch.from_numpy(np.stack([targets[i] for i in photos])).permute(0, 3, 1, 2).float()
-                  .div(127.5).sub(1).to(self.device))
-        with progress_bars.bar(steps, "tuning", unit="step", enabled=self.progress) as bar:
-            def progress(step: int, loss: float) -> None:
-                bar.note(f"loss {loss:.4f}")
-                bar.update()
-
-            tuned = tuning.tune_generator(base, target, pivots, steps=steps, noise=self.noise(noise, seed), seed=seed,
-                                          fixed=torch.from_numpy(codes[fixed]).to(self.device) if fixed else None,
-                                          progress=progress)
-        if key is not None:
-            self.tuned_cache.put(key, tuned)
-        self.tuned = tuned
-        return {"steps": steps, "cached": False, "seconds": round(time.perf_counter() - started, 3)}
-
-    def untune(self) -> None:
-        """Render with the loaded generator again (the next batch row starts from it)."""
-        self.tuned = None
-
-
 def _check_inputs(inputs: Sequence[str | os.PathLike], outputs: Sequence[str | os.PathLike | None] = ()) -> list[Path]:
     """Refuse unusable inputs, and outputs that would overwrite one of them, before any heavy work."""
-    _refuse_one_path(inputs, "inputs")
+    refuse_one_path(inputs, "inputs")
     paths = [Path(p) for p in inputs]
     for path in paths:
         check_input_file(path, "an image")  # stat only: a FIFO or device is refused, never opened
@@ -445,22 +82,14 @@ def plan_aligned(paths: Sequence[Path], save_aligned: str | os.PathLike | None,
     return targets
 
 
-def _refuse_one_path(inputs, what: str) -> None:
-    """A single path where a list of inputs is expected would be iterated character by character
-    ("/: is a directory, not an image" for morph("/tmp/a.png", ...)): refused, saying what to pass."""
-    if isinstance(inputs, (str, bytes, os.PathLike)):
-        raise UsageError(f"{what}: got one path ({os.fsdecode(inputs)!r}) where a list of inputs is expected; "
-                         f"pass a list, e.g. [\"a.png\", \"b.png\"]")
-
-
 def _frame_plan(paths: Sequence[Path], *, steps, loop, pingpong, hold, ease, interp, batch_size, truncation, refine,
                 size, noise) -> list:
     """Check the options that decide a morph's frames (`morph` and `morph_frames` alike); the frame plan."""
-    _check_number("--batch-size", batch_size, low=1, integer=True)
-    _check_number("--truncation", truncation, low=0.0, high=2.0)
-    _check_number("--refine", refine, low=0, integer=True)
+    check_number("--batch-size", batch_size, low=1, integer=True)
+    check_number("--truncation", truncation, low=0.0, high=2.0)
+    check_number("--refine", refine, low=0, integer=True)
     if size is not None:
-        _check_number("--size", size, low=8, high=4096, integer=True)
+        check_number("--size", size, low=8, high=4096, integer=True)
     if noise not in NOISE_MODES:
         raise UsageError(f"--noise {noise}: choose one of {', '.join(NOISE_MODES)}")
     plan = blend.plan_frames(len(paths), steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease)
@@ -487,31 +116,6 @@ def _refuse_stills(paths: Sequence[Path], loop: bool) -> None:
                              "images (--hold N pauses on each face)")
 
 
-def _check_number(name: str, value, low=None, high=None, integer=False):
-    # Python callers can pass anything: a str or None would fail in `<` with a TypeError, and nan passes
-    # every comparison (black frames, "fps": NaN in the JSON). No option takes inf, so it is refused too.
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise UsageError(f"{name} must be a number (got {value!r})")
-    if not math.isfinite(value):
-        raise UsageError(f"{name} must be a finite number (got {value})")
-    if integer and int(value) != value:
-        raise UsageError(f"{name} must be a whole number (got {value})")
-    if (low is not None and value < low) or (high is not None and value > high):
-        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
-        raise UsageError(f"{name} must be {bounds} (got {value})")
-
-
-def _check_seed(seed, name: str = "--seed") -> None:
-    """A seed torch's generators take (limits.SEED_MIN..SEED_MAX); beyond it torch.manual_seed raises
-    "Overflow when unpacking long long" once the model has loaded."""
-    from interp_cli.limits import SEED_MAX, SEED_MIN
-
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise UsageError(f"{name} must be a whole number (got {seed!r})")
-    if not SEED_MIN <= seed <= SEED_MAX:
-        raise UsageError(f"{name} must be between {SEED_MIN} and {SEED_MAX} (got {seed})")
-
-
 def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, steps: int = 60, fps: float = 30,
           quality: int = 8, weights: str | None = None, device: str | None = "auto", precision: str = "auto",
           batch_size: int = 4, noise: str = "const", seed: int = 0, truncation: float = 1.0, align: bool | None = None,
@@ -520,7 +124,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
           layers: str = "all", refine: int = 0, refine_loss: str = "l2+lap", cache: bool = True,
           tune: int | bool = 0, sheet: str | os.PathLike | None = None, sheet_frames: int = 8, size: int | None = None,
           paste: bool = False, backdrop: str | int | None = None, match_colour: bool = True,
-          session: Session | None = None, log: Log = _stderr, progress: bool = True,
+          session: Session | None = None, log: Log = stderr_log, progress: bool = True,
           _crops: Sequence[Path | None] | None = None) -> dict:
     """Morph through the images (or `.npy` codes) in `inputs` and write `output` (.mp4, .gif, a frames
     directory, or a .png contact sheet). Returns a JSON-able summary.
@@ -558,10 +162,10 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         if write.output_kind(sheet, "the contact sheet is a .png file") != "png":
             raise UsageError(f"--sheet {sheet}: the contact sheet is a .png file")
         write.check_output_path(sheet)
-    _check_number("sheet_frames", sheet_frames, low=1, integer=True)  # no option: a Python caller's argument
+    check_number("sheet_frames", sheet_frames, low=1, integer=True)  # no option: a Python caller's argument
     aligned = plan_aligned(paths, save_aligned, [("-o", output), ("--sheet", sheet)], _crops)  # -o and --sheet too
-    _check_number("--fps", fps, low=0.1, high=240)
-    _check_number("--quality", quality, low=0, high=10, integer=True)
+    check_number("--fps", fps, low=0.1, high=240)
+    check_number("--quality", quality, low=0, high=10, integer=True)
     if kind == "gif" and fps > write.GIF_MAX_FPS:
         # The writer can do no better; the summary says what was written, not what was asked for.
         log(f"warning: {Path(output).name}: a GIF plays at most {write.GIF_MAX_FPS:g} fps (its delays are "
@@ -569,7 +173,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
             f"written at {write.GIF_MAX_FPS:g}")
         fps = write.GIF_MAX_FPS
     tune = _tune_steps(tune, "--tune")
-    _check_seed(seed)
+    check_seed(seed)
     if session is not None and weights is not None:
         _refuse_other_weights(session, weights)
     plan = _frame_plan(paths, steps=steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease, interp=interp,
@@ -636,7 +240,7 @@ def _tuned(session: Session, codes: np.ndarray, targets: list, steps: int, *, no
 def _tune_steps(value: int | bool, name: str) -> int:
     """`tune=True` (a bare --tune) is the recommended step count; any other value a whole number >= 0."""
     steps = tuning.DEFAULT_STEPS if value is True else 0 if value is None or value is False else value
-    _check_number(name, steps, low=0, integer=True)  # tune=1.5 is refused, as refine=2.5 is
+    check_number(name, steps, low=0, integer=True)  # tune=1.5 is refused, as refine=2.5 is
     return int(steps)
 
 
@@ -817,7 +421,7 @@ def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps
     if len(paths) < 2:
         raise UsageError("need at least two images to morph between")
     tune = _tune_steps(tune, "tune")
-    _check_seed(seed)
+    check_seed(seed)
     plan = _frame_plan(paths, steps=steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease, interp=interp,
                        batch_size=batch_size, truncation=truncation, refine=refine, size=size, noise=noise)
     backdrop_index = _backdrop(paths, paste, backdrop, align)
@@ -940,7 +544,7 @@ def _input_thumbnail(session: Session, path: Path, settings: EncodeSettings, siz
 def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str | None = None,
            device: str | None = "auto", align: bool | None = None, face: Faces = None,
            refine: int = 0, refine_loss: str = "l2+lap", seed: int = 0, cache: bool = True,
-           save_aligned: str | os.PathLike | None = None, log: Log = _stderr, progress: bool = True) -> dict:
+           save_aligned: str | os.PathLike | None = None, log: Log = stderr_log, progress: bool = True) -> dict:
     """Encode one image to a W+ code and write it as float32 `[n_latent, 512]` `.npy` (latent_avg included)."""
     path = _check_inputs([image], [output])[0]
     if path.suffix.lower() == ".npy":
@@ -949,8 +553,8 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
         raise UsageError(f"{output}: codes are written as .npy")
     write.check_output_path(output)
     aligned = plan_aligned([path], save_aligned, [("-o", output)])
-    _check_number("--refine", refine, low=0, integer=True)
-    _check_seed(seed)
+    check_number("--refine", refine, low=0, integer=True)
+    check_seed(seed)
     session = Session(weights, device, log=log, progress=progress)
     with Outputs() as outputs:  # the code and the crop, moved into place together at the end
         settings = [replace(these, aligned_as=aligned[0], outputs=outputs) for these in _input_settings(
@@ -966,7 +570,7 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
 
 def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str | None = None,
            device: str | None = "auto", precision: str = "auto", noise: str = "const", seed: int = 0,
-           truncation: float = 1.0, log: Log = _stderr, progress: bool = True) -> dict:
+           truncation: float = 1.0, log: Log = stderr_log, progress: bool = True) -> dict:
     """Render a code file (`[n, 512]` or `[1, n, 512]`) to an RGB PNG, or the raw float image `[3, H, W]` as .npy."""
     path = _check_inputs([codes], [output])[0]
     if path.suffix.lower() != ".npy":
@@ -975,8 +579,8 @@ def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     if kind not in ("png", "npy"):
         raise UsageError(f"{output}: render writes a .png image or a .npy float array")
     write.check_output_path(output)
-    _check_number("--truncation", truncation, low=0.0, high=2.0)
-    _check_seed(seed)
+    check_number("--truncation", truncation, low=0.0, high=2.0)
+    check_seed(seed)
     session = Session(weights, device, log=log, progress=progress, precision=precision)
     session.release_encoder()
     code = session.load_codes(path)
@@ -993,7 +597,7 @@ def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str 
 
 
 def align(image: str | os.PathLike, output: str | os.PathLike, *, face: int | None = None, size: int = 1024,
-          log: Log = _stderr) -> dict:
+          log: Log = stderr_log) -> dict:
     """FFHQ-align the chosen face of an image and write the square crop."""
     from interp_cli import align as alignment
 
@@ -1001,7 +605,7 @@ def align(image: str | os.PathLike, output: str | os.PathLike, *, face: int | No
     if write.output_kind(output, "the aligned face is written as .png") != "png":
         raise UsageError(f"{output}: the aligned face is written as .png")
     write.check_output_path(output)
-    _check_number("--size", size, low=16, high=4096, integer=True)
+    check_number("--size", size, low=16, high=4096, integer=True)
     if face is not None and (isinstance(face, bool) or not isinstance(face, numbers.Integral)):
         raise UsageError(f"--face {face!r}: give a face number (0 = leftmost) or None for the largest")
     if not alignment.alignment_available():
@@ -1020,7 +624,7 @@ def align(image: str | os.PathLike, output: str | os.PathLike, *, face: int | No
 def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coarse: str = "a",
         middle: str | None = None, fine: str = "b", weights: str | None = None, device: str | None = "auto",
         precision: str = "auto", noise: str = "const", seed: int = 0, align: bool | None = None,
-        face: Faces = None, cache: bool = True, log: Log = _stderr, progress: bool = True) -> dict:
+        face: Faces = None, cache: bool = True, log: Log = stderr_log, progress: bool = True) -> dict:
     """Style mixing: coarse rows (pose, face shape) from one input, middle and fine rows from others.
 
     `coarse`/`middle`/`fine` name inputs by letter (a, b, c, ...) or 1-based number; `middle`
@@ -1035,7 +639,7 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     sources = {"coarse": pick_input("--coarse", coarse, len(paths)),
                "middle": pick_input("--middle", middle or coarse, len(paths)),
                "fine": pick_input("--fine", fine, len(paths))}
-    _check_seed(seed)
+    check_seed(seed)
     session = Session(weights, device, log=log, progress=progress, precision=precision)
     settings = _input_settings(paths, EncodeSettings(align=align, cache=cache), face)
     used = sorted(set(sources.values()))
@@ -1050,124 +654,10 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     return {"output": str(output), "sources": {k: str(paths[v]) for k, v in sources.items()}}
 
 
-def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str | Shard = "1/1",
-          skip_existing: bool = False, sheets: bool = False, weights: str | None = None,
-          device: str | None = "auto", precision: str = "auto", on_row: Callable[[dict], None] | None = None,
-          log: Log = _stderr, progress: bool = True, checked: BatchPlan | None = None, failures: Log | None = None,
-          **morph_options) -> dict:
-    """Run `morph` for this shard's rows of a manifest (see `interp_cli.manifest`) with one loaded model.
+def __getattr__(name: str):
+    # `pipeline.batch` is the batch verb's public name; it lives in interp_cli.batch, which drives `morph`.
+    if name == "batch":
+        from interp_cli.batch import batch
 
-    `shard` "K/N" or "auto[/N]" picks rows (row i to shard ((i-1) mod N)+1); `skip_existing` skips a
-    row whose outputs all exist without reading its inputs; `sheets` adds NAME.sheet.png per row;
-    `morph_options` are `morph`'s keywords, the same for every row. A bad manifest, shard or two rows
-    with one output name raise UsageError before any work; `checked` is what `manifest.plan_batch`
-    returned for these same arguments, so a caller that checked first does not plan twice. A failed
-    row is reported, not fatal: its line goes to `failures` (default: `log`), so a caller can keep errors
-    when it silences progress. The model is loaded only once a row needs it, so a finished shard
-    reruns in a moment.
-
-    Returns {"shard", "rows" (this shard's), "manifest_rows", "made", "skipped", "failed", "seconds",
-    "results"}: one result per row, also passed to `on_row` as it finishes: {"row", "line", "ok",
-    "skipped", "output", "timings", ...} plus the morph summary, or "error" and "exit_code".
-    Stopped (KeyboardInterrupt, SIGTERM as `Terminated`), it re-raises with the summary so far, plus
-    "stopped": True, as the exception's `batch_summary`; an error that stops the whole batch (unusable
-    weights or device, found when the first row needs the model) carries the summary so far likewise.
-    """
-    started = time.perf_counter()
-    for forbidden in ("sheet", "session"):
-        if forbidden in morph_options:
-            raise TypeError(f"batch() got {forbidden}=: rows are placed by the manifest (use sheets=True)")
-    if "_crops" in morph_options:
-        raise TypeError("batch() got _crops=: each row's crops are planned from its manifest")
-    checked = checked or plan_batch(manifest, outdir, shard=shard, sheets=sheets,
-                                    **{key: morph_options[key] for key in CROP_CHOICES if key in morph_options})
-    shard, rows, plan, mine = checked.shard, checked.rows, checked.placements, checked.mine
-    outdir = Path(outdir)
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UsageError(f"--outdir {outdir}: cannot create it ({err.strerror})") from None
-    results = []
-
-    def summary(**extra) -> dict:
-        return {"shard": str(shard), "rows": len(mine), "manifest_rows": len(rows),
-                "made": sum(r["ok"] and not r["skipped"] for r in results),
-                "skipped": sum(r["skipped"] for r in results), "failed": sum(not r["ok"] for r in results),
-                "seconds": round(time.perf_counter() - started, 3), **extra, "results": results}
-
-    try:
-        _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failures or log, progress,
-                    lambda: Session(weights, device, log=log, progress=progress, precision=precision), morph_options)
-    except (KeyboardInterrupt, Exception) as cut:
-        # Ctrl-C or SIGTERM (a scheduler's time limit), or a fatal error: the caller still gets what was
-        # done, to report it.
-        try:
-            cut.batch_summary = summary(stopped=True) if isinstance(cut, KeyboardInterrupt) else summary()
-        except AttributeError:  # an exception type that takes no attributes: reported without the rows
-            pass
-        raise
-    return summary()
-
-
-def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failures, progress, new_session,
-                morph_options):
-    session = None
-    # One bar over this shard's rows; each row's own bars sit below it on a terminal.
-    with progress_bars.bar(len(mine), "batch", unit="row", enabled=progress) as bar:
-        for position, row in enumerate(mine, 1):
-            row_started = time.perf_counter()
-            place = plan[row.number]
-            shown = str(outdir / row.name)
-            result = {"row": row.number, "line": row.line, "inputs": list(row.inputs), "output": shown}
-            if place.error is not None:
-                result.update(ok=False, skipped=False, error=place.error, exit_code=UsageError.exit_code)
-                failures(f"[{position}/{len(mine)}] row {row.number} failed: {place.error}")
-            elif skip_existing and all(target.exists() for target in place.targets):
-                result.update(ok=True, skipped=True)
-                log(f"[{position}/{len(mine)}] row {row.number}: skipped, {shown} exists")
-            else:
-                if session is None:  # not the row's fault: unusable weights stop the whole batch
-                    session = new_session()
-                try:
-                    _make_parent(place.targets)
-                    sheet = str(place.targets[1]) if len(place.targets) > 1 else None
-                    summary = morph(row.inputs, place.output, sheet=sheet, session=session, log=log,
-                                    progress=progress, _crops=place.crops, **morph_options)
-                    result.update(ok=True, skipped=False, **{**summary, "output": shown})
-                    log(f"[{position}/{len(mine)}] row {row.number}: wrote {shown} "
-                        f"({time.perf_counter() - row_started:.1f}s)")
-                except Exception as err:  # whatever one row holds, it fails alone and the others go on
-                    err = _row_error(err, shown)
-                    result.update(ok=False, skipped=False, error=str(err), exit_code=err.exit_code)
-                    failures(f"[{position}/{len(mine)}] row {row.number} failed: {err}")
-            result.setdefault("timings", {})["row"] = round(time.perf_counter() - row_started, 3)
-            results.append(result)
-            if on_row is not None:
-                on_row(result)
-            bar.update()
-
-
-def _row_error(err: Exception, output: str) -> InterpError:
-    """A batch row's failure as the one line its JSON `error` and the log show: our own errors as they
-    are, a file system's (a name too long, a full disk) naming the row's output, anything else as
-    the internal error it is (the batch goes on; `interp morph` on the row with --debug shows where)."""
-    if isinstance(err, InterpError):
-        return err
-    if isinstance(err, OSError):
-        return environment_error(err, err.filename if err.filename else output)
-    if isinstance(err, MemoryError):
-        return InterpError(f"{output}: out of memory (try a smaller --batch-size or --size)")
-    return InterpError(f"{output}: internal error: {type(err).__name__}: {_one_line(err)}")
-
-
-def _make_parent(targets: Sequence[Path]) -> None:
-    """Create a row's subfolders (its targets are already known to lie inside --outdir)."""
-    try:
-        for target in targets:
-            target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise InterpError(f"{target.parent}: cannot create the folder ({err.strerror})") from None
-
-
-def _one_line(err: BaseException) -> str:
-    return " ".join(str(err).split())
+        return batch
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -235,7 +235,7 @@ class TunedCache:
                  warn: Callable[[str], None] | None = None):
         from interp_cli.files import cache_dir
 
-        self.directory = Path(directory).expanduser() if directory is not None else cache_dir() / "tuned"
+        self.directory = Path(directory).expanduser() if directory is not None else cache_dir("tuned")
         self._bad_setting = None  # an unreadable INTERP_TUNE_CACHE_MB, told about on first use (not every Session)
         if max_bytes is None:
             setting = os.environ.get(CACHE_MB_ENV, "").strip()

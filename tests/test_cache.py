@@ -122,3 +122,19 @@ def test_codes_refined_by_an_older_method_are_not_reused(tmp_path, monkeypatch):
     assert session.encoder_calls == 2
     np.testing.assert_array_equal(session.encode_path(face, EncodeSettings(refine=3)), refined)
     assert session.encoder_calls == 3  # recomputed (same code: the method did not really change)
+
+
+def test_a_sessions_own_cache_root_holds_latents_beside_tuned_weights(tmp_path):
+    """`Session(cache_dir=X)` lays X out as interp's own cache: X/latents and X/tuned side by side (the
+    tuned weights used to land inside the codes' folder, X/tuned beside X's .npy codes)."""
+    from pathlib import Path
+
+    from interp_cli.pipeline import Session, morph
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    session = Session("demo", "cpu", log=lambda message: None, progress=False, cache_dir=tmp_path / "mine")
+    morph([examples / "demo_a.png", examples / "demo_b.png"], tmp_path / "m.gif", steps=2, tune=2, session=session,
+          log=lambda message: None, progress=False)
+    assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["latents", "tuned"]
+    assert len(list((tmp_path / "mine" / "latents").glob("*.npy"))) == 2
+    assert len(list((tmp_path / "mine" / "tuned").glob("*.pt"))) == 1

@@ -256,7 +256,7 @@ def model_path(filename: str = MODEL_FILENAME) -> Path | None:
 
 def _cache_file(model: Path) -> Path:
     stat = model.stat()
-    return cache_dir() / "align" / f"{model.stem}-{stat.st_size}-{stat.st_mtime_ns}-v{_CACHE_FORMAT}.npz"
+    return cache_dir("align") / f"{model.stem}-{stat.st_size}-{stat.st_mtime_ns}-v{_CACHE_FORMAT}.npz"
 
 
 def _load_cached(cache: Path) -> ShapePredictor | None:

@@ -1,0 +1,139 @@
+"""`interp batch`: every row of a manifest (`interp_cli.manifest` plans and checks them) morphed with one
+loaded model; a failed row fails alone and the others go on.
+
+    from interp_cli.batch import batch      # also interp_cli.pipeline.batch
+    summary = batch("pairs.csv", "out/", shard="2/3", weights="ffhq", steps=60)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from interp_cli import progress as progress_bars
+from interp_cli.errors import InterpError, UsageError, one_line
+from interp_cli.files import environment_error
+from interp_cli.manifest import CROP_CHOICES, BatchPlan, Shard, plan_batch
+from interp_cli.pipeline import morph
+from interp_cli.session import Log, Session, stderr_log
+
+
+def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str | Shard = "1/1",
+          skip_existing: bool = False, sheets: bool = False, weights: str | None = None,
+          device: str | None = "auto", precision: str = "auto", on_row: Callable[[dict], None] | None = None,
+          log: Log = stderr_log, progress: bool = True, checked: BatchPlan | None = None, failures: Log | None = None,
+          **morph_options) -> dict:
+    """Run `morph` for this shard's rows of a manifest (see `interp_cli.manifest`) with one loaded model.
+
+    `shard` "K/N" or "auto[/N]" picks rows (row i to shard ((i-1) mod N)+1); `skip_existing` skips a
+    row whose outputs all exist without reading its inputs; `sheets` adds NAME.sheet.png per row;
+    `morph_options` are `morph`'s keywords, the same for every row. A bad manifest, shard or two rows
+    with one output name raise UsageError before any work; `checked` is what `manifest.plan_batch`
+    returned for these same arguments, so a caller that checked first does not plan twice. A failed
+    row is reported, not fatal: its line goes to `failures` (default: `log`), so a caller can keep errors
+    when it silences progress. The model is loaded only once a row needs it, so a finished shard
+    reruns in a moment.
+
+    Returns {"shard", "rows" (this shard's), "manifest_rows", "made", "skipped", "failed", "seconds",
+    "results"}: one result per row, also passed to `on_row` as it finishes: {"row", "line", "ok",
+    "skipped", "output", "timings", ...} plus the morph summary, or "error" and "exit_code".
+    Stopped (KeyboardInterrupt, SIGTERM as `Terminated`), it re-raises with the summary so far, plus
+    "stopped": True, as the exception's `batch_summary`; an error that stops the whole batch (unusable
+    weights or device, found when the first row needs the model) carries the summary so far likewise.
+    """
+    started = time.perf_counter()
+    for forbidden in ("sheet", "session"):
+        if forbidden in morph_options:
+            raise TypeError(f"batch() got {forbidden}=: rows are placed by the manifest (use sheets=True)")
+    if "_crops" in morph_options:
+        raise TypeError("batch() got _crops=: each row's crops are planned from its manifest")
+    checked = checked or plan_batch(manifest, outdir, shard=shard, sheets=sheets,
+                                    **{key: morph_options[key] for key in CROP_CHOICES if key in morph_options})
+    shard, rows, plan, mine = checked.shard, checked.rows, checked.placements, checked.mine
+    outdir = Path(outdir)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"--outdir {outdir}: cannot create it ({err.strerror})") from None
+    results = []
+
+    def summary(**extra) -> dict:
+        return {"shard": str(shard), "rows": len(mine), "manifest_rows": len(rows),
+                "made": sum(r["ok"] and not r["skipped"] for r in results),
+                "skipped": sum(r["skipped"] for r in results), "failed": sum(not r["ok"] for r in results),
+                "seconds": round(time.perf_counter() - started, 3), **extra, "results": results}
+
+    try:
+        _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failures or log, progress,
+                    lambda: Session(weights, device, log=log, progress=progress, precision=precision), morph_options)
+    except (KeyboardInterrupt, Exception) as cut:
+        # Ctrl-C or SIGTERM (a scheduler's time limit), or a fatal error: the caller still gets what was
+        # done, to report it.
+        try:
+            cut.batch_summary = summary(stopped=True) if isinstance(cut, KeyboardInterrupt) else summary()
+        except AttributeError:  # an exception type that takes no attributes: reported without the rows
+            pass
+        raise
+    return summary()
+
+
+def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failures, progress, new_session,
+                morph_options):
+    session = None
+    # One bar over this shard's rows; each row's own bars sit below it on a terminal.
+    with progress_bars.bar(len(mine), "batch", unit="row", enabled=progress) as bar:
+        for position, row in enumerate(mine, 1):
+            row_started = time.perf_counter()
+            place = plan[row.number]
+            shown = str(outdir / row.name)
+            result = {"row": row.number, "line": row.line, "inputs": list(row.inputs), "output": shown}
+            if place.error is not None:
+                result.update(ok=False, skipped=False, error=place.error, exit_code=UsageError.exit_code)
+                failures(f"[{position}/{len(mine)}] row {row.number} failed: {place.error}")
+            elif skip_existing and all(target.exists() for target in place.targets):
+                result.update(ok=True, skipped=True)
+                log(f"[{position}/{len(mine)}] row {row.number}: skipped, {shown} exists")
+            else:
+                if session is None:  # not the row's fault: unusable weights stop the whole batch
+                    session = new_session()
+                try:
+                    _make_parent(place.targets)
+                    sheet = str(place.targets[1]) if len(place.targets) > 1 else None
+                    summary = morph(row.inputs, place.output, sheet=sheet, session=session, log=log,
+                                    progress=progress, _crops=place.crops, **morph_options)
+                    result.update(ok=True, skipped=False, **{**summary, "output": shown})
+                    log(f"[{position}/{len(mine)}] row {row.number}: wrote {shown} "
+                        f"({time.perf_counter() - row_started:.1f}s)")
+                except Exception as err:  # whatever one row holds, it fails alone and the others go on
+                    err = _row_error(err, shown)
+                    result.update(ok=False, skipped=False, error=str(err), exit_code=err.exit_code)
+                    failures(f"[{position}/{len(mine)}] row {row.number} failed: {err}")
+            result.setdefault("timings", {})["row"] = round(time.perf_counter() - row_started, 3)
+            results.append(result)
+            if on_row is not None:
+                on_row(result)
+            bar.update()
+
+
+def _row_error(err: Exception, output: str) -> InterpError:
+    """A batch row's failure as the one line its JSON `error` and the log show: our own errors as they
+    are, a file system's (a name too long, a full disk) naming the row's output, anything else as
+    the internal error it is (the batch goes on; `interp morph` on the row with --debug shows where)."""
+    if isinstance(err, InterpError):
+        return err
+    if isinstance(err, OSError):
+        return environment_error(err, err.filename if err.filename else output)
+    if isinstance(err, MemoryError):
+        return InterpError(f"{output}: out of memory (try a smaller --batch-size or --size)")
+    return InterpError(f"{output}: internal error: {type(err).__name__}: {one_line(err)}")
+
+
+def _make_parent(targets: Sequence[Path]) -> None:
+    """Create a row's subfolders (its targets are already known to lie inside --outdir)."""
+    try:
+        for target in targets:
+            target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InterpError(f"{target.parent}: cannot create the folder ({err.strerror})") from None

@@ -1,0 +1,46 @@
+"""Checks on what Python callers pass: the command line's types already refuse these at parse time,
+but a library call can hand over a string, nan, a bool or a single path where a list belongs.
+
+Torch-free, so that `Session`, the verbs and `interp batch`'s planning share one wording.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+
+from interp_cli.errors import UsageError
+from interp_cli.limits import SEED_MAX, SEED_MIN
+
+
+def check_number(name: str, value, low=None, high=None, integer=False) -> None:
+    """`value` is a finite number (a whole one if `integer`) within [low, high]; UsageError names `name`."""
+    # Python callers can pass anything: a str or None would fail in `<` with a TypeError, and nan passes
+    # every comparison (black frames, "fps": NaN in the JSON). No option takes inf, so it is refused too.
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise UsageError(f"{name} must be a number (got {value!r})")
+    if not math.isfinite(value):
+        raise UsageError(f"{name} must be a finite number (got {value})")
+    if integer and int(value) != value:
+        raise UsageError(f"{name} must be a whole number (got {value})")
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"at least {low}" if high is None else f"between {low} and {high}"
+        raise UsageError(f"{name} must be {bounds} (got {value})")
+
+
+def check_seed(seed, name: str = "--seed") -> None:
+    """A seed torch's generators take (limits.SEED_MIN..SEED_MAX); beyond it torch.manual_seed raises
+    "Overflow when unpacking long long" once the model has loaded."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise UsageError(f"{name} must be a whole number (got {seed!r})")
+    if not SEED_MIN <= seed <= SEED_MAX:
+        raise UsageError(f"{name} must be between {SEED_MIN} and {SEED_MAX} (got {seed})")
+
+
+def refuse_one_path(inputs, what: str) -> None:
+    """A single path where a list of inputs is expected would be iterated character by character
+    ("/: is a directory, not an image" for morph("/tmp/a.png", ...)): refused, saying what to pass."""
+    if isinstance(inputs, (str, bytes, os.PathLike)):
+        raise UsageError(f"{what}: got one path ({os.fsdecode(inputs)!r}) where a list of inputs is expected; "
+                         f"pass a list, e.g. [\"a.png\", \"b.png\"]")

@@ -1,0 +1,388 @@
+"""A `Session`: one loaded model on one device, and what it does to one input: load, align, encode,
+refine, tune, then render codes to frames. `EncodeSettings` are the choices that decide an input's code.
+
+The verbs in `interp_cli.pipeline` (morph, encode, render, mix) and `interp_cli.batch` drive it; a
+Python caller that morphs many times keeps one, so the weights load once.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from interp_cli import files, likeness, progress as progress_bars, refine, tune as tuning, write
+from interp_cli.cache import LatentCache, array_digest, cache_key, image_digest
+from interp_cli.checks import check_number, check_seed, refuse_one_path
+from interp_cli.errors import InterpError, NoFaceError, UsageError, one_line
+from interp_cli.files import Outputs, check_input_file
+from interp_cli.images import load_image
+from interp_cli.npy import read_npy
+from interp_cli.models.checkpoint import E4EModel, load_model
+from interp_cli.models.e4e import preprocess
+from interp_cli.render import (pick_device, pick_precision, render_frames, to_uint8)
+from interp_cli.sha256_record import file_sha256
+from interp_cli.weights import resolve_weights
+
+NOISE_MODES = ("const", "random", "none")
+# What to try when no face is found: each works where it is given (`align` and `--paste` take no --no-align).
+NO_FACE_ADVICE = "pass --no-align for images that are already aligned crops"
+NO_FACE_ADVICE_PASTE = ("--paste needs photos in which a face can be found; to morph these images as they are, "
+                        "drop --paste and pass --no-align")
+NO_FACE_ADVICE_ALIGN = ("interp align needs a photo in which a face can be found; an image that is already an "
+                        "aligned crop needs no aligning: morph and encode take it with --no-align")
+Log = Callable[[str], None]
+
+
+def stderr_log(message: str) -> None:
+    """The default `log`: a line on stderr, above any progress bar."""
+    progress_bars.message(message)
+
+
+@dataclass
+class EncodeSettings:
+    """How one input is encoded: what decides its W+ code (align, face, refine, refine_loss, seed; the cache
+    key is built from the crop and these), plus where its crop is saved (save_aligned, aligned_as,
+    outputs) and its place among the inputs (slot), which decide nothing about the code."""
+
+    align: bool | None = None        # None: align when the model expects aligned faces and alignment is installed
+    face: int | None = None          # which face when several are found (0-based, left to right); None = largest
+    save_aligned: Path | None = None  # directory to save what the encoder saw (as NAME_aligned.png)
+    aligned_as: Path | None = None   # this input's crop file, as `plan_aligned` named it (else in save_aligned)
+    # The command's outputs: the crop waits there to be moved into place with them (else it is written at once).
+    outputs: Outputs | None = field(default=None, compare=False, repr=False)
+    refine: int = 0                  # latent optimisation steps after e4e (0 = pure e4e)
+    refine_loss: str = "l2+lap"
+    seed: int = 0
+    cache: bool = True
+    slot: tuple[int, int] = (0, 1)   # (this input's place, how many inputs): for the --face advice only
+
+    def __post_init__(self):
+        # Checked where they are made, so `encode_photo(path, EncodeSettings(refine=-3))` is refused like
+        # `--refine -3` instead of running no refinement at all.
+        check_number("--refine", self.refine, low=0, integer=True)
+        check_seed(self.seed)
+        if self.refine_loss not in refine.LOSSES:
+            raise UsageError(f"--refine-loss {self.refine_loss}: choose one of {', '.join(refine.LOSSES)}")
+
+
+class Session:
+    """One loaded model on one device: encode inputs, then stream rendered frames.
+
+    `weights`: preset name, local path or hub id (see `interp_cli.weights`). The encoder is kept
+    only until the caller says it is done (`release_encoder`), since rendering never needs it.
+    `cache_dir` is a root for its caches instead of interp's own (`files.cache_dir`): codes in latents/,
+    tuned weights in tuned/ under it, as there.
+    """
+
+    def __init__(self, weights: str | None = None, device: str | None = "auto", *, log: Log = stderr_log,
+                 progress: bool = True, cache_dir: str | os.PathLike | None = None, precision: str | None = "auto"):
+        # Deep inside weights.py and torch these fail as AttributeErrors ('int' object has no attribute ...).
+        if weights is not None and not isinstance(weights, (str, os.PathLike)):
+            raise UsageError(f"weights={weights!r}: give a preset name, a checkpoint path or a hub id (a str or path)")
+        if device is not None and not isinstance(device, (str, torch.device)):
+            raise UsageError(f"device={device!r}: give auto, cpu, cuda, cuda:N or mps (a str)")
+        if precision is not None and not isinstance(precision, str):
+            raise UsageError(f"precision={precision!r}: give auto, fp32, bf16 or fp16 (a str)")
+        self.log = log
+        self.progress = progress  # progress bars on stderr (see interp_cli.progress)
+        self.device = pick_device(str(device) if isinstance(device, torch.device) else device)
+        self.precision = pick_precision(precision, self.device)  # rendering only: codes are always float32
+        if self.precision == torch.float16 and self.device.type == "cpu":
+            # Honoured (its numerics may be the point), but said: 1.2-1.4x slower here, 12x reported (benchmarks/).
+            log("warning: --precision fp16 on a CPU is slower than fp32 (CPUs have no fast half-precision "
+                "path); the default, --precision auto, renders in fp32 here")
+        started = time.perf_counter()
+        self.weights = resolve_weights(weights, progress=progress)
+        self.model: E4EModel = load_model(self.weights.path).to(self.device)
+        self.load_seconds = time.perf_counter() - started
+        # Another root (`cache_dir`) holds the same folders as the default one: latents/ beside tuned/.
+        self.cache = LatentCache(files.cache_dir("latents", root=cache_dir), warn=log)
+        self.tuned_cache = tuning.TunedCache(files.cache_dir("tuned", root=cache_dir), warn=log)
+        self.tuned = None  # the generator tuned for the current morph (`--tune`), None: the loaded one
+        self.encoder_calls = 0
+        self.encoder_released = False
+        self._sha256 = self.weights.sha256
+
+    @property
+    def weights_sha256(self) -> str:
+        """The weights file's sha256 (remembered per file, so hashed at most once per file version)."""
+        if self._sha256 is None:
+            self._sha256 = file_sha256(self.weights.path)
+        return self._sha256
+
+    @property
+    def known_weights_sha256(self) -> str | None:
+        """The sha256 if it is already known (verified, remembered when the weights were resolved, or
+        hashed since); never hashes. Summaries of `--no-cache` runs use this: hashing a 1.2 GB
+        checkpoint only to print its digest would cost seconds that the run itself does not need.
+        """
+        return self._sha256
+
+    @property
+    def aligns_by_default(self) -> bool:
+        # Models trained on FFHQ crops need aligned faces; the demo model's checkpoint says it does not.
+        return bool(self.model.meta.get("align", not self.is_demo))
+
+    @property
+    def is_demo(self) -> bool:
+        """Whether this is the shipped demo model (cartoon faces only)."""
+        return self.model.meta.get("name") == "demo"
+
+    def release_encoder(self) -> None:
+        """Free the encoder's memory: this session can then only render (and load `.npy` codes)."""
+        self.model.drop_encoder()
+        self.encoder_released = True
+
+    # --- inputs -> codes ---------------------------------------------------------------------
+
+    def load_codes(self, path: Path) -> np.ndarray:
+        """A `.npy` code file -> `[n_latent, D]` float32, checked against this model."""
+        check_input_file(path, "a .npy code file")
+        n, d = self.model.n_latent, self.model.style_dim
+        try:
+            # Judged from the header first: a huge claimed shape or another file renamed .npy is refused unread.
+            code = read_npy(path, check=lambda shape: None if shape in ((n, d), (1, n, d)) else
+                            f"code has shape {list(shape)}, this model needs [{n}, {d}]",
+                            what="a .npy code file", name=path.name)
+        except OSError as err:
+            raise UsageError(f"{path.name}: not a readable .npy code file ({one_line(err)})") from None
+        if code.ndim == 3:
+            code = code[0]
+        # Judged after the cast: a float64 1e300 is finite, but float32 has no such number (it becomes inf,
+        # with numpy's raw "overflow encountered in cast" warning, and every pixel NaN).
+        with np.errstate(over="ignore", invalid="ignore"):
+            code = np.ascontiguousarray(code, dtype=np.float32)
+        if not np.isfinite(code).all():
+            raise UsageError(f"{path.name}: code contains NaN or infinite values, or values beyond float32's "
+                             f"range (about ±3.4e38)")
+        return code
+
+    def prepare_image(self, path: Path, settings: EncodeSettings):
+        """Load an image and (optionally) FFHQ-align it: returns the PIL image the encoder will see
+        and whether it was aligned."""
+        image, alignment = self._load_and_align(path, settings)
+        return image, alignment is not None
+
+    def _load_and_align(self, path: Path, settings: EncodeSettings):
+        """(the PIL image the encoder will see, the `AlignedFace` it was cut from or None)."""
+        image = load_image(path)
+        aligned = None
+        align = self.aligns_by_default if settings.align is None else settings.align
+        if align:
+            from interp_cli import align as alignment
+
+            if not alignment.alignment_available():
+                hint = "" if settings.align else " (alignment is on by default for this model)"
+                raise InterpError(f"face alignment needs the align extra: pip install 'interp-cli[align]', "
+                                  f"or pass --no-align for images that are already aligned crops{hint}")
+            size = 1024 if self.model.size >= 1024 else 256
+            try:
+                aligned = alignment.align_face(image, output_size=size, face=settings.face, name=path.name)
+            except NoFaceError as err:
+                raise err.advised(NO_FACE_ADVICE) from None
+            except UsageError as err:  # --face N beyond this photo's faces
+                place, count = settings.slot
+                if count == 1 or settings.face is None:
+                    raise
+                others = ",".join("" if i == place else str(settings.face) for i in range(count))
+                raise UsageError(f"{err}; give one value per input to pick in the others only, an empty place "
+                                 f"meaning the largest: --face {others}") from None
+            for warning in aligned.warnings:
+                self.log(f"warning: {warning}")  # each names its image (and face)
+            if aligned.n_faces > 1:
+                other = 1 if aligned.face_index == 0 else 0
+                place, count = settings.slot
+                # --face N picks in every input: beside a one-face photo, only the per-input form can be followed.
+                how = (f"choose with --face {other}" if count == 1 else "for another, give one value per input: "
+                       f"--face {','.join(str(other) if i == place else '' for i in range(count))}")
+                self.log(f"{path.name}: {aligned.n_faces} faces found, using face {aligned.face_index} "
+                         f"(numbered left to right from 0; {how})")
+            image = aligned.image
+        if settings.aligned_as is not None or settings.save_aligned is not None:
+            crop = np.asarray(image.convert("RGB"))
+            target = settings.aligned_as or settings.save_aligned / f"{path.stem}_aligned.png"
+            if settings.outputs is not None:
+                write.stage_image(settings.outputs, target, crop, make_parents=True)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                write.write_image(target, crop)
+        return image, aligned
+
+    def encode_path(self, path: str | os.PathLike, settings: EncodeSettings | None = None) -> np.ndarray:
+        """An image or `.npy` code file -> W+ code `[n_latent, D]` float32 (latent_avg included)."""
+        return self.encode_photo(path, settings)[0]
+
+    def encode_inputs(self, paths: Sequence[str | os.PathLike],
+                      settings: EncodeSettings | Sequence[EncodeSettings] | None = None) -> list[tuple]:
+        """`encode_photo` for several inputs under one progress bar; `settings` is shared or one per input."""
+        refuse_one_path(paths, "encode_inputs")
+        per_input = settings if isinstance(settings, Sequence) else [settings] * len(paths)
+        if len(per_input) != len(paths):  # zip would quietly encode only the shorter list's inputs
+            raise UsageError(f"encode_inputs: {len(per_input)} settings for {len(paths)} inputs; give one "
+                             "EncodeSettings for all, or one per input")
+        encoded = []
+        with progress_bars.bar(len(paths), "encoding", unit="image", enabled=self.progress) as bar:
+            for path, these in zip(paths, per_input):
+                encoded.append(self.encode_photo(path, these))
+                bar.update()
+        return encoded
+
+    def encode_photo(self, path: str | os.PathLike, settings: EncodeSettings | None = None):
+        """Like `encode_path`, and also what the face was: (code, `AlignedFace` or None, target).
+
+        The `AlignedFace` (None for a `.npy` code or an unaligned image) holds the crop's quad
+        and landmarks in the photo, which `--paste` needs to put frames back into it. `target` is
+        the crop the encoder saw at the generator's resolution (uint8 `[H, W, 3]`, what refinement
+        and `likeness` compare against), None for a `.npy` code.
+        """
+        settings = settings or EncodeSettings()
+        path = Path(path)
+        if path.suffix.lower() == ".npy":
+            return self.load_codes(path), None, None
+        image, alignment = self._load_and_align(path, settings)
+        target = to_uint8(preprocess(image, self.model.size))[0]
+        key = None
+        if settings.cache:  # the key needs the weights' hash: only worth computing when caching
+            # What decides a refined code; a plain code's key keeps these fields empty (and no method).
+            refined_by = ({"refine_loss": settings.refine_loss, "seed": settings.seed,
+                           "refine_method": refine.METHOD_VERSION} if settings.refine
+                          else {"refine_loss": None, "seed": None})
+            key = cache_key(crop=image_digest(image), weights=self.weights_sha256, refine=settings.refine,
+                            version=2, **refined_by)
+            cached = self.cache.get(key, (self.model.n_latent, self.model.style_dim))
+            if cached is not None:
+                return cached, alignment, target
+        code = self.encode_image(image)
+        if settings.refine > 0:
+            code = self.refine(code, image, settings, name=path.name)
+        if key is not None:
+            self.cache.put(key, code)
+        return code, alignment, target
+
+    def encode_image(self, image) -> np.ndarray:
+        """A PIL image (already aligned if needed) -> W+ code `[n_latent, D]`."""
+        if self.encoder_released:  # the checkpoint's own "has no encoder" message would blame the file
+            raise UsageError("this session's encoder was freed by release_encoder(), so it can only render; "
+                             "encode in a new Session (or before calling release_encoder())")
+        self.encoder_calls += 1
+        x = preprocess(image, self.model.encoder_input_size).to(self.device)
+        return self.model.encode(x)[0].float().cpu().numpy()
+
+    def refine(self, code: np.ndarray, image, settings: EncodeSettings, name: str = "image") -> np.ndarray:
+        target = preprocess(image, self.model.size).to(self.device)
+        with progress_bars.bar(settings.refine, f"refining {name}", unit="step", enabled=self.progress) as bar:
+            def progress(step: int, loss: float) -> None:
+                bar.note(f"loss {loss:.4f}")
+                bar.update()
+
+            refined = refine.refine_codes(self.model.generator, target, torch.from_numpy(code)[None].to(self.device),
+                                          steps=settings.refine, loss=settings.refine_loss, seed=settings.seed,
+                                          noise=self.model.generator.make_noise("const", device=self.device),
+                                          progress=progress)
+        return refined[0].detach().float().cpu().numpy()
+
+    def likeness(self, paths: Sequence[Path], codes: np.ndarray, targets: Sequence[np.ndarray | None],
+                 renders: dict[int, np.ndarray] | None = None, *, refined: int = 0,
+                 suggest_tune: bool = True, tuned: int = 0) -> list[dict]:
+        """How well each code reproduces its photo (see `interp_cli.likeness`): one entry per input,
+        `{"input", "psnr", "ssim", "identity", "identity_note", "poor"}`, metrics None for a code file.
+        `renders` maps an input's index to its code already rendered (const noise, no truncation; a
+        morph's own end frames); every other photo's code is rendered here (with the tuned generator
+        while there is one). A poor one is logged as a one-line warning (`refined`, `tuned`: the
+        --refine and --tune steps the morph took; `suggest_tune`: whether the command has --tune)."""
+        if not len(paths) == len(codes) == len(targets):
+            raise UsageError(f"likeness: {len(paths)} paths, {len(codes)} codes and {len(targets)} targets; "
+                             "give one of each per input")
+        renders = dict(renders or {})
+        photos = [i for i, target in enumerate(targets) if target is not None and i not in renders]
+        renders.update(zip(photos, self.frames([codes[i] for i in photos], batch_size=4)))
+        measured = iter(likeness.measure_many([(renders[i], target) for i, target in enumerate(targets)
+                                               if target is not None]))
+        entries = []
+        for i, path in enumerate(paths):
+            if targets[i] is None:
+                entries.append({"input": str(path), "psnr": None, "ssim": None, "identity": None,
+                                "identity_note": None, "poor": False})
+                continue
+            entry = {"input": str(path), **next(measured)}
+            if entry["poor"]:
+                self.log(likeness.warning(Path(path).name, entry, demo=self.is_demo, refined=refined,
+                                           suggest_tune=suggest_tune, tuned=tuned))
+            entries.append(entry)
+        return entries
+
+    # --- codes -> frames ---------------------------------------------------------------------
+
+    def morph_frames(self, inputs: Sequence[str | os.PathLike], **options) -> Iterator[np.ndarray]:
+        """The frames of a morph through `inputs`, one uint8 `[H, W, 3]` array at a time, in order:
+        the frames `morph` (and `interp ... -o frames/`) writes with the same options, nothing written.
+
+        `options` are `morph`'s frame options: steps, loop, pingpong, hold, ease, interp, layers,
+        align, face, refine, refine_loss, tune, seed, cache, batch_size, noise, truncation, size, paste,
+        backdrop, match_colour. e.g. `for frame in session.morph_frames(["a.jpg", "b.jpg"], steps=30): ...`
+        """
+        from interp_cli.pipeline import morph_frames  # the verbs drive a Session, not the other way round
+
+        return morph_frames(self, inputs, **options)
+
+    def noise(self, mode: str = "const", seed: int = 0):
+        if mode not in NOISE_MODES:
+            raise UsageError(f"--noise {mode}: choose one of {', '.join(NOISE_MODES)}")
+        return self.model.generator.make_noise(mode, seed=seed, device=self.device)
+
+    def frames(self, codes, *, batch_size: int = 4, noise: str = "const", seed: int = 0,
+               truncation: float = 1.0) -> Iterator[np.ndarray]:
+        """Stream `[H, W, 3]` uint8 frames for an iterable of codes."""
+        avg = self.model.average_w() if truncation != 1.0 else None
+        return render_frames(self.tuned or self.model.generator, codes, batch_size=batch_size,
+                             noise=self.noise(noise, seed), truncation=truncation, truncation_latent=avg,
+                             precision=self.precision)
+
+    # --- pivotal tuning (`--tune N`) ------------------------------------------------------------
+
+    def tune(self, codes: np.ndarray, targets: Sequence[np.ndarray | None], steps: int, *, noise: str = "const",
+             seed: int = 0, cache: bool = True) -> dict:
+        """Tune a copy of the generator on the inputs (see `interp_cli.tune`) and render with it from now
+        on, until `untune()`. `codes [K, n_latent, D]` are the pivots; `targets` each input's crop (uint8
+        `[S, S, 3]`) or None for a `.npy` code, which only joins the locality term. The loaded generator
+        is never changed. With `cache`, tuned weights are read from / written to the tuned-weights cache,
+        keyed by the codes, the crops, the weights' sha256 and the tuning settings.
+        Returns `{"steps", "cached", "seconds"}`."""
+        started = time.perf_counter()
+        photos = [i for i, target in enumerate(targets) if target is not None]
+        base = self.model.generator
+        key = None
+        if cache:
+            key = tuning.tune_key(codes=array_digest(codes),
+                                  crops=[None if t is None else array_digest(t) for t in targets],
+                                  weights=self.weights_sha256, steps=steps, lr=tuning.DEFAULT_LR,
+                                  locality=tuning.LOCALITY_WEIGHT, noise=noise, seed=seed)
+            self.tuned = self.tuned_cache.load(key, base)
+            if self.tuned is not None:
+                return {"steps": steps, "cached": True, "seconds": round(time.perf_counter() - started, 3)}
+        fixed = [i for i in range(len(targets)) if targets[i] is None]
+        pivots = torch.from_numpy(np.ascontiguousarray(codes[photos])).to(self.device)
+        target = (torch.from_numpy(np.stack([targets[i] for i in photos])).permute(0, 3, 1, 2).float()
+                  .div(127.5).sub(1).to(self.device))
+        with progress_bars.bar(steps, "tuning", unit="step", enabled=self.progress) as bar:
+            def progress(step: int, loss: float) -> None:
+                bar.note(f"loss {loss:.4f}")
+                bar.update()
+
+            tuned = tuning.tune_generator(base, target, pivots, steps=steps, noise=self.noise(noise, seed), seed=seed,
+                                          fixed=torch.from_numpy(codes[fixed]).to(self.device) if fixed else None,
+                                          progress=progress)
+        if key is not None:
+            self.tuned_cache.put(key, tuned)
+        self.tuned = tuned
+        return {"steps": steps, "cached": False, "seconds": round(time.perf_counter() - started, 3)}
+
+    def untune(self) -> None:
+        """Render with the loaded generator again (the next batch row starts from it)."""
+        self.tuned = None
