@@ -41,9 +41,8 @@ import numpy as np
 
 from .errors import UsageError
 from .limits import MAX_FRAMES
+from interp_cli.limits import EASINGS, INTERPS
 
-EASINGS = ("linear", "smooth", "cosine", "cubic")
-INTERPS = ("lerp", "slerp", "spline")
 
 ArrayOrFloat = Union[float, np.ndarray]
 

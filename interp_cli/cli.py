@@ -19,6 +19,7 @@ import click
 
 from interp_cli import __version__
 from interp_cli.errors import one_line
+from interp_cli.limits import ALIGN_SIZE, NOISE_MODES
 from interp_cli.malloc import keep_freed_memory
 from interp_cli.options import (SEED, ShardType, align_options, cache_option, device_option, morph_options,
                                 morph_settings, noise_options, output_flags, precision_option, refine_options,
@@ -374,7 +375,7 @@ def render(codes, output, weights, device, precision, noise, seed, truncation, q
 @click.option("-o", "--output", required=True, metavar="ALIGNED.png", help="Where to write the aligned crop.")
 @click.option("--face", type=click.IntRange(min=0), default=None, metavar="N",
               help="Which face (0 = leftmost). Default: the largest.")
-@click.option("--size", type=click.IntRange(16, 4096), default=1024, show_default=True, help="Output size in px.")
+@click.option("--size", type=click.IntRange(*ALIGN_SIZE), default=1024, show_default=True, help="Output size in px.")
 @output_flags
 def align(image, output, face, size, quiet, as_json):
     """FFHQ-align a face photo (what the encoder sees).  e.g. interp align photo.jpg -o aligned.png"""
@@ -394,7 +395,7 @@ def align(image, output, face, size, quiet, as_json):
 @device_option
 @precision_option
 @align_options
-@click.option("--noise", type=click.Choice(["const", "random", "none"]), default="const", show_default=True,
+@click.option("--noise", type=click.Choice(NOISE_MODES), default="const", show_default=True,
               help="Per-layer noise.")
 @click.option("--seed", type=SEED, default=0, show_default=True, metavar="INTEGER", help="Seed for --noise random.")
 @cache_option

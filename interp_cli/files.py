@@ -20,6 +20,8 @@
     refuse_overwriting_inputs(inputs, outputs)   # UsageError if an output is (or, as a folder, holds) an input
     environment_error(err, name) -> InterpError  # a machine's OSError as one line and the right exit code
     is_machine_error(err) -> bool                # full disk, quota, limits, permissions, I/O: not a bug
+    name_max(folder) -> int                      # the longest name the folder's file system takes
+    utf8_text(name) / utf8_names(value)          # names that are not UTF-8, with U+FFFD, for JSON and pages
 
 Temp names are `.<stem>.tmp-<token><suffix>` in the target's own directory (the suffix stays last
 because ffmpeg picks its muxer by it, and a rename never crosses file systems). Ownership is a lock,

@@ -1,7 +1,24 @@
-"""The bounds a morph's options are checked against, in one place and with no imports, so that the
-command line (`interp --help`, parse-time errors: click only) and the library (blend, write, pipeline)
-read the same numbers.
+"""The choices and bounds the options are checked against, in one place and with no imports, so that
+the command line (`interp --help`, parse-time errors: click only) and the library (blend, render,
+refine, write, pipeline, which check what Python callers pass) read the same lists and numbers.
 """
+
+# --- choices ---------------------------------------------------------------------------------------
+
+NOISE_MODES = ("const", "random", "none")  # per-layer noise: fixed per seed, fresh per frame, or none
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # rendering precision
+EASINGS = ("linear", "smooth", "cosine", "cubic")  # timing of a transition (blend.ease)
+INTERPS = ("lerp", "slerp", "spline")  # path between codes (blend)
+REFINE_LOSSES = ("l2", "lap", "l2+lap")  # what --refine minimises (refine.py)
+
+# --- bounds ----------------------------------------------------------------------------------------
+
+TRUNCATION = (0.0, 2.0)
+FPS = (0.1, 240)
+QUALITY = (0, 10)  # MP4 and HTML quality, 10 best
+SIZE = (8, 4096)  # --size of written frames, px
+ALIGN_SIZE = (16, 4096)  # `interp align --size`, px
+TUNE_DEFAULT_STEPS = 50  # bare --tune (interp_cli.tune.DEFAULT_STEPS)
 
 # The most frames one morph may have: 9 hours at 30 fps. The frame plan is a list built up front
 # (~180 MB and some seconds at this size): a mistyped --steps 30000000 used to take 3 GB and a minute

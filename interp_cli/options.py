@@ -15,7 +15,8 @@ import re
 
 import click
 
-from interp_cli.limits import GIF_MAX_FPS, MAX_FRAMES, SEED_MAX, SEED_MIN
+from interp_cli.limits import (EASINGS, FPS, GIF_MAX_FPS, INTERPS, MAX_FRAMES, NOISE_MODES, PRECISIONS, QUALITY,
+                               REFINE_LOSSES, SEED_MAX, SEED_MIN, SIZE, TRUNCATION, TUNE_DEFAULT_STEPS)
 
 
 def weights_option(f):
@@ -34,7 +35,7 @@ def precision_option(f=None, *, encodes: bool = True):
     if f is None:
         return lambda g: precision_option(g, encodes=encodes)
     encoding = "; encoding is always fp32" if encodes else ""
-    return click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default="auto",
+    return click.option("--precision", type=click.Choice(PRECISIONS), default="auto",
                         show_default=True,
                         help=f"Rendering precision (auto: bf16 on CUDA GPUs that have it, else fp32{encoding}). "
                              "bf16 is ~2x faster on CPUs with AVX-512 BF16 or AMX; fp16 is for GPUs "
@@ -109,11 +110,11 @@ def paste_options(f):
 
 def noise_options(f):
     # Click lists options in decorator order, top down: apply bottom-up.
-    f = click.option("--truncation", type=FiniteFloatRange(0.0, 2.0), default=1.0, show_default=True,
+    f = click.option("--truncation", type=FiniteFloatRange(*TRUNCATION), default=1.0, show_default=True,
                      help="Pull codes toward the average face (1 = off, 0.7 = typical).")(f)
     f = click.option("--seed", type=SEED, default=0, show_default=True, metavar="INTEGER",
                      help="Seed for --noise random, --refine and --tune.")(f)
-    f = click.option("--noise", type=click.Choice(["const", "random", "none"]), default="const", show_default=True,
+    f = click.option("--noise", type=click.Choice(NOISE_MODES), default="const", show_default=True,
                      help="Per-layer noise, held constant over all frames: the checkpoint's fixed maps, "
                           "seeded random maps, or none.")(f)
     return f
@@ -126,15 +127,13 @@ def cache_option(f):
 
 def refine_options(f):
     f = cache_option(f)
-    f = click.option("--refine-loss", type=click.Choice(["l2", "lap", "l2+lap"]), default="l2+lap",
+    f = click.option("--refine-loss", type=click.Choice(REFINE_LOSSES), default="l2+lap",
                      show_default=True, help="Reconstruction loss for --refine (lap = Laplacian pyramid).")(f)
     f = click.option("--refine", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
                      help="Optimise each code for N steps after encoding for a closer likeness (slower).")(f)
     return f
 
 
-# Bare `--tune`'s steps (interp_cli.tune.DEFAULT_STEPS; defined here so that --help needs no torch).
-TUNE_DEFAULT_STEPS = 50
 
 
 class TuneSteps(click.IntRange):
@@ -174,10 +173,10 @@ def _morph_option_list():
         click.option("--steps", type=click.IntRange(2, MAX_FRAMES), default=60, show_default=True,
                      help=f"Frames per transition, both ends included (a morph has at most {MAX_FRAMES:,} "
                           f"frames in all, --hold included)."),
-        click.option("--fps", type=FiniteFloatRange(0.1, 240), default=30, show_default=True,
+        click.option("--fps", type=FiniteFloatRange(*FPS), default=30, show_default=True,
                      help=f"Frames per second (a GIF plays at most {GIF_MAX_FPS:g}: its frames last whole "
                           f"hundredths of a second, and browsers slow ones under 20 ms down)."),
-        click.option("--quality", type=click.IntRange(0, 10), default=8, show_default=True,
+        click.option("--quality", type=click.IntRange(*QUALITY), default=8, show_default=True,
                      help="MP4 and HTML quality, 10 best (MP4: CRF = 34 - 2*quality; HTML: JPEG 50 + 5*quality)."),
         weights_option, device_option, precision_option,
         click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
@@ -187,15 +186,15 @@ def _morph_option_list():
         click.option("--pingpong", is_flag=True, help="Play forward, then back."),
         click.option("--hold", type=click.IntRange(0, MAX_FRAMES), default=0, show_default=True,
                      help="Extra frames held on each input."),
-        click.option("--ease", type=click.Choice(["linear", "smooth", "cosine", "cubic"]), default="linear",
+        click.option("--ease", type=click.Choice(EASINGS), default="linear",
                      show_default=True, help="Timing of each transition."),
-        click.option("--interp", type=click.Choice(["lerp", "slerp", "spline"]), default="lerp",
+        click.option("--interp", type=click.Choice(INTERPS), default="lerp",
                      show_default=True, help="Path between codes (spline: Catmull-Rom through all inputs)."),
         click.option("--layers", default="all", show_default=True, metavar="SPEC",
                      help="Which W+ rows move: coarse, middle, fine, all, or rows like 0-7 or 0-3,8-17; "
                           "the others stay at the first input."),
         refine_options, tune_option,
-        click.option("--size", type=click.IntRange(8, 4096), default=None, metavar="PX",
+        click.option("--size", type=click.IntRange(*SIZE), default=None, metavar="PX",
                      help="Resize the written frames to PX x PX (default: the model's size); with --paste, the "
                           "width (the height keeps the photo's aspect ratio).  e.g. --size 512"),
         paste_options,

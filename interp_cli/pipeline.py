@@ -26,8 +26,9 @@ from interp_cli.errors import InterpError, NoFaceError, UsageError
 from interp_cli.files import Outputs, check_input_file, refuse_overwriting_inputs
 from interp_cli.images import load_image
 from interp_cli.inputs import Faces, faces_per_input, pick_input
+from interp_cli.limits import ALIGN_SIZE, FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION
 from interp_cli.render import (precision_name, render_ahead, render_float)
-from interp_cli.session import (NO_FACE_ADVICE_ALIGN, NO_FACE_ADVICE_PASTE, NOISE_MODES, EncodeSettings, Log,
+from interp_cli.session import (NO_FACE_ADVICE_ALIGN, NO_FACE_ADVICE_PASTE, EncodeSettings, Log,
                                 Session, stderr_log)
 from interp_cli.sheet import contact_sheet
 from interp_cli.weights import resolve_weights
@@ -86,16 +87,16 @@ def _frame_plan(paths: Sequence[Path], *, steps, loop, pingpong, hold, ease, int
                 size, noise) -> list:
     """Check the options that decide a morph's frames (`morph` and `morph_frames` alike); the frame plan."""
     check_number("--batch-size", batch_size, low=1, integer=True)
-    check_number("--truncation", truncation, low=0.0, high=2.0)
+    check_number("--truncation", truncation, *TRUNCATION)
     check_number("--refine", refine, low=0, integer=True)
     if size is not None:
-        check_number("--size", size, low=8, high=4096, integer=True)
+        check_number("--size", size, *SIZE, integer=True)
     if noise not in NOISE_MODES:
         raise UsageError(f"--noise {noise}: choose one of {', '.join(NOISE_MODES)}")
     plan = blend.plan_frames(len(paths), steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease)
     _refuse_stills(paths, loop)
-    if interp not in blend.INTERPS:
-        raise UsageError(f"--interp {interp}: choose one of {', '.join(blend.INTERPS)}")
+    if interp not in INTERPS:
+        raise UsageError(f"--interp {interp}: choose one of {', '.join(INTERPS)}")
     return plan
 
 
@@ -127,7 +128,9 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
           session: Session | None = None, log: Log = stderr_log, progress: bool = True,
           _crops: Sequence[Path | None] | None = None) -> dict:
     """Morph through the images (or `.npy` codes) in `inputs` and write `output` (.mp4, .gif, a frames
-    directory, or a .png contact sheet). Returns a JSON-able summary.
+    directory, or a .png contact sheet). Returns a JSON-able summary. A frames directory is a str
+    ending in "/", an existing folder, or a Path; a str with no file type such as "out/m2" is refused
+    as `-o out/m2` is (a typo for out/m2.mp4 is likelier than a wish for a folder of PNGs).
 
     `steps` frames per transition (both ends included, so a two-image morph has exactly `steps`
     frames, the first and last being the two reconstructions); see `interp_cli.blend` for
@@ -153,6 +156,8 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     paths = _check_inputs(inputs, [output, sheet])
     if len(paths) < 2:
         raise UsageError("need at least two images to morph between")
+    if isinstance(output, str):  # "out/m2", as typed: a typo for m2.mp4 is refused (a Path cannot end in "/")
+        write.refuse_suffixless(output)
     kind = write.output_kind(output)  # its error lists what a morph can write
     if kind not in ("mp4", "gif", "html", "frames", "png"):
         raise UsageError(f"{output}: a morph is written as .mp4, .gif, .html, a frames directory "
@@ -164,8 +169,8 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         write.check_output_path(sheet)
     check_number("sheet_frames", sheet_frames, low=1, integer=True)  # no option: a Python caller's argument
     aligned = plan_aligned(paths, save_aligned, [("-o", output), ("--sheet", sheet)], _crops)  # -o and --sheet too
-    check_number("--fps", fps, low=0.1, high=240)
-    check_number("--quality", quality, low=0, high=10, integer=True)
+    check_number("--fps", fps, *FPS)
+    check_number("--quality", quality, *QUALITY, integer=True)
     if kind == "gif" and fps > write.GIF_MAX_FPS:
         # The writer can do no better; the summary says what was written, not what was asked for.
         log(f"warning: {Path(output).name}: a GIF plays at most {write.GIF_MAX_FPS:g} fps (its delays are "
@@ -545,7 +550,8 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
            device: str | None = "auto", align: bool | None = None, face: Faces = None,
            refine: int = 0, refine_loss: str = "l2+lap", seed: int = 0, cache: bool = True,
            save_aligned: str | os.PathLike | None = None, log: Log = stderr_log, progress: bool = True) -> dict:
-    """Encode one image to a W+ code and write it as float32 `[n_latent, 512]` `.npy` (latent_avg included)."""
+    """Encode one image to a W+ code and write it as float32 `[n_latent, w_dim]` `.npy` (latent_avg included;
+    [18, 512] for the FFHQ model, [10, 128] for the demo)."""
     path = _check_inputs([image], [output])[0]
     if path.suffix.lower() == ".npy":
         raise UsageError(f"{path.name}: already a code file; encode takes an image")
@@ -571,7 +577,8 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
 def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str | None = None,
            device: str | None = "auto", precision: str = "auto", noise: str = "const", seed: int = 0,
            truncation: float = 1.0, log: Log = stderr_log, progress: bool = True) -> dict:
-    """Render a code file (`[n, 512]` or `[1, n, 512]`) to an RGB PNG, or the raw float image `[3, H, W]` as .npy."""
+    """Render a code file (`[n_latent, w_dim]` or `[1, n_latent, w_dim]`) to an RGB PNG, or the raw float image
+    `[3, H, W]` as .npy."""
     path = _check_inputs([codes], [output])[0]
     if path.suffix.lower() != ".npy":
         raise UsageError(f"{path.name}: render takes a .npy code file (from `interp encode`)")
@@ -579,7 +586,7 @@ def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     if kind not in ("png", "npy"):
         raise UsageError(f"{output}: render writes a .png image or a .npy float array")
     write.check_output_path(output)
-    check_number("--truncation", truncation, low=0.0, high=2.0)
+    check_number("--truncation", truncation, *TRUNCATION)
     check_seed(seed)
     session = Session(weights, device, log=log, progress=progress, precision=precision)
     session.release_encoder()
@@ -605,7 +612,7 @@ def align(image: str | os.PathLike, output: str | os.PathLike, *, face: int | No
     if write.output_kind(output, "the aligned face is written as .png") != "png":
         raise UsageError(f"{output}: the aligned face is written as .png")
     write.check_output_path(output)
-    check_number("--size", size, low=16, high=4096, integer=True)
+    check_number("--size", size, *ALIGN_SIZE, integer=True)
     if face is not None and (isinstance(face, bool) or not isinstance(face, numbers.Integral)):
         raise UsageError(f"--face {face!r}: give a face number (0 = leftmost) or None for the largest")
     if not alignment.alignment_available():

@@ -24,9 +24,10 @@ import torch
 import torch.nn.functional as F
 
 from interp_cli.errors import UsageError
+from interp_cli.limits import REFINE_LOSSES
 from interp_cli.optim import FlatAdam
 
-LOSSES = ("l2", "lap", "l2+lap")
+LOSSES = REFINE_LOSSES
 # Part of the latent cache's key for refined codes: bump it whenever a change here makes
 # `refine_codes` return other codes for the same inputs and settings, so that codes refined by
 # the old method are not served from the cache. 2: each image keeps its best code, and the

@@ -12,10 +12,10 @@ import numpy as np
 import torch
 
 from interp_cli.errors import UsageError
+from interp_cli.limits import PRECISIONS
 from interp_cli.models.stylegan2 import Generator
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 

@@ -22,6 +22,7 @@ from interp_cli.checks import check_number, check_seed, refuse_one_path
 from interp_cli.errors import InterpError, NoFaceError, UsageError, one_line
 from interp_cli.files import Outputs, check_input_file
 from interp_cli.images import load_image
+from interp_cli.limits import NOISE_MODES
 from interp_cli.npy import read_npy
 from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
@@ -29,7 +30,6 @@ from interp_cli.render import (pick_device, pick_precision, render_frames, to_ui
 from interp_cli.sha256_record import file_sha256
 from interp_cli.weights import resolve_weights
 
-NOISE_MODES = ("const", "random", "none")
 # What to try when no face is found: each works where it is given (`align` and `--paste` take no --no-align).
 NO_FACE_ADVICE = "pass --no-align for images that are already aligned crops"
 NO_FACE_ADVICE_PASTE = ("--paste needs photos in which a face can be found; to morph these images as they are, "

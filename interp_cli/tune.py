@@ -36,7 +36,7 @@ import torch
 
 from interp_cli.errors import InterpError, UsageError
 from interp_cli.optim import FlatAdam
-from interp_cli.options import TUNE_DEFAULT_STEPS
+from interp_cli.limits import TUNE_DEFAULT_STEPS
 from interp_cli.refine import _deterministic, _resize_targets, default_levels, laplacian_loss
 
 # Part of the tuned-weights cache key: bump when a change here makes `tune_generator` return other
@@ -44,7 +44,7 @@ from interp_cli.refine import _deterministic, _resize_targets, default_levels, l
 METHOD_VERSION = 2
 
 # Defaults measured on the demo model's held-out faces (benchmarks/README.md, "--tune"):
-DEFAULT_STEPS = TUNE_DEFAULT_STEPS  # defined beside the option, so `--help` needs no torch
+DEFAULT_STEPS = TUNE_DEFAULT_STEPS  # defined in limits.py, so `--help` needs no torch
 DEFAULT_LR = 2e-3
 LOCALITY_WEIGHT = 0.2
 # How far off the path the PTI-style locality codes go, as a fraction of the distance from the

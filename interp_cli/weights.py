@@ -14,7 +14,7 @@ A `--weights` value (or `$INTERP_WEIGHTS`, or the default preset) can be:
 
 Hub files go through huggingface_hub's own cache, so HF_HOME / HF_HUB_CACHE / HF_HUB_OFFLINE and
 tokens behave exactly as in every other HF tool. huggingface_hub is imported inside functions only:
-`interp --help` imports this module and must stay fast.
+`interp weights list` and the commands' weights checks import this module, and must stay fast.
 
 Checksums of big files are expensive (a 1.2 GB file takes seconds to hash), so hashes are remembered
 by `interp_cli.sha256_record` (keyed by path + size + mtime_ns): an unchanged file is hashed once.

@@ -8,8 +8,9 @@
     write_image(path, frame)                      # one PNG (uint8) or .npy (any array)
 
 Atomicity (the habits live in `interp_cli.files`): every output is first written under a hidden
-temporary name in the target's own directory (`.out.tmp-<host>-<pid>-<token>.mp4`, a
-`.frames.tmp-...` directory), flushed to disk, and renamed into place only once it is complete.
+temporary name in the target's own directory (`.out.tmp-<token>.mp4`, a `.frames.tmp-<token>`
+directory), owned by this process's lock on it, flushed to disk, and renamed into place only once
+it is complete.
 An error or Ctrl-C (the context manager aborts on any exception, KeyboardInterrupt included)
 removes the temporary and never touches an existing target. An output named by a symlink is written
 where the link points (see `_target`). A writer can also `finish()` (complete in its temp) and be

@@ -64,3 +64,16 @@ def test_morph_frames_refuses_what_morph_refuses(demo):
         next(demo.morph_frames([DEMO_A, DEMO_A]))
     with pytest.raises(TypeError):
         demo.morph_frames([DEMO_A, DEMO_B], fps=30)  # a writer's option, not a frame's
+
+
+def test_morph_refuses_a_typed_name_with_no_file_type_as_the_command_does(demo, tmp_path):
+    from interp_cli.pipeline import morph
+
+    with pytest.raises(UsageError, match=r"m2: no file type \(.*\.mp4"):
+        morph([DEMO_A, DEMO_B], str(tmp_path / "m2"), steps=2, session=demo, log=lambda m: None, progress=False)
+    assert list(tmp_path.iterdir()) == []  # no frames folder guessed
+    # a folder said as one: a trailing "/" or a Path (which cannot end in "/")
+    morph([DEMO_A, DEMO_B], f"{tmp_path / 'f1'}/", steps=2, session=demo, log=lambda m: None, progress=False)
+    morph([DEMO_A, DEMO_B], tmp_path / "f2", steps=2, session=demo, log=lambda m: None, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f1", "f2"]
+    assert len(list((tmp_path / "f2").glob("frame_*.png"))) == 2

@@ -108,14 +108,6 @@ def dlib_grey(rgb: np.ndarray) -> np.ndarray:
     return (total // 3).astype(np.uint8)
 
 
-def haar_boxes(grey: np.ndarray) -> list[tuple[float, float, float, float]]:
-    """Raw Haar (frontalface_alt2) detections in `grey` ([H, W] uint8) as (l, t, r, b) source
-    pixels, found on a copy whose long side is at most `_DETECTION_LONG_SIDE`."""
-    small, scale_x, scale_y = _detection_copy(grey)
-    found, _ = _haar_hits(small)
-    return [(x / scale_x, y / scale_y, (x + w) / scale_x, (y + h) / scale_y) for x, y, w, h in found]
-
-
 def _detection_copy(grey: np.ndarray) -> tuple[np.ndarray, float, float]:
     """`grey` shrunk so its long side is at most `_DETECTION_LONG_SIDE`, and the x and y scales."""
     import cv2
