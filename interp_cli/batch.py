@@ -7,6 +7,7 @@ loaded model; a failed row fails alone and the others go on.
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -49,6 +50,12 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
             raise TypeError(f"batch() got {forbidden}=: rows are placed by the manifest (use sheets=True)")
     if "_crops" in morph_options:
         raise TypeError("batch() got _crops=: each row's crops are planned from its manifest")
+    # A misspelt option is the caller's error, said at once: it would otherwise fail every row, after the
+    # model loaded, as an internal error.
+    takes = set(inspect.signature(morph).parameters) - {"inputs", "output", "log", "progress"}
+    unknown = sorted(set(morph_options) - takes)
+    if unknown:
+        raise TypeError(f"batch() got an unexpected keyword argument {unknown[0]!r} (not one of morph's options)")
     checked = checked or plan_batch(manifest, outdir, shard=shard, sheets=sheets,
                                     **{key: morph_options[key] for key in CROP_CHOICES if key in morph_options})
     shard, rows, plan, mine = checked.shard, checked.rows, checked.placements, checked.mine

@@ -14,7 +14,7 @@ import numbers
 import os
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,7 +28,7 @@ from interp_cli.images import load_image
 from interp_cli.inputs import Faces, faces_per_input, pick_input
 from interp_cli.limits import ALIGN_SIZE, FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION
 from interp_cli.render import (precision_name, render_ahead, render_float)
-from interp_cli.session import (NO_FACE_ADVICE_ALIGN, NO_FACE_ADVICE_PASTE, EncodeSettings, Log,
+from interp_cli.session import (NO_FACE_ADVICE_ALIGN, NO_FACE_ADVICE_PASTE, EncodeSettings, Log, face_without_alignment,
                                 Session, stderr_log)
 from interp_cli.sheet import contact_sheet
 from interp_cli.weights import resolve_weights
@@ -203,13 +203,13 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         if own_session:
             session.release_encoder()  # rendering (and tuning) never needs it: give its memory back first
         targets = [target for _, _, target in encoded]
-        with _tuned(session, codes, targets, tune, noise=noise, seed=seed, cache=cache, log=log) as tuned:
-            return _render_and_write(session, paths, output, kind, sheet, codes, encoded, targets, plan, mask, tuned,
-                                     outputs, started=started, encode_seconds=encode_seconds, fps=fps,
-                                     quality=quality, batch_size=batch_size, noise=noise, seed=seed,
-                                     truncation=truncation, interp=interp, sheet_frames=sheet_frames, size=size,
-                                     paste=paste, backdrop_index=backdrop_index, match_colour=match_colour,
-                                     settings=settings, cache=cache, progress=progress, refine=refine)
+        generator, tuned = _tuned(session, codes, targets, tune, noise=noise, seed=seed, cache=cache, log=log)
+        return _render_and_write(session, paths, output, kind, sheet, codes, encoded, targets, plan, mask, tuned,
+                                 outputs, generator=generator, started=started, encode_seconds=encode_seconds, fps=fps,
+                                 quality=quality, batch_size=batch_size, noise=noise, seed=seed,
+                                 truncation=truncation, interp=interp, sheet_frames=sheet_frames, size=size,
+                                 paste=paste, backdrop_index=backdrop_index, match_colour=match_colour,
+                                 settings=settings, cache=cache, progress=progress, refine=refine)
 
 
 def _refuse_other_weights(session: Session, weights) -> None:
@@ -225,21 +225,16 @@ def _refuse_other_weights(session: Session, weights) -> None:
                          "a morph with a session renders with its model: pass one or the other")
 
 
-@contextmanager
 def _tuned(session: Session, codes: np.ndarray, targets: list, steps: int, *, noise: str, seed: int, cache: bool,
-           log: Log):
-    """The session renders with a copy of its generator tuned to the photos (`--tune steps`) inside the
-    block, which gets `Session.tune`'s summary (None untuned); after it, the loaded generator again, so
-    a batch's next row (or a Python caller's next morph) never sees this one's tuning."""
-    try:
-        tuned = None
-        if steps and all(target is None for target in targets):
-            log("note: --tune: every input is a .npy code, with no photo to tune to; rendering untuned")
-        elif steps:
-            tuned = session.tune(codes, targets, steps, noise=noise, seed=seed, cache=cache)
-        yield tuned
-    finally:
-        session.untune()
+           log: Log) -> tuple:
+    """This morph's copy of the generator tuned to its photos (`--tune steps`) and `Session.tune`'s
+    summary, or (None, None) untuned. The copy is the morph's own, passed along rather than set on the
+    session, so a batch's next row, a Python caller's next morph or another thread's never sees it."""
+    if steps and all(target is None for target in targets):
+        log("note: --tune: every input is a .npy code, with no photo to tune to; rendering untuned")
+    elif steps:
+        return session.tune(codes, targets, steps, noise=noise, seed=seed, cache=cache)
+    return None, None
 
 
 def _tune_steps(value: int | bool, name: str) -> int:
@@ -250,7 +245,7 @@ def _tune_steps(value: int | bool, name: str) -> int:
 
 
 def _render_and_write(session: Session, paths, output, kind, sheet, codes, encoded, targets, plan, mask, tuned,
-                      outputs: Outputs, *, started, encode_seconds, fps, quality, batch_size, noise, seed,
+                      outputs: Outputs, *, generator, started, encode_seconds, fps, quality, batch_size, noise, seed,
                       truncation, interp, sheet_frames, size, paste, backdrop_index, match_colour, settings, cache,
                       progress, refine) -> dict:
     """`morph` once the codes exist: render (with the tuned generator, if any), write, report, summarise.
@@ -269,7 +264,7 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
     if ends is not None:
         code_stream = ends.watch(code_stream)
     rendered = render_ahead(session.frames(code_stream, batch_size=batch_size, noise=noise, seed=seed,
-                                           truncation=truncation), depth=2 * batch_size)
+                                           truncation=truncation, generator=generator), depth=2 * batch_size)
     raw = ends.keep(rendered) if ends is not None else rendered  # before --size and --paste
     frames, size = _finished(session, raw, paster, size, paste_timer)
     wanted_sheet = kind == "png" or sheet is not None
@@ -282,7 +277,7 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
         nonlocal likeness_seconds
         t_likeness = time.perf_counter()
         entries = session.likeness(paths, codes, targets, renders=ends.frames if ends is not None else None,
-                                   refined=refine, tuned=tuned["steps"] if tuned else 0)
+                                   refined=refine, tuned=tuned["steps"] if tuned else 0, generator=generator)
         likeness_seconds = time.perf_counter() - t_likeness
         return entries
 
@@ -361,8 +356,12 @@ def _input_settings(paths: Sequence[Path], settings: EncodeSettings, face: Faces
                     backdrop_index: int | None = None) -> list[EncodeSettings]:
     """`settings` for each input, with its face (`inputs.faces_per_input`) and its place among the inputs."""
     count = len(paths)
-    return [replace(settings, face=f, slot=(i, count))
-            for i, f in enumerate(faces_per_input(face, count, backdrop_index))]
+    faces = faces_per_input(face, count, backdrop_index)
+    if settings.align is False:  # refused before any work; a model's own default is known once it loads
+        for path, chosen in zip(paths, faces):
+            if chosen is not None and path.suffix.lower() != ".npy":
+                raise UsageError(face_without_alignment(path.name, explicit=True))
+    return [replace(settings, face=f, slot=(i, count)) for i, f in enumerate(faces)]
 
 
 def _encode_for_morph(session: Session, paths: Sequence[Path], settings: Sequence[EncodeSettings],
@@ -421,7 +420,7 @@ def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps
                  backdrop: str | int | None = None, match_colour: bool = True,
                  tune: int | bool = 0) -> Iterator[np.ndarray]:
     """`Session.morph_frames`: the inputs are checked and encoded at the first `next()`; with `tune`,
-    the frames come from a tuned copy of the generator until the iterator ends or is closed."""
+    the frames come from this iterator's own tuned copy of the generator, dropped when it ends or is closed."""
     paths = _check_inputs(inputs)
     if len(paths) < 2:
         raise UsageError("need at least two images to morph between")
@@ -438,11 +437,11 @@ def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps
     codes = np.stack([code for code, _, _ in encoded])
     paster = _paster(session, paths, encoded, backdrop_index, size, match_colour)
     targets = [target for _, _, target in encoded]
-    with _tuned(session, codes, targets, tune, noise=noise, seed=seed, cache=cache, log=session.log):
-        rendered = session.frames(blend.iter_codes(codes, plan, interp=interp, layer_mask=mask),
-                                  batch_size=batch_size, noise=noise, seed=seed, truncation=truncation)
-        frames, _ = _finished(session, rendered, paster, size)
-        yield from frames
+    generator, _ = _tuned(session, codes, targets, tune, noise=noise, seed=seed, cache=cache, log=session.log)
+    rendered = session.frames(blend.iter_codes(codes, plan, interp=interp, layer_mask=mask),
+                              batch_size=batch_size, noise=noise, seed=seed, truncation=truncation, generator=generator)
+    frames, _ = _finished(session, rendered, paster, size)
+    yield from frames
 
 
 class _EndFrames:

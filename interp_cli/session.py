@@ -44,6 +44,13 @@ def stderr_log(message: str) -> None:
     progress_bars.message(message)
 
 
+def face_without_alignment(name: str, *, explicit: bool) -> str:
+    """Why `--face` cannot apply to an input that is not aligned: it picks among the faces alignment finds."""
+    why = "--no-align is given" if explicit else "this model takes its inputs as they are (the demo preset does)"
+    return (f"{name}: --face picks among the faces that alignment finds, and alignment is off ({why}); "
+            f"drop --face, or pass --align")
+
+
 @dataclass
 class EncodeSettings:
     """How one input is encoded: what decides its W+ code (align, face, refine, refine_loss, seed; the cache
@@ -104,7 +111,6 @@ class Session:
         # Another root (`cache_dir`) holds the same folders as the default one: latents/ beside tuned/.
         self.cache = LatentCache(files.cache_dir("latents", root=cache_dir), warn=log)
         self.tuned_cache = tuning.TunedCache(files.cache_dir("tuned", root=cache_dir), warn=log)
-        self.tuned = None  # the generator tuned for the current morph (`--tune`), None: the loaded one
         self.encoder_calls = 0
         self.encoder_released = False
         self._sha256 = self.weights.sha256
@@ -174,6 +180,8 @@ class Session:
         image = load_image(path)
         aligned = None
         align = self.aligns_by_default if settings.align is None else settings.align
+        if not align and settings.face is not None:
+            raise UsageError(face_without_alignment(path.name, explicit=settings.align is False))
         if align:
             from interp_cli import align as alignment
 
@@ -289,19 +297,20 @@ class Session:
 
     def likeness(self, paths: Sequence[Path], codes: np.ndarray, targets: Sequence[np.ndarray | None],
                  renders: dict[int, np.ndarray] | None = None, *, refined: int = 0,
-                 suggest_tune: bool = True, tuned: int = 0) -> list[dict]:
+                 suggest_tune: bool = True, tuned: int = 0, generator=None) -> list[dict]:
         """How well each code reproduces its photo (see `interp_cli.likeness`): one entry per input,
         `{"input", "psnr", "ssim", "identity", "identity_note", "poor"}`, metrics None for a code file.
         `renders` maps an input's index to its code already rendered (const noise, no truncation; a
-        morph's own end frames); every other photo's code is rendered here (with the tuned generator
-        while there is one). A poor one is logged as a one-line warning (`refined`, `tuned`: the
-        --refine and --tune steps the morph took; `suggest_tune`: whether the command has --tune)."""
+        morph's own end frames); every other photo's code is rendered here, with `generator` (a tuned
+        copy, `tune`'s) if given, else the loaded one. A poor one is logged as a one-line warning
+        (`refined`, `tuned`: the --refine and --tune steps the morph took; `suggest_tune`: whether the
+        command has --tune)."""
         if not len(paths) == len(codes) == len(targets):
             raise UsageError(f"likeness: {len(paths)} paths, {len(codes)} codes and {len(targets)} targets; "
                              "give one of each per input")
         renders = dict(renders or {})
         photos = [i for i, target in enumerate(targets) if target is not None and i not in renders]
-        renders.update(zip(photos, self.frames([codes[i] for i in photos], batch_size=4)))
+        renders.update(zip(photos, self.frames([codes[i] for i in photos], batch_size=4, generator=generator)))
         measured = iter(likeness.measure_many([(renders[i], target) for i, target in enumerate(targets)
                                                if target is not None]))
         entries = []
@@ -337,23 +346,26 @@ class Session:
         return self.model.generator.make_noise(mode, seed=seed, device=self.device)
 
     def frames(self, codes, *, batch_size: int = 4, noise: str = "const", seed: int = 0,
-               truncation: float = 1.0) -> Iterator[np.ndarray]:
-        """Stream `[H, W, 3]` uint8 frames for an iterable of codes."""
+               truncation: float = 1.0, generator=None) -> Iterator[np.ndarray]:
+        """Stream `[H, W, 3]` uint8 frames for an iterable of codes, drawn by `generator` (a tuned copy
+        that `tune` returned) or else the loaded one. The generator is the caller's to pass, never the
+        Session's state: morphs that share a Session, one after another or in threads, each draw with
+        their own."""
         avg = self.model.average_w() if truncation != 1.0 else None
-        return render_frames(self.tuned or self.model.generator, codes, batch_size=batch_size,
+        return render_frames(generator if generator is not None else self.model.generator, codes, batch_size=batch_size,
                              noise=self.noise(noise, seed), truncation=truncation, truncation_latent=avg,
                              precision=self.precision)
 
     # --- pivotal tuning (`--tune N`) ------------------------------------------------------------
 
     def tune(self, codes: np.ndarray, targets: Sequence[np.ndarray | None], steps: int, *, noise: str = "const",
-             seed: int = 0, cache: bool = True) -> dict:
-        """Tune a copy of the generator on the inputs (see `interp_cli.tune`) and render with it from now
-        on, until `untune()`. `codes [K, n_latent, D]` are the pivots; `targets` each input's crop (uint8
+             seed: int = 0, cache: bool = True) -> tuple[torch.nn.Module, dict]:
+        """A copy of the generator tuned on the inputs (see `interp_cli.tune`), to pass to `frames` and
+        `likeness` as `generator`. `codes [K, n_latent, D]` are the pivots; `targets` each input's crop (uint8
         `[S, S, 3]`) or None for a `.npy` code, which only joins the locality term. The loaded generator
         is never changed. With `cache`, tuned weights are read from / written to the tuned-weights cache,
         keyed by the codes, the crops, the weights' sha256 and the tuning settings.
-        Returns `{"steps", "cached", "seconds"}`."""
+        Returns the tuned copy and `{"steps", "cached", "seconds"}`."""
         started = time.perf_counter()
         photos = [i for i, target in enumerate(targets) if target is not None]
         base = self.model.generator
@@ -363,9 +375,9 @@ class Session:
                                   crops=[None if t is None else array_digest(t) for t in targets],
                                   weights=self.weights_sha256, steps=steps, lr=tuning.DEFAULT_LR,
                                   locality=tuning.LOCALITY_WEIGHT, noise=noise, seed=seed)
-            self.tuned = self.tuned_cache.load(key, base)
-            if self.tuned is not None:
-                return {"steps": steps, "cached": True, "seconds": round(time.perf_counter() - started, 3)}
+            tuned = self.tuned_cache.load(key, base)
+            if tuned is not None:
+                return tuned, {"steps": steps, "cached": True, "seconds": round(time.perf_counter() - started, 3)}
         fixed = [i for i in range(len(targets)) if targets[i] is None]
         pivots = torch.from_numpy(np.ascontiguousarray(codes[photos])).to(self.device)
         target = (torch.from_numpy(np.stack([targets[i] for i in photos])).permute(0, 3, 1, 2).float()
@@ -380,9 +392,4 @@ class Session:
                                           progress=progress)
         if key is not None:
             self.tuned_cache.put(key, tuned)
-        self.tuned = tuned
-        return {"steps": steps, "cached": False, "seconds": round(time.perf_counter() - started, 3)}
-
-    def untune(self) -> None:
-        """Render with the loaded generator again (the next batch row starts from it)."""
-        self.tuned = None
+        return tuned, {"steps": steps, "cached": False, "seconds": round(time.perf_counter() - started, 3)}

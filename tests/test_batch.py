@@ -750,3 +750,12 @@ def test_gnu_parallel_example_takes_any_path(tiny, tmp_path, env):
     summaries = [json.loads((odd / f"logs $(x)/shard-{k}.jsonl").read_text().splitlines()[-1]) for k in (1, 2)]
     assert [(s["shard"], s["made"]) for s in summaries] == [("1/2", 2), ("2/2", 1)]
     assert not list(tmp_path.rglob("ran")) and "exit codes: 0" in done.stdout
+
+
+def test_python_batch_refuses_a_misspelt_option_before_any_work(tmp_path):
+    from interp_cli.pipeline import batch
+
+    (tmp_path / "m.csv").write_text(f"{A},{B},x.gif\n")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'stpes'"):
+        batch(tmp_path / "m.csv", tmp_path / "out", weights="demo", stpes=4)
+    assert not (tmp_path / "out").exists()

@@ -175,15 +175,30 @@ def test_batch_crop_on_or_inside_a_rows_output_is_refused(tmp_path):
 
 
 def test_batch_row_whose_faces_do_not_fit_fails_alone(tmp_path):
-    shutil.copy(A, tmp_path / "a.png")
-    shutil.copy(B, tmp_path / "b.png")
-    _manifest(tmp_path, "a.png,b.png,one.gif", "a.png,b.png,a.png,three.gif")
-    code, err = interp(tmp_path, "batch", "m.csv", "--outdir", "out", *MORPH, "--face", ",0",
+    faces = ROOT / "tests" / "data" / "faces"
+    shutil.copy(faces / "obama.jpg", tmp_path / "a.jpg")
+    shutil.copy(faces / "biden.jpg", tmp_path / "b.jpg")
+    _manifest(tmp_path, "a.jpg,b.jpg,one.gif", "a.jpg,b.jpg,a.jpg,three.gif")
+    code, err = interp(tmp_path, "batch", "m.csv", "--outdir", "out", *MORPH, "--align", "--face", ",0",
                        "--save-aligned", "crops")
     assert code == 1, err
     assert "row 2 failed: --face ,0: 2 values for 3 inputs" in err, err
     assert (tmp_path / "out" / "one.gif").exists() and not (tmp_path / "out" / "three.gif").exists()
     assert sorted(p.name for p in (tmp_path / "crops").iterdir()) == ["a_aligned.png", "b_aligned.png"]
+
+
+def test_face_without_alignment_is_refused_not_ignored(tmp_path):
+    # --face picks among the faces alignment finds: with alignment off (--no-align, or the demo model's
+    # default) it used to be dropped without a word.
+    two = ROOT / "tests" / "data" / "faces" / "two_people.jpg"
+    line = refused(tmp_path, A, two, *MORPH, "--no-align", "--face", ",1", "-o", "m.gif")
+    assert line == ("interp: error: two_people.jpg: --face picks among the faces that alignment finds, and "
+                    "alignment is off (--no-align is given); drop --face, or pass --align"), line
+    line = refused(tmp_path, A, two, *MORPH, "--face", ",1", "-o", "m.gif")
+    assert "alignment is off (this model takes its inputs as they are" in line, line
+    assert list(tmp_path.iterdir()) == [tmp_path / ".cache"] or list(tmp_path.iterdir()) == []
+    code, err = interp(tmp_path, A, two, *MORPH, "--face", ",1", "--align", "-o", "m.gif")
+    assert code != 2 or "--face picks" not in err, err  # with --align the face is picked (or not found)
 
 
 # --- --sheet ------------------------------------------------------------------------------------------

@@ -45,7 +45,18 @@ def test_morph_frames_are_the_frames_the_command_writes(demo, tmp_path, options,
         assert ours.dtype == np.uint8 and ours.shape == theirs.shape and ours.shape[2] == 3
         assert np.array_equal(ours, theirs)
     assert not np.array_equal(frames[0], frames[1])  # in-betweens, not one frame per input
-    assert demo.tuned is None  # a tuned morph's copy is gone once its frames are
+
+
+def test_a_tuned_morph_never_draws_another_morph_on_the_same_session(demo):
+    # A tuned morph's generator was the Session's state while its frames were being drawn: a morph
+    # made meanwhile (a suspended iterator, another thread) drew with it and reported "tune": None.
+    plain = list(demo.morph_frames([DEMO_A, DEMO_B], steps=3))
+    tuned = demo.morph_frames([DEMO_A, DEMO_B], steps=3, tune=5, cache=False)
+    first = next(tuned)  # suspended mid-morph, its tuned copy alive
+    meanwhile = list(demo.morph_frames([DEMO_A, DEMO_B], steps=3))
+    assert all(np.array_equal(a, b) for a, b in zip(plain, meanwhile))
+    rest = [first, *tuned]
+    assert len(rest) == 3 and not np.array_equal(rest[0], plain[0])  # its own frames are tuned
 
 
 @pytest.mark.skipif(not alignment_available(), reason="needs the align extra")
