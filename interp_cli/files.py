@@ -195,8 +195,16 @@ def commit(tmp: PathLike, target: PathLike) -> None:
 
     For a temp directory, its files must already be flushed (see `atomic_write`/`fsync_path`);
     the directory is renamed onto `target` only if `target` is absent or an empty directory.
+    A file that replaces another keeps the old one's permission bits, as `cp` and a shell's `>` do:
+    a clip kept private (0600) or shared with a group (0640) stays so when it is made again.
     """
     fsync_path(tmp)
+    try:
+        old = os.stat(target)
+    except OSError:
+        old = None
+    if old is not None and stat.S_ISREG(old.st_mode) and os.path.isfile(tmp):
+        os.chmod(tmp, stat.S_IMODE(old.st_mode) & 0o777)  # never a set-id bit onto new content
     os.replace(tmp, target)
     release(tmp)
     fsync_path(Path(os.fspath(target)).parent)

@@ -90,14 +90,20 @@ def output_kind(path: PathLike, accepts: str = MORPH_OUTPUTS) -> str:
     directory), "png" or "npy".
 
     A path ending in "/" or naming an existing directory, or a name without a suffix (a `Path`
-    cannot end in "/"), is a frames directory; the command line and batch rows refuse a suffixless
+    cannot end in "/"), is a frames directory, but an existing directory named like a file (x.html,
+    x.gif) is refused without the "/"; the command line and batch rows refuse a suffixless
     new name (`missing_file_type`). Suffixes are case-insensitive. Anything else is a UsageError that ends
     with `accepts`, the caller's own list of outputs.
     """
     text = os.fspath(path)
-    if text.endswith(("/", os.sep)) or os.path.isdir(text):
-        return "frames"
     suffix = Path(text).suffix.lower()
+    if text.endswith(("/", os.sep)):
+        return "frames"
+    if os.path.isdir(text):
+        if suffix in _KINDS:  # `-o x.html` asks for a page: PNG frames in a folder that happens to be there surprise
+            raise UsageError(f"{text}: is a folder, and a {suffix[1:]} output is a file; remove or rename the "
+                             f"folder, or end the name with / to write PNG frames into it")
+        return "frames"
     if not suffix:
         return "frames"
     if suffix in _KINDS:
@@ -612,7 +618,7 @@ class FramesWriter(FrameWriter):
                     continue  # someone else's frames arrived first: replace them below
                 self._tmp = None
                 return
-            check_output_path(self.path)  # still only our frames in there?
+            check_output_path(os.path.join(self.path, ""))  # still only our frames in there? (a folder, said so)
             # POSIX cannot swap two directories atomically: move the old one aside, move the new
             # one in, and restore the old one if that fails; the old one is deleted only after.
             old = claim_temp(self.path, "old", directory=True, create=False)  # locked: no sweep takes it

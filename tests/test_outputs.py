@@ -278,3 +278,36 @@ def test_a_folder_where_nothing_can_be_made_is_refused_before_any_work(tmp_path)
     line = refused(tmp_path, "encode", A, "--weights", "demo", "-o", "a.npy", "--save-aligned", "/proc/crops")
     assert line.startswith("interp: error: --save-aligned /proc/crops: "), line
     assert tree(tmp_path) == {}
+
+
+def test_a_replaced_output_keeps_its_permissions(tmp_path):
+    # An atomic rename used to bring the umask's mode: a clip kept private came back world-readable.
+    code, err = interp(tmp_path, A, B, *MORPH, "-o", "m.gif", "--sheet", "s.png")
+    assert code == 0, err
+    os.chmod(tmp_path / "m.gif", 0o600)
+    os.chmod(tmp_path / "s.png", 0o640)
+    code, err = interp(tmp_path, B, A, *MORPH, "-o", "m.gif", "--sheet", "s.png")
+    assert code == 0, err
+    assert oct((tmp_path / "m.gif").stat().st_mode & 0o7777) == oct(0o600)
+    assert oct((tmp_path / "s.png").stat().st_mode & 0o7777) == oct(0o640)
+    code, err = interp(tmp_path, A, B, *MORPH, "-o", "new.gif")
+    assert code == 0 and (tmp_path / "new.gif").stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_a_folder_named_like_a_file_output_is_refused_unless_named_as_a_folder(tmp_path):
+    # `-o x.html` where a folder x.html exists used to fill it with PNG frames, exit 0.
+    (tmp_path / "x.html").mkdir()
+    line = refused(tmp_path, A, B, *MORPH, "-o", "x.html")
+    assert line == ("interp: error: x.html: is a folder, and a html output is a file; remove or rename the "
+                    "folder, or end the name with / to write PNG frames into it"), line
+    assert list((tmp_path / "x.html").iterdir()) == []
+    code, err = interp(tmp_path, A, B, *MORPH, "-o", "x.html/")  # as its message says
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "x.html").iterdir()) == ["frame_0000.png", "frame_0001.png",
+                                                                       "frame_0002.png"]

@@ -79,8 +79,12 @@ def test_output_kind(tmp_path):
     assert output_kind("a.gif") == "gif" and output_kind("a.HTML") == "html"
     assert output_kind("a.png") == "png" and output_kind("a.npy") == "npy"
     assert output_kind("frames") == output_kind("out/frames/") == "frames"
-    (tmp_path / "weird.mp4").mkdir()
-    assert output_kind(tmp_path / "weird.mp4") == "frames"  # an existing directory is a frames target
+    (tmp_path / "frames.v2").mkdir()
+    assert output_kind(tmp_path / "frames.v2") == "frames"  # an existing directory is a frames target
+    (tmp_path / "weird.mp4").mkdir()  # ... unless it is named like a file: said with the "/" only
+    assert output_kind(f"{tmp_path / 'weird.mp4'}/") == "frames"
+    with pytest.raises(UsageError, match="weird.mp4: is a folder, and a mp4 output is a file"):
+        output_kind(tmp_path / "weird.mp4")
     with pytest.raises(UsageError) as err:
         output_kind("out.avi")
     assert str(err.value) == ("out.avi: unsupported output type '.avi' (a morph is written as .mp4, .gif, .html, "
