@@ -6,8 +6,10 @@
             w.write(frame)
         w.report(reconstruction)         # the likeness numbers, measured on the frames just written
 
-The page holds every frame as a base64 JPEG in one JavaScript array, a slider over them (the
-keyboard too: left/right one frame, Home/End, space plays), a play/pause button that loops at the
+The page holds every frame as a base64 JPEG in a JavaScript array (filled by one <script> per few MB, so no
+string the browser parses grows with the page; frame 0 is the <img>'s own src, which is what a page without
+JavaScript shows), a slider over them (the keyboard too: left/right one frame, Home/End, space or k plays;
+up/down and the page keys stay the browser's), a play/pause button that loops at the
 morph's fps, the inputs' crops (what the encoder saw) with the likeness numbers of the report, and
 a `#frame=N` fragment that opens the page at frame N and follows the slider. The frame order is the
 video's (`--loop`, `--pingpong` and `--hold` are already in the frame plan), so frame N of the page
@@ -35,18 +37,29 @@ import html
 import io
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Optional
 
 import numpy as np
 from PIL import Image
 
+from interp_cli import progress
 from interp_cli.files import new_temp, utf8_text
 from interp_cli.write import FrameWriter, PathLike, _check_fps, quality_to_crf
 
 CROP_MAX = 128  # px: an input's crop is shown at 64 CSS px, so 128 is sharp on a 2x phone screen
 DISPLAY_MIN = 512  # CSS px: small frames (the 64 px demo) are drawn at least this wide where the screen allows
+# One <script> element of frames ends once it holds this many characters or entries: no string or literal the
+# browser parses grows with the page (one array of every frame was undefined past V8's 536,870,888 characters,
+# ~520 frames at 1024 px, and the page opened blank), and a chunk's parse stays well under a frame's time.
+CHUNK_CHARS = 4_000_000
+CHUNK_ENTRIES = 1000
+# A page larger than this opens slowly, so the writer warns once it is done (it still works: the chunks keep
+# every frame reachable at any size). Measured with headless Chromium 156 on 2 cores, 1024 px noise frames
+# (one pixel changed per frame), load to the last frame shown: 115 MB 3.0 s, 230 MB 4.5 s, 346 MB 5.8 s, 599 MB 12.6 s;
+# past ~200 MB the wait is several seconds and the tab holds the page's size again in memory.
+SLOW_PAGE_BYTES = 200_000_000
 
 
 def jpeg_quality(quality: float) -> int:
@@ -111,14 +124,22 @@ def _numbers(item: dict) -> str:
     return numbers
 
 
+def _mb(size: int) -> str:
+    return f"{size / 1e6:,.0f} MB" if size >= 1e6 else f"{size / 1e6:.2g} MB"
+
+
 class PageWriter(FrameWriter):
     """A self-contained HTML page: frames streamed into a JavaScript array, the player script last."""
 
     kind = "html"
 
     def __init__(self, path: PathLike, *, fps: float = 30, quality: float = 8, size=None,
-                 about: Optional[dict] = None):
+                 about: Optional[dict] = None, log: Optional[Callable[[str], None]] = None):
         self.fps = _check_fps(fps)
+        self.log = log or progress.message  # the slow-page warning: the caller's log, or a line on stderr
+        self._chunk_chars = 0  # characters in the open <script> of frames (0: none open)
+        self._chunk_entries = 0
+        self._chars = 0  # characters written (the page is ASCII past its head, so about its bytes)
         self.quality = jpeg_quality(quality)
         self.about = about or {"inputs": [], "title": utf8_text(Path(os.fspath(path)).stem)}
         self._fh = None
@@ -131,19 +152,41 @@ class PageWriter(FrameWriter):
 
     def _write(self, frame: np.ndarray) -> None:
         data = encode_jpeg(frame, self.quality)
+        digest = hashlib.sha1(data).digest()
         if self.frames_written == 0:
             self._header = jpeg_header(data)
-            self._fh.write(self._head())
-        digest = hashlib.sha1(data).digest()
+            self._put(self._head(base64.b64encode(data).decode("ascii")))
+            self._seen[digest] = 0
+            self._entry("null")  # frame 0 is the <img>'s own src (what a page without JavaScript shows)
+            return
         earlier = self._seen.get(digest)
         if earlier is not None:
-            self._fh.write(f"{earlier},\n")
+            self._entry(str(earlier))
             return
         self._seen[digest] = self.frames_written
         if data.startswith(self._header):  # always, for frames of one size and quality
-            self._fh.write('"' + base64.b64encode(data[len(self._header):]).decode("ascii") + '",\n')
+            self._entry('"' + base64.b64encode(data[len(self._header):]).decode("ascii") + '"')
         else:
-            self._fh.write('"!' + base64.b64encode(data).decode("ascii") + '",\n')
+            self._entry('"!' + base64.b64encode(data).decode("ascii") + '"')
+
+    def _put(self, text: str) -> None:
+        self._fh.write(text)
+        self._chars += len(text)
+
+    def _entry(self, value: str) -> None:
+        """One frame's entry, in the open chunk of frames (a new <script> element when there is none)."""
+        if self._chunk_entries == 0:
+            self._put("<script>\nFRAMES.push(\n")
+        self._put(value + ",\n")
+        self._chunk_entries += 1
+        self._chunk_chars += len(value)
+        if self._chunk_chars >= CHUNK_CHARS or self._chunk_entries >= CHUNK_ENTRIES:
+            self._end_chunk()
+
+    def _end_chunk(self) -> None:
+        if self._chunk_entries:
+            self._put(");\n</script>\n")
+        self._chunk_entries = self._chunk_chars = 0
 
     def report(self, reconstruction: Sequence[dict]) -> None:
         """The likeness entries of the report (one per input, as `page_about` takes them), known only once
@@ -151,19 +194,25 @@ class PageWriter(FrameWriter):
         self._report = [_numbers(_likeness(entry)) for entry in reconstruction]
 
     def _finish(self) -> None:
-        self._fh.write("];\n</script>\n<script>\n")
+        self._end_chunk()
+        self._put("<script>\n")
         for index, numbers in enumerate(self._report):  # JSON strings of our own HTML: safe in a script
             value = json.dumps(numbers).replace("</", "<\\/")
-            self._fh.write(f'document.getElementById("like{index}").innerHTML = {value};\n')
-        self._fh.write(_PLAYER_SHIPPED)
-        self._fh.write("</script>\n</body>\n</html>\n")
+            self._put(f'document.getElementById("like{index}").innerHTML = {value};\n')
+        self._put(_PLAYER_SHIPPED)
+        self._put("</script>\n</body>\n</html>\n")
         self._fh.close()  # commit() fsyncs it
+        if self._chars > SLOW_PAGE_BYTES:
+            self.log(f"warning: {Path(os.fspath(self.path)).name}: the page is {_mb(self._chars)}; browsers "
+                     f"take long to open a page over {_mb(SLOW_PAGE_BYTES)} (fewer --steps, a smaller "
+                     f"--size or a lower --quality make it smaller; an .mp4 is far smaller)")
 
     def _discard(self) -> None:
         if self._fh is not None:
             self._fh.close()
 
-    def _head(self) -> str:
+    def _head(self, first: str) -> str:
+        """Everything before the frames' chunks; `first` is the base64 of frame 0's whole JPEG."""
         width, height = self.size
         display = max(width, DISPLAY_MIN)
         cards = "".join(self._card(i, item) for i, item in enumerate(self.about["inputs"]))
@@ -173,6 +222,7 @@ class PageWriter(FrameWriter):
             display=display, ratio=f"{width / height:.6f}", cards=cards,
             facts=html.escape(f"{width}\u00d7{height} \u00b7 {self.fps:g} fps"),
             settings=settings.replace("</", "<\\/"), header=base64.b64encode(self._header).decode("ascii"),
+            first=first,
         )
 
     def _card(self, index: int, item: dict) -> str:
@@ -209,14 +259,23 @@ body{{margin:0;padding:16px 12px 24px;background:#16181b;color:#e8e8e8;
 main{{max-width:max(320px,min({display}px,calc(72vh*{ratio})));margin:0 auto}}
 h1{{font-size:16px;font-weight:600;margin:0 0 10px;overflow-wrap:anywhere}}
 h1 small{{font-weight:400;color:#9a9ea4;margin-left:6px}}
-#frame{{display:block;width:100%;height:auto;margin:0 auto;
- border-radius:6px;background:#000}}
+:root{{--chrome:120px}}
+#frame{{display:block;height:auto;margin:0 auto;border-radius:6px;background:#000;
+ width:min(100%,max(48px,calc((100vh - var(--chrome))*{ratio})));
+ width:min(100%,max(48px,calc((100svh - var(--chrome))*{ratio})))}}
+@media (max-height:520px){{
+ :root{{--chrome:96px}}
+ body{{padding-top:8px}}
+ h1{{margin-bottom:6px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}}
+ .bar{{margin-top:6px}}
+}}
 .bar{{display:flex;align-items:center;gap:10px;margin:12px 0 4px}}
 #play{{flex:none;width:44px;height:44px;border:0;border-radius:50%;background:#e8e8e8;color:#16181b;
  cursor:pointer;padding:0;display:flex;align-items:center;justify-content:center}}
 #play:focus-visible,#slider:focus-visible{{outline:2px solid #6aa7ff;outline-offset:2px}}
 #slider{{flex:1;min-width:0;height:44px;margin:0;accent-color:#6aa7ff;cursor:pointer}}
-#count{{flex:none;min-width:5.5em;text-align:right;font-variant-numeric:tabular-nums;color:#c8cacd}}
+#count{{flex:none;min-width:5.5em;text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap;color:#c8cacd}}
+@media (forced-colors:active){{#play{{border:2px solid ButtonText}}}}
 .inputs{{display:flex;flex-wrap:wrap;gap:10px 18px;margin-top:12px}}
 .input{{display:flex;align-items:center;gap:10px;margin:0;min-width:0}}
 .input img,.nocrop{{flex:none;width:64px;height:64px;border-radius:6px;object-fit:cover}}
@@ -226,29 +285,39 @@ h1 small{{font-weight:400;color:#9a9ea4;margin-left:6px}}
 .like{{color:#9a9ea4;font-variant-numeric:tabular-nums}}
 .poor{{color:#ff8a80;font-weight:600}}
 .help{{margin-top:14px;font-size:12px;color:#7d8186}}
+.nojs{{margin:8px 0 0;color:#ffcc80}}
 </style>
+<noscript><style>.bar,.help{{display:none}}</style></noscript>
 </head>
 <body>
 <main>
 <h1>{title} <small>{facts}</small></h1>
-<img id="frame" width="{width}" height="{height}" alt="frame 0">
+<img id="frame" width="{width}" height="{height}" alt="frame 0" src="data:image/jpeg;base64,{first}">
+<noscript><p class="nojs">Scrubbing through the frames needs JavaScript, which is off for this page: only the first
+frame is shown. (Writing the morph with <code>-o frames/</code> or <code>-o morph.mp4</code> gives every frame
+without it.)</p></noscript>
 <div class="bar">
 <button id="play" type="button" aria-label="Play"><svg viewBox="0 0 16 16" width="16" height="16" aria-hidden="true">
 <path id="icon" d="M4 2.5v11l9.5-5.5z" fill="currentColor"/></svg></button>
 <input id="slider" type="range" min="0" max="0" value="0" step="1" aria-label="Frame">
-<output id="count" for="slider">0</output>
+<output id="count" for="slider" aria-live="off">0</output>
 </div>
 <div class="inputs">{cards}</div>
-<p class="help">Drag, or use &larr; &rarr; Home End; space plays. The address keeps <code>#frame=N</code>.</p>
+<p class="help">Drag the slider, or use the keys: &larr; &rarr; one frame back or on, Home and End the first and
+last frame, Space or K play and pause (&uarr; &darr; move the slider once it has focus, and scroll the page
+otherwise). The address keeps <code>#frame=N</code>.</p>
 </main>
 <script>
 var MORPH = {settings};
 var HEADER = "{header}";
-var FRAMES = [
+var FRAMES = [];
+</script>
 """
 
 # The player: plain ES2017, no libraries. FRAMES[i] is the base64 of a JPEG without the HEADER every frame
-# shares, or "!" and a whole JPEG's, or the index of an equal earlier frame.
+# shares, or "!" and a whole JPEG's, or the index of an equal earlier frame; FRAMES[0] is null: frame 0 is
+# the <img>'s src as written (so a page without JavaScript shows it). The frames are pushed by one <script>
+# element per chunk (PageWriter._entry), so no string or literal the browser parses grows with the page.
 _PLAYER = r"""(function () {
   "use strict";
   var n = FRAMES.length;
@@ -263,10 +332,12 @@ _PLAYER = r"""(function () {
   var timer = null;
   var started = 0;
   var startFrame = 0;
+  var FIRST = img.getAttribute("src");
 
   function source(i) {
     var f = FRAMES[i];
     if (typeof f === "number") f = FRAMES[f];
+    if (f === null) return FIRST;
     return "data:image/jpeg;base64," + (f.charAt(0) === "!" ? f.slice(1) : HEADER + f);
   }
 
@@ -308,8 +379,9 @@ _PLAYER = r"""(function () {
     if (i !== current) {
       current = i;
       img.src = source(i);
-      img.alt = "frame " + i + " of " + n;
+      img.alt = "frame " + i + " of " + (n - 1);
       slider.value = String(i);
+      slider.setAttribute("aria-valuetext", "frame " + i + " of " + (n - 1));
       count.textContent = i + " / " + (n - 1);
     }
     if (remember) keepInAddress(i);
@@ -346,6 +418,9 @@ _PLAYER = r"""(function () {
   }
 
   slider.max = String(n - 1);
+  // The counter keeps the width of its longest text ("1199 / 1199": digits are tabular, 1ch each, and a space
+  // or the slash is narrower), so the slider's track does not move as the numbers grow.
+  count.style.minWidth = (2 * String(n - 1).length + 3) + "ch";
   slider.addEventListener("input", function () {
     pause();
     show(parseInt(slider.value, 10), true);
@@ -353,15 +428,18 @@ _PLAYER = r"""(function () {
   play.addEventListener("click", function () {
     if (timer === null) start(); else pause();
   });
+  // The page's keys: left/right, Home/End, space and k. Up/down and PageUp/PageDown are the browser's: they
+  // scroll the page, or move the focused slider by itself (its input event shows the frame).
   document.addEventListener("keydown", function (event) {
     if (event.altKey || event.ctrlKey || event.metaKey) return;
-    var steps = {ArrowLeft: -1, ArrowDown: -1, ArrowRight: 1, ArrowUp: 1};
     var to = null;
-    if (event.key in steps) to = current + steps[event.key];
+    if (event.key === "ArrowLeft") to = current - 1;
+    else if (event.key === "ArrowRight") to = current + 1;
     else if (event.key === "Home") to = 0;
     else if (event.key === "End") to = n - 1;
-    else if ((event.key === " " || event.key === "k") && event.target !== play) {
-      event.preventDefault();
+    else if ((event.key === " " || event.key === "k" || event.key === "K") && event.target !== play) {
+      event.preventDefault();  // no scroll by a page
+      if (event.repeat) return;  // a held key toggles once, not on every auto-repeat
       if (timer === null) start(); else pause();
       return;
     }

@@ -291,7 +291,7 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
                 bar.update()
         else:
             with write.open_writer(output, fps=fps, quality=quality, size=size, expected_frames=n_frames,
-                                   about=about) as writer:
+                                   about=about, log=session.log) as writer:
                 for i, frame in enumerate(frames):
                     writer.write(frame)
                     if wanted_sheet and i in picks:

@@ -55,7 +55,7 @@ import signal
 import struct
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Optional, Union
@@ -653,6 +653,7 @@ def open_writer(
     size: Optional[tuple[int, int]] = None,
     expected_frames: Optional[int] = None,
     about: Optional[dict] = None,
+    log: Optional[Callable[[str], None]] = None,
 ) -> FrameWriter:
     """A FrameWriter for `path`, chosen by `output_kind`; use it as a context manager.
 
@@ -661,6 +662,7 @@ def open_writer(
     size: (width, height) the frames will have, optional (taken from the first frame).
     expected_frames: optional, widens frame_NNNN.png names up front for long runs.
     about: what an HTML page shows beside its frames (`interp_cli.page.page_about`); others ignore it.
+    log: where an HTML page's warning goes (a page too large to open quickly); stderr if None; others ignore it.
     Raises UsageError for an unusable path (see `check_output_path`) or bad fps/quality.
     """
     check_output_path(path)
@@ -674,7 +676,7 @@ def open_writer(
     if kind == "html":
         from .page import PageWriter  # imports this module: deferred
 
-        return PageWriter(path, fps=fps, quality=quality, size=size, about=about)
+        return PageWriter(path, fps=fps, quality=quality, size=size, about=about, log=log)
     raise UsageError(
         f"{os.fspath(path)}: '{Path(os.fspath(path)).suffix}' is a single image, not an animation"
         " (use .mp4, .gif, .html, or a directory for PNG frames)"

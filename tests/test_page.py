@@ -40,19 +40,26 @@ def run(*args):
 
 
 def page_frames(path: Path) -> list[np.ndarray]:
-    """The frames a page embeds, decoded by Pillow, in order (an index entry repeats an earlier frame)."""
+    """The frames a page embeds, decoded by Pillow, in order (an index entry repeats an earlier frame): frame 0
+    is the <img>'s src as written, the others are pushed by chunks of `<script>FRAMES.push(...)</script>`."""
     text = path.read_text(encoding="utf-8")
     header = re.search(r'^var HEADER = "([^"]*)";$', text, re.M).group(1)
-    body = text[text.index("var FRAMES = [\n") + len("var FRAMES = [\n"): text.index("];\n</script>")]
-    entries = [json.loads(line.rstrip(",")) for line in body.splitlines()]
+    first = re.search(r'<img id="frame" [^>]*src="data:image/jpeg;base64,([^"]+)"', text).group(1)
+    entries = []
+    for chunk in re.findall(r"^<script>\nFRAMES\.push\(\n(.*?)\);\n</script>$", text, re.M | re.S):
+        entries += [json.loads(line.rstrip(",")) for line in chunk.splitlines()]
+    assert entries[0] is None and None not in entries[1:]  # frame 0: the <img>'s own src
     decoded = []
     for entry in entries:
-        if isinstance(entry, int):
-            assert entry < len(decoded) and isinstance(entries[entry], str)  # points back at a real frame
+        if entry is None:
+            jpeg = base64.b64decode(first)
+        elif isinstance(entry, int):
+            assert entry < len(decoded) and not isinstance(entries[entry], int)  # points back at a real frame
             decoded.append(decoded[entry])
+            continue
         else:
             jpeg = base64.b64decode(entry[1:] if entry.startswith("!") else header + entry)  # as the page joins them
-            decoded.append(np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")))
+        decoded.append(np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")))
     return decoded
 
 
@@ -477,3 +484,193 @@ def test_firefox_opens_at_the_fragments_frame_follows_the_keys_and_uses_no_netwo
     # Every http(s) request would go to a dead proxy; none was even tried.
     loaded = gecko.run("return performance.getEntriesByType('resource').map(e => e.name);")
     assert not [name for name in loaded if not name.startswith(("data:", "file:"))], loaded
+
+
+# --- big pages, short screens, keys and assistive technology (in Chromium) ----------------------------------
+
+
+def _page_of(path: Path, frames, **options) -> str:
+    with open_writer(path, **options) as writer:
+        for frame in frames:
+            writer.write(frame)
+    return path.as_uri()
+
+
+def test_a_page_of_many_frame_chunks_loads_and_shows_every_frame(browser, tmp_path, monkeypatch):
+    # A page of 520 frames at 1024 px (599 MB) opened blank: its one array literal passed V8's longest string.
+    # Frames now come in chunks, one <script> each; small chunks here prove the layout without 600 MB.
+    import interp_cli.page as page
+
+    monkeypatch.setattr(page, "CHUNK_ENTRIES", 3)
+    frames = _gradients(5)
+    sequence = [frames[0], frames[1], frames[2], frames[0], frames[3], frames[1], frames[4]]  # repeats of 0 and 1
+    url = _page_of(tmp_path / "m.html", sequence)
+    text = (tmp_path / "m.html").read_text(encoding="utf-8")
+    assert text.count("FRAMES.push(") == 3 and "var FRAMES = [];" in text
+    visit = Visit(browser, url)
+    for number, want in enumerate(sequence):
+        if number:
+            visit.page.keyboard.press("ArrowRight")
+        shown_number, pixels = visit.shown()
+        assert shown_number == number and psnr(pixels, want) >= 35, number
+    assert visit.page.evaluate("() => document.getElementById('slider').max") == str(len(sequence) - 1)
+    assert visit.errors == []
+    visit.close()
+
+
+def test_a_page_over_the_slow_size_is_written_with_one_warning_naming_it(tmp_path, monkeypatch):
+    import interp_cli.page as page
+
+    monkeypatch.setattr(page, "SLOW_PAGE_BYTES", 10_000)
+    result = run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 3, "-o", tmp_path / "m.html")
+    assert result.exit_code == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: m.html: the page is"), result.stderr
+    assert "over 0.01 MB" in warnings[0]
+    assert len(page_frames(tmp_path / "m.html")) == 3  # written all the same
+    monkeypatch.setattr(page, "SLOW_PAGE_BYTES", 200_000_000)
+    quiet = run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 3, "-o", tmp_path / "n.html")
+    assert quiet.exit_code == 0 and "the page is" not in quiet.stderr
+
+
+def _in_view(page, viewport) -> dict:
+    boxes = {s: page.locator(s).bounding_box() for s in ("#frame", "#slider", "#play")}
+    for selector, box in boxes.items():
+        assert box["x"] >= 0 and box["x"] + box["width"] <= viewport[0] + 0.5, (selector, viewport, box)
+        assert box["y"] >= 0 and box["y"] + box["height"] <= viewport[1] + 0.5, (selector, viewport, box)
+    assert boxes["#frame"]["y"] + boxes["#frame"]["height"] <= boxes["#slider"]["y"]
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport[0]
+    return boxes
+
+
+def test_on_short_screens_the_frame_and_the_slider_are_both_in_view(browser, made, tmp_path):
+    # A landscape phone, and a 1366x768 laptop at 200 % zoom (683x330 CSS px): the slider was below the fold.
+    out, _ = made
+    tall = _page_of(tmp_path / "tall.html", _gradients(2, 1200, 626))  # a --paste page of a portrait photo
+    for url in ((out / "m.html").as_uri(), tall):
+        for viewport in ((844, 390), (683, 330)):
+            visit = Visit(browser, url, viewport=viewport)
+            boxes = _in_view(visit.page, viewport)
+            assert boxes["#frame"]["height"] >= 150, (url, viewport, boxes)  # still a frame to look at
+            assert boxes["#slider"]["width"] >= 150, (url, viewport, boxes)
+            visit.close()
+    # The portrait phone and the desktop keep their layouts: the frame the phone's width, 512 px on a desktop.
+    phone = Visit(browser, (out / "m.html").as_uri(), viewport=(390, 844))
+    assert _in_view(phone.page, (390, 844))["#frame"]["width"] >= 360
+    phone.close()
+    desktop = Visit(browser, (out / "m.html").as_uri(), viewport=(1920, 1080))
+    assert _in_view(desktop.page, (1920, 1080))["#frame"]["width"] == 512
+    desktop.close()
+
+
+def test_the_slider_track_keeps_its_width_while_the_counter_grows(browser, tmp_path):
+    url = _page_of(tmp_path / "m.html", [_gradients(1, 8, 8)[0]] * 1200)  # 1200 entries, one stored frame
+    visit = Visit(browser, url)
+    widths = set()
+    for number in (0, 7, 42, 999, 1000, 1199):
+        visit.page.evaluate(f"location.hash = '#frame={number}'")
+        visit.wait_for(lambda shown: shown == number)
+        widths.add(round(visit.page.locator("#slider").bounding_box()["width"], 2))
+        fits = visit.page.eval_on_selector("#count", "c => c.scrollWidth <= c.clientWidth")
+        assert fits, number
+    assert len(widths) == 1, widths
+    visit.close()
+
+
+def test_holding_space_or_k_plays_or_pauses_once(browser, made):
+    out, _ = made
+    visit = Visit(browser, (out / "m.html").as_uri())
+    page = visit.page
+
+    def playing() -> bool:
+        return page.eval_on_selector("#play", "b => b.getAttribute('aria-label')") == "Pause"
+
+    for key, want in ((" ", True), ("k", False), ("k", True), (" ", False)):
+        for _ in range(6):  # the first keydown, then five auto-repeats (Playwright sets event.repeat)
+            page.keyboard.down(key)
+        page.keyboard.up(key)
+        assert playing() == want, key
+    assert visit.errors == []
+    visit.close()
+
+
+def test_up_down_and_page_keys_scroll_the_page_unless_the_slider_has_focus(browser, made):
+    out, _ = made
+    visit = Visit(browser, (out / "m.html").as_uri() + "#frame=5", viewport=(683, 330))
+    page = visit.page
+    assert page.evaluate("document.documentElement.scrollHeight > innerHeight")  # the inputs' cards are below
+
+    def settled() -> int:  # scrollY once a smooth scroll has come to rest
+        last = None
+        for _ in range(30):
+            y = page.evaluate("scrollY")
+            if y == last:
+                break
+            last = y
+            page.wait_for_timeout(100)
+        return y
+
+    page.keyboard.press("PageDown")
+    down = settled()
+    assert down > 0 and visit.shown()[0] == 5
+    page.keyboard.press("ArrowUp")
+    assert settled() < down and visit.shown()[0] == 5
+    page.evaluate("scrollTo(0, 0)")
+    page.keyboard.press("ArrowDown")
+    assert settled() > 0 and visit.shown()[0] == 5
+    page.evaluate("scrollTo(0, 0)")
+    # The focused slider takes them itself, one step each.
+    page.focus("#slider")
+    page.keyboard.press("ArrowUp")
+    assert visit.shown()[0] == 6 and page.eval_on_selector("#slider", "s => s.value") == "6"
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowDown")
+    assert visit.shown()[0] == 4 and page.eval_on_selector("#slider", "s => s.value") == "4"
+    # The page's own keys still work, and the help line says what they do.
+    page.keyboard.press("End")
+    assert visit.shown()[0] == STEPS - 1
+    help_line = " ".join(page.locator(".help").inner_text().split())
+    for words in ("\u2190 \u2192 one frame", "Home and End", "Space or K play and pause", "scroll the page"):
+        assert words in help_line, help_line
+    assert visit.errors == []
+    visit.close()
+
+
+def test_screen_readers_hear_the_slider_not_a_live_counter_and_forced_colors_keep_the_play_button(browser, made):
+    out, _ = made
+    visit = Visit(browser, (out / "m.html").as_uri() + "#frame=12")
+    page = visit.page
+    cdp = page.context.new_cdp_session(page)
+    root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+    count = cdp.send("DOM.querySelector", {"nodeId": root, "selector": "#count"})["nodeId"]
+    node = cdp.send("Accessibility.getPartialAXTree", {"nodeId": count, "fetchRelatives": False})["nodes"][0]
+    live = {p["name"]: p["value"].get("value") for p in node.get("properties", [])}.get("live", "off")
+    assert live == "off", node  # an <output> is a polite live region: read out ~30 times a second while playing
+    # (Chromium's DevTools tree leaves aria-valuetext out of a range input's properties: the attribute is read.)
+    assert page.eval_on_selector("#slider", "s => s.getAttribute('aria-valuetext')") == f"frame 12 of {STEPS - 1}"
+    page.keyboard.press("ArrowRight")
+    assert page.eval_on_selector("#slider", "s => s.getAttribute('aria-valuetext')") == f"frame 13 of {STEPS - 1}"
+    visit.close()
+    # Forced colors (Windows high contrast) drop the button's fill: its edge must still be drawn.
+    forced = browser.new_page(forced_colors="active", viewport={"width": 800, "height": 600})
+    forced.goto((out / "m.html").as_uri())
+    box = forced.locator("#play").bounding_box()
+    shot = np.asarray(Image.open(io.BytesIO(forced.screenshot(clip=box))).convert("RGB")).astype(int)
+    canvas = shot[0, 0]  # a corner, outside the round button
+    ring = shot[shot.shape[0] // 2, :4]  # the left edge of the circle, at mid-height
+    assert np.abs(ring - canvas).sum(axis=1).max() > 100, (ring, canvas)
+    forced.close()
+
+
+def test_without_javascript_the_page_shows_the_first_frame_and_says_why(browser, made):
+    out, _ = made
+    written = frames_dir(out / "frames")
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.goto((out / "m.html").as_uri() + "#frame=7")
+    assert page.locator(".nojs").is_visible() and "needs JavaScript" in page.locator(".nojs").inner_text()
+    assert not page.locator("#slider").is_visible()  # no controls that cannot work
+    shown = page.locator("#frame").screenshot()  # drawn at 512 CSS px: the 64 px frame 0, scaled
+    pixels = np.asarray(Image.open(io.BytesIO(shown)).convert("RGB").resize((64, 64), Image.Resampling.BOX))
+    assert psnr(pixels, written[0]) >= 25 and psnr(pixels, written[0]) > psnr(pixels, written[-1]) + 3
+    context.close()
