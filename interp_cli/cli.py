@@ -357,7 +357,7 @@ def encode(image, output, weights, device, align, face, save_aligned, refine, re
 @weights_option
 @device_option
 @precision_option(encodes=False)
-@noise_options
+@noise_options(seeds="--noise random")
 @output_flags
 def render(codes, output, weights, device, precision, noise, seed, truncation, quiet, as_json):
     """Render a W+ code ([n, W] or [1, n, W] .npy, from encode) to an image.  e.g. interp render a.npy -o a.png"""

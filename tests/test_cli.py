@@ -485,6 +485,18 @@ def test_encode_help_gives_the_code_shape_each_model_writes(tmp_path):
     assert json.loads(result.stdout)["shape"] == [10, 128] == list(np.load(tmp_path / "a.npy").shape)
 
 
+def test_each_commands_help_names_only_options_it_has():
+    """--seed's help was shared text naming --refine and --tune, which `interp render` does not take."""
+    for name, command in cli.commands.items():
+        shown = " ".join(run(name, "--help").stdout.split())
+        own = {opt for param in command.params for opt in param.opts + param.secondary_opts}
+        for option in ("--refine", "--tune", "--paste", "--noise"):
+            if option not in own:
+                assert option not in shown.replace(option + "-", ""), f"`interp {name} --help` names {option}"
+    shown = " ".join(run("render", "--help").stdout.split())
+    assert "Seed for --noise random." in shown and "--refine" not in shown and "--tune" not in shown
+
+
 def test_weights_list_gives_the_demo_licence():
     rows = {r["name"]: r for r in json.loads(run("weights", "list", "--json").stdout)}
     assert rows["demo"]["license"].startswith("MIT")
