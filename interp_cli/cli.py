@@ -296,7 +296,7 @@ def cli():
               help="Also write a contact sheet of evenly spaced frames with the inputs beside them.")
 @output_flags
 def morph(inputs, output, sheet, quiet, as_json, **params):
-    """Morph A into B (and on through C ...) and write a video, GIF, frames or contact sheet.
+    """Morph A into B (and on through C ...) and write a video, GIF, HTML page, frames or contact sheet.
 
     Inputs are photos (png, jpg, ...) or .npy codes from `interp encode`.
     """

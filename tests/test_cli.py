@@ -497,6 +497,19 @@ def test_each_commands_help_names_only_options_it_has():
     assert "Seed for --noise random." in shown and "--refine" not in shown and "--tune" not in shown
 
 
+def test_morphs_summaries_name_every_kind_of_output_including_the_html_page():
+    from interp_cli import pipeline
+
+    summary = " ".join(run("--help").stdout.split()).split("morph Morph ")[1].split(" render ")[0]
+    first = " ".join(run("morph", "--help").stdout.split()).split("Morph ")[1].split(" Inputs ")[0]
+    for text in (summary, first):
+        for kind in ("video", "GIF", "HTML page", "frames", "contact sheet"):
+            assert kind in text, (kind, text)
+    doc = " ".join(pipeline.morph.__doc__.split("\n\n")[0].split())
+    for kind in (".mp4", ".gif", ".html", "frames directory", ".png contact sheet"):
+        assert kind in doc, kind
+
+
 def test_weights_list_gives_the_demo_licence():
     rows = {r["name"]: r for r in json.loads(run("weights", "list", "--json").stdout)}
     assert rows["demo"]["license"].startswith("MIT")
