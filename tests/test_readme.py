@@ -171,3 +171,23 @@ def test_the_readme_names_every_json_key_a_morph_prints(tmp_path):
             assert set(value) == keys, key
     kinds = re.search(r"`kind` \(([^)]*)\)", json_bullet()).group(1)
     assert full["kind"] == "gif" and set(re.findall(r"`(\w+)`", kinds)) == {"mp4", "gif", "html", "frames", "png"}
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_a_bare_make_lists_every_target_and_installs_nothing(tmp_path):
+    shown = subprocess.run(["make", "-n", f"VENV={tmp_path / 'v'}"], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout
+    assert shown == subprocess.run(["make", "-n", "help", f"VENV={tmp_path / 'v'}"], cwd=ROOT, capture_output=True,
+                                   text=True, check=True).stdout
+    assert "-m pip" not in shown and "-m venv" not in shown
+    listed = subprocess.run(["make", "--no-print-directory", f"VENV={tmp_path / 'v'}"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout
+    assert listed == subprocess.run(["make", "--no-print-directory", "help"], cwd=ROOT, capture_output=True,
+                                    text=True, check=True).stdout
+    phony, = re.findall(r"^\.PHONY: (.*)$", (ROOT / "Makefile").read_text(), re.M)
+    names = [line.split()[0] for line in listed.splitlines() if line.startswith("  ")]
+    assert sorted(names) == sorted(phony.split())
+    assert not (tmp_path / "v").exists()
+    # The named targets still do what they did: `make test` installs first.
+    assert "pip install" in subprocess.run(["make", "-n", "-B", "test", f"VENV={tmp_path / 'v'}"], cwd=ROOT,
+                                           capture_output=True, text=True, check=True).stdout
