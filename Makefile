@@ -9,7 +9,14 @@ TORCH_SPEC ?= torch==2.13.0
 TORCH_INDEX ?=
 TORCH_PIP = "$(TORCH_SPEC)"$(if $(TORCH_INDEX), --index-url $(TORCH_INDEX))
 
-.PHONY: install test test-lowest test-wheel demo bench lint clean demo-weights
+.PHONY: help install test test-lowest test-wheel demo bench lint clean demo-weights
+# A bare `make` lists the targets; it installs nothing. Each target's `## ` comment is its line here.
+.DEFAULT_GOAL := help
+
+help:  ## this list
+	@echo "make TARGET (a target that needs .venv creates it first):"
+	@sed -n 's/^\([a-z-]*\):.*## \(.*\)/\1|\2/p' $(firstword $(MAKEFILE_LIST)) | awk -F'|' '{printf "  %-13s %s\n", $$1, $$2}'
+	@echo "CPU-only torch: make install TORCH_INDEX=https://download.pytorch.org/whl/cpu (README.md, Development)"
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,16 +25,16 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PY) -m pip install -q -e ".[dev,align]"
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed  ## .venv: torch, interp editable with the align and dev extras
 
-test: install
+test: install  ## the test suite, offline (CI runs it first)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
 # The suite again, in a fresh venv where every direct dependency (install_requires + the align and dev
 # extras) sits at the lowest version setup.cfg allows that installs on this Python: the floors are tested.
 # torch stays at $(TORCH_SPEC), the one CPU wheel at hand. The pins land in $(LOWEST)/lowest.txt.
 LOWEST := .venv-lowest
-test-lowest:
+test-lowest:  ## the suite with every dependency at its floor, in .venv-lowest
 	rm -rf $(LOWEST)
 	$(PYTHON) -m venv $(LOWEST)
 	$(LOWEST)/bin/python -m pip install -q --upgrade pip
@@ -42,13 +49,13 @@ test-lowest:
 
 # Build the sdist and, from it, the wheel; install the wheel into a clean venv outside the repo and
 # morph there with --weights demo: proves an installed interp carries its demo model (tools/check_wheel.py).
-test-wheel:
+test-wheel:  ## sdist -> wheel -> clean venv -> morph with --weights demo outside the repo
 	TORCH_SPEC="$(TORCH_SPEC)" TORCH_INDEX="$(TORCH_INDEX)" $(PYTHON) tools/check_wheel.py
 
-lint: install
+lint: install  ## ruff
 	$(PY) -m ruff check interp_cli tests benchmarks weights tools
 
-bench: install
+bench: install  ## CPU benchmark (benchmarks/README.md)
 	$(PY) benchmarks/bench.py
 
 # The demo model ships inside the package, interp_cli/data/demo.pt (+ demo.json); this rebuilds it (CPU: about 12.5 hours on 2 cores).
@@ -60,7 +67,7 @@ bench: install
 # An interrupted run continues with `$(PY) -m weights.train_demo --resume interp_cli/data/demo.state.pt`
 # and the same other options.
 FEATURE_RUN = --init interp_cli/data/demo.pt --threads 2 --lr-g 1e-3 --lr-e 5e-4 --adv-weight 0 --feature-weight 9
-demo-weights: install
+demo-weights: install  ## retrain the shipped demo model (hours of CPU)
 	$(PY) -m weights.train_demo --minutes 62 --adv-weight 0
 	$(PY) -m weights.train_demo --init interp_cli/data/demo.pt --minutes 55 --adv-weight 0
 	$(PY) -m weights.train_demo $(FEATURE_RUN) --minutes 52
@@ -72,7 +79,7 @@ demo-weights: install
 
 # A real morph offline with the shipped demo model: out/demo.mp4, out/demo.gif, out/demo_sheet.png.
 # --tune: the ends 31-32 dB instead of 27.5-28 (about 5 s of CPU, once: the GIF reuses the cached tuning).
-demo: install
+demo: install  ## out/demo.mp4, out/demo.gif, out/demo_sheet.png, offline
 	mkdir -p out
 	$(PY) -m interp_cli examples/demo_a.png examples/demo_b.png --weights demo --steps 60 --size 256 \
 		-o out/demo.mp4 --sheet out/demo_sheet.png --quiet --tune
@@ -80,5 +87,5 @@ demo: install
 		-o out/demo.gif --json --tune
 	@echo "demo written: out/demo.mp4 out/demo.gif out/demo_sheet.png"
 
-clean:
+clean:  ## remove .venv, out/ and the pytest cache
 	rm -rf $(VENV) out .pytest_cache

@@ -9,7 +9,8 @@
 #   interp IMAGE_A IMAGE_B --weights $WEIGHTS --steps $STEPS -o $OUT_DIR/NAME.mp4 --quiet --json
 #
 # and its JSON summary is kept next to the video as $OUT_DIR/NAME.json. interp exits 0 on success,
-# 1 on a runtime failure (unreadable image, no face found, ...) and 2 on a usage error (bad option).
+# 1 on a runtime failure (no face found, bad or unavailable weights, a full disk, ...) and 2 on a usage
+# error (a missing, unreadable or not-an-image input, a bad option, ...).
 #
 # Environment: INTERP (the command, default: `interp` on PATH, else .venv/bin/interp, else
 # `python3 -m interp_cli`), WEIGHTS (default demo), STEPS (default 24), OUT_DIR (default out/batch).

@@ -296,7 +296,7 @@ def cli():
               help="Also write a contact sheet of evenly spaced frames with the inputs beside them.")
 @output_flags
 def morph(inputs, output, sheet, quiet, as_json, **params):
-    """Morph A into B (and on through C ...) and write a video, GIF, frames or contact sheet.
+    """Morph A into B (and on through C ...) and write a video, GIF, HTML page, frames or contact sheet.
 
     Inputs are photos (png, jpg, ...) or .npy codes from `interp encode`.
     """
@@ -357,7 +357,7 @@ def encode(image, output, weights, device, align, face, save_aligned, refine, re
 @weights_option
 @device_option
 @precision_option(encodes=False)
-@noise_options
+@noise_options(seeds="--noise random")
 @output_flags
 def render(codes, output, weights, device, precision, noise, seed, truncation, quiet, as_json):
     """Render a W+ code ([n, W] or [1, n, W] .npy, from encode) to an image.  e.g. interp render a.npy -o a.png"""

@@ -108,12 +108,16 @@ def paste_options(f):
     return f
 
 
-def noise_options(f):
+def noise_options(f=None, *, seeds: str = "--noise random, --refine and --tune"):
+    """--noise, --seed and --truncation; `@noise_options(seeds="--noise random")` for a command whose seed
+    feeds only the noise (`interp render` has no --refine or --tune): --seed's help names what it seeds."""
+    if f is None:
+        return lambda g: noise_options(g, seeds=seeds)
     # Click lists options in decorator order, top down: apply bottom-up.
     f = click.option("--truncation", type=FiniteFloatRange(*TRUNCATION), default=1.0, show_default=True,
                      help="Pull codes toward the average face (1 = off, 0.7 = typical).")(f)
     f = click.option("--seed", type=SEED, default=0, show_default=True, metavar="INTEGER",
-                     help="Seed for --noise random, --refine and --tune.")(f)
+                     help=f"Seed for {seeds}.")(f)
     f = click.option("--noise", type=click.Choice(NOISE_MODES), default="const", show_default=True,
                      help="Per-layer noise, held constant over all frames: the checkpoint's fixed maps, "
                           "seeded random maps, or none.")(f)

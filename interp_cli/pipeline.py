@@ -127,8 +127,9 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
           paste: bool = False, backdrop: str | int | None = None, match_colour: bool = True,
           session: Session | None = None, log: Log = stderr_log, progress: bool = True,
           _crops: Sequence[Path | None] | None = None) -> dict:
-    """Morph through the images (or `.npy` codes) in `inputs` and write `output` (.mp4, .gif, a frames
-    directory, or a .png contact sheet). Returns a JSON-able summary. A frames directory is a str
+    """Morph through the images (or `.npy` codes) in `inputs` and write `output` (.mp4, .gif, an .html
+    page with a slider through the frames, a frames directory, or a .png contact sheet). Returns a JSON-able
+    summary. A frames directory is a str
     ending in "/", an existing folder, or a Path; a str with no file type such as "out/m2" is refused
     as `-o out/m2` is (a typo for out/m2.mp4 is likelier than a wish for a folder of PNGs).
 

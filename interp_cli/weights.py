@@ -486,11 +486,15 @@ def _reinstall_advice(path: Path) -> str:
                 for f in dist.files or () if f.name == path.name)
     if not owned:
         return generic
-    spec = _install_source(dist) or f"interp-cli=={dist.version}"
+    spec = _install_source(dist)
+    pip = f"{shlex.quote(sys.executable)} -m pip install --force-reinstall --no-deps"
+    if spec is None:  # interp-cli is on no public index: `interp-cli==<version>` would not install
+        if find_spec("pip") is None:
+            return "reinstall interp from the wheel or checkout it was installed from"
+        return f"reinstall interp from the wheel or checkout it was installed from: `{pip} WHEEL_OR_CHECKOUT`"
     if find_spec("pip") is None:
         return f"reinstall interp ({spec}) with the tool that installed it"
-    pip = f"{shlex.quote(sys.executable)} -m pip install --force-reinstall --no-deps {shlex.quote(spec)}"
-    return f"reinstall interp: `{pip}`"
+    return f"reinstall interp: `{pip} {shlex.quote(spec)}`"
 
 
 def _install_source(dist) -> str | None:

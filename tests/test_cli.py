@@ -314,6 +314,44 @@ def test_help_and_argument_errors_do_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 
+def test_the_package_gives_the_pipeline_lazily_and_imports_no_torch_until_then():
+    code = ("import sys\nimport interp_cli\nfrom interp_cli.cli import main\n"
+            "assert 'torch' not in sys.modules, 'import interp_cli imported torch'\n"
+            "try:\n    main(['--help'])\nexcept SystemExit as e:\n    assert e.code == 0\n"
+            "assert 'torch' not in sys.modules, 'interp --help imported torch'\n"
+            "doc = interp_cli.__doc__\n"
+            "assert 'interp_cli.pipeline' in doc and 'from interp_cli import morph' in doc\n"
+            "from interp_cli import Session, encode, mix, morph\n"
+            "import interp_cli.pipeline as pipeline\n"
+            "assert [morph, Session, encode, mix] == [getattr(pipeline, n) for n in ('morph', 'Session', 'encode', "
+            "'mix')]\n"
+            "assert interp_cli.morph is pipeline.morph\n"
+            "from interp_cli import align, batch, render\n"  # the package's modules, as before
+            "assert (align.__name__, batch.__name__, render.__name__) == "
+            "('interp_cli.align', 'interp_cli.batch', 'interp_cli.render')\n"
+            "try:\n    interp_cli.no_such_name\nexcept AttributeError as e:\n    assert 'no_such_name' in str(e)\n"
+            "else:\n    raise AssertionError('interp_cli.no_such_name')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_package_docstrings_example_runs(tmp_path, monkeypatch):
+    """help(interp_cli)'s three lines, run from a folder that holds examples/ as a clone's root does."""
+    import interp_cli
+
+    example = [line.strip() for line in interp_cli.__doc__.splitlines() if line.startswith("    ")]
+    assert len(example) == 3 and example[0] == "from interp_cli.pipeline import morph"
+    (tmp_path / "examples").mkdir()
+    for name in ("demo_a.png", "demo_b.png"):
+        (tmp_path / "examples" / name).write_bytes((Path(DEMO_A).parent / name).read_bytes())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    printed = subprocess.run([sys.executable, "-c", "\n".join(example)], capture_output=True, text=True,
+                             env={**os.environ, "PYTHONPATH": str(Path(interp_cli.__file__).parents[1])})
+    assert printed.returncode == 0, printed.stderr
+    assert printed.stdout.split() == ["demo.gif", "60"] and (tmp_path / "demo.gif").is_file()
+
+
 def test_the_command_exits_quickly_after_torch_with_outputs_codes_and_atexit_intact(tiny, tiny_codes, tmp_path):
     # The console entry skips the interpreter's torch teardown: what a shell sees must not change.
     script = ("import atexit, sys\natexit.register(lambda: print('atexit ran'))\n"
@@ -483,6 +521,31 @@ def test_encode_help_gives_the_code_shape_each_model_writes(tmp_path):
     assert "[n, 512] code" not in shown and "demo [10, 128]" in shown and "ffhq [18, 512]" in shown
     result = run("encode", DEMO_A, "--weights", "demo", "-o", tmp_path / "a.npy", "--json")
     assert json.loads(result.stdout)["shape"] == [10, 128] == list(np.load(tmp_path / "a.npy").shape)
+
+
+def test_each_commands_help_names_only_options_it_has():
+    """--seed's help was shared text naming --refine and --tune, which `interp render` does not take."""
+    for name, command in cli.commands.items():
+        shown = " ".join(run(name, "--help").stdout.split())
+        own = {opt for param in command.params for opt in param.opts + param.secondary_opts}
+        for option in ("--refine", "--tune", "--paste", "--noise"):
+            if option not in own:
+                assert option not in shown.replace(option + "-", ""), f"`interp {name} --help` names {option}"
+    shown = " ".join(run("render", "--help").stdout.split())
+    assert "Seed for --noise random." in shown and "--refine" not in shown and "--tune" not in shown
+
+
+def test_morphs_summaries_name_every_kind_of_output_including_the_html_page():
+    from interp_cli import pipeline
+
+    summary = " ".join(run("--help").stdout.split()).split("morph Morph ")[1].split(" render ")[0]
+    first = " ".join(run("morph", "--help").stdout.split()).split("Morph ")[1].split(" Inputs ")[0]
+    for text in (summary, first):
+        for kind in ("video", "GIF", "HTML page", "frames", "contact sheet"):
+            assert kind in text, (kind, text)
+    doc = " ".join(pipeline.morph.__doc__.split("\n\n")[0].split())
+    for kind in (".mp4", ".gif", ".html", "frames directory", ".png contact sheet"):
+        assert kind in doc, kind
 
 
 def test_weights_list_gives_the_demo_licence():

@@ -8,6 +8,7 @@ are checked for what they say (the CPU-only torch index), not run: the suite is 
 from __future__ import annotations
 
 import ast
+import json
 import configparser
 import os
 import re
@@ -121,3 +122,72 @@ def test_the_code_parses_as_the_oldest_python_setup_cfg_allows():
     assert floor, config["options"]["python_requires"]
     for path in sorted((ROOT / "interp_cli").rglob("*.py")):
         ast.parse(path.read_text(encoding="utf-8"), str(path), feature_version=(3, int(floor.group(1))))
+
+
+def json_bullet() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index("- `--json` prints one JSON document on stdout:")
+    return " ".join(text[start:text.index("\n- ", start)].split())
+
+
+def documented_json_keys() -> tuple[set, dict]:
+    """The README's `--json` keys: the top-level ones its first sentence names (the parentheses aside), and
+    for each key followed by an object, `{"a", "b"}`, that object's keys."""
+    bullet = json_bullet()
+    outside = bullet
+    while re.search(r"\([^()]*\)", outside):
+        outside = re.sub(r"\([^()]*\)", "", outside)
+    sentence = outside.split(": ", 1)[1].split(". ")[0]
+    top = set(re.findall(r"`(\w+)`", sentence))
+    nested = {}
+    for shape in re.finditer(r"`\{([^}]*)\}`", bullet):
+        owner = re.findall(r"`(\w+)`", bullet[:shape.start()])[-1]
+        nested[owner] = set(re.findall(r'"(\w+)"', shape.group(1)))
+    return top, nested
+
+
+def test_the_readme_names_every_json_key_a_morph_prints(tmp_path):
+    """The `--json` keys as documented against two real runs: a plain one (sheet, paste and tune `null`)
+    and one with --sheet, --paste and --tune (their objects' keys). The README once listed `size`, which
+    no run printed, and left out six keys that every run prints."""
+    pytest.importorskip("cv2", reason="--paste needs the align extra")
+    top, nested = documented_json_keys()
+    assert {"reconstruction", "tune", "sheet_size", "paste", "weights"} <= set(nested)
+    env = offline_env(tmp_path)
+    base = ["--weights", "demo", "--steps", "2", "--json", "--quiet"]
+    plain = run_line(["interp", "examples/demo_a.png", "examples/demo_b.png", *base, "-o", str(tmp_path / "a.gif")],
+                     ROOT, env)
+    assert plain.returncode == 0, plain.stderr
+    plain = json.loads(plain.stdout)
+    assert set(plain) == top
+    assert plain["sheet"] is plain["sheet_size"] is plain["paste"] is plain["tune"] is None
+    full = run_line(["interp", "examples/obama.jpg", "examples/biden.jpg", *base, "-o", str(tmp_path / "b.gif"),
+                     "--sheet", str(tmp_path / "s.png"), "--paste", "--tune", "1"], ROOT, env)
+    assert full.returncode == 0, full.stderr
+    full = json.loads(full.stdout)
+    assert set(full) == top
+    for key, keys in nested.items():
+        for value in full[key] if isinstance(full[key], list) else [full[key]]:
+            assert set(value) == keys, key
+    kinds = re.search(r"`kind` \(([^)]*)\)", json_bullet()).group(1)
+    assert full["kind"] == "gif" and set(re.findall(r"`(\w+)`", kinds)) == {"mp4", "gif", "html", "frames", "png"}
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_a_bare_make_lists_every_target_and_installs_nothing(tmp_path):
+    shown = subprocess.run(["make", "-n", f"VENV={tmp_path / 'v'}"], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout
+    assert shown == subprocess.run(["make", "-n", "help", f"VENV={tmp_path / 'v'}"], cwd=ROOT, capture_output=True,
+                                   text=True, check=True).stdout
+    assert "-m pip" not in shown and "-m venv" not in shown
+    listed = subprocess.run(["make", "--no-print-directory", f"VENV={tmp_path / 'v'}"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout
+    assert listed == subprocess.run(["make", "--no-print-directory", "help"], cwd=ROOT, capture_output=True,
+                                    text=True, check=True).stdout
+    phony, = re.findall(r"^\.PHONY: (.*)$", (ROOT / "Makefile").read_text(), re.M)
+    names = [line.split()[0] for line in listed.splitlines() if line.startswith("  ")]
+    assert sorted(names) == sorted(phony.split())
+    assert not (tmp_path / "v").exists()
+    # The named targets still do what they did: `make test` installs first.
+    assert "pip install" in subprocess.run(["make", "-n", "-B", "test", f"VENV={tmp_path / 'v'}"], cwd=ROOT,
+                                           capture_output=True, text=True, check=True).stdout

@@ -872,7 +872,12 @@ def test_damaged_demo_in_a_pip_install_names_the_reinstall_of_what_was_installed
     advice = weights._reinstall_advice(shipped)
     assert advice == f"reinstall interp: `{sys.executable} -m pip install --force-reinstall --no-deps {wheel}`"
     record = json.dumps({"url": "file:///gone/interp_cli-0.1.0-py3-none-any.whl", "archive_info": {}})
-    assert weights._reinstall_advice(shipped).endswith("--no-deps interp-cli==0.1.0`")  # from the index, then
+    # The wheel is gone: not `interp-cli==0.1.0`, which no public index has, but the way back in words.
+    assert weights._reinstall_advice(shipped) == ("reinstall interp from the wheel or checkout it was installed from: "
+                                                  f"`{sys.executable} -m pip install --force-reinstall --no-deps "
+                                                  "WHEEL_OR_CHECKOUT`")
+    record = None  # no direct_url.json at all
+    assert "interp-cli==" not in weights._reinstall_advice(shipped)
 
 
 # --------------------------------------------------------------------------------------------------
