@@ -569,7 +569,7 @@ def test_the_slider_track_keeps_its_width_while_the_counter_grows(browser, tmp_p
     widths = set()
     for number in (0, 7, 42, 999, 1000, 1199):
         visit.page.evaluate(f"location.hash = '#frame={number}'")
-        visit.wait_for(lambda shown: shown == number)
+        visit.wait_for(lambda shown, number=number: shown == number)
         widths.add(round(visit.page.locator("#slider").bounding_box()["width"], 2))
         fits = visit.page.eval_on_selector("#count", "c => c.scrollWidth <= c.clientWidth")
         assert fits, number
