@@ -14,8 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from interp_cli import progress as progress_bars
-from interp_cli.errors import InterpError, UsageError, one_line
-from interp_cli.files import environment_error
+from interp_cli.errors import InterpError, UsageError, reported
 from interp_cli.manifest import CROP_CHOICES, BatchPlan, Shard, plan_batch
 from interp_cli.pipeline import morph
 from interp_cli.session import Log, Session, stderr_log
@@ -125,16 +124,10 @@ def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failure
 
 
 def _row_error(err: Exception, output: str) -> InterpError:
-    """A batch row's failure as the one line its JSON `error` and the log show: our own errors as they
-    are, a file system's (a name too long, a full disk) naming the row's output, anything else as
-    the internal error it is (the batch goes on; `interp morph` on the row with --debug shows where)."""
-    if isinstance(err, InterpError):
-        return err
-    if isinstance(err, OSError):
-        return environment_error(err, err.filename if err.filename else output)
-    if isinstance(err, MemoryError):
-        return InterpError(f"{output}: out of memory (try a smaller --batch-size or --size)")
-    return InterpError(f"{output}: internal error: {type(err).__name__}: {one_line(err)}")
+    """A batch row's failure as the one line its JSON `error` and the log show (`errors.reported`, naming
+    the row's output where nothing else is named; the batch goes on, and `interp morph` on the row with
+    --debug shows where an internal error came from)."""
+    return reported(err, "batch", output)[0]
 
 
 def _make_parent(targets: Sequence[Path]) -> None:

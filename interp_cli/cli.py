@@ -18,7 +18,7 @@ import time
 import click
 
 from interp_cli import __version__
-from interp_cli.errors import one_line
+from interp_cli.errors import one_line, reported
 from interp_cli.limits import ALIGN_SIZE, NOISE_MODES
 from interp_cli.malloc import keep_freed_memory
 from interp_cli.options import (SEED, ShardType, align_options, cache_option, device_option, morph_options,
@@ -165,24 +165,11 @@ def _reported(err: Exception, command: str) -> tuple[str, int, bool]:
     """How a failure is reported: its one line (after "interp: error: ", or "internal error: ..." for a
     bug), its exit code, and whether it is a bug.
 
-    Ours as they are; a full disk, a quota or a limit as the machine's problem, not a bug; out of
-    memory with what may fit, naming only options the command that ran takes; anything else as the
-    internal error it is. The stderr line and a batch's closing JSON summary say the same.
+    The rule is `errors.reported`, which a batch row's error follows too; the stderr line and a
+    batch's closing JSON summary say the same.
     """
-    from interp_cli.errors import InterpError, WeightsUnavailableError
-    from interp_cli.files import environment_error, is_machine_error
-
-    if is_machine_error(err):
-        err = environment_error(err)
-    if isinstance(err, WeightsUnavailableError):  # what else to try depends on the command
-        err = err.for_command(command)
-    if isinstance(err, MemoryError):
-        smaller = {"morph": "--batch-size or --size", "batch": "--batch-size or --size", "align": "--size"}
-        advice = f" (try a smaller {smaller[command]})" if command in smaller else ""
-        err = InterpError(f"out of memory{advice}")
-    if isinstance(err, InterpError):
-        return one_line(str(err)), err.exit_code, False
-    return f"internal error: {type(err).__name__}: {one_line(str(err))}", 1, True
+    told, internal = reported(err, command)
+    return one_line(told), told.exit_code, internal
 
 
 def _summary(command: click.Command) -> str:

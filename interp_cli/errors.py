@@ -1,10 +1,21 @@
-"""The few error types the CLI turns into one line on stderr and an exit code.
+"""The few error types the CLI turns into one line on stderr and an exit code, and how any failure
+becomes that line (`reported`: one rule for the stderr line, a batch row's error and a batch summary).
 
 Library code raises these; `cli.py` catches `InterpError` and prints `str(err)`.
 Anything else that escapes is a bug and is reported as such (with a traceback under --debug).
 """
 
 from __future__ import annotations
+
+import errno
+import os
+
+# errno values that mean "the machine ran out of something", not "interp has a bug".
+_NO_ROOM = {errno.ENOSPC, errno.EFBIG} | ({errno.EDQUOT} if hasattr(errno, "EDQUOT") else set())
+_NOT_ALLOWED = {errno.EACCES, errno.EPERM, errno.EROFS}
+MACHINE_ERRNOS = _NO_ROOM | _NOT_ALLOWED | {errno.EIO, errno.EMFILE, errno.ENFILE, errno.ENOMEM}
+# What out of memory advises, by command: only options the command takes.
+_SMALLER = {"morph": "--batch-size or --size", "batch": "--batch-size or --size", "align": "--size"}
 
 
 def one_line(err: BaseException | str) -> str:
@@ -66,3 +77,46 @@ class NoFaceError(InterpError):
     def advised(self, advice: str) -> NoFaceError:
         """The same error with `advice` (what to try in the caller's context) in place of any other."""
         return NoFaceError(self.name, advice)
+
+
+def is_machine_error(err: BaseException) -> bool:
+    """An OSError caused by the machine (disk full, quota, limits, permissions, I/O), not by a bug."""
+    return isinstance(err, OSError) and err.errno in MACHINE_ERRNOS
+
+
+def environment_error(err: OSError, name: str | os.PathLike | None = None) -> InterpError:
+    """One line for a failed file operation, naming `name` (else the file the OSError names).
+
+    No space, quota or file-size limit: exit 1. Permission or read-only location: exit 2, since the
+    user chose the place. Anything else: exit 1 with the system's words.
+    """
+    shown = os.fspath(name) if name is not None else (err.filename or "")
+    prefix = f"{shown}: " if shown else ""
+    reason = err.strerror or str(err)
+    if err.errno in _NO_ROOM:
+        hint = {errno.EFBIG: "file too large (a file-size limit was reached)"}.get(err.errno, reason.lower())
+        return InterpError(f"{prefix}cannot write: {hint}; free some space or write elsewhere")
+    if err.errno in _NOT_ALLOWED:
+        return UsageError(f"{prefix}{reason.lower()}")
+    return InterpError(f"{prefix}{reason}")
+
+
+def reported(err: BaseException, command: str, output: str | os.PathLike | None = None) -> tuple[InterpError, bool]:
+    """How a failure is told: as an InterpError (its one line, its exit code), and whether it is a bug.
+
+    Ours as they are; a full disk, a quota, a limit or a file that an OSError names as the machine's
+    problem, not a bug; unavailable weights with what else `command` can try; out of memory with what
+    may fit, naming only options the command takes; anything else as the internal error it is.
+    `output`, a batch row's, starts the lines that would not name a file otherwise.
+    """
+    prefix = f"{os.fspath(output)}: " if output is not None else ""
+    if isinstance(err, OSError) and (is_machine_error(err) or err.filename):
+        return environment_error(err, err.filename or output), False
+    if isinstance(err, WeightsUnavailableError):
+        return err.for_command(command), False
+    if isinstance(err, InterpError):
+        return err, False
+    if isinstance(err, MemoryError):
+        advice = f" (try a smaller {_SMALLER[command]})" if command in _SMALLER else ""
+        return InterpError(f"{prefix}out of memory{advice}"), False
+    return InterpError(f"{prefix}internal error: {type(err).__name__}: {one_line(err)}"), True

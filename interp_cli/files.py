@@ -18,8 +18,6 @@
     check_input_file(path) -> str                # a readable regular file, else UsageError (stat only)
     too_long_name(path) -> str | None            # why a name is too long to write (temp name counted)
     refuse_overwriting_inputs(inputs, outputs)   # UsageError if an output is (or, as a folder, holds) an input
-    environment_error(err, name) -> InterpError  # a machine's OSError as one line and the right exit code
-    is_machine_error(err) -> bool                # full disk, quota, limits, permissions, I/O: not a bug
     name_max(folder) -> int                      # the longest name the folder's file system takes
     utf8_text(name) / utf8_names(value)          # names that are not UTF-8, with U+FFFD, for JSON and pages
 
@@ -48,7 +46,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Union
 
-from interp_cli.errors import InterpError, UsageError
+from interp_cli.errors import InterpError, UsageError, environment_error
 from interp_cli.stops import deferred
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -68,10 +66,6 @@ TEMP_NAME_EXTRA = 1 + 5 + 16 + len(_LOCK_SUFFIX)
 _cleaned: set[str] = set()  # directories already swept by this process
 _held: dict[str, tuple[int, str]] = {}  # temp path -> (fd holding its lock, the locked file's path)
 
-# errno values that mean "the machine ran out of something", not "interp has a bug".
-_NO_ROOM = {errno.ENOSPC, errno.EFBIG} | ({errno.EDQUOT} if hasattr(errno, "EDQUOT") else set())
-_NOT_ALLOWED = {errno.EACCES, errno.EPERM, errno.EROFS}
-MACHINE_ERRNOS = _NO_ROOM | _NOT_ALLOWED | {errno.EIO, errno.EMFILE, errno.ENFILE, errno.ENOMEM}
 
 
 # --- temp files and atomic commits ------------------------------------------------------------------
@@ -502,28 +496,6 @@ def _remove_stale(path: Path, match: re.Match) -> bool:
 
 
 # --- errors of the machine -----------------------------------------------------------------------
-
-
-def is_machine_error(err: BaseException) -> bool:
-    """An OSError caused by the machine (disk full, quota, limits, permissions, I/O), not by a bug."""
-    return isinstance(err, OSError) and err.errno in MACHINE_ERRNOS
-
-
-def environment_error(err: OSError, name: PathLike | None = None) -> InterpError:
-    """One line for a failed file operation, naming `name` (else the file the OSError names).
-
-    No space, quota or file-size limit: exit 1. Permission or read-only location: exit 2, since the
-    user chose the place. Anything else: exit 1 with the system's words.
-    """
-    shown = os.fspath(name) if name is not None else (err.filename or "")
-    prefix = f"{shown}: " if shown else ""
-    reason = err.strerror or str(err)
-    if err.errno in _NO_ROOM:
-        hint = {errno.EFBIG: "file too large (a file-size limit was reached)"}.get(err.errno, reason.lower())
-        return InterpError(f"{prefix}cannot write: {hint}; free some space or write elsewhere")
-    if err.errno in _NOT_ALLOWED:
-        return UsageError(f"{prefix}{reason.lower()}")
-    return InterpError(f"{prefix}{reason}")
 
 
 # --- places and identities ------------------------------------------------------------------------

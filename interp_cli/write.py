@@ -65,8 +65,8 @@ from PIL import Image
 
 from .errors import InterpError, UsageError
 from .limits import GIF_MAX_FPS, GIF_MIN_DELAY_CS  # noqa: F401 - GIF_MAX_FPS: what the GIF writer can play
-from .files import (Outputs, atomic_write, claim_temp, commit, discard, environment_error, new_temp,
-                    too_long_name)
+from .errors import environment_error
+from .files import Outputs, atomic_write, claim_temp, commit, discard, new_temp, too_long_name
 from .stops import deferred
 
 PathLike = Union[str, "os.PathLike[str]"]

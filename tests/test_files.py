@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import shutil
@@ -16,7 +15,6 @@ import numpy as np
 import pytest
 
 from interp_cli import files
-from interp_cli.errors import InterpError, UsageError
 
 
 def test_atomic_write_replaces_only_on_success(tmp_path):
@@ -222,15 +220,6 @@ def test_ffmpeg_writes_the_very_file_we_hold_locked(tmp_path, monkeypatch):
         for _ in range(5):
             writer.write(np.zeros((48, 64, 3), np.uint8))
     assert seen == [True] and files._held == {}
-
-
-def test_environment_error_exit_codes():
-    full = files.environment_error(OSError(errno.ENOSPC, "No space left on device"), "out.gif")
-    assert type(full) is InterpError and full.exit_code == 1 and str(full).startswith("out.gif: ")
-    big = files.environment_error(OSError(errno.EFBIG, "File too large"), "out.gif")
-    assert big.exit_code == 1 and "file too large" in str(big)
-    denied = files.environment_error(OSError(errno.EROFS, "Read-only file system"), "out.gif")
-    assert isinstance(denied, UsageError) and denied.exit_code == 2
 
 
 def test_cache_dir_expands_home(monkeypatch, tmp_path):
