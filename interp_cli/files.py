@@ -501,6 +501,21 @@ def _remove_stale(path: Path, match: re.Match) -> bool:
 # --- places and identities ------------------------------------------------------------------------
 
 
+def write_target(path: PathLike) -> Path:
+    """Where `path` is written. Path() drops a trailing slash, so "out/frames/" and "out/frames" are one target.
+
+    An output named by a symlink is written where the link points (a link to a folder gets the frames,
+    a link to a file the new file) and the link stays, as `cp` and a shell's `>` write through one, and
+    as `interp batch` places its rows; renaming over the link itself would leave it replaced and its
+    target old. The temp then lies beside the real target, so the final rename stays on one file system.
+    """
+    target = Path(os.fspath(path))
+    if os.path.islink(target):  # False, not an error, for a name too long to look up: refused later, with words
+        target = Path(os.path.realpath(target))
+    return target
+
+
+
 def utf8_text(name: PathLike | str) -> str:
     """A file name as text every UTF-8 reader takes: bytes of the name that are not UTF-8 become U+FFFD.
 

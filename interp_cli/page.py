@@ -46,7 +46,8 @@ from PIL import Image
 
 from interp_cli import progress
 from interp_cli.files import new_temp, utf8_text
-from interp_cli.write import FrameWriter, PathLike, _check_fps, quality_to_crf
+from interp_cli.files import PathLike
+from interp_cli.frame_writer import FrameWriter, check_fps, quality_to_crf
 
 CROP_MAX = 128  # px: an input's crop is shown at 64 CSS px, so 128 is sharp on a 2x phone screen
 DISPLAY_MIN = 512  # CSS px: small frames (the 64 px demo) are drawn at least this wide where the screen allows
@@ -135,7 +136,7 @@ class PageWriter(FrameWriter):
 
     def __init__(self, path: PathLike, *, fps: float = 30, quality: float = 8, size=None,
                  about: Optional[dict] = None, log: Optional[Callable[[str], None]] = None):
-        self.fps = _check_fps(fps)
+        self.fps = check_fps(fps)
         self.log = log or progress.message  # the slow-page warning: the caller's log, or a line on stderr
         self._chunk_chars = 0  # characters in the open <script> of frames (0: none open)
         self._chunk_entries = 0

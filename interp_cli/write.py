@@ -63,10 +63,11 @@ from typing import Optional, Union
 import numpy as np
 from PIL import Image
 
-from .errors import InterpError, UsageError
+from .errors import InterpError, UsageError, environment_error
 from .limits import GIF_MAX_FPS, GIF_MIN_DELAY_CS  # noqa: F401 - GIF_MAX_FPS: what the GIF writer can play
-from .errors import environment_error
-from .files import Outputs, atomic_write, claim_temp, commit, discard, new_temp, too_long_name
+from .files import Outputs, atomic_write, claim_temp, commit, discard, new_temp, too_long_name, write_target
+from .frame_writer import FrameWriter, check_fps, quality_to_crf
+from .page import PageWriter
 from .stops import deferred
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -129,20 +130,6 @@ def refuse_suffixless(text: str) -> None:
         raise UsageError(f"{text}: {problem}")
 
 
-def _target(path: PathLike) -> Path:
-    """Where `path` is written. Path() drops a trailing slash, so "out/frames/" and "out/frames" are one target.
-
-    An output named by a symlink is written where the link points (a link to a folder gets the frames,
-    a link to a file the new file) and the link stays, as `cp` and a shell's `>` write through one, and
-    as `interp batch` places its rows; renaming over the link itself would leave it replaced and its
-    target old. The temp then lies beside the real target, so the final rename stays on one file system.
-    """
-    target = Path(os.fspath(path))
-    if os.path.islink(target):  # False, not an error, for a name too long to look up: refused later, with words
-        target = Path(os.path.realpath(target))
-    return target
-
-
 def real_path(path: PathLike) -> Path:
     """The absolute path `path` lands on, symlinks resolved (also for a name that does not exist yet)."""
     return Path(os.path.realpath(os.fspath(path)))
@@ -188,7 +175,7 @@ def check_output_path(path: PathLike, *, make_parents: bool = False) -> None:
     """
     name = os.fspath(path)
     kind = output_kind(path)
-    target = _target(path)
+    target = write_target(path)
     if os.path.islink(target):  # still a link after resolving: one that loops
         raise UsageError(f"{name}: is a symlink that leads nowhere (a loop)")
     parent = target.parent
@@ -232,163 +219,13 @@ def _probe_writable(target: Path, name: str, parent: Path) -> None:
             from None
 
 
-# --- quality / fps --------------------------------------------------------------------------------
-
-
-def quality_to_crf(quality: float) -> int:
-    """Map quality 0..10 (10 best) to libx264 CRF: 34 - 2 * quality (8 -> 18, 5 -> 24, 0 -> 34)."""
-    if isinstance(quality, bool) or not isinstance(quality, (int, float)) or not 0 <= quality <= 10:
-        raise UsageError(f"quality must be a number from 0 to 10 (10 best), got {quality!r}")
-    return int(round(34 - 2 * quality))
-
-
-def _check_fps(fps: float) -> float:
-    if isinstance(fps, bool) or not isinstance(fps, (int, float, Fraction)) or not math.isfinite(fps) or fps <= 0:
-        raise UsageError(f"fps must be a positive number, got {fps!r}")
-    return float(fps)
-
-
-# --- writers ------------------------------------------------------------------------------------
-
-
-class FrameWriter:
-    """Base class: validates frames, counts them, commits atomically; a context manager.
-
-    Subclasses implement `_write(frame)`, `_finish()` (complete the temporary output) and
-    `_discard()` (stop any helper process, close handles). `self._tmp` is the temporary path.
-    `size` is (width, height), like Pillow and ffmpeg; frames are numpy [height, width, 3].
-    """
-
-    kind = "?"
-
-    def __init__(self, path: PathLike, *, size: Optional[tuple[int, int]] = None):
-        self.path = _target(path)
-        self.name = os.fspath(path)
-        self.size = None if size is None else (int(size[0]), int(size[1]))
-        if self.size is not None and min(self.size) < 1:
-            raise ValueError(f"size must be positive (width, height), got {size!r}")
-        self.frames_written = 0
-        self._tmp: Optional[Path] = None
-        self._state = "open"
-
-    # public interface
-
-    @property
-    def written_size(self) -> Optional[tuple[int, int]]:
-        """(width, height) of the frames as stored in the file (an MP4 pads odd sizes to even ones)."""
-        return self.size
-
-    def write(self, frame: np.ndarray) -> None:
-        """Append one [H, W, 3] uint8 frame (all frames must have the same size)."""
-        if self._state != "open":
-            raise ValueError(f"{self.name}: writer is already {self._state}")
-        frame = np.asarray(frame)
-        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-            raise ValueError(f"frames must be [H, W, 3] uint8, got {frame.dtype} array of shape {frame.shape}")
-        size = (frame.shape[1], frame.shape[0])
-        if self.size is None:
-            self.size = size
-        elif size != self.size:
-            expected = f"{self.size[0]}x{self.size[1]}"
-            raise ValueError(f"frame {self.frames_written} is {size[0]}x{size[1]}, expected {expected}")
-        try:
-            self._write(np.ascontiguousarray(frame))
-        except OSError as err:  # full disk, file-size limit...: one line naming the output
-            raise environment_error(err, self.name) from None
-        self.frames_written += 1
-
-    def finish(self) -> None:
-        """Complete the output in its temp, not yet in place: `commit` moves it there (with a command's
-        other outputs, `interp_cli.files.Outputs`), `abort` drops it. Inside `with`, leaving the block
-        then commits nothing: whoever called finish() commits. On any failure: abort, then re-raise."""
-        if self._state != "open":
-            return
-        try:
-            if self.frames_written == 0:
-                raise InterpError(f"{self.name}: no frames were written")
-            try:
-                self._finish()
-            except OSError as err:
-                raise environment_error(err, self.name) from None
-        except BaseException:
-            self.abort()
-            raise
-        self._state = "finished"
-
-    def commit(self) -> None:
-        """Move the finished output into place (`finish` first). On any failure: abort, then re-raise."""
-        if self._state != "finished":
-            raise ValueError(f"{self.name}: writer is {self._state}, not finished")
-        try:
-            try:
-                self._commit()
-            except OSError as err:
-                raise environment_error(err, self.name) from None
-        except BaseException:
-            self.abort()
-            raise
-        self._state = "closed"
-
-    def close(self) -> None:
-        """Finish the output and move it into place. On any failure: abort, then re-raise."""
-        if self._state != "open":
-            return
-        self.finish()
-        self.commit()
-
-    def abort(self) -> None:
-        """Drop everything written so far; an existing target is left untouched. Never raises."""
-        if self._state not in ("open", "finished"):
-            return
-        self._state = "aborted"
-        with deferred():  # quick (ffmpeg is killed, not waited for to finish): a second stop waits for it
-            try:
-                self._discard()
-            except OSError:
-                pass  # e.g. closing a file whose buffered bytes no longer fit: the original error is reported
-            finally:
-                discard(self._tmp)
-
-    def __enter__(self) -> FrameWriter:
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-        return False
-
-    def __del__(self):
-        # A writer dropped without close() must not leave a temp file behind either.
-        try:
-            self.abort()
-        except Exception:  # interpreter shutdown: modules may already be gone
-            pass
-
-    # hooks
-
-    def _write(self, frame: np.ndarray) -> None:
-        raise NotImplementedError
-
-    def _finish(self) -> None:
-        raise NotImplementedError
-
-    def _discard(self) -> None:
-        pass
-
-    def _commit(self) -> None:
-        commit(self._tmp, self.path)
-        self._tmp = None
-
-
 class Mp4Writer(FrameWriter):
     """H.264/yuv420p MP4 via the bundled ffmpeg; frames are piped, nothing is buffered here."""
 
     kind = "mp4"
 
     def __init__(self, path: PathLike, *, fps: float = 30, quality: float = 8, size=None):
-        self.fps = _check_fps(fps)
+        self.fps = check_fps(fps)
         self.crf = quality_to_crf(quality)
         self._proc: Optional[subprocess.Popen] = None
         self._stderr = None
@@ -485,7 +322,7 @@ class GifWriter(FrameWriter):
     kind = "gif"
 
     def __init__(self, path: PathLike, *, fps: float = 30, size=None):
-        self.fps = _check_fps(fps)
+        self.fps = check_fps(fps)
         self._fh = None
         self._centiseconds = 0  # delay emitted so far, for error diffusion
         super().__init__(path, size=size)
@@ -674,7 +511,6 @@ def open_writer(
     if kind == "frames":
         return FramesWriter(path, size=size, expected_frames=expected_frames)
     if kind == "html":
-        from .page import PageWriter  # imports this module: deferred
 
         return PageWriter(path, fps=fps, quality=quality, size=size, about=about, log=log)
     raise UsageError(
@@ -693,14 +529,14 @@ def write_image(path: PathLike, frame: np.ndarray) -> None:
     """
     check_output_path(path)
     data = image_bytes(path, frame)
-    with atomic_write(_target(path)) as fh:
+    with atomic_write(write_target(path)) as fh:
         fh.write(data)
 
 
 def stage_image(outputs: Outputs, path: PathLike, frame: np.ndarray, *, make_parents: bool = False) -> None:
     """`write_image` as one of a command's `Outputs`: encoded now, written and moved into place at its commit."""
     check_output_path(path, make_parents=make_parents)
-    outputs.later(_target(path), image_bytes(path, frame), name=path)
+    outputs.later(write_target(path), image_bytes(path, frame), name=path)
 
 
 def image_bytes(path: PathLike, frame: np.ndarray) -> bytes:

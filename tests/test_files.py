@@ -205,17 +205,17 @@ os.kill(os.getpid(), signal.SIGKILL)
 def test_ffmpeg_writes_the_very_file_we_hold_locked(tmp_path, monkeypatch):
     """ffmpeg opens the temp by name (and rereads it for +faststart): it must not replace the file,
     or our lock would sit on an orphaned inode while the sweep saw an unlocked temp."""
-    from interp_cli import write
+    from interp_cli import frame_writer, write
 
     seen = []
-    real_commit = write.commit
+    real_commit = frame_writer.commit
 
     def checking_commit(tmp, target):
         fd, locked = files._held[os.fspath(tmp)]
         seen.append(files._same_inode(fd, tmp) and locked == os.fspath(tmp))
         real_commit(tmp, target)
 
-    monkeypatch.setattr(write, "commit", checking_commit)
+    monkeypatch.setattr(frame_writer, "commit", checking_commit)  # where FrameWriter commits
     with write.open_writer(tmp_path / "a.mp4", fps=10) as writer:
         for _ in range(5):
             writer.write(np.zeros((48, 64, 3), np.uint8))

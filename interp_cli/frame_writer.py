@@ -1,0 +1,170 @@
+"""The base of every frame writer (MP4, GIF, PNG frames in write.py; the HTML page in page.py): it checks
+frames, counts them, and moves the finished output into place atomically (`interp_cli.files`).
+
+It lives apart from write.py so that page.py, whose writer write.open_writer hands out, and write.py
+both build on it without importing each other.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from fractions import Fraction
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+
+from interp_cli.errors import InterpError, UsageError, environment_error
+from interp_cli.files import PathLike, commit, discard, write_target
+from interp_cli.stops import deferred
+
+
+# --- quality / fps --------------------------------------------------------------------------------
+
+
+def quality_to_crf(quality: float) -> int:
+    """Map quality 0..10 (10 best) to libx264 CRF: 34 - 2 * quality (8 -> 18, 5 -> 24, 0 -> 34)."""
+    if isinstance(quality, bool) or not isinstance(quality, (int, float)) or not 0 <= quality <= 10:
+        raise UsageError(f"quality must be a number from 0 to 10 (10 best), got {quality!r}")
+    return int(round(34 - 2 * quality))
+
+
+def check_fps(fps: float) -> float:
+    if isinstance(fps, bool) or not isinstance(fps, (int, float, Fraction)) or not math.isfinite(fps) or fps <= 0:
+        raise UsageError(f"fps must be a positive number, got {fps!r}")
+    return float(fps)
+
+
+# --- writers ------------------------------------------------------------------------------------
+
+
+class FrameWriter:
+    """Base class: validates frames, counts them, commits atomically; a context manager.
+
+    Subclasses implement `_write(frame)`, `_finish()` (complete the temporary output) and
+    `_discard()` (stop any helper process, close handles). `self._tmp` is the temporary path.
+    `size` is (width, height), like Pillow and ffmpeg; frames are numpy [height, width, 3].
+    """
+
+    kind = "?"
+
+    def __init__(self, path: PathLike, *, size: Optional[tuple[int, int]] = None):
+        self.path = write_target(path)
+        self.name = os.fspath(path)
+        self.size = None if size is None else (int(size[0]), int(size[1]))
+        if self.size is not None and min(self.size) < 1:
+            raise ValueError(f"size must be positive (width, height), got {size!r}")
+        self.frames_written = 0
+        self._tmp: Optional[Path] = None
+        self._state = "open"
+
+    # public interface
+
+    @property
+    def written_size(self) -> Optional[tuple[int, int]]:
+        """(width, height) of the frames as stored in the file (an MP4 pads odd sizes to even ones)."""
+        return self.size
+
+    def write(self, frame: np.ndarray) -> None:
+        """Append one [H, W, 3] uint8 frame (all frames must have the same size)."""
+        if self._state != "open":
+            raise ValueError(f"{self.name}: writer is already {self._state}")
+        frame = np.asarray(frame)
+        if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+            raise ValueError(f"frames must be [H, W, 3] uint8, got {frame.dtype} array of shape {frame.shape}")
+        size = (frame.shape[1], frame.shape[0])
+        if self.size is None:
+            self.size = size
+        elif size != self.size:
+            expected = f"{self.size[0]}x{self.size[1]}"
+            raise ValueError(f"frame {self.frames_written} is {size[0]}x{size[1]}, expected {expected}")
+        try:
+            self._write(np.ascontiguousarray(frame))
+        except OSError as err:  # full disk, file-size limit...: one line naming the output
+            raise environment_error(err, self.name) from None
+        self.frames_written += 1
+
+    def finish(self) -> None:
+        """Complete the output in its temp, not yet in place: `commit` moves it there (with a command's
+        other outputs, `interp_cli.files.Outputs`), `abort` drops it. Inside `with`, leaving the block
+        then commits nothing: whoever called finish() commits. On any failure: abort, then re-raise."""
+        if self._state != "open":
+            return
+        try:
+            if self.frames_written == 0:
+                raise InterpError(f"{self.name}: no frames were written")
+            try:
+                self._finish()
+            except OSError as err:
+                raise environment_error(err, self.name) from None
+        except BaseException:
+            self.abort()
+            raise
+        self._state = "finished"
+
+    def commit(self) -> None:
+        """Move the finished output into place (`finish` first). On any failure: abort, then re-raise."""
+        if self._state != "finished":
+            raise ValueError(f"{self.name}: writer is {self._state}, not finished")
+        try:
+            try:
+                self._commit()
+            except OSError as err:
+                raise environment_error(err, self.name) from None
+        except BaseException:
+            self.abort()
+            raise
+        self._state = "closed"
+
+    def close(self) -> None:
+        """Finish the output and move it into place. On any failure: abort, then re-raise."""
+        if self._state != "open":
+            return
+        self.finish()
+        self.commit()
+
+    def abort(self) -> None:
+        """Drop everything written so far; an existing target is left untouched. Never raises."""
+        if self._state not in ("open", "finished"):
+            return
+        self._state = "aborted"
+        with deferred():  # quick (ffmpeg is killed, not waited for to finish): a second stop waits for it
+            try:
+                self._discard()
+            except OSError:
+                pass  # e.g. closing a file whose buffered bytes no longer fit: the original error is reported
+            finally:
+                discard(self._tmp)
+
+    def __enter__(self) -> FrameWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+        return False
+
+    def __del__(self):
+        # A writer dropped without close() must not leave a temp file behind either.
+        try:
+            self.abort()
+        except Exception:  # interpreter shutdown: modules may already be gone
+            pass
+
+    # hooks
+
+    def _write(self, frame: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        raise NotImplementedError
+
+    def _discard(self) -> None:
+        pass
+
+    def _commit(self) -> None:
+        commit(self._tmp, self.path)
+        self._tmp = None
