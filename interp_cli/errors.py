@@ -11,9 +11,9 @@ import errno
 import os
 
 # errno values that mean "the machine ran out of something", not "interp has a bug".
-_NO_ROOM = {errno.ENOSPC, errno.EFBIG} | ({errno.EDQUOT} if hasattr(errno, "EDQUOT") else set())
+NO_ROOM = {errno.ENOSPC, errno.EFBIG} | ({errno.EDQUOT} if hasattr(errno, "EDQUOT") else set())
 _NOT_ALLOWED = {errno.EACCES, errno.EPERM, errno.EROFS}
-MACHINE_ERRNOS = _NO_ROOM | _NOT_ALLOWED | {errno.EIO, errno.EMFILE, errno.ENFILE, errno.ENOMEM}
+MACHINE_ERRNOS = NO_ROOM | _NOT_ALLOWED | {errno.EIO, errno.EMFILE, errno.ENFILE, errno.ENOMEM}
 # What out of memory advises, by command: only options the command takes.
 _SMALLER = {"morph": "--batch-size or --size", "batch": "--batch-size or --size", "align": "--size"}
 
@@ -93,7 +93,7 @@ def environment_error(err: OSError, name: str | os.PathLike | None = None) -> In
     shown = os.fspath(name) if name is not None else (err.filename or "")
     prefix = f"{shown}: " if shown else ""
     reason = err.strerror or str(err)
-    if err.errno in _NO_ROOM:
+    if err.errno in NO_ROOM:
         hint = {errno.EFBIG: "file too large (a file-size limit was reached)"}.get(err.errno, reason.lower())
         return InterpError(f"{prefix}cannot write: {hint}; free some space or write elsewhere")
     if err.errno in _NOT_ALLOWED:

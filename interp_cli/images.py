@@ -21,19 +21,16 @@ Colour handling (see `to_rgb`):
 
 from __future__ import annotations
 
-import os
 import re
 import struct
 import warnings
-from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import UsageError
-from .files import check_input_file
+from .files import PathLike, check_input_file
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 DEFAULT_MAX_PIXELS = 50_000_000
 

@@ -348,8 +348,7 @@ def _backdrop(paths: Sequence[Path], paste: bool, backdrop: str | int | None, al
         raise UsageError(f"{chosen}: {paths[index].name} is a code, not a photo; choose a photo input with --backdrop")
     from interp_cli import align as alignment
 
-    if not alignment.alignment_available():  # the general hint (--no-align) does not apply here
-        raise InterpError("--paste needs face alignment, from the align extra: pip install 'interp-cli[align]'")
+    alignment.require_alignment("--paste")  # the general hint (--no-align) does not apply here
     return index
 
 
@@ -615,8 +614,7 @@ def align(image: str | os.PathLike, output: str | os.PathLike, *, face: int | No
     check_number("--size", size, *ALIGN_SIZE, integer=True)
     if face is not None and (isinstance(face, bool) or not isinstance(face, numbers.Integral)):
         raise UsageError(f"--face {face!r}: give a face number (0 = leftmost) or None for the largest")
-    if not alignment.alignment_available():
-        raise InterpError("face alignment needs the align extra: pip install 'interp-cli[align]'")
+    alignment.require_alignment("interp align")
     try:
         result = alignment.align_face(load_image(path), output_size=size, face=face, name=path.name)
     except NoFaceError as err:

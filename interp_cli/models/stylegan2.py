@@ -352,7 +352,10 @@ class ConstantInput(nn.Module):
 
 
 class FusedLeakyReLU(nn.Module):
-    """Per-channel bias then leaky ReLU 0.2 x sqrt 2 (`activate.bias` in checkpoints)."""
+    """Per-channel bias then leaky ReLU 0.2 x sqrt 2 (`activate.bias` in checkpoints).
+
+    `[B, channel, H, W]` -> `[B, channel, H, W]` (or `[B, channel]` after a linear layer), same dtype.
+    """
 
     def __init__(self, channel: int):
         super().__init__()

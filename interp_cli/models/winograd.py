@@ -83,7 +83,11 @@ def conv3x3(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = N
 
 
 class Conv2d(nn.Conv2d):
-    """`nn.Conv2d` (same parameters and state-dict keys) that runs as Winograd where `applies`."""
+    """`nn.Conv2d` (same parameters and state-dict keys) that runs as Winograd where `applies`.
+
+    `[B, in_channels, H, W]` -> `[B, out_channels, H', W']`, as `nn.Conv2d`; a 3x3, stride 1, padding 1
+    conv keeps H and W.
+    """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if (self.kernel_size == (3, 3) and self.stride == (1, 1) and self.padding == (1, 1)
