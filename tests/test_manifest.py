@@ -1,0 +1,192 @@
+"""The batch manifest, read and planned without a model (interp_cli.manifest): rows and their lines,
+shards, where each row writes, and the manifests refused before any work."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from interp_cli.errors import UsageError
+from interp_cli.manifest import Row, Shard, parse_shard, place_output, plan_outputs, read_manifest
+from tests.recipe import GOLDEN_DIR
+
+A = GOLDEN_DIR / "golden_input_A.png"
+B = GOLDEN_DIR / "golden_input_B.png"
+
+
+def test_shards_cover_every_row_once_and_evenly():
+    for n_rows in range(0, 14):
+        rows = [Row(i, i, ("a", "b"), f"{i}.gif") for i in range(1, n_rows + 1)]
+        for count in range(1, 6):
+            slices = [[r.number for r in rows if Shard(k, count).takes(r)] for k in range(1, count + 1)]
+            assert sorted(sum(slices, [])) == [r.number for r in rows]
+            assert max(map(len, slices)) - min(map(len, slices)) <= 1
+    assert [r for r in range(1, 8) if Shard(2, 3).takes(Row(r, r, (), ""))] == [2, 5]
+
+
+@pytest.mark.parametrize("environ, text, expected", [
+    ({"SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_COUNT": "4"}, "auto", (1, 4)),
+    ({"SLURM_ARRAY_TASK_ID": "10", "SLURM_ARRAY_TASK_MIN": "7", "SLURM_ARRAY_TASK_MAX": "10",
+      "SLURM_ARRAY_TASK_COUNT": "4"}, "auto", (4, 4)),
+    ({"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": "7",
+      "SLURM_ARRAY_TASK_STEP": "2", "SLURM_ARRAY_TASK_COUNT": "4"}, "auto/4", (3, 4)),
+    # --array=1,2,5 or 3-8 with auto/8: redoing some of 8 shards, whose numbers are the task IDs
+    ({"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": "5",
+      "SLURM_ARRAY_TASK_COUNT": "3"}, "auto/8", (5, 8)),
+    ({"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_MIN": "3", "SLURM_ARRAY_TASK_MAX": "8",
+      "SLURM_ARRAY_TASK_COUNT": "6"}, "auto/8", (3, 8)),
+    ({"SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_MAX": "7",
+      "SLURM_ARRAY_TASK_COUNT": "8"}, "auto/8", (1, 8)),
+    ({"JOB_COMPLETION_INDEX": "0"}, "auto/3", (1, 3)),
+    ({"JOB_COMPLETION_INDEX": "2"}, "auto/3", (3, 3)),
+    ({}, " 2/3 ", (2, 3)),
+])
+def test_shard_from_the_schedulers_index(environ, text, expected):
+    shard = parse_shard(text, environ)
+    assert (shard.index, shard.count) == expected
+
+
+@pytest.mark.parametrize("environ, text, fragment", [
+    ({}, "auto", "neither $SLURM_ARRAY_TASK_ID nor $JOB_COMPLETION_INDEX"),
+    ({"JOB_COMPLETION_INDEX": "1"}, "auto", "pass it as --shard auto/N"),
+    ({"JOB_COMPLETION_INDEX": "3"}, "auto/3", "K must be between 1 and N=3"),
+    ({"SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "4"}, "auto/3",
+     "K must be between 1 and N=3"),
+    ({"SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_MAX": "5",
+      "SLURM_ARRAY_TASK_COUNT": "3"}, "auto/8", "K must be between 1 and N=8"),
+    ({"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": "9",
+      "SLURM_ARRAY_TASK_COUNT": "3"}, "auto", "not an evenly spaced range"),
+])
+def test_shard_auto_refuses_what_it_cannot_read(environ, text, fragment):
+    with pytest.raises(UsageError, match=None) as err:
+        parse_shard(text, environ)
+    assert fragment in str(err.value) and "\n" not in str(err.value)
+
+
+def test_output_names_that_leave_outdir_or_hit_an_input_have_no_placement(tmp_path):
+    outdir = tmp_path / "out"
+    (outdir / "inside").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    (outdir / "link").symlink_to(tmp_path / "elsewhere")
+    (outdir / "a.png").write_bytes(b"input")
+    (outdir / "old.gif").symlink_to(tmp_path / "elsewhere" / "victim.gif")
+    os.link(outdir / "a.png", outdir / "hard.png")
+    root = outdir.resolve()
+    for name, fragment in [("/tmp/x.gif", "must be relative"), ("../x.gif", "leads outside"),
+                           ("old.gif", "leads outside"),
+                           ("inside/../../x.gif", "leads outside"), ("link/x.gif", "leads outside"),
+                           (".", "leads outside"), ("a.png", "would overwrite its input a.png"),
+                           ("hard.png", "would overwrite its input a.png"),
+                           ("", "leads outside")]:
+        place = place_output(root, name, [str(outdir / "a.png"), str(B)])
+        assert place.targets == () and fragment in place.error, name
+    place = place_output(root, "inside/../deep/x.mp4", [str(A), str(B)], sheets=True)
+    assert place.error is None and place.targets == (root / "deep/x.mp4", root / "deep/x.sheet.png")
+    frames = place_output(root, "clip.v2/", [str(A), str(B)], sheets=True)
+    assert frames.output.endswith("clip.v2" + os.sep) and frames.targets[1] == root / "clip.v2.sheet.png"
+    # A name with no type is refused, as `-o out/m2` is, unless it is a folder already (a rerun's frames).
+    assert "no file type" in place_output(root, "inside/m2", [str(A), str(B)]).error
+    assert place_output(root, "inside", [str(A), str(B)]).targets == (root / "inside",)
+
+
+def test_manifest_rows_lines_and_duplicates(tmp_path):
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"a,b,output\n# a comment\n{A},{B},x.gif\n\nc.png,d.png,e.png,sub/y.gif\n"
+                        f"{B},{A},./x.gif\n{A},{B},sub/../sub/y.gif\n{A},{B},z.mp4\n{A},{B},z.sheet.png\n")
+    rows = read_manifest(manifest)
+    assert [(r.number, r.line) for r in rows] == [(1, 3), (2, 5), (3, 6), (4, 7), (5, 8), (6, 9)]
+    assert rows[1].inputs == tuple(str(tmp_path / n) for n in ("c.png", "d.png", "e.png"))
+    with pytest.raises(UsageError) as err:
+        plan_outputs(rows, tmp_path.resolve(), manifest="pairs.csv")
+    assert str(err.value) == ("pairs.csv: duplicate output names: x.gif by rows 1 (line 3), 3 (line 6); "
+                              "sub/y.gif by rows 2 (line 5), 4 (line 7); give each row its own name")
+    with pytest.raises(UsageError, match=r"z.sheet.png by rows 5 \(line 8\), 6 \(line 9\)"):
+        plan_outputs(rows[4:], tmp_path.resolve(), sheets=True)
+
+
+def test_names_one_file_system_would_merge_are_duplicates(tmp_path):
+    """Case and Unicode normalisation: one file on an SMB share or a Mac, so refused everywhere."""
+    manifest = tmp_path / "pairs.csv"
+    nfc, nfd = "caf\u00e9.gif", "cafe\u0301.gif"
+    manifest.write_text(f"{A},{B},Clip.GIF\n{A},{B},clip.gif\n{A},{B},{nfc}\n{A},{B},{nfd}\n{A},{B},other.gif\n",
+                        encoding="utf-8")
+    with pytest.raises(UsageError) as err:
+        plan_outputs(read_manifest(manifest), tmp_path.resolve(), manifest="pairs.csv")
+    assert str(err.value).startswith("pairs.csv: duplicate output names: Clip.GIF and clip.gif (one file where "
+                                     "case or Unicode normalisation is ignored) by rows 1 (line 1), 2 (line 2); ")
+    assert "by rows 3 (line 3), 4 (line 4)" in str(err.value) and "other.gif" not in str(err.value)
+
+
+def test_a_quote_left_open_refuses_the_manifest_instead_of_swallowing_the_rows_after_it(tmp_path):
+    """csv's default reads to the end of the file for a closing quote: one typo, and every later row
+    would silently become part of an output name while the batch reports success."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f'{A},{B},x.gif\n{A},{B},"q1.gif\n{B},{A},q2.gif\n{A},{B},q3.gif\n')
+    with pytest.raises(UsageError, match=r"^pairs.csv:2: not a readable CSV manifest \(.*a quote left open\?\)$"):
+        read_manifest(manifest)
+    manifest.write_text(f'{A},{B},x.gif\n"{A}"x,{B},y.gif\n')  # text after a closing quote: once silently glued
+    with pytest.raises(UsageError, match=r"^pairs.csv:2: not a readable CSV manifest"):
+        read_manifest(manifest)
+    # A quoted cell may still span lines; its line break is no file name's, so that row fails alone.
+    manifest.write_text(f'{A},{B},"x\ny.gif"\n{B},{A},z.gif\n')
+    rows = read_manifest(manifest)
+    assert [(r.line, r.name) for r in rows] == [(1, "x\ny.gif"), (3, "z.gif")]
+    plan = plan_outputs(rows, tmp_path.resolve())
+    assert "holds a control character" in plan[1].error and plan[2].error is None
+
+
+def test_comments_are_lines_and_the_header_may_follow_them(tmp_path):
+    """A comment's quotes and commas are prose; a header after comments is still a header; a row's
+    line is the line an editor shows, also after a cell that spans lines."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f'# my batch, see "notes\n  # indented\ninput1,input2,output\n{A},"{B}\n",x.gif\n\n'
+                        f'# a, b\n{B},{A},y.gif\n')
+    rows = read_manifest(manifest)
+    assert [(r.number, r.line, r.name) for r in rows] == [(1, 4, "x.gif"), (2, 8, "y.gif")]
+    assert rows[0].inputs == (str(A), str(B))  # cells are stripped, a trailing line break too
+    manifest.write_text(f"{A},{B},x.gif\ninput1,input2,output\n")  # after data, a header-like row is data
+    assert [r.name for r in read_manifest(manifest)] == ["x.gif", "output"]
+
+
+def test_an_output_that_is_another_rows_input_or_inside_another_output_refuses_the_manifest(tmp_path):
+    """Whatever order the rows or shards run in, no row may replace another's photo, nor write into
+    (or replace) another row's output: refused before any work, like a duplicate name."""
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    (outdir / "src.png").write_bytes(A.read_bytes())
+    (outdir / "photos").mkdir()
+    (outdir / "photos" / "b.png").write_bytes(B.read_bytes())
+    manifest = tmp_path / "pairs.csv"
+    cases = [
+        (f"{outdir}/src.png,{B},first.gif\n{B},{A},src.png\n",
+         "row 2 (line 2) would overwrite src.png, an input of row 1 (line 1)"),
+        (f"{A},{outdir}/photos/b.png,first.gif\n{B},{A},photos/\n",
+         "row 2 (line 2) would overwrite photos, the folder of b.png, an input of row 1 (line 1)"),
+        (f"{A},{B},frames/\n{B},{A},frames/frame_0001.png\n",
+         "row 2 (line 2) writes frames/frame_0001.png inside frames, row 1's output (line 1)"),
+        (f"{A},{B},x.gif/y.gif\n{B},{A},x.gif\n",
+         "row 1 (line 1) writes x.gif/y.gif inside x.gif, row 2's output (line 2)"),
+    ]
+    for text, fragment in cases:
+        manifest.write_text(text)
+        with pytest.raises(UsageError) as err:
+            plan_outputs(read_manifest(manifest), outdir.resolve(), manifest="pairs.csv")
+        assert str(err.value) == f"pairs.csv: {fragment}; give those outputs other names", text
+    manifest.write_text(f"{A},{B},frames/\n{B},{A},frames.gif\n{outdir}/src.png,{B},sub/x.gif\n")
+    assert all(p.error is None for p in plan_outputs(read_manifest(manifest), outdir.resolve()).values())
+
+
+def test_a_file_with_no_usable_row_is_refused_up_front(tmp_path):
+    manifest = tmp_path / "photos.csv"
+    manifest.write_text(f"{A}\n{B},x.gif\n")
+    with pytest.raises(UsageError, match=r"^photos.csv:1: need at least two inputs and an output name"):
+        read_manifest(manifest)
+
+
+def test_a_bom_is_not_part_of_the_first_cell(tmp_path):
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_bytes(b"\xef\xbb\xbfa.png,b.png,out.gif\n")
+    assert read_manifest(manifest)[0].inputs == (str(tmp_path / "a.png"), str(tmp_path / "b.png"))
+    manifest.write_bytes(b"\xef\xbb\xbfinput1,input2,output\na.png,b.png,out.gif\n")  # and a header still is one
+    assert [row.line for row in read_manifest(manifest)] == [2]
