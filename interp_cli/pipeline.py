@@ -309,7 +309,8 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
         reconstruction = report()
     if wanted_sheet:
         tile = (kept[0].shape[1], kept[0].shape[0])
-        sheet_inputs = [_input_thumbnail(session, p, these, tile, photo=paste) for p, these in zip(paths, settings)]
+        sheet_inputs = [_input_thumbnail(session, path, where, tile, photo=paste)
+                        for path, (_, where, _) in zip(paths, encoded)]
         sheet_image = contact_sheet(kept, sheet_inputs)
         write.stage_image(outputs, output if kind == "png" else sheet, sheet_image)
         sheet_summary = {"frames": len(kept), "width": sheet_image.shape[1], "height": sheet_image.shape[0]}
@@ -529,19 +530,20 @@ def _resized(frames: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
         yield np.asarray(Image.fromarray(frame).resize((size, size), Image.Resampling.LANCZOS))
 
 
-def _input_thumbnail(session: Session, path: Path, settings: EncodeSettings, size, photo: bool = False) -> np.ndarray:
-    """What the contact sheet shows for an input: the photo (aligned if it was, unless `photo`:
-    pasted frames are shown beside the whole photos), or a code's rendering."""
+def _input_thumbnail(session: Session, path: Path, where, size, photo: bool = False) -> np.ndarray:
+    """What the contact sheet shows for an input: the photo, as the aligned crop encoding made (`where`,
+    its `AlignedFace`; finding the face again cost a second detection per photo) unless `photo`
+    (pasted frames are shown beside the whole photos), or a code's rendering."""
     from PIL import Image
 
     if path.suffix.lower() == ".npy":
         return next(session.frames([session.load_codes(path)], batch_size=1))
+    if where is not None and not photo:
+        return np.asarray(where.image.convert("RGB").resize(size, Image.Resampling.LANCZOS))
     image = load_image(path)
     if photo:
         image.thumbnail(size, Image.Resampling.LANCZOS)  # keeps the aspect ratio; the sheet letterboxes it
         return np.asarray(image.convert("RGB"))
-    if settings.align or (settings.align is None and session.aligns_by_default):
-        image, _ = session.prepare_image(path, EncodeSettings(align=True, face=settings.face))
     return np.asarray(image.convert("RGB").resize(size, Image.Resampling.LANCZOS))
 
 

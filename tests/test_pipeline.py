@@ -88,3 +88,18 @@ def test_morph_refuses_a_typed_name_with_no_file_type_as_the_command_does(demo, 
     morph([DEMO_A, DEMO_B], tmp_path / "f2", steps=2, session=demo, log=lambda m: None, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f1", "f2"]
     assert len(list((tmp_path / "f2").glob("frame_*.png"))) == 2
+
+
+@pytest.mark.skipif(not alignment_available(), reason="needs the align extra")
+def test_a_contact_sheet_shows_the_crops_encoding_made_without_finding_the_faces_again(demo, tmp_path, monkeypatch):
+    from interp_cli import align
+    from interp_cli.pipeline import morph
+
+    faces = Path(__file__).parent / "data" / "faces"
+    found = []
+    real = align.align_face
+    monkeypatch.setattr(align, "align_face", lambda *a, **kw: found.append(kw.get("name")) or real(*a, **kw))
+    morph([faces / "obama.jpg", faces / "biden.jpg"], tmp_path / "m.gif", steps=2, align=True, sheet=tmp_path / "s.png",
+          save_aligned=tmp_path / "crops", cache=False, session=demo, log=lambda m: None, progress=False)
+    assert found == ["obama.jpg", "biden.jpg"]  # once each: the sheet used to align both photos again
+    assert Image.open(tmp_path / "s.png").size[0] > 0
