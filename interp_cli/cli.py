@@ -153,12 +153,29 @@ class DefaultMorphGroup(click.Group):
             raise StdoutClosed() from None
 
     def parse_args(self, ctx, args):
+        _refuse_negative_tune(args)
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--version"):
             _refuse_mistyped_command(args[0], self.commands, args[1:])
             args = ["morph", *args]
         elif not args:
             args = ["--help"]
         return super().parse_args(ctx, args)
+
+
+def _refuse_negative_tune(args) -> None:
+    """`--tune -1`: click's range error, as `--tune 20000` gets, instead of "No such option '-1'".
+
+    --tune's count is optional, and click hands an optional value the next word only if it does not
+    start with "-" (`--tune=-1` too: click puts the value back in front of the words), so `-1` was
+    parsed as an option. A negative whole number right after --tune is never an option name here."""
+    from interp_cli.limits import TUNE_MAX_STEPS
+
+    for word, after in zip(args, args[1:]):
+        if word == "--":
+            return
+        if word == "--tune" and re.fullmatch(r"-\d+", after) or word.startswith("--tune=-"):
+            value = after if word == "--tune" else word.split("=", 1)[1]
+            raise click.UsageError(f"Invalid value for '--tune': {value} is not in the range 0<=x<={TUNE_MAX_STEPS}.")
 
 
 def _reported(err: Exception, command: str) -> tuple[str, int, bool]:
@@ -240,14 +257,36 @@ def _emit(summary: dict, as_json: bool, quiet: bool, text: str) -> None:
         click.echo(text, err=True)
 
 
-def _log_for(quiet: bool):
-    def log(message: str) -> None:
-        if not quiet:
+class _Log:
+    """The `log` a command hands down. Lines go to stderr (above any progress bar) unless --quiet or --json;
+    under --json, "warning: ..." lines are kept instead, for the JSON's "warnings" list (`take`): stdout is
+    the JSON a script reads, so that is where they reach it, each once (the likeness warnings too, beside
+    each entry's `poor`). --quiet alone asks for errors only, and gets them."""
+
+    def __init__(self, quiet: bool, as_json: bool = False):
+        self.quiet, self.as_json = quiet or as_json, as_json
+        self.warnings: list[str] = []
+
+    def __call__(self, message: str) -> None:
+        if self.as_json and message.startswith("warning: "):
+            self.warnings.append(message[len("warning: "):])
+        elif not self.quiet:
             from interp_cli.progress import message as print_line  # keeps an open progress bar intact
 
             print_line(message)
 
-    return log
+    def take(self) -> list[str]:
+        """The warnings kept since the last `take`."""
+        taken, self.warnings = self.warnings, []
+        return taken
+
+
+def _log_for(quiet: bool, as_json: bool = False) -> _Log:
+    return _Log(quiet, as_json)
+
+
+def _with_warnings(summary: dict, log: _Log) -> dict:
+    return {**summary, "warnings": log.take()} if log.as_json else summary
 
 
 def _progress(quiet: bool, as_json: bool) -> bool:
@@ -295,8 +334,9 @@ def morph(inputs, output, sheet, quiet, as_json, **params):
         raise click.UsageError("need at least two images to morph between (interp A B [C ...])")
     pipeline = _import_pipeline()
 
-    summary = pipeline.morph(inputs, output, sheet=sheet, **morph_settings(params),
-                             log=_log_for(quiet or as_json), progress=_progress(quiet, as_json))
+    log = _log_for(quiet, as_json)
+    summary = _with_warnings(pipeline.morph(inputs, output, sheet=sheet, **morph_settings(params), log=log,
+                                            progress=_progress(quiet, as_json)), log)
     _emit(summary, as_json, quiet, f"wrote {_written(summary)} in {summary['timings']['total']:.1f}s\n"
                                    f"{_likeness_line(summary)}")
 
@@ -330,10 +370,12 @@ def encode(image, output, weights, device, align, face, save_aligned, refine, re
     _check_paths_exist([image], [output])
     pipeline = _import_pipeline()
 
+    log = _log_for(quiet, as_json)
     summary = pipeline.encode(image, output, weights=weights, device=device, align=align, face=face,
                               refine=refine, refine_loss=refine_loss, seed=seed, cache=cache,
-                              save_aligned=save_aligned, log=_log_for(quiet or as_json),
+                              save_aligned=save_aligned, log=log,
                               progress=_progress(quiet, as_json))
+    summary = _with_warnings(summary, log)
     _emit(summary, as_json, quiet, f"wrote {summary['output']} {summary['shape']}\n{_likeness_line(summary)}")
 
 
@@ -351,9 +393,11 @@ def render(codes, output, weights, device, precision, noise, seed, truncation, q
     _check_paths_exist([codes], [output])
     pipeline = _import_pipeline()
 
+    log = _log_for(quiet, as_json)
     summary = pipeline.render(codes, output, weights=weights, device=device, precision=precision, noise=noise,
-                              seed=seed, truncation=truncation, log=_log_for(quiet or as_json),
+                              seed=seed, truncation=truncation, log=log,
                               progress=_progress(quiet, as_json))
+    summary = _with_warnings(summary, log)
     _emit(summary, as_json, quiet, f"wrote {summary['output']}")
 
 
@@ -368,7 +412,9 @@ def align(image, output, face, size, quiet, as_json):
     """FFHQ-align a face photo (what the encoder sees).  e.g. interp align photo.jpg -o aligned.png"""
     pipeline = _import_pipeline()
 
-    summary = pipeline.align(image, output, face=face, size=size, log=_log_for(quiet or as_json))
+    log = _log_for(quiet, as_json)
+    summary = pipeline.align(image, output, face=face, size=size, log=log)
+    summary = _with_warnings(summary, log)
     _emit(summary, as_json, quiet, f"wrote {summary['output']} (face {summary['face']} of {summary['faces']})")
 
 
@@ -395,9 +441,11 @@ def mix(inputs, output, coarse, middle, fine, weights, device, precision, align,
     """
     pipeline = _import_pipeline()
 
+    log = _log_for(quiet, as_json)
     summary = pipeline.mix(inputs, output, coarse=coarse, middle=middle, fine=fine, weights=weights, device=device,
                            precision=precision, noise=noise, seed=seed, align=align, face=face, cache=cache,
-                           log=_log_for(quiet or as_json), progress=_progress(quiet, as_json))
+                           log=log, progress=_progress(quiet, as_json))
+    summary = _with_warnings(summary, log)
     _emit(summary, as_json, quiet, f"wrote {summary['output']}")
 
 
@@ -458,9 +506,11 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
     """
     from interp_cli.manifest import CROP_CHOICES, plan_batch
 
+    log = _log_for(quiet, as_json)
+
     def on_row(result: dict) -> None:
-        if as_json:
-            _out(_json(result))
+        if as_json:  # the warnings said while this row was made (a cache's is said once, in the first row it hits)
+            _out(_json(_with_warnings(result, log)))
 
     started, checked = time.perf_counter(), None
     try:
@@ -469,7 +519,7 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
                              **{key: settings[key] for key in CROP_CHOICES if key in settings})
         pipeline = _import_pipeline()
         summary = pipeline.batch(manifest, outdir, shard=shard, skip_existing=skip_existing, sheets=sheets,
-                                 **settings, on_row=on_row, log=_log_for(quiet or as_json),
+                                 **settings, on_row=on_row, log=log,
                                  failures=_log_for(False), progress=_progress(quiet, as_json), checked=checked)
     except (KeyboardInterrupt, Exception) as cut:
         # Stopped (Ctrl-C, a scheduler's SIGTERM) from the moment the arguments were parsed, or an error that
@@ -477,12 +527,12 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
         # still finds the summary, saying which. A refused manifest writes no log (exit 2, one line on stderr).
         summary_owed = checked is not None or isinstance(cut, KeyboardInterrupt)
         if as_json and summary_owed and not isinstance(cut, StdoutClosed):
-            _out(_json(_cut_short(cut, shard, checked, started)))
+            _out(_json(_with_warnings(_cut_short(cut, shard, checked, started), log)))
         raise
     results = summary.pop("results")
     failed = ", ".join(str(r["row"]) for r in results if not r["ok"])
     # --quiet silences progress, not errors: a failed row's line (above) and the count of them stay on stderr.
-    _emit({"summary": True, **summary}, as_json, quiet and not summary["failed"],
+    _emit(_with_warnings({"summary": True, **summary}, log), as_json, quiet and not summary["failed"],
           f"shard {summary['shard']}: {summary['made']} made, {summary['skipped']} skipped, {summary['failed']} failed"
           f"{f' (rows {failed})' if failed else ''} of {summary['rows']} rows in {summary['seconds']:.1f}s")
     if summary["failed"]:

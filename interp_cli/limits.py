@@ -19,6 +19,10 @@ QUALITY = (0, 10)  # MP4 and HTML quality, 10 best
 SIZE = (8, 4096)  # --size of written frames, px
 ALIGN_SIZE = (16, 4096)  # `interp align --size`, px
 TUNE_DEFAULT_STEPS = 50  # bare --tune (interp_cli.tune.DEFAULT_STEPS)
+# The most --tune steps: 200 times a bare --tune's, 50 times the most a warning offers (likeness.MORE_TUNING).
+# The demo model's ends stop gaining long before (benchmarks/README.md), and at 1024 px on a CPU this is
+# already about 16 hours; a mistyped --tune 50000 is refused at once instead of running for days.
+TUNE_MAX_STEPS = 10_000
 
 # The most frames one morph may have: 9 hours at 30 fps. The frame plan is a list built up front
 # (~180 MB and some seconds at this size): a mistyped --steps 30000000 used to take 3 GB and a minute

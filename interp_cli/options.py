@@ -16,7 +16,8 @@ import re
 import click
 
 from interp_cli.limits import (EASINGS, FPS, GIF_MAX_FPS, INTERPS, MAX_FRAMES, NOISE_MODES, PRECISIONS, QUALITY,
-                               REFINE_LOSSES, SEED_MAX, SEED_MIN, SIZE, TRUNCATION, TUNE_DEFAULT_STEPS)
+                               REFINE_LOSSES, SEED_MAX, SEED_MIN, SIZE, TRUNCATION, TUNE_DEFAULT_STEPS,
+                               TUNE_MAX_STEPS)
 
 
 def weights_option(f):
@@ -126,7 +127,8 @@ def noise_options(f=None, *, seeds: str = "--noise random, --refine and --tune")
 
 def cache_option(f):
     return click.option("--no-cache", "cache", is_flag=True, flag_value=False, default=True,
-                        help="Do not read or write the latent cache (encoded codes keyed by image + weights).")(f)
+                        help="Do not read or write interp's caches: the latent cache (encoded codes keyed by image + "
+                             "weights) and, with --tune, the tuned-weights cache (so it tunes again).")(f)
 
 
 def refine_options(f):
@@ -154,13 +156,13 @@ class TuneSteps(click.IntRange):
 
 def tune_option(f):
     return click.option(
-        "--tune", type=TuneSteps(min=0), is_flag=False, flag_value=TUNE_DEFAULT_STEPS, default=0,
+        "--tune", type=TuneSteps(0, TUNE_MAX_STEPS), is_flag=False, flag_value=TUNE_DEFAULT_STEPS, default=0,
         metavar="[N]",
         help=f"Pivotal tuning: fit a copy of the generator to the input photos for N steps (bare --tune: "
              f"{TUNE_DEFAULT_STEPS}) so the ends look like the people; every frame is drawn with it, the weights "
              f"file is untouched, and tuned weights are cached. Costs about 5 s on the demo model; at 1024 px on "
              f"a CPU a step costs about 7 frames' render (6 s on 2 idle cores), so a bare --tune adds about 5 "
-             f"minutes, more on a busy machine.  e.g. interp a.jpg b.jpg --tune")(f)
+             f"minutes, more on a busy machine. At most {TUNE_MAX_STEPS:,} steps.  e.g. interp a.jpg b.jpg --tune")(f)
 
 
 def save_aligned_option(f, help="Also save the crops the encoder saw in DIR (made if missing), as NAME_aligned.png; "

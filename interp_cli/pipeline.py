@@ -26,7 +26,7 @@ from interp_cli.errors import InterpError, NoFaceError, UsageError
 from interp_cli.files import Outputs, check_input_file, refuse_overwriting_inputs
 from interp_cli.images import load_image
 from interp_cli.inputs import Faces, faces_per_input, pick_input
-from interp_cli.limits import ALIGN_SIZE, FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION
+from interp_cli.limits import ALIGN_SIZE, FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION, TUNE_MAX_STEPS
 from interp_cli.render import (precision_name, render_ahead, render_float)
 from interp_cli.session import (NO_FACE_ADVICE_ALIGN, NO_FACE_ADVICE_PASTE, EncodeSettings, Log, face_without_alignment,
                                 Session, stderr_log)
@@ -234,14 +234,17 @@ def _tuned(session: Session, codes: np.ndarray, targets: list, steps: int, *, no
     if steps and all(target is None for target in targets):
         log("note: --tune: every input is a .npy code, with no photo to tune to; rendering untuned")
     elif steps:
-        return session.tune(codes, targets, steps, noise=noise, seed=seed, cache=cache)
+        generator, summary = session.tune(codes, targets, steps, noise=noise, seed=seed, cache=cache)
+        if summary.get("cached"):  # said, as the tuning bar would have been: a rerun takes no time to tune
+            log(f"tuning: {steps} steps reused from the cache")
+        return generator, summary
     return None, None
 
 
 def _tune_steps(value: int | bool, name: str) -> int:
     """`tune=True` (a bare --tune) is the recommended step count; any other value a whole number >= 0."""
     steps = tuning.DEFAULT_STEPS if value is True else 0 if value is None or value is False else value
-    check_number(name, steps, low=0, integer=True)  # tune=1.5 is refused, as refine=2.5 is
+    check_number(name, steps, low=0, high=TUNE_MAX_STEPS, integer=True)  # tune=1.5 is refused, as refine=2.5 is
     return int(steps)
 
 
@@ -252,9 +255,10 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
     """`morph` once the codes exist: render (with the tuned generator, if any), write, report, summarise.
     Every output joins `outputs` complete, and they are committed together at the end."""
     # The likeness report measures the morph's own frames of each photo's code (its reconstruction),
-    # at the generator's resolution, instead of rendering them again: only when they are drawn as
-    # `interp render` draws a code (const noise, no truncation); the rest are rendered after the morph.
-    ends = _EndFrames(codes, targets) if noise == "const" and truncation == 1.0 else None
+    # at the generator's resolution, instead of rendering them again: whenever they are the code's
+    # reconstruction (no truncation), whatever the noise (a tuned copy is fitted with the morph's own
+    # noise maps). The rest are rendered after the morph, with the same noise, untruncated.
+    ends = _EndFrames(codes, targets) if truncation == 1.0 else None
 
     paster = _paster(session, paths, encoded, backdrop_index, size, match_colour)
     paste_timer = _Timer() if paster is not None else None
@@ -278,7 +282,8 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
         nonlocal likeness_seconds
         t_likeness = time.perf_counter()
         entries = session.likeness(paths, codes, targets, renders=ends.frames if ends is not None else None,
-                                   refined=refine, tuned=tuned["steps"] if tuned else 0, generator=generator)
+                                   refined=refine, tuned=tuned["steps"] if tuned else 0, generator=generator,
+                                   noise=noise, seed=seed)
         likeness_seconds = time.perf_counter() - t_likeness
         return entries
 

@@ -296,33 +296,53 @@ class Session:
 
     def likeness(self, paths: Sequence[Path], codes: np.ndarray, targets: Sequence[np.ndarray | None],
                  renders: dict[int, np.ndarray] | None = None, *, refined: int = 0,
-                 suggest_tune: bool = True, tuned: int = 0, generator=None) -> list[dict]:
+                 suggest_tune: bool = True, tuned: int = 0, generator=None, noise: str = "const",
+                 seed: int = 0) -> list[dict]:
         """How well each code reproduces its photo (see `interp_cli.likeness`): one entry per input,
-        `{"input", "psnr", "ssim", "identity", "identity_note", "poor"}`, metrics None for a code file.
-        `renders` maps an input's index to its code already rendered (const noise, no truncation; a
-        morph's own end frames); every other photo's code is rendered here, with `generator` (a tuned
-        copy, `tune`'s) if given, else the loaded one. A poor one is logged as a one-line warning
-        (`refined`, `tuned`: the --refine and --tune steps the morph took; `suggest_tune`: whether the
-        command has --tune)."""
+        `{"input", "psnr", "ssim", "identity", "identity_note", "poor", "untuned_psnr"}`, metrics None for
+        a code file. `renders` maps an input's index to its code already rendered (no truncation, with
+        this `noise` and `seed`: a morph's own end frames); every other photo's code is rendered here
+        so, with `generator` (a tuned copy, `tune`'s) if given, else the loaded one.
+
+        With `generator`, each photo's code is also rendered by the loaded generator (one extra frame a
+        photo): `untuned_psnr`, on which "poor" is judged (`likeness.judge_tuned`), and a tuned end worse
+        than that is warned about (`likeness.tuning_warning`). Without, `untuned_psnr` is None.
+        Each poor one is logged as a one-line warning (`refined`, `tuned`: the --refine and --tune steps
+        the morph took; `suggest_tune`: whether the command has --tune)."""
         if not len(paths) == len(codes) == len(targets):
             raise UsageError(f"likeness: {len(paths)} paths, {len(codes)} codes and {len(targets)} targets; "
                              "give one of each per input")
         renders = dict(renders or {})
         photos = [i for i, target in enumerate(targets) if target is not None and i not in renders]
-        renders.update(zip(photos, self.frames([codes[i] for i in photos], batch_size=4, generator=generator)))
+        renders.update(zip(photos, self.frames([codes[i] for i in photos], batch_size=4, generator=generator,
+                                               noise=noise, seed=seed)))
         measured = iter(likeness.measure_many([(renders[i], target) for i, target in enumerate(targets)
                                                if target is not None]))
+        untuned = {}
+        if generator is not None:
+            photos = [i for i, target in enumerate(targets) if target is not None]
+            untuned = {i: likeness.psnr(frame, targets[i]) for i, frame in
+                       zip(photos, self.frames([codes[i] for i in photos], batch_size=4, noise=noise, seed=seed))}
         entries = []
         for i, path in enumerate(paths):
             if targets[i] is None:
                 entries.append({"input": str(path), "psnr": None, "ssim": None, "identity": None,
-                                "identity_note": None, "poor": False})
+                                "identity_note": None, "poor": False, "untuned_psnr": None})
                 continue
-            entry = {"input": str(path), **next(measured)}
-            if entry["poor"]:
-                self.log(likeness.warning(Path(path).name, entry, demo=self.is_demo, refined=refined,
-                                           suggest_tune=suggest_tune, tuned=tuned))
+            entry = {"input": str(path), **next(measured), "untuned_psnr": None}
+            if i in untuned:
+                likeness.judge_tuned(entry, untuned[i])
             entries.append(entry)
+        for i, (path, entry) in enumerate(zip(paths, entries)):
+            name = Path(path).name
+            if entry["poor"]:
+                self.log(likeness.warning(name, entry, demo=self.is_demo, refined=refined,
+                                          suggest_tune=suggest_tune, tuned=tuned))
+            if i in untuned:
+                others = [(Path(p).name, e) for j, (p, e) in enumerate(zip(paths, entries)) if j != i]
+                worse = likeness.tuning_warning(name, entry, others, tuned=tuned)
+                if worse is not None:
+                    self.log(worse)
         return entries
 
     # --- codes -> frames ---------------------------------------------------------------------

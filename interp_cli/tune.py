@@ -14,8 +14,8 @@ Two things keep the in-betweens as plausible as before:
   two consecutive inputs, away from both ends) or off the path (a pivot moved toward a code drawn
   from the mapping network, as the paper does) is rendered by the original and by the tuned
   generator, and their difference is penalised. The tuned copy may change what the pivots draw,
-  and as little else as it can. (The original's images of all the steps' codes are rendered up
-  front, in a few batches.)
+  and as little else as it can. (The original's images of the steps' codes are rendered a batch of
+  steps ahead, `_LocalityPool`.)
 
 The loaded generator is never changed (it is deep-copied; its weights are also the locality
 reference), and nothing here writes to a file: the tuned weights live in memory, and the caller
@@ -36,7 +36,7 @@ import torch
 
 from interp_cli.errors import InterpError, UsageError
 from interp_cli.optim import FlatAdam
-from interp_cli.limits import TUNE_DEFAULT_STEPS
+from interp_cli.limits import TUNE_DEFAULT_STEPS, TUNE_MAX_STEPS
 from interp_cli.refine import _deterministic, _resize_targets, default_levels, laplacian_loss
 
 # Part of the tuned-weights cache key: bump when a change here makes `tune_generator` return other
@@ -117,27 +117,52 @@ def _locality_codes(pivots: torch.Tensor, mapped: torch.Tensor, generator: torch
     return torch.cat(codes)
 
 
-# The original generator's images of the locality codes are rendered up front, this many per pass
-# (one small batch instead of a pass per step: at 64 px a pass costs mostly per-layer overhead).
+# The original generator's images of the locality codes are rendered ahead, this many per pass (one
+# small batch instead of a pass per step: at 64 px a pass costs mostly per-layer overhead).
 POOL_BATCH = 16
 
 
-@torch.no_grad()
-def _locality_pool(generator: torch.nn.Module, anchors: torch.Tensor, steps: int, noise,
-                   draw: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+class _LocalityPool:
     """One locality code per step, drawn at random from `_locality_codes` (each step's own random
-    mapped codes), and what the *original* generator draws for it: `[steps, n_latent, D]` codes and
-    `[steps, 3, S, S]` images. Drawn before tuning starts, so they render in a few batches."""
-    device = anchors.device
-    codes = []
-    for _ in range(steps):
-        z = torch.randn(anchors.shape[0], generator.style_dim, generator=draw).to(device)
-        candidates = _locality_codes(anchors, generator.style(z), draw)
-        codes.append(candidates[int(torch.randint(len(candidates), (1,), generator=draw))])
-    codes = torch.stack(codes)
-    batch = POOL_BATCH if generator.size <= ONE_PASS_UP_TO else 1
-    images = torch.cat([_render(generator, codes[i:i + batch], noise) for i in range(0, steps, batch)])
-    return codes, images
+    mapped codes), and what the *original* generator draws for it: `take(step)` gives that step's
+    `[1, n_latent, D]` code and `[1, 3, S, S]` image.
+
+    Drawn and rendered `POOL_BATCH` steps at a time, as the steps reach them, so at most one batch is
+    held whatever the step count: the whole pool drawn up front held `steps` images (`--tune 50000`
+    took 1.4 GB before its first step; 786 KB a step at 1024 px, whose images are 256 px). Each step
+    uses its own code once, so nothing is gained by keeping the past ones. The codes come from `draw`
+    in the same order, and each batch renders the same slice as the up-front pool did, so the tuned
+    weights are bit for bit those of the up-front pool (tests/test_tune.py)."""
+
+    def __init__(self, generator: torch.nn.Module, anchors: torch.Tensor, steps: int, noise,
+                 draw: torch.Generator):
+        self.generator, self.anchors, self.steps, self.noise, self.draw = generator, anchors, steps, noise, draw
+        self.batch = POOL_BATCH if generator.size <= ONE_PASS_UP_TO else 1
+        self.start = 0
+        self.codes = self.images = None
+        self.held = 0  # the most images held at once (for the tests)
+
+    @torch.no_grad()
+    def _fill(self, start: int) -> None:
+        generator, anchors = self.generator, self.anchors
+        device = anchors.device
+        codes = []
+        for _ in range(start, min(self.steps, start + self.batch)):
+            z = torch.randn(anchors.shape[0], generator.style_dim, generator=self.draw).to(device)
+            candidates = _locality_codes(anchors, generator.style(z), self.draw)
+            codes.append(candidates[int(torch.randint(len(candidates), (1,), generator=self.draw))])
+        self.codes = torch.stack(codes)
+        self.images = _render(generator, self.codes, self.noise)
+        self.start = start
+        self.held = max(self.held, len(self.images))
+
+    def take(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.codes is None or not self.start <= step < self.start + len(self.codes):
+            if step != (0 if self.codes is None else self.start + len(self.codes)):
+                raise ValueError("locality codes are drawn in step order")
+            self._fill(step)
+        i = step - self.start
+        return self.codes[i:i + 1], self.images[i:i + 1]
 
 
 def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, pivots: torch.Tensor, *,
@@ -153,11 +178,11 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
     per-layer noise the frames will be rendered with (None: the checkpoint's buffers).
     Objective per step: `sum_b loss(G'(pivot_b), target_b) + locality * loss(G'(w_s), G(w_s))`
     with `loss` = L2 (+ `LAP_WEIGHT` x Laplacian pyramid) and `w_s` that step's locality code (see
-    `_locality_pool`), Adam on G's synthesis weights (`tunable_parameters`), `lr` warm-up and cosine
+    `_LocalityPool`), Adam on G's synthesis weights (`tunable_parameters`), `lr` warm-up and cosine
     ramp-down. `progress(step, loss)` after every step. `seed` fixes the locality codes.
     """
-    if steps < 0:
-        raise UsageError(f"--tune must be at least 0 steps (got {steps})")
+    if not 0 <= steps <= TUNE_MAX_STEPS:
+        raise UsageError(f"--tune takes 0 to {TUNE_MAX_STEPS} steps (got {steps})")
     if not lr > 0:
         raise UsageError(f"tune learning rate must be > 0, got {lr}")
     tuned = copy.deepcopy(generator)  # fresh tensors: the original (maybe a view of the file) is never touched
@@ -184,15 +209,15 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
     # one image's activations are alive.
     chunk = len(pivots) + 1 if generator.size <= ONE_PASS_UP_TO else 1
     with _deterministic(device, seed), torch.enable_grad():
-        if locality > 0:
-            local_codes, local_images = _locality_pool(generator, anchors, steps, noise, draw)
+        pool = _LocalityPool(generator, anchors, steps, noise, draw) if locality > 0 else None
         for step in range(steps):
             optimizer.lr = _lr_at(step, steps, lr)
             optimizer.zero_grad()
             everything, wanted = pivots, target
-            if locality > 0:
-                everything = torch.cat([pivots, local_codes[step:step + 1]])
-                wanted = torch.cat([target, local_images[step:step + 1]])
+            if pool is not None:
+                local_code, local_image = pool.take(step)
+                everything = torch.cat([pivots, local_code])
+                wanted = torch.cat([target, local_image])
             weight = torch.ones(len(everything), device=device)
             weight[len(pivots):] = locality
             recon = 0.0
@@ -267,7 +292,11 @@ class TunedCache:
         """Copy a cached entry's tensors into `generator` (a copy, never the base); False on a miss."""
         self._note_bad_setting()
         path = self._path(key)
-        if self.max_bytes <= 0 or not path.is_file():
+        if self.max_bytes <= 0:
+            self.misses += 1
+            return False
+        self._prune(self.max_bytes)  # a bound lowered since the entries were written applies now
+        if not path.is_file():
             self.misses += 1
             return False
         try:
@@ -298,32 +327,54 @@ class TunedCache:
         self._note_bad_setting()
         if self.max_bytes <= 0:
             return
-        from interp_cli.files import atomic_write
+        from interp_cli.files import atomic_write, environment_error
 
         state = {name: p.detach().to("cpu", torch.float32).contiguous() for name, p in tunable_parameters(generator)}
         size = sum(t.numel() * 4 for t in state.values())
         if size > self.max_bytes:
+            self._prune(self.max_bytes)
             return
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._evict(self.max_bytes - size)
             with atomic_write(self._path(key)) as fh:
                 torch.save(state, fh)
-        except (OSError, InterpError) as err:
+        except (OSError, InterpError, RuntimeError) as err:
+            # torch.save reports a write that failed (ENOSPC, EFBIG) as a RuntimeError ("[enforce fail at
+            # inline_container.cc:...]") whose context is the OSError: that one says what happened.
+            # atomic_write has removed its temp either way.
+            cause = err
+            while isinstance(cause, RuntimeError) and isinstance(cause.__context__, (OSError, RuntimeError)):
+                cause = cause.__context__
+            if isinstance(cause, OSError):
+                cause = environment_error(cause, self._path(key))
             if not self._warned and self.warn is not None:
-                self.warn(f"warning: tuned-weights cache not written ({' '.join(str(err).split())}); "
+                self.warn(f"warning: tuned-weights cache not written ({' '.join(str(cause).split())}); "
                           "continuing without it")
             self._warned = True
 
-    def _evict(self, room: int) -> None:
-        """Remove the least recently used entries until the rest take at most `room` bytes."""
+    def _entries(self) -> list[tuple[float, int, Path]]:
+        """(mtime, size, path) of each entry. Hidden names are other writers' temps (`.<key>.tmp-<hex>.pt`,
+        files.temp_name) in progress, or a killed writer's that the next write sweeps: never an entry,
+        never counted, never removed here (a live writer's rename would fail)."""
         entries = []
-        for path in self.directory.glob("*.pt"):
+        try:
+            paths = list(self.directory.glob("*.pt"))
+        except OSError:
+            return []
+        for path in paths:
+            if path.name.startswith("."):
+                continue
             try:
                 stat = path.stat()
             except OSError:
                 continue
             entries.append((stat.st_mtime, stat.st_size, path))
+        return entries
+
+    def _evict(self, room: int) -> None:
+        """Remove the least recently used entries until the rest take at most `room` bytes."""
+        entries = self._entries()
         total = sum(size for _, size, _ in entries)
         for _, size, path in sorted(entries):
             if total <= room:
@@ -333,3 +384,10 @@ class TunedCache:
                 total -= size
             except OSError:
                 pass
+
+    def _prune(self, room: int) -> None:
+        """`_evict`, where a failure (a read-only cache) is no reason to stop a morph: the write will say it."""
+        try:
+            self._evict(room)
+        except OSError:
+            pass

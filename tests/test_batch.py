@@ -472,7 +472,7 @@ def test_a_stop_before_the_first_row_still_ends_the_json_log_with_a_summary(tiny
     lines = [json.loads(line) for line in out.splitlines()]
     assert len(lines) == 1 and lines[0].pop("seconds") >= 0, out
     assert lines[0] == {"summary": True, "stopped": True, "shard": "1/1", "rows": 3, "manifest_rows": 3,
-                        "made": 0, "skipped": 0, "failed": 0}
+                        "made": 0, "skipped": 0, "failed": 0, "warnings": []}
     assert "Traceback" not in err and not (tmp_path / "out").exists()
 
 
@@ -503,7 +503,8 @@ def test_a_fatal_error_after_some_rows_ends_the_json_log_with_a_summary_that_car
     assert (row["row"], row["skipped"]) == (1, True)
     assert summary.pop("seconds") >= 0
     assert summary == {"summary": True, "shard": "1/1", "rows": 3, "manifest_rows": 3, "made": 0, "skipped": 1,
-                       "failed": 0, "error": err.strip()[len("interp: error: "):], "exit_code": code}
+                       "failed": 0, "error": err.strip()[len("interp: error: "):], "exit_code": code,
+                       "warnings": []}
     assert sorted(os.listdir(tmp_path / "out")) == ["done.gif"]
 
 

@@ -316,7 +316,7 @@ def test_a_real_signal_during_tuning_leaves_nothing_behind(tmp_path, sig, code):
     cache = tmp_path / "cache"
     env = dict(os.environ, HF_HUB_OFFLINE="1", INTERP_CACHE_DIR=str(cache))
     child = subprocess.Popen([sys.executable, "-m", "interp_cli", str(DEMO_A), str(DEMO_B), "--weights", "demo",
-                              "--tune", "100000", "-o", str(out)], stderr=subprocess.PIPE, stdout=subprocess.PIPE,
+                              "--tune", "10000", "-o", str(out)], stderr=subprocess.PIPE, stdout=subprocess.PIPE,
                              env=env, text=True)
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(child.stderr), daemon=True)
@@ -345,6 +345,150 @@ def test_a_poor_likeness_warning_suggests_tune_where_the_command_has_it(tmp_path
     plain = run(DEMO_A, DEMO_B, *model, "-o", tmp_path / "a.gif")
     assert plain.exit_code == 0 and "demo_b.png" in plain.stderr and "try --tune, --refine 100" in plain.stderr
     tuned = run(DEMO_A, DEMO_B, *model, "--tune", 2, "-o", tmp_path / "b.gif")
-    assert tuned.exit_code == 0 and "try --tune 200, --refine 100" in tuned.stderr
+    # After --tune the verdict is on the untuned code, which more tuning cannot change: not offered again.
+    assert tuned.exit_code == 0 and "before --tune" in tuned.stderr and "try --refine 100" in tuned.stderr
+    assert "--tune 200" not in tuned.stderr
     encoded = run("encode", DEMO_B, *model[:3], "-o", tmp_path / "c.npy")  # encode has no --tune
     assert encoded.exit_code == 0 and "try --refine 100" in encoded.stderr and "--tune" not in encoded.stderr
+
+
+# --- faults and bounds ---------------------------------------------------------------------------
+
+
+def _limit_file_size(megabytes: float):
+    def limit():
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (int(megabytes * 1e6), int(megabytes * 1e6)))
+    return limit
+
+
+def test_a_cache_write_past_a_real_file_size_limit_warns_once_and_the_morph_is_written(tmp_path):
+    """torch.save reports EFBIG/ENOSPC as a RuntimeError: it once ended the morph as an internal error, exit 1."""
+    cache = tmp_path / "cache"
+    out = tmp_path / "out.gif"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", INTERP_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-m", "interp_cli", str(DEMO_A), str(DEMO_B), "--weights", "demo",
+                           "--steps", "3", "--tune", "2", "-o", str(out)], env=env, capture_output=True, text=True,
+                          timeout=300, preexec_fn=_limit_file_size(2))  # the GIF fits, the ~10 MB entry does not
+    assert done.returncode == 0, done.stderr
+    assert Image.open(out).n_frames == 3
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "tuned-weights cache not written" in warnings[0], done.stderr
+    assert "file-size limit" in warnings[0] and "internal error" not in done.stderr
+    assert list((cache / "tuned").iterdir()) == []  # neither an entry nor a temp left
+
+
+_HOLDER = """
+import sys
+from interp_cli.files import claim_temp
+tmp = claim_temp(sys.argv[1])
+tmp.write_bytes(bytes(int(sys.argv[2])))
+print(tmp, flush=True)
+sys.stdin.readline()
+import os
+os.replace(tmp, sys.argv[1])
+print("committed", flush=True)
+"""
+
+
+def test_eviction_neither_removes_nor_counts_another_writers_temp(tmp_path):
+    generator = _tiny()
+    size = sum(p.numel() * 4 for _, p in tunable_parameters(generator))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    # Another process writing its entry: a claimed (locked) temp, larger than the whole bound.
+    holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(tmp_path / "theirs.pt"), str(3 * size)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    temp = Path(holder.stdout.readline().strip())
+    assert temp.name.startswith(".theirs.tmp-") and temp.suffix == ".pt" and temp.is_file()
+    cache = TunedCache(tmp_path, max_bytes=int(2.5 * size))
+    cache.put("one", generator)
+    cache.put("two", generator)  # evicts as needed: the temp is not an entry, and its bytes are not counted
+    assert temp.is_file()
+    assert sorted(p.name for p in tmp_path.glob("[!.]*.pt")) == ["one.pt", "two.pt"]
+    out, _ = holder.communicate("go\n", timeout=60)
+    assert holder.returncode == 0 and out.strip() == "committed"
+    assert (tmp_path / "theirs.pt").stat().st_size == 3 * size
+
+
+def test_a_lowered_cache_bound_prunes_entries_that_no_longer_fit(tmp_path, monkeypatch):
+    generator = _tiny()
+    size = sum(p.numel() * 4 for _, p in tunable_parameters(generator))
+    TunedCache(tmp_path, max_bytes=10 * size).put("one", generator)
+    assert (tmp_path / "one.pt").is_file()
+    monkeypatch.setenv("INTERP_TUNE_CACHE_MB", str(size / 2 / 1e6))
+    cache = TunedCache(tmp_path)
+    assert not cache.load_into("one", copy.deepcopy(generator))  # too large for the bound now: not used
+    assert not (tmp_path / "one.pt").exists()                    # and not kept
+    cache.put("two", generator)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_locality_pool_holds_one_batch_and_draws_what_the_whole_pool_did(demo, heldout):
+    """The pool as it was (all steps' codes drawn, then rendered in POOL_BATCH slices) against the one
+    drawn a batch ahead: the same codes and images step for step, so the same tuned weights."""
+    from interp_cli.tune import POOL_BATCH, _LocalityPool, _locality_codes, _render
+
+    generator = demo.generator
+    _, codes, _ = heldout
+    noise = generator.make_noise("const")
+    steps = 2 * POOL_BATCH + 3
+    draw = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        upfront = []
+        for _ in range(steps):
+            z = torch.randn(codes.shape[0], generator.style_dim, generator=draw)
+            candidates = _locality_codes(codes, generator.style(z), draw)
+            upfront.append(candidates[int(torch.randint(len(candidates), (1,), generator=draw))])
+        upfront = torch.stack(upfront)
+        images = torch.cat([_render(generator, upfront[i:i + POOL_BATCH], noise) for i in range(0, steps, POOL_BATCH)])
+    pool = _LocalityPool(generator, codes, steps, noise, torch.Generator().manual_seed(5))
+    for step in range(steps):
+        code, image = pool.take(step)
+        assert torch.equal(code[0], upfront[step]) and torch.equal(image[0], images[step]), step
+    assert pool.held == POOL_BATCH
+
+
+def test_tune_has_a_maximum_said_in_help_and_a_negative_count_gets_the_range_error(tmp_path):
+    from interp_cli import pipeline
+    from interp_cli.errors import UsageError
+    from interp_cli.limits import TUNE_MAX_STEPS
+
+    assert f"At most {TUNE_MAX_STEPS:,} steps" in " ".join(run("morph", "--help").stdout.split())
+    for words in (["--tune", TUNE_MAX_STEPS + 1], ["--tune", "-1"], ["--tune=-3"]):
+        result = run(DEMO_A, DEMO_B, "--weights", "demo", *words, "-o", tmp_path / "x.gif")
+        assert result.exit_code == 2, words
+        assert result.stderr.count("\n") == 1 and "Invalid value for '--tune'" in result.stderr, result.stderr
+        assert f"0<=x<={TUNE_MAX_STEPS}" in result.stderr and "No such option" not in result.stderr
+    result = run("batch", tmp_path / "none.csv", "--outdir", tmp_path, "--tune", "-2")
+    assert result.exit_code == 2 and "-2 is not in the range" in result.stderr
+    with pytest.raises(UsageError, match="--tune"):
+        pipeline.morph([DEMO_A, DEMO_B], tmp_path / "y.gif", weights="demo", tune=TUNE_MAX_STEPS + 1)
+    with pytest.raises(UsageError, match="--tune"):
+        tune_generator(_tiny(), None, torch.zeros(1, 1, 1), steps=TUNE_MAX_STEPS + 1)
+    assert not (tmp_path / "x.gif").exists() and not (tmp_path / "y.gif").exists()
+
+
+def test_a_cache_hit_is_said_and_cache_warnings_reach_json_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    morph = [DEMO_A, DEMO_B, "--weights", "demo", "--steps", 2, "--tune", 2]
+    first = run(*morph, "-o", tmp_path / "a.gif")
+    assert first.exit_code == 0 and "reused from the cache" not in first.stderr
+    again = run(*morph, "-o", tmp_path / "b.gif")
+    assert again.exit_code == 0 and "tuning: 2 steps reused from the cache" in again.stderr
+    # --json: a warning goes into the summary's "warnings", not lost and not also on stderr
+    monkeypatch.setenv("INTERP_TUNE_CACHE_MB", "abc")
+    quiet = run(*morph[:-1], 3, "-o", tmp_path / "c.gif", "--json")
+    summary = _summary(quiet)
+    assert [w for w in summary["warnings"] if "INTERP_TUNE_CACHE_MB='abc'" in w] == summary["warnings"]
+    assert len(summary["warnings"]) == 1 and "warning" not in quiet.stderr
+    text = run(*morph[:-1], 4, "-o", tmp_path / "d.gif")
+    assert text.stderr.count("INTERP_TUNE_CACHE_MB='abc'") == 1
+    # a batch: the row that met it says it
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{DEMO_A},{DEMO_B},one.gif\n{DEMO_B},{DEMO_A},two.gif\n")
+    result = run("batch", manifest, "--outdir", tmp_path / "out", "--weights", "demo", "--steps", 2, "--tune", 2,
+                 "--json")
+    assert result.exit_code == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert ["INTERP_TUNE_CACHE_MB" in " ".join(line["warnings"]) for line in lines] == [True, False, False]
