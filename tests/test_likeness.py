@@ -400,7 +400,8 @@ def test_a_tuned_end_worse_than_untuned_is_named_with_both_numbers_and_advice_th
     assert "(27.5 dB untuned)" in text.stderr  # the summary line shows the gain (or loss)
     # the advice works: without --tune the end is its untuned self (--tune 200, measured: 28.9 dB, too slow here)
     plain = json.loads(run(*morph, "-o", tmp_path / "d.gif", "--json").stdout)
-    assert plain["reconstruction"][0]["psnr"] == a["untuned_psnr"] and plain["reconstruction"][0]["untuned_psnr"] is None
+    untuned = plain["reconstruction"][0]
+    assert untuned["psnr"] == a["untuned_psnr"] and untuned["untuned_psnr"] is None
 
 
 def test_after_tune_a_photo_the_model_cannot_draw_is_still_poor(tmp_path, monkeypatch, one_thread):
