@@ -17,7 +17,7 @@ from interp_cli import progress as progress_bars
 from interp_cli.errors import InterpError, UsageError, reported
 from interp_cli.manifest import CROP_CHOICES, BatchPlan, Shard, plan_batch
 from interp_cli.pipeline import morph
-from interp_cli.session import Log, Session, stderr_log
+from interp_cli.session import Log, Session, face_without_alignment, stderr_log
 
 
 def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str | Shard = "1/1",
@@ -55,6 +55,19 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     unknown = sorted(set(morph_options) - takes)
     if unknown:
         raise TypeError(f"batch() got an unexpected keyword argument {unknown[0]!r} (not one of morph's options)")
+    # --face with alignment off would fail every row alike: refused once, before any work (explicitly off)
+    # or as soon as the model says it takes its inputs as they are.
+    picks_faces = morph_options.get("face") is not None and not morph_options.get("paste") \
+        and morph_options.get("backdrop") is None
+    if picks_faces and morph_options.get("align") is False:
+        raise UsageError(face_without_alignment(None, explicit=True))
+
+    def new_session() -> Session:
+        session = Session(weights, device, log=log, progress=progress, precision=precision)
+        if picks_faces and morph_options.get("align") is None and not session.aligns_by_default:
+            raise UsageError(face_without_alignment(None, explicit=False))
+        return session
+
     checked = checked or plan_batch(manifest, outdir, shard=shard, sheets=sheets,
                                     **{key: morph_options[key] for key in CROP_CHOICES if key in morph_options})
     shard, rows, plan, mine = checked.shard, checked.rows, checked.placements, checked.mine
@@ -73,7 +86,7 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
 
     try:
         _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failures or log, progress,
-                    lambda: Session(weights, device, log=log, progress=progress, precision=precision), morph_options)
+                    new_session, morph_options)
     except (KeyboardInterrupt, Exception) as cut:
         # Ctrl-C or SIGTERM (a scheduler's time limit), or a fatal error: the caller still gets what was
         # done, to report it.

@@ -170,7 +170,7 @@ def _refuse_negative_tune(args) -> None:
     parsed as an option. A negative whole number right after --tune is never an option name here."""
     from interp_cli.limits import TUNE_MAX_STEPS
 
-    for word, after in zip(args, args[1:]):
+    for word, after in zip(args, [*args[1:], ""]):  # the last word too: `... --tune=-1`
         if word == "--":
             return
         if word == "--tune" and re.fullmatch(r"-\d+", after) or word.startswith("--tune=-"):

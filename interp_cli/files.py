@@ -189,15 +189,17 @@ def commit(tmp: PathLike, target: PathLike) -> None:
 
     For a temp directory, its files must already be flushed (see `atomic_write`/`fsync_path`);
     the directory is renamed onto `target` only if `target` is absent or an empty directory.
-    A file that replaces another keeps the old one's permission bits, as `cp` and a shell's `>` do:
-    a clip kept private (0600) or shared with a group (0640) stays so when it is made again.
+    A file that replaces one of ours keeps its permission bits, as `cp` and a shell's `>` do: a clip
+    kept private (0600) or shared with a group (0640) stays so when it is made again. Another user's
+    file is not copied from: a rename cannot keep its owner, and its private mode would then lock that
+    owner out of the new file.
     """
     fsync_path(tmp)
     try:
         old = os.stat(target)
     except OSError:
         old = None
-    if old is not None and stat.S_ISREG(old.st_mode) and os.path.isfile(tmp):
+    if old is not None and stat.S_ISREG(old.st_mode) and old.st_uid == os.geteuid() and os.path.isfile(tmp):
         os.chmod(tmp, stat.S_IMODE(old.st_mode) & 0o777)  # never a set-id bit onto new content
     os.replace(tmp, target)
     release(tmp)
@@ -237,11 +239,7 @@ def atomic_write(target: PathLike, mode: str = "wb", *, encoding: str | None = N
         try:
             with open(tmp, mode, encoding=encoding) as fh:
                 yield fh
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-            release(tmp)
-            fsync_path(Path(os.fspath(target)).parent)
+            commit(tmp, target)  # fsync, keep the old file's mode, rename, fsync the folder
         except OSError as err:
             raise environment_error(err, target) from err
     except BaseException:

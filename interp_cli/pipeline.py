@@ -10,6 +10,7 @@ as an `InterpError` subclass with a one-line message; the CLI turns those into e
 
 from __future__ import annotations
 
+
 import numbers
 import os
 import time
@@ -46,6 +47,11 @@ def _check_inputs(inputs: Sequence[str | os.PathLike], outputs: Sequence[str | o
         elif os.path.getsize(path) == 0:
             raise UsageError(f"{path.name}: not a readable .npy code file (the file is empty)")
     return paths
+
+# What `help(interp_cli.pipeline)` lists and `from interp_cli.pipeline import *` takes: the verbs, and the
+# Session and its settings from interp_cli.session; batch comes from interp_cli.batch (`__getattr__` below).
+__all__ = ["Session", "EncodeSettings", "morph", "morph_frames", "encode", "render", "align", "mix",
+           "batch"]  # noqa: F822
 
 
 def plan_aligned(paths: Sequence[Path], save_aligned: str | os.PathLike | None,
@@ -206,11 +212,12 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         targets = [target for _, _, target in encoded]
         generator, tuned = _tuned(session, codes, targets, tune, noise=noise, seed=seed, cache=cache, log=log)
         return _render_and_write(session, paths, output, kind, sheet, codes, encoded, targets, plan, mask, tuned,
-                                 outputs, generator=generator, started=started, encode_seconds=encode_seconds, fps=fps,
-                                 quality=quality, batch_size=batch_size, noise=noise, seed=seed,
-                                 truncation=truncation, interp=interp, sheet_frames=sheet_frames, size=size,
-                                 paste=paste, backdrop_index=backdrop_index, match_colour=match_colour,
-                                 settings=settings, cache=cache, progress=progress, refine=refine)
+                                 outputs, generator=generator, log=log, started=started,
+                                 encode_seconds=encode_seconds, fps=fps, quality=quality, batch_size=batch_size,
+                                 noise=noise, seed=seed, truncation=truncation, interp=interp,
+                                 sheet_frames=sheet_frames, size=size, paste=paste, backdrop_index=backdrop_index,
+                                 match_colour=match_colour, settings=settings, cache=cache, progress=progress,
+                                 refine=refine)
 
 
 def _refuse_other_weights(session: Session, weights) -> None:
@@ -249,9 +256,9 @@ def _tune_steps(value: int | bool, name: str) -> int:
 
 
 def _render_and_write(session: Session, paths, output, kind, sheet, codes, encoded, targets, plan, mask, tuned,
-                      outputs: Outputs, *, generator, started, encode_seconds, fps, quality, batch_size, noise, seed,
-                      truncation, interp, sheet_frames, size, paste, backdrop_index, match_colour, settings, cache,
-                      progress, refine) -> dict:
+                      outputs: Outputs, *, generator, log: Log, started, encode_seconds, fps, quality, batch_size,
+                      noise, seed, truncation, interp, sheet_frames, size, paste, backdrop_index, match_colour,
+                      settings, cache, progress, refine) -> dict:
     """`morph` once the codes exist: render (with the tuned generator, if any), write, report, summarise.
     Every output joins `outputs` complete, and they are committed together at the end."""
     # The likeness report measures the morph's own frames of each photo's code (its reconstruction),
@@ -283,7 +290,7 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
         t_likeness = time.perf_counter()
         entries = session.likeness(paths, codes, targets, renders=ends.frames if ends is not None else None,
                                    refined=refine, tuned=tuned["steps"] if tuned else 0, generator=generator,
-                                   noise=noise, seed=seed)
+                                   noise=noise, seed=seed, log=log)
         likeness_seconds = time.perf_counter() - t_likeness
         return entries
 
@@ -297,7 +304,7 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
                 bar.update()
         else:
             with write.open_writer(output, fps=fps, quality=quality, size=size, expected_frames=n_frames,
-                                   about=about, log=session.log) as writer:
+                                   about=about, log=log) as writer:
                 for i, frame in enumerate(frames):
                     writer.write(frame)
                     if wanted_sheet and i in picks:
@@ -673,3 +680,7 @@ def __getattr__(name: str):
 
         return batch
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), "batch"])  # so help() and dir() show the batch verb beside the others

@@ -44,11 +44,12 @@ def stderr_log(message: str) -> None:
     progress_bars.message(message)
 
 
-def face_without_alignment(name: str, *, explicit: bool) -> str:
-    """Why `--face` cannot apply to an input that is not aligned: it picks among the faces alignment finds."""
-    why = "--no-align is given" if explicit else "this model takes its inputs as they are (the demo preset does)"
-    return (f"{name}: --face picks among the faces that alignment finds, and alignment is off ({why}); "
-            f"drop --face, or pass --align")
+def face_without_alignment(name: str | None, *, explicit: bool) -> str:
+    """Why `--face` cannot apply to an input (`name`; None: to any) that is not aligned: it picks among
+    the faces alignment finds."""
+    why = "--no-align is given" if explicit else "this model, like the demo preset, takes its inputs as they are"
+    return (f"{f'{name}: ' if name else ''}--face picks among the faces that alignment finds, and alignment is off "
+            f"({why}); drop --face, or pass --align")
 
 
 @dataclass
@@ -297,7 +298,7 @@ class Session:
     def likeness(self, paths: Sequence[Path], codes: np.ndarray, targets: Sequence[np.ndarray | None],
                  renders: dict[int, np.ndarray] | None = None, *, refined: int = 0,
                  suggest_tune: bool = True, tuned: int = 0, generator=None, noise: str = "const",
-                 seed: int = 0) -> list[dict]:
+                 seed: int = 0, log: Log | None = None) -> list[dict]:
         """How well each code reproduces its photo (see `interp_cli.likeness`): one entry per input,
         `{"input", "psnr", "ssim", "identity", "identity_note", "poor", "untuned_psnr"}`, metrics None for
         a code file. `renders` maps an input's index to its code already rendered (no truncation, with
@@ -307,8 +308,8 @@ class Session:
         With `generator`, each photo's code is also rendered by the loaded generator (one extra frame a
         photo): `untuned_psnr`, on which "poor" is judged (`likeness.judge_tuned`), and a tuned end worse
         than that is warned about (`likeness.tuning_warning`). Without, `untuned_psnr` is None.
-        Each poor one is logged as a one-line warning (`refined`, `tuned`: the --refine and --tune steps
-        the morph took; `suggest_tune`: whether the command has --tune)."""
+        Each poor one is logged as a one-line warning, to `log` if given, else the session's (`refined`,
+        `tuned`: the --refine and --tune steps the morph took; `suggest_tune`: whether the command has --tune)."""
         if not len(paths) == len(codes) == len(targets):
             raise UsageError(f"likeness: {len(paths)} paths, {len(codes)} codes and {len(targets)} targets; "
                              "give one of each per input")
@@ -333,16 +334,17 @@ class Session:
             if i in untuned:
                 likeness.judge_tuned(entry, untuned[i])
             entries.append(entry)
+        say = log or self.log
         for i, (path, entry) in enumerate(zip(paths, entries)):
             name = Path(path).name
             if entry["poor"]:
-                self.log(likeness.warning(name, entry, demo=self.is_demo, refined=refined,
+                say(likeness.warning(name, entry, demo=self.is_demo, refined=refined,
                                           suggest_tune=suggest_tune, tuned=tuned))
             if i in untuned:
                 others = [(Path(p).name, e) for j, (p, e) in enumerate(zip(paths, entries)) if j != i]
                 worse = likeness.tuning_warning(name, entry, others, tuned=tuned)
                 if worse is not None:
-                    self.log(worse)
+                    say(worse)
         return entries
 
     # --- codes -> frames ---------------------------------------------------------------------

@@ -89,8 +89,8 @@ def output_kind(path: PathLike, accepts: str = MORPH_OUTPUTS) -> str:
     directory), "png" or "npy".
 
     A path ending in "/" or naming an existing directory, or a name without a suffix (a `Path`
-    cannot end in "/"), is a frames directory, but an existing directory named like a file (x.html,
-    x.gif) is refused without the "/"; the command line and batch rows refuse a suffixless
+    cannot end in "/"), is a frames directory, but an existing directory typed like a file (the str
+    "x.html") is refused; the command line and batch rows refuse a suffixless
     new name (`missing_file_type`). Suffixes are case-insensitive. Anything else is a UsageError that ends
     with `accepts`, the caller's own list of outputs.
     """
@@ -99,9 +99,13 @@ def output_kind(path: PathLike, accepts: str = MORPH_OUTPUTS) -> str:
     if text.endswith(("/", os.sep)):
         return "frames"
     if os.path.isdir(text):
-        if suffix in _KINDS:  # `-o x.html` asks for a page: PNG frames in a folder that happens to be there surprise
-            raise UsageError(f"{text}: is a folder, and a {suffix[1:]} output is a file; remove or rename the "
-                             f"folder, or end the name with / to write PNG frames into it")
+        # `-o x.html` typed asks for a page: PNG frames in a folder that happens to be there surprise. A
+        # Path cannot end in "/", so a Python caller's Path to an existing folder still means frames.
+        if suffix in _KINDS and isinstance(path, str):
+            frames = (" (or end the name with / to write a morph's PNG frames into it)"
+                      if accepts == MORPH_OUTPUTS else "")
+            raise UsageError(f"{text}: is a folder, but a {suffix} output is a file; remove or rename the "
+                             f"folder{frames}")
         return "frames"
     if not suffix:
         return "frames"

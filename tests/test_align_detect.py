@@ -12,6 +12,7 @@ import pytest
 from PIL import Image, ImageOps
 
 import interp_cli.align as align
+from interp_cli.align.landmarks import INSTALL_ALIGN
 from interp_cli.errors import InterpError, NoFaceError
 
 FACES_DIR = Path(__file__).parent / "data" / "faces"
@@ -124,7 +125,7 @@ def test_missing_extra_raises_install_hint(monkeypatch):
         with pytest.raises(InterpError) as caught:
             call()
         message = str(caught.value)
-        assert "pip install 'interp-cli[align]'" in message and "\n" not in message
+        assert INSTALL_ALIGN in message and "\n" not in message
         # No --no-align here: `interp align` and --paste cannot take it; morph adds it (tests/test_advice.py).
         assert "--no-align" not in message
 

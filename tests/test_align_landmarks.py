@@ -187,6 +187,23 @@ def test_missing_model_package_is_a_one_line_install_hint(monkeypatch):
     finally:
         landmarks.load_shape_predictor.cache_clear()
     message = str(caught.value)
-    assert "pip install 'interp-cli[align]'" in message and "\n" not in message
+    assert landmarks.INSTALL_ALIGN in message and "\n" not in message
     # No --no-align here: `interp align` and --paste cannot take it; morph adds it (tests/test_advice.py).
     assert "--no-align" not in message
+
+
+def test_the_install_advice_names_the_align_extras_own_packages():
+    """The advice names the packages, not `interp-cli[align]`: interp-cli is on no index, and pip would
+    take somebody else's package of that name. setup.cfg's `align` extra is where they are decided."""
+    import configparser
+    import re
+    from pathlib import Path
+
+    from interp_cli.align.landmarks import INSTALL_ALIGN
+
+    config = configparser.ConfigParser()
+    config.read(Path(__file__).resolve().parents[1] / "setup.cfg")
+    extra = [line.split(";")[0].strip() for line in config["options.extras_require"]["align"].splitlines() if line]
+    named = re.findall(r"'([^']+)'", INSTALL_ALIGN)
+    assert named == [spec for spec in extra if not spec.startswith("dlib-bin")]
+    assert "dlib-bin" in INSTALL_ALIGN and "interp-cli" not in INSTALL_ALIGN

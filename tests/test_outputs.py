@@ -195,10 +195,18 @@ def test_face_without_alignment_is_refused_not_ignored(tmp_path):
     assert line == ("interp: error: two_people.jpg: --face picks among the faces that alignment finds, and "
                     "alignment is off (--no-align is given); drop --face, or pass --align"), line
     line = refused(tmp_path, A, two, *MORPH, "--face", ",1", "-o", "m.gif")
-    assert "alignment is off (this model takes its inputs as they are" in line, line
+    assert "alignment is off (this model, like the demo preset, takes its inputs as they are)" in line, line
     assert list(tmp_path.iterdir()) == [tmp_path / ".cache"] or list(tmp_path.iterdir()) == []
     code, err = interp(tmp_path, A, two, *MORPH, "--face", ",1", "--align", "-o", "m.gif")
     assert code != 2 or "--face picks" not in err, err  # with --align the face is picked (or not found)
+    # a batch: once for all rows, not a failure per row after the model loaded
+    (tmp_path / "m.csv").write_text(f"{A},{two},one.gif\n{two},{A},two.gif\n")
+    line = refused(tmp_path, "batch", "m.csv", "--outdir", "out", *MORPH, "--no-align", "--face", "0")
+    assert line.endswith("interp: error: --face picks among the faces that alignment finds, and alignment is off "
+                         "(--no-align is given); drop --face, or pass --align"), line
+    code, err = interp(tmp_path, "batch", "m.csv", "--outdir", "out", *MORPH, "--face", "0")
+    assert code == 2 and err.count("--face picks") == 1 and "row 1 failed" not in err, err
+    assert not (tmp_path / "out" / "one.gif").exists()
 
 
 # --- --sheet ------------------------------------------------------------------------------------------
@@ -292,6 +300,25 @@ def test_a_replaced_output_keeps_its_permissions(tmp_path):
     assert oct((tmp_path / "s.png").stat().st_mode & 0o7777) == oct(0o640)
     code, err = interp(tmp_path, A, B, *MORPH, "-o", "new.gif")
     assert code == 0 and (tmp_path / "new.gif").stat().st_mode & 0o777 == 0o666 & ~_umask()
+    # single images (render, mix, align) too: they went through another rename
+    assert interp(tmp_path, "encode", A, "--weights", "demo", "-o", "a.npy", "-q")[0] == 0
+    render = ["render", "a.npy", "--weights", "demo", "-o", "p.png", "-q"]
+    assert interp(tmp_path, *render)[0] == 0
+    os.chmod(tmp_path / "p.png", 0o600)
+    assert interp(tmp_path, *render)[0] == 0
+    assert oct((tmp_path / "p.png").stat().st_mode & 0o777) == oct(0o600)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="makes a file owned by another user")
+def test_another_users_file_is_replaced_with_a_mode_of_our_own(tmp_path):
+    """A rename cannot keep the old file's owner: copying its private mode would lock that owner out."""
+    theirs = tmp_path / "m.gif"
+    theirs.write_bytes(b"old")
+    os.chown(theirs, 65534, 65534)
+    os.chmod(theirs, 0o600)
+    code, err = interp(tmp_path, A, B, *MORPH, "-o", "m.gif")
+    assert code == 0, err
+    assert theirs.stat().st_uid == 0 and theirs.stat().st_mode & 0o777 == 0o666 & ~_umask()
 
 
 def _umask() -> int:
@@ -304,10 +331,13 @@ def test_a_folder_named_like_a_file_output_is_refused_unless_named_as_a_folder(t
     # `-o x.html` where a folder x.html exists used to fill it with PNG frames, exit 0.
     (tmp_path / "x.html").mkdir()
     line = refused(tmp_path, A, B, *MORPH, "-o", "x.html")
-    assert line == ("interp: error: x.html: is a folder, and a html output is a file; remove or rename the "
-                    "folder, or end the name with / to write PNG frames into it"), line
+    assert line == ("interp: error: x.html: is a folder, but a .html output is a file; remove or rename the "
+                    "folder (or end the name with / to write a morph's PNG frames into it)"), line
     assert list((tmp_path / "x.html").iterdir()) == []
     code, err = interp(tmp_path, A, B, *MORPH, "-o", "x.html/")  # as its message says
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "x.html").iterdir()) == ["frame_0000.png", "frame_0001.png",
                                                                        "frame_0002.png"]
+    (tmp_path / "code.npy").mkdir()  # encode writes no frames: its refusal offers none
+    line = refused(tmp_path, "encode", A, "--weights", "demo", "-o", "code.npy")
+    assert line.endswith("code.npy: is a folder, but a .npy output is a file; remove or rename the folder"), line

@@ -103,3 +103,24 @@ def test_a_contact_sheet_shows_the_crops_encoding_made_without_finding_the_faces
           save_aligned=tmp_path / "crops", cache=False, session=demo, log=lambda m: None, progress=False)
     assert found == ["obama.jpg", "biden.jpg"]  # once each: the sheet used to align both photos again
     assert Image.open(tmp_path / "s.png").size[0] > 0
+
+
+def test_help_on_the_pipeline_lists_every_verb_and_the_session():
+    import pydoc
+
+    from interp_cli import pipeline
+
+    shown = pydoc.render_doc(pipeline, renderer=pydoc.plaintext)
+    for name in ("Session", "EncodeSettings", "morph", "morph_frames", "encode", "render", "align", "mix", "batch"):
+        assert f"\n    {name}(" in shown or f"class {name}" in shown, name
+
+
+def test_a_morph_on_a_shared_session_says_its_warnings_to_its_own_log(demo, tmp_path):
+    from interp_cli.pipeline import morph
+
+    checker = np.indices((64, 64)).sum(axis=0) // 8 % 2 * 255
+    Image.fromarray(np.repeat(checker[..., None], 3, axis=2).astype(np.uint8)).save(tmp_path / "checker.png")
+    said = []
+    morph([DEMO_A, tmp_path / "checker.png"], tmp_path / "m.html", steps=2, session=demo, log=said.append,
+          progress=False)
+    assert any(line.startswith("warning: checker.png: ") for line in said), said  # not the session's own log

@@ -462,6 +462,8 @@ def test_tune_has_a_maximum_said_in_help_and_a_negative_count_gets_the_range_err
         assert f"0<=x<={TUNE_MAX_STEPS}" in result.stderr and "No such option" not in result.stderr
     result = run("batch", tmp_path / "none.csv", "--outdir", tmp_path, "--tune", "-2")
     assert result.exit_code == 2 and "-2 is not in the range" in result.stderr
+    result = run(DEMO_A, DEMO_B, "--weights", "demo", "-o", tmp_path / "x.gif", "--tune=-1")  # the last word
+    assert result.exit_code == 2 and "-1 is not in the range" in result.stderr, result.stderr
     with pytest.raises(UsageError, match="--tune"):
         pipeline.morph([DEMO_A, DEMO_B], tmp_path / "y.gif", weights="demo", tune=TUNE_MAX_STEPS + 1)
     with pytest.raises(UsageError, match="--tune"):

@@ -81,10 +81,15 @@ def test_output_kind(tmp_path):
     assert output_kind("frames") == output_kind("out/frames/") == "frames"
     (tmp_path / "frames.v2").mkdir()
     assert output_kind(tmp_path / "frames.v2") == "frames"  # an existing directory is a frames target
-    (tmp_path / "weird.mp4").mkdir()  # ... unless it is named like a file: said with the "/" only
+    (tmp_path / "weird.mp4").mkdir()  # ... unless typed like a file: then said with the "/" only
     assert output_kind(f"{tmp_path / 'weird.mp4'}/") == "frames"
-    with pytest.raises(UsageError, match="weird.mp4: is a folder, and a mp4 output is a file"):
-        output_kind(tmp_path / "weird.mp4")
+    with pytest.raises(UsageError, match=r"weird.mp4: is a folder, but a \.mp4 output is a file; remove or rename "
+                                         r"the folder \(or end the name with / to write a morph's PNG frames"):
+        output_kind(str(tmp_path / "weird.mp4"))
+    assert output_kind(tmp_path / "weird.mp4") == "frames"  # a Path, which cannot end in "/", still may
+    with pytest.raises(UsageError) as err:  # a command that writes no frames does not offer them
+        output_kind(str(tmp_path / "weird.mp4"), "codes are written as .npy")
+    assert str(err.value).endswith("output is a file; remove or rename the folder")
     with pytest.raises(UsageError) as err:
         output_kind("out.avi")
     assert str(err.value) == ("out.avi: unsupported output type '.avi' (a morph is written as .mp4, .gif, .html, "

