@@ -125,21 +125,26 @@ def noise_options(f=None, *, seeds: str = "--noise random, --refine and --tune")
     return f
 
 
-def cache_option(f):
+def cache_option(f=None, *, tunes: bool = False):
+    """--no-cache; `@cache_option(tunes=True)` for a command that also has --tune, whose cache it names."""
+    if f is None:
+        return lambda g: cache_option(g, tunes=tunes)
+    tuned = " and, with --tune, the tuned-weights cache (so it tunes again)" if tunes else ""
     return click.option("--no-cache", "cache", is_flag=True, flag_value=False, default=True,
-                        help="Do not read or write interp's caches: the latent cache (encoded codes keyed by image + "
-                             "weights) and, with --tune, the tuned-weights cache (so it tunes again).")(f)
+                        help=f"Do not read or write interp's caches: the latent cache (encoded codes keyed by image + "
+                             f"weights){tuned}.")(f)
 
 
-def refine_options(f):
-    f = cache_option(f)
+def refine_options(f=None, *, tunes: bool = False):
+    """--refine, --refine-loss and --no-cache (`tunes`: as for `cache_option`)."""
+    if f is None:
+        return lambda g: refine_options(g, tunes=tunes)
+    f = cache_option(f, tunes=tunes)
     f = click.option("--refine-loss", type=click.Choice(REFINE_LOSSES), default="l2+lap",
                      show_default=True, help="Reconstruction loss for --refine (lap = Laplacian pyramid).")(f)
     f = click.option("--refine", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
                      help="Optimise each code for N steps after encoding for a closer likeness (slower).")(f)
     return f
-
-
 
 
 class TuneSteps(click.IntRange):
@@ -199,7 +204,7 @@ def _morph_option_list():
         click.option("--layers", default="all", show_default=True, metavar="SPEC",
                      help="Which W+ rows move: coarse, middle, fine, all, or rows like 0-7 or 0-3,8-17; "
                           "the others stay at the first input."),
-        refine_options, tune_option,
+        refine_options(tunes=True), tune_option,
         click.option("--size", type=click.IntRange(*SIZE), default=None, metavar="PX",
                      help="Resize the written frames to PX x PX (default: the model's size); with --paste, the "
                           "width (the height keeps the photo's aspect ratio).  e.g. --size 512"),
