@@ -1,4 +1,5 @@
-"""Which input an option names (`--backdrop b`, `--coarse 2`) and which face each input gives (`--face`).
+"""Which input an option names (`--backdrop b`, `--coarse 2`), which face each input gives (`--face`),
+and the name of the crop `--save-aligned` keeps of it.
 
 Torch-free, so that `interp batch` can plan every row's crops before it loads a model, by the same
 rules a morph applies when it runs.
@@ -22,6 +23,12 @@ def pick_input(option: str, value: str | int, count: int) -> int:
     if not 0 <= index < count:
         raise UsageError(f"{option} {value}: name one of the inputs ({', '.join(LETTERS[:count])}, or 1 to {count})")
     return index
+
+
+def crop_name(stem: str, number: int | None = None) -> str:
+    """The file `--save-aligned` saves an input's crop as: NAME_aligned.png, or NAME_aligned_N.png where
+    several inputs share a NAME (a morph numbers them by place, a batch by first appearance)."""
+    return f"{stem}_aligned.png" if number is None else f"{stem}_aligned_{number}.png"
 
 
 def faces_per_input(face: Faces, count: int, backdrop_index: int | None = None) -> list[int | None]:

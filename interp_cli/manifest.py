@@ -27,7 +27,7 @@ from pathlib import Path
 
 from interp_cli.errors import UsageError
 from interp_cli.files import check_input_file, name_max, same_file, too_long_name
-from interp_cli.inputs import Faces, faces_per_input, pick_input
+from interp_cli.inputs import Faces, crop_name, faces_per_input, pick_input
 from interp_cli.write import check_output_path, missing_file_type
 
 HEADER_NAMES = ("output", "output_name", "name")
@@ -425,8 +425,7 @@ def plan_crops(rows: Sequence[Row], plan: Mapping[int, Placement], folder: str |
                 crops.append(None)
                 continue
             place_in_name = names[key[:2]]
-            crops.append(folder / (f"{key[2]}_aligned.png" if place_in_name is None
-                                   else f"{key[2]}_aligned_{place_in_name}.png"))
+            crops.append(folder / crop_name(key[2], place_in_name))
         if not probed and any(crops):  # one folder: proven writable (or makeable) once, not per crop
             try:
                 check_output_path(next(c for c in crops if c is not None), make_parents=True)

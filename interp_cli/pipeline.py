@@ -26,7 +26,7 @@ from interp_cli.checks import check_number, check_seed, refuse_one_path
 from interp_cli.errors import InterpError, NoFaceError, UsageError
 from interp_cli.files import Outputs, check_input_file, refuse_overwriting_inputs
 from interp_cli.images import load_image
-from interp_cli.inputs import Faces, faces_per_input, pick_input
+from interp_cli.inputs import Faces, crop_name, faces_per_input, pick_input
 from interp_cli.limits import ALIGN_SIZE, FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION, TUNE_MAX_STEPS
 from interp_cli.render import (precision_name, render_ahead, render_float)
 from interp_cli.session import (NO_FACE_ADVICE_ALIGN, NO_FACE_ADVICE_PASTE, EncodeSettings, Log, face_without_alignment,
@@ -73,8 +73,7 @@ def plan_aligned(paths: Sequence[Path], save_aligned: str | os.PathLike | None,
     stems = [paths[i].stem for i in photos]
     # Two crops under one name would leave only the last: number them rather than lose one (the same
     # photo twice may well be two faces, --face 0,1, so it is not refused).
-    names = {i: f"{paths[i].stem}_aligned.png" if stems.count(paths[i].stem) == 1
-             else f"{paths[i].stem}_aligned_{i + 1}.png" for i in photos}
+    names = {i: crop_name(paths[i].stem, None if stems.count(paths[i].stem) == 1 else i + 1) for i in photos}
     targets: list[Path | None] = [folder / names[i] if i in names else None for i in range(len(paths))] \
         if planned is None else list(planned)
     planned = [t for t in targets if t is not None]

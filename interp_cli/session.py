@@ -22,6 +22,7 @@ from interp_cli.checks import check_number, check_seed, refuse_one_path
 from interp_cli.errors import NoFaceError, UsageError, one_line
 from interp_cli.files import Outputs, check_input_file
 from interp_cli.images import load_image
+from interp_cli.inputs import crop_name
 from interp_cli.limits import NOISE_MODES
 from interp_cli.npy import read_npy
 from interp_cli.models.checkpoint import E4EModel, load_model
@@ -214,7 +215,7 @@ class Session:
             image = aligned.image
         if settings.aligned_as is not None or settings.save_aligned is not None:
             crop = np.asarray(image.convert("RGB"))
-            target = settings.aligned_as or settings.save_aligned / f"{path.stem}_aligned.png"
+            target = settings.aligned_as or settings.save_aligned / crop_name(path.stem)
             if settings.outputs is not None:
                 write.stage_image(settings.outputs, target, crop, make_parents=True)
             else:
