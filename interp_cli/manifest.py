@@ -406,13 +406,13 @@ def plan_crops(rows: Sequence[Row], plan: Mapping[int, Placement], folder: str |
             continue
         keys[row.number] = [None if Path(typed).suffix.lower() == ".npy" else (source, faces[i], Path(typed).stem)
                             for i, (typed, source) in enumerate(zip(row.inputs, place.sources))]
-    by_stem: dict[str, list] = {}  # the distinct (photo, face) pairs under each name, in manifest order
+    # The distinct (photo, face) pairs under each name, in manifest order: a dict, not a list, since a
+    # manifest of 20,000 rows may name 20,000 photos called face.png.
+    by_stem: dict[str, dict[tuple, None]] = {}
     for found in keys.values():
         for key in found:
             if key is not None:
-                pairs = by_stem.setdefault(same_name_key(Path(key[2])), [])
-                if key[:2] not in pairs:
-                    pairs.append(key[:2])
+                by_stem.setdefault(same_name_key(Path(key[2])), {}).setdefault(key[:2])
     names: dict[tuple, int | None] = {}  # a pair's number among those sharing its name (None: the only one)
     for pairs in by_stem.values():
         for number, pair in enumerate(pairs, 1):
@@ -424,8 +424,7 @@ def plan_crops(rows: Sequence[Row], plan: Mapping[int, Placement], folder: str |
             if key is None:
                 crops.append(None)
                 continue
-            place_in_name = names[key[:2]]
-            crops.append(folder / crop_name(key[2], place_in_name))
+            crops.append(folder / crop_name(key[2], names[key[:2]]))
         if not probed and any(crops):  # one folder: proven writable (or makeable) once, not per crop
             try:
                 check_output_path(next(c for c in crops if c is not None), make_parents=True)
