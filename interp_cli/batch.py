@@ -107,7 +107,7 @@ def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failure
             row_started = time.perf_counter()
             place = plan[row.number]
             shown = str(outdir / row.name)
-            result = {"row": row.number, "line": row.line, "inputs": list(row.inputs), "output": shown}
+            result = {"row": row.number, "line": row.line, "inputs": list(row.inputs), "output": shown if row.name else None}
             if place.error is not None:
                 result.update(ok=False, skipped=False, error=place.error, exit_code=UsageError.exit_code)
                 failures(f"[{position}/{len(mine)}] row {row.number} failed: {place.error}")
@@ -126,7 +126,7 @@ def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failure
                     log(f"[{position}/{len(mine)}] row {row.number}: wrote {shown} "
                         f"({time.perf_counter() - row_started:.1f}s)")
                 except Exception as err:  # whatever one row holds, it fails alone and the others go on
-                    err = _row_error(err, shown)
+                    err = _row_error(err, shown, outdir, place.targets)
                     result.update(ok=False, skipped=False, error=str(err), exit_code=err.exit_code)
                     failures(f"[{position}/{len(mine)}] row {row.number} failed: {err}")
             result.setdefault("timings", {})["row"] = round(time.perf_counter() - row_started, 3)
@@ -136,11 +136,24 @@ def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failure
             bar.update()
 
 
-def _row_error(err: Exception, output: str) -> InterpError:
+def _row_error(err: Exception, output: str, outdir: Path, targets: Sequence[Path]) -> InterpError:
     """A batch row's failure as the one line its JSON `error` and the log show (`errors.reported`, naming
     the row's output where nothing else is named; the batch goes on, and `interp morph` on the row with
-    --debug shows where an internal error came from)."""
-    return reported(err, "batch", output)[0]
+    --debug shows where an internal error came from).
+
+    The row's files are named as its JSON `output` names them, under --outdir as given: the writers
+    know only the resolved `targets`, and "/home/u/job/out/x.mp4: cannot write" beside `"output":
+    "out/x.mp4"` reads as two files."""
+    told = reported(err, "batch", output)[0]
+    line, base = str(told), outdir.resolve()
+    for target in sorted(targets, key=lambda t: len(str(t)), reverse=True):
+        if target.is_relative_to(base):
+            line = line.replace(str(target), str(outdir / target.relative_to(base)))
+    if line == str(told):
+        return told
+    renamed = InterpError(line)
+    renamed.exit_code = told.exit_code
+    return renamed
 
 
 def _make_parent(targets: Sequence[Path]) -> None:

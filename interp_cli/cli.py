@@ -739,6 +739,16 @@ def _settle_std_streams() -> None:
         sys.stderr = _UnfailingStream(sys.stderr)
 
 
+# A name's bytes that are not UTF-8 reach Python as lone surrogates (b"\xff" is "\udcff"), which
+# stderr's backslashreplace would print as "\udcff". The byte itself, "\xff", is what the user can type
+# back in bash's $'in\xff.png' and what `ls --quoting-style=c` shows.
+_UNDECODED = re.compile("[\udc80-\udcff]")
+
+
+def _as_typed(text: str) -> str:
+    return _UNDECODED.sub(lambda match: f"\\x{ord(match.group()) - 0xDC00:02x}", text)
+
+
 class _UnfailingStream:
     """A text stream (stderr) whose write and flush never raise: what it cannot write is dropped.
 
@@ -752,9 +762,10 @@ class _UnfailingStream:
 
     def write(self, text: str) -> int:
         try:
-            return self._stream.write(text)
+            self._stream.write(_as_typed(text))
         except (OSError, ValueError):
-            return len(text)
+            pass
+        return len(text)
 
     def flush(self) -> None:
         try:

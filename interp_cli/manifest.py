@@ -48,8 +48,10 @@ class Row:
 
 def read_manifest(path: str | os.PathLike) -> list[Row]:
     """A batch CSV: each row `input1,input2[,input3...],output_name`; `#` comment lines and a header
-    row (the first row whose last cell is `output`) are skipped. Relative inputs are relative to the
-    CSV. `Row.line` is the physical line the row starts on, as an editor numbers it."""
+    row (the first row whose last cell is `output`) are skipped. Empty cells are dropped; a row at least
+    as wide as a header, with nothing after the header's output column, has its output there (empty: the
+    row fails alone). Relative inputs are relative to the CSV. `Row.line` is the physical line the row starts on, as an editor
+    numbers it."""
     path = Path(check_input_file(path, "a CSV file"))  # a FIFO is refused, never opened
     rows: list[Row] = []
     # A huge cell is one bad row (no file name is that long), not a manifest csv cannot read.
@@ -59,19 +61,33 @@ def read_manifest(path: str | os.PathLike) -> list[Row]:
         # utf-8-sig: a BOM (Excel's "CSV UTF-8", Notepad) is not part of the first cell.
         with open(path, newline="", encoding="utf-8-sig") as f:
             records, first = _Records(f), True
+            output_column = None  # with a header: where its last name stands
             # strict: a quote left open is an error, not a cell that swallows the rest of the file.
             for cells in csv.reader(records, strict=True):
                 line_no = records.row_start()
-                cells = [c.strip() for c in cells if c.strip()]
-                if not cells:
+                cells = [c.strip() for c in cells]
+                filled = [c for c in cells if c]
+                if not filled:
                     continue
-                if first and cells[-1].lower() in HEADER_NAMES:  # a header, after any comments
-                    first = False
+                if first and filled[-1].lower() in HEADER_NAMES:  # a header, after any comments
+                    first, output_column = False, max(i for i, c in enumerate(cells) if c)
                     continue
                 first = False
-                inputs = tuple(c if os.path.isabs(c) else str(path.parent / c) for c in cells[:-1])
-                problem = None if len(cells) >= 3 else "need at least two inputs and an output name"
-                rows.append(Row(len(rows) + 1, line_no, inputs, cells[-1], problem))
+                name, problem = filled[-1], None
+                if output_column is not None and output_column < len(cells) and not any(cells[output_column + 1:]):
+                    # A spreadsheet pads every row to the header's width, so a row with fewer inputs has
+                    # empty cells before the output column, and one whose output was left empty ends in a
+                    # photo: "a.png,b.png,c.png," under input1,input2,input3,output morphed a to b into a
+                    # sheet named c.png (replacing a photo c.png in --outdir). Such a row's output is the
+                    # cell under the header's; rows written by hand, narrower or wider, end in theirs.
+                    name = cells[output_column]
+                    filled = [c for c in cells[:output_column] if c] + [name]
+                    if not name:
+                        problem = f"no output name (column {output_column + 1}, the header's output, is empty)"
+                inputs = tuple(c if os.path.isabs(c) else str(path.parent / c) for c in filled[:-1])
+                if problem is None and len(filled) < 3:
+                    problem = "need at least two inputs and an output name"
+                rows.append(Row(len(rows) + 1, line_no, inputs, name, problem))
     except (UnicodeDecodeError, csv.Error, ValueError) as err:  # ValueError: a NUL byte, before Python 3.11
         where = f":{records.row_line}" if isinstance(err, csv.Error) else ""  # the row with the stray quote
         hint = "; a quote left open?" if "unexpected end of data" in str(err) else ""

@@ -582,3 +582,26 @@ def test_python_batch_refuses_a_misspelt_option_before_any_work(tmp_path):
     with pytest.raises(TypeError, match="unexpected keyword argument 'stpes'"):
         batch(tmp_path / "m.csv", tmp_path / "out", weights="demo", stpes=4)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_row_that_cannot_write_names_its_output_as_its_json_line_does(tiny, tmp_path, env):
+    """A full disk (a real 20 kB RLIMIT_FSIZE) fails each row alone, and its error names the file as
+    `"output"` does, under --outdir as given, not by the absolute path the writer resolved."""
+    import resource
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    (tmp_path / "pairs.csv").write_text(f"{A},{B},big/x.gif\n{A},{B},small/\n")
+    done = subprocess.run([sys.executable, "-m", "interp_cli", "batch", "pairs.csv", "--outdir", "out", "--weights",
+                           tiny, "--no-align", "--steps", "40", "--size", "256", "--json", "--no-cache"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=240, preexec_fn=limit_file_size)
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert done.returncode == 1 and [r["ok"] for r in rows[:2]] == [False, False], done.stderr
+    for row, output in zip(rows, ("out/big/x.gif", "out/small/")):
+        assert row["output"] == output.rstrip("/")  # a frames folder is named without its slash
+        assert row["error"].startswith(f"{output.rstrip('/')}") and "cannot write" in row["error"], row["error"]
+        assert str(tmp_path) not in row["error"]
+    assert "row 1 failed: out/big/x.gif: cannot write" in done.stderr
+    assert not list((tmp_path / "out").rglob("*.*"))

@@ -599,3 +599,16 @@ def test_fp16_on_a_cpu_warns_once(tmp_path):
     assert warnings == ["warning: --precision fp16 on a CPU is slower than fp32 (CPUs have no fast half-precision "
                         "path); the default, --precision auto, renders in fp32 here"]
     assert "warning" not in run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 2, "-o", tmp_path / "n.gif").stderr
+
+
+@pytest.mark.skipif(os.name != "posix" or sys.getfilesystemencoding() != "utf-8",
+                    reason="needs a file system that takes any bytes in names")
+def test_a_name_that_is_not_utf8_is_shown_on_stderr_with_its_bytes_as_typed(tmp_path):
+    # `interp $'in\xff.png' b.png`: the error line names the file as bash's $'...' and `ls -b` write it,
+    # not as Python's surrogate escape "in\udcff.png", which no shell takes back.
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    done = subprocess.run([sys.executable, "-m", "interp_cli", os.fsdecode(b"in\xff.png"), DEMO_B, "--weights", "demo",
+                           "-o", "x.gif"], cwd=tmp_path, env=env, capture_output=True)
+    assert done.returncode == 2
+    assert done.stderr.decode("utf-8", errors="strict").strip() == r"interp: error: in\xff.png: no such file"
+    assert list(tmp_path.iterdir()) == []

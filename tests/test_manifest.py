@@ -149,6 +149,28 @@ def test_comments_are_lines_and_the_header_may_follow_them(tmp_path):
     assert [r.name for r in read_manifest(manifest)] == ["x.gif", "output"]
 
 
+def test_under_a_header_the_output_is_the_cell_in_its_column_and_a_row_without_one_fails_alone(tmp_path):
+    """A spreadsheet saves every row as wide as its widest: a two-photo row under three input columns has an
+    empty cell before its output, and a row whose output cell was left empty ends in a photo. Without the
+    header's column the latter morphed its first two photos into a sheet named after the third."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"input1,input2,input3,output,\n{A},{B},,ab.gif,\n{A},{B},{A},,\n{B},,{A},ba.mp4,\n"
+                        f"{A},{B},ab2.gif\n{A},{B},{A},{B},abab.gif\n")
+    rows = read_manifest(manifest)
+    assert [(r.line, r.name, len(r.inputs), r.problem) for r in rows] == [
+        (2, "ab.gif", 2, None),
+        (3, "", 3, "no output name (column 4, the header's output, is empty)"),
+        (4, "ba.mp4", 2, None),
+        (5, "ab2.gif", 2, None),  # rows written by hand, narrower or wider than the header, end in their output
+        (6, "abab.gif", 4, None)]
+    plan = plan_outputs(rows, tmp_path / "out")
+    assert plan[2].error == "line 3: no output name (column 4, the header's output, is empty)"
+    assert [plan[n].error for n in (1, 3, 4, 5)] == [None] * 4
+    # Without a header a row's last cell is its output, wherever the empty cells are (the rows may differ in width).
+    manifest.write_text(f"{A},{B},,ab.gif,\n{A},{B},{A},abc.mp4\n")
+    assert [(r.name, len(r.inputs)) for r in read_manifest(manifest)] == [("ab.gif", 2), ("abc.mp4", 3)]
+
+
 def test_an_output_that_is_another_rows_input_or_inside_another_output_refuses_the_manifest(tmp_path):
     """Whatever order the rows or shards run in, no row may replace another's photo, nor write into
     (or replace) another row's output: refused before any work, like a duplicate name."""
