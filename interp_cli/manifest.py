@@ -324,8 +324,12 @@ def _reason(err: BaseException) -> str:
 def same_name_key(path: Path) -> str:
     """Two outputs that are one file on *some* file system get one key: case folded and Unicode
     normalised, because a job array's --outdir is often a share (SMB, a Mac's APFS) that ignores
-    case or normalises names, where `A.mp4` and `a.mp4` would silently overwrite each other."""
-    return unicodedata.normalize("NFC", str(path)).casefold()
+    case or normalises names, where `A.mp4` and `a.mp4` would silently overwrite each other.
+
+    Those file systems fold case one character to one (Unicode's simple folding): `Straße.mp4` and
+    `Strasse.mp4` are two files there, which `str.casefold` (full folding, ß to ss) would call one."""
+    text = unicodedata.normalize("NFC", str(path))
+    return "".join(folded if len(folded := c.casefold()) == 1 else c.lower() for c in text)
 
 
 def plan_outputs(rows: Sequence[Row], outdir: Path, *, sheets: bool = False,

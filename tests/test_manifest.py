@@ -212,3 +212,17 @@ def test_a_bom_is_not_part_of_the_first_cell(tmp_path):
     assert read_manifest(manifest)[0].inputs == (str(tmp_path / "a.png"), str(tmp_path / "b.png"))
     manifest.write_bytes(b"\xef\xbb\xbfinput1,input2,output\na.png,b.png,out.gif\n")  # and a header still is one
     assert [row.line for row in read_manifest(manifest)] == [2]
+
+
+def test_outputs_that_one_case_insensitive_file_system_would_merge_are_refused_and_only_those(tmp_path):
+    """APFS, NTFS and SMB shares fold case one character to one: `A.gif`/`a.gif` and a decomposed `é`
+    are one file there, so refused; `Straße.gif`/`Strasse.gif` are two, so both are made."""
+    def plan(*names):
+        rows = [Row(i, i, (str(A), str(B)), name) for i, name in enumerate(names, 1)]
+        return plan_outputs(rows, tmp_path)
+
+    for pair in (("A.gif", "a.gif"), ("Caf\u00e9.gif", "cafe\u0301.gif"), ("STRASSE.gif", "strasse.gif"),
+                 ("\u1e9e.gif", "\u00df.gif")):
+        with pytest.raises(UsageError, match="duplicate output names"):
+            plan(*pair)
+    assert [p.error for p in plan("Stra\u00dfe.gif", "Strasse.gif").values()] == [None, None]
