@@ -458,6 +458,8 @@ Examples:
 \b
 Manifest: one row per morph, input1,input2[,input3...],output_name; # comment lines and a
 first row ending in "output" (a header) are skipped; relative inputs are relative to the CSV.
+Empty cells are dropped, but a row as wide as the header (a spreadsheet's export) takes its
+output from the header's output column: a row with that cell empty fails alone.
 Output names are relative paths inside --outdir (subfolders are created), typed as for -o
 (x.mp4, x.gif, x.html, an x.png sheet, or x/ for frames); a name that is absolute, climbs out with ..,
 has no file type (x), or names one of the row's inputs fails that row.
