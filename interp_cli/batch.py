@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from interp_cli import blend
 from interp_cli import progress as progress_bars
 from interp_cli.errors import InterpError, UsageError, reported
 from interp_cli.manifest import CROP_CHOICES, BatchPlan, Shard, plan_batch
@@ -62,10 +63,14 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     if picks_faces and morph_options.get("align") is False:
         raise UsageError(face_without_alignment(None, explicit=True))
 
+    blend.check_layers(morph_options.get("layers", "all"))
+
     def new_session() -> Session:
         session = Session(weights, device, log=log, progress=progress, precision=precision)
         if picks_faces and morph_options.get("align") is None and not session.aligns_by_default:
             raise UsageError(face_without_alignment(None, explicit=False))
+        # --layers 0-99 on a 10-row model: every row would fail alike, so the batch stops (exit 2) instead.
+        blend.parse_layers(morph_options.get("layers", "all"), session.model.n_latent)
         return session
 
     checked = checked or plan_batch(manifest, outdir, shard=shard, sheets=sheets,
@@ -107,7 +112,8 @@ def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failure
             row_started = time.perf_counter()
             place = plan[row.number]
             shown = str(outdir / row.name)
-            result = {"row": row.number, "line": row.line, "inputs": list(row.inputs), "output": shown if row.name else None}
+            result = {"row": row.number, "line": row.line, "inputs": list(row.inputs),
+                      "output": shown if row.name else None}
             if place.error is not None:
                 result.update(ok=False, skipped=False, error=place.error, exit_code=UsageError.exit_code)
                 failures(f"[{position}/{len(mine)}] row {row.number} failed: {place.error}")

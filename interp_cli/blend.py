@@ -23,6 +23,7 @@ reaches a keyframe (in --pingpong the middle keyframes are reached twice per cyc
 
 Layer masks
     parse_layers(spec, n_styles) -> bool[n_styles]     "coarse", "middle", "fine", "all", "0-7", "0-3,8-17"
+    check_layers(spec)                                 the same spec's syntax, before a model is loaded
     mix_codes(coarse_code, middle_code, fine_code, n_styles) -> [n_styles, 512]
 Rows outside the mask stay at the first keyframe bit-for-bit. See `layer_groups` for how the
 coarse/middle/fine split scales with the model's resolution.
@@ -376,6 +377,7 @@ def layer_groups(n_styles: int) -> dict[str, tuple[int, int]]:
 
 
 _RANGE = re.compile(r"^(\d+)(?:\s*-\s*(\d+))?$")
+_GROUP_NAMES = ("coarse", "middle", "fine", "all")  # layer_groups' keys, for any model
 
 
 def parse_layers(spec: str, n_styles: int) -> np.ndarray:
@@ -387,12 +389,33 @@ def parse_layers(spec: str, n_styles: int) -> np.ndarray:
     groups = layer_groups(n_styles)
     mask = np.zeros(n_styles, dtype=bool)
     text = str(spec)
-    parts = [p.strip() for p in text.split(",")]
-    for part in parts:
-        name = part.lower()
-        if name in groups:
-            lo, hi = groups[name]
+    for part in _layer_parts(text):
+        if isinstance(part, str):
+            lo, hi = groups[part]
             mask[lo:hi] = True
+            continue
+        lo, hi = part
+        if hi >= n_styles:
+            raise UsageError(
+                f"invalid layer spec {text!r}: row {hi} is out of range"
+                f" (this model has {n_styles} style rows, 0-{n_styles - 1})"
+            )
+        mask[lo : hi + 1] = True
+    return mask
+
+
+def check_layers(spec: str) -> None:
+    """Refuse a spec that no model takes (`foo`, `3-1`, an empty part) before any model is loaded: only
+    whether its rows exist depends on the model (`parse_layers`)."""
+    for _ in _layer_parts(str(spec)):
+        pass
+
+
+def _layer_parts(text: str) -> Iterator[str | tuple[int, int]]:
+    """A spec's parts: a group's name (lower case), or an inclusive (first, last) range of rows."""
+    for part in (p.strip() for p in text.split(",")):
+        if part.lower() in _GROUP_NAMES:
+            yield part.lower()
             continue
         m = _RANGE.match(part)
         if not m:
@@ -403,13 +426,7 @@ def parse_layers(spec: str, n_styles: int) -> np.ndarray:
         hi = int(m.group(2)) if m.group(2) is not None else lo
         if lo > hi:
             raise UsageError(f"invalid layer spec {text!r}: range {part!r} runs backwards")
-        if hi >= n_styles:
-            raise UsageError(
-                f"invalid layer spec {text!r}: row {hi} is out of range"
-                f" (this model has {n_styles} style rows, 0-{n_styles - 1})"
-            )
-        mask[lo : hi + 1] = True
-    return mask
+        yield lo, hi
 
 
 def mix_codes(coarse_code: np.ndarray, middle_code: np.ndarray, fine_code: np.ndarray, n_styles: int) -> np.ndarray:

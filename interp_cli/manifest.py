@@ -44,14 +44,17 @@ class Row:
     inputs: tuple[str, ...]
     name: str
     problem: str | None = None  # why this row cannot run (it then fails alone, as its JSON line says)
+    # A row with no header to read it by that ends in an empty cell: its name as an input would be
+    # read (beside the manifest), for `plan_outputs` to tell a lost output name from a padded row.
+    beside: str | None = None
 
 
 def read_manifest(path: str | os.PathLike) -> list[Row]:
     """A batch CSV: each row `input1,input2[,input3...],output_name`; `#` comment lines and a header
     row (the first row whose last cell is `output`) are skipped. Empty cells are dropped; a row at least
     as wide as a header, with nothing after the header's output column, has its output there (empty: the
-    row fails alone). Relative inputs are relative to the CSV. `Row.line` is the physical line the row starts on, as an editor
-    numbers it."""
+    row fails alone). Relative inputs are relative to the CSV. `Row.line` is the physical line the row
+    starts on, as an editor numbers it."""
     path = Path(check_input_file(path, "a CSV file"))  # a FIFO is refused, never opened
     rows: list[Row] = []
     # A huge cell is one bad row (no file name is that long), not a manifest csv cannot read.
@@ -73,7 +76,7 @@ def read_manifest(path: str | os.PathLike) -> list[Row]:
                     first, output_column = False, max(i for i, c in enumerate(cells) if c)
                     continue
                 first = False
-                name, problem = filled[-1], None
+                name, problem, beside = filled[-1], None, None
                 if output_column is not None and output_column < len(cells) and not any(cells[output_column + 1:]):
                     # A spreadsheet pads every row to the header's width, so a row with fewer inputs has
                     # empty cells before the output column, and one whose output was left empty ends in a
@@ -84,10 +87,12 @@ def read_manifest(path: str | os.PathLike) -> list[Row]:
                     filled = [c for c in cells[:output_column] if c] + [name]
                     if not name:
                         problem = f"no output name (column {output_column + 1}, the header's output, is empty)"
+                elif not cells[-1]:
+                    beside = name if os.path.isabs(name) else str(path.parent / name)
                 inputs = tuple(c if os.path.isabs(c) else str(path.parent / c) for c in filled[:-1])
                 if problem is None and len(filled) < 3:
                     problem = "need at least two inputs and an output name"
-                rows.append(Row(len(rows) + 1, line_no, inputs, name, problem))
+                rows.append(Row(len(rows) + 1, line_no, inputs, name, problem, beside))
     except (UnicodeDecodeError, csv.Error, ValueError) as err:  # ValueError: a NUL byte, before Python 3.11
         where = f":{records.row_line}" if isinstance(err, csv.Error) else ""  # the row with the stray quote
         hint = "; a quote left open?" if "unexpected end of data" in str(err) else ""
@@ -339,6 +344,12 @@ def plan_outputs(rows: Sequence[Row], outdir: Path, *, sheets: bool = False,
     lookups = _Lookups(outdir)
     plan = {row.number: Placement(error=f"line {row.line}: {row.problem}") if row.problem else
             place_output(outdir, row.name, row.inputs, sheets=sheets, lookups=lookups) for row in rows}
+    for row in rows:
+        if row.beside is not None and plan[row.number].error is None and _lost_output(row, plan[row.number]):
+            plan[row.number] = Placement(error=(
+                f"line {row.line}: its last cell {row.name} is a photo beside the manifest, and "
+                "the row ends in an empty cell: is its output name missing? (under a header row "
+                "input1,input2,...,output rows are read by column)"))
     writers: dict[str, list[tuple[Path, Row]]] = {}
     for row in rows:
         for target in plan[row.number].targets:
@@ -357,6 +368,22 @@ def plan_outputs(rows: Sequence[Row], outdir: Path, *, sheets: bool = False,
     if crossed:
         raise UsageError(f"{manifest}: {'; '.join(crossed[:5])}{_more(crossed)}; give those outputs other names")
     return plan
+
+
+def _lost_output(row: Row, placement: Placement) -> bool:
+    """Whether a padded row's last name is a photo beside the manifest rather than its output.
+
+    A spreadsheet with no header saves `a.png,b.png,c.png,` for a row whose output cell was left empty
+    and `a.png,b.png,ab.gif,` for a two-photo row: alike but for the last name. Only a `.png` is both
+    an output (a contact sheet) and a photo, and it morphed a to b into a sheet named c.png. A file
+    that is the row's own output (a rerun into the manifest's folder) may be last run's sheet, not a
+    photo, so it is left alone."""
+    if Path(row.name).suffix.lower() != ".png":
+        return False
+    try:
+        return os.path.isfile(row.beside) and not same_file(row.beside, placement.output)
+    except (OSError, ValueError):  # a NUL byte or an overlong name: placing the row said so already
+        return False
 
 
 def _more(found: Sequence) -> str:

@@ -178,6 +178,26 @@ def save_aligned_option(f, help="Also save the crops the encoder saw in DIR (mad
                         help=help)(f)
 
 
+class LayersType(click.ParamType):
+    """`--layers SPEC`, its syntax checked at parse time: `foo` or `3-1` is a usage error (exit 2) before
+    any model loads, and before a batch fails each of its rows alike. Whether the rows exist is the
+    model's to say (`blend.parse_layers`)."""
+
+    name = "SPEC"
+
+    def convert(self, value, param, ctx):
+        from interp_cli.blend import check_layers
+        from interp_cli.errors import UsageError
+
+        try:
+            check_layers(value)
+        except UsageError as err:  # click's line already names the option and its value
+            reason = str(err)
+            prefix = f"invalid layer spec {value!r}: "
+            self.fail(f"{value}: {reason[len(prefix):] if reason.startswith(prefix) else reason}", param, ctx)
+        return value
+
+
 def _morph_option_list():
     """The options of one morph, in the order `--help` shows them (applied bottom-up by Click)."""
     return [
@@ -201,7 +221,7 @@ def _morph_option_list():
                      show_default=True, help="Timing of each transition."),
         click.option("--interp", type=click.Choice(INTERPS), default="lerp",
                      show_default=True, help="Path between codes (spline: Catmull-Rom through all inputs)."),
-        click.option("--layers", default="all", show_default=True, metavar="SPEC",
+        click.option("--layers", type=LayersType(), default="all", show_default=True, metavar="SPEC",
                      help="Which W+ rows move: coarse, middle, fine, all, or rows like 0-7 or 0-3,8-17; "
                           "the others stay at the first input."),
         refine_options(tunes=True), tune_option,

@@ -185,6 +185,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         fps = write.GIF_MAX_FPS
     tune = _tune_steps(tune, "--tune")
     check_seed(seed)
+    blend.check_layers(layers)  # its rows are checked against the model's once it is loaded
     if session is not None and weights is not None:
         _refuse_other_weights(session, weights)
     plan = _frame_plan(paths, steps=steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease, interp=interp,

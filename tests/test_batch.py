@@ -594,9 +594,10 @@ def test_a_row_that_cannot_write_names_its_output_as_its_json_line_does(tiny, tm
         resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
 
     (tmp_path / "pairs.csv").write_text(f"{A},{B},big/x.gif\n{A},{B},small/\n")
-    done = subprocess.run([sys.executable, "-m", "interp_cli", "batch", "pairs.csv", "--outdir", "out", "--weights",
-                           tiny, "--no-align", "--steps", "40", "--size", "256", "--json", "--no-cache"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=240, preexec_fn=limit_file_size)
+    args = ["batch", "pairs.csv", "--outdir", "out", "--weights", tiny, "--no-align", "--steps", "40", "--size", "256",
+            "--json", "--no-cache"]
+    done = subprocess.run([sys.executable, "-m", "interp_cli", *args], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=240, preexec_fn=limit_file_size)
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert done.returncode == 1 and [r["ok"] for r in rows[:2]] == [False, False], done.stderr
     for row, output in zip(rows, ("out/big/x.gif", "out/small/")):
@@ -605,3 +606,22 @@ def test_a_row_that_cannot_write_names_its_output_as_its_json_line_does(tiny, tm
         assert str(tmp_path) not in row["error"]
     assert "row 1 failed: out/big/x.gif: cannot write" in done.stderr
     assert not list((tmp_path / "out").rglob("*.*"))
+
+
+def test_a_bad_layers_spec_stops_the_batch_as_a_usage_error_not_row_by_row(tiny, tmp_path, env):
+    """`--layers foo` is refused before torch loads (exit 2, one line); `--layers 0-99` on a model with
+    fewer rows once the model has loaded, with the JSON log's summary saying why. Before, every row
+    failed alike with the same line and the batch exited 1."""
+    (tmp_path / "pairs.csv").write_text(f"{A},{B},x.gif\n{B},{A},y.gif\n")
+    probe = ("import sys\nfrom interp_cli.cli import main\ntry:\n    main(sys.argv[1:])\n"
+             "except SystemExit as done:\n    print(done.code, 'torch' in sys.modules)\n")
+    for spec in ("foo", "3-1", "coarse,,fine"):
+        done = subprocess.run([sys.executable, "-c", probe, "batch", "pairs.csv", "--outdir", "out", "--layers", spec],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+        assert done.stdout.split() == ["2", "False"], (spec, done.stdout, done.stderr)
+        assert done.stderr.count("\n") == 1 and "--layers" in done.stderr, done.stderr
+    code, lines, err = finish(interp("batch", "pairs.csv", "--outdir", "out", "--weights", tiny, "--no-align",
+                                     "--steps", "3", "--layers", "0-99", "--json", cwd=tmp_path, env=env))
+    assert code == 2 and len(lines) == 1 and lines[0]["summary"] and lines[0]["failed"] == 0, (lines, err)
+    assert "row 99 is out of range" in lines[0]["error"] and err.count("\n") == 1
+    assert not (tmp_path / "out" / "x.gif").exists()

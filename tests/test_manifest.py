@@ -226,3 +226,22 @@ def test_outputs_that_one_case_insensitive_file_system_would_merge_are_refused_a
         with pytest.raises(UsageError, match="duplicate output names"):
             plan(*pair)
     assert [p.error for p in plan("Stra\u00dfe.gif", "Strasse.gif").values()] == [None, None]
+
+
+def test_with_no_header_a_padded_row_ending_in_a_photo_fails_alone(tmp_path):
+    """`a.png,b.png,c.png,` with no header: a spreadsheet's row whose output cell was left empty. Its last
+    name is a photo beside the manifest, not a sheet to write (the morph of a to b went into out/c.png).
+    A padded two-photo row (`a,b,ab.gif,`), a row written by hand and a rerun into the manifest's own
+    folder, where the .png is last run's sheet, are read as before."""
+    for name in ("a.png", "b.png", "c.png"):
+        (tmp_path / name).write_bytes(A.read_bytes())
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text("a.png,b.png,c.png,\na.png,b.png,ab.gif,\nb.png,a.png,c.png\na.png,b.png,new.png,\n")
+    rows = read_manifest(manifest)
+    plan = plan_outputs(rows, tmp_path / "out")
+    assert plan[1].error.startswith("line 1: its last cell c.png is a photo beside the manifest")
+    assert [plan[n].error for n in (2, 3, 4)] == [None, None, None]
+    assert plan[3].output == str((tmp_path / "out" / "c.png").resolve())
+    (tmp_path / "sheet.png").write_bytes(A.read_bytes())  # as if written by an earlier run into this folder
+    manifest.write_text("a.png,b.png,sheet.png,\n")
+    assert plan_outputs(read_manifest(manifest), tmp_path)[1].error is None
