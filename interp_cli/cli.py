@@ -341,15 +341,22 @@ def morph(inputs, output, sheet, quiet, as_json, **params):
                                    f"{_likeness_line(summary)}")
 
 
+def _name(path: str) -> str:
+    from interp_cli.files import line_text
+
+    return line_text(path)
+
+
 def _written(summary: dict) -> str:
     """What a morph wrote, as a person would check it: a contact sheet is one image, not the frames."""
     frames = f"{summary['frames']} frames, {summary['width']}x{summary['height']}"
     sheet = summary.get("sheet_size")
     if summary["kind"] == "png":
-        return (f"{summary['output']} (a contact sheet, {sheet['width']}x{sheet['height']}: {sheet['frames']} of "
-                f"{summary['frames']} frames of {summary['width']}x{summary['height']} beside the inputs)")
-    also = f" and the contact sheet {summary['sheet']} ({sheet['width']}x{sheet['height']})" if sheet else ""
-    return f"{summary['output']} ({frames}){also}"
+        return (f"{_name(summary['output'])} (a contact sheet, {sheet['width']}x{sheet['height']}: "
+                f"{sheet['frames']} of {summary['frames']} frames of {summary['width']}x{summary['height']} "
+                "beside the inputs)")
+    also = f" and the contact sheet {_name(summary['sheet'])} ({sheet['width']}x{sheet['height']})" if sheet else ""
+    return f"{_name(summary['output'])} ({frames}){also}"
 
 
 @cli.command()
@@ -376,7 +383,7 @@ def encode(image, output, weights, device, align, face, save_aligned, refine, re
                               save_aligned=save_aligned, log=log,
                               progress=_progress(quiet, as_json))
     summary = _with_warnings(summary, log)
-    _emit(summary, as_json, quiet, f"wrote {summary['output']} {summary['shape']}\n{_likeness_line(summary)}")
+    _emit(summary, as_json, quiet, f"wrote {_name(summary['output'])} {summary['shape']}\n{_likeness_line(summary)}")
 
 
 @cli.command()
@@ -398,7 +405,7 @@ def render(codes, output, weights, device, precision, noise, seed, truncation, q
                               seed=seed, truncation=truncation, log=log,
                               progress=_progress(quiet, as_json))
     summary = _with_warnings(summary, log)
-    _emit(summary, as_json, quiet, f"wrote {summary['output']}")
+    _emit(summary, as_json, quiet, f"wrote {_name(summary['output'])}")
 
 
 @cli.command()
@@ -415,7 +422,7 @@ def align(image, output, face, size, quiet, as_json):
     log = _log_for(quiet, as_json)
     summary = pipeline.align(image, output, face=face, size=size, log=log)
     summary = _with_warnings(summary, log)
-    _emit(summary, as_json, quiet, f"wrote {summary['output']} (face {summary['face']} of {summary['faces']})")
+    _emit(summary, as_json, quiet, f"wrote {_name(summary['output'])} (face {summary['face']} of {summary['faces']})")
 
 
 @cli.command()
@@ -446,7 +453,7 @@ def mix(inputs, output, coarse, middle, fine, weights, device, precision, align,
                            precision=precision, noise=noise, seed=seed, align=align, face=face, cache=cache,
                            log=log, progress=_progress(quiet, as_json))
     summary = _with_warnings(summary, log)
-    _emit(summary, as_json, quiet, f"wrote {summary['output']}")
+    _emit(summary, as_json, quiet, f"wrote {_name(summary['output'])}")
 
 
 BATCH_EPILOG = """\b

@@ -20,6 +20,7 @@
     refuse_overwriting_inputs(inputs, outputs)   # UsageError if an output is (or, as a folder, holds) an input
     name_max(folder) -> int                      # the longest name the folder's file system takes
     utf8_text(name) / utf8_names(value)          # names that are not UTF-8, with U+FFFD, for JSON and pages
+    line_text(name)                              # a name's control characters escaped, for a line on stderr
 
 Temp names are `.<stem>.tmp-<token><suffix>` in the target's own directory (the suffix stays last
 because ffmpeg picks its muxer by it, and a rename never crosses file systems). Ownership is a lock,
@@ -536,6 +537,15 @@ def utf8_text(name: PathLike | str) -> str:
     except UnicodeEncodeError:  # a surrogate no undecodable byte made (not from the file system)
         raw = text.encode("utf-8", "replace")
     return raw.decode("utf-8", "replace")
+
+
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(32), 127)} | {9: "\\t", 10: "\\n", 13: "\\r"}
+
+
+def line_text(name: PathLike | str) -> str:
+    """A file name for a line a person reads: its control characters as escapes (`new\\nline.png`), so a
+    line break in a name does not split the line, nor an escape sequence in it drive the terminal."""
+    return os.fspath(name).translate(_CONTROL)
 
 
 def utf8_names(value):

@@ -25,6 +25,7 @@ import math
 import numpy as np
 
 from interp_cli import identity
+from interp_cli.files import line_text
 
 # Below this PSNR a reconstruction is called poor. Measured on the demo model with
 # benchmarks/bench_likeness.py: 200 held-out demo faces scored 19.5-29.6 dB (5th percentile 22.4,
@@ -215,7 +216,7 @@ def describe(entries: list[dict]) -> str:
     """One line for the human summary, e.g. `likeness: a.png 25.1 dB SSIM 0.83, b.npy (a code)`."""
     parts = []
     for entry in entries:
-        name = entry["input"].replace("\\", "/").rsplit("/", 1)[-1]
+        name = line_text(entry["input"].replace("\\", "/").rsplit("/", 1)[-1])
         if entry["psnr"] is None:
             parts.append(f"{name} (a code, no photo)")
         else:
