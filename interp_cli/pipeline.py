@@ -328,7 +328,7 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
         sheet_summary = {"frames": len(kept), "width": sheet_image.shape[1], "height": sheet_image.shape[0]}
     outputs.commit()
 
-    timings = {"load": round(session.load_seconds, 3), "encode": round(encode_seconds, 3),
+    timings = {"encode": round(encode_seconds, 3),
                **({"tune": tuned["seconds"]} if tuned else {}),
                "likeness": round(likeness_seconds, 3), "render": round(render_seconds, 3)}
     pasted = None
@@ -339,12 +339,9 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
 
     return {
         "output": str(output), "kind": kind, "frames": n_frames, "width": size[0], "height": size[1],
-        "fps": fps, "inputs": [str(p) for p in paths], "sheet": str(sheet) if sheet else None,
-        "sheet_size": sheet_summary,
-        "paste": pasted, "weights": _weights_summary(session, cache),
-        "device": str(session.device), "precision": precision_name(session.precision),
+        "fps": fps, "sheet": str(sheet) if sheet else None, "sheet_size": sheet_summary, "paste": pasted,
         "encoder_calls": session.encoder_calls, "reconstruction": reconstruction, "tune": tuned,
-        "timings": {**timings, "total": round(time.perf_counter() - started, 3)},
+        **_shared_summary(session, paths, started=started, hash_weights=cache, timings=timings),
     }
 
 
@@ -530,9 +527,23 @@ def _page_about(session: Session, paths: Sequence[Path], codes: np.ndarray, enco
     return page_about(paths, crops)
 
 
-def _weights_summary(session: Session, cache: bool) -> dict:
-    sha256 = session.weights_sha256 if cache else session.known_weights_sha256
-    return {"id": session.weights.id, "sha256": sha256, "path": str(session.weights.path)}
+def _shared_summary(session: Session, paths: Sequence[Path], *, started: float, hash_weights: bool,
+                    timings: dict | None = None) -> dict:
+    """The keys that every verb run on a model (morph and its batch rows, encode, render, mix) prints alike,
+    built here only: `inputs` (the paths as given, in order), `weights` {"id", "path", "sha256"}, `device`,
+    `precision` (the session's rendering precision: the frames, the likeness report's reconstructions) and
+    `timings` in seconds: `load`, the verb's own stages (`timings`), `total` since `started`.
+
+    `sha256` is the weights' digest where the run keys a cache on it anyway (`hash_weights`: morph, encode
+    and mix with their code cache on; hashed once per file version, `sha256_record`), and otherwise only if
+    already known (a preset's is, verified on loading), else null: a 1.2 GB checkpoint is never hashed
+    just to print its digest (render, which caches nothing, and --no-cache)."""
+    sha256 = session.weights_sha256 if hash_weights else session.known_weights_sha256
+    return {"inputs": [str(p) for p in paths],
+            "weights": {"id": session.weights.id, "sha256": sha256, "path": str(session.weights.path)},
+            "device": str(session.device), "precision": precision_name(session.precision),
+            "timings": {"load": round(session.load_seconds, 3), **(timings or {}),
+                        "total": round(time.perf_counter() - started, 3)}}
 
 
 def _resized(frames: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
@@ -565,6 +576,7 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
            save_aligned: str | os.PathLike | None = None, log: Log = stderr_log, progress: bool = True) -> dict:
     """Encode one image to a W+ code and write it as float32 `[n_latent, w_dim]` `.npy` (latent_avg included;
     [18, 512] for the FFHQ model, [10, 128] for the demo)."""
+    started = time.perf_counter()
     path = _check_inputs([image], [output])[0]
     if path.suffix.lower() == ".npy":
         raise UsageError(f"{path.name}: already a code file; encode takes an image")
@@ -583,8 +595,8 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
                                           suggest_tune=False)  # encode has no --tune
         write.stage_image(outputs, output, code)
         outputs.commit()
-    return {"output": str(output), "shape": list(code.shape), "weights": {"id": session.weights.id},
-            "device": str(session.device), "reconstruction": reconstruction}
+    return {"output": str(output), "shape": list(code.shape), "reconstruction": reconstruction,
+            **_shared_summary(session, [path], started=started, hash_weights=cache)}
 
 
 def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str | None = None,
@@ -592,6 +604,7 @@ def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str 
            truncation: float = 1.0, log: Log = stderr_log, progress: bool = True) -> dict:
     """Render a code file (`[n_latent, w_dim]` or `[1, n_latent, w_dim]`) to an RGB PNG, or the raw float image
     `[3, H, W]` as .npy."""
+    started = time.perf_counter()
     path = _check_inputs([codes], [output])[0]
     if path.suffix.lower() != ".npy":
         raise UsageError(f"{path.name}: render takes a .npy code file (from `interp encode`)")
@@ -613,7 +626,7 @@ def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str 
         frame = next(session.frames([code], batch_size=1, noise=noise, seed=seed, truncation=truncation))
         write.write_image(output, frame)
     return {"output": str(output), "width": session.model.size, "height": session.model.size,
-            "weights": {"id": session.weights.id}}
+            **_shared_summary(session, [path], started=started, hash_weights=False)}  # no cache: never hashed
 
 
 def align(image: str | os.PathLike, output: str | os.PathLike, *, face: int | None = None, size: int = 1024,
@@ -649,6 +662,7 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     `coarse`/`middle`/`fine` name inputs by letter (a, b, c, ...) or 1-based number; `middle`
     defaults to the coarse source.
     """
+    started = time.perf_counter()
     paths = _check_inputs(inputs, [output])
     kind = write.output_kind(output, "mix writes a .png image or a .npy code")
     if kind not in ("png", "npy"):
@@ -670,7 +684,8 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
         write.write_image(output, mixed)
     else:
         write.write_image(output, next(session.frames([mixed], batch_size=1, noise=noise, seed=seed)))
-    return {"output": str(output), "sources": {k: str(paths[v]) for k, v in sources.items()}}
+    return {"output": str(output), "sources": {k: str(paths[v]) for k, v in sources.items()},
+            **_shared_summary(session, paths, started=started, hash_weights=cache)}
 
 
 def __getattr__(name: str):

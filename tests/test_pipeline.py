@@ -124,3 +124,66 @@ def test_a_morph_on_a_shared_session_says_its_warnings_to_its_own_log(demo, tmp_
     morph([DEMO_A, tmp_path / "checker.png"], tmp_path / "m.html", steps=2, session=demo, log=said.append,
           progress=False)
     assert any(line.startswith("warning: checker.png: ") for line in said), said  # not the session's own log
+
+
+SHARED_KEYS = ("inputs", "weights", "device", "precision", "timings")
+
+
+def test_every_verb_on_a_model_prints_the_shared_json_keys_alike(tmp_path):
+    """morph, a batch row, encode, render and mix print `inputs`, `weights`, `device`, `precision` and
+    `timings` with one meaning and one shape (`_shared_summary`). Before, `weights` was {"id", "path",
+    "sha256"} in morph and batch but {"id"} in encode and render and absent from mix; `device` was missing
+    from render and mix, `precision` from render and mix (which take --precision), `inputs` from all
+    three, and `timings` from all three."""
+    import json
+
+    def run(*args) -> list[dict]:
+        result = cli_runner().invoke(cli, [str(a) for a in (*args, "--weights", "demo", "--device", "cpu",
+                                                            "--json")])
+        assert result.exit_code == 0, result.stderr
+        return [json.loads(line) for line in result.stdout.splitlines()]
+
+    code = tmp_path / "a.npy"
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{DEMO_A},{DEMO_B},row.gif\n")
+    bf16 = ["--precision", "bf16"]
+    runs = {
+        "encode": (run("encode", DEMO_A, "-o", code)[0], [DEMO_A], "fp32"),  # no --precision: auto, fp32 on a CPU
+        "render": (run("render", code, "-o", tmp_path / "a.png", *bf16)[0], [str(code)], "bf16"),
+        "mix": (run("mix", DEMO_A, DEMO_B, "-o", tmp_path / "m.png", *bf16)[0], [DEMO_A, DEMO_B], "bf16"),
+        "morph": (run(DEMO_A, DEMO_B, "--steps", 2, "-o", tmp_path / "m.gif", *bf16)[0], [DEMO_A, DEMO_B], "bf16"),
+        "batch": (run("batch", manifest, "--outdir", tmp_path / "out", "--steps", 2, *bf16)[0], [DEMO_A, DEMO_B],
+                  "bf16"),  # its row's line; the closing summary is the batch's own
+    }
+    weights = runs["morph"][0]["weights"]
+    assert set(weights) == {"id", "path", "sha256"} and weights["id"] == "demo"
+    assert Path(weights["path"]).is_file() and len(weights["sha256"]) == 64  # a preset's: known, never null
+    for verb, (summary, inputs, precision) in runs.items():
+        assert set(SHARED_KEYS) <= set(summary), verb
+        assert summary["inputs"] == inputs, verb
+        assert summary["weights"] == weights, verb
+        assert summary["device"] == "cpu", verb
+        assert summary["precision"] == precision, verb
+        timings = summary["timings"]
+        assert {"load", "total"} <= set(timings), verb
+        assert all(isinstance(seconds, float) and seconds >= 0 for seconds in timings.values()), verb
+
+
+def test_no_verb_hashes_an_unknown_weights_file_only_to_print_its_digest(tmp_path):
+    """render (which caches nothing), and encode and mix under --no-cache, print `weights` in a morph's
+    shape with `sha256` null for a file never hashed, as a --no-cache morph does: a 1.2 GB checkpoint is
+    not read through for a JSON key."""
+    import json
+    import shutil
+
+    from interp_cli.sha256_record import remembered_sha256
+
+    fresh = tmp_path / "fresh.pt"  # a new path: its hash was never recorded
+    shutil.copyfile(Path(__file__).resolve().parents[1] / "interp_cli" / "data" / "demo.pt", fresh)
+    code = tmp_path / "a.npy"
+    for args in (["encode", DEMO_A, "-o", code, "--no-cache"], ["render", code, "-o", tmp_path / "a.png"],
+                 ["mix", DEMO_A, DEMO_B, "-o", tmp_path / "m.png", "--no-cache"]):
+        result = cli_runner().invoke(cli, [str(a) for a in (*args, "--weights", fresh, "--device", "cpu", "--json")])
+        assert result.exit_code == 0, result.stderr
+        assert json.loads(result.stdout)["weights"] == {"id": str(fresh), "path": str(fresh), "sha256": None}, args[0]
+    assert remembered_sha256(fresh) is None

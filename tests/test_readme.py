@@ -173,6 +173,27 @@ def test_the_readme_names_every_json_key_a_morph_prints(tmp_path):
     assert full["kind"] == "gif" and set(re.findall(r"`(\w+)`", kinds)) == {"mp4", "gif", "html", "frames", "png"}
 
 
+
+def test_the_readme_names_the_json_keys_encode_render_and_mix_share_with_a_morph(tmp_path):
+    """The bullet's last sentence, against real runs: those keys are a morph's (as documented above, with
+    `weights` in the same shape) and every one of the three verbs prints them. Before, encode and render
+    printed `weights` as `{"id"}` alone, mix printed none of them, and the README said nothing."""
+    said = re.search(r"`encode`, `render` and `mix` print the same ([^.]*)\.", json_bullet())
+    assert said, "the --json bullet no longer says what encode, render and mix share with a morph"
+    shared = set(re.findall(r"`(\w+)`", said.group(1)))
+    top, nested = documented_json_keys()
+    assert {"inputs", "weights", "device", "precision", "timings"} <= shared <= top
+    env, base = offline_env(tmp_path), ["--weights", "demo", "--json", "--quiet"]
+    code = str(tmp_path / "a.npy")
+    for words in (["encode", "examples/demo_a.png", "-o", code], ["render", code, "-o", str(tmp_path / "a.png")],
+                  ["mix", "examples/demo_a.png", "examples/demo_b.png", "-o", str(tmp_path / "m.png")]):
+        done = run_line(["interp", *words, *base], ROOT, env)
+        assert done.returncode == 0, done.stderr
+        printed = json.loads(done.stdout)
+        assert shared <= set(printed), words[0]
+        assert set(printed["weights"]) == nested["weights"], words[0]
+
+
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_a_bare_make_lists_every_target_and_installs_nothing(tmp_path):
     shown = subprocess.run(["make", "-n", f"VENV={tmp_path / 'v'}"], cwd=ROOT, capture_output=True, text=True,
