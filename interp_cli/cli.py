@@ -48,6 +48,11 @@ class _Escaped(Exception):
     """Carries an EOFError past Click, which would otherwise report it as a Ctrl-C ("interrupted")."""
 
 
+class _Stopped(Exception):
+    """Carries a Ctrl-C or SIGTERM (its KeyboardInterrupt is the cause) past Click, which would print an
+    empty line on stderr first: noise under --quiet and --json, and in every log."""
+
+
 class StdoutClosed(Exception):
     """Whoever read our stdout has gone (`interp ... --json | head -c1`): nothing left to say."""
 
@@ -103,9 +108,10 @@ class DefaultMorphGroup(click.Group):
         except StdoutClosed:
             _silence_stdout()
             sys.exit(141)  # what a tool killed by SIGPIPE reports; the output file itself is complete
-        except (KeyboardInterrupt, click.exceptions.Abort) as err:
+        except (KeyboardInterrupt, click.exceptions.Abort, _Stopped) as err:
             # Click re-raises a KeyboardInterrupt (Terminated included) as Abort: `from` the original since
-            # click 8.1, only chained as __context__ in click 8.0.
+            # click 8.1, only chained as __context__ in click 8.0. One that arrives while a command runs is
+            # carried past Click as _Stopped.
             if any(isinstance(e, Terminated) for e in (err, err.__cause__, err.__context__)):
                 click.echo("interp: terminated", err=True)
                 sys.exit(143)
@@ -143,6 +149,8 @@ class DefaultMorphGroup(click.Group):
             return super().invoke(ctx)
         except EOFError as err:  # not an interrupt: keep Click from turning it into Abort
             raise _Escaped() from err
+        except KeyboardInterrupt as err:
+            raise _Stopped() from err
         except BrokenPipeError:  # a command's --help into `head -c0`: Click would exit 1, we say 141 as for --json
             raise StdoutClosed() from None
 

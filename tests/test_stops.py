@@ -236,3 +236,22 @@ def test_a_second_stop_while_exiting_changes_nothing(tmp_path, sig, code, said):
     assert returncode == code, err
     assert err.strip().splitlines()[-1] == said and "Exception ignored" not in err and "Traceback" not in err, err
     assert not (tmp_path / "m.gif").exists()
+
+
+@pytest.mark.parametrize("sig, code, said", [(signal.SIGTERM, 143, "interp: terminated\n"),
+                                             (signal.SIGINT, 130, "interp: interrupted\n")])
+def test_a_stop_mid_morph_under_quiet_says_one_line_and_nothing_else(tmp_path, sig, code, said):
+    """`-q` is errors only: a stop while frames are written leaves exactly its one line on stderr. Click
+    printed an empty line before it (for the ^C a terminal echoes), into every log and under --json too."""
+    child = subprocess.Popen([sys.executable, "-m", "interp_cli", str(ROOT / "examples/demo_a.png"),
+                              str(ROOT / "examples/demo_b.png"), "--weights", "demo", "--steps", "5000", "-q",
+                              "-o", "m.gif"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT)))
+    deadline = time.monotonic() + 120  # only against a hang: nothing here is timed
+    while not list(tmp_path.glob(".m.tmp-*")):  # the GIF's temp: frames are being written
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.02)
+    child.send_signal(sig)
+    out, err = child.communicate(timeout=120)
+    assert (child.returncode, out, err) == (code, "", said)
+    assert not (tmp_path / "m.gif").exists()
