@@ -48,6 +48,13 @@ class _Escaped(Exception):
     """Carries an EOFError past Click, which would otherwise report it as a Ctrl-C ("interrupted")."""
 
 
+def _is_terminal(stream) -> bool:
+    try:
+        return stream is not None and stream.isatty()
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 class _Stopped(Exception):
     """Carries a Ctrl-C or SIGTERM (its KeyboardInterrupt is the cause) past Click, which would print an
     empty line on stderr first: noise under --quiet and --json, and in every log."""
@@ -112,6 +119,8 @@ class DefaultMorphGroup(click.Group):
             # Click re-raises a KeyboardInterrupt (Terminated included) as Abort: `from` the original since
             # click 8.1, only chained as __context__ in click 8.0. One that arrives while a command runs is
             # carried past Click as _Stopped.
+            if _is_terminal(sys.stderr):  # off the line a terminal's ^C (or a progress bar) left the cursor on
+                click.echo("", err=True)
             if any(isinstance(e, Terminated) for e in (err, err.__cause__, err.__context__)):
                 click.echo("interp: terminated", err=True)
                 sys.exit(143)

@@ -11,6 +11,7 @@ import os
 import pty
 import re
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -141,3 +142,36 @@ def test_a_failed_step_prints_no_final_line(monkeypatch):
             bar.update()
             raise RuntimeError("writer failed")
     assert stream.getvalue() == ""
+
+
+def test_a_stop_on_a_terminal_starts_its_line_below_the_bar(tmp_path):
+    """On a terminal the bar (or the ^C the terminal echoes) holds the cursor: `interp: terminated` starts a
+    line of its own, not the bar's end. (In a log or under -q the line comes alone: tests/test_stops.py.)"""
+    master, slave = pty.openpty()
+    child = subprocess.Popen([sys.executable, "-m", "interp_cli", A, B, "--weights", "demo", "--steps", "5000",
+                              "--no-cache", "-o", str(tmp_path / "m.gif")], stdout=subprocess.PIPE, stderr=slave,
+                             env=_env(), cwd=ROOT)
+    os.close(slave)
+    screen, deadline, sent = b"", time.monotonic() + 120, False
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    break
+                screen += chunk
+                if not sent and b"rendering" in screen:
+                    child.send_signal(signal.SIGTERM)
+                    sent = True
+            elif child.poll() is not None:
+                break
+        code = child.wait(timeout=30)
+    finally:
+        os.close(master)
+        if child.poll() is None:
+            child.kill()
+    text = screen.decode("utf-8", "replace")
+    assert sent and code == 143, text
+    assert re.search(r"\n\s*interp: terminated\s*$", text) and "interp: terminated" not in text.split("\n")[0], text
