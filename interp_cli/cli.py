@@ -621,16 +621,20 @@ def weights_download(name):
     """Fetch weights into the Hugging Face cache and verify their sha256.
 
     NAME is a preset or a hub file owner/repo/file.pt[@rev]; without it, what a morph without --weights
-    would use: $INTERP_WEIGHTS, else ffhq. A file on this machine (a path, the shipped demo) is only
-    checked.  e.g. interp weights download ffhq
+    would use: $INTERP_WEIGHTS, else ffhq. A file on this machine (a path, the shipped demo) has nothing
+    to fetch: it is checked as `interp weights verify` checks it, with the same line and exit code.
+    e.g. interp weights download ffhq
     """
     from interp_cli import weights as w
 
-    fetched = w.hub_file(name) is not None
+    if w.hub_file(name) is None:
+        # Someone who runs `download` wants a file they can use; for a file already here, that question is verify's.
+        checked = w.verify(name)
+        where = "ships with interp" if checked.id in w.PRESETS else "is a file on this machine"
+        click.echo(f"interp: nothing to download: {checked.id} {where}", err=True)
+        _report_verification(checked)
+        return
     resolved = w.download(name)
-    if not fetched:
-        where = "ships with interp" if resolved.preset is not None else "is a file on this machine"
-        click.echo(f"interp: nothing to download: {resolved.id} {where}", err=True)
     _out(f"{resolved.id}: {resolved.path}" + (f" (sha256 {resolved.sha256})" if resolved.sha256 else ""))
 
 
@@ -655,7 +659,11 @@ def weights_verify(spec):
     """
     from interp_cli import weights as w
 
-    checked = w.verify(spec)
+    _report_verification(w.verify(spec))
+
+
+def _report_verification(checked) -> None:
+    """The stdout line for a file `interp weights verify` (or `download`, for a file here) found good."""
     if checked.preset is None:
         _out(f"{checked.id}: loads as {checked.contents}; not a preset, so there is no published sha256 to compare "
              f"it with (sha256 {checked.sha256})")

@@ -38,3 +38,10 @@ GIF_MAX_FPS = 100 / GIF_MIN_DELAY_CS
 # --noise random, --refine, --tune): one beyond raised "Overflow when unpacking long long" after the
 # model had loaded.
 SEED_MIN, SEED_MAX = -(2 ** 63), 2 ** 64 - 1
+
+# The largest value a `.npy` code may hold. W codes are what a mapping network (or e4e, which adds
+# latent_avg to offsets) puts out, and they stay within about +-10: the demo model's mapping outputs
+# within -2.8..7.6 (5,000 samples), its encoded codes within +-3.6 (--refine 50 included). Drawn at 3x
+# an encoded code, the demo face is already a blot; 1e30 drew noise with exit 0. 100 times the W range
+# still leaves room for any edit a person means to make, so only codes that are no W code are refused.
+CODE_MAX_ABS = 1000.0

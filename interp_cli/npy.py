@@ -13,6 +13,7 @@ with pickles).
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Callable
 from contextlib import nullcontext
 from typing import BinaryIO
@@ -20,6 +21,13 @@ from typing import BinaryIO
 import numpy as np
 
 from interp_cli.errors import UsageError
+
+# numpy's own limit (np.load's default max_header_size): np.save writes headers of about 128 bytes, and
+# numpy refuses longer ones with advice (raise the limit, or allow_pickle=True) that is no answer to a
+# file someone handed interp. So a longer header is judged here, in words of our own, before numpy's.
+_MAX_HEADER_BYTES = 10_000
+# The header's length field after the magic: 2 bytes in version 1.0, 4 in 2.0.
+_HEADER_LENGTH = {(1, 0): "<H", (2, 0): "<I"}
 
 
 def read_npy(path: str | os.PathLike | BinaryIO, *, check: Callable[[tuple[int, ...]], str | None] | None = None,
@@ -41,6 +49,13 @@ def read_npy(path: str | os.PathLike | BinaryIO, *, check: Callable[[tuple[int, 
         readers = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
         if version not in readers:
             raise UsageError(f"{shown}: not {what} (.npy format version {version[0]}.{version[1]} is not read here)")
+        field, start = _HEADER_LENGTH[version], fh.tell()
+        raw = fh.read(struct.calcsize(field))
+        length = struct.unpack(field, raw)[0] if len(raw) == struct.calcsize(field) else 0  # short: numpy says so
+        if length > _MAX_HEADER_BYTES:
+            raise UsageError(f"{shown}: not {what} (its header is {length:,} bytes, over the {_MAX_HEADER_BYTES:,} "
+                             f"read here; np.save writes about 128)")
+        fh.seek(start)
         try:
             shape, fortran_order, dtype = readers[version](fh)
         except (ValueError, EOFError, SyntaxError, TypeError) as err:

@@ -23,7 +23,7 @@ from interp_cli.errors import NoFaceError, UsageError, one_line
 from interp_cli.files import Outputs, check_input_file
 from interp_cli.images import load_image
 from interp_cli.inputs import crop_name
-from interp_cli.limits import NOISE_MODES
+from interp_cli.limits import CODE_MAX_ABS, NOISE_MODES
 from interp_cli.npy import read_npy
 from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
@@ -160,6 +160,9 @@ class Session:
                             what="a .npy code file", name=path.name)
         except OSError as err:
             raise UsageError(f"{path.name}: not a readable .npy code file ({one_line(err)})") from None
+        if code.dtype.kind != "f":  # read_npy takes any numbers; 0/1 or integers are no W code anyone wrote
+            raise UsageError(f"{path.name}: code holds {code.dtype} values, not floats (W+ codes are float32, "
+                             f"as `interp encode` writes them)")
         if code.ndim == 3:
             code = code[0]
         # Judged after the cast: a float64 1e300 is finite, but float32 has no such number (it becomes inf,
@@ -169,6 +172,10 @@ class Session:
         if not np.isfinite(code).all():
             raise UsageError(f"{path.name}: code contains NaN or infinite values, or values beyond float32's "
                              f"range (about ±3.4e38)")
+        peak = float(np.abs(code).max())
+        if peak > CODE_MAX_ABS:
+            raise UsageError(f"{path.name}: code holds values as large as {peak:.3g}, far outside any W+ code (they "
+                             f"stay within about ±10; refused beyond ±{CODE_MAX_ABS:g}, as they draw only noise)")
         return code
 
     def prepare_image(self, path: Path, settings: EncodeSettings):

@@ -180,7 +180,8 @@ def download(name: str) -> ResolvedWeights:
 
     A cached copy that fails verification is downloaded again rather than reported, because that is
     what someone running this command after a ChecksumError wants; a fresh download that fails is
-    reported (downloading it a third time would not help).
+    reported (downloading it a third time would not help). A name with nothing to fetch (a file here, a
+    shipped preset) is only resolved: `interp weights download` checks those with `verify` instead.
     """
     if _hub_file_for(name) is None:
         return _resolve(name, download=True, progress=True, verify=True)

@@ -217,6 +217,14 @@ def _probe_writable(target: Path, name: str, parent: Path) -> None:
     try:
         discard(claim_temp(target))
     except OSError as err:
+        if err.errno == errno.ENOENT:
+            if not parent.is_dir():  # removed since it was checked
+                raise UsageError(f"{name}: directory '{parent}' does not exist") from None
+            # The folder is there, yet making a file in it says it is not: what /proc and /sys answer
+            # (even to root), and "no such file or directory" alone would send the user looking for it.
+            raise UsageError(f"{name}: cannot create files in directory '{parent}': its file system takes no new "
+                             f"files (making one there said 'no such file or directory', though the directory "
+                             f"exists)") from None
         raise UsageError(f"{name}: cannot write in directory '{parent}' ({(err.strerror or str(err)).lower()})") \
             from None
 

@@ -110,6 +110,31 @@ def test_a_float64_code_beyond_float32_is_refused_naming_the_file(tmp_path, demo
     assert not (tmp_path / "r.npy").exists()
 
 
+# --- a code that is no W code: absurd magnitudes, not floats -------------------------------------------
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (lambda good: np.full_like(good, 1e30), "code holds values as large as 1e+30, far outside any W+ code"),
+    (lambda good: good * 1000, "code holds values as large as 2.77e+03, far outside"),  # a real code scaled 1000x: over the bound of 1000
+    (lambda good: good > 0, "code holds bool values, not floats"),
+    (lambda good: good.astype(np.int32), "code holds int32 values, not floats"),
+], ids=["1e30", "scaled-1000x", "bool", "int32"])
+def test_a_code_that_is_no_w_code_is_refused_naming_the_file(tmp_path, demo, make, fragment):
+    """The auditor's cases: each rendered noise (or a flat colour) with exit 0."""
+    np.save(tmp_path / "odd.npy", make(demo.encode_path(DEMO_A)))
+    err = usage_error(run("render", tmp_path / "odd.npy", "--weights", "demo", "-o", tmp_path / "r.png"))
+    assert err.startswith(f"interp: error: odd.npy: {fragment}")
+    assert not (tmp_path / "r.png").exists()
+
+
+def test_real_codes_and_bold_edits_of_them_still_render(tmp_path, demo):
+    good = demo.encode_path(DEMO_A)
+    for name, code in (("a.npy", good), ("bold.npy", good * 30), ("half.npy", good.astype(np.float16))):
+        np.save(tmp_path / name, code)
+        result = run("render", tmp_path / name, "--weights", "demo", "-o", tmp_path / (name + ".png"))
+        assert result.exit_code == 0, result.stderr
+
+
 # --- seeds --------------------------------------------------------------------------------------------
 
 

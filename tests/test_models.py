@@ -13,6 +13,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -183,6 +184,29 @@ def test_truncated_checkpoint(tmp_path, tiny_ckpt):
     cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match=r"^cut\.pt: not a readable PyTorch checkpoint \(truncated or corrupt"):
         load_model(cut)
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_a_plain_pickle_is_called_one_and_torch_warns_nothing(tmp_path, protocol):
+    """The auditor's case: torch's two-line "Detected pickle protocol 4" warning, then "truncated or corrupt"."""
+    path = tmp_path / "pp.pt"
+    path.write_bytes(pickle.dumps({"a": [1]}, protocol=protocol))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(CheckpointError) as err:
+            load_model(path)
+    assert str(err.value) == ("pp.pt: not a PyTorch checkpoint but a plain Python pickle (pickle.dump, not "
+                              "torch.save); such files are not loaded, as unpickling them can run code")
+    assert [str(w.message) for w in caught] == []
+
+
+def test_a_truncated_old_format_torch_save_is_not_called_a_plain_pickle(tmp_path, tiny_ckpt):
+    old = tmp_path / "old.pt"  # torch.save before 1.6's zip format: pickles too, but starting with torch's number
+    torch.save(torch.load(tiny_ckpt, weights_only=True), old, _use_new_zipfile_serialization=False)
+    assert load_model(old).size == load_model(tiny_ckpt).size
+    old.write_bytes(old.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match=r"^old\.pt: not a readable PyTorch checkpoint \(truncated or corrupt"):
+        load_model(old)
 
 
 def test_empty_file(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -48,6 +49,26 @@ def test_bad_files_are_one_line_naming_the_file_and_nothing_is_allocated(tmp_pat
         read_npy(path)
     message = str(caught.value)
     assert message.startswith(f"{path}: ") and fragment in message and "\n" not in message
+
+
+@pytest.mark.parametrize("version, field", [(1, "<H"), (2, "<I")])
+def test_an_oversized_header_is_refused_without_numpys_advice_to_weaken_safety(tmp_path, version, field):
+    """The auditor's case: numpy's message went through, advising max_header_size or allow_pickle=True."""
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (10, 128), }" + " " * 60000 + "\n"
+    path = tmp_path / "hh.npy"
+    path.write_bytes(b"\x93NUMPY" + bytes([version, 0]) + struct.pack(field, len(header)) + header.encode()
+                     + np.zeros((10, 128), "f4").tobytes())
+    with pytest.raises(UsageError) as caught:
+        read_npy(path, what="a .npy code file", name="hh.npy")
+    assert str(caught.value) == ("hh.npy: not a .npy code file (its header is 60,063 bytes, over the 10,000 read "
+                                 "here; np.save writes about 128)")
+
+
+def test_a_cut_header_length_is_still_a_damaged_header(tmp_path):
+    path = tmp_path / "cut.npy"
+    path.write_bytes(b"\x93NUMPY\x02\x00\x01")
+    with pytest.raises(UsageError, match="damaged .npy header"):
+        read_npy(path)
 
 
 def test_a_huge_claimed_shape_is_refused_under_a_small_memory_limit(tmp_path):

@@ -282,7 +282,7 @@ def test_outputs_named_by_symlinks_are_written_where_they_point(tmp_path):
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
 def test_a_folder_where_nothing_can_be_made_is_refused_before_any_work(tmp_path):
     line = refused(tmp_path, A, B, *MORPH, "-o", "/proc/x.gif")
-    assert line.startswith("interp: error: /proc/x.gif: cannot write in directory '/proc'"), line
+    assert line.startswith("interp: error: /proc/x.gif: cannot create files in directory '/proc'"), line
     line = refused(tmp_path, "encode", A, "--weights", "demo", "-o", "a.npy", "--save-aligned", "/proc/crops")
     assert line.startswith("interp: error: --save-aligned /proc/crops: "), line
     assert tree(tmp_path) == {}

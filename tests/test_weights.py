@@ -902,6 +902,34 @@ def test_download_without_a_name_of_a_local_default_has_nothing_to_fetch(hub, mo
     assert result.stderr == f"interp: nothing to download: {tiny_ckpt} is a file on this machine\n"
 
 
+@pytest.mark.parametrize("kind", ["truncated-demo", "text", "text-from-env"])
+def test_download_of_a_bad_file_here_fails_as_verify_does(hub, tmp_path, monkeypatch, kind):
+    """The auditor's cases: `download` said rc 0 with the path twice, while `verify` of the same file said rc 1."""
+    if kind == "truncated-demo":
+        path = tmp_path / "demo.pt"
+        path.write_bytes(weights.weights_path("demo").read_bytes()[:1_000_000])
+    else:
+        path = tmp_path / "text.pt"
+        path.write_text("hi\n")
+    args = [path] if kind != "text-from-env" else []
+    if kind == "text-from-env":
+        monkeypatch.setenv("INTERP_WEIGHTS", str(path))
+    downloaded, verified = run_cli("weights", "download", *args), run_cli("weights", "verify", *args)
+    assert downloaded.exit_code == verified.exit_code == 1
+    assert downloaded.stdout == "" and downloaded.stderr == verified.stderr
+    assert downloaded.stderr.startswith(f"interp: error: {path.name}: ") and downloaded.stderr.count("\n") == 1
+    assert hub.download_calls == []
+
+
+def test_download_of_a_good_file_here_says_what_verify_says_once(hub, tiny_ckpt):
+    downloaded, verified = run_cli("weights", "download", tiny_ckpt), run_cli("weights", "verify", tiny_ckpt)
+    assert downloaded.exit_code == 0, downloaded.stderr
+    assert downloaded.stdout == verified.stdout and downloaded.stdout.count(str(tiny_ckpt)) == 1
+    assert "loads as an e4e checkpoint" in downloaded.stdout
+    shown = " ".join(run_cli("weights", "download", "--help").stdout.split())
+    assert "checked as `interp weights verify` checks it, with the same line and exit code" in shown
+
+
 def test_list_marks_the_default_a_morph_uses_now(hub, monkeypatch, tiny_ckpt):
     assert "ffhq (default): " in run_cli("weights", "list").stdout
     monkeypatch.setenv("INTERP_WEIGHTS", "demo")

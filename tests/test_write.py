@@ -3,6 +3,7 @@ leaves neither a partial file nor a damaged pre-existing one."""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import struct
@@ -130,6 +131,29 @@ def test_check_output_path_not_writable_message(tmp_path, monkeypatch):
     with pytest.raises(UsageError) as err:
         check_output_path(tmp_path / "x.gif")
     assert str(err.value) == f"{tmp_path / 'x.gif'}: directory '{tmp_path}' is not writable"
+
+
+def test_a_directory_that_takes_no_new_files_is_not_called_missing(tmp_path, monkeypatch):
+    """The auditor's case: `-o /proc/x.png` said "cannot write in directory '/proc' (no such file or directory)"."""
+    import interp_cli.write as write_module
+
+    def no_new_files(target, *args, **kwargs):  # what making a file in /proc answers, even to root
+        raise FileNotFoundError(errno.ENOENT, "No such file or directory", os.fspath(target))
+
+    monkeypatch.setattr(write_module, "claim_temp", no_new_files)
+    with pytest.raises(UsageError) as err:
+        check_output_path(tmp_path / "x.png")
+    assert str(err.value) == (f"{tmp_path / 'x.png'}: cannot create files in directory '{tmp_path}': its file system "
+                              f"takes no new files (making one there said 'no such file or directory', though the "
+                              f"directory exists)")
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.isdir("/proc/self"), reason="needs root (others are refused "
+                    "earlier, by the permission check) and /proc")
+def test_proc_as_root_is_a_directory_that_takes_no_new_files():
+    with pytest.raises(UsageError, match=r"^/proc/x\.png: cannot create files in directory '/proc': its file system "
+                                         r"takes no new files"):
+        check_output_path("/proc/x.png")
 
 
 def test_check_output_path_refuses_to_clobber_foreign_directories(tmp_path):

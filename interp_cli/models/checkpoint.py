@@ -15,6 +15,7 @@ so a 1.2 GB file is not copied into memory twice.
 from __future__ import annotations
 
 import re
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,11 @@ def read_checkpoint_file(path: str | Path) -> dict:
         raise CheckpointError(f"{name}: weights file not found")
     use_mmap = zipfile.is_zipfile(path)  # mmap needs torch's zip container (the default since torch 1.6)
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True, mmap=use_mmap)
+        # torch warns about what it meets in a file ("Detected pickle protocol 4 ...", advice to file issues
+        # with PyTorch): words for torch's developers, not a CLI user, and any file that fails is reported below.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True, mmap=use_mmap)
     except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, ... for bad files
         # torch's messages run to several lines of advice; keep the one line that says what broke.
         lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
@@ -54,10 +59,33 @@ def read_checkpoint_file(path: str | Path) -> dict:
                                   f"(only weights_only checkpoints are loaded)") from None
         if path.stat().st_size == 0:
             raise CheckpointError(f"{name}: the file is empty") from None
+        if not use_mmap and _is_plain_pickle(path):
+            raise CheckpointError(f"{name}: not a PyTorch checkpoint but a plain Python pickle (pickle.dump, "
+                                  f"not torch.save); such files are not loaded, as unpickling them can run code") \
+                from None
         raise CheckpointError(f"{name}: not a readable PyTorch checkpoint (truncated or corrupt: {detail})") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{name}: not an e4e or StyleGAN2 checkpoint (top level is {type(data).__name__})")
     return data
+
+
+# torch.save's old (pre-1.6, non-zip) format is pickles too, but its first pickle is this number alone
+# (torch.serialization.MAGIC_NUMBER, a 10-byte LONG1); a plain pickle.dump file starts with its object instead.
+_LEGACY_TORCH_START = b"\x8a\x0a" + 0x1950A86A20F9469CFC6C.to_bytes(10, "little")
+_PICKLE_FRAME = 0x95  # protocol 4+: an 8-byte frame length before the first object
+
+
+def _is_plain_pickle(path: Path) -> bool:
+    """Whether the file starts as a pickle of protocol 2-5 (what pickle.dump writes) that is not torch's
+    legacy format. Read from the first bytes only, never unpickled."""
+    with open(path, "rb") as fh:
+        head = fh.read(32)
+    if len(head) < 3 or head[0] != 0x80 or not 2 <= head[1] <= 5:  # PROTO opcode and its protocol
+        return False
+    body = head[2:]
+    if body[0] == _PICKLE_FRAME:
+        body = body[9:]
+    return not body.startswith(_LEGACY_TORCH_START)
 
 
 def _refuse_non_tensors(state: dict, name: str, prefix: str) -> None:
