@@ -115,7 +115,8 @@ def test_a_float64_code_beyond_float32_is_refused_naming_the_file(tmp_path, demo
 
 @pytest.mark.parametrize("make, fragment", [
     (lambda good: np.full_like(good, 1e30), "code holds values as large as 1e+30, far outside any W+ code"),
-    (lambda good: good * 1000, "code holds values as large as 2.77e+03, far outside"),  # a real code scaled 1000x: over the bound of 1000
+    # a real code scaled 1000x: over the bound of 1000
+    (lambda good: good * 1000, "code holds values as large as 2.77e+03, far outside"),
     (lambda good: good > 0, "code holds bool values, not floats"),
     (lambda good: good.astype(np.int32), "code holds int32 values, not floats"),
 ], ids=["1e30", "scaled-1000x", "bool", "int32"])
