@@ -15,7 +15,7 @@ from pathlib import Path
 
 from interp_cli import blend
 from interp_cli import progress as progress_bars
-from interp_cli.errors import InterpError, UsageError, reported
+from interp_cli.errors import InterpError, UsageError, reported, stops_a_batch
 from interp_cli.manifest import CROP_CHOICES, BatchPlan, Shard, plan_batch
 from interp_cli.pipeline import morph
 from interp_cli.session import Log, Session, face_without_alignment, stderr_log
@@ -109,7 +109,7 @@ def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failure
     # One bar over this shard's rows; each row's own bars sit below it on a terminal.
     with progress_bars.bar(len(mine), "batch", unit="row", enabled=progress) as bar:
         for position, row in enumerate(mine, 1):
-            row_started = time.perf_counter()
+            row_started, stop = time.perf_counter(), None
             place = plan[row.number]
             shown = str(outdir / row.name)
             result = {"row": row.number, "line": row.line, "inputs": list(row.inputs),
@@ -132,14 +132,23 @@ def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failure
                     log(f"[{position}/{len(mine)}] row {row.number}: wrote {shown} "
                         f"({time.perf_counter() - row_started:.1f}s)")
                 except Exception as err:  # whatever one row holds, it fails alone and the others go on
+                    whole_disk = stops_a_batch(err)
                     err = _row_error(err, shown, outdir, place.targets)
                     result.update(ok=False, skipped=False, error=str(err), exit_code=err.exit_code)
                     failures(f"[{position}/{len(mine)}] row {row.number} failed: {err}")
+                    if whole_disk and position < len(mine):
+                        # ...but not a full, over-quota or read-only disk: each row after it would load,
+                        # encode and render (a minute at 1024 px) only to fail alike.
+                        stop = InterpError(f"batch stopped after row {row.number}: {err}; the rows after it would "
+                                           "fail alike (to make them, rerun with --skip-existing)")
+                        stop.exit_code = err.exit_code
             result.setdefault("timings", {})["row"] = round(time.perf_counter() - row_started, 3)
             results.append(result)
             if on_row is not None:
                 on_row(result)
             bar.update()
+            if stop is not None:
+                raise stop
 
 
 def _row_error(err: Exception, output: str, outdir: Path, targets: Sequence[Path]) -> InterpError:

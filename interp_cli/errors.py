@@ -95,10 +95,23 @@ def environment_error(err: OSError, name: str | os.PathLike | None = None) -> In
     reason = err.strerror or str(err)
     if err.errno in NO_ROOM:
         hint = {errno.EFBIG: "file too large (a file-size limit was reached)"}.get(err.errno, reason.lower())
-        return InterpError(f"{prefix}cannot write: {hint}; free some space or write elsewhere")
-    if err.errno in _NOT_ALLOWED:
-        return UsageError(f"{prefix}{reason.lower()}")
-    return InterpError(f"{prefix}{reason}")
+        told = InterpError(f"{prefix}cannot write: {hint}; free some space or write elsewhere")
+    elif err.errno in _NOT_ALLOWED:
+        told = UsageError(f"{prefix}{reason.lower()}")
+    else:
+        told = InterpError(f"{prefix}{reason}")
+    told.errno = err.errno  # what the machine said, for a caller that decides by it (a batch on a full disk)
+    return told
+
+
+# A disk that is full, over quota or read-only stays so for the next row: a batch stops (`stops_a_batch`).
+_WHOLE_DISK = {errno.ENOSPC, errno.EROFS} | ({errno.EDQUOT} if hasattr(errno, "EDQUOT") else set())
+
+
+def stops_a_batch(err: BaseException) -> bool:
+    """Whether a row's failure would fail every row after it alike: its file system full, over quota or
+    read-only (a file-size limit, EFBIG, is the row's own: a smaller output may fit)."""
+    return getattr(err, "errno", None) in _WHOLE_DISK
 
 
 def reported(err: BaseException, command: str, output: str | os.PathLike | None = None) -> tuple[InterpError, bool]:

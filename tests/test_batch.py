@@ -625,3 +625,26 @@ def test_a_bad_layers_spec_stops_the_batch_as_a_usage_error_not_row_by_row(tiny,
     assert code == 2 and len(lines) == 1 and lines[0]["summary"] and lines[0]["failed"] == 0, (lines, err)
     assert "row 99 is out of range" in lines[0]["error"] and err.count("\n") == 1
     assert not (tmp_path / "out" / "x.gif").exists()
+
+
+def test_a_full_disk_stops_the_batch_after_the_row_that_found_it(tiny, tmp_path, env):
+    """--outdir on a real full file system (a 200 kB tmpfs, in a mount namespace of its own): the first row
+    fails with the disk's words, and the batch stops there with its summary instead of loading, encoding and
+    rendering every other row only to fail alike. A rerun with --skip-existing, given room, makes the rest."""
+    if shutil.which("unshare") is None or subprocess.run(
+            ["unshare", "-m", "--fork", "sh", "-c", f"mount -t tmpfs -o size=200k tmpfs {tmp_path}"],
+            capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs in a mount namespace is not permitted here")
+    (tmp_path / "pairs.csv").write_text("".join(f"{A},{B},m{i}.gif\n" for i in range(4)))
+    (tmp_path / "out").mkdir()
+    args = [sys.executable, "-m", "interp_cli", "batch", "pairs.csv", "--outdir", "out", "--weights", tiny,
+            "--no-align", "--steps", "60", "--size", "256", "--json", "--no-cache"]
+    done = subprocess.run(["unshare", "-m", "--fork", "sh", "-c",
+                           'mount -t tmpfs -o size=200k tmpfs out && exec "$@"', "sh", *args],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert done.returncode == 1 and len(lines) == 2, (done.stdout, done.stderr)
+    assert lines[0]["row"] == 1 and "no space left on device" in lines[0]["error"]
+    assert lines[1]["summary"] and lines[1]["failed"] == 1 and lines[1]["error"].startswith("batch stopped after row 1")
+    assert done.stderr.strip().splitlines()[-1].startswith("interp: error: batch stopped after row 1: out/m0.gif")
+    assert list((tmp_path / "out").iterdir()) == []  # the tmpfs lived and died with the namespace
