@@ -164,14 +164,10 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         raise UsageError("need at least two images to morph between")
     if isinstance(output, str):  # "out/m2", as typed: a typo for m2.mp4 is refused (a Path cannot end in "/")
         write.refuse_suffixless(output)
-    kind = write.output_kind(output)  # its error lists what a morph can write
-    if kind not in ("mp4", "gif", "html", "frames", "png"):
-        raise UsageError(f"{output}: a morph is written as .mp4, .gif, .html, a frames directory "
-                         "or a .png contact sheet")
+    kind = write.output_kind(output, allowed=("mp4", "gif", "html", "frames", "png"))  # says what a morph writes
     write.check_output_path(output)
     if sheet is not None:
-        if write.output_kind(sheet, "the contact sheet is a .png file") != "png":
-            raise UsageError(f"--sheet {sheet}: the contact sheet is a .png file")
+        write.output_kind(sheet, "the contact sheet is a .png file", allowed=("png",), option="--sheet")
         write.check_output_path(sheet)
     check_number("sheet_frames", sheet_frames, low=1, integer=True)  # no option: a Python caller's argument
     aligned = plan_aligned(paths, save_aligned, [("-o", output), ("--sheet", sheet)], _crops)  # -o and --sheet too
@@ -567,8 +563,7 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     path = _check_inputs([image], [output])[0]
     if path.suffix.lower() == ".npy":
         raise UsageError(f"{path.name}: already a code file; encode takes an image")
-    if write.output_kind(output, "codes are written as .npy") != "npy":
-        raise UsageError(f"{output}: codes are written as .npy")
+    write.output_kind(output, "codes are written as .npy", allowed=("npy",))
     write.check_output_path(output)
     aligned = plan_aligned([path], save_aligned, [("-o", output)])
     check_number("--refine", refine, low=0, integer=True)
@@ -594,9 +589,7 @@ def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     path = _check_inputs([codes], [output])[0]
     if path.suffix.lower() != ".npy":
         raise UsageError(f"{path.name}: render takes a .npy code file (from `interp encode`)")
-    kind = write.output_kind(output, "render writes a .png image or a .npy float array")
-    if kind not in ("png", "npy"):
-        raise UsageError(f"{output}: render writes a .png image or a .npy float array")
+    kind = write.output_kind(output, "render writes a .png image or a .npy float array", allowed=("png", "npy"))
     write.check_output_path(output)
     check_number("--truncation", truncation, *TRUNCATION)
     check_seed(seed)
@@ -621,8 +614,7 @@ def align(image: str | os.PathLike, output: str | os.PathLike, *, face: int | No
     from interp_cli import align as alignment
 
     path = _check_inputs([image], [output])[0]
-    if write.output_kind(output, "the aligned face is written as .png") != "png":
-        raise UsageError(f"{output}: the aligned face is written as .png")
+    write.output_kind(output, "the aligned face is written as .png", allowed=("png",))
     write.check_output_path(output)
     check_number("--size", size, *ALIGN_SIZE, integer=True)
     if face is not None and (isinstance(face, bool) or not isinstance(face, numbers.Integral)):
@@ -649,9 +641,7 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     defaults to the coarse source.
     """
     paths = _check_inputs(inputs, [output])
-    kind = write.output_kind(output, "mix writes a .png image or a .npy code")
-    if kind not in ("png", "npy"):
-        raise UsageError(f"{output}: mix writes a .png image or a .npy code")
+    kind = write.output_kind(output, "mix writes a .png image or a .npy code", allowed=("png", "npy"))
     write.check_output_path(output)
 
     sources = {"coarse": pick_input("--coarse", coarse, len(paths)),
