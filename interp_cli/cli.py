@@ -326,7 +326,7 @@ def morph(inputs, output, sheet, quiet, as_json, **params):
 
     Inputs are photos (png, jpg, ...) or .npy codes from `interp encode`.
     """
-    _check_paths_exist(inputs, [output, sheet])
+    _check_paths_exist(inputs, [output, ("--sheet", sheet)])
     from interp_cli.write import refuse_suffixless
 
     refuse_suffixless(output)

@@ -34,8 +34,9 @@ from interp_cli.session import (NO_FACE_ADVICE_ALIGN, NO_FACE_ADVICE_PASTE, Enco
 from interp_cli.sheet import contact_sheet
 from interp_cli.weights import resolve_weights
 
-def _check_inputs(inputs: Sequence[str | os.PathLike], outputs: Sequence[str | os.PathLike | None] = ()) -> list[Path]:
-    """Refuse unusable inputs, and outputs that would overwrite one of them, before any heavy work."""
+def _check_inputs(inputs: Sequence[str | os.PathLike], outputs: Sequence = ()) -> list[Path]:
+    """Refuse unusable inputs, and outputs that would overwrite one of them, before any heavy work (`outputs`
+    as `files.refuse_overwriting_inputs` takes them: a path, None, or (option, path))."""
     refuse_one_path(inputs, "inputs")
     paths = [Path(p) for p in inputs]
     for path in paths:
@@ -159,7 +160,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     `_crops` is `batch`'s: the `save_aligned` crops its manifest planned for this row's inputs.
     """
     started = time.perf_counter()
-    paths = _check_inputs(inputs, [output, sheet])
+    paths = _check_inputs(inputs, [output, ("--sheet", sheet)])
     if len(paths) < 2:
         raise UsageError("need at least two images to morph between")
     if isinstance(output, str):  # "out/m2", as typed: a typo for m2.mp4 is refused (a Path cannot end in "/")
