@@ -46,7 +46,7 @@ def _check_inputs(inputs: Sequence[str | os.PathLike], outputs: Sequence = ()) -
         if path.suffix.lower() != ".npy":
             load_image(path)  # fail fast on a bad image before loading 1 GB of weights
         elif os.path.getsize(path) == 0:
-            raise UsageError(f"{path.name}: not a readable .npy code file (the file is empty)")
+            raise UsageError(f"{path}: not a readable .npy code file (the file is empty)")
     return paths
 
 # What `help(interp_cli.pipeline)` lists and `from interp_cli.pipeline import *` takes: the verbs, and the
@@ -354,7 +354,7 @@ def _backdrop(paths: Sequence[Path], paste: bool, backdrop: str | int | None, al
     index = pick_input("--backdrop", 1 if backdrop is None else backdrop, len(paths))
     if paths[index].suffix.lower() == ".npy":
         chosen = "--backdrop" if backdrop is not None else "--paste (the first input is the backdrop)"
-        raise UsageError(f"{chosen}: {paths[index].name} is a code, not a photo; choose a photo input with --backdrop")
+        raise UsageError(f"{chosen}: {paths[index]} is a code, not a photo; choose a photo input with --backdrop")
     from interp_cli import align as alignment
 
     alignment.require_alignment("--paste")  # the general hint (--no-align) does not apply here
@@ -369,7 +369,7 @@ def _input_settings(paths: Sequence[Path], settings: EncodeSettings, face: Faces
     if settings.align is False:  # refused before any work; a model's own default is known once it loads
         for path, chosen in zip(paths, faces):
             if chosen is not None and path.suffix.lower() != ".npy":
-                raise UsageError(face_without_alignment(path.name, explicit=True))
+                raise UsageError(face_without_alignment(str(path), explicit=True))
     return [replace(settings, face=f, slot=(i, count)) for i, f in enumerate(faces)]
 
 
@@ -398,7 +398,7 @@ def _paster(session: Session, paths: Sequence[Path], encoded: list[tuple], backd
                       match_colour=match_colour)
     except FaceTooSmallError:
         # Said in the user's terms (which photo, which option, what would do) before any frame renders.
-        name, width = paths[backdrop_index].name, photo.shape[1]
+        name, width = paths[backdrop_index], photo.shape[1]
 
         def face_at(written: int) -> str:  # the face's crop, in px across, in a photo `written` px wide
             return f"{quad_side(where.quad) * written / width:.1f}"  # tenths: 2.9 px fails, 3.0 px does not
@@ -563,7 +563,7 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     [18, 512] for the FFHQ model, [10, 128] for the demo)."""
     path = _check_inputs([image], [output])[0]
     if path.suffix.lower() == ".npy":
-        raise UsageError(f"{path.name}: already a code file; encode takes an image")
+        raise UsageError(f"{path}: already a code file; encode takes an image")
     write.output_kind(output, "codes are written as .npy", allowed=("npy",))
     write.check_output_path(output)
     aligned = plan_aligned([path], save_aligned, [("-o", output)])
@@ -589,7 +589,7 @@ def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     `[3, H, W]` as .npy."""
     path = _check_inputs([codes], [output])[0]
     if path.suffix.lower() != ".npy":
-        raise UsageError(f"{path.name}: render takes a .npy code file (from `interp encode`)")
+        raise UsageError(f"{path}: render takes a .npy code file (from `interp encode`)")
     kind = write.output_kind(output, "render writes a .png image or a .npy float array", allowed=("png", "npy"))
     write.check_output_path(output)
     check_number("--truncation", truncation, *TRUNCATION)
@@ -622,7 +622,7 @@ def align(image: str | os.PathLike, output: str | os.PathLike, *, face: int | No
         raise UsageError(f"--face {face!r}: give a face number (0 = leftmost) or None for the largest")
     alignment.require_alignment("interp align")
     try:
-        result = alignment.align_face(load_image(path), output_size=size, face=face, name=path.name)
+        result = alignment.align_face(load_image(path), output_size=size, face=face, name=str(path))
     except NoFaceError as err:
         raise err.advised(NO_FACE_ADVICE_ALIGN) from None
     for warning in result.warnings:

@@ -124,3 +124,34 @@ def test_a_morph_on_a_shared_session_says_its_warnings_to_its_own_log(demo, tmp_
     morph([DEMO_A, tmp_path / "checker.png"], tmp_path / "m.html", steps=2, session=demo, log=said.append,
           progress=False)
     assert any(line.startswith("warning: checker.png: ") for line in said), said  # not the session's own log
+
+
+@pytest.mark.skipif(not alignment_available(), reason="needs the align extra")
+def test_errors_name_an_input_by_the_path_typed_not_its_base_name(tmp_path, monkeypatch):
+    # "no face found in face.png" could not tell mine/face.png from yours/face.png; nor could the --face check.
+    monkeypatch.chdir(tmp_path)
+    faces = Path(__file__).resolve().parent / "data" / "faces"
+    for folder, source in (("mine", faces / "obama.jpg"), ("yours", EXAMPLES / "demo_a.png")):
+        Path(folder).mkdir()
+        Image.open(source).convert("RGB").save(f"{folder}/face.png")
+    Path("group").mkdir()
+    Image.open(faces / "two_people.jpg").save("group/two_people.jpg")
+
+    def error(*args) -> str:
+        result = cli_runner().invoke(cli, [str(a) for a in args])
+        assert result.exit_code != 0 and "Traceback" not in result.stderr
+        return result.stderr
+
+    assert error("align", "yours/face.png", "-o", "x.png").startswith("interp: error: no face found in yours/face.png")
+    assert error("mine/face.png", "yours/face.png", "--weights", "demo", "--align", "--steps", 2,
+                 "-o", "m.gif").startswith("interp: error: no face found in yours/face.png")
+    assert error("align", "group/two_people.jpg", "--face", 2, "-o", "x.png") == \
+        "interp: error: group/two_people.jpg: --face 2 but only 2 faces found\n"
+    assert error("encode", "mine/face.png", "--weights", "demo", "--no-align", "--face", 1, "-o", "x.npy") \
+        .startswith("interp: error: mine/face.png: --face picks among the faces")
+    np.save("mine/code.npy", np.zeros((3, 3), np.float32))
+    assert error("render", "mine/code.npy", "--weights", "demo", "-o", "x.png") == \
+        "interp: error: mine/code.npy: code has shape [3, 3], this model needs [10, 128]\n"
+    assert error("encode", "mine/code.npy", "--weights", "demo", "-o", "x.npy").startswith(
+        "interp: error: mine/code.npy: already a code file")
+    assert not Path("x.png").exists() and not Path("m.gif").exists() and not Path("x.npy").exists()
