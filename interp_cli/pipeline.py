@@ -26,7 +26,7 @@ from interp_cli.checks import check_number, check_seed, refuse_one_path
 from interp_cli.errors import InterpError, NoFaceError, UsageError
 from interp_cli.files import Outputs, check_input_file, refuse_overwriting_inputs
 from interp_cli.images import load_image
-from interp_cli.inputs import Faces, crop_name, faces_per_input, pick_input
+from interp_cli.inputs import LETTERS, Faces, crop_name, faces_per_input, pick_input
 from interp_cli.limits import ALIGN_SIZE, FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION, TUNE_MAX_STEPS
 from interp_cli.render import (precision_name, render_ahead, render_float)
 from interp_cli.session import (NO_FACE_ADVICE_ALIGN, NO_FACE_ADVICE_PASTE, EncodeSettings, Log, face_without_alignment,
@@ -638,9 +638,13 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
         face: Faces = None, cache: bool = True, log: Log = stderr_log, progress: bool = True) -> dict:
     """Style mixing: coarse rows (pose, face shape) from one input, middle and fine rows from others.
 
-    `coarse`/`middle`/`fine` name inputs by letter (a, b, c, ...) or 1-based number; `middle`
-    defaults to the coarse source.
+    `coarse`/`middle`/`fine` name inputs by letter (a, b, c) or 1-based number (1, 2, 3); `middle`
+    defaults to the coarse source. There are two or three inputs, each named by one of them: an input
+    that none names would be read for nothing, which is more likely a slip than a wish.
     """
+    refuse_one_path(inputs, "inputs")
+    if not 2 <= len(inputs) <= 3:  # three row groups take at most three faces; one is no mix
+        raise UsageError(f"mix takes two or three inputs (interp mix A B [C]), got {len(inputs)}")
     paths = _check_inputs(inputs, [output])
     kind = write.output_kind(output, "mix writes a .png image or a .npy code", allowed=("png", "npy"))
     write.check_output_path(output)
@@ -648,6 +652,11 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     sources = {"coarse": pick_input("--coarse", coarse, len(paths)),
                "middle": pick_input("--middle", middle or coarse, len(paths)),
                "fine": pick_input("--fine", fine, len(paths))}
+    unused = [i for i in range(len(paths)) if i not in sources.values()]
+    if unused:
+        i = unused[0]
+        raise UsageError(f"{paths[i]}: input {LETTERS[i]} is named by none of --coarse, --middle and --fine; "
+                         f"name it (e.g. --middle {LETTERS[i]}) or leave it out")
     check_seed(seed)
     session = Session(weights, device, log=log, progress=progress, precision=precision)
     settings = _input_settings(paths, EncodeSettings(align=align, cache=cache), face)

@@ -155,3 +155,25 @@ def test_errors_name_an_input_by_the_path_typed_not_its_base_name(tmp_path, monk
     assert error("encode", "mine/code.npy", "--weights", "demo", "-o", "x.npy").startswith(
         "interp: error: mine/code.npy: already a code file")
     assert not Path("x.png").exists() and not Path("m.gif").exists() and not Path("x.npy").exists()
+
+
+def test_mix_takes_two_or_three_inputs_each_named_by_an_option(tmp_path, monkeypatch):
+    # One input blamed --fine ("--fine b: name one of the inputs (a, or 1 to 1)"); a fourth, or a third that
+    # no option names, was read for nothing without a word; the numbers --coarse 2 takes were in no --help.
+    monkeypatch.chdir(tmp_path)
+
+    def mix(*args):
+        return cli_runner().invoke(cli, ["mix", *map(str, args), "--weights", "demo", "-o", "m.png"])
+
+    for inputs in ([DEMO_A], [DEMO_A, DEMO_B, DEMO_A, DEMO_B]):
+        result = mix(*inputs)
+        assert (result.exit_code, result.stderr) == (
+            2, f"interp: error: mix takes two or three inputs (interp mix A B [C]), got {len(inputs)}\n")
+    result = mix(DEMO_A, DEMO_B, DEMO_B)
+    assert (result.exit_code, result.stderr) == (2, f"interp: error: {DEMO_B}: input c is named by none of --coarse, "
+                                                    "--middle and --fine; name it (e.g. --middle c) or leave it out\n")
+    assert not Path("m.png").exists()
+    assert mix(DEMO_A, DEMO_B, DEMO_B, "--middle", "c", "-q").exit_code == 0  # the advice works
+    help_text = " ".join(cli_runner().invoke(cli, ["mix", "--help"]).stdout.split())
+    assert "a, b, c or 1, 2, 3" in help_text and "(or 1, 2 or 3)" in help_text
+    assert mix(DEMO_A, DEMO_B, "--coarse", 2, "--fine", 1, "-q").exit_code == 0
