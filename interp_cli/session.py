@@ -179,7 +179,7 @@ class Session:
 
     def _load_and_align(self, path: Path, settings: EncodeSettings):
         """(the PIL image the encoder will see, the `AlignedFace` it was cut from or None)."""
-        image = load_image(path)
+        image = load_image(path, log=self.log)
         aligned = None
         align = self.aligns_by_default if settings.align is None else settings.align
         if not align and settings.face is not None:
