@@ -588,7 +588,7 @@ def test_alignment_warnings_name_the_photo_once(tmp_path):
         result = run(*words)
         assert result.exit_code == 0, result.stderr
         warning, = [line for line in result.stderr.splitlines() if "the face is small" in line]
-        assert warning.startswith("warning: small.jpg: the face is small") and warning.count("small.jpg") == 1
+        assert warning.startswith(f"warning: {small}: the face is small") and warning.count("small.jpg") == 1
 
 
 def test_fp16_on_a_cpu_warns_once(tmp_path):

@@ -101,7 +101,8 @@ def test_a_contact_sheet_shows_the_crops_encoding_made_without_finding_the_faces
     monkeypatch.setattr(align, "align_face", lambda *a, **kw: found.append(kw.get("name")) or real(*a, **kw))
     morph([faces / "obama.jpg", faces / "biden.jpg"], tmp_path / "m.gif", steps=2, align=True, sheet=tmp_path / "s.png",
           save_aligned=tmp_path / "crops", cache=False, session=demo, log=lambda m: None, progress=False)
-    assert found == ["obama.jpg", "biden.jpg"]  # once each: the sheet used to align both photos again
+    # Once each, by the path given: the sheet used to align both photos again.
+    assert found == [str(faces / "obama.jpg"), str(faces / "biden.jpg")]
     assert Image.open(tmp_path / "s.png").size[0] > 0
 
 
