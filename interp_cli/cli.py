@@ -343,7 +343,7 @@ def morph(inputs, output, sheet, quiet, as_json, **params):
 
     Inputs are photos (png, jpg, ...) or .npy codes from `interp encode`.
     """
-    _check_paths_exist(inputs, [output, sheet])
+    _check_paths_exist(inputs, [output, ("--sheet", sheet)])
     from interp_cli.write import refuse_suffixless
 
     refuse_suffixless(output)
@@ -445,7 +445,8 @@ def align(image, output, face, size, quiet, as_json):
 @cli.command()
 @click.argument("inputs", nargs=-1, required=True, metavar="A B [C]")
 @click.option("-o", "--output", required=True, metavar="MIX.png", help="A .png image or a .npy code.")
-@click.option("--coarse", default="a", show_default=True, help="Input giving pose and face shape (a, b, c ...).")
+@click.option("--coarse", default="a", show_default=True,
+              help="Input giving pose and face shape: a, b or c (or 1, 2 or 3).")
 @click.option("--middle", default=None, help="Input giving features and hair (default: the --coarse one).")
 @click.option("--fine", default="b", show_default=True, help="Input giving colours and fine detail.")
 @weights_option
@@ -460,6 +461,8 @@ def align(image, output, face, size, quiet, as_json):
 def mix(inputs, output, coarse, middle, fine, weights, device, precision, align, face, noise, seed, cache, quiet,
         as_json):
     """Style mixing: coarse layers from one face, fine from another.
+
+    Two or three inputs, A B [C], each named by --coarse, --middle or --fine as a, b, c or 1, 2, 3.
 
     e.g. interp mix a.png b.png --coarse a --fine b -o mix.png
     """

@@ -621,17 +621,18 @@ def check_input_file(path: PathLike, what: str = "an input") -> str:
 def refuse_overwriting_inputs(inputs, outputs) -> None:
     """UsageError if an output would overwrite an input: the same file (symlinks and hard links
     count), or a directory (a frames output) holding one, since replacing it would delete the input.
-    `outputs` may hold None for outputs not asked for."""
+    `outputs` may hold None for outputs not asked for, and (option, path) for one given by an option other
+    than -o, which the message then names as `write.refuse_clashes` does (`--sheet a.png: is the input ...`)."""
     for output in outputs:
+        option, output = output if isinstance(output, tuple) else (None, output)
         if output is None:
             continue
+        shown = f"{option} {os.fspath(output)}" if option else os.fspath(output)
         for path in inputs:
             if same_file(path, output):
-                raise UsageError(f"{os.fspath(output)}: is the input {os.fspath(path)}; choose another output name")
+                raise UsageError(f"{shown}: is the input {os.fspath(path)}; choose another output name")
             if os.path.isdir(output) and same_file(os.path.dirname(os.path.abspath(path)), output):
-                raise UsageError(
-                    f"{os.fspath(output)}: this directory holds the input {os.fspath(path)}; choose another output"
-                )
+                raise UsageError(f"{shown}: this directory holds the input {os.fspath(path)}; choose another output")
 
 
 def too_long_name(path: PathLike, base: PathLike | None = None, *, limit: int | None = None) -> str | None:

@@ -24,6 +24,8 @@ from __future__ import annotations
 import re
 import struct
 import warnings
+from collections.abc import Callable
+from typing import Optional
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -58,7 +60,8 @@ def _check_file(path: PathLike) -> str:
     return check_input_file(path, "an image")
 
 
-def load_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def load_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+               log: Optional[Callable[[str], None]] = None) -> Image.Image:
     """Open `path` and return it as an upright 8-bit RGB `PIL.Image.Image`.
 
     The size is checked against `max_pixels` from the header alone, before any pixel is
@@ -69,6 +72,10 @@ def load_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
 
     Raises `UsageError` (one line, starting with the path) for a missing file, a directory,
     an unreadable file, a non-image, a truncated/corrupt image, or one over the limit.
+
+    An animation (GIF, WebP, APNG) or a multi-page TIFF gives its first frame; `log`, if given, is told so
+    in a "warning: " line (a command's log: --json lists it among its warnings). Callers that only check the
+    file (before the model loads) pass none, so that each command says it once, where the image is used.
     """
     name = _check_file(path)
     try:
@@ -87,6 +94,7 @@ def load_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
                     raise
                 except _DECODE_ERRORS as err:
                     raise UsageError(f"{name}: truncated or corrupt image ({_one_line(err)})") from None
+                frames = _frame_count(im) if log is not None else 1
     except Image.DecompressionBombError as err:
         # Only the pixel count is known here: Pillow raises before handing out the image.
         match = re.search(r"\((\d+) pixels\)", str(err))
@@ -99,9 +107,26 @@ def load_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
     except _DECODE_ERRORS as err:
         raise UsageError(f"{name}: not a readable image ({_one_line(err)})") from None
     try:
-        return to_rgb(upright)
+        image = to_rgb(upright)
     except ValueError as err:
         raise UsageError(f"{name}: unsupported colour mode {upright.mode!r} ({_one_line(err)})") from None
+    if frames > 1:
+        log(f"warning: {name}: has {frames} frames; frame 1 of {frames} was used (to use another, save it as "
+            "an image of its own)")
+    return image
+
+
+def _frame_count(im: Image.Image) -> int:
+    """How many frames `im` holds (1 for a still). Counted after frame 1 was decoded and copied, since
+    counting seeks through the file. A camera's MPO JPEG counts as one: its second picture is a preview or
+    the other eye's view of the same photo, not a frame the user chose. Later frames that cannot be read
+    count as none: the first, which is used, was read already, so the file is not refused for them."""
+    if im.format == "MPO":
+        return 1
+    try:
+        return int(getattr(im, "n_frames", 1))
+    except _DECODE_ERRORS:
+        return 1
 
 
 def to_rgb(im: Image.Image) -> Image.Image:

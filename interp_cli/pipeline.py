@@ -26,7 +26,7 @@ from interp_cli.checks import check_number, check_seed, refuse_one_path
 from interp_cli.errors import InterpError, NoFaceError, UsageError
 from interp_cli.files import Outputs, check_input_file, refuse_overwriting_inputs
 from interp_cli.images import load_image
-from interp_cli.inputs import Faces, crop_name, faces_per_input, pick_input
+from interp_cli.inputs import LETTERS, Faces, crop_name, faces_per_input, pick_input
 from interp_cli.limits import ALIGN_SIZE, FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION, TUNE_MAX_STEPS
 from interp_cli.render import (precision_name, render_ahead, render_float)
 from interp_cli.session import (NO_FACE_ADVICE_ALIGN, NO_FACE_ADVICE_PASTE, EncodeSettings, Log, face_without_alignment,
@@ -34,8 +34,9 @@ from interp_cli.session import (NO_FACE_ADVICE_ALIGN, NO_FACE_ADVICE_PASTE, Enco
 from interp_cli.sheet import contact_sheet
 from interp_cli.weights import resolve_weights
 
-def _check_inputs(inputs: Sequence[str | os.PathLike], outputs: Sequence[str | os.PathLike | None] = ()) -> list[Path]:
-    """Refuse unusable inputs, and outputs that would overwrite one of them, before any heavy work."""
+def _check_inputs(inputs: Sequence[str | os.PathLike], outputs: Sequence = ()) -> list[Path]:
+    """Refuse unusable inputs, and outputs that would overwrite one of them, before any heavy work (`outputs`
+    as `files.refuse_overwriting_inputs` takes them: a path, None, or (option, path))."""
     refuse_one_path(inputs, "inputs")
     paths = [Path(p) for p in inputs]
     for path in paths:
@@ -45,7 +46,7 @@ def _check_inputs(inputs: Sequence[str | os.PathLike], outputs: Sequence[str | o
         if path.suffix.lower() != ".npy":
             load_image(path)  # fail fast on a bad image before loading 1 GB of weights
         elif os.path.getsize(path) == 0:
-            raise UsageError(f"{path.name}: not a readable .npy code file (the file is empty)")
+            raise UsageError(f"{path}: not a readable .npy code file (the file is empty)")
     return paths
 
 # What `help(interp_cli.pipeline)` lists and `from interp_cli.pipeline import *` takes: the verbs, and the
@@ -159,19 +160,15 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     `_crops` is `batch`'s: the `save_aligned` crops its manifest planned for this row's inputs.
     """
     started = time.perf_counter()
-    paths = _check_inputs(inputs, [output, sheet])
+    paths = _check_inputs(inputs, [output, ("--sheet", sheet)])
     if len(paths) < 2:
         raise UsageError("need at least two images to morph between")
     if isinstance(output, str):  # "out/m2", as typed: a typo for m2.mp4 is refused (a Path cannot end in "/")
         write.refuse_suffixless(output)
-    kind = write.output_kind(output)  # its error lists what a morph can write
-    if kind not in ("mp4", "gif", "html", "frames", "png"):
-        raise UsageError(f"{output}: a morph is written as .mp4, .gif, .html, a frames directory "
-                         "or a .png contact sheet")
+    kind = write.output_kind(output, allowed=("mp4", "gif", "html", "frames", "png"))  # says what a morph writes
     write.check_output_path(output)
     if sheet is not None:
-        if write.output_kind(sheet, "the contact sheet is a .png file") != "png":
-            raise UsageError(f"--sheet {sheet}: the contact sheet is a .png file")
+        write.output_kind(sheet, "the contact sheet is a .png file", allowed=("png",), option="--sheet")
         write.check_output_path(sheet)
     check_number("sheet_frames", sheet_frames, low=1, integer=True)  # no option: a Python caller's argument
     aligned = plan_aligned(paths, save_aligned, [("-o", output), ("--sheet", sheet)], _crops)  # -o and --sheet too
@@ -355,7 +352,7 @@ def _backdrop(paths: Sequence[Path], paste: bool, backdrop: str | int | None, al
     index = pick_input("--backdrop", 1 if backdrop is None else backdrop, len(paths))
     if paths[index].suffix.lower() == ".npy":
         chosen = "--backdrop" if backdrop is not None else "--paste (the first input is the backdrop)"
-        raise UsageError(f"{chosen}: {paths[index].name} is a code, not a photo; choose a photo input with --backdrop")
+        raise UsageError(f"{chosen}: {paths[index]} is a code, not a photo; choose a photo input with --backdrop")
     from interp_cli import align as alignment
 
     alignment.require_alignment("--paste")  # the general hint (--no-align) does not apply here
@@ -370,7 +367,7 @@ def _input_settings(paths: Sequence[Path], settings: EncodeSettings, face: Faces
     if settings.align is False:  # refused before any work; a model's own default is known once it loads
         for path, chosen in zip(paths, faces):
             if chosen is not None and path.suffix.lower() != ".npy":
-                raise UsageError(face_without_alignment(path.name, explicit=True))
+                raise UsageError(face_without_alignment(str(path), explicit=True))
     return [replace(settings, face=f, slot=(i, count)) for i, f in enumerate(faces)]
 
 
@@ -399,7 +396,7 @@ def _paster(session: Session, paths: Sequence[Path], encoded: list[tuple], backd
                       match_colour=match_colour)
     except FaceTooSmallError:
         # Said in the user's terms (which photo, which option, what would do) before any frame renders.
-        name, width = paths[backdrop_index].name, photo.shape[1]
+        name, width = paths[backdrop_index], photo.shape[1]
 
         def face_at(written: int) -> str:  # the face's crop, in px across, in a photo `written` px wide
             return f"{quad_side(where.quad) * written / width:.1f}"  # tenths: 2.9 px fails, 3.0 px does not
@@ -579,9 +576,8 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     started = time.perf_counter()
     path = _check_inputs([image], [output])[0]
     if path.suffix.lower() == ".npy":
-        raise UsageError(f"{path.name}: already a code file; encode takes an image")
-    if write.output_kind(output, "codes are written as .npy") != "npy":
-        raise UsageError(f"{output}: codes are written as .npy")
+        raise UsageError(f"{path}: already a code file; encode takes an image")
+    write.output_kind(output, "codes are written as .npy", allowed=("npy",))
     write.check_output_path(output)
     aligned = plan_aligned([path], save_aligned, [("-o", output)])
     check_number("--refine", refine, low=0, integer=True)
@@ -607,10 +603,8 @@ def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     started = time.perf_counter()
     path = _check_inputs([codes], [output])[0]
     if path.suffix.lower() != ".npy":
-        raise UsageError(f"{path.name}: render takes a .npy code file (from `interp encode`)")
-    kind = write.output_kind(output, "render writes a .png image or a .npy float array")
-    if kind not in ("png", "npy"):
-        raise UsageError(f"{output}: render writes a .png image or a .npy float array")
+        raise UsageError(f"{path}: render takes a .npy code file (from `interp encode`)")
+    kind = write.output_kind(output, "render writes a .png image or a .npy float array", allowed=("png", "npy"))
     write.check_output_path(output)
     check_number("--truncation", truncation, *TRUNCATION)
     check_seed(seed)
@@ -635,15 +629,14 @@ def align(image: str | os.PathLike, output: str | os.PathLike, *, face: int | No
     from interp_cli import align as alignment
 
     path = _check_inputs([image], [output])[0]
-    if write.output_kind(output, "the aligned face is written as .png") != "png":
-        raise UsageError(f"{output}: the aligned face is written as .png")
+    write.output_kind(output, "the aligned face is written as .png", allowed=("png",))
     write.check_output_path(output)
     check_number("--size", size, *ALIGN_SIZE, integer=True)
     if face is not None and (isinstance(face, bool) or not isinstance(face, numbers.Integral)):
         raise UsageError(f"--face {face!r}: give a face number (0 = leftmost) or None for the largest")
     alignment.require_alignment("interp align")
     try:
-        result = alignment.align_face(load_image(path), output_size=size, face=face, name=path.name)
+        result = alignment.align_face(load_image(path, log=log), output_size=size, face=face, name=str(path))
     except NoFaceError as err:
         raise err.advised(NO_FACE_ADVICE_ALIGN) from None
     for warning in result.warnings:
@@ -659,19 +652,26 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
         face: Faces = None, cache: bool = True, log: Log = stderr_log, progress: bool = True) -> dict:
     """Style mixing: coarse rows (pose, face shape) from one input, middle and fine rows from others.
 
-    `coarse`/`middle`/`fine` name inputs by letter (a, b, c, ...) or 1-based number; `middle`
-    defaults to the coarse source.
+    `coarse`/`middle`/`fine` name inputs by letter (a, b, c) or 1-based number (1, 2, 3); `middle`
+    defaults to the coarse source. There are two or three inputs, each named by one of them: an input
+    that none names would be read for nothing, which is more likely a slip than a wish.
     """
     started = time.perf_counter()
+    refuse_one_path(inputs, "inputs")
+    if not 2 <= len(inputs) <= 3:  # three row groups take at most three faces; one is no mix
+        raise UsageError(f"mix takes two or three inputs (interp mix A B [C]), got {len(inputs)}")
     paths = _check_inputs(inputs, [output])
-    kind = write.output_kind(output, "mix writes a .png image or a .npy code")
-    if kind not in ("png", "npy"):
-        raise UsageError(f"{output}: mix writes a .png image or a .npy code")
+    kind = write.output_kind(output, "mix writes a .png image or a .npy code", allowed=("png", "npy"))
     write.check_output_path(output)
 
     sources = {"coarse": pick_input("--coarse", coarse, len(paths)),
                "middle": pick_input("--middle", middle or coarse, len(paths)),
                "fine": pick_input("--fine", fine, len(paths))}
+    unused = [i for i in range(len(paths)) if i not in sources.values()]
+    if unused:
+        i = unused[0]
+        raise UsageError(f"{paths[i]}: input {LETTERS[i]} is named by none of --coarse, --middle and --fine; "
+                         f"name it (e.g. --middle {LETTERS[i]}) or leave it out")
     check_seed(seed)
     session = Session(weights, device, log=log, progress=progress, precision=precision)
     settings = _input_settings(paths, EncodeSettings(align=align, cache=cache), face)

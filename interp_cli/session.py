@@ -157,11 +157,11 @@ class Session:
             # Judged from the header first: a huge claimed shape or another file renamed .npy is refused unread.
             code = read_npy(path, check=lambda shape: None if shape in ((n, d), (1, n, d)) else
                             f"code has shape {list(shape)}, this model needs [{n}, {d}]",
-                            what="a .npy code file", name=path.name)
+                            what="a .npy code file", name=str(path))
         except OSError as err:
-            raise UsageError(f"{path.name}: not a readable .npy code file ({one_line(err)})") from None
+            raise UsageError(f"{path}: not a readable .npy code file ({one_line(err)})") from None
         if code.dtype.kind != "f":  # read_npy takes any numbers; 0/1 or integers are no W code anyone wrote
-            raise UsageError(f"{path.name}: code holds {code.dtype} values, not floats (W+ codes are float32, "
+            raise UsageError(f"{path}: code holds {code.dtype} values, not floats (W+ codes are float32, "
                              f"as `interp encode` writes them)")
         if code.ndim == 3:
             code = code[0]
@@ -170,11 +170,11 @@ class Session:
         with np.errstate(over="ignore", invalid="ignore"):
             code = np.ascontiguousarray(code, dtype=np.float32)
         if not np.isfinite(code).all():
-            raise UsageError(f"{path.name}: code contains NaN or infinite values, or values beyond float32's "
+            raise UsageError(f"{path}: code contains NaN or infinite values, or values beyond float32's "
                              f"range (about ±3.4e38)")
         peak = float(np.abs(code).max())
         if peak > CODE_MAX_ABS:
-            raise UsageError(f"{path.name}: code holds values as large as {peak:.3g}, far outside any W+ code (they "
+            raise UsageError(f"{path}: code holds values as large as {peak:.3g}, far outside any W+ code (they "
                              f"stay within about ±10; refused beyond ±{CODE_MAX_ABS:g}, as they draw only noise)")
         return code
 
@@ -186,20 +186,20 @@ class Session:
 
     def _load_and_align(self, path: Path, settings: EncodeSettings):
         """(the PIL image the encoder will see, the `AlignedFace` it was cut from or None)."""
-        image = load_image(path)
+        image = load_image(path, log=self.log)
         aligned = None
         align = self.aligns_by_default if settings.align is None else settings.align
         if not align and settings.face is not None:
-            raise UsageError(face_without_alignment(path.name, explicit=settings.align is False))
+            raise UsageError(face_without_alignment(str(path), explicit=settings.align is False))
         if align:
             from interp_cli import align as alignment
 
             hint = "" if settings.align else " (alignment is on by default for this model)"
-            alignment.require_alignment(f"{path.name}: face alignment",
+            alignment.require_alignment(f"{path}: face alignment",
                                         f"pass --no-align for images that are already aligned crops{hint}")
             size = 1024 if self.model.size >= 1024 else 256
             try:
-                aligned = alignment.align_face(image, output_size=size, face=settings.face, name=path.name)
+                aligned = alignment.align_face(image, output_size=size, face=settings.face, name=str(path))
             except NoFaceError as err:
                 raise err.advised(NO_FACE_ADVICE) from None
             except UsageError as err:  # --face N beyond this photo's faces
@@ -217,7 +217,7 @@ class Session:
                 # --face N picks in every input: beside a one-face photo, only the per-input form can be followed.
                 how = (f"choose with --face {other}" if count == 1 else "for another, give one value per input: "
                        f"--face {','.join(str(other) if i == place else '' for i in range(count))}")
-                self.log(f"{path.name}: {aligned.n_faces} faces found, using face {aligned.face_index} "
+                self.log(f"{path}: {aligned.n_faces} faces found, using face {aligned.face_index} "
                          f"(numbered left to right from 0; {how})")
             image = aligned.image
         if settings.aligned_as is not None or settings.save_aligned is not None:

@@ -52,10 +52,11 @@ import math
 import os
 import re
 import signal
+import stat
 import struct
 import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Optional
@@ -80,46 +81,86 @@ _GIF_PALETTE_SAMPLE = 32768  # pixels used to choose a frame's palette
 # --- paths ------------------------------------------------------------------------------------
 
 
+ANIMATION_OUTPUTS = ("frames are written as .mp4, .gif, .html, or PNG into a folder named with a trailing slash: "
+                     "{folder}")
 MORPH_OUTPUTS = ("a morph is written as .mp4, .gif, .html, a .png contact sheet, or PNG frames into a folder "
                  "named with a trailing slash: {folder}")
 
 
-def output_kind(path: PathLike, accepts: str = MORPH_OUTPUTS) -> str:
+def output_kind(path: PathLike, accepts: str = MORPH_OUTPUTS, *, allowed: Optional[Collection[str]] = None,
+                option: Optional[str] = None) -> str:
     """What `path` asks for: "mp4", "gif", "html" (a page, `interp_cli.page`), "frames" (a PNG-per-frame
     directory), "png" or "npy".
 
     A path ending in "/" or naming an existing directory, or a name without a suffix (a `Path`
     cannot end in "/"), is a frames directory, but an existing directory typed like a file (the str
     "x.html") is refused; the command line and batch rows refuse a suffixless
-    new name (`missing_file_type`). Suffixes are case-insensitive. Anything else is a UsageError that ends
-    with `accepts`, the caller's own list of outputs.
+    new name (`missing_file_type`). Suffixes are case-insensitive. Standard output ("-", /dev/stdout) and
+    devices are refused (`_stream`). `allowed`: the kinds the caller writes (default: all). Anything else
+    is a UsageError that ends with `accepts`, the caller's own list of outputs, and names the path as
+    `option PATH` when an `option` (--sheet) is given: every refused output reads alike, from here.
     """
     text = os.fspath(path)
+    shown = f"{option} {text}" if option else text
     suffix = Path(text).suffix.lower()
+    if isinstance(path, str) and _stream(text):
+        raise UsageError(f"{shown}: {_STREAM} ({accepts.format(folder='frames/')})")
     if text.endswith(("/", os.sep)):
-        return "frames"
-    if os.path.isdir(text):
+        kind = "frames"
+    elif os.path.isdir(text):
         # `-o x.html` typed asks for a page: PNG frames in a folder that happens to be there surprise. A
         # Path cannot end in "/", so a Python caller's Path to an existing folder still means frames.
         if suffix in _KINDS and isinstance(path, str):
             frames = (" (or end the name with / to write a morph's PNG frames into it)"
                       if accepts == MORPH_OUTPUTS else "")
-            raise UsageError(f"{text}: is a folder, but a {suffix} output is a file; remove or rename the "
+            raise UsageError(f"{shown}: is a folder, but a {suffix} output is a file; remove or rename the "
                              f"folder{frames}")
-        return "frames"
-    if not suffix:
-        return "frames"
-    if suffix in _KINDS:
-        return _KINDS[suffix]
-    raise UsageError(f"{text}: unsupported output type '{Path(text).suffix}' ({accepts.format(folder='frames/')})")
+        kind = "frames"
+    elif not suffix:
+        kind = "frames"
+    elif suffix in _KINDS:
+        kind = _KINDS[suffix]
+    else:
+        kind = None
+    if kind is None or (allowed is not None and kind not in allowed):
+        what = (f"unsupported output type '{Path(text).suffix}'" if Path(text).suffix and kind != "frames"
+                else "is a folder" if text.endswith(("/", os.sep)) or os.path.isdir(text) else "no file type")
+        raise UsageError(f"{shown}: {what} ({accepts.format(folder='frames/')})")
+    return kind
+
+
+# Said for `-o -` and `-o /dev/stdout`: every output is written under a temp name and renamed into place,
+# which a stream or a device cannot be (and "-/" or "/dev/stdout/" as a folder would not work either).
+_STREAM = "writing to standard output or a device is not supported; name a file instead"
+_STREAM_NAMES = ("/dev/stdout", "/dev/stderr", "/dev/tty")
+_STREAM_FOLDERS = ("/dev/fd/", "/proc/self/fd/")
+
+
+def _stream(text: str, where: Optional[PathLike] = None) -> bool:
+    """Whether the typed output name `text` (landing on `where`, if given) is standard output or a device:
+    "-" as typed, a name of the standard streams (by name: /dev/stdout redirected into a file stats as
+    that file), or anything existing there that is neither a regular file nor a folder."""
+    if where is None and text == "-":
+        return True
+    place = os.path.normpath(os.fspath(text if where is None else where))
+    if place in _STREAM_NAMES or place.startswith(_STREAM_FOLDERS):
+        return True
+    try:
+        mode = os.stat(place).st_mode
+    except OSError:
+        return False  # nothing there yet (or unreadable): check_output_path says what is wrong
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def missing_file_type(text: str, where: Optional[PathLike] = None) -> Optional[str]:
-    """Why the typed output name `text` is refused, or None: it has no suffix, does not end in "/" and
-    is not an existing folder (`where`, if given, is where it lands on disk; else `text` itself).
+    """Why the typed output name `text` is refused, or None: it is standard output or a device (`_stream`),
+    or it has no suffix, does not end in "/" and is not an existing folder (`where`, if given, is where it
+    lands on disk; else `text` itself).
 
     A typo for `m2.mp4` silently becoming a folder of PNGs is the surprise; `out/m2/` says the folder.
     """
+    if _stream(text, where):
+        return f"{_STREAM} ({MORPH_OUTPUTS.format(folder='frames/')})"
     if text.endswith(("/", os.sep)) or Path(text).suffix or os.path.isdir(text if where is None else where):
         return None
     return f"no file type ({MORPH_OUTPUTS.format(folder=text.rstrip('/' + os.sep) + '/')})"
@@ -513,20 +554,14 @@ def open_writer(
     Raises UsageError for an unusable path (see `check_output_path`) or bad fps/quality.
     """
     check_output_path(path)
-    kind = output_kind(path)
+    kind = output_kind(path, ANIMATION_OUTPUTS, allowed=("mp4", "gif", "frames", "html"))
     if kind == "mp4":
         return Mp4Writer(path, fps=fps, quality=quality, size=size)
     if kind == "gif":
         return GifWriter(path, fps=fps, size=size)
     if kind == "frames":
         return FramesWriter(path, size=size, expected_frames=expected_frames)
-    if kind == "html":
-
-        return PageWriter(path, fps=fps, quality=quality, size=size, about=about, log=log)
-    raise UsageError(
-        f"{os.fspath(path)}: '{Path(os.fspath(path)).suffix}' is a single image, not an animation"
-        " (use .mp4, .gif, .html, or a directory for PNG frames)"
-    )
+    return PageWriter(path, fps=fps, quality=quality, size=size, about=about, log=log)
 
 
 # --- single images --------------------------------------------------------------------------
@@ -555,16 +590,14 @@ def image_bytes(path: PathLike, frame: np.ndarray) -> bytes:
     Built in memory: numpy writes straight into a real file with C stdio, whose short write on a full
     disk arrives as an OSError without an errno; written by Python, the same failure says ENOSPC or EFBIG.
     """
-    kind = output_kind(path)
+    kind = output_kind(path, "a single image is written as .png or .npy", allowed=("png", "npy"))
     arr = np.asarray(frame)
     buffer = io.BytesIO()
     if kind == "png":
         if arr.dtype != np.uint8 or not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
             raise ValueError(f"PNG images must be [H, W, 3] or [H, W] uint8, got {arr.dtype} {arr.shape}")
         Image.fromarray(np.ascontiguousarray(arr)).save(buffer, format="PNG")
-    elif kind == "npy":
-        np.save(buffer, arr, allow_pickle=False)
     else:
-        raise UsageError(f"{os.fspath(path)}: not a single-image output (use .png or .npy)")
+        np.save(buffer, arr, allow_pickle=False)
     return buffer.getvalue()
 

@@ -371,7 +371,7 @@ def test_the_command_exits_quickly_after_torch_with_outputs_codes_and_atexit_int
                            "-o", str(tmp_path / "no.mp4")], capture_output=True, text=True)
     n_latent, style_dim = tiny_codes["A"][0].shape
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == [f"interp: error: bad.npy: code has shape [3, 7], this model "
+    assert done.stderr.strip().splitlines() == [f"interp: error: {bad}: code has shape [3, 7], this model "
                                                 f"needs [{n_latent}, {style_dim}]"]
     assert not (tmp_path / "no.mp4").exists()
 
@@ -432,7 +432,7 @@ def test_no_face_is_a_clean_runtime_error(tmp_path):
     result = run("align", blank, "-o", tmp_path / "x.png")
     assert result.exit_code == 1
     err = one_line_error(result)
-    assert "no face found in blank.png" in err and "--no-align" in err
+    assert f"no face found in {blank}" in err and "--no-align" in err
     assert not (tmp_path / "x.png").exists()
 
 
@@ -588,7 +588,7 @@ def test_alignment_warnings_name_the_photo_once(tmp_path):
         result = run(*words)
         assert result.exit_code == 0, result.stderr
         warning, = [line for line in result.stderr.splitlines() if "the face is small" in line]
-        assert warning.startswith("warning: small.jpg: the face is small") and warning.count("small.jpg") == 1
+        assert warning.startswith(f"warning: {small}: the face is small") and warning.count("small.jpg") == 1
 
 
 def test_fp16_on_a_cpu_warns_once(tmp_path):

@@ -246,3 +246,23 @@ def test_too_long_name_counts_the_temp_name_on_the_last_part(tmp_path):
     assert files.too_long_name("a" * (room + 1), tmp_path) is not None
     assert files.too_long_name(f"{'d' * (room + 1)}/x.gif", tmp_path) is None  # a folder has no temp name
     assert files.too_long_name(f"{'d' * 300}/x.gif", tmp_path) is not None
+
+
+def test_a_sheet_onto_an_input_names_the_option(tmp_path, monkeypatch):
+    # It said "a.png: is the input a.png", as if -o were the one at fault; a clash between outputs says --sheet.
+    from interp_cli.cli import cli
+    from tests.cli_runner import cli_runner
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(examples / "demo_a.png", "a.png")
+    result = cli_runner().invoke(cli, ["a.png", str(examples / "demo_b.png"), "--weights", "demo", "--steps", "3",
+                                       "-o", "s.gif", "--sheet", "a.png"])
+    assert result.exit_code == 2
+    assert result.stderr == "interp: error: --sheet a.png: is the input a.png; choose another output name\n"
+    from interp_cli import pipeline  # the Python API's refusal reads the same
+    from interp_cli.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"^--sheet a\.png: is the input a\.png;"):
+        pipeline.morph(["a.png", examples / "demo_b.png"], "s.gif", sheet="a.png", weights="demo")
+    assert sorted(os.listdir()) == ["a.png"]

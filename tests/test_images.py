@@ -232,3 +232,39 @@ def test_max_pixels_is_configurable(tmp_path):
     with pytest.raises(UsageError, match=r"100x60 pixels, more than the 5999 pixel limit"):
         load_image(path, max_pixels=5999)
 
+
+
+@pytest.mark.parametrize("name", ["anim.gif", "anim.webp", "anim.png"])
+def test_an_animated_input_says_only_its_first_frame_was_used(tmp_path, monkeypatch, name):
+    # It was silently the first frame: `interp encode anim.gif` exited 0 without a word.
+    import json
+
+    from interp_cli.cli import cli
+    from tests.cli_runner import cli_runner
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    a, b = (Image.open(examples / f"demo_{x}.png").convert("RGB") for x in "ab")
+    monkeypatch.chdir(tmp_path)
+    a.save(name, save_all=True, append_images=[b, a])
+    warning = f"{name}: has 3 frames; frame 1 of 3 was used (to use another, save it as an image of its own)"
+    result = cli_runner().invoke(cli, ["encode", name, "--weights", "demo", "-o", "x.npy"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines().count(f"warning: {warning}") == 1
+    result = cli_runner().invoke(cli, ["encode", name, "--weights", "demo", "-o", "x.npy", "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["warnings"] == [warning]
+    result = cli_runner().invoke(cli, [name, str(examples / "demo_b.png"), "--weights", "demo", "--steps", "2",
+                                       "-o", "m.gif", "--sheet", "s.png"])
+    assert result.exit_code == 0 and result.stderr.splitlines().count(f"warning: {warning}") == 1
+    a.save("still.gif")  # a one-frame GIF is no animation: not a word
+    result = cli_runner().invoke(cli, ["encode", "still.gif", "--weights", "demo", "-o", "x.npy"])
+    assert result.exit_code == 0 and "warning" not in result.stderr
+    used = _pixels(load_image(name)).astype(int)  # the first frame (within a lossy codec's error), not the second
+    assert np.abs(used - np.asarray(a)).mean() < 3 < np.abs(used - np.asarray(b)).mean()
+
+
+def test_a_camera_mpo_is_one_photo_not_an_animation():
+    log = []
+    for path in FACES.iterdir():
+        if path.suffix == ".jpg":
+            load_image(path, log=log.append)
+    assert log == []

@@ -124,7 +124,7 @@ def test_a_code_that_is_no_w_code_is_refused_naming_the_file(tmp_path, demo, mak
     """The auditor's cases: each rendered noise (or a flat colour) with exit 0."""
     np.save(tmp_path / "odd.npy", make(demo.encode_path(DEMO_A)))
     err = usage_error(run("render", tmp_path / "odd.npy", "--weights", "demo", "-o", tmp_path / "r.png"))
-    assert err.startswith(f"interp: error: odd.npy: {fragment}")
+    assert err.startswith(f"interp: error: {tmp_path / 'odd.npy'}: {fragment}")  # the path as typed
     assert not (tmp_path / "r.png").exists()
 
 

@@ -88,8 +88,8 @@ def test_single_commands_say_it_in_one_line_also_with_debug(tiny_ckpt, tmp_path)
     png = tmp_path / "photo.npy"
     png.write_bytes((GOLDEN_DIR / "golden_input_A.png").read_bytes())
     huge = huge_header(tmp_path / "huge.npy")
-    cases = {huge: "huge.npy: code has shape [100000000000, 512], this model needs [6, 32]",
-             png: "photo.npy: not a .npy code file (no .npy header; is it another kind of file renamed?)"}
+    cases = {huge: f"{huge}: code has shape [100000000000, 512], this model needs [6, 32]",
+             png: f"{png}: not a .npy code file (no .npy header; is it another kind of file renamed?)"}
     for path, line in cases.items():
         for command in (["render", path, "-o", tmp_path / "out.png"],
                         [path, GOLDEN_DIR / "golden_input_B.png", "--no-align", "-o", tmp_path / "out.gif"]):

@@ -192,7 +192,7 @@ def test_face_without_alignment_is_refused_not_ignored(tmp_path):
     # default) it used to be dropped without a word.
     two = ROOT / "tests" / "data" / "faces" / "two_people.jpg"
     line = refused(tmp_path, A, two, *MORPH, "--no-align", "--face", ",1", "-o", "m.gif")
-    assert line == ("interp: error: two_people.jpg: --face picks among the faces that alignment finds, and "
+    assert line == (f"interp: error: {two}: --face picks among the faces that alignment finds, and "
                     "alignment is off (--no-align is given); drop --face, or pass --align"), line
     line = refused(tmp_path, A, two, *MORPH, "--face", ",1", "-o", "m.gif")
     assert "alignment is off (this model, like the demo preset, takes its inputs as they are)" in line, line

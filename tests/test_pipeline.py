@@ -101,7 +101,8 @@ def test_a_contact_sheet_shows_the_crops_encoding_made_without_finding_the_faces
     monkeypatch.setattr(align, "align_face", lambda *a, **kw: found.append(kw.get("name")) or real(*a, **kw))
     morph([faces / "obama.jpg", faces / "biden.jpg"], tmp_path / "m.gif", steps=2, align=True, sheet=tmp_path / "s.png",
           save_aligned=tmp_path / "crops", cache=False, session=demo, log=lambda m: None, progress=False)
-    assert found == ["obama.jpg", "biden.jpg"]  # once each: the sheet used to align both photos again
+    # Once each, by the path given: the sheet used to align both photos again.
+    assert found == [str(faces / "obama.jpg"), str(faces / "biden.jpg")]
     assert Image.open(tmp_path / "s.png").size[0] > 0
 
 
@@ -187,3 +188,56 @@ def test_no_verb_hashes_an_unknown_weights_file_only_to_print_its_digest(tmp_pat
         assert result.exit_code == 0, result.stderr
         assert json.loads(result.stdout)["weights"] == {"id": str(fresh), "path": str(fresh), "sha256": None}, args[0]
     assert remembered_sha256(fresh) is None
+
+
+@pytest.mark.skipif(not alignment_available(), reason="needs the align extra")
+def test_errors_name_an_input_by_the_path_typed_not_its_base_name(tmp_path, monkeypatch):
+    # "no face found in face.png" could not tell mine/face.png from yours/face.png; nor could the --face check.
+    monkeypatch.chdir(tmp_path)
+    faces = Path(__file__).resolve().parent / "data" / "faces"
+    for folder, source in (("mine", faces / "obama.jpg"), ("yours", EXAMPLES / "demo_a.png")):
+        Path(folder).mkdir()
+        Image.open(source).convert("RGB").save(f"{folder}/face.png")
+    Path("group").mkdir()
+    Image.open(faces / "two_people.jpg").save("group/two_people.jpg")
+
+    def error(*args) -> str:
+        result = cli_runner().invoke(cli, [str(a) for a in args])
+        assert result.exit_code != 0 and "Traceback" not in result.stderr
+        return result.stderr
+
+    assert error("align", "yours/face.png", "-o", "x.png").startswith("interp: error: no face found in yours/face.png")
+    assert error("mine/face.png", "yours/face.png", "--weights", "demo", "--align", "--steps", 2,
+                 "-o", "m.gif").startswith("interp: error: no face found in yours/face.png")
+    assert error("align", "group/two_people.jpg", "--face", 2, "-o", "x.png") == \
+        "interp: error: group/two_people.jpg: --face 2 but only 2 faces found\n"
+    assert error("encode", "mine/face.png", "--weights", "demo", "--no-align", "--face", 1, "-o", "x.npy") \
+        .startswith("interp: error: mine/face.png: --face picks among the faces")
+    np.save("mine/code.npy", np.zeros((3, 3), np.float32))
+    assert error("render", "mine/code.npy", "--weights", "demo", "-o", "x.png") == \
+        "interp: error: mine/code.npy: code has shape [3, 3], this model needs [10, 128]\n"
+    assert error("encode", "mine/code.npy", "--weights", "demo", "-o", "x.npy").startswith(
+        "interp: error: mine/code.npy: already a code file")
+    assert not Path("x.png").exists() and not Path("m.gif").exists() and not Path("x.npy").exists()
+
+
+def test_mix_takes_two_or_three_inputs_each_named_by_an_option(tmp_path, monkeypatch):
+    # One input blamed --fine ("--fine b: name one of the inputs (a, or 1 to 1)"); a fourth, or a third that
+    # no option names, was read for nothing without a word; the numbers --coarse 2 takes were in no --help.
+    monkeypatch.chdir(tmp_path)
+
+    def mix(*args):
+        return cli_runner().invoke(cli, ["mix", *map(str, args), "--weights", "demo", "-o", "m.png"])
+
+    for inputs in ([DEMO_A], [DEMO_A, DEMO_B, DEMO_A, DEMO_B]):
+        result = mix(*inputs)
+        assert (result.exit_code, result.stderr) == (
+            2, f"interp: error: mix takes two or three inputs (interp mix A B [C]), got {len(inputs)}\n")
+    result = mix(DEMO_A, DEMO_B, DEMO_B)
+    assert (result.exit_code, result.stderr) == (2, f"interp: error: {DEMO_B}: input c is named by none of --coarse, "
+                                                    "--middle and --fine; name it (e.g. --middle c) or leave it out\n")
+    assert not Path("m.png").exists()
+    assert mix(DEMO_A, DEMO_B, DEMO_B, "--middle", "c", "-q").exit_code == 0  # the advice works
+    help_text = " ".join(cli_runner().invoke(cli, ["mix", "--help"]).stdout.split())
+    assert "a, b, c or 1, 2, 3" in help_text and "(or 1, 2 or 3)" in help_text
+    assert mix(DEMO_A, DEMO_B, "--coarse", 2, "--fine", 1, "-q").exit_code == 0

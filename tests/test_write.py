@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from interp_cli.cli import cli
 from interp_cli.errors import InterpError, UsageError
 from interp_cli.write import (
     FramesWriter,
@@ -26,6 +27,10 @@ from interp_cli.write import (
     quality_to_crf,
     write_image,
 )
+from tests.cli_runner import cli_runner
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+DEMO_A, DEMO_B = os.path.join(EXAMPLES, "demo_a.png"), os.path.join(EXAMPLES, "demo_b.png")
 
 
 def _frames(n: int, height: int = 48, width: int = 64) -> list[np.ndarray]:
@@ -100,6 +105,48 @@ def test_output_kind(tmp_path):
     assert str(err.value) == "aligned.jpg: unsupported output type '.jpg' (the aligned face is written as .png)"
 
 
+def _weights(args) -> list[str]:
+    return [] if args[0] == "align" else ["--weights", "demo"]  # align loads no model
+
+
+@pytest.mark.parametrize("args", [
+    [DEMO_A, DEMO_B, "-o", "/dev/stdout"], [DEMO_A, DEMO_B, "-o", "-"], [DEMO_A, DEMO_B, "-o", "/dev/null"],
+    [DEMO_A, DEMO_B, "-o", "/dev/stdout/"], [DEMO_A, DEMO_B, "-o", "x.gif", "--sheet", "-"],
+    ["encode", DEMO_A, "-o", "-"], ["align", DEMO_A, "-o", "/dev/stdout"], ["mix", DEMO_A, DEMO_B, "-o", "-"],
+], ids=["stdout", "dash", "null", "stdout-slash", "sheet-dash", "encode", "align", "mix"])
+def test_standard_output_and_devices_are_refused_saying_so(args, tmp_path, monkeypatch):
+    # They were told to use a folder, "/dev/stdout/" (which then failed) or "-/" (a folder named "-").
+    monkeypatch.chdir(tmp_path)
+    result = cli_runner().invoke(cli, [*args, *_weights(args)])
+    named = f"--sheet {args[-1]}" if "--sheet" in args else args[args.index("-o") + 1]
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert f": {named}: writing to standard output or a device is not supported; name a file" in result.stderr
+    assert "-/" not in result.stderr and "/dev/stdout/)" not in result.stderr
+    assert os.listdir(tmp_path) == []
+
+
+def test_refused_output_types_read_alike(tmp_path, monkeypatch):
+    # render and mix had sentences of their own ("x.gif: render writes ..."), morph another for .npy.
+    monkeypatch.chdir(tmp_path)
+    np.save("a.npy", np.zeros((10, 128), np.float32))
+    for args, ending in [
+        (["render", "a.npy", "-o", "x.gif"], "(render writes a .png image or a .npy float array)"),
+        (["render", "a.npy", "-o", "x.webp"], "(render writes a .png image or a .npy float array)"),
+        (["mix", DEMO_A, DEMO_B, "-o", "x.gif"], "(mix writes a .png image or a .npy code)"),
+        (["encode", DEMO_A, "-o", "x.png"], "(codes are written as .npy)"),
+        (["align", DEMO_A, "-o", "x.gif"], "(the aligned face is written as .png)"),
+        ([DEMO_A, DEMO_B, "-o", "x.npy"], "(a morph is written as .mp4, .gif, .html, a .png contact sheet, or PNG "
+                                          "frames into a folder named with a trailing slash: frames/)"),
+        ([DEMO_A, DEMO_B, "-o", "x.gif", "--sheet", "s.gif"], "(the contact sheet is a .png file)"),
+    ]:
+        result = cli_runner().invoke(cli, [*args, *_weights(args)])
+        named = args[-1] if "--sheet" not in args else f"--sheet {args[-1]}"
+        suffix = os.path.splitext(args[-1])[1]
+        assert result.exit_code == 2, args
+        assert result.stderr == f"interp: error: {named}: unsupported output type '{suffix}' {ending}\n", args
+
+
 def test_check_output_path_missing_parent(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UsageError) as err:
@@ -171,7 +218,7 @@ def test_check_output_path_refuses_to_clobber_foreign_directories(tmp_path):
 
 
 def test_single_image_paths_are_not_animations(tmp_path):
-    with pytest.raises(UsageError, match="single image"):
+    with pytest.raises(UsageError, match=r"unsupported output type '\.png' \(frames are written as \.mp4"):
         open_writer(tmp_path / "x.png")
 
 
@@ -446,7 +493,7 @@ def test_write_image_png_and_npy(tmp_path):
     with pytest.raises(ValueError):
         write_image(tmp_path / "keep.png", code)  # float data is not a PNG
     assert (tmp_path / "keep.png").read_bytes() == b"old"
-    with pytest.raises(UsageError, match="not a single-image output"):
+    with pytest.raises(UsageError, match=r"unsupported output type '\.mp4' \(a single image is written as \.png"):
         write_image(tmp_path / "x.mp4", frame)
     assert sorted(os.listdir(tmp_path)) == ["code.npy", "keep.png", "still.png"]
 
