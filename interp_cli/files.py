@@ -14,6 +14,7 @@
     clean_stale_temps(directory)                 # done by new_temp; removes only dead writers' temps
     with held_lock(path, wait=5.0) as locked:    # one writer at a time on a shared file (flock on `<path>.lock`);
         ...                                      # locked is False after `wait` s: go on unlocked, never stuck
+    remove_if_same(path, identity)               # unlink a damaged file only if no one has replaced it since
     cache_dir(part=None) -> Path                 # $INTERP_CACHE_DIR, $XDG_CACHE_HOME/interp, ~/.cache/interp
     sha256_of(path) -> str                       # hex digest of a file's bytes, read in chunks
     same_file(a, b) -> bool                      # one file on disk, through symlinks and hard links too
@@ -497,7 +498,7 @@ def _remove_stale(path: Path, match: re.Match) -> bool:
     return not os.path.lexists(path)
 
 
-# --- shared files: one writer at a time ---------------------------------------------------------------
+# --- shared files: one writer at a time, removal only of what was read -------------------------------
 
 # How often a wait for `held_lock` looks again: short beside the wait, long beside a lock's usual holding.
 _LOCK_POLL_SECONDS = 0.02
@@ -540,6 +541,22 @@ def held_lock(path: PathLike, *, wait: float) -> Iterator[bool]:
     finally:
         if fd is not None:
             os.close(fd)  # drops the lock
+
+
+def remove_if_same(path: PathLike, identity: os.stat_result) -> bool:
+    """Remove `path` only if it is still the file `identity` (an fstat of what was read) describes; True if removed.
+
+    A cache entry found damaged may meanwhile have been replaced by another process renaming a good
+    one into place: that one is kept. Never raises (a read-only cache, an entry already gone).
+    """
+    try:
+        now = os.stat(path)
+        if (now.st_dev, now.st_ino) != (identity.st_dev, identity.st_ino):
+            return False
+        os.unlink(path)
+        return True
+    except OSError:
+        return False
 
 
 # --- errors of the machine -----------------------------------------------------------------------

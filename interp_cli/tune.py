@@ -247,6 +247,21 @@ def tune_key(**settings) -> str:
     return cache_key(kind="tuned", method=METHOD_VERSION, **settings)
 
 
+def _damaged_archive(handle) -> bool:
+    """Whether a file torch.load failed on is itself damaged: not a zip archive (torch.save's format), or one
+    whose members fail their CRC. An intact archive failed for another reason (memory, I/O): not shown damaged."""
+    import zipfile
+
+    try:
+        handle.seek(0)
+        with zipfile.ZipFile(handle) as archive:
+            return archive.testzip() is not None
+    except (zipfile.BadZipFile, EOFError):
+        return True
+    except Exception:  # MemoryError, OSError: the machine's trouble, which proves nothing about the file
+        return False
+
+
 class TunedCache:
     """Tuned synthesis weights on disk, `<dir>/tuned/<key>.pt`, least recently used evicted past a size bound.
 
@@ -296,22 +311,38 @@ class TunedCache:
             self.misses += 1
             return False
         self._prune(self.max_bytes)  # a bound lowered since the entries were written applies now
-        if not path.is_file():
+        if not path.is_file():  # never opened otherwise: a FIFO there would block the open
             self.misses += 1
             return False
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            wanted = dict(tunable_parameters(generator))
-            if not isinstance(state, dict) or set(state) != set(wanted) or any(
-                    not isinstance(v, torch.Tensor) or v.shape != wanted[k].shape or not torch.isfinite(v).all()
-                    for k, v in state.items()):
-                raise ValueError("not the tensors this model tunes")
-        except Exception:  # a truncated, foreign or damaged file: recompute, and drop it
+            handle = open(path, "rb")
+        except OSError:  # evicted by another run since, or unreadable here: a miss, nothing to drop
             self.misses += 1
+            return False
+        wanted = dict(tunable_parameters(generator))
+        with handle:
+            identity = os.fstat(handle.fileno())
             try:
-                path.unlink()
-            except OSError:
-                pass
+                state = torch.load(handle, map_location="cpu", weights_only=True)
+            except Exception:
+                state, damaged = None, _damaged_archive(handle)
+            else:
+                try:
+                    damaged = not isinstance(state, dict) or set(state) != set(wanted) or any(
+                        not isinstance(v, torch.Tensor) or v.shape != wanted[k].shape or not torch.isfinite(v).all()
+                        for k, v in state.items())
+                except Exception:  # out of memory checking the values: nothing shown about the entry
+                    state, damaged = None, False
+        if state is None or damaged:
+            self.misses += 1
+            # Only an entry shown to be damaged (a truncated or foreign file) is dropped, and only while it is
+            # still the file read: a failure of this machine (out of memory, an I/O error) says nothing about
+            # the entry, and another run may have renamed a good one into place meanwhile. An entry kept
+            # here is replaced anyway when the recomputed weights are put.
+            if damaged:
+                from interp_cli.files import remove_if_same
+
+                remove_if_same(path, identity)
             return False
         with torch.no_grad():
             for name, param in wanted.items():
