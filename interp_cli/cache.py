@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from interp_cli.errors import InterpError, UsageError, one_line
+from interp_cli.errors import InterpError, UsageError, cache_not_written
 from interp_cli.files import atomic_save_npy, cache_dir, remove_if_same
 from interp_cli.npy import read_npy
 
@@ -101,7 +101,7 @@ class LatentCache:
         except (OSError, InterpError) as err:
             # A cache that cannot be written (read-only home, full disk) must not fail the morph.
             if not self._warned and self.warn is not None:
-                self.warn(f"warning: latent cache not written ({one_line(err)}); continuing without it")
+                self.warn(cache_not_written("latent cache", err, self.directory))
             self._warned = True
 
 

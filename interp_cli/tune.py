@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from interp_cli.errors import InterpError, UsageError
+from interp_cli.errors import InterpError, UsageError, cache_not_written
 from interp_cli.optim import FlatAdam
 from interp_cli.limits import TUNE_DEFAULT_STEPS, TUNE_MAX_STEPS
 from interp_cli.refine import _deterministic, _resize_targets, default_levels, laplacian_loss
@@ -358,7 +358,7 @@ class TunedCache:
         self._note_bad_setting()
         if self.max_bytes <= 0:
             return
-        from interp_cli.files import atomic_write, environment_error
+        from interp_cli.files import atomic_write
 
         state = {name: p.detach().to("cpu", torch.float32).contiguous() for name, p in tunable_parameters(generator)}
         size = sum(t.numel() * 4 for t in state.values())
@@ -372,16 +372,10 @@ class TunedCache:
                 torch.save(state, fh)
         except (OSError, InterpError, RuntimeError) as err:
             # torch.save reports a write that failed (ENOSPC, EFBIG) as a RuntimeError ("[enforce fail at
-            # inline_container.cc:...]") whose context is the OSError: that one says what happened.
+            # inline_container.cc:...]") whose context is the OSError: cache_not_written words that one.
             # atomic_write has removed its temp either way.
-            cause = err
-            while isinstance(cause, RuntimeError) and isinstance(cause.__context__, (OSError, RuntimeError)):
-                cause = cause.__context__
-            if isinstance(cause, OSError):
-                cause = environment_error(cause, self._path(key))
             if not self._warned and self.warn is not None:
-                self.warn(f"warning: tuned-weights cache not written ({' '.join(str(cause).split())}); "
-                          "continuing without it")
+                self.warn(cache_not_written("tuned-weights cache", err, self.directory))
             self._warned = True
 
     def _entries(self) -> list[tuple[float, int, Path]]:
