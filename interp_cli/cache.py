@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from interp_cli.errors import InterpError, UsageError, one_line
-from interp_cli.files import atomic_save_npy, cache_dir
+from interp_cli.errors import InterpError, UsageError, cache_not_written
+from interp_cli.files import atomic_save_npy, cache_dir, remove_if_same
 from interp_cli.npy import read_npy
 
 _debug = logging.getLogger(__name__).debug
@@ -89,19 +89,10 @@ class LatentCache:
         if problem is not None:
             self.misses += 1
             _debug("latent cache entry %s is damaged (%s): removed, the code is computed again", path, problem)
-            self._remove_if_same(path, identity)
+            remove_if_same(path, identity)  # unless another run has replaced it with a good one since
             return None
         self.hits += 1
         return code
-
-    def _remove_if_same(self, path: Path, identity: os.stat_result) -> None:
-        # Another run may have replaced the entry with a good one since we read it: keep that one.
-        try:
-            now = os.stat(path)
-            if (now.st_dev, now.st_ino) == (identity.st_dev, identity.st_ino):
-                os.unlink(path)
-        except OSError:
-            pass
 
     def put(self, key: str, code: np.ndarray) -> None:
         try:
@@ -110,7 +101,7 @@ class LatentCache:
         except (OSError, InterpError) as err:
             # A cache that cannot be written (read-only home, full disk) must not fail the morph.
             if not self._warned and self.warn is not None:
-                self.warn(f"warning: latent cache not written ({one_line(err)}); continuing without it")
+                self.warn(cache_not_written("latent cache", err, self.directory))
             self._warned = True
 
 

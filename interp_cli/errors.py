@@ -114,6 +114,21 @@ def stops_a_batch(err: BaseException) -> bool:
     return getattr(err, "errno", None) in _WHOLE_DISK
 
 
+def cache_not_written(what: str, err: BaseException, folder: str | os.PathLike) -> str:
+    """The one warning every cache gives when an entry cannot be written (`what`: "latent cache", ...).
+
+    The OS error under `err` is worded by `environment_error` naming the cache's `folder` ("read-only file
+    system", "file too large (a file-size limit was reached)"), never as Python's "[Errno 30] ...": torch.save
+    wraps it in a RuntimeError, atomic_write in an InterpError naming a temp-sized entry path.
+    """
+    cause, seen = err, set()
+    while cause is not None and not isinstance(cause, OSError) and id(cause) not in seen:
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    reason = environment_error(cause, folder) if isinstance(cause, OSError) else err
+    return f"warning: {what} not written ({one_line(reason)}); continuing without it"
+
+
 def reported(err: BaseException, command: str, output: str | os.PathLike | None = None) -> tuple[InterpError, bool]:
     """How a failure is told: as an InterpError (its one line, its exit code), and whether it is a bug.
 

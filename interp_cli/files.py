@@ -12,6 +12,9 @@
         outputs.commit()                         # every temp complete first, then the renames; else none
     claim_temp("frames", "old", directory=True, create=False)  # a locked name to move something aside to
     clean_stale_temps(directory)                 # done by new_temp; removes only dead writers' temps
+    with held_lock(path, wait=5.0) as locked:    # one writer at a time on a shared file (flock on `<path>.lock`);
+        ...                                      # locked is False after `wait` s: go on unlocked, never stuck
+    remove_if_same(path, identity)               # unlink a damaged file only if no one has replaced it since
     cache_dir(part=None) -> Path                 # $INTERP_CACHE_DIR, $XDG_CACHE_HOME/interp, ~/.cache/interp
     sha256_of(path) -> str                       # hex digest of a file's bytes, read in chunks
     same_file(a, b) -> bool                      # one file on disk, through symlinks and hard links too
@@ -42,6 +45,7 @@ import re
 import secrets
 import shutil
 import stat
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -492,6 +496,67 @@ def _remove_stale(path: Path, match: re.Match) -> bool:
             return False
     shutil.rmtree(path, ignore_errors=True)
     return not os.path.lexists(path)
+
+
+# --- shared files: one writer at a time, removal only of what was read -------------------------------
+
+# How often a wait for `held_lock` looks again: short beside the wait, long beside a lock's usual holding.
+_LOCK_POLL_SECONDS = 0.02
+
+
+@contextmanager
+def held_lock(path: PathLike, *, wait: float) -> Iterator[bool]:
+    """Hold an exclusive `flock` on `<path>.lock` (created if missing, and left there) around a
+    read-modify-write of `path`, so concurrent writers (processes, containers, NFS clients) merge
+    instead of overwriting each other. Yields True when held; False when it could not be had within
+    `wait` seconds, or not at all (a read-only folder, no flock here): the caller then goes on
+    without it, so a stuck or dead holder costs at most `wait`, never a hang or a failure.
+
+    The lock file is never removed: removing it while another process waits on its inode would let
+    a third one lock a new file beside them. Like the temps' locks, the kernel (or the NFS server)
+    drops it when its holder dies.
+    """
+    fd = None
+    if fcntl is not None:
+        try:
+            flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(f"{os.fspath(path)}{_LOCK_SUFFIX}", flags, 0o666)
+        except OSError:
+            fd = None
+    held = False
+    try:
+        deadline = time.monotonic() + wait
+        while fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held = True
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(_LOCK_POLL_SECONDS)
+            except OSError:  # a file system without flock: as if there were no lock to take
+                break
+        yield held
+    finally:
+        if fd is not None:
+            os.close(fd)  # drops the lock
+
+
+def remove_if_same(path: PathLike, identity: os.stat_result) -> bool:
+    """Remove `path` only if it is still the file `identity` (an fstat of what was read) describes; True if removed.
+
+    A cache entry found damaged may meanwhile have been replaced by another process renaming a good
+    one into place: that one is kept. Never raises (a read-only cache, an entry already gone).
+    """
+    try:
+        now = os.stat(path)
+        if (now.st_dev, now.st_ino) != (identity.st_dev, identity.st_ino):
+            return False
+        os.unlink(path)
+        return True
+    except OSError:
+        return False
 
 
 # --- errors of the machine -----------------------------------------------------------------------

@@ -636,7 +636,8 @@ def align(image: str | os.PathLike, output: str | os.PathLike, *, face: int | No
         raise UsageError(f"--face {face!r}: give a face number (0 = leftmost) or None for the largest")
     alignment.require_alignment("interp align")
     try:
-        result = alignment.align_face(load_image(path, log=log), output_size=size, face=face, name=str(path))
+        result = alignment.align_face(load_image(path, log=log), output_size=size, face=face, name=str(path),
+                                      log=log)
     except NoFaceError as err:
         raise err.advised(NO_FACE_ADVICE_ALIGN) from None
     for warning in result.warnings:

@@ -199,7 +199,8 @@ class Session:
                                         f"pass --no-align for images that are already aligned crops{hint}")
             size = 1024 if self.model.size >= 1024 else 256
             try:
-                aligned = alignment.align_face(image, output_size=size, face=settings.face, name=str(path))
+                aligned = alignment.align_face(image, output_size=size, face=settings.face, name=str(path),
+                                               log=self.log)
             except NoFaceError as err:
                 raise err.advised(NO_FACE_ADVICE) from None
             except UsageError as err:  # --face N beyond this photo's faces

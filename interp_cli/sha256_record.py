@@ -9,19 +9,33 @@
 The record is a small JSON file in interp's cache dir, keyed by resolved path and checked
 against size + mtime_ns: any rewrite (or `touch`) of the file invalidates its entry. Writing it
 is best effort: a read-only or full home must not stop interp from running.
+
+Runs share it (parallel morphs, a batch's job array, a host and its containers on one cache), so an
+update reads, changes and writes it under a lock (`files.held_lock`): each one merges with the
+others' entries. The record keeps the MAX_RECORDS most recently used entries; whether a path exists
+is no test, since another machine or container sharing the cache sees other files than this one.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from interp_cli.errors import InterpError
-from interp_cli.files import atomic_write, cache_dir, sha256_of
+from interp_cli.files import atomic_write, cache_dir, held_lock, sha256_of
 
 RECORDS_FILENAME = "sha256-records.json"
 _RECORDS_VERSION = 1
+# Entries kept, most recently used first: each is ~200 bytes, and a lost one costs a rehash (seconds for
+# 1.2 GB), so the bound is generous; it only keeps a cache shared by many machines from growing forever.
+MAX_RECORDS = 256
+# How long an update waits for another run's lock (held for one small JSON write) before it goes on unlocked.
+LOCK_WAIT_SECONDS = 5.0
+# A remembered entry is marked used again at most this often, so a hit rarely costs a write.
+_USED_REFRESH_SECONDS = 24 * 3600
 
 
 def file_sha256(path: str | os.PathLike, *, fresh: bool = False) -> str:
@@ -71,12 +85,14 @@ def remember_check(path: str | os.PathLike, check: str) -> None:
         stat = path.stat()
     except OSError:
         return
-    records = _load_records()
-    record = records.get(_record_key(path))
-    record = dict(record) if isinstance(record, dict) and _same_version(record, stat) else {}
-    checks = record.get("checks") if isinstance(record.get("checks"), list) else []
-    record.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns, checks=sorted({*checks, check}))
-    _write_record(path, record, records)
+
+    def add_check(record: dict | None) -> dict:
+        record = dict(record) if isinstance(record, dict) and _same_version(record, stat) else {}
+        checks = record.get("checks") if isinstance(record.get("checks"), list) else []
+        record.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns, checks=sorted({*checks, check}))
+        return record
+
+    _update(path, add_check)
 
 
 def _same_version(record: dict, stat: os.stat_result) -> bool:
@@ -110,27 +126,47 @@ def _remembered(path: Path, stat: os.stat_result) -> str | None:
         and record.get("mtime_ns") == stat.st_mtime_ns
         and isinstance(record.get("sha256"), str)
     ):
+        if not time.time() - _used(record) < _USED_REFRESH_SECONDS:
+            # Still in use: keep it among the most recently used, so a busy cache does not prune it.
+            _update(path, lambda now: now if isinstance(now, dict) and _same_version(now, stat) else None)
         return record["sha256"]
     return None
 
 
 def _remember(path: Path, stat: os.stat_result, digest: str) -> None:
-    records = _load_records()
-    record = records.get(_record_key(path))
-    checks = record.get("checks") if isinstance(record, dict) and _same_version(record, stat) else None
-    record = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest}
-    if isinstance(checks, list):  # what this same version passed stays known
-        record["checks"] = checks
-    _write_record(path, record, records)
+    def with_digest(record: dict | None) -> dict:
+        checks = record.get("checks") if isinstance(record, dict) and _same_version(record, stat) else None
+        record = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest}
+        if isinstance(checks, list):  # what this same version passed stays known
+            record["checks"] = checks
+        return record
+
+    _update(path, with_digest)
 
 
-def _write_record(path: Path, record: dict, records: dict[str, dict]) -> None:
-    records = {key: value for key, value in records.items() if os.path.exists(key)}
-    records[_record_key(path)] = record
+def _used(record) -> float:
+    used = record.get("used") if isinstance(record, dict) else None
+    return float(used) if isinstance(used, (int, float)) and not isinstance(used, bool) else 0.0
+
+
+def _update(path: Path, change: Callable[[dict | None], dict | None]) -> None:
+    """Replace `path`'s entry with `change(entry as it is now)` (None: leave it), marked used now, keeping the
+    MAX_RECORDS most recently used entries. Best effort: a cache that cannot be written is left as it is."""
     target = records_path()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(target, "w", encoding="utf-8") as handle:
-            json.dump({"version": _RECORDS_VERSION, "files": records}, handle, indent=1, sort_keys=True)
+        # Read under the lock: the entries other runs wrote since this one last read the record stay.
+        with held_lock(target, wait=LOCK_WAIT_SECONDS):
+            records = _load_records()
+            key = _record_key(path)
+            record = change(records.get(key))
+            if record is None:
+                return
+            records[key] = {**record, "used": time.time()}
+            if len(records) > MAX_RECORDS:
+                newest = sorted(records, key=lambda name: _used(records[name]), reverse=True)[:MAX_RECORDS]
+                records = {name: records[name] for name in newest}
+            with atomic_write(target, "w", encoding="utf-8") as handle:
+                json.dump({"version": _RECORDS_VERSION, "files": records}, handle, indent=1, sort_keys=True)
     except (OSError, InterpError):
         pass

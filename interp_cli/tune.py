@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from interp_cli.errors import InterpError, UsageError
+from interp_cli.errors import InterpError, UsageError, cache_not_written
 from interp_cli.optim import FlatAdam
 from interp_cli.limits import TUNE_DEFAULT_STEPS, TUNE_MAX_STEPS
 from interp_cli.refine import _deterministic, _resize_targets, default_levels, laplacian_loss
@@ -247,6 +247,21 @@ def tune_key(**settings) -> str:
     return cache_key(kind="tuned", method=METHOD_VERSION, **settings)
 
 
+def _damaged_archive(handle) -> bool:
+    """Whether a file torch.load failed on is itself damaged: not a zip archive (torch.save's format), or one
+    whose members fail their CRC. An intact archive failed for another reason (memory, I/O): not shown damaged."""
+    import zipfile
+
+    try:
+        handle.seek(0)
+        with zipfile.ZipFile(handle) as archive:
+            return archive.testzip() is not None
+    except (zipfile.BadZipFile, EOFError):
+        return True
+    except Exception:  # MemoryError, OSError: the machine's trouble, which proves nothing about the file
+        return False
+
+
 class TunedCache:
     """Tuned synthesis weights on disk, `<dir>/tuned/<key>.pt`, least recently used evicted past a size bound.
 
@@ -296,22 +311,38 @@ class TunedCache:
             self.misses += 1
             return False
         self._prune(self.max_bytes)  # a bound lowered since the entries were written applies now
-        if not path.is_file():
+        if not path.is_file():  # never opened otherwise: a FIFO there would block the open
             self.misses += 1
             return False
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            wanted = dict(tunable_parameters(generator))
-            if not isinstance(state, dict) or set(state) != set(wanted) or any(
-                    not isinstance(v, torch.Tensor) or v.shape != wanted[k].shape or not torch.isfinite(v).all()
-                    for k, v in state.items()):
-                raise ValueError("not the tensors this model tunes")
-        except Exception:  # a truncated, foreign or damaged file: recompute, and drop it
+            handle = open(path, "rb")
+        except OSError:  # evicted by another run since, or unreadable here: a miss, nothing to drop
             self.misses += 1
+            return False
+        wanted = dict(tunable_parameters(generator))
+        with handle:
+            identity = os.fstat(handle.fileno())
             try:
-                path.unlink()
-            except OSError:
-                pass
+                state = torch.load(handle, map_location="cpu", weights_only=True)
+            except Exception:
+                state, damaged = None, _damaged_archive(handle)
+            else:
+                try:
+                    damaged = not isinstance(state, dict) or set(state) != set(wanted) or any(
+                        not isinstance(v, torch.Tensor) or v.shape != wanted[k].shape or not torch.isfinite(v).all()
+                        for k, v in state.items())
+                except Exception:  # out of memory checking the values: nothing shown about the entry
+                    state, damaged = None, False
+        if state is None or damaged:
+            self.misses += 1
+            # Only an entry shown to be damaged (a truncated or foreign file) is dropped, and only while it is
+            # still the file read: a failure of this machine (out of memory, an I/O error) says nothing about
+            # the entry, and another run may have renamed a good one into place meanwhile. An entry kept
+            # here is replaced anyway when the recomputed weights are put.
+            if damaged:
+                from interp_cli.files import remove_if_same
+
+                remove_if_same(path, identity)
             return False
         with torch.no_grad():
             for name, param in wanted.items():
@@ -327,7 +358,7 @@ class TunedCache:
         self._note_bad_setting()
         if self.max_bytes <= 0:
             return
-        from interp_cli.files import atomic_write, environment_error
+        from interp_cli.files import atomic_write
 
         state = {name: p.detach().to("cpu", torch.float32).contiguous() for name, p in tunable_parameters(generator)}
         size = sum(t.numel() * 4 for t in state.values())
@@ -341,16 +372,10 @@ class TunedCache:
                 torch.save(state, fh)
         except (OSError, InterpError, RuntimeError) as err:
             # torch.save reports a write that failed (ENOSPC, EFBIG) as a RuntimeError ("[enforce fail at
-            # inline_container.cc:...]") whose context is the OSError: that one says what happened.
+            # inline_container.cc:...]") whose context is the OSError: cache_not_written words that one.
             # atomic_write has removed its temp either way.
-            cause = err
-            while isinstance(cause, RuntimeError) and isinstance(cause.__context__, (OSError, RuntimeError)):
-                cause = cause.__context__
-            if isinstance(cause, OSError):
-                cause = environment_error(cause, self._path(key))
             if not self._warned and self.warn is not None:
-                self.warn(f"warning: tuned-weights cache not written ({' '.join(str(cause).split())}); "
-                          "continuing without it")
+                self.warn(cache_not_written("tuned-weights cache", err, self.directory))
             self._warned = True
 
     def _entries(self) -> list[tuple[float, int, Path]]:

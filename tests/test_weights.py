@@ -11,6 +11,7 @@ import hashlib
 import importlib
 import json
 import os
+import time
 import re
 import shlex
 import shutil
@@ -433,6 +434,7 @@ def test_hash_record_lives_in_interp_cache_dir(tmp_path, local_ckpt):
     weights.file_sha256(local_ckpt)
     record = json.loads((tmp_path / "interp-cache" / "sha256-records.json").read_text())
     entry = record["files"][str(local_ckpt.resolve())]
+    assert abs(entry.pop("used") - time.time()) < 60  # when last used: the record keeps the most recent entries
     assert entry == {"size": len(CONTENT), "mtime_ns": local_ckpt.stat().st_mtime_ns, "sha256": CONTENT_SHA256}
 
 

@@ -3,8 +3,8 @@
 Public API:
     alignment_available() -> bool
     face_detectors() -> list[str]                     usable detectors, best first ("dlib", "haar")
-    detect_faces(image, *, detector=None) -> list[Face]                 faces sorted left to right
-    align_face(image, *, output_size=1024, face=None, name="image", detector=None) -> AlignedFace
+    detect_faces(image, *, detector=None, log=None) -> list[Face]       faces sorted left to right
+    align_face(image, *, output_size=1024, face=None, name="image", detector=None, log=None) -> AlignedFace
 
 Images are used as given: pass them upright (`interp_cli.images.load_image` applies the EXIF
 orientation); faces tilted in the picture by up to about 45 degrees are found and aligned.
@@ -106,13 +106,14 @@ def face_detectors() -> list[str]:
     return detector_names()
 
 
-def detect_faces(image: Image.Image, *, detector: str | None = None) -> list[Face]:
+def detect_faces(image: Image.Image, *, detector: str | None = None, log=None) -> list[Face]:
     """All faces in a PIL image, sorted left to right, each with its dlib-style box and 68 landmarks.
 
     detector: "dlib" or "haar"; None: `$INTERP_FACE_DETECTOR`, else the first of `face_detectors()`.
-    Raises InterpError when the `align` extra (or the detector asked for) is missing.
+    Raises InterpError when the `align` extra (or the detector asked for) is missing. `log` gets the
+    warning when the landmark model, parsed on first use, cannot be cached.
     """
-    predictor, rgb = _prepare(image)
+    predictor, rgb = _prepare(image, log)
     from .detect import dlib_grey, find_faces
 
     return find_faces(predictor, dlib_grey(rgb), _detector(detector))
@@ -125,17 +126,18 @@ def align_face(
     face: int | None = None,
     name: str = "image",
     detector: str | None = None,
+    log=None,
 ) -> AlignedFace:
     """FFHQ-align one face of a PIL image.
 
     face=None aligns the largest face (the one with the largest FFHQ crop in source pixels);
     face=N the N-th from the left (0-based). `name` is the image's name for messages;
-    `detector` as in `detect_faces`. Raises NoFaceError when no face is found, UsageError for a
+    `detector` and `log` as in `detect_faces`. Raises NoFaceError when no face is found, UsageError for a
     face number that does not exist, InterpError when the `align` extra is missing.
     """
     if not isinstance(output_size, int) or output_size < 1:
         raise UsageError(f"{name}: aligned size must be a positive number of pixels, not {output_size!r}")
-    predictor, rgb = _prepare(image)
+    predictor, rgb = _prepare(image, log)
     from .detect import dlib_grey, find_faces
 
     faces = find_faces(predictor, dlib_grey(rgb), _detector(detector))
@@ -181,12 +183,12 @@ def _detector(name: str | None) -> str:
     return chosen
 
 
-def _prepare(image):
+def _prepare(image, log=None):
     """The landmark model and the image as an [H, W, 3] uint8 array; InterpError without the extra."""
     require_alignment()  # no --no-align advice here: `interp align` and --paste do not take it
     from .landmarks import load_shape_predictor
 
-    predictor = load_shape_predictor()
+    predictor = load_shape_predictor(log)
     rgb = np.asarray(image.convert("RGB") if image.mode != "RGB" else image, dtype=np.uint8)
     return predictor, rgb
 

@@ -11,21 +11,26 @@ box the 68 points agree with dlib's to rounding:
 * every tree compares pixel pairs down to a leaf whose 136-vector is added to the shape.
 
 Parsing the 100 MB file takes a few seconds (and ~0.5 GB of memory, briefly), so the parsed
-arrays are cached as a 65 MB .npz in the user cache dir (keyed by the model file's size and
-mtime; loading it takes well under 0.1 s) and kept in memory per process.
+arrays are cached as a 65 MB .npz in the user cache dir (loading it takes well under 0.1 s) and
+kept in memory per process. The entry is named by the model file's sha256 (remembered by
+`interp_cli.sha256_record`, so hashed once per file version), so installs that share a cache
+share an entry when their model files are the same, and keep one each when they differ: the
+MAX_CACHED most recently used entries stay, whoever wrote them.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib.util
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import InterpError
+from ..errors import InterpError, cache_not_written
 from ..files import atomic_write, cache_dir
+from ..sha256_record import file_sha256
 from interp_cli.dlib_format import DlibFormatError, IntStream, decode_int_stream, floats_from_pairs
 
 # How to add the align extra to an interp that lacks it: its packages by name (setup.cfg's `align`, which a
@@ -38,6 +43,9 @@ MODEL_PACKAGE = "face_recognition_models"
 MODEL_FILENAME = "shape_predictor_68_face_landmarks.dat"
 # Bump when the cached arrays change meaning, so stale caches are ignored rather than misread.
 _CACHE_FORMAT = 1
+# Parsed models kept in the cache (65 MB each): enough for the installs (venvs, containers) that share a
+# cache with different model files; older entries, stale versions included, are removed past it.
+MAX_CACHED = 3
 
 
 @dataclass(frozen=True)
@@ -261,53 +269,88 @@ def model_path(filename: str = MODEL_FILENAME) -> Path | None:
 
 
 def _cache_file(model: Path) -> Path:
-    stat = model.stat()
-    return cache_dir("align") / f"{model.stem}-{stat.st_size}-{stat.st_mtime_ns}-v{_CACHE_FORMAT}.npz"
+    """The cache entry for `model`: named by its content, not by where or when it was installed."""
+    return cache_dir("align") / f"{model.stem}-{file_sha256(model)[:16]}-v{_CACHE_FORMAT}.npz"
 
 
 def _load_cached(cache: Path) -> ShapePredictor | None:
     """The predictor from a cache file, or None if it is missing or unreadable (then it is rebuilt)."""
     try:
         with np.load(cache, allow_pickle=False) as stored:
-            return ShapePredictor(**{name: stored[name] for name in ShapePredictor.__dataclass_fields__})
+            predictor = ShapePredictor(**{name: stored[name] for name in ShapePredictor.__dataclass_fields__})
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    try:
+        os.utime(cache)  # recently used: evicted last
+    except OSError:
+        pass
+    return predictor
 
 
-def _store_cached(cache: Path, predictor: ShapePredictor) -> None:
-    """Write the cache atomically; a read-only or full cache dir only costs the next run a re-parse."""
+def _store_cached(cache: Path, predictor: ShapePredictor, log: Callable[[str], None] | None = None) -> None:
+    """Write the cache atomically, then drop the entries past MAX_CACHED, least recently used first.
+
+    A read-only or full cache dir (or a file-size limit) only costs the next run a re-parse, and is said
+    once through `log`, as the latent and tuned caches say it.
+    """
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(cache) as out:
             np.savez(out, **predictor.arrays())
-        # Caches of an older copy of the model (reinstalled package, older cache format) are dead weight.
-        for stale in cache.parent.glob(f"{cache.name.rsplit('-', 3)[0]}-*.npz"):
-            if stale != cache:
-                stale.unlink()
-    except (OSError, InterpError):
-        pass
+    except (OSError, InterpError) as err:
+        if log is not None:
+            log(cache_not_written("face-alignment cache", err, cache.parent))
+        return
+    _evict(cache.parent, cache.name.rsplit("-", 2)[0])
 
 
-@functools.lru_cache(maxsize=1)
-def load_shape_predictor() -> ShapePredictor:
+def _evict(folder: Path, stem: str) -> None:
+    """Keep the MAX_CACHED most recently used entries of the model named `stem` (entries of other model files,
+    other installs' included, are kept as long as they are among them; hidden names are writers' temps)."""
+    entries = []
+    for path in folder.glob(f"{stem}-*.npz"):
+        try:
+            entries.append((path.stat().st_mtime, path))
+        except OSError:
+            continue
+    for _, path in sorted(entries, reverse=True)[MAX_CACHED:]:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
+_loaded: list[ShapePredictor] = []  # the predictor, once this process has parsed or loaded it
+
+
+def load_shape_predictor(log: Callable[[str], None] | None = None) -> ShapePredictor:
     """The 68-point predictor, parsed once per process (from the .npz cache when there is one).
 
-    Raises InterpError when the model package is missing or its file is not a shape predictor.
+    `log` gets the warning when the parsed model cannot be cached. Raises InterpError when the model
+    package is missing or its file is not a shape predictor.
     """
+    if _loaded:
+        return _loaded[0]
     model = model_path()
     if model is None:
         raise InterpError(
             f"face alignment needs the {MODEL_PACKAGE} package: {INSTALL_ALIGN}"
         )
-    cache = _cache_file(model)
-    predictor = _load_cached(cache)
-    if predictor is not None:
-        return predictor
     try:
-        predictor = parse_shape_predictor(np.fromfile(model, np.uint8))
-    except DlibFormatError as err:
-        raise InterpError(f"{model}: not a usable dlib shape predictor ({err})") from None
+        cache = _cache_file(model)
     except OSError as err:
         raise InterpError(f"{model}: cannot read ({err.strerror or err})") from None
-    _store_cached(cache, predictor)
+    predictor = _load_cached(cache)
+    if predictor is None:
+        try:
+            predictor = parse_shape_predictor(np.fromfile(model, np.uint8))
+        except DlibFormatError as err:
+            raise InterpError(f"{model}: not a usable dlib shape predictor ({err})") from None
+        except OSError as err:
+            raise InterpError(f"{model}: cannot read ({err.strerror or err})") from None
+        _store_cached(cache, predictor, log)
+    _loaded.append(predictor)
     return predictor
+
+
+load_shape_predictor.cache_clear = _loaded.clear  # forget the loaded model (tests), as functools' caches do

@@ -1,0 +1,126 @@
+"""interp_cli.sha256_record: runs sharing one record merge their entries, and pruning keeps what others use."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from interp_cli import sha256_record
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# One writer process: wait for the start signal, then record the sha256 of each file given.
+_WRITER = """
+import os, sys, time
+from interp_cli.sha256_record import file_sha256
+go = sys.argv[1]
+while not os.path.exists(go):
+    time.sleep(0.001)
+for name in sys.argv[2:]:
+    file_sha256(name)
+"""
+
+
+def _env(cache: Path) -> dict[str, str]:
+    return {**os.environ, "INTERP_CACHE_DIR": str(cache), "PYTHONPATH": str(ROOT)}
+
+
+def _records(cache: Path) -> dict:
+    return json.loads((cache / sha256_record.RECORDS_FILENAME).read_text())["files"]
+
+
+def test_concurrent_runs_keep_every_entry(tmp_path):
+    """6 processes recording 20 files each at once: before, each wrote back the record it had read, and
+    the others' entries written meanwhile were lost (6 parallel morphs left 5 entries)."""
+    cache, go = tmp_path / "cache", tmp_path / "go"
+    names = []
+    for writer in range(6):
+        mine = []
+        for index in range(20):
+            path = tmp_path / f"w{writer}-{index}.pt"
+            path.write_bytes(f"{writer} {index}".encode())
+            mine.append(str(path))
+        names.append(mine)
+    runs = [subprocess.Popen([sys.executable, "-c", _WRITER, str(go), *mine], env=_env(cache)) for mine in names]
+    time.sleep(1.0)  # every interpreter started and waiting, so the writes overlap
+    go.touch()
+    assert [run.wait(timeout=120) for run in runs] == [0] * 6
+    records = _records(cache)
+    for name in (name for mine in names for name in mine):
+        assert records.get(str(Path(name).resolve()), {}).get("sha256") == hashlib.sha256(
+            Path(name).read_bytes()).hexdigest(), name
+
+
+def test_an_entry_for_a_path_only_another_mount_sees_is_kept(tmp_path):
+    """A host and a container (or nodes with other mounts) sharing one cache: the weights that one of them
+    records lie at a path the other cannot see. Before, each write dropped every entry whose path did not
+    exist here, so the two deleted each other's entries and the checkpoint was hashed again every run."""
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare(1)")
+    cache = tmp_path / "cache"
+    elsewhere = tmp_path / "elsewhere"  # an empty folder here; a tmpfs with the weights in the other namespace
+    elsewhere.mkdir()
+    theirs = elsewhere / "theirs.pt"
+    script = (f"mount -t tmpfs tmpfs {elsewhere} && printf theirs > {theirs} && "
+              f"{sys.executable} -c 'from interp_cli.sha256_record import file_sha256; file_sha256(\"{theirs}\")'")
+    unshare = ["unshare", "-m"] if os.geteuid() == 0 else ["unshare", "-r", "-m"]
+    done = subprocess.run([*unshare, "sh", "-c", script], env=_env(cache), capture_output=True, text=True)
+    if done.returncode != 0 and not (cache / sha256_record.RECORDS_FILENAME).exists():
+        pytest.skip(f"no private mount namespace here: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
+    assert not theirs.exists() and str(theirs.resolve()) in _records(cache)
+
+    ours = tmp_path / "ours.pt"
+    ours.write_bytes(b"ours")
+    subprocess.run([sys.executable, "-c", _WRITER, str(ours), str(ours)], env=_env(cache), check=True)
+    records = _records(cache)
+    assert records[str(theirs.resolve())]["sha256"] == hashlib.sha256(b"theirs").hexdigest()
+    assert records[str(ours.resolve())]["sha256"] == hashlib.sha256(b"ours").hexdigest()
+
+
+def test_the_record_keeps_the_most_recently_used_entries(tmp_path, monkeypatch):
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(sha256_record, "MAX_RECORDS", 5)
+    paths = []
+    for index in range(8):
+        path = tmp_path / f"{index}.pt"
+        path.write_bytes(bytes([index]))
+        paths.append(path)
+        sha256_record.file_sha256(path)
+        time.sleep(0.01)  # distinct "used" times
+    assert sorted(_records(tmp_path / "cache")) == sorted(str(p.resolve()) for p in paths[3:])
+
+
+def test_a_lock_held_by_a_stuck_run_delays_an_update_but_never_stops_it(tmp_path, monkeypatch):
+    """Another process holds the record's lock and never lets go (hung on NFS, stopped): the update
+    waits LOCK_WAIT_SECONDS, then goes on without the lock; the hash is returned either way."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(cache))
+    monkeypatch.setattr(sha256_record, "LOCK_WAIT_SECONDS", 0.5)
+    lock = cache / f"{sha256_record.RECORDS_FILENAME}.lock"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time\n"
+        f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "print('held', flush=True)\n"
+        "time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        weights = tmp_path / "w.pt"
+        weights.write_bytes(b"weights")
+        started = time.monotonic()
+        assert sha256_record.file_sha256(weights) == hashlib.sha256(b"weights").hexdigest()
+        assert 0.4 < time.monotonic() - started < 10
+        assert sha256_record.remembered_sha256(weights) == hashlib.sha256(b"weights").hexdigest()
+    finally:
+        holder.kill()
+        holder.wait()
