@@ -35,8 +35,9 @@ def _interp(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
                           timeout=timeout, cwd=ROOT)
 
 
-def _interp_on_terminal(*args: str, timeout: float = 120) -> tuple[int, str, bytes]:
-    """Run interp with stderr on a fresh pseudo-terminal: (exit code, what the terminal got, stdout)."""
+def _interp_on_terminal(*args: str, timeout: float = 120, watch=None) -> tuple[int, str, bytes]:
+    """Run interp with stderr on a fresh pseudo-terminal: (exit code, what the terminal got, stdout).
+    `watch(child, screen)` is called with the screen so far each time more of it arrives."""
     master, slave = pty.openpty()
     child = subprocess.Popen([sys.executable, "-m", "interp_cli", *args], stdout=subprocess.PIPE, stderr=slave,
                              env=_env(), cwd=ROOT)
@@ -54,6 +55,8 @@ def _interp_on_terminal(*args: str, timeout: float = 120) -> tuple[int, str, byt
                 if not chunk:
                     break
                 screen += chunk
+                if watch is not None:
+                    watch(child, screen)
             elif child.poll() is not None:
                 break
         stdout = child.stdout.read()
@@ -147,31 +150,14 @@ def test_a_failed_step_prints_no_final_line(monkeypatch):
 def test_a_stop_on_a_terminal_starts_its_line_below_the_bar(tmp_path):
     """On a terminal the bar (or the ^C the terminal echoes) holds the cursor: `interp: terminated` starts a
     line of its own, not the bar's end. (In a log or under -q the line comes alone: tests/test_stops.py.)"""
-    master, slave = pty.openpty()
-    child = subprocess.Popen([sys.executable, "-m", "interp_cli", A, B, "--weights", "demo", "--steps", "5000",
-                              "--no-cache", "-o", str(tmp_path / "m.gif")], stdout=subprocess.PIPE, stderr=slave,
-                             env=_env(), cwd=ROOT)
-    os.close(slave)
-    screen, deadline, sent = b"", time.monotonic() + 120, False
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.1)
-            if ready:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:
-                    break
-                screen += chunk
-                if not sent and b"rendering" in screen:
-                    child.send_signal(signal.SIGTERM)
-                    sent = True
-            elif child.poll() is not None:
-                break
-        code = child.wait(timeout=30)
-    finally:
-        os.close(master)
-        if child.poll() is None:
-            child.kill()
-    text = screen.decode("utf-8", "replace")
+    sent = []
+
+    def stop_when_rendering(child, screen):
+        if not sent and b"rendering" in screen:
+            child.send_signal(signal.SIGTERM)
+            sent.append(True)
+
+    code, text, _ = _interp_on_terminal(A, B, "--weights", "demo", "--steps", "5000", "--no-cache", "-o",
+                                        str(tmp_path / "m.gif"), watch=stop_when_rendering)
     assert sent and code == 143, text
     assert re.search(r"\n\s*interp: terminated\s*$", text) and "interp: terminated" not in text.split("\n")[0], text
