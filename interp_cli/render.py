@@ -84,10 +84,14 @@ def _copy_to_host(frames: torch.Tensor):
     the bus and the host hands it on. Elsewhere the copy is made at once.
     """
     if frames.device.type == "cuda":
-        host = torch.empty(frames.shape, dtype=torch.uint8, pin_memory=True)
-        host.copy_(frames, non_blocking=True)
-        copied = torch.cuda.Event()
-        copied.record()
+        # The copy runs on the current stream of the frames' device, and the event must be recorded
+        # on that stream: a bare `record()` uses the current device's, which in `render_ahead`'s
+        # thread is cuda:0 whatever --device says, so with cuda:1 `wait` returned before the copy ended.
+        with torch.cuda.device(frames.device):
+            host = torch.empty(frames.shape, dtype=torch.uint8, pin_memory=True)
+            host.copy_(frames, non_blocking=True)
+            copied = torch.cuda.Event()
+            copied.record(torch.cuda.current_stream(frames.device))
 
         def wait() -> np.ndarray:
             copied.synchronize()

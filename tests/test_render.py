@@ -149,3 +149,57 @@ def test_a_failing_compiler_falls_back_to_the_same_frames_once(demo_codes_and_ge
         assert torch.equal(run(latent), expected)
         assert torch.equal(run(latent), expected)
     assert len(calls) == 1 and len(messages) == 1 and "backend compiler failed" in messages[0]
+
+
+# --- GPU-only paths, exercised on this CPU through the torch functions they ask -------------------------
+
+
+def test_the_host_copy_waits_on_the_stream_of_the_frames_gpu(monkeypatch):
+    """render_ahead's thread has cuda:0 as its current device: with --device cuda:1 an event recorded
+    on the current stream (a bare `record()`) is cuda:0's, and waiting on it returned before the copy
+    on cuda:1 ended. The event must be recorded on cuda:1's current stream. (No GPU here: torch.cuda's
+    stream, event and device functions are stand-ins that log what they were asked.)"""
+    from interp_cli import render
+
+    log = []
+
+    class Frames:
+        device = torch.device("cuda:1")
+        shape = (2, 4, 4, 3)
+
+    class Host:
+        def copy_(self, source, non_blocking=False):
+            log.append(("copy", current[-1], non_blocking))
+
+        def numpy(self):
+            return np.zeros(Frames.shape, np.uint8)
+
+    class Event:
+        def record(self, stream=None):
+            log.append(("record", stream if stream is not None else ("stream", current[-1])))
+
+        def synchronize(self):
+            log.append(("wait",))
+
+    class on_device:
+        def __init__(self, device):
+            self.device = torch.device(device)
+
+        def __enter__(self):
+            current.append(self.device.index)
+
+        def __exit__(self, *exc):
+            current.pop()
+
+    current = [0]  # the thread's current device
+    real_empty = torch.empty
+    monkeypatch.setattr(torch, "empty", lambda *a, pin_memory=False, **k: Host() if pin_memory else real_empty(*a, **k))
+    monkeypatch.setattr(torch.cuda, "Event", Event)
+    monkeypatch.setattr(torch.cuda, "device", on_device)
+    monkeypatch.setattr(torch.cuda, "current_stream",
+                        lambda device=None: ("stream", current[-1] if device is None else torch.device(device).index))
+    wait, behind = render._copy_to_host(Frames())
+    assert behind and wait().shape == Frames.shape
+    assert ("record", ("stream", 1)) in log, log
+    assert ("copy", 1, True) in log or ("copy", 0, True) in log
+    assert log.index(("wait",)) > max(i for i, entry in enumerate(log) if entry[0] == "record")
