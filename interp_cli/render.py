@@ -42,16 +42,20 @@ def pick_device(name: str | None = "auto") -> torch.device:
 def pick_precision(name: str | None, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for rendering on `device`, or None for plain float32.
 
-    `auto` is bfloat16 on CUDA GPUs that support it (same exponent range as float32, so no
-    overflow in the modulated convs; ~0.5 of an 8-bit grey level from float32) and float32
-    elsewhere: on CPU, bf16 is only fast on chips with AVX-512 BF16 / AMX, and float32 keeps
-    the output identical to the reference implementation. An explicit choice is used as given.
+    `auto` is bfloat16 on CUDA GPUs with native bf16, Ampere (compute capability 8.0) and newer (same
+    exponent range as float32, so no overflow in the modulated convs; ~0.5 of an 8-bit grey level from
+    float32), and float32 elsewhere. Older GPUs (Volta, Turing) only emulate bf16, slower than float32,
+    which `torch.cuda.is_bf16_supported()` counts as support (and it asks about the current device, not
+    `device`); fp16 is not chosen for them unasked, for the overflow bf16 avoids (benchmarks/README.md).
+    On CPU, bf16 is only fast on chips with AVX-512 BF16 / AMX, and float32 keeps the output identical
+    to the reference implementation. An explicit choice is used as given.
     """
     name = (name or "auto").lower()
     if name not in PRECISIONS:
         raise UsageError(f"--precision {name}: choose one of {', '.join(PRECISIONS)}")
     if name == "auto":
-        return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+        native = device.type == "cuda" and tuple(torch.cuda.get_device_capability(device)) >= (8, 0)
+        return torch.bfloat16 if native else None
     return _DTYPES.get(name)
 
 

@@ -203,3 +203,24 @@ def test_the_host_copy_waits_on_the_stream_of_the_frames_gpu(monkeypatch):
     assert ("record", ("stream", 1)) in log, log
     assert ("copy", 1, True) in log or ("copy", 0, True) in log
     assert log.index(("wait",)) > max(i for i, entry in enumerate(log) if entry[0] == "record")
+
+
+def test_auto_precision_is_bf16_only_on_gpus_with_native_bf16(monkeypatch):
+    """`is_bf16_supported()` says yes on a V100 or T4 (emulated bf16, slower than fp32) and asks about the
+    current device: auto must judge the chosen GPU by its compute capability (Ampere, 8.0, and newer)."""
+    capability = {0: (9, 0), 1: (7, 0), 2: (7, 5), 3: (8, 0), 4: (8, 6)}
+    asked = []
+
+    def get_device_capability(device=None):
+        index = torch.device(device).index if device is not None else None
+        asked.append(index)
+        return capability[0 if index is None else index]
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", get_device_capability)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)  # what torch >= 2.3 says there
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    picked = {i: pick_precision("auto", torch.device(f"cuda:{i}")) for i in capability}
+    assert picked == {0: torch.bfloat16, 1: None, 2: None, 3: torch.bfloat16, 4: torch.bfloat16}
+    assert pick_precision("auto", torch.device("cuda")) is torch.bfloat16  # no number: the current device
+    assert pick_precision("bf16", torch.device("cuda:1")) is torch.bfloat16  # asked for: given
+    assert 1 in asked and 2 in asked
