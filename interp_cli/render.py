@@ -34,9 +34,17 @@ def pick_device(name: str | None = "auto") -> torch.device:
     if base == "mps" and not mps_ok:
         raise UsageError(f"--device {name}: Apple MPS is not available on this machine (use --device cpu)")
     try:
-        return torch.device(name)
+        device = torch.device(name)
     except RuntimeError:
         raise UsageError(f"--device {name}: unknown device (choose {', '.join(DEVICES)})") from None
+    # A device number the machine lacks would pass here and fail at the first tensor, as CUDA's raw
+    # "invalid device ordinal"; MPS has one device.
+    count = torch.cuda.device_count() if device.type == "cuda" else 1
+    if device.type in ("cuda", "mps") and device.index is not None and device.index >= count:
+        there = ", ".join(f"{device.type}:{i}" for i in range(count))
+        raise UsageError(f"--device {name}: no such device; this machine has {count} {base.upper()} "
+                         f"device{'s' if count != 1 else ''} ({there})")
+    return device
 
 
 def pick_precision(name: str | None, device: torch.device) -> torch.dtype | None:

@@ -224,3 +224,19 @@ def test_auto_precision_is_bf16_only_on_gpus_with_native_bf16(monkeypatch):
     assert pick_precision("auto", torch.device("cuda")) is torch.bfloat16  # no number: the current device
     assert pick_precision("bf16", torch.device("cuda:1")) is torch.bfloat16  # asked for: given
     assert 1 in asked and 2 in asked
+
+
+def test_a_gpu_number_the_machine_lacks_is_a_usage_error_naming_the_ones_there(monkeypatch):
+    from interp_cli.render import pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert pick_device("cuda:1") == torch.device("cuda:1")
+    assert pick_device("cuda") == torch.device("cuda")
+    with pytest.raises(UsageError) as refused:
+        pick_device("cuda:7")
+    assert str(refused.value) == ("--device cuda:7: no such device; this machine has 2 CUDA devices "
+                                  "(cuda:0, cuda:1)")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    with pytest.raises(UsageError, match=r"mps:1: no such device; this machine has 1 MPS device \(mps:0\)"):
+        pick_device("mps:1")
