@@ -292,3 +292,43 @@ def test_short_refines_through_the_cli_improve_the_likeness(tmp_path):
         assert result.exit_code == 0, result.stderr
         psnr[steps] = json.loads(result.stdout)["reconstruction"][0]["psnr"]
     assert psnr[0] < psnr[5] < psnr[20], psnr
+
+
+def test_the_mps_generator_is_put_back_as_the_cpu_one_is(monkeypatch):
+    """`torch.manual_seed` reseeds Apple MPS's generator too; `fork_rng(device_type="cuda")` did not save
+    it, so a seeded refinement on MPS left the caller's MPS random stream reseeded. (No MPS here: the
+    torch.mps RNG functions are stand-ins; `torch.manual_seed` is the real one and calls them.)"""
+    from interp_cli.refine import _deterministic
+
+    state = {"mps": "the caller's stream"}
+    monkeypatch.setattr(torch.mps, "get_rng_state", lambda *a, **k: state["mps"])
+    monkeypatch.setattr(torch.mps, "set_rng_state", lambda new, *a, **k: state.update(mps=new))
+    monkeypatch.setattr(torch.mps, "manual_seed", lambda seed: state.update(mps=f"seeded {seed}"))
+    with _deterministic(torch.device("mps"), 3):
+        assert state["mps"] == "seeded 3"
+    assert state["mps"] == "the caller's stream"
+
+
+def test_overlapping_refinements_keep_cudnn_deterministic_until_the_last_ends(monkeypatch):
+    """cudnn.deterministic / benchmark are process-wide; refinements and tunings may overlap in threads
+    (a Session's morphs). The first to end used to restore the flags under the other, which then ran
+    with nondeterministic, autotuned kernels, and the last left them pinned. (The cuDNN flags are the
+    real ones; only the CUDA RNG state, which needs a GPU, is a stand-in.)"""
+    from interp_cli.refine import _deterministic
+
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda *a, **k: torch.zeros(8, dtype=torch.uint8))
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda *a, **k: None)
+    cudnn = torch.backends.cudnn
+    saved = cudnn.deterministic, cudnn.benchmark
+    cudnn.deterministic, cudnn.benchmark = False, True  # as benchmarks/device_check.py runs
+    try:
+        first, second = _deterministic(torch.device("cuda:0"), 0), _deterministic(torch.device("cuda:1"), 0)
+        first.__enter__()
+        second.__enter__()  # a second thread starts refining
+        assert (cudnn.deterministic, cudnn.benchmark) == (True, False)
+        first.__exit__(None, None, None)  # the first thread ends; the second goes on
+        assert (cudnn.deterministic, cudnn.benchmark) == (True, False)
+        second.__exit__(None, None, None)
+        assert (cudnn.deterministic, cudnn.benchmark) == (False, True)
+    finally:
+        cudnn.deterministic, cudnn.benchmark = saved
