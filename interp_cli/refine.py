@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from interp_cli.errors import UsageError
 from interp_cli.limits import REFINE_LOSSES
 from interp_cli.optim import FlatAdam
-from interp_cli.torch_flags import deterministic_cudnn
+from interp_cli.torch_flags import deterministic_cudnn, strict_fp32
 
 LOSSES = REFINE_LOSSES
 # Part of the latent cache's key for refined codes: bump it whenever a change here makes
@@ -341,7 +341,8 @@ def refine_codes(generator: torch.nn.Module, targets: torch.Tensor, init_codes: 
         levels = default_levels(size)
     buffers = generator.noise_buffers()
 
-    with _deterministic(device, seed), _frozen(generator), torch.enable_grad():
+    # Strict fp32 on CUDA (no TF32): --refine, like encoding, runs in float32 (`torch_flags.strict_fp32`).
+    with _deterministic(device, seed), strict_fp32(device), _frozen(generator), torch.enable_grad():
         if noise is None:
             noise_maps: list[torch.Tensor | None] = [b.detach().to(device).clone() for b in buffers]
         else:

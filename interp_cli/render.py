@@ -14,6 +14,7 @@ import torch
 from interp_cli.errors import UsageError
 from interp_cli.limits import PRECISIONS
 from interp_cli.models.stylegan2 import Generator
+from interp_cli.torch_flags import strict_fp32
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -74,6 +75,12 @@ def precision_name(dtype: torch.dtype | None) -> str:
 def autocast(device: torch.device, dtype: torch.dtype | None):
     """A context running the networks in `dtype` (None: float32, no autocast)."""
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+
+def _strict_if_fp32(device: torch.device, dtype: torch.dtype | None):
+    """Strict float32 (no TF32) on CUDA when rendering in float32: `--precision fp32` means fp32.
+    Held per batch (`torch_flags`), never across a yield, so nothing stays set while frames wait."""
+    return strict_fp32(device) if dtype is None else nullcontext()
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -145,7 +152,7 @@ def render_frames(generator: Generator, codes: Iterable[np.ndarray], *, batch_si
     waiting = None  # the previous batch's frames, still on their way to the host
     for batch in _batches(codes, max(1, int(batch_size))):
         latent = torch.from_numpy(batch).to(device=device, dtype=torch.float32)
-        with autocast(device, precision):
+        with autocast(device, precision), _strict_if_fp32(device, precision):
             images = generator(latent, noise=noise, truncation=truncation, truncation_latent=truncation_latent)
         ready, behind = _copy_to_host(_uint8_on_device(images))
         del images
@@ -164,7 +171,7 @@ def render_float(generator: Generator, code: np.ndarray, *, noise=None, truncati
                  truncation_latent: torch.Tensor | None = None, precision: torch.dtype | None = None) -> np.ndarray:
     """One code `[n_latent, D]` -> the raw float image `[3, H, W]` (no clipping), for `.npy` output."""
     device = next(generator.parameters()).device
-    with torch.no_grad(), autocast(device, precision):
+    with torch.no_grad(), autocast(device, precision), _strict_if_fp32(device, precision):
         latent = torch.from_numpy(np.ascontiguousarray(code, dtype=np.float32))[None].to(device)
         img = generator(latent, noise=noise, truncation=truncation, truncation_latent=truncation_latent)
     return img[0].float().cpu().numpy()

@@ -294,6 +294,9 @@ def test_short_refines_through_the_cli_improve_the_likeness(tmp_path):
     assert psnr[0] < psnr[5] < psnr[20], psnr
 
 
+# --- process-wide state around refinement: RNGs of the device, cuDNN flags, TF32 -----------------------
+
+
 def test_the_mps_generator_is_put_back_as_the_cpu_one_is(monkeypatch):
     """`torch.manual_seed` reseeds Apple MPS's generator too; `fork_rng(device_type="cuda")` did not save
     it, so a seeded refinement on MPS left the caller's MPS random stream reseeded. (No MPS here: the
@@ -332,3 +335,39 @@ def test_overlapping_refinements_keep_cudnn_deterministic_until_the_last_ends(mo
         assert (cudnn.deterministic, cudnn.benchmark) == (False, True)
     finally:
         cudnn.deterministic, cudnn.benchmark = saved
+
+
+def test_encoding_refining_and_tuning_hold_strict_fp32(problem, monkeypatch, tiny_ckpt):
+    """On CUDA, PyTorch runs float32 convs in TF32 by default (Ampere and newer): "encoding is always fp32"
+    was not. The TF32 flags are the real ones; only "cpu" is counted as a device with TF32."""
+    from interp_cli import torch_flags
+    from interp_cli.tune import tune_generator
+
+    gen = _tiny_generator()
+    targets, init = problem
+    monkeypatch.setattr(torch_flags, "TF32_DEVICE_TYPES", {"cuda", "cpu"})
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    seen = set()
+    hook = gen.register_forward_pre_hook(
+        lambda *_: seen.add((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)))
+    from PIL import Image
+
+    from interp_cli.session import Session
+
+    session = Session(str(tiny_ckpt), "cpu", log=lambda _: None, progress=False)
+    encoder = session.model.encoder
+    encoder_hook = encoder.register_forward_pre_hook(
+        lambda *_: seen.add((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)))
+    try:
+        session.encode_image(Image.new("RGB", (32, 32), (120, 90, 60)))
+        assert seen == {(False, False)}
+        seen.clear()
+        refine_codes(gen, targets, init, steps=2, seed=None)
+        tune_generator(gen, targets, init, steps=1)  # its copy's hook is copied too
+        assert seen == {(False, False)}
+        assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == (True, True)
+    finally:
+        hook.remove()
+        encoder_hook.remove()
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved

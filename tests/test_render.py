@@ -240,3 +240,31 @@ def test_a_gpu_number_the_machine_lacks_is_a_usage_error_naming_the_ones_there(m
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
     with pytest.raises(UsageError, match=r"mps:1: no such device; this machine has 1 MPS device \(mps:0\)"):
         pick_device("mps:1")
+
+
+def test_fp32_rendering_holds_strict_fp32_and_autocast_rendering_does_not(demo_codes_and_generator, monkeypatch):
+    """On CUDA, PyTorch lets cuDNN run float32 convs in TF32 by default (Ampere and newer): --precision
+    fp32 then was not fp32. The flags are real here; only "cpu" is counted as a device with TF32."""
+    from interp_cli import torch_flags
+    from interp_cli.render import render_float
+
+    codes, generator = demo_codes_and_generator
+    monkeypatch.setattr(torch_flags, "TF32_DEVICE_TYPES", {"cuda", "cpu"})
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    seen = []
+    hook = generator.register_forward_pre_hook(
+        lambda *_: seen.append((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)))
+    try:
+        fp32 = list(render_frames(generator, codes[:2], batch_size=1))
+        render_float(generator, codes[0])
+        assert seen == [(False, False)] * 3
+        assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == (True, True)
+        seen.clear()
+        list(render_frames(generator, codes[:1], precision=torch.bfloat16))
+        assert seen == [(True, True)]  # autocast: TF32 does not apply, the caller's flags stay
+    finally:
+        hook.remove()
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+    monkeypatch.setattr(torch_flags, "TF32_DEVICE_TYPES", {"cuda"})
+    assert all(np.array_equal(a, b) for a, b in zip(fp32, render_frames(generator, codes[:2], batch_size=1)))
