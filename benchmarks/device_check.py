@@ -3,16 +3,21 @@
     bash benchmarks/device_check.sh                 # on a CUDA machine (see benchmarks/README.md)
     python3 benchmarks/device_check.py --dry-run    # every step on the CPU at toy sizes (a typo check)
 
-1. The generator sweep at 1024 px: strict fp32 (TF32 off), TF32, bf16 and fp16 autocast x
-   channels_last / NCHW / auto layout x blur / folded upsampling x batch 1, 4, 8, frames/s; each
-   mode's frames against strict fp32 (max 8-bit difference, PSNR), and torch.compile where it
-   compiles in time.
-2. The CLI end to end: `interp A B --steps 60 -o out.mp4` with a full-size random e4e
-   checkpoint, no alignment, in a fresh process; wall time and the time inside interp.
-3. `interp batch`: 6 rows of 60 frames at 1024, rows per hour.
-4. `--tune` (issue 31): one tuning step of two faces at 1024 as a multiple of one frame's render,
-   and what a bare --tune takes (`bench.bench_tune_step`).
+In the order they run (what a user sees first; torch.compile, whose first call has no time limit of
+its own, last), report.md / report.json written to --out after each part:
 
+1. The CLI end to end: `interp A B --steps 60 -o out.mp4` with a full-size random e4e
+   checkpoint, no alignment, in a fresh process; wall time and the time inside interp.
+2. `interp batch`: 6 rows of 60 frames at 1024, rows per hour.
+3. `--tune` (issue 31): one tuning step of two faces at 1024 as a multiple of one frame's render,
+   and what a bare --tune takes (`bench.bench_tune_step`).
+4. The generator sweep at 1024 px: strict fp32 (TF32 off), TF32, bf16 and fp16 autocast x
+   channels_last / NCHW / auto layout x blur / folded upsampling x batch 1, 4, 8, frames/s; each
+   mode's frames against strict fp32 (max 8-bit difference, PSNR), then torch.compile where it
+   compiles in time.
+
+Without imageio-ffmpeg (no MP4 writer) steps 1 and 2 write PNG frames to a folder instead, and the
+report says so in one line.
 Without CUDA it says so and exits 0 (nothing to measure); --dry-run runs the same code on the CPU
 with a 32 px generator, 4-frame morphs and 2 rows. Timings: one synchronisation per timed loop.
 Every part has a time budget; what does not fit is listed as skipped, not silently dropped.
@@ -94,9 +99,12 @@ def toy_generator(device: torch.device):
 
 
 def sweep(device: torch.device, size: int, min_seconds: float, budget_s: float, compile_too: bool,
-          compile_budget_s: float = 0.0, toy: bool = False) -> dict:
+          compile_budget_s: float = 0.0, toy: bool = False, before_compile=None) -> dict:
     """Frames/s of the generator per mode x layout x upsampling x batch, and each mode's distance
-    from strict fp32 (channels_last, blur: the default path) at batch 4."""
+    from strict fp32 (channels_last, blur: the default path) at batch 4. `budget_s` and `compile_budget_s`
+    count from the sweep's start: no eager row starts after the first, no compilation after the second.
+    `before_compile(result)` is called with the eager rows before torch.compile starts (whose first call
+    has no time limit)."""
     from bench import random_generator
     from interp_cli.render import _uint8_on_device, autocast
 
@@ -137,11 +145,14 @@ def sweep(device: torch.device, size: int, min_seconds: float, budget_s: float, 
     set_tf32(False)
     generator.layout = "auto"
     generator.set_upsampling("blur")
-    compiled_rows = []
+    result = {"size": size, "rows": rows, "compiled": [], "skipped": skipped}
     if compile_too:
-        compiled_rows = compiled_sweep(generator, codes, noise, reference, device, min_seconds, compile_budget_s,
-                                       compiler=_dry_run_compiler if toy else None)
-    return {"size": size, "rows": rows, "compiled": compiled_rows, "skipped": skipped}
+        if before_compile is not None:
+            before_compile(result)
+        result["compiled"] = compiled_sweep(generator, codes, noise, reference, device, min_seconds,
+                                            compile_budget_s - (time.perf_counter() - started),
+                                            compiler=_dry_run_compiler if toy else None, skipped=skipped)
+    return result
 
 
 def _dry_run_compiler(module, **options):
@@ -153,7 +164,8 @@ def _dry_run_compiler(module, **options):
     return fail
 
 
-def compiled_sweep(generator, codes, noise, reference, device, min_seconds, budget_s, compiler=None) -> list[dict]:
+def compiled_sweep(generator, codes, noise, reference, device, min_seconds, budget_s, compiler=None,
+                   skipped: list[str] | None = None) -> list[dict]:
     """fp16 (bf16 off CUDA) at batch 8 and 1 through `render.compile_generator`, which falls back to
     eager on failure. Two compilations only (one per batch size: each new shape, dtype or upsampling
     mode recompiles, at tens of seconds each); their frames are compared with the reference's."""
@@ -168,6 +180,8 @@ def compiled_sweep(generator, codes, noise, reference, device, min_seconds, budg
     for batch in (8, 1):
         if time.perf_counter() - started > budget_s:
             print(f"  compiled {mode} batch {batch}: skipped (time budget)")
+            if skipped is not None:
+                skipped.append(f"{mode}+compile batch {batch}")
             continue
 
         def render(b=batch):
@@ -229,35 +243,65 @@ def cli(args: list[str], device: str, env_dir: Path) -> tuple[float, dict, str]:
     return wall, summary, err[-1] if err else ""
 
 
-def end_to_end(ckpt: Path, tmp: Path, device: str, steps: int, precisions: list[str], repeats: int) -> list[dict]:
+def mp4_unavailable() -> str | None:
+    """Why this machine cannot write MP4s (one line), or None when it can: the CLI's MP4 writer runs
+    imageio-ffmpeg's ffmpeg binary. `DEVICE_CHECK_FFMPEG`, set by device_check.sh, says why the wheel in
+    .whl/ could not be installed."""
+    try:
+        import imageio_ffmpeg
+
+        imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception as err:  # ImportError, or a wheel without a binary for this platform
+        why = os.environ.get("DEVICE_CHECK_FFMPEG") or f"{type(err).__name__}: {' '.join(str(err).split())[:160]}"
+        return f"no MP4 writer ({why}): the CLI steps write PNG frames to a folder instead of MP4"
+    return None
+
+
+def output_for(tmp: Path, stem: str, mp4: bool) -> str:
+    """A CLI output: `stem.mp4`, or without an MP4 writer a frames folder `stem/` (PNG frames)."""
+    return str(tmp / f"{stem}.mp4") if mp4 else os.path.join(str(tmp / stem), "")
+
+
+def written(output: str) -> bool:
+    path = Path(output)
+    return path.is_file() if not output.endswith(os.sep) else path.is_dir() and any(path.iterdir())
+
+
+def end_to_end(ckpt: Path, tmp: Path, device: str, steps: int, precisions: list[str], repeats: int,
+               mp4: bool = True) -> list[dict]:
     rows = []
     for precision in precisions:
         for i in range(repeats):
-            out = tmp / f"e2e_{precision}_{i}.mp4"
+            out = output_for(tmp, f"e2e_{precision}_{i}", mp4)
             wall, summary, err = cli([str(GOLDEN / "golden_input_A.png"), str(GOLDEN / "golden_input_B.png"),
                                       "--weights", str(ckpt), "--no-align", "--no-cache", "--steps", str(steps),
-                                      "-o", str(out), "--precision", precision], device, tmp)
-            ok = summary["exit_code"] == 0 and out.is_file()
+                                      "-o", out, "--precision", precision], device, tmp)
+            ok = summary["exit_code"] == 0 and written(out)
             timings = summary.get("timings", {})
             rows.append({"precision": precision, "ok": ok, "wall_s": wall, "inside_s": timings.get("total"),
-                         "timings": timings, "error": None if ok else err})
-            print(f"  e2e {steps}-step morph --precision {precision}: "
+                         "timings": timings, "error": None if ok else err, "output": "mp4" if mp4 else "png frames"})
+            print(f"  e2e {steps}-step morph --precision {precision}{'' if mp4 else ' (PNG frames, no MP4)'}: "
                   + (f"{wall:.2f} s wall, {timings.get('total', float('nan')):.2f} s inside interp "
                      + json.dumps(timings) if ok else f"FAILED (exit {summary['exit_code']}): {err}"), flush=True)
     return rows
 
 
-def batch_throughput(ckpt: Path, tmp: Path, device: str, steps: int, rows: int, precision: str) -> dict:
+def batch_throughput(ckpt: Path, tmp: Path, device: str, steps: int, rows: int, precision: str,
+                     mp4: bool = True) -> dict:
     manifest = tmp / "pairs.csv"
     a, b = GOLDEN / "golden_input_A.png", GOLDEN / "golden_input_B.png"
-    manifest.write_text("".join(f"{a},{b},row{i}.mp4\n" if i % 2 else f"{b},{a},row{i}.mp4\n" for i in range(rows)))
+    out = "row{}.mp4" if mp4 else "row{}/"  # without an MP4 writer, a frames folder per row
+    manifest.write_text("".join(f"{a},{b},{out.format(i)}\n" if i % 2 else f"{b},{a},{out.format(i)}\n"
+                                for i in range(rows)))
     wall, summary, err = cli(["batch", str(manifest), "--outdir", str(tmp / "batch"), "--weights", str(ckpt),
                               "--no-align", "--steps", str(steps), "--precision", precision], device, tmp)
     made = summary.get("made", 0)
     seconds = summary.get("seconds") or wall
     result = {"rows": rows, "made": made, "wall_s": wall, "inside_s": seconds, "precision": precision,
-              "rows_per_hour": 3600 * made / seconds if made else 0.0, "error": None if made == rows else err}
-    print(f"  batch {rows} rows x {steps} frames --precision {precision}: {made} made, {seconds:.1f} s inside "
+              "rows_per_hour": 3600 * made / seconds if made else 0.0, "error": None if made == rows else err,
+              "output": "mp4" if mp4 else "png frames"}
+    print(f"  batch {rows} rows x {steps} frames --precision {precision}{'' if mp4 else ' (PNG frames, no MP4)'}: "
+          f"{made} made, {seconds:.1f} s inside "
           f"interp ({wall:.1f} s wall): {result['rows_per_hour']:.0f} rows/hour" + (f"; {err}" if result["error"]
                                                                                       else ""), flush=True)
     return result
@@ -265,6 +309,7 @@ def batch_throughput(ckpt: Path, tmp: Path, device: str, steps: int, rows: int, 
 
 def markdown(report: dict) -> str:
     lines = [f"device check: {report['device']}, torch {report['torch']}", ""]
+    lines += [f"note: {note}" for note in report.get("notes", [])] + ([""] if report.get("notes") else [])
     sw = report.get("sweep")
     if sw:
         lines += [f"| {sw['size']} px generator, frames/s | layout | upsampling | batch 1 | batch 4 | batch 8 | "
@@ -279,9 +324,10 @@ def markdown(report: dict) -> str:
                          + f" | {any_row['max_8bit']} | {any_row['psnr_db']:.1f} |")
         if sw["skipped"]:
             lines.append(f"\nskipped (time budget): {', '.join(sw['skipped'])}")
-        best = max(sw["rows"] + sw["compiled"], key=lambda r: r["fps"])
-        lines.append(f"\nbest: {best['mode']} {best['layout']} {best['upsampling']} batch {best['batch']}: "
-                     f"{best['fps']:.0f} frames/s, {best['max_8bit']} levels from strict fp32 (goal >= 600, <= 3)")
+        best = max(sw["rows"] + sw["compiled"], key=lambda r: r["fps"], default=None)
+        if best is not None:
+            lines.append(f"\nbest: {best['mode']} {best['layout']} {best['upsampling']} batch {best['batch']}: "
+                         f"{best['fps']:.0f} frames/s, {best['max_8bit']} levels from strict fp32 (goal >= 600, <= 3)")
     e2e = report.get("e2e")
     if e2e:
         lines += ["", f"| CLI morph, {report['steps']} steps | wall s | inside interp s | load | encode | likeness "
@@ -289,7 +335,8 @@ def markdown(report: dict) -> str:
                   "|---|---|---|---|---|---|---|"]
         for r in e2e:
             t = r["timings"]
-            lines.append(f"| --precision {r['precision']} | {r['wall_s']:.2f} | "
+            label = "" if r.get("output", "mp4") == "mp4" else " (PNG frames, no MP4)"
+            lines.append(f"| --precision {r['precision']}{label} | {r['wall_s']:.2f} | "
                          + (" | ".join(f"{t.get(k, float('nan')):.2f}" for k in ("total", "load", "encode",
                                                                                   "likeness", "render"))
                             if r["ok"] else f"failed: {r['error']} | | | | |") + " |")
@@ -302,7 +349,9 @@ def markdown(report: dict) -> str:
                       f"render (fp32, batch 1); a bare --tune about {tn['bare_tune_s']:.1f} s"]
     bt = report.get("batch")
     if bt:
-        lines += ["", f"interp batch, {bt['rows']} rows of {report['steps']} frames, --precision {bt['precision']}: "
+        label = "" if bt.get("output", "mp4") == "mp4" else " (PNG frames, no MP4)"
+        lines += ["", f"interp batch, {bt['rows']} rows of {report['steps']} frames, --precision {bt['precision']}"
+                      f"{label}: "
                       f"{bt['made']} made in {bt['inside_s']:.1f} s -> {bt['rows_per_hour']:.0f} rows/hour "
                       f"(goal >= 3000)" + (f"; error: {bt['error']}" if bt["error"] else "")]
     return "\n".join(lines)
@@ -332,38 +381,67 @@ def main(argv: list[str] | None = None) -> int:
     name = (f"{torch.cuda.get_device_name(0)}, cuDNN {torch.backends.cudnn.version()}" if device == "cuda"
             else "cpu (dry run: toy sizes, no meaning)")
     print(f"device check: {name}, torch {torch.__version__}", flush=True)
-    report: dict = {"device": name, "torch": torch.__version__, "steps": steps}
-    report["sweep"] = sweep(torch.device(device), size, min_seconds, budget_s=0.4 * args.budget,
-                            compile_too=not args.no_compile, compile_budget_s=0.2 * args.budget, toy=args.dry_run)
-    if device == "cuda":
-        torch.cuda.empty_cache()
+    report: dict = {"device": name, "torch": torch.__version__, "steps": steps, "notes": []}
+    no_mp4 = mp4_unavailable()
+    if no_mp4:
+        report["notes"].append(no_mp4)
+        print(f"device check: {no_mp4}", flush=True)
+
+    def save(pending: str | None = None) -> None:
+        """report.md / report.json as they stand, after every part: a part that overruns the outer
+        timeout (a slow torch.compile) loses only itself. `pending`: the part now starting."""
+        if not args.out:
+            return
+        shown = dict(report, notes=report["notes"] + ([f"{pending}: started, not finished (if this line stays, "
+                                                       "the check was killed during it)"] if pending else []))
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "report.json").write_text(json.dumps(shown, indent=1))
+        (args.out / "report.md").write_text(markdown(shown) + "\n")
+
+    def left(until: float) -> float:
+        """Seconds until `until` x the budget has passed since the start."""
+        return until * args.budget - (time.perf_counter() - started)
+
+    # The CLI end to end, batch and tune first (what a user sees), then the generator sweep, and
+    # torch.compile last: its first call has no time limit of its own (minutes with graph breaks).
+    save("the CLI end to end")
     with tempfile.TemporaryDirectory(prefix="interp-device-check-") as tmp:
         tmp = Path(tmp)
         ckpt = tmp / f"e4e_random_{size}.pt"
         write_checkpoint(ckpt, size, toy=args.dry_run)
-        if time.perf_counter() - started < 0.8 * args.budget:
-            report["e2e"] = end_to_end(ckpt, tmp, device, steps, precisions, e2e_repeats)
+        report["e2e"] = end_to_end(ckpt, tmp, device, steps, precisions, e2e_repeats, mp4=not no_mp4)
+        save("interp batch")
+        if left(0.45) > 0:
+            report["batch"] = batch_throughput(ckpt, tmp, device, steps, rows, batch_precision, mp4=not no_mp4)
         else:
-            print("  e2e: skipped (time budget)")
-        if time.perf_counter() - started < 0.85 * args.budget:
-            report["batch"] = batch_throughput(ckpt, tmp, device, steps, rows, batch_precision)
-        else:
+            report["notes"].append("interp batch: skipped (time budget)")
             print("  batch: skipped (time budget)")
-    if time.perf_counter() - started < 0.9 * args.budget:
+        save("--tune")
+    if left(0.55) > 0:
         from bench import bench_tune_step, random_generator
 
         where = torch.device(device)
+        set_tf32(False)  # the frame it is compared with in strict fp32, as --tune runs (interp_cli.torch_flags)
         generator = toy_generator(where) if args.dry_run else random_generator(size, where)
         report["tune"] = bench_tune_step(where, repeats=1 if args.dry_run else 3, generator=generator)
         del generator
     else:
+        report["notes"].append("--tune: skipped (time budget)")
         print("  tune: skipped (time budget)")
+    if device == "cuda":
+        torch.cuda.empty_cache()
+    save("the generator sweep")
+
+    def before_compile(eager: dict) -> None:
+        report["sweep"] = eager
+        save("torch.compile")
+
+    report["sweep"] = sweep(torch.device(device), size, min_seconds, budget_s=max(0.0, left(0.8)),
+                            compile_too=not args.no_compile, compile_budget_s=max(0.0, left(0.95)),
+                            toy=args.dry_run, before_compile=before_compile)
     text = markdown(report)
     print("\n" + text + f"\n\n(device check took {time.perf_counter() - started:.0f} s)")
-    if args.out:
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "report.json").write_text(json.dumps(report, indent=1))
-        (args.out / "report.md").write_text(text + "\n")
+    save()
     failed = [r for r in report.get("e2e", []) if not r["ok"]]
     if report.get("batch") and report["batch"]["error"]:
         failed.append(report["batch"])

@@ -129,6 +129,21 @@ def cache_not_written(what: str, err: BaseException, folder: str | os.PathLike) 
     return f"warning: {what} not written ({one_line(reason)}); continuing without it"
 
 
+def is_out_of_memory(err: BaseException) -> bool:
+    """Whether `err` says the machine ran out of memory: host memory (MemoryError) or a GPU's, which torch
+    raises as `torch.OutOfMemoryError` (`torch.cuda.OutOfMemoryError`: a RuntimeError), or for Apple MPS
+    and some CUDA paths ("CUDA error: out of memory") as a plain RuntimeError saying so.
+
+    Known by class name and message, so this module never imports torch (the CLI's --help runs without it).
+    """
+    if isinstance(err, MemoryError):
+        return True
+    if any(cls.__name__ == "OutOfMemoryError" and cls.__module__.split(".")[0] == "torch"
+           for cls in type(err).__mro__):
+        return True
+    return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
+
+
 def reported(err: BaseException, command: str, output: str | os.PathLike | None = None) -> tuple[InterpError, bool]:
     """How a failure is told: as an InterpError (its one line, its exit code), and whether it is a bug.
 
@@ -144,7 +159,7 @@ def reported(err: BaseException, command: str, output: str | os.PathLike | None 
         return err.for_command(command), False
     if isinstance(err, InterpError):
         return err, False
-    if isinstance(err, MemoryError):
+    if is_out_of_memory(err):
         advice = f" (try a smaller {_SMALLER[command]})" if command in _SMALLER else ""
         return InterpError(f"{prefix}out of memory{advice}"), False
     return InterpError(f"{prefix}internal error: {type(err).__name__}: {one_line(err)}"), True

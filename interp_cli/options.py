@@ -38,7 +38,8 @@ def precision_option(f=None, *, encodes: bool = True):
     encoding = "; encoding is always fp32" if encodes else ""
     return click.option("--precision", type=click.Choice(PRECISIONS), default="auto",
                         show_default=True,
-                        help=f"Rendering precision (auto: bf16 on CUDA GPUs that have it, else fp32{encoding}). "
+                        help=f"Rendering precision (auto: bf16 on CUDA GPUs with native bf16, Ampere or newer, else "
+                             f"fp32; fp32 is strict, no TF32{encoding}). "
                              "bf16 is ~2x faster on CPUs with AVX-512 BF16 or AMX; fp16 is for GPUs "
                              "(slower than fp32 on a CPU).  e.g. --precision bf16")(f)
 

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from interp_cli.errors import UsageError
 from interp_cli.limits import REFINE_LOSSES
 from interp_cli.optim import FlatAdam
+from interp_cli.torch_flags import deterministic_cudnn, strict_fp32
 
 LOSSES = REFINE_LOSSES
 # Part of the latent cache's key for refined codes: bump it whenever a change here makes
@@ -245,21 +246,27 @@ def _frozen(module: torch.nn.Module):
 
 @contextlib.contextmanager
 def _deterministic(device: torch.device, seed: int | None):
-    """Seed torch's RNGs (without disturbing the caller's) and, on CUDA, pin cuDNN to deterministic kernels."""
+    """Seed torch's RNGs (without disturbing the caller's) and, on CUDA, pin cuDNN to deterministic kernels.
+
+    `torch.manual_seed` reseeds the CPU, CUDA and MPS generators, so the device's own generator is saved
+    and put back too: CUDA's through `fork_rng`, MPS's here (`fork_rng(device_type="mps")` would do it on
+    recent torch, but torch 2.1's `torch.mps.get_rng_state` takes no device, which `fork_rng` passes).
+    The cuDNN flags are process-wide: they are held by reference count (`torch_flags`), so refinements
+    and tunings that overlap in threads leave them set until the last one ends, then as they were.
+    """
     if seed is None:
         yield
         return
-    devices = [device] if device.type == "cuda" else []
-    cudnn = torch.backends.cudnn
-    saved = (cudnn.deterministic, cudnn.benchmark)
-    with torch.random.fork_rng(devices=devices, device_type="cuda"):
-        torch.manual_seed(int(seed))
-        if devices:
-            cudnn.deterministic, cudnn.benchmark = True, False
+    cuda = device.type == "cuda"
+    mps_state = torch.mps.get_rng_state() if device.type == "mps" else None
+    with torch.random.fork_rng(devices=[device] if cuda else [], device_type="cuda"), \
+            (deterministic_cudnn() if cuda else contextlib.nullcontext()):
         try:
+            torch.manual_seed(int(seed))
             yield
         finally:
-            cudnn.deterministic, cudnn.benchmark = saved
+            if mps_state is not None:
+                torch.mps.set_rng_state(mps_state)
 
 
 def refine_codes(generator: torch.nn.Module, targets: torch.Tensor, init_codes: torch.Tensor, *,
@@ -334,7 +341,8 @@ def refine_codes(generator: torch.nn.Module, targets: torch.Tensor, init_codes: 
         levels = default_levels(size)
     buffers = generator.noise_buffers()
 
-    with _deterministic(device, seed), _frozen(generator), torch.enable_grad():
+    # Strict fp32 on CUDA (no TF32): --refine, like encoding, runs in float32 (`torch_flags.strict_fp32`).
+    with _deterministic(device, seed), strict_fp32(device), _frozen(generator), torch.enable_grad():
         if noise is None:
             noise_maps: list[torch.Tensor | None] = [b.detach().to(device).clone() for b in buffers]
         else:

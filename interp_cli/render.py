@@ -14,6 +14,7 @@ import torch
 from interp_cli.errors import UsageError
 from interp_cli.limits import PRECISIONS
 from interp_cli.models.stylegan2 import Generator
+from interp_cli.torch_flags import strict_fp32
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 _DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -34,24 +35,36 @@ def pick_device(name: str | None = "auto") -> torch.device:
     if base == "mps" and not mps_ok:
         raise UsageError(f"--device {name}: Apple MPS is not available on this machine (use --device cpu)")
     try:
-        return torch.device(name)
+        device = torch.device(name)
     except RuntimeError:
         raise UsageError(f"--device {name}: unknown device (choose {', '.join(DEVICES)})") from None
+    # A device number the machine lacks would pass here and fail at the first tensor, as CUDA's raw
+    # "invalid device ordinal"; MPS has one device.
+    count = torch.cuda.device_count() if device.type == "cuda" else 1
+    if device.type in ("cuda", "mps") and device.index is not None and device.index >= count:
+        there = ", ".join(f"{device.type}:{i}" for i in range(count))
+        raise UsageError(f"--device {name}: no such device; this machine has {count} {base.upper()} "
+                         f"device{'s' if count != 1 else ''} ({there})")
+    return device
 
 
 def pick_precision(name: str | None, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for rendering on `device`, or None for plain float32.
 
-    `auto` is bfloat16 on CUDA GPUs that support it (same exponent range as float32, so no
-    overflow in the modulated convs; ~0.5 of an 8-bit grey level from float32) and float32
-    elsewhere: on CPU, bf16 is only fast on chips with AVX-512 BF16 / AMX, and float32 keeps
-    the output identical to the reference implementation. An explicit choice is used as given.
+    `auto` is bfloat16 on CUDA GPUs with native bf16, Ampere (compute capability 8.0) and newer (same
+    exponent range as float32, so no overflow in the modulated convs; ~0.5 of an 8-bit grey level from
+    float32), and float32 elsewhere. Older GPUs (Volta, Turing) only emulate bf16, slower than float32,
+    which `torch.cuda.is_bf16_supported()` counts as support (and it asks about the current device, not
+    `device`); fp16 is not chosen for them unasked, for the overflow bf16 avoids (benchmarks/README.md).
+    On CPU, bf16 is only fast on chips with AVX-512 BF16 / AMX, and float32 keeps the output identical
+    to the reference implementation. An explicit choice is used as given.
     """
     name = (name or "auto").lower()
     if name not in PRECISIONS:
         raise UsageError(f"--precision {name}: choose one of {', '.join(PRECISIONS)}")
     if name == "auto":
-        return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
+        native = device.type == "cuda" and tuple(torch.cuda.get_device_capability(device)) >= (8, 0)
+        return torch.bfloat16 if native else None
     return _DTYPES.get(name)
 
 
@@ -62,6 +75,12 @@ def precision_name(dtype: torch.dtype | None) -> str:
 def autocast(device: torch.device, dtype: torch.dtype | None):
     """A context running the networks in `dtype` (None: float32, no autocast)."""
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+
+def _strict_if_fp32(device: torch.device, dtype: torch.dtype | None):
+    """Strict float32 (no TF32) on CUDA when rendering in float32: `--precision fp32` means fp32.
+    Held per batch (`torch_flags`), never across a yield, so nothing stays set while frames wait."""
+    return strict_fp32(device) if dtype is None else nullcontext()
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -84,10 +103,14 @@ def _copy_to_host(frames: torch.Tensor):
     the bus and the host hands it on. Elsewhere the copy is made at once.
     """
     if frames.device.type == "cuda":
-        host = torch.empty(frames.shape, dtype=torch.uint8, pin_memory=True)
-        host.copy_(frames, non_blocking=True)
-        copied = torch.cuda.Event()
-        copied.record()
+        # The copy runs on the current stream of the frames' device, and the event must be recorded
+        # on that stream: a bare `record()` uses the current device's, which in `render_ahead`'s
+        # thread is cuda:0 whatever --device says, so with cuda:1 `wait` returned before the copy ended.
+        with torch.cuda.device(frames.device):
+            host = torch.empty(frames.shape, dtype=torch.uint8, pin_memory=True)
+            host.copy_(frames, non_blocking=True)
+            copied = torch.cuda.Event()
+            copied.record(torch.cuda.current_stream(frames.device))
 
         def wait() -> np.ndarray:
             copied.synchronize()
@@ -129,7 +152,7 @@ def render_frames(generator: Generator, codes: Iterable[np.ndarray], *, batch_si
     waiting = None  # the previous batch's frames, still on their way to the host
     for batch in _batches(codes, max(1, int(batch_size))):
         latent = torch.from_numpy(batch).to(device=device, dtype=torch.float32)
-        with autocast(device, precision):
+        with autocast(device, precision), _strict_if_fp32(device, precision):
             images = generator(latent, noise=noise, truncation=truncation, truncation_latent=truncation_latent)
         ready, behind = _copy_to_host(_uint8_on_device(images))
         del images
@@ -148,7 +171,7 @@ def render_float(generator: Generator, code: np.ndarray, *, noise=None, truncati
                  truncation_latent: torch.Tensor | None = None, precision: torch.dtype | None = None) -> np.ndarray:
     """One code `[n_latent, D]` -> the raw float image `[3, H, W]` (no clipping), for `.npy` output."""
     device = next(generator.parameters()).device
-    with torch.no_grad(), autocast(device, precision):
+    with torch.no_grad(), autocast(device, precision), _strict_if_fp32(device, precision):
         latent = torch.from_numpy(np.ascontiguousarray(code, dtype=np.float32))[None].to(device)
         img = generator(latent, noise=noise, truncation=truncation, truncation_latent=truncation_latent)
     return img[0].float().cpu().numpy()

@@ -29,6 +29,7 @@ from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
 from interp_cli.render import (pick_device, pick_precision, render_frames, to_uint8)
 from interp_cli.sha256_record import file_sha256
+from interp_cli.torch_flags import strict_fp32
 from interp_cli.weights import resolve_weights
 
 # What to try when no face is found: each works where it is given (`align` and `--paste` take no --no-align).
@@ -289,7 +290,8 @@ class Session:
                              "encode in a new Session (or before calling release_encoder())")
         self.encoder_calls += 1
         x = preprocess(image, self.model.encoder_input_size).to(self.device)
-        return self.model.encode(x)[0].float().cpu().numpy()
+        with strict_fp32(self.device):  # encoding is float32 whatever --precision says; on CUDA, not TF32
+            return self.model.encode(x)[0].float().cpu().numpy()
 
     def refine(self, code: np.ndarray, image, settings: EncodeSettings, name: str = "image") -> np.ndarray:
         target = preprocess(image, self.model.size).to(self.device)

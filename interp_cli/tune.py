@@ -38,6 +38,7 @@ from interp_cli.errors import InterpError, UsageError, cache_not_written
 from interp_cli.optim import FlatAdam
 from interp_cli.limits import TUNE_DEFAULT_STEPS, TUNE_MAX_STEPS
 from interp_cli.refine import _deterministic, _resize_targets, default_levels, laplacian_loss
+from interp_cli.torch_flags import strict_fp32
 
 # Part of the tuned-weights cache key: bump when a change here makes `tune_generator` return other
 # weights for the same inputs and settings.
@@ -208,7 +209,8 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
     # mostly per-layer overhead). Large ones: one image per pass, gradients accumulated, so that only
     # one image's activations are alive.
     chunk = len(pivots) + 1 if generator.size <= ONE_PASS_UP_TO else 1
-    with _deterministic(device, seed), torch.enable_grad():
+    # Strict fp32 on CUDA (no TF32), as --refine and encoding (`torch_flags.strict_fp32`).
+    with _deterministic(device, seed), strict_fp32(device), torch.enable_grad():
         pool = _LocalityPool(generator, anchors, steps, noise, draw) if locality > 0 else None
         for step in range(steps):
             optimizer.lr = _lr_at(step, steps, lr)

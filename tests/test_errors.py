@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+from pathlib import Path
 
 from interp_cli.errors import InterpError, UsageError, WeightsUnavailableError, environment_error, reported
 
@@ -37,3 +38,36 @@ def test_a_command_and_a_batch_row_tell_a_failure_alike():
     assert told(UsageError("--steps: bad")) == ("--steps: bad", 2, False)
     offline = WeightsUnavailableError("ffhq: not downloaded", {"morph": "try --weights demo"})
     assert "try --weights demo" in told(offline)[0]
+
+
+def test_a_gpu_out_of_memory_is_told_as_out_of_memory_not_as_a_bug():
+    """torch raises a GPU's out of memory as `torch.OutOfMemoryError` (a RuntimeError, not a MemoryError)
+    and Apple MPS as a plain RuntimeError: both used to be "internal error ... rerun with --debug"."""
+    import torch
+
+    from interp_cli.batch import _row_error
+
+    cuda = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.11 GiB total "
+                                  "capacity; 77.50 GiB already allocated)")
+    mps = RuntimeError("MPS backend out of memory (MPS allocated: 17.79 GB, other allocations: 1.05 GB, "
+                       "max allowed: 18.13 GB). Tried to allocate 256.00 MiB on private pool.")
+    for err in (cuda, mps, RuntimeError("CUDA error: out of memory")):
+        error, internal = reported(err, "morph")
+        assert (str(error), error.exit_code, internal) == (
+            "out of memory (try a smaller --batch-size or --size)", 1, False)
+        assert str(_row_error(err, "out/x.mp4", Path("out"), [])) == (
+            "out/x.mp4: out of memory (try a smaller --batch-size or --size)")
+    assert str(reported(cuda, "encode")[0]) == "out of memory"
+    assert reported(RuntimeError("shape mismatch"), "morph")[1]  # other RuntimeErrors stay bugs
+
+
+def test_out_of_memory_is_known_without_importing_torch():
+    """errors.py is on the CLI's torch-free paths (--help, usage errors): it knows torch's errors by name."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from interp_cli.errors import reported; "
+            "told = reported(RuntimeError('MPS backend out of memory'), 'align'); "
+            "assert str(told[0]) == 'out of memory (try a smaller --size)', told; "
+            "assert 'torch' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)

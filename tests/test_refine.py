@@ -292,3 +292,82 @@ def test_short_refines_through_the_cli_improve_the_likeness(tmp_path):
         assert result.exit_code == 0, result.stderr
         psnr[steps] = json.loads(result.stdout)["reconstruction"][0]["psnr"]
     assert psnr[0] < psnr[5] < psnr[20], psnr
+
+
+# --- process-wide state around refinement: RNGs of the device, cuDNN flags, TF32 -----------------------
+
+
+def test_the_mps_generator_is_put_back_as_the_cpu_one_is(monkeypatch):
+    """`torch.manual_seed` reseeds Apple MPS's generator too; `fork_rng(device_type="cuda")` did not save
+    it, so a seeded refinement on MPS left the caller's MPS random stream reseeded. (No MPS here: the
+    torch.mps RNG functions are stand-ins; `torch.manual_seed` is the real one and calls them.)"""
+    from interp_cli.refine import _deterministic
+
+    state = {"mps": "the caller's stream"}
+    monkeypatch.setattr(torch.mps, "get_rng_state", lambda *a, **k: state["mps"])
+    monkeypatch.setattr(torch.mps, "set_rng_state", lambda new, *a, **k: state.update(mps=new))
+    monkeypatch.setattr(torch.mps, "manual_seed", lambda seed: state.update(mps=f"seeded {seed}"))
+    with _deterministic(torch.device("mps"), 3):
+        assert state["mps"] == "seeded 3"
+    assert state["mps"] == "the caller's stream"
+
+
+def test_overlapping_refinements_keep_cudnn_deterministic_until_the_last_ends(monkeypatch):
+    """cudnn.deterministic / benchmark are process-wide; refinements and tunings may overlap in threads
+    (a Session's morphs). The first to end used to restore the flags under the other, which then ran
+    with nondeterministic, autotuned kernels, and the last left them pinned. (The cuDNN flags are the
+    real ones; only the CUDA RNG state, which needs a GPU, is a stand-in.)"""
+    from interp_cli.refine import _deterministic
+
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda *a, **k: torch.zeros(8, dtype=torch.uint8))
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda *a, **k: None)
+    cudnn = torch.backends.cudnn
+    saved = cudnn.deterministic, cudnn.benchmark
+    cudnn.deterministic, cudnn.benchmark = False, True  # as benchmarks/device_check.py runs
+    try:
+        first, second = _deterministic(torch.device("cuda:0"), 0), _deterministic(torch.device("cuda:1"), 0)
+        first.__enter__()
+        second.__enter__()  # a second thread starts refining
+        assert (cudnn.deterministic, cudnn.benchmark) == (True, False)
+        first.__exit__(None, None, None)  # the first thread ends; the second goes on
+        assert (cudnn.deterministic, cudnn.benchmark) == (True, False)
+        second.__exit__(None, None, None)
+        assert (cudnn.deterministic, cudnn.benchmark) == (False, True)
+    finally:
+        cudnn.deterministic, cudnn.benchmark = saved
+
+
+def test_encoding_refining_and_tuning_hold_strict_fp32(problem, monkeypatch, tiny_ckpt):
+    """On CUDA, PyTorch runs float32 convs in TF32 by default (Ampere and newer): "encoding is always fp32"
+    was not. The TF32 flags are the real ones; only "cpu" is counted as a device with TF32."""
+    from interp_cli import torch_flags
+    from interp_cli.tune import tune_generator
+
+    gen = _tiny_generator()
+    targets, init = problem
+    monkeypatch.setattr(torch_flags, "TF32_DEVICE_TYPES", {"cuda", "cpu"})
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    seen = set()
+    hook = gen.register_forward_pre_hook(
+        lambda *_: seen.add((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)))
+    from PIL import Image
+
+    from interp_cli.session import Session
+
+    session = Session(str(tiny_ckpt), "cpu", log=lambda _: None, progress=False)
+    encoder = session.model.encoder
+    encoder_hook = encoder.register_forward_pre_hook(
+        lambda *_: seen.add((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)))
+    try:
+        session.encode_image(Image.new("RGB", (32, 32), (120, 90, 60)))
+        assert seen == {(False, False)}
+        seen.clear()
+        refine_codes(gen, targets, init, steps=2, seed=None)
+        tune_generator(gen, targets, init, steps=1)  # its copy's hook is copied too
+        assert seen == {(False, False)}
+        assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == (True, True)
+    finally:
+        hook.remove()
+        encoder_hook.remove()
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved

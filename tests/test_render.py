@@ -149,3 +149,122 @@ def test_a_failing_compiler_falls_back_to_the_same_frames_once(demo_codes_and_ge
         assert torch.equal(run(latent), expected)
         assert torch.equal(run(latent), expected)
     assert len(calls) == 1 and len(messages) == 1 and "backend compiler failed" in messages[0]
+
+
+# --- GPU-only paths, exercised on this CPU through the torch functions they ask -------------------------
+
+
+def test_the_host_copy_waits_on_the_stream_of_the_frames_gpu(monkeypatch):
+    """render_ahead's thread has cuda:0 as its current device: with --device cuda:1 an event recorded
+    on the current stream (a bare `record()`) is cuda:0's, and waiting on it returned before the copy
+    on cuda:1 ended. The event must be recorded on cuda:1's current stream. (No GPU here: torch.cuda's
+    stream, event and device functions are stand-ins that log what they were asked.)"""
+    from interp_cli import render
+
+    log = []
+
+    class Frames:
+        device = torch.device("cuda:1")
+        shape = (2, 4, 4, 3)
+
+    class Host:
+        def copy_(self, source, non_blocking=False):
+            log.append(("copy", current[-1], non_blocking))
+
+        def numpy(self):
+            return np.zeros(Frames.shape, np.uint8)
+
+    class Event:
+        def record(self, stream=None):
+            log.append(("record", stream if stream is not None else ("stream", current[-1])))
+
+        def synchronize(self):
+            log.append(("wait",))
+
+    class on_device:
+        def __init__(self, device):
+            self.device = torch.device(device)
+
+        def __enter__(self):
+            current.append(self.device.index)
+
+        def __exit__(self, *exc):
+            current.pop()
+
+    current = [0]  # the thread's current device
+    real_empty = torch.empty
+    monkeypatch.setattr(torch, "empty", lambda *a, pin_memory=False, **k: Host() if pin_memory else real_empty(*a, **k))
+    monkeypatch.setattr(torch.cuda, "Event", Event)
+    monkeypatch.setattr(torch.cuda, "device", on_device)
+    monkeypatch.setattr(torch.cuda, "current_stream",
+                        lambda device=None: ("stream", current[-1] if device is None else torch.device(device).index))
+    wait, behind = render._copy_to_host(Frames())
+    assert behind and wait().shape == Frames.shape
+    assert ("record", ("stream", 1)) in log, log
+    assert ("copy", 1, True) in log or ("copy", 0, True) in log
+    assert log.index(("wait",)) > max(i for i, entry in enumerate(log) if entry[0] == "record")
+
+
+def test_auto_precision_is_bf16_only_on_gpus_with_native_bf16(monkeypatch):
+    """`is_bf16_supported()` says yes on a V100 or T4 (emulated bf16, slower than fp32) and asks about the
+    current device: auto must judge the chosen GPU by its compute capability (Ampere, 8.0, and newer)."""
+    capability = {0: (9, 0), 1: (7, 0), 2: (7, 5), 3: (8, 0), 4: (8, 6)}
+    asked = []
+
+    def get_device_capability(device=None):
+        index = torch.device(device).index if device is not None else None
+        asked.append(index)
+        return capability[0 if index is None else index]
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", get_device_capability)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)  # what torch >= 2.3 says there
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    picked = {i: pick_precision("auto", torch.device(f"cuda:{i}")) for i in capability}
+    assert picked == {0: torch.bfloat16, 1: None, 2: None, 3: torch.bfloat16, 4: torch.bfloat16}
+    assert pick_precision("auto", torch.device("cuda")) is torch.bfloat16  # no number: the current device
+    assert pick_precision("bf16", torch.device("cuda:1")) is torch.bfloat16  # asked for: given
+    assert 1 in asked and 2 in asked
+
+
+def test_a_gpu_number_the_machine_lacks_is_a_usage_error_naming_the_ones_there(monkeypatch):
+    from interp_cli.render import pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert pick_device("cuda:1") == torch.device("cuda:1")
+    assert pick_device("cuda") == torch.device("cuda")
+    with pytest.raises(UsageError) as refused:
+        pick_device("cuda:7")
+    assert str(refused.value) == ("--device cuda:7: no such device; this machine has 2 CUDA devices "
+                                  "(cuda:0, cuda:1)")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    with pytest.raises(UsageError, match=r"mps:1: no such device; this machine has 1 MPS device \(mps:0\)"):
+        pick_device("mps:1")
+
+
+def test_fp32_rendering_holds_strict_fp32_and_autocast_rendering_does_not(demo_codes_and_generator, monkeypatch):
+    """On CUDA, PyTorch lets cuDNN run float32 convs in TF32 by default (Ampere and newer): --precision
+    fp32 then was not fp32. The flags are real here; only "cpu" is counted as a device with TF32."""
+    from interp_cli import torch_flags
+    from interp_cli.render import render_float
+
+    codes, generator = demo_codes_and_generator
+    monkeypatch.setattr(torch_flags, "TF32_DEVICE_TYPES", {"cuda", "cpu"})
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    seen = []
+    hook = generator.register_forward_pre_hook(
+        lambda *_: seen.append((torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)))
+    try:
+        fp32 = list(render_frames(generator, codes[:2], batch_size=1))
+        render_float(generator, codes[0])
+        assert seen == [(False, False)] * 3
+        assert (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) == (True, True)
+        seen.clear()
+        list(render_frames(generator, codes[:1], precision=torch.bfloat16))
+        assert seen == [(True, True)]  # autocast: TF32 does not apply, the caller's flags stay
+    finally:
+        hook.remove()
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+    monkeypatch.setattr(torch_flags, "TF32_DEVICE_TYPES", {"cuda"})
+    assert all(np.array_equal(a, b) for a, b in zip(fp32, render_frames(generator, codes[:2], batch_size=1)))
