@@ -162,4 +162,28 @@ def reported(err: BaseException, command: str, output: str | os.PathLike | None 
     if is_out_of_memory(err):
         advice = f" (try a smaller {_SMALLER[command]})" if command in _SMALLER else ""
         return InterpError(f"{prefix}out of memory{advice}"), False
+    missing = _missing_requirement(err)
+    if missing is not None:
+        return InterpError(missing), False
     return InterpError(f"{prefix}internal error: {type(err).__name__}: {one_line(err)}"), True
+
+
+# The modules of setup.cfg's install_requires, by the name pip installs each as (tests hold the two alike).
+REQUIRED_MODULES = {"torch": "torch", "click": "click", "PIL": "pillow", "imageio": "imageio",
+                    "imageio_ffmpeg": "imageio-ffmpeg", "numpy": "numpy", "huggingface_hub": "huggingface_hub",
+                    "tqdm": "tqdm"}
+
+
+def _missing_requirement(err: BaseException) -> str | None:
+    """A dependency interp is installed with, missing from this Python (`pip install --no-deps`, or
+    removed since): the environment's fault, not a bug, said with the command that puts it back."""
+    if not isinstance(err, ModuleNotFoundError) or not err.name:
+        return None
+    package = REQUIRED_MODULES.get(err.name.split(".")[0])
+    if package is None:
+        return None
+    import shlex
+    import sys
+
+    return (f"{package} is not installed in this Python, and interp needs it: "
+            f"{shlex.quote(sys.executable)} -m pip install {package}")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
-from interp_cli.errors import InterpError, UsageError, WeightsUnavailableError, environment_error, reported
+from interp_cli.errors import (REQUIRED_MODULES, InterpError, UsageError, WeightsUnavailableError, environment_error,
+                               reported)
 
 
 def test_environment_error_exit_codes():
@@ -71,3 +72,33 @@ def test_out_of_memory_is_known_without_importing_torch():
             "assert str(told[0]) == 'out of memory (try a smaller --size)', told; "
             "assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_required_package_missing_from_this_python_is_said_with_the_line_that_installs_it(tmp_path):
+    """`pip install --no-deps`, or imageio-ffmpeg removed since: a morph to MP4 failed as an "internal error:
+    ModuleNotFoundError" (a bug, rerun with --debug). It is the environment's, and one line says how to fix it."""
+    import configparser
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    setup = configparser.ConfigParser()
+    setup.read(root / "setup.cfg")
+    required = {line.split(">")[0].split("=")[0].strip()
+                for line in setup["options"]["install_requires"].split("\n") if line.strip()}
+    assert set(REQUIRED_MODULES.values()) == required  # every install_requires entry, and only those
+
+    (tmp_path / "sitecustomize.py").write_text(
+        "import sys\nclass _Gone:\n    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'imageio_ffmpeg':\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, _Gone())\n")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=f"{tmp_path}{os.pathsep}{root}")
+    done = subprocess.run([sys.executable, "-m", "interp_cli", str(root / "examples/demo_a.png"),
+                           str(root / "examples/demo_b.png"), "--weights", "demo", "--steps", "3", "-q", "-o", "m.mp4"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip() == (f"interp: error: imageio-ffmpeg is not installed in this Python, and interp needs "
+                                   f"it: {sys.executable} -m pip install imageio-ffmpeg")
+    assert not (tmp_path / "m.mp4").exists()
