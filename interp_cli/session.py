@@ -406,7 +406,8 @@ class Session:
             key = tuning.tune_key(codes=array_digest(codes),
                                   crops=[None if t is None else array_digest(t) for t in targets],
                                   weights=self.weights_sha256, steps=steps, lr=tuning.DEFAULT_LR,
-                                  locality=tuning.LOCALITY_WEIGHT, noise=noise, seed=seed)
+                                  locality=tuning.LOCALITY_WEIGHT, noise=noise, seed=seed,
+                                  threads=tuning.cpu_threads(self.device))
             tuned = self.tuned_cache.load(key, base)
             if tuned is not None:
                 return tuned, {"steps": steps, "cached": True, "seconds": round(time.perf_counter() - started, 3)}

@@ -582,3 +582,50 @@ def test_an_entry_this_run_has_no_memory_to_load_is_kept(tmp_path):
     assert done.returncode == 0 and done.stdout.strip() == "miss", done.stderr
     assert "can't allocate memory" in done.stderr or "MemoryError" in done.stderr, done.stderr
     assert entry.read_bytes() == before
+
+
+# One fresh process's tuning of the demo model (2 pivots, the locality term, 6 steps): the md5 of the
+# tuned weights. No encoder, no photos: the targets are what two other codes draw.
+_TUNE_IN_A_PROCESS = """
+import hashlib, torch
+from interp_cli.models.checkpoint import load_model
+from interp_cli.weights import resolve_weights
+from interp_cli.tune import tunable_parameters, tune_generator
+g = load_model(resolve_weights("demo").path, with_encoder=False).generator
+with torch.no_grad():
+    w = g.style(torch.randn(4, g.style_dim, generator=torch.Generator().manual_seed(3)))
+    codes = w[:, None].expand(-1, g.n_latent, -1).contiguous()
+    targets = g(codes[2:], noise=g.make_noise("const"))
+tuned = tune_generator(g, targets, codes[:2], steps=6, noise=g.make_noise("const"))
+print(hashlib.md5(b"".join(p.numpy().tobytes() for _, p in tunable_parameters(tuned))).hexdigest())
+"""
+
+
+def _tuned_in_fresh_process(threads: int) -> str:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": str(threads), "OMP_WAIT_POLICY": "PASSIVE",
+           "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", _TUNE_IN_A_PROCESS], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_tuning_in_fresh_processes_gives_the_same_weights_bit_for_bit():
+    """Same inputs, settings and thread count: the same tuned weights in every process (2 threads, as the CLI
+    runs on this VM). A thread count is part of the cache key (`tune.cpu_threads`): 1 and 2 threads split
+    the sums differently, so their weights differ in the last bits."""
+    runs = [_tuned_in_fresh_process(2) for _ in range(2)]
+    assert len(set(runs)) == 1, runs
+    assert _tuned_in_fresh_process(1) != runs[0]  # why the thread count is in the key (if equal, it need not be)
+
+
+def test_a_run_with_another_thread_count_tunes_its_own_cache_entry(tmp_path, monkeypatch):
+    """The tuned-weights cache is keyed by the CPU thread count: a run with another count tunes (it would not
+    have computed the cached weights to the bit) and writes its own entry, which a rerun at that count reads."""
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    args = (DEMO_A, DEMO_B, "--weights", "demo", "--device", "cpu", "--steps", 2, "--tune", 2, "--json")
+    assert _summary(run(*args, "-o", f"{tmp_path}/a/"))["tune"]["cached"] is False  # 1 thread (the fixture)
+    torch.set_num_threads(2)
+    assert _summary(run(*args, "-o", f"{tmp_path}/b/"))["tune"]["cached"] is False
+    assert _summary(run(*args, "-o", f"{tmp_path}/c/"))["tune"]["cached"] is True
+    assert len(list((tmp_path / "cache" / "tuned").glob("*.pt"))) == 2
