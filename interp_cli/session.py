@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from interp_cli import files, likeness, progress as progress_bars, refine, tune as tuning, write
+from interp_cli import files, likeness, progress as progress_bars, refine, torch_flags, tune as tuning, write
 from interp_cli.cache import LatentCache, array_digest, cache_key, image_digest
 from interp_cli.checks import check_number, check_seed, refuse_one_path
 from interp_cli.errors import NoFaceError, UsageError, one_line
@@ -269,7 +269,8 @@ class Session:
         if settings.cache:  # the key needs the weights' hash: only worth computing when caching
             # What decides a refined code; a plain code's key keeps these fields empty (and no method).
             refined_by = ({"refine_loss": settings.refine_loss, "seed": settings.seed,
-                           "refine_method": refine.METHOD_VERSION} if settings.refine
+                           "refine_method": refine.METHOD_VERSION,
+                           "threads": torch_flags.cpu_threads(self.device)} if settings.refine
                           else {"refine_loss": None, "seed": None})
             key = cache_key(crop=image_digest(image), weights=self.weights_sha256, refine=settings.refine,
                             version=2, **refined_by)
@@ -407,7 +408,7 @@ class Session:
                                   crops=[None if t is None else array_digest(t) for t in targets],
                                   weights=self.weights_sha256, steps=steps, lr=tuning.DEFAULT_LR,
                                   locality=tuning.LOCALITY_WEIGHT, noise=noise, seed=seed,
-                                  threads=tuning.cpu_threads(self.device))
+                                  threads=torch_flags.cpu_threads(self.device))
             tuned = self.tuned_cache.load(key, base)
             if tuned is not None:
                 return tuned, {"steps": steps, "cached": True, "seconds": round(time.perf_counter() - started, 3)}

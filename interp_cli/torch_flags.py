@@ -77,3 +77,13 @@ def strict_fp32(device: torch.device | str | None) -> contextlib.AbstractContext
     if device is None or torch.device(device).type not in TF32_DEVICE_TYPES:
         return contextlib.nullcontext()
     return _holding("strict-fp32", _tf32, _set_tf32, (False, False))
+
+
+def cpu_threads(device: torch.device | str) -> int | None:
+    """Part of the cache keys of what is optimised (`--refine` codes, `--tune` weights): on CPU, torch's
+    intra-op thread count, which decides how the convolutions' and reductions' sums are split in the
+    backward pass and so the result's last bits (the demo pair, `--tune 20`: 1 and 2 threads give
+    weights up to ~1e-3 apart, `--refine 20` codes up to 3e-4; see benchmarks/README.md, "--tune").
+    Runs with the same count are bit for bit the same; a run with another count makes its own entry
+    instead of reusing one it would not have computed. None elsewhere."""
+    return torch.get_num_threads() if torch.device(device).type == "cpu" else None

@@ -242,15 +242,6 @@ DEFAULT_CACHE_MB = 2048
 CACHE_MB_ENV = "INTERP_TUNE_CACHE_MB"
 
 
-def cpu_threads(device) -> int | None:
-    """Part of the tuned-weights cache key: on CPU, torch's intra-op thread count, which decides how
-    the convolutions' and reductions' sums are split and so the tuned weights' last bits (the demo
-    pair, `--tune 20`: 1 and 2 threads give weights up to ~1e-3 apart; see benchmarks/README.md,
-    "--tune"). Runs with the same count are bit for bit the same; a run with another count tunes
-    its own entry instead of reusing one that it would not have computed. None elsewhere."""
-    return torch.get_num_threads() if torch.device(device).type == "cpu" else None
-
-
 def tune_key(**settings) -> str:
     """Cache key from everything that decides the tuned weights (see `Session.tune`)."""
     from interp_cli.cache import cache_key

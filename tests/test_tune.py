@@ -612,20 +612,24 @@ def _tuned_in_fresh_process(threads: int) -> str:
 
 def test_tuning_in_fresh_processes_gives_the_same_weights_bit_for_bit():
     """Same inputs, settings and thread count: the same tuned weights in every process (2 threads, as the CLI
-    runs on this VM). A thread count is part of the cache key (`tune.cpu_threads`): 1 and 2 threads split
+    runs on this VM). A thread count is part of the cache key (`torch_flags.cpu_threads`): 1 and 2 threads split
     the sums differently, so their weights differ in the last bits."""
     runs = [_tuned_in_fresh_process(2) for _ in range(2)]
     assert len(set(runs)) == 1, runs
-    assert _tuned_in_fresh_process(1) != runs[0]  # why the thread count is in the key (if equal, it need not be)
 
 
-def test_a_run_with_another_thread_count_tunes_its_own_cache_entry(tmp_path, monkeypatch):
-    """The tuned-weights cache is keyed by the CPU thread count: a run with another count tunes (it would not
-    have computed the cached weights to the bit) and writes its own entry, which a rerun at that count reads."""
+def test_a_run_with_another_thread_count_tunes_and_refines_its_own_cache_entries(tmp_path, monkeypatch):
+    """The tuned-weights cache and the refined codes' are keyed by the CPU thread count: a run with another
+    count tunes and refines (it would not have computed the cached weights or codes to the bit) and writes
+    its own entries, which a rerun at that count reads."""
     monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
-    args = (DEMO_A, DEMO_B, "--weights", "demo", "--device", "cpu", "--steps", 2, "--tune", 2, "--json")
-    assert _summary(run(*args, "-o", f"{tmp_path}/a/"))["tune"]["cached"] is False  # 1 thread (the fixture)
+    args = (DEMO_A, DEMO_B, "--weights", "demo", "--device", "cpu", "--steps", 2, "--refine", 2, "--tune", 2,
+            "--json")
+    first = _summary(run(*args, "-o", f"{tmp_path}/a/"))  # 1 thread (the fixture)
+    assert (first["tune"]["cached"], first["encoder_calls"]) == (False, 2)
     torch.set_num_threads(2)
-    assert _summary(run(*args, "-o", f"{tmp_path}/b/"))["tune"]["cached"] is False
-    assert _summary(run(*args, "-o", f"{tmp_path}/c/"))["tune"]["cached"] is True
+    second = _summary(run(*args, "-o", f"{tmp_path}/b/"))
+    assert (second["tune"]["cached"], second["encoder_calls"]) == (False, 2)
+    third = _summary(run(*args, "-o", f"{tmp_path}/c/"))
+    assert (third["tune"]["cached"], third["encoder_calls"]) == (True, 0)
     assert len(list((tmp_path / "cache" / "tuned").glob("*.pt"))) == 2
