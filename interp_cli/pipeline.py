@@ -671,8 +671,11 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     unused = [i for i in range(len(paths)) if i not in sources.values()]
     if unused:
         i = unused[0]
+        # Leaving it out works only for a third input: without the first or second, the letters after it
+        # shift, and two inputs less one is no mix.
+        drop = " or leave it out" if len(paths) == 3 and i == 2 else ""
         raise UsageError(f"{paths[i]}: input {LETTERS[i]} is named by none of --coarse, --middle and --fine; "
-                         f"name it (e.g. --middle {LETTERS[i]}) or leave it out")
+                         f"name it (e.g. --middle {LETTERS[i]}){drop}")
     check_seed(seed)
     session = Session(weights, device, log=log, progress=progress, precision=precision)
     settings = _input_settings(paths, EncodeSettings(align=align, cache=cache), face)

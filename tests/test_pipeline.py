@@ -238,6 +238,13 @@ def test_mix_takes_two_or_three_inputs_each_named_by_an_option(tmp_path, monkeyp
                                                     "--middle and --fine; name it (e.g. --middle c) or leave it out\n")
     assert not Path("m.png").exists()
     assert mix(DEMO_A, DEMO_B, DEMO_B, "--middle", "c", "-q").exit_code == 0  # the advice works
+    assert mix(DEMO_A, DEMO_B, "-q").exit_code == 0  # ... both halves of it
+    # A first or second input left unnamed: leaving it out would shift the letters or leave one input, so
+    # only naming it is offered.
+    result = mix(DEMO_A, DEMO_B, "--coarse", "b", "--fine", "b")
+    assert (result.exit_code, result.stderr) == (2, f"interp: error: {DEMO_A}: input a is named by none of "
+                                                    "--coarse, --middle and --fine; name it (e.g. --middle a)\n")
+    assert mix(DEMO_A, DEMO_B, "--coarse", "b", "--fine", "b", "--middle", "a", "-q").exit_code == 0
     help_text = " ".join(cli_runner().invoke(cli, ["mix", "--help"]).stdout.split())
     assert "a, b, c or 1, 2, 3" in help_text and "(or 1, 2 or 3)" in help_text
     assert mix(DEMO_A, DEMO_B, "--coarse", 2, "--fine", 1, "-q").exit_code == 0
