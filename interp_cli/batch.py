@@ -164,6 +164,7 @@ def _row_error(err: Exception, output: str, outdir: Path, targets: Sequence[Path
     for target in sorted(targets, key=lambda t: len(str(t)), reverse=True):
         if target.is_relative_to(base):
             line = line.replace(str(target), str(outdir / target.relative_to(base)))
+    line = line.replace(f"'{base}", f"'{outdir}")  # a folder the writer names, quoted: --outdir's own or below it
     if line == str(told):
         return told
     renamed = InterpError(line)

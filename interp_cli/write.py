@@ -235,7 +235,11 @@ def check_output_path(path: PathLike, *, make_parents: bool = False) -> None:
     if not parent.is_dir():
         raise UsageError(f"{name}: '{parent}' is not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"{name}: directory '{parent}' is not writable")
+        read_only = _on_read_only_mount(parent)
+        refused = UsageError(f"{name}: directory '{parent}' is "
+                             + ("on a read-only file system" if read_only else "not writable"))
+        refused.errno = errno.EROFS if read_only else errno.EACCES  # as environment_error's: a batch stops on EROFS
+        raise refused
     _probe_writable(probe, name, parent)
     if kind == "frames":
         if target.exists() and not target.is_dir():
@@ -266,8 +270,16 @@ def _probe_writable(target: Path, name: str, parent: Path) -> None:
             raise UsageError(f"{name}: cannot create files in directory '{parent}': its file system takes no new "
                              f"files (making one there said 'no such file or directory', though the directory "
                              f"exists)") from None
-        raise UsageError(f"{name}: cannot write in directory '{parent}' ({(err.strerror or str(err)).lower()})") \
-            from None
+        refused = UsageError(f"{name}: cannot write in directory '{parent}' ({(err.strerror or str(err)).lower()})")
+        refused.errno = err.errno
+        raise refused from None
+
+
+def _on_read_only_mount(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):  # no statvfs (Windows): said as "not writable"
+        return False
 
 
 class Mp4Writer(FrameWriter):

@@ -627,7 +627,7 @@ def test_a_bad_layers_spec_stops_the_batch_as_a_usage_error_not_row_by_row(tiny,
     assert not (tmp_path / "out" / "x.gif").exists()
 
 
-def test_a_full_disk_stops_the_batch_after_the_row_that_found_it(tiny, tmp_path, env):
+def test_a_full_or_read_only_disk_stops_the_batch_after_the_row_that_found_it(tiny, tmp_path, env):
     """--outdir on a real full file system (a 200 kB tmpfs, in a mount namespace of its own): the first row
     fails with the disk's words, and the batch stops there with its summary instead of loading, encoding and
     rendering every other row only to fail alike. A rerun with --skip-existing, given room, makes the rest."""
@@ -648,3 +648,11 @@ def test_a_full_disk_stops_the_batch_after_the_row_that_found_it(tiny, tmp_path,
     assert lines[1]["summary"] and lines[1]["failed"] == 1 and lines[1]["error"].startswith("batch stopped after row 1")
     assert done.stderr.strip().splitlines()[-1].startswith("interp: error: batch stopped after row 1: out/m0.gif")
     assert list((tmp_path / "out").iterdir()) == []  # the tmpfs lived and died with the namespace
+    # A read-only one: refused by the first row's check of the folder, before any work, and the batch stops.
+    done = subprocess.run(["unshare", "-m", "--fork", "sh", "-c",
+                           'mount -t tmpfs -o ro,size=200k tmpfs out && exec "$@"', "sh", *args],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert done.returncode == 2 and len(lines) == 2, (done.stdout, done.stderr)
+    assert lines[0]["error"] == "out/m0.gif: directory 'out' is on a read-only file system"
+    assert lines[1]["error"].startswith("batch stopped after row 1: out/m0.gif: directory 'out' is on a read-only")
