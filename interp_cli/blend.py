@@ -397,7 +397,7 @@ def parse_layers(spec: str, n_styles: int) -> np.ndarray:
         lo, hi = part
         if hi >= n_styles:
             raise UsageError(
-                f"invalid layer spec {text!r}: row {hi} is out of range"
+                f"--layers {text}: row {hi} is out of range"
                 f" (this model has {n_styles} style rows, 0-{n_styles - 1})"
             )
         mask[lo : hi + 1] = True
@@ -420,12 +420,12 @@ def _layer_parts(text: str) -> Iterator[str | tuple[int, int]]:
         m = _RANGE.match(part)
         if not m:
             raise UsageError(
-                f"invalid layer spec {text!r}: {part!r} is not coarse, middle, fine, all, a row or a range like 0-7"
+                f"--layers {text}: {part!r} is not coarse, middle, fine, all, a row or a range like 0-7"
             )
         lo = int(m.group(1))
         hi = int(m.group(2)) if m.group(2) is not None else lo
         if lo > hi:
-            raise UsageError(f"invalid layer spec {text!r}: range {part!r} runs backwards")
+            raise UsageError(f"--layers {text}: range {part!r} runs backwards")
         yield lo, hi
 
 

@@ -192,10 +192,9 @@ class LayersType(click.ParamType):
 
         try:
             check_layers(value)
-        except UsageError as err:  # click's line already names the option and its value
-            reason = str(err)
-            prefix = f"invalid layer spec {value!r}: "
-            self.fail(f"{value}: {reason[len(prefix):] if reason.startswith(prefix) else reason}", param, ctx)
+        except UsageError as err:  # click's line names the option; the reason names the part at fault
+            reason = str(err).removeprefix(f"--layers {value}: ")
+            self.fail(reason if f"'{value}'" in reason else f"{value}: {reason}", param, ctx)
         return value
 
 
