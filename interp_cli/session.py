@@ -348,12 +348,12 @@ class Session:
             entries.append(entry)
         say = log or self.log
         for i, (path, entry) in enumerate(zip(paths, entries)):
-            name = Path(path).name
+            name = str(path)  # as typed, as the errors name inputs
             if entry["poor"]:
                 say(likeness.warning(name, entry, demo=self.is_demo, refined=refined,
                                           suggest_tune=suggest_tune, tuned=tuned))
             if i in untuned:
-                others = [(Path(p).name, e) for j, (p, e) in enumerate(zip(paths, entries)) if j != i]
+                others = [(str(p), e) for j, (p, e) in enumerate(zip(paths, entries)) if j != i]
                 worse = likeness.tuning_warning(name, entry, others, tuned=tuned)
                 if worse is not None:
                     say(worse)

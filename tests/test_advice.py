@@ -87,7 +87,7 @@ def test_a_photo_through_the_demo_model_is_pointed_at_the_photo_model_not_refine
     result = run(PHOTO, DEMO_B, "--weights", "demo", "--steps", 2, "-o", out / "m.gif")
     assert result.exit_code == 0, result.stderr
     warning, = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
-    assert warning.startswith("warning: obama.jpg: ") and warning.count("obama.jpg") == 1
+    assert warning.startswith(f"warning: {PHOTO}: ") and warning.count("obama.jpg") == 1  # named as typed
     assert "the demo model only knows the cartoon faces" in warning
     assert "--refine" not in warning
     assert_takes("morph", warning, {"--weights"})
