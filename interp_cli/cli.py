@@ -19,6 +19,7 @@ import click
 
 from interp_cli import __version__
 from interp_cli.errors import one_line, reported
+from interp_cli.files import as_typed
 from interp_cli.limits import ALIGN_SIZE, NOISE_MODES
 from interp_cli.malloc import keep_freed_memory
 from interp_cli.options import (SEED, ShardType, align_options, cache_option, device_option, morph_options,
@@ -776,16 +777,6 @@ def _settle_std_streams() -> None:
         sys.stderr = _UnfailingStream(sys.stderr)
 
 
-# A name's bytes that are not UTF-8 reach Python as lone surrogates (b"\xff" is "\udcff"), which
-# stderr's backslashreplace would print as "\udcff". The byte itself, "\xff", is what the user can type
-# back in bash's $'in\xff.png' and what `ls --quoting-style=c` shows.
-_UNDECODED = re.compile("[\udc80-\udcff]")
-
-
-def _as_typed(text: str) -> str:
-    return _UNDECODED.sub(lambda match: f"\\x{ord(match.group()) - 0xDC00:02x}", text)
-
-
 class _UnfailingStream:
     """A text stream (stderr) whose write and flush never raise: what it cannot write is dropped.
 
@@ -799,7 +790,7 @@ class _UnfailingStream:
 
     def write(self, text: str) -> int:
         try:
-            self._stream.write(_as_typed(text))
+            self._stream.write(as_typed(text))
         except (OSError, ValueError):
             pass
         return len(text)

@@ -105,7 +105,7 @@ def environment_error(err: OSError, name: str | os.PathLike | None = None) -> In
 
 
 # A disk that is full, over quota or read-only stays so for the next row: a batch stops (`stops_a_batch`).
-_WHOLE_DISK = {errno.ENOSPC, errno.EROFS} | ({errno.EDQUOT} if hasattr(errno, "EDQUOT") else set())
+_WHOLE_DISK = (NO_ROOM - {errno.EFBIG}) | {errno.EROFS}
 
 
 def stops_a_batch(err: BaseException) -> bool:

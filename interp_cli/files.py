@@ -23,7 +23,7 @@
     refuse_overwriting_inputs(inputs, outputs)   # UsageError if an output is (or, as a folder, holds) an input
     name_max(folder) -> int                      # the longest name the folder's file system takes
     utf8_text(name) / utf8_names(value)          # names that are not UTF-8, with U+FFFD, for JSON and pages
-    line_text(name)                              # a name's control characters escaped, for a line on stderr
+    line_text(name) / as_typed(text)             # for stderr: control characters, undecodable bytes as \xff
 
 Temp names are `.<stem>.tmp-<token><suffix>` in the target's own directory (the suffix stays last
 because ffmpeg picks its muxer by it, and a rename never crosses file systems). Ownership is a lock,
@@ -605,11 +605,21 @@ def utf8_text(name: PathLike | str) -> str:
 
 
 _CONTROL = {code: f"\\x{code:02x}" for code in (*range(32), 127)} | {9: "\\t", 10: "\\n", 13: "\\r"}
+# A name's bytes that are not UTF-8 reach Python as lone surrogates (b"\\xff" is "\\udcff").
+_UNDECODED = re.compile("[\udc80-\udcff]")
+
+
+def as_typed(text: str) -> str:
+    """`text` with each undecodable name byte as `\\xff`, the byte itself, as bash's $'in\\xff.png' takes
+    it back and `ls -b` shows it (stderr's own backslashreplace would print "\\udcff", which no shell takes).
+    The stderr stream of the CLI writes every line through this."""
+    return _UNDECODED.sub(lambda match: f"\\x{ord(match.group()) - 0xDC00:02x}", text)
 
 
 def line_text(name: PathLike | str) -> str:
     """A file name for a line a person reads: its control characters as escapes (`new\\nline.png`), so a
-    line break in a name does not split the line, nor an escape sequence in it drive the terminal."""
+    line break in a name does not split the line, nor an escape sequence in it drive the terminal (its
+    undecodable bytes become `\\xff` on the way out, `as_typed`)."""
     return os.fspath(name).translate(_CONTROL)
 
 

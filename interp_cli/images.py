@@ -5,7 +5,8 @@ not an image, truncated, absurdly large) comes out as a one-line `UsageError`
 naming the file, never as a Pillow traceback.
 
 Public API:
-    load_image(path, *, max_pixels=50_000_000) -> PIL.Image.Image   (mode "RGB", 8 bits/channel)
+    load_image(path, *, max_pixels=50_000_000, log=None) -> PIL.Image.Image   (mode "RGB", 8 bits/channel;
+        `log` hears that an animated file's first frame was used)
     image_to_uint8_array(img) -> np.ndarray                          ([H, W, 3] uint8, writable)
 
 Colour handling (see `to_rgb`):
