@@ -19,7 +19,7 @@ import click
 
 from interp_cli import __version__
 from interp_cli.errors import one_line, reported
-from interp_cli.files import as_typed
+from interp_cli.files import as_typed, line_text
 from interp_cli.limits import ALIGN_SIZE, NOISE_MODES
 from interp_cli.malloc import keep_freed_memory
 from interp_cli.options import (SEED, ShardType, align_options, cache_option, device_option, morph_options,
@@ -47,13 +47,6 @@ than usage errors, and interp's debug notes; exit codes stay the same.
 
 class _Escaped(Exception):
     """Carries an EOFError past Click, which would otherwise report it as a Ctrl-C ("interrupted")."""
-
-
-def _is_terminal(stream) -> bool:
-    try:
-        return stream is not None and stream.isatty()
-    except (OSError, ValueError, AttributeError):
-        return False
 
 
 class _Stopped(Exception):
@@ -120,7 +113,9 @@ class DefaultMorphGroup(click.Group):
             # Click re-raises a KeyboardInterrupt (Terminated included) as Abort: `from` the original since
             # click 8.1, only chained as __context__ in click 8.0. One that arrives while a command runs is
             # carried past Click as _Stopped.
-            if _is_terminal(sys.stderr):  # off the line a terminal's ^C (or a progress bar) left the cursor on
+            from interp_cli.progress import is_terminal
+
+            if is_terminal(sys.stderr):  # off the line a terminal's ^C (or a progress bar) left the cursor on
                 click.echo("", err=True)
             if any(isinstance(e, Terminated) for e in (err, err.__cause__, err.__context__)):
                 click.echo("interp: terminated", err=True)
@@ -359,22 +354,16 @@ def morph(inputs, output, sheet, quiet, as_json, **params):
                                    f"{_likeness_line(summary)}")
 
 
-def _name(path: str) -> str:
-    from interp_cli.files import line_text
-
-    return line_text(path)
-
-
 def _written(summary: dict) -> str:
     """What a morph wrote, as a person would check it: a contact sheet is one image, not the frames."""
     frames = f"{summary['frames']} frames, {summary['width']}x{summary['height']}"
     sheet = summary.get("sheet_size")
     if summary["kind"] == "png":
-        return (f"{_name(summary['output'])} (a contact sheet, {sheet['width']}x{sheet['height']}: "
+        return (f"{line_text(summary['output'])} (a contact sheet, {sheet['width']}x{sheet['height']}: "
                 f"{sheet['frames']} of {summary['frames']} frames of {summary['width']}x{summary['height']} "
                 "beside the inputs)")
-    also = f" and the contact sheet {_name(summary['sheet'])} ({sheet['width']}x{sheet['height']})" if sheet else ""
-    return f"{_name(summary['output'])} ({frames}){also}"
+    also = f" and the contact sheet {line_text(summary['sheet'])} ({sheet['width']}x{sheet['height']})" if sheet else ""
+    return f"{line_text(summary['output'])} ({frames}){also}"
 
 
 @cli.command()
@@ -401,7 +390,8 @@ def encode(image, output, weights, device, align, face, save_aligned, refine, re
                               save_aligned=save_aligned, log=log,
                               progress=_progress(quiet, as_json))
     summary = _with_warnings(summary, log)
-    _emit(summary, as_json, quiet, f"wrote {_name(summary['output'])} {summary['shape']}\n{_likeness_line(summary)}")
+    _emit(summary, as_json, quiet,
+          f"wrote {line_text(summary['output'])} {summary['shape']}\n{_likeness_line(summary)}")
 
 
 @cli.command()
@@ -423,7 +413,7 @@ def render(codes, output, weights, device, precision, noise, seed, truncation, q
                               seed=seed, truncation=truncation, log=log,
                               progress=_progress(quiet, as_json))
     summary = _with_warnings(summary, log)
-    _emit(summary, as_json, quiet, f"wrote {_name(summary['output'])}")
+    _emit(summary, as_json, quiet, f"wrote {line_text(summary['output'])}")
 
 
 @cli.command()
@@ -440,7 +430,8 @@ def align(image, output, face, size, quiet, as_json):
     log = _log_for(quiet, as_json)
     summary = pipeline.align(image, output, face=face, size=size, log=log)
     summary = _with_warnings(summary, log)
-    _emit(summary, as_json, quiet, f"wrote {_name(summary['output'])} (face {summary['face']} of {summary['faces']})")
+    _emit(summary, as_json, quiet,
+          f"wrote {line_text(summary['output'])} (face {summary['face']} of {summary['faces']})")
 
 
 @cli.command()
@@ -474,7 +465,7 @@ def mix(inputs, output, coarse, middle, fine, weights, device, precision, align,
                            precision=precision, noise=noise, seed=seed, align=align, face=face, cache=cache,
                            log=log, progress=_progress(quiet, as_json))
     summary = _with_warnings(summary, log)
-    _emit(summary, as_json, quiet, f"wrote {_name(summary['output'])}")
+    _emit(summary, as_json, quiet, f"wrote {line_text(summary['output'])}")
 
 
 BATCH_EPILOG = """\b

@@ -35,7 +35,7 @@ def bar(total: int, desc: str, *, unit: str = "item", enabled: bool = True):
     if not enabled or total <= 0:
         return _Silent()
     stream = sys.stderr
-    if _is_terminal(stream):
+    if is_terminal(stream):
         return _Terminal(total, desc, unit, stream)
     if _open:
         return _Silent()
@@ -47,7 +47,7 @@ def wanted(*, quiet: bool = False, as_json: bool = False) -> bool:
     script that reads the JSON and logs stderr gets no progress lines there (as before the bars)."""
     if quiet:
         return False
-    return not as_json or _is_terminal(sys.stderr)
+    return not as_json or is_terminal(sys.stderr)
 
 
 def message(text: str) -> None:
@@ -61,11 +61,12 @@ def message(text: str) -> None:
         print(text, file=stream, flush=True)
 
 
-def _is_terminal(stream) -> bool:
+def is_terminal(stream) -> bool:
+    """Whether `stream` is a terminal (False for None, a closed stream or one without isatty)."""
     isatty = getattr(stream, "isatty", None)
     try:
         return bool(isatty()) if callable(isatty) else False
-    except ValueError:  # a closed stream
+    except (ValueError, OSError):  # a closed stream
         return False
 
 
