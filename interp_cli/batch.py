@@ -15,7 +15,7 @@ from pathlib import Path
 
 from interp_cli import blend
 from interp_cli import progress as progress_bars
-from interp_cli.errors import InterpError, UsageError, reported, stops_a_batch
+from interp_cli.errors import InterpError, UsageError, reported, retold, stops_a_batch
 from interp_cli.manifest import CROP_CHOICES, BatchPlan, Shard, plan_batch
 from interp_cli.pipeline import morph
 from interp_cli.session import Log, Session, face_without_alignment, stderr_log
@@ -139,9 +139,8 @@ def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failure
                     if whole_disk and position < len(mine):
                         # ...but not a full, over-quota or read-only disk: each row after it would load,
                         # encode and render (a minute at 1024 px) only to fail alike.
-                        stop = InterpError(f"batch stopped after row {row.number}: {err}; the rows after it would "
-                                           "fail alike (to make them, rerun with --skip-existing)")
-                        stop.exit_code = err.exit_code
+                        stop = retold(err, f"batch stopped after row {row.number}: {err}; the rows after it would "
+                                      "fail alike (to make them, rerun with --skip-existing)")
             result.setdefault("timings", {})["row"] = round(time.perf_counter() - row_started, 3)
             results.append(result)
             if on_row is not None:
@@ -165,11 +164,7 @@ def _row_error(err: Exception, output: str, outdir: Path, targets: Sequence[Path
         if target.is_relative_to(base):
             line = line.replace(str(target), str(outdir / target.relative_to(base)))
     line = line.replace(f"'{base}", f"'{outdir}")  # a folder the writer names, quoted: --outdir's own or below it
-    if line == str(told):
-        return told
-    renamed = InterpError(line)
-    renamed.exit_code = told.exit_code
-    return renamed
+    return told if line == str(told) else retold(told, line)
 
 
 def _make_parent(targets: Sequence[Path]) -> None:

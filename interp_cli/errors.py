@@ -104,6 +104,16 @@ def environment_error(err: OSError, name: str | os.PathLike | None = None) -> In
     return told
 
 
+def retold(err: InterpError, message: str) -> InterpError:
+    """`err` in other words (a batch names its files its own way, or says it stopped): the same exit code,
+    and the errno it carries, if any, which callers decide by (`stops_a_batch`)."""
+    told = InterpError(message)
+    told.exit_code = err.exit_code
+    if hasattr(err, "errno"):
+        told.errno = err.errno
+    return told
+
+
 # A disk that is full, over quota or read-only stays so for the next row: a batch stops (`stops_a_batch`).
 _WHOLE_DISK = (NO_ROOM - {errno.EFBIG}) | {errno.EROFS}
 
