@@ -109,7 +109,9 @@ class Session:
                 "path); the default, --precision auto, renders in fp32 here")
         started = time.perf_counter()
         self.weights = resolve_weights(weights, progress=progress)
-        self.model: E4EModel = load_model(self.weights.path).to(self.device)
+        # Named as typed (`ResolvedWeights.label`): the path is absolute by now, and its base name alone
+        # cannot tell ./a/p.pt from ./b/p.pt.
+        self.model: E4EModel = load_model(self.weights.path, name=self.weights.label).to(self.device)
         self.load_seconds = time.perf_counter() - started
         # Another root (`cache_dir`) holds the same folders as the default one: latents/ beside tuned/.
         self.cache = LatentCache(files.cache_dir("latents", root=cache_dir), warn=log)

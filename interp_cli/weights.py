@@ -108,13 +108,20 @@ class ResolvedWeights:
 
     `id` names it for logs and output metadata: the preset name, the hub id or the local path.
     `sha256` is the file's actual hash when it is known (verified, or remembered from an earlier
-    hash), None for files nobody asked to hash.
+    hash), None for files nobody asked to hash. `label` is how error lines name the file: a local file
+    as the user typed it (`./sub/p.pt`, `~/m.pt`: `path` is absolute, and two `p.pt` in different folders
+    must not read alike), a preset's or hub file's by its full path on disk, where the user can find it.
     """
 
     path: Path
     id: str
     sha256: str | None
     preset: Preset | None
+    label: str = ""
+
+    def __post_init__(self):
+        if not self.label:
+            object.__setattr__(self, "label", str(self.path))
 
 
 @dataclass(frozen=True)
@@ -224,11 +231,11 @@ def verify(spec: str | None = None) -> Verification:
         if resolved.preset.sha256 is not None:
             return Verification(resolved.path, resolved.id, resolved.sha256, resolved.preset)
         # A shipped preset without its checksum record: nothing to compare with, so say what it is.
-        return Verification(resolved.path, resolved.id, resolved.sha256, None, _describe_checkpoint(resolved.path))
+        return Verification(resolved.path, resolved.id, resolved.sha256, None, _describe_checkpoint(resolved))
     resolved = _resolve(chosen, download=False, progress=False, verify=False)
     path = resolved.path
     size = path.stat().st_size
-    _announce_hashing(path, size, fresh=True, progress=True)
+    _announce_hashing(path, size, fresh=True, progress=True, label=resolved.label)
     sha256 = file_sha256(path, fresh=True)
     presets = [p for p in map(_with_sidecar, PRESETS.values()) if p.sha256 is not None]
     for preset in presets:
@@ -237,8 +244,8 @@ def verify(spec: str | None = None) -> Verification:
     for preset in presets:
         named = path.name == _file_name(preset)
         if named or size == preset.size:
-            raise ChecksumError(_not_the_preset(path, size, sha256, preset, named))
-    return Verification(path, resolved.id, sha256, None, _describe_checkpoint(path))
+            raise ChecksumError(_not_the_preset(resolved, size, sha256, preset, named))
+    return Verification(path, resolved.id, sha256, None, _describe_checkpoint(resolved))
 
 
 def weights_path(spec: str | None = None) -> Path:
@@ -310,7 +317,7 @@ def _resolve(
     if local.is_file():
         path = local.absolute()
         sha256 = file_sha256(path, fresh=True) if fresh_hash else remembered_sha256(path)
-        return ResolvedWeights(path=path, id=str(path), sha256=sha256, preset=None)
+        return ResolvedWeights(path=path, id=str(path), sha256=sha256, preset=None, label=chosen)
     if local.is_dir():
         raise UsageError(f"weights path is a directory, not a checkpoint file: {chosen}")
     if local.exists():  # a FIFO, a device (a link to /dev/zero), a socket: said so, from stat alone (a FIFO blocks)
@@ -799,9 +806,9 @@ def _check_integrity(path: Path, preset: Preset, *, fresh: bool, progress: bool)
     return actual
 
 
-def _announce_hashing(path: Path, size: int, *, fresh: bool, progress: bool) -> None:
+def _announce_hashing(path: Path, size: int, *, fresh: bool, progress: bool, label: str | None = None) -> None:
     if progress and size > _ANNOUNCE_HASH_ABOVE_BYTES and (fresh or remembered_sha256(path) is None):
-        print(f"interp: verifying sha256 of {path.name} ({_human_size(size)}, once per file)...",
+        print(f"interp: verifying sha256 of {label or path.name} ({_human_size(size)}, once per file)...",
               file=sys.stderr, flush=True)
 
 
@@ -809,8 +816,9 @@ def _file_name(preset: Preset) -> str:
     return Path(preset.local_path or preset.filename).name
 
 
-def _not_the_preset(path: Path, size: int, sha256: str, preset: Preset, named: bool) -> str:
+def _not_the_preset(resolved: ResolvedWeights, size: int, sha256: str, preset: Preset, named: bool) -> str:
     """Why a file that looks like a preset's (its name or exact size) but has another sha256 is refused."""
+    path, label = resolved.path, resolved.label
     if named and preset.size is not None and size != preset.size:
         looks = f"named {path.name} like it, but {size:,} bytes, not {preset.size:,}"
     elif named:
@@ -823,15 +831,16 @@ def _not_the_preset(path: Path, size: int, sha256: str, preset: Preset, named: b
     else:
         fix = f"copy it again from a good copy, or fetch it with {_download_command(preset.name)}"
     own = "; if it is a checkpoint of your own, give it another name" if named else ""
-    return (f"{path.name}: not the {preset.name} checkpoint it looks like ({looks}): its sha256 {sha256} is not "
-            f"{source}, {preset.sha256}; the copy is damaged or incomplete: {fix}{own} (file: {path})")
+    where = f" (file: {path})" if label != str(path) else ""
+    return (f"{label}: not the {preset.name} checkpoint it looks like ({looks}): its sha256 {sha256} is not "
+            f"{source}, {preset.sha256}; the copy is damaged or incomplete: {fix}{own}{where}")
 
 
-def _describe_checkpoint(path: Path) -> str:
+def _describe_checkpoint(resolved: ResolvedWeights) -> str:
     """What a checkpoint holds, read by the loader a morph uses (tensors only, every layout check)."""
     from interp_cli.models.checkpoint import load_model
 
-    model = load_model(path)
+    model = load_model(resolved.path, name=resolved.label)
     codes = f"{model.size} px, W+ codes [{model.n_latent}, {model.style_dim}]"
     if model.encoder is not None:
         return f"an e4e checkpoint (encoder + StyleGAN2 generator), {codes}"

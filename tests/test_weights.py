@@ -720,11 +720,12 @@ def test_unreachable_hub_fails_on_the_metadata_request_without_downloading(hub, 
 def test_verify_of_a_file_that_is_no_checkpoint_fails_with_the_loaders_reason(tmp_path):
     junk = tmp_path / "junk.pt"
     junk.write_text("junk\n")
-    with pytest.raises(CheckpointError, match="^junk.pt: not a readable PyTorch checkpoint"):
+    with pytest.raises(CheckpointError) as excinfo:
         weights.verify(str(junk))
+    assert str(excinfo.value).startswith(f"{junk}: not a readable PyTorch checkpoint")  # named as given
     result = run_cli("weights", "verify", junk)
     assert result.exit_code == 1 and result.stdout == ""
-    assert result.stderr.startswith("interp: error: junk.pt: not a readable PyTorch checkpoint")
+    assert result.stderr.startswith(f"interp: error: {junk}: not a readable PyTorch checkpoint")
     assert len(result.stderr.splitlines()) == 1 and "OK" not in result.stderr
 
 
@@ -758,7 +759,7 @@ def test_verify_refuses_a_damaged_copy_named_or_sized_like_a_preset(hub, tiny, t
     with pytest.raises(ChecksumError) as excinfo:
         weights.verify(str(copy))
     message = str(excinfo.value)
-    assert message.startswith(f"{name}: not the tiny checkpoint it looks like ({looks}")
+    assert message.startswith(f"{copy}: not the tiny checkpoint it looks like ({looks}")
     assert CONTENT_SHA256 in message and hashlib.sha256(payload).hexdigest() in message
     assert "`interp weights download tiny`" in message
 
@@ -776,7 +777,7 @@ def test_verify_fails_random_bytes_named_like_ffhq_and_a_truncated_demo_copy(tmp
         preset = "ffhq"
     result = run_cli("weights", "verify", path)
     assert result.exit_code == 1 and result.stdout == ""
-    assert result.stderr.startswith(f"interp: error: {path.name}: not the {preset} checkpoint it looks like")
+    assert result.stderr.startswith(f"interp: error: {path}: not the {preset} checkpoint it looks like")
 
 
 def test_verify_of_a_preset_says_which_and_how_it_was_checked():
@@ -919,7 +920,7 @@ def test_download_of_a_bad_file_here_fails_as_verify_does(hub, tmp_path, monkeyp
     downloaded, verified = run_cli("weights", "download", *args), run_cli("weights", "verify", *args)
     assert downloaded.exit_code == verified.exit_code == 1
     assert downloaded.stdout == "" and downloaded.stderr == verified.stderr
-    assert downloaded.stderr.startswith(f"interp: error: {path.name}: ") and downloaded.stderr.count("\n") == 1
+    assert downloaded.stderr.startswith(f"interp: error: {path}: ") and downloaded.stderr.count("\n") == 1
     assert hub.download_calls == []
 
 
@@ -1012,3 +1013,74 @@ def test_a_file_named_like_a_weights_subcommand_is_still_an_input(tmp_path):
     (tmp_path / "list").write_bytes(b"")
     result = run_cli("list", "b.png")
     assert result.exit_code == 2 and "did you mean" not in result.stderr
+
+
+# --------------------------------------------------------------------------------------------------
+# A checkpoint that does not load is named as the user typed it, by every command and by Session
+
+
+@pytest.fixture
+def two_bad_p_pt(tmp_path, monkeypatch):
+    """./a/p.pt and ./b/p.pt, neither a checkpoint, in the current directory with two photos and a code."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    for folder, text in (("a", "not a checkpoint\n"), ("b", "nor this\n")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "p.pt").write_text(text)
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    for name in ("demo_a.png", "demo_b.png"):
+        shutil.copy(examples / name, tmp_path / name)
+    import numpy as np
+
+    np.save(tmp_path / "code.npy", np.zeros((10, 128), np.float32))
+    (tmp_path / "pairs.csv").write_text("demo_a.png,demo_b.png,ab.gif\n")
+    return tmp_path
+
+
+COMMANDS_WITH_WEIGHTS = {
+    "morph": ["demo_a.png", "demo_b.png", "--no-align", "-o", "ab.gif"],
+    "encode": ["encode", "demo_a.png", "-o", "a.npy"],
+    "render": ["render", "code.npy", "-o", "code.png"],
+    "mix": ["mix", "demo_a.png", "demo_b.png", "--coarse", "a", "--fine", "b", "-o", "mix.png"],
+    "batch": ["batch", "pairs.csv", "--outdir", "out", "--no-align"],
+}
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS_WITH_WEIGHTS))
+@pytest.mark.parametrize("typed", ["a/p.pt", "./b/p.pt"])
+def test_a_checkpoint_that_does_not_load_is_named_as_typed_by_every_command(two_bad_p_pt, command, typed):
+    # Each used to say `p.pt: not a readable ...`, whichever of the two p.pt it was.
+    result = run_cli(*COMMANDS_WITH_WEIGHTS[command], "--weights", typed)
+    assert result.exit_code == 1, result.stderr
+    assert f"interp: error: {typed}: not a readable PyTorch checkpoint" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not any(p.name in ("ab.gif", "a.npy", "code.png", "mix.png") for p in two_bad_p_pt.rglob("*"))
+
+
+@pytest.mark.parametrize("typed", ["a/p.pt", "./b/p.pt"])
+def test_weights_verify_and_session_name_a_bad_checkpoint_as_typed(two_bad_p_pt, typed, monkeypatch):
+    from interp_cli.session import Session
+
+    result = run_cli("weights", "verify", typed)
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr.startswith(f"interp: error: {typed}: not a readable PyTorch checkpoint")
+    with pytest.raises(CheckpointError) as excinfo:
+        Session(weights=typed, device="cpu", progress=False)
+    assert str(excinfo.value).startswith(f"{typed}: not a readable PyTorch checkpoint")
+    monkeypatch.setenv("INTERP_WEIGHTS", typed)  # the value of $INTERP_WEIGHTS is typed too
+    with pytest.raises(CheckpointError, match=f"^{re.escape(typed)}: "):
+        Session(device="cpu", progress=False)
+
+
+def test_a_generator_only_checkpoint_asked_to_encode_is_named_as_typed(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "g").mkdir()
+    demo = torch.load(weights.weights_path("demo"), weights_only=True)
+    generator = {k[len("decoder."):]: v for k, v in demo["state_dict"].items() if k.startswith("decoder.")}
+    torch.save({"g_ema": generator, "latent_avg": demo["latent_avg"][0]}, tmp_path / "g" / "p.pt")
+    shutil.copy(Path(__file__).resolve().parents[1] / "examples" / "demo_a.png", tmp_path / "a.png")
+    result = run_cli("encode", "a.png", "-o", "a.npy", "--weights", "g/p.pt", "--no-align")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("interp: error: g/p.pt: this checkpoint has no encoder"), result.stderr

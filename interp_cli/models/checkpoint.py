@@ -14,6 +14,7 @@ so a 1.2 GB file is not copied into memory twice.
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 import zipfile
@@ -34,10 +35,14 @@ def _first(keys, n: int = 3) -> str:
     return ", ".join(keys[:n]) + more
 
 
-def read_checkpoint_file(path: str | Path) -> dict:
-    """`torch.load` a checkpoint safely (weights_only, CPU, mmap when possible) or raise CheckpointError."""
+def read_checkpoint_file(path: str | Path, *, name: str | None = None) -> dict:
+    """`torch.load` a checkpoint safely (weights_only, CPU, mmap when possible) or raise CheckpointError.
+
+    `name` is how the errors name the file (default: its base name); `Session` passes the `--weights`
+    value as the user typed it (`ResolvedWeights.label`), as the path here is already absolute.
+    """
     path = Path(path)
-    name = path.name
+    name = name or path.name
     if not path.is_file():
         raise CheckpointError(f"{name}: weights file not found")
     use_mmap = zipfile.is_zipfile(path)  # mmap needs torch's zip container (the default since torch 1.6)
@@ -48,44 +53,166 @@ def read_checkpoint_file(path: str | Path) -> dict:
             warnings.simplefilter("ignore")
             data = torch.load(path, map_location="cpu", weights_only=True, mmap=use_mmap)
     except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, ... for bad files
-        # torch's messages run to several lines of advice; keep the one line that says what broke.
-        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-        detail = next((ln for ln in lines if len(ln) < 100 and not ln.startswith(("Check the", "Please"))),
-                      type(err).__name__)
-        if isinstance(err, KeyError):  # the legacy unpickler hit bytes that are not a pickle at all
-            detail = "no PyTorch data found"
-        if "Unsupported global" in str(err) or "GLOBAL" in str(err):
-            raise CheckpointError(f"{name}: refused: the file contains Python objects, not just tensors "
-                                  f"(only weights_only checkpoints are loaded)") from None
-        if path.stat().st_size == 0:
-            raise CheckpointError(f"{name}: the file is empty") from None
-        if not use_mmap and _is_plain_pickle(path):
-            raise CheckpointError(f"{name}: not a PyTorch checkpoint but a plain Python pickle (pickle.dump, "
-                                  f"not torch.save); such files are not loaded, as unpickling them can run code") \
-                from None
-        raise CheckpointError(f"{name}: not a readable PyTorch checkpoint (truncated or corrupt: {detail})") from None
+        raise CheckpointError(_why_unreadable(err, path, name, zipped=use_mmap)) from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{name}: not an e4e or StyleGAN2 checkpoint (top level is {type(data).__name__})")
     return data
 
 
+def _why_unreadable(err: Exception, path: Path, name: str, *, zipped: bool) -> str:
+    """The one line that says why `torch.load(weights_only=True)` refused the file, and what would work.
+
+    Told from the file's first bytes (and, in a zip, its pickle's first bytes), never by unpickling it.
+    """
+    # torch's messages run to several lines of advice; keep the one line that says what broke.
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    detail = next((ln for ln in lines if len(ln) < 100 and not ln.startswith(("Check the", "Please"))),
+                  type(err).__name__)
+    if isinstance(err, KeyError):  # the legacy unpickler hit bytes that are not a pickle at all
+        detail = "no PyTorch data found"
+    if path.stat().st_size == 0:
+        return f"{name}: the file is empty"
+    if not zipped and _is_plain_pickle(path):
+        return (f"{name}: not a PyTorch checkpoint but a plain Python pickle (pickle.dump, not torch.save); "
+                f"such files are not loaded, as unpickling them can run code. If you trust it, save it "
+                f"again with torch.save, in Python: {_resave_hint(path, name, _READ_PICKLE)}")
+    if "Unsupported global" in str(err) or "GLOBAL" in str(err):
+        return (f"{name}: refused: the file contains Python objects, not just tensors "
+                f"(only weights_only checkpoints are loaded)")
+    protocol = _torch_pickle_protocol(path, zipped)
+    if "Unsupported operand" in str(err) and protocol is not None and protocol not in _SAFE_PROTOCOLS:
+        # torch.save(..., pickle_protocol=N): weights_only's unpickler knows the opcodes of protocols 2 and 3
+        # only (torch 2.13: FRAME, protocol 4's first opcode, is 'Unsupported operand 149').
+        what = f"{'an old-format (before torch 1.6)' if not zipped else 'a'} torch.save checkpoint written with " \
+               f"pickle protocol {protocol}"
+        if protocol == 0:  # its storages are text persistent ids, which torch.load's own unpickler refuses too
+            return (f"{name}: {what}, which torch cannot load back, safely or not; save the model again with "
+                    f"torch.save's default protocol (no pickle_protocol=0)")
+        return (f"{name}: {what}, which torch {torch.__version__} cannot load without unpickling code (weights_only "
+                f"reads protocols 2 and 3). If you trust it, save it again with torch's default protocol, in Python: "
+                f"{_resave_hint(path, name, _READ_TORCH)}")
+    return f"{name}: not a readable PyTorch checkpoint (truncated or corrupt: {detail})"
+
+
+# How the re-save hints read a file that interp will not: only where the user trusts it, as they say.
+_READ_PICKLE = "pickle.load(open({}, 'rb'))"
+_READ_TORCH = "torch.load({}, weights_only=False)"
+
+
+def _resave_hint(path: Path, name: str, reader: str) -> str:
+    """`import torch; torch.save(READER, 'NAME_resaved.pt')`, then where to point --weights: a line that runs as
+    given. The file is named as typed where that names this very file from here (`~` expanded, as Python's
+    open does not), else by the path it was read from."""
+    typed = os.path.expanduser(name)
+    source = typed if os.path.isfile(typed) and os.path.samefile(typed, path) else os.fspath(path)
+    stem, suffix = os.path.splitext(source)
+    target = f"{stem}_resaved{suffix or '.pt'}"
+    module = "pickle, torch" if reader is _READ_PICKLE else "torch"
+    return f"import {module}; torch.save({reader.format(repr(source))}, {target!r}); then use {target}"
+
+
+# The pickle protocols torch.load(weights_only=True) reads (torch.save writes 2 unless told otherwise).
+_SAFE_PROTOCOLS = (2, 3)
+
+
+def _torch_pickle_protocol(path: Path, zipped: bool) -> int | None:
+    """The pickle protocol a torch.save file was written with, read from the first bytes of its pickle;
+    None when it is not a torch.save file. A zip holds it as `<archive>/data.pkl`; the old format starts
+    with torch's magic number, as a pickle of its own."""
+    if zipped:
+        try:
+            with zipfile.ZipFile(path) as archive:
+                pickles = [n for n in archive.namelist() if n.endswith("/data.pkl") or n == "data.pkl"]
+                if not pickles:
+                    return None
+                with archive.open(pickles[0]) as fh:
+                    head = fh.read(_SNIFF_BYTES)
+        except (OSError, zipfile.BadZipFile, RuntimeError, EOFError):  # a damaged zip: truncated or corrupt
+            return None
+    else:
+        with open(path, "rb") as fh:
+            head = fh.read(_SNIFF_BYTES)
+        if head.startswith(_LEGACY_TORCH_START_TEXT):
+            head = head[len(_LEGACY_TORCH_START_TEXT):]  # protocol 0 or 1: the next pickle tells which
+        elif len(head) >= 2 and head[0] == _PROTO:
+            body = head[2:]
+            if body[:1] == bytes([_PICKLE_FRAME]):
+                body = body[9:]
+            return head[1] if body.startswith(_LEGACY_TORCH_START) else None
+        else:
+            return None
+    if not head:
+        return None
+    if head[0] == _PROTO:
+        return head[1] if len(head) > 1 else None
+    return _opcodes_protocol(head)
+
+
+def _opcodes_protocol(head: bytes) -> int:
+    """0 or 1 for a pickle without PROTO: 1 if any of its first opcodes is one protocol 1 added (binary)."""
+    import io
+    import pickletools
+
+    highest = 0
+    try:
+        for count, (opcode, _arg, _pos) in enumerate(pickletools.genops(io.BytesIO(head))):
+            highest = max(highest, opcode.proto)
+            if count > 64 or opcode.name == "STOP":
+                break
+    except ValueError:  # cut off at the end of `head`
+        pass
+    return min(highest, 1)
+
+
 # torch.save's old (pre-1.6, non-zip) format is pickles too, but its first pickle is this number alone
-# (torch.serialization.MAGIC_NUMBER, a 10-byte LONG1); a plain pickle.dump file starts with its object instead.
-_LEGACY_TORCH_START = b"\x8a\x0a" + 0x1950A86A20F9469CFC6C.to_bytes(10, "little")
+# (torch.serialization.MAGIC_NUMBER: a 10-byte LONG1 from protocol 2 on, a decimal LONG line in 0 and 1);
+# a plain pickle.dump file starts with its object instead.
+_MAGIC = 0x1950A86A20F9469CFC6C
+_LEGACY_TORCH_START = b"\x8a\x0a" + _MAGIC.to_bytes(10, "little")
+_LEGACY_TORCH_START_TEXT = b"L%dL\n." % _MAGIC
+_PROTO = 0x80  # the opcode that opens a pickle of protocol 2 or later, before its protocol number
 _PICKLE_FRAME = 0x95  # protocol 4+: an 8-byte frame length before the first object
+_SNIFF_BYTES = 64 * 1024
 
 
 def _is_plain_pickle(path: Path) -> bool:
-    """Whether the file starts as a pickle of protocol 2-5 (what pickle.dump writes) that is not torch's
-    legacy format. Read from the first bytes only, never unpickled."""
+    """Whether the file is a pickle (what pickle.dump writes, any protocol) that is not torch's legacy format.
+
+    Read from its first bytes only, never unpickled: protocols 2-5 open with PROTO; 0 and 1 have no header,
+    so their first 64 kB must read as pickle opcodes (pickletools only parses them: it builds no object and
+    imports nothing), as text, images and zips do not for long.
+    """
     with open(path, "rb") as fh:
-        head = fh.read(32)
-    if len(head) < 3 or head[0] != 0x80 or not 2 <= head[1] <= 5:  # PROTO opcode and its protocol
+        head = fh.read(_SNIFF_BYTES)
+    if head.startswith(_LEGACY_TORCH_START_TEXT):
         return False
-    body = head[2:]
-    if body[0] == _PICKLE_FRAME:
-        body = body[9:]
-    return not body.startswith(_LEGACY_TORCH_START)
+    if len(head) >= 3 and head[0] == _PROTO and 2 <= head[1] <= 5:
+        body = head[2:]
+        if body[0] == _PICKLE_FRAME:
+            body = body[9:]
+        return not body.startswith(_LEGACY_TORCH_START)
+    if head[:1] == bytes([_PROTO]):
+        return False
+    return _reads_as_pickle_opcodes(head, whole=len(head) < _SNIFF_BYTES)
+
+
+def _reads_as_pickle_opcodes(head: bytes, *, whole: bool) -> bool:
+    """Whether `head` parses as protocol 0/1 pickle opcodes: to its STOP (when it is the whole file) or to
+    the end of the bytes read (a longer file). Random or text bytes meet an unknown opcode within a few."""
+    import io
+    import pickletools
+
+    ops = 0
+    try:
+        for opcode, _arg, _pos in pickletools.genops(io.BytesIO(head)):
+            ops += 1
+            if opcode.proto > 1:  # an opcode of a later protocol, and no PROTO: not a pickle.dump file
+                return False
+            if opcode.name == "STOP":
+                return ops > 1
+    except ValueError as err:  # an unknown opcode, or an argument cut off at the end of `head`
+        return not whole and ops > 2 and "unknown" not in str(err)
+    return False
 
 
 def _refuse_non_tensors(state: dict, name: str, prefix: str) -> None:
@@ -258,15 +385,16 @@ class E4EModel:
         return self.generator.mean_latent()
 
 
-def load_model(path: str | Path, *, with_encoder: bool = True) -> E4EModel:
+def load_model(path: str | Path, *, with_encoder: bool = True, name: str | None = None) -> E4EModel:
     """Read an e4e or rosinality checkpoint and build the networks it describes (eval mode, CPU).
 
     Raises CheckpointError with one line naming the file and the first offending keys when
     the file is not a checkpoint, is truncated, or has missing/unexpected/mis-shaped keys.
+    `name` is how those lines (and `source`) name the file: default its base name.
     """
     path = Path(path)
-    name = path.name
-    data = read_checkpoint_file(path)
+    name = name or path.name
+    data = read_checkpoint_file(path, name=name)
     opts = data.get("opts") if isinstance(data.get("opts"), dict) else {}
     interp_meta = opts.get("interp", {}) if isinstance(opts.get("interp"), dict) else {}
 
