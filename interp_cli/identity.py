@@ -63,14 +63,24 @@ def available() -> bool:
             and alignment_available())
 
 
-@functools.lru_cache(maxsize=1)
-def _models():
+def _models(log=None):
     """The face-recognition network (torch, on the CPU) and the 68-point landmark model, loaded once
-    per process."""
-    from interp_cli.align.landmarks import load_shape_predictor, model_path
+    per process. `log` gets the landmark loader's warning (an alignment cache it could not write), as
+    alignment's does: with --no-align this is the first, and only, load, and the warning is said once."""
+    from interp_cli.align.landmarks import load_shape_predictor
+
+    return _face_network(), load_shape_predictor(log)
+
+
+@functools.lru_cache(maxsize=1)
+def _face_network():
+    from interp_cli.align.landmarks import model_path
     from interp_cli.models.face_descriptor import load_face_descriptor
 
-    return load_face_descriptor(model_path(MODEL_FILENAME)), load_shape_predictor()
+    return load_face_descriptor(model_path(MODEL_FILENAME))
+
+
+_models.cache_clear = _face_network.cache_clear  # forget the loaded network (tests); the landmark model has its own
 
 
 def _chip(rgb: np.ndarray, face) -> np.ndarray:
@@ -174,22 +184,23 @@ def measure(crop: np.ndarray, reconstruction: np.ndarray) -> dict:
     return measure_many([(crop, reconstruction)])[0]
 
 
-def _not_measured(crop: np.ndarray, reconstruction: np.ndarray) -> dict | None:
+def _not_measured(crop: np.ndarray, reconstruction: np.ndarray, log=None) -> dict | None:
     """The entry of a pair that is not measured at all (too small, no dlib, a damaged model), else None."""
     if min(np.shape(crop)[:2] + np.shape(reconstruction)[:2]) < MIN_SIZE:  # first: the demo model never imports dlib
         return {"identity": None, "identity_note": TOO_SMALL}
     if not available():
         return {"identity": None, "identity_note": NO_DLIB}
     try:
-        _models()
+        _models(log)
     except (OSError, ValueError) as err:  # a damaged model file: the report goes on without identity, and says why
         why = " ".join(str(err).split())
         return {"identity": None, "identity_note": f"could not read {MODEL_FILENAME} ({why})"}
     return None
 
 
-def measure_many(pairs) -> list[dict]:
-    """`measure` for each (crop, reconstruction) pair, every face chip described in one pass."""
+def measure_many(pairs, log=None) -> list[dict]:
+    """`measure` for each (crop, reconstruction) pair, every face chip described in one pass (`log`: the
+    command's, for the landmark model's warning when this loads it)."""
     from interp_cli.cache import array_digest
 
     entries: list[dict | None] = [None] * len(pairs)
@@ -197,7 +208,7 @@ def measure_many(pairs) -> list[dict]:
     new_crops: dict[str, tuple] = {}  # crop key -> (face, its chip's index), described below
     compared = []  # (entry index, crop descriptor or its chip's index, reconstruction chip's index)
     for i, (crop, reconstruction) in enumerate(pairs):
-        entries[i] = _not_measured(crop, reconstruction)
+        entries[i] = _not_measured(crop, reconstruction, log)
         if entries[i] is not None:
             continue
         key = array_digest(crop)

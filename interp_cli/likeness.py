@@ -129,9 +129,10 @@ def measure(rendered: np.ndarray, target: np.ndarray) -> dict:
     return measure_many([(rendered, target)])[0]
 
 
-def measure_many(pairs) -> list[dict]:
-    """`measure` for each (rendered, target) pair; the identity network describes every face in one pass."""
-    identities = identity.measure_many([(target, rendered) for rendered, target in pairs])
+def measure_many(pairs, log=None) -> list[dict]:
+    """`measure` for each (rendered, target) pair; the identity network describes every face in one pass
+    (`log`: where the landmark model's warning goes when the identity check is the first to load it)."""
+    identities = identity.measure_many([(target, rendered) for rendered, target in pairs], log=log)
     entries = []
     for (rendered, target), who in zip(pairs, identities):
         p = psnr(rendered, target)

@@ -331,8 +331,9 @@ class Session:
         photos = [i for i, target in enumerate(targets) if target is not None and i not in renders]
         renders.update(zip(photos, self.frames([codes[i] for i in photos], batch_size=4, generator=generator,
                                                noise=noise, seed=seed)))
+        say = log or self.log
         measured = iter(likeness.measure_many([(renders[i], target) for i, target in enumerate(targets)
-                                               if target is not None]))
+                                               if target is not None], log=say))
         untuned = {}
         if generator is not None:
             photos = [i for i, target in enumerate(targets) if target is not None]
@@ -348,7 +349,6 @@ class Session:
             if i in untuned:
                 likeness.judge_tuned(entry, untuned[i])
             entries.append(entry)
-        say = log or self.log
         for i, (path, entry) in enumerate(zip(paths, entries)):
             name = str(path)  # as typed, as the errors name inputs
             if entry["poor"]:

@@ -290,3 +290,30 @@ def test_a_damaged_recognition_model_leaves_identity_none_and_says_why(crops, tm
         identity._models.cache_clear()
     assert entry["identity"] is None and entry["identity_note"].startswith(f"could not read {damaged.name}")
     assert not identity.unlike(entry)
+
+
+@needs_dlib
+def test_the_identity_check_says_once_that_the_alignment_cache_was_not_written(crops, tiny_ckpt, tmp_path,
+                                                                                monkeypatch):
+    """With --no-align the identity check is the first to load the landmark model: the warning about an
+    alignment cache it could not write went nowhere, as it loaded the model without the command's log."""
+    from interp_cli.align import landmarks
+    from interp_cli.session import Session
+
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "align").write_text("a file where the cache folder goes\n")  # cannot be written
+    said = []
+    session = Session(str(tiny_ckpt), "cpu", log=said.append, progress=False, cache_dir=tmp_path / "cache")
+    landmarks.load_shape_predictor.cache_clear()  # this process has not loaded it yet, as in a --no-align run
+    identity._models.cache_clear()
+    try:
+        for _ in range(2):  # a second morph (a batch's next row) says nothing again
+            entries = session.likeness(["obama.png"], np.zeros((1, 6, 32), np.float32), [crops["obama"]],
+                                       renders={0: crops["obama_speech"]}, log=said.append)
+            assert entries[0]["identity"] is not None
+    finally:
+        landmarks.load_shape_predictor.cache_clear()
+        identity._models.cache_clear()
+    warnings = [line for line in said if "cache" in line]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: face-alignment cache not written ("), said
