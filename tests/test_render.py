@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 import pytest
 import torch
@@ -268,3 +270,51 @@ def test_fp32_rendering_holds_strict_fp32_and_autocast_rendering_does_not(demo_c
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
     monkeypatch.setattr(torch_flags, "TF32_DEVICE_TYPES", {"cuda"})
     assert all(np.array_equal(a, b) for a, b in zip(fp32, render_frames(generator, codes[:2], batch_size=1)))
+
+
+def test_codes_go_to_a_gpu_from_pinned_memory_without_blocking(monkeypatch):
+    """A copy from pageable memory blocks until the stream is idle: the previous batch's frames crossing to
+    the host (`_copy_to_host`) and the next batch's kernels never overlapped. Each batch of codes must be
+    pinned once and copied with non_blocking=True. (No GPU here: the generator, the pinning and the copy
+    from pinned memory are stand-ins that log what they were asked; the frames' copy is the CPU's.)"""
+    log = []
+
+    class Pinned:
+        def __init__(self, tensor):
+            self.tensor = tensor
+
+        def to(self, *args, **kwargs):
+            log.append(("to", args, kwargs))
+            return self.tensor  # the "device" tensor: on the CPU, for the stand-in generator
+
+    def pin_memory(self, *args, **kwargs):
+        log.append(("pin", self.dtype, tuple(self.shape)))
+        return Pinned(self.clone())
+
+    class GpuGenerator:
+        def parameters(self):
+            yield types.SimpleNamespace(device=torch.device("cuda:1"))
+
+        def __call__(self, latent, noise=None, truncation=1.0, truncation_latent=None):
+            log.append(("render", latent.dtype, tuple(latent.shape)))
+            return latent[:, :3, :2].reshape(len(latent), 3, 2, 1).expand(-1, -1, -1, 2).float()
+
+    monkeypatch.setattr(torch.Tensor, "pin_memory", pin_memory)
+    codes = [np.full((4, 2), v, np.float64) for v in (-1.0, 0.0, 1.0)]  # float64: made float32 before pinning
+    frames = list(render_frames(GpuGenerator(), codes, batch_size=2, noise=[None]))
+    assert [frame[0, 0, 0] for frame in frames] == [0, 128, 255]
+    assert log == [("pin", torch.float32, (2, 4, 2)), ("to", (torch.device("cuda:1"),), {"non_blocking": True}),
+                   ("render", torch.float32, (2, 4, 2)),
+                   ("pin", torch.float32, (1, 4, 2)), ("to", (torch.device("cuda:1"),), {"non_blocking": True}),
+                   ("render", torch.float32, (1, 4, 2))]
+
+
+def test_codes_go_to_the_cpu_without_pinning(demo_codes_and_generator, monkeypatch):
+    codes, generator = demo_codes_and_generator
+    expected = np.stack(list(render_frames(generator, codes, batch_size=2)))
+
+    def no_pinning(self, *args, **kwargs):
+        raise AssertionError("pinned on the CPU")
+
+    monkeypatch.setattr(torch.Tensor, "pin_memory", no_pinning)
+    np.testing.assert_array_equal(np.stack(list(render_frames(generator, codes, batch_size=2))), expected)
