@@ -211,7 +211,7 @@ def _reads_as_pickle_opcodes(head: bytes, *, whole: bool) -> bool:
             if opcode.name == "STOP":
                 return ops > 1
     except ValueError as err:  # an unknown opcode, or an argument cut off at the end of `head`
-        return not whole and ops > 2 and "unknown" not in str(err)
+        return not whole and ops >= 8 and "unknown" not in str(err)
     return False
 
 
