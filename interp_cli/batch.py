@@ -17,7 +17,7 @@ from interp_cli import blend
 from interp_cli import progress as progress_bars
 from interp_cli.errors import InterpError, UsageError, reported, retold, stops_a_batch
 from interp_cli.manifest import CROP_CHOICES, BatchPlan, Shard, plan_batch
-from interp_cli.pipeline import morph
+from interp_cli.pipeline import morph, planned_crops
 from interp_cli.session import Log, Session, face_without_alignment, stderr_log
 
 
@@ -48,8 +48,6 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     for forbidden in ("sheet", "session"):
         if forbidden in morph_options:
             raise TypeError(f"batch() got {forbidden}=: rows are placed by the manifest (use sheets=True)")
-    if "_crops" in morph_options:
-        raise TypeError("batch() got _crops=: each row's crops are planned from its manifest")
     # A misspelt option is the caller's error, said at once: it would otherwise fail every row, after the
     # model loaded, as an internal error.
     takes = set(inspect.signature(morph).parameters) - {"inputs", "output", "log", "progress"}
@@ -126,8 +124,9 @@ def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failure
                 try:
                     _make_parent(place.targets)
                     sheet = str(place.targets[1]) if len(place.targets) > 1 else None
-                    summary = morph(row.inputs, place.output, sheet=sheet, session=session, log=log,
-                                    progress=progress, _crops=place.crops, **morph_options)
+                    with planned_crops(place.crops):  # each row's crops are planned from the whole manifest
+                        summary = morph(row.inputs, place.output, sheet=sheet, session=session, log=log,
+                                        progress=progress, **morph_options)
                     result.update(ok=True, skipped=False, **{**summary, "output": shown})
                     log(f"[{position}/{len(mine)}] row {row.number}: wrote {shown} "
                         f"({time.perf_counter() - row_started:.1f}s)")

@@ -15,7 +15,8 @@ import numbers
 import os
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import closing
+from contextlib import closing, contextmanager
+from contextvars import ContextVar
 from dataclasses import replace
 from pathlib import Path
 
@@ -53,6 +54,23 @@ def _check_inputs(inputs: Sequence[str | os.PathLike], outputs: Sequence = ()) -
 # Session and its settings from interp_cli.session; batch comes from interp_cli.batch (`__getattr__` below).
 __all__ = ["Session", "EncodeSettings", "morph", "morph_frames", "encode", "render", "align", "mix",
            "batch"]  # noqa: F822
+
+
+# `batch`'s seam: the --save-aligned crops its manifest planned for the row being morphed (`manifest.plan_crops`,
+# one name per photo across the whole manifest). Set around that one `morph` call (`planned_crops`) rather than
+# passed as a keyword: `morph`'s signature is public, and a Python caller has no such plan to pass. A context
+# variable is the running thread's own, so another thread's morph never sees a row's crops.
+_PLANNED_CROPS: ContextVar[Sequence[Path | None] | None] = ContextVar("planned_crops", default=None)
+
+
+@contextmanager
+def planned_crops(crops: Sequence[Path | None]) -> Iterator[None]:
+    """`morph` calls inside save their `save_aligned` crops as `crops` (one per input, None for a code)."""
+    token = _PLANNED_CROPS.set(crops)
+    try:
+        yield
+    finally:
+        _PLANNED_CROPS.reset(token)
 
 
 def plan_aligned(paths: Sequence[Path], save_aligned: str | os.PathLike | None,
@@ -131,8 +149,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
           layers: str = "all", refine: int = 0, refine_loss: str = "l2+lap", cache: bool = True,
           tune: int | bool = 0, sheet: str | os.PathLike | None = None, sheet_frames: int = 8, size: int | None = None,
           paste: bool = False, backdrop: str | int | None = None, match_colour: bool = True,
-          session: Session | None = None, log: Log = stderr_log, progress: bool = True,
-          _crops: Sequence[Path | None] | None = None) -> dict:
+          session: Session | None = None, log: Log = stderr_log, progress: bool = True) -> dict:
     """Morph through the images (or `.npy` codes) in `inputs` and write `output` (.mp4, .gif, an .html
     page with a slider through the frames, a frames directory, or a .png contact sheet). Returns a JSON-able
     summary. A frames directory is a str
@@ -156,8 +173,6 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     `tune=N` (True: `interp_cli.tune.DEFAULT_STEPS`) fits a copy of the generator to the input photos
     for N steps after encoding (and `refine`) and renders every frame with it (`interp_cli.tune`); the
     loaded model (a `session`'s too) is left as it was. Tuned weights are cached unless `cache=False`.
-
-    `_crops` is `batch`'s: the `save_aligned` crops its manifest planned for this row's inputs.
     """
     started = time.perf_counter()
     paths = _check_inputs(inputs, [output, ("--sheet", sheet)])
@@ -171,7 +186,8 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         write.output_kind(sheet, "the contact sheet is a .png file", allowed=("png",), option="--sheet")
         write.check_output_path(sheet)
     check_number("sheet_frames", sheet_frames, low=1, integer=True)  # no option: a Python caller's argument
-    aligned = plan_aligned(paths, save_aligned, [("-o", output), ("--sheet", sheet)], _crops)  # -o and --sheet too
+    aligned = plan_aligned(paths, save_aligned, [("-o", output), ("--sheet", sheet)],  # -o and --sheet too
+                           _PLANNED_CROPS.get())
     check_number("--fps", fps, *FPS)
     check_number("--quality", quality, *QUALITY, integer=True)
     if kind == "gif" and fps > write.GIF_MAX_FPS:

@@ -249,3 +249,34 @@ def test_mix_takes_two_or_three_inputs_each_named_by_an_option(tmp_path, monkeyp
     help_text = " ".join(cli_runner().invoke(cli, ["mix", "--help"]).stdout.split())
     assert "a, b, c or 1, 2, 3" in help_text and "(or 1, 2 or 3)" in help_text
     assert mix(DEMO_A, DEMO_B, "--coarse", 2, "--fine", 1, "-q").exit_code == 0
+
+
+def test_morphs_signature_shows_only_what_a_python_caller_may_pass(demo, tmp_path):
+    """`_crops` (batch's planned --save-aligned crops) was a keyword of morph, shown by help(interp_cli.morph)."""
+    import inspect
+    import pydoc
+
+    import interp_cli
+    from interp_cli.pipeline import batch, morph
+
+    assert not [name for name in inspect.signature(morph).parameters if name.startswith("_")]
+    assert "_crops" not in pydoc.render_doc(interp_cli.morph)
+    with pytest.raises(TypeError, match="unexpected keyword argument '_crops'"):
+        morph([DEMO_A, DEMO_B], tmp_path / "m.gif", session=demo, _crops=[None, None])
+    (tmp_path / "m.csv").write_text(f"{DEMO_A},{DEMO_B},x.gif\n")
+    with pytest.raises(TypeError, match="unexpected keyword argument '_crops'"):
+        batch(tmp_path / "m.csv", tmp_path / "out", weights="demo", _crops=[None, None])
+    assert not (tmp_path / "m.gif").exists() and not (tmp_path / "out").exists()
+
+
+def test_a_rows_planned_crops_apply_to_that_morph_only(demo, tmp_path):
+    from interp_cli.pipeline import morph, planned_crops
+
+    (tmp_path / "plan").mkdir()
+    with planned_crops([tmp_path / "plan" / "first.png", tmp_path / "plan" / "second.png"]):
+        morph([DEMO_A, DEMO_B], tmp_path / "row.gif", session=demo, steps=2, save_aligned=tmp_path / "plan",
+              align=False, progress=False)
+    morph([DEMO_A, DEMO_B], tmp_path / "own.gif", session=demo, steps=2, save_aligned=tmp_path / "own",
+          align=False, progress=False)
+    assert sorted(p.name for p in (tmp_path / "plan").iterdir()) == ["first.png", "second.png"]
+    assert sorted(p.name for p in (tmp_path / "own").iterdir()) == ["demo_a_aligned.png", "demo_b_aligned.png"]
