@@ -280,7 +280,7 @@ def test_debug_shows_traceback(tmp_path):
     # --debug adds the traceback; the exit code and the one line stay those of a run without it.
     assert result.exit_code == 1
     assert "Traceback (most recent call last)" in result.stderr and "CheckpointError" in result.stderr
-    assert result.stderr.rstrip().splitlines()[-1].startswith("interp: error: bad.pt")
+    assert result.stderr.rstrip().splitlines()[-1].startswith(f"interp: error: {bad}: ")  # named as typed
 
 
 # --- the golden model through the CLI ----------------------------------------------------------------

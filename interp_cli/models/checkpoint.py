@@ -132,15 +132,10 @@ def _torch_pickle_protocol(path: Path, zipped: bool) -> int | None:
     else:
         with open(path, "rb") as fh:
             head = fh.read(_SNIFF_BYTES)
+        if not _starts_old_format(head):
+            return None
         if head.startswith(_LEGACY_TORCH_START_TEXT):
             head = head[len(_LEGACY_TORCH_START_TEXT):]  # protocol 0 or 1: the next pickle tells which
-        elif len(head) >= 2 and head[0] == _PROTO:
-            body = head[2:]
-            if body[:1] == bytes([_PICKLE_FRAME]):
-                body = body[9:]
-            return head[1] if body.startswith(_LEGACY_TORCH_START) else None
-        else:
-            return None
     if not head:
         return None
     if head[0] == _PROTO:
@@ -175,6 +170,18 @@ _PICKLE_FRAME = 0x95  # protocol 4+: an 8-byte frame length before the first obj
 _SNIFF_BYTES = 64 * 1024
 
 
+def _starts_old_format(head: bytes) -> bool:
+    """Whether a file's first bytes are torch.save's old format: its magic number, pickled alone."""
+    if head.startswith(_LEGACY_TORCH_START_TEXT):
+        return True
+    if len(head) < 3 or head[0] != _PROTO:
+        return False
+    body = head[2:]
+    if body[0] == _PICKLE_FRAME:
+        body = body[9:]
+    return body.startswith(_LEGACY_TORCH_START)
+
+
 def _is_plain_pickle(path: Path) -> bool:
     """Whether the file is a pickle (what pickle.dump writes, any protocol) that is not torch's legacy format.
 
@@ -184,15 +191,10 @@ def _is_plain_pickle(path: Path) -> bool:
     """
     with open(path, "rb") as fh:
         head = fh.read(_SNIFF_BYTES)
-    if head.startswith(_LEGACY_TORCH_START_TEXT):
+    if _starts_old_format(head):
         return False
-    if len(head) >= 3 and head[0] == _PROTO and 2 <= head[1] <= 5:
-        body = head[2:]
-        if body[0] == _PICKLE_FRAME:
-            body = body[9:]
-        return not body.startswith(_LEGACY_TORCH_START)
     if head[:1] == bytes([_PROTO]):
-        return False
+        return len(head) >= 3 and 2 <= head[1] <= 5
     return _reads_as_pickle_opcodes(head, whole=len(head) < _SNIFF_BYTES)
 
 
