@@ -161,6 +161,87 @@ def test_image_to_uint8_array(tmp_path):
     assert (arr == 9).all()
 
 
+# --- colour profiles ---------------------------------------------------------------------
+
+# sRGB colours a photo holds: saturated ones, where Display P3 and Adobe RGB numbers differ most from sRGB's
+# (sRGB's pure red is 234, 51, 35 in Display P3), skin, greys.
+SRGB_COLOURS = np.array([(255, 0, 0), (0, 255, 0), (0, 0, 255), (230, 30, 30), (30, 200, 40), (224, 172, 140),
+                         (120, 80, 60), (200, 120, 60), (90, 140, 200), (128, 128, 128), (20, 20, 20),
+                         (250, 250, 250)], np.uint8)
+
+
+def _in_space(srgb: np.ndarray, profile: bytes, mode: str = "RGB") -> np.ndarray:
+    """sRGB pixels as a photo in the colour space of `profile` stores them (LittleCMS, relative colorimetric)."""
+    from PIL import ImageCms
+
+    transform = ImageCms.buildTransform(ImageCms.createProfile("sRGB"), ImageCms.ImageCmsProfile(io.BytesIO(profile)),
+                                        "RGB", mode, 1)
+    return np.asarray(ImageCms.applyTransform(Image.fromarray(srgb), transform))
+
+
+def _patches(colours: np.ndarray, cell: int = 16) -> np.ndarray:
+    """One flat cell x cell patch per colour, side by side."""
+    return np.kron(colours[None], np.ones((cell, cell, 1), np.uint8)).astype(np.uint8)
+
+
+@pytest.mark.parametrize("space,fmt", [("display-p3", "PNG"), ("display-p3", "JPEG"), ("adobe-rgb", "TIFF"),
+                                       ("adobe-rgb", "JPEG")])
+def test_a_photo_with_a_wide_gamut_profile_comes_out_in_srgb(tmp_path, space, fmt):
+    """An iPhone's Display P3 JPEG, a camera's Adobe RGB: the colours a colour-managed viewer shows, in sRGB
+    (the profile used to be ignored: sRGB red came out as 234, 51, 35, green as 117, 251, 76)."""
+    from tests.icc import rgb_profile
+
+    profile = rgb_profile(space)
+    stored = _in_space(_patches(SRGB_COLOURS), profile)
+    extra = {"quality": 100, "subsampling": 0} if fmt == "JPEG" else {}
+    path = _save(tmp_path, Image.fromarray(stored), f"photo.{fmt.lower()}", format=fmt, icc_profile=profile, **extra)
+    logged = []
+    out = _pixels(load_image(path, log=logged.append)).astype(float)
+    means = out.reshape(16, -1, 16, 3)[4:12, :, 4:12].mean(axis=(0, 2))  # each patch's middle
+    assert np.abs(means - SRGB_COLOURS).max() <= 3  # 8-bit rounding in the wide space (and JPEG)
+    assert logged == []
+
+
+def test_an_srgb_profile_keeps_the_pixels_exactly(tmp_path):
+    """An sRGB-tagged photo (most Android phones', obama.jpg's) is not run through LittleCMS: its pixels are
+    the file's, bit for bit, which --paste promises outside the face."""
+    from PIL import ImageCms
+
+    from tests.icc import rgb_profile
+
+    pixels = np.random.default_rng(0).integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    for i, profile in enumerate([ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(),
+                                 rgb_profile("srgb")]):
+        path = _save(tmp_path, Image.fromarray(pixels), f"srgb{i}.png", icc_profile=profile)
+        assert np.array_equal(_pixels(load_image(path)), pixels)
+    assert Image.open(FACES / "obama.jpg").info.get("icc_profile")  # sRGB IEC61966-2.1, another maker's
+    assert np.array_equal(_pixels(load_image(FACES / "obama.jpg")), np.asarray(Image.open(FACES / "obama.jpg")))
+
+
+def test_a_grey_photo_with_a_grey_profile(tmp_path):
+    """A grey PNG with a linear (gamma 1) profile: 128 is half the light, which sRGB writes as 188."""
+    from tests.icc import gray_profile
+
+    path = _save(tmp_path, Image.fromarray(np.array([[0, 64, 128, 255]], np.uint8), "L"), "grey.png",
+                 icc_profile=gray_profile(1.0))
+    assert _pixels(load_image(path))[0, :, 0].tolist() == [0, 137, 188, 255]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "a grey profile in a colour image"])
+def test_a_profile_that_cannot_be_used_is_a_warning_and_the_pixels_are_taken_as_srgb(tmp_path, damage):
+    from tests.icc import gray_profile, rgb_profile
+
+    profile = {"truncated": rgb_profile("display-p3")[:200], "garbage": b"not a profile" * 20,
+               "a grey profile in a colour image": gray_profile(2.2)}[damage]
+    pixels = _patches(SRGB_COLOURS)
+    path = _save(tmp_path, Image.fromarray(pixels), "photo.png", icc_profile=profile)
+    logged = []
+    assert np.array_equal(_pixels(load_image(path, log=logged.append)), pixels)
+    assert len(logged) == 1 and logged[0].startswith(f"warning: {path}: its embedded colour profile cannot be used (")
+    assert logged[0].endswith("; its colours were taken as sRGB") and "\n" not in logged[0]
+    assert np.array_equal(_pixels(load_image(path)), pixels)  # no log: no word, no error
+
+
 # --- refusals ----------------------------------------------------------------------------
 
 
