@@ -242,6 +242,31 @@ def test_a_profile_that_cannot_be_used_is_a_warning_and_the_pixels_are_taken_as_
     assert np.array_equal(_pixels(load_image(path)), pixels)  # no log: no word, no error
 
 
+def test_a_morph_from_a_photo_with_a_damaged_profile_warns_once_and_goes_on(tmp_path, monkeypatch):
+    """The morph is the one from the same pixels untagged, and the warning comes once, though the photo is
+    read for the morph, its check and the contact sheet."""
+    import json
+
+    from interp_cli.cli import cli
+    from tests.cli_runner import cli_runner
+    from tests.icc import rgb_profile
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    monkeypatch.chdir(tmp_path)
+    Image.open(examples / "demo_a.png").save("damaged.png", icc_profile=rgb_profile("display-p3")[:300])
+    runs = {}
+    for name in ("damaged.png", str(examples / "demo_a.png")):
+        out = f"{Path(name).stem}/"
+        result = cli_runner().invoke(cli, [name, str(examples / "demo_b.png"), "--weights", "demo", "--steps", "2",
+                                           "-o", out, "--sheet", f"{Path(name).stem}_sheet.png", "--json"])
+        assert result.exit_code == 0, result.stderr
+        runs[name] = (json.loads(result.stdout)["warnings"], [np.asarray(Image.open(p)) for p in
+                                                              sorted(Path(out).glob("frame_*.png"))])
+    (warnings, frames), (_, plain) = runs.values()
+    assert len(warnings) == 1 and warnings[0].startswith("damaged.png: its embedded colour profile cannot be used")
+    assert len(frames) == 2 and all(np.array_equal(a, b) for a, b in zip(frames, plain))
+
+
 # --- refusals ----------------------------------------------------------------------------
 
 
