@@ -22,7 +22,8 @@ Colour handling (see `to_rgb`):
       the colours are converted to sRGB, what the encoder was trained on and what every output is
       (`to_srgb`), as a colour-managed viewer shows the photo. A profile that is sRGB's own (no colour
       moves by more than a level) leaves the pixels exactly as stored; one that cannot be used is a
-      warning, and the pixels are taken as sRGB, as browsers take them.
+      warning, and the pixels are taken as sRGB, as browsers take them. A PNG without a profile or an
+      sRGB chunk is read through its gAMA and cHRM chunks as Chromium reads it (`_png_profile`).
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ def load_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
                 except _DECODE_ERRORS as err:
                     raise UsageError(f"{name}: truncated or corrupt image ({_one_line(err)})") from None
                 frames = _frame_count(im) if log is not None else 1
-                profile, mode = im.info.get("icc_profile"), im.mode
+                info, mode = dict(im.info), im.mode
     except Image.DecompressionBombError as err:
         # Only the pixel count is known here: Pillow raises before handing out the image.
         match = re.search(r"\((\d+) pixels\)", str(err))
@@ -127,7 +128,7 @@ def load_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
         image = to_rgb(upright)
     except ValueError as err:
         raise UsageError(f"{name}: unsupported colour mode {upright.mode!r} ({_one_line(err)})") from None
-    image = to_srgb(image, profile, mode, name=name, log=log)
+    image = to_srgb(image, info, mode, name=name, log=log)
     if frames > 1:
         log(f"warning: {name}: has {frames} frames; frame 1 of {frames} was used (to use another, save it as "
             "an image of its own)")
@@ -180,22 +181,27 @@ def to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def to_srgb(image: Image.Image, profile: Optional[bytes], mode: str, *, name: str = "image",
+def to_srgb(image: Image.Image, info: dict, mode: str, *, name: str = "image",
             log: Optional[Callable[[str], None]] = None) -> Image.Image:
-    """`image` ("RGB", from `to_rgb`) converted from the embedded ICC `profile` of the file it came from
-    (whose Pillow mode was `mode`) to sRGB; unchanged without a profile, or with one that is sRGB's own.
+    """`image` ("RGB", from `to_rgb`) converted to sRGB from the colour space the file it came from states:
+    `info` is that file's Pillow `info` (its embedded ICC profile, or a PNG's gAMA/cHRM) and `mode` its
+    Pillow mode. Unchanged when it states none, or sRGB's own.
 
     Relative colorimetric, as browsers render a matrix profile: white stays white, and colours outside
     sRGB (a Display P3 photo's most saturated reds and greens) are clipped to its edge. A profile that
     cannot be read, or is for another kind of image (an RGB profile on a grey JPEG), is told to `log` in
     a "warning: " line naming `name`, and the pixels are kept: browsers, too, show them as sRGB then.
     """
-    if not profile or mode in _OWN_CONVERSION_MODES:
+    if mode in _OWN_CONVERSION_MODES or not (info.get("icc_profile") or info.get("gamma")):
         return image
-    from PIL import ImageCms  # LittleCMS: only needed for a photo with a profile
+    from PIL import ImageCms  # LittleCMS: only needed for a photo that states its colours
 
     grey = mode in _GREY_MODES
+    stated = "embedded colour profile" if info.get("icc_profile") else "gAMA/cHRM colour chunks"
     try:
+        profile = info.get("icc_profile") or _png_profile(info, grey)
+        if not profile:
+            return image
         source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
         space = source.profile.xcolor_space.strip()
         if space != ("GRAY" if grey else "RGB"):
@@ -208,9 +214,29 @@ def to_srgb(image: Image.Image, profile: Optional[bytes], mode: str, *, name: st
         return ImageCms.applyTransform(image.convert("L") if grey else image, transform)
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as err:
         if log is not None:
-            log(f"warning: {name}: its embedded colour profile cannot be used ({_one_line(err)}); its colours "
-                "were taken as sRGB")
+            log(f"warning: {name}: its {stated} cannot be used ({_one_line(err)}); its colours were taken as sRGB")
         return image
+
+
+def _png_profile(info: dict, grey: bool) -> Optional[bytes]:
+    """The profile a PNG's gAMA and cHRM chunks describe, None where it states none or sRGB (an sRGB chunk, or
+    a gAMA of 1/2.2 alone). As Chromium reads them (measured in benchmarks/README.md, "Colour, photo in to
+    video out"): a gAMA alone is a power curve on sRGB's primaries, beside a cHRM it is a power curve on
+    those, and 1/2.2 alone is taken for sRGB itself."""
+    from interp_cli import icc
+
+    gamma = info.get("gamma")
+    if "srgb" in info or not gamma:
+        return None
+    chromaticity = info.get("chromaticity")
+    if chromaticity is None and abs(gamma - 1 / 2.2) < 0.001:
+        return None
+    if grey:
+        return icc.gray_profile(1 / gamma)
+    if chromaticity is None:
+        return icc.matrix_profile(transfer=1 / gamma)
+    white, primaries = chromaticity[:2], (chromaticity[2:4], chromaticity[4:6], chromaticity[6:8])
+    return icc.matrix_profile(primaries, white, 1 / gamma)
 
 
 def _moves_no_colour(transform, mode: str) -> bool:

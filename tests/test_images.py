@@ -3,6 +3,7 @@ and every bad input as a one-line UsageError naming the file."""
 
 from __future__ import annotations
 
+import base64
 import io
 import struct
 import warnings
@@ -240,6 +241,79 @@ def test_a_profile_that_cannot_be_used_is_a_warning_and_the_pixels_are_taken_as_
     assert len(logged) == 1 and logged[0].startswith(f"warning: {path}: its embedded colour profile cannot be used (")
     assert logged[0].endswith("; its colours were taken as sRGB") and "\n" not in logged[0]
     assert np.array_equal(_pixels(load_image(path)), pixels)  # no log: no word, no error
+
+
+def _png_with_chunks(path: Path, pixels: np.ndarray, **chunks) -> Path:
+    """A PNG of `pixels` with colour chunks: gamma=g (gAMA), chromaticity=(white, r, g, b xy: 8 numbers; cHRM),
+    srgb=True (sRGB), icc_profile=bytes (iCCP)."""
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    if "gamma" in chunks:
+        info.add(b"gAMA", struct.pack(">I", round(chunks["gamma"] * 100000)))
+    if "chromaticity" in chunks:
+        info.add(b"cHRM", struct.pack(">8I", *(round(v * 100000) for v in chunks["chromaticity"])))
+    if chunks.get("srgb"):
+        info.add(b"sRGB", b"\0")
+    Image.fromarray(pixels).save(path, pnginfo=info, icc_profile=chunks.get("icc_profile"))
+    return path
+
+
+ADOBE_CHRM = (0.3127, 0.3290, 0.64, 0.33, 0.21, 0.71, 0.15, 0.06)
+PNG_CHUNKS = {"gAMA 1/2.2": {"gamma": 1 / 2.2}, "gAMA 1 (linear)": {"gamma": 1.0}, "gAMA 1/1.8": {"gamma": 1 / 1.8},
+              "gAMA 1/2.2 + Adobe RGB cHRM": {"gamma": 1 / 2.2, "chromaticity": ADOBE_CHRM},
+              "sRGB beside gAMA 1": {"gamma": 1.0, "srgb": True}}
+
+
+def test_a_png_gama_chunk_is_a_power_curve(tmp_path):
+    """Linear values (gAMA 1): half the light, 128, is 188 in sRGB; a gAMA of 1/2.2 alone is sRGB."""
+    levels = np.repeat(np.array([[0, 64, 128, 255]], np.uint8)[..., None], 3, axis=2)
+    for gamma, expected in [(1.0, [0, 137, 188, 255]), (1 / 2.2, [0, 64, 128, 255])]:
+        path = _png_with_chunks(tmp_path / "levels.png", levels, gamma=gamma)
+        assert _pixels(load_image(path))[0, :, 1].tolist() == expected
+
+
+@pytest.mark.parametrize("chunks,reason", [
+    ({"gamma": 0.00001}, "a gamma of 100000"),
+    ({"gamma": 0.5, "chromaticity": (0.3127, 0.329, 0.64, 0, 0.3, 0.6, 0.15, 0.06)},
+     "chromaticity (0.64, 0) is not a colour"),
+])
+def test_png_colour_chunks_that_cannot_be_used_are_a_warning(tmp_path, chunks, reason):
+    pixels = _patches(SRGB_COLOURS)
+    path = _png_with_chunks(tmp_path / "odd.png", pixels, **chunks)
+    logged = []
+    assert np.array_equal(_pixels(load_image(path, log=logged.append)), pixels)
+    assert logged == [f"warning: {path}: its gAMA/cHRM colour chunks cannot be used ({reason}); its colours were "
+                      "taken as sRGB"]
+
+
+def test_interp_reads_a_photos_colours_as_chromium_shows_them(browser, tmp_path):
+    """What the encoder sees is what the user saw in the browser: ICC profiles (JPEG, PNG) and a PNG's gAMA,
+    cHRM and sRGB chunks, drawn by Chromium into a canvas, against load_image."""
+    from tests.icc import rgb_profile
+
+    stored = _patches(np.concatenate([SRGB_COLOURS, [[64, 64, 64], [190, 60, 90]]]).astype(np.uint8))
+    paths = {name: _png_with_chunks(tmp_path / f"{i}.png", stored, **chunks)
+             for i, (name, chunks) in enumerate(PNG_CHUNKS.items())}
+    for space in ("display-p3", "adobe-rgb"):
+        paths[f"{space} JPEG"] = _save(tmp_path, Image.fromarray(stored), f"{space}.jpg", quality=100,
+                                       subsampling=0, icc_profile=rgb_profile(space))
+    page = browser.new_page()
+    try:
+        for name, path in paths.items():
+            mime = "image/jpeg" if path.suffix == ".jpg" else "image/png"
+            uri = page.evaluate("""async (source) => {
+                const img = new Image(); img.src = source; await img.decode();
+                const canvas = document.createElement("canvas");
+                canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+                canvas.getContext("2d").drawImage(img, 0, 0);
+                return canvas.toDataURL("image/png");
+            }""", f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode())
+            shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB"))
+            read = _pixels(load_image(path))
+            assert np.abs(shown.astype(int) - read).max() <= 2, name
+    finally:
+        page.close()
 
 
 def test_a_morph_from_a_photo_with_a_damaged_profile_warns_once_and_goes_on(tmp_path, monkeypatch):
