@@ -3,7 +3,6 @@ and every bad input as a one-line UsageError naming the file."""
 
 from __future__ import annotations
 
-import base64
 import io
 import struct
 import warnings
@@ -17,6 +16,7 @@ from PIL import Image, ImageFile
 
 from interp_cli.errors import UsageError
 from interp_cli.images import image_to_uint8_array, load_image
+from tests.browser import drawn
 
 FACES = Path(__file__).parent / "data" / "faces"
 
@@ -298,22 +298,9 @@ def test_interp_reads_a_photos_colours_as_chromium_shows_them(browser, tmp_path)
     for space in ("display-p3", "adobe-rgb"):
         paths[f"{space} JPEG"] = _save(tmp_path, Image.fromarray(stored), f"{space}.jpg", quality=100,
                                        subsampling=0, icc_profile=rgb_profile(space))
-    page = browser.new_page()
-    try:
-        for name, path in paths.items():
-            mime = "image/jpeg" if path.suffix == ".jpg" else "image/png"
-            uri = page.evaluate("""async (source) => {
-                const img = new Image(); img.src = source; await img.decode();
-                const canvas = document.createElement("canvas");
-                canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
-                canvas.getContext("2d").drawImage(img, 0, 0);
-                return canvas.toDataURL("image/png");
-            }""", f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode())
-            shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB"))
-            read = _pixels(load_image(path))
-            assert np.abs(shown.astype(int) - read).max() <= 2, name
-    finally:
-        page.close()
+    for name, path in paths.items():
+        shown = drawn(browser, path.read_bytes(), "image/jpeg" if path.suffix == ".jpg" else "image/png")
+        assert np.abs(shown.astype(int) - _pixels(load_image(path))).max() <= 2, name
 
 
 def test_a_morph_from_a_photo_with_a_damaged_profile_warns_once_and_goes_on(tmp_path, monkeypatch):

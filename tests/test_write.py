@@ -3,9 +3,7 @@ leaves neither a partial file nor a damaged pre-existing one."""
 
 from __future__ import annotations
 
-import base64
 import errno
-import io
 import os
 import signal
 import struct
@@ -29,6 +27,7 @@ from interp_cli.write import (
     quality_to_crf,
     write_image,
 )
+from tests.browser import drawn
 from tests.cli_runner import cli_runner
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
@@ -319,24 +318,7 @@ def test_a_browser_plays_the_mp4_in_the_frames_colours(browser, tmp_path):
     generator's size, an untagged stream was taken for BT.709 while it held BT.601 (green 255 came out 217)."""
     path = tmp_path / "p.mp4"
     frame = _write_patches(path, 1024)
-    page = browser.new_page()
-    try:
-        # A data: URL: a canvas that drew a file:// video could not be read back (another origin).
-        source = "data:video/mp4;base64," + base64.b64encode(path.read_bytes()).decode()
-        page.set_content(f'<video id="v" muted preload="auto" src="{source}"></video>')
-        uri = page.evaluate("""async () => {
-            const video = document.getElementById("v");
-            if (video.readyState < 2) await new Promise((done, fail) => {
-                video.onloadeddata = done; video.onerror = () => fail(new Error("cannot play: " + video.error.message));
-            });
-            const canvas = document.createElement("canvas");
-            canvas.width = video.videoWidth; canvas.height = video.videoHeight;
-            canvas.getContext("2d").drawImage(video, 0, 0);
-            return canvas.toDataURL("image/png");
-        }""")
-    finally:
-        page.close()
-    shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB"), np.float64)
+    shown = drawn(browser, path.read_bytes(), "video/mp4").astype(np.float64)
     error = np.abs(_patch_means(shown) - _patch_means(frame))
     # Chromium's software decoder converts BT.709 with rounded coefficients: blue lands up to 12 levels low
     # (its red and green, and an exact BT.709 decode, are within 2). Written as BT.601, it was off by 38.
