@@ -205,7 +205,7 @@ def to_srgb(image: Image.Image, info: dict, mode: str, *, name: str = "image",
         source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
         space = source.profile.xcolor_space.strip()
         if space != ("GRAY" if grey else "RGB"):
-            raise ValueError(f"a {space} profile in a {'grey' if grey else 'colour'} image")
+            raise ValueError(f"the profile is for {space} images, this one is {'grey' if grey else 'colour'}")
         in_mode = "L" if grey else "RGB"
         # 1: relative colorimetric (ImageCms.Intent.RELATIVE_COLORIMETRIC; Pillow 9 has only the number)
         transform = ImageCms.buildTransform(source, ImageCms.createProfile("sRGB"), in_mode, "RGB", 1)

@@ -286,8 +286,8 @@ def _on_read_only_mount(folder: Path) -> bool:
 # RGB -> Y'CbCr with the BT.709 matrix, limited ("tv") range, and the stream tagged so (matrix, primaries,
 # transfer, range): untagged, a browser guesses the matrix from the frame size (Chromium: BT.601 for a
 # small video, BT.709 for HD), while swscale converts with BT.601 unless told, so a 1024 px morph played
-# with every saturated colour shifted (pure green 255 -> 217). sRGB's primaries are BT.709's, and players
-# take the BT.709 transfer tag as the display's own curve. setparams puts the tags on the frames (what newer
+# with every saturated colour shifted (pure green 255 -> 217). sRGB's primaries are BT.709's, and under the
+# BT.709 transfer tag Chromium shows greys as written. setparams puts the tags on the frames (what newer
 # ffmpeg encodes), the -color_* options on the encoder (what ffmpeg 4 encodes); benchmarks/README.md,
 # "Colour, photo in to video out".
 _TO_BT709 = ("scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,"
