@@ -87,8 +87,8 @@ def load_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     Raises `UsageError` (one line, starting with the path) for a missing file, a directory,
     an unreadable file, a non-image, a truncated/corrupt image, or one over the limit.
 
-    Colours are sRGB: an embedded ICC profile is applied (`to_srgb`); `log`, if given, hears of one that
-    cannot be used.
+    Colours are sRGB: an embedded ICC profile, or a PNG's gAMA/cHRM, is applied (`to_srgb`); `log`, if given,
+    hears of one that cannot be used.
 
     An animation (GIF, WebP, APNG) or a multi-page TIFF gives its first frame; `log`, if given, is told so
     in a "warning: " line (a command's log: --json lists it among its warnings). Callers that only check the
