@@ -18,10 +18,17 @@ Colour handling (see `to_rgb`):
     * Float greys ("F") are taken as 0..1 when every finite value lies in [0, 1]
       (the usual convention for float TIFF/FITS), otherwise as 0..255 and clipped.
     * CMYK, YCbCr, HSV go through Pillow's converters; CIELab through LittleCMS (ImageCms).
+    * An embedded ICC profile (an iPhone's Display P3, a camera's Adobe RGB, a PNG's iCCP) is applied:
+      the colours are converted to sRGB, what the encoder was trained on and what every output is
+      (`to_srgb`), as a colour-managed viewer shows the photo. A profile that is sRGB's own (no colour
+      moves by more than a level) leaves the pixels exactly as stored; one that cannot be used is a
+      warning, and the pixels are taken as sRGB, as browsers take them. A PNG without a profile or an
+      sRGB chunk is read through its gAMA and cHRM chunks as Chromium reads it (`_png_profile`).
 """
 
 from __future__ import annotations
 
+import io
 import re
 import struct
 import warnings
@@ -39,6 +46,12 @@ DEFAULT_MAX_PIXELS = 50_000_000
 
 _ALPHA_MODES = {"RGBA", "LA", "PA", "La", "RGBa"}
 _INT16_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
+_GREY_MODES = {"1", "L", "LA", "La", "F", *_INT16_MODES}
+# Converted on their own (Pillow's CMYK converter, the Lab transform): a profile of theirs is not applied.
+_OWN_CONVERSION_MODES = {"CMYK", "LAB"}
+# A profile that moves no colour by more than this is sRGB's, and the pixels are kept exactly: sRGB profiles
+# differ in their curves' precision (Debian's sRGB.icc against LittleCMS's own moves some values by 1).
+_SRGB_TOLERANCE = 1
 # Exceptions Pillow's decoders and plugins raise on malformed data; all of them mean
 # "this file is broken", which is the user's problem to fix, not a bug of ours.
 _DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, struct.error)
@@ -74,6 +87,9 @@ def load_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     Raises `UsageError` (one line, starting with the path) for a missing file, a directory,
     an unreadable file, a non-image, a truncated/corrupt image, or one over the limit.
 
+    Colours are sRGB: an embedded ICC profile, or a PNG's gAMA/cHRM, is applied (`to_srgb`); `log`, if given,
+    hears of one that cannot be used.
+
     An animation (GIF, WebP, APNG) or a multi-page TIFF gives its first frame; `log`, if given, is told so
     in a "warning: " line (a command's log: --json lists it among its warnings). Callers that only check the
     file (before the model loads) pass none, so that each command says it once, where the image is used.
@@ -96,6 +112,7 @@ def load_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
                 except _DECODE_ERRORS as err:
                     raise UsageError(f"{name}: truncated or corrupt image ({_one_line(err)})") from None
                 frames = _frame_count(im) if log is not None else 1
+                info, mode = dict(im.info), im.mode
     except Image.DecompressionBombError as err:
         # Only the pixel count is known here: Pillow raises before handing out the image.
         match = re.search(r"\((\d+) pixels\)", str(err))
@@ -111,6 +128,7 @@ def load_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
         image = to_rgb(upright)
     except ValueError as err:
         raise UsageError(f"{name}: unsupported colour mode {upright.mode!r} ({_one_line(err)})") from None
+    image = to_srgb(image, info, mode, name=name, log=log)
     if frames > 1:
         log(f"warning: {name}: has {frames} frames; frame 1 of {frames} was used (to use another, save it as "
             "an image of its own)")
@@ -161,6 +179,80 @@ def to_rgb(im: Image.Image) -> Image.Image:
         return Image.alpha_composite(white, rgba).convert("RGB")
     # 1, L, P, CMYK, YCbCr, HSV, RGBX: Pillow's converters are correct for these.
     return im.convert("RGB")
+
+
+def to_srgb(image: Image.Image, info: dict, mode: str, *, name: str = "image",
+            log: Optional[Callable[[str], None]] = None) -> Image.Image:
+    """`image` ("RGB", from `to_rgb`) converted to sRGB from the colour space the file it came from states:
+    `info` is that file's Pillow `info` (its embedded ICC profile, or a PNG's gAMA/cHRM) and `mode` its
+    Pillow mode. Unchanged when it states none, or sRGB's own.
+
+    Relative colorimetric, as browsers render a matrix profile: white stays white, and colours outside
+    sRGB (a Display P3 photo's most saturated reds and greens) are clipped to its edge. A profile that
+    cannot be read, or is for another kind of image (an RGB profile on a grey JPEG), is told to `log` in
+    a "warning: " line naming `name`, and the pixels are kept: browsers, too, show them as sRGB then.
+    """
+    if mode in _OWN_CONVERSION_MODES or not (info.get("icc_profile") or info.get("gamma")):
+        return image
+    from PIL import ImageCms  # LittleCMS: only needed for a photo that states its colours
+
+    grey = mode in _GREY_MODES
+    stated = "embedded colour profile" if info.get("icc_profile") else "gAMA/cHRM colour chunks"
+    try:
+        profile = info.get("icc_profile") or _png_profile(info, grey)
+        if not profile:
+            return image
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        space = source.profile.xcolor_space.strip()
+        if space != ("GRAY" if grey else "RGB"):
+            raise ValueError(f"the profile is for {space} images, this one is {'grey' if grey else 'colour'}")
+        in_mode = "L" if grey else "RGB"
+        # 1: relative colorimetric (ImageCms.Intent.RELATIVE_COLORIMETRIC; Pillow 9 has only the number)
+        transform = ImageCms.buildTransform(source, ImageCms.createProfile("sRGB"), in_mode, "RGB", 1)
+        if _moves_no_colour(transform, in_mode):
+            return image
+        return ImageCms.applyTransform(image.convert("L") if grey else image, transform)
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError) as err:
+        if log is not None:
+            log(f"warning: {name}: its {stated} cannot be used ({_one_line(err)}); its colours were taken as sRGB")
+        return image
+
+
+def _png_profile(info: dict, grey: bool) -> Optional[bytes]:
+    """The profile a PNG's gAMA and cHRM chunks describe, None where it states none or sRGB (an sRGB chunk, or
+    a gAMA of 1/2.2 alone). As Chromium reads them (measured in benchmarks/README.md, "Colour, photo in to
+    video out"): a gAMA alone is a power curve on sRGB's primaries, beside a cHRM it is a power curve on
+    those, and 1/2.2 alone is taken for sRGB itself."""
+    from interp_cli import icc
+
+    gamma = info.get("gamma")
+    if "srgb" in info or not gamma:
+        return None
+    chromaticity = info.get("chromaticity")
+    if chromaticity is None and abs(gamma - 1 / 2.2) < 0.001:
+        return None
+    if grey:
+        return icc.gray_profile(1 / gamma)
+    if chromaticity is None:
+        return icc.matrix_profile(transfer=1 / gamma)
+    white, primaries = chromaticity[:2], (chromaticity[2:4], chromaticity[4:6], chromaticity[6:8])
+    return icc.matrix_profile(primaries, white, 1 / gamma)
+
+
+def _moves_no_colour(transform, mode: str) -> bool:
+    """Whether `transform` changes no colour by more than `_SRGB_TOLERANCE`: tried on every grey level and,
+    for RGB, on a 17 x 17 x 17 lattice of colours (every 16th level, 255 included)."""
+    from PIL import ImageCms
+
+    levels = np.arange(256, dtype=np.uint8)
+    if mode == "L":
+        probe, expected = levels[None, :], np.repeat(levels[None, :, None], 3, axis=2)
+    else:
+        lattice = np.minimum(np.arange(0, 257, 16), 255).astype(np.uint8)
+        colours = np.stack(np.meshgrid(lattice, lattice, lattice, indexing="ij"), -1).reshape(-1, 3)
+        expected = probe = np.concatenate([colours, np.repeat(levels[:, None], 3, axis=1)])[None]
+    out = np.asarray(ImageCms.applyTransform(Image.fromarray(probe, mode), transform), dtype=np.int16)
+    return int(np.abs(out - expected).max()) <= _SRGB_TOLERANCE
 
 
 def image_to_uint8_array(img: Image.Image) -> np.ndarray:

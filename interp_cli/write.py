@@ -19,8 +19,9 @@ loss) can leave a temp behind, and the next run writing into that directory remo
 disk or a file-size limit is one line naming the output (exit 1), never a crash.
 
 MP4: H.264 (libx264) through imageio-ffmpeg's bundled ffmpeg binary, fed raw RGB over a pipe,
-yuv420p (plays everywhere, including browsers and QuickTime), `+faststart` (index at the front
-so browsers start playing before the download ends). yuv420p needs even dimensions: an odd
+yuv420p (plays everywhere, including browsers and QuickTime), converted with the BT.709 matrix to
+limited range and tagged so (`_TO_BT709`), `+faststart` (index at the front so browsers start
+playing before the download ends). yuv420p needs even dimensions: an odd
 width/height is padded by one row/column that repeats the edge pixels (never rescaled).
 `quality` is 0..10 (10 best) and maps linearly to x264's CRF as `crf = 34 - 2 * quality`:
 10 -> 14, 8 (default) -> 18 ("visually lossless"), 5 -> 24 (~x264's default), 0 -> 34.
@@ -282,6 +283,18 @@ def _on_read_only_mount(folder: Path) -> bool:
         return False
 
 
+# RGB -> Y'CbCr with the BT.709 matrix, limited ("tv") range, and the stream tagged so (matrix, primaries,
+# transfer, range): untagged, a browser guesses the matrix from the frame size (Chromium: BT.601 for a
+# small video, BT.709 for HD), while swscale converts with BT.601 unless told, so a 1024 px morph played
+# with every saturated colour shifted (pure green 255 -> 217). sRGB's primaries are BT.709's, and under the
+# BT.709 transfer tag Chromium shows greys as written. setparams puts the tags on the frames (what newer
+# ffmpeg encodes), the -color_* options on the encoder (what ffmpeg 4 encodes); benchmarks/README.md,
+# "Colour, photo in to video out".
+_TO_BT709 = ("scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,"
+             "setparams=range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709")
+_BT709_TAGS = ("-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv")
+
+
 class Mp4Writer(FrameWriter):
     """H.264/yuv420p MP4 via the bundled ffmpeg; frames are piped, nothing is buffered here."""
 
@@ -307,7 +320,8 @@ class Mp4Writer(FrameWriter):
             "-hide_banner", "-nostats", "-loglevel", "error",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self._padded[0]}x{self._padded[1]}",
             "-framerate", str(rate), "-i", "pipe:0",
-            "-an", "-c:v", "libx264", "-preset", "faster", "-crf", str(self.crf), "-pix_fmt", "yuv420p",
+            "-an", "-vf", _TO_BT709, "-c:v", "libx264", "-preset", "faster", "-crf", str(self.crf),
+            "-pix_fmt", "yuv420p", *_BT709_TAGS,
             "-movflags", "+faststart", "-f", "mp4", "-y", str(self._tmp),
         ]  # fmt: skip
         # stderr goes to an anonymous temp file: a pipe nobody drains could deadlock ffmpeg.

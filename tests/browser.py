@@ -1,5 +1,6 @@
 """The one way tests and benchmarks find a browser and read what a page shows (tests/test_page.py,
-benchmarks/bench_page.py): Debian's or any Chromium on PATH, driven by Playwright."""
+benchmarks/bench_page.py) or how it draws an image or a video (tests/test_images.py, tests/test_write.py):
+Debian's or any Chromium on PATH, driven by Playwright."""
 
 from __future__ import annotations
 
@@ -39,3 +40,38 @@ def shown_frame(page) -> tuple[int, np.ndarray]:
     uri, count = page.evaluate(_SHOWN)
     pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB"))
     return int(count.split("/")[0]), pixels
+
+
+# An image or a video's first frame, from a data: URL (a canvas that drew a file:// one could not be read back:
+# another origin), drawn into a canvas at its natural size and handed back as a PNG.
+_DRAWN = """async ([source, tag]) => {
+    const element = document.createElement(tag);
+    element.muted = true;
+    element.preload = "auto";
+    element.src = source;
+    if (tag === "img") {
+        await element.decode();
+    } else {
+        await new Promise((done, fail) => {
+            element.onloadeddata = done;
+            element.onerror = () => fail(new Error("cannot play: " + element.error.message));
+        });
+    }
+    const canvas = document.createElement("canvas");
+    canvas.width = element.naturalWidth || element.videoWidth;
+    canvas.height = element.naturalHeight || element.videoHeight;
+    canvas.getContext("2d").drawImage(element, 0, 0);
+    return canvas.toDataURL("image/png");
+}"""
+
+
+def drawn(browser, data: bytes, mime: str) -> np.ndarray:
+    """The RGB pixels a browser draws for an image file's bytes (`mime` image/...) or a video's first frame
+    (video/...), in a fresh page."""
+    page = browser.new_page()
+    try:
+        source = f"data:{mime};base64," + base64.b64encode(data).decode()
+        uri = page.evaluate(_DRAWN, [source, "video" if mime.startswith("video/") else "img"])
+    finally:
+        page.close()
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB"))

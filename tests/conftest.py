@@ -73,3 +73,18 @@ def tiny_ckpt(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _no_weights_env(monkeypatch):
     monkeypatch.delenv("INTERP_WEIGHTS", raising=False)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium (tests/browser.py finds it) driven by Playwright; skipped without either."""
+    from tests.browser import OFFLINE_ARGS, chromium
+
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the dev extra)")
+    executable = chromium()
+    if executable is None:
+        pytest.skip("no Chromium on PATH (apt-get install chromium)")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=OFFLINE_ARGS)
+        yield launched
+        launched.close()

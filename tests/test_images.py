@@ -16,6 +16,7 @@ from PIL import Image, ImageFile
 
 from interp_cli.errors import UsageError
 from interp_cli.images import image_to_uint8_array, load_image
+from tests.browser import drawn
 
 FACES = Path(__file__).parent / "data" / "faces"
 
@@ -159,6 +160,172 @@ def test_image_to_uint8_array(tmp_path):
     arr = image_to_uint8_array(Image.new("L", (5, 3), 9))
     assert arr.shape == (3, 5, 3) and arr.dtype == np.uint8 and arr.flags.writeable
     assert (arr == 9).all()
+
+
+# --- colour profiles ---------------------------------------------------------------------
+
+# sRGB colours a photo holds: saturated ones, where Display P3 and Adobe RGB numbers differ most from sRGB's
+# (sRGB's pure red is 234, 51, 35 in Display P3), skin, greys.
+SRGB_COLOURS = np.array([(255, 0, 0), (0, 255, 0), (0, 0, 255), (230, 30, 30), (30, 200, 40), (224, 172, 140),
+                         (120, 80, 60), (200, 120, 60), (90, 140, 200), (128, 128, 128), (20, 20, 20),
+                         (250, 250, 250)], np.uint8)
+
+
+def _in_space(srgb: np.ndarray, profile: bytes, mode: str = "RGB") -> np.ndarray:
+    """sRGB pixels as a photo in the colour space of `profile` stores them (LittleCMS, relative colorimetric)."""
+    from PIL import ImageCms
+
+    transform = ImageCms.buildTransform(ImageCms.createProfile("sRGB"), ImageCms.ImageCmsProfile(io.BytesIO(profile)),
+                                        "RGB", mode, 1)
+    return np.asarray(ImageCms.applyTransform(Image.fromarray(srgb), transform))
+
+
+def _patches(colours: np.ndarray, cell: int = 16) -> np.ndarray:
+    """One flat cell x cell patch per colour, side by side."""
+    return np.kron(colours[None], np.ones((cell, cell, 1), np.uint8)).astype(np.uint8)
+
+
+@pytest.mark.parametrize("space,fmt", [("display-p3", "PNG"), ("display-p3", "JPEG"), ("adobe-rgb", "TIFF"),
+                                       ("adobe-rgb", "JPEG")])
+def test_a_photo_with_a_wide_gamut_profile_comes_out_in_srgb(tmp_path, space, fmt):
+    """An iPhone's Display P3 JPEG, a camera's Adobe RGB: the colours a colour-managed viewer shows, in sRGB
+    (the profile used to be ignored: sRGB red came out as 234, 51, 35, green as 117, 251, 76)."""
+    from tests.icc import rgb_profile
+
+    profile = rgb_profile(space)
+    stored = _in_space(_patches(SRGB_COLOURS), profile)
+    extra = {"quality": 100, "subsampling": 0} if fmt == "JPEG" else {}
+    path = _save(tmp_path, Image.fromarray(stored), f"photo.{fmt.lower()}", format=fmt, icc_profile=profile, **extra)
+    logged = []
+    out = _pixels(load_image(path, log=logged.append)).astype(float)
+    means = out.reshape(16, -1, 16, 3)[4:12, :, 4:12].mean(axis=(0, 2))  # each patch's middle
+    assert np.abs(means - SRGB_COLOURS).max() <= 3  # 8-bit rounding in the wide space (and JPEG)
+    assert logged == []
+
+
+def test_an_srgb_profile_keeps_the_pixels_exactly(tmp_path):
+    """An sRGB-tagged photo (most Android phones', obama.jpg's) is not run through LittleCMS: its pixels are
+    the file's, bit for bit, which --paste promises outside the face."""
+    from PIL import ImageCms
+
+    from tests.icc import rgb_profile
+
+    pixels = np.random.default_rng(0).integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    for i, profile in enumerate([ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes(),
+                                 rgb_profile("srgb")]):
+        path = _save(tmp_path, Image.fromarray(pixels), f"srgb{i}.png", icc_profile=profile)
+        assert np.array_equal(_pixels(load_image(path)), pixels)
+    assert Image.open(FACES / "obama.jpg").info.get("icc_profile")  # sRGB IEC61966-2.1, another maker's
+    assert np.array_equal(_pixels(load_image(FACES / "obama.jpg")), np.asarray(Image.open(FACES / "obama.jpg")))
+
+
+def test_a_grey_photo_with_a_grey_profile(tmp_path):
+    """A grey PNG with a linear (gamma 1) profile: 128 is half the light, which sRGB writes as 188."""
+    from tests.icc import gray_profile
+
+    path = _save(tmp_path, Image.fromarray(np.array([[0, 64, 128, 255]], np.uint8), "L"), "grey.png",
+                 icc_profile=gray_profile(1.0))
+    assert _pixels(load_image(path))[0, :, 0].tolist() == [0, 137, 188, 255]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "a grey profile in a colour image"])
+def test_a_profile_that_cannot_be_used_is_a_warning_and_the_pixels_are_taken_as_srgb(tmp_path, damage):
+    from tests.icc import gray_profile, rgb_profile
+
+    profile = {"truncated": rgb_profile("display-p3")[:200], "garbage": b"not a profile" * 20,
+               "a grey profile in a colour image": gray_profile(2.2)}[damage]
+    pixels = _patches(SRGB_COLOURS)
+    path = _save(tmp_path, Image.fromarray(pixels), "photo.png", icc_profile=profile)
+    logged = []
+    assert np.array_equal(_pixels(load_image(path, log=logged.append)), pixels)
+    assert len(logged) == 1 and logged[0].startswith(f"warning: {path}: its embedded colour profile cannot be used (")
+    assert logged[0].endswith("; its colours were taken as sRGB") and "\n" not in logged[0]
+    assert np.array_equal(_pixels(load_image(path)), pixels)  # no log: no word, no error
+
+
+def _png_with_chunks(path: Path, pixels: np.ndarray, **chunks) -> Path:
+    """A PNG of `pixels` with colour chunks: gamma=g (gAMA), chromaticity=(white, r, g, b xy: 8 numbers; cHRM),
+    srgb=True (sRGB), icc_profile=bytes (iCCP)."""
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    if "gamma" in chunks:
+        info.add(b"gAMA", struct.pack(">I", round(chunks["gamma"] * 100000)))
+    if "chromaticity" in chunks:
+        info.add(b"cHRM", struct.pack(">8I", *(round(v * 100000) for v in chunks["chromaticity"])))
+    if chunks.get("srgb"):
+        info.add(b"sRGB", b"\0")
+    Image.fromarray(pixels).save(path, pnginfo=info, icc_profile=chunks.get("icc_profile"))
+    return path
+
+
+ADOBE_CHRM = (0.3127, 0.3290, 0.64, 0.33, 0.21, 0.71, 0.15, 0.06)
+PNG_CHUNKS = {"gAMA 1/2.2": {"gamma": 1 / 2.2}, "gAMA 1 (linear)": {"gamma": 1.0}, "gAMA 1/1.8": {"gamma": 1 / 1.8},
+              "gAMA 1/2.2 + Adobe RGB cHRM": {"gamma": 1 / 2.2, "chromaticity": ADOBE_CHRM},
+              "sRGB beside gAMA 1": {"gamma": 1.0, "srgb": True}}
+
+
+def test_a_png_gama_chunk_is_a_power_curve(tmp_path):
+    """Linear values (gAMA 1): half the light, 128, is 188 in sRGB; a gAMA of 1/2.2 alone is sRGB."""
+    levels = np.repeat(np.array([[0, 64, 128, 255]], np.uint8)[..., None], 3, axis=2)
+    for gamma, expected in [(1.0, [0, 137, 188, 255]), (1 / 2.2, [0, 64, 128, 255])]:
+        path = _png_with_chunks(tmp_path / "levels.png", levels, gamma=gamma)
+        assert _pixels(load_image(path))[0, :, 1].tolist() == expected
+
+
+@pytest.mark.parametrize("chunks,reason", [
+    ({"gamma": 0.00001}, "a gamma of 100000"),
+    ({"gamma": 0.5, "chromaticity": (0.3127, 0.329, 0.64, 0, 0.3, 0.6, 0.15, 0.06)},
+     "chromaticity (0.64, 0) is not a colour"),
+])
+def test_png_colour_chunks_that_cannot_be_used_are_a_warning(tmp_path, chunks, reason):
+    pixels = _patches(SRGB_COLOURS)
+    path = _png_with_chunks(tmp_path / "odd.png", pixels, **chunks)
+    logged = []
+    assert np.array_equal(_pixels(load_image(path, log=logged.append)), pixels)
+    assert logged == [f"warning: {path}: its gAMA/cHRM colour chunks cannot be used ({reason}); its colours were "
+                      "taken as sRGB"]
+
+
+def test_interp_reads_a_photos_colours_as_chromium_shows_them(browser, tmp_path):
+    """What the encoder sees is what the user saw in the browser: ICC profiles (JPEG, PNG) and a PNG's gAMA,
+    cHRM and sRGB chunks, drawn by Chromium into a canvas, against load_image."""
+    from tests.icc import rgb_profile
+
+    stored = _patches(np.concatenate([SRGB_COLOURS, [[64, 64, 64], [190, 60, 90]]]).astype(np.uint8))
+    paths = {name: _png_with_chunks(tmp_path / f"{i}.png", stored, **chunks)
+             for i, (name, chunks) in enumerate(PNG_CHUNKS.items())}
+    for space in ("display-p3", "adobe-rgb"):
+        paths[f"{space} JPEG"] = _save(tmp_path, Image.fromarray(stored), f"{space}.jpg", quality=100,
+                                       subsampling=0, icc_profile=rgb_profile(space))
+    for name, path in paths.items():
+        shown = drawn(browser, path.read_bytes(), "image/jpeg" if path.suffix == ".jpg" else "image/png")
+        assert np.abs(shown.astype(int) - _pixels(load_image(path))).max() <= 2, name
+
+
+def test_a_morph_from_a_photo_with_a_damaged_profile_warns_once_and_goes_on(tmp_path, monkeypatch):
+    """The morph is the one from the same pixels untagged, and the warning comes once, though the photo is
+    read for the morph, its check and the contact sheet."""
+    import json
+
+    from interp_cli.cli import cli
+    from tests.cli_runner import cli_runner
+    from tests.icc import rgb_profile
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    monkeypatch.chdir(tmp_path)
+    Image.open(examples / "demo_a.png").save("damaged.png", icc_profile=rgb_profile("display-p3")[:300])
+    runs = {}
+    for name in ("damaged.png", str(examples / "demo_a.png")):
+        out = f"{Path(name).stem}/"
+        result = cli_runner().invoke(cli, [name, str(examples / "demo_b.png"), "--weights", "demo", "--steps", "2",
+                                           "-o", out, "--sheet", f"{Path(name).stem}_sheet.png", "--json"])
+        assert result.exit_code == 0, result.stderr
+        runs[name] = (json.loads(result.stdout)["warnings"], [np.asarray(Image.open(p)) for p in
+                                                              sorted(Path(out).glob("frame_*.png"))])
+    (warnings, frames), (_, plain) = runs.values()
+    assert len(warnings) == 1 and warnings[0].startswith("damaged.png: its embedded colour profile cannot be used")
+    assert len(frames) == 2 and all(np.array_equal(a, b) for a, b in zip(frames, plain))
 
 
 # --- refusals ----------------------------------------------------------------------------

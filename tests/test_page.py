@@ -25,7 +25,7 @@ from interp_cli.cli import cli
 from interp_cli.likeness import psnr
 from interp_cli.page import encode_jpeg, jpeg_quality, page_about
 from interp_cli.write import open_writer
-from tests.browser import OFFLINE_ARGS, chromium, shown_frame
+from tests.browser import shown_frame
 from tests.cli_runner import cli_runner
 from tests.firefox import Firefox, firefox
 
@@ -268,18 +268,6 @@ def test_paste_writes_the_photo_sized_frames_into_the_page(tmp_path):
 
 
 # --- in a real browser ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the dev extra)")
-    executable = chromium()
-    if executable is None:
-        pytest.skip("no Chromium on PATH (apt-get install chromium)")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=OFFLINE_ARGS)
-        yield launched
-        launched.close()
 
 
 class Visit:

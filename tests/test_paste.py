@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
@@ -247,6 +248,30 @@ def test_paste_with_pingpong_hold_layers_refine_to_a_contact_sheet_and_from_the_
     assert again.exit_code == 0, again.stderr
     assert json.loads(again.stdout)["encoder_calls"] == 0  # both codes came from the latent cache
     assert len(read_frames(tmp_path / "frames")) == summary["frames"]
+
+
+@needs_align
+def test_a_display_p3_photo_is_pasted_into_as_a_colour_managed_viewer_shows_it(tmp_path):
+    """An iPhone photo (Display P3, profile embedded): the frames are sRGB, like every output, so away from
+    the face they are the photo as a colour-managed viewer shows it, the sRGB photo it was made from within
+    the 8-bit rounding of the trip; they were its Display P3 numbers, shown as sRGB (desaturated)."""
+    from PIL import ImageCms
+
+    from tests.icc import rgb_profile
+
+    profile = rgb_profile("display-p3")
+    to_p3 = ImageCms.buildTransform(ImageCms.createProfile("sRGB"), ImageCms.ImageCmsProfile(io.BytesIO(profile)),
+                                    "RGB", "RGB", 1)
+    iphone = tmp_path / "iphone.png"
+    ImageCms.applyTransform(Image.open(OBAMA).convert("RGB"), to_p3).save(iphone, icc_profile=profile)
+    result = run(iphone, BIDEN, "--weights", "demo", "--paste", "--steps", 2, "-o", f"{tmp_path / 'frames'}/")
+    assert result.exit_code == 0, result.stderr
+    assert "colour profile" not in result.stderr
+    original = photo(OBAMA).astype(int)
+    away = outside(face_box(align.detect_faces(load_image(OBAMA))[0].landmarks), original.shape)
+    for frame in read_frames(tmp_path / "frames"):
+        assert np.array_equal(frame[away], photo(iphone)[away])  # the photo as interp reads it, bit for bit
+        assert np.abs(frame[away].astype(int) - original[away]).max() <= 3
 
 
 # --- bad input -------------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from interp_cli.write import (
     quality_to_crf,
     write_image,
 )
+from tests.browser import drawn
 from tests.cli_runner import cli_runner
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
@@ -259,6 +260,69 @@ def test_mp4_round_trip(tmp_path):
         assert i == int(np.argmin([np.abs(d.astype(int) - f.astype(int)).mean() for f in frames]))
     boxes = _top_level_boxes(path)
     assert boxes.index(b"moov") < boxes.index(b"mdat")  # +faststart: index first, streams in browsers
+
+
+# Saturated colours, where the BT.601 and BT.709 matrices disagree most (pure green by 38 levels), and skin.
+PATCHES = [(230, 30, 30), (30, 200, 40), (40, 40, 220), (40, 210, 210), (220, 40, 200), (230, 220, 40),
+           (224, 172, 140), (120, 80, 60), (128, 128, 128), (250, 250, 250), (20, 20, 20), (255, 0, 0),
+           (0, 255, 0), (0, 0, 255), (200, 120, 60), (90, 140, 200)]
+
+
+def _patch_frame(size: int) -> np.ndarray:
+    """A size x size frame of 4 x 4 flat patches, PATCHES in reading order."""
+    cell = size // 4
+    return np.kron(np.array(PATCHES, np.uint8).reshape(4, 4, 3), np.ones((cell, cell, 1), np.uint8))
+
+
+def _patch_means(image: np.ndarray) -> np.ndarray:
+    """Each patch's mean colour, [16, 3] float, over its middle half (away from chroma-subsampled edges)."""
+    cell = image.shape[0] // 4
+    inner = slice(cell // 4, cell - cell // 4)
+    return np.array([image[y * cell:(y + 1) * cell][inner, x * cell:(x + 1) * cell][:, inner].reshape(-1, 3).mean(0)
+                     for y in range(4) for x in range(4)])
+
+
+def _write_patches(path, size: int) -> np.ndarray:
+    frame = _patch_frame(size)
+    with open_writer(path, fps=10) as w:
+        for _ in range(3):
+            w.write(frame)
+    return frame
+
+
+def test_mp4_is_bt709_limited_range_and_tagged_so(tmp_path):
+    """What a player needs to turn the pixels back into the frame's colours: the stream says BT.709 (matrix,
+    primaries, transfer) and limited range, and its Y'CbCr values are the frame's under that matrix."""
+    path = tmp_path / "p.mp4"
+    frame = _write_patches(path, 64)
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    probe = subprocess.run([ffmpeg, "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
+    stream = next(line for line in probe.splitlines() if "Video:" in line)
+    assert "yuv420p(tv, bt709" in stream, stream  # ffmpeg prints one "bt709" when all three tags say it
+    raw = subprocess.run([ffmpeg, "-v", "error", "-i", str(path), "-frames:v", "1", "-f", "rawvideo",
+                          "-pix_fmt", "yuv420p", "-"], capture_output=True, check=True).stdout
+    luma = np.frombuffer(raw[:64 * 64], np.uint8).reshape(64, 64).astype(np.float64)
+    cb, cr = (np.frombuffer(raw[64 * 64 + i * 32 * 32:][:32 * 32], np.uint8).reshape(32, 32).repeat(2, 0).repeat(2, 1)
+              for i in (0, 1))
+    # BT.709, limited range: Y' in 16..235, Cb and Cr in 16..240
+    y, u, v = (luma - 16) / 219, (cb - 128.0) / 224, (cr - 128.0) / 224
+    red, blue = y + 1.5748 * v, y + 1.8556 * u
+    green = (y - 0.2126 * red - 0.0722 * blue) / 0.7152
+    decoded = np.clip(np.stack([red, green, blue], -1) * 255, 0, 255)
+    error = np.abs(_patch_means(decoded) - _patch_means(frame))
+    assert error.max() < 3, error.max()
+
+
+def test_a_browser_plays_the_mp4_in_the_frames_colours(browser, tmp_path):
+    """Chromium, drawing the video into a canvas, shows the colours of the frames written: at 1024 px, the
+    generator's size, an untagged stream was taken for BT.709 while it held BT.601 (green 255 came out 217)."""
+    path = tmp_path / "p.mp4"
+    frame = _write_patches(path, 1024)
+    shown = drawn(browser, path.read_bytes(), "video/mp4").astype(np.float64)
+    error = np.abs(_patch_means(shown) - _patch_means(frame))
+    # Chromium's software decoder converts BT.709 with rounded coefficients: blue lands up to 12 levels low
+    # (its red and green, and an exact BT.709 decode, are within 2). Written as BT.601, it was off by 38.
+    assert error[:, :2].max() < 4 and error.max() < 14 and error.mean() < 2.5, (error.max(), error.mean())
 
 
 def test_mp4_odd_size_is_padded_to_even_by_edge_replication(tmp_path):
