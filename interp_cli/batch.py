@@ -16,6 +16,7 @@ from pathlib import Path
 from interp_cli import blend
 from interp_cli import progress as progress_bars
 from interp_cli.errors import InterpError, UsageError, reported, retold, stops_a_batch
+from interp_cli.layers import check_layers
 from interp_cli.manifest import CROP_CHOICES, BatchPlan, Shard, plan_batch
 from interp_cli.pipeline import morph, planned_crops
 from interp_cli.session import Log, Session, face_without_alignment, stderr_log
@@ -61,7 +62,7 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     if picks_faces and morph_options.get("align") is False:
         raise UsageError(face_without_alignment(None, explicit=True))
 
-    blend.check_layers(morph_options.get("layers", "all"))
+    check_layers(morph_options.get("layers", "all"))
 
     def new_session() -> Session:
         session = Session(weights, device, log=log, progress=progress, precision=precision)

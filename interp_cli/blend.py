@@ -23,7 +23,7 @@ reaches a keyframe (in --pingpong the middle keyframes are reached twice per cyc
 
 Layer masks
     parse_layers(spec, n_styles) -> bool[n_styles]     "coarse", "middle", "fine", "all", "0-7", "0-3,8-17"
-    check_layers(spec)                                 the same spec's syntax, before a model is loaded
+    (its syntax alone, before a model is loaded: interp_cli.layers.check_layers, without numpy)
     mix_codes(coarse_code, middle_code, fine_code, n_styles) -> [n_styles, 512]
 Rows outside the mask stay at the first keyframe bit-for-bit. See `layer_groups` for how the
 coarse/middle/fine split scales with the model's resolution.
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import math
 import operator
-import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Optional, Union
@@ -41,6 +40,7 @@ from typing import Optional, Union
 import numpy as np
 
 from .errors import UsageError
+from .layers import layer_parts
 from .limits import MAX_FRAMES
 from interp_cli.limits import EASINGS, INTERPS
 
@@ -376,10 +376,6 @@ def layer_groups(n_styles: int) -> dict[str, tuple[int, int]]:
     return {"coarse": (0, coarse_end), "middle": (coarse_end, middle_end), "fine": (middle_end, n), "all": (0, n)}
 
 
-_RANGE = re.compile(r"^(\d+)(?:\s*-\s*(\d+))?$")
-_GROUP_NAMES = ("coarse", "middle", "fine", "all")  # layer_groups' keys, for any model
-
-
 def parse_layers(spec: str, n_styles: int) -> np.ndarray:
     """bool[n_styles] from a spec like "coarse", "fine", "all", "5", "0-7", "0-3,8-17", "coarse,12-13".
 
@@ -389,7 +385,7 @@ def parse_layers(spec: str, n_styles: int) -> np.ndarray:
     groups = layer_groups(n_styles)
     mask = np.zeros(n_styles, dtype=bool)
     text = str(spec)
-    for part in _layer_parts(text):
+    for part in layer_parts(text):
         if isinstance(part, str):
             lo, hi = groups[part]
             mask[lo:hi] = True
@@ -402,31 +398,6 @@ def parse_layers(spec: str, n_styles: int) -> np.ndarray:
             )
         mask[lo : hi + 1] = True
     return mask
-
-
-def check_layers(spec: str) -> None:
-    """Refuse a spec that no model takes (`foo`, `3-1`, an empty part) before any model is loaded: only
-    whether its rows exist depends on the model (`parse_layers`)."""
-    for _ in _layer_parts(str(spec)):
-        pass
-
-
-def _layer_parts(text: str) -> Iterator[str | tuple[int, int]]:
-    """A spec's parts: a group's name (lower case), or an inclusive (first, last) range of rows."""
-    for part in (p.strip() for p in text.split(",")):
-        if part.lower() in _GROUP_NAMES:
-            yield part.lower()
-            continue
-        m = _RANGE.match(part)
-        if not m:
-            raise UsageError(
-                f"--layers {text}: {part!r} is not coarse, middle, fine, all, a row or a range like 0-7"
-            )
-        lo = int(m.group(1))
-        hi = int(m.group(2)) if m.group(2) is not None else lo
-        if lo > hi:
-            raise UsageError(f"--layers {text}: range {part!r} runs backwards")
-        yield lo, hi
 
 
 def mix_codes(coarse_code: np.ndarray, middle_code: np.ndarray, fine_code: np.ndarray, n_styles: int) -> np.ndarray:

@@ -425,10 +425,11 @@ def render(codes, output, weights, device, precision, noise, seed, truncation, q
 @output_flags
 def align(image, output, face, size, quiet, as_json):
     """FFHQ-align a face photo (what the encoder sees).  e.g. interp align photo.jpg -o aligned.png"""
-    pipeline = _import_pipeline()
+    _check_paths_exist([image], [output])
+    from interp_cli.align_verb import align as align_photo  # not the pipeline: no torch for this verb
 
     log = _log_for(quiet, as_json)
-    summary = pipeline.align(image, output, face=face, size=size, log=log)
+    summary = align_photo(image, output, face=face, size=size, log=log)
     summary = _with_warnings(summary, log)
     _emit(summary, as_json, quiet,
           f"wrote {line_text(summary['output'])} (face {summary['face']} of {summary['faces']})")
@@ -458,6 +459,7 @@ def mix(inputs, output, coarse, middle, fine, weights, device, precision, align,
 
     e.g. interp mix a.png b.png --coarse a --fine b -o mix.png
     """
+    _check_paths_exist(inputs, [output])
     pipeline = _import_pipeline()
 
     log = _log_for(quiet, as_json)

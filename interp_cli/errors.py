@@ -79,6 +79,14 @@ class NoFaceError(InterpError):
         return NoFaceError(self.name, advice)
 
 
+# What to try when no face is found: each works where it is given (`align` and `--paste` take no --no-align).
+NO_FACE_ADVICE = "pass --no-align for images that are already aligned crops"
+NO_FACE_ADVICE_PASTE = ("--paste needs photos in which a face can be found; to morph these images as they are, "
+                        "drop --paste and pass --no-align")
+NO_FACE_ADVICE_ALIGN = ("interp align needs a photo in which a face can be found; an image that is already an "
+                        "aligned crop needs no aligning: morph and encode take it with --no-align")
+
+
 def is_machine_error(err: BaseException) -> bool:
     """An OSError caused by the machine (disk full, quota, limits, permissions, I/O), not by a bug."""
     return isinstance(err, OSError) and err.errno in MACHINE_ERRNOS

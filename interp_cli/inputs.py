@@ -2,18 +2,40 @@
 and the name of the crop `--save-aligned` keeps of it.
 
 Torch-free, so that `interp batch` can plan every row's crops before it loads a model, by the same
-rules a morph applies when it runs.
+rules a morph applies when it runs, and `interp align` checks its photo without loading torch at all.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
+from interp_cli.checks import refuse_one_path
 from interp_cli.errors import UsageError
+from interp_cli.files import check_input_file, refuse_overwriting_inputs
 
 Faces = int | None | Sequence[int | None]  # --face: one for every input, or one per input
 
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def check_inputs(inputs: Sequence[str | os.PathLike], outputs: Sequence = ()) -> list[Path]:
+    """Refuse unusable inputs, and outputs that would overwrite one of them, before any heavy work (`outputs`
+    as `files.refuse_overwriting_inputs` takes them: a path, None, or (option, path))."""
+    from interp_cli.images import load_image  # numpy and PIL: not for the callers that only pick inputs
+
+    refuse_one_path(inputs, "inputs")
+    paths = [Path(p) for p in inputs]
+    for path in paths:
+        check_input_file(path, "an image")  # stat only: a FIFO or device is refused, never opened
+    refuse_overwriting_inputs(paths, outputs)
+    for path in paths:
+        if path.suffix.lower() != ".npy":
+            load_image(path)  # fail fast on a bad image before loading 1 GB of weights
+        elif os.path.getsize(path) == 0:
+            raise UsageError(f"{path}: not a readable .npy code file (the file is empty)")
+    return paths
 
 
 def pick_input(option: str, value: str | int, count: int) -> int:

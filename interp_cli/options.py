@@ -187,7 +187,7 @@ class LayersType(click.ParamType):
     name = "SPEC"
 
     def convert(self, value, param, ctx):
-        from interp_cli.blend import check_layers
+        from interp_cli.layers import check_layers
         from interp_cli.errors import UsageError
 
         try:

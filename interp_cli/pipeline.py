@@ -11,7 +11,6 @@ as an `InterpError` subclass with a one-line message; the CLI turns those into e
 from __future__ import annotations
 
 
-import numbers
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -24,31 +23,17 @@ import numpy as np
 
 from interp_cli import blend, progress as progress_bars, tune as tuning, write
 from interp_cli.checks import check_number, check_seed, refuse_one_path
-from interp_cli.errors import InterpError, NoFaceError, UsageError
-from interp_cli.files import Outputs, check_input_file, refuse_overwriting_inputs
+from interp_cli.align_verb import align
+from interp_cli.errors import NO_FACE_ADVICE_PASTE, InterpError, NoFaceError, UsageError
+from interp_cli.files import Outputs, refuse_overwriting_inputs
 from interp_cli.images import load_image
-from interp_cli.inputs import LETTERS, Faces, crop_name, faces_per_input, pick_input
-from interp_cli.limits import ALIGN_SIZE, FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION, TUNE_MAX_STEPS
+from interp_cli.inputs import LETTERS, Faces, check_inputs, crop_name, faces_per_input, pick_input
+from interp_cli.layers import check_layers
+from interp_cli.limits import FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION, TUNE_MAX_STEPS
 from interp_cli.render import (precision_name, render_ahead, render_float)
-from interp_cli.session import (NO_FACE_ADVICE_ALIGN, NO_FACE_ADVICE_PASTE, EncodeSettings, Log, face_without_alignment,
-                                Session, stderr_log)
+from interp_cli.session import EncodeSettings, Log, Session, face_without_alignment, stderr_log
 from interp_cli.sheet import contact_sheet
 from interp_cli.weights import resolve_weights
-
-def _check_inputs(inputs: Sequence[str | os.PathLike], outputs: Sequence = ()) -> list[Path]:
-    """Refuse unusable inputs, and outputs that would overwrite one of them, before any heavy work (`outputs`
-    as `files.refuse_overwriting_inputs` takes them: a path, None, or (option, path))."""
-    refuse_one_path(inputs, "inputs")
-    paths = [Path(p) for p in inputs]
-    for path in paths:
-        check_input_file(path, "an image")  # stat only: a FIFO or device is refused, never opened
-    refuse_overwriting_inputs(paths, outputs)
-    for path in paths:
-        if path.suffix.lower() != ".npy":
-            load_image(path)  # fail fast on a bad image before loading 1 GB of weights
-        elif os.path.getsize(path) == 0:
-            raise UsageError(f"{path}: not a readable .npy code file (the file is empty)")
-    return paths
 
 # What `help(interp_cli.pipeline)` lists and `from interp_cli.pipeline import *` takes: the verbs, and the
 # Session and its settings from interp_cli.session; batch comes from interp_cli.batch (`__getattr__` below).
@@ -175,7 +160,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     loaded model (a `session`'s too) is left as it was. Tuned weights are cached unless `cache=False`.
     """
     started = time.perf_counter()
-    paths = _check_inputs(inputs, [output, ("--sheet", sheet)])
+    paths = check_inputs(inputs, [output, ("--sheet", sheet)])
     if len(paths) < 2:
         raise UsageError("need at least two images to morph between")
     if isinstance(output, str):  # "out/m2", as typed: a typo for m2.mp4 is refused (a Path cannot end in "/")
@@ -198,7 +183,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         fps = write.GIF_MAX_FPS
     tune = _tune_steps(tune, "--tune")
     check_seed(seed)
-    blend.check_layers(layers)  # its rows are checked against the model's once it is loaded
+    check_layers(layers)  # its rows are checked against the model's once it is loaded
     if session is not None and weights is not None:
         _refuse_other_weights(session, weights)
     plan = _frame_plan(paths, steps=steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease, interp=interp,
@@ -444,7 +429,7 @@ def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps
                  tune: int | bool = 0) -> Iterator[np.ndarray]:
     """`Session.morph_frames`: the inputs are checked and encoded at the first `next()`; with `tune`,
     the frames come from this iterator's own tuned copy of the generator, dropped when it ends or is closed."""
-    paths = _check_inputs(inputs)
+    paths = check_inputs(inputs)
     if len(paths) < 2:
         raise UsageError("need at least two images to morph between")
     tune = _tune_steps(tune, "tune")
@@ -590,7 +575,7 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     """Encode one image to a W+ code and write it as float32 `[n_latent, w_dim]` `.npy` (latent_avg included;
     [18, 512] for the FFHQ model, [10, 128] for the demo)."""
     started = time.perf_counter()
-    path = _check_inputs([image], [output])[0]
+    path = check_inputs([image], [output])[0]
     if path.suffix.lower() == ".npy":
         raise UsageError(f"{path}: already a code file; encode takes an image")
     write.output_kind(output, "codes are written as .npy", allowed=("npy",))
@@ -617,7 +602,7 @@ def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     """Render a code file (`[n_latent, w_dim]` or `[1, n_latent, w_dim]`) to an RGB PNG, or the raw float image
     `[3, H, W]` as .npy."""
     started = time.perf_counter()
-    path = _check_inputs([codes], [output])[0]
+    path = check_inputs([codes], [output])[0]
     if path.suffix.lower() != ".npy":
         raise UsageError(f"{path}: render takes a .npy code file (from `interp encode`)")
     kind = write.output_kind(output, "render writes a .png image or a .npy float array", allowed=("png", "npy"))
@@ -639,30 +624,6 @@ def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str 
             **_shared_summary(session, [path], started=started, hash_weights=False)}  # no cache: never hashed
 
 
-def align(image: str | os.PathLike, output: str | os.PathLike, *, face: int | None = None, size: int = 1024,
-          log: Log = stderr_log) -> dict:
-    """FFHQ-align the chosen face of an image and write the square crop."""
-    from interp_cli import align as alignment
-
-    path = _check_inputs([image], [output])[0]
-    write.output_kind(output, "the aligned face is written as .png", allowed=("png",))
-    write.check_output_path(output)
-    check_number("--size", size, *ALIGN_SIZE, integer=True)
-    if face is not None and (isinstance(face, bool) or not isinstance(face, numbers.Integral)):
-        raise UsageError(f"--face {face!r}: give a face number (0 = leftmost) or None for the largest")
-    alignment.require_alignment("interp align")
-    try:
-        result = alignment.align_face(load_image(path, log=log), output_size=size, face=face, name=str(path),
-                                      log=log)
-    except NoFaceError as err:
-        raise err.advised(NO_FACE_ADVICE_ALIGN) from None
-    for warning in result.warnings:
-        log(f"warning: {warning}")  # each names its image (and face)
-    write.write_image(output, np.asarray(result.image.convert("RGB")))
-    return {"output": str(output), "faces": result.n_faces, "face": result.face_index,
-            "quad": np.asarray(result.quad).round(2).tolist()}
-
-
 def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coarse: str = "a",
         middle: str | None = None, fine: str = "b", weights: str | None = None, device: str | None = "auto",
         precision: str = "auto", noise: str = "const", seed: int = 0, align: bool | None = None,
@@ -677,7 +638,7 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     refuse_one_path(inputs, "inputs")
     if not 2 <= len(inputs) <= 3:  # three row groups take at most three faces; one is no mix
         raise UsageError(f"mix takes two or three inputs (interp mix A B [C]), got {len(inputs)}")
-    paths = _check_inputs(inputs, [output])
+    paths = check_inputs(inputs, [output])
     kind = write.output_kind(output, "mix writes a .png image or a .npy code", allowed=("png", "npy"))
     write.check_output_path(output)
 

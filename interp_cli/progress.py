@@ -21,6 +21,7 @@ import inspect
 import os
 import sys
 import time
+from collections.abc import Callable
 
 QUARTER_AFTER_S = 5.0  # off a terminal, quarter lines only for bars slower than this (short ones: one line)
 
@@ -172,3 +173,11 @@ class _Lines(_Bar):
     def _print(self, text: str) -> None:
         note = f", {self._note}" if self._note else ""
         print(f"{self.desc}: {text}{note}", file=self.stream, flush=True)
+
+
+Log = Callable[[str], None]
+
+
+def stderr_log(text: str) -> None:
+    """The verbs' default `log` (`Log`): a line on stderr, above any progress bar."""
+    message(text)

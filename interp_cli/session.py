@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,32 +19,19 @@ import torch
 from interp_cli import files, likeness, progress as progress_bars, refine, torch_flags, tune as tuning, write
 from interp_cli.cache import LatentCache, array_digest, cache_key, image_digest
 from interp_cli.checks import check_number, check_seed, refuse_one_path
-from interp_cli.errors import NoFaceError, UsageError, one_line
+from interp_cli.errors import NO_FACE_ADVICE, NoFaceError, UsageError, one_line
 from interp_cli.files import Outputs, check_input_file
 from interp_cli.images import load_image
 from interp_cli.inputs import crop_name
 from interp_cli.limits import CODE_MAX_ABS, NOISE_MODES
 from interp_cli.npy import read_npy
+from interp_cli.progress import Log, stderr_log
 from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
 from interp_cli.render import (pick_device, pick_precision, render_frames, to_uint8)
 from interp_cli.sha256_record import file_sha256
 from interp_cli.torch_flags import strict_fp32
 from interp_cli.weights import resolve_weights
-
-# What to try when no face is found: each works where it is given (`align` and `--paste` take no --no-align).
-NO_FACE_ADVICE = "pass --no-align for images that are already aligned crops"
-NO_FACE_ADVICE_PASTE = ("--paste needs photos in which a face can be found; to morph these images as they are, "
-                        "drop --paste and pass --no-align")
-NO_FACE_ADVICE_ALIGN = ("interp align needs a photo in which a face can be found; an image that is already an "
-                        "aligned crop needs no aligning: morph and encode take it with --no-align")
-Log = Callable[[str], None]
-
-
-def stderr_log(message: str) -> None:
-    """The default `log`: a line on stderr, above any progress bar."""
-    progress_bars.message(message)
-
 
 def face_without_alignment(name: str | None, *, explicit: bool) -> str:
     """Why `--face` cannot apply to an input (`name`; None: to any) that is not aligned: it picks among

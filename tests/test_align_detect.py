@@ -164,3 +164,40 @@ def test_hog_angles_scanned_side_by_side_find_what_scanning_each_alone_finds():
     with ThreadPoolExecutor(2) as pool:  # two callers at once: the detectors are taken in turn
         both = list(pool.map(detect.hog_candidates, [greys[p] for p in PHOTOS[:2]]))
     assert both == [one_at_a_time(greys[p]) for p in PHOTOS[:2]]
+
+
+@needs_dlib
+def test_the_hog_detector_is_read_back_from_the_cache_and_a_damaged_entry_is_replaced(tmp_path, monkeypatch):
+    """dlib builds its detector in 0.3 s; a run after the first reads dlib's serialization of it from the
+    align cache instead, and that detector finds the same candidates. A damaged entry is not used."""
+    import dlib
+
+    from interp_cli.align import detect
+
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path))
+    builds = []
+    build = dlib.get_frontal_face_detector
+    monkeypatch.setattr(dlib, "get_frontal_face_detector", lambda: builds.append(1) or build())
+    grey = detect.dlib_grey(np.asarray(load(PHOTOS[0])))
+    turned = detect.dlib_grey(np.asarray(load(PHOTOS[0]).rotate(40, resample=Image.Resampling.BICUBIC, expand=True)))
+
+    def fresh_process_candidates():
+        monkeypatch.setattr(detect, "_HOG", [])  # as a new process starts: no detector yet
+        return [detect.hog_candidates(grey), detect.hog_candidates(turned)]
+
+    built = fresh_process_candidates()
+    entry, = (tmp_path / "align").glob("frontal_face_detector-*.svm")
+    assert len(builds) == 1 and built[0] and built[1]
+    assert fresh_process_candidates() == built and len(builds) == 1  # read back, not built
+    good = entry.read_bytes()
+    for damage in (good[: len(good) // 2], good[:-8] + b"\x01" * 8, b""):
+        entry.write_bytes(damage)
+        assert fresh_process_candidates() == built
+        assert entry.read_bytes() == good  # built again and written over the damaged entry
+    assert len(builds) == 4
+
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "align").write_bytes(b"")  # a cache folder that cannot be made (root could write a read-only one)
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(blocked))
+    assert fresh_process_candidates() == built and len(builds) == 5  # built, and no error

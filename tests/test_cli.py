@@ -314,6 +314,46 @@ def test_help_and_argument_errors_do_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
 
 
+# What each quick answer may import: torch takes 1.2-1.8 s on a 2-core CPU, numpy ~0.1 s of a ~0.05 s error.
+_IMPORTED_BY = ("import json, sys\nfrom interp_cli.cli import main\n"
+                "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    code = e.code\n"
+                "print(json.dumps([code] + [m in sys.modules for m in ('torch', 'numpy', 'huggingface_hub')]))\n")
+
+
+def _imported_by(*words, cwd=None) -> tuple[int, bool, bool, bool]:
+    """(exit code, torch imported, numpy imported, huggingface_hub imported) of `interp WORDS`, a fresh process."""
+    done = subprocess.run([sys.executable, "-c", _IMPORTED_BY, *map(str, words)], capture_output=True, text=True,
+                          cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return tuple(json.loads(done.stdout.splitlines()[-1]))
+
+
+def test_quick_answers_import_neither_torch_nor_numpy(tmp_path):
+    # A missing input is answered before torch by every verb that reads photos (`interp align` and `mix` loaded
+    # torch first, 2 s for "no such file"), and before numpy, which the default --layers' check imported.
+    missing = tmp_path / "missing.jpg"
+    for words in ([missing, DEMO_B, "-o", tmp_path / "m.mp4"], ["morph", missing, DEMO_B, "--layers", "0-3"],
+                  ["align", missing, "-o", tmp_path / "a.png"], ["mix", missing, DEMO_B, "-o", tmp_path / "x.png"],
+                  ["encode", missing, "-o", tmp_path / "a.npy"],
+                  ["render", tmp_path / "a.npy", "-o", tmp_path / "a.png"],
+                  [DEMO_A, DEMO_B, "--layers", "3-1"], ["--help"], ["morph", "--help"], ["weights", "--help"]):
+        code, torch, numpy, _ = _imported_by(*words)
+        assert (code, torch, numpy) == (0 if "--help" in words else 2, False, False), words
+    # `weights list` reads huggingface_hub's cache (where the presets are), but needs no torch.
+    code, torch, _, _ = _imported_by("weights", "list")
+    assert (code, torch) == (0, False)
+
+
+def test_interp_align_runs_without_torch(tmp_path):
+    from interp_cli.align import alignment_available
+
+    if not alignment_available():
+        pytest.skip("needs the align extra")
+    out = tmp_path / "a.png"
+    code, torch, _, _ = _imported_by("align", ROOT / "examples" / "obama.jpg", "-o", out, "-q")
+    assert (code, torch) == (0, False)
+    assert Image.open(out).size == (1024, 1024)
+
+
 def test_the_package_gives_the_pipeline_lazily_and_imports_no_torch_until_then():
     code = ("import sys\nimport interp_cli\nfrom interp_cli.cli import main\n"
             "assert 'torch' not in sys.modules, 'import interp_cli imported torch'\n"
