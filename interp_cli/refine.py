@@ -32,8 +32,8 @@ LOSSES = REFINE_LOSSES
 # Part of the latent cache's key for refined codes: bump it whenever a change here makes
 # `refine_codes` return other codes for the same inputs and settings, so that codes refined by
 # the old method are not served from the cache. 2: each image keeps its best code, and the
-# warm-up lasts at least MIN_WARMUP_STEPS.
-METHOD_VERSION = 2
+# warm-up lasts at least MIN_WARMUP_STEPS. 3: FlatAdam's square root is 1 / rsqrt (optim.py).
+METHOD_VERSION = 3
 
 # Defaults tuned on the 64x64 demo model (benchmarks/bench_refine.py, N=100): lr 0.1 gains
 # ~0.15-0.3 dB over 0.05 and the ramp-down keeps it stable; reg 0.001 gains another ~0.2 dB

@@ -41,8 +41,8 @@ from interp_cli.refine import _deterministic, _resize_targets, _seeded, default_
 from interp_cli.torch_flags import strict_fp32
 
 # Part of the tuned-weights cache key: bump when a change here makes `tune_generator` return other
-# weights for the same inputs and settings.
-METHOD_VERSION = 2
+# weights for the same inputs and settings. 3: FlatAdam's square root is 1 / rsqrt (optim.py).
+METHOD_VERSION = 3
 
 # Defaults measured on the demo model's held-out faces (benchmarks/README.md, "--tune"):
 DEFAULT_STEPS = TUNE_DEFAULT_STEPS  # defined in limits.py, so `--help` needs no torch
