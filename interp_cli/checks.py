@@ -30,7 +30,7 @@ def check_number(name: str, value, low=None, high=None, integer=False) -> None:
 
 
 def check_seed(seed, name: str = "--seed") -> None:
-    """A seed torch's generators take (limits.SEED_MIN..SEED_MAX); beyond it torch.manual_seed raises
+    """A seed torch's generators take (limits.SEED_MIN..SEED_MAX); beyond it Generator.manual_seed raises
     "Overflow when unpacking long long" once the model has loaded."""
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise UsageError(f"{name} must be a whole number (got {seed!r})")

@@ -99,9 +99,9 @@ class DefaultMorphGroup(click.Group):
         extra.pop("standalone_mode", None)
         # Spinning OpenMP threads made the encoder 3.5x slower on a busy machine; set before torch loads.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        raise_on_sigterm()
         keep_freed_memory()  # 1024 frames reuse their buffers instead of page-faulting fresh ones
         try:
+            raise_on_sigterm()  # inside: a stop held since the entry point's first line is acted on here
             code = super().main(args=args, prog_name=prog_name or "interp", standalone_mode=False, **extra)
         except click.ClickException as err:  # usage errors: bad option values, missing arguments
             click.echo(f"interp: error: {one_line(err.format_message())}", err=True)

@@ -34,7 +34,7 @@ MAX_FRAMES = 1_000_000
 GIF_MIN_DELAY_CS = 2
 GIF_MAX_FPS = 100 / GIF_MIN_DELAY_CS
 
-# What torch.Generator().manual_seed and torch.manual_seed take (the only generators --seed feeds:
+# What torch.Generator().manual_seed takes (--seed feeds only generators of interp's own:
 # --noise random, --refine, --tune): one beyond raised "Overflow when unpacking long long" after the
 # model had loaded.
 SEED_MIN, SEED_MAX = -(2 ** 63), 2 ** 64 - 1

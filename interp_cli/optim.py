@@ -43,7 +43,14 @@ class FlatAdam:
         self.steps += 1
         self.exp_avg.lerp_(self.grad, 1 - beta1)
         self.exp_avg_sq.mul_(beta2).addcmul_(self.grad, self.grad, value=1 - beta2)
-        denom = self.exp_avg_sq.sqrt().div_(math.sqrt(1 - beta2 ** self.steps)).add_(self.eps)  # one temporary
+        # sqrt(v) as 1 / rsqrt(v), not `sqrt()`: torch's CPU float sqrt is MKL's vector sqrt, which in fresh
+        # processes on a loaded machine now and then returned one thread's whole chunk to ~1e-4 (seen in 2 of
+        # ~56 fresh processes traced op by op), so the same --tune gave weights up to 9e-4 apart
+        # (benchmarks/README.md, "--tune").
+        # rsqrt and reciprocal are torch's own IEEE division and square root: the same bits every run, and
+        # within an ulp of sqrt (0 stays 0: 1 / inf).
+        denom = self.exp_avg_sq.rsqrt().reciprocal_()  # one temporary
+        denom.div_(math.sqrt(1 - beta2 ** self.steps)).add_(self.eps)
         self.flat.addcdiv_(self.exp_avg, denom, value=-self.lr / (1 - beta1 ** self.steps))
 
     def release(self) -> None:

@@ -32,8 +32,8 @@ LOSSES = REFINE_LOSSES
 # Part of the latent cache's key for refined codes: bump it whenever a change here makes
 # `refine_codes` return other codes for the same inputs and settings, so that codes refined by
 # the old method are not served from the cache. 2: each image keeps its best code, and the
-# warm-up lasts at least MIN_WARMUP_STEPS.
-METHOD_VERSION = 2
+# warm-up lasts at least MIN_WARMUP_STEPS. 3: FlatAdam's square root is 1 / rsqrt (optim.py).
+METHOD_VERSION = 3
 
 # Defaults tuned on the 64x64 demo model (benchmarks/bench_refine.py, N=100): lr 0.1 gains
 # ~0.15-0.3 dB over 0.05 and the ramp-down keeps it stable; reg 0.001 gains another ~0.2 dB
@@ -244,29 +244,26 @@ def _frozen(module: torch.nn.Module):
             p.requires_grad_(flag)
 
 
-@contextlib.contextmanager
-def _deterministic(device: torch.device, seed: int | None):
-    """Seed torch's RNGs (without disturbing the caller's) and, on CUDA, pin cuDNN to deterministic kernels.
+def _deterministic(device: torch.device, seed: int | None) -> contextlib.AbstractContextManager:
+    """For a seeded run on CUDA, cuDNN pinned to deterministic kernels; elsewhere nothing.
 
-    `torch.manual_seed` reseeds the CPU, CUDA and MPS generators, so the device's own generator is saved
-    and put back too: CUDA's through `fork_rng`, MPS's here (`fork_rng(device_type="mps")` would do it on
-    recent torch, but torch 2.1's `torch.mps.get_rng_state` takes no device, which `fork_rng` passes).
-    The cuDNN flags are process-wide: they are held by reference count (`torch_flags`), so refinements
-    and tunings that overlap in threads leave them set until the last one ends, then as they were.
+    The seed itself never touches torch's process-wide RNG (`torch.manual_seed`): a seeded run's draws
+    come from a `torch.Generator` of its own (`_seeded`). Seeding the global RNG, even saved and put back
+    around the run, let two runs overlapping in threads (a `Session`'s morphs in a thread pool) draw each
+    other's numbers, and the caller's other threads draw interp's while it ran. The cuDNN flags are
+    process-wide: they are held by reference count (`torch_flags`), so refinements and tunings that
+    overlap in threads leave them set until the last one ends, then as they were.
     """
-    if seed is None:
-        yield
-        return
-    cuda = device.type == "cuda"
-    mps_state = torch.mps.get_rng_state() if device.type == "mps" else None
-    with torch.random.fork_rng(devices=[device] if cuda else [], device_type="cuda"), \
-            (deterministic_cudnn() if cuda else contextlib.nullcontext()):
-        try:
-            torch.manual_seed(int(seed))
-            yield
-        finally:
-            if mps_state is not None:
-                torch.mps.set_rng_state(mps_state)
+    if seed is None or device.type != "cuda":
+        return contextlib.nullcontext()
+    return deterministic_cudnn()
+
+
+def _seeded(seed: int | None) -> torch.Generator | None:
+    """A CPU generator of `seed`'s own (None: torch's global one, an unseeded run's). Draw on the CPU, then
+    move the numbers: the same seed then gives the same numbers on every device, which own generators
+    (CUDA's Philox, MPS's) would not."""
+    return None if seed is None else torch.Generator().manual_seed(int(seed))
 
 
 def refine_codes(generator: torch.nn.Module, targets: torch.Tensor, init_codes: torch.Tensor, *,
@@ -301,11 +298,12 @@ def refine_codes(generator: torch.nn.Module, targets: torch.Tensor, init_codes: 
     start from seeded Gaussian noise. The noise is shared by the batch, so under
     `optimize_noise` the codes and maps of the last step are returned, not each image's best.
 
-    `seed` seeds torch's RNG for the duration (the caller's RNG state is restored) and on
-    CUDA selects deterministic cuDNN kernels: same inputs and seed give bit-identical codes
-    on CPU. Plain code refinement draws no random numbers (Adam from a fixed start is
-    deterministic); the seed picks the starting maps of None noise entries under
-    `optimize_noise`. `progress(step, loss)` is called after every step (1-based) with the batch-mean
+    `seed` seeds a generator of this run's own (torch's global RNG is neither read nor changed, so
+    runs in threads never share numbers) and on CUDA selects deterministic cuDNN kernels: same
+    inputs and seed give bit-identical codes on CPU. Plain code refinement draws no random numbers
+    (Adam from a fixed start is deterministic); the seed picks the starting maps of None noise
+    entries under `optimize_noise`, drawn on the CPU so that they are the same on every device
+    (None: from torch's global CPU RNG). `progress(step, loss)` is called after every step (1-based) with the batch-mean
     objective; the caller decides how to show it (the CLI: `interp_cli.progress`). `steps=0` returns a copy
     of `init_codes`.
     """
@@ -347,9 +345,10 @@ def refine_codes(generator: torch.nn.Module, targets: torch.Tensor, init_codes: 
             noise_maps: list[torch.Tensor | None] = [b.detach().to(device).clone() for b in buffers]
         else:
             noise_maps = []
+            draw = _seeded(seed)
             for entry, buf in zip(noise, buffers):
                 if entry is None and optimize_noise:
-                    entry = torch.randn(buf.shape, device=device)
+                    entry = torch.randn(buf.shape, generator=draw).to(device)
                 noise_maps.append(None if entry is None else entry.detach().to(device, torch.float32).clone())
         codes = start.clone().requires_grad_(True)
         params = [codes]

@@ -258,11 +258,13 @@ class Session:
         if settings.cache:  # the key needs the weights' hash: only worth computing when caching
             # What decides a refined code; a plain code's key keeps these fields empty (and no method).
             refined_by = ({"refine_loss": settings.refine_loss, "seed": settings.seed,
-                           "refine_method": refine.METHOD_VERSION,
-                           "threads": torch_flags.cpu_threads(self.device)} if settings.refine
+                           "refine_method": refine.METHOD_VERSION} if settings.refine
                           else {"refine_loss": None, "seed": None})
+            # The thread count for plain codes too: the encoder's sums split by thread as well (the demo pair's
+            # codes at 1 and 2 threads are up to 8e-7 apart), and `--tune` amplifies that (its weights 9e-4
+            # apart), so a code cached by a run with another count changed a tuned morph's bits.
             key = cache_key(crop=image_digest(image), weights=self.weights_sha256, refine=settings.refine,
-                            version=2, **refined_by)
+                            version=2, threads=torch_flags.cpu_threads(self.device), **refined_by)
             cached = self.cache.get(key, (self.model.n_latent, self.model.style_dim))
             if cached is not None:
                 return cached, alignment, target

@@ -1,6 +1,7 @@
 """Stop signals, defined once: SIGTERM unwinds like Ctrl-C, and the few steps that must not be cut in two hold both.
 
-    raise_on_sigterm()        # the CLI: a scheduler's SIGTERM raises Terminated (a KeyboardInterrupt), once
+    hold_stops_at_start()     # the command's first line, before its imports: a stop is noted, not fatal...
+    raise_on_sigterm()        # ...until the CLI's main: then SIGTERM raises Terminated (a KeyboardInterrupt), once
     with deferred():          # SIGINT/SIGTERM arriving inside are delivered when the block ends
         proc = subprocess.Popen(...)
 
@@ -21,6 +22,13 @@ callback ("Exception ignored ... Terminated"). `ignore_stops` does the same for 
 process only has to exit: Python's shutdown resets a handled signal to its default action, so a late
 TERM there killed the process by the signal (its parent saw -15, not 143).
 
+Why `hold_stops_at_start` exists: until a handler is set, SIGTERM's default action ends the process by the
+signal (its parent sees -15, not 143), and Ctrl-C raises in the middle of an import (a traceback, then a
+kill by SIGINT). Importing the command (click and interp's own modules) takes about 0.1 s on an idle
+2-core machine and several times that on a loaded one, so the entry point holds both signals from its
+first line, and `raise_on_sigterm`, inside main's handling of stops, acts on one that came meanwhile.
+What is left is the interpreter's own start-up, before any of interp's code runs.
+
 Handlers are Python-level and only the main thread can set them: in other threads the block just
 runs (no KeyboardInterrupt lands there anyway), and so it does where a stop signal's handler was set
 outside Python (an embedding program's), which could not be put back.
@@ -36,6 +44,8 @@ from contextlib import contextmanager
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _depth = 0  # nesting of `deferred` blocks in the main thread
+_held_at_start: dict[int, object] = {}  # signal -> the handler it had, while `hold_stops_at_start` holds it
+_came_at_start: list[int] = []  # the stop signals that arrived meanwhile, in order
 
 
 class Terminated(KeyboardInterrupt):
@@ -47,11 +57,36 @@ def _raise_terminated(signum, frame):
     raise Terminated()
 
 
+def _note_at_start(signum, frame):
+    _came_at_start.append(signum)
+
+
+def hold_stops_at_start() -> None:
+    """Note SIGINT and SIGTERM instead of acting on them until `raise_on_sigterm` (main thread only): the entry
+    point's first step. A signal that is ignored (a background job's SIGINT) or handled outside Python is
+    left as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in STOP_SIGNALS:
+        handler = signal.getsignal(signum)
+        if handler is not None and handler not in (signal.SIG_IGN, _note_at_start):
+            _held_at_start[signum] = signal.signal(signum, _note_at_start)
+
+
 def raise_on_sigterm() -> None:
     """Make the next SIGTERM raise `Terminated` in the main thread, and later ones do nothing (a no-op
-    outside the main thread)."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _raise_terminated)
+    outside the main thread). Ends `hold_stops_at_start`: SIGINT gets its handler back, and the first stop
+    that came while it held them is acted on now, so call this where a stop is handled."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    if signal.SIGINT in _held_at_start:
+        signal.signal(signal.SIGINT, _held_at_start[signal.SIGINT])
+    _held_at_start.clear()
+    if _came_at_start:
+        signum = _came_at_start[0]
+        _came_at_start.clear()
+        _deliver(signum, signal.getsignal(signum))
 
 
 def ignore_stops() -> None:

@@ -86,3 +86,26 @@ def test_neither_refining_nor_tuning_imports_torch_dynamo():
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_the_step_takes_its_square_root_from_torchs_own_ieee_arithmetic(monkeypatch):
+    """torch's CPU float `sqrt` is MKL's vector sqrt, which in fresh processes on a loaded machine now and then
+    returned one thread's whole chunk to ~1e-4 instead of to an ulp: the same `--tune` then gave weights up to
+    9e-4 apart (benchmarks/README.md, "--tune"). The step takes its root as 1 / rsqrt, torch's own IEEE
+    square root and division, and is still Adam's."""
+    import numpy as np
+
+    grad = torch.cat([torch.zeros(3), torch.logspace(-30, 3, 4093)])  # zeros, denormal squares, large ones
+    codes = torch.zeros_like(grad, requires_grad=True)
+    flat = FlatAdam([codes], lr=0.1)
+    flat.grad.copy_(grad)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the step called torch's (MKL's) sqrt")
+
+    monkeypatch.setattr(torch.Tensor, "sqrt", refuse)
+    monkeypatch.setattr(torch, "sqrt", refuse)
+    flat.step()
+    v = (1 - 0.999) * grad.double().numpy() ** 2
+    expected = -0.1 / (1 - 0.9) * (1 - 0.9) * grad.double().numpy() / (np.sqrt(v / (1 - 0.999)) + 1e-8)
+    assert np.allclose(codes.detach().double().numpy(), expected, rtol=1e-6, atol=0)

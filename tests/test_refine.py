@@ -297,30 +297,102 @@ def test_short_refines_through_the_cli_improve_the_likeness(tmp_path):
 # --- process-wide state around refinement: RNGs of the device, cuDNN flags, TF32 -----------------------
 
 
-def test_the_mps_generator_is_put_back_as_the_cpu_one_is(monkeypatch):
-    """`torch.manual_seed` reseeds Apple MPS's generator too; `fork_rng(device_type="cuda")` did not save
-    it, so a seeded refinement on MPS left the caller's MPS random stream reseeded. (No MPS here: the
-    torch.mps RNG functions are stand-ins; `torch.manual_seed` is the real one and calls them.)"""
+def test_a_seeded_refinement_never_reseeds_a_device_generator(monkeypatch):
+    """A seeded run draws from a CPU generator of its own: `torch.manual_seed` reseeded the MPS and CUDA
+    generators too, which had to be saved and put back (MPS's was not at first). (No MPS here: the
+    torch.mps RNG functions are stand-ins, which `torch.manual_seed` calls.)"""
     from interp_cli.refine import _deterministic
 
-    state = {"mps": "the caller's stream"}
-    monkeypatch.setattr(torch.mps, "get_rng_state", lambda *a, **k: state["mps"])
-    monkeypatch.setattr(torch.mps, "set_rng_state", lambda new, *a, **k: state.update(mps=new))
-    monkeypatch.setattr(torch.mps, "manual_seed", lambda seed: state.update(mps=f"seeded {seed}"))
+    calls = []
+    monkeypatch.setattr(torch.mps, "get_rng_state", lambda *a, **k: calls.append("get"))
+    monkeypatch.setattr(torch.mps, "set_rng_state", lambda *a, **k: calls.append("set"))
+    monkeypatch.setattr(torch.mps, "manual_seed", lambda seed: calls.append(f"seeded {seed}"))
     with _deterministic(torch.device("mps"), 3):
-        assert state["mps"] == "seeded 3"
-    assert state["mps"] == "the caller's stream"
+        pass
+    assert calls == []
 
 
-def test_overlapping_refinements_keep_cudnn_deterministic_until_the_last_ends(monkeypatch):
+class _PausedList(list):
+    """A noise list whose iteration first says `here`, then waits for `go`: refine_codes iterates its noise
+    list once, right after seeding, to draw the starting maps of its None entries, so two threads can be
+    made to overlap exactly there."""
+
+    def __init__(self, items, here, go):
+        super().__init__(items)
+        self.here, self.go = here, go
+
+    def __iter__(self):
+        self.here.set()
+        assert self.go.wait(60)  # only against a hang: nothing here is timed
+        return super().__iter__()
+
+
+def test_seeded_refinements_overlapping_in_threads_give_what_each_gives_alone(gen, problem):
+    """Each seeded run draws from a generator of its own. With torch's global RNG seeded (and saved and put
+    back) around each run, two `optimize_noise` refinements in threads drew each other's starting maps: the
+    first drew from the second's seed, and the second from the caller's stream the first had put back."""
+    import threading
+
+    target, init = problem
+
+    def refine(seed, noise):
+        return refine_codes(gen, target, init, steps=3, noise=noise, optimize_noise=True, seed=seed)
+
+    alone = {seed: refine(seed, gen.make_noise("none")) for seed in (1, 2)}
+    first_here, second_here, first_done = threading.Event(), threading.Event(), threading.Event()
+    go_at_once = threading.Event()
+    go_at_once.set()
+    results = {}
+
+    def first():
+        results[1] = refine(1, _PausedList(gen.make_noise("none"), first_here, second_here))
+        first_done.set()
+
+    def second():
+        assert first_here.wait(60)
+        results[2] = refine(2, _PausedList(gen.make_noise("none"), second_here, first_done))
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert sorted(results) == [1, 2]
+    for seed in (1, 2):
+        assert torch.equal(results[seed], alone[seed]), seed
+
+
+@pytest.mark.parametrize("stage", ["refine", "tune"])
+def test_a_seeded_run_leaves_the_global_rng_to_the_caller_throughout(gen, problem, stage):
+    """While a seeded run goes on, torch's global RNG is the caller's: what its progress callback (or any
+    other thread) draws comes from the caller's stream, as it would without interp. It used to be reseeded
+    for the run's length, and only put back at the end."""
+    from interp_cli.tune import tune_generator
+
+    target, init = problem
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    seen = []
+
+    def progress(step, loss):
+        seen.append(torch.get_rng_state())
+
+    if stage == "refine":
+        refine_codes(gen, target, init, steps=2, seed=7, noise=gen.make_noise("none"), optimize_noise=True,
+                     progress=progress)
+    else:
+        tune_generator(gen, target, init, steps=2, seed=7, progress=progress)
+    assert len(seen) == 2 and all(torch.equal(state, before) for state in seen)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_overlapping_refinements_keep_cudnn_deterministic_until_the_last_ends():
     """cudnn.deterministic / benchmark are process-wide; refinements and tunings may overlap in threads
     (a Session's morphs). The first to end used to restore the flags under the other, which then ran
     with nondeterministic, autotuned kernels, and the last left them pinned. (The cuDNN flags are the
-    real ones; only the CUDA RNG state, which needs a GPU, is a stand-in.)"""
+    real ones, and need no GPU to be set.)"""
     from interp_cli.refine import _deterministic
 
-    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda *a, **k: torch.zeros(8, dtype=torch.uint8))
-    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda *a, **k: None)
     cudnn = torch.backends.cudnn
     saved = cudnn.deterministic, cudnn.benchmark
     cudnn.deterministic, cudnn.benchmark = False, True  # as benchmarks/device_check.py runs

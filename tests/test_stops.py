@@ -167,12 +167,14 @@ def test_a_forked_child_leaves_its_parents_temps_alone_at_exit(tmp_path):
     assert done.stdout == "True\n", done.stderr
 
 
-# A real `interp` process (the console entry point) whose import of torch waits until the test has sent
-# a stop, so the signal lands at start-up, after the arguments were parsed; with `--hold-exit` it also waits
-# in an atexit callback (registered first, so it runs last) until the test has sent a second one.
+# A real `interp` process whose import of a module (torch unless told) waits until the test has sent a stop,
+# so the signal lands at start-up: with torch, after the arguments were parsed; with click, before the CLI's
+# main has run. With `--hold-exit` it also waits in an atexit callback (registered first, so it runs last)
+# until the test has sent a second one. It starts as the console script setup.cfg declares does (`module:function`
+# imported and called, as pip's generated script does) or, given "-m", as `python -m interp_cli`.
 _HELD = """
-import atexit, os, sys, time
-marker = sys.argv.pop(1)
+import atexit, importlib, os, runpy, sys, time
+marker, holding, entry = sys.argv.pop(1), sys.argv.pop(1), sys.argv.pop(1)
 hold_exit = sys.argv[1] == "--hold-exit" and sys.argv.pop(1)
 
 def wait_for(name):
@@ -182,25 +184,40 @@ def wait_for(name):
 
 class HoldTorch:
     def find_spec(self, name, path=None, target=None):
-        if name == "torch":
+        if name == holding:
             wait_for("importing")
         return None
 
 if hold_exit:
     atexit.register(wait_for, "exiting")
 sys.meta_path.insert(0, HoldTorch())
-from interp_cli.cli import run
-run()
+if entry == "-m":
+    runpy.run_module("interp_cli", run_name="__main__", alter_sys=True)
+else:
+    module, function = entry.split(":")
+    getattr(importlib.import_module(module), function)()
 """
 
 
-class HeldInterp:
-    """`interp ARGS` started under `_HELD`: `reach("importing")` waits until torch's import is held there,
-    `release` lets it go on."""
+def console_entry() -> str:
+    """The `interp` console script's `module:function`, from setup.cfg (what pip writes the script from)."""
+    import configparser
 
-    def __init__(self, args, tmp_path: Path, env=None, hold_exit: bool = False):
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    lines = config["options.entry_points"]["console_scripts"].strip().splitlines()
+    return {name.strip(): target.strip() for name, target in (line.split("=", 1) for line in lines)}["interp"]
+
+
+class HeldInterp:
+    """`interp ARGS` started under `_HELD`: `reach("importing")` waits until the import of `holding` is held
+    there, `release` lets it go on. `entry`: the console script's `module:function` (default) or "-m"."""
+
+    def __init__(self, args, tmp_path: Path, env=None, hold_exit: bool = False, holding: str = "torch",
+                 entry: str | None = None):
         self.marker = str(tmp_path / "held")
-        argv = [sys.executable, "-c", _HELD, self.marker, *(["--hold-exit"] if hold_exit else []), *map(str, args)]
+        argv = [sys.executable, "-c", _HELD, self.marker, holding, entry or console_entry(),
+                *(["--hold-exit"] if hold_exit else []), *map(str, args)]
         self.child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                       env=dict(env or os.environ, PYTHONPATH=str(ROOT)), cwd=tmp_path)
 
@@ -216,6 +233,25 @@ class HeldInterp:
     def finish(self, timeout: float = 120) -> tuple[int, str, str]:
         out, err = self.child.communicate(timeout=timeout)
         return self.child.returncode, out, err
+
+
+@pytest.mark.parametrize("entry", [None, "-m"])
+@pytest.mark.parametrize("sig, code, said", [(signal.SIGTERM, 143, "interp: terminated\n"),
+                                             (signal.SIGINT, 130, "interp: interrupted\n")])
+def test_a_stop_while_the_command_itself_is_imported_exits_with_its_code_and_line(tmp_path, entry, sig, code, said):
+    """The entry point holds stops from its first line: a SIGTERM while click and interp's modules loaded (the
+    first ~0.1 s) ended the process by the signal (-15, no line), and a Ctrl-C raised in the import (a
+    traceback, then a kill by SIGINT). Now the CLI's main acts on it as on any stop, before doing anything."""
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    held = HeldInterp([ROOT / "examples/demo_a.png", ROOT / "examples/demo_b.png", "--weights", "demo",
+                       "-o", out_dir / "m.gif"], tmp_path, dict(os.environ, HF_HUB_OFFLINE="1"), holding="click",
+                      entry=entry)
+    held.reach("importing")
+    held.child.send_signal(sig)
+    held.release("importing")
+    assert held.finish() == (code, "", said)
+    assert list(out_dir.iterdir()) == []
 
 
 @pytest.mark.parametrize("sig, code, said", [(signal.SIGTERM, 143, "interp: terminated"),

@@ -633,3 +633,16 @@ def test_a_run_with_another_thread_count_tunes_and_refines_its_own_cache_entries
     third = _summary(run(*args, "-o", f"{tmp_path}/c/"))
     assert (third["tune"]["cached"], third["encoder_calls"]) == (True, 0)
     assert len(list((tmp_path / "cache" / "tuned").glob("*.pt"))) == 2
+
+
+def test_plain_codes_are_cached_per_thread_count_so_a_tuning_never_starts_from_another_counts(tmp_path,
+                                                                                              monkeypatch):
+    """The encoder's sums split by thread too: codes cached by a run at 1 thread (OMP_NUM_THREADS=1,
+    taskset -c 0) were served to a run at 2, whose `--tune` then amplified their last-bit difference
+    into weights 9e-4 apart from a fresh run's (benchmarks/README.md, "--tune"). Now each count encodes its own."""
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    args = (DEMO_A, DEMO_B, "--weights", "demo", "--device", "cpu", "--steps", 2, "--json")
+    assert _summary(run(*args, "-o", f"{tmp_path}/a/"))["encoder_calls"] == 2  # 1 thread (the fixture)
+    torch.set_num_threads(2)
+    assert _summary(run(*args, "-o", f"{tmp_path}/b/"))["encoder_calls"] == 2
+    assert _summary(run(*args, "-o", f"{tmp_path}/c/"))["encoder_calls"] == 0
