@@ -228,6 +228,22 @@ def test_plain_pickled_weights_load_once_saved_again_as_the_error_says(tmp_path,
     assert load_model(_follow_the_resave_advice(message, tmp_path)).size == load_model(tiny_ckpt).size
 
 
+def test_the_resave_advice_never_replaces_a_file_that_exists(tmp_path, tiny_ckpt, monkeypatch):
+    # It named sub/pp_resaved.pt even when a first re-save (or anything else) was there: following it replaced that.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sub").mkdir()
+    with open(tmp_path / "sub" / "pp.pt", "wb") as fh:
+        pickle.dump(torch.load(tiny_ckpt, weights_only=True), fh, protocol=4)
+    earlier = tmp_path / "sub" / "pp_resaved.pt"
+    earlier.write_bytes(b"someone else's file")
+    with pytest.raises(CheckpointError) as err:
+        load_model(tmp_path / "sub" / "pp.pt", name="sub/pp.pt")
+    message = str(err.value)
+    assert message.endswith("'sub/pp_resaved2.pt'); then use sub/pp_resaved2.pt")
+    assert load_model(_follow_the_resave_advice(message, tmp_path)).size == load_model(tiny_ckpt).size
+    assert earlier.read_bytes() == b"someone else's file"
+
+
 @pytest.mark.parametrize("zipped", [False, True], ids=["old-format", "zip"])
 @pytest.mark.parametrize("protocol", [1, 4, 5])
 def test_a_torch_save_in_a_protocol_weights_only_cannot_read_says_so_and_how_to_fix_it(tmp_path, tiny_ckpt, protocol,

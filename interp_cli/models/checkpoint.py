@@ -101,12 +101,16 @@ _READ_TORCH = "torch.load({}, weights_only=False)"
 
 def _resave_hint(path: Path, name: str, reader: str) -> str:
     """`import torch; torch.save(READER, 'NAME_resaved.pt')`, then where to point --weights: a line that runs as
-    given. The file is named as typed where that names this very file from here (`~` expanded, as Python's
+    given, and writes a file that does not exist yet (`NAME_resaved2.pt` where that one does). The file is named as typed where that names this very file from here (`~` expanded, as Python's
     open does not), else by the path it was read from."""
     typed = os.path.expanduser(name)
     source = typed if os.path.isfile(typed) and os.path.samefile(typed, path) else os.fspath(path)
     stem, suffix = os.path.splitext(source)
-    target = f"{stem}_resaved{suffix or '.pt'}"
+    # A name nothing has yet, so following the advice never replaces a file (an earlier re-save, say).
+    target, number = f"{stem}_resaved{suffix or '.pt'}", 1
+    while os.path.lexists(os.path.expanduser(target)):
+        number += 1
+        target = f"{stem}_resaved{number}{suffix or '.pt'}"
     module = "pickle, torch" if reader is _READ_PICKLE else "torch"
     return f"import {module}; torch.save({reader.format(repr(source))}, {target!r}); then use {target}"
 
