@@ -101,8 +101,9 @@ _READ_TORCH = "torch.load({}, weights_only=False)"
 
 def _resave_hint(path: Path, name: str, reader: str) -> str:
     """`import torch; torch.save(READER, 'NAME_resaved.pt')`, then where to point --weights: a line that runs as
-    given, and writes a file that does not exist yet (`NAME_resaved2.pt` where that one does). The file is named as typed where that names this very file from here (`~` expanded, as Python's
-    open does not), else by the path it was read from."""
+    given, and writes a file that does not exist yet (`NAME_resaved2.pt` where that one does). The file is
+    named as typed where that names this very file from here (`~` expanded, as Python's open does not), else
+    by the path it was read from."""
     typed = os.path.expanduser(name)
     source = typed if os.path.isfile(typed) and os.path.samefile(typed, path) else os.fspath(path)
     stem, suffix = os.path.splitext(source)
