@@ -150,18 +150,26 @@ def _torch_pickle_protocol(path: Path, zipped: bool) -> int | None:
 
 def _opcodes_protocol(head: bytes) -> int:
     """0 or 1 for a pickle without PROTO: 1 if any of its first opcodes is one protocol 1 added (binary)."""
+    opcodes, _error = _pickle_opcodes(head, most=65)
+    return min(max((opcode.proto for opcode in opcodes), default=0), 1)
+
+
+def _pickle_opcodes(head: bytes, most: int | None = None) -> tuple[list, str | None]:
+    """The opcodes `head` starts with, through its STOP (or the first `most`), and why the walk ended early:
+    an unknown opcode, or an argument cut off at the end of `head` (None when it did not). `pickletools` only
+    parses the bytes: it builds no object and imports nothing."""
     import io
     import pickletools
 
-    highest = 0
+    opcodes = []
     try:
-        for count, (opcode, _arg, _pos) in enumerate(pickletools.genops(io.BytesIO(head))):
-            highest = max(highest, opcode.proto)
-            if count > 64 or opcode.name == "STOP":
+        for opcode, _arg, _pos in pickletools.genops(io.BytesIO(head)):
+            opcodes.append(opcode)
+            if opcode.name == "STOP" or len(opcodes) == most:
                 break
-    except ValueError:  # cut off at the end of `head`
-        pass
-    return min(highest, 1)
+    except ValueError as err:
+        return opcodes, str(err)
+    return opcodes, None
 
 
 # torch.save's old (pre-1.6, non-zip) format is pickles too, but its first pickle is this number alone
@@ -206,20 +214,12 @@ def _is_plain_pickle(path: Path) -> bool:
 def _reads_as_pickle_opcodes(head: bytes, *, whole: bool) -> bool:
     """Whether `head` parses as protocol 0/1 pickle opcodes: to its STOP (when it is the whole file) or to
     the end of the bytes read (a longer file). Random or text bytes meet an unknown opcode within a few."""
-    import io
-    import pickletools
-
-    ops = 0
-    try:
-        for opcode, _arg, _pos in pickletools.genops(io.BytesIO(head)):
-            ops += 1
-            if opcode.proto > 1:  # an opcode of a later protocol, and no PROTO: not a pickle.dump file
-                return False
-            if opcode.name == "STOP":
-                return ops > 1
-    except ValueError as err:  # an unknown opcode, or an argument cut off at the end of `head`
-        return not whole and ops >= 8 and "unknown" not in str(err)
-    return False
+    opcodes, error = _pickle_opcodes(head)
+    if any(opcode.proto > 1 for opcode in opcodes):  # an opcode of a later protocol, and no PROTO: not pickle.dump's
+        return False
+    if error is not None:  # an unknown opcode, or an argument cut off at the end of `head`
+        return not whole and len(opcodes) >= 8 and "unknown" not in error
+    return bool(opcodes) and opcodes[-1].name == "STOP" and len(opcodes) > 1
 
 
 def _refuse_non_tensors(state: dict, name: str, prefix: str) -> None:
