@@ -7,6 +7,8 @@ naming the file, never as a Pillow traceback.
 Public API:
     load_image(path, *, max_pixels=50_000_000, log=None) -> PIL.Image.Image   (mode "RGB", 8 bits/channel;
         `log` hears that an animated file's first frame was used)
+    check_image(path, *, max_pixels=50_000_000) -> None   refuses what load_image refuses, without its colour
+        conversion (which only ever warns), so that a check before the model loads costs a decode
     image_to_uint8_array(img) -> np.ndarray                          ([H, W, 3] uint8, writable)
 
 Colour handling (see `to_rgb`):
@@ -17,7 +19,9 @@ Colour handling (see `to_rgb`):
       (Pillow's own conversion clips everything above 255 to white).
     * Float greys ("F") are taken as 0..1 when every finite value lies in [0, 1]
       (the usual convention for float TIFF/FITS), otherwise as 0..255 and clipped.
-    * CMYK, YCbCr, HSV go through Pillow's converters; CIELab through LittleCMS (ImageCms).
+    * YCbCr, HSV go through Pillow's converters; CIELab through LittleCMS (ImageCms). CMYK goes through its
+      embedded profile (a press's: FOGRA, SWOP, Japan Color), and without one through Pillow's converter
+      (each ink multiplies), as Chromium and Firefox show an untagged CMYK JPEG.
     * An embedded ICC profile (an iPhone's Display P3, a camera's Adobe RGB, a PNG's iCCP) is applied:
       the colours are converted to sRGB, what the encoder was trained on and what every output is
       (`to_srgb`), as a colour-managed viewer shows the photo. A profile that is sRGB's own (no colour
@@ -47,8 +51,8 @@ DEFAULT_MAX_PIXELS = 50_000_000
 _ALPHA_MODES = {"RGBA", "LA", "PA", "La", "RGBa"}
 _INT16_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 _GREY_MODES = {"1", "L", "LA", "La", "F", *_INT16_MODES}
-# Converted on their own (Pillow's CMYK converter, the Lab transform): a profile of theirs is not applied.
-_OWN_CONVERSION_MODES = {"CMYK", "LAB"}
+# Converted on its own (the Lab transform): a profile of its is not applied.
+_OWN_CONVERSION_MODES = {"LAB"}
 # A profile that moves no colour by more than this is sRGB's, and the pixels are kept exactly: sRGB profiles
 # differ in their curves' precision (Debian's sRGB.icc against LittleCMS's own moves some values by 1).
 _SRGB_TOLERANCE = 1
@@ -92,8 +96,35 @@ def load_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
 
     An animation (GIF, WebP, APNG) or a multi-page TIFF gives its first frame; `log`, if given, is told so
     in a "warning: " line (a command's log: --json lists it among its warnings). Callers that only check the
-    file (before the model loads) pass none, so that each command says it once, where the image is used.
+    file (before the model loads) use `check_image`, so that each command says it once, where the image is used.
     """
+    name, upright, info, frames = _decode(path, max_pixels, count_frames=log is not None)
+    image = to_srgb(_rgb(name, upright), info, upright.mode, name=name, log=log, decoded=upright)
+    if frames > 1:
+        log(f"warning: {name}: has {frames} frames; frame 1 of {frames} was used (to use another, save it as "
+            "an image of its own)")
+    return image
+
+
+def check_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Raise the `UsageError` `load_image` would raise for `path`, if any: every pixel is decoded (a truncated
+    file is found) and its mode must convert to RGB. The colour conversion is left out: it can only warn, and
+    for a profiled 12 MP photo it cost more than the decode."""
+    name, upright, _, _ = _decode(path, max_pixels, count_frames=False)
+    if upright.mode != "CMYK":  # which always converts (load_image may do so through its profile instead)
+        _rgb(name, upright)
+
+
+def _rgb(name: str, decoded: Image.Image) -> Image.Image:
+    try:
+        return to_rgb(decoded)
+    except ValueError as err:
+        raise UsageError(f"{name}: unsupported colour mode {decoded.mode!r} ({_one_line(err)})") from None
+
+
+def _decode(path: PathLike, max_pixels: int, *, count_frames: bool) -> tuple[str, Image.Image, dict, int]:
+    """(the name to say, the first frame decoded and turned upright, the file's Pillow info, its frame count or
+    1 where not `count_frames`); a file that cannot give them is a `UsageError` (see `load_image`)."""
     name = _check_file(path)
     try:
         with warnings.catch_warnings():
@@ -111,8 +142,8 @@ def load_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
                     raise
                 except _DECODE_ERRORS as err:
                     raise UsageError(f"{name}: truncated or corrupt image ({_one_line(err)})") from None
-                frames = _frame_count(im) if log is not None else 1
-                info, mode = dict(im.info), im.mode
+                frames = _frame_count(im) if count_frames else 1
+                info = dict(im.info)
     except Image.DecompressionBombError as err:
         # Only the pixel count is known here: Pillow raises before handing out the image.
         match = re.search(r"\((\d+) pixels\)", str(err))
@@ -124,15 +155,7 @@ def load_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
         raise UsageError(f"{name}: permission denied") from None
     except _DECODE_ERRORS as err:
         raise UsageError(f"{name}: not a readable image ({_one_line(err)})") from None
-    try:
-        image = to_rgb(upright)
-    except ValueError as err:
-        raise UsageError(f"{name}: unsupported colour mode {upright.mode!r} ({_one_line(err)})") from None
-    image = to_srgb(image, info, mode, name=name, log=log)
-    if frames > 1:
-        log(f"warning: {name}: has {frames} frames; frame 1 of {frames} was used (to use another, save it as "
-            "an image of its own)")
-    return image
+    return name, upright, info, frames
 
 
 def _frame_count(im: Image.Image) -> int:
@@ -182,10 +205,11 @@ def to_rgb(im: Image.Image) -> Image.Image:
 
 
 def to_srgb(image: Image.Image, info: dict, mode: str, *, name: str = "image",
-            log: Optional[Callable[[str], None]] = None) -> Image.Image:
+            log: Optional[Callable[[str], None]] = None, decoded: Optional[Image.Image] = None) -> Image.Image:
     """`image` ("RGB", from `to_rgb`) converted to sRGB from the colour space the file it came from states:
     `info` is that file's Pillow `info` (its embedded ICC profile, or a PNG's gAMA/cHRM) and `mode` its
-    Pillow mode. Unchanged when it states none, or sRGB's own.
+    Pillow mode. Unchanged when it states none, or sRGB's own. A CMYK profile converts `decoded`, the
+    image as decoded (its inks; `image` is Pillow's plain conversion of them, kept where the profile fails).
 
     Relative colorimetric, as browsers render a matrix profile: white stays white, and colours outside
     sRGB (a Display P3 photo's most saturated reds and greens) are clipped to its edge. A profile that
@@ -197,6 +221,9 @@ def to_srgb(image: Image.Image, info: dict, mode: str, *, name: str = "image",
     from PIL import ImageCms  # LittleCMS: only needed for a photo that states its colours
 
     grey = mode in _GREY_MODES
+    in_mode = "L" if grey else "CMYK" if mode == "CMYK" else "RGB"
+    if in_mode == "CMYK" and (decoded is None or decoded.mode != "CMYK"):
+        raise TypeError("to_srgb: a CMYK image's profile converts its inks: pass them as decoded=")
     stated = "embedded colour profile" if info.get("icc_profile") else "gAMA/cHRM colour chunks"
     try:
         profile = info.get("icc_profile") or _png_profile(info, grey)
@@ -204,11 +231,13 @@ def to_srgb(image: Image.Image, info: dict, mode: str, *, name: str = "image",
             return image
         source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
         space = source.profile.xcolor_space.strip()
-        if space != ("GRAY" if grey else "RGB"):
-            raise ValueError(f"the profile is for {space} images, this one is {'grey' if grey else 'colour'}")
-        in_mode = "L" if grey else "RGB"
+        if space != {"L": "GRAY", "CMYK": "CMYK", "RGB": "RGB"}[in_mode]:
+            kind = {"L": "grey", "CMYK": "CMYK", "RGB": "colour"}[in_mode]
+            raise ValueError(f"the profile is for {space} images, this one is {kind}")
         # 1: relative colorimetric (ImageCms.Intent.RELATIVE_COLORIMETRIC; Pillow 9 has only the number)
         transform = ImageCms.buildTransform(source, ImageCms.createProfile("sRGB"), in_mode, "RGB", 1)
+        if in_mode == "CMYK":  # a press profile is never sRGB's: nothing to keep exactly
+            return ImageCms.applyTransform(decoded, transform)
         if _moves_no_colour(transform, in_mode):
             return image
         return ImageCms.applyTransform(image.convert("L") if grey else image, transform)

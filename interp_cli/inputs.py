@@ -23,7 +23,7 @@ LETTERS = "abcdefghijklmnopqrstuvwxyz"
 def check_inputs(inputs: Sequence[str | os.PathLike], outputs: Sequence = ()) -> list[Path]:
     """Refuse unusable inputs, and outputs that would overwrite one of them, before any heavy work (`outputs`
     as `files.refuse_overwriting_inputs` takes them: a path, None, or (option, path))."""
-    from interp_cli.images import load_image  # numpy and PIL: not for the callers that only pick inputs
+    from interp_cli.images import check_image  # numpy and PIL: not for the callers that only pick inputs
 
     refuse_one_path(inputs, "inputs")
     paths = [Path(p) for p in inputs]
@@ -32,7 +32,7 @@ def check_inputs(inputs: Sequence[str | os.PathLike], outputs: Sequence = ()) ->
     refuse_overwriting_inputs(paths, outputs)
     for path in paths:
         if path.suffix.lower() != ".npy":
-            load_image(path)  # fail fast on a bad image before loading 1 GB of weights
+            check_image(path)  # fail fast on a bad image before loading 1 GB of weights
         elif os.path.getsize(path) == 0:
             raise UsageError(f"{path}: not a readable .npy code file (the file is empty)")
     return paths

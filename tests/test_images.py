@@ -127,6 +127,54 @@ def test_cmyk_jpeg(tmp_path):
     assert out[..., 0].min() > 240 and out[..., 1:].max() < 15
 
 
+# Every corner of the CMYK cube (no ink or full ink of each), then mixes between them.
+CMYK_INKS = np.concatenate([np.array(np.meshgrid(*[[0, 255]] * 4, indexing="ij")).reshape(4, -1).T,
+                            [[128, 64, 0, 0], [30, 200, 100, 50], [0, 0, 0, 128]]]).astype(np.uint8)
+
+
+def _cmyk_jpeg(path: Path, **kw) -> Path:
+    """A CMYK JPEG (Pillow writes Adobe's inverted CMYK, as Photoshop does) of 8 x 8 patches of CMYK_INKS."""
+    patches = np.repeat(np.repeat(CMYK_INKS[None], 8, axis=0), 8, axis=1)
+    Image.fromarray(patches, "CMYK").save(path, quality=100, subsampling=0, **kw)
+    return path
+
+
+def _patch_centres(pixels: np.ndarray) -> np.ndarray:
+    return pixels[4, 4::8].astype(np.float64)
+
+
+def test_a_cmyk_jpeg_is_read_through_its_embedded_profile(tmp_path):
+    """A press's cyan is (0, 160, 225), not the (0, 255, 255) that Pillow's plain conversion made of it."""
+    from tests.icc import cmyk_profile, press_colour
+
+    path = _cmyk_jpeg(tmp_path / "press.jpg", icc_profile=cmyk_profile())
+    logged = []
+    out = _patch_centres(_pixels(load_image(path, log=logged.append)))
+    corners = np.array([press_colour(c) for c in CMYK_INKS[:16]])
+    assert np.abs(out[:16] - corners).max() <= 3 and logged == []
+    assert np.abs(out[8] - [0, 160, 225]).max() <= 1  # cyan
+    # Between corners the profile's table is interpolated, and so not the plain conversion either.
+    assert np.abs(out[16:] - _patch_centres(np.asarray(Image.open(path).convert("RGB")))[16:]).max() > 20
+
+
+def test_an_untagged_cmyk_jpeg_is_read_as_browsers_show_it(browser, tmp_path):
+    """Without a profile, Chromium multiplies the inks (each of C, M, Y times K) as Pillow's converter does."""
+    path = _cmyk_jpeg(tmp_path / "untagged.jpg")
+    shown = drawn(browser, path.read_bytes(), "image/jpeg").astype(int)
+    assert np.abs(shown - _pixels(load_image(path))).max() <= 2
+
+
+def test_a_cmyk_jpeg_with_a_profile_for_rgb_warns_and_is_read_without_it(tmp_path):
+    from tests.icc import rgb_profile
+
+    path = _cmyk_jpeg(tmp_path / "odd.jpg", icc_profile=rgb_profile("display-p3"))
+    logged = []
+    out = _pixels(load_image(path, log=logged.append))
+    assert np.array_equal(out, np.asarray(Image.open(path).convert("RGB")))
+    assert logged == [f"warning: {path}: its embedded colour profile cannot be used (the profile is for RGB images, "
+                      "this one is CMYK); its colours were taken as sRGB"]
+
+
 def test_ycbcr_and_lab(tmp_path):
     ycc = _save(tmp_path, Image.new("RGB", (4, 4), (30, 160, 90)).convert("YCbCr"), "ycc.tif")
     if tuple(int(part) for part in PIL.__version__.split(".")[:2]) >= (12, 1):
