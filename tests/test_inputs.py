@@ -1,6 +1,12 @@
-"""Which input an option names and which face each input gives (interp_cli.inputs)."""
+"""Which input an option names and which face each input gives, and the quick check of inputs (interp_cli.inputs)."""
 
 from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -29,3 +35,28 @@ def test_faces_per_input_take_one_place_each():
     for bad in ((-1, 0), (True, 0), (0.5, 0)):
         with pytest.raises(UsageError, match="is not a face number"):
             faces_per_input(bad, 2)
+
+
+def test_the_quick_check_decodes_a_profiled_photo_but_does_not_convert_its_colours(tmp_path):
+    """The check before the model loads refuses what the morph would (here a truncated photo), but a profile
+    only ever warns, so it is not applied there: converting a 12 MP photo to sRGB took longer than decoding it.
+    Seen from outside, in a fresh process: LittleCMS (PIL.ImageCms) is never imported."""
+    import numpy as np
+    from PIL import Image
+
+    from tests.icc import rgb_profile
+
+    photo = tmp_path / "p3.jpg"
+    noise = np.random.default_rng(0).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(photo, icc_profile=rgb_profile("display-p3"))
+    truncated = tmp_path / "cut.jpg"
+    truncated.write_bytes(photo.read_bytes()[:-200])
+    code = ("import json, sys\nfrom interp_cli.errors import UsageError\nfrom interp_cli.inputs import check_inputs\n"
+            "check_inputs([sys.argv[1]])\ntry:\n    check_inputs([sys.argv[2]])\n    refused = None\n"
+            "except UsageError as err:\n    refused = str(err)\n"
+            "print(json.dumps([refused, 'PIL.ImageCms' in sys.modules]))\n")
+    done = subprocess.run([sys.executable, "-c", code, str(photo), str(truncated)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}, check=True)
+    refused, converted = json.loads(done.stdout)
+    assert refused.startswith(f"{truncated}: truncated or corrupt image"), refused
+    assert not converted
