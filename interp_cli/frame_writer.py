@@ -11,13 +11,14 @@ import math
 import os
 from fractions import Fraction
 from pathlib import Path
-from typing import Optional
-
-import numpy as np
+from typing import TYPE_CHECKING, Optional
 
 from interp_cli.errors import InterpError, UsageError, environment_error
 from interp_cli.files import PathLike, commit, discard, write_target
 from interp_cli.stops import deferred
+
+if TYPE_CHECKING:
+    import numpy as np  # imported where a frame is written: see interp_cli.write on light imports
 
 
 # --- quality / fps --------------------------------------------------------------------------------
@@ -70,6 +71,8 @@ class FrameWriter:
         """Append one [H, W, 3] uint8 frame (all frames must have the same size)."""
         if self._state != "open":
             raise ValueError(f"{self.name}: writer is already {self._state}")
+        import numpy as np
+
         frame = np.asarray(frame)
         if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
             raise ValueError(f"frames must be [H, W, 3] uint8, got {frame.dtype} array of shape {frame.shape}")

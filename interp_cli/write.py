@@ -60,17 +60,19 @@ import tempfile
 from collections.abc import Callable, Collection, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Optional
-
-import numpy as np
-from PIL import Image
+from typing import TYPE_CHECKING, Optional
 
 from .errors import NO_ROOM, InterpError, UsageError, environment_error
 from .limits import GIF_MAX_FPS, GIF_MIN_DELAY_CS  # noqa: F401 - GIF_MAX_FPS: what the GIF writer can play
 from .files import PathLike, Outputs, atomic_write, claim_temp, commit, discard, new_temp, too_long_name, write_target
 from .frame_writer import FrameWriter, check_fps, quality_to_crf
-from .page import PageWriter
 from .stops import deferred
+
+if TYPE_CHECKING:
+    import numpy as np
+# numpy and PIL (and the page writer, which needs both) are imported where frames are written, not here:
+# `interp batch` checks its manifest's output paths with this module's checks, and a refused manifest
+# (`interp batch missing.csv`) should answer as fast as --help, not after 0.2 s of imports.
 
 
 _KINDS = {".mp4": "mp4", ".gif": "gif", ".html": "html", ".png": "png", ".npy": "npy"}
@@ -356,6 +358,8 @@ class Mp4Writer(FrameWriter):
             self._start()
         ph, pw = self._padded[1] - frame.shape[0], self._padded[0] - frame.shape[1]
         if ph or pw:
+            import numpy as np
+
             frame = np.pad(frame, ((0, ph), (0, pw), (0, 0)), mode="edge")
         try:
             self._proc.stdin.write(memoryview(frame).cast("B"))
@@ -439,6 +443,8 @@ class GifWriter(FrameWriter):
 
 def _gif_image_block(frame: np.ndarray) -> bytes:
     """One frame as a GIF image block (descriptor + local colour table + LZW data)."""
+    from PIL import Image
+
     img = Image.fromarray(frame, "RGB")
     sample = img
     pixels = img.width * img.height
@@ -507,6 +513,8 @@ class FramesWriter(FrameWriter):
         return self._tmp / f"frame_{index:0{digits}d}.png"
 
     def _write(self, frame: np.ndarray) -> None:
+        from PIL import Image
+
         with open(self._frame_path(self.frames_written, self.digits), "wb") as fh:
             Image.fromarray(frame, "RGB").save(fh, format="PNG", compress_level=1)
             fh.flush()
@@ -587,6 +595,8 @@ def open_writer(
         return GifWriter(path, fps=fps, size=size)
     if kind == "frames":
         return FramesWriter(path, size=size, expected_frames=expected_frames)
+    from .page import PageWriter
+
     return PageWriter(path, fps=fps, quality=quality, size=size, about=about, log=log)
 
 
@@ -616,6 +626,9 @@ def image_bytes(path: PathLike, frame: np.ndarray) -> bytes:
     Built in memory: numpy writes straight into a real file with C stdio, whose short write on a full
     disk arrives as an OSError without an errno; written by Python, the same failure says ENOSPC or EFBIG.
     """
+    import numpy as np
+    from PIL import Image
+
     kind = output_kind(path, "a single image is written as .png or .npy", allowed=("png", "npy"))
     arr = np.asarray(frame)
     buffer = io.BytesIO()

@@ -335,6 +335,7 @@ def test_quick_answers_import_neither_torch_nor_numpy(tmp_path):
                   ["align", missing, "-o", tmp_path / "a.png"], ["mix", missing, DEMO_B, "-o", tmp_path / "x.png"],
                   ["encode", missing, "-o", tmp_path / "a.npy"],
                   ["render", tmp_path / "a.npy", "-o", tmp_path / "a.png"],
+                  ["batch", tmp_path / "missing.csv", "--outdir", tmp_path / "out"],  # imported numpy and PIL
                   [DEMO_A, DEMO_B, "--layers", "3-1"], ["--help"], ["morph", "--help"], ["weights", "--help"]):
         code, torch, numpy, _ = _imported_by(*words)
         assert (code, torch, numpy) == (0 if "--help" in words else 2, False, False), words
