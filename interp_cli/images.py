@@ -98,8 +98,10 @@ def load_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     in a "warning: " line (a command's log: --json lists it among its warnings). Callers that only check the
     file (before the model loads) use `check_image`, so that each command says it once, where the image is used.
     """
-    name, upright, info, frames = _decode(path, max_pixels, count_frames=log is not None)
+    name, upright, info, frames, damage = _decode(path, max_pixels, count_frames=log is not None)
     image = to_srgb(_rgb(name, upright), info, upright.mode, name=name, log=log, decoded=upright)
+    for text in damage if log is not None else ():
+        log(f"warning: {name}: its metadata is damaged ({text}); what could be read of it was used")
     if frames > 1:
         log(f"warning: {name}: has {frames} frames; frame 1 of {frames} was used (to use another, save it as "
             "an image of its own)")
@@ -110,7 +112,7 @@ def check_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> None
     """Raise the `UsageError` `load_image` would raise for `path`, if any: every pixel is decoded (a truncated
     file is found) and its mode must convert to RGB. The colour conversion is left out: it can only warn, and
     for a profiled 12 MP photo it cost more than the decode."""
-    name, upright, _, _ = _decode(path, max_pixels, count_frames=False)
+    name, upright, _, _, _ = _decode(path, max_pixels, count_frames=False)
     if upright.mode != "CMYK":  # which always converts (load_image may do so through its profile instead)
         _rgb(name, upright)
 
@@ -122,13 +124,20 @@ def _rgb(name: str, decoded: Image.Image) -> Image.Image:
         raise UsageError(f"{name}: unsupported colour mode {decoded.mode!r} ({_one_line(err)})") from None
 
 
-def _decode(path: PathLike, max_pixels: int, *, count_frames: bool) -> tuple[str, Image.Image, dict, int]:
+def _decode(path: PathLike, max_pixels: int, *,
+            count_frames: bool) -> tuple[str, Image.Image, dict, int, list[str]]:
     """(the name to say, the first frame decoded and turned upright, the file's Pillow info, its frame count or
-    1 where not `count_frames`); a file that cannot give them is a `UsageError` (see `load_image`)."""
+    1 where not `count_frames`, what Pillow warned of it); a file that cannot give them is a `UsageError` (see
+    `load_image`).
+
+    Pillow warns with Python's `warnings` of damage it reads past (a corrupt EXIF block: "Corrupt EXIF data.
+    Expecting to read 12 bytes but only got 2."), which printed two lines naming Pillow's own source file, each
+    time the photo was read; they are kept here for `load_image` to say in one line that names the photo."""
     name = _check_file(path)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("always", UserWarning)
             with Image.open(name) as im:
                 width, height = im.size
                 if width * height > max_pixels:
@@ -155,7 +164,8 @@ def _decode(path: PathLike, max_pixels: int, *, count_frames: bool) -> tuple[str
         raise UsageError(f"{name}: permission denied") from None
     except _DECODE_ERRORS as err:
         raise UsageError(f"{name}: not a readable image ({_one_line(err)})") from None
-    return name, upright, info, frames
+    damage = [_one_line(w.message).rstrip(". ") for w in caught if issubclass(w.category, UserWarning)]
+    return name, upright, info, frames, list(dict.fromkeys(damage))
 
 
 def _frame_count(im: Image.Image) -> int:

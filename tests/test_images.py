@@ -204,6 +204,22 @@ def test_exif_rotated_jpeg_comes_out_upright(tmp_path):
     assert out[25:, :, 2].mean() > 200 and out[25:, :, 0].mean() < 50  # blue at the bottom
 
 
+def test_damaged_exif_is_one_warning_naming_the_photo_not_pillows_python_warning(tmp_path):
+    """A JPEG whose EXIF block ends early (its last entry cut): Pillow printed a two-line UserWarning naming its own
+    TiffImagePlugin.py, once per read of the photo (three times in a morph with --sheet)."""
+    pixels = np.full((16, 16, 3), 120, np.uint8)
+    cut_exif = b"Exif\0\0MM\0*\0\0\0\x08\0\x05\x01\x12"  # says 5 entries; the first is 2 bytes long
+    path = _save(tmp_path, Image.fromarray(pixels), "cut_exif.jpg", exif=cut_exif, quality=95)
+    logged = []
+    with warnings.catch_warnings(record=True) as escaped:
+        warnings.simplefilter("always")
+        image = load_image(path, log=logged.append)
+        load_image(path)  # a read without a log (the check before the model loads) says nothing
+    assert image.size == (16, 16) and [str(w.message) for w in escaped] == []
+    assert logged == [f"warning: {path}: its metadata is damaged (Corrupt EXIF data. Expecting to read 12 bytes but "
+                      "only got 2); what could be read of it was used"]
+
+
 def test_image_to_uint8_array(tmp_path):
     arr = image_to_uint8_array(Image.new("L", (5, 3), 9))
     assert arr.shape == (3, 5, 3) and arr.dtype == np.uint8 and arr.flags.writeable
