@@ -104,7 +104,10 @@ class DefaultMorphGroup(click.Group):
             raise_on_sigterm()  # inside: a stop held since the entry point's first line is acted on here
             code = super().main(args=args, prog_name=prog_name or "interp", standalone_mode=False, **extra)
         except click.ClickException as err:  # usage errors: bad option values, missing arguments
-            click.echo(f"interp: error: {one_line(err.format_message())}", err=True)
+            message = one_line(err.format_message())
+            if isinstance(err, click.NoSuchOption) and (word := _file_read_as_option(err.option_name, args)):
+                message = f"{message.rstrip('.')}; '{word}' is a file: to name it, write ./{word}"
+            click.echo(f"interp: error: {message}", err=True)
             sys.exit(err.exit_code)
         except StdoutClosed:
             _silence_stdout()
@@ -189,6 +192,17 @@ def _refuse_negative_tune(args) -> None:
         if word == "--tune" and re.fullmatch(r"-\d+", after) or word.startswith("--tune=-"):
             value = after if word == "--tune" else word.split("=", 1)[1]
             raise click.UsageError(f"Invalid value for '--tune': {value} is not in the range 0<=x<={TUNE_MAX_STEPS}.")
+
+
+def _file_read_as_option(option: str, args) -> str:
+    """The word "No such option '-d'." came from, where it is a file (`interp -dash.png b.png`), else "":
+    click reads a word starting with "-" as options, and its message named none of the user's words."""
+    for word in args:
+        if word == "--":
+            break
+        if word.startswith(option) and os.path.lexists(word):
+            return word
+    return ""
 
 
 def _reported(err: Exception, command: str) -> tuple[str, int, bool]:

@@ -548,6 +548,20 @@ def test_a_mistyped_command_is_named_with_the_command_it_resembles(tmp_path, mon
     assert "did you mean" not in run("mixx", B, "-o", "x.gif", "--steps", "1").stderr
 
 
+def test_a_file_whose_name_starts_with_a_dash_is_named_in_the_error_with_a_way_that_works(tmp_path, monkeypatch):
+    """Click read `-dash.png` as the options -d -a -s ... and said only "No such option '-d'"."""
+    monkeypatch.chdir(tmp_path)
+    Image.open(DEMO_A).save("-dash.png")
+    words = [DEMO_B, "-o", "x.gif", "--weights", "demo", "--steps", "2", "-q"]
+    result = run("-dash.png", *words)
+    assert result.exit_code == 2
+    message = one_line_error(result)  # click's own words differ between versions ("No such option: -d")
+    assert message.startswith("interp: error: No such option") and "-d" in message.split(";")[0]
+    assert message.endswith("; '-dash.png' is a file: to name it, write ./-dash.png")
+    assert run("./-dash.png", *words).exit_code == 0 and Path("x.gif").is_file()
+    assert "is a file" not in run("-zz.png", *words).stderr  # an option misspelt, no file of that name
+
+
 def test_top_level_help_gives_each_command_its_whole_summary():
     shown = " ".join(run("--help").stdout.split())
     for name, command in cli.commands.items():
