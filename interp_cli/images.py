@@ -159,6 +159,10 @@ def _decode(path: PathLike, max_pixels: int, *,
         size = f"{int(match.group(1)) / 1e6:g} megapixels" if match else "too large"
         raise UsageError(f"{name}: image is {size}, more than the {_limit_text(max_pixels)}") from None
     except UnidentifiedImageError:
+        kind = _undecodable_kind(name)
+        if kind:
+            raise UsageError(f"{name}: a {kind} image, which this Pillow cannot decode; convert it to JPEG or PNG "
+                             "first") from None
         raise UsageError(f"{name}: not an image (cannot identify image file)") from None
     except PermissionError:
         raise UsageError(f"{name}: permission denied") from None
@@ -166,6 +170,31 @@ def _decode(path: PathLike, max_pixels: int, *,
         raise UsageError(f"{name}: not a readable image ({_one_line(err)})") from None
     damage = [_one_line(w.message).rstrip(". ") for w in caught if issubclass(w.category, UserWarning)]
     return name, upright, info, frames, list(dict.fromkeys(damage))
+
+
+# ISO base media ("ftyp" box) brands of the images phones save that Pillow may have no decoder for: HEIF/HEIC
+# (an iPhone's default) and AVIF (decoded where Pillow was built with libavif).
+_FTYP_KINDS = {b"heic": "HEIC", b"heix": "HEIC", b"heim": "HEIC", b"heis": "HEIC", b"hevc": "HEIC", b"hevx": "HEIC",
+               b"mif1": "HEIF", b"msf1": "HEIF", b"avif": "AVIF", b"avis": "AVIF"}
+
+
+def _undecodable_kind(name: str) -> Optional[str]:
+    """The kind of image `name` is where Pillow could not identify it but its first bytes say (HEIC, AVIF,
+    JPEG XL), else None: "not an image" would be wrong for a phone's photo."""
+    try:
+        with open(name, "rb") as fh:
+            head = fh.read(64)
+    except OSError:
+        return None
+    if head.startswith(b"\xff\x0a") or head.startswith(b"\0\0\0\x0cJXL \r\n\x87\n"):
+        return "JPEG XL"
+    if head[4:8] != b"ftyp":
+        return None
+    size = int.from_bytes(head[:4], "big")
+    # The major brand, then the compatible ones (an iPhone's HEIC says mif1 first, then heic).
+    brands = [head[8:12]] + [head[i:i + 4] for i in range(16, min(size, len(head)) - 3, 4)]
+    kinds = [_FTYP_KINDS[b] for b in brands if b in _FTYP_KINDS]
+    return next((k for k in kinds if k != "HEIF"), kinds[0] if kinds else None)
 
 
 def _frame_count(im: Image.Image) -> int:

@@ -417,6 +417,29 @@ def test_not_an_image(tmp_path):
     assert err.value.exit_code == 2
 
 
+# The first bytes of a phone's photo in a format this Pillow may not decode: an iPhone's HEIC (an ISO base media
+# "ftyp" box, major brand mif1, compatible mif1 and heic) and a bare JPEG XL codestream.
+_PHONE_FORMATS = {"HEIC": b"\0\0\0\x18ftypmif1\0\0\0\0mif1heic" + b"\0\0\0\x08meta",
+                  "JPEG XL": b"\xff\x0a\xfa\x7f\x01\x90\x08"}
+
+
+@pytest.mark.parametrize("kind", sorted(_PHONE_FORMATS))
+def test_a_phone_photo_pillow_cannot_decode_is_named_by_its_format_not_called_no_image(tmp_path, kind):
+    path = tmp_path / "IMG_0001.photo"
+    path.write_bytes(_PHONE_FORMATS[kind] + bytes(range(256)) * 4)
+    try:
+        Image.open(path)
+    except PIL.UnidentifiedImageError:
+        pass
+    else:
+        pytest.skip(f"this Pillow decodes {kind}")
+    with pytest.raises(UsageError) as err:
+        load_image(path)
+    assert _assert_one_line_naming(err, path) == (f"{path}: a {kind} image, which this Pillow cannot decode; "
+                                                  "convert it to JPEG or PNG first")
+    assert err.value.exit_code == 2
+
+
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
 def test_truncated_file(tmp_path, fmt):
     rng = np.random.default_rng(0)
