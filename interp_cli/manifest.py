@@ -93,7 +93,9 @@ def read_manifest(path: str | os.PathLike) -> list[Row]:
                 if problem is None and len(filled) < 3:
                     problem = "need at least two inputs and an output name"
                 rows.append(Row(len(rows) + 1, line_no, inputs, name, problem, beside))
-    except (UnicodeDecodeError, csv.Error, ValueError) as err:  # ValueError: a NUL byte, before Python 3.11
+    except UnicodeDecodeError:
+        raise UsageError(_not_utf8(path)) from None
+    except (csv.Error, ValueError) as err:  # ValueError: a NUL byte, before Python 3.11
         where = f":{records.row_line}" if isinstance(err, csv.Error) else ""  # the row with the stray quote
         hint = "; a quote left open?" if "unexpected end of data" in str(err) else ""
         raise UsageError(f"{path.name}{where}: not a readable CSV manifest ({' '.join(str(err).split())}{hint})"
@@ -105,6 +107,20 @@ def read_manifest(path: str | os.PathLike) -> list[Row]:
     if all(row.problem for row in rows):  # not a manifest at all (a list of photos?): refused up front
         raise UsageError(f"{path.name}:{rows[0].line}: {rows[0].problem} (input1,input2[,...],output_name)")
     return rows
+
+
+def _not_utf8(path: Path) -> str:
+    """Where a manifest stops being UTF-8 text, by line: the decoder's own "position 15" counts from the start
+    of the 8 KB block it was decoding, which is no place in the file."""
+    data = path.read_bytes()
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode Text", Windows tools' "Unicode"
+        return f"{path.name}: is UTF-16 text; save the manifest as UTF-8"
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        return f"{path.name}:{line}: not UTF-8 text (byte 0x{data[err.start]:02x}); save the manifest as UTF-8"
+    return f"{path.name}: not UTF-8 text; save the manifest as UTF-8"  # changed while it was read
 
 
 class _Records:

@@ -245,3 +245,20 @@ def test_with_no_header_a_padded_row_ending_in_a_photo_fails_alone(tmp_path):
     (tmp_path / "sheet.png").write_bytes(A.read_bytes())  # as if written by an earlier run into this folder
     manifest.write_text("a.png,b.png,sheet.png,\n")
     assert plan_outputs(read_manifest(manifest), tmp_path)[1].error is None
+
+
+def test_a_manifest_that_is_not_utf8_is_refused_naming_the_line_and_saving_it_as_utf8_works(tmp_path):
+    """The decoder's "can't decode byte 0xe9 in position 15" counted from the start of the 8 KB block it was
+    decoding: for a Latin-1 name on line 501 it named no place in the file."""
+    manifest = tmp_path / "pairs.csv"
+    text = "".join(f"{A},{B},row{i}.gif\n" for i in range(500)) + f"{A},{B},café.gif\n"
+    manifest.write_bytes(text.encode("latin-1"))
+    with pytest.raises(UsageError) as err:
+        read_manifest(manifest)
+    assert str(err.value) == "pairs.csv:501: not UTF-8 text (byte 0xe9); save the manifest as UTF-8"
+    manifest.write_bytes(text.encode("utf-16"))  # Windows tools' "Unicode", with its byte-order mark
+    with pytest.raises(UsageError) as err:
+        read_manifest(manifest)
+    assert str(err.value) == "pairs.csv: is UTF-16 text; save the manifest as UTF-8"
+    manifest.write_text(text, encoding="utf-8")  # what the message says to do
+    assert read_manifest(manifest)[-1].name == "café.gif"
