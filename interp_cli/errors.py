@@ -101,15 +101,33 @@ def environment_error(err: OSError, name: str | os.PathLike | None = None) -> In
     shown = os.fspath(name) if name is not None else (err.filename or "")
     prefix = f"{shown}: " if shown else ""
     reason = err.strerror or str(err)
-    if err.errno in NO_ROOM:
-        hint = {errno.EFBIG: "file too large (a file-size limit was reached)"}.get(err.errno, reason.lower())
-        told = InterpError(f"{prefix}cannot write: {hint}; free some space or write elsewhere")
+    if err.errno == errno.EFBIG:
+        told = InterpError(f"{prefix}cannot write: {_too_large()}")
+    elif err.errno in NO_ROOM:
+        told = InterpError(f"{prefix}cannot write: {reason.lower()}; free some space or write elsewhere")
     elif err.errno in _NOT_ALLOWED:
         told = UsageError(f"{prefix}{reason.lower()}")
     else:
         told = InterpError(f"{prefix}{reason}")
     told.errno = err.errno  # what the machine said, for a caller that decides by it (a batch on a full disk)
     return told
+
+
+def _too_large() -> str:
+    """Why a write failed with EFBIG, and what helps: freeing space does not. Either this process has a
+    file-size limit (`ulimit -f`, a batch scheduler's), which applies wherever it writes, or the file
+    system has a largest file (FAT32's 4 GiB), which another place does not have."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit, only the file system's
+        resource = None
+    if resource is not None:
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        if soft != resource.RLIM_INFINITY:
+            raisable = hard == resource.RLIM_INFINITY or soft < hard or os.geteuid() == 0
+            return (f"file too large (over this process's file-size limit of {soft:,} bytes, `ulimit -f`)"
+                    f"{'; raise that limit' if raisable else ''}")
+    return "file too large for its file system; write it elsewhere"
 
 
 def retold(err: InterpError, message: str) -> InterpError:

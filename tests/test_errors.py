@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 from pathlib import Path
 
+import pytest
+
 from interp_cli.errors import (REQUIRED_MODULES, InterpError, UsageError, WeightsUnavailableError, environment_error,
                                reported)
 
@@ -14,6 +16,16 @@ def test_environment_error_exit_codes():
     assert type(full) is InterpError and full.exit_code == 1 and str(full).startswith("out.gif: ")
     big = environment_error(OSError(errno.EFBIG, "File too large"), "out.gif")
     assert big.exit_code == 1 and "file too large" in str(big)
+
+
+def test_a_file_too_large_for_its_file_system_says_to_write_elsewhere_not_to_free_space():
+    """EFBIG without a file-size limit on the process: the file system's largest file (FAT32's 4 GiB), which
+    more free space does not change. (A process's limit: tests/test_outputs.py, through a real one.)"""
+    resource = pytest.importorskip("resource")
+    if resource.getrlimit(resource.RLIMIT_FSIZE)[0] != resource.RLIM_INFINITY:
+        pytest.skip("this process has a file-size limit")
+    big = environment_error(OSError(errno.EFBIG, "File too large"), "/mnt/usb/out.mp4")
+    assert str(big) == "/mnt/usb/out.mp4: cannot write: file too large for its file system; write it elsewhere"
     denied = environment_error(OSError(errno.EROFS, "Read-only file system"), "out.gif")
     assert isinstance(denied, UsageError) and denied.exit_code == 2
 
