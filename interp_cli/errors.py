@@ -154,7 +154,7 @@ def cache_not_written(what: str, err: BaseException, folder: str | os.PathLike) 
     """The one warning every cache gives when an entry cannot be written (`what`: "latent cache", ...).
 
     The OS error under `err` is worded by `environment_error` naming the cache's `folder` ("read-only file
-    system", "file too large (a file-size limit was reached)"), never as Python's "[Errno 30] ...": torch.save
+    system", "file too large (over this process's file-size limit ...)"), never as Python's "[Errno 30] ...": torch.save
     wraps it in a RuntimeError, atomic_write in an InterpError naming a temp-sized entry path.
     """
     cause, seen = err, set()
