@@ -14,6 +14,7 @@ import os
 import re
 import sys
 import time
+import weakref
 
 import click
 
@@ -134,6 +135,7 @@ class DefaultMorphGroup(click.Group):
                 import traceback
 
                 traceback.print_exception(type(err), err, err.__traceback__)
+            _say_kept_warnings()
             command = args[0] if args and args[0] in self.commands else "morph"
             message, code, internal = _reported(err, command)
             if internal:
@@ -293,6 +295,8 @@ class _Log:
     def __init__(self, quiet: bool, as_json: bool = False):
         self.quiet, self.as_json = quiet or as_json, as_json
         self.warnings: list[str] = []
+        if as_json:
+            _JSON_LOGS.add(self)
 
     def __call__(self, message: str) -> None:
         if self.as_json and message.startswith("warning: "):
@@ -306,6 +310,18 @@ class _Log:
         """The warnings kept since the last `take`."""
         taken, self.warnings = self.warnings, []
         return taken
+
+
+_JSON_LOGS: weakref.WeakSet[_Log] = weakref.WeakSet()  # the --json logs alive, for `_say_kept_warnings`
+
+
+def _say_kept_warnings() -> None:
+    """A command that fails prints no JSON, so the warnings its --json log kept for it ("photo.jpg: its embedded
+    colour profile cannot be used ...") were lost: they go to stderr instead, before the error's line, as they
+    would have without --json."""
+    for log in list(_JSON_LOGS):
+        for warning in log.take():
+            click.echo(f"warning: {warning}", err=True)
 
 
 def _log_for(quiet: bool, as_json: bool = False) -> _Log:

@@ -249,6 +249,20 @@ def test_a_failed_sheet_leaves_the_older_output_sheet_and_crops(tmp_path):
     assert tree(tmp_path) == before and litter(tmp_path) == []
 
 
+def test_a_json_run_that_fails_still_says_its_warnings_on_stderr(tmp_path):
+    """Under --json the warnings wait for the JSON's "warnings", and a failure prints no JSON: a photo's damaged
+    profile, said before the output could not be written, was said nowhere."""
+    from tests.icc import rgb_profile
+
+    Image.open(A).save(tmp_path / "damaged.png", icc_profile=rgb_profile("display-p3")[:300])
+    code, err = interp(tmp_path, "damaged.png", B, *MORPH, "--size", "128", "--json", "--no-cache", "-o", "out.gif",
+                       fsize=2000)
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 2, err
+    assert lines[0].startswith("warning: damaged.png: its embedded colour profile cannot be used (")
+    assert lines[1].startswith("interp: error: out.gif: cannot write: file too large")
+
+
 @pytest.mark.parametrize("frames", [0, -3, 2.5])
 def test_sheet_frames_is_checked_before_anything_is_written(tmp_path, frames):
     from interp_cli import pipeline
