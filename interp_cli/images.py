@@ -21,7 +21,7 @@ Colour handling (see `to_rgb`):
       (the usual convention for float TIFF/FITS), otherwise as 0..255 and clipped.
     * YCbCr, HSV go through Pillow's converters; CIELab through LittleCMS (ImageCms). CMYK goes through its
       embedded profile (a press's: FOGRA, SWOP, Japan Color), and without one through Pillow's converter
-      (each ink multiplies), as Chromium and Firefox show an untagged CMYK JPEG.
+      (each ink multiplies), as Chromium shows an untagged CMYK JPEG.
     * An embedded ICC profile (an iPhone's Display P3, a camera's Adobe RGB, a PNG's iCCP) is applied:
       the colours are converted to sRGB, what the encoder was trained on and what every output is
       (`to_srgb`), as a colour-managed viewer shows the photo. A profile that is sRGB's own (no colour
