@@ -218,6 +218,11 @@ def _refuse_mistyped_command(word: str, commands, rest=()) -> None:
     """
     if word.startswith("-") or os.path.lexists(word) or "." in os.path.basename(word) or "/" in word:
         return
+    # `interp help` and `interp version`, as git and many CLIs take them: the options are what interp has.
+    if word in ("help", "version"):
+        asked = [rest[0]] if word == "help" and rest and rest[0] in commands else []
+        line = " ".join(["interp", *asked, f"--{word}"])
+        raise click.UsageError(f"no such command or file '{word}'; did you mean `{line}`?")
     for group_name, group in commands.items():
         if isinstance(group, click.Group) and word in group.commands:
             import shlex

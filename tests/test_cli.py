@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -545,6 +546,27 @@ def test_a_mistyped_command_is_named_with_the_command_it_resembles(tmp_path, mon
     # A file that happens to be called like a command is still an input.
     Image.open(A).save(tmp_path / "mixx", format="PNG")
     assert "did you mean" not in run("mixx", B, "-o", "x.gif", "--steps", "1").stderr
+
+
+@pytest.mark.parametrize("words, suggested", [
+    (["help"], "interp --help"),
+    (["version"], "interp --version"),
+    (["help", "morph"], "interp morph --help"),
+    (["help", "weights"], "interp weights --help"),
+])
+def test_help_and_version_as_words_point_at_the_options_and_the_advice_runs(words, suggested, tmp_path, monkeypatch):
+    """`interp help` and `interp version` (git's habit) were read as a morph of a file called help: "help: no
+    such file". The line names the option, and the command it suggests works as pasted."""
+    monkeypatch.chdir(tmp_path)
+    result = run(*words)
+    assert result.exit_code == 2
+    line = one_line_error(result)
+    assert line == f"interp: error: no such command or file '{words[0]}'; did you mean `{suggested}`?"
+    pasted = run(*shlex.split(suggested)[1:])
+    assert pasted.exit_code == 0 and pasted.stdout.strip()
+    # A file of that name is still an input, as for any other word.
+    Image.open(A).save(tmp_path / words[0], format="PNG")
+    assert "did you mean" not in run(words[0], B, "-o", "x.gif", "--steps", "1").stderr
 
 
 def test_top_level_help_gives_each_command_its_whole_summary():
