@@ -569,6 +569,26 @@ def test_help_and_version_as_words_point_at_the_options_and_the_advice_runs(word
     assert "did you mean" not in run(words[0], B, "-o", "x.gif", "--steps", "1").stderr
 
 
+@pytest.mark.parametrize("name", ["out.mp4", "page.html", "frames/"])
+def test_an_output_typed_without_o_is_answered_with_o_and_the_advice_runs(name, tmp_path, monkeypatch):
+    """`interp a.png b.png out.mp4`, -o forgotten, said "out.mp4: no such file" (after a first run had made
+    it: "not an image"): true, but no help. It now says -o, and the inputs with that -o make the morph."""
+    monkeypatch.chdir(tmp_path)
+    for before in ("absent", "made by an earlier run"):
+        result = run(DEMO_A, DEMO_B, name, "--weights", "demo", "--steps", "2", "--quiet")
+        assert result.exit_code == 2, before
+        line = one_line_error(result)
+        assert line == (f"interp: error: {name}: given as an input, but a morph's inputs are images or .npy codes; "
+                        f"to write the morph there, name it with -o: `-o {name}`"), before
+        assert not (tmp_path / "morph.mp4").exists()
+        advice = shlex.split(line.split("`")[1])
+        done = run(DEMO_A, DEMO_B, *advice, "--weights", "demo", "--steps", "2", "--quiet")
+        assert done.exit_code == 0, done.stderr
+        assert (tmp_path / name).exists()
+    # With -o given, such a word is an input like any other, refused as one.
+    assert "-o" not in one_line_error(run(DEMO_A, DEMO_B, name, "-o", "x.gif", "--weights", "demo"))
+
+
 def test_top_level_help_gives_each_command_its_whole_summary():
     shown = " ".join(run("--help").stdout.split())
     for name, command in cli.commands.items():
