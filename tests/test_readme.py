@@ -292,3 +292,19 @@ def test_the_python_example_runs(tmp_path, monkeypatch):
     assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
     assert names["still"].shape == frame.shape
     assert len(names["codes"]) == 2
+
+
+def test_every_readme_section_the_project_cites_is_there():
+    """setup.cfg, the Makefile and the code send readers to README sections by name (`README, "Batch jobs"`,
+    `README.md, Development`); setup.cfg's comment on the dependency floors named "Tested dependency
+    versions", a section the README no longer had."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    headings = [m.group(1).strip() for m in re.finditer(r"^#{1,6} (.+)$", readme, re.M)]
+    cited = []
+    for path in [ROOT / "setup.cfg", ROOT / "Makefile", *sorted((ROOT / "interp_cli").rglob("*.py"))]:
+        text = " ".join(path.read_text(encoding="utf-8").replace("#", " ").split())
+        for m in re.finditer(r'(?<![/\w])README(?:\.md)?,? "([^"]+)"|(?<![/\w])README\.md, (\w[\w ]*)\)', text):
+            cited.append((path.name, m.group(1) or m.group(2)))
+    assert len(cited) >= 3, cited
+    for where, section in cited:
+        assert any(h == section or h.startswith(section + " ") for h in headings), f"{where}: README has no {section!r}"
