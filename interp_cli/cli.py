@@ -234,6 +234,11 @@ def _refuse_mistyped_command(word: str, commands, rest=()) -> None:
     """
     if word.startswith("-") or os.path.lexists(word) or "." in os.path.basename(word) or "/" in word:
         return
+    # `interp help` and `interp version`, as git and many CLIs take them: the options are what interp has.
+    if word in ("help", "version"):
+        asked = [rest[0]] if word == "help" and rest and rest[0] in commands else []
+        line = " ".join(["interp", *asked, f"--{word}"])
+        raise click.UsageError(f"no such command or file '{word}'; did you mean `{line}`?")
     for group_name, group in commands.items():
         if isinstance(group, click.Group) and word in group.commands:
             import shlex
@@ -369,6 +374,8 @@ def morph(inputs, output, sheet, quiet, as_json, **params):
 
     Inputs are photos (png, jpg, ...) or .npy codes from `interp encode`.
     """
+    if click.get_current_context().get_parameter_source("output") is click.core.ParameterSource.DEFAULT:
+        _refuse_output_among_inputs(inputs)
     _check_paths_exist(inputs, [output, ("--sheet", sheet)])
     from interp_cli.write import refuse_suffixless
 
@@ -382,6 +389,17 @@ def morph(inputs, output, sheet, quiet, as_json, **params):
                                             progress=_progress(quiet, as_json)), log)
     _emit(summary, as_json, quiet, f"wrote {_written(summary)} in {summary['timings']['total']:.1f}s\n"
                                    f"{_likeness_line(summary)}")
+
+
+def _refuse_output_among_inputs(inputs) -> None:
+    """`interp a.jpg b.jpg out.mp4`, -o forgotten: the last word names what only an output can be (a video, a
+    page, a folder), so say -o rather than "out.mp4: no such file" (or "not an image", once a run made it)."""
+    last = inputs[-1]
+    if len(inputs) > 2 and (last.endswith(("/", os.sep)) or os.path.splitext(last)[1].lower() in (".mp4", ".html")):
+        import shlex
+
+        raise click.UsageError(f"{last}: given as an input, but a morph's inputs are images or .npy codes; to "
+                               f"write the morph there, name it with -o: `-o {shlex.quote(last)}`")
 
 
 def _written(summary: dict) -> str:

@@ -319,7 +319,7 @@ def _resolve(
         sha256 = file_sha256(path, fresh=True) if fresh_hash else remembered_sha256(path)
         return ResolvedWeights(path=path, id=str(path), sha256=sha256, preset=None, label=chosen)
     if local.is_dir():
-        raise UsageError(f"weights path is a directory, not a checkpoint file: {chosen}")
+        raise UsageError(f"weights path is a directory, not a checkpoint file: {chosen}{_from_env(spec)}")
     if local.exists():  # a FIFO, a device (a link to /dev/zero), a socket: said so, from stat alone (a FIFO blocks)
         from interp_cli.files import check_input_file
 
@@ -333,12 +333,22 @@ def _resolve(
         sha256 = file_sha256(path, fresh=True) if fresh_hash else remembered_sha256(path)
         return ResolvedWeights(path=path, id=hub.id, sha256=sha256, preset=None)
 
+    source = _from_env(spec)
     if _looks_like_path(chosen):
-        raise UsageError(f"weights file not found: {chosen}")
+        raise UsageError(f"weights file not found: {chosen}{source}")
     raise UsageError(
-        f"unknown weights '{chosen}': not a file and not a preset (presets: {', '.join(sorted(PRESETS))}); "
-        "pass a preset name, a checkpoint path, or a hub file owner/repo/path/in/repo.pt[@revision]"
+        f"unknown weights '{chosen}'{source}: not a file and not a preset (presets: {', '.join(sorted(PRESETS))}); "
+        f"{'set it to' if source else 'pass'} a preset name, a checkpoint path, or a hub file "
+        "owner/repo/path/in/repo.pt[@revision]"
     )
+
+
+def _from_env(spec: str | None) -> str:
+    """" (from $INTERP_WEIGHTS)" when that variable, not `spec`, chose the weights: a value set long ago in a
+    shell profile is not on the command line that failed, so the message says where it came from."""
+    if spec is not None and spec.strip():
+        return ""
+    return f" (from ${WEIGHTS_ENV})" if os.environ.get(WEIGHTS_ENV, "").strip() else ""
 
 
 def _chosen_spec(spec: str | None) -> str:

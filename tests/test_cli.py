@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -560,6 +561,47 @@ def test_a_file_whose_name_starts_with_a_dash_is_named_in_the_error_with_a_way_t
     assert message.endswith("; '-dash.png' is a file: to name it, write ./-dash.png")
     assert run("./-dash.png", *words).exit_code == 0 and Path("x.gif").is_file()
     assert "is a file" not in run("-zz.png", *words).stderr  # an option misspelt, no file of that name
+
+
+@pytest.mark.parametrize("words, suggested", [
+    (["help"], "interp --help"),
+    (["version"], "interp --version"),
+    (["help", "morph"], "interp morph --help"),
+    (["help", "weights"], "interp weights --help"),
+])
+def test_help_and_version_as_words_point_at_the_options_and_the_advice_runs(words, suggested, tmp_path, monkeypatch):
+    """`interp help` and `interp version` (git's habit) were read as a morph of a file called help: "help: no
+    such file". The line names the option, and the command it suggests works as pasted."""
+    monkeypatch.chdir(tmp_path)
+    result = run(*words)
+    assert result.exit_code == 2
+    line = one_line_error(result)
+    assert line == f"interp: error: no such command or file '{words[0]}'; did you mean `{suggested}`?"
+    pasted = run(*shlex.split(suggested)[1:])
+    assert pasted.exit_code == 0 and pasted.stdout.strip()
+    # A file of that name is still an input, as for any other word.
+    Image.open(A).save(tmp_path / words[0], format="PNG")
+    assert "did you mean" not in run(words[0], B, "-o", "x.gif", "--steps", "1").stderr
+
+
+@pytest.mark.parametrize("name", ["out.mp4", "page.html", "frames/"])
+def test_an_output_typed_without_o_is_answered_with_o_and_the_advice_runs(name, tmp_path, monkeypatch):
+    """`interp a.png b.png out.mp4`, -o forgotten, said "out.mp4: no such file" (after a first run had made
+    it: "not an image"): true, but no help. It now says -o, and the inputs with that -o make the morph."""
+    monkeypatch.chdir(tmp_path)
+    for before in ("absent", "made by an earlier run"):
+        result = run(DEMO_A, DEMO_B, name, "--weights", "demo", "--steps", "2", "--quiet")
+        assert result.exit_code == 2, before
+        line = one_line_error(result)
+        assert line == (f"interp: error: {name}: given as an input, but a morph's inputs are images or .npy codes; "
+                        f"to write the morph there, name it with -o: `-o {name}`"), before
+        assert not (tmp_path / "morph.mp4").exists()
+        advice = shlex.split(line.split("`")[1])
+        done = run(DEMO_A, DEMO_B, *advice, "--weights", "demo", "--steps", "2", "--quiet")
+        assert done.exit_code == 0, done.stderr
+        assert (tmp_path / name).exists()
+    # With -o given, such a word is an input like any other, refused as one.
+    assert "-o" not in one_line_error(run(DEMO_A, DEMO_B, name, "-o", "x.gif", "--weights", "demo"))
 
 
 def test_top_level_help_gives_each_command_its_whole_summary():

@@ -212,3 +212,99 @@ def test_a_bare_make_lists_every_target_and_installs_nothing(tmp_path):
     # The named targets still do what they did: `make test` installs first.
     assert "pip install" in subprocess.run(["make", "-n", "-B", "test", f"VENV={tmp_path / 'v'}"], cwd=ROOT,
                                            capture_output=True, text=True, check=True).stdout
+
+
+def readme_section(title: str) -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end if end >= 0 else len(text)]
+
+
+def photos(folder: Path) -> None:
+    """a.jpg and b.jpg, the README's names, as the shipped photos at half size (--paste still finds their faces,
+    in less time); c.jpg a third face."""
+    for name, source in (("a.jpg", "obama.jpg"), ("b.jpg", "biden.jpg"), ("photo.jpg", "obama.jpg")):
+        with Image.open(ROOT / "examples" / source) as photo:
+            photo.reduce(2).save(folder / name, quality=95)
+    Image.open(ROOT / "examples" / "demo_a.png").convert("RGB").save(folder / "c.jpg")
+
+
+@pytest.mark.parametrize("words", [
+    pytest.param(words, id=" ".join(words[:4]))
+    for words in [shlex.split(line, comments=True) for line in
+                  re.search(r"```sh\n(.*?)```", readme_section("Use"), re.S).group(1).splitlines()
+                  + re.findall(r"^\| `(interp (?:encode|render|align|mix|batch) [^`]*)` \|", readme_section("Use"),
+                               re.M)]
+    if words])
+def test_every_command_the_use_section_shows_runs(words, tmp_path, monkeypatch):
+    """Each line of the `## Use` block and each command of its table, as written, with `--weights demo`
+    added (the ffhq download is not here) and, to keep it short, 2 frames, one --refine and one --tune step.
+    The block's `a.npy` is the table's `interp encode a.jpg -o a.npy`; `pairs.csv` is a two-row manifest."""
+    pytest.importorskip("cv2", reason="--paste and `interp align` need the align extra")
+    from interp_cli.cli import cli
+    from tests.cli_runner import cli_runner
+
+    monkeypatch.chdir(tmp_path)
+    for name, value in offline_env(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    photos(tmp_path)
+    (tmp_path / "pairs.csv").write_text("a.jpg,b.jpg,ab.gif\nb.jpg,c.jpg,bc.mp4\n")
+    assert words[0] == "interp"
+    command = words[1] if words[1] in cli.commands else "morph"
+    extra = {"morph": ["--steps", "2"], "batch": ["--steps", "2"], "align": []}.get(command, [])
+    if command != "align":
+        extra += ["--weights", "demo"]
+    if "a.npy" in words[1:] and command != "encode":
+        made = cli_runner().invoke(cli, ["encode", "a.jpg", "-o", "a.npy", "--weights", "demo", "--quiet"])
+        assert made.exit_code == 0, made.stderr
+    typed = " ".join(words)
+    typed = re.sub(r"--refine \d+", "--refine 1", typed)
+    typed = re.sub(r"--tune(?! \d)", "--tune 1", typed)
+    done = cli_runner().invoke(cli, shlex.split(typed)[1:] + extra + ["--quiet"])
+    assert done.exit_code == 0, f"{typed}:\n{done.stderr}"
+    written = [w for w in words if w.endswith((".mp4", ".gif", ".html", ".png", ".npy", "/")) and w != "a.npy"
+               or w == "a.npy" and command == "encode"]
+    written += ["out/ab.gif", "out/bc.mp4"] if command == "batch" else []
+    for name in written:
+        assert (tmp_path / name).exists(), f"{typed}: no {name}"
+
+
+def test_the_python_example_runs(tmp_path, monkeypatch):
+    """The `## From Python` block, as written but with the demo weights for ffhq and `pass` for its `...`,
+    on a.jpg and b.jpg (the shipped photos: `paste=True` finds their faces)."""
+    pytest.importorskip("cv2", reason="paste=True needs the align extra")
+    import numpy as np
+
+    code = re.search(r"```python\n(.*?)```", readme_section("From Python"), re.S).group(1)
+    assert code.count('"ffhq"') == 2
+    code = code.replace('"ffhq"', '"demo"').replace("    ...", "    pass")
+    code = code.replace('"in_a.mp4", paste=True)', '"in_a.mp4", paste=True, weights="demo", steps=3)')
+    monkeypatch.chdir(tmp_path)
+    for name, value in offline_env(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    photos(tmp_path)
+    names: dict = {}
+    exec(compile(code, "README.md (From Python)", "exec"), names)
+    assert names["summary"]["output"] == "out.mp4" and names["summary"]["frames"] == 60
+    assert (tmp_path / "out.mp4").is_file() and (tmp_path / "in_a.mp4").is_file()
+    frame = names["frame"]
+    assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
+    assert names["still"].shape == frame.shape
+    assert len(names["codes"]) == 2
+
+
+def test_every_readme_section_the_project_cites_is_there():
+    """setup.cfg, the Makefile and the code send readers to README sections by name (`README, "Batch jobs"`,
+    `README.md, Development`); setup.cfg's comment on the dependency floors named "Tested dependency
+    versions", a section the README no longer had."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    headings = [m.group(1).strip() for m in re.finditer(r"^#{1,6} (.+)$", readme, re.M)]
+    cited = []
+    for path in [ROOT / "setup.cfg", ROOT / "Makefile", *sorted((ROOT / "interp_cli").rglob("*.py"))]:
+        text = " ".join(path.read_text(encoding="utf-8").replace("#", " ").split())
+        for m in re.finditer(r'(?<![/\w])README(?:\.md)?,? "([^"]+)"|(?<![/\w])README\.md, (\w[\w ]*)\)', text):
+            cited.append((path.name, m.group(1) or m.group(2)))
+    assert len(cited) >= 3, cited
+    for where, section in cited:
+        assert any(h == section or h.startswith(section + " ") for h in headings), f"{where}: README has no {section!r}"

@@ -263,6 +263,28 @@ def test_env_var_can_name_a_preset(monkeypatch, hub, tiny):
     assert resolved.preset == tiny
 
 
+@pytest.mark.parametrize("value, said", [
+    ("/nowhere/e4e_ffhq_encode.pt", "weights file not found: /nowhere/e4e_ffhq_encode.pt (from $INTERP_WEIGHTS)"),
+    ("demo-typo", "unknown weights 'demo-typo' (from $INTERP_WEIGHTS): not a file and not a preset"),
+    (".", "weights path is a directory, not a checkpoint file: . (from $INTERP_WEIGHTS)"),
+])
+def test_bad_interp_weights_is_named_as_the_source(monkeypatch, value, said):
+    """A bad $INTERP_WEIGHTS (the offline advice says to set it; a shell profile keeps it for months) is not on
+    the command line that fails: the line says where the value came from. Before, it said only "unknown
+    weights 'demo-typo' ...; pass a preset name", to someone who had passed nothing."""
+    monkeypatch.setenv("INTERP_WEIGHTS", value)
+    for args in (("weights", "path"), ("encode", "a.png", "-o", "a.npy")):
+        Path("a.png").write_bytes((Path(__file__).resolve().parents[1] / "examples" / "demo_a.png").read_bytes())
+        result = run_cli(*args)
+        assert result.exit_code == 2, result.stderr
+        line, = result.stderr.splitlines()
+        assert line.startswith(f"interp: error: {said}"), line
+        assert "; pass a preset" not in line
+    # Given on the command line, the value is the user's own typing: no source to name.
+    result = run_cli("weights", "path", value)
+    assert "$INTERP_WEIGHTS" not in result.stderr and result.exit_code == 2
+
+
 def test_preset_name_wins_over_a_same_named_file_in_cwd(hub, tiny, tmp_path):
     (tmp_path / "tiny").write_bytes(b"an unrelated file")
     hub.put("someone/tiny", "ckpt/tiny.pt")
