@@ -438,7 +438,10 @@ _PLAYER = r"""(function () {
     else if (event.key === "ArrowRight") to = current + 1;
     else if (event.key === "Home") to = 0;
     else if (event.key === "End") to = n - 1;
-    else if ((event.key === " " || event.key === "k" || event.key === "K") && event.target !== play) {
+    else if (event.key === " " || event.key === "k" || event.key === "K") {
+      // Space on the focused play button is that button's own click, which toggles already; K has no such
+      // meaning there, and the button keeps the focus after a click on it, so K toggles here too.
+      if (event.key === " " && event.target === play) return;
       event.preventDefault();  // no scroll by a page
       if (event.repeat) return;  // a held key toggles once, not on every auto-repeat
       if (timer === null) start(); else pause();

@@ -582,6 +582,27 @@ def test_holding_space_or_k_plays_or_pauses_once(browser, made):
     visit.close()
 
 
+def test_k_pauses_what_a_click_on_the_play_button_started(browser, made):
+    # A click leaves the focus on the button; K, which the help line offers beside Space, was ignored there.
+    out, _ = made
+    visit = Visit(browser, (out / "m.html").as_uri())
+    page = visit.page
+
+    def label() -> str:
+        return page.eval_on_selector("#play", "b => b.getAttribute('aria-label')")
+
+    page.click("#play")
+    assert page.evaluate("document.activeElement.id") == "play" and label() == "Pause"
+    page.keyboard.press("k")
+    assert label() == "Play"
+    page.keyboard.press("K")
+    assert label() == "Pause"
+    page.keyboard.press(" ")  # the button's own click, once (not also the page's toggle, which would undo it)
+    assert label() == "Play"
+    assert visit.errors == []
+    visit.close()
+
+
 def test_up_down_and_page_keys_scroll_the_page_unless_the_slider_has_focus(browser, made):
     out, _ = made
     visit = Visit(browser, (out / "m.html").as_uri() + "#frame=5", viewport=(683, 330))
