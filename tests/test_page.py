@@ -419,6 +419,20 @@ def test_on_a_phone_the_frame_and_the_slider_fit_without_sideways_scrolling(brow
     visit.close()
 
 
+def test_the_inputs_crops_are_sharp_on_a_3x_phone_screen(browser, tmp_path):
+    # A crop is drawn 64 CSS px wide: a 3x phone draws it on 192 device pixels, so a 192 px crop must keep
+    # them all (128 px ones were stretched 1.5x, soft). A smaller crop is kept as it is, never enlarged.
+    about = page_about(["a.png", "b.png"], [np.zeros((256, 256, 3), np.uint8), np.zeros((64, 64, 3), np.uint8)])
+    url = _page_of(tmp_path / "m.html", _gradients(2), about=about)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3)
+    page = context.new_page()
+    page.goto(url)
+    shown = page.eval_on_selector_all(".input img", "all => all.map(i => [i.naturalWidth, "
+                                                    "i.getBoundingClientRect().width * devicePixelRatio])")
+    assert shown[0] == [192, 192] and shown[1] == [64, 192], shown
+    context.close()
+
+
 # --- in a real headless Firefox (Marionette, tests/firefox.py) ----------------------------------------------
 
 
