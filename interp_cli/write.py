@@ -33,7 +33,12 @@ GIF: written frame by frame, truly streaming: each frame gets its own 256-colour
 (median cut, computed on a box-downsampled copy of at most ~32k pixels for speed, then the
 full frame mapped to it without dithering, because error diffusion makes smooth skin
 "boil" from frame to frame). Pillow's C encoder LZW-compresses the frame; its image block is
-spliced into our file with a local colour table, so the writer holds one frame at a time.
+spliced into our file with a local colour table, so the writer holds one frame at a time (and the
+one before it). A frame stores only the rectangle where it differs from the one before (the rest
+stays on screen), and a frame equal to the one before stores one transparent pixel: re-quantising
+pixels that did not change, each time with another palette, made them flicker (a `--paste` GIF's
+photo around the face: 13-18 % of its unchanged pixels moved on screen every frame) and stored them
+again each frame (that GIF is ~10x smaller now).
 It loops forever (NETSCAPE2.0 loop count 0). GIF delays are whole centiseconds, so they are
 error-diffused to keep the total duration right (30 fps -> 3,3,4,3,3,4 cs...); delays under
 2 cs are raised to 2 cs because browsers slow those down to 10 cs (so fps is capped at 50).
@@ -401,6 +406,7 @@ class GifWriter(FrameWriter):
     def __init__(self, path: PathLike, *, fps: float = 30, size=None):
         self.fps = check_fps(fps)
         self._fh = None
+        self._previous: Optional[np.ndarray] = None  # the frame before, to store only what changed
         self._centiseconds = 0  # delay emitted so far, for error diffusion
         super().__init__(path, size=size)
         self._tmp = new_temp(self.path)
@@ -424,9 +430,20 @@ class GifWriter(FrameWriter):
     def _write(self, frame: np.ndarray) -> None:
         if self.frames_written == 0:
             self._fh.write(self._header())
-        # Graphic control extension: disposal 1 (leave in place), no transparency, the delay.
-        control = b"\x21\xf9\x04\x04" + struct.pack("<H", self._next_delay()) + b"\x00\x00"
-        self._fh.write(control + _gif_image_block(frame))
+            box = (0, frame.shape[0], 0, frame.shape[1])
+        else:
+            box = _changed_box(self._previous, frame)
+        # Graphic control extension: disposal 1 (leave in place), the delay, and for a frame that changes
+        # nothing, transparency on colour 0: its one pixel is not drawn.
+        flags = 0x04 if box is not None else 0x05
+        control = b"\x21\xf9\x04" + struct.pack("<BHBB", flags, self._next_delay(), 0, 0)
+        if box is None:
+            block = _gif_image_block(frame[:1, :1], quantise=False)
+        else:
+            top, bottom, left, right = box
+            block = _gif_image_block(frame[top:bottom, left:right], left=left, top=top)
+        self._fh.write(control + block)
+        self._previous = frame.copy()  # the caller may reuse its array for the next frame
 
     def _finish(self) -> None:
         self._fh.write(b"\x3b")  # trailer
@@ -437,19 +454,35 @@ class GifWriter(FrameWriter):
             self._fh.close()
 
 
-def _gif_image_block(frame: np.ndarray) -> bytes:
-    """One frame as a GIF image block (descriptor + local colour table + LZW data)."""
+def _changed_box(previous: np.ndarray, frame: np.ndarray) -> Optional[tuple[int, int, int, int]]:
+    """(top, bottom, left, right), bottom and right exclusive: the smallest rectangle holding every pixel
+    where `frame` differs from `previous`; None if none does."""
+    changed = np.any(previous != frame, axis=2)
+    rows = np.flatnonzero(changed.any(axis=1))
+    if rows.size == 0:
+        return None
+    columns = np.flatnonzero(changed.any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(columns[0]), int(columns[-1]) + 1
+
+
+def _gif_image_block(frame: np.ndarray, *, left: int = 0, top: int = 0, quantise: bool = True) -> bytes:
+    """`frame` as a GIF image block at (left, top) of the screen (descriptor + local colour table + LZW
+    data). quantise=False: every pixel colour 0 (a frame drawn transparent, whose colours do not matter)."""
     img = Image.fromarray(frame, "RGB")
-    sample = img
-    pixels = img.width * img.height
-    if pixels > _GIF_PALETTE_SAMPLE:
-        scale = math.sqrt(_GIF_PALETTE_SAMPLE / pixels)
-        sample = img.resize((max(1, int(img.width * scale)), max(1, int(img.height * scale))), Image.Resampling.BOX)
-    palette = sample.quantize(256, method=Image.Quantize.MEDIANCUT)
-    indexed = img.quantize(palette=palette, dither=Image.Dither.NONE)
+    if quantise:
+        sample = img
+        pixels = img.width * img.height
+        if pixels > _GIF_PALETTE_SAMPLE:
+            scale = math.sqrt(_GIF_PALETTE_SAMPLE / pixels)
+            sample = img.resize((max(1, int(img.width * scale)), max(1, int(img.height * scale))),
+                                Image.Resampling.BOX)
+        palette = sample.quantize(256, method=Image.Quantize.MEDIANCUT)
+        indexed = img.quantize(palette=palette, dither=Image.Dither.NONE)
+    else:
+        indexed = Image.new("P", img.size, 0)
     buf = io.BytesIO()
     indexed.save(buf, format="GIF", interlace=False)
-    return _extract_image_block(buf.getvalue())
+    return _extract_image_block(buf.getvalue(), left, top)
 
 
 def _skip_sub_blocks(data: bytes, pos: int) -> int:
@@ -461,8 +494,8 @@ def _skip_sub_blocks(data: bytes, pos: int) -> int:
         pos += n
 
 
-def _extract_image_block(gif: bytes) -> bytes:
-    """From a single-frame GIF, its first image block, with the colour table made local."""
+def _extract_image_block(gif: bytes, left: int = 0, top: int = 0) -> bytes:
+    """From a single-frame GIF, its first image block, with the colour table made local, placed at (left, top)."""
     width_height_packed = struct.unpack_from("<HHB", gif, 6)
     screen_packed = width_height_packed[2]
     pos = 13
@@ -476,7 +509,7 @@ def _extract_image_block(gif: bytes) -> bytes:
         if intro == 0x21:  # extension: label byte, then sub-blocks
             pos = _skip_sub_blocks(gif, pos + 2)
         elif intro == 0x2C:
-            left, top, w, h, packed = struct.unpack_from("<HHHHB", gif, pos + 1)
+            _, _, w, h, packed = struct.unpack_from("<HHHHB", gif, pos + 1)
             pos += 10
             if packed & 0x80:
                 bits = packed & 7
