@@ -457,11 +457,13 @@ class GifWriter(FrameWriter):
 def _changed_box(previous: np.ndarray, frame: np.ndarray) -> Optional[tuple[int, int, int, int]]:
     """(top, bottom, left, right), bottom and right exclusive: the smallest rectangle holding every pixel
     where `frame` differs from `previous`; None if none does."""
-    changed = np.any(previous != frame, axis=2)
-    rows = np.flatnonzero(changed.any(axis=1))
+    differs = previous != frame
+    # Reduced along the long axes (a row's W * 3 values, then down the columns): reducing the 3 channels
+    # first took 14 ms for a 910 x 1137 frame, these 0.6 ms.
+    rows = np.flatnonzero(differs.reshape(differs.shape[0], -1).any(axis=1))
     if rows.size == 0:
         return None
-    columns = np.flatnonzero(changed.any(axis=0))
+    columns = np.flatnonzero(differs[rows[0]:rows[-1] + 1].any(axis=0).any(axis=1))
     return int(rows[0]), int(rows[-1]) + 1, int(columns[0]), int(columns[-1]) + 1
 
 
