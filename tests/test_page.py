@@ -23,7 +23,7 @@ from PIL import Image
 import interp_cli.align as align
 from interp_cli.cli import cli
 from interp_cli.likeness import psnr
-from interp_cli.page import encode_jpeg, jpeg_quality, page_about
+from interp_cli.page import CROP_MAX, encode_jpeg, jpeg_quality, page_about
 from interp_cli.write import open_writer
 from tests.browser import shown_frame
 from tests.cli_runner import cli_runner
@@ -137,7 +137,7 @@ def test_names_are_escaped_and_the_likeness_numbers_are_shown(tmp_path):
     assert "&lt;b&gt;&amp;x.png" in text and "<b>&x" not in text
     assert "27.5 dB \u00b7 SSIM 0.89" in text and "a code, no photo" in text
     crops = re.findall(r'<img src="data:image/jpeg;base64,([^"]+)"', text)
-    assert len(crops) == 1 and Image.open(io.BytesIO(base64.b64decode(crops[0]))).size == (128, 128)
+    assert len(crops) == 1 and Image.open(io.BytesIO(base64.b64decode(crops[0]))).size == (CROP_MAX, CROP_MAX)
 
 
 @pytest.mark.skipif(os.name != "posix" or sys.getfilesystemencoding() != "utf-8",
