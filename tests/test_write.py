@@ -425,15 +425,20 @@ def test_gif_each_frame_gets_its_own_palette(tmp_path):
     assert durations == [100, 100]
 
 
+_PATCH = np.zeros((96, 96), bool)
+_PATCH[10:26, 10:26] = _PATCH[70:86, 60:76] = True
+
+
 def _patch_gif(path) -> list[np.ndarray]:
-    """A --paste morph in small: a photo that stays, a patch that changes colour, then a held frame. Written
-    to `path` at 10 fps; returns the frames."""
+    """A --paste morph in small: a photo that stays, two patches that change colour (far apart, so the
+    rectangle around them holds unchanged pixels too), then a held frame. Written to `path` at 10 fps;
+    returns the frames."""
     background = np.tile(np.linspace(0, 255, 96).astype(np.uint8)[None, :, None], (96, 1, 3))
     background[..., 1] = background[..., 1][::-1].T  # a smooth image of far more than 256 colours
     frames = []
     for i in range(6):
         frame = background.copy()
-        frame[40:56, 40:56] = [(255, 0, 0), (0, 200, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255)][i]
+        frame[_PATCH] = [(255, 0, 0), (0, 200, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255)][i]
         frames.append(frame)
     frames.append(frames[-1].copy())  # a held frame: nothing changes
     with open_writer(path, fps=10) as w:
@@ -442,8 +447,6 @@ def _patch_gif(path) -> list[np.ndarray]:
     return frames
 
 
-_PATCH = np.zeros((96, 96), bool)
-_PATCH[40:56, 40:56] = True
 
 
 def _assert_unchanged_pixels_stay(shown: list[np.ndarray], frames: list[np.ndarray]) -> None:
@@ -464,7 +467,7 @@ def test_gif_pixels_that_do_not_change_stay_put_on_screen_and_are_not_stored_aga
     first = tmp_path / "first.gif"
     with open_writer(first, fps=10) as w:
         w.write(frames[0])
-    assert path.stat().st_size < first.stat().st_size + 6 * 200  # each later frame: its 16 x 16 patch only
+    assert path.stat().st_size < first.stat().st_size + 6 * 300  # each later frame: its two patches only
 
 
 def test_a_browser_shows_a_gif_that_stores_only_what_changed_as_its_frames(browser, tmp_path):
