@@ -474,7 +474,11 @@ def _gif_image_block(frame: np.ndarray, *, left: int = 0, top: int = 0,
     they are on screen: 255 colours and one transparent then."""
     img = Image.fromarray(frame, "RGB")
     if keep is not None and keep.all():  # nothing to draw
-        return _extract_image_block(_single_gif(Image.new("P", img.size, 0), transparency=0), left, top)
+        # Colour 0 white: a colour table that reads as the grey ramp 0, 1, 2... made Pillow 9.3 take the
+        # frame for a greyscale one and fail to read it ("image has no palette").
+        blank = Image.new("P", img.size, 0)
+        blank.putpalette([255, 255, 255])
+        return _extract_image_block(_single_gif(blank, transparency=0), left, top)
     kept = keep is not None and keep.any()
     sample = img
     pixels = img.width * img.height
@@ -487,12 +491,15 @@ def _gif_image_block(frame: np.ndarray, *, left: int = 0, top: int = 0,
     indexed = img.quantize(palette=palette, dither=Image.Dither.NONE)
     if kept:
         indices = np.array(indexed)
-        colours = len(palette.getpalette()) // 3
-        if colours < 256 and indices.max() < colours:  # else no index is left over for "transparent": draw all
-            indices[keep] = colours
+        # An index no pixel uses (the 256th with a 255-colour palette in recent Pillow; 9.3 also maps to the palette's
+        # padding, so it is looked for), else none is left for "transparent": every pixel is drawn.
+        free = np.flatnonzero(np.bincount(indices.ravel(), minlength=256) == 0)
+        if free.size:
+            indices[keep] = free[0]
+            colours = palette.getpalette()
             indexed = Image.fromarray(indices, "P")
-            indexed.putpalette(palette.getpalette() + [0, 0, 0])
-            return _extract_image_block(_single_gif(indexed, transparency=colours), left, top)
+            indexed.putpalette(colours + [0] * (768 - len(colours)))
+            return _extract_image_block(_single_gif(indexed, transparency=int(free[0])), left, top)
     return _extract_image_block(_single_gif(indexed), left, top)
 
 
