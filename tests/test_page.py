@@ -579,19 +579,20 @@ def test_the_slider_track_keeps_its_width_while_the_counter_grows(browser, tmp_p
     visit.close()
 
 
+def _playing(page) -> bool:
+    """Whether the page says it plays (its button then offers to pause)."""
+    return page.eval_on_selector("#play", "b => b.getAttribute('aria-label')") == "Pause"
+
+
 def test_holding_space_or_k_plays_or_pauses_once(browser, made):
     out, _ = made
     visit = Visit(browser, (out / "m.html").as_uri())
     page = visit.page
-
-    def playing() -> bool:
-        return page.eval_on_selector("#play", "b => b.getAttribute('aria-label')") == "Pause"
-
     for key, want in ((" ", True), ("k", False), ("k", True), (" ", False)):
         for _ in range(6):  # the first keydown, then five auto-repeats (Playwright sets event.repeat)
             page.keyboard.down(key)
         page.keyboard.up(key)
-        assert playing() == want, key
+        assert _playing(page) == want, key
     assert visit.errors == []
     visit.close()
 
@@ -601,18 +602,14 @@ def test_k_pauses_what_a_click_on_the_play_button_started(browser, made):
     out, _ = made
     visit = Visit(browser, (out / "m.html").as_uri())
     page = visit.page
-
-    def label() -> str:
-        return page.eval_on_selector("#play", "b => b.getAttribute('aria-label')")
-
     page.click("#play")
-    assert page.evaluate("document.activeElement.id") == "play" and label() == "Pause"
+    assert page.evaluate("document.activeElement.id") == "play" and _playing(page)
     page.keyboard.press("k")
-    assert label() == "Play"
+    assert not _playing(page)
     page.keyboard.press("K")
-    assert label() == "Pause"
+    assert _playing(page)
     page.keyboard.press(" ")  # the button's own click, once (not also the page's toggle, which would undo it)
-    assert label() == "Play"
+    assert not _playing(page)
     assert visit.errors == []
     visit.close()
 
