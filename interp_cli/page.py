@@ -49,7 +49,9 @@ from interp_cli.files import new_temp, utf8_text
 from interp_cli.files import PathLike
 from interp_cli.frame_writer import FrameWriter, check_fps, quality_to_crf
 
-CROP_MAX = 128  # px: an input's crop is shown at 64 CSS px, so 128 is sharp on a 2x phone screen
+# px: an input's crop is shown at 64 CSS px, so 192 is sharp on a 3x phone screen (most phones now; 128 was
+# drawn 1.5x upscaled, visibly soft there); two or three crops of a few KB more, beside the frames' MBs
+CROP_MAX = 192
 DISPLAY_MIN = 512  # CSS px: small frames (the 64 px demo) are drawn at least this wide where the screen allows
 # One <script> element of frames ends once it holds this many characters or entries: no string or literal the
 # browser parses grows with the page (one array of every frame was undefined past V8's 536,870,888 characters,
@@ -438,7 +440,10 @@ _PLAYER = r"""(function () {
     else if (event.key === "ArrowRight") to = current + 1;
     else if (event.key === "Home") to = 0;
     else if (event.key === "End") to = n - 1;
-    else if ((event.key === " " || event.key === "k" || event.key === "K") && event.target !== play) {
+    else if (event.key === " " || event.key === "k" || event.key === "K") {
+      // Space on the focused play button is that button's own click, which toggles already; K has no such
+      // meaning there, and the button keeps the focus after a click on it, so K toggles here too.
+      if (event.key === " " && event.target === play) return;
       event.preventDefault();  // no scroll by a page
       if (event.repeat) return;  // a held key toggles once, not on every auto-repeat
       if (timer === null) start(); else pause();

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import shutil
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -75,3 +76,37 @@ def drawn(browser, data: bytes, mime: str) -> np.ndarray:
     finally:
         page.close()
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB"))
+
+
+# Every frame of an animated image as the browser composes it for display (WebCodecs' ImageDecoder: a frame
+# that redraws part of the screen comes back whole), with its duration in ms. ImageDecoder needs a secure
+# context, which a file:// page is and about:blank is not.
+_FRAMES = """async (b64) => {
+    const data = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+    const decoder = new ImageDecoder({data, type: "image/gif"});
+    await decoder.tracks.ready;
+    const out = [];
+    for (let i = 0; i < decoder.tracks.selectedTrack.frameCount; i++) {
+        const {image} = await decoder.decode({frameIndex: i});
+        const canvas = document.createElement("canvas");
+        canvas.width = image.displayWidth; canvas.height = image.displayHeight;
+        canvas.getContext("2d").drawImage(image, 0, 0);
+        out.push([canvas.toDataURL("image/png"), image.duration / 1000]);
+        image.close();
+    }
+    return out;
+}"""
+
+
+def gif_frames(browser, data: bytes, folder) -> list[tuple[np.ndarray, float]]:
+    """(RGB pixels shown, duration in ms) for each frame of a GIF's bytes, from a page written into `folder`."""
+    blank = Path(folder) / "blank.html"
+    blank.write_text("<!DOCTYPE html><title>gif</title>", encoding="utf-8")
+    page = browser.new_page()
+    try:
+        page.goto(blank.as_uri())
+        shown = page.evaluate(_FRAMES, base64.b64encode(data).decode())
+    finally:
+        page.close()
+    return [(np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB")), ms)
+            for uri, ms in shown]

@@ -23,7 +23,7 @@ from PIL import Image
 import interp_cli.align as align
 from interp_cli.cli import cli
 from interp_cli.likeness import psnr
-from interp_cli.page import encode_jpeg, jpeg_quality, page_about
+from interp_cli.page import CROP_MAX, encode_jpeg, jpeg_quality, page_about
 from interp_cli.write import open_writer
 from tests.browser import shown_frame
 from tests.cli_runner import cli_runner
@@ -137,7 +137,7 @@ def test_names_are_escaped_and_the_likeness_numbers_are_shown(tmp_path):
     assert "&lt;b&gt;&amp;x.png" in text and "<b>&x" not in text
     assert "27.5 dB \u00b7 SSIM 0.89" in text and "a code, no photo" in text
     crops = re.findall(r'<img src="data:image/jpeg;base64,([^"]+)"', text)
-    assert len(crops) == 1 and Image.open(io.BytesIO(base64.b64decode(crops[0]))).size == (128, 128)
+    assert len(crops) == 1 and Image.open(io.BytesIO(base64.b64decode(crops[0]))).size == (CROP_MAX, CROP_MAX)
 
 
 @pytest.mark.skipif(os.name != "posix" or sys.getfilesystemencoding() != "utf-8",
@@ -419,6 +419,20 @@ def test_on_a_phone_the_frame_and_the_slider_fit_without_sideways_scrolling(brow
     visit.close()
 
 
+def test_the_inputs_crops_are_sharp_on_a_3x_phone_screen(browser, tmp_path):
+    # A crop is drawn 64 CSS px wide: a 3x phone draws it on 192 device pixels, so a 192 px crop must keep
+    # them all (128 px ones were stretched 1.5x, soft). A smaller crop is kept as it is, never enlarged.
+    about = page_about(["a.png", "b.png"], [np.zeros((256, 256, 3), np.uint8), np.zeros((64, 64, 3), np.uint8)])
+    url = _page_of(tmp_path / "m.html", _gradients(2), about=about)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=3)
+    page = context.new_page()
+    page.goto(url)
+    shown = page.eval_on_selector_all(".input img", "all => all.map(i => [i.naturalWidth, "
+                                                    "i.getBoundingClientRect().width * devicePixelRatio])")
+    assert shown[0] == [192, 192] and shown[1] == [64, 192], shown
+    context.close()
+
+
 # --- in a real headless Firefox (Marionette, tests/firefox.py) ----------------------------------------------
 
 
@@ -565,19 +579,37 @@ def test_the_slider_track_keeps_its_width_while_the_counter_grows(browser, tmp_p
     visit.close()
 
 
+def _playing(page) -> bool:
+    """Whether the page says it plays (its button then offers to pause)."""
+    return page.eval_on_selector("#play", "b => b.getAttribute('aria-label')") == "Pause"
+
+
 def test_holding_space_or_k_plays_or_pauses_once(browser, made):
     out, _ = made
     visit = Visit(browser, (out / "m.html").as_uri())
     page = visit.page
-
-    def playing() -> bool:
-        return page.eval_on_selector("#play", "b => b.getAttribute('aria-label')") == "Pause"
-
     for key, want in ((" ", True), ("k", False), ("k", True), (" ", False)):
         for _ in range(6):  # the first keydown, then five auto-repeats (Playwright sets event.repeat)
             page.keyboard.down(key)
         page.keyboard.up(key)
-        assert playing() == want, key
+        assert _playing(page) == want, key
+    assert visit.errors == []
+    visit.close()
+
+
+def test_k_pauses_what_a_click_on_the_play_button_started(browser, made):
+    # A click leaves the focus on the button; K, which the help line offers beside Space, was ignored there.
+    out, _ = made
+    visit = Visit(browser, (out / "m.html").as_uri())
+    page = visit.page
+    page.click("#play")
+    assert page.evaluate("document.activeElement.id") == "play" and _playing(page)
+    page.keyboard.press("k")
+    assert not _playing(page)
+    page.keyboard.press("K")
+    assert _playing(page)
+    page.keyboard.press(" ")  # the button's own click, once (not also the page's toggle, which would undo it)
+    assert not _playing(page)
     assert visit.errors == []
     visit.close()
 

@@ -27,7 +27,7 @@ from interp_cli.write import (
     quality_to_crf,
     write_image,
 )
-from tests.browser import drawn
+from tests.browser import drawn, gif_frames
 from tests.cli_runner import cli_runner
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
@@ -423,6 +423,61 @@ def test_gif_each_frame_gets_its_own_palette(tmp_path):
     _, decoded, durations = _gif_frames(path)
     assert np.array_equal(decoded[0], red) and np.array_equal(decoded[1], blue)
     assert durations == [100, 100]
+
+
+_PATCH = np.zeros((96, 96), bool)
+_PATCH[10:26, 10:26] = _PATCH[70:86, 60:76] = True
+
+
+def _patch_gif(path) -> list[np.ndarray]:
+    """A --paste morph in small: a photo that stays, two patches that change colour (far apart, so the
+    rectangle around them holds unchanged pixels too), then a held frame. Written to `path` at 10 fps;
+    returns the frames."""
+    background = np.tile(np.linspace(0, 255, 96).astype(np.uint8)[None, :, None], (96, 1, 3))
+    background[..., 1] = background[..., 1][::-1].T  # a smooth image of far more than 256 colours
+    frames = []
+    for i in range(6):
+        frame = background.copy()
+        frame[_PATCH] = [(255, 0, 0), (0, 200, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255)][i]
+        frames.append(frame)
+    frames.append(frames[-1].copy())  # a held frame: nothing changes
+    with open_writer(path, fps=10) as w:
+        for f in frames:
+            w.write(f)
+    return frames
+
+
+
+
+def _assert_unchanged_pixels_stay(shown: list[np.ndarray], frames: list[np.ndarray]) -> None:
+    assert len(shown) == len(frames)
+    for on_screen, frame in zip(shown[1:], frames[1:]):
+        assert np.array_equal(on_screen[~_PATCH], shown[0][~_PATCH])  # as first drawn
+        assert np.array_equal(on_screen[_PATCH], frame[_PATCH])  # the patch itself: one colour, exact
+
+
+def test_gif_pixels_that_do_not_change_stay_put_on_screen_and_are_not_stored_again(tmp_path):
+    # Each frame re-quantised the whole photo with its own palette, so pixels that did not change flickered
+    # on screen, and were stored again every frame.
+    path = tmp_path / "patch.gif"
+    frames = _patch_gif(path)
+    _, decoded, durations = _gif_frames(path)
+    assert durations == [100] * 7
+    _assert_unchanged_pixels_stay(decoded, frames)
+    first = tmp_path / "first.gif"
+    with open_writer(first, fps=10) as w:
+        w.write(frames[0])
+    assert path.stat().st_size < first.stat().st_size + 6 * 300  # each later frame: its two patches only
+
+
+def test_a_browser_shows_a_gif_that_stores_only_what_changed_as_its_frames(browser, tmp_path):
+    # The frames that redraw a rectangle, or one transparent pixel, as Chromium composes them for display.
+    path = tmp_path / "patch.gif"
+    frames = _patch_gif(path)
+    shown = gif_frames(browser, path.read_bytes(), tmp_path)
+    assert [ms for _, ms in shown] == [100] * 7
+    _assert_unchanged_pixels_stay([pixels for pixels, _ in shown], frames)
+    assert np.array_equal(shown[0][0], _gif_frames(path)[1][0])  # the first frame, whole, as Pillow reads it
 
 
 def test_gif_memory_does_not_grow_with_frame_count(tmp_path):
