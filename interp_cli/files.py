@@ -32,7 +32,8 @@ file for a temp directory) from creation until it is committed or discarded, and
 that lock when the writer dies, however it dies. The sweep removes a temp only when it can take
 that lock itself, so a live writer's temp is never removed, whatever host, PID namespace or
 machine it runs on, and a killed writer's temp is removed by the next run that writes there.
-(On NFS the lock is the server's, through the NFS lock manager; see README "Batch jobs".)
+(On NFS the lock is the server's, through the NFS lock manager; see README "Batch jobs". A file system
+with no flock at all gets unlocked temps, which no sweep can judge and so none removes.)
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ except ImportError:  # pragma: no cover - Windows: no locks, so the sweep never 
     fcntl = None
 
 _HASH_CHUNK_BYTES = 8 * 1024 * 1024
+# What flock says on a file system that has none: Lustre mounted without `-o flock` (ENOSYS), some FUSE
+# and network file systems (EOPNOTSUPP), NFS whose lock manager is unreachable (ENOLCK).
+_NO_FLOCK = {errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOLCK}
 _TEMP_NAME = re.compile(r"^\.(?P<stem>.*)\.(?P<tag>tmp|old)-[0-9a-f]{16}(?P<suffix>.*)$")
 _LOCK_SUFFIX = ".lock"  # a temp directory's companion lock file: `<temp dir>.lock`
 # Bytes a temp name adds to its target's name: ".", ".tmp-", 16 hex digits, and ".lock" for a directory's.
@@ -86,17 +90,30 @@ def temp_name(target: PathLike, tag: str = "tmp") -> Path:
 
 def _lock_new(path: Path) -> int | None:
     """Create `path` (O_EXCL) and hold an exclusive lock on it: the fd, or None if the name is taken
-    or a sweeper removed the file before our lock was on it (then the caller picks another name)."""
+    or a sweeper removed the file before our lock was on it (then the caller picks another name).
+
+    On a file system that has no flock (`_NO_FLOCK`) the file is kept unlocked: every sweep, ours
+    included, fails to lock it too and so leaves it alone, as with no fcntl at all. A failure here
+    removes the file it made, since no sweep could ever remove it."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
     try:
         if fcntl is not None:
             # Blocking: a sweeper can only hold it for the moment it takes to see the file is new-born
             # and unlocked, remove it and let go; then the identity check below sends us elsewhere.
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as err:
+                if err.errno not in _NO_FLOCK:
+                    raise
         if not _same_inode(fd, path):
             os.close(fd)
             return None
     except BaseException:
+        if _same_inode(fd, path):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
         os.close(fd)
         raise
     return fd

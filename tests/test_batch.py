@@ -656,3 +656,22 @@ def test_a_full_or_read_only_disk_stops_the_batch_after_the_row_that_found_it(ti
     assert done.returncode == 2 and len(lines) == 2, (done.stdout, done.stderr)
     assert lines[0]["error"] == "out/m0.gif: directory 'out' is on a read-only file system"
     assert lines[1]["error"].startswith("batch stopped after row 1: out/m0.gif: directory 'out' is on a read-only")
+
+
+def test_an_outdir_on_a_file_system_without_flock_gets_every_row(tiny, tmp_path, env):
+    """Lustre mounted without `-o flock` answers flock() with ENOSYS: every row used to fail ("cannot write in
+    directory ... (function not implemented)") and leave an empty hidden temp behind for good. Here a real
+    process whose libc flock() says so (an LD_PRELOAD shim) writes every row, and nothing else, there."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None or sys.platform != "linux":
+        pytest.skip("needs a C compiler and LD_PRELOAD to stand in for a file system without flock")
+    (tmp_path / "noflock.c").write_text(
+        "#include <errno.h>\nint flock(int fd, int op) { (void)fd; (void)op; errno = ENOSYS; return -1; }\n")
+    subprocess.run([compiler, "-shared", "-fPIC", "-o", tmp_path / "noflock.so", tmp_path / "noflock.c"], check=True)
+    (tmp_path / "pairs.csv").write_text(f"{A},{B},m1.gif\n{A},{B},frames/\n")
+    code, lines, err = finish(interp("batch", tmp_path / "pairs.csv", "--outdir", tmp_path / "out", "--weights", tiny,
+                                     "--no-align", "--steps", "2", "--sheets", "--json",
+                                     env={**env, "LD_PRELOAD": str(tmp_path / "noflock.so")}))
+    assert code == 0 and lines[-1]["made"] == 2, (lines, err)
+    assert sorted(os.listdir(tmp_path / "out")) == ["frames", "frames.sheet.png", "m1.gif", "m1.sheet.png"]
+    assert sorted(os.listdir(tmp_path / "out" / "frames")) == ["frame_0000.png", "frame_0001.png"]
