@@ -483,7 +483,8 @@ Empty cells are dropped, but a row as wide as the header (a spreadsheet's export
 output from the header's output column: a row with that cell empty fails alone.
 Output names are relative paths inside --outdir (subfolders are created), typed as for -o
 (x.mp4, x.gif, x.html, an x.png sheet, or x/ for frames); a name that is absolute, climbs out with ..,
-has no file type (x), or names one of the row's inputs fails that row.
+has no file type (x), names one of the row's inputs, or has the form of interp's hidden temps
+(.x.tmp-<16 hex digits>.gif, which a later run would sweep away) fails that row.
 Two rows naming the same output, an output that is another row's input, or one inside another
 row's output refuse the whole manifest before any work (exit 2), as does a quote left open.
 --save-aligned DIR keeps one crop per photo across the manifest: photos in different folders

@@ -12,6 +12,7 @@
         outputs.commit()                         # every temp complete first, then the renames; else none
     claim_temp("frames", "old", directory=True, create=False)  # a locked name to move something aside to
     clean_stale_temps(directory)                 # done by new_temp; removes only dead writers' temps
+    temp_like(name) -> str | None                # the part of an output name a sweep would take for a temp
     with held_lock(path, wait=5.0) as locked:    # one writer at a time on a shared file (flock on `<path>.lock`);
         ...                                      # locked is False after `wait` s: go on unlocked, never stuck
     remove_if_same(path, identity)               # unlink a damaged file only if no one has replaced it since
@@ -86,6 +87,14 @@ def temp_name(target: PathLike, tag: str = "tmp") -> Path:
     suffix = target.suffix
     stem = target.name[: -len(suffix)] if suffix else target.name
     return target.with_name(f".{stem}.{tag}-{secrets.token_hex(8)}{suffix}")
+
+
+def temp_like(name: PathLike) -> str | None:
+    """The part of an output name that has the form of our temps (`.NAME.tmp-<16 hex digits>...`), else None.
+
+    Such a file or folder is swept as a dead writer's temp by the next run that writes beside it (nothing
+    holds its lock once it is finished), so an output named so would vanish after being reported made."""
+    return next((part for part in Path(os.fspath(name)).parts if _TEMP_NAME.match(part)), None)
 
 
 def _lock_new(path: Path) -> int | None:

@@ -26,9 +26,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from interp_cli.errors import UsageError
-from interp_cli.files import check_input_file, name_max, same_file, too_long_name
+from interp_cli.files import check_input_file, name_max, same_file, temp_like, too_long_name
 from interp_cli.inputs import Faces, crop_name, faces_per_input, pick_input
-from interp_cli.write import check_output_path, missing_file_type
+from interp_cli.write import TEMP_LIKE, check_output_path, missing_file_type
 
 HEADER_NAMES = ("output", "output_name", "name")
 # The morph options that decide a batch's --save-aligned crops, planned for the whole manifest (`plan_crops`).
@@ -292,6 +292,8 @@ def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool
     too_long = too_long_name(name, outdir, limit=lookups.name_max)
     if too_long is not None:
         return Placement(error=f"output name {name!r}: {too_long}")
+    if temp_like(name) is not None:
+        return Placement(error=f"output name {name!r}: {TEMP_LIKE.format(part=temp_like(name))}")
     try:
         resolved = (outdir / name).resolve()
         output = f"{resolved}{os.sep}" if name.endswith(("/", os.sep)) else str(resolved)

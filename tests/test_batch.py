@@ -675,3 +675,21 @@ def test_an_outdir_on_a_file_system_without_flock_gets_every_row(tiny, tmp_path,
     assert code == 0 and lines[-1]["made"] == 2, (lines, err)
     assert sorted(os.listdir(tmp_path / "out")) == ["frames", "frames.sheet.png", "m1.gif", "m1.sheet.png"]
     assert sorted(os.listdir(tmp_path / "out" / "frames")) == ["frame_0000.png", "frame_0001.png"]
+
+
+def test_an_output_named_like_a_temp_is_refused_not_made_and_swept_by_the_next_run(tiny, tmp_path, env):
+    """`.x.tmp-<16 hex digits>.gif` was made and reported made, and then removed by the next run writing into
+    --outdir as a dead writer's temp (a folder `.y.old-<hex>/` holding outputs, likewise, with all of them).
+    Such a row now fails alone, and `-o` such a name is a usage error, before any work."""
+    temp_like = ".x.tmp-0123456789abcdef.gif"
+    (tmp_path / "pairs.csv").write_text(f"{A},{B},{temp_like}\n{A},{B},.y.old-0123456789abcdef/z.gif\n{A},{B},ok.gif\n")
+    code, lines, err = finish(interp("batch", tmp_path / "pairs.csv", "--outdir", tmp_path / "out", "--weights", tiny,
+                                     "--no-align", "--steps", "2", "--json", env=env))
+    assert code == 1 and [line.get("ok") for line in lines] == [False, False, True, None], (lines, err)
+    assert "has the form of interp's hidden temporary files" in lines[0]["error"] and lines[0]["exit_code"] == 2
+    assert "'.y.old-0123456789abcdef' has the form" in lines[1]["error"]
+    assert os.listdir(tmp_path / "out") == ["ok.gif"]
+    code, _, err = finish(interp(A, B, "--weights", tiny, "--no-align", "--steps", "2", "-o",
+                                 tmp_path / "out" / temp_like, env=env))
+    assert code == 2 and err.count("\n") == 1 and "has the form of interp's hidden temporary files" in err
+    assert os.listdir(tmp_path / "out") == ["ok.gif"]
