@@ -18,7 +18,7 @@ import time
 import click
 
 from interp_cli import __version__
-from interp_cli.errors import one_line, reported
+from interp_cli.errors import environment_error, one_line, reported
 from interp_cli.files import as_typed, line_text
 from interp_cli.limits import ALIGN_SIZE, NOISE_MODES
 from interp_cli.malloc import keep_freed_memory
@@ -66,6 +66,8 @@ def _out(text: str) -> None:
         click.echo(text)
     except BrokenPipeError:
         raise StdoutClosed() from None
+    except OSError as err:  # `--json > log` on a full disk: say which file, as for any other output
+        raise environment_error(err, "standard output") from None
 
 
 def _import_pipeline():

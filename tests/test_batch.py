@@ -693,3 +693,18 @@ def test_an_output_named_like_a_temp_is_refused_not_made_and_swept_by_the_next_r
                                  tmp_path / "out" / temp_like, env=env))
     assert code == 2 and err.count("\n") == 1 and "has the form of interp's hidden temporary files" in err
     assert os.listdir(tmp_path / "out") == ["ok.gif"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full, a file that is always full")
+def test_a_json_log_on_a_full_disk_is_named_in_the_one_line(tiny, tmp_path, env):
+    """`--json > logs/x.jsonl` with the logs' disk full: the batch stops (it can no longer say what it made)
+    with one line that says it was the log, standard output, that could not be written; it used to be
+    "interp: error: cannot write: no space left on device", with no file named, though the outputs were fine."""
+    (tmp_path / "pairs.csv").write_text(f"{A},{B},m1.gif\n{A},{B},m2.gif\n")
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "interp_cli", "batch", tmp_path / "pairs.csv", "--outdir",
+                               tmp_path / "out", "--weights", tiny, "--no-align", "--steps", "2", "--json"],
+                              stdout=full, stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+    assert done.returncode == 1 and done.stderr.splitlines() == [
+        "interp: error: standard output: cannot write: no space left on device; free some space or write elsewhere"]
+    assert os.listdir(tmp_path / "out") == ["m1.gif"]  # made whole before its line could not be written
