@@ -93,7 +93,9 @@ def read_manifest(path: str | os.PathLike) -> list[Row]:
                 if problem is None and len(filled) < 3:
                     problem = "need at least two inputs and an output name"
                 rows.append(Row(len(rows) + 1, line_no, inputs, name, problem, beside))
-    except (UnicodeDecodeError, csv.Error, ValueError) as err:  # ValueError: a NUL byte, before Python 3.11
+    except UnicodeDecodeError as err:
+        raise UsageError(_not_utf8(path, err)) from None
+    except (csv.Error, ValueError) as err:  # ValueError: a NUL byte, before Python 3.11
         where = f":{records.row_line}" if isinstance(err, csv.Error) else ""  # the row with the stray quote
         hint = "; a quote left open?" if "unexpected end of data" in str(err) else ""
         raise UsageError(f"{path.name}{where}: not a readable CSV manifest ({' '.join(str(err).split())}{hint})"
@@ -105,6 +107,27 @@ def read_manifest(path: str | os.PathLike) -> list[Row]:
     if all(row.problem for row in rows):  # not a manifest at all (a list of photos?): refused up front
         raise UsageError(f"{path.name}:{rows[0].line}: {rows[0].problem} (input1,input2[,...],output_name)")
     return rows
+
+
+def _not_utf8(path: Path, err: UnicodeDecodeError) -> str:
+    """The line a manifest that is not UTF-8 breaks on (Excel's plain "CSV" is Windows-1252: `café.mp4` is
+    the byte e9), found by reading it again: the decoder's own position counts from the start of the
+    8 kB block it was decoding, not from the start of the file."""
+    bad = f"byte 0x{err.object[err.start]:02x}"
+    try:
+        with open(path, "rb") as f:
+            for number, raw in enumerate(f, 1):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError as found:
+                    bad, where = f"byte 0x{raw[found.start]:02x}", f":{number}"
+                    break
+            else:
+                where = ""
+    except OSError:
+        where = ""
+    return (f"{path.name}{where}: not UTF-8 text ({bad}); save the manifest as UTF-8 (in Excel: "
+            "CSV UTF-8)")
 
 
 class _Records:

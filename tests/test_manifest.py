@@ -206,6 +206,20 @@ def test_a_file_with_no_usable_row_is_refused_up_front(tmp_path):
         read_manifest(manifest)
 
 
+def test_a_manifest_that_is_not_utf8_names_the_line_it_breaks_on(tmp_path):
+    """Excel's plain "CSV" is Windows-1252: `café.gif` has the byte e9. The message named the decoder's
+    position inside the 8 kB block it was decoding ("position 8190" for a byte 14 kB in), which leads
+    nowhere; it names the manifest's line now, and what to save it as."""
+    rows = [f"a.png,b.png,row{i}.gif\n".encode() for i in range(600)]
+    rows[499] = "a.png,b.png,café.gif\n".encode("cp1252")
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_bytes(b"".join(rows))
+    with pytest.raises(UsageError) as refused:
+        read_manifest(manifest)
+    assert str(refused.value) == "pairs.csv:500: not UTF-8 text (byte 0xe9); save the manifest as UTF-8 (in Excel: " \
+        "CSV UTF-8)"
+
+
 def test_a_bom_is_not_part_of_the_first_cell(tmp_path):
     manifest = tmp_path / "pairs.csv"
     manifest.write_bytes(b"\xef\xbb\xbfa.png,b.png,out.gif\n")
