@@ -708,3 +708,40 @@ def test_a_json_log_on_a_full_disk_is_named_in_the_one_line(tiny, tmp_path, env)
     assert done.returncode == 1 and done.stderr.splitlines() == [
         "interp: error: standard output: cannot write: no space left on device; free some space or write elsewhere"]
     assert os.listdir(tmp_path / "out") == ["m1.gif"]  # made whole before its line could not be written
+
+
+def _killed_for_shard(tmp_path: Path, shard: str) -> str:
+    """An INTERP whose worker for `shard` dies of SIGKILL at once, as the out-of-memory killer ends one."""
+    wrapper = tmp_path / "interp-oom"
+    wrapper.write_text(f'#!/bin/bash\n[[ " $* " == *" --shard {shard} "* ]] && kill -9 $$\n'
+                       f'exec {sys.executable} -m interp_cli "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)
+
+
+@pytest.mark.skipif(shutil.which("parallel") is None, reason="GNU parallel is not installed")
+def test_the_recipes_say_a_worker_was_killed_rather_than_send_the_user_to_failed_rows(tiny, tmp_path, env):
+    """A worker killed by SIGKILL (the out-of-memory killer) leaves a log with no summary and no error. The
+    parallel recipe printed "exit codes: 0" and "fix the failed rows ("error" in the logs)", and the Slurm
+    recipe "unexpected exit 137; see <log>", an empty log: both now say it was killed, and what to do."""
+    manifest = _pairs(tmp_path, 4)
+    oom = dict(_example_env(env, tiny), INTERP=_killed_for_shard(tmp_path, "1/2"))
+    done = subprocess.run([str(EXAMPLES / "parallel.sh"), str(manifest), "out", "2"], cwd=tmp_path, env=oom,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "exit codes: 0 ; killed: 1 (signal 9);" in done.stdout
+    assert done.stderr.startswith("worker(s) killed before they finished: shard 1 (signal 9); signal 9 (SIGKILL) is "
+                                  "most often the out-of-memory killer") and "failed rows" not in done.stderr
+    assert sorted(os.listdir(tmp_path / "out")) == ["m1.gif", "m3.gif"]
+    done = subprocess.run([str(EXAMPLES / "parallel.sh"), str(manifest), "out", "2"], cwd=tmp_path,
+                          env=_example_env(env, tiny), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and sorted(os.listdir(tmp_path / "out")) == [f"m{i}.gif" for i in range(4)]
+
+    task = subprocess.run(["bash", str(EXAMPLES / "slurm_array.sh"), str(manifest), "out"], cwd=tmp_path,
+                          env=dict(oom, INTERP=_killed_for_shard(tmp_path, "auto"), SLURM_ARRAY_TASK_ID="1",
+                                   SLURM_ARRAY_TASK_MIN="1", SLURM_ARRAY_TASK_MAX="1", SLURM_ARRAY_TASK_COUNT="1"),
+                          capture_output=True, text=True, timeout=120)
+    assert task.returncode == 137
+    assert task.stdout.strip().splitlines()[-1] == (
+        "task 1: killed (exit 137, SIGKILL), most often for using more than --mem; raise --mem and resubmit the "
+        "same array to finish (finished rows are skipped)")
