@@ -505,6 +505,14 @@ Exit codes: 0 every row of the shard made or skipped, 1 some row failed, 2 usage
 --skip-existing to finish: finished outputs are complete, unfinished ones absent).
 With --json the last line is the summary even then: "stopped": true, or the "error"
 (and "exit_code") that stopped the whole batch, e.g. unusable weights.
+
+\b
+--json lines: one per row, in the shard's order: "row" (data row number), "line" (in
+the CSV), "inputs", "output", "ok", "skipped", "timings", "warnings", then the morph's
+--json keys, or "error" and "exit_code" (what `interp morph` on that row exits with).
+Last, one with "summary": true, "shard", "rows" (the shard's), "manifest_rows",
+"made", "skipped", "failed", "seconds", "warnings". A manifest or option refused at
+the start prints no JSON (exit 2, one line on stderr).
 """
 
 
