@@ -102,8 +102,12 @@ def environment_error(err: OSError, name: str | os.PathLike | None = None) -> In
     prefix = f"{shown}: " if shown else ""
     reason = err.strerror or str(err)
     if err.errno in NO_ROOM:
-        hint = {errno.EFBIG: "file too large (a file-size limit was reached)"}.get(err.errno, reason.lower())
-        told = InterpError(f"{prefix}cannot write: {hint}; free some space or write elsewhere")
+        if err.errno == errno.EFBIG:  # a process limit (ulimit -f, which Slurm passes on) or the file system's
+            # largest file: freeing space helps neither
+            told = InterpError(f"{prefix}cannot write: file too large (a file-size limit was reached); raise the "
+                               "limit (ulimit -f) or write elsewhere")
+        else:
+            told = InterpError(f"{prefix}cannot write: {reason.lower()}; free some space or write elsewhere")
     elif err.errno in _NOT_ALLOWED:
         told = UsageError(f"{prefix}{reason.lower()}")
     else:

@@ -185,8 +185,8 @@ def test_a_cache_that_cannot_be_written_is_said_once(tmp_path):
     assert done.returncode == 0, done.stderr
     warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
     assert warnings == [f"warning: face-alignment cache not written ({tmp_path / 'cache' / 'align'}: cannot write: "
-                        "file too large (a file-size limit was reached); free some space or write elsewhere); "
-                        "continuing without it"], done.stderr
+                        "file too large (a file-size limit was reached); raise the limit (ulimit -f) or write "
+                        "elsewhere); continuing without it"], done.stderr
     # Neither an entry nor a temp; dlib's HOG detector (150 KB, under the limit) is kept beside it.
     kept = [p.name for p in (tmp_path / "cache" / "align").iterdir()]
     assert [name for name in kept if not name.startswith("frontal_face_detector-")] == []

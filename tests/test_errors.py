@@ -34,6 +34,10 @@ def test_a_command_and_a_batch_row_tell_a_failure_alike():
     assert told(gone) == told(gone, "batch", "out/x.gif") == ("a.png: No such file or directory", 1, False)
     assert told(OSError(errno.ENOSPC, "No space left on device"), "batch", "out/x.gif")[:2] == (
         "out/x.gif: cannot write: no space left on device; free some space or write elsewhere", 1)
+    # A file-size limit (ulimit -f, passed on to a Slurm job) is not lifted by freeing space: not advised.
+    assert told(OSError(errno.EFBIG, "File too large"), "batch", "out/x.gif")[:2] == (
+        "out/x.gif: cannot write: file too large (a file-size limit was reached); raise the limit (ulimit -f) or "
+        "write elsewhere", 1)
     assert told(KeyError("k")) == ("internal error: KeyError: 'k'", 1, True)
     assert told(KeyError("k"), "batch", "x.gif") == ("x.gif: internal error: KeyError: 'k'", 1, True)
     assert told(UsageError("--steps: bad")) == ("--steps: bad", 2, False)

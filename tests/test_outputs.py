@@ -242,7 +242,7 @@ def test_a_failed_sheet_leaves_the_older_output_sheet_and_crops(tmp_path):
     before = tree(tmp_path)
     code, err = interp(tmp_path, *args, fsize=(gif + sheet) // 2)
     assert code == 1 and err.strip() == ("interp: error: s.png: cannot write: file too large (a file-size limit "
-                                         "was reached); free some space or write elsewhere"), err
+                                         "was reached); raise the limit (ulimit -f) or write elsewhere"), err
     assert tree(tmp_path) == before and litter(tmp_path) == []
 
 
