@@ -85,6 +85,20 @@ def _import_pipeline():
     return pipeline
 
 
+# Options people bring from other batch tools, and what does that here. Click's own guess by spelling
+# offered `--ease` or `--refine` for `batch --resume`.
+_MEANT = {("batch", "--resume"): "to finish a stopped batch, run it again as before with --skip-existing",
+          ("batch", "--continue"): "to finish a stopped batch, run it again as before with --skip-existing"}
+
+
+def _option_meant(err: click.ClickException) -> str | None:
+    """For an unknown option listed in `_MEANT`, the line that says what to use instead."""
+    if not isinstance(err, click.NoSuchOption) or err.ctx is None:
+        return None
+    meant = _MEANT.get((err.ctx.command.name, err.option_name))
+    return f"no such option {err.option_name!r}: {meant}" if meant else None
+
+
 class DefaultMorphGroup(click.Group):
     """A group whose unnamed first argument means the `morph` command: `interp a.png b.png` works.
 
@@ -106,7 +120,7 @@ class DefaultMorphGroup(click.Group):
             raise_on_sigterm()  # inside: a stop held since the entry point's first line is acted on here
             code = super().main(args=args, prog_name=prog_name or "interp", standalone_mode=False, **extra)
         except click.ClickException as err:  # usage errors: bad option values, missing arguments
-            click.echo(f"interp: error: {one_line(err.format_message())}", err=True)
+            click.echo(f"interp: error: {one_line(_option_meant(err) or err.format_message())}", err=True)
             sys.exit(err.exit_code)
         except StdoutClosed:
             _silence_stdout()

@@ -745,3 +745,13 @@ def test_the_recipes_say_a_worker_was_killed_rather_than_send_the_user_to_failed
     assert task.stdout.strip().splitlines()[-1] == (
         "task 1: killed (exit 137, SIGKILL), most often for using more than --mem; raise --mem and resubmit the "
         "same array to finish (finished rows are skipped)")
+
+
+def test_batch_resume_points_to_skip_existing(tmp_path):
+    """`--resume`, as other batch tools spell it, got Click's guess by spelling: "Did you mean one of:
+    '--ease', '--refine'?", options that would have rerun every row."""
+    manifest = _pairs(tmp_path, 1)
+    code, _, err = finish(interp("batch", manifest, "--outdir", tmp_path / "out", "--resume"))
+    assert code == 2 and err == ("interp: error: no such option '--resume': to finish a stopped batch, run it again "
+                                 "as before with --skip-existing\n")
+    assert not (tmp_path / "out").exists()
