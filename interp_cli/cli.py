@@ -512,6 +512,9 @@ Shards: data row i (1, 2, ... in manifest order, over the whole manifest) goes t
 --shard auto reads a Slurm array task ($SLURM_ARRAY_TASK_ID, _MIN, _COUNT, _STEP);
 --shard auto/N reads a Kubernetes indexed Job's $JOB_COMPLETION_INDEX (0-based), or
 takes Slurm task IDs 1-N as the shard numbers (to redo a few: --array=2,5).
+Rows are dealt by position: a manifest edited while an array's tasks start moves rows
+between shards, and some may be made by none; rerun the array once it has ended, with
+--skip-existing, and those are made.
 
 \b
 Exit codes: 0 every row of the shard made or skipped, 1 some row failed, 2 usage error
