@@ -17,10 +17,11 @@
 # options), LOGS (default logs/parallel), INTERP_CACHE_DIR (shared by the workers; safe).
 #
 # Exit status: 0 if every worker finished its rows; 2 if the batch itself is wrong (usage error: every
-# worker refuses it alike); 130 if the run was stopped (Ctrl-C); else 1 if any row failed, an error
-# stopped a worker (unusable weights, a full disk: its log's summary line carries it as "error"), or a
-# worker was killed (SIGKILL, most often by the out-of-memory killer: its log just ends). The joblog
-# says which worker did what; running this script again (--skip-existing) redoes only what is missing.
+# worker refuses it alike); 130 if the run or a worker was stopped (Ctrl-C, SIGTERM); else 1 if any row
+# failed, an error stopped a worker (unusable weights, a full disk: its log's summary line carries it as
+# "error"), or a worker was killed (SIGKILL, most often by the out-of-memory killer: its log just ends).
+# The joblog says which worker did what; running this script again (--skip-existing) redoes only what is
+# missing.
 
 set -u -o pipefail
 
@@ -79,7 +80,8 @@ elif [[ " $codes " == *" 2 "* ]]; then
     exit 2
 fi
 # parallel's own status counts failed workers only up to 100, and is 255 when it was itself stopped.
-if [[ " $codes " == *" 130 "* || $parallel_rc -eq 255 ]]; then
+# A worker that exited 143 was sent SIGTERM by something other than parallel (a shutdown, `kill`): stopped too.
+if [[ " $codes " == *" 130 "* || " $codes " == *" 143 "* || $parallel_rc -eq 255 ]]; then
     echo "stopped: $((n - clean)) of $n worker(s) did not finish; run this again to finish (finished rows are" \
          "skipped)" >&2
     exit 130

@@ -723,7 +723,8 @@ def _killed_for_shard(tmp_path: Path, shard: str) -> str:
 def test_the_recipes_say_a_worker_was_killed_rather_than_send_the_user_to_failed_rows(tiny, tmp_path, env):
     """A worker killed by SIGKILL (the out-of-memory killer) leaves a log with no summary and no error. The
     parallel recipe printed "exit codes: 0" and "fix the failed rows ("error" in the logs)", and the Slurm
-    recipe "unexpected exit 137; see <log>", an empty log: both now say it was killed, and what to do."""
+    recipe "unexpected exit 137; see <log>", an empty log: both now say it was killed, and what to do. A worker
+    that exited 143 (SIGTERM from elsewhere) was likewise sent to fix failed rows: it is said to be stopped."""
     manifest = _pairs(tmp_path, 4)
     oom = dict(_example_env(env, tiny), INTERP=_killed_for_shard(tmp_path, "1/2"))
     done = subprocess.run([str(EXAMPLES / "parallel.sh"), str(manifest), "out", "2"], cwd=tmp_path, env=oom,
@@ -736,6 +737,17 @@ def test_the_recipes_say_a_worker_was_killed_rather_than_send_the_user_to_failed
     done = subprocess.run([str(EXAMPLES / "parallel.sh"), str(manifest), "out", "2"], cwd=tmp_path,
                           env=_example_env(env, tiny), capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and sorted(os.listdir(tmp_path / "out")) == [f"m{i}.gif" for i in range(4)]
+
+    # A worker sent SIGTERM by something else than parallel (a shutdown, `kill`) exits 143: stopped, not failed.
+    (tmp_path / "out" / "m1.gif").unlink()
+    wrapper = tmp_path / "interp-term"
+    wrapper.write_text(f'#!/bin/bash\n{sys.executable} -m interp_cli "$@" & pid=$!\n'
+                       '[[ " $* " == *" --shard 2/2 "* ]] && kill -TERM $pid\nwait $pid\n')
+    wrapper.chmod(0o755)
+    done = subprocess.run([str(EXAMPLES / "parallel.sh"), str(manifest), "out", "2"], cwd=tmp_path,
+                          env=dict(oom, INTERP=str(wrapper)), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 130 and "exit codes: 0 143 ;" in done.stdout, (done.stdout, done.stderr)
+    assert "stopped: 1 of 2 worker(s) did not finish" in done.stderr and "failed rows" not in done.stderr
 
     task = subprocess.run(["bash", str(EXAMPLES / "slurm_array.sh"), str(manifest), "out"], cwd=tmp_path,
                           env=dict(oom, INTERP=_killed_for_shard(tmp_path, "auto"), SLURM_ARRAY_TASK_ID="1",
