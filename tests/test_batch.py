@@ -767,3 +767,14 @@ def test_batch_resume_points_to_skip_existing(tmp_path):
     assert code == 2 and err == ("interp: error: no such option '--resume': to finish a stopped batch, run it again "
                                  "as before with --skip-existing\n")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_line_break_in_a_quoted_input_name_keeps_the_rows_failure_one_line(tiny, tmp_path, env):
+    """A quoted cell may hold a line break: its row fails ("no such file"), and its stderr line was cut in two
+    at the break, so the second half read as a line of its own. It is one line now, as in its JSON line."""
+    (tmp_path / "pairs.csv").write_text(f'"{A}\nx",{B},m1.gif\n{A},{B},m2.gif\n')
+    code, lines, err = finish(interp("batch", tmp_path / "pairs.csv", "--outdir", tmp_path / "out", "--weights", tiny,
+                                     "--no-align", "--steps", "2", "--json", "--quiet", env=env))
+    assert code == 1 and [line.get("ok") for line in lines] == [False, True, None], (lines, err)
+    assert err.splitlines() == [f"[1/2] row 1 failed: {A} x: no such file"]  # --json --quiet: failures only
+    assert lines[0]["error"] == f"{A} x: no such file"
