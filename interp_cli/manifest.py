@@ -315,8 +315,9 @@ def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool
     too_long = too_long_name(name, outdir, limit=lookups.name_max)
     if too_long is not None:
         return Placement(error=f"output name {name!r}: {too_long}")
-    if temp_like(name) is not None:
-        return Placement(error=f"output name {name!r}: {TEMP_LIKE.format(part=temp_like(name))}")
+    swept = temp_like(name)
+    if swept is not None:
+        return Placement(error=f"output name {name!r}: {TEMP_LIKE.format(part=swept)}")
     try:
         resolved = (outdir / name).resolve()
         output = f"{resolved}{os.sep}" if name.endswith(("/", os.sep)) else str(resolved)

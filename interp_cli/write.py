@@ -230,8 +230,9 @@ def check_output_path(path: PathLike, *, make_parents: bool = False) -> None:
     too_long = too_long_name(target)
     if too_long is not None:  # else the checks below would fail with ENAMETOOLONG
         raise UsageError(f"{name}: {too_long}")
-    if temp_like(name) is not None:
-        raise UsageError(f"{name}: {TEMP_LIKE.format(part=temp_like(name))}")
+    swept = temp_like(name)
+    if swept is not None:
+        raise UsageError(f"{name}: {TEMP_LIKE.format(part=swept)}")
     probe = target
     if make_parents:
         while not os.path.lexists(probe.parent) and probe.parent != probe.parent.parent:
