@@ -25,7 +25,7 @@ from interp_cli.malloc import keep_freed_memory
 from interp_cli.options import (SEED, ShardType, align_options, cache_option, device_option, morph_options,
                                 morph_settings, noise_options, output_flags, precision_option, refine_options,
                                 save_aligned_option, weights_option)
-from interp_cli.stops import Terminated, ignore_stops, raise_on_sigterm
+from interp_cli.stops import HungUp, Terminated, ignore_stops, raise_on_sigterm
 
 EPILOG = """\b
 Examples:
@@ -133,6 +133,9 @@ class DefaultMorphGroup(click.Group):
 
             if is_terminal(sys.stderr):  # off the line a terminal's ^C (or a progress bar) left the cursor on
                 click.echo("", err=True)
+            if any(isinstance(e, HungUp) for e in (err, err.__cause__, err.__context__)):
+                click.echo("interp: hung up", err=True)
+                sys.exit(129)
             if any(isinstance(e, Terminated) for e in (err, err.__cause__, err.__context__)):
                 click.echo("interp: terminated", err=True)
                 sys.exit(143)
@@ -518,8 +521,9 @@ between shards, and some may be made by none; rerun the array once it has ended,
 
 \b
 Exit codes: 0 every row of the shard made or skipped, 1 some row failed, 2 usage error
-(bad option, manifest or duplicate names), 130 interrupted, 143 terminated (rerun with
---skip-existing to finish: finished outputs are complete, unfinished ones absent).
+(bad option, manifest or duplicate names), 130 interrupted, 143 terminated, 129 hung up
+(its session closed, without nohup) (rerun with --skip-existing to finish: finished
+outputs are complete, unfinished ones absent).
 With --json the last line is the summary even then: "stopped": true, or the "error"
 (and "exit_code") that stopped the whole batch, e.g. unusable weights.
 
@@ -743,7 +747,7 @@ def run() -> None:
         ignore_stops()
         code = done.code
     except KeyboardInterrupt as stop:  # a second Ctrl-C that landed in main's own handler
-        code = 143 if isinstance(stop, Terminated) else 130
+        code = 129 if isinstance(stop, HungUp) else 143 if isinstance(stop, Terminated) else 130
     else:  # pragma: no cover - click always ends main() with SystemExit
         code = 0
     if code is not None and not isinstance(code, int):

@@ -21,6 +21,7 @@ from interp_cli.manifest import Shard, parse_shard
 from interp_cli.options import MORPH_OPTION_NAMES, morph_settings
 from tests.cli_runner import cli_runner
 from tests.recipe import GOLDEN_DIR
+from tests.test_stops import hangup_as_in_a_session
 
 A = GOLDEN_DIR / "golden_input_A.png"
 B = GOLDEN_DIR / "golden_input_B.png"
@@ -778,3 +779,26 @@ def test_a_line_break_in_a_quoted_input_name_keeps_the_rows_failure_one_line(tin
     assert code == 1 and [line.get("ok") for line in lines] == [False, True, None], (lines, err)
     assert err.splitlines() == [f"[1/2] row 1 failed: {A} x: no such file"]  # --json --quiet: failures only
     assert lines[0]["error"] == f"{A} x: no such file"
+
+
+def test_a_hangup_mid_row_stops_the_batch_as_sigterm_does_unless_nohup_ignores_it(tiny, tmp_path, env):
+    """`interp batch ... > rows.jsonl &` and the ssh session drops: bash passes SIGHUP on to its jobs, which
+    killed interp by the signal, with no summary line and the row's temp left for a later run. It now stops
+    as for SIGTERM: no temp, the summary with "stopped": true, exit 129. Under nohup the run goes on."""
+    (tmp_path / "pairs.csv").write_text(f"{A},{B},long.gif\n{A},{B},next.gif\n")
+    args = ["batch", tmp_path / "pairs.csv", "--outdir", tmp_path / "out", "--weights", tiny, "--no-align", "--json"]
+    child = interp(*args, "--steps", "3000", env=env, preexec_fn=hangup_as_in_a_session)
+    deadline = time.monotonic() + 120  # only against a hang: nothing here is timed
+    while not ((tmp_path / "out").is_dir() and hidden(tmp_path / "out")):  # the row's temp: it is writing
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.02)
+    child.send_signal(signal.SIGHUP)
+    code, lines, err = finish(child)
+    assert code == 129 and err.strip().splitlines()[-1] == "interp: hung up", err
+    assert lines[-1]["summary"] and lines[-1]["stopped"] and lines[-1]["made"] == 0
+    assert os.listdir(tmp_path / "out") == []
+
+    ignored = interp(*args, "--steps", "2", env=env, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    ignored.send_signal(signal.SIGHUP)
+    code, lines, err = finish(ignored)
+    assert code == 0 and lines[-1]["made"] == 2, err
