@@ -17,9 +17,11 @@
 # options), LOGS (default logs/parallel), INTERP_CACHE_DIR (shared by the workers; safe).
 #
 # Exit status: 0 if every worker finished its rows; 2 if the batch itself is wrong (usage error: every
-# worker refuses it alike); 130 if the run was stopped (Ctrl-C); else 1 if any row failed or an error
-# stopped a worker (unusable weights, a full disk: its log's summary line carries it as "error"). The
-# joblog says which worker did what; running this script again (--skip-existing) redoes only what is missing.
+# worker refuses it alike); 130 if the run or a worker was stopped (Ctrl-C, SIGTERM); else 1 if any row
+# failed, an error stopped a worker (unusable weights, a full disk: its log's summary line carries it as
+# "error"), or a worker was killed (SIGKILL, most often by the out-of-memory killer: its log just ends).
+# The joblog says which worker did what; running this script again (--skip-existing) redoes only what is
+# missing.
 
 set -u -o pipefail
 
@@ -65,10 +67,12 @@ seq 1 "$n" | parallel --jobs "$n" --termseq TERM,30000,KILL,25 --joblog "$logs/j
     --env WEIGHTS --env STEPS --env EXTRA shard {}
 parallel_rc=$?
 
-# The joblog has a line per worker that ran (7th column: its exit status, 8th: the signal that killed it).
+# The joblog has a line per worker that ran (7th column: its exit status, 8th: the signal that killed it, when
+# the status is then 0; last: the shard number).
 clean=$(awk 'NR > 1 && $7 == 0 && $8 == 0' "$logs/joblog" | wc -l)
-codes=$(awk 'NR > 1 {print $7}' "$logs/joblog" | sort -u | tr '\n' ' ')
-echo "workers: $n, exit codes: ${codes:-none}; per-row results in $logs/shard-*.jsonl"
+codes=$(awk 'NR > 1 && $8 == 0 {print $7}' "$logs/joblog" | sort -u | tr '\n' ' ')
+killed=$(awk 'NR > 1 && $8 != 0 {printf "%s%s (signal %s)", sep, $NF, $8; sep = ", "}' "$logs/joblog")
+echo "workers: $n, exit codes: ${codes:-none}${killed:+; killed: $killed}; per-row results in $logs/shard-*.jsonl"
 if ((clean == n && parallel_rc == 0)); then
     exit 0
 elif [[ " $codes " == *" 2 "* ]]; then
@@ -76,7 +80,8 @@ elif [[ " $codes " == *" 2 "* ]]; then
     exit 2
 fi
 # parallel's own status counts failed workers only up to 100, and is 255 when it was itself stopped.
-if [[ " $codes " == *" 130 "* || $parallel_rc -eq 255 ]]; then
+# A worker that exited 143 was sent SIGTERM by something other than parallel (a shutdown, `kill`): stopped too.
+if [[ " $codes " == *" 130 "* || " $codes " == *" 143 "* || $parallel_rc -eq 255 ]]; then
     echo "stopped: $((n - clean)) of $n worker(s) did not finish; run this again to finish (finished rows are" \
          "skipped)" >&2
     exit 130
@@ -88,11 +93,17 @@ for log in "$logs"/shard-*.jsonl; do
     summary=$(tail -n 1 "$log" 2>/dev/null)
     [[ $summary == *'"summary": true'* && $summary == *'"error": '* ]] && stopped_by_error+=("$log")
 done
+if [[ -n $killed ]]; then
+    # No summary and no error to read: the worker died at once, most often by the kernel's out-of-memory killer.
+    echo "worker(s) killed before they finished: shard $killed; signal 9 (SIGKILL) is most often the" \
+         "out-of-memory killer (then give fewer WORKERS). Run this again to finish; finished rows are skipped" >&2
+fi
 if ((${#stopped_by_error[@]})); then
     echo "${#stopped_by_error[@]} of $n worker(s) stopped by an error (the messages above; \"error\" in the last" \
          "line of ${stopped_by_error[*]}): fix it and run this again; finished rows are skipped" >&2
     exit 1
 fi
+[[ -n $killed ]] && ! awk 'NR > 1 && $8 == 0 && $7 != 0 {found = 1} END {exit !found}' "$logs/joblog" && exit 1
 echo "$((n - clean)) of $n worker(s) did not finish cleanly: fix the failed rows (\"error\" in the logs) and" \
      "run this again; finished rows are skipped" >&2
 exit 1

@@ -26,6 +26,8 @@
 # Stopping: at the time limit, on scancel or on pre-emption, Slurm sends SIGTERM to every process of
 # the task, waits KillWait (30 s by default) and then kills. interp finishes nothing half-way: it drops
 # the row in progress, writes the summary line and exits 143; this script reports it and exits 143.
+# Over --mem, the out-of-memory killer ends interp at once (exit 137, its logs just end): this script
+# says so; raise --mem and resubmit.
 #
 #SBATCH --job-name=interp-batch
 #SBATCH --cpus-per-task=4
@@ -91,6 +93,11 @@ case $rc in
     130 | 143)
         echo "task $task: stopped (exit $rc: time limit, scancel or pre-emption); resubmit the same" \
              "array to finish (a pre-empted task is requeued by itself)" ;;
+    137)
+        # SIGKILL with the task still alive: most often the memory limit's out-of-memory killer (Slurm then
+        # says OUT_OF_MEMORY in sacct). Nothing of interp's is in the logs: it had no moment to write.
+        echo "task $task: killed (exit 137, SIGKILL), most often for using more than --mem; raise --mem and" \
+             "resubmit the same array to finish (finished rows are skipped)" ;;
     *)
         echo "task $task: unexpected exit $rc; see $base.log" ;;
 esac | tee -a "$base.log"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from interp_cli import blend
 from interp_cli import progress as progress_bars
-from interp_cli.errors import InterpError, UsageError, reported, retold, stops_a_batch
+from interp_cli.errors import InterpError, UsageError, one_line, reported, retold, stops_a_batch
 from interp_cli.layers import check_layers
 from interp_cli.manifest import CROP_CHOICES, BatchPlan, Shard, plan_batch
 from interp_cli.pipeline import morph, planned_crops
@@ -114,8 +114,9 @@ def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failure
             result = {"row": row.number, "line": row.line, "inputs": list(row.inputs),
                       "output": shown if row.name else None}
             if place.error is not None:
-                result.update(ok=False, skipped=False, error=place.error, exit_code=UsageError.exit_code)
-                failures(f"[{position}/{len(mine)}] row {row.number} failed: {place.error}")
+                error = one_line(place.error)
+                result.update(ok=False, skipped=False, error=error, exit_code=UsageError.exit_code)
+                failures(f"[{position}/{len(mine)}] row {row.number} failed: {error}")
             elif skip_existing and all(target.exists() for target in place.targets):
                 result.update(ok=True, skipped=True)
                 log(f"[{position}/{len(mine)}] row {row.number}: skipped, {shown} exists")
@@ -134,8 +135,9 @@ def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failure
                 except Exception as err:  # whatever one row holds, it fails alone and the others go on
                     whole_disk = stops_a_batch(err)
                     err = _row_error(err, shown, outdir, place.targets)
-                    result.update(ok=False, skipped=False, error=str(err), exit_code=err.exit_code)
-                    failures(f"[{position}/{len(mine)}] row {row.number} failed: {err}")
+                    # One line, as every message: a quoted cell may put a line break in an input's name.
+                    result.update(ok=False, skipped=False, error=one_line(err), exit_code=err.exit_code)
+                    failures(f"[{position}/{len(mine)}] row {row.number} failed: {one_line(err)}")
                     if whole_disk and position < len(mine):
                         # ...but not a full, over-quota or read-only disk: each row after it would load,
                         # encode and render (a minute at 1024 px) only to fail alike.

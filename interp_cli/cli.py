@@ -19,14 +19,14 @@ import weakref
 import click
 
 from interp_cli import __version__
-from interp_cli.errors import one_line, reported
+from interp_cli.errors import environment_error, one_line, reported
 from interp_cli.files import as_typed, line_text
 from interp_cli.limits import ALIGN_SIZE, NOISE_MODES
 from interp_cli.malloc import keep_freed_memory
 from interp_cli.options import (SEED, ShardType, align_options, cache_option, device_option, morph_options,
                                 morph_settings, noise_options, output_flags, precision_option, refine_options,
                                 save_aligned_option, weights_option)
-from interp_cli.stops import Terminated, ignore_stops, raise_on_sigterm
+from interp_cli.stops import HungUp, Terminated, ignore_stops, raise_on_sigterm
 
 EPILOG = """\b
 Examples:
@@ -67,6 +67,8 @@ def _out(text: str) -> None:
         click.echo(text)
     except BrokenPipeError:
         raise StdoutClosed() from None
+    except OSError as err:  # `--json > log` on a full disk: say which file, as for any other output
+        raise environment_error(err, "standard output") from None
 
 
 def _import_pipeline():
@@ -82,6 +84,20 @@ def _import_pipeline():
     with deferred():
         from interp_cli import pipeline
     return pipeline
+
+
+# Options people bring from other batch tools, and what does that here. Click's own guess by spelling
+# offered `--ease` or `--refine` for `batch --resume`.
+_MEANT = {("batch", "--resume"): "to finish a stopped batch, run it again as before with --skip-existing",
+          ("batch", "--continue"): "to finish a stopped batch, run it again as before with --skip-existing"}
+
+
+def _option_meant(err: click.ClickException) -> str | None:
+    """For an unknown option listed in `_MEANT`, the line that says what to use instead."""
+    if not isinstance(err, click.NoSuchOption) or err.ctx is None:
+        return None
+    meant = _MEANT.get((err.ctx.command.name, err.option_name))
+    return f"no such option {err.option_name!r}: {meant}" if meant else None
 
 
 class DefaultMorphGroup(click.Group):
@@ -105,7 +121,7 @@ class DefaultMorphGroup(click.Group):
             raise_on_sigterm()  # inside: a stop held since the entry point's first line is acted on here
             code = super().main(args=args, prog_name=prog_name or "interp", standalone_mode=False, **extra)
         except click.ClickException as err:  # usage errors: bad option values, missing arguments
-            message = one_line(err.format_message())
+            message = one_line(_option_meant(err) or err.format_message())
             if isinstance(err, click.NoSuchOption) and (word := _file_read_as_option(err.option_name, args)):
                 message = f"{message.rstrip('.')}; '{word}' is a file: to name it, write ./{word}"
             click.echo(f"interp: error: {message}", err=True)
@@ -121,6 +137,9 @@ class DefaultMorphGroup(click.Group):
 
             if is_terminal(sys.stderr):  # off the line a terminal's ^C (or a progress bar) left the cursor on
                 click.echo("", err=True)
+            if any(isinstance(e, HungUp) for e in (err, err.__cause__, err.__context__)):
+                click.echo("interp: hung up", err=True)
+                sys.exit(129)
             if any(isinstance(e, Terminated) for e in (err, err.__cause__, err.__context__)):
                 click.echo("interp: terminated", err=True)
                 sys.exit(143)
@@ -531,7 +550,8 @@ Empty cells are dropped, but a row as wide as the header (a spreadsheet's export
 output from the header's output column: a row with that cell empty fails alone.
 Output names are relative paths inside --outdir (subfolders are created), typed as for -o
 (x.mp4, x.gif, x.html, an x.png sheet, or x/ for frames); a name that is absolute, climbs out with ..,
-has no file type (x), or names one of the row's inputs fails that row.
+has no file type (x), names one of the row's inputs, or has the form of interp's hidden temps
+(.x.tmp-<16 hex digits>.gif, which a later run would sweep away) fails that row.
 Two rows naming the same output, an output that is another row's input, or one inside another
 row's output refuse the whole manifest before any work (exit 2), as does a quote left open.
 --save-aligned DIR keeps one crop per photo across the manifest: photos in different folders
@@ -543,13 +563,25 @@ Shards: data row i (1, 2, ... in manifest order, over the whole manifest) goes t
 --shard auto reads a Slurm array task ($SLURM_ARRAY_TASK_ID, _MIN, _COUNT, _STEP);
 --shard auto/N reads a Kubernetes indexed Job's $JOB_COMPLETION_INDEX (0-based), or
 takes Slurm task IDs 1-N as the shard numbers (to redo a few: --array=2,5).
+Rows are dealt by position: a manifest edited while an array's tasks start moves rows
+between shards, and some may be made by none; rerun the array once it has ended, with
+--skip-existing, and those are made.
 
 \b
 Exit codes: 0 every row of the shard made or skipped, 1 some row failed, 2 usage error
-(bad option, manifest or duplicate names), 130 interrupted, 143 terminated (rerun with
---skip-existing to finish: finished outputs are complete, unfinished ones absent).
+(bad option, manifest or duplicate names), 130 interrupted, 143 terminated, 129 hung up
+(its session closed, without nohup) (rerun with --skip-existing to finish: finished
+outputs are complete, unfinished ones absent).
 With --json the last line is the summary even then: "stopped": true, or the "error"
 (and "exit_code") that stopped the whole batch, e.g. unusable weights.
+
+\b
+--json lines: one per row, in the shard's order: "row" (data row number), "line" (in
+the CSV), "inputs", "output", "ok", "skipped", "timings", "warnings", then the morph's
+--json keys, or "error" and "exit_code" (what `interp morph` on that row exits with).
+Last, one with "summary": true, "shard", "rows" (the shard's), "manifest_rows",
+"made", "skipped", "failed", "seconds", "warnings". A manifest or option refused at
+the start prints no JSON (exit 2, one line on stderr).
 """
 
 
@@ -763,7 +795,7 @@ def run() -> None:
         ignore_stops()
         code = done.code
     except KeyboardInterrupt as stop:  # a second Ctrl-C that landed in main's own handler
-        code = 143 if isinstance(stop, Terminated) else 130
+        code = 129 if isinstance(stop, HungUp) else 143 if isinstance(stop, Terminated) else 130
     else:  # pragma: no cover - click always ends main() with SystemExit
         code = 0
     if code is not None and not isinstance(code, int):

@@ -12,6 +12,7 @@
         outputs.commit()                         # every temp complete first, then the renames; else none
     claim_temp("frames", "old", directory=True, create=False)  # a locked name to move something aside to
     clean_stale_temps(directory)                 # done by new_temp; removes only dead writers' temps
+    temp_like(name) -> str | None                # the part of an output name a sweep would take for a temp
     with held_lock(path, wait=5.0) as locked:    # one writer at a time on a shared file (flock on `<path>.lock`);
         ...                                      # locked is False after `wait` s: go on unlocked, never stuck
     remove_if_same(path, identity)               # unlink a damaged file only if no one has replaced it since
@@ -32,7 +33,8 @@ file for a temp directory) from creation until it is committed or discarded, and
 that lock when the writer dies, however it dies. The sweep removes a temp only when it can take
 that lock itself, so a live writer's temp is never removed, whatever host, PID namespace or
 machine it runs on, and a killed writer's temp is removed by the next run that writes there.
-(On NFS the lock is the server's, through the NFS lock manager; see README "Batch jobs".)
+(On NFS the lock is the server's, through the NFS lock manager; see README "Batch jobs". A file system
+with no flock at all gets unlocked temps, which no sweep can judge and so none removes.)
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ except ImportError:  # pragma: no cover - Windows: no locks, so the sweep never 
     fcntl = None
 
 _HASH_CHUNK_BYTES = 8 * 1024 * 1024
+# What flock says on a file system that has none: Lustre mounted without `-o flock` (ENOSYS), some FUSE
+# and network file systems (EOPNOTSUPP), NFS whose lock manager is unreachable (ENOLCK).
+_NO_FLOCK = {errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOLCK}
 _TEMP_NAME = re.compile(r"^\.(?P<stem>.*)\.(?P<tag>tmp|old)-[0-9a-f]{16}(?P<suffix>.*)$")
 _LOCK_SUFFIX = ".lock"  # a temp directory's companion lock file: `<temp dir>.lock`
 # Bytes a temp name adds to its target's name: ".", ".tmp-", 16 hex digits, and ".lock" for a directory's.
@@ -84,19 +89,40 @@ def temp_name(target: PathLike, tag: str = "tmp") -> Path:
     return target.with_name(f".{stem}.{tag}-{secrets.token_hex(8)}{suffix}")
 
 
+def temp_like(name: PathLike) -> str | None:
+    """The part of an output name that has the form of our temps (`.NAME.tmp-<16 hex digits>...`), else None.
+
+    Such a file or folder is swept as a dead writer's temp by the next run that writes beside it (nothing
+    holds its lock once it is finished), so an output named so would vanish after being reported made."""
+    return next((part for part in Path(os.fspath(name)).parts if _TEMP_NAME.match(part)), None)
+
+
 def _lock_new(path: Path) -> int | None:
     """Create `path` (O_EXCL) and hold an exclusive lock on it: the fd, or None if the name is taken
-    or a sweeper removed the file before our lock was on it (then the caller picks another name)."""
+    or a sweeper removed the file before our lock was on it (then the caller picks another name).
+
+    On a file system that has no flock (`_NO_FLOCK`) the file is kept unlocked: every sweep, ours
+    included, fails to lock it too and so leaves it alone, as with no fcntl at all. A failure here
+    removes the file it made, since no sweep could ever remove it."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
     try:
         if fcntl is not None:
             # Blocking: a sweeper can only hold it for the moment it takes to see the file is new-born
             # and unlocked, remove it and let go; then the identity check below sends us elsewhere.
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as err:
+                if err.errno not in _NO_FLOCK:
+                    raise
         if not _same_inode(fd, path):
             os.close(fd)
             return None
     except BaseException:
+        if _same_inode(fd, path):
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
         os.close(fd)
         raise
     return fd

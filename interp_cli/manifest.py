@@ -26,9 +26,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from interp_cli.errors import UsageError
-from interp_cli.files import check_input_file, name_max, same_file, too_long_name
+from interp_cli.files import check_input_file, name_max, same_file, temp_like, too_long_name
 from interp_cli.inputs import Faces, crop_name, faces_per_input, pick_input
-from interp_cli.write import check_output_path, missing_file_type
+from interp_cli.write import TEMP_LIKE, check_output_path, missing_file_type
 
 HEADER_NAMES = ("output", "output_name", "name")
 # The morph options that decide a batch's --save-aligned crops, planned for the whole manifest (`plan_crops`).
@@ -109,6 +109,9 @@ def read_manifest(path: str | os.PathLike) -> list[Row]:
     return rows
 
 
+_SAVE_AS_UTF8 = "save the manifest as UTF-8 (in Excel: CSV UTF-8)"
+
+
 def _not_utf8(path: Path) -> str:
     """Where a manifest stops being UTF-8 text, by line: the decoder's own "position 15" counts from the start
     of the 8 KB block it was decoding, which is no place in the file."""
@@ -119,8 +122,8 @@ def _not_utf8(path: Path) -> str:
         data.decode("utf-8")
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
-        return f"{path.name}:{line}: not UTF-8 text (byte 0x{data[err.start]:02x}); save the manifest as UTF-8"
-    return f"{path.name}: not UTF-8 text; save the manifest as UTF-8"  # changed while it was read
+        return f"{path.name}:{line}: not UTF-8 text (byte 0x{data[err.start]:02x}); {_SAVE_AS_UTF8}"
+    return f"{path.name}: not UTF-8 text; {_SAVE_AS_UTF8}"  # changed while it was read
 
 
 class _Records:
@@ -308,6 +311,9 @@ def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool
     too_long = too_long_name(name, outdir, limit=lookups.name_max)
     if too_long is not None:
         return Placement(error=f"output name {name!r}: {too_long}")
+    swept = temp_like(name)
+    if swept is not None:
+        return Placement(error=f"output name {name!r}: {TEMP_LIKE.format(part=swept)}")
     try:
         resolved = (outdir / name).resolve()
         output = f"{resolved}{os.sep}" if name.endswith(("/", os.sep)) else str(resolved)

@@ -5,6 +5,9 @@
     with deferred():          # SIGINT/SIGTERM arriving inside are delivered when the block ends
         proc = subprocess.Popen(...)
 
+SIGHUP (the terminal or ssh session a run was started from closed; bash passes it on to its background
+jobs) is a stop as SIGTERM is, raising `HungUp` (exit 129), unless it is ignored, as `nohup` does.
+
 Why `deferred` exists: a signal's Python handler runs in the main thread between any two bytecodes,
 so Ctrl-C can land inside `subprocess.Popen` after ffmpeg was forked but before the Popen object
 was returned. The writer then has no process to kill; it removes its temp file, and the orphaned
@@ -42,7 +45,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# SIGHUP: the terminal or ssh session a batch was started from went away (bash passes it on to its jobs).
+_SIGHUP = getattr(signal, "SIGHUP", None)  # not on Windows
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, *(() if _SIGHUP is None else (_SIGHUP,)))
 _depth = 0  # nesting of `deferred` blocks in the main thread
 _held_at_start: dict[int, object] = {}  # signal -> the handler it had, while `hold_stops_at_start` holds it
 _came_at_start: list[int] = []  # the stop signals that arrived meanwhile, in order
@@ -52,9 +57,15 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM (a batch scheduler stopping the job): unwinds like Ctrl-C so no partial output is left."""
 
 
+class HungUp(Terminated):
+    """SIGHUP (the session closed under a run, without nohup): unwinds as SIGTERM does; exit 129."""
+
+
 def _raise_terminated(signum, frame):
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: see the module doc
-    raise Terminated()
+    for each in STOP_SIGNALS[1:]:  # once, whichever came first: see the module doc
+        if signal.getsignal(each) is _raise_terminated:
+            signal.signal(each, signal.SIG_IGN)
+    raise HungUp() if signum == _SIGHUP else Terminated()
 
 
 def _note_at_start(signum, frame):
@@ -74,12 +85,16 @@ def hold_stops_at_start() -> None:
 
 
 def raise_on_sigterm() -> None:
-    """Make the next SIGTERM raise `Terminated` in the main thread, and later ones do nothing (a no-op
+    """Make the next SIGTERM raise `Terminated` (SIGHUP, unless ignored: `HungUp`) in the main thread, and
+    later ones do nothing (a no-op
     outside the main thread). Ends `hold_stops_at_start`: SIGINT gets its handler back, and the first stop
     that came while it held them is acted on now, so call this where a stop is handled."""
     if threading.current_thread() is not threading.main_thread():
         return
     signal.signal(signal.SIGTERM, _raise_terminated)
+    # SIGHUP only where it is not ignored: under nohup the run is meant to outlive its session.
+    if _SIGHUP is not None and signal.getsignal(_SIGHUP) not in (signal.SIG_IGN, None):
+        signal.signal(_SIGHUP, _raise_terminated)
     if signal.SIGINT in _held_at_start:
         signal.signal(signal.SIGINT, _held_at_start[signal.SIGINT])
     _held_at_start.clear()

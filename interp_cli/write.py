@@ -70,7 +70,8 @@ from typing import TYPE_CHECKING, Optional
 
 from .errors import NO_ROOM, InterpError, UsageError, environment_error
 from .limits import GIF_MAX_FPS, GIF_MIN_DELAY_CS  # noqa: F401 - GIF_MAX_FPS: what the GIF writer can play
-from .files import PathLike, Outputs, atomic_write, claim_temp, commit, discard, new_temp, too_long_name, write_target
+from .files import (PathLike, Outputs, atomic_write, claim_temp, commit, discard, new_temp, temp_like, too_long_name,
+                    write_target)
 from .frame_writer import FrameWriter, check_fps, quality_to_crf
 from .stops import deferred
 
@@ -95,6 +96,9 @@ ANIMATION_OUTPUTS = ("frames are written as .mp4, .gif, .html, or PNG into a fol
                      "{folder}")
 MORPH_OUTPUTS = ("a morph is written as .mp4, .gif, .html, a .png contact sheet, or PNG frames into a folder "
                  "named with a trailing slash: {folder}")
+# An output named like one of our temps (`files.temp_like`) would be removed by the next run writing beside it.
+TEMP_LIKE = ("{part!r} has the form of interp's hidden temporary files (.NAME.tmp- or .NAME.old- and 16 hex digits), "
+             "which the next run writing there removes; choose another name")
 
 
 def output_kind(path: PathLike, accepts: str = MORPH_OUTPUTS, *, allowed: Optional[Collection[str]] = None,
@@ -235,6 +239,9 @@ def check_output_path(path: PathLike, *, make_parents: bool = False) -> None:
     too_long = too_long_name(target)
     if too_long is not None:  # else the checks below would fail with ENAMETOOLONG
         raise UsageError(f"{name}: {too_long}")
+    swept = temp_like(name)
+    if swept is not None:
+        raise UsageError(f"{name}: {TEMP_LIKE.format(part=swept)}")
     probe = target
     if make_parents:
         while not os.path.lexists(probe.parent) and probe.parent != probe.parent.parent:

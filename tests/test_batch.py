@@ -21,6 +21,7 @@ from interp_cli.manifest import Shard, parse_shard
 from interp_cli.options import MORPH_OPTION_NAMES, morph_settings
 from tests.cli_runner import cli_runner
 from tests.recipe import GOLDEN_DIR
+from tests.test_stops import hangup_as_in_a_session
 
 A = GOLDEN_DIR / "golden_input_A.png"
 B = GOLDEN_DIR / "golden_input_B.png"
@@ -656,3 +657,148 @@ def test_a_full_or_read_only_disk_stops_the_batch_after_the_row_that_found_it(ti
     assert done.returncode == 2 and len(lines) == 2, (done.stdout, done.stderr)
     assert lines[0]["error"] == "out/m0.gif: directory 'out' is on a read-only file system"
     assert lines[1]["error"].startswith("batch stopped after row 1: out/m0.gif: directory 'out' is on a read-only")
+
+
+def test_an_outdir_on_a_file_system_without_flock_gets_every_row(tiny, tmp_path, env):
+    """Lustre mounted without `-o flock` answers flock() with ENOSYS: every row used to fail ("cannot write in
+    directory ... (function not implemented)") and leave an empty hidden temp behind for good. Here a real
+    process whose libc flock() says so (an LD_PRELOAD shim) writes every row, and nothing else, there."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None or sys.platform != "linux":
+        pytest.skip("needs a C compiler and LD_PRELOAD to stand in for a file system without flock")
+    (tmp_path / "noflock.c").write_text(
+        "#include <errno.h>\nint flock(int fd, int op) { (void)fd; (void)op; errno = ENOSYS; return -1; }\n")
+    subprocess.run([compiler, "-shared", "-fPIC", "-o", tmp_path / "noflock.so", tmp_path / "noflock.c"], check=True)
+    (tmp_path / "pairs.csv").write_text(f"{A},{B},m1.gif\n{A},{B},frames/\n")
+    code, lines, err = finish(interp("batch", tmp_path / "pairs.csv", "--outdir", tmp_path / "out", "--weights", tiny,
+                                     "--no-align", "--steps", "2", "--sheets", "--json",
+                                     env={**env, "LD_PRELOAD": str(tmp_path / "noflock.so")}))
+    assert code == 0 and lines[-1]["made"] == 2, (lines, err)
+    assert sorted(os.listdir(tmp_path / "out")) == ["frames", "frames.sheet.png", "m1.gif", "m1.sheet.png"]
+    assert sorted(os.listdir(tmp_path / "out" / "frames")) == ["frame_0000.png", "frame_0001.png"]
+
+
+def test_an_output_named_like_a_temp_is_refused_not_made_and_swept_by_the_next_run(tiny, tmp_path, env):
+    """`.x.tmp-<16 hex digits>.gif` was made and reported made, and then removed by the next run writing into
+    --outdir as a dead writer's temp (a folder `.y.old-<hex>/` holding outputs, likewise, with all of them).
+    Such a row now fails alone, and `-o` such a name is a usage error, before any work."""
+    temp_like = ".x.tmp-0123456789abcdef.gif"
+    (tmp_path / "pairs.csv").write_text(f"{A},{B},{temp_like}\n{A},{B},.y.old-0123456789abcdef/z.gif\n{A},{B},ok.gif\n")
+    code, lines, err = finish(interp("batch", tmp_path / "pairs.csv", "--outdir", tmp_path / "out", "--weights", tiny,
+                                     "--no-align", "--steps", "2", "--json", env=env))
+    assert code == 1 and [line.get("ok") for line in lines] == [False, False, True, None], (lines, err)
+    assert "has the form of interp's hidden temporary files" in lines[0]["error"] and lines[0]["exit_code"] == 2
+    assert "'.y.old-0123456789abcdef' has the form" in lines[1]["error"]
+    assert os.listdir(tmp_path / "out") == ["ok.gif"]
+    code, _, err = finish(interp(A, B, "--weights", tiny, "--no-align", "--steps", "2", "-o",
+                                 tmp_path / "out" / temp_like, env=env))
+    assert code == 2 and err.count("\n") == 1 and "has the form of interp's hidden temporary files" in err
+    assert os.listdir(tmp_path / "out") == ["ok.gif"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full, a file that is always full")
+def test_a_json_log_on_a_full_disk_is_named_in_the_one_line(tiny, tmp_path, env):
+    """`--json > logs/x.jsonl` with the logs' disk full: the batch stops (it can no longer say what it made)
+    with one line that says it was the log, standard output, that could not be written; it used to be
+    "interp: error: cannot write: no space left on device", with no file named, though the outputs were fine."""
+    (tmp_path / "pairs.csv").write_text(f"{A},{B},m1.gif\n{A},{B},m2.gif\n")
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "interp_cli", "batch", tmp_path / "pairs.csv", "--outdir",
+                               tmp_path / "out", "--weights", tiny, "--no-align", "--steps", "2", "--json"],
+                              stdout=full, stderr=subprocess.PIPE, text=True, env=env, timeout=120)
+    assert done.returncode == 1 and done.stderr.splitlines() == [
+        "interp: error: standard output: cannot write: no space left on device; free some space or write elsewhere"]
+    assert os.listdir(tmp_path / "out") == ["m1.gif"]  # made whole before its line could not be written
+
+
+def _killed_for_shard(tmp_path: Path, shard: str) -> str:
+    """An INTERP whose worker for `shard` dies of SIGKILL at once, as the out-of-memory killer ends one."""
+    wrapper = tmp_path / "interp-oom"
+    wrapper.write_text(f'#!/bin/bash\n[[ " $* " == *" --shard {shard} "* ]] && kill -9 $$\n'
+                       f'exec {sys.executable} -m interp_cli "$@"\n')
+    wrapper.chmod(0o755)
+    return str(wrapper)
+
+
+@pytest.mark.skipif(shutil.which("parallel") is None, reason="GNU parallel is not installed")
+def test_the_recipes_say_a_worker_was_killed_rather_than_send_the_user_to_failed_rows(tiny, tmp_path, env):
+    """A worker killed by SIGKILL (the out-of-memory killer) leaves a log with no summary and no error. The
+    parallel recipe printed "exit codes: 0" and "fix the failed rows ("error" in the logs)", and the Slurm
+    recipe "unexpected exit 137; see <log>", an empty log: both now say it was killed, and what to do. A worker
+    that exited 143 (SIGTERM from elsewhere) was likewise sent to fix failed rows: it is said to be stopped."""
+    manifest = _pairs(tmp_path, 4)
+    oom = dict(_example_env(env, tiny), INTERP=_killed_for_shard(tmp_path, "1/2"))
+    done = subprocess.run([str(EXAMPLES / "parallel.sh"), str(manifest), "out", "2"], cwd=tmp_path, env=oom,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "exit codes: 0 ; killed: 1 (signal 9);" in done.stdout
+    assert done.stderr.startswith("worker(s) killed before they finished: shard 1 (signal 9); signal 9 (SIGKILL) is "
+                                  "most often the out-of-memory killer") and "failed rows" not in done.stderr
+    assert sorted(os.listdir(tmp_path / "out")) == ["m1.gif", "m3.gif"]
+    done = subprocess.run([str(EXAMPLES / "parallel.sh"), str(manifest), "out", "2"], cwd=tmp_path,
+                          env=_example_env(env, tiny), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and sorted(os.listdir(tmp_path / "out")) == [f"m{i}.gif" for i in range(4)]
+
+    # A worker sent SIGTERM by something else than parallel (a shutdown, `kill`) exits 143: stopped, not failed.
+    (tmp_path / "out" / "m1.gif").unlink()
+    wrapper = tmp_path / "interp-term"
+    wrapper.write_text(f'#!/bin/bash\n{sys.executable} -m interp_cli "$@" & pid=$!\n'
+                       '[[ " $* " == *" --shard 2/2 "* ]] && kill -TERM $pid\nwait $pid\n')
+    wrapper.chmod(0o755)
+    done = subprocess.run([str(EXAMPLES / "parallel.sh"), str(manifest), "out", "2"], cwd=tmp_path,
+                          env=dict(oom, INTERP=str(wrapper)), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 130 and "exit codes: 0 143 ;" in done.stdout, (done.stdout, done.stderr)
+    assert "stopped: 1 of 2 worker(s) did not finish" in done.stderr and "failed rows" not in done.stderr
+
+    task = subprocess.run(["bash", str(EXAMPLES / "slurm_array.sh"), str(manifest), "out"], cwd=tmp_path,
+                          env=dict(oom, INTERP=_killed_for_shard(tmp_path, "auto"), SLURM_ARRAY_TASK_ID="1",
+                                   SLURM_ARRAY_TASK_MIN="1", SLURM_ARRAY_TASK_MAX="1", SLURM_ARRAY_TASK_COUNT="1"),
+                          capture_output=True, text=True, timeout=120)
+    assert task.returncode == 137
+    assert task.stdout.strip().splitlines()[-1] == (
+        "task 1: killed (exit 137, SIGKILL), most often for using more than --mem; raise --mem and resubmit the "
+        "same array to finish (finished rows are skipped)")
+
+
+def test_batch_resume_points_to_skip_existing(tmp_path):
+    """`--resume`, as other batch tools spell it, got Click's guess by spelling: "Did you mean one of:
+    '--ease', '--refine'?", options that would have rerun every row."""
+    manifest = _pairs(tmp_path, 1)
+    code, _, err = finish(interp("batch", manifest, "--outdir", tmp_path / "out", "--resume"))
+    assert code == 2 and err == ("interp: error: no such option '--resume': to finish a stopped batch, run it again "
+                                 "as before with --skip-existing\n")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_line_break_in_a_quoted_input_name_keeps_the_rows_failure_one_line(tiny, tmp_path, env):
+    """A quoted cell may hold a line break: its row fails ("no such file"), and its stderr line was cut in two
+    at the break, so the second half read as a line of its own. It is one line now, as in its JSON line."""
+    (tmp_path / "pairs.csv").write_text(f'"{A}\nx",{B},m1.gif\n{A},{B},m2.gif\n')
+    code, lines, err = finish(interp("batch", tmp_path / "pairs.csv", "--outdir", tmp_path / "out", "--weights", tiny,
+                                     "--no-align", "--steps", "2", "--json", "--quiet", env=env))
+    assert code == 1 and [line.get("ok") for line in lines] == [False, True, None], (lines, err)
+    assert err.splitlines() == [f"[1/2] row 1 failed: {A} x: no such file"]  # --json --quiet: failures only
+    assert lines[0]["error"] == f"{A} x: no such file"
+
+
+def test_a_hangup_mid_row_stops_the_batch_as_sigterm_does_unless_nohup_ignores_it(tiny, tmp_path, env):
+    """`interp batch ... > rows.jsonl &` and the ssh session drops: bash passes SIGHUP on to its jobs, which
+    killed interp by the signal, with no summary line and the row's temp left for a later run. It now stops
+    as for SIGTERM: no temp, the summary with "stopped": true, exit 129. Under nohup the run goes on."""
+    (tmp_path / "pairs.csv").write_text(f"{A},{B},long.gif\n{A},{B},next.gif\n")
+    args = ["batch", tmp_path / "pairs.csv", "--outdir", tmp_path / "out", "--weights", tiny, "--no-align", "--json"]
+    child = interp(*args, "--steps", "3000", env=env, preexec_fn=hangup_as_in_a_session)
+    deadline = time.monotonic() + 120  # only against a hang: nothing here is timed
+    while not ((tmp_path / "out").is_dir() and hidden(tmp_path / "out")):  # the row's temp: it is writing
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.02)
+    child.send_signal(signal.SIGHUP)
+    code, lines, err = finish(child)
+    assert code == 129 and err.strip().splitlines()[-1] == "interp: hung up", err
+    assert lines[-1]["summary"] and lines[-1]["stopped"] and lines[-1]["made"] == 0
+    assert os.listdir(tmp_path / "out") == []
+
+    ignored = interp(*args, "--steps", "2", env=env, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    ignored.send_signal(signal.SIGHUP)
+    code, lines, err = finish(ignored)
+    assert code == 0 and lines[-1]["made"] == 2, err

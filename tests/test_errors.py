@@ -46,6 +46,9 @@ def test_a_command_and_a_batch_row_tell_a_failure_alike():
     assert told(gone) == told(gone, "batch", "out/x.gif") == ("a.png: No such file or directory", 1, False)
     assert told(OSError(errno.ENOSPC, "No space left on device"), "batch", "out/x.gif")[:2] == (
         "out/x.gif: cannot write: no space left on device; free some space or write elsewhere", 1)
+    # A file-size limit (ulimit -f, passed on to a Slurm job) is not lifted by freeing space: not advised.
+    efbig, code = told(OSError(errno.EFBIG, "File too large"), "batch", "out/x.gif")[:2]
+    assert code == 1 and efbig.startswith("out/x.gif: cannot write: file too large") and "free" not in efbig
     assert told(KeyError("k")) == ("internal error: KeyError: 'k'", 1, True)
     assert told(KeyError("k"), "batch", "x.gif") == ("x.gif: internal error: KeyError: 'k'", 1, True)
     assert told(UsageError("--steps: bad")) == ("--steps: bad", 2, False)

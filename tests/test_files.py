@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -15,6 +16,7 @@ import numpy as np
 import pytest
 
 from interp_cli import files
+from interp_cli.errors import InterpError
 
 
 def test_atomic_write_replaces_only_on_success(tmp_path):
@@ -117,6 +119,40 @@ def test_a_live_writers_temp_survives_a_sweep_and_a_killed_ones_goes(tmp_path):
     assert _sweep_elsewhere(tmp_path) == [stale]
     _finish(live, tmp_path / "live.mp4")
     assert sorted(os.listdir(tmp_path)) == ["live.mp4"] and (tmp_path / "live.mp4").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("code", [errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOLCK])
+def test_a_file_system_without_flock_still_gets_whole_outputs_and_keeps_a_writers_temp(tmp_path, monkeypatch, code):
+    """Lustre mounted without `-o flock` answers every flock with ENOSYS (some FUSE file systems EOPNOTSUPP,
+    NFS whose lock manager is unreachable ENOLCK): writing there used to fail every output ("function not
+    implemented") and leave its temp behind for good. The temp is written unlocked instead, and a sweep,
+    which cannot lock it either, cannot tell a live writer from a dead one, so it leaves it alone."""
+    def no_flock(fd, operation):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(files.fcntl, "flock", no_flock)
+    with files.atomic_write(tmp_path / "out.bin") as fh:
+        fh.write(b"data")
+    assert os.listdir(tmp_path) == ["out.bin"] and (tmp_path / "out.bin").read_bytes() == b"data"
+    live = [files.new_temp(tmp_path / "clip.mp4"), files.new_temp(tmp_path / "frames", directory=True)]
+    files._cleaned.discard(str(tmp_path))
+    assert files.clean_stale_temps(tmp_path) == [] and all(os.path.lexists(tmp) for tmp in live)
+    for tmp in live:
+        files.discard(tmp)
+    assert os.listdir(tmp_path) == ["out.bin"]
+
+
+def test_a_lock_that_fails_otherwise_leaves_no_temp_behind(tmp_path, monkeypatch):
+    """Any other flock failure fails the write, as one line naming the output, without the empty temp it
+    had made: unlocked, no later sweep would ever remove it."""
+    def broken_flock(fd, operation):
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(files.fcntl, "flock", broken_flock)
+    with pytest.raises(InterpError, match="out.bin: "):
+        with files.atomic_write(tmp_path / "out.bin") as fh:
+            fh.write(b"data")
+    assert os.listdir(tmp_path) == []
 
 
 def test_writers_in_other_pid_namespaces_keep_their_temps(tmp_path):

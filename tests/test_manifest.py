@@ -255,7 +255,8 @@ def test_a_manifest_that_is_not_utf8_is_refused_naming_the_line_and_saving_it_as
     manifest.write_bytes(text.encode("latin-1"))
     with pytest.raises(UsageError) as err:
         read_manifest(manifest)
-    assert str(err.value) == "pairs.csv:501: not UTF-8 text (byte 0xe9); save the manifest as UTF-8"
+    assert str(err.value) == ("pairs.csv:501: not UTF-8 text (byte 0xe9); save the manifest as UTF-8 (in Excel: "
+                              "CSV UTF-8)")
     manifest.write_bytes(text.encode("utf-16"))  # Windows tools' "Unicode", with its byte-order mark
     with pytest.raises(UsageError) as err:
         read_manifest(manifest)

@@ -32,7 +32,9 @@ def test_a_real_sigint_inside_deferred_arrives_when_the_block_ends():
 
 
 def test_a_held_sigterm_raises_terminated_and_a_quiet_block_raises_nothing():
-    before = signal.getsignal(signal.SIGTERM)
+    # raise_on_sigterm handles SIGHUP too, and the first stop then ignores both: put both back, or every child
+    # the later tests start would inherit SIGHUP ignored.
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP)}
     try:
         raise_on_sigterm()
         with deferred():
@@ -42,7 +44,14 @@ def test_a_held_sigterm_raises_terminated_and_a_quiet_block_raises_nothing():
                 os.kill(os.getpid(), signal.SIGTERM)
                 time.sleep(0.05)
     finally:
-        signal.signal(signal.SIGTERM, before)
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+
+def hangup_as_in_a_session() -> None:
+    """For a child: SIGHUP at its default, as a login shell starts commands. A suite under nohup, or after a
+    test whose stop made this process ignore it, would pass it on ignored, as interp then leaves it."""
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
 def _run(script: str, cwd: Path, **environ: str) -> subprocess.CompletedProcess:
@@ -219,7 +228,8 @@ class HeldInterp:
         argv = [sys.executable, "-c", _HELD, self.marker, holding, entry or console_entry(),
                 *(["--hold-exit"] if hold_exit else []), *map(str, args)]
         self.child = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                      env=dict(env or os.environ, PYTHONPATH=str(ROOT)), cwd=tmp_path)
+                                      env=dict(env or os.environ, PYTHONPATH=str(ROOT)), cwd=tmp_path,
+                                      preexec_fn=hangup_as_in_a_session)
 
     def reach(self, point: str, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout  # only against a hang: nothing here is timed
@@ -237,7 +247,8 @@ class HeldInterp:
 
 @pytest.mark.parametrize("entry", [None, "-m"])
 @pytest.mark.parametrize("sig, code, said", [(signal.SIGTERM, 143, "interp: terminated\n"),
-                                             (signal.SIGINT, 130, "interp: interrupted\n")])
+                                             (signal.SIGINT, 130, "interp: interrupted\n"),
+                                             (signal.SIGHUP, 129, "interp: hung up\n")])
 def test_a_stop_while_the_command_itself_is_imported_exits_with_its_code_and_line(tmp_path, entry, sig, code, said):
     """The entry point holds stops from its first line: a SIGTERM while click and interp's modules loaded (the
     first ~0.1 s) ended the process by the signal (-15, no line), and a Ctrl-C raised in the import (a
@@ -275,14 +286,16 @@ def test_a_second_stop_while_exiting_changes_nothing(tmp_path, sig, code, said):
 
 
 @pytest.mark.parametrize("sig, code, said", [(signal.SIGTERM, 143, "interp: terminated\n"),
-                                             (signal.SIGINT, 130, "interp: interrupted\n")])
+                                             (signal.SIGINT, 130, "interp: interrupted\n"),
+                                             (signal.SIGHUP, 129, "interp: hung up\n")])
 def test_a_stop_mid_morph_under_quiet_says_one_line_and_nothing_else(tmp_path, sig, code, said):
     """`-q` is errors only: a stop while frames are written leaves exactly its one line on stderr. Click
     printed an empty line before it (for the ^C a terminal echoes), into every log and under --json too."""
     child = subprocess.Popen([sys.executable, "-m", "interp_cli", str(ROOT / "examples/demo_a.png"),
                               str(ROOT / "examples/demo_b.png"), "--weights", "demo", "--steps", "5000", "-q",
                               "-o", "m.gif"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env=dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT)))
+                             env=dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT)),
+                             preexec_fn=hangup_as_in_a_session)
     deadline = time.monotonic() + 120  # only against a hang: nothing here is timed
     while not list(tmp_path.glob(".m.tmp-*")):  # the GIF's temp: frames are being written
         assert child.poll() is None and time.monotonic() < deadline, child.communicate()
