@@ -245,6 +245,9 @@ def render_ahead(frames: Iterable[np.ndarray], depth: int = 8) -> Iterator[np.nd
         return
     ready: queue.Queue = queue.Queue(maxsize=max(1, depth))
     stop = threading.Event()
+    # OpenMP's thread count is per thread: a new thread starts at one per core, whatever the caller set with
+    # torch.set_num_threads, and oneDNN's convolutions there took both cores of a caller that had asked for one.
+    threads = torch.get_num_threads()
 
     def hand_over(item) -> bool:
         while not stop.is_set():
@@ -257,6 +260,7 @@ def render_ahead(frames: Iterable[np.ndarray], depth: int = 8) -> Iterator[np.nd
 
     def produce() -> None:
         try:
+            torch.set_num_threads(threads)
             for frame in frames:
                 if not hand_over(frame):
                     return

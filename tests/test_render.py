@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +16,8 @@ from interp_cli.errors import UsageError
 from interp_cli.models.checkpoint import load_model
 from interp_cli.render import pick_precision, precision_name, render_frames
 from weights.eval_demo import DEFAULT_WEIGHTS
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CPU = torch.device("cpu")
 
@@ -85,6 +91,35 @@ def test_render_ahead_stops_rendering_when_the_consumer_stops():
     ahead.close()  # joins the render thread
     assert not any(t.name == "interp-render" for t in threading.enumerate())
     assert len(produced) <= 3 + 2 + 1  # consumed + queued + the one being handed over
+
+
+_THREAD_LIMIT_SCRIPT = """
+import os, sys, torch
+torch.set_num_threads(1)
+from interp_cli.render import render_ahead
+x, w = torch.randn(4, 64, 64, 64), torch.randn(64, 64, 3, 3)
+torch.conv2d(x, w, padding=1)
+threads = lambda: len(os.listdir("/proc/self/task"))
+before = threads()
+def frames():
+    for _ in range(3):
+        torch.conv2d(x, w, padding=1)
+        yield threads()
+print(before, *render_ahead(frames()))
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task") or (os.cpu_count() or 1) < 2,
+                    reason="counts the process's threads in /proc on a machine with more than one core")
+def test_the_render_thread_keeps_the_callers_thread_limit():
+    """A Python caller's torch.set_num_threads(1) did not reach the render-ahead thread: OpenMP's count is per
+    thread, so oneDNN's convolutions there started a pool on every core (one more OS thread here, and both
+    cores busy). The render thread is now the only thread the renderer adds."""
+    done = subprocess.run([sys.executable, "-c", _THREAD_LIMIT_SCRIPT], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    before, *during = map(int, done.stdout.split())
+    assert during == [before + 1] * 3
 
 
 def test_a_device_copy_that_runs_behind_hands_on_the_same_frames_one_batch_later(demo_codes_and_generator,
