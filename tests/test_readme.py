@@ -308,3 +308,42 @@ def test_every_readme_section_the_project_cites_is_there():
     assert len(cited) >= 3, cited
     for where, section in cited:
         assert any(h == section or h.startswith(section + " ") for h in headings), f"{where}: README has no {section!r}"
+
+
+def _github_anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives a file's headings: lower case, punctuation but `-` and `_` dropped, spaces as
+    `-`, a repeated one numbered `-1`, `-2`...; and those set by hand with `<a id=...>`."""
+    seen: dict[str, int] = {}
+    anchors = set()
+    in_code = False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        heading = None if in_code else re.match(r"#{1,6} (.+)$", line)
+        if heading:
+            slug = re.sub(r"[^\w\- ]", "", heading.group(1).strip().lower()).replace(" ", "-")
+            anchors.add(slug if slug not in seen else f"{slug}-{seen[slug]}")
+            seen[slug] = seen.get(slug, 0) + 1
+        anchors.update(re.findall(r'<a (?:id|name)="([^"]+)"', line))  # an anchor set by hand
+    return anchors
+
+
+def test_every_link_between_the_projects_pages_leads_somewhere():
+    """A link in a page is read from that page's folder: benchmarks/README.md linked `examples/parallel.sh`
+    and `benchmarks/README.md#dependency-floors` as if it sat at the top, and both led nowhere on GitHub.
+    Every relative link of every page must name a file that is there and, with `#`, a heading of it."""
+    pages = [ROOT / "README.md", *sorted(ROOT.glob("*/README.md"))]
+    checked = 0
+    for page in pages:
+        text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):  # https:, mailto:
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            where = f"{page.relative_to(ROOT)}: ({target})"
+            assert linked.exists(), f"{where}: no such file"
+            if anchor and linked.suffix == ".md":
+                assert anchor in _github_anchors(linked.read_text(encoding="utf-8")), f"{where}: no such heading"
+            checked += 1
+    assert checked >= 20, checked
