@@ -20,6 +20,8 @@ from __future__ import annotations
 import csv
 import errno
 import os
+import re
+import stat
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -30,6 +32,7 @@ from interp_cli.files import check_input_file, name_max, same_file, temp_like, t
 from interp_cli.inputs import Faces, crop_name, faces_per_input, pick_input
 from interp_cli.write import TEMP_LIKE, check_output_path, missing_file_type
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 HEADER_NAMES = ("output", "output_name", "name")
 # The morph options that decide a batch's --save-aligned crops, planned for the whole manifest (`plan_crops`).
 CROP_CHOICES = ("save_aligned", "face", "paste", "backdrop")
@@ -274,24 +277,54 @@ def sheet_name(output: str) -> str | None:
 
 class _Lookups:
     """What placing many rows in one --outdir would otherwise ask the file system again for every
-    row: the folder's longest name, and each distinct input's resolved path (most manifests name the
-    same photos in many rows)."""
+    row: the folder's longest name, each distinct input's resolved path (most manifests name the
+    same photos in many rows), and each folder's resolved path (100,000 outputs in one folder: one
+    walk up the folder's symlinks, then one lstat a name instead of a full `Path.resolve` each)."""
 
     def __init__(self, outdir: Path):
         self.name_max = name_max(outdir)
         self.inputs: dict[str, Path | BaseException] = {}
+        self.folders: dict[str, Path | None] = {}
 
     def resolve(self, source: str) -> Path:
         found = self.inputs.get(source)
         if found is None:
             try:
-                found = Path(source).resolve()
+                found = self.real(source)
             except (OSError, RuntimeError) as err:
                 found = err
             self.inputs[source] = found
         if isinstance(found, BaseException):
             raise found
         return found
+
+    def real(self, path: str) -> Path:
+        """`Path(path).resolve()`, the same path and the same errors, with the folder's part looked up once.
+
+        POSIX realpath resolves a name's parts left to right, so a last part that is not a symlink (nor
+        "." or "..") lands in the resolved folder under its own name; anything else (a link, a folder
+        that cannot be resolved, another OS's rules) goes the whole way, as before."""
+        folder, name = os.path.split(path.rstrip("/")) if os.name == "posix" else ("", "")
+        if not folder or name in ("", ".", ".."):
+            return Path(path).resolve()
+        real_folder = self.folders.get(folder, False)
+        if real_folder is False:
+            try:
+                real_folder = Path(folder).resolve()
+            except (OSError, RuntimeError):
+                real_folder = None  # said by the whole walk below, for this path
+            self.folders[folder] = real_folder
+        if real_folder is not None:
+            joined = os.path.join(real_folder, name)
+            try:
+                is_link = stat.S_ISLNK(os.lstat(joined).st_mode)
+            except (FileNotFoundError, NotADirectoryError):
+                is_link = False  # realpath goes on past a missing name as if it were no link
+            except (OSError, ValueError):
+                is_link = True  # too long, a NUL ...: the whole walk says what it says
+            if not is_link:
+                return real_folder / name  # parses only the name
+        return Path(path).resolve()
 
 
 def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool = False,
@@ -304,7 +337,7 @@ def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool
     for cell in (name, *inputs):
         if "\0" in cell:
             return Placement(error=f"{cell!r}: holds a NUL byte, which no file name can")
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):  # a line break from a quoted cell, a tab ...
+    if _CONTROL.search(name):  # a line break from a quoted cell, a tab ...
         return Placement(error=f"output name {name!r} holds a control character")
     if os.path.isabs(name):
         return Placement(error=f"output name {name!r} must be relative to --outdir")
@@ -315,10 +348,10 @@ def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool
     if swept is not None:
         return Placement(error=f"output name {name!r}: {TEMP_LIKE.format(part=swept)}")
     try:
-        resolved = (outdir / name).resolve()
+        resolved = lookups.real(os.path.join(outdir, name))
         output = f"{resolved}{os.sep}" if name.endswith(("/", os.sep)) else str(resolved)
         sheet = sheet_name(output) if sheets else None
-        targets = (resolved, Path(sheet).resolve()) if sheet is not None else (resolved,)
+        targets = (resolved, lookups.real(sheet)) if sheet is not None else (resolved,)
     except (OSError, RuntimeError) as err:  # a symlink loop: RuntimeError before Python 3.13, OSError since
         return Placement(error=f"output name {name!r} cannot be resolved ({_reason(err)})")
     # `m2`, as with `-o out/m2`: most likely a typo for m2.mp4, refused rather than made a frames folder.
@@ -336,8 +369,9 @@ def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool
         if target == outdir or not str(target).startswith(inside):  # a prefix test: outdir is resolved
             return Placement(error=f"output name {name!r} leads outside --outdir")
         folder = os.path.join(target, "")
+        exists = os.path.lexists(target)  # most outputs are not made yet: no same_file() per input then
         for source in sources:
-            if target == source or str(source).startswith(folder) or same_file(target, source):
+            if target == source or str(source).startswith(folder) or (exists and same_file(target, source)):
                 return Placement(error=f"output name {name!r} would overwrite its input {source.name}")
     return Placement(output, targets, sources=tuple(sources))
 
@@ -355,7 +389,10 @@ def same_name_key(path: Path) -> str:
 
     Those file systems fold case one character to one (Unicode's simple folding): `Straße.mp4` and
     `Strasse.mp4` are two files there, which `str.casefold` (full folding, ß to ss) would call one."""
-    text = unicodedata.normalize("NFC", str(path))
+    text = str(path)
+    if text.isascii():  # most names, a row at a time over the whole manifest: one C call, the same key
+        return text.lower()
+    text = unicodedata.normalize("NFC", text)
     return "".join(folded if len(folded := c.casefold()) == 1 else c.lower() for c in text)
 
 
