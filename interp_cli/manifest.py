@@ -632,3 +632,16 @@ def plan_batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard:
         placements = plan_crops(rows, placements, save_aligned, face=face, paste=paste, backdrop=backdrop,
                                 manifest=Path(manifest).name)
     return BatchPlan(shard, rows, placements, [row for row in rows if shard.takes(row)])
+
+
+def make_outdir(outdir: str | os.PathLike) -> Path:
+    """Create --outdir (and its parents) for a planned batch; UsageError, one line, if it cannot be.
+
+    `interp batch` calls it before it imports the pipeline: a parent that is a file or a read-only
+    place is said at once, not after torch has loaded (a second and more, in each task of an array)."""
+    outdir = Path(outdir)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"--outdir {outdir}: cannot create it ({err.strerror})") from None
+    return outdir

@@ -453,6 +453,25 @@ def test_an_outdir_that_cannot_be_used_is_one_line_exit_2(tmp_path, outdir, frag
     assert code == 2 and err.strip().splitlines() == [err.strip()] and fragment in err, err
 
 
+def test_an_outdir_that_cannot_be_created_is_refused_before_torch_is_loaded(tmp_path):
+    """A parent that is a file: the same line, exit code and JSON summary as when the pipeline found it,
+    only without a second of torch's import first (in every task of an array)."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{A},{B},x.gif\n")
+    (tmp_path / "afile").write_bytes(b"x")
+    outdir = tmp_path / "afile" / "out"
+    probe = ("import sys\nfrom interp_cli.cli import main\ntry:\n    main(sys.argv[1:])\n"
+             "except SystemExit as done:\n    print(done.code, 'torch' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", probe, "batch", str(manifest), "--outdir", str(outdir), "--json",
+                           "--debug"], capture_output=True, text=True, timeout=60)
+    *log, verdict = done.stdout.splitlines()
+    assert verdict.split() == ["2", "False"], (done.stdout, done.stderr)
+    line = f"--outdir {outdir}: cannot create it (Not a directory)"
+    assert done.stderr.strip().splitlines() == [f"interp: error: {line}"]
+    assert [json.loads(text) for text in log] == [{**json.loads(log[0]), "summary": True, "error": line,
+                                                   "exit_code": 2, "rows": 1, "manifest_rows": 1, "made": 0}]
+    assert (tmp_path / "afile").read_bytes() == b"x"
+
 # --- a batch cut short: the JSON log still ends with a summary line -------------------------------------
 
 
