@@ -75,6 +75,8 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     checked = checked or plan_batch(manifest, outdir, shard=shard, sheets=sheets,
                                     **{key: morph_options[key] for key in CROP_CHOICES if key in morph_options})
     shard, rows, plan, mine = checked.shard, checked.rows, checked.placements, checked.mine
+    for warning in checked.warnings:  # once, before the rows: under --json, in the first row's "warnings"
+        log(f"warning: {warning}")
     outdir = make_outdir(outdir)
     results = []
 

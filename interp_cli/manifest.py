@@ -52,9 +52,12 @@ class Row:
     beside: str | None = None
 
 
-def read_manifest(path: str | os.PathLike) -> list[Row]:
+def read_manifest(path: str | os.PathLike, warnings: list[str] | None = None) -> list[Row]:
     """A batch CSV: each row `input1,input2[,input3...],output_name`; `#` comment lines and a header
-    row (the first row whose last cell is `output`) are skipped. Empty cells are dropped; a row at least
+    row (the first row whose last cell is `output`, or that names an `output` column among other column
+    names, none of them a file) are skipped. A header's named columns after its output (notes, a date)
+    are not read: each row's cells there are dropped, said once as a line added to `warnings`. Empty
+    cells are dropped; a row at least
     as wide as a header, with nothing after the header's output column, has its output there (empty: the
     row fails alone). Relative inputs are relative to the CSV. `Row.line` is the physical line the row
     starts on, as an editor numbers it."""
@@ -67,7 +70,8 @@ def read_manifest(path: str | os.PathLike) -> list[Row]:
         # utf-8-sig: a BOM (Excel's "CSV UTF-8", Notepad) is not part of the first cell.
         with open(path, newline="", encoding="utf-8-sig") as f:
             records, first = _Records(f), True
-            output_column = None  # with a header: where its last name stands
+            output_column = None  # with a header: where its output column stands
+            ignored: set[int] = set()  # with a header: its named columns after the output one
             # strict: a quote left open is an error, not a cell that swallows the rest of the file.
             for cells in csv.reader(records, strict=True):
                 line_no = records.row_start()
@@ -75,10 +79,22 @@ def read_manifest(path: str | os.PathLike) -> list[Row]:
                 filled = [c for c in cells if c]
                 if not filled:
                     continue
-                if first and filled[-1].lower() in HEADER_NAMES:  # a header, after any comments
-                    first, output_column = False, max(i for i, c in enumerate(cells) if c)
+                if first and _is_header(filled):  # a header, after any comments
+                    first = False
+                    output_column = max(i for i, c in enumerate(cells) if c.lower() in HEADER_NAMES)
+                    ignored = {i for i, c in enumerate(cells) if i > output_column and c}
+                    if ignored and warnings is not None:
+                        named = ", ".join(f"{i + 1} {cells[i]!r}" for i in sorted(ignored))
+                        warnings.append(f"{path.name}:{line_no}: column{'s' if len(ignored) > 1 else ''} {named} "
+                                        f"not read: only the columns before the output column "
+                                        f"{cells[output_column]!r} are inputs")
                     continue
                 first = False
+                if ignored:  # notes beside each row: the row is what stands in the other columns
+                    cells = [c for i, c in enumerate(cells) if i not in ignored]
+                    filled = [c for c in cells if c]
+                    if not filled:
+                        continue
                 name, problem, beside = filled[-1], None, None
                 if output_column is not None and output_column < len(cells) and not any(cells[output_column + 1:]):
                     # A spreadsheet pads every row to the header's width, so a row with fewer inputs has
@@ -110,6 +126,17 @@ def read_manifest(path: str | os.PathLike) -> list[Row]:
     if all(row.problem for row in rows):  # not a manifest at all (a list of photos?): refused up front
         raise UsageError(f"{path.name}:{rows[0].line}: {rows[0].problem} (input1,input2[,...],output_name)")
     return rows
+
+
+def _is_header(filled: Sequence[str]) -> bool:
+    """Whether a manifest's first row is column names: it ends in `output` (or `output_name`, `name`), or it
+    names such a column among others after it (`input1,input2,output,notes`) and none of its cells is a file
+    (a data row's output has a type, x.gif or x/, so "." or a slash)."""
+    names = [cell.lower() for cell in filled]
+    if names[-1] in HEADER_NAMES:
+        return True
+    return any(name in HEADER_NAMES for name in names) and \
+        not any("." in cell or "/" in cell or os.sep in cell for cell in filled)
 
 
 _SAVE_AS_UTF8 = "save the manifest as UTF-8 (in Excel: CSV UTF-8)"
@@ -606,6 +633,7 @@ class BatchPlan:
     rows: list[Row]
     placements: dict[int, Placement]
     mine: list[Row]
+    warnings: tuple[str, ...] = ()  # about the manifest (a column not read), for the batch's log
 
 
 def plan_batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str | Shard = "1/1",
@@ -616,7 +644,8 @@ def plan_batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard:
     decide which face each input gives). UsageError, exit 2, on the first problem. Cheap and torch-free,
     so the command line runs it before importing the pipeline and a bad manifest is refused at once."""
     shard = parse_shard(shard)
-    rows = read_manifest(manifest)
+    warnings: list[str] = []
+    rows = read_manifest(manifest, warnings)
     outdir = Path(outdir)
     too_long = too_long_name(outdir / "x")  # the folder itself is made in place, not through a temp
     if too_long is not None:
@@ -631,7 +660,7 @@ def plan_batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard:
     if save_aligned is not None:
         placements = plan_crops(rows, placements, save_aligned, face=face, paste=paste, backdrop=backdrop,
                                 manifest=Path(manifest).name)
-    return BatchPlan(shard, rows, placements, [row for row in rows if shard.takes(row)])
+    return BatchPlan(shard, rows, placements, [row for row in rows if shard.takes(row)], tuple(warnings))
 
 
 def make_outdir(outdir: str | os.PathLike) -> Path:
