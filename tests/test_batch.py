@@ -472,6 +472,23 @@ def test_an_outdir_that_cannot_be_created_is_refused_before_torch_is_loaded(tmp_
                                                    "exit_code": 2, "rows": 1, "manifest_rows": 1, "made": 0}]
     assert (tmp_path / "afile").read_bytes() == b"x"
 
+def test_a_header_with_a_notes_column_is_read_and_its_warning_reaches_the_json_log(tmp_path, env):
+    """Each row's note was its output name (and the header a failed row); now the note is dropped and said once."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"input1,input2,output,notes\n{A},{B},ab.gif,first try\n{B},{A},ba.gif,\n")
+    (tmp_path / "out").mkdir()
+    for name in ("ab.gif", "ba.gif"):
+        (tmp_path / "out" / name).write_bytes(b"made before")
+    code, lines, err = finish(interp("batch", manifest, "--outdir", tmp_path / "out", "--skip-existing", "--json",
+                                     env=env))
+    assert code == 0, err
+    *rows, summary = lines
+    assert [(r["row"], r["line"], r["skipped"], r["output"]) for r in rows] == [
+        (1, 2, True, str(tmp_path / "out" / "ab.gif")), (2, 3, True, str(tmp_path / "out" / "ba.gif"))]
+    assert rows[0]["warnings"] == ["pairs.csv:1: column 4 'notes' not read: only the columns before the output "
+                                   "column 'output' are inputs"]
+    assert rows[1]["warnings"] == [] and summary["manifest_rows"] == 2
+
 # --- a batch cut short: the JSON log still ends with a summary line -------------------------------------
 
 

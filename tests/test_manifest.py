@@ -273,11 +273,12 @@ def test_a_header_with_columns_after_the_output_is_read_by_column_and_says_it_on
     manifest = tmp_path / "pairs.csv"
     manifest.write_text(f"# made in a spreadsheet\ninput1,input2,output,notes,date\n{A},{B},ab.gif,first try,"
                         f"2026-12-05\n{B},{A},ba.gif,,\n{A},{B},,forgot the name,\n,,,only a note,\n")
-    warnings = []
-    rows = read_manifest(manifest, warnings)
+    rows = read_manifest(manifest)
     assert [(r.line, r.inputs, r.name, r.problem) for r in rows] == [
         (3, (str(A), str(B)), "ab.gif", None), (4, (str(B), str(A)), "ba.gif", None),
         (5, (str(A), str(B)), "", "no output name (column 3, the header's output, is empty)")]
+    warnings = []
+    read_manifest(manifest, warnings)
     assert warnings == ["pairs.csv:2: columns 4 'notes', 5 'date' not read: only the columns before the output "
                         "column 'output' are inputs"]
     plan = plan_outputs(rows, tmp_path / "out")
