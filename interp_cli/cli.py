@@ -546,6 +546,7 @@ Examples:
 \b
 Manifest: one row per morph, input1,input2[,input3...],output_name; # comment lines and a
 first row ending in "output" (a header) are skipped; relative inputs are relative to the CSV.
+A header's named columns after "output" (input1,input2,output,notes) are not read (a warning).
 Empty cells are dropped, but a row as wide as the header (a spreadsheet's export) takes its
 output from the header's output column: a row with that cell empty fails alone.
 Output names are relative paths inside --outdir (subfolders are created), typed as for -o
