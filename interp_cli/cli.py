@@ -621,7 +621,7 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
         settings = morph_settings(params)
         checked = plan_batch(manifest, outdir, shard=shard, sheets=sheets,  # a bad manifest: refused before torch loads
                              **{key: settings[key] for key in CROP_CHOICES if key in settings})
-        make_outdir(outdir)  # likewise an --outdir under a file or in a read-only place
+        make_outdir(outdir, keep=False)  # likewise an --outdir under a file or in a read-only place
         pipeline = _import_pipeline()
         summary = pipeline.batch(manifest, outdir, shard=shard, skip_existing=skip_existing, sheets=sheets,
                                  **settings, on_row=on_row, log=log,

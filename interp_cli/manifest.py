@@ -663,14 +663,28 @@ def plan_batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard:
     return BatchPlan(shard, rows, placements, [row for row in rows if shard.takes(row)], tuple(warnings))
 
 
-def make_outdir(outdir: str | os.PathLike) -> Path:
-    """Create --outdir (and its parents) for a planned batch; UsageError, one line, if it cannot be.
 
-    `interp batch` calls it before it imports the pipeline: a parent that is a file or a read-only
+def make_outdir(outdir: str | os.PathLike, *, keep: bool = True) -> Path:
+    """Create --outdir (and its parents); UsageError, one line, if it cannot be. `keep=False` only proves
+    it can be: the folders it made are removed again (as `write.check_output_path` proves a folder
+    writable with a temp), so a batch stopped before its first row leaves nothing behind.
+
+    `interp batch` proves it before it imports the pipeline: a parent that is a file or a read-only
     place is said at once, not after torch has loaded (a second and more, in each task of an array)."""
     outdir = Path(outdir)
+    missing = []  # outdir and the folders above it that do not exist yet, deepest first
+    for folder in (outdir, *outdir.parents):
+        if os.path.lexists(folder):
+            break
+        missing.append(folder)
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise UsageError(f"--outdir {outdir}: cannot create it ({err.strerror})") from None
+    if not keep:
+        for folder in missing:
+            try:
+                folder.rmdir()
+            except OSError:  # something else wrote there meanwhile: theirs, left alone
+                break
     return outdir

@@ -337,3 +337,15 @@ def test_placing_resolves_every_name_as_path_resolve_does(tmp_path):
             Path(out / name).resolve()
         with pytest.raises((OSError, RuntimeError)):
             lookups.real(os.path.join(out, name))
+
+
+def test_proving_an_outdir_leaves_no_folder_and_a_file_in_the_way_is_one_line(tmp_path):
+    from interp_cli.manifest import make_outdir
+
+    make_outdir(tmp_path / "new" / "deeper" / "out", keep=False)
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "afile").write_bytes(b"x")
+    with pytest.raises(UsageError) as err:
+        make_outdir(tmp_path / "afile" / "out", keep=False)
+    assert str(err.value) == f"--outdir {tmp_path / 'afile' / 'out'}: cannot create it (Not a directory)"
+    assert make_outdir(tmp_path / "made" / "out").is_dir()
