@@ -62,6 +62,7 @@ def read_manifest(path: str | os.PathLike, warnings: list[str] | None = None) ->
     row fails alone). Relative inputs are relative to the CSV. `Row.line` is the physical line the row
     starts on, as an editor numbers it."""
     path = Path(check_input_file(path, "a CSV file"))  # a FIFO is refused, never opened
+    folder = path.parent
     rows: list[Row] = []
     # A huge cell is one bad row (no file name is that long), not a manifest csv cannot read.
     field_limit = csv.field_size_limit()
@@ -107,8 +108,8 @@ def read_manifest(path: str | os.PathLike, warnings: list[str] | None = None) ->
                     if not name:
                         problem = f"no output name (column {output_column + 1}, the header's output, is empty)"
                 elif not cells[-1]:
-                    beside = name if os.path.isabs(name) else str(path.parent / name)
-                inputs = tuple(c if os.path.isabs(c) else str(path.parent / c) for c in filled[:-1])
+                    beside = name if os.path.isabs(name) else _beside(folder, name)
+                inputs = tuple(c if os.path.isabs(c) else _beside(folder, c) for c in filled[:-1])
                 if problem is None and len(filled) < 3:
                     problem = "need at least two inputs and an output name"
                 rows.append(Row(len(rows) + 1, line_no, inputs, name, problem, beside))
@@ -126,6 +127,18 @@ def read_manifest(path: str | os.PathLike, warnings: list[str] | None = None) ->
     if all(row.problem for row in rows):  # not a manifest at all (a list of photos?): refused up front
         raise UsageError(f"{path.name}:{rows[0].line}: {rows[0].problem} (input1,input2[,...],output_name)")
     return rows
+
+
+def _beside(folder: Path, cell: str) -> str:
+    """`str(folder / cell)`, the name a relative input is shown by, without building a Path for each cell
+    of a big manifest where the cell is already in Path's form (no "//", no "." part, no trailing "/")."""
+    parts = cell.split("/")
+    if os.sep != "/" or "" in parts or "." in parts:
+        return str(folder / cell)
+    return cell if folder == _HERE else os.path.join(folder, cell)
+
+
+_HERE = Path(".")
 
 
 def _is_header(filled: Sequence[str]) -> bool:

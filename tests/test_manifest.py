@@ -349,3 +349,13 @@ def test_proving_an_outdir_leaves_no_folder_and_a_file_in_the_way_is_one_line(tm
         make_outdir(tmp_path / "afile" / "out", keep=False)
     assert str(err.value) == f"--outdir {tmp_path / 'afile' / 'out'}: cannot create it (Not a directory)"
     assert make_outdir(tmp_path / "made" / "out").is_dir()
+
+
+def test_a_relative_input_is_named_as_path_joins_it():
+    """Read without a Path per cell (`_beside`), a relative input keeps the name rows and errors always showed."""
+    from interp_cli.manifest import _beside
+
+    cells = ["a.png", "a/b.png", "./a.png", "a//b", "a/", "a/./b", "..", "../x.png", "a/../b", ".", "x y.png",
+             "\u00e9/\u00fc.png", ".hidden", "a/.b", "..."]
+    for folder in (Path("."), Path("/tmp/x"), Path("rel/dir"), Path("/"), Path("..")):
+        assert [_beside(folder, cell) for cell in cells] == [str(folder / cell) for cell in cells], folder
