@@ -297,9 +297,9 @@ def test_a_batch_plan_carries_the_manifests_warning_for_the_log(tmp_path):
 
 
 def test_every_shard_judges_duplicates_over_the_whole_manifest_and_a_bad_row_elsewhere_fails_only_there(tmp_path):
-    """Rows 1 and 4 share a name (shard 1 of 3 has row 1, shard 2 of 3 has no such row, shard 4 of 4... row 4):
-    every shard refuses alike, since two shards must never write one file. A bad row is no shard's
-    business but its own: shard 2 of 2 plans rows 2 and 4 whatever row 3 holds."""
+    """Rows 1 and 4 name one file (in shards 1 and 4 of 4, both in shard 1 of 3): every shard refuses the
+    manifest alike, also one that holds neither row, since two shards must never write one file. A bad
+    row fails only where it runs: shard 2 of 2 plans rows 2 and 4 as the whole manifest does."""
     manifest = tmp_path / "pairs.csv"
     manifest.write_text(f"{A},{B},x.gif\n{A},{B},y.gif\n{A},{B},z.gif\n{B},{A},sub/../X.gif\n")
     for shard in ("1/3", "2/3", "3/3", "1/4", "4/4"):
