@@ -404,14 +404,17 @@ def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool
             sources.append(lookups.resolve(source))
         except (OSError, RuntimeError) as err:
             return Placement(error=f"{source}: cannot be resolved ({_reason(err)})")
-    inside = os.path.join(outdir, "")
+    # Compared as text, once each (a batch places every row): resolved paths, so one text is one path, and
+    # what only a case-blind file system calls one file is found by same_file.
+    top, inside, named = str(outdir), os.path.join(outdir, ""), [str(source) for source in sources]
     for target in targets:
-        if target == outdir or not str(target).startswith(inside):  # a prefix test: outdir is resolved
+        text = str(target)
+        if text == top or not text.startswith(inside):  # a prefix test: outdir is resolved
             return Placement(error=f"output name {name!r} leads outside --outdir")
-        folder = os.path.join(target, "")
-        exists = os.path.lexists(target)  # most outputs are not made yet: no same_file() per input then
-        for source in sources:
-            if target == source or str(source).startswith(folder) or (exists and same_file(target, source)):
+        folder = os.path.join(text, "")
+        exists = os.path.lexists(text)  # most outputs are not made yet: no same_file() per input then
+        for source, source_text in zip(sources, named):
+            if source_text == text or source_text.startswith(folder) or (exists and same_file(text, source_text)):
                 return Placement(error=f"output name {name!r} would overwrite its input {source.name}")
     return Placement(output, targets, sources=tuple(sources))
 
