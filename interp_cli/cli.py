@@ -546,6 +546,7 @@ Examples:
 \b
 Manifest: one row per morph, input1,input2[,input3...],output_name; # comment lines and a
 first row ending in "output" (a header) are skipped; relative inputs are relative to the CSV.
+A header's named columns after "output" (input1,input2,output,notes) are not read (a warning).
 Empty cells are dropped, but a row as wide as the header (a spreadsheet's export) takes its
 output from the header's output column: a row with that cell empty fails alone.
 Output names are relative paths inside --outdir (subfolders are created), typed as for -o
@@ -607,7 +608,7 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
     each row prints a line (a JSON line with --json), then a summary of the run.
     e.g. interp batch pairs.csv --outdir out/ --shard 1/4 --skip-existing --json
     """
-    from interp_cli.manifest import CROP_CHOICES, plan_batch
+    from interp_cli.manifest import CROP_CHOICES, make_outdir, plan_batch
 
     log = _log_for(quiet, as_json)
 
@@ -620,6 +621,7 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
         settings = morph_settings(params)
         checked = plan_batch(manifest, outdir, shard=shard, sheets=sheets,  # a bad manifest: refused before torch loads
                              **{key: settings[key] for key in CROP_CHOICES if key in settings})
+        make_outdir(outdir, keep=False)  # likewise an --outdir under a file or in a read-only place
         pipeline = _import_pipeline()
         summary = pipeline.batch(manifest, outdir, shard=shard, skip_existing=skip_existing, sheets=sheets,
                                  **settings, on_row=on_row, log=log,

@@ -94,6 +94,9 @@ def temp_like(name: PathLike) -> str | None:
 
     Such a file or folder is swept as a dead writer's temp by the next run that writes beside it (nothing
     holds its lock once it is finished), so an output named so would vanish after being reported made."""
+    text = os.fspath(name)
+    if "tmp-" not in text and "old-" not in text:  # a batch asks for every row: most names, at once
+        return None
     return next((part for part in Path(os.fspath(name)).parts if _TEMP_NAME.match(part)), None)
 
 
@@ -740,8 +743,11 @@ def too_long_name(path: PathLike, base: PathLike | None = None, *, limit: int | 
     """Why `path` (relative to `base`, else as given) cannot be written here, else None: a part
     longer than the file system takes (NAME_MAX, usually 255 bytes; `limit` if known already, see
     `name_max`), the last part counting the temp name it is first written under (`TEMP_NAME_EXTRA` more bytes)."""
-    parts = Path(os.fspath(path)).parts
+    text = os.fspath(path)
     limit = limit or name_max(base if base is not None else ".")
+    if len(os.fsencode(text)) <= limit - TEMP_NAME_EXTRA:  # no part is longer than the whole (a batch's every row)
+        return None
+    parts = Path(text).parts
     for index, part in enumerate(parts):
         size = len(os.fsencode(part))
         room = limit - TEMP_NAME_EXTRA if index == len(parts) - 1 else limit

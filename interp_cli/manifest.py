@@ -20,6 +20,8 @@ from __future__ import annotations
 import csv
 import errno
 import os
+import re
+import stat
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -30,6 +32,7 @@ from interp_cli.files import check_input_file, name_max, same_file, temp_like, t
 from interp_cli.inputs import Faces, crop_name, faces_per_input, pick_input
 from interp_cli.write import TEMP_LIKE, check_output_path, missing_file_type
 
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
 HEADER_NAMES = ("output", "output_name", "name")
 # The morph options that decide a batch's --save-aligned crops, planned for the whole manifest (`plan_crops`).
 CROP_CHOICES = ("save_aligned", "face", "paste", "backdrop")
@@ -49,13 +52,17 @@ class Row:
     beside: str | None = None
 
 
-def read_manifest(path: str | os.PathLike) -> list[Row]:
+def read_manifest(path: str | os.PathLike, warnings: list[str] | None = None) -> list[Row]:
     """A batch CSV: each row `input1,input2[,input3...],output_name`; `#` comment lines and a header
-    row (the first row whose last cell is `output`) are skipped. Empty cells are dropped; a row at least
+    row (the first row whose last cell is `output`, or that names an `output` column among other column
+    names, none of them a file) are skipped. A header's named columns after its output (notes, a date)
+    are not read: each row's cells there are dropped, said once as a line added to `warnings`. Empty
+    cells are dropped; a row at least
     as wide as a header, with nothing after the header's output column, has its output there (empty: the
     row fails alone). Relative inputs are relative to the CSV. `Row.line` is the physical line the row
     starts on, as an editor numbers it."""
     path = Path(check_input_file(path, "a CSV file"))  # a FIFO is refused, never opened
+    folder = path.parent
     rows: list[Row] = []
     # A huge cell is one bad row (no file name is that long), not a manifest csv cannot read.
     field_limit = csv.field_size_limit()
@@ -64,7 +71,8 @@ def read_manifest(path: str | os.PathLike) -> list[Row]:
         # utf-8-sig: a BOM (Excel's "CSV UTF-8", Notepad) is not part of the first cell.
         with open(path, newline="", encoding="utf-8-sig") as f:
             records, first = _Records(f), True
-            output_column = None  # with a header: where its last name stands
+            output_column = None  # with a header: where its output column stands
+            ignored: set[int] = set()  # with a header: its named columns after the output one
             # strict: a quote left open is an error, not a cell that swallows the rest of the file.
             for cells in csv.reader(records, strict=True):
                 line_no = records.row_start()
@@ -72,10 +80,22 @@ def read_manifest(path: str | os.PathLike) -> list[Row]:
                 filled = [c for c in cells if c]
                 if not filled:
                     continue
-                if first and filled[-1].lower() in HEADER_NAMES:  # a header, after any comments
-                    first, output_column = False, max(i for i, c in enumerate(cells) if c)
+                if first and _is_header(filled):  # a header, after any comments
+                    first = False
+                    output_column = max(i for i, c in enumerate(cells) if c.lower() in HEADER_NAMES)
+                    ignored = {i for i, c in enumerate(cells) if i > output_column and c}
+                    if ignored and warnings is not None:
+                        named = ", ".join(f"{i + 1} {cells[i]!r}" for i in sorted(ignored))
+                        warnings.append(f"{path.name}:{line_no}: column{'s' if len(ignored) > 1 else ''} {named} "
+                                        f"not read: only the columns before the output column "
+                                        f"{cells[output_column]!r} are inputs")
                     continue
                 first = False
+                if ignored:  # notes beside each row: the row is what stands in the other columns
+                    cells = [c for i, c in enumerate(cells) if i not in ignored]
+                    filled = [c for c in cells if c]
+                    if not filled:
+                        continue
                 name, problem, beside = filled[-1], None, None
                 if output_column is not None and output_column < len(cells) and not any(cells[output_column + 1:]):
                     # A spreadsheet pads every row to the header's width, so a row with fewer inputs has
@@ -88,8 +108,8 @@ def read_manifest(path: str | os.PathLike) -> list[Row]:
                     if not name:
                         problem = f"no output name (column {output_column + 1}, the header's output, is empty)"
                 elif not cells[-1]:
-                    beside = name if os.path.isabs(name) else str(path.parent / name)
-                inputs = tuple(c if os.path.isabs(c) else str(path.parent / c) for c in filled[:-1])
+                    beside = name if os.path.isabs(name) else _beside(folder, name)
+                inputs = tuple(c if os.path.isabs(c) else _beside(folder, c) for c in filled[:-1])
                 if problem is None and len(filled) < 3:
                     problem = "need at least two inputs and an output name"
                 rows.append(Row(len(rows) + 1, line_no, inputs, name, problem, beside))
@@ -107,6 +127,29 @@ def read_manifest(path: str | os.PathLike) -> list[Row]:
     if all(row.problem for row in rows):  # not a manifest at all (a list of photos?): refused up front
         raise UsageError(f"{path.name}:{rows[0].line}: {rows[0].problem} (input1,input2[,...],output_name)")
     return rows
+
+
+def _beside(folder: Path, cell: str) -> str:
+    """`str(folder / cell)`, the name a relative input is shown by, without building a Path for each cell
+    of a big manifest where the cell is already in Path's form (no "//", no "." part, no trailing "/")."""
+    parts = cell.split("/")
+    if os.sep != "/" or "" in parts or "." in parts:
+        return str(folder / cell)
+    return cell if folder == _HERE else os.path.join(folder, cell)
+
+
+_HERE = Path(".")
+
+
+def _is_header(filled: Sequence[str]) -> bool:
+    """Whether a manifest's first row is column names: it ends in `output` (or `output_name`, `name`), or it
+    names such a column among others after it (`input1,input2,output,notes`) and none of its cells is a file
+    (a data row's output has a type, x.gif or x/, so "." or a slash)."""
+    names = [cell.lower() for cell in filled]
+    if names[-1] in HEADER_NAMES:
+        return True
+    return any(name in HEADER_NAMES for name in names) and \
+        not any("." in cell or "/" in cell or os.sep in cell for cell in filled)
 
 
 _SAVE_AS_UTF8 = "save the manifest as UTF-8 (in Excel: CSV UTF-8)"
@@ -274,24 +317,54 @@ def sheet_name(output: str) -> str | None:
 
 class _Lookups:
     """What placing many rows in one --outdir would otherwise ask the file system again for every
-    row: the folder's longest name, and each distinct input's resolved path (most manifests name the
-    same photos in many rows)."""
+    row: the folder's longest name, each distinct input's resolved path (most manifests name the
+    same photos in many rows), and each folder's resolved path (100,000 outputs in one folder: one
+    walk up the folder's symlinks, then one lstat a name instead of a full `Path.resolve` each)."""
 
     def __init__(self, outdir: Path):
         self.name_max = name_max(outdir)
         self.inputs: dict[str, Path | BaseException] = {}
+        self.folders: dict[str, Path | None] = {}
 
     def resolve(self, source: str) -> Path:
         found = self.inputs.get(source)
         if found is None:
             try:
-                found = Path(source).resolve()
+                found = self.real(source)
             except (OSError, RuntimeError) as err:
                 found = err
             self.inputs[source] = found
         if isinstance(found, BaseException):
             raise found
         return found
+
+    def real(self, path: str) -> Path:
+        """`Path(path).resolve()`, the same path and the same errors, with the folder's part looked up once.
+
+        POSIX realpath resolves a name's parts left to right, so a last part that is not a symlink (nor
+        "." or "..") lands in the resolved folder under its own name; anything else (a link, a folder
+        that cannot be resolved, another OS's rules) goes the whole way, as before."""
+        folder, name = os.path.split(path.rstrip("/")) if os.name == "posix" else ("", "")
+        if not folder or name in ("", ".", ".."):
+            return Path(path).resolve()
+        real_folder = self.folders.get(folder, False)
+        if real_folder is False:
+            try:
+                real_folder = Path(folder).resolve()
+            except (OSError, RuntimeError):
+                real_folder = None  # said by the whole walk below, for this path
+            self.folders[folder] = real_folder
+        if real_folder is not None:
+            joined = os.path.join(real_folder, name)
+            try:
+                is_link = stat.S_ISLNK(os.lstat(joined).st_mode)
+            except (FileNotFoundError, NotADirectoryError):
+                is_link = False  # realpath goes on past a missing name as if it were no link
+            except (OSError, ValueError):
+                is_link = True  # too long, a NUL ...: the whole walk says what it says
+            if not is_link:
+                return real_folder / name  # parses only the name
+        return Path(path).resolve()
 
 
 def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool = False,
@@ -304,7 +377,7 @@ def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool
     for cell in (name, *inputs):
         if "\0" in cell:
             return Placement(error=f"{cell!r}: holds a NUL byte, which no file name can")
-    if any(ord(c) < 32 or ord(c) == 127 for c in name):  # a line break from a quoted cell, a tab ...
+    if _CONTROL.search(name):  # a line break from a quoted cell, a tab ...
         return Placement(error=f"output name {name!r} holds a control character")
     if os.path.isabs(name):
         return Placement(error=f"output name {name!r} must be relative to --outdir")
@@ -315,10 +388,10 @@ def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool
     if swept is not None:
         return Placement(error=f"output name {name!r}: {TEMP_LIKE.format(part=swept)}")
     try:
-        resolved = (outdir / name).resolve()
+        resolved = lookups.real(os.path.join(outdir, name))
         output = f"{resolved}{os.sep}" if name.endswith(("/", os.sep)) else str(resolved)
         sheet = sheet_name(output) if sheets else None
-        targets = (resolved, Path(sheet).resolve()) if sheet is not None else (resolved,)
+        targets = (resolved, lookups.real(sheet)) if sheet is not None else (resolved,)
     except (OSError, RuntimeError) as err:  # a symlink loop: RuntimeError before Python 3.13, OSError since
         return Placement(error=f"output name {name!r} cannot be resolved ({_reason(err)})")
     # `m2`, as with `-o out/m2`: most likely a typo for m2.mp4, refused rather than made a frames folder.
@@ -331,13 +404,17 @@ def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool
             sources.append(lookups.resolve(source))
         except (OSError, RuntimeError) as err:
             return Placement(error=f"{source}: cannot be resolved ({_reason(err)})")
-    inside = os.path.join(outdir, "")
+    # Compared as text, once each (a batch places every row): resolved paths, so one text is one path, and
+    # what only a case-blind file system calls one file is found by same_file.
+    top, inside, named = str(outdir), os.path.join(outdir, ""), [str(source) for source in sources]
     for target in targets:
-        if target == outdir or not str(target).startswith(inside):  # a prefix test: outdir is resolved
+        text = str(target)
+        if text == top or not text.startswith(inside):  # a prefix test: outdir is resolved
             return Placement(error=f"output name {name!r} leads outside --outdir")
-        folder = os.path.join(target, "")
-        for source in sources:
-            if target == source or str(source).startswith(folder) or same_file(target, source):
+        folder = os.path.join(text, "")
+        exists = os.path.lexists(text)  # most outputs are not made yet: no same_file() per input then
+        for source, source_text in zip(sources, named):
+            if source_text == text or source_text.startswith(folder) or (exists and same_file(text, source_text)):
                 return Placement(error=f"output name {name!r} would overwrite its input {source.name}")
     return Placement(output, targets, sources=tuple(sources))
 
@@ -355,7 +432,10 @@ def same_name_key(path: Path) -> str:
 
     Those file systems fold case one character to one (Unicode's simple folding): `Straße.mp4` and
     `Strasse.mp4` are two files there, which `str.casefold` (full folding, ß to ss) would call one."""
-    text = unicodedata.normalize("NFC", str(path))
+    text = str(path)
+    if text.isascii():  # most names, a row at a time over the whole manifest: one C call, the same key
+        return text.lower()
+    text = unicodedata.normalize("NFC", text)
     return "".join(folded if len(folded := c.casefold()) == 1 else c.lower() for c in text)
 
 
@@ -569,6 +649,7 @@ class BatchPlan:
     rows: list[Row]
     placements: dict[int, Placement]
     mine: list[Row]
+    warnings: tuple[str, ...] = ()  # about the manifest (a column not read), for the batch's log
 
 
 def plan_batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str | Shard = "1/1",
@@ -579,7 +660,8 @@ def plan_batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard:
     decide which face each input gives). UsageError, exit 2, on the first problem. Cheap and torch-free,
     so the command line runs it before importing the pipeline and a bad manifest is refused at once."""
     shard = parse_shard(shard)
-    rows = read_manifest(manifest)
+    warnings: list[str] = []
+    rows = read_manifest(manifest, warnings)
     outdir = Path(outdir)
     too_long = too_long_name(outdir / "x")  # the folder itself is made in place, not through a temp
     if too_long is not None:
@@ -594,4 +676,31 @@ def plan_batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard:
     if save_aligned is not None:
         placements = plan_crops(rows, placements, save_aligned, face=face, paste=paste, backdrop=backdrop,
                                 manifest=Path(manifest).name)
-    return BatchPlan(shard, rows, placements, [row for row in rows if shard.takes(row)])
+    return BatchPlan(shard, rows, placements, [row for row in rows if shard.takes(row)], tuple(warnings))
+
+
+
+def make_outdir(outdir: str | os.PathLike, *, keep: bool = True) -> Path:
+    """Create --outdir (and its parents); UsageError, one line, if it cannot be. `keep=False` only proves
+    it can be: the folders it made are removed again (as `write.check_output_path` proves a folder
+    writable with a temp), so a batch stopped before its first row leaves nothing behind.
+
+    `interp batch` proves it before it imports the pipeline: a parent that is a file or a read-only
+    place is said at once, not after torch has loaded (a second and more, in each task of an array)."""
+    outdir = Path(outdir)
+    missing = []  # outdir and the folders above it that do not exist yet, deepest first
+    for folder in (outdir, *outdir.parents):
+        if os.path.lexists(folder):
+            break
+        missing.append(folder)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"--outdir {outdir}: cannot create it ({err.strerror})") from None
+    if not keep:
+        for folder in missing:
+            try:
+                folder.rmdir()
+            except OSError:  # something else wrote there meanwhile: theirs, left alone
+                break
+    return outdir

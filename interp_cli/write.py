@@ -175,9 +175,19 @@ def missing_file_type(text: str, where: Optional[PathLike] = None) -> Optional[s
     """
     if _stream(text, where):
         return f"{_STREAM} ({MORPH_OUTPUTS.format(folder='frames/')})"
-    if text.endswith(("/", os.sep)) or Path(text).suffix or os.path.isdir(text if where is None else where):
+    if text.endswith(("/", os.sep)) or _has_suffix(text) or os.path.isdir(text if where is None else where):
         return None
     return f"no file type ({MORPH_OUTPUTS.format(folder=text.rstrip('/' + os.sep) + '/')})"
+
+
+def _has_suffix(text: str) -> bool:
+    """`bool(Path(text).suffix)` without building a Path (a batch asks it for every row of the manifest): a dot
+    inside the last name, neither first nor last. A last part "." or "" (x/., x/) is another name to Path."""
+    name = os.path.basename(text)
+    if name in (".", ""):
+        return bool(Path(text).suffix)
+    dot = name.rfind(".")
+    return 0 < dot < len(name) - 1
 
 
 def refuse_suffixless(text: str) -> None:

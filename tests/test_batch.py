@@ -453,6 +453,42 @@ def test_an_outdir_that_cannot_be_used_is_one_line_exit_2(tmp_path, outdir, frag
     assert code == 2 and err.strip().splitlines() == [err.strip()] and fragment in err, err
 
 
+def test_an_outdir_that_cannot_be_created_is_refused_before_torch_is_loaded(tmp_path):
+    """A parent that is a file: the same line, exit code and JSON summary as when the pipeline found it,
+    only without a second of torch's import first (in every task of an array)."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{A},{B},x.gif\n")
+    (tmp_path / "afile").write_bytes(b"x")
+    outdir = tmp_path / "afile" / "out"
+    probe = ("import sys\nfrom interp_cli.cli import main\ntry:\n    main(sys.argv[1:])\n"
+             "except SystemExit as done:\n    print(done.code, 'torch' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", probe, "batch", str(manifest), "--outdir", str(outdir), "--json",
+                           "--debug"], capture_output=True, text=True, timeout=60)
+    *log, verdict = done.stdout.splitlines()
+    assert verdict.split() == ["2", "False"], (done.stdout, done.stderr)
+    line = f"--outdir {outdir}: cannot create it (Not a directory)"
+    assert done.stderr.strip().splitlines() == [f"interp: error: {line}"]
+    assert [json.loads(text) for text in log] == [{**json.loads(log[0]), "summary": True, "error": line,
+                                                   "exit_code": 2, "rows": 1, "manifest_rows": 1, "made": 0}]
+    assert (tmp_path / "afile").read_bytes() == b"x"
+
+def test_a_header_with_a_notes_column_is_read_and_its_warning_reaches_the_json_log(tmp_path, env):
+    """Each row's note was its output name (and the header a failed row); now the note is dropped and said once."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"input1,input2,output,notes\n{A},{B},ab.gif,first try\n{B},{A},ba.gif,\n")
+    (tmp_path / "out").mkdir()
+    for name in ("ab.gif", "ba.gif"):
+        (tmp_path / "out" / name).write_bytes(b"made before")
+    code, lines, err = finish(interp("batch", manifest, "--outdir", tmp_path / "out", "--skip-existing", "--json",
+                                     env=env))
+    assert code == 0, err
+    *rows, summary = lines
+    assert [(r["row"], r["line"], r["skipped"], r["output"]) for r in rows] == [
+        (1, 2, True, str(tmp_path / "out" / "ab.gif")), (2, 3, True, str(tmp_path / "out" / "ba.gif"))]
+    assert rows[0]["warnings"] == ["pairs.csv:1: column 4 'notes' not read: only the columns before the output "
+                                   "column 'output' are inputs"]
+    assert rows[1]["warnings"] == [] and summary["manifest_rows"] == 2
+
 # --- a batch cut short: the JSON log still ends with a summary line -------------------------------------
 
 

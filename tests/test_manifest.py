@@ -4,11 +4,12 @@ shards, where each row writes, and the manifests refused before any work."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from interp_cli.errors import UsageError
-from interp_cli.manifest import Row, Shard, parse_shard, place_output, plan_outputs, read_manifest
+from interp_cli.manifest import Row, Shard, parse_shard, place_output, plan_batch, plan_outputs, read_manifest
 from tests.recipe import GOLDEN_DIR
 
 A = GOLDEN_DIR / "golden_input_A.png"
@@ -263,3 +264,98 @@ def test_a_manifest_that_is_not_utf8_is_refused_naming_the_line_and_saving_it_as
     assert str(err.value) == "pairs.csv: is UTF-16 text; save the manifest as UTF-8"
     manifest.write_text(text, encoding="utf-8")  # what the message says to do
     assert read_manifest(manifest)[-1].name == "café.gif"
+
+
+def test_a_header_with_columns_after_the_output_is_read_by_column_and_says_it_once(tmp_path):
+    """`input1,input2,output,notes`: a header still (its last column is not `output`), each row's note is
+    dropped, and one warning names the column. Before, the header was a failed row and every row with a
+    note took the note as its output name."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"# made in a spreadsheet\ninput1,input2,output,notes,date\n{A},{B},ab.gif,first try,"
+                        f"2026-12-05\n{B},{A},ba.gif,,\n{A},{B},,forgot the name,\n,,,only a note,\n")
+    rows = read_manifest(manifest)
+    assert [(r.line, r.inputs, r.name, r.problem) for r in rows] == [
+        (3, (str(A), str(B)), "ab.gif", None), (4, (str(B), str(A)), "ba.gif", None),
+        (5, (str(A), str(B)), "", "no output name (column 3, the header's output, is empty)")]
+    warnings = []
+    read_manifest(manifest, warnings)
+    assert warnings == ["pairs.csv:2: columns 4 'notes', 5 'date' not read: only the columns before the output "
+                        "column 'output' are inputs"]
+    plan = plan_outputs(rows, tmp_path / "out")
+    assert [plan[n].error for n in (1, 2)] == [None, None] and "no output name" in plan[3].error
+    # A first row that holds a file is data, as before, even with a cell named like a column.
+    manifest.write_text(f"{A},name,x.gif\n")
+    assert [(r.name, len(r.inputs)) for r in read_manifest(manifest)] == [("x.gif", 2)]
+
+
+def test_a_batch_plan_carries_the_manifests_warning_for_the_log(tmp_path):
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"input1,input2,output,notes\n{A},{B},ab.gif,n\n")
+    checked = plan_batch(manifest, tmp_path / "out")
+    assert [r.name for r in checked.mine] == ["ab.gif"] and len(checked.warnings) == 1
+    assert "column 4 'notes' not read" in checked.warnings[0]
+
+
+def test_every_shard_judges_duplicates_over_the_whole_manifest_and_a_bad_row_elsewhere_fails_only_there(tmp_path):
+    """Rows 1 and 4 name one file (in shards 1 and 4 of 4, both in shard 1 of 3): every shard refuses the
+    manifest alike, also one that holds neither row, since two shards must never write one file. A bad
+    row fails only where it runs: shard 2 of 2 plans rows 2 and 4 as the whole manifest does."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{A},{B},x.gif\n{A},{B},y.gif\n{A},{B},z.gif\n{B},{A},sub/../X.gif\n")
+    for shard in ("1/3", "2/3", "3/3", "1/4", "4/4"):
+        with pytest.raises(UsageError, match=r"duplicate output names: x.gif and X.gif .* by rows 1 \(line 1\), "
+                                             r"4 \(line 4\)"):
+            plan_batch(manifest, tmp_path / "out", shard=shard)
+    manifest.write_text(f"{A},{B},x.gif\n{A},{B},y.gif\n{A},{B},/abs.gif\n{B},{A},w.gif\n")
+    whole = plan_batch(manifest, tmp_path / "out")
+    mine = plan_batch(manifest, tmp_path / "out", shard="2/2")
+    assert [r.number for r in mine.mine] == [2, 4] and len(mine.rows) == 4
+    assert {n: mine.placements[n] for n in (2, 4)} == {n: whole.placements[n] for n in (2, 4)}
+    assert [mine.placements[n].error for n in (2, 4)] == [None, None]
+    assert "must be relative" in plan_batch(manifest, tmp_path / "out", shard="1/2").placements[3].error
+
+
+def test_placing_resolves_every_name_as_path_resolve_does(tmp_path):
+    """Placing looks each folder up once (`_Lookups.real`); what it gives must be `Path.resolve`'s answer, links
+    in the last part, "..", missing folders, a file as a folder and loops included."""
+    from interp_cli.manifest import _Lookups
+
+    out = tmp_path / "out"
+    (out / "real").mkdir(parents=True)
+    (out / "linkdir").symlink_to(out / "real")
+    (out / "real" / "file").write_bytes(b"x")
+    (out / "real" / "l.gif").symlink_to(tmp_path / "elsewhere.gif")
+    (out / "loop").symlink_to("loop")
+    lookups = _Lookups(out)
+    for name in ("x.gif", "real/x.gif", "linkdir/x.gif", "linkdir/l.gif", "real/l.gif", "missing/deeper/x.gif",
+                 "real/file/x.gif", "real/../x.gif", "real/..", "real/.", "frames/", "linkdir//y.gif", "linkdir"):
+        path = os.path.join(out, name)
+        assert lookups.real(path) == Path(path).resolve(), name
+        assert lookups.real(path) == Path(path).resolve(), name  # the folder now from the lookups
+    for name in ("loop/x.gif", "loop"):
+        with pytest.raises((OSError, RuntimeError)):
+            Path(out / name).resolve()
+        with pytest.raises((OSError, RuntimeError)):
+            lookups.real(os.path.join(out, name))
+
+
+def test_proving_an_outdir_leaves_no_folder_and_a_file_in_the_way_is_one_line(tmp_path):
+    from interp_cli.manifest import make_outdir
+
+    make_outdir(tmp_path / "new" / "deeper" / "out", keep=False)
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "afile").write_bytes(b"x")
+    with pytest.raises(UsageError) as err:
+        make_outdir(tmp_path / "afile" / "out", keep=False)
+    assert str(err.value) == f"--outdir {tmp_path / 'afile' / 'out'}: cannot create it (Not a directory)"
+    assert make_outdir(tmp_path / "made" / "out").is_dir()
+
+
+def test_a_relative_input_is_named_as_path_joins_it():
+    """Read without a Path per cell (`_beside`), a relative input keeps the name rows and errors always showed."""
+    from interp_cli.manifest import _beside
+
+    cells = ["a.png", "a/b.png", "./a.png", "a//b", "a/", "a/./b", "..", "../x.png", "a/../b", ".", "x y.png",
+             "\u00e9/\u00fc.png", ".hidden", "a/.b", "..."]
+    for folder in (Path("."), Path("/tmp/x"), Path("rel/dir"), Path("/"), Path("..")):
+        assert [_beside(folder, cell) for cell in cells] == [str(folder / cell) for cell in cells], folder

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import tracemalloc
+from pathlib import Path
 
 import imageio_ffmpeg
 import numpy as np
@@ -669,3 +670,13 @@ def test_two_writers_of_one_target_both_succeed_and_the_last_wins(tmp_path, name
 def test_a_name_too_long_for_the_file_system_is_refused_before_any_work(tmp_path, name):
     with pytest.raises(UsageError, match="bytes; the most this file system allows here is"):
         check_output_path(tmp_path / name)
+
+
+@pytest.mark.parametrize("text", ["x", "x.gif", ".gif", "x.", "a/b.c/d", "a/b.c/d.e", "x/.", "x.y/.", "..", "a/..",
+                                  "a.b/..", "...", "a..", ".a.b", "a/./b.c", "b.c/", "/", "", ".", "a/b.gif/.",
+                                  "\u00e9.gif", "x .gif", "a.b.", "./x.y", "a.b//"])
+def test_a_names_file_type_is_judged_as_path_suffix_judges_it(text):
+    """`missing_file_type` asks it of every batch row without building a Path: the same answer as Path's."""
+    from interp_cli.write import _has_suffix
+
+    assert _has_suffix(text) is bool(Path(text).suffix)
