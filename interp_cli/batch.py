@@ -134,8 +134,9 @@ def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failure
                     whole_disk = stops_a_batch(err)
                     err = _row_error(err, shown, outdir, place.targets)
                     # One line, as every message: a quoted cell may put a line break in an input's name.
-                    result.update(ok=False, skipped=False, error=one_line(err), exit_code=err.exit_code)
-                    failures(f"[{position}/{len(mine)}] row {row.number} failed: {one_line(err)}")
+                    error = one_line(err)
+                    result.update(ok=False, skipped=False, error=error, exit_code=err.exit_code)
+                    failures(f"[{position}/{len(mine)}] row {row.number} failed: {error}")
                     if whole_disk and position < len(mine):
                         # ...but not a full, over-quota or read-only disk: each row after it would load,
                         # encode and render (a minute at 1024 px) only to fail alike.

@@ -88,8 +88,8 @@ def _import_pipeline():
 
 # Options people bring from other batch tools, and what does that here. Click's own guess by spelling
 # offered `--ease` or `--refine` for `batch --resume`.
-_MEANT = {("batch", "--resume"): "to finish a stopped batch, run it again as before with --skip-existing",
-          ("batch", "--continue"): "to finish a stopped batch, run it again as before with --skip-existing"}
+_FINISH_A_BATCH = "to finish a stopped batch, run it again as before with --skip-existing"
+_MEANT = {("batch", "--resume"): _FINISH_A_BATCH, ("batch", "--continue"): _FINISH_A_BATCH}
 
 
 def _option_meant(err: click.ClickException) -> str | None:

@@ -97,7 +97,7 @@ def temp_like(name: PathLike) -> str | None:
     text = os.fspath(name)
     if "tmp-" not in text and "old-" not in text:  # a batch asks for every row: most names, at once
         return None
-    return next((part for part in Path(os.fspath(name)).parts if _TEMP_NAME.match(part)), None)
+    return next((part for part in Path(text).parts if _TEMP_NAME.match(part)), None)
 
 
 def _lock_new(path: Path) -> int | None:

@@ -679,7 +679,6 @@ def plan_batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard:
     return BatchPlan(shard, rows, placements, [row for row in rows if shard.takes(row)], tuple(warnings))
 
 
-
 def make_outdir(outdir: str | os.PathLike, *, keep: bool = True) -> Path:
     """Create --outdir (and its parents); UsageError, one line, if it cannot be. `keep=False` only proves
     it can be: the folders it made are removed again (as `write.check_output_path` proves a folder

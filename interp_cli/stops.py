@@ -86,9 +86,9 @@ def hold_stops_at_start() -> None:
 
 def raise_on_sigterm() -> None:
     """Make the next SIGTERM raise `Terminated` (SIGHUP, unless ignored: `HungUp`) in the main thread, and
-    later ones do nothing (a no-op
-    outside the main thread). Ends `hold_stops_at_start`: SIGINT gets its handler back, and the first stop
-    that came while it held them is acted on now, so call this where a stop is handled."""
+    later ones do nothing (a no-op outside the main thread). Ends `hold_stops_at_start`: SIGINT gets its
+    handler back, and the first stop that came while it held them is acted on now, so call this where a
+    stop is handled."""
     if threading.current_thread() is not threading.main_thread():
         return
     signal.signal(signal.SIGTERM, _raise_terminated)
