@@ -168,7 +168,10 @@ def cache_not_written(what: str, err: BaseException, folder: str | os.PathLike) 
 def is_out_of_memory(err: BaseException) -> bool:
     """Whether `err` says the machine ran out of memory: host memory (MemoryError) or a GPU's, which torch
     raises as `torch.OutOfMemoryError` (`torch.cuda.OutOfMemoryError`: a RuntimeError), or for Apple MPS
-    and some CUDA paths ("CUDA error: out of memory") as a plain RuntimeError saying so.
+    and some CUDA paths ("CUDA error: out of memory") as a plain RuntimeError saying so. Host memory that
+    torch's CPU allocator cannot get (a `ulimit -v`, a full machine) is a plain RuntimeError too, worded
+    "[enforce fail at alloc_cpu.cpp:...] ... DefaultCPUAllocator: can't allocate memory" (older torch: "not
+    enough memory"): it was told as an internal error.
 
     Known by class name and message, so this module never imports torch (the CLI's --help runs without it).
     """
@@ -177,7 +180,11 @@ def is_out_of_memory(err: BaseException) -> bool:
     if any(cls.__name__ == "OutOfMemoryError" and cls.__module__.split(".")[0] == "torch"
            for cls in type(err).__mro__):
         return True
-    return isinstance(err, RuntimeError) and "out of memory" in str(err).lower()
+    if not isinstance(err, RuntimeError):
+        return False
+    text = str(err).lower()
+    return "out of memory" in text or ("defaultcpuallocator" in text and
+                                       ("can't allocate memory" in text or "not enough memory" in text))
 
 
 def reported(err: BaseException, command: str, output: str | os.PathLike | None = None) -> tuple[InterpError, bool]:

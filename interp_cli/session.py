@@ -390,6 +390,11 @@ class Session:
         is never changed. With `cache`, tuned weights are read from / written to the tuned-weights cache,
         keyed by the codes, the crops, the weights' sha256 and the tuning settings.
         Returns the tuned copy and `{"steps", "cached", "seconds"}`."""
+        with tuning.out_of_memory_told(self.device):
+            return self._tune(codes, targets, steps, noise=noise, seed=seed, cache=cache)
+
+    def _tune(self, codes: np.ndarray, targets: Sequence[np.ndarray | None], steps: int, *, noise: str, seed: int,
+              cache: bool) -> tuple[torch.nn.Module, dict]:
         started = time.perf_counter()
         photos = [i for i, target in enumerate(targets) if target is not None]
         base = self.model.generator

@@ -26,6 +26,7 @@ Everything runs where the generator lives (CPU, CUDA or MPS), in float32.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -34,7 +35,7 @@ from pathlib import Path
 
 import torch
 
-from interp_cli.errors import InterpError, UsageError, cache_not_written
+from interp_cli.errors import InterpError, UsageError, cache_not_written, is_out_of_memory
 from interp_cli.optim import FlatAdam
 from interp_cli.limits import TUNE_DEFAULT_STEPS, TUNE_MAX_STEPS
 from interp_cli.refine import _deterministic, _resize_targets, _seeded, default_levels, laplacian_loss
@@ -233,6 +234,22 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
                 progress(step + 1, recon / len(pivots))
     optimizer.release()
     return tuned.eval().requires_grad_(False)
+
+
+@contextlib.contextmanager
+def out_of_memory_told(device: torch.device):
+    """Out of memory while tuning, told as tuning's: the morph's advice (a smaller --batch-size or --size)
+    changes nothing here, since tuning renders each input at the model's own size whatever either says.
+    Tuning holds a second copy of the synthesis weights, Adam's two moments and a backward pass (a 1024 px
+    morph's peak memory is higher with --tune than without), so what helps is more memory, or no --tune."""
+    try:
+        yield
+    except Exception as err:
+        if not is_out_of_memory(err):
+            raise
+        elsewhere = ", tune on the CPU (--device cpu)" if torch.device(device).type != "cpu" else ""
+        raise InterpError("out of memory while tuning the generator (--tune needs more memory than rendering); "
+                          f"free some memory{elsewhere}, or run without --tune") from err
 
 
 # --------------------------------------------------------------------------- cache

@@ -77,6 +77,17 @@ def test_a_gpu_out_of_memory_is_told_as_out_of_memory_not_as_a_bug():
     assert reported(RuntimeError("shape mismatch"), "morph")[1]  # other RuntimeErrors stay bugs
 
 
+def test_host_memory_the_cpu_allocator_cannot_get_is_told_as_out_of_memory():
+    """torch's CPU allocator fails as a plain RuntimeError ("DefaultCPUAllocator: can't allocate memory"):
+    a 1024 px --tune under `ulimit -v` was told as "internal error: RuntimeError: [enforce fail at ...]"."""
+    import torch
+
+    with pytest.raises(RuntimeError) as caught:
+        torch.empty(10 ** 13)  # 40 TB: the allocator's own refusal, as the machine words it
+    error, internal = reported(caught.value, "morph")
+    assert (str(error), error.exit_code, internal) == ("out of memory (try a smaller --batch-size or --size)", 1, False)
+
+
 def test_out_of_memory_is_known_without_importing_torch():
     """errors.py is on the CLI's torch-free paths (--help, usage errors): it knows torch's errors by name."""
     import subprocess

@@ -646,3 +646,32 @@ def test_plain_codes_are_cached_per_thread_count_so_a_tuning_never_starts_from_a
     torch.set_num_threads(2)
     assert _summary(run(*args, "-o", f"{tmp_path}/b/"))["encoder_calls"] == 2
     assert _summary(run(*args, "-o", f"{tmp_path}/c/"))["encoder_calls"] == 0
+
+
+def test_out_of_memory_while_tuning_fails_its_row_alone_with_advice_that_works_for_tuning(tmp_path, monkeypatch):
+    """Tuning that runs out of memory (here torch's own CPU allocator refusing, as under `ulimit -v`) fails that
+    row alone, told as tuning's: it was an internal error (torch's allocator message was not known as out of
+    memory), and the morph's advice, a smaller --batch-size or --size, changes nothing about tuning."""
+    from interp_cli import tune as tuning
+    from interp_cli.batch import batch
+
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    real, calls = tuning.tune_generator, []
+
+    def first_runs_out(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            torch.empty(10 ** 13)  # 40 TB: the allocator's real refusal
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tuning, "tune_generator", first_runs_out)
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{DEMO_A},{DEMO_B},one.gif\n{DEMO_B},{DEMO_A},two.gif\n")
+    summary = batch(manifest, tmp_path / "out", weights="demo", steps=2, tune=2, cache=False, progress=False,
+                    log=lambda m: None)
+    one, two = summary["results"]
+    assert not one["ok"] and two["ok"] and (tmp_path / "out" / "two.gif").is_file()
+    assert one["exit_code"] == 1
+    assert one["error"] == ("out of memory while tuning the generator (--tune needs more memory than rendering); "
+                            "free some memory, or run without --tune")
+    assert not (tmp_path / "out" / "one.gif").exists()
