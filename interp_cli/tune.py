@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -254,6 +255,8 @@ def out_of_memory_told(device: torch.device):
 
 # --------------------------------------------------------------------------- cache
 
+_debug = logging.getLogger(__name__).debug
+
 # The tuned-weights cache's default bound; `INTERP_TUNE_CACHE_MB` changes it (0 turns the cache off).
 DEFAULT_CACHE_MB = 2048
 CACHE_MB_ENV = "INTERP_TUNE_CACHE_MB"
@@ -361,6 +364,8 @@ class TunedCache:
             if damaged:
                 from interp_cli.files import remove_if_same
 
+                # Said under --debug, as the latent cache says its own: here the miss costs a whole tuning.
+                _debug("tuned-weights cache entry %s is damaged: removed, the generator is tuned again", path)
                 remove_if_same(path, identity)
             return False
         with torch.no_grad():
@@ -382,6 +387,12 @@ class TunedCache:
         state = {name: p.detach().to("cpu", torch.float32).contiguous() for name, p in tunable_parameters(generator)}
         size = sum(t.numel() * 4 for t in state.values())
         if size > self.max_bytes:
+            # Said once: every later run would tune again, minutes at 1024 px, with nothing to tell why.
+            if not self._warned and self.warn is not None:
+                self.warn(f"warning: tuned weights not cached: one entry takes {math.ceil(size / 1e6)} MB, over the "
+                          f"tuned-weights cache's bound of {self.max_bytes / 1e6:g} MB (set {CACHE_MB_ENV} to "
+                          f"{math.ceil(size / 1e6)} or more to keep them)")
+            self._warned = True
             self._prune(self.max_bytes)
             return
         try:

@@ -675,3 +675,30 @@ def test_out_of_memory_while_tuning_fails_its_row_alone_with_advice_that_works_f
     assert one["error"] == ("out of memory while tuning the generator (--tune needs more memory than rendering); "
                             "free some memory, or run without --tune")
     assert not (tmp_path / "out" / "one.gif").exists()
+
+
+def test_a_bound_under_one_entry_is_said_and_a_damaged_entry_is_noted_under_debug(tmp_path, monkeypatch):
+    """INTERP_TUNE_CACHE_MB under one entry's size kept nothing and said nothing, so every run tuned again (at
+    1024 px, minutes each); the warning's suggestion then works. A damaged entry, dropped and tuned again, said
+    nothing even under --debug, where the latent cache notes its own."""
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    morph = [DEMO_A, DEMO_B, "--weights", "demo", "--steps", 2, "--tune", 2, "-o", tmp_path / "m.gif"]
+    monkeypatch.setenv("INTERP_TUNE_CACHE_MB", "5")
+    small = run(*morph)
+    assert small.exit_code == 0, small.stderr
+    warned = [line for line in small.stderr.splitlines() if "not cached" in line]
+    assert len(warned) == 1, small.stderr
+    wanted = int(warned[0].split("set INTERP_TUNE_CACHE_MB to ")[1].split()[0])
+    assert warned[0] == (f"warning: tuned weights not cached: one entry takes {wanted} MB, over the tuned-weights "
+                         f"cache's bound of 5 MB (set INTERP_TUNE_CACHE_MB to {wanted} or more to keep them)")
+    monkeypatch.setenv("INTERP_TUNE_CACHE_MB", str(wanted))
+    assert run(*morph).exit_code == 0
+    again = run(*morph)
+    assert "tuning: 2 steps reused from the cache" in again.stderr and "not cached" not in again.stderr
+    (entry,) = (tmp_path / "cache" / "tuned").glob("*.pt")
+    entry.write_bytes(entry.read_bytes()[:1000])  # truncated
+    damaged = run(*morph, "--debug")
+    assert damaged.exit_code == 0, damaged.stderr
+    assert f"tuned-weights cache entry {entry} is damaged: removed, the generator is tuned again" in damaged.stderr
+    assert "reused from the cache" not in damaged.stderr
+    assert "reused from the cache" in run(*morph).stderr  # rebuilt
