@@ -7,8 +7,9 @@
 On a terminal each bar is one tqdm line redrawn in place (done/total, rate, ETA); a bar opened
 while another is open (a row's frames inside a batch, refinement inside encoding) sits below it
 and disappears when done. When stderr is a pipe or a file (CI logs, schedulers), redraws would be
-carriage-return spam, so a bar prints at most four plain lines: one at each quarter once it has
-run for a few seconds, and a last one with the count and rate. Nested bars stay silent there,
+carriage-return spam, so a bar prints at most five plain lines: one at each quarter once it has
+run for a few seconds, a last one with the count and rate, and for a slow bar one early estimate
+before its first quarter. Nested bars stay silent there,
 the outer one speaks for them. `message` prints a line without tearing a bar apart. With `--json`
 bars are drawn on a terminal only (`wanted`).
 
@@ -24,6 +25,10 @@ import time
 from collections.abc import Callable
 
 QUARTER_AFTER_S = 5.0  # off a terminal, quarter lines only for bars slower than this (short ones: one line)
+# Off a terminal, a bar still short of its first quarter after this long prints one line with its estimate:
+# a bare --tune at 1024 px on a CPU (about 6 s a step) said nothing for its first 75 s, a --tune 1000 for
+# 25 minutes, so a log showed no sign of life, nor how long to wait.
+EARLY_ESTIMATE_S = 15.0
 
 _open: list = []  # bars drawing now, outermost first (main thread only)
 
@@ -145,6 +150,7 @@ class _Lines(_Bar):
         self.done = 0
         self.started = time.perf_counter()
         self._quarter = 0
+        self._estimated = False
         self._note = ""
         _open.append(self)
 
@@ -155,8 +161,16 @@ class _Lines(_Bar):
             self._quarter = quarter
             elapsed = time.perf_counter() - self.started
             if quarter < 4 and elapsed >= QUARTER_AFTER_S:
-                left = elapsed * (self.total - self.done) / self.done
-                self._print(f"{self.done}/{self.total} {self.unit}s, {elapsed:.0f}s elapsed, about {left:.0f}s left")
+                self._progress(elapsed)
+        elif not self._quarter and not self._estimated and self.done < self.total:
+            elapsed = time.perf_counter() - self.started
+            if elapsed >= EARLY_ESTIMATE_S:
+                self._estimated = True
+                self._progress(elapsed)
+
+    def _progress(self, elapsed: float) -> None:
+        left = elapsed * (self.total - self.done) / self.done
+        self._print(f"{self.done}/{self.total} {self.unit}s, {elapsed:.0f}s elapsed, about {left:.0f}s left")
 
     def note(self, text: str) -> None:
         self._note = text

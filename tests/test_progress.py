@@ -137,6 +137,31 @@ def test_plain_lines_at_quarters_for_slow_bars_and_silence_for_nested_ones(monke
     assert lines[-1].startswith("rendering: 20/20 frames in ")
 
 
+def test_a_slow_bar_off_a_terminal_gives_an_estimate_before_its_first_quarter(monkeypatch):
+    """A bare --tune at 1024 px on a CPU takes about 6 s a step: its log said nothing for the first quarter
+    (75 s; a --tune 1000, 25 minutes), neither that it was alive nor how long it would take."""
+    stream, now = io.StringIO(), [0.0]
+    monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.setattr(progress, "time", type("Clock", (), {"perf_counter": staticmethod(lambda: now[0])}))
+    with progress.bar(50, "tuning", unit="step") as bar:
+        for _ in range(50):
+            now[0] += 6.0
+            bar.note("loss 0.0042")
+            bar.update()
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "tuning: 3/50 steps, 18s elapsed, about 282s left, loss 0.0042"
+    assert [line.split(",")[0] for line in lines[1:]] == [
+        "tuning: 13/50 steps", "tuning: 25/50 steps", "tuning: 38/50 steps",
+        "tuning: 50/50 steps in 300.0s (6.0 s/step)"]
+    stream.seek(0), stream.truncate()
+    with progress.bar(50, "tuning", unit="step") as bar:  # a quick bar: its quarters, or only its last line
+        for _ in range(50):
+            now[0] += 0.3
+            bar.update()
+    assert [line.split(",")[0] for line in stream.getvalue().splitlines()] == [
+        "tuning: 25/50 steps", "tuning: 38/50 steps", "tuning: 50/50 steps in 15.0s (3.33 steps/s)"]
+
+
 def test_a_failed_step_prints_no_final_line(monkeypatch):
     stream = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stream)
