@@ -390,6 +390,14 @@ class Session:
         is never changed. With `cache`, tuned weights are read from / written to the tuned-weights cache,
         keyed by the codes, the crops, the weights' sha256 and the tuning settings.
         Returns the tuned copy and `{"steps", "cached", "seconds"}`."""
+        # Said as `likeness` says its own: numpy's "need at least one array to stack" named nothing.
+        codes = np.asarray(codes)
+        if codes.ndim != 3 or len(codes) != len(targets):
+            raise UsageError(f"tune: codes of shape {list(codes.shape)} and {len(targets)} targets; give a "
+                             "[K, n_latent, D] stack of codes and one target (a crop or None) per code")
+        if all(target is None for target in targets):
+            raise UsageError("tune: every target is None (a .npy code), so there is no photo to tune to; "
+                             "draw those codes with the loaded generator (frames() without generator=)")
         with tuning.out_of_memory_told(self.device):
             return self._tune(codes, targets, steps, noise=noise, seed=seed, cache=cache)
 

@@ -702,3 +702,19 @@ def test_a_bound_under_one_entry_is_said_and_a_damaged_entry_is_noted_under_debu
     assert f"tuned-weights cache entry {entry} is damaged: removed, the generator is tuned again" in damaged.stderr
     assert "reused from the cache" not in damaged.stderr
     assert "reused from the cache" in run(*morph).stderr  # rebuilt
+
+
+def test_session_tune_refuses_codes_with_no_photo_or_no_target_each_in_one_line():
+    """`Session.tune` with only `.npy` codes (every target None) or one target short failed inside numpy
+    ("need at least one array to stack"); `likeness` refuses its own mismatch as a UsageError."""
+    from interp_cli.errors import UsageError
+    from interp_cli.session import Session
+
+    session = Session("demo", "cpu", log=lambda m: None, progress=False)
+    codes = np.zeros((2, session.model.n_latent, session.model.style_dim), np.float32)
+    with pytest.raises(UsageError, match=r"^tune: every target is None \(a \.npy code\), so there is no photo"):
+        session.tune(codes, [None, None], 2, cache=False)
+    with pytest.raises(UsageError, match=r"^tune: codes of shape \[2, 10, 128\] and 1 targets; give a \[K"):
+        session.tune(codes, [None], 2, cache=False)
+    with pytest.raises(UsageError, match=r"^tune: codes of shape \[10, 128\] and 1 targets"):
+        session.tune(codes[0], [None], 2, cache=False)
