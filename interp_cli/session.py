@@ -425,9 +425,10 @@ class Session:
                 bar.note(f"loss {loss:.4f}")
                 bar.update()
 
+            # With codes among the inputs, the locality term's in-betweens are drawn along the morph's own order.
+            path = torch.from_numpy(np.ascontiguousarray(codes)).to(self.device) if fixed else None
             tuned = tuning.tune_generator(base, target, pivots, steps=steps, noise=self.noise(noise, seed), seed=seed,
-                                          fixed=torch.from_numpy(codes[fixed]).to(self.device) if fixed else None,
-                                          progress=progress)
+                                          path=path, progress=progress)
         if key is not None:
             self.tuned_cache.put(key, tuned)
         return tuned, {"steps": steps, "cached": False, "seconds": round(time.perf_counter() - started, 3)}

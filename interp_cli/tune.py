@@ -43,8 +43,9 @@ from interp_cli.refine import _deterministic, _resize_targets, _seeded, default_
 from interp_cli.torch_flags import strict_fp32
 
 # Part of the tuned-weights cache key: bump when a change here makes `tune_generator` return other
-# weights for the same inputs and settings. 3: FlatAdam's square root is 1 / rsqrt (optim.py).
-METHOD_VERSION = 3
+# weights for the same inputs and settings. 3: FlatAdam's square root is 1 / rsqrt (optim.py). 4: with `.npy`
+# inputs, the in-between locality codes lie on the morph's own segments (`path`), not the pivots' then the codes'.
+METHOD_VERSION = 4
 
 # Defaults measured on the demo model's held-out faces (benchmarks/README.md, "--tune"):
 DEFAULT_STEPS = TUNE_DEFAULT_STEPS  # defined in limits.py, so `--help` needs no torch
@@ -171,13 +172,17 @@ class _LocalityPool:
 def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, pivots: torch.Tensor, *,
                    steps: int = DEFAULT_STEPS, lr: float = DEFAULT_LR, locality: float = LOCALITY_WEIGHT,
                    noise: Sequence[torch.Tensor | None] | None = None, seed: int = 0,
-                   fixed: torch.Tensor | None = None,
+                   fixed: torch.Tensor | None = None, path: torch.Tensor | None = None,
                    progress: Callable[[int, float], None] | None = None) -> torch.nn.Module:
     """A tuned copy of `generator`; `generator` itself is left exactly as it was.
 
     `targets`: `[B, 3, H, W]` photos in [-1, 1] (resized to the generator's size); `pivots`:
     `[B, n_latent, D]`, their codes. `fixed`: optional `[K, n_latent, D]` codes that have no photo
-    (`.npy` inputs): they join the locality term, so what they draw stays as it was. `noise`: the
+    (`.npy` inputs): they join the locality term, so what they draw stays as it was. `path`: optional
+    `[K, n_latent, D]`, every input's code in the morph's order (the pivots and the codes without a photo
+    among them), whose consecutive pairs the in-between locality codes are drawn between; None: the pivots,
+    then `fixed` (for `[photo a, code b, photo c]` that drew between a and c, off the morph, and never
+    between a and b, on it). `noise`: the
     per-layer noise the frames will be rendered with (None: the checkpoint's buffers).
     Objective per step: `sum_b loss(G'(pivot_b), target_b) + locality * loss(G'(w_s), G(w_s))`
     with `loss` = L2 (+ `LAP_WEIGHT` x Laplacian pyramid) and `w_s` that step's locality code (see
@@ -199,7 +204,10 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
     if noise is None:
         noise = generator.noise_buffers()
     noise = [None if n is None else n.detach().to(device) for n in noise]
-    anchors = pivots if fixed is None else torch.cat([pivots, fixed.detach().to(device, torch.float32)])
+    if path is not None:
+        anchors = path.detach().to(device, torch.float32)
+    else:
+        anchors = pivots if fixed is None else torch.cat([pivots, fixed.detach().to(device, torch.float32)])
 
     params = [p for _, p in tunable_parameters(tuned)]
     tuned.requires_grad_(False)

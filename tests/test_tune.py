@@ -718,3 +718,29 @@ def test_session_tune_refuses_codes_with_no_photo_or_no_target_each_in_one_line(
         session.tune(codes, [None], 2, cache=False)
     with pytest.raises(UsageError, match=r"^tune: codes of shape \[10, 128\] and 1 targets"):
         session.tune(codes[0], [None], 2, cache=False)
+
+
+def test_with_a_code_among_the_inputs_the_locality_in_betweens_follow_the_morphs_order(tmp_path, monkeypatch):
+    """For `a.png b.npy c.png` the locality term drew its in-betweens between the pivots, then the codes: between
+    a and c (no frame of the morph lies there) and c and b, never between a and b, where the first half of the
+    morph runs. They are now drawn along a, b, c."""
+    from interp_cli import tune as tuning
+    from interp_cli.session import EncodeSettings, Session
+    from weights.eval_demo import heldout_faces
+
+    third = tmp_path / "c.png"
+    Image.fromarray(heldout_faces(1, 64)[0]).save(third)
+    session = Session("demo", "cpu", log=lambda m: None, progress=False)
+    code = tmp_path / "b.npy"
+    np.save(code, session.encode_photo(DEMO_B, EncodeSettings(cache=False))[0])
+    encoded = session.encode_inputs([DEMO_A, code, third], EncodeSettings(cache=False))
+    codes = np.stack([c for c, _, _ in encoded])
+    seen, real = [], tuning._locality_codes
+
+    def spy(anchors, mapped, draw):
+        seen.append(anchors.clone())
+        return real(anchors, mapped, draw)
+
+    monkeypatch.setattr(tuning, "_locality_codes", spy)
+    session.tune(codes, [t for _, _, t in encoded], 2, cache=False)
+    assert seen and all(torch.equal(anchors, torch.from_numpy(codes)) for anchors in seen)
