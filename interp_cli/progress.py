@@ -9,9 +9,8 @@ while another is open (a row's frames inside a batch, refinement inside encoding
 and disappears when done. When stderr is a pipe or a file (CI logs, schedulers), redraws would be
 carriage-return spam, so a bar prints at most five plain lines: one at each quarter once it has
 run for a few seconds, a last one with the count and rate, and for a slow bar one early estimate
-before its first quarter. Nested bars stay silent there,
-the outer one speaks for them. `message` prints a line without tearing a bar apart. With `--json`
-bars are drawn on a terminal only (`wanted`).
+before its first quarter. Nested bars stay silent there, the outer one speaks for them. `message`
+prints a line without tearing a bar apart. With `--json` bars are drawn on a terminal only (`wanted`).
 
 tqdm is imported when a terminal bar is first drawn, so `interp --help` does not pay for it.
 """
