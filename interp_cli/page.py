@@ -47,7 +47,7 @@ from PIL import Image
 from interp_cli import progress
 from interp_cli.files import new_temp, utf8_text
 from interp_cli.files import PathLike
-from interp_cli.frame_writer import FrameWriter, check_fps, quality_to_crf
+from interp_cli.frame_writer import FrameWriter, check_fps, frame_rate, quality_to_crf
 
 # px: an input's crop is shown at 64 CSS px, so 192 is sharp on a 3x phone screen (most phones now; 128 was
 # drawn 1.5x upscaled, visibly soft there); two or three crops of a few KB more, beside the frames' MBs
@@ -139,6 +139,7 @@ class PageWriter(FrameWriter):
     def __init__(self, path: PathLike, *, fps: float = 30, quality: float = 8, size=None,
                  about: Optional[dict] = None, log: Optional[Callable[[str], None]] = None):
         self.fps = check_fps(fps)
+        self.rate = frame_rate(fps)  # the player's: an NTSC rate's frames at the MP4's times
         self.log = log or progress.message  # the slow-page warning: the caller's log, or a line on stderr
         self._chunk_chars = 0  # characters in the open <script> of frames (0: none open)
         self._chunk_entries = 0
@@ -219,7 +220,7 @@ class PageWriter(FrameWriter):
         width, height = self.size
         display = max(width, DISPLAY_MIN)
         cards = "".join(self._card(i, item) for i, item in enumerate(self.about["inputs"]))
-        settings = json.dumps({"fps": self.fps, "width": width, "height": height})
+        settings = json.dumps({"fps": float(self.rate), "width": width, "height": height})
         return _HEAD.format(
             title=html.escape(self.about["title"]), width=width, height=height,
             display=display, ratio=f"{width / height:.6f}", cards=cards,

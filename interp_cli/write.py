@@ -27,7 +27,8 @@ width/height is padded by one row/column that repeats the edge pixels (never res
 10 -> 14, 8 (default) -> 18 ("visually lossless"), 5 -> 24 (~x264's default), 0 -> 34.
 x264 runs with `-preset faster`: on 1024x1024 morph frames at CRF 18 it needed 37% less CPU
 than the default `medium` at the same PSNR to the source (55.5 vs 55.4 dB), files 7% larger;
-that CPU is shared with the generator, so it is time off every frame.
+that CPU is shared with the generator, so it is time off every frame. The stream's rate is
+`frame_writer.frame_rate`'s: exact, and `--fps 23.976` (or 23.98, 29.97, 59.94) the NTSC 24000/1001 (30000/1001...).
 
 GIF: written frame by frame, truly streaming: each frame gets its own 256-colour palette
 (median cut, computed on a box-downsampled copy of at most ~32k pixels for speed, then the
@@ -64,7 +65,6 @@ import struct
 import subprocess
 import tempfile
 from collections.abc import Callable, Collection, Sequence
-from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -72,7 +72,7 @@ from .errors import NO_ROOM, InterpError, UsageError, environment_error
 from .limits import GIF_MAX_FPS, GIF_MIN_DELAY_CS  # noqa: F401 - GIF_MAX_FPS: what the GIF writer can play
 from .files import (PathLike, Outputs, atomic_write, claim_temp, commit, discard, new_temp, temp_like, too_long_name,
                     write_target)
-from .frame_writer import FrameWriter, check_fps, quality_to_crf
+from .frame_writer import FrameWriter, check_fps, frame_rate, quality_to_crf
 from .stops import deferred
 
 if TYPE_CHECKING:
@@ -328,6 +328,7 @@ class Mp4Writer(FrameWriter):
 
     def __init__(self, path: PathLike, *, fps: float = 30, quality: float = 8, size=None):
         self.fps = check_fps(fps)
+        self.rate = frame_rate(fps)
         self.crf = quality_to_crf(quality)
         self._proc: Optional[subprocess.Popen] = None
         self._stderr = None
@@ -340,13 +341,15 @@ class Mp4Writer(FrameWriter):
 
         width, height = self.size
         self._padded = (width + width % 2, height + height % 2)
-        rate = Fraction(self.fps).limit_denominator(1001)
         cmd = [
             imageio_ffmpeg.get_ffmpeg_exe(),
             "-hide_banner", "-nostats", "-loglevel", "error",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self._padded[0]}x{self._padded[1]}",
-            "-framerate", str(rate), "-i", "pipe:0",
-            "-an", "-vf", _TO_BT709, "-c:v", "libx264", "-preset", "faster", "-crf", str(self.crf),
+            "-framerate", str(self.rate), "-i", "pipe:0",
+            # The encoder's time base is the frame time itself: left to ffmpeg, one is made from the rate with
+            # a denominator under 65536, so 120000/1001 (119.88 fps) was stored as 120 fps.
+            "-an", "-vf", _TO_BT709, "-enc_time_base", str(1 / self.rate),
+            "-c:v", "libx264", "-preset", "faster", "-crf", str(self.crf),
             "-pix_fmt", "yuv420p", *_BT709_TAGS,
             "-movflags", "+faststart", "-f", "mp4", "-y", str(self._tmp),
         ]  # fmt: skip
@@ -428,6 +431,7 @@ class GifWriter(FrameWriter):
 
     def __init__(self, path: PathLike, *, fps: float = 30, size=None):
         self.fps = check_fps(fps)
+        self.rate = frame_rate(fps)  # exact: the delays add up to frames / rate, an NTSC rate's too
         self._fh = None
         self._previous: Optional[np.ndarray] = None  # the frame before, to store only what changed
         self._centiseconds = 0  # delay emitted so far, for error diffusion
@@ -445,7 +449,7 @@ class GifWriter(FrameWriter):
         return screen + loop_forever
 
     def _next_delay(self) -> int:
-        target = round((self.frames_written + 1) * 100 / self.fps)
+        target = round((self.frames_written + 1) * 100 / self.rate)
         delay = max(GIF_MIN_DELAY_CS, target - self._centiseconds)
         self._centiseconds += delay
         return delay

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import tracemalloc
+from fractions import Fraction
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -20,6 +21,7 @@ from PIL import Image
 
 from interp_cli.cli import cli
 from interp_cli.errors import InterpError, UsageError
+from interp_cli.frame_writer import frame_rate
 from interp_cli.write import (
     FramesWriter,
     check_output_path,
@@ -324,6 +326,51 @@ def test_a_browser_plays_the_mp4_in_the_frames_colours(browser, tmp_path):
     # Chromium's software decoder converts BT.709 with rounded coefficients: blue lands up to 12 levels low
     # (its red and green, and an exact BT.709 decode, are within 2). Written as BT.601, it was off by 38.
     assert error[:, :2].max() < 4 and error.max() < 14 and error.mean() < 2.5, (error.max(), error.mean())
+
+
+def _frame_durations(path) -> list[Fraction]:
+    """Each frame's duration in seconds as the MP4 stores it (its stream's time base times each packet's
+    duration), read by ffmpeg without decoding: what ffprobe's r_frame_rate and an editor derive the rate from."""
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    lines = subprocess.run([ffmpeg, "-v", "error", "-i", str(path), "-c", "copy", "-f", "framecrc", "-"],
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    base = Fraction(next(line for line in lines if line.startswith("#tb 0:")).split(":")[1].strip())
+    return [base * int(line.split(",")[3]) for line in lines if line and not line.startswith("#")]
+
+
+@pytest.mark.parametrize("typed, rate", [(23.976, Fraction(24000, 1001)), (23.98, Fraction(24000, 1001)),
+                                         (29.97, Fraction(30000, 1001)), (59.94, Fraction(60000, 1001)),
+                                         (119.88, Fraction(120000, 1001)), (12.5, Fraction(25, 2)), (30, Fraction(30))])
+def test_mp4_stores_the_ntsc_rate_that_23_976_and_its_kin_name(tmp_path, typed, rate):
+    """--fps 23.976 was stored as 2997/125 (ffmpeg: "11988 tbn"), not the 24000/1001 every editor means by it."""
+    path = tmp_path / "ntsc.mp4"
+    with open_writer(path, fps=typed) as w:
+        for f in _frames(5, 16, 16):
+            w.write(f)
+    assert _frame_durations(path) == [1 / rate] * 5
+
+
+def test_the_ntsc_rule_takes_only_the_usual_roundings():
+    assert frame_rate(47.952) == frame_rate(47.95) == Fraction(48000, 1001)
+    assert frame_rate(24000 / 1001) == Fraction(24000, 1001)  # given in full
+    # Not the roundings of an NTSC rate (or of a base outside limits.NTSC_BASES): the number itself.
+    assert [frame_rate(fps) for fps in (23.97, 23.9, 99.9, 24, 1, 0.5, 0.1)] == \
+        [Fraction(2397, 100), Fraction(239, 10), Fraction(999, 10), 24, 1, Fraction(1, 2), Fraction(1, 10)]
+
+
+def test_gif_and_page_time_an_ntsc_rate_as_the_mp4_does(tmp_path):
+    """120 frames at 24000/1001 fps last 500.5 cs: the delays add up to 500 (half to even, as Python rounds),
+    where the float 23.976 made them 501; the page's player runs at the MP4's rate."""
+    with open_writer(tmp_path / "n.gif", fps=23.976) as w:
+        for f in _frames(120, 8, 8):
+            w.write(f)
+    durations = _gif_frames(tmp_path / "n.gif")[2]
+    assert len(durations) == 120 and sum(durations) == 5000
+    with open_writer(tmp_path / "n.html", fps=29.97) as w:
+        for f in _frames(3, 8, 8):
+            w.write(f)
+    text = (tmp_path / "n.html").read_text(encoding="utf-8")
+    assert f'var MORPH = {{"fps": {30000 / 1001!r}, ' in text and "8\u00d78 \u00b7 29.97 fps" in text
 
 
 def test_mp4_odd_size_is_padded_to_even_by_edge_replication(tmp_path):
