@@ -246,18 +246,21 @@ class PageWriter(FrameWriter):
                 f'<span class="like" id="like{index}">{numbers}</span></figcaption></figure>')
 
 
-# The page before the frames. {settings} is JSON; every other field is escaped HTML.
+# The page before the frames. {settings} is JSON; every other field is escaped HTML. The page is dark in either
+# colour scheme (a viewer's dark, around the frames), and says so (color-scheme): undeclared, the browser drew its
+# own parts for a light page, a white scrollbar down the dark page wherever it scrolls.
 _HEAD = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="dark">
 <meta http-equiv="Content-Security-Policy"
  content="default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
 <title>{title}</title>
 <style>
 *{{box-sizing:border-box}}
-html{{-webkit-text-size-adjust:100%}}
+html{{-webkit-text-size-adjust:100%;color-scheme:dark}}
 body{{margin:0;padding:16px 12px 24px;background:#16181b;color:#e8e8e8;
  font:15px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}}
 main{{max-width:max(320px,min({display}px,calc(72vh*{ratio})));margin:0 auto}}
