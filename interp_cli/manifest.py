@@ -30,12 +30,14 @@ from pathlib import Path
 from interp_cli.errors import UsageError
 from interp_cli.files import check_input_file, name_max, same_file, temp_like, too_long_name
 from interp_cli.inputs import Faces, crop_name, faces_per_input, pick_input
-from interp_cli.write import TEMP_LIKE, check_output_path, missing_file_type
+from interp_cli.write import TEMP_LIKE, check_output_path, missing_file_type, odd_mp4_size
 
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 HEADER_NAMES = ("output", "output_name", "name")
 # The morph options that decide a batch's --save-aligned crops, planned for the whole manifest (`plan_crops`).
 CROP_CHOICES = ("save_aligned", "face", "paste", "backdrop")
+# The morph options `plan_batch` checks the whole manifest against: the crops', and --size (an odd one for an .mp4 row).
+PLANNED_CHOICES = (*CROP_CHOICES, "size")
 
 
 @dataclass(frozen=True)
@@ -657,14 +659,20 @@ class BatchPlan:
 
 def plan_batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str | Shard = "1/1",
                sheets: bool = False, save_aligned: str | os.PathLike | None = None, face: Faces = None,
-               paste: bool = False, backdrop: str | int | None = None) -> BatchPlan:
+               paste: bool = False, backdrop: str | int | None = None, size: int | None = None) -> BatchPlan:
     """Everything `interp batch` checks before it loads a model: the shard, the manifest, --outdir, the
-    output names and, with `save_aligned`, every row's crop (`plan_crops`; `face`, `paste` and `backdrop`
+    output names, an odd `size` against the .mp4 rows (`write.odd_mp4_size`: every such row would fail alike)
+    and, with `save_aligned`, every row's crop (`plan_crops`; `face`, `paste` and `backdrop`
     decide which face each input gives). UsageError, exit 2, on the first problem. Cheap and torch-free,
     so the command line runs it before importing the pipeline and a bad manifest is refused at once."""
     shard = parse_shard(shard)
     warnings: list[str] = []
     rows = read_manifest(manifest, warnings)
+    odd = odd_mp4_size(size)
+    if odd is not None:
+        for row in rows:
+            if row.problem is None and row.name.lower().endswith(".mp4"):
+                raise UsageError(f"{os.fspath(manifest)}:{row.line}: {row.name}: {odd}")
     outdir = Path(outdir)
     too_long = too_long_name(outdir / "x")  # the folder itself is made in place, not through a temp
     if too_long is not None:

@@ -21,8 +21,12 @@ disk or a file-size limit is one line naming the output (exit 1), never a crash.
 MP4: H.264 (libx264) through imageio-ffmpeg's bundled ffmpeg binary, fed raw RGB over a pipe,
 yuv420p (plays everywhere, including browsers and QuickTime), converted with the BT.709 matrix to
 limited range and tagged so (`_TO_BT709`), `+faststart` (index at the front so browsers start
-playing before the download ends). yuv420p needs even dimensions: an odd
-width/height is padded by one row/column that repeats the edge pixels (never rescaled).
+playing before the download ends). yuv420p needs even dimensions (H.264 keeps one colour sample per 2x2
+pixels, and can crop a picture only by whole such blocks): an odd `--size` asked for an MP4 is refused
+(`odd_mp4_size`, naming the even sizes beside it), while frames of an odd size the tool chose (a `--paste`
+photo's) are padded by one row/column that repeats the edge pixels (never rescaled), said in a warning
+(`padded_warning`) and in the size reported. H.264 4:4:4 would keep odd sizes, but Firefox, Safari/QuickTime
+and hardware decoders do not play it.
 `quality` is 0..10 (10 best) and maps linearly to x264's CRF as `crf = 34 - 2 * quality`:
 10 -> 14, 8 (default) -> 18 ("visually lossless"), 5 -> 24 (~x264's default), 0 -> 34.
 x264 runs with `-preset faster`: on 1024x1024 morph frames at CRF 18 it needed 37% less CPU
@@ -319,6 +323,26 @@ def _on_read_only_mount(folder: Path) -> bool:
 _TO_BT709 = ("scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,"
              "setparams=range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709")
 _BT709_TAGS = ("-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv")
+
+
+def odd_mp4_size(size: Optional[int]) -> Optional[str]:
+    """Why `--size` cannot be an MP4's, or None: an odd size, which H.264 cannot store (an odd side would be
+    padded to the even one above it). Refused before any work: the user named that size, and a 101 px MP4 that
+    plays as 102 px is not it."""
+    if size is None or size % 2 == 0:
+        return None
+    return (f"--size {size}: an MP4 needs even sides (H.264, as browsers and QuickTime play it, keeps colour per "
+            f"2x2 pixels); use --size {size - 1} or --size {size + 1}, or write a .gif, .html or frames/, which "
+            f"keep {size} px")
+
+
+def padded_warning(name: PathLike, size: tuple[int, int], written: tuple[int, int]) -> str:
+    """The warning for frames of an odd `size` (width, height) that an MP4 stores padded to `written`."""
+    sides = [side for side, odd in (("column", size[0] % 2), ("row", size[1] % 2)) if odd]
+    repeat = "column and row repeat" if len(sides) == 2 else f"{sides[0]} repeats"
+    return (f"warning: {os.fspath(name)}: written {written[0]}x{written[1]}: the frames are {size[0]}x{size[1]} and "
+            f"an MP4 needs even sides, so its last {repeat} the edge (a .gif, .html or frames/ keep "
+            f"{size[0]}x{size[1]})")
 
 
 class Mp4Writer(FrameWriter):

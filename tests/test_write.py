@@ -4,6 +4,7 @@ leaves neither a partial file nor a damaged pre-existing one."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
 import struct
@@ -107,6 +108,10 @@ def test_output_kind(tmp_path):
     with pytest.raises(UsageError) as err:
         output_kind("aligned.jpg", "the aligned face is written as .png")
     assert str(err.value) == "aligned.jpg: unsupported output type '.jpg' (the aligned face is written as .png)"
+
+
+def run_cli(*args):
+    return cli_runner().invoke(cli, [str(a) for a in args])
 
 
 def _weights(args) -> list[str]:
@@ -387,6 +392,30 @@ def test_mp4_odd_size_is_padded_to_even_by_edge_replication(tmp_path):
         # The extra column/row repeat the edge (allowing for chroma subsampling blur).
         assert np.abs(d[:49, 65].astype(int) - f[:, 64]).mean() < 8
         assert np.abs(d[49, :65].astype(int) - f[48, :]).mean() < 8
+
+
+def test_an_odd_size_for_an_mp4_is_refused_before_any_work_and_kept_by_the_other_outputs(tmp_path):
+    """--size 101 -o m.mp4 wrote a 102x102 video, silently: H.264 as browsers play it cannot be 101 px. Now
+    exit 2 at once, naming the even sizes beside it, which work; a GIF keeps 101; a batch with an .mp4 row
+    is refused before any row, naming the manifest's line."""
+    odd = run_cli(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 2, "--size", 101, "-o", tmp_path / "m.mp4")
+    assert odd.exit_code == 2 and not (tmp_path / "m.mp4").exists()
+    assert odd.stderr.strip() == ("interp: error: --size 101: an MP4 needs even sides (H.264, as browsers and "
+                                  "QuickTime play it, keeps colour per 2x2 pixels); use --size 100 or --size 102, or "
+                                  "write a .gif, .html or frames/, which keep 101 px")
+    for size in (100, 102):  # what the message offers
+        done = run_cli(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 2, "--size", size, "-o", tmp_path / "m.mp4",
+                       "--json")
+        assert done.exit_code == 0, done.stderr
+        assert _decode_mp4(tmp_path / "m.mp4")[0]["size"] == (size, size)
+        assert (json.loads(done.stdout)["width"], json.loads(done.stdout)["height"]) == (size, size)
+    gif = run_cli(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 2, "--size", 101, "-o", tmp_path / "m.gif")
+    assert gif.exit_code == 0 and Image.open(tmp_path / "m.gif").size == (101, 101)
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{DEMO_A},{DEMO_B},a.gif\n{DEMO_B},{DEMO_A},b.mp4\n")
+    batch = run_cli("batch", manifest, "--outdir", tmp_path / "out", "--weights", "demo", "--size", 101)
+    assert batch.exit_code == 2 and not (tmp_path / "out").exists()
+    assert batch.stderr.strip().startswith(f"interp: error: {manifest}:2: b.mp4: --size 101: an MP4 needs even sides")
 
 
 def test_mp4_quality_changes_file_size(tmp_path):
