@@ -207,7 +207,7 @@ class PageWriter(FrameWriter):
         self._put("</script>\n</body>\n</html>\n")
         self._fh.close()  # commit() fsyncs it
         if self._chars > SLOW_PAGE_BYTES:
-            self.log(f"warning: {Path(os.fspath(self.path)).name}: the page is {_mb(self._chars)}; browsers "
+            self.log(f"warning: {self.name}: the page is {_mb(self._chars)}; browsers "
                      f"take long to open a page over {_mb(SLOW_PAGE_BYTES)} (fewer --steps, a smaller "
                      f"--size or a lower --quality make it smaller; an .mp4 is far smaller)")
 

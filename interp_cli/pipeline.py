@@ -177,7 +177,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     check_number("--quality", quality, *QUALITY, integer=True)
     if kind == "gif" and fps > write.GIF_MAX_FPS:
         # The writer can do no better; the summary says what was written, not what was asked for.
-        log(f"warning: {Path(output).name}: a GIF plays at most {write.GIF_MAX_FPS:g} fps (its delays are "
+        log(f"warning: {os.fspath(output)}: a GIF plays at most {write.GIF_MAX_FPS:g} fps (its delays are "
             f"whole hundredths of a second, and browsers slow ones under 20 ms down); --fps {fps:g} is "
             f"written at {write.GIF_MAX_FPS:g}")
         fps = write.GIF_MAX_FPS

@@ -527,7 +527,7 @@ def test_a_page_over_the_slow_size_is_written_with_one_warning_naming_it(tmp_pat
     result = run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 3, "-o", tmp_path / "m.html")
     assert result.exit_code == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
-    assert len(warnings) == 1 and warnings[0].startswith("warning: m.html: the page is"), result.stderr
+    assert len(warnings) == 1 and warnings[0].startswith(f"warning: {tmp_path / 'm.html'}: the page is"), result.stderr
     assert "over 0.01 MB" in warnings[0]
     assert len(page_frames(tmp_path / "m.html")) == 3  # written all the same
     monkeypatch.setattr(page, "SLOW_PAGE_BYTES", 200_000_000)
