@@ -355,6 +355,21 @@ def test_mp4_stores_the_ntsc_rate_that_23_976_and_its_kin_name(tmp_path, typed, 
     assert _frame_durations(path) == [1 / rate] * 5
 
 
+@pytest.mark.parametrize("fps", [0.1, 0.5, 1, 49, 240])
+def test_mp4_and_gif_last_frames_over_fps_at_the_rates_extremes(tmp_path, fps):
+    """Seven frames, some held (repeated), last 7 / fps in the MP4's stream and in the GIF's delays (whole
+    centiseconds, within half of one)."""
+    frames = _frames(4, 8, 8)
+    frames = [frames[0], frames[0], frames[1], frames[2], frames[2], frames[2], frames[3]]
+    for name in ("t.mp4", "t.gif"):
+        with open_writer(tmp_path / name, fps=fps) as w:
+            for f in frames:
+                w.write(f)
+    assert sum(_frame_durations(tmp_path / "t.mp4")) == Fraction(7) / Fraction(str(fps))
+    if fps <= 50:  # above, the writer raises delays to 2 cs (browsers slow shorter ones): a morph asks for 50 fps
+        assert abs(sum(_gif_frames(tmp_path / "t.gif")[2]) - 7000 / fps) <= 5
+
+
 def test_the_ntsc_rule_takes_only_the_usual_roundings():
     assert frame_rate(47.952) == frame_rate(47.95) == Fraction(48000, 1001)
     assert frame_rate(24000 / 1001) == Fraction(24000, 1001)  # given in full
