@@ -370,8 +370,8 @@ class Mp4Writer(FrameWriter):
             "-hide_banner", "-nostats", "-loglevel", "error",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self._padded[0]}x{self._padded[1]}",
             "-framerate", str(self.rate), "-i", "pipe:0",
-            # The encoder's time base is the frame time itself: left to ffmpeg, one is made from the rate with
-            # a denominator under 65536, so 120000/1001 (119.88 fps) was stored as 120 fps.
+            # The encoder's time base is the frame time itself: left to ffmpeg, it follows ffmpeg's own guess of
+            # the rate, which stored 119.88 and 239.76 fps (2997/25 or 120000/1001 alike) as 120 and 240.
             "-an", "-vf", _TO_BT709, "-enc_time_base", str(1 / self.rate),
             "-c:v", "libx264", "-preset", "faster", "-crf", str(self.crf),
             "-pix_fmt", "yuv420p", *_BT709_TAGS,
