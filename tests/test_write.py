@@ -345,7 +345,8 @@ def _frame_durations(path) -> list[Fraction]:
 
 @pytest.mark.parametrize("typed, rate", [(23.976, Fraction(24000, 1001)), (23.98, Fraction(24000, 1001)),
                                          (29.97, Fraction(30000, 1001)), (59.94, Fraction(60000, 1001)),
-                                         (119.88, Fraction(120000, 1001)), (239.76, Fraction(240000, 1001)), (12.5, Fraction(25, 2)), (30, Fraction(30))])
+                                         (119.88, Fraction(120000, 1001)), (239.76, Fraction(240000, 1001)),
+                                         (12.5, Fraction(25, 2)), (30, Fraction(30))])
 def test_mp4_stores_the_ntsc_rate_that_23_976_and_its_kin_name(tmp_path, typed, rate):
     """--fps 23.976 was stored as 2997/125 (ffmpeg: "11988 tbn"), not the 24000/1001 every editor means by it;
     119.88 and 239.76 as 120 and 240."""
