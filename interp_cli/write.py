@@ -73,7 +73,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from .errors import NO_ROOM, InterpError, UsageError, environment_error
-from .limits import GIF_MAX_FPS, GIF_MIN_DELAY_CS  # noqa: F401 - GIF_MAX_FPS: what the GIF writer can play
+from .limits import SIZE, GIF_MAX_FPS, GIF_MIN_DELAY_CS  # noqa: F401 - GIF_MAX_FPS: what the GIF writer can play
 from .files import (PathLike, Outputs, atomic_write, claim_temp, commit, discard, new_temp, temp_like, too_long_name,
                     write_target)
 from .frame_writer import FrameWriter, check_fps, frame_rate, quality_to_crf
@@ -328,8 +328,8 @@ _BT709_TAGS = ("-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc"
 def odd_mp4_size(size: Optional[int]) -> Optional[str]:
     """Why `--size` cannot be an MP4's, or None: an odd size, which H.264 cannot store (an odd side would be
     padded to the even one above it). Refused before any work: the user named that size, and a 101 px MP4 that
-    plays as 102 px is not it."""
-    if size is None or size % 2 == 0:
+    plays as 102 px is not it. A size outside `limits.SIZE` is left to the range check, which says what fits."""
+    if size is None or size % 2 == 0 or not SIZE[0] <= size <= SIZE[1]:
         return None
     return (f"--size {size}: an MP4 needs even sides (H.264, as browsers and QuickTime play it, keeps colour per "
             f"2x2 pixels); use --size {size - 1} or --size {size + 1}, or write a .gif, .html or frames/, which "
