@@ -43,9 +43,9 @@ def frame_rate(fps: float) -> Fraction:
 
     An NTSC rate, N * 1000/1001 for N in `limits.NTSC_BASES`, is named by its usual roundings to 2 or 3
     decimals (23.98 and 23.976, 29.97, 59.94, 119.88 ...): `--fps 23.976` is 24000/1001, what editors and
-    ffprobe call 23.976 fps, not 2997/125 (3.6 ms an hour apart, but
-    shown as the odd rate 23.976 exactly). Any other number is itself, as a fraction
-    with a denominator up to 1001 (12.5 is 25/2; 23.976023976..., given in full, is 24000/1001 too).
+    ffprobe call 23.976 fps, not 2997/125 (3.6 ms an hour apart, but a rate no editor lists). Any other number
+    is itself, as a fraction with a denominator up to 1001 (12.5 is 25/2; 23.976023976..., given in full, is
+    24000/1001 too).
     """
     fps = check_fps(fps)
     for base in NTSC_BASES:
