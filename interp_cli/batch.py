@@ -17,7 +17,7 @@ from interp_cli import blend
 from interp_cli import progress as progress_bars
 from interp_cli.errors import InterpError, UsageError, one_line, reported, retold, stops_a_batch
 from interp_cli.layers import check_layers
-from interp_cli.manifest import CROP_CHOICES, BatchPlan, Shard, make_outdir, plan_batch
+from interp_cli.manifest import PLANNED_CHOICES, BatchPlan, Shard, make_outdir, plan_batch
 from interp_cli.pipeline import morph, planned_crops
 from interp_cli.session import Log, Session, face_without_alignment, stderr_log
 
@@ -73,7 +73,7 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
         return session
 
     checked = checked or plan_batch(manifest, outdir, shard=shard, sheets=sheets,
-                                    **{key: morph_options[key] for key in CROP_CHOICES if key in morph_options})
+                                    **{key: morph_options[key] for key in PLANNED_CHOICES if key in morph_options})
     shard, rows, plan, mine = checked.shard, checked.rows, checked.placements, checked.mine
     for warning in checked.warnings:  # once, before the rows: under --json, in the first row's "warnings"
         log(f"warning: {warning}")

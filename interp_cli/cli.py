@@ -608,7 +608,7 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
     each row prints a line (a JSON line with --json), then a summary of the run.
     e.g. interp batch pairs.csv --outdir out/ --shard 1/4 --skip-existing --json
     """
-    from interp_cli.manifest import CROP_CHOICES, make_outdir, plan_batch
+    from interp_cli.manifest import PLANNED_CHOICES, make_outdir, plan_batch
 
     log = _log_for(quiet, as_json)
 
@@ -620,7 +620,7 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
     try:
         settings = morph_settings(params)
         checked = plan_batch(manifest, outdir, shard=shard, sheets=sheets,  # a bad manifest: refused before torch loads
-                             **{key: settings[key] for key in CROP_CHOICES if key in settings})
+                             **{key: settings[key] for key in PLANNED_CHOICES if key in settings})
         make_outdir(outdir, keep=False)  # likewise an --outdir under a file or in a read-only place
         pipeline = _import_pipeline()
         summary = pipeline.batch(manifest, outdir, shard=shard, skip_existing=skip_existing, sheets=sheets,

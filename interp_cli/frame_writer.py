@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Optional
 
 from interp_cli.errors import InterpError, UsageError, environment_error
 from interp_cli.files import PathLike, commit, discard, write_target
+from interp_cli.limits import NTSC_BASES
 from interp_cli.stops import deferred
 
 if TYPE_CHECKING:
@@ -35,6 +36,23 @@ def check_fps(fps: float) -> float:
     if isinstance(fps, bool) or not isinstance(fps, (int, float, Fraction)) or not math.isfinite(fps) or fps <= 0:
         raise UsageError(f"fps must be a positive number, got {fps!r}")
     return float(fps)
+
+
+def frame_rate(fps: float) -> Fraction:
+    """The exact rate the outputs are timed by (the MP4's stream rate, the GIF's delays, the page's player).
+
+    An NTSC rate, N * 1000/1001 for N in `limits.NTSC_BASES`, is named by its usual roundings to 2 or 3
+    decimals (23.98 and 23.976, 29.97, 59.94, 119.88 ...): `--fps 23.976` is 24000/1001, what editors and
+    ffprobe call 23.976 fps, not 2997/125 (3.6 ms an hour apart, but a rate no editor lists). Any other number
+    is itself, as a fraction with a denominator up to 1001 (12.5 is 25/2; 23.976023976..., given in full, is
+    24000/1001 too).
+    """
+    fps = check_fps(fps)
+    for base in NTSC_BASES:
+        ntsc = Fraction(base * 1000, 1001)
+        if fps in (round(float(ntsc), 2), round(float(ntsc), 3)):
+            return ntsc
+    return Fraction(fps).limit_denominator(1001)
 
 
 # --- writers ------------------------------------------------------------------------------------

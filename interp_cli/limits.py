@@ -15,6 +15,9 @@ REFINE_LOSSES = ("l2", "lap", "l2+lap")  # what --refine minimises (refine.py)
 
 TRUNCATION = (0.0, 2.0)
 FPS = (0.1, 240)
+# The NTSC rates are N * 1000/1001 for these N (23.976..., 29.97..., 59.94...): what `--fps 23.976`, `23.98`,
+# `29.97` or `59.94` name, as video people type them (`frame_writer.frame_rate` holds the rule).
+NTSC_BASES = (24, 30, 48, 60, 120, 240)
 QUALITY = (0, 10)  # MP4 and HTML quality, 10 best
 SIZE = (8, 4096)  # --size of written frames, px
 ALIGN_SIZE = (16, 4096)  # `interp align --size`, px

@@ -30,12 +30,14 @@ from pathlib import Path
 from interp_cli.errors import UsageError
 from interp_cli.files import check_input_file, name_max, same_file, temp_like, too_long_name
 from interp_cli.inputs import Faces, crop_name, faces_per_input, pick_input
-from interp_cli.write import TEMP_LIKE, check_output_path, missing_file_type
+from interp_cli.write import TEMP_LIKE, check_output_path, missing_file_type, odd_mp4_size
 
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 HEADER_NAMES = ("output", "output_name", "name")
 # The morph options that decide a batch's --save-aligned crops, planned for the whole manifest (`plan_crops`).
 CROP_CHOICES = ("save_aligned", "face", "paste", "backdrop")
+# The morph options `plan_batch` checks the whole manifest against: the crops', and --size (an odd one for an .mp4 row).
+PLANNED_CHOICES = (*CROP_CHOICES, "size")
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,10 @@ def read_manifest(path: str | os.PathLike, warnings: list[str] | None = None) ->
     as wide as a header, with nothing after the header's output column, has its output there (empty: the
     row fails alone). Relative inputs are relative to the CSV. `Row.line` is the physical line the row
     starts on, as an editor numbers it."""
-    path = Path(check_input_file(path, "a CSV file"))  # a FIFO is refused, never opened
+    # Named as typed in every message (jobs/2024/pairs.csv:12, not pairs.csv:12), as an input photo is: two
+    # manifests of one name in different folders, or a scheduler's log of many, would read alike.
+    shown = check_input_file(path, "a CSV file")  # a FIFO is refused, never opened
+    path = Path(shown)
     folder = path.parent
     rows: list[Row] = []
     # A huge cell is one bad row (no file name is that long), not a manifest csv cannot read.
@@ -86,7 +91,7 @@ def read_manifest(path: str | os.PathLike, warnings: list[str] | None = None) ->
                     ignored = {i for i, c in enumerate(cells) if i > output_column and c}
                     if ignored and warnings is not None:
                         named = ", ".join(f"{i + 1} {cells[i]!r}" for i in sorted(ignored))
-                        warnings.append(f"{path.name}:{line_no}: column{'s' if len(ignored) > 1 else ''} {named} "
+                        warnings.append(f"{shown}:{line_no}: column{'s' if len(ignored) > 1 else ''} {named} "
                                         f"not read: only the columns before the output column "
                                         f"{cells[output_column]!r} are inputs")
                     continue
@@ -114,18 +119,18 @@ def read_manifest(path: str | os.PathLike, warnings: list[str] | None = None) ->
                     problem = "need at least two inputs and an output name"
                 rows.append(Row(len(rows) + 1, line_no, inputs, name, problem, beside))
     except UnicodeDecodeError:
-        raise UsageError(_not_utf8(path)) from None
+        raise UsageError(_not_utf8(path, shown)) from None
     except (csv.Error, ValueError) as err:  # ValueError: a NUL byte, before Python 3.11
         where = f":{records.row_line}" if isinstance(err, csv.Error) else ""  # the row with the stray quote
         hint = "; a quote left open?" if "unexpected end of data" in str(err) else ""
-        raise UsageError(f"{path.name}{where}: not a readable CSV manifest ({' '.join(str(err).split())}{hint})"
+        raise UsageError(f"{shown}{where}: not a readable CSV manifest ({' '.join(str(err).split())}{hint})"
                          ) from None
     finally:
         csv.field_size_limit(field_limit)
     if not rows:
-        raise UsageError(f"{path.name}: no rows to process")
+        raise UsageError(f"{shown}: no rows to process")
     if all(row.problem for row in rows):  # not a manifest at all (a list of photos?): refused up front
-        raise UsageError(f"{path.name}:{rows[0].line}: {rows[0].problem} (input1,input2[,...],output_name)")
+        raise UsageError(f"{shown}:{rows[0].line}: {rows[0].problem} (input1,input2[,...],output_name)")
     return rows
 
 
@@ -155,18 +160,18 @@ def _is_header(filled: Sequence[str]) -> bool:
 _SAVE_AS_UTF8 = "save the manifest as UTF-8 (in Excel: CSV UTF-8)"
 
 
-def _not_utf8(path: Path) -> str:
+def _not_utf8(path: Path, shown: str) -> str:
     """Where a manifest stops being UTF-8 text, by line: the decoder's own "position 15" counts from the start
-    of the 8 KB block it was decoding, which is no place in the file."""
+    of the 8 KB block it was decoding, which is no place in the file. `shown`: the manifest's name as typed."""
     data = path.read_bytes()
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode Text", Windows tools' "Unicode"
-        return f"{path.name}: is UTF-16 text; save the manifest as UTF-8"
+        return f"{shown}: is UTF-16 text; save the manifest as UTF-8"
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as err:
         line = data.count(b"\n", 0, err.start) + 1
-        return f"{path.name}:{line}: not UTF-8 text (byte 0x{data[err.start]:02x}); {_SAVE_AS_UTF8}"
-    return f"{path.name}: not UTF-8 text; {_SAVE_AS_UTF8}"  # changed while it was read
+        return f"{shown}:{line}: not UTF-8 text (byte 0x{data[err.start]:02x}); {_SAVE_AS_UTF8}"
+    return f"{shown}: not UTF-8 text; {_SAVE_AS_UTF8}"  # changed while it was read
 
 
 class _Records:
@@ -654,14 +659,20 @@ class BatchPlan:
 
 def plan_batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str | Shard = "1/1",
                sheets: bool = False, save_aligned: str | os.PathLike | None = None, face: Faces = None,
-               paste: bool = False, backdrop: str | int | None = None) -> BatchPlan:
+               paste: bool = False, backdrop: str | int | None = None, size: int | None = None) -> BatchPlan:
     """Everything `interp batch` checks before it loads a model: the shard, the manifest, --outdir, the
-    output names and, with `save_aligned`, every row's crop (`plan_crops`; `face`, `paste` and `backdrop`
+    output names, an odd `size` against the .mp4 rows (`write.odd_mp4_size`: every such row would fail alike)
+    and, with `save_aligned`, every row's crop (`plan_crops`; `face`, `paste` and `backdrop`
     decide which face each input gives). UsageError, exit 2, on the first problem. Cheap and torch-free,
     so the command line runs it before importing the pipeline and a bad manifest is refused at once."""
     shard = parse_shard(shard)
     warnings: list[str] = []
     rows = read_manifest(manifest, warnings)
+    odd = odd_mp4_size(size)
+    if odd is not None:
+        for row in rows:
+            if row.problem is None and row.name.lower().endswith(".mp4"):
+                raise UsageError(f"{os.fspath(manifest)}:{row.line}: {row.name}: {odd}")
     outdir = Path(outdir)
     too_long = too_long_name(outdir / "x")  # the folder itself is made in place, not through a temp
     if too_long is not None:
@@ -672,10 +683,10 @@ def plan_batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard:
         resolved = outdir.resolve()
     except (OSError, RuntimeError) as err:  # a symlink loop, a part that is a file ...
         raise UsageError(f"--outdir {outdir}: cannot be used ({_reason(err)})") from None
-    placements = plan_outputs(rows, resolved, sheets=sheets, manifest=Path(manifest).name)
+    placements = plan_outputs(rows, resolved, sheets=sheets, manifest=os.fspath(manifest))
     if save_aligned is not None:
         placements = plan_crops(rows, placements, save_aligned, face=face, paste=paste, backdrop=backdrop,
-                                manifest=Path(manifest).name)
+                                manifest=os.fspath(manifest))
     return BatchPlan(shard, rows, placements, [row for row in rows if shard.takes(row)], tuple(warnings))
 
 

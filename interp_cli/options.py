@@ -227,7 +227,7 @@ def _morph_option_list():
         refine_options(tunes=True), tune_option,
         click.option("--size", type=click.IntRange(*SIZE), default=None, metavar="PX",
                      help="Resize the written frames to PX x PX (default: the model's size); with --paste, the "
-                          "width (the height keeps the photo's aspect ratio).  e.g. --size 512"),
+                          "width (the height keeps the photo's aspect ratio). Even for an .mp4.  e.g. --size 512"),
         paste_options,
     ]
 

@@ -47,7 +47,7 @@ from PIL import Image
 from interp_cli import progress
 from interp_cli.files import new_temp, utf8_text
 from interp_cli.files import PathLike
-from interp_cli.frame_writer import FrameWriter, check_fps, quality_to_crf
+from interp_cli.frame_writer import FrameWriter, check_fps, frame_rate, quality_to_crf
 
 # px: an input's crop is shown at 64 CSS px, so 192 is sharp on a 3x phone screen (most phones now; 128 was
 # drawn 1.5x upscaled, visibly soft there); two or three crops of a few KB more, beside the frames' MBs
@@ -139,6 +139,7 @@ class PageWriter(FrameWriter):
     def __init__(self, path: PathLike, *, fps: float = 30, quality: float = 8, size=None,
                  about: Optional[dict] = None, log: Optional[Callable[[str], None]] = None):
         self.fps = check_fps(fps)
+        self.rate = frame_rate(fps)  # the player's: an NTSC rate's frames at the MP4's times
         self.log = log or progress.message  # the slow-page warning: the caller's log, or a line on stderr
         self._chunk_chars = 0  # characters in the open <script> of frames (0: none open)
         self._chunk_entries = 0
@@ -206,7 +207,7 @@ class PageWriter(FrameWriter):
         self._put("</script>\n</body>\n</html>\n")
         self._fh.close()  # commit() fsyncs it
         if self._chars > SLOW_PAGE_BYTES:
-            self.log(f"warning: {Path(os.fspath(self.path)).name}: the page is {_mb(self._chars)}; browsers "
+            self.log(f"warning: {self.name}: the page is {_mb(self._chars)}; browsers "
                      f"take long to open a page over {_mb(SLOW_PAGE_BYTES)} (fewer --steps, a smaller "
                      f"--size or a lower --quality make it smaller; an .mp4 is far smaller)")
 
@@ -219,7 +220,7 @@ class PageWriter(FrameWriter):
         width, height = self.size
         display = max(width, DISPLAY_MIN)
         cards = "".join(self._card(i, item) for i, item in enumerate(self.about["inputs"]))
-        settings = json.dumps({"fps": self.fps, "width": width, "height": height})
+        settings = json.dumps({"fps": float(self.rate), "width": width, "height": height})
         return _HEAD.format(
             title=html.escape(self.about["title"]), width=width, height=height,
             display=display, ratio=f"{width / height:.6f}", cards=cards,
@@ -245,18 +246,21 @@ class PageWriter(FrameWriter):
                 f'<span class="like" id="like{index}">{numbers}</span></figcaption></figure>')
 
 
-# The page before the frames. {settings} is JSON; every other field is escaped HTML.
+# The page before the frames. {settings} is JSON; every other field is escaped HTML. The page is dark in either
+# colour scheme (a viewer's dark, around the frames), and says so (color-scheme): undeclared, the browser drew its
+# own parts for a light page, a white scrollbar down the dark page wherever it scrolls.
 _HEAD = """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="dark">
 <meta http-equiv="Content-Security-Policy"
  content="default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
 <title>{title}</title>
 <style>
 *{{box-sizing:border-box}}
-html{{-webkit-text-size-adjust:100%}}
+html{{-webkit-text-size-adjust:100%;color-scheme:dark}}
 body{{margin:0;padding:16px 12px 24px;background:#16181b;color:#e8e8e8;
  font:15px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}}
 main{{max-width:max(320px,min({display}px,calc(72vh*{ratio})));margin:0 auto}}

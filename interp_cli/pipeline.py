@@ -177,10 +177,12 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     check_number("--quality", quality, *QUALITY, integer=True)
     if kind == "gif" and fps > write.GIF_MAX_FPS:
         # The writer can do no better; the summary says what was written, not what was asked for.
-        log(f"warning: {Path(output).name}: a GIF plays at most {write.GIF_MAX_FPS:g} fps (its delays are "
+        log(f"warning: {os.fspath(output)}: a GIF plays at most {write.GIF_MAX_FPS:g} fps (its delays are "
             f"whole hundredths of a second, and browsers slow ones under 20 ms down); --fps {fps:g} is "
             f"written at {write.GIF_MAX_FPS:g}")
         fps = write.GIF_MAX_FPS
+    if kind == "mp4" and write.odd_mp4_size(size) is not None:
+        raise UsageError(write.odd_mp4_size(size))
     tune = _tune_steps(tune, "--tune")
     check_seed(seed)
     check_layers(layers)  # its rows are checked against the model's once it is loaded
@@ -313,7 +315,9 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
                     writer.report(reconstruction)
                 writer.finish()  # complete in its temp; moved into place with the sheet and crops, below
                 outputs.add(writer)
-            size = writer.written_size or size  # what a player will show: an MP4 pads odd sizes to even
+            if writer.written_size != writer.size:  # an MP4 of a --paste photo of an odd size, padded
+                log(write.padded_warning(output, writer.size, writer.written_size))
+            size = writer.written_size or size  # what a player will show
     render_seconds = time.perf_counter() - t_render - likeness_seconds
     if reconstruction is None:
         reconstruction = report()

@@ -21,13 +21,18 @@ disk or a file-size limit is one line naming the output (exit 1), never a crash.
 MP4: H.264 (libx264) through imageio-ffmpeg's bundled ffmpeg binary, fed raw RGB over a pipe,
 yuv420p (plays everywhere, including browsers and QuickTime), converted with the BT.709 matrix to
 limited range and tagged so (`_TO_BT709`), `+faststart` (index at the front so browsers start
-playing before the download ends). yuv420p needs even dimensions: an odd
-width/height is padded by one row/column that repeats the edge pixels (never rescaled).
+playing before the download ends). yuv420p needs even dimensions (H.264 keeps one colour sample per 2x2
+pixels, and can crop a picture only by whole such blocks): an odd `--size` asked for an MP4 is refused
+(`odd_mp4_size`, naming the even sizes beside it), while frames of an odd size the tool chose (a `--paste`
+photo's) are padded by one row/column that repeats the edge pixels (never rescaled), said in a warning
+(`padded_warning`) and in the size reported. H.264 4:4:4 would keep odd sizes, but Firefox, Safari/QuickTime
+and hardware decoders do not play it.
 `quality` is 0..10 (10 best) and maps linearly to x264's CRF as `crf = 34 - 2 * quality`:
 10 -> 14, 8 (default) -> 18 ("visually lossless"), 5 -> 24 (~x264's default), 0 -> 34.
 x264 runs with `-preset faster`: on 1024x1024 morph frames at CRF 18 it needed 37% less CPU
 than the default `medium` at the same PSNR to the source (55.5 vs 55.4 dB), files 7% larger;
-that CPU is shared with the generator, so it is time off every frame.
+that CPU is shared with the generator, so it is time off every frame. The stream's rate is
+`frame_writer.frame_rate`'s: exact, and `--fps 23.976` (or 23.98, 29.97, 59.94) the NTSC 24000/1001 (30000/1001...).
 
 GIF: written frame by frame, truly streaming: each frame gets its own 256-colour palette
 (median cut, computed on a box-downsampled copy of at most ~32k pixels for speed, then the
@@ -64,15 +69,14 @@ import struct
 import subprocess
 import tempfile
 from collections.abc import Callable, Collection, Sequence
-from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from .errors import NO_ROOM, InterpError, UsageError, environment_error
-from .limits import GIF_MAX_FPS, GIF_MIN_DELAY_CS  # noqa: F401 - GIF_MAX_FPS: what the GIF writer can play
+from .limits import SIZE, GIF_MAX_FPS, GIF_MIN_DELAY_CS  # noqa: F401 - GIF_MAX_FPS: what the GIF writer can play
 from .files import (PathLike, Outputs, atomic_write, claim_temp, commit, discard, new_temp, temp_like, too_long_name,
                     write_target)
-from .frame_writer import FrameWriter, check_fps, quality_to_crf
+from .frame_writer import FrameWriter, check_fps, frame_rate, quality_to_crf
 from .stops import deferred
 
 if TYPE_CHECKING:
@@ -321,6 +325,26 @@ _TO_BT709 = ("scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,"
 _BT709_TAGS = ("-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv")
 
 
+def odd_mp4_size(size: Optional[int]) -> Optional[str]:
+    """Why `--size` cannot be an MP4's, or None: an odd size, which H.264 cannot store (an odd side would be
+    padded to the even one above it). Refused before any work: the user named that size, and a 101 px MP4 that
+    plays as 102 px is not it. A size outside `limits.SIZE` is left to the range check, which says what fits."""
+    if size is None or size % 2 == 0 or not SIZE[0] <= size <= SIZE[1]:
+        return None
+    return (f"--size {size}: an MP4 needs even sides (H.264, as browsers and QuickTime play it, keeps colour per "
+            f"2x2 pixels); use --size {size - 1} or --size {size + 1}, or write a .gif, .html or frames/, which "
+            f"keep {size} px")
+
+
+def padded_warning(name: PathLike, size: tuple[int, int], written: tuple[int, int]) -> str:
+    """The warning for frames of an odd `size` (width, height) that an MP4 stores padded to `written`."""
+    sides = [side for side, odd in (("column", size[0] % 2), ("row", size[1] % 2)) if odd]
+    repeat = "column and row repeat" if len(sides) == 2 else f"{sides[0]} repeats"
+    return (f"warning: {os.fspath(name)}: written {written[0]}x{written[1]}: the frames are {size[0]}x{size[1]} and "
+            f"an MP4 needs even sides, so its last {repeat} the edge (a .gif, .html or frames/ keep "
+            f"{size[0]}x{size[1]})")
+
+
 class Mp4Writer(FrameWriter):
     """H.264/yuv420p MP4 via the bundled ffmpeg; frames are piped, nothing is buffered here."""
 
@@ -328,6 +352,7 @@ class Mp4Writer(FrameWriter):
 
     def __init__(self, path: PathLike, *, fps: float = 30, quality: float = 8, size=None):
         self.fps = check_fps(fps)
+        self.rate = frame_rate(fps)
         self.crf = quality_to_crf(quality)
         self._proc: Optional[subprocess.Popen] = None
         self._stderr = None
@@ -340,13 +365,15 @@ class Mp4Writer(FrameWriter):
 
         width, height = self.size
         self._padded = (width + width % 2, height + height % 2)
-        rate = Fraction(self.fps).limit_denominator(1001)
         cmd = [
             imageio_ffmpeg.get_ffmpeg_exe(),
             "-hide_banner", "-nostats", "-loglevel", "error",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self._padded[0]}x{self._padded[1]}",
-            "-framerate", str(rate), "-i", "pipe:0",
-            "-an", "-vf", _TO_BT709, "-c:v", "libx264", "-preset", "faster", "-crf", str(self.crf),
+            "-framerate", str(self.rate), "-i", "pipe:0",
+            # The encoder's time base is the frame time itself: left to ffmpeg, it follows ffmpeg's own guess of
+            # the rate, which stored 119.88 and 239.76 fps (2997/25 or 120000/1001 alike) as 120 and 240.
+            "-an", "-vf", _TO_BT709, "-enc_time_base", str(1 / self.rate),
+            "-c:v", "libx264", "-preset", "faster", "-crf", str(self.crf),
             "-pix_fmt", "yuv420p", *_BT709_TAGS,
             "-movflags", "+faststart", "-f", "mp4", "-y", str(self._tmp),
         ]  # fmt: skip
@@ -428,6 +455,7 @@ class GifWriter(FrameWriter):
 
     def __init__(self, path: PathLike, *, fps: float = 30, size=None):
         self.fps = check_fps(fps)
+        self.rate = frame_rate(fps)  # exact: the delays add up to frames / rate, an NTSC rate's too
         self._fh = None
         self._previous: Optional[np.ndarray] = None  # the frame before, to store only what changed
         self._centiseconds = 0  # delay emitted so far, for error diffusion
@@ -445,7 +473,7 @@ class GifWriter(FrameWriter):
         return screen + loop_forever
 
     def _next_delay(self) -> int:
-        target = round((self.frames_written + 1) * 100 / self.fps)
+        target = round((self.frames_written + 1) * 100 / self.rate)
         delay = max(GIF_MIN_DELAY_CS, target - self._centiseconds)
         self._centiseconds += delay
         return delay

@@ -231,9 +231,35 @@ def test_duplicate_output_names_are_refused_before_any_work(tiny, tmp_path, env)
     code, lines, err = finish(interp("batch", manifest, "--outdir", tmp_path / "out", "--weights", tiny,
                                      "--no-align", "--steps", 2, "--json", env=env))
     assert code == 2 and lines == []
-    assert err.strip().splitlines() == ["interp: error: pairs.csv: duplicate output names: one.gif by rows "
+    assert err.strip().splitlines() == [f"interp: error: {manifest}: duplicate output names: one.gif by rows "
                                         "1 (line 1), 3 (line 4); give each row its own name"]
     assert not (tmp_path / "out").exists()
+
+
+def test_the_manifest_is_named_as_typed_in_its_errors_and_in_the_json_log(tmp_path, env):
+    """Two manifests called pairs.csv in different folders: each message named only "pairs.csv", which says
+    neither which one nor where (a scheduler's log of many batches); now the name as typed."""
+    for year in (2024, 2025):
+        (tmp_path / "jobs" / str(year)).mkdir(parents=True)
+    typed = os.path.join("jobs", "2025", "pairs.csv")
+    (tmp_path / typed).write_text(f"{A},{B},one.gif\n{B},{A},one.gif\n")
+    code, lines, err = finish(interp("batch", typed, "--outdir", "out", "--json", env=env, cwd=tmp_path))
+    assert code == 2 and lines == []
+    assert err.strip().splitlines() == [f"interp: error: {typed}: duplicate output names: one.gif by rows 1 (line 1), "
+                                        "2 (line 2); give each row its own name"]
+    typed = os.path.join("jobs", "2024", "pairs.csv")
+    (tmp_path / typed).write_text(f'{A},{B},x.gif\n{A},{B},"y.gif\n')
+    code, lines, err = finish(interp("batch", typed, "--outdir", "out", "--json", env=env, cwd=tmp_path))
+    assert code == 2 and err.strip().splitlines() == [
+        f"interp: error: {typed}:2: not a readable CSV manifest (unexpected end of data; a quote left open?)"]
+    (tmp_path / typed).write_text(f"input1,input2,output,notes\n{A},{B},ab.gif,first try\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "ab.gif").write_bytes(b"made before")
+    code, lines, err = finish(interp("batch", typed, "--outdir", "out", "--skip-existing", "--json", env=env,
+                                     cwd=tmp_path))
+    assert code == 0, err
+    assert lines[0]["warnings"] == [f"{typed}:1: column 4 'notes' not read: only the columns before the output "
+                                    "column 'output' are inputs"]
 
 
 # --- every morph option, sheets, what a person sees --------------------------------------------------
@@ -485,7 +511,7 @@ def test_a_header_with_a_notes_column_is_read_and_its_warning_reaches_the_json_l
     *rows, summary = lines
     assert [(r["row"], r["line"], r["skipped"], r["output"]) for r in rows] == [
         (1, 2, True, str(tmp_path / "out" / "ab.gif")), (2, 3, True, str(tmp_path / "out" / "ba.gif"))]
-    assert rows[0]["warnings"] == ["pairs.csv:1: column 4 'notes' not read: only the columns before the output "
+    assert rows[0]["warnings"] == [f"{manifest}:1: column 4 'notes' not read: only the columns before the output "
                                    "column 'output' are inputs"]
     assert rows[1]["warnings"] == [] and summary["manifest_rows"] == 2
 

@@ -4,6 +4,7 @@ shards, where each row writes, and the manifests refused before any work."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -124,10 +125,11 @@ def test_a_quote_left_open_refuses_the_manifest_instead_of_swallowing_the_rows_a
     would silently become part of an output name while the batch reports success."""
     manifest = tmp_path / "pairs.csv"
     manifest.write_text(f'{A},{B},x.gif\n{A},{B},"q1.gif\n{B},{A},q2.gif\n{A},{B},q3.gif\n')
-    with pytest.raises(UsageError, match=r"^pairs.csv:2: not a readable CSV manifest \(.*a quote left open\?\)$"):
+    shown = re.escape(str(manifest))  # as typed
+    with pytest.raises(UsageError, match=rf"^{shown}:2: not a readable CSV manifest \(.*a quote left open\?\)$"):
         read_manifest(manifest)
     manifest.write_text(f'{A},{B},x.gif\n"{A}"x,{B},y.gif\n')  # text after a closing quote: once silently glued
-    with pytest.raises(UsageError, match=r"^pairs.csv:2: not a readable CSV manifest"):
+    with pytest.raises(UsageError, match=rf"^{shown}:2: not a readable CSV manifest"):
         read_manifest(manifest)
     # A quoted cell may still span lines; its line break is no file name's, so that row fails alone.
     manifest.write_text(f'{A},{B},"x\ny.gif"\n{B},{A},z.gif\n')
@@ -203,7 +205,8 @@ def test_an_output_that_is_another_rows_input_or_inside_another_output_refuses_t
 def test_a_file_with_no_usable_row_is_refused_up_front(tmp_path):
     manifest = tmp_path / "photos.csv"
     manifest.write_text(f"{A}\n{B},x.gif\n")
-    with pytest.raises(UsageError, match=r"^photos.csv:1: need at least two inputs and an output name"):
+    shown = re.escape(str(manifest))
+    with pytest.raises(UsageError, match=rf"^{shown}:1: need at least two inputs and an output name"):
         read_manifest(manifest)
 
 
@@ -256,12 +259,12 @@ def test_a_manifest_that_is_not_utf8_is_refused_naming_the_line_and_saving_it_as
     manifest.write_bytes(text.encode("latin-1"))
     with pytest.raises(UsageError) as err:
         read_manifest(manifest)
-    assert str(err.value) == ("pairs.csv:501: not UTF-8 text (byte 0xe9); save the manifest as UTF-8 (in Excel: "
+    assert str(err.value) == (f"{manifest}:501: not UTF-8 text (byte 0xe9); save the manifest as UTF-8 (in Excel: "
                               "CSV UTF-8)")
     manifest.write_bytes(text.encode("utf-16"))  # Windows tools' "Unicode", with its byte-order mark
     with pytest.raises(UsageError) as err:
         read_manifest(manifest)
-    assert str(err.value) == "pairs.csv: is UTF-16 text; save the manifest as UTF-8"
+    assert str(err.value) == f"{manifest}: is UTF-16 text; save the manifest as UTF-8"
     manifest.write_text(text, encoding="utf-8")  # what the message says to do
     assert read_manifest(manifest)[-1].name == "café.gif"
 
@@ -279,7 +282,7 @@ def test_a_header_with_columns_after_the_output_is_read_by_column_and_says_it_on
         (5, (str(A), str(B)), "", "no output name (column 3, the header's output, is empty)")]
     warnings = []
     read_manifest(manifest, warnings)
-    assert warnings == ["pairs.csv:2: columns 4 'notes', 5 'date' not read: only the columns before the output "
+    assert warnings == [f"{manifest}:2: columns 4 'notes', 5 'date' not read: only the columns before the output "
                         "column 'output' are inputs"]
     plan = plan_outputs(rows, tmp_path / "out")
     assert [plan[n].error for n in (1, 2)] == [None, None] and "no output name" in plan[3].error

@@ -527,7 +527,7 @@ def test_a_page_over_the_slow_size_is_written_with_one_warning_naming_it(tmp_pat
     result = run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 3, "-o", tmp_path / "m.html")
     assert result.exit_code == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
-    assert len(warnings) == 1 and warnings[0].startswith("warning: m.html: the page is"), result.stderr
+    assert len(warnings) == 1 and warnings[0].startswith(f"warning: {tmp_path / 'm.html'}: the page is"), result.stderr
     assert "over 0.01 MB" in warnings[0]
     assert len(page_frames(tmp_path / "m.html")) == 3  # written all the same
     monkeypatch.setattr(page, "SLOW_PAGE_BYTES", 200_000_000)
@@ -680,6 +680,59 @@ def test_screen_readers_hear_the_slider_not_a_live_counter_and_forced_colors_kee
     ring = shot[shot.shape[0] // 2, :4]  # the left edge of the circle, at mid-height
     assert np.abs(ring - canvas).sum(axis=1).max() > 100, (ring, canvas)
     forced.close()
+
+
+# The page's text colours and backgrounds as the browser computed them, and whether the page scrolls.
+_SCHEME = """() => {
+    const style = selector => getComputedStyle(document.querySelector(selector));
+    const texts = ["h1", "h1 small", "#count", ".name", ".like", ".help"].map(s => [s, style(s).color]);
+    return {scheme: style("html").colorScheme, slider: style("#slider").colorScheme,
+            background: style("body").backgroundColor, play: style("#play").backgroundColor, texts,
+            scrolls: document.documentElement.clientWidth < window.innerWidth};
+}"""
+
+
+def _luminance(css: str) -> float:
+    """WCAG's relative luminance of a computed `rgb(r, g, b)` colour."""
+    channels = np.array([int(v) for v in re.findall(r"\d+", css)[:3]]) / 255
+    linear = np.where(channels <= 0.04045, channels / 12.92, ((channels + 0.055) / 1.055) ** 2.4)
+    return float(linear @ [0.2126, 0.7152, 0.0722])
+
+
+def _contrast(a: str, b: str) -> float:
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_the_page_and_the_browsers_own_parts_are_dark_in_either_colour_scheme(browser, made):
+    """The page draws itself dark but declared no color-scheme, so the browser drew its own parts for a light
+    page: a white scrollbar down the side of the dark page wherever it scrolls (a short window, a phone held
+    sideways), in a light and a dark scheme alike. Now it says it is dark (a viewer's dark, in either scheme),
+    and its text keeps WCAG AA contrast (4.5:1), the play button 3:1, in both."""
+    from tests.browser import OFFLINE_ARGS, chromium
+
+    out, _ = made
+    # Playwright hides scrollbars in headless Chromium: this one draws them, as a window does.
+    drawn = browser.browser_type.launch(executable_path=chromium(), args=OFFLINE_ARGS,
+                                        ignore_default_args=["--hide-scrollbars"])
+    try:
+        for scheme in ("light", "dark"):
+            page = drawn.new_page(color_scheme=scheme, viewport={"width": 600, "height": 400}, device_scale_factor=1)
+            page.goto((out / "m.html").as_uri())
+            seen = page.evaluate(_SCHEME)
+            assert (seen["scheme"], seen["slider"]) == ("dark", "dark"), (scheme, seen)
+            assert _luminance(seen["background"]) < 0.02, (scheme, seen)
+            for selector, colour in seen["texts"]:
+                assert _contrast(colour, seen["background"]) >= 4.5, (scheme, selector, colour)
+            assert _contrast(seen["play"], seen["background"]) >= 3, (scheme, seen)
+            assert seen["scrolls"], "the page should scroll in this window, to draw a scrollbar"
+            shot = np.asarray(Image.open(io.BytesIO(page.screenshot())).convert("L"))
+            # The scrollbar's column, its thumb and its track: the track was white (252) beside the thumb.
+            white = (shot[:, -4] >= 240).mean()
+            assert white < 0.05, (scheme, white)
+            page.close()
+    finally:
+        drawn.close()
 
 
 def test_without_javascript_the_page_shows_the_first_frame_and_says_why(browser, made):

@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import json
 import math
+import subprocess
 from pathlib import Path
 
 import imageio.v3 as iio
+import imageio_ffmpeg
 import numpy as np
 import pytest
 from PIL import Image
@@ -197,20 +199,50 @@ def test_face_picks_the_face_to_paste_onto(tmp_path):
 
 @needs_align
 def test_mp4_chain_with_another_backdrop_and_size(tmp_path):
-    """A loop through three inputs pasted into the second input's photo, written 301 px wide:
-    MP4 needs even sides, so the odd width is padded by one column."""
+    """A loop through three inputs pasted into the second input's photo, written 300 px wide."""
     out = tmp_path / "chain.mp4"
     # (OBAMA, BIDEN, OBAMA --loop would go from OBAMA to OBAMA: refused as a still.)
     result = run(OBAMA, BIDEN, TWO, "--weights", "demo", "--backdrop", "b", "--loop", "--steps", 3,
-                 "--size", 301, "-o", out, "--json")
+                 "--size", 300, "-o", out, "--json")
     assert result.exit_code == 0, result.stderr
     summary = json.loads(result.stdout)
     assert summary["paste"]["backdrop"].endswith("biden.jpg")
     frames = np.stack(list(iio.imiter(out)))
-    assert frames.shape == (3 * 2, 302, 302, 3)  # --loop: K(steps - 1) frames; biden.jpg is square
-    assert (summary["width"], summary["height"]) == (302, 302)  # the summary reports the file as written
-    scaled = np.asarray(load_image(BIDEN).resize((301, 301), Image.Resampling.LANCZOS)).astype(int)
-    assert np.abs(frames[0, :40, :301].astype(int) - scaled[:40]).mean() < 4  # the top: the photo (lossy)
+    assert frames.shape == (3 * 2, 300, 300, 3)  # --loop: K(steps - 1) frames; biden.jpg is square
+    assert (summary["width"], summary["height"]) == (300, 300)
+    assert not [warning for warning in summary["warnings"] if "even sides" in warning]  # nothing padded
+    scaled = np.asarray(load_image(BIDEN).resize((300, 300), Image.Resampling.LANCZOS)).astype(int)
+    assert np.abs(frames[0, :40].astype(int) - scaled[:40]).mean() < 4  # the top: the photo (lossy)
+
+
+@needs_align
+def test_an_odd_sided_paste_mp4_is_padded_and_says_so_and_an_odd_size_is_refused(tmp_path):
+    """obama.jpg 300 px wide is 300x375 (its aspect ratio): an MP4 cannot be 375 px high, so it is 376, with
+    its last row repeating the edge, and the warning and the summary say 300x376 as ffmpeg reads it; a GIF keeps
+    300x375. Before, the padding was silent. An odd --size itself, the width asked for, is refused at once."""
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    common = [OBAMA, BIDEN, "--weights", "demo", "--paste", "--steps", 2, "--size", 300, "--json"]
+    result = run(*common, "-o", tmp_path / "m.mp4")
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["width"], summary["height"]) == (300, 376)
+    padded = [warning for warning in summary["warnings"] if "even sides" in warning]
+    assert padded == [f"{tmp_path / 'm.mp4'}: written 300x376: the frames are 300x375 and an MP4 needs even sides, "
+                      "so its last row repeats the edge (a .gif, .html or frames/ keep 300x375)"]
+    probe = subprocess.run([ffmpeg, "-hide_banner", "-i", tmp_path / "m.mp4"], capture_output=True, text=True).stderr
+    assert ", 300x376" in next(line for line in probe.splitlines() if "Video:" in line)
+    frames = np.stack(list(iio.imiter(tmp_path / "m.mp4")))
+    assert np.abs(frames[:, -1].astype(int) - frames[:, -2]).mean() < 3  # the repeated row
+    gif = run(*common, "-o", tmp_path / "m.gif")
+    assert gif.exit_code == 0, gif.stderr
+    assert (json.loads(gif.stdout)["width"], json.loads(gif.stdout)["height"]) == (300, 375)
+    assert Image.open(tmp_path / "m.gif").size == (300, 375)
+    assert not [warning for warning in json.loads(gif.stdout)["warnings"] if "even sides" in warning]
+    refused = run(OBAMA, BIDEN, "--weights", "demo", "--paste", "--size", 301, "-o", tmp_path / "o.mp4")
+    assert refused.exit_code == 2 and not (tmp_path / "o.mp4").exists()
+    assert refused.stderr.strip() == ("interp: error: --size 301: an MP4 needs even sides (H.264, as browsers and "
+                                      "QuickTime play it, keeps colour per 2x2 pixels); use --size 300 or --size 302, "
+                                      "or write a .gif, .html or frames/, which keep 301 px")
 
 
 @needs_align

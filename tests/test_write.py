@@ -4,6 +4,7 @@ leaves neither a partial file nor a damaged pre-existing one."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
 import struct
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import tracemalloc
+from fractions import Fraction
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -20,6 +22,7 @@ from PIL import Image
 
 from interp_cli.cli import cli
 from interp_cli.errors import InterpError, UsageError
+from interp_cli.frame_writer import frame_rate
 from interp_cli.write import (
     FramesWriter,
     check_output_path,
@@ -105,6 +108,10 @@ def test_output_kind(tmp_path):
     with pytest.raises(UsageError) as err:
         output_kind("aligned.jpg", "the aligned face is written as .png")
     assert str(err.value) == "aligned.jpg: unsupported output type '.jpg' (the aligned face is written as .png)"
+
+
+def run_cli(*args):
+    return cli_runner().invoke(cli, [str(a) for a in args])
 
 
 def _weights(args) -> list[str]:
@@ -326,6 +333,68 @@ def test_a_browser_plays_the_mp4_in_the_frames_colours(browser, tmp_path):
     assert error[:, :2].max() < 4 and error.max() < 14 and error.mean() < 2.5, (error.max(), error.mean())
 
 
+def _frame_durations(path) -> list[Fraction]:
+    """Each frame's duration in seconds as the MP4 stores it (its stream's time base times each packet's
+    duration), read by ffmpeg without decoding: what ffprobe's r_frame_rate and an editor derive the rate from."""
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    lines = subprocess.run([ffmpeg, "-v", "error", "-i", str(path), "-c", "copy", "-f", "framecrc", "-"],
+                           capture_output=True, text=True, check=True).stdout.splitlines()
+    base = Fraction(next(line for line in lines if line.startswith("#tb 0:")).split(":")[1].strip())
+    return [base * int(line.split(",")[3]) for line in lines if line and not line.startswith("#")]
+
+
+@pytest.mark.parametrize("typed, rate", [(23.976, Fraction(24000, 1001)), (23.98, Fraction(24000, 1001)),
+                                         (29.97, Fraction(30000, 1001)), (59.94, Fraction(60000, 1001)),
+                                         (119.88, Fraction(120000, 1001)), (239.76, Fraction(240000, 1001)),
+                                         (12.5, Fraction(25, 2)), (30, Fraction(30))])
+def test_mp4_stores_the_ntsc_rate_that_23_976_and_its_kin_name(tmp_path, typed, rate):
+    """--fps 23.976 was stored as 2997/125 (ffmpeg: "11988 tbn"), not the 24000/1001 every editor means by it;
+    119.88 and 239.76 as 120 and 240."""
+    path = tmp_path / "ntsc.mp4"
+    with open_writer(path, fps=typed) as w:
+        for f in _frames(5, 16, 16):
+            w.write(f)
+    assert _frame_durations(path) == [1 / rate] * 5
+
+
+@pytest.mark.parametrize("fps", [0.1, 0.5, 1, 49, 240])
+def test_mp4_and_gif_last_frames_over_fps_at_the_rates_extremes(tmp_path, fps):
+    """Seven frames, some held (repeated), last 7 / fps in the MP4's stream and in the GIF's delays (whole
+    centiseconds, within half of one)."""
+    frames = _frames(4, 8, 8)
+    frames = [frames[0], frames[0], frames[1], frames[2], frames[2], frames[2], frames[3]]
+    for name in ("t.mp4", "t.gif"):
+        with open_writer(tmp_path / name, fps=fps) as w:
+            for f in frames:
+                w.write(f)
+    assert sum(_frame_durations(tmp_path / "t.mp4")) == Fraction(7) / Fraction(str(fps))
+    if fps <= 50:  # above, the writer raises delays to 2 cs (browsers slow shorter ones): a morph asks for 50 fps
+        assert abs(sum(_gif_frames(tmp_path / "t.gif")[2]) - 7000 / fps) <= 5
+
+
+def test_the_ntsc_rule_takes_only_the_usual_roundings():
+    assert frame_rate(47.952) == frame_rate(47.95) == Fraction(48000, 1001)
+    assert frame_rate(24000 / 1001) == Fraction(24000, 1001)  # given in full
+    # Not the roundings of an NTSC rate (or of a base outside limits.NTSC_BASES): the number itself.
+    assert [frame_rate(fps) for fps in (23.97, 23.9, 99.9, 24, 1, 0.5, 0.1)] == \
+        [Fraction(2397, 100), Fraction(239, 10), Fraction(999, 10), 24, 1, Fraction(1, 2), Fraction(1, 10)]
+
+
+def test_gif_and_page_time_an_ntsc_rate_as_the_mp4_does(tmp_path):
+    """120 frames at 24000/1001 fps last 500.5 cs: the delays add up to 500 (half to even, as Python rounds),
+    where the float 23.976 made them 501; the page's player runs at the MP4's rate."""
+    with open_writer(tmp_path / "n.gif", fps=23.976) as w:
+        for f in _frames(120, 8, 8):
+            w.write(f)
+    durations = _gif_frames(tmp_path / "n.gif")[2]
+    assert len(durations) == 120 and sum(durations) == 5000
+    with open_writer(tmp_path / "n.html", fps=29.97) as w:
+        for f in _frames(3, 8, 8):
+            w.write(f)
+    text = (tmp_path / "n.html").read_text(encoding="utf-8")
+    assert f'var MORPH = {{"fps": {30000 / 1001!r}, ' in text and "8\u00d78 \u00b7 29.97 fps" in text
+
+
 def test_mp4_odd_size_is_padded_to_even_by_edge_replication(tmp_path):
     frames = _frames(6, height=49, width=65)
     path = tmp_path / "odd.mp4"
@@ -340,6 +409,30 @@ def test_mp4_odd_size_is_padded_to_even_by_edge_replication(tmp_path):
         # The extra column/row repeat the edge (allowing for chroma subsampling blur).
         assert np.abs(d[:49, 65].astype(int) - f[:, 64]).mean() < 8
         assert np.abs(d[49, :65].astype(int) - f[48, :]).mean() < 8
+
+
+def test_an_odd_size_for_an_mp4_is_refused_before_any_work_and_kept_by_the_other_outputs(tmp_path):
+    """--size 101 -o m.mp4 wrote a 102x102 video, silently: H.264 as browsers play it cannot be 101 px. Now
+    exit 2 at once, naming the even sizes beside it, which work; a GIF keeps 101; a batch with an .mp4 row
+    is refused before any row, naming the manifest's line."""
+    odd = run_cli(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 2, "--size", 101, "-o", tmp_path / "m.mp4")
+    assert odd.exit_code == 2 and not (tmp_path / "m.mp4").exists()
+    assert odd.stderr.strip() == ("interp: error: --size 101: an MP4 needs even sides (H.264, as browsers and "
+                                  "QuickTime play it, keeps colour per 2x2 pixels); use --size 100 or --size 102, or "
+                                  "write a .gif, .html or frames/, which keep 101 px")
+    for size in (100, 102):  # what the message offers
+        done = run_cli(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 2, "--size", size, "-o", tmp_path / "m.mp4",
+                       "--json")
+        assert done.exit_code == 0, done.stderr
+        assert _decode_mp4(tmp_path / "m.mp4")[0]["size"] == (size, size)
+        assert (json.loads(done.stdout)["width"], json.loads(done.stdout)["height"]) == (size, size)
+    gif = run_cli(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 2, "--size", 101, "-o", tmp_path / "m.gif")
+    assert gif.exit_code == 0 and Image.open(tmp_path / "m.gif").size == (101, 101)
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{DEMO_A},{DEMO_B},a.gif\n{DEMO_B},{DEMO_A},b.mp4\n")
+    batch = run_cli("batch", manifest, "--outdir", tmp_path / "out", "--weights", "demo", "--size", 101)
+    assert batch.exit_code == 2 and not (tmp_path / "out").exists()
+    assert batch.stderr.strip().startswith(f"interp: error: {manifest}:2: b.mp4: --size 101: an MP4 needs even sides")
 
 
 def test_mp4_quality_changes_file_size(tmp_path):
