@@ -29,15 +29,20 @@ def pick_device(name: str | None = "auto") -> torch.device:
         if torch.cuda.is_available():
             return torch.device("cuda")
         return torch.device("mps") if mps_ok else torch.device("cpu")
-    base = name.split(":")[0]
+    # The name is judged before the machine: torch.device() takes every type torch knows (xpu, meta, hip,
+    # vulkan, ...), which then failed deep in loading as an internal error, and "cuda:x" on a machine without
+    # CUDA was told to use the CPU when the name itself was the slip.
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in DEVICES:
+        raise UsageError(f"--device {name}: not a device interp runs on (choose auto, cpu, cuda, cuda:N or mps)")
+    base = device.type
     if base == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
     if base == "mps" and not mps_ok:
         raise UsageError(f"--device {name}: Apple MPS is not available on this machine (use --device cpu)")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UsageError(f"--device {name}: unknown device (choose {', '.join(DEVICES)})") from None
     # A device number the machine lacks would pass here and fail at the first tensor, as CUDA's raw
     # "invalid device ordinal"; MPS has one device.
     count = torch.cuda.device_count() if device.type == "cuda" else 1
