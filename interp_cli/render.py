@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import nullcontext
 
@@ -70,7 +71,36 @@ def pick_precision(name: str | None, device: torch.device) -> torch.dtype | None
     if name == "auto":
         native = device.type == "cuda" and tuple(torch.cuda.get_device_capability(device)) >= (8, 0)
         return torch.bfloat16 if native else None
-    return _DTYPES.get(name)
+    dtype = _DTYPES.get(name)
+    refusal = None if dtype is None else autocast_refusal(device, dtype)
+    if refusal:
+        raise UsageError(f"--precision {name}: {refusal}; use --precision fp32")
+    return dtype
+
+
+def autocast_refusal(device: torch.device, dtype: torch.dtype) -> str | None:
+    """Why torch's autocast would not run `dtype` on `device` (None: it would), asked before any work.
+
+    torch 2.1 to 2.4 have no autocast for MPS at all (`torch.autocast("mps")` raises "User specified an
+    unsupported autocast device_type 'mps'", mid-render, an internal error); 2.5 takes only float16 there
+    (pytorch/pytorch#99272, #139390), and torch 2.1's CPU autocast only bfloat16: torch then warns once and
+    renders float32 while the summary says the other. Constructing the context tells both, on any
+    machine. On CUDA, bf16 where `is_bf16_supported()` says no raises at the first frame (the same check
+    as autocast's: the current device).
+    """
+    if device.type == "cuda":
+        if dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+            return "this GPU has no bfloat16 support"
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Disabling autocast": told here as the refusal instead
+        try:
+            context = torch.autocast(device.type, dtype=dtype)
+        except RuntimeError:
+            return f"torch {torch.__version__} has no mixed precision (autocast) on {device.type.upper()}"
+    if not getattr(context, "_enabled", True):
+        return f"torch {torch.__version__} cannot autocast to {precision_name(dtype)} on {device.type.upper()}"
+    return None
 
 
 def precision_name(dtype: torch.dtype | None) -> str:

@@ -353,3 +353,57 @@ def test_codes_go_to_the_cpu_without_pinning(demo_codes_and_generator, monkeypat
 
     monkeypatch.setattr(torch.Tensor, "pin_memory", no_pinning)
     np.testing.assert_array_equal(np.stack(list(render_frames(generator, codes, batch_size=2))), expected)
+
+
+class _AutocastOfTorch21:
+    """`torch.autocast` as torch 2.1 builds it (torch/amp/autocast_mode.py there): MPS is no autocast device
+    (2.5 added it, float16 only; 2.6 bfloat16), and CPU autocast takes bfloat16 only, else warns and is off."""
+
+    def __init__(self, device_type, dtype=None, enabled=True, cache_enabled=None):
+        if device_type not in ("cpu", "cuda"):
+            raise RuntimeError(f"User specified an unsupported autocast device_type '{device_type}'")
+        self._enabled = enabled and not (device_type == "cpu" and dtype != torch.bfloat16)
+        if not self._enabled:
+            import warnings
+
+            warnings.warn("In CPU autocast, but the target dtype is not supported. Disabling autocast.", stacklevel=2)
+
+
+def test_a_precision_torchs_autocast_cannot_run_on_the_device_is_refused_before_any_work(monkeypatch):
+    """`--device mps --precision fp16` on torch 2.1-2.4 failed at the first frame as an internal error (no
+    MPS autocast); `--precision fp16` on torch 2.1's CPU rendered float32 under torch's raw warning while
+    the summary said fp16. Now a usage error that names the precision that works."""
+    from interp_cli.render import pick_device
+
+    monkeypatch.setattr(torch, "autocast", _AutocastOfTorch21)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    mps = pick_device("mps")
+    for name in ("fp16", "bf16"):
+        with pytest.raises(UsageError) as refused:
+            pick_precision(name, mps)
+        assert str(refused.value) == (f"--precision {name}: torch {torch.__version__} has no mixed precision "
+                                      f"(autocast) on MPS; use --precision fp32")
+    with pytest.raises(UsageError, match=r"^--precision fp16: torch \S+ cannot autocast to fp16 on CPU; use "
+                                         r"--precision fp32$"):
+        pick_precision("fp16", CPU)
+    assert pick_precision("bf16", CPU) is torch.bfloat16
+    assert pick_precision("fp32", mps) is None and pick_precision("auto", mps) is None
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)  # a GPU before Ampere, torch < 2.3
+    with pytest.raises(UsageError, match="^--precision bf16: this GPU has no bfloat16 support; use --precision fp32$"):
+        pick_precision("bf16", torch.device("cuda"))
+    assert pick_precision("fp16", torch.device("cuda")) is torch.float16
+
+
+def test_the_precision_refusal_is_one_line_exit_2_and_writes_nothing(tmp_path, monkeypatch):
+    from interp_cli.cli import cli
+    from tests.cli_runner import cli_runner
+
+    monkeypatch.setattr(torch, "autocast", _AutocastOfTorch21)
+    out = tmp_path / "m.gif"
+    result = cli_runner().invoke(cli, [str(ROOT / "examples" / "demo_a.png"), str(ROOT / "examples" / "demo_b.png"),
+                                       "--weights", "demo", "--device", "cpu", "--precision", "fp16", "--steps", "2",
+                                       "-o", str(out), "--debug"])
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [f"interp: error: --precision fp16: torch {torch.__version__} "
+                                                  "cannot autocast to fp16 on CPU; use --precision fp32"]
+    assert list(tmp_path.iterdir()) == []
