@@ -355,18 +355,19 @@ def test_codes_go_to_the_cpu_without_pinning(demo_codes_and_generator, monkeypat
     np.testing.assert_array_equal(np.stack(list(render_frames(generator, codes, batch_size=2))), expected)
 
 
-class _AutocastOfTorch21:
+class _AutocastOfTorch21(torch.autocast):
     """`torch.autocast` as torch 2.1 builds it (torch/amp/autocast_mode.py there): MPS is no autocast device
     (2.5 added it, float16 only; 2.6 bfloat16), and CPU autocast takes bfloat16 only, else warns and is off."""
 
     def __init__(self, device_type, dtype=None, enabled=True, cache_enabled=None):
         if device_type not in ("cpu", "cuda"):
             raise RuntimeError(f"User specified an unsupported autocast device_type '{device_type}'")
-        self._enabled = enabled and not (device_type == "cpu" and dtype != torch.bfloat16)
-        if not self._enabled:
+        refused = device_type == "cpu" and dtype != torch.bfloat16
+        if refused:
             import warnings
 
             warnings.warn("In CPU autocast, but the target dtype is not supported. Disabling autocast.", stacklevel=2)
+        super().__init__(device_type, dtype=dtype, enabled=enabled and not refused, cache_enabled=cache_enabled)
 
 
 def test_a_precision_torchs_autocast_cannot_run_on_the_device_is_refused_before_any_work(monkeypatch):
