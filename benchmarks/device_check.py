@@ -218,6 +218,14 @@ def compiled_sweep(generator, codes, noise, reference, device, min_seconds, budg
     return rows
 
 
+def dry_run_low_precision() -> str:
+    """The CLI's --precision for the real run's fp16 steps in a dry run: fp16 where this torch's CPU autocast
+    takes it, else bf16."""
+    from interp_cli.render import autocast_refusal
+
+    return "fp16" if autocast_refusal(torch.device("cpu"), torch.float16) is None else "bf16"
+
+
 @contextlib.contextmanager
 def large_model_tuning(toy: bool):
     """--dry-run: the toy generator tuned as the real run's 1024 px one is, on its image at a smaller size,
@@ -410,8 +418,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         torch.backends.cudnn.benchmark = True
         device, size, steps, rows, min_seconds, e2e_repeats = "cuda", 1024, 60, 6, 0.25, 2
-    # The dry run asks the CLI for the same precisions (fp16 on a CPU is slow, not wrong, at toy sizes).
-    precisions, batch_precision = ["auto", "fp16"], "fp16"
+    # The dry run asks the CLI for the same precisions (fp16 on a CPU is slow, not wrong, at toy sizes), but
+    # for a torch whose CPU autocast takes no fp16 (2.1), which the CLI refuses: bf16 runs the same code.
+    low = dry_run_low_precision() if args.dry_run else "fp16"
+    precisions, batch_precision = ["auto", low], low
     name = (f"{torch.cuda.get_device_name(0)}, cuDNN {torch.backends.cudnn.version()}" if device == "cuda"
             else "cpu (dry run: toy sizes, no meaning)")
     print(f"device check: {name}, torch {torch.__version__}", flush=True)

@@ -83,10 +83,10 @@ def autocast_refusal(device: torch.device, dtype: torch.dtype) -> str | None:
 
     torch 2.1 to 2.4 have no autocast for MPS at all (`torch.autocast("mps")` raises "User specified an
     unsupported autocast device_type 'mps'", mid-render, an internal error); 2.5 takes only float16 there
-    (pytorch/pytorch#99272, #139390), and torch 2.1's CPU autocast only bfloat16: torch then warns once and
-    renders float32 while the summary says the other. Constructing the context tells both, on any
-    machine. On CUDA, bf16 where `is_bf16_supported()` says no raises at the first frame (the same check
-    as autocast's: the current device).
+    (pytorch/pytorch#99272, #139390); torch 2.1's CPU autocast takes only bfloat16 (fp16 warned, then
+    failed at the first frame: "Currently, AutocastCPU only support Bfloat16"). Constructing the context
+    tells both, on any machine. On CUDA, bf16 where `is_bf16_supported()` says no raises at the first
+    frame (the same check as autocast's: the current device).
     """
     if device.type == "cuda":
         if dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():

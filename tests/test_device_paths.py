@@ -20,6 +20,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from interp_cli import pipeline, refine, tune
+from interp_cli.align import alignment_available
 from interp_cli.models import stylegan2
 from interp_cli.models.stylegan2 import Generator, GeneratorConfig
 
@@ -69,9 +70,10 @@ def test_the_float64_guard_sees_torch_float64_and_not_numpy_or_python_numbers():
     ("morph --tune", lambda tmp: pipeline.morph(
         [DEMO_A, DEMO_B], tmp / "m.html", steps=2, weights="demo", device="cpu", cache=False, tune=1,
         progress=False)),
-    ("morph --paste", lambda tmp: pipeline.morph(
+    pytest.param("morph --paste", lambda tmp: pipeline.morph(
         [ROOT / "examples" / "obama.jpg", ROOT / "examples" / "biden.jpg"], tmp / "m.gif", steps=2,
-        weights="demo", device="cpu", cache=False, align=True, paste=True, progress=False)),
+        weights="demo", device="cpu", cache=False, align=True, paste=True, progress=False),
+        marks=pytest.mark.skipif(not alignment_available(), reason="--paste needs the align extra")),
     ("encode, render, mix", lambda tmp: (
         pipeline.encode(DEMO_A, tmp / "a.npy", weights="demo", device="cpu", cache=False, progress=False),
         pipeline.render(tmp / "a.npy", tmp / "a.png", weights="demo", device="cpu", truncation=0.5, progress=False),

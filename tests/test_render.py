@@ -14,7 +14,7 @@ import torch
 
 from interp_cli.errors import UsageError
 from interp_cli.models.checkpoint import load_model
-from interp_cli.render import pick_precision, precision_name, render_frames
+from interp_cli.render import autocast_refusal, pick_precision, precision_name, render_frames
 from weights.eval_demo import DEFAULT_WEIGHTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,6 +27,10 @@ def test_auto_precision_is_float32_on_cpu_and_explicit_choices_are_kept():
     assert pick_precision(None, CPU) is None
     assert pick_precision("fp32", CPU) is None
     assert pick_precision("bf16", CPU) is torch.bfloat16
+    if autocast_refusal(CPU, torch.float16):  # torch 2.1's CPU autocast: bf16 only (the test below)
+        with pytest.raises(UsageError, match="--precision fp16: .* cannot autocast to fp16 on CPU"):
+            pick_precision("FP16", CPU)
+        return
     assert pick_precision("FP16", CPU) is torch.float16
     assert [precision_name(pick_precision(n, CPU)) for n in ("auto", "bf16", "fp16")] == ["fp32", "bf16", "fp16"]
 
@@ -357,23 +361,30 @@ def test_codes_go_to_the_cpu_without_pinning(demo_codes_and_generator, monkeypat
 
 class _AutocastOfTorch21(torch.autocast):
     """`torch.autocast` as torch 2.1 builds it (torch/amp/autocast_mode.py there): MPS is no autocast device
-    (2.5 added it, float16 only; 2.6 bfloat16), and CPU autocast takes bfloat16 only, else warns and is off."""
+    (2.5 added it, float16 only; 2.6 bfloat16); CPU autocast takes bfloat16 only: another dtype warns and
+    turns autocast off, and entering the context then raises (torch.set_autocast_cpu_dtype refuses it)."""
 
     def __init__(self, device_type, dtype=None, enabled=True, cache_enabled=None):
         if device_type not in ("cpu", "cuda"):
             raise RuntimeError(f"User specified an unsupported autocast device_type '{device_type}'")
-        refused = device_type == "cpu" and dtype != torch.bfloat16
-        if refused:
+        self.refused = device_type == "cpu" and dtype != torch.bfloat16
+        if self.refused:
             import warnings
 
             warnings.warn("In CPU autocast, but the target dtype is not supported. Disabling autocast.", stacklevel=2)
-        super().__init__(device_type, dtype=dtype, enabled=enabled and not refused, cache_enabled=cache_enabled)
+        super().__init__(device_type, dtype=dtype, enabled=enabled and not self.refused, cache_enabled=cache_enabled)
+
+    def __enter__(self):
+        if self.refused:
+            raise RuntimeError("Currently, AutocastCPU only support Bfloat16 as the autocast_cpu_dtype")
+        return super().__enter__()
 
 
 def test_a_precision_torchs_autocast_cannot_run_on_the_device_is_refused_before_any_work(monkeypatch):
     """`--device mps --precision fp16` on torch 2.1-2.4 failed at the first frame as an internal error (no
-    MPS autocast); `--precision fp16` on torch 2.1's CPU rendered float32 under torch's raw warning while
-    the summary said fp16. Now a usage error that names the precision that works."""
+    MPS autocast), and so did `--precision fp16` on torch 2.1's CPU, after torch's raw warning ("internal
+    error: RuntimeError: Currently, AutocastCPU only support Bfloat16", seen with torch 2.1.2). Now a usage
+    error, before any work, that names the precision that works."""
     from interp_cli.render import pick_device
 
     monkeypatch.setattr(torch, "autocast", _AutocastOfTorch21)
