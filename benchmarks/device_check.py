@@ -110,7 +110,7 @@ def sweep(device: torch.device, size: int, min_seconds: float, budget_s: float, 
     under "failed" with its error, and the sweep goes on. `toy` (--dry-run) runs every mode, TF32 and fp16
     included, on the CPU: the real run's code paths, at no speed that means anything."""
     from bench import random_generator
-    from interp_cli.render import _uint8_on_device, autocast
+    from interp_cli.render import _uint8_on_device, autocast, autocast_refusal
 
     started = time.perf_counter()
     generator = toy_generator(device) if toy else random_generator(size, device)
@@ -137,6 +137,11 @@ def sweep(device: torch.device, size: int, min_seconds: float, budget_s: float, 
             skipped.append(f"{mode}/{layout}/{upsampling}")
             continue
         dtype, tf32 = MODES[mode]
+        refusal = dtype is not None and autocast_refusal(device, dtype)  # e.g. bf16 on a GPU without it
+        if refusal:
+            failed.append(f"{mode}/{layout}/{upsampling} ({refusal})")
+            print(f"  gen {size} {mode:<4} {layout:<13} {upsampling:<6}: not run: {refusal}", flush=True)
+            continue
         set_tf32(tf32)
         generator.layout = layout
         generator.set_upsampling(upsampling)

@@ -142,8 +142,8 @@ def test_refine_and_tune_on_the_mps_path_give_the_cpu_paths_numbers(monkeypatch)
     photos = torch.rand(2, 3, 48, 48, generator=torch.Generator().manual_seed(2)) * 2 - 1  # 48 -> 32: antialiased
 
     def run():
-        codes = refine.refine_codes(generator, photos, start, steps=3, noise=noise, seed=0)
-        tuned = tune.tune_generator(generator, photos, codes, steps=2, noise=noise, seed=0)
+        codes = refine.refine_codes(generator, photos, start, steps=2, noise=noise, seed=0)
+        tuned = tune.tune_generator(generator, photos, codes, steps=1, noise=noise, seed=0)
         return codes, [p.detach().clone() for p in tuned.parameters()]
 
     codes, weights = run()
