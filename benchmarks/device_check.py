@@ -19,8 +19,10 @@ its own, last), report.md / report.json written to --out after each part:
 Without imageio-ffmpeg (no MP4 writer) steps 1 and 2 write PNG frames to a folder instead, and the
 report says so in one line.
 Without CUDA it says so and exits 0 (nothing to measure); --dry-run runs the same code on the CPU
-with a 32 px generator, 4-frame morphs and 2 rows. Timings: one synchronisation per timed loop.
-Every part has a time budget; what does not fit is listed as skipped, not silently dropped.
+with a 16 px generator, 4-frame morphs and 2 rows: every sweep mode, the same --precision values (bf16
+for fp16 where this torch's CPU autocast has none) and --tune on the large-model path. Timings: one
+synchronisation per timed loop. Every part has a time budget; what does not fit is listed as skipped,
+not silently dropped; a mode that fails is listed as failed, and the sweep's rows are saved as they come.
 """
 
 from __future__ import annotations
