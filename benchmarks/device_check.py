@@ -19,13 +19,16 @@ its own, last), report.md / report.json written to --out after each part:
 Without imageio-ffmpeg (no MP4 writer) steps 1 and 2 write PNG frames to a folder instead, and the
 report says so in one line.
 Without CUDA it says so and exits 0 (nothing to measure); --dry-run runs the same code on the CPU
-with a 32 px generator, 4-frame morphs and 2 rows. Timings: one synchronisation per timed loop.
-Every part has a time budget; what does not fit is listed as skipped, not silently dropped.
+with a 16 px generator, 4-frame morphs and 2 rows: every sweep mode, the same --precision values (bf16
+for fp16 where this torch's CPU autocast has none) and --tune on the large-model path. Timings: one
+synchronisation per timed loop. Every part has a time budget; what does not fit is listed as skipped,
+not silently dropped; a mode that fails is listed as failed, and the sweep's rows are saved as they come.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -99,14 +102,17 @@ def toy_generator(device: torch.device):
 
 
 def sweep(device: torch.device, size: int, min_seconds: float, budget_s: float, compile_too: bool,
-          compile_budget_s: float = 0.0, toy: bool = False, before_compile=None) -> dict:
+          compile_budget_s: float = 0.0, toy: bool = False, before_compile=None, after_row=None) -> dict:
     """Frames/s of the generator per mode x layout x upsampling x batch, and each mode's distance
     from strict fp32 (channels_last, blur: the default path) at batch 4. `budget_s` and `compile_budget_s`
     count from the sweep's start: no eager row starts after the first, no compilation after the second.
-    `before_compile(result)` is called with the eager rows before torch.compile starts (whose first call
-    has no time limit)."""
+    `after_row(result)` is called with the rows so far after each configuration (so a run killed mid-sweep
+    keeps them), `before_compile(result)` with the eager rows before torch.compile starts (whose first call
+    has no time limit). A configuration that fails (bf16 on a GPU without it, out of memory) is listed
+    under "failed" with its error, and the sweep goes on. `toy` (--dry-run) runs every mode, TF32 and fp16
+    included, on the CPU: the real run's code paths, at no speed that means anything."""
     from bench import random_generator
-    from interp_cli.render import _uint8_on_device, autocast
+    from interp_cli.render import _uint8_on_device, autocast, autocast_refusal
 
     started = time.perf_counter()
     generator = toy_generator(device) if toy else random_generator(size, device)
@@ -123,29 +129,43 @@ def sweep(device: torch.device, size: int, min_seconds: float, budget_s: float, 
     set_tf32(False)
     generator.layout = "channels_last"
     reference = render(4, None).cpu().numpy()
-    rows, skipped = [], []
+    rows, skipped, failed = [], [], []
+    result = {"size": size, "rows": rows, "compiled": [], "skipped": skipped, "failed": failed}
     configs = [(m, lay, up) for m in MODES for lay in LAYOUTS for up in UPSAMPLINGS]
     for mode, layout, upsampling in configs:
-        if device.type != "cuda" and mode in ("tf32", "fp16"):
+        if device.type != "cuda" and mode in ("tf32", "fp16") and not toy:
             continue  # CUDA only (TF32), and no fast CPU fp16 convs
         if time.perf_counter() - started > budget_s:
             skipped.append(f"{mode}/{layout}/{upsampling}")
             continue
         dtype, tf32 = MODES[mode]
+        refusal = dtype is not None and autocast_refusal(device, dtype)  # e.g. bf16 on a GPU without it
+        if refusal:
+            failed.append(f"{mode}/{layout}/{upsampling} ({refusal})")
+            print(f"  gen {size} {mode:<4} {layout:<13} {upsampling:<6}: not run: {refusal}", flush=True)
+            continue
         set_tf32(tf32)
         generator.layout = layout
         generator.set_upsampling(upsampling)
-        quality = frames_diff(render(4, dtype).cpu().numpy(), reference)
-        for batch in BATCHES:
-            seconds = seconds_per_call(lambda b=batch, d=dtype: render(b, d), device, min_seconds)
-            rows.append({"mode": mode, "layout": layout, "upsampling": upsampling, "batch": batch,
-                         "fps": batch / seconds, **quality})
-            print(f"  gen {size} {mode:<4} {layout:<13} {upsampling:<6} batch {batch}: {batch / seconds:8.1f} "
-                  f"frames/s, vs fp32 max {quality['max_8bit']} levels, {quality['psnr_db']:.1f} dB", flush=True)
+        try:
+            quality = frames_diff(render(4, dtype).cpu().numpy(), reference)
+            for batch in BATCHES:
+                seconds = seconds_per_call(lambda b=batch, d=dtype: render(b, d), device, min_seconds)
+                rows.append({"mode": mode, "layout": layout, "upsampling": upsampling, "batch": batch,
+                             "fps": batch / seconds, **quality})
+                print(f"  gen {size} {mode:<4} {layout:<13} {upsampling:<6} batch {batch}: {batch / seconds:8.1f} "
+                      f"frames/s, vs fp32 max {quality['max_8bit']} levels, {quality['psnr_db']:.1f} dB", flush=True)
+        except Exception as err:  # a mode this GPU or torch lacks is a finding, not the end of the check
+            why = f"{type(err).__name__}: {' '.join(str(err).split())[:160]}"
+            failed.append(f"{mode}/{layout}/{upsampling} ({why})")
+            print(f"  gen {size} {mode:<4} {layout:<13} {upsampling:<6}: FAILED: {why}", flush=True)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()  # what an out-of-memory batch left behind
+        if after_row is not None:
+            after_row(result)
     set_tf32(False)
     generator.layout = "auto"
     generator.set_upsampling("blur")
-    result = {"size": size, "rows": rows, "compiled": [], "skipped": skipped}
     if compile_too:
         if before_compile is not None:
             before_compile(result)
@@ -203,6 +223,30 @@ def compiled_sweep(generator, codes, noise, reference, device, min_seconds, budg
         print(f"  compiled {mode} batch {batch}: {batch / seconds:8.1f} frames/s (first call {compile_s:.1f} s"
               f"{', FELL BACK to eager: ' + messages[0] if messages else ''})", flush=True)
     return rows
+
+
+def dry_run_low_precision() -> str:
+    """The CLI's --precision for the real run's fp16 steps in a dry run: fp16 where this torch's CPU autocast
+    takes it, else bf16."""
+    from interp_cli.render import autocast_refusal
+
+    return "fp16" if autocast_refusal(torch.device("cpu"), torch.float16) is None else "bf16"
+
+
+@contextlib.contextmanager
+def large_model_tuning(toy: bool):
+    """--dry-run: the toy generator tuned as the real run's 1024 px one is, on its image at a smaller size,
+    one image per backward pass (`tune.ONE_PASS_UP_TO`, which the toy's 16 px would stay under)."""
+    if not toy:
+        yield
+        return
+    from interp_cli import tune
+
+    saved, tune.ONE_PASS_UP_TO = tune.ONE_PASS_UP_TO, 8
+    try:
+        yield
+    finally:
+        tune.ONE_PASS_UP_TO = saved
 
 
 def write_checkpoint(path: Path, size: int, toy: bool = False) -> None:
@@ -316,7 +360,9 @@ def markdown(report: dict) -> str:
                   f"max 8-bit diff vs strict fp32 | PSNR dB |", "|---|---|---|---|---|---|---|---|"]
         table: dict = {}
         for r in sw["rows"] + sw["compiled"]:
-            table.setdefault((r["mode"], r["layout"], r["upsampling"]), {})[r["batch"]] = r
+            # A compiled row whose compiler failed ran eagerly: labelled so, and never "best".
+            mode = r["mode"] + (" (fell back to eager)" if r.get("fell_back") else "")
+            table.setdefault((mode, r["layout"], r["upsampling"]), {})[r["batch"]] = r
         for (mode, layout, up), by_batch in table.items():
             any_row = next(iter(by_batch.values()))
             cells = [f"{by_batch[b]['fps']:.0f}" if b in by_batch else "-" for b in BATCHES]
@@ -324,7 +370,10 @@ def markdown(report: dict) -> str:
                          + f" | {any_row['max_8bit']} | {any_row['psnr_db']:.1f} |")
         if sw["skipped"]:
             lines.append(f"\nskipped (time budget): {', '.join(sw['skipped'])}")
-        best = max(sw["rows"] + sw["compiled"], key=lambda r: r["fps"], default=None)
+        if sw.get("failed"):
+            lines.append(f"\nfailed: {'; '.join(sw['failed'])}")
+        best = max([r for r in sw["rows"] + sw["compiled"] if not r.get("fell_back")], key=lambda r: r["fps"],
+                   default=None)
         if best is not None:
             lines.append(f"\nbest: {best['mode']} {best['layout']} {best['upsampling']} batch {best['batch']}: "
                          f"{best['fps']:.0f} frames/s, {best['max_8bit']} levels from strict fp32 (goal >= 600, <= 3)")
@@ -368,7 +417,6 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     if args.dry_run:
         device, size, steps, rows, min_seconds, e2e_repeats = "cpu", 16, 4, 2, 0.0, 1
-        precisions, batch_precision = ["fp32"], "fp32"
     else:
         if not torch.cuda.is_available():
             print("device check: no CUDA device on this machine, so nothing was measured; the GPU table stays "
@@ -377,7 +425,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         torch.backends.cudnn.benchmark = True
         device, size, steps, rows, min_seconds, e2e_repeats = "cuda", 1024, 60, 6, 0.25, 2
-        precisions, batch_precision = ["auto", "fp16"], "fp16"
+    # The dry run asks the CLI for the same precisions (fp16 on a CPU is slow, not wrong, at toy sizes), but
+    # for a torch whose CPU autocast takes no fp16 (2.1), which the CLI refuses: bf16 runs the same code.
+    low = dry_run_low_precision() if args.dry_run else "fp16"
+    precisions, batch_precision = ["auto", low], low
     name = (f"{torch.cuda.get_device_name(0)}, cuDNN {torch.backends.cudnn.version()}" if device == "cuda"
             else "cpu (dry run: toy sizes, no meaning)")
     print(f"device check: {name}, torch {torch.__version__}", flush=True)
@@ -423,7 +474,8 @@ def main(argv: list[str] | None = None) -> int:
         where = torch.device(device)
         set_tf32(False)  # the frame it is compared with in strict fp32, as --tune runs (interp_cli.torch_flags)
         generator = toy_generator(where) if args.dry_run else random_generator(size, where)
-        report["tune"] = bench_tune_step(where, repeats=1 if args.dry_run else 3, generator=generator)
+        with large_model_tuning(args.dry_run):
+            report["tune"] = bench_tune_step(where, repeats=1 if args.dry_run else 3, generator=generator)
         del generator
     else:
         report["notes"].append("--tune: skipped (time budget)")
@@ -436,9 +488,13 @@ def main(argv: list[str] | None = None) -> int:
         report["sweep"] = eager
         save("torch.compile")
 
+    def after_row(so_far: dict) -> None:
+        report["sweep"] = so_far
+        save("the generator sweep")
+
     report["sweep"] = sweep(torch.device(device), size, min_seconds, budget_s=max(0.0, left(0.8)),
                             compile_too=not args.no_compile, compile_budget_s=max(0.0, left(0.95)),
-                            toy=args.dry_run, before_compile=before_compile)
+                            toy=args.dry_run, before_compile=before_compile, after_row=after_row)
     text = markdown(report)
     print("\n" + text + f"\n\n(device check took {time.perf_counter() - started:.0f} s)")
     save()

@@ -104,7 +104,8 @@ def _descriptors(chips: list[np.ndarray]) -> list[np.ndarray]:
         return []
     network, _ = _models()
     with torch.inference_mode():
-        return list(network(torch.from_numpy(np.stack(chips))).double().numpy())
+        # float64 on the host, in NumPy: torch's float64 is what MPS lacks (tests/test_device_paths.py).
+        return list(network(torch.from_numpy(np.stack(chips))).numpy().astype(np.float64))
 
 
 def _find_face(rgb: np.ndarray):

@@ -217,6 +217,12 @@ def _lr_at(step: int, steps: int, lr: float) -> float:
     return lr * ramp_down * ramp_up
 
 
+# Device types with antialiased bilinear resizing. MPS had none before torch 2.7 (pytorch/pytorch#145526:
+# "aten::_upsample_bilinear2d_aa.out is not currently implemented for the MPS device"), so there the
+# targets, a one-off of a few images, are resized on the CPU.
+ANTIALIAS_ON = ("cpu", "cuda")
+
+
 def _resize_targets(targets: torch.Tensor, size: int) -> torch.Tensor:
     """`[B, 3, H, W]` -> `[B, 3, size, size]`: box filter for integer shrink factors, else antialiased bilinear."""
     height, width = targets.shape[2], targets.shape[3]
@@ -224,7 +230,9 @@ def _resize_targets(targets: torch.Tensor, size: int) -> torch.Tensor:
         return targets
     if height >= size and width >= size and height % size == 0 and width % size == 0:
         return F.adaptive_avg_pool2d(targets, size)
-    return F.interpolate(targets, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    where = targets if targets.device.type in ANTIALIAS_ON else targets.cpu()
+    resized = F.interpolate(where, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return resized.to(targets.device)
 
 
 @contextlib.contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import nullcontext
 
@@ -29,15 +30,20 @@ def pick_device(name: str | None = "auto") -> torch.device:
         if torch.cuda.is_available():
             return torch.device("cuda")
         return torch.device("mps") if mps_ok else torch.device("cpu")
-    base = name.split(":")[0]
+    # The name is judged before the machine: torch.device() takes every type torch knows (xpu, meta, hip,
+    # vulkan, ...), which then failed deep in loading as an internal error, and "cuda:x" on a machine without
+    # CUDA was told to use the CPU when the name itself was the slip.
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in DEVICES:
+        raise UsageError(f"--device {name}: not a device interp runs on (choose auto, cpu, cuda, cuda:N or mps)")
+    base = device.type
     if base == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
     if base == "mps" and not mps_ok:
         raise UsageError(f"--device {name}: Apple MPS is not available on this machine (use --device cpu)")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UsageError(f"--device {name}: unknown device (choose {', '.join(DEVICES)})") from None
     # A device number the machine lacks would pass here and fail at the first tensor, as CUDA's raw
     # "invalid device ordinal"; MPS has one device.
     count = torch.cuda.device_count() if device.type == "cuda" else 1
@@ -65,7 +71,36 @@ def pick_precision(name: str | None, device: torch.device) -> torch.dtype | None
     if name == "auto":
         native = device.type == "cuda" and tuple(torch.cuda.get_device_capability(device)) >= (8, 0)
         return torch.bfloat16 if native else None
-    return _DTYPES.get(name)
+    dtype = _DTYPES.get(name)
+    refusal = None if dtype is None else autocast_refusal(device, dtype)
+    if refusal:
+        raise UsageError(f"--precision {name}: {refusal}; use --precision fp32")
+    return dtype
+
+
+def autocast_refusal(device: torch.device, dtype: torch.dtype) -> str | None:
+    """Why torch's autocast would not run `dtype` on `device` (None: it would), asked before any work.
+
+    torch 2.1 to 2.4 have no autocast for MPS at all (`torch.autocast("mps")` raises "User specified an
+    unsupported autocast device_type 'mps'", mid-render, an internal error); 2.5 takes only float16 there
+    (pytorch/pytorch#99272, #139390); torch 2.1's CPU autocast takes only bfloat16 (fp16 warned, then
+    failed at the first frame: "Currently, AutocastCPU only support Bfloat16"). Constructing the context
+    tells both, on any machine. On CUDA, bf16 where `is_bf16_supported()` says no raises at the first
+    frame (the same check as autocast's: the current device).
+    """
+    if device.type == "cuda":
+        if dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
+            return "this GPU has no bfloat16 support"
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "Disabling autocast": told here as the refusal instead
+        try:
+            context = torch.autocast(device.type, dtype=dtype)
+        except RuntimeError:
+            return f"torch {torch.__version__} has no mixed precision (autocast) on {device.type.upper()}"
+    if not getattr(context, "_enabled", True):
+        return f"torch {torch.__version__} cannot autocast to {precision_name(dtype)} on {device.type.upper()}"
+    return None
 
 
 def precision_name(dtype: torch.dtype | None) -> str:

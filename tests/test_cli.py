@@ -724,3 +724,16 @@ def test_a_line_break_or_escape_in_a_name_stays_inside_the_one_line_that_names_i
     assert lines[-2].startswith("wrote o\\nx.gif (3 frames, 64x64)"), lines
     assert lines[-1].startswith("likeness: new\\nline\\x1b[31m.png 27.5 dB"), lines
     assert "\x1b" not in done.stderr and (tmp_path / "o\nx.gif").is_file()
+
+
+@pytest.mark.parametrize("device", ["xpu", "meta", "hip", "vulkan", "garbage", "cuda:x", "cuda:-1"])
+def test_a_device_interp_does_not_run_on_is_a_usage_error_that_names_the_choices(device, tmp_path):
+    """torch.device() takes every type torch knows: `--device xpu` (or meta, hip, vulkan) got past the check
+    and failed while loading, as "internal error: AssertionError: Torch not compiled with XPU enabled",
+    exit 1; and a malformed CUDA name was told to use the CPU when the name was the slip."""
+    result = run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 2, "--device", device, "-o", tmp_path / "m.gif",
+                 "--debug")
+    assert result.exit_code == 2, result.stderr
+    assert one_line_error(result) == (f"interp: error: --device {device}: not a device interp runs on "
+                                      f"(choose auto, cpu, cuda, cuda:N or mps)")
+    assert list(tmp_path.iterdir()) == []

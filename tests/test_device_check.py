@@ -26,19 +26,80 @@ def test_without_cuda_the_script_says_so_and_exits_cleanly():
     assert "no CUDA device" in result.stdout and "pending" in result.stdout
 
 
-def test_a_dry_run_goes_through_every_step_and_writes_the_tables(tmp_path, capsys):
+def test_a_dry_run_goes_through_every_step_and_writes_the_tables(tmp_path, capsys, monkeypatch):
+    """The dry run takes the real run's paths: every mode of the sweep (TF32 and fp16 too, which it used to
+    skip off CUDA), the CLI at the real run's precisions (it ran fp32 only), --tune on the large-model path
+    (image at a smaller size, one image per backward pass; the 16 px toy used to stay on the small one).
+    A mode that fails (here fp16, as bf16 does on a GPU without it: "Current CUDA Device does not support
+    bfloat16") is a finding in the report, not the end of the check; a compiled row that fell back to eager
+    is labelled so and never "best"."""
     import device_check
 
+    from interp_cli import render, tune
+
+    real_autocast, real_tune = render.autocast, tune.tune_generator
+    one_pass_up_to = []
+
+    def autocast(device, dtype):
+        if dtype == torch.float16:
+            raise RuntimeError("Current CUDA Device does not support float16 (a stand-in)")
+        return real_autocast(device, dtype)
+
+    def tune_generator(generator, *args, **kwargs):
+        one_pass_up_to.append((generator.size, tune.ONE_PASS_UP_TO))
+        return real_tune(generator, *args, **kwargs)
+
+    monkeypatch.setattr(render, "autocast", autocast)
+    monkeypatch.setattr(tune, "tune_generator", tune_generator)
     assert device_check.main(["--dry-run", "--out", str(tmp_path)]) == 0
     report = (tmp_path / "report.md").read_text()
     for mode, layout, upsampling in [("fp32", "channels_last", "blur"), ("bf16", "nchw", "folded"),
-                                     ("fp32", "auto", "folded"), ("bf16+compile", "auto", "blur")]:
+                                     ("fp32", "auto", "folded"), ("tf32", "nchw", "blur"),
+                                     ("bf16+compile (fell back to eager)", "auto", "blur")]:
         assert f"| {mode} | {layout} | {upsampling} |" in report, report
     assert "| fp32 | channels_last | blur | " in report and "| 0 | 100.0 |" in report  # the reference itself
-    assert "| --precision fp32 |" in report and "failed" not in report
-    assert "2 rows of 4 frames" in report and "2 made" in report
+    assert "| fp16 |" not in report
+    failed, = [line for line in report.splitlines() if line.startswith("failed: ")]
+    assert [part.split(" (")[0] for part in failed[len("failed: "):].split("; ")] == [
+        f"fp16/{layout}/{up}" for layout in device_check.LAYOUTS for up in device_check.UPSAMPLINGS]
+    assert "(RuntimeError: Current CUDA Device does not support float16 (a stand-in))" in failed or (
+        "cannot autocast to fp16 on CPU" in failed)  # torch 2.1: refused before it runs
+    best, = [line for line in report.splitlines() if line.startswith("best:")]
+    assert "compile" not in best
+    low = device_check.dry_run_low_precision()  # fp16, as the real run, where this torch's CPU autocast takes it
+    assert "| --precision auto |" in report and f"| --precision {low} |" in report and "failed:" not in report.split(
+        "| CLI morph")[1]
+    assert f"2 rows of 4 frames, --precision {low}" in report and "2 made" in report
     assert "--tune at 16 px, two faces: one step" in report  # issue 31's GPU figure, where there is a GPU
+    assert one_pass_up_to and all(size > most for size, most in one_pass_up_to)  # as a 1024 px model is tuned
+    assert tune.ONE_PASS_UP_TO == 256  # put back
     assert "FELL BACK to eager" in capsys.readouterr().out  # the dry run's compiler fails on purpose
+
+
+def test_a_check_killed_in_the_middle_of_the_sweep_keeps_the_rows_it_measured(tmp_path, monkeypatch):
+    """The sweep's table was written only once the whole sweep had run: a GPU session's timeout during it
+    (24 configurations x 3 batches at 1024 px) lost every row measured."""
+    import device_check
+
+    class Killed(BaseException):  # as `timeout` ends it: no `except Exception` sees it
+        pass
+
+    calls = []
+    real = device_check.seconds_per_call
+
+    def timed(*args, **kwargs):
+        calls.append(1)
+        if len(calls) > 7:
+            raise Killed
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(device_check, "seconds_per_call", timed)
+    with pytest.raises(Killed):
+        device_check.main(["--dry-run", "--no-compile", "--out", str(tmp_path)])
+    report = (tmp_path / "report.md").read_text()
+    rows = [line for line in report.splitlines() if line.startswith("| fp32 |")]
+    assert len(rows) == 2 and rows[0].startswith("| fp32 | channels_last | blur | ") and "| - |" not in rows[0]
+    assert "note: the generator sweep: started, not finished" in report
 
 
 def test_each_part_is_in_the_report_before_the_next_starts(tmp_path, monkeypatch):
@@ -57,7 +118,7 @@ def test_each_part_is_in_the_report_before_the_next_starts(tmp_path, monkeypatch
     with pytest.raises(Killed):
         device_check.main(["--dry-run", "--out", str(tmp_path)])
     report = (tmp_path / "report.md").read_text()
-    assert "| --precision fp32 |" in report and "2 rows of 4 frames" in report and "2 made" in report
+    assert "| --precision auto |" in report and "2 rows of 4 frames" in report and "2 made" in report
     assert "--tune at 16 px, two faces: one step" in report
     assert "note: the generator sweep: started, not finished" in report
     assert "the generator sweep" in json.loads((tmp_path / "report.json").read_text())["notes"][-1]
@@ -81,6 +142,6 @@ def test_without_imageio_ffmpeg_the_cli_steps_write_frames_and_the_report_says_w
     assert notes == ["note: no MP4 writer (imageio-ffmpeg is not installed and .whl/ holds no wheel of it "
                      "(carry=[\".whl\"], see benchmarks/README.md)): the CLI steps write PNG frames to a folder "
                      "instead of MP4"], report
-    assert "| --precision fp32 (PNG frames, no MP4) |" in report and "failed" not in report
-    assert "--precision fp32 (PNG frames, no MP4): 2 made" in report
+    assert "| --precision auto (PNG frames, no MP4) |" in report and "failed" not in report.split("| CLI morph")[1]
+    assert "(PNG frames, no MP4): 2 made" in report
     assert "| fp32 | channels_last | blur | " in report  # the steps that need no ffmpeg all ran

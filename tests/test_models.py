@@ -162,6 +162,24 @@ def test_rosinality_layout_loads_generator_only(tmp_path, golden_model):
         model.encode(torch.zeros(1, 3, 256, 256))
 
 
+def test_checkpoints_load_with_torch_2_1s_rule_for_mmap(tiny_ckpt, monkeypatch):
+    """torch 2.1, the lowest torch setup.cfg allows, memory-maps only a checkpoint named by a str: given a
+    Path it raises "f must be a string filename in order to use mmap argument" (2.2 took path-likes), so
+    every model, the demo preset included, failed to load there as "not a readable PyTorch checkpoint".
+    torch.load here is wrapped to keep 2.1's rule, whatever torch runs the suite."""
+    real_load, seen = torch.load, []
+
+    def load_as_2_1(f, *args, mmap=None, **kwargs):
+        seen.append((type(f).__name__, mmap))
+        if mmap and not isinstance(f, str):
+            raise ValueError("f must be a string filename in order to use mmap argument")
+        return real_load(f, *args, mmap=mmap, **kwargs)
+
+    monkeypatch.setattr(torch, "load", load_as_2_1)
+    model = load_model(tiny_ckpt)
+    assert model.encoder is not None and seen == [("str", True)]
+
+
 # --- failure modes: each one line naming the file ---------------------------------------------
 
 

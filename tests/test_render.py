@@ -14,7 +14,7 @@ import torch
 
 from interp_cli.errors import UsageError
 from interp_cli.models.checkpoint import load_model
-from interp_cli.render import pick_precision, precision_name, render_frames
+from interp_cli.render import autocast_refusal, pick_precision, precision_name, render_frames
 from weights.eval_demo import DEFAULT_WEIGHTS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,6 +27,10 @@ def test_auto_precision_is_float32_on_cpu_and_explicit_choices_are_kept():
     assert pick_precision(None, CPU) is None
     assert pick_precision("fp32", CPU) is None
     assert pick_precision("bf16", CPU) is torch.bfloat16
+    if autocast_refusal(CPU, torch.float16):  # torch 2.1's CPU autocast: bf16 only (the test below)
+        with pytest.raises(UsageError, match="--precision fp16: .* cannot autocast to fp16 on CPU"):
+            pick_precision("FP16", CPU)
+        return
     assert pick_precision("FP16", CPU) is torch.float16
     assert [precision_name(pick_precision(n, CPU)) for n in ("auto", "bf16", "fp16")] == ["fp32", "bf16", "fp16"]
 
@@ -353,3 +357,65 @@ def test_codes_go_to_the_cpu_without_pinning(demo_codes_and_generator, monkeypat
 
     monkeypatch.setattr(torch.Tensor, "pin_memory", no_pinning)
     np.testing.assert_array_equal(np.stack(list(render_frames(generator, codes, batch_size=2))), expected)
+
+
+class _AutocastOfTorch21(torch.autocast):
+    """`torch.autocast` as torch 2.1 builds it (torch/amp/autocast_mode.py there): MPS is no autocast device
+    (2.5 added it, float16 only; 2.6 bfloat16); CPU autocast takes bfloat16 only: another dtype warns and
+    turns autocast off, and entering the context then raises (torch.set_autocast_cpu_dtype refuses it)."""
+
+    def __init__(self, device_type, dtype=None, enabled=True, cache_enabled=None):
+        if device_type not in ("cpu", "cuda"):
+            raise RuntimeError(f"User specified an unsupported autocast device_type '{device_type}'")
+        self.refused = device_type == "cpu" and dtype != torch.bfloat16
+        if self.refused:
+            import warnings
+
+            warnings.warn("In CPU autocast, but the target dtype is not supported. Disabling autocast.", stacklevel=2)
+        super().__init__(device_type, dtype=dtype, enabled=enabled and not self.refused, cache_enabled=cache_enabled)
+
+    def __enter__(self):
+        if self.refused:
+            raise RuntimeError("Currently, AutocastCPU only support Bfloat16 as the autocast_cpu_dtype")
+        return super().__enter__()
+
+
+def test_a_precision_torchs_autocast_cannot_run_on_the_device_is_refused_before_any_work(monkeypatch):
+    """`--device mps --precision fp16` on torch 2.1-2.4 failed at the first frame as an internal error (no
+    MPS autocast), and so did `--precision fp16` on torch 2.1's CPU, after torch's raw warning ("internal
+    error: RuntimeError: Currently, AutocastCPU only support Bfloat16", seen with torch 2.1.2). Now a usage
+    error, before any work, that names the precision that works."""
+    from interp_cli.render import pick_device
+
+    monkeypatch.setattr(torch, "autocast", _AutocastOfTorch21)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    mps = pick_device("mps")
+    for name in ("fp16", "bf16"):
+        with pytest.raises(UsageError) as refused:
+            pick_precision(name, mps)
+        assert str(refused.value) == (f"--precision {name}: torch {torch.__version__} has no mixed precision "
+                                      f"(autocast) on MPS; use --precision fp32")
+    with pytest.raises(UsageError, match=r"^--precision fp16: torch \S+ cannot autocast to fp16 on CPU; use "
+                                         r"--precision fp32$"):
+        pick_precision("fp16", CPU)
+    assert pick_precision("bf16", CPU) is torch.bfloat16
+    assert pick_precision("fp32", mps) is None and pick_precision("auto", mps) is None
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)  # a GPU before Ampere, torch < 2.3
+    with pytest.raises(UsageError, match="^--precision bf16: this GPU has no bfloat16 support; use --precision fp32$"):
+        pick_precision("bf16", torch.device("cuda"))
+    assert pick_precision("fp16", torch.device("cuda")) is torch.float16
+
+
+def test_the_precision_refusal_is_one_line_exit_2_and_writes_nothing(tmp_path, monkeypatch):
+    from interp_cli.cli import cli
+    from tests.cli_runner import cli_runner
+
+    monkeypatch.setattr(torch, "autocast", _AutocastOfTorch21)
+    out = tmp_path / "m.gif"
+    result = cli_runner().invoke(cli, [str(ROOT / "examples" / "demo_a.png"), str(ROOT / "examples" / "demo_b.png"),
+                                       "--weights", "demo", "--device", "cpu", "--precision", "fp16", "--steps", "2",
+                                       "-o", str(out), "--debug"])
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [f"interp: error: --precision fp16: torch {torch.__version__} "
+                                                  "cannot autocast to fp16 on CPU; use --precision fp32"]
+    assert list(tmp_path.iterdir()) == []

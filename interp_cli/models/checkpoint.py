@@ -51,7 +51,9 @@ def read_checkpoint_file(path: str | Path, *, name: str | None = None) -> dict:
         # with PyTorch): words for torch's developers, not a CLI user, and any file that fails is reported below.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            data = torch.load(path, map_location="cpu", weights_only=True, mmap=use_mmap)
+            # A str, not the Path: torch 2.1 (the lowest supported) refuses mmap for anything but a str
+            # ("f must be a string filename in order to use mmap argument"); 2.2 took path-likes too.
+            data = torch.load(os.fspath(path), map_location="cpu", weights_only=True, mmap=use_mmap)
     except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, ... for bad files
         raise CheckpointError(_why_unreadable(err, path, name, zipped=use_mmap)) from None
     if not isinstance(data, dict):

@@ -68,6 +68,11 @@ def make_fir_kernel(taps: Sequence[float]) -> torch.Tensor:
     return k / k.sum()
 
 
+# Device types whose 2x upsampling runs as a grouped transposed conv (`upfirdn2d`); elsewhere (MPS) the
+# zero-insertion path, which tests/test_device_paths.py also runs on the CPU to keep both the same.
+TRANSPOSED_UPSAMPLING_ON = ("cpu", "cuda")
+
+
 def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
               pad: tuple[int, int] = (0, 0), bias: torch.Tensor | None = None) -> torch.Tensor:
     """Upsample by zero insertion, pad, filter with `kernel`, downsample; per channel.
@@ -82,7 +87,7 @@ def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
     pad0, pad1 = pad
     kh = kernel.shape[0]
     if (up == 2 and down == 1 and kh == kernel.shape[1] and pad0 == kh // 2 and pad1 == kh // 2 - 1
-            and x.device.type in ("cpu", "cuda")):
+            and x.device.type in TRANSPOSED_UPSAMPLING_ON):
         # The usual 2x upsampling: a depthwise stride-2 transposed conv is the same sum without
         # building the zero-inserted tensor (3/4 zeros). It scatters with the unflipped kernel,
         # and its `padding=kh//2 - 1` crops exactly what `pad` would have left over. (Other
