@@ -26,6 +26,7 @@ from interp_cli.malloc import keep_freed_memory
 from interp_cli.options import (SEED, ShardType, align_options, cache_option, device_option, morph_options,
                                 morph_settings, noise_options, output_flags, precision_option, refine_options,
                                 save_aligned_option, weights_option)
+from interp_cli import stops
 from interp_cli.stops import HungUp, Terminated, ignore_stops, raise_on_sigterm
 
 EPILOG = """\b
@@ -69,21 +70,6 @@ def _out(text: str) -> None:
         raise StdoutClosed() from None
     except OSError as err:  # `--json > log` on a full disk: say which file, as for any other output
         raise environment_error(err, "standard output") from None
-
-
-def _import_pipeline():
-    """`interp_cli.pipeline` (and with it torch), imported with Ctrl-C and SIGTERM held until it is done.
-
-    A KeyboardInterrupt landing inside torch's 1-2 s import runs through third-party code that is not
-    written for it: seen in repeated trials (SIGINT ~1-2 s after start), the process then died of SIGABRT,
-    or a bare `except:` there swallowed the interrupt and the morph ran to the end (exit 0). Held, the
-    stop acts the moment the import ends (interp_cli.stops.deferred), as an interrupt of the command.
-    """
-    from interp_cli.stops import deferred
-
-    with deferred():
-        from interp_cli import pipeline
-    return pipeline
 
 
 # Options people bring from other batch tools, and what does that here. Click's own guess by spelling
@@ -401,7 +387,7 @@ def morph(inputs, output, sheet, quiet, as_json, **params):
     refuse_suffixless(output)
     if len(inputs) < 2:
         raise click.UsageError("need at least two images to morph between (interp A B [C ...])")
-    pipeline = _import_pipeline()
+    pipeline = stops.import_pipeline()
 
     log = _log_for(quiet, as_json)
     summary = _with_warnings(pipeline.morph(inputs, output, sheet=sheet, **morph_settings(params), log=log,
@@ -449,7 +435,7 @@ def encode(image, output, weights, device, align, face, save_aligned, refine, re
            quiet, as_json):
     """Encode IMAGE to a W+ code (.npy, latent_avg included).  e.g. interp encode a.png -o a.npy"""
     _check_paths_exist([image], [output])
-    pipeline = _import_pipeline()
+    pipeline = stops.import_pipeline()
 
     log = _log_for(quiet, as_json)
     summary = pipeline.encode(image, output, weights=weights, device=device, align=align, face=face,
@@ -473,7 +459,7 @@ def encode(image, output, weights, device, align, face, save_aligned, refine, re
 def render(codes, output, weights, device, precision, noise, seed, truncation, quiet, as_json):
     """Render a W+ code ([n, W] or [1, n, W] .npy, from encode) to an image.  e.g. interp render a.npy -o a.png"""
     _check_paths_exist([codes], [output])
-    pipeline = _import_pipeline()
+    pipeline = stops.import_pipeline()
 
     log = _log_for(quiet, as_json)
     summary = pipeline.render(codes, output, weights=weights, device=device, precision=precision, noise=noise,
@@ -527,7 +513,7 @@ def mix(inputs, output, coarse, middle, fine, weights, device, precision, align,
     e.g. interp mix a.png b.png --coarse a --fine b -o mix.png
     """
     _check_paths_exist(inputs, [output])
-    pipeline = _import_pipeline()
+    pipeline = stops.import_pipeline()
 
     log = _log_for(quiet, as_json)
     summary = pipeline.mix(inputs, output, coarse=coarse, middle=middle, fine=fine, weights=weights, device=device,
@@ -608,6 +594,7 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
     each row prints a line (a JSON line with --json), then a summary of the run.
     e.g. interp batch pairs.csv --outdir out/ --shard 1/4 --skip-existing --json
     """
+    from interp_cli.batch import batch as run_batch  # not the pipeline: imported only if a row is to be made
     from interp_cli.manifest import CROP_CHOICES, make_outdir, plan_batch
 
     log = _log_for(quiet, as_json)
@@ -622,10 +609,9 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
         checked = plan_batch(manifest, outdir, shard=shard, sheets=sheets,  # a bad manifest: refused before torch loads
                              **{key: settings[key] for key in CROP_CHOICES if key in settings})
         make_outdir(outdir, keep=False)  # likewise an --outdir under a file or in a read-only place
-        pipeline = _import_pipeline()
-        summary = pipeline.batch(manifest, outdir, shard=shard, skip_existing=skip_existing, sheets=sheets,
-                                 **settings, on_row=on_row, log=log,
-                                 failures=_log_for(False), progress=_progress(quiet, as_json), checked=checked)
+        summary = run_batch(manifest, outdir, shard=shard, skip_existing=skip_existing, sheets=sheets,
+                           **settings, on_row=on_row, log=log,
+                           failures=_log_for(False), progress=_progress(quiet, as_json), checked=checked)
     except (KeyboardInterrupt, Exception) as cut:
         # Stopped (Ctrl-C, a scheduler's SIGTERM) from the moment the arguments were parsed, or an error that
         # stops the whole batch once its manifest was accepted: a script reading the JSON log's last line
