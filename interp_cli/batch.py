@@ -17,7 +17,7 @@ from interp_cli import blend, stops
 from interp_cli import progress as progress_bars
 from interp_cli.errors import (InterpError, UsageError, face_without_alignment, one_line, reported, retold,
                                stops_a_batch)
-from interp_cli.inputs import check_inputs
+from interp_cli.inputs import check_input_files
 from interp_cli.layers import check_layers
 from interp_cli.manifest import CROP_CHOICES, BatchPlan, Placement, Row, Shard, make_outdir, plan_batch
 from interp_cli.progress import Log, stderr_log
@@ -122,7 +122,7 @@ def _pipeline(morph_options: dict):
 
 
 def _to_make(row: Row, place: Placement, skip_existing: bool) -> bool:
-    """Whether a row needs the model: not refused by its plan, not made already, its inputs usable."""
+    """Whether a row needs the model: not refused by its plan, not made already, its inputs there."""
     return place.error is None and not _made(place, skip_existing) and _refused_inputs(row, place) is None
 
 
@@ -132,11 +132,11 @@ def _made(place: Placement, skip_existing: bool) -> bool:
 
 
 def _refused_inputs(row: Row, place: Placement) -> Exception | None:
-    """What `morph` would refuse the row's inputs for, or None: its first check (`inputs.check_inputs`, a stat
-    and an image header each, torch-free), made here too so that a row whose photo is missing or unreadable
+    """What `morph` would first refuse the row's inputs for, or None: the stat of each (`inputs.check_input_files`;
+    decoding a photo is left to morph, which does it anyway), made here too so that a row whose photo is missing
     fails with that same error before the model is loaded for it."""
     try:
-        check_inputs(row.inputs, [place.output, ("--sheet", _sheet(place))])
+        check_input_files(row.inputs, [place.output, ("--sheet", _sheet(place))])
     except Exception as err:  # whatever morph would raise there, as the row's error
         return err
     return None
@@ -166,7 +166,7 @@ def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failure
                 result.update(ok=True, skipped=True)
                 log(f"[{position}/{len(mine)}] row {row.number}: skipped, {shown} exists")
             else:
-                failed = _refused_inputs(row, place)  # a missing photo fails its row before any model loads
+                failed = _refused_inputs(row, place)  # a missing photo fails its row before a model loads
                 if failed is None:
                     if session is None:  # not the row's fault: unusable weights stop the whole batch
                         pipeline, session = new_session()

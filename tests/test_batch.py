@@ -116,13 +116,13 @@ def _probed(args, cwd, env) -> tuple[int, bool, list[dict], str]:
 @pytest.mark.parametrize("shard", ["all made", "all refused", "empty", "one to make"])
 def test_a_shard_with_nothing_to_make_never_imports_torch(tiny, tmp_path, env, shard):
     """A job array rerun with --skip-existing is mostly shards whose rows are made: each spent ~1.2 s of its
-    ~1.3 s importing torch. Made rows, rows refused at planning or for a photo that is missing or no image,
-    and an empty shard (more tasks than rows) need no model; the JSON log is what it was. The last case shows
-    the probe sees torch when a row does need it."""
+    ~1.3 s importing torch. Made rows, rows refused at planning or for a photo that is not there (a stat says
+    so), and an empty shard (more tasks than rows) need no model; the JSON log is what it was. The last case
+    shows the probe sees torch when a row does need it."""
     (tmp_path / "out").mkdir()
-    (tmp_path / "text.png").write_text("not an image")
+    (tmp_path / "folder.png").mkdir()
     rows = {"all made": [f"{A},{B},r1.gif", f"{B},{A},r2.gif", f"{A},{B},r3.gif"],
-            "all refused": [f"missing.png,{B},r1.gif", f"{A},{B},noext", f"text.png,{B},r3.gif", f"{A},{B},/abs.gif"],
+            "all refused": [f"missing.png,{B},r1.gif", f"{A},{B},noext", f"folder.png,{B},r3.gif", f"{A},{B},/abs.gif"],
             "empty": [f"{A},{B},r1.gif", f"{B},{A},r2.gif"],
             "one to make": [f"{A},{B},r1.gif", f"{B},{A},r2.gif"]}[shard]
     (tmp_path / "pairs.csv").write_text("".join(f"{row}\n" for row in rows))
@@ -144,7 +144,7 @@ def test_a_shard_with_nothing_to_make_never_imports_torch(tiny, tmp_path, env, s
         assert code == 1 and [(r[0], r[1], r[4]) for r in outcome] == [(n, False, 2) for n in (1, 2, 3, 4)], err
         assert outcome[0][3] == "missing.png: no such file"
         assert outcome[1][3].startswith("output name 'noext': no file type")
-        assert outcome[2][3] == "text.png: not an image (cannot identify image file)"
+        assert outcome[2][3] == "folder.png: is a directory, not an image"
         assert outcome[3][3] == "output name '/abs.gif' must be relative to --outdir"
         assert (summary["failed"], summary["made"]) == (4, 0) and err.count("failed: ") == 4
     elif shard == "empty":
