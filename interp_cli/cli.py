@@ -382,11 +382,16 @@ def morph(inputs, output, sheet, quiet, as_json, **params):
     if click.get_current_context().get_parameter_source("output") is click.core.ParameterSource.DEFAULT:
         _refuse_output_among_inputs(inputs)
     _check_paths_exist(inputs, [output, ("--sheet", sheet)])
-    from interp_cli.write import refuse_suffixless
+    from interp_cli.weights import check_weights_name
+    from interp_cli.write import check_morph_outputs, refuse_suffixless
 
     refuse_suffixless(output)
     if len(inputs) < 2:
         raise click.UsageError("need at least two images to morph between (interp A B [C ...])")
+    # What the morph would refuse -o, --sheet or --weights for, said before torch's import (a second or more),
+    # not after it.
+    check_morph_outputs(output, sheet)
+    check_weights_name(params["weights"])
     pipeline = stops.import_pipeline()
 
     log = _log_for(quiet, as_json)

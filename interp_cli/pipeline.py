@@ -163,13 +163,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     paths = check_inputs(inputs, [output, ("--sheet", sheet)])
     if len(paths) < 2:
         raise UsageError("need at least two images to morph between")
-    if isinstance(output, str):  # "out/m2", as typed: a typo for m2.mp4 is refused (a Path cannot end in "/")
-        write.refuse_suffixless(output)
-    kind = write.output_kind(output, allowed=("mp4", "gif", "html", "frames", "png"))  # says what a morph writes
-    write.check_output_path(output)
-    if sheet is not None:
-        write.output_kind(sheet, "the contact sheet is a .png file", allowed=("png",), option="--sheet")
-        write.check_output_path(sheet)
+    kind = write.check_morph_outputs(output, sheet)
     check_number("sheet_frames", sheet_frames, low=1, integer=True)  # no option: a Python caller's argument
     aligned = plan_aligned(paths, save_aligned, [("-o", output), ("--sheet", sheet)],  # -o and --sheet too
                            _PLANNED_CROPS.get())
