@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from interp_cli import blend, stops
+from interp_cli import stops
 from interp_cli import progress as progress_bars
 from interp_cli.errors import (InterpError, UsageError, face_without_alignment, one_line, reported, retold,
                                stops_a_batch)
@@ -67,7 +67,9 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
         if picks_faces and morph_options.get("align") is None and not session.aligns_by_default:
             raise UsageError(face_without_alignment(None, explicit=False))
         # --layers 0-99 on a 10-row model: every row would fail alike, so the batch stops (exit 2) instead.
-        blend.parse_layers(morph_options.get("layers", "all"), session.model.n_latent)
+        # (interp_cli.blend, and numpy with it, as the pipeline imported them: a batch with nothing to make
+        # needs neither.)
+        pipeline.blend.parse_layers(morph_options.get("layers", "all"), session.model.n_latent)
         return pipeline, session
 
     checked = checked or plan_batch(manifest, outdir, shard=shard, sheets=sheets,
