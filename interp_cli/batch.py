@@ -109,10 +109,10 @@ def _pipeline(morph_options: dict):
     """`interp_cli.pipeline`, imported (with torch) by a batch only once it has a row to make, and `morph_options`
     checked against `morph`'s keywords.
 
-    The one place a batch imports it, so that a shard with nothing to make never does: torch's import was
-    ~1.2 s of the ~1.3 s a finished shard took (benchmarks/README.md), and a Slurm array rerun with
-    --skip-existing after a partial failure is mostly such shards; so are an empty shard (more tasks than rows)
-    and one whose rows all fail at planning. Imported with stops held (`stops.import_pipeline`)."""
+    The one place a batch imports it, so that a shard with nothing to make never does: a Slurm array rerun with
+    --skip-existing after a partial failure is mostly such shards, and torch's import was nine tenths of each
+    one's time (benchmarks/README.md, "A batch with nothing to make"); so are an empty shard (more tasks than
+    rows) and one whose rows all fail before the model. Imported with stops held (`stops.import_pipeline`)."""
     pipeline = stops.import_pipeline()
     # A misspelt option is the caller's error, said before any work: it would otherwise fail every row, after
     # the model loaded, as an internal error. A batch with nothing to make has no use for the options.
