@@ -33,8 +33,9 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
 
     `shard` "K/N" or "auto[/N]" picks rows (row i to shard ((i-1) mod N)+1); `skip_existing` skips a
     row whose outputs all exist without reading its inputs; `sheets` adds NAME.sheet.png per row;
-    `morph_options` are `morph`'s keywords, the same for every row. A bad manifest, shard or two rows
-    with one output name raise UsageError before any work; `checked` is what `manifest.plan_batch`
+    `morph_options` are `morph`'s keywords, the same for every row (one it does not take is a TypeError
+    before any work, once the shard has a row to make). A bad manifest or shard, weights that name nothing
+    or two rows with one output name raise UsageError before any work; `checked` is what `manifest.plan_batch`
     returned for these same arguments, so a caller that checked first does not plan twice. A failed
     row is reported, not fatal: its line goes to `failures` (default: `log`), so a caller can keep errors
     when it silences progress. The pipeline (and torch) is imported only by a shard with a row to make, and
@@ -84,13 +85,13 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
                 "seconds": round(time.perf_counter() - started, 3), **extra, "results": results}
 
     try:
+        for warning in checked.warnings:  # once, before the rows: under --json, in the first row's "warnings"
+            log(f"warning: {warning}")
         # A typo in --weights (or $INTERP_WEIGHTS) is said by every task of an array, those with nothing to
         # make too: a rerun with --skip-existing then fails as a whole, not only where rows are left.
         check_weights_name(weights)
         if any(_to_make(row, plan[row.number], skip_existing) for row in mine):
             _pipeline(morph_options)  # before --outdir is made: stopped in the import, a batch leaves nothing
-        for warning in checked.warnings:  # once, before the rows: under --json, in the first row's "warnings"
-            log(f"warning: {warning}")
         outdir = make_outdir(outdir)
         _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failures or log, progress,
                     new_session, morph_options)

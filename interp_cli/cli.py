@@ -18,7 +18,7 @@ import weakref
 
 import click
 
-from interp_cli import __version__
+from interp_cli import __version__, stops
 from interp_cli.errors import environment_error, one_line, reported
 from interp_cli.files import as_typed, line_text
 from interp_cli.limits import ALIGN_SIZE, NOISE_MODES
@@ -26,7 +26,6 @@ from interp_cli.malloc import keep_freed_memory
 from interp_cli.options import (SEED, ShardType, align_options, cache_option, device_option, morph_options,
                                 morph_settings, noise_options, output_flags, precision_option, refine_options,
                                 save_aligned_option, weights_option)
-from interp_cli import stops
 from interp_cli.stops import HungUp, Terminated, ignore_stops, raise_on_sigterm
 
 EPILOG = """\b
