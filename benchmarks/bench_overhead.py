@@ -23,7 +23,7 @@ import time
 
 # (module, attribute, label): attribute is "Class.method" for a method. Looked up when first needed.
 STAGES = [
-    ("interp_cli.cli", "_import_pipeline", "import torch and the pipeline"),
+    ("interp_cli.stops", "import_pipeline", "import torch and the pipeline"),
     ("interp_cli.session", "resolve_weights", "find the weights"),
     ("interp_cli.session", "load_model", "load the checkpoint"),
     ("interp_cli.session", "file_sha256", "sha256 of the checkpoint (first run)"),
@@ -68,16 +68,19 @@ def _wrap_all() -> None:
 
 
 def main(argv: list[str]) -> int:
-    from interp_cli import cli
+    from interp_cli import cli, stops
 
-    importing = cli._import_pipeline
+    # An older tree imports the pipeline through cli._import_pipeline instead.
+    owner = stops if hasattr(stops, "import_pipeline") else cli
+    name = "import_pipeline" if owner is stops else "_import_pipeline"
+    importing = getattr(owner, name)
 
     def import_then_wrap():  # the stages live in modules that import torch: wrapped once it is loaded
         pipeline = importing()
         _wrap_all()
         return pipeline
 
-    cli._import_pipeline = _timed(STAGES[0][2], import_then_wrap)
+    setattr(owner, name, _timed(STAGES[0][2], import_then_wrap))
     argv = [*argv, "--json"] if "--json" not in argv else argv
     out = io.StringIO()
     wall, cpu = time.perf_counter(), time.process_time()

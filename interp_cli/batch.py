@@ -13,13 +13,15 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from interp_cli import blend
+from interp_cli import stops
 from interp_cli import progress as progress_bars
-from interp_cli.errors import InterpError, UsageError, one_line, reported, retold, stops_a_batch
+from interp_cli.errors import (InterpError, UsageError, face_without_alignment, one_line, reported, retold,
+                               stops_a_batch)
+from interp_cli.inputs import check_input_files
 from interp_cli.layers import check_layers
-from interp_cli.manifest import PLANNED_CHOICES, BatchPlan, Shard, make_outdir, plan_batch
-from interp_cli.pipeline import morph, planned_crops
-from interp_cli.session import Log, Session, face_without_alignment, stderr_log
+from interp_cli.manifest import PLANNED_CHOICES, BatchPlan, Placement, Row, Shard, make_outdir, plan_batch
+from interp_cli.progress import Log, stderr_log
+from interp_cli.weights import check_weights_name
 
 
 def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str | Shard = "1/1",
@@ -31,12 +33,13 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
 
     `shard` "K/N" or "auto[/N]" picks rows (row i to shard ((i-1) mod N)+1); `skip_existing` skips a
     row whose outputs all exist without reading its inputs; `sheets` adds NAME.sheet.png per row;
-    `morph_options` are `morph`'s keywords, the same for every row. A bad manifest, shard or two rows
-    with one output name raise UsageError before any work; `checked` is what `manifest.plan_batch`
+    `morph_options` are `morph`'s keywords, the same for every row (one it does not take is a TypeError
+    before any work, once the shard has a row to make). A bad manifest or shard, weights that name nothing
+    or two rows with one output name raise UsageError before any work; `checked` is what `manifest.plan_batch`
     returned for these same arguments, so a caller that checked first does not plan twice. A failed
     row is reported, not fatal: its line goes to `failures` (default: `log`), so a caller can keep errors
-    when it silences progress. The model is loaded only once a row needs it, so a finished shard
-    reruns in a moment.
+    when it silences progress. The pipeline (and torch) is imported only by a shard with a row to make, and
+    the model loaded only once a row needs it, so a finished shard reruns in a moment.
 
     Returns {"shard", "rows" (this shard's), "manifest_rows", "made", "skipped", "failed", "seconds",
     "results"}: one result per row, also passed to `on_row` as it finishes: {"row", "line", "ok",
@@ -49,12 +52,6 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     for forbidden in ("sheet", "session"):
         if forbidden in morph_options:
             raise TypeError(f"batch() got {forbidden}=: rows are placed by the manifest (use sheets=True)")
-    # A misspelt option is the caller's error, said at once: it would otherwise fail every row, after the
-    # model loaded, as an internal error.
-    takes = set(inspect.signature(morph).parameters) - {"inputs", "output", "log", "progress"}
-    unknown = sorted(set(morph_options) - takes)
-    if unknown:
-        raise TypeError(f"batch() got an unexpected keyword argument {unknown[0]!r} (not one of morph's options)")
     # --face with alignment off would fail every row alike: refused once, before any work (explicitly off)
     # or as soon as the model says it takes its inputs as they are.
     picks_faces = morph_options.get("face") is not None and not morph_options.get("paste") \
@@ -64,20 +61,21 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
 
     check_layers(morph_options.get("layers", "all"))
 
-    def new_session() -> Session:
-        session = Session(weights, device, log=log, progress=progress, precision=precision)
+    def new_session():
+        """The pipeline and a Session on the weights: made when the first row to make is reached."""
+        pipeline = _pipeline(morph_options)
+        session = pipeline.Session(weights, device, log=log, progress=progress, precision=precision)
         if picks_faces and morph_options.get("align") is None and not session.aligns_by_default:
             raise UsageError(face_without_alignment(None, explicit=False))
         # --layers 0-99 on a 10-row model: every row would fail alike, so the batch stops (exit 2) instead.
-        blend.parse_layers(morph_options.get("layers", "all"), session.model.n_latent)
-        return session
+        # (interp_cli.blend, and numpy with it, as the pipeline imported them: a batch with nothing to make
+        # needs neither.)
+        pipeline.blend.parse_layers(morph_options.get("layers", "all"), session.model.n_latent)
+        return pipeline, session
 
     checked = checked or plan_batch(manifest, outdir, shard=shard, sheets=sheets,
                                     **{key: morph_options[key] for key in PLANNED_CHOICES if key in morph_options})
     shard, rows, plan, mine = checked.shard, checked.rows, checked.placements, checked.mine
-    for warning in checked.warnings:  # once, before the rows: under --json, in the first row's "warnings"
-        log(f"warning: {warning}")
-    outdir = make_outdir(outdir)
     results = []
 
     def summary(**extra) -> dict:
@@ -87,6 +85,14 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
                 "seconds": round(time.perf_counter() - started, 3), **extra, "results": results}
 
     try:
+        for warning in checked.warnings:  # once, before the rows: under --json, in the first row's "warnings"
+            log(f"warning: {warning}")
+        # A typo in --weights (or $INTERP_WEIGHTS) is said by every task of an array, those with nothing to
+        # make too: a rerun with --skip-existing then fails as a whole, not only where rows are left.
+        check_weights_name(weights)
+        if any(_to_make(row, plan[row.number], skip_existing) for row in mine):
+            _pipeline(morph_options)  # before --outdir is made: stopped in the import, a batch leaves nothing
+        outdir = make_outdir(outdir)
         _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failures or log, progress,
                     new_session, morph_options)
     except (KeyboardInterrupt, Exception) as cut:
@@ -100,9 +106,53 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     return summary()
 
 
+def _pipeline(morph_options: dict):
+    """`interp_cli.pipeline`, imported (with torch) by a batch only once it has a row to make, and `morph_options`
+    checked against `morph`'s keywords.
+
+    The one place a batch imports it, so that a shard with nothing to make never does: a Slurm array rerun with
+    --skip-existing after a partial failure is mostly such shards, and torch's import was nine tenths of each
+    one's time (benchmarks/README.md, "A batch with nothing to make"); so are an empty shard (more tasks than
+    rows) and one whose rows all fail before the model. Imported with stops held (`stops.import_pipeline`)."""
+    pipeline = stops.import_pipeline()
+    # A misspelt option is the caller's error, said before any work: it would otherwise fail every row, after
+    # the model loaded, as an internal error. A batch with nothing to make has no use for the options.
+    takes = set(inspect.signature(pipeline.morph).parameters) - {"inputs", "output", "log", "progress"}
+    unknown = sorted(set(morph_options) - takes)
+    if unknown:
+        raise TypeError(f"batch() got an unexpected keyword argument {unknown[0]!r} (not one of morph's options)")
+    return pipeline
+
+
+def _to_make(row: Row, place: Placement, skip_existing: bool) -> bool:
+    """Whether a row needs the model: not refused by its plan, not made already, its inputs there."""
+    return place.error is None and not _made(place, skip_existing) and _refused_inputs(row, place) is None
+
+
+def _made(place: Placement, skip_existing: bool) -> bool:
+    """Under --skip-existing, whether every output of a row is there (it is then skipped, its inputs unread)."""
+    return skip_existing and all(target.exists() for target in place.targets)
+
+
+def _refused_inputs(row: Row, place: Placement) -> Exception | None:
+    """What `morph` would first refuse the row's inputs for, or None: the stat of each (`inputs.check_input_files`;
+    decoding a photo is left to morph, which does it anyway), made here too so that a row whose photo is missing
+    fails with that same error before the model is loaded for it."""
+    try:
+        check_input_files(row.inputs, [place.output, ("--sheet", _sheet(place))])
+    except Exception as err:  # whatever morph would raise there, as the row's error
+        return err
+    return None
+
+
+def _sheet(place: Placement) -> str | None:
+    """The row's --sheets contact sheet (its second target), if it has one."""
+    return str(place.targets[1]) if len(place.targets) > 1 else None
+
+
 def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failures, progress, new_session,
                 morph_options):
-    session = None
+    pipeline = session = None
     # One bar over this shard's rows; each row's own bars sit below it on a terminal.
     with progress_bars.bar(len(mine), "batch", unit="row", enabled=progress) as bar:
         for position, row in enumerate(mine, 1):
@@ -115,24 +165,27 @@ def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failure
                 error = one_line(place.error)
                 result.update(ok=False, skipped=False, error=error, exit_code=UsageError.exit_code)
                 failures(f"[{position}/{len(mine)}] row {row.number} failed: {error}")
-            elif skip_existing and all(target.exists() for target in place.targets):
+            elif _made(place, skip_existing):
                 result.update(ok=True, skipped=True)
                 log(f"[{position}/{len(mine)}] row {row.number}: skipped, {shown} exists")
             else:
-                if session is None:  # not the row's fault: unusable weights stop the whole batch
-                    session = new_session()
-                try:
-                    _make_parent(place.targets)
-                    sheet = str(place.targets[1]) if len(place.targets) > 1 else None
-                    with planned_crops(place.crops):  # each row's crops are planned from the whole manifest
-                        summary = morph(row.inputs, place.output, sheet=sheet, session=session, log=log,
-                                        progress=progress, **morph_options)
-                    result.update(ok=True, skipped=False, **{**summary, "output": shown})
-                    log(f"[{position}/{len(mine)}] row {row.number}: wrote {shown} "
-                        f"({time.perf_counter() - row_started:.1f}s)")
-                except Exception as err:  # whatever one row holds, it fails alone and the others go on
-                    whole_disk = stops_a_batch(err)
-                    err = _row_error(err, shown, outdir, place.targets)
+                failed = _refused_inputs(row, place)  # a missing photo fails its row before a model loads
+                if failed is None:
+                    if session is None:  # not the row's fault: unusable weights stop the whole batch
+                        pipeline, session = new_session()
+                    try:
+                        _make_parent(place.targets)
+                        with pipeline.planned_crops(place.crops):  # each row's crops: planned from the whole manifest
+                            summary = pipeline.morph(row.inputs, place.output, sheet=_sheet(place), session=session,
+                                                     log=log, progress=progress, **morph_options)
+                        result.update(ok=True, skipped=False, **{**summary, "output": shown})
+                        log(f"[{position}/{len(mine)}] row {row.number}: wrote {shown} "
+                            f"({time.perf_counter() - row_started:.1f}s)")
+                    except Exception as err:  # whatever one row holds, it fails alone and the others go on
+                        failed = err
+                if failed is not None:
+                    whole_disk = stops_a_batch(failed)
+                    err = _row_error(failed, shown, outdir, place.targets)
                     # One line, as every message: a quoted cell may put a line break in an input's name.
                     error = one_line(err)
                     result.update(ok=False, skipped=False, error=error, exit_code=err.exit_code)

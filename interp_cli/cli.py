@@ -18,7 +18,7 @@ import weakref
 
 import click
 
-from interp_cli import __version__
+from interp_cli import __version__, stops
 from interp_cli.errors import environment_error, one_line, reported
 from interp_cli.files import as_typed, line_text
 from interp_cli.limits import ALIGN_SIZE, NOISE_MODES
@@ -69,21 +69,6 @@ def _out(text: str) -> None:
         raise StdoutClosed() from None
     except OSError as err:  # `--json > log` on a full disk: say which file, as for any other output
         raise environment_error(err, "standard output") from None
-
-
-def _import_pipeline():
-    """`interp_cli.pipeline` (and with it torch), imported with Ctrl-C and SIGTERM held until it is done.
-
-    A KeyboardInterrupt landing inside torch's 1-2 s import runs through third-party code that is not
-    written for it: seen in repeated trials (SIGINT ~1-2 s after start), the process then died of SIGABRT,
-    or a bare `except:` there swallowed the interrupt and the morph ran to the end (exit 0). Held, the
-    stop acts the moment the import ends (interp_cli.stops.deferred), as an interrupt of the command.
-    """
-    from interp_cli.stops import deferred
-
-    with deferred():
-        from interp_cli import pipeline
-    return pipeline
 
 
 # Options people bring from other batch tools, and what does that here. Click's own guess by spelling
@@ -396,12 +381,17 @@ def morph(inputs, output, sheet, quiet, as_json, **params):
     if click.get_current_context().get_parameter_source("output") is click.core.ParameterSource.DEFAULT:
         _refuse_output_among_inputs(inputs)
     _check_paths_exist(inputs, [output, ("--sheet", sheet)])
-    from interp_cli.write import refuse_suffixless
+    from interp_cli.weights import check_weights_name
+    from interp_cli.write import check_morph_outputs, refuse_suffixless
 
     refuse_suffixless(output)
     if len(inputs) < 2:
         raise click.UsageError("need at least two images to morph between (interp A B [C ...])")
-    pipeline = _import_pipeline()
+    # What the morph would refuse -o, --sheet or --weights for, said before torch's import (a second or more),
+    # not after it.
+    check_morph_outputs(output, sheet)
+    check_weights_name(params["weights"])
+    pipeline = stops.import_pipeline()
 
     log = _log_for(quiet, as_json)
     summary = _with_warnings(pipeline.morph(inputs, output, sheet=sheet, **morph_settings(params), log=log,
@@ -449,7 +439,7 @@ def encode(image, output, weights, device, align, face, save_aligned, refine, re
            quiet, as_json):
     """Encode IMAGE to a W+ code (.npy, latent_avg included).  e.g. interp encode a.png -o a.npy"""
     _check_paths_exist([image], [output])
-    pipeline = _import_pipeline()
+    pipeline = stops.import_pipeline()
 
     log = _log_for(quiet, as_json)
     summary = pipeline.encode(image, output, weights=weights, device=device, align=align, face=face,
@@ -473,7 +463,7 @@ def encode(image, output, weights, device, align, face, save_aligned, refine, re
 def render(codes, output, weights, device, precision, noise, seed, truncation, quiet, as_json):
     """Render a W+ code ([n, W] or [1, n, W] .npy, from encode) to an image.  e.g. interp render a.npy -o a.png"""
     _check_paths_exist([codes], [output])
-    pipeline = _import_pipeline()
+    pipeline = stops.import_pipeline()
 
     log = _log_for(quiet, as_json)
     summary = pipeline.render(codes, output, weights=weights, device=device, precision=precision, noise=noise,
@@ -527,7 +517,7 @@ def mix(inputs, output, coarse, middle, fine, weights, device, precision, align,
     e.g. interp mix a.png b.png --coarse a --fine b -o mix.png
     """
     _check_paths_exist(inputs, [output])
-    pipeline = _import_pipeline()
+    pipeline = stops.import_pipeline()
 
     log = _log_for(quiet, as_json)
     summary = pipeline.mix(inputs, output, coarse=coarse, middle=middle, fine=fine, weights=weights, device=device,
@@ -608,6 +598,7 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
     each row prints a line (a JSON line with --json), then a summary of the run.
     e.g. interp batch pairs.csv --outdir out/ --shard 1/4 --skip-existing --json
     """
+    from interp_cli.batch import batch as run_batch  # not the pipeline: imported only if a row is to be made
     from interp_cli.manifest import PLANNED_CHOICES, make_outdir, plan_batch
 
     log = _log_for(quiet, as_json)
@@ -622,10 +613,9 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
         checked = plan_batch(manifest, outdir, shard=shard, sheets=sheets,  # a bad manifest: refused before torch loads
                              **{key: settings[key] for key in PLANNED_CHOICES if key in settings})
         make_outdir(outdir, keep=False)  # likewise an --outdir under a file or in a read-only place
-        pipeline = _import_pipeline()
-        summary = pipeline.batch(manifest, outdir, shard=shard, skip_existing=skip_existing, sheets=sheets,
-                                 **settings, on_row=on_row, log=log,
-                                 failures=_log_for(False), progress=_progress(quiet, as_json), checked=checked)
+        summary = run_batch(manifest, outdir, shard=shard, skip_existing=skip_existing, sheets=sheets,
+                           **settings, on_row=on_row, log=log,
+                           failures=_log_for(False), progress=_progress(quiet, as_json), checked=checked)
     except (KeyboardInterrupt, Exception) as cut:
         # Stopped (Ctrl-C, a scheduler's SIGTERM) from the moment the arguments were parsed, or an error that
         # stops the whole batch once its manifest was accepted: a script reading the JSON log's last line

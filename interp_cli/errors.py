@@ -87,6 +87,15 @@ NO_FACE_ADVICE_ALIGN = ("interp align needs a photo in which a face can be found
                         "aligned crop needs no aligning: morph and encode take it with --no-align")
 
 
+def face_without_alignment(name: str | None, *, explicit: bool) -> str:
+    """Why `--face` cannot apply to an input (`name`; None: to any) that is not aligned: it picks among
+    the faces alignment finds. Here, not in interp_cli.session, so `interp batch` can refuse it before
+    it imports torch."""
+    why = "--no-align is given" if explicit else "this model, like the demo preset, takes its inputs as they are"
+    return (f"{f'{name}: ' if name else ''}--face picks among the faces that alignment finds, and alignment is off "
+            f"({why}); drop --face, or pass --align")
+
+
 def is_machine_error(err: BaseException) -> bool:
     """An OSError caused by the machine (disk full, quota, limits, permissions, I/O), not by a bug."""
     return isinstance(err, OSError) and err.errno in MACHINE_ERRNOS

@@ -25,16 +25,23 @@ def check_inputs(inputs: Sequence[str | os.PathLike], outputs: Sequence = ()) ->
     as `files.refuse_overwriting_inputs` takes them: a path, None, or (option, path))."""
     from interp_cli.images import check_image  # numpy and PIL: not for the callers that only pick inputs
 
-    refuse_one_path(inputs, "inputs")
-    paths = [Path(p) for p in inputs]
-    for path in paths:
-        check_input_file(path, "an image")  # stat only: a FIFO or device is refused, never opened
-    refuse_overwriting_inputs(paths, outputs)
+    paths = check_input_files(inputs, outputs)
     for path in paths:
         if path.suffix.lower() != ".npy":
             check_image(path)  # fail fast on a bad image before loading 1 GB of weights
         elif os.path.getsize(path) == 0:
             raise UsageError(f"{path}: not a readable .npy code file (the file is empty)")
+    return paths
+
+
+def check_input_files(inputs: Sequence[str | os.PathLike], outputs: Sequence = ()) -> list[Path]:
+    """What `check_inputs` checks first, from a stat of each input (none is opened): each is a file, and no
+    output overwrites one. `interp batch` checks a row so before it loads a model for it."""
+    refuse_one_path(inputs, "inputs")
+    paths = [Path(p) for p in inputs]
+    for path in paths:
+        check_input_file(path, "an image")  # stat only: a FIFO or device is refused, never opened
+    refuse_overwriting_inputs(paths, outputs)
     return paths
 
 

@@ -24,14 +24,14 @@ import numpy as np
 from interp_cli import blend, progress as progress_bars, tune as tuning, write
 from interp_cli.checks import check_number, check_seed, refuse_one_path
 from interp_cli.align_verb import align
-from interp_cli.errors import NO_FACE_ADVICE_PASTE, InterpError, NoFaceError, UsageError
+from interp_cli.errors import NO_FACE_ADVICE_PASTE, InterpError, NoFaceError, UsageError, face_without_alignment
 from interp_cli.files import Outputs, refuse_overwriting_inputs
 from interp_cli.images import load_image
 from interp_cli.inputs import LETTERS, Faces, check_inputs, crop_name, faces_per_input, pick_input
 from interp_cli.layers import check_layers
 from interp_cli.limits import FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION, TUNE_MAX_STEPS
 from interp_cli.render import (precision_name, render_ahead, render_float)
-from interp_cli.session import EncodeSettings, Log, Session, face_without_alignment, stderr_log
+from interp_cli.session import EncodeSettings, Log, Session, stderr_log
 from interp_cli.sheet import contact_sheet
 from interp_cli.weights import resolve_weights
 
@@ -163,13 +163,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     paths = check_inputs(inputs, [output, ("--sheet", sheet)])
     if len(paths) < 2:
         raise UsageError("need at least two images to morph between")
-    if isinstance(output, str):  # "out/m2", as typed: a typo for m2.mp4 is refused (a Path cannot end in "/")
-        write.refuse_suffixless(output)
-    kind = write.output_kind(output, allowed=("mp4", "gif", "html", "frames", "png"))  # says what a morph writes
-    write.check_output_path(output)
-    if sheet is not None:
-        write.output_kind(sheet, "the contact sheet is a .png file", allowed=("png",), option="--sheet")
-        write.check_output_path(sheet)
+    kind = write.check_morph_outputs(output, sheet)
     check_number("sheet_frames", sheet_frames, low=1, integer=True)  # no option: a Python caller's argument
     aligned = plan_aligned(paths, save_aligned, [("-o", output), ("--sheet", sheet)],  # -o and --sheet too
                            _PLANNED_CROPS.get())

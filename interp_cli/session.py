@@ -19,7 +19,7 @@ import torch
 from interp_cli import files, likeness, progress as progress_bars, refine, torch_flags, tune as tuning, write
 from interp_cli.cache import LatentCache, array_digest, cache_key, image_digest
 from interp_cli.checks import check_number, check_seed, refuse_one_path
-from interp_cli.errors import NO_FACE_ADVICE, NoFaceError, UsageError, one_line
+from interp_cli.errors import NO_FACE_ADVICE, NoFaceError, UsageError, face_without_alignment, one_line
 from interp_cli.files import Outputs, check_input_file
 from interp_cli.images import load_image
 from interp_cli.inputs import crop_name
@@ -32,13 +32,6 @@ from interp_cli.render import (pick_device, pick_precision, render_frames, to_ui
 from interp_cli.sha256_record import file_sha256
 from interp_cli.torch_flags import strict_fp32
 from interp_cli.weights import resolve_weights
-
-def face_without_alignment(name: str | None, *, explicit: bool) -> str:
-    """Why `--face` cannot apply to an input (`name`; None: to any) that is not aligned: it picks among
-    the faces alignment finds."""
-    why = "--no-align is given" if explicit else "this model, like the demo preset, takes its inputs as they are"
-    return (f"{f'{name}: ' if name else ''}--face picks among the faces that alignment finds, and alignment is off "
-            f"({why}); drop --face, or pass --align")
 
 
 @dataclass

@@ -4,6 +4,7 @@
     raise_on_sigterm()        # ...until the CLI's main: then SIGTERM raises Terminated (a KeyboardInterrupt), once
     with deferred():          # SIGINT/SIGTERM arriving inside are delivered when the block ends
         proc = subprocess.Popen(...)
+    pipeline = import_pipeline()  # interp_cli.pipeline (and torch), imported whole, then the stop
 
 SIGHUP (the terminal or ssh session a run was started from closed; bash passes it on to its background
 jobs) is a stop as SIGTERM is, raising `HungUp` (exit 129), unless it is ignored, as `nohup` does.
@@ -39,11 +40,13 @@ outside Python (an embedding program's), which could not be put back.
 
 from __future__ import annotations
 
+import importlib
 import os
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import ModuleType
 
 # SIGHUP: the terminal or ssh session a batch was started from went away (bash passes it on to its jobs).
 _SIGHUP = getattr(signal, "SIGHUP", None)  # not on Windows
@@ -143,6 +146,19 @@ def deferred() -> Iterator[None]:
         _depth -= 1
         if pending:
             _deliver(pending[0], previous[pending[0]])
+
+
+def import_pipeline() -> ModuleType:
+    """`interp_cli.pipeline` (and with it torch), imported with Ctrl-C and SIGTERM held until it is done: every
+    command that needs the model imports it here, `interp batch` only once a row needs it.
+
+    A KeyboardInterrupt landing inside torch's 1-2 s import runs through third-party code that is not
+    written for it: seen in repeated trials (SIGINT ~1-2 s after start), the process then died of SIGABRT,
+    or a bare `except:` there swallowed the interrupt and the morph ran to the end (exit 0). Held, the
+    stop acts the moment the import ends (`deferred`), as an interrupt of the command.
+    """
+    with deferred():
+        return importlib.import_module("interp_cli.pipeline")
 
 
 def _deliver(signum: int, handler) -> None:

@@ -313,11 +313,38 @@ def _resolve(
             sha256 = file_sha256(path, fresh=True) if fresh_hash else remembered_sha256(path)
         return ResolvedWeights(path=path, id=preset.name, sha256=sha256, preset=preset)
 
-    local = Path(chosen).expanduser()
-    if local.is_file():
-        path = local.absolute()
+    named = _named_file(chosen, spec)
+    if isinstance(named, Path):
+        path = named.absolute()
         sha256 = file_sha256(path, fresh=True) if fresh_hash else remembered_sha256(path)
         return ResolvedWeights(path=path, id=str(path), sha256=sha256, preset=None, label=chosen)
+    path = _locate_on_hub(
+        named, preset=None, spec=chosen, download=download, progress=progress, force_download=force_download
+    )
+    sha256 = file_sha256(path, fresh=True) if fresh_hash else remembered_sha256(path)
+    return ResolvedWeights(path=path, id=named.id, sha256=sha256, preset=None)
+
+
+def check_weights_name(spec: str | os.PathLike | None = None) -> None:
+    """Refuse, with the line a morph would give (UsageError), a `--weights` value (or `$INTERP_WEIGHTS`) that
+    names nothing: no preset, no file here, no hub file. From the name and a stat alone (no torch, no network,
+    no hashing), so `interp batch` says a typo in every task of an array, those with no row to make too.
+    Whether a preset or hub file can be fetched, and whether a file is a checkpoint, is found when it loads."""
+    if isinstance(spec, os.PathLike):
+        spec = os.fspath(spec)
+    if spec is not None and not isinstance(spec, str):
+        return  # not a name at all: `Session` says so, as it always has
+    chosen = _chosen_spec(spec)
+    if chosen not in PRESETS:
+        _named_file(chosen, spec)
+
+
+def _named_file(chosen: str, spec: str | None) -> Path | HubFile:
+    """What a `chosen` spec that is no preset names: a file here, or a hub file; else the UsageError saying
+    why it names nothing (`spec` as given: a value from $INTERP_WEIGHTS is said to come from there)."""
+    local = Path(chosen).expanduser()
+    if local.is_file():
+        return local
     if local.is_dir():
         raise UsageError(f"weights path is a directory, not a checkpoint file: {chosen}{_from_env(spec)}")
     if local.exists():  # a FIFO, a device (a link to /dev/zero), a socket: said so, from stat alone (a FIFO blocks)
@@ -327,11 +354,7 @@ def _resolve(
 
     hub = parse_hub_spec(chosen)
     if hub is not None:
-        path = _locate_on_hub(
-            hub, preset=None, spec=chosen, download=download, progress=progress, force_download=force_download
-        )
-        sha256 = file_sha256(path, fresh=True) if fresh_hash else remembered_sha256(path)
-        return ResolvedWeights(path=path, id=hub.id, sha256=sha256, preset=None)
+        return hub
 
     source = _from_env(spec)
     if _looks_like_path(chosen):

@@ -206,6 +206,21 @@ def real_path(path: PathLike) -> Path:
     return Path(os.path.realpath(os.fspath(path)))
 
 
+def check_morph_outputs(output: PathLike, sheet: Optional[PathLike] = None) -> str:
+    """A morph's -o and --sheet checked as `pipeline.morph` checks them before any work: what each asks for
+    (returned: -o's kind), that each can be written, and that they are not one file. Torch-free, so `interp`
+    refuses a bad -o before it imports the pipeline, with the line the morph would give."""
+    if isinstance(output, str):  # "out/m2", as typed: a typo for m2.mp4 is refused (a Path cannot end in "/")
+        refuse_suffixless(output)
+    kind = output_kind(output, allowed=("mp4", "gif", "html", "frames", "png"))  # says what a morph writes
+    check_output_path(output)
+    if sheet is not None:
+        output_kind(sheet, "the contact sheet is a .png file", allowed=("png",), option="--sheet")
+        check_output_path(sheet)
+        refuse_clashes([("-o", output), ("--sheet", sheet)])
+    return kind
+
+
 def refuse_clashes(outputs: Sequence[tuple[str, Optional[PathLike]]]) -> None:
     """UsageError if two of a command's outputs, given as (option, path) with None for one not asked for,
     land on one file, or one lies inside the other (a --sheet or a --save-aligned crop inside the -o frames

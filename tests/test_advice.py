@@ -143,12 +143,13 @@ def test_an_output_with_no_suffix_is_refused_with_the_folder_form_that_works(tin
 ])
 def test_out_of_memory_advice_names_only_options_of_the_command(command, args, expected, tiny_ckpt, tmp_path,
                                                                  monkeypatch):
-    from interp_cli import align_verb, pipeline
+    from interp_cli import align_verb, batch, pipeline
 
     def exhausted(*_, **__):
         raise MemoryError()
 
-    monkeypatch.setattr(align_verb if command == "align" else pipeline, command, exhausted)  # align: no torch
+    # align and batch are called from their own modules: align needs no torch, batch only for a row to make.
+    monkeypatch.setattr({"align": align_verb, "batch": batch}.get(command, pipeline), command, exhausted)
     if command == "batch":
         monkeypatch.setattr("interp_cli.manifest.plan_batch", lambda *_, **__: None)
     monkeypatch.chdir(tmp_path)

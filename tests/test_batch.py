@@ -100,6 +100,99 @@ def test_a_bad_manifest_is_refused_before_torch_is_loaded(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+_PROBE = ("import sys\nfrom interp_cli.cli import main\ntry:\n    main(sys.argv[1:])\n"
+          "except SystemExit as done:\n    print(done.code, 'torch' in sys.modules)\n")
+
+
+def _probed(args, cwd, env) -> tuple[int, bool, list[dict], str]:
+    """`interp ARGS` run in a fresh process: its exit code, whether torch was imported, its JSON lines, stderr."""
+    done = subprocess.run([sys.executable, "-c", _PROBE, *map(str, args)], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=120)
+    *out, verdict = done.stdout.splitlines()
+    code, torch_loaded = verdict.split()
+    return int(code), torch_loaded == "True", [json.loads(line) for line in out], done.stderr
+
+
+@pytest.mark.parametrize("shard", ["all made", "all refused", "empty", "one to make"])
+def test_a_shard_with_nothing_to_make_never_imports_torch(tiny, tmp_path, env, shard):
+    """A job array rerun with --skip-existing is mostly shards whose rows are made: each spent ~1.2 s of its
+    ~1.3 s importing torch. Made rows, rows refused at planning or for a photo that is not there (a stat says
+    so), and an empty shard (more tasks than rows) need no model; the JSON log is what it was. The last case
+    shows the probe sees torch when a row does need it."""
+    (tmp_path / "out").mkdir()
+    (tmp_path / "folder.png").mkdir()
+    rows = {"all made": [f"{A},{B},r1.gif", f"{B},{A},r2.gif", f"{A},{B},r3.gif"],
+            "all refused": [f"missing.png,{B},r1.gif", f"{A},{B},noext", f"folder.png,{B},r3.gif", f"{A},{B},/abs.gif"],
+            "empty": [f"{A},{B},r1.gif", f"{B},{A},r2.gif"],
+            "one to make": [f"{A},{B},r1.gif", f"{B},{A},r2.gif"]}[shard]
+    (tmp_path / "pairs.csv").write_text("".join(f"{row}\n" for row in rows))
+    for name in {"all made": ["r1.gif", "r3.gif"], "one to make": ["r1.gif"]}.get(shard, []):
+        (tmp_path / "out" / name).write_bytes(b"made before")
+    part = {"all made": "1/2", "empty": "3/4"}.get(shard, "1/1")
+    code, torch_loaded, lines, err = _probed(["batch", "pairs.csv", "--outdir", "out", "--shard", part,
+                                              "--skip-existing", "--weights", tiny, "--no-align", "--steps", 2,
+                                              "--json"], tmp_path, env)
+    *rows_out, summary = lines
+    assert torch_loaded == (shard == "one to make"), (code, lines, err)
+    summary.pop("seconds")
+    outcome = [(r["row"], r["ok"], r["skipped"], r.get("error"), r.get("exit_code")) for r in rows_out]
+    if shard == "all made":
+        assert (code, outcome) == (0, [(1, True, True, None, None), (3, True, True, None, None)]), err
+        assert summary == {"summary": True, "shard": "1/2", "rows": 2, "manifest_rows": 3, "made": 0, "skipped": 2,
+                           "failed": 0, "warnings": []}
+    elif shard == "all refused":
+        assert code == 1 and [(r[0], r[1], r[4]) for r in outcome] == [(n, False, 2) for n in (1, 2, 3, 4)], err
+        assert outcome[0][3] == "missing.png: no such file"
+        assert outcome[1][3].startswith("output name 'noext': no file type")
+        assert outcome[2][3] == "folder.png: is a directory, not an image"
+        assert outcome[3][3] == "output name '/abs.gif' must be relative to --outdir"
+        assert (summary["failed"], summary["made"]) == (4, 0) and err.count("failed: ") == 4
+    elif shard == "empty":
+        assert (code, outcome, err) == (0, [], "")
+        assert summary == {"summary": True, "shard": "3/4", "rows": 0, "manifest_rows": 2, "made": 0, "skipped": 0,
+                           "failed": 0, "warnings": []}
+    else:
+        assert code == 0 and [(r[0], r[2]) for r in outcome] == [(1, True), (2, False)], err
+    assert (tmp_path / "out" / "r1.gif").exists() == (shard in ("all made", "one to make"))
+
+
+def test_python_batch_with_nothing_to_make_imports_no_torch(tiny, tmp_path, env):
+    """`interp_cli.batch.batch` from Python, as the CLI calls it: a finished shard costs no torch import."""
+    (tmp_path / "pairs.csv").write_text(f"{A},{B},done.gif\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "done.gif").write_bytes(b"made before")
+    code = ("import sys\nfrom interp_cli.batch import batch\n"
+            f"summary = batch('pairs.csv', 'out', skip_existing=True, weights={tiny!r}, progress=False, steps=2)\n"
+            "print(summary['skipped'], summary['made'], 'torch' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.split() == ["1", "0", "False"], done.stderr
+
+
+@pytest.mark.parametrize("how", ["--weights", "$INTERP_WEIGHTS"])
+def test_weights_that_name_nothing_are_refused_even_with_nothing_to_make(tmp_path, env, how):
+    """A typo in --weights (or $INTERP_WEIGHTS) on a rerun array: the tasks with rows left stopped with exit 2,
+    those whose rows were all made exited 0, as if all was well. Now each says it, from the name alone."""
+    (tmp_path / "pairs.csv").write_text(f"{A},{B},r1.gif\n{B},{A},r2.gif\n")
+    (tmp_path / "out").mkdir()
+    for name in ("r1.gif", "r2.gif"):
+        (tmp_path / "out" / name).write_bytes(b"made before")
+    args = ["batch", "pairs.csv", "--outdir", "out", "--skip-existing", "--json"]
+    typo = dict(env, INTERP_WEIGHTS="dmeo") if how == "$INTERP_WEIGHTS" else env
+    code, torch_loaded, lines, err = _probed([*args, *(["--weights", "dmeo"] if how == "--weights" else [])],
+                                             tmp_path, typo)
+    said = (f"unknown weights 'dmeo'{' (from $INTERP_WEIGHTS)' if how != '--weights' else ''}: not a file and not "
+            f"a preset (presets: demo, ffhq); {'set it to' if how != '--weights' else 'pass'} a preset name, a "
+            "checkpoint path, or a hub file owner/repo/path/in/repo.pt[@revision]")
+    assert (code, torch_loaded, err) == (2, False, f"interp: error: {said}\n")
+    assert len(lines) == 1 and lines[0].pop("seconds") >= 0
+    assert lines[0] == {"summary": True, "shard": "1/1", "rows": 2, "manifest_rows": 2, "made": 0, "skipped": 0,
+                        "failed": 0, "error": said, "exit_code": 2, "warnings": []}
+    # A hub file is only named, not looked up (offline here): it is fetched when a row needs it, as before.
+    code, torch_loaded, lines, err = _probed([*args, "--weights", "someone/models/e4e.pt"], tmp_path, env)
+    assert (code, torch_loaded, lines[-1]["skipped"]) == (0, False, 2), err
+
+
 def test_batch_and_morph_share_every_morph_option():
     from interp_cli.pipeline import morph
 
@@ -305,9 +398,13 @@ def test_progress_lines_and_summary_for_a_person(tiny, tmp_path):
                                                        "--weights", "nothere.pt", "--skip-existing", "--shard", "2/2")])
     # Shard 2 of 2 is row 2 only: not made before, so it needs the model, and missing weights stop the batch.
     assert again.exit_code == 2 and "nothere.pt" in again.stderr and "row" not in again.stderr
+    # All of shard 1 (rows 1 and 3) is there: the model is never loaded, yet weights that name no file are
+    # still said (each task of an array gives one verdict on one command line), from a stat, not a load.
     done = cli_runner().invoke(cli, [str(a) for a in ("batch", manifest, "--outdir", tmp_path / "out",
                                                       "--weights", "nothere.pt", "--skip-existing", "--shard", "1/2")])
-    # All of shard 1 (rows 1 and 3) is there: the model is never loaded, so the weights do not matter.
+    assert done.exit_code == 2 and done.stderr == "interp: error: weights file not found: nothere.pt\n", done.stderr
+    done = cli_runner().invoke(cli, [str(a) for a in ("batch", manifest, "--outdir", tmp_path / "out",
+                                                      "--weights", tiny, "--skip-existing", "--shard", "1/2")])
     assert done.exit_code == 0, done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("shard 1/2: 0 made, 2 skipped, 0 failed of 2 rows")
 
@@ -518,15 +615,22 @@ def test_a_header_with_a_notes_column_is_read_and_its_warning_reaches_the_json_l
 # --- a batch cut short: the JSON log still ends with a summary line -------------------------------------
 
 
+@pytest.mark.parametrize("made_before", [False, True])
 @pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_a_stop_before_the_first_row_still_ends_the_json_log_with_a_summary(tiny, tmp_path, env, sig, code):
+def test_a_stop_before_the_first_row_still_ends_the_json_log_with_a_summary(tiny, tmp_path, env, sig, code,
+                                                                            made_before):
     """Stopped at start-up (here while torch is imported; the manifest being read is the same): the log used
-    to be empty, so a script reading its last line found no summary and no `"stopped": true`."""
+    to be empty, so a script reading its last line found no summary and no `"stopped": true`. The batch itself
+    imports torch now, once it has found a row to make (here the second, with the first made before): the
+    stop still leaves the folders as they were, with no temp."""
     from tests.test_stops import HeldInterp
 
     manifest = _pairs(tmp_path, 3)
+    if made_before:
+        (tmp_path / "out").mkdir()
+        (tmp_path / "out" / "m0.gif").write_bytes(b"made before")
     held = HeldInterp(["batch", manifest, "--outdir", tmp_path / "out", "--weights", tiny, "--no-align",
-                       "--steps", 2, "--json"], tmp_path, env)
+                       "--steps", 2, "--json", *(["--skip-existing"] if made_before else [])], tmp_path, env)
     held.reach("importing")
     held.child.send_signal(sig)
     held.release("importing")  # never reached: the signal ends the import
@@ -536,7 +640,11 @@ def test_a_stop_before_the_first_row_still_ends_the_json_log_with_a_summary(tiny
     assert len(lines) == 1 and lines[0].pop("seconds") >= 0, out
     assert lines[0] == {"summary": True, "stopped": True, "shard": "1/1", "rows": 3, "manifest_rows": 3,
                         "made": 0, "skipped": 0, "failed": 0, "warnings": []}
-    assert "Traceback" not in err and not (tmp_path / "out").exists()
+    assert "Traceback" not in err
+    if made_before:
+        assert os.listdir(tmp_path / "out") == ["m0.gif"] and (tmp_path / "out/m0.gif").read_bytes() == b"made before"
+    else:
+        assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("weights, device, fragment, code", [

@@ -328,6 +328,31 @@ def _imported_by(*words, cwd=None) -> tuple[int, bool, bool, bool]:
     return tuple(json.loads(done.stdout.splitlines()[-1]))
 
 
+@pytest.mark.parametrize("args, said", [
+    (["-o", "out.mp4"], "out.mp4: is a folder, but a .mp4 output is a file; remove or rename the folder (or end the "
+                        "name with / to write a morph's PNG frames into it)"),
+    (["-o", "out.xyz"], "out.xyz: unsupported output type '.xyz' (a morph is written as .mp4, .gif, .html, a .png "
+                        "contact sheet, or PNG frames into a folder named with a trailing slash: frames/)"),
+    (["-o", "afile/x.gif"], "afile/x.gif: 'afile' is not a directory"),
+    (["-o", "nodir/x.gif"], "nodir/x.gif: directory 'nodir' does not exist"),
+    (["-o", "x.gif", "--sheet", "s.jpg"], "--sheet s.jpg: unsupported output type '.jpg' (the contact sheet is a "
+                                          ".png file)"),
+    (["-o", "x.png", "--sheet", "x.png"], "--sheet x.png: is also the -o output x.png; give each output its own name"),
+    (["-o", "x.gif", "--weights", "dmeo"], "unknown weights 'dmeo': not a file and not a preset (presets: demo, "
+                                           "ffhq); pass a preset name, a checkpoint path, or a hub file "
+                                           "owner/repo/path/in/repo.pt[@revision]"),
+])
+def test_a_morph_refuses_a_bad_output_or_weights_name_before_importing_torch(tmp_path, args, said):
+    """These were said by `pipeline.morph`, so only after torch's import (1-2 s, 8 s on a busy machine): the
+    same line and exit code now come from the torch-free checks the morph makes first."""
+    (tmp_path / "out.mp4").mkdir()
+    (tmp_path / "afile").write_bytes(b"x")
+    done = subprocess.run([sys.executable, "-c", _IMPORTED_BY, DEMO_A, DEMO_B, *args], capture_output=True,
+                          text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"})
+    assert json.loads(done.stdout)[:2] == [2, False] and done.stderr == f"interp: error: {said}\n", done.stderr
+    assert sorted(os.listdir(tmp_path)) == ["afile", "out.mp4"] and os.listdir(tmp_path / "out.mp4") == []
+
+
 def test_quick_answers_import_neither_torch_nor_numpy(tmp_path):
     # A missing input is answered before torch by every verb that reads photos (`interp align` and `mix` loaded
     # torch first, 2 s for "no such file"), and before numpy, which the default --layers' check imported.

@@ -285,6 +285,33 @@ def test_bad_interp_weights_is_named_as_the_source(monkeypatch, value, said):
     assert "$INTERP_WEIGHTS" not in result.stderr and result.exit_code == 2
 
 
+@pytest.mark.parametrize("spec", ["missing.pt", "models/missing.pt", "ffhq2", "DIR", "FIFO", "hf://bad", None])
+def test_check_weights_name_says_what_loading_would_without_loading(spec, monkeypatch, tmp_path, hub, hash_calls):
+    """`interp batch` checks the name up front, also in a shard with nothing to make: the same UsageError as
+    `resolve_weights`, from a stat (a FIFO is never opened), with no download or hashing."""
+    monkeypatch.chdir(tmp_path)
+    os.mkfifo("fifo.pt")
+    spec = {"DIR": str(tmp_path), "FIFO": "fifo.pt"}.get(spec, spec)
+    if spec is None:
+        monkeypatch.setenv("INTERP_WEIGHTS", "demo-typo")
+    with pytest.raises(UsageError) as loading:
+        weights.resolve_weights(spec)
+    with pytest.raises(UsageError) as checking:
+        weights.check_weights_name(spec)
+    assert str(checking.value) == str(loading.value)
+    assert hub.download_calls == [] and hash_calls == []
+
+
+def test_check_weights_name_passes_what_can_only_be_found_by_loading(tmp_path, hub, tiny, hash_calls):
+    """A preset (downloaded or not), a hub file and a file here (checkpoint or not) name something: whether
+    it can be fetched and loaded is for the first row that needs it."""
+    (tmp_path / "junk.pt").write_bytes(b"no checkpoint")
+    for spec in ("tiny", "ffhq", "someone/models/e4e.pt", "hf://someone/models/e4e.pt", str(tmp_path / "junk.pt"),
+                 tmp_path / "junk.pt"):
+        weights.check_weights_name(spec)
+    assert hub.download_calls == [] and hash_calls == []
+
+
 def test_preset_name_wins_over_a_same_named_file_in_cwd(hub, tiny, tmp_path):
     (tmp_path / "tiny").write_bytes(b"an unrelated file")
     hub.put("someone/tiny", "ckpt/tiny.pt")
