@@ -19,13 +19,13 @@ from interp_cli.errors import InterpError, UsageError, one_line, reported, retol
 from interp_cli.layers import check_layers
 from interp_cli.manifest import CROP_CHOICES, BatchPlan, Shard, make_outdir, plan_batch
 from interp_cli.pipeline import morph, planned_crops
-from interp_cli.session import Log, Session, face_without_alignment, stderr_log
+from interp_cli.session import Log, Session, face_without_alignment, python_log
 
 
 def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str | Shard = "1/1",
           skip_existing: bool = False, sheets: bool = False, weights: str | None = None,
           device: str | None = "auto", precision: str = "auto", on_row: Callable[[dict], None] | None = None,
-          log: Log = stderr_log, progress: bool = True, checked: BatchPlan | None = None, failures: Log | None = None,
+          log: Log = python_log, progress: bool = False, checked: BatchPlan | None = None, failures: Log | None = None,
           **morph_options) -> dict:
     """Run `morph` for this shard's rows of a manifest (see `interp_cli.manifest`) with one loaded model.
 

@@ -19,7 +19,7 @@ import weakref
 import click
 
 from interp_cli import __version__
-from interp_cli.errors import environment_error, one_line, reported
+from interp_cli.errors import cli_words, environment_error, one_line, reported
 from interp_cli.files import as_typed, line_text
 from interp_cli.limits import ALIGN_SIZE, NOISE_MODES
 from interp_cli.malloc import keep_freed_memory
@@ -108,6 +108,10 @@ class DefaultMorphGroup(click.Group):
     """
 
     def main(self, args=None, prog_name=None, **extra):
+        with cli_words():  # every message made meanwhile names options as flags (`--no-align`), not keywords
+            return self._main(args, prog_name, **extra)
+
+    def _main(self, args=None, prog_name=None, **extra):
         args = list(sys.argv[1:] if args is None else args)
         debug = "--debug" in args
         args = [a for a in args if a != "--debug"]

@@ -547,7 +547,7 @@ def plan_crops(rows: Sequence[Row], plan: Mapping[int, Placement], folder: str |
             continue
         count = len(row.inputs)
         try:
-            chosen = pick_input("--backdrop", 1 if backdrop is None else backdrop, count) \
+            chosen = pick_input("backdrop", 1 if backdrop is None else backdrop, count) \
                 if paste or backdrop is not None else None
             faces = faces_per_input(face, count, chosen)
         except UsageError as err:

@@ -162,7 +162,7 @@ def test_a_reconstruction_without_a_face_gets_the_warning():
     entry = likeness.measure(np.full_like(obama, 128), obama)
     assert entry["identity"] is None and entry["identity_note"] == identity.NO_FACE_IN_RENDER and entry["poor"]
     warning = likeness.warning("obama.jpg", entry)
-    assert "obama.jpg" in warning and "no face in its reconstruction" in warning and "--tune" in warning
+    assert "obama.jpg" in warning and "no face in its reconstruction" in warning and "tune=True" in warning
     assert "no face in reconstruction (poor)" in likeness.describe([{"input": "obama.jpg", **entry}])
 
 
