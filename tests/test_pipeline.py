@@ -10,7 +10,7 @@ from PIL import Image
 
 from interp_cli.align import alignment_available
 from interp_cli.cli import cli
-from interp_cli.errors import UsageError
+from interp_cli.errors import InterpError, UsageError
 from interp_cli.pipeline import Session
 from tests.cli_runner import cli_runner
 
@@ -280,3 +280,90 @@ def test_a_rows_planned_crops_apply_to_that_morph_only(demo, tmp_path):
           align=False, progress=False)
     assert sorted(p.name for p in (tmp_path / "plan").iterdir()) == ["first.png", "second.png"]
     assert sorted(p.name for p in (tmp_path / "own").iterdir()) == ["demo_a_aligned.png", "demo_b_aligned.png"]
+
+
+def _refused(call) -> InterpError:
+    """The InterpError `call` raises, said to a Python caller: keywords it can pass, never a command's flag."""
+    with pytest.raises(InterpError) as caught:
+        call()
+    assert "--" not in str(caught.value), str(caught.value)
+    return caught.value
+
+
+def test_a_python_caller_is_told_the_keywords_it_can_pass_not_the_commands_flags(demo, tmp_path):
+    """Messages named the command's options ("cannot be combined with --no-align", "pass `--weights demo`"),
+    which a Python caller cannot type. The command's words are pinned by its own tests (test_cli, test_paste)."""
+    from interp_cli.limits import MAX_FRAMES
+    from interp_cli.pipeline import EncodeSettings, mix, morph
+
+    out = tmp_path / "m.gif"
+    assert str(_refused(lambda: morph([DEMO_A, DEMO_B], out, paste=True, align=False, session=demo))) == (
+        "paste=True puts the face back where alignment found it in the photo: it cannot be combined with align=False")
+    assert str(_refused(lambda: morph([DEMO_A, DEMO_B], out, fps=500, session=demo))).startswith(
+        "fps must be between")
+    still = _refused(lambda: morph([DEMO_A, DEMO_A], out, session=demo))
+    assert str(still).endswith("(hold=N pauses on each face)") and still.path == DEMO_A
+    assert str(_refused(lambda: morph([DEMO_A, DEMO_B], out, noise="loud", session=demo))).startswith(
+        'noise="loud": choose one of')
+    assert str(_refused(lambda: morph([DEMO_A, DEMO_B], out, steps=MAX_FRAMES, hold=1, session=demo))).startswith(
+        f"steps={MAX_FRAMES}, hold=1 would make")
+    unnamed = _refused(lambda: mix([DEMO_A, DEMO_B, DEMO_B], tmp_path / "x.png", weights="demo"))
+    assert 'e.g. middle="c"' in str(unnamed) and unnamed.path == DEMO_B
+    assert str(_refused(lambda: demo.encode_photo(DEMO_A, EncodeSettings(align=False, face=1)))).endswith(
+        "alignment is off (align=False is given); drop face, or pass align=True")
+    offline = str(_refused(lambda: Session("nobody/nothing/x.pt", "cpu")))  # offline: never on this machine
+    assert 'pass `weights="/path/to/x.pt"`' in offline
+    assert not out.exists() and not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.skipif(not alignment_available(), reason="needs the align extra")
+def test_a_python_caller_can_tell_which_input_failed_and_how(demo, tmp_path):
+    """`path` names the input at fault; a bad input file is an InputError (a UsageError), a photo with no
+    face a NoFaceError, so a service can answer a bad upload apart from a bad call."""
+    from interp_cli.errors import InputError, NoFaceError, UsageError
+    from interp_cli.pipeline import morph
+
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (64, 64), "grey").save(blank)
+    photo = Path(__file__).parent / "data" / "faces" / "obama.jpg"
+    no_face = _refused(lambda: morph([photo, blank], tmp_path / "m.gif", align=True, session=demo))
+    assert isinstance(no_face, NoFaceError) and no_face.path == str(blank)
+    assert str(no_face).endswith("(pass align=False for images that are already aligned crops)")
+    (tmp_path / "notes.png").write_text("not an image")
+    bad = _refused(lambda: morph([DEMO_A, tmp_path / "notes.png"], tmp_path / "m.gif", session=demo))
+    assert isinstance(bad, InputError) and isinstance(bad, UsageError) and bad.path == str(tmp_path / "notes.png")
+    missing = _refused(lambda: morph([tmp_path / "gone.png", DEMO_B], tmp_path / "m.gif", session=demo))
+    assert isinstance(missing, InputError) and missing.path == str(tmp_path / "gone.png")
+    wrong = _refused(lambda: morph([DEMO_A, DEMO_B], tmp_path / "m.gif", steps=1, session=demo))
+    assert type(wrong) is UsageError and wrong.path is None  # the call, not a file
+
+
+def test_a_plain_morph_prints_nothing_and_warns_through_pythons_warnings(tmp_path, capfd, caplog):
+    """morph() printed its progress bars and warnings on stderr, where a notebook, a service's log or a
+    script's output got them whether or not it wanted them."""
+    import logging
+
+    from interp_cli.errors import InterpWarning
+    from interp_cli.pipeline import morph
+
+    capfd.readouterr()
+    summary = morph([DEMO_A, DEMO_B], tmp_path / "m.gif", weights="demo", device="cpu", steps=3)
+    assert summary["frames"] == 3 and capfd.readouterr() == ("", "")
+    with pytest.warns(InterpWarning) as caught:  # a warning is a Python warning the caller can filter
+        morph([DEMO_A, DEMO_B], tmp_path / "fast.gif", weights="demo", device="cpu", steps=3, fps=60)
+    assert capfd.readouterr() == ("", "")
+    [warning] = [w for w in caught if issubclass(w.category, InterpWarning)]
+    assert str(warning.message).startswith("fast.gif: a GIF plays at most 50 fps")
+    assert str(warning.message).endswith("fps=60 is written at 50")
+    assert warning.filename == __file__  # the caller's line, not interp's
+    # A note is logged at INFO on the "interp_cli" logger: silent unless the caller's logging shows INFO.
+    codes = [tmp_path / "a.npy", tmp_path / "b.npy"]
+    for code in codes:
+        np.save(code, np.full((10, 128), len(code.stem), np.float32) * (code.stem == "b"))
+    with caplog.at_level(logging.INFO, logger="interp_cli"):
+        morph(codes, tmp_path / "n.gif", weights="demo", device="cpu", steps=2, tune=2)
+    assert capfd.readouterr() == ("", "")
+    assert [r.getMessage() for r in caplog.records if r.name == "interp_cli"] == [
+        "note: tune: every input is a .npy code, with no photo to tune to; rendering untuned"]
+    morph([DEMO_A, DEMO_B], tmp_path / "bars.gif", weights="demo", device="cpu", steps=3, progress=True)
+    assert "rendering: 3/3 frames" in capfd.readouterr().err  # bars when asked for
