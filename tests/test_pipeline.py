@@ -367,3 +367,71 @@ def test_a_plain_morph_prints_nothing_and_warns_through_pythons_warnings(tmp_pat
         "note: tune: every input is a .npy code, with no photo to tune to; rendering untuned"]
     morph([DEMO_A, DEMO_B], tmp_path / "bars.gif", weights="demo", device="cpu", steps=3, progress=True)
     assert "rendering: 3/3 frames" in capfd.readouterr().err  # bars when asked for
+
+
+def _process_state() -> dict:
+    """What a library call could change for the whole process that embeds it (see the test below)."""
+    import logging
+    import os
+    import random
+    import signal
+    import sys
+    import threading
+    import warnings
+
+    import torch
+    import tqdm
+    from PIL import Image as PILImage
+
+    umask = os.umask(0o22)
+    os.umask(umask)
+    loggers = {name: (log.level, list(log.handlers), log.propagate, log.disabled)
+               for name, log in [("", logging.getLogger()), ("interp_cli", logging.getLogger("interp_cli"))]}
+    return {
+        "signals": {s: signal.getsignal(s) for s in signal.valid_signals()
+                    if s not in (signal.SIGKILL, signal.SIGSTOP)},
+        "threads": (torch.get_num_threads(), torch.get_num_interop_threads()),
+        "running": sorted(t.name for t in threading.enumerate()),
+        "environ": dict(os.environ), "cwd": os.getcwd(), "umask": umask,
+        "warnings": (list(warnings.filters), warnings.showwarning), "logging": loggers,
+        "torch flags": (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic,
+                        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32,
+                        torch.backends.mkldnn.enabled, torch.get_float32_matmul_precision(),
+                        torch.are_deterministic_algorithms_enabled(), torch.is_grad_enabled(),
+                        torch.is_anomaly_enabled(), torch.get_default_dtype()),
+        "rng": (torch.random.get_rng_state().numpy().tobytes(), repr(np.random.get_state()), random.getstate()),
+        "numpy": (np.geterr(), np.get_printoptions()),
+        "python": (sys.getrecursionlimit(), sys.getswitchinterval(), sys.stdout, list(sys.path)),
+        "tqdm": tqdm.tqdm.monitor_interval, "pillow": PILImage.MAX_IMAGE_PIXELS,
+    }
+
+
+def test_the_python_api_leaves_the_callers_process_as_it_found_it(tmp_path, monkeypatch):
+    """A library shares its caller's process: every verb, a Session and a batch, with the costlier paths
+    (refine, tune, a page, progress bars on a terminal), leave its signal handlers, threads, environment,
+    warning filters, logging, torch flags and RNG states as they were. (tqdm's class-wide monitor_interval
+    was left at 0 by the first terminal bar.)"""
+    import io
+    import sys
+
+    from interp_cli.pipeline import batch, encode, mix, morph, render
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())  # bars drawn as on a terminal (tqdm's path)
+    before = _process_state()
+    morph([DEMO_A, DEMO_B], tmp_path / "m.gif", weights="demo", device="cpu", steps=3, refine=2, tune=2,
+          cache=False, progress=True)
+    morph([DEMO_A, DEMO_B], tmp_path / "m.html", weights="demo", device="cpu", steps=3)
+    session = Session("demo", "cpu")
+    assert len(list(session.morph_frames([DEMO_A, DEMO_B], steps=3))) == 3
+    encode(DEMO_A, tmp_path / "a.npy", weights="demo", device="cpu")
+    render(tmp_path / "a.npy", tmp_path / "a.png", weights="demo", device="cpu")
+    mix([DEMO_A, DEMO_B], tmp_path / "x.png", weights="demo", device="cpu")
+    (tmp_path / "pairs.csv").write_text(f"{DEMO_A},{DEMO_B},row.gif\n")
+    assert batch(tmp_path / "pairs.csv", tmp_path / "out", weights="demo", device="cpu", steps=2)["made"] == 1
+    after = _process_state()
+    assert "rendering" in sys.stderr.getvalue()  # the bars were drawn
+    assert {key: after[key] for key in before if after[key] != before[key]} == {}
