@@ -320,7 +320,7 @@ def test_a_python_caller_is_told_the_keywords_it_can_pass_not_the_commands_flags
 def test_a_python_caller_can_tell_which_input_failed_and_how(demo, tmp_path):
     """`path` names the input at fault; a bad input file is an InputError (a UsageError), a photo with no
     face a NoFaceError, so a service can answer a bad upload apart from a bad call."""
-    from interp_cli.errors import InputError, NoFaceError, UsageError
+    from interp_cli.errors import NoFaceError, UsageError
     from interp_cli.pipeline import morph
 
     blank = tmp_path / "blank.png"
@@ -329,6 +329,8 @@ def test_a_python_caller_can_tell_which_input_failed_and_how(demo, tmp_path):
     no_face = _refused(lambda: morph([photo, blank], tmp_path / "m.gif", align=True, session=demo))
     assert isinstance(no_face, NoFaceError) and no_face.path == str(blank)
     assert str(no_face).endswith("(pass align=False for images that are already aligned crops)")
+    from interp_cli.errors import InputError
+
     (tmp_path / "notes.png").write_text("not an image")
     bad = _refused(lambda: morph([DEMO_A, tmp_path / "notes.png"], tmp_path / "m.gif", session=demo))
     assert isinstance(bad, InputError) and isinstance(bad, UsageError) and bad.path == str(tmp_path / "notes.png")
@@ -343,12 +345,12 @@ def test_a_plain_morph_prints_nothing_and_warns_through_pythons_warnings(tmp_pat
     script's output got them whether or not it wanted them."""
     import logging
 
-    from interp_cli.errors import InterpWarning
     from interp_cli.pipeline import morph
 
     capfd.readouterr()
     summary = morph([DEMO_A, DEMO_B], tmp_path / "m.gif", weights="demo", device="cpu", steps=3)
     assert summary["frames"] == 3 and capfd.readouterr() == ("", "")
+    from interp_cli.errors import InterpWarning
     with pytest.warns(InterpWarning) as caught:  # a warning is a Python warning the caller can filter
         morph([DEMO_A, DEMO_B], tmp_path / "fast.gif", weights="demo", device="cpu", steps=3, fps=60)
     assert capfd.readouterr() == ("", "")
