@@ -30,7 +30,7 @@ from interp_cli.images import load_image
 from interp_cli.inputs import LETTERS, Faces, check_inputs, crop_name, faces_per_input, pick_input
 from interp_cli.layers import check_layers
 from interp_cli.limits import FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION, TUNE_MAX_STEPS
-from interp_cli.render import (precision_name, render_ahead, render_float)
+from interp_cli.render import pick_device, pick_precision, precision_name, render_ahead, render_float
 from interp_cli.session import EncodeSettings, Log, Session, face_without_alignment, python_log
 from interp_cli.sheet import contact_sheet
 from interp_cli.weights import resolve_weights
@@ -185,8 +185,8 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     tune = _tune_steps(tune, "tune")
     check_seed(seed)
     check_layers(layers)  # its rows are checked against the model's once it is loaded
-    if session is not None and weights is not None:
-        _refuse_other_weights(session, weights)
+    if session is not None:
+        _refuse_another_model(session, weights, device, precision)
     plan = _frame_plan(paths, steps=steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease, interp=interp,
                        batch_size=batch_size, truncation=truncation, refine=refine, size=size, noise=noise)
     backdrop_index = _backdrop(paths, paste, backdrop, align)
@@ -219,9 +219,19 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
                                  refine=refine)
 
 
-def _refuse_other_weights(session: Session, weights) -> None:
-    """`morph(session=s, weights=...)` renders with the session's model: weights naming another is refused
-    rather than quietly ignored."""
+def _refuse_another_model(session: Session, weights, device, precision) -> None:
+    """`morph(session=s, ...)` renders with the session's model, on its device, in its precision: weights,
+    a device or a precision that name others are refused rather than quietly ignored ("auto", the default,
+    asks for nothing)."""
+    for name, asked, given, has in (("device", device, lambda: pick_device(str(device)), session.device),
+                                    ("precision", precision, lambda: pick_precision(precision, session.device),
+                                     session.precision)):
+        if asked is not None and asked != "auto" and given() != has:
+            shown = str(has) if name == "device" else precision_name(has)
+            raise UsageError(f"{option(name, str(asked))} is not the session's ({shown}); a morph with a session "
+                             f"renders with its model: pass one or the other")
+    if weights is None:
+        return
     try:
         wanted = resolve_weights(weights, download=False, progress=False, verify=False).path
         same = Path(wanted).resolve() == Path(session.weights.path).resolve()

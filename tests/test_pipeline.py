@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -437,3 +438,36 @@ def test_the_python_api_leaves_the_callers_process_as_it_found_it(tmp_path, monk
     after = _process_state()
     assert "rendering" in sys.stderr.getvalue()  # the bars were drawn
     assert {key: after[key] for key in before if after[key] != before[key]} == {}
+
+
+def test_one_session_serves_morphs_in_threads_as_it_serves_them_one_by_one(demo):
+    """A service's workers share one loaded model: tuned and plain morphs at once, each its own frames."""
+    import threading
+
+    def frames(tune: int) -> list[np.ndarray]:
+        return list(demo.morph_frames([DEMO_A, DEMO_B], steps=4, tune=tune, cache=False))
+
+    alone = {tune: frames(tune) for tune in (0, 2)}
+    together: dict[int, list] = {}
+    workers = [threading.Thread(target=lambda i=i: together.__setitem__(i, frames(2 * (i % 2)))) for i in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert sorted(together) == [0, 1, 2, 3]
+    for i, drawn in together.items():
+        assert len(drawn) == 4 and all(np.array_equal(a, b) for a, b in zip(drawn, alone[2 * (i % 2)])), i
+
+
+def test_a_morph_on_a_session_refuses_a_device_or_precision_it_would_not_use(demo, tmp_path):
+    """`morph(session=s, precision="bf16")` rendered in the session's fp32 and said nothing (the summary's
+    "precision": "fp32"); a session's model is what renders, so asking for another is refused, as weights are."""
+    from interp_cli.pipeline import morph
+
+    for asked, shown in ((dict(precision="bf16"), 'precision="bf16" is not the session\'s (fp32)'),
+                         (dict(device="meta"), 'device="meta" is not the session\'s (cpu)')):
+        with pytest.raises(UsageError, match=f"^{re.escape(shown)}; a morph with a session renders with its model"):
+            morph([DEMO_A, DEMO_B], tmp_path / "m.gif", steps=2, session=demo, **asked)
+    assert not (tmp_path / "m.gif").exists()
+    summary = morph([DEMO_A, DEMO_B], tmp_path / "m.gif", steps=2, session=demo, device="cpu", precision="fp32")
+    assert (summary["device"], summary["precision"]) == ("cpu", "fp32")  # the session's own: accepted
