@@ -159,6 +159,11 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     `tune=N` (True: `interp_cli.tune.DEFAULT_STEPS`) fits a copy of the generator to the input photos
     for N steps after encoding (and `refine`) and renders every frame with it (`interp_cli.tune`); the
     loaded model (a `session`'s too) is left as it was. Tuned weights are cached unless `cache=False`.
+
+    `session` renders with that Session's model (`weights`, `device` and `precision` must then name it or be
+    left out). `log` takes each line the command would print (default `progress.python_log`: warnings as
+    `InterpWarning`s, notes on the "interp_cli" logger); `progress=True` draws bars on stderr. Bad arguments
+    or inputs raise `InterpError` subclasses naming the keyword at fault (see `help(interp_cli)`).
     """
     started = time.perf_counter()
     paths = check_inputs(inputs, [output, ("--sheet", sheet)])

@@ -75,7 +75,9 @@ class Session:
     `weights`: preset name, local path or hub id (see `interp_cli.weights`). The encoder is kept
     only until the caller says it is done (`release_encoder`), since rendering never needs it.
     `cache_dir` is a root for its caches instead of interp's own (`files.cache_dir`): codes in latents/,
-    tuned weights in tuned/ under it, as there.
+    tuned weights in tuned/ under it, as there. `log` and `progress` as for `pipeline.morph`: by default
+    nothing is printed (warnings are `InterpWarning`s), and bars only with `progress=True`. One Session may
+    serve morphs from several threads at once; each draws with its own (tuned) generator and noise.
     """
 
     def __init__(self, weights: str | None = None, device: str | None = "auto", *, log: Log = python_log,
@@ -169,7 +171,7 @@ class Session:
                              f"stay within about ±10; refused beyond ±{CODE_MAX_ABS:g}, as they draw only noise)", path)
         return code
 
-    def prepare_image(self, path: Path, settings: EncodeSettings):
+    def prepare_image(self, path: Path, settings: EncodeSettings) -> tuple:
         """Load an image and (optionally) FFHQ-align it: returns the PIL image the encoder will see
         and whether it was aligned."""
         image, alignment = self._load_and_align(path, settings)
@@ -241,7 +243,7 @@ class Session:
                 bar.update()
         return encoded
 
-    def encode_photo(self, path: str | os.PathLike, settings: EncodeSettings | None = None):
+    def encode_photo(self, path: str | os.PathLike, settings: EncodeSettings | None = None) -> tuple:
         """Like `encode_path`, and also what the face was: (code, `AlignedFace` or None, target).
 
         The `AlignedFace` (None for a `.npy` code or an unaligned image) holds the crop's quad
@@ -365,7 +367,7 @@ class Session:
 
         return morph_frames(self, inputs, **options)
 
-    def noise(self, mode: str = "const", seed: int = 0):
+    def noise(self, mode: str = "const", seed: int = 0) -> list:
         if mode not in NOISE_MODES:
             raise UsageError(f"{option('noise', mode)}: choose one of {', '.join(NOISE_MODES)}")
         return self.model.generator.make_noise(mode, seed=seed, device=self.device)
