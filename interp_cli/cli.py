@@ -399,7 +399,7 @@ def morph(inputs, output, sheet, quiet, as_json, **params):
     """
     if click.get_current_context().get_parameter_source("output") is click.core.ParameterSource.DEFAULT:
         _refuse_output_among_inputs(inputs)
-    _check_paths_exist(inputs, [output, ("--sheet", sheet)])
+    _check_paths_exist(inputs, [output, ("sheet", sheet)])
     from interp_cli.write import refuse_suffixless
 
     refuse_suffixless(output)

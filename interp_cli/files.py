@@ -53,7 +53,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Union
 
-from interp_cli.errors import InputError, InterpError, UsageError, environment_error
+from interp_cli.errors import InputError, InterpError, UsageError, environment_error, option as spelt
 from interp_cli.stops import deferred
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -725,13 +725,14 @@ def check_input_file(path: PathLike, what: str = "an input") -> str:
 def refuse_overwriting_inputs(inputs, outputs) -> None:
     """UsageError if an output would overwrite an input: the same file (symlinks and hard links
     count), or a directory (a frames output) holding one, since replacing it would delete the input.
-    `outputs` may hold None for outputs not asked for, and (option, path) for one given by an option other
-    than -o, which the message then names as `write.refuse_clashes` does (`--sheet a.png: is the input ...`)."""
+    `outputs` may hold None for outputs not asked for, and (keyword, path) for one given by an option other
+    than -o, which the message then names as `write.refuse_clashes` does (`--sheet a.png: is the input ...`,
+    `sheet="a.png": ...` to a Python caller)."""
     for output in outputs:
-        option, output = output if isinstance(output, tuple) else (None, output)
+        name, output = output if isinstance(output, tuple) else (None, output)
         if output is None:
             continue
-        shown = f"{option} {os.fspath(output)}" if option else os.fspath(output)
+        shown = spelt(name, os.fspath(output)) if name else os.fspath(output)
         for path in inputs:
             if same_file(path, output):
                 raise UsageError(f"{shown}: is the input {os.fspath(path)}; choose another output name")

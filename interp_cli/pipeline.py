@@ -88,7 +88,7 @@ def plan_aligned(paths: Sequence[Path], save_aligned: str | os.PathLike | None,
             refuse_overwriting_inputs(paths, [target])
         except UsageError as err:
             raise UsageError(f"{shown}: {err}") from None
-    write.refuse_clashes([*outputs, *(("--save-aligned", t) for t in planned)])
+    write.refuse_clashes([*outputs, *(("save_aligned", t) for t in planned)])
     return targets
 
 
@@ -166,7 +166,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     or inputs raise `InterpError` subclasses naming the keyword at fault (see `help(interp_cli)`).
     """
     started = time.perf_counter()
-    paths = check_inputs(inputs, [output, ("--sheet", sheet)])
+    paths = check_inputs(inputs, [output, ("sheet", sheet)])
     if len(paths) < 2:
         raise UsageError("need at least two images to morph between")
     if isinstance(output, str):  # "out/m2", as typed: a typo for m2.mp4 is refused (a Path cannot end in "/")
@@ -174,10 +174,10 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     kind = write.output_kind(output, allowed=("mp4", "gif", "html", "frames", "png"))  # says what a morph writes
     write.check_output_path(output)
     if sheet is not None:
-        write.output_kind(sheet, "the contact sheet is a .png file", allowed=("png",), option="--sheet")
+        write.output_kind(sheet, "the contact sheet is a .png file", allowed=("png",), option="sheet")
         write.check_output_path(sheet)
     check_number("sheet_frames", sheet_frames, low=1, integer=True)  # no option: a Python caller's argument
-    aligned = plan_aligned(paths, save_aligned, [("-o", output), ("--sheet", sheet)],  # -o and --sheet too
+    aligned = plan_aligned(paths, save_aligned, [("output", output), ("sheet", sheet)],  # -o and --sheet too
                            _PLANNED_CROPS.get())
     check_number("fps", fps, *FPS)
     check_number("quality", quality, *QUALITY, integer=True)
@@ -600,7 +600,7 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
         raise UsageError(f"{path}: already a code file; encode takes an image")
     write.output_kind(output, "codes are written as .npy", allowed=("npy",))
     write.check_output_path(output)
-    aligned = plan_aligned([path], save_aligned, [("-o", output)])
+    aligned = plan_aligned([path], save_aligned, [("output", output)])
     check_number("refine", refine, low=0, integer=True)
     check_seed(seed)
     session = Session(weights, device, log=log, progress=progress)

@@ -312,6 +312,9 @@ def test_a_python_caller_is_told_the_keywords_it_can_pass_not_the_commands_flags
     assert 'e.g. middle="c"' in str(unnamed) and unnamed.path == DEMO_B
     assert str(_refused(lambda: demo.encode_photo(DEMO_A, EncodeSettings(align=False, face=1)))).endswith(
         "alignment is off (align=False is given); drop face, or pass align=True")
+    sheet = tmp_path / "s.png"
+    assert str(_refused(lambda: morph([DEMO_A, DEMO_B], sheet, sheet=sheet, session=demo))) == (
+        f'sheet="{sheet}": is also the output output="{sheet}"; give each output its own name')
     offline = str(_refused(lambda: Session("nobody/nothing/x.pt", "cpu")))  # offline: never on this machine
     assert 'pass `weights="/path/to/x.pt"`' in offline
     assert not out.exists() and not (tmp_path / "x.png").exists()
