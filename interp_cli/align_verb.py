@@ -22,7 +22,7 @@ from interp_cli.progress import Log, python_log
 
 def align(image: str | os.PathLike, output: str | os.PathLike, *, face: int | None = None, size: int = 1024,
           log: Log = python_log) -> dict:
-    """FFHQ-align the chosen face of an image and write the square crop."""
+    """FFHQ-align the chosen face of an image and write the square crop. `log` and errors as for `pipeline.morph`."""
     from interp_cli import align as alignment
 
     path = check_inputs([image], [output])[0]

@@ -35,8 +35,9 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     with one output name raise UsageError before any work; `checked` is what `manifest.plan_batch`
     returned for these same arguments, so a caller that checked first does not plan twice. A failed
     row is reported, not fatal: its line goes to `failures` (default: `log`), so a caller can keep errors
-    when it silences progress. The model is loaded only once a row needs it, so a finished shard
-    reruns in a moment.
+    when it silences progress. `log` and `progress` as for `morph` (by default nothing is printed: a row's
+    line is a note on the "interp_cli" logger, a warning an `InterpWarning`). The model is loaded only once a
+    row needs it, so a finished shard reruns in a moment.
 
     Returns {"shard", "rows" (this shard's), "manifest_rows", "made", "skipped", "failed", "seconds",
     "results"}: one result per row, also passed to `on_row` as it finishes: {"row", "line", "ok",
