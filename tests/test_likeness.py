@@ -19,6 +19,7 @@ from PIL import Image
 
 from interp_cli import identity, likeness
 from interp_cli.cli import cli
+from interp_cli.errors import cli_words
 from tests.cli_runner import cli_runner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,8 +146,10 @@ def test_a_reconstruction_that_is_someone_else_is_poor_whatever_its_psnr():
     assert entry["identity"] > identity.SAME_PERSON and entry["poor"]
     warning = likeness.warning("obama.jpg", entry)
     assert warning.startswith("warning: obama.jpg: ") and "PSNR" not in warning
-    assert f"distance {entry['identity']:.2f}" in warning and "try --tune, --refine 100" in warning
-    assert "--tune" not in likeness.warning("obama.jpg", entry, suggest_tune=False)
+    assert f"distance {entry['identity']:.2f}" in warning and "try tune=True, refine=100" in warning
+    assert "tune" not in likeness.warning("obama.jpg", entry, suggest_tune=False)
+    with cli_words():  # the command's words for the same advice
+        assert "try --tune, --refine 100" in likeness.warning("obama.jpg", entry)
     assert likeness.describe([{"input": "in/obama.jpg", **entry}]).endswith(
         f"identity {entry['identity']:.2f} (poor)")
 
