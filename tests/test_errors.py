@@ -121,3 +121,32 @@ def test_a_required_package_missing_from_this_python_is_said_with_the_line_that_
     assert done.stderr.strip() == (f"interp: error: imageio-ffmpeg is not installed in this Python, and interp needs "
                                    f"it: {sys.executable} -m pip install imageio-ffmpeg")
     assert not (tmp_path / "m.mp4").exists()
+
+
+def test_every_option_a_message_can_name_is_spelt_as_the_command_takes_it():
+    """`errors.option` spells a keyword as its flag for the command (--batch-size, --no-align, -o): each of
+    the command line's options, read from Click itself, comes out as a flag it accepts. A Python caller
+    gets the keyword (`option("align", False)` is `align=False`)."""
+    import click
+
+    from interp_cli.cli import cli
+    from interp_cli.errors import option
+
+    commands = [cli.commands[name] for name in ("morph", "batch", "encode", "render", "align", "mix")]
+    checked = set()
+    for command in commands:
+        for param in command.params:
+            if not isinstance(param, click.Option) or param.name in ("as_json", "quiet"):
+                continue  # the output flags are never named in a message
+            with cli_words():
+                if param.is_flag and param.secondary_opts:  # --align/--no-align
+                    assert (option(param.name, True), option(param.name, False)) == \
+                        (param.opts[0], param.secondary_opts[0]), param.name
+                elif param.is_flag and isinstance(param.flag_value, bool):  # --paste, --no-cache
+                    assert option(param.name, param.flag_value) in param.opts, param.name
+                else:
+                    assert option(param.name) in param.opts, param.name
+            checked.add(param.name)
+    assert {"batch_size", "align", "cache", "output", "face", "save_aligned", "outdir", "shard"} <= checked
+    assert (option("align", False), option("batch_size", 4), option("face", (None, 1))) == \
+        ("align=False", "batch_size=4", "face=(None, 1)")
