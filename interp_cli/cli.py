@@ -9,6 +9,7 @@ so `interp --help` and argument errors answer instantly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -108,15 +109,15 @@ class DefaultMorphGroup(click.Group):
     """
 
     def main(self, args=None, prog_name=None, **extra):
-        with cli_words():  # every message made meanwhile names options as flags (`--no-align`), not keywords
+        args = list(sys.argv[1:] if args is None else args)
+        # Every message made meanwhile names options as flags (`--no-align`), not keywords; --debug's notes
+        # go to stderr for this run only (a Python caller may run `main` and go on with the library).
+        with cli_words(), _debug_notes("--debug" in args):
             return self._main(args, prog_name, **extra)
 
-    def _main(self, args=None, prog_name=None, **extra):
-        args = list(sys.argv[1:] if args is None else args)
+    def _main(self, args, prog_name=None, **extra):
         debug = "--debug" in args
         args = [a for a in args if a != "--debug"]
-        if debug:
-            _show_debug_notes()
         extra.pop("standalone_mode", None)
         # Spinning OpenMP threads made the encoder 3.5x slower on a busy machine; set before torch loads.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -275,18 +276,29 @@ def _refuse_mistyped_command(word: str, commands, rest=()) -> None:
         raise click.UsageError(f"no such command or file '{word}'; did you mean '{close[0]}'?")
 
 
-def _show_debug_notes() -> None:
-    """Under --debug, interp's own notes (e.g. a damaged cache entry recomputed) go to stderr."""
+@contextlib.contextmanager
+def _debug_notes(on: bool):
+    """Under --debug, interp's own notes (e.g. a damaged cache entry recomputed) go to stderr while the
+    command runs; the "interp_cli" logger is then as it was (it was left at DEBUG with a stderr handler,
+    so a Python caller's later morphs printed "interp: debug: ..." lines)."""
+    if not on:
+        yield
+        return
     import logging
 
     class StderrNotes(logging.Handler):
         def emit(self, record):  # sys.stderr as it is at each note (tests swap it)
             print(f"interp: debug: {record.getMessage()}", file=sys.stderr, flush=True)
 
-    logger = logging.getLogger("interp_cli")
+    logger, handler = logging.getLogger("interp_cli"), StderrNotes()
+    level = logger.level
     logger.setLevel(logging.DEBUG)
-    if not any(type(h).__name__ == "StderrNotes" for h in logger.handlers):  # main() may run many times
-        logger.addHandler(StderrNotes())
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def _silence_stdout() -> None:

@@ -724,3 +724,19 @@ def test_a_line_break_or_escape_in_a_name_stays_inside_the_one_line_that_names_i
     assert lines[-2].startswith("wrote o\\nx.gif (3 frames, 64x64)"), lines
     assert lines[-1].startswith("likeness: new\\nline\\x1b[31m.png 27.5 dB"), lines
     assert "\x1b" not in done.stderr and (tmp_path / "o\nx.gif").is_file()
+
+
+def test_debug_notes_go_to_stderr_for_that_run_only(tmp_path):
+    """`interp_cli.cli.main([..., "--debug"])` left the "interp_cli" logger at DEBUG with its stderr handler:
+    every later library call in that Python process printed "interp: debug: ..." lines."""
+    import logging
+
+    logger = logging.getLogger("interp_cli")
+    before = (logger.level, list(logger.handlers))
+    code = tmp_path / "a.npy"
+    np.save(code, np.zeros((10, 128), np.float32))
+    result = cli_runner().invoke(cli, ["render", str(code), "--weights", "demo", "-o", str(tmp_path / "a.png"),
+                                       "--debug", "-q"])
+    assert result.exit_code == 0, result.stderr
+    assert (logger.level, list(logger.handlers)) == before
+    logger.debug("a note after the command")  # nowhere: the caller's logging has no handler for it
