@@ -15,7 +15,7 @@ from pathlib import Path
 
 from interp_cli import blend
 from interp_cli import progress as progress_bars
-from interp_cli.errors import InterpError, UsageError, one_line, reported, retold, stops_a_batch
+from interp_cli.errors import InterpError, UsageError, one_line, option, reported, retold, stops_a_batch
 from interp_cli.layers import check_layers
 from interp_cli.manifest import CROP_CHOICES, BatchPlan, Shard, make_outdir, plan_batch
 from interp_cli.pipeline import morph, planned_crops
@@ -142,7 +142,7 @@ def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failure
                         # ...but not a full, over-quota or read-only disk: each row after it would load,
                         # encode and render (a minute at 1024 px) only to fail alike.
                         stop = retold(err, f"batch stopped after row {row.number}: {err}; the rows after it would "
-                                      "fail alike (to make them, rerun with --skip-existing)")
+                                      f"fail alike (to make them, rerun with {option('skip_existing', True)})")
             result.setdefault("timings", {})["row"] = round(time.perf_counter() - row_started, 3)
             results.append(result)
             if on_row is not None:
