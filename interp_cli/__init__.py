@@ -11,20 +11,46 @@ The Python API is `interp_cli.pipeline`, the functions the `interp` commands cal
 here (`from interp_cli import morph`), lazily: `import interp_cli` stays free of torch, which loads on
 first use. `batch`, `render` and `align` are also this package's modules (`interp_cli.align` is the face
 alignment), so their functions are reached as `interp_cli.pipeline.batch` and so on.
+
+What a call does besides its output:
+- It prints nothing of its own. `progress=True` draws progress bars on stderr. Warnings (a GIF's frame rate
+  capped, a photo the model draws poorly) are `InterpWarning`s through Python's `warnings`, located at the
+  caller's line; notes (which face was used, a cache reused) are logged at INFO on the "interp_cli" logger.
+  `log=` any function of one str (`print`) takes every such line instead, as the command prints them.
+- It raises `InterpError` for anything the caller can act on, one line naming the keywords it takes
+  (`align=False`, not the command's `--no-align`): `UsageError` for a bad argument, its subclass `InputError`
+  for an input file that cannot be used, `NoFaceError` for a photo without a face, `CheckpointError`,
+  `ChecksumError` and `WeightsUnavailableError` for weights. `err.path` names the input at fault, where one
+  is. A TypeError is a call Python itself refuses (an unknown keyword); torch's out-of-memory errors and a
+  KeyboardInterrupt pass through as they are.
+- It leaves the process as it found it: no signal handlers, environment variables, thread counts, torch
+  flags, RNG states, warning filters or logging settings changed after it returns (tests/test_pipeline.py
+  checks). Torch's flags for strict float32 on CUDA are held only while a stage runs, for every thread.
+- One `Session` serves many calls and threads; `morph(..., session=s)` reuses its model. Memory levels off
+  after the first call (benchmarks/README.md, "The Python API as a library").
 """
 
 __version__ = "0.1.0"
 
 # The names `from interp_cli import NAME` gives from interp_cli.pipeline, imported on first use (PEP 562).
 _PIPELINE_NAMES = ("morph", "Session", "encode", "mix")
+# ... and from interp_cli.errors (torch-free, but imported on first use too: the command's start stays lean).
+_ERROR_NAMES = ("InterpError", "UsageError", "InputError", "NoFaceError", "CheckpointError", "ChecksumError",
+                "WeightsUnavailableError", "InterpWarning")
 
 
 def __getattr__(name: str):
-    """`interp_cli.morph` and the other pipeline names, imported (with torch) on first use."""
-    if name in _PIPELINE_NAMES:
-        from interp_cli import pipeline
-
-        value = getattr(pipeline, name)
+    """`interp_cli.morph`, `interp_cli.InterpError` and the other names above, imported on first use."""
+    if name in _PIPELINE_NAMES or name in _ERROR_NAMES:
+        if name in _PIPELINE_NAMES:
+            from interp_cli import pipeline as home
+        else:
+            from interp_cli import errors as home
+        value = getattr(home, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'interp_cli' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PIPELINE_NAMES, *_ERROR_NAMES})

@@ -13,30 +13,30 @@ import numpy as np
 
 from interp_cli import write
 from interp_cli.checks import check_number
-from interp_cli.errors import NO_FACE_ADVICE_ALIGN, NoFaceError, UsageError
+from interp_cli.errors import NoFaceError, UsageError, no_face_advice_align, option
 from interp_cli.images import load_image
 from interp_cli.inputs import check_inputs
 from interp_cli.limits import ALIGN_SIZE
-from interp_cli.progress import Log, stderr_log
+from interp_cli.progress import Log, python_log
 
 
 def align(image: str | os.PathLike, output: str | os.PathLike, *, face: int | None = None, size: int = 1024,
-          log: Log = stderr_log) -> dict:
-    """FFHQ-align the chosen face of an image and write the square crop."""
+          log: Log = python_log) -> dict:
+    """FFHQ-align the chosen face of an image and write the square crop. `log` and errors as for `pipeline.morph`."""
     from interp_cli import align as alignment
 
     path = check_inputs([image], [output])[0]
     write.output_kind(output, "the aligned face is written as .png", allowed=("png",))
     write.check_output_path(output)
-    check_number("--size", size, *ALIGN_SIZE, integer=True)
+    check_number("size", size, *ALIGN_SIZE, integer=True)
     if face is not None and (isinstance(face, bool) or not isinstance(face, numbers.Integral)):
-        raise UsageError(f"--face {face!r}: give a face number (0 = leftmost) or None for the largest")
+        raise UsageError(f"{option('face', face)}: give a face number (0 = leftmost) or None for the largest")
     alignment.require_alignment("interp align")
     try:
         result = alignment.align_face(load_image(path, log=log), output_size=size, face=face, name=str(path),
                                       log=log)
     except NoFaceError as err:
-        raise err.advised(NO_FACE_ADVICE_ALIGN) from None
+        raise err.advised(no_face_advice_align()) from None
     for warning in result.warnings:
         log(f"warning: {warning}")  # each names its image (and face)
     write.write_image(output, np.asarray(result.image.convert("RGB")))

@@ -15,19 +15,19 @@ from pathlib import Path
 
 from interp_cli import stops
 from interp_cli import progress as progress_bars
-from interp_cli.errors import (InterpError, UsageError, face_without_alignment, one_line, reported, retold,
+from interp_cli.errors import (InterpError, UsageError, face_without_alignment, one_line, option, reported, retold,
                                stops_a_batch)
 from interp_cli.inputs import check_input_files
 from interp_cli.layers import check_layers
 from interp_cli.manifest import PLANNED_CHOICES, BatchPlan, Placement, Row, Shard, make_outdir, plan_batch
-from interp_cli.progress import Log, stderr_log
+from interp_cli.progress import Log, python_log
 from interp_cli.weights import check_weights_name
 
 
 def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str | Shard = "1/1",
           skip_existing: bool = False, sheets: bool = False, weights: str | None = None,
           device: str | None = "auto", precision: str = "auto", on_row: Callable[[dict], None] | None = None,
-          log: Log = stderr_log, progress: bool = True, checked: BatchPlan | None = None, failures: Log | None = None,
+          log: Log = python_log, progress: bool = False, checked: BatchPlan | None = None, failures: Log | None = None,
           **morph_options) -> dict:
     """Run `morph` for this shard's rows of a manifest (see `interp_cli.manifest`) with one loaded model.
 
@@ -38,8 +38,10 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     or two rows with one output name raise UsageError before any work; `checked` is what `manifest.plan_batch`
     returned for these same arguments, so a caller that checked first does not plan twice. A failed
     row is reported, not fatal: its line goes to `failures` (default: `log`), so a caller can keep errors
-    when it silences progress. The pipeline (and torch) is imported only by a shard with a row to make, and
-    the model loaded only once a row needs it, so a finished shard reruns in a moment.
+    when it silences progress. `log` and `progress` as for `morph` (by default nothing is printed: a row's
+    line is a note on the "interp_cli" logger, a warning an `InterpWarning`). The pipeline (and torch) is
+    imported only by a shard with a row to make, and the model loaded only once a row needs it, so a
+    finished shard reruns in a moment.
 
     Returns {"shard", "rows" (this shard's), "manifest_rows", "made", "skipped", "failed", "seconds",
     "results"}: one result per row, also passed to `on_row` as it finishes: {"row", "line", "ok",
@@ -139,7 +141,7 @@ def _refused_inputs(row: Row, place: Placement) -> Exception | None:
     decoding a photo is left to morph, which does it anyway), made here too so that a row whose photo is missing
     fails with that same error before the model is loaded for it."""
     try:
-        check_input_files(row.inputs, [place.output, ("--sheet", _sheet(place))])
+        check_input_files(row.inputs, [place.output, ("sheet", _sheet(place))])
     except Exception as err:  # whatever morph would raise there, as the row's error
         return err
     return None
@@ -194,7 +196,7 @@ def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failure
                         # ...but not a full, over-quota or read-only disk: each row after it would load,
                         # encode and render (a minute at 1024 px) only to fail alike.
                         stop = retold(err, f"batch stopped after row {row.number}: {err}; the rows after it would "
-                                      "fail alike (to make them, rerun with --skip-existing)")
+                                      f"fail alike (to make them, rerun with {option('skip_existing', True)})")
             result.setdefault("timings", {})["row"] = round(time.perf_counter() - row_started, 3)
             results.append(result)
             if on_row is not None:

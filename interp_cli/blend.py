@@ -39,7 +39,7 @@ from typing import Optional, Union
 
 import numpy as np
 
-from .errors import UsageError
+from .errors import UsageError, option, speaking_to_cli
 from .layers import layer_parts
 from .limits import MAX_FRAMES
 from interp_cli.limits import EASINGS, INTERPS
@@ -232,8 +232,10 @@ def _check_chain(n_keyframes, steps, loop: bool, pingpong: bool, hold) -> tuple[
         raise UsageError("loop and pingpong cannot be combined (pick one)")
     total = _count(n_keyframes, steps, hold, loop, pingpong)
     if total > MAX_FRAMES:
-        raise UsageError(f"--steps {steps}{f' --hold {hold}' if hold else ''} would make {total:,} frames; a morph "
-                         f"has at most {MAX_FRAMES:,} (fewer --steps or --hold)")
+        asked = [option("steps", steps), *([option("hold", hold)] if hold else [])]
+        asked = (" " if speaking_to_cli() else ", ").join(asked)
+        raise UsageError(f"{asked} would make {total:,} frames; a morph has at most {MAX_FRAMES:,} (fewer "
+                         f"{option('steps')} or {option('hold')})")
     return n_keyframes, steps, hold
 
 
@@ -393,7 +395,7 @@ def parse_layers(spec: str, n_styles: int) -> np.ndarray:
         lo, hi = part
         if hi >= n_styles:
             raise UsageError(
-                f"--layers {text}: row {hi} is out of range"
+                f"{option('layers', text)}: row {hi} is out of range"
                 f" (this model has {n_styles} style rows, 0-{n_styles - 1})"
             )
         mask[lo : hi + 1] = True

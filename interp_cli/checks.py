@@ -10,12 +10,14 @@ import math
 import numbers
 import os
 
-from interp_cli.errors import UsageError
+from interp_cli.errors import UsageError, option
 from interp_cli.limits import SEED_MAX, SEED_MIN
 
 
 def check_number(name: str, value, low=None, high=None, integer=False) -> None:
-    """`value` is a finite number (a whole one if `integer`) within [low, high]; UsageError names `name`."""
+    """`value` is a finite number (a whole one if `integer`) within [low, high]; UsageError names the option
+    `name` (a keyword, `batch_size`) as its reader passes it (`errors.option`: `--batch-size` on the command line)."""
+    name = option(name)
     # Python callers can pass anything: a str or None would fail in `<` with a TypeError, and nan passes
     # every comparison (black frames, "fps": NaN in the JSON). No option takes inf, so it is refused too.
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -29,9 +31,10 @@ def check_number(name: str, value, low=None, high=None, integer=False) -> None:
         raise UsageError(f"{name} must be {bounds} (got {value})")
 
 
-def check_seed(seed, name: str = "--seed") -> None:
+def check_seed(seed, name: str = "seed") -> None:
     """A seed torch's generators take (limits.SEED_MIN..SEED_MAX); beyond it Generator.manual_seed raises
-    "Overflow when unpacking long long" once the model has loaded."""
+    "Overflow when unpacking long long" once the model has loaded. `name` as for `check_number`."""
+    name = option(name)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise UsageError(f"{name} must be a whole number (got {seed!r})")
     if not SEED_MIN <= seed <= SEED_MAX:

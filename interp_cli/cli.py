@@ -9,6 +9,7 @@ so `interp --help` and argument errors answer instantly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -19,7 +20,7 @@ import weakref
 import click
 
 from interp_cli import __version__, stops
-from interp_cli.errors import environment_error, one_line, reported
+from interp_cli.errors import cli_words, environment_error, one_line, reported
 from interp_cli.files import as_typed, line_text
 from interp_cli.limits import ALIGN_SIZE, NOISE_MODES
 from interp_cli.malloc import keep_freed_memory
@@ -94,10 +95,14 @@ class DefaultMorphGroup(click.Group):
 
     def main(self, args=None, prog_name=None, **extra):
         args = list(sys.argv[1:] if args is None else args)
+        # Every message made meanwhile names options as flags (`--no-align`), not keywords; --debug's notes
+        # go to stderr for this run only (a Python caller may run `main` and go on with the library).
+        with cli_words(), _debug_notes("--debug" in args):
+            return self._main(args, prog_name, **extra)
+
+    def _main(self, args, prog_name=None, **extra):
         debug = "--debug" in args
         args = [a for a in args if a != "--debug"]
-        if debug:
-            _show_debug_notes()
         extra.pop("standalone_mode", None)
         # Spinning OpenMP threads made the encoder 3.5x slower on a busy machine; set before torch loads.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -256,18 +261,29 @@ def _refuse_mistyped_command(word: str, commands, rest=()) -> None:
         raise click.UsageError(f"no such command or file '{word}'; did you mean '{close[0]}'?")
 
 
-def _show_debug_notes() -> None:
-    """Under --debug, interp's own notes (e.g. a damaged cache entry recomputed) go to stderr."""
+@contextlib.contextmanager
+def _debug_notes(on: bool):
+    """Under --debug, interp's own notes (e.g. a damaged cache entry recomputed) go to stderr while the
+    command runs; the "interp_cli" logger is then as it was (it was left at DEBUG with a stderr handler,
+    so a Python caller's later morphs printed "interp: debug: ..." lines)."""
+    if not on:
+        yield
+        return
     import logging
 
     class StderrNotes(logging.Handler):
         def emit(self, record):  # sys.stderr as it is at each note (tests swap it)
             print(f"interp: debug: {record.getMessage()}", file=sys.stderr, flush=True)
 
-    logger = logging.getLogger("interp_cli")
+    logger, handler = logging.getLogger("interp_cli"), StderrNotes()
+    level = logger.level
     logger.setLevel(logging.DEBUG)
-    if not any(type(h).__name__ == "StderrNotes" for h in logger.handlers):  # main() may run many times
-        logger.addHandler(StderrNotes())
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def _silence_stdout() -> None:
@@ -380,7 +396,7 @@ def morph(inputs, output, sheet, quiet, as_json, **params):
     """
     if click.get_current_context().get_parameter_source("output") is click.core.ParameterSource.DEFAULT:
         _refuse_output_among_inputs(inputs)
-    _check_paths_exist(inputs, [output, ("--sheet", sheet)])
+    _check_paths_exist(inputs, [output, ("sheet", sheet)])
     from interp_cli.weights import check_weights_name
     from interp_cli.write import check_morph_outputs, refuse_suffixless
 

@@ -3,19 +3,74 @@ becomes that line (`reported`: one rule for the stderr line, a batch row's error
 
 Library code raises these; `cli.py` catches `InterpError` and prints `str(err)`.
 Anything else that escapes is a bug and is reported as such (with a traceback under --debug).
+
+A message names an option the way its reader passes it (`option`): `--fps 60` and `--no-align` on the
+command line, `fps=60` and `align=False` to a Python caller. The words are chosen when the message is
+made, by whoever runs: the `interp` command says so for its length (`cli_words`); any other caller, in
+any thread, gets keywords. One message text serves both.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import sys
+import threading
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 # errno values that mean "the machine ran out of something", not "interp has a bug".
 NO_ROOM = {errno.ENOSPC, errno.EFBIG} | ({errno.EDQUOT} if hasattr(errno, "EDQUOT") else set())
 _NOT_ALLOWED = {errno.EACCES, errno.EPERM, errno.EROFS}
 MACHINE_ERRNOS = NO_ROOM | _NOT_ALLOWED | {errno.EIO, errno.EMFILE, errno.ENFILE, errno.ENOMEM}
 # What out of memory advises, by command: only options the command takes.
-_SMALLER = {"morph": "--batch-size or --size", "batch": "--batch-size or --size", "align": "--size"}
+_SMALLER = {"morph": ("batch_size", "size"), "batch": ("batch_size", "size"), "align": ("size",)}
+
+# Whether messages are being made for the `interp` command (flags) rather than a Python caller (keywords).
+# A context variable: the command sets it around its own run, and a Python caller's threads never see it.
+_CLI_WORDS: ContextVar[bool] = ContextVar("interp_cli_words", default=False)
+_UNSET = object()
+_FLAGS = {"output": "-o"}  # keywords whose flag is not --the-keyword-with-dashes
+
+
+@contextmanager
+def cli_words() -> Iterator[None]:
+    """Messages made inside name options as the command line spells them (`--no-align`), not as keywords."""
+    token = _CLI_WORDS.set(True)
+    try:
+        yield
+    finally:
+        _CLI_WORDS.reset(token)
+
+
+def speaking_to_cli() -> bool:
+    """Whether messages made now are for the `interp` command (see `cli_words`)."""
+    return _CLI_WORDS.get()
+
+
+def option(name: str, value=_UNSET, *, placeholder: bool = False) -> str:
+    """An option named as its reader passes it. `name` is the keyword (`batch_size`); on the command line
+    it is the flag (`--batch-size`). With a `value`: "--fps 60" / "fps=60"; a bool gives the flag's on or
+    off form ("--no-align" / "align=False"); a tuple is written as the command line takes it ("--face ,1" /
+    "face=(None, 1)"). Without: "--fps" / "fps". A `placeholder` value is a word standing for one ("--hold N" /
+    "hold=N")."""
+    if not _CLI_WORDS.get():
+        if value is _UNSET:
+            return name
+        if placeholder:
+            return f"{name}={value}"
+        shown = f'"{value}"' if isinstance(value, str) and '"' not in value and "\\" not in value else repr(value)
+        return f"{name}={shown}"
+    flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
+    if value is _UNSET:
+        return flag
+    if isinstance(value, bool):
+        return flag if value else f"--no-{flag[2:]}"
+    if isinstance(value, (tuple, list)):
+        return f"{flag} {','.join('' if v is None else str(v) for v in value)}"
+    return f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}"
 
 
 def one_line(err: BaseException | str) -> str:
@@ -24,15 +79,40 @@ def one_line(err: BaseException | str) -> str:
 
 
 class InterpError(Exception):
-    """A failure the user can act on. `exit_code` 1 = runtime failure."""
+    """A failure the user can act on, said in one line (`str(err)`). `exit_code` 1 = runtime failure.
+
+    `path`: the input file at fault, as the caller named it (str), where one is (a photo with no face, a
+    file that is no image); else None. Subclasses say what went wrong: `UsageError` (the caller's
+    arguments or inputs; `InputError` for an input file itself), `NoFaceError`, `CheckpointError`,
+    `ChecksumError`, `WeightsUnavailableError`. An `OSError` the machine raises (disk full, permission)
+    while writing is re-raised as an InterpError naming the file, with its `errno`.
+    """
 
     exit_code = 1
+
+    def __init__(self, *args, path: str | os.PathLike | None = None):
+        super().__init__(*args)
+        self.path = None if path is None else os.fspath(path)
 
 
 class UsageError(InterpError):
     """Bad input from the user: missing file, not an image, bad option value (exit 2)."""
 
     exit_code = 2
+
+
+class InputError(UsageError):
+    """An input file that cannot be used as one: missing, unreadable, not an image or not a code of this
+    model (exit 2, as any usage error). `path` names it: a service can tell a bad upload from a bad call."""
+
+    def __init__(self, message: str, path: str | os.PathLike):
+        super().__init__(message, path=path)
+
+
+class InterpWarning(UserWarning):
+    """What a Python caller's morph warns of (a GIF's frame rate capped, a photo drawn poorly, a cache not
+    written), issued through Python's `warnings` when no `log` is given: filter, record or raise these as
+    any warning (`warnings.catch_warnings(record=True)`, `warnings.simplefilter("error", InterpWarning)`)."""
 
 
 class CheckpointError(InterpError):
@@ -72,7 +152,7 @@ class NoFaceError(InterpError):
 
     def __init__(self, name: str, advice: str | None = None):
         self.name, self.advice = name, advice
-        super().__init__(f"no face found in {name}" + (f" ({advice})" if advice else ""))
+        super().__init__(f"no face found in {name}" + (f" ({advice})" if advice else ""), path=name)
 
     def advised(self, advice: str) -> NoFaceError:
         """The same error with `advice` (what to try in the caller's context) in place of any other."""
@@ -80,20 +160,61 @@ class NoFaceError(InterpError):
 
 
 # What to try when no face is found: each works where it is given (`align` and `--paste` take no --no-align).
-NO_FACE_ADVICE = "pass --no-align for images that are already aligned crops"
-NO_FACE_ADVICE_PASTE = ("--paste needs photos in which a face can be found; to morph these images as they are, "
-                        "drop --paste and pass --no-align")
-NO_FACE_ADVICE_ALIGN = ("interp align needs a photo in which a face can be found; an image that is already an "
-                        "aligned crop needs no aligning: morph and encode take it with --no-align")
+def no_face_advice() -> str:
+    return f"pass {option('align', False)} for images that are already aligned crops"
+
+
+def no_face_advice_paste() -> str:
+    return (f"{option('paste', True)} needs photos in which a face can be found; to morph these images as they "
+            f"are, drop {option('paste', True)} and pass {option('align', False)}")
+
+
+def no_face_advice_align() -> str:
+    if not _CLI_WORDS.get():
+        return ("align() needs a photo in which a face can be found; an image that is already an aligned crop "
+                "needs no aligning: morph() and encode() take it with align=False")
+    return ("interp align needs a photo in which a face can be found; an image that is already an "
+            "aligned crop needs no aligning: morph and encode take it with --no-align")
+
+
+_WARNINGS_TAKEN = threading.RLock()  # reentrant: a warning issued inside a thread's own caught_warnings is its own
+
+
+@contextmanager
+def caught_warnings(*filters: tuple[str, type[Warning]]) -> Iterator[list]:
+    """`warnings.catch_warnings(record=True)` with `filters` ((action, category) pairs) applied inside, one
+    thread at a time: the warnings raised meanwhile are recorded in the list it gives, not shown.
+
+    catch_warnings swaps the process-wide filter list and puts back what it found on leaving. Two at once,
+    in threads (two morphs in a service's workers), put back each other's: the process was left with
+    interp's filters in place of the caller's. interp's own uses take turns here; a caller's own
+    catch_warnings in another thread can still overlap one (Python's warnings are process-wide before 3.14).
+    """
+    with _WARNINGS_TAKEN, warnings.catch_warnings(record=True) as caught:
+        for action, category in filters:
+            warnings.simplefilter(action, category)
+        yield caught
+
+
+def warn_caller(message: str) -> None:
+    """Issue `message` as an `InterpWarning`, located at the first frame outside interp (the caller's own
+    `morph(...)` line), as a warning about a call is. Not while another thread is inside `caught_warnings`,
+    whose record would take it for that thread's own (a photo's metadata damage)."""
+    frame, level = sys._getframe(0), 1
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] == "interp_cli":
+        frame, level = frame.f_back, level + 1
+    with _WARNINGS_TAKEN:
+        warnings.warn(InterpWarning(message), stacklevel=level)
 
 
 def face_without_alignment(name: str | None, *, explicit: bool) -> str:
     """Why `--face` cannot apply to an input (`name`; None: to any) that is not aligned: it picks among
     the faces alignment finds. Here, not in interp_cli.session, so `interp batch` can refuse it before
     it imports torch."""
-    why = "--no-align is given" if explicit else "this model, like the demo preset, takes its inputs as they are"
-    return (f"{f'{name}: ' if name else ''}--face picks among the faces that alignment finds, and alignment is off "
-            f"({why}); drop --face, or pass --align")
+    why = f"{option('align', False)} is given" if explicit else \
+        "this model, like the demo preset, takes its inputs as they are"
+    return (f"{f'{name}: ' if name else ''}{option('face')} picks among the faces that alignment finds, and "
+            f"alignment is off ({why}); drop {option('face')}, or pass {option('align', True)}")
 
 
 def is_machine_error(err: BaseException) -> bool:
@@ -142,7 +263,7 @@ def _too_large() -> str:
 def retold(err: InterpError, message: str) -> InterpError:
     """`err` in other words (a batch names its files its own way, or says it stopped): the same exit code,
     and the errno it carries, if any, which callers decide by (`stops_a_batch`)."""
-    told = InterpError(message)
+    told = InterpError(message, path=err.path)
     told.exit_code = err.exit_code
     if hasattr(err, "errno"):
         told.errno = err.errno
@@ -212,7 +333,7 @@ def reported(err: BaseException, command: str, output: str | os.PathLike | None 
     if isinstance(err, InterpError):
         return err, False
     if is_out_of_memory(err):
-        advice = f" (try a smaller {_SMALLER[command]})" if command in _SMALLER else ""
+        advice = f" (try a smaller {' or '.join(map(option, _SMALLER[command]))})" if command in _SMALLER else ""
         return InterpError(f"{prefix}out of memory{advice}"), False
     missing = _missing_requirement(err)
     if missing is not None:

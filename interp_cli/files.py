@@ -53,7 +53,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Union
 
-from interp_cli.errors import InterpError, UsageError, environment_error
+from interp_cli.errors import InputError, InterpError, UsageError, environment_error, option as spelt
 from interp_cli.stops import deferred
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -700,15 +700,15 @@ def check_input_file(path: PathLike, what: str = "an input") -> str:
     try:
         st = os.stat(name)
     except FileNotFoundError:
-        raise UsageError(f"{name}: no such file") from None
+        raise InputError(f"{name}: no such file", name) from None
     except NotADirectoryError:
-        raise UsageError(f"{name}: no such file (a parent is not a directory)") from None
+        raise InputError(f"{name}: no such file (a parent is not a directory)", name) from None
     except PermissionError:
-        raise UsageError(f"{name}: permission denied") from None
+        raise InputError(f"{name}: permission denied", name) from None
     except OSError as err:
-        raise UsageError(f"{name}: cannot read ({err.strerror or err})") from None
+        raise InputError(f"{name}: cannot read ({err.strerror or err})", name) from None
     if stat.S_ISDIR(st.st_mode):
-        raise UsageError(f"{name}: is a directory, not {what}")
+        raise InputError(f"{name}: is a directory, not {what}", name)
     if not stat.S_ISREG(st.st_mode):
         if stat.S_ISFIFO(st.st_mode):
             kind = "a FIFO (named pipe)"
@@ -716,22 +716,23 @@ def check_input_file(path: PathLike, what: str = "an input") -> str:
             kind = "a device"
         else:
             kind = "a socket or other special file"
-        raise UsageError(f"{name}: is {kind}, not a regular file")
+        raise InputError(f"{name}: is {kind}, not a regular file", name)
     if not os.access(name, os.R_OK):
-        raise UsageError(f"{name}: permission denied")
+        raise InputError(f"{name}: permission denied", name)
     return name
 
 
 def refuse_overwriting_inputs(inputs, outputs) -> None:
     """UsageError if an output would overwrite an input: the same file (symlinks and hard links
     count), or a directory (a frames output) holding one, since replacing it would delete the input.
-    `outputs` may hold None for outputs not asked for, and (option, path) for one given by an option other
-    than -o, which the message then names as `write.refuse_clashes` does (`--sheet a.png: is the input ...`)."""
+    `outputs` may hold None for outputs not asked for, and (keyword, path) for one given by an option other
+    than -o, which the message then names as `write.refuse_clashes` does (`--sheet a.png: is the input ...`,
+    `sheet="a.png": ...` to a Python caller)."""
     for output in outputs:
-        option, output = output if isinstance(output, tuple) else (None, output)
+        name, output = output if isinstance(output, tuple) else (None, output)
         if output is None:
             continue
-        shown = f"{option} {os.fspath(output)}" if option else os.fspath(output)
+        shown = spelt(name, os.fspath(output)) if name else os.fspath(output)
         for path in inputs:
             if same_file(path, output):
                 raise UsageError(f"{shown}: is the input {os.fspath(path)}; choose another output name")

@@ -35,14 +35,13 @@ from __future__ import annotations
 import io
 import re
 import struct
-import warnings
 from collections.abc import Callable
 from typing import Optional
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import UsageError
+from .errors import InputError, caught_warnings
 from .files import PathLike, check_input_file
 
 
@@ -121,7 +120,7 @@ def _rgb(name: str, decoded: Image.Image) -> Image.Image:
     try:
         return to_rgb(decoded)
     except ValueError as err:
-        raise UsageError(f"{name}: unsupported colour mode {decoded.mode!r} ({_one_line(err)})") from None
+        raise InputError(f"{name}: unsupported colour mode {decoded.mode!r} ({_one_line(err)})", name) from None
 
 
 def _decode(path: PathLike, max_pixels: int, *,
@@ -135,14 +134,12 @@ def _decode(path: PathLike, max_pixels: int, *,
     time the photo was read; they are kept here for `load_image` to say in one line that names the photo."""
     name = _check_file(path)
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            warnings.simplefilter("always", UserWarning)
+        with caught_warnings(("ignore", Image.DecompressionBombWarning), ("always", UserWarning)) as caught:
             with Image.open(name) as im:
                 width, height = im.size
                 if width * height > max_pixels:
-                    raise UsageError(
-                        f"{name}: image is {width}x{height} pixels, more than the {_limit_text(max_pixels)}"
+                    raise InputError(
+                        f"{name}: image is {width}x{height} pixels, more than the {_limit_text(max_pixels)}", name
                     )
                 try:
                     im.load()
@@ -150,24 +147,24 @@ def _decode(path: PathLike, max_pixels: int, *,
                 except Image.DecompressionBombError:
                     raise
                 except _DECODE_ERRORS as err:
-                    raise UsageError(f"{name}: truncated or corrupt image ({_one_line(err)})") from None
+                    raise InputError(f"{name}: truncated or corrupt image ({_one_line(err)})", name) from None
                 frames = _frame_count(im) if count_frames else 1
                 info = dict(im.info)
     except Image.DecompressionBombError as err:
         # Only the pixel count is known here: Pillow raises before handing out the image.
         match = re.search(r"\((\d+) pixels\)", str(err))
         size = f"{int(match.group(1)) / 1e6:g} megapixels" if match else "too large"
-        raise UsageError(f"{name}: image is {size}, more than the {_limit_text(max_pixels)}") from None
+        raise InputError(f"{name}: image is {size}, more than the {_limit_text(max_pixels)}", name) from None
     except UnidentifiedImageError:
         kind = _undecodable_kind(name)
         if kind:
-            raise UsageError(f"{name}: a {kind} image, which this Pillow cannot decode; convert it to JPEG or PNG "
-                             "first") from None
-        raise UsageError(f"{name}: not an image (cannot identify image file)") from None
+            raise InputError(f"{name}: a {kind} image, which this Pillow cannot decode; convert it to JPEG or PNG "
+                             "first", name) from None
+        raise InputError(f"{name}: not an image (cannot identify image file)", name) from None
     except PermissionError:
-        raise UsageError(f"{name}: permission denied") from None
+        raise InputError(f"{name}: permission denied", name) from None
     except _DECODE_ERRORS as err:
-        raise UsageError(f"{name}: not a readable image ({_one_line(err)})") from None
+        raise InputError(f"{name}: not a readable image ({_one_line(err)})", name) from None
     damage = [_one_line(w.message).rstrip(". ") for w in caught if issubclass(w.category, UserWarning)]
     return name, upright, info, frames, list(dict.fromkeys(damage))
 

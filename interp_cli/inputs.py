@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from interp_cli.checks import refuse_one_path
-from interp_cli.errors import UsageError
+from interp_cli.errors import InputError, UsageError, option
 from interp_cli.files import check_input_file, refuse_overwriting_inputs
 
 Faces = int | None | Sequence[int | None]  # --face: one for every input, or one per input
@@ -30,7 +30,7 @@ def check_inputs(inputs: Sequence[str | os.PathLike], outputs: Sequence = ()) ->
         if path.suffix.lower() != ".npy":
             check_image(path)  # fail fast on a bad image before loading 1 GB of weights
         elif os.path.getsize(path) == 0:
-            raise UsageError(f"{path}: not a readable .npy code file (the file is empty)")
+            raise InputError(f"{path}: not a readable .npy code file (the file is empty)", path)
     return paths
 
 
@@ -45,12 +45,14 @@ def check_input_files(inputs: Sequence[str | os.PathLike], outputs: Sequence = (
     return paths
 
 
-def pick_input(option: str, value: str | int, count: int) -> int:
-    """The 0-based index of the input (of `count`) that `value` names: a letter (a, b, c ...) or a 1-based number."""
+def pick_input(name: str, value: str | int, count: int) -> int:
+    """The 0-based index of the input (of `count`) that `value` names: a letter (a, b, c ...) or a 1-based number;
+    `name` is the option's keyword (`backdrop`), said as `errors.option` says it."""
     v = str(value).strip().lower()
     index = ord(v) - ord("a") if len(v) == 1 and v.isalpha() else int(v) - 1 if v.isdigit() else -1
     if not 0 <= index < count:
-        raise UsageError(f"{option} {value}: name one of the inputs ({', '.join(LETTERS[:count])}, or 1 to {count})")
+        raise UsageError(f"{option(name, value)}: name one of the inputs ({', '.join(LETTERS[:count])}, "
+                         f"or 1 to {count})")
     return index
 
 
@@ -70,10 +72,11 @@ def faces_per_input(face: Faces, count: int, backdrop_index: int | None = None) 
     else:
         faces = list(face)
         if len(faces) != count:
-            raise UsageError(f"--face {','.join('' if f is None else str(f) for f in faces)}: {len(faces)} "
+            raise UsageError(f"{option('face', tuple(faces))}: {len(faces)} "
                              f"value{'s' if len(faces) != 1 else ''} for {count} inputs; give one number for every "
-                             f"input, or one per input (an empty place: the largest face), e.g. --face ,1")
+                             f"input, or one per input (an empty place: the largest face), "
+                             f"e.g. {option('face', (None, 1))}")
     for value in faces:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise UsageError(f"--face: {value!r} is not a face number (0 = leftmost)")
+            raise UsageError(f"{option('face')}: {value!r} is not a face number (0 = leftmost)")
     return faces

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from interp_cli.errors import UsageError
+from interp_cli.errors import UsageError, option
 
 _RANGE = re.compile(r"^(\d+)(?:\s*-\s*(\d+))?$")
 GROUP_NAMES = ("coarse", "middle", "fine", "all")  # blend.layer_groups' keys, for any model
@@ -32,10 +32,10 @@ def layer_parts(text: str) -> Iterator[str | tuple[int, int]]:
         m = _RANGE.match(part)
         if not m:
             raise UsageError(
-                f"--layers {text}: {part!r} is not coarse, middle, fine, all, a row or a range like 0-7"
+                f"{option('layers', text)}: {part!r} is not coarse, middle, fine, all, a row or a range like 0-7"
             )
         lo = int(m.group(1))
         hi = int(m.group(2)) if m.group(2) is not None else lo
         if lo > hi:
-            raise UsageError(f"--layers {text}: range {part!r} runs backwards")
+            raise UsageError(f"{option('layers', text)}: range {part!r} runs backwards")
         yield lo, hi

@@ -25,6 +25,7 @@ import math
 import numpy as np
 
 from interp_cli import identity
+from interp_cli.errors import option
 from interp_cli.files import line_text
 
 # Below this PSNR a reconstruction is called poor. Measured on the demo model with
@@ -165,11 +166,11 @@ def warning(name: str, entry: dict, *, demo: bool = False, refined: int = 0, sug
     reasons = []
     untuned = entry.get("untuned_psnr")
     if untuned is not None and untuned < POOR_PSNR_DB:
-        reasons.append(f"the model cannot draw this photo ({untuned:.1f} dB PSNR before --tune, below "
+        reasons.append(f"the model cannot draw this photo ({untuned:.1f} dB PSNR before {option('tune')}, below "
                        f"{POOR_PSNR_DB:.0f}; {entry['psnr']:.1f} dB after, but tuning fits only the ends, not the "
                        f"frames between them)")
     elif entry["psnr"] < POOR_PSNR_DB:
-        after = " after --tune" if untuned is not None else ""
+        after = f" after {option('tune')}" if untuned is not None else ""
         reasons.append(f"the code reproduces this photo poorly{after} ({entry['psnr']:.1f} dB PSNR, below "
                        f"{POOR_PSNR_DB:.0f})")
     if identity.unlike(entry):
@@ -177,12 +178,12 @@ def warning(name: str, entry: dict, *, demo: bool = False, refined: int = 0, sug
     head = f"warning: {name}: {' and '.join(reasons)}"
     if demo:
         return (f"{head}: the demo model only knows the cartoon faces it was trained on (like "
-                f"examples/demo_a.png) and cannot draw this image; for real photos use --weights ffhq")
+                f"examples/demo_a.png) and cannot draw this image; for real photos use {option('weights', 'ffhq')}")
     tips = []
     if suggest_tune and not tuned:
-        tips.append("--tune")
+        tips.append(option("tune", True))
     if refined < 100:
-        tips.append("--refine 100")
+        tips.append(option("refine", 100))
     advice = f"try {', '.join(tips)}, or a clearer frontal photo" if tips else "try a clearer frontal photo"
     return f"{head}, so the morph may not look like this person; {advice}"
 
@@ -205,10 +206,10 @@ def tuning_warning(name: str, entry: dict, others: list[tuple[str, dict]], *, tu
             and e["untuned_psnr"] < POOR_PSNR_DB]
     pulled = f", and {min(hard)[1]} ({min(hard)[0]:.1f} dB untuned), which the model cannot draw, pulls it away" \
         if hard else ""
-    without = f"morph without --tune, or without {min(hard)[1]}" if hard else "morph without --tune"
-    advice = f"try --tune {MORE_TUNING} (longer tuning fits every input), or {without}" if tuned < MORE_TUNING \
-        else without
-    return (f"warning: {name}: --tune made this end less like its photo ({untuned:.1f} dB PSNR untuned, "
+    without = f"morph without {option('tune')}" + (f", or without {min(hard)[1]}" if hard else "")
+    advice = (f"try {option('tune', MORE_TUNING)} (longer tuning fits every input), or {without}"
+              if tuned < MORE_TUNING else without)
+    return (f"warning: {name}: {option('tune')} made this end less like its photo ({untuned:.1f} dB PSNR untuned, "
             f"{entry['psnr']:.1f} dB tuned): one copy of the generator is tuned to all the inputs at once{pulled}; "
             f"{advice}")
 

@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from interp_cli.errors import UsageError
+from interp_cli.errors import UsageError, option
 from interp_cli.files import check_input_file, name_max, same_file, temp_like, too_long_name
 from interp_cli.inputs import Faces, crop_name, faces_per_input, pick_input
 from interp_cli.write import TEMP_LIKE, check_output_path, missing_file_type, odd_mp4_size
@@ -234,7 +234,8 @@ def parse_shard(text: str | Shard, environ: Mapping[str, str] | None = None) -> 
         count = _whole(tail, text, "N") if slash else None
         return _from_environment(os.environ if environ is None else environ, count, text)
     if not slash:
-        raise UsageError(f"--shard {text}: expected K/N, e.g. --shard 2/3 for the second of three, or auto")
+        raise UsageError(f"{option('shard', text)}: expected K/N, e.g. {option('shard', '2/3')} for the second of "
+                         "three, or auto")
     return _checked(_whole(head, text, "K"), _whole(tail, text, "N"), text)
 
 
@@ -242,14 +243,14 @@ def _whole(value: str, text: str, what: str) -> int:
     try:
         return int(value, 10)
     except ValueError:
-        raise UsageError(f"--shard {text}: {what} must be a whole number (expected K/N, e.g. 2/3)") from None
+        raise UsageError(f"{option('shard', text)}: {what} must be a whole number (expected K/N, e.g. 2/3)") from None
 
 
 def _checked(index: int, count: int, text: str) -> Shard:
     if count < 1:
-        raise UsageError(f"--shard {text}: N (the number of shards) must be at least 1")
+        raise UsageError(f"{option('shard', text)}: N (the number of shards) must be at least 1")
     if not 1 <= index <= count:
-        raise UsageError(f"--shard {text}: K must be between 1 and N={count}")
+        raise UsageError(f"{option('shard', text)}: K must be between 1 and N={count}")
     return Shard(index, count)
 
 
@@ -262,12 +263,12 @@ def _from_environment(environ: Mapping[str, str], count: int | None, text: str) 
         try:
             return int(environ[name])
         except ValueError:
-            raise UsageError(f"--shard {text}: ${name} is not a number ({environ[name]!r})") from None
+            raise UsageError(f"{option('shard', text)}: ${name} is not a number ({environ[name]!r})") from None
 
     if "SLURM_ARRAY_TASK_ID" in environ:
         for name in ("SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_COUNT"):
             if name not in environ:
-                raise UsageError(f"--shard {text}: $SLURM_ARRAY_TASK_ID is set but ${name} is not")
+                raise UsageError(f"{option('shard', text)}: $SLURM_ARRAY_TASK_ID is set but ${name} is not")
         step = number("SLURM_ARRAY_TASK_STEP") if "SLURM_ARRAY_TASK_STEP" in environ else 1
         first, tasks, task = number("SLURM_ARRAY_TASK_MIN"), number("SLURM_ARRAY_TASK_COUNT"), \
             number("SLURM_ARRAY_TASK_ID")
@@ -279,18 +280,19 @@ def _from_environment(environ: Mapping[str, str], count: int | None, text: str) 
             # Their IDs are the shard numbers, as in a first submission numbered from 1 (--array=1-N).
             return _checked(task, count, f"{text} (Slurm task {task}; task IDs 1-{count} are the shards)")
         if not spaced:
-            raise UsageError(f"--shard {text}: the Slurm array is not an evenly spaced range, so the number of "
-                             f"shards is unknown; pass --shard auto/N (task IDs 1-N are then the shard numbers)")
+            raise UsageError(f"{option('shard', text)}: the Slurm array is not an evenly spaced range, so the number "
+                             f"of shards is unknown; pass {option('shard', 'auto/N')} (task IDs 1-N are then the shard "
+                             "numbers)")
         if step < 1 or offset % step:
-            raise UsageError(f"--shard {text}: $SLURM_ARRAY_TASK_ID is not on the array's step")
+            raise UsageError(f"{option('shard', text)}: $SLURM_ARRAY_TASK_ID is not on the array's step")
         return _checked(offset // step + 1, tasks, f"{text} (Slurm task {task})")
     if "JOB_COMPLETION_INDEX" in environ:
         if count is None:
-            raise UsageError(f"--shard {text}: a Kubernetes indexed Job does not tell its pods the number of "
-                             f"completions; pass it as --shard auto/N")
+            raise UsageError(f"{option('shard', text)}: a Kubernetes indexed Job does not tell its pods the number of "
+                             f"completions; pass it as {option('shard', 'auto/N')}")
         return _checked(number("JOB_COMPLETION_INDEX") + 1, count, f"{text} (JOB_COMPLETION_INDEX)")
-    raise UsageError(f"--shard {text}: neither $SLURM_ARRAY_TASK_ID nor $JOB_COMPLETION_INDEX is set "
-                     f"(not in a job array?); pass --shard K/N")
+    raise UsageError(f"{option('shard', text)}: neither $SLURM_ARRAY_TASK_ID nor $JOB_COMPLETION_INDEX is set "
+                     f"(not in a job array?); pass {option('shard', 'K/N')}")
 
 
 # --- where each row writes --------------------------------------------------------------------------
@@ -385,7 +387,7 @@ def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool
     if _CONTROL.search(name):  # a line break from a quoted cell, a tab ...
         return Placement(error=f"output name {name!r} holds a control character")
     if os.path.isabs(name):
-        return Placement(error=f"output name {name!r} must be relative to --outdir")
+        return Placement(error=f"output name {name!r} must be relative to {option('outdir')}")
     too_long = too_long_name(name, outdir, limit=lookups.name_max)
     if too_long is not None:
         return Placement(error=f"output name {name!r}: {too_long}")
@@ -415,7 +417,7 @@ def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool
     for target in targets:
         text = str(target)
         if text == top or not text.startswith(inside):  # a prefix test: outdir is resolved
-            return Placement(error=f"output name {name!r} leads outside --outdir")
+            return Placement(error=f"output name {name!r} leads outside {option('outdir')}")
         folder = os.path.join(text, "")
         exists = os.path.lexists(text)  # most outputs are not made yet: no same_file() per input then
         for source, source_text in zip(sources, named):
@@ -543,7 +545,7 @@ def plan_crops(rows: Sequence[Row], plan: Mapping[int, Placement], folder: str |
     its inputs fails alone."""
     folder = Path(folder)
     if os.path.lexists(folder) and not folder.is_dir():
-        raise UsageError(f"--save-aligned {folder}: exists and is not a directory")
+        raise UsageError(f"{option('save_aligned', str(folder))}: exists and is not a directory")
     keys: dict[int, list] = {}
     placed = dict(plan)
     for row in rows:
@@ -552,7 +554,7 @@ def plan_crops(rows: Sequence[Row], plan: Mapping[int, Placement], folder: str |
             continue
         count = len(row.inputs)
         try:
-            chosen = pick_input("--backdrop", 1 if backdrop is None else backdrop, count) \
+            chosen = pick_input("backdrop", 1 if backdrop is None else backdrop, count) \
                 if paste or backdrop is not None else None
             faces = faces_per_input(face, count, chosen)
         except UsageError as err:
@@ -583,12 +585,13 @@ def plan_crops(rows: Sequence[Row], plan: Mapping[int, Placement], folder: str |
             try:
                 check_output_path(next(c for c in crops if c is not None), make_parents=True)
             except UsageError as err:
-                raise UsageError(f"--save-aligned {folder}: {err}") from None
+                raise UsageError(f"{option('save_aligned', str(folder))}: {err}") from None
             probed = True
         placed[number] = replace(placed[number], crops=tuple(crops))
     crossed = _crops_crossing(rows, placed, folder)
     if crossed:
-        raise UsageError(f"{manifest}: {'; '.join(crossed[:5])}{_more(crossed)}; choose another --save-aligned folder")
+        raise UsageError(f"{manifest}: {'; '.join(crossed[:5])}{_more(crossed)}; choose another "
+                         f"{option('save_aligned')} folder")
     return placed
 
 
@@ -598,7 +601,7 @@ def _crops_crossing(rows: Sequence[Row], plan: Mapping[int, Placement], folder: 
     try:
         where = folder.resolve()
     except (OSError, RuntimeError) as err:
-        raise UsageError(f"--save-aligned {folder}: cannot be used ({_reason(err)})") from None
+        raise UsageError(f"{option('save_aligned', str(folder))}: cannot be used ({_reason(err)})") from None
     inputs: dict[str, list[tuple[Path, Row]]] = {}
     outputs: dict[str, list[Row]] = {}
     for row in rows:
@@ -676,13 +679,13 @@ def plan_batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard:
     outdir = Path(outdir)
     too_long = too_long_name(outdir / "x")  # the folder itself is made in place, not through a temp
     if too_long is not None:
-        raise UsageError(f"--outdir {outdir}: {too_long}")
+        raise UsageError(f"{option('outdir', str(outdir))}: {too_long}")
     try:
         if outdir.exists() and not outdir.is_dir():
             raise UsageError(f"{outdir}: exists and is not a directory")
         resolved = outdir.resolve()
     except (OSError, RuntimeError) as err:  # a symlink loop, a part that is a file ...
-        raise UsageError(f"--outdir {outdir}: cannot be used ({_reason(err)})") from None
+        raise UsageError(f"{option('outdir', str(outdir))}: cannot be used ({_reason(err)})") from None
     placements = plan_outputs(rows, resolved, sheets=sheets, manifest=os.fspath(manifest))
     if save_aligned is not None:
         placements = plan_crops(rows, placements, save_aligned, face=face, paste=paste, backdrop=backdrop,
@@ -706,7 +709,7 @@ def make_outdir(outdir: str | os.PathLike, *, keep: bool = True) -> Path:
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise UsageError(f"--outdir {outdir}: cannot create it ({err.strerror})") from None
+        raise UsageError(f"{option('outdir', str(outdir))}: cannot create it ({err.strerror})") from None
     if not keep:
         for folder in missing:
             try:

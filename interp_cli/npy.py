@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from interp_cli.errors import UsageError
+from interp_cli.errors import InputError
 
 # numpy's own limit (np.load's default max_header_size): np.save writes headers of about 128 bytes, and
 # numpy refuses longer ones with advice (raise the limit, or allow_pickle=True) that is no answer to a
@@ -41,37 +41,40 @@ def read_npy(path: str | os.PathLike | BinaryIO, *, check: Callable[[tuple[int, 
     with nullcontext(path) if is_file else open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
         if size == 0:
-            raise UsageError(f"{shown}: not {what} (the file is empty)")
+            raise InputError(f"{shown}: not {what} (the file is empty)", shown)
         try:
             version = fmt.read_magic(fh)
         except (ValueError, EOFError):
-            raise UsageError(f"{shown}: not {what} (no .npy header; is it another kind of file renamed?)") from None
+            raise InputError(f"{shown}: not {what} (no .npy header; is it another kind of file renamed?)",
+                             shown) from None
         readers = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
         if version not in readers:
-            raise UsageError(f"{shown}: not {what} (.npy format version {version[0]}.{version[1]} is not read here)")
+            raise InputError(f"{shown}: not {what} (.npy format version {version[0]}.{version[1]} is not read here)",
+                             shown)
         field, start = _HEADER_LENGTH[version], fh.tell()
         raw = fh.read(struct.calcsize(field))
         length = struct.unpack(field, raw)[0] if len(raw) == struct.calcsize(field) else 0  # short: numpy says so
         if length > _MAX_HEADER_BYTES:
-            raise UsageError(f"{shown}: not {what} (its header is {length:,} bytes, over the {_MAX_HEADER_BYTES:,} "
-                             f"read here; np.save writes about 128)")
+            raise InputError(f"{shown}: not {what} (its header is {length:,} bytes, over the {_MAX_HEADER_BYTES:,} "
+                             f"read here; np.save writes about 128)", shown)
         fh.seek(start)
         try:
             shape, fortran_order, dtype = readers[version](fh)
         except (ValueError, EOFError, SyntaxError, TypeError) as err:
-            raise UsageError(f"{shown}: not {what} (damaged .npy header: {' '.join(str(err).split())})") from None
+            raise InputError(f"{shown}: not {what} (damaged .npy header: {' '.join(str(err).split())})",
+                             shown) from None
         if dtype.hasobject or dtype.kind not in "biuf":
-            raise UsageError(f"{shown}: not {what} (it holds {dtype}, not plain numbers)")
+            raise InputError(f"{shown}: not {what} (it holds {dtype}, not plain numbers)", shown)
         problem = check(tuple(shape)) if check is not None else None
         if problem is not None:
-            raise UsageError(f"{shown}: {problem}")
+            raise InputError(f"{shown}: {problem}", shown)
         needed = int(np.prod(shape, dtype=object)) * dtype.itemsize  # Python ints: no overflow
         have = size - fh.tell()
         if needed > have:
-            raise UsageError(f"{shown}: truncated or damaged .npy (its header promises {needed:,} bytes of data, "
-                             f"the file holds {have:,})")
+            raise InputError(f"{shown}: truncated or damaged .npy (its header promises {needed:,} bytes of data, "
+                             f"the file holds {have:,})", shown)
         fh.seek(0)
         try:
             return np.load(fh, allow_pickle=False)
         except (ValueError, EOFError) as err:
-            raise UsageError(f"{shown}: not {what} ({' '.join(str(err).split())})") from None
+            raise InputError(f"{shown}: not {what} ({' '.join(str(err).split())})", shown) from None

@@ -45,6 +45,7 @@ import numpy as np
 from PIL import Image
 
 from interp_cli import progress
+from interp_cli.errors import option
 from interp_cli.files import new_temp, utf8_text
 from interp_cli.files import PathLike
 from interp_cli.frame_writer import FrameWriter, check_fps, frame_rate, quality_to_crf
@@ -208,8 +209,8 @@ class PageWriter(FrameWriter):
         self._fh.close()  # commit() fsyncs it
         if self._chars > SLOW_PAGE_BYTES:
             self.log(f"warning: {self.name}: the page is {_mb(self._chars)}; browsers "
-                     f"take long to open a page over {_mb(SLOW_PAGE_BYTES)} (fewer --steps, a smaller "
-                     f"--size or a lower --quality make it smaller; an .mp4 is far smaller)")
+                     f"take long to open a page over {_mb(SLOW_PAGE_BYTES)} (fewer {option('steps')}, a smaller "
+                     f"{option('size')} or a lower {option('quality')} make it smaller; an .mp4 is far smaller)")
 
     def _discard(self) -> None:
         if self._fh is not None:

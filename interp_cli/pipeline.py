@@ -24,14 +24,15 @@ import numpy as np
 from interp_cli import blend, progress as progress_bars, tune as tuning, write
 from interp_cli.checks import check_number, check_seed, refuse_one_path
 from interp_cli.align_verb import align
-from interp_cli.errors import NO_FACE_ADVICE_PASTE, InterpError, NoFaceError, UsageError, face_without_alignment
+from interp_cli.errors import (InterpError, NoFaceError, UsageError, face_without_alignment, no_face_advice_paste,
+                               option, speaking_to_cli)
 from interp_cli.files import Outputs, refuse_overwriting_inputs
 from interp_cli.images import load_image
 from interp_cli.inputs import LETTERS, Faces, check_inputs, crop_name, faces_per_input, pick_input
 from interp_cli.layers import check_layers
 from interp_cli.limits import FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION, TUNE_MAX_STEPS
-from interp_cli.render import (precision_name, render_ahead, render_float)
-from interp_cli.session import EncodeSettings, Log, Session, stderr_log
+from interp_cli.render import pick_device, pick_precision, precision_name, render_ahead, render_float
+from interp_cli.session import EncodeSettings, Log, Session, python_log
 from interp_cli.sheet import contact_sheet
 from interp_cli.weights import resolve_weights
 
@@ -72,7 +73,7 @@ def plan_aligned(paths: Sequence[Path], save_aligned: str | os.PathLike | None,
         return [None] * len(paths)
     folder = Path(save_aligned)
     if os.path.lexists(folder) and not folder.is_dir():
-        raise UsageError(f"--save-aligned {save_aligned}: exists and is not a directory")
+        raise UsageError(f"{option('save_aligned', os.fspath(save_aligned))}: exists and is not a directory")
     photos = [i for i, path in enumerate(paths) if path.suffix.lower() != ".npy"]
     stems = [paths[i].stem for i in photos]
     # Two crops under one name would leave only the last: number them rather than lose one (the same
@@ -82,30 +83,30 @@ def plan_aligned(paths: Sequence[Path], save_aligned: str | os.PathLike | None,
         if planned is None else list(planned)
     planned = [t for t in targets if t is not None]
     for target in planned:
-        shown = f"--save-aligned {save_aligned}"
+        shown = option("save_aligned", os.fspath(save_aligned))
         try:
             write.check_output_path(target, make_parents=True)
             refuse_overwriting_inputs(paths, [target])
         except UsageError as err:
             raise UsageError(f"{shown}: {err}") from None
-    write.refuse_clashes([*outputs, *(("--save-aligned", t) for t in planned)])
+    write.refuse_clashes([*outputs, *(("save_aligned", t) for t in planned)])
     return targets
 
 
 def _frame_plan(paths: Sequence[Path], *, steps, loop, pingpong, hold, ease, interp, batch_size, truncation, refine,
                 size, noise) -> list:
     """Check the options that decide a morph's frames (`morph` and `morph_frames` alike); the frame plan."""
-    check_number("--batch-size", batch_size, low=1, integer=True)
-    check_number("--truncation", truncation, *TRUNCATION)
-    check_number("--refine", refine, low=0, integer=True)
+    check_number("batch_size", batch_size, low=1, integer=True)
+    check_number("truncation", truncation, *TRUNCATION)
+    check_number("refine", refine, low=0, integer=True)
     if size is not None:
-        check_number("--size", size, *SIZE, integer=True)
+        check_number("size", size, *SIZE, integer=True)
     if noise not in NOISE_MODES:
-        raise UsageError(f"--noise {noise}: choose one of {', '.join(NOISE_MODES)}")
+        raise UsageError(f"{option('noise', noise)}: choose one of {', '.join(NOISE_MODES)}")
     plan = blend.plan_frames(len(paths), steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease)
     _refuse_stills(paths, loop)
     if interp not in INTERPS:
-        raise UsageError(f"--interp {interp}: choose one of {', '.join(INTERPS)}")
+        raise UsageError(f"{option('interp', interp)}: choose one of {', '.join(INTERPS)}")
     return plan
 
 
@@ -121,9 +122,10 @@ def _refuse_stills(paths: Sequence[Path], loop: bool) -> None:
             continue  # a photo and a code are read differently: a misnamed file is named when it is read
         if os.path.samefile(a, b) or filecmp.cmp(a, b, shallow=False):
             same = f"{a} follows itself" if str(a) == str(b) else f"{a} and {b} are the same image, one after the other"
-            wrap = " (--loop goes from the last input back to the first)" if i == len(paths) - 1 else ""
+            wrap = f" ({option('loop', True)} goes from the last input back to the first)" if i == len(paths) - 1 \
+                else ""
             raise UsageError(f"{same}{wrap}, so the morph between them would be a still; name two different "
-                             "images (--hold N pauses on each face)")
+                             f"images ({option('hold', 'N', placeholder=True)} pauses on each face)", path=b)
 
 
 def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, steps: int = 60, fps: float = 30,
@@ -134,7 +136,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
           layers: str = "all", refine: int = 0, refine_loss: str = "l2+lap", cache: bool = True,
           tune: int | bool = 0, sheet: str | os.PathLike | None = None, sheet_frames: int = 8, size: int | None = None,
           paste: bool = False, backdrop: str | int | None = None, match_colour: bool = True,
-          session: Session | None = None, log: Log = stderr_log, progress: bool = True) -> dict:
+          session: Session | None = None, log: Log = python_log, progress: bool = False) -> dict:
     """Morph through the images (or `.npy` codes) in `inputs` and write `output` (.mp4, .gif, an .html
     page with a slider through the frames, a frames directory, or a .png contact sheet). Returns a JSON-able
     summary. A frames directory is a str
@@ -158,30 +160,35 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     `tune=N` (True: `interp_cli.tune.DEFAULT_STEPS`) fits a copy of the generator to the input photos
     for N steps after encoding (and `refine`) and renders every frame with it (`interp_cli.tune`); the
     loaded model (a `session`'s too) is left as it was. Tuned weights are cached unless `cache=False`.
+
+    `session` renders with that Session's model (`weights`, `device` and `precision` must then name it or be
+    left out). `log` takes each line the command would print (default `progress.python_log`: warnings as
+    `InterpWarning`s, notes on the "interp_cli" logger); `progress=True` draws bars on stderr. Bad arguments
+    or inputs raise `InterpError` subclasses naming the keyword at fault (see `help(interp_cli)`).
     """
     started = time.perf_counter()
-    paths = check_inputs(inputs, [output, ("--sheet", sheet)])
+    paths = check_inputs(inputs, [output, ("sheet", sheet)])
     if len(paths) < 2:
         raise UsageError("need at least two images to morph between")
     kind = write.check_morph_outputs(output, sheet)
     check_number("sheet_frames", sheet_frames, low=1, integer=True)  # no option: a Python caller's argument
-    aligned = plan_aligned(paths, save_aligned, [("-o", output), ("--sheet", sheet)],  # -o and --sheet too
+    aligned = plan_aligned(paths, save_aligned, [("output", output), ("sheet", sheet)],  # -o and --sheet too
                            _PLANNED_CROPS.get())
-    check_number("--fps", fps, *FPS)
-    check_number("--quality", quality, *QUALITY, integer=True)
+    check_number("fps", fps, *FPS)
+    check_number("quality", quality, *QUALITY, integer=True)
     if kind == "gif" and fps > write.GIF_MAX_FPS:
         # The writer can do no better; the summary says what was written, not what was asked for.
         log(f"warning: {os.fspath(output)}: a GIF plays at most {write.GIF_MAX_FPS:g} fps (its delays are "
-            f"whole hundredths of a second, and browsers slow ones under 20 ms down); --fps {fps:g} is "
+            f"whole hundredths of a second, and browsers slow ones under 20 ms down); {option('fps', fps)} is "
             f"written at {write.GIF_MAX_FPS:g}")
         fps = write.GIF_MAX_FPS
     if kind == "mp4" and write.odd_mp4_size(size) is not None:
         raise UsageError(write.odd_mp4_size(size))
-    tune = _tune_steps(tune, "--tune")
+    tune = _tune_steps(tune, "tune")
     check_seed(seed)
     check_layers(layers)  # its rows are checked against the model's once it is loaded
-    if session is not None and weights is not None:
-        _refuse_other_weights(session, weights)
+    if session is not None:
+        _refuse_another_model(session, weights, device, precision)
     plan = _frame_plan(paths, steps=steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease, interp=interp,
                        batch_size=batch_size, truncation=truncation, refine=refine, size=size, noise=noise)
     backdrop_index = _backdrop(paths, paste, backdrop, align)
@@ -214,9 +221,19 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
                                  refine=refine)
 
 
-def _refuse_other_weights(session: Session, weights) -> None:
-    """`morph(session=s, weights=...)` renders with the session's model: weights naming another is refused
-    rather than quietly ignored."""
+def _refuse_another_model(session: Session, weights, device, precision) -> None:
+    """`morph(session=s, ...)` renders with the session's model, on its device, in its precision: weights,
+    a device or a precision that name others are refused rather than quietly ignored ("auto", the default,
+    asks for nothing)."""
+    for name, asked, given, has in (("device", device, lambda: pick_device(str(device)), session.device),
+                                    ("precision", precision, lambda: pick_precision(precision, session.device),
+                                     session.precision)):
+        if asked is not None and asked != "auto" and given() != has:
+            shown = str(has) if name == "device" else precision_name(has)
+            raise UsageError(f"{option(name, str(asked))} is not the session's ({shown}); a morph with a session "
+                             f"renders with its model: pass one or the other")
+    if weights is None:
+        return
     try:
         wanted = resolve_weights(weights, download=False, progress=False, verify=False).path
         same = Path(wanted).resolve() == Path(session.weights.path).resolve()
@@ -233,7 +250,7 @@ def _tuned(session: Session, codes: np.ndarray, targets: list, steps: int, *, no
     summary, or (None, None) untuned. The copy is the morph's own, passed along rather than set on the
     session, so a batch's next row, a Python caller's next morph or another thread's never sees it."""
     if steps and all(target is None for target in targets):
-        log("note: --tune: every input is a .npy code, with no photo to tune to; rendering untuned")
+        log(f"note: {option('tune')}: every input is a .npy code, with no photo to tune to; rendering untuned")
     elif steps:
         generator, summary = session.tune(codes, targets, steps, noise=noise, seed=seed, cache=cache)
         if summary.get("cached"):  # said, as the tuning bar would have been: a rerun takes no time to tune
@@ -346,15 +363,17 @@ def _backdrop(paths: Sequence[Path], paste: bool, backdrop: str | int | None, al
     if not (paste or backdrop is not None):
         return None
     if align is False:
-        raise UsageError("--paste puts the face back where alignment found it in the photo: "
-                         "it cannot be combined with --no-align")
-    index = pick_input("--backdrop", 1 if backdrop is None else backdrop, len(paths))
+        raise UsageError(f"{option('paste', True)} puts the face back where alignment found it in the photo: "
+                         f"it cannot be combined with {option('align', False)}")
+    index = pick_input("backdrop", 1 if backdrop is None else backdrop, len(paths))
     if paths[index].suffix.lower() == ".npy":
-        chosen = "--backdrop" if backdrop is not None else "--paste (the first input is the backdrop)"
-        raise UsageError(f"{chosen}: {paths[index]} is a code, not a photo; choose a photo input with --backdrop")
+        chosen = option("backdrop") if backdrop is not None else \
+            f"{option('paste', True)} (the first input is the backdrop)"
+        raise UsageError(f"{chosen}: {paths[index]} is a code, not a photo; choose a photo input with "
+                         f"{option('backdrop')}", path=paths[index])
     from interp_cli import align as alignment
 
-    alignment.require_alignment("--paste")  # the general hint (--no-align) does not apply here
+    alignment.require_alignment(option("paste", True))  # the general hint (--no-align) does not apply here
     return index
 
 
@@ -377,7 +396,7 @@ def _encode_for_morph(session: Session, paths: Sequence[Path], settings: Sequenc
     try:
         return session.encode_inputs(paths, settings)
     except NoFaceError as err:
-        raise (err.advised(NO_FACE_ADVICE_PASTE) if paste else err) from None
+        raise (err.advised(no_face_advice_paste()) if paste else err) from None
 
 
 def _paster(session: Session, paths: Sequence[Path], encoded: list[tuple], backdrop_index: int | None,
@@ -401,13 +420,15 @@ def _paster(session: Session, paths: Sequence[Path], encoded: list[tuple], backd
             return f"{quad_side(where.quad) * written / width:.1f}"  # tenths: 2.9 px fails, 3.0 px does not
 
         if size is None:
-            raise InterpError(f"--paste: the face in {name} is too small to paste onto ({face_at(width)} px "
-                              "across); choose a photo with a larger face, or another with --backdrop") from None
+            raise InterpError(f"{option('paste', True)}: the face in {name} is too small to paste onto "
+                              f"({face_at(width)} px across); choose a photo with a larger face, or another with "
+                              f"{option('backdrop')}", path=name) from None
         smallest = smallest_width(photo.shape[:2], where.quad, where.landmarks)
-        needed = (f"at least {face_at(smallest)} px are needed: --size {smallest} or more for this photo"
-                  if smallest else "even --size 4096 is too small for this photo")
-        raise UsageError(f"--paste --size {size} makes the face in {name} {face_at(size)} px across, too small "
-                         f"to paste onto; {needed}") from None
+        needed = (f"at least {face_at(smallest)} px are needed: {option('size', smallest)} or more for this photo"
+                  if smallest else f"even {option('size', 4096)} is too small for this photo")
+        asked = (" " if speaking_to_cli() else ", ").join([option("paste", True), option("size", size)])
+        raise UsageError(f"{asked} makes the face in {name} {face_at(size)} px across, too small to paste onto; "
+                         f"{needed}", path=name) from None
 
 
 def _finished(session: Session, rendered: Iterator[np.ndarray], paster, size: int | None, timer=None):
@@ -569,17 +590,17 @@ def _input_thumbnail(session: Session, path: Path, where, size, photo: bool = Fa
 def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str | None = None,
            device: str | None = "auto", align: bool | None = None, face: Faces = None,
            refine: int = 0, refine_loss: str = "l2+lap", seed: int = 0, cache: bool = True,
-           save_aligned: str | os.PathLike | None = None, log: Log = stderr_log, progress: bool = True) -> dict:
+           save_aligned: str | os.PathLike | None = None, log: Log = python_log, progress: bool = False) -> dict:
     """Encode one image to a W+ code and write it as float32 `[n_latent, w_dim]` `.npy` (latent_avg included;
-    [18, 512] for the FFHQ model, [10, 128] for the demo)."""
+    [18, 512] for the FFHQ model, [10, 128] for the demo). `log`, `progress` and errors as for `morph`."""
     started = time.perf_counter()
     path = check_inputs([image], [output])[0]
     if path.suffix.lower() == ".npy":
         raise UsageError(f"{path}: already a code file; encode takes an image")
     write.output_kind(output, "codes are written as .npy", allowed=("npy",))
     write.check_output_path(output)
-    aligned = plan_aligned([path], save_aligned, [("-o", output)])
-    check_number("--refine", refine, low=0, integer=True)
+    aligned = plan_aligned([path], save_aligned, [("output", output)])
+    check_number("refine", refine, low=0, integer=True)
     check_seed(seed)
     session = Session(weights, device, log=log, progress=progress)
     with Outputs() as outputs:  # the code and the crop, moved into place together at the end
@@ -596,16 +617,16 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
 
 def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str | None = None,
            device: str | None = "auto", precision: str = "auto", noise: str = "const", seed: int = 0,
-           truncation: float = 1.0, log: Log = stderr_log, progress: bool = True) -> dict:
+           truncation: float = 1.0, log: Log = python_log, progress: bool = False) -> dict:
     """Render a code file (`[n_latent, w_dim]` or `[1, n_latent, w_dim]`) to an RGB PNG, or the raw float image
-    `[3, H, W]` as .npy."""
+    `[3, H, W]` as .npy. `log`, `progress` and errors as for `morph`."""
     started = time.perf_counter()
     path = check_inputs([codes], [output])[0]
     if path.suffix.lower() != ".npy":
         raise UsageError(f"{path}: render takes a .npy code file (from `interp encode`)")
     kind = write.output_kind(output, "render writes a .png image or a .npy float array", allowed=("png", "npy"))
     write.check_output_path(output)
-    check_number("--truncation", truncation, *TRUNCATION)
+    check_number("truncation", truncation, *TRUNCATION)
     check_seed(seed)
     session = Session(weights, device, log=log, progress=progress, precision=precision)
     session.release_encoder()
@@ -625,12 +646,13 @@ def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str 
 def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coarse: str = "a",
         middle: str | None = None, fine: str = "b", weights: str | None = None, device: str | None = "auto",
         precision: str = "auto", noise: str = "const", seed: int = 0, align: bool | None = None,
-        face: Faces = None, cache: bool = True, log: Log = stderr_log, progress: bool = True) -> dict:
+        face: Faces = None, cache: bool = True, log: Log = python_log, progress: bool = False) -> dict:
     """Style mixing: coarse rows (pose, face shape) from one input, middle and fine rows from others.
 
     `coarse`/`middle`/`fine` name inputs by letter (a, b, c) or 1-based number (1, 2, 3); `middle`
     defaults to the coarse source. There are two or three inputs, each named by one of them: an input
-    that none names would be read for nothing, which is more likely a slip than a wish.
+    that none names would be read for nothing, which is more likely a slip than a wish. `log`, `progress`
+    and errors as for `morph`.
     """
     started = time.perf_counter()
     refuse_one_path(inputs, "inputs")
@@ -640,17 +662,18 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     kind = write.output_kind(output, "mix writes a .png image or a .npy code", allowed=("png", "npy"))
     write.check_output_path(output)
 
-    sources = {"coarse": pick_input("--coarse", coarse, len(paths)),
-               "middle": pick_input("--middle", middle or coarse, len(paths)),
-               "fine": pick_input("--fine", fine, len(paths))}
+    sources = {"coarse": pick_input("coarse", coarse, len(paths)),
+               "middle": pick_input("middle", middle or coarse, len(paths)),
+               "fine": pick_input("fine", fine, len(paths))}
     unused = [i for i in range(len(paths)) if i not in sources.values()]
     if unused:
         i = unused[0]
         # Leaving it out works only for a third input: without the first or second, the letters after it
         # shift, and two inputs less one is no mix.
         drop = " or leave it out" if len(paths) == 3 and i == 2 else ""
-        raise UsageError(f"{paths[i]}: input {LETTERS[i]} is named by none of --coarse, --middle and --fine; "
-                         f"name it (e.g. --middle {LETTERS[i]}){drop}")
+        raise UsageError(f"{paths[i]}: input {LETTERS[i]} is named by none of {option('coarse')}, "
+                         f"{option('middle')} and {option('fine')}; name it (e.g. {option('middle', LETTERS[i])})"
+                         f"{drop}", path=paths[i])
     check_seed(seed)
     session = Session(weights, device, log=log, progress=progress, precision=precision)
     settings = _input_settings(paths, EncodeSettings(align=align, cache=cache), face)

@@ -13,11 +13,16 @@ before its first quarter. Nested bars stay silent there, the outer one speaks fo
 prints a line without tearing a bar apart. With `--json` bars are drawn on a terminal only (`wanted`).
 
 tqdm is imported when a terminal bar is first drawn, so `interp --help` does not pay for it.
+
+The verbs say what they do through a `Log`, one line at a time. The command's prints to stderr; a Python
+caller's default, `python_log`, prints nothing of its own (see there), and bars are drawn only when asked
+(`progress=True`).
 """
 
 from __future__ import annotations
 
 import inspect
+import logging
 import os
 import sys
 import time
@@ -120,15 +125,20 @@ class _Terminal(_Bar):
     def __init__(self, total: int, desc: str, unit: str, stream):
         from tqdm import tqdm
 
-        tqdm.monitor_interval = 0  # no watchdog thread: our bars are updated often enough
         nested = bool(_open)
         size = {}
         if _size(stream) <= (0, 0):
             # A terminal that reports no size (a fresh pseudo-terminal, some CI runners): tqdm would
             # draw an empty bar, so give it 80 columns (and rows, which tqdm >= 4.5x also reads).
             size = {"ncols": 80, **({"nrows": 24} if "nrows" in inspect.signature(tqdm.__init__).parameters else {})}
-        self._bar = tqdm(total=total, desc=desc, unit=unit, file=stream, leave=not nested,
-                         dynamic_ncols=not size, mininterval=0.1, smoothing=0.1, **size)
+        # No watchdog thread: our bars are updated often enough. tqdm reads this class-wide setting when a bar
+        # is made, so it is set for that moment only: a caller's own bars keep theirs.
+        interval, tqdm.monitor_interval = tqdm.monitor_interval, 0
+        try:
+            self._bar = tqdm(total=total, desc=desc, unit=unit, file=stream, leave=not nested,
+                             dynamic_ncols=not size, mininterval=0.1, smoothing=0.1, **size)
+        finally:
+            tqdm.monitor_interval = interval
         _open.append(self)
 
     def update(self, n: int = 1) -> None:
@@ -192,5 +202,26 @@ Log = Callable[[str], None]
 
 
 def stderr_log(text: str) -> None:
-    """The verbs' default `log` (`Log`): a line on stderr, above any progress bar."""
+    """The command's way to `log` (`Log`): a line on stderr, above any progress bar. A Python caller who wants
+    those lines passes `log=stderr_log` (or `log=print`, or any function of one str)."""
     message(text)
+
+
+NOTES = logging.getLogger("interp_cli")  # where a Python caller's notes go (`python_log`)
+
+
+def python_log(text: str) -> None:
+    """The verbs' default `log` for a Python caller: interp prints nothing of its own.
+
+    A "warning: ..." line (a GIF's frame rate capped, a photo the model draws poorly, a cache not written)
+    is issued as an `interp_cli.errors.InterpWarning` through Python's `warnings`, pointing at the caller's
+    line: shown by Python's default filter (once per message and line), and filtered, recorded or made an
+    error as any warning is. Any other line is a note ("a.jpg: 2 faces found, using face 0 ...", "tuning: 20
+    steps reused from the cache"), logged at INFO on the "interp_cli" logger: silent unless the caller's
+    logging shows INFO (`logging.basicConfig(level=logging.INFO)`)."""
+    if text.startswith("warning: "):
+        from interp_cli.errors import warn_caller
+
+        warn_caller(text[len("warning: "):])
+    else:
+        NOTES.info(text)

@@ -12,7 +12,7 @@ from contextlib import nullcontext
 import numpy as np
 import torch
 
-from interp_cli.errors import UsageError
+from interp_cli.errors import UsageError, option
 from interp_cli.limits import PRECISIONS
 from interp_cli.models.stylegan2 import Generator
 from interp_cli.torch_flags import strict_fp32
@@ -38,18 +38,21 @@ def pick_device(name: str | None = "auto") -> torch.device:
     except RuntimeError:
         device = None
     if device is None or device.type not in DEVICES:
-        raise UsageError(f"--device {name}: not a device interp runs on (choose auto, cpu, cuda, cuda:N or mps)")
+        raise UsageError(f"{option('device', name)}: not a device interp runs on "
+                         f"(choose auto, cpu, cuda, cuda:N or mps)")
     base = device.type
     if base == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {name}: CUDA is not available on this machine (use --device cpu)")
+        raise UsageError(f"{option('device', name)}: CUDA is not available on this machine "
+                         f"(use {option('device', 'cpu')})")
     if base == "mps" and not mps_ok:
-        raise UsageError(f"--device {name}: Apple MPS is not available on this machine (use --device cpu)")
+        raise UsageError(f"{option('device', name)}: Apple MPS is not available on this machine "
+                         f"(use {option('device', 'cpu')})")
     # A device number the machine lacks would pass here and fail at the first tensor, as CUDA's raw
     # "invalid device ordinal"; MPS has one device.
     count = torch.cuda.device_count() if device.type == "cuda" else 1
     if device.type in ("cuda", "mps") and device.index is not None and device.index >= count:
         there = ", ".join(f"{device.type}:{i}" for i in range(count))
-        raise UsageError(f"--device {name}: no such device; this machine has {count} {base.upper()} "
+        raise UsageError(f"{option('device', name)}: no such device; this machine has {count} {base.upper()} "
                          f"device{'s' if count != 1 else ''} ({there})")
     return device
 
@@ -67,7 +70,7 @@ def pick_precision(name: str | None, device: torch.device) -> torch.dtype | None
     """
     name = (name or "auto").lower()
     if name not in PRECISIONS:
-        raise UsageError(f"--precision {name}: choose one of {', '.join(PRECISIONS)}")
+        raise UsageError(f"{option('precision', name)}: choose one of {', '.join(PRECISIONS)}")
     if name == "auto":
         native = device.type == "cuda" and tuple(torch.cuda.get_device_capability(device)) >= (8, 0)
         return torch.bfloat16 if native else None

@@ -19,13 +19,14 @@ import torch
 from interp_cli import files, likeness, progress as progress_bars, refine, torch_flags, tune as tuning, write
 from interp_cli.cache import LatentCache, array_digest, cache_key, image_digest
 from interp_cli.checks import check_number, check_seed, refuse_one_path
-from interp_cli.errors import NO_FACE_ADVICE, NoFaceError, UsageError, face_without_alignment, one_line
+from interp_cli.errors import (InputError, NoFaceError, UsageError, face_without_alignment, no_face_advice, one_line,
+                               option)
 from interp_cli.files import Outputs, check_input_file
 from interp_cli.images import load_image
 from interp_cli.inputs import crop_name
 from interp_cli.limits import CODE_MAX_ABS, NOISE_MODES
 from interp_cli.npy import read_npy
-from interp_cli.progress import Log, stderr_log
+from interp_cli.progress import Log, python_log
 from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
 from interp_cli.render import (pick_device, pick_precision, render_frames, to_uint8)
@@ -55,10 +56,10 @@ class EncodeSettings:
     def __post_init__(self):
         # Checked where they are made, so `encode_photo(path, EncodeSettings(refine=-3))` is refused like
         # `--refine -3` instead of running no refinement at all.
-        check_number("--refine", self.refine, low=0, integer=True)
+        check_number("refine", self.refine, low=0, integer=True)
         check_seed(self.seed)
         if self.refine_loss not in refine.LOSSES:
-            raise UsageError(f"--refine-loss {self.refine_loss}: choose one of {', '.join(refine.LOSSES)}")
+            raise UsageError(f"{option('refine_loss', self.refine_loss)}: choose one of {', '.join(refine.LOSSES)}")
 
 
 class Session:
@@ -67,11 +68,13 @@ class Session:
     `weights`: preset name, local path or hub id (see `interp_cli.weights`). The encoder is kept
     only until the caller says it is done (`release_encoder`), since rendering never needs it.
     `cache_dir` is a root for its caches instead of interp's own (`files.cache_dir`): codes in latents/,
-    tuned weights in tuned/ under it, as there.
+    tuned weights in tuned/ under it, as there. `log` and `progress` as for `pipeline.morph`: by default
+    nothing is printed (warnings are `InterpWarning`s), and bars only with `progress=True`. One Session may
+    serve morphs from several threads at once; each draws with its own (tuned) generator and noise.
     """
 
-    def __init__(self, weights: str | None = None, device: str | None = "auto", *, log: Log = stderr_log,
-                 progress: bool = True, cache_dir: str | os.PathLike | None = None, precision: str | None = "auto"):
+    def __init__(self, weights: str | None = None, device: str | None = "auto", *, log: Log = python_log,
+                 progress: bool = False, cache_dir: str | os.PathLike | None = None, precision: str | None = "auto"):
         # Deep inside weights.py and torch these fail as AttributeErrors ('int' object has no attribute ...).
         if weights is not None and not isinstance(weights, (str, os.PathLike)):
             raise UsageError(f"weights={weights!r}: give a preset name, a checkpoint path or a hub id (a str or path)")
@@ -85,8 +88,8 @@ class Session:
         self.precision = pick_precision(precision, self.device)  # rendering only: codes are always float32
         if self.precision == torch.float16 and self.device.type == "cpu":
             # Honoured (its numerics may be the point), but said: 1.2-1.4x slower here, 12x reported (benchmarks/).
-            log("warning: --precision fp16 on a CPU is slower than fp32 (CPUs have no fast half-precision "
-                "path); the default, --precision auto, renders in fp32 here")
+            log(f"warning: {option('precision', 'fp16')} on a CPU is slower than fp32 (CPUs have no fast "
+                f"half-precision path); the default, {option('precision', 'auto')}, renders in fp32 here")
         started = time.perf_counter()
         self.weights = resolve_weights(weights, progress=progress)
         # Named as typed (`ResolvedWeights.label`): the path is absolute by now, and its base name alone
@@ -142,10 +145,10 @@ class Session:
                             f"code has shape {list(shape)}, this model needs [{n}, {d}]",
                             what="a .npy code file", name=str(path))
         except OSError as err:
-            raise UsageError(f"{path}: not a readable .npy code file ({one_line(err)})") from None
+            raise InputError(f"{path}: not a readable .npy code file ({one_line(err)})", path) from None
         if code.dtype.kind != "f":  # read_npy takes any numbers; 0/1 or integers are no W code anyone wrote
-            raise UsageError(f"{path}: code holds {code.dtype} values, not floats (W+ codes are float32, "
-                             f"as `interp encode` writes them)")
+            raise InputError(f"{path}: code holds {code.dtype} values, not floats (W+ codes are float32, "
+                             f"as `interp encode` writes them)", path)
         if code.ndim == 3:
             code = code[0]
         # Judged after the cast: a float64 1e300 is finite, but float32 has no such number (it becomes inf,
@@ -153,15 +156,15 @@ class Session:
         with np.errstate(over="ignore", invalid="ignore"):
             code = np.ascontiguousarray(code, dtype=np.float32)
         if not np.isfinite(code).all():
-            raise UsageError(f"{path}: code contains NaN or infinite values, or values beyond float32's "
-                             f"range (about ±3.4e38)")
+            raise InputError(f"{path}: code contains NaN or infinite values, or values beyond float32's "
+                             f"range (about ±3.4e38)", path)
         peak = float(np.abs(code).max())
         if peak > CODE_MAX_ABS:
-            raise UsageError(f"{path}: code holds values as large as {peak:.3g}, far outside any W+ code (they "
-                             f"stay within about ±10; refused beyond ±{CODE_MAX_ABS:g}, as they draw only noise)")
+            raise InputError(f"{path}: code holds values as large as {peak:.3g}, far outside any W+ code (they "
+                             f"stay within about ±10; refused beyond ±{CODE_MAX_ABS:g}, as they draw only noise)", path)
         return code
 
-    def prepare_image(self, path: Path, settings: EncodeSettings):
+    def prepare_image(self, path: Path, settings: EncodeSettings) -> tuple:
         """Load an image and (optionally) FFHQ-align it: returns the PIL image the encoder will see
         and whether it was aligned."""
         image, alignment = self._load_and_align(path, settings)
@@ -179,28 +182,28 @@ class Session:
 
             hint = "" if settings.align else " (alignment is on by default for this model)"
             alignment.require_alignment(f"{path}: face alignment",
-                                        f"pass --no-align for images that are already aligned crops{hint}")
+                                        f"{no_face_advice()}{hint}")
             size = 1024 if self.model.size >= 1024 else 256
             try:
                 aligned = alignment.align_face(image, output_size=size, face=settings.face, name=str(path),
                                                log=self.log)
             except NoFaceError as err:
-                raise err.advised(NO_FACE_ADVICE) from None
+                raise err.advised(no_face_advice()) from None
             except UsageError as err:  # --face N beyond this photo's faces
                 place, count = settings.slot
                 if count == 1 or settings.face is None:
                     raise
-                others = ",".join("" if i == place else str(settings.face) for i in range(count))
+                others = tuple(None if i == place else settings.face for i in range(count))
                 raise UsageError(f"{err}; give one value per input to pick in the others only, an empty place "
-                                 f"meaning the largest: --face {others}") from None
+                                 f"meaning the largest: {option('face', others)}", path=path) from None
             for warning in aligned.warnings:
                 self.log(f"warning: {warning}")  # each names its image (and face)
             if aligned.n_faces > 1:
                 other = 1 if aligned.face_index == 0 else 0
                 place, count = settings.slot
                 # --face N picks in every input: beside a one-face photo, only the per-input form can be followed.
-                how = (f"choose with --face {other}" if count == 1 else "for another, give one value per input: "
-                       f"--face {','.join(str(other) if i == place else '' for i in range(count))}")
+                how = (f"choose with {option('face', other)}" if count == 1 else "for another, give one value per "
+                       f"input: {option('face', tuple(other if i == place else None for i in range(count)))}")
                 self.log(f"{path}: {aligned.n_faces} faces found, using face {aligned.face_index} "
                          f"(numbered left to right from 0; {how})")
             image = aligned.image
@@ -233,7 +236,7 @@ class Session:
                 bar.update()
         return encoded
 
-    def encode_photo(self, path: str | os.PathLike, settings: EncodeSettings | None = None):
+    def encode_photo(self, path: str | os.PathLike, settings: EncodeSettings | None = None) -> tuple:
         """Like `encode_path`, and also what the face was: (code, `AlignedFace` or None, target).
 
         The `AlignedFace` (None for a `.npy` code or an unaligned image) holds the crop's quad
@@ -357,9 +360,9 @@ class Session:
 
         return morph_frames(self, inputs, **options)
 
-    def noise(self, mode: str = "const", seed: int = 0):
+    def noise(self, mode: str = "const", seed: int = 0) -> list:
         if mode not in NOISE_MODES:
-            raise UsageError(f"--noise {mode}: choose one of {', '.join(NOISE_MODES)}")
+            raise UsageError(f"{option('noise', mode)}: choose one of {', '.join(NOISE_MODES)}")
         return self.model.generator.make_noise(mode, seed=seed, device=self.device)
 
     def frames(self, codes, *, batch_size: int = 4, noise: str = "const", seed: int = 0,

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from interp_cli.errors import InterpError, UsageError, cache_not_written, is_out_of_memory
+from interp_cli.errors import InterpError, UsageError, cache_not_written, is_out_of_memory, option
 from interp_cli.optim import FlatAdam
 from interp_cli.limits import TUNE_DEFAULT_STEPS, TUNE_MAX_STEPS
 from interp_cli.refine import _deterministic, _resize_targets, _seeded, default_levels, laplacian_loss
@@ -190,7 +190,7 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
     ramp-down. `progress(step, loss)` after every step. `seed` fixes the locality codes.
     """
     if not 0 <= steps <= TUNE_MAX_STEPS:
-        raise UsageError(f"--tune takes 0 to {TUNE_MAX_STEPS} steps (got {steps})")
+        raise UsageError(f"{option('tune')} takes 0 to {TUNE_MAX_STEPS} steps (got {steps})")
     if not lr > 0:
         raise UsageError(f"tune learning rate must be > 0, got {lr}")
     tuned = copy.deepcopy(generator)  # fresh tensors: the original (maybe a view of the file) is never touched

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from collections.abc import Iterator
 
-from interp_cli.errors import CheckpointError, ChecksumError, UsageError, WeightsUnavailableError
+from interp_cli.errors import CheckpointError, ChecksumError, UsageError, WeightsUnavailableError, option
 from interp_cli.sha256_record import file_sha256, remembered_sha256
 
 SHIPPED_DATA = "data"
@@ -426,7 +426,7 @@ def shipped_dir() -> Path:
         # A zipped install (zipapp, zipimport): torch.load needs a real file, so say so instead of guessing.
         raise WeightsUnavailableError(
             f"interp is imported from a zip ({folder}), so its shipped weights are not files on disk; "
-            "install it unzipped (pip install) or pass a checkpoint path with --weights"
+            f"install it unzipped (pip install) or pass a checkpoint path with {option('weights')}"
         )
     return folder
 
@@ -477,7 +477,7 @@ def _locate_shipped(preset: Preset) -> Path:
         f"{preset.name} weights missing: {path} does not exist; the file ships inside interp's package: "
         f"{_restore_advice(preset)}",
         # `interp weights path/verify` take no --weights; a morph, encode, mix or render does.
-        {"": ", or pass another checkpoint with --weights", "weights": ""},
+        {"": f", or pass another checkpoint with {option('weights')}", "weights": ""},
     )
 
 
@@ -775,13 +775,14 @@ def _unavailable(hub: HubFile, preset: Preset | None, spec: str, reason: str) ->
     # A bare owner/repo/file spec might have been meant as a relative path: say that it is not one.
     if_local = "" if preset or spec.startswith(_HUB_PREFIX) else f"; if you meant a local file, no such file: {spec}"
     copy = f"/path/to/{basename}"
-    with_option = f", or put a copy on this machine and pass `--weights {copy}` (or set {WEIGHTS_ENV}={copy}){if_local}"
+    with_option = (f", or put a copy on this machine and pass `{option('weights', copy)}` (or set "
+                   f"{WEIGHTS_ENV}={copy}){if_local}")
     # `interp weights ...` takes no --weights: the copy is named through the environment, and checked.
     with_env = (f", or put a copy on this machine and set {WEIGHTS_ENV}={copy} (`interp weights verify {copy}` "
                 f"checks it){if_local}")
     # Only commands that take --weights and can run on the demo model (render's codes come from one model).
-    demo = (". To try interp with no download, pass `--weights demo`: the small model shipped with interp "
-            "(cartoon faces only)")
+    demo = (f". To try interp with no download, pass `{option('weights', 'demo')}`: the small model shipped with "
+            "interp (cartoon faces only)")
     advice = {"": with_option, "render": with_option, "weights": with_env,
               **{command: with_option + demo for command in ("morph", "encode", "mix", "batch")}}
     return WeightsUnavailableError(

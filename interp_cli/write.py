@@ -72,7 +72,8 @@ from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from .errors import NO_ROOM, InterpError, UsageError, environment_error
+from .errors import NO_ROOM, InterpError, UsageError, environment_error, speaking_to_cli
+from .errors import option as spelt
 from .limits import SIZE, GIF_MAX_FPS, GIF_MIN_DELAY_CS  # noqa: F401 - GIF_MAX_FPS: what the GIF writer can play
 from .files import (PathLike, Outputs, atomic_write, claim_temp, commit, discard, new_temp, temp_like, too_long_name,
                     write_target)
@@ -116,10 +117,11 @@ def output_kind(path: PathLike, accepts: str = MORPH_OUTPUTS, *, allowed: Option
     new name (`missing_file_type`). Suffixes are case-insensitive. Standard output ("-", /dev/stdout) and
     devices are refused (`_stream`). `allowed`: the kinds the caller writes (default: all). Anything else
     is a UsageError that ends with `accepts`, the caller's own list of outputs, and names the path as
-    `option PATH` when an `option` (--sheet) is given: every refused output reads alike, from here.
+    `option PATH` when an `option` (a keyword: "sheet", said as `errors.option` says it) is given: every
+    refused output reads alike, from here.
     """
     text = os.fspath(path)
-    shown = f"{option} {text}" if option else text
+    shown = spelt(option, text) if option else text
     suffix = Path(text).suffix.lower()
     if isinstance(path, str) and _stream(text):
         raise UsageError(f"{shown}: {_STREAM} ({accepts.format(folder='frames/')})")
@@ -215,31 +217,38 @@ def check_morph_outputs(output: PathLike, sheet: Optional[PathLike] = None) -> s
     kind = output_kind(output, allowed=("mp4", "gif", "html", "frames", "png"))  # says what a morph writes
     check_output_path(output)
     if sheet is not None:
-        output_kind(sheet, "the contact sheet is a .png file", allowed=("png",), option="--sheet")
+        output_kind(sheet, "the contact sheet is a .png file", allowed=("png",), option="sheet")
         check_output_path(sheet)
-        refuse_clashes([("-o", output), ("--sheet", sheet)])
+        refuse_clashes([("output", output), ("sheet", sheet)])
     return kind
 
 
+def _the_output(name: str, path: PathLike, what: str = "output") -> str:
+    """Another output, named in a refusal: "the -o output out.gif" on the command line, 'the output
+    output="out.gif"' to a Python caller."""
+    if speaking_to_cli():
+        return f"the {spelt(name)} {what} {os.fspath(path)}"
+    return f"the {what} {spelt(name, os.fspath(path))}"
+
+
 def refuse_clashes(outputs: Sequence[tuple[str, Optional[PathLike]]]) -> None:
-    """UsageError if two of a command's outputs, given as (option, path) with None for one not asked for,
+    """UsageError if two of a command's outputs, given as (option's keyword, path) with None for one not asked for,
     land on one file, or one lies inside the other (a --sheet or a --save-aligned crop inside the -o frames
     folder): the later rename would replace the earlier output, or leave a folder that the next run with
     the same -o refuses as holding other files. Checked before any work."""
-    named = [(option, path, real_path(path)) for option, path in outputs if path is not None]
-    for i, (option, path, real) in enumerate(named):
-        for other_option, other, other_real in named[:i]:
-            shown = f"{option} {os.fspath(path)}"
+    named = [(name, path, real_path(path)) for name, path in outputs if path is not None]
+    for i, (name, path, real) in enumerate(named):
+        for other_name, other, other_real in named[:i]:
+            shown = spelt(name, os.fspath(path))
             if real == other_real:
-                raise UsageError(f"{shown}: is also the {other_option} output {os.fspath(other)}; "
-                                 "give each output its own name")
-            for inner, outer, outer_option, outer_path in ((real, other_real, other_option, other),
-                                                           (other_real, real, option, path)):
+                raise UsageError(f"{shown}: is also {_the_output(other_name, other)}; give each output its own name")
+            for inner, outer, outer_name, outer_path in ((real, other_real, other_name, other),
+                                                         (other_real, real, name, path)):
                 if outer in inner.parents:
                     frames = output_kind(outer_path) == "frames"
                     what, why = (("frames folder", "a frames folder holds only its frames") if frames
                                  else ("output", "that name is a file"))
-                    raise UsageError(f"{shown}: lies inside the {outer_option} {what} {os.fspath(outer_path)}; "
+                    raise UsageError(f"{shown}: lies inside {_the_output(outer_name, outer_path, what)}; "
                                      f"put it elsewhere ({why})")
 
 

@@ -194,7 +194,8 @@ def test_face_selection_in_a_two_person_photo():
     assert largest.face_index == chosen.face_index and np.array_equal(largest.landmarks, chosen.landmarks)
     with pytest.raises(UsageError) as caught:
         align.align_face(image, face=2, name="two_people.jpg")
-    assert str(caught.value) == "two_people.jpg: --face 2 but only 2 faces found"
+    assert str(caught.value) == "two_people.jpg: face=2 but only 2 faces found"
+    assert caught.value.path == "two_people.jpg"
     with pytest.raises(UsageError):
         align.align_face(image, face=-1, name="two_people.jpg")
 

@@ -272,7 +272,7 @@ def test_parse_layers_good_specs():
 def test_parse_layers_bad_specs_one_line(spec):
     with pytest.raises(UsageError) as err:
         parse_layers(spec, 18)
-    assert "\n" not in str(err.value) and str(err.value).startswith(f"--layers {spec}: ")  # names the option
+    assert "\n" not in str(err.value) and str(err.value).startswith(f'layers="{spec}": ')  # names the keyword
 
 
 def test_masked_rows_stay_at_first_keyframe_bit_for_bit():

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from interp_cli.errors import (REQUIRED_MODULES, InterpError, UsageError, WeightsUnavailableError, environment_error,
-                               reported)
+from interp_cli.errors import (REQUIRED_MODULES, InterpError, UsageError, WeightsUnavailableError, cli_words,
+                               environment_error, reported)
 
 
 def test_environment_error_exit_codes():
@@ -35,7 +35,8 @@ def test_a_command_and_a_batch_row_tell_a_failure_alike():
     nothing else names a file. (The row used to advise the morph's options for any command, and the
     command line called a vanished input an internal error.)"""
     def told(err, command="morph", output=None):
-        error, internal = reported(err, command, output)
+        with cli_words():  # as the command says it; a Python caller's batch is told in keywords (below)
+            error, internal = reported(err, command, output)
         return str(error), error.exit_code, internal
 
     assert told(MemoryError(), "align") == ("out of memory (try a smaller --size)", 1, False)
@@ -54,6 +55,8 @@ def test_a_command_and_a_batch_row_tell_a_failure_alike():
     assert told(UsageError("--steps: bad")) == ("--steps: bad", 2, False)
     offline = WeightsUnavailableError("ffhq: not downloaded", {"morph": "try --weights demo"})
     assert "try --weights demo" in told(offline)[0]
+    assert str(reported(MemoryError(), "batch", "out/x.gif")[0]) == \
+        "out/x.gif: out of memory (try a smaller batch_size or size)"
 
 
 def test_a_gpu_out_of_memory_is_told_as_out_of_memory_not_as_a_bug():
@@ -68,11 +71,12 @@ def test_a_gpu_out_of_memory_is_told_as_out_of_memory_not_as_a_bug():
     mps = RuntimeError("MPS backend out of memory (MPS allocated: 17.79 GB, other allocations: 1.05 GB, "
                        "max allowed: 18.13 GB). Tried to allocate 256.00 MiB on private pool.")
     for err in (cuda, mps, RuntimeError("CUDA error: out of memory")):
-        error, internal = reported(err, "morph")
+        with cli_words():
+            error, internal = reported(err, "morph")
         assert (str(error), error.exit_code, internal) == (
             "out of memory (try a smaller --batch-size or --size)", 1, False)
-        assert str(_row_error(err, "out/x.mp4", Path("out"), [])) == (
-            "out/x.mp4: out of memory (try a smaller --batch-size or --size)")
+        assert str(_row_error(err, "out/x.mp4", Path("out"), [])) == (  # a Python caller's batch: keywords
+            "out/x.mp4: out of memory (try a smaller batch_size or size)")
     assert str(reported(cuda, "encode")[0]) == "out of memory"
     assert reported(RuntimeError("shape mismatch"), "morph")[1]  # other RuntimeErrors stay bugs
 
@@ -95,7 +99,7 @@ def test_out_of_memory_is_known_without_importing_torch():
 
     code = ("import sys; from interp_cli.errors import reported; "
             "told = reported(RuntimeError('MPS backend out of memory'), 'align'); "
-            "assert str(told[0]) == 'out of memory (try a smaller --size)', told; "
+            "assert str(told[0]) == 'out of memory (try a smaller size)', told; "
             "assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -128,3 +132,32 @@ def test_a_required_package_missing_from_this_python_is_said_with_the_line_that_
     assert done.stderr.strip() == (f"interp: error: imageio-ffmpeg is not installed in this Python, and interp needs "
                                    f"it: {sys.executable} -m pip install imageio-ffmpeg")
     assert not (tmp_path / "m.mp4").exists()
+
+
+def test_every_option_a_message_can_name_is_spelt_as_the_command_takes_it():
+    """`errors.option` spells a keyword as its flag for the command (--batch-size, --no-align, -o): each of
+    the command line's options, read from Click itself, comes out as a flag it accepts. A Python caller
+    gets the keyword (`option("align", False)` is `align=False`)."""
+    import click
+
+    from interp_cli.cli import cli
+    from interp_cli.errors import option
+
+    commands = [cli.commands[name] for name in ("morph", "batch", "encode", "render", "align", "mix")]
+    checked = set()
+    for command in commands:
+        for param in command.params:
+            if not isinstance(param, click.Option) or param.name in ("as_json", "quiet"):
+                continue  # the output flags are never named in a message
+            with cli_words():
+                if param.is_flag and param.secondary_opts:  # --align/--no-align
+                    assert (option(param.name, True), option(param.name, False)) == \
+                        (param.opts[0], param.secondary_opts[0]), param.name
+                elif param.is_flag and isinstance(param.flag_value, bool):  # --paste, --no-cache
+                    assert option(param.name, param.flag_value) in param.opts, param.name
+                else:
+                    assert option(param.name) in param.opts, param.name
+            checked.add(param.name)
+    assert {"batch_size", "align", "cache", "output", "face", "save_aligned", "outdir", "shard"} <= checked
+    assert (option("align", False), option("batch_size", 4), option("face", (None, 1))) == \
+        ("align=False", "batch_size=4", "face=(None, 1)")

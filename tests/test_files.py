@@ -296,9 +296,9 @@ def test_a_sheet_onto_an_input_names_the_option(tmp_path, monkeypatch):
                                        "-o", "s.gif", "--sheet", "a.png"])
     assert result.exit_code == 2
     assert result.stderr == "interp: error: --sheet a.png: is the input a.png; choose another output name\n"
-    from interp_cli import pipeline  # the Python API's refusal reads the same
+    from interp_cli import pipeline  # the Python API's refusal reads the same, in its keywords
     from interp_cli.errors import UsageError
 
-    with pytest.raises(UsageError, match=r"^--sheet a\.png: is the input a\.png;"):
+    with pytest.raises(UsageError, match=r'^sheet="a\.png": is the input a\.png;'):
         pipeline.morph(["a.png", examples / "demo_b.png"], "s.gif", sheet="a.png", weights="demo")
     assert sorted(os.listdir()) == ["a.png"]

@@ -528,3 +528,23 @@ def test_a_camera_mpo_is_one_photo_not_an_animation(tmp_path):
     log = []
     assert load_image(tmp_path / "camera.jpg", log=log.append).size == photo.size
     assert log == []
+
+
+def test_photos_read_in_threads_leave_the_processs_warning_filters_as_they_were():
+    """Reading a photo records Pillow's warnings in `warnings.catch_warnings`, which swaps the process's
+    filter list and puts back what it found: photos read at once in threads (morphs in a service's workers)
+    put back each other's, and left the caller's process with interp's filters ("always" for UserWarning)."""
+    import threading
+
+    before = list(warnings.filters)
+
+    def read() -> None:
+        for _ in range(50):
+            load_image(Path(__file__).resolve().parents[1] / "examples" / "demo_a.png")
+
+    readers = [threading.Thread(target=read) for _ in range(8)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join()
+    assert warnings.filters == before

@@ -85,14 +85,14 @@ def test_render_refuses_nan_truncation(tmp_path, demo):
 @pytest.mark.parametrize("keyword", ["truncation", "fps"])
 @pytest.mark.parametrize("value", [math.nan, math.inf])
 def test_python_morph_refuses_nan_and_inf(tmp_path, keyword, value):
-    with pytest.raises(UsageError, match=f"--{keyword} must be a finite number"):
+    with pytest.raises(UsageError, match=f"^{keyword} must be a finite number"):
         morph([DEMO_A, DEMO_B], tmp_path / "t.gif", weights="demo", steps=3, **{keyword: value}, **quiet())
 
 
 def test_python_render_refuses_nan_truncation(tmp_path, demo):
     codes = tmp_path / "a.npy"
     np.save(codes, demo.encode_path(DEMO_A))
-    with pytest.raises(UsageError, match="--truncation must be a finite number"):
+    with pytest.raises(UsageError, match="^truncation must be a finite number"):
         render(codes, tmp_path / "r.npy", weights="demo", truncation=math.nan, **quiet())
 
 
@@ -176,7 +176,7 @@ def test_render_refuses_a_seed_beyond_64_bits(tmp_path, demo):
     lambda tmp, s: s.encode_photo(DEMO_A, EncodeSettings(refine=2, seed=2 ** 64, cache=False)),
 ], ids=["morph", "negative", "morph_frames", "encode_settings"])
 def test_python_callers_get_the_seed_range_too(tmp_path, demo, call):
-    with pytest.raises(UsageError, match="--seed must be between"):
+    with pytest.raises(UsageError, match="^seed must be between"):
         call(tmp_path, demo)
 
 
@@ -247,11 +247,11 @@ def test_encode_inputs_refuses_settings_of_another_length(demo):
 
 
 @pytest.mark.parametrize("keywords,match", [
-    ({"fps": "30"}, "--fps must be a number"),
-    ({"fps": None}, "--fps must be a number"),
-    ({"truncation": None}, "--truncation must be a number"),
-    ({"tune": 1.5}, "--tune must be a whole number"),
-    ({"refine": 2.5}, "--refine must be a whole number"),
+    ({"fps": "30"}, "^fps must be a number"),  # named as the keyword a Python caller passes, not --fps
+    ({"fps": None}, "^fps must be a number"),
+    ({"truncation": None}, "^truncation must be a number"),
+    ({"tune": 1.5}, "^tune must be a whole number"),
+    ({"refine": 2.5}, "^refine must be a whole number"),
 ])
 def test_morph_refuses_values_that_are_not_the_numbers_it_needs(tmp_path, demo, keywords, match):
     with pytest.raises(UsageError, match=match):
@@ -259,13 +259,13 @@ def test_morph_refuses_values_that_are_not_the_numbers_it_needs(tmp_path, demo, 
 
 
 def test_align_refuses_a_face_that_is_not_a_number(tmp_path):
-    with pytest.raises(UsageError, match="--face '0'"):
+    with pytest.raises(UsageError, match='^face="0": give a face number'):
         align(DEMO_A, tmp_path / "al.png", face="0", log=lambda message: None)
 
 
-@pytest.mark.parametrize("keywords,match", [({"refine": -3}, "--refine must be at least 0"),
-                                            ({"refine": 1.5}, "--refine must be a whole number"),
-                                            ({"refine_loss": "l3"}, "--refine-loss l3")])
+@pytest.mark.parametrize("keywords,match", [({"refine": -3}, "^refine must be at least 0"),
+                                            ({"refine": 1.5}, "^refine must be a whole number"),
+                                            ({"refine_loss": "l3"}, '^refine_loss="l3"')])
 def test_encode_settings_are_checked(demo, keywords, match):
     with pytest.raises(UsageError, match=match):
         demo.encode_photo(DEMO_A, EncodeSettings(**keywords))

@@ -10,15 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from interp_cli.errors import UsageError
+from interp_cli.errors import UsageError, cli_words
 from interp_cli.inputs import faces_per_input, pick_input
 
 
 def test_an_input_is_named_by_letter_or_one_based_number():
-    assert [pick_input("--backdrop", v, 3) for v in ("a", "B", " c ", 1, "2", 3)] == [0, 1, 2, 0, 1, 2]
+    assert [pick_input("backdrop", v, 3) for v in ("a", "B", " c ", 1, "2", 3)] == [0, 1, 2, 0, 1, 2]
     for wrong in ("d", 4, 0, "-1", "ab", ""):
-        with pytest.raises(UsageError, match=r"--backdrop .*: name one of the inputs \(a, b, c, or 1 to 3\)"):
-            pick_input("--backdrop", wrong, 3)
+        with pytest.raises(UsageError, match=r"^backdrop=.*: name one of the inputs \(a, b, c, or 1 to 3\)"):
+            pick_input("backdrop", wrong, 3)
+        with cli_words(), pytest.raises(UsageError, match=r"^--backdrop .*: name one of the inputs"):
+            pick_input("backdrop", wrong, 3)
 
 
 def test_one_face_number_applies_to_every_input_or_only_to_the_backdrop():
@@ -30,7 +32,9 @@ def test_one_face_number_applies_to_every_input_or_only_to_the_backdrop():
 def test_faces_per_input_take_one_place_each():
     assert faces_per_input((None, 1), 2) == [None, 1]
     assert faces_per_input((0, 1), 2, backdrop_index=0) == [0, 1]
-    with pytest.raises(UsageError, match="--face ,1: 2 values for 3 inputs; .* e.g. --face ,1"):
+    with cli_words(), pytest.raises(UsageError, match="^--face ,1: 2 values for 3 inputs; .* e.g. --face ,1"):
+        faces_per_input((None, 1), 3)
+    with pytest.raises(UsageError, match=r"^face=\(None, 1\): 2 values for 3 inputs; .* e.g. face=\(None, 1\)"):
         faces_per_input((None, 1), 3)
     for bad in ((-1, 0), (True, 0), (0.5, 0)):
         with pytest.raises(UsageError, match="is not a face number"):

@@ -19,6 +19,7 @@ from PIL import Image
 
 from interp_cli import identity, likeness
 from interp_cli.cli import cli
+from interp_cli.errors import cli_words
 from tests.cli_runner import cli_runner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,8 +146,10 @@ def test_a_reconstruction_that_is_someone_else_is_poor_whatever_its_psnr():
     assert entry["identity"] > identity.SAME_PERSON and entry["poor"]
     warning = likeness.warning("obama.jpg", entry)
     assert warning.startswith("warning: obama.jpg: ") and "PSNR" not in warning
-    assert f"distance {entry['identity']:.2f}" in warning and "try --tune, --refine 100" in warning
-    assert "--tune" not in likeness.warning("obama.jpg", entry, suggest_tune=False)
+    assert f"distance {entry['identity']:.2f}" in warning and "try tune=True, refine=100" in warning
+    assert "tune" not in likeness.warning("obama.jpg", entry, suggest_tune=False)
+    with cli_words():  # the command's words for the same advice
+        assert "try --tune, --refine 100" in likeness.warning("obama.jpg", entry)
     assert likeness.describe([{"input": "in/obama.jpg", **entry}]).endswith(
         f"identity {entry['identity']:.2f} (poor)")
 
@@ -162,7 +165,7 @@ def test_a_reconstruction_without_a_face_gets_the_warning():
     entry = likeness.measure(np.full_like(obama, 128), obama)
     assert entry["identity"] is None and entry["identity_note"] == identity.NO_FACE_IN_RENDER and entry["poor"]
     warning = likeness.warning("obama.jpg", entry)
-    assert "obama.jpg" in warning and "no face in its reconstruction" in warning and "--tune" in warning
+    assert "obama.jpg" in warning and "no face in its reconstruction" in warning and "tune=True" in warning
     assert "no face in reconstruction (poor)" in likeness.describe([{"input": "obama.jpg", **entry}])
 
 

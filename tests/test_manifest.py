@@ -51,7 +51,7 @@ def test_shard_from_the_schedulers_index(environ, text, expected):
 
 @pytest.mark.parametrize("environ, text, fragment", [
     ({}, "auto", "neither $SLURM_ARRAY_TASK_ID nor $JOB_COMPLETION_INDEX"),
-    ({"JOB_COMPLETION_INDEX": "1"}, "auto", "pass it as --shard auto/N"),
+    ({"JOB_COMPLETION_INDEX": "1"}, "auto", 'pass it as shard="auto/N"'),  # a Python caller's words
     ({"JOB_COMPLETION_INDEX": "3"}, "auto/3", "K must be between 1 and N=3"),
     ({"SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "4"}, "auto/3",
      "K must be between 1 and N=3"),
@@ -350,7 +350,7 @@ def test_proving_an_outdir_leaves_no_folder_and_a_file_in_the_way_is_one_line(tm
     (tmp_path / "afile").write_bytes(b"x")
     with pytest.raises(UsageError) as err:
         make_outdir(tmp_path / "afile" / "out", keep=False)
-    assert str(err.value) == f"--outdir {tmp_path / 'afile' / 'out'}: cannot create it (Not a directory)"
+    assert str(err.value) == f'outdir="{tmp_path / "afile" / "out"}": cannot create it (Not a directory)'
     assert make_outdir(tmp_path / "made" / "out").is_dir()
 
 

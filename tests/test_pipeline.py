@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ from PIL import Image
 
 from interp_cli.align import alignment_available
 from interp_cli.cli import cli
-from interp_cli.errors import UsageError
+from interp_cli.errors import InterpError, UsageError
 from interp_cli.pipeline import Session
 from tests.cli_runner import cli_runner
 
@@ -280,3 +281,196 @@ def test_a_rows_planned_crops_apply_to_that_morph_only(demo, tmp_path):
           align=False, progress=False)
     assert sorted(p.name for p in (tmp_path / "plan").iterdir()) == ["first.png", "second.png"]
     assert sorted(p.name for p in (tmp_path / "own").iterdir()) == ["demo_a_aligned.png", "demo_b_aligned.png"]
+
+
+def _refused(call) -> InterpError:
+    """The InterpError `call` raises, said to a Python caller: keywords it can pass, never a command's flag."""
+    with pytest.raises(InterpError) as caught:
+        call()
+    assert "--" not in str(caught.value), str(caught.value)
+    return caught.value
+
+
+def test_a_python_caller_is_told_the_keywords_it_can_pass_not_the_commands_flags(demo, tmp_path):
+    """Messages named the command's options ("cannot be combined with --no-align", "pass `--weights demo`"),
+    which a Python caller cannot type. The command's words are pinned by its own tests (test_cli, test_paste)."""
+    from interp_cli.limits import MAX_FRAMES
+    from interp_cli.pipeline import EncodeSettings, mix, morph
+
+    out = tmp_path / "m.gif"
+    assert str(_refused(lambda: morph([DEMO_A, DEMO_B], out, paste=True, align=False, session=demo))) == (
+        "paste=True puts the face back where alignment found it in the photo: it cannot be combined with align=False")
+    assert str(_refused(lambda: morph([DEMO_A, DEMO_B], out, fps=500, session=demo))).startswith(
+        "fps must be between")
+    still = _refused(lambda: morph([DEMO_A, DEMO_A], out, session=demo))
+    assert str(still).endswith("(hold=N pauses on each face)") and still.path == DEMO_A
+    assert str(_refused(lambda: morph([DEMO_A, DEMO_B], out, noise="loud", session=demo))).startswith(
+        'noise="loud": choose one of')
+    assert str(_refused(lambda: morph([DEMO_A, DEMO_B], out, steps=MAX_FRAMES, hold=1, session=demo))).startswith(
+        f"steps={MAX_FRAMES}, hold=1 would make")
+    unnamed = _refused(lambda: mix([DEMO_A, DEMO_B, DEMO_B], tmp_path / "x.png", weights="demo"))
+    assert 'e.g. middle="c"' in str(unnamed) and unnamed.path == DEMO_B
+    assert str(_refused(lambda: demo.encode_photo(DEMO_A, EncodeSettings(align=False, face=1)))).endswith(
+        "alignment is off (align=False is given); drop face, or pass align=True")
+    sheet = tmp_path / "s.png"
+    assert str(_refused(lambda: morph([DEMO_A, DEMO_B], sheet, sheet=sheet, session=demo))) == (
+        f'sheet="{sheet}": is also the output output="{sheet}"; give each output its own name')
+    offline = str(_refused(lambda: Session("nobody/nothing/x.pt", "cpu")))  # offline: never on this machine
+    assert 'pass `weights="/path/to/x.pt"`' in offline
+    assert not out.exists() and not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.skipif(not alignment_available(), reason="needs the align extra")
+def test_a_python_caller_can_tell_which_input_failed_and_how(demo, tmp_path):
+    """`path` names the input at fault; a bad input file is an InputError (a UsageError), a photo with no
+    face a NoFaceError, so a service can answer a bad upload apart from a bad call."""
+    from interp_cli.errors import NoFaceError, UsageError
+    from interp_cli.pipeline import morph
+
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (64, 64), "grey").save(blank)
+    photo = Path(__file__).parent / "data" / "faces" / "obama.jpg"
+    no_face = _refused(lambda: morph([photo, blank], tmp_path / "m.gif", align=True, session=demo))
+    assert isinstance(no_face, NoFaceError) and no_face.path == str(blank)
+    assert str(no_face).endswith("(pass align=False for images that are already aligned crops)")
+    from interp_cli.errors import InputError
+
+    (tmp_path / "notes.png").write_text("not an image")
+    bad = _refused(lambda: morph([DEMO_A, tmp_path / "notes.png"], tmp_path / "m.gif", session=demo))
+    assert isinstance(bad, InputError) and isinstance(bad, UsageError) and bad.path == str(tmp_path / "notes.png")
+    missing = _refused(lambda: morph([tmp_path / "gone.png", DEMO_B], tmp_path / "m.gif", session=demo))
+    assert isinstance(missing, InputError) and missing.path == str(tmp_path / "gone.png")
+    wrong = _refused(lambda: morph([DEMO_A, DEMO_B], tmp_path / "m.gif", steps=1, session=demo))
+    assert type(wrong) is UsageError and wrong.path is None  # the call, not a file
+
+
+def test_a_plain_morph_prints_nothing_and_warns_through_pythons_warnings(tmp_path, capfd, caplog):
+    """morph() printed its progress bars and warnings on stderr, where a notebook, a service's log or a
+    script's output got them whether or not it wanted them."""
+    import logging
+
+    from interp_cli.pipeline import morph
+
+    capfd.readouterr()
+    summary = morph([DEMO_A, DEMO_B], tmp_path / "m.gif", weights="demo", device="cpu", steps=3)
+    assert summary["frames"] == 3 and capfd.readouterr() == ("", "")
+    from interp_cli.errors import InterpWarning
+    with pytest.warns(InterpWarning) as caught:  # a warning is a Python warning the caller can filter
+        morph([DEMO_A, DEMO_B], tmp_path / "fast.gif", weights="demo", device="cpu", steps=3, fps=60)
+    assert capfd.readouterr() == ("", "")
+    [warning] = [w for w in caught if issubclass(w.category, InterpWarning)]
+    assert str(warning.message).startswith("fast.gif: a GIF plays at most 50 fps")
+    assert str(warning.message).endswith("fps=60 is written at 50")
+    assert warning.filename == __file__  # the caller's line, not interp's
+    # A note is logged at INFO on the "interp_cli" logger: silent unless the caller's logging shows INFO.
+    codes = [tmp_path / "a.npy", tmp_path / "b.npy"]
+    for code in codes:
+        np.save(code, np.full((10, 128), len(code.stem), np.float32) * (code.stem == "b"))
+    with caplog.at_level(logging.INFO, logger="interp_cli"):
+        morph(codes, tmp_path / "n.gif", weights="demo", device="cpu", steps=2, tune=2)
+    assert capfd.readouterr() == ("", "")
+    assert [r.getMessage() for r in caplog.records if r.name == "interp_cli"] == [
+        "note: tune: every input is a .npy code, with no photo to tune to; rendering untuned"]
+    morph([DEMO_A, DEMO_B], tmp_path / "bars.gif", weights="demo", device="cpu", steps=3, progress=True)
+    assert "rendering: 3/3 frames" in capfd.readouterr().err  # bars when asked for
+
+
+def _process_state() -> dict:
+    """What a library call could change for the whole process that embeds it (see the test below)."""
+    import logging
+    import os
+    import random
+    import signal
+    import sys
+    import threading
+    import warnings
+
+    import torch
+    import tqdm
+    from PIL import Image as PILImage
+
+    umask = os.umask(0o22)
+    os.umask(umask)
+    loggers = {name: (log.level, list(log.handlers), log.propagate, log.disabled)
+               for name, log in [("", logging.getLogger()), ("interp_cli", logging.getLogger("interp_cli"))]}
+    return {
+        "signals": {s: signal.getsignal(s) for s in signal.valid_signals()
+                    if s not in (signal.SIGKILL, signal.SIGSTOP)},
+        "threads": (torch.get_num_threads(), torch.get_num_interop_threads()),
+        "running": sorted(t.name for t in threading.enumerate()),
+        "environ": dict(os.environ), "cwd": os.getcwd(), "umask": umask,
+        "warnings": (list(warnings.filters), warnings.showwarning), "logging": loggers,
+        "torch flags": (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic,
+                        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32,
+                        torch.backends.mkldnn.enabled, torch.get_float32_matmul_precision(),
+                        torch.are_deterministic_algorithms_enabled(), torch.is_grad_enabled(),
+                        torch.is_anomaly_enabled(), torch.get_default_dtype()),
+        "rng": (torch.random.get_rng_state().numpy().tobytes(), repr(np.random.get_state()), random.getstate()),
+        "numpy": (np.geterr(), np.get_printoptions()),
+        "python": (sys.getrecursionlimit(), sys.getswitchinterval(), sys.stdout, list(sys.path)),
+        "tqdm": tqdm.tqdm.monitor_interval, "pillow": PILImage.MAX_IMAGE_PIXELS,
+    }
+
+
+def test_the_python_api_leaves_the_callers_process_as_it_found_it(tmp_path, monkeypatch):
+    """A library shares its caller's process: every verb, a Session and a batch, with the costlier paths
+    (refine, tune, a page, progress bars on a terminal), leave its signal handlers, threads, environment,
+    warning filters, logging, torch flags and RNG states as they were. (tqdm's class-wide monitor_interval
+    was left at 0 by the first terminal bar.)"""
+    import io
+    import sys
+
+    from interp_cli.pipeline import batch, encode, mix, morph, render
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())  # bars drawn as on a terminal (tqdm's path)
+    before = _process_state()
+    morph([DEMO_A, DEMO_B], tmp_path / "m.gif", weights="demo", device="cpu", steps=3, refine=2, tune=2,
+          cache=False, progress=True)
+    morph([DEMO_A, DEMO_B], tmp_path / "m.html", weights="demo", device="cpu", steps=3)
+    session = Session("demo", "cpu")
+    assert len(list(session.morph_frames([DEMO_A, DEMO_B], steps=3))) == 3
+    encode(DEMO_A, tmp_path / "a.npy", weights="demo", device="cpu")
+    render(tmp_path / "a.npy", tmp_path / "a.png", weights="demo", device="cpu")
+    mix([DEMO_A, DEMO_B], tmp_path / "x.png", weights="demo", device="cpu")
+    (tmp_path / "pairs.csv").write_text(f"{DEMO_A},{DEMO_B},row.gif\n")
+    assert batch(tmp_path / "pairs.csv", tmp_path / "out", weights="demo", device="cpu", steps=2)["made"] == 1
+    after = _process_state()
+    assert "rendering" in sys.stderr.getvalue()  # the bars were drawn
+    assert {key: after[key] for key in before if after[key] != before[key]} == {}
+
+
+def test_one_session_serves_morphs_in_threads_as_it_serves_them_one_by_one(demo):
+    """A service's workers share one loaded model: tuned and plain morphs at once, each its own frames."""
+    import threading
+
+    def frames(tune: int) -> list[np.ndarray]:
+        return list(demo.morph_frames([DEMO_A, DEMO_B], steps=4, tune=tune, cache=False))
+
+    alone = {tune: frames(tune) for tune in (0, 2)}
+    together: dict[int, list] = {}
+    workers = [threading.Thread(target=lambda i=i: together.__setitem__(i, frames(2 * (i % 2)))) for i in range(4)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert sorted(together) == [0, 1, 2, 3]
+    for i, drawn in together.items():
+        assert len(drawn) == 4 and all(np.array_equal(a, b) for a, b in zip(drawn, alone[2 * (i % 2)])), i
+
+
+def test_a_morph_on_a_session_refuses_a_device_or_precision_it_would_not_use(demo, tmp_path):
+    """`morph(session=s, precision="bf16")` rendered in the session's fp32 and said nothing (the summary's
+    "precision": "fp32"); a session's model is what renders, so asking for another is refused, as weights are."""
+    from interp_cli.pipeline import morph
+
+    for asked, shown in ((dict(precision="bf16"), 'precision="bf16" is not the session\'s (fp32)'),
+                         (dict(device="meta"), 'device="meta" is not the session\'s (cpu)')):
+        with pytest.raises(UsageError, match=f"^{re.escape(shown)}; a morph with a session renders with its model"):
+            morph([DEMO_A, DEMO_B], tmp_path / "m.gif", steps=2, session=demo, **asked)
+    assert not (tmp_path / "m.gif").exists()
+    summary = morph([DEMO_A, DEMO_B], tmp_path / "m.gif", steps=2, session=demo, device="cpu", precision="fp32")
+    assert (summary["device"], summary["precision"]) == ("cpu", "fp32")  # the session's own: accepted

@@ -270,6 +270,8 @@ def test_every_command_the_use_section_shows_runs(words, tmp_path, monkeypatch):
         assert (tmp_path / name).exists(), f"{typed}: no {name}"
 
 
+# The demo weights stand in for ffhq here and draw the photos poorly, which each morph warns of (InterpWarning).
+@pytest.mark.filterwarnings("ignore::interp_cli.errors.InterpWarning")
 def test_the_python_example_runs(tmp_path, monkeypatch):
     """The `## From Python` block, as written but with the demo weights for ffhq and `pass` for its `...`,
     on a.jpg and b.jpg (the shipped photos: `paste=True` finds their faces)."""

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from interp_cli.errors import UsageError
+from interp_cli.errors import UsageError, cli_words
 from interp_cli.models.checkpoint import load_model
 from interp_cli.render import autocast_refusal, pick_precision, precision_name, render_frames
 from weights.eval_demo import DEFAULT_WEIGHTS
@@ -36,7 +36,7 @@ def test_auto_precision_is_float32_on_cpu_and_explicit_choices_are_kept():
 
 
 def test_unknown_precision_is_a_usage_error():
-    with pytest.raises(UsageError, match="--precision fp8"):
+    with pytest.raises(UsageError, match='^precision="fp8": choose one of' ):
         pick_precision("fp8", CPU)
 
 
@@ -276,10 +276,13 @@ def test_a_gpu_number_the_machine_lacks_is_a_usage_error_naming_the_ones_there(m
     assert pick_device("cuda") == torch.device("cuda")
     with pytest.raises(UsageError) as refused:
         pick_device("cuda:7")
-    assert str(refused.value) == ("--device cuda:7: no such device; this machine has 2 CUDA devices "
+    assert str(refused.value) == ('device="cuda:7": no such device; this machine has 2 CUDA devices '
                                   "(cuda:0, cuda:1)")
+    with cli_words(), pytest.raises(UsageError) as refused:
+        pick_device("cuda:7")
+    assert str(refused.value).startswith("--device cuda:7: no such device;")
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
-    with pytest.raises(UsageError, match=r"mps:1: no such device; this machine has 1 MPS device \(mps:0\)"):
+    with pytest.raises(UsageError, match=r"mps:1\": no such device; this machine has 1 MPS device \(mps:0\)"):
         pick_device("mps:1")
 
 

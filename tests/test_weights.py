@@ -360,7 +360,8 @@ def _assert_actionable_one_liner(message: str) -> None:
     assert "interp weights download tiny`" in message
     # The file's URL: any browser or curl fetches it, whatever huggingface_hub (if any) the other machine has.
     assert "https://huggingface.co/someone/tiny/resolve/main/ckpt/tiny.pt" in message
-    assert "--weights /path/to/tiny.pt" in message and "INTERP_WEIGHTS=/path/to/tiny.pt" in message
+    # Said to a Python caller (the command's `--weights /path/...`: tests/test_advice.py).
+    assert 'weights="/path/to/tiny.pt"' in message and "INTERP_WEIGHTS=/path/to/tiny.pt" in message
 
 
 def test_offline_env_fails_with_one_actionable_line(hub, monkeypatch, tiny):
@@ -425,7 +426,7 @@ def test_unreachable_ffhq_message_names_the_real_file(hub):
     assert "AIRI-Institute/HairFastGAN" in message
     assert "pretrained_models/encoder4editing/e4e_ffhq_encode.pt (1.2 GB)" in message
     assert "`interp weights download ffhq`" in message
-    assert "--weights /path/to/e4e_ffhq_encode.pt" in message
+    assert 'weights="/path/to/e4e_ffhq_encode.pt"' in message
 
 
 # --------------------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import InterpError, NoFaceError, UsageError
+from ..errors import InterpError, NoFaceError, UsageError, option
 from .detect import Face
 from .landmarks import INSTALL_ALIGN
 from .ffhq import aligned_to_source, ffhq_quad, quad_side, render_aligned, source_to_aligned
@@ -152,8 +152,9 @@ def align_face(
     else:
         found = f"{len(faces)} face{'s' if len(faces) != 1 else ''}"
         if face < 0:
-            raise UsageError(f"{name}: --face {face} is not a face number (faces are numbered from 0, left to right)")
-        raise UsageError(f"{name}: --face {face} but only {found} found")
+            raise UsageError(f"{name}: {option('face', face)} is not a face number (faces are numbered from 0, "
+                             "left to right)", path=name)
+        raise UsageError(f"{name}: {option('face', face)} but only {found} found", path=name)
 
     chosen = faces[index]
     quad = ffhq_quad(chosen.landmarks)

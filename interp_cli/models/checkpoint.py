@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-from interp_cli.errors import CheckpointError
+from interp_cli.errors import CheckpointError, caught_warnings
 from interp_cli.models.e4e import Encoder4Editing, EncoderConfig
 from interp_cli.models.stylegan2 import Generator, GeneratorConfig
 from interp_cli.sha256_record import passed_check, remember_check
@@ -49,8 +48,7 @@ def read_checkpoint_file(path: str | Path, *, name: str | None = None) -> dict:
     try:
         # torch warns about what it meets in a file ("Detected pickle protocol 4 ...", advice to file issues
         # with PyTorch): words for torch's developers, not a CLI user, and any file that fails is reported below.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with caught_warnings(("ignore", Warning)):
             # A str, not the Path: torch 2.1 (the lowest supported) refuses mmap for anything but a str
             # ("f must be a string filename in order to use mmap argument"); 2.2 took path-likes too.
             data = torch.load(os.fspath(path), map_location="cpu", weights_only=True, mmap=use_mmap)

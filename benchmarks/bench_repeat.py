@@ -1,0 +1,68 @@
+"""Memory of a Python caller that morphs many times in one process: does it grow with the count?
+
+    .venv/bin/python benchmarks/bench_repeat.py                 # 20 demo morphs each way, 64 px
+    .venv/bin/python benchmarks/bench_repeat.py --weights /tmp/bench/e4e_random_1024.pt --count 6 --steps 8
+
+Three loops in one process, one after another, over the two shipped demo photos (or any `--inputs`):
+`morph()` with no session (each call loads the model), `morph(session=s)` on one Session, and
+`Session.morph_frames` drained. After each call the process's resident set (VmRSS) is read; per loop it
+prints the RSS after its first call, after its last, and the largest step between consecutive calls
+(min / median / max). A loop that leaks grows by about the same step each call; one that does not
+levels off after its first call or two (allocator caches, the latent cache's reads). `--no-cache` is
+passed as cache=False, so every call encodes. Linux only (/proc/self/status).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--weights", default="demo")
+    parser.add_argument("--count", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--inputs", nargs=2, default=[str(ROOT / "examples" / "demo_a.png"),
+                                                     str(ROOT / "examples" / "demo_b.png")])
+    args = parser.parse_args()
+
+    from interp_cli.pipeline import Session, morph
+
+    options = dict(steps=args.steps, cache=False, align=False)
+    with tempfile.TemporaryDirectory() as out:
+        session = Session(args.weights, "cpu")
+        loops = {
+            "morph() alone": lambda i: morph(args.inputs, f"{out}/a{i}.gif", weights=args.weights, device="cpu",
+                                             **options),
+            "morph(session=)": lambda i: morph(args.inputs, f"{out}/b{i}.gif", session=session, **options),
+            "morph_frames": lambda i: sum(1 for _ in session.morph_frames(args.inputs, **options)),
+        }
+        for name, call in loops.items():
+            seen = []
+            for i in range(args.count):
+                call(i)
+                gc.collect()
+                seen.append(rss_mib())
+            steps = [b - a for a, b in zip(seen, seen[1:])]
+            print(f"{name:16s} RSS after call 1 {seen[0]:7.1f} MiB, after call {args.count} {seen[-1]:7.1f} MiB; "
+                  f"step between calls {min(steps):+.1f} / {statistics.median(steps):+.1f} / {max(steps):+.1f} MiB "
+                  f"(min / median / max)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
