@@ -77,7 +77,7 @@ def pick_precision(name: str | None, device: torch.device) -> torch.dtype | None
     dtype = _DTYPES.get(name)
     refusal = None if dtype is None else autocast_refusal(device, dtype)
     if refusal:
-        raise UsageError(f"--precision {name}: {refusal}; use --precision fp32")
+        raise UsageError(f"{option('precision', name)}: {refusal}; use {option('precision', 'fp32')}")
     return dtype
 
 

@@ -256,9 +256,9 @@ def out_of_memory_told(device: torch.device):
     except Exception as err:
         if not is_out_of_memory(err):
             raise
-        elsewhere = ", tune on the CPU (--device cpu)" if torch.device(device).type != "cpu" else ""
-        raise InterpError("out of memory while tuning the generator (--tune needs more memory than rendering); "
-                          f"free some memory{elsewhere}, or run without --tune") from err
+        elsewhere = f", tune on the CPU ({option('device', 'cpu')})" if torch.device(device).type != "cpu" else ""
+        raise InterpError(f"out of memory while tuning the generator ({option('tune')} needs more memory than "
+                          f"rendering); free some memory{elsewhere}, or run without {option('tune')}") from err
 
 
 # --------------------------------------------------------------------------- cache

@@ -355,9 +355,9 @@ def odd_mp4_size(size: Optional[int]) -> Optional[str]:
     plays as 102 px is not it. A size outside `limits.SIZE` is left to the range check, which says what fits."""
     if size is None or size % 2 == 0 or not SIZE[0] <= size <= SIZE[1]:
         return None
-    return (f"--size {size}: an MP4 needs even sides (H.264, as browsers and QuickTime play it, keeps colour per "
-            f"2x2 pixels); use --size {size - 1} or --size {size + 1}, or write a .gif, .html or frames/, which "
-            f"keep {size} px")
+    return (f"{spelt('size', size)}: an MP4 needs even sides (H.264, as browsers and QuickTime play it, keeps colour "
+            f"per 2x2 pixels); use {spelt('size', size - 1)} or {spelt('size', size + 1)}, or write a .gif, .html "
+            f"or frames/, which keep {size} px")
 
 
 def padded_warning(name: PathLike, size: tuple[int, int], written: tuple[int, int]) -> str:
