@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import os
 import queue
 import threading
@@ -306,7 +307,10 @@ def render_ahead(frames: Iterable[np.ndarray], depth: int = 8) -> Iterator[np.nd
         except BaseException as error:  # handed to the consumer, who raises it
             hand_over(_Failed(error))
 
-    worker = threading.Thread(target=produce, name="interp-render", daemon=True)
+    # The frames are made in the caller's context (contextvars): a new thread starts with an empty one, and a
+    # message made there would name options in a Python caller's words inside `interp` (errors.cli_words).
+    context = contextvars.copy_context()
+    worker = threading.Thread(target=context.run, args=(produce,), name="interp-render", daemon=True)
     worker.start()
     try:
         while True:

@@ -88,8 +88,8 @@ def test_host_memory_the_cpu_allocator_cannot_get_is_told_as_out_of_memory():
 
     with pytest.raises(RuntimeError) as caught:
         torch.empty(10 ** 13)  # 40 TB: the allocator's own refusal, as the machine words it
-    error, internal = reported(caught.value, "morph")
-    assert (str(error), error.exit_code, internal) == ("out of memory (try a smaller --batch-size or --size)", 1, False)
+    error, internal = reported(caught.value, "morph")  # as a Python caller is told (keywords)
+    assert (str(error), error.exit_code, internal) == ("out of memory (try a smaller batch_size or size)", 1, False)
 
 
 def test_out_of_memory_is_known_without_importing_torch():

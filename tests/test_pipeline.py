@@ -359,7 +359,7 @@ def test_a_plain_morph_prints_nothing_and_warns_through_pythons_warnings(tmp_pat
         morph([DEMO_A, DEMO_B], tmp_path / "fast.gif", weights="demo", device="cpu", steps=3, fps=60)
     assert capfd.readouterr() == ("", "")
     [warning] = [w for w in caught if issubclass(w.category, InterpWarning)]
-    assert str(warning.message).startswith("fast.gif: a GIF plays at most 50 fps")
+    assert str(warning.message).startswith(f"{tmp_path / 'fast.gif'}: a GIF plays at most 50 fps")
     assert str(warning.message).endswith("fps=60 is written at 50")
     assert warning.filename == __file__  # the caller's line, not interp's
     # A note is logged at INFO on the "interp_cli" logger: silent unless the caller's logging shows INFO.
@@ -462,13 +462,18 @@ def test_one_session_serves_morphs_in_threads_as_it_serves_them_one_by_one(demo)
         assert len(drawn) == 4 and all(np.array_equal(a, b) for a, b in zip(drawn, alone[2 * (i % 2)])), i
 
 
-def test_a_morph_on_a_session_refuses_a_device_or_precision_it_would_not_use(demo, tmp_path):
+def test_a_morph_on_a_session_refuses_a_device_or_precision_it_would_not_use(demo, tmp_path, monkeypatch):
     """`morph(session=s, precision="bf16")` rendered in the session's fp32 and said nothing (the summary's
     "precision": "fp32"); a session's model is what renders, so asking for another is refused, as weights are."""
+    import torch
+
     from interp_cli.pipeline import morph
 
+    # A machine with a CUDA GPU, as far as picking a device goes (nothing here touches one).
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     for asked, shown in ((dict(precision="bf16"), 'precision="bf16" is not the session\'s (fp32)'),
-                         (dict(device="meta"), 'device="meta" is not the session\'s (cpu)')):
+                         (dict(device="cuda"), 'device="cuda" is not the session\'s (cpu)')):
         with pytest.raises(UsageError, match=f"^{re.escape(shown)}; a morph with a session renders with its model"):
             morph([DEMO_A, DEMO_B], tmp_path / "m.gif", steps=2, session=demo, **asked)
     assert not (tmp_path / "m.gif").exists()

@@ -78,6 +78,21 @@ def test_render_ahead_keeps_order_and_raises_the_renderers_error():
     assert got == [1, 2]
 
 
+def test_render_ahead_makes_frames_in_the_callers_context():
+    """The render thread started with an empty context, so inside `interp` a message made while rendering named
+    options as a Python caller's keywords (`size=512`), not as the command's flags (`--size 512`)."""
+    from interp_cli.errors import option
+    from interp_cli.render import render_ahead
+
+    def frames():
+        for _ in range(3):
+            yield option("size", 512)
+
+    with cli_words():
+        assert list(render_ahead(frames(), depth=2)) == ["--size 512"] * 3
+    assert list(render_ahead(frames(), depth=2)) == ["size=512"] * 3
+
+
 def test_render_ahead_stops_rendering_when_the_consumer_stops():
     import threading
 
@@ -396,15 +411,15 @@ def test_a_precision_torchs_autocast_cannot_run_on_the_device_is_refused_before_
     for name in ("fp16", "bf16"):
         with pytest.raises(UsageError) as refused:
             pick_precision(name, mps)
-        assert str(refused.value) == (f"--precision {name}: torch {torch.__version__} has no mixed precision "
-                                      f"(autocast) on MPS; use --precision fp32")
-    with pytest.raises(UsageError, match=r"^--precision fp16: torch \S+ cannot autocast to fp16 on CPU; use "
-                                         r"--precision fp32$"):
+        assert str(refused.value) == (f'precision="{name}": torch {torch.__version__} has no mixed precision '
+                                      f'(autocast) on MPS; use precision="fp32"')  # a Python caller's words
+    with pytest.raises(UsageError, match=r'^precision="fp16": torch \S+ cannot autocast to fp16 on CPU; use '
+                                         r'precision="fp32"$'):
         pick_precision("fp16", CPU)
     assert pick_precision("bf16", CPU) is torch.bfloat16
     assert pick_precision("fp32", mps) is None and pick_precision("auto", mps) is None
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)  # a GPU before Ampere, torch < 2.3
-    with pytest.raises(UsageError, match="^--precision bf16: this GPU has no bfloat16 support; use --precision fp32$"):
+    with pytest.raises(UsageError, match='^precision="bf16": this GPU has no bfloat16 support; use precision="fp32"$'):
         pick_precision("bf16", torch.device("cuda"))
     assert pick_precision("fp16", torch.device("cuda")) is torch.float16
 

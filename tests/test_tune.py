@@ -672,8 +672,8 @@ def test_out_of_memory_while_tuning_fails_its_row_alone_with_advice_that_works_f
     one, two = summary["results"]
     assert not one["ok"] and two["ok"] and (tmp_path / "out" / "two.gif").is_file()
     assert one["exit_code"] == 1
-    assert one["error"] == ("out of memory while tuning the generator (--tune needs more memory than rendering); "
-                            "free some memory, or run without --tune")
+    assert one["error"] == ("out of memory while tuning the generator (tune needs more memory than rendering); "
+                            "free some memory, or run without tune")  # a Python caller's batch: keywords
     assert not (tmp_path / "out" / "one.gif").exists()
 
 
