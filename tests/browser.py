@@ -61,7 +61,14 @@ _DRAWN = """async ([source, tag]) => {
     const canvas = document.createElement("canvas");
     canvas.width = element.naturalWidth || element.videoWidth;
     canvas.height = element.naturalHeight || element.videoHeight;
-    canvas.getContext("2d").drawImage(element, 0, 0);
+    const context = canvas.getContext("2d");
+    // On a loaded machine "loadeddata" can come before the decoded frame does, and drawImage then draws
+    // nothing (a transparent canvas, read back as black): draw again until the frame is there (opaque).
+    for (let waited = 0; ; waited += 20) {
+        context.drawImage(element, 0, 0);
+        if (tag === "img" || context.getImageData(0, 0, 1, 1).data[3] === 255 || waited >= 10000) break;
+        await new Promise(later => setTimeout(later, 20));
+    }
     return canvas.toDataURL("image/png");
 }"""
 
