@@ -260,9 +260,10 @@ def test_sigterm_mid_batch_leaves_no_partial_file_and_the_rerun_completes(tiny, 
     manifest = tmp_path / "pairs.csv"
     manifest.write_text(f"{A},{B},first.gif\n{B},{A},long/second.gif\n{A},{B},third/\n")
     outdir = tmp_path / "out"
-    # 300 frames a row: the stop must land while row 2 is being written; at 100, a loaded machine once let
-    # row 2 finish between the temp being seen and SIGKILL arriving.
-    args = ["batch", manifest, "--outdir", outdir, "--weights", tiny, "--no-align", "--steps", 300, "--no-cache"]
+    # 256 px frames: the stop must land while row 2 is being written; with the tiny model's own 16 px, a row
+    # took a fraction of a second, and a loaded machine let row 2 finish between its temp being seen and SIGKILL.
+    args = ["batch", manifest, "--outdir", outdir, "--weights", tiny, "--no-align", "--steps", 100, "--size", 256,
+            "--no-cache"]
 
     def stop_during_row_2(sig) -> tuple[int, str]:
         child = interp(*args, "--skip-existing", env=env)
@@ -289,7 +290,7 @@ def test_sigterm_mid_batch_leaves_no_partial_file_and_the_rerun_completes(tiny, 
     assert code == 0, err
     assert [(r["row"], r["skipped"]) for r in lines[:-1]] == [(1, True), (2, False), (3, False)]
     assert (outdir / "first.gif").stat().st_mtime_ns == first
-    assert Image.open(outdir / "long/second.gif").n_frames == 300 and len(list((outdir / "third").iterdir())) == 300
+    assert Image.open(outdir / "long/second.gif").n_frames == 100 and len(list((outdir / "third").iterdir())) == 100
     assert hidden(outdir) == []
 
 

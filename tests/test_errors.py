@@ -66,8 +66,8 @@ def test_a_gpu_out_of_memory_is_told_as_out_of_memory_not_as_a_bug():
 
     from interp_cli.batch import _row_error
 
-    cuda = torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.11 GiB total "
-                                  "capacity; 77.50 GiB already allocated)")
+    cuda = torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.11 GiB total "
+                                       "capacity; 77.50 GiB already allocated)")  # torch.OutOfMemoryError from 2.4
     mps = RuntimeError("MPS backend out of memory (MPS allocated: 17.79 GB, other allocations: 1.05 GB, "
                        "max allowed: 18.13 GB). Tried to allocate 256.00 MiB on private pool.")
     for err in (cuda, mps, RuntimeError("CUDA error: out of memory")):
