@@ -416,6 +416,16 @@ def morph(inputs, output, sheet, quiet, as_json, **params):
                                    f"{_likeness_line(summary)}")
 
 
+def _check_before_import(verb: str, output, weights) -> None:
+    """What `encode`, `render` or `mix` would refuse -o or --weights for, said before torch's import (a second
+    or more), not after it, as `interp morph` does."""
+    from interp_cli.weights import check_weights_name
+    from interp_cli.write import check_verb_output
+
+    check_verb_output(verb, output)
+    check_weights_name(weights)
+
+
 def _refuse_output_among_inputs(inputs) -> None:
     """`interp a.jpg b.jpg out.mp4`, -o forgotten: the last word names what only an output can be (a video, a
     page, a folder), so say -o rather than "out.mp4: no such file" (or "not an image", once a run made it)."""
@@ -455,6 +465,7 @@ def encode(image, output, weights, device, align, face, save_aligned, refine, re
            quiet, as_json):
     """Encode IMAGE to a W+ code (.npy, latent_avg included).  e.g. interp encode a.png -o a.npy"""
     _check_paths_exist([image], [output])
+    _check_before_import("encode", output, weights)
     pipeline = stops.import_pipeline()
 
     log = _log_for(quiet, as_json)
@@ -479,6 +490,7 @@ def encode(image, output, weights, device, align, face, save_aligned, refine, re
 def render(codes, output, weights, device, precision, noise, seed, truncation, quiet, as_json):
     """Render a W+ code ([n, W] or [1, n, W] .npy, from encode) to an image.  e.g. interp render a.npy -o a.png"""
     _check_paths_exist([codes], [output])
+    _check_before_import("render", output, weights)
     pipeline = stops.import_pipeline()
 
     log = _log_for(quiet, as_json)
@@ -533,6 +545,7 @@ def mix(inputs, output, coarse, middle, fine, weights, device, precision, align,
     e.g. interp mix a.png b.png --coarse a --fine b -o mix.png
     """
     _check_paths_exist(inputs, [output])
+    _check_before_import("mix", output, weights)
     pipeline = stops.import_pipeline()
 
     log = _log_for(quiet, as_json)

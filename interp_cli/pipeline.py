@@ -597,8 +597,7 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     path = check_inputs([image], [output])[0]
     if path.suffix.lower() == ".npy":
         raise UsageError(f"{path}: already a code file; encode takes an image")
-    write.output_kind(output, "codes are written as .npy", allowed=("npy",))
-    write.check_output_path(output)
+    write.check_verb_output("encode", output)
     aligned = plan_aligned([path], save_aligned, [("output", output)])
     check_number("refine", refine, low=0, integer=True)
     check_seed(seed)
@@ -624,8 +623,7 @@ def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     path = check_inputs([codes], [output])[0]
     if path.suffix.lower() != ".npy":
         raise UsageError(f"{path}: render takes a .npy code file (from `interp encode`)")
-    kind = write.output_kind(output, "render writes a .png image or a .npy float array", allowed=("png", "npy"))
-    write.check_output_path(output)
+    kind = write.check_verb_output("render", output)
     check_number("truncation", truncation, *TRUNCATION)
     check_seed(seed)
     session = Session(weights, device, log=log, progress=progress, precision=precision)
@@ -659,8 +657,7 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     if not 2 <= len(inputs) <= 3:  # three row groups take at most three faces; one is no mix
         raise UsageError(f"mix takes two or three inputs (interp mix A B [C]), got {len(inputs)}")
     paths = check_inputs(inputs, [output])
-    kind = write.output_kind(output, "mix writes a .png image or a .npy code", allowed=("png", "npy"))
-    write.check_output_path(output)
+    kind = write.check_verb_output("mix", output)
 
     sources = {"coarse": pick_input("coarse", coarse, len(paths)),
                "middle": pick_input("middle", middle or coarse, len(paths)),

@@ -208,6 +208,23 @@ def real_path(path: PathLike) -> Path:
     return Path(os.path.realpath(os.fspath(path)))
 
 
+# What each one-output verb writes: (what its refusal says, the kinds it takes).
+_VERB_OUTPUTS = {
+    "encode": ("codes are written as .npy", ("npy",)),
+    "render": ("render writes a .png image or a .npy float array", ("png", "npy")),
+    "mix": ("mix writes a .png image or a .npy code", ("png", "npy")),
+}
+
+
+def check_verb_output(verb: str, output: PathLike) -> str:
+    """`encode`, `render` or `mix`'s -o checked as the verb checks it before any work (returned: its kind).
+    Torch-free, like `check_morph_outputs`, so `interp encode a.jpg -o a.png` is refused before the import."""
+    accepts, allowed = _VERB_OUTPUTS[verb]
+    kind = output_kind(output, accepts, allowed=allowed)
+    check_output_path(output)
+    return kind
+
+
 def check_morph_outputs(output: PathLike, sheet: Optional[PathLike] = None) -> str:
     """A morph's -o and --sheet checked as `pipeline.morph` checks them before any work: what each asks for
     (returned: -o's kind), that each can be written, and that they are not one file. Torch-free, so `interp`

@@ -353,6 +353,32 @@ def test_a_morph_refuses_a_bad_output_or_weights_name_before_importing_torch(tmp
     assert sorted(os.listdir(tmp_path)) == ["afile", "out.mp4"] and os.listdir(tmp_path / "out.mp4") == []
 
 
+_A, _B = (str(Path(__file__).resolve().parents[1] / "examples" / name) for name in ("demo_a.png", "demo_b.png"))
+
+
+@pytest.mark.parametrize("words, said", [
+    (["encode", _A, "-o", "a.png"], "a.png: unsupported output type '.png' (codes are written as .npy)"),
+    (["encode", _A, "-o", "out.npy"], "out.npy: is a folder, but a .npy output is a file; remove or rename the "
+                                          "folder"),
+    (["render", "a.npy", "-o", "x.gif"], "x.gif: unsupported output type '.gif' (render writes a .png image or a "
+                                         ".npy float array)"),
+    (["mix", _A, _B, "-o", "m.mp4"], "m.mp4: unsupported output type '.mp4' (mix writes a .png image or a "
+                                             ".npy code)"),
+    (["mix", _A, _B, "-o", "m.png", "--weights", "dmeo"],
+     "unknown weights 'dmeo': not a file and not a preset (presets: demo, ffhq); pass a preset name, a checkpoint "
+     "path, or a hub file owner/repo/path/in/repo.pt[@revision]"),
+])
+def test_encode_render_and_mix_refuse_a_bad_output_or_weights_name_before_importing_torch(tmp_path, words, said):
+    """As `interp morph` does: these verbs said a wrong -o type or a misspelt --weights only after torch's import
+    (a second or more; several on a busy machine), with the same line and exit code."""
+    (tmp_path / "out.npy").mkdir()
+    np.save(tmp_path / "a.npy", np.zeros((10, 128), np.float32))
+    done = subprocess.run([sys.executable, "-c", _IMPORTED_BY, *words], capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"})
+    assert json.loads(done.stdout)[:2] == [2, False] and done.stderr == f"interp: error: {said}\n", done.stderr
+    assert sorted(os.listdir(tmp_path)) == ["a.npy", "out.npy"] and os.listdir(tmp_path / "out.npy") == []
+
+
 def test_quick_answers_import_neither_torch_nor_numpy(tmp_path):
     # A missing input is answered before torch by every verb that reads photos (`interp align` and `mix` loaded
     # torch first, 2 s for "no such file"), and before numpy, which the default --layers' check imported.
