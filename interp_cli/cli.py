@@ -405,7 +405,7 @@ def morph(inputs, output, sheet, quiet, as_json, **params):
         raise click.UsageError("need at least two images to morph between (interp A B [C ...])")
     # What the morph would refuse -o, --sheet or --weights for, said before torch's import (a second or more),
     # not after it.
-    check_morph_outputs(output, sheet)
+    check_morph_outputs(output, sheet, params["size"])
     check_weights_name(params["weights"])
     pipeline = stops.import_pipeline()
 

@@ -182,8 +182,9 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
             f"whole hundredths of a second, and browsers slow ones under 20 ms down); {option('fps', fps)} is "
             f"written at {write.GIF_MAX_FPS:g}")
         fps = write.GIF_MAX_FPS
-    if kind == "mp4" and write.odd_mp4_size(size) is not None:
-        raise UsageError(write.odd_mp4_size(size))
+    odd = write.odd_mp4_size(size) if kind == "mp4" else None
+    if odd:
+        raise UsageError(odd)
     tune = _tune_steps(tune, "tune")
     check_seed(seed)
     check_layers(layers)  # its rows are checked against the model's once it is loaded

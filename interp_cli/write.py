@@ -225,10 +225,11 @@ def check_verb_output(verb: str, output: PathLike) -> str:
     return kind
 
 
-def check_morph_outputs(output: PathLike, sheet: Optional[PathLike] = None) -> str:
+def check_morph_outputs(output: PathLike, sheet: Optional[PathLike] = None, size: Optional[int] = None) -> str:
     """A morph's -o and --sheet checked as `pipeline.morph` checks them before any work: what each asks for
-    (returned: -o's kind), that each can be written, and that they are not one file. Torch-free, so `interp`
-    refuses a bad -o before it imports the pipeline, with the line the morph would give."""
+    (returned: -o's kind), that each can be written, and that they are not one file; with a `size` (the
+    command's, already an int in range), that an MP4 can be that size. Torch-free, so `interp` refuses a bad
+    -o before it imports the pipeline, with the line the morph would give."""
     if isinstance(output, str):  # "out/m2", as typed: a typo for m2.mp4 is refused (a Path cannot end in "/")
         refuse_suffixless(output)
     kind = output_kind(output, allowed=("mp4", "gif", "html", "frames", "png"))  # says what a morph writes
@@ -237,6 +238,9 @@ def check_morph_outputs(output: PathLike, sheet: Optional[PathLike] = None) -> s
         output_kind(sheet, "the contact sheet is a .png file", allowed=("png",), option="sheet")
         check_output_path(sheet)
         refuse_clashes([("output", output), ("sheet", sheet)])
+    odd = odd_mp4_size(size) if kind == "mp4" else None
+    if odd:
+        raise UsageError(odd)
     return kind
 
 

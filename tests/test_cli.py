@@ -338,6 +338,9 @@ def _imported_by(*words, cwd=None) -> tuple[int, bool, bool, bool]:
     (["-o", "x.gif", "--sheet", "s.jpg"], "--sheet s.jpg: unsupported output type '.jpg' (the contact sheet is a "
                                           ".png file)"),
     (["-o", "x.png", "--sheet", "x.png"], "--sheet x.png: is also the -o output x.png; give each output its own name"),
+    (["-o", "x.mp4", "--size", "101"], "--size 101: an MP4 needs even sides (H.264, as browsers and QuickTime play "
+                                       "it, keeps colour per 2x2 pixels); use --size 100 or --size 102, or write a "
+                                       ".gif, .html or frames/, which keep 101 px"),
     (["-o", "x.gif", "--weights", "dmeo"], "unknown weights 'dmeo': not a file and not a preset (presets: demo, "
                                            "ffhq); pass a preset name, a checkpoint path, or a hub file "
                                            "owner/repo/path/in/repo.pt[@revision]"),
