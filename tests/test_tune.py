@@ -825,3 +825,23 @@ def test_an_input_named_twice_is_tuned_to_once(demo):
     loop = tune_generator(demo.generator, targets, codes, steps=4, noise=noise, path=codes[[0, 1, 0]])
     assert _same(_state(aba), _state(pair)) and _same(_state(loop), _state(pair))
 
+
+def test_tune_on_a_verb_without_it_says_where_tuning_is_and_what_does_work(tmp_path, monkeypatch):
+    """`interp render a.npy --tune` was click's "No such option '--tune'. (Did you mean one of: '--noise',
+    '--quiet'?)", neither of which tunes. render, encode and mix now say why they have no --tune and what does
+    the job there; the commands they suggest run."""
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    code_a, code_b = tmp_path / "a.npy", tmp_path / "b.npy"
+    for photo, code in ((DEMO_A, code_a), (DEMO_B, code_b)):  # the suggested encode, with a shorter --refine
+        assert run("encode", photo, "--weights", "demo", "--refine", 2, "-o", code).exit_code == 0
+    assert run("mix", code_a, code_b, "--weights", "demo", "-o", tmp_path / "m.png").exit_code == 0
+    for verb, args, said in (("render", [code_a], "render draws a code, which has no photo to tune"),
+                             ("encode", [DEMO_A], "encode would write the same code with it; --refine N fits"),
+                             ("mix", [DEMO_A, DEMO_B], "mix draws with the loaded generator")):
+        for tune in (["--tune"], ["--tune=5"], ["--tune", "5"]):
+            output = tmp_path / ("x.npy" if verb == "encode" else "x.png")
+            result = run(verb, *args, "--weights", "demo", *tune, "-o", output)
+            assert result.exit_code == 2 and result.stderr.count("\n") == 1, (verb, tune, result.stderr)
+            assert said in result.stderr and "Did you mean" not in result.stderr, result.stderr
+    morph = run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 2, "--tune", 2, "-o", tmp_path / "out.gif")
+    assert morph.exit_code == 0 and not list(tmp_path.glob("x.*"))
