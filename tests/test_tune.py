@@ -845,3 +845,19 @@ def test_tune_on_a_verb_without_it_says_where_tuning_is_and_what_does_work(tmp_p
             assert said in result.stderr and "Did you mean" not in result.stderr, result.stderr
     morph = run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 2, "--tune", 2, "-o", tmp_path / "out.gif")
     assert morph.exit_code == 0 and not list(tmp_path.glob("x.*"))
+
+
+def test_a_tuned_pages_likeness_lines_say_they_are_the_tuned_generators(tmp_path, monkeypatch):
+    """The terminal says "demo_a.png 28.5 dB SSIM 0.90 (27.5 dB untuned)" after --tune, but a page's card under
+    the crop said "28.5 dB · SSIM 0.90": nothing told its reader the numbers were the tuned copy's, or what the
+    model drew before. The card now says it as the terminal does."""
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    summary = _summary(run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 2, "--tune", 3, "-o", tmp_path / "m.html",
+                           "--json"))
+    text = (tmp_path / "m.html").read_text(encoding="utf-8")
+    for index, entry in enumerate(summary["reconstruction"]):
+        assert entry["untuned_psnr"] is not None and entry["psnr"] != entry["untuned_psnr"]
+        line = json.loads(text.split(f'getElementById("like{index}").innerHTML = ', 1)[1].split(";\n", 1)[0])
+        assert line.startswith(f"{entry['psnr']:.1f} dB") and f"({entry['untuned_psnr']:.1f} dB untuned)" in line
+    plain = run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 2, "-o", tmp_path / "p.html")
+    assert plain.exit_code == 0 and "untuned" not in (tmp_path / "p.html").read_text(encoding="utf-8")
