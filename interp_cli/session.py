@@ -386,7 +386,7 @@ class Session:
         the keyframes as the frames will show them, in the order they visit them (`blend.keyframe_path`: a
         loop's return to the first, a --layers mask), whose segments the locality term keeps as they were;
         None: `codes` in order, an open chain. The loaded generator is never changed. With `cache`, tuned
-        weights are read from / written to the tuned-weights cache, keyed by the codes, the path, the crops,
+        weights are read from / written to the tuned-weights cache, keyed by the codes, the path's segments, the crops,
         the weights' sha256 and the tuning settings.
         Returns the tuned copy and `{"steps", "cached", "seconds"}`."""
         # Said as `likeness` says its own: numpy's "need at least one array to stack" named nothing.

@@ -126,7 +126,7 @@ def _locality_codes(anchors: torch.Tensor, segments: tuple[torch.Tensor, torch.T
 
 
 def _distinct(*rows: torch.Tensor) -> list[int]:
-    """The indices of the first of each run of equal rows (equal in every tensor given), in order: an input
+    """The index of each row's first equal (equal in every tensor given), each once, in order: an input
     named twice (`a b a`) is one photo, tuned to and kept local once, not with twice the others' weight."""
     kept: list[int] = []
     for i in range(len(rows[0])):
