@@ -50,11 +50,12 @@ def read_frames(directory: Path) -> torch.Tensor:
                         for f in files]).float().div(255)
 
 
-def run_cli(args: list[str], env: dict) -> tuple[float, float]:
-    """Run `interp ARGS`: (wall seconds, CPU seconds of the process, user + system)."""
+def run_cli(args: list[str], env: dict, stdout=subprocess.DEVNULL) -> tuple[float, float]:
+    """Run `interp ARGS`: (wall seconds, CPU seconds of the process, user + system). `stdout`: where its
+    standard output goes (an open file for `--json`), by default nowhere."""
     started = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-m", "interp_cli", *args], env=env, cwd=str(ROOT),
-                             stdout=subprocess.DEVNULL)
+                             stdout=stdout)
     _, status, usage = os.wait4(child.pid, 0)
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode:

@@ -10,6 +10,7 @@ Building blocks
 Keyframe chains
     plan_frames(K, steps, loop=, pingpong=, hold=, ease=) -> list[FrameSpec]
     iter_codes(codes, plan, interp=, layer_mask=) -> iterator of [n_styles, 512] float32
+    keyframe_path(codes, loop=, layer_mask=) -> the keyframes as shown, in the order visited
 
 Frame counts (K keyframes, S = steps >= 2, H = hold >= 0); `frame_count` computes these:
     open chain   (K-1)*(S-1) + 1 + K*H      two images: exactly S frames, first = A, last = B
@@ -353,6 +354,18 @@ def _iter_codes(codes: np.ndarray, plan: Sequence[FrameSpec], interp: str, keep)
         if keep is not None:
             out[keep] = base[keep]
         yield out
+
+
+def keyframe_path(codes: np.ndarray, *, loop: bool = False, layer_mask: Optional[np.ndarray] = None) -> np.ndarray:
+    """[P, n_styles, 512] float32: the keyframes in the order a morph visits them, as `iter_codes` shows them
+    (rows outside `layer_mask` from codes[0]), with the return to the first for a `loop` ([a, b, c, a]).
+    Consecutive pairs are the morph's segments; `--pingpong` runs the open chain's both ways, so it is that
+    chain's path (what `--tune` keeps the in-betweens of as they were)."""
+    shown = _f32(codes).copy()
+    if layer_mask is not None and not np.asarray(layer_mask, dtype=bool).all():
+        keep = ~np.asarray(layer_mask, dtype=bool)
+        shown[:, keep] = shown[0, keep]
+    return np.concatenate([shown, shown[:1]]) if loop else shown
 
 
 # --- layers --------------------------------------------------------------------------------

@@ -75,7 +75,15 @@ def _out(text: str) -> None:
 # Options people bring from other batch tools, and what does that here. Click's own guess by spelling
 # offered `--ease` or `--refine` for `batch --resume`.
 _FINISH_A_BATCH = "to finish a stopped batch, run it again as before with --skip-existing"
-_MEANT = {("batch", "--resume"): _FINISH_A_BATCH, ("batch", "--continue"): _FINISH_A_BATCH}
+# --tune fits a copy of the generator to a morph's photos; click offered --noise or --quiet for it elsewhere.
+_CLOSER_CODE = "--refine N fits the code itself to the photo (interp encode PHOTO --refine 100 -o CODE.npy)"
+_MEANT = {("batch", "--resume"): _FINISH_A_BATCH, ("batch", "--continue"): _FINISH_A_BATCH,
+          ("encode", "--tune"): "tuning fits a copy of the generator, never the code, so encode would write the same "
+                                f"code with it; {_CLOSER_CODE}",
+          ("render", "--tune"): "render draws a code, which has no photo to tune a generator to; tuning is a "
+                                "morph's (interp A.png B.png --tune -o out.mp4)",
+          ("mix", "--tune"): "mix draws with the loaded generator (tuning is a morph's: interp A.png B.png --tune "
+                             f"-o out.mp4); {_CLOSER_CODE}, and mix takes .npy codes"}
 
 
 def _option_meant(err: click.ClickException) -> str | None:

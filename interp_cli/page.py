@@ -112,7 +112,7 @@ def page_about(names: Sequence[str], crops: Sequence[Optional[np.ndarray]],
 
 def _likeness(entry: dict) -> dict:
     return {"psnr": entry.get("psnr"), "ssim": entry.get("ssim"), "identity": entry.get("identity"),
-            "poor": bool(entry.get("poor"))}
+            "poor": bool(entry.get("poor")), "untuned_psnr": entry.get("untuned_psnr")}
 
 
 def _numbers(item: dict) -> str:
@@ -123,6 +123,8 @@ def _numbers(item: dict) -> str:
     numbers = f"{item['psnr']:.1f} dB \u00b7 SSIM {ssim:.2f}"
     if item.get("identity") is not None:
         numbers += f" \u00b7 identity {item['identity']:.2f}"
+    if item.get("untuned_psnr") is not None:  # after --tune: the numbers are the tuned copy's, as the terminal says
+        numbers += f" ({item['untuned_psnr']:.1f} dB untuned)"
     if item.get("poor"):
         numbers += ' <b class="poor">poor</b>'
     return numbers

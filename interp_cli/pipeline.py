@@ -212,7 +212,8 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         if own_session:
             session.release_encoder()  # rendering (and tuning) never needs it: give its memory back first
         targets = [target for _, _, target in encoded]
-        generator, tuned = _tuned(session, codes, targets, tune, noise=noise, seed=seed, cache=cache, log=log)
+        generator, tuned = _tuned(session, codes, targets, tune, noise=noise, seed=seed, cache=cache, log=log,
+                                  path=blend.keyframe_path(codes, loop=loop, layer_mask=mask))
         return _render_and_write(session, paths, output, kind, sheet, codes, encoded, targets, plan, mask, tuned,
                                  outputs, generator=generator, log=log, started=started,
                                  encode_seconds=encode_seconds, fps=fps, quality=quality, batch_size=batch_size,
@@ -246,14 +247,15 @@ def _refuse_another_model(session: Session, weights, device, precision) -> None:
 
 
 def _tuned(session: Session, codes: np.ndarray, targets: list, steps: int, *, noise: str, seed: int, cache: bool,
-           log: Log) -> tuple:
+           log: Log, path: np.ndarray) -> tuple:
     """This morph's copy of the generator tuned to its photos (`--tune steps`) and `Session.tune`'s
-    summary, or (None, None) untuned. The copy is the morph's own, passed along rather than set on the
-    session, so a batch's next row, a Python caller's next morph or another thread's never sees it."""
+    summary, or (None, None) untuned. `path`: the keyframes as the morph shows them (`blend.keyframe_path`).
+    The copy is the morph's own, passed along rather than set on the session, so a batch's next row, a
+    Python caller's next morph or another thread's never sees it."""
     if steps and all(target is None for target in targets):
         log(f"note: {option('tune')}: every input is a .npy code, with no photo to tune to; rendering untuned")
     elif steps:
-        generator, summary = session.tune(codes, targets, steps, noise=noise, seed=seed, cache=cache)
+        generator, summary = session.tune(codes, targets, steps, noise=noise, seed=seed, cache=cache, path=path)
         if summary.get("cached"):  # said, as the tuning bar would have been: a rerun takes no time to tune
             log(f"tuning: {steps} steps reused from the cache")
         return generator, summary
@@ -465,7 +467,8 @@ def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps
     codes = np.stack([code for code, _, _ in encoded])
     paster = _paster(session, paths, encoded, backdrop_index, size, match_colour)
     targets = [target for _, _, target in encoded]
-    generator, _ = _tuned(session, codes, targets, tune, noise=noise, seed=seed, cache=cache, log=session.log)
+    generator, _ = _tuned(session, codes, targets, tune, noise=noise, seed=seed, cache=cache, log=session.log,
+                          path=blend.keyframe_path(codes, loop=loop, layer_mask=mask))
     rendered = session.frames(blend.iter_codes(codes, plan, interp=interp, layer_mask=mask),
                               batch_size=batch_size, noise=noise, seed=seed, truncation=truncation, generator=generator)
     frames, _ = _finished(session, rendered, paster, size)

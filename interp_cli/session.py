@@ -379,32 +379,42 @@ class Session:
     # --- pivotal tuning (`--tune N`) ------------------------------------------------------------
 
     def tune(self, codes: np.ndarray, targets: Sequence[np.ndarray | None], steps: int, *, noise: str = "const",
-             seed: int = 0, cache: bool = True) -> tuple[torch.nn.Module, dict]:
+             seed: int = 0, cache: bool = True, path: np.ndarray | None = None) -> tuple[torch.nn.Module, dict]:
         """A copy of the generator tuned on the inputs (see `interp_cli.tune`), to pass to `frames` and
         `likeness` as `generator`. `codes [K, n_latent, D]` are the pivots; `targets` each input's crop (uint8
-        `[S, S, 3]`) or None for a `.npy` code, which only joins the locality term. The loaded generator
-        is never changed. With `cache`, tuned weights are read from / written to the tuned-weights cache,
-        keyed by the codes, the crops, the weights' sha256 and the tuning settings.
+        `[S, S, 3]`) or None for a `.npy` code, which only joins the locality term. `path [P, n_latent, D]`:
+        the keyframes as the frames will show them, in the order they visit them (`blend.keyframe_path`: a
+        loop's return to the first, a --layers mask), whose segments the locality term keeps as they were;
+        None: `codes` in order, an open chain. The loaded generator is never changed. With `cache`, tuned
+        weights are read from / written to the tuned-weights cache, keyed by the codes, the path's segments, the crops,
+        the weights' sha256 and the tuning settings.
         Returns the tuned copy and `{"steps", "cached", "seconds"}`."""
         # Said as `likeness` says its own: numpy's "need at least one array to stack" named nothing.
         codes = np.asarray(codes)
         if codes.ndim != 3 or len(codes) != len(targets):
             raise UsageError(f"tune: codes of shape {list(codes.shape)} and {len(targets)} targets; give a "
                              "[K, n_latent, D] stack of codes and one target (a crop or None) per code")
+        if path is not None and (np.ndim(path) != 3 or len(path) == 0 or np.shape(path)[1:] != codes.shape[1:]):
+            raise UsageError(f"tune: a path of shape {list(np.shape(path))} for codes of shape {list(codes.shape)}; "
+                             "give the keyframes the frames show, a [P, n_latent, D] stack like the codes")
         if all(target is None for target in targets):
             raise UsageError("tune: every target is None (a .npy code), so there is no photo to tune to; "
                              "draw those codes with the loaded generator (frames() without generator=)")
         with tuning.out_of_memory_told(self.device):
-            return self._tune(codes, targets, steps, noise=noise, seed=seed, cache=cache)
+            return self._tune(codes, targets, steps, noise=noise, seed=seed, cache=cache,
+                              path=codes if path is None else np.asarray(path, np.float32))
 
     def _tune(self, codes: np.ndarray, targets: Sequence[np.ndarray | None], steps: int, *, noise: str, seed: int,
-              cache: bool) -> tuple[torch.nn.Module, dict]:
+              cache: bool, path: np.ndarray) -> tuple[torch.nn.Module, dict]:
         started = time.perf_counter()
         photos = [i for i, target in enumerate(targets) if target is not None]
         base = self.model.generator
         key = None
         if cache:
-            key = tuning.tune_key(codes=array_digest(codes),
+            # Keyed on the segments the locality term draws on, not the path: a two-face loop's return is its
+            # first segment run back, so it tunes (and shares the entry) as the open morph does.
+            segments = tuning.segments_of(torch.from_numpy(np.asarray(path, np.float32)))
+            key = tuning.tune_key(codes=array_digest(codes), segments=[array_digest(part.numpy()) for part in segments],
                                   crops=[None if t is None else array_digest(t) for t in targets],
                                   weights=self.weights_sha256, steps=steps, lr=tuning.DEFAULT_LR,
                                   locality=tuning.LOCALITY_WEIGHT, noise=noise, seed=seed,
@@ -413,7 +423,7 @@ class Session:
             if tuned is not None:
                 return tuned, {"steps": steps, "cached": True, "seconds": round(time.perf_counter() - started, 3)}
         fixed = [i for i in range(len(targets)) if targets[i] is None]
-        pivots = torch.from_numpy(np.ascontiguousarray(codes[photos])).to(self.device)
+        pivots = self._on_device(codes[photos])
         target = (torch.from_numpy(np.stack([targets[i] for i in photos])).permute(0, 3, 1, 2).float()
                   .div(127.5).sub(1).to(self.device))
         with progress_bars.bar(steps, "tuning", unit="step", enabled=self.progress) as bar:
@@ -421,10 +431,13 @@ class Session:
                 bar.note(f"loss {loss:.4f}")
                 bar.update()
 
-            # With codes among the inputs, the locality term's in-betweens are drawn along the morph's own order.
-            path = torch.from_numpy(np.ascontiguousarray(codes)).to(self.device) if fixed else None
+            # The locality term's in-betweens are drawn along the morph's own path, codes without a photo and all.
             tuned = tuning.tune_generator(base, target, pivots, steps=steps, noise=self.noise(noise, seed), seed=seed,
-                                          path=path, progress=progress)
+                                          fixed=self._on_device(codes[fixed]) if fixed else None,
+                                          path=self._on_device(path), progress=progress)
         if key is not None:
             self.tuned_cache.put(key, tuned)
         return tuned, {"steps": steps, "cached": False, "seconds": round(time.perf_counter() - started, 3)}
+
+    def _on_device(self, array: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(array, np.float32)).to(self.device)

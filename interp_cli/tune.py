@@ -45,7 +45,9 @@ from interp_cli.torch_flags import strict_fp32
 # Part of the tuned-weights cache key: bump when a change here makes `tune_generator` return other
 # weights for the same inputs and settings. 3: FlatAdam's square root is 1 / rsqrt (optim.py). 4: with `.npy`
 # inputs, the in-between locality codes lie on the morph's own segments (`path`), not the pivots' then the codes'.
-METHOD_VERSION = 4
+# 5: `path` is the morph's keyframes as shown (a loop's closing segment, a --layers mask), each segment and
+# each input drawn on once (`a b a` counted its a twice).
+METHOD_VERSION = 5
 
 # Defaults measured on the demo model's held-out faces (benchmarks/README.md, "--tune"):
 DEFAULT_STEPS = TUNE_DEFAULT_STEPS  # defined in limits.py, so `--help` needs no torch
@@ -109,16 +111,42 @@ def _lr_at(step: int, steps: int, lr: float) -> float:
     return lr * ramp_up * (0.5 - 0.5 * math.cos(ramp_down * math.pi))
 
 
-def _locality_codes(pivots: torch.Tensor, mapped: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Codes near the pivots but not on them: a random point between each pair of consecutive pivots
-    (t in [0.25, 0.75]), and each pivot moved `LOCALITY_REACH` of the way toward a mapped random code."""
-    n = pivots.shape[0]
+def _locality_codes(anchors: torch.Tensor, segments: tuple[torch.Tensor, torch.Tensor], mapped: torch.Tensor,
+                    generator: torch.Generator) -> torch.Tensor:
+    """Codes near the anchors but not on them: a random point on each of the morph's segments (`starts`,
+    `ends`: `[S, n_latent, D]` each; t in [0.25, 0.75]), and each anchor moved `LOCALITY_REACH` of the way
+    toward a mapped random code (`mapped`, one a row)."""
+    starts, ends = segments
     codes = []
-    if n > 1:
-        t = 0.25 + 0.5 * torch.rand(n - 1, 1, 1, generator=generator).to(pivots.device)
-        codes.append(torch.lerp(pivots[:-1], pivots[1:], t))
-    codes.append(torch.lerp(pivots, mapped[:, None, :].expand_as(pivots), LOCALITY_REACH))
+    if len(starts):
+        t = 0.25 + 0.5 * torch.rand(len(starts), 1, 1, generator=generator).to(anchors.device)
+        codes.append(torch.lerp(starts, ends, t))
+    codes.append(torch.lerp(anchors, mapped[:, None, :].expand_as(anchors), LOCALITY_REACH))
     return torch.cat(codes)
+
+
+def _distinct(*rows: torch.Tensor) -> list[int]:
+    """The index of each row's first equal (equal in every tensor given), each once, in order: an input
+    named twice (`a b a`) is one photo, tuned to and kept local once, not with twice the others' weight."""
+    kept: list[int] = []
+    for i in range(len(rows[0])):
+        if not any(all(torch.equal(r[i], r[j]) for r in rows) for j in kept):
+            kept.append(i)
+    return kept
+
+
+def segments_of(path: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The distinct segments between consecutive codes of `path`, as `(starts, ends)` stacks: a segment run
+    both ways (`a b a`, a two-face `--loop`'s return) is drawn on once, one of no length never."""
+    pairs: list[tuple[int, int]] = []
+    for i in range(len(path) - 1):
+        a, b = path[i], path[i + 1]
+        same = any(torch.equal(a, path[j]) and torch.equal(b, path[k]) or torch.equal(a, path[k]) and
+                   torch.equal(b, path[j]) for j, k in pairs)
+        if not same and not torch.equal(a, b):
+            pairs.append((i, i + 1))
+    starts, ends = [j for j, _ in pairs], [k for _, k in pairs]
+    return path[starts], path[ends]
 
 
 # The original generator's images of the locality codes are rendered ahead, this many per pass (one
@@ -138,9 +166,10 @@ class _LocalityPool:
     in the same order, and each batch renders the same slice as the up-front pool did, so the tuned
     weights are bit for bit those of the up-front pool (tests/test_tune.py)."""
 
-    def __init__(self, generator: torch.nn.Module, anchors: torch.Tensor, steps: int, noise,
-                 draw: torch.Generator):
-        self.generator, self.anchors, self.steps, self.noise, self.draw = generator, anchors, steps, noise, draw
+    def __init__(self, generator: torch.nn.Module, anchors: torch.Tensor, segments: tuple[torch.Tensor, torch.Tensor],
+                 steps: int, noise, draw: torch.Generator):
+        self.generator, self.anchors, self.segments = generator, anchors, segments
+        self.steps, self.noise, self.draw = steps, noise, draw
         self.batch = POOL_BATCH if generator.size <= ONE_PASS_UP_TO else 1
         self.start = 0
         self.codes = self.images = None
@@ -153,7 +182,7 @@ class _LocalityPool:
         codes = []
         for _ in range(start, min(self.steps, start + self.batch)):
             z = torch.randn(anchors.shape[0], generator.style_dim, generator=self.draw).to(device)
-            candidates = _locality_codes(anchors, generator.style(z), self.draw)
+            candidates = _locality_codes(anchors, self.segments, generator.style(z), self.draw)
             codes.append(candidates[int(torch.randint(len(candidates), (1,), generator=self.draw))])
         self.codes = torch.stack(codes)
         self.images = _render(generator, self.codes, self.noise)
@@ -177,13 +206,14 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
     """A tuned copy of `generator`; `generator` itself is left exactly as it was.
 
     `targets`: `[B, 3, H, W]` photos in [-1, 1] (resized to the generator's size); `pivots`:
-    `[B, n_latent, D]`, their codes. `fixed`: optional `[K, n_latent, D]` codes that have no photo
-    (`.npy` inputs): they join the locality term, so what they draw stays as it was. `path`: optional
-    `[K, n_latent, D]`, every input's code in the morph's order (the pivots and the codes without a photo
-    among them), whose consecutive pairs the in-between locality codes are drawn between; None: the pivots,
-    then `fixed` (for `[photo a, code b, photo c]` that drew between a and c, off the morph, and never
-    between a and b, on it). `noise`: the
-    per-layer noise the frames will be rendered with (None: the checkpoint's buffers).
+    `[B, n_latent, D]`, their codes; a pivot given twice with the same target (`a b a`) counts once.
+    `fixed`: optional `[K, n_latent, D]` codes that have no photo (`.npy` inputs): they join the locality
+    term, so what they draw stays as it was. `path`: optional `[P, n_latent, D]`, the morph's keyframes in
+    the order it visits them, as its frames show them: the codes without a photo among the pivots
+    (`[photo a, code b, photo c]`), a `--layers` mask's rows kept from the first input, and for a loop the
+    return to the first (`[a, b, c, a]`); the in-between locality codes are drawn on its segments (each
+    once). None: the pivots, then `fixed`, in that order. `noise`: the per-layer noise the frames will be
+    rendered with (None: the checkpoint's buffers).
     Objective per step: `sum_b loss(G'(pivot_b), target_b) + locality * loss(G'(w_s), G(w_s))`
     with `loss` = L2 (+ `LAP_WEIGHT` x Laplacian pyramid) and `w_s` that step's locality code (see
     `_LocalityPool`), Adam on G's synthesis weights (`tunable_parameters`), `lr` warm-up and cosine
@@ -198,16 +228,20 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
         return tuned.eval().requires_grad_(False)
     device = next(generator.parameters()).device
     pivots = pivots.detach().to(device=device, dtype=torch.float32)
+    targets = targets.detach().to(device=device, dtype=torch.float32)
+    once = _distinct(pivots, targets)
+    pivots, targets = pivots[once], targets[once]
     size = min(generator.size, ONE_PASS_UP_TO)
-    target = _resize_targets(targets.detach().to(device=device, dtype=torch.float32), size)
+    target = _resize_targets(targets, size)
     levels = default_levels(size)
     if noise is None:
         noise = generator.noise_buffers()
     noise = [None if n is None else n.detach().to(device) for n in noise]
-    if path is not None:
-        anchors = path.detach().to(device, torch.float32)
-    else:
-        anchors = pivots if fixed is None else torch.cat([pivots, fixed.detach().to(device, torch.float32)])
+    # Off the path, the locality codes surround each distinct input's code; on it, they lie on the morph's
+    # own segments (the closing one of a loop included), each once.
+    anchors = pivots if fixed is None else torch.cat([pivots, fixed.detach().to(device, torch.float32)])
+    anchors = anchors[_distinct(anchors)]
+    segments = segments_of(anchors if path is None else path.detach().to(device, torch.float32))
 
     params = [p for _, p in tunable_parameters(tuned)]
     tuned.requires_grad_(False)
@@ -221,7 +255,7 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
     chunk = len(pivots) + 1 if generator.size <= ONE_PASS_UP_TO else 1
     # Strict fp32 on CUDA (no TF32), as --refine and encoding (`torch_flags.strict_fp32`).
     with _deterministic(device, seed), strict_fp32(device), torch.enable_grad():
-        pool = _LocalityPool(generator, anchors, steps, noise, draw) if locality > 0 else None
+        pool = _LocalityPool(generator, anchors, segments, steps, noise, draw) if locality > 0 else None
         for step in range(steps):
             optimizer.lr = _lr_at(step, steps, lr)
             optimizer.zero_grad()

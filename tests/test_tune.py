@@ -209,13 +209,15 @@ def test_the_weights_file_is_unchanged_and_a_rerun_with_other_output_options_doe
     first_frame = np.asarray(Image.open(tmp_path / "a" / "frame_0000.png"))
     assert not np.array_equal(first_frame, np.asarray(Image.open(tmp_path / "u" / "frame_0000.png")))
     for other in (["--steps", 5, "--fps", 12, "-o", tmp_path / "b.gif"], ["--loop", "-o", f"{tmp_path}/c/"],
-                  ["--size", 96, "--layers", "coarse", "-o", tmp_path / "d.mp4"]):
+                  ["--size", 96, "-o", tmp_path / "d.mp4"]):
         again = _summary(run(DEMO_A, DEMO_B, "--weights", "demo", "--tune", 4, *other, "--json"))
         assert again["tune"]["cached"] is True, other
     again = _summary(run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 3, "--tune", 4, "-o", f"{tmp_path}/e/",
                          "--json"))
     assert np.array_equal(np.asarray(Image.open(tmp_path / "e" / "frame_0000.png")), first_frame)
-    # other tuning settings, or --no-cache, tune again
+    # other tuning settings, other frames to keep as they were (--layers), or --no-cache, tune again
+    assert _summary(run(DEMO_A, DEMO_B, "--weights", "demo", "--tune", 4, "--layers", "coarse", "-o",
+                        f"{tmp_path}/h/", "--json"))["tune"]["cached"] is False
     assert _summary(run(DEMO_A, DEMO_B, "--weights", "demo", "--tune", 5, "-o", f"{tmp_path}/f/",
                         "--json"))["tune"]["cached"] is False
     assert _summary(run(DEMO_A, DEMO_B, "--weights", "demo", "--tune", 4, "--no-cache", "-o", f"{tmp_path}/g/",
@@ -427,7 +429,7 @@ def test_a_lowered_cache_bound_prunes_entries_that_no_longer_fit(tmp_path, monke
 def test_the_locality_pool_holds_one_batch_and_draws_what_the_whole_pool_did(demo, heldout):
     """The pool as it was (all steps' codes drawn, then rendered in POOL_BATCH slices) against the one
     drawn a batch ahead: the same codes and images step for step, so the same tuned weights."""
-    from interp_cli.tune import POOL_BATCH, _LocalityPool, _locality_codes, _render
+    from interp_cli.tune import POOL_BATCH, _LocalityPool, _locality_codes, _render, segments_of
 
     generator = demo.generator
     _, codes, _ = heldout
@@ -438,11 +440,11 @@ def test_the_locality_pool_holds_one_batch_and_draws_what_the_whole_pool_did(dem
         upfront = []
         for _ in range(steps):
             z = torch.randn(codes.shape[0], generator.style_dim, generator=draw)
-            candidates = _locality_codes(codes, generator.style(z), draw)
+            candidates = _locality_codes(codes, segments_of(codes), generator.style(z), draw)
             upfront.append(candidates[int(torch.randint(len(candidates), (1,), generator=draw))])
         upfront = torch.stack(upfront)
         images = torch.cat([_render(generator, upfront[i:i + POOL_BATCH], noise) for i in range(0, steps, POOL_BATCH)])
-    pool = _LocalityPool(generator, codes, steps, noise, torch.Generator().manual_seed(5))
+    pool = _LocalityPool(generator, codes, segments_of(codes), steps, noise, torch.Generator().manual_seed(5))
     for step in range(steps):
         code, image = pool.take(step)
         assert torch.equal(code[0], upfront[step]) and torch.equal(image[0], images[step]), step
@@ -724,7 +726,6 @@ def test_with_a_code_among_the_inputs_the_locality_in_betweens_follow_the_morphs
     """For `a.png b.npy c.png` the locality term drew its in-betweens between the pivots, then the codes: between
     a and c (no frame of the morph lies there) and c and b, never between a and b, where the first half of the
     morph runs. They are now drawn along a, b, c."""
-    from interp_cli import tune as tuning
     from interp_cli.session import EncodeSettings, Session
     from weights.eval_demo import heldout_faces
 
@@ -735,12 +736,128 @@ def test_with_a_code_among_the_inputs_the_locality_in_betweens_follow_the_morphs
     np.save(code, session.encode_photo(DEMO_B, EncodeSettings(cache=False))[0])
     encoded = session.encode_inputs([DEMO_A, code, third], EncodeSettings(cache=False))
     codes = np.stack([c for c, _, _ in encoded])
-    seen, real = [], tuning._locality_codes
-
-    def spy(anchors, mapped, draw):
-        seen.append(anchors.clone())
-        return real(anchors, mapped, draw)
-
-    monkeypatch.setattr(tuning, "_locality_codes", spy)
+    seen = _locality_candidates(monkeypatch)
     session.tune(codes, [t for _, _, t in encoded], 2, cache=False)
-    assert seen and all(torch.equal(anchors, torch.from_numpy(codes)) for anchors in seen)
+    a, b, c = torch.from_numpy(codes)
+    assert len(seen) == 2
+    assert all(any(_on_segment(x, a, b) for x in step) and any(_on_segment(x, b, c) for x in step) for step in seen)
+    assert not any(_on_segment(x, a, c) for step in seen for x in step)
+
+
+def _on_segment(code: torch.Tensor, start: torch.Tensor, end: torch.Tensor) -> bool:
+    """Whether `code` is `lerp(start, end, t)` for some t in [0.25, 0.75] (where the locality term draws)."""
+    direction = (end - start).flatten().double()
+    t = float(((code - start).flatten().double() @ direction) / (direction @ direction))
+    return 0.25 <= t <= 0.75 and bool(torch.allclose(code, torch.lerp(start, end, t), atol=1e-4))
+
+
+def _locality_candidates(monkeypatch) -> list[torch.Tensor]:
+    """Every step's locality candidates (in-between and off-path codes), as `_locality_codes` returns them."""
+    from interp_cli import tune as tuning
+
+    seen, real = [], tuning._locality_codes
+    monkeypatch.setattr(tuning, "_locality_codes", lambda *a, **kw: seen.append(real(*a, **kw)) or seen[-1])
+    return seen
+
+
+def _codes_of(paths, session=None):
+    from interp_cli.session import EncodeSettings, Session
+
+    session = session or Session("demo", "cpu", log=lambda m: None, progress=False)
+    return torch.from_numpy(np.stack([session.encode_photo(p, EncodeSettings())[0] for p in paths]))
+
+
+def test_a_loops_closing_segment_is_among_the_locality_points_and_cached_apart(tmp_path, monkeypatch):
+    """`a b c --loop --tune` kept the in-betweens of a-b and b-c as the model drew them but not those of c-a,
+    the loop's last third: the locality term drew its in-betweens between consecutive inputs only. A loop's
+    tuning is now its own, and a cached open chain's weights are not reused for it."""
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    from weights.eval_demo import heldout_faces
+
+    third = tmp_path / "c.png"
+    Image.fromarray(heldout_faces(1, 64)[0]).save(third)
+    seen = _locality_candidates(monkeypatch)
+    morph = [DEMO_A, DEMO_B, third, "--weights", "demo", "--steps", 2, "--tune", 3]
+    chain = run(*morph, "-o", f"{tmp_path}/chain/")
+    assert chain.exit_code == 0, chain.stderr
+    a, b, c = _codes_of([DEMO_A, DEMO_B, third])
+    assert seen and not any(_on_segment(x, c, a) for step in seen for x in step)  # an open chain: no c-a
+    seen.clear()
+    loop = run(*morph, "--loop", "-o", f"{tmp_path}/loop/")
+    assert loop.exit_code == 0, loop.stderr
+    assert "reused from the cache" not in loop.stderr
+    assert len(seen) == 3 and all(any(_on_segment(x, c, a) for x in step) for step in seen)
+    assert all(any(_on_segment(x, a, b) for x in step) and any(_on_segment(x, b, c) for x in step) for step in seen)
+    assert "reused from the cache" in run(*morph, "--loop", "-o", f"{tmp_path}/again/").stderr
+
+
+def test_with_layers_the_locality_in_betweens_are_the_frames_shown(tmp_path, monkeypatch):
+    """`--layers coarse` morphs a's code toward b's coarse rows only (the fine rows stay a's), but the locality
+    term drew its in-betweens between a and b's whole codes: codes no frame shows, while the frames shown
+    were left free to change. They now lie between a and what the last frame shows."""
+    from interp_cli import blend
+
+    seen = _locality_candidates(monkeypatch)
+    result = run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 2, "--tune", 3, "--layers", "coarse", "--no-cache",
+                 "-o", f"{tmp_path}/f/")
+    assert result.exit_code == 0, result.stderr
+    a, b = _codes_of([DEMO_A, DEMO_B])
+    shown_b = torch.from_numpy(list(blend.iter_codes(np.stack([a, b]), blend.plan_frames(2, 2),
+                                                     layer_mask=blend.parse_layers("coarse", len(a))))[-1])
+    assert not torch.equal(shown_b, b)
+    assert len(seen) == 3 and all(any(_on_segment(x, a, shown_b) for x in step) for step in seen)
+    assert not any(_on_segment(x, a, b) for step in seen for x in step)
+
+
+def test_an_input_named_twice_is_tuned_to_once(demo):
+    """`a b a`: the same photo twice with the same code was two pivots, so a's end took two thirds of the
+    fit and b's one third (and a-b's in-betweens were drawn twice as often as a's surroundings). One
+    photo is tuned to once: `a b a` tunes exactly as `a b`, as does `a b` with a loop's return (`a b a`
+    again as a path)."""
+    from weights.eval_demo import encode, heldout_faces
+
+    faces = heldout_faces(2, demo.size)
+    targets = torch.from_numpy(faces).permute(0, 3, 1, 2).float() / 127.5 - 1
+    codes = encode(demo, faces)
+    noise = demo.generator.make_noise("const")
+    pair = tune_generator(demo.generator, targets, codes, steps=4, noise=noise)
+    aba = tune_generator(demo.generator, targets[[0, 1, 0]], codes[[0, 1, 0]], steps=4, noise=noise)
+    loop = tune_generator(demo.generator, targets, codes, steps=4, noise=noise, path=codes[[0, 1, 0]])
+    assert _same(_state(aba), _state(pair)) and _same(_state(loop), _state(pair))
+
+
+def test_tune_on_a_verb_without_it_says_where_tuning_is_and_what_does_work(tmp_path, monkeypatch):
+    """`interp render a.npy --tune` was click's "No such option '--tune'. (Did you mean one of: '--noise',
+    '--quiet'?)", neither of which tunes. render, encode and mix now say why they have no --tune and what does
+    the job there; the commands they suggest run."""
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    code_a, code_b = tmp_path / "a.npy", tmp_path / "b.npy"
+    for photo, code in ((DEMO_A, code_a), (DEMO_B, code_b)):  # the suggested encode, with a shorter --refine
+        assert run("encode", photo, "--weights", "demo", "--refine", 2, "-o", code).exit_code == 0
+    assert run("mix", code_a, code_b, "--weights", "demo", "-o", tmp_path / "m.png").exit_code == 0
+    for verb, args, said in (("render", [code_a], "render draws a code, which has no photo to tune"),
+                             ("encode", [DEMO_A], "encode would write the same code with it; --refine N fits"),
+                             ("mix", [DEMO_A, DEMO_B], "mix draws with the loaded generator")):
+        for tune in (["--tune"], ["--tune=5"], ["--tune", "5"]):
+            output = tmp_path / ("x.npy" if verb == "encode" else "x.png")
+            result = run(verb, *args, "--weights", "demo", *tune, "-o", output)
+            assert result.exit_code == 2 and result.stderr.count("\n") == 1, (verb, tune, result.stderr)
+            assert said in result.stderr and "Did you mean" not in result.stderr, result.stderr
+    morph = run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 2, "--tune", 2, "-o", tmp_path / "out.gif")
+    assert morph.exit_code == 0 and not list(tmp_path.glob("x.*"))
+
+
+def test_a_tuned_pages_likeness_lines_say_they_are_the_tuned_generators(tmp_path, monkeypatch):
+    """The terminal says "demo_a.png 28.5 dB SSIM 0.90 (27.5 dB untuned)" after --tune, but a page's card under
+    the crop said "28.5 dB · SSIM 0.90": nothing told its reader the numbers were the tuned copy's, or what the
+    model drew before. The card now says it as the terminal does."""
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    summary = _summary(run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 2, "--tune", 3, "-o", tmp_path / "m.html",
+                           "--json"))
+    text = (tmp_path / "m.html").read_text(encoding="utf-8")
+    for index, entry in enumerate(summary["reconstruction"]):
+        assert entry["untuned_psnr"] is not None and entry["psnr"] != entry["untuned_psnr"]
+        line = json.loads(text.split(f'getElementById("like{index}").innerHTML = ', 1)[1].split(";\n", 1)[0])
+        assert line.startswith(f"{entry['psnr']:.1f} dB") and f"({entry['untuned_psnr']:.1f} dB untuned)" in line
+    plain = run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 2, "-o", tmp_path / "p.html")
+    assert plain.exit_code == 0 and "untuned" not in (tmp_path / "p.html").read_text(encoding="utf-8")
