@@ -7,7 +7,6 @@ loaded model; a failed row fails alone and the others go on.
 
 from __future__ import annotations
 
-import inspect
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +19,7 @@ from interp_cli.errors import (InterpError, UsageError, face_without_alignment, 
 from interp_cli.inputs import check_input_files
 from interp_cli.layers import check_layers
 from interp_cli.manifest import PLANNED_CHOICES, BatchPlan, Placement, Row, Shard, make_outdir, plan_batch
+from interp_cli.options import MORPH_OPTION_NAMES
 from interp_cli.progress import Log, python_log
 from interp_cli.weights import check_weights_name
 
@@ -34,7 +34,7 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     `shard` "K/N" or "auto[/N]" picks rows (row i to shard ((i-1) mod N)+1); `skip_existing` skips a
     row whose outputs all exist without reading its inputs; `sheets` adds NAME.sheet.png per row;
     `morph_options` are `morph`'s keywords, the same for every row (one it does not take is a TypeError
-    before any work, once the shard has a row to make). A bad manifest or shard, weights that name nothing
+    before any work, also when the shard has nothing to make). A bad manifest or shard, weights that name nothing
     or two rows with one output name raise UsageError before any work; `checked` is what `manifest.plan_batch`
     returned for these same arguments, so a caller that checked first does not plan twice. A failed
     row is reported, not fatal: its line goes to `failures` (default: `log`), so a caller can keep errors
@@ -54,6 +54,12 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     for forbidden in ("sheet", "session"):
         if forbidden in morph_options:
             raise TypeError(f"batch() got {forbidden}=: rows are placed by the manifest (use sheets=True)")
+    # A misspelt option is the caller's error, said before any work and whatever the shard holds: it would
+    # otherwise fail every row, after the model loaded, as an internal error, or pass unseen where every row
+    # is made already (the pipeline, whose signature says what morph takes, is not imported then).
+    unknown = sorted(set(morph_options) - MORPH_KEYWORDS)
+    if unknown:
+        raise TypeError(f"batch() got an unexpected keyword argument {unknown[0]!r} (not one of morph's options)")
     # --face with alignment off would fail every row alike: refused once, before any work (explicitly off)
     # or as soon as the model says it takes its inputs as they are.
     picks_faces = morph_options.get("face") is not None and not morph_options.get("paste") \
@@ -65,7 +71,7 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
 
     def new_session():
         """The pipeline and a Session on the weights: made when the first row to make is reached."""
-        pipeline = _pipeline(morph_options)
+        pipeline = _pipeline()
         session = pipeline.Session(weights, device, log=log, progress=progress, precision=precision)
         if picks_faces and morph_options.get("align") is None and not session.aligns_by_default:
             raise UsageError(face_without_alignment(None, explicit=False))
@@ -93,7 +99,7 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
         # make too: a rerun with --skip-existing then fails as a whole, not only where rows are left.
         check_weights_name(weights)
         if any(_to_make(row, plan[row.number], skip_existing) for row in mine):
-            _pipeline(morph_options)  # before --outdir is made: stopped in the import, a batch leaves nothing
+            _pipeline()  # before --outdir is made: stopped in the import, a batch leaves nothing
         outdir = make_outdir(outdir)
         _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failures or log, progress,
                     new_session, morph_options)
@@ -108,22 +114,20 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     return summary()
 
 
-def _pipeline(morph_options: dict):
-    """`interp_cli.pipeline`, imported (with torch) by a batch only once it has a row to make, and `morph_options`
-    checked against `morph`'s keywords.
+# What `morph_options` may hold, known without importing the pipeline: the command's morph options (weights,
+# device and precision among them, which `batch` takes by name) and sheet_frames, which only a Python caller
+# passes. tests/test_batch.py holds it to morph's signature less what a batch decides itself.
+MORPH_KEYWORDS = MORPH_OPTION_NAMES | {"sheet_frames"}
+
+
+def _pipeline():
+    """`interp_cli.pipeline`, imported (with torch) by a batch only once it has a row to make.
 
     The one place a batch imports it, so that a shard with nothing to make never does: a Slurm array rerun with
     --skip-existing after a partial failure is mostly such shards, and torch's import was nine tenths of each
     one's time (benchmarks/README.md, "A batch with nothing to make"); so are an empty shard (more tasks than
     rows) and one whose rows all fail before the model. Imported with stops held (`stops.import_pipeline`)."""
-    pipeline = stops.import_pipeline()
-    # A misspelt option is the caller's error, said before any work: it would otherwise fail every row, after
-    # the model loaded, as an internal error. A batch with nothing to make has no use for the options.
-    takes = set(inspect.signature(pipeline.morph).parameters) - {"inputs", "output", "log", "progress"}
-    unknown = sorted(set(morph_options) - takes)
-    if unknown:
-        raise TypeError(f"batch() got an unexpected keyword argument {unknown[0]!r} (not one of morph's options)")
-    return pipeline
+    return stops.import_pipeline()
 
 
 def _to_make(row: Row, place: Placement, skip_existing: bool) -> bool:

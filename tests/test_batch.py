@@ -204,6 +204,11 @@ def test_batch_and_morph_share_every_morph_option():
     assert {"steps", "size", "loop", "pingpong", "hold", "ease", "interp", "layers", "refine", "quality",
             "batch_size", "noise", "seed", "truncation"} <= MORPH_OPTION_NAMES
     assert morph_settings({"steps": 3, "quiet": True, "cache": False}) == {"steps": 3, "cache": False}
+    # What `batch()` takes as morph options, known without the pipeline: morph's keywords less what a batch
+    # decides itself (each row's inputs, output and sheet, its own session) or passes itself (log, progress).
+    from interp_cli.batch import MORPH_KEYWORDS
+    assert MORPH_KEYWORDS == set(inspect.signature(morph).parameters) - {"inputs", "output", "sheet", "session", "log",
+                                                                          "progress"}
 
 
 # --- real processes -----------------------------------------------------------------------------------
@@ -756,6 +761,28 @@ def test_python_batch_refuses_a_misspelt_option_before_any_work(tmp_path):
     with pytest.raises(TypeError, match="unexpected keyword argument 'stpes'"):
         batch(tmp_path / "m.csv", tmp_path / "out", weights="demo", stpes=4)
     assert not (tmp_path / "out").exists()
+
+
+def test_python_batch_refuses_a_misspelt_option_when_the_shard_has_nothing_to_make(tmp_path, env):
+    """A finished shard (every output there, --skip-existing) or an empty one never imports the pipeline,
+    whose signature was the only check: `stpes=4` then passed unseen and the caller's typo went unsaid.
+    It is now a TypeError before any work there too, still without torch."""
+    (tmp_path / "m.csv").write_text(f"{A},{B},x.gif\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "x.gif").write_bytes(b"made before")
+    code = ("import sys\nfrom interp_cli.batch import batch\n"
+            "for shard in ('1/1', '2/2'):\n"
+            "    try:\n"
+            "        batch('m.csv', 'out', shard=shard, skip_existing=True, weights='demo', stpes=4)\n"
+            "    except TypeError as err:\n"
+            "        print(shard, err)\n"
+            "print('torch' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.splitlines() == [
+        f"{shard} batch() got an unexpected keyword argument 'stpes' (not one of morph's options)"
+        for shard in ("1/1", "2/2")] + ["False"], done.stderr
+    assert os.listdir(tmp_path / "out") == ["x.gif"]
 
 
 def test_a_row_that_cannot_write_names_its_output_as_its_json_line_does(tiny, tmp_path, env):
