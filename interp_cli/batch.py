@@ -43,9 +43,10 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     imported only by a shard with a row to make, and the model loaded only once a row needs it, so a
     finished shard reruns in a moment.
 
-    Returns {"shard", "rows" (this shard's), "manifest_rows", "made", "skipped", "failed", "seconds",
-    "results"}: one result per row, also passed to `on_row` as it finishes: {"row", "line", "ok",
-    "skipped", "output", "timings", ...} plus the morph summary, or "error" and "exit_code".
+    Returns {"shard", "manifest", "rows" (this shard's), "manifest_rows", "made", "skipped", "failed", "seconds",
+    "results"}: one result per row, also passed to `on_row` as it finishes: {"row", "line", "manifest", "ok",
+    "skipped", "output", "timings", ...} plus the morph summary, or "error" and "exit_code". `manifest` is
+    the manifest's name as given, which a failed row's line starts its reason with (`pairs.csv:12: ...`).
     Stopped (KeyboardInterrupt, SIGTERM as `Terminated`), it re-raises with the summary so far, plus
     "stopped": True, as the exception's `batch_summary`; an error that stops the whole batch (unusable
     weights or device, found when the first row needs the model) carries the summary so far likewise.
@@ -86,8 +87,10 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     shard, rows, plan, mine = checked.shard, checked.rows, checked.placements, checked.mine
     results = []
 
+    where = os.fspath(manifest)
+
     def summary(**extra) -> dict:
-        return {"shard": str(shard), "rows": len(mine), "manifest_rows": len(rows),
+        return {"shard": str(shard), "manifest": where, "rows": len(mine), "manifest_rows": len(rows),
                 "made": sum(r["ok"] and not r["skipped"] for r in results),
                 "skipped": sum(r["skipped"] for r in results), "failed": sum(not r["ok"] for r in results),
                 "seconds": round(time.perf_counter() - started, 3), **extra, "results": results}
@@ -101,7 +104,7 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
         if any(_to_make(row, plan[row.number], skip_existing) for row in mine):
             _pipeline()  # before --outdir is made: stopped in the import, a batch leaves nothing
         outdir = make_outdir(outdir)
-        _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failures or log, progress,
+        _batch_rows(where, mine, plan, outdir, skip_existing, results, on_row, log, failures or log, progress,
                     new_session, morph_options)
     except (KeyboardInterrupt, Exception) as cut:
         # Ctrl-C or SIGTERM (a scheduler's time limit), or a fatal error: the caller still gets what was
@@ -156,7 +159,7 @@ def _sheet(place: Placement) -> str | None:
     return str(place.targets[1]) if len(place.targets) > 1 else None
 
 
-def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failures, progress, new_session,
+def _batch_rows(where, mine, plan, outdir, skip_existing, results, on_row, log, failures, progress, new_session,
                 morph_options):
     pipeline = session = None
     # One bar over this shard's rows; each row's own bars sit below it on a terminal.
@@ -165,12 +168,15 @@ def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failure
             row_started, stop = time.perf_counter(), None
             place = plan[row.number]
             shown = str(outdir / row.name)
-            result = {"row": row.number, "line": row.line, "inputs": list(row.inputs),
+            result = {"row": row.number, "line": row.line, "manifest": where, "inputs": list(row.inputs),
                       "output": shown if row.name else None}
+            # A failed row is said where the manifest's other messages say a row (`jobs/pairs.csv:12: ...`):
+            # the JSON line has the same place as "manifest" and "line", its "error" the reason alone.
+            failed_at = f"[{position}/{len(mine)}] row {row.number} failed: {one_line(where)}:{row.line}:"
             if place.error is not None:
                 error = one_line(place.error)
                 result.update(ok=False, skipped=False, error=error, exit_code=UsageError.exit_code)
-                failures(f"[{position}/{len(mine)}] row {row.number} failed: {error}")
+                failures(f"{failed_at} {error}")
             elif _made(place, skip_existing):
                 result.update(ok=True, skipped=True)
                 log(f"[{position}/{len(mine)}] row {row.number}: skipped, {shown} exists")
@@ -195,7 +201,7 @@ def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failure
                     # One line, as every message: a quoted cell may put a line break in an input's name.
                     error = one_line(err)
                     result.update(ok=False, skipped=False, error=error, exit_code=err.exit_code)
-                    failures(f"[{position}/{len(mine)}] row {row.number} failed: {error}")
+                    failures(f"{failed_at} {error}")
                     if whole_disk and position < len(mine):
                         # ...but not a full, over-quota or read-only disk: each row after it would load,
                         # encode and render (a minute at 1024 px) only to fail alike.

@@ -451,12 +451,12 @@ def plan_outputs(rows: Sequence[Row], outdir: Path, *, sheets: bool = False,
     """Place every row (every shard's too, so that all shards refuse the same manifest alike) and
     refuse, before any work, two rows that would write the same file."""
     lookups = _Lookups(outdir)
-    plan = {row.number: Placement(error=f"line {row.line}: {row.problem}") if row.problem else
+    plan = {row.number: Placement(error=row.problem) if row.problem else
             place_output(outdir, row.name, row.inputs, sheets=sheets, lookups=lookups) for row in rows}
     for row in rows:
         if row.beside is not None and plan[row.number].error is None and _lost_output(row, plan[row.number]):
             plan[row.number] = Placement(error=(
-                f"line {row.line}: its last cell {row.name} is a photo beside the manifest, and "
+                f"its last cell {row.name} is a photo beside the manifest, and "
                 "the row ends in an empty cell: is its output name missing? (under a header row "
                 "input1,input2,...,output rows are read by column)"))
     writers: dict[str, list[tuple[Path, Row]]] = {}

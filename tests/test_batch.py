@@ -138,8 +138,8 @@ def test_a_shard_with_nothing_to_make_never_imports_torch(tiny, tmp_path, env, s
     outcome = [(r["row"], r["ok"], r["skipped"], r.get("error"), r.get("exit_code")) for r in rows_out]
     if shard == "all made":
         assert (code, outcome) == (0, [(1, True, True, None, None), (3, True, True, None, None)]), err
-        assert summary == {"summary": True, "shard": "1/2", "rows": 2, "manifest_rows": 3, "made": 0, "skipped": 2,
-                           "failed": 0, "warnings": []}
+        assert summary == {"summary": True, "shard": "1/2", "manifest": "pairs.csv", "rows": 2, "manifest_rows": 3,
+                           "made": 0, "skipped": 2, "failed": 0, "warnings": []}
     elif shard == "all refused":
         assert code == 1 and [(r[0], r[1], r[4]) for r in outcome] == [(n, False, 2) for n in (1, 2, 3, 4)], err
         assert outcome[0][3] == "missing.png: no such file"
@@ -149,8 +149,8 @@ def test_a_shard_with_nothing_to_make_never_imports_torch(tiny, tmp_path, env, s
         assert (summary["failed"], summary["made"]) == (4, 0) and err.count("failed: ") == 4
     elif shard == "empty":
         assert (code, outcome, err) == (0, [], "")
-        assert summary == {"summary": True, "shard": "3/4", "rows": 0, "manifest_rows": 2, "made": 0, "skipped": 0,
-                           "failed": 0, "warnings": []}
+        assert summary == {"summary": True, "shard": "3/4", "manifest": "pairs.csv", "rows": 0, "manifest_rows": 2,
+                           "made": 0, "skipped": 0, "failed": 0, "warnings": []}
     else:
         assert code == 0 and [(r[0], r[2]) for r in outcome] == [(1, True), (2, False)], err
     assert (tmp_path / "out" / "r1.gif").exists() == (shard in ("all made", "one to make"))
@@ -186,8 +186,8 @@ def test_weights_that_name_nothing_are_refused_even_with_nothing_to_make(tmp_pat
             "checkpoint path, or a hub file owner/repo/path/in/repo.pt[@revision]")
     assert (code, torch_loaded, err) == (2, False, f"interp: error: {said}\n")
     assert len(lines) == 1 and lines[0].pop("seconds") >= 0
-    assert lines[0] == {"summary": True, "shard": "1/1", "rows": 2, "manifest_rows": 2, "made": 0, "skipped": 0,
-                        "failed": 0, "error": said, "exit_code": 2, "warnings": []}
+    assert lines[0] == {"summary": True, "shard": "1/1", "manifest": "pairs.csv", "rows": 2, "manifest_rows": 2,
+                        "made": 0, "skipped": 0, "failed": 0, "error": said, "exit_code": 2, "warnings": []}
     # A hub file is only named, not looked up (offline here): it is fetched when a row needs it, as before.
     code, torch_loaded, lines, err = _probed([*args, "--weights", "someone/models/e4e.pt"], tmp_path, env)
     assert (code, torch_loaded, lines[-1]["skipped"]) == (0, False, 2), err
@@ -363,6 +363,32 @@ def test_the_manifest_is_named_as_typed_in_its_errors_and_in_the_json_log(tmp_pa
                                     "column 'output' are inputs"]
 
 
+def test_a_failed_rows_line_names_the_manifest_as_typed_and_its_line(tmp_path, env):
+    """Every other message about a manifest says where, as `jobs/2025/pairs.csv:12: ...`; a failed row's
+    stderr line said only "row 2 failed: ..." (some reasons began "line 4: ", most named no line), so a
+    scheduler's log of several batches did not say which manifest, nor which line, to fix. Now each failed
+    row's line says both, whatever failed; its JSON line keeps "row", "line" and "error" (the reason alone)
+    and adds "manifest", as the summary does."""
+    typed = os.path.join("jobs", "2025", "pairs.csv")
+    (tmp_path / "jobs" / "2025").mkdir(parents=True)
+    (tmp_path / typed).write_text(f"# made by hand\ninput1,input2,output\n{A},{B},noext\n{A},gone.png,x.gif\n"
+                                  f"{A},,\n")
+    code, lines, err = finish(interp("batch", typed, "--outdir", "out", "--weights", "demo", "--json",
+                                     env=env, cwd=tmp_path))
+    assert code == 1, err
+    assert err.splitlines() == [
+        f"[1/3] row 1 failed: {typed}:3: output name 'noext': no file type (a morph is written as .mp4, .gif, .html, "
+        "a .png contact sheet, or PNG frames into a folder named with a trailing slash: noext/)",
+        f"[2/3] row 2 failed: {typed}:4: {os.path.join('jobs', '2025', 'gone.png')}: no such file",
+        f"[3/3] row 3 failed: {typed}:5: no output name (column 3, the header's output, is empty)"], err
+    *rows, summary = lines
+    assert [(r["row"], r["line"], r["manifest"], r["exit_code"]) for r in rows] == [
+        (1, 3, typed, 2), (2, 4, typed, 2), (3, 5, typed, 2)]
+    assert [r["error"] for r in rows] == [line.split(f"{typed}:{r['line']}: ", 1)[1] for line, r in
+                                          zip(err.splitlines(), rows)]
+    assert summary["manifest"] == typed and summary["failed"] == 3
+
+
 # --- every morph option, sheets, what a person sees --------------------------------------------------
 
 
@@ -536,7 +562,7 @@ def test_hostile_rows_fail_alone_and_the_rest_of_the_manifest_runs(tiny, tmp_pat
         "folder.gif": ([A, "folder.png"], "folder.png: is a directory"),
         "pipe.gif": ([A, "pipe.png"], "pipe.png: is a FIFO"),
         "a_file/x.gif": ([A, B], "a_file: cannot create the folder"),
-        "short.gif": ([A], "line 10: need at least two inputs and an output name"),
+        "short.gif": ([A], "need at least two inputs and an output name"),
         "huge_cell.gif": ([A, "x" * 200_000], "cannot read (File name too long)"),  # over csv's field limit
         "no_type": ([A, B], "output name 'no_type': no file type (a morph is written as .mp4"),  # as -o out/m2
         "new/sub/ok.gif": ([A, B], None),
@@ -646,8 +672,8 @@ def test_a_stop_before_the_first_row_still_ends_the_json_log_with_a_summary(tiny
     assert returncode == code, err
     lines = [json.loads(line) for line in out.splitlines()]
     assert len(lines) == 1 and lines[0].pop("seconds") >= 0, out
-    assert lines[0] == {"summary": True, "stopped": True, "shard": "1/1", "rows": 3, "manifest_rows": 3,
-                        "made": 0, "skipped": 0, "failed": 0, "warnings": []}
+    assert lines[0] == {"summary": True, "stopped": True, "shard": "1/1", "manifest": str(manifest), "rows": 3,
+                        "manifest_rows": 3, "made": 0, "skipped": 0, "failed": 0, "warnings": []}
     assert "Traceback" not in err
     if made_before:
         assert os.listdir(tmp_path / "out") == ["m0.gif"] and (tmp_path / "out/m0.gif").read_bytes() == b"made before"
@@ -681,9 +707,9 @@ def test_a_fatal_error_after_some_rows_ends_the_json_log_with_a_summary_that_car
     row, summary = lines
     assert (row["row"], row["skipped"]) == (1, True)
     assert summary.pop("seconds") >= 0
-    assert summary == {"summary": True, "shard": "1/1", "rows": 3, "manifest_rows": 3, "made": 0, "skipped": 1,
-                       "failed": 0, "error": err.strip()[len("interp: error: "):], "exit_code": code,
-                       "warnings": []}
+    assert summary == {"summary": True, "shard": "1/1", "manifest": str(manifest), "rows": 3, "manifest_rows": 3,
+                       "made": 0, "skipped": 1, "failed": 0, "error": err.strip()[len("interp: error: "):],
+                       "exit_code": code, "warnings": []}
     assert sorted(os.listdir(tmp_path / "out")) == ["done.gif"]
 
 
@@ -725,8 +751,8 @@ def test_quiet_silences_progress_but_not_failed_rows(tiny, tmp_path, env, flags)
                                      "--no-align", "--steps", 2, *flags, env=env))
     assert code == 1
     said = err.strip().splitlines()
-    assert said[:2] == [f"[2/3] row 2 failed: {tmp_path / 'nope.png'}: no such file",
-                        "[3/3] row 3 failed: output name '../three.gif' leads outside --outdir"], err
+    assert said[:2] == [f"[2/3] row 2 failed: {manifest}:2: {tmp_path / 'nope.png'}: no such file",
+                        f"[3/3] row 3 failed: {manifest}:3: output name '../three.gif' leads outside --outdir"], err
     if "--json" in flags:  # the count is the JSON summary's
         assert len(said) == 2 and lines[-1]["failed"] == 2
     else:
@@ -805,7 +831,7 @@ def test_a_row_that_cannot_write_names_its_output_as_its_json_line_does(tiny, tm
         assert row["output"] == output.rstrip("/")  # a frames folder is named without its slash
         assert row["error"].startswith(f"{output.rstrip('/')}") and "cannot write" in row["error"], row["error"]
         assert str(tmp_path) not in row["error"]
-    assert "row 1 failed: out/big/x.gif: cannot write" in done.stderr
+    assert "row 1 failed: pairs.csv:1: out/big/x.gif: cannot write" in done.stderr
     assert not list((tmp_path / "out").rglob("*.*"))
 
 
@@ -977,7 +1003,8 @@ def test_a_line_break_in_a_quoted_input_name_keeps_the_rows_failure_one_line(tin
     code, lines, err = finish(interp("batch", tmp_path / "pairs.csv", "--outdir", tmp_path / "out", "--weights", tiny,
                                      "--no-align", "--steps", "2", "--json", "--quiet", env=env))
     assert code == 1 and [line.get("ok") for line in lines] == [False, True, None], (lines, err)
-    assert err.splitlines() == [f"[1/2] row 1 failed: {A} x: no such file"]  # --json --quiet: failures only
+    # --json --quiet: failures only
+    assert err.splitlines() == [f"[1/2] row 1 failed: {tmp_path / 'pairs.csv'}:1: {A} x: no such file"]
     assert lines[0]["error"] == f"{A} x: no such file"
 
 

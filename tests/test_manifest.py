@@ -167,7 +167,7 @@ def test_under_a_header_the_output_is_the_cell_in_its_column_and_a_row_without_o
         (5, "ab2.gif", 2, None),  # rows written by hand, narrower or wider than the header, end in their output
         (6, "abab.gif", 4, None)]
     plan = plan_outputs(rows, tmp_path / "out")
-    assert plan[2].error == "line 3: no output name (column 4, the header's output, is empty)"
+    assert plan[2].error == "no output name (column 4, the header's output, is empty)"  # the batch says where
     assert [plan[n].error for n in (1, 3, 4, 5)] == [None] * 4
     # Without a header a row's last cell is its output, wherever the empty cells are (the rows may differ in width).
     manifest.write_text(f"{A},{B},,ab.gif,\n{A},{B},{A},abc.mp4\n")
@@ -243,7 +243,7 @@ def test_with_no_header_a_padded_row_ending_in_a_photo_fails_alone(tmp_path):
     manifest.write_text("a.png,b.png,c.png,\na.png,b.png,ab.gif,\nb.png,a.png,c.png\na.png,b.png,new.png,\n")
     rows = read_manifest(manifest)
     plan = plan_outputs(rows, tmp_path / "out")
-    assert plan[1].error.startswith("line 1: its last cell c.png is a photo beside the manifest")
+    assert plan[1].error.startswith("its last cell c.png is a photo beside the manifest")
     assert [plan[n].error for n in (2, 3, 4)] == [None, None, None]
     assert plan[3].output == str((tmp_path / "out" / "c.png").resolve())
     (tmp_path / "sheet.png").write_bytes(A.read_bytes())  # as if written by an earlier run into this folder
