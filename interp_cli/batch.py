@@ -16,6 +16,7 @@ from interp_cli import stops
 from interp_cli import progress as progress_bars
 from interp_cli.errors import (InterpError, UsageError, face_without_alignment, one_line, option, reported, retold,
                                stops_a_batch)
+from interp_cli.files import claimed
 from interp_cli.inputs import check_input_files
 from interp_cli.layers import check_layers
 from interp_cli.manifest import PLANNED_CHOICES, BatchPlan, Placement, Row, Shard, make_outdir, plan_batch
@@ -46,7 +47,9 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     Returns {"shard", "manifest", "rows" (this shard's), "manifest_rows", "made", "skipped", "failed", "seconds",
     "results"}: one result per row, also passed to `on_row` as it finishes: {"row", "line", "manifest", "ok",
     "skipped", "output", "timings", ...} plus the morph summary, or "error" and "exit_code". `manifest` is
-    the manifest's name as given, which a failed row's line starts its reason with (`pairs.csv:12: ...`).
+    the manifest's name as given, which a failed row's line starts its reason with (`pairs.csv:12: ...`). A row
+    is claimed while it is made (`files.claimed`): one that another live worker is making is skipped, with
+    "claimed_elsewhere": True.
     Stopped (KeyboardInterrupt, SIGTERM as `Terminated`), it re-raises with the summary so far, plus
     "stopped": True, as the exception's `batch_summary`; an error that stops the whole batch (unusable
     weights or device, found when the first row needs the model) carries the summary so far likewise.
@@ -183,18 +186,31 @@ def _batch_rows(where, mine, plan, outdir, skip_existing, results, on_row, log, 
             else:
                 failed = _refused_inputs(row, place)  # a missing photo fails its row before a model loads
                 if failed is None:
-                    if session is None:  # not the row's fault: unusable weights stop the whole batch
-                        pipeline, session = new_session()
                     try:
                         _make_parent(place.targets)
-                        with pipeline.planned_crops(place.crops):  # each row's crops: planned from the whole manifest
-                            summary = pipeline.morph(row.inputs, place.output, sheet=_sheet(place), session=session,
-                                                     log=log, progress=progress, **morph_options)
-                        result.update(ok=True, skipped=False, **{**summary, "output": shown})
-                        log(f"[{position}/{len(mine)}] row {row.number}: wrote {shown} "
-                            f"({time.perf_counter() - row_started:.1f}s)")
-                    except Exception as err:  # whatever one row holds, it fails alone and the others go on
+                    except InterpError as err:
                         failed = err
+                if failed is None:
+                    # Claimed for as long as it is made: a second worker given the same rows (a requeued job
+                    # whose first copy still runs, a task submitted twice) leaves it to this one, and goes on.
+                    with claimed(place.targets[0]) as ours:
+                        if not ours or _made(place, skip_existing):  # ...or made by such a worker meanwhile
+                            result.update(ok=True, skipped=True, **({} if ours else {"claimed_elsewhere": True}))
+                            log(f"[{position}/{len(mine)}] row {row.number}: skipped, {shown} "
+                                f"{'exists' if ours else 'is being made by another worker'}")
+                        else:
+                            if session is None:  # not the row's fault: unusable weights stop the whole batch
+                                pipeline, session = new_session()
+                            try:
+                                with pipeline.planned_crops(place.crops):  # planned from the whole manifest
+                                    summary = pipeline.morph(row.inputs, place.output, sheet=_sheet(place),
+                                                             session=session, log=log, progress=progress,
+                                                             **morph_options)
+                                result.update(ok=True, skipped=False, **{**summary, "output": shown})
+                                log(f"[{position}/{len(mine)}] row {row.number}: wrote {shown} "
+                                    f"({time.perf_counter() - row_started:.1f}s)")
+                            except Exception as err:  # whatever one row holds, it fails alone and the others go on
+                                failed = err
                 if failed is not None:
                     whole_disk = stops_a_batch(failed)
                     err = _row_error(failed, shown, outdir, place.targets)

@@ -600,6 +600,8 @@ With --json the last line is the summary even then: "stopped": true, or the "err
 the CSV), "manifest" (PAIRS.csv as given), "inputs", "output", "ok", "skipped", "timings",
 "warnings", then the morph's --json keys, or "error" and "exit_code" (what `interp morph`
 on that row exits with); a failed row's stderr line says where: PAIRS.csv:LINE: error.
+A row that another live worker is making (the same shard run twice) is skipped, with
+"claimed_elsewhere": true; that worker makes it, and a rerun makes it if that one died.
 Last, one with "summary": true, "shard", "manifest", "rows" (the shard's), "manifest_rows",
 "made", "skipped", "failed", "seconds", "warnings". A manifest or option refused at
 the start prints no JSON (exit 2, one line on stderr).

@@ -937,6 +937,66 @@ def test_a_json_log_on_a_full_disk_is_named_in_the_one_line(tiny, tmp_path, env)
     assert os.listdir(tmp_path / "out") == ["m1.gif"]  # made whole before its line could not be written
 
 
+# `interp ARGS` whose every row waits, inside its morph, until MARKER.go exists (MARKER.row says it got there).
+_HELD_IN_A_ROW = """
+import functools, os, sys, time
+import interp_cli.pipeline as pipeline
+marker, morph = sys.argv.pop(1), pipeline.morph
+@functools.wraps(morph)
+def held(*args, **options):
+    open(marker + ".row", "w").close()
+    while not os.path.exists(marker + ".go"):
+        time.sleep(0.01)
+    return morph(*args, **options)
+pipeline.morph = held
+from interp_cli.cli import main
+main(sys.argv[1:])
+"""
+
+
+def _held_in_a_row(marker: Path, args, env, cwd) -> subprocess.Popen:
+    child = subprocess.Popen([sys.executable, "-c", _HELD_IN_A_ROW, str(marker), *map(str, args)], cwd=cwd, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120  # only against a hang: nothing here is timed
+    while not os.path.exists(f"{marker}.row"):
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.02)
+    return child
+
+
+def test_two_workers_on_one_shard_make_each_row_once_and_a_dead_workers_claim_is_taken_over(tiny, tmp_path, env):
+    """A requeued Slurm job whose first copy still runs, or an array task submitted twice: two live workers on
+    the same rows each made every row, and the later rename replaced the earlier, identical file (the work
+    done twice). Now a worker claims a row while it makes it, and a second worker skips a row a live one has
+    claimed: here worker A is held inside row 1 while worker B runs the whole shard. A worker killed in a row
+    (SIGKILL: its claim file stays, its lock goes) does not hold the row back: the next run makes it."""
+    manifest = _pairs(tmp_path, 2)
+    args = ["batch", manifest, "--outdir", "out", "--skip-existing", "--weights", tiny, "--no-align", "--steps", 2,
+            "--json"]
+    first = _held_in_a_row(tmp_path / "a", args, env, tmp_path)
+    code, lines, err = finish(interp(*args, env=env, cwd=tmp_path))
+    assert code == 0, err
+    assert [(r["row"], r["ok"], r["skipped"], r.get("claimed_elsewhere")) for r in lines[:2]] == [
+        (1, True, True, True), (2, True, False, None)], lines
+    out = sorted(os.listdir(tmp_path / "out"))
+    assert out[1:] == ["m1.gif"] and out[0].startswith(".m0.claim-"), out  # row 1's claim, still held by A
+    (tmp_path / "a.go").touch()
+    code, lines, err = finish(first)
+    assert code == 0, err
+    assert [(r["row"], r["ok"], r["skipped"]) for r in lines[:2]] == [(1, True, False), (2, True, True)], lines
+    assert sorted(os.listdir(tmp_path / "out")) == ["m0.gif", "m1.gif"]  # each made once, and no claim left
+
+    # A worker killed inside row 1 leaves its claim file, unlocked: the next worker takes the row over.
+    (tmp_path / "out" / "m0.gif").unlink()
+    killed = _held_in_a_row(tmp_path / "k", args, env, tmp_path)
+    killed.kill()
+    killed.communicate()
+    assert len(hidden(tmp_path / "out")) == 1
+    code, lines, err = finish(interp(*args, env=env, cwd=tmp_path))
+    assert code == 0 and [(r["row"], r["skipped"]) for r in lines[:2]] == [(1, False), (2, True)], (lines, err)
+    assert sorted(os.listdir(tmp_path / "out")) == ["m0.gif", "m1.gif"]
+
+
 def _killed_for_shard(tmp_path: Path, shard: str) -> str:
     """An INTERP whose worker for `shard` dies of SIGKILL at once, as the out-of-memory killer ends one."""
     wrapper = tmp_path / "interp-oom"
