@@ -165,6 +165,11 @@ def _sheet(place: Placement) -> str | None:
 def _batch_rows(where, mine, plan, outdir, skip_existing, results, on_row, log, failures, progress, new_session,
                 morph_options):
     pipeline = session = None
+    # A full, over-quota or read-only file system stays so for the next row. Found on --outdir's own, it stops
+    # the batch: each row after it would load, encode and render (a minute at 1024 px) only to fail alike.
+    # Found on another one mounted below it (a project's quota, a read-only share), the row fails alone, and
+    # so, at once, does each later row that writes there: the rest of the manifest goes on.
+    home, full = _file_system(outdir), {}  # full: file system -> the row error that found it so
     # One bar over this shard's rows; each row's own bars sit below it on a terminal.
     with progress_bars.bar(len(mine), "batch", unit="row", enabled=progress) as bar:
         for position, row in enumerate(mine, 1):
@@ -185,6 +190,10 @@ def _batch_rows(where, mine, plan, outdir, skip_existing, results, on_row, log, 
                 log(f"[{position}/{len(mine)}] row {row.number}: skipped, {shown} exists")
             else:
                 failed = _refused_inputs(row, place)  # a missing photo fails its row before a model loads
+                found = full.get(_file_system(place.targets[0].parent)) if full and failed is None else None
+                if found is not None:
+                    failed = retold(found, f"{shown}: not tried, as row {found.row} failed on its file system: "
+                                           f"{found}")
                 if failed is None:
                     try:
                         _make_parent(place.targets)
@@ -212,15 +221,16 @@ def _batch_rows(where, mine, plan, outdir, skip_existing, results, on_row, log, 
                             except Exception as err:  # whatever one row holds, it fails alone and the others go on
                                 failed = err
                 if failed is not None:
-                    whole_disk = stops_a_batch(failed)
                     err = _row_error(failed, shown, outdir, place.targets)
                     # One line, as every message: a quoted cell may put a line break in an input's name.
                     error = one_line(err)
                     result.update(ok=False, skipped=False, error=error, exit_code=err.exit_code)
                     failures(f"{failed_at} {error}")
-                    if whole_disk and position < len(mine):
-                        # ...but not a full, over-quota or read-only disk: each row after it would load,
-                        # encode and render (a minute at 1024 px) only to fail alike.
+                    disk = _file_system(place.targets[0].parent) if stops_a_batch(failed) and found is None else None
+                    if disk is not None and disk != home:
+                        full[disk] = err
+                        err.row = row.number
+                    elif disk is not None and position < len(mine):
                         stop = retold(err, f"batch stopped after row {row.number}: {err}; the rows after it would "
                                       f"fail alike (to make them, rerun with {option('skip_existing', True)})")
             result.setdefault("timings", {})["row"] = round(time.perf_counter() - row_started, 3)
@@ -230,6 +240,21 @@ def _batch_rows(where, mine, plan, outdir, skip_existing, results, on_row, log, 
             bar.update()
             if stop is not None:
                 raise stop
+
+
+def _file_system(folder: Path) -> tuple[int, bool | None] | None:
+    """The file system that `folder`, or the nearest folder above it that exists, lies on: its device, and
+    whether it is mounted read-only there (a read-only bind mount of a subfolder has its parent's device)."""
+    for place in (folder, *folder.parents):
+        try:
+            device = os.stat(place).st_dev
+        except OSError:
+            continue
+        try:
+            return device, bool(os.statvfs(place).f_flag & os.ST_RDONLY)
+        except (AttributeError, OSError):  # no statvfs (Windows)
+            return device, None
+    return None
 
 
 def _row_error(err: Exception, output: str, outdir: Path, targets: Sequence[Path]) -> InterpError:

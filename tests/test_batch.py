@@ -885,6 +885,40 @@ def test_a_full_or_read_only_disk_stops_the_batch_after_the_row_that_found_it(ti
     assert lines[1]["error"].startswith("batch stopped after row 1: out/m0.gif: directory 'out' is on a read-only")
 
 
+def test_a_full_or_read_only_file_system_below_outdir_fails_its_rows_alone(tiny, tmp_path, env):
+    """A real full file system (a 200 kB tmpfs) and a real read-only bind mount, each mounted on a folder inside
+    --outdir (a project's quota, a read-only share), in a mount namespace of their own. The batch stopped at
+    the first row that met either, "the rows after it would fail alike", though the other rows write to
+    --outdir's own file system and were never tried. Now that row fails alone, each later row into the same
+    place fails at once without being made (a full disk is found only after the encode and the render), and
+    the rest are made."""
+    if shutil.which("unshare") is None or subprocess.run(
+            ["unshare", "-m", "--fork", "sh", "-c", f"mount -t tmpfs -o size=200k tmpfs {tmp_path}"],
+            capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs in a mount namespace is not permitted here")
+    names = ["small/a.gif", "ok1.gif", "ro/b.gif", "small/c.gif", "ro/d.gif", "ok2.gif"]
+    (tmp_path / "pairs.csv").write_text("".join(f"{A},{B},{name}\n" for name in names))
+    for folder in ("small", "ro"):
+        (tmp_path / "out" / folder).mkdir(parents=True)
+    args = [sys.executable, "-m", "interp_cli", "batch", "pairs.csv", "--outdir", "out", "--weights", tiny,
+            "--no-align", "--steps", "60", "--size", "256", "--json", "--no-cache"]
+    mounts = ("mount -t tmpfs -o size=200k tmpfs out/small && mount --bind out/ro out/ro && "
+              "mount -o remount,bind,ro out/ro")
+    done = subprocess.run(["unshare", "-m", "--fork", "sh", "-c", f'{mounts} && exec "$@"', "sh", *args],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    *rows, summary = [json.loads(line) for line in done.stdout.splitlines()]
+    assert done.returncode == 1 and "error" not in summary, (done.stdout, done.stderr)
+    assert [(r["row"], r["ok"]) for r in rows] == [(1, False), (2, True), (3, False), (4, False), (5, False), (6, True)]
+    assert "no space left on device" in rows[0]["error"] and rows[0]["exit_code"] == 1
+    assert rows[2]["error"] == "out/ro/b.gif: directory 'out/ro' is on a read-only file system"
+    assert rows[3]["error"] == f"out/small/c.gif: not tried, as row 1 failed on its file system: {rows[0]['error']}"
+    assert rows[4]["error"] == f"out/ro/d.gif: not tried, as row 3 failed on its file system: {rows[2]['error']}"
+    assert [r["exit_code"] for r in rows[3:5]] == [1, 2] and "encoder_calls" not in rows[3]
+    assert "row 4 failed: pairs.csv:4: out/small/c.gif: not tried, as row 1" in done.stderr
+    assert sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*")) == [
+        "ok1.gif", "ok2.gif", "ro", "small"]
+
+
 def test_an_outdir_on_a_file_system_without_flock_gets_every_row(tiny, tmp_path, env):
     """Lustre mounted without `-o flock` answers flock() with ENOSYS: every row used to fail ("cannot write in
     directory ... (function not implemented)") and leave an empty hidden temp behind for good. Here a real
