@@ -7,7 +7,6 @@ loaded model; a failed row fails alone and the others go on.
 
 from __future__ import annotations
 
-import inspect
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -17,9 +16,11 @@ from interp_cli import stops
 from interp_cli import progress as progress_bars
 from interp_cli.errors import (InterpError, UsageError, face_without_alignment, one_line, option, reported, retold,
                                stops_a_batch)
+from interp_cli.files import claimed
 from interp_cli.inputs import check_input_files
 from interp_cli.layers import check_layers
 from interp_cli.manifest import PLANNED_CHOICES, BatchPlan, Placement, Row, Shard, make_outdir, plan_batch
+from interp_cli.options import MORPH_OPTION_NAMES
 from interp_cli.progress import Log, python_log
 from interp_cli.weights import check_weights_name
 
@@ -34,7 +35,7 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     `shard` "K/N" or "auto[/N]" picks rows (row i to shard ((i-1) mod N)+1); `skip_existing` skips a
     row whose outputs all exist without reading its inputs; `sheets` adds NAME.sheet.png per row;
     `morph_options` are `morph`'s keywords, the same for every row (one it does not take is a TypeError
-    before any work, once the shard has a row to make). A bad manifest or shard, weights that name nothing
+    before any work, also when the shard has nothing to make). A bad manifest or shard, weights that name nothing
     or two rows with one output name raise UsageError before any work; `checked` is what `manifest.plan_batch`
     returned for these same arguments, so a caller that checked first does not plan twice. A failed
     row is reported, not fatal: its line goes to `failures` (default: `log`), so a caller can keep errors
@@ -43,9 +44,12 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     imported only by a shard with a row to make, and the model loaded only once a row needs it, so a
     finished shard reruns in a moment.
 
-    Returns {"shard", "rows" (this shard's), "manifest_rows", "made", "skipped", "failed", "seconds",
-    "results"}: one result per row, also passed to `on_row` as it finishes: {"row", "line", "ok",
-    "skipped", "output", "timings", ...} plus the morph summary, or "error" and "exit_code".
+    Returns {"shard", "manifest", "rows" (this shard's), "manifest_rows", "made", "skipped", "failed", "seconds",
+    "results"}: one result per row, also passed to `on_row` as it finishes: {"row", "line", "manifest", "ok",
+    "skipped", "output", "timings", ...} plus the morph summary, or "error" and "exit_code". `manifest` is
+    the manifest's name as given, which a failed row's line starts its reason with (`pairs.csv:12: ...`). A row
+    is claimed while it is made (`files.claimed`): one that another live worker is making is skipped, with
+    "claimed_elsewhere": True.
     Stopped (KeyboardInterrupt, SIGTERM as `Terminated`), it re-raises with the summary so far, plus
     "stopped": True, as the exception's `batch_summary`; an error that stops the whole batch (unusable
     weights or device, found when the first row needs the model) carries the summary so far likewise.
@@ -54,6 +58,12 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     for forbidden in ("sheet", "session"):
         if forbidden in morph_options:
             raise TypeError(f"batch() got {forbidden}=: rows are placed by the manifest (use sheets=True)")
+    # A misspelt option is the caller's error, said before any work and whatever the shard holds: it would
+    # otherwise fail every row, after the model loaded, as an internal error, or pass unseen where every row
+    # is made already (the pipeline, whose signature says what morph takes, is not imported then).
+    unknown = sorted(set(morph_options) - MORPH_KEYWORDS)
+    if unknown:
+        raise TypeError(f"batch() got an unexpected keyword argument {unknown[0]!r} (not one of morph's options)")
     # --face with alignment off would fail every row alike: refused once, before any work (explicitly off)
     # or as soon as the model says it takes its inputs as they are.
     picks_faces = morph_options.get("face") is not None and not morph_options.get("paste") \
@@ -65,7 +75,7 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
 
     def new_session():
         """The pipeline and a Session on the weights: made when the first row to make is reached."""
-        pipeline = _pipeline(morph_options)
+        pipeline = _pipeline()
         session = pipeline.Session(weights, device, log=log, progress=progress, precision=precision)
         if picks_faces and morph_options.get("align") is None and not session.aligns_by_default:
             raise UsageError(face_without_alignment(None, explicit=False))
@@ -80,8 +90,10 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     shard, rows, plan, mine = checked.shard, checked.rows, checked.placements, checked.mine
     results = []
 
+    where = os.fspath(manifest)
+
     def summary(**extra) -> dict:
-        return {"shard": str(shard), "rows": len(mine), "manifest_rows": len(rows),
+        return {"shard": str(shard), "manifest": where, "rows": len(mine), "manifest_rows": len(rows),
                 "made": sum(r["ok"] and not r["skipped"] for r in results),
                 "skipped": sum(r["skipped"] for r in results), "failed": sum(not r["ok"] for r in results),
                 "seconds": round(time.perf_counter() - started, 3), **extra, "results": results}
@@ -93,9 +105,9 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
         # make too: a rerun with --skip-existing then fails as a whole, not only where rows are left.
         check_weights_name(weights)
         if any(_to_make(row, plan[row.number], skip_existing) for row in mine):
-            _pipeline(morph_options)  # before --outdir is made: stopped in the import, a batch leaves nothing
+            _pipeline()  # before --outdir is made: stopped in the import, a batch leaves nothing
         outdir = make_outdir(outdir)
-        _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failures or log, progress,
+        _batch_rows(where, mine, plan, outdir, skip_existing, results, on_row, log, failures or log, progress,
                     new_session, morph_options)
     except (KeyboardInterrupt, Exception) as cut:
         # Ctrl-C or SIGTERM (a scheduler's time limit), or a fatal error: the caller still gets what was
@@ -108,22 +120,20 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     return summary()
 
 
-def _pipeline(morph_options: dict):
-    """`interp_cli.pipeline`, imported (with torch) by a batch only once it has a row to make, and `morph_options`
-    checked against `morph`'s keywords.
+# What `morph_options` may hold, known without importing the pipeline: the command's morph options (weights,
+# device and precision among them, which `batch` takes by name) and sheet_frames, which only a Python caller
+# passes. tests/test_batch.py holds it to morph's signature less what a batch decides itself.
+MORPH_KEYWORDS = MORPH_OPTION_NAMES | {"sheet_frames"}
+
+
+def _pipeline():
+    """`interp_cli.pipeline`, imported (with torch) by a batch only once it has a row to make.
 
     The one place a batch imports it, so that a shard with nothing to make never does: a Slurm array rerun with
     --skip-existing after a partial failure is mostly such shards, and torch's import was nine tenths of each
     one's time (benchmarks/README.md, "A batch with nothing to make"); so are an empty shard (more tasks than
     rows) and one whose rows all fail before the model. Imported with stops held (`stops.import_pipeline`)."""
-    pipeline = stops.import_pipeline()
-    # A misspelt option is the caller's error, said before any work: it would otherwise fail every row, after
-    # the model loaded, as an internal error. A batch with nothing to make has no use for the options.
-    takes = set(inspect.signature(pipeline.morph).parameters) - {"inputs", "output", "log", "progress"}
-    unknown = sorted(set(morph_options) - takes)
-    if unknown:
-        raise TypeError(f"batch() got an unexpected keyword argument {unknown[0]!r} (not one of morph's options)")
-    return pipeline
+    return stops.import_pipeline()
 
 
 def _to_make(row: Row, place: Placement, skip_existing: bool) -> bool:
@@ -152,49 +162,75 @@ def _sheet(place: Placement) -> str | None:
     return str(place.targets[1]) if len(place.targets) > 1 else None
 
 
-def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failures, progress, new_session,
+def _batch_rows(where, mine, plan, outdir, skip_existing, results, on_row, log, failures, progress, new_session,
                 morph_options):
     pipeline = session = None
+    # A full, over-quota or read-only file system stays so for the next row. Found on --outdir's own, it stops
+    # the batch: each row after it would load, encode and render (a minute at 1024 px) only to fail alike.
+    # Found on another one mounted below it (a project's quota, a read-only share), the row fails alone, and
+    # so, at once, does each later row that writes there: the rest of the manifest goes on.
+    home, full = _file_system(outdir), {}  # full: file system -> the row error that found it so
     # One bar over this shard's rows; each row's own bars sit below it on a terminal.
     with progress_bars.bar(len(mine), "batch", unit="row", enabled=progress) as bar:
         for position, row in enumerate(mine, 1):
             row_started, stop = time.perf_counter(), None
             place = plan[row.number]
             shown = str(outdir / row.name)
-            result = {"row": row.number, "line": row.line, "inputs": list(row.inputs),
+            result = {"row": row.number, "line": row.line, "manifest": where, "inputs": list(row.inputs),
                       "output": shown if row.name else None}
+            # A failed row is said where the manifest's other messages say a row (`jobs/pairs.csv:12: ...`):
+            # the JSON line has the same place as "manifest" and "line", its "error" the reason alone.
+            failed_at = f"[{position}/{len(mine)}] row {row.number} failed: {one_line(where)}:{row.line}:"
             if place.error is not None:
                 error = one_line(place.error)
                 result.update(ok=False, skipped=False, error=error, exit_code=UsageError.exit_code)
-                failures(f"[{position}/{len(mine)}] row {row.number} failed: {error}")
+                failures(f"{failed_at} {error}")
             elif _made(place, skip_existing):
                 result.update(ok=True, skipped=True)
                 log(f"[{position}/{len(mine)}] row {row.number}: skipped, {shown} exists")
             else:
                 failed = _refused_inputs(row, place)  # a missing photo fails its row before a model loads
+                found = full.get(_file_system(place.targets[0].parent)) if full and failed is None else None
+                if found is not None:
+                    failed = retold(found, f"{shown}: not tried, as row {found.row} failed on its file system: "
+                                           f"{found}")
                 if failed is None:
-                    if session is None:  # not the row's fault: unusable weights stop the whole batch
-                        pipeline, session = new_session()
                     try:
                         _make_parent(place.targets)
-                        with pipeline.planned_crops(place.crops):  # each row's crops: planned from the whole manifest
-                            summary = pipeline.morph(row.inputs, place.output, sheet=_sheet(place), session=session,
-                                                     log=log, progress=progress, **morph_options)
-                        result.update(ok=True, skipped=False, **{**summary, "output": shown})
-                        log(f"[{position}/{len(mine)}] row {row.number}: wrote {shown} "
-                            f"({time.perf_counter() - row_started:.1f}s)")
-                    except Exception as err:  # whatever one row holds, it fails alone and the others go on
+                    except InterpError as err:
                         failed = err
+                if failed is None:
+                    # Claimed for as long as it is made: a second worker given the same rows (a requeued job
+                    # whose first copy still runs, a task submitted twice) leaves it to this one, and goes on.
+                    with claimed(place.targets[0]) as ours:
+                        if not ours or _made(place, skip_existing):  # ...or made by such a worker meanwhile
+                            result.update(ok=True, skipped=True, **({} if ours else {"claimed_elsewhere": True}))
+                            log(f"[{position}/{len(mine)}] row {row.number}: skipped, {shown} "
+                                f"{'exists' if ours else 'is being made by another worker'}")
+                        else:
+                            if session is None:  # not the row's fault: unusable weights stop the whole batch
+                                pipeline, session = new_session()
+                            try:
+                                with pipeline.planned_crops(place.crops):  # planned from the whole manifest
+                                    summary = pipeline.morph(row.inputs, place.output, sheet=_sheet(place),
+                                                             session=session, log=log, progress=progress,
+                                                             **morph_options)
+                                result.update(ok=True, skipped=False, **{**summary, "output": shown})
+                                log(f"[{position}/{len(mine)}] row {row.number}: wrote {shown} "
+                                    f"({time.perf_counter() - row_started:.1f}s)")
+                            except Exception as err:  # whatever one row holds, it fails alone and the others go on
+                                failed = err
                 if failed is not None:
-                    whole_disk = stops_a_batch(failed)
                     err = _row_error(failed, shown, outdir, place.targets)
                     # One line, as every message: a quoted cell may put a line break in an input's name.
                     error = one_line(err)
                     result.update(ok=False, skipped=False, error=error, exit_code=err.exit_code)
-                    failures(f"[{position}/{len(mine)}] row {row.number} failed: {error}")
-                    if whole_disk and position < len(mine):
-                        # ...but not a full, over-quota or read-only disk: each row after it would load,
-                        # encode and render (a minute at 1024 px) only to fail alike.
+                    failures(f"{failed_at} {error}")
+                    disk = _file_system(place.targets[0].parent) if stops_a_batch(failed) and found is None else None
+                    if disk is not None and disk != home:
+                        full[disk] = err
+                        err.row = row.number
+                    elif disk is not None and position < len(mine):
                         stop = retold(err, f"batch stopped after row {row.number}: {err}; the rows after it would "
                                       f"fail alike (to make them, rerun with {option('skip_existing', True)})")
             result.setdefault("timings", {})["row"] = round(time.perf_counter() - row_started, 3)
@@ -204,6 +240,21 @@ def _batch_rows(mine, plan, outdir, skip_existing, results, on_row, log, failure
             bar.update()
             if stop is not None:
                 raise stop
+
+
+def _file_system(folder: Path) -> tuple[int, bool | None] | None:
+    """The file system that `folder`, or the nearest folder above it that exists, lies on: its device, and
+    whether it is mounted read-only there (a read-only bind mount of a subfolder has its parent's device)."""
+    for place in (folder, *folder.parents):
+        try:
+            device = os.stat(place).st_dev
+        except OSError:
+            continue
+        try:
+            return device, bool(os.statvfs(place).f_flag & os.ST_RDONLY)
+        except (AttributeError, OSError):  # no statvfs (Windows)
+            return device, None
+    return None
 
 
 def _row_error(err: Exception, output: str, outdir: Path, targets: Sequence[Path]) -> InterpError:

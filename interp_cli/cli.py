@@ -599,15 +599,20 @@ between shards, and some may be made by none; rerun the array once it has ended,
 Exit codes: 0 every row of the shard made or skipped, 1 some row failed, 2 usage error
 (bad option, manifest or duplicate names), 130 interrupted, 143 terminated, 129 hung up
 (its session closed, without nohup) (rerun with --skip-existing to finish: finished
-outputs are complete, unfinished ones absent).
+outputs are complete, unfinished ones absent). A full --outdir stops the batch at the
+first row that finds it so (exit 1; a read-only one, 2); a full or read-only folder
+mounted below it fails only the rows written there, each after the first at once.
 With --json the last line is the summary even then: "stopped": true, or the "error"
 (and "exit_code") that stopped the whole batch, e.g. unusable weights.
 
 \b
 --json lines: one per row, in the shard's order: "row" (data row number), "line" (in
-the CSV), "inputs", "output", "ok", "skipped", "timings", "warnings", then the morph's
---json keys, or "error" and "exit_code" (what `interp morph` on that row exits with).
-Last, one with "summary": true, "shard", "rows" (the shard's), "manifest_rows",
+the CSV), "manifest" (PAIRS.csv as given), "inputs", "output", "ok", "skipped", "timings",
+"warnings", then the morph's --json keys, or "error" and "exit_code" (what `interp morph`
+on that row exits with); a failed row's stderr line says where: PAIRS.csv:LINE: error.
+A row that another live worker is making (the same shard run twice) is skipped, with
+"claimed_elsewhere": true; that worker makes it, and a rerun makes it if that one died.
+Last, one with "summary": true, "shard", "manifest", "rows" (the shard's), "manifest_rows",
 "made", "skipped", "failed", "seconds", "warnings". A manifest or option refused at
 the start prints no JSON (exit 2, one line on stderr).
 """
@@ -659,7 +664,7 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
         # still finds the summary, saying which. A refused manifest writes no log (exit 2, one line on stderr).
         summary_owed = checked is not None or isinstance(cut, KeyboardInterrupt)
         if as_json and summary_owed and not isinstance(cut, StdoutClosed):
-            _out(_json(_with_warnings(_cut_short(cut, shard, checked, started), log)))
+            _out(_json(_with_warnings(_cut_short(cut, manifest, shard, checked, started), log)))
         raise
     results = summary.pop("results")
     failed = ", ".join(str(r["row"]) for r in results if not r["ok"])
@@ -671,12 +676,13 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
         sys.exit(1)
 
 
-def _cut_short(cut: BaseException, shard, checked, started: float) -> dict:
+def _cut_short(cut: BaseException, manifest: str, shard, checked, started: float) -> dict:
     """The closing summary of a batch that `cut` ended early: the rows so far (none, if it came before the
     first row: `rows` is null if even the manifest was not read yet), and "stopped": true or the error."""
     tally = getattr(cut, "batch_summary", None)
     if tally is None:
-        tally = {"shard": str(checked.shard if checked else shard), "rows": len(checked.mine) if checked else None,
+        tally = {"shard": str(checked.shard if checked else shard), "manifest": manifest,
+                 "rows": len(checked.mine) if checked else None,
                  "manifest_rows": len(checked.rows) if checked else None, "made": 0, "skipped": 0, "failed": 0,
                  "seconds": round(time.perf_counter() - started, 3)}
     tally = {key: value for key, value in tally.items() if key != "results"}

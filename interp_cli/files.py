@@ -11,6 +11,8 @@
         outputs.add(writer)                      # anything finished in its temp, with commit() and abort()
         outputs.commit()                         # every temp complete first, then the renames; else none
     claim_temp("frames", "old", directory=True, create=False)  # a locked name to move something aside to
+    with claimed("out.mp4") as mine:             # one worker at a time makes out.mp4 (a batch row); False:
+        ...                                      # a live process holds its claim (`.out.claim-<hex>.mp4`)
     clean_stale_temps(directory)                 # done by new_temp; removes only dead writers' temps
     temp_like(name) -> str | None                # the part of an output name a sweep would take for a temp
     with held_lock(path, wait=5.0) as locked:    # one writer at a time on a shared file (flock on `<path>.lock`);
@@ -69,7 +71,7 @@ _HASH_CHUNK_BYTES = 8 * 1024 * 1024
 # What flock says on a file system that has none: Lustre mounted without `-o flock` (ENOSYS), some FUSE
 # and network file systems (EOPNOTSUPP), NFS whose lock manager is unreachable (ENOLCK).
 _NO_FLOCK = {errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOLCK}
-_TEMP_NAME = re.compile(r"^\.(?P<stem>.*)\.(?P<tag>tmp|old)-[0-9a-f]{16}(?P<suffix>.*)$")
+_TEMP_NAME = re.compile(r"^\.(?P<stem>.*)\.(?P<tag>tmp|old|claim)-[0-9a-f]{16}(?P<suffix>.*)$")
 _LOCK_SUFFIX = ".lock"  # a temp directory's companion lock file: `<temp dir>.lock`
 # Bytes a temp name adds to its target's name: ".", ".tmp-", 16 hex digits, and ".lock" for a directory's.
 TEMP_NAME_EXTRA = 1 + 5 + 16 + len(_LOCK_SUFFIX)
@@ -81,12 +83,12 @@ _held: dict[str, tuple[int, str]] = {}  # temp path -> (fd holding its lock, the
 # --- temp files and atomic commits ------------------------------------------------------------------
 
 
-def temp_name(target: PathLike, tag: str = "tmp") -> Path:
-    """A hidden, unique sibling name of `target` (not created, not locked)."""
+def temp_name(target: PathLike, tag: str = "tmp", token: str | None = None) -> Path:
+    """A hidden sibling name of `target` (not created, not locked): unique, unless `token` (16 hex digits) is given."""
     target = Path(os.fspath(target))
     suffix = target.suffix
     stem = target.name[: -len(suffix)] if suffix else target.name
-    return target.with_name(f".{stem}.{tag}-{secrets.token_hex(8)}{suffix}")
+    return target.with_name(f".{stem}.{tag}-{token or secrets.token_hex(8)}{suffix}")
 
 
 def temp_like(name: PathLike) -> str | None:
@@ -95,7 +97,7 @@ def temp_like(name: PathLike) -> str | None:
     Such a file or folder is swept as a dead writer's temp by the next run that writes beside it (nothing
     holds its lock once it is finished), so an output named so would vanish after being reported made."""
     text = os.fspath(name)
-    if "tmp-" not in text and "old-" not in text:  # a batch asks for every row: most names, at once
+    if "tmp-" not in text and "old-" not in text and "claim-" not in text:  # a batch asks for every row: at once
         return None
     return next((part for part in Path(text).parts if _TEMP_NAME.match(part)), None)
 
@@ -166,6 +168,89 @@ def claim_temp(target: PathLike, tag: str = "tmp", *, directory: bool = False, c
             _held[os.fspath(tmp)] = (fd, os.fspath(locked))
         return tmp
     raise InterpError(f"{target}: could not find a free temporary name")  # pragma: no cover
+
+
+# How long a claim waits for a lock held only for a moment: a sweep judging the file, or a claimer that opened it
+# first and is about to lock it. Longer than either; nothing like a row, which holds it for minutes.
+_CLAIM_WAIT_SECONDS = 0.5
+
+
+@contextmanager
+def claimed(target: PathLike, *, wait: float = _CLAIM_WAIT_SECONDS) -> Iterator[bool]:
+    """Claim the making of `target` for the block: yields False while another live process holds the claim (the
+    caller leaves `target` to it), else True.
+
+    Two workers given the same rows (a resubmitted array task, a requeued Slurm job whose first copy still
+    runs) would otherwise both make each one. The claim is a file beside `target` whose name every worker
+    computes alike, `.NAME.claim-<16 hex digits of NAME's hash>SUFFIX`, owned as a temp is (see the module
+    doc): locked from creation, and removed, still locked, when the block ends. A claimer that died let go of
+    its lock with its life, so the next one takes its claim over, or a sweep removes it as a dead writer's
+    temp. Where nothing can be claimed (a folder this process cannot write in, a file system without flock,
+    another user's claim that it cannot open) it yields True: the caller goes on as before, whatever it
+    then meets there is its own error, never a wait or a failure of the claim's.
+    """
+    path = temp_name(target, "claim", hashlib.sha256(os.fsencode(Path(os.fspath(target)).name)).hexdigest()[:16])
+    key = os.fspath(path)
+    fd = None
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
+    for _ in range(100):
+        try:
+            fd, made = os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666), True
+        except FileExistsError:
+            try:
+                fd, made = os.open(path, flags), False
+            except FileNotFoundError:
+                continue  # removed meanwhile: look again
+            except OSError:
+                break  # not ours to open: nothing to claim with
+        except OSError:
+            break  # nothing to claim with here
+        state = _lock_within(fd, wait)
+        if state and _same_inode(fd, path):
+            break
+        os.close(fd)
+        fd = None
+        if state is False:  # a live claimer's
+            yield False
+            return
+        if state is None:  # no flock here: nothing to claim with, and nothing of ours left
+            if made:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+            break
+        # Locked, but the name no longer leads to it: its claimer finished (or a sweep took a dead one's) and
+        # removed it between our open and our lock. Look again.
+    else:  # pragma: no cover - the name changed hands 100 times in a row
+        fd = None
+    if fd is None:
+        yield True
+        return
+    with deferred():  # recorded as ours at once: the sweep leaves it alone, an exit removes it
+        _held[key] = (fd, key)
+    try:
+        yield True
+    finally:
+        discard(path)  # removed while still locked, then let go: a waiter sees the name lead elsewhere
+
+
+def _lock_within(fd: int, wait: float) -> bool | None:
+    """Take `fd`'s exclusive flock, trying for up to `wait` seconds: True when held, False when another holds it
+    still, None where this file system (or platform) has no flock."""
+    if fcntl is None:
+        return None
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(_LOCK_POLL_SECONDS)
+        except OSError:  # a file system without flock: as if there were no lock to take
+            return None
 
 
 def _unlock(fd: int, locked: PathLike | None) -> None:
@@ -552,21 +637,8 @@ def held_lock(path: PathLike, *, wait: float) -> Iterator[bool]:
             fd = os.open(f"{os.fspath(path)}{_LOCK_SUFFIX}", flags, 0o666)
         except OSError:
             fd = None
-    held = False
     try:
-        deadline = time.monotonic() + wait
-        while fd is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                held = True
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    break
-                time.sleep(_LOCK_POLL_SECONDS)
-            except OSError:  # a file system without flock: as if there were no lock to take
-                break
-        yield held
+        yield fd is not None and _lock_within(fd, wait) is True
     finally:
         if fd is not None:
             os.close(fd)  # drops the lock

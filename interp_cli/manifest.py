@@ -23,7 +23,7 @@ import os
 import re
 import stat
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -395,10 +395,8 @@ def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool
     if swept is not None:
         return Placement(error=f"output name {name!r}: {TEMP_LIKE.format(part=swept)}")
     try:
-        resolved = lookups.real(os.path.join(outdir, name))
-        output = f"{resolved}{os.sep}" if name.endswith(("/", os.sep)) else str(resolved)
-        sheet = sheet_name(output) if sheets else None
-        targets = (resolved, lookups.real(sheet)) if sheet is not None else (resolved,)
+        output, targets = _targets(outdir, name, sheets, lookups)
+        resolved = targets[0]
     except (OSError, RuntimeError) as err:  # a symlink loop: RuntimeError before Python 3.13, OSError since
         return Placement(error=f"output name {name!r} cannot be resolved ({_reason(err)})")
     # `m2`, as with `-o out/m2`: most likely a typo for m2.mp4, refused rather than made a frames folder.
@@ -426,6 +424,37 @@ def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool
     return Placement(output, targets, sources=tuple(sources))
 
 
+def _targets(outdir: Path, name: str, sheets: bool, lookups: _Lookups) -> tuple[str, tuple[Path, ...]]:
+    """The output a row's `name` hands to the morph, and the files it makes there, resolved: the output, then
+    with `sheets` its contact sheet. OSError or RuntimeError (a symlink loop) where a name cannot be resolved."""
+    resolved = lookups.real(os.path.join(outdir, name))
+    output = f"{resolved}{os.sep}" if name.endswith(("/", os.sep)) else str(resolved)
+    sheet = sheet_name(output) if sheets else None
+    return output, (resolved, lookups.real(sheet)) if sheet is not None else (resolved,)
+
+
+def _claim(outdir: Path, row: Row, sheets: bool, lookups: _Lookups) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+    """What a row stakes out, for the checks over the whole manifest without placing the row in full: the files
+    it would write (none where its name cannot be resolved inside --outdir) and its inputs that resolve. For a
+    row that `place_output` places, these are its Placement's `targets` and `sources`, found the same way; for
+    one it refuses, they may say more (it is then placed in full wherever a clash names it)."""
+    sources = []
+    for source in row.inputs:
+        try:
+            sources.append(lookups.resolve(source))
+        except (OSError, RuntimeError, ValueError):  # ValueError: a NUL byte
+            continue
+    name = row.name
+    if row.problem or "\0" in name or os.path.isabs(name):
+        return (), tuple(sources)
+    try:
+        targets = _targets(outdir, name, sheets, lookups)[1]
+    except (OSError, RuntimeError, ValueError):
+        return (), tuple(sources)
+    inside = os.path.join(outdir, "")
+    return (targets if all(str(t).startswith(inside) for t in targets) else ()), tuple(sources)
+
+
 def _reason(err: BaseException) -> str:
     if isinstance(err, RuntimeError) or getattr(err, "errno", None) == errno.ELOOP:
         return "a symlink loop"
@@ -446,23 +475,49 @@ def same_name_key(path: Path) -> str:
     return "".join(folded if len(folded := c.casefold()) == 1 else c.lower() for c in text)
 
 
-def plan_outputs(rows: Sequence[Row], outdir: Path, *, sheets: bool = False,
-                 manifest: str = "manifest") -> dict[int, Placement]:
-    """Place every row (every shard's too, so that all shards refuse the same manifest alike) and
-    refuse, before any work, two rows that would write the same file."""
+def plan_outputs(rows: Sequence[Row], outdir: Path, *, sheets: bool = False, manifest: str = "manifest",
+                 only: Collection[int] | None = None) -> dict[int, Placement]:
+    """Place every row (with `only`, a shard's row numbers: those rows) and refuse, before any work, two rows
+    that would write the same file, or one whose output would spoil another row's input.
+
+    Those clashes are judged over the whole manifest, alike in every shard, and only between rows that are
+    placed (a row that fails alone, for a NUL in an input or a name leading outside --outdir, clashes with
+    nothing). A shard need not place every row in full for that: each row's outputs and inputs are resolved
+    (`_claim`, the same files as its placement for a row that is placed), and only the rows a clash among
+    those names are placed in full, to tell whether the clash counts. The verdict is that of placing every
+    row; the rows placed are this shard's, and the few a clash named."""
     lookups = _Lookups(outdir)
-    plan = {row.number: Placement(error=f"line {row.line}: {row.problem}") if row.problem else
-            place_output(outdir, row.name, row.inputs, sheets=sheets, lookups=lookups) for row in rows}
-    for row in rows:
-        if row.beside is not None and plan[row.number].error is None and _lost_output(row, plan[row.number]):
-            plan[row.number] = Placement(error=(
-                f"line {row.line}: its last cell {row.name} is a photo beside the manifest, and "
-                "the row ends in an empty cell: is its output name missing? (under a header row "
-                "input1,input2,...,output rows are read by column)"))
+    plan: dict[int, Placement] = {}
+
+    def placed(row: Row) -> Placement:
+        if row.number not in plan:
+            place = Placement(error=row.problem) if row.problem else \
+                place_output(outdir, row.name, row.inputs, sheets=sheets, lookups=lookups)
+            if row.beside is not None and place.error is None and _lost_output(row, place):
+                place = Placement(error=(
+                    f"its last cell {row.name} is a photo beside the manifest, and "
+                    "the row ends in an empty cell: is its output name missing? (under a header row "
+                    "input1,input2,...,output rows are read by column)"))
+            plan[row.number] = place
+        return plan[row.number]
+
+    if only is None:
+        claims = {row.number: (placed(row).targets, placed(row).sources) for row in rows}
+    else:
+        wanted = set(only)
+        claims = {row.number: (placed(row).targets, placed(row).sources) if row.number in wanted else
+                  _claim(outdir, row, sheets, lookups) for row in rows}
+
+    def counts(row: Row) -> bool:  # whether a row named by a clash among claims is placed, so that it counts
+        return placed(row).error is None
+
     writers: dict[str, list[tuple[Path, Row]]] = {}
     for row in rows:
-        for target in plan[row.number].targets:
+        for target in claims[row.number][0]:
             writers.setdefault(same_name_key(target), []).append((target, row))
+    if only is not None:  # a clash among claims counts between placed rows only
+        for key in [key for key, found in writers.items() if len(found) > 1]:
+            writers[key] = [(target, row) for target, row in writers[key] if counts(row)]
     clashes = [found for found in writers.values() if len(found) > 1]
     if clashes:
         def names(found: list[tuple[Path, Row]]) -> str:
@@ -473,10 +528,11 @@ def plan_outputs(rows: Sequence[Row], outdir: Path, *, sheets: bool = False,
         shown = "; ".join(f"{names(found)} by rows " + ", ".join(f"{r.number} (line {r.line})" for _, r in found)
                           for found in clashes[:5])
         raise UsageError(f"{manifest}: duplicate output names: {shown}{_more(clashes)}; give each row its own name")
-    crossed = _crossed_rows(rows, plan, writers, outdir)
+    crossed = [said for writer, reader, said in _crossed_rows(rows, claims, writers, outdir)
+               if only is None or (counts(writer) and counts(reader))]
     if crossed:
         raise UsageError(f"{manifest}: {'; '.join(crossed[:5])}{_more(crossed)}; give those outputs other names")
-    return plan
+    return plan if only is None else {number: plan[number] for number in sorted(wanted)}
 
 
 def _lost_output(row: Row, placement: Placement) -> bool:
@@ -499,12 +555,13 @@ def _more(found: Sequence) -> str:
     return f"; and {len(found) - 5} more" if len(found) > 5 else ""
 
 
-def _crossed_rows(rows: Sequence[Row], plan: Mapping[int, Placement], writers: Mapping[str, list[tuple[Path, Row]]],
-                  outdir: Path) -> list[str]:
+def _crossed_rows(rows: Sequence[Row], claims: Mapping[int, tuple[tuple[Path, ...], tuple[Path, ...]]],
+                  writers: Mapping[str, list[tuple[Path, Row]]], outdir: Path) -> list[tuple[Row, Row, str]]:
     """Rows whose outputs would spoil another row's work, in whatever order the shards run them: an
     output that is another row's input or a folder holding one (the morph would replace the photo),
     or one inside another row's output (`frames/` and `frames/frame_0001.png`, `x.gif` and `x.gif/y.gif`).
-    Symlinks are resolved already; a hard link is left alone, as outputs are renamed into place."""
+    Symlinks are resolved already; a hard link is left alone, as outputs are renamed into place. `claims`:
+    each row's (targets, sources). Each as (the row that writes, the row it spoils, what to say)."""
     prefix = os.path.join(outdir, "")
 
     def inside(path: Path) -> list[Path]:  # path and the folders above it, below --outdir
@@ -515,21 +572,31 @@ def _crossed_rows(rows: Sequence[Row], plan: Mapping[int, Placement], writers: M
             spots.append(spots[-1].parent)
         return spots
 
+    found: dict[Path, list[tuple[Path, Row]]] = {}
+
+    def written(path: Path) -> list[tuple[Path, Row]]:
+        """(spot, its writer) for `path` and each folder above it below --outdir, in that order: once per
+        path, since a manifest names the same photos, and puts its outputs in the same folders, row after row."""
+        if path not in found:
+            found[path] = [(spot, writer) for spot in inside(path)
+                           for _, writer in writers.get(same_name_key(spot), ())]
+        return found[path]
+
     crossed = []
     for row in rows:
-        place = plan[row.number]
-        for source in place.sources:
-            for spot in inside(source):
-                for _, writer in writers.get(same_name_key(spot), ()):
-                    if writer.number != row.number:
-                        what = "an input" if spot == source else f"the folder of {source.name}, an input"
-                        crossed.append(f"row {writer.number} (line {writer.line}) would overwrite "
-                                       f"{spot.relative_to(outdir)}, {what} of row {row.number} (line {row.line})")
-        for target in place.targets:
-            for spot in inside(target)[1:]:
-                for _, other in writers.get(same_name_key(spot), ()):
-                    crossed.append(f"row {row.number} (line {row.line}) writes {target.relative_to(outdir)} inside "
-                                   f"{spot.relative_to(outdir)}, row {other.number}'s output (line {other.line})")
+        targets, sources = claims[row.number]
+        for source in sources:
+            for spot, writer in written(source):
+                if writer.number != row.number:
+                    what = "an input" if spot == source else f"the folder of {source.name}, an input"
+                    crossed.append((writer, row, f"row {writer.number} (line {writer.line}) would overwrite "
+                                    f"{spot.relative_to(outdir)}, {what} of row {row.number} (line {row.line})"))
+        for target in targets:
+            # The folders above it, below --outdir: those above its folder, and that folder unless it is --outdir.
+            for spot, other in written(target.parent):
+                    crossed.append((row, other, f"row {row.number} (line {row.line}) writes "
+                                    f"{target.relative_to(outdir)} inside {spot.relative_to(outdir)}, row "
+                                    f"{other.number}'s output (line {other.line})"))
     return crossed
 
 
@@ -650,8 +717,8 @@ def _crops_crossing(rows: Sequence[Row], plan: Mapping[int, Placement], folder: 
 
 @dataclass(frozen=True)
 class BatchPlan:
-    """A checked batch: this `shard`, every manifest row, each row's `placements`, and `mine`, the
-    shard's rows in manifest order."""
+    """A checked batch: this `shard`, every manifest row, `placements` (of each row of `mine`, at least), and
+    `mine`, the shard's rows in manifest order."""
 
     shard: Shard
     rows: list[Row]
@@ -686,11 +753,14 @@ def plan_batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard:
         resolved = outdir.resolve()
     except (OSError, RuntimeError) as err:  # a symlink loop, a part that is a file ...
         raise UsageError(f"{option('outdir', str(outdir))}: cannot be used ({_reason(err)})") from None
-    placements = plan_outputs(rows, resolved, sheets=sheets, manifest=os.fspath(manifest))
+    mine = [row for row in rows if shard.takes(row)]
+    # --save-aligned names each photo's crop over the rows that are placed, in manifest order: every row then.
+    only = None if save_aligned is not None else [row.number for row in mine]
+    placements = plan_outputs(rows, resolved, sheets=sheets, manifest=os.fspath(manifest), only=only)
     if save_aligned is not None:
         placements = plan_crops(rows, placements, save_aligned, face=face, paste=paste, backdrop=backdrop,
                                 manifest=os.fspath(manifest))
-    return BatchPlan(shard, rows, placements, [row for row in rows if shard.takes(row)], tuple(warnings))
+    return BatchPlan(shard, rows, placements, mine, tuple(warnings))
 
 
 def make_outdir(outdir: str | os.PathLike, *, keep: bool = True) -> Path:

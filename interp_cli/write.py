@@ -102,8 +102,8 @@ ANIMATION_OUTPUTS = ("frames are written as .mp4, .gif, .html, or PNG into a fol
 MORPH_OUTPUTS = ("a morph is written as .mp4, .gif, .html, a .png contact sheet, or PNG frames into a folder "
                  "named with a trailing slash: {folder}")
 # An output named like one of our temps (`files.temp_like`) would be removed by the next run writing beside it.
-TEMP_LIKE = ("{part!r} has the form of interp's hidden temporary files (.NAME.tmp- or .NAME.old- and 16 hex digits), "
-             "which the next run writing there removes; choose another name")
+TEMP_LIKE = ("{part!r} has the form of interp's hidden temporary files (.NAME.tmp-, .old- or .claim- and 16 hex "
+             "digits), which the next run writing there removes; choose another name")
 
 
 def output_kind(path: PathLike, accepts: str = MORPH_OUTPUTS, *, allowed: Optional[Collection[str]] = None,

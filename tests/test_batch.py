@@ -138,8 +138,8 @@ def test_a_shard_with_nothing_to_make_never_imports_torch(tiny, tmp_path, env, s
     outcome = [(r["row"], r["ok"], r["skipped"], r.get("error"), r.get("exit_code")) for r in rows_out]
     if shard == "all made":
         assert (code, outcome) == (0, [(1, True, True, None, None), (3, True, True, None, None)]), err
-        assert summary == {"summary": True, "shard": "1/2", "rows": 2, "manifest_rows": 3, "made": 0, "skipped": 2,
-                           "failed": 0, "warnings": []}
+        assert summary == {"summary": True, "shard": "1/2", "manifest": "pairs.csv", "rows": 2, "manifest_rows": 3,
+                           "made": 0, "skipped": 2, "failed": 0, "warnings": []}
     elif shard == "all refused":
         assert code == 1 and [(r[0], r[1], r[4]) for r in outcome] == [(n, False, 2) for n in (1, 2, 3, 4)], err
         assert outcome[0][3] == "missing.png: no such file"
@@ -149,8 +149,8 @@ def test_a_shard_with_nothing_to_make_never_imports_torch(tiny, tmp_path, env, s
         assert (summary["failed"], summary["made"]) == (4, 0) and err.count("failed: ") == 4
     elif shard == "empty":
         assert (code, outcome, err) == (0, [], "")
-        assert summary == {"summary": True, "shard": "3/4", "rows": 0, "manifest_rows": 2, "made": 0, "skipped": 0,
-                           "failed": 0, "warnings": []}
+        assert summary == {"summary": True, "shard": "3/4", "manifest": "pairs.csv", "rows": 0, "manifest_rows": 2,
+                           "made": 0, "skipped": 0, "failed": 0, "warnings": []}
     else:
         assert code == 0 and [(r[0], r[2]) for r in outcome] == [(1, True), (2, False)], err
     assert (tmp_path / "out" / "r1.gif").exists() == (shard in ("all made", "one to make"))
@@ -186,8 +186,8 @@ def test_weights_that_name_nothing_are_refused_even_with_nothing_to_make(tmp_pat
             "checkpoint path, or a hub file owner/repo/path/in/repo.pt[@revision]")
     assert (code, torch_loaded, err) == (2, False, f"interp: error: {said}\n")
     assert len(lines) == 1 and lines[0].pop("seconds") >= 0
-    assert lines[0] == {"summary": True, "shard": "1/1", "rows": 2, "manifest_rows": 2, "made": 0, "skipped": 0,
-                        "failed": 0, "error": said, "exit_code": 2, "warnings": []}
+    assert lines[0] == {"summary": True, "shard": "1/1", "manifest": "pairs.csv", "rows": 2, "manifest_rows": 2,
+                        "made": 0, "skipped": 0, "failed": 0, "error": said, "exit_code": 2, "warnings": []}
     # A hub file is only named, not looked up (offline here): it is fetched when a row needs it, as before.
     code, torch_loaded, lines, err = _probed([*args, "--weights", "someone/models/e4e.pt"], tmp_path, env)
     assert (code, torch_loaded, lines[-1]["skipped"]) == (0, False, 2), err
@@ -204,6 +204,11 @@ def test_batch_and_morph_share_every_morph_option():
     assert {"steps", "size", "loop", "pingpong", "hold", "ease", "interp", "layers", "refine", "quality",
             "batch_size", "noise", "seed", "truncation"} <= MORPH_OPTION_NAMES
     assert morph_settings({"steps": 3, "quiet": True, "cache": False}) == {"steps": 3, "cache": False}
+    # What `batch()` takes as morph options, known without the pipeline: morph's keywords less what a batch
+    # decides itself (each row's inputs, output and sheet, its own session) or passes itself (log, progress).
+    from interp_cli.batch import MORPH_KEYWORDS
+    assert MORPH_KEYWORDS == set(inspect.signature(morph).parameters) - {"inputs", "output", "sheet", "session", "log",
+                                                                          "progress"}
 
 
 # --- real processes -----------------------------------------------------------------------------------
@@ -356,6 +361,32 @@ def test_the_manifest_is_named_as_typed_in_its_errors_and_in_the_json_log(tmp_pa
     assert code == 0, err
     assert lines[0]["warnings"] == [f"{typed}:1: column 4 'notes' not read: only the columns before the output "
                                     "column 'output' are inputs"]
+
+
+def test_a_failed_rows_line_names_the_manifest_as_typed_and_its_line(tmp_path, env):
+    """Every other message about a manifest says where, as `jobs/2025/pairs.csv:12: ...`; a failed row's
+    stderr line said only "row 2 failed: ..." (some reasons began "line 4: ", most named no line), so a
+    scheduler's log of several batches did not say which manifest, nor which line, to fix. Now each failed
+    row's line says both, whatever failed; its JSON line keeps "row", "line" and "error" (the reason alone)
+    and adds "manifest", as the summary does."""
+    typed = os.path.join("jobs", "2025", "pairs.csv")
+    (tmp_path / "jobs" / "2025").mkdir(parents=True)
+    (tmp_path / typed).write_text(f"# made by hand\ninput1,input2,output\n{A},{B},noext\n{A},gone.png,x.gif\n"
+                                  f"{A},,\n")
+    code, lines, err = finish(interp("batch", typed, "--outdir", "out", "--weights", "demo", "--json",
+                                     env=env, cwd=tmp_path))
+    assert code == 1, err
+    assert err.splitlines() == [
+        f"[1/3] row 1 failed: {typed}:3: output name 'noext': no file type (a morph is written as .mp4, .gif, .html, "
+        "a .png contact sheet, or PNG frames into a folder named with a trailing slash: noext/)",
+        f"[2/3] row 2 failed: {typed}:4: {os.path.join('jobs', '2025', 'gone.png')}: no such file",
+        f"[3/3] row 3 failed: {typed}:5: no output name (column 3, the header's output, is empty)"], err
+    *rows, summary = lines
+    assert [(r["row"], r["line"], r["manifest"], r["exit_code"]) for r in rows] == [
+        (1, 3, typed, 2), (2, 4, typed, 2), (3, 5, typed, 2)]
+    assert [r["error"] for r in rows] == [line.split(f"{typed}:{r['line']}: ", 1)[1] for line, r in
+                                          zip(err.splitlines(), rows)]
+    assert summary["manifest"] == typed and summary["failed"] == 3
 
 
 # --- every morph option, sheets, what a person sees --------------------------------------------------
@@ -531,7 +562,7 @@ def test_hostile_rows_fail_alone_and_the_rest_of_the_manifest_runs(tiny, tmp_pat
         "folder.gif": ([A, "folder.png"], "folder.png: is a directory"),
         "pipe.gif": ([A, "pipe.png"], "pipe.png: is a FIFO"),
         "a_file/x.gif": ([A, B], "a_file: cannot create the folder"),
-        "short.gif": ([A], "line 10: need at least two inputs and an output name"),
+        "short.gif": ([A], "need at least two inputs and an output name"),
         "huge_cell.gif": ([A, "x" * 200_000], "cannot read (File name too long)"),  # over csv's field limit
         "no_type": ([A, B], "output name 'no_type': no file type (a morph is written as .mp4"),  # as -o out/m2
         "new/sub/ok.gif": ([A, B], None),
@@ -641,8 +672,8 @@ def test_a_stop_before_the_first_row_still_ends_the_json_log_with_a_summary(tiny
     assert returncode == code, err
     lines = [json.loads(line) for line in out.splitlines()]
     assert len(lines) == 1 and lines[0].pop("seconds") >= 0, out
-    assert lines[0] == {"summary": True, "stopped": True, "shard": "1/1", "rows": 3, "manifest_rows": 3,
-                        "made": 0, "skipped": 0, "failed": 0, "warnings": []}
+    assert lines[0] == {"summary": True, "stopped": True, "shard": "1/1", "manifest": str(manifest), "rows": 3,
+                        "manifest_rows": 3, "made": 0, "skipped": 0, "failed": 0, "warnings": []}
     assert "Traceback" not in err
     if made_before:
         assert os.listdir(tmp_path / "out") == ["m0.gif"] and (tmp_path / "out/m0.gif").read_bytes() == b"made before"
@@ -676,9 +707,9 @@ def test_a_fatal_error_after_some_rows_ends_the_json_log_with_a_summary_that_car
     row, summary = lines
     assert (row["row"], row["skipped"]) == (1, True)
     assert summary.pop("seconds") >= 0
-    assert summary == {"summary": True, "shard": "1/1", "rows": 3, "manifest_rows": 3, "made": 0, "skipped": 1,
-                       "failed": 0, "error": err.strip()[len("interp: error: "):], "exit_code": code,
-                       "warnings": []}
+    assert summary == {"summary": True, "shard": "1/1", "manifest": str(manifest), "rows": 3, "manifest_rows": 3,
+                       "made": 0, "skipped": 1, "failed": 0, "error": err.strip()[len("interp: error: "):],
+                       "exit_code": code, "warnings": []}
     assert sorted(os.listdir(tmp_path / "out")) == ["done.gif"]
 
 
@@ -720,8 +751,8 @@ def test_quiet_silences_progress_but_not_failed_rows(tiny, tmp_path, env, flags)
                                      "--no-align", "--steps", 2, *flags, env=env))
     assert code == 1
     said = err.strip().splitlines()
-    assert said[:2] == [f"[2/3] row 2 failed: {tmp_path / 'nope.png'}: no such file",
-                        "[3/3] row 3 failed: output name '../three.gif' leads outside --outdir"], err
+    assert said[:2] == [f"[2/3] row 2 failed: {manifest}:2: {tmp_path / 'nope.png'}: no such file",
+                        f"[3/3] row 3 failed: {manifest}:3: output name '../three.gif' leads outside --outdir"], err
     if "--json" in flags:  # the count is the JSON summary's
         assert len(said) == 2 and lines[-1]["failed"] == 2
     else:
@@ -758,6 +789,28 @@ def test_python_batch_refuses_a_misspelt_option_before_any_work(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_python_batch_refuses_a_misspelt_option_when_the_shard_has_nothing_to_make(tmp_path, env):
+    """A finished shard (every output there, --skip-existing) or an empty one never imports the pipeline,
+    whose signature was the only check: `stpes=4` then passed unseen and the caller's typo went unsaid.
+    It is now a TypeError before any work there too, still without torch."""
+    (tmp_path / "m.csv").write_text(f"{A},{B},x.gif\n")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "x.gif").write_bytes(b"made before")
+    code = ("import sys\nfrom interp_cli.batch import batch\n"
+            "for shard in ('1/1', '2/2'):\n"
+            "    try:\n"
+            "        batch('m.csv', 'out', shard=shard, skip_existing=True, weights='demo', stpes=4)\n"
+            "    except TypeError as err:\n"
+            "        print(shard, err)\n"
+            "print('torch' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.splitlines() == [
+        f"{shard} batch() got an unexpected keyword argument 'stpes' (not one of morph's options)"
+        for shard in ("1/1", "2/2")] + ["False"], done.stderr
+    assert os.listdir(tmp_path / "out") == ["x.gif"]
+
+
 def test_a_row_that_cannot_write_names_its_output_as_its_json_line_does(tiny, tmp_path, env):
     """A full disk (a real 20 kB RLIMIT_FSIZE) fails each row alone, and its error names the file as
     `"output"` does, under --outdir as given, not by the absolute path the writer resolved."""
@@ -778,7 +831,7 @@ def test_a_row_that_cannot_write_names_its_output_as_its_json_line_does(tiny, tm
         assert row["output"] == output.rstrip("/")  # a frames folder is named without its slash
         assert row["error"].startswith(f"{output.rstrip('/')}") and "cannot write" in row["error"], row["error"]
         assert str(tmp_path) not in row["error"]
-    assert "row 1 failed: out/big/x.gif: cannot write" in done.stderr
+    assert "row 1 failed: pairs.csv:1: out/big/x.gif: cannot write" in done.stderr
     assert not list((tmp_path / "out").rglob("*.*"))
 
 
@@ -832,6 +885,40 @@ def test_a_full_or_read_only_disk_stops_the_batch_after_the_row_that_found_it(ti
     assert lines[1]["error"].startswith("batch stopped after row 1: out/m0.gif: directory 'out' is on a read-only")
 
 
+def test_a_full_or_read_only_file_system_below_outdir_fails_its_rows_alone(tiny, tmp_path, env):
+    """A real full file system (a 200 kB tmpfs) and a real read-only bind mount, each mounted on a folder inside
+    --outdir (a project's quota, a read-only share), in a mount namespace of their own. The batch stopped at
+    the first row that met either, "the rows after it would fail alike", though the other rows write to
+    --outdir's own file system and were never tried. Now that row fails alone, each later row into the same
+    place fails at once without being made (a full disk is found only after the encode and the render), and
+    the rest are made."""
+    if shutil.which("unshare") is None or subprocess.run(
+            ["unshare", "-m", "--fork", "sh", "-c", f"mount -t tmpfs -o size=200k tmpfs {tmp_path}"],
+            capture_output=True).returncode != 0:
+        pytest.skip("mounting a tmpfs in a mount namespace is not permitted here")
+    names = ["small/a.gif", "ok1.gif", "ro/b.gif", "small/c.gif", "ro/d.gif", "ok2.gif"]
+    (tmp_path / "pairs.csv").write_text("".join(f"{A},{B},{name}\n" for name in names))
+    for folder in ("small", "ro"):
+        (tmp_path / "out" / folder).mkdir(parents=True)
+    args = [sys.executable, "-m", "interp_cli", "batch", "pairs.csv", "--outdir", "out", "--weights", tiny,
+            "--no-align", "--steps", "60", "--size", "256", "--json", "--no-cache"]
+    mounts = ("mount -t tmpfs -o size=200k tmpfs out/small && mount --bind out/ro out/ro && "
+              "mount -o remount,bind,ro out/ro")
+    done = subprocess.run(["unshare", "-m", "--fork", "sh", "-c", f'{mounts} && exec "$@"', "sh", *args],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    *rows, summary = [json.loads(line) for line in done.stdout.splitlines()]
+    assert done.returncode == 1 and "error" not in summary, (done.stdout, done.stderr)
+    assert [(r["row"], r["ok"]) for r in rows] == [(1, False), (2, True), (3, False), (4, False), (5, False), (6, True)]
+    assert "no space left on device" in rows[0]["error"] and rows[0]["exit_code"] == 1
+    assert rows[2]["error"] == "out/ro/b.gif: directory 'out/ro' is on a read-only file system"
+    assert rows[3]["error"] == f"out/small/c.gif: not tried, as row 1 failed on its file system: {rows[0]['error']}"
+    assert rows[4]["error"] == f"out/ro/d.gif: not tried, as row 3 failed on its file system: {rows[2]['error']}"
+    assert [r["exit_code"] for r in rows[3:5]] == [1, 2] and "encoder_calls" not in rows[3]
+    assert "row 4 failed: pairs.csv:4: out/small/c.gif: not tried, as row 1" in done.stderr
+    assert sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*")) == [
+        "ok1.gif", "ok2.gif", "ro", "small"]
+
+
 def test_an_outdir_on_a_file_system_without_flock_gets_every_row(tiny, tmp_path, env):
     """Lustre mounted without `-o flock` answers flock() with ENOSYS: every row used to fail ("cannot write in
     directory ... (function not implemented)") and leave an empty hidden temp behind for good. Here a real
@@ -882,6 +969,66 @@ def test_a_json_log_on_a_full_disk_is_named_in_the_one_line(tiny, tmp_path, env)
     assert done.returncode == 1 and done.stderr.splitlines() == [
         "interp: error: standard output: cannot write: no space left on device; free some space or write elsewhere"]
     assert os.listdir(tmp_path / "out") == ["m1.gif"]  # made whole before its line could not be written
+
+
+# `interp ARGS` whose every row waits, inside its morph, until MARKER.go exists (MARKER.row says it got there).
+_HELD_IN_A_ROW = """
+import functools, os, sys, time
+import interp_cli.pipeline as pipeline
+marker, morph = sys.argv.pop(1), pipeline.morph
+@functools.wraps(morph)
+def held(*args, **options):
+    open(marker + ".row", "w").close()
+    while not os.path.exists(marker + ".go"):
+        time.sleep(0.01)
+    return morph(*args, **options)
+pipeline.morph = held
+from interp_cli.cli import main
+main(sys.argv[1:])
+"""
+
+
+def _held_in_a_row(marker: Path, args, env, cwd) -> subprocess.Popen:
+    child = subprocess.Popen([sys.executable, "-c", _HELD_IN_A_ROW, str(marker), *map(str, args)], cwd=cwd, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120  # only against a hang: nothing here is timed
+    while not os.path.exists(f"{marker}.row"):
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.02)
+    return child
+
+
+def test_two_workers_on_one_shard_make_each_row_once_and_a_dead_workers_claim_is_taken_over(tiny, tmp_path, env):
+    """A requeued Slurm job whose first copy still runs, or an array task submitted twice: two live workers on
+    the same rows each made every row, and the later rename replaced the earlier, identical file (the work
+    done twice). Now a worker claims a row while it makes it, and a second worker skips a row a live one has
+    claimed: here worker A is held inside row 1 while worker B runs the whole shard. A worker killed in a row
+    (SIGKILL: its claim file stays, its lock goes) does not hold the row back: the next run makes it."""
+    manifest = _pairs(tmp_path, 2)
+    args = ["batch", manifest, "--outdir", "out", "--skip-existing", "--weights", tiny, "--no-align", "--steps", 2,
+            "--json"]
+    first = _held_in_a_row(tmp_path / "a", args, env, tmp_path)
+    code, lines, err = finish(interp(*args, env=env, cwd=tmp_path))
+    assert code == 0, err
+    assert [(r["row"], r["ok"], r["skipped"], r.get("claimed_elsewhere")) for r in lines[:2]] == [
+        (1, True, True, True), (2, True, False, None)], lines
+    out = sorted(os.listdir(tmp_path / "out"))
+    assert out[1:] == ["m1.gif"] and out[0].startswith(".m0.claim-"), out  # row 1's claim, still held by A
+    (tmp_path / "a.go").touch()
+    code, lines, err = finish(first)
+    assert code == 0, err
+    assert [(r["row"], r["ok"], r["skipped"]) for r in lines[:2]] == [(1, True, False), (2, True, True)], lines
+    assert sorted(os.listdir(tmp_path / "out")) == ["m0.gif", "m1.gif"]  # each made once, and no claim left
+
+    # A worker killed inside row 1 leaves its claim file, unlocked: the next worker takes the row over.
+    (tmp_path / "out" / "m0.gif").unlink()
+    killed = _held_in_a_row(tmp_path / "k", args, env, tmp_path)
+    killed.kill()
+    killed.communicate()
+    assert len(hidden(tmp_path / "out")) == 1
+    code, lines, err = finish(interp(*args, env=env, cwd=tmp_path))
+    assert code == 0 and [(r["row"], r["skipped"]) for r in lines[:2]] == [(1, False), (2, True)], (lines, err)
+    assert sorted(os.listdir(tmp_path / "out")) == ["m0.gif", "m1.gif"]
 
 
 def _killed_for_shard(tmp_path: Path, shard: str) -> str:
@@ -950,7 +1097,8 @@ def test_a_line_break_in_a_quoted_input_name_keeps_the_rows_failure_one_line(tin
     code, lines, err = finish(interp("batch", tmp_path / "pairs.csv", "--outdir", tmp_path / "out", "--weights", tiny,
                                      "--no-align", "--steps", "2", "--json", "--quiet", env=env))
     assert code == 1 and [line.get("ok") for line in lines] == [False, True, None], (lines, err)
-    assert err.splitlines() == [f"[1/2] row 1 failed: {A} x: no such file"]  # --json --quiet: failures only
+    # --json --quiet: failures only
+    assert err.splitlines() == [f"[1/2] row 1 failed: {tmp_path / 'pairs.csv'}:1: {A} x: no such file"]
     assert lines[0]["error"] == f"{A} x: no such file"
 
 

@@ -155,6 +155,64 @@ def test_a_lock_that_fails_otherwise_leaves_no_temp_behind(tmp_path, monkeypatch
     assert os.listdir(tmp_path) == []
 
 
+# A process that claims OUT (files.claimed), says "ready", then waits for "go" or is SIGKILLed.
+CLAIMER = """
+import os, signal, sys, time
+from pathlib import Path
+from interp_cli import files
+out, action = sys.argv[1], sys.argv[2]
+with files.claimed(out) as mine:
+    assert mine
+    Path(out + ".ready").touch()
+    if action == "kill":
+        os.kill(os.getpid(), signal.SIGKILL)
+    while not Path(out + ".go").exists():
+        time.sleep(0.02)
+"""
+
+
+def test_a_live_claim_is_refused_to_another_process_and_a_killed_claimers_is_taken_over(tmp_path):
+    """One worker at a time makes a batch row: a second process is told the row is claimed while the first
+    lives (a sweep leaves the claim alone), and takes it over once the first was killed; the claim is gone
+    after each block, and a name of its form is no output name."""
+    out = tmp_path / "row.gif"
+    for action in ("wait", "kill"):
+        child = subprocess.Popen([sys.executable, "-c", CLAIMER, str(out), action])
+        deadline = time.monotonic() + 60
+        while not os.path.exists(f"{out}.ready"):
+            assert child.poll() is None or action == "kill", "the claimer did not start"
+            assert time.monotonic() < deadline, "the claimer did not start"
+            time.sleep(0.02)
+        os.unlink(f"{out}.ready")
+        (claim,) = _hidden(tmp_path)
+        assert claim.startswith(".row.claim-") and claim.endswith(".gif") and files.temp_like(claim) == claim
+        if action == "wait":
+            assert _sweep_elsewhere(tmp_path) == []
+            started = time.monotonic()
+            with files.claimed(out) as mine:
+                assert mine is False
+            assert time.monotonic() - started < 30  # told at once, not after the row (only against a hang)
+            Path(f"{out}.go").touch()
+            assert child.wait(timeout=60) == 0
+            os.unlink(f"{out}.go")
+        else:
+            assert child.wait(timeout=60) == -signal.SIGKILL
+            with files.claimed(out) as mine:
+                assert mine is True and _hidden(tmp_path) == [claim]  # the same name, now this process's
+        assert os.listdir(tmp_path) == []
+
+
+def test_where_nothing_can_be_claimed_the_caller_goes_on(tmp_path, monkeypatch):
+    """No flock (Lustre without `-o flock`) or no folder to write the claim in: the row is made as before."""
+    monkeypatch.setattr(files.fcntl, "flock", lambda fd, op: (_ for _ in ()).throw(OSError(errno.ENOSYS, "no")))
+    with files.claimed(tmp_path / "row.gif") as mine:
+        assert mine is True
+    assert os.listdir(tmp_path) == []
+    with files.claimed(tmp_path / "missing" / "row.gif") as mine:
+        assert mine is True
+    assert os.listdir(tmp_path) == []
+
+
 def test_writers_in_other_pid_namespaces_keep_their_temps(tmp_path):
     """Same host name, separate PID namespaces (host-network pods, `unshare --pid`): each writer's pid
     means nothing to the other, so only the lock can tell that the temps are alive."""

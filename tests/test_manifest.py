@@ -167,7 +167,7 @@ def test_under_a_header_the_output_is_the_cell_in_its_column_and_a_row_without_o
         (5, "ab2.gif", 2, None),  # rows written by hand, narrower or wider than the header, end in their output
         (6, "abab.gif", 4, None)]
     plan = plan_outputs(rows, tmp_path / "out")
-    assert plan[2].error == "line 3: no output name (column 4, the header's output, is empty)"
+    assert plan[2].error == "no output name (column 4, the header's output, is empty)"  # the batch says where
     assert [plan[n].error for n in (1, 3, 4, 5)] == [None] * 4
     # Without a header a row's last cell is its output, wherever the empty cells are (the rows may differ in width).
     manifest.write_text(f"{A},{B},,ab.gif,\n{A},{B},{A},abc.mp4\n")
@@ -243,7 +243,7 @@ def test_with_no_header_a_padded_row_ending_in_a_photo_fails_alone(tmp_path):
     manifest.write_text("a.png,b.png,c.png,\na.png,b.png,ab.gif,\nb.png,a.png,c.png\na.png,b.png,new.png,\n")
     rows = read_manifest(manifest)
     plan = plan_outputs(rows, tmp_path / "out")
-    assert plan[1].error.startswith("line 1: its last cell c.png is a photo beside the manifest")
+    assert plan[1].error.startswith("its last cell c.png is a photo beside the manifest")
     assert [plan[n].error for n in (2, 3, 4)] == [None, None, None]
     assert plan[3].output == str((tmp_path / "out" / "c.png").resolve())
     (tmp_path / "sheet.png").write_bytes(A.read_bytes())  # as if written by an earlier run into this folder
@@ -362,3 +362,50 @@ def test_a_relative_input_is_named_as_path_joins_it():
              "\u00e9/\u00fc.png", ".hidden", "a/.b", "..."]
     for folder in (Path("."), Path("/tmp/x"), Path("rel/dir"), Path("/"), Path("..")):
         assert [_beside(folder, cell) for cell in cells] == [str(folder / cell) for cell in cells], folder
+
+
+def _verdict(rows, outdir, **options):
+    """What planning says: the refusal's message, or each row's placement."""
+    try:
+        return plan_outputs(rows, outdir, **options)
+    except UsageError as err:
+        return str(err)
+
+
+def test_a_shard_that_places_only_its_rows_gives_the_verdict_of_placing_every_row(tmp_path):
+    """A shard places its own rows in full, and of the others only those that a clash names (each row's files
+    are resolved): its refusal, or its rows' placements, must be those of placing every row, in each shard,
+    for clashes through a symlinked folder, case, a contact sheet, a folder holding an input, and rows that
+    fail alone (a NUL in an input, a name leading outside --outdir, a missing file type), which clash with
+    nothing."""
+    outdir = tmp_path / "out"
+    (outdir / "real").mkdir(parents=True)
+    (outdir / "link").symlink_to("real")
+    (outdir / "photo.png").write_bytes(A.read_bytes())
+    photo, nul = str(outdir / "photo.png"), f"{A}\0"
+    manifests = {
+        "a symlinked folder": [(A, B, "real/x.gif"), (A, B, "y.gif"), (A, B, "z.gif"), (B, A, "link/X.gif")],
+        "a bad row names a taken output": [(A, B, "x.gif"), (A, B, "y.gif"), (nul, B, "x.gif"), (A, B, "w.gif")],
+        "a bad row writes a row's input": [(photo, B, "a.gif"), (nul, B, "photo.png"), (A, B, "b.gif")],
+        "a row writes a row's input": [(photo, B, "a.gif"), (A, B, "c.gif"), (A, B, "photo.png")],
+        "a folder holding an input": [(A, B, "d.gif"), (f"{outdir}/real/in.png", B, "e.gif"), (A, B, "real/")],
+        "a contact sheet": [(A, B, "s.gif"), (A, B, "t.gif"), (A, B, "s.sheet.png")],
+        "inside an output": [(A, B, "f/"), (A, B, "g.gif"), (A, B, "f/frame.png/")],
+        "outside and untyped": [(A, B, "../x.gif"), (A, B, "x"), (B, A, "x/"), (A, B, "v.gif")],
+        "clean": [(A, B, f"{i}.gif") for i in range(7)],
+    }
+    for what, cells in manifests.items():
+        rows = [Row(i, i, tuple(map(str, row[:-1])), row[-1]) for i, row in enumerate(cells, 1)]
+        for sheets in (False, True):
+            whole = _verdict(rows, outdir.resolve(), sheets=sheets)
+            for count in (1, 2, 3):
+                for index in range(1, count + 1):
+                    mine = [row.number for row in rows if Shard(index, count).takes(row)]
+                    shard = _verdict(rows, outdir.resolve(), sheets=sheets, only=mine)
+                    expected = whole if isinstance(whole, str) else {number: whole[number] for number in mine}
+                    assert shard == expected, (what, sheets, f"{index}/{count}")
+    # Each kind was met: the test proves nothing if no manifest is refused, or every one is.
+    verdicts = {what: _verdict([Row(i, i, tuple(map(str, row[:-1])), row[-1]) for i, row in enumerate(cells, 1)],
+                               outdir.resolve()) for what, cells in manifests.items()}
+    assert sorted(what for what, said in verdicts.items() if isinstance(said, str)) == [
+        "a folder holding an input", "a row writes a row's input", "a symlinked folder", "inside an output"]
