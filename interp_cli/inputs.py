@@ -184,6 +184,18 @@ def code_input(path: Path, command: str) -> None:
         raise UsageError(f"{path}: render takes a .npy code file (from {verb('encode')})")
 
 
+def check_crop_folder(folder: Path) -> None:
+    """Refuse a `--save-aligned` folder that is a file, or a symlink that loops or leads to nothing ("exists and
+    is not a directory" sent the user to a folder `ls` shows); a missing one is made at the end."""
+    from interp_cli.write import why_missing
+
+    if os.path.lexists(folder) and not folder.is_dir():
+        shown = option("save_aligned", os.fspath(folder))
+        if os.path.islink(folder) and not folder.exists():
+            raise UsageError(f"{shown}: {why_missing(folder)}")
+        raise UsageError(f"{shown}: exists and is not a directory")
+
+
 def plan_aligned(paths: Sequence[Path], save_aligned: str | os.PathLike | None,
                  outputs: Sequence[tuple[str, str | os.PathLike | None]] = (),
                  planned: Sequence[Path | None] | None = None) -> list[Path | None]:
@@ -199,8 +211,7 @@ def plan_aligned(paths: Sequence[Path], save_aligned: str | os.PathLike | None,
         write.refuse_clashes(outputs)
         return [None] * len(paths)
     folder = Path(save_aligned)
-    if os.path.lexists(folder) and not folder.is_dir():
-        raise UsageError(f"{option('save_aligned', os.fspath(save_aligned))}: exists and is not a directory")
+    check_crop_folder(folder)
     photos = [i for i, path in enumerate(paths) if path.suffix.lower() != ".npy"]
     stems = [paths[i].stem for i in photos]
     # Two crops under one name would leave only the last: number them rather than lose one (the same

@@ -442,6 +442,31 @@ def test_a_weights_name_the_file_system_cannot_stat_is_one_line_exit_2(tmp_path,
     assert sorted(os.listdir(tmp_path)) == ["loop.pt"]
 
 
+def test_a_folder_that_is_a_looping_or_dangling_symlink_is_named_as_one(tmp_path, monkeypatch):
+    """-o loop/x.gif said "directory 'loop' does not exist", --save-aligned loop "exists and is not a directory"
+    and --outdir to a dangling link "cannot create it (File exists)": each sent the user looking for a folder
+    that `ls` shows them. Each says what the link is, exit 2, and nothing is written."""
+    monkeypatch.chdir(tmp_path)
+    Path("loop").symlink_to("loop")
+    Path("gone").symlink_to(tmp_path / "nowhere")
+    Path("m.csv").write_text(f"{_A},{_B},x.gif\n")
+    dangling = f"is a symlink to '{tmp_path / 'nowhere'}', which does not exist"
+    for words, said in (
+            ([_A, _B, "-o", "loop/x.gif"], "loop/x.gif: directory 'loop' cannot be reached (a symlink loop)"),
+            ([_A, _B, "-o", "loop/sub/x.gif"], "loop/sub/x.gif: directory 'loop/sub' cannot be reached (a symlink "
+                                               "loop)"),
+            ([_A, _B, "-o", "gone/x.gif"], f"gone/x.gif: directory 'gone' {dangling}"),
+            ([_A, _B, "-o", "x.gif", "--sheet", "gone/s.png"], f"gone/s.png: directory 'gone' {dangling}"),
+            ([_A, _B, "-o", "x.gif", "--save-aligned", "loop"], "--save-aligned loop: cannot be reached (a symlink "
+                                                                "loop)"),
+            ([_A, _B, "-o", "x.gif", "--save-aligned", "gone"], f"--save-aligned gone: {dangling}"),
+            (["batch", "m.csv", "--outdir", "out", "--save-aligned", "gone"], f"--save-aligned gone: {dangling}"),
+            (["batch", "m.csv", "--outdir", "gone/sub"], f"--outdir gone/sub: 'gone' {dangling}")):
+        result = cli_runner().invoke(cli, [*words, "--weights", "demo"])
+        assert (result.exit_code, result.stderr) == (2, f"interp: error: {said}\n"), words
+    assert sorted(os.listdir(tmp_path)) == ["gone", "loop", "m.csv"]
+
+
 def test_quick_answers_import_neither_torch_nor_numpy(tmp_path):
     # A missing input is answered before torch by every verb that reads photos (`interp align` and `mix` loaded
     # torch first, 2 s for "no such file"), and before numpy, which the default --layers' check imported.
