@@ -17,7 +17,7 @@ from interp_cli import progress as progress_bars
 from interp_cli.errors import (InterpError, UsageError, face_without_alignment, one_line, option, reported, retold,
                                stops_a_batch)
 from interp_cli.files import claimed
-from interp_cli.inputs import check_input_files
+from interp_cli.inputs import check_input_files, paste_without_alignment
 from interp_cli.layers import check_layers
 from interp_cli.manifest import PLANNED_CHOICES, BatchPlan, Placement, Row, Shard, make_outdir, plan_batch
 from interp_cli.options import MORPH_OPTION_NAMES
@@ -70,6 +70,10 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
         and morph_options.get("backdrop") is None
     if picks_faces and morph_options.get("align") is False:
         raise UsageError(face_without_alignment(None, explicit=True))
+    # So would --paste (or --backdrop) with alignment off.
+    pastes = morph_options.get("paste") or morph_options.get("backdrop") is not None
+    if pastes and morph_options.get("align") is False:
+        raise UsageError(paste_without_alignment())
 
     check_layers(morph_options.get("layers", "all"))
 

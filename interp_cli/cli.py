@@ -16,6 +16,7 @@ import re
 import sys
 import time
 import weakref
+from pathlib import Path
 
 import click
 
@@ -411,10 +412,16 @@ def morph(inputs, output, sheet, quiet, as_json, **params):
     refuse_suffixless(output)
     if len(inputs) < 2:
         raise click.UsageError("need at least two images to morph between (interp A B [C ...])")
-    # What the morph would refuse -o, --sheet or --weights for, said before torch's import (a second or more),
-    # not after it.
+    # What the morph would refuse -o, --sheet, --weights, --save-aligned, --backdrop, --face or --paste for (as
+    # `pipeline.morph` does, in these same functions), said before torch's import (a second or more), not after it.
     check_morph_outputs(output, sheet, params["size"])
     check_weights_name(params["weights"])
+    from interp_cli.inputs import morph_choices, plan_aligned
+
+    paths = [Path(p) for p in inputs]
+    plan_aligned(paths, params["save_aligned"], [("output", output), ("sheet", sheet)])
+    morph_choices(paths, **{key: params[key] for key in ("steps", "loop", "pingpong", "hold", "paste", "backdrop",
+                                                         "align", "face")})
     pipeline = stops.import_pipeline()
 
     log = _log_for(quiet, as_json)
@@ -474,6 +481,11 @@ def encode(image, output, weights, device, align, face, save_aligned, refine, re
     """Encode IMAGE to a W+ code (.npy, latent_avg included).  e.g. interp encode a.png -o a.npy"""
     _check_paths_exist([image], [output])
     _check_before_import("encode", output, weights)
+    from interp_cli.inputs import code_input, faces_for, plan_aligned
+
+    code_input(Path(image), "encode")
+    plan_aligned([Path(image)], save_aligned, [("output", output)])
+    faces_for([Path(image)], face, align)
     pipeline = stops.import_pipeline()
 
     log = _log_for(quiet, as_json)
@@ -499,6 +511,9 @@ def render(codes, output, weights, device, precision, noise, seed, truncation, q
     """Render a W+ code ([n, W] or [1, n, W] .npy, from encode) to an image.  e.g. interp render a.npy -o a.png"""
     _check_paths_exist([codes], [output])
     _check_before_import("render", output, weights)
+    from interp_cli.inputs import code_input
+
+    code_input(Path(codes), "render")
     pipeline = stops.import_pipeline()
 
     log = _log_for(quiet, as_json)
@@ -552,8 +567,13 @@ def mix(inputs, output, coarse, middle, fine, weights, device, precision, align,
 
     e.g. interp mix a.png b.png --coarse a --fine b -o mix.png
     """
+    from interp_cli.inputs import faces_for, mix_sources
+
+    paths = [Path(p) for p in inputs]
+    mix_sources(paths, coarse, middle, fine)  # the count first, as `pipeline.mix` says it: one path is no mix
     _check_paths_exist(inputs, [output])
     _check_before_import("mix", output, weights)
+    faces_for(paths, face, align)
     pipeline = stops.import_pipeline()
 
     log = _log_for(quiet, as_json)

@@ -73,6 +73,12 @@ def option(name: str, value=_UNSET, *, placeholder: bool = False) -> str:
     return f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}"
 
 
+def verb(name: str) -> str:
+    """A verb named as its reader runs it: `interp encode` on the command line, encode() to a Python caller (who
+    has no `interp` command in hand, only `interp_cli.pipeline`'s functions)."""
+    return f"`interp {name}`" if _CLI_WORDS.get() else f"{name}()"
+
+
 def one_line(err: BaseException | str) -> str:
     """An exception's message (or a text) on one line, whitespace collapsed: every message is one line."""
     return " ".join(str(err).split())

@@ -1,8 +1,11 @@
 """Which input an option names (`--backdrop b`, `--coarse 2`), which face each input gives (`--face`),
-and the name of the crop `--save-aligned` keeps of it.
+where `--save-aligned` keeps each crop, and the other choices about the inputs a verb refuses before
+it loads a model (`morph_choices`, `mix_sources`, `code_input`).
 
 Torch-free, so that `interp batch` can plan every row's crops before it loads a model, by the same
-rules a morph applies when it runs, and `interp align` checks its photo without loading torch at all.
+rules a morph applies when it runs, `interp align` checks its photo without loading torch at all, and
+the command line refuses a bad `--backdrop` or `--face` before torch's import (1-2 s, 15 s on a busy
+machine) with the line the pipeline's verbs give a Python caller.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from interp_cli.checks import refuse_one_path
-from interp_cli.errors import InputError, UsageError, option
+from interp_cli.errors import InputError, UsageError, face_without_alignment, option, speaking_to_cli, verb
 from interp_cli.files import check_input_file, refuse_overwriting_inputs
 
 Faces = int | None | Sequence[int | None]  # --face: one for every input, or one per input
@@ -80,3 +83,149 @@ def faces_per_input(face: Faces, count: int, backdrop_index: int | None = None) 
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise UsageError(f"{option('face')}: {value!r} is not a face number (0 = leftmost)")
     return faces
+
+
+def faces_for(paths: Sequence[Path], face: Faces, align: bool | None, backdrop_index: int | None = None
+              ) -> list[int | None]:
+    """`faces_per_input`, refusing a face picked in a photo that is not to be aligned (`align` False): --face picks
+    among the faces alignment finds. A model's own default (the demo takes its inputs as they are) is known only
+    once it loads (`Session`)."""
+    faces = faces_per_input(face, len(paths), backdrop_index)
+    if align is False:
+        for path, chosen in zip(paths, faces):
+            if chosen is not None and path.suffix.lower() != ".npy":
+                raise UsageError(face_without_alignment(str(path), explicit=True))
+    return faces
+
+
+def paste_without_alignment() -> str:
+    """Why --paste and --no-align cannot go together (a morph's refusal, and a batch's before any row)."""
+    return (f"{option('paste', True)} puts the face back where alignment found it in the photo: it cannot be "
+            f"combined with {option('align', False)}")
+
+
+def backdrop_input(paths: Sequence[Path], paste: bool, backdrop: str | int | None, align: bool | None) -> int | None:
+    """The index of the photo `--paste` composites into (None without --paste), refusing what cannot paste."""
+    if not (paste or backdrop is not None):
+        return None
+    if align is False:
+        raise UsageError(paste_without_alignment())
+    index = pick_input("backdrop", 1 if backdrop is None else backdrop, len(paths))
+    if paths[index].suffix.lower() == ".npy":
+        chosen = option("backdrop") if backdrop is not None else \
+            f"{option('paste', True)} (the first input is the backdrop)"
+        raise UsageError(f"{chosen}: {paths[index]} is a code, not a photo; choose a photo input with "
+                         f"{option('backdrop')}", path=paths[index])
+    from interp_cli import align as alignment
+
+    alignment.require_alignment(option("paste", True))  # the general hint (--no-align) does not apply here
+    return index
+
+
+def refuse_stills(paths: Sequence[Path], loop: bool) -> None:
+    """Two neighbouring inputs that are the same image (one file named twice, or a byte-identical copy)
+    would make that whole transition one still frame repeated: almost always a slip for another name,
+    so it is refused before the model loads (a deliberate pause is --hold)."""
+    import filecmp
+
+    pairs = list(zip(paths, paths[1:])) + ([(paths[-1], paths[0])] if loop and len(paths) > 2 else [])
+    for i, (a, b) in enumerate(pairs):
+        if (a.suffix.lower() == ".npy") != (b.suffix.lower() == ".npy"):
+            continue  # a photo and a code are read differently: a misnamed file is named when it is read
+        if os.path.samefile(a, b) or filecmp.cmp(a, b, shallow=False):
+            same = f"{a} follows itself" if str(a) == str(b) else f"{a} and {b} are the same image, one after the other"
+            wrap = f" ({option('loop', True)} goes from the last input back to the first)" if i == len(paths) - 1 \
+                else ""
+            raise UsageError(f"{same}{wrap}, so the morph between them would be a still; name two different "
+                             f"images ({option('hold', 'N', placeholder=True)} pauses on each face)", path=b)
+
+
+def morph_choices(paths: Sequence[Path], *, steps: int = 60, loop: bool = False, pingpong: bool = False,
+                  hold: int = 0, paste: bool = False, backdrop: str | int | None = None, align: bool | None = None,
+                  face: Faces = None) -> tuple[int | None, list[int | None]]:
+    """What a morph of `paths` refuses about its inputs and their frames before it loads a model: too many frames
+    (`blend.frame_count`), two neighbours that are one image, a --backdrop or --face that does not fit, --paste
+    without alignment. Returns (the backdrop's index or None, each input's face)."""
+    from interp_cli.blend import frame_count  # numpy, not torch
+
+    frame_count(len(paths), steps, loop=loop, pingpong=pingpong, hold=hold)
+    refuse_stills(paths, loop)
+    index = backdrop_input(paths, paste, backdrop, align)
+    return index, faces_for(paths, face, True if index is not None else align, index)
+
+
+def mix_sources(paths: Sequence[Path], coarse: str | int, middle: str | int | None, fine: str | int
+                ) -> dict[str, int]:
+    """Which input (0-based) gives a mix's coarse, middle and fine rows; two or three inputs, each named by one."""
+    if not 2 <= len(paths) <= 3:  # three row groups take at most three faces; one is no mix
+        usage = " (interp mix A B [C])" if speaking_to_cli() else ""
+        raise UsageError(f"mix takes two or three inputs{usage}, got {len(paths)}")
+    sources = {"coarse": pick_input("coarse", coarse, len(paths)),
+               "middle": pick_input("middle", middle or coarse, len(paths)),
+               "fine": pick_input("fine", fine, len(paths))}
+    unused = [i for i in range(len(paths)) if i not in sources.values()]
+    if unused:
+        i = unused[0]
+        # Leaving it out works only for a third input: without the first or second, the letters after it
+        # shift, and two inputs less one is no mix.
+        drop = " or leave it out" if len(paths) == 3 and i == 2 else ""
+        raise UsageError(f"{paths[i]}: input {LETTERS[i]} is named by none of {option('coarse')}, "
+                         f"{option('middle')} and {option('fine')}; name it (e.g. {option('middle', LETTERS[i])})"
+                         f"{drop}", path=paths[i])
+    return sources
+
+
+def code_input(path: Path, command: str) -> None:
+    """`encode` takes a photo and `render` a `.npy` code (`command`): the other kind is refused."""
+    code = path.suffix.lower() == ".npy"
+    if command == "encode" and code:
+        raise UsageError(f"{path}: already a code file; encode takes an image")
+    if command == "render" and not code:
+        raise UsageError(f"{path}: render takes a .npy code file (from {verb('encode')})")
+
+
+def check_crop_folder(folder: Path) -> None:
+    """Refuse a `--save-aligned` folder that is a file, or a symlink that loops or leads to nothing ("exists and
+    is not a directory" sent the user to a folder `ls` shows); a missing one is made at the end."""
+    from interp_cli.write import why_missing
+
+    if os.path.lexists(folder) and not folder.is_dir():
+        shown = option("save_aligned", os.fspath(folder))
+        if os.path.islink(folder) and not folder.exists():
+            raise UsageError(f"{shown}: {why_missing(folder)}")
+        raise UsageError(f"{shown}: exists and is not a directory")
+
+
+def plan_aligned(paths: Sequence[Path], save_aligned: str | os.PathLike | None,
+                 outputs: Sequence[tuple[str, str | os.PathLike | None]] = (),
+                 planned: Sequence[Path | None] | None = None) -> list[Path | None]:
+    """Where `--save-aligned DIR` saves each input's crop (None for a `.npy` code, which has none), checked
+    before any work as an output is: never an input (symlinks and hard links too), never one of the
+    command's `outputs` ((option, path) pairs) nor inside its frames folder, one name per crop, and a
+    folder that is writable or can be made. A crop is NAME_aligned.png; inputs that share a NAME are
+    numbered by their place among the inputs (NAME_aligned_1.png, NAME_aligned_2.png). A batch row's
+    crops are `planned` across its whole manifest instead (`manifest.plan_crops`) and checked here alike."""
+    from interp_cli import write  # not for the callers that only pick inputs
+
+    if save_aligned is None:
+        write.refuse_clashes(outputs)
+        return [None] * len(paths)
+    folder = Path(save_aligned)
+    check_crop_folder(folder)
+    photos = [i for i, path in enumerate(paths) if path.suffix.lower() != ".npy"]
+    stems = [paths[i].stem for i in photos]
+    # Two crops under one name would leave only the last: number them rather than lose one (the same
+    # photo twice may well be two faces, --face 0,1, so it is not refused).
+    names = {i: crop_name(paths[i].stem, None if stems.count(paths[i].stem) == 1 else i + 1) for i in photos}
+    targets: list[Path | None] = [folder / names[i] if i in names else None for i in range(len(paths))] \
+        if planned is None else list(planned)
+    planned = [t for t in targets if t is not None]
+    for target in planned:
+        shown = option("save_aligned", os.fspath(save_aligned))
+        try:
+            write.check_output_path(target, make_parents=True)
+            refuse_overwriting_inputs(paths, [target])
+        except UsageError as err:
+            raise UsageError(f"{shown}: {err}") from None
+    write.refuse_clashes([*outputs, *(("save_aligned", t) for t in planned)])
+    return targets

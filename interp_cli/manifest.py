@@ -29,8 +29,8 @@ from pathlib import Path
 
 from interp_cli.errors import UsageError, option
 from interp_cli.files import check_input_file, name_max, same_file, temp_like, too_long_name
-from interp_cli.inputs import Faces, crop_name, faces_per_input, pick_input
-from interp_cli.write import TEMP_LIKE, check_output_path, missing_file_type, odd_mp4_size
+from interp_cli.inputs import Faces, check_crop_folder, crop_name, faces_per_input, pick_input
+from interp_cli.write import TEMP_LIKE, check_output_path, missing_file_type, odd_mp4_size, why_missing
 
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 HEADER_NAMES = ("output", "output_name", "name")
@@ -611,8 +611,7 @@ def plan_crops(rows: Sequence[Row], plan: Mapping[int, Placement], folder: str |
     output refuses the manifest, as crossed outputs do; a row whose --face or --backdrop does not fit
     its inputs fails alone."""
     folder = Path(folder)
-    if os.path.lexists(folder) and not folder.is_dir():
-        raise UsageError(f"{option('save_aligned', str(folder))}: exists and is not a directory")
+    check_crop_folder(folder)
     keys: dict[int, list] = {}
     placed = dict(plan)
     for row in rows:
@@ -779,7 +778,11 @@ def make_outdir(outdir: str | os.PathLike, *, keep: bool = True) -> Path:
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise UsageError(f"{option('outdir', str(outdir))}: cannot create it ({err.strerror})") from None
+        # "File exists" for a folder that is a symlink to nothing, on the way to --outdir or --outdir itself.
+        dangling = next((f for f in (outdir, *outdir.parents) if os.path.islink(f) and not f.exists()), None)
+        reason = f"'{dangling}' {why_missing(dangling)}" if dangling is not None else \
+            f"cannot create it ({err.strerror})"
+        raise UsageError(f"{option('outdir', str(outdir))}: {reason}") from None
     if not keep:
         for folder in missing:
             try:

@@ -24,11 +24,11 @@ import numpy as np
 from interp_cli import blend, progress as progress_bars, tune as tuning, write
 from interp_cli.checks import check_number, check_seed, refuse_one_path
 from interp_cli.align_verb import align
-from interp_cli.errors import (InterpError, NoFaceError, UsageError, face_without_alignment, no_face_advice_paste,
-                               option, speaking_to_cli)
-from interp_cli.files import Outputs, refuse_overwriting_inputs
+from interp_cli.errors import InterpError, NoFaceError, UsageError, no_face_advice_paste, option, speaking_to_cli
+from interp_cli.files import Outputs
 from interp_cli.images import load_image
-from interp_cli.inputs import LETTERS, Faces, check_inputs, crop_name, faces_per_input, pick_input
+from interp_cli.inputs import (Faces, check_inputs, code_input, faces_for, mix_sources, morph_choices,
+                               plan_aligned)
 from interp_cli.layers import check_layers
 from interp_cli.limits import FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION, TUNE_MAX_STEPS
 from interp_cli.render import pick_device, pick_precision, precision_name, render_ahead, render_float
@@ -59,40 +59,6 @@ def planned_crops(crops: Sequence[Path | None]) -> Iterator[None]:
         _PLANNED_CROPS.reset(token)
 
 
-def plan_aligned(paths: Sequence[Path], save_aligned: str | os.PathLike | None,
-                 outputs: Sequence[tuple[str, str | os.PathLike | None]] = (),
-                 planned: Sequence[Path | None] | None = None) -> list[Path | None]:
-    """Where `--save-aligned DIR` saves each input's crop (None for a `.npy` code, which has none), checked
-    before any work as an output is: never an input (symlinks and hard links too), never one of the
-    command's `outputs` ((option, path) pairs) nor inside its frames folder, one name per crop, and a
-    folder that is writable or can be made. A crop is NAME_aligned.png; inputs that share a NAME are
-    numbered by their place among the inputs (NAME_aligned_1.png, NAME_aligned_2.png). A batch row's
-    crops are `planned` across its whole manifest instead (`manifest.plan_crops`) and checked here alike."""
-    if save_aligned is None:
-        write.refuse_clashes(outputs)
-        return [None] * len(paths)
-    folder = Path(save_aligned)
-    if os.path.lexists(folder) and not folder.is_dir():
-        raise UsageError(f"{option('save_aligned', os.fspath(save_aligned))}: exists and is not a directory")
-    photos = [i for i, path in enumerate(paths) if path.suffix.lower() != ".npy"]
-    stems = [paths[i].stem for i in photos]
-    # Two crops under one name would leave only the last: number them rather than lose one (the same
-    # photo twice may well be two faces, --face 0,1, so it is not refused).
-    names = {i: crop_name(paths[i].stem, None if stems.count(paths[i].stem) == 1 else i + 1) for i in photos}
-    targets: list[Path | None] = [folder / names[i] if i in names else None for i in range(len(paths))] \
-        if planned is None else list(planned)
-    planned = [t for t in targets if t is not None]
-    for target in planned:
-        shown = option("save_aligned", os.fspath(save_aligned))
-        try:
-            write.check_output_path(target, make_parents=True)
-            refuse_overwriting_inputs(paths, [target])
-        except UsageError as err:
-            raise UsageError(f"{shown}: {err}") from None
-    write.refuse_clashes([*outputs, *(("save_aligned", t) for t in planned)])
-    return targets
-
-
 def _frame_plan(paths: Sequence[Path], *, steps, loop, pingpong, hold, ease, interp, batch_size, truncation, refine,
                 size, noise) -> list:
     """Check the options that decide a morph's frames (`morph` and `morph_frames` alike); the frame plan."""
@@ -104,28 +70,9 @@ def _frame_plan(paths: Sequence[Path], *, steps, loop, pingpong, hold, ease, int
     if noise not in NOISE_MODES:
         raise UsageError(f"{option('noise', noise)}: choose one of {', '.join(NOISE_MODES)}")
     plan = blend.plan_frames(len(paths), steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease)
-    _refuse_stills(paths, loop)
     if interp not in INTERPS:
         raise UsageError(f"{option('interp', interp)}: choose one of {', '.join(INTERPS)}")
     return plan
-
-
-def _refuse_stills(paths: Sequence[Path], loop: bool) -> None:
-    """Two neighbouring inputs that are the same image (one file named twice, or a byte-identical copy)
-    would make that whole transition one still frame repeated: almost always a slip for another name,
-    so it is refused before the model loads (a deliberate pause is --hold)."""
-    import filecmp
-
-    pairs = list(zip(paths, paths[1:])) + ([(paths[-1], paths[0])] if loop and len(paths) > 2 else [])
-    for i, (a, b) in enumerate(pairs):
-        if (a.suffix.lower() == ".npy") != (b.suffix.lower() == ".npy"):
-            continue  # a photo and a code are read differently: a misnamed file is named when it is read
-        if os.path.samefile(a, b) or filecmp.cmp(a, b, shallow=False):
-            same = f"{a} follows itself" if str(a) == str(b) else f"{a} and {b} are the same image, one after the other"
-            wrap = f" ({option('loop', True)} goes from the last input back to the first)" if i == len(paths) - 1 \
-                else ""
-            raise UsageError(f"{same}{wrap}, so the morph between them would be a still; name two different "
-                             f"images ({option('hold', 'N', placeholder=True)} pauses on each face)", path=b)
 
 
 def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, steps: int = 60, fps: float = 30,
@@ -174,6 +121,8 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     check_number("sheet_frames", sheet_frames, low=1, integer=True)  # no option: a Python caller's argument
     aligned = plan_aligned(paths, save_aligned, [("output", output), ("sheet", sheet)],  # -o and --sheet too
                            _PLANNED_CROPS.get())
+    backdrop_index, faces = morph_choices(paths, steps=steps, loop=loop, pingpong=pingpong, hold=hold, paste=paste,
+                                          backdrop=backdrop, align=align, face=face)
     check_number("fps", fps, *FPS)
     check_number("quality", quality, *QUALITY, integer=True)
     if kind == "gif" and fps > write.GIF_MAX_FPS:
@@ -192,7 +141,6 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         _refuse_another_model(session, weights, device, precision)
     plan = _frame_plan(paths, steps=steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease, interp=interp,
                        batch_size=batch_size, truncation=truncation, refine=refine, size=size, noise=noise)
-    backdrop_index = _backdrop(paths, paste, backdrop, align)
     paste = backdrop_index is not None
     align = True if paste else align
 
@@ -202,8 +150,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     # place: a failure on any one (a full disk on the sheet) leaves all the older ones as they were.
     with Outputs() as outputs:
         settings = [replace(these, aligned_as=aligned[i], outputs=outputs) for i, these in enumerate(_input_settings(
-            paths, EncodeSettings(align=align, refine=refine, refine_loss=refine_loss, seed=seed, cache=cache),
-            face, backdrop_index))]
+            EncodeSettings(align=align, refine=refine, refine_loss=refine_loss, seed=seed, cache=cache), faces))]
         mask = blend.parse_layers(layers, session.model.n_latent)
         t_encode = time.perf_counter()
         encoded = _encode_for_morph(session, paths, settings, backdrop_index)
@@ -361,35 +308,9 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
     }
 
 
-def _backdrop(paths: Sequence[Path], paste: bool, backdrop: str | int | None, align: bool | None) -> int | None:
-    """The index of the photo `--paste` composites into (None without --paste), refusing what cannot paste."""
-    if not (paste or backdrop is not None):
-        return None
-    if align is False:
-        raise UsageError(f"{option('paste', True)} puts the face back where alignment found it in the photo: "
-                         f"it cannot be combined with {option('align', False)}")
-    index = pick_input("backdrop", 1 if backdrop is None else backdrop, len(paths))
-    if paths[index].suffix.lower() == ".npy":
-        chosen = option("backdrop") if backdrop is not None else \
-            f"{option('paste', True)} (the first input is the backdrop)"
-        raise UsageError(f"{chosen}: {paths[index]} is a code, not a photo; choose a photo input with "
-                         f"{option('backdrop')}", path=paths[index])
-    from interp_cli import align as alignment
-
-    alignment.require_alignment(option("paste", True))  # the general hint (--no-align) does not apply here
-    return index
-
-
-def _input_settings(paths: Sequence[Path], settings: EncodeSettings, face: Faces,
-                    backdrop_index: int | None = None) -> list[EncodeSettings]:
-    """`settings` for each input, with its face (`inputs.faces_per_input`) and its place among the inputs."""
-    count = len(paths)
-    faces = faces_per_input(face, count, backdrop_index)
-    if settings.align is False:  # refused before any work; a model's own default is known once it loads
-        for path, chosen in zip(paths, faces):
-            if chosen is not None and path.suffix.lower() != ".npy":
-                raise UsageError(face_without_alignment(str(path), explicit=True))
-    return [replace(settings, face=f, slot=(i, count)) for i, f in enumerate(faces)]
+def _input_settings(settings: EncodeSettings, faces: Sequence[int | None]) -> list[EncodeSettings]:
+    """`settings` for each input, with its face (`inputs.faces_for`) and its place among the inputs."""
+    return [replace(settings, face=f, slot=(i, len(faces))) for i, f in enumerate(faces)]
 
 
 def _encode_for_morph(session: Session, paths: Sequence[Path], settings: Sequence[EncodeSettings],
@@ -456,12 +377,12 @@ def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps
         raise UsageError("need at least two images to morph between")
     tune = _tune_steps(tune, "tune")
     check_seed(seed)
+    backdrop_index, faces = morph_choices(paths, steps=steps, loop=loop, pingpong=pingpong, hold=hold, paste=paste,
+                                          backdrop=backdrop, align=align, face=face)
     plan = _frame_plan(paths, steps=steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease, interp=interp,
                        batch_size=batch_size, truncation=truncation, refine=refine, size=size, noise=noise)
-    backdrop_index = _backdrop(paths, paste, backdrop, align)
-    settings = _input_settings(paths, EncodeSettings(align=True if backdrop_index is not None else align,
-                                                     refine=refine, refine_loss=refine_loss, seed=seed, cache=cache),
-                               face, backdrop_index)
+    settings = _input_settings(EncodeSettings(align=True if backdrop_index is not None else align,
+                                              refine=refine, refine_loss=refine_loss, seed=seed, cache=cache), faces)
     mask = blend.parse_layers(layers, session.model.n_latent)
     encoded = _encode_for_morph(session, paths, settings, backdrop_index)
     codes = np.stack([code for code, _, _ in encoded])
@@ -599,16 +520,16 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     [18, 512] for the FFHQ model, [10, 128] for the demo). `log`, `progress` and errors as for `morph`."""
     started = time.perf_counter()
     path = check_inputs([image], [output])[0]
-    if path.suffix.lower() == ".npy":
-        raise UsageError(f"{path}: already a code file; encode takes an image")
+    code_input(path, "encode")
     write.check_verb_output("encode", output)
     aligned = plan_aligned([path], save_aligned, [("output", output)])
+    faces = faces_for([path], face, align)
     check_number("refine", refine, low=0, integer=True)
     check_seed(seed)
     session = Session(weights, device, log=log, progress=progress)
     with Outputs() as outputs:  # the code and the crop, moved into place together at the end
         settings = [replace(these, aligned_as=aligned[0], outputs=outputs) for these in _input_settings(
-            [path], EncodeSettings(align=align, refine=refine, refine_loss=refine_loss, seed=seed, cache=cache), face)]
+            EncodeSettings(align=align, refine=refine, refine_loss=refine_loss, seed=seed, cache=cache), faces)]
         code, _, target = session.encode_inputs([path], settings)[0]
         reconstruction = session.likeness([path], code[None], [target], refined=refine,
                                           suggest_tune=False)  # encode has no --tune
@@ -625,8 +546,7 @@ def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     `[3, H, W]` as .npy. `log`, `progress` and errors as for `morph`."""
     started = time.perf_counter()
     path = check_inputs([codes], [output])[0]
-    if path.suffix.lower() != ".npy":
-        raise UsageError(f"{path}: render takes a .npy code file (from `interp encode`)")
+    code_input(path, "render")
     kind = write.check_verb_output("render", output)
     check_number("truncation", truncation, *TRUNCATION)
     check_seed(seed)
@@ -658,26 +578,13 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     """
     started = time.perf_counter()
     refuse_one_path(inputs, "inputs")
-    if not 2 <= len(inputs) <= 3:  # three row groups take at most three faces; one is no mix
-        raise UsageError(f"mix takes two or three inputs (interp mix A B [C]), got {len(inputs)}")
+    sources = mix_sources([Path(p) for p in inputs], coarse, middle, fine)  # the count first: one path is no mix
     paths = check_inputs(inputs, [output])
     kind = write.check_verb_output("mix", output)
-
-    sources = {"coarse": pick_input("coarse", coarse, len(paths)),
-               "middle": pick_input("middle", middle or coarse, len(paths)),
-               "fine": pick_input("fine", fine, len(paths))}
-    unused = [i for i in range(len(paths)) if i not in sources.values()]
-    if unused:
-        i = unused[0]
-        # Leaving it out works only for a third input: without the first or second, the letters after it
-        # shift, and two inputs less one is no mix.
-        drop = " or leave it out" if len(paths) == 3 and i == 2 else ""
-        raise UsageError(f"{paths[i]}: input {LETTERS[i]} is named by none of {option('coarse')}, "
-                         f"{option('middle')} and {option('fine')}; name it (e.g. {option('middle', LETTERS[i])})"
-                         f"{drop}", path=paths[i])
+    faces = faces_for(paths, face, align)
     check_seed(seed)
     session = Session(weights, device, log=log, progress=progress, precision=precision)
-    settings = _input_settings(paths, EncodeSettings(align=align, cache=cache), face)
+    settings = _input_settings(EncodeSettings(align=align, cache=cache), faces)
     used = sorted(set(sources.values()))
     codes = {i: code for i, (code, _, _) in zip(used, session.encode_inputs([paths[i] for i in used],
                                                                              [settings[i] for i in used]))}

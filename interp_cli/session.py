@@ -20,7 +20,7 @@ from interp_cli import files, likeness, progress as progress_bars, refine, torch
 from interp_cli.cache import LatentCache, array_digest, cache_key, image_digest
 from interp_cli.checks import check_number, check_seed, refuse_one_path
 from interp_cli.errors import (InputError, NoFaceError, UsageError, face_without_alignment, no_face_advice, one_line,
-                               option)
+                               option, verb)
 from interp_cli.files import Outputs, check_input_file
 from interp_cli.images import load_image
 from interp_cli.inputs import crop_name
@@ -148,7 +148,7 @@ class Session:
             raise InputError(f"{path}: not a readable .npy code file ({one_line(err)})", path) from None
         if code.dtype.kind != "f":  # read_npy takes any numbers; 0/1 or integers are no W code anyone wrote
             raise InputError(f"{path}: code holds {code.dtype} values, not floats (W+ codes are float32, "
-                             f"as `interp encode` writes them)", path)
+                             f"as {verb('encode')} writes them)", path)
         if code.ndim == 3:
             code = code[0]
         # Judged after the cast: a float64 1e300 is finite, but float32 has no such number (it becomes inf,

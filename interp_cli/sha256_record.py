@@ -7,8 +7,9 @@
     passed_check(path, "finite") -> bool # ... so a later load may skip it
 
 The record is a small JSON file in interp's cache dir, keyed by resolved path and checked
-against size + mtime_ns: any rewrite (or `touch`) of the file invalidates its entry. Writing it
-is best effort: a read-only or full home must not stop interp from running.
+against the file's version (`_version`: size, mtime_ns, ctime_ns and inode): any rewrite (or
+`touch`) of the file invalidates its entry, also one that puts back the old size and mtime. Writing
+it is best effort: a read-only or full home must not stop interp from running.
 
 Runs share it (parallel morphs, a batch's job array, a host and its containers on one cache), so an
 update reads, changes and writes it under a lock (`files.held_lock`): each one merges with the
@@ -52,7 +53,7 @@ def file_sha256(path: str | os.PathLike, *, fresh: bool = False) -> str:
     digest = sha256_of(path)
     after = path.stat()
     # A file rewritten while it was being hashed has no single hash worth remembering.
-    if (before.st_size, before.st_mtime_ns) == (after.st_size, after.st_mtime_ns):
+    if _version(before) == _version(after):
         _remember(path, after, digest)
     return digest
 
@@ -67,7 +68,7 @@ def remembered_sha256(path: str | os.PathLike) -> str | None:
 
 
 def passed_check(path: str | os.PathLike, check: str) -> bool:
-    """Whether this version of the file (same size and mtime_ns) passed `check` before (`remember_check`)."""
+    """Whether this version of the file (`_version`) passed `check` before (`remember_check`)."""
     path = Path(path)
     try:
         stat = path.stat()
@@ -89,14 +90,26 @@ def remember_check(path: str | os.PathLike, check: str) -> None:
     def add_check(record: dict | None) -> dict:
         record = dict(record) if isinstance(record, dict) and _same_version(record, stat) else {}
         checks = record.get("checks") if isinstance(record.get("checks"), list) else []
-        record.update(size=stat.st_size, mtime_ns=stat.st_mtime_ns, checks=sorted({*checks, check}))
+        record.update(_version(stat), checks=sorted({*checks, check}))
         return record
 
     _update(path, add_check)
 
 
+def _version(stat: os.stat_result) -> dict[str, int]:
+    """What tells one version of a file from another. Size and mtime alone did not: `cp -p`, `rsync -t`, `tar x`
+    and a backup's restore put another file's bytes in place with the old size and mtime, and the old digest was
+    reused, so a swapped checkpoint passed as the verified preset. ctime is set by the kernel on every write and
+    every metadata change (utime included) and cannot be set back by a program; the inode tells a file renamed
+    into place (rsync's way) from the one it replaced. Not st_dev: one cache serves a host and its containers,
+    where one file can show another device number, and would be rehashed in turn."""
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns, "ino": stat.st_ino}
+
+
 def _same_version(record: dict, stat: os.stat_result) -> bool:
-    return record.get("size") == stat.st_size and record.get("mtime_ns") == stat.st_mtime_ns
+    """Whether `record` was made for this version of the file (an entry from before ctime and inode were
+    recorded is not: the file is hashed once more)."""
+    return all(record.get(key) == value for key, value in _version(stat).items())
 
 
 def records_path() -> Path:
@@ -120,12 +133,7 @@ def _load_records() -> dict[str, dict]:
 
 def _remembered(path: Path, stat: os.stat_result) -> str | None:
     record = _load_records().get(_record_key(path))
-    if (
-        isinstance(record, dict)
-        and record.get("size") == stat.st_size
-        and record.get("mtime_ns") == stat.st_mtime_ns
-        and isinstance(record.get("sha256"), str)
-    ):
+    if isinstance(record, dict) and _same_version(record, stat) and isinstance(record.get("sha256"), str):
         if not time.time() - _used(record) < _USED_REFRESH_SECONDS:
             # Still in use: keep it among the most recently used, so a busy cache does not prune it.
             _update(path, lambda now: now if isinstance(now, dict) and _same_version(now, stat) else None)
@@ -136,7 +144,7 @@ def _remembered(path: Path, stat: os.stat_result) -> str | None:
 def _remember(path: Path, stat: os.stat_result, digest: str) -> None:
     def with_digest(record: dict | None) -> dict:
         checks = record.get("checks") if isinstance(record, dict) and _same_version(record, stat) else None
-        record = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest}
+        record = {**_version(stat), "sha256": digest}
         if isinstance(checks, list):  # what this same version passed stays known
             record["checks"] = checks
         return record

@@ -26,6 +26,7 @@ import json
 import os
 import re
 import shlex
+import stat
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -343,14 +344,15 @@ def _named_file(chosen: str, spec: str | None) -> Path | HubFile:
     """What a `chosen` spec that is no preset names: a file here, or a hub file; else the UsageError saying
     why it names nothing (`spec` as given: a value from $INTERP_WEIGHTS is said to come from there)."""
     local = Path(chosen).expanduser()
-    if local.is_file():
-        return local
-    if local.is_dir():
+    found = _local_stat(local)
+    if found is not None and stat.S_ISDIR(found.st_mode):
         raise UsageError(f"weights path is a directory, not a checkpoint file: {chosen}{_from_env(spec)}")
-    if local.exists():  # a FIFO, a device (a link to /dev/zero), a socket: said so, from stat alone (a FIFO blocks)
+    if found is not None:  # a FIFO, a device (a link to /dev/zero), a socket, an unreadable file: said so, from
+        # stat alone (a FIFO blocks), before torch's import rather than as the loader's error after it
         from interp_cli.files import check_input_file
 
-        check_input_file(chosen, "a checkpoint file")
+        check_input_file(local, "a checkpoint file")
+        return local
 
     hub = parse_hub_spec(chosen)
     if hub is not None:
@@ -364,6 +366,24 @@ def _named_file(chosen: str, spec: str | None) -> Path | HubFile:
         f"{'set it to' if source else 'pass'} a preset name, a checkpoint path, or a hub file "
         "owner/repo/path/in/repo.pt[@revision]"
     )
+
+
+def _local_stat(local: Path) -> os.stat_result | None:
+    """The stat of the file a spec names here, or None where there is none (a preset or hub name, a typo).
+
+    Path.exists() and is_file() raise for a name too long for the file system (--weights with a 300-byte
+    name: an OSError, told as exit 1 with a traceback under --debug) and answer False for a symlink loop
+    ("weights file not found" for a file that is there): those, and a folder that cannot be searched,
+    are the one line an input gets, exit 2."""
+    try:
+        return os.stat(local)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError:
+        from interp_cli.files import check_input_file
+
+        check_input_file(local, "a checkpoint file")  # raises, naming the reason
+        raise
 
 
 def _from_env(spec: str | None) -> str:
@@ -399,7 +419,7 @@ def _hub_file_for(spec: str) -> HubFile | None:
     preset = PRESETS.get(chosen)
     if preset is not None:
         return None if preset.local_path else _preset_hub_file(preset)
-    if Path(chosen).expanduser().exists():
+    if _local_stat(Path(chosen).expanduser()) is not None:
         return None
     return parse_hub_spec(chosen)
 

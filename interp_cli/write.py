@@ -307,7 +307,7 @@ def check_output_path(path: PathLike, *, make_parents: bool = False) -> None:
             probe = probe.parent  # the first missing folder: made by a later mkdir in the nearest one that exists
         parent = probe.parent
     if not parent.exists():
-        raise UsageError(f"{name}: directory '{parent}' does not exist")
+        raise UsageError(f"{name}: directory '{parent}' {why_missing(parent)}")
     if not parent.is_dir():
         raise UsageError(f"{name}: '{parent}' is not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
@@ -331,6 +331,19 @@ def check_output_path(path: PathLike, *, make_parents: bool = False) -> None:
                 )
     elif target.is_dir():  # unreachable through output_kind, kept as a guard for symlinks etc.
         raise UsageError(f"{name}: is a directory")
+
+
+def why_missing(folder: Path) -> str:
+    """Why a folder that `exists()` denies is not there. "does not exist" alone sent the user looking for a
+    folder that `ls` shows them, where it is a symlink that loops or leads to nothing."""
+    try:
+        os.stat(folder)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "cannot be reached (a symlink loop)"
+    if os.path.islink(folder):
+        return f"is a symlink to '{os.readlink(folder)}', which does not exist"
+    return "does not exist"
 
 
 def _probe_writable(target: Path, name: str, parent: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shlex
@@ -380,6 +381,90 @@ def test_encode_render_and_mix_refuse_a_bad_output_or_weights_name_before_import
                           cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"})
     assert json.loads(done.stdout)[:2] == [2, False] and done.stderr == f"interp: error: {said}\n", done.stderr
     assert sorted(os.listdir(tmp_path)) == ["a.npy", "out.npy"] and os.listdir(tmp_path / "out.npy") == []
+
+
+@pytest.mark.parametrize("words, said", [
+    ([_A, _B, "--backdrop", "z", "-o", "m.gif"], "--backdrop z: name one of the inputs (a, b, or 1 to 2)"),
+    ([_A, _B, "--face", "1", "--no-align", "-o", "m.gif"],
+     f"{_A}: --face picks among the faces that alignment finds, and alignment is off (--no-align is given); drop "
+     "--face, or pass --align"),
+    ([_A, _B, "--face", "0,1,2", "-o", "m.gif"], "--face 0,1,2: 3 values for 2 inputs; give one number for every "
+                                                 "input, or one per input (an empty place: the largest face), e.g. "
+                                                 "--face ,1"),
+    ([_A, _B, "--paste", "--no-align", "-o", "m.gif"], "--paste puts the face back where alignment found it in the "
+                                                       "photo: it cannot be combined with --no-align"),
+    ([_A, "a.npy", "--backdrop", "b", "-o", "m.gif"], "--backdrop: a.npy is a code, not a photo; choose a photo input "
+                                                      "with --backdrop"),
+    ([_A, _A, "-o", "m.gif"], f"{_A} follows itself, so the morph between them would be a still; name two different "
+                              "images (--hold N pauses on each face)"),
+    ([_A, _B, "--loop", "--pingpong", "-o", "m.gif"], "loop and pingpong cannot be combined (pick one)"),
+    ([_A, _B, "--save-aligned", ".", "-o", "demo_a_aligned.png"],
+     "--save-aligned demo_a_aligned.png: is also the -o output demo_a_aligned.png; give each output its own name"),
+    (["encode", _A, "--face", "1", "--no-align", "-o", "a2.npy"],
+     f"{_A}: --face picks among the faces that alignment finds, and alignment is off (--no-align is given); drop "
+     "--face, or pass --align"),
+    (["encode", "a.npy", "-o", "a2.npy"], "a.npy: already a code file; encode takes an image"),
+    (["render", _A, "-o", "r.png"], f"{_A}: render takes a .npy code file (from `interp encode`)"),
+    (["mix", _A, _B, "--coarse", "z", "-o", "m.png"], "--coarse z: name one of the inputs (a, b, or 1 to 2)"),
+    (["mix", _A, "-o", "m.png"], "mix takes two or three inputs (interp mix A B [C]), got 1"),
+    (["mix", _A, _B, _B, "-o", "m.png"], f"{_B}: input c is named by none of --coarse, --middle and --fine; name it "
+                                         "(e.g. --middle c) or leave it out"),
+    (["batch", "m.csv", "--outdir", "out", "--paste", "--no-align"],
+     "--paste puts the face back where alignment found it in the photo: it cannot be combined with --no-align"),
+])
+def test_choices_about_the_inputs_are_refused_before_importing_torch(tmp_path, words, said):
+    """A --backdrop, --face, --paste or input that cannot work was said only after torch's import (1.4 s here, 15 s
+    on a busy machine): the same line and exit code now come first (a batch's --paste --no-align failed every
+    row alike, exit 1, instead of being refused once)."""
+    (tmp_path / "out.npy").mkdir()
+    np.save(tmp_path / "a.npy", np.zeros((10, 128), np.float32))
+    (tmp_path / "m.csv").write_text(f"{_A},{_B},x.gif\n")
+    done = subprocess.run([sys.executable, "-c", _IMPORTED_BY, *words, "--weights", "demo"], capture_output=True,
+                          text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"})
+    assert json.loads(done.stdout)[:2] == [2, False] and done.stderr == f"interp: error: {said}\n", done.stderr
+    assert sorted(os.listdir(tmp_path)) == ["a.npy", "m.csv", "out.npy"] and os.listdir(tmp_path / "out.npy") == []
+
+
+def test_a_weights_name_the_file_system_cannot_stat_is_one_line_exit_2(tmp_path, monkeypatch):
+    """--weights with a 300-byte name exited 1 with "File name too long" (a traceback under --debug: an OSError
+    from Path.is_file), and a symlink loop was "weights file not found", though the link is there: both are
+    said as an input's are, exit 2, before torch's import; so are `interp weights verify` and `path`."""
+    monkeypatch.chdir(tmp_path)
+    Path("loop.pt").symlink_to("loop.pt")
+    long = "x" * 300 + ".pt"
+    for name, reason in ((long, os.strerror(errno.ENAMETOOLONG)), ("loop.pt", os.strerror(errno.ELOOP))):
+        for words in ([_A, _B, "-o", "m.gif", "--weights", name, "--debug"], ["weights", "verify", name],
+                      ["weights", "path", name]):
+            result = cli_runner().invoke(cli, words)
+            assert (result.exit_code, result.stderr) == (2, f"interp: error: {name}: cannot read ({reason})\n"), words
+    code, torch, _, _ = _imported_by(_A, _B, "-o", "m.gif", "--weights", long, cwd=tmp_path)
+    assert (code, torch) == (2, False)
+    assert sorted(os.listdir(tmp_path)) == ["loop.pt"]
+
+
+def test_a_folder_that_is_a_looping_or_dangling_symlink_is_named_as_one(tmp_path, monkeypatch):
+    """-o loop/x.gif said "directory 'loop' does not exist", --save-aligned loop "exists and is not a directory"
+    and --outdir to a dangling link "cannot create it (File exists)": each sent the user looking for a folder
+    that `ls` shows them. Each says what the link is, exit 2, and nothing is written."""
+    monkeypatch.chdir(tmp_path)
+    Path("loop").symlink_to("loop")
+    Path("gone").symlink_to(tmp_path / "nowhere")
+    Path("m.csv").write_text(f"{_A},{_B},x.gif\n")
+    dangling = f"is a symlink to '{tmp_path / 'nowhere'}', which does not exist"
+    for words, said in (
+            ([_A, _B, "-o", "loop/x.gif"], "loop/x.gif: directory 'loop' cannot be reached (a symlink loop)"),
+            ([_A, _B, "-o", "loop/sub/x.gif"], "loop/sub/x.gif: directory 'loop/sub' cannot be reached (a symlink "
+                                               "loop)"),
+            ([_A, _B, "-o", "gone/x.gif"], f"gone/x.gif: directory 'gone' {dangling}"),
+            ([_A, _B, "-o", "x.gif", "--sheet", "gone/s.png"], f"gone/s.png: directory 'gone' {dangling}"),
+            ([_A, _B, "-o", "x.gif", "--save-aligned", "loop"], "--save-aligned loop: cannot be reached (a symlink "
+                                                                "loop)"),
+            ([_A, _B, "-o", "x.gif", "--save-aligned", "gone"], f"--save-aligned gone: {dangling}"),
+            (["batch", "m.csv", "--outdir", "out", "--save-aligned", "gone"], f"--save-aligned gone: {dangling}"),
+            (["batch", "m.csv", "--outdir", "gone/sub"], f"--outdir gone/sub: 'gone' {dangling}")):
+        result = cli_runner().invoke(cli, [*words, "--weights", "demo"])
+        assert (result.exit_code, result.stderr) == (2, f"interp: error: {said}\n"), words
+    assert sorted(os.listdir(tmp_path)) == ["gone", "loop", "m.csv"]
 
 
 def test_quick_answers_import_neither_torch_nor_numpy(tmp_path):

@@ -157,6 +157,23 @@ def test_a_cmyk_jpeg_is_read_through_its_embedded_profile(tmp_path):
     assert np.abs(out[16:] - _patch_centres(np.asarray(Image.open(path).convert("RGB")))[16:]).max() > 20
 
 
+def test_a_profiled_cmyk_jpeg_is_converted_once(tmp_path, monkeypatch):
+    """Its inks went through Pillow's plain conversion too, only to be dropped for the profile's: as long again
+    as the profile's own conversion for a 12 MP photo (benchmarks/README.md, "CMYK photos, 2026-12-05").
+    The plain conversion is made only where the profile cannot be used (the test above and below)."""
+    from interp_cli import images
+    from tests.icc import cmyk_profile, rgb_profile
+
+    converted = []
+    real = images.to_rgb
+    monkeypatch.setattr(images, "to_rgb", lambda im: converted.append(im.mode) or real(im))
+    profiled = _cmyk_jpeg(tmp_path / "press.jpg", icc_profile=cmyk_profile())
+    assert load_image(profiled).mode == "RGB" and converted == []
+    load_image(_cmyk_jpeg(tmp_path / "untagged.jpg"))
+    load_image(_cmyk_jpeg(tmp_path / "odd.jpg", icc_profile=rgb_profile("display-p3")), log=lambda line: None)
+    assert converted == ["CMYK", "CMYK"]
+
+
 def test_an_untagged_cmyk_jpeg_is_read_as_browsers_show_it(browser, tmp_path):
     """Without a profile, Chromium multiplies the inks (each of C, M, Y times K) as Pillow's converter does."""
     path = _cmyk_jpeg(tmp_path / "untagged.jpg")

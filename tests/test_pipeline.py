@@ -320,6 +320,21 @@ def test_a_python_caller_is_told_the_keywords_it_can_pass_not_the_commands_flags
     assert not out.exists() and not (tmp_path / "x.png").exists()
 
 
+def test_a_python_caller_is_told_the_functions_not_the_interp_command(tmp_path):
+    """mix() said "(interp mix A B [C])" and render() "(from `interp encode`)": commands a Python caller who
+    called the functions has not got in hand. The command line's words stay (test_mix_takes_two_or_three_inputs...)."""
+    from interp_cli.pipeline import mix, render
+
+    one = _refused(lambda: mix([DEMO_A], tmp_path / "x.png", weights="demo"))
+    assert str(one) == "mix takes two or three inputs, got 1"
+    photo = _refused(lambda: render(DEMO_A, tmp_path / "x.png", weights="demo"))
+    assert str(photo) == f"{DEMO_A}: render takes a .npy code file (from encode())"
+    result = cli_runner().invoke(cli, ["render", DEMO_A, "--weights", "demo", "-o", str(tmp_path / "x.png")])
+    assert (result.exit_code, result.stderr) == (
+        2, f"interp: error: {DEMO_A}: render takes a .npy code file (from `interp encode`)\n")
+    assert not (tmp_path / "x.png").exists()
+
+
 @pytest.mark.skipif(not alignment_available(), reason="needs the align extra")
 def test_a_python_caller_can_tell_which_input_failed_and_how(demo, tmp_path):
     """`path` names the input at fault; a bad input file is an InputError (a UsageError), a photo with no

@@ -485,7 +485,9 @@ def test_hash_record_lives_in_interp_cache_dir(tmp_path, local_ckpt):
     record = json.loads((tmp_path / "interp-cache" / "sha256-records.json").read_text())
     entry = record["files"][str(local_ckpt.resolve())]
     assert abs(entry.pop("used") - time.time()) < 60  # when last used: the record keeps the most recent entries
-    assert entry == {"size": len(CONTENT), "mtime_ns": local_ckpt.stat().st_mtime_ns, "sha256": CONTENT_SHA256}
+    stat = local_ckpt.stat()
+    assert entry == {"size": len(CONTENT), "mtime_ns": stat.st_mtime_ns, "ctime_ns": stat.st_ctime_ns,
+                     "ino": stat.st_ino, "sha256": CONTENT_SHA256}
 
 
 def test_same_size_rewrite_is_rehashed(local_ckpt, hash_calls):
@@ -496,6 +498,29 @@ def test_same_size_rewrite_is_rehashed(local_ckpt, hash_calls):
     stat = local_ckpt.stat()
     os.utime(local_ckpt, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     assert weights.file_sha256(local_ckpt) == hashlib.sha256(new_content).hexdigest()
+    assert len(hash_calls) == 2
+
+
+@pytest.mark.parametrize("how", ["in place", "renamed into place"])
+def test_a_swapped_file_with_the_old_size_and_mtime_is_hashed_again(hub, tiny, hash_calls, how):
+    """`cp -p` (the same file rewritten) or `rsync -t` (a new file renamed over it) puts other bytes in place with
+    the old size and mtime: the record keyed by those two reused the verified digest, and the swapped file
+    loaded as the tiny preset. Now it is hashed again, and refused."""
+    path = hub.put("someone/tiny", "ckpt/tiny.pt")
+    assert weights.resolve_weights("tiny").sha256 == CONTENT_SHA256
+    old = path.stat()
+    time.sleep(0.05)  # past the kernel's coarse clock tick, as any real swap is
+    other = b"Y" + CONTENT[1:]
+    if how == "in place":
+        path.write_bytes(other)
+    else:
+        swap = path.with_name("swap.tmp")
+        swap.write_bytes(other)
+        os.replace(swap, path)
+    os.utime(path, ns=(old.st_atime_ns, old.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (old.st_size, old.st_mtime_ns)
+    with pytest.raises(ChecksumError):
+        weights.resolve_weights("tiny")
     assert len(hash_calls) == 2
 
 
