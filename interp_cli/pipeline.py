@@ -208,7 +208,8 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         t_encode = time.perf_counter()
         # Rendering (and tuning, and refining) never needs the encoder: its memory goes back as soon as every
         # input is through it, before any is refined (--refine at 1024 px would hold 1 GB more).
-        encoded = _encode_for_morph(session, paths, settings, backdrop_index, release_encoder=own_session)
+        encoded = _encode_for_morph(session, paths, settings, backdrop_index, log=log,
+                                    release_encoder=own_session)
         codes = np.stack([code for code, _, _ in encoded])
         encode_seconds = time.perf_counter() - t_encode
         targets = [target for _, _, target in encoded]
@@ -391,8 +392,11 @@ def _input_settings(paths: Sequence[Path], settings: EncodeSettings, face: Faces
 
 
 def _encode_for_morph(session: Session, paths: Sequence[Path], settings: Sequence[EncodeSettings],
-                      backdrop_index: int | None, *, release_encoder: bool = False) -> list[tuple]:
+                      backdrop_index: int | None, *, log: Log, release_encoder: bool = False) -> list[tuple]:
     """`encode_inputs` for a morph, with each input's `settings` (`_input_settings`)."""
+    if settings[0].refine and all(path.suffix.lower() == ".npy" for path in paths):  # said as --tune says it
+        log(f"note: {option('refine')}: every input is a .npy code, with no photo to refine against; "
+            "using the codes as they are")
     paste = backdrop_index is not None
     try:
         return session.encode_inputs(paths, settings, release_encoder=release_encoder)
@@ -461,7 +465,7 @@ def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps
                                                      refine=refine, refine_loss=refine_loss, seed=seed, cache=cache),
                                face, backdrop_index)
     mask = blend.parse_layers(layers, session.model.n_latent)
-    encoded = _encode_for_morph(session, paths, settings, backdrop_index)
+    encoded = _encode_for_morph(session, paths, settings, backdrop_index, log=session.log)
     codes = np.stack([code for code, _, _ in encoded])
     paster = _paster(session, paths, encoded, backdrop_index, size, match_colour)
     targets = [target for _, _, target in encoded]

@@ -538,3 +538,18 @@ def test_refining_off_a_terminal_says_how_it_goes(tmp_path):
         assert re.search(rf"^refining {name}: 4/4 steps in [\d.]+s \(.*\), best loss \d+\.\d{{4}}$", done.stderr,
                          re.M), done.stderr
     assert "\r" not in done.stderr
+
+
+def test_refine_with_only_codes_says_there_is_nothing_to_refine(tmp_path):
+    """`interp a.npy b.npy --refine 100` refined nothing and said nothing (`--tune` says so for codes)."""
+    codes = []
+    for face in ("demo_a.png", "demo_b.png"):
+        codes.append(str(tmp_path / face.replace(".png", ".npy")))
+        assert cli_runner().invoke(cli, ["encode", str(DEMO_FACES / face), "--weights", "demo", "-o", codes[-1],
+                                         "-q"]).exit_code == 0
+    result = cli_runner().invoke(cli, [*codes, "--weights", "demo", "--steps", "3", "--refine", "100", "-o",
+                                       str(tmp_path / "m.gif")])
+    assert result.exit_code == 0, result.stderr
+    assert ("note: --refine: every input is a .npy code, with no photo to refine against; using the codes as they "
+            "are\n") in result.stderr
+    assert "refining" not in result.stderr
