@@ -153,11 +153,12 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
             EncodeSettings(align=align, refine=refine, refine_loss=refine_loss, seed=seed, cache=cache), faces))]
         mask = blend.parse_layers(layers, session.model.n_latent)
         t_encode = time.perf_counter()
-        encoded = _encode_for_morph(session, paths, settings, backdrop_index)
+        # Rendering (and tuning, and refining) never needs the encoder: its memory goes back as soon as every
+        # input is through it, before any is refined (--refine at 1024 px would hold 1 GB more).
+        encoded = _encode_for_morph(session, paths, settings, backdrop_index, log=log,
+                                    release_encoder=own_session)
         codes = np.stack([code for code, _, _ in encoded])
         encode_seconds = time.perf_counter() - t_encode
-        if own_session:
-            session.release_encoder()  # rendering (and tuning) never needs it: give its memory back first
         targets = [target for _, _, target in encoded]
         generator, tuned = _tuned(session, codes, targets, tune, noise=noise, seed=seed, cache=cache, log=log,
                                   path=blend.keyframe_path(codes, loop=loop, layer_mask=mask))
@@ -314,11 +315,14 @@ def _input_settings(settings: EncodeSettings, faces: Sequence[int | None]) -> li
 
 
 def _encode_for_morph(session: Session, paths: Sequence[Path], settings: Sequence[EncodeSettings],
-                      backdrop_index: int | None) -> list[tuple]:
+                      backdrop_index: int | None, *, log: Log, release_encoder: bool = False) -> list[tuple]:
     """`encode_inputs` for a morph, with each input's `settings` (`_input_settings`)."""
+    if settings[0].refine and all(path.suffix.lower() == ".npy" for path in paths):  # said as --tune says it
+        log(f"note: {option('refine')}: every input is a .npy code, with no photo to refine against; "
+            "using the codes as they are")
     paste = backdrop_index is not None
     try:
-        return session.encode_inputs(paths, settings)
+        return session.encode_inputs(paths, settings, release_encoder=release_encoder)
     except NoFaceError as err:
         raise (err.advised(no_face_advice_paste()) if paste else err) from None
 
@@ -384,7 +388,7 @@ def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps
     settings = _input_settings(EncodeSettings(align=True if backdrop_index is not None else align,
                                               refine=refine, refine_loss=refine_loss, seed=seed, cache=cache), faces)
     mask = blend.parse_layers(layers, session.model.n_latent)
-    encoded = _encode_for_morph(session, paths, settings, backdrop_index)
+    encoded = _encode_for_morph(session, paths, settings, backdrop_index, log=session.log)
     codes = np.stack([code for code, _, _ in encoded])
     paster = _paster(session, paths, encoded, backdrop_index, size, match_colour)
     targets = [target for _, _, target in encoded]
@@ -530,7 +534,7 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     with Outputs() as outputs:  # the code and the crop, moved into place together at the end
         settings = [replace(these, aligned_as=aligned[0], outputs=outputs) for these in _input_settings(
             EncodeSettings(align=align, refine=refine, refine_loss=refine_loss, seed=seed, cache=cache), faces)]
-        code, _, target = session.encode_inputs([path], settings)[0]
+        code, _, target = session.encode_inputs([path], settings, release_encoder=True)[0]  # refines without it
         reconstruction = session.likeness([path], code[None], [target], refined=refine,
                                           suggest_tune=False)  # encode has no --tune
         write.stage_image(outputs, output, code)

@@ -312,8 +312,9 @@ def refine_codes(generator: torch.nn.Module, targets: torch.Tensor, init_codes: 
     (Adam from a fixed start is deterministic); the seed picks the starting maps of None noise
     entries under `optimize_noise`, drawn on the CPU so that they are the same on every device
     (None: from torch's global CPU RNG). `progress(step, loss)` is called after every step (1-based) with the batch-mean
-    objective; the caller decides how to show it (the CLI: `interp_cli.progress`). `steps=0` returns a copy
-    of `init_codes`.
+    objective of the codes kept so far, each image's best (the last call's, of the codes returned); under
+    `optimize_noise`, of the step's own codes. The caller decides how to show it (the CLI: `interp_cli.progress`).
+    `steps=0` returns a copy of `init_codes`.
     """
     if loss not in LOSSES:
         raise UsageError(f"unknown refine loss {loss!r} (choose from {', '.join(LOSSES)})")
@@ -394,12 +395,16 @@ def refine_codes(generator: torch.nn.Module, targets: torch.Tensor, init_codes: 
             optimizer.step()
             if optimize_noise:
                 _normalize_noise_(noise_maps)
+            if keep_best and step == steps - 1:
+                with torch.no_grad():  # the last update's code is a candidate too, measured before it is said
+                    remember_best(objective_per_image())
             if progress is not None:
-                progress(step + 1, float(per_image.detach().mean()))
+                # What would be returned if the run ended here: each image's best code (a bar showing the
+                # step's own loss went up and down while the code kept only got better).
+                shown = best_objective if keep_best else per_image.detach()
+                progress(step + 1, float(shown.mean()))
         optimizer.release()
         if keep_best:
-            with torch.no_grad():
-                remember_best(objective_per_image())
             codes = best_codes
 
     if optimize_noise:

@@ -222,8 +222,14 @@ class Session:
         return self.encode_photo(path, settings)[0]
 
     def encode_inputs(self, paths: Sequence[str | os.PathLike],
-                      settings: EncodeSettings | Sequence[EncodeSettings] | None = None) -> list[tuple]:
-        """`encode_photo` for several inputs under one progress bar; `settings` is shared or one per input."""
+                      settings: EncodeSettings | Sequence[EncodeSettings] | None = None, *,
+                      release_encoder: bool = False) -> list[tuple]:
+        """`encode_photo` for several inputs; `settings` is shared or one per input.
+
+        Every input goes through the encoder first (one progress bar), and only then is any refined
+        (`EncodeSettings.refine`, a bar each): a photo that cannot be read or aligned fails before minutes of
+        refining the others. `release_encoder=True` frees the encoder in between (`release_encoder`), so
+        refining runs without its weights (1 GB at 1024 px); the session can then only render."""
         refuse_one_path(paths, "encode_inputs")
         per_input = settings if isinstance(settings, Sequence) else [settings] * len(paths)
         if len(per_input) != len(paths):  # zip would quietly encode only the shorter list's inputs
@@ -232,9 +238,11 @@ class Session:
         encoded = []
         with progress_bars.bar(len(paths), "encoding", unit="image", enabled=self.progress) as bar:
             for path, these in zip(paths, per_input):
-                encoded.append(self.encode_photo(path, these))
+                encoded.append(self._encode(Path(path), these or EncodeSettings()))
                 bar.update()
-        return encoded
+        if release_encoder:
+            self.release_encoder()
+        return [self._refined(*one) for one in encoded]
 
     def encode_photo(self, path: str | os.PathLike, settings: EncodeSettings | None = None) -> tuple:
         """Like `encode_path`, and also what the face was: (code, `AlignedFace` or None, target).
@@ -244,10 +252,13 @@ class Session:
         the crop the encoder saw at the generator's resolution (uint8 `[H, W, 3]`, what refinement
         and `likeness` compare against), None for a `.npy` code.
         """
-        settings = settings or EncodeSettings()
-        path = Path(path)
+        return self._refined(*self._encode(Path(path), settings or EncodeSettings()))
+
+    def _encode(self, path: Path, settings: EncodeSettings) -> tuple:
+        """`encode_photo` up to refining: (code, `AlignedFace` or None, target, what `_refined` needs to refine
+        the code: None when it is final, a `.npy` code's, a cached one's or one with no --refine)."""
         if path.suffix.lower() == ".npy":
-            return self.load_codes(path), None, None
+            return self.load_codes(path), None, None, None
         image, alignment = self._load_and_align(path, settings)
         target = to_uint8(preprocess(image, self.model.size))[0]
         key = None
@@ -263,12 +274,21 @@ class Session:
                             version=2, threads=torch_flags.cpu_threads(self.device), **refined_by)
             cached = self.cache.get(key, (self.model.n_latent, self.model.style_dim))
             if cached is not None:
-                return cached, alignment, target
+                return cached, alignment, target, None
         code = self.encode_image(image)
         if settings.refine > 0:
-            code = self.refine(code, image, settings, name=path.name)
+            return code, alignment, target, (image, settings, key, path.name)
         if key is not None:
             self.cache.put(key, code)
+        return code, alignment, target, None
+
+    def _refined(self, code: np.ndarray, alignment, target, to_refine) -> tuple:
+        """`_encode`'s result, its code refined (and cached) if it has any refining to do."""
+        if to_refine is not None:
+            image, settings, key, name = to_refine
+            code = self.refine(code, image, settings, name=name)
+            if key is not None:
+                self.cache.put(key, code)
         return code, alignment, target
 
     def encode_image(self, image) -> np.ndarray:
@@ -285,7 +305,7 @@ class Session:
         target = preprocess(image, self.model.size).to(self.device)
         with progress_bars.bar(settings.refine, f"refining {name}", unit="step", enabled=self.progress) as bar:
             def progress(step: int, loss: float) -> None:
-                bar.note(f"loss {loss:.4f}")
+                bar.note(f"best loss {loss:.4f}")  # the code kept is the best seen (refine_codes)
                 bar.update()
 
             refined = refine.refine_codes(self.model.generator, target, torch.from_numpy(code)[None].to(self.device),

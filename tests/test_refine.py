@@ -8,12 +8,17 @@ One test runs `interp encode --refine` on the shipped demo model.
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from interp_cli.cli import cli
+from interp_cli.align import alignment_available
 from interp_cli.errors import UsageError
 from interp_cli.models.stylegan2 import Generator, GeneratorConfig
 from interp_cli.refine import (
@@ -443,3 +448,108 @@ def test_encoding_refining_and_tuning_hold_strict_fp32(problem, monkeypatch, tin
         hook.remove()
         encoder_hook.remove()
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+# --- refining as a morph meets it: after the encoder is freed, said as a bar of its own -----------------
+
+DEMO_FACES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def test_the_bar_shows_the_loss_of_the_code_kept(gen, problem):
+    """Each image gets back its best code, not the last step's: the loss shown after each step is that of the
+    codes kept so far (it never rises), and the last is that of the codes returned. It used to be each step's
+    own loss, which rose with Adam's overshoot while the code kept did not change."""
+    from interp_cli.refine import DEFAULT_REG, _image_loss, default_levels
+
+    target, init = problem
+    shown = []
+    refined = refine_codes(gen, target, init, steps=8, lr=3.0, noise=gen.make_noise("const"),
+                           progress=lambda step, loss: shown.append(loss))
+    assert all(later <= earlier for earlier, later in zip(shown, shown[1:])), shown
+    with torch.no_grad():
+        kept = (_image_loss("l2+lap", gen(refined, noise=gen.make_noise("const")), target, default_levels(gen.size))
+                + DEFAULT_REG * (refined - init).pow(2).flatten(1).mean(1)).mean().item()
+    assert shown[-1] == pytest.approx(kept, rel=1e-5)
+
+
+@pytest.fixture()
+def refined_by(monkeypatch) -> list:
+    """Each `Session.refine` call as (the photo's name, whether the session's encoder was freed by then)."""
+    from interp_cli.session import Session
+
+    seen = []
+    refine_one = Session.refine
+
+    def watched(self, code, image, settings, name="image"):
+        seen.append((name, self.encoder_released))
+        return refine_one(self, code, image, settings, name=name)
+
+    monkeypatch.setattr(Session, "refine", watched)
+    return seen
+
+
+def test_a_morph_refines_once_every_input_is_encoded_and_the_encoder_freed(tmp_path, refined_by):
+    """At 1024 px the encoder's weights (1 GB) were still held while refining: `--refine 2` peaked at 4.3 GB.
+    Now every input goes through the encoder, the encoder is freed, then each is refined: the same codes."""
+    from interp_cli import pipeline
+    from interp_cli.session import EncodeSettings, Session
+
+    seen = refined_by
+    a, b = DEMO_FACES / "demo_a.png", DEMO_FACES / "demo_b.png"
+    pipeline.morph([a, b], tmp_path / "m.gif", weights="demo", steps=3, refine=2, cache=False)
+    assert seen == [("demo_a.png", True), ("demo_b.png", True)]
+    seen.clear()
+    summary = pipeline.encode(a, tmp_path / "a.npy", weights="demo", refine=2, cache=False)
+    assert seen == [("demo_a.png", True)] and summary["shape"] == [10, 128]
+    held = Session("demo", "cpu").encode_photo(a, EncodeSettings(refine=2, cache=False))[0]  # encoder kept
+    assert np.array_equal(np.load(tmp_path / "a.npy"), held)
+
+
+@pytest.mark.skipif(not alignment_available(), reason="needs the align extra")
+def test_a_photo_with_no_face_is_found_before_any_refining(tmp_path, refined_by):
+    """`interp a.jpg b.jpg --refine 100` with no face in b.jpg refined a.jpg (minutes at 1024 px) before it
+    found that out."""
+    from interp_cli import pipeline
+    from interp_cli.errors import NoFaceError
+
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (64, 64), "grey").save(blank)
+    photo = Path(__file__).parent / "data" / "faces" / "obama.jpg"
+    with pytest.raises(NoFaceError):
+        pipeline.morph([photo, blank], tmp_path / "m.gif", weights="demo", align=True, steps=3, refine=2,
+                       cache=False)
+    assert refined_by == [] and not (tmp_path / "m.gif").exists()
+
+
+def test_refining_off_a_terminal_says_how_it_goes(tmp_path):
+    """Refining ran inside the encoding bar, and a bar inside another is silent off a terminal: a log (a
+    cluster job's) showed nothing for a 1024 px refine's minutes. It now has a bar of its own per photo, which
+    off a terminal prints what every top-level bar does (an early estimate when slow, quarters, a last line),
+    with the loss of the code kept."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "interp_cli", str(DEMO_FACES / "demo_a.png"),
+                           str(DEMO_FACES / "demo_b.png"), "--weights", "demo", "--steps", "3", "--refine", "4",
+                           "--no-cache", "-o", str(tmp_path / "m.gif")],
+                          capture_output=True, text=True, timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert done.returncode == 0, done.stderr
+    for name in ("demo_a.png", "demo_b.png"):
+        assert re.search(rf"^refining {name}: 4/4 steps in [\d.]+s \(.*\), best loss \d+\.\d{{4}}$", done.stderr,
+                         re.M), done.stderr
+    assert "\r" not in done.stderr
+
+
+def test_refine_with_only_codes_says_there_is_nothing_to_refine(tmp_path):
+    """`interp a.npy b.npy --refine 100` refined nothing and said nothing (`--tune` says so for codes)."""
+    codes = []
+    for face in ("demo_a.png", "demo_b.png"):
+        codes.append(str(tmp_path / face.replace(".png", ".npy")))
+        assert cli_runner().invoke(cli, ["encode", str(DEMO_FACES / face), "--weights", "demo", "-o", codes[-1],
+                                         "-q"]).exit_code == 0
+    result = cli_runner().invoke(cli, [*codes, "--weights", "demo", "--steps", "3", "--refine", "100", "-o",
+                                       str(tmp_path / "m.gif")])
+    assert result.exit_code == 0, result.stderr
+    assert ("note: --refine: every input is a .npy code, with no photo to refine against; using the codes as they "
+            "are\n") in result.stderr
+    assert "refining" not in result.stderr

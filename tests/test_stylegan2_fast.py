@@ -194,7 +194,7 @@ def reference_generator(gen: Generator, latent, noise):
 @pytest.fixture(scope="module")
 def small_generator():
     torch.manual_seed(4)
-    return randomize(Generator(GeneratorConfig(**SMALL)))
+    return randomize(Generator(GeneratorConfig(**SMALL))).requires_grad_(False)  # frozen, as a loaded one is
 
 
 @pytest.mark.parametrize("batch", [1, 3])
@@ -230,13 +230,15 @@ def test_generator_layouts_batches_and_noise_shapes_agree(small_generator, per_f
     assert_close(nchw, batched)
 
 
-def test_generator_gradients_match_reference(small_generator):
-    """Code refinement backpropagates through the generator: the out-of-place path must be exact."""
+@pytest.mark.parametrize("batch", [1, 2])
+def test_generator_gradients_match_reference(small_generator, batch):
+    """Code refinement backpropagates through the generator (one photo at a time: batch 1): the path that
+    records a graph must be exact."""
     gen = small_generator
     torch.manual_seed(6)
-    latent = torch.randn(2, gen.n_latent, gen.style_dim)
+    latent = torch.randn(batch, gen.n_latent, gen.style_dim)
     noise = [n.clone().requires_grad_(True) for n in gen.make_noise("random", seed=7)]
-    target = torch.randn(2, 3, gen.size, gen.size)
+    target = torch.randn(batch, 3, gen.size, gen.size)
 
     def grads(fn):
         codes = latent.clone().requires_grad_(True)
@@ -317,3 +319,64 @@ def test_a_copy_of_the_generator_keeps_its_own_weights_and_caches(small_generato
         assert (tuned(latent) - before).abs().max() > 1e-2
         assert_close(gen(latent), before, tol=1e-6)
     assert not any(m.fold_blur for m in gen.modules() if isinstance(m, ModulatedConv2d))
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_generator_gradients_when_tuning_match_reference(small_generator, batch):
+    """Tuning backpropagates into the synthesis weights (biases and noise strengths included): with the
+    in-place ReLU and the blur's own backward, every weight's gradient is still the reference's."""
+    gen = small_generator
+    torch.manual_seed(8)
+    latent = torch.randn(batch, gen.n_latent, gen.style_dim)
+    noise = gen.make_noise("random", seed=9)
+    target = torch.randn(batch, 3, gen.size, gen.size)
+    params = [p for name, p in gen.named_parameters() if not name.startswith("style.")]
+
+    def grads(fn):
+        for p in params:
+            p.requires_grad_(True)
+            p.grad = None
+        try:
+            (fn(latent) - target).pow(2).mean().backward()
+            return [p.grad.clone() for p in params]
+        finally:
+            for p in params:
+                p.requires_grad_(False)
+                p.grad = None
+
+    got = grads(lambda c: gen(c, noise=noise))
+    ref = grads(lambda c: reference_generator(gen, c, noise))
+    for a, b in zip(got, ref):
+        assert_close(a, b, tol=1e-4)
+
+
+def _saved_activation_bytes(gen: Generator, codes: torch.Tensor) -> tuple[int, int]:
+    """(bytes of feature maps one grad-recording forward keeps for backward, each storage once; bytes of
+    the styled convs' outputs). Feature maps: saved `[1, C, H, W]` tensors, not weights."""
+    kept: dict[int, int] = {}
+    outputs: list[int] = []
+
+    def pack(t):
+        if t.ndim == 4 and t.shape[0] == 1 and t.shape[-1] >= 8:
+            kept[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    hooks = [m.register_forward_hook(lambda m, i, o: outputs.append(o.numel() * o.element_size()))
+             for m in gen.modules() if isinstance(m, StyledConv)]
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            gen(codes)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return sum(kept.values()), sum(outputs)
+
+
+def test_a_refine_pass_keeps_one_feature_map_per_layer(small_generator):
+    """`--refine` at 1024 px peaked at 4.3 GB, mostly the feature maps kept for backward: each styled conv
+    kept its input to the ReLU beside its output, and each upsampling conv's blur its 2x input. Now each
+    layer keeps only its output (which the next conv needs anyway)."""
+    gen = small_generator
+    codes = torch.randn(1, gen.n_latent, gen.style_dim, requires_grad=True)
+    kept, outputs = _saved_activation_bytes(gen, codes)
+    assert kept <= 1.1 * outputs, f"{kept} bytes of feature maps kept for {outputs} bytes of layer outputs"

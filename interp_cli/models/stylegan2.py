@@ -14,8 +14,8 @@ measures it; tests/test_stylegan2_fast.py pins each step against the reference f
   On CPU a batch only helps the small low-resolution layers, so from `PER_FRAME_FROM` pixels
   up each frame finishes on its own (folded weights, one frame's activations alive at a time).
 - The bias and the sqrt(2) gain of the leaky ReLU are folded into the conv (LReLU is
-  positively homogeneous: lrelu(y) * sqrt2 == lrelu(y * sqrt2)); noise is added and the ReLU
-  applied in place under no_grad, so a layer allocates its conv output and nothing else.
+  positively homogeneous: lrelu(y) * sqrt2 == lrelu(y * sqrt2)); noise is added in place under no_grad and the ReLU
+  always, so a layer allocates its conv output and nothing else (and a refine pass keeps one per layer).
 - The upsampling conv stays a stride-2 transposed conv (9 MACs per low-res pixel) followed by
   a depthwise blur: folding the blur into it (a 6x6 kernel, or its four 3x3 polyphase parts)
   is the same maths with 4x the MACs, and measured 1.6-3x slower on CPU.
@@ -101,7 +101,11 @@ def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
         upsampled[:, :, ::up, ::up] = x
         x = upsampled
     if pad0 == pad1 >= 0:  # symmetric: let the conv pad (no padded copy)
-        x = F.conv2d(x, weight, bias, padding=pad0, groups=channels)
+        if (x.requires_grad and torch.is_grad_enabled() and not (bias is not None and bias.requires_grad)
+                and x.device.type in TRANSPOSED_UPSAMPLING_ON):
+            x = _FixedFilter.apply(x, weight, bias, pad0)
+        else:
+            x = F.conv2d(x, weight, bias, padding=pad0, groups=channels)
     else:
         x = F.pad(x, [max(pad0, 0), max(pad1, 0), max(pad0, 0), max(pad1, 0)])
         if pad0 < 0 or pad1 < 0:
@@ -110,6 +114,31 @@ def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
     if down > 1:
         x = x[:, :, ::down, ::down]
     return x
+
+
+class _FixedFilter(torch.autograd.Function):
+    """`F.conv2d(x, weight, bias, padding, groups=C)` by a fixed depthwise kernel (a blur), whose backward
+    keeps only the kernel.
+
+    Autograd's conv saves its input whatever needs a gradient; a blur's gradient is the transposed conv of
+    the incoming gradient by the same kernel, which needs none of it. In a 1024 px refine pass each
+    upsampling conv's blur kept its 2x input (a 1025x1025x32 float tensor, 128 MiB, at the top block):
+    about 250 MiB in all. The transposed conv is the very sum autograd's conv backward computes (the
+    same bits on the CPU, checked by tests/test_stylegan2_fast.py). Used where the kernel and the bias need
+    no gradient (a bias being tuned keeps autograd's own conv, whose bias gradient sums in another order),
+    and only where grouped transposed convs run (`TRANSPOSED_UPSAMPLING_ON`)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, padding):
+        ctx.save_for_backward(weight)
+        ctx.padding = padding
+        return F.conv2d(x, weight, bias, padding=padding, groups=x.shape[1])
+
+    @staticmethod
+    def backward(ctx, grad):
+        weight, = ctx.saved_tensors
+        grad_x = F.conv_transpose2d(grad, weight, padding=ctx.padding, groups=weight.shape[0])
+        return grad_x, None, None, None
 
 
 def fused_leaky_relu(x: torch.Tensor, bias: torch.Tensor, negative_slope: float = 0.2,
@@ -389,7 +418,12 @@ class StyledConv(nn.Module):
         if noise is not None:
             noise = (self.noise.weight * SQRT2).to(out.dtype) * noise.to(out.dtype)   # [B|1, 1, H, W]
             out = out.add_(noise) if _inplace() else out + noise
-        return F.leaky_relu_(out, 0.2) if _inplace() else F.leaky_relu(out, 0.2)
+        # In place with autograd on too: `out` is this layer's own fresh tensor, which no backward reads (a conv
+        # or an add saves its inputs, not its output), and the in-place ReLU saves its result where the
+        # out-of-place one saves its input: the next conv saves that same result, so a refine pass keeps one
+        # activation a layer instead of two (at 1024 px about 500 MiB less). The same values and gradients, bit
+        # for bit (the result's sign is the input's); a saved tensor changed in place would fail loudly in backward.
+        return F.leaky_relu_(out, 0.2)
 
 
 class ToRGB(nn.Module):
