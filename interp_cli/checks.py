@@ -11,7 +11,7 @@ import numbers
 import os
 
 from interp_cli.errors import UsageError, option
-from interp_cli.limits import SEED_MAX, SEED_MIN
+from interp_cli.limits import REFINE_MAX_STEPS, SEED_MAX, SEED_MIN
 
 
 def check_number(name: str, value, low=None, high=None, integer=False) -> None:
@@ -29,6 +29,12 @@ def check_number(name: str, value, low=None, high=None, integer=False) -> None:
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = f"at least {low}" if high is None else f"between {low} and {high}"
         raise UsageError(f"{name} must be {bounds} (got {value})")
+
+
+
+def check_refine_steps(steps, name: str = "refine") -> None:
+    """--refine's step count: a whole number from 0 (e4e's code as it is) to limits.REFINE_MAX_STEPS."""
+    check_number(name, steps, low=0, high=REFINE_MAX_STEPS, integer=True)
 
 
 def check_seed(seed, name: str = "seed") -> None:

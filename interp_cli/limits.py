@@ -26,6 +26,9 @@ TUNE_DEFAULT_STEPS = 50  # bare --tune (interp_cli.tune.DEFAULT_STEPS)
 # The demo model's ends stop gaining long before (benchmarks/README.md), and at 1024 px on a CPU this is
 # already about 16 hours; a mistyped --tune 50000 is refused at once instead of running for days.
 TUNE_MAX_STEPS = 10_000
+# The most --refine steps, for the same reason: a 1024 px step costs several CPU seconds, so this is already
+# most of a day per photo, and `--refine 99999999999999999999` used to start, its bar estimating 7e21 s.
+REFINE_MAX_STEPS = 10_000
 
 # The most frames one morph may have: 9 hours at 30 fps. The frame plan is a list built up front
 # (~180 MB and some seconds at this size): a mistyped --steps 30000000 used to take 3 GB and a minute

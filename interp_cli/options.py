@@ -16,8 +16,8 @@ import re
 import click
 
 from interp_cli.limits import (EASINGS, FPS, GIF_MAX_FPS, INTERPS, MAX_FRAMES, NOISE_MODES, PRECISIONS, QUALITY,
-                               REFINE_LOSSES, SEED_MAX, SEED_MIN, SIZE, TRUNCATION, TUNE_DEFAULT_STEPS,
-                               TUNE_MAX_STEPS)
+                               REFINE_LOSSES, REFINE_MAX_STEPS, SEED_MAX, SEED_MIN, SIZE, TRUNCATION,
+                               TUNE_DEFAULT_STEPS, TUNE_MAX_STEPS)
 
 
 def weights_option(f):
@@ -143,8 +143,9 @@ def refine_options(f=None, *, tunes: bool = False):
     f = cache_option(f, tunes=tunes)
     f = click.option("--refine-loss", type=click.Choice(REFINE_LOSSES), default="l2+lap",
                      show_default=True, help="Reconstruction loss for --refine (lap = Laplacian pyramid).")(f)
-    f = click.option("--refine", type=click.IntRange(min=0), default=0, show_default=True, metavar="N",
-                     help="Optimise each code for N steps after encoding for a closer likeness (slower).")(f)
+    f = click.option("--refine", type=click.IntRange(0, REFINE_MAX_STEPS), default=0, show_default=True, metavar="N",
+                     help=f"Optimise each code for N steps after encoding for a closer likeness (slower; at most "
+                          f"{REFINE_MAX_STEPS:,}).")(f)
     return f
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from interp_cli import blend, progress as progress_bars, tune as tuning, write
-from interp_cli.checks import check_number, check_seed, refuse_one_path
+from interp_cli.checks import check_number, check_refine_steps, check_seed, refuse_one_path
 from interp_cli.align_verb import align
 from interp_cli.errors import InterpError, NoFaceError, UsageError, no_face_advice_paste, option, speaking_to_cli
 from interp_cli.files import Outputs
@@ -64,7 +64,7 @@ def _frame_plan(paths: Sequence[Path], *, steps, loop, pingpong, hold, ease, int
     """Check the options that decide a morph's frames (`morph` and `morph_frames` alike); the frame plan."""
     check_number("batch_size", batch_size, low=1, integer=True)
     check_number("truncation", truncation, *TRUNCATION)
-    check_number("refine", refine, low=0, integer=True)
+    check_refine_steps(refine)
     if size is not None:
         check_number("size", size, *SIZE, integer=True)
     if noise not in NOISE_MODES:
@@ -528,7 +528,7 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     write.check_verb_output("encode", output)
     aligned = plan_aligned([path], save_aligned, [("output", output)])
     faces = faces_for([path], face, align)
-    check_number("refine", refine, low=0, integer=True)
+    check_refine_steps(refine)
     check_seed(seed)
     session = Session(weights, device, log=log, progress=progress)
     with Outputs() as outputs:  # the code and the crop, moved into place together at the end

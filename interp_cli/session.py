@@ -18,7 +18,7 @@ import torch
 
 from interp_cli import files, likeness, progress as progress_bars, refine, torch_flags, tune as tuning, write
 from interp_cli.cache import LatentCache, array_digest, cache_key, image_digest
-from interp_cli.checks import check_number, check_seed, refuse_one_path
+from interp_cli.checks import check_refine_steps, check_seed, refuse_one_path
 from interp_cli.errors import (InputError, NoFaceError, UsageError, face_without_alignment, no_face_advice, one_line,
                                option, verb)
 from interp_cli.files import Outputs, check_input_file
@@ -56,7 +56,7 @@ class EncodeSettings:
     def __post_init__(self):
         # Checked where they are made, so `encode_photo(path, EncodeSettings(refine=-3))` is refused like
         # `--refine -3` instead of running no refinement at all.
-        check_number("refine", self.refine, low=0, integer=True)
+        check_refine_steps(self.refine)
         check_seed(self.seed)
         if self.refine_loss not in refine.LOSSES:
             raise UsageError(f"{option('refine_loss', self.refine_loss)}: choose one of {', '.join(refine.LOSSES)}")

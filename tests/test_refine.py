@@ -553,3 +553,27 @@ def test_refine_with_only_codes_says_there_is_nothing_to_refine(tmp_path):
     assert ("note: --refine: every input is a .npy code, with no photo to refine against; using the codes as they "
             "are\n") in result.stderr
     assert "refining" not in result.stderr
+
+
+def test_refine_has_a_maximum_said_in_help_and_refused_before_any_work(tmp_path):
+    # `--refine 99999999999999999999` used to start refining, its bar estimating 7e21 s; --tune has had a cap.
+    from interp_cli import pipeline
+    from interp_cli.limits import REFINE_MAX_STEPS
+    from interp_cli.session import EncodeSettings
+
+    runner = cli_runner()
+    assert f"at most {REFINE_MAX_STEPS:,})" in " ".join(runner.invoke(cli, ["morph", "--help"]).output.split())
+    a, b = str(DEMO_FACES / "demo_a.png"), str(DEMO_FACES / "demo_b.png")
+    for words in ([a, b, "-o", str(tmp_path / "x.gif")], ["encode", a, "-o", str(tmp_path / "x.npy")]):
+        for count in (REFINE_MAX_STEPS + 1, 99999999999999999999):
+            result = runner.invoke(cli, [*words, "--weights", "demo", "--refine", str(count)])
+            assert result.exit_code == 2, (words, result.output)
+            assert f"is not in the range 0<=x<={REFINE_MAX_STEPS}" in result.stderr, result.stderr
+    with pytest.raises(UsageError, match=f"^refine must be between 0 and {REFINE_MAX_STEPS}"):
+        pipeline.morph([a, b], tmp_path / "y.gif", weights="demo", refine=REFINE_MAX_STEPS + 1)
+    with pytest.raises(UsageError, match="^refine must be between"):
+        pipeline.encode(a, tmp_path / "y.npy", weights="demo", refine=REFINE_MAX_STEPS + 1)
+    with pytest.raises(UsageError, match="^refine must be between"):
+        EncodeSettings(refine=REFINE_MAX_STEPS + 1)
+    EncodeSettings(refine=REFINE_MAX_STEPS)  # the maximum itself is allowed
+    assert not list(tmp_path.iterdir())
