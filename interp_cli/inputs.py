@@ -220,12 +220,15 @@ def plan_aligned(paths: Sequence[Path], save_aligned: str | os.PathLike | None,
     targets: list[Path | None] = [folder / names[i] if i in names else None for i in range(len(paths))] \
         if planned is None else list(planned)
     planned = [t for t in targets if t is not None]
+    shown = option("save_aligned", os.fspath(save_aligned))
     for target in planned:
-        shown = option("save_aligned", os.fspath(save_aligned))
         try:
             write.check_output_path(target, make_parents=True)
             refuse_overwriting_inputs(paths, [target])
         except UsageError as err:
             raise UsageError(f"{shown}: {err}") from None
-    write.refuse_clashes([*outputs, *(("save_aligned", t) for t in planned)])
+    # A crop is named by its own path and the option that makes it: "--save-aligned demo_a_aligned.png" read
+    # as if the user had typed that name.
+    write.refuse_clashes([*outputs, *(("save_aligned", t, f"{os.fspath(t)} (the crop {shown} saves)")
+                                      for t in planned)])
     return targets

@@ -252,17 +252,20 @@ def _the_output(name: str, path: PathLike, what: str = "output") -> str:
     return f"the {what} {spelt(name, os.fspath(path))}"
 
 
-def refuse_clashes(outputs: Sequence[tuple[str, Optional[PathLike]]]) -> None:
+def refuse_clashes(outputs: Sequence[tuple]) -> None:
     """UsageError if two of a command's outputs, given as (option's keyword, path) with None for one not asked for,
     land on one file, or one lies inside the other (a --sheet or a --save-aligned crop inside the -o frames
     folder): the later rename would replace the earlier output, or leave a folder that the next run with
-    the same -o refuses as holding other files. Checked before any work."""
-    named = [(name, path, real_path(path)) for name, path in outputs if path is not None]
-    for i, (name, path, real) in enumerate(named):
-        for other_name, other, other_real in named[:i]:
-            shown = spelt(name, os.fspath(path))
+    the same -o refuses as holding other files. Checked before any work. An output the option does not name
+    itself (a --save-aligned crop, made inside the folder given) comes as (keyword, path, how to say it)."""
+    named = [(entry[0], entry[1], real_path(entry[1]), entry[2] if len(entry) > 2 else None)
+             for entry in outputs if entry[1] is not None]
+    for i, (name, path, real, said) in enumerate(named):
+        for other_name, other, other_real, other_said in named[:i]:
+            shown = said or spelt(name, os.fspath(path))
             if real == other_real:
-                raise UsageError(f"{shown}: is also {_the_output(other_name, other)}; give each output its own name")
+                raise UsageError(f"{shown}: is also {other_said or _the_output(other_name, other)}; "
+                                 f"give each output its own name")
             for inner, outer, outer_name, outer_path in ((real, other_real, other_name, other),
                                                          (other_real, real, name, path)):
                 if outer in inner.parents:

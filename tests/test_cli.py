@@ -399,7 +399,9 @@ def test_encode_render_and_mix_refuse_a_bad_output_or_weights_name_before_import
                               "images (--hold N pauses on each face)"),
     ([_A, _B, "--loop", "--pingpong", "-o", "m.gif"], "loop and pingpong cannot be combined (pick one)"),
     ([_A, _B, "--save-aligned", ".", "-o", "demo_a_aligned.png"],
-     "--save-aligned demo_a_aligned.png: is also the -o output demo_a_aligned.png; give each output its own name"),
+     # the crop named as a crop, not as if `--save-aligned demo_a_aligned.png` had been typed
+     "demo_a_aligned.png (the crop --save-aligned . saves): is also the -o output demo_a_aligned.png; give each "
+     "output its own name"),
     (["encode", _A, "--face", "1", "--no-align", "-o", "a2.npy"],
      f"{_A}: --face picks among the faces that alignment finds, and alignment is off (--no-align is given); drop "
      "--face, or pass --align"),
