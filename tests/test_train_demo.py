@@ -72,7 +72,7 @@ def test_discriminator_learns_to_spot_blur_at_64px_with_r1_on():
             gaps.append((step, round(float(gap.min()), 3)))
             if gap.min() >= 1:
                 break
-    assert gaps[-1][1] >= 1, gaps  # (step, smallest gap) at each check
+    assert gaps[-1][1] >= 1, f"smallest gap at each check (step, logits): {gaps}"
 
 
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
