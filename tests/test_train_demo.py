@@ -45,7 +45,15 @@ def test_patch_discriminator_judges_patches_and_learns():
 def test_discriminator_learns_to_spot_blur_at_64px_with_r1_on():
     """At the demo's size the patch discriminator gives 64 logits per face. R1 must penalise the
     gradient of each face's mean logit, as the loss averages them: penalising their sum made the
-    penalty 64^2 times stronger and held the discriminator at chance (loss ln 4) for whole runs."""
+    penalty 64^2 times stronger and held the discriminator at chance (loss ln 4) for whole runs.
+
+    Learned means: every face it never saw scores at least 1 logit above its own blurred copy (odds
+    e times higher), checked every 40 steps. Not a fixed step count with logit 0 as the line: when
+    learning sets in depends on the run's float rounding (torch 2.1.0 and 2.13.0 agree bit for bit for
+    the first steps, then part at 1e-7), between under 160 and about 400 steps over the seeds tried,
+    and the offset of all logits swings by up to +-1.8 between checks (Adam with beta1 0), so accuracy
+    against 0 after 160 steps ranged over 0.5-0.94 on either torch. With the summed penalty no face's
+    gap passed 0.01 in 800 steps (benchmarks/README.md, "Dependency floors")."""
     from weights.demo_faces import make_dataset
 
     torch.manual_seed(0)
@@ -54,13 +62,17 @@ def test_discriminator_learns_to_spot_blur_at_64px_with_r1_on():
     disc = train_demo.PatchDiscriminator()
     opt = torch.optim.Adam(disc.parameters(), lr=2e-3, betas=(0.0, 0.99))
     gen = torch.Generator().manual_seed(0)
-    for step in range(160):
+    gaps = []
+    for step in range(1, 801):
         idx = torch.randint(16, (8,), generator=gen)
-        train_demo.discriminator_step(disc, opt, real[idx], fake[idx], r1_gamma=0.2, with_r1=step % 4 == 0)
-    with torch.no_grad():  # faces it never saw, each judged by its mean patch logit
-        real_score, fake_score = disc(real[16:]).mean((1, 2, 3)), disc(fake[16:]).mean((1, 2, 3))
-    accuracy = (float((real_score > 0).float().mean()) + float((fake_score < 0).float().mean())) / 2
-    assert accuracy >= 0.8, (accuracy, real_score, fake_score)
+        train_demo.discriminator_step(disc, opt, real[idx], fake[idx], r1_gamma=0.2, with_r1=step % 4 == 1)
+        if step % 40 == 0:
+            with torch.no_grad():  # faces it never saw, each judged by its mean patch logit
+                gap = disc(real[16:]).mean((1, 2, 3)) - disc(fake[16:]).mean((1, 2, 3))
+            gaps.append((step, round(float(gap.min()), 3)))
+            if gap.min() >= 1:
+                break
+    assert gaps[-1][1] >= 1, f"smallest gap at each check (step, logits): {gaps}"
 
 
 def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):

@@ -11,8 +11,9 @@ version (face_recognition_models is sdist-only) is pinned at its lowest sdist.
 
     python tools/lowest_requirements.py [--extras align,dev] [--keep torch==2.13.0] > lowest.txt
 
-`--keep` replaces a dependency's lowest pin with a given one (it must satisfy the range): torch is
-kept at the one CPU wheel this machine has, since a lowest torch would pull GBs of CUDA packages.
+`--keep` replaces a dependency's lowest pin with a given one (it must satisfy the range), e.g. to run
+the other floors with a torch already at hand; `make test-lowest` keeps nothing, torch's floor
+included (from PyPI that is its CUDA build, 2.6 GB).
 Run it with the interpreter of the venv to be filled: it asks that interpreter's pip.
 """
 
