@@ -263,7 +263,7 @@ def test_align_refuses_a_face_that_is_not_a_number(tmp_path):
         align(DEMO_A, tmp_path / "al.png", face="0", log=lambda message: None)
 
 
-@pytest.mark.parametrize("keywords,match", [({"refine": -3}, "^refine must be at least 0"),
+@pytest.mark.parametrize("keywords,match", [({"refine": -3}, "^refine must be between 0 and 10000"),
                                             ({"refine": 1.5}, "^refine must be a whole number"),
                                             ({"refine_loss": "l3"}, '^refine_loss="l3"')])
 def test_encode_settings_are_checked(demo, keywords, match):

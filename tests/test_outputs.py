@@ -183,7 +183,7 @@ def test_batch_row_whose_faces_do_not_fit_fails_alone(tmp_path):
     code, err = interp(tmp_path, "batch", "m.csv", "--outdir", "out", *MORPH, "--align", "--face", ",0",
                        "--save-aligned", "crops")
     assert code == 1, err
-    assert "row 2 failed: --face ,0: 2 values for 3 inputs" in err, err
+    assert "row 2 failed: m.csv:2: --face ,0: 2 values for 3 inputs" in err, err
     assert (tmp_path / "out" / "one.gif").exists() and not (tmp_path / "out" / "three.gif").exists()
     assert sorted(p.name for p in (tmp_path / "crops").iterdir()) == ["a_aligned.png", "b_aligned.png"]
 
