@@ -54,7 +54,17 @@ class FlatAdam:
         self.flat.addcdiv_(self.exp_avg, denom, value=-self.lr / (1 - beta1 ** self.steps))
 
     def release(self) -> None:
-        """Drop the gradients and the optimiser's state (the parameters keep their flat buffer)."""
+        """Drop the gradients and the optimiser's state, and give each parameter its own storage again.
+
+        As views of the flat buffer the parameters start at whatever offset the ones before them leave, not
+        where the allocator would put them: a convolution over such a weight may take another kernel path, and
+        with one thread the demo model's tuned frames came out one level apart in a pixel from the same weights
+        loaded from the tuned-weights cache (freshly allocated there), so a rerun's frames differed from the
+        first run's. Copied after the state is dropped, so the peak is not raised."""
         for p in self.params:
             p.grad = None
         self.grad = self.exp_avg = self.exp_avg_sq = None
+        with torch.no_grad():
+            for p in self.params:
+                p.data = p.data.clone(memory_format=torch.contiguous_format)
+        self.flat = None

@@ -861,3 +861,17 @@ def test_a_tuned_pages_likeness_lines_say_they_are_the_tuned_generators(tmp_path
         assert line.startswith(f"{entry['psnr']:.1f} dB") and f"({entry['untuned_psnr']:.1f} dB untuned)" in line
     plain = run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 2, "-o", tmp_path / "p.html")
     assert plain.exit_code == 0 and "untuned" not in (tmp_path / "p.html").read_text(encoding="utf-8")
+
+
+def test_a_tuned_morph_draws_the_same_frames_tuned_afresh_and_from_the_cache(tmp_path):
+    """The tuned parameters were left as views into the optimiser's flat buffer, at odd offsets: with one
+    thread (this module's), the fresh copy drew a pixel of the demo morph one level away from the same
+    weights loaded from the cache, so rerunning a morph changed its frames. Now they are the same bytes."""
+    from interp_cli.session import Session
+
+    session = Session("demo", "cpu", progress=False, log=lambda message: None, cache_dir=tmp_path / "cache")
+    first = np.stack(list(session.morph_frames([DEMO_A, DEMO_B], steps=3, tune=5)))
+    assert session.tuned_cache.hits == 0 and session.tuned_cache.misses == 1  # tuned, then put in the cache
+    again = np.stack(list(session.morph_frames([DEMO_A, DEMO_B], steps=3, tune=5)))
+    assert session.tuned_cache.hits == 1  # the rerun's weights came from the cache
+    assert np.array_equal(first, again), np.argwhere(first != again)[:5]
