@@ -250,10 +250,12 @@ def test_train_script_runs_end_to_end(tmp_path):
     from weights import train_demo
 
     out = tmp_path / "toy.pt"
+    threads = torch.get_num_threads()
     meta = train_demo.train(train_demo.parse_args([
         "--tiny", "--serial", "--steps", "4", "--batch-g", "4", "--batch-e", "4", "--batch-b", "4",
         "--n-train", "16", "--n-eval", "6", "--pairs", "2", "--cache-dir", "", "--out", str(out),
         "--log-every", "1e9"]))
+    assert torch.get_num_threads() == threads  # the caller's thread count given back (it was left at 1)
     stage_a = round(4 * train_demo.STAGE_A)
     assert meta["train"]["steps"] == {"generator": stage_a, "encoder": stage_a, "end_to_end": 4 - stage_a}
     model = load_model(out)

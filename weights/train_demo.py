@@ -690,7 +690,18 @@ def describe(args: argparse.Namespace, gen_dict: dict, enc_config: EncoderConfig
 
 
 def train(args: argparse.Namespace) -> dict:
-    """The whole run: data, stage A (parallel), stage B, save, measure the file, save again. Returns the meta."""
+    """The whole run: data, stage A (parallel), stage B, save, measure the file, save again. Returns the meta.
+
+    Sets torch's thread count as each stage needs, and gives the caller's back at the end: a test process left
+    at one thread drew later tests' tuned frames with another kernel split than the ones it compared them to."""
+    threads = torch.get_num_threads()
+    try:
+        return _train(args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(args: argparse.Namespace) -> dict:
     start = time.time()
     budget = args.minutes * 60
     log = Logger(args.log)
