@@ -132,8 +132,9 @@ class DefaultMorphGroup(click.Group):
             # Click re-raises a KeyboardInterrupt (Terminated included) as Abort: `from` the original since
             # click 8.1, only chained as __context__ in click 8.0. One that arrives while a command runs is
             # carried past Click as _Stopped.
-            from interp_cli.progress import is_terminal
+            from interp_cli.progress import close_open, is_terminal
 
+            close_open()
             if is_terminal(sys.stderr):  # off the line a terminal's ^C (or a progress bar) left the cursor on
                 click.echo("", err=True)
             if any(isinstance(e, HungUp) for e in (err, err.__cause__, err.__context__)):

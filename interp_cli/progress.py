@@ -71,6 +71,14 @@ def message(text: str) -> None:
         print(text, file=stream, flush=True)
 
 
+def close_open() -> None:
+    """Close every bar still open, innermost first, as stopped. Said before a stop's line: a bar whose `with` had not
+    ended yet (inside a generator that the traceback keeps alive) was otherwise closed at exit and drawn again
+    below `interp: terminated`."""
+    for each in reversed(list(_open)):
+        each.close(completed=False)
+
+
 def is_terminal(stream) -> bool:
     """Whether `stream` is a terminal (False for None, a closed stream or one without isatty)."""
     isatty = getattr(stream, "isatty", None)

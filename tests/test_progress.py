@@ -186,3 +186,45 @@ def test_a_stop_on_a_terminal_starts_its_line_below_the_bar(tmp_path):
                                         str(tmp_path / "m.gif"), watch=stop_when_rendering)
     assert sent and code == 143, text
     assert re.search(r"\n\s*interp: terminated\s*$", text) and "interp: terminated" not in text.split("\n")[0], text
+
+
+_OPEN_BAR_AT_A_STOP = """
+import os, signal, sys
+from interp_cli import cli, progress, stops
+
+def morph(*args, **kwargs):
+    def frames():
+        with progress.bar(10, "rendering", unit="frame"):
+            yield
+    held = frames()
+    next(held)  # a bar open in a generator that the stop's traceback keeps alive
+    os.kill(os.getpid(), signal.SIGTERM)
+    signal.pause()
+
+pipeline = stops.import_pipeline()
+pipeline.morph = morph
+cli.cli.main(args=sys.argv[1:], prog_name="interp")
+"""
+
+
+def test_a_bar_still_open_at_a_stop_is_closed_before_the_stops_line(tmp_path):
+    """A bar whose `with` had not ended when the stop was said (a generator kept alive by the traceback) was
+    closed at exit, so the terminal showed it drawn again below `interp: terminated` (seen once in CI)."""
+    master, slave = pty.openpty()
+    child = subprocess.Popen([sys.executable, "-c", _OPEN_BAR_AT_A_STOP, A, B, "--weights", "demo", "-o",
+                              str(tmp_path / "m.gif")], stdout=subprocess.PIPE, stderr=slave, env=_env(), cwd=ROOT)
+    os.close(slave)
+    screen = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 30)
+        try:
+            chunk = os.read(master, 65536) if ready else b""
+        except OSError:
+            chunk = b""
+        if not chunk:
+            break
+        screen += chunk
+    os.close(master)
+    assert child.wait(timeout=30) == 143, screen
+    text = screen.decode("utf-8", "replace")
+    assert "rendering" in text and re.search(r"\n\s*interp: terminated\s*$", text), text
