@@ -7,9 +7,12 @@ import sys
 
 import pytest
 
-# Three "frames" of a conv and an activation on 64 MB feature maps, after two warm-up frames:
-# glibc's default serves every such block with a fresh mmap (about 147k page faults of 4 KiB
-# here); with freed blocks kept, later frames land on pages that are already mapped.
+# "Frames" of a conv and an activation on 64 MB feature maps, after warm-up frames: glibc's
+# default serves every such block with a fresh mmap (about 49k page faults of 4 KiB a frame
+# here); with freed blocks kept, later frames land on pages that are already mapped. Each
+# frame's faults are counted on their own and the median compared: the heap's layout can take
+# a frame or two more to settle (under torch 2.1 one frame in ~10 runs still grew the heap by a
+# block, which failed CI when three frames were summed), and that is not what this checks.
 PROBE = """
 import resource, sys, torch, torch.nn.functional as F
 from interp_cli.malloc import keep_freed_memory
@@ -19,11 +22,14 @@ w = torch.randn(64, 64, 1, 1)
 def frame():
     y = F.conv2d(x, w)
     return float((F.leaky_relu(y, 0.2) + 1)[0, 0, 0, 0])
-frame(); frame()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(3):
     frame()
-print(applied, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+faults = []
+for _ in range(5):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    frame()
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(applied, sorted(faults)[2])
 """
 
 
@@ -39,7 +45,7 @@ def test_freed_frame_buffers_are_reused_without_page_faults():
     if not applied:
         pytest.skip("this libc has no mallopt (not glibc)")
     _, faults_default = probe("default")
-    assert faults_default > 30_000  # the default really does re-fault the block (else this test proves nothing)
+    assert faults_default > 10_000  # the default really does re-fault the blocks (else this test proves nothing)
     # 0 here when idle; the slack is for a host that reclaims idle pages (DAMON) between frames.
     assert faults_kept < faults_default / 4
 
