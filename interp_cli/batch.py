@@ -23,6 +23,7 @@ from interp_cli.manifest import PLANNED_CHOICES, BatchPlan, Placement, Row, Shar
 from interp_cli.options import MORPH_OPTION_NAMES
 from interp_cli.progress import Log, python_log
 from interp_cli.weights import check_weights_name
+from interp_cli.write import check_output_path
 
 
 def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str | Shard = "1/1",
@@ -108,7 +109,7 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
         # A typo in --weights (or $INTERP_WEIGHTS) is said by every task of an array, those with nothing to
         # make too: a rerun with --skip-existing then fails as a whole, not only where rows are left.
         check_weights_name(weights)
-        if any(_to_make(row, plan[row.number], skip_existing) for row in mine):
+        if _reaches_the_model(mine, plan, skip_existing, Path(outdir)):
             _pipeline()  # before --outdir is made: stopped in the import, a batch leaves nothing
         outdir = make_outdir(outdir)
         _batch_rows(where, mine, plan, outdir, skip_existing, results, on_row, log, failures or log, progress,
@@ -143,6 +144,37 @@ def _pipeline():
 def _to_make(row: Row, place: Placement, skip_existing: bool) -> bool:
     """Whether a row needs the model: not refused by its plan, not made already, its inputs there."""
     return place.error is None and not _made(place, skip_existing) and _refused_inputs(row, place) is None
+
+
+def _reaches_the_model(mine: Sequence[Row], plan, skip_existing: bool, outdir: Path) -> bool:
+    """Whether some row of the shard will need the model, its rows taken in order as `_batch_rows` takes them: one
+    to make whose outputs can be written (`_refused_outputs`). A read-only --outdir stops the batch at its first
+    row to make, so the rows after it are not looked at: such a batch never imports torch (a second and more) nor
+    loads the model (a minute at 1024 px) only to fail its first row's write check."""
+    home = _file_system(outdir)
+    for row in mine:
+        place = plan[row.number]
+        if not _to_make(row, place, skip_existing):
+            continue
+        refused = _refused_outputs(place)
+        if refused is None:
+            return True
+        if stops_a_batch(refused) and _file_system(place.targets[0].parent) == home:
+            return False
+    return False
+
+
+def _refused_outputs(place: Placement) -> Exception | None:
+    """What the row's outputs would first be refused for (`write.check_output_path`: a folder that is read-only or
+    not writable, a frames folder holding other files), or None: the check `morph` makes, made before the model
+    is loaded for the row. Its subfolders may not exist yet (they are made just before the row): the nearest
+    folder that does must take them."""
+    try:
+        for target in place.targets:
+            check_output_path(target, make_parents=True)
+    except Exception as err:  # whatever morph would raise there, as the row's error
+        return err
+    return None
 
 
 def _made(place: Placement, skip_existing: bool) -> bool:
@@ -198,6 +230,8 @@ def _batch_rows(where, mine, plan, outdir, skip_existing, results, on_row, log, 
                 if found is not None:
                     failed = retold(found, f"{shown}: not tried, as row {found.row} failed on its file system: "
                                            f"{found}")
+                if failed is None:  # a read-only folder fails its row before the model loads for it
+                    failed = _refused_outputs(place)
                 if failed is None:
                     try:
                         _make_parent(place.targets)

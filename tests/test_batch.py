@@ -885,6 +885,44 @@ def test_a_full_or_read_only_disk_stops_the_batch_after_the_row_that_found_it(ti
     assert lines[1]["error"].startswith("batch stopped after row 1: out/m0.gif: directory 'out' is on a read-only")
 
 
+_EXIT_AND_TORCH = ("import sys\nfrom interp_cli.cli import main\ntry:\n    main(sys.argv[1:])\n"
+                   "except SystemExit as done:\n    print('exit', done.code, 'torch' in sys.modules)\n")
+
+
+def test_a_read_only_outdir_is_refused_before_torch_loads_yet_a_finished_or_elsewhere_written_shard_runs(
+        tiny, tmp_path, env):
+    """A real read-only bind mount of an existing --outdir, in a mount namespace of its own. The first row failed
+    its write check only once torch was imported and the model loaded (seconds, a minute at 1024 px, in every task
+    of an array): it now fails before either, with the same lines and exit 2. A --skip-existing rerun of a finished
+    shard there still exits 0, and rows written to a writable file system mounted below it are still made."""
+    if shutil.which("unshare") is None or subprocess.run(
+            ["unshare", "-m", "--fork", "sh", "-c", f"mount -t tmpfs -o size=200k tmpfs {tmp_path}"],
+            capture_output=True).returncode != 0:
+        pytest.skip("mounting in a mount namespace is not permitted here")
+    (tmp_path / "out" / "w").mkdir(parents=True)
+    (tmp_path / "out" / "done.gif").write_bytes(b"made before")
+    mounts = "mount --bind out out && mount -o remount,bind,ro out && mount -t tmpfs -o size=2m tmpfs out/w"
+
+    def batch(rows: str, *words: str):
+        (tmp_path / "pairs.csv").write_text(rows)
+        done = subprocess.run(["unshare", "-m", "--fork", "sh", "-c", f'{mounts} && exec "$@"', "sh", sys.executable,
+                               "-c", _EXIT_AND_TORCH, "batch", "pairs.csv", "--outdir", "out", "--weights", tiny,
+                               "--no-align", "--steps", "2", "--json", "--no-cache", *words],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=240)
+        *lines, ended = done.stdout.splitlines()
+        return ended.split()[1:], [json.loads(line) for line in lines], done.stderr
+
+    ended, lines, err = batch(f"{A},{B},m0.gif\n{A},{B},w/m1.gif\n")
+    assert ended == ["2", "False"], (ended, lines, err)  # exit 2, and torch never imported
+    assert lines[0]["error"] == "out/m0.gif: directory 'out' is on a read-only file system"
+    assert lines[1]["summary"] and lines[1]["error"].startswith("batch stopped after row 1: out/m0.gif: directory")
+    assert err.strip().splitlines()[-1].startswith("interp: error: batch stopped after row 1: out/m0.gif")
+    ended, lines, err = batch(f"{A},{B},done.gif\n", "--skip-existing")  # nothing to write there
+    assert ended == ["0", "False"] and lines[-1]["skipped"] == 1, (ended, lines, err)
+    ended, lines, err = batch(f"{A},{B},w/m1.gif\n{A},{B},w/sub/m2.gif\n")  # every row below, on its own mount
+    assert ended == ["0", "True"] and lines[-1]["made"] == 2, (ended, lines, err)
+
+
 def test_a_full_or_read_only_file_system_below_outdir_fails_its_rows_alone(tiny, tmp_path, env):
     """A real full file system (a 200 kB tmpfs) and a real read-only bind mount, each mounted on a folder inside
     --outdir (a project's quota, a read-only share), in a mount namespace of their own. The batch stopped at
