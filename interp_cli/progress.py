@@ -9,7 +9,9 @@ while another is open (a row's frames inside a batch, refinement inside encoding
 and disappears when done. When stderr is a pipe or a file (CI logs, schedulers), redraws would be
 carriage-return spam, so a bar prints at most five plain lines: one at each quarter once it has
 run for a few seconds, a last one with the count and rate, and for a slow bar one early estimate
-before its first quarter. Nested bars stay silent there, the outer one speaks for them. `message`
+before its first quarter. A nested bar speaks there only once it is slow (`EARLY_ESTIMATE_S`): a batch's
+outer bar speaks for its quick rows, while a row's minutes of --tune, --refine or 1024 px rendering on a
+CPU still show signs of life in a Slurm log. `message`
 prints a line without tearing a bar apart. With `--json` bars are drawn on a terminal only (`wanted`).
 
 tqdm is imported when a terminal bar is first drawn, so `interp --help` does not pay for it.
@@ -31,7 +33,8 @@ from collections.abc import Callable
 QUARTER_AFTER_S = 5.0  # off a terminal, quarter lines only for bars slower than this (short ones: one line)
 # Off a terminal, a bar still short of its first quarter after this long prints one line with its estimate:
 # a bare --tune at 1024 px on a CPU (about 6 s a step) said nothing for its first 75 s, a --tune 1000 for
-# 25 minutes, so a log showed no sign of life, nor how long to wait.
+# 25 minutes, so a log showed no sign of life, nor how long to wait. A nested bar (a batch row's) is silent
+# until it has run this long: a batch of quick rows stays one line a row, a slow row's steps are seen.
 EARLY_ESTIMATE_S = 15.0
 
 _open: list = []  # bars drawing now, outermost first (main thread only)
@@ -47,9 +50,7 @@ def bar(total: int, desc: str, *, unit: str = "item", enabled: bool = True):
     stream = sys.stderr
     if is_terminal(stream):
         return _Terminal(total, desc, unit, stream)
-    if _open:
-        return _Silent()
-    return _Lines(total, desc, unit, stream)
+    return _Lines(total, desc, unit, stream, quiet_for=EARLY_ESTIMATE_S if _open else 0.0)
 
 
 def wanted(*, quiet: bool = False, as_json: bool = False) -> bool:
@@ -162,8 +163,9 @@ class _Terminal(_Bar):
 
 
 class _Lines(_Bar):
-    def __init__(self, total: int, desc: str, unit: str, stream):
+    def __init__(self, total: int, desc: str, unit: str, stream, quiet_for: float = 0.0):
         self.total, self.desc, self.unit, self.stream = total, desc, unit, stream
+        self.quiet_for = quiet_for  # seconds it prints nothing (a nested bar: until it is slow)
         self.done = 0
         self.started = time.perf_counter()
         self._quarter = 0
@@ -177,7 +179,7 @@ class _Lines(_Bar):
         if quarter > self._quarter:
             self._quarter = quarter
             elapsed = time.perf_counter() - self.started
-            if quarter < 4 and elapsed >= QUARTER_AFTER_S:
+            if quarter < 4 and elapsed >= max(QUARTER_AFTER_S, self.quiet_for):
                 self._progress(elapsed)
         elif not self._quarter and not self._estimated and self.done < self.total:
             elapsed = time.perf_counter() - self.started
@@ -196,8 +198,8 @@ class _Lines(_Bar):
         if self not in _open:
             return
         _open.remove(self)
-        if completed and self.done:
-            elapsed = time.perf_counter() - self.started
+        elapsed = time.perf_counter() - self.started
+        if completed and self.done and elapsed >= self.quiet_for:
             rate = _rate(self.done, elapsed, self.unit)
             self._print(f"{self.done}/{self.total} {self.unit}s in {elapsed:.1f}s" + (f" ({rate})" if rate else ""))
 

@@ -162,6 +162,46 @@ def test_a_slow_bar_off_a_terminal_gives_an_estimate_before_its_first_quarter(mo
         "tuning: 25/50 steps", "tuning: 38/50 steps", "tuning: 50/50 steps in 15.0s (3.33 steps/s)"]
 
 
+def test_a_slow_bar_inside_another_speaks_off_a_terminal_and_a_quick_one_stays_silent(monkeypatch):
+    """A batch row's --tune at 1024 px on a CPU (about 6 s a step) sat inside the batch's bar, and nested bars
+    were silent off a terminal: a Slurm log said nothing for the row's minutes. Once slow, a nested bar prints
+    as an outer one does; a quick one (most rows' rendering) still leaves the batch's lines alone."""
+    stream, now = io.StringIO(), [0.0]
+    monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.setattr(progress, "time", type("Clock", (), {"perf_counter": staticmethod(lambda: now[0])}))
+    with progress.bar(2, "batch", unit="row") as rows:
+        with progress.bar(24, "rendering", unit="frame") as quick:  # 2.4 s: under EARLY_ESTIMATE_S
+            for _ in range(24):
+                now[0] += 0.1
+                quick.update()
+        with progress.bar(50, "tuning", unit="step") as slow:
+            for _ in range(50):
+                now[0] += 6.0
+                slow.note("loss 0.0042")
+                slow.update()
+        rows.update(2)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "tuning: 3/50 steps, 18s elapsed, about 282s left, loss 0.0042"
+    assert [line.split(",")[0] for line in lines[1:]] == [
+        "tuning: 13/50 steps", "tuning: 25/50 steps", "tuning: 38/50 steps",
+        "tuning: 50/50 steps in 300.0s (6.0 s/step)", "batch: 2/2 rows in 302.4s (151.2 s/row)"]
+
+
+def test_a_batch_rows_tuning_reaches_a_log(monkeypatch, tmp_path):
+    """The real batch, off a terminal, with progress on: each row's tuning bar, inside the batch's, prints its
+    lines once slow (made slow here by a threshold of 0 s). Before, it was silent whatever it took."""
+    from interp_cli.batch import batch
+
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.setattr(progress, "EARLY_ESTIMATE_S", 0.0)
+    (tmp_path / "pairs.csv").write_text(f"{A},{B},one.gif\n{B},{A},two.gif\n")
+    summary = batch(tmp_path / "pairs.csv", tmp_path / "out", weights="demo", steps=2, tune=2, cache=False,
+                    progress=True, log=lambda line: None)
+    assert summary["made"] == 2
+    assert len(re.findall(r"^tuning: 2/2 steps in [\d.]+s", stream.getvalue(), re.M)) == 2, stream.getvalue()
+
+
 def test_a_failed_step_prints_no_final_line(monkeypatch):
     stream = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stream)
