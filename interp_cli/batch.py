@@ -14,6 +14,7 @@ from pathlib import Path
 
 from interp_cli import stops
 from interp_cli import progress as progress_bars
+from interp_cli.checks import check_refine_steps, check_tune_steps
 from interp_cli.errors import (InterpError, UsageError, face_without_alignment, one_line, option, reported, retold,
                                stops_a_batch)
 from interp_cli.files import claimed
@@ -35,15 +36,15 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
 
     `shard` "K/N" or "auto[/N]" picks rows (row i to shard ((i-1) mod N)+1); `skip_existing` skips a
     row whose outputs all exist without reading its inputs; `sheets` adds NAME.sheet.png per row;
-    `morph_options` are `morph`'s keywords, the same for every row (one it does not take is a TypeError
-    before any work, also when the shard has nothing to make). A bad manifest or shard, weights that name nothing
-    or two rows with one output name raise UsageError before any work; `checked` is what `manifest.plan_batch`
-    returned for these same arguments, so a caller that checked first does not plan twice. A failed
-    row is reported, not fatal: its line goes to `failures` (default: `log`), so a caller can keep errors
-    when it silences progress. `log` and `progress` as for `morph` (by default nothing is printed: a row's
-    line is a note on the "interp_cli" logger, a warning an `InterpWarning`). The pipeline (and torch) is
-    imported only by a shard with a row to make, and the model loaded only once a row needs it, so a
-    finished shard reruns in a moment.
+    `morph_options` are `morph`'s keywords, the same for every row (one it does not take is a TypeError before
+    any work, also when the shard has nothing to make). A bad manifest or shard, weights that name nothing, two
+    rows with one output name, or a `refine` or `tune` step count out of range raise UsageError before any work;
+    `checked` is what `manifest.plan_batch` returned for these same arguments, so a caller that checked first
+    does not plan twice. A failed row is reported, not fatal: its line goes to `failures` (default: `log`), so a
+    caller can keep errors when it silences progress. `log` and `progress` as for `morph` (by default nothing is
+    printed: a row's line is a note on the "interp_cli" logger, a warning an `InterpWarning`). The pipeline (and
+    torch) is imported only by a shard with a row to make whose outputs can be written (a read-only --outdir is
+    found before it), and the model loaded only once a row needs it, so a finished shard reruns in a moment.
 
     Returns {"shard", "manifest", "rows" (this shard's), "manifest_rows", "made", "skipped", "failed", "seconds",
     "results"}: one result per row, also passed to `on_row` as it finishes: {"row", "line", "manifest", "ok",
@@ -77,6 +78,9 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
         raise UsageError(paste_without_alignment())
 
     check_layers(morph_options.get("layers", "all"))
+    # Likewise a step count out of range: every row would fail alike, each after the model had loaded.
+    check_refine_steps(morph_options.get("refine", 0))
+    check_tune_steps(morph_options.get("tune", 0))
 
     def new_session():
         """The pipeline and a Session on the weights: made when the first row to make is reached."""

@@ -11,7 +11,7 @@ import numbers
 import os
 
 from interp_cli.errors import UsageError, option
-from interp_cli.limits import REFINE_MAX_STEPS, SEED_MAX, SEED_MIN
+from interp_cli.limits import REFINE_MAX_STEPS, SEED_MAX, SEED_MIN, TUNE_DEFAULT_STEPS, TUNE_MAX_STEPS
 
 
 def check_number(name: str, value, low=None, high=None, integer=False) -> None:
@@ -35,6 +35,15 @@ def check_number(name: str, value, low=None, high=None, integer=False) -> None:
 def check_refine_steps(steps, name: str = "refine") -> None:
     """--refine's step count: a whole number from 0 (e4e's code as it is) to limits.REFINE_MAX_STEPS."""
     check_number(name, steps, low=0, high=REFINE_MAX_STEPS, integer=True)
+
+
+def check_tune_steps(steps, name: str = "tune") -> int:
+    """--tune's step count, returned as an int: a whole number from 0 (untuned) to limits.TUNE_MAX_STEPS, as
+    --refine's is; True (a bare --tune) is limits.TUNE_DEFAULT_STEPS, and False or None no tuning. tune=1.5 is
+    refused, as refine=2.5 is. The one check `morph`, `batch`, `Session.tune` and `tune_generator` make."""
+    steps = TUNE_DEFAULT_STEPS if steps is True else 0 if steps is None or steps is False else steps
+    check_number(name, steps, low=0, high=TUNE_MAX_STEPS, integer=True)
+    return int(steps)
 
 
 def check_seed(seed, name: str = "seed") -> None:

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from interp_cli import blend, progress as progress_bars, tune as tuning, write
-from interp_cli.checks import check_number, check_refine_steps, check_seed, refuse_one_path
+from interp_cli import blend, progress as progress_bars, write
+from interp_cli.checks import check_number, check_refine_steps, check_seed, check_tune_steps, refuse_one_path
 from interp_cli.align_verb import align
 from interp_cli.errors import InterpError, NoFaceError, UsageError, no_face_advice_paste, option, speaking_to_cli
 from interp_cli.files import Outputs
@@ -30,7 +30,7 @@ from interp_cli.images import load_image
 from interp_cli.inputs import (Faces, check_inputs, code_input, faces_for, mix_sources, morph_choices,
                                plan_aligned)
 from interp_cli.layers import check_layers
-from interp_cli.limits import FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION, TUNE_MAX_STEPS
+from interp_cli.limits import FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION
 from interp_cli.render import pick_device, pick_precision, precision_name, render_ahead, render_float
 from interp_cli.session import EncodeSettings, Log, Session, python_log
 from interp_cli.sheet import contact_sheet
@@ -134,7 +134,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     odd = write.odd_mp4_size(size) if kind == "mp4" else None
     if odd:
         raise UsageError(odd)
-    tune = _tune_steps(tune, "tune")
+    tune = check_tune_steps(tune)
     check_seed(seed)
     check_layers(layers)  # its rows are checked against the model's once it is loaded
     if session is not None:
@@ -208,13 +208,6 @@ def _tuned(session: Session, codes: np.ndarray, targets: list, steps: int, *, no
             log(f"tuning: {steps} steps reused from the cache")
         return generator, summary
     return None, None
-
-
-def _tune_steps(value: int | bool, name: str) -> int:
-    """`tune=True` (a bare --tune) is the recommended step count; any other value a whole number >= 0."""
-    steps = tuning.DEFAULT_STEPS if value is True else 0 if value is None or value is False else value
-    check_number(name, steps, low=0, high=TUNE_MAX_STEPS, integer=True)  # tune=1.5 is refused, as refine=2.5 is
-    return int(steps)
 
 
 def _render_and_write(session: Session, paths, output, kind, sheet, codes, encoded, targets, plan, mask, tuned,
@@ -379,7 +372,7 @@ def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps
     paths = check_inputs(inputs)
     if len(paths) < 2:
         raise UsageError("need at least two images to morph between")
-    tune = _tune_steps(tune, "tune")
+    tune = check_tune_steps(tune)
     check_seed(seed)
     backdrop_index, faces = morph_choices(paths, steps=steps, loop=loop, pingpong=pingpong, hold=hold, paste=paste,
                                           backdrop=backdrop, align=align, face=face)

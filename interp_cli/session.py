@@ -18,7 +18,7 @@ import torch
 
 from interp_cli import files, likeness, progress as progress_bars, refine, torch_flags, tune as tuning, write
 from interp_cli.cache import LatentCache, array_digest, cache_key, image_digest
-from interp_cli.checks import check_refine_steps, check_seed, refuse_one_path
+from interp_cli.checks import check_refine_steps, check_seed, check_tune_steps, refuse_one_path
 from interp_cli.errors import (InputError, NoFaceError, UsageError, face_without_alignment, no_face_advice, one_line,
                                option, verb)
 from interp_cli.files import Outputs, check_input_file
@@ -409,6 +409,7 @@ class Session:
         weights are read from / written to the tuned-weights cache, keyed by the codes, the path's segments, the crops,
         the weights' sha256 and the tuning settings.
         Returns the tuned copy and `{"steps", "cached", "seconds"}`."""
+        steps = check_tune_steps(steps)  # as morph's tune=: 1.5 failed inside the loop, an internal error
         # Said as `likeness` says its own: numpy's "need at least one array to stack" named nothing.
         codes = np.asarray(codes)
         if codes.ndim != 3 or len(codes) != len(targets):

@@ -36,9 +36,10 @@ from pathlib import Path
 
 import torch
 
+from interp_cli.checks import check_tune_steps
 from interp_cli.errors import InterpError, UsageError, cache_not_written, is_out_of_memory, option
 from interp_cli.optim import FlatAdam
-from interp_cli.limits import TUNE_DEFAULT_STEPS, TUNE_MAX_STEPS
+from interp_cli.limits import TUNE_DEFAULT_STEPS
 from interp_cli.refine import _deterministic, _resize_targets, _seeded, default_levels, laplacian_loss
 from interp_cli.torch_flags import strict_fp32
 
@@ -219,8 +220,7 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
     `_LocalityPool`), Adam on G's synthesis weights (`tunable_parameters`), `lr` warm-up and cosine
     ramp-down. `progress(step, loss)` after every step. `seed` fixes the locality codes.
     """
-    if not 0 <= steps <= TUNE_MAX_STEPS:
-        raise UsageError(f"{option('tune')} takes 0 to {TUNE_MAX_STEPS} steps (got {steps})")
+    steps = check_tune_steps(steps)
     if not lr > 0:
         raise UsageError(f"tune learning rate must be > 0, got {lr}")
     tuned = copy.deepcopy(generator)  # fresh tensors: the original (maybe a view of the file) is never touched

@@ -24,6 +24,7 @@ from PIL import Image
 
 from interp_cli.cli import cli
 from interp_cli.files import sha256_of
+from interp_cli.limits import REFINE_MAX_STEPS, TUNE_MAX_STEPS
 from interp_cli.tune import TunedCache, tunable_parameters, tune_generator
 from tests.cli_runner import cli_runner
 
@@ -468,9 +469,33 @@ def test_tune_has_a_maximum_said_in_help_and_a_negative_count_gets_the_range_err
     assert result.exit_code == 2 and "-1 is not in the range" in result.stderr, result.stderr
     with pytest.raises(UsageError, match="^tune must be"):
         pipeline.morph([DEMO_A, DEMO_B], tmp_path / "y.gif", weights="demo", tune=TUNE_MAX_STEPS + 1)
-    with pytest.raises(UsageError, match="^tune takes"):
+    with pytest.raises(UsageError, match=f"^tune must be between 0 and {TUNE_MAX_STEPS} "):
         tune_generator(_tiny(), None, torch.zeros(1, 1, 1), steps=TUNE_MAX_STEPS + 1)
     assert not (tmp_path / "x.gif").exists() and not (tmp_path / "y.gif").exists()
+
+
+@pytest.mark.parametrize("steps, said", [(1.5, "tune must be a whole number (got 1.5)"),
+                                         (-1, f"tune must be between 0 and {TUNE_MAX_STEPS} (got -1)"),
+                                         ("50", "tune must be a number (got '50')")])
+def test_a_tune_step_count_is_checked_alike_by_session_tune_and_before_a_batchs_work(tmp_path, steps, said):
+    """One check, worded as --refine's, wherever a step count comes in. `Session.tune(..., 1.5)` failed inside the
+    loop as an internal TypeError and -1 was said another way ("tune takes 0 to ..."); `batch(tune=-1)`, like
+    `batch(refine=-1)`, loaded the model and then failed every row alike."""
+    from interp_cli.batch import batch
+    from interp_cli.errors import UsageError
+    from interp_cli.pipeline import EncodeSettings, Session
+
+    session = Session("demo", "cpu", log=lambda line: None, cache_dir=tmp_path / "cache")
+    codes, _, target = session.encode_photo(DEMO_A, EncodeSettings(cache=False))
+    with pytest.raises(UsageError) as refused:
+        session.tune(codes[None], [target], steps, cache=False)
+    assert str(refused.value) == said
+    (tmp_path / "pairs.csv").write_text(f"{DEMO_A},{DEMO_B},x.gif\n")
+    for option in ("tune", "refine"):
+        with pytest.raises(UsageError) as refused:
+            batch(tmp_path / "pairs.csv", tmp_path / "out", weights="demo", **{option: steps})
+        assert str(refused.value) == said.replace("tune", option).replace(str(TUNE_MAX_STEPS), str(REFINE_MAX_STEPS))
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_cache_hit_is_said_and_cache_warnings_reach_json_once(tmp_path, monkeypatch):
