@@ -243,6 +243,8 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
     def report() -> list[dict]:  # once every frame is drawn: the end frames are the reconstructions
         nonlocal likeness_seconds
         t_likeness = time.perf_counter()
+        if ends is not None:
+            _say_unshown_codes(paths, targets, ends.frames, log)
         entries = session.likeness(paths, codes, targets, renders=ends.frames if ends is not None else None,
                                    refined=refine, tuned=tuned["steps"] if tuned else 0, generator=generator,
                                    noise=noise, seed=seed, log=log)
@@ -300,6 +302,21 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
         "encoder_calls": session.encoder_calls, "reconstruction": reconstruction, "tune": tuned,
         **_shared_summary(session, paths, started=started, hash_weights=cache, timings=timings),
     }
+
+
+def _say_unshown_codes(paths: Sequence[Path], targets: Sequence, shown: dict, log: Log) -> None:
+    """Say which photos' likeness is measured on a code that no frame of the morph shows: under --layers, every
+    frame keeps the first input's rows outside the mask, so a later input's end frame mixes two faces. The report
+    measures that input's own code, drawn whole (what --refine and --tune can improve: its end frame scored 9-14 dB
+    against its photo for every mask on the demo pair, its code 28 dB; benchmarks/README.md), and says so here,
+    since the likeness line beside a morph otherwise reads as a measure of its frames."""
+    unshown = [str(path) for i, (path, target) in enumerate(zip(paths, targets))
+               if target is not None and i not in shown]
+    if unshown:
+        one = len(unshown) == 1
+        log(f"note: {option('layers')}: every frame keeps {paths[0]}'s rows outside the mask, so none shows the whole "
+            f"code of {', '.join(unshown)}; the likeness report measures {'that code' if one else 'those codes'} "
+            f"drawn on {'its' if one else 'their'} own")
 
 
 def _input_settings(settings: EncodeSettings, faces: Sequence[int | None]) -> list[EncodeSettings]:

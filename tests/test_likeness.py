@@ -326,6 +326,24 @@ def test_a_layers_mask_renders_the_inputs_whose_frames_are_not_their_own_code(tm
     assert calls[-1] == 1 and sum(calls) == frames + 1
 
 
+def test_a_layers_morph_says_which_photos_likeness_is_measured_on_a_code_no_frame_shows(tmp_path):
+    """Under --layers coarse the last frame keeps the first photo's other rows: no frame is demo_b.png's
+    reconstruction, yet the likeness line named its number beside the morph's as if a frame showed it. The
+    morph now says, once, whose code was drawn on its own for the report (the numbers are as before: the
+    test above); a plain morph, or an input whose frame is its own code (the first; a return to it), says nothing."""
+    from interp_cli.pipeline import morph
+
+    said = {}
+    for layers, inputs in (("coarse", [FACE_A, FACE_B]), ("all", [FACE_A, FACE_B]), ("fine", [FACE_A, FACE_B, FACE_A])):
+        lines = []
+        morph(inputs, tmp_path / f"{layers}.gif", weights="demo", steps=3, layers=layers, cache=False, log=lines.append)
+        said[layers] = [line for line in lines if line.startswith("note: layers:")]
+    assert said["coarse"] == said["fine"] == [
+        f"note: layers: every frame keeps {FACE_A}'s rows outside the mask, so none shows the whole code of {FACE_B}; "
+        "the likeness report measures that code drawn on its own"]
+    assert said["all"] == []
+
+
 def test_truncation_renders_the_codes_untruncated_with_the_morphs_noise(tmp_path):
     reported, again, calls, frames = _morph_and_rerender(tmp_path, [FACE_A, FACE_B], steps=3, truncation=0.5,
                                                          noise="random", seed=4,
