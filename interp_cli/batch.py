@@ -15,9 +15,9 @@ from pathlib import Path
 from interp_cli import stops
 from interp_cli import progress as progress_bars
 from interp_cli.checks import check_refine_steps, check_tune_steps
-from interp_cli.errors import (InterpError, UsageError, face_without_alignment, one_line, option, reported, retold,
-                               stops_a_batch)
-from interp_cli.files import claimed
+from interp_cli.errors import (InterpError, UsageError, environment_error, face_without_alignment, one_line, option,
+                               reported, retold, stops_a_batch)
+from interp_cli.files import claimed, project_id
 from interp_cli.inputs import check_input_files, paste_without_alignment
 from interp_cli.layers import check_layers
 from interp_cli.manifest import PLANNED_CHOICES, BatchPlan, Placement, Row, Shard, make_outdir, plan_batch
@@ -207,8 +207,10 @@ def _batch_rows(where, mine, plan, outdir, skip_existing, results, on_row, log, 
     pipeline = session = None
     # A full, over-quota or read-only file system stays so for the next row. Found on --outdir's own, it stops
     # the batch: each row after it would load, encode and render (a minute at 1024 px) only to fail alike.
-    # Found on another one mounted below it (a project's quota, a read-only share), the row fails alone, and
-    # so, at once, does each later row that writes there: the rest of the manifest goes on.
+    # Found on another one mounted below it (a read-only share, a scratch disk), or in a folder below it of
+    # another project than --outdir's (a project quota: EDQUOT, or ENOSPC on XFS, which says a project is full
+    # as if its folder were a disk), the row fails alone, and so, at once, does each later row that writes there:
+    # the rest of the manifest goes on. A user's or group's quota has no such folder: the batch stops.
     home, full = _file_system(outdir), {}  # full: file system -> the row error that found it so
     # One bar over this shard's rows; each row's own bars sit below it on a terminal.
     with progress_bars.bar(len(mine), "batch", unit="row", enabled=progress) as bar:
@@ -234,13 +236,13 @@ def _batch_rows(where, mine, plan, outdir, skip_existing, results, on_row, log, 
                 if found is not None:
                     failed = retold(found, f"{shown}: not tried, as row {found.row} failed on its file system: "
                                            f"{found}")
-                if failed is None:  # a read-only folder fails its row before the model loads for it
-                    failed = _refused_outputs(place)
                 if failed is None:
                     try:
                         _make_parent(place.targets)
                     except InterpError as err:
                         failed = err
+                if failed is None:  # a read-only folder fails its row before the model loads for it
+                    failed = _refused_outputs(place)
                 if failed is None:
                     # Claimed for as long as it is made: a second worker given the same rows (a requeued job
                     # whose first copy still runs, a task submitted twice) leaves it to this one, and goes on.
@@ -284,18 +286,20 @@ def _batch_rows(where, mine, plan, outdir, skip_existing, results, on_row, log, 
                 raise stop
 
 
-def _file_system(folder: Path) -> tuple[int, bool | None] | None:
-    """The file system that `folder`, or the nearest folder above it that exists, lies on: its device, and
-    whether it is mounted read-only there (a read-only bind mount of a subfolder has its parent's device)."""
+def _file_system(folder: Path) -> tuple[int, bool | None, int | None] | None:
+    """The file system that `folder`, or the nearest folder above it that exists, lies on: its device, whether
+    it is mounted read-only there (a read-only bind mount of a subfolder has its parent's device), and the project
+    the folder is in (`files.project_id`: a project quota is a full disk for that project's folders only)."""
     for place in (folder, *folder.parents):
         try:
             device = os.stat(place).st_dev
         except OSError:
             continue
         try:
-            return device, bool(os.statvfs(place).f_flag & os.ST_RDONLY)
+            read_only = bool(os.statvfs(place).f_flag & os.ST_RDONLY)
         except (AttributeError, OSError):  # no statvfs (Windows)
-            return device, None
+            read_only = None
+        return device, read_only, project_id(place)
     return None
 
 
@@ -322,4 +326,7 @@ def _make_parent(targets: Sequence[Path]) -> None:
         for target in targets:
             target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise InterpError(f"{target.parent}: cannot create the folder ({err.strerror})") from None
+        # With the errno and exit code the OS error is told by (`errors.environment_error`): a read-only or full
+        # --outdir found here stops the batch, as when found by the write check.
+        raise retold(environment_error(err, target.parent),
+                     f"{target.parent}: cannot create the folder ({err.strerror})") from None

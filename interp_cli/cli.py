@@ -621,10 +621,11 @@ Exit codes: 0 every row of the shard made or skipped, 1 some row failed, 2 usage
 (bad option, manifest or duplicate names), 130 interrupted, 143 terminated, 129 hung up
 (its session closed, without nohup) (rerun with --skip-existing to finish: finished
 outputs are complete, unfinished ones absent). A full --outdir stops the batch at the
-first row that finds it so (exit 1; a read-only one, 2); a full or read-only folder
-mounted below it fails only the rows written there, each after the first at once.
-With --json the last line is the summary even then: "stopped": true, or the "error"
-(and "exit_code") that stopped the whole batch, e.g. unusable weights.
+first row that finds it so (exit 1; a read-only one, 2, before torch loads); a full or
+read-only folder mounted below it, or one over its own project quota, fails only the
+rows written there, each after the first at once. With --json the last line is the
+summary even then: "stopped": true, or the "error" (and "exit_code") that stopped the
+whole batch, e.g. unusable weights.
 
 \b
 --json lines: one per row, in the shard's order: "row" (data row number), "line" (in

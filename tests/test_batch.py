@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import inspect
 import json
 import os
@@ -917,6 +918,9 @@ def test_a_read_only_outdir_is_refused_before_torch_loads_yet_a_finished_or_else
     assert lines[0]["error"] == "out/m0.gif: directory 'out' is on a read-only file system"
     assert lines[1]["summary"] and lines[1]["error"].startswith("batch stopped after row 1: out/m0.gif: directory")
     assert err.strip().splitlines()[-1].startswith("interp: error: batch stopped after row 1: out/m0.gif")
+    ended, lines, err = batch(f"{A},{B},new/m0.gif\n{A},{B},m1.gif\n")  # a subfolder to make there: as refused
+    assert ended == ["2", "False"] and "new: cannot create the folder (Read-only file system)" in lines[0]["error"]
+    assert lines[1]["error"].startswith("batch stopped after row 1: "), (lines, err)
     ended, lines, err = batch(f"{A},{B},done.gif\n", "--skip-existing")  # nothing to write there
     assert ended == ["0", "False"] and lines[-1]["skipped"] == 1, (ended, lines, err)
     ended, lines, err = batch(f"{A},{B},w/m1.gif\n{A},{B},w/sub/m2.gif\n")  # every row below, on its own mount
@@ -955,6 +959,44 @@ def test_a_full_or_read_only_file_system_below_outdir_fails_its_rows_alone(tiny,
     assert "row 4 failed: pairs.csv:4: out/small/c.gif: not tried, as row 1" in done.stderr
     assert sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*")) == [
         "ok1.gif", "ok2.gif", "ro", "small"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or not hasattr(errno, "EDQUOT"),
+                    reason="reads /proc/self/fd to know which file a flush is for")
+def test_a_project_quota_below_outdir_fails_its_rows_alone_and_a_user_quota_stops_the_batch(tmp_path, monkeypatch):
+    """A project quota (XFS, ext4, Lustre) on a folder below --outdir, full: its rows fail, the others are made.
+    Before, EDQUOT there stopped the whole batch as a full --outdir does, and each rerun with --skip-existing
+    stopped again at the next row into that folder. No quota can be set on this machine's kernel, so the fault
+    is injected where such a file system reports it, the flush of a finished output (os.fsync: EDQUOT), and the
+    folder's project ID (`files.project_id`, FS_IOC_FSGETXATTR) is what XFS would read there. The same quota
+    error with no project between the folders (a user's quota: every row would fail alike) still stops it."""
+    from interp_cli import batch as batches
+    from interp_cli.errors import InterpError
+
+    project, real_fsync = (tmp_path / "out" / "proj").resolve(), os.fsync
+
+    def fsync(fd):
+        path = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        if project in path.parents and not path.is_dir():
+            raise OSError(errno.EDQUOT, os.strerror(errno.EDQUOT))
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    (tmp_path / "pairs.csv").write_text("".join(f"{A},{B},{name}\n" for name in
+                                                ("proj/a.gif", "ok1.gif", "proj/c.gif", "ok2.gif")))
+    (tmp_path / "out" / "proj").mkdir(parents=True)
+    options = dict(weights="demo", align=False, steps=2, cache=False, log=lambda line: None)
+    monkeypatch.setattr(batches, "project_id", lambda place: 42 if Path(place).resolve() == project else 0)
+    rows = batches.batch(tmp_path / "pairs.csv", tmp_path / "out", **options)["results"]
+    assert [(r["row"], r["ok"]) for r in rows] == [(1, False), (2, True), (3, False), (4, True)], rows
+    assert rows[0]["error"] == (f"{tmp_path}/out/proj/a.gif: cannot write: disk quota exceeded; free some space or "
+                                "write elsewhere")
+    assert rows[2]["error"].startswith(f"{tmp_path}/out/proj/c.gif: not tried, as row 1 failed on its file system")
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == ["ok1.gif", "ok2.gif", "proj"]
+    monkeypatch.setattr(batches, "project_id", lambda place: 0)
+    with pytest.raises(InterpError, match="^batch stopped after row 1: .*disk quota exceeded") as stopped:
+        batches.batch(tmp_path / "pairs.csv", tmp_path / "out", skip_existing=True, **options)
+    assert [r["ok"] for r in stopped.value.batch_summary["results"]] == [False]
 
 
 def test_an_outdir_on_a_file_system_without_flock_gets_every_row(tiny, tmp_path, env):
