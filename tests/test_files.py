@@ -360,3 +360,25 @@ def test_a_sheet_onto_an_input_names_the_option(tmp_path, monkeypatch):
     with pytest.raises(UsageError, match=r'^sheet="a\.png": is the input a\.png;'):
         pipeline.morph(["a.png", examples / "demo_b.png"], "s.gif", sheet="a.png", weights="demo")
     assert sorted(os.listdir()) == ["a.png"]
+
+
+def _file_system_type(path: Path) -> str | None:
+    """The type of the file system `path` lies on, from the kernel's own table (the longest mount point above it)."""
+    best, kind = "", None
+    with open("/proc/self/mountinfo", encoding="utf-8") as table:
+        for line in table:
+            fields = line.split()
+            point, fstype = fields[4].replace("\\040", " "), fields[fields.index("-") + 1]
+            if (str(path) == point or str(path).startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
+                best, kind = point, fstype
+    return kind
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="project IDs are read with a Linux ioctl")
+def test_project_id_reads_a_folders_project_where_its_file_system_keeps_one(tmp_path):
+    """What a batch tells a project quota's folder by: ext4 and XFS answer FS_IOC_FSGETXATTR, a folder in no project
+    is 0; /proc, which keeps none, and a missing folder give None, never an error."""
+    kind = _file_system_type(tmp_path.resolve())
+    if kind in ("ext4", "xfs"):
+        assert files.project_id(tmp_path) == 0
+    assert files.project_id("/proc") is None and files.project_id(tmp_path / "missing") is None
