@@ -397,7 +397,8 @@ def cli():
                    "frame_0000.png ... (a new one ends in /: frames/).")
 @morph_options
 @click.option("--sheet", type=click.Path(dir_okay=False), default=None, metavar="PNG",
-              help="Also write a contact sheet of evenly spaced frames with the inputs beside them.")
+              help="Also write a contact sheet of evenly spaced frames (--hold's copies left out) with the inputs "
+                   "beside them.")
 @output_flags
 def morph(inputs, output, sheet, quiet, as_json, **params):
     """Morph A into B (and on through C ...) and write a video, GIF, HTML page, frames or contact sheet.

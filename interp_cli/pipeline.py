@@ -33,7 +33,7 @@ from interp_cli.layers import check_layers
 from interp_cli.limits import FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION, TUNE_MAX_STEPS
 from interp_cli.render import pick_device, pick_precision, precision_name, render_ahead, render_float
 from interp_cli.session import EncodeSettings, Log, Session, python_log
-from interp_cli.sheet import contact_sheet
+from interp_cli.sheet import contact_sheet, spaced
 from interp_cli.weights import resolve_weights
 
 # What `help(interp_cli.pipeline)` lists and `from interp_cli.pipeline import *` takes: the verbs, and the
@@ -243,7 +243,7 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
     frames, size = _finished(session, raw, paster, size, paste_timer)
     wanted_sheet = kind == "png" or sheet is not None
     sheet_summary = None
-    picks = set(np.linspace(0, n_frames - 1, min(sheet_frames, n_frames)).round().astype(int).tolist())
+    picks = set(spaced(sheet_frames, [i for i, spec in enumerate(plan) if not spec.hold]))
     kept: list[np.ndarray] = []
     likeness_seconds = 0.0
 

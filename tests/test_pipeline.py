@@ -494,3 +494,24 @@ def test_a_morph_on_a_session_refuses_a_device_or_precision_it_would_not_use(dem
     assert not (tmp_path / "m.gif").exists()
     summary = morph([DEMO_A, DEMO_B], tmp_path / "m.gif", steps=2, session=demo, device="cpu", precision="fp32")
     assert (summary["device"], summary["precision"]) == ("cpu", "fp32")  # the session's own: accepted
+
+
+def test_a_contact_sheet_of_a_held_morph_shows_the_morph_not_the_holds_copies(demo, tmp_path):
+    """--hold repeats each face: sampled from every frame, a 22-frame `--steps 2 --hold 10` sheet was four
+    copies of A then four of B; its evenly spaced frames are now picked among the frames that are not copies."""
+    from interp_cli.pipeline import morph
+
+    summary = morph([DEMO_A, DEMO_B], tmp_path / "m.gif", steps=2, hold=10, sheet=tmp_path / "s.png",
+                    session=demo, log=lambda m: None, progress=False)
+    assert summary["frames"] == 22 and summary["sheet_size"]["frames"] == 2  # A and B, once each
+    summary = morph([DEMO_A, DEMO_B], tmp_path / "m.gif", steps=5, hold=3, pingpong=True, sheet=tmp_path / "s.png",
+                    session=demo, log=lambda m: None, progress=False)
+    frames = list(demo.morph_frames([DEMO_A, DEMO_B], steps=5))  # A, 3 in-betweens, B
+    sheet = np.asarray(Image.open(tmp_path / "s.png").convert("RGB"))
+    gap, size = 2, 64
+    left = gap + 2 * (size + gap) + 4 * gap  # after the two inputs and the group's gap
+    tiles = [sheet[gap:gap + size, left + k * (size + gap):left + k * (size + gap) + size] for k in range(8)]
+    assert summary["frames"] == 14 and summary["sheet_size"]["frames"] == 8  # 8 frames 0-7 of the 8 not held
+    # Forward A, 3 in-betweens, B, then back: every tile differs from the one before (no hold's copy).
+    assert [np.array_equal(tile, frame) for tile, frame in zip(tiles, frames)] == [True] * 5
+    assert all(not np.array_equal(a, b) for a, b in zip(tiles, tiles[1:]))
