@@ -470,7 +470,8 @@ def _written(summary: dict) -> str:
 @click.argument("image")
 @click.option("-o", "--output", required=True, metavar="CODES.npy",
               help="Where to write the float32 [n, W] code: the model's n rows of width W (ffhq [18, 512], "
-                   "demo [10, 128]).")
+                   "demo [10, 128]), then a record of the model, which np.load leaves unread and which a "
+                   "model with another mapping network refuses.")
 @weights_option
 @device_option
 @align_options

@@ -537,7 +537,7 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
         code, _, target = session.encode_inputs([path], settings, release_encoder=True)[0]  # refines without it
         reconstruction = session.likeness([path], code[None], [target], refined=refine,
                                           suggest_tune=False)  # encode has no --tune
-        write.stage_image(outputs, output, code)
+        write.stage_image(outputs, output, code, record=session.code_record)
         outputs.commit()
     return {"output": str(output), "shape": list(code.shape), "reconstruction": reconstruction,
             **_shared_summary(session, [path], started=started, hash_weights=cache)}
@@ -595,7 +595,7 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     mixed = blend.mix_codes(codes[sources["coarse"]], codes[sources["middle"]], codes[sources["fine"]],
                             session.model.n_latent)
     if kind == "npy":
-        write.write_image(output, mixed)
+        write.write_image(output, mixed, record=session.code_record)
     else:
         write.write_image(output, next(session.frames([mixed], batch_size=1, noise=noise, seed=seed)))
     return {"output": str(output), "sources": {k: str(paths[v]) for k, v in sources.items()},
