@@ -141,12 +141,14 @@ class Session:
     @property
     def code_record(self) -> dict:
         """What a `.npy` code this session writes records about the model that made it (`npy.record_bytes`):
-        the weights as given, and the digest of its mapping network (`w_space`). Not the file's sha256: a
+        the weights (a preset's or hub file's id, a local file's name only: a code that is passed on should not
+        carry its maker's folders), and the digest of its mapping network (`w_space`). Not the file's sha256: a
         checkpoint with another encoder or a fine-tuned synthesis network (a toon model) draws the same W
         codes, and hashing a 1.2 GB file would cost `render` seconds; the digest costs milliseconds."""
         if self._w_space is None:
             self._w_space = w_space(self.model.generator)
-        return {"weights": self.weights.id, "w_space": self._w_space}
+        local = self.weights.id == str(self.weights.path)
+        return {"weights": self.weights.path.name if local else self.weights.id, "w_space": self._w_space}
 
     def release_encoder(self) -> None:
         """Free the encoder's memory: this session can then only render (and load `.npy` codes)."""
@@ -168,9 +170,10 @@ class Session:
             raise InputError(f"{path}: not a readable .npy code file ({one_line(err)})", path) from None
         made_by = record.get("w_space") if record is not None else None  # none in a code from before records
         if made_by is not None and made_by != self.code_record["w_space"]:
-            raise InputError(f"{path}: made with {option('weights', str(record.get('weights')))}, another model "
-                             f"than {option('weights', self.weights.id)} (its mapping network differs), where this "
-                             f"code would draw some other face; use the weights that made it", path)
+            ours = self.weights.label if self.weights.id == str(self.weights.path) else self.weights.id
+            raise InputError(f"{path}: made by other weights ({record.get('weights')}) than "
+                             f"{option('weights', ours)}, whose mapping network differs: drawn here the code would "
+                             f"be some other face; use the weights that made it", path)
         if code.dtype.kind != "f":  # read_npy takes any numbers; 0/1 or integers are no W code anyone wrote
             raise InputError(f"{path}: code holds {code.dtype} values, not floats (W+ codes are float32, "
                              f"as {verb('encode')} writes them)", path)

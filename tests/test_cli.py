@@ -126,9 +126,12 @@ def test_a_code_made_by_another_model_of_the_same_shape_is_refused_naming_the_fi
     for args in (["render", code, "-o", tmp_path / "r.png"], [code, B, "--no-align", "-o", tmp_path / "m.gif"]):
         result = run(*args, "--weights", other_tiny)
         assert result.exit_code == 2
-        assert one_line_error(result) == (f"interp: error: {code}: made with --weights {tiny}, another model than "
-                                          f"--weights {other_tiny} (its mapping network differs), where this code "
-                                          "would draw some other face; use the weights that made it")
+        assert one_line_error(result) == (f"interp: error: {code}: made by other weights (tiny_e4e.pt) than "
+                                          f"--weights {other_tiny}, whose mapping network differs: drawn here the "
+                                          "code would be some other face; use the weights that made it")
+    from interp_cli.npy import read_npy_record
+
+    assert read_npy_record(code)[1]["weights"] == "tiny_e4e.pt"  # the file's name, not the folders it was in
     assert not (tmp_path / "r.png").exists() and not (tmp_path / "m.gif").exists()
     # The same array saved by np.save (or by interp before codes were recorded) renders as it always did.
     np.save(tmp_path / "plain.npy", np.load(code))
