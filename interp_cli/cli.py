@@ -570,11 +570,12 @@ def mix(inputs, output, coarse, middle, fine, weights, device, precision, align,
 
     e.g. interp mix a.png b.png --coarse a --fine b -o mix.png
     """
-    from interp_cli.inputs import faces_for, mix_sources
+    from interp_cli.inputs import faces_for, mix_sources, refuse_one_face_mix
 
     paths = [Path(p) for p in inputs]
-    mix_sources(paths, coarse, middle, fine)  # the count first, as `pipeline.mix` says it: one path is no mix
+    sources = mix_sources(paths, coarse, middle, fine)  # the count first, as `pipeline.mix` says it: one path is no mix
     _check_paths_exist(inputs, [output])
+    refuse_one_face_mix(paths, sources)
     _check_before_import("mix", output, weights)
     faces_for(paths, face, align)
     pipeline = stops.import_pipeline()

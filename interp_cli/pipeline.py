@@ -28,7 +28,7 @@ from interp_cli.errors import InterpError, NoFaceError, UsageError, no_face_advi
 from interp_cli.files import Outputs
 from interp_cli.images import load_image
 from interp_cli.inputs import (Faces, check_inputs, code_input, faces_for, mix_sources, morph_choices,
-                               plan_aligned)
+                               plan_aligned, refuse_one_face_mix)
 from interp_cli.layers import check_layers
 from interp_cli.limits import FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION, TUNE_MAX_STEPS
 from interp_cli.render import pick_device, pick_precision, precision_name, render_ahead, render_float
@@ -584,6 +584,7 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     refuse_one_path(inputs, "inputs")
     sources = mix_sources([Path(p) for p in inputs], coarse, middle, fine)  # the count first: one path is no mix
     paths = check_inputs(inputs, [output])
+    refuse_one_face_mix(paths, sources)
     kind = write.check_verb_output("mix", output)
     faces = faces_for(paths, face, align)
     check_seed(seed)

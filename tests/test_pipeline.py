@@ -252,6 +252,26 @@ def test_mix_takes_two_or_three_inputs_each_named_by_an_option(tmp_path, monkeyp
     assert mix(DEMO_A, DEMO_B, "--coarse", 2, "--fine", 1, "-q").exit_code == 0
 
 
+def test_a_mix_of_one_image_named_twice_is_refused_as_a_morph_of_it_is(tmp_path, monkeypatch):
+    """`interp mix a.png a.png` wrote a's own face with exit 0, where a morph of one image refuses (a still)."""
+    from interp_cli.pipeline import mix
+
+    monkeypatch.chdir(tmp_path)
+    Path("copy.png").write_bytes(Path(DEMO_A).read_bytes())
+    for inputs, same in (([DEMO_A, DEMO_A], f"{DEMO_A} is named twice"),
+                         ([DEMO_A, "copy.png"], f"{DEMO_A} and copy.png are the same image")):
+        result = cli_runner().invoke(cli, ["mix", *inputs, "--weights", "demo", "-o", "m.png"])
+        assert (result.exit_code, result.stderr) == (
+            2, f"interp: error: {same}, so the mix would be that one face; name two different images\n")
+        with pytest.raises(UsageError, match="so the mix would be that one face") as err:
+            mix(inputs, "m.png", weights="demo")
+        assert str(err.value.path) == inputs[1]
+    assert not Path("m.png").exists()
+    # Two of three inputs alike still mix two faces: allowed.
+    assert cli_runner().invoke(cli, ["mix", DEMO_A, DEMO_B, "copy.png", "--middle", "b", "--fine", "c",
+                                     "--weights", "demo", "-o", "m.png", "-q"]).exit_code == 0
+
+
 def test_morphs_signature_shows_only_what_a_python_caller_may_pass(demo, tmp_path):
     """`_crops` (batch's planned --save-aligned crops) was a keyword of morph, shown by help(interp_cli.morph)."""
     import inspect
