@@ -44,6 +44,17 @@ def w_space(generator: torch.nn.Module) -> str:
                         for name, tensor in mapping.items()})[:16]
 
 
+def _code_shape_problem(path: Path, shape: tuple[int, ...], n: int, d: int) -> str | None:
+    """Why a code of `shape` cannot be this model's W+ `[n, d]` (`[1, n, d]` taken too), or None. A single W row
+    (`[d]`, `[1, d]`: what a mapping network puts out) is told how to make the W+ code that draws its face."""
+    if shape in ((n, d), (1, n, d)):
+        return None
+    if shape in ((d,), (1, d)):
+        return (f"code has shape {list(shape)}, one W row, and this model needs W+ [{n}, {d}], a row per style; "
+                f"that row repeated draws its face: np.save('plus.npy', np.tile(np.load({str(path)!r}), ({n}, 1)))")
+    return f"code has shape {list(shape)}, this model needs [{n}, {d}]"
+
+
 @dataclass
 class EncodeSettings:
     """How one input is encoded: what decides its W+ code (align, face, refine, refine_loss, seed; the cache
@@ -163,8 +174,7 @@ class Session:
         n, d = self.model.n_latent, self.model.style_dim
         try:
             # Judged from the header first: a huge claimed shape or another file renamed .npy is refused unread.
-            code, record = read_npy_record(path, check=lambda shape: None if shape in ((n, d), (1, n, d)) else
-                                           f"code has shape {list(shape)}, this model needs [{n}, {d}]",
+            code, record = read_npy_record(path, check=lambda shape: _code_shape_problem(path, shape, n, d),
                                            what="a .npy code file", name=str(path))
         except OSError as err:
             raise InputError(f"{path}: not a readable .npy code file ({one_line(err)})", path) from None

@@ -144,6 +144,27 @@ def test_a_code_made_by_another_model_of_the_same_shape_is_refused_naming_the_fi
     assert np.array_equal(np.asarray(Image.open(tmp_path / "a.png")), tiny_codes["A"][1])
 
 
+
+def test_a_single_w_row_is_told_how_to_make_the_w_plus_code_that_draws_it(tiny, tiny_codes, tmp_path, monkeypatch):
+    """A mapping network's W code ([W] or [1, W]) was refused as any wrong shape: the refusal now says it is one
+    row of the W+ code needed and gives the numpy line that makes that code, which then renders."""
+    monkeypatch.chdir(tmp_path)
+    row = tiny_codes["A"][0][3]
+    n, d = tiny_codes["A"][0].shape
+    for name, w in (("w.npy", row), ("w1.npy", row[None])):
+        np.save(name, w)
+        result = run("render", name, "--weights", tiny, "-o", "r.png")
+        assert result.exit_code == 2 and not Path("r.png").exists()
+        suggestion = f"np.save('plus.npy', np.tile(np.load('{name}'), ({n}, 1)))"
+        assert one_line_error(result) == (f"interp: error: {name}: code has shape {list(w.shape)}, one W row, and "
+                                          f"this model needs W+ [{n}, {d}], a row per style; that row repeated "
+                                          f"draws its face: {suggestion}")
+        exec(suggestion, {"np": np})  # the advice, as given
+        assert np.array_equal(np.load("plus.npy"), np.repeat(row[None], n, axis=0))
+        assert run("render", "plus.npy", "--weights", tiny, "-o", "r.png").exit_code == 0
+        Path("r.png").unlink()
+
+
 def test_json_summary(tiny, tmp_path):
     out = tmp_path / "out.mp4"
     result = run(A, B, "--weights", tiny, "--no-align", "--steps", 4, "-o", out, "--json")
