@@ -397,7 +397,8 @@ def cli():
                    "frame_0000.png ... (a new one ends in /: frames/).")
 @morph_options
 @click.option("--sheet", type=click.Path(dir_okay=False), default=None, metavar="PNG",
-              help="Also write a contact sheet of evenly spaced frames with the inputs beside them.")
+              help="Also write a contact sheet of evenly spaced frames (--hold's copies left out) with the inputs "
+                   "beside them.")
 @output_flags
 def morph(inputs, output, sheet, quiet, as_json, **params):
     """Morph A into B (and on through C ...) and write a video, GIF, HTML page, frames or contact sheet.
@@ -469,7 +470,8 @@ def _written(summary: dict) -> str:
 @click.argument("image")
 @click.option("-o", "--output", required=True, metavar="CODES.npy",
               help="Where to write the float32 [n, W] code: the model's n rows of width W (ffhq [18, 512], "
-                   "demo [10, 128]).")
+                   "demo [10, 128]), then a record of the model, which np.load leaves unread and which a "
+                   "model with another mapping network refuses.")
 @weights_option
 @device_option
 @align_options
@@ -568,11 +570,12 @@ def mix(inputs, output, coarse, middle, fine, weights, device, precision, align,
 
     e.g. interp mix a.png b.png --coarse a --fine b -o mix.png
     """
-    from interp_cli.inputs import faces_for, mix_sources
+    from interp_cli.inputs import faces_for, mix_sources, refuse_one_face_mix
 
     paths = [Path(p) for p in inputs]
-    mix_sources(paths, coarse, middle, fine)  # the count first, as `pipeline.mix` says it: one path is no mix
+    sources = mix_sources(paths, coarse, middle, fine)  # the count first, as `pipeline.mix` says it: one path is no mix
     _check_paths_exist(inputs, [output])
+    refuse_one_face_mix(paths, sources)
     _check_before_import("mix", output, weights)
     faces_for(paths, face, align)
     pipeline = stops.import_pipeline()

@@ -126,18 +126,35 @@ def refuse_stills(paths: Sequence[Path], loop: bool) -> None:
     """Two neighbouring inputs that are the same image (one file named twice, or a byte-identical copy)
     would make that whole transition one still frame repeated: almost always a slip for another name,
     so it is refused before the model loads (a deliberate pause is --hold)."""
-    import filecmp
-
     pairs = list(zip(paths, paths[1:])) + ([(paths[-1], paths[0])] if loop and len(paths) > 2 else [])
     for i, (a, b) in enumerate(pairs):
-        if (a.suffix.lower() == ".npy") != (b.suffix.lower() == ".npy"):
-            continue  # a photo and a code are read differently: a misnamed file is named when it is read
-        if os.path.samefile(a, b) or filecmp.cmp(a, b, shallow=False):
+        if _one_image(a, b):
             same = f"{a} follows itself" if str(a) == str(b) else f"{a} and {b} are the same image, one after the other"
             wrap = f" ({option('loop', True)} goes from the last input back to the first)" if i == len(paths) - 1 \
                 else ""
             raise UsageError(f"{same}{wrap}, so the morph between them would be a still; name two different "
                              f"images ({option('hold', 'N', placeholder=True)} pauses on each face)", path=b)
+
+
+def _one_image(a: Path, b: Path) -> bool:
+    """Whether two inputs are one image: one file named twice, or a byte-identical copy. A photo and a code are
+    read differently, so never one (a misnamed file is named when it is read)."""
+    import filecmp
+
+    if (a.suffix.lower() == ".npy") != (b.suffix.lower() == ".npy"):
+        return False
+    return os.path.samefile(a, b) or filecmp.cmp(a, b, shallow=False)
+
+
+def refuse_one_face_mix(paths: Sequence[Path], sources: dict[str, int]) -> None:
+    """A mix whose inputs are all one image (`mix_sources`' choice) draws that face alone, as `refuse_stills`'
+    morph would be a still: a slip for another name, refused before the model loads."""
+    used = sorted(set(sources.values()))
+    first = paths[used[0]]
+    if all(_one_image(first, paths[i]) for i in used[1:]):
+        other = paths[used[-1]]
+        same = f"{first} is named twice" if str(first) == str(other) else f"{first} and {other} are the same image"
+        raise UsageError(f"{same}, so the mix would be that one face; name two different images", path=other)
 
 
 def morph_choices(paths: Sequence[Path], *, steps: int = 60, loop: bool = False, pingpong: bool = False,

@@ -8,10 +8,19 @@
 branch, whose message blames "pickled data". Here the magic, version, dtype and shape are read
 first, the data's size is checked against the file's, and only then is the array read (never
 with pickles).
+
+    code, record = read_npy_record("a.npy")      # and the record `record_bytes` appended, or None
+    data = np.save'd bytes + record_bytes({"weights": "demo", "w_space": "3f2a..."})
+
+A record is what a `.npy` header cannot hold (numpy refuses any key beyond descr, fortran_order and
+shape): JSON on one line after the array's data, which every .npy reader leaves unread (np.load,
+mmap_mode too, and interp before records). `interp encode` and `interp mix -o x.npy` record which
+model made a code, so that another model refuses it instead of drawing some other face.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import struct
 from collections.abc import Callable
@@ -28,6 +37,14 @@ from interp_cli.errors import InputError
 _MAX_HEADER_BYTES = 10_000
 # The header's length field after the magic: 2 bytes in version 1.0, 4 in 2.0.
 _HEADER_LENGTH = {(1, 0): "<H", (2, 0): "<I"}
+# A record's start, after the array's data, and the most read of it: ours are about 130 bytes.
+_RECORD_MARK = b"\n#interp "
+_MAX_RECORD_BYTES = 4096
+
+
+def record_bytes(record: dict) -> bytes:
+    """What appends `record` (JSON-able) to a .npy's bytes, for `read_npy_record` to find."""
+    return _RECORD_MARK + json.dumps(record, sort_keys=True, ensure_ascii=True).encode() + b"\n"
 
 
 def read_npy(path: str | os.PathLike | BinaryIO, *, check: Callable[[tuple[int, ...]], str | None] | None = None,
@@ -35,6 +52,18 @@ def read_npy(path: str | os.PathLike | BinaryIO, *, check: Callable[[tuple[int, 
     """The array in `path`, or UsageError (`<name>: ...`, one line) if it is not a numeric .npy
     whose data is all there, or if `check(shape)` returns a reason. `path` may be a file open for
     reading in binary from its start. OSErrors pass through."""
+    return _read(path, check, what, name, record=False)[0]
+
+
+def read_npy_record(path: str | os.PathLike | BinaryIO, *,
+                    check: Callable[[tuple[int, ...]], str | None] | None = None, what: str = "a .npy file",
+                    name: str | None = None) -> tuple[np.ndarray, dict | None]:
+    """`read_npy`, and the record appended by `record_bytes` (a dict), or None where there is none: a file
+    written by np.save or by interp before records, or bytes after the data that are no record of ours."""
+    return _read(path, check, what, name, record=True)
+
+
+def _read(path, check, what: str, name: str | None, *, record: bool) -> tuple[np.ndarray, dict | None]:
     is_file = hasattr(path, "read")
     shown = name if name is not None else (getattr(path, "name", "?") if is_file else os.fspath(path))
     fmt = np.lib.format
@@ -73,8 +102,25 @@ def read_npy(path: str | os.PathLike | BinaryIO, *, check: Callable[[tuple[int, 
         if needed > have:
             raise InputError(f"{shown}: truncated or damaged .npy (its header promises {needed:,} bytes of data, "
                              f"the file holds {have:,})", shown)
+        end = fh.tell() + needed
         fh.seek(0)
         try:
-            return np.load(fh, allow_pickle=False)
+            array = np.load(fh, allow_pickle=False)
         except (ValueError, EOFError) as err:
             raise InputError(f"{shown}: not {what} ({' '.join(str(err).split())})", shown) from None
+        if not record:
+            return array, None
+        fh.seek(end)
+        return array, _record(fh.read(_MAX_RECORD_BYTES + 1))
+
+
+def _record(tail: bytes) -> dict | None:
+    """The record in the bytes after a .npy's data, or None: anything else there is not ours to judge (np.load
+    ignores it too), so a file with other bytes appended loads as it did before records."""
+    if not tail.startswith(_RECORD_MARK) or len(tail) > _MAX_RECORD_BYTES:
+        return None
+    try:
+        found = json.loads(tail[len(_RECORD_MARK):].decode("ascii"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return found if isinstance(found, dict) else None

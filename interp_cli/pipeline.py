@@ -28,12 +28,12 @@ from interp_cli.errors import InterpError, NoFaceError, UsageError, no_face_advi
 from interp_cli.files import Outputs
 from interp_cli.images import load_image
 from interp_cli.inputs import (Faces, check_inputs, code_input, faces_for, mix_sources, morph_choices,
-                               plan_aligned)
+                               plan_aligned, refuse_one_face_mix)
 from interp_cli.layers import check_layers
 from interp_cli.limits import FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION
 from interp_cli.render import pick_device, pick_precision, precision_name, render_ahead, render_float
 from interp_cli.session import EncodeSettings, Log, Session, python_log
-from interp_cli.sheet import contact_sheet
+from interp_cli.sheet import contact_sheet, spaced
 from interp_cli.weights import resolve_weights
 
 # What `help(interp_cli.pipeline)` lists and `from interp_cli.pipeline import *` takes: the verbs, and the
@@ -236,7 +236,7 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
     frames, size = _finished(session, raw, paster, size, paste_timer)
     wanted_sheet = kind == "png" or sheet is not None
     sheet_summary = None
-    picks = set(np.linspace(0, n_frames - 1, min(sheet_frames, n_frames)).round().astype(int).tolist())
+    picks = set(spaced(sheet_frames, [i for i, spec in enumerate(plan) if not spec.hold]))
     kept: list[np.ndarray] = []
     likeness_seconds = 0.0
 
@@ -547,7 +547,7 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
         code, _, target = session.encode_inputs([path], settings, release_encoder=True)[0]  # refines without it
         reconstruction = session.likeness([path], code[None], [target], refined=refine,
                                           suggest_tune=False)  # encode has no --tune
-        write.stage_image(outputs, output, code)
+        write.stage_image(outputs, output, code, record=session.code_record)
         outputs.commit()
     return {"output": str(output), "shape": list(code.shape), "reconstruction": reconstruction,
             **_shared_summary(session, [path], started=started, hash_weights=cache)}
@@ -594,6 +594,7 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     refuse_one_path(inputs, "inputs")
     sources = mix_sources([Path(p) for p in inputs], coarse, middle, fine)  # the count first: one path is no mix
     paths = check_inputs(inputs, [output])
+    refuse_one_face_mix(paths, sources)
     kind = write.check_verb_output("mix", output)
     faces = faces_for(paths, face, align)
     check_seed(seed)
@@ -605,7 +606,7 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     mixed = blend.mix_codes(codes[sources["coarse"]], codes[sources["middle"]], codes[sources["fine"]],
                             session.model.n_latent)
     if kind == "npy":
-        write.write_image(output, mixed)
+        write.write_image(output, mixed, record=session.code_record)
     else:
         write.write_image(output, next(session.frames([mixed], batch_size=1, noise=noise, seed=seed)))
     return {"output": str(output), "sources": {k: str(paths[v]) for k, v in sources.items()},

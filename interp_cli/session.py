@@ -25,7 +25,7 @@ from interp_cli.files import Outputs, check_input_file
 from interp_cli.images import load_image
 from interp_cli.inputs import crop_name
 from interp_cli.limits import CODE_MAX_ABS, NOISE_MODES
-from interp_cli.npy import read_npy
+from interp_cli.npy import read_npy_record
 from interp_cli.progress import Log, python_log
 from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
@@ -33,6 +33,26 @@ from interp_cli.render import (pick_device, pick_precision, render_frames, to_ui
 from interp_cli.sha256_record import file_sha256
 from interp_cli.torch_flags import strict_fp32
 from interp_cli.weights import resolve_weights
+
+
+def w_space(generator: torch.nn.Module) -> str:
+    """A digest (16 hex digits) of `generator`'s mapping network, which decides what a W code means: equal
+    for every copy of a checkpoint on any device (its float32 values, not its file), and for models that
+    share the mapping network but not the rest (another encoder, a fine-tuned synthesis network)."""
+    mapping = generator.style.state_dict()
+    return cache_key(**{name: array_digest(tensor.detach().to("cpu", torch.float32).numpy())
+                        for name, tensor in mapping.items()})[:16]
+
+
+def _code_shape_problem(path: Path, shape: tuple[int, ...], n: int, d: int) -> str | None:
+    """Why a code of `shape` cannot be this model's W+ `[n, d]` (`[1, n, d]` taken too), or None. A single W row
+    (`[d]`, `[1, d]`: what a mapping network puts out) is told how to make the W+ code that draws its face."""
+    if shape in ((n, d), (1, n, d)):
+        return None
+    if shape in ((d,), (1, d)):
+        return (f"code has shape {list(shape)}, one W row, and this model needs W+ [{n}, {d}], a row per style; "
+                f"that row repeated draws its face: np.save('plus.npy', np.tile(np.load({str(path)!r}), ({n}, 1)))")
+    return f"code has shape {list(shape)}, this model needs [{n}, {d}]"
 
 
 @dataclass
@@ -102,6 +122,7 @@ class Session:
         self.encoder_calls = 0
         self.encoder_released = False
         self._sha256 = self.weights.sha256
+        self._w_space = None  # code_record's digest, once asked for
 
     @property
     def weights_sha256(self) -> str:
@@ -128,6 +149,18 @@ class Session:
         """Whether this is the shipped demo model (cartoon faces only)."""
         return self.model.meta.get("name") == "demo"
 
+    @property
+    def code_record(self) -> dict:
+        """What a `.npy` code this session writes records about the model that made it (`npy.record_bytes`):
+        the weights (a preset's or hub file's id, a local file's name only: a code that is passed on should not
+        carry its maker's folders), and the digest of its mapping network (`w_space`). Not the file's sha256: a
+        checkpoint with another encoder or a fine-tuned synthesis network (a toon model) draws the same W
+        codes, and hashing a 1.2 GB file would cost `render` seconds; the digest costs milliseconds."""
+        if self._w_space is None:
+            self._w_space = w_space(self.model.generator)
+        local = self.weights.id == str(self.weights.path)
+        return {"weights": self.weights.path.name if local else self.weights.id, "w_space": self._w_space}
+
     def release_encoder(self) -> None:
         """Free the encoder's memory: this session can then only render (and load `.npy` codes)."""
         self.model.drop_encoder()
@@ -141,11 +174,16 @@ class Session:
         n, d = self.model.n_latent, self.model.style_dim
         try:
             # Judged from the header first: a huge claimed shape or another file renamed .npy is refused unread.
-            code = read_npy(path, check=lambda shape: None if shape in ((n, d), (1, n, d)) else
-                            f"code has shape {list(shape)}, this model needs [{n}, {d}]",
-                            what="a .npy code file", name=str(path))
+            code, record = read_npy_record(path, check=lambda shape: _code_shape_problem(path, shape, n, d),
+                                           what="a .npy code file", name=str(path))
         except OSError as err:
             raise InputError(f"{path}: not a readable .npy code file ({one_line(err)})", path) from None
+        made_by = record.get("w_space") if record is not None else None  # none in a code from before records
+        if made_by is not None and made_by != self.code_record["w_space"]:
+            ours = self.weights.label if self.weights.id == str(self.weights.path) else self.weights.id
+            raise InputError(f"{path}: made by other weights ({record.get('weights')}) than "
+                             f"{option('weights', ours)}, whose mapping network differs: drawn here the code would "
+                             f"be some other face; use the weights that made it", path)
         if code.dtype.kind != "f":  # read_npy takes any numbers; 0/1 or integers are no W code anyone wrote
             raise InputError(f"{path}: code holds {code.dtype} values, not floats (W+ codes are float32, "
                              f"as {verb('encode')} writes them)", path)

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Optional
 
 import numpy as np
@@ -35,6 +36,15 @@ def _font(px: int):
         return ImageFont.load_default()
 
 
+def spaced(count: int, among: Sequence[int]) -> list[int]:
+    """`count` of the frame numbers in `among` (ascending), evenly spaced along it, its first and last included
+    (all of them when there are no more). A morph's sheet picks among its frames that are not `--hold` copies:
+    picked from every frame, `--steps 2 --hold 10` showed four copies of each face and nothing between."""
+    among = list(among)
+    places = np.unique(np.rint(np.linspace(0, len(among) - 1, min(count, len(among)))).astype(int))
+    return [among[i] for i in places]
+
+
 def contact_sheet(
     frames: list[np.ndarray],
     inputs: Optional[list[np.ndarray]] = None,
@@ -57,8 +67,7 @@ def contact_sheet(
     count = len(frames) if columns is None else int(columns)
     if count < 1:
         raise UsageError(f"contact sheet columns must be at least 1, got {columns!r}")
-    count = min(count, len(frames))
-    picks = np.unique(np.rint(np.linspace(0, len(frames) - 1, count)).astype(int))
+    picks = spaced(count, range(len(frames)))
     tiles = [(_fit(np.asarray(img, np.uint8), width, height), f"input {i + 1}") for i, img in enumerate(inputs or [])]
     n_inputs = len(tiles)
     for i in picks:

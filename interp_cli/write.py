@@ -777,24 +777,26 @@ def open_writer(
 # --- single images --------------------------------------------------------------------------
 
 
-def write_image(path: PathLike, frame: np.ndarray) -> None:
+def write_image(path: PathLike, frame: np.ndarray, *, record: dict | None = None) -> None:
     """Write one image atomically: .png from [H, W, 3] (or [H, W]) uint8, .npy from any array.
 
-    The .npy branch saves the array as given (e.g. float32 codes or renders) for exact reuse.
+    The .npy branch saves the array as given (e.g. float32 codes or renders) for exact reuse, with
+    `record` after it (`interp_cli.npy.record_bytes`: which model made a code).
     """
     check_output_path(path)
-    data = image_bytes(path, frame)
+    data = image_bytes(path, frame, record=record)
     with atomic_write(write_target(path)) as fh:
         fh.write(data)
 
 
-def stage_image(outputs: Outputs, path: PathLike, frame: np.ndarray, *, make_parents: bool = False) -> None:
+def stage_image(outputs: Outputs, path: PathLike, frame: np.ndarray, *, make_parents: bool = False,
+                record: dict | None = None) -> None:
     """`write_image` as one of a command's `Outputs`: encoded now, written and moved into place at its commit."""
     check_output_path(path, make_parents=make_parents)
-    outputs.later(write_target(path), image_bytes(path, frame), name=path)
+    outputs.later(write_target(path), image_bytes(path, frame, record=record), name=path)
 
 
-def image_bytes(path: PathLike, frame: np.ndarray) -> bytes:
+def image_bytes(path: PathLike, frame: np.ndarray, *, record: dict | None = None) -> bytes:
     """The bytes `write_image` writes to `path`: a PNG, or an .npy (numpy's format, no pickles).
 
     Built in memory: numpy writes straight into a real file with C stdio, whose short write on a full
@@ -812,5 +814,9 @@ def image_bytes(path: PathLike, frame: np.ndarray) -> bytes:
         Image.fromarray(np.ascontiguousarray(arr)).save(buffer, format="PNG")
     else:
         np.save(buffer, arr, allow_pickle=False)
+        if record is not None:
+            from interp_cli.npy import record_bytes
+
+            buffer.write(record_bytes(record))
     return buffer.getvalue()
 

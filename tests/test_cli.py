@@ -104,6 +104,67 @@ def test_npy_codes_are_accepted_as_inputs(tiny, tiny_codes, tmp_path):
     assert np.array_equal(np.asarray(Image.open(out / "frame_0000.png")), tiny_codes["A"][1])
 
 
+
+@pytest.fixture(scope="module")
+def other_tiny(tmp_path_factory):
+    """A second tiny model of the same shapes as `tiny`, trained apart (another seed): its W space is another."""
+    from interp_cli.models.checkpoint import save_e4e_checkpoint
+    from tests.conftest import build_tiny_model
+
+    path = tmp_path_factory.mktemp("other") / "other_e4e.pt"
+    save_e4e_checkpoint(path, *build_tiny_model(seed=1), meta={"name": "other"})
+    return str(path)
+
+
+def test_a_code_made_by_another_model_of_the_same_shape_is_refused_naming_the_file(tiny, other_tiny, tiny_codes,
+                                                                                    tmp_path):
+    """A .npy code records the model that made it: rendered by another [n, W] model it drew some other face,
+    with exit 0. Each verb that reads codes refuses it, one line naming the file and both weights."""
+    code = tmp_path / "a.npy"
+    assert run("encode", A, "--weights", tiny, "--no-align", "-o", code, "-q").exit_code == 0
+    assert np.array_equal(np.load(code), tiny_codes["A"][0])  # what np.load reads is the code as before
+    for args in (["render", code, "-o", tmp_path / "r.png"], [code, B, "--no-align", "-o", tmp_path / "m.gif"]):
+        result = run(*args, "--weights", other_tiny)
+        assert result.exit_code == 2
+        assert one_line_error(result) == (f"interp: error: {code}: made by other weights (tiny_e4e.pt) than "
+                                          f"--weights {other_tiny}, whose mapping network differs: drawn here the "
+                                          "code would be some other face; use the weights that made it")
+    from interp_cli.npy import read_npy_record
+
+    assert read_npy_record(code)[1]["weights"] == "tiny_e4e.pt"  # the file's name, not the folders it was in
+    assert not (tmp_path / "r.png").exists() and not (tmp_path / "m.gif").exists()
+    # The same array saved by np.save (or by interp before codes were recorded) renders as it always did.
+    np.save(tmp_path / "plain.npy", np.load(code))
+    assert run("render", tmp_path / "plain.npy", "--weights", other_tiny, "-o", tmp_path / "r.png").exit_code == 0
+    # A mixed code is recorded too, and the model that made it takes it back.
+    assert run("mix", A, B, "--weights", tiny, "--no-align", "-o", tmp_path / "mix.npy", "-q").exit_code == 0
+    assert run("render", tmp_path / "mix.npy", "--weights", other_tiny, "-o", tmp_path / "x.png").exit_code == 2
+    assert run("render", tmp_path / "mix.npy", "--weights", tiny, "-o", tmp_path / "x.png").exit_code == 0
+    assert run("render", code, "--weights", tiny, "-o", tmp_path / "a.png").exit_code == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "a.png")), tiny_codes["A"][1])
+
+
+
+def test_a_single_w_row_is_told_how_to_make_the_w_plus_code_that_draws_it(tiny, tiny_codes, tmp_path, monkeypatch):
+    """A mapping network's W code ([W] or [1, W]) was refused as any wrong shape: the refusal now says it is one
+    row of the W+ code needed and gives the numpy line that makes that code, which then renders."""
+    monkeypatch.chdir(tmp_path)
+    row = tiny_codes["A"][0][3]
+    n, d = tiny_codes["A"][0].shape
+    for name, w in (("w.npy", row), ("w1.npy", row[None])):
+        np.save(name, w)
+        result = run("render", name, "--weights", tiny, "-o", "r.png")
+        assert result.exit_code == 2 and not Path("r.png").exists()
+        suggestion = f"np.save('plus.npy', np.tile(np.load('{name}'), ({n}, 1)))"
+        assert one_line_error(result) == (f"interp: error: {name}: code has shape {list(w.shape)}, one W row, and "
+                                          f"this model needs W+ [{n}, {d}], a row per style; that row repeated "
+                                          f"draws its face: {suggestion}")
+        exec(suggestion, {"np": np})  # the advice, as given
+        assert np.array_equal(np.load("plus.npy"), np.repeat(row[None], n, axis=0))
+        assert run("render", "plus.npy", "--weights", tiny, "-o", "r.png").exit_code == 0
+        Path("r.png").unlink()
+
+
 def test_json_summary(tiny, tmp_path):
     out = tmp_path / "out.mp4"
     result = run(A, B, "--weights", tiny, "--no-align", "--steps", 4, "-o", out, "--json")

@@ -97,3 +97,35 @@ def test_single_commands_say_it_in_one_line_also_with_debug(tiny_ckpt, tmp_path)
                                    str(tiny_ckpt), "--debug"], capture_output=True, text=True, timeout=120)
             assert (done.returncode, done.stderr.strip().splitlines()) == (2, [f"interp: error: {line}"])
             assert sorted(os.listdir(tmp_path)) == ["huge.npy", "photo.npy"]
+
+
+def test_a_record_after_the_data_is_read_back_and_every_reader_still_gets_the_array(tmp_path):
+    from interp_cli.npy import read_npy_record, record_bytes
+
+    code = np.arange(20, dtype=np.float32).reshape(4, 5)
+    plain, recorded = tmp_path / "plain.npy", tmp_path / "recorded.npy"
+    np.save(plain, code)
+    recorded.write_bytes(plain.read_bytes() + record_bytes({"weights": "demo", "w_space": "0123abcd"}))
+    array, record = read_npy_record(recorded)
+    assert np.array_equal(array, code) and record == {"weights": "demo", "w_space": "0123abcd"}
+    assert read_npy_record(plain)[1] is None  # np.save's own file, or one from before records
+    # numpy, memory-mapped too, and read_npy (interp before records) read the array alone.
+    for loaded in (np.load(recorded), np.load(recorded, mmap_mode="r"), read_npy(recorded)):
+        assert np.array_equal(loaded, code)
+
+
+@pytest.mark.parametrize("tail", [
+    b"other bytes someone appended",
+    b"\n#interp [1, 2]\n",  # no object
+    b"\n#interp {not json\n",
+    b"\n#interp {\"w_space\": \"" + b"a" * 5000 + b"\"}\n",  # longer than any record: not read whole
+    b"\n#interp " + b"[" * 4000 + b"\n",  # nesting deeper than the JSON parser's stack allows
+])
+def test_bytes_after_the_data_that_are_no_record_of_ours_are_ignored(tmp_path, tail):
+    from interp_cli.npy import read_npy_record
+
+    path = tmp_path / "a.npy"
+    np.save(path, np.ones((2, 3), np.float32))
+    path.write_bytes(path.read_bytes() + tail)
+    array, record = read_npy_record(path)
+    assert record is None and array.shape == (2, 3)

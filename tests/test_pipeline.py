@@ -252,6 +252,26 @@ def test_mix_takes_two_or_three_inputs_each_named_by_an_option(tmp_path, monkeyp
     assert mix(DEMO_A, DEMO_B, "--coarse", 2, "--fine", 1, "-q").exit_code == 0
 
 
+def test_a_mix_of_one_image_named_twice_is_refused_as_a_morph_of_it_is(tmp_path, monkeypatch):
+    """`interp mix a.png a.png` wrote a's own face with exit 0, where a morph of one image refuses (a still)."""
+    from interp_cli.pipeline import mix
+
+    monkeypatch.chdir(tmp_path)
+    Path("copy.png").write_bytes(Path(DEMO_A).read_bytes())
+    for inputs, same in (([DEMO_A, DEMO_A], f"{DEMO_A} is named twice"),
+                         ([DEMO_A, "copy.png"], f"{DEMO_A} and copy.png are the same image")):
+        result = cli_runner().invoke(cli, ["mix", *inputs, "--weights", "demo", "-o", "m.png"])
+        assert (result.exit_code, result.stderr) == (
+            2, f"interp: error: {same}, so the mix would be that one face; name two different images\n")
+        with pytest.raises(UsageError, match="so the mix would be that one face") as err:
+            mix(inputs, "m.png", weights="demo")
+        assert str(err.value.path) == inputs[1]
+    assert not Path("m.png").exists()
+    # Two of three inputs alike still mix two faces: allowed.
+    assert cli_runner().invoke(cli, ["mix", DEMO_A, DEMO_B, "copy.png", "--middle", "b", "--fine", "c",
+                                     "--weights", "demo", "-o", "m.png", "-q"]).exit_code == 0
+
+
 def test_morphs_signature_shows_only_what_a_python_caller_may_pass(demo, tmp_path):
     """`_crops` (batch's planned --save-aligned crops) was a keyword of morph, shown by help(interp_cli.morph)."""
     import inspect
@@ -494,3 +514,24 @@ def test_a_morph_on_a_session_refuses_a_device_or_precision_it_would_not_use(dem
     assert not (tmp_path / "m.gif").exists()
     summary = morph([DEMO_A, DEMO_B], tmp_path / "m.gif", steps=2, session=demo, device="cpu", precision="fp32")
     assert (summary["device"], summary["precision"]) == ("cpu", "fp32")  # the session's own: accepted
+
+
+def test_a_contact_sheet_of_a_held_morph_shows_the_morph_not_the_holds_copies(demo, tmp_path):
+    """--hold repeats each face: sampled from every frame, a 22-frame `--steps 2 --hold 10` sheet was four
+    copies of A then four of B; its evenly spaced frames are now picked among the frames that are not copies."""
+    from interp_cli.pipeline import morph
+
+    summary = morph([DEMO_A, DEMO_B], tmp_path / "m.gif", steps=2, hold=10, sheet=tmp_path / "s.png",
+                    session=demo, log=lambda m: None, progress=False)
+    assert summary["frames"] == 22 and summary["sheet_size"]["frames"] == 2  # A and B, once each
+    summary = morph([DEMO_A, DEMO_B], tmp_path / "m.gif", steps=5, hold=3, pingpong=True, sheet=tmp_path / "s.png",
+                    session=demo, log=lambda m: None, progress=False)
+    frames = list(demo.morph_frames([DEMO_A, DEMO_B], steps=5))  # A, 3 in-betweens, B
+    sheet = np.asarray(Image.open(tmp_path / "s.png").convert("RGB"))
+    gap, size = 2, 64
+    left = gap + 2 * (size + gap) + 4 * gap  # after the two inputs and the group's gap
+    tiles = [sheet[gap:gap + size, left + k * (size + gap):left + k * (size + gap) + size] for k in range(8)]
+    assert summary["frames"] == 14 and summary["sheet_size"]["frames"] == 8  # 8 frames 0-7 of the 8 not held
+    # Forward A, 3 in-betweens, B, then back: every tile differs from the one before (no hold's copy).
+    assert [np.array_equal(tile, frame) for tile, frame in zip(tiles, frames)] == [True] * 5
+    assert all(not np.array_equal(a, b) for a, b in zip(tiles, tiles[1:]))

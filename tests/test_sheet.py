@@ -32,3 +32,13 @@ def test_contact_sheet_labels_go_below_the_tiles():
     assert labelled.shape[0] > plain.shape[0]
     assert np.array_equal(labelled[: plain.shape[0] - 2], plain[:-2])  # tiles untouched
     assert (labelled[plain.shape[0] :] < 128).any()  # some dark caption pixels
+
+
+def test_spaced_picks_evenly_among_the_frames_given_ends_included():
+    from interp_cli.sheet import spaced
+
+    assert spaced(4, range(10)) == [0, 3, 6, 9]
+    assert spaced(8, range(9)) == [0, 1, 2, 3, 5, 6, 7, 8]  # an odd count: one gap is wider, the ends stay
+    assert spaced(8, [0, 11, 12, 23]) == [0, 11, 12, 23]  # fewer than asked: all of them
+    assert spaced(1, range(5)) == [0]
+    assert spaced(2, [3, 7, 9]) == [3, 9]
