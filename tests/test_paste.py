@@ -352,3 +352,22 @@ def test_colour_matching_removes_a_colour_cast_along_the_seam(obama_aligned):
     assert matched.seam_difference(cast) < 1.5 and matched.seam_difference(crop) < 1.5
     inside = matched.mask() > 0.5
     assert np.abs(matched.paste(cast).astype(int) - original)[inside].mean() < 1.6
+
+
+@needs_align
+def test_a_black_and_white_photo_gets_a_grey_face(obama_aligned):
+    """The colour crop pasted into the same photo in black and white: every pixel of the frame stays grey
+    (a shift of the channels' means cannot take colour out) and is the photo again inside the mask, as
+    the colour round trip is; --no-match-colour pastes the colours as they are."""
+    from interp_cli.paste import Paster
+
+    grey = np.asarray(Image.fromarray(photo(OBAMA)).convert("L").convert("RGB"))
+    crop = np.asarray(obama_aligned.image)
+    matched = Paster(grey, obama_aligned.quad, obama_aligned.landmarks, face_size=1024)
+    frame = matched.paste(crop).astype(int)
+    assert (frame == frame[..., :1]).all()
+    inside = matched.mask() > 0.5
+    assert np.abs(frame - grey)[inside].mean() < 1.6
+    plain = Paster(grey, obama_aligned.quad, obama_aligned.landmarks, face_size=1024, match_colour=False)
+    coloured = plain.paste(crop).astype(int)
+    assert np.ptp(coloured, axis=2)[inside].mean() > 10
