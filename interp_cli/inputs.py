@@ -122,16 +122,21 @@ def backdrop_input(paths: Sequence[Path], paste: bool, backdrop: str | int | Non
     return index
 
 
-def refuse_stills(paths: Sequence[Path], loop: bool) -> None:
+def refuse_stills(paths: Sequence[Path], loop: bool, faces: Sequence[int | None] | None = None) -> None:
     """Two neighbouring inputs that are the same image (one file named twice, or a byte-identical copy)
     would make that whole transition one still frame repeated: almost always a slip for another name,
-    so it is refused before the model loads (a deliberate pause is --hold)."""
-    pairs = list(zip(paths, paths[1:])) + ([(paths[-1], paths[0])] if loop and len(paths) > 2 else [])
-    for i, (a, b) in enumerate(pairs):
+    so it is refused before the model loads (a deliberate pause is --hold). Unless they pick different
+    `faces` (each input's, `faces_per_input`): one group photo twice, `--face 0,1`, morphs one person
+    into the other (with --paste, inside that photo)."""
+    faces = list(faces) if faces is not None else [None] * len(paths)
+    pairs = [(i, i + 1) for i in range(len(paths) - 1)] + ([(len(paths) - 1, 0)] if loop and len(paths) > 2 else [])
+    for i, j in pairs:
+        a, b = paths[i], paths[j]
+        if a.suffix.lower() != ".npy" and faces[i] != faces[j]:
+            continue  # two faces of one photo
         if _one_image(a, b):
             same = f"{a} follows itself" if str(a) == str(b) else f"{a} and {b} are the same image, one after the other"
-            wrap = f" ({option('loop', True)} goes from the last input back to the first)" if i == len(paths) - 1 \
-                else ""
+            wrap = f" ({option('loop', True)} goes from the last input back to the first)" if j == 0 else ""
             raise UsageError(f"{same}{wrap}, so the morph between them would be a still; name two different "
                              f"images ({option('hold', 'N', placeholder=True)} pauses on each face)", path=b)
 
@@ -166,9 +171,10 @@ def morph_choices(paths: Sequence[Path], *, steps: int = 60, loop: bool = False,
     from interp_cli.blend import frame_count  # numpy, not torch
 
     frame_count(len(paths), steps, loop=loop, pingpong=pingpong, hold=hold)
-    refuse_stills(paths, loop)
     index = backdrop_input(paths, paste, backdrop, align)
-    return index, faces_for(paths, face, True if index is not None else align, index)
+    faces = faces_for(paths, face, True if index is not None else align, index)
+    refuse_stills(paths, loop, faces)
+    return index, faces
 
 
 def mix_sources(paths: Sequence[Path], coarse: str | int, middle: str | int | None, fine: str | int

@@ -98,7 +98,8 @@ def align_options(f):
 def paste_options(f):
     f = click.option("--match-colour/--no-match-colour", default=True, show_default=True,
                      help="With --paste, shift each pasted face's colour by its mean difference from the photo "
-                          "along the seam, so skin tones meet without a visible edge.")(f)
+                          "along the seam, so skin tones meet without a visible edge; in a black-and-white "
+                          "photo the face is made grey.")(f)
     f = click.option("--backdrop", default=None, metavar="INPUT",
                      help="With --paste, the input whose photo the morph is pasted into, by letter (a, b, c ...) "
                           "or number from 1 (default: a, the first). Implies --paste.  e.g. --backdrop b")(f)

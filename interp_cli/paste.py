@@ -33,6 +33,9 @@ edge appears inside it. It lowered the mean |face - photo| over the ring on the 
 morphs of the repo photos (22.9/44.0/35.4/36.4 to 20.3/43.6/32.2/31.8 levels), on swaps of
 their real 1024 crops (50.9 to 45.3, 17 of 18 pairs lower) and on the round trip with a
 (+12, -6, +9) cast added to the crop (9.0 to 1.1); see benchmarks/README.md.
+A black-and-white photo (every pixel grey, as a grey or 16-bit grey file is read) gets a grey face,
+its luma (ITU-R 601, as Pillow's "L" weighs it): no shift of the channels' means takes a rendering's
+colour out, and a morph towards a colour photo pasted a coloured face into it.
 
 Cost. The mask is built once, on the face's bounding box; each frame warps and blends only that
 box, and the rest of the photo is one copy.
@@ -172,6 +175,11 @@ def smallest_width(shape: tuple[int, int], quad: np.ndarray, landmarks: np.ndarr
     return high
 
 
+def _is_grey(photo: np.ndarray) -> bool:
+    """Whether every pixel of an [H, W, 3] photo has R = G = B (a black-and-white photo, read as RGB)."""
+    return bool(np.array_equal(photo[..., 0], photo[..., 1]) and np.array_equal(photo[..., 1], photo[..., 2]))
+
+
 class Paster:
     """Composites generator frames into one photo (see the module docstring).
 
@@ -179,7 +187,8 @@ class Paster:
     landmarks: [68, 2] the face's landmarks there (`interp_cli.align.AlignedFace` has both).
     face_size: the generator's resolution (the frames pasted must be face_size x face_size).
     width: the written width (None: the photo's); the height keeps the aspect ratio.
-    match_colour: shift each face's colour to the photo's along the seam (see the module docstring).
+    match_colour: shift each face's colour to the photo's along the seam, and take it out for a
+    black-and-white photo (see the module docstring).
     """
 
     def __init__(self, photo: np.ndarray, quad: np.ndarray, landmarks: np.ndarray, *, face_size: int,
@@ -201,6 +210,7 @@ class Paster:
         self._photo_weight = np.ascontiguousarray(1 - self.alpha)
         # The seam ring: where face and photo are blended (0 < alpha < 1).
         self.match_colour = match_colour
+        self.grey = match_colour and _is_grey(self.photo)
         x0, y0, x1, y1 = self.box
         self._ring = ((self.alpha > 0) & (self.alpha < 1)).astype(np.uint8)
         self._photo_ring_mean = self._ring_mean(self.photo[y0:y1, x0:x1])
@@ -252,6 +262,8 @@ class Paster:
         import cv2
 
         layer = self.warp(face)
+        if self.grey:
+            layer = cv2.cvtColor(cv2.cvtColor(layer, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
         if self.match_colour:
             offset = self._photo_ring_mean - self._ring_mean(layer)  # per channel, the whole face alike
             layer = cv2.add(layer, (*offset.tolist(), 0.0))  # rounded and saturated

@@ -321,7 +321,8 @@ def _say_unshown_codes(paths: Sequence[Path], targets: Sequence, shown: dict, lo
 
 def _input_settings(settings: EncodeSettings, faces: Sequence[int | None]) -> list[EncodeSettings]:
     """`settings` for each input, with its face (`inputs.faces_for`) and its place among the inputs."""
-    return [replace(settings, face=f, slot=(i, len(faces))) for i, f in enumerate(faces)]
+    everywhere = len(set(faces)) == 1
+    return [replace(settings, face=f, slot=(i, len(faces)), face_everywhere=everywhere) for i, f in enumerate(faces)]
 
 
 def _encode_for_morph(session: Session, paths: Sequence[Path], settings: Sequence[EncodeSettings],

@@ -72,6 +72,9 @@ class EncodeSettings:
     seed: int = 0
     cache: bool = True
     slot: tuple[int, int] = (0, 1)   # (this input's place, how many inputs): for the --face advice only
+    # Whether every input was given this same face (one --face N for all): only then can a face beyond this
+    # photo's be advised to be picked in the others alone (with --paste one N picks in the backdrop only).
+    face_everywhere: bool = False
 
     def __post_init__(self):
         # Checked where they are made, so `encode_photo(path, EncodeSettings(refine=-3))` is refused like
@@ -229,7 +232,7 @@ class Session:
                 raise err.advised(no_face_advice()) from None
             except UsageError as err:  # --face N beyond this photo's faces
                 place, count = settings.slot
-                if count == 1 or settings.face is None:
+                if count == 1 or settings.face is None or not settings.face_everywhere:
                     raise
                 others = tuple(None if i == place else settings.face for i in range(count))
                 raise UsageError(f"{err}; give one value per input to pick in the others only, an empty place "

@@ -186,6 +186,20 @@ def test_the_several_faces_note_suggests_a_face_option_that_works_when_followed(
                "-o", out / "m.gif").stderr.startswith("interp: error: --face 0,1,0: 3 values for 2 inputs")
 
 
+@needs_align
+def test_a_face_beyond_the_photo_offers_the_per_input_form_only_where_one_number_went_to_every_input(out):
+    """With --paste one --face N picks in the backdrop only, and a per-input --face is already per input:
+    "--face ,5" (or "--face 5," for 0,5) would pick a face the other photo does not have either, so the
+    refusal names the photo and its faces without it."""
+    faces = ROOT / "tests" / "data" / "faces"
+    two, biden = faces / "two_people.jpg", faces / "biden.jpg"
+    for extra, photo, found in [(("--paste", "--face", 5), two, "2 faces"), (("--face", "0,5"), biden, "1 face")]:
+        refused = run(two, biden, "--weights", "demo", "--align", *extra, "--steps", 2, "-o", out / "m.gif")
+        assert refused.exit_code == 2
+        assert refused.stderr.splitlines()[-1] == f"interp: error: {photo}: --face 5 but only {found} found"
+        assert not (out / "m.gif").exists()
+
+
 @pytest.mark.parametrize("words,offers_demo", [
     (["weights", "path", "ffhq"], False),
     (["weights", "verify", "ffhq"], False),

@@ -198,6 +198,28 @@ def test_face_picks_the_face_to_paste_onto(tmp_path):
 
 
 @needs_align
+def test_one_group_photo_twice_with_two_faces_morphs_one_person_into_the_other_inside_it(tmp_path):
+    """`group.jpg group.jpg --face 0,1 --paste`: the left face is replaced by the morph towards the right
+    one, which stays the photo's own (it was refused as "a still": the same image twice)."""
+    out = tmp_path / "two"
+    result = run(TWO, TWO, "--weights", "demo", "--paste", "--face", "0,1", "--steps", 3, "-o", f"{out}/", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["paste"]["face"] == 0
+    original = photo(TWO)
+    faces = align.detect_faces(load_image(TWO))
+    frames = read_frames(out)
+    assert len(frames) == 3 and not np.array_equal(frames[0], frames[-1])
+    left = ~outside(face_box(faces[0].landmarks), original.shape)
+    right = ~outside(face_box(faces[1].landmarks, margin=0), original.shape)
+    for frame in frames:
+        changed = np.any(frame != original, axis=2)
+        assert changed[left].sum() > 2000 and not changed[~left].any() and not changed[right].any()
+    # The same face twice is still a still.
+    refused = run(TWO, TWO, "--weights", "demo", "--paste", "--face", "1,1", "-o", tmp_path / "m.gif")
+    assert refused.exit_code == 2 and "follows itself" in refused.stderr
+    assert not (tmp_path / "m.gif").exists()
+
+@needs_align
 def test_mp4_chain_with_another_backdrop_and_size(tmp_path):
     """A loop through three inputs pasted into the second input's photo, written 300 px wide."""
     out = tmp_path / "chain.mp4"
@@ -352,3 +374,22 @@ def test_colour_matching_removes_a_colour_cast_along_the_seam(obama_aligned):
     assert matched.seam_difference(cast) < 1.5 and matched.seam_difference(crop) < 1.5
     inside = matched.mask() > 0.5
     assert np.abs(matched.paste(cast).astype(int) - original)[inside].mean() < 1.6
+
+
+@needs_align
+def test_a_black_and_white_photo_gets_a_grey_face(obama_aligned):
+    """The colour crop pasted into the same photo in black and white: every pixel of the frame stays grey
+    (a shift of the channels' means cannot take colour out) and is the photo again inside the mask, as
+    the colour round trip is; --no-match-colour pastes the colours as they are."""
+    from interp_cli.paste import Paster
+
+    grey = np.asarray(Image.fromarray(photo(OBAMA)).convert("L").convert("RGB"))
+    crop = np.asarray(obama_aligned.image)
+    matched = Paster(grey, obama_aligned.quad, obama_aligned.landmarks, face_size=1024)
+    frame = matched.paste(crop).astype(int)
+    assert (frame == frame[..., :1]).all()
+    inside = matched.mask() > 0.5
+    assert np.abs(frame - grey)[inside].mean() < 1.6
+    plain = Paster(grey, obama_aligned.quad, obama_aligned.landmarks, face_size=1024, match_colour=False)
+    coloured = plain.paste(crop).astype(int)
+    assert np.ptp(coloured, axis=2)[inside].mean() > 10
