@@ -141,6 +141,25 @@ def refuse_stills(paths: Sequence[Path], loop: bool, faces: Sequence[int | None]
                              f"images ({option('hold', 'N', placeholder=True)} pauses on each face)", path=b)
 
 
+def refuse_same_faces(paths: Sequence[Path], loop: bool, found: Sequence) -> None:
+    """`refuse_stills` once the faces are found: one photo twice whose two picks come to the same face (`--face ,0`
+    where the largest face is also the leftmost) would be a still as well. `found`: each input's `AlignedFace`
+    (None for a code or an unaligned image)."""
+    pairs = [(i, i + 1) for i in range(len(paths) - 1)] + ([(len(paths) - 1, 0)] if loop and len(paths) > 2 else [])
+    for i, j in pairs:
+        a, b = found[i], found[j]
+        if a is None or b is None or a.face_index != b.face_index or not _one_image(paths[i], paths[j]):
+            continue
+        if a.n_faces > 1:
+            picks = [None] * len(paths)
+            picks[i], picks[j] = 0, 1
+            fix = f"pick two different faces, e.g. {option('face', tuple(picks))}"
+        else:
+            fix = "name two different images"
+        raise UsageError(f"{paths[j]} follows itself and both picks came to the same face ({a.face_index}, counting "
+                         f"from the left), so the morph between them would be a still; {fix}", path=paths[j])
+
+
 def _one_image(a: Path, b: Path) -> bool:
     """Whether two inputs are one image: one file named twice, or a byte-identical copy. A photo and a code are
     read differently, so never one (a misnamed file is named when it is read)."""

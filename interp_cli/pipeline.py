@@ -28,7 +28,7 @@ from interp_cli.errors import InterpError, NoFaceError, UsageError, no_face_advi
 from interp_cli.files import Outputs
 from interp_cli.images import load_image
 from interp_cli.inputs import (Faces, check_inputs, code_input, faces_for, mix_sources, morph_choices,
-                               plan_aligned, refuse_one_face_mix)
+                               plan_aligned, refuse_one_face_mix, refuse_same_faces)
 from interp_cli.layers import check_layers
 from interp_cli.limits import FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION
 from interp_cli.render import pick_device, pick_precision, precision_name, render_ahead, render_float
@@ -155,7 +155,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         t_encode = time.perf_counter()
         # Rendering (and tuning, and refining) never needs the encoder: its memory goes back as soon as every
         # input is through it, before any is refined (--refine at 1024 px would hold 1 GB more).
-        encoded = _encode_for_morph(session, paths, settings, backdrop_index, log=log,
+        encoded = _encode_for_morph(session, paths, settings, backdrop_index, loop=loop, log=log,
                                     release_encoder=own_session)
         codes = np.stack([code for code, _, _ in encoded])
         encode_seconds = time.perf_counter() - t_encode
@@ -326,16 +326,20 @@ def _input_settings(settings: EncodeSettings, faces: Sequence[int | None]) -> li
 
 
 def _encode_for_morph(session: Session, paths: Sequence[Path], settings: Sequence[EncodeSettings],
-                      backdrop_index: int | None, *, log: Log, release_encoder: bool = False) -> list[tuple]:
-    """`encode_inputs` for a morph, with each input's `settings` (`_input_settings`)."""
+                      backdrop_index: int | None, *, loop: bool, log: Log, release_encoder: bool = False
+                      ) -> list[tuple]:
+    """`encode_inputs` for a morph, with each input's `settings` (`_input_settings`); refuses one photo's face
+    twice in a row (`inputs.refuse_same_faces`), which only its alignment can tell."""
     if settings[0].refine and all(path.suffix.lower() == ".npy" for path in paths):  # said as --tune says it
         log(f"note: {option('refine')}: every input is a .npy code, with no photo to refine against; "
             "using the codes as they are")
     paste = backdrop_index is not None
     try:
-        return session.encode_inputs(paths, settings, release_encoder=release_encoder)
+        encoded = session.encode_inputs(paths, settings, release_encoder=release_encoder)
     except NoFaceError as err:
         raise (err.advised(no_face_advice_paste()) if paste else err) from None
+    refuse_same_faces(paths, loop, [aligned for _, aligned, _ in encoded])
+    return encoded
 
 
 def _paster(session: Session, paths: Sequence[Path], encoded: list[tuple], backdrop_index: int | None,
@@ -399,7 +403,7 @@ def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps
     settings = _input_settings(EncodeSettings(align=True if backdrop_index is not None else align,
                                               refine=refine, refine_loss=refine_loss, seed=seed, cache=cache), faces)
     mask = blend.parse_layers(layers, session.model.n_latent)
-    encoded = _encode_for_morph(session, paths, settings, backdrop_index, log=session.log)
+    encoded = _encode_for_morph(session, paths, settings, backdrop_index, loop=loop, log=session.log)
     codes = np.stack([code for code, _, _ in encoded])
     paster = _paster(session, paths, encoded, backdrop_index, size, match_colour)
     targets = [target for _, _, target in encoded]

@@ -220,6 +220,22 @@ def test_one_group_photo_twice_with_two_faces_morphs_one_person_into_the_other_i
     assert not (tmp_path / "m.gif").exists()
 
 @needs_align
+@pytest.mark.parametrize("photo_, face, advice", [(TWO, ",0", "--face 0,1"),
+                                                  (OBAMA, ",0", "name two different images")])
+def test_one_photo_twice_whose_picks_come_to_one_face_is_refused_as_a_still(tmp_path, photo_, face, advice):
+    """`group.jpg group.jpg --face ,0`: the largest face is also the leftmost here, so both ends are one face. Only
+    alignment can tell; it was written as a still with exit 0. The advice given for a group photo works."""
+    out = tmp_path / "m.gif"
+    result = run(photo_, photo_, "--weights", "demo", "--paste", "--face", face, "--steps", 3, "-o", out)
+    assert result.exit_code == 2, result.stderr
+    assert f"{photo_} follows itself and both picks came to the same face" in result.stderr
+    assert advice in result.stderr and "Traceback" not in result.stderr and not out.exists()
+    if photo_ == TWO:
+        assert run(photo_, photo_, "--weights", "demo", "--paste", "--face", "0,1", "--steps", 3,
+                   "-o", out).exit_code == 0
+
+
+@needs_align
 def test_mp4_chain_with_another_backdrop_and_size(tmp_path):
     """A loop through three inputs pasted into the second input's photo, written 300 px wide."""
     out = tmp_path / "chain.mp4"
