@@ -441,7 +441,7 @@ def test_checksum_mismatch_is_refused(hub, tiny):
     got = hashlib.sha256(corrupt).hexdigest()
     assert str(excinfo.value) == (
         f"tiny.pt: sha256 mismatch (expected {CONTENT_SHA256}, got {got}): the file is corrupt or not the "
-        f"published checkpoint; delete it and run `interp weights download tiny` (file: {path})"
+        f"published checkpoint; `interp weights download tiny` replaces it (file: {path})"
     )
 
 
