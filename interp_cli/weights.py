@@ -672,9 +672,12 @@ def _check_advertised(hub: HubFile, preset: Preset | None) -> int | None:
     retry (unlike hf_hub_download's own), so an unreachable hub fails in seconds. Returns the
     file's size, as the hub says it (None if it does not).
     """
-    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
 
-    metadata = get_hf_file_metadata(hf_hub_url(hub.repo_id, hub.filename, revision=hub.revision))
+    # The wait hf_hub_download's own metadata request has (HF_HUB_ETAG_TIMEOUT): in huggingface_hub 0.20 this
+    # one's default was a fixed 10 s, which that variable did not change.
+    metadata = get_hf_file_metadata(hf_hub_url(hub.repo_id, hub.filename, revision=hub.revision),
+                                    timeout=constants.HF_HUB_ETAG_TIMEOUT)
     size = metadata.size if isinstance(metadata.size, int) else None
     if preset is None or preset.sha256 is None:
         return size
@@ -815,8 +818,10 @@ def _download_failure_reason(err: BaseException, hub: HubFile, *, reached: bool 
                 "(HTTP 401/404)")
     if isinstance(err, RevisionNotFoundError):
         return f"{hub.repo_id} has no revision '{hub.revision}'"
-    if isinstance(err, LocalEntryNotFoundError) and not reached:
-        # huggingface_hub wraps the transport error; its root (DNS, proxy, timeout...) is the useful part.
+    if isinstance(err, LocalEntryNotFoundError):
+        # huggingface_hub's own metadata request failed (ours may have passed just before); it wraps the
+        # transport error, whose root (DNS, proxy, timeout...) is the useful part. Before EntryNotFoundError:
+        # in huggingface_hub 0.20 this is one, and no 404 was answered.
         return _unreachable(err)
     if isinstance(err, EntryNotFoundError):
         return f"{hub.repo_id} has no file {hub.filename} at revision {hub.revision or 'main'} (HTTP 404)"
@@ -837,7 +842,7 @@ def _download_failure_reason(err: BaseException, hub: HubFile, *, reached: bool 
 
         seconds = constants.HF_HUB_DOWNLOAD_TIMEOUT
         return (f"the hub stopped sending it for {seconds} s{_error_summary(root)}: try again, or allow a slow "
-                f"connection more time with HF_HUB_DOWNLOAD_TIMEOUT={max(60, 6 * seconds)}")
+                f"connection more time with {_more_time('HF_HUB_DOWNLOAD_TIMEOUT', seconds)}")
     return f"the connection broke during the download{_error_summary(root)}: try again"
 
 
@@ -853,8 +858,14 @@ def _unreachable(err: BaseException) -> str:
         from huggingface_hub import constants
 
         # The metadata request's wait (HF_HUB_ETAG_TIMEOUT); a slow link or proxy may need more.
-        said += f"; on a slow connection, allow it more than {constants.HF_HUB_ETAG_TIMEOUT} s with HF_HUB_ETAG_TIMEOUT"
+        seconds = constants.HF_HUB_ETAG_TIMEOUT
+        said += f"; a slow connection may need more than {seconds} s: {_more_time('HF_HUB_ETAG_TIMEOUT', seconds)}"
     return said
+
+
+def _more_time(variable: str, seconds: int) -> str:
+    """`VARIABLE=N`, a wait that a slow connection is likely to be content with (huggingface_hub's default is 10 s)."""
+    return f"{variable}={max(60, 6 * seconds)}"
 
 
 def _timed_out(err: BaseException) -> bool:

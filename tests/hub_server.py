@@ -11,7 +11,7 @@ exactly that, from files in memory, and can misbehave the ways a real hub or net
                                                 #   401/403/404, so huggingface_hub raises what the real hub causes)
     hub.fault = Fault(status=503, on="GET")     # the HEAD succeeds, the GET fails
     hub.fault = Fault(body=b"...")              # the bytes sent instead of the file's (same length)
-    hub.fault = Fault(delay=1.0, on="GET")      # a slow hub: the body starts after a second
+    hub.fault = Fault(delay=1.0, on="GET")      # a slow hub: the body starts after a second (a HEAD: its answer)
     hub.fault = Fault(status=403, unless_token="hf_x")  # a gated repo, open to that token (HF_TOKEN)
     hub.fault = Fault(hide_size=True)           # a HEAD without the size (a hub file behind some proxies)
 
@@ -137,6 +137,8 @@ def _handler(hub: LocalHub) -> type[BaseHTTPRequestHandler]:
             if payload is None:
                 return self._status(404, "EntryNotFound")
             fault = hub._fault_for(method, self.path, self.headers.get("Authorization"))
+            if fault is not None and fault.delay and not body:
+                hub._stop.wait(fault.delay)  # a HEAD answered late
             if fault is not None and fault.status is not None:
                 return self._status(fault.status, _ERROR_CODES.get(fault.status))
             sent = fault.body if fault is not None and fault.body is not None else payload

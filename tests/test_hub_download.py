@@ -34,6 +34,7 @@ EXAMPLES = ROOT / "examples"
 DEMO = ROOT / "interp_cli" / "data" / "demo.pt"
 PAYLOAD = random.Random(0).randbytes(3_000_000)  # larger than one read of huggingface_hub's (1 or 10 MB)
 SLOW_PAYLOAD = random.Random(1).randbytes(1_000_000)
+LATE_PAYLOAD = random.Random(2).randbytes(10_000)
 REPO = "someone/tiny"
 
 
@@ -53,13 +54,14 @@ def hub():
 
 @pytest.fixture
 def env(hub, tmp_path):
-    """The environment of an `interp` that downloads from `hub` into tmp_path/hf, with presets `tiny`, `slow`
-    and `demohub` (the shipped demo model's file, put on the hub)."""
+    """The environment of an `interp` that downloads from `hub` into tmp_path/hf, with presets `tiny`, `slow`,
+    `late` and `demohub` (the shipped demo model's file, put on the hub)."""
     demo = json.loads(DEMO.with_suffix(".json").read_text())
     hub.put(REPO, "demo.pt", DEMO.read_bytes())
     presets = [
         _preset("tiny", "ckpt/tiny.pt", hub.put(REPO, "ckpt/tiny.pt", PAYLOAD), len(PAYLOAD)),
         _preset("slow", "ckpt/slow.pt", hub.put(REPO, "ckpt/slow.pt", SLOW_PAYLOAD), len(SLOW_PAYLOAD)),
+        _preset("late", "ckpt/late.pt", hub.put(REPO, "ckpt/late.pt", LATE_PAYLOAD), len(LATE_PAYLOAD)),
         _preset("demohub", "demo.pt", demo["sha256"], demo["size"]),
     ]
     variables = dict(os.environ, PYTHONPATH=str(ROOT), HF_ENDPOINT=hub.endpoint, HF_HOME=str(tmp_path / "hf"),
@@ -120,21 +122,26 @@ def cache_state(env: dict) -> dict[str, list[str]]:
     return found
 
 
-def assert_nothing_posing_as_done(env: dict, name: str = "tiny") -> None:
-    """No complete-looking file in the cache: an offline run finds nothing, and no stray file lies about."""
+def cached(env: dict, filename: str) -> Path | None:
+    """Where interp finds a hub file in the HF cache without the network (huggingface_hub's own lookup)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(REPO, filename, cache_dir=Path(env["HF_HOME"]) / "hub")
+    return Path(found) if isinstance(found, str) else None
+
+
+def assert_nothing_posing_as_done(env: dict, filename: str = "ckpt/tiny.pt") -> None:
+    """No complete-looking file in the cache: a later run finds nothing there, and no stray file lies about."""
     state = cache_state(env)
     assert state["blobs"] == [] and state["other"] == [], state
-    offline = interp(env, "weights", "path", name, HF_HUB_OFFLINE="1")
-    assert offline.returncode == 1 and "unavailable" in offline.stderr, offline.stderr
+    assert cached(env, filename) is None
 
 
 def assert_downloaded(env: dict, hub: LocalHub, gets: int | None = None) -> None:
-    """`tiny` is in the cache, verified, and found offline afterwards without a request."""
-    seen = len(hub.requests)
-    verified = interp(env, "weights", "verify", "tiny", HF_HUB_OFFLINE="1")
-    assert verified.returncode == 0, verified.stderr
-    assert "OK: the tiny checkpoint" in verified.stdout
-    assert len(hub.requests) == seen
+    """`tiny` is in the cache, complete, where an offline run finds it; no partial download is left."""
+    assert cached(env, "ckpt/tiny.pt").read_bytes() == PAYLOAD
+    state = cache_state(env)
+    assert [path for path in state["partial"] if _sha256(PAYLOAD) in path] == [] and state["other"] == [], state
     if gets is not None:
         assert hub.gets == gets
 
@@ -152,8 +159,12 @@ def test_download_fetches_once_says_nothing_off_a_terminal_and_works_offline_aft
     path = Path(re.fullmatch(rf"tiny: (.*) \(sha256 {sha256}\)\n", done.stdout).group(1))
     assert path.read_bytes() == PAYLOAD
     assert hub.gets == 1
+    seen = len(hub.requests)
     again = interp(env, "weights", "download", "tiny")
-    assert again.returncode == 0 and again.stdout == done.stdout and hub.gets == 1
+    assert again.returncode == 0 and again.stdout == done.stdout
+    offline = interp(env, "weights", "verify", "tiny", HF_HUB_OFFLINE="1")
+    assert offline.returncode == 0 and "OK: the tiny checkpoint" in offline.stdout, offline.stderr
+    assert len(hub.requests) == seen  # neither asked the hub anything
     assert_downloaded(env, hub, gets=1)
 
 
@@ -215,28 +226,35 @@ def test_workers_starting_at_once_on_a_fresh_cache_share_one_download(hub, env):
 # The connection breaks, the hub stalls, the user stops it
 
 
-def test_a_dropped_connection_and_a_stalled_hub_each_say_so_and_the_advice_works(hub, env):
-    hub.fault = [Fault(drop_after=1_000_000, on="GET", only="tiny.pt"), Fault(delay=3.0, on="GET", only="slow.pt")]
-    # Both at once: huggingface_hub retries each five times, a second apart, before it gives up.
+def test_a_dropped_connection_a_stalled_download_and_a_late_answer_each_say_so_and_the_advice_works(hub, env):
+    hub.fault = [Fault(drop_after=1_000_000, on="GET", only="tiny.pt"), Fault(delay=2.0, on="GET", only="slow.pt"),
+                 Fault(delay=1.5, on="HEAD", only="late.pt")]
+    # All at once: huggingface_hub retries a broken download five times, a second apart, before it gives up.
     dropped = start(env, "weights", "download", "tiny")
     stalled = start(env, "weights", "download", "slow", HF_HUB_DOWNLOAD_TIMEOUT="1")
-    drop_line = error_line((dropped.wait(timeout=120), dropped.communicate()[1]))
-    stall_line = error_line((stalled.wait(timeout=120), stalled.communicate()[1]))
+    late = start(env, "weights", "download", "late", HF_HUB_ETAG_TIMEOUT="1")
+    drop_line, stall_line, late_line = (error_line((proc.wait(timeout=120), proc.communicate()[1]))
+                                        for proc in (dropped, stalled, late))
+    for filename in ("ckpt/tiny.pt", "ckpt/slow.pt", "ckpt/late.pt"):
+        assert_nothing_posing_as_done(env, filename)
 
     assert "tiny weights unavailable: the connection broke during the download (" in drop_line
     assert "could not be reached" not in drop_line  # it was: the HEAD was answered
-    assert_nothing_posing_as_done(env, "tiny")
-    hub.fault = Fault(delay=3.0, on="GET", only="slow.pt")
-    rerun = follow(env, drop_line)
+    hub.fault = hub.fault[1:]
+    rerun = follow(env, drop_line)  # `interp weights download tiny`, the connection well again
     assert rerun.returncode == 0, rerun.stderr
     assert_downloaded(env, hub)
 
     assert "slow weights unavailable: the hub stopped sending it for 1 s" in stall_line
     assert "could not be reached" not in stall_line
-    setting = re.search(r"with (HF_HUB_DOWNLOAD_TIMEOUT=\d+)", stall_line).group(1)
-    name, value = setting.split("=")
+    name, value = re.search(r"with (HF_HUB_DOWNLOAD_TIMEOUT)=(\d+)", stall_line).groups()
     patient = interp(env, "weights", "download", "slow", **{"HF_HUB_DOWNLOAD_TIMEOUT": "1", name: value})
     assert patient.returncode == 0, patient.stderr  # the same slow hub, given the time the message suggests
+
+    assert "late weights unavailable: the Hugging Face Hub could not be reached (" in late_line
+    name, value = re.search(r"more than 1 s: (HF_HUB_ETAG_TIMEOUT)=(\d+)", late_line).groups()
+    patient = interp(env, "weights", "download", "late", **{"HF_HUB_ETAG_TIMEOUT": "1", name: value})
+    assert patient.returncode == 0, patient.stderr
 
 
 @pytest.mark.parametrize("stop, code, said", [(signal.SIGINT, 130, "interp: interrupted"),
