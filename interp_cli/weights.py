@@ -765,16 +765,18 @@ def _login_advice() -> str:
 
 @contextmanager
 def _progress_bars(enabled: bool) -> Iterator[None]:
-    """huggingface_hub's download bar when `enabled` and stderr is a terminal; none otherwise.
+    """huggingface_hub's download bar when `enabled` and stderr is a terminal (or a notebook's); none otherwise.
 
     Off a terminal huggingface_hub 0.21+ draws none; 0.20 (setup.cfg's floor) drew its tqdm bar into logs
-    and pipes as carriage-return redraws, ahead of a failure's one line too.
+    and pipes as carriage-return redraws, ahead of a failure's one line too. A Jupyter kernel's stderr is no
+    terminal, but there tqdm.auto draws a widget, which every version did and does.
     """
     from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
     from interp_cli.progress import is_terminal
 
-    if (enabled and is_terminal(sys.stderr)) or are_progress_bars_disabled():
+    drawn = enabled and (is_terminal(sys.stderr) or "ipykernel" in sys.modules)
+    if drawn or are_progress_bars_disabled():
         yield
         return
     disable_progress_bars()
