@@ -18,7 +18,10 @@ exactly that, from files in memory, and can misbehave the ways a real hub or net
 `Fault(only="a.pt")` limits a fault to the files whose path ends so; `times=N` to its first N requests; a list
 of faults applies the first that matches a request.
 
-`hub.gets` counts the body requests, `hub.requests` lists every (method, path, Range) seen.
+Files are served as the real hub serves an LFS file (every checkpoint is one): the resolve URL answers 302 with
+the sha256 as `X-Linked-Etag`, the size as `X-Linked-Size` and a `Location` on the storage (here `/cdn/{sha256}`),
+where the bytes come from. `LocalHub(lfs=False)` answers the resolve URL itself (a small git file's way).
+`hub.gets` counts the requests for bytes, `hub.requests` lists every (method, path, Range) seen.
 """
 
 from __future__ import annotations
@@ -57,9 +60,11 @@ class LocalHub:
     files: dict[tuple[str, str], bytes] = field(default_factory=dict)
     fault: Fault | list[Fault] | None = None
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)
+    lfs: bool = True
 
     def __post_init__(self):
         self._lock = threading.Lock()
+        self._stored: dict[str, str] = {}  # sha256 -> filename, for the storage URLs
         self._stop = threading.Event()
         self._server = _Server(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -73,27 +78,31 @@ class LocalHub:
     @property
     def gets(self) -> int:
         with self._lock:
-            return sum(1 for method, path, _ in self.requests if method == "GET" and "/resolve/" in path)
+            return sum(1 for method, path, _ in self.requests
+                       if method == "GET" and ("/resolve/" in path or path.startswith("/cdn/")))
 
     def put(self, repo_id: str, filename: str, payload: bytes) -> str:
         """Serve `payload` as `repo_id`'s `filename`; returns its sha256 (the etag the hub advertises)."""
         self.files[(repo_id, filename)] = payload
-        return hashlib.sha256(payload).hexdigest()
+        sha256 = hashlib.sha256(payload).hexdigest()
+        self._stored[sha256] = filename
+        return sha256
 
     def close(self) -> None:
         self._stop.set()  # a stalled answer gives up
         self._server.shutdown()
         self._server.server_close()
 
-    def _fault_for(self, method: str, path: str, authorization: str | None) -> Fault | None:
+    def _fault_for(self, method: str, filename: str, authorization: str | None, storage: bool) -> Fault | None:
         with self._lock:
             faults = self.fault if isinstance(self.fault, list) else [self.fault]
             for fault in faults:
                 if fault is None or method not in fault.on.split():
                     continue
-                if fault.only is not None and not path.endswith(fault.only):
+                if fault.only is not None and not filename.endswith(fault.only):
                     continue
-                if fault.unless_token is not None and authorization == f"Bearer {fault.unless_token}":
+                # The hub checks tokens; its storage's URLs are signed, and huggingface_hub sends them none.
+                if fault.unless_token is not None and (storage or authorization == f"Bearer {fault.unless_token}"):
                     continue
                 if fault.times is not None:
                     if fault.times <= 0:
@@ -129,23 +138,42 @@ def _handler(hub: LocalHub) -> type[BaseHTTPRequestHandler]:
             method = "GET" if body else "HEAD"
             with hub._lock:
                 hub.requests.append((method, self.path, self.headers.get("Range")))
-            # /{owner}/{repo}/resolve/{revision}/{path/in/repo}
+            # /{owner}/{repo}/resolve/{revision}/{path/in/repo}, or /cdn/{sha256}: the storage it redirects to
             parts = unquote(self.path.split("?")[0]).lstrip("/").split("/")
-            if len(parts) < 5 or parts[2] != "resolve":
+            storage = len(parts) == 2 and parts[0] == "cdn" and parts[1] in hub._stored
+            if storage:
+                filename = hub._stored[parts[1]]
+                payload = next(data for (_, name), data in hub.files.items() if name == filename)
+            elif len(parts) >= 5 and parts[2] == "resolve":
+                filename = "/".join(parts[4:])
+                payload = hub.files.get((f"{parts[0]}/{parts[1]}", filename))
+                if payload is None:
+                    return self._status(404, "EntryNotFound")
+            else:
                 return self._status(404, "RepoNotFound")
-            payload = hub.files.get((f"{parts[0]}/{parts[1]}", "/".join(parts[4:])))
-            if payload is None:
-                return self._status(404, "EntryNotFound")
-            fault = hub._fault_for(method, self.path, self.headers.get("Authorization"))
+            fault = hub._fault_for(method, filename, self.headers.get("Authorization"), storage)
             if fault is not None and fault.delay and not body:
                 hub._stop.wait(fault.delay)  # a HEAD answered late
             if fault is not None and fault.status is not None:
                 return self._status(fault.status, _ERROR_CODES.get(fault.status))
+            sha256 = hashlib.sha256(payload).hexdigest()
+            if hub.lfs and not storage:
+                self.send_response(302)
+                self.send_header("X-Repo-Commit", COMMIT)
+                self.send_header("ETag", f'"{hashlib.sha1(filename.encode()).hexdigest()}"')  # the LFS pointer's
+                self.send_header("X-Linked-Etag", f'"{sha256}"')
+                self.send_header("Location", f"{hub.endpoint}/cdn/{sha256}")
+                if fault is None or not fault.hide_size:
+                    self.send_header("X-Linked-Size", str(len(payload)))
+                    # Without the other, huggingface_hub 0.20 took this one for the file's size.
+                    self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             sent = fault.body if fault is not None and fault.body is not None else payload
             start = _range_start(self.headers.get("Range"), len(sent))
             self.send_response(206 if start else 200)
             self.send_header("X-Repo-Commit", COMMIT)
-            self.send_header("ETag", f'"{hashlib.sha256(payload).hexdigest()}"')
+            self.send_header("ETag", f'"{sha256}"')
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Accept-Ranges", "bytes")
             if body or fault is None or not fault.hide_size:
