@@ -903,7 +903,7 @@ def _root_cause(err: BaseException) -> BaseException:
 def _error_summary(err: BaseException) -> str:
     first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
     if len(first_line) > 120:
-        first_line = first_line[:119] + "…"
+        first_line = first_line[:117] + "..."
     return f" ({type(err).__name__}: {first_line})" if first_line else f" ({type(err).__name__})"
 
 
