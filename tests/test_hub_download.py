@@ -95,14 +95,27 @@ def error_line(done) -> str:
     return line
 
 
-def follow(env: dict, line: str, **variables) -> subprocess.CompletedProcess:
-    """Run the `[VAR=value ...] interp ...` command that a message suggests, as a shell would."""
+def suggestion(line: str) -> tuple[list[str], dict[str, str]]:
+    """The `[VAR=value ...] interp ...` command a message suggests: interp's arguments, and the variables set."""
     words = shlex.split(re.search(r"`((?:\w+=\S+ )*interp [^`]*)`", line).group(1))
+    variables = {}
     while "=" in words[0]:
         name, _, value = words.pop(0).partition("=")
         variables[name] = value
     assert words[0] == "interp"
-    return interp(env, *words[1:], **variables)
+    return words[1:], variables
+
+
+def follow(env: dict, line: str, **variables) -> subprocess.CompletedProcess:
+    """Run the command that a message suggests, as a shell would."""
+    args, suggested = suggestion(line)
+    return interp(env, *args, **{**variables, **suggested})
+
+
+def at_once(env: dict, *runs: tuple) -> list[tuple[int, str, str]]:
+    """Several `interp`s started together, each `(args, variables)`: (exit code, stdout, stderr) of each."""
+    procs = [start(env, *args, **variables) for args, variables in runs]
+    return [(proc.wait(timeout=120), *proc.communicate()) for proc in procs]
 
 
 def cache_state(env: dict) -> dict[str, list[str]]:
@@ -230,31 +243,30 @@ def test_a_dropped_connection_a_stalled_download_and_a_late_answer_each_say_so_a
     hub.fault = [Fault(drop_after=1_000_000, on="GET", only="tiny.pt"), Fault(delay=2.0, on="GET", only="slow.pt"),
                  Fault(delay=1.5, on="HEAD", only="late.pt")]
     # All at once: huggingface_hub retries a broken download five times, a second apart, before it gives up.
-    dropped = start(env, "weights", "download", "tiny")
-    stalled = start(env, "weights", "download", "slow", HF_HUB_DOWNLOAD_TIMEOUT="1")
-    late = start(env, "weights", "download", "late", HF_HUB_ETAG_TIMEOUT="1")
-    drop_line, stall_line, late_line = (error_line((proc.wait(timeout=120), proc.communicate()[1]))
-                                        for proc in (dropped, stalled, late))
+    failed = at_once(env, (["weights", "download", "tiny"], {}),
+                     (["weights", "download", "slow"], {"HF_HUB_DOWNLOAD_TIMEOUT": "1"}),
+                     (["weights", "download", "late"], {"HF_HUB_ETAG_TIMEOUT": "1"}))
+    drop_line, stall_line, late_line = (error_line((code, stderr)) for code, _, stderr in failed)
     for filename in ("ckpt/tiny.pt", "ckpt/slow.pt", "ckpt/late.pt"):
         assert_nothing_posing_as_done(env, filename)
-
     assert "tiny weights unavailable: the connection broke during the download (" in drop_line
-    assert "could not be reached" not in drop_line  # it was: the HEAD was answered
-    hub.fault = hub.fault[1:]
-    rerun = follow(env, drop_line)  # `interp weights download tiny`, the connection well again
-    assert rerun.returncode == 0, rerun.stderr
-    assert_downloaded(env, hub)
-
     assert "slow weights unavailable: the hub stopped sending it for 1 s" in stall_line
-    assert "could not be reached" not in stall_line
-    name, value = re.search(r"with (HF_HUB_DOWNLOAD_TIMEOUT)=(\d+)", stall_line).groups()
-    patient = interp(env, "weights", "download", "slow", **{"HF_HUB_DOWNLOAD_TIMEOUT": "1", name: value})
-    assert patient.returncode == 0, patient.stderr  # the same slow hub, given the time the message suggests
-
+    assert "could not be reached" not in drop_line + stall_line  # it was: the HEAD was answered
     assert "late weights unavailable: the Hugging Face Hub could not be reached (" in late_line
-    name, value = re.search(r"more than 1 s: (HF_HUB_ETAG_TIMEOUT)=(\d+)", late_line).groups()
-    patient = interp(env, "weights", "download", "late", **{"HF_HUB_ETAG_TIMEOUT": "1", name: value})
-    assert patient.returncode == 0, patient.stderr
+
+    # The advice, followed at once: the drop's rerun on a connection well again; the others on the same slow
+    # hub, with the wait their line suggests.
+    hub.fault = hub.fault[1:]
+    (drop_args, drop_variables), (_, stall_variables), (_, late_variables) = map(suggestion, (drop_line,
+                                                                                            stall_line, late_line))
+    stall_variables = dict(re.findall(r"with (HF_HUB_DOWNLOAD_TIMEOUT)=(\d+)", stall_line), **stall_variables)
+    late_variables = dict(re.findall(r"more than 1 s: (HF_HUB_ETAG_TIMEOUT)=(\d+)", late_line), **late_variables)
+    assert set(stall_variables) == {"HF_HUB_DOWNLOAD_TIMEOUT"} and set(late_variables) == {"HF_HUB_ETAG_TIMEOUT"}
+    reruns = at_once(env, (drop_args, drop_variables), (["weights", "download", "slow"], stall_variables),
+                     (["weights", "download", "late"], late_variables))
+    for code, _, stderr in reruns:
+        assert code == 0, stderr
+    assert_downloaded(env, hub)
 
 
 @pytest.mark.parametrize("stop, code, said", [(signal.SIGINT, 130, "interp: interrupted"),
