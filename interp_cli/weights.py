@@ -655,7 +655,7 @@ def _resume_option(hf_hub_download) -> dict:
     With it off, those download into a temporary file in the cache's top folder and leave it there when
     the download fails (Ctrl-C, a dropped connection, a full disk): up to 1.2 GB per failure that no run
     reuses or removes. With it on they append to `blobs/<etag>.incomplete` under their lock, and the next
-    run resumes it. 0.23 made resuming the default (and warns about the option); 1.0 removed it.
+    run resumes it. 0.23 made resuming the default (and warns about the option); later releases dropped it.
     """
     try:
         parameter = inspect.signature(hf_hub_download).parameters.get("resume_download")
