@@ -400,3 +400,38 @@ def _sha256(data: bytes) -> str:
     import hashlib
 
     return hashlib.sha256(data).hexdigest()
+
+
+def test_a_read_only_cache_that_holds_the_file_serves_it_without_a_request(hub, env, tmp_path):
+    """A cluster's shared cache, filled once and mounted read-only on the nodes: found, verified, never written."""
+    if os.geteuid() != 0:
+        pytest.skip("a read-only bind mount needs root")
+    filled = interp(env, "weights", "download", "tiny")
+    assert filled.returncode == 0, filled.stderr
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    mounted = subprocess.run(["mount", "--bind", "-o", "ro", env["HF_HOME"], str(shared)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {mounted.stderr.decode(errors='replace').strip()}")
+    try:
+        # Some kernels apply `ro` to a bind mount only on a remount.
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(shared)], capture_output=True)
+        if not _read_only_mount_refuses(shared):
+            pytest.skip("the bind mount did not become read-only here")
+        seen = len(hub.requests)
+        done = interp(env, "weights", "verify", "tiny", HF_HOME=str(shared), INTERP_CACHE_DIR=str(tmp_path / "node"))
+        assert done.returncode == 0 and "OK: the tiny checkpoint" in done.stdout, done.stderr
+        download = interp(env, "weights", "download", "tiny", HF_HOME=str(shared))
+        assert download.returncode == 0 and download.stderr == "", download.stderr
+        assert len(hub.requests) == seen
+    finally:
+        subprocess.run(["umount", "-l", str(shared)], check=True)
+
+
+def _read_only_mount_refuses(folder: Path) -> bool:
+    try:
+        (folder / "probe").write_bytes(b"")
+    except OSError as err:
+        return err.errno == errno.EROFS
+    (folder / "probe").unlink()
+    return False
