@@ -22,10 +22,13 @@ by `interp_cli.sha256_record` (keyed by path + size + mtime_ns): an unchanged fi
 
 from __future__ import annotations
 
+import errno
+import inspect
 import json
 import os
 import re
 import shlex
+import shutil
 import stat
 import subprocess
 import sys
@@ -301,14 +304,16 @@ def _resolve(
     preset = PRESETS.get(chosen)
     if preset is not None:
         preset = _with_sidecar(preset)
+        fetched = False
         if preset.local_path:
             path = _locate_shipped(preset)
         else:
-            path = _locate_on_hub(
+            path, fetched = _locate_on_hub(
                 _preset_hub_file(preset), preset=preset, spec=chosen,
                 download=download, progress=progress, force_download=force_download,
             )
-        sha256 = _check_integrity(path, preset, fresh=fresh_hash, progress=progress) if verify else None
+        sha256 = (_check_integrity(path, preset, fresh=fresh_hash, progress=progress, fetched=fetched)
+                  if verify else None)
         if sha256 is None:
             # Nothing to compare with (or not asked to): report the hash only if it is known or was asked for.
             sha256 = file_sha256(path, fresh=True) if fresh_hash else remembered_sha256(path)
@@ -319,7 +324,7 @@ def _resolve(
         path = named.absolute()
         sha256 = file_sha256(path, fresh=True) if fresh_hash else remembered_sha256(path)
         return ResolvedWeights(path=path, id=str(path), sha256=sha256, preset=None, label=chosen)
-    path = _locate_on_hub(
+    path, _ = _locate_on_hub(
         named, preset=None, spec=chosen, download=download, progress=progress, force_download=force_download
     )
     sha256 = file_sha256(path, fresh=True) if fresh_hash else remembered_sha256(path)
@@ -584,8 +589,11 @@ def _install_source(dist) -> str | None:
 
 def _locate_on_hub(
     hub: HubFile, *, preset: Preset | None, spec: str, download: bool, progress: bool, force_download: bool
-) -> Path:
-    """A hub file from the HF cache, downloading it if allowed; WeightsUnavailableError otherwise."""
+) -> tuple[Path, bool]:
+    """A hub file from the HF cache, downloading it if allowed; WeightsUnavailableError otherwise.
+
+    Also says whether the file came through hf_hub_download in this call (True) or was found in the cache.
+    """
     import huggingface_hub
 
     if not force_download:
@@ -593,55 +601,112 @@ def _locate_on_hub(
         # a network round trip per run, and a failure when the hub is down even though the file is here.
         cached = huggingface_hub.try_to_load_from_cache(hub.repo_id, hub.filename, revision=hub.revision)
         if isinstance(cached, str) and os.path.isfile(cached):
-            return Path(cached)
+            return Path(cached), False
     if _hub_offline():
         raise _unavailable(hub, preset, spec, _offline_reason())
     if not download:
         raise _unavailable(hub, preset, spec, "it has not been downloaded (not in the Hugging Face cache)")
+    reached = False
     try:
         with _progress_bars(progress), _quiet_hub_logs():
-            _check_advertised(hub, preset)
+            size = _check_advertised(hub, preset)
+            reached = True
+            _check_room(size)
             downloaded = huggingface_hub.hf_hub_download(
-                hub.repo_id, hub.filename, revision=hub.revision, force_download=force_download
+                hub.repo_id, hub.filename, revision=hub.revision, force_download=force_download,
+                **_resume_option(huggingface_hub.hf_hub_download),
             )
     except Exception as err:
-        reason = _download_failure_reason(err, hub)
+        reason = _download_failure_reason(err, hub, reached=reached)
         if reason is None:
             raise
         raise _unavailable(hub, preset, spec, reason) from err
-    return Path(downloaded)
+    return Path(downloaded), True
 
 
-def _check_advertised(hub: HubFile, preset: Preset | None) -> None:
+def _check_room(size: int | None) -> None:
+    """Refuse, before any byte is fetched, a download that the disk of the Hugging Face cache has no room for.
+
+    huggingface_hub only warns (a two-line UserWarning) and downloads until the disk is full; releases
+    before 0.23 then leave the partial file behind in the cache, keeping that disk full for the rerun.
+    """
+    if not size:
+        return
+    folder = _hub_cache()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return  # cannot tell: the download says what goes wrong, if anything
+    if free < size:
+        raise OSError(errno.ENOSPC, f"{_human_size(size)} needed, {_human_size(free)} free")
+
+
+def _hub_cache() -> Path:
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE).expanduser()
+
+
+def _resume_option(hf_hub_download) -> dict:
+    """`resume_download=True` for the huggingface_hub releases that have it off (before 0.23), none for the rest.
+
+    With it off, those download into a temporary file in the cache's top folder and leave it there when
+    the download fails (Ctrl-C, a dropped connection, a full disk): up to 1.2 GB per failure that no run
+    reuses or removes. With it on they append to `blobs/<etag>.incomplete` under their lock, and the next
+    run resumes it. 0.23 made resuming the default (and warns about the option); later releases dropped it.
+    """
+    try:
+        parameter = inspect.signature(hf_hub_download).parameters.get("resume_download")
+    except (TypeError, ValueError):
+        return {}
+    return {"resume_download": True} if parameter is not None and parameter.default is False else {}
+
+
+def _check_advertised(hub: HubFile, preset: Preset | None) -> int | None:
     """One HEAD request before a long download: is the hub reachable, and is its file the preset's?
 
     The hub advertises an LFS file's sha256 as its etag. A preset whose published sha256 differs
     is refused at once, naming both, rather than after 1.2 GB and a hash. The request does not
-    retry (unlike hf_hub_download's own), so an unreachable hub fails in seconds.
+    retry (unlike hf_hub_download's own), so an unreachable hub fails in seconds. Returns the
+    file's size, as the hub says it (None if it does not).
     """
-    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
 
-    metadata = get_hf_file_metadata(hf_hub_url(hub.repo_id, hub.filename, revision=hub.revision))
+    # The wait hf_hub_download's own metadata request has (HF_HUB_ETAG_TIMEOUT): in huggingface_hub 0.20 this
+    # one's default was a fixed 10 s, which that variable did not change.
+    metadata = get_hf_file_metadata(hf_hub_url(hub.repo_id, hub.filename, revision=hub.revision),
+                                    timeout=constants.HF_HUB_ETAG_TIMEOUT)
+    size = metadata.size if isinstance(metadata.size, int) else None
     if preset is None or preset.sha256 is None:
-        return
+        return size
     advertised = (metadata.etag or "").strip('"').lower()
     if _SHA256_HEX.match(advertised) and advertised != preset.sha256.lower():
         raise ChecksumError(
             f"{preset.name} weights: the hub advertises sha256 {advertised} for {hub.id}, but the preset expects "
             f"{preset.sha256}; refusing to download a file that is not the published checkpoint"
         )
+    return size
 
 
 @contextmanager
 def _quiet_hub_logs() -> Iterator[None]:
-    """No retry chatter from huggingface_hub on stderr: our one-line error says what went wrong."""
+    """No retry chatter from huggingface_hub on stderr: our one-line error says what went wrong.
+
+    Its disk-space warning too (two lines with its source file): `_check_room` refuses that download
+    first, and a disk filled meanwhile fails it with the one line that says where and what to do.
+    """
     import logging
+    import warnings
 
     logger = logging.getLogger("huggingface_hub")
     level = logger.level
     logger.setLevel(logging.ERROR)
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Not enough free disk space")
+            yield
     finally:
         logger.setLevel(level)
 
@@ -700,9 +765,18 @@ def _login_advice() -> str:
 
 @contextmanager
 def _progress_bars(enabled: bool) -> Iterator[None]:
+    """huggingface_hub's download bar when `enabled` and stderr is a terminal (or a notebook's); none otherwise.
+
+    Off a terminal huggingface_hub 0.21+ draws none; 0.20 (setup.cfg's floor) drew its tqdm bar into logs
+    and pipes as carriage-return redraws, ahead of a failure's one line too. A Jupyter kernel's stderr is no
+    terminal, but there tqdm.auto draws a widget, which every version did and does.
+    """
     from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
-    if enabled or are_progress_bars_disabled():
+    from interp_cli.progress import is_terminal
+
+    drawn = enabled and (is_terminal(sys.stderr) or "ipykernel" in sys.modules)
+    if drawn or are_progress_bars_disabled():
         yield
         return
     disable_progress_bars()
@@ -717,8 +791,11 @@ def _progress_bars(enabled: bool) -> Iterator[None]:
 _NETWORK_PACKAGES = {"huggingface_hub", "httpx", "httpx2", "httpcore", "requests", "urllib3", "hf_xet"}
 
 
-def _download_failure_reason(err: BaseException, hub: HubFile) -> str | None:
-    """Why a download failed, in a few words for the one-line error; None if `err` is not a download failure."""
+def _download_failure_reason(err: BaseException, hub: HubFile, *, reached: bool = False) -> str | None:
+    """Why a download failed, in a few words for the one-line error; None if `err` is not a download failure.
+
+    `reached`: the hub answered the metadata request, so a transport error came later, during the download.
+    """
     from huggingface_hub.utils import (
         EntryNotFoundError,
         GatedRepoError,
@@ -744,17 +821,77 @@ def _download_failure_reason(err: BaseException, hub: HubFile) -> str | None:
     if isinstance(err, RevisionNotFoundError):
         return f"{hub.repo_id} has no revision '{hub.revision}'"
     if isinstance(err, LocalEntryNotFoundError):
-        # huggingface_hub wraps the transport error; its root (DNS, proxy, timeout...) is the useful part.
-        root = _root_cause(err)
-        return "the Hugging Face Hub could not be reached" + (_error_summary(root) if root is not err else "")
+        # huggingface_hub's own metadata request failed (ours may have passed just before); it wraps the
+        # transport error, whose root (DNS, proxy, timeout...) is the useful part. Before EntryNotFoundError:
+        # in huggingface_hub 0.20 this is one, and no 404 was answered.
+        return _unreachable(err)
     if isinstance(err, EntryNotFoundError):
         return f"{hub.repo_id} has no file {hub.filename} at revision {hub.revision or 'main'} (HTTP 404)"
     if isinstance(err, HfHubHTTPError):
         status = getattr(getattr(err, "response", None), "status_code", None)
+        if status == 429:
+            return "the hub answered HTTP 429 (too many requests): wait a few minutes, then try again"
+        if isinstance(status, int) and status >= 500:
+            return f"the hub answered HTTP {status} (a failure on its side): try again later"
         return f"the hub answered HTTP {status}" if status else "the hub request failed"
     if isinstance(err, OSError) and not isinstance(err, (ConnectionError, TimeoutError)) and err.errno:
-        return f"the download failed: {err.strerror or err}"
-    return "the Hugging Face Hub could not be reached" + _error_summary(_root_cause(err))
+        return _local_failure(err)
+    if not reached:
+        return _unreachable(err)
+    root = _root_cause(err)
+    if _timed_out(err):
+        from huggingface_hub import constants
+
+        seconds = constants.HF_HUB_DOWNLOAD_TIMEOUT
+        return (f"the hub stopped sending it for {seconds} s{_error_summary(root)}: try again, or allow a slow "
+                f"connection more time with {_more_time('HF_HUB_DOWNLOAD_TIMEOUT', seconds)}")
+    return f"the connection broke during the download{_error_summary(root)}: try again"
+
+
+def _unreachable(err: BaseException) -> str:
+    """The hub did not answer the metadata request: no route, no DNS, a proxy, or no answer in time."""
+    from huggingface_hub.utils import LocalEntryNotFoundError
+
+    root = _root_cause(err)
+    # huggingface_hub's own wrapper only says that the file is not cached; the error under it says why.
+    bare = root is err and isinstance(err, LocalEntryNotFoundError)
+    said = "the Hugging Face Hub could not be reached" + ("" if bare else _error_summary(root))
+    if _timed_out(err):
+        from huggingface_hub import constants
+
+        # The metadata request's wait (HF_HUB_ETAG_TIMEOUT); a slow link or proxy may need more.
+        seconds = constants.HF_HUB_ETAG_TIMEOUT
+        said += f"; a slow connection may need more than {seconds} s: {_more_time('HF_HUB_ETAG_TIMEOUT', seconds)}"
+    return said
+
+
+def _more_time(variable: str, seconds: int) -> str:
+    """`VARIABLE=N`, a wait that a slow connection is likely to be content with (huggingface_hub's default is 10 s)."""
+    return f"{variable}={max(60, 6 * seconds)}"
+
+
+def _timed_out(err: BaseException) -> bool:
+    """Whether a timeout is in `err`'s chain (httpx's ReadTimeout, requests' ConnectTimeout, socket's TimeoutError)."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, TimeoutError) or "Timeout" in type(seen).__name__:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _local_failure(err: OSError) -> str:
+    """A download that failed on this machine: a full disk (or quota), or a cache folder it cannot write."""
+    cache = _hub_cache()
+    # HF_HUB_CACHE, where set, wins over HF_HOME: pointing HF_HOME elsewhere would not move that cache.
+    variable = next((name for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE") if os.environ.get(name)), "HF_HOME")
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"no room for it in the Hugging Face cache {cache} ({err.strerror or err}): free space there, or set "
+                f"{variable} to a folder on a disk with room")
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (f"the Hugging Face cache {cache} cannot be written ({err.strerror or err}): set {variable} to a "
+                "folder you can write to")
+    return f"the download failed: {err.strerror or err}"
 
 
 def _root_cause(err: BaseException) -> BaseException:
@@ -764,7 +901,9 @@ def _root_cause(err: BaseException) -> BaseException:
 
 
 def _error_summary(err: BaseException) -> str:
-    first_line = str(err).strip().splitlines()[0][:120] if str(err).strip() else ""
+    first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    if len(first_line) > 120:
+        first_line = first_line[:117] + "..."
     return f" ({type(err).__name__}: {first_line})" if first_line else f" ({type(err).__name__})"
 
 
@@ -826,11 +965,12 @@ def _present_path(preset: Preset) -> Path | None:
 # Integrity
 
 
-def _check_integrity(path: Path, preset: Preset, *, fresh: bool, progress: bool) -> str | None:
+def _check_integrity(path: Path, preset: Preset, *, fresh: bool, progress: bool, fetched: bool = False) -> str | None:
     """Refuse a preset file whose size or sha256 is not the expected one; return its sha256 when checked.
 
     The size check comes first: a truncated 1.2 GB download is then reported at once, not after
-    seconds of hashing.
+    seconds of hashing. A file `fetched` by this very call that fails is removed from the HF cache
+    (`_discard_download`); one found there is left for `interp weights download` to replace.
     """
     if preset.local_path:
         # Shipped with interp, never downloaded: damaged or replaced in place, and restored, not fetched.
@@ -843,21 +983,48 @@ def _check_integrity(path: Path, preset: Preset, *, fresh: bool, progress: bool)
                "sha256": "the file is corrupt or not the published checkpoint"}
     actual_size = path.stat().st_size
     if preset.size is not None and actual_size != preset.size:
-        what = why if preset.local_path else f"{why['size']}; delete it and run {_download_command(preset.name)}"
-        raise ChecksumError(
-            f"{path.name}: size mismatch (expected {preset.size:,} bytes{recorded}, got {actual_size:,}): "
-            f"{what} (file: {path})"
-        )
+        raise ChecksumError(f"{path.name}: size mismatch (expected {preset.size:,} bytes{recorded}, got "
+                            f"{actual_size:,}): {_mismatch_advice(path, preset, why, 'size', fetched)}")
     if preset.sha256 is None:
         return None
     _announce_hashing(path, actual_size, fresh=fresh, progress=progress)
     actual = file_sha256(path, fresh=fresh)
     if actual != preset.sha256.lower():
-        what = why if preset.local_path else f"{why['sha256']}; delete it and run {_download_command(preset.name)}"
-        raise ChecksumError(
-            f"{path.name}: sha256 mismatch (expected {preset.sha256}{recorded}, got {actual}): {what} (file: {path})"
-        )
+        raise ChecksumError(f"{path.name}: sha256 mismatch (expected {preset.sha256}{recorded}, got {actual}): "
+                            f"{_mismatch_advice(path, preset, why, 'sha256', fetched)}")
     return actual
+
+
+def _mismatch_advice(path: Path, preset: Preset, why: str | dict[str, str], kind: str, fetched: bool) -> str:
+    """What to do about a preset file that failed its size or sha256 check, ending with where it is."""
+    if preset.local_path:
+        return f"{why} (file: {path})"
+    command = _download_command(preset.name)
+    if not fetched:
+        # `interp weights download` downloads a cached copy that fails its check again (force_download): deleting
+        # the snapshot's link by hand is no help, huggingface_hub would link the bad blob again unasked.
+        return f"{why[kind]}; {command} replaces it (file: {path})"
+    blob = path.resolve()
+    if _discard_download(path):
+        return (f"the download is not the published checkpoint (changed on the way, or the hub's file changed), "
+                f"so it was removed from the Hugging Face cache; try again with {command}")
+    return f"the download is not the published checkpoint; delete {blob} and {path}, then try again with {command}"
+
+
+def _discard_download(path: Path) -> bool:
+    """Remove a file just downloaded that failed its check, from the HF cache; whether that worked.
+
+    Both the blob (named after the sha256 the hub advertised, which its bytes do not have) and the
+    snapshot's link to it go: left there, every tool reading the cache would take the blob for the hub's
+    file, and the next hf_hub_download would link it again instead of downloading.
+    """
+    blob = path.resolve()
+    try:
+        for each in (path, blob):
+            each.unlink(missing_ok=True)
+    except OSError:
+        return False
+    return True
 
 
 def _announce_hashing(path: Path, size: int, *, fresh: bool, progress: bool, label: str | None = None) -> None:

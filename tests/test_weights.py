@@ -347,6 +347,19 @@ def test_progress_false_silences_the_download_bar_and_restores_it(hub, tiny):
     assert not are_progress_bars_disabled()
 
 
+def test_the_download_bar_is_drawn_on_a_terminal_or_in_a_notebook_only(hub, tiny, monkeypatch):
+    """Into a pipe or a log huggingface_hub 0.20 drew its bar as carriage-return redraws (0.21+ draw none there);
+    a Jupyter kernel's stderr is no terminal either, but there tqdm draws a widget."""
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    weights.resolve_weights("tiny", progress=True)  # pytest's captured stderr: no terminal
+    assert hub.progress_disabled_during_download is True
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    hub.cached.clear()  # downloaded again
+    weights.resolve_weights("tiny", progress=True)
+    assert hub.progress_disabled_during_download is False
+    assert not are_progress_bars_disabled()
+
+
 def test_download_false_never_downloads(hub, tiny):
     with pytest.raises(WeightsUnavailableError, match="not been downloaded"):
         weights.resolve_weights("tiny", download=False)
@@ -441,7 +454,7 @@ def test_checksum_mismatch_is_refused(hub, tiny):
     got = hashlib.sha256(corrupt).hexdigest()
     assert str(excinfo.value) == (
         f"tiny.pt: sha256 mismatch (expected {CONTENT_SHA256}, got {got}): the file is corrupt or not the "
-        f"published checkpoint; delete it and run `interp weights download tiny` (file: {path})"
+        f"published checkpoint; `interp weights download tiny` replaces it (file: {path})"
     )
 
 

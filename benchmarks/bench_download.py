@@ -1,0 +1,82 @@
+"""A hub preset's first download through interp, against a hub on 127.0.0.1 (tests/hub_server.py): what interp adds.
+
+    python benchmarks/bench_download.py [--mb 300] [--repeats 5] [--workers 3]
+
+Each round, in fresh HF_HOMEs: `interp weights download big` (interp's HEAD, the room check, hf_hub_download, the
+sha256 of the file) against a bare `hf_hub_download` of the same file, each a process of its own, back to back;
+the wall-time ratio interp / bare, min/median/max over REPEATS rounds. Then WORKERS `interp weights download big`
+started at once on one fresh cache, as a job array's first tasks: the GETs the hub saw, and their wall time
+against one alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.hub_server import LocalHub  # noqa: E402
+
+REPO, FILENAME = "someone/big", "big.pt"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=3)
+    args = parser.parse_args()
+
+    payload = os.urandom(args.mb * 1_000_000)
+    hub = LocalHub()
+    sha256 = hub.put(REPO, FILENAME, payload)
+    preset = dict(name="big", repo_id=REPO, filename=FILENAME, revision=None, sha256=sha256, size=len(payload),
+                  license="benchmark", description="random bytes")
+    base = dict(os.environ, PYTHONPATH=str(ROOT), HF_ENDPOINT=hub.endpoint, INTERP_TEST_PRESETS=json.dumps([preset]))
+    base.pop("HF_HUB_OFFLINE", None)
+    interp = [sys.executable, "-m", "tests.hub_server", "weights", "download", "big"]
+    bare = [sys.executable, "-c", f"import huggingface_hub; huggingface_hub.hf_hub_download({REPO!r}, {FILENAME!r})"]
+
+    def timed(command: list[str], scratch: Path) -> float:
+        env = dict(base, HF_HOME=str(scratch / "hf"), INTERP_CACHE_DIR=str(scratch / "interp"))
+        start = time.perf_counter()
+        subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
+        return time.perf_counter() - start
+
+    ratios, interp_s, bare_s = [], [], []
+    for _ in range(args.repeats):
+        with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two:
+            bare_s.append(timed(bare, Path(one)))
+            interp_s.append(timed(interp, Path(two)))
+        ratios.append(interp_s[-1] / bare_s[-1])
+    print(f"{args.mb} MB, {args.repeats} rounds: bare hf_hub_download {_spread(bare_s)} s, interp weights download "
+          f"{_spread(interp_s)} s, ratio {_spread(ratios, 2)}")
+
+    with tempfile.TemporaryDirectory() as shared:
+        env = dict(base, HF_HOME=str(Path(shared) / "hf"), INTERP_CACHE_DIR=str(Path(shared) / "interp"))
+        gets = hub.gets
+        start = time.perf_counter()
+        workers = [subprocess.Popen(interp, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                   for _ in range(args.workers)]
+        codes = [worker.wait() for worker in workers]
+        wall = time.perf_counter() - start
+    print(f"{args.workers} workers at once on one fresh cache: exit codes {codes}, {hub.gets - gets} GET(s), "
+          f"{wall:.2f} s ({wall / statistics.median(interp_s):.2f}x one alone)")
+    hub.close()
+
+
+def _spread(values: list[float], digits: int = 2) -> str:
+    return "/".join(f"{v:.{digits}f}" for v in (min(values), statistics.median(values), max(values)))
+
+
+if __name__ == "__main__":
+    main()

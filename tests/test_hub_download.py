@@ -1,0 +1,437 @@
+"""Weights downloads from a real HTTP hub: huggingface_hub's own requests, locks, temporary files and retries.
+
+tests/test_weights.py replaces huggingface_hub's functions; here nothing is replaced. tests/hub_server.py
+serves the hub's endpoints on 127.0.0.1 (HF_ENDPOINT points there, nothing leaves the machine) and
+misbehaves the ways a hub or a network does. Every `interp` is a process of its own, as a user's or a
+cluster job's is, with a fresh HF_HOME: what it leaves in the cache is what the next run finds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import fcntl
+import json
+import os
+import pty
+import random
+import re
+import shlex
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.hub_server import Fault, LocalHub
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+DEMO = ROOT / "interp_cli" / "data" / "demo.pt"
+PAYLOAD = random.Random(0).randbytes(3_000_000)  # larger than one read of huggingface_hub's (1 or 10 MB)
+SLOW_PAYLOAD = random.Random(1).randbytes(1_000_000)
+LATE_PAYLOAD = random.Random(2).randbytes(10_000)
+REPO = "someone/tiny"
+
+
+def _preset(name: str, filename: str, payload_sha256: str, size: int) -> dict:
+    return dict(name=name, repo_id=REPO, filename=filename, revision=None, sha256=payload_sha256, size=size,
+                license="test-only", description="served by tests/hub_server.py")
+
+
+@pytest.fixture
+def hub():
+    served = LocalHub()
+    served.put(REPO, "ckpt/tiny.pt", PAYLOAD)
+    served.put(REPO, "ckpt/slow.pt", SLOW_PAYLOAD)
+    yield served
+    served.close()
+
+
+@pytest.fixture
+def env(hub, tmp_path):
+    """The environment of an `interp` that downloads from `hub` into tmp_path/hf, with presets `tiny`, `slow`,
+    `late` and `demohub` (the shipped demo model's file, put on the hub)."""
+    demo = json.loads(DEMO.with_suffix(".json").read_text())
+    hub.put(REPO, "demo.pt", DEMO.read_bytes())
+    presets = [
+        _preset("tiny", "ckpt/tiny.pt", hub.put(REPO, "ckpt/tiny.pt", PAYLOAD), len(PAYLOAD)),
+        _preset("slow", "ckpt/slow.pt", hub.put(REPO, "ckpt/slow.pt", SLOW_PAYLOAD), len(SLOW_PAYLOAD)),
+        _preset("late", "ckpt/late.pt", hub.put(REPO, "ckpt/late.pt", LATE_PAYLOAD), len(LATE_PAYLOAD)),
+        _preset("demohub", "demo.pt", demo["sha256"], demo["size"]),
+    ]
+    variables = dict(os.environ, PYTHONPATH=str(ROOT), HF_ENDPOINT=hub.endpoint, HF_HOME=str(tmp_path / "hf"),
+                     INTERP_CACHE_DIR=str(tmp_path / "interp-cache"), INTERP_TEST_PRESETS=json.dumps(presets))
+    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN", "HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE",
+                 "INTERP_WEIGHTS", "HF_HUB_DISABLE_PROGRESS_BARS", "HF_HUB_DOWNLOAD_TIMEOUT", "HF_HUB_ETAG_TIMEOUT"):
+        variables.pop(name, None)
+    return variables
+
+
+def _command(*args) -> list[str]:
+    # `python -m tests.hub_server` is `interp` with the test presets added (a preset is code).
+    return [sys.executable, "-m", "tests.hub_server", *map(str, args)]
+
+
+def interp(env: dict, *args, **variables) -> subprocess.CompletedProcess:
+    return subprocess.run(_command(*args), cwd=ROOT, env={**env, **variables}, capture_output=True, text=True,
+                          timeout=120)
+
+
+def start(env: dict, *args, **variables) -> subprocess.Popen:
+    return subprocess.Popen(_command(*args), cwd=ROOT, env={**env, **variables}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def error_line(done) -> str:
+    """The one line a failure prints (and nothing else on stderr), exit 1."""
+    returncode, stderr = (done.returncode, done.stderr) if isinstance(done, subprocess.CompletedProcess) else done
+    line, = stderr.strip().splitlines()
+    assert returncode == 1 and line.startswith("interp: error: "), stderr
+    return line
+
+
+def suggestion(line: str) -> tuple[list[str], dict[str, str]]:
+    """The `[VAR=value ...] interp ...` command a message suggests: interp's arguments, and the variables set."""
+    words = shlex.split(re.search(r"`((?:\w+=\S+ )*interp [^`]*)`", line).group(1))
+    variables = {}
+    while "=" in words[0]:
+        name, _, value = words.pop(0).partition("=")
+        variables[name] = value
+    assert words[0] == "interp"
+    return words[1:], variables
+
+
+def follow(env: dict, line: str, **variables) -> subprocess.CompletedProcess:
+    """Run the command that a message suggests, as a shell would."""
+    args, suggested = suggestion(line)
+    return interp(env, *args, **{**variables, **suggested})
+
+
+def at_once(env: dict, *runs: tuple) -> list[tuple[int, str, str]]:
+    """Several `interp`s started together, each `(args, variables)`: (exit code, stdout, stderr) of each."""
+    procs = [start(env, *args, **variables) for args, variables in runs]
+    return [(proc.wait(timeout=120), *proc.communicate()) for proc in procs]
+
+
+def cache_state(env: dict) -> dict[str, list[str]]:
+    """What the HF cache holds: complete blobs, partial downloads, and any other file (leftovers)."""
+    cache = Path(env["HF_HOME"]) / "hub"
+    found = {"blobs": [], "partial": [], "other": []}
+    for path in sorted(cache.rglob("*")) if cache.is_dir() else []:
+        relative = path.relative_to(cache).as_posix()
+        if path.is_dir() or relative.startswith(".locks/") or relative == "CACHEDIR.TAG" or "/refs/" in relative:
+            continue
+        if path.name.endswith(".incomplete"):
+            found["partial"].append(relative)
+        elif "/blobs/" in relative:
+            found["blobs"].append(path.name)
+        elif "/snapshots/" not in relative:
+            found["other"].append(relative)
+    return found
+
+
+def cached(env: dict, filename: str) -> Path | None:
+    """Where interp finds a hub file in the HF cache without the network (huggingface_hub's own lookup)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(REPO, filename, cache_dir=Path(env["HF_HOME"]) / "hub")
+    return Path(found) if isinstance(found, str) else None
+
+
+def assert_nothing_posing_as_done(env: dict, filename: str = "ckpt/tiny.pt") -> None:
+    """No complete-looking file in the cache: a later run finds nothing there, and no stray file lies about."""
+    state = cache_state(env)
+    assert state["blobs"] == [] and state["other"] == [], state
+    assert cached(env, filename) is None
+
+
+def assert_downloaded(env: dict, hub: LocalHub, gets: int | None = None) -> None:
+    """`tiny` is in the cache, complete, where an offline run finds it; no partial download is left."""
+    assert cached(env, "ckpt/tiny.pt").read_bytes() == PAYLOAD
+    state = cache_state(env)
+    assert [path for path in state["partial"] if _sha256(PAYLOAD) in path] == [] and state["other"] == [], state
+    if gets is not None:
+        assert hub.gets == gets
+
+
+# --------------------------------------------------------------------------------------------------
+# A download that works
+
+
+def test_download_fetches_once_says_nothing_off_a_terminal_and_works_offline_after(hub, env):
+    done = interp(env, "weights", "download", "tiny")
+    assert done.returncode == 0, done.stderr
+    # A pipe or a log gets no bar (huggingface_hub 0.20 drew its tqdm bar there, in carriage returns).
+    assert done.stderr == ""
+    sha256 = _sha256(PAYLOAD)
+    path = Path(re.fullmatch(rf"tiny: (.*) \(sha256 {sha256}\)\n", done.stdout).group(1))
+    assert path.read_bytes() == PAYLOAD
+    assert hub.gets == 1
+    seen = len(hub.requests)
+    again = interp(env, "weights", "download", "tiny")
+    assert again.returncode == 0 and again.stdout == done.stdout
+    offline = interp(env, "weights", "verify", "tiny", HF_HUB_OFFLINE="1")
+    assert offline.returncode == 0 and "OK: the tiny checkpoint" in offline.stdout, offline.stderr
+    assert len(hub.requests) == seen  # neither asked the hub anything
+    assert_downloaded(env, hub, gets=1)
+
+
+def test_download_draws_a_bar_on_a_terminal(hub, env):
+    leader, follower = pty.openpty()
+    # A fresh pseudo-terminal is 0 columns wide, and tqdm draws nothing in 0 columns.
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    with subprocess.Popen(_command("weights", "download", "tiny"), cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.DEVNULL, stderr=follower) as proc:
+        os.close(follower)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # EIO: the process closed its end
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        assert proc.wait(timeout=60) == 0, drawn
+    os.close(leader)
+    assert "100%" in drawn.decode(errors="replace") and "3.00M/3.00M" in drawn.decode(errors="replace")
+
+
+def test_a_first_morph_downloads_the_demo_model_from_the_hub_then_runs_offline(hub, env, tmp_path):
+    """The shipped demo model's file put on the hub: the first morph fetches and verifies it, and morphs with it."""
+    morph = (EXAMPLES / "demo_a.png", EXAMPLES / "demo_b.png", "--weights", "demohub", "--no-align", "--steps", 2)
+    done = interp(env, *morph, "-o", tmp_path / "m.gif", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["weights"]["id"] == "demohub"
+    assert report["weights"]["sha256"] == json.loads(DEMO.with_suffix(".json").read_text())["sha256"]
+    assert Path(report["weights"]["path"]).read_bytes() == DEMO.read_bytes()
+    assert (tmp_path / "m.gif").stat().st_size > 0 and hub.gets == 1
+    seen = len(hub.requests)
+    offline = interp(env, "weights", "verify", "demohub", HF_HUB_OFFLINE="1")
+    assert offline.returncode == 0 and "OK: the demohub checkpoint" in offline.stdout, offline.stderr
+    assert len(hub.requests) == seen
+
+
+def test_workers_starting_at_once_on_a_fresh_cache_share_one_download(hub, env):
+    """A job array's first tasks, all needing the weights at once: three processes, one GET, three verified files.
+
+    huggingface_hub's lock on the blob lets one download and the others wait for it; interp's sha256 record
+    is updated under its own lock. (`weights download` resolves the weights as a morph does, without the
+    two seconds of torch a morph adds to each worker.)"""
+    hub.fault = Fault(delay=1.0, on="GET")  # a body that takes a while: the three overlap in it
+    workers = [start(env, "weights", "download", "tiny") for _ in range(3)]
+    results = [(worker.wait(timeout=120), *worker.communicate()) for worker in workers]
+    for returncode, stdout, stderr in results:
+        assert returncode == 0 and stderr == "", stderr
+        assert stdout == results[0][1] and f"(sha256 {_sha256(PAYLOAD)})" in stdout
+    assert hub.gets == 1
+    assert_downloaded(env, hub, gets=1)
+    # The three sha256s merged into one entry of interp's record, for the blob all three links lead to.
+    records = json.loads((Path(env["INTERP_CACHE_DIR"]) / "sha256-records.json").read_text())["files"]
+    assert {path: entry["sha256"] for path, entry in records.items()} == {
+        str(cached(env, "ckpt/tiny.pt").resolve()): _sha256(PAYLOAD)}
+
+
+# --------------------------------------------------------------------------------------------------
+# The connection breaks, the hub stalls, the user stops it
+
+
+def test_a_dropped_connection_a_stalled_download_and_a_late_answer_each_say_so_and_the_advice_works(hub, env):
+    hub.fault = [Fault(drop_after=1_000_000, on="GET", only="tiny.pt"), Fault(delay=2.0, on="GET", only="slow.pt"),
+                 Fault(delay=1.5, on="HEAD", only="late.pt")]
+    # All at once: huggingface_hub retries a broken download five times, a second apart, before it gives up.
+    failed = at_once(env, (["weights", "download", "tiny"], {}),
+                     (["weights", "download", "slow"], {"HF_HUB_DOWNLOAD_TIMEOUT": "1"}),
+                     (["weights", "download", "late"], {"HF_HUB_ETAG_TIMEOUT": "1"}))
+    drop_line, stall_line, late_line = (error_line((code, stderr)) for code, _, stderr in failed)
+    for filename in ("ckpt/tiny.pt", "ckpt/slow.pt", "ckpt/late.pt"):
+        assert_nothing_posing_as_done(env, filename)
+    assert "tiny weights unavailable: the connection broke during the download (" in drop_line
+    assert "slow weights unavailable: the hub stopped sending it for 1 s" in stall_line
+    assert "could not be reached" not in drop_line + stall_line  # it was: the HEAD was answered
+    assert "late weights unavailable: the Hugging Face Hub could not be reached (" in late_line
+
+    # The advice, followed at once: the drop's rerun on a connection well again; the others on the same slow
+    # hub, with the wait their line suggests.
+    hub.fault = hub.fault[1:]
+    (drop_args, drop_variables), (_, stall_variables), (_, late_variables) = map(suggestion, (drop_line,
+                                                                                            stall_line, late_line))
+    stall_variables = dict(re.findall(r"with (HF_HUB_DOWNLOAD_TIMEOUT)=(\d+)", stall_line), **stall_variables)
+    late_variables = dict(re.findall(r"more than 1 s: (HF_HUB_ETAG_TIMEOUT)=(\d+)", late_line), **late_variables)
+    assert set(stall_variables) == {"HF_HUB_DOWNLOAD_TIMEOUT"} and set(late_variables) == {"HF_HUB_ETAG_TIMEOUT"}
+    reruns = at_once(env, (drop_args, drop_variables), (["weights", "download", "slow"], stall_variables),
+                     (["weights", "download", "late"], late_variables))
+    for code, _, stderr in reruns:
+        assert code == 0, stderr
+    assert_downloaded(env, hub)
+
+
+@pytest.mark.parametrize("stop, code, said", [(signal.SIGINT, 130, "interp: interrupted"),
+                                              (signal.SIGTERM, 143, "interp: terminated")])
+def test_a_download_stopped_midway_leaves_nothing_posing_as_done_and_the_rerun_completes(hub, env, stop, code, said):
+    hub.fault = Fault(stall_after=1_500_000, on="GET", times=1)
+    proc = start(env, "weights", "download", "tiny")
+    deadline = time.monotonic() + 60
+    while hub.gets < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)  # inside the body: 1.5 MB sent, the rest held back
+    proc.send_signal(stop)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == code
+    assert stderr.strip() == said and stdout == ""
+    assert_nothing_posing_as_done(env)
+    rerun = interp(env, "weights", "download", "tiny")
+    assert rerun.returncode == 0, rerun.stderr
+    assert_downloaded(env, hub)
+    assert cache_state(env)["partial"] == [] and cache_state(env)["other"] == []
+
+
+# --------------------------------------------------------------------------------------------------
+# The hub refuses
+
+
+@pytest.mark.parametrize("fault, said, retry", [
+    (Fault(status=404), "someone/tiny has no file ckpt/tiny.pt at revision main (HTTP 404)", None),
+    (Fault(status=401, unless_token="hf_test"), "the hub has no repo someone/tiny, or it is private: if you have "
+     "access, log in with", {"HF_TOKEN": "hf_test"}),
+    (Fault(status=403, unless_token="hf_test"), "someone/tiny is gated: accept its terms", {"HF_TOKEN": "hf_test"}),
+    (Fault(status=429, times=1), "the hub answered HTTP 429 (too many requests): wait a few minutes, then try "
+     "again", {}),
+    (Fault(status=503, on="GET", times=1), "the hub answered HTTP 503 (a failure on its side): try again later", {}),
+], ids=["404", "401", "403-gated", "429", "503-during-download"])
+def test_a_refusing_hub_says_what_to_do_and_that_works(hub, env, fault, said, retry):
+    hub.fault = dataclasses.replace(fault)  # a fresh count of `times` for each run of the test
+    line = error_line(interp(env, "weights", "download", "tiny"))
+    assert f"tiny weights unavailable: {said}" in line
+    assert_nothing_posing_as_done(env)
+    if retry is None:
+        return
+    if "HF_TOKEN" in retry:
+        assert "HF_TOKEN" in line
+    rerun = follow(env, line, **retry)
+    assert rerun.returncode == 0, rerun.stderr
+    assert_downloaded(env, hub)
+
+
+def test_wrong_bytes_are_not_kept_and_the_suggested_rerun_fetches_the_right_ones(hub, env):
+    hub.fault = Fault(body=bytes(len(PAYLOAD)), on="GET", times=1)  # the advertised etag, other bytes (a proxy)
+    line = error_line(interp(env, "weights", "download", "tiny"))
+    assert f"tiny.pt: sha256 mismatch (expected {_sha256(PAYLOAD)}, got {_sha256(bytes(len(PAYLOAD)))})" in line
+    assert "removed from the Hugging Face cache; try again with `interp weights download tiny`" in line
+    assert_nothing_posing_as_done(env)  # no blob named after the right sha256 holding the wrong bytes
+    rerun = follow(env, line)
+    assert rerun.returncode == 0, rerun.stderr
+    assert_downloaded(env, hub, gets=2)
+
+
+# --------------------------------------------------------------------------------------------------
+# The cache's disk
+
+
+def _mount_tmpfs(folder: Path, options: str) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode(errors='replace').strip()}")
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MB file system for HF_HOME, too small for the 3 MB `tiny`."""
+    folder = tmp_path / "small"
+    _mount_tmpfs(folder, "size=2m")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+@pytest.mark.parametrize("size_known", [True, False], ids=["size-advertised", "size-not-advertised"])
+def test_a_full_disk_says_where_and_what_to_do_and_leaves_nothing_posing_as_done(hub, env, small_disk, tmp_path,
+                                                                                  size_known):
+    env = {**env, "HF_HOME": str(small_disk / "hf")}
+    hub.fault = None if size_known else Fault(hide_size=True, on="HEAD")
+    line = error_line(interp(env, "weights", "download", "tiny"))
+    cache = small_disk / "hf" / "hub"
+    assert f"tiny weights unavailable: no room for it in the Hugging Face cache {cache} (" in line
+    assert "free space there, or set HF_HOME to a folder on a disk with room" in line
+    if size_known:  # refused before a byte is fetched
+        assert "3.0 MB needed" in line and hub.gets == 0
+    # No stray temporary file either (huggingface_hub before 0.23 left one in the cache's top folder, holding
+    # the disk full); a `.incomplete` under its name may stay, for the next run to resume.
+    assert_nothing_posing_as_done(env)
+    moved = interp(env, "weights", "download", "tiny", HF_HOME=str(tmp_path / "roomy"))
+    assert moved.returncode == 0, moved.stderr
+
+
+@pytest.fixture
+def read_only_home(tmp_path):
+    """An HF_HOME that cannot be written: a read-only mount as root (root ignores file modes), else a mode."""
+    folder = tmp_path / "read-only"
+    if os.geteuid() == 0:
+        _mount_tmpfs(folder, "ro,size=64m")  # room enough: only the mode is at fault
+        yield folder
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+        return
+    folder.mkdir()
+    folder.chmod(0o555)
+    yield folder
+    folder.chmod(0o755)
+
+
+def test_a_read_only_cache_says_so_and_the_suggested_variable_works(hub, env, read_only_home, tmp_path):
+    env = {**env, "HF_HOME": str(read_only_home / "hf")}
+    line = error_line(interp(env, "weights", "download", "tiny"))
+    reason = os.strerror(errno.EROFS if os.geteuid() == 0 else errno.EACCES)
+    assert (f"tiny weights unavailable: the Hugging Face cache {read_only_home / 'hf' / 'hub'} cannot be written "
+            f"({reason}): set HF_HOME to a folder you can write to") in line
+    assert hub.gets == 0
+    moved = interp(env, "weights", "download", "tiny", HF_HOME=str(tmp_path / "writable"))
+    assert moved.returncode == 0, moved.stderr
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_a_read_only_cache_that_holds_the_file_serves_it_without_a_request(hub, env, tmp_path):
+    """A cluster's shared cache, filled once and mounted read-only on the nodes: found, verified, never written."""
+    if os.geteuid() != 0:
+        pytest.skip("a read-only bind mount needs root")
+    filled = interp(env, "weights", "download", "tiny")
+    assert filled.returncode == 0, filled.stderr
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    mounted = subprocess.run(["mount", "--bind", "-o", "ro", env["HF_HOME"], str(shared)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {mounted.stderr.decode(errors='replace').strip()}")
+    try:
+        # Some kernels apply `ro` to a bind mount only on a remount.
+        subprocess.run(["mount", "-o", "remount,ro,bind", str(shared)], capture_output=True)
+        if not _read_only_mount_refuses(shared):
+            pytest.skip("the bind mount did not become read-only here")
+        seen = len(hub.requests)
+        done = interp(env, "weights", "verify", "tiny", HF_HOME=str(shared), INTERP_CACHE_DIR=str(tmp_path / "node"))
+        assert done.returncode == 0 and "OK: the tiny checkpoint" in done.stdout, done.stderr
+        download = interp(env, "weights", "download", "tiny", HF_HOME=str(shared))
+        assert download.returncode == 0 and download.stderr == "", download.stderr
+        assert len(hub.requests) == seen
+    finally:
+        subprocess.run(["umount", "-l", str(shared)], check=True)
+
+
+def _read_only_mount_refuses(folder: Path) -> bool:
+    try:
+        (folder / "probe").write_bytes(b"")
+    except OSError as err:
+        return err.errno == errno.EROFS
+    (folder / "probe").unlink()
+    return False
