@@ -146,7 +146,7 @@ class _Terminal(_Bar):
         interval, tqdm.monitor_interval = tqdm.monitor_interval, 0
         # Drawn and listed as open in one step: a stop that landed in between (the bar just drawn, the test
         # that sends one on seeing it, or a scheduler's) left a bar close_open could not see, closed at exit
-        # and so drawn again below `interp: terminated` (failed CI's test-lowest and a floor run here).
+        # and so drawn again below `interp: terminated` (a whole-suite run under the floor venv, 2026-12-06).
         with deferred():
             try:
                 self._bar = tqdm(total=total, desc=desc, unit=unit, file=stream, leave=not nested,
