@@ -30,6 +30,8 @@ import sys
 import time
 from collections.abc import Callable
 
+from interp_cli.stops import deferred
+
 QUARTER_AFTER_S = 5.0  # off a terminal, quarter lines only for bars slower than this (short ones: one line)
 # Off a terminal, a bar still short of its first quarter after this long prints one line with its estimate:
 # a bare --tune at 1024 px on a CPU (about 6 s a step) said nothing for its first 75 s, a --tune 1000 for
@@ -143,12 +145,16 @@ class _Terminal(_Bar):
         # No watchdog thread: our bars are updated often enough. tqdm reads this class-wide setting when a bar
         # is made, so it is set for that moment only: a caller's own bars keep theirs.
         interval, tqdm.monitor_interval = tqdm.monitor_interval, 0
-        try:
-            self._bar = tqdm(total=total, desc=desc, unit=unit, file=stream, leave=not nested,
-                             dynamic_ncols=not size, mininterval=0.1, smoothing=0.1, **size)
-        finally:
-            tqdm.monitor_interval = interval
-        _open.append(self)
+        # Drawn and listed as open in one step: a stop that landed in between (the bar just drawn, the test
+        # that sends one on seeing it, or a scheduler's) left a bar close_open could not see, closed at exit
+        # and so drawn again below `interp: terminated` (a whole-suite run under the floor venv, 2026-12-06).
+        with deferred():
+            try:
+                self._bar = tqdm(total=total, desc=desc, unit=unit, file=stream, leave=not nested,
+                                 dynamic_ncols=not size, mininterval=0.1, smoothing=0.1, **size)
+            finally:
+                tqdm.monitor_interval = interval
+            _open.append(self)
 
     def update(self, n: int = 1) -> None:
         self._bar.update(n)
@@ -157,9 +163,10 @@ class _Terminal(_Bar):
         self._bar.set_postfix_str(text, refresh=False)
 
     def close(self, completed: bool = True) -> None:
-        if self in _open:
-            _open.remove(self)
-            self._bar.close()
+        with deferred():  # taken off the list and closed in one step, as it was drawn and listed
+            if self in _open:
+                _open.remove(self)
+                self._bar.close()
 
 
 class _Lines(_Bar):

@@ -75,6 +75,21 @@ def _no_weights_env(monkeypatch):
     monkeypatch.delenv("INTERP_WEIGHTS", raising=False)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _torch_threads_given_back(request):
+    """A test file that changes torch's CPU thread count gives it back: the count is part of the cache keys
+    and splits the sums differently, so every later file would otherwise run, and compute, unlike when it
+    runs alone (test_tune's module fixture once left the rest of the session on one thread)."""
+    import sys
+
+    torch = sys.modules.get("torch")  # imported while the test files were collected; never imported here
+    before = torch.get_num_threads() if torch is not None else None
+    yield
+    if before is not None:
+        assert torch.get_num_threads() == before, f"{request.module.__name__} left torch on " \
+                                                  f"{torch.get_num_threads()} thread(s), not {before}"
+
+
 @pytest.fixture(scope="module")
 def browser():
     """A headless Chromium (tests/browser.py finds it) driven by Playwright; skipped without either."""

@@ -79,9 +79,16 @@ def tuned(demo, heldout):
     """The demo generator tuned for 20 steps on the two faces, and the base's state before."""
     targets, codes, _ = heldout
     before = _state(demo.generator)
-    with torch.random.fork_rng():
-        torch.set_num_threads(1)
-        generator = tune_generator(demo.generator, targets, codes, steps=20, noise=demo.generator.make_noise("const"))
+    # A module fixture is set up before the function-scoped _one_thread, which would otherwise keep this 1
+    # as the count to give back: every later test file of the session then ran on one thread.
+    threads = torch.get_num_threads()
+    try:
+        with torch.random.fork_rng():
+            torch.set_num_threads(1)
+            generator = tune_generator(demo.generator, targets, codes, steps=20,
+                                       noise=demo.generator.make_noise("const"))
+    finally:
+        torch.set_num_threads(threads)
     return generator, before
 
 
