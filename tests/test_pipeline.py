@@ -533,5 +533,9 @@ def test_a_contact_sheet_of_a_held_morph_shows_the_morph_not_the_holds_copies(de
     tiles = [sheet[gap:gap + size, left + k * (size + gap):left + k * (size + gap) + size] for k in range(8)]
     assert summary["frames"] == 14 and summary["sheet_size"]["frames"] == 8  # 8 frames 0-7 of the 8 not held
     # Forward A, 3 in-betweens, B, then back: every tile differs from the one before (no hold's copy).
-    assert [np.array_equal(tile, frame) for tile, frame in zip(tiles, frames)] == [True] * 5
+    # Each of the first five tiles is its frame: within a level or two (a frame drawn in another batch of the
+    # renderer can differ by one level in a pixel, as under torch 2.1 here), and nearer to it than to any other.
+    for tile, want in zip(tiles, range(5)):
+        off = [np.abs(tile.astype(int) - frame.astype(int)).max() for frame in frames]
+        assert off[want] <= 2 and all(off[want] < off[k] for k in range(5) if k != want), (want, off)
     assert all(not np.array_equal(a, b) for a, b in zip(tiles, tiles[1:]))
