@@ -129,8 +129,7 @@ def refuse_stills(paths: Sequence[Path], loop: bool, faces: Sequence[int | None]
     `faces` (each input's, `faces_per_input`): one group photo twice, `--face 0,1`, morphs one person
     into the other (with --paste, inside that photo)."""
     faces = list(faces) if faces is not None else [None] * len(paths)
-    pairs = [(i, i + 1) for i in range(len(paths) - 1)] + ([(len(paths) - 1, 0)] if loop and len(paths) > 2 else [])
-    for i, j in pairs:
+    for i, j in _neighbours(len(paths), loop):
         a, b = paths[i], paths[j]
         if a.suffix.lower() != ".npy" and faces[i] != faces[j]:
             continue  # two faces of one photo
@@ -145,8 +144,7 @@ def refuse_same_faces(paths: Sequence[Path], loop: bool, found: Sequence) -> Non
     """`refuse_stills` once the faces are found: one photo twice whose two picks come to the same face (`--face ,0`
     where the largest face is also the leftmost) would be a still as well. `found`: each input's `AlignedFace`
     (None for a code or an unaligned image)."""
-    pairs = [(i, i + 1) for i in range(len(paths) - 1)] + ([(len(paths) - 1, 0)] if loop and len(paths) > 2 else [])
-    for i, j in pairs:
+    for i, j in _neighbours(len(paths), loop):
         a, b = found[i], found[j]
         if a is None or b is None or a.face_index != b.face_index or not _one_image(paths[i], paths[j]):
             continue
@@ -158,6 +156,12 @@ def refuse_same_faces(paths: Sequence[Path], loop: bool, found: Sequence) -> Non
             fix = "name two different images"
         raise UsageError(f"{paths[j]} follows itself and both picks came to the same face ({a.face_index}, counting "
                          f"from the left), so the morph between them would be a still; {fix}", path=paths[j])
+
+
+def _neighbours(count: int, loop: bool) -> list[tuple[int, int]]:
+    """The inputs a morph goes between, as (from, to) indexes: each to the next, and with --loop the last back to
+    the first (two inputs already go there and back)."""
+    return [(i, i + 1) for i in range(count - 1)] + ([(count - 1, 0)] if loop and count > 2 else [])
 
 
 def _one_image(a: Path, b: Path) -> bool:

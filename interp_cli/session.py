@@ -161,8 +161,8 @@ class Session:
         codes, and hashing a 1.2 GB file would cost `render` seconds; the digest costs milliseconds."""
         if self._w_space is None:
             self._w_space = w_space(self.model.generator)
-        local = self.weights.id == str(self.weights.path)
-        return {"weights": self.weights.path.name if local else self.weights.id, "w_space": self._w_space}
+        return {"weights": self.weights.path.name if self.weights.local else self.weights.id,
+                "w_space": self._w_space}
 
     def release_encoder(self) -> None:
         """Free the encoder's memory: this session can then only render (and load `.npy` codes)."""
@@ -183,7 +183,7 @@ class Session:
             raise InputError(f"{path}: not a readable .npy code file ({one_line(err)})", path) from None
         made_by = record.get("w_space") if record is not None else None  # none in a code from before records
         if made_by is not None and made_by != self.code_record["w_space"]:
-            ours = self.weights.label if self.weights.id == str(self.weights.path) else self.weights.id
+            ours = self.weights.label if self.weights.local else self.weights.id
             raise InputError(f"{path}: made by other weights ({record.get('weights')}) than "
                              f"{option('weights', ours)}, whose mapping network differs: drawn here the code would "
                              f"be some other face; use the weights that made it", path)

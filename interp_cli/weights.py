@@ -127,6 +127,11 @@ class ResolvedWeights:
         if not self.label:
             object.__setattr__(self, "label", str(self.path))
 
+    @property
+    def local(self) -> bool:
+        """Whether it is a file named by its path (its `id`), not a preset or a hub file."""
+        return self.id == str(self.path)
+
 
 @dataclass(frozen=True)
 class HubFile:
