@@ -21,6 +21,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.spread import spread
 from interp_cli.images import load_image
 from tests.icc import cmyk_profile
 
@@ -51,7 +52,7 @@ def main() -> None:
     print(f"{width}x{height}, {args.repeat} loads each: min / median / max seconds, median / rgb's")
     for name, seconds in times.items():
         median = statistics.median(seconds)
-        print(f"  {name:14} {min(seconds):.3f} / {median:.3f} / {max(seconds):.3f}   x{median / base:.2f}")
+        print(f"  {name:14} {spread(seconds)}   x{median / base:.2f}")
 
 
 if __name__ == "__main__":

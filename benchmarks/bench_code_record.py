@@ -41,6 +41,7 @@ def main() -> None:
     import torch
 
     from benchmarks.bench import random_generator
+    from benchmarks.spread import spread
     from interp_cli.render import render_frames
     from interp_cli.session import w_space
 
@@ -50,8 +51,7 @@ def main() -> None:
     rows = {"w_space digest": timed(lambda: w_space(generator), args.repeats),
             "one frame": timed(lambda: next(render_frames(generator, [code], batch_size=1)), args.repeats)}
     for name, seconds in rows.items():
-        print(f"{name:>15}: {min(seconds) * 1e3:8.1f} / {statistics.median(seconds) * 1e3:8.1f} / "
-              f"{max(seconds) * 1e3:8.1f} ms (min / median / max of {args.repeats})")
+        print(f"{name:>15}: {spread(seconds, '{:8.1f}', scale=1e3)} ms (min / median / max of {args.repeats})")
     ratio = statistics.median(rows["w_space digest"]) / statistics.median(rows["one frame"])
     print(f"digest / frame: {ratio:.4f} (medians), {args.size} px generator")
 

@@ -24,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.spread import spread  # noqa: E402
 from tests.hub_server import LocalHub  # noqa: E402
 
 REPO, FILENAME = "someone/big", "big.pt"
@@ -58,8 +59,9 @@ def main() -> None:
             bare_s.append(timed(bare, Path(one)))
             interp_s.append(timed(interp, Path(two)))
         ratios.append(interp_s[-1] / bare_s[-1])
-    print(f"{args.mb} MB, {args.repeats} rounds: bare hf_hub_download {_spread(bare_s)} s, interp weights download "
-          f"{_spread(interp_s)} s, ratio {_spread(ratios, 2)}")
+    two = "{:.2f}"
+    print(f"{args.mb} MB, {args.repeats} rounds: bare hf_hub_download {spread(bare_s, two)} s, interp weights download "
+          f"{spread(interp_s, two)} s, ratio {spread(ratios, two)}")
 
     with tempfile.TemporaryDirectory() as shared:
         env = dict(base, HF_HOME=str(Path(shared) / "hf"), INTERP_CACHE_DIR=str(Path(shared) / "interp"))
@@ -73,9 +75,6 @@ def main() -> None:
           f"{wall:.2f} s ({wall / statistics.median(interp_s):.2f}x one alone)")
     hub.close()
 
-
-def _spread(values: list[float], digits: int = 2) -> str:
-    return "/".join(f"{v:.{digits}f}" for v in (min(values), statistics.median(values), max(values)))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from PIL import Image, ImageFilter
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.spread import spread  # noqa: E402
 from interp_cli import identity  # noqa: E402
 from interp_cli.align import align_face  # noqa: E402
 from interp_cli.images import load_image  # noqa: E402
@@ -78,9 +79,6 @@ def distance(a: np.ndarray, b: np.ndarray) -> str:
     entry = identity.measure(a, b)
     return f"{entry['identity']:.3f}" if entry["identity"] is not None else f"none ({entry['identity_note']})"
 
-
-def spread(seconds: list[float]) -> str:
-    return f"{min(seconds):.3f} / {statistics.median(seconds):.3f} / {max(seconds):.3f} s"
 
 
 def main() -> None:
@@ -135,7 +133,7 @@ def main() -> None:
     identity.WORK_SIZE = 256
     print("identity.measure on a pair of 1024 px crops (min / median / max):")
     for label, seconds in timings.items():
-        print(f"  {label:40s} {spread(seconds)}")
+        print(f"  {label:40s} {spread(seconds)} s")
     if not args.skip_render:
         import torch
 
@@ -152,7 +150,7 @@ def main() -> None:
             next(render_frames(generator, [code], batch_size=1))
             seconds.append(time.perf_counter() - start)
         frame = statistics.median(seconds)
-        print(f"  one 1024 px frame (random-weight generator)  {spread(seconds)}")
+        print(f"  one 1024 px frame (random-weight generator)  {spread(seconds)} s")
         for label, measured in timings.items():
             print(f"  {label}: {statistics.median(measured) / frame:.2f} frames")
 

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.bench import random_encoder, random_generator  # noqa: E402
+from benchmarks.spread import spread  # noqa: E402
 from interp_cli.files import fsync_path  # noqa: E402
 from interp_cli.models.checkpoint import save_e4e_checkpoint  # noqa: E402
 from tests.recipe import GOLDEN_DIR  # noqa: E402
@@ -62,8 +63,8 @@ def main() -> None:
                 times[name].append(time.perf_counter() - started)
                 codes[name].add(done.returncode)
         for name, seconds in times.items():
-            print(f"{name:9s} exit {sorted(codes[name])}: {min(seconds):6.2f} / {statistics.median(seconds):6.2f} / "
-                  f"{max(seconds):6.2f} s (min / median / max of {len(seconds)})")
+            print(f"{name:9s} exit {sorted(codes[name])}: {spread(seconds, '{:6.2f}')} s (min / median / max of "
+                  f"{len(seconds)})")
         ratio = statistics.median(times["baseline"]) / statistics.median(times["this"])
         print(f"baseline / this (medians): {ratio:.1f}x")
 

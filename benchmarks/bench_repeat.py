@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import argparse
 import gc
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.spread import spread  # noqa: E402
 
 
 def rss_mib() -> float:
@@ -60,7 +61,7 @@ def main() -> None:
                 seen.append(rss_mib())
             steps = [b - a for a, b in zip(seen, seen[1:])]
             print(f"{name:16s} RSS after call 1 {seen[0]:7.1f} MiB, after call {args.count} {seen[-1]:7.1f} MiB; "
-                  f"step between calls {min(steps):+.1f} / {statistics.median(steps):+.1f} / {max(steps):+.1f} MiB "
+                  f"step between calls {spread(steps, '{:+.1f}')} MiB "
                   f"(min / median / max)", flush=True)
 
 
