@@ -15,10 +15,15 @@ Runs share it (parallel morphs, a batch's job array, a host and its containers o
 update reads, changes and writes it under a lock (`files.held_lock`): each one merges with the
 others' entries. The record keeps the MAX_RECORDS most recently used entries; whether a path exists
 is no test, since another machine or container sharing the cache sees other files than this one.
+
+Runs that need one file's digest at once (a job array's tasks, after one of them downloaded the weights)
+read it once: one hashes it under that file's own lock (`_hashing_lock`), the others wait for it and take
+its entry, checked against the file as it is once they hold the lock.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -35,6 +40,11 @@ _RECORDS_VERSION = 1
 MAX_RECORDS = 256
 # How long an update waits for another run's lock (held for one small JSON write) before it goes on unlocked.
 LOCK_WAIT_SECONDS = 5.0
+# Where the runs' hashing locks are, in the cache dir (`_hashing_lock`).
+HASHING_FOLDER = "hashing"
+# The slowest reading a wait for another run's hash allows for (`_hashing_wait`): 1.2 GB in about a minute,
+# a network mount's pace; a local disk hashes it in a few seconds.
+HASH_WAIT_BYTES_PER_SECOND = 20_000_000
 # A remembered entry is marked used again at most this often, so a hit rarely costs a write.
 _USED_REFRESH_SECONDS = 24 * 3600
 
@@ -46,10 +56,23 @@ def file_sha256(path: str | os.PathLike, *, fresh: bool = False) -> str:
     """
     path = Path(path)
     before = path.stat()
-    if not fresh:
-        remembered = _remembered(path, before)
-        if remembered is not None:
-            return remembered
+    if fresh:
+        return _hash(path, before)
+    remembered = _remembered(path, before)
+    if remembered is not None:
+        return remembered
+    # Runs that start together (a job array's tasks, all verifying the weights one of them just downloaded) would
+    # each read the whole file: one hashes, under this file's lock, and the others take its digest from the record.
+    # Looked up again once the lock is held, against the file as it is then: an entry vouches only for the version
+    # (`_version`) it was made for, and none is made for a file that changed while it was read.
+    with held_lock(_hashing_lock(path), wait=_hashing_wait(before.st_size)):
+        now = path.stat()
+        remembered = _remembered(path, now)
+        return remembered if remembered is not None else _hash(path, now)
+
+
+def _hash(path: Path, before: os.stat_result) -> str:
+    """Hash the file and remember the digest, if it was one version (`before`) throughout."""
     digest = sha256_of(path)
     after = path.stat()
     # A file rewritten while it was being hashed has no single hash worth remembering.
@@ -114,6 +137,24 @@ def _same_version(record: dict, stat: os.stat_result) -> bool:
 
 def records_path() -> Path:
     return cache_dir() / RECORDS_FILENAME
+
+
+def _hashing_lock(path: Path) -> Path:
+    """What a run holds while it hashes `path` (`held_lock` adds `.lock`): one per file, so runs hashing two
+    different files do not wait for each other. Best effort: a folder that cannot be made leaves runs unlocked."""
+    folder = cache_dir() / HASHING_FOLDER
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass
+    return folder / hashlib.sha256(os.fsencode(_record_key(path))).hexdigest()[:16]
+
+
+def _hashing_wait(size: int) -> float:
+    """How long a run waits for another's hash of a file of `size` bytes before it hashes the file itself: the
+    time a slow disk takes (HASH_WAIT_BYTES_PER_SECOND) and the record's own lock wait. A stuck hasher (a hung
+    network mount) costs that much once, never a hang; a dead one lets go of its lock at once."""
+    return LOCK_WAIT_SECONDS + size / HASH_WAIT_BYTES_PER_SECOND
 
 
 def _record_key(path: Path) -> str:

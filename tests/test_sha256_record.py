@@ -124,3 +124,81 @@ def test_a_lock_held_by_a_stuck_run_delays_an_update_but_never_stops_it(tmp_path
     finally:
         holder.kill()
         holder.wait()
+
+
+# A run whose reading of the file is watched: it notes each hash it makes in LOG (one line per hash, after the
+# bytes are read) and, if HOLD is given, then waits for that file before it goes on, as a slow disk would.
+_WATCHED = """
+import os, sys, time
+from interp_cli import sha256_record
+from interp_cli.files import sha256_of
+log, hold, target = sys.argv[1:4]
+
+def watched(path):
+    digest = sha256_of(path)
+    with open(log, "a") as out:
+        out.write(digest + "\\n")
+    while hold and not os.path.exists(hold):
+        time.sleep(0.01)
+    return digest
+
+sha256_record.sha256_of = watched
+print(sha256_record.file_sha256(target))
+"""
+
+
+def _watched(tmp_path: Path, target: Path, hold: Path | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", _WATCHED, str(tmp_path / "hashes"), str(hold or ""), str(target)],
+                            env=_env(tmp_path / "cache"), stdout=subprocess.PIPE, text=True)
+
+
+def _hashes_made(tmp_path: Path, count: int) -> list[str]:
+    deadline = time.monotonic() + 60
+    log = tmp_path / "hashes"
+    while time.monotonic() < deadline:
+        made = log.read_text().splitlines() if log.exists() else []
+        if len(made) >= count:
+            return made
+        time.sleep(0.01)
+    raise AssertionError(f"no {count} hashes within a minute")
+
+
+def test_runs_hashing_one_file_at_once_read_it_once(tmp_path):
+    """A job array's first tasks verify the weights one of them just downloaded: before, each read the whole file
+    (1.2 GB, seconds each, more on network storage); now one hashes and the others take its digest."""
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(os.urandom(2_000_000))
+    hold = tmp_path / "hold"
+    first = _watched(tmp_path, weights, hold)  # holds on, as a long read does, once it has the digest
+    _hashes_made(tmp_path, 1)
+    others = [_watched(tmp_path, weights) for _ in range(2)]
+    time.sleep(1.0)  # both started and looked for a digest while the first was still reading
+    hold.touch()
+    expected = hashlib.sha256(weights.read_bytes()).hexdigest()
+    for run in (first, *others):
+        assert run.communicate(timeout=60)[0].strip() == expected
+        assert run.returncode == 0
+    assert _hashes_made(tmp_path, 1) == [expected]  # one read of the file among the three
+    assert _records(tmp_path / "cache")[str(weights.resolve())]["sha256"] == expected
+
+
+def test_a_file_changed_while_another_run_hashed_it_is_hashed_again(tmp_path):
+    """A run that waited for another's hash must not take a digest of bytes that changed meanwhile: the file is
+    rewritten (same size) while the first run reads it, so that run records nothing and the waiting one hashes the
+    new bytes itself."""
+    weights = tmp_path / "w.pt"
+    old = os.urandom(1_000_000)
+    weights.write_bytes(old)
+    hold = tmp_path / "hold"
+    first = _watched(tmp_path, weights, hold)
+    _hashes_made(tmp_path, 1)  # the old bytes read; the run is yet to check that the file stayed as it was
+    waiting = _watched(tmp_path, weights)
+    time.sleep(1.0)
+    new = os.urandom(len(old))
+    weights.write_bytes(new)
+    hold.touch()
+    assert first.communicate(timeout=60)[0].strip() == hashlib.sha256(old).hexdigest()  # what it read
+    assert waiting.communicate(timeout=60)[0].strip() == hashlib.sha256(new).hexdigest()
+    assert _hashes_made(tmp_path, 2) == [hashlib.sha256(old).hexdigest(), hashlib.sha256(new).hexdigest()]
+    # The record vouches for the new bytes only, as they are on disk now.
+    assert _records(tmp_path / "cache")[str(weights.resolve())]["sha256"] == hashlib.sha256(new).hexdigest()
