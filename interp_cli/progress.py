@@ -13,6 +13,8 @@ before its first quarter. A nested bar speaks there only once it is slow (`EARLY
 outer bar speaks for its quick rows, while a row's minutes of --tune, --refine or 1024 px rendering on a
 CPU still show signs of life in a Slurm log. `message`
 prints a line without tearing a bar apart. With `--json` bars are drawn on a terminal only (`wanted`).
+A bar's unit "byte" counts in kB/MB/GB (`human_size`). `polled` makes a bar of a file that someone else writes
+(huggingface_hub's download of the weights), its size read by a thread now and then.
 
 tqdm is imported when a terminal bar is first drawn, so `interp --help` does not pay for it.
 
@@ -27,8 +29,10 @@ import inspect
 import logging
 import os
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from interp_cli.stops import deferred
 
@@ -38,6 +42,7 @@ QUARTER_AFTER_S = 5.0  # off a terminal, quarter lines only for bars slower than
 # 25 minutes, so a log showed no sign of life, nor how long to wait. A nested bar (a batch row's) is silent
 # until it has run this long: a batch of quick rows stays one line a row, a slow row's steps are seen.
 EARLY_ESTIMATE_S = 15.0
+POLL_S = 0.5  # how often `polled` reads the size of the file it follows: often beside the seconds a line waits for
 
 _open: list = []  # bars drawing now, outermost first (main thread only)
 
@@ -53,6 +58,44 @@ def bar(total: int, desc: str, *, unit: str = "item", enabled: bool = True):
     if is_terminal(stream):
         return _Terminal(total, desc, unit, stream)
     return _Lines(total, desc, unit, stream, quiet_for=EARLY_ESTIMATE_S if _open else 0.0)
+
+
+@contextmanager
+def polled(total: int, desc: str, size_now: Callable[[], int], *, start: int = 0) -> Iterator[None]:
+    """A bar in bytes (`bar`) over the block, for a file another library writes: `size_now()`, read every POLL_S
+    seconds by a thread, is how far it is, out of `start + total` (`start`: bytes that were there already). When
+    the block ends without an error, the bar ends on its full count; a failure closes it with no final line."""
+    done = 0
+    stop = threading.Event()
+    with bar(total, desc, unit="byte") as drawn:
+
+        def follow() -> None:
+            nonlocal done
+            while not stop.wait(POLL_S):
+                now = min(max(size_now() - start, 0), total)
+                if now > done:
+                    drawn.update(now - done)
+                    done = now
+
+        # A daemon: a stop in the main thread never waits for it; and joined before the bar closes, so no line
+        # of it comes after the bar's last one (or after a stop's own line).
+        thread = threading.Thread(target=follow, name="interp-polled-progress", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+        if done < total:
+            drawn.update(total - done)
+
+
+def human_size(size: int) -> str:
+    """Bytes as people read them: "1.2 GB", "300.0 MB", "3.0 kB", "12 bytes" (powers of 1000, as disks are sold)."""
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
 
 
 def wanted(*, quiet: bool = False, as_json: bool = False) -> bool:
@@ -101,6 +144,8 @@ def _size(stream) -> tuple[int, int]:
 def _rate(done: int, seconds: float, unit: str) -> str:
     if done <= 0 or seconds <= 0:
         return ""
+    if unit == "byte":
+        return f"{human_size(round(done / seconds))}/s"
     per_second = done / seconds
     if per_second >= 1:
         return f"{per_second:.2f} {unit}s/s"
@@ -150,8 +195,10 @@ class _Terminal(_Bar):
         # and so drawn again below `interp: terminated` (a whole-suite run under the floor venv, 2026-12-06).
         with deferred():
             try:
-                self._bar = tqdm(total=total, desc=desc, unit=unit, file=stream, leave=not nested,
-                                 dynamic_ncols=not size, mininterval=0.1, smoothing=0.1, **size)
+                # Bytes as tqdm scales them (3.00M/3.00M, 15.0MB/s), as huggingface_hub's download bar shows them.
+                units = dict(unit="B", unit_scale=True, unit_divisor=1000) if unit == "byte" else dict(unit=unit)
+                self._bar = tqdm(total=total, desc=desc, file=stream, leave=not nested,
+                                 dynamic_ncols=not size, mininterval=0.1, smoothing=0.1, **units, **size)
             finally:
                 tqdm.monitor_interval = interval
             _open.append(self)
@@ -196,7 +243,12 @@ class _Lines(_Bar):
 
     def _progress(self, elapsed: float) -> None:
         left = elapsed * (self.total - self.done) / self.done
-        self._print(f"{self.done}/{self.total} {self.unit}s, {elapsed:.0f}s elapsed, about {left:.0f}s left")
+        self._print(f"{self._count()}, {elapsed:.0f}s elapsed, about {left:.0f}s left")
+
+    def _count(self) -> str:
+        if self.unit == "byte":
+            return f"{human_size(self.done)}/{human_size(self.total)}"
+        return f"{self.done}/{self.total} {self.unit}s"
 
     def note(self, text: str) -> None:
         self._note = text
@@ -208,7 +260,7 @@ class _Lines(_Bar):
         elapsed = time.perf_counter() - self.started
         if completed and self.done and elapsed >= self.quiet_for:
             rate = _rate(self.done, elapsed, self.unit)
-            self._print(f"{self.done}/{self.total} {self.unit}s in {elapsed:.1f}s" + (f" ({rate})" if rate else ""))
+            self._print(f"{self._count()} in {elapsed:.1f}s" + (f" ({rate})" if rate else ""))
 
     def _print(self, text: str) -> None:
         note = f", {self._note}" if self._note else ""

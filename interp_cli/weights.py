@@ -23,6 +23,7 @@ by `interp_cli.sha256_record` (keyed by path + size + mtime_ns): an unchanged fi
 from __future__ import annotations
 
 import errno
+import glob
 import inspect
 import json
 import os
@@ -38,6 +39,7 @@ from pathlib import Path
 from collections.abc import Iterator
 
 from interp_cli.errors import CheckpointError, ChecksumError, UsageError, WeightsUnavailableError, option
+from interp_cli.progress import human_size
 from interp_cli.sha256_record import file_sha256, remembered_sha256
 
 SHIPPED_DATA = "data"
@@ -48,8 +50,15 @@ DEFAULT_PRESET = "ffhq"
 WEIGHTS_ENV = "INTERP_WEIGHTS"
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")
 
-# Below this size hashing is too quick to be worth a "verifying..." line on stderr.
-_ANNOUNCE_HASH_ABOVE_BYTES = 64 * 1024 * 1024
+# Below this size a download or a hash is too quick to be worth lines on stderr ("downloading...", "verifying..."):
+# a size, not a time, so what a run prints does not hang on the load of the machine or the network. A log sees
+# the 1.2 GB checkpoint arrive and get verified; a small file (a test's, a tokenizer) and a cached one say nothing.
+_ANNOUNCE_ABOVE_BYTES = 64 * 1024 * 1024
+# huggingface_hub releases before this one download into `blobs/<etag>.incomplete` and, on the next try, resume it
+# (0.23+, and older ones given resume_download=True: `_resume_option`) or, with force_download, remove it first.
+# 1.18 downloads into a new `<etag>.<8 hex>.incomplete` every time and never reads an older partial file
+# (huggingface/huggingface_hub#4306).
+_FRESH_PARTIAL_FROM = (1, 18)
 # Hub user, organisation and repo names: letters, digits, '-', '_', '.', not starting or ending with '-'/'.'.
 _HUB_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
 _HUB_PREFIX = "hf://"
@@ -600,6 +609,7 @@ def _locate_on_hub(
     Also says whether the file came through hf_hub_download in this call (True) or was found in the cache.
     """
     import huggingface_hub
+    from huggingface_hub.file_download import repo_folder_name
 
     if not force_download:
         # Checked before hf_hub_download because that one asks the hub for the latest etag on every call:
@@ -614,13 +624,16 @@ def _locate_on_hub(
     reached = False
     try:
         with _progress_bars(progress), _quiet_hub_logs():
-            size = _check_advertised(hub, preset)
+            size, etag = _check_advertised(hub, preset)
             reached = True
-            _check_room(size)
-            downloaded = huggingface_hub.hf_hub_download(
-                hub.repo_id, hub.filename, revision=hub.revision, force_download=force_download,
-                **_resume_option(huggingface_hub.hf_hub_download),
-            )
+            blobs = _hub_cache() / repo_folder_name(repo_id=hub.repo_id, repo_type="model") / "blobs"
+            here = _resumed_bytes(blobs, etag, size)
+            _check_room(size, here)
+            with _download_lines(hub, preset, size, blobs, etag, here, progress):
+                downloaded = huggingface_hub.hf_hub_download(
+                    hub.repo_id, hub.filename, revision=hub.revision, force_download=force_download,
+                    **_resume_option(huggingface_hub.hf_hub_download),
+                )
     except Exception as err:
         reason = _download_failure_reason(err, hub, reached=reached)
         if reason is None:
@@ -629,11 +642,13 @@ def _locate_on_hub(
     return Path(downloaded), True
 
 
-def _check_room(size: int | None) -> None:
+def _check_room(size: int | None, here: int = 0) -> None:
     """Refuse, before any byte is fetched, a download that the disk of the Hugging Face cache has no room for.
 
     huggingface_hub only warns (a two-line UserWarning) and downloads until the disk is full; releases
     before 0.23 then leave the partial file behind in the cache, keeping that disk full for the rerun.
+    `here`: the bytes of it already in the cache (`_resumed_bytes`), which the download resumes or writes over,
+    so they need no room of their own: an interrupted download on a nearly full disk is finished, not refused.
     """
     if not size:
         return
@@ -644,8 +659,70 @@ def _check_room(size: int | None) -> None:
         free = shutil.disk_usage(folder).free
     except OSError:
         return  # cannot tell: the download says what goes wrong, if anything
-    if free < size:
-        raise OSError(errno.ENOSPC, f"{_human_size(size)} needed, {_human_size(free)} free")
+    if free < size - here:
+        needed = (f"{human_size(size - here)} more needed ({human_size(here)} of its {human_size(size)} are here "
+                  "from an interrupted download)") if here else f"{human_size(size)} needed"
+        raise OSError(errno.ENOSPC, f"{needed}, {human_size(free)} free")
+
+
+def _resumed_bytes(blobs: Path, etag: str | None, size: int | None) -> int:
+    """The bytes of the file that an interrupted download left in the cache, `blobs/<etag>.incomplete`, where the
+    installed huggingface_hub takes them up again (`_FRESH_PARTIAL_FROM`); 0 where it starts afresh beside them,
+    and for anything that cannot be part of this file (larger than it, not a plain file)."""
+    if not etag or not size or _hub_version() >= _FRESH_PARTIAL_FROM:
+        return 0
+    try:
+        found = os.stat(blobs / f"{etag}.incomplete")
+    except OSError:
+        return 0
+    return found.st_size if stat.S_ISREG(found.st_mode) and found.st_size <= size else 0
+
+
+def _hub_version() -> tuple[int, ...]:
+    """The installed huggingface_hub's (major, minor) release, e.g. (0, 20) for 0.20.3 or 1.18.0.dev0."""
+    import huggingface_hub
+
+    numbers = re.match(r"(\d+)\.(\d+)", huggingface_hub.__version__)
+    return (int(numbers[1]), int(numbers[2])) if numbers else (0, 0)
+
+
+@contextmanager
+def _download_lines(hub: HubFile, preset: Preset | None, size: int | None, blobs: Path, etag: str | None, here: int,
+                    enabled: bool) -> Iterator[None]:
+    """Off a terminal, a big download (over _ANNOUNCE_ABOVE_BYTES) says so as it starts, naming the file, its size and
+    the cache it goes to, then how far it is now and then, as a bar off a terminal does (`progress.polled`): a
+    Slurm log or a pipe saw nothing for the minutes 1.2 GB take. On a terminal huggingface_hub draws its bar.
+
+    How far it is: the size of the partial file huggingface_hub writes, `blobs/<etag>.incomplete` (releases before
+    1.18) or `blobs/<etag>.<8 hex>.incomplete`, a name that was not there before (1.18 and later). A run waiting for
+    another's download of the same file (huggingface_hub's lock) follows that one's file, which is what it waits for.
+    """
+    from interp_cli import progress
+
+    if not (enabled and size and size > _ANNOUNCE_ABOVE_BYTES and etag) or progress.is_terminal(sys.stderr):
+        yield
+        return
+    label = f"{preset.name} weights {hub.filename}" if preset else f"weights {hub.id}"
+    resumed = f"; {human_size(here)} of it are here already, from an interrupted download" if here else ""
+    print(f"interp: downloading {label} ({human_size(size)}) from the Hugging Face repo {hub.repo_id} into the "
+          f"Hugging Face cache {_hub_cache()}{resumed}", file=sys.stderr, flush=True)
+    fixed = blobs / f"{etag}.incomplete"
+    fresh = _hub_version() >= _FRESH_PARTIAL_FROM
+    before = set(blobs.glob(f"{glob.escape(etag)}.*.incomplete")) if fresh else set()
+
+    def written() -> int:
+        partials = [path for path in blobs.glob(f"{glob.escape(etag)}.*.incomplete") if path not in before] if fresh \
+            else [fixed]
+        sizes = []
+        for path in partials:
+            try:
+                sizes.append(path.stat().st_size)
+            except OSError:  # renamed into place, or removed, since the listing
+                pass
+        return max(sizes, default=0)
+
+    with progress.polled(size - here, f"downloading {hub.filename.rsplit('/', 1)[-1]}", written, start=here):
+        yield
 
 
 def _hub_cache() -> Path:
@@ -669,13 +746,14 @@ def _resume_option(hf_hub_download) -> dict:
     return {"resume_download": True} if parameter is not None and parameter.default is False else {}
 
 
-def _check_advertised(hub: HubFile, preset: Preset | None) -> int | None:
+def _check_advertised(hub: HubFile, preset: Preset | None) -> tuple[int | None, str | None]:
     """One HEAD request before a long download: is the hub reachable, and is its file the preset's?
 
     The hub advertises an LFS file's sha256 as its etag. A preset whose published sha256 differs
     is refused at once, naming both, rather than after 1.2 GB and a hash. The request does not
     retry (unlike hf_hub_download's own), so an unreachable hub fails in seconds. Returns the
-    file's size, as the hub says it (None if it does not).
+    file's size and etag, as the hub says them (None where it does not): the etag names the file
+    huggingface_hub downloads into (`blobs/<etag>.incomplete`).
     """
     from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
 
@@ -684,15 +762,16 @@ def _check_advertised(hub: HubFile, preset: Preset | None) -> int | None:
     metadata = get_hf_file_metadata(hf_hub_url(hub.repo_id, hub.filename, revision=hub.revision),
                                     timeout=constants.HF_HUB_ETAG_TIMEOUT)
     size = metadata.size if isinstance(metadata.size, int) else None
+    etag = metadata.etag if isinstance(metadata.etag, str) and metadata.etag else None
     if preset is None or preset.sha256 is None:
-        return size
-    advertised = (metadata.etag or "").strip('"').lower()
+        return size, etag
+    advertised = (etag or "").strip('"').lower()
     if _SHA256_HEX.match(advertised) and advertised != preset.sha256.lower():
         raise ChecksumError(
             f"{preset.name} weights: the hub advertises sha256 {advertised} for {hub.id}, but the preset expects "
             f"{preset.sha256}; refusing to download a file that is not the published checkpoint"
         )
-    return size
+    return size, etag
 
 
 @contextmanager
@@ -927,7 +1006,7 @@ def _unavailable(hub: HubFile, preset: Preset | None, spec: str, reason: str) ->
     from huggingface_hub import hf_hub_url
 
     label = f"{preset.name} weights" if preset else f"weights {hub.id}"
-    size = f" ({_human_size(preset.size)})" if preset and preset.size else ""
+    size = f" ({human_size(preset.size)})" if preset and preset.size else ""
     basename = hub.filename.rsplit("/", 1)[-1]
     url = hf_hub_url(hub.repo_id, hub.filename, revision=hub.revision)
     offline = _offline_variable()
@@ -1033,8 +1112,8 @@ def _discard_download(path: Path) -> bool:
 
 
 def _announce_hashing(path: Path, size: int, *, fresh: bool, progress: bool, label: str | None = None) -> None:
-    if progress and size > _ANNOUNCE_HASH_ABOVE_BYTES and (fresh or remembered_sha256(path) is None):
-        print(f"interp: verifying sha256 of {label or path.name} ({_human_size(size)}, once per file)...",
+    if progress and size > _ANNOUNCE_ABOVE_BYTES and (fresh or remembered_sha256(path) is None):
+        print(f"interp: verifying sha256 of {label or path.name} ({human_size(size)}, once per file)...",
               file=sys.stderr, flush=True)
 
 
@@ -1072,10 +1151,3 @@ def _describe_checkpoint(resolved: ResolvedWeights) -> str:
         return f"an e4e checkpoint (encoder + StyleGAN2 generator), {codes}"
     return (f"a StyleGAN2 generator ({model.layout} layout), {codes}, with no encoder: it renders codes "
             "but cannot encode photos")
-
-
-def _human_size(size: int) -> str:
-    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
-        if size >= scale:
-            return f"{size / scale:.1f} {unit}"
-    return f"{size} bytes"

@@ -14,6 +14,7 @@ exactly that, from files in memory, and can misbehave the ways a real hub or net
     hub.fault = Fault(delay=1.0, on="GET")      # a slow hub: the body starts after a second (a HEAD: its answer)
     hub.fault = Fault(status=403, unless_token="hf_x")  # a gated repo, open to that token (HF_TOKEN)
     hub.fault = Fault(hide_size=True)           # a HEAD without the size (a hub file behind some proxies)
+    hub.fault = Fault(rate=5_000_000, on="GET") # a slow link: the body at 5 MB/s
 
 `Fault(only="a.pt")` limits a fault to the files whose path ends so; `times=N` to its first N requests; a list
 of faults applies the first that matches a request.
@@ -49,6 +50,7 @@ class Fault:
     body: bytes | None = None
     delay: float = 0.0
     hide_size: bool = False
+    rate: int | None = None  # bytes a second the body is sent at
     unless_token: str | None = None
     only: str | None = None
     on: str = "HEAD GET"
@@ -187,6 +189,13 @@ def _handler(hub: LocalHub) -> type[BaseHTTPRequestHandler]:
             if fault is not None and fault.delay:
                 hub._stop.wait(fault.delay)
             cut = None if fault is None else (fault.drop_after if fault.drop_after is not None else fault.stall_after)
+            if cut is None and fault is not None and fault.rate:
+                chunk = max(1, fault.rate // 20)  # 20 writes a second
+                for offset in range(0, len(rest), chunk):
+                    if hub._stop.wait(chunk / fault.rate):
+                        break
+                    self.wfile.write(rest[offset:offset + chunk])
+                return
             if cut is None:
                 self.wfile.write(rest)
                 return

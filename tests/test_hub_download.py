@@ -17,6 +17,7 @@ import pty
 import random
 import re
 import shlex
+import shutil
 import signal
 import struct
 import subprocess
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import pytest
 
+from interp_cli import weights
 from tests.hub_server import Fault, LocalHub
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +38,7 @@ PAYLOAD = random.Random(0).randbytes(3_000_000)  # larger than one read of huggi
 SLOW_PAYLOAD = random.Random(1).randbytes(1_000_000)
 LATE_PAYLOAD = random.Random(2).randbytes(10_000)
 REPO = "someone/tiny"
+BIG = 70_000_000  # over the 64 MiB from which a download and a verification say so on stderr
 
 
 def _preset(name: str, filename: str, payload_sha256: str, size: int) -> dict:
@@ -200,6 +203,37 @@ def test_download_draws_a_bar_on_a_terminal(hub, env):
         assert proc.wait(timeout=60) == 0, drawn
     os.close(leader)
     assert "100%" in drawn.decode(errors="replace") and "3.00M/3.00M" in drawn.decode(errors="replace")
+
+
+def with_preset(env: dict, hub: LocalHub, name: str, filename: str, payload: bytes) -> dict:
+    """`env` with one more preset, `name`, for `payload` served as `filename`."""
+    presets = json.loads(env["INTERP_TEST_PRESETS"])
+    presets.append(_preset(name, filename, hub.put(REPO, filename, payload), len(payload)))
+    return {**env, "INTERP_TEST_PRESETS": json.dumps(presets)}
+
+
+def test_a_big_download_off_a_terminal_says_it_starts_and_how_far_it_is(hub, env):
+    """A Slurm log or a pipe saw nothing for the minutes the 1.2 GB take. Now: a line as it starts (what, how big,
+    where to), a line now and then as a bar off a terminal prints them, and a last one with the rate; a small file
+    (the test above) and a cached one still say nothing. 70 MB at 7 MB/s take 10 s: at least one quarter falls
+    after the 5 s that a bar off a terminal keeps quiet for."""
+    env = with_preset(env, hub, "big", "ckpt/big.pt", random.Random(3).randbytes(BIG))
+    hub.fault = Fault(rate=7_000_000, on="GET", only="big.pt")
+    done = interp(env, "weights", "download", "big")
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[0] == (f"interp: downloading big weights ckpt/big.pt (70.0 MB) from the Hugging Face repo {REPO} "
+                        f"into the Hugging Face cache {Path(env['HF_HOME']) / 'hub'}"), lines
+    now_and_then = [re.fullmatch(r"downloading big\.pt: (\d+\.\d) MB/70\.0 MB, (\d+)s elapsed, about \d+s left", line)
+                    for line in lines[1:-2]]
+    assert now_and_then and all(now_and_then) and len(now_and_then) <= 4, lines
+    assert [float(m[1]) for m in now_and_then] == sorted({float(m[1]) for m in now_and_then})  # further each time
+    assert all(int(m[2]) >= 5 for m in now_and_then)
+    assert re.fullmatch(r"downloading big\.pt: 70\.0 MB/70\.0 MB in \d+\.\ds \(\d+\.\d MB/s\)", lines[-2]), lines
+    assert lines[-1] == "interp: verifying sha256 of big.pt (70.0 MB, once per file)..."
+    again = interp(env, "weights", "download", "big")
+    assert again.returncode == 0 and again.stderr == "" and again.stdout == done.stdout
+    assert hub.gets == 1
 
 
 def test_a_first_morph_downloads_the_demo_model_from_the_hub_then_runs_offline(hub, env, tmp_path):
@@ -368,6 +402,33 @@ def test_a_full_disk_says_where_and_what_to_do_and_leaves_nothing_posing_as_done
     assert_nothing_posing_as_done(env)
     moved = interp(env, "weights", "download", "tiny", HF_HOME=str(tmp_path / "roomy"))
     assert moved.returncode == 0, moved.stderr
+
+
+def test_an_interrupted_download_is_finished_on_a_disk_with_room_for_the_rest(hub, env, tmp_path):
+    """Half of `tiny` left in the cache by an interrupted download, on a disk with room for the other half but not
+    for all of it: the room check refused the download, though huggingface_hub (before 1.18) resumes the partial
+    file and the rest fits. It counts the bytes that are there now. From 1.18 huggingface_hub starts afresh beside
+    such a file, and the download is refused as one that does not fit."""
+    disk = tmp_path / "disk"
+    _mount_tmpfs(disk, "size=3m")
+    try:
+        env = {**env, "HF_HOME": str(disk / "hf")}
+        blobs = disk / "hf" / "hub" / "models--someone--tiny" / "blobs"
+        blobs.mkdir(parents=True)
+        # What a download stopped halfway leaves (see the stopped download's test): its partial file, by the etag.
+        (blobs / f"{_sha256(PAYLOAD)}.incomplete").write_bytes(PAYLOAD[:len(PAYLOAD) // 2])
+        free = shutil.disk_usage(disk).free
+        assert len(PAYLOAD) // 2 <= free < len(PAYLOAD)
+        done = interp(env, "weights", "download", "tiny")
+        if weights._hub_version() >= weights._FRESH_PARTIAL_FROM:
+            assert "no room for it in the Hugging Face cache" in error_line(done) and "3.0 MB needed" in done.stderr
+            assert hub.gets == 0
+            return
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+        assert_downloaded(env, hub, gets=1)
+        assert [ranges for method, _, ranges in hub.requests if method == "GET"] == [f"bytes={len(PAYLOAD) // 2}-"]
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)
 
 
 @pytest.fixture

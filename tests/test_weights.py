@@ -32,6 +32,7 @@ from huggingface_hub.utils import (
 
 from interp_cli import sha256_record, weights
 from interp_cli.files import cache_dir
+from interp_cli.progress import human_size
 from interp_cli.errors import (
     CheckpointError,
     ChecksumError,
@@ -369,7 +370,7 @@ def test_download_false_never_downloads(hub, tiny):
 def _assert_actionable_one_liner(message: str) -> None:
     assert "\n" not in message
     assert "someone/tiny" in message and "ckpt/tiny.pt" in message
-    assert f"({weights._human_size(len(CONTENT))})" in message
+    assert f"({human_size(len(CONTENT))})" in message
     assert "interp weights download tiny`" in message
     # The file's URL: any browser or curl fetches it, whatever huggingface_hub (if any) the other machine has.
     assert "https://huggingface.co/someone/tiny/resolve/main/ckpt/tiny.pt" in message
