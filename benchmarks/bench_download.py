@@ -5,8 +5,12 @@
 Each round, in fresh HF_HOMEs: `interp weights download big` (interp's HEAD, the room check, hf_hub_download, the
 sha256 of the file) against a bare `hf_hub_download` of the same file, each a process of its own, back to back;
 the wall-time ratio interp / bare, min/median/max over REPEATS rounds. Then WORKERS `interp weights download big`
-started at once on one fresh cache, as a job array's first tasks: the GETs the hub saw, and their wall time
-against one alone.
+started at once on one fresh cache, as a job array's first tasks, REPEATS times: the GETs the hub saw, their wall
+time against one alone, and the CPU seconds (user + system) of the WORKERS together, min/median/max.
+
+    python benchmarks/bench_download.py --workers-only   # the workers' part alone (each round: a fresh cache)
+    python benchmarks/bench_download.py --workers-only --cached   # the file in the HF cache, no sha256 record yet:
+                                                                  # only the workers' verification of it
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--workers-only", action="store_true", help="only the workers started at once")
+    parser.add_argument("--cached", action="store_true",
+                        help="the workers find the file in the HF cache (filled once), with a fresh sha256 record")
     args = parser.parse_args()
 
     payload = os.urandom(args.mb * 1_000_000)
@@ -53,26 +60,46 @@ def main() -> None:
         subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
         return time.perf_counter() - start
 
-    ratios, interp_s, bare_s = [], [], []
-    for _ in range(args.repeats):
-        with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two:
-            bare_s.append(timed(bare, Path(one)))
-            interp_s.append(timed(interp, Path(two)))
-        ratios.append(interp_s[-1] / bare_s[-1])
-    two = "{:.2f}"
-    print(f"{args.mb} MB, {args.repeats} rounds: bare hf_hub_download {spread(bare_s, two)} s, interp weights download "
-          f"{spread(interp_s, two)} s, ratio {spread(ratios, two)}")
+    if not args.workers_only:
+        ratios, interp_s, bare_s = [], [], []
+        for _ in range(args.repeats):
+            with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two:
+                bare_s.append(timed(bare, Path(one)))
+                interp_s.append(timed(interp, Path(two)))
+            ratios.append(interp_s[-1] / bare_s[-1])
+        two = "{:.2f}"
+        print(f"{args.mb} MB, {args.repeats} rounds: bare hf_hub_download {spread(bare_s, two)} s, interp weights "
+              f"download {spread(interp_s, two)} s, ratio {spread(ratios, two)}")
 
-    with tempfile.TemporaryDirectory() as shared:
-        env = dict(base, HF_HOME=str(Path(shared) / "hf"), INTERP_CACHE_DIR=str(Path(shared) / "interp"))
-        gets = hub.gets
-        start = time.perf_counter()
-        workers = [subprocess.Popen(interp, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-                   for _ in range(args.workers)]
-        codes = [worker.wait() for worker in workers]
-        wall = time.perf_counter() - start
-    print(f"{args.workers} workers at once on one fresh cache: exit codes {codes}, {hub.gets - gets} GET(s), "
-          f"{wall:.2f} s ({wall / statistics.median(interp_s):.2f}x one alone)")
+    filled = tempfile.TemporaryDirectory()
+    if args.cached:
+        timed(interp, Path(filled.name))
+    walls, cpus, gets = [], [], []
+    for _ in range(args.repeats):
+        with tempfile.TemporaryDirectory() as shared:
+            hf_home = Path(filled.name if args.cached else shared) / "hf"
+            env = dict(base, HF_HOME=str(hf_home), INTERP_CACHE_DIR=str(Path(shared) / "interp"))
+            before = hub.gets
+            start = time.perf_counter()
+            workers = [subprocess.Popen(interp, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                       for _ in range(args.workers)]
+            cpu = 0.0
+            for worker in workers:
+                # wait4: the worker's own CPU seconds (its threads included), which Popen.wait does not give.
+                _, status, usage = os.wait4(worker.pid, 0)
+                worker.returncode = os.waitstatus_to_exitcode(status)
+                if worker.returncode != 0:
+                    raise SystemExit(f"a worker exited {worker.returncode}")
+                cpu += usage.ru_utime + usage.ru_stime
+            walls.append(time.perf_counter() - start)
+            cpus.append(cpu)
+            gets.append(hub.gets - before)
+    two = "{:.2f}"
+    alone = "" if args.workers_only else f" ({statistics.median(walls) / statistics.median(interp_s):.2f}x one alone)"
+    filled.cleanup()
+    where = "the file cached, no sha256 record" if args.cached else "a fresh cache"
+    print(f"{args.workers} workers at once, {where}, {args.repeats} rounds: GETs {sorted(set(gets))}, wall "
+          f"{spread(walls, two)} s{alone}, CPU (user + sys, all workers) {spread(cpus, two)} s")
     hub.close()
 
 
