@@ -795,6 +795,10 @@ def _quiet_hub_logs() -> Iterator[None]:
         logger.setLevel(level)
 
 
+_OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")  # in the order huggingface_hub reads them
+_TRUE_WORDS = {"1", "ON", "YES", "TRUE"}  # what it takes for "on", in any case
+
+
 def _hub_offline() -> bool:
     return _offline_variable() is not None
 
@@ -805,11 +809,17 @@ def _offline_variable() -> str | None:
     Read the way huggingface_hub.constants reads it (the first non-empty of the two decides; 1, ON,
     YES, TRUE in any case), but at call time: huggingface_hub reads it once at import.
     """
-    for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+    for name in _OFFLINE_VARIABLES:
         value = os.environ.get(name)
         if value:
-            return name if value.upper() in {"1", "ON", "YES", "TRUE"} else None
+            return name if value.upper() in _TRUE_WORDS else None
     return None
+
+
+def _offline_to_unset() -> list[str]:
+    """The variables to unset to turn offline mode off: every one of the two that says so. With both set to 1,
+    `unset HF_HUB_OFFLINE` alone left TRANSFORMERS_OFFLINE=1 in charge, and the download refused again."""
+    return [name for name in _OFFLINE_VARIABLES if os.environ.get(name, "").upper() in _TRUE_WORDS]
 
 
 def _offline_reason() -> str:
@@ -1009,10 +1019,9 @@ def _unavailable(hub: HubFile, preset: Preset | None, spec: str, reason: str) ->
     size = f" ({human_size(preset.size)})" if preset and preset.size else ""
     basename = hub.filename.rsplit("/", 1)[-1]
     url = hf_hub_url(hub.repo_id, hub.filename, revision=hub.revision)
-    offline = _offline_variable()
-    if offline:
-        fetch = (f"Where the hub is reachable, fetch it with {_download_command(spec)} (or `unset {offline}` "
-                 f"first), or download {url} on any machine")
+    if _offline_variable():
+        fetch = (f"Where the hub is reachable, fetch it with {_download_command(spec)} (or `unset "
+                 f"{' '.join(_offline_to_unset())}` first), or download {url} on any machine")
     else:
         fetch = f"Fetch it with {_download_command(spec)} where the hub is reachable, or download {url}"
     # A bare owner/repo/file spec might have been meant as a relative path: say that it is not one.

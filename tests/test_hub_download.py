@@ -330,6 +330,40 @@ def test_a_download_stopped_midway_leaves_nothing_posing_as_done_and_the_rerun_c
 # The hub refuses
 
 
+def test_every_route_the_offline_line_gives_works_with_both_offline_variables_set(hub, env, tmp_path):
+    """A cluster profile that sets HF_HUB_OFFLINE=1 and TRANSFORMERS_OFFLINE=1 (the compute nodes have no network),
+    and a download run there by mistake. The line said "(or `unset HF_HUB_OFFLINE` first)": after that,
+    TRANSFORMERS_OFFLINE=1 kept huggingface_hub offline and the download was refused again. Each route is followed
+    here: the command as given, the unset, and the URL fetched by another tool and checked as the line says."""
+    offline = {**env, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    line = error_line(interp(offline, "weights", "download", "tiny"))
+    assert "offline mode is on (HF_HUB_OFFLINE=1)" in line and hub.gets == 0
+
+    given = follow(offline, line, HF_HOME=str(tmp_path / "given"))
+    assert given.returncode == 0, given.stderr
+    unset = re.search(r"\(or `unset ([^`]*)` first\)", line).group(1).split()
+    rerun = interp({name: value for name, value in offline.items() if name not in unset}, "weights", "download",
+                   "tiny", HF_HOME=str(tmp_path / "unset"))
+    assert rerun.returncode == 0, rerun.stderr
+
+    # "or download URL on any machine, ... put a copy on this machine and set INTERP_WEIGHTS=/path/to/tiny.pt
+    # (`interp weights verify /path/to/tiny.pt` checks it)": with offline mode still on.
+    import urllib.request
+
+    url = re.search(r"or download (\S+) on any machine", line).group(1)
+    copy = tmp_path / "copy" / "tiny.pt"
+    copy.parent.mkdir()
+    with urllib.request.urlopen(url, timeout=60) as answer:
+        copy.write_bytes(answer.read())
+    seen = len(hub.requests)
+    verify = re.search(r"`(interp weights verify [^`]*)`", line.replace("/path/to/tiny.pt", str(copy))).group(1)
+    checked = interp(offline, *shlex.split(verify)[1:])
+    assert checked.returncode == 0 and "OK: the tiny checkpoint" in checked.stdout, checked.stderr
+    where = interp({**offline, "INTERP_WEIGHTS": str(copy)}, "weights", "path")
+    assert where.returncode == 0 and where.stdout.strip() == str(copy), where.stderr
+    assert len(hub.requests) == seen  # the copy is used as it is, offline
+
+
 @pytest.mark.parametrize("fault, said, retry", [
     (Fault(status=404), "someone/tiny has no file ckpt/tiny.pt at revision main (HTTP 404)", None),
     (Fault(status=401, unless_token="hf_test"), "the hub has no repo someone/tiny, or it is private: if you have "
