@@ -72,8 +72,11 @@ def polled(total: int, desc: str, size_now: Callable[[], int], *, start: int = 0
         def follow() -> None:
             nonlocal done
             while not stop.wait(POLL_S):
-                now = min(max(size_now() - start, 0), total)
-                if now > done:
+                try:
+                    now = min(max(size_now() - start, 0), total)
+                except OSError:  # the file moved or went meanwhile: the next look tells
+                    continue
+                if now > done and not stop.is_set():
                     drawn.update(now - done)
                     done = now
 

@@ -303,3 +303,43 @@ def test_a_stop_that_lands_as_a_bar_is_drawn_leaves_no_bar_below_its_line(tmp_pa
     assert code == 143, text
     assert "rendering" in text and re.search(r"\n\s*interp: terminated\s*$", text), text
     assert not (tmp_path / "m.gif").exists()
+
+
+def test_a_file_written_by_someone_else_is_followed_in_bytes_off_a_terminal(monkeypatch, tmp_path):
+    """`polled`: a download huggingface_hub writes, its size read now and then; lines in kB/MB, and the last one
+    on the full count with the rate. A failure ends it with no last line, as any bar."""
+    stream = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.setattr(progress, "QUARTER_AFTER_S", 0.0)
+    monkeypatch.setattr(progress, "POLL_S", 0.01)
+    partial = tmp_path / "blob.incomplete"
+    partial.write_bytes(b"x" * 1_000_000)  # there already: a resumed download
+    with progress.polled(4_000_000, "downloading big.pt", lambda: partial.stat().st_size, start=1_000_000):
+        for step in range(1, 5):
+            with partial.open("ab") as out:
+                out.write(b"x" * 1_000_000)
+            deadline = time.monotonic() + 30
+            while step < 4 and len(stream.getvalue().splitlines()) < step and time.monotonic() < deadline:
+                time.sleep(0.01)  # until the thread has read it and said so
+    lines = stream.getvalue().splitlines()
+    assert [re.sub(r"\d+s", "Ns", line) for line in lines[:-1]] == [
+        f"downloading big.pt: {done}.0 MB/4.0 MB, Ns elapsed, about Ns left" for done in (1, 2, 3)], lines
+    assert re.fullmatch(r"downloading big\.pt: 4\.0 MB/4\.0 MB in [\d.]+s \([\d.]+ MB/s\)", lines[-1]), lines
+
+    stream.truncate(0)
+    with pytest.raises(OSError):
+        with progress.polled(4_000_000, "downloading big.pt", lambda: 0):
+            raise OSError("no space left")
+    assert stream.getvalue() == ""
+
+
+def test_a_bar_in_bytes_on_a_terminal_counts_in_megabytes(monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    monkeypatch.setattr(sys, "stderr", stream)
+    with progress.bar(3_000_000, "downloading", unit="byte") as bar:
+        bar.update(3_000_000)
+    assert "3.00M/3.00M" in stream.getvalue(), stream.getvalue()
