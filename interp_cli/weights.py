@@ -465,7 +465,9 @@ def shipped_dir() -> Path:
         # A zipped install (zipapp, zipimport): torch.load needs a real file, so say so instead of guessing.
         raise WeightsUnavailableError(
             f"interp is imported from a zip ({folder}), so its shipped weights are not files on disk; "
-            f"install it unzipped (pip install) or pass a checkpoint path with {option('weights')}"
+            "install it unzipped (pip install)",
+            # `interp weights path/verify/download` take no --weights, a morph, encode, mix or render does.
+            {"": f", or pass a checkpoint path with {option('weights')}", "weights": ""},
         )
     return folder
 

@@ -438,6 +438,17 @@ def test_a_full_disk_says_where_and_what_to_do_and_leaves_nothing_posing_as_done
     assert moved.returncode == 0, moved.stderr
 
 
+def test_a_full_disk_under_hf_hub_cache_names_that_variable_and_it_works(hub, env, small_disk, tmp_path):
+    """HF_HUB_CACHE wins over HF_HOME: the line names the variable that moves this cache, and following it works
+    where moving HF_HOME would not."""
+    env = {**env, "HF_HUB_CACHE": str(small_disk / "cache")}
+    line = error_line(interp(env, "weights", "download", "tiny"))
+    assert "free space there, or set HF_HUB_CACHE to a folder on a disk with room" in line
+    assert error_line(interp(env, "weights", "download", "tiny", HF_HOME=str(tmp_path / "elsewhere")))
+    moved = interp(env, "weights", "download", "tiny", HF_HUB_CACHE=str(tmp_path / "roomy"))
+    assert moved.returncode == 0, moved.stderr
+
+
 def test_an_interrupted_download_is_finished_on_a_disk_with_room_for_the_rest(hub, env, tmp_path):
     """Half of `tiny` left in the cache by an interrupted download, on a disk with room for the other half but not
     for all of it: the room check refused the download, though huggingface_hub (before 1.18) resumes the partial

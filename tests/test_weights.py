@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import types
+import zipfile
 from pathlib import Path
 
 import huggingface_hub
@@ -900,6 +901,26 @@ def _interp(root: Path, *args, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(root), HF_HUB_OFFLINE="1")
     return subprocess.run([sys.executable, "-m", "interp_cli", *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
+
+
+def test_a_zipped_interp_names_only_what_each_command_takes(tmp_path):
+    """interp imported from a zip has no shipped weights on disk. `interp weights path demo` said "or pass a
+    checkpoint path with --weights", an option `interp weights` does not take; a morph does, and still says so."""
+    package = Path(weights.__file__).resolve().parent
+    archive = tmp_path / "interp.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in package.rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts:
+                zipped.write(path, path.relative_to(package.parent).as_posix())
+    for command in (("weights", "path", "demo"), ("weights", "verify", "demo")):
+        done = _interp(archive, *command, cwd=tmp_path)
+        assert done.returncode == 1 and done.stderr.startswith("interp: error: interp is imported from a zip ")
+        assert done.stderr.endswith("install it unzipped (pip install)\n") and "--weights" not in done.stderr
+    examples = package.parent / "examples"
+    morph = _interp(archive, examples / "demo_a.png", examples / "demo_b.png", "--weights", "demo",
+                    "--no-align", "-o", tmp_path / "m.gif", cwd=tmp_path)
+    assert morph.returncode == 1 and morph.stderr.endswith(
+        "install it unzipped (pip install), or pass a checkpoint path with --weights\n"), morph.stderr
 
 
 def test_damaged_demo_outside_a_checkout_says_reinstall(tmp_path):
