@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 from interp_cli import weights
+from interp_cli.progress import human_size
 from tests.hub_server import Fault, LocalHub
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -474,6 +475,23 @@ def test_an_interrupted_download_is_finished_on_a_disk_with_room_for_the_rest(hu
         assert [ranges for method, _, ranges in hub.requests if method == "GET"] == [f"bytes={len(PAYLOAD) // 2}-"]
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def test_an_interrupted_download_without_room_for_the_rest_says_how_much_more(hub, env, small_disk):
+    """The same half of `tiny` on the 2 MB disk, where not even the other half fits: refused, saying what is
+    missing beside what is there (where huggingface_hub resumes it), or all of it (where it starts afresh)."""
+    env = {**env, "HF_HOME": str(small_disk / "hf")}
+    blobs = small_disk / "hf" / "hub" / "models--someone--tiny" / "blobs"
+    blobs.mkdir(parents=True)
+    (blobs / f"{_sha256(PAYLOAD)}.incomplete").write_bytes(PAYLOAD[:len(PAYLOAD) // 2])
+    line = error_line(interp(env, "weights", "download", "tiny"))
+    free = human_size(shutil.disk_usage(small_disk).free)
+    if weights._hub_version() >= weights._FRESH_PARTIAL_FROM:
+        said = f"3.0 MB needed, {free} free"
+    else:
+        said = f"1.5 MB more needed (1.5 MB of its 3.0 MB are here from an interrupted download), {free} free"
+    assert f"no room for it in the Hugging Face cache {small_disk / 'hf' / 'hub'} ({said}): free space there" in line
+    assert hub.gets == 0
 
 
 @pytest.fixture
