@@ -11,6 +11,8 @@ time against one alone, and the CPU seconds (user + system) of the WORKERS toget
     python benchmarks/bench_download.py --workers-only   # the workers' part alone (each round: a fresh cache)
     python benchmarks/bench_download.py --workers-only --cached   # the file in the HF cache, no sha256 record yet:
                                                                   # only the workers' verification of it
+    python benchmarks/bench_download.py --workers-only --against /tmp/base   # and a base checkout's workers, in
+                                                                  # turns with this one's, with the ratio per round
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--workers-only", action="store_true", help="only the workers started at once")
+    parser.add_argument("--against", metavar="CHECKOUT",
+                        help="the workers of another checkout too (a change's base), in turns with this one's")
     parser.add_argument("--cached", action="store_true",
                         help="the workers find the file in the HF cache (filled once), with a fresh sha256 record")
     args = parser.parse_args()
@@ -71,35 +75,47 @@ def main() -> None:
         print(f"{args.mb} MB, {args.repeats} rounds: bare hf_hub_download {spread(bare_s, two)} s, interp weights "
               f"download {spread(interp_s, two)} s, ratio {spread(ratios, two)}")
 
+    # The workers of this checkout, and with --against those of another (the base of a change), round by round
+    # in turns, so that both meet the same drift of this VM.
+    trees = {"this": ROOT, **({"against": Path(args.against).resolve()} if args.against else {})}
     filled = tempfile.TemporaryDirectory()
     if args.cached:
         timed(interp, Path(filled.name))
-    walls, cpus, gets = [], [], []
-    for _ in range(args.repeats):
-        with tempfile.TemporaryDirectory() as shared:
-            hf_home = Path(filled.name if args.cached else shared) / "hf"
-            env = dict(base, HF_HOME=str(hf_home), INTERP_CACHE_DIR=str(Path(shared) / "interp"))
-            before = hub.gets
-            start = time.perf_counter()
-            workers = [subprocess.Popen(interp, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                       for _ in range(args.workers)]
-            cpu = 0.0
-            for worker in workers:
-                # wait4: the worker's own CPU seconds (its threads included), which Popen.wait does not give.
-                _, status, usage = os.wait4(worker.pid, 0)
-                worker.returncode = os.waitstatus_to_exitcode(status)
-                if worker.returncode != 0:
-                    raise SystemExit(f"a worker exited {worker.returncode}")
-                cpu += usage.ru_utime + usage.ru_stime
-            walls.append(time.perf_counter() - start)
-            cpus.append(cpu)
-            gets.append(hub.gets - before)
-    two = "{:.2f}"
-    alone = "" if args.workers_only else f" ({statistics.median(walls) / statistics.median(interp_s):.2f}x one alone)"
+    walls, cpus, gets = ({name: [] for name in trees} for _ in range(3))
+    for turn in range(args.repeats):
+        for name, tree in list(trees.items())[::1 if turn % 2 == 0 else -1]:
+            with tempfile.TemporaryDirectory() as shared:
+                hf_home = Path(filled.name if args.cached else shared) / "hf"
+                env = dict(base, PYTHONPATH=str(tree), HF_HOME=str(hf_home),
+                           INTERP_CACHE_DIR=str(Path(shared) / "interp"))
+                before = hub.gets
+                start = time.perf_counter()
+                workers = [subprocess.Popen(interp, cwd=tree, env=env, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.DEVNULL) for _ in range(args.workers)]
+                cpu = 0.0
+                for worker in workers:
+                    # wait4: the worker's own CPU seconds (its threads included), which Popen.wait does not give.
+                    _, status, usage = os.wait4(worker.pid, 0)
+                    worker.returncode = os.waitstatus_to_exitcode(status)
+                    if worker.returncode != 0:
+                        raise SystemExit(f"a worker of {tree} exited {worker.returncode}")
+                    cpu += usage.ru_utime + usage.ru_stime
+                walls[name].append(time.perf_counter() - start)
+                cpus[name].append(cpu)
+                gets[name].append(hub.gets - before)
     filled.cleanup()
+    two = "{:.2f}"
     where = "the file cached, no sha256 record" if args.cached else "a fresh cache"
-    print(f"{args.workers} workers at once, {where}, {args.repeats} rounds: GETs {sorted(set(gets))}, wall "
-          f"{spread(walls, two)} s{alone}, CPU (user + sys, all workers) {spread(cpus, two)} s")
+    for name, tree in trees.items():
+        alone = ("" if args.workers_only or name != "this"
+                 else f" ({statistics.median(walls[name]) / statistics.median(interp_s):.2f}x one alone)")
+        print(f"{args.workers} workers at once ({tree}), {where}, {args.repeats} rounds: GETs "
+              f"{sorted(set(gets[name]))}, wall {spread(walls[name], two)} s{alone}, CPU (user + sys, all workers) "
+              f"{spread(cpus[name], two)} s")
+    if args.against:
+        ratio = {what: [a / b for a, b in zip(values["this"], values["against"])]
+                 for what, values in (("wall", walls), ("CPU", cpus))}
+        print(f"this / against, round by round: wall {spread(ratio['wall'], two)}, CPU {spread(ratio['CPU'], two)}")
     hub.close()
 
 
