@@ -697,7 +697,9 @@ def _download_lines(hub: HubFile, preset: Preset | None, size: int | None, blobs
 
     How far it is: the size of the partial file huggingface_hub writes, `blobs/<etag>.incomplete` (releases before
     1.18) or `blobs/<etag>.<8 hex>.incomplete`, a name that was not there before (1.18 and later). A run waiting for
-    another's download of the same file (huggingface_hub's lock) follows that one's file, which is what it waits for.
+    another's download of the same file (huggingface_hub's lock) follows that one's file, which is what it waits for,
+    where it can tell it (before 1.18; from 1.18, if that file was made after this run looked): else it says only its
+    first and last lines.
     """
     from interp_cli import progress
 
