@@ -39,7 +39,7 @@ from pathlib import Path
 from collections.abc import Iterator
 
 from interp_cli.errors import CheckpointError, ChecksumError, UsageError, WeightsUnavailableError, option
-from interp_cli.progress import human_size
+from interp_cli.progress import human_size, is_terminal, polled
 from interp_cli.sha256_record import file_sha256, remembered_sha256
 
 SHIPPED_DATA = "data"
@@ -693,7 +693,8 @@ def _download_lines(hub: HubFile, preset: Preset | None, size: int | None, blobs
                     enabled: bool) -> Iterator[None]:
     """Off a terminal, a big download (over _ANNOUNCE_ABOVE_BYTES) says so as it starts, naming the file, its size and
     the cache it goes to, then how far it is now and then, as a bar off a terminal does (`progress.polled`): a
-    Slurm log or a pipe saw nothing for the minutes 1.2 GB take. On a terminal huggingface_hub draws its bar.
+    Slurm log or a pipe saw nothing for the minutes 1.2 GB take. Where huggingface_hub draws its bar (a terminal, a
+    notebook: `_hub_bar_shows`), that bar says it.
 
     How far it is: the size of the partial file huggingface_hub writes, `blobs/<etag>.incomplete` (releases before
     1.18) or `blobs/<etag>.<8 hex>.incomplete`, a name that was not there before (1.18 and later). A run waiting for
@@ -701,9 +702,7 @@ def _download_lines(hub: HubFile, preset: Preset | None, size: int | None, blobs
     where it can tell it (before 1.18; from 1.18, if that file was made after this run looked): else it says only its
     first and last lines.
     """
-    from interp_cli import progress
-
-    if not (enabled and size and size > _ANNOUNCE_ABOVE_BYTES and etag) or progress.is_terminal(sys.stderr):
+    if not (enabled and size and size > _ANNOUNCE_ABOVE_BYTES and etag) or _hub_bar_shows():
         yield
         return
     label = f"{preset.name} weights {hub.filename}" if preset else f"weights {hub.id}"
@@ -725,7 +724,7 @@ def _download_lines(hub: HubFile, preset: Preset | None, size: int | None, blobs
                 pass
         return max(sizes, default=0)
 
-    with progress.polled(size - here, f"downloading {hub.filename.rsplit('/', 1)[-1]}", written, start=here):
+    with polled(size - here, f"downloading {hub.filename.rsplit('/', 1)[-1]}", written, start=here):
         yield
 
 
@@ -871,10 +870,7 @@ def _progress_bars(enabled: bool) -> Iterator[None]:
     """
     from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
-    from interp_cli.progress import is_terminal
-
-    drawn = enabled and (is_terminal(sys.stderr) or "ipykernel" in sys.modules)
-    if drawn or are_progress_bars_disabled():
+    if (enabled and _hub_bar_shows()) or are_progress_bars_disabled():
         yield
         return
     disable_progress_bars()
@@ -882,6 +878,12 @@ def _progress_bars(enabled: bool) -> Iterator[None]:
         yield
     finally:
         enable_progress_bars()
+
+
+def _hub_bar_shows() -> bool:
+    """Where huggingface_hub's download bar is drawn (when on): a terminal, or a Jupyter kernel, whose stderr is no
+    terminal but where tqdm.auto draws a widget."""
+    return is_terminal(sys.stderr) or "ipykernel" in sys.modules
 
 
 # Exceptions from these packages mean "the download did not happen" (transport, HTTP or hub errors);

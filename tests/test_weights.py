@@ -362,6 +362,19 @@ def test_the_download_bar_is_drawn_on_a_terminal_or_in_a_notebook_only(hub, tiny
     assert not are_progress_bars_disabled()
 
 
+def test_a_big_download_speaks_in_a_log_but_not_where_its_bar_is_drawn(hub, monkeypatch, capsys):
+    """Off a terminal a download over 64 MiB says that it starts (and how far it is); in a notebook, where
+    huggingface_hub draws its widget, those lines would repeat it."""
+    hub.payload = bytes(70_000_000)
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    weights.resolve_weights("someone/tiny/ckpt/big.pt", progress=True)  # pytest's captured stderr: no terminal
+    assert capsys.readouterr().err.startswith("interp: downloading weights someone/tiny/ckpt/big.pt (70.0 MB) from ")
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    hub.cached.clear()  # downloaded again
+    weights.resolve_weights("someone/tiny/ckpt/big.pt", progress=True)
+    assert capsys.readouterr().err == ""
+
+
 def test_download_false_never_downloads(hub, tiny):
     with pytest.raises(WeightsUnavailableError, match="not been downloaded"):
         weights.resolve_weights("tiny", download=False)
