@@ -105,17 +105,15 @@ class DefaultMorphGroup(click.Group):
     def main(self, args=None, prog_name=None, **extra):
         args = list(sys.argv[1:] if args is None else args)
         # Every message made meanwhile names options as flags (`--no-align`), not keywords; --debug's notes
-        # go to stderr for this run only (a Python caller may run `main` and go on with the library).
-        with cli_words(), _debug_notes("--debug" in args):
+        # go to stderr for this run only, and the stop signals get their handlers back (a Python caller may
+        # run `main` and go on with the library, or with its own handling of SIGTERM).
+        with cli_words(), _debug_notes("--debug" in args), stops.handlers_given_back():
             return self._main(args, prog_name, **extra)
 
     def _main(self, args, prog_name=None, **extra):
         debug = "--debug" in args
         args = [a for a in args if a != "--debug"]
         extra.pop("standalone_mode", None)
-        # Spinning OpenMP threads made the encoder 3.5x slower on a busy machine; set before torch loads.
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        keep_freed_memory()  # 1024 frames reuse their buffers instead of page-faulting fresh ones
         try:
             raise_on_sigterm()  # inside: a stop held since the entry point's first line is acted on here
             code = super().main(args=args, prog_name=prog_name or "interp", standalone_mode=False, **extra)
@@ -828,8 +826,22 @@ def _check_paths_exist(paths, outputs=()) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the command line `argv` (default `sys.argv[1:]`); always ends in SystemExit with the exit code."""
+    """Run the command line `argv` (default `sys.argv[1:]`); always ends in SystemExit with the exit code.
+
+    In a Python caller's process it behaves as the command, exit codes included (Ctrl-C is SystemExit(130),
+    a SIGTERM meanwhile SystemExit(143)), and then leaves the process as the library does: the stop signals'
+    handlers are given back, and the process-wide tuning of `run` (the command's own process) is not done."""
     cli.main(args=argv, prog_name="interp")
+
+
+def _tune_own_process() -> None:
+    """Settings for the whole process, made by the command for itself (`run`) and never by `main` in a Python
+    caller's process: neither can be taken back there. OpenMP reads its variable once, when torch loads, and
+    glibc has no way to read the malloc settings a process had (benchmarks/README.md, "A Python caller after
+    cli.main"). The caller may make both itself (README, "From Python")."""
+    # Spinning OpenMP threads made the encoder 3.5x slower on a busy machine; set before torch loads.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    keep_freed_memory()  # 1024 frames reuse their buffers instead of page-faulting fresh ones
 
 
 def run() -> None:
@@ -847,6 +859,7 @@ def run() -> None:
     and the interpreter's own exit then kills the process with SIGINT instead of exiting 130.
     """
     _settle_std_streams()
+    _tune_own_process()
     try:
         main()
     except SystemExit as done:

@@ -2,6 +2,7 @@
 
     hold_stops_at_start()     # the command's first line, before its imports: a stop is noted, not fatal...
     raise_on_sigterm()        # ...until the CLI's main: then SIGTERM raises Terminated (a KeyboardInterrupt), once
+    with handlers_given_back():   # around main: a Python caller of it gets its own handlers back
     with deferred():          # SIGINT/SIGTERM arriving inside are delivered when the block ends
         proc = subprocess.Popen(...)
     pipeline = import_pipeline()  # interp_cli.pipeline (and torch), imported whole, then the stop
@@ -94,7 +95,8 @@ def raise_on_sigterm() -> None:
     stop is handled."""
     if threading.current_thread() is not threading.main_thread():
         return
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    if signal.getsignal(signal.SIGTERM) is not None:  # one set outside Python could not be put back
+        signal.signal(signal.SIGTERM, _raise_terminated)
     # SIGHUP only where it is not ignored: under nohup the run is meant to outlive its session.
     if _SIGHUP is not None and signal.getsignal(_SIGHUP) not in (signal.SIG_IGN, None):
         signal.signal(_SIGHUP, _raise_terminated)
@@ -105,6 +107,27 @@ def raise_on_sigterm() -> None:
         signum = _came_at_start[0]
         _came_at_start.clear()
         _deliver(signum, signal.getsignal(signum))
+
+
+@contextmanager
+def handlers_given_back() -> Iterator[None]:
+    """Put the stop signals' handlers back as the block found them (main thread only; elsewhere none is set).
+
+    Around the CLI's `main`, which makes SIGTERM and SIGHUP raise (`raise_on_sigterm`) and, after one stop, ignores
+    them both: a script, notebook or service that runs `main([...])` in its own process and goes on got
+    interp's handlers for good, so its next SIGTERM raised Terminated in whatever it was doing, or after one stop
+    inside `main` was ignored for the rest of its life. A handler set outside Python (None) was never replaced
+    (`raise_on_sigterm` leaves it) and is left as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    found = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in found.items():
+            if handler is not None and signal.getsignal(signum) is not handler:
+                signal.signal(signum, handler)
 
 
 def ignore_stops() -> None:

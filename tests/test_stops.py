@@ -304,3 +304,42 @@ def test_a_stop_mid_morph_under_quiet_says_one_line_and_nothing_else(tmp_path, s
     out, err = child.communicate(timeout=120)
     assert (child.returncode, out, err) == (code, "", said)
     assert not (tmp_path / "m.gif").exists()
+
+
+def test_a_python_caller_of_main_gets_its_own_stop_handlers_back(tmp_path):
+    """`cli.main([...])` in a script or service that goes on: its first call left SIGTERM and SIGHUP raising
+    interp's Terminated for the rest of the process, and after a SIGTERM inside main both were ignored for good,
+    so the caller's own handlers never ran again. Now main is the command while it runs (a real SIGTERM inside
+    it is exit 143, no output) and the caller's handlers are back when it returns, each working."""
+    script = f"""
+        import os, signal, sys, time
+        from interp_cli import cli, pipeline
+        got = []
+        def mine(signum, frame):
+            got.append(signum)
+        signal.signal(signal.SIGTERM, mine)
+        signal.signal(signal.SIGHUP, mine)
+        real = pipeline.morph
+        def stopped_inside(*args, **kwargs):  # a scheduler's stop as the morph starts
+            os.kill(os.getpid(), signal.SIGTERM)
+            return real(*args, **kwargs)
+        pipeline.morph = stopped_inside
+        for argv in (["--version"], [{str(ROOT / "examples/demo_a.png")!r}, {str(ROOT / "examples/demo_b.png")!r},
+                                     "--weights", "demo", "--steps", "3", "-q", "-o", "m.gif"]):
+            try:
+                cli.main(argv)
+            except SystemExit as done:
+                print("exit", done.code, signal.getsignal(signal.SIGTERM) is mine,
+                      signal.getsignal(signal.SIGHUP) is mine)
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            os.kill(os.getpid(), signum)
+        time.sleep(0.1)
+        print("mine got", got)
+    """
+    done = _run(script, tmp_path, HF_HUB_OFFLINE="1")
+    from interp_cli import __version__
+
+    assert done.stdout.splitlines() == [f"interp, version {__version__}", "exit 0 True True", "exit 143 True True",
+                                        "mine got [15, 1]"], done.stderr
+    assert done.stderr == "interp: terminated\n"
+    assert list(tmp_path.iterdir()) == []  # no GIF, no temp
