@@ -11,7 +11,7 @@ machine) with the line the pipeline's verbs give a Python caller.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from interp_cli.checks import refuse_one_path
@@ -72,6 +72,9 @@ def faces_per_input(face: Faces, count: int, backdrop_index: int | None = None) 
     many faces in every input)."""
     if face is None or isinstance(face, int):
         faces = [face if backdrop_index is None or i == backdrop_index else None for i in range(count)]
+    elif isinstance(face, (str, bytes)) or not isinstance(face, Iterable):  # face="1" was read as one value per letter
+        raise UsageError(f"{option('face', face)}: give a face number (0 = leftmost), None for the largest, or one "
+                         f"per input, e.g. {option('face', (None, 1))}")
     else:
         faces = list(face)
         if len(faces) != count:

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from interp_cli import blend, progress as progress_bars, write
-from interp_cli.checks import check_number, check_refine_steps, check_seed, check_tune_steps, refuse_one_path
+from interp_cli.checks import (check_number, check_paths, check_refine_steps, check_seed, check_tune_steps,
+                               refuse_one_path)
 from interp_cli.align_verb import align
 from interp_cli.errors import InterpError, NoFaceError, UsageError, no_face_advice_paste, option, speaking_to_cli
 from interp_cli.files import Outputs
@@ -114,6 +115,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     or inputs raise `InterpError` subclasses naming the keyword at fault (see `help(interp_cli)`).
     """
     started = time.perf_counter()
+    check_paths(output=output, sheet=sheet, save_aligned=save_aligned)
     paths = check_inputs(inputs, [output, ("sheet", sheet)])
     if len(paths) < 2:
         raise UsageError("need at least two images to morph between")
@@ -174,7 +176,10 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
 def _refuse_another_model(session: Session, weights, device, precision) -> None:
     """`morph(session=s, ...)` renders with the session's model, on its device, in its precision: weights,
     a device or a precision that name others are refused rather than quietly ignored ("auto", the default,
-    asks for nothing)."""
+    asks for nothing). Something else than a Session (`session="demo"`) is refused as such."""
+    if not isinstance(session, Session):
+        raise UsageError(f"{option('session', session)}: give a Session (interp_cli.Session(weights)), or None for "
+                         "a model loaded for this morph")
     for name, asked, given, has in (("device", device, lambda: pick_device(str(device)), session.device),
                                     ("precision", precision, lambda: pick_precision(precision, session.device),
                                      session.precision)):
@@ -538,6 +543,7 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     """Encode one image to a W+ code and write it as float32 `[n_latent, w_dim]` `.npy` (latent_avg included;
     [18, 512] for the FFHQ model, [10, 128] for the demo). `log`, `progress` and errors as for `morph`."""
     started = time.perf_counter()
+    check_paths(image=image, output=output, save_aligned=save_aligned)
     path = check_inputs([image], [output])[0]
     code_input(path, "encode")
     write.check_verb_output("encode", output)
@@ -564,6 +570,7 @@ def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     """Render a code file (`[n_latent, w_dim]` or `[1, n_latent, w_dim]`) to an RGB PNG, or the raw float image
     `[3, H, W]` as .npy. `log`, `progress` and errors as for `morph`."""
     started = time.perf_counter()
+    check_paths(codes=codes, output=output)
     path = check_inputs([codes], [output])[0]
     code_input(path, "render")
     kind = write.check_verb_output("render", output)
@@ -597,6 +604,7 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     """
     started = time.perf_counter()
     refuse_one_path(inputs, "inputs")
+    check_paths(output=output)
     sources = mix_sources([Path(p) for p in inputs], coarse, middle, fine)  # the count first: one path is no mix
     paths = check_inputs(inputs, [output])
     refuse_one_face_mix(paths, sources)

@@ -18,7 +18,7 @@ import torch
 
 from interp_cli import files, likeness, progress as progress_bars, refine, torch_flags, tune as tuning, write
 from interp_cli.cache import LatentCache, array_digest, cache_key, image_digest
-from interp_cli.checks import check_refine_steps, check_seed, check_tune_steps, refuse_one_path
+from interp_cli.checks import check_paths, check_refine_steps, check_seed, check_tune_steps, refuse_one_path
 from interp_cli.errors import (InputError, NoFaceError, UsageError, face_without_alignment, no_face_advice, one_line,
                                option, verb)
 from interp_cli.files import Outputs, check_input_file
@@ -105,6 +105,7 @@ class Session:
             raise UsageError(f"device={device!r}: give auto, cpu, cuda, cuda:N or mps (a str)")
         if precision is not None and not isinstance(precision, str):
             raise UsageError(f"precision={precision!r}: give auto, fp32, bf16 or fp16 (a str)")
+        check_paths(cache_dir=cache_dir)
         self.log = log
         self.progress = progress  # progress bars on stderr (see interp_cli.progress)
         self.device = pick_device(str(device) if isinstance(device, torch.device) else device)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from interp_cli import pipeline
 from interp_cli.align import alignment_available
 from interp_cli.cli import cli
 from interp_cli.errors import InterpError, UsageError
@@ -539,3 +540,31 @@ def test_a_contact_sheet_of_a_held_morph_shows_the_morph_not_the_holds_copies(de
         off = [np.abs(tile.astype(int) - frame.astype(int)).max() for frame in frames]
         assert off[want] <= 2 and all(off[want] < off[k] for k in range(5) if k != want), (want, off)
     assert all(not np.array_equal(a, b) for a, b in zip(tiles, tiles[1:]))
+
+
+@pytest.mark.parametrize("call, said", [
+    (lambda out: pipeline.morph(None, out / "m.gif", weights="demo"), 'inputs=None: pass a list of paths'),
+    (lambda out: pipeline.morph([DEMO_A, 2], out / "m.gif", weights="demo"), "inputs: 2 is not a path"),
+    (lambda out: pipeline.morph([DEMO_A, DEMO_B], None, weights="demo"), "output=None: give a path"),
+    (lambda out: pipeline.morph([DEMO_A, DEMO_B], out / "m.gif", weights="demo", sheet=3), "sheet=3: give a path"),
+    (lambda out: pipeline.morph([DEMO_A, DEMO_B], out / "m.gif", weights="demo", save_aligned=1),
+     "save_aligned=1: give a path"),
+    (lambda out: pipeline.morph([DEMO_A, DEMO_B], out / "m.gif", weights="demo", face=1.5),
+     "face=1.5: give a face number"),
+    (lambda out: pipeline.morph([DEMO_A, DEMO_B], out / "m.gif", session="demo"), 'session="demo": give a Session'),
+    (lambda out: pipeline.encode([DEMO_A], out / "a.npy", weights="demo"), "image=['"),
+    (lambda out: pipeline.render(0, out / "a.png", weights="demo"), "codes=0: give a path"),
+    (lambda out: pipeline.mix([DEMO_A, DEMO_B], 7, weights="demo"), "output=7: give a path"),
+    (lambda out: pipeline.align(DEMO_A, 5), "output=5: give a path"),
+    (lambda out: pipeline.batch(3, out, weights="demo"), "manifest=3: give a path"),
+    (lambda out: Session("demo", "cpu", cache_dir=3), "cache_dir=3: give a path"),
+])
+def test_a_wrong_kind_of_argument_is_a_usage_error_naming_its_keyword(tmp_path, call, said):
+    """A number, None or a list where a path belongs reached os.fspath deep inside: a TypeError ("expected str,
+    bytes or os.PathLike object, not int") that named no argument, or an AttributeError for a session that was
+    no Session; face=1.5 ("'float' object is not iterable"). Each is a UsageError naming the keyword, as
+    steps="3" and weights=3 already were, and nothing is written."""
+    with pytest.raises(UsageError) as caught:
+        call(tmp_path)
+    assert str(caught.value).startswith(said) and "\n" not in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
