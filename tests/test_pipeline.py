@@ -479,6 +479,22 @@ def test_the_python_api_leaves_the_callers_process_as_it_found_it(tmp_path, monk
     assert {key: after[key] for key in before if after[key] != before[key]} == {}
 
 
+def test_the_command_run_in_process_leaves_the_process_as_it_found_it(tmp_path, monkeypatch):
+    """`cli.main([...])` (click's CliRunner too) in a script or service that goes on: its first run left SIGTERM and
+    SIGHUP handled by interp and OMP_WAIT_POLICY=PASSIVE in os.environ, which every later child inherited. The
+    command's own process makes those settings (`cli.run`); run in a caller's process it leaves it as the library
+    does, failures and --debug included."""
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    before = _process_state()
+    for words in ([DEMO_A, DEMO_B, "--steps", 3, "-o", tmp_path / "m.gif"],
+                  ["encode", DEMO_A, "-o", tmp_path / "a.npy", "--debug"],
+                  [DEMO_A, tmp_path / "missing.png", "-o", tmp_path / "n.gif"]):
+        result = cli_runner().invoke(cli, [str(w) for w in (*words, "--weights", "demo", "--device", "cpu", "-q")])
+        assert result.exit_code == (2 if "missing" in str(words[1]) else 0), result.stderr
+    after = _process_state()
+    assert {key: after[key] for key in before if after[key] != before[key]} == {}
+
+
 def test_one_session_serves_morphs_in_threads_as_it_serves_them_one_by_one(demo):
     """A service's workers share one loaded model: tuned and plain morphs at once, each its own frames."""
     import threading
