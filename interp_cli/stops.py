@@ -88,17 +88,26 @@ def hold_stops_at_start() -> None:
             _held_at_start[signum] = signal.signal(signum, _note_at_start)
 
 
+def _left_to_its_owner(signum: int) -> bool:
+    """Whether a stop signal's handler is someone else's, which `raise_on_sigterm` leaves in place: one set outside
+    Python (None: it could not be put back), or a Python caller's own function. A service that runs the CLI's
+    `main([...])` in its process and shuts down on SIGTERM must get its SIGTERM: taken over, it became main's
+    exit 143, which the caller caught as main's SystemExit (CliRunner does) and went on as if never stopped."""
+    handler = signal.getsignal(signum)
+    return handler is None or (callable(handler) and handler not in (_note_at_start, _raise_terminated))
+
+
 def raise_on_sigterm() -> None:
     """Make the next SIGTERM raise `Terminated` (SIGHUP, unless ignored: `HungUp`) in the main thread, and
     later ones do nothing (a no-op outside the main thread). Ends `hold_stops_at_start`: SIGINT gets its
     handler back, and the first stop that came while it held them is acted on now, so call this where a
-    stop is handled."""
+    stop is handled. A signal handled by someone else's function is left to it (`_left_to_its_owner`)."""
     if threading.current_thread() is not threading.main_thread():
         return
-    if signal.getsignal(signal.SIGTERM) is not None:  # one set outside Python could not be put back
+    if not _left_to_its_owner(signal.SIGTERM):
         signal.signal(signal.SIGTERM, _raise_terminated)
     # SIGHUP only where it is not ignored: under nohup the run is meant to outlive its session.
-    if _SIGHUP is not None and signal.getsignal(_SIGHUP) not in (signal.SIG_IGN, None):
+    if _SIGHUP is not None and signal.getsignal(_SIGHUP) is not signal.SIG_IGN and not _left_to_its_owner(_SIGHUP):
         signal.signal(_SIGHUP, _raise_terminated)
     if signal.SIGINT in _held_at_start:
         signal.signal(signal.SIGINT, _held_at_start[signal.SIGINT])
@@ -117,7 +126,7 @@ def handlers_given_back() -> Iterator[None]:
     them both: a script, notebook or service that runs `main([...])` in its own process and goes on got
     interp's handlers for good, so its next SIGTERM raised Terminated in whatever it was doing, or after one stop
     inside `main` was ignored for the rest of its life. A handler set outside Python (None) was never replaced
-    (`raise_on_sigterm` leaves it) and is left as it is."""
+    (`raise_on_sigterm` leaves it, as it leaves a caller's own function) and is left as it is."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

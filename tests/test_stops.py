@@ -306,22 +306,29 @@ def test_a_stop_mid_morph_under_quiet_says_one_line_and_nothing_else(tmp_path, s
     assert not (tmp_path / "m.gif").exists()
 
 
-def test_a_python_caller_of_main_gets_its_own_stop_handlers_back(tmp_path):
+
+@pytest.mark.parametrize("own", [False, True])
+def test_a_python_caller_of_main_gets_its_stops_and_its_handlers_back(tmp_path, own):
     """`cli.main([...])` in a script or service that goes on: its first call left SIGTERM and SIGHUP raising
-    interp's Terminated for the rest of the process, and after a SIGTERM inside main both were ignored for good,
-    so the caller's own handlers never ran again. Now main is the command while it runs (a real SIGTERM inside
-    it is exit 143, no output) and the caller's handlers are back when it returns, each working."""
+    interp's Terminated for the rest of the process, and after a SIGTERM inside main both were ignored for good.
+    A caller's own handlers were replaced meanwhile: a service's SIGTERM inside main became main's exit 143, and
+    its shutdown handler never heard of it. Now a SIGTERM at its default action is main's (exit 143, no output),
+    a caller's own handler gets its SIGTERM as it comes (the morph then ends as usual), and either way the
+    caller's handlers are there when main returns, each working."""
     script = f"""
         import os, signal, sys, time
         from interp_cli import cli, pipeline
         got = []
         def mine(signum, frame):
             got.append(signum)
-        signal.signal(signal.SIGTERM, mine)
-        signal.signal(signal.SIGHUP, mine)
+        if {own}:
+            signal.signal(signal.SIGTERM, mine)
+            signal.signal(signal.SIGHUP, mine)
+        found = [signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP)]
         real = pipeline.morph
         def stopped_inside(*args, **kwargs):  # a scheduler's stop as the morph starts
             os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.1)
             return real(*args, **kwargs)
         pipeline.morph = stopped_inside
         for argv in (["--version"], [{str(ROOT / "examples/demo_a.png")!r}, {str(ROOT / "examples/demo_b.png")!r},
@@ -329,17 +336,21 @@ def test_a_python_caller_of_main_gets_its_own_stop_handlers_back(tmp_path):
             try:
                 cli.main(argv)
             except SystemExit as done:
-                print("exit", done.code, signal.getsignal(signal.SIGTERM) is mine,
-                      signal.getsignal(signal.SIGHUP) is mine)
-        for signum in (signal.SIGTERM, signal.SIGHUP):
-            os.kill(os.getpid(), signum)
-        time.sleep(0.1)
+                print("exit", done.code, [signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP)]
+                      == found)
+        if {own}:
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.1)
         print("mine got", got)
     """
     done = _run(script, tmp_path, HF_HUB_OFFLINE="1")
     from interp_cli import __version__
 
-    assert done.stdout.splitlines() == [f"interp, version {__version__}", "exit 0 True True", "exit 143 True True",
-                                        "mine got [15, 1]"], done.stderr
-    assert done.stderr == "interp: terminated\n"
-    assert list(tmp_path.iterdir()) == []  # no GIF, no temp
+    assert done.stdout.splitlines()[0] == f"interp, version {__version__}"
+    if own:
+        assert done.stdout.splitlines()[1:] == ["exit 0 True", "exit 0 True", "mine got [15, 1]"], done.stderr
+        assert done.stderr == "" and [p.name for p in tmp_path.iterdir()] == ["m.gif"]
+    else:
+        assert done.stdout.splitlines()[1:] == ["exit 0 True", "exit 143 True", "mine got []"], done.stderr
+        assert done.stderr == "interp: terminated\n"
+        assert list(tmp_path.iterdir()) == []  # no GIF, no temp
