@@ -37,6 +37,10 @@ What is left is the interpreter's own start-up, before any of interp's code runs
 Handlers are Python-level and only the main thread can set them: in other threads the block just
 runs (no KeyboardInterrupt lands there anyway), and so it does where a stop signal's handler was set
 outside Python (an embedding program's), which could not be put back.
+
+The CLI's main may also run in a Python caller's process (`cli.main([...])`, click's CliRunner): a SIGTERM or
+SIGHUP that the caller handles with its own function stays the caller's, and `handlers_given_back` puts back
+whatever main changed when it returns.
 """
 
 from __future__ import annotations
