@@ -27,6 +27,7 @@ import inspect
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -40,6 +41,7 @@ QUARTER_AFTER_S = 5.0  # off a terminal, quarter lines only for bars slower than
 EARLY_ESTIMATE_S = 15.0
 
 _open: list = []  # bars drawing now, outermost first (main thread only)
+_MAKING = threading.Lock()  # one thread at a time makes a terminal bar (its class-wide monitor_interval)
 
 
 def bar(total: int, desc: str, *, unit: str = "item", enabled: bool = True):
@@ -142,13 +144,14 @@ class _Terminal(_Bar):
             # A terminal that reports no size (a fresh pseudo-terminal, some CI runners): tqdm would
             # draw an empty bar, so give it 80 columns (and rows, which tqdm >= 4.5x also reads).
             size = {"ncols": 80, **({"nrows": 24} if "nrows" in inspect.signature(tqdm.__init__).parameters else {})}
-        # No watchdog thread: our bars are updated often enough. tqdm reads this class-wide setting when a bar
-        # is made, so it is set for that moment only: a caller's own bars keep theirs.
-        interval, tqdm.monitor_interval = tqdm.monitor_interval, 0
         # Drawn and listed as open in one step: a stop that landed in between (the bar just drawn, the test
         # that sends one on seeing it, or a scheduler's) left a bar close_open could not see, closed at exit
         # and so drawn again below `interp: terminated` (a whole-suite run under the floor venv, 2026-12-06).
-        with deferred():
+        with deferred(), _MAKING:
+            # No watchdog thread: our bars are updated often enough. tqdm reads this class-wide setting when a bar
+            # is made, so it is set for that moment only, one thread at a time (bars made at once in threads put
+            # back each other's 0): a caller's own bars keep theirs.
+            interval, tqdm.monitor_interval = tqdm.monitor_interval, 0
             try:
                 self._bar = tqdm(total=total, desc=desc, unit=unit, file=stream, leave=not nested,
                                  dynamic_ncols=not size, mininterval=0.1, smoothing=0.1, **size)

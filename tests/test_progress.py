@@ -303,3 +303,40 @@ def test_a_stop_that_lands_as_a_bar_is_drawn_leaves_no_bar_below_its_line(tmp_pa
     assert code == 143, text
     assert "rendering" in text and re.search(r"\n\s*interp: terminated\s*$", text), text
     assert not (tmp_path / "m.gif").exists()
+
+
+def test_bars_made_at_once_in_threads_leave_tqdms_monitor_setting_as_it_was(monkeypatch):
+    """A service's workers with progress=True on a terminal: each bar sets tqdm's class-wide monitor_interval to 0
+    while it is made, and two made at once put back each other's 0, leaving the caller's own later bars with no
+    monitor thread (reproduced with threads switching often, as here)."""
+    import threading
+
+    import tqdm
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    before = tqdm.tqdm.monitor_interval
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns between almost any two bytecodes, so bars are made at once
+
+    def bars(together: threading.Barrier):
+        together.wait()
+        for _ in range(200):
+            with progress.bar(3, "rendering", unit="frame") as bar:
+                bar.update()
+
+    try:
+        for _ in range(5):  # rounds: one overlap in the wrong order is enough
+            together = threading.Barrier(4)
+            workers = [threading.Thread(target=bars, args=(together,)) for _ in range(4)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+            assert tqdm.tqdm.monitor_interval == before
+    finally:
+        sys.setswitchinterval(interval)
+    assert "rendering" in sys.stderr.getvalue()  # drawn as on a terminal
