@@ -309,9 +309,9 @@ def test_bars_made_at_once_in_threads_leave_tqdms_monitor_setting_as_it_was(monk
     """A service's workers with progress=True on a terminal: each bar sets tqdm's class-wide monitor_interval to 0
     while it is made, and two made at once put back each other's 0, leaving the caller's own later bars with no
     monitor thread (reproduced with threads switching often, as here)."""
-    import threading
-
     import tqdm
+
+    from tests.races import at_once
 
     class Terminal(io.StringIO):
         def isatty(self):
@@ -319,24 +319,14 @@ def test_bars_made_at_once_in_threads_leave_tqdms_monitor_setting_as_it_was(monk
 
     monkeypatch.setattr(sys, "stderr", Terminal())
     before = tqdm.tqdm.monitor_interval
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # threads take turns between almost any two bytecodes, so bars are made at once
 
-    def bars(together: threading.Barrier):
-        together.wait()
+    def bars():
         for _ in range(200):
             with progress.bar(3, "rendering", unit="frame") as bar:
                 bar.update()
 
-    try:
-        for _ in range(5):  # rounds: one overlap in the wrong order is enough
-            together = threading.Barrier(4)
-            workers = [threading.Thread(target=bars, args=(together,)) for _ in range(4)]
-            for worker in workers:
-                worker.start()
-            for worker in workers:
-                worker.join()
-            assert tqdm.tqdm.monitor_interval == before
-    finally:
-        sys.setswitchinterval(interval)
+    def monitor_kept():
+        assert tqdm.tqdm.monitor_interval == before
+
+    at_once(bars, monitor_kept)
     assert "rendering" in sys.stderr.getvalue()  # drawn as on a terminal

@@ -443,26 +443,17 @@ def test_precisions_checked_in_threads_at_once_leave_the_callers_warning_filters
     """Sessions made at once in a service's threads each ask whether autocast runs their precision, with torch's
     "Disabling autocast" warning silenced meanwhile: two such checks overlapping put back each other's filters,
     and the process was left ignoring every warning (reproduced with threads switching often, as here)."""
-    import sys
-    import threading
     import warnings
 
-    before = list(warnings.filters)
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)  # threads take turns between almost any two bytecodes, so checks overlap often
-    try:
-        for _ in range(20):  # rounds: one overlap in the wrong order is enough to leave the filters changed
-            def check(together: threading.Barrier):
-                together.wait()
-                for _ in range(1000):
-                    autocast_refusal(torch.device("cpu"), torch.bfloat16)
+    from tests.races import at_once
 
-            together = threading.Barrier(4)
-            workers = [threading.Thread(target=check, args=(together,)) for _ in range(4)]
-            for worker in workers:
-                worker.start()
-            for worker in workers:
-                worker.join()
-            assert list(warnings.filters) == before
-    finally:
-        sys.setswitchinterval(interval)
+    before = list(warnings.filters)
+
+    def check_precisions():
+        for _ in range(1000):
+            autocast_refusal(torch.device("cpu"), torch.bfloat16)
+
+    def filters_kept():
+        assert list(warnings.filters) == before
+
+    at_once(check_precisions, filters_kept, rounds=20)
