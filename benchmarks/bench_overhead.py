@@ -211,6 +211,11 @@ def rounds(argv: list[str], runs: int, checkouts: dict[str, Path], startup: bool
             # A stage the run never reached counts as 0 s in the rounds it was missing from.
             cells.append("-" if not values else spread([*values, *[0.0] * (runs - len(values))], fmt))
         print("| " + " | ".join([label, *cells]) + " |")
+    if len(names) == 2:  # each round's pair, this tree over the baseline: the drift between rounds cancels
+        for key in ("wall", "cpu"):
+            label = f"the command, whole process: {key}"
+            ratios = [a / b for a, b in zip(whole[names[0]][label], whole[names[1]][label])]
+            print(f"{key}, {names[0]} / {names[1]}, paired by round: {spread(ratios)}")
 
 
 def main(argv: list[str]) -> int:
