@@ -422,6 +422,7 @@ def morph(inputs, output, sheet, quiet, as_json, **params):
     plan_aligned(paths, params["save_aligned"], [("output", output), ("sheet", sheet)])
     morph_choices(paths, **{key: params[key] for key in ("steps", "loop", "pingpong", "hold", "paste", "backdrop",
                                                          "align", "face")})
+    _check_image_headers(paths)
     pipeline = stops.import_pipeline()
 
     log = _log_for(quiet, as_json)
@@ -487,6 +488,7 @@ def encode(image, output, weights, device, align, face, save_aligned, refine, re
     code_input(Path(image), "encode")
     plan_aligned([Path(image)], save_aligned, [("output", output)])
     faces_for([Path(image)], face, align)
+    _check_image_headers([image])
     pipeline = stops.import_pipeline()
 
     log = _log_for(quiet, as_json)
@@ -576,6 +578,7 @@ def mix(inputs, output, coarse, middle, fine, weights, device, precision, align,
     refuse_one_face_mix(paths, sources)
     _check_before_import("mix", output, weights)
     faces_for(paths, face, align)
+    _check_image_headers(paths)
     pipeline = stops.import_pipeline()
 
     log = _log_for(quiet, as_json)
@@ -814,6 +817,16 @@ def weights_path(spec):
     from interp_cli import weights as w
 
     _out(str(w.weights_path(spec)))
+
+
+def _check_image_headers(paths) -> None:
+    """Refuse a photo whose header says it cannot be used (not an image, an undecodable HEIC, too many pixels)
+    before torch's import, with the words the command would say after it; .npy codes are checked there."""
+    from interp_cli.images import check_image_header
+
+    for path in paths:
+        if Path(path).suffix.lower() != ".npy":
+            check_image_header(path)
 
 
 def _check_paths_exist(paths, outputs=()) -> None:

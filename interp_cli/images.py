@@ -123,11 +123,19 @@ def _rgb(name: str, decoded: Image.Image) -> Image.Image:
         raise InputError(f"{name}: unsupported colour mode {decoded.mode!r} ({_one_line(err)})", name) from None
 
 
-def _decode(path: PathLike, max_pixels: int, *,
-            count_frames: bool) -> tuple[str, Image.Image, dict, int, list[str]]:
+def check_image_header(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Raise the `UsageError` `load_image` would raise for what `path`'s header tells (no image at all, a
+    phone's HEIC that this Pillow cannot decode, too many pixels, unreadable), decoding no pixel: milliseconds,
+    so the CLI says it before torch's import (a second or more) instead of after it; `check_image` still
+    decodes the photo (a truncated file) where the command begins."""
+    _decode(path, max_pixels, count_frames=False, pixels=False)
+
+
+def _decode(path: PathLike, max_pixels: int, *, count_frames: bool,
+            pixels: bool = True) -> tuple[str, Optional[Image.Image], dict, int, list[str]]:
     """(the name to say, the first frame decoded and turned upright, the file's Pillow info, its frame count or
     1 where not `count_frames`, what Pillow warned of it); a file that cannot give them is a `UsageError` (see
-    `load_image`).
+    `load_image`). Without `pixels`, only the header is read: no image, no info, no warnings.
 
     Pillow warns with Python's `warnings` of damage it reads past (a corrupt EXIF block: "Corrupt EXIF data.
     Expecting to read 12 bytes but only got 2."), which printed two lines naming Pillow's own source file, each
@@ -141,6 +149,8 @@ def _decode(path: PathLike, max_pixels: int, *,
                     raise InputError(
                         f"{name}: image is {width}x{height} pixels, more than the {_limit_text(max_pixels)}", name
                     )
+                if not pixels:
+                    return name, None, {}, 1, []
                 try:
                     im.load()
                     upright = ImageOps.exif_transpose(im)

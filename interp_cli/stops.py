@@ -48,9 +48,10 @@ from __future__ import annotations
 import importlib
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from types import ModuleType
 
 # SIGHUP: the terminal or ssh session a batch was started from went away (bash passes it on to its jobs).
@@ -193,7 +194,11 @@ def import_pipeline() -> ModuleType:
     or a bare `except:` there swallowed the interrupt and the morph ran to the end (exit 0). Held, the
     stop acts the moment the import ends (`deferred`), as an interrupt of the command.
     """
-    with deferred():
+    from interp_cli.malloc import frozen_imports
+
+    # Only the import that loads it freezes: a process that has it already (a Python caller's) is left alone.
+    fresh = "interp_cli.pipeline" not in sys.modules
+    with deferred(), (frozen_imports() if fresh else nullcontext()):
         return importlib.import_module("interp_cli.pipeline")
 
 
