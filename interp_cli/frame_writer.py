@@ -106,6 +106,7 @@ def frames_too_large(kind: str, output: PathLike, size: tuple[int, int], fps: fl
     uses = []
     if kind == "mp4" and blocks <= H264_MAX_FRAME_MACROBLOCKS and max(width, height) <= H264_MAX_SIDE:
         slowest = math.floor(H264_MAX_MACROBLOCKS_PER_SECOND / blocks * 1000) / 1000
+        slowest = int(slowest) if slowest.is_integer() else slowest  # fps=120, not 120.0, to a Python caller
         uses.append(f"{option('fps', slowest)} or less")
     if resized is not None:
         step = 2 if kind == "mp4" else 1  # an MP4's --size is even (write.odd_mp4_size)
