@@ -88,8 +88,8 @@ def frames_too_large(kind: str, output: PathLike, size: tuple[int, int], fps: fl
     before any work where the size is known up front (a --paste photo's, from its header): libx264 failed only
     after every frame was rendered, and past H.264's largest level it wrote a file labelled with a level it
     exceeds. `resized(width)` is the frames' size at `--size width` (None: --size does not change it); the
-    advice names the largest `--size` that fits, and the outputs that hold the frames as they are. `whose`
-    says where the size comes from ("the photo a.jpg")."""
+    advice names the largest `--size` that fits (a lower `--fps` where only the rate is too high), and the
+    outputs that hold the frames as they are. `whose` says where the size comes from ("--paste into a.jpg")."""
     width, height = size
     if _holds(kind, width, height, fps):
         return None
