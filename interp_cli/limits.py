@@ -23,7 +23,7 @@ SIZE = (8, 4096)  # --size of written frames, px
 # The most pixels an input photo may have, read from its header before any pixel is decoded (a small file that
 # claims a huge size is refused at once). Every camera sold takes fewer: 45-61 MP full frame, 102 MP medium
 # format (Fujifilm GFX100, 11648x8736), 151 MP the largest back (Phase One IQ4, 14204x10652). Peak memory grows
-# about 16 bytes a pixel (a 100 MP photo aligned, morphed and pasted: 1.8 GB; 150 MP: 2.5 GB; benchmarks/README.md,
+# about 14 bytes a pixel (a 100 MP photo aligned, morphed and pasted: 1.8 GB; 150 MP: 2.5 GB; benchmarks/README.md,
 # "Camera-sized photos in, big outputs out"). Below Pillow's own refusal (twice Image.MAX_IMAGE_PIXELS, 179 MP).
 PHOTO_MAX_PIXELS = 160_000_000
 # What each output can hold. H.264's largest level (6.2, ITU-T H.264 table A-1) takes frames of at most 139,264
