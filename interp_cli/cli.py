@@ -414,15 +414,16 @@ def morph(inputs, output, sheet, quiet, as_json, **params):
         raise click.UsageError("need at least two images to morph between (interp A B [C ...])")
     # What the morph would refuse -o, --sheet, --weights, --save-aligned, --backdrop, --face or --paste for (as
     # `pipeline.morph` does, in these same functions), said before torch's import (a second or more), not after it.
-    check_morph_outputs(output, sheet, params["size"])
+    kind = check_morph_outputs(output, sheet, params["size"])
     check_weights_name(params["weights"])
-    from interp_cli.inputs import morph_choices, plan_aligned
+    from interp_cli.inputs import morph_choices, plan_aligned, refuse_oversized_frames
 
     paths = [Path(p) for p in inputs]
     plan_aligned(paths, params["save_aligned"], [("output", output), ("sheet", sheet)])
-    morph_choices(paths, **{key: params[key] for key in ("steps", "loop", "pingpong", "hold", "paste", "backdrop",
-                                                         "align", "face")})
+    backdrop, _ = morph_choices(paths, **{key: params[key] for key in ("steps", "loop", "pingpong", "hold", "paste",
+                                                                       "backdrop", "align", "face")})
     _check_image_headers(paths)
+    refuse_oversized_frames(paths, backdrop, output, kind, params["size"], params["fps"])
     pipeline = stops.import_pipeline()
 
     log = _log_for(quiet, as_json)

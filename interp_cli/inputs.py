@@ -203,6 +203,27 @@ def morph_choices(paths: Sequence[Path], *, steps: int = 60, loop: bool = False,
     return index, faces
 
 
+def refuse_oversized_frames(paths: Sequence[Path], backdrop_index: int | None, output: str | os.PathLike, kind: str,
+                            size: int | None, fps: float) -> None:
+    """Refuse a --paste morph whose frames (the backdrop photo's size, or `size` px wide at its aspect ratio) the
+    output of `kind` cannot hold (`frame_writer.frames_too_large`), from the photo's header: before the model
+    loads, not after every frame is rendered. Frames not pasted are at most --size's bound, which every output
+    holds."""
+    if backdrop_index is None:
+        return
+    from interp_cli.frame_writer import frames_too_large
+    from interp_cli.images import upright_size
+    from interp_cli.paste import pasted_size
+
+    photo = upright_size(paths[backdrop_index])
+    if not min(photo):
+        return  # no size to tell: check_image refuses the file
+    problem = frames_too_large(kind, output, pasted_size(photo, size), fps, lambda width: pasted_size(photo, width),
+                               f"{option('paste', True)} into {paths[backdrop_index]}")
+    if problem:
+        raise UsageError(problem)
+
+
 def mix_sources(paths: Sequence[Path], coarse: str | int, middle: str | int | None, fine: str | int
                 ) -> dict[str, int]:
     """Which input (0-based) gives a mix's coarse, middle and fine rows; two or three inputs, each named by one."""

@@ -29,7 +29,7 @@ from interp_cli.errors import InterpError, NoFaceError, UsageError, no_face_advi
 from interp_cli.files import Outputs
 from interp_cli.images import load_image
 from interp_cli.inputs import (Faces, check_inputs, code_input, faces_for, mix_sources, morph_choices,
-                               plan_aligned, refuse_one_face_mix, refuse_same_faces)
+                               plan_aligned, refuse_one_face_mix, refuse_oversized_frames, refuse_same_faces)
 from interp_cli.layers import check_layers
 from interp_cli.limits import FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION
 from interp_cli.render import pick_device, pick_precision, precision_name, render_ahead, render_float
@@ -136,6 +136,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     odd = write.odd_mp4_size(size) if kind == "mp4" else None
     if odd:
         raise UsageError(odd)
+    refuse_oversized_frames(paths, backdrop_index, output, kind, size, fps)
     tune = check_tune_steps(tune)
     check_seed(seed)
     check_layers(layers)  # its rows are checked against the model's once it is loaded
