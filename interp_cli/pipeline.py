@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from interp_cli import blend, progress as progress_bars, write
+from interp_cli import blend, progress as progress_bars, replay, write
 from interp_cli.checks import check_number, check_refine_steps, check_seed, check_tune_steps, refuse_one_path
 from interp_cli.align_verb import align
 from interp_cli.errors import InterpError, NoFaceError, UsageError, no_face_advice_paste, option, speaking_to_cli
@@ -227,13 +227,15 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
     # Before the render thread starts: a code's crop is a render of its own.
     about = _page_about(session, paths, codes, encoded) if kind == "html" else None
     n_frames = len(plan)
-    code_stream = blend.iter_codes(codes, plan, interp=interp, layer_mask=mask)
+    sources = blend.first_showings(plan)  # a frame shown again (a hold's copy, the way back) is drawn once
+    code_stream = blend.iter_codes(codes, replay.to_draw(plan, sources), interp=interp, layer_mask=mask)
     if ends is not None:
         code_stream = ends.watch(code_stream)
     rendered = render_ahead(session.frames(code_stream, batch_size=batch_size, noise=noise, seed=seed,
                                            truncation=truncation, generator=generator), depth=2 * batch_size)
-    raw = ends.keep(rendered) if ends is not None else rendered  # before --size and --paste
-    frames, size = _finished(session, raw, paster, size, paste_timer)
+    raw = ends.keep(rendered) if ends is not None else rendered  # counted as drawn, as `watch` counts
+    # Replayed before --size and --paste, which make the same frame of the same one: kept at the model's size.
+    frames, size = _finished(session, replay.replay(raw, sources), paster, size, paste_timer)
     wanted_sheet = kind == "png" or sheet is not None
     sheet_summary = None
     picks = set(spaced(sheet_frames, [i for i, spec in enumerate(plan) if not spec.hold]))
@@ -409,9 +411,10 @@ def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps
     targets = [target for _, _, target in encoded]
     generator, _ = _tuned(session, codes, targets, tune, noise=noise, seed=seed, cache=cache, log=session.log,
                           path=blend.keyframe_path(codes, loop=loop, layer_mask=mask))
-    rendered = session.frames(blend.iter_codes(codes, plan, interp=interp, layer_mask=mask),
+    sources = blend.first_showings(plan)
+    rendered = session.frames(blend.iter_codes(codes, replay.to_draw(plan, sources), interp=interp, layer_mask=mask),
                               batch_size=batch_size, noise=noise, seed=seed, truncation=truncation, generator=generator)
-    frames, _ = _finished(session, rendered, paster, size)
+    frames, _ = _finished(session, replay.replay(rendered, sources), paster, size)
     yield from frames
 
 
