@@ -539,3 +539,45 @@ def test_a_contact_sheet_of_a_held_morph_shows_the_morph_not_the_holds_copies(de
         off = [np.abs(tile.astype(int) - frame.astype(int)).max() for frame in frames]
         assert off[want] <= 2 and all(off[want] < off[k] for k in range(5) if k != want), (want, off)
     assert all(not np.array_equal(a, b) for a, b in zip(tiles, tiles[1:]))
+
+
+def _mirrored(frames: list[np.ndarray]) -> list[tuple[int, int]]:
+    """(frame, its most levels off) for each frame of a pingpong that is not the frame it mirrors: a pingpong of
+    n frames comes back through frame n - i at frame i (frame 0 is the first input, n / 2 the turn)."""
+    n = len(frames)
+    off = [(i, int(np.abs(frames[i].astype(int) - frames[n - i].astype(int)).max())) for i in range(1, n)]
+    return [(i, levels) for i, levels in off if levels]
+
+
+def test_a_pingpong_comes_back_through_its_own_frames_byte_for_byte(tmp_path):
+    """--pingpong drew its way back again, from codes within float32 rounding of the way out's and in other
+    batches: with these options six frames were a level off the frames they mirror (under torch 2.13 and 2.1),
+    and the render took twice as long. The way back replays the way out's frames now, in every output kind; the
+    page stores each only once. An MP4 is lossy: its frames mirror within what x264 makes of one frame twice."""
+    from tests.test_page import page_frames
+    from tests.test_write import _decode_mp4
+
+    common = [DEMO_A, DEMO_B, "--weights", "demo", "--device", "cpu", "--steps", 16, "--pingpong",
+              "--batch-size", 3, "-q"]
+    for output in ("frames/", "m.html", "m.mp4"):
+        result = cli_runner().invoke(cli, [str(a) for a in (*common, "-o", f"{tmp_path}/{output}")])
+        assert result.exit_code == 0, result.stderr
+    frames = [np.asarray(Image.open(path)) for path in sorted((tmp_path / "frames").iterdir())]
+    assert len(frames) == 30 and _mirrored(frames) == []
+    assert not np.array_equal(frames[14], frames[15])  # not a still: the turn, B, comes after an in-between
+    shown = page_frames(tmp_path / "m.html")
+    assert len(shown) == 30 and _mirrored(shown) == []
+    _, played = _decode_mp4(tmp_path / "m.mp4")
+    coded = max(int(np.abs(a.astype(int) - b.astype(int)).max()) for a, b in zip(played, frames))
+    assert len(played) == 30 and all(levels <= coded for _, levels in _mirrored(played))
+
+
+def test_held_copies_are_their_frame_byte_for_byte(demo, tmp_path):
+    """--hold's copies were drawn again, each in whatever batch it fell in; they are the frame they hold now,
+    as are a two-input --loop's way back (the same path as a pingpong's), and the Python API's frames alike."""
+    held = cli_frames(tmp_path, DEMO_A, DEMO_B, "--steps", 3, "--hold", 4, "--batch-size", 3)
+    assert len(held) == 3 + 2 * 4
+    assert all(np.array_equal(frame, held[0]) for frame in held[1:5])
+    assert all(np.array_equal(frame, held[6]) for frame in held[7:])
+    looped = list(demo.morph_frames([DEMO_A, DEMO_B], steps=16, loop=True, batch_size=3))
+    assert len(looped) == 30 and _mirrored(looped) == []
