@@ -331,16 +331,16 @@ def _encode_for_morph(session: Session, paths: Sequence[Path], settings: Sequenc
                       backdrop_index: int | None, *, loop: bool, log: Log, release_encoder: bool = False
                       ) -> list[tuple]:
     """`encode_inputs` for a morph, with each input's `settings` (`_input_settings`); refuses one photo's face
-    twice in a row (`inputs.refuse_same_faces`), which only its alignment can tell."""
+    twice in a row (`inputs.refuse_same_faces`), which only its alignment can tell, before --refine's minutes."""
     if settings[0].refine and all(path.suffix.lower() == ".npy" for path in paths):  # said as --tune says it
         log(f"note: {option('refine')}: every input is a .npy code, with no photo to refine against; "
             "using the codes as they are")
     paste = backdrop_index is not None
     try:
-        encoded = session.encode_inputs(paths, settings, release_encoder=release_encoder)
+        encoded = session.encode_inputs(paths, settings, release_encoder=release_encoder,
+                                        check_faces=lambda found: refuse_same_faces(paths, loop, found))
     except NoFaceError as err:
         raise (err.advised(no_face_advice_paste()) if paste else err) from None
-    refuse_same_faces(paths, loop, [aligned for _, aligned, _ in encoded])
     return encoded
 
 
