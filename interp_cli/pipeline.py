@@ -224,8 +224,14 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
 
     paster = _paster(session, paths, encoded, backdrop_index, size, match_colour)
     paste_timer = _Timer() if paster is not None else None
+    # A `.npy` input is shown (the sheet's tile, the page's crop) as the morph draws its frames: tuned, with their
+    # noise and truncation. Drawn by the untuned generator, a tuned morph's sheet showed another face for it.
+    def draw(code: np.ndarray) -> np.ndarray:
+        return next(session.frames([code], batch_size=1, noise=noise, seed=seed, truncation=truncation,
+                                   generator=generator))
+
     # Before the render thread starts: a code's crop is a render of its own.
-    about = _page_about(session, paths, codes, encoded) if kind == "html" else None
+    about = _page_about(paths, codes, encoded, draw) if kind == "html" else None
     n_frames = len(plan)
     sources = blend.first_showings(plan)  # a frame shown again (a hold's copy, the way back) is drawn once
     code_stream = blend.iter_codes(codes, replay.to_draw(plan, sources), interp=interp, layer_mask=mask)
@@ -282,8 +288,9 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
         reconstruction = report()
     if wanted_sheet:
         tile = (kept[0].shape[1], kept[0].shape[0])
-        sheet_inputs = [_input_thumbnail(session, path, where, tile, photo=paste)
-                        for path, (_, where, _) in zip(paths, encoded)]
+        sheet_inputs = [draw(code) if path.suffix.lower() == ".npy"
+                        else _input_thumbnail(path, where, tile, photo=paste)
+                        for path, code, (_, where, _) in zip(paths, codes, encoded)]
         sheet_image = contact_sheet(kept, sheet_inputs)
         write.stage_image(outputs, output if kind == "png" else sheet, sheet_image)
         sheet_summary = {"frames": len(kept), "width": sheet_image.shape[1], "height": sheet_image.shape[0]}
@@ -481,13 +488,13 @@ def _sheet_tile(frame: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(frame).resize(new, Image.Resampling.LANCZOS))
 
 
-def _page_about(session: Session, paths: Sequence[Path], codes: np.ndarray, encoded: list) -> dict:
+def _page_about(paths: Sequence[Path], codes: np.ndarray, encoded: list, draw) -> dict:
     """What an HTML page shows beside its slider: each input's crop as the encoder saw it (a code's own
-    rendering for a `.npy` input); the likeness numbers follow the frames (`PageWriter.report`)."""
+    rendering for a `.npy` input, by `draw`, as the morph draws it); the likeness numbers follow the frames
+    (`PageWriter.report`)."""
     from interp_cli.page import page_about
 
-    crops = [target if target is not None else next(session.frames([codes[i]], batch_size=1))
-             for i, (_, _, target) in enumerate(encoded)]
+    crops = [target if target is not None else draw(codes[i]) for i, (_, _, target) in enumerate(encoded)]
     return page_about(paths, crops)
 
 
@@ -517,14 +524,12 @@ def _resized(frames: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
         yield np.asarray(Image.fromarray(frame).resize((size, size), Image.Resampling.LANCZOS))
 
 
-def _input_thumbnail(session: Session, path: Path, where, size, photo: bool = False) -> np.ndarray:
-    """What the contact sheet shows for an input: the photo, as the aligned crop encoding made (`where`,
-    its `AlignedFace`; finding the face again cost a second detection per photo) unless `photo`
-    (pasted frames are shown beside the whole photos), or a code's rendering."""
+def _input_thumbnail(path: Path, where, size, photo: bool = False) -> np.ndarray:
+    """What the contact sheet shows for a photo input: the aligned crop encoding made (`where`, its
+    `AlignedFace`; finding the face again cost a second detection per photo) unless `photo` (pasted
+    frames are shown beside the whole photos). A code's tile is its rendering, as the morph draws it."""
     from PIL import Image
 
-    if path.suffix.lower() == ".npy":
-        return next(session.frames([session.load_codes(path)], batch_size=1))
     if where is not None and not photo:
         return np.asarray(where.image.convert("RGB").resize(size, Image.Resampling.LANCZOS))
     image = load_image(path)

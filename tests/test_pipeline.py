@@ -581,3 +581,22 @@ def test_held_copies_are_their_frame_byte_for_byte(demo, tmp_path):
     assert all(np.array_equal(frame, held[6]) for frame in held[7:])
     looped = list(demo.morph_frames([DEMO_A, DEMO_B], steps=16, loop=True, batch_size=3))
     assert len(looped) == 30 and _mirrored(looped) == []
+
+
+def test_a_code_inputs_tile_shows_it_as_the_tuned_morph_draws_it(demo, tmp_path):
+    """A `.npy` input's tile (and its crop on a page) was drawn by the loaded generator while a --tune morph's
+    frames come from its tuned copy: the sheet showed another face than the morph ends on."""
+    from interp_cli.pipeline import encode, morph
+
+    code = tmp_path / "b.npy"
+    encode(DEMO_B, code, weights="demo", log=lambda m: None)
+    summary = morph([DEMO_A, code], tmp_path / "frames", steps=3, tune=5, sheet=tmp_path / "s.png", session=demo,
+                    log=lambda m: None)
+    assert summary["tune"]["steps"] == 5
+    last = np.asarray(Image.open(tmp_path / "frames" / "frame_0002.png"))  # the code's own frame, tuned
+    untuned = next(demo.frames([np.load(code, allow_pickle=False)], batch_size=1))
+    sheet = np.asarray(Image.open(tmp_path / "s.png").convert("RGB"))
+    gap, size = 2, 64
+    tile = sheet[gap:gap + size, gap + size + gap:gap + 2 * size + gap]  # the second input's
+    assert np.abs(tile.astype(int) - last.astype(int)).max() <= 2  # a level or two: drawn in another batch
+    assert np.abs(untuned.astype(int) - last.astype(int)).max() > 8  # what it showed: not the morph's face
