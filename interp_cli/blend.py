@@ -312,10 +312,10 @@ def plan_frames(
         seg = k - 1
         plan.append(FrameSpec(seg, path[seg], path[seg + 1], 0.0, neighbour(seg - 1), neighbour(seg + 2)))
         plan.extend(FrameSpec(seg, path[seg], path[seg], 0.0, hold=True) for _ in range(h))
-        for back in range(k - 2, -1, -1):
-            plan.extend(reversed(betweens[back]))
-            if back:
-                plan.extend(arrivals[back])
+        for returning in range(k - 2, -1, -1):
+            plan.extend(reversed(betweens[returning]))
+            if returning:
+                plan.extend(arrivals[returning])
     if not closed:
         last = n_trans - 1
         src, dst = path[-2], path[-1]

@@ -105,7 +105,8 @@ def _failed(err: OSError) -> InterpError:
     chooses where the temp goes (a place for -o would not help)."""
     folder = tempfile.gettempdir()
     if err.errno in NO_ROOM and err.errno != errno.EFBIG:
-        return InterpError(f"{folder}: no room to keep the frames a morph shows again ({option('pingpong')}'s way "
-                           f"back) until they are shown: {(err.strerror or str(err)).lower()}; free some space there, "
-                           f"or set TMPDIR to a folder with room")
+        return InterpError(f"{folder}: no room to keep the frames a morph shows again (the way back of a "
+                           f"{option('pingpong')}, or of a {option('loop')} through two inputs) until they are shown: "
+                           f"{(err.strerror or str(err)).lower()}; free some space there, or set TMPDIR to a folder "
+                           f"with room")
     return environment_error(err, folder)

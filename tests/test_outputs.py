@@ -358,3 +358,13 @@ def test_a_folder_named_like_a_file_output_is_refused_unless_named_as_a_folder(t
     (tmp_path / "code.npy").mkdir()  # encode writes no frames: its refusal offers none
     line = refused(tmp_path, "encode", A, "--weights", "demo", "-o", "code.npy")
     assert line.endswith("code.npy: is a folder, but a .npy output is a file; remove or rename the folder"), line
+
+
+def test_a_pingpong_whose_way_out_cannot_be_kept_fails_in_one_line_and_writes_nothing(tmp_path):
+    """The way back replays the way out's frames, kept in a temp file until then (interp_cli/replay.py): a temp
+    folder that takes no more is said in one line naming it, and leaves no output."""
+    code, err = interp(tmp_path, A, B, "--weights", "demo", "--steps", 30, "--pingpong", "--no-cache", "-q",
+                       "-o", "out/", fsize=100_000)  # each frame's PNG fits; the 28 frames kept do not
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1 and "cannot write: file too large" in lines[0], err
+    assert not (tmp_path / "out").exists() and litter(tmp_path) == []

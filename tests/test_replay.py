@@ -52,6 +52,6 @@ def test_no_room_for_the_way_back_says_where_and_what_frees_it(monkeypatch):
     sources = first_showings(plan)
     with pytest.raises(InterpError) as err:
         list(replay.replay(iter(_drawn(4)), sources))
-    assert str(err.value) == (f"{tempfile.gettempdir()}: no room to keep the frames a morph shows again (pingpong's "
-                              "way back) until they are shown: no space left on device; free some space there, or "
-                              "set TMPDIR to a folder with room")
+    assert str(err.value) == (f"{tempfile.gettempdir()}: no room to keep the frames a morph shows again (the way "
+                              "back of a pingpong, or of a loop through two inputs) until they are shown: no space "
+                              "left on device; free some space there, or set TMPDIR to a folder with room")
