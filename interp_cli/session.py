@@ -265,13 +265,15 @@ class Session:
 
     def encode_inputs(self, paths: Sequence[str | os.PathLike],
                       settings: EncodeSettings | Sequence[EncodeSettings] | None = None, *,
-                      release_encoder: bool = False) -> list[tuple]:
+                      release_encoder: bool = False, check_faces=None) -> list[tuple]:
         """`encode_photo` for several inputs; `settings` is shared or one per input.
 
         Every input goes through the encoder first (one progress bar), and only then is any refined
         (`EncodeSettings.refine`, a bar each): a photo that cannot be read or aligned fails before minutes of
-        refining the others. `release_encoder=True` frees the encoder in between (`release_encoder`), so
-        refining runs without its weights (1 GB at 1024 px); the session can then only render."""
+        refining the others. `check_faces`, if given, is called with each input's `AlignedFace` (or None) in
+        between, so a morph refuses faces it cannot use (`inputs.refuse_same_faces`) before refining either.
+        `release_encoder=True` frees the encoder in between (`release_encoder`), so refining runs without its
+        weights (1 GB at 1024 px); the session can then only render."""
         refuse_one_path(paths, "encode_inputs")
         per_input = settings if isinstance(settings, Sequence) else [settings] * len(paths)
         if len(per_input) != len(paths):  # zip would quietly encode only the shorter list's inputs
@@ -282,6 +284,8 @@ class Session:
             for path, these in zip(paths, per_input):
                 encoded.append(self._encode(Path(path), these or EncodeSettings()))
                 bar.update()
+        if check_faces is not None:
+            check_faces([alignment for _, alignment, _, _ in encoded])
         if release_encoder:
             self.release_encoder()
         return [self._refined(*one) for one in encoded]

@@ -388,3 +388,13 @@ def test_batch_rows_with_a_photo_or_frames_too_large_fail_alone_naming_them(tmp_
     assert ("row 2 failed: m.csv:2: huge.png: image is 16000x10100 pixels, more than the 160 megapixel limit; "
             "shrink it first") in err, err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ok.gif"]
+
+
+def test_a_pingpong_whose_way_out_cannot_be_kept_fails_in_one_line_and_writes_nothing(tmp_path):
+    """The way back replays the way out's frames, kept in a temp file until then (interp_cli/replay.py): a temp
+    folder that takes no more is said in one line naming it, and leaves no output."""
+    code, err = interp(tmp_path, A, B, "--weights", "demo", "--steps", 30, "--pingpong", "--no-cache", "-q",
+                       "-o", "out/", fsize=100_000)  # each frame's PNG fits; the 28 frames kept do not
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1 and "cannot write: file too large" in lines[0], err
+    assert not (tmp_path / "out").exists() and litter(tmp_path) == []

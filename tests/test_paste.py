@@ -236,6 +236,24 @@ def test_one_photo_twice_whose_picks_come_to_one_face_is_refused_as_a_still(tmp_
 
 
 @needs_align
+def test_one_photos_face_twice_is_refused_before_refining_either(tmp_path, monkeypatch):
+    """The refusal came after --refine had refined both ends (minutes at 1024 px): alignment's picks are all it
+    needs, and it now comes before any refining."""
+    from interp_cli.session import Session
+
+    refined = []
+    monkeypatch.setattr(Session, "refine", lambda self, code, *args, **kwargs: refined.append(code) or code)
+    out = tmp_path / "m.gif"
+    result = run(TWO, TWO, "--weights", "demo", "--align", "--face", ",0", "--refine", 5, "--steps", 3, "--no-cache",
+                 "-o", out)
+    assert result.exit_code == 2 and f"{TWO} follows itself" in result.stderr and "--face 0,1" in result.stderr
+    assert refined == [] and not out.exists()
+    assert run(TWO, TWO, "--weights", "demo", "--align", "--face", "0,1", "--refine", 5, "--steps", 3, "--no-cache",
+               "-o", out).exit_code == 0
+    assert len(refined) == 2 and out.exists()  # a morph that is not refused is refined as before
+
+
+@needs_align
 def test_mp4_chain_with_another_backdrop_and_size(tmp_path):
     """A loop through three inputs pasted into the second input's photo, written 300 px wide."""
     out = tmp_path / "chain.mp4"

@@ -584,3 +584,66 @@ def test_a_wrong_kind_of_argument_is_a_usage_error_naming_its_keyword(tmp_path, 
         call(tmp_path)
     assert str(caught.value).startswith(said) and "\n" not in str(caught.value)
     assert list(tmp_path.iterdir()) == []
+
+
+def _mirrored(frames: list[np.ndarray]) -> list[tuple[int, int]]:
+    """(frame, its most levels off) for each frame of a pingpong that is not the frame it mirrors: a pingpong of
+    n frames comes back through frame n - i at frame i (frame 0 is the first input, n / 2 the turn)."""
+    n = len(frames)
+    off = [(i, int(np.abs(frames[i].astype(int) - frames[n - i].astype(int)).max())) for i in range(1, n)]
+    return [(i, levels) for i, levels in off if levels]
+
+
+def test_a_pingpong_comes_back_through_its_own_frames_byte_for_byte(tmp_path):
+    """--pingpong drew its way back again, from codes within float32 rounding of the way out's and in other
+    batches: with these options six frames were a level off the frames they mirror (under torch 2.13 and 2.1),
+    and the render took twice as long. The way back replays the way out's frames now, in every output kind; the
+    page stores each only once. An MP4 is lossy, and a GIF's frame is drawn with a palette of the rectangle that
+    changed since the frame before, which the way back comes to from the other side: their frames mirror within
+    what the codec makes of the frames (a GIF's up to 25 levels off here, before this change as after)."""
+    from tests.test_page import page_frames
+    from tests.test_write import _decode_mp4, _gif_frames
+
+    common = [DEMO_A, DEMO_B, "--weights", "demo", "--device", "cpu", "--steps", 16, "--pingpong",
+              "--batch-size", 3, "-q"]
+    for output in ("frames/", "m.html", "m.mp4", "m.gif"):
+        result = cli_runner().invoke(cli, [str(a) for a in (*common, "-o", f"{tmp_path}/{output}")])
+        assert result.exit_code == 0, result.stderr
+    frames = [np.asarray(Image.open(path)) for path in sorted((tmp_path / "frames").iterdir())]
+    assert len(frames) == 30 and _mirrored(frames) == []
+    assert not np.array_equal(frames[14], frames[15])  # not a still: the turn, B, comes after an in-between
+    shown = page_frames(tmp_path / "m.html")
+    assert len(shown) == 30 and _mirrored(shown) == []
+    for played in (_decode_mp4(tmp_path / "m.mp4")[1], _gif_frames(tmp_path / "m.gif")[1]):
+        coded = max(int(np.abs(a.astype(int) - b.astype(int)).max()) for a, b in zip(played, frames))
+        assert len(played) == 30 and all(levels <= coded for _, levels in _mirrored(played))
+
+
+def test_held_copies_are_their_frame_byte_for_byte(demo, tmp_path):
+    """--hold's copies were drawn again, each in whatever batch it fell in; they are the frame they hold now,
+    as are a two-input --loop's way back (the same path as a pingpong's), and the Python API's frames alike."""
+    held = cli_frames(tmp_path, DEMO_A, DEMO_B, "--steps", 3, "--hold", 4, "--batch-size", 3)
+    assert len(held) == 3 + 2 * 4
+    assert all(np.array_equal(frame, held[0]) for frame in held[1:5])
+    assert all(np.array_equal(frame, held[6]) for frame in held[7:])
+    looped = list(demo.morph_frames([DEMO_A, DEMO_B], steps=16, loop=True, batch_size=3))
+    assert len(looped) == 30 and _mirrored(looped) == []
+
+
+def test_a_code_inputs_tile_shows_it_as_the_tuned_morph_draws_it(demo, tmp_path):
+    """A `.npy` input's tile (and its crop on a page) was drawn by the loaded generator while a --tune morph's
+    frames come from its tuned copy: the sheet showed another face than the morph ends on."""
+    from interp_cli.pipeline import encode, morph
+
+    code = tmp_path / "b.npy"
+    encode(DEMO_B, code, weights="demo", log=lambda m: None)
+    summary = morph([DEMO_A, code], tmp_path / "frames", steps=3, tune=5, sheet=tmp_path / "s.png", session=demo,
+                    log=lambda m: None)
+    assert summary["tune"]["steps"] == 5
+    last = np.asarray(Image.open(tmp_path / "frames" / "frame_0002.png"))  # the code's own frame, tuned
+    untuned = next(demo.frames([np.load(code, allow_pickle=False)], batch_size=1))
+    sheet = np.asarray(Image.open(tmp_path / "s.png").convert("RGB"))
+    gap, size = 2, 64
+    tile = sheet[gap:gap + size, gap + size + gap:gap + 2 * size + gap]  # the second input's
+    assert np.abs(tile.astype(int) - last.astype(int)).max() <= 2  # a level or two: drawn in another batch
+    assert np.abs(untuned.astype(int) - last.astype(int)).max() > 8  # what it showed: not the morph's face
