@@ -12,7 +12,7 @@ import os
 import numpy as np
 
 from interp_cli import write
-from interp_cli.checks import check_number
+from interp_cli.checks import check_number, check_paths
 from interp_cli.errors import NoFaceError, UsageError, no_face_advice_align, option
 from interp_cli.images import load_image
 from interp_cli.inputs import check_inputs
@@ -25,6 +25,7 @@ def align(image: str | os.PathLike, output: str | os.PathLike, *, face: int | No
     """FFHQ-align the chosen face of an image and write the square crop. `log` and errors as for `pipeline.morph`."""
     from interp_cli import align as alignment
 
+    check_paths(image=image, output=output)
     path = check_inputs([image], [output])[0]
     write.output_kind(output, "the aligned face is written as .png", allowed=("png",))
     write.check_output_path(output)

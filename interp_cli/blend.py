@@ -18,9 +18,14 @@ Frame counts (K keyframes, S = steps >= 2, H = hold >= 0); `frame_count` compute
                                             the one *before* it, so a looping player has no seam
     --pingpong   2*(K-1)*(S-1)   + 2*(K-1)*H  0 -> K-1 -> back towards 0, the turning keyframe is
                                             shown once, and like --loop the final return to 0 is
-                                            left to the player (seamless when repeated)
+                                            left to the player (seamless when repeated); the way
+                                            back is the way out's frames in reverse, the same specs
+                                            (so the same codes, bit for bit); a --loop through two
+                                            keyframes is the same path, and is planned so
 Shared keyframes at the joins are shown once. `--hold H` adds H extra copies every time the path
 reaches a keyframe (in --pingpong the middle keyframes are reached twice per cycle).
+`first_showings(plan)` says which frames show a code an earlier frame already showed (hold copies,
+the way back): `interp_cli.replay` draws those once and replays them.
 
 Layer masks
     parse_layers(spec, n_styles) -> bool[n_styles]     "coarse", "middle", "fine", "all", "0-7", "0-3,8-17"
@@ -196,7 +201,8 @@ class FrameSpec:
     """What one output frame shows.
 
     A transition frame is keyframe `src` blended towards keyframe `dst` at eased local time `t`
-    (`segment` numbers the transitions in play order). `before` / `after` are the keyframes on
+    (`segment` numbers the transitions in play order; a --pingpong's way back is the way out's frames again,
+    with their specs). `before` / `after` are the keyframes on
     either side of the transition along the path (spline neighbours; None at an open end).
     A hold frame (`hold=True`) repeats keyframe `src` (== `dst`, t == 0).
     """
@@ -288,13 +294,28 @@ def plan_frames(
         return path[i] if 0 <= i < len(path) else None
 
     plan: list[FrameSpec] = []
-    for seg in range(n_trans):
+    # A loop through two keyframes goes there and back as a pingpong does (the same path), and is drawn so.
+    back = pingpong or (loop and k == 2)
+    arrivals, betweens = [], []  # per transition: keyframe `src` and its holds; the in-betweens
+    for seg in range(k - 1 if back else n_trans):
         src, dst = path[seg], path[seg + 1]
         before, after = neighbour(seg - 1), neighbour(seg + 2)
         # Frame 0 of the transition is keyframe `src`, then its holds, then the in-betweens.
-        plan.append(FrameSpec(seg, src, dst, 0.0, before, after))
-        plan.extend(FrameSpec(seg, src, src, 0.0, hold=True) for _ in range(h))
-        plan.extend(FrameSpec(seg, src, dst, float(t), before, after) for t in local_t[1:-1])
+        arrivals.append([FrameSpec(seg, src, dst, 0.0, before, after)]
+                        + [FrameSpec(seg, src, src, 0.0, hold=True) for _ in range(h)])
+        betweens.append([FrameSpec(seg, src, dst, float(t), before, after) for t in local_t[1:-1]])
+        plan.extend(arrivals[-1] + betweens[-1])
+    if back:
+        # The turning keyframe once (and its holds), then the way out backwards: its own specs, so the way back
+        # shows the way out's codes bit for bit (computed from the other end, (1 - t) * b + t * a, they were
+        # within float32 rounding of them, and rendered a level apart here and there).
+        seg = k - 1
+        plan.append(FrameSpec(seg, path[seg], path[seg + 1], 0.0, neighbour(seg - 1), neighbour(seg + 2)))
+        plan.extend(FrameSpec(seg, path[seg], path[seg], 0.0, hold=True) for _ in range(h))
+        for returning in range(k - 2, -1, -1):
+            plan.extend(reversed(betweens[returning]))
+            if returning:
+                plan.extend(arrivals[returning])
     if not closed:
         last = n_trans - 1
         src, dst = path[-2], path[-1]
@@ -302,6 +323,16 @@ def plan_frames(
         plan.extend(FrameSpec(last, dst, dst, 0.0, hold=True) for _ in range(h))
     assert len(plan) == frame_count(k, s, loop=loop, pingpong=pingpong, hold=h)
     return plan
+
+
+def first_showings(plan: Sequence[FrameSpec]) -> list[int]:
+    """For each frame of `plan`, the index of the first frame that shows the same code (its own index when none
+    before it does): a hold's copy shows its keyframe, a --pingpong's way back the way out's frames. The code a
+    frame shows is a function of its spec (and of the codes, `interp` and the mask, which are the morph's), so
+    equal specs, and frames of one keyframe, show equal codes, bit for bit, whatever `iter_codes` is given."""
+    first: dict = {}
+    return [first.setdefault(("keyframe", spec.keyframe) if spec.keyframe is not None else spec, i)
+            for i, spec in enumerate(plan)]
 
 
 def iter_codes(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+from collections.abc import Iterable, Sequence
 
 from interp_cli.errors import UsageError, option
 from interp_cli.limits import REFINE_MAX_STEPS, SEED_MAX, SEED_MIN, TUNE_DEFAULT_STEPS, TUNE_MAX_STEPS
@@ -58,7 +59,29 @@ def check_seed(seed, name: str = "seed") -> None:
 
 def refuse_one_path(inputs, what: str) -> None:
     """A single path where a list of inputs is expected would be iterated character by character
-    ("/: is a directory, not an image" for morph("/tmp/a.png", ...)): refused, saying what to pass."""
+    ("/: is a directory, not an image" for morph("/tmp/a.png", ...)): refused, saying what to pass. So are
+    None, and a list holding something other than a path (`check_paths`)."""
     if isinstance(inputs, (str, bytes, os.PathLike)):
         raise UsageError(f"{what}: got one path ({os.fsdecode(inputs)!r}) where a list of inputs is expected; "
                          f"pass a list, e.g. [\"a.png\", \"b.png\"]")
+    if not isinstance(inputs, Iterable):
+        raise UsageError(f"{option(what, inputs)}: pass a list of paths, e.g. [\"a.png\", \"b.png\"]")
+    if isinstance(inputs, Sequence):  # a generator is read once, by the caller of this check
+        for item in inputs:
+            if not isinstance(item, (str, os.PathLike)):
+                raise UsageError(f"{what}: {item!r} is not a path; pass a list of paths (each a str or os.PathLike)")
+
+
+# The path arguments a verb cannot do without; the others (sheet, save_aligned, cache_dir) may be None.
+_REQUIRED_PATHS = ("output", "image", "codes", "manifest", "outdir")
+
+
+def check_paths(**paths) -> None:
+    """Each keyword's value names a file or folder: a str or os.PathLike, or None where it is not one of
+    `_REQUIRED_PATHS`. Anything else reached os.fspath deep inside as a TypeError naming no argument ("expected
+    str, bytes or os.PathLike object, not int"); the keyword is named as `check_number` names it."""
+    for name, value in paths.items():
+        if value is None and name not in _REQUIRED_PATHS:
+            continue
+        if not isinstance(value, (str, os.PathLike)):
+            raise UsageError(f"{option(name, value)}: give a path (a str or os.PathLike)")

@@ -105,17 +105,15 @@ class DefaultMorphGroup(click.Group):
     def main(self, args=None, prog_name=None, **extra):
         args = list(sys.argv[1:] if args is None else args)
         # Every message made meanwhile names options as flags (`--no-align`), not keywords; --debug's notes
-        # go to stderr for this run only (a Python caller may run `main` and go on with the library).
-        with cli_words(), _debug_notes("--debug" in args):
+        # go to stderr for this run only, and the stop signals get their handlers back (a Python caller may
+        # run `main` and go on with the library, or with its own handling of SIGTERM).
+        with cli_words(), _debug_notes("--debug" in args), stops.handlers_given_back():
             return self._main(args, prog_name, **extra)
 
     def _main(self, args, prog_name=None, **extra):
         debug = "--debug" in args
         args = [a for a in args if a != "--debug"]
         extra.pop("standalone_mode", None)
-        # Spinning OpenMP threads made the encoder 3.5x slower on a busy machine; set before torch loads.
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        keep_freed_memory()  # 1024 frames reuse their buffers instead of page-faulting fresh ones
         try:
             raise_on_sigterm()  # inside: a stop held since the entry point's first line is acted on here
             code = super().main(args=args, prog_name=prog_name or "interp", standalone_mode=False, **extra)
@@ -416,14 +414,16 @@ def morph(inputs, output, sheet, quiet, as_json, **params):
         raise click.UsageError("need at least two images to morph between (interp A B [C ...])")
     # What the morph would refuse -o, --sheet, --weights, --save-aligned, --backdrop, --face or --paste for (as
     # `pipeline.morph` does, in these same functions), said before torch's import (a second or more), not after it.
-    check_morph_outputs(output, sheet, params["size"])
+    kind = check_morph_outputs(output, sheet, params["size"])
     check_weights_name(params["weights"])
-    from interp_cli.inputs import morph_choices, plan_aligned
+    from interp_cli.inputs import morph_choices, plan_aligned, refuse_oversized_frames
 
     paths = [Path(p) for p in inputs]
     plan_aligned(paths, params["save_aligned"], [("output", output), ("sheet", sheet)])
-    morph_choices(paths, **{key: params[key] for key in ("steps", "loop", "pingpong", "hold", "paste", "backdrop",
-                                                         "align", "face")})
+    backdrop, _ = morph_choices(paths, **{key: params[key] for key in ("steps", "loop", "pingpong", "hold", "paste",
+                                                                       "backdrop", "align", "face")})
+    _check_image_headers(paths)
+    refuse_oversized_frames(paths, backdrop, output, kind, params["size"], params["fps"])
     pipeline = stops.import_pipeline()
 
     log = _log_for(quiet, as_json)
@@ -489,6 +489,7 @@ def encode(image, output, weights, device, align, face, save_aligned, refine, re
     code_input(Path(image), "encode")
     plan_aligned([Path(image)], save_aligned, [("output", output)])
     faces_for([Path(image)], face, align)
+    _check_image_headers([image])
     pipeline = stops.import_pipeline()
 
     log = _log_for(quiet, as_json)
@@ -578,6 +579,7 @@ def mix(inputs, output, coarse, middle, fine, weights, device, precision, align,
     refuse_one_face_mix(paths, sources)
     _check_before_import("mix", output, weights)
     faces_for(paths, face, align)
+    _check_image_headers(paths)
     pipeline = stops.import_pipeline()
 
     log = _log_for(quiet, as_json)
@@ -818,6 +820,16 @@ def weights_path(spec):
     _out(str(w.weights_path(spec)))
 
 
+def _check_image_headers(paths) -> None:
+    """Refuse a photo whose header says it cannot be used (not an image, an undecodable HEIC, too many pixels)
+    before torch's import, with the words the command would say after it; .npy codes are checked there."""
+    from interp_cli.images import check_image_header
+
+    for path in paths:
+        if Path(path).suffix.lower() != ".npy":
+            check_image_header(path)
+
+
 def _check_paths_exist(paths, outputs=()) -> None:
     """Answer the commonest mistakes (a mistyped name, a FIFO, an output that is an input) before importing torch."""
     from interp_cli.files import check_input_file, refuse_overwriting_inputs
@@ -828,8 +840,23 @@ def _check_paths_exist(paths, outputs=()) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the command line `argv` (default `sys.argv[1:]`); always ends in SystemExit with the exit code."""
+    """Run the command line `argv` (default `sys.argv[1:]`); always ends in SystemExit with the exit code.
+
+    In a Python caller's process it behaves as the command, exit codes included (Ctrl-C is SystemExit(130),
+    a SIGTERM meanwhile SystemExit(143), unless the caller handles SIGTERM itself: its handler then gets it), and
+    leaves the process as the library does: the stop signals' handlers are as they were when it returns, and the
+    process-wide tuning of `run` (the command's own process) is not done."""
     cli.main(args=argv, prog_name="interp")
+
+
+def _tune_own_process() -> None:
+    """Settings for the whole process, made by the command for itself (`run`) and never by `main` in a Python
+    caller's process: neither can be taken back there. OpenMP reads its variable once, when torch loads, and
+    glibc has no way to read the malloc settings a process had (benchmarks/README.md, "A Python caller after
+    cli.main"). The caller may make both itself (README, "From Python")."""
+    # Spinning OpenMP threads made the encoder 3.5x slower on a busy machine; set before torch loads.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    keep_freed_memory()  # 1024 frames reuse their buffers instead of page-faulting fresh ones
 
 
 def run() -> None:
@@ -847,6 +874,7 @@ def run() -> None:
     and the interpreter's own exit then kills the process with SIGINT instead of exiting 130.
     """
     _settle_std_streams()
+    _tune_own_process()
     try:
         main()
     except SystemExit as done:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from interp_cli.errors import InterpError, UsageError, environment_error
+from interp_cli.errors import InterpError, UsageError, environment_error, option
 from interp_cli.files import PathLike, commit, discard, write_target
-from interp_cli.limits import NTSC_BASES
+from interp_cli.limits import (GIF_MAX_SIDE, H264_MAX_FRAME_MACROBLOCKS, H264_MAX_MACROBLOCKS_PER_SECOND, H264_MAX_SIDE,
+                               JPEG_MAX_SIDE, NTSC_BASES, SIZE)
 from interp_cli.stops import deferred
 
 if TYPE_CHECKING:
@@ -53,6 +55,71 @@ def frame_rate(fps: float) -> Fraction:
         if fps in (round(float(ntsc), 2), round(float(ntsc), 3)):
             return ntsc
     return Fraction(fps).limit_denominator(1001)
+
+
+# --- frame sizes ---------------------------------------------------------------------------------
+
+
+def _macroblocks(width: int, height: int) -> int:
+    """H.264's 16x16 blocks in a frame (sides padded to even first, as the MP4 writer pads them)."""
+    return -(-(width + width % 2) // 16) * -(-(height + height % 2) // 16)
+
+
+def _holds(kind: str, width: int, height: int, fps: float) -> bool:
+    """Whether an output of `kind` can hold frames of width x height at `fps` (see `limits`)."""
+    if kind == "mp4":
+        blocks = _macroblocks(width, height)
+        return (max(width, height) <= H264_MAX_SIDE and blocks <= H264_MAX_FRAME_MACROBLOCKS
+                and blocks * fps <= H264_MAX_MACROBLOCKS_PER_SECOND)
+    if kind == "gif":
+        return max(width, height) <= GIF_MAX_SIDE
+    if kind == "html":
+        return max(width, height) <= JPEG_MAX_SIDE
+    return True  # PNG frames: 2^31 px a side
+
+
+_KIND_NAMES = {"mp4": "an MP4", "gif": "a GIF", "html": "an .html page (its frames are JPEGs)"}
+_KIND_WORDS = {"gif": "a .gif", "html": ".html", "frames": "frames/"}
+
+
+def frames_too_large(kind: str, output: PathLike, size: tuple[int, int], fps: float,
+                     resized: Optional[Callable[[int], tuple[int, int]]] = None, whose: str = "") -> Optional[str]:
+    """Why frames of `size` (width, height) cannot be written to `output` (of `kind`) at `fps`, or None. Said
+    before any work where the size is known up front (a --paste photo's, from its header): libx264 failed only
+    after every frame was rendered, and past H.264's largest level it wrote a file labelled with a level it
+    exceeds. `resized(width)` is the frames' size at `--size width` (None: --size does not change it); the
+    advice names the largest `--size` that fits (a lower `--fps` where only the rate is too high), and the
+    outputs that hold the frames as they are. `whose` says where the size comes from ("--paste into a.jpg")."""
+    width, height = size
+    if _holds(kind, width, height, fps):
+        return None
+    if kind == "mp4":
+        blocks = _macroblocks(width, height)
+        if max(width, height) > H264_MAX_SIDE or blocks > H264_MAX_FRAME_MACROBLOCKS:
+            why = (f"H.264 holds frames of at most {H264_MAX_FRAME_MACROBLOCKS:,} blocks of 16x16 px (8192x4352) "
+                   f"and {H264_MAX_SIDE} px a side")
+        else:
+            why = (f"H.264 plays at most {H264_MAX_MACROBLOCKS_PER_SECOND:,} blocks of 16x16 px a second, "
+                   f"{H264_MAX_MACROBLOCKS_PER_SECOND // blocks} frames of this size")
+    else:
+        why = f"its frames are at most {GIF_MAX_SIDE if kind == 'gif' else JPEG_MAX_SIDE} px a side"
+    uses = []
+    if kind == "mp4" and blocks <= H264_MAX_FRAME_MACROBLOCKS and max(width, height) <= H264_MAX_SIDE:
+        slowest = math.floor(H264_MAX_MACROBLOCKS_PER_SECOND / blocks * 1000) / 1000
+        slowest = int(slowest) if slowest.is_integer() else slowest  # fps=120, not 120.0, to a Python caller
+        uses.append(f"{option('fps', slowest)} or less")
+    if resized is not None:
+        step = 2 if kind == "mp4" else 1  # an MP4's --size is even (write.odd_mp4_size)
+        fitting = [w for w in range(SIZE[1] - SIZE[1] % step, SIZE[0] - 1, -step)
+                   if w <= width and _holds(kind, *resized(w), fps)]
+        if fitting:
+            uses.append(f"{option('size', fitting[0])} or less")
+    keep = [_KIND_WORDS[other] for other in ("gif", "html", "frames") if other != kind
+            and _holds(other, width, height, fps)]
+    write = f"write {', '.join(keep[:-1])}{' or ' if len(keep) > 1 else ''}{keep[-1]}, which keep {width}x{height}"
+    source = f" ({whose})" if whose else ""
+    return (f"{os.fspath(output)}: frames of {width}x{height}{source} are too large for {_KIND_NAMES[kind]}: "
+            f"{why}; {''.join(f'use {u}, or ' for u in uses)}{write}")
 
 
 # --- writers ------------------------------------------------------------------------------------
@@ -100,6 +167,10 @@ class FrameWriter:
         elif size != self.size:
             expected = f"{self.size[0]}x{self.size[1]}"
             raise ValueError(f"frame {self.frames_written} is {size[0]}x{size[1]}, expected {expected}")
+        if self.frames_written == 0:  # what a caller could not check before (a --paste morph's is, from the photo)
+            problem = frames_too_large(self.kind, self.name, self.size, float(getattr(self, "rate", 30)))
+            if problem:
+                raise UsageError(problem)
         try:
             self._write(np.ascontiguousarray(frame))
         except OSError as err:  # full disk, file-size limit...: one line naming the output

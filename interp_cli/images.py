@@ -5,10 +5,11 @@ not an image, truncated, absurdly large) comes out as a one-line `UsageError`
 naming the file, never as a Pillow traceback.
 
 Public API:
-    load_image(path, *, max_pixels=50_000_000, log=None) -> PIL.Image.Image   (mode "RGB", 8 bits/channel;
+    load_image(path, *, max_pixels=160_000_000, log=None) -> PIL.Image.Image   (mode "RGB", 8 bits/channel;
         `log` hears that an animated file's first frame was used)
-    check_image(path, *, max_pixels=50_000_000) -> None   refuses what load_image refuses, without its colour
+    check_image(path, *, max_pixels=160_000_000) -> None   refuses what load_image refuses, without its colour
         conversion (which only ever warns), so that a check before the model loads costs a decode
+    upright_size(path) -> (width, height)   as load_image would return it, from the header alone
     image_to_uint8_array(img) -> np.ndarray                          ([H, W, 3] uint8, writable)
 
 Colour handling (see `to_rgb`):
@@ -33,8 +34,13 @@ Colour handling (see `to_rgb`):
 from __future__ import annotations
 
 import io
+import json
+import math
+import os
 import re
+import shlex
 import struct
+import sys
 from collections.abc import Callable
 from typing import Optional
 
@@ -43,9 +49,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError, caught_warnings
 from .files import PathLike, check_input_file
+from .limits import PHOTO_MAX_PIXELS
 
 
-DEFAULT_MAX_PIXELS = 50_000_000
+DEFAULT_MAX_PIXELS = PHOTO_MAX_PIXELS
 
 _ALPHA_MODES = {"RGBA", "LA", "PA", "La", "RGBa"}
 _INT16_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
@@ -70,6 +77,37 @@ def _limit_text(max_pixels: int) -> str:
     if max_pixels % 1_000_000 == 0:
         return f"{max_pixels // 1_000_000} megapixel limit"
     return f"{max_pixels} pixel limit"
+
+
+def _too_large(name: str, size: str, pixels: int, max_pixels: int) -> InputError:
+    """The refusal of an image of `pixels` (said as `size`) over `max_pixels`, with a command that shrinks it by a
+    whole factor to fit: Pillow, which interp runs on, under the Python running interp, so it works wherever this
+    is said (ImageMagick may be missing, and on Windows `convert` is another program). Upright (its EXIF
+    orientation applied, as interp reads it) and with its colour profile kept."""
+    factor = math.ceil(math.sqrt(pixels / max_pixels))
+    stem, dot, suffix = name.rpartition(".")
+    smaller = f"{stem}_smaller.{suffix}" if dot and "/" not in suffix else f"{name}_smaller.png"
+    # Double-quoted strings (json's are Python's too), so the shell quoting around the code stays plain.
+    code = ("from PIL import Image, ImageOps; Image.MAX_IMAGE_PIXELS = None; "
+            f"im = Image.open({json.dumps(name)}); ImageOps.exif_transpose(im).reduce({factor}).save("
+            f'{json.dumps(smaller)}, quality=95, icc_profile=im.info.get("icc_profile"))')
+    return InputError(f"{name}: image is {size}, more than the {_limit_text(max_pixels)}; shrink it first, e.g. "
+                      f"to 1/{factor} of its width and height: `{shlex.quote(sys.executable)} -c "
+                      f"{shlex.quote(code)}`", name)
+
+
+def upright_size(path: PathLike) -> tuple[int, int]:
+    """(width, height) of the image `load_image` would return for `path`, from its header alone (its EXIF
+    orientation turns it a quarter for 5-8): what a --paste output's frames will be, known before any decode.
+    A file that cannot tell is left to `check_image` to refuse: (0, 0)."""
+    try:
+        with caught_warnings(("ignore", Image.DecompressionBombWarning), ("ignore", UserWarning)):
+            with Image.open(os.fspath(path)) as im:
+                width, height = im.size
+                turned = im.getexif().get(0x0112) in (5, 6, 7, 8)  # Orientation: transposed or a quarter turn
+    except (Image.DecompressionBombError, UnidentifiedImageError, *_DECODE_ERRORS):
+        return 0, 0
+    return (height, width) if turned else (width, height)
 
 
 def _check_file(path: PathLike) -> str:
@@ -123,11 +161,19 @@ def _rgb(name: str, decoded: Image.Image) -> Image.Image:
         raise InputError(f"{name}: unsupported colour mode {decoded.mode!r} ({_one_line(err)})", name) from None
 
 
-def _decode(path: PathLike, max_pixels: int, *,
-            count_frames: bool) -> tuple[str, Image.Image, dict, int, list[str]]:
+def check_image_header(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """Raise the `UsageError` `load_image` would raise for what `path`'s header tells (no image at all, a
+    phone's HEIC that this Pillow cannot decode, too many pixels, unreadable), decoding no pixel: milliseconds,
+    so the CLI says it before torch's import (a second or more) instead of after it; `check_image` still
+    decodes the photo (a truncated file) where the command begins."""
+    _decode(path, max_pixels, count_frames=False, pixels=False)
+
+
+def _decode(path: PathLike, max_pixels: int, *, count_frames: bool,
+            pixels: bool = True) -> tuple[str, Optional[Image.Image], dict, int, list[str]]:
     """(the name to say, the first frame decoded and turned upright, the file's Pillow info, its frame count or
     1 where not `count_frames`, what Pillow warned of it); a file that cannot give them is a `UsageError` (see
-    `load_image`).
+    `load_image`). Without `pixels`, only the header is read: no image, no info, no warnings.
 
     Pillow warns with Python's `warnings` of damage it reads past (a corrupt EXIF block: "Corrupt EXIF data.
     Expecting to read 12 bytes but only got 2."), which printed two lines naming Pillow's own source file, each
@@ -138,9 +184,9 @@ def _decode(path: PathLike, max_pixels: int, *,
             with Image.open(name) as im:
                 width, height = im.size
                 if width * height > max_pixels:
-                    raise InputError(
-                        f"{name}: image is {width}x{height} pixels, more than the {_limit_text(max_pixels)}", name
-                    )
+                    raise _too_large(name, f"{width}x{height} pixels", width * height, max_pixels)
+                if not pixels:
+                    return name, None, {}, 1, []
                 try:
                     im.load()
                     upright = ImageOps.exif_transpose(im)
@@ -153,8 +199,10 @@ def _decode(path: PathLike, max_pixels: int, *,
     except Image.DecompressionBombError as err:
         # Only the pixel count is known here: Pillow raises before handing out the image.
         match = re.search(r"\((\d+) pixels\)", str(err))
-        size = f"{int(match.group(1)) / 1e6:g} megapixels" if match else "too large"
-        raise InputError(f"{name}: image is {size}, more than the {_limit_text(max_pixels)}", name) from None
+        if not match:
+            raise InputError(f"{name}: image is too large, more than the {_limit_text(max_pixels)}", name) from None
+        pixels = int(match.group(1))
+        raise _too_large(name, f"{pixels / 1e6:g} megapixels", pixels, max_pixels) from None
     except UnidentifiedImageError:
         kind = _undecodable_kind(name)
         if kind:

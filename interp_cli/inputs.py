@@ -11,7 +11,7 @@ machine) with the line the pipeline's verbs give a Python caller.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from interp_cli.checks import refuse_one_path
@@ -72,6 +72,9 @@ def faces_per_input(face: Faces, count: int, backdrop_index: int | None = None) 
     many faces in every input)."""
     if face is None or isinstance(face, int):
         faces = [face if backdrop_index is None or i == backdrop_index else None for i in range(count)]
+    elif isinstance(face, (str, bytes)) or not isinstance(face, Iterable):  # face="1" was read as one value per letter
+        raise UsageError(f"{option('face', face)}: give a face number (0 = leftmost), None for the largest, or one "
+                         f"per input, e.g. {option('face', (None, 1))}")
     else:
         faces = list(face)
         if len(faces) != count:
@@ -198,6 +201,27 @@ def morph_choices(paths: Sequence[Path], *, steps: int = 60, loop: bool = False,
     faces = faces_for(paths, face, True if index is not None else align, index)
     refuse_stills(paths, loop, faces)
     return index, faces
+
+
+def refuse_oversized_frames(paths: Sequence[Path], backdrop_index: int | None, output: str | os.PathLike, kind: str,
+                            size: int | None, fps: float) -> None:
+    """Refuse a --paste morph whose frames (the backdrop photo's size, or `size` px wide at its aspect ratio) the
+    output of `kind` cannot hold (`frame_writer.frames_too_large`), from the photo's header: before the model
+    loads, not after every frame is rendered. Frames not pasted are at most --size's bound, which every output
+    holds."""
+    if backdrop_index is None:
+        return
+    from interp_cli.frame_writer import frames_too_large
+    from interp_cli.images import upright_size
+    from interp_cli.paste import pasted_size
+
+    photo = upright_size(paths[backdrop_index])
+    if not min(photo):
+        return  # no size to tell: check_image refuses the file
+    problem = frames_too_large(kind, output, pasted_size(photo, size), fps, lambda width: pasted_size(photo, width),
+                               f"{option('paste', True)} into {paths[backdrop_index]}")
+    if problem:
+        raise UsageError(problem)
 
 
 def mix_sources(paths: Sequence[Path], coarse: str | int, middle: str | int | None, fine: str | int

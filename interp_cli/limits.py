@@ -20,6 +20,20 @@ FPS = (0.1, 240)
 NTSC_BASES = (24, 30, 48, 60, 120, 240)
 QUALITY = (0, 10)  # MP4 and HTML quality, 10 best
 SIZE = (8, 4096)  # --size of written frames, px
+# The most pixels an input photo may have, read from its header before any pixel is decoded (a small file that
+# claims a huge size is refused at once). Every camera sold takes fewer: 45-61 MP full frame, 102 MP medium
+# format (Fujifilm GFX100, 11648x8736), 151 MP the largest back (Phase One IQ4, 14204x10652). Peak memory grows
+# about 14 bytes a pixel (a 100 MP photo aligned, morphed and pasted: 1.8 GB; 150 MP: 2.5 GB; benchmarks/README.md,
+# "Camera-sized photos in, big outputs out"). Below Pillow's own refusal (twice Image.MAX_IMAGE_PIXELS, 179 MP).
+PHOTO_MAX_PIXELS = 160_000_000
+# What each output can hold. H.264's largest level (6.2, ITU-T H.264 table A-1) takes frames of at most 139,264
+# macroblocks of 16x16 px (8192x4352, 35.7 MP) and 16,711,680 macroblocks a second; libx264 refuses a side over
+# 16,384 px. Past the level, libx264 still writes the file but labels it 6.2, which hardware decoders refuse.
+H264_MAX_FRAME_MACROBLOCKS = 139_264
+H264_MAX_MACROBLOCKS_PER_SECOND = 16_711_680
+H264_MAX_SIDE = 16_384
+GIF_MAX_SIDE = 65_535  # its sizes are 16-bit
+JPEG_MAX_SIDE = 65_500  # libjpeg's JPEG_MAX_DIMENSION: the frames of an .html page are JPEGs
 ALIGN_SIZE = (16, 4096)  # `interp align --size`, px
 TUNE_DEFAULT_STEPS = 50  # bare --tune (interp_cli.tune.DEFAULT_STEPS)
 # The most --tune steps: 200 times a bare --tune's, 50 times the most a warning offers (likeness.MORE_TUNING).

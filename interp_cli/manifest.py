@@ -27,6 +27,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from interp_cli.checks import check_paths
 from interp_cli.errors import UsageError, option
 from interp_cli.files import check_input_file, name_max, same_file, temp_like, too_long_name
 from interp_cli.inputs import Faces, check_crop_folder, crop_name, faces_per_input, pick_input
@@ -734,6 +735,7 @@ def plan_batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard:
     and, with `save_aligned`, every row's crop (`plan_crops`; `face`, `paste` and `backdrop`
     decide which face each input gives). UsageError, exit 2, on the first problem. Cheap and torch-free,
     so the command line runs it before importing the pipeline and a bad manifest is refused at once."""
+    check_paths(manifest=manifest, outdir=outdir, save_aligned=save_aligned)
     shard = parse_shard(shard)
     warnings: list[str] = []
     rows = read_manifest(manifest, warnings)

@@ -137,6 +137,14 @@ def feather_mask(shape: tuple[int, int], polygon: np.ndarray, quad: np.ndarray) 
     return FaceMask(box, np.ascontiguousarray(alpha[top:bottom, left:right]), erode)
 
 
+def pasted_size(photo: tuple[int, int], width: int | None) -> tuple[int, int]:
+    """(width, height) of the frames pasted into a photo of size `photo` (width, height) written `width` px wide
+    (None: the photo's own): the height keeps the aspect ratio. Known from the photo's header, before any work."""
+    if width is None:
+        return photo
+    return width, max(1, round(photo[1] * width / photo[0]))
+
+
 def _scaled(shape: tuple[int, int], quad: np.ndarray, landmarks: np.ndarray, width: int | None):
     """(new (height, width), quad, landmarks) of a photo of `shape` scaled to `width` as `Paster` scales it."""
     height, old_width = shape
@@ -144,7 +152,7 @@ def _scaled(shape: tuple[int, int], quad: np.ndarray, landmarks: np.ndarray, wid
     landmarks = np.asarray(landmarks, dtype=np.float64)
     if width is None or width == old_width:
         return (height, old_width), quad, landmarks
-    new_height = max(1, round(height * width / old_width))
+    new_height = pasted_size((old_width, height), width)[1]
     scale = np.array([width / old_width, new_height / height])
     # Pixel centres sit at integers: scale about the pixel edges.
     return (new_height, width), (quad + 0.5) * scale - 0.5, (landmarks + 0.5) * scale - 0.5

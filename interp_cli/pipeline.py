@@ -21,14 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from interp_cli import blend, progress as progress_bars, write
-from interp_cli.checks import check_number, check_refine_steps, check_seed, check_tune_steps, refuse_one_path
+from interp_cli import blend, progress as progress_bars, replay, write
+from interp_cli.checks import (check_number, check_paths, check_refine_steps, check_seed, check_tune_steps,
+                               refuse_one_path)
 from interp_cli.align_verb import align
 from interp_cli.errors import InterpError, NoFaceError, UsageError, no_face_advice_paste, option, speaking_to_cli
 from interp_cli.files import Outputs
 from interp_cli.images import load_image
 from interp_cli.inputs import (Faces, check_inputs, code_input, faces_for, mix_sources, morph_choices,
-                               plan_aligned, refuse_one_face_mix, refuse_same_faces)
+                               plan_aligned, refuse_one_face_mix, refuse_oversized_frames, refuse_same_faces)
 from interp_cli.layers import check_layers
 from interp_cli.limits import FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION
 from interp_cli.render import pick_device, pick_precision, precision_name, render_ahead, render_float
@@ -114,6 +115,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     or inputs raise `InterpError` subclasses naming the keyword at fault (see `help(interp_cli)`).
     """
     started = time.perf_counter()
+    check_paths(output=output, sheet=sheet, save_aligned=save_aligned)
     paths = check_inputs(inputs, [output, ("sheet", sheet)])
     if len(paths) < 2:
         raise UsageError("need at least two images to morph between")
@@ -134,6 +136,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     odd = write.odd_mp4_size(size) if kind == "mp4" else None
     if odd:
         raise UsageError(odd)
+    refuse_oversized_frames(paths, backdrop_index, output, kind, size, fps)
     tune = check_tune_steps(tune)
     check_seed(seed)
     check_layers(layers)  # its rows are checked against the model's once it is loaded
@@ -174,7 +177,10 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
 def _refuse_another_model(session: Session, weights, device, precision) -> None:
     """`morph(session=s, ...)` renders with the session's model, on its device, in its precision: weights,
     a device or a precision that name others are refused rather than quietly ignored ("auto", the default,
-    asks for nothing)."""
+    asks for nothing). Something else than a Session (`session="demo"`) is refused as such."""
+    if not isinstance(session, Session):
+        raise UsageError(f"{option('session', session)}: give a Session (interp_cli.Session(weights)), or None for "
+                         "a model loaded for this morph")
     for name, asked, given, has in (("device", device, lambda: pick_device(str(device)), session.device),
                                     ("precision", precision, lambda: pick_precision(precision, session.device),
                                      session.precision)):
@@ -224,16 +230,24 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
 
     paster = _paster(session, paths, encoded, backdrop_index, size, match_colour)
     paste_timer = _Timer() if paster is not None else None
+    # A `.npy` input is shown (the sheet's tile, the page's crop) as the morph draws its frames: tuned, with their
+    # noise and truncation. Drawn by the untuned generator, a tuned morph's sheet showed another face for it.
+    def draw(code: np.ndarray) -> np.ndarray:
+        return next(session.frames([code], batch_size=1, noise=noise, seed=seed, truncation=truncation,
+                                   generator=generator))
+
     # Before the render thread starts: a code's crop is a render of its own.
-    about = _page_about(session, paths, codes, encoded) if kind == "html" else None
+    about = _page_about(paths, codes, encoded, draw) if kind == "html" else None
     n_frames = len(plan)
-    code_stream = blend.iter_codes(codes, plan, interp=interp, layer_mask=mask)
+    sources = blend.first_showings(plan)  # a frame shown again (a hold's copy, the way back) is drawn once
+    code_stream = blend.iter_codes(codes, replay.to_draw(plan, sources), interp=interp, layer_mask=mask)
     if ends is not None:
         code_stream = ends.watch(code_stream)
     rendered = render_ahead(session.frames(code_stream, batch_size=batch_size, noise=noise, seed=seed,
                                            truncation=truncation, generator=generator), depth=2 * batch_size)
-    raw = ends.keep(rendered) if ends is not None else rendered  # before --size and --paste
-    frames, size = _finished(session, raw, paster, size, paste_timer)
+    raw = ends.keep(rendered) if ends is not None else rendered  # counted as drawn, as `watch` counts
+    # Replayed before --size and --paste, which make the same frame of the same one: kept at the model's size.
+    frames, size = _finished(session, replay.replay(raw, sources), paster, size, paste_timer)
     wanted_sheet = kind == "png" or sheet is not None
     sheet_summary = None
     picks = set(spaced(sheet_frames, [i for i, spec in enumerate(plan) if not spec.hold]))
@@ -280,8 +294,9 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
         reconstruction = report()
     if wanted_sheet:
         tile = (kept[0].shape[1], kept[0].shape[0])
-        sheet_inputs = [_input_thumbnail(session, path, where, tile, photo=paste)
-                        for path, (_, where, _) in zip(paths, encoded)]
+        sheet_inputs = [draw(code) if path.suffix.lower() == ".npy"
+                        else _input_thumbnail(path, where, tile, photo=paste)
+                        for path, code, (_, where, _) in zip(paths, codes, encoded)]
         sheet_image = contact_sheet(kept, sheet_inputs)
         write.stage_image(outputs, output if kind == "png" else sheet, sheet_image)
         sheet_summary = {"frames": len(kept), "width": sheet_image.shape[1], "height": sheet_image.shape[0]}
@@ -329,16 +344,16 @@ def _encode_for_morph(session: Session, paths: Sequence[Path], settings: Sequenc
                       backdrop_index: int | None, *, loop: bool, log: Log, release_encoder: bool = False
                       ) -> list[tuple]:
     """`encode_inputs` for a morph, with each input's `settings` (`_input_settings`); refuses one photo's face
-    twice in a row (`inputs.refuse_same_faces`), which only its alignment can tell."""
+    twice in a row (`inputs.refuse_same_faces`), which only its alignment can tell, before --refine's minutes."""
     if settings[0].refine and all(path.suffix.lower() == ".npy" for path in paths):  # said as --tune says it
         log(f"note: {option('refine')}: every input is a .npy code, with no photo to refine against; "
             "using the codes as they are")
     paste = backdrop_index is not None
     try:
-        encoded = session.encode_inputs(paths, settings, release_encoder=release_encoder)
+        encoded = session.encode_inputs(paths, settings, release_encoder=release_encoder,
+                                        check_faces=lambda found: refuse_same_faces(paths, loop, found))
     except NoFaceError as err:
         raise (err.advised(no_face_advice_paste()) if paste else err) from None
-    refuse_same_faces(paths, loop, [aligned for _, aligned, _ in encoded])
     return encoded
 
 
@@ -409,9 +424,10 @@ def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps
     targets = [target for _, _, target in encoded]
     generator, _ = _tuned(session, codes, targets, tune, noise=noise, seed=seed, cache=cache, log=session.log,
                           path=blend.keyframe_path(codes, loop=loop, layer_mask=mask))
-    rendered = session.frames(blend.iter_codes(codes, plan, interp=interp, layer_mask=mask),
+    sources = blend.first_showings(plan)
+    rendered = session.frames(blend.iter_codes(codes, replay.to_draw(plan, sources), interp=interp, layer_mask=mask),
                               batch_size=batch_size, noise=noise, seed=seed, truncation=truncation, generator=generator)
-    frames, _ = _finished(session, rendered, paster, size)
+    frames, _ = _finished(session, replay.replay(rendered, sources), paster, size)
     yield from frames
 
 
@@ -478,13 +494,13 @@ def _sheet_tile(frame: np.ndarray) -> np.ndarray:
     return np.asarray(Image.fromarray(frame).resize(new, Image.Resampling.LANCZOS))
 
 
-def _page_about(session: Session, paths: Sequence[Path], codes: np.ndarray, encoded: list) -> dict:
+def _page_about(paths: Sequence[Path], codes: np.ndarray, encoded: list, draw) -> dict:
     """What an HTML page shows beside its slider: each input's crop as the encoder saw it (a code's own
-    rendering for a `.npy` input); the likeness numbers follow the frames (`PageWriter.report`)."""
+    rendering for a `.npy` input, by `draw`, as the morph draws it); the likeness numbers follow the frames
+    (`PageWriter.report`)."""
     from interp_cli.page import page_about
 
-    crops = [target if target is not None else next(session.frames([codes[i]], batch_size=1))
-             for i, (_, _, target) in enumerate(encoded)]
+    crops = [target if target is not None else draw(codes[i]) for i, (_, _, target) in enumerate(encoded)]
     return page_about(paths, crops)
 
 
@@ -514,14 +530,12 @@ def _resized(frames: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
         yield np.asarray(Image.fromarray(frame).resize((size, size), Image.Resampling.LANCZOS))
 
 
-def _input_thumbnail(session: Session, path: Path, where, size, photo: bool = False) -> np.ndarray:
-    """What the contact sheet shows for an input: the photo, as the aligned crop encoding made (`where`,
-    its `AlignedFace`; finding the face again cost a second detection per photo) unless `photo`
-    (pasted frames are shown beside the whole photos), or a code's rendering."""
+def _input_thumbnail(path: Path, where, size, photo: bool = False) -> np.ndarray:
+    """What the contact sheet shows for a photo input: the aligned crop encoding made (`where`, its
+    `AlignedFace`; finding the face again cost a second detection per photo) unless `photo` (pasted
+    frames are shown beside the whole photos). A code's tile is its rendering, as the morph draws it."""
     from PIL import Image
 
-    if path.suffix.lower() == ".npy":
-        return next(session.frames([session.load_codes(path)], batch_size=1))
     if where is not None and not photo:
         return np.asarray(where.image.convert("RGB").resize(size, Image.Resampling.LANCZOS))
     image = load_image(path)
@@ -538,6 +552,7 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     """Encode one image to a W+ code and write it as float32 `[n_latent, w_dim]` `.npy` (latent_avg included;
     [18, 512] for the FFHQ model, [10, 128] for the demo). `log`, `progress` and errors as for `morph`."""
     started = time.perf_counter()
+    check_paths(image=image, output=output, save_aligned=save_aligned)
     path = check_inputs([image], [output])[0]
     code_input(path, "encode")
     write.check_verb_output("encode", output)
@@ -564,6 +579,7 @@ def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     """Render a code file (`[n_latent, w_dim]` or `[1, n_latent, w_dim]`) to an RGB PNG, or the raw float image
     `[3, H, W]` as .npy. `log`, `progress` and errors as for `morph`."""
     started = time.perf_counter()
+    check_paths(codes=codes, output=output)
     path = check_inputs([codes], [output])[0]
     code_input(path, "render")
     kind = write.check_verb_output("render", output)
@@ -597,6 +613,7 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     """
     started = time.perf_counter()
     refuse_one_path(inputs, "inputs")
+    check_paths(output=output)
     sources = mix_sources([Path(p) for p in inputs], coarse, middle, fine)  # the count first: one path is no mix
     paths = check_inputs(inputs, [output])
     refuse_one_face_mix(paths, sources)

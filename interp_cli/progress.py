@@ -45,6 +45,7 @@ EARLY_ESTIMATE_S = 15.0
 POLL_S = 0.5  # how often `polled` reads the size of the file it follows: often beside the seconds a line waits for
 
 _open: list = []  # bars drawing now, outermost first (main thread only)
+_MAKING = threading.Lock()  # one thread at a time makes a terminal bar (its class-wide monitor_interval)
 
 
 def bar(total: int, desc: str, *, unit: str = "item", enabled: bool = True):
@@ -190,13 +191,14 @@ class _Terminal(_Bar):
             # A terminal that reports no size (a fresh pseudo-terminal, some CI runners): tqdm would
             # draw an empty bar, so give it 80 columns (and rows, which tqdm >= 4.5x also reads).
             size = {"ncols": 80, **({"nrows": 24} if "nrows" in inspect.signature(tqdm.__init__).parameters else {})}
-        # No watchdog thread: our bars are updated often enough. tqdm reads this class-wide setting when a bar
-        # is made, so it is set for that moment only: a caller's own bars keep theirs.
-        interval, tqdm.monitor_interval = tqdm.monitor_interval, 0
         # Drawn and listed as open in one step: a stop that landed in between (the bar just drawn, the test
         # that sends one on seeing it, or a scheduler's) left a bar close_open could not see, closed at exit
         # and so drawn again below `interp: terminated` (a whole-suite run under the floor venv, 2026-12-06).
-        with deferred():
+        with deferred(), _MAKING:
+            # No watchdog thread: our bars are updated often enough. tqdm reads this class-wide setting when a bar
+            # is made, so it is set for that moment only, one thread at a time (bars made at once in threads put
+            # back each other's 0): a caller's own bars keep theirs.
+            interval, tqdm.monitor_interval = tqdm.monitor_interval, 0
             try:
                 # Bytes as tqdm scales them (3.00M/3.00M, 15.0MB/s), as huggingface_hub's download bar shows them.
                 units = dict(unit="B", unit_scale=True, unit_divisor=1000) if unit == "byte" else dict(unit=unit)

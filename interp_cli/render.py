@@ -6,14 +6,13 @@ import contextvars
 import os
 import queue
 import threading
-import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import nullcontext
 
 import numpy as np
 import torch
 
-from interp_cli.errors import UsageError, option
+from interp_cli.errors import UsageError, caught_warnings, option
 from interp_cli.limits import PRECISIONS
 from interp_cli.models.stylegan2 import Generator
 from interp_cli.torch_flags import strict_fp32
@@ -96,8 +95,9 @@ def autocast_refusal(device: torch.device, dtype: torch.dtype) -> str | None:
         if dtype == torch.bfloat16 and not torch.cuda.is_bf16_supported():
             return "this GPU has no bfloat16 support"
         return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "Disabling autocast": told here as the refusal instead
+    # "Disabling autocast": told here as the refusal instead. Through `caught_warnings`, one thread at a time: two
+    # Sessions made at once in threads (precision="bf16") left the caller's process ignoring every warning.
+    with caught_warnings(("ignore", Warning)):
         try:
             context = torch.autocast(device.type, dtype=dtype)
         except RuntimeError:

@@ -18,7 +18,7 @@ import torch
 
 from interp_cli import files, likeness, progress as progress_bars, refine, torch_flags, tune as tuning, write
 from interp_cli.cache import LatentCache, array_digest, cache_key, image_digest
-from interp_cli.checks import check_refine_steps, check_seed, check_tune_steps, refuse_one_path
+from interp_cli.checks import check_paths, check_refine_steps, check_seed, check_tune_steps, refuse_one_path
 from interp_cli.errors import (InputError, NoFaceError, UsageError, face_without_alignment, no_face_advice, one_line,
                                option, verb)
 from interp_cli.files import Outputs, check_input_file
@@ -105,6 +105,7 @@ class Session:
             raise UsageError(f"device={device!r}: give auto, cpu, cuda, cuda:N or mps (a str)")
         if precision is not None and not isinstance(precision, str):
             raise UsageError(f"precision={precision!r}: give auto, fp32, bf16 or fp16 (a str)")
+        check_paths(cache_dir=cache_dir)
         self.log = log
         self.progress = progress  # progress bars on stderr (see interp_cli.progress)
         self.device = pick_device(str(device) if isinstance(device, torch.device) else device)
@@ -264,13 +265,15 @@ class Session:
 
     def encode_inputs(self, paths: Sequence[str | os.PathLike],
                       settings: EncodeSettings | Sequence[EncodeSettings] | None = None, *,
-                      release_encoder: bool = False) -> list[tuple]:
+                      release_encoder: bool = False, check_faces=None) -> list[tuple]:
         """`encode_photo` for several inputs; `settings` is shared or one per input.
 
         Every input goes through the encoder first (one progress bar), and only then is any refined
         (`EncodeSettings.refine`, a bar each): a photo that cannot be read or aligned fails before minutes of
-        refining the others. `release_encoder=True` frees the encoder in between (`release_encoder`), so
-        refining runs without its weights (1 GB at 1024 px); the session can then only render."""
+        refining the others. `check_faces`, if given, is called with each input's `AlignedFace` (or None) in
+        between, so a morph refuses faces it cannot use (`inputs.refuse_same_faces`) before refining either.
+        `release_encoder=True` frees the encoder in between (`release_encoder`), so refining runs without its
+        weights (1 GB at 1024 px); the session can then only render."""
         refuse_one_path(paths, "encode_inputs")
         per_input = settings if isinstance(settings, Sequence) else [settings] * len(paths)
         if len(per_input) != len(paths):  # zip would quietly encode only the shorter list's inputs
@@ -281,6 +284,8 @@ class Session:
             for path, these in zip(paths, per_input):
                 encoded.append(self._encode(Path(path), these or EncodeSettings()))
                 bar.update()
+        if check_faces is not None:
+            check_faces([alignment for _, alignment, _, _ in encoded])
         if release_encoder:
             self.release_encoder()
         return [self._refined(*one) for one in encoded]

@@ -2,6 +2,7 @@
 
     hold_stops_at_start()     # the command's first line, before its imports: a stop is noted, not fatal...
     raise_on_sigterm()        # ...until the CLI's main: then SIGTERM raises Terminated (a KeyboardInterrupt), once
+    with handlers_given_back():   # around main: a Python caller of it gets its own handlers back
     with deferred():          # SIGINT/SIGTERM arriving inside are delivered when the block ends
         proc = subprocess.Popen(...)
     pipeline = import_pipeline()  # interp_cli.pipeline (and torch), imported whole, then the stop
@@ -36,6 +37,10 @@ What is left is the interpreter's own start-up, before any of interp's code runs
 Handlers are Python-level and only the main thread can set them: in other threads the block just
 runs (no KeyboardInterrupt lands there anyway), and so it does where a stop signal's handler was set
 outside Python (an embedding program's), which could not be put back.
+
+The CLI's main may also run in a Python caller's process (`cli.main([...])`, click's CliRunner): a SIGTERM or
+SIGHUP that the caller handles with its own function stays the caller's, and `handlers_given_back` puts back
+whatever main changed when it returns.
 """
 
 from __future__ import annotations
@@ -43,9 +48,10 @@ from __future__ import annotations
 import importlib
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from types import ModuleType
 
 # SIGHUP: the terminal or ssh session a batch was started from went away (bash passes it on to its jobs).
@@ -87,16 +93,26 @@ def hold_stops_at_start() -> None:
             _held_at_start[signum] = signal.signal(signum, _note_at_start)
 
 
+def _left_to_its_owner(signum: int) -> bool:
+    """Whether a stop signal's handler is someone else's, which `raise_on_sigterm` leaves in place: one set outside
+    Python (None: it could not be put back), or a Python caller's own function. A service that runs the CLI's
+    `main([...])` in its process and shuts down on SIGTERM must get its SIGTERM: taken over, it became main's
+    exit 143, which the caller caught as main's SystemExit (CliRunner does) and went on as if never stopped."""
+    handler = signal.getsignal(signum)
+    return handler is None or (callable(handler) and handler not in (_note_at_start, _raise_terminated))
+
+
 def raise_on_sigterm() -> None:
     """Make the next SIGTERM raise `Terminated` (SIGHUP, unless ignored: `HungUp`) in the main thread, and
     later ones do nothing (a no-op outside the main thread). Ends `hold_stops_at_start`: SIGINT gets its
     handler back, and the first stop that came while it held them is acted on now, so call this where a
-    stop is handled."""
+    stop is handled. A signal handled by someone else's function is left to it (`_left_to_its_owner`)."""
     if threading.current_thread() is not threading.main_thread():
         return
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    if not _left_to_its_owner(signal.SIGTERM):
+        signal.signal(signal.SIGTERM, _raise_terminated)
     # SIGHUP only where it is not ignored: under nohup the run is meant to outlive its session.
-    if _SIGHUP is not None and signal.getsignal(_SIGHUP) not in (signal.SIG_IGN, None):
+    if _SIGHUP is not None and signal.getsignal(_SIGHUP) is not signal.SIG_IGN and not _left_to_its_owner(_SIGHUP):
         signal.signal(_SIGHUP, _raise_terminated)
     if signal.SIGINT in _held_at_start:
         signal.signal(signal.SIGINT, _held_at_start[signal.SIGINT])
@@ -105,6 +121,27 @@ def raise_on_sigterm() -> None:
         signum = _came_at_start[0]
         _came_at_start.clear()
         _deliver(signum, signal.getsignal(signum))
+
+
+@contextmanager
+def handlers_given_back() -> Iterator[None]:
+    """Put the stop signals' handlers back as the block found them (main thread only; elsewhere none is set).
+
+    Around the CLI's `main`, which makes SIGTERM and SIGHUP raise (`raise_on_sigterm`) and, after one stop, ignores
+    them both: a script, notebook or service that runs `main([...])` in its own process and goes on got
+    interp's handlers for good, so its next SIGTERM raised Terminated in whatever it was doing, or after one stop
+    inside `main` was ignored for the rest of its life. A handler set outside Python (None) was never replaced
+    (`raise_on_sigterm` leaves it, as it leaves a caller's own function) and is left as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    found = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, handler in found.items():
+            if handler is not None and signal.getsignal(signum) is not handler:
+                signal.signal(signum, handler)
 
 
 def ignore_stops() -> None:
@@ -157,7 +194,11 @@ def import_pipeline() -> ModuleType:
     or a bare `except:` there swallowed the interrupt and the morph ran to the end (exit 0). Held, the
     stop acts the moment the import ends (`deferred`), as an interrupt of the command.
     """
-    with deferred():
+    from interp_cli.malloc import frozen_imports
+
+    # Only the import that loads it freezes: a process that has it already (a Python caller's) is left alone.
+    fresh = "interp_cli.pipeline" not in sys.modules
+    with deferred(), (frozen_imports() if fresh else nullcontext()):
         return importlib.import_module("interp_cli.pipeline")
 
 

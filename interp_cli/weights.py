@@ -1073,9 +1073,10 @@ def _check_integrity(path: Path, preset: Preset, *, fresh: bool, progress: bool,
     """
     if preset.local_path:
         # Shipped with interp, never downloaded: damaged or replaced in place, and restored, not fetched.
+        # Its words (`_mismatch_advice`) are found only for a file that fails: the restore command asks git or
+        # the installed distribution's file list, which every run of an intact file paid for nothing.
         recorded = f", as recorded in {_sidecar_path(preset).name}"
-        why = (f"the {preset.name} model shipped with interp is damaged or was replaced; "
-               f"{_restore_advice(preset)}")
+        why = None
     else:
         recorded = ""
         why = {"size": "the file is incomplete (an interrupted download?) or not the published checkpoint",
@@ -1094,10 +1095,12 @@ def _check_integrity(path: Path, preset: Preset, *, fresh: bool, progress: bool,
     return actual
 
 
-def _mismatch_advice(path: Path, preset: Preset, why: str | dict[str, str], kind: str, fetched: bool) -> str:
-    """What to do about a preset file that failed its size or sha256 check, ending with where it is."""
+def _mismatch_advice(path: Path, preset: Preset, why: dict[str, str] | None, kind: str, fetched: bool) -> str:
+    """What to do about a preset file that failed its size or sha256 check, ending with where it is (`why`:
+    each check's cause for a downloaded file; a shipped one has its own)."""
     if preset.local_path:
-        return f"{why} (file: {path})"
+        return (f"the {preset.name} model shipped with interp is damaged or was replaced; "
+                f"{_restore_advice(preset)} (file: {path})")
     command = _download_command(preset.name)
     if not fetched:
         # `interp weights download` downloads a cached copy that fails its check again (force_download): deleting

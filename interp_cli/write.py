@@ -525,9 +525,7 @@ class GifWriter(FrameWriter):
         self._fh = open(self._tmp, "wb")  # closed in _finish / _discard
 
     def _header(self) -> bytes:
-        width, height = self.size
-        if max(width, height) > 65535:
-            raise InterpError(f"{self.name}: GIF frames cannot exceed 65535 pixels per side")
+        width, height = self.size  # at most 65,535 each: FrameWriter.write refuses larger frames
         # No global colour table (0x70: 8-bit colour resolution); every frame brings its own.
         screen = b"GIF89a" + struct.pack("<HHBBB", width, height, 0x70, 0, 0)
         loop_forever = b"\x21\xff\x0bNETSCAPE2.0\x03\x01" + struct.pack("<H", 0) + b"\x00"

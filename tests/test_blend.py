@@ -14,6 +14,7 @@ from interp_cli.blend import (
     catmull_rom,
     ease,
     frame_count,
+    first_showings,
     iter_codes,
     layer_groups,
     lerp,
@@ -180,9 +181,11 @@ def test_pingpong_turns_once_and_comes_back():
     turn = 2 * (steps - 1)
     assert np.array_equal(frames[turn], codes[2])
     assert sum(np.array_equal(f, codes[2]) for f in frames) == 1  # no doubled turning frame
-    # The way back mirrors the way out.
+    # The way back is the way out's codes, bit for bit (computed from its own end, they were only within rounding),
+    # and each is said to be one (`first_showings`), so it is drawn once and replayed.
+    shown_first = first_showings(plan)
     for i in range(1, turn):
-        np.testing.assert_allclose(frames[turn + i], frames[turn - i], atol=1e-6)
+        assert np.array_equal(frames[turn + i], frames[turn - i]) and shown_first[turn + i] == turn - i
     assert not np.array_equal(frames[-1], codes[0])
     assert [f.src for f in plan if f.keyframe is not None] == [0, 1, 2, 1]
 
@@ -293,3 +296,18 @@ def test_mix_codes_takes_each_group_from_its_source():
     assert np.array_equal(out[:4], c[:4]) and np.array_equal(out[4:6], m[4:6]) and np.array_equal(out[6:], f[6:])
     with pytest.raises(ValueError):
         mix_codes(c, m, f[:10], 14)
+
+
+@pytest.mark.parametrize("options", [{"hold": 2}, {"pingpong": True, "hold": 1}, {"loop": True, "hold": 3},
+                                     {"pingpong": True, "ease": "cosine"}])
+@pytest.mark.parametrize("interp", INTERPS)
+def test_a_frame_said_to_show_an_earlier_frames_code_shows_it_bit_for_bit(options, interp):
+    codes = _codes(3)
+    mask = np.arange(18) < 6  # --layers: the rows outside keep the first code's
+    plan = plan_frames(3, 5, **options)
+    frames = list(iter_codes(codes, plan, interp, layer_mask=mask))
+    shown_first = first_showings(plan)
+    for i, first in enumerate(shown_first):
+        assert first <= i and np.array_equal(frames[i], frames[first])
+        # ... and a frame said to be new is no earlier frame's code
+        assert first < i or not any(np.array_equal(frames[i], frames[j]) for j in range(i))

@@ -444,6 +444,24 @@ def test_encode_render_and_mix_refuse_a_bad_output_or_weights_name_before_import
     assert sorted(os.listdir(tmp_path)) == ["a.npy", "out.npy"] and os.listdir(tmp_path / "out.npy") == []
 
 
+@pytest.mark.parametrize("words", [["NOTE", _B, "-o", "m.gif"], [_A, "PHONE", "-o", "m.gif"],
+                                   ["encode", "NOTE", "-o", "a.npy"], ["mix", _A, "PHONE", "-o", "m.png"]])
+def test_a_photo_that_is_no_usable_image_is_refused_before_importing_torch(tmp_path, words):
+    """A text file or a phone's HEIC passed as a photo was said only after torch's import (a second or more; several
+    on a busy machine): its header says so in milliseconds, in the same line, with the same exit code."""
+    note, phone = tmp_path / "note.jpg", tmp_path / "phone.heic"
+    note.write_text("not a photo\n")
+    phone.write_bytes(b"\0\0\0\x18ftypheic\0\0\0\0mif1heic")
+    said = {"NOTE": f"{note}: not an image (cannot identify image file)",
+            "PHONE": f"{phone}: a HEIC image, which this Pillow cannot decode; convert it to JPEG or PNG first"}
+    words = [str({"NOTE": note, "PHONE": phone}.get(word, word)) for word in words]
+    done = subprocess.run([sys.executable, "-c", _IMPORTED_BY, *words], capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"})
+    which = next(key for key, path in (("NOTE", note), ("PHONE", phone)) if str(path) in words)
+    assert json.loads(done.stdout)[:2] == [2, False] and done.stderr == f"interp: error: {said[which]}\n", done.stderr
+    assert sorted(os.listdir(tmp_path)) == ["note.jpg", "phone.heic"]
+
+
 @pytest.mark.parametrize("words, said", [
     ([_A, _B, "--backdrop", "z", "-o", "m.gif"], "--backdrop z: name one of the inputs (a, b, or 1 to 2)"),
     ([_A, _B, "--face", "1", "--no-align", "-o", "m.gif"],

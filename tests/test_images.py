@@ -483,18 +483,76 @@ def test_huge_image_refused_from_header_without_decoding(tmp_path, monkeypatch):
         with pytest.raises(UsageError) as err:
             load_image(path)
     msg = _assert_one_line_naming(err, path)
-    assert "10000 megapixels" in msg and "more than the 50 megapixel limit" in msg
+    assert "10000 megapixels" in msg and "more than the 160 megapixel limit; shrink it first" in msg
 
 
 def test_over_our_limit_but_under_pillows_reports_dimensions(tmp_path, monkeypatch):
     path = tmp_path / "big.png"
-    path.write_bytes(_png_header_only(8000, 8000))  # 64 MP: over ours, under Pillow's error limit
+    path.write_bytes(_png_header_only(14000, 12000))  # 168 MP: over ours, under Pillow's error limit (179 MP)
     monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: (_ for _ in ()).throw(AssertionError))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         with pytest.raises(UsageError) as err:
             load_image(path)
-    assert str(err.value) == f"{path}: image is 8000x8000 pixels, more than the 50 megapixel limit"
+    assert str(err.value).startswith(f"{path}: image is 14000x12000 pixels, more than the 160 megapixel limit; "
+                                     "shrink it first, e.g. to 1/2 of its width and height: `")
+
+
+@pytest.mark.parametrize("width, height", [(8688, 5792), (9504, 6336), (11648, 8736), (14204, 10652)])
+def test_camera_sized_photos_pass_the_size_check(tmp_path, monkeypatch, width, height):
+    """50 MP (8688x5792), a Sony A7R IV's 60 MP, medium format's 102 MP and a Phase One's 151 MP were refused
+    over a 50 megapixel limit with no hint. Their size is now let through to the decoder (which this
+    header-only file stops: no pixel data)."""
+    path = tmp_path / "camera.png"
+    path.write_bytes(_png_header_only(width, height))
+
+    def reached(self, *a, **kw):
+        raise OSError("the decoder was reached")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", reached)
+    with pytest.raises(UsageError) as err:
+        load_image(path)
+    assert "the decoder was reached" in _assert_one_line_naming(err, path)
+
+
+def test_the_shrink_command_an_oversized_photo_is_refused_with_runs_and_fits(tmp_path):
+    """The refusal names a command (Pillow under this Python) that makes a copy within the limit, upright (the
+    EXIF orientation applied, as interp reads it), keeping the colour profile; the photo itself is untouched."""
+    import shlex
+    import subprocess
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored on its side: shown 80 wide, 120 high
+    profile = Image.open(FACES / "obama.jpg").info.get("icc_profile") or _srgb_profile()
+    path = _save(tmp_path, Image.new("RGB", (120, 80), (200, 30, 30)), "wide photo.jpg", exif=exif.tobytes(),
+                 icc_profile=profile)
+    before = path.read_bytes()
+    with pytest.raises(UsageError) as err:
+        load_image(path, max_pixels=3000)
+    msg = _assert_one_line_naming(err, path)
+    command = msg.split("`")[1]
+    subprocess.run(shlex.split(command), check=True, timeout=60)
+    assert path.read_bytes() == before
+    smaller = tmp_path / "wide photo_smaller.jpg"
+    assert load_image(smaller, max_pixels=3000).size == (40, 60)  # 1/2 of 80x120 (1/3 of its width and height)
+    assert Image.open(smaller).info.get("icc_profile") == profile
+
+
+def _srgb_profile() -> bytes:
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def test_upright_size_reads_the_header_and_turns_for_exif(tmp_path, monkeypatch):
+    from interp_cli.images import upright_size
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = _save(tmp_path, Image.new("RGB", (120, 80)), "side.jpg", exif=exif.tobytes())
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: (_ for _ in ()).throw(AssertionError))
+    assert upright_size(path) == (80, 120)
+    assert upright_size(FACES / "obama.jpg") == Image.open(FACES / "obama.jpg").size
 
 
 def test_max_pixels_is_configurable(tmp_path):

@@ -12,8 +12,10 @@ import os
 import resource
 import shutil
 import signal
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -358,3 +360,41 @@ def test_a_folder_named_like_a_file_output_is_refused_unless_named_as_a_folder(t
     (tmp_path / "code.npy").mkdir()  # encode writes no frames: its refusal offers none
     line = refused(tmp_path, "encode", A, "--weights", "demo", "-o", "code.npy")
     assert line.endswith("code.npy: is a folder, but a .npy output is a file; remove or rename the folder"), line
+
+
+def test_batch_rows_with_a_photo_or_frames_too_large_fail_alone_naming_them(tmp_path):
+    """A row pasting into a 17,000 px wide photo for an MP4 (libx264 failed once every frame was rendered) and a
+    row with a photo over the pixel limit each fail alone, named, with what to do; the other row is written."""
+    import interp_cli.align as align
+
+    if not align.alignment_available():
+        pytest.skip("--paste needs the align extra")
+    faces = ROOT / "tests" / "data" / "faces"
+    shutil.copy(faces / "obama.jpg", tmp_path / "a.jpg")
+    shutil.copy(faces / "biden.jpg", tmp_path / "b.jpg")
+    Image.new("RGB", (17000, 1000), (120, 110, 100)).save(tmp_path / "wide.jpg", quality=30)
+    header = Image.new("RGB", (1, 1))  # a PNG whose header says 16000x10100 (161.6 MP): refused before decoding
+    header.save(tmp_path / "huge.png")
+    data = bytearray((tmp_path / "huge.png").read_bytes())
+    data[16:24] = struct.pack(">II", 16000, 10100)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    (tmp_path / "huge.png").write_bytes(bytes(data))
+    _manifest(tmp_path, "wide.jpg,b.jpg,wide.mp4", "huge.png,b.jpg,huge.gif", "a.jpg,b.jpg,ok.gif")
+    code, err = interp(tmp_path, "batch", "m.csv", "--outdir", "out", *MORPH, "--paste")
+    assert code == 1, err
+    assert ("row 1 failed: m.csv:1: out/wide.mp4: frames of 17000x1000 (--paste into wide.jpg) are too large for "
+            "an MP4: H.264 holds frames of at most 139,264 blocks of 16x16 px (8192x4352) and 16384 px a side; use "
+            "--size 4096 or less, or write a .gif, .html or frames/, which keep 17000x1000") in err, err
+    assert ("row 2 failed: m.csv:2: huge.png: image is 16000x10100 pixels, more than the 160 megapixel limit; "
+            "shrink it first") in err, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ok.gif"]
+
+
+def test_a_pingpong_whose_way_out_cannot_be_kept_fails_in_one_line_and_writes_nothing(tmp_path):
+    """The way back replays the way out's frames, kept in a temp file until then (interp_cli/replay.py): a temp
+    folder that takes no more is said in one line naming it, and leaves no output."""
+    code, err = interp(tmp_path, A, B, "--weights", "demo", "--steps", 30, "--pingpong", "--no-cache", "-q",
+                       "-o", "out/", fsize=100_000)  # each frame's PNG fits; the 28 frames kept do not
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1 and "cannot write: file too large" in lines[0], err
+    assert not (tmp_path / "out").exists() and litter(tmp_path) == []

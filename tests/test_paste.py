@@ -236,6 +236,24 @@ def test_one_photo_twice_whose_picks_come_to_one_face_is_refused_as_a_still(tmp_
 
 
 @needs_align
+def test_one_photos_face_twice_is_refused_before_refining_either(tmp_path, monkeypatch):
+    """The refusal came after --refine had refined both ends (minutes at 1024 px): alignment's picks are all it
+    needs, and it now comes before any refining."""
+    from interp_cli.session import Session
+
+    refined = []
+    monkeypatch.setattr(Session, "refine", lambda self, code, *args, **kwargs: refined.append(code) or code)
+    out = tmp_path / "m.gif"
+    result = run(TWO, TWO, "--weights", "demo", "--align", "--face", ",0", "--refine", 5, "--steps", 3, "--no-cache",
+                 "-o", out)
+    assert result.exit_code == 2 and f"{TWO} follows itself" in result.stderr and "--face 0,1" in result.stderr
+    assert refined == [] and not out.exists()
+    assert run(TWO, TWO, "--weights", "demo", "--align", "--face", "0,1", "--refine", 5, "--steps", 3, "--no-cache",
+               "-o", out).exit_code == 0
+    assert len(refined) == 2 and out.exists()  # a morph that is not refused is refined as before
+
+
+@needs_align
 def test_mp4_chain_with_another_backdrop_and_size(tmp_path):
     """A loop through three inputs pasted into the second input's photo, written 300 px wide."""
     out = tmp_path / "chain.mp4"
@@ -409,3 +427,93 @@ def test_a_black_and_white_photo_gets_a_grey_face(obama_aligned):
     plain = Paster(grey, obama_aligned.quad, obama_aligned.landmarks, face_size=1024, match_colour=False)
     coloured = plain.paste(crop).astype(int)
     assert np.ptp(coloured, axis=2)[inside].mean() > 10
+
+
+# --- camera-sized photos, and frames too large for their output --------------------------------------------------
+
+
+def camera_photo(path: Path, width: int, height: int) -> Path:
+    """A `width` x `height` photo: obama.jpg a third of its height on a flat canvas, a JPEG of low quality (a 50 MP
+    one is a few hundred KB and takes a second to make)."""
+    face = Image.open(OBAMA).convert("RGB")
+    scale = height / 3 / face.height
+    face = face.resize((round(face.width * scale), round(face.height * scale)), Image.Resampling.BILINEAR)
+    canvas = Image.new("RGB", (width, height), (120, 110, 100))
+    canvas.paste(face, ((width - face.width) // 2, (height - face.height) // 2))
+    canvas.save(path, quality=30)
+    return path
+
+
+@pytest.fixture(scope="module")
+def fifty_mp(tmp_path_factory) -> Path:
+    """8688x5792 (50.3 MP), refused over the old 50 megapixel limit."""
+    return camera_photo(tmp_path_factory.mktemp("camera") / "r.jpg", 8688, 5792)
+
+
+def decoded_frames(path: Path) -> int:
+    """How many frames ffmpeg decodes from `path`, every one of them (it must decode without an error)."""
+    run_ = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "null", "-"],
+                          capture_output=True, text=True)
+    assert run_.returncode == 0 and not run_.stderr, run_.stderr
+    return sum(1 for _ in iio.imiter(path))
+
+
+def h264_level(path: Path) -> int:
+    """The level an MP4's H.264 stream is labelled with (its avcC box), times 10."""
+    data = path.read_bytes()
+    return data[data.index(b"avcC") + 7]
+
+
+@needs_align
+def test_paste_frames_too_large_for_an_mp4_are_refused_before_the_model_loads_and_the_advice_works(
+        tmp_path, fifty_mp, monkeypatch):
+    """A 50 MP photo (8688x5792) was refused over a 50 megapixel limit, with no hint; now it is pasted into. Its
+    frames are past H.264's largest level, which libx264 wrote labelled 6.2 (hardware decoders refuse them; 17,000
+    px frames failed in ffmpeg after every frame was rendered): refused from the photo's header, before the
+    pipeline's import. `--size 4096`, which the refusal offers, then writes an MP4 that decodes. (Its frames/, .gif
+    and .html, full size, were run by hand: 10-13 s each for 2 frames, too long for here; frames/ at a photo's
+    size is test_pasted_frames_are_the_photo_size_and_the_photo_away_from_the_face's.)"""
+    from interp_cli import stops
+
+    def no_pipeline():
+        raise AssertionError("the pipeline was imported")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(stops, "import_pipeline", no_pipeline)
+        result = run(fifty_mp, BIDEN, "--weights", "demo", "--paste", "--steps", 2, "-o", tmp_path / "m.mp4")
+    err = result.stderr.strip()
+    assert result.exit_code == 2 and "\n" not in err and "Traceback" not in err, err
+    assert err == (f"interp: error: {tmp_path / 'm.mp4'}: frames of 8688x5792 (--paste into {fifty_mp}) are too "
+                   "large for an MP4: H.264 holds frames of at most 139,264 blocks of 16x16 px (8192x4352) and 16384 "
+                   "px a side; use --size 4096 or less, or write a .gif, .html or frames/, which keep 8688x5792")
+    assert not list(tmp_path.iterdir())
+    sized = run(fifty_mp, BIDEN, "--weights", "demo", "--paste", "--steps", 2, "--size", 4096,
+                "-o", tmp_path / "m.mp4", "--json")
+    assert sized.exit_code == 0, sized.stderr
+    assert decoded_frames(tmp_path / "m.mp4") == 2
+    # 4096x2731 (2732 padded) at 30 fps: 256x171 = 43,776 blocks, past 5.2's 36,864, within 6.0's 139,264
+    assert h264_level(tmp_path / "m.mp4") == 60
+
+
+def test_a_python_caller_writing_frames_past_h264s_largest_level_is_refused_and_a_valid_rate_is_labelled_right(
+        tmp_path):
+    """6198x7746 was written and labelled level 6.2, whose frames hold 139,264 blocks, not its 188,180. 8192x4352
+    at 240 fps is more blocks a second than any level plays. 4096x2160 at 240 fps is past 6.0's blocks a second
+    (4,177,920), within 6.1's, and so it is labelled."""
+    from interp_cli.errors import UsageError
+    from interp_cli.write import open_writer
+
+    with pytest.raises(UsageError, match=r"m\.mp4: frames of 6198x7746 are too large for an MP4: H\.264 holds "
+                                         r"frames of at most 139,264 blocks.*; write a \.gif, \.html or frames/"):
+        with open_writer(tmp_path / "m.mp4") as writer:
+            writer.write(np.zeros((7746, 6198, 3), np.uint8))
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(UsageError, match=r"plays at most 16,711,680 blocks of 16x16 px a second, 120 frames of this "
+                                         r"size; use fps=120 or less, or write"):
+        with open_writer(tmp_path / "m.mp4", fps=240) as writer:
+            writer.write(np.zeros((4352, 8192, 3), np.uint8))
+    with open_writer(tmp_path / "m.mp4", fps=240) as writer:
+        for shade in (0, 128):
+            writer.write(np.full((2160, 4096, 3), shade, np.uint8))
+    assert h264_level(tmp_path / "m.mp4") == 61
+    assert decoded_frames(tmp_path / "m.mp4") == 2

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from interp_cli import pipeline
 from interp_cli.align import alignment_available
 from interp_cli.cli import cli
 from interp_cli.errors import InterpError, UsageError
@@ -478,6 +479,22 @@ def test_the_python_api_leaves_the_callers_process_as_it_found_it(tmp_path, monk
     assert {key: after[key] for key in before if after[key] != before[key]} == {}
 
 
+def test_the_command_run_in_process_leaves_the_process_as_it_found_it(tmp_path, monkeypatch):
+    """`cli.main([...])` (click's CliRunner too) in a script or service that goes on: its first run left SIGTERM and
+    SIGHUP handled by interp and OMP_WAIT_POLICY=PASSIVE in os.environ, which every later child inherited. The
+    command's own process makes those settings (`cli.run`); run in a caller's process it leaves it as the library
+    does, failures and --debug included."""
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    before = _process_state()
+    for words in ([DEMO_A, DEMO_B, "--steps", 3, "-o", tmp_path / "m.gif"],
+                  ["encode", DEMO_A, "-o", tmp_path / "a.npy", "--debug"],
+                  [DEMO_A, tmp_path / "missing.png", "-o", tmp_path / "n.gif"]):
+        result = cli_runner().invoke(cli, [str(w) for w in (*words, "--weights", "demo", "--device", "cpu", "-q")])
+        assert result.exit_code == (2 if "missing" in str(words[1]) else 0), result.stderr
+    after = _process_state()
+    assert {key: after[key] for key in before if after[key] != before[key]} == {}
+
+
 def test_one_session_serves_morphs_in_threads_as_it_serves_them_one_by_one(demo):
     """A service's workers share one loaded model: tuned and plain morphs at once, each its own frames."""
     import threading
@@ -539,3 +556,94 @@ def test_a_contact_sheet_of_a_held_morph_shows_the_morph_not_the_holds_copies(de
         off = [np.abs(tile.astype(int) - frame.astype(int)).max() for frame in frames]
         assert off[want] <= 2 and all(off[want] < off[k] for k in range(5) if k != want), (want, off)
     assert all(not np.array_equal(a, b) for a, b in zip(tiles, tiles[1:]))
+
+
+@pytest.mark.parametrize("call, said", [
+    (lambda out: pipeline.morph(None, out / "m.gif", weights="demo"), 'inputs=None: pass a list of paths'),
+    (lambda out: pipeline.morph([DEMO_A, 2], out / "m.gif", weights="demo"), "inputs: 2 is not a path"),
+    (lambda out: pipeline.morph([DEMO_A, DEMO_B], None, weights="demo"), "output=None: give a path"),
+    (lambda out: pipeline.morph([DEMO_A, DEMO_B], out / "m.gif", weights="demo", sheet=3), "sheet=3: give a path"),
+    (lambda out: pipeline.morph([DEMO_A, DEMO_B], out / "m.gif", weights="demo", save_aligned=1),
+     "save_aligned=1: give a path"),
+    (lambda out: pipeline.morph([DEMO_A, DEMO_B], out / "m.gif", weights="demo", face=1.5),
+     "face=1.5: give a face number"),
+    (lambda out: pipeline.morph([DEMO_A, DEMO_B], out / "m.gif", session="demo"), 'session="demo": give a Session'),
+    (lambda out: pipeline.encode([DEMO_A], out / "a.npy", weights="demo"), "image=['"),
+    (lambda out: pipeline.render(0, out / "a.png", weights="demo"), "codes=0: give a path"),
+    (lambda out: pipeline.mix([DEMO_A, DEMO_B], 7, weights="demo"), "output=7: give a path"),
+    (lambda out: pipeline.align(DEMO_A, 5), "output=5: give a path"),
+    (lambda out: pipeline.batch(3, out, weights="demo"), "manifest=3: give a path"),
+    (lambda out: Session("demo", "cpu", cache_dir=3), "cache_dir=3: give a path"),
+])
+def test_a_wrong_kind_of_argument_is_a_usage_error_naming_its_keyword(tmp_path, call, said):
+    """A number, None or a list where a path belongs reached os.fspath deep inside: a TypeError ("expected str,
+    bytes or os.PathLike object, not int") that named no argument, or an AttributeError for a session that was
+    no Session; face=1.5 ("'float' object is not iterable"). Each is a UsageError naming the keyword, as
+    steps="3" and weights=3 already were, and nothing is written."""
+    with pytest.raises(UsageError) as caught:
+        call(tmp_path)
+    assert str(caught.value).startswith(said) and "\n" not in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def _mirrored(frames: list[np.ndarray]) -> list[tuple[int, int]]:
+    """(frame, its most levels off) for each frame of a pingpong that is not the frame it mirrors: a pingpong of
+    n frames comes back through frame n - i at frame i (frame 0 is the first input, n / 2 the turn)."""
+    n = len(frames)
+    off = [(i, int(np.abs(frames[i].astype(int) - frames[n - i].astype(int)).max())) for i in range(1, n)]
+    return [(i, levels) for i, levels in off if levels]
+
+
+def test_a_pingpong_comes_back_through_its_own_frames_byte_for_byte(tmp_path):
+    """--pingpong drew its way back again, from codes within float32 rounding of the way out's and in other
+    batches: with these options six frames were a level off the frames they mirror (under torch 2.13 and 2.1),
+    and the render took twice as long. The way back replays the way out's frames now, in every output kind; the
+    page stores each only once. An MP4 is lossy, and a GIF's frame is drawn with a palette of the rectangle that
+    changed since the frame before, which the way back comes to from the other side: their frames mirror within
+    what the codec makes of the frames (a GIF's up to 25 levels off here, before this change as after)."""
+    from tests.test_page import page_frames
+    from tests.test_write import _decode_mp4, _gif_frames
+
+    common = [DEMO_A, DEMO_B, "--weights", "demo", "--device", "cpu", "--steps", 16, "--pingpong",
+              "--batch-size", 3, "-q"]
+    for output in ("frames/", "m.html", "m.mp4", "m.gif"):
+        result = cli_runner().invoke(cli, [str(a) for a in (*common, "-o", f"{tmp_path}/{output}")])
+        assert result.exit_code == 0, result.stderr
+    frames = [np.asarray(Image.open(path)) for path in sorted((tmp_path / "frames").iterdir())]
+    assert len(frames) == 30 and _mirrored(frames) == []
+    assert not np.array_equal(frames[14], frames[15])  # not a still: the turn, B, comes after an in-between
+    shown = page_frames(tmp_path / "m.html")
+    assert len(shown) == 30 and _mirrored(shown) == []
+    for played in (_decode_mp4(tmp_path / "m.mp4")[1], _gif_frames(tmp_path / "m.gif")[1]):
+        coded = max(int(np.abs(a.astype(int) - b.astype(int)).max()) for a, b in zip(played, frames))
+        assert len(played) == 30 and all(levels <= coded for _, levels in _mirrored(played))
+
+
+def test_held_copies_are_their_frame_byte_for_byte(demo, tmp_path):
+    """--hold's copies were drawn again, each in whatever batch it fell in; they are the frame they hold now,
+    as are a two-input --loop's way back (the same path as a pingpong's), and the Python API's frames alike."""
+    held = cli_frames(tmp_path, DEMO_A, DEMO_B, "--steps", 3, "--hold", 4, "--batch-size", 3)
+    assert len(held) == 3 + 2 * 4
+    assert all(np.array_equal(frame, held[0]) for frame in held[1:5])
+    assert all(np.array_equal(frame, held[6]) for frame in held[7:])
+    looped = list(demo.morph_frames([DEMO_A, DEMO_B], steps=16, loop=True, batch_size=3))
+    assert len(looped) == 30 and _mirrored(looped) == []
+
+
+def test_a_code_inputs_tile_shows_it_as_the_tuned_morph_draws_it(demo, tmp_path):
+    """A `.npy` input's tile (and its crop on a page) was drawn by the loaded generator while a --tune morph's
+    frames come from its tuned copy: the sheet showed another face than the morph ends on."""
+    from interp_cli.pipeline import encode, morph
+
+    code = tmp_path / "b.npy"
+    encode(DEMO_B, code, weights="demo", log=lambda m: None)
+    summary = morph([DEMO_A, code], tmp_path / "frames", steps=3, tune=5, sheet=tmp_path / "s.png", session=demo,
+                    log=lambda m: None)
+    assert summary["tune"]["steps"] == 5
+    last = np.asarray(Image.open(tmp_path / "frames" / "frame_0002.png"))  # the code's own frame, tuned
+    untuned = next(demo.frames([np.load(code, allow_pickle=False)], batch_size=1))
+    sheet = np.asarray(Image.open(tmp_path / "s.png").convert("RGB"))
+    gap, size = 2, 64
+    tile = sheet[gap:gap + size, gap + size + gap:gap + 2 * size + gap]  # the second input's
+    assert np.abs(tile.astype(int) - last.astype(int)).max() <= 2  # a level or two: drawn in another batch
+    assert np.abs(untuned.astype(int) - last.astype(int)).max() > 8  # what it showed: not the morph's face

@@ -343,3 +343,30 @@ def test_a_bar_in_bytes_on_a_terminal_counts_in_megabytes(monkeypatch):
     with progress.bar(3_000_000, "downloading", unit="byte") as bar:
         bar.update(3_000_000)
     assert "3.00M/3.00M" in stream.getvalue(), stream.getvalue()
+
+
+def test_bars_made_at_once_in_threads_leave_tqdms_monitor_setting_as_it_was(monkeypatch):
+    """A service's workers with progress=True on a terminal: each bar sets tqdm's class-wide monitor_interval to 0
+    while it is made, and two made at once put back each other's 0, leaving the caller's own later bars with no
+    monitor thread (reproduced with threads switching often, as here)."""
+    import tqdm
+
+    from tests.races import at_once
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    before = tqdm.tqdm.monitor_interval
+
+    def bars():
+        for _ in range(200):
+            with progress.bar(3, "rendering", unit="frame") as bar:
+                bar.update()
+
+    def monitor_kept():
+        assert tqdm.tqdm.monitor_interval == before
+
+    at_once(bars, monitor_kept)
+    assert "rendering" in sys.stderr.getvalue()  # drawn as on a terminal

@@ -437,3 +437,23 @@ def test_the_precision_refusal_is_one_line_exit_2_and_writes_nothing(tmp_path, m
     assert result.stderr.strip().splitlines() == [f"interp: error: --precision fp16: torch {torch.__version__} "
                                                   "cannot autocast to fp16 on CPU; use --precision fp32"]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_precisions_checked_in_threads_at_once_leave_the_callers_warning_filters():
+    """Sessions made at once in a service's threads each ask whether autocast runs their precision, with torch's
+    "Disabling autocast" warning silenced meanwhile: two such checks overlapping put back each other's filters,
+    and the process was left ignoring every warning (reproduced with threads switching often, as here)."""
+    import warnings
+
+    from tests.races import at_once
+
+    before = list(warnings.filters)
+
+    def check_precisions():
+        for _ in range(1000):
+            autocast_refusal(torch.device("cpu"), torch.bfloat16)
+
+    def filters_kept():
+        assert list(warnings.filters) == before
+
+    at_once(check_precisions, filters_kept, rounds=20)

@@ -304,3 +304,103 @@ def test_a_stop_mid_morph_under_quiet_says_one_line_and_nothing_else(tmp_path, s
     out, err = child.communicate(timeout=120)
     assert (child.returncode, out, err) == (code, "", said)
     assert not (tmp_path / "m.gif").exists()
+
+
+@pytest.mark.parametrize("own", [False, True])
+def test_a_python_caller_of_main_gets_its_stops_and_its_handlers_back(tmp_path, own):
+    """`cli.main([...])` in a script or service that goes on: its first call left SIGTERM and SIGHUP raising
+    interp's Terminated for the rest of the process, and after a SIGTERM inside main both were ignored for good.
+    A caller's own handlers were replaced meanwhile: a service's SIGTERM inside main became main's exit 143, and
+    its shutdown handler never heard of it. Now a SIGTERM at its default action is main's (exit 143, no output),
+    a caller's own handler gets its SIGTERM as it comes (the morph then ends as usual), and either way the
+    caller's handlers are there when main returns, each working."""
+    script = f"""
+        import os, signal, sys, time
+        from interp_cli import cli, pipeline
+        got = []
+        def mine(signum, frame):
+            got.append(signum)
+        if {own}:
+            signal.signal(signal.SIGTERM, mine)
+            signal.signal(signal.SIGHUP, mine)
+        found = [signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP)]
+        real = pipeline.morph
+        def stopped_inside(*args, **kwargs):  # a scheduler's stop as the morph starts
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.1)
+            return real(*args, **kwargs)
+        pipeline.morph = stopped_inside
+        for argv in (["--version"], [{str(ROOT / "examples/demo_a.png")!r}, {str(ROOT / "examples/demo_b.png")!r},
+                                     "--weights", "demo", "--steps", "3", "-q", "-o", "m.gif"]):
+            try:
+                cli.main(argv)
+            except SystemExit as done:
+                print("exit", done.code, [signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP)]
+                      == found)
+        if {own}:
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.1)
+        print("mine got", got)
+    """
+    done = _run(script, tmp_path, HF_HUB_OFFLINE="1")
+    from interp_cli import __version__
+
+    assert done.stdout.splitlines()[0] == f"interp, version {__version__}"
+    if own:
+        assert done.stdout.splitlines()[1:] == ["exit 0 True", "exit 0 True", "mine got [15, 1]"], done.stderr
+        assert done.stderr == "" and [p.name for p in tmp_path.iterdir()] == ["m.gif"]
+    else:
+        assert done.stdout.splitlines()[1:] == ["exit 0 True", "exit 143 True", "mine got []"], done.stderr
+        assert done.stderr == "interp: terminated\n"
+        assert list(tmp_path.iterdir()) == []  # no GIF, no temp
+
+
+# `stops.import_pipeline` in a fresh process, then what Python's garbage collector did: the collections run per
+# generation during the import, whether it is on, how many objects are frozen, and whether a cycle made after
+# the import is still collected.
+_COLLECTOR = """
+import gc, json, sys, weakref
+mode = sys.argv[1]
+if mode == "library":
+    import interp_cli.pipeline  # a Python program that imported the pipeline itself
+elif mode == "off":
+    gc.disable()
+from interp_cli import stops
+before = [row["collections"] for row in gc.get_stats()]
+stops.import_pipeline()
+during = [row["collections"] - was for row, was in zip(gc.get_stats(), before)]
+class Node:
+    pass
+cycle = Node(); cycle.me = cycle; alive = weakref.ref(cycle); del cycle
+gc.collect()
+print(json.dumps({"during": during, "enabled": gc.isenabled(), "frozen": gc.get_freeze_count(),
+                  "cycle_collected": alive() is None}))
+"""
+
+
+def _collector(mode: str) -> dict:
+    import json
+
+    done = subprocess.run([sys.executable, "-c", _COLLECTOR, mode], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_the_commands_import_of_torch_runs_no_collection_and_freezes_what_it_made():
+    # torch's ~170 thousand long-lived objects were walked by collections during the import and by every full
+    # collection after it (release_encoder's): ~0.2 s of a cold morph, for objects that live until exit.
+    seen = _collector("command")
+    # (A young collection may run as the collector comes back on: frozen, torch's objects are not in it.)
+    assert seen["during"][1:] == [0, 0], seen
+    assert seen["frozen"] > 50_000, seen  # torch's modules, classes and functions: no later collection walks them
+    assert seen["enabled"] and seen["cycle_collected"], seen  # and what the morph makes is collected as before
+
+
+@pytest.mark.parametrize("mode", ["library", "off"])
+def test_a_python_callers_collector_is_left_as_it_was(mode):
+    # A program that imported the pipeline itself freezes none of its objects; one that turned the collector
+    # off keeps it off.
+    seen = _collector(mode)
+    assert seen["frozen"] == 0, seen
+    assert seen["enabled"] is (mode == "library"), seen

@@ -736,6 +736,16 @@ def test_sidecar_supplies_checksum(shipped):
         weights.resolve_weights("mini")
 
 
+def test_an_intact_shipped_model_asks_git_and_pip_nothing(monkeypatch):
+    # The restore advice runs `git ls-files` in a checkout (else reads the installed distribution's file list):
+    # every morph with the demo model worked it out, then threw it away with the file intact.
+    asked = []
+    monkeypatch.setattr(weights, "_restore_advice", lambda preset: asked.append(preset.name) or "restore it")
+    resolved = weights.resolve_weights("demo")
+    assert resolved.path.name == "demo.pt" and resolved.sha256 is not None
+    assert asked == []
+
+
 @pytest.mark.parametrize("sidecar", ['{"sha256": "abc"}', '{"size": -1}', '{"size": "12"}', "[]", "{oops"])
 def test_malformed_sidecar_is_a_clear_error(shipped, sidecar):
     (shipped / "mini.pt").write_bytes(CONTENT)

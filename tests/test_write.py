@@ -773,3 +773,20 @@ def test_a_names_file_type_is_judged_as_path_suffix_judges_it(text):
     from interp_cli.write import _has_suffix
 
     assert _has_suffix(text) is bool(Path(text).suffix)
+
+
+@pytest.mark.parametrize("name, width, keeps", [("wide.html", 65501, "a .gif or frames/"),
+                                                ("wide.gif", 65536, "frames/")])
+def test_frames_wider_than_the_format_holds_are_refused_in_one_line_naming_what_keeps_them(tmp_path, capfd, name,
+                                                                                          width, keeps):
+    """A page's frames are JPEGs (65,500 px a side): one wider failed as "broken data stream when writing image
+    file", with libjpeg's own line on stderr. A GIF's sides are 16-bit. Refused at the first frame, nothing
+    written."""
+    with pytest.raises(UsageError) as err:
+        with open_writer(tmp_path / name) as writer:
+            writer.write(np.zeros((4, width, 3), np.uint8))
+    assert str(err.value) == (f"{tmp_path / name}: frames of {width}x4 are too large for "
+                              f"{'a GIF' if name.endswith('.gif') else 'an .html page (its frames are JPEGs)'}: its "
+                              f"frames are at most {width - 1} px a side; write {keeps}, which keep {width}x4")
+    assert not list(tmp_path.iterdir())
+    assert capfd.readouterr().err == ""

@@ -1,0 +1,99 @@
+"""Camera-sized photos through align, morph and --paste: peak memory and wall time by photo size
+(benchmarks/README.md, "Camera-sized photos in, big outputs out, 2026-12-06").
+
+    .venv/bin/python benchmarks/bench_big_photos.py [--mp 12 48 60 100] [--runs 3] [--command align paste]
+
+Each photo is tests/data/faces/obama.jpg scaled so the face is about a third of the photo's height, pasted into a
+flat grey canvas of that many megapixels at 3:2 (a camera's aspect), saved as JPEG (quality 80). Each command runs
+in a fresh process under /usr/bin/time -v (peak RSS, wall), `--runs` times, sizes interleaved so that the VM's
+drift spreads over all of them:
+
+    align:  interp align PHOTO -o crop.png
+    paste:  interp PHOTO biden.jpg --weights demo --steps 3 --paste -o frames/
+    sized:  the same with --size 2000 (frames 2000 px wide), to an .mp4
+
+The demo model keeps the generator's share small: what grows with the photo is decoding, alignment and pasting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.spread import spread  # noqa: E402
+
+FACES = ROOT / "tests" / "data" / "faces"
+
+
+def photo(folder: Path, megapixels: float) -> Path:
+    """A 3:2 JPEG of `megapixels` with a face about a third of its height."""
+    width = round((megapixels * 1e6 * 1.5) ** 0.5) // 2 * 2
+    height = round(width / 1.5) // 2 * 2
+    face = Image.open(FACES / "obama.jpg").convert("RGB")
+    scale = height / 3 / face.height
+    face = face.resize((round(face.width * scale), round(face.height * scale)), Image.Resampling.BICUBIC)
+    canvas = Image.new("RGB", (width, height), (120, 110, 100))
+    canvas.paste(face, ((width - face.width) // 2, (height - face.height) // 2))
+    path = folder / f"photo_{megapixels:g}mp.jpg"
+    canvas.save(path, quality=80)
+    return path
+
+
+def timed(command: list[str]) -> tuple[float, float]:
+    """(peak RSS in MB, wall seconds) of `command`, which must succeed."""
+    run = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"})
+    if run.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{run.stderr[-2000:]}")
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", run.stderr).group(1)) / 1024
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", run.stderr)
+    seconds = int(wall.group(1) or 0) * 3600 + int(wall.group(2)) * 60 + float(wall.group(3))
+    return rss, seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mp", type=float, nargs="+", default=[12, 48, 60, 100])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--command", nargs="+", default=["align", "paste", "sized"],
+                        choices=["align", "paste", "sized"])
+    args = parser.parse_args()
+    interp = [sys.executable, "-m", "interp_cli"]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        photos = {mp: photo(folder, mp) for mp in args.mp}
+        commands = {
+            "align": lambda p: [*interp, "align", str(p), "-o", str(folder / "crop.png"), "-q"],
+            "paste": lambda p: [*interp, str(p), str(FACES / "biden.jpg"), "--weights", "demo", "--steps", "3",
+                                "--paste", "--no-cache", "-q", "-o", str(folder / f"frames{p.stem}") + "/"],
+            "sized": lambda p: [*interp, str(p), str(FACES / "biden.jpg"), "--weights", "demo", "--steps", "3",
+                                "--paste", "--size", "2000", "--no-cache", "-q", "-o", str(folder / "m.mp4")],
+        }
+        results: dict[tuple, list] = {}
+        for _ in range(args.runs):
+            for name in args.command:
+                for mp, path in photos.items():
+                    results.setdefault((name, mp), []).append(timed(commands[name](path)))
+                    for leftover in folder.glob("frames*"):
+                        subprocess.run(["rm", "-rf", str(leftover)], check=True)
+        for (name, mp), runs in results.items():
+            with warnings.catch_warnings():  # Pillow's DecompressionBombWarning past 89 MP: our own photo
+                warnings.simplefilter("ignore")
+                size = Image.open(photos[mp]).size
+            print(f"{name:6s} {mp:5g} MP {size[0]}x{size[1]}: peak RSS MB {spread([r[0] for r in runs], '{:.0f}')}"
+                  f", wall s {spread([r[1] for r in runs], '{:.1f}')}")
+
+
+if __name__ == "__main__":
+    main()

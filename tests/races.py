@@ -1,0 +1,35 @@
+"""Running one piece of work in several threads at once, switching between them often, to find what they share.
+
+A process-wide setting that a block saves and puts back (a warning filter list, a class attribute) is left
+changed when two such blocks overlap and end in the wrong order; with Python's default switch interval (5 ms)
+that takes luck, so threads here take turns between almost any two bytecodes.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+
+
+def at_once(work: Callable[[], None], check: Callable[[], None], *, threads: int = 4, rounds: int = 5) -> None:
+    """`rounds` times: `threads` threads start `work` together, then `check()` runs once they have all ended
+    (one overlap in the wrong order is enough: a round's check finds it before the next round hides it)."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(rounds):
+            together = threading.Barrier(threads)
+
+            def started(barrier: threading.Barrier = together) -> None:
+                barrier.wait()
+                work()
+
+            workers = [threading.Thread(target=started) for _ in range(threads)]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+            check()
+    finally:
+        sys.setswitchinterval(interval)
