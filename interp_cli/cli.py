@@ -24,7 +24,7 @@ from interp_cli import __version__, stops
 from interp_cli.errors import cli_words, environment_error, one_line, reported
 from interp_cli.files import as_typed, line_text
 from interp_cli.limits import ALIGN_SIZE, NOISE_MODES
-from interp_cli.malloc import keep_freed_memory
+from interp_cli.malloc import freeze_imports_here, keep_freed_memory
 from interp_cli.options import (SEED, ShardType, align_options, cache_option, device_option, morph_options,
                                 morph_settings, noise_options, output_flags, precision_option, refine_options,
                                 save_aligned_option, weights_option)
@@ -857,6 +857,7 @@ def _tune_own_process() -> None:
     # Spinning OpenMP threads made the encoder 3.5x slower on a busy machine; set before torch loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     keep_freed_memory()  # 1024 frames reuse their buffers instead of page-faulting fresh ones
+    freeze_imports_here()  # no collection walks torch's long-lived objects again (malloc.frozen_imports)
 
 
 def run() -> None:

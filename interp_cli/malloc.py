@@ -38,6 +38,16 @@ def keep_freed_memory() -> bool:
             and bool(mallopt(_M_TRIM_THRESHOLD, _KEEP_BYTES)))
 
 
+_freeze_here = False
+
+
+def freeze_imports_here() -> None:
+    """Let `frozen_imports` freeze: for the command's own process only, never a Python caller's, whose objects
+    (and whose cyclic garbage of that moment) it would keep for the rest of the caller's life."""
+    global _freeze_here
+    _freeze_here = True
+
+
 @contextmanager
 def frozen_imports() -> Iterator[None]:
     """Run a big import (torch and the pipeline) with the cyclic garbage collector off, then move every object
@@ -49,11 +59,12 @@ def frozen_imports() -> Iterator[None]:
     64 px morph (benchmarks/README.md, "Per-morph overhead on a CPU"). The import itself leaves ~20 objects
     of cyclic garbage, 2.5 KB, which the freeze keeps. Objects made later are collected as before.
 
-    Every object of the process is frozen, a caller's too, so the command does this once, and only where
-    its own import loads the pipeline (`stops.import_pipeline`): a Python program that imported it itself
-    keeps its collector as it was. A collector the caller turned off stays off, and nothing is frozen.
+    Every object of the process is frozen, a caller's too, so this acts only in the command's own process
+    (`freeze_imports_here`, which `cli.run` calls) and only where its own import loads the pipeline
+    (`stops.import_pipeline`): a Python program that runs `cli.main([...])` or imported the pipeline itself
+    keeps its collector as it was, and so does one that turned the collector off.
     """
-    if not gc.isenabled():
+    if not _freeze_here or not gc.isenabled():
         yield
         return
     gc.disable()
