@@ -126,6 +126,9 @@ def split(argv: list[str]) -> tuple[list[tuple], int]:
 
     setattr(owner, name, _timed(STAGES[0][2], import_then_wrap))
     _time_collections()
+    # The command's own process settings (OpenMP's wait policy, malloc, the import's freeze), which `cli.run`
+    # makes and `cli.main` leaves to a Python caller; an older tree made them in main.
+    getattr(cli, "_tune_own_process", lambda: None)()
     argv = [*argv, "--json"] if "--json" not in argv else argv
     out = io.StringIO()
     code = 0
