@@ -69,6 +69,13 @@ _MAX_SPREAD = 0.016
 _HAAR_VERIFY_HITS = 25
 _VERIFY_CASCADE = "haarcascade_frontalface_alt.xml"
 _VERIFY_PATCH = 160
+# The search again at a higher resolution when the first finds fewer faces than asked for (see
+# find_faces): the upright cascade on a copy in which a face of _FINE_FACE source px (a Haar box;
+# dlib's box is a tenth smaller, 40 px between the eyes, where align's "small face" warning
+# starts) fills the cascade's window, its long side at most _FINE_LONG_SIDE (bounded time and
+# memory: a bigger photo's smallest face found grows with it).
+_FINE_FACE = 100
+_FINE_LONG_SIDE = 2048
 
 
 @dataclass
@@ -110,14 +117,14 @@ def dlib_grey(rgb: np.ndarray) -> np.ndarray:
     return (total // 3).astype(np.uint8)
 
 
-def _detection_copy(grey: np.ndarray) -> tuple[np.ndarray, float, float]:
-    """`grey` shrunk so its long side is at most `_DETECTION_LONG_SIDE`, and the x and y scales."""
+def _detection_copy(grey: np.ndarray, long_side: int = _DETECTION_LONG_SIDE) -> tuple[np.ndarray, float, float]:
+    """`grey` shrunk so its long side is at most `long_side`, and the x and y scales."""
     import cv2
 
     height, width = grey.shape
-    if max(height, width) <= _DETECTION_LONG_SIDE:
+    if max(height, width) <= long_side:
         return grey, 1.0, 1.0
-    scale = _DETECTION_LONG_SIDE / max(height, width)
+    scale = long_side / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     return cv2.resize(grey, size, interpolation=cv2.INTER_AREA), size[0] / width, size[1] / height
 
@@ -293,10 +300,11 @@ def hog_candidates(grey: np.ndarray, angles=None) -> list[Candidate]:
     return found
 
 
-def haar_candidates(grey: np.ndarray, angles=None) -> list[Candidate]:
+def haar_candidates(grey: np.ndarray, angles=None, long_side: int = _DETECTION_LONG_SIDE) -> list[Candidate]:
     """The Haar cascade on `grey` and on copies of it turned by each of `angles` (degrees; default
-    `_HAAR_ANGLES`), so that tilted faces are seen upright in one of them."""
-    small, scale_x, scale_y = _detection_copy(grey)
+    `_HAAR_ANGLES`), so that tilted faces are seen upright in one of them, all shrunk so the long
+    side is at most `long_side`."""
+    small, scale_x, scale_y = _detection_copy(grey, long_side)
     found = []
     for angle in _HAAR_ANGLES if angles is None else angles:
         turned, to_turned = _turned(small, angle)
@@ -345,7 +353,7 @@ def detector_names() -> list[str]:
 
 
 def find_faces(predictor: ShapePredictor, grey: np.ndarray, detector: str | None = None, *,
-               upright_first: bool = False) -> list[Face]:
+               upright_first: bool = False, at_least: int = 1) -> list[Face]:
     """All faces in `grey` ([H, W] uint8, dlib grey), sorted left to right by box centre.
 
     detector: "dlib" (HOG at three angles, then the upright Haar cascade for faces too small for
@@ -356,6 +364,11 @@ def find_faces(predictor: ShapePredictor, grey: np.ndarray, detector: str | None
     `upright_first` (dlib only): the faces upright HOG alone finds, when it finds any; the turned
     copies and the cascade, most of the cost, only when it finds none (for an aligned crop, whose
     face is upright and large: `interp_cli.identity`).
+    `at_least`: when fewer faces than this are found, the upright cascade searches again at a higher
+    resolution (`fine_long_side`), for faces down to about `_FINE_FACE` px that the first search,
+    on a copy of at most 1000 px (HOG) or 512 px (Haar), is too coarse to see in a big photo. The
+    faces are then numbered among all those found: a photo with as many faces as asked for
+    costs no more than without it.
     """
     detector = detector or detector_names()[0]
     if detector == "dlib" and upright_first:
@@ -370,12 +383,25 @@ def find_faces(predictor: ShapePredictor, grey: np.ndarray, detector: str | None
         hog, haar = [], sorted(haar_candidates(grey), key=lambda c: -c.score)
     else:
         raise ValueError(f"unknown face detector {detector!r}; known: dlib, haar")
-    return _fitted(predictor, grey, hog, haar)
+    faces = _fitted(predictor, grey, hog, haar)
+    fine = fine_long_side(grey.shape)
+    if len(faces) < at_least and fine:
+        faces = _fitted(predictor, grey, [], sorted(haar_candidates(grey, (0.0,), fine), key=lambda c: -c.score), faces)
+    return faces
 
 
-def _fitted(predictor: ShapePredictor, grey: np.ndarray, hog: list[Candidate], haar: list[Candidate]) -> list[Face]:
-    """`find_faces`' fitting and checks of HOG then Haar candidates (each list best first)."""
-    faces: list[Face] = []
+def fine_long_side(shape: tuple[int, ...]) -> int | None:
+    """The long side of `find_faces`' second, finer search in a photo of `shape` (H, W), or None
+    where the first search already saw faces of `_FINE_FACE` px."""
+    long_side = min(_FINE_LONG_SIDE, round(max(shape[:2]) * _HAAR_MIN_WINDOW / _FINE_FACE))
+    return long_side if long_side > _DETECTION_LONG_SIDE else None
+
+
+def _fitted(predictor: ShapePredictor, grey: np.ndarray, hog: list[Candidate], haar: list[Candidate],
+            faces: tuple[Face, ...] | list[Face] = ()) -> list[Face]:
+    """`find_faces`' fitting and checks of HOG then Haar candidates (each list best first), added
+    to `faces` already found."""
+    faces = list(faces)
     for candidate, from_haar in [(c, False) for c in hog] + [(c, True) for c in haar]:
         if any(_same_place(candidate.box, face.box) for face in faces):
             continue
