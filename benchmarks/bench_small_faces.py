@@ -82,10 +82,10 @@ def found_sizes(faces, placed) -> tuple[dict, int]:
     return hits, stray
 
 
-def faces_in(image: Image.Image, detector, at_least: int) -> list:
-    """What `align_face(face=at_least - 1)` finds in `image`."""
+def faces_in(image: Image.Image, detector) -> list:
+    """The faces `align_face(face=N)` numbers in `image`."""
     predictor, rgb = _prepare(image)
-    return find_faces(predictor, dlib_grey(rgb), _detector(detector), at_least=at_least)
+    return find_faces(predictor, dlib_grey(rgb), _detector(detector))
 
 
 def main() -> None:
@@ -93,14 +93,12 @@ def main() -> None:
     parser.add_argument("--mp", type=float, nargs="+", default=[12, 24, 48])
     parser.add_argument("--sizes", type=int, nargs="+", default=[80, 100, 120, 150, 200, 250, 300, 400])
     parser.add_argument("--detector", default=None)
-    parser.add_argument("--at-least", type=int, default=1, help="faces asked for (align's --face N is N + 1); "
-                        "0: as many as pasted")
     parser.add_argument("--one", type=Path, help="only find the faces in this photo and print how many")
     parser.add_argument("--save", type=Path, help="write each canvas here as JPEG (for --one)")
     args = parser.parse_args()
     if args.one:
         start = time.perf_counter()
-        faces = faces_in(Image.open(args.one).convert("RGB"), args.detector, args.at_least)
+        faces = faces_in(Image.open(args.one).convert("RGB"), args.detector)
         print(f"{args.one}: {len(faces)} faces in {time.perf_counter() - start:.2f} s")
         return
     for megapixels in args.mp:
@@ -109,7 +107,7 @@ def main() -> None:
             args.save.mkdir(parents=True, exist_ok=True)
             canvas.save(args.save / f"group{megapixels:g}mp.jpg", quality=90)
         start = time.perf_counter()
-        faces = faces_in(canvas, args.detector, args.at_least or len(placed))
+        faces = faces_in(canvas, args.detector)
         wall = time.perf_counter() - start
         hits, stray = found_sizes(faces, placed)
         per = len(placed) // len(args.sizes)

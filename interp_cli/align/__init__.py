@@ -140,9 +140,7 @@ def align_face(
     predictor, rgb = _prepare(image, log)
     from .detect import dlib_grey, find_faces
 
-    # Face N needs N + 1 faces: fewer send the search on, at a higher resolution (see find_faces).
-    wanted = face + 1 if face is not None and face > 0 else 1
-    faces = find_faces(predictor, dlib_grey(rgb), _detector(detector), at_least=wanted)
+    faces = find_faces(predictor, dlib_grey(rgb), _detector(detector), largest_only=face is None)
     if not faces:
         raise NoFaceError(name)  # the caller adds what to try: it depends on the command
     if face is None:

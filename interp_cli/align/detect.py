@@ -353,7 +353,7 @@ def detector_names() -> list[str]:
 
 
 def find_faces(predictor: ShapePredictor, grey: np.ndarray, detector: str | None = None, *,
-               upright_first: bool = False, at_least: int = 1) -> list[Face]:
+               upright_first: bool = False, largest_only: bool = False) -> list[Face]:
     """All faces in `grey` ([H, W] uint8, dlib grey), sorted left to right by box centre.
 
     detector: "dlib" (HOG at three angles, then the upright Haar cascade for faces too small for
@@ -364,11 +364,13 @@ def find_faces(predictor: ShapePredictor, grey: np.ndarray, detector: str | None
     `upright_first` (dlib only): the faces upright HOG alone finds, when it finds any; the turned
     copies and the cascade, most of the cost, only when it finds none (for an aligned crop, whose
     face is upright and large: `interp_cli.identity`).
-    `at_least`: when fewer faces than this are found, the upright cascade searches again at a higher
-    resolution (`fine_long_side`), for faces down to about `_FINE_FACE` px that the first search,
-    on a copy of at most 1000 px (HOG) or 512 px (Haar), is too coarse to see in a big photo. The
-    faces are then numbered among all those found: a photo with as many faces as asked for
-    costs no more than without it.
+    In a big photo the upright cascade then searches again at a higher resolution (`fine_long_side`),
+    for faces down to about `_FINE_FACE` px that the first search, on a copy of at most 1000 px (HOG)
+    or 512 px (Haar), is too coarse to see: small faces in a group or full-body photo. The faces
+    are numbered left to right among all those found, so a face's number does not depend on why
+    the search was made. `largest_only`: the caller takes the largest face and names no number,
+    so when the first search finds exactly one face the second is skipped (it would add only
+    smaller faces): a photo with one obvious face costs what it did before the second search.
     """
     detector = detector or detector_names()[0]
     if detector == "dlib" and upright_first:
@@ -385,7 +387,7 @@ def find_faces(predictor: ShapePredictor, grey: np.ndarray, detector: str | None
         raise ValueError(f"unknown face detector {detector!r}; known: dlib, haar")
     faces = _fitted(predictor, grey, hog, haar)
     fine = fine_long_side(grey.shape)
-    if len(faces) < at_least and fine:
+    if fine and not (largest_only and len(faces) == 1):
         faces = _fitted(predictor, grey, [], sorted(haar_candidates(grey, (0.0,), fine), key=lambda c: -c.score), faces)
     return faces
 

@@ -1,0 +1,111 @@
+"""Small faces in big photos (group and full-body shots): found by the finer second search.
+
+The photos are built here from the test photos' real faces, pasted small on a large noisy canvas
+and saved as JPEG; the truth is dlib's reference landmarks, moved with each pasted face.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+import interp_cli.align as align
+from interp_cli.align import detect
+from interp_cli.errors import NoFaceError, UsageError
+
+FACES_DIR = Path(__file__).parent / "data" / "faces"
+REFERENCE = json.loads((FACES_DIR / "dlib_landmarks.json").read_text())
+
+pytestmark = pytest.mark.skipif(
+    not align.alignment_available(),
+    reason="the align extra (opencv-python-headless, face_recognition_models) is not installed",
+)
+
+# 4000 x 2667 (11 MP): the first search sees faces from about 160 px (Haar on a 512 px copy),
+# the second from about 100 px.
+WIDTH, HEIGHT = 4000, 2667
+SMALL = 125  # px, the width of dlib's box on a pasted small face
+BIG = 600
+
+
+def paste(canvas: Image.Image, photo: str, size: int, at: tuple[int, int]) -> np.ndarray:
+    """Paste `photo`'s face with its surroundings (twice its dlib box) so that the box is `size` px
+    wide and its top-left corner at `at`; return its reference landmarks [68, 2] moved with it."""
+    face = REFERENCE[photo]["faces"][0]
+    left, top, right, bottom = face["box"]
+    half = right - left
+    x0, y0 = (left + right) // 2 - half, (top + bottom) // 2 - half
+    image = ImageOps.exif_transpose(Image.open(FACES_DIR / photo)).convert("RGB")
+    patch = image.crop((x0, y0, x0 + 2 * half, y0 + 2 * half)).resize((2 * size, 2 * size), Image.LANCZOS)
+    origin = (at[0] - size // 2, at[1] - size // 2)
+    canvas.paste(patch, origin)
+    scale = size / half
+    # Pixel centres scale about pixel edges.
+    return (np.asarray(face["landmarks"], dtype=np.float64) - [x0, y0] + 0.5) * scale - 0.5 + origin
+
+
+def group_photo(faces: list[tuple[str, int, tuple[int, int]]]) -> tuple[Image.Image, list[np.ndarray]]:
+    """A big JPEG photo with each (photo, box size, box corner) face pasted, read back; and the truths."""
+    rng = np.random.default_rng(0)
+    canvas = Image.fromarray(rng.normal(128, 12, (HEIGHT, WIDTH, 3)).clip(0, 255).astype(np.uint8), "RGB")
+    truths = [paste(canvas, photo, size, at) for photo, size, at in faces]
+    data = io.BytesIO()
+    canvas.save(data, "JPEG", quality=90)
+    return Image.open(io.BytesIO(data.getvalue())).convert("RGB"), truths
+
+
+def eyes_off(landmarks: np.ndarray, truth: np.ndarray) -> float:
+    """How far the two eye centres are from the truth's, as a fraction of the true inter-ocular distance."""
+    def eyes(points):
+        return np.stack([points[36:42].mean(axis=0), points[42:48].mean(axis=0)])
+
+    ours, theirs = eyes(landmarks), eyes(truth)
+    return float(np.hypot(*(ours - theirs).T).max() / np.hypot(*(theirs[1] - theirs[0])))
+
+
+@pytest.fixture(scope="module")
+def group():
+    # Two small faces left of a big one, as in a group photo with a person up front.
+    return group_photo([("obama.jpg", SMALL, (600, 1300)), ("biden.jpg", SMALL, (1600, 900)),
+                        ("obama_speech.jpg", BIG, (2800, 1000))])
+
+
+def test_a_lone_small_face_in_a_big_photo_is_found_and_aligned():
+    image, (truth,) = group_photo([("biden.jpg", SMALL, (2500, 1700))])
+    aligned = align.align_face(image, output_size=64, name="crowd.jpg")
+    assert (aligned.face_index, aligned.n_faces) == (0, 1)
+    assert eyes_off(aligned.landmarks, truth) < 0.05
+
+
+def test_face_numbers_count_the_small_faces_left_to_right(group):
+    image, truths = group
+    for number, truth in enumerate(truths):
+        aligned = align.align_face(image, output_size=64, face=number, name="group.jpg")
+        assert (aligned.face_index, aligned.n_faces) == (number, 3)
+        assert eyes_off(aligned.landmarks, truth) < 0.05, f"face {number}"
+    with pytest.raises(UsageError, match=r"^group\.jpg: face=3 but only 3 faces found$"):
+        align.align_face(image, output_size=64, face=3, name="group.jpg")
+    assert len(align.detect_faces(image)) == 3
+
+
+def test_the_largest_face_costs_no_second_search(group, monkeypatch):
+    # One obvious face and no number asked for: the finer search could add only smaller faces.
+    image, truths = group
+    calls = []
+    real = detect.haar_candidates
+    monkeypatch.setattr(detect, "haar_candidates", lambda *a, **k: calls.append(a[1:] + tuple(k.values())) or real(*a, **k))
+    aligned = align.align_face(image, output_size=64, name="group.jpg")
+    assert eyes_off(aligned.landmarks, truths[2]) < 0.05
+    assert calls == [((0.0,),)]  # the first search's upright cascade, on its 512 px copy, only
+
+
+def test_no_face_in_a_big_photo_is_still_the_one_line_error():
+    image, _ = group_photo([])
+    with pytest.raises(NoFaceError) as caught:
+        align.align_face(image, output_size=64, name="wall.jpg")
+    assert str(caught.value) == "no face found in wall.jpg"
