@@ -98,10 +98,27 @@ def test_the_largest_face_costs_no_second_search(group, monkeypatch):
     image, truths = group
     calls = []
     real = detect.haar_candidates
-    monkeypatch.setattr(detect, "haar_candidates", lambda *a, **k: calls.append(a[1:] + tuple(k.values())) or real(*a, **k))
+
+    def spy(*args, **kwargs):
+        calls.append(args[1:] + tuple(kwargs.values()))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(detect, "haar_candidates", spy)
     aligned = align.align_face(image, output_size=64, name="group.jpg")
     assert eyes_off(aligned.landmarks, truths[2]) < 0.05
     assert calls == [((0.0,),)]  # the first search's upright cascade, on its 512 px copy, only
+
+
+def test_the_largest_of_several_is_reported_by_the_number_that_picks_it():
+    # A small face left of two big ones: the number reported for the largest (session's "using face
+    # I; choose with --face J") counts the small face too, as --face does.
+    image, truths = group_photo([("biden.jpg", SMALL, (500, 1300)), ("obama.jpg", 500, (1800, 1200)),
+                                 ("obama_speech.jpg", 650, (3200, 1200))])
+    largest = align.align_face(image, output_size=64, name="group.jpg")
+    assert (largest.face_index, largest.n_faces) == (2, 3)
+    assert eyes_off(largest.landmarks, truths[2]) < 0.05
+    picked = align.align_face(image, output_size=64, face=largest.face_index, name="group.jpg")
+    assert np.array_equal(picked.landmarks, largest.landmarks)
 
 
 def test_no_face_in_a_big_photo_is_still_the_one_line_error():

@@ -69,8 +69,8 @@ _MAX_SPREAD = 0.016
 _HAAR_VERIFY_HITS = 25
 _VERIFY_CASCADE = "haarcascade_frontalface_alt.xml"
 _VERIFY_PATCH = 160
-# The search again at a higher resolution when the first finds fewer faces than asked for (see
-# find_faces): the upright cascade on a copy in which a face of _FINE_FACE source px (a Haar box;
+# find_faces' second search, for small faces in a big photo: the upright cascade again, on a
+# copy in which a face of _FINE_FACE source px (a Haar box;
 # dlib's box is a tenth smaller, 40 px between the eyes, where align's "small face" warning
 # starts) fills the cascade's window, its long side at most _FINE_LONG_SIDE (bounded time and
 # memory: a bigger photo's smallest face found grows with it).
@@ -370,7 +370,9 @@ def find_faces(predictor: ShapePredictor, grey: np.ndarray, detector: str | None
     are numbered left to right among all those found, so a face's number does not depend on why
     the search was made. `largest_only`: the caller takes the largest face and names no number,
     so when the first search finds exactly one face the second is skipped (it would add only
-    smaller faces): a photo with one obvious face costs what it did before the second search.
+    smaller faces, and with one face no number is shown): a photo with one obvious face costs
+    what it did before the second search. With several, the second search still runs, so that
+    the number `align_face` reports for the largest is the one `face=` takes.
     """
     detector = detector or detector_names()[0]
     if detector == "dlib" and upright_first:
