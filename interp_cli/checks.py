@@ -19,8 +19,8 @@ from interp_cli.limits import REFINE_MAX_STEPS, SEED_MAX, SEED_MIN, TUNE_DEFAULT
 def check_number(name: str, value, low=None, high=None, integer=False) -> int | float:
     """`value` is a finite number (an int if `integer`) within [low, high]; UsageError names the option
     `name` (a keyword, `batch_size`) as its reader passes it (`errors.option`: `--batch-size` on the command line).
-    Returns it as Python's own int or float: numpy's scalars (np.int64(60), np.float32(30)) are taken, but the
-    writers and the JSON summary take only Python's."""
+    Returns it as Python's own int or float, as its kind is: numpy's scalars (np.int64(60), np.float32(30)) are
+    taken, but the writers and the JSON summary take only Python's."""
     name = option(name)
     # Python callers can pass anything: a str or None would fail in `<` with a TypeError, and nan passes
     # every comparison (black frames, "fps": NaN in the JSON). No option takes inf, so it is refused too.
@@ -37,7 +37,7 @@ def check_number(name: str, value, low=None, high=None, integer=False) -> int | 
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = f"at least {low}" if high is None else f"between {low} and {high}"
         raise UsageError(f"{name} must be {bounds} (got {value})")
-    return int(value) if integer else float(value)
+    return int(value) if isinstance(value, numbers.Integral) else float(value)  # fps=60 stays 60 in messages
 
 
 
