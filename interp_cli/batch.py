@@ -14,7 +14,7 @@ from pathlib import Path
 
 from interp_cli import stops
 from interp_cli import progress as progress_bars
-from interp_cli.checks import check_refine_steps, check_tune_steps
+from interp_cli.checks import check_flags, check_function, check_refine_steps, check_tune_steps
 from interp_cli.errors import (InterpError, UsageError, environment_error, face_without_alignment, one_line, option,
                                reported, retold, stops_a_batch)
 from interp_cli.files import claimed, project_id
@@ -25,6 +25,10 @@ from interp_cli.options import MORPH_OPTION_NAMES
 from interp_cli.progress import Log, python_log
 from interp_cli.weights import check_weights_name
 from interp_cli.write import check_output_path
+
+
+# morph's on/off keywords, which `check_flags` checks.
+MORPH_FLAGS = ("align", "loop", "pingpong", "paste", "match_colour", "cache")
 
 
 def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str | Shard = "1/1",
@@ -66,6 +70,14 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     unknown = sorted(set(morph_options) - MORPH_KEYWORDS)
     if unknown:
         raise TypeError(f"batch() got an unexpected keyword argument {unknown[0]!r} (not one of morph's options)")
+    # A caller's wrong kind of argument, refused once before any work: every row would fail alike (log=5), or
+    # every row do the opposite of what was asked (loop="no" looped).
+    check_function("log", log)
+    check_function("on_row", on_row, optional=True)
+    check_function("failures", failures, optional=True)
+    skip_existing, sheets, progress = check_flags(skip_existing=skip_existing, sheets=sheets,
+                                                  progress=progress).values()
+    morph_options.update(check_flags(**{key: morph_options[key] for key in MORPH_FLAGS if key in morph_options}))
     # --face with alignment off would fail every row alike: refused once, before any work (explicitly off)
     # or as soon as the model says it takes its inputs as they are.
     picks_faces = morph_options.get("face") is not None and not morph_options.get("paste") \

@@ -9,15 +9,18 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import sys
 from collections.abc import Iterable, Sequence
 
 from interp_cli.errors import UsageError, option
 from interp_cli.limits import REFINE_MAX_STEPS, SEED_MAX, SEED_MIN, TUNE_DEFAULT_STEPS, TUNE_MAX_STEPS
 
 
-def check_number(name: str, value, low=None, high=None, integer=False) -> None:
-    """`value` is a finite number (a whole one if `integer`) within [low, high]; UsageError names the option
-    `name` (a keyword, `batch_size`) as its reader passes it (`errors.option`: `--batch-size` on the command line)."""
+def check_number(name: str, value, low=None, high=None, integer=False) -> int | float:
+    """`value` is a finite number (an int if `integer`) within [low, high]; UsageError names the option
+    `name` (a keyword, `batch_size`) as its reader passes it (`errors.option`: `--batch-size` on the command line).
+    Returns it as Python's own int or float, as its kind is: numpy's scalars (np.int64(60), np.float32(30)) are
+    taken, but the writers and the JSON summary take only Python's."""
     name = option(name)
     # Python callers can pass anything: a str or None would fail in `<` with a TypeError, and nan passes
     # every comparison (black frames, "fps": NaN in the JSON). No option takes inf, so it is refused too.
@@ -27,15 +30,21 @@ def check_number(name: str, value, low=None, high=None, integer=False) -> None:
         raise UsageError(f"{name} must be a finite number (got {value})")
     if integer and int(value) != value:
         raise UsageError(f"{name} must be a whole number (got {value})")
+    if integer and not isinstance(value, numbers.Integral):
+        # 60.0 is refused as steps=60.0 and seed=1.0 always were (and as range(60.0) is): a float where a
+        # count belongs is usually a computed value, whole this time by chance.
+        raise UsageError(f"{name} must be an int (got {value!r}, a float)")
     if (low is not None and value < low) or (high is not None and value > high):
         bounds = f"at least {low}" if high is None else f"between {low} and {high}"
         raise UsageError(f"{name} must be {bounds} (got {value})")
+    return int(value) if isinstance(value, numbers.Integral) else float(value)  # fps=60 stays 60 in messages
 
 
 
-def check_refine_steps(steps, name: str = "refine") -> None:
-    """--refine's step count: a whole number from 0 (e4e's code as it is) to limits.REFINE_MAX_STEPS."""
-    check_number(name, steps, low=0, high=REFINE_MAX_STEPS, integer=True)
+def check_refine_steps(steps, name: str = "refine") -> int:
+    """--refine's step count, returned as an int: a whole number from 0 (e4e's code as it is) to
+    limits.REFINE_MAX_STEPS."""
+    return check_number(name, steps, low=0, high=REFINE_MAX_STEPS, integer=True)
 
 
 def check_tune_steps(steps, name: str = "tune") -> int:
@@ -43,11 +52,10 @@ def check_tune_steps(steps, name: str = "tune") -> int:
     --refine's is; True (a bare --tune) is limits.TUNE_DEFAULT_STEPS, and False or None no tuning. tune=1.5 is
     refused, as refine=2.5 is. The one check `morph`, `batch`, `Session.tune` and `tune_generator` make."""
     steps = TUNE_DEFAULT_STEPS if steps is True else 0 if steps is None or steps is False else steps
-    check_number(name, steps, low=0, high=TUNE_MAX_STEPS, integer=True)
-    return int(steps)
+    return check_number(name, steps, low=0, high=TUNE_MAX_STEPS, integer=True)
 
 
-def check_seed(seed, name: str = "seed") -> None:
+def check_seed(seed, name: str = "seed") -> int:
     """A seed torch's generators take (limits.SEED_MIN..SEED_MAX); beyond it Generator.manual_seed raises
     "Overflow when unpacking long long" once the model has loaded. `name` as for `check_number`."""
     name = option(name)
@@ -55,6 +63,44 @@ def check_seed(seed, name: str = "seed") -> None:
         raise UsageError(f"{name} must be a whole number (got {seed!r})")
     if not SEED_MIN <= seed <= SEED_MAX:
         raise UsageError(f"{name} must be between {SEED_MIN} and {SEED_MAX} (got {seed})")
+    return int(seed)
+
+
+# The on/off keywords that may also be None: align's None leaves it to the model (the demo takes crops as they are).
+_MAYBE_FLAGS = ("align",)
+
+
+def check_choice(name: str, value, choices: Sequence[str]) -> None:
+    """`value` is one of `choices` (limits.NOISE_MODES, EASINGS ...), or a UsageError naming the option."""
+    if value not in choices:
+        raise UsageError(f"{option(name, value)}: choose one of {', '.join(choices)}")
+
+
+def check_flags(**flags) -> dict:
+    """Each keyword's value is True or False (numpy's bools too), or None where it is one of `_MAYBE_FLAGS`;
+    returned as Python's bools, in the order given (`align is False` is how a refusal tells "off" from "unset").
+    A string was read as true whatever it said: align="no" aligned, loop="false" looped, silently the
+    opposite of what a caller reading a config file or argparse's strings asked for."""
+    numpy = sys.modules.get("numpy")  # a numpy bool comes only from a caller that imported numpy: not imported here
+    bools = (bool, numpy.bool_) if numpy else (bool,)
+    checked = {}
+    for name, value in flags.items():
+        if value is None and name in _MAYBE_FLAGS:
+            checked[name] = None
+        elif isinstance(value, bools):
+            checked[name] = bool(value)
+        else:
+            unset = ", or None to leave it to the model" if name in _MAYBE_FLAGS else ""
+            raise UsageError(f"{option(name, value)}: give True or False{unset}")
+    return checked
+
+
+def check_function(name: str, value, optional: bool = False) -> None:
+    """`value` can be called (with each line, or each row's result), or is None if `optional`: anything else
+    failed as Python's own TypeError ("'int' object is not callable") at the first line, mid-morph."""
+    if not (callable(value) or (optional and value is None)):
+        none = " or None" if optional else ""
+        raise UsageError(f"{option(name, value)}: give a function of one argument (print, for one){none}")
 
 
 def refuse_one_path(inputs, what: str) -> None:

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from interp_cli import blend, progress as progress_bars, replay, write
-from interp_cli.checks import (check_number, check_paths, check_refine_steps, check_seed, check_tune_steps,
-                               refuse_one_path)
+from interp_cli.checks import (check_choice, check_flags, check_function, check_number, check_paths, check_refine_steps,
+                               check_seed, check_tune_steps, refuse_one_path)
 from interp_cli.align_verb import align
 from interp_cli.errors import InterpError, NoFaceError, UsageError, no_face_advice_paste, option, speaking_to_cli
 from interp_cli.files import Outputs
@@ -31,7 +31,7 @@ from interp_cli.images import load_image
 from interp_cli.inputs import (Faces, check_inputs, code_input, faces_for, mix_sources, morph_choices,
                                plan_aligned, refuse_one_face_mix, refuse_oversized_frames, refuse_same_faces)
 from interp_cli.layers import check_layers
-from interp_cli.limits import FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION
+from interp_cli.limits import EASINGS, FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION
 from interp_cli.render import pick_device, pick_precision, precision_name, render_ahead, render_float
 from interp_cli.session import EncodeSettings, Log, Session, python_log
 from interp_cli.sheet import contact_sheet, spaced
@@ -60,19 +60,22 @@ def planned_crops(crops: Sequence[Path | None]) -> Iterator[None]:
         _PLANNED_CROPS.reset(token)
 
 
+def _frame_size(size) -> int | None:
+    """--size as Python's int (np.int64(256) too: the summary's width and height are JSON), or None."""
+    return None if size is None else check_number("size", size, *SIZE, integer=True)
+
+
 def _frame_plan(paths: Sequence[Path], *, steps, loop, pingpong, hold, ease, interp, batch_size, truncation, refine,
                 size, noise) -> list:
     """Check the options that decide a morph's frames (`morph` and `morph_frames` alike); the frame plan."""
     check_number("batch_size", batch_size, low=1, integer=True)
     check_number("truncation", truncation, *TRUNCATION)
     check_refine_steps(refine)
-    if size is not None:
-        check_number("size", size, *SIZE, integer=True)
-    if noise not in NOISE_MODES:
-        raise UsageError(f"{option('noise', noise)}: choose one of {', '.join(NOISE_MODES)}")
+    _frame_size(size)
+    check_choice("noise", noise, NOISE_MODES)
+    check_choice("ease", ease, EASINGS)  # blend's own "unknown easing None" named no keyword
     plan = blend.plan_frames(len(paths), steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease)
-    if interp not in INTERPS:
-        raise UsageError(f"{option('interp', interp)}: choose one of {', '.join(INTERPS)}")
+    check_choice("interp", interp, INTERPS)
     return plan
 
 
@@ -116,17 +119,23 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     """
     started = time.perf_counter()
     check_paths(output=output, sheet=sheet, save_aligned=save_aligned)
+    check_function("log", log)
+    align, loop, pingpong, paste, match_colour, cache, progress = check_flags(
+        align=align, loop=loop, pingpong=pingpong, paste=paste, match_colour=match_colour, cache=cache,
+        progress=progress).values()
     paths = check_inputs(inputs, [output, ("sheet", sheet)])
     if len(paths) < 2:
         raise UsageError("need at least two images to morph between")
     kind = write.check_morph_outputs(output, sheet)
-    check_number("sheet_frames", sheet_frames, low=1, integer=True)  # no option: a Python caller's argument
+    # No option: a Python caller's argument.
+    sheet_frames = check_number("sheet_frames", sheet_frames, low=1, integer=True)
     aligned = plan_aligned(paths, save_aligned, [("output", output), ("sheet", sheet)],  # -o and --sheet too
                            _PLANNED_CROPS.get())
     backdrop_index, faces = morph_choices(paths, steps=steps, loop=loop, pingpong=pingpong, hold=hold, paste=paste,
                                           backdrop=backdrop, align=align, face=face)
-    check_number("fps", fps, *FPS)
-    check_number("quality", quality, *QUALITY, integer=True)
+    fps = check_number("fps", fps, *FPS)  # Python's float and int: the writers refused np.float32(30)
+    quality = check_number("quality", quality, *QUALITY, integer=True)
+    size = _frame_size(size)
     if kind == "gif" and fps > write.GIF_MAX_FPS:
         # The writer can do no better; the summary says what was written, not what was asked for.
         log(f"warning: {os.fspath(output)}: a GIF plays at most {write.GIF_MAX_FPS:g} fps (its delays are "
@@ -138,7 +147,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         raise UsageError(odd)
     refuse_oversized_frames(paths, backdrop_index, output, kind, size, fps)
     tune = check_tune_steps(tune)
-    check_seed(seed)
+    seed = check_seed(seed)
     check_layers(layers)  # its rows are checked against the model's once it is loaded
     if session is not None:
         _refuse_another_model(session, weights, device, precision)
@@ -406,6 +415,8 @@ def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps
                  tune: int | bool = 0) -> Iterator[np.ndarray]:
     """`Session.morph_frames`: the inputs are checked and encoded at the first `next()`; with `tune`,
     the frames come from this iterator's own tuned copy of the generator, dropped when it ends or is closed."""
+    align, loop, pingpong, paste, match_colour, cache = check_flags(
+        align=align, loop=loop, pingpong=pingpong, paste=paste, match_colour=match_colour, cache=cache).values()
     paths = check_inputs(inputs)
     if len(paths) < 2:
         raise UsageError("need at least two images to morph between")
@@ -553,6 +564,8 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     [18, 512] for the FFHQ model, [10, 128] for the demo). `log`, `progress` and errors as for `morph`."""
     started = time.perf_counter()
     check_paths(image=image, output=output, save_aligned=save_aligned)
+    check_function("log", log)
+    align, cache, progress = check_flags(align=align, cache=cache, progress=progress).values()
     path = check_inputs([image], [output])[0]
     code_input(path, "encode")
     write.check_verb_output("encode", output)
@@ -580,11 +593,14 @@ def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     `[3, H, W]` as .npy. `log`, `progress` and errors as for `morph`."""
     started = time.perf_counter()
     check_paths(codes=codes, output=output)
+    check_function("log", log)
+    check_flags(progress=progress)
     path = check_inputs([codes], [output])[0]
     code_input(path, "render")
     kind = write.check_verb_output("render", output)
-    check_number("truncation", truncation, *TRUNCATION)
-    check_seed(seed)
+    truncation = check_number("truncation", truncation, *TRUNCATION)
+    seed = check_seed(seed)
+    check_choice("noise", noise, NOISE_MODES)  # before the model loads, as morph's
     session = Session(weights, device, log=log, progress=progress, precision=precision)
     session.release_encoder()
     code = session.load_codes(path)
@@ -614,12 +630,15 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     started = time.perf_counter()
     refuse_one_path(inputs, "inputs")
     check_paths(output=output)
+    check_function("log", log)
+    align, cache, progress = check_flags(align=align, cache=cache, progress=progress).values()
     sources = mix_sources([Path(p) for p in inputs], coarse, middle, fine)  # the count first: one path is no mix
     paths = check_inputs(inputs, [output])
     refuse_one_face_mix(paths, sources)
     kind = write.check_verb_output("mix", output)
     faces = faces_for(paths, face, align)
-    check_seed(seed)
+    seed = check_seed(seed)
+    check_choice("noise", noise, NOISE_MODES)  # before the model loads, as morph's
     session = Session(weights, device, log=log, progress=progress, precision=precision)
     settings = _input_settings(EncodeSettings(align=align, cache=cache), faces)
     used = sorted(set(sources.values()))

@@ -18,7 +18,8 @@ import torch
 
 from interp_cli import files, likeness, progress as progress_bars, refine, torch_flags, tune as tuning, write
 from interp_cli.cache import LatentCache, array_digest, cache_key, image_digest
-from interp_cli.checks import check_paths, check_refine_steps, check_seed, check_tune_steps, refuse_one_path
+from interp_cli.checks import (check_choice, check_flags, check_function, check_paths, check_refine_steps, check_seed,
+                               check_tune_steps, refuse_one_path)
 from interp_cli.errors import (InputError, NoFaceError, UsageError, face_without_alignment, no_face_advice, one_line,
                                option, verb)
 from interp_cli.files import Outputs, check_input_file
@@ -81,8 +82,10 @@ class EncodeSettings:
         # `--refine -3` instead of running no refinement at all.
         check_refine_steps(self.refine)
         check_seed(self.seed)
-        if self.refine_loss not in refine.LOSSES:
-            raise UsageError(f"{option('refine_loss', self.refine_loss)}: choose one of {', '.join(refine.LOSSES)}")
+        # align="no" aligned; the cache's flags are read as they are given. Python's bools, so `align is False`
+        # tells off from unset.
+        self.align, self.cache = check_flags(align=self.align, cache=self.cache).values()
+        check_choice("refine_loss", self.refine_loss, refine.LOSSES)
 
 
 class Session:
@@ -106,6 +109,8 @@ class Session:
         if precision is not None and not isinstance(precision, str):
             raise UsageError(f"precision={precision!r}: give auto, fp32, bf16 or fp16 (a str)")
         check_paths(cache_dir=cache_dir)
+        check_function("log", log)
+        progress, = check_flags(progress=progress).values()
         self.log = log
         self.progress = progress  # progress bars on stderr (see interp_cli.progress)
         self.device = pick_device(str(device) if isinstance(device, torch.device) else device)
@@ -427,8 +432,7 @@ class Session:
         return morph_frames(self, inputs, **options)
 
     def noise(self, mode: str = "const", seed: int = 0) -> list:
-        if mode not in NOISE_MODES:
-            raise UsageError(f"{option('noise', mode)}: choose one of {', '.join(NOISE_MODES)}")
+        check_choice("noise", mode, NOISE_MODES)
         return self.model.generator.make_noise(mode, seed=seed, device=self.device)
 
     def frames(self, codes, *, batch_size: int = 4, noise: str = "const", seed: int = 0,

@@ -17,7 +17,7 @@ from interp_cli import blend, options, write
 from interp_cli.align import alignment_available
 from interp_cli.cli import cli
 from interp_cli.errors import UsageError
-from interp_cli.pipeline import EncodeSettings, Session, align, morph, render
+from interp_cli.pipeline import EncodeSettings, Session, align, batch, encode, mix, morph, render
 from interp_cli.weights import resolve_weights
 from tests.cli_runner import cli_runner
 
@@ -256,6 +256,98 @@ def test_encode_inputs_refuses_settings_of_another_length(demo):
 def test_morph_refuses_values_that_are_not_the_numbers_it_needs(tmp_path, demo, keywords, match):
     with pytest.raises(UsageError, match=match):
         morph([DEMO_A, DEMO_B], tmp_path / "o.gif", steps=3, session=demo, **keywords, **quiet())
+
+
+# A Python caller's wrong kind of argument (a config file's or argparse's strings, a computed float, a None):
+# each verb refuses it as a UsageError naming the keyword, before any model loads. Before, a str where a bool
+# belongs was read as true whatever it said (align="no" aligned, loop="no" looped), a log= that cannot be
+# called failed as Python's TypeError at the first line logged, refine=1.0 as a TypeError inside range().
+def _call(verb, tmp, demo, manifest, keywords):
+    tmp = Path(tmp)
+    missing = {"weights": str(tmp / "missing.pt")}  # loading these fails: a check made after it never runs
+    code = tmp / "code.npy"
+    np.save(code, np.zeros((10, 128), np.float32))
+    return {
+        "morph": lambda: morph([DEMO_A, DEMO_B], tmp / "o.gif", **{"steps": 3, "session": demo, **quiet(),
+                                                                   **keywords}),
+        "morph_frames": lambda: next(demo.morph_frames([DEMO_A, DEMO_B], **{"steps": 3, **keywords})),
+        "encode": lambda: encode(DEMO_A, tmp / "e.npy", **{**missing, **quiet(), **keywords}),
+        "render": lambda: render(code, tmp / "r.png", **{**missing, **quiet(), **keywords}),
+        "mix": lambda: mix([DEMO_A, DEMO_B], tmp / "x.png", **{**missing, **quiet(), **keywords}),
+        "align": lambda: align(DEMO_A, tmp / "al.png", **{"log": quiet()["log"], **keywords}),
+        "Session": lambda: Session(**{**missing, **quiet(), **keywords}),
+        "EncodeSettings": lambda: EncodeSettings(**keywords),
+        "batch": lambda: batch(manifest, tmp / "out", **{**missing, "steps": 3, **quiet(), **keywords}),
+    }[verb]()
+
+
+@pytest.mark.parametrize("verb,keywords,said", [
+    # Bugs before: a str read as true, a bool's None or 1 taken as it came.
+    ("morph", {"align": "no"}, 'align="no": give True or False, or None to leave it to the model'),
+    ("morph", {"loop": "yes"}, 'loop="yes": give True or False'),
+    ("morph", {"pingpong": "no"}, 'pingpong="no": give True or False'),
+    ("morph", {"paste": "no"}, 'paste="no": give True or False'),
+    ("morph", {"match_colour": "no"}, 'match_colour="no": give True or False'),
+    ("morph", {"cache": "no"}, 'cache="no": give True or False'),
+    ("morph", {"progress": "no"}, 'progress="no": give True or False'),
+    ("morph", {"loop": None}, "loop=None: give True or False"),
+    ("morph_frames", {"loop": "yes"}, 'loop="yes": give True or False'),
+    ("encode", {"align": "false"}, 'align="false": give True or False, or None to leave it to the model'),
+    ("encode", {"cache": "no"}, 'cache="no": give True or False'),
+    ("mix", {"align": "no"}, 'align="no": give True or False, or None to leave it to the model'),
+    ("render", {"progress": "no"}, 'progress="no": give True or False'),
+    ("Session", {"progress": "yes"}, 'progress="yes": give True or False'),
+    ("EncodeSettings", {"align": "no"}, 'align="no": give True or False, or None to leave it to the model'),
+    ("batch", {"loop": "yes"}, 'loop="yes": give True or False'),
+    ("batch", {"sheets": "no"}, 'sheets="no": give True or False'),
+    ("batch", {"skip_existing": "no"}, 'skip_existing="no": give True or False'),
+    # Bugs before: a log= that cannot be called was Python's TypeError at the first line logged.
+    ("morph", {"log": 5}, "log=5: give a function of one argument (print, for one)"),
+    ("encode", {"log": None}, "log=None: give a function of one argument (print, for one)"),
+    ("render", {"log": "quiet"}, 'log="quiet": give a function of one argument (print, for one)'),
+    ("mix", {"log": 5}, "log=5: give a function of one argument (print, for one)"),
+    ("align", {"log": 5}, "log=5: give a function of one argument (print, for one)"),
+    ("Session", {"log": 5}, "log=5: give a function of one argument (print, for one)"),
+    ("batch", {"log": 5}, "log=5: give a function of one argument (print, for one)"),
+    ("batch", {"on_row": 5}, "on_row=5: give a function of one argument (print, for one) or None"),
+    # Bugs before: a float where an int belongs was a TypeError (refine) or taken (size, quality, batch_size),
+    # as steps=3.0, hold=1.0 and seed=1.0 were refused.
+    ("morph", {"refine": 1.0}, "refine must be an int (got 1.0, a float)"),
+    ("encode", {"refine": 1.0}, "refine must be an int (got 1.0, a float)"),
+    ("morph", {"size": 64.0}, "size must be an int (got 64.0, a float)"),
+    ("morph", {"quality": 8.0}, "quality must be an int (got 8.0, a float)"),
+    ("morph", {"batch_size": 2.0}, "batch_size must be an int (got 2.0, a float)"),
+    ("morph", {"tune": 1.0}, "tune must be an int (got 1.0, a float)"),
+    ("align", {"size": 64.0}, "size must be an int (got 64.0, a float)"),
+    # Bugs before: named no keyword ("unknown easing None"), or was checked only once the model had loaded.
+    ("morph", {"ease": None}, "ease=None: choose one of linear, smooth, cosine, cubic"),
+    ("render", {"noise": 5}, "noise=5: choose one of const, random, none"),
+    ("mix", {"noise": "off"}, 'noise="off": choose one of const, random, none'),
+    # Right before: a number's wrong kind, refused by name.
+    ("morph", {"steps": "60"}, "steps must be a whole number, got '60'"),
+    ("morph", {"steps": 60.5}, "steps must be a whole number, got 60.5"),
+    ("morph", {"steps": True}, "steps must be a whole number, got True"),
+    ("morph", {"steps": None}, "steps must be a whole number, got None"),
+    ("morph", {"fps": "30"}, "fps must be a number (got '30')"),
+    ("render", {"seed": "1"}, "seed must be a whole number (got '1')"),
+    ("morph", {"noise": None}, "noise=None: choose one of const, random, none"),
+])
+def test_a_python_callers_wrong_kind_of_argument_is_refused_by_its_keyword(tmp_path, demo, manifest, verb,
+                                                                           keywords, said):
+    with pytest.raises(UsageError) as caught:
+        _call(verb, tmp_path, demo, manifest, keywords)
+    assert str(caught.value) == said
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["code.npy", "pairs.csv"]  # nothing written
+
+
+def test_numpy_scalars_are_taken_as_the_numbers_and_bools_they_are(tmp_path, demo):
+    # np.float32(30) as fps was refused by the writer ("fps must be a positive number"), np.int64 as quality
+    # by the MP4's; the summary, JSON for the command, holds Python's numbers.
+    summary = morph([DEMO_A, DEMO_B], tmp_path / "o.mp4", steps=np.int64(3), fps=np.float32(12), quality=np.int64(7),
+                    size=np.int64(32), batch_size=np.int64(2), hold=np.int64(1), seed=np.int64(5),
+                    truncation=np.float64(0.8), loop=np.bool_(False), align=np.bool_(False), session=demo, **quiet())
+    assert summary["frames"] == 3 + 2 and summary["fps"] == 12 and summary["width"] == 32
+    assert json.loads(json.dumps(summary))["fps"] == 12
 
 
 def test_align_refuses_a_face_that_is_not_a_number(tmp_path):
