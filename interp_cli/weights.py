@@ -36,7 +36,7 @@ import sys
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from interp_cli.errors import CheckpointError, ChecksumError, UsageError, WeightsUnavailableError, option
 from interp_cli.progress import human_size, is_terminal, polled
@@ -253,8 +253,7 @@ def verify(spec: str | None = None) -> Verification:
     resolved = _resolve(chosen, download=False, progress=False, verify=False)
     path = resolved.path
     size = path.stat().st_size
-    _announce_hashing(path, size, fresh=True, progress=True, label=resolved.label)
-    sha256 = file_sha256(path, fresh=True)
+    sha256 = file_sha256(path, fresh=True, reading=_hashing_line(path, size, progress=True, label=resolved.label))
     presets = [p for p in map(_with_sidecar, PRESETS.values()) if p.sha256 is not None]
     for preset in presets:
         if sha256 == preset.sha256.lower() and preset.size in (None, size):
@@ -1087,8 +1086,7 @@ def _check_integrity(path: Path, preset: Preset, *, fresh: bool, progress: bool,
                             f"{actual_size:,}): {_mismatch_advice(path, preset, why, 'size', fetched)}")
     if preset.sha256 is None:
         return None
-    _announce_hashing(path, actual_size, fresh=fresh, progress=progress)
-    actual = file_sha256(path, fresh=fresh)
+    actual = file_sha256(path, fresh=fresh, reading=_hashing_line(path, actual_size, progress=progress))
     if actual != preset.sha256.lower():
         raise ChecksumError(f"{path.name}: sha256 mismatch (expected {preset.sha256}{recorded}, got {actual}): "
                             f"{_mismatch_advice(path, preset, why, 'sha256', fetched)}")
@@ -1129,10 +1127,14 @@ def _discard_download(path: Path) -> bool:
     return True
 
 
-def _announce_hashing(path: Path, size: int, *, fresh: bool, progress: bool, label: str | None = None) -> None:
-    if progress and size > _ANNOUNCE_ABOVE_BYTES and (fresh or remembered_sha256(path) is None):
-        print(f"interp: verifying sha256 of {label or path.name} ({human_size(size)}, once per file)...",
-              file=sys.stderr, flush=True)
+def _hashing_line(path: Path, size: int, *, progress: bool, label: str | None = None) -> Callable[[], None]:
+    """What `file_sha256` calls as this run starts reading a big file: the "verifying" line, which a run that takes
+    the digest from the record, or from another run it waited for (a job array's workers), has no reason to print."""
+    def say() -> None:
+        if progress and size > _ANNOUNCE_ABOVE_BYTES:
+            print(f"interp: verifying sha256 of {label or path.name} ({human_size(size)}, once per file)...",
+                  file=sys.stderr, flush=True)
+    return say
 
 
 def _file_name(preset: Preset) -> str:

@@ -559,3 +559,57 @@ def _read_only_mount_refuses(folder: Path) -> bool:
         return err.errno == errno.EROFS
     (folder / "probe").unlink()
     return False
+
+
+# --------------------------------------------------------------------------------------------------
+# The sha256 check of a big file
+
+# Another run hashing FILE (sha256_record.file_sha256, under its per-file lock): it has read the bytes, says so in
+# FILE.read, and holds on until HOLD exists, as a slow disk would.
+_HASHER = """
+import os, sys, time
+from interp_cli import sha256_record
+from interp_cli.files import sha256_of
+hold, target = sys.argv[1:3]
+
+def slow(path):
+    digest = sha256_of(path)
+    open(target + ".read", "w").close()
+    while not os.path.exists(hold):
+        time.sleep(0.01)
+    return digest
+
+sha256_record.sha256_of = slow
+sha256_record.file_sha256(target)
+"""
+
+
+def test_a_run_waiting_for_another_runs_sha256_does_not_say_it_verifies(hub, env, tmp_path):
+    """A job array's workers, one hashing the weights and the others waiting for its digest: each printed
+    "verifying sha256 of ... (once per file)" before it waited, so a log showed the 1.2 GB read as many times as
+    there were workers. Now only the run that reads the file says so."""
+    env = with_preset(env, hub, "big", "ckpt/big.pt", random.Random(3).randbytes(BIG))
+    assert interp(env, "weights", "download", "big").returncode == 0
+    big = cached(env, "ckpt/big.pt")
+    env = {**env, "INTERP_CACHE_DIR": str(tmp_path / "no-record-yet")}  # a node whose runs have hashed nothing
+    hold = tmp_path / "hold"
+    hasher = subprocess.Popen([sys.executable, "-c", _HASHER, str(hold), str(big)], cwd=ROOT, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not Path(f"{big}.read").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        waiting = start(env, "weights", "download", "big")
+        time.sleep(1.5)  # started, and waiting on the hasher's lock
+        assert waiting.poll() is None
+        hold.touch()
+        stdout, stderr = waiting.communicate(timeout=60)
+        assert waiting.returncode == 0 and stderr == "", stderr
+        assert f"(sha256 {_sha256(big.read_bytes())})" in stdout
+        assert hasher.wait(timeout=60) == 0
+    finally:
+        hasher.kill()
+        hasher.wait()
+    # A run that reads the file itself says so: one with a record of its own, empty.
+    reading = interp(env, "weights", "download", "big", INTERP_CACHE_DIR=str(tmp_path / "own-record"))
+    assert reading.returncode == 0, reading.stderr
+    assert reading.stderr == "interp: verifying sha256 of big.pt (70.0 MB, once per file)...\n"
