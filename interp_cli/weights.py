@@ -261,7 +261,7 @@ def verify(spec: str | None = None) -> Verification:
     for preset in presets:
         named = path.name == _file_name(preset)
         if named or size == preset.size:
-            raise ChecksumError(_not_the_preset(resolved, size, sha256, preset, named))
+            raise ChecksumError(_not_the_preset(resolved, size, sha256, preset, named, from_env=bool(_from_env(spec))))
     return Verification(path, resolved.id, sha256, None, _describe_checkpoint(resolved))
 
 
@@ -464,11 +464,27 @@ def shipped_dir() -> Path:
         # A zipped install (zipapp, zipimport): torch.load needs a real file, so say so instead of guessing.
         raise WeightsUnavailableError(
             f"interp is imported from a zip ({folder}), so its shipped weights are not files on disk; "
-            "install it unzipped (pip install)",
+            f"{_unzip_advice(folder)}",
             # `interp weights path/verify/download` take no --weights, a morph, encode, mix or render does.
             {"": f", or pass a checkpoint path with {option('weights')}", "weights": ""},
         )
     return folder
+
+
+def _unzip_advice(folder) -> str:
+    """How to run interp from files instead of the zip it is imported from (a zip or a wheel on PYTHONPATH, a
+    zipapp): unpack it with Python's own zipfile, which every install has (pip does not install a zip, and a
+    wheel's name says nothing of the tool that put it there), then import from that folder in its place."""
+    archive = getattr(getattr(folder, "root", None), "filename", None)
+    if not archive:
+        return "unpack it and import interp from the unpacked folder"
+    archive = Path(archive)
+    unpacked = archive.with_name(f"{archive.stem}-unzipped")
+    # The entry of sys.path inside the zip: the folder that holds interp_cli/ (the zip's top, or a folder in it).
+    inside = Path(getattr(folder, "at", "")).parent.parent
+    entry, replacement = (archive / inside, unpacked / inside) if inside.parts else (archive, unpacked)
+    return (f"unpack it with `{shlex.quote(sys.executable)} -m zipfile -e {shlex.quote(str(archive))} "
+            f"{shlex.quote(str(unpacked))}` and put {replacement} on PYTHONPATH in place of {entry}")
 
 
 def _shipped_path(preset: Preset) -> Path:
@@ -1141,8 +1157,12 @@ def _file_name(preset: Preset) -> str:
     return Path(preset.local_path or preset.filename).name
 
 
-def _not_the_preset(resolved: ResolvedWeights, size: int, sha256: str, preset: Preset, named: bool) -> str:
-    """Why a file that looks like a preset's (its name or exact size) but has another sha256 is refused."""
+def _not_the_preset(resolved: ResolvedWeights, size: int, sha256: str, preset: Preset, named: bool, *,
+                    from_env: bool) -> str:
+    """Why a file that looks like a preset's (its name or exact size) but has another sha256 is refused.
+
+    `from_env`: the file is $INTERP_WEIGHTS, which every morph goes on using until it is set to the fetched preset;
+    a file named on the command line is a morph's `--weights`, which then names the preset instead."""
     path, label = resolved.path, resolved.label
     if named and preset.size is not None and size != preset.size:
         looks = f"named {path.name} like it, but {size:,} bytes, not {preset.size:,}"
@@ -1154,9 +1174,12 @@ def _not_the_preset(resolved: ResolvedWeights, size: int, sha256: str, preset: P
     if preset.local_path:
         fix = f"check the shipped file itself with `interp weights verify {preset.name}` and use it rather than a copy"
     else:
-        fix = f"copy it again from a good copy, or fetch it with {_download_command(preset.name)}"
+        use = (f"set {WEIGHTS_ENV}={shlex.quote(preset.name)}" if from_env
+               else f"morph with `{option('weights', preset.name)}`")
+        fix = f"copy it again from a good copy, or fetch it with {_download_command(preset.name)} and {use}"
     own = "; if it is a checkpoint of your own, give it another name" if named else ""
     where = f" (file: {path})" if label != str(path) else ""
+    label += f" (from ${WEIGHTS_ENV})" if from_env else ""
     return (f"{label}: not the {preset.name} checkpoint it looks like ({looks}): its sha256 {sha256} is not "
             f"{source}, {preset.sha256}; the copy is damaged or incomplete: {fix}{own}{where}")
 

@@ -253,6 +253,36 @@ def test_a_first_morph_downloads_the_demo_model_from_the_hub_then_runs_offline(h
     assert len(hub.requests) == seen
 
 
+@pytest.mark.parametrize("named_by", ["argument", "environment"])
+def test_a_damaged_copy_of_a_preset_says_how_to_fetch_and_use_the_preset_and_that_works(hub, env, tmp_path, named_by):
+    """`interp weights verify COPY` of a damaged copy of a preset's file said "fetch it with `interp weights download
+    PRESET`", after which a morph still used the copy ($INTERP_WEIGHTS) or the default (ffhq, not PRESET). The line
+    now says how the morph uses the fetched preset: `--weights PRESET` for a file named on the command line,
+    INTERP_WEIGHTS=PRESET for one that variable names. Both routes are followed, to a finished morph."""
+    env = with_preset(env, hub, "hubdemo", "models/hubdemo.pt", DEMO.read_bytes())
+    copy = tmp_path / "copy" / "hubdemo.pt"
+    copy.parent.mkdir()
+    copy.write_bytes(DEMO.read_bytes()[:100_000])  # a copy cut short
+    if named_by == "argument":
+        line = error_line(interp(env, "weights", "verify", copy))
+        assert line.startswith(f"interp: error: {copy}: not the hubdemo checkpoint it looks like")
+        use, = re.findall(r"and morph with `(--weights \S+)`", line)
+        variables = {}
+    else:
+        env = {**env, "INTERP_WEIGHTS": str(copy)}
+        line = error_line(interp(env, "weights", "verify"))
+        assert line.startswith(f"interp: error: {copy} (from $INTERP_WEIGHTS): not the hubdemo checkpoint")
+        use = ""
+        variables = dict(re.findall(r"and set (INTERP_WEIGHTS)=([^\s;,]+)", line))
+        assert variables
+    fetched = follow(env, line)
+    assert fetched.returncode == 0, fetched.stderr
+    morph = interp(env, EXAMPLES / "demo_a.png", EXAMPLES / "demo_b.png", *shlex.split(use), "--no-align",
+                   "--steps", 2, "-o", tmp_path / "m.gif", "--json", **variables)
+    assert morph.returncode == 0, morph.stderr
+    assert json.loads(morph.stdout)["weights"]["id"] == "hubdemo" and copy.read_bytes() == DEMO.read_bytes()[:100_000]
+
+
 def test_workers_starting_at_once_on_a_fresh_cache_share_one_download(hub, env):
     """A job array's first tasks, all needing the weights at once: three processes, one GET, three verified files.
 
