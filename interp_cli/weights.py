@@ -33,12 +33,14 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from collections.abc import Callable, Iterator
 
 from interp_cli.errors import CheckpointError, ChecksumError, UsageError, WeightsUnavailableError, option
+from interp_cli.files import remove_if_same, take_lock
 from interp_cli.progress import human_size, is_terminal, polled
 from interp_cli.sha256_record import file_sha256, remembered_sha256
 
@@ -628,11 +630,15 @@ def _locate_on_hub(
     import huggingface_hub
     from huggingface_hub.file_download import repo_folder_name
 
+    repo_folder = _hub_cache() / repo_folder_name(repo_id=hub.repo_id, repo_type="model")
     if not force_download:
         # Checked before hf_hub_download because that one asks the hub for the latest etag on every call:
         # a network round trip per run, and a failure when the hub is down even though the file is here.
         cached = huggingface_hub.try_to_load_from_cache(hub.repo_id, hub.filename, revision=hub.revision)
         if isinstance(cached, str) and os.path.isfile(cached):
+            # What a killed download of this file left goes too: found here, the file is never downloaded again,
+            # so no later download would come this way. The snapshot's link names the blob, whose name is the etag.
+            _remove_abandoned_partials(repo_folder / "blobs", _linked_name(cached))
             return Path(cached), False
     if _hub_offline():
         raise _unavailable(hub, preset, spec, _offline_reason())
@@ -643,7 +649,8 @@ def _locate_on_hub(
         with _progress_bars(progress), _quiet_hub_logs():
             size, etag = _check_advertised(hub, preset)
             reached = True
-            blobs = _hub_cache() / repo_folder_name(repo_id=hub.repo_id, repo_type="model") / "blobs"
+            blobs = repo_folder / "blobs"
+            _remove_abandoned_partials(blobs, etag)
             here = _resumed_bytes(blobs, etag, size)
             _check_room(size, here)
             with _download_lines(hub, preset, size, blobs, etag, here, progress):
@@ -693,6 +700,84 @@ def _resumed_bytes(blobs: Path, etag: str | None, size: int | None) -> int:
     except OSError:
         return 0
     return found.st_size if stat.S_ISREG(found.st_mode) and found.st_size <= size else 0
+
+
+def _linked_name(path: str) -> str | None:
+    """The name of the file a link points to (a snapshot's link: its blob), None for no link (a cache where
+    huggingface_hub copies blobs instead, as on Windows without symlinks). One readlink, not a resolve of every
+    folder on the way: every run that finds the weights cached asks it."""
+    try:
+        return os.path.basename(os.readlink(path))
+    except OSError:
+        return None
+
+
+def _partial_downloads(blobs: Path, etag: str | None = None) -> list[tuple[Path, os.stat_result]]:
+    """The partial downloads in `blobs` (of the file `etag`, or of any) that the installed huggingface_hub never reads
+    again: from 1.18 every one (`blobs/<etag>.incomplete` of an older release, and its own `<etag>.<8 hex>.incomplete`,
+    which a killed download leaves: #4306); before, only the latter (a newer release's, in a shared cache), since
+    it resumes the former. Whether a download is writing one now is `_unheld`'s question."""
+    try:
+        names = os.listdir(blobs)  # every morph lists this folder: a plain listing, no glob to compile
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        if not (name.endswith(".incomplete") and (etag is None or name.startswith(f"{etag}."))
+                and re.fullmatch(r"[0-9a-f]+\.(?:[0-9a-f]{8}\.)?incomplete", name)):
+            continue
+        if name.count(".") == 1 and _hub_version() < _FRESH_PARTIAL_FROM:
+            continue
+        path = blobs / name
+        try:
+            state = os.stat(path, follow_symlinks=False)
+        except OSError:  # renamed into place, or removed, since the listing
+            continue
+        if stat.S_ISREG(state.st_mode):
+            found.append((path, state))
+    return found
+
+
+@contextmanager
+def _unheld(blobs: Path, etag: str) -> Iterator[bool]:
+    """Whether no download of the file `etag` into this cache runs now, holding huggingface_hub's own lock on it
+    (`.locks/<repo folder>/<etag>.lock`, which every release takes before it writes a partial file and keeps until
+    the file is in place) while the body runs. A killed download's lock went with its process. False where that
+    cannot be told: no lock file, a cache this run cannot write, a file system without flock."""
+    fd = take_lock(_hub_cache() / ".locks" / blobs.parent.name / f"{etag}.lock")
+    try:
+        yield fd is not None
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _abandoned_after() -> float:
+    """How long a partial file must have gone unwritten, its lock free, to be a killed download's: huggingface_hub
+    writes a live one at least every HF_HUB_DOWNLOAD_TIMEOUT seconds, or fails. The wait also spares a download on
+    another node of a file system whose flock is local to each (Lustre's localflock), which the lock cannot show."""
+    from huggingface_hub import constants
+
+    return max(60.0, 6.0 * constants.HF_HUB_DOWNLOAD_TIMEOUT)
+
+
+def _remove_abandoned_partials(blobs: Path, etag: str | None) -> None:
+    """Remove what killed downloads (SIGKILL: an OOM kill, Slurm past its grace time) of this file left in `blobs`
+    and nothing reads again (`_partial_downloads`): up to 1.2 GB each, kept for good otherwise. Only under the
+    file's download lock, so that no download starts meanwhile, and only files unwritten for a while
+    (`_abandoned_after`). Best effort: a cache this run cannot change keeps them. Every run that finds the file in
+    the cache comes here: where there is nothing to remove, that is one listing of `blobs`, no lock."""
+    if not etag:
+        return
+    cutoff = time.time() - _abandoned_after()
+    if not any(found.st_mtime < cutoff for _, found in _partial_downloads(blobs, etag)):
+        return
+    with _unheld(blobs, etag) as free:
+        if not free:
+            return
+        for path, found in _partial_downloads(blobs, etag):  # listed again: a download may have ended meanwhile
+            if found.st_mtime < cutoff:
+                remove_if_same(path, found)
 
 
 def _hub_version() -> tuple[int, ...]:
@@ -1001,12 +1086,31 @@ def _local_failure(err: OSError) -> str:
     # HF_HUB_CACHE, where set, wins over HF_HOME: pointing HF_HOME elsewhere would not move that cache.
     variable = next((name for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE") if os.environ.get(name)), "HF_HOME")
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
-        return (f"no room for it in the Hugging Face cache {cache} ({err.strerror or err}): free space there, or set "
-                f"{variable} to a folder on a disk with room")
+        return (f"no room for it in the Hugging Face cache {cache} ({err.strerror or err}): free space there"
+                f"{_leftovers(cache)}, or set {variable} to a folder on a disk with room")
     if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return (f"the Hugging Face cache {cache} cannot be written ({err.strerror or err}): set {variable} to a "
                 "folder you can write to")
     return f"the download failed: {err.strerror or err}"
+
+
+def _leftovers(cache: Path) -> str:
+    """For a cache without room: the partial files of downloads that were killed (`_partial_downloads`), which
+    nothing reads again and no download is writing now (`_unheld`), with their size and the command that removes
+    them; "" where there are none. Also those too fresh to be removed unasked (`_remove_abandoned_partials`):
+    a job requeued at once after an OOM kill finds its own, which nothing else would name."""
+    found = []
+    for blobs in sorted(cache.glob("*/blobs")):
+        for path, state in _partial_downloads(blobs):
+            with _unheld(blobs, path.name.split(".", 1)[0]) as free:
+                if free:
+                    found.append((path, state.st_size))
+    if not found:
+        return ""
+    what = "a partial download" if len(found) == 1 else f"{len(found)} partial downloads"
+    paths = " ".join(shlex.quote(str(path)) for path, _ in found)
+    return (f" ({what} that killed runs left, which nothing reads again, hold {human_size(sum(s for _, s in found))}"
+            f" of it: `rm -f -- {paths}`)")
 
 
 def _root_cause(err: BaseException) -> BaseException:
