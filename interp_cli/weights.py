@@ -630,15 +630,16 @@ def _locate_on_hub(
     import huggingface_hub
     from huggingface_hub.file_download import repo_folder_name
 
-    repo_folder = _hub_cache() / repo_folder_name(repo_id=hub.repo_id, repo_type="model")
     if not force_download:
         # Checked before hf_hub_download because that one asks the hub for the latest etag on every call:
         # a network round trip per run, and a failure when the hub is down even though the file is here.
         cached = huggingface_hub.try_to_load_from_cache(hub.repo_id, hub.filename, revision=hub.revision)
         if isinstance(cached, str) and os.path.isfile(cached):
             # What a killed download of this file left goes too: found here, the file is never downloaded again,
-            # so no later download would come this way. The snapshot's link names the blob, whose name is the etag.
-            _remove_abandoned_partials(repo_folder / "blobs", _linked_name(cached))
+            # so no later download would come this way.
+            blob = _linked_blob(cached)
+            if blob is not None:
+                _remove_abandoned_partials(blob.parent, blob.name)
             return Path(cached), False
     if _hub_offline():
         raise _unavailable(hub, preset, spec, _offline_reason())
@@ -649,7 +650,7 @@ def _locate_on_hub(
         with _progress_bars(progress), _quiet_hub_logs():
             size, etag = _check_advertised(hub, preset)
             reached = True
-            blobs = repo_folder / "blobs"
+            blobs = _hub_cache() / repo_folder_name(repo_id=hub.repo_id, repo_type="model") / "blobs"
             _remove_abandoned_partials(blobs, etag)
             here = _resumed_bytes(blobs, etag, size)
             _check_room(size, here)
@@ -702,14 +703,15 @@ def _resumed_bytes(blobs: Path, etag: str | None, size: int | None) -> int:
     return found.st_size if stat.S_ISREG(found.st_mode) and found.st_size <= size else 0
 
 
-def _linked_name(path: str) -> str | None:
-    """The name of the file a link points to (a snapshot's link: its blob), None for no link (a cache where
-    huggingface_hub copies blobs instead, as on Windows without symlinks). One readlink, not a resolve of every
-    folder on the way: every run that finds the weights cached asks it."""
+def _linked_blob(path: str) -> Path | None:
+    """The blob a snapshot's link leads to (`blobs/<etag>`), None for no link (a cache where huggingface_hub copies
+    blobs instead, as on Windows without symlinks). One readlink and string work, not a resolve of every folder on
+    the way: every run that finds the weights cached asks it. The link is relative, within the repo's folder."""
     try:
-        return os.path.basename(os.readlink(path))
+        target = os.readlink(path)
     except OSError:
         return None
+    return Path(os.path.normpath(os.path.join(os.path.dirname(path), target)))
 
 
 def _partial_downloads(blobs: Path, etag: str | None = None) -> list[tuple[Path, os.stat_result]]:
