@@ -1109,10 +1109,10 @@ def _leftovers(cache: Path) -> str:
                     found.append((path, state.st_size))
     if not found:
         return ""
-    what = "a partial download" if len(found) == 1 else f"{len(found)} partial downloads"
+    what = "a partial file" if len(found) == 1 else f"{len(found)} partial files"
     paths = " ".join(shlex.quote(str(path)) for path, _ in found)
-    return (f" ({what} that killed runs left, which nothing reads again, hold {human_size(sum(s for _, s in found))}"
-            f" of it: `rm -f -- {paths}`)")
+    return (f" (killed downloads left {what} there that nothing reads again, {human_size(sum(s for _, s in found))}:"
+            f" `rm -f -- {paths}`)")
 
 
 def _root_cause(err: BaseException) -> BaseException:

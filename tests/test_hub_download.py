@@ -562,8 +562,8 @@ def test_a_download_killed_hard_and_rerun_at_once_on_a_disk_without_room_for_two
         else:
             line = error_line(done)
             assert (f"no room for it in the Hugging Face cache {disk / 'hf' / 'hub'} (16.0 MB needed, ") in line
-            assert (f"free space there (a partial download that killed runs left, which nothing reads again, hold "
-                    f"{human_size(partial.stat().st_size)} of it: `rm -f -- {partial}`), or set HF_HOME") in line
+            assert (f"free space there (killed downloads left a partial file there that nothing reads again, "
+                    f"{human_size(partial.stat().st_size)}: `rm -f -- {partial}`), or set HF_HOME") in line
             command = re.search(r"`(rm [^`]*)`", line).group(1)
             assert subprocess.run(command, shell=True).returncode == 0
             again = interp(env, "weights", "download", "mid")
