@@ -540,7 +540,7 @@ def clean_stale_temps(directory: PathLike) -> list[Path]:
             if not os.path.lexists(f"{path}{_LOCK_SUFFIX}") and _remove_stale(path, match):
                 removed.append(path)
             continue
-        fd = _take_lock(path)
+        fd = take_lock(path)
         if fd is None:
             continue  # a live writer's, or not ours to judge
         try:
@@ -584,8 +584,12 @@ if hasattr(os, "register_at_fork"):  # a forked child owns none of its parent's 
     os.register_at_fork(after_in_child=_held.clear)
 
 
-def _take_lock(path: Path) -> int | None:
-    """An fd holding `path`'s lock if no one else holds it now, else None (also for anything odd)."""
+def take_lock(path: PathLike) -> int | None:
+    """An fd holding the exclusive flock of the existing file `path` if no one else holds it now, else None (also
+    where it does not exist, is no plain file or has no flock here: nothing to judge by). Never creates it: a lock
+    file another tool shares (huggingface_hub's, group-writable) must keep the mode that tool gave it."""
+    if fcntl is None:
+        return None
     try:
         # Read-write: on NFS a flock is a write lock on the server, which needs a writable fd.
         fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)

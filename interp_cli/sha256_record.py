@@ -49,15 +49,17 @@ HASH_WAIT_BYTES_PER_SECOND = 20_000_000
 _USED_REFRESH_SECONDS = 24 * 3600
 
 
-def file_sha256(path: str | os.PathLike, *, fresh: bool = False) -> str:
+def file_sha256(path: str | os.PathLike, *, fresh: bool = False, reading: Callable[[], None] | None = None) -> str:
     """The sha256 of a file, from the record when the file is unchanged since it was last hashed.
 
-    `fresh=True` hashes regardless (and refreshes the record).
+    `fresh=True` hashes regardless (and refreshes the record). `reading` is called just before this run reads the
+    file, and only then: not for a remembered digest, nor while it waits for another run's (a caller's "verifying"
+    line said so before the wait, in each of three workers of which one hashed).
     """
     path = Path(path)
     before = path.stat()
     if fresh:
-        return _hash(path, before)
+        return _hash(path, before, reading)
     remembered = _remembered(path, before)
     if remembered is not None:
         return remembered
@@ -68,11 +70,13 @@ def file_sha256(path: str | os.PathLike, *, fresh: bool = False) -> str:
     with held_lock(_hashing_lock(path), wait=_hashing_wait(before.st_size)):
         now = path.stat()
         remembered = _remembered(path, now)
-        return remembered if remembered is not None else _hash(path, now)
+        return remembered if remembered is not None else _hash(path, now, reading)
 
 
-def _hash(path: Path, before: os.stat_result) -> str:
+def _hash(path: Path, before: os.stat_result, reading: Callable[[], None] | None = None) -> str:
     """Hash the file and remember the digest, if it was one version (`before`) throughout."""
+    if reading is not None:
+        reading()
     digest = sha256_of(path)
     after = path.stat()
     # A file rewritten while it was being hashed has no single hash worth remembering.

@@ -33,12 +33,14 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from interp_cli.errors import CheckpointError, ChecksumError, UsageError, WeightsUnavailableError, option
+from interp_cli.files import remove_if_same, take_lock
 from interp_cli.progress import human_size, is_terminal, polled
 from interp_cli.sha256_record import file_sha256, remembered_sha256
 
@@ -253,8 +255,7 @@ def verify(spec: str | None = None) -> Verification:
     resolved = _resolve(chosen, download=False, progress=False, verify=False)
     path = resolved.path
     size = path.stat().st_size
-    _announce_hashing(path, size, fresh=True, progress=True, label=resolved.label)
-    sha256 = file_sha256(path, fresh=True)
+    sha256 = file_sha256(path, fresh=True, reading=_hashing_line(path, size, progress=True, label=resolved.label))
     presets = [p for p in map(_with_sidecar, PRESETS.values()) if p.sha256 is not None]
     for preset in presets:
         if sha256 == preset.sha256.lower() and preset.size in (None, size):
@@ -262,7 +263,7 @@ def verify(spec: str | None = None) -> Verification:
     for preset in presets:
         named = path.name == _file_name(preset)
         if named or size == preset.size:
-            raise ChecksumError(_not_the_preset(resolved, size, sha256, preset, named))
+            raise ChecksumError(_not_the_preset(resolved, size, sha256, preset, named, from_env=bool(_from_env(spec))))
     return Verification(path, resolved.id, sha256, None, _describe_checkpoint(resolved))
 
 
@@ -465,11 +466,27 @@ def shipped_dir() -> Path:
         # A zipped install (zipapp, zipimport): torch.load needs a real file, so say so instead of guessing.
         raise WeightsUnavailableError(
             f"interp is imported from a zip ({folder}), so its shipped weights are not files on disk; "
-            "install it unzipped (pip install)",
+            f"{_unzip_advice(folder)}",
             # `interp weights path/verify/download` take no --weights, a morph, encode, mix or render does.
             {"": f", or pass a checkpoint path with {option('weights')}", "weights": ""},
         )
     return folder
+
+
+def _unzip_advice(folder) -> str:
+    """How to run interp from files instead of the zip it is imported from (a zip or a wheel on PYTHONPATH, a
+    zipapp): unpack it with Python's own zipfile, which every install has (pip does not install a zip, and a
+    wheel's name says nothing of the tool that put it there), then import from that folder in its place."""
+    archive = getattr(getattr(folder, "root", None), "filename", None)
+    if not archive:
+        return "unpack it and import interp from the unpacked folder"
+    archive = Path(archive)
+    unpacked = archive.with_name(f"{archive.stem}-unzipped")
+    # The entry of sys.path inside the zip: the folder that holds interp_cli/ (the zip's top, or a folder in it).
+    inside = Path(getattr(folder, "at", "")).parent.parent
+    entry, replacement = (archive / inside, unpacked / inside) if inside.parts else (archive, unpacked)
+    return (f"unpack it with `{shlex.quote(sys.executable)} -m zipfile -e {shlex.quote(str(archive))} "
+            f"{shlex.quote(str(unpacked))}` and put {replacement} on PYTHONPATH in place of {entry}")
 
 
 def _shipped_path(preset: Preset) -> Path:
@@ -618,6 +635,11 @@ def _locate_on_hub(
         # a network round trip per run, and a failure when the hub is down even though the file is here.
         cached = huggingface_hub.try_to_load_from_cache(hub.repo_id, hub.filename, revision=hub.revision)
         if isinstance(cached, str) and os.path.isfile(cached):
+            # What a killed download of this file left goes too: found here, the file is never downloaded again,
+            # so no later download would come this way.
+            blob = _linked_blob(cached)
+            if blob is not None:
+                _remove_abandoned_partials(blob.parent, blob.name)
             return Path(cached), False
     if _hub_offline():
         raise _unavailable(hub, preset, spec, _offline_reason())
@@ -629,6 +651,7 @@ def _locate_on_hub(
             size, etag = _check_advertised(hub, preset)
             reached = True
             blobs = _hub_cache() / repo_folder_name(repo_id=hub.repo_id, repo_type="model") / "blobs"
+            _remove_abandoned_partials(blobs, etag)
             here = _resumed_bytes(blobs, etag, size)
             _check_room(size, here)
             with _download_lines(hub, preset, size, blobs, etag, here, progress):
@@ -678,6 +701,85 @@ def _resumed_bytes(blobs: Path, etag: str | None, size: int | None) -> int:
     except OSError:
         return 0
     return found.st_size if stat.S_ISREG(found.st_mode) and found.st_size <= size else 0
+
+
+def _linked_blob(path: str) -> Path | None:
+    """The blob a snapshot's link leads to (`blobs/<etag>`), None for no link (a cache where huggingface_hub copies
+    blobs instead, as on Windows without symlinks). One readlink and string work, not a resolve of every folder on
+    the way: every run that finds the weights cached asks it. The link is relative, within the repo's folder."""
+    try:
+        target = os.readlink(path)
+    except OSError:
+        return None
+    return Path(os.path.normpath(os.path.join(os.path.dirname(path), target)))
+
+
+def _partial_downloads(blobs: Path, etag: str | None = None) -> list[tuple[Path, os.stat_result]]:
+    """The partial downloads in `blobs` (of the file `etag`, or of any) that the installed huggingface_hub never reads
+    again: from 1.18 every one (`blobs/<etag>.incomplete` of an older release, and its own `<etag>.<8 hex>.incomplete`,
+    which a killed download leaves: #4306); before, only the latter (a newer release's, in a shared cache), since
+    it resumes the former. Whether a download is writing one now is `_unheld`'s question."""
+    try:
+        names = os.listdir(blobs)  # every morph lists this folder: a plain listing, no glob to compile
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        if not (name.endswith(".incomplete") and (etag is None or name.startswith(f"{etag}."))
+                and re.fullmatch(r"[0-9a-f]+\.(?:[0-9a-f]{8}\.)?incomplete", name)):
+            continue
+        if name.count(".") == 1 and _hub_version() < _FRESH_PARTIAL_FROM:
+            continue
+        path = blobs / name
+        try:
+            state = os.stat(path, follow_symlinks=False)
+        except OSError:  # renamed into place, or removed, since the listing
+            continue
+        if stat.S_ISREG(state.st_mode):
+            found.append((path, state))
+    return found
+
+
+@contextmanager
+def _unheld(blobs: Path, etag: str) -> Iterator[bool]:
+    """Whether no download of the file `etag` into this cache runs now, holding huggingface_hub's own lock on it
+    (`.locks/<repo folder>/<etag>.lock`, which every release takes before it writes a partial file and keeps until
+    the file is in place) while the body runs. A killed download's lock went with its process. False where that
+    cannot be told: no lock file, a cache this run cannot write, a file system without flock."""
+    fd = take_lock(_hub_cache() / ".locks" / blobs.parent.name / f"{etag}.lock")
+    try:
+        yield fd is not None
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _abandoned_after() -> float:
+    """How long a partial file must have gone unwritten, its lock free, to be a killed download's: huggingface_hub
+    writes a live one at least every HF_HUB_DOWNLOAD_TIMEOUT seconds, or fails. The wait also spares a download on
+    another node of a file system whose flock is local to each (Lustre's localflock), which the lock cannot show."""
+    from huggingface_hub import constants
+
+    return max(60.0, 6.0 * constants.HF_HUB_DOWNLOAD_TIMEOUT)
+
+
+def _remove_abandoned_partials(blobs: Path, etag: str | None) -> None:
+    """Remove what killed downloads (SIGKILL: an OOM kill, Slurm past its grace time) of this file left in `blobs`
+    and nothing reads again (`_partial_downloads`): up to 1.2 GB each, kept for good otherwise. Only under the
+    file's download lock, so that no download starts meanwhile, and only files unwritten for a while
+    (`_abandoned_after`). Best effort: a cache this run cannot change keeps them. Every run that finds the file in
+    the cache comes here: where there is nothing to remove, that is one listing of `blobs`, no lock."""
+    if not etag:
+        return
+    cutoff = time.time() - _abandoned_after()
+    if not any(found.st_mtime < cutoff for _, found in _partial_downloads(blobs, etag)):
+        return
+    with _unheld(blobs, etag) as free:
+        if not free:
+            return
+        for path, found in _partial_downloads(blobs, etag):  # listed again: a download may have ended meanwhile
+            if found.st_mtime < cutoff:
+                remove_if_same(path, found)
 
 
 def _hub_version() -> tuple[int, ...]:
@@ -986,12 +1088,31 @@ def _local_failure(err: OSError) -> str:
     # HF_HUB_CACHE, where set, wins over HF_HOME: pointing HF_HOME elsewhere would not move that cache.
     variable = next((name for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE") if os.environ.get(name)), "HF_HOME")
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
-        return (f"no room for it in the Hugging Face cache {cache} ({err.strerror or err}): free space there, or set "
-                f"{variable} to a folder on a disk with room")
+        return (f"no room for it in the Hugging Face cache {cache} ({err.strerror or err}): free space there"
+                f"{_leftovers(cache)}, or set {variable} to a folder on a disk with room")
     if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return (f"the Hugging Face cache {cache} cannot be written ({err.strerror or err}): set {variable} to a "
                 "folder you can write to")
     return f"the download failed: {err.strerror or err}"
+
+
+def _leftovers(cache: Path) -> str:
+    """For a cache without room: the partial files of downloads that were killed (`_partial_downloads`), which
+    nothing reads again and no download is writing now (`_unheld`), with their size and the command that removes
+    them; "" where there are none. Also those too fresh to be removed unasked (`_remove_abandoned_partials`):
+    a job requeued at once after an OOM kill finds its own, which nothing else would name."""
+    found = []
+    for blobs in sorted(cache.glob("*/blobs")):
+        for path, state in _partial_downloads(blobs):
+            with _unheld(blobs, path.name.split(".", 1)[0]) as free:
+                if free:
+                    found.append((path, state.st_size))
+    if not found:
+        return ""
+    what = "a partial file" if len(found) == 1 else f"{len(found)} partial files"
+    paths = " ".join(shlex.quote(str(path)) for path, _ in found)
+    return (f" (killed downloads left {what} there that nothing reads again, {human_size(sum(s for _, s in found))}:"
+            f" `rm -f -- {paths}`)")
 
 
 def _root_cause(err: BaseException) -> BaseException:
@@ -1087,8 +1208,7 @@ def _check_integrity(path: Path, preset: Preset, *, fresh: bool, progress: bool,
                             f"{actual_size:,}): {_mismatch_advice(path, preset, why, 'size', fetched)}")
     if preset.sha256 is None:
         return None
-    _announce_hashing(path, actual_size, fresh=fresh, progress=progress)
-    actual = file_sha256(path, fresh=fresh)
+    actual = file_sha256(path, fresh=fresh, reading=_hashing_line(path, actual_size, progress=progress))
     if actual != preset.sha256.lower():
         raise ChecksumError(f"{path.name}: sha256 mismatch (expected {preset.sha256}{recorded}, got {actual}): "
                             f"{_mismatch_advice(path, preset, why, 'sha256', fetched)}")
@@ -1129,18 +1249,26 @@ def _discard_download(path: Path) -> bool:
     return True
 
 
-def _announce_hashing(path: Path, size: int, *, fresh: bool, progress: bool, label: str | None = None) -> None:
-    if progress and size > _ANNOUNCE_ABOVE_BYTES and (fresh or remembered_sha256(path) is None):
-        print(f"interp: verifying sha256 of {label or path.name} ({human_size(size)}, once per file)...",
-              file=sys.stderr, flush=True)
+def _hashing_line(path: Path, size: int, *, progress: bool, label: str | None = None) -> Callable[[], None]:
+    """What `file_sha256` calls as this run starts reading a big file: the "verifying" line, which a run that takes
+    the digest from the record, or from another run it waited for (a job array's workers), has no reason to print."""
+    def say() -> None:
+        if progress and size > _ANNOUNCE_ABOVE_BYTES:
+            print(f"interp: verifying sha256 of {label or path.name} ({human_size(size)}, once per file)...",
+                  file=sys.stderr, flush=True)
+    return say
 
 
 def _file_name(preset: Preset) -> str:
     return Path(preset.local_path or preset.filename).name
 
 
-def _not_the_preset(resolved: ResolvedWeights, size: int, sha256: str, preset: Preset, named: bool) -> str:
-    """Why a file that looks like a preset's (its name or exact size) but has another sha256 is refused."""
+def _not_the_preset(resolved: ResolvedWeights, size: int, sha256: str, preset: Preset, named: bool, *,
+                    from_env: bool) -> str:
+    """Why a file that looks like a preset's (its name or exact size) but has another sha256 is refused.
+
+    `from_env`: the file is $INTERP_WEIGHTS, which every morph goes on using until it is set to the fetched preset;
+    a file named on the command line is a morph's `--weights`, which then names the preset instead."""
     path, label = resolved.path, resolved.label
     if named and preset.size is not None and size != preset.size:
         looks = f"named {path.name} like it, but {size:,} bytes, not {preset.size:,}"
@@ -1152,9 +1280,12 @@ def _not_the_preset(resolved: ResolvedWeights, size: int, sha256: str, preset: P
     if preset.local_path:
         fix = f"check the shipped file itself with `interp weights verify {preset.name}` and use it rather than a copy"
     else:
-        fix = f"copy it again from a good copy, or fetch it with {_download_command(preset.name)}"
+        use = (f"set {WEIGHTS_ENV}={shlex.quote(preset.name)}" if from_env
+               else f"morph with `{option('weights', preset.name)}`")
+        fix = f"copy it again from a good copy, or fetch it with {_download_command(preset.name)} and {use}"
     own = "; if it is a checkpoint of your own, give it another name" if named else ""
     where = f" (file: {path})" if label != str(path) else ""
+    label += f" (from ${WEIGHTS_ENV})" if from_env else ""
     return (f"{label}: not the {preset.name} checkpoint it looks like ({looks}): its sha256 {sha256} is not "
             f"{source}, {preset.sha256}; the copy is damaged or incomplete: {fix}{own}{where}")
 

@@ -253,6 +253,36 @@ def test_a_first_morph_downloads_the_demo_model_from_the_hub_then_runs_offline(h
     assert len(hub.requests) == seen
 
 
+@pytest.mark.parametrize("named_by", ["argument", "environment"])
+def test_a_damaged_copy_of_a_preset_says_how_to_fetch_and_use_the_preset_and_that_works(hub, env, tmp_path, named_by):
+    """`interp weights verify COPY` of a damaged copy of a preset's file said "fetch it with `interp weights download
+    PRESET`", after which a morph still used the copy ($INTERP_WEIGHTS) or the default (ffhq, not PRESET). The line
+    now says how the morph uses the fetched preset: `--weights PRESET` for a file named on the command line,
+    INTERP_WEIGHTS=PRESET for one that variable names. Both routes are followed, to a finished morph."""
+    env = with_preset(env, hub, "hubdemo", "models/hubdemo.pt", DEMO.read_bytes())
+    copy = tmp_path / "copy" / "hubdemo.pt"
+    copy.parent.mkdir()
+    copy.write_bytes(DEMO.read_bytes()[:100_000])  # a copy cut short
+    if named_by == "argument":
+        line = error_line(interp(env, "weights", "verify", copy))
+        assert line.startswith(f"interp: error: {copy}: not the hubdemo checkpoint it looks like")
+        use, = re.findall(r"and morph with `(--weights \S+)`", line)
+        variables = {}
+    else:
+        env = {**env, "INTERP_WEIGHTS": str(copy)}
+        line = error_line(interp(env, "weights", "verify"))
+        assert line.startswith(f"interp: error: {copy} (from $INTERP_WEIGHTS): not the hubdemo checkpoint")
+        use = ""
+        variables = dict(re.findall(r"and set (INTERP_WEIGHTS)=([^\s;,]+)", line))
+        assert variables
+    fetched = follow(env, line)
+    assert fetched.returncode == 0, fetched.stderr
+    morph = interp(env, EXAMPLES / "demo_a.png", EXAMPLES / "demo_b.png", *shlex.split(use), "--no-align",
+                   "--steps", 2, "-o", tmp_path / "m.gif", "--json", **variables)
+    assert morph.returncode == 0, morph.stderr
+    assert json.loads(morph.stdout)["weights"]["id"] == "hubdemo" and copy.read_bytes() == DEMO.read_bytes()[:100_000]
+
+
 def test_workers_starting_at_once_on_a_fresh_cache_share_one_download(hub, env):
     """A job array's first tasks, all needing the weights at once: three processes, one GET, three verified files.
 
@@ -494,6 +524,110 @@ def test_an_interrupted_download_without_room_for_the_rest_says_how_much_more(hu
     assert hub.gets == 0
 
 
+# Bigger than one read of huggingface_hub's (10 MB), so that a download killed after 12 MB leaves 10 MB on disk.
+KILLED_PAYLOAD = random.Random(5).randbytes(16_000_000)
+
+
+def start_killed_download(env: dict, hub: LocalHub) -> Path:
+    """`weights download mid` killed by SIGKILL (an OOM kill, Slurm past its grace time) after 12 MB arrived: no
+    handler runs. Returns the partial file it leaves in the cache's blobs/, 10 MB (huggingface_hub's first read)."""
+    hub.fault = Fault(stall_after=12_000_000, on="GET", only="mid.pt", times=1)
+    proc = start(env, "weights", "download", "mid")
+    partial = None
+    deadline = time.monotonic() + 60
+    while partial is None and time.monotonic() < deadline:
+        found = [Path(env["HF_HOME"]) / "hub" / name for name in cache_state(env)["partial"]]
+        partial = next((path for path in found if path.stat().st_size >= 10_000_000), None)
+        time.sleep(0.05)
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert partial is not None and proc.returncode == -signal.SIGKILL
+    return partial
+
+
+def test_a_download_killed_hard_and_rerun_at_once_on_a_disk_without_room_for_two_names_what_it_left(hub, env,
+                                                                                                    tmp_path):
+    """From huggingface_hub 1.18 a rerun never reads the partial file of a killed download: it starts another beside
+    it, and on a disk with room for one copy but not two the room check refused it, saying "free space there" of a
+    cache where the space was held by that file, which nothing names or removes. The line now names it, its size
+    and the command that removes it; run as given, the download then fits. Before 1.18 the rerun resumes the file."""
+    disk = tmp_path / "disk"
+    _mount_tmpfs(disk, "size=24m")
+    try:
+        env = with_preset({**env, "HF_HOME": str(disk / "hf")}, hub, "mid", "ckpt/mid.pt", KILLED_PAYLOAD)
+        partial = start_killed_download(env, hub)
+        done = interp(env, "weights", "download", "mid")
+        if weights._hub_version() < weights._FRESH_PARTIAL_FROM:
+            assert done.returncode == 0, done.stderr
+        else:
+            line = error_line(done)
+            assert (f"no room for it in the Hugging Face cache {disk / 'hf' / 'hub'} (16.0 MB needed, ") in line
+            assert (f"free space there (killed downloads left a partial file there that nothing reads again, "
+                    f"{human_size(partial.stat().st_size)}: `rm -f -- {partial}`), or set HF_HOME") in line
+            command = re.search(r"`(rm [^`]*)`", line).group(1)
+            assert subprocess.run(command, shell=True).returncode == 0
+            again = interp(env, "weights", "download", "mid")
+            assert again.returncode == 0, again.stderr
+        assert cached(env, "ckpt/mid.pt").read_bytes() == KILLED_PAYLOAD
+        assert cache_state(env)["partial"] == []
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def test_what_a_killed_download_left_is_removed_once_no_download_holds_it(hub, env):
+    """The partial file of a download killed long ago (its mtime set back an hour) stayed in blobs/ for good from
+    huggingface_hub 1.18, up to 1.2 GB a kill. A later run removes it, but only where no download holds
+    huggingface_hub's lock on that file: while a live download (stalled, its file unwritten for as long) holds it,
+    a second run waiting for that lock leaves it alone. Before 1.18 the waiting run resumes it, as it always did."""
+    env = with_preset(env, hub, "mid", "ckpt/mid.pt", KILLED_PAYLOAD)
+    hub.fault = Fault(stall_after=12_000_000, on="GET", only="mid.pt", times=1)
+    live = start(env, "weights", "download", "mid")
+    try:
+        deadline = time.monotonic() + 60
+        partial = None
+        while partial is None and time.monotonic() < deadline:
+            found = [Path(env["HF_HOME"]) / "hub" / name for name in cache_state(env)["partial"]]
+            partial = next((path for path in found if path.stat().st_size >= 10_000_000), None)
+            time.sleep(0.05)
+        assert partial is not None
+        hour_ago = time.time() - 3600
+        os.utime(partial, (hour_ago, hour_ago))
+        heads = sum(1 for method, path, _ in hub.requests if method == "HEAD")
+        waiting = start(env, "weights", "download", "mid")
+        # interp's own request, then huggingface_hub's, after which it waits for the live download's lock.
+        while sum(1 for method, path, _ in hub.requests if method == "HEAD") < heads + 2:
+            assert waiting.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(1.0)
+        assert partial.stat().st_size >= 10_000_000
+        live.kill()
+        live.wait(timeout=60)
+        stdout, stderr = waiting.communicate(timeout=60)
+        assert waiting.returncode == 0, stderr
+    finally:
+        live.kill()
+        live.wait()
+    blob = cached(env, "ckpt/mid.pt").resolve()
+    assert blob.read_bytes() == KILLED_PAYLOAD
+    # What a newer release's killed download left (a cache shared with another environment) is never read either.
+    stale = [blob.with_name(f"{blob.name}.0badc0de.incomplete")]
+    if weights._hub_version() < weights._FRESH_PARTIAL_FROM:
+        assert cache_state(env)["partial"] == []  # resumed by the waiting run
+    else:
+        assert partial.exists()  # held by a live download when the waiting run looked
+        stale.append(partial)
+    stale[0].write_bytes(b"x" * 1000)
+    for path in stale:
+        os.utime(path, (hour_ago, hour_ago))
+    # A partial file written a moment ago is kept, its lock free or not: it may be a download on another node of a
+    # file system whose locks each node keeps to itself (Lustre's localflock). One unwritten for an hour goes.
+    recent = blob.with_name(f"{blob.name}.1badc0de.incomplete")
+    recent.write_bytes(b"x" * 1000)
+    later = interp(env, "weights", "download", "mid")
+    assert later.returncode == 0 and later.stderr == "", later.stderr
+    assert [path for path in stale if path.exists()] == [] and recent.exists()
+
+
 @pytest.fixture
 def read_only_home(tmp_path):
     """An HF_HOME that cannot be written: a read-only mount as root (root ignores file modes), else a mode."""
@@ -559,3 +693,57 @@ def _read_only_mount_refuses(folder: Path) -> bool:
         return err.errno == errno.EROFS
     (folder / "probe").unlink()
     return False
+
+
+# --------------------------------------------------------------------------------------------------
+# The sha256 check of a big file
+
+# Another run hashing FILE (sha256_record.file_sha256, under its per-file lock): it has read the bytes, says so in
+# FILE.read, and holds on until HOLD exists, as a slow disk would.
+_HASHER = """
+import os, sys, time
+from interp_cli import sha256_record
+from interp_cli.files import sha256_of
+hold, target = sys.argv[1:3]
+
+def slow(path):
+    digest = sha256_of(path)
+    open(target + ".read", "w").close()
+    while not os.path.exists(hold):
+        time.sleep(0.01)
+    return digest
+
+sha256_record.sha256_of = slow
+sha256_record.file_sha256(target)
+"""
+
+
+def test_a_run_waiting_for_another_runs_sha256_does_not_say_it_verifies(hub, env, tmp_path):
+    """A job array's workers, one hashing the weights and the others waiting for its digest: each printed
+    "verifying sha256 of ... (once per file)" before it waited, so a log showed the 1.2 GB read as many times as
+    there were workers. Now only the run that reads the file says so."""
+    env = with_preset(env, hub, "big", "ckpt/big.pt", random.Random(3).randbytes(BIG))
+    assert interp(env, "weights", "download", "big").returncode == 0
+    big = cached(env, "ckpt/big.pt")
+    env = {**env, "INTERP_CACHE_DIR": str(tmp_path / "no-record-yet")}  # a node whose runs have hashed nothing
+    hold = tmp_path / "hold"
+    hasher = subprocess.Popen([sys.executable, "-c", _HASHER, str(hold), str(big)], cwd=ROOT, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not Path(f"{big}.read").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        waiting = start(env, "weights", "download", "big")
+        time.sleep(1.5)  # started, and waiting on the hasher's lock
+        assert waiting.poll() is None
+        hold.touch()
+        stdout, stderr = waiting.communicate(timeout=60)
+        assert waiting.returncode == 0 and stderr == "", stderr
+        assert f"(sha256 {_sha256(big.read_bytes())})" in stdout
+        assert hasher.wait(timeout=60) == 0
+    finally:
+        hasher.kill()
+        hasher.wait()
+    # A run that reads the file itself says so: one with a record of its own, empty.
+    reading = interp(env, "weights", "download", "big", INTERP_CACHE_DIR=str(tmp_path / "own-record"))
+    assert reading.returncode == 0, reading.stderr
+    assert reading.stderr == "interp: verifying sha256 of big.pt (70.0 MB, once per file)...\n"

@@ -926,24 +926,37 @@ def _interp(root: Path, *args, cwd: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
-def test_a_zipped_interp_names_only_what_each_command_takes(tmp_path):
+@pytest.mark.parametrize("inside", ["", "site/"], ids=["zip-top", "folder-in-zip"])
+def test_a_zipped_interp_names_only_what_each_command_takes_and_how_to_unzip_it_works(tmp_path, inside):
     """interp imported from a zip has no shipped weights on disk. `interp weights path demo` said "or pass a
-    checkpoint path with --weights", an option `interp weights` does not take; a morph does, and still says so."""
+    checkpoint path with --weights", an option `interp weights` does not take; a morph does, and still says so.
+    "install it unzipped (pip install)" said neither what to install nor how (pip installs no zip): the line now
+    gives the command that unpacks it and the PYTHONPATH entry to use instead, and both are followed here."""
     package = Path(weights.__file__).resolve().parent
     archive = tmp_path / "interp.zip"
     with zipfile.ZipFile(archive, "w") as zipped:
         for path in package.rglob("*"):
             if path.is_file() and "__pycache__" not in path.parts:
-                zipped.write(path, path.relative_to(package.parent).as_posix())
+                zipped.write(path, inside + path.relative_to(package.parent).as_posix())
+    entry = archive / inside if inside else archive
+    advice = (f"unpack it with `{sys.executable} -m zipfile -e {archive} {tmp_path / 'interp-unzipped'}` and put "
+              f"{tmp_path / 'interp-unzipped' / inside if inside else tmp_path / 'interp-unzipped'} on PYTHONPATH "
+              f"in place of {entry}")
     for command in (("weights", "path", "demo"), ("weights", "verify", "demo")):
-        done = _interp(archive, *command, cwd=tmp_path)
+        done = _interp(entry, *command, cwd=tmp_path)
         assert done.returncode == 1 and done.stderr.startswith("interp: error: interp is imported from a zip ")
-        assert done.stderr.endswith("install it unzipped (pip install)\n") and "--weights" not in done.stderr
+        assert done.stderr.endswith(f"{advice}\n") and "--weights" not in done.stderr, done.stderr
     examples = package.parent / "examples"
-    morph = _interp(archive, examples / "demo_a.png", examples / "demo_b.png", "--weights", "demo",
+    morph = _interp(entry, examples / "demo_a.png", examples / "demo_b.png", "--weights", "demo",
                     "--no-align", "-o", tmp_path / "m.gif", cwd=tmp_path)
     assert morph.returncode == 1 and morph.stderr.endswith(
-        "install it unzipped (pip install), or pass a checkpoint path with --weights\n"), morph.stderr
+        f"{advice}, or pass a checkpoint path with --weights\n"), morph.stderr
+    # Followed: the command as given, then the folder it names in place of the zip.
+    unzip = shlex.split(re.search(r"unpack it with `([^`]*)`", morph.stderr).group(1))
+    assert subprocess.run(unzip, capture_output=True, timeout=120).returncode == 0
+    folder = re.search(r"and put (\S+) on PYTHONPATH in place of", morph.stderr).group(1)
+    verified = _interp(Path(folder), "weights", "verify", "demo", cwd=tmp_path)
+    assert verified.returncode == 0 and "OK: the demo checkpoint" in verified.stdout, verified.stderr
 
 
 def test_damaged_demo_outside_a_checkout_says_reinstall(tmp_path):
