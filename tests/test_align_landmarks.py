@@ -178,7 +178,7 @@ def test_an_entry_of_format_1_is_converted_not_parsed_again(tmp_path, monkeypatc
     parsing the 100 MB model again (seconds); the old entry is left for an older interp sharing the cache."""
     monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
     model = landmarks.model_path()
-    old = landmarks._cache_file(model, 1)
+    old = landmarks.cache_dir("align") / f"{model.stem}-{landmarks.file_sha256(model)[:16]}-v1.npz"  # format 1's name
     old.parent.mkdir(parents=True)
     np.savez(old, **predictor.arrays())  # as format 1 wrote it
     parsed = []
