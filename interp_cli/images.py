@@ -8,7 +8,8 @@ Public API:
     load_image(path, *, max_pixels=160_000_000, log=None) -> PIL.Image.Image   (mode "RGB", 8 bits/channel;
         `log` hears that an animated file's first frame was used)
     check_image(path, *, max_pixels=160_000_000) -> None   refuses what load_image refuses, without its colour
-        conversion (which only ever warns), so that a check before the model loads costs a decode
+        conversion (which only ever warns), so that a check before the model loads costs a decode (a JPEG's at
+        1/8 scale: every byte is still decoded, for 1/64 of the pixels)
     upright_size(path) -> (width, height)   as load_image would return it, from the header alone
     image_to_uint8_array(img) -> np.ndarray                          ([H, W, 3] uint8, writable)
 
@@ -146,9 +147,9 @@ def load_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS,
 
 
 def check_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
-    """Raise the `UsageError` `load_image` would raise for `path`, if any: every pixel is decoded (a truncated
-    file is found) and its mode must convert to RGB. The colour conversion is left out: it can only warn, and
-    for a profiled 12 MP photo it cost more than the decode."""
+    """Raise the `UsageError` `load_image` would raise for `path`, if any: the whole file is decoded (a truncated
+    file is found; a JPEG at 1/8 scale, see `_decode`) and its mode must convert to RGB. The colour conversion is
+    left out: it can only warn, and for a profiled 12 MP photo it cost more than the decode."""
     name, upright, _, _, _ = _decode(path, max_pixels, count_frames=False, scaled=True)
     if upright.mode != "CMYK":  # which always converts (load_image may do so through its profile instead)
         _rgb(name, upright)
