@@ -11,9 +11,10 @@ box the 68 points agree with dlib's to rounding:
 * every tree compares pixel pairs down to a leaf whose 136-vector is added to the shape.
 
 Parsing the 100 MB file takes a few seconds (and ~0.5 GB of memory, briefly), so the parsed arrays are cached
-in the user cache dir, 65 MB of them as .npy files one after another, and memory-mapped, not read: a face
-reads ~4 MB of the leaves, so a run reads that, not the whole file (the .npz of format 1 was read whole:
-0.1-0.2 s a run, 0.7 s under load). An entry of format 1 is converted once (a second, not a re-parse's five).
+in the user cache dir, 65 MB of them as .npy files one after another, and memory-mapped, not read: a face uses
+~4 MB of the leaves, so a run faults in the pages that hold them, not the whole file (the .npz of format 1 was
+read whole: 0.1-0.2 s a run, 0.7 s under load). An entry of format 1 is converted once (~0.1 s, not a re-parse's
+five seconds).
 The entry is named by the model file's sha256 (remembered by `interp_cli.sha256_record`, so hashed once per
 file version), so installs that share a cache share an entry when their model files are the same, and keep one
 each when they differ: the MAX_CACHED most recently used entries stay, whoever wrote them.
