@@ -148,6 +148,10 @@ def _hostile(predictor, **changes):
     # Well-formed arrays that do not fit together, or of another dtype (read as its bytes, they would be garbage).
     lambda p: _hostile(p, leaf_values=p.leaf_values[:, :, :8]),
     lambda p: _hostile(p, split_threshold=p.split_threshold.astype(np.float64)),
+    # Trees of one leaf: no splits to check (their empty index arrays have no min or max to compare).
+    lambda p: _hostile(p, **{name: getattr(p, name)[:, :, :0] for name in ("split_pixel_a", "split_pixel_b",
+                                                                          "split_threshold")},
+                       leaf_values=p.leaf_values[:, :, :1]),
 ])
 def test_a_cache_entry_that_is_not_a_models_arrays_is_not_used(tmp_path, predictor, change):
     """Format 1 took any seven arrays of the right names: a damaged or hostile entry sent the cascade's lookups
@@ -361,3 +365,25 @@ def test_the_install_advice_names_the_align_extras_own_packages():
     named = re.findall(r"'([^']+)'", INSTALL_ALIGN)
     assert named == [spec for spec in extra if not spec.startswith("dlib-bin")]
     assert "dlib-bin" in INSTALL_ALIGN and "interp-cli" not in INSTALL_ALIGN
+
+
+@needs_model
+def test_a_hostile_npz_entry_is_parsed_over_not_allocated(tmp_path, monkeypatch, predictor):
+    """A format-1 entry whose first array's header claims 200 TB: numpy allocated what it claimed, and the
+    MemoryError went up as a traceback on every run. It now counts as no entry: the model is parsed again."""
+    import zipfile
+
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    model = landmarks.model_path()
+    old = landmarks.cache_dir("align") / f"{model.stem}-{landmarks.file_sha256(model)[:16]}-v1.npz"
+    old.parent.mkdir(parents=True)
+    header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (100000000000, 512), }"
+    header += b" " * (127 - 10 - len(header)) + b"\n"
+    with zipfile.ZipFile(old, "w") as archive:
+        archive.writestr("initial_shape.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header)
+    try:
+        landmarks.load_shape_predictor.cache_clear()
+        loaded = landmarks.load_shape_predictor()
+    finally:
+        landmarks.load_shape_predictor.cache_clear()
+    assert np.array_equal(loaded.leaf_values, predictor.leaf_values)

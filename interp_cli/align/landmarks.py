@@ -296,11 +296,12 @@ def _load_cached(cache: Path) -> ShapePredictor | None:
 
 
 def _load_npz(cache: Path) -> ShapePredictor | None:
-    """The predictor from an entry of format 1 (one .npz, read whole), or None; checked as `_load_cached`'s."""
+    """The predictor from an entry of format 1 (one .npz, read whole), or None; checked as `_load_cached`'s.
+    numpy allocates what a member's header claims before reading it: a claim past memory is a MemoryError."""
     try:
         with np.load(cache, allow_pickle=False) as stored:
             predictor = ShapePredictor(**{name: stored[name] for name in ShapePredictor.__dataclass_fields__})
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, MemoryError):
         return None
     return predictor if _layout_problem(predictor) is None else None
 
@@ -326,8 +327,8 @@ def _layout_problem(predictor: ShapePredictor) -> str | None:
     for name, shape in expected.items():
         if arrays[name].shape != shape:
             return f"{name} has shape {arrays[name].shape}, not {shape}"
-    if min(n_points, levels, trees, features) < 1 or splits & (splits - 1):
-        return "no trees, or leaves not a power of two"
+    if min(n_points, levels, trees, features) < 1 or splits < 2 or splits & (splits - 1):
+        return "no trees, or not two leaves or more, a power of two, a tree"
     for name, bound in (("split_pixel_a", features), ("split_pixel_b", features), ("anchor_index", n_points)):
         if arrays[name].min() < 0 or arrays[name].max() >= bound:
             return f"{name} outside 0..{bound - 1}"
