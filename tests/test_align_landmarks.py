@@ -161,16 +161,29 @@ def test_a_cache_entry_that_is_not_a_models_arrays_is_not_used(tmp_path, predict
     assert landmarks._load_cached(cache) is None
 
 
+def _a_new_runs_predictor():
+    """`load_shape_predictor` as a new process calls it, none loaded yet (and none kept after)."""
+    try:
+        landmarks.load_shape_predictor.cache_clear()
+        return landmarks.load_shape_predictor()
+    finally:
+        landmarks.load_shape_predictor.cache_clear()
+
+
+def _format_1_entry() -> Path:
+    """Where format 1 kept the installed model's entry in the cache dir (its folder made), as it named it."""
+    model = landmarks.model_path()
+    entry = landmarks.cache_dir("align") / f"{model.stem}-{landmarks.file_sha256(model)[:16]}-v1.npz"
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    return entry
+
+
 @needs_model
 def test_a_damaged_entry_is_rebuilt_into_a_good_one(tmp_path, monkeypatch, predictor):
     monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
     entry = landmarks._cache_file(landmarks.model_path())
     landmarks._store_cached(entry, _hostile(predictor, split_pixel_b=np.full_like(predictor.split_pixel_b, 10**6)))
-    try:
-        landmarks.load_shape_predictor.cache_clear()
-        rebuilt = landmarks.load_shape_predictor()
-    finally:
-        landmarks.load_shape_predictor.cache_clear()
+    rebuilt = _a_new_runs_predictor()
     assert np.array_equal(rebuilt.split_pixel_b, predictor.split_pixel_b)
     again = landmarks._load_cached(entry)
     assert again is not None and np.array_equal(again.split_pixel_b, predictor.split_pixel_b)
@@ -181,18 +194,12 @@ def test_an_entry_of_format_1_is_converted_not_parsed_again(tmp_path, monkeypatc
     """A user's first run after the format change reads the old .npz (a fraction of a second) instead of
     parsing the 100 MB model again (seconds); the old entry is left for an older interp sharing the cache."""
     monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
-    model = landmarks.model_path()
-    old = landmarks.cache_dir("align") / f"{model.stem}-{landmarks.file_sha256(model)[:16]}-v1.npz"  # format 1's name
-    old.parent.mkdir(parents=True)
+    model, old = landmarks.model_path(), _format_1_entry()
     np.savez(old, **predictor.arrays())  # as format 1 wrote it
     parsed = []
     real_parse = landmarks.parse_shape_predictor
     monkeypatch.setattr(landmarks, "parse_shape_predictor", lambda data: parsed.append(1) or real_parse(data))
-    try:
-        landmarks.load_shape_predictor.cache_clear()
-        converted = landmarks.load_shape_predictor()
-    finally:
-        landmarks.load_shape_predictor.cache_clear()
+    converted = _a_new_runs_predictor()
     assert parsed == [] and old.is_file()
     assert sorted(p.name for p in old.parent.iterdir()) == sorted([old.name, landmarks._cache_file(model).name])
     mapped = landmarks._load_cached(landmarks._cache_file(model))
@@ -374,16 +381,10 @@ def test_a_hostile_npz_entry_is_parsed_over_not_allocated(tmp_path, monkeypatch,
     import zipfile
 
     monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
-    model = landmarks.model_path()
-    old = landmarks.cache_dir("align") / f"{model.stem}-{landmarks.file_sha256(model)[:16]}-v1.npz"
-    old.parent.mkdir(parents=True)
+    old = _format_1_entry()
     header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (100000000000, 512), }"
     header += b" " * (127 - 10 - len(header)) + b"\n"
     with zipfile.ZipFile(old, "w") as archive:
         archive.writestr("initial_shape.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header)
-    try:
-        landmarks.load_shape_predictor.cache_clear()
-        loaded = landmarks.load_shape_predictor()
-    finally:
-        landmarks.load_shape_predictor.cache_clear()
+    loaded = _a_new_runs_predictor()
     assert np.array_equal(loaded.leaf_values, predictor.leaf_values)
