@@ -490,21 +490,34 @@ def _make_folders(folder: Path, name: str) -> list[Path]:
 
 
 def atomic_save_npy(target: PathLike, array) -> None:
-    """`np.save` (no pickles) through `atomic_write`.
+    """`np.save` (no pickles) through `atomic_write`: the bytes np.save writes."""
+    atomic_save_npys(target, [array])
 
-    The bytes are built in memory first: numpy writes straight into a real file with C stdio, whose
-    short write on a full disk arrives as an OSError without an errno ("1280 requested and 480
-    written"); written by Python, the same failure says ENOSPC or EFBIG. Arrays saved here are small
-    (codes, one image).
+
+def atomic_save_npys(target: PathLike, arrays) -> None:
+    """The .npy files of `arrays` one after another, through `atomic_write` (`npy.map_npys` maps them back).
+
+    Each header is built by numpy's own writer, as np.save builds it (its data begins at a multiple of 64
+    bytes from the array's start), and the data is written by Python in that header's order: numpy writes
+    straight into a real file with C stdio, whose short write on a full disk arrives as an OSError without an
+    errno ("1280 requested and 480 written"); written by Python, the same failure says ENOSPC or EFBIG.
     """
     import io
 
     import numpy as np
 
-    buffer = io.BytesIO()
-    np.save(buffer, np.asarray(array), allow_pickle=False)
+    arrays = [np.asarray(array) for array in arrays]
+    arrays = [a if a.flags.c_contiguous or a.flags.f_contiguous else np.ascontiguousarray(a) for a in arrays]
+    if any(array.dtype.hasobject for array in arrays):
+        raise ValueError("arrays of Python objects are not saved (they would need pickles)")
     with atomic_write(target) as fh:
-        fh.write(buffer.getbuffer())
+        for array in arrays:
+            header = io.BytesIO()
+            fields = np.lib.format.header_data_from_array_1_0(array)
+            np.lib.format.write_array_header_1_0(header, fields)
+            fh.write(header.getbuffer())
+            in_order = array.T if fields["fortran_order"] else array
+            fh.write(in_order.reshape(-1).view(np.uint8) if array.size else b"")
 
 
 # --- stale temps ----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ model made a code, so that another model refuses it instead of drawing some othe
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import struct
 from collections.abc import Callable
@@ -66,42 +67,11 @@ def read_npy_record(path: str | os.PathLike | BinaryIO, *,
 def _read(path, check, what: str, name: str | None, *, record: bool) -> tuple[np.ndarray, dict | None]:
     is_file = hasattr(path, "read")
     shown = name if name is not None else (getattr(path, "name", "?") if is_file else os.fspath(path))
-    fmt = np.lib.format
     with nullcontext(path) if is_file else open(path, "rb") as fh:
         size = os.fstat(fh.fileno()).st_size
         if size == 0:
             raise InputError(f"{shown}: not {what} (the file is empty)", shown)
-        try:
-            version = fmt.read_magic(fh)
-        except (ValueError, EOFError):
-            raise InputError(f"{shown}: not {what} (no .npy header; is it another kind of file renamed?)",
-                             shown) from None
-        readers = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
-        if version not in readers:
-            raise InputError(f"{shown}: not {what} (.npy format version {version[0]}.{version[1]} is not read here)",
-                             shown)
-        field, start = _HEADER_LENGTH[version], fh.tell()
-        raw = fh.read(struct.calcsize(field))
-        length = struct.unpack(field, raw)[0] if len(raw) == struct.calcsize(field) else 0  # short: numpy says so
-        if length > _MAX_HEADER_BYTES:
-            raise InputError(f"{shown}: not {what} (its header is {length:,} bytes, over the {_MAX_HEADER_BYTES:,} "
-                             f"read here; np.save writes about 128)", shown)
-        fh.seek(start)
-        try:
-            shape, fortran_order, dtype = readers[version](fh)
-        except (ValueError, EOFError, SyntaxError, TypeError) as err:
-            raise InputError(f"{shown}: not {what} (damaged .npy header: {' '.join(str(err).split())})",
-                             shown) from None
-        if dtype.hasobject or dtype.kind not in "biuf":
-            raise InputError(f"{shown}: not {what} (it holds {dtype}, not plain numbers)", shown)
-        problem = check(tuple(shape)) if check is not None else None
-        if problem is not None:
-            raise InputError(f"{shown}: {problem}", shown)
-        needed = int(np.prod(shape, dtype=object)) * dtype.itemsize  # Python ints: no overflow
-        have = size - fh.tell()
-        if needed > have:
-            raise InputError(f"{shown}: truncated or damaged .npy (its header promises {needed:,} bytes of data, "
-                             f"the file holds {have:,})", shown)
+        _, _, _, needed = _header(fh, size, shown, what, check)
         end = fh.tell() + needed
         fh.seek(0)
         try:
@@ -112,6 +82,76 @@ def _read(path, check, what: str, name: str | None, *, record: bool) -> tuple[np
             return array, None
         fh.seek(end)
         return array, _record(fh.read(_MAX_RECORD_BYTES + 1))
+
+
+def _header(fh: BinaryIO, size: int, shown: str, what: str, check) -> tuple[tuple[int, ...], np.dtype, bool, int]:
+    """Judge the .npy header at `fh`'s position in a file of `size` bytes: (shape, dtype, fortran_order, the
+    data's size in bytes), `fh` left where the data begins; InputError if the array is not there to be read."""
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(fh)
+    except (ValueError, EOFError):
+        raise InputError(f"{shown}: not {what} (no .npy header; is it another kind of file renamed?)",
+                         shown) from None
+    readers = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
+    if version not in readers:
+        raise InputError(f"{shown}: not {what} (.npy format version {version[0]}.{version[1]} is not read here)",
+                         shown)
+    field, start = _HEADER_LENGTH[version], fh.tell()
+    raw = fh.read(struct.calcsize(field))
+    length = struct.unpack(field, raw)[0] if len(raw) == struct.calcsize(field) else 0  # short: numpy says so
+    if length > _MAX_HEADER_BYTES:
+        raise InputError(f"{shown}: not {what} (its header is {length:,} bytes, over the {_MAX_HEADER_BYTES:,} "
+                         f"read here; np.save writes about 128)", shown)
+    fh.seek(start)
+    try:
+        shape, fortran_order, dtype = readers[version](fh)
+    except (ValueError, EOFError, SyntaxError, TypeError) as err:
+        raise InputError(f"{shown}: not {what} (damaged .npy header: {' '.join(str(err).split())})",
+                         shown) from None
+    if dtype.hasobject or dtype.kind not in "biuf":
+        raise InputError(f"{shown}: not {what} (it holds {dtype}, not plain numbers)", shown)
+    problem = check(tuple(shape)) if check is not None else None
+    if problem is not None:
+        raise InputError(f"{shown}: {problem}", shown)
+    needed = int(np.prod(shape, dtype=object)) * dtype.itemsize  # Python ints: no overflow
+    have = size - fh.tell()
+    if needed > have:
+        raise InputError(f"{shown}: truncated or damaged .npy (its header promises {needed:,} bytes of data, "
+                         f"the file holds {have:,})", shown)
+    return tuple(shape), dtype, fortran_order, needed
+
+
+def map_npys(path: str | os.PathLike, count: int, *, what: str = "a file of .npy arrays",
+             name: str | None = None) -> list[np.ndarray]:
+    """The `count` arrays of a file that holds their .npy files one after another (`files.atomic_save_npys`),
+    each a read-only view of one memory mapping of the file, so only the pages a caller reads come from disk.
+
+    Every header is judged as `read_npy` judges one (before anything is mapped), and the file must end where
+    the last array does; else UsageError naming the file. OSErrors pass through. The mapping lives as long as
+    an array does: files written through `atomic_write` are replaced, never changed in place, so what was
+    mapped stays as it was.
+    """
+    shown = name if name is not None else os.fspath(path)
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        layout = []
+        for _ in range(count):
+            shape, dtype, fortran_order, needed = _header(fh, size, shown, what, None)
+            layout.append((shape, dtype, fortran_order, fh.tell()))
+            fh.seek(needed, os.SEEK_CUR)
+        if fh.tell() != size:
+            raise InputError(f"{shown}: not {what} ({size - fh.tell():,} bytes after its last array)", shown)
+        mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    return [_view(mapped, *where) for where in layout]
+
+
+def _view(mapped: mmap.mmap, shape: tuple[int, ...], dtype: np.dtype, fortran_order: bool, offset: int) -> np.ndarray:
+    count = int(np.prod(shape, dtype=object))
+    if not count:
+        return np.zeros(shape, dtype, order="F" if fortran_order else "C")
+    flat = np.frombuffer(mapped, dtype, count, offset)
+    return flat.reshape(shape[::-1]).T if fortran_order else flat.reshape(shape)
 
 
 def _record(tail: bytes) -> dict | None:

@@ -124,15 +124,117 @@ def test_cached_model_equals_a_fresh_parse(predictor):
 
 @needs_model
 def test_cache_round_trip_and_corrupt_cache(tmp_path, predictor):
-    cache = tmp_path / "model.npz"
+    cache = tmp_path / "model.npys"
     landmarks._store_cached(cache, predictor)
     loaded = landmarks._load_cached(cache)
-    assert loaded is not None and np.array_equal(loaded.leaf_values, predictor.leaf_values)
-    cache.write_bytes(b"not an npz")
+    assert loaded is not None
+    for name, array in predictor.arrays().items():
+        assert getattr(loaded, name).dtype == array.dtype and np.array_equal(getattr(loaded, name), array), name
+    cache.write_bytes(b"not an npys")
     assert landmarks._load_cached(cache) is None
 
 
+def _hostile(predictor, **changes):
+    arrays = predictor.arrays()
+    arrays.update(changes)
+    return landmarks.ShapePredictor(**arrays)
 
+
+@needs_model
+@pytest.mark.parametrize("change", [
+    # Indices a face follows, pointing outside the arrays they index: an IndexError mid-morph, or worse.
+    lambda p: _hostile(p, split_pixel_a=np.full_like(p.split_pixel_a, 10**6)),
+    lambda p: _hostile(p, anchor_index=np.full_like(p.anchor_index, -1)),
+    # Well-formed arrays that do not fit together, or of another dtype (read as its bytes, they would be garbage).
+    lambda p: _hostile(p, leaf_values=p.leaf_values[:, :, :8]),
+    lambda p: _hostile(p, split_threshold=p.split_threshold.astype(np.float64)),
+    # Trees of one leaf: no splits to check (their empty index arrays have no min or max to compare).
+    lambda p: _hostile(p, **{name: getattr(p, name)[:, :, :0] for name in ("split_pixel_a", "split_pixel_b",
+                                                                          "split_threshold")},
+                       leaf_values=p.leaf_values[:, :, :1]),
+])
+def test_a_cache_entry_that_is_not_a_models_arrays_is_not_used(tmp_path, predictor, change):
+    """Format 1 took any seven arrays of the right names: a damaged or hostile entry sent the cascade's lookups
+    outside its arrays. Now the entry is checked before use, and refused means rebuilt."""
+    cache = tmp_path / "model.npys"
+    landmarks._store_cached(cache, change(predictor))
+    assert landmarks._load_cached(cache) is None
+
+
+def _a_new_runs_predictor():
+    """`load_shape_predictor` as a new process calls it, none loaded yet (and none kept after)."""
+    try:
+        landmarks.load_shape_predictor.cache_clear()
+        return landmarks.load_shape_predictor()
+    finally:
+        landmarks.load_shape_predictor.cache_clear()
+
+
+def _format_1_entry() -> Path:
+    """Where format 1 kept the installed model's entry in the cache dir (its folder made), as it named it."""
+    model = landmarks.model_path()
+    entry = landmarks.cache_dir("align") / f"{model.stem}-{landmarks.file_sha256(model)[:16]}-v1.npz"
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    return entry
+
+
+@needs_model
+def test_a_damaged_entry_is_rebuilt_into_a_good_one(tmp_path, monkeypatch, predictor):
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    entry = landmarks._cache_file(landmarks.model_path())
+    landmarks._store_cached(entry, _hostile(predictor, split_pixel_b=np.full_like(predictor.split_pixel_b, 10**6)))
+    rebuilt = _a_new_runs_predictor()
+    assert np.array_equal(rebuilt.split_pixel_b, predictor.split_pixel_b)
+    again = landmarks._load_cached(entry)
+    assert again is not None and np.array_equal(again.split_pixel_b, predictor.split_pixel_b)
+
+
+@needs_model
+def test_an_entry_of_format_1_is_converted_not_parsed_again(tmp_path, monkeypatch, predictor):
+    """A user's first run after the format change reads the old .npz (a fraction of a second) instead of
+    parsing the 100 MB model again (seconds); the old entry is left for an older interp sharing the cache."""
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    model, old = landmarks.model_path(), _format_1_entry()
+    np.savez(old, **predictor.arrays())  # as format 1 wrote it
+    parsed = []
+    real_parse = landmarks.parse_shape_predictor
+    monkeypatch.setattr(landmarks, "parse_shape_predictor", lambda data: parsed.append(1) or real_parse(data))
+    converted = _a_new_runs_predictor()
+    assert parsed == [] and old.is_file()
+    assert sorted(p.name for p in old.parent.iterdir()) == sorted([old.name, landmarks._cache_file(model).name])
+    mapped = landmarks._load_cached(landmarks._cache_file(model))
+    for name, array in predictor.arrays().items():
+        assert np.array_equal(getattr(converted, name), array) and np.array_equal(getattr(mapped, name), array), name
+
+
+@needs_model
+def test_a_run_maps_the_cached_model_instead_of_reading_it(tmp_path, monkeypatch, predictor):
+    """The 65 MB entry was read whole on every run (0.1-0.7 s): now it is mapped, and a face's landmarks fault in
+    the pages they use. What the process reads with read() (its `rchar`) while loading the model and finding one
+    face's landmarks, in a fresh process: the entry's headers, not its 65 MB."""
+    if not Path("/proc/self/io").exists():
+        pytest.skip("the bytes a process reads are counted in /proc/self/io")
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    model = landmarks.model_path()
+    landmarks._store_cached(landmarks._cache_file(model), predictor)  # the sha256 record too: no hashing below
+    script = (
+        "import numpy as np\n"
+        "from PIL import Image\n"
+        "from interp_cli.align import landmarks\n"
+        "def read():\n"
+        "    return int(dict(line.split(': ') for line in open('/proc/self/io').read().splitlines())['rchar'])\n"
+        f"grey = np.asarray(Image.open({str(FACES_DIR / 'obama.jpg')!r}).convert('L'))\n"
+        "before = read()\n"
+        "predictor = landmarks.load_shape_predictor()\n"
+        "h, w = grey.shape\n"
+        "points = predictor.predict(grey, (w * 0.3, h * 0.2, w * 0.7, h * 0.6))\n"
+        "print(read() - before, int(points.shape[0]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    read, points = map(int, done.stdout.split())
+    assert points == 68 and read < 1_000_000, read  # the entry is 65 MB
 @needs_model
 def test_entries_of_different_model_files_coexist_up_to_a_bound(tmp_path, predictor, monkeypatch):
     """Entries are kept by use, not by whose they are: before, storing one deleted every other entry of the
@@ -172,7 +274,7 @@ def test_two_installs_with_one_model_share_the_cache_entry(tmp_path, monkeypatch
     finally:
         landmarks.load_shape_predictor.cache_clear()
     assert len(parsed) == 1
-    assert len(list((tmp_path / "cache" / "align").glob("*.npz"))) == 1
+    assert len(list((tmp_path / "cache" / "align").glob("*.npys"))) == 1
 
 
 @needs_model
@@ -270,3 +372,19 @@ def test_the_install_advice_names_the_align_extras_own_packages():
     named = re.findall(r"'([^']+)'", INSTALL_ALIGN)
     assert named == [spec for spec in extra if not spec.startswith("dlib-bin")]
     assert "dlib-bin" in INSTALL_ALIGN and "interp-cli" not in INSTALL_ALIGN
+
+
+@needs_model
+def test_a_hostile_npz_entry_is_parsed_over_not_allocated(tmp_path, monkeypatch, predictor):
+    """A format-1 entry whose first array's header claims 200 TB: numpy allocated what it claimed, and the
+    MemoryError went up as a traceback on every run. It now counts as no entry: the model is parsed again."""
+    import zipfile
+
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    old = _format_1_entry()
+    header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (100000000000, 512), }"
+    header += b" " * (127 - 10 - len(header)) + b"\n"
+    with zipfile.ZipFile(old, "w") as archive:
+        archive.writestr("initial_shape.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header)
+    loaded = _a_new_runs_predictor()
+    assert np.array_equal(loaded.leaf_values, predictor.leaf_values)

