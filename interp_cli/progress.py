@@ -45,7 +45,10 @@ EARLY_ESTIMATE_S = 15.0
 POLL_S = 0.5  # how often `polled` reads the size of the file it follows: often beside the seconds a line waits for
 
 _open: list = []  # bars drawing now, outermost first (main thread only)
-_MAKING = threading.Lock()  # one thread at a time makes a terminal bar (its class-wide monitor_interval)
+# One thread at a time makes or closes a terminal bar: making sets tqdm's class-wide monitor_interval, and an older
+# tqdm (4.42) lists a bar among its instances before the bar has its writer, so a bar closed in another thread
+# meanwhile, which clears its neighbours, raised AttributeError ('tqdm' object has no attribute 'sp').
+_TQDM = threading.Lock()
 
 
 def bar(total: int, desc: str, *, unit: str = "item", enabled: bool = True):
@@ -194,7 +197,7 @@ class _Terminal(_Bar):
         # Drawn and listed as open in one step: a stop that landed in between (the bar just drawn, the test
         # that sends one on seeing it, or a scheduler's) left a bar close_open could not see, closed at exit
         # and so drawn again below `interp: terminated` (a whole-suite run under the floor venv, 2026-12-06).
-        with deferred(), _MAKING:
+        with deferred(), _TQDM:
             # No watchdog thread: our bars are updated often enough. tqdm reads this class-wide setting when a bar
             # is made, so it is set for that moment only, one thread at a time (bars made at once in threads put
             # back each other's 0): a caller's own bars keep theirs.
@@ -215,7 +218,7 @@ class _Terminal(_Bar):
         self._bar.set_postfix_str(text, refresh=False)
 
     def close(self, completed: bool = True) -> None:
-        with deferred():  # taken off the list and closed in one step, as it was drawn and listed
+        with deferred(), _TQDM:  # taken off the list and closed in one step, as it was drawn and listed
             if self in _open:
                 _open.remove(self)
                 self._bar.close()

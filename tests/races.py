@@ -14,22 +14,29 @@ from collections.abc import Callable
 
 def at_once(work: Callable[[], None], check: Callable[[], None], *, threads: int = 4, rounds: int = 5) -> None:
     """`rounds` times: `threads` threads start `work` together, then `check()` runs once they have all ended
-    (one overlap in the wrong order is enough: a round's check finds it before the next round hides it)."""
+    (one overlap in the wrong order is enough: a round's check finds it before the next round hides it). What
+    `work` raises in a thread is raised here, after the round: left in its thread, it was only a warning."""
     interval = sys.getswitchinterval()
     sys.setswitchinterval(1e-6)
+    raised: list[BaseException] = []
     try:
         for _ in range(rounds):
             together = threading.Barrier(threads)
 
             def started(barrier: threading.Barrier = together) -> None:
                 barrier.wait()
-                work()
+                try:
+                    work()
+                except BaseException as err:  # handed to the test's thread
+                    raised.append(err)
 
             workers = [threading.Thread(target=started) for _ in range(threads)]
             for worker in workers:
                 worker.start()
             for worker in workers:
                 worker.join()
+            if raised:
+                raise raised[0]
             check()
     finally:
         sys.setswitchinterval(interval)
