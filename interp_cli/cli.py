@@ -843,7 +843,8 @@ def main(argv: list[str] | None = None) -> None:
     """Run the command line `argv` (default `sys.argv[1:]`); always ends in SystemExit with the exit code.
 
     In a Python caller's process it behaves as the command, exit codes included (Ctrl-C is SystemExit(130),
-    a SIGTERM meanwhile SystemExit(143), unless the caller handles SIGTERM itself: its handler then gets it), and
+    a SIGTERM meanwhile SystemExit(143), unless the caller handles SIGTERM itself: its handler then gets it, and an
+    exception the handler raises leaves main as raised, interp's outputs cleaned as for any stop), and
     leaves the process as the library does: the stop signals' handlers are as they were when it returns, and the
     process-wide tuning of `run` (the command's own process) is not done."""
     cli.main(args=argv, prog_name="interp")

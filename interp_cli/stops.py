@@ -40,7 +40,10 @@ outside Python (an embedding program's), which could not be put back.
 
 The CLI's main may also run in a Python caller's process (`cli.main([...])`, click's CliRunner): a SIGTERM or
 SIGHUP that the caller handles with its own function stays the caller's, and `handlers_given_back` puts back
-whatever main changed when it returns.
+whatever main changed when it returns. What that function raises is the caller's too: an ordinary exception
+(a service's `Shutdown(Exception)`) is carried through interp as a stop (`CallersStop`, which no `except
+Exception` of interp's catches, so no row or command reports it as its own failure, and every temp is cleaned as
+for any stop) and raised as it was out of `handlers_given_back`, so out of main.
 """
 
 from __future__ import annotations
@@ -68,6 +71,31 @@ class Terminated(KeyboardInterrupt):
 
 class HungUp(Terminated):
     """SIGHUP (the session closed under a run, without nohup): unwinds as SIGTERM does; exit 129."""
+
+
+class CallersStop(BaseException):
+    """A Python caller's own stop-signal handler raised `.error` (an ordinary exception) while the CLI's main ran:
+    unwinds interp past its `except Exception`s (a batch row's, the command's "internal error") with its temps
+    cleaned as for any stop, and `handlers_given_back` raises `.error` itself to the caller."""
+
+    def __init__(self, error: Exception):
+        super().__init__(error)
+        self.error = error
+
+
+class _CallersHandler:
+    """The caller's own handler of a stop signal, as `raise_on_sigterm` leaves it in place: called as it is, and
+    an ordinary exception it raises is carried out of interp as `CallersStop`. BaseExceptions it raises
+    (KeyboardInterrupt, SystemExit) are left as they are: interp already unwinds on those."""
+
+    def __init__(self, handler):
+        self.handler = handler
+
+    def __call__(self, signum, frame):
+        try:
+            self.handler(signum, frame)
+        except Exception as error:
+            raise CallersStop(error) from None
 
 
 def _raise_terminated(signum, frame):
@@ -102,6 +130,13 @@ def _left_to_its_owner(signum: int) -> bool:
     return handler is None or (callable(handler) and handler not in (_note_at_start, _raise_terminated))
 
 
+def _carry_callers(signum: int) -> None:
+    """Wrap a caller's own Python handler of `signum` (`_CallersHandler`); one set outside Python is left."""
+    handler = signal.getsignal(signum)
+    if callable(handler) and not isinstance(handler, _CallersHandler):
+        signal.signal(signum, _CallersHandler(handler))
+
+
 def raise_on_sigterm() -> None:
     """Make the next SIGTERM raise `Terminated` (SIGHUP, unless ignored: `HungUp`) in the main thread, and
     later ones do nothing (a no-op outside the main thread). Ends `hold_stops_at_start`: SIGINT gets its
@@ -111,9 +146,14 @@ def raise_on_sigterm() -> None:
         return
     if not _left_to_its_owner(signal.SIGTERM):
         signal.signal(signal.SIGTERM, _raise_terminated)
+    else:
+        _carry_callers(signal.SIGTERM)
     # SIGHUP only where it is not ignored: under nohup the run is meant to outlive its session.
-    if _SIGHUP is not None and signal.getsignal(_SIGHUP) is not signal.SIG_IGN and not _left_to_its_owner(_SIGHUP):
-        signal.signal(_SIGHUP, _raise_terminated)
+    if _SIGHUP is not None and signal.getsignal(_SIGHUP) is not signal.SIG_IGN:
+        if not _left_to_its_owner(_SIGHUP):
+            signal.signal(_SIGHUP, _raise_terminated)
+        else:
+            _carry_callers(_SIGHUP)
     if signal.SIGINT in _held_at_start:
         signal.signal(signal.SIGINT, _held_at_start[signal.SIGINT])
     _held_at_start.clear()
@@ -131,17 +171,25 @@ def handlers_given_back() -> Iterator[None]:
     them both: a script, notebook or service that runs `main([...])` in its own process and goes on got
     interp's handlers for good, so its next SIGTERM raised Terminated in whatever it was doing, or after one stop
     inside `main` was ignored for the rest of its life. A handler set outside Python (None) was never replaced
-    (`raise_on_sigterm` leaves it, as it leaves a caller's own function) and is left as it is."""
+    (`raise_on_sigterm` leaves it, as it leaves a caller's own function) and is left as it is.
+
+    The exception a caller's own handler raised inside (`CallersStop`) leaves the block as the caller raised it,
+    once the handlers are back: theirs to handle, not a failure of interp's."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     found = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    callers = None
     try:
         yield
+    except CallersStop as stop:
+        callers = stop.error
     finally:
         for signum, handler in found.items():
             if handler is not None and signal.getsignal(signum) is not handler:
                 signal.signal(signum, handler)
+    if callers is not None:
+        raise callers  # outside the except: no "during handling of CallersStop" in the caller's traceback
 
 
 def ignore_stops() -> None:

@@ -408,3 +408,49 @@ def test_a_python_callers_collector_is_left_as_it_was(mode):
     seen = _collector(mode)
     assert seen["frozen"] == 0, seen
     assert seen["enabled"] is (mode != "off"), seen
+
+
+_CALLERS_SHUTDOWN = """
+import signal, sys
+from interp_cli import cli
+
+class Shutdown(Exception):
+    pass
+
+def mine(signum, frame):
+    raise Shutdown(f"signal {signum}")
+
+signal.signal(signal.SIGTERM, mine)
+try:
+    cli.main(sys.argv[1:])
+except Shutdown as own:
+    print("caught", repr(own), signal.getsignal(signal.SIGTERM) is mine)
+except SystemExit as done:
+    print("exit", done.code)
+"""
+
+
+@pytest.mark.parametrize("command", ["morph", "batch"])
+def test_a_python_callers_own_exception_from_its_sigterm_handler_reaches_it(tmp_path, command):
+    """A service's SIGTERM handler that raises its own `Shutdown(Exception)` while `cli.main([...])` morphed: interp
+    caught it as any other exception, said "interp: internal error: Shutdown: signal 15" and exited 1 (a batch
+    failed the row and went on to the next). The exception is the caller's: it now leaves main as raised, with the
+    caller's handler back, nothing said on stderr, and no output or temp left (a real SIGTERM, mid-write)."""
+    demo = [str(ROOT / "examples/demo_a.png"), str(ROOT / "examples/demo_b.png")]
+    if command == "morph":
+        args = [*demo, "--weights", "demo", "--steps", "5000", "-q", "-o", "m.gif"]
+    else:
+        (tmp_path / "rows.csv").write_text(f"{demo[0]},{demo[1]},m.gif\n{demo[1]},{demo[0]},n.gif\n")
+        args = ["batch", "rows.csv", "--outdir", "out", "--weights", "demo", "--steps", "5000", "-q"]
+    child = subprocess.Popen([sys.executable, "-c", _CALLERS_SHUTDOWN, *args], cwd=tmp_path, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, preexec_fn=hangup_as_in_a_session,
+                             env=dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT)))
+    deadline = time.monotonic() + 120  # only against a hang: nothing here is timed
+    while not list(tmp_path.rglob(".m.tmp-*")):  # the GIF's temp: frames are being written
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.02)
+    child.send_signal(signal.SIGTERM)
+    out, err = child.communicate(timeout=120)
+    assert (child.returncode, out, err) == (0, "caught Shutdown('signal 15') True\n", "")
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    assert left == ([] if command == "morph" else ["out", "rows.csv"])
