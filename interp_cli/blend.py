@@ -45,9 +45,10 @@ from typing import Optional, Union
 
 import numpy as np
 
+from .checks import check_count
 from .errors import UsageError, option, speaking_to_cli
 from .layers import layer_parts
-from .limits import MAX_FRAMES
+from .limits import MAX_FRAMES, STEPS_WHY
 from interp_cli.limits import EASINGS, INTERPS
 
 
@@ -60,11 +61,11 @@ ArrayOrFloat = Union[float, np.ndarray]
 def _as_count(value, what: str) -> int:
     """An exact integer (numpy ints allowed, bools and floats refused) or a UsageError."""
     if isinstance(value, bool):
-        raise UsageError(f"{what} must be a whole number, got {value!r}")
+        raise UsageError(f"{what} must be a whole number (got {value!r})")
     try:
         return operator.index(value)
     except TypeError:
-        raise UsageError(f"{what} must be a whole number, got {value!r}") from None
+        raise UsageError(f"{what} must be a whole number (got {value!r})") from None
 
 
 def linear_times(steps: int) -> np.ndarray:
@@ -73,9 +74,7 @@ def linear_times(steps: int) -> np.ndarray:
     `steps` counts both ends of a transition, so it must be at least 2. steps=1 is refused
     rather than guessed at (a one-frame "morph" would have to drop one of the two images).
     """
-    steps = _as_count(steps, "steps")
-    if steps < 2:
-        raise UsageError(f"steps must be at least 2 (got {steps}): a transition shows both of its ends")
+    steps = check_count("steps", steps, 2, STEPS_WHY)
     t = np.arange(steps, dtype=np.float64) / (steps - 1)
     t[-1] = 1.0  # already exact for i/(n-1) with i = n-1, but make the contract explicit
     return t
@@ -229,12 +228,8 @@ def _check_chain(n_keyframes, steps, loop: bool, pingpong: bool, hold) -> tuple[
     n_keyframes = _as_count(n_keyframes, "number of keyframes")
     if n_keyframes < 2:
         raise UsageError(f"need at least 2 images to morph between (got {n_keyframes})")
-    steps = _as_count(steps, "steps")  # counted, not built: linear_times(10**23) fails inside numpy
-    if steps < 2:
-        raise UsageError(f"steps must be at least 2 (got {steps}): a transition shows both of its ends")
-    hold = _as_count(hold, "hold")
-    if hold < 0:
-        raise UsageError(f"hold must be 0 or more frames (got {hold})")
+    steps = check_count("steps", steps, 2, STEPS_WHY)  # counted, not built: linear_times(10**23) fails inside numpy
+    hold = check_count("hold", hold, 0)
     if loop and pingpong:
         raise UsageError("loop and pingpong cannot be combined (pick one)")
     total = _count(n_keyframes, steps, hold, loop, pingpong)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import operator
 import os
 import sys
 from collections.abc import Iterable, Sequence
@@ -39,6 +40,27 @@ def check_number(name: str, value, low=None, high=None, integer=False) -> int | 
         raise UsageError(f"{name} must be {bounds} (got {value})")
     return int(value) if isinstance(value, numbers.Integral) else float(value)  # fps=60 stays 60 in messages
 
+
+
+def not_a_count(name: str, value) -> str:
+    """What `check_count` says of a value that is not a whole number: also the command line's line for a word
+    that is not one (`--steps 1.5`), so a shell's and a Python caller's same mistake read the same."""
+    return f"{option(name)} must be a whole number (got {value})"
+
+
+def check_count(name: str, value, low: int, why: str = "") -> int:
+    """A count of frames (`steps`, `hold`): an exact integer (numpy's too; a bool, a float or a string refused)
+    of at least `low`, returned as Python's int, else a UsageError naming the option, `why` after the bound. The
+    one check of --steps and --hold (options.FrameCount) and of the same keywords (interp_cli.blend)."""
+    if isinstance(value, bool):
+        raise UsageError(not_a_count(name, repr(value)))
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise UsageError(not_a_count(name, repr(value))) from None
+    if value < low:
+        raise UsageError(f"{option(name)} must be at least {low} (got {value}){why}")
+    return value
 
 
 def check_refine_steps(steps, name: str = "refine") -> int:

@@ -48,6 +48,8 @@ REFINE_MAX_STEPS = 10_000
 # (~180 MB and some seconds at this size): a mistyped --steps 30000000 used to take 3 GB and a minute
 # before the first frame; larger ones failed inside numpy.
 MAX_FRAMES = 1_000_000
+# Why a transition's steps are at least 2, said wherever steps=1 is refused (--steps and the keyword alike).
+STEPS_WHY = ": a transition shows both of its ends"
 
 # GIF delays are whole centiseconds and browsers slow delays under 2 cs down to 10 cs, so a GIF plays
 # at most 50 fps: --fps above it is written at this rate.

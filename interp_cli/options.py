@@ -16,7 +16,7 @@ import re
 import click
 
 from interp_cli.limits import (EASINGS, FPS, GIF_MAX_FPS, INTERPS, MAX_FRAMES, NOISE_MODES, PRECISIONS, QUALITY,
-                               REFINE_LOSSES, REFINE_MAX_STEPS, SEED_MAX, SEED_MIN, SIZE, TRUNCATION,
+                               REFINE_LOSSES, REFINE_MAX_STEPS, SEED_MAX, SEED_MIN, SIZE, STEPS_WHY, TRUNCATION,
                                TUNE_DEFAULT_STEPS, TUNE_MAX_STEPS)
 
 
@@ -150,6 +150,32 @@ def refine_options(f=None, *, tunes: bool = False):
     return f
 
 
+class FrameCount(click.ParamType):
+    """--steps and --hold: checked by `checks.check_count`, the check the same keywords get from a Python caller, so
+    `--steps 1` and steps=1 (or `--hold 1.5` and hold=1.5) are refused in the same words, where click said "1 is not in
+    the range 2<=x<=1000000" and "'1.5' is not a valid integer range". Too many frames in all is the morph's own
+    check (blend), which knows the inputs and --hold: `--steps` alone had a bound of its own, worded apart."""
+
+    name = "integer"
+
+    def __init__(self, keyword: str, low: int, why: str = ""):
+        self.keyword, self.low, self.why = keyword, low, why
+
+    def convert(self, value, param, ctx):
+        from interp_cli.checks import check_count, not_a_count
+        from interp_cli.errors import UsageError
+
+        if isinstance(value, str):
+            try:
+                value = int(value.strip())
+            except ValueError:  # int() reads only what a count looks like: "1.5", "x", "1e3" are refused here
+                raise click.UsageError(not_a_count(self.keyword, value if value.strip() else repr(value)), ctx) from None
+        try:
+            return check_count(self.keyword, value, self.low, self.why)
+        except UsageError as err:
+            raise click.UsageError(str(err), ctx) from None
+
+
 class TuneSteps(click.IntRange):
     """--tune's optional step count. Click gives an optional value the next word unless it starts with
     `-`, so a bare --tune before the inputs (`interp --tune a.png b.png`) takes `a.png` as its count:
@@ -203,7 +229,7 @@ class LayersType(click.ParamType):
 def _morph_option_list():
     """The options of one morph, in the order `--help` shows them (applied bottom-up by Click)."""
     return [
-        click.option("--steps", type=click.IntRange(2, MAX_FRAMES), default=60, show_default=True,
+        click.option("--steps", type=FrameCount("steps", 2, STEPS_WHY), default=60, show_default=True,
                      help=f"Frames per transition, both ends included (a morph has at most {MAX_FRAMES:,} "
                           f"frames in all, --hold included)."),
         click.option("--fps", type=FiniteFloatRange(*FPS), default=30, show_default=True,
@@ -217,7 +243,7 @@ def _morph_option_list():
         noise_options, align_options, save_aligned_option,
         click.option("--loop", is_flag=True, help="Return to the first image, seamlessly (no repeated frame)."),
         click.option("--pingpong", is_flag=True, help="Play forward, then back."),
-        click.option("--hold", type=click.IntRange(0, MAX_FRAMES), default=0, show_default=True,
+        click.option("--hold", type=FrameCount("hold", 0), default=0, show_default=True,
                      help="Extra frames held on each input."),
         click.option("--ease", type=click.Choice(EASINGS), default="linear",
                      show_default=True, help="Timing of each transition."),

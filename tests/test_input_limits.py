@@ -189,8 +189,8 @@ def test_the_frame_bound_is_one_number():
 
 
 @pytest.mark.parametrize("args,shown", [
-    (["--steps", "99999999999999999999999"], "1000000"),
-    (["--hold", "1000000000000"], "1000000"),
+    (["--steps", "99999999999999999999999"], "at most 1,000,000"),
+    (["--hold", "1000000000000"], "at most 1,000,000"),
     (["--steps", "600000", "--hold", "300000"], "1,000,000"),
 ])
 def test_a_morph_of_more_than_a_million_frames_is_refused_at_once(tmp_path, args, shown):
@@ -324,10 +324,10 @@ def _call(verb, tmp, demo, manifest, keywords):
     ("render", {"noise": 5}, "noise=5: choose one of const, random, none"),
     ("mix", {"noise": "off"}, 'noise="off": choose one of const, random, none'),
     # Right before: a number's wrong kind, refused by name.
-    ("morph", {"steps": "60"}, "steps must be a whole number, got '60'"),
-    ("morph", {"steps": 60.5}, "steps must be a whole number, got 60.5"),
-    ("morph", {"steps": True}, "steps must be a whole number, got True"),
-    ("morph", {"steps": None}, "steps must be a whole number, got None"),
+    ("morph", {"steps": "60"}, "steps must be a whole number (got '60')"),
+    ("morph", {"steps": 60.5}, "steps must be a whole number (got 60.5)"),
+    ("morph", {"steps": True}, "steps must be a whole number (got True)"),
+    ("morph", {"steps": None}, "steps must be a whole number (got None)"),
     ("morph", {"fps": "30"}, "fps must be a number (got '30')"),
     ("render", {"seed": "1"}, "seed must be a whole number (got '1')"),
     ("morph", {"noise": None}, "noise=None: choose one of const, random, none"),
@@ -436,3 +436,28 @@ def test_paste_with_too_small_a_size_names_the_photo_and_the_size_that_works(tmp
     result = run(tmp_path / "wide.jpg", FACES / "biden.jpg", "--weights", "demo", "--paste", "--size", smallest,
                  "--steps", 3, "-o", tmp_path / "p.gif", "-q")
     assert result.exit_code == 0, result.stderr
+
+
+@pytest.mark.parametrize("args, keywords, python_said", [
+    (["--steps", "1"], {"steps": 1}, "steps must be at least 2 (got 1): a transition shows both of its ends"),
+    (["--steps", "1.5"], {"steps": 1.5}, "steps must be a whole number (got 1.5)"),
+    (["--hold", "-1"], {"hold": -1}, "hold must be at least 0 (got -1)"),
+    (["--hold", "2.5"], {"hold": 2.5}, "hold must be a whole number (got 2.5)"),
+    (["--steps", "2000000"], {"steps": 2000000},
+     "steps=2000000 would make 2,000,000 frames; a morph has at most 1,000,000 (fewer steps or hold)"),
+])
+def test_a_frame_count_mistake_reads_the_same_from_the_shell_and_from_python(tmp_path, demo, args, keywords,
+                                                                            python_said):
+    """--steps and --hold were click's ("1 is not in the range 2<=x<=1000000", "'1.5' is not a valid integer
+    range") and the same keywords blend's ("steps must be a whole number, got 1.5"): one mistake, two wordings.
+    Now one check says both, each naming the option as its reader writes it."""
+    with pytest.raises(UsageError) as caught:
+        _call("morph", tmp_path, demo, None, keywords)
+    assert str(caught.value) == python_said
+    shell_said = python_said.replace("steps=2000000", "--steps 2000000")
+    for name in ("steps", "hold"):
+        shell_said = shell_said.replace(f"{name} must", f"--{name} must").replace(f" {name})", f" --{name})")
+    shell_said = shell_said.replace("fewer steps or", "fewer --steps or")
+    assert usage_error(run(DEMO_A, DEMO_B, *args, "--weights", "demo", "-o", tmp_path / "m.gif")) == \
+        f"interp: error: {shell_said}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["code.npy"]  # nothing written
