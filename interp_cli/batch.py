@@ -14,7 +14,7 @@ from pathlib import Path
 
 from interp_cli import stops
 from interp_cli import progress as progress_bars
-from interp_cli.checks import check_flags, check_function, check_refine_steps, check_tune_steps
+from interp_cli.checks import check_flags, check_function, check_refine_steps, check_shared_numbers, check_tune_steps
 from interp_cli.errors import (InterpError, UsageError, environment_error, face_without_alignment, one_line, option,
                                reported, retold, stops_a_batch)
 from interp_cli.files import claimed, project_id
@@ -93,6 +93,8 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     # Likewise a step count out of range: every row would fail alike, each after the model had loaded.
     check_refine_steps(morph_options.get("refine", 0))
     check_tune_steps(morph_options.get("tune", 0))
+    # And steps=1, or --steps and --hold that make too many frames for even two inputs, fps=0 from Python...
+    check_shared_numbers(morph_options)
 
     def new_session():
         """The pipeline and a Session on the weights: made when the first row to make is reached."""

@@ -45,10 +45,10 @@ from typing import Optional, Union
 
 import numpy as np
 
-from .checks import check_count
-from .errors import UsageError, option, speaking_to_cli
+from .checks import check_count, check_frame_chain, count_frames
+from .errors import UsageError, option
 from .layers import layer_parts
-from .limits import MAX_FRAMES, STEPS_WHY
+from .limits import MAX_FRAMES, STEPS_WHY  # noqa: F401 - MAX_FRAMES: blend.MAX_FRAMES, as callers read it
 from interp_cli.limits import EASINGS, INTERPS
 
 
@@ -224,34 +224,9 @@ class FrameSpec:
         return None
 
 
-def _check_chain(n_keyframes, steps, loop: bool, pingpong: bool, hold) -> tuple[int, int, int]:
-    n_keyframes = _as_count(n_keyframes, "number of keyframes")
-    if n_keyframes < 2:
-        raise UsageError(f"need at least 2 images to morph between (got {n_keyframes})")
-    steps = check_count("steps", steps, 2, STEPS_WHY)  # counted, not built: linear_times(10**23) fails inside numpy
-    hold = check_count("hold", hold, 0)
-    if loop and pingpong:
-        raise UsageError("loop and pingpong cannot be combined (pick one)")
-    total = _count(n_keyframes, steps, hold, loop, pingpong)
-    if total > MAX_FRAMES:
-        asked = [option("steps", steps), *([option("hold", hold)] if hold else [])]
-        asked = (" " if speaking_to_cli() else ", ").join(asked)
-        raise UsageError(f"{asked} would make {total:,} frames; a morph has at most {MAX_FRAMES:,} (fewer "
-                         f"{option('steps')} or {option('hold')})")
-    return n_keyframes, steps, hold
-
-
 def frame_count(n_keyframes: int, steps: int, *, loop: bool = False, pingpong: bool = False, hold: int = 0) -> int:
     """Number of frames `plan_frames` produces (the formulas in the module docstring)."""
-    return _count(*_check_chain(n_keyframes, steps, loop, pingpong, hold), loop, pingpong)
-
-
-def _count(k: int, s: int, h: int, loop: bool, pingpong: bool) -> int:
-    if loop:
-        return k * (s - 1) + k * h
-    if pingpong:
-        return 2 * (k - 1) * (s - 1) + 2 * (k - 1) * h
-    return (k - 1) * (s - 1) + 1 + k * h
+    return count_frames(*check_frame_chain(n_keyframes, steps, loop, pingpong, hold), loop, pingpong)
 
 
 def plan_frames(
@@ -271,7 +246,7 @@ def plan_frames(
     back down towards 0; closed paths (loop, pingpong) wrap around for spline neighbours, so
     a pingpong spline slows to a stop at its turning points and retraces the same curve.
     """
-    k, s, h = _check_chain(n_keyframes, steps, loop, pingpong, hold)
+    k, s, h = check_frame_chain(n_keyframes, steps, loop, pingpong, hold)
     local_t = _ease_curve(linear_times(s), ease)
     if loop:
         path = list(range(k)) + [0]

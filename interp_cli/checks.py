@@ -13,8 +13,9 @@ import os
 import sys
 from collections.abc import Iterable, Sequence
 
-from interp_cli.errors import UsageError, option
-from interp_cli.limits import REFINE_MAX_STEPS, SEED_MAX, SEED_MIN, TUNE_DEFAULT_STEPS, TUNE_MAX_STEPS
+from interp_cli.errors import UsageError, option, speaking_to_cli
+from interp_cli.limits import (MAX_FRAMES, REFINE_MAX_STEPS, SEED_MAX, SEED_MIN, STEPS_WHY, TUNE_DEFAULT_STEPS,
+                                TUNE_MAX_STEPS)
 
 
 def check_number(name: str, value, low=None, high=None, integer=False) -> int | float:
@@ -61,6 +62,65 @@ def check_count(name: str, value, low: int, why: str = "") -> int:
     if value < low:
         raise UsageError(f"{option(name)} must be at least {low} (got {value}){why}")
     return value
+
+
+def check_frame_chain(n_keyframes, steps, loop: bool, pingpong: bool, hold) -> tuple[int, int, int]:
+    """A morph's frame counts checked, as ints: 2 or more keyframes, `check_count`'s steps and hold, and at most
+    limits.MAX_FRAMES frames in all (`count_frames`), counted, not built. Here, not in interp_cli.blend (numpy),
+    so that `interp batch` refuses a count every row would fail before it imports anything a row needs."""
+    if isinstance(n_keyframes, bool):
+        raise UsageError(f"number of keyframes must be a whole number (got {n_keyframes!r})")
+    try:
+        n_keyframes = operator.index(n_keyframes)
+    except TypeError:
+        raise UsageError(f"number of keyframes must be a whole number (got {n_keyframes!r})") from None
+    if n_keyframes < 2:
+        raise UsageError(f"need at least 2 images to morph between (got {n_keyframes})")
+    steps = check_count("steps", steps, 2, STEPS_WHY)  # counted, not built: linear_times(10**23) fails inside numpy
+    hold = check_count("hold", hold, 0)
+    if loop and pingpong:
+        raise UsageError("loop and pingpong cannot be combined (pick one)")
+    total = count_frames(n_keyframes, steps, hold, loop, pingpong)
+    if total > MAX_FRAMES:
+        asked = [option("steps", steps), *([option("hold", hold)] if hold else [])]
+        asked = (" " if speaking_to_cli() else ", ").join(asked)
+        raise UsageError(f"{asked} would make {total:,} frames; a morph has at most {MAX_FRAMES:,} (fewer "
+                         f"{option('steps')} or {option('hold')})")
+    return n_keyframes, steps, hold
+
+
+def count_frames(k: int, s: int, h: int, loop: bool, pingpong: bool) -> int:
+    """Frames of a morph through `k` keyframes (the formulas in interp_cli.blend's module docstring)."""
+    if loop:
+        return k * (s - 1) + k * h
+    if pingpong:
+        return 2 * (k - 1) * (s - 1) + 2 * (k - 1) * h
+    return (k - 1) * (s - 1) + 1 + k * h
+
+
+def check_shared_numbers(options: dict) -> None:
+    """The numbers and choices among a morph's keyword `options` that no input decides (those given): steps and
+    hold as the fewest frames any morph makes (two inputs) would have them, fps, quality, batch_size, truncation,
+    size, sheet_frames, seed, noise, ease, interp; with the words and bounds `morph` checks them in. For `interp
+    batch`, whose every row takes the same values: one that no row could take is refused once, before the rows,
+    instead of failing each of them alike."""
+    from interp_cli.limits import EASINGS, FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION
+
+    if "steps" in options or "hold" in options:
+        check_frame_chain(2, options.get("steps", 60), bool(options.get("loop")), bool(options.get("pingpong")),
+                          options.get("hold", 0))
+    bounds = {"fps": (*FPS, False), "quality": (*QUALITY, True), "batch_size": (1, None, True),
+              "truncation": (*TRUNCATION, False), "sheet_frames": (1, None, True)}
+    for name, (low, high, integer) in bounds.items():
+        if name in options:
+            check_number(name, options[name], low, high, integer=integer)
+    if options.get("size") is not None:
+        check_number("size", options["size"], *SIZE, integer=True)
+    if "seed" in options:
+        check_seed(options["seed"])
+    for name, choices in (("noise", NOISE_MODES), ("ease", EASINGS), ("interp", INTERPS)):
+        if name in options:
+            check_choice(name, options[name], choices)
 
 
 def check_refine_steps(steps, name: str = "refine") -> int:

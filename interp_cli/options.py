@@ -169,7 +169,8 @@ class FrameCount(click.ParamType):
             try:
                 value = int(value.strip())
             except ValueError:  # int() reads only what a count looks like: "1.5", "x", "1e3" are refused here
-                raise click.UsageError(not_a_count(self.keyword, value if value.strip() else repr(value)), ctx) from None
+                shown = value if value.strip() else repr(value)  # `--steps ""`: (got '')
+                raise click.UsageError(not_a_count(self.keyword, shown), ctx) from None
         try:
             return check_count(self.keyword, value, self.low, self.why)
         except UsageError as err:

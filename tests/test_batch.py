@@ -790,6 +790,46 @@ def test_python_batch_refuses_a_misspelt_option_before_any_work(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("args, said", [
+    (["--steps", "600000", "--hold", "600000"], "--steps 600000 --hold 600000 would make 1,800,000 frames; a morph "
+                                                "has at most 1,000,000 (fewer --steps or --hold)"),
+    (["--steps", "700000", "--loop"], "--steps 700000 would make 1,399,998 frames; a morph has at most 1,000,000 "
+                                      "(fewer --steps or --hold)"),
+])
+def test_command_line_frame_counts_no_row_can_make_are_refused_once_before_the_rows(tmp_path, args, said):
+    """`interp batch rows.csv --steps 600000 --hold 600000` failed every row alike, one line each, after the
+    model had loaded (exit 1): the values are the command line's, not a row's. Now one usage error (exit 2), no
+    row run and no --outdir made; a row that is bad on its own still fails alone (the hostile rows above)."""
+    (tmp_path / "m.csv").write_text(f"{A},{B},x.gif\n{B},{A},y.gif\n")
+    result = cli_runner().invoke(cli, [str(a) for a in ("batch", tmp_path / "m.csv", "--outdir", tmp_path / "out",
+                                                        "--weights", "demo", *args)])
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", f"interp: error: {said}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv"]
+
+
+@pytest.mark.parametrize("keywords, said", [
+    ({"steps": 1}, "steps must be at least 2 (got 1): a transition shows both of its ends"),
+    ({"hold": 0.5}, "hold must be a whole number (got 0.5)"),
+    ({"fps": 0}, "fps must be between 0.1 and 240 (got 0)"),
+    ({"quality": 11}, "quality must be between 0 and 10 (got 11)"),
+    ({"truncation": float("nan")}, "truncation must be a finite number (got nan)"),
+    ({"size": 4}, "size must be between 8 and 4096 (got 4)"),
+    ({"seed": "1"}, "seed must be a whole number (got '1')"),
+    ({"ease": "fast"}, 'ease="fast": choose one of linear, smooth, cosine, cubic'),
+])
+def test_python_batch_refuses_a_number_no_row_can_take_once_before_any_work(tmp_path, keywords, said):
+    """batch(..., steps=1) failed each row with the same UsageError after the model loaded, the caller got a
+    summary of failed rows to pick apart; now the UsageError is raised once, before any row or --outdir."""
+    from interp_cli.errors import UsageError
+    from interp_cli.pipeline import batch
+
+    (tmp_path / "m.csv").write_text(f"{A},{B},x.gif\n{B},{A},y.gif\n")
+    with pytest.raises(UsageError) as caught:
+        batch(tmp_path / "m.csv", tmp_path / "out", weights="demo", log=lambda line: None, **keywords)
+    assert str(caught.value) == said
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.csv"]
+
+
 def test_python_batch_refuses_a_misspelt_option_when_the_shard_has_nothing_to_make(tmp_path, env):
     """A finished shard (every output there, --skip-existing) or an empty one never imports the pipeline,
     whose signature was the only check: `stpes=4` then passed unseen and the caller's typo went unsaid.
