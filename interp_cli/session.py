@@ -18,14 +18,14 @@ import torch
 
 from interp_cli import files, likeness, progress as progress_bars, refine, torch_flags, tune as tuning, write
 from interp_cli.cache import LatentCache, array_digest, cache_key, image_digest
-from interp_cli.checks import (check_choice, check_flags, check_function, check_paths, check_refine_steps, check_seed,
-                               check_tune_steps, refuse_one_path)
+from interp_cli.checks import (check_choice, check_flags, check_function, check_number, check_paths, check_refine_steps,
+                               check_seed, check_tune_steps, refuse_one_path)
 from interp_cli.errors import (InputError, NoFaceError, UsageError, face_without_alignment, no_face_advice, one_line,
                                option, verb)
 from interp_cli.files import Outputs, check_input_file
 from interp_cli.images import load_image
 from interp_cli.inputs import crop_name
-from interp_cli.limits import CODE_MAX_ABS, NOISE_MODES
+from interp_cli.limits import CODE_MAX_ABS, NOISE_MODES, TRUNCATION
 from interp_cli.npy import read_npy_record
 from interp_cli.progress import Log, python_log
 from interp_cli.models.checkpoint import E4EModel, load_model
@@ -440,7 +440,13 @@ class Session:
         """Stream `[H, W, 3]` uint8 frames for an iterable of codes, drawn by `generator` (a tuned copy
         that `tune` returned) or else the loaded one. The generator is the caller's to pass, never the
         Session's state: morphs that share a Session, one after another or in threads, each draw with
-        their own."""
+        their own. Each keyword is checked as `morph`'s is: a wrong kind (batch_size="4", truncation="0.5",
+        generator="tuned.pt") failed inside torch naming nothing, and seed=1.5 or truncation=nan drew frames."""
+        check_number("batch_size", batch_size, low=1, integer=True)
+        check_choice("noise", noise, NOISE_MODES)
+        seed = check_seed(seed)
+        truncation = check_number("truncation", truncation, *TRUNCATION)
+        _check_generator(generator)
         avg = self.model.average_w() if truncation != 1.0 else None
         return render_frames(generator if generator is not None else self.model.generator, codes, batch_size=batch_size,
                              noise=self.noise(noise, seed), truncation=truncation, truncation_latent=avg,
@@ -460,6 +466,14 @@ class Session:
         the weights' sha256 and the tuning settings.
         Returns the tuned copy and `{"steps", "cached", "seconds"}`."""
         steps = check_tune_steps(steps)  # as morph's tune=: 1.5 failed inside the loop, an internal error
+        # The others as morph checks its own: cache="no" read as true, seed="1" reached torch, targets=None
+        # failed in len() naming nothing.
+        check_choice("noise", noise, NOISE_MODES)
+        seed = check_seed(seed)
+        cache = check_flags(cache=cache)["cache"]
+        if not isinstance(targets, Sequence):
+            raise UsageError(f"{option('targets')}: got {type(targets).__name__}; give a list of each code's crop "
+                             "(uint8 [S, S, 3], or None for a .npy code's)")
         # Said as `likeness` says its own: numpy's "need at least one array to stack" named nothing.
         codes = np.asarray(codes)
         if codes.ndim != 3 or len(codes) != len(targets):
@@ -512,3 +526,12 @@ class Session:
 
     def _on_device(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array, np.float32)).to(self.device)
+
+
+def _check_generator(generator) -> None:
+    """`frames`' generator: None (the loaded one) or the tuned copy `Session.tune` returned (a torch module).
+    A path or a state dict failed as AttributeError ("'str' object has no attribute 'parameters'")."""
+    if generator is not None and not isinstance(generator, torch.nn.Module):
+        # Named by its type: a state dict's repr would run to megabytes.
+        raise UsageError(f"{option('generator')}: got {type(generator).__name__}; give the tuned copy Session.tune "
+                         "returned, or None to draw with the loaded generator")

@@ -461,3 +461,41 @@ def test_a_frame_count_mistake_reads_the_same_from_the_shell_and_from_python(tmp
     assert usage_error(run(DEMO_A, DEMO_B, *args, "--weights", "demo", "-o", tmp_path / "m.gif")) == \
         f"interp: error: {shell_said}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["code.npy"]  # nothing written
+
+
+@pytest.mark.parametrize("keywords, said", [
+    ({"batch_size": "4"}, "batch_size must be a number (got '4')"),
+    ({"batch_size": 0}, "batch_size must be at least 1 (got 0)"),
+    ({"seed": 1.5}, "seed must be a whole number (got 1.5)"),
+    ({"truncation": "0.5"}, "truncation must be a number (got '0.5')"),
+    ({"truncation": math.nan}, "truncation must be a finite number (got nan)"),
+    ({"noise": "off"}, 'noise="off": choose one of const, random, none'),
+    ({"generator": "tuned.pt"}, "generator: got str; give the tuned copy Session.tune returned, or None to draw "
+                                "with the loaded generator"),
+])
+def test_session_frames_refuses_a_wrong_keyword_by_its_name(demo, keywords, said):
+    """`Session.frames` checked only noise: batch_size="4" and truncation="0.5" failed inside torch ("only integer
+    tensors of a single element can be converted to an index"), generator="tuned.pt" as AttributeError ("'str'
+    object has no attribute 'parameters'"), and seed=1.5, truncation=nan or batch_size=0 drew frames anyway."""
+    code = np.zeros((1, demo.model.n_latent, demo.model.style_dim), np.float32)
+    with pytest.raises(UsageError) as caught:
+        next(demo.frames(code, **keywords))
+    assert str(caught.value) == said
+    assert next(demo.frames(code)).shape == (64, 64, 3)  # the same call with no bad keyword draws
+
+
+@pytest.mark.parametrize("keywords, said", [
+    ({"cache": "no"}, 'cache="no": give True or False'),
+    ({"seed": "1"}, "seed must be a whole number (got '1')"),
+    ({"noise": None}, "noise=None: choose one of const, random, none"),
+    ({"targets": None}, "targets: got NoneType; give a list of each code's crop (uint8 [S, S, 3], or None for a "
+                        ".npy code's)"),
+])
+def test_session_tune_refuses_a_wrong_keyword_by_its_name(tmp_path, demo, keywords, said):
+    """`Session.tune` checked its step count and the codes' shape: cache="no" was read as true (tuned weights
+    cached), seed="1" reached torch, and targets=None failed in len() ("object of type 'NoneType' has no len()")."""
+    code = demo.encode_path(DEMO_A, EncodeSettings(cache=False))
+    arguments = {"targets": [np.zeros((64, 64, 3), np.uint8)], "cache": False, **keywords}
+    with pytest.raises(UsageError) as caught:
+        demo.tune(code[None], arguments.pop("targets"), 1, **arguments)
+    assert str(caught.value) == said
