@@ -15,7 +15,6 @@ import pytest
 from PIL import Image, ImageOps
 
 import interp_cli.align as align
-from interp_cli.align import detect
 from interp_cli.errors import NoFaceError, UsageError
 
 FACES_DIR = Path(__file__).parent / "data" / "faces"
@@ -41,7 +40,7 @@ def paste(canvas: Image.Image, photo: str, size: int, at: tuple[int, int]) -> np
     half = right - left
     x0, y0 = (left + right) // 2 - half, (top + bottom) // 2 - half
     image = ImageOps.exif_transpose(Image.open(FACES_DIR / photo)).convert("RGB")
-    patch = image.crop((x0, y0, x0 + 2 * half, y0 + 2 * half)).resize((2 * size, 2 * size), Image.LANCZOS)
+    patch = image.crop((x0, y0, x0 + 2 * half, y0 + 2 * half)).resize((2 * size, 2 * size), Image.Resampling.LANCZOS)
     origin = (at[0] - size // 2, at[1] - size // 2)
     canvas.paste(patch, origin)
     scale = size / half
@@ -93,20 +92,16 @@ def test_face_numbers_count_the_small_faces_left_to_right(group):
     assert len(align.detect_faces(image)) == 3
 
 
-def test_the_largest_face_costs_no_second_search(group, monkeypatch):
-    # One obvious face and no number asked for: the finer search could add only smaller faces.
+def test_the_largest_face_is_counted_and_numbered_as_face_counts_even_where_the_first_search_sees_it_alone(group):
+    """The first search (a 512 px copy) sees only the big face: the default pick skipped the second search then,
+    so `interp align group.jpg` said "face 0 of 1" and its JSON "faces": 1, while --face 0 aligned the small face
+    on the left and --face 2 the big one. The count and the number are now those --face takes."""
     image, truths = group
-    calls = []
-    real = detect.haar_candidates
-
-    def spy(*args, **kwargs):
-        calls.append(args[1:] + tuple(kwargs.values()))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(detect, "haar_candidates", spy)
-    aligned = align.align_face(image, output_size=64, name="group.jpg")
-    assert eyes_off(aligned.landmarks, truths[2]) < 0.05
-    assert calls == [((0.0,),)]  # the first search's upright cascade, on its 512 px copy, only
+    largest = align.align_face(image, output_size=64, name="group.jpg")
+    assert (largest.face_index, largest.n_faces) == (2, 3)
+    assert eyes_off(largest.landmarks, truths[2]) < 0.05
+    picked = align.align_face(image, output_size=64, face=largest.face_index, name="group.jpg")
+    assert np.array_equal(picked.landmarks, largest.landmarks)
 
 
 def test_the_largest_of_several_is_reported_by_the_number_that_picks_it():
@@ -126,3 +121,27 @@ def test_no_face_in_a_big_photo_is_still_the_one_line_error():
     with pytest.raises(NoFaceError) as caught:
         align.align_face(image, output_size=64, name="wall.jpg")
     assert str(caught.value) == "no face found in wall.jpg"
+
+
+def test_interp_align_reports_the_count_and_number_that_face_takes(tmp_path, group):
+    """What a user reads: `interp align group.jpg --json` said "faces": 1, "face": 0 for the big face right of two
+    small ones (and "face 0 of 1" without --json), though `--face 0` aligned a small face. Now the default pick's
+    line and JSON give the number that aligns the same face with --face, and the count --face checks against."""
+    from interp_cli.cli import cli
+    from tests.cli_runner import cli_runner
+
+    image, _ = group
+    image.save(tmp_path / "group.jpg", quality=95)
+    runs = {}
+    for face in (None, 2):
+        args = ["align", str(tmp_path / "group.jpg"), "-o", str(tmp_path / f"{face}.png"), "--size", "64", "--json",
+                *(["--face", str(face)] if face is not None else [])]
+        result = cli_runner().invoke(cli, args)
+        assert result.exit_code == 0, result.stderr
+        runs[face] = json.loads(result.stdout)
+    assert (runs[None]["faces"], runs[None]["face"]) == (3, 2)
+    assert runs[None]["quad"] == runs[2]["quad"]
+    assert (tmp_path / "None.png").read_bytes() == (tmp_path / "2.png").read_bytes()
+    said = cli_runner().invoke(cli, ["align", str(tmp_path / "group.jpg"), "-o", str(tmp_path / "l.png"),
+                                     "--size", "64"]).stderr  # the summary line, as other notes, on stderr
+    assert said.strip().splitlines()[-1].endswith("(face 2 of 3)"), said

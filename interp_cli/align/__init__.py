@@ -140,7 +140,12 @@ def align_face(
     predictor, rgb = _prepare(image, log)
     from .detect import dlib_grey, find_faces
 
-    faces = find_faces(predictor, dlib_grey(rgb), _detector(detector), largest_only=face is None)
+    # Every face, the default pick too (not find_faces' largest_only): the count and the number reported for the
+    # largest (`interp align`'s "face I of N" and JSON, morph's "N faces found, using face I", --paste's summary) are
+    # then those --face counts. With the second search skipped when the first found one face, a big face right of
+    # small ones was "face 0 of 1", and --face 0 aligned a small face instead (benchmarks/README.md, "Leftovers of
+    # the eighth audit").
+    faces = find_faces(predictor, dlib_grey(rgb), _detector(detector))
     if not faces:
         raise NoFaceError(name)  # the caller adds what to try: it depends on the command
     if face is None:
