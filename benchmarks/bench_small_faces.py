@@ -64,7 +64,7 @@ def group_photo(megapixels: float, sizes: list[int], seed: int = 0) -> tuple[Ima
         side = 2 * size
         x = (index % columns) * cell_w + (cell_w - side) // 2
         y = (index // columns) * cell_h + (cell_h - side) // 2
-        canvas.paste(patch.resize((side, side), Image.LANCZOS), (x, y))
+        canvas.paste(patch.resize((side, side), Image.Resampling.LANCZOS), (x, y))
         placed.append((x + size, y + size, size))
     return canvas, placed
 

@@ -628,7 +628,7 @@ def test_photos_read_in_threads_leave_the_processs_warning_filters_as_they_were(
 def _photo_jpeg(path: Path, size=(1600, 1200), **options) -> Path:
     rng = np.random.default_rng(1)
     small = rng.integers(0, 256, (size[1] // 16, size[0] // 16, 3), dtype=np.uint8)
-    Image.fromarray(small).resize(size, Image.BILINEAR).save(path, format="JPEG", quality=85, **options)
+    Image.fromarray(small).resize(size, Image.Resampling.BILINEAR).save(path, format="JPEG", quality=85, **options)
     return path
 
 
