@@ -131,6 +131,12 @@ def map_npys(path: str | os.PathLike, count: int, *, what: str = "a file of .npy
     the last array does; else UsageError naming the file. OSErrors pass through. The mapping lives as long as
     an array does: files written through `atomic_write` are replaced, never changed in place, so what was
     mapped stays as it was.
+
+    Not guarded: a file truncated in place by something else while mapped (`cp` or `rsync --inplace` over a live
+    cache, `truncate`) ends the process with SIGBUS at the first read of a page past the new end. A size check
+    before each use could not close that window (a face's fit reads pages for a few hundred ms after any check),
+    and reading the file whole instead is what mapping saved (benchmarks/README.md, "Leftovers of the eighth
+    audit"). interp itself only ever renames a whole new file into place or unlinks one, which a mapping survives.
     """
     shown = name if name is not None else os.fspath(path)
     with open(path, "rb") as fh:
