@@ -41,10 +41,22 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_ports(count: int) -> list[int]:
+    """`count` different ports free now. Each is only free when asked (the socket is closed before the daemon binds
+    it), so another process may take one meanwhile: `slurm` then starts again on new ones (`_PORT_TRIES`)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:  # all held at once, so no two are the same
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+# Tries at starting the daemons on ports that were free: a busy suite (another test's server, a parallel run)
+# can take one between the check and slurmctld's bind, which slurmctld reports as "Address already in use".
+_PORT_TRIES = 3
 
 
 def _wait(what: str, ready, timeout: float, logs=()) -> None:
@@ -72,7 +84,11 @@ class Cluster:
         return done.stdout
 
     def idle(self) -> bool:
-        return self.run("sinfo", "-h", "-o", "%T").strip() == "idle"
+        """Whether the node is up and idle; False while sinfo cannot reach slurmctld (starting, or its port was
+        taken by another process, which `slurm` then finds in the log)."""
+        done = subprocess.run([_which("sinfo"), "-h", "-o", "%T"], env=self.env, capture_output=True, text=True,
+                              timeout=60)
+        return done.returncode == 0 and done.stdout.strip() == "idle"
 
     def wait_jobs(self, timeout: float = 120) -> None:
         _wait("the jobs did not finish", lambda: not self.run("squeue", "-h").strip(), timeout,
@@ -84,6 +100,11 @@ class Cluster:
         return re.fullmatch(r"Submitted batch job (\d+)\s*", out).group(1)
 
 
+def _port_taken(logs) -> bool:
+    """Whether slurmctld or slurmd said its port was taken ("Address already in use")."""
+    return any(Path(p).exists() and "Address already in use" in Path(p).read_text(errors="replace") for p in logs[1:])
+
+
 @pytest.fixture(scope="module")
 def slurm(tmp_path_factory):
     root = tmp_path_factory.mktemp("slurm")
@@ -93,7 +114,7 @@ def slurm(tmp_path_factory):
     key.write_bytes(os.urandom(1024))
     key.chmod(0o400)
     host = socket.gethostname().split(".")[0]
-    (root / "slurm.conf").write_text(f"""\
+    conf_text = f"""\
 ClusterName=interptest
 SlurmctldHost={host}(127.0.0.1)
 AuthType=auth/munge
@@ -101,8 +122,8 @@ AuthInfo=socket={root}/munge.sock
 CredType=cred/munge
 SlurmUser=root
 SlurmdUser=root
-SlurmctldPort={_free_port()}
-SlurmdPort={_free_port()}
+SlurmctldPort=@CTLD_PORT@
+SlurmdPort=@SLURMD_PORT@
 StateSaveLocation={root}/state
 SlurmdSpoolDir={root}/spool
 SlurmctldPidFile={root}/slurmctld.pid
@@ -124,7 +145,7 @@ MinJobAge=600
 PlugStackConfig=/dev/null
 NodeName={host} NodeAddr=127.0.0.1 CPUs=8 RealMemory=8000 State=UNKNOWN
 PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP
-""")
+"""
     cluster = Cluster(root)
     logs = [root / "munged.log", root / "slurmctld.log", root / "slurmd.log"]
     try:
@@ -134,11 +155,29 @@ PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         _wait("munged did not start", (root / "munge.sock").exists, 30, logs)
         conf = str(root / "slurm.conf")
-        for daemon in (["slurmctld", "-D", "-i", "-f", conf], ["slurmd", "-D", "-f", conf, "-N", host]):
-            cluster.daemons.append(subprocess.Popen([_which(daemon[0]), *daemon[1:]], env=cluster.env,
-                                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        _wait("the node did not come up idle", lambda: cluster.idle() if all(
-            d.poll() is None for d in cluster.daemons) else pytest.fail("a daemon exited"), 60, logs)
+        for attempt in range(1, _PORT_TRIES + 1):
+            ctld_port, slurmd_port = _free_ports(2)
+            (root / "slurm.conf").write_text(conf_text.replace("@CTLD_PORT@", str(ctld_port))
+                                             .replace("@SLURMD_PORT@", str(slurmd_port)))
+            started = []
+            for daemon in (["slurmctld", "-D", "-i", "-f", conf], ["slurmd", "-D", "-f", conf, "-N", host]):
+                started.append(subprocess.Popen([_which(daemon[0]), *daemon[1:]], env=cluster.env,
+                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            cluster.daemons.extend(started)
+            _wait("the node did not come up idle", lambda started=started: any(d.poll() is not None for d in started)
+                  or _port_taken(logs) or cluster.idle(), 60, logs)
+            if all(d.poll() is None for d in started) and not _port_taken(logs):
+                break
+            if not _port_taken(logs) or attempt == _PORT_TRIES:
+                said = "".join(Path(p).read_text(errors="replace") for p in logs[1:] if Path(p).exists())
+                pytest.fail(f"a daemon exited\n{said[-3000:]}")
+            for daemon in started:  # the other one too, by its PID; then again on new ports
+                if daemon.poll() is None:
+                    daemon.terminate()
+                daemon.wait(timeout=30)
+                cluster.daemons.remove(daemon)
+            for log in logs[1:]:
+                Path(log).unlink(missing_ok=True)
         yield cluster
     finally:
         if cluster.daemons and cluster.daemons[-1].poll() is None:
