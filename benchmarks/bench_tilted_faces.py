@@ -12,8 +12,9 @@ pixels wide (about 0.4 of it is the distance between the eyes) and pasted. The t
 landmarks moved with it. Prints, per megapixel count and tilt, each size's faces found of those pasted,
 how many of those align well (tests/align_cases.py's FFHQ-quad check: centre within 5% of the quad's
 side, side within 10%, angle within 5 degrees), faces found where none was pasted, and the wall time
-of `find_faces`. --tree imports interp_cli from DIR (e.g. `git archive 2c5b09e interp_cli | tar -x -C DIR`),
-so two trees can be compared on the same canvases.
+of `find_faces`; --candidates also counts the second search's candidates on no pasted face. --tree
+imports interp_cli from DIR (e.g. `git archive 2c5b09e interp_cli | tar -x -C DIR`), so two trees can be
+compared on the same canvases.
 """
 
 from __future__ import annotations
@@ -99,6 +100,26 @@ def faces_in(image: Image.Image, detector):
     return find_faces(predictor, dlib_grey(rgb), _detector(detector))
 
 
+def _candidates_off_faces(canvas: Image.Image, placed) -> str:
+    """How many of the second search's candidates (upright copy, turned copies) lie on no pasted
+    face: what its checks had to turn down for the stray count to stay 0."""
+    from interp_cli.align import detect
+
+    grey = detect.dlib_grey(np.asarray(canvas))
+    fine = detect.fine_long_side(grey.shape)
+    centres = np.array([points.mean(axis=0) for _, _, points in placed])
+    sizes = np.array([size for _, size, _ in placed])
+    counts = []
+    for angles in ((0.0,), getattr(detect, "_FINE_ANGLES", ())):
+        off = 0
+        for candidate in detect.haar_candidates(grey, angles, fine) if angles else []:
+            left, top, right, bottom = candidate.box
+            distance = np.hypot(*(centres - [(left + right) / 2, (top + bottom) / 2]).T)
+            off += bool((distance > sizes).all())
+        counts.append(f"{angles}: {off}")
+    return "second search's candidates on no pasted face: " + ", ".join(counts)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mp", type=float, nargs="+", default=[24, 60])
@@ -108,6 +129,8 @@ def main() -> None:
     parser.add_argument("--tree", type=Path, help="import interp_cli from this folder")
     parser.add_argument("--one", type=Path, help="only find the faces in this photo and print how many")
     parser.add_argument("--save", type=Path, help="write each canvas here as JPEG (for --one)")
+    parser.add_argument("--candidates", action="store_true",
+                        help="also count the second search's candidates that lie on no pasted face")
     args = parser.parse_args()
     package = _import_tree(args.tree)
     print(f"interp_cli from {Path(package.__file__).parent}")
@@ -133,6 +156,8 @@ def main() -> None:
             table[tilt, size] = (found + (match is not None), good + bool(match and match.passed), total + 1)
         print(f"{megapixels:g} MP {canvas.size[0]}x{canvas.size[1]}: stray {result.false_faces}, {wall:.1f} s"
               "  (found/pasted, aligned well in brackets)")
+        if args.candidates:
+            print("  " + _candidates_off_faces(canvas, placed))
         for tilt in args.tilts:
             line = "  ".join(f"{size}:{table[tilt, size][0]}/{table[tilt, size][2]} ({table[tilt, size][1]})"
                              for size in args.sizes)

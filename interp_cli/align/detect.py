@@ -368,9 +368,11 @@ def find_faces(predictor: ShapePredictor, grey: np.ndarray, detector: str | None
     `upright_first` (dlib only): the faces upright HOG alone finds, when it finds any; the turned
     copies and the cascade, most of the cost, only when it finds none (for an aligned crop, whose
     face is upright and large: `interp_cli.identity`).
-    In a big photo the upright cascade then searches again at a higher resolution (`fine_long_side`),
+    In a big photo the cascade then searches again at a higher resolution (`fine_long_side`),
     for faces down to about `_FINE_FACE` px that the first search, on a copy of at most 1000 px (HOG)
-    or 512 px (Haar), is too coarse to see: small faces in a group or full-body photo. The faces
+    or 512 px (Haar), is too coarse to see: small faces in a group or full-body photo. It searches
+    the upright copy, then copies turned by `_FINE_ANGLES` for heads tilted beyond 15 degrees (about twice
+    the upright copy's time); a face found upright is not fitted again from a turned copy. The faces
     are numbered left to right among all those found, so a face's number does not depend on why
     the search was made. `largest_only`: the caller takes the largest face and names no number,
     so when the first search finds exactly one face the second is skipped (it would add only
