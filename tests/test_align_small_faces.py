@@ -1,6 +1,6 @@
 """Small faces in big photos (group and full-body shots): found by the finer second search.
 
-The photos are built here from the test photos' real faces, pasted small on a large noisy canvas
+The photos are built here from the test photos' real faces, pasted small (some tilted) on a large noisy canvas
 and saved as JPEG; the truth is dlib's reference landmarks, moved with each pasted face.
 """
 
@@ -15,7 +15,12 @@ import pytest
 from PIL import Image, ImageOps
 
 import interp_cli.align as align
+from interp_cli.align import detect
+from interp_cli.align.ffhq import ffhq_quad, quad_side
+from interp_cli.cli import cli
 from interp_cli.errors import NoFaceError, UsageError
+from tests.align_cases import compare, rotate_image
+from tests.cli_runner import cli_runner
 
 FACES_DIR = Path(__file__).parent / "data" / "faces"
 REFERENCE = json.loads((FACES_DIR / "dlib_landmarks.json").read_text())
@@ -32,27 +37,34 @@ SMALL = 125  # px, the width of dlib's box on a pasted small face
 BIG = 600
 
 
-def paste(canvas: Image.Image, photo: str, size: int, at: tuple[int, int]) -> np.ndarray:
+def paste(canvas: Image.Image, photo: str, size: int, at: tuple[int, int], tilt: float = 0.0) -> np.ndarray:
     """Paste `photo`'s face with its surroundings (twice its dlib box) so that the box is `size` px
-    wide and its top-left corner at `at`; return its reference landmarks [68, 2] moved with it."""
+    wide and its top-left corner at `at`, the photo first turned counter-clockwise by `tilt` degrees
+    about the face; return its reference landmarks [68, 2] moved with it."""
     face = REFERENCE[photo]["faces"][0]
     left, top, right, bottom = face["box"]
     half = right - left
-    x0, y0 = (left + right) // 2 - half, (top + bottom) // 2 - half
     image = ImageOps.exif_transpose(Image.open(FACES_DIR / photo)).convert("RGB")
+    truth = np.asarray(face["landmarks"], dtype=np.float64)
+    centre = np.array([(left + right) // 2, (top + bottom) // 2], dtype=np.float64)
+    if tilt:
+        image, matrix = rotate_image(image, tilt)
+        truth, centre = truth @ matrix[:, :2].T + matrix[:, 2], matrix[:, :2] @ centre + matrix[:, 2]
+    x0, y0 = round(centre[0]) - half, round(centre[1]) - half
     patch = image.crop((x0, y0, x0 + 2 * half, y0 + 2 * half)).resize((2 * size, 2 * size), Image.Resampling.LANCZOS)
     origin = (at[0] - size // 2, at[1] - size // 2)
     canvas.paste(patch, origin)
     scale = size / half
     # Pixel centres scale about pixel edges.
-    return (np.asarray(face["landmarks"], dtype=np.float64) - [x0, y0] + 0.5) * scale - 0.5 + origin
+    return (truth - [x0, y0] + 0.5) * scale - 0.5 + origin
 
 
-def group_photo(faces: list[tuple[str, int, tuple[int, int]]]) -> tuple[Image.Image, list[np.ndarray]]:
-    """A big JPEG photo with each (photo, box size, box corner) face pasted, read back; and the truths."""
+def group_photo(faces: list[tuple], size: tuple[int, int] = (WIDTH, HEIGHT)) -> tuple[Image.Image, list[np.ndarray]]:
+    """A big JPEG photo (`size`: width, height) with each (photo, box size, box corner[, tilt]) face
+    pasted, read back; and the truths."""
     rng = np.random.default_rng(0)
-    canvas = Image.fromarray(rng.normal(128, 12, (HEIGHT, WIDTH, 3)).clip(0, 255).astype(np.uint8), "RGB")
-    truths = [paste(canvas, photo, size, at) for photo, size, at in faces]
+    canvas = Image.fromarray(rng.normal(128, 12, (size[1], size[0], 3)).clip(0, 255).astype(np.uint8), "RGB")
+    truths = [paste(canvas, *face) for face in faces]
     data = io.BytesIO()
     canvas.save(data, "JPEG", quality=90)
     return Image.open(io.BytesIO(data.getvalue())).convert("RGB"), truths
@@ -123,25 +135,64 @@ def test_no_face_in_a_big_photo_is_still_the_one_line_error():
     assert str(caught.value) == "no face found in wall.jpg"
 
 
-def test_interp_align_reports_the_count_and_number_that_face_takes(tmp_path, group):
-    """What a user reads: `interp align group.jpg --json` said "faces": 1, "face": 0 for the big face right of two
-    small ones (and "face 0 of 1" without --json), though `--face 0` aligned a small face. Now the default pick's
-    line and JSON give the number that aligns the same face with --face, and the count --face checks against."""
-    from interp_cli.cli import cli
-    from tests.cli_runner import cli_runner
+# --- small faces tilted, as heads in a group photo are: the second search's turned copies -----------------
 
-    image, _ = group
-    image.save(tmp_path / "group.jpg", quality=95)
-    runs = {}
-    for face in (None, 2):
-        args = ["align", str(tmp_path / "group.jpg"), "-o", str(tmp_path / f"{face}.png"), "--size", "64", "--json",
-                *(["--face", str(face)] if face is not None else [])]
-        result = cli_runner().invoke(cli, args)
-        assert result.exit_code == 0, result.stderr
-        runs[face] = json.loads(result.stdout)
-    assert (runs[None]["faces"], runs[None]["face"]) == (3, 2)
-    assert runs[None]["quad"] == runs[2]["quad"]
-    assert (tmp_path / "None.png").read_bytes() == (tmp_path / "2.png").read_bytes()
-    said = cli_runner().invoke(cli, ["align", str(tmp_path / "group.jpg"), "-o", str(tmp_path / "l.png"),
-                                     "--size", "64"]).stderr  # the summary line, as other notes, on stderr
-    assert said.strip().splitlines()[-1].endswith("(face 2 of 3)"), said
+@pytest.fixture(scope="module")
+def tilted_group():
+    # Heads tilted either way by 20-40 degrees and one upright, all small, their boxes 125-150 px.
+    return group_photo([("biden.jpg", 140, (500, 1300), 30), ("obama.jpg", 140, (1300, 800), -30),
+                        ("obama_speech.jpg", 140, (2100, 1500), 20), ("obama.jpg", SMALL, (2900, 1000)),
+                        ("biden.jpg", 150, (3500, 1700), -40)])
+
+
+def test_small_tilted_faces_in_a_big_photo_are_found_and_aligned(tilted_group):
+    image, truths = tilted_group
+    faces = align.detect_faces(image)
+    # Each face once: a turned copy's candidate on a face found upright is not a second face.
+    assert len(faces) == len(truths)
+    for number, (face, truth) in enumerate(zip(faces, truths)):
+        match = compare(face.landmarks, truth)
+        assert match.passed, f"face {number}: {match}"
+
+
+def test_interp_align_picks_a_small_tilted_face_by_its_number(tilted_group, tmp_path):
+    image, truths = tilted_group
+    photo, out = tmp_path / "group.jpg", tmp_path / "face1.png"
+    image.save(photo, quality=95)
+    result = cli_runner().invoke(cli, ["align", str(photo), "--face", "1", "--size", "64", "-o", str(out), "--json"])
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["face"], summary["faces"]) == (1, len(truths))
+    quad, truth = np.asarray(summary["quad"]), ffhq_quad(truths[1])
+    assert np.hypot(*(quad - truth).T).max() < 0.05 * quad_side(truth)
+    assert Image.open(out).size == (64, 64)
+
+
+def test_a_big_photo_of_real_texture_has_no_face():
+    # The face-free parts of the test photos (suits, hands, flags, curtains, a chandelier, a painting),
+    # tiled over a big photo, a third of the tiles turned either way, as the turned copies see faces.
+    def load(photo):
+        return ImageOps.exif_transpose(Image.open(FACES_DIR / photo)).convert("RGB")
+
+    obama, speech, two, biden = (load(p) for p in ("obama.jpg", "obama_speech.jpg", "two_people.jpg", "biden.jpg"))
+    regions = [obama.crop((0, 480, 910, 1137)), obama.crop((0, 0, 290, 1137)), obama.crop((680, 0, 910, 1137)),
+               speech.crop((0, 0, 626, 180)), speech.crop((0, 650, 626, 1200)), two.crop((0, 0, 230, 330)),
+               two.crop((970, 0, 1126, 661)), biden.crop((0, 0, 320, 700)), biden.crop((950, 0, 1200, 650))]
+    tile = 400
+    canvas = Image.new("RGB", (WIDTH, HEIGHT))
+    for index, (y, x) in enumerate((y, x) for y in range(0, HEIGHT, tile) for x in range(0, WIDTH, tile)):
+        patch = ImageOps.fit(regions[index % len(regions)], (tile, tile), Image.Resampling.LANCZOS)
+        canvas.paste(patch.rotate((0, 30, -30)[index % 3], Image.Resampling.BILINEAR), (x, y))
+    with pytest.raises(NoFaceError) as caught:
+        align.align_face(canvas, output_size=64, face=0, name="wall.jpg")
+    assert str(caught.value) == "no face found in wall.jpg"
+
+
+def test_a_panorama_over_10240_px_still_finds_faces_of_100_px():
+    # 12000 px wide: the second search's copy would be capped at 2048 px, where a 100 px face is
+    # under the cascade's 20 px window.
+    image, truths = group_photo([("biden.jpg", 100, (3000, 500)), ("obama.jpg", 100, (9000, 500))], (12000, 1000))
+    faces = align.detect_faces(image)
+    assert len(faces) == 2
+    for face, truth in zip(faces, truths):
+        assert eyes_off(face.landmarks, truth) < 0.05

@@ -69,13 +69,17 @@ _MAX_SPREAD = 0.016
 _HAAR_VERIFY_HITS = 25
 _VERIFY_CASCADE = "haarcascade_frontalface_alt.xml"
 _VERIFY_PATCH = 160
-# find_faces' second search, for small faces in a big photo: the upright cascade again, on a
+# find_faces' second search, for small faces in a big photo: the cascade again, on a
 # copy in which a face of _FINE_FACE source px (a Haar box;
 # dlib's box is a tenth smaller, 40 px between the eyes, where align's "small face" warning
 # starts) fills the cascade's window, its long side at most _FINE_LONG_SIDE (bounded time and
-# memory: a bigger photo's smallest face found grows with it).
+# memory: a photo with a long side over 20480 px, 280 MP at 3:2, has its smallest face found grow
+# with it).
 _FINE_FACE = 100
-_FINE_LONG_SIDE = 2048
+_FINE_LONG_SIDE = 4096
+# The second search's turned copies (degrees), searched after the upright copy: the cascade sees
+# faces within about 15 degrees of upright, so these reach faces tilted up to about 45 degrees.
+_FINE_ANGLES = tuple(angle for angle in _HAAR_ANGLES if angle)
 
 
 @dataclass
@@ -364,9 +368,11 @@ def find_faces(predictor: ShapePredictor, grey: np.ndarray, detector: str | None
     `upright_first` (dlib only): the faces upright HOG alone finds, when it finds any; the turned
     copies and the cascade, most of the cost, only when it finds none (for an aligned crop, whose
     face is upright and large: `interp_cli.identity`).
-    In a big photo the upright cascade then searches again at a higher resolution (`fine_long_side`),
+    In a big photo the cascade then searches again at a higher resolution (`fine_long_side`),
     for faces down to about `_FINE_FACE` px that the first search, on a copy of at most 1000 px (HOG)
-    or 512 px (Haar), is too coarse to see: small faces in a group or full-body photo. The faces
+    or 512 px (Haar), is too coarse to see: small faces in a group or full-body photo. It searches
+    the upright copy, then copies turned by `_FINE_ANGLES` for heads tilted beyond 15 degrees (about twice
+    the upright copy's time); a face found upright is not fitted again from a turned copy. The faces
     are numbered left to right among all those found, so a face's number does not depend on why
     the search was made. `largest_only`: the caller takes the largest face and names no number,
     so when the first search finds exactly one face the second is skipped (it would add only
@@ -390,7 +396,12 @@ def find_faces(predictor: ShapePredictor, grey: np.ndarray, detector: str | None
     faces = _fitted(predictor, grey, hog, haar)
     fine = fine_long_side(grey.shape)
     if fine and not (largest_only and len(faces) == 1):
-        faces = _fitted(predictor, grey, [], sorted(haar_candidates(grey, (0.0,), fine), key=lambda c: -c.score), faces)
+        # One shrunk copy for all angles (shrinking a 60 MP photo is a tenth of a second); the upright
+        # copy's candidates are fitted first, so a face it finds keeps the fit it had without the
+        # turned copies (a turned copy's candidate on it is passed over).
+        candidates = sorted(haar_candidates(grey, (0.0, *_FINE_ANGLES), fine), key=lambda c: -c.score)
+        for upright in (True, False):
+            faces = _fitted(predictor, grey, [], [c for c in candidates if (c.angle == 0.0) == upright], faces)
     return faces
 
 

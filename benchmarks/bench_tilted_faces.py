@@ -1,0 +1,168 @@
+"""Which small tilted faces alignment finds in big photos: real faces pasted small and turned on a large canvas.
+
+Usage: python benchmarks/bench_tilted_faces.py [--mp 24 60] [--sizes 100 125 160 200] [--tilts 0 10 20 30 45]
+                                               [--tree DIR] [--detector dlib]
+       python benchmarks/bench_tilted_faces.py --one PATH [--tree DIR]   (find faces in one photo: for /usr/bin/time)
+       python benchmarks/bench_tilted_faces.py --mp 60 --save DIR        (also write each canvas as JPEG)
+
+Each canvas (3:2, noisy grey) holds one copy of each test photo's face (tests/data/faces) per size and
+tilt: the photo is turned by the tilt (counter-clockwise for every other face, clockwise for the rest),
+then the square twice its dlib reference box around the face is cut out, scaled so the box is that many
+pixels wide (about 0.4 of it is the distance between the eyes) and pasted. The truth is dlib's reference
+landmarks moved with it. Prints, per megapixel count and tilt, each size's faces found of those pasted,
+how many of those align well (tests/align_cases.py's FFHQ-quad check: centre within 5% of the quad's
+side, side within 10%, angle within 5 degrees), faces found where none was pasted, and the wall time
+of `find_faces`; --candidates also counts the second search's candidates on no pasted face. --tree
+imports interp_cli from DIR (e.g. `git archive 2c5b09e interp_cli | tar -x -C DIR`), so two trees can be
+compared on the same canvases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _import_tree(tree: Path | None):
+    sys.path.insert(0, str(ROOT))
+    if tree is not None:
+        sys.path.insert(0, str(tree))
+    import interp_cli
+
+    return interp_cli
+
+
+def turned_patches(tilt: float) -> list[tuple[Image.Image, np.ndarray]]:
+    """Each reference face turned by `tilt` degrees (every other one the other way), cut out with its
+    surroundings (a square twice its dlib box): (patch, its landmarks in the patch's pixels)."""
+    from tests.align_cases import PHOTOS, load, rotate_image, truth_landmarks
+
+    patches = []
+    index = 0
+    for photo in PHOTOS:
+        image = load(photo)
+        for face, truth in zip(_reference_boxes(photo), truth_landmarks(photo)):
+            degrees = tilt if index % 2 == 0 else -tilt
+            index += 1
+            rotated, matrix = rotate_image(image, degrees) if degrees else (image, np.eye(2, 3))
+            left, top, right, bottom = face
+            half = right - left
+            centre = matrix[:, :2] @ [(left + right) / 2, (top + bottom) / 2] + matrix[:, 2]
+            x0, y0 = round(centre[0] - half), round(centre[1] - half)
+            patch = rotated.crop((x0, y0, x0 + 2 * half, y0 + 2 * half))
+            points = truth @ matrix[:, :2].T + matrix[:, 2] - [x0, y0]
+            patches.append((patch, points))
+    return patches
+
+
+def _reference_boxes(photo: str) -> list:
+    from tests.align_cases import REFERENCE
+
+    return [face["box"] for face in REFERENCE[photo]["faces"]]
+
+
+def canvas_with_faces(megapixels: float, sizes: list[int], tilts: list[float], seed: int = 0):
+    """A 3:2 canvas of `megapixels` with each turned face patch at each size and tilt; and per
+    pasted face (tilt, size, truth landmarks [68, 2] in canvas pixels)."""
+    width = round((megapixels * 1e6 * 1.5) ** 0.5)
+    height = round(width / 1.5)
+    rng = np.random.default_rng(seed)
+    canvas = Image.fromarray(rng.normal(128, 12, (height, width, 3)).clip(0, 255).astype(np.uint8))
+    cells = [(tilt, size, patch) for tilt in tilts for patch in turned_patches(tilt) for size in sizes]
+    columns = math.ceil(math.sqrt(len(cells) * 1.5))
+    rows = math.ceil(len(cells) / columns)
+    cell_w, cell_h = width // columns, height // rows
+    placed = []
+    for index, (tilt, size, (patch, points)) in enumerate(cells):
+        side = 2 * size
+        x = (index % columns) * cell_w + (cell_w - side) // 2
+        y = (index // columns) * cell_h + (cell_h - side) // 2
+        canvas.paste(patch.resize((side, side), Image.LANCZOS), (x, y))
+        scale = side / patch.size[0]
+        placed.append((tilt, size, (points + 0.5) * scale - 0.5 + [x, y]))
+    return canvas, placed
+
+
+def faces_in(image: Image.Image, detector):
+    """The faces `align_face(face=N)` numbers in `image`."""
+    from interp_cli.align import _detector, _prepare
+    from interp_cli.align.detect import dlib_grey, find_faces
+
+    predictor, rgb = _prepare(image)
+    return find_faces(predictor, dlib_grey(rgb), _detector(detector))
+
+
+def _candidates_off_faces(canvas: Image.Image, placed) -> str:
+    """How many of the second search's candidates (upright copy, turned copies) lie on no pasted
+    face: what its checks had to turn down for the stray count to stay 0."""
+    from interp_cli.align import detect
+
+    grey = detect.dlib_grey(np.asarray(canvas))
+    fine = detect.fine_long_side(grey.shape)
+    centres = np.array([points.mean(axis=0) for _, _, points in placed])
+    sizes = np.array([size for _, size, _ in placed])
+    counts = []
+    for angles in ((0.0,), getattr(detect, "_FINE_ANGLES", ())):
+        off = 0
+        for candidate in detect.haar_candidates(grey, angles, fine) if angles else []:
+            left, top, right, bottom = candidate.box
+            distance = np.hypot(*(centres - [(left + right) / 2, (top + bottom) / 2]).T)
+            off += bool((distance > sizes).all())
+        counts.append(f"{angles}: {off}")
+    return "second search's candidates on no pasted face: " + ", ".join(counts)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mp", type=float, nargs="+", default=[24, 60])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 125, 160, 200])
+    parser.add_argument("--tilts", type=float, nargs="+", default=[0, 10, 20, 30, 45])
+    parser.add_argument("--detector", default=None)
+    parser.add_argument("--tree", type=Path, help="import interp_cli from this folder")
+    parser.add_argument("--one", type=Path, help="only find the faces in this photo and print how many")
+    parser.add_argument("--save", type=Path, help="write each canvas here as JPEG (for --one)")
+    parser.add_argument("--candidates", action="store_true",
+                        help="also count the second search's candidates that lie on no pasted face")
+    args = parser.parse_args()
+    package = _import_tree(args.tree)
+    print(f"interp_cli from {Path(package.__file__).parent}")
+    if args.one:
+        start = time.perf_counter()
+        faces = faces_in(Image.open(args.one).convert("RGB"), args.detector)
+        print(f"{args.one}: {len(faces)} faces in {time.perf_counter() - start:.2f} s")
+        return
+    from tests.align_cases import score
+
+    for megapixels in args.mp:
+        canvas, placed = canvas_with_faces(megapixels, args.sizes, args.tilts)
+        if args.save:
+            args.save.mkdir(parents=True, exist_ok=True)
+            canvas.save(args.save / f"tilted{megapixels:g}mp.jpg", quality=90)
+        start = time.perf_counter()
+        faces = faces_in(canvas, args.detector)
+        wall = time.perf_counter() - start
+        result = score("canvas", "tilted", [face.landmarks for face in faces], [p[2] for p in placed])
+        table: dict = {}
+        for (tilt, size, _), match in zip(placed, result.matches):
+            found, good, total = table.get((tilt, size), (0, 0, 0))
+            table[tilt, size] = (found + (match is not None), good + bool(match and match.passed), total + 1)
+        print(f"{megapixels:g} MP {canvas.size[0]}x{canvas.size[1]}: stray {result.false_faces}, {wall:.1f} s"
+              "  (found/pasted, aligned well in brackets)")
+        if args.candidates:
+            print("  " + _candidates_off_faces(canvas, placed))
+        for tilt in args.tilts:
+            line = "  ".join(f"{size}:{table[tilt, size][0]}/{table[tilt, size][2]} ({table[tilt, size][1]})"
+                             for size in args.sizes)
+            print(f"  tilt {tilt:>4g}: {line}")
+
+
+if __name__ == "__main__":
+    main()
