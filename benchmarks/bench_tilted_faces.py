@@ -85,7 +85,7 @@ def canvas_with_faces(megapixels: float, sizes: list[int], tilts: list[float], s
         side = 2 * size
         x = (index % columns) * cell_w + (cell_w - side) // 2
         y = (index // columns) * cell_h + (cell_h - side) // 2
-        canvas.paste(patch.resize((side, side), Image.LANCZOS), (x, y))
+        canvas.paste(patch.resize((side, side), Image.Resampling.LANCZOS), (x, y))
         scale = side / patch.size[0]
         placed.append((tilt, size, (points + 0.5) * scale - 0.5 + [x, y]))
     return canvas, placed
