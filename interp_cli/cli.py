@@ -316,10 +316,10 @@ def morph(inputs, output, sheet, quiet, as_json, **params):
     pipeline = stops.import_pipeline()
 
     log = CommandLog(quiet, as_json)
-    summary = with_warnings(pipeline.morph(inputs, output, sheet=sheet, **morph_settings(params), log=log,
-                                           progress=_progress(quiet, as_json)), log)
-    emit(summary, as_json, quiet, f"wrote {_written(summary)} in {summary['timings']['total']:.1f}s\n"
-                                  f"{_likeness_line(summary)}")
+    summary = pipeline.morph(inputs, output, sheet=sheet, **morph_settings(params), log=log,
+                             progress=_progress(quiet, as_json))
+    emit(summary, log, quiet, f"wrote {_written(summary)} in {summary['timings']['total']:.1f}s\n"
+                              f"{_likeness_line(summary)}")
 
 
 def _check_before_import(verb: str, output, weights) -> None:
@@ -386,9 +386,8 @@ def encode(image, output, weights, device, align, face, save_aligned, refine, re
                               refine=refine, refine_loss=refine_loss, seed=seed, cache=cache,
                               save_aligned=save_aligned, log=log,
                               progress=_progress(quiet, as_json))
-    summary = with_warnings(summary, log)
-    emit(summary, as_json, quiet,
-          f"wrote {line_text(summary['output'])} {summary['shape']}\n{_likeness_line(summary)}")
+    emit(summary, log, quiet,
+         f"wrote {line_text(summary['output'])} {summary['shape']}\n{_likeness_line(summary)}")
 
 
 @cli.command()
@@ -413,8 +412,7 @@ def render(codes, output, weights, device, precision, noise, seed, truncation, q
     summary = pipeline.render(codes, output, weights=weights, device=device, precision=precision, noise=noise,
                               seed=seed, truncation=truncation, log=log,
                               progress=_progress(quiet, as_json))
-    summary = with_warnings(summary, log)
-    emit(summary, as_json, quiet, f"wrote {line_text(summary['output'])}")
+    emit(summary, log, quiet, f"wrote {line_text(summary['output'])}")
 
 
 @cli.command()
@@ -431,9 +429,8 @@ def align(image, output, face, size, quiet, as_json):
 
     log = CommandLog(quiet, as_json)
     summary = align_photo(image, output, face=face, size=size, log=log)
-    summary = with_warnings(summary, log)
-    emit(summary, as_json, quiet,
-          f"wrote {line_text(summary['output'])} (face {summary['face']} of {summary['faces']})")
+    emit(summary, log, quiet,
+         f"wrote {line_text(summary['output'])} (face {summary['face']} of {summary['faces']})")
 
 
 @cli.command()
@@ -475,8 +472,7 @@ def mix(inputs, output, coarse, middle, fine, weights, device, precision, align,
     summary = pipeline.mix(inputs, output, coarse=coarse, middle=middle, fine=fine, weights=weights, device=device,
                            precision=precision, noise=noise, seed=seed, align=align, face=face, cache=cache,
                            log=log, progress=_progress(quiet, as_json))
-    summary = with_warnings(summary, log)
-    emit(summary, as_json, quiet, f"wrote {line_text(summary['output'])}")
+    emit(summary, log, quiet, f"wrote {line_text(summary['output'])}")
 
 
 BATCH_EPILOG = """\b
@@ -585,7 +581,7 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
     results = summary.pop("results")
     failed = ", ".join(str(r["row"]) for r in results if not r["ok"])
     # --quiet silences progress, not errors: a failed row's line (above) and the count of them stay on stderr.
-    emit(with_warnings({"summary": True, **summary}, log), as_json, quiet and not summary["failed"],
+    emit({"summary": True, **summary}, log, quiet and not summary["failed"],
          f"shard {summary['shard']}: {summary['made']} made, {summary['skipped']} skipped, {summary['failed']} failed"
          f"{f' (rows {failed})' if failed else ''} of {summary['rows']} rows in {summary['seconds']:.1f}s")
     if summary["failed"]:

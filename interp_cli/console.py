@@ -79,10 +79,11 @@ def json_line(value) -> str:
     return json.dumps(utf8_names(value), sort_keys=True)
 
 
-def emit(summary: dict, as_json: bool, quiet: bool, text: str) -> None:
-    """A command's closing summary: its JSON line on stdout under --json, else `text` on stderr unless --quiet."""
-    if as_json:
-        out(json_line(summary))
+def emit(summary: dict, log: CommandLog, quiet: bool, text: str) -> None:
+    """A command's closing summary: under --json its JSON line on stdout, with the warnings `log` kept for it
+    (`with_warnings`); else `text` on stderr, unless --quiet."""
+    if log.as_json:
+        out(json_line(with_warnings(summary, log)))
     elif not quiet:
         click.echo(text, err=True)
 
