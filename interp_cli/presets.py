@@ -9,7 +9,8 @@ import re
 from dataclasses import dataclass
 
 DEFAULT_PRESET = "ffhq"
-WEIGHTS_ENV = "INTERP_WEIGHTS"
+WEIGHTS_ENV = "INTERP_WEIGHTS"  # what --weights means when it is not given, before DEFAULT_PRESET
+# A sha256 as a preset, the shipped demo's checksum record and the hub's etag for an LFS file write it.
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 
 
