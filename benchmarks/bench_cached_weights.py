@@ -4,7 +4,7 @@
 
 Every morph resolves its weights first: a hub preset found in the HF cache is `weights.resolve_weights` without a
 request. Since 2026-12-06 that also lists the file's `blobs/` folder for the partial files of killed downloads
-(`weights._remove_abandoned_partials`). Each round, a fresh process per checkout (this one, and `--against`'s in
+(`hub_download._remove_abandoned_partials`). Each round, a fresh process per checkout (this one, and `--against`'s in
 turn, so drift hits both alike) fills a fresh cache from tests/hub_server.py, then times CALLS resolves
 (`verify=False`: the hash is remembered anyway); printed: microseconds per call, min/median/max over REPEATS rounds,
 and the ratio now / base per round.

@@ -9,20 +9,19 @@ so `interp --help` and argument errors answer instantly.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import re
 import sys
 import time
-import weakref
 from pathlib import Path
 
 import click
 
 from interp_cli import __version__, stops
-from interp_cli.errors import cli_words, environment_error, one_line, reported
-from interp_cli.files import as_typed, line_text
+from interp_cli.console import (CommandLog, StdoutClosed, debug_notes, emit, json_line, out, say_kept_warnings,
+                                settle_std_streams, silence_stdout, with_warnings)
+from interp_cli.errors import cli_words, one_line, reported
+from interp_cli.files import line_text
 from interp_cli.limits import ALIGN_SIZE, NOISE_MODES
 from interp_cli.malloc import freeze_imports_here, keep_freed_memory
 from interp_cli.options import (SEED, ShardType, align_options, cache_option, device_option, morph_options,
@@ -56,21 +55,6 @@ class _Stopped(Exception):
     """Carries a Ctrl-C or SIGTERM (its KeyboardInterrupt is the cause) past Click, which would print an
     empty line on stderr first: noise under --quiet and --json, and in every log."""
 
-
-class StdoutClosed(Exception):
-    """Whoever read our stdout has gone (`interp ... --json | head -c1`): nothing left to say."""
-
-
-def _out(text: str) -> None:
-    """Print a line of results on stdout; a reader that has gone away becomes StdoutClosed."""
-    if sys.stdout is None:  # started with stdout closed (`>&-`) and not through run(): click would drop the line
-        raise StdoutClosed()
-    try:
-        click.echo(text)
-    except BrokenPipeError:
-        raise StdoutClosed() from None
-    except OSError as err:  # `--json > log` on a full disk: say which file, as for any other output
-        raise environment_error(err, "standard output") from None
 
 
 # Options people bring from other batch tools, and what does that here. Click's own guess by spelling
@@ -107,7 +91,7 @@ class DefaultMorphGroup(click.Group):
         # Every message made meanwhile names options as flags (`--no-align`), not keywords; --debug's notes
         # go to stderr for this run only, and the stop signals get their handlers back (a Python caller may
         # run `main` and go on with the library, or with its own handling of SIGTERM).
-        with cli_words(), _debug_notes("--debug" in args), stops.handlers_given_back():
+        with cli_words(), debug_notes("--debug" in args), stops.handlers_given_back():
             return self._main(args, prog_name, **extra)
 
     def _main(self, args, prog_name=None, **extra):
@@ -124,7 +108,7 @@ class DefaultMorphGroup(click.Group):
             click.echo(f"interp: error: {message}", err=True)
             sys.exit(err.exit_code)
         except StdoutClosed:
-            _silence_stdout()
+            silence_stdout()
             sys.exit(141)  # what a tool killed by SIGPIPE reports; the output file itself is complete
         except (KeyboardInterrupt, click.exceptions.Abort, _Stopped) as err:
             # Click re-raises a KeyboardInterrupt (Terminated included) as Abort: `from` the original since
@@ -152,7 +136,7 @@ class DefaultMorphGroup(click.Group):
                 import traceback
 
                 traceback.print_exception(type(err), err, err.__traceback__)
-            _say_kept_warnings()
+            say_kept_warnings()
             command = args[0] if args and args[0] in self.commands else "morph"
             message, code, internal = _reported(err, command)
             if internal:
@@ -269,101 +253,6 @@ def _refuse_mistyped_command(word: str, commands, rest=()) -> None:
         raise click.UsageError(f"no such command or file '{word}'; did you mean '{close[0]}'?")
 
 
-@contextlib.contextmanager
-def _debug_notes(on: bool):
-    """Under --debug, interp's own notes (e.g. a damaged cache entry recomputed) go to stderr while the
-    command runs; the "interp_cli" logger is then as it was (it was left at DEBUG with a stderr handler,
-    so a Python caller's later morphs printed "interp: debug: ..." lines)."""
-    if not on:
-        yield
-        return
-    import logging
-
-    class StderrNotes(logging.Handler):
-        def emit(self, record):  # sys.stderr as it is at each note (tests swap it)
-            print(f"interp: debug: {record.getMessage()}", file=sys.stderr, flush=True)
-
-    logger, handler = logging.getLogger("interp_cli"), StderrNotes()
-    level = logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-
-
-def _silence_stdout() -> None:
-    # Point fd 1 at /dev/null, so the interpreter's final flush has nowhere to fail ("Exception ignored").
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError, AttributeError):
-        pass
-
-
-def _json(value) -> str:
-    """One JSON line of results. File names that are not UTF-8 have U+FFFD for their undecodable bytes
-    (interp_cli.files.utf8_text): json.dumps would write Python's lone surrogates, which strict parsers refuse."""
-    from interp_cli.files import utf8_names
-
-    return json.dumps(utf8_names(value), sort_keys=True)
-
-
-def _emit(summary: dict, as_json: bool, quiet: bool, text: str) -> None:
-    if as_json:
-        _out(_json(summary))
-    elif not quiet:
-        click.echo(text, err=True)
-
-
-class _Log:
-    """The `log` a command hands down. Lines go to stderr (above any progress bar) unless --quiet or --json;
-    under --json, "warning: ..." lines are kept instead, for the JSON's "warnings" list (`take`): stdout is
-    the JSON a script reads, so that is where they reach it, each once (the likeness warnings too, beside
-    each entry's `poor`). --quiet alone asks for errors only, and gets them."""
-
-    def __init__(self, quiet: bool, as_json: bool = False):
-        self.quiet, self.as_json = quiet or as_json, as_json
-        self.warnings: list[str] = []
-        if as_json:
-            _JSON_LOGS.add(self)
-
-    def __call__(self, message: str) -> None:
-        if self.as_json and message.startswith("warning: "):
-            self.warnings.append(message[len("warning: "):])
-        elif not self.quiet:
-            from interp_cli.progress import message as print_line  # keeps an open progress bar intact
-
-            print_line(message)
-
-    def take(self) -> list[str]:
-        """The warnings kept since the last `take`."""
-        taken, self.warnings = self.warnings, []
-        return taken
-
-
-_JSON_LOGS: weakref.WeakSet[_Log] = weakref.WeakSet()  # the --json logs alive, for `_say_kept_warnings`
-
-
-def _say_kept_warnings() -> None:
-    """A command that fails prints no JSON, so the warnings its --json log kept for it ("photo.jpg: its embedded
-    colour profile cannot be used ...") were lost: they go to stderr instead, before the error's line, as they
-    would have without --json."""
-    for log in list(_JSON_LOGS):
-        for warning in log.take():
-            click.echo(f"warning: {warning}", err=True)
-
-
-def _log_for(quiet: bool, as_json: bool = False) -> _Log:
-    return _Log(quiet, as_json)
-
-
-def _with_warnings(summary: dict, log: _Log) -> dict:
-    return {**summary, "warnings": log.take()} if log.as_json else summary
-
 
 def _progress(quiet: bool, as_json: bool) -> bool:
     from interp_cli.progress import wanted
@@ -426,11 +315,11 @@ def morph(inputs, output, sheet, quiet, as_json, **params):
     refuse_oversized_frames(paths, backdrop, output, kind, params["size"], params["fps"])
     pipeline = stops.import_pipeline()
 
-    log = _log_for(quiet, as_json)
-    summary = _with_warnings(pipeline.morph(inputs, output, sheet=sheet, **morph_settings(params), log=log,
-                                            progress=_progress(quiet, as_json)), log)
-    _emit(summary, as_json, quiet, f"wrote {_written(summary)} in {summary['timings']['total']:.1f}s\n"
-                                   f"{_likeness_line(summary)}")
+    log = CommandLog(quiet, as_json)
+    summary = pipeline.morph(inputs, output, sheet=sheet, **morph_settings(params), log=log,
+                             progress=_progress(quiet, as_json))
+    emit(summary, log, quiet, f"wrote {_written(summary)} in {summary['timings']['total']:.1f}s\n"
+                              f"{_likeness_line(summary)}")
 
 
 def _check_before_import(verb: str, output, weights) -> None:
@@ -492,14 +381,13 @@ def encode(image, output, weights, device, align, face, save_aligned, refine, re
     _check_image_headers([image])
     pipeline = stops.import_pipeline()
 
-    log = _log_for(quiet, as_json)
+    log = CommandLog(quiet, as_json)
     summary = pipeline.encode(image, output, weights=weights, device=device, align=align, face=face,
                               refine=refine, refine_loss=refine_loss, seed=seed, cache=cache,
                               save_aligned=save_aligned, log=log,
                               progress=_progress(quiet, as_json))
-    summary = _with_warnings(summary, log)
-    _emit(summary, as_json, quiet,
-          f"wrote {line_text(summary['output'])} {summary['shape']}\n{_likeness_line(summary)}")
+    emit(summary, log, quiet,
+         f"wrote {line_text(summary['output'])} {summary['shape']}\n{_likeness_line(summary)}")
 
 
 @cli.command()
@@ -520,12 +408,11 @@ def render(codes, output, weights, device, precision, noise, seed, truncation, q
     code_input(Path(codes), "render")
     pipeline = stops.import_pipeline()
 
-    log = _log_for(quiet, as_json)
+    log = CommandLog(quiet, as_json)
     summary = pipeline.render(codes, output, weights=weights, device=device, precision=precision, noise=noise,
                               seed=seed, truncation=truncation, log=log,
                               progress=_progress(quiet, as_json))
-    summary = _with_warnings(summary, log)
-    _emit(summary, as_json, quiet, f"wrote {line_text(summary['output'])}")
+    emit(summary, log, quiet, f"wrote {line_text(summary['output'])}")
 
 
 @cli.command()
@@ -540,11 +427,10 @@ def align(image, output, face, size, quiet, as_json):
     _check_paths_exist([image], [output])
     from interp_cli.align_verb import align as align_photo  # not the pipeline: no torch for this verb
 
-    log = _log_for(quiet, as_json)
+    log = CommandLog(quiet, as_json)
     summary = align_photo(image, output, face=face, size=size, log=log)
-    summary = _with_warnings(summary, log)
-    _emit(summary, as_json, quiet,
-          f"wrote {line_text(summary['output'])} (face {summary['face']} of {summary['faces']})")
+    emit(summary, log, quiet,
+         f"wrote {line_text(summary['output'])} (face {summary['face']} of {summary['faces']})")
 
 
 @cli.command()
@@ -582,12 +468,11 @@ def mix(inputs, output, coarse, middle, fine, weights, device, precision, align,
     _check_image_headers(paths)
     pipeline = stops.import_pipeline()
 
-    log = _log_for(quiet, as_json)
+    log = CommandLog(quiet, as_json)
     summary = pipeline.mix(inputs, output, coarse=coarse, middle=middle, fine=fine, weights=weights, device=device,
                            precision=precision, noise=noise, seed=seed, align=align, face=face, cache=cache,
                            log=log, progress=_progress(quiet, as_json))
-    summary = _with_warnings(summary, log)
-    _emit(summary, as_json, quiet, f"wrote {line_text(summary['output'])}")
+    emit(summary, log, quiet, f"wrote {line_text(summary['output'])}")
 
 
 BATCH_EPILOG = """\b
@@ -670,11 +555,11 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
     from interp_cli.batch import batch as run_batch  # not the pipeline: imported only if a row is to be made
     from interp_cli.manifest import PLANNED_CHOICES, make_outdir, plan_batch
 
-    log = _log_for(quiet, as_json)
+    log = CommandLog(quiet, as_json)
 
     def on_row(result: dict) -> None:
         if as_json:  # the warnings said while this row was made (a cache's is said once, in the first row it hits)
-            _out(_json(_with_warnings(result, log)))
+            out(json_line(with_warnings(result, log)))
 
     started, checked = time.perf_counter(), None
     try:
@@ -684,21 +569,21 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
         make_outdir(outdir, keep=False)  # likewise an --outdir under a file or in a read-only place
         summary = run_batch(manifest, outdir, shard=shard, skip_existing=skip_existing, sheets=sheets,
                            **settings, on_row=on_row, log=log,
-                           failures=_log_for(False), progress=_progress(quiet, as_json), checked=checked)
+                           failures=CommandLog(False), progress=_progress(quiet, as_json), checked=checked)
     except (KeyboardInterrupt, Exception) as cut:
         # Stopped (Ctrl-C, a scheduler's SIGTERM) from the moment the arguments were parsed, or an error that
         # stops the whole batch once its manifest was accepted: a script reading the JSON log's last line
         # still finds the summary, saying which. A refused manifest writes no log (exit 2, one line on stderr).
         summary_owed = checked is not None or isinstance(cut, KeyboardInterrupt)
         if as_json and summary_owed and not isinstance(cut, StdoutClosed):
-            _out(_json(_with_warnings(_cut_short(cut, manifest, shard, checked, started), log)))
+            out(json_line(with_warnings(_cut_short(cut, manifest, shard, checked, started), log)))
         raise
     results = summary.pop("results")
     failed = ", ".join(str(r["row"]) for r in results if not r["ok"])
     # --quiet silences progress, not errors: a failed row's line (above) and the count of them stay on stderr.
-    _emit(_with_warnings({"summary": True, **summary}, log), as_json, quiet and not summary["failed"],
-          f"shard {summary['shard']}: {summary['made']} made, {summary['skipped']} skipped, {summary['failed']} failed"
-          f"{f' (rows {failed})' if failed else ''} of {summary['rows']} rows in {summary['seconds']:.1f}s")
+    emit({"summary": True, **summary}, log, quiet and not summary["failed"],
+         f"shard {summary['shard']}: {summary['made']} made, {summary['skipped']} skipped, {summary['failed']} failed"
+         f"{f' (rows {failed})' if failed else ''} of {summary['rows']} rows in {summary['seconds']:.1f}s")
     if summary["failed"]:
         sys.exit(1)
 
@@ -739,7 +624,7 @@ def weights_list(as_json):
 
     rows = w.list_presets()
     if as_json:
-        _out(_json(rows))
+        out(json_line(rows))
         return
     # The default is what a morph without --weights uses now: $INTERP_WEIGHTS may name a preset or a file.
     from_env = f" (default, from ${w.WEIGHTS_ENV})" if os.environ.get(w.WEIGHTS_ENV, "").strip() else " (default)"
@@ -749,9 +634,9 @@ def weights_list(as_json):
             "missing (it ships with interp: `interp weights verify " + row["name"] + "` says how to restore it)"
             if row["source"] == "package" else "not downloaded")
         mark = from_env if row.get("default") else ""
-        _out(f"{row['name']}{mark}: {row['description']}\n    {size}, license: {row['license']}\n    {where}")
+        out(f"{row['name']}{mark}: {row['description']}\n    {size}, license: {row['license']}\n    {where}")
     if not any(row.get("default") for row in rows):
-        _out(f"default: {w.default_weights_spec()} (from ${w.WEIGHTS_ENV}, not a preset)")
+        out(f"default: {w.default_weights_spec()} (from ${w.WEIGHTS_ENV}, not a preset)")
 
 
 @weights.command("download")
@@ -774,7 +659,7 @@ def weights_download(name):
         _report_verification(checked)
         return
     resolved = w.download(name)
-    _out(f"{resolved.id}: {resolved.path}" + (f" (sha256 {resolved.sha256})" if resolved.sha256 else ""))
+    out(f"{resolved.id}: {resolved.path}" + (f" (sha256 {resolved.sha256})" if resolved.sha256 else ""))
 
 
 @weights.command("verify")
@@ -804,11 +689,11 @@ def weights_verify(spec):
 def _report_verification(checked) -> None:
     """The stdout line for a file `interp weights verify` (or `download`, for a file here) found good."""
     if checked.preset is None:
-        _out(f"{checked.id}: loads as {checked.contents}; not a preset, so there is no published sha256 to compare "
+        out(f"{checked.id}: loads as {checked.contents}; not a preset, so there is no published sha256 to compare "
              f"it with (sha256 {checked.sha256})")
         return
     source = "as recorded for the model shipped with interp" if checked.preset.local_path else "as published"
-    _out(f"{checked.id}: OK: the {checked.preset.name} checkpoint (sha256 {checked.sha256}, {source})")
+    out(f"{checked.id}: OK: the {checked.preset.name} checkpoint (sha256 {checked.sha256}, {source})")
 
 
 @weights.command("path")
@@ -817,7 +702,7 @@ def weights_path(spec):
     """Print where the weights are on disk (never downloads)."""
     from interp_cli import weights as w
 
-    _out(str(w.weights_path(spec)))
+    out(str(w.weights_path(spec)))
 
 
 def _check_image_headers(paths) -> None:
@@ -875,7 +760,7 @@ def run() -> None:
     torch's import makes many) sets CPython's "unhandled Ctrl-C" flag even though main caught it,
     and the interpreter's own exit then kills the process with SIGINT instead of exiting 130.
     """
-    _settle_std_streams()
+    settle_std_streams()
     _tune_own_process()
     try:
         main()
@@ -902,69 +787,5 @@ def run() -> None:
             pass
     os._exit(code or 0)
 
-
-def _settle_std_streams() -> None:
-    """Give the process standard streams that cannot fail it, before anything opens a file.
-
-    A descriptor 0, 1 or 2 that the caller closed (`interp ... >&-`, `2>&-`) is filled first: else
-    the next file opened (an output's temp file) would take its number, and whatever writes to "stderr"
-    (ffmpeg's children, a C library's warning) would write into the output. A closed stdout becomes a
-    pipe with no reader, so it behaves as `| head -c0` does: --json ends in exit 141 (the output itself
-    complete), a command that prints nothing exits 0. stderr only ever carries progress, notes,
-    warnings and the error line, none worth the work: `_UnfailingStream` drops what a closed or full
-    stderr (`2>/dev/full`) refuses, and the exit code still tells success from failure.
-    """
-    for fd in (0, 1, 2):
-        try:
-            os.fstat(fd)
-            continue
-        except OSError:
-            pass
-        if fd == 1:
-            reader, writer = os.pipe()
-            if writer != 1:
-                os.dup2(writer, 1)
-                os.close(writer)
-            if reader != 1:  # else dup2 has just closed it (its only descriptor)
-                os.close(reader)
-        else:
-            null = os.open(os.devnull, os.O_RDONLY if fd == 0 else os.O_WRONLY)
-            if null != fd:
-                os.dup2(null, fd)
-                os.close(null)
-    if sys.stdout is None:
-        sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
-    if sys.stderr is None:
-        sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1)
-    if not isinstance(sys.stderr, _UnfailingStream):
-        sys.stderr = _UnfailingStream(sys.stderr)
-
-
-class _UnfailingStream:
-    """A text stream (stderr) whose write and flush never raise: what it cannot write is dropped.
-
-    Progress bars, notes and warnings are written from deep inside the work; an EPIPE or ENOSPC
-    there must not abort a morph whose output is fine. Everything else (isatty, fileno, encoding)
-    is the wrapped stream's.
-    """
-
-    def __init__(self, stream):
-        self._stream = stream
-
-    def write(self, text: str) -> int:
-        try:
-            self._stream.write(as_typed(text))
-        except (OSError, ValueError):
-            pass
-        return len(text)
-
-    def flush(self) -> None:
-        try:
-            self._stream.flush()
-        except (OSError, ValueError):
-            pass
-
-    def __getattr__(self, name):
-        return getattr(self._stream, name)
 
 

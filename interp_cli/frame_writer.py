@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -183,30 +184,18 @@ class FrameWriter:
         then commits nothing: whoever called finish() commits. On any failure: abort, then re-raise."""
         if self._state != "open":
             return
-        try:
+        with self._aborted_on_failure():
             if self.frames_written == 0:
                 raise InterpError(f"{self.name}: no frames were written")
-            try:
-                self._finish()
-            except OSError as err:
-                raise environment_error(err, self.name) from None
-        except BaseException:
-            self.abort()
-            raise
+            self._finish()
         self._state = "finished"
 
     def commit(self) -> None:
         """Move the finished output into place (`finish` first). On any failure: abort, then re-raise."""
         if self._state != "finished":
             raise ValueError(f"{self.name}: writer is {self._state}, not finished")
-        try:
-            try:
-                self._commit()
-            except OSError as err:
-                raise environment_error(err, self.name) from None
-        except BaseException:
-            self.abort()
-            raise
+        with self._aborted_on_failure():
+            self._commit()
         self._state = "closed"
 
     def close(self) -> None:
@@ -215,6 +204,19 @@ class FrameWriter:
             return
         self.finish()
         self.commit()
+
+    @contextmanager
+    def _aborted_on_failure(self) -> Iterator[None]:
+        """The rule of `finish` and `commit`: on any failure, abort, then re-raise; an OSError (a full disk, a
+        file-size limit) as the one line that names the output."""
+        try:
+            try:
+                yield
+            except OSError as err:
+                raise environment_error(err, self.name) from None
+        except BaseException:
+            self.abort()
+            raise
 
     def abort(self) -> None:
         """Drop everything written so far; an existing target is left untouched. Never raises."""

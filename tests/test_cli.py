@@ -965,18 +965,3 @@ def test_a_device_interp_does_not_run_on_is_a_usage_error_that_names_the_choices
                                       f"(choose auto, cpu, cuda, cuda:N or mps)")
     assert list(tmp_path.iterdir()) == []
 
-
-def test_debug_notes_go_to_stderr_for_that_run_only(tmp_path):
-    """`interp_cli.cli.main([..., "--debug"])` left the "interp_cli" logger at DEBUG with its stderr handler:
-    every later library call in that Python process printed "interp: debug: ..." lines."""
-    import logging
-
-    logger = logging.getLogger("interp_cli")
-    before = (logger.level, list(logger.handlers))
-    code = tmp_path / "a.npy"
-    np.save(code, np.zeros((10, 128), np.float32))
-    result = cli_runner().invoke(cli, ["render", str(code), "--weights", "demo", "-o", str(tmp_path / "a.png"),
-                                       "--debug", "-q"])
-    assert result.exit_code == 0, result.stderr
-    assert (logger.level, list(logger.handlers)) == before
-    logger.debug("a note after the command")  # nowhere: the caller's logging has no handler for it

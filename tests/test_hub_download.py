@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from interp_cli import weights
+from interp_cli import hub_download
 from interp_cli.progress import human_size
 from tests.hub_server import Fault, LocalHub
 
@@ -496,7 +496,7 @@ def test_an_interrupted_download_is_finished_on_a_disk_with_room_for_the_rest(hu
         free = shutil.disk_usage(disk).free
         assert len(PAYLOAD) // 2 <= free < len(PAYLOAD)
         done = interp(env, "weights", "download", "tiny")
-        if weights._hub_version() >= weights._FRESH_PARTIAL_FROM:
+        if hub_download._hub_version() >= hub_download._FRESH_PARTIAL_FROM:
             assert "no room for it in the Hugging Face cache" in error_line(done) and "3.0 MB needed" in done.stderr
             assert hub.gets == 0
             return
@@ -516,7 +516,7 @@ def test_an_interrupted_download_without_room_for_the_rest_says_how_much_more(hu
     (blobs / f"{_sha256(PAYLOAD)}.incomplete").write_bytes(PAYLOAD[:len(PAYLOAD) // 2])
     line = error_line(interp(env, "weights", "download", "tiny"))
     free = human_size(shutil.disk_usage(small_disk).free)
-    if weights._hub_version() >= weights._FRESH_PARTIAL_FROM:
+    if hub_download._hub_version() >= hub_download._FRESH_PARTIAL_FROM:
         said = f"3.0 MB needed, {free} free"
     else:
         said = f"1.5 MB more needed (1.5 MB of its 3.0 MB are here from an interrupted download), {free} free"
@@ -557,7 +557,7 @@ def test_a_download_killed_hard_and_rerun_at_once_on_a_disk_without_room_for_two
         env = with_preset({**env, "HF_HOME": str(disk / "hf")}, hub, "mid", "ckpt/mid.pt", KILLED_PAYLOAD)
         partial = start_killed_download(env, hub)
         done = interp(env, "weights", "download", "mid")
-        if weights._hub_version() < weights._FRESH_PARTIAL_FROM:
+        if hub_download._hub_version() < hub_download._FRESH_PARTIAL_FROM:
             assert done.returncode == 0, done.stderr
         else:
             line = error_line(done)
@@ -611,7 +611,7 @@ def test_what_a_killed_download_left_is_removed_once_no_download_holds_it(hub, e
     assert blob.read_bytes() == KILLED_PAYLOAD
     # What a newer release's killed download left (a cache shared with another environment) is never read either.
     stale = [blob.with_name(f"{blob.name}.0badc0de.incomplete")]
-    if weights._hub_version() < weights._FRESH_PARTIAL_FROM:
+    if hub_download._hub_version() < hub_download._FRESH_PARTIAL_FROM:
         assert cache_state(env)["partial"] == []  # resumed by the waiting run
     else:
         assert partial.exists()  # held by a live download when the waiting run looked

@@ -1,0 +1,61 @@
+"""What a command says and where (`interp_cli.console`): the closing summary, --json's warnings, --debug's notes.
+
+Closed and full standard streams are in tests/test_faults.py (real descriptors, /dev/full); --quiet and --json
+against progress bars in tests/test_progress.py; a failed --json run's kept warnings in tests/test_outputs.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from interp_cli.cli import cli
+from tests.cli_runner import cli_runner
+
+
+def test_debug_notes_go_to_stderr_for_that_run_only(tmp_path):
+    """`interp_cli.cli.main([..., "--debug"])` left the "interp_cli" logger at DEBUG with its stderr handler:
+    every later library call in that Python process printed "interp: debug: ..." lines."""
+    import logging
+
+    logger = logging.getLogger("interp_cli")
+    before = (logger.level, list(logger.handlers))
+    code = tmp_path / "a.npy"
+    np.save(code, np.zeros((10, 128), np.float32))
+    result = cli_runner().invoke(cli, ["render", str(code), "--weights", "demo", "-o", str(tmp_path / "a.png"),
+                                       "--debug", "-q"])
+    assert result.exit_code == 0, result.stderr
+    assert (logger.level, list(logger.handlers)) == before
+    logger.debug("a note after the command")  # nowhere: the caller's logging has no handler for it
+
+
+def test_each_verb_says_a_warning_once_on_stderr_or_in_its_json(tmp_path, monkeypatch):
+    """A warning said while a verb runs (here: an animated input, of which only the first frame is used) reaches
+    the user once: a "warning: ..." line on stderr, or under --json the summary's "warnings" list, with stdout
+    the one JSON document and stderr silent. Each verb hands its summary to the same `console.emit`."""
+    import json
+
+    from PIL import Image
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    a, b = (Image.open(examples / f"demo_{x}.png").convert("RGB") for x in "ab")
+    monkeypatch.chdir(tmp_path)
+    a.save("anim.gif", save_all=True, append_images=[b, a])
+    b.save("b.png")
+    face = Image.open(examples / "obama.jpg").convert("RGB")  # align needs a photographed face
+    face.save("face.gif", save_all=True, append_images=[face.transpose(Image.Transpose.FLIP_LEFT_RIGHT), face])
+    warning = ": has 3 frames; frame 1 of 3 was used (to use another, save it as an image of its own)"
+    verbs = {"morph": ["anim.gif", "b.png", "--weights", "demo", "--steps", "2", "-o", "m.gif"],
+             "encode": ["encode", "anim.gif", "--weights", "demo", "-o", "a.npy"],
+             "mix": ["mix", "anim.gif", "b.png", "--weights", "demo", "-o", "x.png"],
+             "align": ["align", "face.gif", "-o", "aligned.png"]}
+    for verb, words in verbs.items():
+        said = f"{'face' if verb == 'align' else 'anim'}.gif{warning}"
+        told = cli_runner().invoke(cli, words)
+        assert told.exit_code == 0, (verb, told.stderr)
+        assert told.stderr.splitlines().count(f"warning: {said}") == 1, (verb, told.stderr)
+        as_json = cli_runner().invoke(cli, [*words, "--json"])
+        assert as_json.exit_code == 0, (verb, as_json.stderr)
+        assert json.loads(as_json.stdout)["warnings"] == [said], verb
+        assert "warning" not in as_json.stderr, (verb, as_json.stderr)
