@@ -15,7 +15,6 @@ import pytest
 from PIL import Image, ImageOps
 
 import interp_cli.align as align
-from interp_cli.align import detect
 from interp_cli.align.ffhq import ffhq_quad, quad_side
 from interp_cli.cli import cli
 from interp_cli.errors import NoFaceError, UsageError
