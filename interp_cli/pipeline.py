@@ -28,9 +28,9 @@ from interp_cli.align_verb import align
 from interp_cli.errors import InterpError, NoFaceError, UsageError, no_face_advice_paste, option, speaking_to_cli
 from interp_cli.files import Outputs
 from interp_cli.images import load_image
-from interp_cli.kept_photos import KeptPhotos
 from interp_cli.inputs import (Faces, check_inputs, code_input, faces_for, mix_sources, morph_choices,
                                plan_aligned, refuse_one_face_mix, refuse_oversized_frames, refuse_same_faces)
+from interp_cli.kept_photos import KeptPhotos
 from interp_cli.layers import check_layers
 from interp_cli.limits import EASINGS, FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION
 from interp_cli.render import pick_device, pick_precision, precision_name, render_ahead, render_float
