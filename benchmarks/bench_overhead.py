@@ -54,8 +54,12 @@ STAGES = [
     ("interp_cli.session", "Session.likeness", "likeness report"),
     ("interp_cli.identity", "measure_many", "  identity (dlib descriptor)"),
     ("interp_cli.inputs", "check_inputs", "check the inputs (every photo decoded)"),
+    ("interp_cli.images", "load_image", "photos decoded in full (load_image)"),
+    ("interp_cli.pipeline", "_paster", "the paster made (--paste: its backdrop read)"),
+    ("interp_cli.kept_photos", "KeptPhotos.photo", "  a kept photo read back (none: decoded again)"),
     ("interp_cli.cache", "LatentCache.get", "latent cache lookups"),
     ("interp_cli.write", "Mp4Writer._start", "ffmpeg started (binary found, checked)"),
+    ("imageio_ffmpeg", "get_ffmpeg_exe", "  ffmpeg -version (imageio-ffmpeg's check)"),
     ("interp_cli.write", "Mp4Writer._finish", "ffmpeg finishing (its last frames)"),
     ("interp_cli.sheet", "contact_sheet", "contact sheet (--sheet)"),
     ("interp_cli.page", "PageWriter._finish", "page finished (--page)"),
@@ -79,9 +83,20 @@ def _timed(label: str, function):
     return timed
 
 
+# Stages in a module the command imports only when it needs it (imageio_ffmpeg, for an MP4): wrapped when the
+# stage after the arrow first runs, so that importing it here does not add its import to another row.
+_LAZY = {"imageio_ffmpeg": ("interp_cli.write", "Mp4Writer._start")}
+
+
 def _wrap_all() -> None:
     for module, attribute, label in STAGES[1:]:
-        owner = importlib.import_module(module)
+        if module in _LAZY and module not in sys.modules:
+            _wrap_later(module, attribute, label)
+            continue
+        try:
+            owner = importlib.import_module(module)
+        except ImportError:  # an older tree may lack a module: its rows are left out
+            continue
         *classes, name = attribute.split(".")
         for cls in classes:
             owner = getattr(owner, cls)
@@ -92,6 +107,23 @@ def _wrap_all() -> None:
                 for other in [m for key, m in sys.modules.items() if key.startswith("interp_cli")]:
                     if getattr(other, name, None) is original:
                         setattr(other, name, getattr(owner, name))
+
+
+def _wrap_later(module: str, attribute: str, label: str) -> None:
+    """Wrap `module.attribute` (a function) the first time the stage `_LAZY[module]` runs, which imports it."""
+    owner_name, method = _LAZY[module]
+    cls_name, name = method.split(".")
+    cls = getattr(importlib.import_module(owner_name), cls_name)
+    trigger = getattr(cls, name)
+
+    @functools.wraps(trigger)
+    def first(*args, **kwargs):
+        setattr(cls, name, trigger)  # once
+        target = importlib.import_module(module)
+        setattr(target, attribute, _timed(label, getattr(target, attribute)))
+        return trigger(*args, **kwargs)
+
+    setattr(cls, name, first)
 
 
 def _time_collections() -> None:

@@ -14,6 +14,8 @@
     with claimed("out.mp4") as mine:             # one worker at a time makes out.mp4 (a batch row); False:
         ...                                      # a live process holds its claim (`.out.claim-<hex>.mp4`)
     clean_stale_temps(directory)                 # done by new_temp; removes only dead writers' temps
+    with ArraySpill() as spill:                  # arrays in an anonymous temp file, not in memory:
+        spill.put(key, array); spill.get(key)    # a fresh copy read back each time (OSError as the disk says)
     temp_like(name) -> str | None                # the part of an output name a sweep would take for a temp
     with held_lock(path, wait=5.0) as locked:    # one writer at a time on a shared file (flock on `<path>.lock`);
         ...                                      # locked is False after `wait` s: go on unlocked, never stuck
@@ -518,6 +520,65 @@ def atomic_save_npys(target: PathLike, arrays) -> None:
             fh.write(header.getbuffer())
             in_order = array.T if fields["fortran_order"] else array
             fh.write(in_order.reshape(-1).view(np.uint8) if array.size else b"")
+
+
+# --- arrays kept out of memory -------------------------------------------------------------------
+
+
+class ArraySpill:
+    """Arrays kept in one anonymous temp file rather than in memory, each read back as a fresh array as often as
+    asked: frames a morph shows again (`replay`), the photos a --paste morph uses again (`kept_photos`).
+
+    `tempfile.TemporaryFile`: in $TMPDIR, no name on disk, gone when closed or when the process dies, so nothing
+    is ever left behind. The file is made at the first `put`. OSError (no room, a file-size limit, a failing disk)
+    comes out as the disk says it: what it means is the caller's to say.
+    """
+
+    def __init__(self, prefix: str = "interp-"):
+        self._prefix = prefix
+        self._file = None
+        self._where: dict = {}  # key -> (offset, shape, dtype)
+        self._end = 0
+
+    def __contains__(self, key) -> bool:
+        return key in self._where
+
+    def put(self, key, array) -> None:
+        import tempfile
+
+        import numpy as np
+
+        data = np.ascontiguousarray(array)
+        if self._file is None:
+            self._file = tempfile.TemporaryFile(prefix=self._prefix)
+        self._file.seek(self._end)
+        self._file.write(memoryview(data.reshape(-1)).cast("B"))
+        self._where[key] = (self._end, data.shape, data.dtype)
+        self._end += data.nbytes
+
+    def get(self, key):
+        """A fresh (writable) copy of what was put under `key`; KeyError if nothing was."""
+        import numpy as np
+
+        offset, shape, dtype = self._where[key]
+        array = np.empty(shape, dtype)
+        self._file.seek(offset)
+        read = self._file.readinto(memoryview(array.reshape(-1)).cast("B"))
+        if read != array.nbytes:  # the file is ours alone and unlinked: only a failing disk could do this
+            raise OSError(errno.EIO, f"read {read} of {array.nbytes} bytes back")
+        return array
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._where.clear()
+
+    def __enter__(self) -> ArraySpill:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 # --- stale temps ----------------------------------------------------------------------------------

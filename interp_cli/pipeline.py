@@ -30,6 +30,7 @@ from interp_cli.files import Outputs
 from interp_cli.images import load_image
 from interp_cli.inputs import (Faces, check_inputs, code_input, faces_for, mix_sources, morph_choices,
                                plan_aligned, refuse_one_face_mix, refuse_oversized_frames, refuse_same_faces)
+from interp_cli.kept_photos import KeptPhotos
 from interp_cli.layers import check_layers
 from interp_cli.limits import EASINGS, FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION
 from interp_cli.render import pick_device, pick_precision, precision_name, render_ahead, render_float
@@ -160,9 +161,11 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     session = session or Session(weights, device, log=log, progress=progress, precision=precision)
     # The output, the sheet and the crops are each complete in a temp before any of them is moved into
     # place: a failure on any one (a full disk on the sheet) leaves all the older ones as they were.
-    with Outputs() as outputs:
+    with Outputs() as outputs, KeptPhotos() as kept:
         settings = [replace(these, aligned_as=aligned[i], outputs=outputs) for i, these in enumerate(_input_settings(
             EncodeSettings(align=align, refine=refine, refine_loss=refine_loss, seed=seed, cache=cache), faces))]
+        # A pasted sheet shows every photo whole: kept too.
+        settings = _keeping(settings, kept, backdrop_index, every=kind == "png" or sheet is not None)
         mask = blend.parse_layers(layers, session.model.n_latent)
         t_encode = time.perf_counter()
         # Rendering (and tuning, and refining) never needs the encoder: its memory goes back as soon as every
@@ -180,7 +183,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
                                  noise=noise, seed=seed, truncation=truncation, interp=interp,
                                  sheet_frames=sheet_frames, size=size, paste=paste, backdrop_index=backdrop_index,
                                  match_colour=match_colour, settings=settings, cache=cache, progress=progress,
-                                 refine=refine)
+                                 refine=refine, photos=kept)
 
 
 def _refuse_another_model(session: Session, weights, device, precision) -> None:
@@ -228,7 +231,7 @@ def _tuned(session: Session, codes: np.ndarray, targets: list, steps: int, *, no
 def _render_and_write(session: Session, paths, output, kind, sheet, codes, encoded, targets, plan, mask, tuned,
                       outputs: Outputs, *, generator, log: Log, started, encode_seconds, fps, quality, batch_size,
                       noise, seed, truncation, interp, sheet_frames, size, paste, backdrop_index, match_colour,
-                      settings, cache, progress, refine) -> dict:
+                      settings, cache, progress, refine, photos: KeptPhotos) -> dict:
     """`morph` once the codes exist: render (with the tuned generator, if any), write, report, summarise.
     Every output joins `outputs` complete, and they are committed together at the end."""
     # The likeness report measures the morph's own frames of each photo's code (its reconstruction),
@@ -237,7 +240,7 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
     # noise maps). The rest are rendered after the morph, with the same noise, untruncated.
     ends = _EndFrames(codes, targets) if truncation == 1.0 else None
 
-    paster = _paster(session, paths, encoded, backdrop_index, size, match_colour)
+    paster = _paster(session, paths, encoded, backdrop_index, size, match_colour, photos)
     paste_timer = _Timer() if paster is not None else None
     # A `.npy` input is shown (the sheet's tile, the page's crop) as the morph draws its frames: tuned, with their
     # noise and truncation. Drawn by the untuned generator, a tuned morph's sheet showed another face for it.
@@ -304,8 +307,8 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
     if wanted_sheet:
         tile = (kept[0].shape[1], kept[0].shape[0])
         sheet_inputs = [draw(code) if path.suffix.lower() == ".npy"
-                        else _input_thumbnail(path, where, tile, photo=paste)
-                        for path, code, (_, where, _) in zip(paths, codes, encoded)]
+                        else _input_thumbnail(path, where, tile, photo=photos.photo(i, path) if paste else None)
+                        for i, (path, code, (_, where, _)) in enumerate(zip(paths, codes, encoded))]
         sheet_image = contact_sheet(kept, sheet_inputs)
         write.stage_image(outputs, output if kind == "png" else sheet, sheet_image)
         sheet_summary = {"frames": len(kept), "width": sheet_image.shape[1], "height": sheet_image.shape[0]}
@@ -366,16 +369,27 @@ def _encode_for_morph(session: Session, paths: Sequence[Path], settings: Sequenc
     return encoded
 
 
+def _keeping(settings: list[EncodeSettings], kept: KeptPhotos, backdrop_index: int | None, *, every: bool = False
+             ) -> list[EncodeSettings]:
+    """`settings` with the photos a --paste morph uses again kept as encoding reads them (`kept_photos`): the
+    backdrop's, and `every` photo's (a sheet beside pasted frames shows them whole). Nothing without --paste."""
+    if backdrop_index is None:
+        return settings
+    return [replace(these, keep_photo=kept.keeper(i)) if every or i == backdrop_index else these
+            for i, these in enumerate(settings)]
+
+
 def _paster(session: Session, paths: Sequence[Path], encoded: list[tuple], backdrop_index: int | None,
-            size: int | None, match_colour: bool):
-    """The `Paster` for --paste (None without it), made before the render thread starts: the rest is per frame."""
+            size: int | None, match_colour: bool, kept: KeptPhotos):
+    """The `Paster` for --paste (None without it), made before the render thread starts: the rest is per frame.
+    The backdrop is the photo its encoding read (`kept`)."""
     if backdrop_index is None:
         return None
     from interp_cli.align.ffhq import quad_side
     from interp_cli.paste import FaceTooSmallError, Paster, smallest_width
 
     where = encoded[backdrop_index][1]
-    photo = np.asarray(load_image(paths[backdrop_index]))
+    photo = kept.photo(backdrop_index, paths[backdrop_index])
     try:
         return Paster(photo, where.quad, where.landmarks, face_size=session.model.size, width=size,
                       match_colour=match_colour)
@@ -429,9 +443,11 @@ def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps
     settings = _input_settings(EncodeSettings(align=True if backdrop_index is not None else align,
                                               refine=refine, refine_loss=refine_loss, seed=seed, cache=cache), faces)
     mask = blend.parse_layers(layers, session.model.n_latent)
-    encoded = _encode_for_morph(session, paths, settings, backdrop_index, loop=loop, log=session.log)
+    with KeptPhotos() as kept:  # the backdrop, until the paster has it
+        encoded = _encode_for_morph(session, paths, _keeping(settings, kept, backdrop_index), backdrop_index,
+                                    loop=loop, log=session.log)
+        paster = _paster(session, paths, encoded, backdrop_index, size, match_colour, kept)
     codes = np.stack([code for code, _, _ in encoded])
-    paster = _paster(session, paths, encoded, backdrop_index, size, match_colour)
     targets = [target for _, _, target in encoded]
     generator, _ = _tuned(session, codes, targets, tune, noise=noise, seed=seed, cache=cache, log=session.log,
                           path=blend.keyframe_path(codes, loop=loop, layer_mask=mask))
@@ -541,19 +557,19 @@ def _resized(frames: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
         yield np.asarray(Image.fromarray(frame).resize((size, size), Image.Resampling.LANCZOS))
 
 
-def _input_thumbnail(path: Path, where, size, photo: bool = False) -> np.ndarray:
+def _input_thumbnail(path: Path, where, size, photo: np.ndarray | None = None) -> np.ndarray:
     """What the contact sheet shows for a photo input: the aligned crop encoding made (`where`, its
-    `AlignedFace`; finding the face again cost a second detection per photo) unless `photo` (pasted
-    frames are shown beside the whole photos). A code's tile is its rendering, as the morph draws it."""
+    `AlignedFace`; finding the face again cost a second detection per photo), or the whole `photo` when one is
+    given (pasted frames are shown beside the whole photos). A code's tile is its rendering, as the morph draws it."""
     from PIL import Image
 
-    if where is not None and not photo:
-        return np.asarray(where.image.convert("RGB").resize(size, Image.Resampling.LANCZOS))
-    image = load_image(path)
-    if photo:
+    if photo is not None:
+        image = Image.fromarray(photo)
         image.thumbnail(size, Image.Resampling.LANCZOS)  # keeps the aspect ratio; the sheet letterboxes it
         return np.asarray(image.convert("RGB"))
-    return np.asarray(image.convert("RGB").resize(size, Image.Resampling.LANCZOS))
+    if where is not None:
+        return np.asarray(where.image.convert("RGB").resize(size, Image.Resampling.LANCZOS))
+    return np.asarray(load_image(path).convert("RGB").resize(size, Image.Resampling.LANCZOS))
 
 
 def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str | None = None,

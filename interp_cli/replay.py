@@ -24,6 +24,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 
 from interp_cli.errors import NO_ROOM, InterpError, environment_error, option
+from interp_cli.files import ArraySpill
 
 
 def to_draw(plan: Sequence, sources: Sequence[int]) -> list:
@@ -62,42 +63,23 @@ def _shown_again_later(sources: Sequence[int]) -> set[int]:
     return {source for i, source in enumerate(sources) if source != i and sources[i - 1] != source}
 
 
-class _Spill:
-    """Frames kept for a later replay in an anonymous temp file, made at the first one kept."""
+class _Spill(ArraySpill):
+    """Frames kept for a later replay (`files.ArraySpill`), a failure said of the temp folder (`_failed`)."""
 
     def __init__(self):
-        self._file = None
-        self._where: dict[int, tuple[int, tuple[int, ...]]] = {}  # frame index -> (offset, shape)
-        self._end = 0
+        super().__init__(prefix="interp-replay-")
 
     def put(self, index: int, frame: np.ndarray) -> None:
-        data = np.ascontiguousarray(frame, dtype=np.uint8)
         try:
-            if self._file is None:
-                self._file = tempfile.TemporaryFile(prefix="interp-replay-")
-            self._file.seek(self._end)
-            self._file.write(data.reshape(-1))
+            super().put(index, np.ascontiguousarray(frame, dtype=np.uint8))
         except OSError as err:
             raise _failed(err) from None
-        self._where[index] = (self._end, data.shape)
-        self._end += data.nbytes
 
     def get(self, index: int) -> np.ndarray:
-        offset, shape = self._where[index]
-        frame = np.empty(shape, np.uint8)
         try:
-            self._file.seek(offset)
-            read = self._file.readinto(frame.reshape(-1))
+            return super().get(index)
         except OSError as err:
             raise _failed(err) from None
-        if read != frame.nbytes:  # the file is ours alone and unlinked: only a failing disk could do this
-            raise _failed(OSError(errno.EIO, f"read {read} of {frame.nbytes} bytes back"))
-        return frame
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
 
 
 def _failed(err: OSError) -> InterpError:

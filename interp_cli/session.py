@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -76,6 +76,9 @@ class EncodeSettings:
     # Whether every input was given this same face (one --face N for all): only then can a face beyond this
     # photo's be advised to be picked in the others alone (with --paste one N picks in the backdrop only).
     face_everywhere: bool = False
+    # Called with the photo once it is aligned ([H, W, 3] uint8, as `load_image` read it), for a caller that uses
+    # it again: a --paste morph's backdrop (`kept_photos`), so it is decoded once.
+    keep_photo: Callable[[np.ndarray], None] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
         # Checked where they are made, so `encode_photo(path, EncodeSettings(refine=-3))` is refused like
@@ -231,8 +234,11 @@ class Session:
             alignment.require_alignment(f"{path}: face alignment",
                                         f"{no_face_advice()}{hint}")
             size = 1024 if self.model.size >= 1024 else 256
+            # Alignment reads the photo as an array: made here, so the PIL image's memory goes before the search
+            # (one copy of the photo fewer at alignment's peak), and the array is what `keep_photo` keeps.
+            photo, image = np.asarray(image), None
             try:
-                aligned = alignment.align_face(image, output_size=size, face=settings.face, name=str(path),
+                aligned = alignment.align_face(photo, output_size=size, face=settings.face, name=str(path),
                                                log=self.log)
             except NoFaceError as err:
                 raise err.advised(no_face_advice()) from None
@@ -243,6 +249,8 @@ class Session:
                 others = tuple(None if i == place else settings.face for i in range(count))
                 raise UsageError(f"{err}; give one value per input to pick in the others only, an empty place "
                                  f"meaning the largest: {option('face', others)}", path=path) from None
+            if settings.keep_photo is not None:
+                settings.keep_photo(photo)
             for warning in aligned.warnings:
                 self.log(f"warning: {warning}")  # each names its image (and face)
             if aligned.n_faces > 1:

@@ -128,7 +128,7 @@ def align_face(
     detector: str | None = None,
     log=None,
 ) -> AlignedFace:
-    """FFHQ-align one face of a PIL image.
+    """FFHQ-align one face of a PIL image (or of an upright [H, W, 3] uint8 RGB array, read as it is).
 
     face=None aligns the largest face (the one with the largest FFHQ crop in source pixels);
     face=N the N-th from the left (0-based). `name` is the image's name for messages;
@@ -190,11 +190,16 @@ def _detector(name: str | None) -> str:
 
 
 def _prepare(image, log=None):
-    """The landmark model and the image as an [H, W, 3] uint8 array; InterpError without the extra."""
+    """The landmark model and the image (PIL, or already an [H, W, 3] uint8 RGB array) as an [H, W, 3] uint8
+    array; InterpError without the extra."""
     require_alignment()  # no --no-align advice here: `interp align` and --paste do not take it
     from .landmarks import load_shape_predictor
 
     predictor = load_shape_predictor(log)
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"an image array must be [H, W, 3] uint8 RGB, got {image.dtype} {image.shape}")
+        return predictor, image
     rgb = np.asarray(image.convert("RGB") if image.mode != "RGB" else image, dtype=np.uint8)
     return predictor, rgb
 
