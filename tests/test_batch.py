@@ -39,6 +39,21 @@ def finish(child: subprocess.Popen, timeout: float = 120) -> tuple[int, list[dic
     return child.returncode, [json.loads(line) for line in out.splitlines()], err
 
 
+def invoked(*args, monkeypatch, env=None, cwd=None) -> tuple[int, list[dict], str]:
+    """`interp ARGS` run in this process, read as finish() reads a child: for tests about what a batch says and
+    makes, where a fresh process adds only torch's import (the tests about processes, signals and imports keep
+    theirs)."""
+    if cwd is not None:
+        monkeypatch.chdir(cwd)
+    for name, value in (env or {}).items():
+        if os.environ.get(name) != value:
+            monkeypatch.setenv(name, value)
+    done = cli_runner().invoke(cli, [str(a) for a in args])
+    if done.exception is not None and not isinstance(done.exception, SystemExit):
+        raise done.exception  # a child would have printed its traceback: never a quiet exit 1 here
+    return done.exit_code, [json.loads(line) for line in done.stdout.splitlines()], done.stderr
+
+
 def tree(root: Path) -> dict[str, int]:
     """Every file under root (hidden ones included) with its mtime in ns."""
     return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in sorted(root.rglob("*")) if p.is_file()}
@@ -63,10 +78,10 @@ def env(tmp_path):
 
 
 @pytest.mark.parametrize("value", ["0/3", "4/3", "x", "1/0", "2", "-1/3", "1/3/5", ""])
-def test_bad_shard_values_exit_2_with_one_line(value, tmp_path):
+def test_bad_shard_values_exit_2_with_one_line(value, tmp_path, monkeypatch):
     manifest = tmp_path / "pairs.csv"
     manifest.write_text(f"{A},{B},x.gif\n")
-    code, _, err = finish(interp("batch", manifest, "--outdir", tmp_path / "out", "--shard", value))
+    code, _, err = invoked("batch", manifest, "--outdir", tmp_path / "out", "--shard", value, monkeypatch=monkeypatch)
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and lines[0].startswith("interp: error: ") and "--shard" in lines[0], err
     assert not (tmp_path / "out").exists()
@@ -300,7 +315,7 @@ def test_sigterm_mid_batch_leaves_no_partial_file_and_the_rerun_completes(tiny, 
     assert hidden(outdir) == []
 
 
-def test_names_escaping_outdir_write_nothing_outside(tiny, tmp_path, env):
+def test_names_escaping_outdir_write_nothing_outside(tiny, tmp_path, env, monkeypatch):
     outdir = tmp_path / "out"
     outdir.mkdir()
     (tmp_path / "elsewhere").mkdir()
@@ -312,8 +327,8 @@ def test_names_escaping_outdir_write_nothing_outside(tiny, tmp_path, env):
     manifest.write_text(f"{B},{A},{victim}\n{B},{A},../victim.gif\n{B},{A},link/x.gif\n"
                         f"out/a.png,{B},a.png\n{B},{A},fine/ok.gif\n{B},{A},sub/../../escape/\n")
     outside = tree(tmp_path)
-    code, lines, err = finish(interp("batch", manifest, "--outdir", outdir, "--weights", tiny, "--no-align",
-                                     "--steps", 2, "--json", env=env))
+    code, lines, err = invoked("batch", manifest, "--outdir", outdir, "--weights", tiny, "--no-align",
+                               "--steps", 2, "--json", env=env, monkeypatch=monkeypatch)
     assert code == 1, err
     *results, summary = lines
     assert [r["ok"] for r in results] == [False, False, False, False, True, False]
@@ -338,33 +353,35 @@ def test_duplicate_output_names_are_refused_before_any_work(tiny, tmp_path, env)
     assert not (tmp_path / "out").exists()
 
 
-def test_the_manifest_is_named_as_typed_in_its_errors_and_in_the_json_log(tmp_path, env):
+def test_the_manifest_is_named_as_typed_in_its_errors_and_in_the_json_log(tmp_path, env, monkeypatch):
     """Two manifests called pairs.csv in different folders: each message named only "pairs.csv", which says
     neither which one nor where (a scheduler's log of many batches); now the name as typed."""
     for year in (2024, 2025):
         (tmp_path / "jobs" / str(year)).mkdir(parents=True)
     typed = os.path.join("jobs", "2025", "pairs.csv")
     (tmp_path / typed).write_text(f"{A},{B},one.gif\n{B},{A},one.gif\n")
-    code, lines, err = finish(interp("batch", typed, "--outdir", "out", "--json", env=env, cwd=tmp_path))
+    code, lines, err = invoked("batch", typed, "--outdir", "out", "--json", env=env, cwd=tmp_path,
+                               monkeypatch=monkeypatch)
     assert code == 2 and lines == []
     assert err.strip().splitlines() == [f"interp: error: {typed}: duplicate output names: one.gif by rows 1 (line 1), "
                                         "2 (line 2); give each row its own name"]
     typed = os.path.join("jobs", "2024", "pairs.csv")
     (tmp_path / typed).write_text(f'{A},{B},x.gif\n{A},{B},"y.gif\n')
-    code, lines, err = finish(interp("batch", typed, "--outdir", "out", "--json", env=env, cwd=tmp_path))
+    code, lines, err = invoked("batch", typed, "--outdir", "out", "--json", env=env, cwd=tmp_path,
+                               monkeypatch=monkeypatch)
     assert code == 2 and err.strip().splitlines() == [
         f"interp: error: {typed}:2: not a readable CSV manifest (unexpected end of data; a quote left open?)"]
     (tmp_path / typed).write_text(f"input1,input2,output,notes\n{A},{B},ab.gif,first try\n")
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "ab.gif").write_bytes(b"made before")
-    code, lines, err = finish(interp("batch", typed, "--outdir", "out", "--skip-existing", "--json", env=env,
-                                     cwd=tmp_path))
+    code, lines, err = invoked("batch", typed, "--outdir", "out", "--skip-existing", "--json", env=env,
+                               cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 0, err
     assert lines[0]["warnings"] == [f"{typed}:1: column 4 'notes' not read: only the columns before the output "
                                     "column 'output' are inputs"]
 
 
-def test_a_failed_rows_line_names_the_manifest_as_typed_and_its_line(tmp_path, env):
+def test_a_failed_rows_line_names_the_manifest_as_typed_and_its_line(tmp_path, env, monkeypatch):
     """Every other message about a manifest says where, as `jobs/2025/pairs.csv:12: ...`; a failed row's
     stderr line said only "row 2 failed: ..." (some reasons began "line 4: ", most named no line), so a
     scheduler's log of several batches did not say which manifest, nor which line, to fix. Now each failed
@@ -374,8 +391,8 @@ def test_a_failed_rows_line_names_the_manifest_as_typed_and_its_line(tmp_path, e
     (tmp_path / "jobs" / "2025").mkdir(parents=True)
     (tmp_path / typed).write_text(f"# made by hand\ninput1,input2,output\n{A},{B},noext\n{A},gone.png,x.gif\n"
                                   f"{A},,\n")
-    code, lines, err = finish(interp("batch", typed, "--outdir", "out", "--weights", "demo", "--json",
-                                     env=env, cwd=tmp_path))
+    code, lines, err = invoked("batch", typed, "--outdir", "out", "--weights", "demo", "--json",
+                               env=env, cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 1, err
     assert err.splitlines() == [
         f"[1/3] row 1 failed: {typed}:3: output name 'noext': no file type (a morph is written as .mp4, .gif, .html, "
@@ -545,7 +562,7 @@ def test_kubernetes_example_is_an_indexed_job_whose_shard_count_matches():
 # --- hostile rows: each fails alone, with its JSON line, and the rest of the manifest runs ---------------
 
 
-def test_hostile_rows_fail_alone_and_the_rest_of_the_manifest_runs(tiny, tmp_path, env):
+def test_hostile_rows_fail_alone_and_the_rest_of_the_manifest_runs(tiny, tmp_path, env, monkeypatch):
     from tests.test_npy import huge_header
 
     huge = huge_header(tmp_path / "huge.npy")
@@ -577,8 +594,8 @@ def test_hostile_rows_fail_alone_and_the_rest_of_the_manifest_runs(tiny, tmp_pat
     # Excel's "CSV UTF-8": a byte-order mark, and no header row.
     manifest.write_bytes(b"\xef\xbb\xbf" + "".join(",".join(map(str, [*inputs, name])) + "\n"
                                                    for name, (inputs, _) in rows.items()).encode())
-    code, lines, err = finish(interp("batch", manifest, "--outdir", tmp_path / "out", "--weights", tiny,
-                                     "--no-align", "--steps", "2", "--json", "--debug", env=env))
+    code, lines, err = invoked("batch", manifest, "--outdir", tmp_path / "out", "--weights", tiny,
+                               "--no-align", "--steps", "2", "--json", "--debug", env=env, monkeypatch=monkeypatch)
     assert code == 1 and "Traceback" not in err and "internal error" not in err
     summary = lines.pop()
     assert [line["ok"] for line in lines] == [fragment is None for _, fragment in rows.values()], lines
@@ -607,11 +624,11 @@ def test_kubernetes_example_validates_against_every_version_it_claims():
 
 
 @pytest.mark.parametrize("outdir, fragment", [("d" * 300 + "/out", "is 300 bytes"), ("loop", "a symlink loop")])
-def test_an_outdir_that_cannot_be_used_is_one_line_exit_2(tmp_path, outdir, fragment):
+def test_an_outdir_that_cannot_be_used_is_one_line_exit_2(tmp_path, outdir, fragment, monkeypatch):
     (tmp_path / "loop").symlink_to("loop")
     manifest = tmp_path / "pairs.csv"
     manifest.write_text(f"{A},{B},x.gif\n")
-    code, _, err = finish(interp("batch", manifest, "--outdir", outdir, "--debug", cwd=tmp_path))
+    code, _, err = invoked("batch", manifest, "--outdir", outdir, "--debug", cwd=tmp_path, monkeypatch=monkeypatch)
     assert code == 2 and err.strip().splitlines() == [err.strip()] and fragment in err, err
 
 
@@ -634,15 +651,15 @@ def test_an_outdir_that_cannot_be_created_is_refused_before_torch_is_loaded(tmp_
                                                    "exit_code": 2, "rows": 1, "manifest_rows": 1, "made": 0}]
     assert (tmp_path / "afile").read_bytes() == b"x"
 
-def test_a_header_with_a_notes_column_is_read_and_its_warning_reaches_the_json_log(tmp_path, env):
+def test_a_header_with_a_notes_column_is_read_and_its_warning_reaches_the_json_log(tmp_path, env, monkeypatch):
     """Each row's note was its output name (and the header a failed row); now the note is dropped and said once."""
     manifest = tmp_path / "pairs.csv"
     manifest.write_text(f"input1,input2,output,notes\n{A},{B},ab.gif,first try\n{B},{A},ba.gif,\n")
     (tmp_path / "out").mkdir()
     for name in ("ab.gif", "ba.gif"):
         (tmp_path / "out" / name).write_bytes(b"made before")
-    code, lines, err = finish(interp("batch", manifest, "--outdir", tmp_path / "out", "--skip-existing", "--json",
-                                     env=env))
+    code, lines, err = invoked("batch", manifest, "--outdir", tmp_path / "out", "--skip-existing", "--json",
+                               env=env, monkeypatch=monkeypatch)
     assert code == 0, err
     *rows, summary = lines
     assert [(r["row"], r["line"], r["skipped"], r["output"]) for r in rows] == [
@@ -748,12 +765,12 @@ def test_the_recipes_tell_an_error_that_stopped_the_batch_from_failed_rows(tiny,
 
 
 @pytest.mark.parametrize("flags", [["--quiet"], ["--quiet", "--json"]])
-def test_quiet_silences_progress_but_not_failed_rows(tiny, tmp_path, env, flags):
+def test_quiet_silences_progress_but_not_failed_rows(tiny, tmp_path, env, flags, monkeypatch):
     """`--quiet` is "only errors": a batch with bad rows used to exit 1 with nothing at all on stderr."""
     manifest = tmp_path / "pairs.csv"
     manifest.write_text(f"{A},{B},one.gif\n{A},nope.png,two.gif\n{B},{A},../three.gif\n")
-    code, lines, err = finish(interp("batch", manifest, "--outdir", tmp_path / "out", "--weights", tiny,
-                                     "--no-align", "--steps", 2, *flags, env=env))
+    code, lines, err = invoked("batch", manifest, "--outdir", tmp_path / "out", "--weights", tiny,
+                               "--no-align", "--steps", 2, *flags, env=env, monkeypatch=monkeypatch)
     assert code == 1
     said = err.strip().splitlines()
     assert said[:2] == [f"[2/3] row 2 failed: {manifest}:2: {tmp_path / 'nope.png'}: no such file",
@@ -1204,22 +1221,22 @@ def test_the_recipes_say_a_worker_was_killed_rather_than_send_the_user_to_failed
         "same array to finish (finished rows are skipped)")
 
 
-def test_batch_resume_points_to_skip_existing(tmp_path):
+def test_batch_resume_points_to_skip_existing(tmp_path, monkeypatch):
     """`--resume`, as other batch tools spell it, got Click's guess by spelling: "Did you mean one of:
     '--ease', '--refine'?", options that would have rerun every row."""
     manifest = _pairs(tmp_path, 1)
-    code, _, err = finish(interp("batch", manifest, "--outdir", tmp_path / "out", "--resume"))
+    code, _, err = invoked("batch", manifest, "--outdir", tmp_path / "out", "--resume", monkeypatch=monkeypatch)
     assert code == 2 and err == ("interp: error: no such option '--resume': to finish a stopped batch, run it again "
                                  "as before with --skip-existing\n")
     assert not (tmp_path / "out").exists()
 
 
-def test_a_line_break_in_a_quoted_input_name_keeps_the_rows_failure_one_line(tiny, tmp_path, env):
+def test_a_line_break_in_a_quoted_input_name_keeps_the_rows_failure_one_line(tiny, tmp_path, env, monkeypatch):
     """A quoted cell may hold a line break: its row fails ("no such file"), and its stderr line was cut in two
     at the break, so the second half read as a line of its own. It is one line now, as in its JSON line."""
     (tmp_path / "pairs.csv").write_text(f'"{A}\nx",{B},m1.gif\n{A},{B},m2.gif\n')
-    code, lines, err = finish(interp("batch", tmp_path / "pairs.csv", "--outdir", tmp_path / "out", "--weights", tiny,
-                                     "--no-align", "--steps", "2", "--json", "--quiet", env=env))
+    code, lines, err = invoked("batch", tmp_path / "pairs.csv", "--outdir", tmp_path / "out", "--weights", tiny,
+                               "--no-align", "--steps", "2", "--json", "--quiet", env=env, monkeypatch=monkeypatch)
     assert code == 1 and [line.get("ok") for line in lines] == [False, True, None], (lines, err)
     # --json --quiet: failures only
     assert err.splitlines() == [f"[1/2] row 1 failed: {tmp_path / 'pairs.csv'}:1: {A} x: no such file"]

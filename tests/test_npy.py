@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from interp_cli.cli import cli
 from interp_cli.errors import UsageError
 from interp_cli.files import atomic_save_npy, atomic_save_npys
 from interp_cli.npy import map_npys, read_npy
+from tests.cli_runner import cli_runner
 from tests.recipe import GOLDEN_DIR
 
 
@@ -94,9 +96,11 @@ def test_single_commands_say_it_in_one_line_also_with_debug(tiny_ckpt, tmp_path)
     for path, line in cases.items():
         for command in (["render", path, "-o", tmp_path / "out.png"],
                         [path, GOLDEN_DIR / "golden_input_B.png", "--no-align", "-o", tmp_path / "out.gif"]):
-            done = subprocess.run([sys.executable, "-m", "interp_cli", *map(str, command), "--weights",
-                                   str(tiny_ckpt), "--debug"], capture_output=True, text=True, timeout=120)
-            assert (done.returncode, done.stderr.strip().splitlines()) == (2, [f"interp: error: {line}"])
+            # in this process: a child would add only torch's import; an escaping exception is re-raised
+            done = cli_runner().invoke(cli, [*map(str, command), "--weights", str(tiny_ckpt), "--debug"])
+            if done.exception is not None and not isinstance(done.exception, SystemExit):
+                raise done.exception
+            assert (done.exit_code, done.stderr.strip().splitlines()) == (2, [f"interp: error: {line}"])
             assert sorted(os.listdir(tmp_path)) == ["huge.npy", "photo.npy"]
 
 

@@ -1,4 +1,4 @@
-"""Where a command's several outputs land (-o, --sheet, --save-aligned crops), in real `interp` processes.
+"""Where a command's several outputs land (-o, --sheet, --save-aligned crops), as `interp` runs.
 
 Each output is planned and checked before any work: never an input, never another output, never inside
 the -o frames folder, the folder writable for real. They are committed together at the end, so a failed
@@ -21,7 +21,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from interp_cli.cli import cli
 from interp_cli.errors import UsageError
+from tests.cli_runner import cli_runner
 
 ROOT = Path(__file__).resolve().parent.parent
 A = ROOT / "examples" / "demo_a.png"
@@ -37,7 +39,22 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 def interp(tmp_path: Path, *args, fsize: int | None = None) -> tuple[int, str]:
-    """`interp ARGS` run in `tmp_path`: (exit code, stderr). `fsize` limits every file it writes (as a full disk)."""
+    """`interp ARGS` run in `tmp_path`: (exit code, stderr). `fsize` limits every file it writes (as a full disk):
+    that takes a real process, whose limit this one does not share; the rest run in this process, with the same
+    environment and folder (a child there only added torch's import to each)."""
+    if fsize is None:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.chdir(tmp_path)
+            for name in list(os.environ):
+                if name.startswith(("INTERP_", "HF_")):
+                    patch.delenv(name)
+            for name, value in _env(tmp_path).items():
+                if os.environ.get(name) != value:
+                    patch.setenv(name, value)
+            done = cli_runner().invoke(cli, [str(a) for a in args])
+        if done.exception is not None and not isinstance(done.exception, SystemExit):
+            raise done.exception  # a child would have printed its traceback: never a quiet exit 1 here
+        return done.exit_code, done.stderr
 
     def limit_file_size():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG

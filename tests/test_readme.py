@@ -45,6 +45,19 @@ def run_line(words: list[str], cwd: Path, env: dict) -> subprocess.CompletedProc
                           capture_output=True, text=True, timeout=300)
 
 
+def invoke_line(words: list[str], cwd: Path, env: dict, monkeypatch):
+    """`interp WORDS` run in this process (its exit code and stdout as a process's), in cwd with env: for the
+    tests about what a run prints, where a fresh process would only add torch's import."""
+    from interp_cli.cli import cli
+    from tests.cli_runner import cli_runner
+
+    assert words[0] == "interp"
+    monkeypatch.chdir(cwd)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return cli_runner().invoke(cli, words[1:])
+
+
 def test_the_first_block_installs_torch_for_the_cpu_and_says_what_a_gpu_takes():
     lines = first_block()
     assert lines[0].startswith(CPU_TORCH)
@@ -146,7 +159,7 @@ def documented_json_keys() -> tuple[set, dict]:
     return top, nested
 
 
-def test_the_readme_names_every_json_key_a_morph_prints(tmp_path):
+def test_the_readme_names_every_json_key_a_morph_prints(tmp_path, monkeypatch):
     """The `--json` keys as documented against two real runs: a plain one (sheet, paste and tune `null`)
     and one with --sheet, --paste and --tune (their objects' keys). The README once listed `size`, which
     no run printed, and left out six keys that every run prints."""
@@ -155,15 +168,15 @@ def test_the_readme_names_every_json_key_a_morph_prints(tmp_path):
     assert {"reconstruction", "tune", "sheet_size", "paste", "weights"} <= set(nested)
     env = offline_env(tmp_path)
     base = ["--weights", "demo", "--steps", "2", "--json", "--quiet"]
-    plain = run_line(["interp", "examples/demo_a.png", "examples/demo_b.png", *base, "-o", str(tmp_path / "a.gif")],
-                     ROOT, env)
-    assert plain.returncode == 0, plain.stderr
+    plain = invoke_line(["interp", "examples/demo_a.png", "examples/demo_b.png", *base, "-o", str(tmp_path / "a.gif")],
+                        ROOT, env, monkeypatch)
+    assert plain.exit_code == 0, plain.stderr
     plain = json.loads(plain.stdout)
     assert set(plain) == top
     assert plain["sheet"] is plain["sheet_size"] is plain["paste"] is plain["tune"] is None
-    full = run_line(["interp", "examples/obama.jpg", "examples/biden.jpg", *base, "-o", str(tmp_path / "b.gif"),
-                     "--sheet", str(tmp_path / "s.png"), "--paste", "--tune", "1"], ROOT, env)
-    assert full.returncode == 0, full.stderr
+    full = invoke_line(["interp", "examples/obama.jpg", "examples/biden.jpg", *base, "-o", str(tmp_path / "b.gif"),
+                        "--sheet", str(tmp_path / "s.png"), "--paste", "--tune", "1"], ROOT, env, monkeypatch)
+    assert full.exit_code == 0, full.stderr
     full = json.loads(full.stdout)
     assert set(full) == top
     for key, keys in nested.items():
@@ -174,7 +187,7 @@ def test_the_readme_names_every_json_key_a_morph_prints(tmp_path):
 
 
 
-def test_the_readme_names_the_json_keys_encode_render_and_mix_share_with_a_morph(tmp_path):
+def test_the_readme_names_the_json_keys_encode_render_and_mix_share_with_a_morph(tmp_path, monkeypatch):
     """The bullet's last sentence, against real runs: those keys are a morph's (as documented above, with
     `weights` in the same shape) and every one of the three verbs prints them. Before, encode and render
     printed `weights` as `{"id"}` alone, mix printed none of them, and the README said nothing."""
@@ -187,8 +200,8 @@ def test_the_readme_names_the_json_keys_encode_render_and_mix_share_with_a_morph
     code = str(tmp_path / "a.npy")
     for words in (["encode", "examples/demo_a.png", "-o", code], ["render", code, "-o", str(tmp_path / "a.png")],
                   ["mix", "examples/demo_a.png", "examples/demo_b.png", "-o", str(tmp_path / "m.png")]):
-        done = run_line(["interp", *words, *base], ROOT, env)
-        assert done.returncode == 0, done.stderr
+        done = invoke_line(["interp", *words, *base], ROOT, env, monkeypatch)
+        assert done.exit_code == 0, done.stderr
         printed = json.loads(done.stdout)
         assert shared <= set(printed), words[0]
         assert set(printed["weights"]) == nested["weights"], words[0]
