@@ -231,8 +231,8 @@ def _morph_option_list():
     """The options of one morph, in the order `--help` shows them (applied bottom-up by Click)."""
     return [
         click.option("--steps", type=FrameCount("steps", 2, STEPS_WHY), default=60, show_default=True,
-                     help=f"Frames per transition, both ends included (a morph has at most {MAX_FRAMES:,} "
-                          f"frames in all, --hold included)."),
+                     help=f"Frames per transition, both ends included: 2 or more (a morph has at most "
+                          f"{MAX_FRAMES:,} frames in all, --hold included)."),
         click.option("--fps", type=FiniteFloatRange(*FPS), default=30, show_default=True,
                      help=f"Frames per second (a GIF plays at most {GIF_MAX_FPS:g}: its frames last whole "
                           f"hundredths of a second, and browsers slow ones under 20 ms down)."),

@@ -463,6 +463,14 @@ def test_a_frame_count_mistake_reads_the_same_from_the_shell_and_from_python(tmp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["code.npy"]  # nothing written
 
 
+def test_help_still_says_how_few_steps_a_morph_takes():
+    """click's range type printed `[2<=x<=1000000]` beside --steps; its own type (one wording with Python's check)
+    prints no range, so the least count is in the option's help, for `interp --help` and `interp batch --help`."""
+    for verb in ("morph", "batch"):
+        shown = " ".join(cli_runner().invoke(cli, [verb, "--help"]).stdout.split())
+        assert "--steps INTEGER Frames per transition, both ends included: 2 or more" in shown, verb
+
+
 @pytest.mark.parametrize("keywords, said", [
     ({"batch_size": "4"}, "batch_size must be a number (got '4')"),
     ({"batch_size": 0}, "batch_size must be at least 1 (got 0)"),
