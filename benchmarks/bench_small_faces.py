@@ -23,9 +23,6 @@ from PIL import Image, ImageOps
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from interp_cli.align import _detector, _prepare  # noqa: E402
-from interp_cli.align.detect import dlib_grey, find_faces  # noqa: E402
-
 FACES = ROOT / "tests" / "data" / "faces"
 
 
@@ -83,9 +80,20 @@ def found_sizes(faces, placed) -> tuple[dict, int]:
 
 
 def faces_in(image: Image.Image, detector) -> list:
-    """The faces `align_face(face=N)` numbers in `image`."""
+    """The faces `align_face(face=N)` numbers in `image`. interp_cli is imported here, not at the top, so that
+    bench_tilted_faces.py can import this module and still pick the tree interp_cli comes from (--tree)."""
+    from interp_cli.align import _detector, _prepare
+    from interp_cli.align.detect import dlib_grey, find_faces
+
     predictor, rgb = _prepare(image)
     return find_faces(predictor, dlib_grey(rgb), _detector(detector))
+
+
+def count_one(photo: Path, detector) -> None:
+    """--one: find the faces in one photo and say how many, and how long that took."""
+    start = time.perf_counter()
+    faces = faces_in(Image.open(photo).convert("RGB"), detector)
+    print(f"{photo}: {len(faces)} faces in {time.perf_counter() - start:.2f} s")
 
 
 def main() -> None:
@@ -97,10 +105,7 @@ def main() -> None:
     parser.add_argument("--save", type=Path, help="write each canvas here as JPEG (for --one)")
     args = parser.parse_args()
     if args.one:
-        start = time.perf_counter()
-        faces = faces_in(Image.open(args.one).convert("RGB"), args.detector)
-        print(f"{args.one}: {len(faces)} faces in {time.perf_counter() - start:.2f} s")
-        return
+        return count_one(args.one, args.detector)
     for megapixels in args.mp:
         canvas, placed = group_photo(megapixels, args.sizes)
         if args.save:

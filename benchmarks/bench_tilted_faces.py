@@ -29,6 +29,9 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.bench_small_faces import count_one, faces_in  # noqa: E402
 
 
 def _import_tree(tree: Path | None):
@@ -91,15 +94,6 @@ def canvas_with_faces(megapixels: float, sizes: list[int], tilts: list[float], s
     return canvas, placed
 
 
-def faces_in(image: Image.Image, detector):
-    """The faces `align_face(face=N)` numbers in `image`."""
-    from interp_cli.align import _detector, _prepare
-    from interp_cli.align.detect import dlib_grey, find_faces
-
-    predictor, rgb = _prepare(image)
-    return find_faces(predictor, dlib_grey(rgb), _detector(detector))
-
-
 def _candidates_off_faces(canvas: Image.Image, placed) -> str:
     """How many of the second search's candidates (upright copy, turned copies) lie on no pasted
     face: what its checks had to turn down for the stray count to stay 0."""
@@ -135,10 +129,7 @@ def main() -> None:
     package = _import_tree(args.tree)
     print(f"interp_cli from {Path(package.__file__).parent}")
     if args.one:
-        start = time.perf_counter()
-        faces = faces_in(Image.open(args.one).convert("RGB"), args.detector)
-        print(f"{args.one}: {len(faces)} faces in {time.perf_counter() - start:.2f} s")
-        return
+        return count_one(args.one, args.detector)
     from tests.align_cases import score
 
     for megapixels in args.mp:
