@@ -179,11 +179,17 @@ def test_feature_weight_weighs_the_features_and_nothing_else(tmp_path):
     assert meta["train"]["feature_weight"] == 9.0 and load_model(out).size == 32
 
 
-def test_lr_warmup_eases_a_continued_run_in(tmp_path):
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    """A tiny 4-step run without the discriminator, which the tests of continued runs (`--init`) only read."""
+    base = tmp_path_factory.mktemp("base") / "base.pt"
+    train_demo.train(train_demo.parse_args([*TINY, "--steps", "4", "--adv-weight", "0", "--out", str(base)]))
+    return base
+
+
+def test_lr_warmup_eases_a_continued_run_in(tmp_path, base):
     """Adam's first step on fresh moments moves every weight by about the full learning rate, whatever
     the gradient; `--lr-warmup` scales that first step down, and the checkpoint records it."""
-    base = tmp_path / "base.pt"
-    train_demo.train(train_demo.parse_args([*TINY, "--steps", "4", "--adv-weight", "0", "--out", str(base)]))
     start = load_model(base).generator.state_dict()
     moved, metas = {}, {}
     for warmup in (0, 100):
@@ -199,11 +205,9 @@ def test_lr_warmup_eases_a_continued_run_in(tmp_path):
     assert train_demo.cosine_lr(0.0, 0.5, 0.0, step=99, warmup=100) == 0.5  # full rate once ramped
 
 
-def test_freeze_generator_trains_the_encoder_alone(tmp_path):
+def test_freeze_generator_trains_the_encoder_alone(tmp_path, base):
     """`--freeze-generator`: a continued run changes the encoder and leaves every generator weight as it
     was (also with the discriminator on), and the checkpoint records it."""
-    base = tmp_path / "base.pt"
-    train_demo.train(train_demo.parse_args([*TINY, "--steps", "4", "--adv-weight", "0", "--out", str(base)]))
     start = load_model(base)
     for adversarial in ("0", "0.05"):
         out = tmp_path / f"frozen{adversarial}.pt"
@@ -219,13 +223,11 @@ def test_freeze_generator_trains_the_encoder_alone(tmp_path):
         assert meta["train"]["freeze_generator"] is True
 
 
-def test_encoder_units_grow_a_continued_encoder_without_changing_its_codes(tmp_path):
+def test_encoder_units_grow_a_continued_encoder_without_changing_its_codes(tmp_path, base):
     """`--init X --encoder-units`: the grown encoder starts with exactly X's codes (its added units are
     the identity), the added units then learn, the checkpoint loads with the new depth and can be
     continued again without repeating the option; a shrink or a malformed count is refused with one
     line on stderr and exit 2."""
-    base = tmp_path / "base.pt"
-    train_demo.train(train_demo.parse_args([*TINY, "--steps", "4", "--adv-weight", "0", "--out", str(base)]))
     old = load_model(base).encoder
     grown = train_demo.grow_encoder(old.state_dict(), old.config,
                                     train_demo.EncoderConfig(**{**vars(old.config), "units": (2, 1, 3, 1)}))
