@@ -230,6 +230,7 @@ def _batch_rows(where, mine, plan, outdir, skip_existing, results, on_row, log, 
     # One bar over this shard's rows; each row's own bars sit below it on a terminal.
     with progress_bars.bar(len(mine), "batch", unit="row", enabled=progress) as bar:
         for position, row in enumerate(mine, 1):
+            stops.raise_swallowed()  # a stop Python could only print (stops' module doc) ends the batch here
             row_started, stop = time.perf_counter(), None
             place = plan[row.number]
             shown = str(outdir / row.name)

@@ -19,7 +19,7 @@ from interp_cli.errors import InterpError, UsageError, environment_error, option
 from interp_cli.files import PathLike, commit, discard, write_target
 from interp_cli.limits import (GIF_MAX_SIDE, H264_MAX_FRAME_MACROBLOCKS, H264_MAX_MACROBLOCKS_PER_SECOND, H264_MAX_SIDE,
                                JPEG_MAX_SIDE, NTSC_BASES, SIZE)
-from interp_cli.stops import deferred
+from interp_cli.stops import deferred, raise_swallowed
 
 if TYPE_CHECKING:
     import numpy as np  # imported where a frame is written: see interp_cli.write on light imports
@@ -155,6 +155,7 @@ class FrameWriter:
 
     def write(self, frame: np.ndarray) -> None:
         """Append one [H, W, 3] uint8 frame (all frames must have the same size)."""
+        raise_swallowed()  # a stop Python could only print (interp_cli.stops' module doc) stops the run here
         if self._state != "open":
             raise ValueError(f"{self.name}: writer is already {self._state}")
         import numpy as np

@@ -34,6 +34,13 @@ kill by SIGINT). Importing the command (click and interp's own modules) takes ab
 first line, and `raise_on_sigterm`, inside main's handling of stops, acts on one that came meanwhile.
 What is left is the interpreter's own start-up, before any of interp's code runs.
 
+Why `raise_swallowed` exists: a handler runs between any two bytecodes, also inside a weakref callback or a
+`__del__` (the import system's module-lock callbacks run right after an import, a writer's first frames import
+plugins), where Python can only print what it raises ("Exception ignored in: <function ... cb>") and goes on. The
+stop was then lost for good (the handler had already set the other stop signals to be ignored): seen in CI, a
+batch sent SIGHUP mid-row wrote both rows and exited 0. While the CLI's main runs, `sys.unraisablehook` keeps
+such a stop instead of printing it, and the next frame written (`FrameWriter.write`) or row started raises it.
+
 Handlers are Python-level and only the main thread can set them: in other threads the block just
 runs (no KeyboardInterrupt lands there anyway), and so it does where a stop signal's handler was set
 outside Python (an embedding program's), which could not be put back.
@@ -63,6 +70,7 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, *(() if _SIGHUP is None else (_SI
 _depth = 0  # nesting of `deferred` blocks in the main thread
 _held_at_start: dict[int, object] = {}  # signal -> the handler it had, while `hold_stops_at_start` holds it
 _came_at_start: list[int] = []  # the stop signals that arrived meanwhile, in order
+_swallowed: list[BaseException] = []  # stops raised where Python could only print them (`raise_swallowed`)
 
 
 class Terminated(KeyboardInterrupt):
@@ -137,6 +145,29 @@ def _carry_callers(signum: int) -> None:
         signal.signal(signum, _CallersHandler(handler))
 
 
+def _keep_swallowed_stops(unraisable) -> None:
+    """`sys.unraisablehook` while the CLI's main runs: a stop (KeyboardInterrupt, Terminated, HungUp, or a caller's
+    own handler's exception carried as `CallersStop`) raised inside a weakref callback or `__del__` is kept for
+    `raise_swallowed`, not printed; anything else goes on to the hook that was there."""
+    if isinstance(unraisable.exc_value, (KeyboardInterrupt, CallersStop)):
+        if not _swallowed:
+            _swallowed.append(unraisable.exc_value)
+        return
+    _hook_found[0](unraisable)
+
+
+_hook_found = [sys.unraisablehook]
+
+
+def raise_swallowed() -> None:
+    """Raise the stop that a handler raised where Python could only print it (see the module doc), if one was:
+    called where a run's work goes on (each frame written, each batch row), so a lost stop costs one frame."""
+    if _swallowed:
+        stop = _swallowed.pop()
+        _swallowed.clear()
+        raise stop.with_traceback(None)
+
+
 def raise_on_sigterm() -> None:
     """Make the next SIGTERM raise `Terminated` (SIGHUP, unless ignored: `HungUp`) in the main thread, and
     later ones do nothing (a no-op outside the main thread). Ends `hold_stops_at_start`: SIGINT gets its
@@ -144,6 +175,9 @@ def raise_on_sigterm() -> None:
     stop is handled. A signal handled by someone else's function is left to it (`_left_to_its_owner`)."""
     if threading.current_thread() is not threading.main_thread():
         return
+    if sys.unraisablehook is not _keep_swallowed_stops:
+        _hook_found[0] = sys.unraisablehook
+        sys.unraisablehook = _keep_swallowed_stops
     if not _left_to_its_owner(signal.SIGTERM):
         signal.signal(signal.SIGTERM, _raise_terminated)
     else:
@@ -179,12 +213,15 @@ def handlers_given_back() -> Iterator[None]:
         yield
         return
     found = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    hook = sys.unraisablehook
     callers = None
     try:
         yield
     except CallersStop as stop:
         callers = stop.error
     finally:
+        sys.unraisablehook = hook
+        _swallowed.clear()  # one main's stop is not the caller's
         for signum, handler in found.items():
             if handler is not None and signal.getsignal(signum) is not handler:
                 signal.signal(signum, handler)

@@ -3,6 +3,7 @@ windows it guards (ffmpeg just forked, a temp just made) leaves no file behind o
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -454,3 +455,90 @@ def test_a_python_callers_own_exception_from_its_sigterm_handler_reaches_it(tmp_
     assert (child.returncode, out, err) == (0, "caught Shutdown('signal 15') True\n", "")
     left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
     assert left == ([] if command == "morph" else ["out", "rows.csv"])
+
+
+# A weakref callback that sends the process a real stop signal and runs on until its handler has run inside it:
+# where Python can only print what a handler raises ("Exception ignored in: <function ... cb>") and goes on. The
+# import system's module-lock callbacks run so after every import, and a writer's first frames import plugins.
+_STOP_IN_A_CALLBACK = """
+import os, signal, sys, weakref
+from interp_cli import frame_writer
+from interp_cli.__main__ import main
+
+SIGNAL, AT_FRAME = int(sys.argv[1]), 2
+write = frame_writer.FrameWriter.write
+
+def stop_in_a_callback(self, frame):
+    if self.frames_written == AT_FRAME:
+        class Thing:
+            pass
+        def callback(ref):
+            os.kill(os.getpid(), SIGNAL)
+            for _ in range(200_000):  # the handler runs between two of these bytecodes, inside the callback
+                pass
+        thing = Thing()
+        ref = weakref.ref(thing, callback)
+        del thing  # the callback runs here
+    return write(self, frame)
+
+frame_writer.FrameWriter.write = stop_in_a_callback
+sys.argv = ["interp", *sys.argv[2:]]
+main()
+"""
+
+
+@pytest.mark.parametrize("sig, code, said", [(signal.SIGTERM, 143, "interp: terminated"),
+                                             (signal.SIGINT, 130, "interp: interrupted"),
+                                             (signal.SIGHUP, 129, "interp: hung up")])
+@pytest.mark.parametrize("command", ["morph", "batch"])
+def test_a_stop_whose_handler_runs_inside_a_weakref_callback_still_stops_the_run(tmp_path, command, sig, code, said):
+    """Seen in CI: `interp batch` sent SIGHUP mid-row printed "Exception ignored in: <function
+    _get_module_lock.<locals>.cb>" with the HungUp traceback, wrote both rows and exited 0 (the handler had set
+    the other stop signals to be ignored, so the stop was lost for good). Now the next frame ends the run as any
+    stop does: its exit code and one line, no output, no temp, nothing printed of the callback."""
+    demo = [str(ROOT / "examples/demo_a.png"), str(ROOT / "examples/demo_b.png")]
+    if command == "batch":
+        (tmp_path / "pairs.csv").write_text(f"{demo[0]},{demo[1]},one.gif\n{demo[0]},{demo[1]},two.gif\n")
+        args = ["batch", "pairs.csv", "--outdir", "out", "--json"]
+    else:
+        args = [*demo, "-o", "out/m.gif"]
+        (tmp_path / "out").mkdir()
+    child = subprocess.run([sys.executable, "-c", _STOP_IN_A_CALLBACK, str(int(sig)), *args, "--weights", "demo",
+                            "--steps", "6"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT)),
+                           preexec_fn=hangup_as_in_a_session)
+    assert child.returncode == code, child.stderr
+    assert child.stderr.strip().splitlines()[-1] == said, child.stderr
+    assert "Exception ignored" not in child.stderr and "Traceback" not in child.stderr, child.stderr
+    left = sorted(p.name for p in (tmp_path / "out").iterdir()) if (tmp_path / "out").exists() else []
+    assert left == [], left  # no GIF, no second row, no temp
+    if command == "batch":
+        assert json.loads(child.stdout.splitlines()[-1])["stopped"] is True, child.stdout
+
+
+def test_a_python_callers_unraisablehook_is_its_own_again_after_main(tmp_path, monkeypatch):
+    """main keeps stops that a callback swallowed through `sys.unraisablehook` while it runs, and gives the
+    caller's hook back after, as it gives back the signal handlers."""
+    from interp_cli.cli import main
+
+    def callers_hook(unraisable):
+        pass
+
+    monkeypatch.setattr(sys, "unraisablehook", callers_hook)
+    with pytest.raises(SystemExit) as done:
+        main(["align", "--help"])
+    assert done.value.code in (0, None)
+    assert sys.unraisablehook is callers_hook
+
+
+def test_a_callers_own_stop_raised_inside_a_weakref_callback_still_reaches_it(tmp_path):
+    """The same for a Python caller's own SIGTERM handler: its exception, raised inside a weakref callback, was
+    printed ("Exception ignored ... CallersStop") and the morph ran to its end; now it leaves main as raised."""
+    demo = [str(ROOT / "examples/demo_a.png"), str(ROOT / "examples/demo_b.png")]
+    script = _STOP_IN_A_CALLBACK.replace("main()\n", "") + _CALLERS_SHUTDOWN.replace(
+        "cli.main(sys.argv[1:])", "cli.main(sys.argv[1:])\n    print('finished')")
+    done = subprocess.run([sys.executable, "-c", script, str(int(signal.SIGTERM)), *demo, "--weights", "demo",
+                           "--steps", "6", "-q", "-o", "m.gif"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120, env=dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT)))
+    assert (done.returncode, done.stdout, done.stderr) == (0, "caught Shutdown('signal 15') True\n", "")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
