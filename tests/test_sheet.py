@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from interp_cli.sheet import contact_sheet
 
@@ -53,6 +54,11 @@ def test_a_morph_with_a_sheet_imports_no_numpy_ma(tmp_path):
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
+    # numpy before 2.0 imports numpy.ma with numpy itself (the floor's 1.23 does): nothing to save there.
+    eager = subprocess.run([sys.executable, "-c", "import sys, numpy; print('numpy.ma' in sys.modules)"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    if eager == "True":
+        pytest.skip("this numpy imports numpy.ma with numpy itself")
     code = ("import sys\nfrom interp_cli.cli import main\n"
             "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
             "print('numpy.ma' in sys.modules)\n")
