@@ -89,6 +89,17 @@ def faces_in(image: Image.Image, detector) -> list:
     return find_faces(predictor, dlib_grey(rgb), _detector(detector))
 
 
+def searched(canvas: Image.Image, detector, save: Path | None, name: str) -> tuple[list, float]:
+    """The faces in a bench canvas and the wall seconds finding them took; the canvas saved as `save`/`name` first
+    when asked (for a later --one)."""
+    if save:
+        save.mkdir(parents=True, exist_ok=True)
+        canvas.save(save / name, quality=90)
+    start = time.perf_counter()
+    faces = faces_in(canvas, detector)
+    return faces, time.perf_counter() - start
+
+
 def count_one(photo: Path, detector) -> None:
     """--one: find the faces in one photo and say how many, and how long that took."""
     start = time.perf_counter()
@@ -108,12 +119,7 @@ def main() -> None:
         return count_one(args.one, args.detector)
     for megapixels in args.mp:
         canvas, placed = group_photo(megapixels, args.sizes)
-        if args.save:
-            args.save.mkdir(parents=True, exist_ok=True)
-            canvas.save(args.save / f"group{megapixels:g}mp.jpg", quality=90)
-        start = time.perf_counter()
-        faces = faces_in(canvas, args.detector)
-        wall = time.perf_counter() - start
+        faces, wall = searched(canvas, args.detector, args.save, f"group{megapixels:g}mp.jpg")
         hits, stray = found_sizes(faces, placed)
         per = len(placed) // len(args.sizes)
         line = " ".join(f"{size}:{hits.get(size, 0)}/{per}" for size in args.sizes)

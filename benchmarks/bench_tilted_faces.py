@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bench_small_faces import count_one, faces_in  # noqa: E402
+from benchmarks.bench_small_faces import count_one, searched  # noqa: E402
 
 
 def _import_tree(tree: Path | None):
@@ -134,12 +133,7 @@ def main() -> None:
 
     for megapixels in args.mp:
         canvas, placed = canvas_with_faces(megapixels, args.sizes, args.tilts)
-        if args.save:
-            args.save.mkdir(parents=True, exist_ok=True)
-            canvas.save(args.save / f"tilted{megapixels:g}mp.jpg", quality=90)
-        start = time.perf_counter()
-        faces = faces_in(canvas, args.detector)
-        wall = time.perf_counter() - start
+        faces, wall = searched(canvas, args.detector, args.save, f"tilted{megapixels:g}mp.jpg")
         result = score("canvas", "tilted", [face.landmarks for face in faces], [p[2] for p in placed])
         table: dict = {}
         for (tilt, size, _), match in zip(placed, result.matches):

@@ -38,14 +38,13 @@ coarse/middle/fine split scales with the model's resolution.
 from __future__ import annotations
 
 import math
-import operator
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Optional, Union
 
 import numpy as np
 
-from .checks import check_count, check_frame_chain, count_frames
+from .checks import check_count, check_frame_chain, count_frames, whole_number
 from .errors import UsageError, option
 from .layers import layer_parts
 from .limits import MAX_FRAMES, STEPS_WHY  # noqa: F401 - MAX_FRAMES: blend.MAX_FRAMES, as callers read it
@@ -56,16 +55,6 @@ ArrayOrFloat = Union[float, np.ndarray]
 
 
 # --- time and easing -----------------------------------------------------------------------
-
-
-def _as_count(value, what: str) -> int:
-    """An exact integer (numpy ints allowed, bools and floats refused) or a UsageError."""
-    if isinstance(value, bool):
-        raise UsageError(f"{what} must be a whole number (got {value!r})")
-    try:
-        return operator.index(value)
-    except TypeError:
-        raise UsageError(f"{what} must be a whole number (got {value!r})") from None
 
 
 def linear_times(steps: int) -> np.ndarray:
@@ -384,7 +373,7 @@ def layer_groups(n_styles: int) -> dict[str, tuple[int, int]]:
         n_styles 16 (512 px): coarse 0-3, middle 4-7, fine 8-15
         n_styles 18 (1024 px): coarse 0-3, middle 4-7, fine 8-17
     """
-    n = _as_count(n_styles, "n_styles")
+    n = whole_number("n_styles", n_styles)
     if n < 3:
         raise ValueError(f"n_styles must be at least 3 to split into coarse/middle/fine, got {n}")
     coarse_end = max(1, 2 * math.floor(n / 9 + 0.5))

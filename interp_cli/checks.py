@@ -49,16 +49,22 @@ def not_a_count(name: str, value) -> str:
     return f"{option(name)} must be a whole number (got {value})"
 
 
+def whole_number(label: str, value) -> int:
+    """`value` as Python's int if it is an exact integer (numpy's too; a bool, a float or a string refused), else a
+    UsageError "`label` must be a whole number (got ...)": the one test of a count, its bounds the caller's."""
+    if not isinstance(value, bool):
+        try:
+            return operator.index(value)
+        except TypeError:
+            pass
+    raise UsageError(f"{label} must be a whole number (got {value!r})")
+
+
 def check_count(name: str, value, low: int, why: str = "") -> int:
-    """A count of frames (`steps`, `hold`): an exact integer (numpy's too; a bool, a float or a string refused)
-    of at least `low`, returned as Python's int, else a UsageError naming the option, `why` after the bound. The
-    one check of --steps and --hold (options.FrameCount) and of the same keywords (interp_cli.blend)."""
-    if isinstance(value, bool):
-        raise UsageError(not_a_count(name, repr(value)))
-    try:
-        value = operator.index(value)
-    except TypeError:
-        raise UsageError(not_a_count(name, repr(value))) from None
+    """A count of frames (`steps`, `hold`): a `whole_number` of at least `low`, else a UsageError naming the option,
+    `why` after the bound. The one check of --steps and --hold (options.FrameCount) and of the same keywords
+    (interp_cli.blend)."""
+    value = whole_number(option(name), value)
     if value < low:
         raise UsageError(f"{option(name)} must be at least {low} (got {value}){why}")
     return value
@@ -68,12 +74,7 @@ def check_frame_chain(n_keyframes, steps, loop: bool, pingpong: bool, hold) -> t
     """A morph's frame counts checked, as ints: 2 or more keyframes, `check_count`'s steps and hold, and at most
     limits.MAX_FRAMES frames in all (`count_frames`), counted, not built. Here, not in interp_cli.blend (numpy),
     so that `interp batch` refuses a count every row would fail before it imports anything a row needs."""
-    if isinstance(n_keyframes, bool):
-        raise UsageError(f"number of keyframes must be a whole number (got {n_keyframes!r})")
-    try:
-        n_keyframes = operator.index(n_keyframes)
-    except TypeError:
-        raise UsageError(f"number of keyframes must be a whole number (got {n_keyframes!r})") from None
+    n_keyframes = whole_number("number of keyframes", n_keyframes)
     if n_keyframes < 2:
         raise UsageError(f"need at least 2 images to morph between (got {n_keyframes})")
     steps = check_count("steps", steps, 2, STEPS_WHY)  # counted, not built: linear_times(10**23) fails inside numpy

@@ -140,7 +140,7 @@ def align_face(
     predictor, rgb = _prepare(image, log)
     from .detect import dlib_grey, find_faces
 
-    # Every face, the default pick too (not find_faces' largest_only): the count and the number reported for the
+    # Every face, the default pick too: the count and the number reported for the
     # largest (`interp align`'s "face I of N" and JSON, morph's "N faces found, using face I", --paste's summary) are
     # then those --face counts. With the second search skipped when the first found one face, a big face right of
     # small ones was "face 0 of 1", and --face 0 aligned a small face instead (benchmarks/README.md, "Leftovers of

@@ -357,7 +357,7 @@ def detector_names() -> list[str]:
 
 
 def find_faces(predictor: ShapePredictor, grey: np.ndarray, detector: str | None = None, *,
-               upright_first: bool = False, largest_only: bool = False) -> list[Face]:
+               upright_first: bool = False) -> list[Face]:
     """All faces in `grey` ([H, W] uint8, dlib grey), sorted left to right by box centre.
 
     detector: "dlib" (HOG at three angles, then the upright Haar cascade for faces too small for
@@ -374,11 +374,8 @@ def find_faces(predictor: ShapePredictor, grey: np.ndarray, detector: str | None
     the upright copy, then copies turned by `_FINE_ANGLES` for heads tilted beyond 15 degrees (about twice
     the upright copy's time); a face found upright is not fitted again from a turned copy. The faces
     are numbered left to right among all those found, so a face's number does not depend on why
-    the search was made. `largest_only`: the caller takes the largest face and names no number,
-    so when the first search finds exactly one face the second is skipped (it would add only
-    smaller faces, and with one face no number is shown): a photo with one obvious face costs
-    what it did before the second search. With several, the second search still runs, so that
-    the number `align_face` reports for the largest is the one `face=` takes.
+    the search was made, and the count and number `align_face` reports for the default pick (the
+    largest) are those `face=` takes.
     """
     detector = detector or detector_names()[0]
     if detector == "dlib" and upright_first:
@@ -395,7 +392,7 @@ def find_faces(predictor: ShapePredictor, grey: np.ndarray, detector: str | None
         raise ValueError(f"unknown face detector {detector!r}; known: dlib, haar")
     faces = _fitted(predictor, grey, hog, haar)
     fine = fine_long_side(grey.shape)
-    if fine and not (largest_only and len(faces) == 1):
+    if fine:
         # One shrunk copy for all angles (shrinking a 60 MP photo is a tenth of a second); the upright
         # copy's candidates are fitted first, so a face it finds keeps the fit it had without the
         # turned copies (a turned copy's candidate on it is passed over).
