@@ -56,7 +56,7 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     the manifest's name as given, which a failed row's line starts its reason with (`pairs.csv:12: ...`). A row
     is claimed while it is made (`files.claimed`): one that another live worker is making is skipped, with
     "claimed_elsewhere": True.
-    Stopped (KeyboardInterrupt, SIGTERM as `Terminated`), it re-raises with the summary so far, plus
+    Stopped (KeyboardInterrupt, SIGTERM as `Terminated`, a caller's handler's `stops.CallersStop`), it re-raises with the summary so far, plus
     "stopped": True, as the exception's `batch_summary`; an error that stops the whole batch (unusable
     weights or device, found when the first row needs the model) carries the summary so far likewise.
     """
@@ -132,11 +132,11 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
         outdir = make_outdir(outdir)
         _batch_rows(where, mine, plan, outdir, skip_existing, results, on_row, log, failures or log, progress,
                     new_session, morph_options)
-    except (KeyboardInterrupt, Exception) as cut:
-        # Ctrl-C or SIGTERM (a scheduler's time limit), or a fatal error: the caller still gets what was
-        # done, to report it.
+    except (*stops.STOPS, Exception) as cut:
+        # Ctrl-C or SIGTERM (a scheduler's time limit; a Python caller's own handler's exception too), or a fatal
+        # error: the caller still gets what was done, to report it.
         try:
-            cut.batch_summary = summary(stopped=True) if isinstance(cut, KeyboardInterrupt) else summary()
+            cut.batch_summary = summary(stopped=True) if isinstance(cut, stops.STOPS) else summary()
         except AttributeError:  # an exception type that takes no attributes: reported without the rows
             pass
         raise

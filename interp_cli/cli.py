@@ -570,11 +570,12 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
         summary = run_batch(manifest, outdir, shard=shard, skip_existing=skip_existing, sheets=sheets,
                            **settings, on_row=on_row, log=log,
                            failures=CommandLog(False), progress=_progress(quiet, as_json), checked=checked)
-    except (KeyboardInterrupt, Exception) as cut:
-        # Stopped (Ctrl-C, a scheduler's SIGTERM) from the moment the arguments were parsed, or an error that
-        # stops the whole batch once its manifest was accepted: a script reading the JSON log's last line
-        # still finds the summary, saying which. A refused manifest writes no log (exit 2, one line on stderr).
-        summary_owed = checked is not None or isinstance(cut, KeyboardInterrupt)
+    except (*stops.STOPS, Exception) as cut:
+        # Stopped (Ctrl-C, a scheduler's SIGTERM, a Python caller's own SIGTERM handler's exception) from the
+        # moment the arguments were parsed, or an error that stops the whole batch once its manifest was accepted:
+        # a script reading the JSON log's last line still finds the summary, saying which. A refused manifest
+        # writes no log (exit 2, one line on stderr).
+        summary_owed = checked is not None or isinstance(cut, stops.STOPS)
         if as_json and summary_owed and not isinstance(cut, StdoutClosed):
             out(json_line(with_warnings(_cut_short(cut, manifest, shard, checked, started), log)))
         raise
@@ -598,7 +599,7 @@ def _cut_short(cut: BaseException, manifest: str, shard, checked, started: float
                  "manifest_rows": len(checked.rows) if checked else None, "made": 0, "skipped": 0, "failed": 0,
                  "seconds": round(time.perf_counter() - started, 3)}
     tally = {key: value for key, value in tally.items() if key != "results"}
-    if isinstance(cut, KeyboardInterrupt):
+    if isinstance(cut, stops.STOPS):
         return {"summary": True, **tally, "stopped": True}
     message, code, _ = _reported(cut, "batch")
     return {"summary": True, **tally, "error": message, "exit_code": code}

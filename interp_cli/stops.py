@@ -91,6 +91,11 @@ class CallersStop(BaseException):
         self.error = error
 
 
+# What stops a run, as opposed to failing it: Ctrl-C and interp's own stops (KeyboardInterrupt), and a Python
+# caller's handler's exception carried as `CallersStop`. A batch stopped by either says so in its summary.
+STOPS = (KeyboardInterrupt, CallersStop)
+
+
 class _CallersHandler:
     """The caller's own handler of a stop signal, as `raise_on_sigterm` leaves it in place: called as it is, and
     an ordinary exception it raises is carried out of interp as `CallersStop`. BaseExceptions it raises

@@ -457,6 +457,33 @@ def test_a_python_callers_own_exception_from_its_sigterm_handler_reaches_it(tmp_
     assert left == ([] if command == "morph" else ["out", "rows.csv"])
 
 
+def test_a_batch_stopped_by_a_python_callers_own_sigterm_handler_still_closes_its_json_log(tmp_path):
+    """`interp batch --json` under `cli.main([...])`: a SIGTERM whose caller's handler raised `Shutdown` mid-row ended
+    the batch with no closing summary line, where Ctrl-C or interp's own SIGTERM prints one ("stopped": true). A
+    script reading the log's last line found a row, or nothing. Now the summary is printed, then the exception
+    still reaches the caller (a real SIGTERM, mid-write)."""
+    demo = [str(ROOT / "examples/demo_a.png"), str(ROOT / "examples/demo_b.png")]
+    (tmp_path / "rows.csv").write_text(f"{demo[0]},{demo[1]},m.gif\n{demo[1]},{demo[0]},n.gif\n")
+    args = ["batch", "rows.csv", "--outdir", "out", "--weights", "demo", "--steps", "5000", "-q", "--json"]
+    child = subprocess.Popen([sys.executable, "-c", _CALLERS_SHUTDOWN, *args], cwd=tmp_path, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, preexec_fn=hangup_as_in_a_session,
+                             env=dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT)))
+    deadline = time.monotonic() + 120  # only against a hang: nothing here is timed
+    while not list(tmp_path.rglob(".m.tmp-*")):  # the GIF's temp: frames are being written
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.02)
+    child.send_signal(signal.SIGTERM)
+    out, err = child.communicate(timeout=120)
+    assert (child.returncode, err) == (0, ""), err
+    *logged, caught = out.splitlines()
+    assert caught == "caught Shutdown('signal 15') True"
+    assert len(logged) == 1, out  # the first row never ended, so its line is not there: only the summary
+    summary = json.loads(logged[0])
+    assert summary["summary"] is True and summary["stopped"] is True, summary
+    assert (summary["rows"], summary["made"], summary["failed"]) == (2, 0, 0), summary
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []
+
+
 # A weakref callback that sends the process a real stop signal and runs on until its handler has run inside it:
 # where Python can only print what a handler raises ("Exception ignored in: <function ... cb>") and goes on. The
 # import system's module-lock callbacks run so after every import, and a writer's first frames import plugins.
