@@ -473,7 +473,8 @@ class Session:
         weights are read from / written to the tuned-weights cache, keyed by the codes, the path's segments, the crops,
         the weights' sha256 and the tuning settings.
         Returns the tuned copy and `{"steps", "cached", "seconds"}`."""
-        steps = check_tune_steps(steps)  # as morph's tune=: 1.5 failed inside the loop, an internal error
+        # Checked as morph's tune= is, named as passed here: 1.5 failed inside the loop, an internal error.
+        steps = check_tune_steps(steps, "steps")
         # The others as morph checks its own: cache="no" read as true, seed="1" reached torch, targets=None
         # failed in len() naming nothing.
         check_choice("noise", noise, NOISE_MODES)

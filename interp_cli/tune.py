@@ -36,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from interp_cli.checks import check_tune_steps
+from interp_cli.checks import check_number, check_seed, check_tune_steps
 from interp_cli.errors import InterpError, UsageError, cache_not_written, is_out_of_memory, option
 from interp_cli.optim import FlatAdam
 from interp_cli.limits import TUNE_DEFAULT_STEPS
@@ -220,9 +220,14 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
     `_LocalityPool`), Adam on G's synthesis weights (`tunable_parameters`), `lr` warm-up and cosine
     ramp-down. `progress(step, loss)` after every step. `seed` fixes the locality codes.
     """
-    steps = check_tune_steps(steps)
-    if not lr > 0:
-        raise UsageError(f"tune learning rate must be > 0, got {lr}")
+    # Each keyword named as the caller passed it (as `Session.frames` names its own): "tune learning rate" and
+    # "tune must be ..." named none of them, and locality="0.1" or seed=1.5 failed inside torch.
+    steps = check_tune_steps(steps, "steps")
+    lr = check_number("lr", lr)
+    if lr <= 0:
+        raise UsageError(f"{option('lr')} must be above 0 (got {lr})")
+    locality = check_number("locality", locality, low=0)
+    seed = check_seed(seed)
     tuned = copy.deepcopy(generator)  # fresh tensors: the original (maybe a view of the file) is never touched
     if steps == 0 or targets is None or len(targets) == 0:
         return tuned.eval().requires_grad_(False)

@@ -17,6 +17,7 @@ from interp_cli import blend, options, write
 from interp_cli.align import alignment_available
 from interp_cli.cli import cli
 from interp_cli.errors import UsageError
+from interp_cli.limits import TUNE_MAX_STEPS
 from interp_cli.pipeline import EncodeSettings, Session, align, batch, encode, mix, morph, render
 from interp_cli.weights import resolve_weights
 from tests.cli_runner import cli_runner
@@ -498,12 +499,37 @@ def test_session_frames_refuses_a_wrong_keyword_by_its_name(demo, keywords, said
     ({"noise": None}, "noise=None: choose one of const, random, none"),
     ({"targets": None}, "targets: got NoneType; give a list of each code's crop (uint8 [S, S, 3], or None for a "
                         ".npy code's)"),
+    ({"steps": 1.5}, "steps must be a whole number (got 1.5)"),
+    ({"steps": -1}, f"steps must be between 0 and {TUNE_MAX_STEPS} (got -1)"),
 ])
 def test_session_tune_refuses_a_wrong_keyword_by_its_name(tmp_path, demo, keywords, said):
     """`Session.tune` checked its step count and the codes' shape: cache="no" was read as true (tuned weights
-    cached), seed="1" reached torch, and targets=None failed in len() ("object of type 'NoneType' has no len()")."""
+    cached), seed="1" reached torch, and targets=None failed in len() ("object of type 'NoneType' has no len()").
+    A wrong `steps` was said as "tune must be ...", a keyword `Session.tune` does not take."""
     code = demo.encode_path(DEMO_A, EncodeSettings(cache=False))
     arguments = {"targets": [np.zeros((64, 64, 3), np.uint8)], "cache": False, **keywords}
     with pytest.raises(UsageError) as caught:
-        demo.tune(code[None], arguments.pop("targets"), 1, **arguments)
+        demo.tune(code[None], arguments.pop("targets"), arguments.pop("steps", 1), **arguments)
+    assert str(caught.value) == said
+
+
+@pytest.mark.parametrize("keywords, said", [
+    ({"steps": 2.5}, "steps must be a whole number (got 2.5)"),
+    ({"lr": 0}, "lr must be above 0 (got 0)"),
+    ({"lr": "0.01"}, "lr must be a number (got '0.01')"),
+    ({"lr": math.nan}, "lr must be a finite number (got nan)"),
+    ({"locality": -1}, "locality must be at least 0 (got -1)"),
+    ({"locality": "0.1"}, "locality must be a number (got '0.1')"),
+    ({"seed": 1.5}, "seed must be a whole number (got 1.5)"),
+])
+def test_tune_generator_refuses_a_wrong_keyword_by_its_name(demo, keywords, said):
+    """`tune_generator` said a wrong steps= as "tune must be ..." and lr=0 as "tune learning rate must be > 0",
+    naming neither keyword; locality="0.1" failed inside the loop (a TypeError, an internal error) and seed=1.5 ran
+    as seed 1. Each is now named as passed, before the generator is copied."""
+    from interp_cli.tune import tune_generator
+
+    code = torch.from_numpy(demo.encode_path(DEMO_A, EncodeSettings(cache=False)))[None]
+    arguments = {"steps": 1, **keywords}
+    with pytest.raises(UsageError) as caught:
+        tune_generator(demo.model.generator, torch.zeros(1, 3, 64, 64), code, **arguments)
     assert str(caught.value) == said

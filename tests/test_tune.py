@@ -476,7 +476,7 @@ def test_tune_has_a_maximum_said_in_help_and_a_negative_count_gets_the_range_err
     assert result.exit_code == 2 and "-1 is not in the range" in result.stderr, result.stderr
     with pytest.raises(UsageError, match="^tune must be"):
         pipeline.morph([DEMO_A, DEMO_B], tmp_path / "y.gif", weights="demo", tune=TUNE_MAX_STEPS + 1)
-    with pytest.raises(UsageError, match=f"^tune must be between 0 and {TUNE_MAX_STEPS} "):
+    with pytest.raises(UsageError, match=f"^steps must be between 0 and {TUNE_MAX_STEPS} "):
         tune_generator(_tiny(), None, torch.zeros(1, 1, 1), steps=TUNE_MAX_STEPS + 1)
     assert not (tmp_path / "x.gif").exists() and not (tmp_path / "y.gif").exists()
 
@@ -496,7 +496,7 @@ def test_a_tune_step_count_is_checked_alike_by_session_tune_and_before_a_batchs_
     codes, _, target = session.encode_photo(DEMO_A, EncodeSettings(cache=False))
     with pytest.raises(UsageError) as refused:
         session.tune(codes[None], [target], steps, cache=False)
-    assert str(refused.value) == said
+    assert str(refused.value) == said.replace("tune", "steps")  # Session.tune's own keyword
     (tmp_path / "pairs.csv").write_text(f"{DEMO_A},{DEMO_B},x.gif\n")
     for option in ("tune", "refine"):
         with pytest.raises(UsageError) as refused:
