@@ -56,9 +56,10 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     the manifest's name as given, which a failed row's line starts its reason with (`pairs.csv:12: ...`). A row
     is claimed while it is made (`files.claimed`): one that another live worker is making is skipped, with
     "claimed_elsewhere": True.
-    Stopped (KeyboardInterrupt, SIGTERM as `Terminated`, a caller's handler's `stops.CallersStop`), it re-raises with the summary so far, plus
-    "stopped": True, as the exception's `batch_summary`; an error that stops the whole batch (unusable
-    weights or device, found when the first row needs the model) carries the summary so far likewise.
+    Stopped (KeyboardInterrupt, SIGTERM as `Terminated`, a caller's handler's `stops.CallersStop`), it re-raises
+    with the summary so far, plus "stopped": True, as the exception's `batch_summary`; an error that stops the
+    whole batch (unusable weights or device, found when the first row needs the model) carries the summary so far
+    likewise.
     """
     started = time.perf_counter()
     for forbidden in ("sheet", "session"):
