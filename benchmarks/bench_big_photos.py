@@ -2,6 +2,7 @@
 (benchmarks/README.md, "Camera-sized photos in, big outputs out, 2026-12-06").
 
     .venv/bin/python benchmarks/bench_big_photos.py [--mp 12 48 60 100] [--runs 3] [--command align paste]
+        [--baseline DIR]
 
 Each photo is tests/data/faces/obama.jpg scaled so the face is about a third of the photo's height, pasted into a
 flat grey canvas of that many megapixels at 3:2 (a camera's aspect), saved as JPEG (quality 80). Each command runs
@@ -13,11 +14,14 @@ drift spreads over all of them:
     sized:  the same with --size 2000 (frames 2000 px wide), to an .mp4
 
 The demo model keeps the generator's share small: what grows with the photo is decoding, alignment and pasting.
+`--baseline DIR` (another checkout, e.g. a `git worktree`) runs each command there too, in turn with this tree, and
+prints each round's ratio (this tree / baseline) and whether the two wrote the same bytes.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import re
 import subprocess
@@ -50,10 +54,10 @@ def photo(folder: Path, megapixels: float) -> Path:
     return path
 
 
-def timed(command: list[str]) -> tuple[float, float]:
-    """(peak RSS in MB, wall seconds) of `command`, which must succeed."""
+def timed(command: list[str], tree: Path = ROOT) -> tuple[float, float]:
+    """(peak RSS in MB, wall seconds) of `command` run with `tree`'s interp_cli, which must succeed."""
     run = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"})
+                         env={**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"})
     if run.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{run.stderr[-2000:]}")
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", run.stderr).group(1)) / 1024
@@ -68,31 +72,45 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--command", nargs="+", default=["align", "paste", "sized"],
                         choices=["align", "paste", "sized"])
+    parser.add_argument("--baseline", type=Path, help="another checkout, run in turn with this one")
     args = parser.parse_args()
     interp = [sys.executable, "-m", "interp_cli"]
+    trees = {"this": ROOT, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         photos = {mp: photo(folder, mp) for mp in args.mp}
         commands = {
-            "align": lambda p: [*interp, "align", str(p), "-o", str(folder / "crop.png"), "-q"],
-            "paste": lambda p: [*interp, str(p), str(FACES / "biden.jpg"), "--weights", "demo", "--steps", "3",
-                                "--paste", "--no-cache", "-q", "-o", str(folder / f"frames{p.stem}") + "/"],
-            "sized": lambda p: [*interp, str(p), str(FACES / "biden.jpg"), "--weights", "demo", "--steps", "3",
-                                "--paste", "--size", "2000", "--no-cache", "-q", "-o", str(folder / "m.mp4")],
+            "align": lambda p, out: [*interp, "align", str(p), "-o", str(out / "crop.png"), "-q"],
+            "paste": lambda p, out: [*interp, str(p), str(FACES / "biden.jpg"), "--weights", "demo", "--steps", "3",
+                                     "--paste", "--no-cache", "-q", "-o", str(out / "frames") + "/"],
+            "sized": lambda p, out: [*interp, str(p), str(FACES / "biden.jpg"), "--weights", "demo", "--steps", "3",
+                                     "--paste", "--size", "2000", "--no-cache", "-q", "-o", str(out / "m.mp4")],
         }
         results: dict[tuple, list] = {}
+        same: dict[tuple, bool] = {}
         for _ in range(args.runs):
             for name in args.command:
                 for mp, path in photos.items():
-                    results.setdefault((name, mp), []).append(timed(commands[name](path)))
-                    for leftover in folder.glob("frames*"):
-                        subprocess.run(["rm", "-rf", str(leftover)], check=True)
-        for (name, mp), runs in results.items():
+                    written = {}
+                    for tree, where in trees.items():
+                        out = folder / tree
+                        out.mkdir()
+                        results.setdefault((name, mp, tree), []).append(timed(commands[name](path, out), where))
+                        written[tree] = {str(f.relative_to(out)): hashlib.sha256(f.read_bytes()).hexdigest()
+                                         for f in sorted(out.rglob("*")) if f.is_file()}
+                        subprocess.run(["rm", "-rf", str(out)], check=True)
+                    same[(name, mp)] = same.get((name, mp), True) and len({str(w) for w in written.values()}) == 1
+        for (name, mp, tree), runs in results.items():
             with warnings.catch_warnings():  # Pillow's DecompressionBombWarning past 89 MP: our own photo
                 warnings.simplefilter("ignore")
                 size = Image.open(photos[mp]).size
-            print(f"{name:6s} {mp:5g} MP {size[0]}x{size[1]}: peak RSS MB {spread([r[0] for r in runs], '{:.0f}')}"
-                  f", wall s {spread([r[1] for r in runs], '{:.1f}')}")
+            print(f"{name:6s} {mp:5g} MP {size[0]}x{size[1]} {tree:8s}: peak RSS MB "
+                  f"{spread([r[0] for r in runs], '{:.0f}')}, wall s {spread([r[1] for r in runs], '{:.1f}')}")
+            if tree == "baseline":
+                mine = results[(name, mp, "this")]
+                print(f"{'':6s} {mp:5g} MP this / baseline, by round: peak RSS "
+                      f"{spread([a[0] / b[0] for a, b in zip(mine, runs)], '{:.3f}')}, wall "
+                      f"{spread([a[1] / b[1] for a, b in zip(mine, runs)], '{:.3f}')}; same bytes: {same[(name, mp)]}")
 
 
 if __name__ == "__main__":

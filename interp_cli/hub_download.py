@@ -21,11 +21,12 @@ import shlex
 import shutil
 import stat
 import sys
+import threading
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from interp_cli.errors import ChecksumError, WeightsUnavailableError, option
 from interp_cli.files import remove_if_same, take_lock
@@ -317,25 +318,65 @@ def _check_advertised(hub: HubFile, preset: Preset | None) -> tuple[int | None, 
     return size, etag
 
 
-@contextmanager
-def _quiet_hub_logs() -> Iterator[None]:
+class _WhileAnyDownloads:
+    """A process-wide setting of huggingface_hub's (its logger's level, its bars) changed while interp downloads:
+    the first download in changes it, the last one out undoes that change.
+
+    A Python caller may download in threads. Each download saving the setting and putting it back on its way out
+    raced: with A in, B in, A out, B out, A put the caller's setting back while B still downloaded (B's retry
+    lines reached stderr), and B then "restored" what A had set (the caller's logger stayed at ERROR for good)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._inside = 0
+        self._undo: Callable[[], None] | None = None
+
+    @contextmanager
+    def held(self, change: Callable[[], Callable[[], None] | None]) -> Iterator[None]:
+        """`change()` makes the change and returns what undoes it (None: nothing to undo); called by the first in."""
+        with self._lock:
+            if self._inside == 0:
+                self._undo = change()
+            self._inside += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._inside -= 1
+                if self._inside == 0 and self._undo is not None:
+                    undo, self._undo = self._undo, None
+                    undo()
+
+
+_HUB_LOGS = _WhileAnyDownloads()
+_HUB_BARS = _WhileAnyDownloads()
+
+
+def _quiet_hub_logs() -> AbstractContextManager[None]:
     """No retry chatter from huggingface_hub on stderr: our one-line error says what went wrong.
 
     Its disk-space warning too (two lines with its source file): `_check_room` refuses that download
     first, and a disk filled meanwhile fails it with the one line that says where and what to do.
     """
+    return _HUB_LOGS.held(_hub_logs_quieted)
+
+
+def _hub_logs_quieted() -> Callable[[], None]:
     import logging
     import warnings
 
     logger = logging.getLogger("huggingface_hub")
     level = logger.level
     logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Not enough free disk space")
-            yield
-    finally:
+    ignoring = warnings.catch_warnings()
+    ignoring.__enter__()
+    warnings.filterwarnings("ignore", message="Not enough free disk space")
+
+    def undo() -> None:
+        ignoring.__exit__(None, None, None)
         logger.setLevel(level)
+
+    return undo
 
 
 _OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")  # in the order huggingface_hub reads them
@@ -400,24 +441,26 @@ def _login_advice() -> str:
     return "set HF_TOKEN to a token of your account"
 
 
-@contextmanager
-def _progress_bars(enabled: bool) -> Iterator[None]:
+def _progress_bars(enabled: bool) -> AbstractContextManager[None]:
     """huggingface_hub's download bar when `enabled` and stderr is a terminal (or a notebook's); none otherwise.
 
     Off a terminal huggingface_hub 0.21+ draws none; 0.20 (setup.cfg's floor) drew its tqdm bar into logs
     and pipes as carriage-return redraws, ahead of a failure's one line too. A Jupyter kernel's stderr is no
-    terminal, but there tqdm.auto draws a widget, which every version did and does.
+    terminal, but there tqdm.auto draws a widget, which every version did and does. Off while any download of
+    interp's that wants them off runs (`_WhileAnyDownloads`: downloads in threads).
     """
+    if enabled and _hub_bar_shows():
+        return nullcontext()
+    return _HUB_BARS.held(_hub_bars_off)
+
+
+def _hub_bars_off() -> Callable[[], None] | None:
     from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
-    if (enabled and _hub_bar_shows()) or are_progress_bars_disabled():
-        yield
-        return
+    if are_progress_bars_disabled():  # the caller's (or HF_HUB_DISABLE_PROGRESS_BARS): theirs to keep
+        return None
     disable_progress_bars()
-    try:
-        yield
-    finally:
-        enable_progress_bars()
+    return enable_progress_bars
 
 
 def _hub_bar_shows() -> bool:

@@ -27,7 +27,6 @@ from interp_cli.checks import (check_choice, check_flags, check_function, check_
 from interp_cli.align_verb import align
 from interp_cli.errors import InterpError, NoFaceError, UsageError, no_face_advice_paste, option, speaking_to_cli
 from interp_cli.files import Outputs
-from interp_cli.images import load_image
 from interp_cli.inputs import (Faces, check_inputs, code_input, faces_for, mix_sources, morph_choices,
                                plan_aligned, refuse_one_face_mix, refuse_oversized_frames, refuse_same_faces)
 from interp_cli.kept_photos import KeptPhotos
@@ -164,8 +163,9 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     with Outputs() as outputs, KeptPhotos() as kept:
         settings = [replace(these, aligned_as=aligned[i], outputs=outputs) for i, these in enumerate(_input_settings(
             EncodeSettings(align=align, refine=refine, refine_loss=refine_loss, seed=seed, cache=cache), faces))]
-        # A pasted sheet shows every photo whole: kept too.
-        settings = _keeping(settings, kept, backdrop_index, every=kind == "png" or sheet is not None)
+        # A pasted sheet shows every photo whole, and any sheet an unaligned photo's own pixels: kept too.
+        settings = _keeping(settings, kept, backdrop_index, sheet=kind == "png" or sheet is not None,
+                            aligns_by_default=session.aligns_by_default)
         mask = blend.parse_layers(layers, session.model.n_latent)
         t_encode = time.perf_counter()
         # Rendering (and tuning, and refining) never needs the encoder: its memory goes back as soon as every
@@ -307,7 +307,8 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
     if wanted_sheet:
         tile = (kept[0].shape[1], kept[0].shape[0])
         sheet_inputs = [draw(code) if path.suffix.lower() == ".npy"
-                        else _input_thumbnail(path, where, tile, photo=photos.photo(i, path) if paste else None)
+                        else _input_thumbnail(where, tile, None if where is not None and not paste
+                                              else photos.photo(i, path), whole=paste)
                         for i, (path, code, (_, where, _)) in enumerate(zip(paths, codes, encoded))]
         sheet_image = contact_sheet(kept, sheet_inputs)
         write.stage_image(outputs, output if kind == "png" else sheet, sheet_image)
@@ -369,14 +370,18 @@ def _encode_for_morph(session: Session, paths: Sequence[Path], settings: Sequenc
     return encoded
 
 
-def _keeping(settings: list[EncodeSettings], kept: KeptPhotos, backdrop_index: int | None, *, every: bool = False
-             ) -> list[EncodeSettings]:
-    """`settings` with the photos a --paste morph uses again kept as encoding reads them (`kept_photos`): the
-    backdrop's, and `every` photo's (a sheet beside pasted frames shows them whole). Nothing without --paste."""
-    if backdrop_index is None:
+def _keeping(settings: list[EncodeSettings], kept: KeptPhotos, backdrop_index: int | None, *, sheet: bool = False,
+             aligns_by_default: bool = True) -> list[EncodeSettings]:
+    """`settings` with the photos a morph uses again kept as encoding reads them (`kept_photos`): a --paste morph's
+    backdrop, and with a `sheet` every photo (a sheet beside pasted frames shows them whole); without --paste, with a
+    sheet, each photo that is not aligned (its tile is the whole photo; an aligned one's is its crop)."""
+    if backdrop_index is not None:
+        return [replace(these, keep_photo=kept.keeper(i)) if sheet or i == backdrop_index else these
+                for i, these in enumerate(settings)]
+    if not sheet:
         return settings
-    return [replace(these, keep_photo=kept.keeper(i)) if every or i == backdrop_index else these
-            for i, these in enumerate(settings)]
+    return [these if (aligns_by_default if these.align is None else these.align)
+            else replace(these, keep_photo=kept.keeper(i)) for i, these in enumerate(settings)]
 
 
 def _paster(session: Session, paths: Sequence[Path], encoded: list[tuple], backdrop_index: int | None,
@@ -557,19 +562,20 @@ def _resized(frames: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
         yield np.asarray(Image.fromarray(frame).resize((size, size), Image.Resampling.LANCZOS))
 
 
-def _input_thumbnail(path: Path, where, size, photo: np.ndarray | None = None) -> np.ndarray:
-    """What the contact sheet shows for a photo input: the aligned crop encoding made (`where`, its
-    `AlignedFace`; finding the face again cost a second detection per photo), or the whole `photo` when one is
-    given (pasted frames are shown beside the whole photos). A code's tile is its rendering, as the morph draws it."""
+def _input_thumbnail(where, size, photo: np.ndarray | None, *, whole: bool = False) -> np.ndarray:
+    """What the contact sheet shows for a photo input: the whole `photo` (`kept_photos`) if `whole` (pasted frames
+    are shown beside the whole photos), else the aligned crop encoding made (`where`, its `AlignedFace`; finding the
+    face again cost a second detection per photo), else (not aligned) the photo as the encoder took it, stretched
+    to the tile. A code's tile is its rendering, as the morph draws it."""
     from PIL import Image
 
-    if photo is not None:
+    if whole:
         image = Image.fromarray(photo)
         image.thumbnail(size, Image.Resampling.LANCZOS)  # keeps the aspect ratio; the sheet letterboxes it
         return np.asarray(image.convert("RGB"))
     if where is not None:
         return np.asarray(where.image.convert("RGB").resize(size, Image.Resampling.LANCZOS))
-    return np.asarray(load_image(path).convert("RGB").resize(size, Image.Resampling.LANCZOS))
+    return np.asarray(Image.fromarray(photo).resize(size, Image.Resampling.LANCZOS))
 
 
 def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str | None = None,

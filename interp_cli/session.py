@@ -76,8 +76,8 @@ class EncodeSettings:
     # Whether every input was given this same face (one --face N for all): only then can a face beyond this
     # photo's be advised to be picked in the others alone (with --paste one N picks in the backdrop only).
     face_everywhere: bool = False
-    # Called with the photo once it is aligned ([H, W, 3] uint8, as `load_image` read it), for a caller that uses
-    # it again: a --paste morph's backdrop (`kept_photos`), so it is decoded once.
+    # Called with the photo once it is aligned, or read if it is not ([H, W, 3] uint8, as `load_image` read it), for
+    # a caller that uses it again: a --paste morph's backdrop, a sheet's tile (`kept_photos`), so it is decoded once.
     keep_photo: Callable[[np.ndarray], None] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self):
@@ -262,6 +262,8 @@ class Session:
                 self.log(f"{path}: {aligned.n_faces} faces found, using face {aligned.face_index} "
                          f"(numbered left to right from 0; {how})")
             image = aligned.image
+        elif settings.keep_photo is not None:  # a sheet's tile of an unaligned photo: as read, not decoded again
+            settings.keep_photo(np.asarray(image))
         if settings.aligned_as is not None or settings.save_aligned is not None:
             crop = np.asarray(image.convert("RGB"))
             target = settings.aligned_as or settings.save_aligned / crop_name(path.stem)

@@ -15,6 +15,7 @@ exactly that, from files in memory, and can misbehave the ways a real hub or net
     hub.fault = Fault(status=403, unless_token="hf_x")  # a gated repo, open to that token (HF_TOKEN)
     hub.fault = Fault(hide_size=True)           # a HEAD without the size (a hub file behind some proxies)
     hub.fault = Fault(rate=5_000_000, on="GET") # a slow link: the body at 5 MB/s
+    hub.fault = Fault(hold=event, on="GET")     # no answer until the test sets `event` (a threading.Event)
 
 `Fault(only="a.pt")` limits a fault to the files whose path ends so; `times=N` to its first N requests; a list
 of faults applies the first that matches a request.
@@ -55,6 +56,7 @@ class Fault:
     only: str | None = None
     on: str = "HEAD GET"
     times: int | None = None  # how many requests misbehave before the hub is well again (None: all)
+    hold: threading.Event | None = None  # the answer waits until it is set (or the hub closes)
 
 
 @dataclass
@@ -154,6 +156,9 @@ def _handler(hub: LocalHub) -> type[BaseHTTPRequestHandler]:
             else:
                 return self._status(404, "RepoNotFound")
             fault = hub._fault_for(method, filename, self.headers.get("Authorization"), storage)
+            if fault is not None and fault.hold is not None:
+                while not fault.hold.wait(0.05) and not hub._stop.is_set():
+                    pass
             if fault is not None and fault.delay and not body:
                 hub._stop.wait(fault.delay)  # a HEAD answered late
             if fault is not None and fault.status is not None:

@@ -747,3 +747,60 @@ def test_a_run_waiting_for_another_runs_sha256_does_not_say_it_verifies(hub, env
     reading = interp(env, "weights", "download", "big", INTERP_CACHE_DIR=str(tmp_path / "own-record"))
     assert reading.returncode == 0, reading.stderr
     assert reading.stderr == "interp: verifying sha256 of big.pt (70.0 MB, once per file)...\n"
+
+
+# Two downloads in threads of one Python caller, each held by the hub until the script lets it go, so that the
+# first to start ends first: A in, B in, A out (B still downloading), B out. Prints the hub logger's level and
+# whether huggingface_hub's bars are off, while B still downloads and after both.
+_TWO_DOWNLOADS_IN_THREADS = """
+import json, logging, os, sys, threading, time
+from tests.hub_server import Fault, LocalHub
+
+hub = LocalHub()
+first, second = threading.Event(), threading.Event()
+shas = {name: hub.put("someone/tiny", name, name.encode() * 1000) for name in ("a.pt", "b.pt")}
+hub.fault = [Fault(hold=first, on="GET", only="a.pt"), Fault(hold=second, on="GET", only="b.pt")]
+os.environ["HF_ENDPOINT"] = hub.endpoint
+import huggingface_hub.file_download
+from huggingface_hub.utils import are_progress_bars_disabled
+from interp_cli.hub_download import HubFile, locate_on_hub
+logger = logging.getLogger("huggingface_hub")
+logger.setLevel(logging.INFO)  # the caller's own (after the hub's import, which sets its default)
+
+def fetch(name):
+    locate_on_hub(HubFile("someone/tiny", name), preset=None, spec=name, download=True, progress=False,
+                  force_download=False)
+
+def getting(name):
+    while not any(method == "GET" and (path.endswith(name) or path.endswith(shas[name]))
+                  for method, path, _ in list(hub.requests)):
+        time.sleep(0.01)
+
+a = threading.Thread(target=fetch, args=("a.pt",))
+a.start()
+getting("a.pt")
+b = threading.Thread(target=fetch, args=("b.pt",))
+b.start()
+getting("b.pt")
+first.set()
+a.join()
+during = [logger.level, are_progress_bars_disabled()]
+second.set()
+b.join()
+print(json.dumps({"during": during, "after": [logger.level, are_progress_bars_disabled()]}))
+hub.close()
+"""
+
+
+def test_two_downloads_in_threads_leave_the_hub_quiet_while_either_runs_and_its_settings_as_they_were(env):
+    """A Python caller downloading two files in threads: the first download to end put the huggingface_hub logger's
+    level (and its bars) back while the second still ran, so its retry lines could reach stderr, and the second
+    then \"restored\" the quiet level the first had set, leaving the caller's logger at ERROR for good. Now the
+    first download in quiets the hub and the last out gives the caller its own settings back."""
+    import logging
+
+    done = subprocess.run([sys.executable, "-c", _TWO_DOWNLOADS_IN_THREADS], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={**env, "HF_HUB_DOWNLOAD_TIMEOUT": "60"})
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"during": [logging.ERROR, True], "after": [logging.INFO, False]}
+    assert done.stderr == ""

@@ -90,6 +90,31 @@ def test_a_paste_morph_decodes_each_photo_once_and_draws_what_a_second_decode_dr
     assert (tmp_path / "kept.png").read_bytes() == (tmp_path / "again.png").read_bytes()
 
 
+@pytest.mark.parametrize("output", ["m.gif", "sheet.png"])
+def test_an_unaligned_photo_with_a_contact_sheet_is_decoded_once(tmp_path, monkeypatch, output):
+    """With --no-align (a photo already cropped), the encoder's decode and then the sheet's tile decoded each photo
+    again (2 each). Now the photo encoding read is kept for the tile: once each, and the sheet byte for byte what a
+    second decode drew (a full temp folder decodes again, as before)."""
+    counts = _counting_decodes(monkeypatch)
+    args = [OBAMA, BIDEN, "--weights", "demo", "--no-align", "--steps", 3, "--no-cache", "-q"]
+    sheet = [] if output == "sheet.png" else ["--sheet", "kept_sheet.png"]
+    _morph(*args, "-o", tmp_path / f"kept_{output}", *[tmp_path / w if w.endswith(".png") else w for w in sheet])
+    assert counts == {"obama.jpg": 1, "biden.jpg": 1}
+
+    def full_disk(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    counts.clear()
+    monkeypatch.setattr(tempfile, "TemporaryFile", full_disk)
+    _morph(*args, "-o", tmp_path / f"again_{output}",
+           *[tmp_path / w.replace("kept", "again") if w.endswith(".png") else w for w in sheet])
+    assert counts == {"obama.jpg": 2, "biden.jpg": 2}
+    made = sorted(p.name for p in tmp_path.iterdir())
+    assert made == sorted([f"kept_{output}", f"again_{output}", *(["kept_sheet.png", "again_sheet.png"] * bool(sheet))])
+    for name in {output, "sheet.png"}:
+        assert (tmp_path / f"kept_{name}").read_bytes() == (tmp_path / f"again_{name}").read_bytes(), name
+
+
 def test_each_batch_row_decodes_its_backdrop_once(tmp_path, monkeypatch):
     counts = _counting_decodes(monkeypatch)
     manifest = tmp_path / "pairs.csv"
