@@ -54,9 +54,10 @@ def photo(folder: Path, megapixels: float) -> Path:
     return path
 
 
-def timed(command: list[str], tree: Path = ROOT) -> tuple[float, float]:
-    """(peak RSS in MB, wall seconds) of `command` run with `tree`'s interp_cli, which must succeed."""
-    run = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True,
+def timed(command: list[str], tree: Path = ROOT, cwd: Path | None = None) -> tuple[float, float]:
+    """(peak RSS in MB, wall seconds) of `command` run with `tree`'s interp_cli, which must succeed. Run it in a
+    `cwd` outside every checkout: `python -m` imports the package from the working folder before PYTHONPATH."""
+    run = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True, cwd=cwd,
                          env={**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"})
     if run.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{run.stderr[-2000:]}")
@@ -95,7 +96,7 @@ def main() -> None:
                     for tree, where in trees.items():
                         out = folder / tree
                         out.mkdir()
-                        results.setdefault((name, mp, tree), []).append(timed(commands[name](path, out), where))
+                        results.setdefault((name, mp, tree), []).append(timed(commands[name](path, out), where, folder))
                         written[tree] = {str(f.relative_to(out)): hashlib.sha256(f.read_bytes()).hexdigest()
                                          for f in sorted(out.rglob("*")) if f.is_file()}
                         subprocess.run(["rm", "-rf", str(out)], check=True)
