@@ -15,7 +15,9 @@ drift spreads over all of them:
 
 The demo model keeps the generator's share small: what grows with the photo is decoding, alignment and pasting.
 `--baseline DIR` (another checkout, e.g. a `git worktree`) runs each command there too, in turn with this tree, and
-prints each round's ratio (this tree / baseline) and whether the two wrote the same bytes.
+prints each round's ratio (this tree / baseline) and whether the two wrote the same bytes. `--kept-in-memory` runs
+this tree once more with a --paste morph's kept photos (`interp_cli.kept_photos`) held in memory instead of in a
+$TMPDIR file, as the baseline: what the temp file saves at the peak.
 """
 
 from __future__ import annotations
@@ -67,6 +69,23 @@ def timed(command: list[str], tree: Path = ROOT, cwd: Path | None = None) -> tup
     return rss, seconds
 
 
+# `python -m interp_cli ARGS` with `kept_photos`' temp file replaced by arrays held in memory.
+_KEPT_IN_MEMORY = """
+import runpy, sys
+from interp_cli import files, kept_photos
+
+class InMemory(files.ArraySpill):
+    def put(self, key, array):
+        self._where[key] = array.copy()
+
+    def get(self, key):
+        return self._where[key].copy()
+
+kept_photos.ArraySpill = InMemory
+runpy.run_module("interp_cli", run_name="__main__", alter_sys=True)
+"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mp", type=float, nargs="+", default=[12, 48, 60, 100])
@@ -74,9 +93,13 @@ def main() -> None:
     parser.add_argument("--command", nargs="+", default=["align", "paste", "sized"],
                         choices=["align", "paste", "sized"])
     parser.add_argument("--baseline", type=Path, help="another checkout, run in turn with this one")
+    parser.add_argument("--kept-in-memory", action="store_true",
+                        help="the baseline is this tree with a --paste morph's kept photos held in memory")
     args = parser.parse_args()
     interp = [sys.executable, "-m", "interp_cli"]
     trees = {"this": ROOT, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
+    if args.kept_in_memory:
+        trees = {"this": ROOT, "baseline": ROOT}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         photos = {mp: photo(folder, mp) for mp in args.mp}
@@ -96,7 +119,10 @@ def main() -> None:
                     for tree, where in trees.items():
                         out = folder / tree
                         out.mkdir()
-                        results.setdefault((name, mp, tree), []).append(timed(commands[name](path, out), where, folder))
+                        command = commands[name](path, out)
+                        if args.kept_in_memory and tree == "baseline":
+                            command[1:3] = ["-c", _KEPT_IN_MEMORY]
+                        results.setdefault((name, mp, tree), []).append(timed(command, where, folder))
                         written[tree] = {str(f.relative_to(out)): hashlib.sha256(f.read_bytes()).hexdigest()
                                          for f in sorted(out.rglob("*")) if f.is_file()}
                         subprocess.run(["rm", "-rf", str(out)], check=True)
