@@ -221,7 +221,7 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
     ramp-down. `progress(step, loss)` after every step. `seed` fixes the locality codes.
     """
     # Each keyword named as the caller passed it (as `Session.frames` names its own): "tune learning rate" and
-    # "tune must be ..." named none of them, and locality="0.1" or seed=1.5 failed inside torch.
+    # "tune must be ..." named none of them; locality="0.1" failed inside the loop, and seed=1.5 ran as seed 1.
     steps = check_tune_steps(steps, "steps")
     lr = check_number("lr", lr)
     if lr <= 0:
