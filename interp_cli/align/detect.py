@@ -80,6 +80,23 @@ _FINE_LONG_SIDE = 4096
 # The second search's turned copies (degrees), searched after the upright copy: the cascade sees
 # faces within about 15 degrees of upright, so these reach faces tilted up to about 45 degrees.
 _FINE_ANGLES = tuple(angle for angle in _HAAR_ANGLES if angle)
+# find_faces' second search in a mid-size photo, one where HOG's copy (_HOG_LONG_SIDE) makes a face of
+# _FINE_FACE px smaller than HOG's _HOG_WINDOW (a long side over 1250 px) and the fine search does not run
+# (up to 2560 px): the first search's cascade still sees such faces, but on its upright copy only, so a small
+# head tilted beyond 15 degrees was missed. There the cascade searches a copy turned by _MID_ANGLES (HOG's, which
+# it stands in for at these sizes: with the cascade's 15 degrees either way they reach 20-50 degrees), and
+# upright too where that copy is finer than the first search's: a copy in which a face of _FINE_FACE px is
+# _MID_FACE_WINDOW px wide, twice the cascade's smallest window, where it finds small faces far more often
+# (benchmarks/bench_tilted_faces.py at 1600, 2048 and 2400 px, 150 faces of 100 and 125 px tilted 0-45 degrees:
+# 150 found at 40 px, 139 at 30 px; 101 without the second search). Its cost is the copy's area: about 0.4 s
+# CPU at 1600 px, 1 s at 2400 px (benchmarks/README.md).
+_HOG_WINDOW = 80
+_MID_FACE_WINDOW = 40
+_MID_ANGLES = tuple(angle for angle in _HOG_ANGLES if angle)
+# The fine search's last turned copies, searched after the others: a face tilted 45 degrees is 15 degrees from
+# the +-30 degree copies, at the edge of what the cascade sees. (+-35 degrees alone, as in the mid-size search,
+# would find the faces the +-30 degree copies find with fits that differ.)
+_WIDE_ANGLES = (45.0, -45.0)
 
 
 @dataclass
@@ -372,7 +389,10 @@ def find_faces(predictor: ShapePredictor, grey: np.ndarray, detector: str | None
     for faces down to about `_FINE_FACE` px that the first search, on a copy of at most 1000 px (HOG)
     or 512 px (Haar), is too coarse to see: small faces in a group or full-body photo. It searches
     the upright copy, then copies turned by `_FINE_ANGLES` for heads tilted beyond 15 degrees (about twice
-    the upright copy's time); a face found upright is not fitted again from a turned copy. The faces
+    the upright copy's time), then by `_WIDE_ANGLES` for heads tilted about 45 degrees (as much again); a
+    face found by an earlier copy is not fitted again from a later one. In a mid-size photo, where HOG's
+    copy is too coarse for tilted faces of `_FINE_FACE` px and the first cascade looked upright only, the
+    second search turns a finer copy by `_MID_ANGLES` (`second_search`). The faces
     are numbered left to right among all those found, so a face's number does not depend on why
     the search was made, and the count and number `align_face` reports for the default pick (the
     largest) are those `face=` takes.
@@ -391,15 +411,34 @@ def find_faces(predictor: ShapePredictor, grey: np.ndarray, detector: str | None
     else:
         raise ValueError(f"unknown face detector {detector!r}; known: dlib, haar")
     faces = _fitted(predictor, grey, hog, haar)
-    fine = fine_long_side(grey.shape)
-    if fine:
-        # One shrunk copy for all angles (shrinking a 60 MP photo is a tenth of a second); the upright
-        # copy's candidates are fitted first, so a face it finds keeps the fit it had without the
-        # turned copies (a turned copy's candidate on it is passed over).
-        candidates = sorted(haar_candidates(grey, (0.0, *_FINE_ANGLES), fine), key=lambda c: -c.score)
-        for upright in (True, False):
-            faces = _fitted(predictor, grey, [], [c for c in candidates if (c.angle == 0.0) == upright], faces)
+    search = second_search(grey.shape)
+    if search:
+        # One shrunk copy for all angles (shrinking a 60 MP photo is a tenth of a second); each group of
+        # angles is fitted after the one before, so a face an earlier group finds keeps the fit it had
+        # without the later ones (a later copy's candidate on it is passed over).
+        long_side, groups = search
+        candidates = sorted(haar_candidates(grey, [a for group in groups for a in group], long_side),
+                            key=lambda c: -c.score)
+        for group in groups:
+            faces = _fitted(predictor, grey, [], [c for c in candidates if c.angle in group], faces)
     return faces
+
+
+def second_search(shape: tuple[int, ...]) -> tuple[int, tuple[tuple[float, ...], ...]] | None:
+    """`find_faces`' second search in a photo of `shape` (H, W), after the first: the long side of the
+    cascade's copy and the groups of angles it is turned by, in the order they are fitted; None where the
+    first search already sees faces of `_FINE_FACE` px at every tilt."""
+    fine = fine_long_side(shape)
+    if fine:
+        return fine, ((0.0,), _FINE_ANGLES, _WIDE_ANGLES)
+    long_side = max(shape[:2])
+    if _FINE_FACE * _HOG_LONG_SIDE / long_side >= _HOG_WINDOW:
+        return None
+    copy = max(_DETECTION_LONG_SIDE, round(long_side * _MID_FACE_WINDOW / _FINE_FACE))
+    # The upright copy again only where it is finer than the first search's (which saw the same faces); the
+    # "haar" first search turned its copy by _HAAR_ANGLES already, but coarser.
+    upright = ((0.0,),) if copy > _DETECTION_LONG_SIDE else ()
+    return copy, (*upright, _MID_ANGLES)
 
 
 def fine_long_side(shape: tuple[int, ...]) -> int | None:
