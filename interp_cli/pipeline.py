@@ -361,11 +361,18 @@ def _encode_for_morph(session: Session, paths: Sequence[Path], settings: Sequenc
         log(f"note: {option('refine')}: every input is a .npy code, with no photo to refine against; "
             "using the codes as they are")
     paste = backdrop_index is not None
+    calls = session.encoder_calls
     try:
         encoded = session.encode_inputs(paths, settings, release_encoder=release_encoder,
                                         check_faces=lambda found: refuse_same_faces(paths, loop, found))
     except NoFaceError as err:
         raise (err.advised(no_face_advice_paste()) if paste else err) from None
+    # Said, as a tuning taken from the cache is: a rerun's encoding takes no time, and this says why, and how
+    # to encode again.
+    photos = sum(path.suffix.lower() != ".npy" for path in paths)
+    reused = photos - (session.encoder_calls - calls)
+    if reused > 0:
+        log(f"encoding: {reused} of {photos} codes reused from the cache ({option('cache', False)} encodes again)")
     return encoded
 
 
