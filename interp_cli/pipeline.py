@@ -367,13 +367,19 @@ def _encode_for_morph(session: Session, paths: Sequence[Path], settings: Sequenc
                                         check_faces=lambda found: refuse_same_faces(paths, loop, found))
     except NoFaceError as err:
         raise (err.advised(no_face_advice_paste()) if paste else err) from None
-    # Said, as a tuning taken from the cache is: a rerun's encoding takes no time, and this says why, and how
-    # to encode again.
-    photos = sum(path.suffix.lower() != ".npy" for path in paths)
+    _say_reused(session, paths, calls, log)
+    return encoded
+
+
+def _say_reused(session: Session, paths: Sequence[Path], calls: int, log: Log) -> None:
+    """Say how many of the photos' codes came from the cache, `calls` being the session's encoder calls before
+    `paths` were encoded. Said as a tuning taken from the cache is: a rerun's encoding takes no time, and
+    this says why, and how to encode again."""
+    photos = sum(Path(path).suffix.lower() != ".npy" for path in paths)
     reused = photos - (session.encoder_calls - calls)
     if reused > 0:
-        log(f"encoding: {reused} of {photos} codes reused from the cache ({option('cache', False)} encodes again)")
-    return encoded
+        log(f"encoding: {reused} of {photos} code{'s' if photos > 1 else ''} reused from the cache "
+            f"({option('cache', False)} encodes again)")
 
 
 def _keeping(settings: list[EncodeSettings], kept: KeptPhotos, backdrop_index: int | None, *, every: bool = False
@@ -600,7 +606,9 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     with Outputs() as outputs:  # the code and the crop, moved into place together at the end
         settings = [replace(these, aligned_as=aligned[0], outputs=outputs) for these in _input_settings(
             EncodeSettings(align=align, refine=refine, refine_loss=refine_loss, seed=seed, cache=cache), faces)]
+        calls = session.encoder_calls
         code, _, target = session.encode_inputs([path], settings, release_encoder=True)[0]  # refines without it
+        _say_reused(session, [path], calls, log)
         reconstruction = session.likeness([path], code[None], [target], refined=refine,
                                           suggest_tune=False)  # encode has no --tune
         write.stage_image(outputs, output, code, record=session.code_record)
@@ -667,6 +675,7 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     used = sorted(set(sources.values()))
     codes = {i: code for i, (code, _, _) in zip(used, session.encode_inputs([paths[i] for i in used],
                                                                              [settings[i] for i in used]))}
+    _say_reused(session, [paths[i] for i in used], 0, log)  # a session of its own: no call before these
     mixed = blend.mix_codes(codes[sources["coarse"]], codes[sources["middle"]], codes[sources["fine"]],
                             session.model.n_latent)
     if kind == "npy":

@@ -673,3 +673,11 @@ def test_a_rerun_says_its_codes_came_from_the_cache_and_no_cache_encodes_again(t
     quiet = cli_runner().invoke(cli, [DEMO_A, DEMO_B, "--weights", "demo", "--steps", "2", "-o",
                                       str(tmp_path / "q.gif"), "-q"])
     assert quiet.exit_code == 0 and quiet.stderr == ""
+    # encode and mix say it alike.
+    for words, said in [(["encode", DEMO_A, "-o", str(tmp_path / "a.npy")], "1 of 1 code"),
+                        (["mix", DEMO_A, str(EXAMPLES / "obama.jpg"), "-o", str(tmp_path / "m.png")], "2 of 2 codes"),
+                        (["mix", DEMO_B, str(code), "--no-cache", "-o", str(tmp_path / "m.png")], None)]:
+        done = cli_runner().invoke(cli, [*words, "--weights", "demo"])
+        assert done.exit_code == 0, done.stderr
+        lines = [line for line in done.stderr.splitlines() if "cache" in line]
+        assert lines == ([f"encoding: {said} reused from the cache (--no-cache encodes again)"] if said else [])
