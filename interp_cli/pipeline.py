@@ -171,7 +171,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         # Rendering (and tuning, and refining) never needs the encoder: its memory goes back as soon as every
         # input is through it, before any is refined (--refine at 1024 px would hold 1 GB more).
         encoded = _encode_for_morph(session, paths, settings, backdrop_index, loop=loop, log=log,
-                                    release_encoder=own_session)
+                                    release_encoder=own_session, say_cached=own_session)
         codes = np.stack([code for code, _, _ in encoded])
         encode_seconds = time.perf_counter() - t_encode
         targets = [target for _, _, target in encoded]
@@ -353,10 +353,12 @@ def _input_settings(settings: EncodeSettings, faces: Sequence[int | None]) -> li
 
 
 def _encode_for_morph(session: Session, paths: Sequence[Path], settings: Sequence[EncodeSettings],
-                      backdrop_index: int | None, *, loop: bool, log: Log, release_encoder: bool = False
-                      ) -> list[tuple]:
+                      backdrop_index: int | None, *, loop: bool, log: Log, release_encoder: bool = False,
+                      say_cached: bool = False) -> list[tuple]:
     """`encode_inputs` for a morph, with each input's `settings` (`_input_settings`); refuses one photo's face
-    twice in a row (`inputs.refuse_same_faces`), which only its alignment can tell, before --refine's minutes."""
+    twice in a row (`inputs.refuse_same_faces`), which only its alignment can tell, before --refine's minutes.
+    `say_cached`: say the codes taken from the cache (`_say_reused`), for a morph that loads its own model; a
+    batch's rows share one session, and would each say it again for every photo another row encoded."""
     if settings[0].refine and all(path.suffix.lower() == ".npy" for path in paths):  # said as --tune says it
         log(f"note: {option('refine')}: every input is a .npy code, with no photo to refine against; "
             "using the codes as they are")
@@ -367,7 +369,8 @@ def _encode_for_morph(session: Session, paths: Sequence[Path], settings: Sequenc
                                         check_faces=lambda found: refuse_same_faces(paths, loop, found))
     except NoFaceError as err:
         raise (err.advised(no_face_advice_paste()) if paste else err) from None
-    _say_reused(session, paths, calls, log)
+    if say_cached:
+        _say_reused(session, paths, calls, log)
     return encoded
 
 

@@ -681,3 +681,8 @@ def test_a_rerun_says_its_codes_came_from_the_cache_and_no_cache_encodes_again(t
         assert done.exit_code == 0, done.stderr
         lines = [line for line in done.stderr.splitlines() if "cache" in line]
         assert lines == ([f"encoding: {said} reused from the cache (--no-cache encodes again)"] if said else [])
+    # A batch's rows share one model, and photos recur across rows: no row says it (a line per row would).
+    (tmp_path / "pairs.csv").write_text(f"{DEMO_A},{DEMO_B},r1.gif\n{DEMO_B},{DEMO_A},r2.gif\n")
+    rows = cli_runner().invoke(cli, ["batch", str(tmp_path / "pairs.csv"), "--outdir", str(tmp_path / "rows"),
+                                     "--weights", "demo", "--steps", "2"])
+    assert rows.exit_code == 0 and "[2/2] row 2: wrote" in rows.stderr and "cache" not in rows.stderr, rows.stderr
