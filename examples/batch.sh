@@ -41,7 +41,7 @@ default_pairs() {
 # two held-out demo faces (see examples/README.md), both ways
 demo_a_to_b     examples/demo_a.png examples/demo_b.png
 demo_b_to_a     examples/demo_b.png examples/demo_a.png
-# real photos through the cartoon demo model: needs the face-alignment extra (pip install -e ".[align]")
+# real photos through the cartoon demo model, which takes them as they are (unaligned): cartoon-like frames
 obama_to_biden  examples/obama.jpg  examples/biden.jpg
 PAIRS
 }

@@ -79,12 +79,37 @@ def _option_meant(err: click.ClickException) -> str | None:
     return f"no such option {err.option_name!r}: {meant}" if meant else None
 
 
+class _Command(click.Command):
+    """Every verb's command: an option that takes a value, followed by another option, is said to be
+    missing its value. Click hands such an option the next word whatever it is, so `interp a b --refine -o
+    x.mp4` said "'-o' is not a valid integer range", and `--weights -o x.mp4` took "-o" as the weights and
+    then advised the `-o x.mp4` already typed."""
+
+    def parse_args(self, ctx, args):
+        takes_value, names = set(), set()
+        for param in self.get_params(ctx):
+            if isinstance(param, click.Option):
+                names.update(param.opts + param.secondary_opts)
+                # A flag takes no word; --tune's count is optional, and Click never gives it one that starts with -.
+                if not (param.is_flag or param.count or getattr(param, "_flag_needs_value", False)):
+                    takes_value.update(param.opts)
+        for word, after in zip(args, args[1:]):
+            if word == "--":
+                break
+            if word in takes_value and (after in names or after.split("=", 1)[0] in names and after.startswith("--")):
+                raise click.UsageError(f"Option '{word}' requires an argument: the word after it, {after}, is an "
+                                       f"option.", ctx)
+        return super().parse_args(ctx, args)
+
+
 class DefaultMorphGroup(click.Group):
     """A group whose unnamed first argument means the `morph` command: `interp a.png b.png` works.
 
     Its `main` is also the one place where every failure becomes one line on stderr and an exit
     code (2 usage, 1 runtime, 130 Ctrl-C); `--debug` anywhere shows the traceback instead.
     """
+
+    command_class = _Command
 
     def main(self, args=None, prog_name=None, **extra):
         args = list(sys.argv[1:] if args is None else args)

@@ -171,7 +171,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         # Rendering (and tuning, and refining) never needs the encoder: its memory goes back as soon as every
         # input is through it, before any is refined (--refine at 1024 px would hold 1 GB more).
         encoded = _encode_for_morph(session, paths, settings, backdrop_index, loop=loop, log=log,
-                                    release_encoder=own_session)
+                                    release_encoder=own_session, say_cached=own_session)
         codes = np.stack([code for code, _, _ in encoded])
         encode_seconds = time.perf_counter() - t_encode
         targets = [target for _, _, target in encoded]
@@ -354,20 +354,36 @@ def _input_settings(settings: EncodeSettings, faces: Sequence[int | None]) -> li
 
 
 def _encode_for_morph(session: Session, paths: Sequence[Path], settings: Sequence[EncodeSettings],
-                      backdrop_index: int | None, *, loop: bool, log: Log, release_encoder: bool = False
-                      ) -> list[tuple]:
+                      backdrop_index: int | None, *, loop: bool, log: Log, release_encoder: bool = False,
+                      say_cached: bool = False) -> list[tuple]:
     """`encode_inputs` for a morph, with each input's `settings` (`_input_settings`); refuses one photo's face
-    twice in a row (`inputs.refuse_same_faces`), which only its alignment can tell, before --refine's minutes."""
+    twice in a row (`inputs.refuse_same_faces`), which only its alignment can tell, before --refine's minutes.
+    `say_cached`: say the codes taken from the cache (`_say_reused`), for a morph that loads its own model; a
+    batch's rows share one session, and would each say it again for every photo another row encoded."""
     if settings[0].refine and all(path.suffix.lower() == ".npy" for path in paths):  # said as --tune says it
         log(f"note: {option('refine')}: every input is a .npy code, with no photo to refine against; "
             "using the codes as they are")
     paste = backdrop_index is not None
+    calls = session.encoder_calls
     try:
         encoded = session.encode_inputs(paths, settings, release_encoder=release_encoder,
                                         check_faces=lambda found: refuse_same_faces(paths, loop, found))
     except NoFaceError as err:
         raise (err.advised(no_face_advice_paste()) if paste else err) from None
+    if say_cached:
+        _say_reused(session, paths, calls, log)
     return encoded
+
+
+def _say_reused(session: Session, paths: Sequence[Path], calls: int, log: Log) -> None:
+    """Say how many of the photos' codes came from the cache, `calls` being the session's encoder calls before
+    `paths` were encoded. Said as a tuning taken from the cache is: a rerun's encoding takes no time, and
+    this says why, and how to encode again."""
+    photos = sum(Path(path).suffix.lower() != ".npy" for path in paths)
+    reused = photos - (session.encoder_calls - calls)
+    if reused > 0:
+        log(f"encoding: {reused} of {photos} code{'s' if photos > 1 else ''} reused from the cache "
+            f"({option('cache', False)} encodes again)")
 
 
 def _keeping(settings: list[EncodeSettings], kept: KeptPhotos, backdrop_index: int | None, *, sheet: bool = False,
@@ -599,7 +615,9 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     with Outputs() as outputs:  # the code and the crop, moved into place together at the end
         settings = [replace(these, aligned_as=aligned[0], outputs=outputs) for these in _input_settings(
             EncodeSettings(align=align, refine=refine, refine_loss=refine_loss, seed=seed, cache=cache), faces)]
+        calls = session.encoder_calls
         code, _, target = session.encode_inputs([path], settings, release_encoder=True)[0]  # refines without it
+        _say_reused(session, [path], calls, log)
         reconstruction = session.likeness([path], code[None], [target], refined=refine,
                                           suggest_tune=False)  # encode has no --tune
         write.stage_image(outputs, output, code, record=session.code_record)
@@ -666,6 +684,7 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     used = sorted(set(sources.values()))
     codes = {i: code for i, (code, _, _) in zip(used, session.encode_inputs([paths[i] for i in used],
                                                                              [settings[i] for i in used]))}
+    _say_reused(session, [paths[i] for i in used], 0, log)  # a session of its own: no call before these
     mixed = blend.mix_codes(codes[sources["coarse"]], codes[sources["middle"]], codes[sources["fine"]],
                             session.model.n_latent)
     if kind == "npy":

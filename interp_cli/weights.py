@@ -303,11 +303,21 @@ def _named_file(chosen: str, spec: str | None) -> Path | HubFile:
     source = _from_env(spec)
     if _looks_like_path(chosen):
         raise UsageError(f"weights file not found: {chosen}{source}")
+    meant = _preset_meant(chosen)
     raise UsageError(
         f"unknown weights '{chosen}'{source}: not a file and not a preset (presets: {', '.join(sorted(PRESETS))}); "
-        f"{'set it to' if source else 'pass'} a preset name, a checkpoint path, or a hub file "
-        "owner/repo/path/in/repo.pt[@revision]"
+        + (f"did you mean '{meant}'?" if meant else
+           f"{'set it to' if source else 'pass'} a preset name, a checkpoint path, or a hub file "
+           "owner/repo/path/in/repo.pt[@revision]")
     )
+
+
+def _preset_meant(name: str) -> str | None:
+    """The preset a name in other letter case stands for (`FFHQ`, `Demo`: the README's prose says "the FFHQ
+    model"), else None. Preset names are lower case, and a file or hub name is case-sensitive, so the name is
+    refused as before, but with the word that works: said alone, it fits `--weights`, $INTERP_WEIGHTS,
+    `interp weights download` and a Python caller's weights= alike."""
+    return next((preset for preset in sorted(PRESETS) if preset.lower() == name.strip().lower()), None)
 
 
 def _local_stat(local: Path) -> os.stat_result | None:

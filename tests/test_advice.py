@@ -243,3 +243,56 @@ def test_a_bare_tune_before_the_inputs_says_where_it_goes_and_that_works(tiny_ck
 def test_render_precision_help_does_not_speak_of_encoding():
     assert "encoding" not in " ".join(run("render", "--help").stdout.split())  # render encodes nothing
     assert "encoding is always fp32" in " ".join(run("morph", "--help").stdout.split())
+
+
+@pytest.mark.parametrize("words", [
+    [DEMO_A, DEMO_B, "-o", "OUT", "--weights", "Demo"],
+    ["encode", DEMO_A, "-o", "OUT.npy", "--weights", "DEMO"],
+    ["weights", "path", "Demo"],
+])
+def test_a_preset_in_capitals_is_named_in_the_letters_that_work(words, out, monkeypatch):
+    """The README's prose says "the FFHQ model": `--weights FFHQ` or `Demo` was refused with a list of the
+    presets and no word on case. The message now names the preset, and that word, put in place, works."""
+    monkeypatch.chdir(out)
+    words = [str(out / "m.gif") if w == "OUT" else w for w in words]
+    refused = run(*words)
+    assert refused.exit_code == 2
+    typed = words[-1]
+    assert refused.stderr == (f"interp: error: unknown weights '{typed}': not a file and not a preset (presets: demo, "
+                              "ffhq); did you mean 'demo'?\n")
+    followed = run(*[*words[:-1], "demo"])
+    assert followed.exit_code == 0, followed.stderr
+    monkeypatch.setenv("INTERP_WEIGHTS", "Demo")  # from the environment: the same word fits there
+    from_env = run("weights", "path")
+    assert from_env.exit_code == 2 and "(from $INTERP_WEIGHTS)" in from_env.stderr
+    assert from_env.stderr.rstrip().endswith("did you mean 'demo'?")
+    monkeypatch.setenv("INTERP_WEIGHTS", "demo")
+    assert run("weights", "path").exit_code == 0
+
+
+@pytest.mark.parametrize("command, option", [
+    ("morph", "--weights"), ("morph", "--refine"), ("morph", "--size"), ("morph", "--sheet"), ("encode", "--refine"),
+    ("batch", "--shard"),
+])
+def test_an_option_missing_its_value_is_said_so_not_read_as_the_next_option(command, option, out, monkeypatch):
+    """`interp a b --refine -o x.mp4` said "'-o' is not a valid integer range"; `--weights -o x.mp4` took "-o"
+    as the weights and then advised `-o x.mp4`, already typed. Click gives an option the next word whatever it
+    is; that word being one of the command's options, the line now says the value is missing."""
+    monkeypatch.chdir(out)
+    (out / "pairs.csv").write_text(f"{DEMO_A},{DEMO_B},m.gif\n")
+    given = {"morph": [DEMO_A, DEMO_B], "encode": ["encode", DEMO_A], "batch": ["batch", "pairs.csv"]}[command]
+    after = "--outdir" if command == "batch" else "-o"
+    target = "o/" if command == "batch" else "a.npy" if command == "encode" else "m.gif"
+    refused = run(*given, option, after, target, "--weights", "demo")
+    assert refused.exit_code == 2
+    assert refused.stderr == (f"interp: error: Option '{option}' requires an argument: the word after it, {after}, "
+                              "is an option.\n")
+    assert sorted(p.name for p in out.iterdir()) == ["pairs.csv"]
+    # A value in its place, the same line works (a negative --seed is a value, not an option).
+    value = {"--weights": "demo", "--refine": "2", "--size": "32", "--sheet": "s.png", "--shard": "1/1"}[option]
+    words = [*given, option, value, after, target, "--seed", "-5", "-q"]
+    if option != "--weights":
+        words += ["--weights", "demo"]
+    if command != "encode":
+        words += ["--steps", "2"]
+    assert run(*words).exit_code == 0

@@ -162,6 +162,18 @@ def test_a_seed_beyond_64_bits_is_a_usage_error_with_the_range(tmp_path, command
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("verb", ["morph", "encode", "render", "mix", "batch"])
+def test_the_seed_range_is_said_when_refused_not_in_every_help(verb):
+    """Every verb's --help showed "[default: 0; -9223372036854775808<=x<=18446744073709551615]" beside --seed
+    (in `interp encode --help` wrapped mid-number): a machine's limit, of no use before a seed is refused,
+    which names it (above)."""
+    shown = run(verb, "--help")
+    assert shown.exit_code == 0
+    line = " ".join(shown.stdout.split("--seed", 1)[1].split("\n  -", 1)[0].split())
+    assert line.endswith("[default: 0]"), line
+    assert str(options.SEED_MAX)[:8] not in shown.stdout.replace("\n", "").replace(" ", "")
+
+
 def test_render_refuses_a_seed_beyond_64_bits(tmp_path, demo):
     codes = tmp_path / "a.npy"
     np.save(codes, demo.encode_path(DEMO_A))
