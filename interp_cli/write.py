@@ -426,8 +426,18 @@ class Mp4Writer(FrameWriter):
 
         width, height = self.size
         self._padded = (width + width % 2, height + height % 2)
+        try:
+            exe = imageio_ffmpeg.get_ffmpeg_exe()
+        except RuntimeError:
+            # imageio-ffmpeg found no ffmpeg that runs: its own binary is missing (no wheel for this machine) or
+            # cannot run (a noexec mount, a lost mode bit), and there is none on PATH. Its words name no output.
+            stem = Path(self.name).with_suffix("")
+            raise InterpError(
+                f"{self.name}: no ffmpeg that runs here to encode it (imageio-ffmpeg's own is missing or cannot run): "
+                f"install ffmpeg, or set IMAGEIO_FFMPEG_EXE to an ffmpeg binary, or write {stem}.gif or "
+                f"PNG frames to {stem}/ instead") from None
         cmd = [
-            imageio_ffmpeg.get_ffmpeg_exe(),
+            exe,
             "-hide_banner", "-nostats", "-loglevel", "error",
             "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{self._padded[0]}x{self._padded[1]}",
             "-framerate", str(self.rate), "-i", "pipe:0",

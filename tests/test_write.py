@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import signal
 import struct
 import subprocess
@@ -33,6 +34,8 @@ from interp_cli.write import (
 )
 from tests.browser import drawn, gif_frames
 from tests.cli_runner import cli_runner
+
+ROOT = Path(__file__).resolve().parent.parent
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
 DEMO_A, DEMO_B = os.path.join(EXAMPLES, "demo_a.png"), os.path.join(EXAMPLES, "demo_b.png")
@@ -790,3 +793,38 @@ def test_frames_wider_than_the_format_holds_are_refused_in_one_line_naming_what_
                               f"frames are at most {width - 1} px a side; write {keeps}, which keep {width}x4")
     assert not list(tmp_path.iterdir())
     assert capfd.readouterr().err == ""
+
+
+def test_an_mp4_with_no_ffmpeg_that_runs_is_one_line_naming_it_and_the_outputs_that_need_none(tmp_path):
+    """imageio-ffmpeg installed without a binary that runs here (no wheel for the machine, a noexec mount, a lost
+    mode bit) and no ffmpeg on PATH: its RuntimeError came out as "internal error". Now one line naming the output
+    and what works: an ffmpeg, IMAGEIO_FFMPEG_EXE, or a GIF or PNG frames, which the same command then writes."""
+    installed = Path(imageio_ffmpeg.__file__).parent
+    hidden = tmp_path / "site"
+    shutil.copytree(installed, hidden / "imageio_ffmpeg", ignore=shutil.ignore_patterns("__pycache__"))
+    for binary in (hidden / "imageio_ffmpeg" / "binaries").iterdir():
+        binary.chmod(0o644)  # there, but it cannot run
+    bare = tmp_path / "bin"  # PATH with no ffmpeg on it
+    bare.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INTERP_", "HF_", "IMAGEIO_"))}
+    env.update(PYTHONPATH=os.pathsep.join([str(hidden), str(ROOT)]), PATH=str(bare), HF_HUB_OFFLINE="1",
+               INTERP_CACHE_DIR=str(tmp_path / ".cache"), PYTHONDONTWRITEBYTECODE="1")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "m.mp4").write_bytes(b"older")
+
+    def interp(*args):
+        return subprocess.run([sys.executable, "-m", "interp_cli", str(ROOT / "examples" / "demo_a.png"),
+                               str(ROOT / "examples" / "demo_b.png"), "--weights", "demo", "--steps", "2", "-q",
+                               *args], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+
+    done = interp("-o", "m.mp4")
+    assert done.returncode == 1 and done.stderr.count("\n") == 1, done.stderr
+    line = done.stderr
+    assert line.startswith("interp: error: m.mp4: no ffmpeg that runs here") and "IMAGEIO_FFMPEG_EXE" in line, line
+    assert "Traceback" not in line and "internal error" not in line
+    assert sorted(os.listdir(work)) == ["m.mp4"] and (work / "m.mp4").read_bytes() == b"older"
+    assert "write m.gif or PNG frames to m/ instead" in line, line
+    for advised in ("m.gif", "m/"):  # what the line offers works in that same environment
+        assert interp("-o", advised).returncode == 0
+    assert (work / "m.gif").is_file() and sorted(os.listdir(work / "m")) == ["frame_0000.png", "frame_0001.png"]
