@@ -179,14 +179,16 @@ def test_feature_metrics_see_missing_eyes_that_whole_image_sharpness_misses(held
 
 def test_code_ceilings_separate_the_encoders_share_from_the_generators(demo_model):
     """`eval_demo --ceilings`: the faces' true codes render as the faces (the generator learnt them),
-    and refining the encoder's codes brings the faces closer to their inputs than the encoder's own."""
-    ceilings = code_ceilings(demo_model, 4, refine_steps=20)
+    and refining the encoder's codes brings the faces closer to their inputs than the encoder's own.
+    Ten steps show it (+1.1 dB on torch 2.13, where 0.5 is asked; five give +0.8): the refining is most of
+    this test's time, and twenty added nothing it checks."""
+    ceilings = code_ceilings(demo_model, 4, refine_steps=10)
     encoder, true, refined = ceilings["encoder"], ceilings["true"], ceilings["refined"]
     plain = quick_issue_metrics(demo_model, demo_faces.make_dataset(4, demo_faces.HELDOUT_SEED))
     assert {k: encoder[k] for k in plain} == plain  # the encoder's row is the plain encode -> render
     assert true["recon_psnr"] > PSNR_FLOOR, true
     assert refined["recon_psnr"] > encoder["recon_psnr"] + 0.5, ceilings
-    assert ceilings["refine_steps"] == 20
+    assert ceilings["refine_steps"] == 10
 
 
 def test_sampled_faces_are_well_behaved(demo_model):

@@ -24,6 +24,17 @@ TINY = ["--tiny", "--serial", "--batch-g", "4", "--batch-e", "4", "--batch-b", "
         "--n-eval", "4", "--pairs", "2", "--cache-dir", "", "--log-every", "1e9", "--workers", "1"]
 
 
+def _main_in_process(capsys, argv: list[str]) -> tuple[object, str]:
+    """`python -m weights.train_demo ARGV` run in this process: its exit code and what it printed on stderr.
+    Any other exception propagates (a child would have printed its traceback)."""
+    capsys.readouterr()
+    try:
+        code = train_demo.main(argv)
+    except SystemExit as stop:
+        code = stop.code
+    return code, capsys.readouterr().err
+
+
 def test_patch_discriminator_judges_patches_and_learns():
     torch.manual_seed(0)
     disc = train_demo.PatchDiscriminator()
@@ -118,7 +129,9 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
 
 def test_snapshots_log_goal_metrics(tmp_path):
     out, snaps = tmp_path / "toy.pt", tmp_path / "snaps"
-    train_demo.train(train_demo.parse_args([*TINY, "--steps", "10", "--save-every", "1e-9", "--out", str(out),
+    # 4 steps: 2 of stage A, then 2 end-to-end, each saved: rows for minute 0 and both saves, where the test asks
+    # for minute 0 and at least one more (it trained 10, for nothing it checks)
+    train_demo.train(train_demo.parse_args([*TINY, "--steps", "4", "--save-every", "1e-9", "--out", str(out),
                                             "--snapshots", str(snaps)]))
     rows = (snaps / "quick.csv").read_text().splitlines()
     assert rows[0] == "minutes,step,file,n_images,recon_psnr,recon_sharpness,midpoint_sharpness"
@@ -141,7 +154,7 @@ def test_snapshots_log_goal_metrics(tmp_path):
         assert plot.size == (640, 360)
 
 
-def test_channels_choose_the_generator_and_its_size(tmp_path):
+def test_channels_choose_the_generator_and_its_size(tmp_path, capsys):
     """`--channels` is how a GPU run tries a wider or a 128 px model: the checkpoint comes back with
     those widths, that size, and an encoder that reads faces of that size."""
     out = tmp_path / "wide.pt"
@@ -150,11 +163,16 @@ def test_channels_choose_the_generator_and_its_size(tmp_path):
     model = load_model(out)
     assert (model.size, model.encoder_input_size, model.n_latent) == (64, 64, 10)
     assert model.meta["generator"]["channels"] == {"4": 16, "8": 16, "16": 8, "32": 8, "64": 8}
-    for bad in ("4:16,16:8", "4:16,8:x", "4:16,8:0"):
-        done = subprocess.run([sys.executable, "-m", "weights.train_demo", "--channels", bad, "--steps", "1"],
-                              cwd=ROOT, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 2 and done.stderr.startswith("train_demo: error: --channels"), (bad, done.stderr)
-        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    # One refusal as a user meets it, in a fresh `python -m` process; the others through main() in this one
+    # (a traceback there fails the test as it would have failed a child's run).
+    done = subprocess.run([sys.executable, "-m", "weights.train_demo", "--channels", "4:16,16:8", "--steps", "1"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.startswith("train_demo: error: --channels"), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    for bad in ("4:16,8:x", "4:16,8:0"):
+        code, stderr = _main_in_process(capsys, ["--channels", bad, "--steps", "1"])
+        assert code == 2 and stderr.startswith("train_demo: error: --channels"), (bad, stderr)
+        assert len(stderr.strip().splitlines()) == 1, stderr
 
 
 def test_feature_weight_weighs_the_features_and_nothing_else(tmp_path):
@@ -223,7 +241,7 @@ def test_freeze_generator_trains_the_encoder_alone(tmp_path, base):
         assert meta["train"]["freeze_generator"] is True
 
 
-def test_encoder_units_grow_a_continued_encoder_without_changing_its_codes(tmp_path, base):
+def test_encoder_units_grow_a_continued_encoder_without_changing_its_codes(tmp_path, base, capsys):
     """`--init X --encoder-units`: the grown encoder starts with exactly X's codes (its added units are
     the identity), the added units then learn, the checkpoint loads with the new depth and can be
     continued again without repeating the option; a shrink or a malformed count is refused with one
@@ -253,14 +271,14 @@ def test_encoder_units_grow_a_continued_encoder_without_changing_its_codes(tmp_p
 
     with pytest.raises(ValueError, match="can only grow"):
         train_demo.grow_encoder(grown.state_dict(), grown.config, old.config)
-    shrink = subprocess.run([sys.executable, "-m", "weights.train_demo", *TINY, "--steps", "1", "--init", str(out),
-                             "--encoder-units", "1,1,1,1", "--out", str(tmp_path / "shrunk.pt")],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert shrink.returncode == 2 and shrink.stderr.startswith("train_demo: error: --encoder-units"), shrink.stderr
-    assert "can only grow" in shrink.stderr and len(shrink.stderr.strip().splitlines()) == 1, shrink.stderr
+    # The refusals through main() in this process (test_channels_choose_the_generator_and_its_size runs one
+    # in a fresh `python -m` process): the same exit code and stderr a child would give.
+    code, stderr = _main_in_process(capsys, [*TINY, "--steps", "1", "--init", str(out), "--encoder-units", "1,1,1,1",
+                                             "--out", str(tmp_path / "shrunk.pt")])
+    assert code == 2 and stderr.startswith("train_demo: error: --encoder-units"), stderr
+    assert "can only grow" in stderr and len(stderr.strip().splitlines()) == 1, stderr
     assert not (tmp_path / "shrunk.pt").exists()
     for bad in ("2,2,2", "2,x,2,2", "0,1,1,1"):
-        done = subprocess.run([sys.executable, "-m", "weights.train_demo", "--encoder-units", bad, "--steps", "1"],
-                              cwd=ROOT, capture_output=True, text=True, timeout=120)
-        assert done.returncode == 2 and done.stderr.startswith("train_demo: error: --encoder-units"), (bad, done.stderr)
-        assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+        code, stderr = _main_in_process(capsys, ["--encoder-units", bad, "--steps", "1"])
+        assert code == 2 and stderr.startswith("train_demo: error: --encoder-units"), (bad, stderr)
+        assert len(stderr.strip().splitlines()) == 1, stderr

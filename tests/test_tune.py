@@ -76,7 +76,8 @@ def heldout(demo):
 
 @pytest.fixture(scope="module")
 def tuned(demo, heldout):
-    """The demo generator tuned for 20 steps on the two faces, and the base's state before."""
+    """The demo generator tuned for 12 steps on the two faces (enough to show the gain: +1.6 dB on the worse
+    face, where the test asks for +1.0), and the base's state before."""
     targets, codes, _ = heldout
     before = _state(demo.generator)
     # A module fixture is set up before the function-scoped _one_thread, which would otherwise keep this 1
@@ -85,7 +86,7 @@ def tuned(demo, heldout):
     try:
         with torch.random.fork_rng():
             torch.set_num_threads(1)
-            generator = tune_generator(demo.generator, targets, codes, steps=20,
+            generator = tune_generator(demo.generator, targets, codes, steps=12,
                                        noise=demo.generator.make_noise("const"))
     finally:
         torch.set_num_threads(threads)
