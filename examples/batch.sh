@@ -12,15 +12,18 @@
 # 1 on a runtime failure (no face found, bad or unavailable weights, a full disk, ...) and 2 on a usage
 # error (a missing, unreadable or not-an-image input, a bad option, ...).
 #
-# Environment: INTERP (the command, default: `interp` on PATH, else .venv/bin/interp, else
-# `python3 -m interp_cli`), WEIGHTS (default demo), STEPS (default 24), OUT_DIR (default out/batch).
+# Environment: INTERP (the command, default: `interp` on PATH, else this repository's .venv/bin/interp,
+# else `python3 -m interp_cli` from it), WEIGHTS (default demo), STEPS (default 24), OUT_DIR (default
+# out/batch). PAIRS_FILE, its image paths and OUT_DIR are taken from the folder the script is run in.
 #
 # Exit status: 0 if every pair succeeded; 2 if any pair was refused as a usage error (the batch
 # itself is wrong); else 1 if any pair failed. Ctrl-C (interp exits 130) stops the whole batch.
 
 set -u -o pipefail
 
-cd "$(dirname "$0")/.." || exit 2
+# The repository, for the built-in pairs and the fallback commands. No `cd` there: a pairs file, its images
+# and OUT_DIR are the caller's, relative to where the script is run, as with any command.
+root=$(cd "$(dirname "$0")/.." && pwd) || exit 2
 
 WEIGHTS=${WEIGHTS:-demo}
 STEPS=${STEPS:-24}
@@ -30,10 +33,10 @@ if [[ -n "${INTERP:-}" ]]; then
     read -r -a interp_cmd <<< "$INTERP"
 elif command -v interp > /dev/null; then
     interp_cmd=(interp)
-elif [[ -x .venv/bin/interp ]]; then
-    interp_cmd=(.venv/bin/interp)
+elif [[ -x "$root/.venv/bin/interp" ]]; then
+    interp_cmd=("$root/.venv/bin/interp")
 else
-    interp_cmd=(python3 -m interp_cli)
+    interp_cmd=(env "PYTHONPATH=$root${PYTHONPATH:+:$PYTHONPATH}" python3 -m interp_cli)
 fi
 
 default_pairs() {
@@ -56,8 +59,10 @@ if [[ $# -eq 1 ]]; then
         exit 2
     fi
     pairs=$(cat -- "$1")
+    base=""
 else
     pairs=$(default_pairs)
+    base="$root/"  # the built-in pairs' images are in this repository, wherever the script is run from
 fi
 
 mkdir -p "$OUT_DIR" || exit 1
@@ -73,6 +78,8 @@ while read -r name a b extra; do
     fi
     total=$((total + 1))
     start=$SECONDS
+    [[ "$a" == /* ]] || a="$base$a"
+    [[ "$b" == /* ]] || b="$base$b"
     "${interp_cmd[@]}" "$a" "$b" --weights "$WEIGHTS" --steps "$STEPS" -o "$OUT_DIR/$name.mp4" --quiet --json \
         > "$OUT_DIR/$name.json"
     rc=$?

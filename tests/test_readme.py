@@ -390,3 +390,26 @@ def test_the_batch_scripts_own_pairs_run_without_the_align_extra_as_its_pages_sa
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[-1] == "3 of 3 pairs succeeded"
     assert (tmp_path / "out" / "obama_to_biden.mp4").stat().st_size > 0
+
+
+def test_the_batch_script_reads_a_pairs_file_and_its_images_from_where_it_is_run(tmp_path):
+    """examples/batch.sh changed to the repository first, so `examples/batch.sh pairs.txt` run from the user's
+    own folder said "cannot read pairs file", the pairs' relative image paths were looked for in the repository,
+    and the videos landed there. Now the pairs file, its images and OUT_DIR are the caller's folder's, while the
+    built-in pairs still find their images in the repository."""
+    work = tmp_path / "my work"
+    (work / "faces").mkdir(parents=True)
+    for name in ("demo_a.png", "demo_b.png"):
+        shutil.copy(ROOT / "examples" / name, work / "faces" / name)
+    (work / "pairs.txt").write_text("mine faces/demo_a.png faces/demo_b.png\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INTERP", "HF_", "OUT_DIR"))}
+    env.update(PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", INTERP_CACHE_DIR=str(tmp_path / "cache"), STEPS="2",
+               INTERP=f"{sys.executable} -m interp_cli")
+    script = os.path.relpath(ROOT / "examples" / "batch.sh", work)
+    done = subprocess.run(["bash", script, "pairs.txt"], cwd=work, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1] == "1 of 1 pairs succeeded"
+    assert (work / "out" / "batch" / "mine.mp4").stat().st_size > 0
+    assert json.loads((work / "out" / "batch" / "mine.json").read_text())["frames"] == 2
+    assert not (ROOT / "out" / "batch" / "mine.mp4").exists()
