@@ -18,10 +18,16 @@ help:  ## this list
 	@sed -n 's/^\([a-z-]*\):.*## \(.*\)/\1|\2/p' $(firstword $(MAKEFILE_LIST)) | awk -F'|' '{printf "  %-13s %s\n", $$1, $$2}'
 	@echo "CPU-only torch: make install TORCH_INDEX=https://download.pytorch.org/whl/cpu (README.md, Development)"
 
-$(VENV)/.installed: setup.cfg pyproject.toml
+# Two steps: `make demo` needs only torch and interp (the demo model takes its faces unaligned); the
+# dev extra (pytest, ruff, Playwright, ...) and the align extra come with `make install`, for the tests.
+$(VENV)/.base: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH_PIP)
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.base
 	$(PY) -m pip install -q -e ".[dev,align]"
 	touch $@
 
@@ -82,12 +88,12 @@ demo-weights: install  ## retrain the shipped demo model (hours of CPU)
 
 # A real morph offline with the shipped demo model: out/demo.mp4, out/demo.gif, out/demo_sheet.png.
 # --tune: the ends 31-32 dB instead of 27.5-28 (about 5 s of CPU, once: the GIF reuses the cached tuning).
-demo: install  ## out/demo.mp4, out/demo.gif, out/demo_sheet.png, offline
+demo: $(VENV)/.base  ## out/demo.mp4, out/demo.gif, out/demo_sheet.png, offline (.venv: torch and interp)
 	mkdir -p out
 	$(PY) -m interp_cli examples/demo_a.png examples/demo_b.png --weights demo --steps 60 --size 256 \
 		-o out/demo.mp4 --sheet out/demo_sheet.png --quiet --tune
 	$(PY) -m interp_cli examples/demo_a.png examples/demo_b.png --weights demo --steps 60 --size 256 \
-		-o out/demo.gif --json --tune
+		-o out/demo.gif --tune
 	@echo "demo written: out/demo.mp4 out/demo.gif out/demo_sheet.png"
 
 clean:  ## remove .venv, out/ and the pytest cache

@@ -413,3 +413,20 @@ def test_the_batch_script_reads_a_pairs_file_and_its_images_from_where_it_is_run
     assert (work / "out" / "batch" / "mine.mp4").stat().st_size > 0
     assert json.loads((work / "out" / "batch" / "mine.json").read_text())["frames"] == 2
     assert not (ROOT / "out" / "batch" / "mine.mp4").exists()
+
+
+def test_make_demo_installs_only_torch_and_interp_and_ends_in_words_not_json(tmp_path):
+    """`make demo` on a fresh clone installed the dev and align extras (pytest, ruff, Playwright, OpenCV, dlib's
+    model, ...) to draw a demo that needs none of them, and its second step printed the whole --json summary.
+    Read from make's own plan (`make -n`) for a fresh venv: one interp install, no extras, no --json."""
+    venv = tmp_path / "venv"
+    done = subprocess.run(["make", "-n", f"VENV={venv}", "demo"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    installs = [line for line in done.stdout.splitlines() if "pip install" in line and "--upgrade pip" not in line]
+    assert [line.split("pip install -q ", 1)[1] for line in installs if "-e " in line] == ["-e ."], installs
+    assert "[dev" not in done.stdout and "align" not in done.stdout
+    assert "interp_cli examples/demo_a.png" in done.stdout and "--json" not in done.stdout
+    plan = subprocess.run(["make", "-n", f"VENV={venv}", "test"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60).stdout
+    assert '-e ".[dev,align]"' in plan  # the suite still gets both extras
