@@ -162,7 +162,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     # place: a failure on any one (a full disk on the sheet) leaves all the older ones as they were.
     with Outputs() as outputs, KeptPhotos() as kept:
         settings = [replace(these, aligned_as=aligned[i], outputs=outputs) for i, these in enumerate(_input_settings(
-            EncodeSettings(align=align, refine=refine, refine_loss=refine_loss, seed=seed, cache=cache), faces))]
+            EncodeSettings(align=align, refine=refine, refine_loss=refine_loss, seed=seed, cache=cache), faces, paths))]
         # A pasted sheet shows every photo whole, and any sheet an unaligned photo's own pixels: kept too.
         settings = _keeping(settings, kept, backdrop_index, sheet=kind == "png" or sheet is not None,
                             aligns_by_default=session.aligns_by_default)
@@ -347,10 +347,12 @@ def _say_unshown_codes(paths: Sequence[Path], targets: Sequence, shown: dict, lo
             f"drawn on {'its' if one else 'their'} own")
 
 
-def _input_settings(settings: EncodeSettings, faces: Sequence[int | None]) -> list[EncodeSettings]:
-    """`settings` for each input, with its face (`inputs.faces_for`) and its place among the inputs."""
+def _input_settings(settings: EncodeSettings, faces: Sequence[int | None], paths: Sequence[Path]
+                    ) -> list[EncodeSettings]:
+    """`settings` for each input, with its face (`inputs.faces_for`), its place among the inputs and the inputs."""
     everywhere = len(set(faces)) == 1
-    return [replace(settings, face=f, slot=(i, len(faces)), face_everywhere=everywhere) for i, f in enumerate(faces)]
+    return [replace(settings, face=f, slot=(i, len(faces)), face_everywhere=everywhere, inputs=tuple(paths))
+            for i, f in enumerate(faces)]
 
 
 def _encode_for_morph(session: Session, paths: Sequence[Path], settings: Sequence[EncodeSettings],
@@ -462,7 +464,8 @@ def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps
     plan = _frame_plan(paths, steps=steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease, interp=interp,
                        batch_size=batch_size, truncation=truncation, refine=refine, size=size, noise=noise)
     settings = _input_settings(EncodeSettings(align=True if backdrop_index is not None else align,
-                                              refine=refine, refine_loss=refine_loss, seed=seed, cache=cache), faces)
+                                              refine=refine, refine_loss=refine_loss, seed=seed, cache=cache), faces,
+                               paths)
     mask = blend.parse_layers(layers, session.model.n_latent)
     with KeptPhotos() as kept:  # the backdrop, until the paster has it
         encoded = _encode_for_morph(session, paths, _keeping(settings, kept, backdrop_index), backdrop_index,
@@ -614,7 +617,7 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     session = Session(weights, device, log=log, progress=progress)
     with Outputs() as outputs:  # the code and the crop, moved into place together at the end
         settings = [replace(these, aligned_as=aligned[0], outputs=outputs) for these in _input_settings(
-            EncodeSettings(align=align, refine=refine, refine_loss=refine_loss, seed=seed, cache=cache), faces)]
+            EncodeSettings(align=align, refine=refine, refine_loss=refine_loss, seed=seed, cache=cache), faces, [path])]
         calls = session.encoder_calls
         code, _, target = session.encode_inputs([path], settings, release_encoder=True)[0]  # refines without it
         _say_reused(session, [path], calls, log)
@@ -680,7 +683,7 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     seed = check_seed(seed)
     check_choice("noise", noise, NOISE_MODES)  # before the model loads, as morph's
     session = Session(weights, device, log=log, progress=progress, precision=precision)
-    settings = _input_settings(EncodeSettings(align=align, cache=cache), faces)
+    settings = _input_settings(EncodeSettings(align=align, cache=cache), faces, paths)
     used = sorted(set(sources.values()))
     codes = {i: code for i, (code, _, _) in zip(used, session.encode_inputs([paths[i] for i in used],
                                                                              [settings[i] for i in used]))}

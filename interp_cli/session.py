@@ -73,6 +73,7 @@ class EncodeSettings:
     seed: int = 0
     cache: bool = True
     slot: tuple[int, int] = (0, 1)   # (this input's place, how many inputs): for the --face advice only
+    inputs: tuple[Path, ...] = field(default=(), compare=False, repr=False)  # every input, for that advice too
     # Whether every input was given this same face (one --face N for all): only then can a face beyond this
     # photo's be advised to be picked in the others alone (with --paste one N picks in the backdrop only).
     face_everywhere: bool = False
@@ -90,6 +91,24 @@ class EncodeSettings:
         self.align, self.cache = check_flags(align=self.align, cache=self.cache).values()
         check_choice("refine_loss", self.refine_loss, refine.LOSSES)
 
+
+
+def _inputs_with_face(inputs: Sequence[Path], face: int, place: int) -> set[int]:
+    """The places of the other inputs that have a face number `face`, for the advice beside a photo that has
+    none: "--face ,5" is offered only where it picks a face that exists. Read on that refusal only, the other
+    photos' faces are found as alignment finds them; a code (.npy) or a photo that cannot be read has none."""
+    from interp_cli import align as alignment
+
+    having = set()
+    for i, other in enumerate(inputs):
+        if i == place or Path(other).suffix.lower() == ".npy":
+            continue
+        try:
+            if len(alignment.detect_faces(load_image(other))) > face:
+                having.add(i)
+        except Exception:  # its own refusal comes in its turn; here it only counts as having no face
+            continue
+    return having
 
 class Session:
     """One loaded model on one device: encode inputs, then stream rendered frames.
@@ -244,9 +263,13 @@ class Session:
                 raise err.advised(no_face_advice()) from None
             except UsageError as err:  # --face N beyond this photo's faces
                 place, count = settings.slot
-                if count == 1 or settings.face is None or not settings.face_everywhere:
+                if count == 1 or settings.face is None or not settings.face_everywhere or not settings.inputs:
                     raise
-                others = tuple(None if i == place else settings.face for i in range(count))
+                having = _inputs_with_face(settings.inputs, settings.face, place)
+                if not having:  # a per-input form would only move the refusal to another photo
+                    raise UsageError(f"{err}; no input has a face {settings.face} (faces are numbered from 0, left "
+                                     "to right)", path=path) from None
+                others = tuple(settings.face if i in having else None for i in range(count))
                 raise UsageError(f"{err}; give one value per input to pick in the others only, an empty place "
                                  f"meaning the largest: {option('face', others)}", path=path) from None
             if settings.keep_photo is not None:

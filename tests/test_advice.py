@@ -200,6 +200,25 @@ def test_a_face_beyond_the_photo_offers_the_per_input_form_only_where_one_number
         assert not (out / "m.gif").exists()
 
 
+@needs_align
+def test_a_face_beyond_every_photo_is_said_so_and_the_per_input_form_picks_only_where_the_face_exists(out):
+    """`--face 5` beyond a photo's faces offered "--face ,5" even where no other photo has a face 5 either, and
+    following it was refused again; with three inputs "--face ,1,1" asked the one-face third photo for its face 1.
+    Now the per-input form names only the photos that have the face, and where none has it, it is said so."""
+    faces = ROOT / "tests" / "data" / "faces"
+    two, biden = faces / "two_people.jpg", faces / "biden.jpg"
+    refused = run(biden, two, "--weights", "demo", "--align", "--face", 5, "--steps", 2, "-o", out / "m.gif")
+    assert refused.exit_code == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert refused.stderr.strip() == (f"interp: error: {biden}: --face 5 but only 1 face found; no input has a face "
+                                      "5 (faces are numbered from 0, left to right)")
+    refused = run(biden, two, biden, "--weights", "demo", "--align", "--face", 1, "--steps", 2, "-o", out / "m.gif")
+    assert refused.exit_code == 2 and refused.stderr.strip().endswith("meaning the largest: --face ,1,")
+    followed = run(biden, two, biden, "--weights", "demo", "--align", "--face", ",1,", "--steps", 2,
+                   "-o", out / "m.gif")
+    assert followed.exit_code == 0, followed.stderr
+    assert not list(out.glob(".*")), list(out.iterdir())
+
+
 @pytest.mark.parametrize("words,offers_demo", [
     (["weights", "path", "ffhq"], False),
     (["weights", "verify", "ffhq"], False),
