@@ -144,14 +144,18 @@ def tilted_group():
                         ("biden.jpg", 150, (3500, 1700), -40)])
 
 
-def test_small_tilted_faces_in_a_big_photo_are_found_and_aligned(tilted_group):
-    image, truths = tilted_group
+def _each_found_once_and_aligned(image, truths):
+    """Every pasted face found, each once (a turned copy's candidate on a face found upright is not a second
+    face), and aligned as its own landmarks say."""
     faces = align.detect_faces(image)
-    # Each face once: a turned copy's candidate on a face found upright is not a second face.
     assert len(faces) == len(truths)
     for number, (face, truth) in enumerate(zip(faces, truths)):
         match = compare(face.landmarks, truth)
         assert match.passed, f"face {number}: {match}"
+
+
+def test_small_tilted_faces_in_a_big_photo_are_found_and_aligned(tilted_group):
+    _each_found_once_and_aligned(*tilted_group)
 
 
 def test_interp_align_picks_a_small_tilted_face_by_its_number(tilted_group, tmp_path):
@@ -219,12 +223,7 @@ def mid_group():
 
 
 def test_small_tilted_faces_in_a_mid_size_photo_are_found_and_aligned(mid_group):
-    image, truths = mid_group
-    faces = align.detect_faces(image)
-    assert len(faces) == len(truths)
-    for number, (face, truth) in enumerate(zip(faces, truths)):
-        match = compare(face.landmarks, truth)
-        assert match.passed, f"face {number}: {match}"
+    _each_found_once_and_aligned(*mid_group)
 
 
 def test_interp_align_counts_and_picks_the_small_tilted_faces_of_a_mid_size_photo(mid_group, tmp_path):

@@ -431,6 +431,21 @@ except SystemExit as done:
 """
 
 
+def _sigterm_mid_write(tmp_path, args):
+    """`interp ARGS` run by a Python caller whose own SIGTERM handler raises (`_CALLERS_SHUTDOWN`), sent a real
+    SIGTERM once the GIF's temp exists (frames are being written): (the process, its stdout, its stderr)."""
+    child = subprocess.Popen([sys.executable, "-c", _CALLERS_SHUTDOWN, *args], cwd=tmp_path, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, preexec_fn=hangup_as_in_a_session,
+                             env=dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT)))
+    deadline = time.monotonic() + 120  # only against a hang: nothing here is timed
+    while not list(tmp_path.rglob(".m.tmp-*")):
+        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
+        time.sleep(0.02)
+    child.send_signal(signal.SIGTERM)
+    out, err = child.communicate(timeout=120)
+    return child, out, err
+
+
 @pytest.mark.parametrize("command", ["morph", "batch"])
 def test_a_python_callers_own_exception_from_its_sigterm_handler_reaches_it(tmp_path, command):
     """A service's SIGTERM handler that raises its own `Shutdown(Exception)` while `cli.main([...])` morphed: interp
@@ -443,15 +458,7 @@ def test_a_python_callers_own_exception_from_its_sigterm_handler_reaches_it(tmp_
     else:
         (tmp_path / "rows.csv").write_text(f"{demo[0]},{demo[1]},m.gif\n{demo[1]},{demo[0]},n.gif\n")
         args = ["batch", "rows.csv", "--outdir", "out", "--weights", "demo", "--steps", "5000", "-q"]
-    child = subprocess.Popen([sys.executable, "-c", _CALLERS_SHUTDOWN, *args], cwd=tmp_path, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, preexec_fn=hangup_as_in_a_session,
-                             env=dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT)))
-    deadline = time.monotonic() + 120  # only against a hang: nothing here is timed
-    while not list(tmp_path.rglob(".m.tmp-*")):  # the GIF's temp: frames are being written
-        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
-        time.sleep(0.02)
-    child.send_signal(signal.SIGTERM)
-    out, err = child.communicate(timeout=120)
+    child, out, err = _sigterm_mid_write(tmp_path, args)
     assert (child.returncode, out, err) == (0, "caught Shutdown('signal 15') True\n", "")
     left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
     assert left == ([] if command == "morph" else ["out", "rows.csv"])
@@ -465,15 +472,7 @@ def test_a_batch_stopped_by_a_python_callers_own_sigterm_handler_still_closes_it
     demo = [str(ROOT / "examples/demo_a.png"), str(ROOT / "examples/demo_b.png")]
     (tmp_path / "rows.csv").write_text(f"{demo[0]},{demo[1]},m.gif\n{demo[1]},{demo[0]},n.gif\n")
     args = ["batch", "rows.csv", "--outdir", "out", "--weights", "demo", "--steps", "5000", "-q", "--json"]
-    child = subprocess.Popen([sys.executable, "-c", _CALLERS_SHUTDOWN, *args], cwd=tmp_path, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, preexec_fn=hangup_as_in_a_session,
-                             env=dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT)))
-    deadline = time.monotonic() + 120  # only against a hang: nothing here is timed
-    while not list(tmp_path.rglob(".m.tmp-*")):  # the GIF's temp: frames are being written
-        assert child.poll() is None and time.monotonic() < deadline, child.communicate()
-        time.sleep(0.02)
-    child.send_signal(signal.SIGTERM)
-    out, err = child.communicate(timeout=120)
+    child, out, err = _sigterm_mid_write(tmp_path, args)
     assert (child.returncode, err) == (0, ""), err
     *logged, caught = out.splitlines()
     assert caught == "caught Shutdown('signal 15') True"
