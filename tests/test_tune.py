@@ -510,7 +510,7 @@ def test_a_cache_hit_is_said_and_cache_warnings_reach_json_once(tmp_path, monkey
     monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
     morph = [DEMO_A, DEMO_B, "--weights", "demo", "--steps", 2, "--tune", 2]
     first = run(*morph, "-o", tmp_path / "a.gif")
-    assert first.exit_code == 0 and "reused from the cache" not in first.stderr
+    assert first.exit_code == 0 and "steps reused from the cache" not in first.stderr
     again = run(*morph, "-o", tmp_path / "b.gif")
     assert again.exit_code == 0 and "tuning: 2 steps reused from the cache" in again.stderr
     # --json: a warning goes into the summary's "warnings", not lost and not also on stderr
@@ -735,8 +735,8 @@ def test_a_bound_under_one_entry_is_said_and_a_damaged_entry_is_noted_under_debu
     damaged = run(*morph, "--debug")
     assert damaged.exit_code == 0, damaged.stderr
     assert f"tuned-weights cache entry {entry} is damaged: removed, the generator is tuned again" in damaged.stderr
-    assert "reused from the cache" not in damaged.stderr
-    assert "reused from the cache" in run(*morph).stderr  # rebuilt
+    assert "steps reused from the cache" not in damaged.stderr
+    assert "steps reused from the cache" in run(*morph).stderr  # rebuilt
 
 
 def test_session_tune_refuses_codes_with_no_photo_or_no_target_each_in_one_line():
@@ -818,10 +818,10 @@ def test_a_loops_closing_segment_is_among_the_locality_points_and_cached_apart(t
     seen.clear()
     loop = run(*morph, "--loop", "-o", f"{tmp_path}/loop/")
     assert loop.exit_code == 0, loop.stderr
-    assert "reused from the cache" not in loop.stderr
+    assert "steps reused from the cache" not in loop.stderr
     assert len(seen) == 3 and all(any(_on_segment(x, c, a) for x in step) for step in seen)
     assert all(any(_on_segment(x, a, b) for x in step) and any(_on_segment(x, b, c) for x in step) for step in seen)
-    assert "reused from the cache" in run(*morph, "--loop", "-o", f"{tmp_path}/again/").stderr
+    assert "steps reused from the cache" in run(*morph, "--loop", "-o", f"{tmp_path}/again/").stderr
 
 
 def test_with_layers_the_locality_in_betweens_are_the_frames_shown(tmp_path, monkeypatch):
