@@ -377,13 +377,19 @@ class E4EModel:
         whole mapping go (measured: end-to-end peak RSS 2098 -> 1673 MB at 1024).
         """
         import gc
+        import weakref
 
+        held = weakref.ref(self.encoder) if self.encoder is not None else None
         self.encoder = None
         for t in list(self.generator.parameters()) + list(self.generator.buffers()):
             t.data = t.data.clone()
         if self.latent_avg is not None:
             self.latent_avg = self.latent_avg.clone()
-        gc.collect()
+        # A full collection only where a reference cycle still holds the encoder: a morph's own encoder is
+        # freed by its last reference going, and a full collection walks every object of the process, which
+        # in a Python caller's (not frozen as the CLI's own is) cost ~0.1 s per morph (benchmarks/README.md).
+        if held is not None and held() is not None:
+            gc.collect()
 
     def average_w(self) -> torch.Tensor:
         """The generator's average W `[style_dim]` (truncation target)."""
