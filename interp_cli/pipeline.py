@@ -398,8 +398,8 @@ def _keeping(settings: list[EncodeSettings], kept: KeptPhotos, backdrop_index: i
                 for i, these in enumerate(settings)]
     if not sheet:
         return settings
-    return [these if (aligns_by_default if these.align is None else these.align)
-            else replace(these, keep_photo=kept.keeper(i)) for i, these in enumerate(settings)]
+    return [these if these.aligns(aligns_by_default) else replace(these, keep_photo=kept.keeper(i))
+            for i, these in enumerate(settings)]
 
 
 def _paster(session: Session, paths: Sequence[Path], encoded: list[tuple], backdrop_index: int | None,
@@ -685,9 +685,10 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     session = Session(weights, device, log=log, progress=progress, precision=precision)
     settings = _input_settings(EncodeSettings(align=align, cache=cache), faces, paths)
     used = sorted(set(sources.values()))
+    calls = session.encoder_calls
     codes = {i: code for i, (code, _, _) in zip(used, session.encode_inputs([paths[i] for i in used],
                                                                              [settings[i] for i in used]))}
-    _say_reused(session, [paths[i] for i in used], 0, log)  # a session of its own: no call before these
+    _say_reused(session, [paths[i] for i in used], calls, log)
     mixed = blend.mix_codes(codes[sources["coarse"]], codes[sources["middle"]], codes[sources["fine"]],
                             session.model.n_latent)
     if kind == "npy":

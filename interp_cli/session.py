@@ -91,6 +91,9 @@ class EncodeSettings:
         self.align, self.cache = check_flags(align=self.align, cache=self.cache).values()
         check_choice("refine_loss", self.refine_loss, refine.LOSSES)
 
+    def aligns(self, by_default: bool) -> bool:
+        """Whether this input is aligned, `by_default` being the model's choice where `align` is unset."""
+        return by_default if self.align is None else self.align
 
 
 def _inputs_with_face(inputs: Sequence[Path], face: int, place: int) -> set[int]:
@@ -109,6 +112,7 @@ def _inputs_with_face(inputs: Sequence[Path], face: int, place: int) -> set[int]
         except Exception:  # its own refusal comes in its turn; here it only counts as having no face
             continue
     return having
+
 
 class Session:
     """One loaded model on one device: encode inputs, then stream rendered frames.
@@ -243,7 +247,7 @@ class Session:
         """(the PIL image the encoder will see, the `AlignedFace` it was cut from or None)."""
         image = load_image(path, log=self.log)
         aligned = None
-        align = self.aligns_by_default if settings.align is None else settings.align
+        align = settings.aligns(self.aligns_by_default)
         if not align and settings.face is not None:
             raise UsageError(face_without_alignment(str(path), explicit=settings.align is False))
         if align:
