@@ -87,12 +87,14 @@ def polled(total: int, desc: str, size_now: Callable[[], int], *, start: int = 0
         # A daemon: a stop in the main thread never waits for it; and joined before the bar closes, so no line
         # of it comes after the bar's last one (or after a stop's own line).
         thread = threading.Thread(target=follow, name="interp-polled-progress", daemon=True)
-        thread.start()
         try:
+            with deferred():  # a stop inside start() must not leave the thread polling (render.render_ahead)
+                thread.start()
             yield
         finally:
             stop.set()
-            thread.join()
+            if thread.ident is not None:
+                thread.join()
         if done < total:
             drawn.update(total - done)
 

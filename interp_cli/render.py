@@ -14,6 +14,7 @@ import torch
 
 from interp_cli.errors import UsageError, caught_warnings, option
 from interp_cli.limits import PRECISIONS
+from interp_cli.stops import deferred
 from interp_cli.models.stylegan2 import Generator
 from interp_cli.torch_flags import strict_fp32
 
@@ -311,8 +312,12 @@ def render_ahead(frames: Iterable[np.ndarray], depth: int = 8) -> Iterator[np.nd
     # message made there would name options in a Python caller's words inside `interp` (errors.cli_words).
     context = contextvars.copy_context()
     worker = threading.Thread(target=context.run, args=(produce,), name="interp-render", daemon=True)
-    worker.start()
     try:
+        # A stop landing inside start() (it waits for the thread to run) raised before the `try` once left the
+        # thread rendering, never stopped nor joined: at exit it was cut down mid-kernel ("terminate called
+        # without an active exception", SIGABRT, after the caller had its exception). Held for these lines.
+        with deferred():
+            worker.start()
         while True:
             item = ready.get()
             if item is _DONE:
@@ -323,4 +328,5 @@ def render_ahead(frames: Iterable[np.ndarray], depth: int = 8) -> Iterator[np.nd
     finally:
         stop.set()
         # Let the renderer finish its current frame: torch must not be mid-kernel at interpreter exit.
-        worker.join()
+        if worker.ident is not None:  # None: start() itself failed (no thread could be made)
+            worker.join()

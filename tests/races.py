@@ -7,9 +7,12 @@ that takes luck, so threads here take turns between almost any two bytecodes.
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 
 def at_once(work: Callable[[], None], check: Callable[[], None], *, threads: int = 4, rounds: int = 5) -> None:
@@ -40,3 +43,33 @@ def at_once(work: Callable[[], None], check: Callable[[], None], *, threads: int
             check()
     finally:
         sys.setswitchinterval(interval)
+
+
+class Stopped(Exception):
+    """What the caller's SIGTERM handler raises in `stop_inside_start`."""
+
+
+@contextmanager
+def stop_inside_start(name: str) -> Iterator[None]:
+    """A real SIGTERM, whose handler (the caller's, set here) raises `Stopped`, lands inside `Thread.start()` of
+    the thread named `name`, once that thread runs: the moment between a thread being made and the code that
+    made it being able to stop and join it. Main thread only; the handler and `start` are put back after."""
+    start = threading.Thread.start
+
+    def start_then_stop(thread: threading.Thread) -> None:
+        start(thread)
+        if thread.name == name:
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1_000_000):  # the handler runs between two of these bytecodes, inside start()
+                pass
+
+    def raise_stopped(signum, frame):
+        raise Stopped(signum)
+
+    previous = signal.signal(signal.SIGTERM, raise_stopped)
+    threading.Thread.start = start_then_stop
+    try:
+        yield
+    finally:
+        threading.Thread.start = start
+        signal.signal(signal.SIGTERM, previous)

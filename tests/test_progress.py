@@ -333,6 +333,22 @@ def test_a_file_written_by_someone_else_is_followed_in_bytes_off_a_terminal(monk
     assert stream.getvalue() == ""
 
 
+
+def test_a_stop_inside_the_polling_threads_start_still_stops_and_joins_it(monkeypatch):
+    """A caller's SIGTERM handler raised inside `Thread.start()` of `polled`'s thread, before the block that stops
+    and joins it: the thread went on polling and drawing the bar after the stop (a real SIGTERM). Now the stop
+    still reaches the caller and no polling thread is left."""
+    import threading
+
+    from tests.races import Stopped, stop_inside_start
+
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    monkeypatch.setattr(progress, "POLL_S", 0.01)
+    with stop_inside_start("interp-polled-progress"), pytest.raises(Stopped):
+        with progress.polled(4_000_000, "downloading big.pt", lambda: 0):
+            pass
+    assert not any(t.name == "interp-polled-progress" for t in threading.enumerate())
+
 def test_a_bar_in_bytes_on_a_terminal_counts_in_megabytes(monkeypatch):
     class Terminal(io.StringIO):
         def isatty(self):

@@ -112,6 +112,31 @@ def test_render_ahead_stops_rendering_when_the_consumer_stops():
     assert len(produced) <= 3 + 2 + 1  # consumed + queued + the one being handed over
 
 
+
+def test_a_stop_inside_the_render_threads_start_still_stops_and_joins_it():
+    """A caller's SIGTERM handler raised inside `Thread.start()` of the render thread (start waits for the thread to
+    run), before the code that stops and joins it: the thread went on rendering, and at the caller's exit it was cut
+    down mid-kernel (CI: "terminate called without an active exception", the process killed by SIGABRT after the
+    caller had caught its exception). Now the stop is held until the thread can be stopped: it still reaches the
+    caller, and no render thread is left (a real SIGTERM)."""
+    import threading
+
+    from interp_cli.render import render_ahead
+    from tests.races import Stopped, stop_inside_start
+
+    produced = []
+
+    def frames():
+        for i in range(1000):
+            produced.append(i)
+            yield i
+
+    with stop_inside_start("interp-render"), pytest.raises(Stopped):
+        for _ in render_ahead(frames(), depth=2):
+            pass
+    assert not any(t.name == "interp-render" for t in threading.enumerate())
+    assert len(produced) <= 2 + 1  # queued + the one being handed over
+
 _THREAD_LIMIT_SCRIPT = """
 import os, sys, torch
 torch.set_num_threads(1)
