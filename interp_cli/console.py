@@ -52,9 +52,9 @@ def debug_notes(on: bool):
 
     logger, handler = logging.getLogger("interp_cli"), StderrNotes()
     level = logger.level
-    logger.setLevel(logging.DEBUG)
-    logger.addHandler(handler)
-    try:
+    try:  # set inside: a stop landing as they are set (a caller's SIGTERM handler's) still puts both back
+        logger.setLevel(logging.DEBUG)
+        logger.addHandler(handler)
         yield
     finally:
         logger.removeHandler(handler)

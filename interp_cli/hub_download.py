@@ -32,6 +32,7 @@ from interp_cli.errors import ChecksumError, WeightsUnavailableError, option
 from interp_cli.files import remove_if_same, take_lock
 from interp_cli.presets import SHA256_HEX, WEIGHTS_ENV, Preset
 from interp_cli.progress import human_size, is_terminal, polled
+from interp_cli.stops import deferred
 
 # Below this size a download or a hash is too quick to be worth lines on stderr ("downloading...", "verifying..."):
 # a size, not a time, so what a run prints does not hang on the load of the machine or the network. A log sees
@@ -334,18 +335,23 @@ class _WhileAnyDownloads:
     @contextmanager
     def held(self, change: Callable[[], Callable[[], None] | None]) -> Iterator[None]:
         """`change()` makes the change and returns what undoes it (None: nothing to undo); called by the first in."""
-        with self._lock:
-            if self._inside == 0:
-                self._undo = change()
-            self._inside += 1
+        counted = False
         try:
+            # Changed and counted in one go, inside the `try` (as torch_flags holds torch's flags): a stop landing
+            # between (a caller's SIGTERM handler's) left the hub quiet in the caller's process for good.
+            with deferred(), self._lock:
+                if self._inside == 0:
+                    self._undo = change()
+                self._inside += 1
+                counted = True
             yield
         finally:
-            with self._lock:
-                self._inside -= 1
-                if self._inside == 0 and self._undo is not None:
-                    undo, self._undo = self._undo, None
-                    undo()
+            if counted:
+                with self._lock:
+                    self._inside -= 1
+                    if self._inside == 0 and self._undo is not None:
+                        undo, self._undo = self._undo, None
+                        undo()
 
 
 _HUB_LOGS = _WhileAnyDownloads()

@@ -24,6 +24,8 @@ from typing import Any
 
 import torch
 
+from interp_cli.stops import deferred
+
 TF32_DEVICE_TYPES = {"cuda"}  # where TF32 exists (tests add "cpu" to see the stages hold strict fp32)
 _lock = threading.Lock()
 _holders: dict[str, list] = {}  # setting name -> [how many hold it, the flags the first holder found]
@@ -33,20 +35,25 @@ _holders: dict[str, list] = {}  # setting name -> [how many hold it, the flags t
 def _holding(name: str, read: Callable[[], Any], write: Callable[[Any], None], value: Any) -> Iterator[None]:
     """Hold the setting `name` (`write(value)`) for the duration; the flags `read()` returned before the
     first holder came are written back when the last holder leaves."""
-    with _lock:
-        entry = _holders.get(name)
-        if entry is None:
-            entry = _holders[name] = [0, read()]
-            write(value)
-        entry[0] += 1
+    counted = False
     try:
+        # Set and counted in one go, inside the `try`: a stop landing between (a caller's SIGTERM handler's) left
+        # the setting changed, or a holder counted, with nothing to put it back.
+        with deferred(), _lock:
+            entry = _holders.get(name)
+            if entry is None:
+                entry = _holders[name] = [0, read()]
+                write(value)
+            entry[0] += 1
+            counted = True
         yield
     finally:
-        with _lock:
-            entry[0] -= 1
-            if entry[0] == 0:
-                del _holders[name]
-                write(entry[1])
+        if counted:
+            with _lock:
+                entry[0] -= 1
+                if entry[0] == 0:
+                    del _holders[name]
+                    write(entry[1])
 
 
 def _cudnn_choice() -> tuple[bool, bool]:

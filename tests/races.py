@@ -50,26 +50,44 @@ class Stopped(Exception):
 
 
 @contextmanager
-def stop_inside_start(name: str) -> Iterator[None]:
-    """A real SIGTERM, whose handler (the caller's, set here) raises `Stopped`, lands inside `Thread.start()` of
-    the thread named `name`, once that thread runs: the moment between a thread being made and the code that
-    made it being able to stop and join it. Main thread only; the handler and `start` are put back after."""
-    start = threading.Thread.start
+def stop_inside(owner: object, name: str, when: Callable[..., bool] = lambda *args, **kwargs: True) -> Iterator[None]:
+    """A real SIGTERM, whose handler (the caller's, set here) raises `Stopped`, lands inside the first call of
+    `owner.name` (a module's function, a class's method) for which `when(*args, **kwargs)` holds, once that call
+    has done its work: as a signal that arrives during a call is acted on the moment the call returns, before its
+    caller has the result in hand. That is the moment between something being made or changed (a thread started,
+    a file opened, a lock taken, a setting changed) and the code that made it being able to undo it. One stop
+    only: the cleanup that calls the same function again runs as usual. Main thread only; the handler and
+    `owner.name` are put back after, and a block that ends without the call having been made fails."""
+    own = vars(owner).get(name, None)  # put back as it was: a class's own attribute, or none (inherited)
+    original = getattr(owner, name)
+    fired: list[bool] = []
 
-    def start_then_stop(thread: threading.Thread) -> None:
-        start(thread)
-        if thread.name == name:
+    def then_stop(*args, **kwargs):
+        result = original(*args, **kwargs)
+        if not fired and when(*args, **kwargs):
+            fired.append(True)
             os.kill(os.getpid(), signal.SIGTERM)
-            for _ in range(1_000_000):  # the handler runs between two of these bytecodes, inside start()
+            for _ in range(1_000_000):  # the handler runs between two of these bytecodes, inside the call
                 pass
+        return result
 
     def raise_stopped(signum, frame):
         raise Stopped(signum)
 
     previous = signal.signal(signal.SIGTERM, raise_stopped)
-    threading.Thread.start = start_then_stop
+    setattr(owner, name, then_stop)
     try:
         yield
+        if not fired:
+            raise AssertionError(f"{name} was never called as asked: no stop landed inside it")
     finally:
-        threading.Thread.start = start
+        if own is None:
+            delattr(owner, name)
+        else:
+            setattr(owner, name, own)
         signal.signal(signal.SIGTERM, previous)
+
+
+def stop_inside_start(name: str) -> Iterator[None]:
+    """`stop_inside` `Thread.start()` of the thread named `name`, once that thread runs (start waits for it)."""
+    return stop_inside(threading.Thread, "start", lambda thread: thread.name == name)

@@ -59,3 +59,25 @@ def test_each_verb_says_a_warning_once_on_stderr_or_in_its_json(tmp_path, monkey
         assert as_json.exit_code == 0, (verb, as_json.stderr)
         assert json.loads(as_json.stdout)["warnings"] == [said], verb
         assert "warning" not in as_json.stderr, (verb, as_json.stderr)
+
+
+def test_a_stop_as_debug_notes_begin_leaves_the_logger_as_it_was(tmp_path):
+    """A Python caller's SIGTERM handler raising its own exception while `main([..., "--debug"])` set up --debug's
+    notes, once the "interp_cli" logger was at DEBUG with its stderr handler but before the block that undoes both:
+    the caller got its exception, and its process kept the handler and level for good (every later library call
+    printed "interp: debug: ..." lines). A real SIGTERM, landing inside `Logger.addHandler`."""
+    import logging
+
+    import pytest
+
+    from tests.races import Stopped, stop_inside
+
+    logger = logging.getLogger("interp_cli")
+    before = (logger.level, list(logger.handlers))
+    code = tmp_path / "a.npy"
+    np.save(code, np.zeros((10, 128), np.float32))
+    args = ["render", str(code), "--weights", "demo", "-o", str(tmp_path / "a.png"), "--debug", "-q"]
+    with stop_inside(logging.Logger, "addHandler", lambda it, handler: it is logger), pytest.raises(Stopped):
+        cli.main(args)
+    assert (logger.level, list(logger.handlers)) == before
+    assert not (tmp_path / "a.png").exists()

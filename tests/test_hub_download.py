@@ -804,3 +804,28 @@ def test_two_downloads_in_threads_leave_the_hub_quiet_while_either_runs_and_its_
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"during": [logging.ERROR, True], "after": [logging.INFO, False]}
     assert done.stderr == ""
+
+
+@pytest.mark.parametrize("owner, name, when", [
+    ("warnings", "filterwarnings", lambda action, message="", *args, **kwargs: "free disk space" in message),
+    ("hub_download", "_hub_logs_quieted", lambda: True),
+], ids=["while-quieting", "once-quieted"])
+def test_a_stop_as_a_download_quiets_the_hub_gives_the_caller_its_settings_back(owner, name, when):
+    """A Python caller's SIGTERM handler raising its own exception as interp quieted huggingface_hub for a download
+    (a real SIGTERM, landing inside the change or as it returns): the hub's logger was left at ERROR and its
+    disk-space warning ignored, in the caller's process for good, and no later download put them back (the change
+    was not counted as held, or counted and never let go). Now they are the caller's again."""
+    import logging
+    import warnings
+
+    from tests.races import Stopped, stop_inside
+
+    logger = logging.getLogger("huggingface_hub")
+    before = (logger.level, list(warnings.filters))
+    with stop_inside({"warnings": warnings, "hub_download": hub_download}[owner], name, when), pytest.raises(Stopped):
+        with hub_download._quiet_hub_logs():
+            pass
+    assert (logger.level, list(warnings.filters)) == before
+    with hub_download._quiet_hub_logs():  # quieted again as usual by the next download
+        assert logger.level == logging.ERROR
+    assert (logger.level, list(warnings.filters)) == before
