@@ -196,7 +196,25 @@ def claimed(target: PathLike, *, wait: float = _CLAIM_WAIT_SECONDS) -> Iterator[
     """
     path = temp_name(target, "claim", hashlib.sha256(os.fsencode(Path(os.fspath(target)).name)).hexdigest()[:16])
     key = os.fspath(path)
-    fd = None
+    ours = False
+    try:
+        # Taken and recorded as ours in one go (a stop waits at most `wait`, for a lock held a moment): a stop
+        # between (a caller's SIGTERM handler's) left the claim file behind, locked by this process for its life,
+        # so every later worker took the row for a live worker's.
+        with deferred():
+            free, fd = _take_claim(path, wait)
+            if fd is not None:
+                _held[key] = (fd, key)  # the sweep leaves it alone, an exit removes it
+                ours = True
+        yield free
+    finally:
+        if ours:
+            discard(path)  # removed while still locked, then let go: a waiter sees the name lead elsewhere
+
+
+def _take_claim(path: Path, wait: float) -> tuple[bool, int | None]:
+    """`claimed`'s claim file `path`, taken: (True, fd holding its lock), (False, None) while a live claimer holds
+    it, or (True, None) where nothing can be claimed with."""
     flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
     for _ in range(100):
         try:
@@ -207,37 +225,25 @@ def claimed(target: PathLike, *, wait: float = _CLAIM_WAIT_SECONDS) -> Iterator[
             except FileNotFoundError:
                 continue  # removed meanwhile: look again
             except OSError:
-                break  # not ours to open: nothing to claim with
+                return True, None  # not ours to open: nothing to claim with
         except OSError:
-            break  # nothing to claim with here
+            return True, None  # nothing to claim with here
         state = _lock_within(fd, wait)
         if state and _same_inode(fd, path):
-            break
+            return True, fd
         os.close(fd)
-        fd = None
         if state is False:  # a live claimer's
-            yield False
-            return
+            return False, None
         if state is None:  # no flock here: nothing to claim with, and nothing of ours left
             if made:
                 try:
                     os.unlink(path)
                 except OSError:
                     pass
-            break
+            return True, None
         # Locked, but the name no longer leads to it: its claimer finished (or a sweep took a dead one's) and
         # removed it between our open and our lock. Look again.
-    else:  # pragma: no cover - the name changed hands 100 times in a row
-        fd = None
-    if fd is None:
-        yield True
-        return
-    with deferred():  # recorded as ours at once: the sweep leaves it alone, an exit removes it
-        _held[key] = (fd, key)
-    try:
-        yield True
-    finally:
-        discard(path)  # removed while still locked, then let go: a waiter sees the name lead elsewhere
+    return True, None  # pragma: no cover - the name changed hands 100 times in a row
 
 
 def _lock_within(fd: int, wait: float) -> bool | None:
@@ -614,22 +620,20 @@ def clean_stale_temps(directory: PathLike) -> list[Path]:
             if not os.path.lexists(f"{path}{_LOCK_SUFFIX}") and _remove_stale(path, match):
                 removed.append(path)
             continue
-        fd = take_lock(path)
-        if fd is None:
-            continue  # a live writer's, or not ours to judge
-        try:
-            owned = Path(f"{path}"[: -len(_LOCK_SUFFIX)]) if name.endswith(_LOCK_SUFFIX) else None
-            if owned is not None and owned.name in names and names[owned.name]:
-                owned_match = _TEMP_NAME.match(owned.name)
-                if owned_match and _remove_stale(owned, owned_match):
-                    removed.append(owned)
-            if _same_inode(fd, path):
-                os.unlink(path)
-                removed.append(path)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+        with taken_lock(path) as fd:
+            if fd is None:
+                continue  # a live writer's, or not ours to judge
+            try:
+                owned = Path(f"{path}"[: -len(_LOCK_SUFFIX)]) if name.endswith(_LOCK_SUFFIX) else None
+                if owned is not None and owned.name in names and names[owned.name]:
+                    owned_match = _TEMP_NAME.match(owned.name)
+                    if owned_match and _remove_stale(owned, owned_match):
+                        removed.append(owned)
+                if _same_inode(fd, path):
+                    os.unlink(path)
+                    removed.append(path)
+            except OSError:
+                pass
     return removed
 
 
@@ -658,10 +662,25 @@ if hasattr(os, "register_at_fork"):  # a forked child owns none of its parent's 
     os.register_at_fork(after_in_child=_held.clear)
 
 
-def take_lock(path: PathLike) -> int | None:
-    """An fd holding the exclusive flock of the existing file `path` if no one else holds it now, else None (also
-    where it does not exist, is no plain file or has no flock here: nothing to judge by). Never creates it: a lock
-    file another tool shares (huggingface_hub's, group-writable) must keep the mode that tool gave it."""
+@contextmanager
+def taken_lock(path: PathLike) -> Iterator[int | None]:
+    """Over the block, an fd holding the exclusive flock of the existing file `path` if no one else held it, else
+    None (also where it does not exist, is no plain file or has no flock here: nothing to judge by); the lock is let
+    go when the block ends. Never creates it: a lock file another tool shares (huggingface_hub's, group-writable)
+    must keep the mode that tool gave it."""
+    fd = None
+    try:
+        # Opened, locked and in hand in one go: a stop between (a caller's SIGTERM handler's) left this process
+        # holding the lock for its life, so other runs took a dead writer's temp for a live one's.
+        with deferred():
+            fd = _take_lock(path)
+        yield fd
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def _take_lock(path: PathLike) -> int | None:
     if fcntl is None:
         return None
     try:
@@ -712,13 +731,14 @@ def held_lock(path: PathLike, *, wait: float) -> Iterator[bool]:
     drops it when its holder dies.
     """
     fd = None
-    if fcntl is not None:
-        try:
-            flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-            fd = os.open(f"{os.fspath(path)}{_LOCK_SUFFIX}", flags, 0o666)
-        except OSError:
-            fd = None
     try:
+        with deferred():  # opened and in hand in one go: a stop between left the descriptor open for good
+            if fcntl is not None:
+                try:
+                    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+                    fd = os.open(f"{os.fspath(path)}{_LOCK_SUFFIX}", flags, 0o666)
+                except OSError:
+                    fd = None
         yield fd is not None and _lock_within(fd, wait) is True
     finally:
         if fd is not None:

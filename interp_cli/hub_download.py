@@ -29,7 +29,7 @@ from pathlib import Path
 from collections.abc import Callable, Iterator
 
 from interp_cli.errors import ChecksumError, WeightsUnavailableError, option
-from interp_cli.files import remove_if_same, take_lock
+from interp_cli.files import remove_if_same, taken_lock
 from interp_cli.presets import SHA256_HEX, WEIGHTS_ENV, Preset
 from interp_cli.progress import human_size, is_terminal, polled
 from interp_cli.stops import deferred
@@ -186,12 +186,8 @@ def _unheld(blobs: Path, etag: str) -> Iterator[bool]:
     (`.locks/<repo folder>/<etag>.lock`, which every release takes before it writes a partial file and keeps until
     the file is in place) while the body runs. A killed download's lock went with its process. False where that
     cannot be told: no lock file, a cache this run cannot write, a file system without flock."""
-    fd = take_lock(_hub_cache() / ".locks" / blobs.parent.name / f"{etag}.lock")
-    try:
+    with taken_lock(_hub_cache() / ".locks" / blobs.parent.name / f"{etag}.lock") as fd:
         yield fd is not None
-    finally:
-        if fd is not None:
-            os.close(fd)
 
 
 def _abandoned_after() -> float:

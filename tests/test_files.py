@@ -382,3 +382,59 @@ def test_project_id_reads_a_folders_project_where_its_file_system_keeps_one(tmp_
     if kind in ("ext4", "xfs"):
         assert files.project_id(tmp_path) == 0
     assert files.project_id("/proc") is None and files.project_id(tmp_path / "missing") is None
+
+
+# A real SIGTERM whose handler (a Python caller's) raises, landing inside a call as it returns (tests/races.py): the
+# moment between a descriptor being opened or a lock taken and the code that lets it go having it in hand.
+
+
+def test_a_stop_as_a_claim_is_taken_leaves_no_claim_behind(tmp_path):
+    """Landing as the claim's lock was taken: the claim file stayed beside the row, locked by the caller's process
+    for the rest of its life, so every later worker (and the caller's own next batch) skipped the row as a live
+    worker's. Now the claim is gone with the stop, and the next claimer has it at once."""
+    import fcntl
+
+    from tests.races import Stopped, stop_inside
+
+    out = tmp_path / "row.gif"
+    with stop_inside(fcntl, "flock"), pytest.raises(Stopped):
+        with files.claimed(out):
+            pytest.fail("the block ran")
+    assert os.listdir(tmp_path) == []
+    with files.claimed(out, wait=0) as mine:
+        assert mine is True
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_stop_as_a_sweep_locks_a_dead_writers_temp_leaves_it_to_the_next_sweep(tmp_path):
+    """Landing as a sweep took a dead writer's temp's lock to judge it: the caller's process held that lock for the
+    rest of its life, so every other run's sweep took the temp for a live writer's and left it. Now the lock goes
+    with the stop, and the next sweep removes the temp."""
+    import fcntl
+
+    from tests.races import Stopped, stop_inside
+
+    dead = files.temp_name(tmp_path / "m.gif")
+    dead.touch()  # no one holds its lock: a killed writer's
+    with stop_inside(fcntl, "flock"), pytest.raises(Stopped):
+        files.clean_stale_temps(tmp_path)
+    assert _sweep_elsewhere(tmp_path) == [dead.name]
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_stop_as_a_shared_files_lock_is_opened_leaves_no_descriptor_open(tmp_path):
+    """Landing as `held_lock` opened `<file>.lock`: the descriptor stayed open in the caller's process, one more
+    for each stop. Now it is closed with the stop (the lock file itself is left, as always)."""
+    from tests.races import Stopped, stop_inside
+
+    def descriptors():
+        return sorted(os.listdir("/proc/self/fd"))
+
+    before = descriptors()
+    target = tmp_path / "records.json"
+    with stop_inside(os, "open", lambda path, *args, **kwargs: os.fspath(path).endswith(".lock")), \
+            pytest.raises(Stopped):
+        with files.held_lock(target, wait=0):
+            pytest.fail("the block ran")
+    assert descriptors() == before
+    assert os.listdir(tmp_path) == ["records.json.lock"]

@@ -829,3 +829,25 @@ def test_a_stop_as_a_download_quiets_the_hub_gives_the_caller_its_settings_back(
     with hub_download._quiet_hub_logs():  # quieted again as usual by the next download
         assert logger.level == logging.ERROR
     assert (logger.level, list(warnings.filters)) == before
+
+
+def test_a_stop_as_a_download_takes_the_hubs_lock_to_judge_a_partial_file_lets_it_go(tmp_path, monkeypatch):
+    """A Python caller's SIGTERM handler raising its own exception as interp took huggingface_hub's lock on a file
+    (to judge whether a partial download is a killed one's): the caller's process held the hub's lock for the rest
+    of its life, so the hub's next download of that file there waited on it. Now it goes with the stop (a real
+    SIGTERM, landing as the lock is taken)."""
+    from tests.races import Stopped, stop_inside
+
+    blobs = tmp_path / "models--someone--weights" / "blobs"
+    lock = tmp_path / ".locks" / "models--someone--weights" / "abc.lock"
+    lock.parent.mkdir(parents=True)
+    lock.touch()
+    monkeypatch.setattr(hub_download, "_hub_cache", lambda: tmp_path)
+    with stop_inside(fcntl, "flock"), pytest.raises(Stopped):
+        with hub_download._unheld(blobs, "abc"):
+            pytest.fail("the block ran")
+    fd = os.open(lock, os.O_RDWR)  # as the hub's own lock takes it
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError while anyone holds it
+    finally:
+        os.close(fd)
