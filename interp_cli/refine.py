@@ -243,9 +243,9 @@ def _frozen(module: torch.nn.Module):
     never builds graph branches for (or writes .grad into) the generator weights.
     """
     flags = [(p, p.requires_grad) for p in module.parameters()]
-    for p, _ in flags:
-        p.requires_grad_(False)
-    try:
+    try:  # turned off inside: a stop landing among them (a caller's SIGTERM handler's) still puts every flag back
+        for p, _ in flags:
+            p.requires_grad_(False)
         yield
     finally:
         for p, flag in flags:

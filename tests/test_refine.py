@@ -219,6 +219,21 @@ def test_generator_gets_no_gradients_and_is_unchanged(problem):
         assert torch.equal(v, before[k]), k
 
 
+def test_a_stop_as_the_generator_is_frozen_gives_the_caller_its_flags_back(problem):
+    """A Python caller's SIGTERM handler raising its own exception as `refine_codes` turned off requires_grad on the
+    caller's generator, one parameter after another, before the block that puts the flags back: the caller's
+    generator was left with some parameters frozen (its next training step never moved them). A real SIGTERM,
+    landing inside the first `requires_grad_(False)`."""
+    from tests.races import Stopped, stop_inside
+
+    target, init = problem
+    fresh = _tiny_generator()  # requires_grad True on every parameter, as built
+    with stop_inside(torch.Tensor, "requires_grad_", lambda tensor, flag=True: flag is False), \
+            pytest.raises(Stopped):
+        refine_codes(fresh, target, init, steps=5)
+    assert [name for name, p in fresh.named_parameters() if not p.requires_grad] == []
+
+
 def test_noise_is_held_fixed_and_used(gen, problem):
     target, init = problem
     noise = gen.make_noise("random", seed=5)
