@@ -724,27 +724,30 @@ class FramesWriter(FrameWriter):
                 return
             check_output_path(os.path.join(self.path, ""))  # still only our frames in there? (a folder, said so)
             # POSIX cannot swap two directories atomically: move the old one aside, move the new
-            # one in, and restore the old one if that fails; the old one is deleted only after.
-            old = claim_temp(self.path, "old", directory=True, create=False)  # locked: no sweep takes it
-            try:
-                os.rename(self.path, old)
-            except FileNotFoundError:
-                discard(old)
-                continue  # the other run moved it first
-            except BaseException:
-                discard(old)
-                raise
-            try:
-                commit(self._tmp, self.path)
-            except BaseException:
+            # one in, and restore the old one if that fails; the old one is deleted only after. The swap runs
+            # whole: a stop landing as the old folder had been moved aside was taken for a failed move, and the
+            # folder holding the old frames was removed with the new ones dropped (the output lost).
+            with deferred():
+                old = claim_temp(self.path, "old", directory=True, create=False)  # locked: no sweep takes it
                 try:
-                    os.rename(old, self.path)
-                except OSError:
-                    pass  # a third run's frames took the place; ours and the old ones are both dropped
+                    os.rename(self.path, old)
+                except FileNotFoundError:
+                    discard(old)
+                    continue  # the other run moved it first
+                except BaseException:
+                    discard(old)
+                    raise
+                try:
+                    commit(self._tmp, self.path)
+                except BaseException:
+                    try:
+                        os.rename(old, self.path)
+                    except OSError:
+                        pass  # a third run's frames took the place; ours and the old ones are both dropped
+                    discard(old)
+                    raise
+                self._tmp = None
                 discard(old)
-                raise
-            self._tmp = None
-            discard(old)
             return
         raise InterpError(f"{self.name}: other runs kept replacing this directory; try again")  # pragma: no cover
 

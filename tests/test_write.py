@@ -640,6 +640,29 @@ def test_frames_directory_replaces_previous_frames_only_on_success(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["frames"]
 
 
+def test_a_stop_as_the_old_frames_are_moved_aside_loses_no_frames(tmp_path):
+    """A SIGTERM (here a Python caller's handler raising its own exception) landing as the old frames folder had
+    been renamed aside for the new one: the writer took the rename for failed and removed the folder it had moved
+    the old frames to, then dropped the new ones, so the stop lost both. Now the swap runs whole and the stop is
+    acted on after it: the folder holds the new frames, whole, and nothing is left beside it (a real SIGTERM,
+    landing as the rename returns)."""
+    from tests.races import Stopped, stop_inside
+
+    target = tmp_path / "frames"
+    target.mkdir()
+    for i in range(5):
+        (target / f"frame_{i:04d}.png").write_bytes(b"old %d" % i)
+    with stop_inside(os, "rename", lambda source, *args, **kwargs: Path(source) == target), \
+            pytest.raises(Stopped):
+        with open_writer(target) as w:
+            for f in _frames(3):
+                w.write(f)
+    assert sorted(os.listdir(tmp_path)) == ["frames"]
+    assert sorted(os.listdir(target)) == [f"frame_{i:04d}.png" for i in range(3)]
+    for i, f in enumerate(_frames(3)):
+        assert np.array_equal(np.asarray(Image.open(target / f"frame_{i:04d}.png")), f)
+
+
 # --- atomicity ------------------------------------------------------------------------------------
 
 
