@@ -18,8 +18,10 @@ import sys
 import threading
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
+
+from interp_cli.stops import context_set
 
 # errno values that mean "the machine ran out of something", not "interp has a bug".
 NO_ROOM = {errno.ENOSPC, errno.EFBIG} | ({errno.EDQUOT} if hasattr(errno, "EDQUOT") else set())
@@ -35,14 +37,9 @@ _UNSET = object()
 _FLAGS = {"output": "-o"}  # keywords whose flag is not --the-keyword-with-dashes
 
 
-@contextmanager
-def cli_words() -> Iterator[None]:
+def cli_words() -> AbstractContextManager[None]:
     """Messages made inside name options as the command line spells them (`--no-align`), not as keywords."""
-    token = _CLI_WORDS.set(True)
-    try:
-        yield
-    finally:
-        _CLI_WORDS.reset(token)
+    return context_set(_CLI_WORDS, True)
 
 
 def speaking_to_cli() -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, closing
 from contextvars import ContextVar
 from dataclasses import replace
 from pathlib import Path
@@ -35,6 +35,7 @@ from interp_cli.limits import EASINGS, FPS, INTERPS, NOISE_MODES, QUALITY, SIZE,
 from interp_cli.render import pick_device, pick_precision, precision_name, render_ahead, render_float
 from interp_cli.session import EncodeSettings, Log, Session, python_log
 from interp_cli.sheet import contact_sheet, spaced
+from interp_cli.stops import context_set
 from interp_cli.weights import resolve_weights
 
 # What `help(interp_cli.pipeline)` lists and `from interp_cli.pipeline import *` takes: the verbs, and the
@@ -50,14 +51,9 @@ __all__ = ["Session", "EncodeSettings", "morph", "morph_frames", "encode", "rend
 _PLANNED_CROPS: ContextVar[Sequence[Path | None] | None] = ContextVar("planned_crops", default=None)
 
 
-@contextmanager
-def planned_crops(crops: Sequence[Path | None]) -> Iterator[None]:
+def planned_crops(crops: Sequence[Path | None]) -> AbstractContextManager[None]:
     """`morph` calls inside save their `save_aligned` crops as `crops` (one per input, None for a code)."""
-    token = _PLANNED_CROPS.set(crops)
-    try:
-        yield
-    finally:
-        _PLANNED_CROPS.reset(token)
+    return context_set(_PLANNED_CROPS, crops)
 
 
 def _frame_size(size) -> int | None:

@@ -62,6 +62,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from types import ModuleType
 
 # SIGHUP: the terminal or ssh session a batch was started from went away (bash passes it on to its jobs).
@@ -273,6 +274,21 @@ def deferred() -> Iterator[None]:
         _depth -= 1
         if pending:
             _deliver(pending[0], previous[pending[0]])
+
+
+@contextmanager
+def context_set(variable: ContextVar, value) -> Iterator[None]:
+    """`variable` set to `value` for the block, and as it was after, however the block ends: set (and its token in
+    hand) in one go inside the `try`, as a stop landing as it was set (a caller's SIGTERM handler's) left it set for
+    good in the caller's thread (its messages in CLI words, a stopped batch row's planned crops)."""
+    token = None
+    try:
+        with deferred():
+            token = variable.set(value)
+        yield
+    finally:
+        if token is not None:
+            variable.reset(token)
 
 
 def import_pipeline() -> ModuleType:

@@ -46,21 +46,31 @@ def at_once(work: Callable[[], None], check: Callable[[], None], *, threads: int
 
 
 class Stopped(Exception):
-    """What the caller's SIGTERM handler raises in `stop_inside_start`."""
+    """What the caller's SIGTERM handler raises in `stop_inside`."""
 
 
 @contextmanager
 def stop_inside(owner: object, name: str, when: Callable[..., bool] = lambda *args, **kwargs: True) -> Iterator[None]:
     """A real SIGTERM, whose handler (the caller's, set here) raises `Stopped`, lands inside the first call of
-    `owner.name` (a module's function, a class's method) for which `when(*args, **kwargs)` holds, once that call
-    has done its work: as a signal that arrives during a call is acted on the moment the call returns, before its
-    caller has the result in hand. That is the moment between something being made or changed (a thread started,
-    a file opened, a lock taken, a setting changed) and the code that made it being able to undo it. One stop
-    only: the cleanup that calls the same function again runs as usual. Main thread only; the handler and
-    `owner.name` are put back after, and a block that ends without the call having been made fails."""
-    own = vars(owner).get(name, None)  # put back as it was: a class's own attribute, or none (inherited)
+    `owner.name` (a module's function, a class's method, a built-in object's method) for which `when(*args,
+    **kwargs)` holds (replaceable ones only), once that call has done its work: as a signal that arrives during a
+    call is acted on the moment the call returns, before its caller has the result in hand. That is the moment
+    between something being made or changed (a thread started, a file opened, a lock taken, a setting changed) and
+    the code that made it being able to undo it. One stop only: cleanup that calls the same function again runs as
+    usual. Main thread only; the handler and `owner.name` are put back after, and a block that ends without the
+    call having been made fails."""
+    own = vars(owner).get(name, None) if hasattr(owner, "__dict__") else None  # a class's own, or inherited
     original = getattr(owner, name)
     fired: list[bool] = []
+
+    def as_it_returns(frame, event, arg):
+        # A built-in's method that cannot be replaced (ContextVar.set): the stop lands as it returns, seen by a
+        # profile function, which the handler's exception leaves at the call's own line.
+        if event == "c_return" and not fired and getattr(arg, "__self__", None) is owner and arg.__name__ == name:
+            fired.append(True)
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1_000_000):
+                pass
 
     def then_stop(*args, **kwargs):
         result = original(*args, **kwargs)
@@ -75,13 +85,20 @@ def stop_inside(owner: object, name: str, when: Callable[..., bool] = lambda *ar
         raise Stopped(signum)
 
     previous = signal.signal(signal.SIGTERM, raise_stopped)
-    setattr(owner, name, then_stop)
+    try:
+        setattr(owner, name, then_stop)
+        replaced = True
+    except (AttributeError, TypeError):  # read-only: a built-in type's method
+        replaced = False
+        sys.setprofile(as_it_returns)
     try:
         yield
         if not fired:
             raise AssertionError(f"{name} was never called as asked: no stop landed inside it")
     finally:
-        if own is None:
+        if not replaced:
+            sys.setprofile(None)
+        elif own is None:
             delattr(owner, name)
         else:
             setattr(owner, name, own)

@@ -568,3 +568,32 @@ def test_a_callers_own_stop_raised_inside_a_weakref_callback_still_reaches_it(tm
                           timeout=120, env=dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT)))
     assert (done.returncode, done.stdout, done.stderr) == (0, "caught Shutdown('signal 15') True\n", "")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_stop_as_cli_words_are_set_leaves_a_python_callers_messages_in_its_words(tmp_path):
+    """A Python caller's SIGTERM handler raising its own exception as `main([...])` began, once its messages were
+    set to name options as flags but before the block that sets them back (a real SIGTERM, landing as the context
+    variable is set): the caller's thread went on speaking CLI, its later library errors naming `--fps 0` where it
+    had passed `fps=0`. Now the stop leaves its words as they were."""
+    from interp_cli import errors
+    from interp_cli.cli import cli
+    from tests.races import Stopped, stop_inside
+
+    args = ["render", str(tmp_path / "a.npy"), "--weights", "demo", "-o", str(tmp_path / "a.png"), "-q"]
+    with stop_inside(errors._CLI_WORDS, "set"), pytest.raises(Stopped):
+        cli.main(args)
+    assert errors.option("fps", 0) == "fps=0"
+
+
+def test_a_stop_as_a_batch_rows_crops_are_planned_leaves_the_callers_next_morph_its_own():
+    """A stop landing as a batch row's planned --save-aligned crops were set for its morph, before the block that
+    takes them back (a real SIGTERM, landing as the context variable is set): a Python caller that caught it and
+    then morphed with `save_aligned=` of its own in that thread had its crops written to the stopped row's planned
+    names instead. Now no plan is left."""
+    from interp_cli import pipeline
+    from tests.races import Stopped, stop_inside
+
+    with stop_inside(pipeline._PLANNED_CROPS, "set"), pytest.raises(Stopped):
+        with pipeline.planned_crops([Path("out/row1/a_aligned.png"), None]):
+            pytest.fail("the block ran")
+    assert pipeline._PLANNED_CROPS.get() is None
