@@ -72,8 +72,8 @@ def read_manifest(path: str | os.PathLike, warnings: list[str] | None = None) ->
     rows: list[Row] = []
     # A huge cell is one bad row (no file name is that long), not a manifest csv cannot read.
     field_limit = csv.field_size_limit()
-    csv.field_size_limit(max(field_limit, 1 << 26))
-    try:
+    try:  # raised inside: a stop landing as it is raised (a caller's SIGTERM handler's) still puts it back
+        csv.field_size_limit(max(field_limit, 1 << 26))
         # utf-8-sig: a BOM (Excel's "CSV UTF-8", Notepad) is not part of the first cell.
         with open(path, newline="", encoding="utf-8-sig") as f:
             records, first = _Records(f), True

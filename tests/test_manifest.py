@@ -409,3 +409,20 @@ def test_a_shard_that_places_only_its_rows_gives_the_verdict_of_placing_every_ro
                                outdir.resolve()) for what, cells in manifests.items()}
     assert sorted(what for what, said in verdicts.items() if isinstance(said, str)) == [
         "a folder holding an input", "a row writes a row's input", "a symlinked folder", "inside an output"]
+
+
+def test_a_stop_as_the_manifests_field_limit_is_raised_leaves_the_callers_csv_limit(tmp_path):
+    """Reading a manifest raises the csv module's process-wide field size limit for the read and puts it back. A
+    Python caller's SIGTERM handler raising its own exception as it was raised (a real SIGTERM, landing inside
+    `csv.field_size_limit`) left it raised for good in the caller's process: its own csv reading took 64 MB
+    cells it refuses. Now it is the caller's again."""
+    import csv
+
+    from tests.races import Stopped, stop_inside
+
+    manifest = tmp_path / "rows.csv"
+    manifest.write_text("a.png,b.png,m.gif\n")
+    before = csv.field_size_limit()
+    with stop_inside(csv, "field_size_limit", lambda *args: bool(args)), pytest.raises(Stopped):
+        read_manifest(manifest)
+    assert csv.field_size_limit() == before
