@@ -4,7 +4,8 @@
         fh.write(data)                           # committed (fsync, rename, fsync dir) only on success
     atomic_save_npy("a.npy", array)              # np.save through atomic_write
     tmp = new_temp("out.mp4")                    # for writers that need a path (ffmpeg), or
-    tmp = new_temp("frames", directory=True)     # a directory built in place of a frames folder
+    tmp = new_temp("frames", directory=True)     # a directory built in place of a frames folder; made and
+                                                 # in hand in one go, `with deferred():` inside whatever discards it
     commit(tmp, "out.mp4")  /  discard(tmp)      # ... then move it into place, or drop it (both unlock it)
     with Outputs() as outputs:                   # several outputs of one command, moved into place together:
         outputs.later("sheet.png", data)         # bytes written to a temp only at commit(), or
@@ -364,9 +365,13 @@ def atomic_write(target: PathLike, mode: str = "wb", *, encoding: str | None = N
     """
     if "w" not in mode:
         raise ValueError(f"atomic_write needs a write mode, got {mode!r}")
-    tmp = new_temp(target)
+    tmp = None
     try:
         try:
+            # Made and in hand in one go: a stop landing as new_temp returned (a caller's SIGTERM handler's) left
+            # the temp beside the target, locked, for as long as the process lived (its exit settles it).
+            with deferred():
+                tmp = new_temp(target)
             with open(tmp, mode, encoding=encoding) as fh:
                 yield fh
             commit(tmp, target)  # fsync, keep the old file's mode, rename, fsync the folder
@@ -383,8 +388,10 @@ class StagedFile:
     def __init__(self, target: PathLike, data, name: PathLike | None = None):
         self.target = Path(os.fspath(target))
         self.name = os.fspath(name) if name is not None else os.fspath(target)
-        self._tmp = new_temp(self.target)
+        self._tmp = None
         try:
+            with deferred():  # made and in hand in one go (atomic_write)
+                self._tmp = new_temp(self.target)
             with open(self._tmp, "wb") as fh:
                 fh.write(data)
                 fh.flush()

@@ -130,7 +130,9 @@ class FrameWriter:
     """Base class: validates frames, counts them, commits atomically; a context manager.
 
     Subclasses implement `_write(frame)`, `_finish()` (complete the temporary output) and
-    `_discard()` (stop any helper process, close handles). `self._tmp` is the temporary path.
+    `_discard()` (stop any helper process, close handles). `self._tmp` is the temporary path, made
+    (`files.new_temp`) and in hand in one go, `with self._aborted_on_failure(), deferred():`: a stop
+    landing as it was made (a Python caller's SIGTERM handler's) left it, locked, until the process exited.
     `size` is (width, height), like Pillow and ffmpeg; frames are numpy [height, width, 3].
     """
 

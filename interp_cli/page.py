@@ -48,6 +48,7 @@ from interp_cli import progress
 from interp_cli.errors import option
 from interp_cli.files import new_temp, utf8_text
 from interp_cli.files import PathLike
+from interp_cli.stops import deferred
 from interp_cli.frame_writer import FrameWriter, check_fps, frame_rate, quality_to_crf
 
 # px: an input's crop is shown at 64 CSS px, so 192 is sharp on a 3x phone screen (most phones now; 128 was
@@ -154,8 +155,9 @@ class PageWriter(FrameWriter):
         self._header = b""
         self._report: list[str] = []
         super().__init__(path, size=size)
-        self._tmp = new_temp(self.path)
-        self._fh = open(self._tmp, "w", encoding="utf-8", newline="\n")  # closed in _finish / _discard
+        with self._aborted_on_failure(), deferred():  # the temp made and in hand in one go (FrameWriter)
+            self._tmp = new_temp(self.path)
+            self._fh = open(self._tmp, "w", encoding="utf-8", newline="\n")  # closed in _finish / _discard
 
     def _write(self, frame: np.ndarray) -> None:
         data = encode_jpeg(frame, self.quality)

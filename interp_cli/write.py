@@ -352,7 +352,8 @@ def why_missing(folder: Path) -> str:
 def _probe_writable(target: Path, name: str, parent: Path) -> None:
     """Make and remove a temp beside `target` (a name of the temp pattern, so a hard kill's leftover is swept)."""
     try:
-        discard(claim_temp(target))
+        with deferred():  # made and removed in one go: a stop between left the probe there for the process's life
+            discard(claim_temp(target))
     except OSError as err:
         if err.errno == errno.ENOENT:
             if not parent.is_dir():  # removed since it was checked
@@ -419,7 +420,8 @@ class Mp4Writer(FrameWriter):
         self._stderr = None
         self._padded: Optional[tuple[int, int]] = None
         super().__init__(path, size=size)
-        self._tmp = new_temp(self.path)
+        with self._aborted_on_failure(), deferred():  # the temp made and in hand in one go (FrameWriter)
+            self._tmp = new_temp(self.path)
 
     def _start(self) -> None:
         import imageio_ffmpeg  # deferred: resolving the binary is only needed when encoding
@@ -531,8 +533,9 @@ class GifWriter(FrameWriter):
         self._previous: Optional[np.ndarray] = None  # the frame before, to store only what changed
         self._centiseconds = 0  # delay emitted so far, for error diffusion
         super().__init__(path, size=size)
-        self._tmp = new_temp(self.path)
-        self._fh = open(self._tmp, "wb")  # closed in _finish / _discard
+        with self._aborted_on_failure(), deferred():  # the temp made and in hand in one go (FrameWriter)
+            self._tmp = new_temp(self.path)
+            self._fh = open(self._tmp, "wb")  # closed in _finish / _discard
 
     def _header(self) -> bytes:
         width, height = self.size  # at most 65,535 each: FrameWriter.write refuses larger frames
@@ -689,7 +692,8 @@ class FramesWriter(FrameWriter):
     def __init__(self, path: PathLike, *, size=None, expected_frames: Optional[int] = None):
         super().__init__(path, size=size)
         self.digits = max(4, len(str(max(0, (expected_frames or 0) - 1))))
-        self._tmp = new_temp(self.path, directory=True)
+        with self._aborted_on_failure(), deferred():  # the temp made and in hand in one go (FrameWriter)
+            self._tmp = new_temp(self.path, directory=True)
 
     def _frame_path(self, index: int, digits: int) -> Path:
         return self._tmp / f"frame_{index:0{digits}d}.png"

@@ -438,3 +438,21 @@ def test_a_stop_as_a_shared_files_lock_is_opened_leaves_no_descriptor_open(tmp_p
             pytest.fail("the block ran")
     assert descriptors() == before
     assert os.listdir(tmp_path) == ["records.json.lock"]
+
+
+@pytest.mark.parametrize("how", ["atomic_write", "StagedFile"])
+def test_a_stop_as_a_temp_is_made_for_a_whole_write_leaves_none_while_the_caller_goes_on(tmp_path, how):
+    """Landing as `new_temp` returned, before the writer had the temp's name in hand: the hidden temp stayed
+    beside the target, locked, for as long as the caller's process lived (only its exit settled it). Now it goes
+    with the stop, and the target is untouched."""
+    from tests.races import Stopped, stop_inside
+
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+    with stop_inside(files, "new_temp"), pytest.raises(Stopped):
+        if how == "atomic_write":
+            with files.atomic_write(target) as fh:
+                fh.write(b"new")
+        else:
+            files.StagedFile(target, b"new")
+    assert os.listdir(tmp_path) == ["out.bin"] and target.read_bytes() == b"old"

@@ -663,6 +663,31 @@ def test_a_stop_as_the_old_frames_are_moved_aside_loses_no_frames(tmp_path):
         assert np.array_equal(np.asarray(Image.open(target / f"frame_{i:04d}.png")), f)
 
 
+@pytest.mark.parametrize("name", ["out.mp4", "out.gif", "out.html", "frames"])
+def test_a_stop_as_a_writer_makes_its_temp_leaves_none_while_the_caller_goes_on(tmp_path, name):
+    """A Python caller's SIGTERM handler raising its own exception as a writer's temp had been made, before the
+    writer had its name in hand (a real SIGTERM, landing as `new_temp` returns): the hidden temp stayed beside the
+    output, locked, for as long as the caller's process lived (only its exit settled it). Now it goes with the
+    stop."""
+    from interp_cli import page, write
+    from tests.races import Stopped, stop_inside
+
+    with stop_inside(page if name.endswith(".html") else write, "new_temp"), pytest.raises(Stopped):
+        open_writer(tmp_path / name)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_stop_as_an_outputs_folder_is_probed_leaves_no_probe(tmp_path):
+    """Landing as the temp that tells whether an output's folder takes new files had been made (before it was
+    removed again): the probe stayed there, locked, while the caller's process lived. Now it goes with the stop."""
+    from interp_cli import write
+    from tests.races import Stopped, stop_inside
+
+    with stop_inside(write, "claim_temp"), pytest.raises(Stopped):
+        open_writer(tmp_path / "out.gif")
+    assert os.listdir(tmp_path) == []
+
+
 # --- atomicity ------------------------------------------------------------------------------------
 
 
