@@ -258,20 +258,30 @@ def deferred() -> Iterator[None]:
         yield  # nested, or no Python handler can run here, or one set outside Python that we could not put back
         return
     pending: list[int] = []
+    # Each handler is known before any is taken, and a signal whose handler a stop kept from being put back acts
+    # as that handler: a stop landing between two of the signals taken or put back (a SIGTERM as SIGINT's was taken,
+    # a Ctrl-C once SIGINT's was back) left the others noted for good, in a list no one read (the process then
+    # ignored Ctrl-C, or SIGTERM).
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    ended = False
 
     def note(signum, frame):
-        pending.append(signum)
+        if ended:  # left in place by a stop: put back late, then acted on
+            signal.signal(signum, previous[signum])
+            _deliver(signum, previous[signum])
+        else:
+            pending.append(signum)
 
-    previous = {}
     _depth += 1
     try:
         for signum in STOP_SIGNALS:
-            previous[signum] = signal.signal(signum, note)
+            signal.signal(signum, note)
         yield
     finally:
+        _depth -= 1
+        ended = True
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        _depth -= 1
         if pending:
             _deliver(pending[0], previous[pending[0]])
 

@@ -50,9 +50,10 @@ class Stopped(Exception):
 
 
 @contextmanager
-def stop_inside(owner: object, name: str, when: Callable[..., bool] = lambda *args, **kwargs: True) -> Iterator[None]:
-    """A real SIGTERM, whose handler (the caller's, set here) raises `Stopped`, lands inside the first call of
-    `owner.name` (a module's function, a class's method, a built-in object's method) for which `when(*args,
+def stop_inside(owner: object, name: str, when: Callable[..., bool] = lambda *args, **kwargs: True, *,
+                signum: int = signal.SIGTERM) -> Iterator[None]:
+    """A real SIGTERM (or `signum`), whose handler (the caller's, set here) raises `Stopped`, lands inside the first
+    call of `owner.name` (a module's function, a class's method, a built-in object's method) for which `when(*args,
     **kwargs)` holds (replaceable ones only), once that call has done its work: as a signal that arrives during a
     call is acted on the moment the call returns, before its caller has the result in hand. That is the moment
     between something being made or changed (a thread started, a file opened, a lock taken, a setting changed) and
@@ -68,7 +69,7 @@ def stop_inside(owner: object, name: str, when: Callable[..., bool] = lambda *ar
         # profile function, which the handler's exception leaves at the call's own line.
         if event == "c_return" and not fired and getattr(arg, "__self__", None) is owner and arg.__name__ == name:
             fired.append(True)
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signum)
             for _ in range(1_000_000):
                 pass
 
@@ -76,7 +77,7 @@ def stop_inside(owner: object, name: str, when: Callable[..., bool] = lambda *ar
         result = original(*args, **kwargs)
         if not fired and when(*args, **kwargs):
             fired.append(True)
-            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signum)
             for _ in range(1_000_000):  # the handler runs between two of these bytecodes, inside the call
                 pass
         return result
@@ -84,7 +85,7 @@ def stop_inside(owner: object, name: str, when: Callable[..., bool] = lambda *ar
     def raise_stopped(signum, frame):
         raise Stopped(signum)
 
-    previous = signal.signal(signal.SIGTERM, raise_stopped)
+    previous = signal.signal(signum, raise_stopped)
     try:
         setattr(owner, name, then_stop)
         replaced = True
@@ -102,7 +103,7 @@ def stop_inside(owner: object, name: str, when: Callable[..., bool] = lambda *ar
             delattr(owner, name)
         else:
             setattr(owner, name, own)
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signum, previous)
 
 
 def stop_inside_start(name: str) -> Iterator[None]:

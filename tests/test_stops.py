@@ -597,3 +597,56 @@ def test_a_stop_as_a_batch_rows_crops_are_planned_leaves_the_callers_next_morph_
         with pipeline.planned_crops([Path("out/row1/a_aligned.png"), None]):
             pytest.fail("the block ran")
     assert pipeline._PLANNED_CROPS.get() is None
+
+
+def test_a_stop_as_deferred_takes_the_signals_leaves_each_its_handler():
+    """`deferred` takes the stop signals one after another; a SIGTERM (here a Python caller's handler raising its own
+    exception) landing once SIGINT was taken, before the block could put it back, left SIGINT with the block's
+    noting handler for good: every later Ctrl-C was noted in a list no one read, and the process ignored it. Now
+    each signal has its handler back (a real SIGTERM, landing as SIGINT is taken)."""
+    from tests.races import Stopped, stop_inside
+
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        with stop_inside(signal, "signal", lambda signum, handler: signum == signal.SIGINT and handler is not before), \
+                pytest.raises(Stopped):
+            with deferred():
+                pytest.fail("the block ran")
+        assert signal.getsignal(signal.SIGINT) is before
+        with pytest.raises(KeyboardInterrupt):  # and Ctrl-C interrupts as before
+            signal.raise_signal(signal.SIGINT)
+            for _ in range(1_000_000):
+                pass
+    finally:
+        signal.signal(signal.SIGINT, before)  # for the tests after this one, whatever it found
+
+
+def test_a_stop_as_deferred_gives_the_signals_back_leaves_none_held():
+    """`deferred` puts the stop signals' handlers back one after another; a Ctrl-C (here a handler raising) landing
+    once SIGINT's was back, before SIGTERM's was, left SIGTERM with the block's noting handler for good: every later
+    SIGTERM was noted in a list no one read, and the process could no longer be terminated (a notebook interrupted
+    mid-morph, then shut down). Now a signal whose handler was not put back yet still acts as that handler (a real
+    SIGINT, landing as SIGINT's handler is back)."""
+    from tests.races import Stopped, stop_inside
+
+    before = signal.getsignal(signal.SIGTERM)
+
+    class Terminate(Exception):
+        pass
+
+    def caller(signum, frame):
+        raise Terminate()
+
+    signal.signal(signal.SIGTERM, caller)
+    try:
+        with stop_inside(signal, "signal", lambda signum, handler: signum == signal.SIGINT and
+                         getattr(handler, "__name__", "") != "note", signum=signal.SIGINT), pytest.raises(Stopped):
+            with deferred():
+                pass
+        with pytest.raises(Terminate):  # SIGTERM reaches its handler as before
+            signal.raise_signal(signal.SIGTERM)
+            for _ in range(1_000_000):
+                pass
+        assert signal.getsignal(signal.SIGTERM) is caller
+    finally:
+        signal.signal(signal.SIGTERM, before)
