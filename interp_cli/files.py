@@ -445,7 +445,8 @@ class Outputs:
         made: list[Path] = []
         try:
             for target, data, name in self._later:
-                made.extend(_make_folders(target.parent, name))
+                with deferred():  # made and listed in one go: a stop between left them behind, empty
+                    made.extend(_make_folders(target.parent, name))
                 self._ready.append(StagedFile(target, data, name))
             self._later = []
             while self._ready:

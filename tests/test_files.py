@@ -456,3 +456,16 @@ def test_a_stop_as_a_temp_is_made_for_a_whole_write_leaves_none_while_the_caller
         else:
             files.StagedFile(target, b"new")
     assert os.listdir(tmp_path) == ["out.bin"] and target.read_bytes() == b"old"
+
+
+def test_a_stop_as_an_outputs_folders_are_made_leaves_none(tmp_path):
+    """A command's small outputs (a --sheet in a new folder) get their folders made at commit, and removed again
+    if the commit fails. A stop landing as a folder was made (before it was listed as made here) left the empty
+    folders behind. Now they go with the stop (a real SIGTERM, landing as `os.mkdir` returns)."""
+    from tests.races import Stopped, stop_inside
+
+    outputs = files.Outputs()
+    outputs.later(tmp_path / "new" / "deeper" / "sheet.png", b"a sheet")
+    with stop_inside(os, "mkdir"), pytest.raises(Stopped):
+        outputs.commit()
+    assert os.listdir(tmp_path) == []
