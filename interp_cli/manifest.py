@@ -31,6 +31,7 @@ from interp_cli.checks import check_paths
 from interp_cli.errors import UsageError, option
 from interp_cli.files import check_input_file, name_max, same_file, temp_like, too_long_name
 from interp_cli.inputs import Faces, check_crop_folder, crop_name, faces_per_input, pick_input
+from interp_cli.stops import deferred
 from interp_cli.write import TEMP_LIKE, check_output_path, missing_file_type, odd_mp4_size, why_missing
 
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
@@ -777,18 +778,19 @@ def make_outdir(outdir: str | os.PathLike, *, keep: bool = True) -> Path:
         if os.path.lexists(folder):
             break
         missing.append(folder)
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        # "File exists" for a folder that is a symlink to nothing, on the way to --outdir or --outdir itself.
-        dangling = next((f for f in (outdir, *outdir.parents) if os.path.islink(f) and not f.exists()), None)
-        reason = f"'{dangling}' {why_missing(dangling)}" if dangling is not None else \
-            f"cannot create it ({err.strerror})"
-        raise UsageError(f"{option('outdir', str(outdir))}: {reason}") from None
-    if not keep:
-        for folder in missing:
-            try:
-                folder.rmdir()
-            except OSError:  # something else wrote there meanwhile: theirs, left alone
-                break
+    with deferred():  # made and (unless kept) removed in one go: a stop landing between left the folders
+        try:
+            outdir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            # "File exists" for a folder that is a symlink to nothing, on the way to --outdir or --outdir itself.
+            dangling = next((f for f in (outdir, *outdir.parents) if os.path.islink(f) and not f.exists()), None)
+            reason = f"'{dangling}' {why_missing(dangling)}" if dangling is not None else \
+                f"cannot create it ({err.strerror})"
+            raise UsageError(f"{option('outdir', str(outdir))}: {reason}") from None
+        if not keep:
+            for folder in missing:
+                try:
+                    folder.rmdir()
+                except OSError:  # something else wrote there meanwhile: theirs, left alone
+                    break
     return outdir

@@ -426,3 +426,15 @@ def test_a_stop_as_the_manifests_field_limit_is_raised_leaves_the_callers_csv_li
     with stop_inside(csv, "field_size_limit", lambda *args: bool(args)), pytest.raises(Stopped):
         read_manifest(manifest)
     assert csv.field_size_limit() == before
+
+
+def test_a_stop_as_a_batch_proves_its_outdir_leaves_no_folder(tmp_path):
+    """`interp batch` proves --outdir can be made before loading anything, then removes the folders it made, "so a
+    batch stopped before its first row leaves nothing behind". A stop landing as a folder was made (a real SIGTERM,
+    landing as `os.mkdir` returns; here a Python caller's handler raising) left it there. Now it goes too."""
+    from interp_cli.manifest import make_outdir
+    from tests.races import Stopped, stop_inside
+
+    with stop_inside(os, "mkdir"), pytest.raises(Stopped):
+        make_outdir(tmp_path / "new" / "out", keep=False)
+    assert os.listdir(tmp_path) == []
