@@ -116,7 +116,9 @@ def test_sigterm_while_ffmpeg_is_being_started_leaves_no_file(tmp_path):
 
 def test_a_stop_between_making_a_temp_and_handing_it_over_leaves_nothing_at_exit(tmp_path):
     """Ctrl-C right after the temp file was made: it is recorded as ours in the same breath, and what the
-    process still holds when it exits is removed (before the fix it stayed until the next run's sweep)."""
+    process still holds when it exits is removed (before the fix it stayed until the next run's sweep). The
+    writer has it in hand in that breath too, so it is gone with the stop itself, not only at exit (before, it
+    stayed while a Python caller's process lived)."""
     out = tmp_path / "out"
     out.mkdir()
     done = _run(f"""
@@ -128,6 +130,7 @@ def test_a_stop_between_making_a_temp_and_handing_it_over_leaves_nothing_at_exit
 
         def made_then_stopped(path):
             fd = real(path)
+            print("made", os.path.exists(path))
             os.kill(os.getpid(), signal.SIGINT)
             return fd
 
@@ -135,10 +138,10 @@ def test_a_stop_between_making_a_temp_and_handing_it_over_leaves_nothing_at_exit
         try:
             open_writer({str(out / "m.gif")!r})
         except KeyboardInterrupt:
-            print("interrupted", sorted(os.listdir({str(out)!r})) != [])
+            print("interrupted", sorted(os.listdir({str(out)!r})))
     """, tmp_path)
-    assert done.stdout == "interrupted True\n", done.stderr  # the temp existed when the stop arrived
-    assert os.listdir(out) == []  # and is gone with the process
+    assert done.stdout == "made True\ninterrupted []\n", done.stderr  # the temp existed when the stop arrived
+    assert os.listdir(out) == []  # and nothing is left at exit
 
 
 def test_a_frames_folder_moved_aside_is_put_back_at_exit(tmp_path):
