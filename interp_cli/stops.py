@@ -253,16 +253,18 @@ def deferred() -> Iterator[None]:
     outermost ends.
     """
     global _depth
-    if (_depth or threading.current_thread() is not threading.main_thread()
-            or any(signal.getsignal(signum) is None for signum in STOP_SIGNALS)):
-        yield  # nested, or no Python handler can run here, or one set outside Python that we could not put back
+    if _depth or threading.current_thread() is not threading.main_thread():
+        yield  # nested, or no Python handler can run here
         return
-    pending: list[int] = []
     # Each handler is known before any is taken, and a signal whose handler a stop kept from being put back acts
     # as that handler: a stop landing between two of the signals taken or put back (a SIGTERM as SIGINT's was taken,
     # a Ctrl-C once SIGINT's was back) left the others noted for good, in a list no one read (the process then
     # ignored Ctrl-C, or SIGTERM).
     previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    if any(handler is None for handler in previous.values()):
+        yield  # one set outside Python, which we could not put back
+        return
+    pending: list[int] = []
     ended = False
 
     def note(signum, frame):
