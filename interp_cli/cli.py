@@ -735,9 +735,10 @@ def _check_image_headers(paths) -> None:
     """Refuse a photo whose header says it cannot be used (not an image, an undecodable HEIC, too many pixels)
     before torch's import, with the words the command would say after it; .npy codes are checked there."""
     from interp_cli.images import check_image_header
+    from interp_cli.inputs import is_code
 
     for path in paths:
-        if Path(path).suffix.lower() != ".npy":
+        if not is_code(path):
             check_image_header(path)
 
 

@@ -24,7 +24,7 @@ from interp_cli.errors import (InputError, NoFaceError, UsageError, face_without
                                option, verb)
 from interp_cli.files import Outputs, check_input_file
 from interp_cli.images import load_image
-from interp_cli.inputs import crop_name
+from interp_cli.inputs import crop_name, is_code
 from interp_cli.limits import CODE_MAX_ABS, NOISE_MODES, TRUNCATION
 from interp_cli.npy import read_npy_record
 from interp_cli.progress import Log, python_log
@@ -104,7 +104,7 @@ def _inputs_with_face(inputs: Sequence[Path], face: int, place: int) -> set[int]
 
     having = set()
     for i, other in enumerate(inputs):
-        if i == place or Path(other).suffix.lower() == ".npy":
+        if i == place or is_code(other):
             continue
         try:
             if len(alignment.detect_faces(load_image(other))) > face:
@@ -345,7 +345,7 @@ class Session:
     def _encode(self, path: Path, settings: EncodeSettings) -> tuple:
         """`encode_photo` up to refining: (code, `AlignedFace` or None, target, what `_refined` needs to refine
         the code: None when it is final, a `.npy` code's, a cached one's or one with no --refine)."""
-        if path.suffix.lower() == ".npy":
+        if is_code(path):
             return self.load_codes(path), None, None, None
         image, alignment = self._load_and_align(path, settings)
         target = to_uint8(preprocess(image, self.model.size))[0]
