@@ -835,6 +835,38 @@ def cache_dir(part: str | None = None, *, root: PathLike | None = None) -> Path:
     return top / part if part is not None else top
 
 
+def mark_used(entry: PathLike) -> None:
+    """Stamp a cache entry as just used (its mtime), so that `evict_least_recent` removes it last. Best effort: in
+    a read-only cache the entry keeps its place, which costs at most an earlier eviction."""
+    try:
+        os.utime(entry)
+    except OSError:
+        pass
+
+
+def evict_least_recent(entries, *, keep: int | None = None, room: int | None = None) -> None:
+    """Remove a cache's `entries` (paths), least recently used first (`mark_used`), until at most `keep` of them
+    are left and they take at most `room` bytes. An entry gone meanwhile is not counted, and one that cannot be
+    removed (another run's eviction, a read-only folder) is passed over; a run that has an entry open or
+    mapped keeps reading it once removed. Callers list their own entries: never a writer's hidden temp."""
+    found = []
+    for path in entries:
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue
+        found.append((info.st_mtime, info.st_size, path))
+    count, total = len(found), sum(size for _, size, _ in found)
+    for _, size, path in sorted(found, key=lambda entry: entry[:2]):
+        if (keep is None or count <= keep) and (room is None or total <= room):
+            break
+        try:
+            os.unlink(path)
+        except OSError:
+            continue
+        count, total = count - 1, total - size
+
+
 def sha256_of(path: PathLike) -> str:
     """Hex sha256 of a file's bytes, read in chunks (a 1.2 GB checkpoint never sits in memory)."""
     digest = hashlib.sha256()
