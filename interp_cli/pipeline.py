@@ -25,7 +25,8 @@ from interp_cli import blend, progress as progress_bars, replay, write
 from interp_cli.checks import (check_choice, check_flags, check_function, check_number, check_paths, check_refine_steps,
                                check_seed, check_tune_steps, refuse_one_path)
 from interp_cli.align_verb import align
-from interp_cli.errors import InterpError, NoFaceError, UsageError, no_face_advice_paste, option, speaking_to_cli
+from interp_cli.errors import (InterpError, NoFaceError, UsageError, WeightsUnavailableError, no_face_advice_paste,
+                               option, speaking_to_cli)
 from interp_cli.files import Outputs
 from interp_cli.inputs import (Faces, check_inputs, code_input, faces_for, is_code, mix_sources, morph_choices,
                                plan_aligned, refuse_one_face_mix, refuse_oversized_frames, refuse_same_faces)
@@ -644,7 +645,10 @@ def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     truncation = check_number("truncation", truncation, *TRUNCATION)
     seed = check_seed(seed)
     check_choice("noise", noise, NOISE_MODES)  # before the model loads, as morph's
-    session = Session(weights, device, log=log, progress=progress, precision=precision)
+    try:
+        session = Session(weights, device, log=log, progress=progress, precision=precision)
+    except WeightsUnavailableError as err:  # codes belong to the model that made them: no demo model offered
+        raise err.for_command("render") from None
     session.release_encoder()
     code = session.load_codes(path)
     if kind == "npy":

@@ -20,8 +20,8 @@ from interp_cli import files, likeness, progress as progress_bars, refine, torch
 from interp_cli.cache import LatentCache, array_digest, cache_key, image_digest
 from interp_cli.checks import (check_choice, check_flags, check_function, check_number, check_paths, check_refine_steps,
                                check_seed, check_tune_steps, refuse_one_path)
-from interp_cli.errors import (InputError, NoFaceError, UsageError, face_without_alignment, no_face_advice, one_line,
-                               option, verb)
+from interp_cli.errors import (InputError, NoFaceError, UsageError, WeightsUnavailableError, face_without_alignment,
+                               no_face_advice, one_line, option, verb)
 from interp_cli.files import Outputs, check_input_file
 from interp_cli.images import load_image
 from interp_cli.inputs import crop_name, is_code
@@ -146,7 +146,10 @@ class Session:
             log(f"warning: {option('precision', 'fp16')} on a CPU is slower than fp32 (CPUs have no fast "
                 f"half-precision path); the default, {option('precision', 'auto')}, renders in fp32 here")
         started = time.perf_counter()
-        self.weights = resolve_weights(weights, progress=progress)
+        try:
+            self.weights = resolve_weights(weights, progress=progress)
+        except WeightsUnavailableError as err:  # ends with what a Session can try instead: weights="demo"
+            raise err.for_command("session") from None
         # Named as typed (`ResolvedWeights.label`): the path is absolute by now, and its base name alone
         # cannot tell ./a/p.pt from ./b/p.pt.
         self.model: E4EModel = load_model(self.weights.path, name=self.weights.label).to(self.device)
