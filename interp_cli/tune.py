@@ -36,8 +36,8 @@ from pathlib import Path
 
 import torch
 
-from interp_cli.checks import check_number, check_seed, check_tune_steps
-from interp_cli.errors import InterpError, UsageError, cache_not_written, is_out_of_memory, option
+from interp_cli.checks import check_number, check_positive, check_seed, check_tune_steps
+from interp_cli.errors import InterpError, cache_not_written, is_out_of_memory, option
 from interp_cli.files import atomic_write, cache_dir, evict_least_recent, mark_used, remove_if_same
 from interp_cli.optim import FlatAdam
 from interp_cli.limits import TUNE_DEFAULT_STEPS
@@ -224,9 +224,7 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
     # Each keyword named as the caller passed it (as `Session.frames` names its own): "tune learning rate" and
     # "tune must be ..." named none of them; locality="0.1" failed inside the loop, and seed=1.5 ran as seed 1.
     steps = check_tune_steps(steps, "steps")
-    lr = check_number("lr", lr)
-    if lr <= 0:
-        raise UsageError(f"{option('lr')} must be above 0 (got {lr})")
+    lr = check_positive("lr", lr)
     locality = check_number("locality", locality, low=0)
     seed = check_seed(seed)
     tuned = copy.deepcopy(generator)  # fresh tensors: the original (maybe a view of the file) is never touched
