@@ -324,11 +324,15 @@ class Session:
         if len(per_input) != len(paths):  # zip would quietly encode only the shorter list's inputs
             raise UsageError(f"encode_inputs: {len(per_input)} settings for {len(paths)} inputs; give one "
                              "EncodeSettings for all, or one per input")
-        encoded = []
+        encoded, calls = [], self.encoder_calls
         with progress_bars.bar(len(paths), "encoding", unit="image", enabled=self.progress) as bar:
             for path, these in zip(paths, per_input):
                 encoded.append(self._encode(Path(path), these or EncodeSettings()))
                 bar.update()
+            if self.encoder_calls == calls:
+                # Nothing encoded (every code from the cache or a .npy): no "encoding: 2/2 images" left to read
+                # as work done, above the verb's "2 of 2 codes reused from the cache" (`pipeline._say_reused`).
+                bar.drop()
         if check_faces is not None:
             check_faces([alignment for _, alignment, _, _ in encoded])
         if release_encoder:
