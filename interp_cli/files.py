@@ -845,10 +845,11 @@ def mark_used(entry: PathLike) -> None:
 
 
 def evict_least_recent(entries, *, keep: int | None = None, room: int | None = None) -> None:
-    """Remove a cache's `entries` (paths), least recently used first (`mark_used`), until at most `keep` of them
-    are left and they take at most `room` bytes. An entry gone meanwhile is not counted, and one that cannot be
-    removed (another run's eviction, a read-only folder) is passed over; a run that has an entry open or
-    mapped keeps reading it once removed. Callers list their own entries: never a writer's hidden temp."""
+    """Keep the most recently used (`mark_used`) of a cache's `entries` (paths), as many as fit in `keep` entries
+    and `room` bytes, and remove the rest. An entry gone meanwhile is not counted; one that cannot be removed
+    (another user's, a read-only folder) stays, and no newer one goes in its stead: the bound is kept where
+    it can be, never at the price of the entry just written. A run that has an entry open or mapped keeps
+    reading it once removed. Callers list their own entries: never a writer's hidden temp."""
     found = []
     for path in entries:
         try:
@@ -856,15 +857,18 @@ def evict_least_recent(entries, *, keep: int | None = None, room: int | None = N
         except OSError:
             continue
         found.append((info.st_mtime, info.st_size, path))
-    count, total = len(found), sum(size for _, size, _ in found)
-    for _, size, path in sorted(found, key=lambda entry: entry[:2]):
-        if (keep is None or count <= keep) and (room is None or total <= room):
-            break
+    kept = total = 0
+    full = False
+    for _, size, path in sorted(found, key=lambda entry: entry[:2], reverse=True):  # newest first
+        # Once one does not fit, no older one is kept either: the least recently used go, smaller or not.
+        full = full or (keep is not None and kept >= keep) or (room is not None and total + size > room)
+        if not full:
+            kept, total = kept + 1, total + size
+            continue
         try:
             os.unlink(path)
         except OSError:
-            continue
-        count, total = count - 1, total - size
+            pass
 
 
 def sha256_of(path: PathLike) -> str:

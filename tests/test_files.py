@@ -337,6 +337,14 @@ def test_evict_least_recent_keeps_the_most_recently_used_within_a_count_or_a_siz
     files.evict_least_recent(entries, room=45)  # e1 (20 bytes) then e0 (30) out: 40 bytes left
     assert os.listdir(tmp_path) == ["e3"]
     files.mark_used(tmp_path / "gone")  # best effort: nothing to stamp is no error
+    # An old entry that cannot be removed (here a folder: unlink fails) stays, and takes no newer one with it.
+    stuck = tmp_path / "stuck"
+    (stuck / "inside").mkdir(parents=True)
+    os.utime(stuck, (1, 1))
+    newer = tmp_path / "newer"
+    newer.write_bytes(b"y")
+    files.evict_least_recent([stuck, entries[3], newer], keep=2)
+    assert sorted(os.listdir(tmp_path)) == ["e3", "newer", "stuck"]
 
 
 def test_sha256_of_and_same_file(tmp_path):
