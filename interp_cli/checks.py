@@ -43,6 +43,14 @@ def check_number(name: str, value, low=None, high=None, integer=False) -> int | 
 
 
 
+def check_positive(name: str, value) -> float:
+    """A number above 0 (a learning rate): `check_number`'s checks, then "lr must be above 0 (got 0)"."""
+    value = check_number(name, value)
+    if value <= 0:
+        raise UsageError(f"{option(name)} must be above 0 (got {value})")
+    return value
+
+
 def not_a_count(name: str, value) -> str:
     """What `check_count` says of a value that is not a whole number: also the command line's line for a word
     that is not one (`--steps 1.5`), so a shell's and a Python caller's same mistake read the same."""

@@ -79,6 +79,25 @@ def _option_meant(err: click.ClickException) -> str | None:
     return f"no such option {err.option_name!r}: {meant}" if meant else None
 
 
+def _click_message(err: click.ClickException) -> str:
+    """A usage error of Click's, said as interp says its own: a lower-case first word and no closing full stop
+    (Click's "Invalid value for '--size': 7 is not in the range 8<=x<=4096." stood beside "--steps must be at
+    least 2 (got 0)", and "No such option '--bogus'." beside "no such option '--resume': ..."), and an unknown
+    option's guesses in one form, where Click's words change with its version ("No such option: -d")."""
+    if (meant := _option_meant(err)) is not None:
+        return meant
+    if isinstance(err, click.NoSuchOption):
+        guesses = [repr(guess) for guess in sorted(err.possibilities or ())]
+        if not guesses:
+            return f"no such option {err.option_name!r}"
+        *others, last = guesses
+        return f"no such option {err.option_name!r}; did you mean {', '.join(others) + ' or ' if others else ''}{last}?"
+    message = one_line(err.format_message())
+    if message[:1].isupper() and message[1:2].islower():  # a word, not a name in capitals ('IMAGE') or an option
+        message = message[0].lower() + message[1:]
+    return message[:-1] if message.endswith(".") and not message.endswith("..") else message
+
+
 class _Command(click.Command):
     """Every verb's command: an option that takes a value, followed by another option, is said to be
     missing its value. Click hands such an option the next word whatever it is, so `interp a b --refine -o
@@ -127,9 +146,9 @@ class DefaultMorphGroup(click.Group):
             raise_on_sigterm()  # inside: a stop held since the entry point's first line is acted on here
             code = super().main(args=args, prog_name=prog_name or "interp", standalone_mode=False, **extra)
         except click.ClickException as err:  # usage errors: bad option values, missing arguments
-            message = one_line(_option_meant(err) or err.format_message())
+            message = _click_message(err)
             if isinstance(err, click.NoSuchOption) and (word := _file_read_as_option(err.option_name, args)):
-                message = f"{message.rstrip('.')}; '{word}' is a file: to name it, write ./{word}"
+                message = f"{message}; '{word}' is a file: to name it, write ./{word}"
             click.echo(f"interp: error: {message}", err=True)
             sys.exit(err.exit_code)
         except StdoutClosed:
@@ -735,9 +754,10 @@ def _check_image_headers(paths) -> None:
     """Refuse a photo whose header says it cannot be used (not an image, an undecodable HEIC, too many pixels)
     before torch's import, with the words the command would say after it; .npy codes are checked there."""
     from interp_cli.images import check_image_header
+    from interp_cli.inputs import is_code
 
     for path in paths:
-        if Path(path).suffix.lower() != ".npy":
+        if not is_code(path):
             check_image_header(path)
 
 

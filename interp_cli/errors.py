@@ -127,7 +127,8 @@ class WeightsUnavailableError(InterpError):
 
     What else to try depends on the command: `--weights PATH` and the demo model are choices for a
     morph, not for `interp weights path`. So the error may carry `advice`, the end of the message per
-    command name ("" for any other caller), and the CLI picks its own with `for_command`.
+    command name ("" for any other caller), and the CLI picks its own with `for_command`, as `Session`
+    ("session") and `pipeline.render` ("render") do for a Python caller.
     """
 
     def __init__(self, message: str, advice: dict[str, str] | None = None):
@@ -135,10 +136,11 @@ class WeightsUnavailableError(InterpError):
         super().__init__(message + self.advice.get("", ""))
 
     def for_command(self, command: str) -> WeightsUnavailableError:
-        """The same error, ending in the advice for `interp COMMAND` (unchanged when there is none)."""
+        """The same error, ending in the advice for `interp COMMAND` (unchanged when there is none). The others
+        are kept: a Python caller's `render` picks its own from what its `Session` picked, as the CLI does."""
         if command not in self.advice:
             return self
-        return WeightsUnavailableError(self.core, {"": self.advice[command]})
+        return WeightsUnavailableError(self.core, {**self.advice, "": self.advice[command]})
 
 
 class ChecksumError(InterpError):

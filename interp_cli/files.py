@@ -863,6 +863,42 @@ def cache_dir(part: str | None = None, *, root: PathLike | None = None) -> Path:
     return top / part if part is not None else top
 
 
+def mark_used(entry: PathLike) -> None:
+    """Stamp a cache entry as just used (its mtime), so that `evict_least_recent` removes it last. Best effort: in
+    a read-only cache the entry keeps its place, which costs at most an earlier eviction."""
+    try:
+        os.utime(entry)
+    except OSError:
+        pass
+
+
+def evict_least_recent(entries, *, keep: int | None = None, room: int | None = None) -> None:
+    """Keep the most recently used (`mark_used`) of a cache's `entries` (paths), as many as fit in `keep` entries
+    and `room` bytes, and remove the rest. An entry gone meanwhile is not counted; one that cannot be removed
+    (another user's, a read-only folder) stays, and no newer one goes in its stead: the bound is kept where
+    it can be, never at the price of the entry just written. A run that has an entry open or mapped keeps
+    reading it once removed. Callers list their own entries: never a writer's hidden temp."""
+    found = []
+    for path in entries:
+        try:
+            info = os.stat(path)
+        except OSError:
+            continue
+        found.append((info.st_mtime, info.st_size, path))
+    kept = total = 0
+    full = False
+    for _, size, path in sorted(found, key=lambda entry: entry[:2], reverse=True):  # newest first
+        # Once one does not fit, no older one is kept either: the least recently used go, smaller or not.
+        full = full or (keep is not None and kept >= keep) or (room is not None and total + size > room)
+        if not full:
+            kept, total = kept + 1, total + size
+            continue
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
 def sha256_of(path: PathLike) -> str:
     """Hex sha256 of a file's bytes, read in chunks (a 1.2 GB checkpoint never sits in memory)."""
     digest = hashlib.sha256()

@@ -642,11 +642,12 @@ def _unavailable(hub: HubFile, preset: Preset | None, spec: str, reason: str) ->
     # `interp weights ...` takes no --weights: the copy is named through the environment, and checked.
     with_env = (f", or put a copy on this machine and set {WEIGHTS_ENV}={copy} (`interp weights verify {copy}` "
                 f"checks it){if_local}")
-    # Only commands that take --weights and can run on the demo model (render's codes come from one model).
+    # Only commands that take --weights and can run on the demo model (render's codes come from one model), and a
+    # Python caller's Session (`Session(weights="demo")`).
     demo = (f". To try interp with no download, pass `{option('weights', 'demo')}`: the small model shipped with "
             "interp (cartoon faces only)")
     advice = {"": with_option, "render": with_option, "weights": with_env,
-              **{command: with_option + demo for command in ("morph", "encode", "mix", "batch")}}
+              **{command: with_option + demo for command in ("morph", "encode", "mix", "batch", "session")}}
     return WeightsUnavailableError(
         f"{label} unavailable: {reason}. Needed: {hub.filename}{size} from the Hugging Face repo {hub.repo_id}"
         f"{f' at revision {hub.revision}' if hub.revision else ''}. {fetch}",

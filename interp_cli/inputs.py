@@ -23,6 +23,12 @@ Faces = int | None | Sequence[int | None]  # --face: one for every input, or one
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
+def is_code(path: str | os.PathLike) -> bool:
+    """Whether an input is a saved code (`.npy`, from `interp encode`) rather than a photo: told by its name alone,
+    as every verb tells it, so a misnamed file is refused when it is read as the kind its name says."""
+    return Path(path).suffix.lower() == ".npy"
+
+
 def check_inputs(inputs: Sequence[str | os.PathLike], outputs: Sequence = ()) -> list[Path]:
     """Refuse unusable inputs, and outputs that would overwrite one of them, before any heavy work (`outputs`
     as `files.refuse_overwriting_inputs` takes them: a path, None, or (option, path))."""
@@ -30,7 +36,7 @@ def check_inputs(inputs: Sequence[str | os.PathLike], outputs: Sequence = ()) ->
 
     paths = check_input_files(inputs, outputs)
     for path in paths:
-        if path.suffix.lower() != ".npy":
+        if not is_code(path):
             check_image(path)  # fail fast on a bad image before loading 1 GB of weights
         elif os.path.getsize(path) == 0:
             raise InputError(f"{path}: not a readable .npy code file (the file is empty)", path)
@@ -96,7 +102,7 @@ def faces_for(paths: Sequence[Path], face: Faces, align: bool | None, backdrop_i
     faces = faces_per_input(face, len(paths), backdrop_index)
     if align is False:
         for path, chosen in zip(paths, faces):
-            if chosen is not None and path.suffix.lower() != ".npy":
+            if chosen is not None and not is_code(path):
                 raise UsageError(face_without_alignment(str(path), explicit=True))
     return faces
 
@@ -114,7 +120,7 @@ def backdrop_input(paths: Sequence[Path], paste: bool, backdrop: str | int | Non
     if align is False:
         raise UsageError(paste_without_alignment())
     index = pick_input("backdrop", 1 if backdrop is None else backdrop, len(paths))
-    if paths[index].suffix.lower() == ".npy":
+    if is_code(paths[index]):
         chosen = option("backdrop") if backdrop is not None else \
             f"{option('paste', True)} (the first input is the backdrop)"
         raise UsageError(f"{chosen}: {paths[index]} is a code, not a photo; choose a photo input with "
@@ -134,7 +140,7 @@ def refuse_stills(paths: Sequence[Path], loop: bool, faces: Sequence[int | None]
     faces = list(faces) if faces is not None else [None] * len(paths)
     for i, j in _neighbours(len(paths), loop):
         a, b = paths[i], paths[j]
-        if a.suffix.lower() != ".npy" and faces[i] != faces[j]:
+        if not is_code(a) and faces[i] != faces[j]:
             continue  # two faces of one photo
         if _one_image(a, b):
             same = f"{a} follows itself" if str(a) == str(b) else f"{a} and {b} are the same image, one after the other"
@@ -172,7 +178,7 @@ def _one_image(a: Path, b: Path) -> bool:
     read differently, so never one (a misnamed file is named when it is read)."""
     import filecmp
 
-    if (a.suffix.lower() == ".npy") != (b.suffix.lower() == ".npy"):
+    if is_code(a) != is_code(b):
         return False
     return os.path.samefile(a, b) or filecmp.cmp(a, b, shallow=False)
 
@@ -247,7 +253,7 @@ def mix_sources(paths: Sequence[Path], coarse: str | int, middle: str | int | No
 
 def code_input(path: Path, command: str) -> None:
     """`encode` takes a photo and `render` a `.npy` code (`command`): the other kind is refused."""
-    code = path.suffix.lower() == ".npy"
+    code = is_code(path)
     if command == "encode" and code:
         raise UsageError(f"{path}: already a code file; encode takes an image")
     if command == "render" and not code:
@@ -282,7 +288,7 @@ def plan_aligned(paths: Sequence[Path], save_aligned: str | os.PathLike | None,
         return [None] * len(paths)
     folder = Path(save_aligned)
     check_crop_folder(folder)
-    photos = [i for i, path in enumerate(paths) if path.suffix.lower() != ".npy"]
+    photos = [i for i, path in enumerate(paths) if not is_code(path)]
     stems = [paths[i].stem for i in photos]
     # Two crops under one name would leave only the last: number them rather than lose one (the same
     # photo twice may well be two faces, --face 0,1, so it is not refused).

@@ -30,7 +30,7 @@ from pathlib import Path
 from interp_cli.checks import check_paths
 from interp_cli.errors import UsageError, option
 from interp_cli.files import check_input_file, name_max, same_file, temp_like, too_long_name
-from interp_cli.inputs import Faces, check_crop_folder, crop_name, faces_per_input, pick_input
+from interp_cli.inputs import Faces, check_crop_folder, crop_name, faces_per_input, is_code, pick_input
 from interp_cli.stops import deferred
 from interp_cli.write import TEMP_LIKE, check_output_path, missing_file_type, odd_mp4_size, why_missing
 
@@ -628,7 +628,7 @@ def plan_crops(rows: Sequence[Row], plan: Mapping[int, Placement], folder: str |
         except UsageError as err:
             placed[row.number] = replace(place, error=str(err))
             continue
-        keys[row.number] = [None if Path(typed).suffix.lower() == ".npy" else (source, faces[i], Path(typed).stem)
+        keys[row.number] = [None if is_code(typed) else (source, faces[i], Path(typed).stem)
                             for i, (typed, source) in enumerate(zip(row.inputs, place.sources))]
     # The distinct (photo, face) pairs under each name, in manifest order: a dict, not a list, since a
     # manifest of 20,000 rows may name 20,000 photos called face.png.

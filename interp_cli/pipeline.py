@@ -25,9 +25,10 @@ from interp_cli import blend, progress as progress_bars, replay, write
 from interp_cli.checks import (check_choice, check_flags, check_function, check_number, check_paths, check_refine_steps,
                                check_seed, check_tune_steps, refuse_one_path)
 from interp_cli.align_verb import align
-from interp_cli.errors import InterpError, NoFaceError, UsageError, no_face_advice_paste, option, speaking_to_cli
+from interp_cli.errors import (InterpError, NoFaceError, UsageError, WeightsUnavailableError, no_face_advice_paste,
+                               option, speaking_to_cli)
 from interp_cli.files import Outputs
-from interp_cli.inputs import (Faces, check_inputs, code_input, faces_for, mix_sources, morph_choices,
+from interp_cli.inputs import (Faces, check_inputs, code_input, faces_for, is_code, mix_sources, morph_choices,
                                plan_aligned, refuse_one_face_mix, refuse_oversized_frames, refuse_same_faces)
 from interp_cli.kept_photos import KeptPhotos
 from interp_cli.layers import check_layers
@@ -302,7 +303,7 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
         reconstruction = report()
     if wanted_sheet:
         tile = (kept[0].shape[1], kept[0].shape[0])
-        sheet_inputs = [draw(code) if path.suffix.lower() == ".npy"
+        sheet_inputs = [draw(code) if is_code(path)
                         else _input_thumbnail(where, tile, None if where is not None and not paste
                                               else photos.photo(i, path), whole=paste)
                         for i, (path, code, (_, where, _)) in enumerate(zip(paths, codes, encoded))]
@@ -358,7 +359,7 @@ def _encode_for_morph(session: Session, paths: Sequence[Path], settings: Sequenc
     twice in a row (`inputs.refuse_same_faces`), which only its alignment can tell, before --refine's minutes.
     `say_cached`: say the codes taken from the cache (`_say_reused`), for a morph that loads its own model; a
     batch's rows share one session, and would each say it again for every photo another row encoded."""
-    if settings[0].refine and all(path.suffix.lower() == ".npy" for path in paths):  # said as --tune says it
+    if settings[0].refine and all(is_code(path) for path in paths):  # said as --tune says it
         log(f"note: {option('refine')}: every input is a .npy code, with no photo to refine against; "
             "using the codes as they are")
     paste = backdrop_index is not None
@@ -377,7 +378,7 @@ def _say_reused(session: Session, paths: Sequence[Path], calls: int, log: Log) -
     """Say how many of the photos' codes came from the cache, `calls` being the session's encoder calls before
     `paths` were encoded. Said as a tuning taken from the cache is: a rerun's encoding takes no time, and
     this says why, and how to encode again."""
-    photos = sum(Path(path).suffix.lower() != ".npy" for path in paths)
+    photos = sum(not is_code(path) for path in paths)
     reused = photos - (session.encoder_calls - calls)
     if reused > 0:
         log(f"encoding: {reused} of {photos} code{'s' if photos > 1 else ''} reused from the cache "
@@ -640,7 +641,10 @@ def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     truncation = check_number("truncation", truncation, *TRUNCATION)
     seed = check_seed(seed)
     check_choice("noise", noise, NOISE_MODES)  # before the model loads, as morph's
-    session = Session(weights, device, log=log, progress=progress, precision=precision)
+    try:
+        session = Session(weights, device, log=log, progress=progress, precision=precision)
+    except WeightsUnavailableError as err:  # codes belong to the model that made them: no demo model offered
+        raise err.for_command("render") from None
     session.release_encoder()
     code = session.load_codes(path)
     if kind == "npy":

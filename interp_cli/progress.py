@@ -177,6 +177,11 @@ class _Bar:
     def close(self, completed: bool = True) -> None:
         raise NotImplementedError
 
+    def drop(self) -> None:
+        """Close the bar leaving no line of its own: its step turned out to be no work (every code from the cache),
+        which a line of the caller's says instead of a count of work not done."""
+        self.close(completed=False)
+
 
 class _Silent(_Bar):
     def update(self, n: int = 1) -> None:
@@ -224,6 +229,10 @@ class _Terminal(_Bar):
             if self in _open:
                 _open.remove(self)
                 self._bar.close()
+
+    def drop(self) -> None:
+        self._bar.leave = False  # tqdm then clears its line as it closes, as it does a nested bar's
+        self.close()
 
 
 class _Lines(_Bar):

@@ -1,8 +1,8 @@
 """Sharpen an e4e inversion by optimising its W+ code against the target photo (`--refine N`).
 
 e4e is trained for editability, not fidelity: its codes land near the middle of W, so the
-rendered faces are plausible but soft and only roughly the person. A few hundred Adam steps
-on the code itself (the generator frozen) recover much of the detail. Two things keep the
+rendered faces are plausible but soft and only roughly the person. A hundred or so Adam steps
+on the code itself (the generator frozen; `--refine 100`) recover much of the detail. Two things keep the
 refined codes useful for morphing:
 
 - the loss is an L2 term plus a Laplacian-pyramid L1 term (GLO, Bojanowski et al. 2017,
@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from interp_cli.errors import UsageError
+from interp_cli.checks import check_choice, check_number, check_positive, check_refine_steps, check_seed
 from interp_cli.limits import REFINE_LOSSES
 from interp_cli.optim import FlatAdam
 from interp_cli.torch_flags import deterministic_cudnn, strict_fp32
@@ -294,8 +294,8 @@ def refine_codes(generator: torch.nn.Module, targets: torch.Tensor, init_codes: 
     worse than the e4e code: Adam's first steps overshoot, and on the demo model runs of 5 to 20
     steps used to end below their start (`--refine 5`: 27.1 -> 22.4 dB) where 40 ended above it.
     `loss` is "l2" (MSE), "lap" (GLO Laplacian-pyramid L1, `levels` deep) or "l2+lap" (their
-    sum). `reg` is per element, so it means the same at any W+ size; 0 lets the code wander off
-    the e4e start.
+    sum), as `--refine-loss` chooses. `reg` is per element, so it means the same at any W+ size; 0 lets the
+    code wander off the e4e start.
 
     `noise`: the per-layer noise list the render will use (see `Generator.make_noise`); held
     fixed so the refined code matches what the morph will actually draw. None = the
@@ -316,14 +316,13 @@ def refine_codes(generator: torch.nn.Module, targets: torch.Tensor, init_codes: 
     `optimize_noise`, of the step's own codes. The caller decides how to show it (the CLI: `interp_cli.progress`).
     `steps=0` returns a copy of `init_codes`.
     """
-    if loss not in LOSSES:
-        raise UsageError(f"unknown refine loss {loss!r} (choose from {', '.join(LOSSES)})")
-    if steps < 0:
-        raise UsageError(f"refine steps must be >= 0, got {steps}")
-    if not lr > 0:
-        raise UsageError(f"refine learning rate must be > 0, got {lr}")
-    if reg < 0:
-        raise UsageError(f"refine regularisation weight must be >= 0, got {reg}")
+    # Each keyword named as the caller passed it, as `tune_generator` names its own: "refine learning rate must
+    # be > 0" and "unknown refine loss" named none of them (the pipeline passes checked values only).
+    check_choice("loss", loss, LOSSES)
+    steps = check_refine_steps(steps, "steps")
+    lr = check_positive("lr", lr)
+    reg = check_number("reg", reg, low=0)
+    seed = None if seed is None else check_seed(seed)
     n_latent, style_dim, size = generator.n_latent, generator.style_dim, generator.size
     if init_codes.ndim != 3 or tuple(init_codes.shape[1:]) != (n_latent, style_dim):
         raise ValueError(f"init_codes must be [B, {n_latent}, {style_dim}], got {list(init_codes.shape)}")

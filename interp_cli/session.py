@@ -20,11 +20,11 @@ from interp_cli import files, likeness, progress as progress_bars, refine, torch
 from interp_cli.cache import LatentCache, array_digest, cache_key, image_digest
 from interp_cli.checks import (check_choice, check_flags, check_function, check_number, check_paths, check_refine_steps,
                                check_seed, check_tune_steps, refuse_one_path)
-from interp_cli.errors import (InputError, NoFaceError, UsageError, face_without_alignment, no_face_advice, one_line,
-                               option, verb)
+from interp_cli.errors import (InputError, NoFaceError, UsageError, WeightsUnavailableError, face_without_alignment,
+                               no_face_advice, one_line, option, verb)
 from interp_cli.files import Outputs, check_input_file
 from interp_cli.images import load_image
-from interp_cli.inputs import crop_name
+from interp_cli.inputs import crop_name, is_code
 from interp_cli.limits import CODE_MAX_ABS, NOISE_MODES, TRUNCATION
 from interp_cli.npy import read_npy_record
 from interp_cli.progress import Log, python_log
@@ -104,7 +104,7 @@ def _inputs_with_face(inputs: Sequence[Path], face: int, place: int) -> set[int]
 
     having = set()
     for i, other in enumerate(inputs):
-        if i == place or Path(other).suffix.lower() == ".npy":
+        if i == place or is_code(other):
             continue
         try:
             if len(alignment.detect_faces(load_image(other))) > face:
@@ -146,7 +146,10 @@ class Session:
             log(f"warning: {option('precision', 'fp16')} on a CPU is slower than fp32 (CPUs have no fast "
                 f"half-precision path); the default, {option('precision', 'auto')}, renders in fp32 here")
         started = time.perf_counter()
-        self.weights = resolve_weights(weights, progress=progress)
+        try:
+            self.weights = resolve_weights(weights, progress=progress)
+        except WeightsUnavailableError as err:  # ends with what a Session can try instead: weights="demo"
+            raise err.for_command("session") from None
         # Named as typed (`ResolvedWeights.label`): the path is absolute by now, and its base name alone
         # cannot tell ./a/p.pt from ./b/p.pt.
         self.model: E4EModel = load_model(self.weights.path, name=self.weights.label).to(self.device)
@@ -321,11 +324,15 @@ class Session:
         if len(per_input) != len(paths):  # zip would quietly encode only the shorter list's inputs
             raise UsageError(f"encode_inputs: {len(per_input)} settings for {len(paths)} inputs; give one "
                              "EncodeSettings for all, or one per input")
-        encoded = []
+        encoded, calls = [], self.encoder_calls
         with progress_bars.bar(len(paths), "encoding", unit="image", enabled=self.progress) as bar:
             for path, these in zip(paths, per_input):
                 encoded.append(self._encode(Path(path), these or EncodeSettings()))
                 bar.update()
+            if self.encoder_calls == calls:
+                # Nothing encoded (every code from the cache or a .npy): no "encoding: 2/2 images" left to read
+                # as work done, above the verb's "2 of 2 codes reused from the cache" (`pipeline._say_reused`).
+                bar.drop()
         if check_faces is not None:
             check_faces([alignment for _, alignment, _, _ in encoded])
         if release_encoder:
@@ -345,7 +352,7 @@ class Session:
     def _encode(self, path: Path, settings: EncodeSettings) -> tuple:
         """`encode_photo` up to refining: (code, `AlignedFace` or None, target, what `_refined` needs to refine
         the code: None when it is final, a `.npy` code's, a cached one's or one with no --refine)."""
-        if path.suffix.lower() == ".npy":
+        if is_code(path):
             return self.load_codes(path), None, None, None
         image, alignment = self._load_and_align(path, settings)
         target = to_uint8(preprocess(image, self.model.size))[0]

@@ -36,8 +36,9 @@ from pathlib import Path
 
 import torch
 
-from interp_cli.checks import check_number, check_seed, check_tune_steps
-from interp_cli.errors import InterpError, UsageError, cache_not_written, is_out_of_memory, option
+from interp_cli.checks import check_number, check_positive, check_seed, check_tune_steps
+from interp_cli.errors import InterpError, cache_not_written, is_out_of_memory, option
+from interp_cli.files import atomic_write, cache_dir, evict_least_recent, mark_used, remove_if_same
 from interp_cli.optim import FlatAdam
 from interp_cli.limits import TUNE_DEFAULT_STEPS
 from interp_cli.refine import _deterministic, _resize_targets, _seeded, default_levels, laplacian_loss
@@ -223,9 +224,7 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
     # Each keyword named as the caller passed it (as `Session.frames` names its own): "tune learning rate" and
     # "tune must be ..." named none of them; locality="0.1" failed inside the loop, and seed=1.5 ran as seed 1.
     steps = check_tune_steps(steps, "steps")
-    lr = check_number("lr", lr)
-    if lr <= 0:
-        raise UsageError(f"{option('lr')} must be above 0 (got {lr})")
+    lr = check_positive("lr", lr)
     locality = check_number("locality", locality, low=0)
     seed = check_seed(seed)
     tuned = copy.deepcopy(generator)  # fresh tensors: the original (maybe a view of the file) is never touched
@@ -342,8 +341,6 @@ class TunedCache:
 
     def __init__(self, directory: str | os.PathLike | None = None, *, max_bytes: int | None = None,
                  warn: Callable[[str], None] | None = None):
-        from interp_cli.files import cache_dir
-
         self.directory = Path(directory).expanduser() if directory is not None else cache_dir("tuned")
         self._bad_setting = None  # an unreadable INTERP_TUNE_CACHE_MB, told about on first use (not every Session)
         if max_bytes is None:
@@ -379,7 +376,7 @@ class TunedCache:
         if self.max_bytes <= 0:
             self.misses += 1
             return False
-        self._prune(self.max_bytes)  # a bound lowered since the entries were written applies now
+        self._evict(self.max_bytes)  # a bound lowered since the entries were written applies now
         if not path.is_file():  # never opened otherwise: a FIFO there would block the open
             self.misses += 1
             return False
@@ -409,8 +406,6 @@ class TunedCache:
             # the entry, and another run may have renamed a good one into place meanwhile. An entry kept
             # here is replaced anyway when the recomputed weights are put.
             if damaged:
-                from interp_cli.files import remove_if_same
-
                 # Said under --debug, as the latent cache says its own: here the miss costs a whole tuning.
                 _debug("tuned-weights cache entry %s is damaged: removed, the generator is tuned again", path)
                 remove_if_same(path, identity)
@@ -418,10 +413,7 @@ class TunedCache:
         with torch.no_grad():
             for name, param in wanted.items():
                 param.copy_(state[name])
-        try:
-            os.utime(path)  # recently used: evicted last
-        except OSError:
-            pass
+        mark_used(path)
         self.hits += 1
         return True
 
@@ -429,8 +421,6 @@ class TunedCache:
         self._note_bad_setting()
         if self.max_bytes <= 0:
             return
-        from interp_cli.files import atomic_write
-
         state = {name: p.detach().to("cpu", torch.float32).contiguous() for name, p in tunable_parameters(generator)}
         size = sum(t.numel() * 4 for t in state.values())
         if size > self.max_bytes:
@@ -440,7 +430,7 @@ class TunedCache:
                           f"tuned-weights cache's bound of {self.max_bytes / 1e6:g} MB (set {CACHE_MB_ENV} to "
                           f"{math.ceil(size / 1e6)} or more to keep them)")
             self._warned = True
-            self._prune(self.max_bytes)
+            self._evict(self.max_bytes)
             return
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
@@ -455,41 +445,13 @@ class TunedCache:
                 self.warn(cache_not_written("tuned-weights cache", err, self.directory))
             self._warned = True
 
-    def _entries(self) -> list[tuple[float, int, Path]]:
-        """(mtime, size, path) of each entry. Hidden names are other writers' temps (`.<key>.tmp-<hex>.pt`,
-        files.temp_name) in progress, or a killed writer's that the next write sweeps: never an entry,
-        never counted, never removed here (a live writer's rename would fail)."""
-        entries = []
+    def _evict(self, room: int) -> None:
+        """Remove the least recently used entries until the rest take at most `room` bytes. Hidden names are other
+        writers' temps (`.<key>.tmp-<hex>.pt`, files.temp_name) in progress, or a killed writer's that the next
+        write sweeps: never an entry, never counted, never removed here (a live writer's rename would fail). Never
+        raises: a cache that cannot be listed or pruned (read-only) is no reason to stop a morph."""
         try:
             paths = list(self.directory.glob("*.pt"))
         except OSError:
-            return []
-        for path in paths:
-            if path.name.startswith("."):
-                continue
-            try:
-                stat = path.stat()
-            except OSError:
-                continue
-            entries.append((stat.st_mtime, stat.st_size, path))
-        return entries
-
-    def _evict(self, room: int) -> None:
-        """Remove the least recently used entries until the rest take at most `room` bytes."""
-        entries = self._entries()
-        total = sum(size for _, size, _ in entries)
-        for _, size, path in sorted(entries):
-            if total <= room:
-                break
-            try:
-                path.unlink()
-                total -= size
-            except OSError:
-                pass
-
-    def _prune(self, room: int) -> None:
-        """`_evict`, where a failure (a read-only cache) is no reason to stop a morph: the write will say it."""
-        try:
-            self._evict(room)
-        except OSError:
-            pass
+            return
+        evict_least_recent([path for path in paths if not path.name.startswith(".")], room=room)

@@ -304,8 +304,8 @@ def test_an_option_missing_its_value_is_said_so_not_read_as_the_next_option(comm
     target = "o/" if command == "batch" else "a.npy" if command == "encode" else "m.gif"
     refused = run(*given, option, after, target, "--weights", "demo")
     assert refused.exit_code == 2
-    assert refused.stderr == (f"interp: error: Option '{option}' requires an argument: the word after it, {after}, "
-                              "is an option.\n")
+    assert refused.stderr == (f"interp: error: option '{option}' requires an argument: the word after it, {after}, "
+                              "is an option\n")
     assert sorted(p.name for p in out.iterdir()) == ["pairs.csv"]
     # A value in its place, the same line works (a negative --seed is a value, not an option).
     value = {"--weights": "demo", "--refine": "2", "--size": "32", "--sheet": "s.png", "--shard": "1/1"}[option]

@@ -322,6 +322,31 @@ def test_cache_dir_expands_home(monkeypatch, tmp_path):
     assert files.cache_dir() == tmp_path / "c"
 
 
+def test_evict_least_recent_keeps_the_most_recently_used_within_a_count_or_a_size(tmp_path):
+    """The one eviction the landmark and tuned-weights caches share: oldest mtime out first, `mark_used` moving an
+    entry to the back of the queue, a listed entry that is already gone neither counted nor a failure."""
+    entries = []
+    for age, size in enumerate((30, 20, 10, 40)):
+        entry = tmp_path / f"e{age}"
+        entry.write_bytes(b"x" * size)
+        os.utime(entry, (1000 - age, 1000 - age))  # e0 newest ... e3 oldest
+        entries.append(entry)
+    files.mark_used(entries[3])  # the oldest read just now: now the newest
+    files.evict_least_recent(entries + [tmp_path / "gone"], keep=3)
+    assert sorted(os.listdir(tmp_path)) == ["e0", "e1", "e3"]
+    files.evict_least_recent(entries, room=45)  # e1 (20 bytes) then e0 (30) out: 40 bytes left
+    assert os.listdir(tmp_path) == ["e3"]
+    files.mark_used(tmp_path / "gone")  # best effort: nothing to stamp is no error
+    # An old entry that cannot be removed (here a folder: unlink fails) stays, and takes no newer one with it.
+    stuck = tmp_path / "stuck"
+    (stuck / "inside").mkdir(parents=True)
+    os.utime(stuck, (1, 1))
+    newer = tmp_path / "newer"
+    newer.write_bytes(b"y")
+    files.evict_least_recent([stuck, entries[3], newer], keep=2)
+    assert sorted(os.listdir(tmp_path)) == ["e3", "newer", "stuck"]
+
+
 def test_sha256_of_and_same_file(tmp_path):
     a = tmp_path / "a.png"
     a.write_bytes(b"abc")

@@ -356,6 +356,29 @@ def test_a_python_caller_is_told_the_functions_not_the_interp_command(tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
+def test_a_python_caller_without_the_weights_is_offered_the_demo_model_in_its_own_words(tmp_path, monkeypatch):
+    """Offline with no FFHQ weights, a Session (and so morph, encode, mix, batch) said only where to get them:
+    the demo model, which the command line offers as `--weights demo`, was left out for a Python caller. Now
+    offered as the keyword, which works as given; render still leaves it out (codes belong to one model), and
+    the command line keeps its flag (test_advice's test_unavailable_weights_advice_fits_the_command...)."""
+    from interp_cli.pipeline import morph, render
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    out = tmp_path / "m.gif"
+    for call in (lambda: Session("ffhq", "cpu"), lambda: morph([DEMO_A, DEMO_B], out, weights="ffhq", steps=2)):
+        offline = str(_refused(call))
+        assert offline.startswith("ffhq weights unavailable") and not out.exists()
+        advice, = re.findall(r"To try interp with no download, pass `([^`]*)`", offline)
+        assert advice == 'weights="demo"'
+    morph([DEMO_A, DEMO_B], out, steps=2, **eval(f"dict({advice})"))  # the advice, as given
+    assert out.stat().st_size > 0
+    np.save(tmp_path / "codes.npy", np.zeros((18, 512), np.float32))
+    no_demo = str(_refused(lambda: render(tmp_path / "codes.npy", tmp_path / "r.png", weights="ffhq")))
+    assert 'pass `weights="/path/to/e4e_ffhq_encode.pt"`' in no_demo and "demo" not in no_demo
+    assert not (tmp_path / "r.png").exists()
+
+
 @pytest.mark.skipif(not alignment_available(), reason="needs the align extra")
 def test_a_python_caller_can_tell_which_input_failed_and_how(demo, tmp_path):
     """`path` names the input at fault; a bad input file is an InputError (a UsageError), a photo with no

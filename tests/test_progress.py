@@ -93,6 +93,39 @@ def test_piped_stderr_gets_a_few_plain_lines_and_no_carriage_returns(tmp_path):
     assert any(line.startswith("encoding: 2/2 images") for line in lines), err
 
 
+def _as_shown(screen: str) -> list[str]:
+    """The lines a terminal shows once `screen` is drawn: a carriage return goes back to the line's start and
+    what follows overwrites it (tqdm clears a bar with spaces), a newline starts the next line."""
+    lines, line, column = [], [], 0
+    for char in screen:
+        if char == "\r":
+            column = 0
+        elif char == "\n":
+            lines.append("".join(line).rstrip())
+            line, column = [], 0
+        else:
+            line[column:column + 1] = [char]
+            column += 1
+    return [shown for shown in lines + ["".join(line).rstrip()] if shown]
+
+
+def test_a_rerun_with_every_code_from_the_cache_shows_no_encoding_count(tmp_path, monkeypatch):
+    """A rerun whose codes all came from the cache left "encoding: 100%| 2/2" on a terminal ("encoding: 2/2 images in
+    0.0s" in a log) above "encoding: 2 of 2 codes reused from the cache": a count of encoding not done. The bar
+    is cleared now and the line that says why stands first; a run that encodes keeps its count."""
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    morph = [A, B, "--weights", "demo", "--steps", "6", "-o"]
+    reused = "encoding: 2 of 2 codes reused from the cache (--no-cache encodes again)"
+    first = _interp(*morph, str(tmp_path / "first.gif")).stderr.decode()
+    assert first.startswith("encoding: 2/2 images in ") and "reused" not in first, first
+    logged = _interp(*morph, str(tmp_path / "logged.gif")).stderr.decode().splitlines()
+    assert logged[0] == reused and not [line for line in logged if line.startswith("encoding: 2/2")], logged
+    code, screen, _ = _interp_on_terminal(*morph, str(tmp_path / "shown.gif"))
+    shown = _as_shown(screen)
+    assert code == 0 and shown[0] == reused and shown[1].startswith("rendering: 100%|"), shown
+    assert not [line for line in shown if "image/s" in line], shown
+
+
 def test_quiet_prints_nothing_and_json_keeps_stdout_one_document(tmp_path):
     quiet = _interp(*MORPH, "-o", str(tmp_path / "q.mp4"), "--quiet")
     assert quiet.returncode == 0

@@ -277,6 +277,25 @@ def test_progress_callback(gen, problem):
     assert all(isinstance(v, float) and v > 0 for _, v in calls)
 
 
+@pytest.mark.parametrize("keywords,said", [
+    ({"loss": "l1"}, 'loss="l1": choose one of l2, lap, l2+lap'),
+    ({"steps": -1}, "steps must be between 0 and 10000 (got -1)"),
+    ({"steps": 2.5}, "steps must be a whole number (got 2.5)"),
+    ({"lr": 0}, "lr must be above 0 (got 0)"),
+    ({"lr": "0.1"}, "lr must be a number (got '0.1')"),
+    ({"reg": -1}, "reg must be at least 0 (got -1)"),
+    ({"seed": 1.5}, "seed must be a whole number (got 1.5)"),
+])
+def test_refine_codes_refuses_a_wrong_keyword_by_its_name(gen, problem, keywords, said):
+    """`refine_codes` said "unknown refine loss 'l1'", "refine steps must be >= 0" and "refine learning rate must
+    be > 0": words of no keyword it takes (its caller passes loss=, steps=, lr=); lr="0.1" failed in a comparison
+    (a TypeError) and seed=1.5 ran as seed 1. Each is now named as passed, as `tune_generator` names its own."""
+    target, init = problem
+    with pytest.raises(UsageError) as caught:
+        refine_codes(gen, target, init, **{"steps": 1, **keywords})
+    assert str(caught.value) == said
+
+
 def test_refine_rejects_bad_arguments(gen, problem):
     target, init = problem
     with pytest.raises(UsageError):

@@ -23,7 +23,6 @@ each when they differ: the MAX_CACHED most recently used entries stay, whoever w
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InterpError, UsageError, cache_not_written
-from ..files import atomic_save_npys, cache_dir
+from ..files import atomic_save_npys, cache_dir, evict_least_recent, mark_used
 from ..npy import map_npys
 from ..sha256_record import file_sha256
 from interp_cli.dlib_format import DlibFormatError, IntStream, decode_int_stream, floats_from_pairs
@@ -291,7 +290,7 @@ def _load_cached(cache: Path) -> ShapePredictor | None:
         return None
     if _layout_problem(predictor) is not None:
         return None
-    _touch(cache)
+    mark_used(cache)
     return predictor
 
 
@@ -335,13 +334,6 @@ def _layout_problem(predictor: ShapePredictor) -> str | None:
     return None
 
 
-def _touch(cache: Path) -> None:
-    try:
-        os.utime(cache)  # recently used: evicted last
-    except OSError:
-        pass
-
-
 def _store_cached(cache: Path, predictor: ShapePredictor, log: Callable[[str], None] | None = None) -> None:
     """Write the cache atomically, then drop the entries past MAX_CACHED, least recently used first.
 
@@ -361,20 +353,8 @@ def _store_cached(cache: Path, predictor: ShapePredictor, log: Callable[[str], N
 def _evict(folder: Path, stem: str) -> None:
     """Keep the MAX_CACHED most recently used entries of the model named `stem`, of either format (entries of
     other model files, other installs' included, are kept as long as they are among them; hidden names are
-    writers' temps). A run that mapped an entry keeps reading it once removed: the mapping holds the file."""
-    entries = []
-    for path in folder.glob(f"{stem}-*"):
-        if path.suffix not in _CACHE_SUFFIXES:
-            continue
-        try:
-            entries.append((path.stat().st_mtime, path))
-        except OSError:
-            continue
-    for _, path in sorted(entries, reverse=True)[MAX_CACHED:]:
-        try:
-            path.unlink()
-        except OSError:
-            pass
+    writers' temps, which the pattern leaves out). A run that mapped an entry keeps reading it once removed."""
+    evict_least_recent([path for path in folder.glob(f"{stem}-*") if path.suffix in _CACHE_SUFFIXES], keep=MAX_CACHED)
 
 
 _loaded: list[ShapePredictor] = []  # the predictor, once this process has parsed or loaded it
