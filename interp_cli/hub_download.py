@@ -21,7 +21,6 @@ import shlex
 import shutil
 import stat
 import sys
-import threading
 import time
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from interp_cli.errors import ChecksumError, WeightsUnavailableError, option
 from interp_cli.files import remove_if_same, taken_lock
 from interp_cli.presets import SHA256_HEX, WEIGHTS_ENV, Preset
 from interp_cli.progress import human_size, is_terminal, polled
-from interp_cli.stops import deferred
+from interp_cli.shared_setting import SharedSetting
 
 # Below this size a download or a hash is too quick to be worth lines on stderr ("downloading...", "verifying..."):
 # a size, not a time, so what a run prints does not hang on the load of the machine or the network. A log sees
@@ -315,43 +314,9 @@ def _check_advertised(hub: HubFile, preset: Preset | None) -> tuple[int | None, 
     return size, etag
 
 
-class _WhileAnyDownloads:
-    """A process-wide setting of huggingface_hub's (its logger's level, its bars) changed while interp downloads:
-    the first download in changes it, the last one out undoes that change.
-
-    A Python caller may download in threads. Each download saving the setting and putting it back on its way out
-    raced: with A in, B in, A out, B out, A put the caller's setting back while B still downloaded (B's retry
-    lines reached stderr), and B then "restored" what A had set (the caller's logger stayed at ERROR for good)."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._inside = 0
-        self._undo: Callable[[], None] | None = None
-
-    @contextmanager
-    def held(self, change: Callable[[], Callable[[], None] | None]) -> Iterator[None]:
-        """`change()` makes the change and returns what undoes it (None: nothing to undo); called by the first in."""
-        counted = False
-        try:
-            # Changed and counted in one go, inside the `try` (as torch_flags holds torch's flags): a stop landing
-            # between (a caller's SIGTERM handler's) left the hub quiet in the caller's process for good.
-            with deferred(), self._lock:
-                if self._inside == 0:
-                    self._undo = change()
-                self._inside += 1
-                counted = True
-            yield
-        finally:
-            if counted:
-                with self._lock:
-                    self._inside -= 1
-                    if self._inside == 0 and self._undo is not None:
-                        undo, self._undo = self._undo, None
-                        undo()
-
-
-_HUB_LOGS = _WhileAnyDownloads()
-_HUB_BARS = _WhileAnyDownloads()
+# Changed while any download of interp's runs (a Python caller may download in threads), put back after the last.
+_HUB_LOGS = SharedSetting()
+_HUB_BARS = SharedSetting()
 
 
 def _quiet_hub_logs() -> AbstractContextManager[None]:
@@ -449,7 +414,7 @@ def _progress_bars(enabled: bool) -> AbstractContextManager[None]:
     Off a terminal huggingface_hub 0.21+ draws none; 0.20 (setup.cfg's floor) drew its tqdm bar into logs
     and pipes as carriage-return redraws, ahead of a failure's one line too. A Jupyter kernel's stderr is no
     terminal, but there tqdm.auto draws a widget, which every version did and does. Off while any download of
-    interp's that wants them off runs (`_WhileAnyDownloads`: downloads in threads).
+    interp's that wants them off runs (`SharedSetting`: downloads in threads).
     """
     if enabled and _hub_bar_shows():
         return nullcontext()

@@ -4,9 +4,8 @@
 not per thread or per call, while a `Session` lets morphs (refine, tune, render) run in threads at
 once. Saving the flags on entry and restoring them on exit then goes wrong as soon as two uses
 overlap: the first to leave restores the flags under the other, which runs on with them off. So a
-setting is held by reference count under one lock: the first user saves the flags and sets them, the
-last one to leave restores what the first saw. Every holder of a setting wants the same values, so
-holders never fight over them.
+setting is held by count (`shared_setting.SharedSetting`): the first user saves the flags and sets them,
+the last one to leave restores what the first saw.
 
 Strict fp32 is held per stage, not set once for the process: interp is also a library (`Session`),
 and a caller's own TF32 choice outside interp's stages is left alone. Every interp stage that runs
@@ -18,42 +17,14 @@ one thread while another renders in bf16 changes nothing there.
 from __future__ import annotations
 
 import contextlib
-import threading
-from collections.abc import Callable, Iterator
-from typing import Any
 
 import torch
 
-from interp_cli.stops import deferred
+from interp_cli.shared_setting import SharedSetting, written
 
 TF32_DEVICE_TYPES = {"cuda"}  # where TF32 exists (tests add "cpu" to see the stages hold strict fp32)
-_lock = threading.Lock()
-_holders: dict[str, list] = {}  # setting name -> [how many hold it, the flags the first holder found]
-
-
-@contextlib.contextmanager
-def _holding(name: str, read: Callable[[], Any], write: Callable[[Any], None], value: Any) -> Iterator[None]:
-    """Hold the setting `name` (`write(value)`) for the duration; the flags `read()` returned before the
-    first holder came are written back when the last holder leaves."""
-    counted = False
-    try:
-        # Set and counted in one go, inside the `try`: a stop landing between (a caller's SIGTERM handler's) left
-        # the setting changed, or a holder counted, with nothing to put it back.
-        with deferred(), _lock:
-            entry = _holders.get(name)
-            if entry is None:
-                entry = _holders[name] = [0, read()]
-                write(value)
-            entry[0] += 1
-            counted = True
-        yield
-    finally:
-        if counted:
-            with _lock:
-                entry[0] -= 1
-                if entry[0] == 0:
-                    del _holders[name]
-                    write(entry[1])
+_DETERMINISTIC_CUDNN = SharedSetting()
+_STRICT_FP32 = SharedSetting()
 
 
 def _cudnn_choice() -> tuple[bool, bool]:
@@ -66,7 +37,7 @@ def _set_cudnn_choice(flags: tuple[bool, bool]) -> None:
 
 def deterministic_cudnn() -> contextlib.AbstractContextManager:
     """cuDNN pinned to deterministic kernels (deterministic on, benchmark off) while any holder is inside."""
-    return _holding("deterministic-cudnn", _cudnn_choice, _set_cudnn_choice, (True, False))
+    return _DETERMINISTIC_CUDNN.held(written(_cudnn_choice, _set_cudnn_choice, (True, False)))
 
 
 def _tf32() -> tuple[bool, bool]:
@@ -83,7 +54,7 @@ def strict_fp32(device: torch.device | str | None) -> contextlib.AbstractContext
     elsewhere nothing changes (TF32 is CUDA's)."""
     if device is None or torch.device(device).type not in TF32_DEVICE_TYPES:
         return contextlib.nullcontext()
-    return _holding("strict-fp32", _tf32, _set_tf32, (False, False))
+    return _STRICT_FP32.held(written(_tf32, _set_tf32, (False, False)))
 
 
 def cpu_threads(device: torch.device | str) -> int | None:
