@@ -507,7 +507,10 @@ def test_ctrl_c_at_any_moment_of_startup_exits_130(tmp_path):
         where.mkdir()
         slow = {"PYTHONPATH": os.pathsep.join([str(slow_site), str(ROOT)])} if after == "start" else {}
         env = _env(where, **slow)
-        proc = _start([PHOTO_A, PHOTO_B, "--weights", "demo", "--steps", "30", "-o", "out.gif"], cwd=where, env=env)
+        # SIGTERM at its default, as a shell starts commands: one this process left ignored stays so in interp,
+        # and `_stops_held` would never see it taken.
+        proc = _start([PHOTO_A, PHOTO_B, "--weights", "demo", "--steps", "30", "-o", "out.gif"], cwd=where, env=env,
+                      preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
         deadline = time.monotonic() + 60
         reached = _stops_held if after == "start" else _torch_mapped
         while not reached(proc.pid) and proc.poll() is None:
