@@ -479,18 +479,41 @@ def _torch_mapped(pid: int) -> bool:
         return False
 
 
+def _stops_held(pid: int) -> bool:
+    """Whether interp's entry point has taken SIGTERM (`stops.hold_stops_at_start`, its first line): Python's own
+    start-up before it (`site`, the .pth files), where no code of interp's runs yet, is over."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            caught = next(line for line in status if line.startswith("SigCgt:")).split()[1]
+    except (OSError, StopIteration):
+        return False
+    return bool(int(caught, 16) >> (signal.SIGTERM - 1) & 1)
+
+
 @pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/maps"), reason="needs /proc to see torch load")
 def test_ctrl_c_at_any_moment_of_startup_exits_130(tmp_path):
     # Real SIGINTs at several moments: before torch, as its libraries load, inside its Python-level import
     # (where a few in a hundred used to end in SIGINT, SIGABRT or a swallowed interrupt: exit 0), and after.
+    # Each moment is counted from one the child reached: its entry point's first line, or torch's libraries
+    # mapped. Counted from the start of the process, 0.3 s fell inside Python's own start-up on a loaded machine
+    # (a Fatal Python error in `site`, exit 1, before any of interp's code), as it does here every time with
+    # `site` made slower by a sitecustomize that sleeps.
+    slow_site = tmp_path / "slow-site"
+    slow_site.mkdir()
+    (slow_site / "sitecustomize.py").write_text("import time\ntime.sleep(0.5)\n")
     delays = [("start", 0.3)] + [("torch", d) for d in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)]
     for index, (after, delay) in enumerate(delays):
         where = tmp_path / str(index)
         where.mkdir()
-        proc = _start([PHOTO_A, PHOTO_B, "--weights", "demo", "--steps", "30", "-o", "out.gif"], cwd=where,
-                      env=_env(where))
+        slow = {"PYTHONPATH": os.pathsep.join([str(slow_site), str(ROOT)])} if after == "start" else {}
+        env = _env(where, **slow)
+        # SIGTERM at its default, as a shell starts commands: one this process left ignored stays so in interp,
+        # and `_stops_held` would never see it taken.
+        proc = _start([PHOTO_A, PHOTO_B, "--weights", "demo", "--steps", "30", "-o", "out.gif"], cwd=where, env=env,
+                      preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
         deadline = time.monotonic() + 60
-        while after == "torch" and not _torch_mapped(proc.pid) and proc.poll() is None:
+        reached = _stops_held if after == "start" else _torch_mapped
+        while not reached(proc.pid) and proc.poll() is None:
             assert time.monotonic() < deadline
             time.sleep(0.005)
         time.sleep(delay)

@@ -38,14 +38,21 @@ def _interp(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 def _interp_on_terminal(*args: str, timeout: float = 120, watch=None) -> tuple[int, str, bytes]:
     """Run interp with stderr on a fresh pseudo-terminal: (exit code, what the terminal got, stdout).
     `watch(child, screen)` is called with the screen so far each time more of it arrives."""
+    return _on_terminal([sys.executable, "-m", "interp_cli", *args], timeout=timeout, watch=watch)
+
+
+def _on_terminal(command: list[str], *, timeout: float = 120, watch=None) -> tuple[int, str, bytes]:
     master, slave = pty.openpty()
-    child = subprocess.Popen([sys.executable, "-m", "interp_cli", *args], stdout=subprocess.PIPE, stderr=slave,
-                             env=_env(), cwd=ROOT)
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=slave, env=_env(), cwd=ROOT)
     os.close(slave)
     screen = b""
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
+            # Looked at before select: a child gone by then has all it wrote in the terminal's buffer, so a select
+            # that finds nothing means nothing more comes. Looked at after, a child that wrote its last line and
+            # exited between the two lost that line (this process held up there on a loaded machine).
+            exited = child.poll() is not None
             ready, _, _ = select.select([master], [], [], 0.1)
             if ready:
                 try:
@@ -57,7 +64,7 @@ def _interp_on_terminal(*args: str, timeout: float = 120, watch=None) -> tuple[i
                 screen += chunk
                 if watch is not None:
                     watch(child, screen)
-            elif child.poll() is not None:
+            elif exited:
                 break
         stdout = child.stdout.read()
         code = child.wait(timeout=10)
@@ -66,6 +73,32 @@ def _interp_on_terminal(*args: str, timeout: float = 120, watch=None) -> tuple[i
         if child.poll() is None:
             child.kill()
     return code, screen.decode("utf-8", "replace"), stdout
+
+
+def test_the_terminal_reader_keeps_a_line_written_as_the_process_exits(monkeypatch):
+    """This file's terminal reader, held up right after a select that found nothing until the process has written
+    its last line and exited (a loaded machine can hold it there that long): the line is still read. It was lost,
+    and with it the `interp: terminated` that the stop tests below look for."""
+    started = []
+
+    class Recorded(subprocess.Popen):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    real_select = select.select
+
+    def held_up(*args):
+        found = real_select(*args)
+        if not found[0]:
+            os.waitid(os.P_PID, started[0].pid, os.WEXITED | os.WNOWAIT)  # until it has exited; not reaped
+        return found
+
+    monkeypatch.setattr(subprocess, "Popen", Recorded)
+    monkeypatch.setattr(select, "select", held_up)
+    last = "import sys, time; time.sleep(0.3); sys.stderr.write('last')"
+    code, screen, _ = _on_terminal([sys.executable, "-c", last])
+    assert code == 0 and screen == "last"
 
 
 def test_terminal_bars_redraw_in_place_and_end_on_the_count(tmp_path):
