@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -165,6 +166,41 @@ def test_hog_angles_scanned_side_by_side_find_what_scanning_each_alone_finds():
         both = list(pool.map(detect.hog_candidates, [greys[p] for p in PHOTOS[:2]]))
     assert both == [one_at_a_time(greys[p]) for p in PHOTOS[:2]]
 
+
+@needs_dlib
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="the angles are scanned in threads only with 2+ cores")
+def test_a_stop_as_a_scanning_thread_starts_leaves_no_thread_scanning(monkeypatch):
+    """A caller's SIGTERM handler raised inside `Thread.start()` of the HOG search's last worker: the pool had not
+    counted that worker yet, so its shutdown never waited for it, and the worker scanned on after the stop had
+    left `hog_candidates` (with a detector the caller's next search takes). Now every worker the search started is
+    waited for before the stop leaves it (a real SIGTERM; the pool's `join`s are counted)."""
+    import threading
+
+    from interp_cli.align import detect
+    from tests.races import Stopped, stop_inside_start
+
+    grey = detect.dlib_grey(np.asarray(load(PHOTOS[0])))
+    detect.hog_candidates(grey)  # the detectors made and copied before the stop
+    started, joined = [], set()
+    start, join = threading.Thread.start, threading.Thread.join
+
+    def counted_start(thread):
+        if thread.name.startswith("interp-hog"):
+            started.append(thread)
+        start(thread)
+
+    def counted_join(thread, timeout=None):
+        joined.add(thread)
+        join(thread, timeout)
+
+    monkeypatch.setattr(threading.Thread, "start", counted_start)
+    monkeypatch.setattr(threading.Thread, "join", counted_join)
+    last = f"interp-hog_{len(detect._HOG_ANGLES) - 1}"
+    with stop_inside_start(last), pytest.raises(Stopped):
+        detect.hog_candidates(grey)
+    assert [t.name for t in started][-1] == last
+    assert [t.name for t in started if t not in joined] == []
+    assert detect.hog_candidates(grey) == detect.hog_candidates(grey)  # and the next search runs as ever
 
 @needs_dlib
 def test_the_hog_detector_is_read_back_from_the_cache_and_a_damaged_entry_is_replaced(tmp_path, monkeypatch):

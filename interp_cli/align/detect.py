@@ -35,6 +35,7 @@ import numpy as np
 
 from ..errors import InterpError
 from ..files import atomic_write, cache_dir
+from ..stops import deferred
 from .landmarks import INSTALL_ALIGN, ShapePredictor, similarity_matrix
 
 # Haar alt2 box -> dlib HOG box, measured on the test photos (tests/data/faces): dlib's box is
@@ -306,7 +307,12 @@ def hog_candidates(grey: np.ndarray, angles=None) -> list[Candidate]:
         detectors = _hog_detectors(len(angles))
         if len(angles) > 1 and (os.cpu_count() or 1) > 1:
             with ThreadPoolExecutor(len(angles), thread_name_prefix="interp-hog") as pool:
-                scans = list(pool.map(scan, angles, detectors))
+                # Every worker started and known to the pool before a stop acts: one whose `start()` a stop landed
+                # in (a Python caller's SIGTERM handler's) was not, so the pool's shutdown never waited for it, and
+                # it scanned on with a detector the caller's next search took (as render.render_ahead's thread).
+                with deferred():
+                    pending = [pool.submit(scan, angle, detector) for angle, detector in zip(angles, detectors)]
+                scans = [future.result() for future in pending]
         else:
             scans = [scan(angle, detector) for angle, detector in zip(angles, detectors)]
     found = []
