@@ -509,8 +509,10 @@ def test_ctrl_c_at_any_moment_of_startup_exits_130(tmp_path):
         env = _env(where, **slow)
         # SIGTERM at its default, as a shell starts commands: one this process left ignored stays so in interp,
         # and `_stops_held` would never see it taken.
-        proc = _start([PHOTO_A, PHOTO_B, "--weights", "demo", "--steps", "30", "-o", "out.gif"], cwd=where, env=env,
-                      preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
+        # 1000 steps: the last moment (1 s after torch's libraries) is still inside the morph on an idle machine,
+        # where a 30-step one had already ended (exit 0: the signal came after the work, not during it).
+        proc = _start([PHOTO_A, PHOTO_B, "--weights", "demo", "--steps", "1000", "-o", "out.gif"], cwd=where,
+                      env=env, preexec_fn=lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL))
         deadline = time.monotonic() + 60
         reached = _stops_held if after == "start" else _torch_mapped
         while not reached(proc.pid) and proc.poll() is None:
