@@ -37,12 +37,13 @@ from interp_cli.render import pick_device, pick_precision, precision_name, rende
 from interp_cli.session import EncodeSettings, Log, Session, python_log
 from interp_cli.sheet import contact_sheet, spaced
 from interp_cli.stops import context_set
-from interp_cli.weights import resolve_weights
+from interp_cli.weights import download_weights, resolve_weights
 
 # What `help(interp_cli.pipeline)` lists and `from interp_cli.pipeline import *` takes: the verbs, and the
-# Session and its settings from interp_cli.session; batch comes from interp_cli.batch (`__getattr__` below).
+# Session and its settings from interp_cli.session; batch comes from interp_cli.batch (`__getattr__` below),
+# download_weights from interp_cli.weights (torch-free, for `interp_cli.download_weights`).
 __all__ = ["Session", "EncodeSettings", "morph", "morph_frames", "encode", "render", "align", "mix",
-           "batch"]  # noqa: F822
+           "batch", "download_weights"]  # noqa: F822
 
 
 # `batch`'s seam: the --save-aligned crops its manifest planned for the row being morphed (`manifest.plan_crops`,
