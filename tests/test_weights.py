@@ -759,6 +759,18 @@ def test_missing_shipped_file_says_to_restore_it_not_to_build_or_download_it(shi
     assert "reinstall interp" in message  # a temp dir is neither a git checkout nor a pip install
     assert "make" not in message and "download" not in message
     assert hub.download_calls == []
+    # resolve_weights and weights_path take the weights as their first argument: no `weights=` advised to them
+    # (it was: "or pass another checkpoint with weights"); a Session, which takes that keyword, is told it.
+    assert message == str(_refused(lambda: weights.weights_path("mini"))) and not message.endswith("weights")
+    from interp_cli.pipeline import Session
+
+    assert str(_refused(lambda: Session("mini", "cpu"))) == f"{message}, or pass another checkpoint with weights"
+
+
+def _refused(call) -> Exception:
+    with pytest.raises(WeightsUnavailableError) as excinfo:
+        call()
+    return excinfo.value
 
 
 def test_shipped_file_without_sidecar_loads_unchecked(shipped, hash_calls):
