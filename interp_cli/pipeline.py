@@ -206,7 +206,7 @@ def _refuse_another_model(session: Session, weights, device, precision) -> None:
     except InterpError:  # not on this machine (or no such weights): not the session's, which are loaded
         same = False
     if not same:
-        raise UsageError(f"weights={weights!r} names other weights than the session's ({session.weights.id}); "
+        raise UsageError(f"{option('weights', weights)} names other weights than the session's ({session.weights.id}); "
                          "a morph with a session renders with its model: pass one or the other")
 
 
