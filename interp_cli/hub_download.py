@@ -423,8 +423,11 @@ def _login_advice() -> str:
     """How to log in to the hub with the command line the installed huggingface_hub has.
 
     `hf` arrived in huggingface_hub 0.34; older releases (setup.cfg allows 0.20) have only
-    `huggingface-cli`, and 1.0 removed that. HF_TOKEN works in all of them.
+    `huggingface-cli`, and 1.0 removed that. HF_TOKEN works in all of them, and is read at each request: a
+    Python caller sets it in its own process (a login command is a shell's).
     """
+    if not speaking_to_cli():
+        return 'set os.environ["HF_TOKEN"] to a token of your account'
     from importlib import metadata
 
     try:

@@ -488,6 +488,35 @@ def test_a_refusing_hub_says_what_to_do_and_that_works(hub, env, fault, said, re
     assert_downloaded(env, hub)
 
 
+_PYTHON_CALLER_GATED = """
+import json, os, re
+from interp_cli import InterpError, download_weights, weights
+for fields in json.loads(os.environ["INTERP_TEST_PRESETS"]):
+    weights.PRESETS[fields["name"]] = weights.Preset(**fields)
+try:
+    download_weights("tiny")
+except InterpError as err:
+    told = str(err)
+exec(re.search(r"set (os\\.environ\\[[^]]*\\]) to a token of your account", told).group(1) + " = 'hf_test'")
+print(json.dumps({"told": told, "path": download_weights("tiny")["path"]}))
+"""
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_python_caller_refused_by_the_hub_is_told_how_to_give_a_token_in_its_own_process(hub, env, status):
+    """A private or gated repo said "log in with `hf auth login` (or set HF_TOKEN)" to a Python caller: a shell
+    command. Now the caller is told to set os.environ["HF_TOKEN"], which, done in its process as told, gets the
+    file on the next call (huggingface_hub reads the token at each request)."""
+    hub.fault = Fault(status=status, unless_token="hf_test")
+    done = subprocess.run([sys.executable, "-c", _PYTHON_CALLER_GATED], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert 'set os.environ["HF_TOKEN"] to a token of your account' in seen["told"]
+    assert "`hf" not in seen["told"] and "huggingface-cli" not in seen["told"]
+    assert Path(seen["path"]).read_bytes() == PAYLOAD
+
+
 def test_wrong_bytes_are_not_kept_and_the_suggested_rerun_fetches_the_right_ones(hub, env):
     hub.fault = Fault(body=bytes(len(PAYLOAD)), on="GET", times=1)  # the advertised etag, other bytes (a proxy)
     line = error_line(interp(env, "weights", "download", "tiny"))

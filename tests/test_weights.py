@@ -1182,8 +1182,10 @@ def test_offline_mode_off_is_not_mentioned(hub, tiny, monkeypatch):
 def test_login_advice_names_a_command_the_installed_huggingface_hub_has(hub, tiny):
     from importlib import metadata
 
+    from interp_cli.errors import cli_words
+
     hub.failure = GatedRepoError("403 gated", response=_http_response(403))
-    with pytest.raises(WeightsUnavailableError) as excinfo:
+    with pytest.raises(WeightsUnavailableError) as excinfo, cli_words():  # the command's words; Python's: below
         weights.resolve_weights("tiny")
     message = str(excinfo.value)
     scripts = {ep.name for ep in metadata.distribution("huggingface_hub").entry_points
@@ -1191,6 +1193,10 @@ def test_login_advice_names_a_command_the_installed_huggingface_hub_has(hub, tin
     named = re.findall(r"`((?:hf|huggingface-cli)\b[^`]*)`", message)
     assert named and all(command.split()[0] in scripts for command in named), (named, scripts)
     assert "HF_TOKEN" in message
+    with pytest.raises(WeightsUnavailableError) as excinfo:  # a Python caller: no command (test_hub_download runs it)
+        weights.resolve_weights("tiny")
+    assert 'accept its terms on huggingface.co and set os.environ["HF_TOKEN"] to a token of your account' in \
+        str(excinfo.value)
 
 
 # --------------------------------------------------------------------------------------------------
