@@ -7,10 +7,12 @@ The Python API is `interp_cli.pipeline`, the functions the `interp` commands cal
     print(summary["output"], summary["frames"])   # the summary `interp ... --json` prints
 
 `help(interp_cli.pipeline)` lists the rest: `Session` (a model loaded once for many morphs), `batch`,
-`encode`, `render`, `align` and `mix`. `morph`, `Session`, `encode` and `mix` are also importable from
+`encode`, `render`, `align`, `mix` and `download_weights` (fetch a preset ahead of time, as `interp weights
+download` does). `morph`, `Session`, `encode`, `mix` and `download_weights` are also importable from
 here (`from interp_cli import morph`), lazily: `import interp_cli` stays free of torch, which loads on
-first use. `batch`, `render` and `align` are also this package's modules (`interp_cli.align` is the face
-alignment), so their functions are reached as `interp_cli.pipeline.batch` and so on.
+first use (`download_weights` never loads it). `batch`, `render` and `align` are also this package's
+modules (`interp_cli.align` is the face alignment), so their functions are reached as
+`interp_cli.pipeline.batch` and so on.
 
 What a call does besides its output:
 - It prints nothing of its own. `progress=True` draws progress bars on stderr. Warnings (a GIF's frame rate
@@ -39,13 +41,17 @@ _PIPELINE_NAMES = ("morph", "Session", "encode", "mix")
 # ... and from interp_cli.errors (torch-free, but imported on first use too: the command's start stays lean).
 _ERROR_NAMES = ("InterpError", "UsageError", "InputError", "NoFaceError", "CheckpointError", "ChecksumError",
                 "WeightsUnavailableError", "InterpWarning")
+# ... and from interp_cli.weights (torch-free: a download needs no model), also in interp_cli.pipeline.
+_WEIGHTS_NAMES = ("download_weights",)
 
 
 def __getattr__(name: str):
     """`interp_cli.morph`, `interp_cli.InterpError` and the other names above, imported on first use."""
-    if name in _PIPELINE_NAMES or name in _ERROR_NAMES:
+    if name in _PIPELINE_NAMES or name in _ERROR_NAMES or name in _WEIGHTS_NAMES:
         if name in _PIPELINE_NAMES:
             from interp_cli import pipeline as home
+        elif name in _WEIGHTS_NAMES:
+            from interp_cli import weights as home
         else:
             from interp_cli import errors as home
         value = getattr(home, name)
@@ -55,4 +61,4 @@ def __getattr__(name: str):
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_PIPELINE_NAMES, *_ERROR_NAMES})
+    return sorted({*globals(), *_PIPELINE_NAMES, *_ERROR_NAMES, *_WEIGHTS_NAMES})

@@ -33,6 +33,8 @@ def align(image: str | os.PathLike, output: str | os.PathLike, *, face: int | No
     size = check_number("size", size, *ALIGN_SIZE, integer=True)
     if face is not None and (isinstance(face, bool) or not isinstance(face, numbers.Integral)):
         raise UsageError(f"{option('face', face)}: give a face number (0 = leftmost) or None for the largest")
+    if face is not None:  # before the photo is read and searched (a face=-1 was refused after, or as "no face found")
+        face = check_number("face", face, low=0, integer=True)
     alignment.require_alignment("interp align")
     # The photo as the array alignment searches, the PIL image gone before the search starts: passed as the image,
     # both were held to the end (3 bytes a pixel more at the peak, 300 MB at 100 MP), as the morph once did.

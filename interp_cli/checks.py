@@ -157,8 +157,9 @@ def check_seed(seed, name: str = "seed") -> int:
     return int(seed)
 
 
-# The on/off keywords that may also be None: align's None leaves it to the model (the demo takes crops as they are).
-_MAYBE_FLAGS = ("align",)
+# The on/off keywords that may also be None, and what None does: align's leaves it to the model (the demo takes crops
+# as they are), download_weights' offline follows the environment's offline mode.
+_MAYBE_FLAGS = {"align": "to leave it to the model", "offline": "to follow HF_HUB_OFFLINE"}
 
 
 def check_choice(name: str, value, choices: Sequence[str]) -> None:
@@ -181,7 +182,7 @@ def check_flags(**flags) -> dict:
         elif isinstance(value, bools):
             checked[name] = bool(value)
         else:
-            unset = ", or None to leave it to the model" if name in _MAYBE_FLAGS else ""
+            unset = f", or None {_MAYBE_FLAGS[name]}" if name in _MAYBE_FLAGS else ""
             raise UsageError(f"{option(name, value)}: give True or False{unset}")
     return checked
 

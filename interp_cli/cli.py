@@ -24,7 +24,7 @@ from interp_cli.errors import cli_words, one_line, reported
 from interp_cli.files import line_text
 from interp_cli.limits import ALIGN_SIZE, NOISE_MODES
 from interp_cli.malloc import freeze_imports_here, keep_freed_memory
-from interp_cli.options import (SEED, ShardType, align_options, cache_option, device_option, morph_options,
+from interp_cli.options import (SEED, IntRange, ShardType, align_options, cache_option, device_option, morph_options,
                                 morph_settings, noise_options, output_flags, precision_option, refine_options,
                                 save_aligned_option, weights_option)
 from interp_cli.stops import HungUp, Terminated, ignore_stops, raise_on_sigterm
@@ -226,19 +226,18 @@ class DefaultMorphGroup(click.Group):
 
 
 def _refuse_negative_tune(args) -> None:
-    """`--tune -1`: click's range error, as `--tune 20000` gets, instead of "No such option '-1'".
+    """`--tune -1`: the range error `--tune 20000` gets, instead of "No such option '-1'".
 
     --tune's count is optional, and click hands an optional value the next word only if it does not
     start with "-" (`--tune=-1` too: click puts the value back in front of the words), so `-1` was
     parsed as an option. A negative whole number right after --tune is never an option name here."""
-    from interp_cli.limits import TUNE_MAX_STEPS
+    from interp_cli.options import tune_steps
 
     for word, after in zip(args, [*args[1:], ""]):  # the last word too: `... --tune=-1`
         if word == "--":
             return
         if word == "--tune" and re.fullmatch(r"-\d+", after) or word.startswith("--tune=-"):
-            value = after if word == "--tune" else word.split("=", 1)[1]
-            raise click.UsageError(f"Invalid value for '--tune': {value} is not in the range 0<=x<={TUNE_MAX_STEPS}.")
+            tune_steps(after if word == "--tune" else word.split("=", 1)[1])
 
 
 def _file_read_as_option(option: str, args) -> str:
@@ -462,9 +461,9 @@ def render(codes, output, weights, device, precision, noise, seed, truncation, q
 @cli.command()
 @click.argument("image")
 @click.option("-o", "--output", required=True, metavar="ALIGNED.png", help="Where to write the aligned crop.")
-@click.option("--face", type=click.IntRange(min=0), default=None, metavar="N",
+@click.option("--face", type=IntRange(min=0), default=None, metavar="N",
               help="Which face (0 = leftmost). Default: the largest.")
-@click.option("--size", type=click.IntRange(*ALIGN_SIZE), default=1024, show_default=True, help="Output size in px.")
+@click.option("--size", type=IntRange(*ALIGN_SIZE), default=1024, show_default=True, help="Output size in px.")
 @output_flags
 def align(image, output, face, size, quiet, as_json):
     """FFHQ-align a face photo (what the encoder sees).  e.g. interp align photo.jpg -o aligned.png"""

@@ -127,8 +127,9 @@ class WeightsUnavailableError(InterpError):
 
     What else to try depends on the command: `--weights PATH` and the demo model are choices for a
     morph, not for `interp weights path`. So the error may carry `advice`, the end of the message per
-    command name ("" for any other caller), and the CLI picks its own with `for_command`, as `Session`
-    ("session") and `pipeline.render` ("render") do for a Python caller.
+    command name, and the CLI picks its own with `for_command`, as `Session` ("session"), `pipeline.render`
+    ("render") and `download_weights` ("download") do for a Python caller. "" is for any other caller
+    (interp_cli.weights' own functions, which take the weights as their first argument, not weights=).
     """
 
     def __init__(self, message: str, advice: dict[str, str] | None = None):

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable, Iterator
 
-from interp_cli.errors import ChecksumError, WeightsUnavailableError, option
+from interp_cli.errors import ChecksumError, WeightsUnavailableError, option, speaking_to_cli
 from interp_cli.files import remove_if_same, taken_lock
 from interp_cli.presets import SHA256_HEX, WEIGHTS_ENV, Preset
 from interp_cli.progress import human_size, is_terminal, polled
@@ -60,10 +60,14 @@ class HubFile:
 
 
 def locate_on_hub(
-    hub: HubFile, *, preset: Preset | None, spec: str, download: bool, progress: bool, force_download: bool
+    hub: HubFile, *, preset: Preset | None, spec: str, download: bool, progress: bool, force_download: bool,
+    offline: bool | None = None,
 ) -> tuple[Path, bool]:
     """A hub file from the HF cache, downloading it if allowed; WeightsUnavailableError otherwise.
 
+    `offline`: None follows HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE as they are set now (`_hub_offline`); False
+    downloads whatever they say (a Python caller's `download_weights(offline=False)`, the command's
+    `HF_HUB_OFFLINE=0 interp weights download`); True never downloads.
     Also says whether the file came through hf_hub_download in this call (True) or was found in the cache.
     """
     import huggingface_hub
@@ -80,13 +84,14 @@ def locate_on_hub(
             if blob is not None:
                 _remove_abandoned_partials(blob.parent, blob.name)
             return Path(cached), False
-    if _hub_offline():
-        raise _unavailable(hub, preset, spec, _offline_reason())
+    if _hub_offline() if offline is None else offline:
+        reason = "offline=True was passed" if offline else f"offline mode is on ({_offline_setting()})"
+        raise _unavailable(hub, preset, spec, f"{reason} and it is not in the Hugging Face cache")
     if not download:
         raise _unavailable(hub, preset, spec, "it has not been downloaded (not in the Hugging Face cache)")
     reached = False
     try:
-        with _progress_bars(progress), _quiet_hub_logs():
+        with _progress_bars(progress), _quiet_hub_logs(), _hub_online():
             size, etag = _check_advertised(hub, preset)
             reached = True
             blobs = _hub_cache() / repo_folder_name(repo_id=hub.repo_id, repo_type="model") / "blobs"
@@ -317,6 +322,26 @@ def _check_advertised(hub: HubFile, preset: Preset | None) -> tuple[int | None, 
 # Changed while any download of interp's runs (a Python caller may download in threads), put back after the last.
 _HUB_LOGS = SharedSetting()
 _HUB_BARS = SharedSetting()
+_HUB_ONLINE = SharedSetting()
+
+
+def _hub_online() -> AbstractContextManager[None]:
+    """huggingface_hub online for a download interp has decided to make (`locate_on_hub`), whatever its own
+    offline switch says. That switch, `constants.HF_HUB_OFFLINE`, is read from the environment once, when
+    huggingface_hub is imported; interp reads the variables at call time. A Python process started with
+    HF_HUB_OFFLINE=1 stayed offline for good: `os.environ["HF_HUB_OFFLINE"] = "0"` let interp's check pass and
+    then huggingface_hub refused the request, and `download_weights(offline=False)` could not be made to work.
+    While this is held, another thread's huggingface_hub request in this process may go online too."""
+    return _HUB_ONLINE.held(_hub_put_online)
+
+
+def _hub_put_online() -> Callable[[], None] | None:
+    from huggingface_hub import constants
+
+    if not constants.HF_HUB_OFFLINE:
+        return None
+    constants.HF_HUB_OFFLINE = False  # read at each request (0.20's `_http`, 2.x's `is_offline_mode`)
+    return lambda: setattr(constants, "HF_HUB_OFFLINE", True)
 
 
 def _quiet_hub_logs() -> AbstractContextManager[None]:
@@ -373,17 +398,23 @@ def _offline_to_unset() -> list[str]:
     return [name for name in _OFFLINE_VARIABLES if os.environ.get(name, "").upper() in _TRUE_WORDS]
 
 
-def _offline_reason() -> str:
+def _offline_setting() -> str:
     name = _offline_variable()
-    setting = f"{name}={os.environ[name]}" if name else "HF_HUB_OFFLINE"
-    return f"offline mode is on ({setting}) and it is not in the Hugging Face cache"
+    return f"{name}={os.environ[name]}" if name else "HF_HUB_OFFLINE"
+
+
+def _offline_reason() -> str:
+    return f"offline mode is on ({_offline_setting()}) and it is not in the Hugging Face cache"
 
 
 def download_command(spec: str) -> str:
-    """`interp weights download SPEC`, as a command that is not refused again by this shell's offline mode.
-
-    HF_HUB_OFFLINE=0 wins over TRANSFORMERS_OFFLINE too (huggingface_hub takes the first non-empty one).
-    """
+    """What fetches SPEC, in its reader's words, not refused again by the offline mode set now: the command
+    `interp weights download SPEC` (with HF_HUB_OFFLINE=0 in front, which wins over TRANSFORMERS_OFFLINE too:
+    huggingface_hub takes the first non-empty one), or for a Python caller `interp_cli.download_weights(...)`
+    (with offline=False: a variable set in the caller's process is not the caller's to unset by a command)."""
+    if not speaking_to_cli():
+        offline = ", offline=False" if _offline_variable() else ""
+        return f"`interp_cli.download_weights({option('weights', spec)}{offline})`"
     prefix = "HF_HUB_OFFLINE=0 " if _offline_variable() else ""
     return f"`{prefix}interp weights download {shlex.quote(spec)}`"
 
@@ -392,8 +423,11 @@ def _login_advice() -> str:
     """How to log in to the hub with the command line the installed huggingface_hub has.
 
     `hf` arrived in huggingface_hub 0.34; older releases (setup.cfg allows 0.20) have only
-    `huggingface-cli`, and 1.0 removed that. HF_TOKEN works in all of them.
+    `huggingface-cli`, and 1.0 removed that. HF_TOKEN works in all of them, and is read at each request: a
+    Python caller sets it in its own process (a login command is a shell's).
     """
+    if not speaking_to_cli():
+        return 'set os.environ["HF_TOKEN"] to a token of your account'
     from importlib import metadata
 
     try:
@@ -595,8 +629,10 @@ def _unavailable(hub: HubFile, preset: Preset | None, spec: str, reason: str) ->
     basename = hub.filename.rsplit("/", 1)[-1]
     url = hf_hub_url(hub.repo_id, hub.filename, revision=hub.revision)
     if _offline_variable():
-        fetch = (f"Where the hub is reachable, fetch it with {download_command(spec)} (or `unset "
-                 f"{' '.join(_offline_to_unset())}` first), or download {url} on any machine")
+        # A shell may also unset the variables; a Python caller's keyword is the whole answer.
+        unset = f" (or `unset {' '.join(_offline_to_unset())}` first)" if speaking_to_cli() else ""
+        fetch = (f"Where the hub is reachable, fetch it with {download_command(spec)}{unset}, or download {url} "
+                 "on any machine")
     else:
         fetch = f"Fetch it with {download_command(spec)} where the hub is reachable, or download {url}"
     # A bare owner/repo/file spec might have been meant as a relative path: say that it is not one.
@@ -611,7 +647,13 @@ def _unavailable(hub: HubFile, preset: Preset | None, spec: str, reason: str) ->
     # Python caller's Session (`Session(weights="demo")`).
     demo = (f". To try interp with no download, pass `{option('weights', 'demo')}`: the small model shipped with "
             "interp (cartoon faces only)")
-    advice = {"": with_option, "render": with_option, "weights": with_env,
+    # A Python caller's `download_weights` takes weights= too, but fetching a copy already here is not the point:
+    # the copy is for the morphs. Any other function given the weights' name (interp_cli.weights' own, whose
+    # first argument it is, not a weights= keyword) takes the copy's path in its place.
+    advice = {"": f', or put a copy on this machine and pass its path ("{copy}") in place of "{spec}"{if_local}',
+              "download": f", or put a copy on this machine and pass it to morph() or Session() as "
+                          f"`{option('weights', copy)}`{if_local}",
+              "render": with_option, "weights": with_env,
               **{command: with_option + demo for command in ("morph", "encode", "mix", "batch", "session")}}
     return WeightsUnavailableError(
         f"{label} unavailable: {reason}. Needed: {hub.filename}{size} from the Hugging Face repo {hub.repo_id}"

@@ -16,7 +16,7 @@ import re
 import click
 
 from interp_cli.limits import (EASINGS, FPS, GIF_MAX_FPS, INTERPS, MAX_FRAMES, NOISE_MODES, PRECISIONS, QUALITY,
-                               REFINE_LOSSES, REFINE_MAX_STEPS, SEED_MAX, SEED_MIN, SIZE, STEPS_WHY, TRUNCATION,
+                               REFINE_LOSSES, REFINE_MAX_STEPS, SIZE, STEPS_WHY, TRUNCATION,
                                TUNE_DEFAULT_STEPS, TUNE_MAX_STEPS)
 
 
@@ -61,26 +61,79 @@ class FaceType(click.ParamType):
         return faces[0] if len(faces) == 1 else faces
 
 
-class FiniteFloatRange(click.FloatRange):
-    """click.FloatRange that also refuses nan and inf: every comparison with nan is false, so a bare
-    FloatRange lets `--truncation nan` through (black frames, `"fps": NaN` in the JSON)."""
+def _checked(check, ctx):
+    """`check()`, one of interp_cli.checks' (its result returned), its UsageError raised as Click's with its own
+    words: every number the command line takes is refused as the same keyword from a Python caller is, naming the
+    option as typed (`--size must be between 8 and 4096 (got 7)`), where Click said "Invalid value for '--size':
+    7 is not in the range 8<=x<=4096" beside --steps' "--steps must be at least 2 (got 0)"."""
+    from interp_cli.errors import UsageError
+
+    try:
+        return check()
+    except UsageError as err:
+        raise click.UsageError(str(err), ctx) from None
+
+
+def _typed_number(keyword: str, value, integer: bool):
+    """A command-line word as the number it spells (an int where it is one: `--fps 1000` is refused as "got
+    1000"), for the checks; a value Click already holds (a default) as it is. A word that is no number is
+    refused as the check would refuse it: "--size must be a whole number (got 1.5)", "--fps must be a number
+    (got abc)"."""
+    from interp_cli.checks import not_a_count
+    from interp_cli.errors import UsageError, option
+
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    shown = text if text else repr(value)  # `--steps ""`: (got '')
+    try:
+        return int(text)  # reads only what a count looks like: "1.5", "x", "1e3" are not
+    except ValueError:
+        if integer:
+            raise UsageError(not_a_count(keyword, shown)) from None
+    try:
+        return float(text)
+    except ValueError:
+        raise UsageError(f"{option(keyword)} must be a number (got {shown})") from None
+
+
+class _Bounded:
+    """An IntRange or FloatRange (its bounds shown by --help as Click shows them, `[8<=x<=4096]`) whose refusals
+    are `checks.check_number`'s: one wording for every bounded option, nan and inf refused too (every comparison
+    with nan is false: a bare FloatRange let `--truncation nan` through, black frames and `"fps": NaN`)."""
+
+    integer = True
 
     def convert(self, value, param, ctx):
-        number = super().convert(value, param, ctx)
-        if number != number or number in (float("inf"), float("-inf")):
-            self.fail(f"{value!r} is not a finite number; give one from {self.min} to {self.max}", param, ctx)
-        return number
+        from interp_cli.checks import check_number
+
+        keyword = param.name if param is not None else "value"
+        number = _checked(lambda: check_number(keyword, _typed_number(keyword, value, self.integer), self.min,
+                                               self.max, integer=self.integer), ctx)
+        return number if self.integer else float(number)
+
+
+class IntRange(_Bounded, click.IntRange):
+    """A whole number within bounds (`IntRange(8, 4096)`, `IntRange(min=1)`), refused in interp's words."""
+
+
+class FloatRange(_Bounded, click.FloatRange):
+    """A finite number within bounds, refused in interp's words."""
+
+    integer = False
 
 
 class _Seed(click.ParamType):
-    """--seed: any integer torch's generators take, refused in click's words beyond them. Not a click.IntRange,
+    """--seed: any integer torch's generators take, refused as `checks.check_seed` refuses seed=. Not an IntRange,
     whose bounds --help shows: "-9223372036854775808<=x<=18446744073709551615" beside every verb's --seed
     (wrapped mid-number in `interp encode --help`) told a newcomer only that it was a machine's limit."""
 
     name = "integer"
 
     def convert(self, value, param, ctx):
-        return click.IntRange(SEED_MIN, SEED_MAX).convert(value, param, ctx)
+        from interp_cli.checks import check_seed
+
+        return _checked(lambda: check_seed(_typed_number("seed", value, True)), ctx)
 
 
 SEED = _Seed()
@@ -128,7 +181,7 @@ def noise_options(f=None, *, seeds: str = "--noise random, --refine and --tune")
     if f is None:
         return lambda g: noise_options(g, seeds=seeds)
     # Click lists options in decorator order, top down: apply bottom-up.
-    f = click.option("--truncation", type=FiniteFloatRange(*TRUNCATION), default=1.0, show_default=True,
+    f = click.option("--truncation", type=FloatRange(*TRUNCATION), default=1.0, show_default=True,
                      help="Pull codes toward the average face (1 = off, 0.7 = typical).")(f)
     f = click.option("--seed", type=SEED, default=0, show_default=True, metavar="INTEGER",
                      help=f"Seed for {seeds}.")(f)
@@ -155,7 +208,7 @@ def refine_options(f=None, *, tunes: bool = False):
     f = cache_option(f, tunes=tunes)
     f = click.option("--refine-loss", type=click.Choice(REFINE_LOSSES), default="l2+lap",
                      show_default=True, help="Reconstruction loss for --refine (lap = Laplacian pyramid).")(f)
-    f = click.option("--refine", type=click.IntRange(0, REFINE_MAX_STEPS), default=0, show_default=True, metavar="N",
+    f = click.option("--refine", type=IntRange(0, REFINE_MAX_STEPS), default=0, show_default=True, metavar="N",
                      help=f"Optimise each code for N steps after encoding for a closer likeness (slower; at most "
                           f"{REFINE_MAX_STEPS:,}).")(f)
     return f
@@ -173,22 +226,13 @@ class FrameCount(click.ParamType):
         self.keyword, self.low, self.why = keyword, low, why
 
     def convert(self, value, param, ctx):
-        from interp_cli.checks import check_count, not_a_count
-        from interp_cli.errors import UsageError
+        from interp_cli.checks import check_count
 
-        if isinstance(value, str):
-            try:
-                value = int(value.strip())
-            except ValueError:  # int() reads only what a count looks like: "1.5", "x", "1e3" are refused here
-                shown = value if value.strip() else repr(value)  # `--steps ""`: (got '')
-                raise click.UsageError(not_a_count(self.keyword, shown), ctx) from None
-        try:
-            return check_count(self.keyword, value, self.low, self.why)
-        except UsageError as err:
-            raise click.UsageError(str(err), ctx) from None
+        return _checked(lambda: check_count(self.keyword, _typed_number(self.keyword, value, True), self.low,
+                                            self.why), ctx)
 
 
-class TuneSteps(click.IntRange):
+class TuneSteps(IntRange):
     """--tune's optional step count. Click gives an optional value the next word unless it starts with
     `-`, so a bare --tune before the inputs (`interp --tune a.png b.png`) takes `a.png` as its count:
     say that, instead of Click's "'a.png' is not a valid integer range"."""
@@ -200,9 +244,17 @@ class TuneSteps(click.IntRange):
         return super().convert(value, param, ctx)
 
 
+_TUNE_STEPS = TuneSteps(0, TUNE_MAX_STEPS)
+
+
+def tune_steps(word: str) -> int:
+    """--tune's count from its word, refused as the option refuses it (a click.UsageError)."""
+    return _TUNE_STEPS.convert(word, click.Option(["--tune"]), None)
+
+
 def tune_option(f):
     return click.option(
-        "--tune", type=TuneSteps(0, TUNE_MAX_STEPS), is_flag=False, flag_value=TUNE_DEFAULT_STEPS, default=0,
+        "--tune", type=_TUNE_STEPS, is_flag=False, flag_value=TUNE_DEFAULT_STEPS, default=0,
         metavar="[N]",
         help=f"Pivotal tuning: fit a copy of the generator to the input photos for N steps (bare --tune: "
              f"{TUNE_DEFAULT_STEPS}) so the ends look like the people; every frame is drawn with it, the weights "
@@ -244,13 +296,13 @@ def _morph_option_list():
         click.option("--steps", type=FrameCount("steps", 2, STEPS_WHY), default=60, show_default=True,
                      help=f"Frames per transition, both ends included: 2 or more (a morph has at most "
                           f"{MAX_FRAMES:,} frames in all, --hold included)."),
-        click.option("--fps", type=FiniteFloatRange(*FPS), default=30, show_default=True,
+        click.option("--fps", type=FloatRange(*FPS), default=30, show_default=True,
                      help=f"Frames per second (a GIF plays at most {GIF_MAX_FPS:g}: its frames last whole "
                           f"hundredths of a second, and browsers slow ones under 20 ms down)."),
-        click.option("--quality", type=click.IntRange(*QUALITY), default=8, show_default=True,
+        click.option("--quality", type=IntRange(*QUALITY), default=8, show_default=True,
                      help="MP4 and HTML quality, 10 best (MP4: CRF = 34 - 2*quality; HTML: JPEG 50 + 5*quality)."),
         weights_option, device_option, precision_option,
-        click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True,
+        click.option("--batch-size", type=IntRange(min=1), default=4, show_default=True,
                      help="Frames rendered per forward pass."),
         noise_options, align_options, save_aligned_option,
         click.option("--loop", is_flag=True, help="Return to the first image, seamlessly (no repeated frame)."),
@@ -265,7 +317,7 @@ def _morph_option_list():
                      help="Which W+ rows move: coarse, middle, fine, all, or rows like 0-7 or 0-3,8-17; "
                           "the others stay at the first input."),
         refine_options(tunes=True), tune_option,
-        click.option("--size", type=click.IntRange(*SIZE), default=None, metavar="PX",
+        click.option("--size", type=IntRange(*SIZE), default=None, metavar="PX",
                      help="Resize the written frames to PX x PX (default: the model's size); with --paste, the "
                           "width (the height keeps the photo's aspect ratio). Even for an .mp4.  e.g. --size 512"),
         paste_options,

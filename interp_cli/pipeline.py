@@ -37,12 +37,13 @@ from interp_cli.render import pick_device, pick_precision, precision_name, rende
 from interp_cli.session import EncodeSettings, Log, Session, python_log
 from interp_cli.sheet import contact_sheet, spaced
 from interp_cli.stops import context_set
-from interp_cli.weights import resolve_weights
+from interp_cli.weights import download_weights, resolve_weights
 
 # What `help(interp_cli.pipeline)` lists and `from interp_cli.pipeline import *` takes: the verbs, and the
-# Session and its settings from interp_cli.session; batch comes from interp_cli.batch (`__getattr__` below).
+# Session and its settings from interp_cli.session; batch comes from interp_cli.batch (`__getattr__` below),
+# download_weights from interp_cli.weights (torch-free, for `interp_cli.download_weights`).
 __all__ = ["Session", "EncodeSettings", "morph", "morph_frames", "encode", "render", "align", "mix",
-           "batch"]  # noqa: F822
+           "batch", "download_weights"]  # noqa: F822
 
 
 # `batch`'s seam: the --save-aligned crops its manifest planned for the row being morphed (`manifest.plan_crops`,
@@ -205,7 +206,7 @@ def _refuse_another_model(session: Session, weights, device, precision) -> None:
     except InterpError:  # not on this machine (or no such weights): not the session's, which are loaded
         same = False
     if not same:
-        raise UsageError(f"weights={weights!r} names other weights than the session's ({session.weights.id}); "
+        raise UsageError(f"{option('weights', weights)} names other weights than the session's ({session.weights.id}); "
                          "a morph with a session renders with its model: pass one or the other")
 
 

@@ -492,9 +492,23 @@ class Session:
         truncation = check_number("truncation", truncation, *TRUNCATION)
         _check_generator(generator)
         avg = self.model.average_w() if truncation != 1.0 else None
+        codes = self._checked_codes(codes)
         return render_frames(generator if generator is not None else self.model.generator, codes, batch_size=batch_size,
                              noise=self.noise(noise, seed), truncation=truncation, truncation_latent=avg,
                              precision=self.precision)
+
+    def _checked_codes(self, codes) -> Iterator:
+        """`frames`' codes, each refused as it comes (they may be a generator) unless it is this model's W+ code:
+        one of another model, or a batch [1, n, d], reached the generator as a ValueError ("expected W+ codes of
+        shape [B, 10, 128], got [1, 18, 512]"), no InterpError, naming a shape the caller never passed."""
+        n, d = self.model.n_latent, self.model.style_dim
+        for index, code in enumerate(codes):
+            shape = tuple(getattr(code, "shape", ()))
+            if shape != (n, d):
+                shown = list(shape) if shape else type(code).__name__
+                raise UsageError(f"codes[{index}]: got {shown}; this model draws W+ codes of shape [{n}, {d}], "
+                                 f"one per frame")
+            yield code
 
     # --- pivotal tuning (`--tune N`) ------------------------------------------------------------
 

@@ -124,22 +124,50 @@ def list_presets() -> list[dict]:
     return rows
 
 
-def download(name: str) -> ResolvedWeights:
-    """Fetch a preset (or hub file) into the Hugging Face cache and verify it, for `interp weights download`.
+def download(name: str | None, *, offline: bool | None = None, progress: bool = True) -> ResolvedWeights:
+    """Fetch a preset (or hub file) into the Hugging Face cache and verify it, for `interp weights download` and
+    `download_weights` (`offline` as there).
 
     A cached copy that fails verification is downloaded again rather than reported, because that is
     what someone running this command after a ChecksumError wants; a fresh download that fails is
     reported (downloading it a third time would not help). A name with nothing to fetch (a file here, a
     shipped preset) is only resolved: `interp weights download` checks those with `verify` instead.
     """
+    fetch = {"download": True, "progress": progress, "verify": True, "offline": offline}
     if _hub_file_for(name) is None:
-        return _resolve(name, download=True, progress=True, verify=True)
+        return _resolve(name, **fetch)
     try:
-        return _resolve(name, download=False, progress=True, verify=True)
+        return _resolve(name, **{**fetch, "download": False})
     except WeightsUnavailableError:
-        return _resolve(name, download=True, progress=True, verify=True)
+        return _resolve(name, **fetch)
     except ChecksumError:
-        return _resolve(name, download=True, progress=True, verify=True, fresh_hash=True, force_download=True)
+        return _resolve(name, **fetch, fresh_hash=True, force_download=True)
+
+
+def download_weights(weights: str | os.PathLike | None = None, *, offline: bool | None = None,
+                     progress: bool = False) -> dict:
+    """Fetch weights into the Hugging Face cache and verify their sha256, as `interp weights download` does; what a
+    morph's `weights=` then loads without a download. Returns {"id", "path", "sha256"}, as a summary's "weights".
+
+    `weights`: a preset (`"ffhq"`), or a hub file `"owner/repo/file.pt[@rev]"`; None: what a morph without
+    weights= uses ($INTERP_WEIGHTS, else ffhq). A file on this machine, or the shipped `"demo"`, is only checked.
+    `offline`: None follows HF_HUB_OFFLINE and TRANSFORMERS_OFFLINE as set in this process now (offline mode on:
+    nothing is downloaded, a WeightsUnavailableError says so); False downloads whatever they say, as
+    `HF_HUB_OFFLINE=0 interp weights download` does (huggingface_hub, which read them when it was imported, is
+    held online meanwhile: another thread's request in this process may go online too); True never downloads.
+    `progress=True`: the download's bar and the "verifying" line on stderr, as the command shows them.
+    A copy in the cache that fails its sha256 is downloaded again.
+    """
+    from interp_cli.checks import check_flags
+
+    if weights is not None and not isinstance(weights, (str, os.PathLike)):
+        raise UsageError(f"{option('weights', weights)}: give a preset name, a checkpoint path or a hub file")
+    offline, progress = check_flags(offline=offline, progress=progress).values()
+    try:
+        resolved = download(os.fspath(weights) if weights is not None else None, offline=offline, progress=progress)
+    except WeightsUnavailableError as err:  # ends with what this caller can do (its keyword, not the command's)
+        raise err.for_command("download") from None
+    return {"id": resolved.id, "path": str(resolved.path), "sha256": resolved.sha256}
 
 
 @dataclass(frozen=True)
@@ -236,6 +264,7 @@ def _resolve(
     verify: bool,
     fresh_hash: bool = False,
     force_download: bool = False,
+    offline: bool | None = None,
 ) -> ResolvedWeights:
     chosen = _chosen_spec(spec)
     preset = PRESETS.get(chosen)
@@ -247,7 +276,7 @@ def _resolve(
         else:
             path, fetched = locate_on_hub(
                 _preset_hub_file(preset), preset=preset, spec=chosen,
-                download=download, progress=progress, force_download=force_download,
+                download=download, progress=progress, force_download=force_download, offline=offline,
             )
         sha256 = (_check_integrity(path, preset, fresh=fresh_hash, progress=progress, fetched=fetched)
                   if verify else None)
@@ -262,7 +291,8 @@ def _resolve(
         sha256 = file_sha256(path, fresh=True) if fresh_hash else remembered_sha256(path)
         return ResolvedWeights(path=path, id=str(path), sha256=sha256, preset=None, label=chosen)
     path, _ = locate_on_hub(
-        named, preset=None, spec=chosen, download=download, progress=progress, force_download=force_download
+        named, preset=None, spec=chosen, download=download, progress=progress, force_download=force_download,
+        offline=offline,
     )
     sha256 = file_sha256(path, fresh=True) if fresh_hash else remembered_sha256(path)
     return ResolvedWeights(path=path, id=named.id, sha256=sha256, preset=None)
@@ -399,10 +429,16 @@ def shipped_dir() -> Path:
         raise WeightsUnavailableError(
             f"interp is imported from a zip ({folder}), so its shipped weights are not files on disk; "
             f"{_unzip_advice(folder)}",
-            # `interp weights path/verify/download` take no --weights, a morph, encode, mix or render does.
-            {"": f", or pass a checkpoint path with {option('weights')}", "weights": ""},
+            _with_another_checkpoint(f", or pass a checkpoint path with {option('weights')}"),
         )
     return folder
+
+
+def _with_another_checkpoint(advice: str) -> dict[str, str]:
+    """A shipped preset's unavailable-advice `advice` (naming --weights / weights=) for what takes the weights as an
+    option: the commands and a Python caller's Session and render. Not `interp weights path/verify/download`, nor
+    `download_weights` (another checkpoint is not the one asked for), nor interp_cli.weights' own functions."""
+    return {command: advice for command in ("morph", "encode", "mix", "render", "batch", "session")}
 
 
 def _unzip_advice(folder) -> str:
@@ -466,8 +502,7 @@ def _locate_shipped(preset: Preset) -> Path:
     raise WeightsUnavailableError(
         f"{preset.name} weights missing: {path} does not exist; the file ships inside interp's package: "
         f"{_restore_advice(preset)}",
-        # `interp weights path/verify` take no --weights; a morph, encode, mix or render does.
-        {"": f", or pass another checkpoint with {option('weights')}", "weights": ""},
+        _with_another_checkpoint(f", or pass another checkpoint with {option('weights')}"),
     )
 
 

@@ -772,7 +772,7 @@ def test_a_mistyped_command_is_named_with_the_command_it_resembles(tmp_path, mon
 @pytest.mark.parametrize("words,said", [
     ([A, B, "--noise", "loud", "-o", "m.gif"],
      "invalid value for '--noise': 'loud' is not one of 'const', 'random', 'none'"),
-    ([A, B, "--size", "7", "-o", "m.gif"], "invalid value for '--size': 7 is not in the range 8<=x<=4096"),
+    ([A, B, "--size", "7", "-o", "m.gif"], "--size must be between 8 and 4096 (got 7)"),
     (["encode"], "missing argument 'IMAGE'"),
     (["render", A, "-o", "r.png", "extra"], "got unexpected extra argument (extra)"),
     (["weights", "bogus"], "no such command 'bogus'"),

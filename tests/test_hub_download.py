@@ -395,6 +395,76 @@ def test_every_route_the_offline_line_gives_works_with_both_offline_variables_se
     assert len(hub.requests) == seen  # the copy is used as it is, offline
 
 
+# A Python caller's process: the test presets added as `python -m tests.hub_server` adds them, offline mode set in
+# its environment before it started (`started`) or by the caller after huggingface_hub was imported (`in_process`);
+# then a Session that finds no weights, and what its message says to run, run as written, in the same process.
+_PYTHON_CALLER_OFFLINE = """
+import json, os, re, sys
+import huggingface_hub.constants  # imported, as by any earlier use of the hub: it has read HF_HUB_OFFLINE
+if sys.argv[1] == "in_process":
+    os.environ["HF_HUB_OFFLINE"] = "1"
+import interp_cli
+from interp_cli import weights
+for fields in json.loads(os.environ["INTERP_TEST_PRESETS"]):
+    weights.PRESETS[fields["name"]] = weights.Preset(**fields)
+from interp_cli.pipeline import Session
+
+try:
+    Session("demohub", device="cpu")
+except interp_cli.WeightsUnavailableError as err:
+    told = str(err)
+advice = re.search(r"fetch it with `([^`]*)`", told).group(1)
+fetched = eval(advice, {"interp_cli": interp_cli})
+session = Session("demohub", device="cpu")
+print(json.dumps({"told": told, "advice": advice, "fetched": fetched, "loaded": str(session.weights.path),
+                  "hub_offline": huggingface_hub.constants.HF_HUB_OFFLINE, "env": os.environ["HF_HUB_OFFLINE"]}))
+"""
+
+
+@pytest.mark.parametrize("offline_set", ["started", "in_process"])
+def test_a_python_caller_offline_without_the_weights_is_told_a_python_call_that_fetches_them(hub, env, offline_set):
+    """A Python caller's Session offline with no weights was told `HF_HUB_OFFLINE=0 interp weights download ...`, a
+    shell command, and `interp_cli.weights.download` (not in the API) was refused by huggingface_hub in a process
+    started with HF_HUB_OFFLINE=1 whatever the caller then set in os.environ: huggingface_hub reads the variable
+    once, at its import. Now the message says `interp_cli.download_weights(weights=..., offline=False)`, which,
+    run as written in the caller's own process, fetches the file, after which the Session loads it (offline
+    still); huggingface_hub's offline switch is as the caller had it afterwards."""
+    variables = {**env, "HF_HUB_OFFLINE": "1"} if offline_set == "started" else env
+    done = subprocess.run([sys.executable, "-c", _PYTHON_CALLER_OFFLINE, offline_set], cwd=ROOT, env=variables,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert seen["told"].startswith("demohub weights unavailable: offline mode is on (HF_HUB_OFFLINE=1)")
+    assert seen["advice"] == 'interp_cli.download_weights(weights="demohub", offline=False)'
+    assert "interp weights" not in seen["told"] and "unset" not in seen["told"]
+    assert seen["told"].endswith('pass `weights="demo"`: the small model shipped with interp (cartoon faces only)')
+    assert Path(seen["fetched"]["path"]).read_bytes() == DEMO.read_bytes() == Path(seen["loaded"]).read_bytes()
+    assert seen["fetched"]["id"] == "demohub" and seen["fetched"]["sha256"] == _sha256(DEMO.read_bytes())
+    assert hub.gets == 1 and seen["env"] == "1"
+    assert seen["hub_offline"] is (offline_set == "started")
+    assert done.stderr == ""  # progress=False by default: nothing printed, as every call of the API
+
+
+def test_a_python_caller_started_offline_who_turns_it_off_in_os_environ_downloads(hub, env):
+    """HF_HUB_OFFLINE=1 when the caller's Python started, then `os.environ["HF_HUB_OFFLINE"] = "0"`: interp read
+    the variable at call time and tried the download, which huggingface_hub (offline since its import) refused,
+    said as "offline mode is on (HF_HUB_OFFLINE)". Now the download is made, as the environment says now."""
+    script = ("import json, os, sys\n"
+              "import huggingface_hub.constants\n"  # read HF_HUB_OFFLINE=1, as any earlier use of the hub has
+              "from interp_cli import weights\n"
+              "for fields in json.loads(os.environ['INTERP_TEST_PRESETS']):\n"
+              "    weights.PRESETS[fields['name']] = weights.Preset(**fields)\n"
+              "os.environ['HF_HUB_OFFLINE'] = '0'\n"
+              "from interp_cli import download_weights\n"
+              "print(json.dumps([download_weights('tiny')['path'], huggingface_hub.constants.HF_HUB_OFFLINE]))\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env={**env, "HF_HUB_OFFLINE": "1"},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    path, hub_offline = json.loads(done.stdout)
+    assert Path(path).read_bytes() == PAYLOAD and hub.gets == 1
+    assert hub_offline is True  # huggingface_hub's own switch as it was, after the download
+
+
 @pytest.mark.parametrize("fault, said, retry", [
     (Fault(status=404), "someone/tiny has no file ckpt/tiny.pt at revision main (HTTP 404)", None),
     (Fault(status=401, unless_token="hf_test"), "the hub has no repo someone/tiny, or it is private: if you have "
@@ -416,6 +486,35 @@ def test_a_refusing_hub_says_what_to_do_and_that_works(hub, env, fault, said, re
     rerun = follow(env, line, **retry)
     assert rerun.returncode == 0, rerun.stderr
     assert_downloaded(env, hub)
+
+
+_PYTHON_CALLER_GATED = """
+import json, os, re
+from interp_cli import InterpError, download_weights, weights
+for fields in json.loads(os.environ["INTERP_TEST_PRESETS"]):
+    weights.PRESETS[fields["name"]] = weights.Preset(**fields)
+try:
+    download_weights("tiny")
+except InterpError as err:
+    told = str(err)
+exec(re.search(r"set (os\\.environ\\[[^]]*\\]) to a token of your account", told).group(1) + " = 'hf_test'")
+print(json.dumps({"told": told, "path": download_weights("tiny")["path"]}))
+"""
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_python_caller_refused_by_the_hub_is_told_how_to_give_a_token_in_its_own_process(hub, env, status):
+    """A private or gated repo said "log in with `hf auth login` (or set HF_TOKEN)" to a Python caller: a shell
+    command. Now the caller is told to set os.environ["HF_TOKEN"], which, done in its process as told, gets the
+    file on the next call (huggingface_hub reads the token at each request)."""
+    hub.fault = Fault(status=status, unless_token="hf_test")
+    done = subprocess.run([sys.executable, "-c", _PYTHON_CALLER_GATED], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert 'set os.environ["HF_TOKEN"] to a token of your account' in seen["told"]
+    assert "`hf" not in seen["told"] and "huggingface-cli" not in seen["told"]
+    assert Path(seen["path"]).read_bytes() == PAYLOAD
 
 
 def test_wrong_bytes_are_not_kept_and_the_suggested_rerun_fetches_the_right_ones(hub, env):

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from interp_cli import blend, options, write
+from interp_cli import blend, limits, options, write
 from interp_cli.align import alignment_available
 from interp_cli.cli import cli
 from interp_cli.errors import UsageError
@@ -141,9 +141,9 @@ def test_real_codes_and_bold_edits_of_them_still_render(tmp_path, demo):
 
 
 def test_the_seed_range_is_what_torch_takes():
-    torch.Generator().manual_seed(options.SEED_MIN)
-    torch.Generator().manual_seed(options.SEED_MAX)
-    for beyond in (options.SEED_MIN - 1, options.SEED_MAX + 1):
+    torch.Generator().manual_seed(limits.SEED_MIN)
+    torch.Generator().manual_seed(limits.SEED_MAX)
+    for beyond in (limits.SEED_MIN - 1, limits.SEED_MAX + 1):
         with pytest.raises((ValueError, RuntimeError)):
             torch.Generator().manual_seed(beyond)
 
@@ -158,7 +158,7 @@ def test_the_seed_range_is_what_torch_takes():
 ], ids=["morph", "refine", "tune", "encode", "mix"])
 def test_a_seed_beyond_64_bits_is_a_usage_error_with_the_range(tmp_path, command, seed):
     err = usage_error(run(*command(tmp_path), "--weights", "demo", "--seed", seed))
-    assert "--seed" in err and str(options.SEED_MAX) in err and str(options.SEED_MIN) in err
+    assert "--seed" in err and str(limits.SEED_MAX) in err and str(limits.SEED_MIN) in err
     assert not list(tmp_path.iterdir())
 
 
@@ -171,7 +171,7 @@ def test_the_seed_range_is_said_when_refused_not_in_every_help(verb):
     assert shown.exit_code == 0
     line = " ".join(shown.stdout.split("--seed", 1)[1].split("\n  -", 1)[0].split())
     assert line.endswith("[default: 0]"), line
-    assert str(options.SEED_MAX)[:8] not in shown.stdout.replace("\n", "").replace(" ", "")
+    assert str(limits.SEED_MAX)[:8] not in shown.stdout.replace("\n", "").replace(" ", "")
 
 
 def test_render_refuses_a_seed_beyond_64_bits(tmp_path, demo):
@@ -179,7 +179,7 @@ def test_render_refuses_a_seed_beyond_64_bits(tmp_path, demo):
     np.save(codes, demo.encode_path(DEMO_A))
     err = usage_error(run("render", codes, "--weights", "demo", "--noise", "random", "--seed", 2 ** 64,
                           "-o", tmp_path / "r.png"))
-    assert str(options.SEED_MAX) in err
+    assert str(limits.SEED_MAX) in err
 
 
 @pytest.mark.parametrize("call", [
@@ -474,6 +474,38 @@ def test_a_frame_count_mistake_reads_the_same_from_the_shell_and_from_python(tmp
     assert usage_error(run(DEMO_A, DEMO_B, *args, "--weights", "demo", "-o", tmp_path / "m.gif")) == \
         f"interp: error: {shell_said}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["code.npy"]  # nothing written
+
+
+@pytest.mark.parametrize("verb, args, keywords, python_said", [
+    ("morph", ["--size", "7"], {"size": 7}, "size must be between 8 and 4096 (got 7)"),
+    ("morph", ["--size", "1.5"], {"size": 1.5}, "size must be a whole number (got 1.5)"),
+    ("morph", ["--fps", "1000"], {"fps": 1000}, "fps must be between 0.1 and 240 (got 1000)"),
+    ("morph", ["--fps", "nan"], {"fps": math.nan}, "fps must be a finite number (got nan)"),
+    ("morph", ["--fps", "abc"], {"fps": "abc"}, "fps must be a number (got abc)"),
+    ("morph", ["--quality", "11"], {"quality": 11}, "quality must be between 0 and 10 (got 11)"),
+    ("morph", ["--batch-size", "0"], {"batch_size": 0}, "batch_size must be at least 1 (got 0)"),
+    ("morph", ["--refine", "-1"], {"refine": -1}, "refine must be between 0 and 10000 (got -1)"),
+    ("morph", ["--tune", "20000"], {"tune": 20000}, "tune must be between 0 and 10000 (got 20000)"),
+    ("morph", ["--tune=-1"], {"tune": -1}, "tune must be between 0 and 10000 (got -1)"),
+    ("morph", ["--truncation", "5"], {"truncation": 5}, "truncation must be between 0.0 and 2.0 (got 5)"),
+    ("morph", ["--seed", "1.5"], {"seed": 1.5}, "seed must be a whole number (got 1.5)"),
+    ("align", ["--size", "7"], {"size": 7}, "size must be between 16 and 4096 (got 7)"),
+    ("align", ["--face", "-1"], {"face": -1}, "face must be at least 0 (got -1)"),
+])
+def test_a_number_out_of_range_reads_the_same_from_the_shell_and_from_python(tmp_path, demo, verb, args, keywords,
+                                                                            python_said):
+    """--size, --fps, --quality, --batch-size, --refine, --tune, --truncation and align's --size and --face were
+    Click's ("invalid value for '--size': 7 is not in the range 8<=x<=4096", "'abc' is not a valid float range")
+    beside --steps' "--steps must be at least 2 (got 0)" and the same keywords' Python words. Now each is refused
+    by the check its keyword gets (interp_cli.checks), naming the option as its reader writes it."""
+    with pytest.raises(UsageError) as caught:
+        _call(verb, tmp_path, demo, None, keywords)
+    assert str(caught.value).replace("'abc'", "abc") == python_said  # a str is shown as Python writes it
+    shell_said = python_said.replace(f"{next(iter(keywords))} must", f"{args[0].split('=')[0]} must")
+    words = [DEMO_A, DEMO_B, "--weights", "demo"] if verb == "morph" else ["align", DEMO_A]
+    output = tmp_path / ("m.gif" if verb == "morph" else "a.png")
+    assert usage_error(run(*words, *args, "-o", output)) == f"interp: error: {shell_said}"
+    assert not output.exists()
 
 
 def test_help_still_says_how_few_steps_a_morph_takes():

@@ -379,6 +379,28 @@ def test_a_python_caller_without_the_weights_is_offered_the_demo_model_in_its_ow
     assert not (tmp_path / "r.png").exists()
 
 
+@pytest.mark.parametrize("codes, said", [
+    (lambda: [np.zeros((18, 512), np.float32)], "codes[0]: got [18, 512]; this model draws W+ codes of shape "
+                                                "[10, 128], one per frame"),
+    (lambda: (c for c in [np.zeros((10, 128), np.float32), np.zeros((1, 10, 128), np.float32)]),
+     "codes[1]: got [1, 10, 128]; this model draws W+ codes of shape [10, 128], one per frame"),
+    (lambda: ["a.npy"], "codes[0]: got str; this model draws W+ codes of shape [10, 128], one per frame"),
+], ids=["another-models", "a-batch-in-a-generator", "a-path"])
+def test_session_frames_refuses_a_code_of_another_shape_by_its_place(demo, codes, said):
+    """`Session.frames` (the README's `session.frames([codes[0]])`) given an FFHQ code, or a [1, n, d] batch, raised
+    torch's ValueError "expected W+ codes of shape [B, 10, 128], got [1, 18, 512]", no InterpError and a shape the
+    caller never passed; a path failed inside numpy. Now a UsageError naming the code's place among `codes`."""
+    frames = demo.frames(codes(), batch_size=1)
+    if "[1]" in said:
+        assert next(frames).shape == (64, 64, 3)  # the good one before it is drawn
+    assert str(_refused(lambda: next(frames))) == said
+
+
+def test_a_morph_with_a_session_names_other_weights_as_the_keyword_is_written(demo, tmp_path):
+    refused = _refused(lambda: pipeline.morph([DEMO_A, DEMO_B], tmp_path / "m.gif", session=demo, weights="ffhq"))
+    assert str(refused).startswith('weights="ffhq" names other weights than the session\'s (demo)')
+
+
 @pytest.mark.skipif(not alignment_available(), reason="needs the align extra")
 def test_a_python_caller_can_tell_which_input_failed_and_how(demo, tmp_path):
     """`path` names the input at fault; a bad input file is an InputError (a UsageError), a photo with no

@@ -385,11 +385,12 @@ def _assert_actionable_one_liner(message: str) -> None:
     assert "\n" not in message
     assert "someone/tiny" in message and "ckpt/tiny.pt" in message
     assert f"({human_size(len(CONTENT))})" in message
-    assert "interp weights download tiny`" in message
+    assert re.search(r'`interp_cli\.download_weights\(weights="tiny"(, offline=False)?\)`', message)
     # The file's URL: any browser or curl fetches it, whatever huggingface_hub (if any) the other machine has.
     assert "https://huggingface.co/someone/tiny/resolve/main/ckpt/tiny.pt" in message
-    # Said to a Python caller (the command's `--weights /path/...`: tests/test_advice.py).
-    assert 'weights="/path/to/tiny.pt"' in message and "INTERP_WEIGHTS=/path/to/tiny.pt" in message
+    # Said to a Python caller of interp_cli.weights' own functions, which take the weights as their first argument
+    # (a Session's `weights=`: tests/test_pipeline.py; the command's `--weights /path/...`: tests/test_advice.py).
+    assert message.endswith('or put a copy on this machine and pass its path ("/path/to/tiny.pt") in place of "tiny"')
 
 
 def test_offline_env_fails_with_one_actionable_line(hub, monkeypatch, tiny):
@@ -453,8 +454,8 @@ def test_unreachable_ffhq_message_names_the_real_file(hub):
     assert "\n" not in message
     assert "AIRI-Institute/HairFastGAN" in message
     assert "pretrained_models/encoder4editing/e4e_ffhq_encode.pt (1.2 GB)" in message
-    assert "`interp weights download ffhq`" in message
-    assert 'weights="/path/to/e4e_ffhq_encode.pt"' in message
+    assert '`interp_cli.download_weights(weights="ffhq")`' in message
+    assert '("/path/to/e4e_ffhq_encode.pt") in place of "ffhq"' in message
 
 
 # --------------------------------------------------------------------------------------------------
@@ -469,7 +470,7 @@ def test_checksum_mismatch_is_refused(hub, tiny):
     got = hashlib.sha256(corrupt).hexdigest()
     assert str(excinfo.value) == (
         f"tiny.pt: sha256 mismatch (expected {CONTENT_SHA256}, got {got}): the file is corrupt or not the "
-        f"published checkpoint; `interp weights download tiny` replaces it (file: {path})"
+        f'published checkpoint; `interp_cli.download_weights(weights="tiny")` replaces it (file: {path})'
     )
 
 
@@ -623,6 +624,49 @@ def test_download_replaces_a_corrupt_cached_copy(hub, tiny):
     assert [call["force_download"] for call in hub.download_calls] == [True]
 
 
+def test_a_python_callers_corrupt_cached_copy_is_replaced_by_the_call_its_message_gives(hub, tiny):
+    """A Session's ChecksumError for a damaged cached preset said `interp weights download tiny` replaces it: a
+    shell command, told to a Python caller. Now it names `interp_cli.download_weights(...)`, which, run as
+    written, downloads the file again (the damaged copy is not taken as done), and the Session loads."""
+    import interp_cli
+
+    hub.put("someone/tiny", "ckpt/tiny.pt", b"X" + CONTENT[1:])
+    with pytest.raises(ChecksumError) as excinfo:
+        weights.resolve_weights("tiny")
+    advice = re.search(r"; `([^`]*)` replaces it", str(excinfo.value)).group(1)
+    assert advice == 'interp_cli.download_weights(weights="tiny")'
+    fetched = eval(advice, {"interp_cli": interp_cli})
+    assert fetched == {"id": "tiny", "path": str(hub.snapshot_path("someone/tiny", "ckpt/tiny.pt")),
+                       "sha256": CONTENT_SHA256}
+    assert [call["force_download"] for call in hub.download_calls] == [True]
+    assert weights.resolve_weights("tiny").path.read_bytes() == CONTENT
+
+
+@pytest.mark.parametrize("call, said", [
+    (dict(weights=3), "weights=3: give a preset name, a checkpoint path or a hub file"),
+    (dict(weights="tiny", offline="no"), 'offline="no": give True or False, or None to follow HF_HUB_OFFLINE'),
+    (dict(weights="tiny", progress=None), "progress=None: give True or False"),
+])
+def test_download_weights_refuses_a_wrong_keyword_by_its_name(hub, tiny, call, said):
+    from interp_cli import UsageError, download_weights
+
+    with pytest.raises(UsageError) as excinfo:
+        download_weights(**call)
+    assert str(excinfo.value) == said and hub.download_calls == []
+
+
+def test_download_weights_with_offline_true_only_takes_the_cache(hub, tiny):
+    from interp_cli import download_weights
+
+    with pytest.raises(WeightsUnavailableError, match=r"^tiny weights unavailable: offline=True was passed and it is "
+                                                      r"not in the Hugging Face cache\. .*Fetch it with "
+                                                      r'`interp_cli\.download_weights\(weights="tiny"\)`'):
+        download_weights("tiny", offline=True)
+    assert hub.download_calls == []
+    hub.put("someone/tiny", "ckpt/tiny.pt")
+    assert download_weights("tiny", offline=True)["sha256"] == CONTENT_SHA256
+
+
 def test_download_reports_a_freshly_downloaded_bad_file(hub, tiny):
     hub.advertised = CONTENT_SHA256  # the hub names the right file, but other bytes arrive (damaged in transit)
     hub.payload = b"X" + CONTENT[1:]
@@ -686,7 +730,7 @@ def test_unreachable_hub_id_also_mentions_the_local_reading(hub):
         weights.resolve_weights("owner/repo/model.pt@v3")
     message = str(excinfo.value)
     assert "https://huggingface.co/owner/repo/resolve/v3/model.pt" in message
-    assert "`interp weights download owner/repo/model.pt@v3`" in message
+    assert '`interp_cli.download_weights(weights="owner/repo/model.pt@v3")`' in message
     assert "if you meant a local file, no such file: owner/repo/model.pt@v3" in message
 
 
@@ -715,6 +759,18 @@ def test_missing_shipped_file_says_to_restore_it_not_to_build_or_download_it(shi
     assert "reinstall interp" in message  # a temp dir is neither a git checkout nor a pip install
     assert "make" not in message and "download" not in message
     assert hub.download_calls == []
+    # resolve_weights and weights_path take the weights as their first argument: no `weights=` advised to them
+    # (it was: "or pass another checkpoint with weights"); a Session, which takes that keyword, is told it.
+    assert message == str(_refused(lambda: weights.weights_path("mini"))) and not message.endswith("weights")
+    from interp_cli.pipeline import Session
+
+    assert str(_refused(lambda: Session("mini", "cpu"))) == f"{message}, or pass another checkpoint with weights"
+
+
+def _refused(call) -> Exception:
+    with pytest.raises(WeightsUnavailableError) as excinfo:
+        call()
+    return excinfo.value
 
 
 def test_shipped_file_without_sidecar_loads_unchecked(shipped, hash_calls):
@@ -874,7 +930,7 @@ def test_verify_refuses_a_damaged_copy_named_or_sized_like_a_preset(hub, tiny, t
     message = str(excinfo.value)
     assert message.startswith(f"{copy}: not the tiny checkpoint it looks like ({looks}")
     assert CONTENT_SHA256 in message and hashlib.sha256(payload).hexdigest() in message
-    assert "`interp weights download tiny`" in message
+    assert '`interp_cli.download_weights(weights="tiny")`' in message
 
 
 @pytest.mark.parametrize("payload", [b"\x00\x17random bytes" * 3, None], ids=["random-bytes", "truncated-demo"])
@@ -1119,14 +1175,17 @@ def test_offline_mode_off_is_not_mentioned(hub, tiny, monkeypatch):
     hub.failure = LocalEntryNotFoundError("no connection")
     with pytest.raises(WeightsUnavailableError) as excinfo:
         weights.resolve_weights("tiny")
-    assert "offline" not in str(excinfo.value) and "Fetch it with `interp weights download tiny`" in str(excinfo.value)
+    assert "offline" not in str(excinfo.value)
+    assert 'Fetch it with `interp_cli.download_weights(weights="tiny")`' in str(excinfo.value)
 
 
 def test_login_advice_names_a_command_the_installed_huggingface_hub_has(hub, tiny):
     from importlib import metadata
 
+    from interp_cli.errors import cli_words
+
     hub.failure = GatedRepoError("403 gated", response=_http_response(403))
-    with pytest.raises(WeightsUnavailableError) as excinfo:
+    with pytest.raises(WeightsUnavailableError) as excinfo, cli_words():  # the command's words; Python's: below
         weights.resolve_weights("tiny")
     message = str(excinfo.value)
     scripts = {ep.name for ep in metadata.distribution("huggingface_hub").entry_points
@@ -1134,6 +1193,10 @@ def test_login_advice_names_a_command_the_installed_huggingface_hub_has(hub, tin
     named = re.findall(r"`((?:hf|huggingface-cli)\b[^`]*)`", message)
     assert named and all(command.split()[0] in scripts for command in named), (named, scripts)
     assert "HF_TOKEN" in message
+    with pytest.raises(WeightsUnavailableError) as excinfo:  # a Python caller: no command (test_hub_download runs it)
+        weights.resolve_weights("tiny")
+    assert 'accept its terms on huggingface.co and set os.environ["HF_TOKEN"] to a token of your account' in \
+        str(excinfo.value)
 
 
 # --------------------------------------------------------------------------------------------------
