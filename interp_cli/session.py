@@ -45,6 +45,18 @@ def w_space(generator: torch.nn.Module) -> str:
                         for name, tensor in mapping.items()})[:16]
 
 
+def code_maker(path: str | os.PathLike) -> str | None:
+    """The weights that a `.npy` code's record (`Session.code_record`) says made it: a preset's or hub file's id,
+    or a local file's name; None for a code with no record, or a file that is no readable code (said later, when
+    a model reads it)."""
+    try:
+        record = read_npy_record(path)[1]
+    except (UsageError, OSError, ValueError):
+        return None
+    made = record.get("weights") if record is not None else None
+    return made if isinstance(made, str) and made else None
+
+
 def _code_shape_problem(path: Path, shape: tuple[int, ...], n: int, d: int) -> str | None:
     """Why a code of `shape` cannot be this model's W+ `[n, d]` (`[1, n, d]` taken too), or None. A single W row
     (`[d]`, `[1, d]`: what a mapping network puts out) is told how to make the W+ code that draws its face."""

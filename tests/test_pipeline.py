@@ -304,6 +304,10 @@ def test_a_rows_planned_crops_apply_to_that_morph_only(demo, tmp_path):
     assert sorted(p.name for p in (tmp_path / "own").iterdir()) == ["demo_a_aligned.png", "demo_b_aligned.png"]
 
 
+def run_cli(*words):
+    return cli_runner().invoke(cli, [str(w) for w in words])
+
+
 def _refused(call) -> InterpError:
     """The InterpError `call` raises, said to a Python caller: keywords it can pass, never a command's flag."""
     with pytest.raises(InterpError) as caught:
@@ -377,6 +381,34 @@ def test_a_python_caller_without_the_weights_is_offered_the_demo_model_in_its_ow
     no_demo = str(_refused(lambda: render(tmp_path / "codes.npy", tmp_path / "r.png", weights="ffhq")))
     assert 'pass `weights="/path/to/e4e_ffhq_encode.pt"`' in no_demo and "demo" not in no_demo
     assert not (tmp_path / "r.png").exists()
+
+
+def test_render_without_the_default_weights_names_the_weights_its_code_was_made_by(tmp_path, monkeypatch):
+    """The README's pair `interp encode a.jpg -o a.npy` / `interp render a.npy -o a.png`, offline with `--weights
+    demo` on encode only: render's error said to fetch the 1.2 GB FFHQ file, which would then refuse the code
+    (made by other weights). The code records its maker; the error now names it, and that advice works."""
+    from interp_cli.pipeline import encode, render
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.delenv("INTERP_WEIGHTS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("encode", DEMO_A, "--weights", "demo", "-o", "a.npy", "-q").exit_code == 0
+    failed = run_cli("render", "a.npy", "-o", "a.png")
+    assert failed.exit_code == 1 and failed.stderr.startswith("interp: error: ffhq weights unavailable")
+    assert len(failed.stderr.splitlines()) == 1
+    assert failed.stderr.rstrip().endswith("a.npy was made by the demo weights: to render it, pass `--weights demo`")
+    advice, = re.findall(r"to render it, pass `([^`]*)`", failed.stderr)
+    assert run_cli("render", "a.npy", "-o", "a.png", *advice.split(), "-q").exit_code == 0  # the advice, as given
+    assert Image.open("a.png").size == (64, 64)
+    said = str(_refused(lambda: render("a.npy", "b.png")))
+    assert said.endswith('a.npy was made by the demo weights: to render it, pass `weights="demo"`')
+    assert not Path("b.png").exists()
+    # A code made by a local file names the file, whose folder the code does not record.
+    encode(DEMO_A, "own.npy", weights=str(Path(pipeline.__file__).parent / "data" / "demo.pt"))
+    own = run_cli("render", "own.npy", "-o", "own.png").stderr
+    assert own.rstrip().endswith("own.npy was made by the weights file demo.pt: to render it, pass "
+                                 "`--weights /path/to/demo.pt`")
 
 
 @pytest.mark.skipif(not alignment_available(), reason="needs the align extra")
