@@ -160,6 +160,8 @@ def _is_header(filled: Sequence[str]) -> bool:
 
 
 _SAVE_AS_UTF8 = "save the manifest as UTF-8 (in Excel: CSV UTF-8)"
+# How PNG, JPEG, GIF and TIFF files begin (WebP: RIFF....WEBP); none is UTF-8 text past its first bytes.
+_IMAGE_STARTS = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"II*\0", b"MM\0*")
 
 
 def _not_utf8(path: Path, shown: str) -> str:
@@ -168,6 +170,10 @@ def _not_utf8(path: Path, shown: str) -> str:
     data = path.read_bytes()
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode Text", Windows tools' "Unicode"
         return f"{shown}: is UTF-16 text; save the manifest as UTF-8"
+    if data.startswith(_IMAGE_STARTS) or (data.startswith(b"RIFF") and data[8:12] == b"WEBP"):
+        # A photo where the manifest goes (`interp batch a.png ...`): no saving as UTF-8 makes it one.
+        return (f"{shown}: an image, not a manifest: a manifest is text, one row per morph: "
+                "input1,input2[,...],output_name (such as a.jpg,b.jpg,ab.mp4)")
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as err:
