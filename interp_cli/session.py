@@ -286,8 +286,7 @@ class Session:
                     raise
                 having = _inputs_with_face(settings.inputs, settings.face, place)
                 if not having:  # a per-input form would only move the refusal to another photo
-                    raise UsageError(f"{err}; no input has a face {settings.face} (faces are numbered from 0, left "
-                                     "to right)", path=path) from None
+                    raise UsageError(f"{err}; no input has a face {settings.face}", path=path) from None
                 others = tuple(settings.face if i in having else None for i in range(count))
                 raise UsageError(f"{err}; give one value per input to pick in the others only, an empty place "
                                  f"meaning the largest: {option('face', others)}", path=path) from None

@@ -213,7 +213,8 @@ def test_errors_name_an_input_by_the_path_typed_not_its_base_name(tmp_path, monk
     assert error("mine/face.png", "yours/face.png", "--weights", "demo", "--align", "--steps", 2,
                  "-o", "m.gif").startswith("interp: error: no face found in yours/face.png")
     assert error("align", "group/two_people.jpg", "--face", 2, "-o", "x.png") == \
-        "interp: error: group/two_people.jpg: --face 2 but only 2 faces found\n"
+        ("interp: error: group/two_people.jpg: --face 2 but only 2 faces found (numbered from 0, left to right: "
+         "--face 0 to --face 1)\n")
     assert error("encode", "mine/face.png", "--weights", "demo", "--no-align", "--face", 1, "-o", "x.npy") \
         .startswith("interp: error: mine/face.png: --face picks among the faces")
     np.save("mine/code.npy", np.zeros((3, 3), np.float32))
