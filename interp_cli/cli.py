@@ -38,8 +38,8 @@ Examples:
   interp a.png b.png --layers coarse --sheet sheet.png -o out.mp4
   interp a.jpg b.jpg --paste -o in_the_photo.mp4
 
-Exit codes: 0 ok, 1 runtime failure (also a full disk), 2 usage error, 130 interrupted,
-141 stdout closed early, 143 terminated.
+Exit codes: 0 ok, 1 runtime failure (also a full disk), 2 usage error, 129 hung up (a closed
+session, unless nohup), 130 interrupted, 141 stdout closed early, 143 terminated.
 
 \b
 --debug (anywhere on the line, any command): a traceback for failures other

@@ -29,6 +29,22 @@ def is_code(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() == ".npy"
 
 
+# How PNG, JPEG, GIF and TIFF files begin (WebP: RIFF....WEBP), and a .npy array.
+_IMAGE_STARTS = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"II*\0", b"MM\0*")
+
+
+def input_kind(head: bytes) -> str | None:
+    """What an input file is, told by its first 12 bytes where a file given as another kind (a manifest, a
+    checkpoint) is one of interp's inputs: "an image", "a .npy array (such as a code `interp encode` writes)",
+    else None. Its reader's own refusal ("not UTF-8 text", "truncated or corrupt") would send the user to mend a
+    file that is whole."""
+    if head.startswith(_IMAGE_STARTS) or (head.startswith(b"RIFF") and head[8:12] == b"WEBP"):
+        return "an image"
+    if head.startswith(b"\x93NUMPY"):
+        return f"a .npy array (such as a code {verb('encode')} writes)"
+    return None
+
+
 def check_inputs(inputs: Sequence[str | os.PathLike], outputs: Sequence = ()) -> list[Path]:
     """Refuse unusable inputs, and outputs that would overwrite one of them, before any heavy work (`outputs`
     as `files.refuse_overwriting_inputs` takes them: a path, None, or (option, path))."""

@@ -30,7 +30,8 @@ from pathlib import Path
 from interp_cli.checks import check_paths
 from interp_cli.errors import UsageError, option
 from interp_cli.files import check_input_file, name_max, same_file, temp_like, too_long_name
-from interp_cli.inputs import Faces, check_crop_folder, crop_name, faces_per_input, is_code, pick_input
+from interp_cli.inputs import (Faces, check_crop_folder, crop_name, faces_per_input, input_kind, is_code,
+                               pick_input)
 from interp_cli.stops import deferred
 from interp_cli.write import TEMP_LIKE, check_output_path, missing_file_type, odd_mp4_size, why_missing
 
@@ -168,6 +169,10 @@ def _not_utf8(path: Path, shown: str) -> str:
     data = path.read_bytes()
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # Excel's "Unicode Text", Windows tools' "Unicode"
         return f"{shown}: is UTF-16 text; save the manifest as UTF-8"
+    kind = input_kind(data[:12])
+    if kind:  # a photo where the manifest goes (`interp batch a.png ...`): no saving as UTF-8 makes it one
+        return (f"{shown}: {kind}, not a manifest: a manifest is text, one row per morph: "
+                "input1,input2[,...],output_name (such as a.jpg,b.jpg,ab.mp4)")
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as err:

@@ -34,10 +34,11 @@ from interp_cli.kept_photos import KeptPhotos
 from interp_cli.layers import check_layers
 from interp_cli.limits import EASINGS, FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION
 from interp_cli.render import pick_device, pick_precision, precision_name, render_ahead, render_float
-from interp_cli.session import EncodeSettings, Log, Session, python_log
+from interp_cli.session import EncodeSettings, Log, Session, code_maker, python_log
 from interp_cli.sheet import contact_sheet, spaced
 from interp_cli.stops import context_set
-from interp_cli.weights import download_weights, resolve_weights
+from interp_cli.presets import PRESETS
+from interp_cli.weights import default_weights_spec, download_weights, resolve_weights
 
 # What `help(interp_cli.pipeline)` lists and `from interp_cli.pipeline import *` takes: the verbs, and the
 # Session and its settings from interp_cli.session; batch comes from interp_cli.batch (`__getattr__` below),
@@ -645,7 +646,7 @@ def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     try:
         session = Session(weights, device, log=log, progress=progress, precision=precision)
     except WeightsUnavailableError as err:  # codes belong to the model that made them: no demo model offered
-        raise err.for_command("render") from None
+        raise _with_code_maker(err.for_command("render"), path, weights) from None
     session.release_encoder()
     code = session.load_codes(path)
     if kind == "npy":
@@ -658,6 +659,19 @@ def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str 
         write.write_image(output, frame)
     return {"output": str(output), "width": session.model.size, "height": session.model.size,
             **_shared_summary(session, [path], started=started, hash_weights=False)}  # no cache: never hashed
+
+
+def _with_code_maker(err: WeightsUnavailableError, code: Path, weights: str | None) -> WeightsUnavailableError:
+    """`err`, ending in the weights `code` records it was made by where they are not the ones that failed: a code
+    encoded offline with the demo model was told to fetch the FFHQ weights, which would then refuse it."""
+    made = code_maker(code)
+    if made is None or made == (weights or default_weights_spec()):
+        return err
+    # A preset's or hub file's id is what --weights takes; a local file is recorded by its name alone.
+    named, spec = (f"the {made} weights", made) if made in PRESETS or "/" in made else (
+        f"the weights file {made}", f"/path/to/{made}")
+    told = f". {code} was made by {named}: to render it, pass `{option('weights', spec)}`"
+    return WeightsUnavailableError(err.core, {command: advice + told for command, advice in err.advice.items()})
 
 
 def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coarse: str = "a",

@@ -43,6 +43,12 @@ def pick_device(name: str | None = "auto") -> torch.device:
                          f"(choose auto, cpu, cuda, cuda:N or mps)")
     base = device.type
     if base == "cuda" and not torch.cuda.is_available():
+        if torch.version.cuda is None and getattr(torch.version, "hip", None) is None:
+            # The CPU-only wheel (README's first line): a GPU and its driver may well be there, so "not on this
+            # machine" would be contradicted by nvidia-smi; only another torch build can use it.
+            raise UsageError(f"{option('device', name)}: this PyTorch ({torch.__version__}) is a CPU-only build "
+                             f"(use {option('device', 'cpu')}; for an NVIDIA GPU, install a CUDA build of "
+                             f"PyTorch: https://pytorch.org/get-started/locally/)")
         raise UsageError(f"{option('device', name)}: CUDA is not available on this machine "
                          f"(use {option('device', 'cpu')})")
     if base == "mps" and not mps_ok:

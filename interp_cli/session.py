@@ -45,6 +45,18 @@ def w_space(generator: torch.nn.Module) -> str:
                         for name, tensor in mapping.items()})[:16]
 
 
+def code_maker(path: str | os.PathLike) -> str | None:
+    """The weights that a `.npy` code's record (`Session.code_record`) says made it: a preset's or hub file's id,
+    or a local file's name; None for a code with no record, or a file that is no readable code (said later, when
+    a model reads it)."""
+    try:
+        record = read_npy_record(path)[1]
+    except (UsageError, OSError, ValueError):
+        return None
+    made = record.get("weights") if record is not None else None
+    return made if isinstance(made, str) and made else None
+
+
 def _code_shape_problem(path: Path, shape: tuple[int, ...], n: int, d: int) -> str | None:
     """Why a code of `shape` cannot be this model's W+ `[n, d]` (`[1, n, d]` taken too), or None. A single W row
     (`[d]`, `[1, d]`: what a mapping network puts out) is told how to make the W+ code that draws its face."""
@@ -274,8 +286,7 @@ class Session:
                     raise
                 having = _inputs_with_face(settings.inputs, settings.face, place)
                 if not having:  # a per-input form would only move the refusal to another photo
-                    raise UsageError(f"{err}; no input has a face {settings.face} (faces are numbered from 0, left "
-                                     "to right)", path=path) from None
+                    raise UsageError(f"{err}; no input has a face {settings.face}", path=path) from None
                 others = tuple(settings.face if i in having else None for i in range(count))
                 raise UsageError(f"{err}; give one value per input to pick in the others only, an empty place "
                                  f"meaning the largest: {option('face', others)}", path=path) from None

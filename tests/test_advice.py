@@ -193,10 +193,12 @@ def test_a_face_beyond_the_photo_offers_the_per_input_form_only_where_one_number
     refusal names the photo and its faces without it."""
     faces = ROOT / "tests" / "data" / "faces"
     two, biden = faces / "two_people.jpg", faces / "biden.jpg"
-    for extra, photo, found in [(("--paste", "--face", 5), two, "2 faces"), (("--face", "0,5"), biden, "1 face")]:
+    for extra, photo, found, numbers in [
+            (("--paste", "--face", 5), two, "2 faces", "(numbered from 0, left to right: --face 0 to --face 1)"),
+            (("--face", "0,5"), biden, "1 face", "(numbered from 0, left to right: --face 0)")]:
         refused = run(two, biden, "--weights", "demo", "--align", *extra, "--steps", 2, "-o", out / "m.gif")
         assert refused.exit_code == 2
-        assert refused.stderr.splitlines()[-1] == f"interp: error: {photo}: --face 5 but only {found} found"
+        assert refused.stderr.splitlines()[-1] == f"interp: error: {photo}: --face 5 but only {found} found {numbers}"
         assert not (out / "m.gif").exists()
 
 
@@ -209,8 +211,8 @@ def test_a_face_beyond_every_photo_is_said_so_and_the_per_input_form_picks_only_
     two, biden = faces / "two_people.jpg", faces / "biden.jpg"
     refused = run(biden, two, "--weights", "demo", "--align", "--face", 5, "--steps", 2, "-o", out / "m.gif")
     assert refused.exit_code == 2 and refused.stderr.count("\n") == 1, refused.stderr
-    assert refused.stderr.strip() == (f"interp: error: {biden}: --face 5 but only 1 face found; no input has a face "
-                                      "5 (faces are numbered from 0, left to right)")
+    assert refused.stderr.strip() == (f"interp: error: {biden}: --face 5 but only 1 face found (numbered from 0, left "
+                                      "to right: --face 0); no input has a face 5")
     refused = run(biden, two, biden, "--weights", "demo", "--align", "--face", 1, "--steps", 2, "-o", out / "m.gif")
     assert refused.exit_code == 2 and refused.stderr.strip().endswith("meaning the largest: --face ,1,")
     followed = run(biden, two, biden, "--weights", "demo", "--align", "--face", ",1,", "--steps", 2,

@@ -194,7 +194,9 @@ def test_face_selection_in_a_two_person_photo():
     assert largest.face_index == chosen.face_index and np.array_equal(largest.landmarks, chosen.landmarks)
     with pytest.raises(UsageError) as caught:
         align.align_face(image, face=2, name="two_people.jpg")
-    assert str(caught.value) == "two_people.jpg: face=2 but only 2 faces found"
+    # `--face 2` for "the second face" was told only "but only 2 faces found": the numbering is said.
+    assert str(caught.value) == ("two_people.jpg: face=2 but only 2 faces found (numbered from 0, left to right: "
+                                 "face=0 to face=1)")
     assert caught.value.path == "two_people.jpg"
     with pytest.raises(UsageError):
         align.align_face(image, face=-1, name="two_people.jpg")

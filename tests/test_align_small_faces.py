@@ -98,7 +98,8 @@ def test_face_numbers_count_the_small_faces_left_to_right(group):
         aligned = align.align_face(image, output_size=64, face=number, name="group.jpg")
         assert (aligned.face_index, aligned.n_faces) == (number, 3)
         assert eyes_off(aligned.landmarks, truth) < 0.05, f"face {number}"
-    with pytest.raises(UsageError, match=r"^group\.jpg: face=3 but only 3 faces found$"):
+    numbered = r"\(numbered from 0, left to right: face=0 to face=2\)"
+    with pytest.raises(UsageError, match=rf"^group\.jpg: face=3 but only 3 faces found {numbered}$"):
         align.align_face(image, output_size=64, face=3, name="group.jpg")
     assert len(align.detect_faces(image)) == 3
 

@@ -705,7 +705,7 @@ def test_a_stop_before_the_first_row_still_ends_the_json_log_with_a_summary(tiny
 
 @pytest.mark.parametrize("weights, device, fragment, code", [
     ("bad.pt", "cpu", "bad.pt: not a readable PyTorch checkpoint", 1),
-    ("TINY", "cuda", "--device cuda: CUDA is not available", 2),
+    ("TINY", "cuda", "--device cuda: ", 2),  # the rest depends on the torch build (test_render.py)
 ])
 def test_a_fatal_error_after_some_rows_ends_the_json_log_with_a_summary_that_carries_it(
         tiny, tmp_path, env, weights, device, fragment, code):

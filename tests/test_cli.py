@@ -988,3 +988,18 @@ def test_a_device_interp_does_not_run_on_is_a_usage_error_that_names_the_choices
                                       f"(choose auto, cpu, cuda, cuda:N or mps)")
     assert list(tmp_path.iterdir()) == []
 
+
+
+def test_the_help_lists_every_exit_code_the_readme_lists():
+    """README's Scripting list has 129 (SIGHUP: a closed session) and `interp batch --help` says it, but
+    `interp --help` and `interp morph --help` stopped at 0, 1, 2, 130, 141, 143."""
+    import re
+
+    readme = (ROOT / "README.md").read_text()
+    listed = readme[readme.index("- Exit codes:"):readme.index("- A failure is one line")]
+    codes = set(re.findall(r"`(\d+)`", listed))
+    assert {"0", "1", "2", "129", "130", "141", "143"} <= codes
+    for words in ([], ["morph"]):
+        shown = " ".join(run(*words, "--help").output.split())
+        said = shown[shown.index("Exit codes:"):]
+        assert codes <= set(re.findall(r"\b(\d+) ", said)), said

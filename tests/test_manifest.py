@@ -269,6 +269,20 @@ def test_a_manifest_that_is_not_utf8_is_refused_naming_the_line_and_saving_it_as
     assert read_manifest(manifest)[-1].name == "café.gif"
 
 
+def test_an_image_given_as_the_manifest_is_said_to_be_one_not_told_to_be_saved_as_utf8(tmp_path):
+    """`interp batch a.png --outdir out/` (a photo where the manifest goes) was told "a.png:1: not UTF-8 text
+    (byte 0x89); save the manifest as UTF-8 (in Excel: CSV UTF-8)", advice no image can follow."""
+    from PIL import Image
+
+    for name, kind in (("a.png", "PNG"), ("a.jpg", "JPEG"), ("a.gif", "GIF"), ("a.webp", "WEBP")):
+        photo = tmp_path / name
+        Image.open(A).convert("RGB").save(photo, kind)
+        with pytest.raises(UsageError) as err:
+            read_manifest(photo)
+        assert str(err.value) == (f"{photo}: an image, not a manifest: a manifest is text, one row per morph: "
+                                  "input1,input2[,...],output_name (such as a.jpg,b.jpg,ab.mp4)")
+
+
 def test_a_header_with_columns_after_the_output_is_read_by_column_and_says_it_once(tmp_path):
     """`input1,input2,output,notes`: a header still (its last column is not `output`), each row's note is
     dropped, and one warning names the column. Before, the header was a failed row and every row with a

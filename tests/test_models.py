@@ -191,9 +191,21 @@ def test_not_a_checkpoint(tmp_path):  # text, not a zip or pickle
     assert "\n" not in str(err.value)
 
 
-def test_png_is_not_a_checkpoint():
-    with pytest.raises(CheckpointError, match="golden_input_A.png: not a readable PyTorch checkpoint"):
+def test_an_image_or_a_code_given_as_weights_is_said_to_be_one_not_a_damaged_checkpoint(tmp_path):
+    """`--weights b.png` or `interp weights verify a.npy` (a code from encode) said "not a readable PyTorch
+    checkpoint (truncated or corrupt: Unsupported operand 80)": a whole file, called damaged."""
+    from interp_cli.errors import cli_words
+
+    with pytest.raises(CheckpointError) as err:
         load_model(GOLDEN_DIR / "golden_input_A.png")
+    assert str(err.value) == "golden_input_A.png: an image, not a PyTorch checkpoint"
+    np.save(tmp_path / "a.npy", np.zeros((10, 128), np.float32))
+    with pytest.raises(CheckpointError) as err:
+        load_model(tmp_path / "a.npy")
+    assert str(err.value) == "a.npy: a .npy array (such as a code encode() writes), not a PyTorch checkpoint"
+    with cli_words(), pytest.raises(CheckpointError) as err:
+        load_model(tmp_path / "a.npy")
+    assert str(err.value) == "a.npy: a .npy array (such as a code `interp encode` writes), not a PyTorch checkpoint"
 
 
 def test_truncated_checkpoint(tmp_path, tiny_ckpt):

@@ -213,7 +213,8 @@ def test_errors_name_an_input_by_the_path_typed_not_its_base_name(tmp_path, monk
     assert error("mine/face.png", "yours/face.png", "--weights", "demo", "--align", "--steps", 2,
                  "-o", "m.gif").startswith("interp: error: no face found in yours/face.png")
     assert error("align", "group/two_people.jpg", "--face", 2, "-o", "x.png") == \
-        "interp: error: group/two_people.jpg: --face 2 but only 2 faces found\n"
+        ("interp: error: group/two_people.jpg: --face 2 but only 2 faces found (numbered from 0, left to right: "
+         "--face 0 to --face 1)\n")
     assert error("encode", "mine/face.png", "--weights", "demo", "--no-align", "--face", 1, "-o", "x.npy") \
         .startswith("interp: error: mine/face.png: --face picks among the faces")
     np.save("mine/code.npy", np.zeros((3, 3), np.float32))
@@ -302,6 +303,10 @@ def test_a_rows_planned_crops_apply_to_that_morph_only(demo, tmp_path):
           align=False, progress=False)
     assert sorted(p.name for p in (tmp_path / "plan").iterdir()) == ["first.png", "second.png"]
     assert sorted(p.name for p in (tmp_path / "own").iterdir()) == ["demo_a_aligned.png", "demo_b_aligned.png"]
+
+
+def run_cli(*words):
+    return cli_runner().invoke(cli, [str(w) for w in words])
 
 
 def _refused(call) -> InterpError:
@@ -399,6 +404,34 @@ def test_session_frames_refuses_a_code_of_another_shape_by_its_place(demo, codes
 def test_a_morph_with_a_session_names_other_weights_as_the_keyword_is_written(demo, tmp_path):
     refused = _refused(lambda: pipeline.morph([DEMO_A, DEMO_B], tmp_path / "m.gif", session=demo, weights="ffhq"))
     assert str(refused).startswith('weights="ffhq" names other weights than the session\'s (demo)')
+
+
+def test_render_without_the_default_weights_names_the_weights_its_code_was_made_by(tmp_path, monkeypatch):
+    """The README's pair `interp encode a.jpg -o a.npy` / `interp render a.npy -o a.png`, offline with `--weights
+    demo` on encode only: render's error said to fetch the 1.2 GB FFHQ file, which would then refuse the code
+    (made by other weights). The code records its maker; the error now names it, and that advice works."""
+    from interp_cli.pipeline import encode, render
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.delenv("INTERP_WEIGHTS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("encode", DEMO_A, "--weights", "demo", "-o", "a.npy", "-q").exit_code == 0
+    failed = run_cli("render", "a.npy", "-o", "a.png")
+    assert failed.exit_code == 1 and failed.stderr.startswith("interp: error: ffhq weights unavailable")
+    assert len(failed.stderr.splitlines()) == 1
+    assert failed.stderr.rstrip().endswith("a.npy was made by the demo weights: to render it, pass `--weights demo`")
+    advice, = re.findall(r"to render it, pass `([^`]*)`", failed.stderr)
+    assert run_cli("render", "a.npy", "-o", "a.png", *advice.split(), "-q").exit_code == 0  # the advice, as given
+    assert Image.open("a.png").size == (64, 64)
+    said = str(_refused(lambda: render("a.npy", "b.png")))
+    assert said.endswith('a.npy was made by the demo weights: to render it, pass `weights="demo"`')
+    assert not Path("b.png").exists()
+    # A code made by a local file names the file, whose folder the code does not record.
+    encode(DEMO_A, "own.npy", weights=str(Path(pipeline.__file__).parent / "data" / "demo.pt"))
+    own = run_cli("render", "own.npy", "-o", "own.png").stderr
+    assert own.rstrip().endswith("own.npy was made by the weights file demo.pt: to render it, pass "
+                                 "`--weights /path/to/demo.pt`")
 
 
 @pytest.mark.skipif(not alignment_available(), reason="needs the align extra")

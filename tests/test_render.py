@@ -326,6 +326,30 @@ def test_a_gpu_number_the_machine_lacks_is_a_usage_error_naming_the_ones_there(m
         pick_device("mps:1")
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine where this torch has no CUDA")
+def test_cuda_asked_of_a_cpu_only_torch_says_the_build_not_the_machine_lacks_it():
+    """README's first line installs the CPU-only torch; with an NVIDIA GPU there, `--device cuda` said "CUDA is
+    not available on this machine", which the user's own nvidia-smi contradicts: the torch build is what lacks
+    it, and no driver or --device choice changes that. A CUDA build without a GPU (PyPI's torch on a CPU
+    machine, as the floor venv has) keeps the machine's words."""
+    from interp_cli.render import pick_device
+
+    cpu_only = torch.version.cuda is None and getattr(torch.version, "hip", None) is None
+    for name in ("cuda", "cuda:1"):
+        with cli_words(), pytest.raises(UsageError) as refused:
+            pick_device(name)
+        said = str(refused.value)
+        if cpu_only:
+            assert said == (f"--device {name}: this PyTorch ({torch.__version__}) is a CPU-only build (use --device "
+                            "cpu; for an NVIDIA GPU, install a CUDA build of PyTorch: "
+                            "https://pytorch.org/get-started/locally/)")
+        else:
+            assert said == f"--device {name}: CUDA is not available on this machine (use --device cpu)"
+    if cpu_only:
+        with pytest.raises(UsageError, match=r'^device="cuda": this PyTorch .* CPU-only build \(use device="cpu";'):
+            pick_device("cuda")
+
+
 def test_fp32_rendering_holds_strict_fp32_and_autocast_rendering_does_not(demo_codes_and_generator, monkeypatch):
     """On CUDA, PyTorch lets cuDNN run float32 convs in TF32 by default (Ampere and newer): --precision
     fp32 then was not fp32. The flags are real here; only "cpu" is counted as a device with TF32."""

@@ -159,7 +159,10 @@ def align_face(
         if face < 0:
             raise UsageError(f"{name}: {option('face', face)} is not a face number (faces are numbered from 0, "
                              "left to right)", path=name)
-        raise UsageError(f"{name}: {option('face', face)} but only {found} found", path=name)
+        # "--face 2" meant as "the second face" is the likely slip: the numbers there are are said.
+        last = f" to {option('face', len(faces) - 1)}" if len(faces) > 1 else ""
+        raise UsageError(f"{name}: {option('face', face)} but only {found} found (numbered from 0, left to right: "
+                         f"{option('face', 0)}{last})", path=name)
 
     chosen = faces[index]
     quad = ffhq_quad(chosen.landmarks)

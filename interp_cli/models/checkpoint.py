@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 from interp_cli.errors import CheckpointError, caught_warnings
+from interp_cli.inputs import input_kind
 from interp_cli.models.e4e import Encoder4Editing, EncoderConfig
 from interp_cli.models.stylegan2 import Generator, GeneratorConfig
 from interp_cli.sha256_record import passed_check, remember_check
@@ -91,6 +92,10 @@ def _why_unreadable(err: Exception, path: Path, name: str, *, zipped: bool) -> s
         return (f"{name}: {what}, which torch {torch.__version__} cannot load without unpickling code (weights_only "
                 f"reads protocols 2 and 3). If you trust it, save it again with torch's default protocol, in Python: "
                 f"{_resave_hint(path, name, _READ_TORCH)}")
+    with open(path, "rb") as fh:
+        kind = input_kind(fh.read(12))
+    if kind:  # a photo or a code named where the weights go: whole files, not damaged ones
+        return f"{name}: {kind}, not a PyTorch checkpoint"
     return f"{name}: not a readable PyTorch checkpoint (truncated or corrupt: {detail})"
 
 
