@@ -47,7 +47,7 @@ BAD_KINDS = ("missing", "not_image", "truncated", "bad_npy", "unwritable", "no_f
 OUTPUTS = ("{}.gif", "{}.mp4", "{}/", "{}.html")
 
 
-def make_rows(tmp: Path, n: int, weights: str) -> Path:
+def make_rows(tmp: Path, n: int, weights: str, align: bool | None = None) -> Path:
     """Write the photos, codes and manifest for `n` rows under `tmp`; return the manifest."""
     import numpy as np
     from PIL import Image
@@ -59,7 +59,8 @@ def make_rows(tmp: Path, n: int, weights: str) -> Path:
     for i in range(2):  # a few codes from `interp encode`, reused by every 5th row
         path = tmp / f"code{i}.npy"
         subprocess.run([sys.executable, "-m", "interp_cli", "encode", str(ROOT / "examples" / f"demo_{'ab'[i]}.png"),
-                        "-o", str(path), "--weights", weights, "--quiet"], check=True, env=_env())
+                        "-o", str(path), "--weights", weights, "--quiet", *(["--no-align"] if align is False else [])],
+                       check=True, env=_env())
         codes.append(path)
     (photos / "not_image.png").write_text("this is a text file, not a PNG\n")
     whole = (ROOT / "examples" / "demo_a.png").read_bytes()
@@ -242,11 +243,12 @@ def main() -> None:
             del generator
             fsync_path(weights)
             options.update(size=args.size, align=False)  # the demo photos are cartoons: no face for dlib
-        manifest = make_rows(tmp, args.rows, weights)
+        manifest = make_rows(tmp, args.rows, weights, options.get("align"))
         if args.inprocess:
             run_in_process(manifest, tmp / "out", {"weights": weights, **options})
         else:
-            flags = [f"--{key}={value}" for key, value in options.items()]
+            flags = [f"--{key}={value}" if not isinstance(value, bool) else f"--{'' if value else 'no-'}{key}"
+                     for key, value in options.items()]
             run_child(manifest, tmp / "out", ["--weights", weights, *flags])
 
 
