@@ -583,7 +583,10 @@ def test_hostile_rows_fail_alone_and_the_rest_of_the_manifest_runs(tiny, tmp_pat
         "renamed.gif": ([A, "photo.npy"], "photo.npy: not a .npy code file (no .npy header"),
         "folder.gif": ([A, "folder.png"], "folder.png: is a directory"),
         "pipe.gif": ([A, "pipe.png"], "pipe.png: is a FIFO"),
-        "a_file/x.gif": ([A, B], "a_file: cannot create the folder"),
+        # A file where the row puts a folder: named as the JSON line names its output, as `interp morph -o` says it
+        # (it said "/abs/out/a_file: cannot create the folder (File exists)", and "(Not a directory)" below it).
+        "a_file/x.gif": ([A, B], f"{tmp_path}/out/a_file/x.gif: '{tmp_path}/out/a_file' is not a directory"),
+        "a_file/sub/y.gif": ([A, B], f"{tmp_path}/out/a_file/sub/y.gif: '{tmp_path}/out/a_file' is not a directory"),
         "short.gif": ([A], "need at least two inputs and an output name"),
         "huge_cell.gif": ([A, "x" * 200_000], "cannot read (File name too long)"),  # over csv's field limit
         "no_type": ([A, B], "output name 'no_type': no file type (a morph is written as .mp4"),  # as -o out/m2
@@ -980,7 +983,8 @@ def test_a_read_only_outdir_is_refused_before_torch_loads_yet_a_finished_or_else
     assert lines[1]["summary"] and lines[1]["error"].startswith("batch stopped after row 1: out/m0.gif: directory")
     assert err.strip().splitlines()[-1].startswith("interp: error: batch stopped after row 1: out/m0.gif")
     ended, lines, err = batch(f"{A},{B},new/m0.gif\n{A},{B},m1.gif\n")  # a subfolder to make there: as refused
-    assert ended == ["2", "False"] and "new: cannot create the folder (Read-only file system)" in lines[0]["error"]
+    assert ended == ["2", "False"], (ended, lines, err)
+    assert "'out/new': cannot create the folder (Read-only file system)" in lines[0]["error"]
     assert lines[1]["error"].startswith("batch stopped after row 1: "), (lines, err)
     ended, lines, err = batch(f"{A},{B},done.gif\n", "--skip-existing")  # nothing to write there
     assert ended == ["0", "False"] and lines[-1]["skipped"] == 1, (ended, lines, err)
