@@ -227,7 +227,7 @@ def _follow_the_resave_advice(message: str, cwd: Path) -> Path:
     """Run the Python line an error gives (on a file this test wrote, so trusted), in `cwd`; the file it names.
 
     In this process, in a namespace of its own as a fresh interpreter's: the line must import what it uses,
-    and its relative names resolve from `cwd`. (A `python -c` child per case, seven in this file, paid torch's
+    and its relative names resolve from `cwd`. (A `python -c` child per case, twelve in this file, paid torch's
     import each time for nothing the line does differently there.)"""
     code, _, target = message.split("in Python: ", 1)[1].partition("; then use ")
     here = os.getcwd()
