@@ -18,6 +18,15 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
 # One cache dir for the whole session (the parsed landmark model, sha256 records, latents), never
 # the user's home; tests about the latent cache give themselves an empty one.
 os.environ["INTERP_CACHE_DIR"] = tempfile.mkdtemp(prefix="interp-test-cache-")
+# The suite runs most morphs in its own process, as a Python caller does. `interp` makes its OpenMP threads
+# wait passively for itself (cli._tune_own_process) and the README tells a Python caller to do the same: a
+# spinning worker thread burns a core whenever the main thread runs Python between torch's ops, and on a busy
+# machine (the suite's own children, CI's other jobs) it takes the core those need. test_pipeline alone took
+# 96 s of CPU spinning and 22 s passive at load 7-9; on an idle machine the same CPU and ~15% more wall
+# (benchmarks/README.md, "The suite's time, a third pass"). Only the waiting changes, never a result; OpenMP
+# reads the variable once, when torch loads, so it is set here, before any test module imports torch. Tests
+# about the variable itself remove it with monkeypatch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from tests.recipe import GOLDEN_DIR, build_golden_checkpoint
 

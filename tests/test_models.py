@@ -236,9 +236,18 @@ def test_a_plain_pickle_is_called_one_and_torch_warns_nothing(tmp_path, protocol
 
 
 def _follow_the_resave_advice(message: str, cwd: Path) -> Path:
-    """Run the Python line an error gives (on a file this test wrote, so trusted), in `cwd`; the file it names."""
+    """Run the Python line an error gives (on a file this test wrote, so trusted), in `cwd`; the file it names.
+
+    In this process, in a namespace of its own as a fresh interpreter's: the line must import what it uses,
+    and its relative names resolve from `cwd`. (A `python -c` child per case, twelve in this file, paid torch's
+    import each time for nothing the line does differently there.)"""
     code, _, target = message.split("in Python: ", 1)[1].partition("; then use ")
-    subprocess.run([sys.executable, "-c", code], cwd=cwd, check=True, capture_output=True)
+    here = os.getcwd()
+    os.chdir(cwd)
+    try:
+        exec(compile(code, "<the advice>", "exec"), {"__name__": "__main__"})
+    finally:
+        os.chdir(here)
     return cwd / target
 
 
