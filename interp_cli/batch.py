@@ -346,17 +346,9 @@ def _make_parent(targets: Sequence[Path]) -> None:
     except OSError as err:
         # With the errno and exit code the OS error is told by (`errors.environment_error`): a read-only or full
         # --outdir found here stops the batch, as when found by the write check.
-        line = f"'{target.parent}': cannot create the folder ({err.strerror})"
         if err.errno in (errno.EEXIST, errno.ENOTDIR):
             # A file where the row's name puts a folder, perhaps above it: "cannot create the folder (File exists)"
-            # named the folder the row wanted, not the file in its way. Said as `interp morph -o` says it.
-            line = f"{target}: '{_file_in_the_way(target.parent)}' is not a directory"
-        raise retold(environment_error(err, target.parent), line) from None
-
-
-def _file_in_the_way(folder: Path) -> Path:
-    """The nearest of `folder` and its parents that exists (a file, as mkdir found it), or `folder` itself."""
-    for each in (folder, *folder.parents):
-        if os.path.lexists(each):
-            return each
-    return folder
+            # named the folder the row wanted, not the file in its way. The output check names it, as for morph -o.
+            check_output_path(target, make_parents=True)
+        raise retold(environment_error(err, target.parent),
+                     f"'{target.parent}': cannot create the folder ({err.strerror})") from None
