@@ -21,7 +21,7 @@ from interp_cli import __version__, stops
 from interp_cli.console import (CommandLog, StdoutClosed, debug_notes, emit, json_line, out, say_kept_warnings,
                                 settle_std_streams, silence_stdout, with_warnings)
 from interp_cli.errors import cli_words, one_line, reported
-from interp_cli.files import line_text
+from interp_cli.names import line_text
 from interp_cli.limits import ALIGN_SIZE, NOISE_MODES
 from interp_cli.malloc import freeze_imports_here, keep_freed_memory
 from interp_cli.options import (SEED, IntRange, ShardType, align_options, cache_option, device_option, morph_options,
