@@ -878,7 +878,7 @@ def refuse_overwriting_inputs(inputs, outputs) -> None:
     """UsageError if an output would overwrite an input: the same file (symlinks and hard links
     count), or a directory (a frames output) holding one, since replacing it would delete the input.
     `outputs` may hold None for outputs not asked for, and (keyword, path) for one given by an option other
-    than -o, which the message then names as `write.refuse_clashes` does (`--sheet a.png: is the input ...`,
+    than -o, which the message then names as `output_paths.refuse_clashes` does (`--sheet a.png: is the input ...`,
     `sheet="a.png": ...` to a Python caller)."""
     for output in outputs:
         name, output = output if isinstance(output, tuple) else (None, output)
