@@ -20,13 +20,18 @@
     temp_like(name) -> str | None                # the part of an output name a sweep would take for a temp
     with held_lock(path, wait=5.0) as locked:    # one writer at a time on a shared file (flock on `<path>.lock`);
         ...                                      # locked is False after `wait` s: go on unlocked, never stuck
+    with taken_lock(path) as fd:                 # an existing file's flock if free now, else None (never waits)
     remove_if_same(path, identity)               # unlink a damaged file only if no one has replaced it since
+    fsync_path(path)                             # a file's (or a folder's entries') data flushed to the disk
     cache_dir(part=None) -> Path                 # $INTERP_CACHE_DIR, $XDG_CACHE_HOME/interp, ~/.cache/interp
+    mark_used(entry) / evict_least_recent(entries, keep=, room=)  # a cache's entries kept by last use
+    write_target(path) -> Path                   # where an output lands: through a symlink, as `cp` writes
     same_file(a, b) -> bool                      # one file on disk, through symlinks and hard links too
     check_input_file(path) -> str                # a readable regular file, else UsageError (stat only)
     too_long_name(path) -> str | None            # why a name is too long to write (temp name counted)
     refuse_overwriting_inputs(inputs, outputs)   # UsageError if an output is (or, as a folder, holds) an input
     name_max(folder) -> int                      # the longest name the folder's file system takes
+    project_id(folder) -> int | None             # its project ID (XFS/ext4/Lustre project quotas)
 
 How a name is shown (stderr, JSON, the page) is `interp_cli.names`'s; a file's sha256 is `sha256_record`'s.
 

@@ -1,6 +1,6 @@
-"""The GIF writer: one frame at a time, each frame's image block encoded by Pillow and spliced in.
+"""The GIF writer (`write.open_writer` picks it for a .gif) and the GIF blocks it writes.
 
-GIF: written frame by frame, truly streaming: each frame gets its own 256-colour palette
+Written frame by frame, truly streaming: each frame gets its own 256-colour palette
 (median cut, computed on a box-downsampled copy of at most ~32k pixels for speed, then the
 full frame mapped to it without dithering, because error diffusion makes smooth skin
 "boil" from frame to frame). Pillow's C encoder LZW-compresses the frame; its image block is

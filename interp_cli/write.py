@@ -12,7 +12,7 @@ directory), owned by this process's lock on it, flushed to disk, and renamed int
 it is complete.
 An error or Ctrl-C (the context manager aborts on any exception, KeyboardInterrupt included)
 removes the temporary and never touches an existing target. An output named by a symlink is written
-where the link points (see `_target`). A writer can also `finish()` (complete in its temp) and be
+where the link points (`files.write_target`). A writer can also `finish()` (complete in its temp) and be
 committed later, with a command's other outputs (`interp_cli.files.Outputs`). Only a hard kill (SIGKILL, power
 loss) can leave a temp behind, and the next run writing into that directory removes it. A full
 disk or a file-size limit is one line naming the output (exit 1), never a crash.
@@ -60,9 +60,9 @@ from .stops import deferred
 
 if TYPE_CHECKING:
     import numpy as np
-# numpy and PIL (and the page writer, which needs both) are imported where frames are written, not here:
-# `interp batch` checks its manifest's output paths with this module's checks, and a refused manifest
-# (`interp batch missing.csv`) should answer as fast as --help, not after 0.2 s of imports.
+# numpy and PIL (and the page writer, which needs both) are imported where frames are written, not here. The
+# output checks `interp batch` runs on its manifest's rows, which must answer as fast as --help (`interp batch
+# missing.csv`), not after 0.2 s of imports, are output_paths.py's, which imports neither.
 
 
 # Failures ffmpeg reports in strerror words that are the machine's, not the encoder's.
