@@ -11,7 +11,7 @@ import os
 
 import numpy as np
 
-from interp_cli import write
+from interp_cli import output_paths, write
 from interp_cli.checks import check_function, check_number, check_paths
 from interp_cli.errors import NoFaceError, UsageError, no_face_advice_align, option
 from interp_cli.images import load_image
@@ -28,8 +28,8 @@ def align(image: str | os.PathLike, output: str | os.PathLike, *, face: int | No
     check_paths(image=image, output=output)
     check_function("log", log)
     path = check_inputs([image], [output])[0]
-    write.output_kind(output, "the aligned face is written as .png", allowed=("png",))
-    write.check_output_path(output)
+    output_paths.output_kind(output, "the aligned face is written as .png", allowed=("png",))
+    output_paths.check_output_path(output)
     size = check_number("size", size, *ALIGN_SIZE, integer=True)
     if face is not None and (isinstance(face, bool) or not isinstance(face, numbers.Integral)):
         raise UsageError(f"{option('face', face)}: give a face number (0 = leftmost) or None for the largest")

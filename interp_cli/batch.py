@@ -25,7 +25,7 @@ from interp_cli.manifest import PLANNED_CHOICES, BatchPlan, Placement, Row, Shar
 from interp_cli.options import MORPH_OPTION_NAMES
 from interp_cli.progress import Log, python_log
 from interp_cli.weights import check_weights_name
-from interp_cli.write import check_output_path
+from interp_cli.output_paths import check_output_path
 
 
 # morph's on/off keywords, which `check_flags` checks.
@@ -186,7 +186,7 @@ def _reaches_the_model(mine: Sequence[Row], plan, skip_existing: bool, outdir: P
 
 
 def _refused_outputs(place: Placement) -> Exception | None:
-    """What the row's outputs would first be refused for (`write.check_output_path`: a folder that is read-only or
+    """What the row's outputs would first be refused for (`check_output_path`: a folder that is read-only or
     not writable, a frames folder holding other files), or None: the check `morph` makes, made before the model
     is loaded for the row. Its subfolders may not exist yet (they are made just before the row): the nearest
     folder that does must take them."""

@@ -21,7 +21,7 @@ from interp_cli import __version__, stops
 from interp_cli.console import (CommandLog, StdoutClosed, debug_notes, emit, json_line, out, say_kept_warnings,
                                 settle_std_streams, silence_stdout, with_warnings)
 from interp_cli.errors import cli_words, one_line, reported
-from interp_cli.files import line_text
+from interp_cli.names import line_text
 from interp_cli.limits import ALIGN_SIZE, NOISE_MODES
 from interp_cli.malloc import freeze_imports_here, keep_freed_memory
 from interp_cli.options import (SEED, IntRange, ShardType, align_options, cache_option, device_option, morph_options,
@@ -339,7 +339,7 @@ def morph(inputs, output, sheet, quiet, as_json, **params):
         _refuse_output_among_inputs(inputs)
     _check_paths_exist(inputs, [output, ("sheet", sheet)])
     from interp_cli.weights import check_weights_name
-    from interp_cli.write import check_morph_outputs, refuse_suffixless
+    from interp_cli.output_paths import check_morph_outputs, refuse_suffixless
 
     refuse_suffixless(output)
     if len(inputs) < 2:
@@ -369,7 +369,7 @@ def _check_before_import(verb: str, output, weights) -> None:
     """What `encode`, `render` or `mix` would refuse -o or --weights for, said before torch's import (a second
     or more), not after it, as `interp morph` does."""
     from interp_cli.weights import check_weights_name
-    from interp_cli.write import check_verb_output
+    from interp_cli.output_paths import check_verb_output
 
     check_verb_output(verb, output)
     check_weights_name(weights)

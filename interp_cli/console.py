@@ -17,7 +17,7 @@ import weakref
 import click
 
 from interp_cli.errors import environment_error
-from interp_cli.files import as_typed
+from interp_cli.names import as_typed
 
 
 class StdoutClosed(Exception):
@@ -73,8 +73,8 @@ def silence_stdout() -> None:
 
 def json_line(value) -> str:
     """One JSON line of results. File names that are not UTF-8 have U+FFFD for their undecodable bytes
-    (interp_cli.files.utf8_text): json.dumps would write Python's lone surrogates, which strict parsers refuse."""
-    from interp_cli.files import utf8_names
+    (interp_cli.names.utf8_text): json.dumps would write Python's lone surrogates, which strict parsers refuse."""
+    from interp_cli.names import utf8_names
 
     return json.dumps(utf8_names(value), sort_keys=True)
 

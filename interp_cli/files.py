@@ -1,4 +1,4 @@
-"""File-system habits, defined once: atomic writes, stale-temp cleanup, the cache dir, hashing, same-file.
+"""File-system habits, defined once: atomic writes, temp ownership and cleanup, locks, the cache dir, same-file.
 
     with atomic_write("out.png") as fh:          # a file object on a hidden temp beside the target
         fh.write(data)                           # committed (fsync, rename, fsync dir) only on success
@@ -20,16 +20,20 @@
     temp_like(name) -> str | None                # the part of an output name a sweep would take for a temp
     with held_lock(path, wait=5.0) as locked:    # one writer at a time on a shared file (flock on `<path>.lock`);
         ...                                      # locked is False after `wait` s: go on unlocked, never stuck
+    with taken_lock(path) as fd:                 # an existing file's flock if free now, else None (never waits)
     remove_if_same(path, identity)               # unlink a damaged file only if no one has replaced it since
+    fsync_path(path)                             # a file's (or a folder's entries') data flushed to the disk
     cache_dir(part=None) -> Path                 # $INTERP_CACHE_DIR, $XDG_CACHE_HOME/interp, ~/.cache/interp
-    sha256_of(path) -> str                       # hex digest of a file's bytes, read in chunks
+    mark_used(entry) / evict_least_recent(entries, keep=, room=)  # a cache's entries kept by last use
+    write_target(path) -> Path                   # where an output lands: through a symlink, as `cp` writes
     same_file(a, b) -> bool                      # one file on disk, through symlinks and hard links too
     check_input_file(path) -> str                # a readable regular file, else UsageError (stat only)
     too_long_name(path) -> str | None            # why a name is too long to write (temp name counted)
     refuse_overwriting_inputs(inputs, outputs)   # UsageError if an output is (or, as a folder, holds) an input
     name_max(folder) -> int                      # the longest name the folder's file system takes
-    utf8_text(name) / utf8_names(value)          # names that are not UTF-8, with U+FFFD, for JSON and pages
-    line_text(name) / as_typed(text)             # for stderr: control characters, undecodable bytes as \xff
+    project_id(folder) -> int | None             # its project ID (XFS/ext4/Lustre project quotas)
+
+How a name is shown (stderr, JSON, the page) is `interp_cli.names`'s; a file's sha256 is `sha256_record`'s.
 
 Temp names are `.<stem>.tmp-<token><suffix>` in the target's own directory (the suffix stays last
 because ffmpeg picks its muxer by it, and a rename never crosses file systems). Ownership is a lock,
@@ -73,7 +77,6 @@ try:
 except ImportError:  # pragma: no cover - Windows: no locks, so the sweep never removes anything
     fcntl = None
 
-_HASH_CHUNK_BYTES = 8 * 1024 * 1024
 # What flock says on a file system that has none: Lustre mounted without `-o flock` (ENOSYS), some FUSE
 # and network file systems (EOPNOTSUPP), NFS whose lock manager is unreachable (ENOLCK).
 _NO_FLOCK = {errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOLCK}
@@ -790,60 +793,6 @@ def write_target(path: PathLike) -> Path:
 
 
 
-def utf8_text(name: PathLike | str) -> str:
-    """A file name as text every UTF-8 reader takes: bytes of the name that are not UTF-8 become U+FFFD.
-
-    Python decodes such bytes as lone surrogates ("in\\xff.png" is 'in\\udcff.png'), which a page cannot be
-    encoded with and which json.dumps writes as "\\udcff", an escape strict JSON parsers (Go's, Rust's serde)
-    refuse. This is the one rule for showing names in JSON and on the HTML page: the name stays readable,
-    only the undecodable bytes are lost (to open the file, use the name you gave). A name that is valid
-    UTF-8 is returned unchanged.
-    """
-    text = os.fspath(name)
-    if isinstance(text, bytes):
-        return text.decode("utf-8", "replace")
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        pass
-    try:  # back to the name's bytes, as os.fsencode on a UTF-8 system
-        raw = text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:  # a surrogate no undecodable byte made (not from the file system)
-        raw = text.encode("utf-8", "replace")
-    return raw.decode("utf-8", "replace")
-
-
-_CONTROL = {code: f"\\x{code:02x}" for code in (*range(32), 127)} | {9: "\\t", 10: "\\n", 13: "\\r"}
-# A name's bytes that are not UTF-8 reach Python as lone surrogates (b"\\xff" is "\\udcff").
-_UNDECODED = re.compile("[\udc80-\udcff]")
-
-
-def as_typed(text: str) -> str:
-    """`text` with each undecodable name byte as `\\xff`, the byte itself, as bash's $'in\\xff.png' takes
-    it back and `ls -b` shows it (stderr's own backslashreplace would print "\\udcff", which no shell takes).
-    The stderr stream of the CLI writes every line through this."""
-    return _UNDECODED.sub(lambda match: f"\\x{ord(match.group()) - 0xDC00:02x}", text)
-
-
-def line_text(name: PathLike | str) -> str:
-    """A file name for a line a person reads: its control characters as escapes (`new\\nline.png`), so a
-    line break in a name does not split the line, nor an escape sequence in it drive the terminal (its
-    undecodable bytes become `\\xff` on the way out, `as_typed`)."""
-    return os.fspath(name).translate(_CONTROL)
-
-
-def utf8_names(value):
-    """`value` (a summary: dicts, lists, strings, numbers) with every string, keys included, as `utf8_text`."""
-    if isinstance(value, str):
-        return utf8_text(value)
-    if isinstance(value, dict):
-        return {utf8_names(key): utf8_names(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [utf8_names(item) for item in value]
-    return value
-
-
 # What lives under interp's cache dir, a folder each (and the sha256 records file at its top).
 CACHE_PARTS = ("latents", "tuned", "align")
 
@@ -899,15 +848,6 @@ def evict_least_recent(entries, *, keep: int | None = None, room: int | None = N
             pass
 
 
-def sha256_of(path: PathLike) -> str:
-    """Hex sha256 of a file's bytes, read in chunks (a 1.2 GB checkpoint never sits in memory)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_HASH_CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def check_input_file(path: PathLike, what: str = "an input") -> str:
     """Refuse, with one line (UsageError), a path that is not a readable regular file; return its name.
 
@@ -943,7 +883,7 @@ def refuse_overwriting_inputs(inputs, outputs) -> None:
     """UsageError if an output would overwrite an input: the same file (symlinks and hard links
     count), or a directory (a frames output) holding one, since replacing it would delete the input.
     `outputs` may hold None for outputs not asked for, and (keyword, path) for one given by an option other
-    than -o, which the message then names as `write.refuse_clashes` does (`--sheet a.png: is the input ...`,
+    than -o, which the message then names as `output_paths.refuse_clashes` does (`--sheet a.png: is the input ...`,
     `sheet="a.png": ...` to a Python caller)."""
     for output in outputs:
         name, output = output if isinstance(output, tuple) else (None, output)

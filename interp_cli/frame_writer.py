@@ -110,7 +110,7 @@ def frames_too_large(kind: str, output: PathLike, size: tuple[int, int], fps: fl
         slowest = int(slowest) if slowest.is_integer() else slowest  # fps=120, not 120.0, to a Python caller
         uses.append(f"{option('fps', slowest)} or less")
     if resized is not None:
-        step = 2 if kind == "mp4" else 1  # an MP4's --size is even (write.odd_mp4_size)
+        step = 2 if kind == "mp4" else 1  # an MP4's --size is even (output_paths.odd_mp4_size)
         fitting = [w for w in range(SIZE[1] - SIZE[1] % step, SIZE[0] - 1, -step)
                    if w <= width and _holds(kind, *resized(w), fps)]
         if fitting:

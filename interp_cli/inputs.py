@@ -279,7 +279,7 @@ def code_input(path: Path, command: str) -> None:
 def check_crop_folder(folder: Path) -> None:
     """Refuse a `--save-aligned` folder that is a file, or a symlink that loops or leads to nothing ("exists and
     is not a directory" sent the user to a folder `ls` shows); a missing one is made at the end."""
-    from interp_cli.write import why_missing
+    from interp_cli.output_paths import why_missing
 
     if os.path.lexists(folder) and not folder.is_dir():
         shown = option("save_aligned", os.fspath(folder))
@@ -297,10 +297,10 @@ def plan_aligned(paths: Sequence[Path], save_aligned: str | os.PathLike | None,
     folder that is writable or can be made. A crop is NAME_aligned.png; inputs that share a NAME are
     numbered by their place among the inputs (NAME_aligned_1.png, NAME_aligned_2.png). A batch row's
     crops are `planned` across its whole manifest instead (`manifest.plan_crops`) and checked here alike."""
-    from interp_cli import write  # not for the callers that only pick inputs
+    from interp_cli import output_paths  # not for the callers that only pick inputs
 
     if save_aligned is None:
-        write.refuse_clashes(outputs)
+        output_paths.refuse_clashes(outputs)
         return [None] * len(paths)
     folder = Path(save_aligned)
     check_crop_folder(folder)
@@ -315,12 +315,12 @@ def plan_aligned(paths: Sequence[Path], save_aligned: str | os.PathLike | None,
     shown = option("save_aligned", os.fspath(save_aligned))
     for target in planned:
         try:
-            write.check_output_path(target, make_parents=True)
+            output_paths.check_output_path(target, make_parents=True)
             refuse_overwriting_inputs(paths, [target])
         except UsageError as err:
             raise UsageError(f"{shown}: {err}") from None
     # A crop is named by its own path and the option that makes it: "--save-aligned demo_a_aligned.png" read
     # as if the user had typed that name.
-    write.refuse_clashes([*outputs, *(("save_aligned", t, f"{os.fspath(t)} (the crop {shown} saves)")
-                                      for t in planned)])
+    output_paths.refuse_clashes([*outputs, *(("save_aligned", t, f"{os.fspath(t)} (the crop {shown} saves)")
+                                             for t in planned)])
     return targets

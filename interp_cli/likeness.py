@@ -26,7 +26,7 @@ import numpy as np
 
 from interp_cli import identity
 from interp_cli.errors import option
-from interp_cli.files import line_text
+from interp_cli.names import line_text
 
 # Below this PSNR a reconstruction is called poor. Measured on the demo model with
 # benchmarks/bench_likeness.py: 200 held-out demo faces scored 19.5-29.6 dB (5th percentile 22.4,

@@ -33,7 +33,7 @@ from interp_cli.files import check_input_file, name_max, same_file, temp_like, t
 from interp_cli.inputs import (Faces, check_crop_folder, crop_name, faces_per_input, input_kind, is_code,
                                pick_input)
 from interp_cli.stops import deferred
-from interp_cli.write import TEMP_LIKE, check_output_path, missing_file_type, odd_mp4_size, why_missing
+from interp_cli.output_paths import TEMP_LIKE, check_output_path, missing_file_type, odd_mp4_size, why_missing
 
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 HEADER_NAMES = ("output", "output_name", "name")
@@ -737,7 +737,7 @@ def plan_batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard:
                sheets: bool = False, save_aligned: str | os.PathLike | None = None, face: Faces = None,
                paste: bool = False, backdrop: str | int | None = None, size: int | None = None) -> BatchPlan:
     """Everything `interp batch` checks before it loads a model: the shard, the manifest, --outdir, the
-    output names, an odd `size` against the .mp4 rows (`write.odd_mp4_size`: every such row would fail alike)
+    output names, an odd `size` against the .mp4 rows (`output_paths.odd_mp4_size`: every such row would fail alike)
     and, with `save_aligned`, every row's crop (`plan_crops`; `face`, `paste` and `backdrop`
     decide which face each input gives). UsageError, exit 2, on the first problem. Cheap and torch-free,
     so the command line runs it before importing the pipeline and a bad manifest is refused at once."""
@@ -772,7 +772,7 @@ def plan_batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard:
 
 def make_outdir(outdir: str | os.PathLike, *, keep: bool = True) -> Path:
     """Create --outdir (and its parents); UsageError, one line, if it cannot be. `keep=False` only proves
-    it can be: the folders it made are removed again (as `write.check_output_path` proves a folder
+    it can be: the folders it made are removed again (as `output_paths.check_output_path` proves a folder
     writable with a temp), so a batch stopped before its first row leaves nothing behind.
 
     `interp batch` proves it before it imports the pipeline: a parent that is a file or a read-only

@@ -46,8 +46,9 @@ from PIL import Image
 
 from interp_cli import progress
 from interp_cli.errors import option
-from interp_cli.files import new_temp, utf8_text
+from interp_cli.files import new_temp
 from interp_cli.files import PathLike
+from interp_cli.names import utf8_text
 from interp_cli.stops import deferred
 from interp_cli.frame_writer import FrameWriter, check_fps, frame_rate, quality_to_crf
 
@@ -103,7 +104,7 @@ def page_about(names: Sequence[str], crops: Sequence[Optional[np.ndarray]],
     to `PageWriter.report` once the frames are written instead."""
     inputs = []
     for i, (name, crop) in enumerate(zip(names, crops)):
-        # The page is UTF-8: a name with bytes that are not shows U+FFFD for them (files.utf8_text).
+        # The page is UTF-8: a name with bytes that are not shows U+FFFD for them (names.utf8_text).
         item = {"name": utf8_text(Path(os.fspath(name)).name), "crop": crop}
         if reconstruction is not None:
             item["likeness"] = _likeness(reconstruction[i])

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from interp_cli import blend, progress as progress_bars, replay, write
+from interp_cli import blend, output_paths, progress as progress_bars, replay, write
 from interp_cli.checks import (check_choice, check_flags, check_function, check_number, check_paths, check_refine_steps,
                                check_seed, check_tune_steps, refuse_one_path)
 from interp_cli.align_verb import align
@@ -125,7 +125,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     paths = check_inputs(inputs, [output, ("sheet", sheet)])
     if len(paths) < 2:
         raise UsageError("need at least two images to morph between")
-    kind = write.check_morph_outputs(output, sheet)
+    kind = output_paths.check_morph_outputs(output, sheet)
     # No option: a Python caller's argument.
     sheet_frames = check_number("sheet_frames", sheet_frames, low=1, integer=True)
     aligned = plan_aligned(paths, save_aligned, [("output", output), ("sheet", sheet)],  # -o and --sheet too
@@ -141,7 +141,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
             f"whole hundredths of a second, and browsers slow ones under 20 ms down); {option('fps', fps)} is "
             f"written at {write.GIF_MAX_FPS:g}")
         fps = write.GIF_MAX_FPS
-    odd = write.odd_mp4_size(size) if kind == "mp4" else None
+    odd = output_paths.odd_mp4_size(size) if kind == "mp4" else None
     if odd:
         raise UsageError(odd)
     refuse_oversized_frames(paths, backdrop_index, output, kind, size, fps)
@@ -608,7 +608,7 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     align, cache, progress = check_flags(align=align, cache=cache, progress=progress).values()
     path = check_inputs([image], [output])[0]
     code_input(path, "encode")
-    write.check_verb_output("encode", output)
+    output_paths.check_verb_output("encode", output)
     aligned = plan_aligned([path], save_aligned, [("output", output)])
     faces = faces_for([path], face, align)
     check_refine_steps(refine)
@@ -639,7 +639,7 @@ def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str 
     check_flags(progress=progress)
     path = check_inputs([codes], [output])[0]
     code_input(path, "render")
-    kind = write.check_verb_output("render", output)
+    kind = output_paths.check_verb_output("render", output)
     truncation = check_number("truncation", truncation, *TRUNCATION)
     seed = check_seed(seed)
     check_choice("noise", noise, NOISE_MODES)  # before the model loads, as morph's
@@ -693,7 +693,7 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     sources = mix_sources([Path(p) for p in inputs], coarse, middle, fine)  # the count first: one path is no mix
     paths = check_inputs(inputs, [output])
     refuse_one_face_mix(paths, sources)
-    kind = write.check_verb_output("mix", output)
+    kind = output_paths.check_verb_output("mix", output)
     faces = faces_for(paths, face, align)
     seed = check_seed(seed)
     check_choice("noise", noise, NOISE_MODES)  # before the model loads, as morph's

@@ -1,5 +1,6 @@
 """Remembered sha256 digests of big files (weights), so a 1.2 GB checkpoint is hashed once per version.
 
+    sha256_of(path) -> str               # a file's bytes hashed, read in chunks (no record)
     file_sha256(path) -> str             # from the record when the file is unchanged, else hashed (and recorded)
     file_sha256(path, fresh=True)        # hash regardless, refresh the record
     remembered_sha256(path) -> str|None  # never hashes
@@ -31,7 +32,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from interp_cli.errors import InterpError
-from interp_cli.files import atomic_write, cache_dir, held_lock, sha256_of
+from interp_cli.files import PathLike, atomic_write, cache_dir, held_lock
 
 RECORDS_FILENAME = "sha256-records.json"
 _RECORDS_VERSION = 1
@@ -47,6 +48,17 @@ HASHING_FOLDER = "hashing"
 HASH_WAIT_BYTES_PER_SECOND = 20_000_000
 # A remembered entry is marked used again at most this often, so a hit rarely costs a write.
 _USED_REFRESH_SECONDS = 24 * 3600
+
+_HASH_CHUNK_BYTES = 8 * 1024 * 1024
+
+
+def sha256_of(path: PathLike) -> str:
+    """Hex sha256 of a file's bytes, read in chunks (a 1.2 GB checkpoint never sits in memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(_HASH_CHUNK_BYTES), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def file_sha256(path: str | os.PathLike, *, fresh: bool = False, reading: Callable[[], None] | None = None) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from interp_cli import files
+from interp_cli import files, sha256_record
 from interp_cli.errors import InterpError
 
 
@@ -350,7 +350,7 @@ def test_evict_least_recent_keeps_the_most_recently_used_within_a_count_or_a_siz
 def test_sha256_of_and_same_file(tmp_path):
     a = tmp_path / "a.png"
     a.write_bytes(b"abc")
-    assert files.sha256_of(a) == hashlib.sha256(b"abc").hexdigest()
+    assert sha256_record.sha256_of(a) == hashlib.sha256(b"abc").hexdigest()
     (tmp_path / "link.png").symlink_to(a)
     os.link(a, tmp_path / "hard.png")
     (tmp_path / "copy.png").write_bytes(b"abc")

@@ -802,7 +802,7 @@ def _read_only_mount_refuses(folder: Path) -> bool:
 _HASHER = """
 import os, sys, time
 from interp_cli import sha256_record
-from interp_cli.files import sha256_of
+from interp_cli.sha256_record import sha256_of
 hold, target = sys.argv[1:3]
 
 def slow(path):

@@ -131,7 +131,7 @@ def test_a_lock_held_by_a_stuck_run_delays_an_update_but_never_stops_it(tmp_path
 _WATCHED = """
 import os, sys, time
 from interp_cli import sha256_record
-from interp_cli.files import sha256_of
+from interp_cli.sha256_record import sha256_of
 log, hold, target = sys.argv[1:4]
 
 def watched(path):

@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from interp_cli.cli import cli
-from interp_cli.files import sha256_of
+from interp_cli.sha256_record import sha256_of
 from interp_cli.limits import REFINE_MAX_STEPS, TUNE_MAX_STEPS
 from interp_cli.tune import TunedCache, tunable_parameters, tune_generator
 from tests.cli_runner import cli_runner

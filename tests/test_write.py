@@ -24,11 +24,10 @@ from PIL import Image
 from interp_cli.cli import cli
 from interp_cli.errors import InterpError, UsageError
 from interp_cli.frame_writer import frame_rate
+from interp_cli.output_paths import check_output_path, output_kind
 from interp_cli.write import (
     FramesWriter,
-    check_output_path,
     open_writer,
-    output_kind,
     quality_to_crf,
     write_image,
 )
@@ -194,12 +193,12 @@ def test_check_output_path_not_writable_message(tmp_path, monkeypatch):
 
 def test_a_directory_that_takes_no_new_files_is_not_called_missing(tmp_path, monkeypatch):
     """The auditor's case: `-o /proc/x.png` said "cannot write in directory '/proc' (no such file or directory)"."""
-    import interp_cli.write as write_module
+    import interp_cli.output_paths as paths_module
 
     def no_new_files(target, *args, **kwargs):  # what making a file in /proc answers, even to root
         raise FileNotFoundError(errno.ENOENT, "No such file or directory", os.fspath(target))
 
-    monkeypatch.setattr(write_module, "claim_temp", no_new_files)
+    monkeypatch.setattr(paths_module, "claim_temp", no_new_files)
     with pytest.raises(UsageError) as err:
         check_output_path(tmp_path / "x.png")
     assert str(err.value) == (f"{tmp_path / 'x.png'}: cannot create files in directory '{tmp_path}': its file system "
@@ -669,10 +668,10 @@ def test_a_stop_as_a_writer_makes_its_temp_leaves_none_while_the_caller_goes_on(
     writer had its name in hand (a real SIGTERM, landing as `new_temp` returns): the hidden temp stayed beside the
     output, locked, for as long as the caller's process lived (only its exit settled it). Now it goes with the
     stop."""
-    from interp_cli import page, write
+    from interp_cli import gif, page, write
     from tests.races import Stopped, stop_inside
 
-    with stop_inside(page if name.endswith(".html") else write, "new_temp"), pytest.raises(Stopped):
+    with stop_inside({".html": page, ".gif": gif}.get(Path(name).suffix, write), "new_temp"), pytest.raises(Stopped):
         open_writer(tmp_path / name)
     assert os.listdir(tmp_path) == []
 
@@ -680,10 +679,10 @@ def test_a_stop_as_a_writer_makes_its_temp_leaves_none_while_the_caller_goes_on(
 def test_a_stop_as_an_outputs_folder_is_probed_leaves_no_probe(tmp_path):
     """Landing as the temp that tells whether an output's folder takes new files had been made (before it was
     removed again): the probe stayed there, locked, while the caller's process lived. Now it goes with the stop."""
-    from interp_cli import write
+    from interp_cli import output_paths
     from tests.races import Stopped, stop_inside
 
-    with stop_inside(write, "claim_temp"), pytest.raises(Stopped):
+    with stop_inside(output_paths, "claim_temp"), pytest.raises(Stopped):
         open_writer(tmp_path / "out.gif")
     assert os.listdir(tmp_path) == []
 
@@ -821,7 +820,7 @@ def test_a_name_too_long_for_the_file_system_is_refused_before_any_work(tmp_path
                                   "\u00e9.gif", "x .gif", "a.b.", "./x.y", "a.b//"])
 def test_a_names_file_type_is_judged_as_path_suffix_judges_it(text):
     """`missing_file_type` asks it of every batch row without building a Path: the same answer as Path's."""
-    from interp_cli.write import _has_suffix
+    from interp_cli.output_paths import _has_suffix
 
     assert _has_suffix(text) is bool(Path(text).suffix)
 

@@ -67,7 +67,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from interp_cli.files import sha256_of
+from interp_cli.sha256_record import sha256_of
 from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
 from interp_cli.refine import refine_codes

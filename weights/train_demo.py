@@ -65,7 +65,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from interp_cli.files import atomic_write, commit, discard, new_temp, sha256_of
+from interp_cli.files import atomic_write, commit, discard, new_temp
+from interp_cli.sha256_record import sha256_of
 from interp_cli.models.checkpoint import load_model, save_e4e_checkpoint
 from interp_cli.models.e4e import Encoder4Editing, EncoderConfig
 from interp_cli.models.stylegan2 import Generator, GeneratorConfig, MappingNetwork

@@ -83,7 +83,7 @@ class GradualStyleBlock(nn.Module):
 
 @dataclass
 class EncoderConfig:
-    """Shape of an `Encoder4Editing`. The defaults are e4e's IR-SE-50 at FFHQ 1024."""
+    """Shape of an `Encoder4Editing` (not a network). The defaults are e4e's IR-SE-50 at FFHQ 1024."""
 
     stylegan_size: int = 1024
     style_dim: int = 512

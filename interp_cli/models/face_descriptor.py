@@ -122,6 +122,8 @@ class FaceDescriptor(nn.Module):
 
 @dataclass
 class _Conv:
+    """One conv layer's parameters as dlib's file holds them (`_conv_details` reads one; not a network)."""
+
     weight: np.ndarray  # [out, in, kh, kw]
     bias: np.ndarray  # [out]
     stride: int

@@ -118,7 +118,7 @@ def upfirdn2d(x: torch.Tensor, kernel: torch.Tensor, up: int = 1, down: int = 1,
 
 class _FixedFilter(torch.autograd.Function):
     """`F.conv2d(x, weight, bias, padding, groups=C)` by a fixed depthwise kernel (a blur), whose backward
-    keeps only the kernel.
+    keeps only the kernel: `x [B, C, H, W]`, `weight [C, 1, kh, kw]`, `bias [C] | None` -> `[B, C, H', W']`.
 
     Autograd's conv saves its input whatever needs a gradient; a blur's gradient is the transposed conv of
     the incoming gradient by the same kernel, which needs none of it. In a 1024 px refine pass each
