@@ -347,9 +347,11 @@ def test_duplicate_output_names_are_refused_before_any_work(tiny, tmp_path, env)
     manifest.write_text(f"{A},{B},one.gif\n{A},{B},two.gif\n# same file, other spelling:\n{B},{A},./one.gif\n")
     code, lines, err = finish(interp("batch", manifest, "--outdir", tmp_path / "out", "--weights", tiny,
                                      "--no-align", "--steps", 2, "--json", env=env))
-    assert code == 2 and lines == []
-    assert err.strip().splitlines() == [f"interp: error: {manifest}: duplicate output names: one.gif by rows "
-                                        "1 (line 1), 3 (line 4); give each row its own name"]
+    said = (f"{manifest}: duplicate output names: one.gif by rows 1 (line 1), 3 (line 4); give each row its own "
+            "name")
+    assert err.strip().splitlines() == [f"interp: error: {said}"]
+    # The JSON log's last (and only) line is still its summary, saying the error: a script reads it as any other.
+    assert code == 2 and lines == [{"summary": True, "error": said, "exit_code": 2, "path": None, "warnings": []}]
     assert not (tmp_path / "out").exists()
 
 
@@ -362,7 +364,8 @@ def test_the_manifest_is_named_as_typed_in_its_errors_and_in_the_json_log(tmp_pa
     (tmp_path / typed).write_text(f"{A},{B},one.gif\n{B},{A},one.gif\n")
     code, lines, err = invoked("batch", typed, "--outdir", "out", "--json", env=env, cwd=tmp_path,
                                monkeypatch=monkeypatch)
-    assert code == 2 and lines == []
+    assert code == 2 and [line["error"] for line in lines] == [f"{typed}: duplicate output names: one.gif by rows 1 "
+                                                               "(line 1), 2 (line 2); give each row its own name"]
     assert err.strip().splitlines() == [f"interp: error: {typed}: duplicate output names: one.gif by rows 1 (line 1), "
                                         "2 (line 2); give each row its own name"]
     typed = os.path.join("jobs", "2024", "pairs.csv")

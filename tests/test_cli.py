@@ -177,6 +177,40 @@ def test_json_summary(tiny, tmp_path):
     assert set(summary["timings"]) >= {"load", "encode", "render", "total"}
 
 
+@pytest.mark.parametrize("words, code, path, said", [
+    (["morph", "missing.png", "B", "-o", "x.gif"], 2, "missing.png", "missing.png: no such file"),
+    (["morph", "A", "B", "--size", "7", "-o", "x.gif"], 2, None, "--size must be between 8 and 4096 (got 7)"),
+    (["morph", "A", "B", "--bogus"], 2, None, "no such option '--bogus'"),
+    (["morph", "A", "B", "--weights", "broken.pt", "-o", "x.gif"], 1, None, "broken.pt: "),
+    (["encode", "A", "--weights", "nope", "-o", "a.npy"], 2, None, "unknown weights 'nope'"),
+    (["render", "A", "--weights", "TINY", "-o", "a.png"], 2, "A", ": render takes a .npy code file"),
+    (["align", "missing.png", "-o", "a.png"], 2, "missing.png", "missing.png: no such file"),
+    (["mix", "A", "missing.png", "-o", "m.png"], 2, "missing.png", "missing.png: no such file"),
+    (["batch", "bad.csv", "--outdir", "out"], 2, None, "bad.csv:1: need at least two inputs"),
+    (["batch", "bad.csv", "--outdir", "out", "--shard", "3/2"], 2, None, "K must be between 1 and N=2"),
+])
+def test_a_failure_under_json_is_one_json_object_on_stdout_too(tiny, tmp_path, words, code, path, said):
+    """`interp ... --json | jq` or `| python -m json.tool` on a failure: stdout held nothing, and the reader said
+    "Expecting value" under interp's own line, where a failed batch row had its JSON line. Now every verb prints
+    one object, `error` the stderr line's words, `exit_code` the exit status, `path` the input at fault (as a
+    Python caller's `err.path`); a batch's is its closing line, `"summary": true`. Through a real pipe."""
+    (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
+    (tmp_path / "bad.csv").write_text(f"{A},x.gif\n")
+    argv = [{"A": A, "B": B, "TINY": tiny}.get(word, word) for word in words]
+    if words[0] in ("morph", "mix"):
+        argv += ["--no-align"]
+    shell = (f"set -o pipefail; {shlex.quote(sys.executable)} -m interp_cli {shlex.join(argv)} --json"
+             f" | {shlex.quote(sys.executable)} -m json.tool --sort-keys")
+    done = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, cwd=tmp_path,
+                          env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    line = done.stderr.strip()
+    assert done.returncode == code and "\n" not in line and line.startswith("interp: error: "), done.stderr
+    told = json.loads(done.stdout)
+    assert told["error"] == line.removeprefix("interp: error: ") and said in told["error"]
+    assert told["exit_code"] == code and told["path"] == {"A": A}.get(path, path) and told["warnings"] == []
+    assert told.get("summary") is (True if words[0] == "batch" else None)
+
+
 def test_precision_bf16_renders_close_to_fp32(tiny, tmp_path):
     frames = {}
     for precision in ("fp32", "bf16"):
@@ -711,7 +745,8 @@ def test_morph_aligns_by_default_and_saves_what_the_encoder_saw(tiny, tmp_path):
 
 @pytest.mark.parametrize(("sig", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
 def test_real_signal_during_rendering_exits_cleanly(tiny, tmp_path, sig, code):
-    """A real signal reaches the main thread while the render thread works: clean exit, no temp file."""
+    """A real signal reaches the main thread while the render thread works: clean exit, no temp file, and under
+    --json the stop's one JSON object on stdout (it printed nothing: a reader saw "Expecting value")."""
     import os
     import signal
     import time
@@ -720,18 +755,20 @@ def test_real_signal_during_rendering_exits_cleanly(tiny, tmp_path, sig, code):
     out.write_bytes(b"old")
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     child = subprocess.Popen([sys.executable, "-m", "interp_cli", A, B, "--weights", tiny, "--no-align",
-                              "--steps", "100000", "-o", str(out), "--no-cache"],
+                              "--steps", "100000", "-o", str(out), "--no-cache", "--json"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     deadline = time.monotonic() + 60
     while not [p for p in tmp_path.iterdir() if p.name != "out.gif" and p.stat().st_size > 0]:  # frames flowing
         assert child.poll() is None and time.monotonic() < deadline, child.stderr.read()
         time.sleep(0.05)
     child.send_signal(getattr(signal, sig))
-    _, err = child.communicate(timeout=60)
+    said, err = child.communicate(timeout=60)
     assert child.returncode == code, err
     assert "Traceback" not in err.decode()
     assert err.decode().strip().splitlines()[-1] in ("interp: interrupted", "interp: terminated")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.gif"]
+    assert json.loads(said) == {"error": err.decode().strip().splitlines()[-1].removeprefix("interp: "),
+                                "exit_code": code, "path": None, "stopped": True, "warnings": []}
     assert out.read_bytes() == b"old"
 
 
