@@ -75,7 +75,7 @@ from typing import TYPE_CHECKING, Optional
 from .errors import NO_ROOM, InterpError, UsageError, environment_error, speaking_to_cli
 from .errors import option as spelt
 from .limits import SIZE, GIF_MAX_FPS, GIF_MIN_DELAY_CS  # noqa: F401 - GIF_MAX_FPS: what the GIF writer can play
-from .files import (PathLike, Outputs, atomic_write, claim_temp, commit, discard, new_temp, temp_like, too_long_name,
+from .files import (PathLike, Outputs, claim_temp, commit, discard, new_temp, temp_like, too_long_name,
                     write_target)
 from .frame_writer import FrameWriter, check_fps, frame_rate, quality_to_crf
 from .stops import deferred
@@ -221,7 +221,7 @@ def check_verb_output(verb: str, output: PathLike) -> str:
     Torch-free, like `check_morph_outputs`, so `interp encode a.jpg -o a.png` is refused before the import."""
     accepts, allowed = _VERB_OUTPUTS[verb]
     kind = output_kind(output, accepts, allowed=allowed)
-    check_output_path(output)
+    check_output_path(output, make_parents=True)
     return kind
 
 
@@ -233,10 +233,10 @@ def check_morph_outputs(output: PathLike, sheet: Optional[PathLike] = None, size
     if isinstance(output, str):  # "out/m2", as typed: a typo for m2.mp4 is refused (a Path cannot end in "/")
         refuse_suffixless(output)
     kind = output_kind(output, allowed=("mp4", "gif", "html", "frames", "png"))  # says what a morph writes
-    check_output_path(output)
+    check_output_path(output, make_parents=True)
     if sheet is not None:
         output_kind(sheet, "the contact sheet is a .png file", allowed=("png",), option="sheet")
-        check_output_path(sheet)
+        check_output_path(sheet, make_parents=True)
         refuse_clashes([("output", output), ("sheet", sheet)])
     odd = odd_mp4_size(size) if kind == "mp4" else None
     if odd:
@@ -287,7 +287,8 @@ def check_output_path(path: PathLike, *, make_parents: bool = False) -> None:
     Checks the kind (suffix), that the parent directory exists, is a directory and is
     writable, and that an existing target can be replaced (a file is never replaced by a
     frames directory, and a directory is replaced only if it holds only frame_*.png files).
-    `make_parents`: the parent may be missing, to be made at the end (--save-aligned's folder); then
+    `make_parents`: the parent may be missing, to be made by the writer (every output of interp's: -o
+    deep/er/out.mp4 as a batch row's output or --save-aligned's folder, removed again if the output fails); then
     the nearest folder that exists must be writable. Writable is proven, not guessed from the mode
     bits: a temp is made and removed there (root passes every permission check, yet cannot create a
     file in /proc or on a read-only mount), and the output itself is not touched.
@@ -776,7 +777,7 @@ def open_writer(
     log: where an HTML page's warning goes (a page too large to open quickly); stderr if None; others ignore it.
     Raises UsageError for an unusable path (see `check_output_path`) or bad fps/quality.
     """
-    check_output_path(path)
+    check_output_path(path, make_parents=True)
     kind = output_kind(path, ANIMATION_OUTPUTS, allowed=("mp4", "gif", "frames", "html"))
     if kind == "mp4":
         return Mp4Writer(path, fps=fps, quality=quality, size=size)
@@ -798,13 +799,13 @@ def write_image(path: PathLike, frame: np.ndarray, *, record: dict | None = None
     The .npy branch saves the array as given (e.g. float32 codes or renders) for exact reuse, with
     `record` after it (`interp_cli.npy.record_bytes`: which model made a code).
     """
-    check_output_path(path)
-    data = image_bytes(path, frame, record=record)
-    with atomic_write(write_target(path)) as fh:
-        fh.write(data)
+    check_output_path(path, make_parents=True)
+    with Outputs() as outputs:  # its folders made as it is written, and removed again if it is not
+        outputs.later(write_target(path), image_bytes(path, frame, record=record), name=path)
+        outputs.commit()
 
 
-def stage_image(outputs: Outputs, path: PathLike, frame: np.ndarray, *, make_parents: bool = False,
+def stage_image(outputs: Outputs, path: PathLike, frame: np.ndarray, *, make_parents: bool = True,
                 record: dict | None = None) -> None:
     """`write_image` as one of a command's `Outputs`: encoded now, written and moved into place at its commit."""
     check_output_path(path, make_parents=make_parents)

@@ -307,17 +307,18 @@ def test_batch_continues_past_a_broken_row(tiny, tmp_path):
     ([A, B, "--layers", "9-99"], 2, "layer"),
     ([A], 2, "two images"),
     ([A, B, "-o", "out.avi"], 2, "unsupported output type"),
-    ([A, B, "-o", "no/such/dir/out.mp4"], 2, "does not exist"),
+    ([A, B, "-o", "a_file/dir/out.mp4"], 2, "'a_file' is not a directory"),
     ([A, B, "--weights", "nothere.pt"], 2, "weights file not found"),
 ])
 def test_usage_errors(tiny, tmp_path, monkeypatch, args, code, fragment):
     monkeypatch.chdir(tmp_path)
+    Path("a_file").write_bytes(b"")
     if "--weights" not in args:
         args = [*args, "--weights", tiny, "--no-align"]
     result = run(*args)
     assert result.exit_code == code, result.stderr
     assert fragment in one_line_error(result)
-    assert list(tmp_path.iterdir()) == [], "no output may appear"
+    assert [p.name for p in tmp_path.iterdir()] == ["a_file"], "no output may appear"
 
 
 def test_not_an_image(tiny, tmp_path):
@@ -430,7 +431,7 @@ def _imported_by(*words, cwd=None) -> tuple[int, bool, bool, bool]:
     (["-o", "out.xyz"], "out.xyz: unsupported output type '.xyz' (a morph is written as .mp4, .gif, .html, a .png "
                         "contact sheet, or PNG frames into a folder named with a trailing slash: frames/)"),
     (["-o", "afile/x.gif"], "afile/x.gif: 'afile' is not a directory"),
-    (["-o", "nodir/x.gif"], "nodir/x.gif: directory 'nodir' does not exist"),
+    (["-o", "afile/nodir/x.gif"], "afile/nodir/x.gif: 'afile' is not a directory"),
     (["-o", "x.gif", "--sheet", "s.jpg"], "--sheet s.jpg: unsupported output type '.jpg' (the contact sheet is a "
                                           ".png file)"),
     (["-o", "x.png", "--sheet", "x.png"], "--sheet x.png: is also the -o output x.png; give each output its own name"),
@@ -568,7 +569,7 @@ def test_a_folder_that_is_a_looping_or_dangling_symlink_is_named_as_one(tmp_path
     dangling = f"is a symlink to '{tmp_path / 'nowhere'}', which does not exist"
     for words, said in (
             ([_A, _B, "-o", "loop/x.gif"], "loop/x.gif: directory 'loop' cannot be reached (a symlink loop)"),
-            ([_A, _B, "-o", "loop/sub/x.gif"], "loop/sub/x.gif: directory 'loop/sub' cannot be reached (a symlink "
+            ([_A, _B, "-o", "loop/sub/x.gif"], "loop/sub/x.gif: directory 'loop' cannot be reached (a symlink "
                                                "loop)"),
             ([_A, _B, "-o", "gone/x.gif"], f"gone/x.gif: directory 'gone' {dangling}"),
             ([_A, _B, "-o", "x.gif", "--sheet", "gone/s.png"], f"gone/s.png: directory 'gone' {dangling}"),
