@@ -622,7 +622,7 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
                              **{key: settings[key] for key in PLANNED_CHOICES if key in settings})
         make_outdir(outdir, keep=False)  # likewise an --outdir under a file or in a read-only place
         summary = run_batch(manifest, outdir, shard=shard, skip_existing=skip_existing, sheets=sheets,
-                           **settings, on_row=on_row, log=log,
+                           **settings, on_row=on_row, log=log, keep_results=False,  # only the failed rows' numbers
                            failures=CommandLog(False), progress=_progress(quiet, as_json), checked=checked)
     except (*stops.STOPS, Exception) as cut:
         # Stopped (Ctrl-C, a scheduler's SIGTERM, a Python caller's own SIGTERM handler's exception) from the

@@ -808,6 +808,23 @@ def test_gnu_parallel_example_takes_any_path(tiny, tmp_path, env):
     assert not list(tmp_path.rglob("ran")) and "exit codes: 0" in done.stdout
 
 
+def test_keep_results_false_keeps_only_each_rows_outcome_and_on_row_gets_the_whole(tmp_path):
+    """The CLI kept every row's whole result (2.8 KB a row, the morph summary) to the end, to name the failed rows:
+    `keep_results=False` keeps each row's number and outcome only, and the CLI passes it (its JSON lines come from
+    `on_row`, which still gets each whole result). The counts and the failed rows' numbers are unchanged."""
+    from interp_cli.pipeline import batch
+
+    (tmp_path / "m.csv").write_text(f"{A},{B},x.gif\n{A},missing.png,y.gif\n")
+    seen = []
+    summary = batch(tmp_path / "m.csv", tmp_path / "out", weights="demo", steps=2, log=lambda line: None,
+                    on_row=seen.append, keep_results=False)
+    assert summary["results"] == [{"row": 1, "ok": True, "skipped": False}, {"row": 2, "ok": False, "skipped": False}]
+    assert (summary["made"], summary["failed"]) == (1, 1)
+    assert seen[0]["frames"] == 2 and seen[1]["error"].endswith("missing.png: no such file")
+    with pytest.raises(Exception, match="keep_results"):
+        batch(tmp_path / "m.csv", tmp_path / "out", weights="demo", keep_results="no")
+
+
 def test_python_batch_refuses_a_misspelt_option_before_any_work(tmp_path):
     from interp_cli.pipeline import batch
 
