@@ -767,9 +767,9 @@ def test_real_signal_during_rendering_exits_cleanly(tiny, tmp_path, sig, code):
     assert child.returncode == code, err
     assert "Traceback" not in err.decode()
     assert err.decode().strip().splitlines()[-1] in ("interp: interrupted", "interp: terminated")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.gif"]
     assert json.loads(said) == {"error": err.decode().strip().splitlines()[-1].removeprefix("interp: "),
                                 "exit_code": code, "path": None, "stopped": True, "warnings": []}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.gif"]
     assert out.read_bytes() == b"old"
 
 
