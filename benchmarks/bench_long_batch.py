@@ -20,7 +20,8 @@ rendered at `--size`, which exercises the big generator's allocations.
 
 `--inprocess` runs `interp_cli.pipeline.batch` in this process over the same rows, with tracemalloc on,
 and diffs snapshots taken after row 50 and after the last row: the lines that grew most (interp's own files
-first), and the live objects by type that grew (gc.get_objects), per row.
+first), and the live objects by type that grew (gc.get_objects), per row, and the bytes per row the summary's
+"results" hold at the end; `--trimmed` runs it with `keep_results=False`, as the CLI does.
 """
 
 from __future__ import annotations
@@ -184,20 +185,22 @@ def run_in_process(manifest: Path, outdir: Path, options: dict) -> None:
     n = len(manifest.read_text().splitlines())
     mark = min(50, n // 2)
 
-    def on_row(result: dict) -> None:
-        done = len(on_row.seen) + 1
-        on_row.seen.append(result)
+    def on_row(result: dict) -> None:  # counts the rows only: a list of them would hold every result alive
+        on_row.done += 1
+        done = on_row.done
         if done in (mark, n):
             gc.collect()
             snapshots[done] = tracemalloc.take_snapshot()
             counts[done] = collections.Counter(type(o).__qualname__ for o in gc.get_objects())
-    on_row.seen = []
+    on_row.done = 0
     tracemalloc.start(8)
     started = time.perf_counter()
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         summary = batch(manifest, outdir, sheets=True, on_row=on_row, **options)
+    # What stays held per row once the run is over: the summary's "results" (whole, or each row's outcome only).
+    print(f"results held at the end: {_deep_size(summary['results']) / len(summary['results']):.0f} B/row")
     print(f"{summary['rows']} rows in {time.perf_counter() - started:.0f} s: {summary['made']} made, "
           f"{summary['failed']} failed")
     rows = n - mark
@@ -216,6 +219,22 @@ def run_in_process(manifest: Path, outdir: Path, options: dict) -> None:
           ", ".join(f"{name} {k:+d} ({k / rows:+.2f})" for name, k in growth.most_common(12)) or "none")
 
 
+def _deep_size(value) -> int:
+    """Bytes of `value` and of every dict, list and string in it (sys.getsizeof, shared objects counted once)."""
+    seen, stack, total = set(), [value], 0
+    while stack:
+        item = stack.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        total += sys.getsizeof(item)
+        if isinstance(item, dict):
+            stack += [*item.keys(), *item.values()]
+        elif isinstance(item, (list, tuple)):
+            stack += list(item)
+    return total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=320)
@@ -223,6 +242,8 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="a random full-size checkpoint instead of --weights demo")
     parser.add_argument("--size", type=int, default=128, help="--size for --full")
     parser.add_argument("--inprocess", action="store_true", help="tracemalloc and gc counts in this process")
+    parser.add_argument("--trimmed", action="store_true",
+                        help="--inprocess with keep_results=False, as the CLI runs it: each row's outcome only")
     args = parser.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     with tempfile.TemporaryDirectory(prefix="interp-long-") as tmp:
@@ -245,7 +266,7 @@ def main() -> None:
             options.update(size=args.size, align=False)  # the demo photos are cartoons: no face for dlib
         manifest = make_rows(tmp, args.rows, weights, options.get("align"))
         if args.inprocess:
-            run_in_process(manifest, tmp / "out", {"weights": weights, **options})
+            run_in_process(manifest, tmp / "out", {"weights": weights, **options, "keep_results": not args.trimmed})
         else:
             flags = [f"--{key}={value}" if not isinstance(value, bool) else f"--{'' if value else 'no-'}{key}"
                      for key, value in options.items()]

@@ -18,8 +18,9 @@ from pathlib import Path
 import click
 
 from interp_cli import __version__, stops
-from interp_cli.console import (CommandLog, StdoutClosed, debug_notes, emit, json_line, out, say_kept_warnings,
-                                settle_std_streams, silence_stdout, with_warnings)
+from interp_cli.console import (CommandLog, StdoutClosed, closing_json, debug_notes, emit, failure_json, json_line,
+                                one_command, out, say_kept_warnings, settle_std_streams, silence_stdout,
+                                with_warnings)
 from interp_cli.errors import cli_words, one_line, reported
 from interp_cli.names import line_text
 from interp_cli.limits import ALIGN_SIZE, NOISE_MODES
@@ -135,13 +136,22 @@ class DefaultMorphGroup(click.Group):
         # Every message made meanwhile names options as flags (`--no-align`), not keywords; --debug's notes
         # go to stderr for this run only, and the stop signals get their handlers back (a Python caller may
         # run `main` and go on with the library, or with its own handling of SIGTERM).
-        with cli_words(), debug_notes("--debug" in args), stops.handlers_given_back():
+        with cli_words(), debug_notes("--debug" in args), stops.handlers_given_back(), one_command():
             return self._main(args, prog_name, **extra)
 
     def _main(self, args, prog_name=None, **extra):
         debug = "--debug" in args
         args = [a for a in args if a != "--debug"]
         extra.pop("standalone_mode", None)
+        command = args[0] if args and args[0] in self.commands else "morph"
+        as_json = "--json" in args[:args.index("--") if "--" in args else len(args)]
+
+        def failed(error: str, exit_code: int, **more) -> None:
+            """Under --json, the failure's JSON object on stdout too (`console.failure_json`); a batch's closes its
+            JSON log as its summary does, so it says "summary": true."""
+            if as_json:
+                failure_json(error, exit_code, **more, **({"summary": True} if command == "batch" else {}))
+
         try:
             raise_on_sigterm()  # inside: a stop held since the entry point's first line is acted on here
             code = super().main(args=args, prog_name=prog_name or "interp", standalone_mode=False, **extra)
@@ -150,6 +160,7 @@ class DefaultMorphGroup(click.Group):
             if isinstance(err, click.NoSuchOption) and (word := _file_read_as_option(err.option_name, args)):
                 message = f"{message}; '{word}' is a file: to name it, write ./{word}"
             click.echo(f"interp: error: {message}", err=True)
+            failed(message, err.exit_code)
             sys.exit(err.exit_code)
         except StdoutClosed:
             silence_stdout()
@@ -163,16 +174,16 @@ class DefaultMorphGroup(click.Group):
             close_open()
             if is_terminal(sys.stderr):  # off the line a terminal's ^C (or a progress bar) left the cursor on
                 click.echo("", err=True)
+            said, code = "interrupted", 130
             if any(isinstance(e, HungUp) for e in (err, err.__cause__, err.__context__)):
-                click.echo("interp: hung up", err=True)
-                sys.exit(129)
-            if any(isinstance(e, Terminated) for e in (err, err.__cause__, err.__context__)):
-                click.echo("interp: terminated", err=True)
-                sys.exit(143)
-            click.echo("interp: interrupted", err=True)
-            sys.exit(130)
+                said, code = "hung up", 129
+            elif any(isinstance(e, Terminated) for e in (err, err.__cause__, err.__context__)):
+                said, code = "terminated", 143
+            click.echo(f"interp: {said}", err=True)
+            failed(said, code, warnings=say_kept_warnings(say=False), stopped=True)
+            sys.exit(code)
         except Exception as err:
-            from interp_cli.errors import UsageError
+            from interp_cli.errors import InterpError, UsageError
 
             if isinstance(err, _Escaped):
                 err = err.__cause__
@@ -180,13 +191,13 @@ class DefaultMorphGroup(click.Group):
                 import traceback
 
                 traceback.print_exception(type(err), err, err.__traceback__)
-            say_kept_warnings()
-            command = args[0] if args and args[0] in self.commands else "morph"
+            kept = say_kept_warnings()
             message, code, internal = _reported(err, command)
             if internal:
                 click.echo(f"interp: {message}{'' if debug else ' (rerun with --debug for a traceback)'}", err=True)
             else:
                 click.echo(f"interp: error: {message}", err=True)
+            failed(message, code, path=err.path if isinstance(err, InterpError) else None, warnings=kept)
             sys.exit(code)
         sys.exit(code if isinstance(code, int) else 0)
 
@@ -569,7 +580,7 @@ A row that another live worker is making (the same shard run twice) is skipped, 
 "claimed_elsewhere": true; that worker makes it, and a rerun makes it if that one died.
 Last, one with "summary": true, "shard", "manifest", "rows" (the shard's), "manifest_rows",
 "made", "skipped", "failed", "seconds", "warnings". A manifest or option refused at
-the start prints no JSON (exit 2, one line on stderr).
+the start prints, as its last line too, {"summary": true, "error", "exit_code": 2, ...}.
 """
 
 
@@ -611,16 +622,16 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
                              **{key: settings[key] for key in PLANNED_CHOICES if key in settings})
         make_outdir(outdir, keep=False)  # likewise an --outdir under a file or in a read-only place
         summary = run_batch(manifest, outdir, shard=shard, skip_existing=skip_existing, sheets=sheets,
-                           **settings, on_row=on_row, log=log,
+                           **settings, on_row=on_row, log=log, keep_results=False,  # only the failed rows' numbers
                            failures=CommandLog(False), progress=_progress(quiet, as_json), checked=checked)
     except (*stops.STOPS, Exception) as cut:
         # Stopped (Ctrl-C, a scheduler's SIGTERM, a Python caller's own SIGTERM handler's exception) from the
         # moment the arguments were parsed, or an error that stops the whole batch once its manifest was accepted:
         # a script reading the JSON log's last line still finds the summary, saying which. A refused manifest
-        # writes no log (exit 2, one line on stderr).
+        # gets main's failure object instead (exit 2: "error", "exit_code", "summary": true, no row counts).
         summary_owed = checked is not None or isinstance(cut, stops.STOPS)
         if as_json and summary_owed and not isinstance(cut, StdoutClosed):
-            out(json_line(with_warnings(_cut_short(cut, manifest, shard, checked, started), log)))
+            closing_json(with_warnings(_cut_short(cut, manifest, shard, checked, started), log))
         raise
     results = summary.pop("results")
     failed = ", ".join(str(r["row"]) for r in results if not r["ok"])

@@ -1,5 +1,8 @@
 """What a command says, and where: results on stdout, progress and errors on stderr, --json's lines.
 
+Under --json a command's stdout ends in one JSON object whatever happens: its summary, a batch's summary (which
+says a stop or an error itself), or a failure's object (`failure_json`: "error", "exit_code", "path").
+
 `interp_cli.cli` parses the options and calls the pipeline; what comes back reaches the user through here:
 `out` for stdout (a reader gone away is `StdoutClosed`, exit 141), `emit` for a command's closing summary (its
 JSON line, or a line on stderr), `CommandLog` for the lines said meanwhile (--json keeps its warnings for the
@@ -13,10 +16,12 @@ import json
 import os
 import sys
 import weakref
+from contextlib import AbstractContextManager
+from contextvars import ContextVar
 
 import click
 
-from interp_cli.errors import environment_error
+from interp_cli.errors import InterpError, environment_error
 from interp_cli.names import as_typed
 
 
@@ -79,11 +84,36 @@ def json_line(value) -> str:
     return json.dumps(utf8_names(value), sort_keys=True)
 
 
+# Set by the CLI's main for one command: whether that command has printed the JSON line that closes its output (a
+# batch's summary, which says a stop or an error itself), so a failure's own JSON object is not printed after it.
+_CLOSED: ContextVar[list | None] = ContextVar("interp_json_closed", default=None)
+
+
+def closing_json(value: dict) -> None:
+    """Print the JSON line that closes a command's output (`--json`'s last line), noted for `json_closed`."""
+    out(json_line(value))
+    closed = _CLOSED.get()
+    if closed is not None:
+        closed.append(True)
+
+
+def one_command() -> AbstractContextManager[None]:
+    """The block of one command's run, for `json_closed` (the CLI's main)."""
+    from interp_cli.stops import context_set
+
+    return context_set(_CLOSED, [])
+
+
+def json_closed() -> bool:
+    """Whether the command that runs has printed its closing JSON line (`closing_json`)."""
+    return bool(_CLOSED.get())
+
+
 def emit(summary: dict, log: CommandLog, quiet: bool, text: str) -> None:
     """A command's closing summary: under --json its JSON line on stdout, with the warnings `log` kept for it
     (`with_warnings`); else `text` on stderr, unless --quiet."""
     if log.as_json:
-        out(json_line(with_warnings(summary, log)))
+        closing_json(with_warnings(summary, log))
     elif not quiet:
         click.echo(text, err=True)
 
@@ -117,13 +147,31 @@ class CommandLog:
 _JSON_LOGS: weakref.WeakSet[CommandLog] = weakref.WeakSet()  # the --json logs alive, for `say_kept_warnings`
 
 
-def say_kept_warnings() -> None:
-    """A command that fails prints no JSON, so the warnings its --json log kept for it ("photo.jpg: its embedded
-    colour profile cannot be used ...") were lost: they go to stderr instead, before the error's line, as they
-    would have without --json."""
+def say_kept_warnings(say: bool = True) -> list[str]:
+    """The warnings a failed command's --json log kept for it ("photo.jpg: its embedded colour profile cannot be
+    used ..."), said on stderr before the error's line, as they would have been without --json (a script that
+    reads only stderr lost them), unless not `say` (a stop's stderr is its one line), and returned for the
+    failure's JSON object."""
+    kept = []
     for log in list(_JSON_LOGS):
-        for warning in log.take():
-            click.echo(f"warning: {warning}", err=True)
+        kept += log.take()
+    for warning in kept if say else ():
+        click.echo(f"warning: {warning}", err=True)
+    return kept
+
+
+def failure_json(error: str, exit_code: int, *, path: str | None = None, warnings=(), **more) -> None:
+    """Under --json, a failed or stopped command's one JSON object on stdout, beside its line on stderr: "error"
+    (that line's words), "exit_code", "path" (the input file at fault, as a Python caller's error's `.path`;
+    else null), "warnings", and `more` ("stopped": true; a batch's "summary": true). Not after the command's own
+    closing line (a batch's summary says its stop or error itself). A script piping stdout to `jq` or
+    `json.load` got nothing to parse ("Expecting value"), where a batch row's failure had its JSON line."""
+    if json_closed():
+        return
+    try:
+        out(json_line({"error": error, "exit_code": exit_code, "path": path, "warnings": list(warnings), **more}))
+    except (StdoutClosed, InterpError):  # no one reads stdout, or it is a full disk: the stderr line is said
+        pass
 
 
 def with_warnings(summary: dict, log: CommandLog) -> dict:

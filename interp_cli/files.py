@@ -449,7 +449,7 @@ class Outputs:
         try:
             for target, data, name in self._later:
                 with deferred():  # made and listed in one go: a stop between left them behind, empty
-                    made.extend(_make_folders(target.parent, name))
+                    made.extend(make_folders(target.parent, name))
                 self._ready.append(StagedFile(target, data, name))
             self._later = []
             while self._ready:
@@ -457,11 +457,7 @@ class Outputs:
                 self._ready.pop(0)
         except BaseException:
             self.abort()
-            for folder in reversed(made):  # only the ones made here, and only while still empty
-                try:
-                    folder.rmdir()
-                except OSError:
-                    pass
+            remove_folders(made)
             raise
 
     def abort(self) -> None:
@@ -483,8 +479,18 @@ class Outputs:
         return False
 
 
-def _make_folders(folder: Path, name: str) -> list[Path]:
-    """Create `folder` and its missing parents; the ones created, outermost first."""
+def remove_folders(made: list[Path]) -> None:
+    """Remove the folders `make_folders` made, innermost first, each only while still empty. Never raises."""
+    for folder in reversed(made):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+
+
+def make_folders(folder: Path, name: str) -> list[Path]:
+    """Create `folder` and its missing parents (`name`: the output they are for, in a refusal); the ones created,
+    outermost first, for `remove_folders` if that output fails. Hold stops around it and the record of its list."""
     missing = []
     while not os.path.isdir(folder) and folder != folder.parent:
         missing.append(folder)
@@ -498,11 +504,7 @@ def _make_folders(folder: Path, name: str) -> list[Path]:
                 raise UsageError(f"{name}: '{path}' is not a directory") from None
             continue
         except OSError as err:
-            for done in reversed(made):
-                try:
-                    done.rmdir()
-                except OSError:
-                    pass
+            remove_folders(made)
             raise environment_error(err, name) from None
         made.append(path)
     return made

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from interp_cli.errors import InterpError, UsageError, environment_error, option
-from interp_cli.files import PathLike, commit, discard, write_target
+from interp_cli.files import PathLike, commit, discard, make_folders, remove_folders, write_target
 from interp_cli.limits import (GIF_MAX_SIDE, H264_MAX_FRAME_MACROBLOCKS, H264_MAX_MACROBLOCKS_PER_SECOND, H264_MAX_SIDE,
                                JPEG_MAX_SIDE, NTSC_BASES, SIZE)
 from interp_cli.stops import deferred, raise_swallowed
@@ -147,6 +147,11 @@ class FrameWriter:
         self.frames_written = 0
         self._tmp: Optional[Path] = None
         self._state = "open"
+        # -o deep/er/out.mp4 makes its folders, as a batch row's do (`output_paths.check_output_path` checked
+        # that they can be made); they are removed again if the output is dropped (`abort`), while still empty.
+        self._made: list[Path] = []
+        with deferred():
+            self._made = make_folders(self.path.parent, self.name)
 
     # public interface
 
@@ -233,6 +238,7 @@ class FrameWriter:
                 pass  # e.g. closing a file whose buffered bytes no longer fit: the original error is reported
             finally:
                 discard(self._tmp)
+                remove_folders(self._made)
 
     def __enter__(self) -> FrameWriter:
         return self

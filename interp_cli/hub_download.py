@@ -76,7 +76,8 @@ def locate_on_hub(
     if not force_download:
         # Checked before hf_hub_download because that one asks the hub for the latest etag on every call:
         # a network round trip per run, and a failure when the hub is down even though the file is here.
-        cached = huggingface_hub.try_to_load_from_cache(hub.repo_id, hub.filename, revision=hub.revision)
+        cached = huggingface_hub.try_to_load_from_cache(hub.repo_id, hub.filename, revision=hub.revision,
+                                                        cache_dir=hub_cache())
         if isinstance(cached, str) and os.path.isfile(cached):
             # What a killed download of this file left goes too: found here, the file is never downloaded again,
             # so no later download would come this way.
@@ -91,16 +92,17 @@ def locate_on_hub(
         raise _unavailable(hub, preset, spec, "it has not been downloaded (not in the Hugging Face cache)")
     reached = False
     try:
-        with _progress_bars(progress), _quiet_hub_logs(), _hub_online():
+        with _progress_bars(progress), _quiet_hub_logs(), _hub_online(), _hub_timeouts():
             size, etag = _check_advertised(hub, preset)
             reached = True
-            blobs = _hub_cache() / repo_folder_name(repo_id=hub.repo_id, repo_type="model") / "blobs"
+            blobs = hub_cache() / repo_folder_name(repo_id=hub.repo_id, repo_type="model") / "blobs"
             _remove_abandoned_partials(blobs, etag)
             here = _resumed_bytes(blobs, etag, size)
             _check_room(size, here)
             with _download_lines(hub, preset, size, blobs, etag, here, progress):
                 downloaded = huggingface_hub.hf_hub_download(
                     hub.repo_id, hub.filename, revision=hub.revision, force_download=force_download,
+                    cache_dir=blobs.parent.parent, etag_timeout=_timeout("HF_HUB_ETAG_TIMEOUT"),
                     **_resume_option(huggingface_hub.hf_hub_download),
                 )
     except Exception as err:
@@ -121,7 +123,7 @@ def _check_room(size: int | None, here: int = 0) -> None:
     """
     if not size:
         return
-    folder = _hub_cache()
+    folder = hub_cache()
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     try:
@@ -190,7 +192,7 @@ def _unheld(blobs: Path, etag: str) -> Iterator[bool]:
     (`.locks/<repo folder>/<etag>.lock`, which every release takes before it writes a partial file and keeps until
     the file is in place) while the body runs. A killed download's lock went with its process. False where that
     cannot be told: no lock file, a cache this run cannot write, a file system without flock."""
-    with taken_lock(_hub_cache() / ".locks" / blobs.parent.name / f"{etag}.lock") as fd:
+    with taken_lock(hub_cache() / ".locks" / blobs.parent.name / f"{etag}.lock") as fd:
         yield fd is not None
 
 
@@ -198,9 +200,8 @@ def _abandoned_after() -> float:
     """How long a partial file must have gone unwritten, its lock free, to be a killed download's: huggingface_hub
     writes a live one at least every HF_HUB_DOWNLOAD_TIMEOUT seconds, or fails. The wait also spares a download on
     another node of a file system whose flock is local to each (Lustre's localflock), which the lock cannot show."""
-    from huggingface_hub import constants
 
-    return max(60.0, 6.0 * constants.HF_HUB_DOWNLOAD_TIMEOUT)
+    return max(60.0, 6.0 * _timeout("HF_HUB_DOWNLOAD_TIMEOUT"))
 
 
 def _remove_abandoned_partials(blobs: Path, etag: str | None) -> None:
@@ -250,7 +251,7 @@ def _download_lines(hub: HubFile, preset: Preset | None, size: int | None, blobs
     label = f"{preset.name} weights {hub.filename}" if preset else f"weights {hub.id}"
     resumed = f"; {human_size(here)} of it are here already, from an interrupted download" if here else ""
     print(f"interp: downloading {label} ({human_size(size)}) from the Hugging Face repo {hub.repo_id} into the "
-          f"Hugging Face cache {_hub_cache()}{resumed}", file=sys.stderr, flush=True)
+          f"Hugging Face cache {hub_cache()}{resumed}", file=sys.stderr, flush=True)
     fixed = blobs / f"{etag}.incomplete"
     fresh = _hub_version() >= _FRESH_PARTIAL_FROM
     before = set(blobs.glob(f"{glob.escape(etag)}.*.incomplete")) if fresh else set()
@@ -270,10 +271,64 @@ def _download_lines(hub: HubFile, preset: Preset | None, size: int | None, blobs
         yield
 
 
-def _hub_cache() -> Path:
+def hub_cache() -> Path:
+    """The Hugging Face cache as the environment names it now, by huggingface_hub's own rule (HF_HUB_CACHE, else
+    HUGGINGFACE_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub, else ~/.cache/huggingface/hub),
+    which interp hands it as `cache_dir` at each call. huggingface_hub reads those variables once, at its import:
+    a Python caller told "set HF_HOME to a folder on a disk with room" who did so in its process
+    (`os.environ["HF_HOME"] = ...`) still filled the old disk."""
+    home = os.getenv("HF_HOME", os.path.join(os.getenv("XDG_CACHE_HOME", os.path.join(os.path.expanduser("~"),
+                                                                                     ".cache")), "huggingface"))
+    cache = os.getenv("HF_HUB_CACHE", os.getenv("HUGGINGFACE_HUB_CACHE",
+                                                os.path.join(os.path.expandvars(os.path.expanduser(home)), "hub")))
+    return Path(os.path.expandvars(os.path.expanduser(cache)))
+
+
+
+def _hub_timeouts() -> AbstractContextManager[None]:
+    """huggingface_hub's two waits, HF_HUB_ETAG_TIMEOUT (its metadata request) and HF_HUB_DOWNLOAD_TIMEOUT (each read
+    of the body), as the environment says them now, for a download interp makes. huggingface_hub reads both once, at
+    its import, into `constants` (and 0.20 into `file_download` too, where its calls read them): a Python caller
+    that followed "allow a slow connection more time with HF_HUB_DOWNLOAD_TIMEOUT=60" in its process waited 10 s
+    again. Held by count, as `_hub_online` holds the offline switch."""
+    return _HUB_TIMEOUTS.held(_hub_timeouts_set)
+
+
+def _timeout_now(variable: str) -> float | None:
+    """`variable`'s whole number of seconds in the environment now, as huggingface_hub reads it; None if unset."""
+    try:
+        return int(os.environ[variable])
+    except (KeyError, ValueError):
+        return None
+
+
+def _hub_timeouts_set() -> Callable[[], None] | None:
+    import huggingface_hub.file_download as file_download
     from huggingface_hub import constants
 
-    return Path(constants.HF_HUB_CACHE).expanduser()
+    found = []
+    for variable in ("HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT"):
+        seconds = _timeout_now(variable)
+        for module in (constants, file_download):
+            if seconds is not None and isinstance(getattr(module, variable, None), (int, float)):
+                found.append((module, variable, getattr(module, variable)))
+                setattr(module, variable, seconds)
+    if not found:
+        return None
+
+    def undo() -> None:
+        for module, variable, before in reversed(found):
+            setattr(module, variable, before)
+
+    return undo
+
+
+def _timeout(variable: str) -> float:
+    """The wait huggingface_hub has now for `variable` (`_hub_timeouts`), for our own request and our messages."""
+    from huggingface_hub import constants
+
+    seconds = _timeout_now(variable)
+    return seconds if seconds is not None else getattr(constants, variable)
 
 
 def _resume_option(hf_hub_download) -> dict:
@@ -300,12 +355,12 @@ def _check_advertised(hub: HubFile, preset: Preset | None) -> tuple[int | None, 
     file's size and etag, as the hub says them (None where it does not): the etag names the file
     huggingface_hub downloads into (`blobs/<etag>.incomplete`).
     """
-    from huggingface_hub import constants, get_hf_file_metadata, hf_hub_url
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
     # The wait hf_hub_download's own metadata request has (HF_HUB_ETAG_TIMEOUT): in huggingface_hub 0.20 this
     # one's default was a fixed 10 s, which that variable did not change.
     metadata = get_hf_file_metadata(hf_hub_url(hub.repo_id, hub.filename, revision=hub.revision),
-                                    timeout=constants.HF_HUB_ETAG_TIMEOUT)
+                                    timeout=_timeout("HF_HUB_ETAG_TIMEOUT"))
     size = metadata.size if isinstance(metadata.size, int) else None
     etag = metadata.etag if isinstance(metadata.etag, str) and metadata.etag else None
     if preset is None or preset.sha256 is None:
@@ -323,6 +378,7 @@ def _check_advertised(hub: HubFile, preset: Preset | None) -> tuple[int | None, 
 _HUB_LOGS = SharedSetting()
 _HUB_BARS = SharedSetting()
 _HUB_ONLINE = SharedSetting()
+_HUB_TIMEOUTS = SharedSetting()
 
 
 def _hub_online() -> AbstractContextManager[None]:
@@ -524,9 +580,7 @@ def _download_failure_reason(err: BaseException, hub: HubFile, *, reached: bool 
         return _unreachable(err)
     root = _root_cause(err)
     if _timed_out(err):
-        from huggingface_hub import constants
-
-        seconds = constants.HF_HUB_DOWNLOAD_TIMEOUT
+        seconds = _timeout("HF_HUB_DOWNLOAD_TIMEOUT")
         return (f"the hub stopped sending it for {seconds} s{_error_summary(root)}: try again, or allow a slow "
                 f"connection more time with {_more_time('HF_HUB_DOWNLOAD_TIMEOUT', seconds)}")
     return f"the connection broke during the download{_error_summary(root)}: try again"
@@ -541,17 +595,22 @@ def _unreachable(err: BaseException) -> str:
     bare = root is err and isinstance(err, LocalEntryNotFoundError)
     said = "the Hugging Face Hub could not be reached" + ("" if bare else _error_summary(root))
     if _timed_out(err):
-        from huggingface_hub import constants
-
         # The metadata request's wait (HF_HUB_ETAG_TIMEOUT); a slow link or proxy may need more.
-        seconds = constants.HF_HUB_ETAG_TIMEOUT
+        seconds = _timeout("HF_HUB_ETAG_TIMEOUT")
         said += f"; a slow connection may need more than {seconds} s: {_more_time('HF_HUB_ETAG_TIMEOUT', seconds)}"
     return said
 
 
 def _more_time(variable: str, seconds: int) -> str:
-    """`VARIABLE=N`, a wait that a slow connection is likely to be content with (huggingface_hub's default is 10 s)."""
-    return f"{variable}={max(60, 6 * seconds)}"
+    """`VARIABLE=N`, a wait that a slow connection is likely to be content with (huggingface_hub's default is 10 s);
+    to a Python caller, the line that sets it in its process, which the next download reads (`_hub_timeouts`)."""
+    return _setting(variable, str(max(60, 6 * seconds)))
+
+
+def _setting(variable: str, value: str) -> str:
+    """An environment variable set, in its reader's words: `NAME=value` before a shell's command, or the line that
+    sets it in a Python caller's process (read by interp at each download: `hub_cache`, `_hub_timeouts`)."""
+    return f"{variable}={value}" if speaking_to_cli() else f'os.environ["{variable}"] = "{value}"'
 
 
 def _timed_out(err: BaseException) -> bool:
@@ -566,14 +625,16 @@ def _timed_out(err: BaseException) -> bool:
 
 def _local_failure(err: OSError) -> str:
     """A download that failed on this machine: a full disk (or quota), or a cache folder it cannot write."""
-    cache = _hub_cache()
+    cache = hub_cache()
     # HF_HUB_CACHE, where set, wins over HF_HOME: pointing HF_HOME elsewhere would not move that cache.
     variable = next((name for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE") if os.environ.get(name)), "HF_HOME")
+    # To a Python caller, the line that sets it in its process: interp reads it at the next download (`hub_cache`).
+    where = variable if speaking_to_cli() else f'os.environ["{variable}"]'
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
         return (f"no room for it in the Hugging Face cache {cache} ({err.strerror or err}): free space there"
-                f"{_leftovers(cache)}, or set {variable} to a folder on a disk with room")
+                f"{_leftovers(cache)}, or set {where} to a folder on a disk with room")
     if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return (f"the Hugging Face cache {cache} cannot be written ({err.strerror or err}): set {variable} to a "
+        return (f"the Hugging Face cache {cache} cannot be written ({err.strerror or err}): set {where} to a "
                 "folder you can write to")
     return f"the download failed: {err.strerror or err}"
 

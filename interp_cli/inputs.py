@@ -268,12 +268,13 @@ def mix_sources(paths: Sequence[Path], coarse: str | int, middle: str | int | No
 
 
 def code_input(path: Path, command: str) -> None:
-    """`encode` takes a photo and `render` a `.npy` code (`command`): the other kind is refused."""
+    """`encode` takes a photo and `render` a `.npy` code (`command`): the other kind is refused, as the input at
+    fault (`InputError`: its `.path`, and --json's "path", name it)."""
     code = is_code(path)
     if command == "encode" and code:
-        raise UsageError(f"{path}: already a code file; encode takes an image")
+        raise InputError(f"{path}: already a code file; encode takes an image", path)
     if command == "render" and not code:
-        raise UsageError(f"{path}: render takes a .npy code file (from {verb('encode')})")
+        raise InputError(f"{path}: render takes a .npy code file (from {verb('encode')})", path)
 
 
 def check_crop_folder(folder: Path) -> None:

@@ -755,7 +755,13 @@ def plan_batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard:
     if too_long is not None:
         raise UsageError(f"{option('outdir', str(outdir))}: {too_long}")
     try:
-        if outdir.exists() and not outdir.is_dir():
+        # One look, not exists() then is_dir(): another shard starting at once makes and removes --outdir between
+        # the two (`make_outdir(keep=False)`), which read as "exists and is not a directory".
+        try:
+            a_file = not stat.S_ISDIR(os.stat(outdir).st_mode)
+        except OSError:  # not there (made later), or a symlink loop (said by resolve, below)
+            a_file = False
+        if a_file:
             raise UsageError(f"{outdir}: exists and is not a directory")
         resolved = outdir.resolve()
     except (OSError, RuntimeError) as err:  # a symlink loop, a part that is a file ...

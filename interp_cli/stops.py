@@ -228,11 +228,29 @@ def handlers_given_back() -> Iterator[None]:
     finally:
         sys.unraisablehook = hook
         _swallowed.clear()  # one main's stop is not the caller's
-        for signum, handler in found.items():
-            if handler is not None and signal.getsignal(signum) is not handler:
-                signal.signal(signum, handler)
+        came = _put_back(found)
+        if came is not None:  # the caller's own stop, which came as its handler was put back: acted on once all are
+            raise came  # in place of how main ended (its SystemExit): the caller's handler raised it after that
     if callers is not None:
         raise callers  # outside the except: no "during handling of CallersStop" in the caller's traceback
+
+
+def _put_back(found: dict) -> BaseException | None:
+    """Put each stop signal's handler back as `found`, all of them, even where a signal whose handler is already
+    back comes meanwhile: what that handler raised (a caller's Shutdown, Ctrl-C's KeyboardInterrupt) cut the loop
+    short, and the signals after it kept interp's handlers (a SIGHUP raising HungUp into the caller's program). It
+    is returned, for the block to raise once every handler is back; a signal is then not lost, only moved."""
+    left, came = list(found.items()), None
+    while left:
+        try:
+            while left:
+                signum, handler = left[0]
+                if handler is not None and signal.getsignal(signum) is not handler:
+                    signal.signal(signum, handler)
+                left.pop(0)  # a raise before this line does the same signal again: a no-op once it is back
+        except BaseException as raised:
+            came = came or raised
+    return came
 
 
 def ignore_stops() -> None:

@@ -588,7 +588,10 @@ def _present_path(preset: Preset) -> Path | None:
         return path if path.is_file() else None
     import huggingface_hub
 
-    cached = huggingface_hub.try_to_load_from_cache(preset.repo_id, preset.filename, revision=preset.revision)
+    from interp_cli.hub_download import hub_cache
+
+    cached = huggingface_hub.try_to_load_from_cache(preset.repo_id, preset.filename, revision=preset.revision,
+                                                    cache_dir=hub_cache())
     return Path(cached) if isinstance(cached, str) and os.path.isfile(cached) else None
 
 

@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Optional
 
 from .errors import NO_ROOM, InterpError, environment_error
 from .limits import GIF_MAX_FPS  # noqa: F401 - GIF_MAX_FPS: what the GIF writer can play
-from .files import PathLike, Outputs, atomic_write, claim_temp, commit, discard, new_temp, write_target
+from .files import PathLike, Outputs, claim_temp, commit, discard, new_temp, write_target
 from .frame_writer import FrameWriter, check_fps, frame_rate, quality_to_crf
 from .gif import GifWriter
 from .output_paths import ANIMATION_OUTPUTS, check_output_path, output_kind
@@ -295,7 +295,7 @@ def open_writer(
     log: where an HTML page's warning goes (a page too large to open quickly); stderr if None; others ignore it.
     Raises UsageError for an unusable path (see `check_output_path`) or bad fps/quality.
     """
-    check_output_path(path)
+    check_output_path(path, make_parents=True)
     kind = output_kind(path, ANIMATION_OUTPUTS, allowed=("mp4", "gif", "frames", "html"))
     if kind == "mp4":
         return Mp4Writer(path, fps=fps, quality=quality, size=size)
@@ -317,13 +317,13 @@ def write_image(path: PathLike, frame: np.ndarray, *, record: dict | None = None
     The .npy branch saves the array as given (e.g. float32 codes or renders) for exact reuse, with
     `record` after it (`interp_cli.npy.record_bytes`: which model made a code).
     """
-    check_output_path(path)
-    data = image_bytes(path, frame, record=record)
-    with atomic_write(write_target(path)) as fh:
-        fh.write(data)
+    check_output_path(path, make_parents=True)
+    with Outputs() as outputs:  # its folders made as it is written, and removed again if it is not
+        outputs.later(write_target(path), image_bytes(path, frame, record=record), name=path)
+        outputs.commit()
 
 
-def stage_image(outputs: Outputs, path: PathLike, frame: np.ndarray, *, make_parents: bool = False,
+def stage_image(outputs: Outputs, path: PathLike, frame: np.ndarray, *, make_parents: bool = True,
                 record: dict | None = None) -> None:
     """`write_image` as one of a command's `Outputs`: encoded now, written and moved into place at its commit."""
     check_output_path(path, make_parents=make_parents)

@@ -236,16 +236,21 @@ def _range_start(header: str | None, size: int) -> int:
 # `python -m tests.hub_server ARGS`: the interp command, with the presets in $INTERP_TEST_PRESETS
 
 
+def add_test_presets() -> None:
+    """The presets in $INTERP_TEST_PRESETS, added to this process's interp (a Python caller's, or `main`'s)."""
+    from interp_cli import weights
+
+    for fields in json.loads(os.environ.get("INTERP_TEST_PRESETS", "[]")):
+        weights.PRESETS[fields["name"]] = weights.Preset(**fields)
+
+
 def main() -> None:
     """`interp ARGS` as `python -m interp_cli` runs it, with test presets (JSON list of Preset fields) added:
     a preset is code, and a subprocess (a cluster job's worker) cannot be handed one any other way."""
     from interp_cli.stops import hold_stops_at_start
 
     hold_stops_at_start()
-    from interp_cli import weights
-
-    for fields in json.loads(os.environ.get("INTERP_TEST_PRESETS", "[]")):
-        weights.PRESETS[fields["name"]] = weights.Preset(**fields)
+    add_test_presets()
     from interp_cli.cli import run
 
     sys.argv[0] = "interp"

@@ -347,9 +347,11 @@ def test_duplicate_output_names_are_refused_before_any_work(tiny, tmp_path, env)
     manifest.write_text(f"{A},{B},one.gif\n{A},{B},two.gif\n# same file, other spelling:\n{B},{A},./one.gif\n")
     code, lines, err = finish(interp("batch", manifest, "--outdir", tmp_path / "out", "--weights", tiny,
                                      "--no-align", "--steps", 2, "--json", env=env))
-    assert code == 2 and lines == []
-    assert err.strip().splitlines() == [f"interp: error: {manifest}: duplicate output names: one.gif by rows "
-                                        "1 (line 1), 3 (line 4); give each row its own name"]
+    said = (f"{manifest}: duplicate output names: one.gif by rows 1 (line 1), 3 (line 4); give each row its own "
+            "name")
+    assert err.strip().splitlines() == [f"interp: error: {said}"]
+    # The JSON log's last (and only) line is still its summary, saying the error: a script reads it as any other.
+    assert code == 2 and lines == [{"summary": True, "error": said, "exit_code": 2, "path": None, "warnings": []}]
     assert not (tmp_path / "out").exists()
 
 
@@ -362,7 +364,8 @@ def test_the_manifest_is_named_as_typed_in_its_errors_and_in_the_json_log(tmp_pa
     (tmp_path / typed).write_text(f"{A},{B},one.gif\n{B},{A},one.gif\n")
     code, lines, err = invoked("batch", typed, "--outdir", "out", "--json", env=env, cwd=tmp_path,
                                monkeypatch=monkeypatch)
-    assert code == 2 and lines == []
+    assert code == 2 and [line["error"] for line in lines] == [f"{typed}: duplicate output names: one.gif by rows 1 "
+                                                               "(line 1), 2 (line 2); give each row its own name"]
     assert err.strip().splitlines() == [f"interp: error: {typed}: duplicate output names: one.gif by rows 1 (line 1), "
                                         "2 (line 2); give each row its own name"]
     typed = os.path.join("jobs", "2024", "pairs.csv")
@@ -803,6 +806,23 @@ def test_gnu_parallel_example_takes_any_path(tiny, tmp_path, env):
     summaries = [json.loads((odd / f"logs $(x)/shard-{k}.jsonl").read_text().splitlines()[-1]) for k in (1, 2)]
     assert [(s["shard"], s["made"]) for s in summaries] == [("1/2", 2), ("2/2", 1)]
     assert not list(tmp_path.rglob("ran")) and "exit codes: 0" in done.stdout
+
+
+def test_keep_results_false_keeps_only_each_rows_outcome_and_on_row_gets_the_whole(tmp_path):
+    """The CLI kept every row's whole result (2.8 KB a row, the morph summary) to the end, to name the failed rows:
+    `keep_results=False` keeps each row's number and outcome only, and the CLI passes it (its JSON lines come from
+    `on_row`, which still gets each whole result). The counts and the failed rows' numbers are unchanged."""
+    from interp_cli.pipeline import batch
+
+    (tmp_path / "m.csv").write_text(f"{A},{B},x.gif\n{A},missing.png,y.gif\n")
+    seen = []
+    summary = batch(tmp_path / "m.csv", tmp_path / "out", weights="demo", steps=2, log=lambda line: None,
+                    on_row=seen.append, keep_results=False)
+    assert summary["results"] == [{"row": 1, "ok": True, "skipped": False}, {"row": 2, "ok": False, "skipped": False}]
+    assert (summary["made"], summary["failed"]) == (1, 1)
+    assert seen[0]["frames"] == 2 and seen[1]["error"].endswith("missing.png: no such file")
+    with pytest.raises(Exception, match="keep_results"):
+        batch(tmp_path / "m.csv", tmp_path / "out", weights="demo", keep_results="no")
 
 
 def test_python_batch_refuses_a_misspelt_option_before_any_work(tmp_path):

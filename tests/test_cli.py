@@ -177,6 +177,40 @@ def test_json_summary(tiny, tmp_path):
     assert set(summary["timings"]) >= {"load", "encode", "render", "total"}
 
 
+@pytest.mark.parametrize("words, code, path, said", [
+    (["morph", "missing.png", "B", "-o", "x.gif"], 2, "missing.png", "missing.png: no such file"),
+    (["morph", "A", "B", "--size", "7", "-o", "x.gif"], 2, None, "--size must be between 8 and 4096 (got 7)"),
+    (["morph", "A", "B", "--bogus"], 2, None, "no such option '--bogus'"),
+    (["morph", "A", "B", "--weights", "broken.pt", "-o", "x.gif"], 1, None, "broken.pt: "),
+    (["encode", "A", "--weights", "nope", "-o", "a.npy"], 2, None, "unknown weights 'nope'"),
+    (["render", "A", "--weights", "TINY", "-o", "a.png"], 2, "A", ": render takes a .npy code file"),
+    (["align", "missing.png", "-o", "a.png"], 2, "missing.png", "missing.png: no such file"),
+    (["mix", "A", "missing.png", "-o", "m.png"], 2, "missing.png", "missing.png: no such file"),
+    (["batch", "bad.csv", "--outdir", "out"], 2, None, "bad.csv:1: need at least two inputs"),
+    (["batch", "bad.csv", "--outdir", "out", "--shard", "3/2"], 2, None, "K must be between 1 and N=2"),
+])
+def test_a_failure_under_json_is_one_json_object_on_stdout_too(tiny, tmp_path, words, code, path, said):
+    """`interp ... --json | jq` or `| python -m json.tool` on a failure: stdout held nothing, and the reader said
+    "Expecting value" under interp's own line, where a failed batch row had its JSON line. Now every verb prints
+    one object, `error` the stderr line's words, `exit_code` the exit status, `path` the input at fault (as a
+    Python caller's `err.path`); a batch's is its closing line, `"summary": true`. Through a real pipe."""
+    (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
+    (tmp_path / "bad.csv").write_text(f"{A},x.gif\n")
+    argv = [{"A": A, "B": B, "TINY": tiny}.get(word, word) for word in words]
+    if words[0] in ("morph", "mix"):
+        argv += ["--no-align"]
+    shell = (f"set -o pipefail; {shlex.quote(sys.executable)} -m interp_cli {shlex.join(argv)} --json"
+             f" | {shlex.quote(sys.executable)} -m json.tool --sort-keys")
+    done = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, cwd=tmp_path,
+                          env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    line = done.stderr.strip()
+    assert done.returncode == code and "\n" not in line and line.startswith("interp: error: "), done.stderr
+    told = json.loads(done.stdout)
+    assert told["error"] == line.removeprefix("interp: error: ") and said in told["error"]
+    assert told["exit_code"] == code and told["path"] == {"A": A}.get(path, path) and told["warnings"] == []
+    assert told.get("summary") is (True if words[0] == "batch" else None)
+
+
 def test_precision_bf16_renders_close_to_fp32(tiny, tmp_path):
     frames = {}
     for precision in ("fp32", "bf16"):
@@ -273,17 +307,18 @@ def test_batch_continues_past_a_broken_row(tiny, tmp_path):
     ([A, B, "--layers", "9-99"], 2, "layer"),
     ([A], 2, "two images"),
     ([A, B, "-o", "out.avi"], 2, "unsupported output type"),
-    ([A, B, "-o", "no/such/dir/out.mp4"], 2, "does not exist"),
+    ([A, B, "-o", "a_file/dir/out.mp4"], 2, "'a_file' is not a directory"),
     ([A, B, "--weights", "nothere.pt"], 2, "weights file not found"),
 ])
 def test_usage_errors(tiny, tmp_path, monkeypatch, args, code, fragment):
     monkeypatch.chdir(tmp_path)
+    Path("a_file").write_bytes(b"")
     if "--weights" not in args:
         args = [*args, "--weights", tiny, "--no-align"]
     result = run(*args)
     assert result.exit_code == code, result.stderr
     assert fragment in one_line_error(result)
-    assert list(tmp_path.iterdir()) == [], "no output may appear"
+    assert [p.name for p in tmp_path.iterdir()] == ["a_file"], "no output may appear"
 
 
 def test_not_an_image(tiny, tmp_path):
@@ -396,7 +431,7 @@ def _imported_by(*words, cwd=None) -> tuple[int, bool, bool, bool]:
     (["-o", "out.xyz"], "out.xyz: unsupported output type '.xyz' (a morph is written as .mp4, .gif, .html, a .png "
                         "contact sheet, or PNG frames into a folder named with a trailing slash: frames/)"),
     (["-o", "afile/x.gif"], "afile/x.gif: 'afile' is not a directory"),
-    (["-o", "nodir/x.gif"], "nodir/x.gif: directory 'nodir' does not exist"),
+    (["-o", "afile/nodir/x.gif"], "afile/nodir/x.gif: 'afile' is not a directory"),
     (["-o", "x.gif", "--sheet", "s.jpg"], "--sheet s.jpg: unsupported output type '.jpg' (the contact sheet is a "
                                           ".png file)"),
     (["-o", "x.png", "--sheet", "x.png"], "--sheet x.png: is also the -o output x.png; give each output its own name"),
@@ -534,7 +569,7 @@ def test_a_folder_that_is_a_looping_or_dangling_symlink_is_named_as_one(tmp_path
     dangling = f"is a symlink to '{tmp_path / 'nowhere'}', which does not exist"
     for words, said in (
             ([_A, _B, "-o", "loop/x.gif"], "loop/x.gif: directory 'loop' cannot be reached (a symlink loop)"),
-            ([_A, _B, "-o", "loop/sub/x.gif"], "loop/sub/x.gif: directory 'loop/sub' cannot be reached (a symlink "
+            ([_A, _B, "-o", "loop/sub/x.gif"], "loop/sub/x.gif: directory 'loop' cannot be reached (a symlink "
                                                "loop)"),
             ([_A, _B, "-o", "gone/x.gif"], f"gone/x.gif: directory 'gone' {dangling}"),
             ([_A, _B, "-o", "x.gif", "--sheet", "gone/s.png"], f"gone/s.png: directory 'gone' {dangling}"),
@@ -711,7 +746,8 @@ def test_morph_aligns_by_default_and_saves_what_the_encoder_saw(tiny, tmp_path):
 
 @pytest.mark.parametrize(("sig", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
 def test_real_signal_during_rendering_exits_cleanly(tiny, tmp_path, sig, code):
-    """A real signal reaches the main thread while the render thread works: clean exit, no temp file."""
+    """A real signal reaches the main thread while the render thread works: clean exit, no temp file, and under
+    --json the stop's one JSON object on stdout (it printed nothing: a reader saw "Expecting value")."""
     import os
     import signal
     import time
@@ -720,17 +756,19 @@ def test_real_signal_during_rendering_exits_cleanly(tiny, tmp_path, sig, code):
     out.write_bytes(b"old")
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     child = subprocess.Popen([sys.executable, "-m", "interp_cli", A, B, "--weights", tiny, "--no-align",
-                              "--steps", "100000", "-o", str(out), "--no-cache"],
+                              "--steps", "100000", "-o", str(out), "--no-cache", "--json"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     deadline = time.monotonic() + 60
     while not [p for p in tmp_path.iterdir() if p.name != "out.gif" and p.stat().st_size > 0]:  # frames flowing
         assert child.poll() is None and time.monotonic() < deadline, child.stderr.read()
         time.sleep(0.05)
     child.send_signal(getattr(signal, sig))
-    _, err = child.communicate(timeout=60)
+    said, err = child.communicate(timeout=60)
     assert child.returncode == code, err
     assert "Traceback" not in err.decode()
     assert err.decode().strip().splitlines()[-1] in ("interp: interrupted", "interp: terminated")
+    assert json.loads(said) == {"error": err.decode().strip().splitlines()[-1].removeprefix("interp: "),
+                                "exit_code": code, "path": None, "stopped": True, "warnings": []}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.gif"]
     assert out.read_bytes() == b"old"
 

@@ -337,6 +337,50 @@ def test_a_dropped_connection_a_stalled_download_and_a_late_answer_each_say_so_a
     assert_downloaded(env, hub)
 
 
+# A Python caller's process: huggingface_hub imported before anything else, with what the environment said then;
+# each download told to interp_cli.download_weights, its error's advice followed as printed (an assignment to
+# os.environ, executed; where it names no value, the caller's own, argv[2]), then the same download again. Prints
+# the two outcomes as JSON.
+_FOLLOWS_IN_PROCESS = """
+import json, os, re, sys
+import huggingface_hub  # read HF_HOME, HF_HUB_CACHE and the timeouts now, as in a caller's process
+from tests.hub_server import add_test_presets
+add_test_presets()
+from interp_cli import InterpError, download_weights
+said = []
+for _ in range(2):
+    try:
+        said.append(download_weights(sys.argv[1])["path"])
+        break
+    except InterpError as err:
+        said.append(str(err))
+        advised = re.search(r'(os\\.environ\\["\\w+"\\])( = "[^"]*")?', str(err))  # a value, or the caller's own
+        exec(advised[1] + (advised[2] or f" = {sys.argv[2]!r}"))
+print(json.dumps(said))
+"""
+
+
+def follow_in_process(env: dict, preset: str, value: str = "", **variables) -> list[str]:
+    done = subprocess.run([sys.executable, "-c", _FOLLOWS_IN_PROCESS, preset, value], cwd=ROOT,
+                          env={**env, **variables},
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_a_python_caller_that_sets_the_advised_timeout_in_its_process_gets_its_download(hub, env):
+    """"allow a slow connection more time with HF_HUB_DOWNLOAD_TIMEOUT=60" was a shell's words, and a Python caller
+    that set the variable in its process waited as long as before: huggingface_hub reads it at its import. The
+    caller is told the line that sets it, and interp hands the wait to huggingface_hub at each download."""
+    hub.fault = [Fault(delay=2.0, on="GET", only="slow.pt"), Fault(delay=1.5, on="HEAD", only="late.pt")]
+    stalled, made = follow_in_process(env, "slow", HF_HUB_DOWNLOAD_TIMEOUT="1")
+    assert 'allow a slow connection more time with os.environ["HF_HUB_DOWNLOAD_TIMEOUT"] = "60"' in stalled, stalled
+    assert made == str(cached(env, "ckpt/slow.pt"))
+    late, made = follow_in_process(env, "late", HF_HUB_ETAG_TIMEOUT="1")
+    assert 'more than 1 s: os.environ["HF_HUB_ETAG_TIMEOUT"] = "60"' in late, late
+    assert made == str(cached(env, "ckpt/late.pt"))
+
+
 @pytest.mark.parametrize("stop, code, said", [(signal.SIGINT, 130, "interp: interrupted"),
                                               (signal.SIGTERM, 143, "interp: terminated")])
 def test_a_download_stopped_midway_leaves_nothing_posing_as_done_and_the_rerun_completes(hub, env, stop, code, said):
@@ -577,6 +621,20 @@ def test_a_full_disk_under_hf_hub_cache_names_that_variable_and_it_works(hub, en
     assert error_line(interp(env, "weights", "download", "tiny", HF_HOME=str(tmp_path / "elsewhere")))
     moved = interp(env, "weights", "download", "tiny", HF_HUB_CACHE=str(tmp_path / "roomy"))
     assert moved.returncode == 0, moved.stderr
+
+
+@pytest.mark.parametrize("variable", ["HF_HOME", "HF_HUB_CACHE"])
+def test_a_python_caller_that_moves_the_cache_in_its_process_gets_its_download_there(hub, env, small_disk,
+                                                                                     tmp_path, variable):
+    """"set HF_HOME to a folder on a disk with room", followed in a Python caller's process (os.environ), moved
+    nothing: huggingface_hub had read the variable at its import and filled the same disk again. interp now reads
+    it at each download and hands the cache to huggingface_hub; the caller is told the line to set."""
+    full = {"HF_HOME": str(small_disk / "hf")} if variable == "HF_HOME" else {"HF_HUB_CACHE": str(small_disk / "c")}
+    roomy = tmp_path / "roomy"
+    told, made = follow_in_process({**env, **full}, "tiny", str(roomy))
+    assert f'or set os.environ["{variable}"] to a folder on a disk with room' in told, told
+    hub_folder = roomy / "hub" if variable == "HF_HOME" else roomy
+    assert Path(made).is_relative_to(hub_folder) and Path(made).read_bytes() == PAYLOAD
 
 
 def test_an_interrupted_download_is_finished_on_a_disk_with_room_for_the_rest(hub, env, tmp_path):
@@ -941,7 +999,7 @@ def test_a_stop_as_a_download_takes_the_hubs_lock_to_judge_a_partial_file_lets_i
     lock = tmp_path / ".locks" / "models--someone--weights" / "abc.lock"
     lock.parent.mkdir(parents=True)
     lock.touch()
-    monkeypatch.setattr(hub_download, "_hub_cache", lambda: tmp_path)
+    monkeypatch.setattr(hub_download, "hub_cache", lambda: tmp_path)
     with stop_inside(fcntl, "flock"), pytest.raises(Stopped):
         with hub_download._unheld(blobs, "abc"):
             pytest.fail("the block ran")

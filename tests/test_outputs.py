@@ -269,7 +269,7 @@ def test_a_failed_sheet_leaves_the_older_output_sheet_and_crops(tmp_path):
 
 
 def test_a_json_run_that_fails_still_says_its_warnings_on_stderr(tmp_path):
-    """Under --json the warnings wait for the JSON's "warnings", and a failure prints no JSON: a photo's damaged
+    """Under --json the warnings wait for the JSON's "warnings", and a failure printed no JSON: a photo's damaged
     profile, said before the output could not be written, was said nowhere."""
     from tests.icc import rgb_profile
 
@@ -313,6 +313,40 @@ def test_outputs_named_by_symlinks_are_written_where_they_point(tmp_path):
     assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "shots").iterdir()) == ["frame_0000.png", "frame_0001.png"]
     assert os.path.islink(tmp_path / "link") and litter(tmp_path) == []
+
+
+def test_every_output_makes_its_missing_folders_as_a_batch_row_does(tmp_path):
+    """`-o frames/` made its folder, but `-o deep/er/frames/`, `-o deep/er/out.mp4`, `--sheet deep/er/s.png` and
+    every other verb's -o refused a missing folder ("directory 'deep/er' does not exist"), where a batch row's
+    `deep/er/x.mp4` and `--save-aligned deep/er/` made theirs: one rule now, every output makes its folders."""
+    for words, made in (
+            ([A, B, *MORPH, "-o", "f/1/frames/"], ["f/1/frames/frame_0000.png", "f/1/frames/frame_0002.png"]),
+            ([A, B, *MORPH, "-o", "m/1/out.mp4", "--sheet", "s/1/s.png"], ["m/1/out.mp4", "s/1/s.png"]),
+            ([A, B, *MORPH, "-o", "g/1/out.gif"], ["g/1/out.gif"]),
+            ([A, B, *MORPH, "-o", "h/1/out.html"], ["h/1/out.html"]),
+            ([A, B, *MORPH, "-o", "p/1/sheet.png"], ["p/1/sheet.png"]),
+            (["encode", A, *MORPH[:2], "-q", "-o", "e/1/a.npy"], ["e/1/a.npy"]),
+            (["render", "e/1/a.npy", *MORPH[:2], "-q", "-o", "r/1/a.png"], ["r/1/a.png"]),
+            (["mix", A, B, *MORPH[:2], "-q", "-o", "x/1/m.npy"], ["x/1/m.npy"])):
+        code, err = interp(tmp_path, *words)
+        assert code == 0 and err == "", (words, err)
+        for name in made:
+            assert (tmp_path / name).is_file() and (tmp_path / name).stat().st_size > 0, name
+    assert litter(tmp_path) == []
+
+
+@pytest.mark.parametrize("output", ["new/er/out.gif", "new/er/frames/"])
+def test_folders_made_for_an_output_that_fails_are_removed_again(tmp_path, output):
+    """A morph cut short by a full disk (a file-size limit, for real) leaves no folder it made for its output, and
+    keeps one that was there (with what it held)."""
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "kept.txt").write_text("mine")
+    code, err = interp(tmp_path, A, B, *MORPH[:2], "--steps", "40", *MORPH[4:], "--size", "256", "--no-cache",
+                       "-o", output, fsize=20_000)
+    assert code == 1 and "cannot write: file too large" in err, err
+    left = [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if not p.name.startswith((".cache", ".hf"))
+            and p.relative_to(tmp_path).parts[0] not in (".cache", ".hf")]
+    assert sorted(left) == ["new", "new/kept.txt"] and (tmp_path / "new" / "kept.txt").read_text() == "mine"
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")

@@ -467,6 +467,59 @@ def test_a_python_callers_own_exception_from_its_sigterm_handler_reaches_it(tmp_
     assert left == ([] if command == "morph" else ["out", "rows.csv"])
 
 
+_CUT_AS_PUT_BACK = """
+import _signal, json, os, signal, sys
+from interp_cli.cli import main
+
+class Shutdown(Exception):
+    pass
+
+def mine(signum, frame):
+    raise Shutdown()
+
+def hup(signum, frame):
+    pass
+
+signal.signal(signal.SIGTERM, mine)
+signal.signal(signal.SIGHUP, hup)
+wrapped = []
+
+def profile(frame, event, arg):
+    # The moment main has put the caller's SIGTERM handler back (it had wrapped it): a real SIGTERM, sent at once,
+    # before main puts SIGHUP's back. A profile function sees each return from a C function: the exact moment.
+    if event != "c_return" or arg is not _signal.signal:
+        return
+    if type(signal.getsignal(signal.SIGTERM)).__name__ == "_CallersHandler":
+        wrapped.append(True)
+    elif wrapped and signal.getsignal(signal.SIGTERM) is mine:
+        sys.setprofile(None)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+sys.setprofile(profile)
+try:
+    main(["--version"])
+    ended = "returned"
+except SystemExit as done:
+    ended = f"exit {done.code}"
+except Shutdown:
+    ended = "Shutdown"
+sys.setprofile(None)
+print(json.dumps([ended, signal.getsignal(signal.SIGTERM) is mine, signal.getsignal(signal.SIGHUP) is hup,
+                  signal.getsignal(signal.SIGINT) is signal.default_int_handler]))
+"""
+
+
+def test_a_stop_that_comes_as_main_puts_the_handlers_back_leaves_every_handler_the_callers(tmp_path):
+    """A Python caller's SIGTERM landing just as `handlers_given_back` had put its handler back: the handler's
+    Shutdown cut the restoring loop short, and SIGHUP kept interp's handler in the caller's process (its next
+    SIGHUP raised HungUp into whatever it did). Every handler is now back first, then the Shutdown reaches the
+    caller, in place of main's exit. A real SIGTERM, sent at that exact moment."""
+    done = subprocess.run([sys.executable, "-c", _CUT_AS_PUT_BACK], cwd=tmp_path, capture_output=True, text=True,
+                          env=dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT)), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[-1]) == ["Shutdown", True, True, True]
+
+
 def test_a_batch_stopped_by_a_python_callers_own_sigterm_handler_still_closes_its_json_log(tmp_path):
     """`interp batch --json` under `cli.main([...])`: a SIGTERM whose caller's handler raised `Shutdown` mid-row ended
     the batch with no closing summary line, where Ctrl-C or interp's own SIGTERM prints one ("stopped": true). A

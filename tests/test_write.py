@@ -158,13 +158,33 @@ def test_refused_output_types_read_alike(tmp_path, monkeypatch):
         assert result.stderr == f"interp: error: {named}: unsupported output type '{suffix}' {ending}\n", args
 
 
+@pytest.mark.parametrize("name", ["out/deep/x.gif", "out/deep/frames/", "out/deep/x.mp4", "out/deep/x.html"])
+def test_a_writer_makes_its_missing_folders_and_removes_them_if_dropped(tmp_path, monkeypatch, name):
+    """A Python caller's open_writer("out/deep/x.gif") refused the missing folders; now it makes them, as a batch
+    row's output does, and a writer left by an exception takes them away again (an existing folder stays)."""
+    monkeypatch.chdir(tmp_path)
+    Path("out").mkdir()
+    frame = np.zeros((16, 16, 3), np.uint8)
+    with pytest.raises(RuntimeError, match="cut"):
+        with open_writer(name) as writer:
+            writer.write(frame)
+            assert Path("out/deep").is_dir()
+            raise RuntimeError("cut")
+    assert os.listdir(tmp_path) == ["out"] and os.listdir("out") == []
+    with open_writer(name) as writer:
+        writer.write(frame)
+    assert Path(name).exists() and not [p for p in Path("out/deep").iterdir() if p.name.startswith(".")]
+    write_image("else/where/x.png", frame)
+    assert Image.open("else/where/x.png").size == (16, 16)
+
+
 def test_check_output_path_missing_parent(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UsageError) as err:
         check_output_path("out/x.mp4")
     assert str(err.value) == "out/x.mp4: directory 'out' does not exist"
-    with pytest.raises(UsageError, match="does not exist"):
-        open_writer("out/x.gif")
+    check_output_path("out/x.mp4", make_parents=True)  # as every writer of interp's checks it: made by the writer
+    assert not os.path.lexists("out")
     (tmp_path / "file").write_text("x")
     with pytest.raises(UsageError, match="'file' is not a directory"):
         check_output_path("file/x.mp4")
