@@ -774,9 +774,6 @@ def remove_if_same(path: PathLike, identity: os.stat_result) -> bool:
         return False
 
 
-# --- errors of the machine -----------------------------------------------------------------------
-
-
 # --- places and identities ------------------------------------------------------------------------
 
 

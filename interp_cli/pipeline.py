@@ -32,7 +32,7 @@ from interp_cli.inputs import (Faces, check_inputs, code_input, faces_for, is_co
                                plan_aligned, refuse_one_face_mix, refuse_oversized_frames, refuse_same_faces)
 from interp_cli.kept_photos import KeptPhotos
 from interp_cli.layers import check_layers
-from interp_cli.limits import EASINGS, FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION
+from interp_cli.limits import EASINGS, FPS, GIF_MAX_FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION
 from interp_cli.render import pick_device, pick_precision, precision_name, render_ahead, render_float
 from interp_cli.session import EncodeSettings, Log, Session, code_maker, python_log
 from interp_cli.sheet import contact_sheet, spaced
@@ -135,12 +135,12 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     fps = check_number("fps", fps, *FPS)  # Python's float and int: the writers refused np.float32(30)
     quality = check_number("quality", quality, *QUALITY, integer=True)
     size = _frame_size(size)
-    if kind == "gif" and fps > write.GIF_MAX_FPS:
+    if kind == "gif" and fps > GIF_MAX_FPS:
         # The writer can do no better; the summary says what was written, not what was asked for.
-        log(f"warning: {os.fspath(output)}: a GIF plays at most {write.GIF_MAX_FPS:g} fps (its delays are "
+        log(f"warning: {os.fspath(output)}: a GIF plays at most {GIF_MAX_FPS:g} fps (its delays are "
             f"whole hundredths of a second, and browsers slow ones under 20 ms down); {option('fps', fps)} is "
-            f"written at {write.GIF_MAX_FPS:g}")
-        fps = write.GIF_MAX_FPS
+            f"written at {GIF_MAX_FPS:g}")
+        fps = GIF_MAX_FPS
     odd = output_paths.odd_mp4_size(size) if kind == "mp4" else None
     if odd:
         raise UsageError(odd)

@@ -51,7 +51,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 from .errors import NO_ROOM, InterpError, environment_error
-from .limits import GIF_MAX_FPS  # noqa: F401 - GIF_MAX_FPS: what the GIF writer can play
 from .files import PathLike, Outputs, claim_temp, commit, discard, new_temp, write_target
 from .frame_writer import FrameWriter, check_fps, frame_rate, quality_to_crf
 from .gif import GifWriter
@@ -63,9 +62,6 @@ if TYPE_CHECKING:
 # numpy and PIL (and the page writer, which needs both) are imported where frames are written, not here. The
 # output checks `interp batch` runs on its manifest's rows, which must answer as fast as --help (`interp batch
 # missing.csv`), not after 0.2 s of imports, are output_paths.py's, which imports neither.
-
-
-# Failures ffmpeg reports in strerror words that are the machine's, not the encoder's.
 
 
 # RGB -> Y'CbCr with the BT.709 matrix, limited ("tv") range, and the stream tagged so (matrix, primaries,

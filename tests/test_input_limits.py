@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from interp_cli import blend, limits, options, write
+from interp_cli import blend, limits, options
 from interp_cli.align import alignment_available
 from interp_cli.cli import cli
 from interp_cli.errors import UsageError
@@ -420,10 +420,6 @@ def test_a_gif_above_50_fps_says_so_and_reports_the_rate_written(tmp_path):
     result = run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 5, "--fps", 240, "-o", tmp_path / "q.gif", "-q")
     assert result.exit_code == 0 and result.stderr == ""
     assert "at most 50" in " ".join(run("morph", "--help").stdout.split())
-
-
-def test_the_gif_rate_is_one_number():
-    assert options.GIF_MAX_FPS == write.GIF_MAX_FPS == 50
 
 
 def test_a_gif_at_50_fps_or_below_is_not_warned_about(tmp_path):
