@@ -18,7 +18,7 @@ from interp_cli import progress as progress_bars
 from interp_cli.checks import check_flags, check_function, check_refine_steps, check_shared_numbers, check_tune_steps
 from interp_cli.errors import (InterpError, UsageError, environment_error, face_without_alignment, one_line, option,
                                reported, retold, stops_a_batch)
-from interp_cli.files import claimed, project_id
+from interp_cli.files import claimed, line_text, project_id
 from interp_cli.inputs import check_input_files, paste_without_alignment
 from interp_cli.layers import check_layers
 from interp_cli.manifest import PLANNED_CHOICES, BatchPlan, Placement, Row, Shard, make_outdir, plan_batch
@@ -244,7 +244,7 @@ def _batch_rows(where, mine, plan, outdir, skip_existing, results, on_row, log, 
             if place.error is not None:
                 error = one_line(place.error)
                 result.update(ok=False, skipped=False, error=error, exit_code=UsageError.exit_code)
-                failures(f"{failed_at} {error}")
+                failures(line_text(f"{failed_at} {error}"))
             elif _made(place, skip_existing):
                 result.update(ok=True, skipped=True)
                 log(f"[{position}/{len(mine)}] row {row.number}: skipped, {shown} exists")
@@ -287,7 +287,7 @@ def _batch_rows(where, mine, plan, outdir, skip_existing, results, on_row, log, 
                     # One line, as every message: a quoted cell may put a line break in an input's name.
                     error = one_line(err)
                     result.update(ok=False, skipped=False, error=error, exit_code=err.exit_code)
-                    failures(f"{failed_at} {error}")
+                    failures(line_text(f"{failed_at} {error}"))
                     disk = _file_system(place.targets[0].parent) if stops_a_batch(failed) and found is None else None
                     if disk is not None and disk != home:
                         full[disk] = err
