@@ -856,11 +856,8 @@ def fuzz(target: str, args, work: Path) -> list[tuple[str, str, str]]:
 
 
 def replay(path: Path, target: str, args, work: Path) -> None:
-    seed_name = Path(path.read_text().split("seed file: ")[1].splitlines()[0]).as_posix() \
-        if Path(str(path) + ".txt").exists() else path.name
-    info = Path(str(path) + ".txt")
-    if info.exists():
-        seed_name = info.read_text().split("seed file: ")[1].splitlines()[0]
+    info = Path(str(path) + ".txt")  # saved beside the case: which seed it came from (a cache entry's place)
+    seed_name = info.read_text().split("seed file: ")[1].splitlines()[0] if info.exists() else path.name
     case = Case(target, seed_name, "replay", path.read_bytes(), path.suffix)
     print("cli:", run_cli(case, work, work / "cache-replay", args) or "passed")
     worker_ = Worker(target, args)
