@@ -21,6 +21,7 @@ from interp_cli.errors import (InterpError, UsageError, environment_error, face_
 from interp_cli.files import claimed, project_id
 from interp_cli.inputs import check_input_files, paste_without_alignment
 from interp_cli.layers import check_layers
+from interp_cli.names import line_text
 from interp_cli.manifest import PLANNED_CHOICES, BatchPlan, Placement, Row, Shard, make_outdir, plan_batch
 from interp_cli.options import MORPH_OPTION_NAMES
 from interp_cli.progress import Log, python_log
@@ -248,7 +249,7 @@ def _batch_rows(where, mine, plan, outdir, skip_existing, keep, on_row, log, fai
             if place.error is not None:
                 error = one_line(place.error)
                 result.update(ok=False, skipped=False, error=error, exit_code=UsageError.exit_code)
-                failures(f"{failed_at} {error}")
+                failures(line_text(f"{failed_at} {error}"))
             elif _made(place, skip_existing):
                 result.update(ok=True, skipped=True)
                 log(f"[{position}/{len(mine)}] row {row.number}: skipped, {shown} exists")
@@ -291,7 +292,7 @@ def _batch_rows(where, mine, plan, outdir, skip_existing, keep, on_row, log, fai
                     # One line, as every message: a quoted cell may put a line break in an input's name.
                     error = one_line(err)
                     result.update(ok=False, skipped=False, error=error, exit_code=err.exit_code)
-                    failures(f"{failed_at} {error}")
+                    failures(line_text(f"{failed_at} {error}"))
                     disk = _file_system(place.targets[0].parent) if stops_a_batch(failed) and found is None else None
                     if disk is not None and disk != home:
                         full[disk] = err

@@ -65,7 +65,38 @@ _OWN_CONVERSION_MODES = {"LAB"}
 _SRGB_TOLERANCE = 1
 # Exceptions Pillow's decoders and plugins raise on malformed data; all of them mean
 # "this file is broken", which is the user's problem to fix, not a bug of ours.
-_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, struct.error)
+# KeyError: a TIFF page naming a compression or tag Pillow has no entry for (found by fuzzing).
+_DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, KeyError, struct.error)
+
+
+class _FileReader(io.BufferedReader):
+    """An image file as Pillow reads it, where a read never asks for more than the file has left. A damaged
+    length field (a PNG chunk's, set to 2 GB in a 10 kB file) is handed by Pillow to `read` as it stands, and
+    Python sets aside that many bytes before reading any: under a memory limit (`ulimit -v`, a scheduler's)
+    a MemoryError, told as "out of memory", where the file is only damaged (found by fuzzing)."""
+
+    def __init__(self, name: str):
+        super().__init__(io.FileIO(name, "rb"))
+        self._size = os.fstat(self.fileno()).st_size
+
+    def read(self, size: Optional[int] = -1) -> bytes:
+        if size is not None and size > 0:
+            size = max(0, min(size, self._size - self.tell()))
+            if not size:
+                return b""
+        return super().read(size)
+
+
+def _open(name: str) -> Image.Image:
+    """`Image.open` of the file `name` through `_FileReader`; the image closes the file when it is closed."""
+    reader = _FileReader(name)
+    try:
+        image = Image.open(reader)
+    except BaseException:
+        reader.close()
+        raise
+    image._exclusive_fp = True  # Pillow's own flag: close() closes the file it was opened on, as for a name
+    return image
 
 
 def _one_line(err: BaseException) -> str:
@@ -103,7 +134,7 @@ def upright_size(path: PathLike) -> tuple[int, int]:
     A file that cannot tell is left to `check_image` to refuse: (0, 0)."""
     try:
         with caught_warnings(("ignore", Image.DecompressionBombWarning), ("ignore", UserWarning)):
-            with Image.open(os.fspath(path)) as im:
+            with _open(os.fspath(path)) as im:
                 width, height = im.size
                 turned = im.getexif().get(0x0112) in (5, 6, 7, 8)  # Orientation: transposed or a quarter turn
     except (Image.DecompressionBombError, UnidentifiedImageError, *_DECODE_ERRORS):
@@ -187,7 +218,7 @@ def _decode(path: PathLike, max_pixels: int, *, count_frames: bool, pixels: bool
     name = _check_file(path)
     try:
         with caught_warnings(("ignore", Image.DecompressionBombWarning), ("always", UserWarning)) as caught:
-            with Image.open(name) as im:
+            with _open(name) as im:
                 width, height = im.size
                 if width * height > max_pixels:
                     raise _too_large(name, f"{width}x{height} pixels", width * height, max_pixels)
@@ -200,7 +231,9 @@ def _decode(path: PathLike, max_pixels: int, *, count_frames: bool, pixels: bool
                     upright = ImageOps.exif_transpose(im)
                 except Image.DecompressionBombError:
                     raise
-                except _DECODE_ERRORS as err:
+                # AttributeError: Pillow 9.2 closes a TIFF whose later page it cannot read once the first is
+                # loaded, and its EXIF is then read from no file ("'NoneType' object has no attribute 'seek'").
+                except (*_DECODE_ERRORS, AttributeError) as err:
                     raise InputError(f"{name}: truncated or corrupt image ({_one_line(err)})", name) from None
                 frames = _frame_count(im) if count_frames else 1
                 info = dict(im.info)

@@ -24,6 +24,7 @@ import json
 import mmap
 import os
 import struct
+import tokenize
 from collections.abc import Callable
 from contextlib import nullcontext
 from typing import BinaryIO
@@ -106,8 +107,11 @@ def _header(fh: BinaryIO, size: int, shown: str, what: str, check) -> tuple[tupl
     fh.seek(start)
     try:
         shape, fortran_order, dtype = readers[version](fh)
-    except (ValueError, EOFError, SyntaxError, TypeError) as err:
-        raise InputError(f"{shown}: not {what} (damaged .npy header: {' '.join(str(err).split())})",
+    # numpy tokenizes a header it cannot read at once (to mend Python 2's "10L"): an unclosed "(" raises
+    # tokenize's TokenError, no ValueError, and its message is a tuple (the words, and where).
+    except (ValueError, EOFError, SyntaxError, TypeError, tokenize.TokenError) as err:
+        detail = err.args[0] if isinstance(err, tokenize.TokenError) else str(err)
+        raise InputError(f"{shown}: not {what} (damaged .npy header: {' '.join(str(detail).split())})",
                          shown) from None
     if dtype.hasobject or dtype.kind not in "biuf":
         raise InputError(f"{shown}: not {what} (it holds {dtype}, not plain numbers)", shown)

@@ -181,7 +181,7 @@ def _record_key(path: Path) -> str:
 def _load_records() -> dict[str, dict]:
     try:
         data = json.loads(records_path().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: brackets nested thousands deep
         return {}  # no record yet, or a damaged one: hashes are simply recomputed
     if not isinstance(data, dict) or data.get("version") != _RECORDS_VERSION or not isinstance(data.get("files"), dict):
         return {}

@@ -410,6 +410,18 @@ def test_a_failed_rows_line_names_the_manifest_as_typed_and_its_line(tmp_path, e
     assert summary["manifest"] == typed and summary["failed"] == 3
 
 
+def test_a_failed_rows_line_shows_control_characters_of_a_cell_as_escapes(tmp_path, env, monkeypatch):
+    """Found by benchmarks/fuzz_inputs.py: a manifest cell's escape byte (`\x1b[2J` clears a terminal) went raw
+    into the row's stderr line, where a manifest from elsewhere could drive the terminal; it is shown as `ls -b`
+    shows it, as interp shows a written file's name (`names.line_text`). The JSON line keeps the name itself."""
+    (tmp_path / "pairs.csv").write_text(f"{A},gone\x1b[2J.png,x.gif\n")
+    code, lines, err = invoked("batch", "pairs.csv", "--outdir", "out", "--weights", "demo", "--json",
+                               env=env, cwd=tmp_path, monkeypatch=monkeypatch)
+    assert code == 1, err
+    assert err.splitlines() == ["[1/1] row 1 failed: pairs.csv:1: gone\\x1b[2J.png: no such file"], err
+    assert lines[0]["error"] == "gone\x1b[2J.png: no such file"
+
+
 # --- every morph option, sheets, what a person sees --------------------------------------------------
 
 

@@ -666,3 +666,55 @@ def test_the_scaled_check_refuses_a_cut_jpeg_as_the_full_decode_does(tmp_path, o
     with pytest.raises(UsageError) as checked:
         check_image(path)
     assert str(checked.value) == str(full.value) and "truncated or corrupt" in str(full.value)
+
+
+def _chunk_length_set(png: bytes, kind: bytes, length: int) -> bytes:
+    """`png` with the length field of its first `kind` chunk set to `length` (its CRC, over type and data, holds)."""
+    at = png.index(kind) - 4
+    return png[:at] + struct.pack(">I", length) + png[at + 4:]
+
+
+def test_a_chunk_length_of_2_gb_in_a_small_png_needs_no_2_gb_under_a_memory_limit(tmp_path):
+    """Found by benchmarks/fuzz_inputs.py: Pillow hands a PNG's damaged length field (here the IDAT's, 2 GB in a
+    few kB) to read() as it stands, and Python set aside 2 GB before reading: under `ulimit -v` a MemoryError
+    from every reader (`interp: error: out of memory`, a Python caller's raw MemoryError) for a damaged file."""
+    import subprocess
+    import sys
+
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 100, 50)).save(buf, "PNG")
+    path = tmp_path / "damaged.png"
+    path.write_bytes(_chunk_length_set(buf.getvalue(), b"IDAT", 0x7FFFFFFF))
+    code = ("import resource, sys\nresource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+            "from interp_cli.errors import UsageError\n"
+            "from interp_cli.images import check_image, load_image, upright_size\n"
+            "print(upright_size(sys.argv[1]))\n"
+            "for read in (check_image, load_image):\n"
+            "    try:\n        read(sys.argv[1])\n        print('read')\n"
+            "    except UsageError as err:\n        print(err)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "(64, 64)" and len(lines) == 3
+    assert all(line == "read" or line.startswith(f"{path}: truncated or corrupt image") for line in lines[1:])
+
+
+def test_a_later_tiff_page_pillow_has_no_entry_for_leaves_the_first_page_read(tmp_path):
+    """Found by benchmarks/fuzz_inputs.py: a two-page TIFF whose second page names a compression Pillow does not
+    know raised KeyError while its pages were counted: `interp: internal error: KeyError: 9999`."""
+    path = tmp_path / "pages.tiff"
+    first, second = Image.new("RGB", (16, 16), (255, 0, 0)), Image.new("RGB", (16, 16), (0, 0, 255))
+    first.save(path, save_all=True, append_images=[second])
+    data = bytearray(path.read_bytes())
+    ifd = struct.unpack("<I", data[4:8])[0]
+    ifd = struct.unpack("<I", data[ifd + 2 + 12 * struct.unpack("<H", data[ifd:ifd + 2])[0]:][:4])[0]  # the second
+    for entry in range(ifd + 2, ifd + 2 + 12 * struct.unpack("<H", data[ifd:ifd + 2])[0], 12):
+        if struct.unpack("<H", data[entry:entry + 2])[0] == 259:  # Compression
+            data[entry + 8:entry + 10] = struct.pack("<H", 9999)
+    path.write_bytes(bytes(data))
+    try:
+        image = load_image(path, log=[].append)
+    except UsageError as err:  # Pillow 9.2 (the floor) closes the file on that page, before its EXIF is read
+        assert str(err).startswith(f"{path}: truncated or corrupt image (") and int(PIL.__version__.split(".")[0]) < 10
+    else:
+        assert np.asarray(image)[0, 0].tolist() == [255, 0, 0]

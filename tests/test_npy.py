@@ -27,6 +27,13 @@ def huge_header(path: Path, shape=(10**11, 512)) -> Path:
     return path
 
 
+def header_of(path: Path, header: str) -> Path:
+    """A version 1.0 .npy whose header is `header` (padded as np.save pads one), then a code's worth of data."""
+    raw = header.encode() + b" " * (-(10 + len(header) + 1) % 64) + b"\n"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(raw)) + raw + b"\0" * (10 * 128 * 4))
+    return path
+
+
 def test_a_good_file_reads_and_the_check_sees_the_shape(tmp_path):
     np.save(tmp_path / "a.npy", np.arange(6, dtype=np.float32).reshape(2, 3))
     seen = []
@@ -44,6 +51,10 @@ def test_a_good_file_reads_and_the_check_sees_the_shape(tmp_path):
     (lambda p: np.save(p, np.array(["text"])), "not plain numbers"),
     (lambda p: p.write_bytes(b"\x93NUMPY\x01\x00\x10\x00{'descr': 1}   \n"), "damaged .npy header"),
     (lambda p: p.write_bytes(b"\x93NUMPY\x07\x00\x10\x00"), "version 7.0"),
+    # Found by benchmarks/fuzz_inputs.py: numpy tokenizes a header it cannot read, and an unclosed "(" was
+    # tokenize's TokenError ("interp: internal error: TokenError").
+    (lambda p: header_of(p, "{'descr': '<f4', 'fortran_order': False, 'shape': (10, 128), 'x': 1"),
+     "damaged .npy header: EOF in multi-line statement"),
 ])
 def test_bad_files_are_one_line_naming_the_file_and_nothing_is_allocated(tmp_path, make, fragment):
     path = tmp_path / "codes.npy"

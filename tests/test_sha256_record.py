@@ -202,3 +202,16 @@ def test_a_file_changed_while_another_run_hashed_it_is_hashed_again(tmp_path):
     assert _hashes_made(tmp_path, 2) == [hashlib.sha256(old).hexdigest(), hashlib.sha256(new).hexdigest()]
     # The record vouches for the new bytes only, as they are on disk now.
     assert _records(tmp_path / "cache")[str(weights.resolve())]["sha256"] == hashlib.sha256(new).hexdigest()
+
+
+@pytest.mark.parametrize("damage", [b"[" * 100_000 + b"]" * 100_000, b"\xff\xfe{", b'{"version": 1, "files": []}', b""])
+def test_a_damaged_record_is_rebuilt_not_an_internal_error(tmp_path, monkeypatch, damage):
+    """Found by benchmarks/fuzz_inputs.py: a record of brackets nested thousands deep raised RecursionError out of
+    json.loads, and every command that hashed weights failed ("interp: internal error: RecursionError")."""
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "cache").mkdir()
+    sha256_record.records_path().write_bytes(damage)
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"weights")
+    assert sha256_record.file_sha256(weights) == hashlib.sha256(b"weights").hexdigest()
+    assert _records(tmp_path / "cache")[str(weights.resolve())]["sha256"] == hashlib.sha256(b"weights").hexdigest()
