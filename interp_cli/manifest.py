@@ -226,10 +226,6 @@ class Shard:
         return f"{self.index}/{self.count}"
 
 
-SHARD_HELP = ("K/N: K-th of N disjoint slices; auto: the scheduler's index (Slurm array, or a "
-              "Kubernetes indexed Job with auto/N)")
-
-
 def parse_shard(text: str | Shard, environ: Mapping[str, str] | None = None) -> Shard:
     """`K/N` (1 <= K <= N), `auto` (a Slurm array task) or `auto/N` (a Kubernetes indexed Job, or
     Slurm with the count checked). Raises UsageError with a one-line reason."""
