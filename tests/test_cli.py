@@ -990,6 +990,24 @@ def test_a_device_interp_does_not_run_on_is_a_usage_error_that_names_the_choices
 
 
 
+def test_mps_on_a_machine_without_it_is_a_usage_error_that_offers_the_cpu(tmp_path):
+    """`--device mps` is a device interp runs on, so the name passes; on a machine without MPS (Linux, an
+    Intel Mac) the run stops before loading anything, one line naming the option, and the --device cpu it
+    suggests runs."""
+    import torch
+
+    if torch.backends.mps.is_available():
+        pytest.skip("this machine has Apple MPS")
+    result = run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 2, "--device", "mps", "-o", tmp_path / "m.gif",
+                 "--debug")
+    assert result.exit_code == 2, result.stderr
+    assert one_line_error(result) == ("interp: error: --device mps: Apple MPS is not available on this machine "
+                                      "(use --device cpu)")
+    assert list(tmp_path.iterdir()) == []
+    assert run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 2, "--device", "cpu", "-o",
+               tmp_path / "m.gif").exit_code == 0
+
+
 def test_the_help_lists_every_exit_code_the_readme_lists():
     """README's Scripting list has 129 (SIGHUP: a closed session) and `interp batch --help` says it, but
     `interp --help` and `interp morph --help` stopped at 0, 1, 2, 130, 141, 143."""

@@ -652,6 +652,9 @@ def test_a_contact_sheet_of_a_held_morph_shows_the_morph_not_the_holds_copies(de
     (lambda out: pipeline.align(DEMO_A, 5), "output=5: give a path"),
     (lambda out: pipeline.batch(3, out, weights="demo"), "manifest=3: give a path"),
     (lambda out: Session("demo", "cpu", cache_dir=3), "cache_dir=3: give a path"),
+    (lambda out: Session("demo", "cpu", precision=16), "precision=16: give auto, fp32, bf16 or fp16 (a str)"),
+    (lambda out: pipeline.morph([DEMO_A], out / "m.gif", weights="demo"), "need at least two images to morph"),
+    (lambda out: next(Session("demo", "cpu").morph_frames([DEMO_A])), "need at least two images to morph"),
 ])
 def test_a_wrong_kind_of_argument_is_a_usage_error_naming_its_keyword(tmp_path, call, said):
     """A number, None or a list where a path belongs reached os.fspath deep inside: a TypeError ("expected str,
