@@ -752,7 +752,7 @@ def plan_batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard:
         raise UsageError(f"{option('outdir', str(outdir))}: {too_long}")
     try:
         if outdir.exists() and not outdir.is_dir():
-            raise UsageError(f"{outdir}: exists and is not a directory")
+            raise UsageError(f"{option('outdir', str(outdir))}: exists and is not a directory")
         resolved = outdir.resolve()
     except (OSError, RuntimeError) as err:  # a symlink loop, a part that is a file ...
         raise UsageError(f"{option('outdir', str(outdir))}: cannot be used ({_reason(err)})") from None
