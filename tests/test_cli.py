@@ -806,6 +806,18 @@ def test_a_file_whose_name_starts_with_a_dash_is_named_in_the_error_with_a_way_t
     assert "is a file" not in run("-zz.png", *words).stderr  # an option misspelt, no file of that name
 
 
+@pytest.mark.parametrize("names", [("-o", "-q"), ("--tune", "-1")])
+def test_after_a_double_dash_every_word_is_an_input_even_one_that_reads_as_an_option(tmp_path, monkeypatch, names):
+    """`--` ends the options, as click and every shell tool have it: photos named `-o` and `-q` are not
+    "-o missing its value", nor `--tune` then `-1` a negative --tune; they are the two inputs, morphed."""
+    monkeypatch.chdir(tmp_path)
+    for name, photo in zip(names, (DEMO_A, DEMO_B)):
+        Path(name).write_bytes(Path(photo).read_bytes())
+    result = run("-o", "x.gif", "--weights", "demo", "--steps", "2", "-q", "--", *names)
+    assert result.exit_code == 0, result.stderr
+    assert Image.open("x.gif").n_frames == 2
+
+
 @pytest.mark.parametrize("words, suggested", [
     (["help"], "interp --help"),
     (["version"], "interp --version"),
