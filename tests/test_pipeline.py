@@ -767,3 +767,20 @@ def test_a_rerun_says_its_codes_came_from_the_cache_and_no_cache_encodes_again(t
     rows = cli_runner().invoke(cli, ["batch", str(tmp_path / "pairs.csv"), "--outdir", str(tmp_path / "rows"),
                                      "--weights", "demo", "--steps", "2"])
     assert rows.exit_code == 0 and "[2/2] row 2: wrote" in rows.stderr and "cache" not in rows.stderr, rows.stderr
+
+
+@pytest.mark.skipif(not alignment_available(), reason="needs the align extra")
+def test_a_session_saves_the_aligned_crop_a_python_caller_asks_for(tmp_path, demo):
+    """`EncodeSettings(save_aligned=folder)` outside a morph (no outputs to move it into place with): the crop
+    the encoder saw is written at once as NAME_aligned.png, its folder made, and it is the aligned face the
+    code was made from (it encodes to the same code)."""
+    from interp_cli.pipeline import EncodeSettings
+
+    photo = Path(__file__).parent / "data" / "faces" / "obama.jpg"
+    crops = tmp_path / "crops" / "deeper"
+    code = demo.encode_path(photo, EncodeSettings(align=True, save_aligned=crops))
+    assert [p.name for p in crops.iterdir()] == ["obama_aligned.png"]
+    crop = Image.open(crops / "obama_aligned.png")
+    assert crop.size == (256, 256) and crop.mode == "RGB"
+    np.testing.assert_allclose(demo.encode_path(crops / "obama_aligned.png", EncodeSettings(align=False)), code,
+                               atol=1e-2)
