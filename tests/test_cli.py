@@ -806,6 +806,31 @@ def test_a_file_whose_name_starts_with_a_dash_is_named_in_the_error_with_a_way_t
     assert "is a file" not in run("-zz.png", *words).stderr  # an option misspelt, no file of that name
 
 
+_CWD_AS_OUTPUT_FIX = ("write.check_output_path probes `write_target('.')`, a Path with an empty name, before its "
+                      "current-directory check: internal error ValueError. Fix: take the target absolute there "
+                      "(files.py/write.py are being moved by another helper; see benchmarks/README.md)")
+
+
+@pytest.mark.parametrize("shown", [
+    "{cwd}", "{cwd}/",
+    pytest.param(".", marks=pytest.mark.xfail(strict=True, reason=_CWD_AS_OUTPUT_FIX)),
+    pytest.param("./", marks=pytest.mark.xfail(strict=True, reason=_CWD_AS_OUTPUT_FIX)),
+])
+def test_the_current_directory_as_the_frames_folder_is_refused_in_one_line(tmp_path, monkeypatch, shown):
+    """`-o .` (frames into the folder one is in, the inputs elsewhere) would mix frames with whatever is
+    there and be replaced by a later run: refused before any work, with exit 2, and the folder left as it
+    was. Said as the user wrote it."""
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    output = shown.format(cwd=here)
+    result = run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", "2", "-q", "-o", output)
+    assert result.exit_code == 2, result.stderr
+    assert one_line_error(result) == (f"interp: error: {output}: is the current directory; name a new directory "
+                                      f"for the frames")
+    assert list(here.iterdir()) == []
+
+
 @pytest.mark.parametrize("names", [("-o", "-q"), ("--tune", "-1")])
 def test_after_a_double_dash_every_word_is_an_input_even_one_that_reads_as_an_option(tmp_path, monkeypatch, names):
     """`--` ends the options, as click and every shell tool have it: photos named `-o` and `-q` are not
