@@ -806,8 +806,19 @@ def test_a_file_whose_name_starts_with_a_dash_is_named_in_the_error_with_a_way_t
     assert "is a file" not in run("-zz.png", *words).stderr  # an option misspelt, no file of that name
 
 
+@pytest.mark.parametrize("face", ["x", "1,a", ",", "-1", "0.5"])
+def test_a_face_number_that_is_not_one_is_a_usage_error_naming_the_forms_that_work(tmp_path, face):
+    """--face takes N or N,M,... (an empty place: the largest face); a word, a lone comma, a negative or a
+    fraction is refused before anything loads, naming both forms, and nothing is written."""
+    result = run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", "2", "-o", tmp_path / "m.gif", "--face", face)
+    assert result.exit_code == 2, result.stderr
+    assert one_line_error(result) == (f"interp: error: invalid value for '--face': '{face}': give a face number "
+                                      f"(0 = leftmost), or one per input such as 0,1 or ,1")
+    assert list(tmp_path.iterdir()) == []
+
+
 _CWD_AS_OUTPUT_FIX = ("write.check_output_path probes `write_target('.')`, a Path with an empty name, before its "
-                      "current-directory check: internal error ValueError. Fix: take the target absolute there "
+                      "current-directory check: internal error ValueError. Fix: make that check before the probe "
                       "(files.py/write.py are being moved by another helper; see benchmarks/README.md)")
 
 
