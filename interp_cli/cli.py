@@ -274,10 +274,8 @@ def _reported(err: Exception, command: str) -> tuple[str, int, bool]:
 
 
 def _summary(command: click.Command) -> str:
-    """A command's line in the top-level --help: its short_help, else its docstring's first paragraph
-    without the example (`e.g. interp ...`), which the command's own --help shows."""
-    if command.short_help:
-        return command.short_help
+    """A command's line in the top-level --help: its docstring's first paragraph without the example
+    (`e.g. interp ...`), which the command's own --help shows."""
     first = " ".join((command.help or "").strip().split("\n\n")[0].split())
     return re.split(r"\s*\be\.g\.\s", first)[0].strip()
 

@@ -413,8 +413,5 @@ def _moves_no_colour(transform, mode: str) -> bool:
 
 def image_to_uint8_array(img: Image.Image) -> np.ndarray:
     """A writable [H, W, 3] uint8 copy of `img` (converted with `to_rgb` if it is not RGB)."""
-    arr = np.array(to_rgb(img), dtype=np.uint8)
-    if arr.ndim != 3 or arr.shape[2] != 3:  # defensive: to_rgb always yields RGB
-        raise ValueError(f"expected an RGB image, got array of shape {arr.shape}")
-    return arr
+    return np.array(to_rgb(img), dtype=np.uint8)
 

@@ -226,10 +226,6 @@ class Shard:
         return f"{self.index}/{self.count}"
 
 
-SHARD_HELP = ("K/N: K-th of N disjoint slices; auto: the scheduler's index (Slurm array, or a "
-              "Kubernetes indexed Job with auto/N)")
-
-
 def parse_shard(text: str | Shard, environ: Mapping[str, str] | None = None) -> Shard:
     """`K/N` (1 <= K <= N), `auto` (a Slurm array task) or `auto/N` (a Kubernetes indexed Job, or
     Slurm with the count checked). Raises UsageError with a one-line reason."""
@@ -762,7 +758,7 @@ def plan_batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard:
         except OSError:  # not there (made later), or a symlink loop (said by resolve, below)
             a_file = False
         if a_file:
-            raise UsageError(f"{outdir}: exists and is not a directory")
+            raise UsageError(f"{option('outdir', str(outdir))}: exists and is not a directory")
         resolved = outdir.resolve()
     except (OSError, RuntimeError) as err:  # a symlink loop, a part that is a file ...
         raise UsageError(f"{option('outdir', str(outdir))}: cannot be used ({_reason(err)})") from None

@@ -193,10 +193,8 @@ def noise_options(f=None, *, seeds: str = "--noise random, --refine and --tune")
     return f
 
 
-def cache_option(f=None, *, tunes: bool = False):
-    """--no-cache; `@cache_option(tunes=True)` for a command that also has --tune, whose cache it names."""
-    if f is None:
-        return lambda g: cache_option(g, tunes=tunes)
+def cache_option(f, *, tunes: bool = False):
+    """--no-cache; `tunes=True` for a command that also has --tune, whose cache it names."""
     tuned = " and, with --tune, the tuned-weights cache (so it tunes again)" if tunes else ""
     return click.option("--no-cache", "cache", is_flag=True, flag_value=False, default=True,
                         help=f"Do not read or write interp's caches: the latent cache (encoded codes keyed by image + "

@@ -289,12 +289,6 @@ class _Lines(_Bar):
 Log = Callable[[str], None]
 
 
-def stderr_log(text: str) -> None:
-    """The command's way to `log` (`Log`): a line on stderr, above any progress bar. A Python caller who wants
-    those lines passes `log=stderr_log` (or `log=print`, or any function of one str)."""
-    message(text)
-
-
 NOTES = logging.getLogger("interp_cli")  # where a Python caller's notes go (`python_log`)
 
 

@@ -252,12 +252,6 @@ class Session:
                              f"stay within about ±10; refused beyond ±{CODE_MAX_ABS:g}, as they draw only noise)", path)
         return code
 
-    def prepare_image(self, path: Path, settings: EncodeSettings) -> tuple:
-        """Load an image and (optionally) FFHQ-align it: returns the PIL image the encoder will see
-        and whether it was aligned."""
-        image, alignment = self._load_and_align(path, settings)
-        return image, alignment is not None
-
     def _load_and_align(self, path: Path, settings: EncodeSettings):
         """(the PIL image the encoder will see, the `AlignedFace` it was cut from or None)."""
         image = load_image(path, log=self.log)

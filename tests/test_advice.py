@@ -83,6 +83,21 @@ def test_align_with_no_face_does_not_advise_an_option_align_refuses(out):
     assert run("encode", DEMO_A, "--weights", "demo", "--no-align", "-o", out / "a.npy", "-q").exit_code == 0
 
 
+@needs_align
+def test_a_python_align_with_no_face_is_told_the_python_keywords(out):
+    """The same refusal for a Python caller names align() and align=False, words it can use, not the
+    command's --no-align; nothing is written."""
+    from interp_cli import pipeline
+    from interp_cli.errors import InterpError
+
+    with pytest.raises(InterpError) as refused:
+        pipeline.align(DEMO_A, out / "a.png")
+    assert str(refused.value) == (f"no face found in {DEMO_A} (align() needs a photo in which a face can be found; an "
+                                  "image that is already an aligned crop needs no aligning: morph() and encode() take "
+                                  "it with align=False)")
+    assert "--" not in str(refused.value) and not (out / "a.png").exists()
+
+
 def test_a_photo_through_the_demo_model_is_pointed_at_the_photo_model_not_refine(out, monkeypatch, tmp_path):
     result = run(PHOTO, DEMO_B, "--weights", "demo", "--steps", 2, "-o", out / "m.gif")
     assert result.exit_code == 0, result.stderr

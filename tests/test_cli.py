@@ -844,6 +844,54 @@ def test_a_file_whose_name_starts_with_a_dash_is_named_in_the_error_with_a_way_t
     assert "is a file" not in run("-zz.png", *words).stderr  # an option misspelt, no file of that name
 
 
+@pytest.mark.parametrize("face", ["x", "1,a", ",", "-1", "0.5"])
+def test_a_face_number_that_is_not_one_is_a_usage_error_naming_the_forms_that_work(tmp_path, face):
+    """--face takes N or N,M,... (an empty place: the largest face); a word, a lone comma, a negative or a
+    fraction is refused before anything loads, naming both forms, and nothing is written."""
+    result = run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", "2", "-o", tmp_path / "m.gif", "--face", face)
+    assert result.exit_code == 2, result.stderr
+    assert one_line_error(result) == (f"interp: error: invalid value for '--face': '{face}': give a face number "
+                                      f"(0 = leftmost), or one per input such as 0,1 or ,1")
+    assert list(tmp_path.iterdir()) == []
+
+
+_CWD_AS_OUTPUT_FIX = ("write.check_output_path probes `write_target('.')`, a Path with an empty name, before its "
+                      "current-directory check: internal error ValueError. Fix: make that check before the probe "
+                      "(files.py/write.py are being moved by another helper; see benchmarks/README.md)")
+
+
+@pytest.mark.parametrize("shown", [
+    "{cwd}", "{cwd}/",
+    pytest.param(".", marks=pytest.mark.xfail(strict=True, reason=_CWD_AS_OUTPUT_FIX)),
+    pytest.param("./", marks=pytest.mark.xfail(strict=True, reason=_CWD_AS_OUTPUT_FIX)),
+])
+def test_the_current_directory_as_the_frames_folder_is_refused_in_one_line(tmp_path, monkeypatch, shown):
+    """`-o .` (frames into the folder one is in, the inputs elsewhere) would mix frames with whatever is
+    there and be replaced by a later run: refused before any work, with exit 2, and the folder left as it
+    was. Said as the user wrote it."""
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    output = shown.format(cwd=here)
+    result = run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", "2", "-q", "-o", output)
+    assert result.exit_code == 2, result.stderr
+    assert one_line_error(result) == (f"interp: error: {output}: is the current directory; name a new directory "
+                                      f"for the frames")
+    assert list(here.iterdir()) == []
+
+
+@pytest.mark.parametrize("names", [("-o", "-q"), ("--tune", "-1")])
+def test_after_a_double_dash_every_word_is_an_input_even_one_that_reads_as_an_option(tmp_path, monkeypatch, names):
+    """`--` ends the options, as click and every shell tool have it: photos named `-o` and `-q` are not
+    "-o missing its value", nor `--tune` then `-1` a negative --tune; they are the two inputs, morphed."""
+    monkeypatch.chdir(tmp_path)
+    for name, photo in zip(names, (DEMO_A, DEMO_B)):
+        Path(name).write_bytes(Path(photo).read_bytes())
+    result = run("-o", "x.gif", "--weights", "demo", "--steps", "2", "-q", "--", *names)
+    assert result.exit_code == 0, result.stderr
+    assert Image.open("x.gif").n_frames == 2
+
+
 @pytest.mark.parametrize("words, suggested", [
     (["help"], "interp --help"),
     (["version"], "interp --version"),
@@ -1026,6 +1074,24 @@ def test_a_device_interp_does_not_run_on_is_a_usage_error_that_names_the_choices
                                       f"(choose auto, cpu, cuda, cuda:N or mps)")
     assert list(tmp_path.iterdir()) == []
 
+
+
+def test_mps_on_a_machine_without_it_is_a_usage_error_that_offers_the_cpu(tmp_path):
+    """`--device mps` is a device interp runs on, so the name passes; on a machine without MPS (Linux, an
+    Intel Mac) the run stops before loading anything, one line naming the option, and the --device cpu it
+    suggests runs."""
+    import torch
+
+    if torch.backends.mps.is_available():
+        pytest.skip("this machine has Apple MPS")
+    result = run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 2, "--device", "mps", "-o", tmp_path / "m.gif",
+                 "--debug")
+    assert result.exit_code == 2, result.stderr
+    assert one_line_error(result) == ("interp: error: --device mps: Apple MPS is not available on this machine "
+                                      "(use --device cpu)")
+    assert list(tmp_path.iterdir()) == []
+    assert run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 2, "--device", "cpu", "-o",
+               tmp_path / "m.gif").exit_code == 0
 
 
 def test_the_help_lists_every_exit_code_the_readme_lists():

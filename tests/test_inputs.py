@@ -64,3 +64,25 @@ def test_the_quick_check_decodes_a_profiled_photo_but_does_not_convert_its_colou
     refused, converted = json.loads(done.stdout)
     assert refused.startswith(f"{truncated}: truncated or corrupt image"), refused
     assert not converted
+
+
+def test_a_save_aligned_folder_that_is_a_dangling_or_looping_symlink_is_named_as_such(tmp_path):
+    """`ls` shows the folder, so "exists and is not a directory" sent the user looking at it: a link to
+    nothing says where it leads, a loop says it is one, a file is "not a directory", in Python's words
+    (save_aligned=) here."""
+    from interp_cli.inputs import check_crop_folder
+
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    (tmp_path / "afile").write_bytes(b"x")
+    said = {}
+    for name in ("dangling", "loop", "afile"):
+        with pytest.raises(UsageError) as refused:
+            check_crop_folder(tmp_path / name)
+        said[name] = str(refused.value)
+    assert said == {
+        "dangling": f'save_aligned="{tmp_path}/dangling": is a symlink to \'{tmp_path}/gone\', which does not exist',
+        "loop": f'save_aligned="{tmp_path}/loop": cannot be reached (a symlink loop)',
+        "afile": f'save_aligned="{tmp_path}/afile": exists and is not a directory'}
+    check_crop_folder(tmp_path / "missing")  # made at the end: not refused
+    assert not (tmp_path / "missing").exists()

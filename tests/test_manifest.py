@@ -59,6 +59,14 @@ def test_shard_from_the_schedulers_index(environ, text, expected):
       "SLURM_ARRAY_TASK_COUNT": "3"}, "auto/8", "K must be between 1 and N=8"),
     ({"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": "9",
       "SLURM_ARRAY_TASK_COUNT": "3"}, "auto", "not an evenly spaced range"),
+    # A task's environment with Slurm's variables half set or mangled (a wrapper script, a hand-made export):
+    ({"SLURM_ARRAY_TASK_ID": "3"}, "auto", "$SLURM_ARRAY_TASK_ID is set but $SLURM_ARRAY_TASK_MIN is not"),
+    ({"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_MIN": "1"}, "auto",
+     "$SLURM_ARRAY_TASK_ID is set but $SLURM_ARRAY_TASK_COUNT is not"),
+    ({"SLURM_ARRAY_TASK_ID": "three", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "4"}, "auto",
+     "$SLURM_ARRAY_TASK_ID is not a number ('three')"),
+    ({"SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "3",
+      "SLURM_ARRAY_TASK_STEP": "2"}, "auto", "$SLURM_ARRAY_TASK_ID is not on the array's step"),
 ])
 def test_shard_auto_refuses_what_it_cannot_read(environ, text, fragment):
     with pytest.raises(UsageError, match=None) as err:
@@ -208,6 +216,32 @@ def test_a_file_with_no_usable_row_is_refused_up_front(tmp_path):
     shown = re.escape(str(manifest))
     with pytest.raises(UsageError, match=rf"^{shown}:1: need at least two inputs and an output name"):
         read_manifest(manifest)
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# pairs for Monday\n", "input1,input2,output\n"])
+def test_a_manifest_with_no_rows_is_refused_in_one_line(tmp_path, text):
+    """An empty file, blank lines, only comments or only a header: nothing to do is said, not done silently."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(text)
+    with pytest.raises(UsageError) as err:
+        read_manifest(manifest)
+    assert str(err.value) == f"{manifest}: no rows to process"
+
+
+def test_a_python_batch_whose_outdir_is_a_file_names_the_keyword_and_leaves_the_file(tmp_path):
+    """`interp batch --outdir FILE` is refused by click; a Python caller's outdir=FILE reached the planner,
+    which said only "FILE: exists and is not a directory" where every other refusal of the folder names
+    outdir=, as README's Python section promises."""
+    from interp_cli import pipeline
+
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{A},{B},x.gif\n")
+    afile = tmp_path / "afile"
+    afile.write_bytes(b"keep")
+    with pytest.raises(UsageError) as err:
+        pipeline.batch(manifest, afile, weights="demo")
+    assert str(err.value) == f'outdir="{afile}": exists and is not a directory'
+    assert afile.read_bytes() == b"keep" and sorted(p.name for p in tmp_path.iterdir()) == ["afile", "pairs.csv"]
 
 
 def test_a_bom_is_not_part_of_the_first_cell(tmp_path):

@@ -652,6 +652,9 @@ def test_a_contact_sheet_of_a_held_morph_shows_the_morph_not_the_holds_copies(de
     (lambda out: pipeline.align(DEMO_A, 5), "output=5: give a path"),
     (lambda out: pipeline.batch(3, out, weights="demo"), "manifest=3: give a path"),
     (lambda out: Session("demo", "cpu", cache_dir=3), "cache_dir=3: give a path"),
+    (lambda out: Session("demo", "cpu", precision=16), "precision=16: give auto, fp32, bf16 or fp16 (a str)"),
+    (lambda out: pipeline.morph([DEMO_A], out / "m.gif", weights="demo"), "need at least two images to morph"),
+    (lambda out: next(Session("demo", "cpu").morph_frames([DEMO_A])), "need at least two images to morph"),
 ])
 def test_a_wrong_kind_of_argument_is_a_usage_error_naming_its_keyword(tmp_path, call, said):
     """A number, None or a list where a path belongs reached os.fspath deep inside: a TypeError ("expected str,
@@ -764,3 +767,20 @@ def test_a_rerun_says_its_codes_came_from_the_cache_and_no_cache_encodes_again(t
     rows = cli_runner().invoke(cli, ["batch", str(tmp_path / "pairs.csv"), "--outdir", str(tmp_path / "rows"),
                                      "--weights", "demo", "--steps", "2"])
     assert rows.exit_code == 0 and "[2/2] row 2: wrote" in rows.stderr and "cache" not in rows.stderr, rows.stderr
+
+
+@pytest.mark.skipif(not alignment_available(), reason="needs the align extra")
+def test_a_session_saves_the_aligned_crop_a_python_caller_asks_for(tmp_path, demo):
+    """`EncodeSettings(save_aligned=folder)` outside a morph (no outputs to move it into place with): the crop
+    the encoder saw is written at once as NAME_aligned.png, its folder made, and it is the aligned face the
+    code was made from (it encodes to the same code)."""
+    from interp_cli.pipeline import EncodeSettings
+
+    photo = Path(__file__).parent / "data" / "faces" / "obama.jpg"
+    crops = tmp_path / "crops" / "deeper"
+    code = demo.encode_path(photo, EncodeSettings(align=True, save_aligned=crops))
+    assert [p.name for p in crops.iterdir()] == ["obama_aligned.png"]
+    crop = Image.open(crops / "obama_aligned.png")
+    assert crop.size == (256, 256) and crop.mode == "RGB"
+    np.testing.assert_allclose(demo.encode_path(crops / "obama_aligned.png", EncodeSettings(align=False)), code,
+                               atol=1e-2)
