@@ -234,6 +234,9 @@ def check_output_path(path: PathLike, *, make_parents: bool = False) -> None:
     target = write_target(path)
     if os.path.islink(target):  # still a link after resolving: one that loops
         raise UsageError(f"{name}: is a symlink that leads nowhere (a loop)")
+    # Before the probes below: `-o .` is Path('.'), which has no name to put a probe beside.
+    if kind == "frames" and target.is_dir() and target.resolve() == Path.cwd().resolve():
+        raise UsageError(f"{name}: is the current directory; name a new directory for the frames")
     parent = target.parent
     too_long = too_long_name(target)
     if too_long is not None:  # else the checks below would fail with ENAMETOOLONG
@@ -261,16 +264,12 @@ def check_output_path(path: PathLike, *, make_parents: bool = False) -> None:
         if target.exists() and not target.is_dir():
             raise UsageError(f"{name}: exists and is not a directory")
         if target.is_dir():
-            if target.resolve() == Path.cwd().resolve():
-                raise UsageError(f"{name}: is the current directory; name a new directory for the frames")
             foreign = _foreign_entries(target)
             if foreign:
                 raise UsageError(
                     f"{name}: directory already holds other files ({', '.join(foreign[:3])}"
                     f"{', ...' if len(foreign) > 3 else ''}); refusing to replace it"
                 )
-    elif target.is_dir():  # unreachable through output_kind, kept as a guard for symlinks etc.
-        raise UsageError(f"{name}: is a directory")
 
 
 def why_missing(folder: Path) -> str:

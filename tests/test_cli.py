@@ -855,20 +855,12 @@ def test_a_face_number_that_is_not_one_is_a_usage_error_naming_the_forms_that_wo
     assert list(tmp_path.iterdir()) == []
 
 
-_CWD_AS_OUTPUT_FIX = ("write.check_output_path probes `write_target('.')`, a Path with an empty name, before its "
-                      "current-directory check: internal error ValueError. Fix: make that check before the probe "
-                      "(files.py/write.py are being moved by another helper; see benchmarks/README.md)")
-
-
-@pytest.mark.parametrize("shown", [
-    "{cwd}", "{cwd}/",
-    pytest.param(".", marks=pytest.mark.xfail(strict=True, reason=_CWD_AS_OUTPUT_FIX)),
-    pytest.param("./", marks=pytest.mark.xfail(strict=True, reason=_CWD_AS_OUTPUT_FIX)),
-])
+@pytest.mark.parametrize("shown", ["{cwd}", "{cwd}/", ".", "./"])
 def test_the_current_directory_as_the_frames_folder_is_refused_in_one_line(tmp_path, monkeypatch, shown):
     """`-o .` (frames into the folder one is in, the inputs elsewhere) would mix frames with whatever is
     there and be replaced by a later run: refused before any work, with exit 2, and the folder left as it
-    was. Said as the user wrote it."""
+    was. Said as the user wrote it. `.` and `./` were an internal error (a probe beside Path('.'), which has no
+    name)."""
     here = tmp_path / "here"
     here.mkdir()
     monkeypatch.chdir(here)
