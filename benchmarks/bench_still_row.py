@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.spread import spread  # noqa: E402
+from benchmarks.spread import versus  # noqa: E402
 
 
 def main() -> None:
@@ -47,10 +46,8 @@ def main() -> None:
                                        "--outdir", "out"], cwd=folder, env=env, capture_output=True, text=True)
                 times[label].append(time.perf_counter() - started)
                 codes[label].add(done.returncode)
-        for label in times:
-            print(f"{label}: {spread(times[label], '{:.2f}')} s, exit {sorted(codes[label])}")
-        ratio = statistics.median(times["baseline"]) / statistics.median(times["this"])
-        print(f"baseline / this (medians): {ratio:.1f}")
+        print(versus(times))
+        print(f"exit codes: {codes}")
 
 
 if __name__ == "__main__":
