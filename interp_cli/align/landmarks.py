@@ -192,6 +192,9 @@ def similarity_matrices(source: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return (scale[:, None, None] * rotation).astype(np.float32)
 
 
+_MOST_BOXES = 10.0  # the largest coordinate (in face boxes) `parse_shape_predictor` takes from a model file
+
+
 def parse_shape_predictor(data: bytes | np.ndarray) -> ShapePredictor:
     """Parse the bytes of a dlib `shape_predictor` file (version 1) into a ShapePredictor.
 
@@ -219,6 +222,15 @@ def parse_shape_predictor(data: bytes | np.ndarray) -> ShapePredictor:
         raise DlibFormatError("cascade levels with different numbers of feature pixels")
     if len({f[0].shape for f in forests}) != 1:
         raise DlibFormatError("cascade levels with different tree counts or depths")
+    # Damaged floats (a NaN or infinity code, an exponent off by hundreds) parse as any other: landmarks summed from
+    # them are not numbers, and alignment's similarity transform failed on them (numpy's "SVD did not converge").
+    # Coordinates are in units of the face box: dlib's model keeps its mean shape within 1.1 box and its leaves
+    # and anchor offsets within 0.2, so a value past _MOST_BOXES is no model's.
+    for name, values in (("mean shape", initial_shape), ("leaf values", [f[3] for f in forests]),
+                         ("anchor offsets", deltas), ("split thresholds", [f[2] for f in forests])):
+        values = np.asarray(values)
+        if not np.isfinite(values).all() or (name != "split thresholds" and np.abs(values).max() > _MOST_BOXES):
+            raise DlibFormatError(f"its {name} hold NaN, infinite or out-of-range values")
 
     return ShapePredictor(
         initial_shape=initial_shape.reshape(-1, 2),
