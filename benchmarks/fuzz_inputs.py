@@ -790,9 +790,9 @@ def one_dlib(path: Path) -> None:
 
     real = landmarks.model_path
     landmarks.model_path = lambda filename=landmarks.MODEL_FILENAME: path if filename == path.name else real(filename)
+    landmarks.load_shape_predictor.cache_clear()  # each case from the files as they are now, as a new run would
     try:
         if path.name == landmarks.MODEL_FILENAME:
-            landmarks.load_shape_predictor.cache_clear()
             landmarks.load_shape_predictor()
             return
         identity._models.cache_clear()
