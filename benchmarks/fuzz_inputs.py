@@ -14,6 +14,9 @@ appended junk, NULs and odd encodings):
               and `manifest.plan_batch`
   checkpoint  `--weights FILE.pt` (zip members mutated, truncated zips, pickles naming odd globals, torch's old
               format), through `interp render --weights FILE.pt` and `checkpoint.load_model`
+  dlib        dlib's model files in `face_recognition_models` (the 68-point landmark model, the face recognition
+              network), installed damaged in a package folder first on PYTHONPATH, through `interp align PHOTO` and
+              `landmarks.load_shape_predictor` / `identity.measure` (whose note must name the file)
   cache       interp's cache dir: a latent-cache entry (`interp encode`), the sha256 record (`interp render`), a
               tuned-weights entry (`interp A B --tune 1`), each damaged where interp left it
 
@@ -47,7 +50,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FACES = REPO.parent / "shared" / "faces"
-TARGETS = ("images", "npy", "manifest", "checkpoint", "cache")
+TARGETS = ("images", "npy", "manifest", "checkpoint", "dlib", "cache")
+DLIB_MODELS = ("shape_predictor_68_face_landmarks.dat", "dlib_face_recognition_resnet_model_v1.dat")
+FACE_PHOTO = REPO / "tests" / "data" / "faces" / "obama.jpg"
 CLI_CODES = {0, 1, 2}
 
 
@@ -133,6 +138,32 @@ def checkpoint_seeds(folder: Path) -> dict[str, bytes]:
     legacy = io.BytesIO()
     torch.save(small, legacy, _use_new_zipfile_serialization=False)
     return {"demo.pt": demo, "legacy.pt": legacy.getvalue(), "pickle.pt": pickle.dumps({"a": [1, 2]}, protocol=2)}
+
+
+def dlib_seeds(folder: Path) -> dict[str, bytes]:
+    """The installed package's model files, as interp finds them (`landmarks.model_path`)."""
+    from interp_cli.align.landmarks import model_path
+
+    paths = {name: model_path(name) for name in DLIB_MODELS}
+    missing = [name for name, path in paths.items() if path is None]
+    if missing:
+        sys.exit(f"fuzz_inputs: the dlib target needs face_recognition_models installed (no {missing[0]})")
+    return {name: path.read_bytes() for name, path in paths.items()}
+
+
+def install_models(folder: Path, name: str, data: bytes) -> Path:
+    """A face_recognition_models package in `folder` holding `data` as its model `name` (put first on PYTHONPATH:
+    interp finds it as it finds an installed one), the other model files linked from the real package."""
+    from interp_cli.align.landmarks import model_path
+
+    models = folder / "face_recognition_models" / "models"
+    models.mkdir(parents=True)
+    (models.parent / "__init__.py").write_text("")
+    for other in DLIB_MODELS:
+        if other != name:
+            (models / other).symlink_to(model_path(other))
+    (models / name).write_bytes(data)
+    return models / name
 
 
 # --- mutations -------------------------------------------------------------------------------------------------
@@ -489,6 +520,21 @@ def mutate_checkpoint(rng: random.Random, name: str, data: bytes) -> tuple[str, 
     return generic_mutation(rng, data)
 
 
+def mutate_dlib(rng: random.Random, name: str, data: bytes) -> tuple[str, bytes]:
+    """dlib's integer codes rewritten where the structure is (sizes, versions, shapes come first), or any mutation."""
+    if rng.random() < 0.5:
+        return generic_mutation(rng, data)
+    starts, at = [], 0
+    while at < len(data) and len(starts) < 3000:  # the codes' chain from the start (raw strings and floats of
+        starts.append(at)                       # the DNN file throw it off, which only makes other mutations)
+        at += (data[at] & 0x0F) + 1
+    at = rng.choice(starts)
+    old = (data[at] & 0x0F) + 1
+    new = rng.choice((b"\x04\xff\xff\xff\x7f", b"\x84\xff\xff\xff\x7f", b"\x00", b"\x0f", b"\x08" + b"\xff" * 8,
+                      b"\x01\x00", b"\x81\x01", b"\x02" + (32002).to_bytes(2, "little"), b"\x70", b"\x01\x30"))
+    return f"code@{at} -> {new.hex()}", data[:at] + new + data[at + old:]
+
+
 def mutate_json(rng: random.Random, name: str, data: bytes) -> tuple[str, bytes]:
     text = data.decode("utf-8", "replace")
     choice = rng.choice(("values", "types", "deep", "flip", "truncate", "empty"))
@@ -584,6 +630,11 @@ def run_cli(case: Case, work: Path, cache: Path, args) -> str | None:
             src.write_bytes(case.data)
             cmd = ["render", str(code), "--weights", str(src), "-o", str(out / "face.png")]
             watched, names, expected = [src, code], [src.name], {"face.png"}
+        elif case.target == "dlib":
+            src = install_models(folder / "site", case.seed_name, case.data)
+            cmd = ["align", str(FACE_PHOTO), "--size", "256", "-o", str(out / "aligned.png")]
+            watched, names, expected = [src], [str(src)], {"aligned.png"}
+            cache = folder / "cache"  # a parsed model's entry is 65 MB: gone with the case
         else:  # cache: the damaged entry is in a copy of the seeded cache
             cache = folder / "cache"
             shutil.copytree(args.cache_seed, cache)
@@ -595,8 +646,11 @@ def run_cli(case: Case, work: Path, cache: Path, args) -> str | None:
         before = [p.read_bytes() for p in watched]
         started = time.monotonic()
         try:
+            env = _env(cache)
+            if case.target == "dlib":
+                env["PYTHONPATH"] = f"{folder / 'site'}{os.pathsep}{env['PYTHONPATH']}"
             proc = subprocess.run([sys.executable, "-m", "interp_cli", *cmd, "--json"], capture_output=True,
-                                  text=True, errors="replace", timeout=args.timeout, env=_env(cache), cwd=folder,
+                                  text=True, errors="replace", timeout=args.timeout, env=env, cwd=folder,
                                   preexec_fn=_limits(args.mem_gb))
         except subprocess.TimeoutExpired:
             return f"timeout after {args.timeout} s"
@@ -604,6 +658,8 @@ def run_cli(case: Case, work: Path, cache: Path, args) -> str | None:
         if proc.returncode not in CLI_CODES:
             tail = proc.stderr.strip().splitlines()[-1:] or [""]
             return f"exit code {proc.returncode} ({tail[0][:200]})"
+        if case.target == "dlib" and proc.returncode != 0 and "reinstall it: pip install" not in proc.stderr:
+            return f"a damaged model's error says nothing that mends it: {proc.stderr.strip()[:300]!r}"
         if case.target == "cache" and proc.returncode != 0:
             return f"exit code {proc.returncode} from a damaged cache entry: {proc.stderr.strip()[:300]!r}"
         problem = _stderr_problem(proc.stderr, proc.returncode, names)
@@ -682,6 +738,8 @@ def worker(target: str, cache_seed: str | None) -> None:
         elif target == "checkpoint":
             from interp_cli.models.checkpoint import load_model
             load_model(path)
+        elif target == "dlib":
+            one_dlib(path)
         else:
             import numpy as np
 
@@ -709,6 +767,8 @@ def worker(target: str, cache_seed: str | None) -> None:
                 answer = {"ok": False, "why": f"{type(err).__name__} of several lines: {text[:300]!r}"}
             elif target != "cache" and not any(n in text for n in names):
                 answer = {"ok": False, "why": f"{type(err).__name__} names no file: {text[:300]!r}"}
+            elif target == "dlib" and "reinstall it: pip install" not in text:
+                answer = {"ok": False, "why": f"{type(err).__name__} says nothing that mends it: {text[:300]!r}"}
             else:
                 answer = {"ok": True, "error": text[:200]}
         except BaseException as err:  # everything else is a find
@@ -717,6 +777,35 @@ def worker(target: str, cache_seed: str | None) -> None:
                           if "interp_cli" in f.filename), "?")
             answer = {"ok": False, "why": f"{type(err).__name__} at {where}: {str(err)[:300]!r}"}
         print(json.dumps(answer), flush=True)
+
+
+def one_dlib(path: Path) -> None:
+    """A damaged model file `path` read as interp reads it: the landmark model by `load_shape_predictor` (an
+    InterpError naming it, or a model), the recognition network by `identity.measure` (a note naming it)."""
+    import numpy as np
+    from PIL import Image
+
+    from interp_cli import identity
+    from interp_cli.align import landmarks
+
+    real = landmarks.model_path
+    landmarks.model_path = lambda filename=landmarks.MODEL_FILENAME: path if filename == path.name else real(filename)
+    landmarks.load_shape_predictor.cache_clear()  # each case from the files as they are now, as a new run would
+    try:
+        if path.name == landmarks.MODEL_FILENAME:
+            landmarks.load_shape_predictor()
+            return
+        identity._models.cache_clear()
+        photo = np.asarray(Image.open(FACE_PHOTO).convert("RGB").resize((256, 256)))
+        entry = identity.measure(photo, photo)
+        note = entry["identity_note"] or ""
+        if entry["identity"] is None and note.startswith("could not read") and (str(path) not in note
+                                                                               or "reinstall it: pip" not in note):
+            raise AssertionError(f"the note names no file or nothing that mends it: {note[:300]!r}")
+        if entry["identity"] is not None and not np.isfinite(entry["identity"]):
+            raise AssertionError(f"identity distance {entry['identity']} from a damaged network")
+    finally:
+        landmarks.model_path = real
 
 
 def _tuned_copy(session):
@@ -762,7 +851,7 @@ class Worker:
 def run_inprocess(case: Case, work: Path, worker_: Worker, args) -> str | None:
     folder = Path(tempfile.mkdtemp(dir=work))
     try:
-        if case.target == "cache":
+        if case.target in ("cache", "dlib"):  # the model's own name says which model it is
             src = folder / Path(case.seed_name).name
         else:
             src = folder / f"in{case.suffix}"
@@ -789,12 +878,15 @@ def seeds_for(target: str, work: Path, args) -> list[tuple[str, bytes]]:
         return sorted(manifest_seeds(work).items())
     if target == "checkpoint":
         return sorted(checkpoint_seeds(work).items())
+    if target == "dlib":
+        return sorted(dlib_seeds(work).items())
     cache = Path(args.cache_seed)
     return sorted((str(p.relative_to(cache)), p.read_bytes()) for p in cache.rglob("*")
                   if p.is_file() and p.suffix in (".npy", ".pt", ".json"))
 
 
-MUTATORS = {"images": mutate_image, "npy": mutate_npy, "manifest": mutate_manifest, "checkpoint": mutate_checkpoint}
+MUTATORS = {"images": mutate_image, "npy": mutate_npy, "manifest": mutate_manifest, "checkpoint": mutate_checkpoint,
+            "dlib": mutate_dlib}
 
 
 def mutate(target: str, rng: random.Random, name: str, data: bytes) -> tuple[str, bytes]:

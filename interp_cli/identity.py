@@ -193,9 +193,12 @@ def _not_measured(crop: np.ndarray, reconstruction: np.ndarray, log=None) -> dic
         return {"identity": None, "identity_note": NO_DLIB}
     try:
         _models(log)
-    except (OSError, ValueError) as err:  # a damaged model file: the report goes on without identity, and says why
+    except (OSError, ValueError) as err:  # a damaged model file: the report goes on without identity, says why and
+        from interp_cli.align.landmarks import REINSTALL_MODELS, model_path  # what mends it
+
         why = " ".join(str(err).split())
-        return {"identity": None, "identity_note": f"could not read {MODEL_FILENAME} ({why})"}
+        return {"identity": None, "identity_note": f"could not read {model_path(MODEL_FILENAME) or MODEL_FILENAME} "
+                                                   f"({why}); reinstall it: {REINSTALL_MODELS}"}
     return None
 
 

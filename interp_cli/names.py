@@ -35,11 +35,13 @@ def utf8_text(name: PathLike | str) -> str:
         return text
     except UnicodeEncodeError:
         pass
-    try:  # back to the name's bytes, as os.fsencode on a UTF-8 system
-        raw = text.encode("utf-8", "surrogateescape")
-    except UnicodeEncodeError:  # a surrogate no undecodable byte made (not from the file system)
-        raw = text.encode("utf-8", "replace")
+    # Back to the name's bytes, as os.fsencode on a UTF-8 system; a surrogate no undecodable byte made (a Python
+    # caller's '\ud800', not the file system's) is U+FFFD first: it made each surrogate of the name a '?'.
+    raw = _NOT_A_BYTE.sub("\ufffd", text).encode("utf-8", "surrogateescape")
     return raw.decode("utf-8", "replace")
+
+
+_NOT_A_BYTE = re.compile("[\ud800-\udc7f\udd00-\udfff]")  # the surrogates surrogateescape did not make
 
 
 _CONTROL = {code: f"\\x{code:02x}" for code in (*range(32), 127)} | {9: "\\t", 10: "\\n", 13: "\\r"}

