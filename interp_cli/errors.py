@@ -353,6 +353,14 @@ REQUIRED_MODULES = {"torch": "torch", "click": "click", "PIL": "pillow", "imagei
                     "tqdm": "tqdm"}
 
 
+def pip_install(args: str) -> str:
+    """The command that installs `args` into the Python that runs interp. A bare `pip` may be another
+    Python's (a venv's `interp` run by its path, the venv not activated), where the install mends nothing."""
+    import shlex
+
+    return f"{shlex.quote(sys.executable)} -m pip install {args}"
+
+
 def _missing_requirement(err: BaseException) -> str | None:
     """A dependency interp is installed with, missing from this Python (`pip install --no-deps`, or
     removed since): the environment's fault, not a bug, said with the command that puts it back."""
@@ -361,8 +369,4 @@ def _missing_requirement(err: BaseException) -> str | None:
     package = REQUIRED_MODULES.get(err.name.split(".")[0])
     if package is None:
         return None
-    import shlex
-    import sys
-
-    return (f"{package} is not installed in this Python, and interp needs it: "
-            f"{shlex.quote(sys.executable)} -m pip install {package}")
+    return f"{package} is not installed in this Python, and interp needs it: {pip_install(package)}"

@@ -33,7 +33,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from collections.abc import Callable
 
-from interp_cli.errors import CheckpointError, ChecksumError, UsageError, WeightsUnavailableError, option
+from interp_cli.errors import (CheckpointError, ChecksumError, UsageError, WeightsUnavailableError, option,
+                               pip_install)
 from interp_cli.hub_download import (ANNOUNCE_ABOVE_BYTES, HUB_PREFIX, HubFile, discard_download, download_command,
                                     locate_on_hub)
 from interp_cli.presets import DEFAULT_PRESET, PRESETS, SHA256_HEX, WEIGHTS_ENV, Preset
@@ -553,7 +554,7 @@ def _reinstall_advice(path: Path) -> str:
     if not owned:
         return generic
     spec = _install_source(dist)
-    pip = f"{shlex.quote(sys.executable)} -m pip install --force-reinstall --no-deps"
+    pip = pip_install("--force-reinstall --no-deps")
     if spec is None:  # interp-cli is on no public index: `interp-cli==<version>` would not install
         if find_spec("pip") is None:
             return "reinstall interp from the wheel or checkout it was installed from"

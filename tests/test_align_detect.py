@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -127,6 +128,8 @@ def test_missing_extra_raises_install_hint(monkeypatch):
             call()
         message = str(caught.value)
         assert INSTALL_ALIGN in message and "\n" not in message
+        # this Python's pip: a bare `pip` may install into another Python (a venv's interp, not activated)
+        assert f"{shlex.quote(sys.executable)} -m pip install 'opencv-python-headless>=4.5.5.64,<5' " in message
         # No --no-align here: `interp align` and --paste cannot take it; morph adds it (tests/test_advice.py).
         assert "--no-align" not in message
 

