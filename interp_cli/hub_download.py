@@ -284,7 +284,6 @@ def hub_cache() -> Path:
     return Path(os.path.expandvars(os.path.expanduser(cache)))
 
 
-
 def _hub_timeouts() -> AbstractContextManager[None]:
     """huggingface_hub's two waits, HF_HUB_ETAG_TIMEOUT (its metadata request) and HF_HUB_DOWNLOAD_TIMEOUT (each read
     of the body), as the environment says them now, for a download interp makes. huggingface_hub reads both once, at
