@@ -133,7 +133,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
                            _PLANNED_CROPS.get())
     backdrop_index, faces = morph_choices(paths, steps=steps, loop=loop, pingpong=pingpong, hold=hold, paste=paste,
                                           backdrop=backdrop, align=align, face=face)
-    check_input_contents(paths)  # after what the names alone refuse (`check_input_contents`)
+    check_input_contents(paths)  # after what the names alone refuse (`morph_choices`): no decoding for those
     fps = check_number("fps", fps, *FPS)  # Python's float and int: the writers refused np.float32(30)
     quality = check_number("quality", quality, *QUALITY, integer=True)
     size = _frame_size(size)
