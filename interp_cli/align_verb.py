@@ -29,7 +29,7 @@ def align(image: str | os.PathLike, output: str | os.PathLike, *, face: int | No
     check_function("log", log)
     path = check_inputs([image], [output])[0]
     output_paths.output_kind(output, "the aligned face is written as .png", allowed=("png",))
-    output_paths.check_output_path(output, make_parents=True)
+    output_paths.check_output_path(output)
     size = check_number("size", size, *ALIGN_SIZE, integer=True)
     if face is not None and (isinstance(face, bool) or not isinstance(face, numbers.Integral)):
         raise UsageError(f"{option('face', face)}: give a face number (0 = leftmost) or None for the largest")

@@ -197,7 +197,7 @@ def _refused_outputs(place: Placement) -> Exception | None:
     folder that does must take them."""
     try:
         for target in place.targets:
-            check_output_path(target, make_parents=True)
+            check_output_path(target)
     except Exception as err:  # whatever morph would raise there, as the row's error
         return err
     return None
@@ -354,6 +354,6 @@ def _make_parent(targets: Sequence[Path]) -> None:
         if err.errno in (errno.EEXIST, errno.ENOTDIR):
             # A file where the row's name puts a folder, perhaps above it: "cannot create the folder (File exists)"
             # named the folder the row wanted, not the file in its way. The output check names it, as for morph -o.
-            check_output_path(target, make_parents=True)
+            check_output_path(target)
         raise retold(environment_error(err, target.parent),
                      f"'{target.parent}': cannot create the folder ({err.strerror})") from None

@@ -324,7 +324,7 @@ def plan_aligned(paths: Sequence[Path], save_aligned: str | os.PathLike | None,
     shown = option("save_aligned", os.fspath(save_aligned))
     for target in planned:
         try:
-            output_paths.check_output_path(target, make_parents=True)
+            output_paths.check_output_path(target)
             refuse_overwriting_inputs(paths, [target])
         except UsageError as err:
             raise UsageError(f"{shown}: {err}") from None

@@ -652,7 +652,7 @@ def plan_crops(rows: Sequence[Row], plan: Mapping[int, Placement], folder: str |
             crops.append(folder / crop_name(key[2], names[key[:2]]))
         if not probed and any(crops):  # one folder: proven writable (or makeable) once, not per crop
             try:
-                check_output_path(next(c for c in crops if c is not None), make_parents=True)
+                check_output_path(next(c for c in crops if c is not None))
             except UsageError as err:
                 raise UsageError(f"{option('save_aligned', str(folder))}: {err}") from None
             probed = True

@@ -1,7 +1,7 @@
 """Output paths, checked before any heavy work: what a name asks for, and that it can be written there.
 
     output_kind(path) -> "mp4" | "gif" | "html" | "frames" | "png" | "npy"
-    check_output_path(path)                       the parent is a writable folder, an existing target replaceable
+    check_output_path(path)                       an existing target replaceable, the nearest folder there writable
     check_morph_outputs(output, sheet, size)      a morph's -o and --sheet, as the CLI checks them before torch
     check_verb_output(verb, output)               encode/render/mix's -o
     refuse_clashes([(keyword, path), ...])        no two outputs on one file, nor one inside the other
@@ -157,7 +157,7 @@ def check_verb_output(verb: str, output: PathLike) -> str:
     Torch-free, like `check_morph_outputs`, so `interp encode a.jpg -o a.png` is refused before the import."""
     accepts, allowed = _VERB_OUTPUTS[verb]
     kind = output_kind(output, accepts, allowed=allowed)
-    check_output_path(output, make_parents=True)
+    check_output_path(output)
     return kind
 
 
@@ -169,10 +169,10 @@ def check_morph_outputs(output: PathLike, sheet: Optional[PathLike] = None, size
     if isinstance(output, str):  # "out/m2", as typed: a typo for m2.mp4 is refused (a Path cannot end in "/")
         refuse_suffixless(output)
     kind = output_kind(output, allowed=("mp4", "gif", "html", "frames", "png"))  # says what a morph writes
-    check_output_path(output, make_parents=True)
+    check_output_path(output)
     if sheet is not None:
         output_kind(sheet, "the contact sheet is a .png file", allowed=("png",), option="sheet")
-        check_output_path(sheet, make_parents=True)
+        check_output_path(sheet)
         refuse_clashes([("output", output), ("sheet", sheet)])
     odd = odd_mp4_size(size) if kind == "mp4" else None
     if odd:
@@ -217,15 +217,15 @@ def _foreign_entries(directory: Path) -> list[str]:
     return sorted(e.name for e in os.scandir(directory) if not (_FRAME_NAME.match(e.name) and e.is_file()))
 
 
-def check_output_path(path: PathLike, *, make_parents: bool = False) -> None:
+def check_output_path(path: PathLike, *, make_parents: bool = True) -> None:
     """Refuse an output path that could only fail after the heavy work: call this first.
 
     Checks the kind (suffix), that the parent directory exists, is a directory and is
     writable, and that an existing target can be replaced (a file is never replaced by a
     frames directory, and a directory is replaced only if it holds only frame_*.png files).
-    `make_parents`: the parent may be missing, to be made by the writer (every output of interp's: -o
-    deep/er/out.mp4 as a batch row's output or --save-aligned's folder, removed again if the output fails); then
-    the nearest folder that exists must be writable. Writable is proven, not guessed from the mode
+    The parent may be missing: every writer of interp's makes it (-o deep/er/out.mp4, a batch row's output,
+    --save-aligned's folder) and removes it again if the output fails, so the nearest folder that exists must be
+    writable (`make_parents=False`: the parent itself must exist). Writable is proven, not guessed from the mode
     bits: a temp is made and removed there (root passes every permission check, yet cannot create a
     file in /proc or on a read-only mount), and the output itself is not touched.
     """

@@ -303,7 +303,7 @@ class Session:
             crop = np.asarray(image.convert("RGB"))
             target = settings.aligned_as or settings.save_aligned / crop_name(path.stem)
             if settings.outputs is not None:
-                write.stage_image(settings.outputs, target, crop, make_parents=True)
+                write.stage_image(settings.outputs, target, crop)
             else:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 write.write_image(target, crop)

@@ -291,7 +291,7 @@ def open_writer(
     log: where an HTML page's warning goes (a page too large to open quickly); stderr if None; others ignore it.
     Raises UsageError for an unusable path (see `check_output_path`) or bad fps/quality.
     """
-    check_output_path(path, make_parents=True)
+    check_output_path(path)
     kind = output_kind(path, ANIMATION_OUTPUTS, allowed=("mp4", "gif", "frames", "html"))
     if kind == "mp4":
         return Mp4Writer(path, fps=fps, quality=quality, size=size)
@@ -313,16 +313,15 @@ def write_image(path: PathLike, frame: np.ndarray, *, record: dict | None = None
     The .npy branch saves the array as given (e.g. float32 codes or renders) for exact reuse, with
     `record` after it (`interp_cli.npy.record_bytes`: which model made a code).
     """
-    check_output_path(path, make_parents=True)
+    check_output_path(path)
     with Outputs() as outputs:  # its folders made as it is written, and removed again if it is not
         outputs.later(write_target(path), image_bytes(path, frame, record=record), name=path)
         outputs.commit()
 
 
-def stage_image(outputs: Outputs, path: PathLike, frame: np.ndarray, *, make_parents: bool = True,
-                record: dict | None = None) -> None:
+def stage_image(outputs: Outputs, path: PathLike, frame: np.ndarray, *, record: dict | None = None) -> None:
     """`write_image` as one of a command's `Outputs`: encoded now, written and moved into place at its commit."""
-    check_output_path(path, make_parents=make_parents)
+    check_output_path(path)
     outputs.later(write_target(path), image_bytes(path, frame, record=record), name=path)
 
 

@@ -181,9 +181,9 @@ def test_a_writer_makes_its_missing_folders_and_removes_them_if_dropped(tmp_path
 def test_check_output_path_missing_parent(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UsageError) as err:
-        check_output_path("out/x.mp4")
+        check_output_path("out/x.mp4", make_parents=False)
     assert str(err.value) == "out/x.mp4: directory 'out' does not exist"
-    check_output_path("out/x.mp4", make_parents=True)  # as every writer of interp's checks it: made by the writer
+    check_output_path("out/x.mp4")  # as every writer of interp's checks it: made by the writer
     assert not os.path.lexists("out")
     (tmp_path / "file").write_text("x")
     with pytest.raises(UsageError, match="'file' is not a directory"):
