@@ -753,6 +753,73 @@ def test_without_javascript_the_page_shows_the_first_frame_and_says_why(browser,
 # --- keyboard only, reduced motion, zoom and a larger default font ------------------------------------------
 
 
+def _focus_ring(page, selector: str) -> int:
+    """How many pixels just outside an element's box (up to 6 px out) are the page's focus blue, #6aa7ff."""
+    box = page.locator(selector).bounding_box()
+    clip = {"x": box["x"] - 6, "y": box["y"] - 6, "width": box["width"] + 12, "height": box["height"] + 12}
+    shot = np.asarray(Image.open(io.BytesIO(page.screenshot(clip=clip))).convert("RGB")).astype(int)
+    outside = np.ones(shot.shape[:2], bool)
+    outside[6:-6, 6:-6] = False
+    return int((outside & (np.abs(shot - [106, 167, 255]).sum(axis=-1) < 60)).sum())
+
+
+def test_the_keyboard_alone_reaches_the_play_button_and_the_slider_sees_the_focus_and_drives_both(browser, made):
+    out, _ = made
+    visit = Visit(browser, (out / "m.html").as_uri(), viewport=(800, 600))
+    page = visit.page
+
+    def state() -> tuple[int, str, str]:
+        return visit.number(), page.eval_on_selector("#slider", "s => s.value"), page.eval_on_selector(
+            "#slider", "s => s.getAttribute('aria-valuetext')")
+
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "play"
+    assert _focus_ring(page, "#play") > 50
+    page.keyboard.press(" ")  # the focused button's own click
+    assert _playing(page)
+    page.keyboard.press(" ")
+    assert not _playing(page)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "slider"
+    assert _focus_ring(page, "#slider") > 200 and _focus_ring(page, "#play") == 0  # the ring moved with the focus
+    page.keyboard.press("Home")
+    assert state() == (0, "0", f"frame 0 of {STEPS - 1}")
+    expected = 0
+    for key, direction in (("ArrowRight", 1), ("ArrowUp", 1), ("PageUp", 1), ("PageDown", -1), ("ArrowDown", -1),
+                           ("ArrowLeft", -1), ("End", 1), ("PageDown", -1), ("Home", -1)):
+        page.keyboard.press(key)
+        number = state()[0]
+        assert (number - expected) * direction > 0, (key, expected, number)  # moved, and the right way
+        assert state() == (number, str(number), f"frame {number} of {STEPS - 1}"), key  # one place, said aloud
+        expected = number
+    assert expected == 0
+    page.keyboard.press(" ")  # Space on the slider plays, and pauses
+    assert _playing(page)
+    page.keyboard.press(" ")
+    assert not _playing(page) and page.evaluate("document.activeElement.id") == "slider"
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.activeElement.id") == "play"
+    assert visit.errors == []
+    visit.close()
+
+
+def test_a_reader_who_asks_for_reduced_motion_gets_no_animation_until_they_press_play(browser, made):
+    out, _ = made
+    context = browser.new_context(reduced_motion="reduce", viewport={"width": 800, "height": 600})
+    page = context.new_page()
+    page.goto((out / "m.html").as_uri() + "#frame=3")
+    assert page.evaluate("matchMedia('(prefers-reduced-motion: reduce)').matches")
+    page.wait_for_timeout(700)  # 21 frames' time at 30 fps
+    assert shown_frame(page)[0] == 3 and not _playing(page)
+    page.click("#play")  # their own choice: it plays
+    for _ in range(100):
+        if shown_frame(page)[0] != 3:
+            break
+        page.wait_for_timeout(50)
+    assert shown_frame(page)[0] != 3 and _playing(page)
+    context.close()
+
+
 def _fits_across(page, width: int) -> None:
     """No sideways scroll; the controls, the title and every name whole inside the window's width."""
     assert page.evaluate("document.documentElement.scrollWidth") <= width
