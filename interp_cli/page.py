@@ -254,7 +254,9 @@ class PageWriter(FrameWriter):
 
 # The page before the frames. {settings} is JSON; every other field is escaped HTML. The page is dark in either
 # colour scheme (a viewer's dark, around the frames), and says so (color-scheme): undeclared, the browser drew its
-# own parts for a light page, a white scrollbar down the dark page wherever it scrolls.
+# own parts for a light page, a white scrollbar down the dark page wherever it scrolls. Text sizes are in rem, so a
+# reader's larger default font (the browser's font size setting) enlarges them (px ignored it; 15px is .9375rem
+# of the usual 16px), and every text keeps WCAG AAA contrast (7:1) on the page's background, small print too.
 _HEAD = """<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -268,18 +270,18 @@ _HEAD = """<!DOCTYPE html>
 *{{box-sizing:border-box}}
 html{{-webkit-text-size-adjust:100%;color-scheme:dark}}
 body{{margin:0;padding:16px 12px 24px;background:#16181b;color:#e8e8e8;
- font:15px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}}
+ font:.9375rem/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}}
 main{{max-width:max(320px,min({display}px,calc(72vh*{ratio})));margin:0 auto}}
-h1{{font-size:16px;font-weight:600;margin:0 0 10px;overflow-wrap:anywhere}}
-h1 small{{font-weight:400;color:#9a9ea4;margin-left:6px}}
-:root{{--chrome:120px}}
+h1{{font-size:1rem;font-weight:600;margin:0 0 10px;overflow-wrap:anywhere}}
+h1 small{{font-weight:400;color:#a8acb1;margin-left:6px}}
+:root{{--chrome:calc(98px + 1.4rem)}}
 #frame{{display:block;height:auto;margin:0 auto;border-radius:6px;background:#000;
  width:min(100%,max(48px,calc((100vh - var(--chrome))*{ratio})));
  width:min(100%,max(48px,calc((100svh - var(--chrome))*{ratio})))}}
 @media (max-height:520px){{
- :root{{--chrome:96px}}
+ :root{{--chrome:calc(74px + 1.4rem)}}
  body{{padding-top:8px}}
- h1{{margin-bottom:6px;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}}
+ h1{{margin-bottom:6px}}
  .bar{{margin-top:6px}}
 }}
 .bar{{display:flex;align-items:center;gap:10px;margin:12px 0 4px}}
@@ -292,12 +294,12 @@ h1 small{{font-weight:400;color:#9a9ea4;margin-left:6px}}
 .inputs{{display:flex;flex-wrap:wrap;gap:10px 18px;margin-top:12px}}
 .input{{display:flex;align-items:center;gap:10px;margin:0;min-width:0}}
 .input img,.nocrop{{flex:none;width:64px;height:64px;border-radius:6px;object-fit:cover}}
-.nocrop{{display:flex;align-items:center;justify-content:center;background:#2a2d31;color:#9a9ea4;font-size:12px}}
-.input figcaption{{display:flex;flex-direction:column;min-width:0;font-size:13px}}
+.nocrop{{display:flex;align-items:center;justify-content:center;background:#2a2d31;color:#b4b8bd;font-size:.75rem}}
+.input figcaption{{display:flex;flex-direction:column;min-width:0;font-size:.8125rem}}
 .name{{overflow-wrap:anywhere}}
-.like{{color:#9a9ea4;font-variant-numeric:tabular-nums}}
+.like{{color:#a8acb1;font-variant-numeric:tabular-nums}}
 .poor{{color:#ff8a80;font-weight:600}}
-.help{{margin-top:14px;font-size:12px;color:#7d8186}}
+.help{{margin-top:14px;font-size:.75rem;color:#a8acb1}}
 .nojs{{margin:8px 0 0;color:#ffcc80}}
 </style>
 <noscript><style>.bar,.help{{display:none}}</style></noscript>
@@ -430,6 +432,16 @@ _PLAYER = r"""(function () {
     timer = requestAnimationFrame(tick);
   }
 
+  // The frame's height leaves room for what is above it and for the controls, so both stay in view. The CSS
+  // guesses one line of title; a long title wraps (cut to one line on short screens, its end and the facts were
+  // lost at 200 % zoom), so the room is measured: it does not depend on the frame's size, so one pass settles.
+  function fit() {
+    var above = img.getBoundingClientRect().top + window.scrollY;
+    var below = play.parentNode.getBoundingClientRect().bottom - img.getBoundingClientRect().bottom;
+    document.documentElement.style.setProperty("--chrome", Math.ceil(above + below) + "px");
+  }
+  fit();
+  window.addEventListener("resize", fit);
   slider.max = String(n - 1);
   // The counter keeps the width of its longest text ("1199 / 1199": digits are tabular, 1ch each, and a space
   // or the slash is narrower), so the slider's track does not move as the numbers grow.

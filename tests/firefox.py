@@ -19,7 +19,8 @@ import time
 from pathlib import Path
 
 # WebDriver's codes for the keys the page follows.
-KEYS = {"ArrowLeft": "\ue012", "ArrowRight": "\ue014", "Home": "\ue011", "End": "\ue010"}
+KEYS = {"ArrowLeft": "\ue012", "ArrowRight": "\ue014", "ArrowUp": "\ue013", "ArrowDown": "\ue015",
+        "Home": "\ue011", "End": "\ue010", "PageUp": "\ue00e", "PageDown": "\ue00f", "Tab": "\ue004", " ": "\ue00d"}
 
 # A profile that cannot reach the network (every http(s) request goes to a proxy on the discard port,
 # where nothing listens, and DNS fails) and that does not phone home on start.
@@ -68,10 +69,12 @@ class MarionetteError(RuntimeError):
 class Firefox:
     """One headless Firefox with a fresh profile and one WebDriver session; `close()` ends both."""
 
-    def __init__(self, executable: str, width: int = 1280, height: int = 800, timeout: float = 30):
+    def __init__(self, executable: str, width: int = 1280, height: int = 800, timeout: float = 30,
+                 prefs: dict | None = None):
+        """`prefs`: more of Firefox's preferences (a reader's settings: font size, reduced motion) over _PREFS."""
         self.profile = Path(tempfile.mkdtemp(prefix="interp-firefox-"))
         (self.profile / "user.js").write_text(
-            "".join(f"user_pref({json.dumps(k)}, {json.dumps(v)});\n" for k, v in _PREFS.items()))
+            "".join(f"user_pref({json.dumps(k)}, {json.dumps(v)});\n" for k, v in {**_PREFS, **(prefs or {})}.items()))
         env = dict(os.environ, MOZ_HEADLESS="1", MOZ_HEADLESS_WIDTH=str(width), MOZ_HEADLESS_HEIGHT=str(height))
         self.process = subprocess.Popen(
             [executable, "--headless", "--marionette", "--no-remote", "--profile", str(self.profile),

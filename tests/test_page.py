@@ -708,7 +708,8 @@ def test_the_page_and_the_browsers_own_parts_are_dark_in_either_colour_scheme(br
     """The page draws itself dark but declared no color-scheme, so the browser drew its own parts for a light
     page: a white scrollbar down the side of the dark page wherever it scrolls (a short window, a phone held
     sideways), in a light and a dark scheme alike. Now it says it is dark (a viewer's dark, in either scheme),
-    and its text keeps WCAG AA contrast (4.5:1), the play button 3:1, in both."""
+    and its text keeps WCAG AAA contrast (7:1; the small grey print was 4.5 to 6.6:1, AA only), the play button
+    3:1, in both."""
     from tests.browser import OFFLINE_ARGS, chromium
 
     out, _ = made
@@ -723,7 +724,7 @@ def test_the_page_and_the_browsers_own_parts_are_dark_in_either_colour_scheme(br
             assert (seen["scheme"], seen["slider"]) == ("dark", "dark"), (scheme, seen)
             assert _luminance(seen["background"]) < 0.02, (scheme, seen)
             for selector, colour in seen["texts"]:
-                assert _contrast(colour, seen["background"]) >= 4.5, (scheme, selector, colour)
+                assert _contrast(colour, seen["background"]) >= 7, (scheme, selector, colour)
             assert _contrast(seen["play"], seen["background"]) >= 3, (scheme, seen)
             assert seen["scrolls"], "the page should scroll in this window, to draw a scrollbar"
             shot = np.asarray(Image.open(io.BytesIO(page.screenshot())).convert("L"))
@@ -747,3 +748,166 @@ def test_without_javascript_the_page_shows_the_first_frame_and_says_why(browser,
     pixels = np.asarray(Image.open(io.BytesIO(shown)).convert("RGB").resize((64, 64), Image.Resampling.BOX))
     assert psnr(pixels, written[0]) >= 25 and psnr(pixels, written[0]) > psnr(pixels, written[-1]) + 3
     context.close()
+
+
+# --- keyboard only, reduced motion, zoom and a larger default font ------------------------------------------
+
+
+def _focus_ring(page, selector: str) -> int:
+    """How many pixels just outside an element's box (up to 6 px out) are the page's focus blue, #6aa7ff."""
+    box = page.locator(selector).bounding_box()
+    clip = {"x": box["x"] - 6, "y": box["y"] - 6, "width": box["width"] + 12, "height": box["height"] + 12}
+    shot = np.asarray(Image.open(io.BytesIO(page.screenshot(clip=clip))).convert("RGB")).astype(int)
+    outside = np.ones(shot.shape[:2], bool)
+    outside[6:-6, 6:-6] = False
+    return int((outside & (np.abs(shot - [106, 167, 255]).sum(axis=-1) < 60)).sum())
+
+
+def test_the_keyboard_alone_reaches_the_play_button_and_the_slider_sees_the_focus_and_drives_both(browser, made):
+    out, _ = made
+    visit = Visit(browser, (out / "m.html").as_uri(), viewport=(800, 600))
+    page = visit.page
+
+    def state() -> tuple[int, str, str]:
+        return visit.number(), page.eval_on_selector("#slider", "s => s.value"), page.eval_on_selector(
+            "#slider", "s => s.getAttribute('aria-valuetext')")
+
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "play"
+    assert _focus_ring(page, "#play") > 50
+    page.keyboard.press(" ")  # the focused button's own click
+    assert _playing(page)
+    page.keyboard.press(" ")
+    assert not _playing(page)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "slider"
+    assert _focus_ring(page, "#slider") > 200 and _focus_ring(page, "#play") == 0  # the ring moved with the focus
+    page.keyboard.press("Home")
+    assert state() == (0, "0", f"frame 0 of {STEPS - 1}")
+    expected = 0
+    for key, direction in (("ArrowRight", 1), ("ArrowUp", 1), ("PageUp", 1), ("PageDown", -1), ("ArrowDown", -1),
+                           ("ArrowLeft", -1), ("End", 1), ("PageDown", -1), ("Home", -1)):
+        page.keyboard.press(key)
+        number = state()[0]
+        assert (number - expected) * direction > 0, (key, expected, number)  # moved, and the right way
+        assert state() == (number, str(number), f"frame {number} of {STEPS - 1}"), key  # one place, said aloud
+        expected = number
+    assert expected == 0
+    page.keyboard.press(" ")  # Space on the slider plays, and pauses
+    assert _playing(page)
+    page.keyboard.press(" ")
+    assert not _playing(page) and page.evaluate("document.activeElement.id") == "slider"
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.activeElement.id") == "play"
+    assert visit.errors == []
+    visit.close()
+
+
+def test_a_reader_who_asks_for_reduced_motion_gets_no_animation_until_they_press_play(browser, made):
+    out, _ = made
+    context = browser.new_context(reduced_motion="reduce", viewport={"width": 800, "height": 600})
+    page = context.new_page()
+    page.goto((out / "m.html").as_uri() + "#frame=3")
+    assert page.evaluate("matchMedia('(prefers-reduced-motion: reduce)').matches")
+    page.wait_for_timeout(700)  # 21 frames' time at 30 fps
+    assert shown_frame(page)[0] == 3 and not _playing(page)
+    page.click("#play")  # their own choice: it plays
+    for _ in range(100):
+        if shown_frame(page)[0] != 3:
+            break
+        page.wait_for_timeout(50)
+    assert shown_frame(page)[0] != 3 and _playing(page)
+    context.close()
+
+
+def _fits_across(page, width: int) -> None:
+    """No sideways scroll; the controls, the title and every name whole inside the window's width."""
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    for selector in ("#play", "#slider", "#count", "h1", ".name", ".like", ".help"):
+        for box in page.eval_on_selector_all(selector, "all => all.map(e => { const r = e.getBoundingClientRect(); "
+                                                       "return [r.left, r.right, e.scrollWidth - e.clientWidth]; })"):
+            assert box[0] >= 0 and box[1] <= width + 0.5 and box[2] <= 0, (selector, width, box)
+
+
+def test_at_320_px_and_at_200_percent_zoom_nothing_is_cut_off_or_scrolls_sideways(browser, tmp_path):
+    # WCAG's reflow width (a 1280 px window at 400 %) and a 1280x800 window at 200 %, with the longest counter
+    # and names that do not break at spaces.
+    long = "a_photo_with_a_name_that_goes_on_and_on_without_a_space_to_break_at_2026.png"
+    about = page_about([long, "b.png"], [np.zeros((64, 64, 3), np.uint8)] * 2)
+    url = _page_of(tmp_path / "m.html", [_gradients(1, 8, 8)[0]] * 1200, about=about)
+    for width, height, scale in ((320, 640, 1), (640, 400, 2)):
+        context = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=scale)
+        page = context.new_page()
+        page.goto(url + "#frame=1199")
+        assert page.locator("#count").inner_text() == "1199 / 1199"
+        _fits_across(page, width)
+        box = page.locator("#slider").bounding_box()
+        assert box["width"] >= 100 and box["y"] + box["height"] <= height, (width, box)  # still a slider to drag
+        context.close()
+
+
+def test_a_larger_default_font_enlarges_the_text_and_the_controls_stay_in_view(browser, made):
+    """A reader who sets the browser's font size (Chromium's Settings, Appearance, Font size) got the page's
+    text at its fixed px sizes, unchanged; now it follows, and at 320 px wide nothing is cut off."""
+    out, _ = made
+    sizes = {}
+    for standard, width in ((16, 1280), (32, 1280), (32, 320)):
+        page = browser.new_page(viewport={"width": width, "height": 800}, device_scale_factor=1)
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Page.setFontSizes", {"fontSizes": {"standard": standard, "fixed": 13}})
+        page.goto((out / "m.html").as_uri())
+        sizes[standard, width] = page.evaluate(
+            "['body', 'h1', '.like', '.help'].map(s => "
+            "parseFloat(getComputedStyle(document.querySelector(s)).fontSize))")
+        _fits_across(page, width)
+        _in_view(page, (width, 800))
+        page.close()
+    assert sizes[16, 1280] == [15, 16, 13, 12]  # the usual default: the sizes as they were
+    assert sizes[32, 1280] == [30, 32, 26, 24] == sizes[32, 320]
+
+
+def test_firefox_with_reduced_motion_and_a_larger_font_keeps_still_and_the_keyboard_drives_it(made):
+    """Debian's Firefox, as a reader set it up: reduced motion, a 32 px default font, a narrow window (500 px, its
+    headless minimum), the keyboard only."""
+    executable = firefox()
+    if executable is None:
+        pytest.skip("no Firefox on PATH (apt-get install firefox-esr)")
+    out, _ = made
+    gecko = Firefox(executable, width=500, height=800,
+                    prefs={"ui.prefersReducedMotion": 1, "font.size.variable.x-western": 32})
+    try:
+        gecko.navigate((out / "m.html").as_uri())
+        time.sleep(0.7)  # 21 frames' time at 30 fps
+        seen = gecko.run("""const style = s => getComputedStyle(document.querySelector(s));
+            return [matchMedia('(prefers-reduced-motion: reduce)').matches,
+                    document.getElementById('count').textContent,
+                    document.getElementById('play').getAttribute('aria-label'), parseFloat(style('.help').fontSize),
+                    parseFloat(style('h1').fontSize), document.documentElement.scrollWidth, innerWidth];""")
+        assert seen[:5] == [True, "0 / 59", "Play", 24, 32], seen  # still; the text follows the reader's font
+        assert seen[5] <= seen[6], seen  # no sideways scroll
+
+        def focused() -> list:
+            return gecko.run("const a = document.activeElement; return [a.id, a.matches(':focus-visible'), "
+                             "getComputedStyle(a).outlineStyle, getComputedStyle(a).outlineColor];")
+
+        gecko.press("Tab")
+        assert focused() == ["play", True, "solid", "rgb(106, 167, 255)"]
+        gecko.press("Tab")
+        assert focused() == ["slider", True, "solid", "rgb(106, 167, 255)"]
+        expected = 0
+        for key, direction in (("PageUp", 1), ("ArrowUp", 1), ("End", 1), ("PageDown", -1), ("ArrowDown", -1),
+                               ("Home", -1)):
+            gecko.press(key)
+            number, value, said = gecko.run("const s = document.getElementById('slider'); return ["
+                                            "document.getElementById('count').textContent, s.value, "
+                                            "s.getAttribute('aria-valuetext')];")
+            number = int(number.split("/")[0])
+            assert (number - expected) * direction > 0 and value == str(number), (key, expected, number, value)
+            assert said == f"frame {number} of {STEPS - 1}", said
+            expected = number
+        gecko.press(" ")
+        assert gecko.run("return document.getElementById('play').getAttribute('aria-label');") == "Pause"
+        gecko.press(" ")
+        assert gecko.run("return document.getElementById('play').getAttribute('aria-label');") == "Play"
+    finally:
+        gecko.close()
