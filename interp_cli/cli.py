@@ -692,15 +692,23 @@ def weights_list(as_json):
         out(f"default: {w.default_weights_spec()} (from ${w.WEIGHTS_ENV}, not a preset)")
 
 
+_WEIGHTS_JSON = "Print one JSON object on stdout: \"id\", \"path\", \"sha256\"{more}; on a failure, the object every " \
+                "command prints (\"error\", \"exit_code\", \"path\": the file at fault, or null)."
+_VERIFY_JSON = _WEIGHTS_JSON.format(more=", \"preset\" (the preset it is, or null), \"contents\" (what a file "
+                                         "that is no preset loads as, or null)")
+
+
 @weights.command("download")
 @click.argument("name", required=False)
-def weights_download(name):
+@click.option("--json", "as_json", is_flag=True,
+              help=_WEIGHTS_JSON.format(more="") + " A file with nothing to fetch prints verify's object.")
+def weights_download(name, as_json):
     """Fetch weights into the Hugging Face cache and verify their sha256.
 
     NAME is a preset or a hub file owner/repo/file.pt[@rev]; without it, what a morph without --weights
     would use: $INTERP_WEIGHTS, else ffhq. A file on this machine (a path, the shipped demo) has nothing
     to fetch: it is checked as `interp weights verify` checks it, with the same line and exit code.
-    e.g. interp weights download ffhq
+    e.g. interp weights download ffhq --json
     """
     from interp_cli import weights as w
 
@@ -709,15 +717,19 @@ def weights_download(name):
         checked = w.verify(name)
         where = "ships with interp" if checked.id in w.PRESETS else "is a file on this machine"
         click.echo(f"interp: nothing to download: {checked.id} {where}", err=True)
-        _report_verification(checked)
+        _report_verification(checked, as_json)
         return
-    resolved = w.download(name)
+    resolved = w.download(name, progress=_progress(False, as_json))
+    if as_json:
+        closing_json(resolved.summary())
+        return
     out(f"{resolved.id}: {resolved.path}" + (f" (sha256 {resolved.sha256})" if resolved.sha256 else ""))
 
 
 @weights.command("verify")
 @click.argument("spec", required=False)
-def weights_verify(spec):
+@click.option("--json", "as_json", is_flag=True, help=_VERIFY_JSON)
+def weights_verify(spec, as_json):
     """Check that a weights file is what it should be; never downloads.
 
     SPEC is a preset name, a checkpoint path or a hub file (default: $INTERP_WEIGHTS, else ffhq).
@@ -736,25 +748,33 @@ def weights_verify(spec):
     """
     from interp_cli import weights as w
 
-    _report_verification(w.verify(spec))
+    _report_verification(w.verify(spec), as_json)
 
 
-def _report_verification(checked) -> None:
-    """The stdout line for a file `interp weights verify` (or `download`, for a file here) found good."""
-    if checked.preset is None:
+def _report_verification(checked, as_json: bool) -> None:
+    """What `interp weights verify` (or `download`, for a file here) prints for a file it found good."""
+    if as_json:
+        closing_json(checked.summary())
+    elif checked.preset is None:
         out(f"{checked.id}: loads as {checked.contents}; not a preset, so there is no published sha256 to compare "
              f"it with (sha256 {checked.sha256})")
-        return
-    source = "as recorded for the model shipped with interp" if checked.preset.local_path else "as published"
-    out(f"{checked.id}: OK: the {checked.preset.name} checkpoint (sha256 {checked.sha256}, {source})")
+    else:
+        source = "as recorded for the model shipped with interp" if checked.preset.local_path else "as published"
+        out(f"{checked.id}: OK: the {checked.preset.name} checkpoint (sha256 {checked.sha256}, {source})")
 
 
 @weights.command("path")
 @click.argument("spec", required=False)
-def weights_path(spec):
+@click.option("--json", "as_json", is_flag=True,
+              help=_WEIGHTS_JSON.format(more=" (known if a run here hashed this file, else null: `interp weights "
+                                             "verify --json` hashes it)"))
+def weights_path(spec, as_json):
     """Print where the weights are on disk (never downloads)."""
     from interp_cli import weights as w
 
+    if as_json:
+        closing_json(w.located(spec).summary())
+        return
     out(str(w.weights_path(spec)))
 
 
