@@ -22,7 +22,7 @@ from interp_cli.console import (CommandLog, StdoutClosed, closing_json, debug_no
                                 one_command, out, say_kept_warnings, settle_std_streams, silence_stdout,
                                 with_warnings)
 from interp_cli.errors import cli_words, one_line, reported
-from interp_cli.names import line_text
+from interp_cli.names import line_text, typed_shown
 from interp_cli.limits import ALIGN_SIZE, NOISE_MODES
 from interp_cli.malloc import freeze_imports_here, keep_freed_memory
 from interp_cli.options import (SEED, IntRange, ShardType, align_options, cache_option, device_option, morph_options,
@@ -80,7 +80,7 @@ def _option_meant(err: click.ClickException) -> str | None:
     return f"no such option {err.option_name!r}: {meant}" if meant else None
 
 
-def _click_message(err: click.ClickException) -> str:
+def _click_message(err: click.ClickException, typed=()) -> str:
     """A usage error of Click's, said as interp says its own: a lower-case first word and no closing full stop
     (Click's "Invalid value for '--size': 7 is not in the range 8<=x<=4096." stood beside "--steps must be at
     least 2 (got 0)", and "No such option '--bogus'." beside "no such option '--resume': ..."), and an unknown
@@ -93,7 +93,7 @@ def _click_message(err: click.ClickException) -> str:
             return f"no such option {err.option_name!r}"
         *others, last = guesses
         return f"no such option {err.option_name!r}; did you mean {', '.join(others) + ' or ' if others else ''}{last}?"
-    message = one_line(err.format_message())
+    message = line_text(one_line(typed_shown(err.format_message(), typed)))  # as `_reported`'s, for its reason
     if message[:1].isupper() and message[1:2].islower():  # a word, not a name in capitals ('IMAGE') or an option
         message = message[0].lower() + message[1:]
     return message[:-1] if message.endswith(".") and not message.endswith("..") else message
@@ -156,7 +156,7 @@ class DefaultMorphGroup(click.Group):
             raise_on_sigterm()  # inside: a stop held since the entry point's first line is acted on here
             code = super().main(args=args, prog_name=prog_name or "interp", standalone_mode=False, **extra)
         except click.ClickException as err:  # usage errors: bad option values, missing arguments
-            message = _click_message(err)
+            message = _click_message(err, args)
             if isinstance(err, click.NoSuchOption) and (word := _file_read_as_option(err.option_name, args)):
                 message = f"{message}; '{word}' is a file: to name it, write ./{word}"
             click.echo(f"interp: error: {message}", err=True)
@@ -192,7 +192,7 @@ class DefaultMorphGroup(click.Group):
 
                 traceback.print_exception(type(err), err, err.__traceback__)
             kept = say_kept_warnings()
-            message, code, internal = _reported(err, command)
+            message, code, internal = _reported(err, command, args)
             if internal:
                 click.echo(f"interp: {message}{'' if debug else ' (rerun with --debug for a traceback)'}", err=True)
             else:
@@ -262,7 +262,7 @@ def _file_read_as_option(option: str, args) -> str:
     return ""
 
 
-def _reported(err: Exception, command: str) -> tuple[str, int, bool]:
+def _reported(err: Exception, command: str, typed=()) -> tuple[str, int, bool]:
     """How a failure is reported: its one line (after "interp: error: ", or "internal error: ..." for a
     bug), its exit code, and whether it is a bug.
 
@@ -270,7 +270,8 @@ def _reported(err: Exception, command: str) -> tuple[str, int, bool]:
     batch's closing JSON summary say the same.
     """
     told, internal = reported(err, command)
-    return one_line(told), told.exit_code, internal
+    # A control character left after the typed names' (one derived from a name, e.g. its folder) is escaped too.
+    return line_text(one_line(typed_shown(str(told), typed))), told.exit_code, internal
 
 
 def _summary(command: click.Command) -> str:
@@ -716,7 +717,7 @@ def weights_download(name, as_json):
         # Someone who runs `download` wants a file they can use; for a file already here, that question is verify's.
         checked = w.verify(name)
         where = "ships with interp" if checked.id in w.PRESETS else "is a file on this machine"
-        click.echo(f"interp: nothing to download: {checked.id} {where}", err=True)
+        click.echo(f"interp: nothing to download: {line_text(checked.id)} {where}", err=True)
         _report_verification(checked, as_json)
         return
     resolved = w.download(name, progress=_progress(False, as_json))
