@@ -22,7 +22,7 @@ from contextvars import ContextVar
 import click
 
 from interp_cli.errors import InterpError, environment_error
-from interp_cli.names import as_typed
+from interp_cli.names import as_typed, line_text
 
 
 class StdoutClosed(Exception):
@@ -136,7 +136,9 @@ class CommandLog:
         elif not self.quiet:
             from interp_cli.progress import message as print_line  # keeps an open progress bar intact
 
-            print_line(message)
+            # One line each: a name in it with a line break or an escape sequence ("warning: $'a\e[2J.png': ...")
+            # neither splits it nor drives the terminal.
+            print_line(line_text(message))
 
     def take(self) -> list[str]:
         """The warnings kept since the last `take`."""
@@ -156,7 +158,7 @@ def say_kept_warnings(say: bool = True) -> list[str]:
     for log in list(_JSON_LOGS):
         kept += log.take()
     for warning in kept if say else ():
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {line_text(warning)}", err=True)
     return kept
 
 

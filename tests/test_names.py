@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from interp_cli.names import utf8_text
@@ -64,3 +65,27 @@ def test_a_typed_name_with_control_characters_is_shown_escaped_on_the_one_error_
         if json_flag:
             assert json.loads(done.stdout)["error"] == line.removeprefix("interp: error: ")
     assert sorted(os.listdir(tmp_path)) == ["a.png", "b.png"]  # nothing written
+
+
+def test_a_warning_about_a_typed_name_with_control_characters_shows_them_escaped(tmp_path):
+    """A run that succeeds says its warnings on stderr: `warning: chk<ESC>[31m.png: the code reproduces this photo
+    poorly ...` sent the escape sequence to the terminal (the rest of the log turned red). Now it reads
+    `chk\\x1b[31m.png`, as the closing lines already named it."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    shutil.copy(ROOT / "examples" / "demo_a.png", tmp_path / "a.png")
+    squares = np.indices((64, 64)).sum(0) // 8 % 2 * 255  # a checkerboard: the demo model cannot draw it
+    Image.fromarray(squares.astype(np.uint8)).convert("RGB").save(tmp_path / "chk\x1b[31m.png")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "INTERP_CACHE_DIR": str(tmp_path / "c")}
+    done = subprocess.run([sys.executable, "-m", "interp_cli", "a.png", "chk\x1b[31m.png", "--weights", "demo",
+                           "--steps", "2", "--size", "64", "-o", "m.gif"], cwd=tmp_path, env=env, capture_output=True,
+                          timeout=300)
+    stderr = done.stderr.decode()
+    assert done.returncode == 0 and "\x1b" not in stderr, stderr
+    assert any(line.startswith("warning: chk\\x1b[31m.png: the code reproduces this photo poorly")
+               for line in stderr.splitlines()), stderr
