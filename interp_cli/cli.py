@@ -158,7 +158,7 @@ class DefaultMorphGroup(click.Group):
         except click.ClickException as err:  # usage errors: bad option values, missing arguments
             message = _click_message(err, args)
             if isinstance(err, click.NoSuchOption) and (word := _file_read_as_option(err.option_name, args)):
-                message = f"{message}; '{word}' is a file: to name it, write ./{word}"
+                message = line_text(f"{message}; '{word}' is a file: to name it, write ./{word}")
             click.echo(f"interp: error: {message}", err=True)
             failed(message, err.exit_code)
             sys.exit(err.exit_code)
