@@ -9,6 +9,11 @@ an entry.
 An entry is checked before it is trusted (shape, dtype, every value finite): a damaged one (an
 empty or truncated file, NaNs) is removed and the code recomputed, with a note under `--debug`.
 Writing is best effort: a full disk or a read-only cache warns once and the morph goes on.
+
+The folder is bounded as the tuned-weights cache is (`files.CacheBound`): 2 GB by default,
+`INTERP_LATENT_CACHE_MB` (0 turns the cache off), the least recently used entries removed first. An ffhq
+entry takes 37 KB, so 100,000 rows of photos that no other row has (200,000 codes) left 8.2 GB that nothing
+removed (benchmarks/bench_latent_cache.py).
 """
 
 from __future__ import annotations
@@ -23,10 +28,18 @@ from pathlib import Path
 import numpy as np
 
 from interp_cli.errors import InterpError, UsageError, cache_not_written
-from interp_cli.files import atomic_save_npy, cache_dir, remove_if_same
+from interp_cli.files import CacheBound, atomic_save_npy, cache_dir, mark_used, remove_if_same
 from interp_cli.npy import read_npy
 
 _debug = logging.getLogger(__name__).debug
+
+DEFAULT_CACHE_MB = 2048
+CACHE_MB_ENV = "INTERP_LATENT_CACHE_MB"
+# A pass over the folder stats every entry: about 2 s for 200,000 of them on the development VM. One pass at a
+# cache object's first write (a bound lowered since applies at once), then one each time its writes since the
+# last pass reach this share of the bound: at 2 GB, every ~860 ffhq codes, and the folder exceeds its bound by
+# at most this share per writer meanwhile.
+_EVICT_SHARE = 1 / 64
 
 
 def cache_key(**settings) -> str:
@@ -53,15 +66,19 @@ def array_digest(array) -> str:
 class LatentCache:
     """`get(key, shape)` / `put(key, code)` over `<dir>/latents/<key>.npy`; a bad entry counts as a miss.
 
-    `warn` receives the one warning a failed write gives (per cache object), e.g. a Session's log.
+    `warn` receives the one warning a failed write gives (per cache object), e.g. a Session's log. `max_bytes`
+    bounds the folder (default: $INTERP_LATENT_CACHE_MB megabytes, else 2048; 0: nothing read or written).
     """
 
-    def __init__(self, directory: str | os.PathLike | None = None, *, warn: Callable[[str], None] | None = None):
+    def __init__(self, directory: str | os.PathLike | None = None, *, max_bytes: int | None = None,
+                 warn: Callable[[str], None] | None = None):
         self.directory = Path(directory).expanduser() if directory is not None else cache_dir("latents")
+        self.bound = CacheBound(CACHE_MB_ENV, DEFAULT_CACHE_MB, "latent cache", max_bytes)
         self.hits = 0
         self.misses = 0
         self.warn = warn
         self._warned = False
+        self._unswept: int | None = None  # bytes written since this object's last eviction pass; None: no pass yet
 
     def _path(self, key: str) -> Path:
         return self.directory / f"{key}.npy"
@@ -72,6 +89,10 @@ class LatentCache:
         `shape`, when given, is what a usable code must have; a float32 dtype and finite values
         are always required.
         """
+        self.bound.note_bad_setting(self.warn)
+        if self.bound.max_bytes <= 0:
+            self.misses += 1
+            return None
         path = self._path(key)
         try:
             with open(path, "rb") as fh:
@@ -91,18 +112,29 @@ class LatentCache:
             _debug("latent cache entry %s is damaged (%s): removed, the code is computed again", path, problem)
             remove_if_same(path, identity)  # unless another run has replaced it with a good one since
             return None
+        mark_used(path)  # the last to be evicted
         self.hits += 1
         return code
 
     def put(self, key: str, code: np.ndarray) -> None:
+        self.bound.note_bad_setting(self.warn)
+        if self.bound.max_bytes <= 0:
+            return
+        code = np.asarray(code, dtype=np.float32)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            atomic_save_npy(self._path(key), np.asarray(code, dtype=np.float32))
+            atomic_save_npy(self._path(key), code)
         except (OSError, InterpError) as err:
             # A cache that cannot be written (read-only home, full disk) must not fail the morph.
             if not self._warned and self.warn is not None:
                 self.warn(cache_not_written("latent cache", err, self.directory))
             self._warned = True
+            return
+        unswept = (self._unswept or 0) + code.nbytes
+        if self._unswept is None or unswept >= self.bound.max_bytes * _EVICT_SHARE:
+            self.bound.evict(self.directory, ".npy", self.bound.max_bytes)  # the entry just written is the newest
+            unswept = 0
+        self._unswept = unswept
 
 
 def _problem(code: np.ndarray, shape: tuple[int, ...] | None) -> str | None:

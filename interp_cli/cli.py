@@ -22,7 +22,7 @@ from interp_cli.console import (CommandLog, StdoutClosed, closing_json, debug_no
                                 one_command, out, say_kept_warnings, settle_std_streams, silence_stdout,
                                 with_warnings)
 from interp_cli.errors import cli_words, one_line, reported
-from interp_cli.names import line_text
+from interp_cli.names import line_text, typed_shown
 from interp_cli.limits import ALIGN_SIZE, NOISE_MODES
 from interp_cli.malloc import freeze_imports_here, keep_freed_memory
 from interp_cli.options import (SEED, IntRange, ShardType, align_options, cache_option, device_option, morph_options,
@@ -80,7 +80,7 @@ def _option_meant(err: click.ClickException) -> str | None:
     return f"no such option {err.option_name!r}: {meant}" if meant else None
 
 
-def _click_message(err: click.ClickException) -> str:
+def _click_message(err: click.ClickException, typed=()) -> str:
     """A usage error of Click's, said as interp says its own: a lower-case first word and no closing full stop
     (Click's "Invalid value for '--size': 7 is not in the range 8<=x<=4096." stood beside "--steps must be at
     least 2 (got 0)", and "No such option '--bogus'." beside "no such option '--resume': ..."), and an unknown
@@ -93,7 +93,7 @@ def _click_message(err: click.ClickException) -> str:
             return f"no such option {err.option_name!r}"
         *others, last = guesses
         return f"no such option {err.option_name!r}; did you mean {', '.join(others) + ' or ' if others else ''}{last}?"
-    message = one_line(err.format_message())
+    message = line_text(one_line(typed_shown(err.format_message(), typed)))  # as `_reported`'s, for its reason
     if message[:1].isupper() and message[1:2].islower():  # a word, not a name in capitals ('IMAGE') or an option
         message = message[0].lower() + message[1:]
     return message[:-1] if message.endswith(".") and not message.endswith("..") else message
@@ -156,9 +156,9 @@ class DefaultMorphGroup(click.Group):
             raise_on_sigterm()  # inside: a stop held since the entry point's first line is acted on here
             code = super().main(args=args, prog_name=prog_name or "interp", standalone_mode=False, **extra)
         except click.ClickException as err:  # usage errors: bad option values, missing arguments
-            message = _click_message(err)
+            message = _click_message(err, args)
             if isinstance(err, click.NoSuchOption) and (word := _file_read_as_option(err.option_name, args)):
-                message = f"{message}; '{word}' is a file: to name it, write ./{word}"
+                message = line_text(f"{message}; '{word}' is a file: to name it, write ./{word}")
             click.echo(f"interp: error: {message}", err=True)
             failed(message, err.exit_code)
             sys.exit(err.exit_code)
@@ -192,7 +192,7 @@ class DefaultMorphGroup(click.Group):
 
                 traceback.print_exception(type(err), err, err.__traceback__)
             kept = say_kept_warnings()
-            message, code, internal = _reported(err, command)
+            message, code, internal = _reported(err, command, args)
             if internal:
                 click.echo(f"interp: {message}{'' if debug else ' (rerun with --debug for a traceback)'}", err=True)
             else:
@@ -262,7 +262,7 @@ def _file_read_as_option(option: str, args) -> str:
     return ""
 
 
-def _reported(err: Exception, command: str) -> tuple[str, int, bool]:
+def _reported(err: Exception, command: str, typed=()) -> tuple[str, int, bool]:
     """How a failure is reported: its one line (after "interp: error: ", or "internal error: ..." for a
     bug), its exit code, and whether it is a bug.
 
@@ -270,7 +270,8 @@ def _reported(err: Exception, command: str) -> tuple[str, int, bool]:
     batch's closing JSON summary say the same.
     """
     told, internal = reported(err, command)
-    return one_line(told), told.exit_code, internal
+    # A control character left after the typed names' (one derived from a name, e.g. its folder) is escaped too.
+    return line_text(one_line(typed_shown(str(told), typed))), told.exit_code, internal
 
 
 def _summary(command: click.Command) -> str:
@@ -692,15 +693,23 @@ def weights_list(as_json):
         out(f"default: {w.default_weights_spec()} (from ${w.WEIGHTS_ENV}, not a preset)")
 
 
+_WEIGHTS_JSON = "Print one JSON object on stdout: \"id\", \"path\", \"sha256\"{more}; on a failure, the object every " \
+                "command prints (\"error\", \"exit_code\", \"path\": the file at fault, or null)."
+_VERIFY_JSON = _WEIGHTS_JSON.format(more=", \"preset\" (the preset it is, or null), \"contents\" (what a file "
+                                         "that is no preset loads as, or null)")
+
+
 @weights.command("download")
 @click.argument("name", required=False)
-def weights_download(name):
+@click.option("--json", "as_json", is_flag=True,
+              help=_WEIGHTS_JSON.format(more="") + " A file with nothing to fetch prints verify's object.")
+def weights_download(name, as_json):
     """Fetch weights into the Hugging Face cache and verify their sha256.
 
     NAME is a preset or a hub file owner/repo/file.pt[@rev]; without it, what a morph without --weights
     would use: $INTERP_WEIGHTS, else ffhq. A file on this machine (a path, the shipped demo) has nothing
     to fetch: it is checked as `interp weights verify` checks it, with the same line and exit code.
-    e.g. interp weights download ffhq
+    e.g. interp weights download ffhq --json
     """
     from interp_cli import weights as w
 
@@ -708,16 +717,20 @@ def weights_download(name):
         # Someone who runs `download` wants a file they can use; for a file already here, that question is verify's.
         checked = w.verify(name)
         where = "ships with interp" if checked.id in w.PRESETS else "is a file on this machine"
-        click.echo(f"interp: nothing to download: {checked.id} {where}", err=True)
-        _report_verification(checked)
+        click.echo(f"interp: nothing to download: {line_text(checked.id)} {where}", err=True)
+        _report_verification(checked, as_json)
         return
-    resolved = w.download(name)
+    resolved = w.download(name, progress=_progress(False, as_json))
+    if as_json:
+        closing_json(resolved.summary())
+        return
     out(f"{resolved.id}: {resolved.path}" + (f" (sha256 {resolved.sha256})" if resolved.sha256 else ""))
 
 
 @weights.command("verify")
 @click.argument("spec", required=False)
-def weights_verify(spec):
+@click.option("--json", "as_json", is_flag=True, help=_VERIFY_JSON)
+def weights_verify(spec, as_json):
     """Check that a weights file is what it should be; never downloads.
 
     SPEC is a preset name, a checkpoint path or a hub file (default: $INTERP_WEIGHTS, else ffhq).
@@ -736,25 +749,33 @@ def weights_verify(spec):
     """
     from interp_cli import weights as w
 
-    _report_verification(w.verify(spec))
+    _report_verification(w.verify(spec), as_json)
 
 
-def _report_verification(checked) -> None:
-    """The stdout line for a file `interp weights verify` (or `download`, for a file here) found good."""
-    if checked.preset is None:
+def _report_verification(checked, as_json: bool) -> None:
+    """What `interp weights verify` (or `download`, for a file here) prints for a file it found good."""
+    if as_json:
+        closing_json(checked.summary())
+    elif checked.preset is None:
         out(f"{checked.id}: loads as {checked.contents}; not a preset, so there is no published sha256 to compare "
              f"it with (sha256 {checked.sha256})")
-        return
-    source = "as recorded for the model shipped with interp" if checked.preset.local_path else "as published"
-    out(f"{checked.id}: OK: the {checked.preset.name} checkpoint (sha256 {checked.sha256}, {source})")
+    else:
+        source = "as recorded for the model shipped with interp" if checked.preset.local_path else "as published"
+        out(f"{checked.id}: OK: the {checked.preset.name} checkpoint (sha256 {checked.sha256}, {source})")
 
 
 @weights.command("path")
 @click.argument("spec", required=False)
-def weights_path(spec):
+@click.option("--json", "as_json", is_flag=True,
+              help=_WEIGHTS_JSON.format(more=" (known if a run here hashed this file, else null: `interp weights "
+                                             "verify --json` hashes it)"))
+def weights_path(spec, as_json):
     """Print where the weights are on disk (never downloads)."""
     from interp_cli import weights as w
 
+    if as_json:
+        closing_json(w.located(spec).summary())
+        return
     out(str(w.weights_path(spec)))
 
 

@@ -22,7 +22,7 @@ from contextvars import ContextVar
 import click
 
 from interp_cli.errors import InterpError, environment_error
-from interp_cli.names import as_typed
+from interp_cli.names import as_typed, line_text
 
 
 class StdoutClosed(Exception):
@@ -38,7 +38,7 @@ def out(text: str) -> None:
     except BrokenPipeError:
         raise StdoutClosed() from None
     except OSError as err:  # `--json > log` on a full disk: say which file, as for any other output
-        raise environment_error(err, "standard output") from None
+        raise environment_error(err, "standard output", at_fault=False) from None
 
 
 @contextlib.contextmanager
@@ -136,7 +136,9 @@ class CommandLog:
         elif not self.quiet:
             from interp_cli.progress import message as print_line  # keeps an open progress bar intact
 
-            print_line(message)
+            # One line each: a name in it with a line break or an escape sequence ("warning: $'a\e[2J.png': ...")
+            # neither splits it nor drives the terminal.
+            print_line(line_text(message))
 
     def take(self) -> list[str]:
         """The warnings kept since the last `take`."""
@@ -156,16 +158,17 @@ def say_kept_warnings(say: bool = True) -> list[str]:
     for log in list(_JSON_LOGS):
         kept += log.take()
     for warning in kept if say else ():
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {line_text(warning)}", err=True)
     return kept
 
 
 def failure_json(error: str, exit_code: int, *, path: str | None = None, warnings=(), **more) -> None:
     """Under --json, a failed or stopped command's one JSON object on stdout, beside its line on stderr: "error"
-    (that line's words), "exit_code", "path" (the input file at fault, as a Python caller's error's `.path`;
-    else null), "warnings", and `more` ("stopped": true; a batch's "summary": true). Not after the command's own
-    closing line (a batch's summary says its stop or error itself). A script piping stdout to `jq` or
-    `json.load` got nothing to parse ("Expecting value"), where a batch row's failure had its JSON line."""
+    (that line's words), "exit_code", "path" (the file at fault, an input or an output that cannot be written, as a
+    Python caller's error's `.path`; else null), "warnings", and `more` ("stopped": true; a batch's "summary":
+    true). Not after the command's own closing line (a batch's summary says its stop or error itself). A script
+    piping stdout to `jq` or `json.load` got nothing to parse ("Expecting value"), where a batch row's failure had
+    its JSON line."""
     if json_closed():
         return
     try:

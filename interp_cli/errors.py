@@ -84,11 +84,11 @@ def one_line(err: BaseException | str) -> str:
 class InterpError(Exception):
     """A failure the user can act on, said in one line (`str(err)`). `exit_code` 1 = runtime failure.
 
-    `path`: the input file at fault, as the caller named it (str), where one is (a photo with no face, a
-    file that is no image); else None. Subclasses say what went wrong: `UsageError` (the caller's
-    arguments or inputs; `InputError` for an input file itself), `NoFaceError`, `CheckpointError`,
-    `ChecksumError`, `WeightsUnavailableError`. An `OSError` the machine raises (disk full, permission)
-    while writing is re-raised as an InterpError naming the file, with its `errno`.
+    `path`: the file at fault, as the caller named it (str), where one is: an input (a photo with no face, a file that
+    is no image) or an output that cannot be written (a read-only folder, a full disk); else None. Subclasses say
+    what went wrong: `UsageError` (the caller's arguments or inputs; `InputError` for an input file itself),
+    `NoFaceError`, `CheckpointError`, `ChecksumError`, `WeightsUnavailableError`. An `OSError` the machine raises
+    (disk full, permission) while writing is re-raised as an InterpError naming the file, with its `errno`.
     """
 
     exit_code = 1
@@ -228,8 +228,9 @@ def is_machine_error(err: BaseException) -> bool:
     return isinstance(err, OSError) and err.errno in MACHINE_ERRNOS
 
 
-def environment_error(err: OSError, name: str | os.PathLike | None = None) -> InterpError:
-    """One line for a failed file operation, naming `name` (else the file the OSError names).
+def environment_error(err: OSError, name: str | os.PathLike | None = None, *, at_fault: bool = True) -> InterpError:
+    """One line for a failed file operation, naming `name` (else the file the OSError names), which is also its
+    `path`, the file at fault (unless not `at_fault`: a stream such as "standard output" is no file to name).
 
     No space, quota or file-size limit: exit 1. Permission or read-only location: exit 2, since the
     user chose the place. Anything else: exit 1 with the system's words.
@@ -246,6 +247,8 @@ def environment_error(err: OSError, name: str | os.PathLike | None = None) -> In
     else:
         told = InterpError(f"{prefix}{reason}")
     told.errno = err.errno  # what the machine said, for a caller that decides by it (a batch on a full disk)
+    if at_fault and shown:
+        told.path = shown
     return told
 
 

@@ -60,7 +60,7 @@ import stat
 import struct
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Union
@@ -845,6 +845,46 @@ def evict_least_recent(entries, *, keep: int | None = None, room: int | None = N
             os.unlink(path)
         except OSError:
             pass
+
+
+class CacheBound:
+    """A cache folder's bound in bytes, set in megabytes by an environment variable (`INTERP_TUNE_CACHE_MB`,
+    `INTERP_LATENT_CACHE_MB`; 0 turns that cache off), and the eviction that keeps the folder's entries within it.
+
+    `max_bytes`, when given, is the bound (a test's, a caller's). An unreadable setting ("abc", "nan", "inf") is a
+    typo, not a wish for no bound: the default applies, and `note_bad_setting` says so once.
+    """
+
+    def __init__(self, env: str, default_mb: int, what: str, max_bytes: int | None = None):
+        self.env, self.default_mb, self.what = env, default_mb, what
+        self.bad_setting = None
+        if max_bytes is None:
+            setting = os.environ.get(env, "").strip()
+            try:
+                max_bytes = int(float(setting or default_mb) * 1e6)
+            except (ValueError, OverflowError):
+                max_bytes = int(default_mb * 1e6)
+                self.bad_setting = setting
+        self.max_bytes = max_bytes
+
+    def note_bad_setting(self, warn: Callable[[str], None] | None) -> None:
+        """Tell `warn` of an unreadable setting, once (on first use, not at every Session's start)."""
+        if self.bad_setting is not None and warn is not None:
+            warn(f"warning: {self.env}={self.bad_setting!r} is not a number of megabytes; the {self.what} keeps its "
+                 f"default bound, {self.default_mb} MB (0 turns it off)")
+        self.bad_setting = None
+
+    def evict(self, directory: Path, suffix: str, room: int) -> None:
+        """Remove the least recently used entries (`directory/*suffix`) until the rest take at most `room` bytes.
+        Hidden names are other writers' temps (`.<key>.tmp-<hex>.pt`, `temp_name`) in progress, or a killed
+        writer's that the next write sweeps: never an entry, never counted, never removed here (a live writer's
+        rename would fail). Never raises: a cache that cannot be listed or pruned (read-only) is no reason to
+        stop a morph."""
+        try:
+            paths = list(directory.glob(f"*{suffix}"))
+        except OSError:
+            return
+        evict_least_recent([path for path in paths if not path.name.startswith(".")], room=room)
 
 
 def check_input_file(path: PathLike, what: str = "an input") -> str:

@@ -1,6 +1,7 @@
 """How a file name is shown: on a line a person reads, and in JSON and on the HTML page.
 
     line_text(name)                  # control characters as escapes: a name cannot split a line or drive the terminal
+    typed_shown(message, words)      # the same, for the words a user typed wherever a message quotes them
     as_typed(text)                   # undecodable name bytes as \\xff, as a shell takes them back (stderr's lines)
     utf8_text(name) / utf8_names(v)  # bytes that are not UTF-8 as U+FFFD: JSON and pages every reader takes
 
@@ -61,6 +62,21 @@ def line_text(name: PathLike | str) -> str:
     line break in a name does not split the line, nor an escape sequence in it drive the terminal (its
     undecodable bytes become `\\xff` on the way out, `as_typed`)."""
     return os.fspath(name).translate(_CONTROL)
+
+
+def typed_shown(message: str, words) -> str:
+    """`message` with each of the user's typed `words` (a command line's arguments) that holds a control character
+    written as `line_text` writes it, wherever the message quotes it (`-o $'o\\n.mp4'` is said as `o\\n.mp4`).
+
+    A message is made into one line afterwards, which turns a name's line break into a space and leaves its escape
+    sequences to the terminal (or to click, which drops them off a terminal): the name then reads as another file's.
+    An option's value glued to it (`--output=NAME`, `-oNAME`) counts as a word too."""
+    found = set()
+    for word in words:
+        found.update((word, word.split("=", 1)[-1], word[2:] if word[:1] == "-" and word[1:2] != "-" else word))
+    for word in sorted((w for w in found if w != line_text(w)), key=len, reverse=True):  # the longest first
+        message = message.replace(word, line_text(word))
+    return message
 
 
 def utf8_names(value):

@@ -218,6 +218,16 @@ def _foreign_entries(directory: Path) -> list[str]:
 
 
 def check_output_path(path: PathLike, *, make_parents: bool = True) -> None:
+    """`_check_output_path`, whose refusals name the output as the file at fault (`.path`, --json's "path")."""
+    try:
+        _check_output_path(path, make_parents=make_parents)
+    except UsageError as err:
+        if err.path is None:
+            err.path = os.fspath(path)
+        raise
+
+
+def _check_output_path(path: PathLike, *, make_parents: bool) -> None:
     """Refuse an output path that could only fail after the heavy work: call this first.
 
     Checks the kind (suffix), that the parent directory exists, is a directory and is

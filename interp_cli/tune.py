@@ -38,7 +38,7 @@ import torch
 
 from interp_cli.checks import check_number, check_positive, check_seed, check_tune_steps
 from interp_cli.errors import InterpError, cache_not_written, is_out_of_memory, option
-from interp_cli.files import atomic_write, cache_dir, evict_least_recent, mark_used, remove_if_same
+from interp_cli.files import CacheBound, atomic_write, cache_dir, mark_used, remove_if_same
 from interp_cli.optim import FlatAdam
 from interp_cli.limits import TUNE_DEFAULT_STEPS
 from interp_cli.refine import _deterministic, _resize_targets, _seeded, default_levels, laplacian_loss
@@ -342,24 +342,11 @@ class TunedCache:
     def __init__(self, directory: str | os.PathLike | None = None, *, max_bytes: int | None = None,
                  warn: Callable[[str], None] | None = None):
         self.directory = Path(directory).expanduser() if directory is not None else cache_dir("tuned")
-        self._bad_setting = None  # an unreadable INTERP_TUNE_CACHE_MB, told about on first use (not every Session)
-        if max_bytes is None:
-            setting = os.environ.get(CACHE_MB_ENV, "").strip()
-            try:
-                max_bytes = int(float(setting or DEFAULT_CACHE_MB) * 1e6)
-            except (ValueError, OverflowError):  # "abc", "nan", "inf": a typo, not a wish for no bound
-                max_bytes = int(DEFAULT_CACHE_MB * 1e6)
-                self._bad_setting = setting
-        self.max_bytes = max_bytes
+        self.bound = CacheBound(CACHE_MB_ENV, DEFAULT_CACHE_MB, "tuned-weights cache", max_bytes)
+        self.max_bytes = self.bound.max_bytes
         self.warn = warn
         self._warned = False
         self.hits = self.misses = 0
-
-    def _note_bad_setting(self) -> None:
-        if self._bad_setting is not None and self.warn is not None:
-            self.warn(f"warning: {CACHE_MB_ENV}={self._bad_setting!r} is not a number of megabytes; the tuned-weights "
-                      f"cache keeps its default bound, {DEFAULT_CACHE_MB} MB (0 turns it off)")
-        self._bad_setting = None
 
     def _path(self, key: str) -> Path:
         return self.directory / f"{key}.pt"
@@ -371,7 +358,7 @@ class TunedCache:
 
     def load_into(self, key: str, generator: torch.nn.Module) -> bool:
         """Copy a cached entry's tensors into `generator` (a copy, never the base); False on a miss."""
-        self._note_bad_setting()
+        self.bound.note_bad_setting(self.warn)
         path = self._path(key)
         if self.max_bytes <= 0:
             self.misses += 1
@@ -418,7 +405,7 @@ class TunedCache:
         return True
 
     def put(self, key: str, generator: torch.nn.Module) -> None:
-        self._note_bad_setting()
+        self.bound.note_bad_setting(self.warn)
         if self.max_bytes <= 0:
             return
         state = {name: p.detach().to("cpu", torch.float32).contiguous() for name, p in tunable_parameters(generator)}
@@ -446,12 +433,4 @@ class TunedCache:
             self._warned = True
 
     def _evict(self, room: int) -> None:
-        """Remove the least recently used entries until the rest take at most `room` bytes. Hidden names are other
-        writers' temps (`.<key>.tmp-<hex>.pt`, files.temp_name) in progress, or a killed writer's that the next
-        write sweeps: never an entry, never counted, never removed here (a live writer's rename would fail). Never
-        raises: a cache that cannot be listed or pruned (read-only) is no reason to stop a morph."""
-        try:
-            paths = list(self.directory.glob("*.pt"))
-        except OSError:
-            return
-        evict_least_recent([path for path in paths if not path.name.startswith(".")], room=room)
+        self.bound.evict(self.directory, ".pt", room)

@@ -77,6 +77,10 @@ class ResolvedWeights:
         """Whether it is a file named by its path (its `id`), not a preset or a hub file."""
         return self.id == str(self.path)
 
+    def summary(self) -> dict:
+        """{"id", "path", "sha256"}: `download_weights`' answer, and `interp weights download/path --json`'s."""
+        return {"id": self.id, "path": str(self.path), "sha256": self.sha256}
+
 
 
 
@@ -168,7 +172,7 @@ def download_weights(weights: str | os.PathLike | None = None, *, offline: bool 
         resolved = download(os.fspath(weights) if weights is not None else None, offline=offline, progress=progress)
     except WeightsUnavailableError as err:  # ends with what this caller can do (its keyword, not the command's)
         raise err.for_command("download") from None
-    return {"id": resolved.id, "path": str(resolved.path), "sha256": resolved.sha256}
+    return resolved.summary()
 
 
 @dataclass(frozen=True)
@@ -184,6 +188,12 @@ class Verification:
     sha256: str
     preset: Preset | None
     contents: str | None = None
+
+    def summary(self) -> dict:
+        """`interp weights verify --json`'s object: "id", "path", the fresh "sha256", "preset" (the preset whose
+        sha256 it has, else null) and "contents" (what loading a file that is no preset found, else null)."""
+        return {"id": self.id, "path": str(self.path), "sha256": self.sha256,
+                "preset": self.preset.name if self.preset is not None else None, "contents": self.contents}
 
 
 def verify(spec: str | None = None) -> Verification:
@@ -220,7 +230,13 @@ def verify(spec: str | None = None) -> Verification:
 
 def weights_path(spec: str | None = None) -> Path:
     """Where the weights are on disk, without downloading or hashing; WeightsUnavailableError if absent."""
-    return _resolve(spec, download=False, progress=False, verify=False).path
+    return located(spec).path
+
+
+def located(spec: str | None = None) -> ResolvedWeights:
+    """The weights on disk, as `weights_path` finds them; `sha256` only if an earlier run hashed this very file
+    (`sha256_record`), else None: finding a file never hashes it (`verify` does)."""
+    return _resolve(spec, download=False, progress=False, verify=False)
 
 
 def hub_file(spec: str | None = None) -> HubFile | None:

@@ -182,3 +182,100 @@ def test_a_cache_dir_under_a_regular_file_is_worded_without_an_errno(tmp_path):
     LatentCache(blocker / "latents", warn=warnings.append).put("a", np.ones(SHAPE, np.float32))
     assert warnings == [f"warning: latent cache not written ({blocker / 'latents'}: Not a directory); "
                         "continuing without it"]
+
+
+def _entries(cache) -> list[str]:
+    return sorted(path.stem for path in cache.directory.glob("*.npy"))
+
+
+def test_a_bound_keeps_the_most_recently_used_codes_and_the_rest_go(tmp_path):
+    """`latents/` was never pruned: 100,000 rows of new photos left 8.2 GB of ffhq codes there
+    (benchmarks/bench_latent_cache.py). Now it is bounded as the tuned cache is: past the bound, the codes used
+    longest ago go first, a code read (a hit) counting as used."""
+    import time
+
+    one = np.ones(SHAPE, np.float32)
+    LatentCache(tmp_path / "size").put("x", one)
+    size = (tmp_path / "size" / "x.npy").stat().st_size
+    cache = LatentCache(tmp_path / "latents", max_bytes=3 * size + size // 2)  # room for three
+    for index, key in enumerate("abc"):
+        cache.put(key, one * index)
+        time.sleep(0.05)  # a clock tick apart: the file system's times are coarser than a nanosecond
+    np.testing.assert_array_equal(cache.get("a", SHAPE), one * 0)  # `a` used: now `b` is the least recent
+    time.sleep(0.05)
+    cache.put("d", one * 3)
+    assert _entries(cache) == ["a", "c", "d"]
+    time.sleep(0.05)
+    cache.put("e", one * 4)
+    assert _entries(cache) == ["a", "d", "e"] and cache.get("b", SHAPE) is None
+    # Another run with a lower bound applies it at its first write; the code it writes is kept.
+    LatentCache(tmp_path / "latents", max_bytes=size + size // 2).put("f", one * 5)
+    assert _entries(cache) == ["f"]
+
+
+def test_the_bound_is_set_by_interp_latent_cache_mb_and_zero_turns_the_cache_off(tmp_path, monkeypatch):
+    code = np.ones(SHAPE, np.float32)
+    monkeypatch.setenv("INTERP_LATENT_CACHE_MB", "0.0105")  # 10,500 bytes: two entries of 5,248
+    cache = LatentCache(tmp_path / "small")
+    for key in "abc":
+        cache.put(key, code)
+    assert cache.bound.max_bytes == 10_500 and len(_entries(cache)) == 2
+    monkeypatch.setenv("INTERP_LATENT_CACHE_MB", "0")
+    off = LatentCache(tmp_path / "off")
+    off.put("a", code)
+    assert off.get("a", SHAPE) is None and not off.directory.exists()
+    monkeypatch.setenv("INTERP_LATENT_CACHE_MB", "lots")
+    said = []
+    typo = LatentCache(tmp_path / "typo", warn=said.append)
+    typo.put("a", code)
+    typo.put("b", code)
+    assert typo.bound.max_bytes == 2048 * 10**6 and _entries(typo) == ["a", "b"]
+    assert said == ["warning: INTERP_LATENT_CACHE_MB='lots' is not a number of megabytes; the latent cache keeps its "
+                    "default bound, 2048 MB (0 turns it off)"]
+
+
+_READER = """
+import logging, sys, time
+import numpy as np
+from interp_cli.cache import LatentCache
+logging.basicConfig(level=logging.DEBUG, stream=sys.stdout, format="note: %(message)s")
+cache = LatentCache(sys.argv[1])
+hits = misses = wrong = 0
+deadline = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < deadline:
+    for index in range(40):
+        code = cache.get(f"k{index}", (10, 128))
+        if code is None:
+            misses += 1
+        elif (code == index).all():
+            hits += 1
+        else:
+            wrong += 1
+print(f"hits {hits} misses {misses} wrong {wrong}")
+"""
+
+
+def test_a_reader_beside_a_writer_that_evicts_gets_whole_codes_or_misses(tmp_path):
+    """Another process reads the folder while this one writes past a small bound (every write evicts): each read is
+    the code written for its key, or a miss; never a damaged entry (removed as such), a wrong code or an error."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    folder = tmp_path / "latents"
+    writer = LatentCache(folder, max_bytes=10 * 5248 + 100)  # ten of the forty keys fit
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    reader = subprocess.Popen([sys.executable, "-c", _READER, str(folder), "3"], stdout=subprocess.PIPE, text=True,
+                              env=env)
+    rounds = 0
+    while reader.poll() is None:
+        for index in range(40):
+            writer.put(f"k{index}", np.full(SHAPE, index, np.float32))
+        rounds += 1
+    said = reader.stdout.read()
+    assert reader.returncode == 0 and rounds > 1
+    last, = said.splitlines()  # no "note: ... damaged" line
+    hits, misses, wrong = (int(word) for word in last.split()[1::2])
+    assert wrong == 0 and hits > 0 and misses > 0, said
+    assert len(_entries(writer)) <= 10 and not [p for p in folder.iterdir() if p.name.startswith(".")]

@@ -81,3 +81,46 @@ def test_a_stop_as_debug_notes_begin_leaves_the_logger_as_it_was(tmp_path):
         cli.main(args)
     assert (logger.level, list(logger.handlers)) == before
     assert not (tmp_path / "a.png").exists()
+
+
+def test_json_failure_path_names_the_output_when_the_output_is_at_fault(tmp_path):
+    """Under --json a failure's "path" named only an input at fault: an -o in a folder that takes no files, under
+    a file, or a write over a real file-size limit said "path": null, and a script could not tell which file. Now
+    it names the output as typed; an input at fault is named as before, and standard output (no file) stays null."""
+    import json
+    import os
+    import resource
+    import shutil
+    import signal
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    for name in ("a", "b"):
+        shutil.copy(root / "examples" / f"demo_{name}.png", tmp_path / f"{name}.png")
+    limit = (4096, resource.getrlimit(resource.RLIMIT_FSIZE)[1])
+
+    def failed(output, *more, fsize=False, stdout=subprocess.PIPE):
+        def limited():
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG, as a scheduler's limit is met, not a kill
+            resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+        done = subprocess.run([sys.executable, "-m", "interp_cli", *more, "--weights", "demo", "--size", "128",
+                               "--steps", "6", "--no-cache", "-o", output, "--json"], cwd=tmp_path, stdout=stdout,
+                              stderr=subprocess.PIPE, text=True, timeout=300, preexec_fn=limited if fsize else None,
+                              env={**os.environ, "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1"})
+        line, = done.stderr.splitlines()
+        return done, line
+
+    for output, more, fsize, code in [("/proc/m.gif", ["a.png", "b.png"], False, 2),
+                                      ("a.png/m.gif", ["a.png", "b.png"], False, 2),
+                                      ("big.gif", ["a.png", "b.png"], True, 1)]:
+        done, line = failed(output, *more, fsize=fsize)
+        answer = json.loads(done.stdout)
+        assert done.returncode == answer["exit_code"] == code and answer["path"] == output, line
+        assert answer["error"] == line.removeprefix("interp: error: ")
+    assert sorted(os.listdir(tmp_path)) == ["a.png", "b.png"]  # nothing left, no input touched
+    done, line = failed("m.gif", "a.png", "missing.png")
+    assert json.loads(done.stdout)["path"] == "missing.png" and done.returncode == 2
+    with open("/dev/full", "w") as full:  # the JSON itself cannot be written: no file of the user's is at fault
+        done, line = failed("m.gif", "a.png", "b.png", stdout=full)
+    assert done.returncode == 1 and line.startswith("interp: error: standard output: cannot write")

@@ -185,6 +185,51 @@ def test_download_fetches_once_says_nothing_off_a_terminal_and_works_offline_aft
     assert_downloaded(env, hub, gets=1)
 
 
+def json_tool(env: dict, *args, **variables) -> tuple[int, int, str, str]:
+    """`interp ARGS | python -m json.tool` in a shell, as a cluster script pipes it: (interp's exit code,
+    json.tool's, what json.tool printed, interp's stderr)."""
+    script = '"$@" 2>"$ERR" | "$PY" -m json.tool; echo "codes ${PIPESTATUS[0]} ${PIPESTATUS[1]}"'
+    err = Path(env["HF_HOME"]).parent / "stderr.txt"
+    done = subprocess.run(["bash", "-c", script, "interp", *_command(*args)], cwd=ROOT, capture_output=True, text=True,
+                          env={**env, **variables, "ERR": str(err), "PY": sys.executable}, timeout=120)
+    printed, codes = done.stdout.rsplit("codes ", 1)
+    interp_code, tool_code = map(int, codes.split())
+    return interp_code, tool_code, printed, err.read_text()
+
+
+def test_weights_json_gives_a_script_the_path_and_sha256_or_the_failure_object(hub, env, tmp_path):
+    """`interp weights download/verify/path` had no --json ("no such option"), where a cluster script wants the path
+    and sha256 as JSON. Now each prints one object, and a failure (offline without the weights, a damaged copy) its
+    stderr line and the failure object every command prints."""
+    sha256, fetched = _sha256(PAYLOAD), None
+    for verb in ("download", "verify", "path"):
+        code, tool, printed, stderr = json_tool(env, "weights", verb, "tiny", "--json")
+        assert (code, tool, stderr) == (0, 0, ""), stderr
+        answer = json.loads(printed)
+        assert answer["id"] == "tiny" and answer["sha256"] == sha256
+        assert Path(answer["path"]).read_bytes() == PAYLOAD and answer["path"] == (fetched or answer["path"])
+        fetched = answer["path"]
+        if verb == "verify":
+            assert answer["preset"] == "tiny" and answer["contents"] is None
+    assert hub.gets == 1
+
+    fresh = {**env, "HF_HOME": str(tmp_path / "empty-hf")}
+    for verb in ("download", "verify", "path"):
+        code, tool, printed, stderr = json_tool(fresh, "weights", verb, "slow", "--json", HF_HUB_OFFLINE="1")
+        line, = stderr.splitlines()
+        assert (code, tool) == (1, 0) and line.startswith("interp: error: slow weights unavailable: offline mode")
+        assert json.loads(printed) == {"error": line.removeprefix("interp: error: "), "exit_code": 1, "path": None,
+                                       "warnings": []}
+
+    damaged = tmp_path / "demo.pt"
+    damaged.write_bytes(DEMO.read_bytes()[:1000])
+    code, tool, printed, stderr = json_tool(env, "weights", "verify", damaged, "--json")
+    line, = stderr.splitlines()
+    assert (code, tool) == (1, 0) and line.startswith(f"interp: error: {damaged}: not the demo checkpoint")
+    answer = json.loads(printed)
+    assert answer["error"] == line.removeprefix("interp: error: ") and answer["exit_code"] == 1
+
+
 def test_download_draws_a_bar_on_a_terminal(hub, env):
     leader, follower = pty.openpty()
     # A fresh pseudo-terminal is 0 columns wide, and tqdm draws nothing in 0 columns.
