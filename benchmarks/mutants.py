@@ -145,11 +145,14 @@ def mutate(source: str, index: int) -> str:
 
 
 def _copy_tree(root: Path, dest: Path) -> None:
-    """The files git would see (tracked, and new ones not ignored): no caches, no virtual environments."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=root, capture_output=True, check=True,
-    ).stdout.split(b"\0")
+    """The files git would see (tracked, and new ones not ignored): no caches, no virtual environments. A root
+    outside git (tests/test_mutants.py's) is copied whole."""
+    listing = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                             cwd=root, capture_output=True)
+    if listing.returncode:
+        shutil.copytree(root, dest, ignore=shutil.ignore_patterns("__pycache__"))
+        return
+    listed = listing.stdout.split(b"\0")
     for rel in filter(None, (name.decode() for name in listed)):
         src = root / rel
         if src.is_file():
@@ -161,7 +164,7 @@ def _preload(names: tuple[str, ...]) -> None:
     """Import what every test process would import first (torch: seconds), once, before the forks below: each
     mutant's pytest then starts in a forked copy of this process, where only the tree's own modules are new."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as tests/conftest.py sets it before torch loads
-    for name in names:
+    for name in ("pytest", *names):
         try:
             __import__(name)
         except ImportError:
@@ -257,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-j", "--jobs", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=None, help="seconds per mutant (default: 3x baseline + 10)")
+    parser.add_argument("--preload", default="numpy,torch", help="modules the tests import, imported once (commas)")
     args = parser.parse_args(argv)
     rows = []
     for module in args.modules or list(MODULE_TESTS):
@@ -265,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"no test files known for {module}: name them with --tests")
         print(f"{module} ({', '.join(tests)})", flush=True)
         result = run(module, tests, root=args.root, max_mutants=args.max, seed=args.seed, jobs=args.jobs,
-                     timeout=args.timeout, log=lambda line: print(line, flush=True))
+                     timeout=args.timeout, preload=tuple(filter(None, args.preload.split(","))),
+                     log=lambda line: print(line, flush=True))
         rows.append((module, result))
     print(f"\n{'module':32} {'mutants':>7} {'killed':>6} {'survived':>8} {'timed out':>9}")
     for module, r in rows:
