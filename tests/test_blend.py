@@ -68,6 +68,7 @@ def test_ease_known_values_and_bad_name():
     assert ease(np.array([0.1, 0.6]), "linear").tolist() == [0.1, 0.6]
     assert ease(0.25, "smooth") == pytest.approx(0.15625)
     assert ease(0.25, "cubic") == pytest.approx(0.0625)
+    assert ease(0.75, "cubic") == pytest.approx(0.9375)  # the second half mirrors the first
     assert ease(0.25, "cosine") == pytest.approx((1 - np.cos(np.pi / 4)) / 2)
     with pytest.raises(UsageError, match="unknown easing 'bounce'"):
         ease(0.5, "bounce")
@@ -236,6 +237,27 @@ def test_spline_through_three_keys_is_smooth_at_the_middle_key():
     assert kink > 20 * np.abs(before - after).max()
 
 
+@pytest.mark.parametrize("pingpong", [False, True])
+def test_spline_in_betweens_bend_toward_the_keyframes_either_side(pingpong):
+    """Each in-between lies on the Catmull-Rom curve through the keyframes before and after its segment, on
+    the path the morph takes: an open chain's ends are straight; a pingpong's path is closed, so at both
+    turns it bends toward the way back (and slows to a stop there)."""
+    codes = _codes(4 if not pingpong else 3, n=2)
+    path = [0, 1, 2, 3] if not pingpong else [0, 1, 2, 1]  # a pingpong's path wraps around: 0 1 2 1 0 1 ...
+    plan = plan_frames(len(codes), 4, pingpong=pingpong)
+    frames = list(iter_codes(codes, plan, "spline"))
+    for spec, frame in zip(plan, frames):
+        if spec.keyframe is None:
+            seg = path.index(spec.src)
+            if pingpong:
+                before, after = codes[path[seg - 1]], codes[path[(seg + 2) % len(path)]]
+            else:
+                before = codes[path[seg - 1]] if seg > 0 else None
+                after = codes[path[seg + 2]] if seg + 2 < len(path) else None
+            np.testing.assert_allclose(frame, catmull_rom(before, codes[spec.src], codes[spec.dst], after, spec.t),
+                                       rtol=1e-5, atol=1e-6)
+
+
 def test_spline_with_two_keys_is_lerp_bit_for_bit_even_looping():
     codes = _codes(2)
     for kw in ({}, {"loop": True}, {"pingpong": True}):
@@ -301,7 +323,9 @@ def test_layer_groups_for_1024_and_scaled_sizes():
     with pytest.raises(ValueError, match="n_styles must be at least 3"):
         layer_groups(2)
     assert layer_groups(18) == {"coarse": (0, 4), "middle": (4, 8), "fine": (8, 18), "all": (0, 18)}
+    assert layer_groups(16) == {"coarse": (0, 4), "middle": (4, 8), "fine": (8, 16), "all": (0, 16)}
     assert layer_groups(14) == {"coarse": (0, 4), "middle": (4, 6), "fine": (6, 14), "all": (0, 14)}
+    assert layer_groups(12) == {"coarse": (0, 2), "middle": (2, 6), "fine": (6, 12), "all": (0, 12)}
     assert layer_groups(10) == {"coarse": (0, 2), "middle": (2, 4), "fine": (4, 10), "all": (0, 10)}
     for n in range(3, 40):
         g = layer_groups(n)
