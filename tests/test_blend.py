@@ -125,9 +125,11 @@ def test_slerp_follows_the_great_circle_past_a_right_angle_and_refuses_codes_of_
     # A row morphed into itself (a face into the same face): lerp, though its unit row's dot product with
     # itself rounds to 1.0000000000000002, whose arccos is nan.
     a[1] = b[1] = np.random.default_rng(0).standard_normal(512)
+    a = np.concatenate([a, a[1:]])
+    b = np.concatenate([b, -b[1:]])  # and into its negation: antiparallel, lerp again (the dot is -1.0000000000000002)
     out = slerp(a, b, 0.5)
     np.testing.assert_allclose(out[0, :2], [0.5, 0.75**0.5], rtol=1e-6, atol=1e-7)
-    assert np.array_equal(out[1], lerp(a, b, 0.5)[1])
+    assert np.array_equal(out[1:], lerp(a, b, 0.5)[1:])
     with pytest.raises(ValueError, match=r"shapes differ, \(1, 512\) vs \(18, 512\)"):
         slerp(np.ones((1, 512)), np.ones((18, 512)), 0.5)  # which numpy would broadcast
 
@@ -154,6 +156,11 @@ def test_frame_counts_follow_the_documented_formulas(k, steps, hold):
     assert len(plan_frames(k, s, hold=h, loop=True)) == k * (s - 1) + k * h
     assert len(plan_frames(k, s, hold=h, pingpong=True)) == 2 * (k - 1) * (s - 1) + 2 * (k - 1) * h
     assert frame_count(k, s, hold=h, loop=True) == k * (s - 1) + k * h
+    assert frame_count(k, s) == (k - 1) * (s - 1) + 1  # a Python caller's defaults: an open chain, no holds
+
+
+def test_a_loop_through_two_images_is_their_pingpong_so_its_way_back_is_drawn_once():
+    assert plan_frames(2, 5, loop=True, hold=1) == plan_frames(2, 5, pingpong=True, hold=1)
 
 
 def test_two_image_morph_has_exactly_steps_frames_from_a_to_b():
