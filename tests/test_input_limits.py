@@ -590,3 +590,11 @@ def test_each_output_holds_frames_up_to_its_formats_own_limit_and_not_one_pixel_
 
     said = frames_too_large(kind, f"out.{kind}", size, fps)
     assert said is None if refused is None else refused in said
+
+
+def test_a_bare_tune_is_the_same_50_steps_on_the_command_line_as_tune_true_from_python():
+    from interp_cli.checks import check_tune_steps
+
+    given = cli.commands["morph"].make_context("morph", ["a.png", "b.png", "--tune"], resilient_parsing=True).params
+    assert given["tune"] == check_tune_steps(True) == 50
+    assert check_tune_steps(None) == check_tune_steps(False) == 0
