@@ -157,10 +157,8 @@ def map_npys(path: str | os.PathLike, count: int, *, what: str = "a file of .npy
 
 
 def _view(mapped: mmap.mmap, shape: tuple[int, ...], dtype: np.dtype, fortran_order: bool, offset: int) -> np.ndarray:
-    count = int(np.prod(shape, dtype=object))
-    if not count:
-        return np.zeros(shape, dtype, order="F" if fortran_order else "C")
-    flat = np.frombuffer(mapped, dtype, count, offset)
+    # An empty array is a view of no bytes (count 0), at any offset up to the file's end.
+    flat = np.frombuffer(mapped, dtype, int(np.prod(shape, dtype=object)), offset)
     return flat.reshape(shape[::-1]).T if fortran_order else flat.reshape(shape)
 
 

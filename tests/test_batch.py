@@ -227,6 +227,19 @@ def test_batch_and_morph_share_every_morph_option():
                                                                           "progress"}
 
 
+def test_a_morph_option_left_out_means_the_same_on_the_command_line_as_from_python():
+    """`interp a.png b.png` and `morph(["a.png", "b.png"], out)` make the same morph (60 steps at 30 fps, quality 8,
+    colour matched, truncation 1 ...): each option the command line leaves out is morph's keyword default."""
+    from interp_cli.pipeline import morph
+
+    keywords = inspect.signature(morph).parameters
+    for command, args in (("morph", ["a.png", "b.png"]), ("batch", ["pairs.csv"])):
+        given = cli.commands[command].make_context(command, args, resilient_parsing=True).params
+        assert MORPH_OPTION_NAMES <= set(given)
+        assert {name: given[name] for name in MORPH_OPTION_NAMES} == \
+            {name: keywords[name].default for name in MORPH_OPTION_NAMES}, command
+
+
 # --- real processes -----------------------------------------------------------------------------------
 
 

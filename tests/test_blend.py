@@ -16,6 +16,7 @@ from interp_cli.blend import (
     frame_count,
     first_showings,
     iter_codes,
+    keyframe_path,
     layer_groups,
     lerp,
     linear_times,
@@ -63,8 +64,11 @@ def test_ease_endpoints_and_monotonic(kind):
 
 
 def test_ease_known_values_and_bad_name():
+    assert ease(0.25, "linear") == 0.25  # --ease linear: frames evenly spaced in time
+    assert ease(np.array([0.1, 0.6]), "linear").tolist() == [0.1, 0.6]
     assert ease(0.25, "smooth") == pytest.approx(0.15625)
     assert ease(0.25, "cubic") == pytest.approx(0.0625)
+    assert ease(0.75, "cubic") == pytest.approx(0.9375)  # the second half mirrors the first
     assert ease(0.25, "cosine") == pytest.approx((1 - np.cos(np.pi / 4)) / 2)
     with pytest.raises(UsageError, match="unknown easing 'bounce'"):
         ease(0.5, "bounce")
@@ -114,6 +118,22 @@ def test_slerp_midpoint_bisects_the_angle_and_falls_back_for_parallel_rows():
     assert np.all(np.isfinite(out))
 
 
+def test_slerp_follows_the_great_circle_past_a_right_angle_and_refuses_codes_of_other_sizes():
+    a = np.zeros((2, 512), np.float32)
+    b = np.zeros((2, 512), np.float32)
+    a[0, 0], b[0, :2] = 1, [-0.5, 0.75**0.5]  # unit rows 120 degrees apart: the midpoint is 60 from each
+    # A row morphed into itself (a face into the same face): lerp, though its unit row's dot product with
+    # itself rounds to 1.0000000000000002, whose arccos is nan.
+    a[1] = b[1] = np.random.default_rng(0).standard_normal(512)
+    a = np.concatenate([a, a[1:]])
+    b = np.concatenate([b, -b[1:]])  # and into its negation: antiparallel, lerp again (the dot is -1.0000000000000002)
+    out = slerp(a, b, 0.5)
+    np.testing.assert_allclose(out[0, :2], [0.5, 0.75**0.5], rtol=1e-6, atol=1e-7)
+    assert np.array_equal(out[1:], lerp(a, b, 0.5)[1:])
+    with pytest.raises(ValueError, match=r"shapes differ, \(1, 512\) vs \(18, 512\)"):
+        slerp(np.ones((1, 512)), np.ones((18, 512)), 0.5)  # which numpy would broadcast
+
+
 def test_catmull_rom_passes_through_keys_and_open_ends_are_linear():
     p0, p1, p2, p3 = _codes(4)
     assert np.array_equal(catmull_rom(p0, p1, p2, p3, 0.0), p1)
@@ -136,6 +156,11 @@ def test_frame_counts_follow_the_documented_formulas(k, steps, hold):
     assert len(plan_frames(k, s, hold=h, loop=True)) == k * (s - 1) + k * h
     assert len(plan_frames(k, s, hold=h, pingpong=True)) == 2 * (k - 1) * (s - 1) + 2 * (k - 1) * h
     assert frame_count(k, s, hold=h, loop=True) == k * (s - 1) + k * h
+    assert frame_count(k, s) == (k - 1) * (s - 1) + 1  # a Python caller's defaults: an open chain, no holds
+
+
+def test_a_loop_through_two_images_is_their_pingpong_so_its_way_back_is_drawn_once():
+    assert plan_frames(2, 5, loop=True, hold=1) == plan_frames(2, 5, pingpong=True, hold=1)
 
 
 def test_two_image_morph_has_exactly_steps_frames_from_a_to_b():
@@ -195,6 +220,8 @@ def test_hold_repeats_each_keyframe():
     plan = plan_frames(2, 4, hold=2)
     frames = list(iter_codes(codes, plan))
     assert len(frames) == 4 + 2 * 2
+    # Only the repeats are holds: the contact sheet (--sheet) leaves them out.
+    assert [f.hold for f in plan] == [False, True, True, False, False, False, True, True]
     for i in (0, 1, 2):
         assert np.array_equal(frames[i], codes[0])
     for i in (5, 6, 7):
@@ -215,6 +242,27 @@ def test_spline_through_three_keys_is_smooth_at_the_middle_key():
     lin = np.stack(list(iter_codes(codes, plan_frames(3, steps), "lerp")))
     kink = np.abs((lin[mid] - lin[mid - 1]) - (lin[mid + 1] - lin[mid])).max()
     assert kink > 20 * np.abs(before - after).max()
+
+
+@pytest.mark.parametrize("pingpong", [False, True])
+def test_spline_in_betweens_bend_toward_the_keyframes_either_side(pingpong):
+    """Each in-between lies on the Catmull-Rom curve through the keyframes before and after its segment, on
+    the path the morph takes: an open chain's ends are straight; a pingpong's path is closed, so at both
+    turns it bends toward the way back (and slows to a stop there)."""
+    codes = _codes(4 if not pingpong else 3, n=2)
+    path = [0, 1, 2, 3] if not pingpong else [0, 1, 2, 1]  # a pingpong's path wraps around: 0 1 2 1 0 1 ...
+    plan = plan_frames(len(codes), 4, pingpong=pingpong)
+    frames = list(iter_codes(codes, plan, "spline"))
+    for spec, frame in zip(plan, frames):
+        if spec.keyframe is None:
+            seg = path.index(spec.src)
+            if pingpong:
+                before, after = codes[path[seg - 1]], codes[path[(seg + 2) % len(path)]]
+            else:
+                before = codes[path[seg - 1]] if seg > 0 else None
+                after = codes[path[seg + 2]] if seg + 2 < len(path) else None
+            np.testing.assert_allclose(frame, catmull_rom(before, codes[spec.src], codes[spec.dst], after, spec.t),
+                                       rtol=1e-5, atol=1e-6)
 
 
 def test_spline_with_two_keys_is_lerp_bit_for_bit_even_looping():
@@ -246,14 +294,45 @@ def test_chain_argument_errors():
         plan_frames(2, 1)
     with pytest.raises(UsageError, match="unknown interpolation"):
         iter_codes(_codes(2), plan_frames(2, 3), "cubic")  # raised eagerly, not at first frame
+    with pytest.raises(ValueError, match=r"codes must be \[K, n_styles, 512\], got shape \(18, 512\)"):
+        iter_codes(_codes(1)[0], plan_frames(2, 3))  # one code, not a stack of keyframes
+    with pytest.raises(ValueError, match="plan uses keyframe 2 but only 2 codes were given"):
+        iter_codes(_codes(2), plan_frames(3, 3))
+
+
+def test_slerp_and_spline_morphs_show_their_own_in_betweens():
+    codes = _codes(3)
+    plan = plan_frames(3, 5)
+    for interp, between in (("slerp", lambda f: slerp(codes[f.src], codes[f.dst], f.t)),
+                            ("lerp", lambda f: lerp(codes[f.src], codes[f.dst], f.t))):
+        for spec, frame in zip(plan, iter_codes(codes, plan, interp)):
+            assert np.array_equal(frame, between(spec) if spec.keyframe is None else codes[spec.keyframe])
+    spline = list(iter_codes(codes, plan, "spline"))
+    assert not np.array_equal(spline[2], list(iter_codes(codes, plan, "slerp"))[2])
+
+
+def test_keyframe_path_visits_the_keyframes_as_the_morph_shows_them():
+    codes = _codes(3, n=10)
+    assert np.array_equal(keyframe_path(codes), codes)
+    looped = keyframe_path(codes, loop=True)
+    assert looped.shape == (4, 10, 512) and np.array_equal(looped[3], codes[0])
+    mask = parse_layers("fine", 10)  # rows 4-9 morph; the others stay the first face's
+    shown = keyframe_path(codes, layer_mask=mask)
+    assert np.array_equal(shown[:, mask], codes[:, mask])
+    assert all(np.array_equal(shown[k, ~mask], codes[0, ~mask]) for k in range(3))
 
 
 # --- layers ---------------------------------------------------------------------------------
 
 
 def test_layer_groups_for_1024_and_scaled_sizes():
+    assert layer_groups(3) == {"coarse": (0, 1), "middle": (1, 2), "fine": (2, 3), "all": (0, 3)}  # the fewest
+    with pytest.raises(ValueError, match="n_styles must be at least 3"):
+        layer_groups(2)
     assert layer_groups(18) == {"coarse": (0, 4), "middle": (4, 8), "fine": (8, 18), "all": (0, 18)}
+    assert layer_groups(16) == {"coarse": (0, 4), "middle": (4, 8), "fine": (8, 16), "all": (0, 16)}
     assert layer_groups(14) == {"coarse": (0, 4), "middle": (4, 6), "fine": (6, 14), "all": (0, 14)}
+    assert layer_groups(12) == {"coarse": (0, 2), "middle": (2, 6), "fine": (6, 12), "all": (0, 12)}
     assert layer_groups(10) == {"coarse": (0, 2), "middle": (2, 4), "fine": (4, 10), "all": (0, 10)}
     for n in range(3, 40):
         g = layer_groups(n)

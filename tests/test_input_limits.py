@@ -573,3 +573,28 @@ def test_tune_generator_refuses_a_wrong_keyword_by_its_name(demo, keywords, said
     with pytest.raises(UsageError) as caught:
         tune_generator(demo.model.generator, torch.zeros(1, 3, 64, 64), code, **arguments)
     assert str(caught.value) == said
+
+
+@pytest.mark.parametrize("kind, size, fps, refused", [
+    ("gif", (65_535, 8), 10, None), ("gif", (65_536, 8), 10, "its frames are at most 65535 px a side"),
+    ("html", (65_500, 8), 10, None), ("html", (65_501, 8), 10, "its frames are at most 65500 px a side"),
+    ("mp4", (16_384, 16), 30, None), ("mp4", (16_385, 16), 30, "and 16384 px a side"),
+    ("mp4", (8192, 4352), 120, None),  # H.264 level 6.2's largest frame at its highest rate: just fits
+    ("mp4", (8192, 4352), 120.01, "plays at most 16,711,680 blocks of 16x16 px a second"),
+    ("mp4", (8192, 4368), 1, "holds frames of at most 139,264 blocks"),
+])
+def test_each_output_holds_frames_up_to_its_formats_own_limit_and_not_one_pixel_more(kind, size, fps, refused):
+    """The bounds in `limits` are the formats' own (a GIF's 16-bit sizes, libjpeg's 65,500, H.264 level 6.2):
+    a frame at the bound is written, one pixel (or frame a second) past it is refused before any work."""
+    from interp_cli.frame_writer import frames_too_large
+
+    said = frames_too_large(kind, f"out.{kind}", size, fps)
+    assert said is None if refused is None else refused in said
+
+
+def test_a_bare_tune_is_the_same_50_steps_on_the_command_line_as_tune_true_from_python():
+    from interp_cli.checks import check_tune_steps
+
+    given = cli.commands["morph"].make_context("morph", ["a.png", "b.png", "--tune"], resilient_parsing=True).params
+    assert given["tune"] == check_tune_steps(True) == 50
+    assert check_tune_steps(None) == check_tune_steps(False) == 0

@@ -86,3 +86,17 @@ def test_a_save_aligned_folder_that_is_a_dangling_or_looping_symlink_is_named_as
         "afile": f'save_aligned="{tmp_path}/afile": exists and is not a directory'}
     check_crop_folder(tmp_path / "missing")  # made at the end: not refused
     assert not (tmp_path / "missing").exists()
+
+
+def test_an_empty_code_among_the_inputs_is_refused_before_the_model_loads(tmp_path):
+    """An empty .npy (a save that was cut short) is told by its size, where a photo is decoded: one line naming it,
+    and the input at fault as `.path`, for a batch's row and --json."""
+    from interp_cli.errors import InputError
+    from interp_cli.inputs import check_inputs
+
+    code = tmp_path / "face.npy"
+    code.write_bytes(b"")
+    with pytest.raises(InputError) as caught:
+        check_inputs([code])
+    assert str(caught.value) == f"{code}: not a readable .npy code file (the file is empty)"
+    assert caught.value.path == str(code)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from interp_cli.names import utf8_text
+from interp_cli.names import as_typed, line_text, utf8_names, utf8_text
 
 
 @pytest.mark.parametrize("name,shown", [
@@ -89,3 +89,31 @@ def test_a_warning_about_a_typed_name_with_control_characters_shows_them_escaped
     assert done.returncode == 0 and "\x1b" not in stderr, stderr
     assert any(line.startswith("warning: chk\\x1b[31m.png: the code reproduces this photo poorly")
                for line in stderr.splitlines()), stderr
+
+
+@pytest.mark.parametrize("name,shown", [
+    ("new\nline.png", "new\\nline.png"),  # a line break cannot split the line it is shown on
+    ("tab\there\r.png", "tab\\there\\r.png"),
+    ("\x1b[31mred.png", "\\x1b[31mred.png"),  # an escape sequence cannot colour (or clear) the terminal
+    ("nul\x00us\x1fdel\x7f.png", "nul\\x00us\\x1fdel\\x7f.png"),  # the first, the last below space, DEL
+    ("a b~caf\u00e9.png", "a b~caf\u00e9.png"),  # a space, the last printable ASCII and a letter stay as typed
+    (Path("dir") / "new\nline.png", "dir/new\\nline.png"),
+])
+def test_a_names_control_characters_are_shown_as_escapes_on_a_line(name, shown):
+    assert line_text(name) == shown
+
+
+@pytest.mark.parametrize("text,typed", [
+    ("in\udcff.png", "in\\xff.png"),  # the byte itself, as bash's $'in\xff.png' takes it back
+    ("\udc80\udcc3-caf\u00e9", "\\x80\\xc3-caf\u00e9"),  # the lowest undecodable byte; valid text stays
+    ("plain.png", "plain.png"),
+])
+def test_an_undecodable_byte_is_shown_as_a_shell_types_it(text, typed):
+    assert as_typed(text) == typed
+
+
+def test_a_summarys_names_keys_included_are_utf8_and_its_numbers_stay():
+    summary = {"in\udcff.png": {"frames": 3, "fps": 12.5, "ok": True, "outputs": ["o\udcff.mp4", ("p.png",)]},
+               "none": None}
+    assert utf8_names(summary) == {"in\ufffd.png": {"frames": 3, "fps": 12.5, "ok": True,
+                                                     "outputs": ["o\ufffd.mp4", ["p.png"]]}, "none": None}

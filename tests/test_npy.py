@@ -78,6 +78,15 @@ def test_an_oversized_header_is_refused_without_numpys_advice_to_weaken_safety(t
                                  "here; np.save writes about 128)")
 
 
+def test_a_header_of_exactly_the_most_read_still_loads(tmp_path):
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }"
+    header += " " * (10_000 - len(header) - 1) + "\n"  # 10,000 bytes, numpy's own limit too
+    path = tmp_path / "long.npy"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode()
+                     + np.arange(6, dtype="<f4").tobytes())
+    assert read_npy(path).tolist() == [[0, 1, 2], [3, 4, 5]]
+
+
 def test_a_cut_header_length_is_still_a_damaged_header(tmp_path):
     path = tmp_path / "cut.npy"
     path.write_bytes(b"\x93NUMPY\x02\x00\x01")
@@ -136,6 +145,7 @@ def test_a_record_after_the_data_is_read_back_and_every_reader_still_gets_the_ar
     b"\n#interp {not json\n",
     b"\n#interp {\"w_space\": \"" + b"a" * 5000 + b"\"}\n",  # longer than any record: not read whole
     b"\n#interp " + b"[" * 4000 + b"\n",  # nesting deeper than the JSON parser's stack allows
+    b"\n#notes: {\"by\": \"another tool\"}\n",  # JSON under another tool's mark of the same length
 ])
 def test_bytes_after_the_data_that_are_no_record_of_ours_are_ignored(tmp_path, tail):
     from interp_cli.npy import read_npy_record
@@ -145,6 +155,20 @@ def test_bytes_after_the_data_that_are_no_record_of_ours_are_ignored(tmp_path, t
     path.write_bytes(path.read_bytes() + tail)
     array, record = read_npy_record(path)
     assert record is None and array.shape == (2, 3)
+
+
+def test_a_record_reads_back_with_a_name_that_is_not_ascii_and_up_to_the_most_read(tmp_path):
+    """A record names what made the code (a weights file under /home/zoë); it is read whole up to 4,096 bytes,
+    the most read after the data, and a longer one is no record of ours."""
+    from interp_cli.npy import read_npy_record, record_bytes
+
+    np.save(tmp_path / "plain.npy", np.ones(3, np.float32))
+    for size, read_back in ((4096, True), (4097, False)):
+        record = {"weights": "/home/zo\u00eb/ffhq.pt", "pad": ""}
+        record["pad"] = "x" * (size - len(record_bytes(record)))
+        assert len(record_bytes(record)) == size
+        (tmp_path / "a.npy").write_bytes((tmp_path / "plain.npy").read_bytes() + record_bytes(record))
+        assert read_npy_record(tmp_path / "a.npy")[1] == (record if read_back else None)
 
 
 ARRAYS = [np.arange(12, dtype=np.float32).reshape(3, 4), np.float64(3.5), np.zeros((0, 3), np.int32),
