@@ -73,6 +73,7 @@ EDGE = {"--weights": ("ffhq", "owner/repo/file.pt", "owner/repo/file.pt@", "./no
         "--face": ("1", ",1", "0,0", "5", "-1", ",", "1.5", "0,0,0,0", ",,", "0 , 1"),
         "--layers": ("3-1", "0-99", "0-", ",", "0--1", "18", "17-17", "all,coarse", "COARSE"),
         "--shard": ("0/1", "3/2", "auto", "auto/2", "1/0", "-1/2", "1/-2", "1/99999999999999999999", "auto/0")}
+SETUP_FILES = ("a.png", "b.png", "obama.jpg", "biden.jpg", "demo.pt", "codes.npy", "pairs.csv")
 FACES = ("a.png", "b.png", "obama.jpg", "biden.jpg")
 
 
@@ -140,7 +141,7 @@ def option_values(option, rng: random.Random) -> list[list[str]]:
 def positionals(verb: str, rng: random.Random) -> list[str]:
     if verb in ("morph", "mix"):
         n = rng.choice((2, 2, 3)) if verb == "mix" else rng.choice((2, 2, 2, 2, 3, 3, 1, 4))
-        faces = ["a.png", "b.png"] + ["b.png", "a.png", "obama.jpg"][: max(0, n - 2)]
+        faces = ["a.png", "b.png", "obama.jpg", "biden.jpg"]
         return faces[:n] if rng.random() < 0.85 else [rng.choice(FACES + ("missing.png", "exists", "codes.npy"))
                                                       for _ in range(n)]
     if verb == "batch":
@@ -174,8 +175,10 @@ def make_case(verb: str, command, rng: random.Random) -> list[str]:
     for option in rng.sample(options, k=min(len(options), rng.choice((1, 2, 3, 4, 6)))):
         for words in option_values(option, rng):
             argv += words
-    if rng.random() < 0.3 and verb in ("morph", "batch", "encode", "mix"):
-        argv += list(rng.choice(CONFLICTS))
+    names = {name for option in options for name in option.opts + option.secondary_opts}
+    conflicts = [pair for pair in CONFLICTS if all(w in names for w in pair if w.startswith("-"))]
+    if conflicts and rng.random() < 0.3:
+        argv += list(rng.choice(conflicts))
     if rng.random() < 0.6:  # the line as a user types it: options anywhere, inputs last
         argv = argv[:len(verb.split())] + argv[len(verb.split()) + len(positionals_):] + positionals_
     if rng.random() < 0.1:
@@ -237,9 +240,10 @@ def _limit(mem_gb: float):
     return apply
 
 
-def judge(argv: list[str], rc: int | None, out: str, err: str, before: dict, after: dict,
+def judge(argv: list[str], inputs: list[str], rc: int | None, out: str, err: str, before: dict, after: dict,
           cache_after: dict) -> list[str]:
-    """What went wrong with one case (empty: it passed)."""
+    """What went wrong with one case (empty: it passed). `inputs`: the files it reads, never to be touched; the
+    folder's other files may be replaced by a command that succeeds, when it was told to write there."""
     problems = []
     debug = "--debug" in argv
     # A warning said before the failure (fp16 on a CPU) is its own line, not part of the error's.
@@ -261,8 +265,8 @@ def judge(argv: list[str], rc: int | None, out: str, err: str, before: dict, aft
         if "Usage:" in err or "No such option" in line or line.startswith("interp: error: -"):
             problems.append("exit 1 for what reads as a refused option: exit 2 is for usage errors")
     for path, digest in before.items():
-        if after.get(path) != digest:
-            problems.append(f"input {path} changed or gone")
+        if after.get(path) != digest and (path in inputs or rc != 0):
+            problems.append(f"{'input' if path in inputs else 'file'} {path} changed or gone (exit {rc})")
     new = sorted(set(after) - set(before))
     temps = [p for p in new + sorted(cache_after) if ".tmp-" in p or p.endswith(".tmp") or ".partial" in p]
     if temps:
@@ -270,16 +274,34 @@ def judge(argv: list[str], rc: int | None, out: str, err: str, before: dict, aft
     if rc != 0 and new:
         problems.append(f"left behind on a failure: {new[:4]}")
     if "--json" in argv:
-        objects = out.splitlines()
-        try:
-            parsed = [json.loads(o) for o in objects]
-        except ValueError:
-            parsed = None
-        if parsed is None or not parsed or not all(isinstance(p, dict) for p in parsed) \
-                or (argv[0] != "batch" and len(parsed) != 1):
-            problems.append(f"--json stdout is not {'JSON lines' if argv[0] == 'batch' else 'one JSON object'}: "
-                            f"{out[:120]!r}")
+        problems += _json_problems(argv, out)
     return problems
+
+
+def _json_problems(argv: list[str], out: str) -> list[str]:
+    """--json's promise: one JSON object on stdout (batch: one a line; `weights list`: its list of presets)."""
+    try:
+        if argv[0] == "batch":
+            parsed = [json.loads(line) for line in out.splitlines()]
+            if parsed and all(isinstance(p, dict) for p in parsed):
+                return []
+        else:
+            parsed = json.loads(out)
+            if isinstance(parsed, dict) or argv[:2] == ["weights", "list"] and isinstance(parsed, list):
+                return []
+    except ValueError:
+        pass
+    return [f"--json stdout is not {'JSON lines' if argv[0] == 'batch' else 'one JSON object'}: {out[:160]!r}"]
+
+
+def inputs_of(argv: list[str]) -> list[str]:
+    """The setup files a command line reads: the words naming them (an -o naming one is the command's to refuse
+    or to replace), the weights, and the manifest's photos."""
+    read = {word for before, word in zip([""] + argv, argv)
+            if word in SETUP_FILES and before not in ("-o", "--output", "--sheet")} | {"demo.pt"}
+    if "pairs.csv" in read:
+        read |= {"a.png", "b.png"}
+    return sorted(read)
 
 
 def run_case(argv: list[str], timeout: float, mem_gb: float) -> dict:
@@ -297,7 +319,7 @@ def run_case(argv: list[str], timeout: float, mem_gb: float) -> dict:
     except subprocess.TimeoutExpired as e:
         rc, out, err = None, str(e.stdout or ""), str(e.stderr or "")
     seconds = time.monotonic() - start
-    problems = judge(argv, rc, out, err, before, _tree(work), _tree(cache) if cache.exists() else {})
+    problems = judge(argv, inputs_of(argv), rc, out, err, before, _tree(work), _tree(cache) if cache.exists() else {})
     shutil.rmtree(folder, ignore_errors=True)
     return {"argv": argv, "rc": rc, "stdout": out[-2000:], "stderr": err[-4000:], "seconds": round(seconds, 2),
             "problems": problems}

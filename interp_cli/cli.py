@@ -103,7 +103,11 @@ class _Command(click.Command):
     """Every verb's command: an option that takes a value, followed by another option, is said to be
     missing its value. Click hands such an option the next word whatever it is, so `interp a b --refine -o
     x.mp4` said "'-o' is not a valid integer range", and `--weights -o x.mp4` took "-o" as the weights and
-    then advised the `-o x.mp4` already typed."""
+    then advised the `-o x.mp4` already typed.
+
+    An option given an empty word is refused too: `--outdir "$OUT"` with $OUT unset wrote a batch into the
+    current folder, `--save-aligned ""` the crops, and `--weights ""`, `--device ""` and mix's `--middle ""`
+    quietly meant their defaults (a 1.2 GB ffhq download for the weights), while `--coarse ""` was refused."""
 
     def parse_args(self, ctx, args):
         takes_value, names = set(), set()
@@ -119,7 +123,22 @@ class _Command(click.Command):
             if word in takes_value and (after in names or after.split("=", 1)[0] in names and after.startswith("--")):
                 raise click.UsageError(f"Option '{word}' requires an argument: the word after it, {after}, is an "
                                        f"option.", ctx)
-        return super().parse_args(ctx, args)
+        rest = super().parse_args(ctx, args)
+        _refuse_empty_values(self.get_params(ctx), ctx)
+        return rest
+
+
+def _refuse_empty_values(params, ctx) -> None:
+    """An option typed with an empty value (`--weights ""`, `--outdir=`) is a usage error, whatever its type: no
+    option of interp's means anything by an empty word, and an unset shell variable is the usual cause."""
+    from click.core import ParameterSource
+
+    for param in params:
+        if (isinstance(param, click.Option) and ctx.params.get(param.name) == ""
+                and ctx.get_parameter_source(param.name) == ParameterSource.COMMANDLINE):
+            name = max(param.opts, key=len)
+            leave = "" if param.required else f", or leave {name} out"
+            raise click.UsageError(f"{name} is empty (''): give it a value{leave}", ctx)
 
 
 class DefaultMorphGroup(click.Group):

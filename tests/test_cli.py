@@ -321,6 +321,29 @@ def test_usage_errors(tiny, tmp_path, monkeypatch, args, code, fragment):
     assert [p.name for p in tmp_path.iterdir()] == ["a_file"], "no output may appear"
 
 
+@pytest.mark.parametrize("args", [
+    ["batch", "pairs.csv", "--outdir", ""],
+    ["batch", "pairs.csv", "--outdir", "out", "--save-aligned="],
+    [A, B, "--save-aligned", ""],
+    [A, B, "--device", ""],
+    [A, B, "-o", ""],
+    ["mix", A, B, "-o", "mix.png", "--middle", ""],
+    ["encode", A, "-o", "a.npy", "--weights", ""],
+])
+def test_an_option_given_an_empty_value_is_a_usage_error_that_writes_nothing(tiny, tmp_path, monkeypatch, args):
+    """`--outdir "$OUT"` with $OUT unset wrote the batch into the current folder, `--save-aligned ""` the crops,
+    and `--device ""`, `--middle ""` and `--weights ""` (downloading ffhq) quietly meant their defaults."""
+    monkeypatch.chdir(tmp_path)
+    Path("pairs.csv").write_text(f"{A},{B},ab.gif\n")
+    if "--weights" not in args:
+        args = [*args, "--weights", tiny]
+    result = run(*args, "--no-align", "-q")
+    assert result.exit_code == 2, result.stderr
+    option = next(w.split("=")[0] for w, after in zip(args, [*args[1:], ""]) if w.endswith("=") or after == "")
+    assert one_line_error(result).startswith(f"interp: error: {'--output' if option == '-o' else option} is empty")
+    assert [p.name for p in tmp_path.iterdir()] == ["pairs.csv"], "nothing may be written"
+
+
 def test_not_an_image(tiny, tmp_path):
     notes = tmp_path / "notes.png"
     notes.write_text("hello")
