@@ -27,6 +27,7 @@ to --failures as NNNN JSON files (the argv and the folder's setup) for --replay.
 from __future__ import annotations
 
 import argparse
+import atexit
 import hashlib
 import json
 import os
@@ -73,7 +74,7 @@ EDGE = {"--weights": ("ffhq", "owner/repo/file.pt", "owner/repo/file.pt@", "./no
         "--face": ("1", ",1", "0,0", "5", "-1", ",", "1.5", "0,0,0,0", ",,", "0 , 1"),
         "--layers": ("3-1", "0-99", "0-", ",", "0--1", "18", "17-17", "all,coarse", "COARSE"),
         "--shard": ("0/1", "3/2", "auto", "auto/2", "1/0", "-1/2", "1/-2", "1/99999999999999999999", "auto/0")}
-SETUP_FILES = ("a.png", "b.png", "obama.jpg", "biden.jpg", "demo.pt", "codes.npy", "pairs.csv")
+SETUP_FILES = ("a.png", "b.png", "obama.jpg", "biden.jpg", "demo.pt", "codes.npy", "codes_b.npy", "pairs.csv")
 FACES = ("a.png", "b.png", "obama.jpg", "biden.jpg")
 
 
@@ -142,14 +143,19 @@ def positionals(verb: str, rng: random.Random) -> list[str]:
     if verb in ("morph", "mix"):
         n = rng.choice((2, 2, 3)) if verb == "mix" else rng.choice((2, 2, 2, 2, 3, 3, 1, 4))
         faces = ["a.png", "b.png", "obama.jpg", "biden.jpg"]
+        if rng.random() < 0.2:  # codes from encode, alone or beside photos: --tune, --paste, --face meet them
+            faces = rng.choice((["codes.npy", "codes_b.npy"], ["a.png", "codes_b.npy"], ["codes.npy", "b.png"]))
+            faces += ["obama.jpg", "biden.jpg"]
         return faces[:n] if rng.random() < 0.85 else [rng.choice(FACES + ("missing.png", "exists", "codes.npy"))
                                                       for _ in range(n)]
     if verb == "batch":
         return [rng.choice(("pairs.csv",) * 6 + ("missing.csv", "a.png", "exists"))]
     if verb == "render":
         return [rng.choice(("codes.npy",) * 6 + ("a.png", "missing.npy", "exists"))]
-    if verb in ("encode", "align"):
+    if verb == "encode":
         return [rng.choice(("a.png", "b.png", "obama.jpg", "a.png", "missing.png", "codes.npy"))]
+    if verb == "align":  # photos dlib finds a face in at once (in the demo's 64 px faces it looks long, and fails)
+        return [rng.choice(("obama.jpg", "biden.jpg", "obama.jpg", "a.png", "missing.png", "codes.npy"))]
     if verb in ("weights path", "weights verify", "weights download"):
         return rng.choice(([], ["demo"], ["demo"], ["ffhq"], ["demo.pt"], ["a.png"], ["owner/repo/x.pt"], [""],
                            ["é" * 300]))
@@ -162,20 +168,18 @@ def make_case(verb: str, command, rng: random.Random) -> list[str]:
                and "--version" not in p.opts]
     positionals_ = positionals(verb, rng)
     argv = verb.split() + positionals_
-    if not verb.startswith("weights"):
-        argv += ["--weights", "demo", "--device", "cpu"]
-        if verb in ("morph", "batch"):
-            argv += ["--steps", "3"]
-    if verb == "batch":
-        argv += ["--outdir", "out"]
-    if any("--output" in p.opts for p in options):
+    names = {name for option in options for name in option.opts + option.secondary_opts}
+    # The demo model, on the CPU, three frames a transition: each where the verb has the option.
+    for option, value in (("--weights", "demo"), ("--device", "cpu"), ("--steps", "3"), ("--outdir", "out")):
+        if option in names:
+            argv += [option, value]
+    if "--output" in names:
         valid = {"morph": OUTPUTS[:4] + OUTPUTS[5:6] + ("made/",), "mix": ("mix.png", "mix.npy"),
                  "render": ("face.png", "face.npy"), "encode": ("codes2.npy",), "align": ("crop.png",)}
         argv += ["-o", rng.choice(valid.get(verb, OUTPUTS[:6])) if rng.random() < 0.7 else rng.choice(OUTPUTS)]
     for option in rng.sample(options, k=min(len(options), rng.choice((1, 2, 3, 4, 6)))):
         for words in option_values(option, rng):
             argv += words
-    names = {name for option in options for name in option.opts + option.secondary_opts}
     conflicts = [pair for pair in CONFLICTS if all(w in names for w in pair if w.startswith("-"))]
     if conflicts and rng.random() < 0.3:
         argv += list(rng.choice(conflicts))
@@ -188,30 +192,33 @@ def make_case(verb: str, command, rng: random.Random) -> list[str]:
 
 # --- running and judging one ------------------------------------------------------------------------------------
 
-def setup(folder: Path) -> None:
-    """The files every case may name: two small faces, two photos, a code, a manifest, the demo weights, a folder."""
+def setup(folder: Path, verb: str) -> None:
+    """The files a case may name: two small faces, two photos, two codes (not for `weights`: they cost two encodes
+    a run), a manifest, the demo weights, a folder."""
     shutil.copy(EXAMPLES / "demo_a.png", folder / "a.png")
     shutil.copy(EXAMPLES / "demo_b.png", folder / "b.png")
     shutil.copy(EXAMPLES / "obama.jpg", folder / "obama.jpg")
     shutil.copy(EXAMPLES / "biden.jpg", folder / "biden.jpg")
     shutil.copy(REPO / "interp_cli" / "data" / "demo.pt", folder / "demo.pt")
-    shutil.copy(_codes(), folder / "codes.npy")
-    (folder / "pairs.csv").write_text("a.png,b.png,ab.gif\nb.png,a.png,ba/\n")
+    for name, code in (_codes() if verb != "weights" else {}).items():
+        shutil.copy(code, folder / name)
+    (folder / "pairs.csv").write_text("a.png,b.png,ab.gif\n# a row per case: each costs a morph\n")
     (folder / "exists").mkdir()
 
 
-_CODES: Path | None = None
+_CODES: dict[str, Path] = {}
 
 
-def _codes() -> Path:
-    """A real code from `interp encode`, made once a run."""
-    global _CODES
-    if _CODES is None:
+def _codes() -> dict[str, Path]:
+    """Real codes of the two demo faces from `interp encode`, made once a run."""
+    if not _CODES:
         folder = Path(tempfile.mkdtemp(prefix="optfuzz-codes-"))
-        shutil.copy(EXAMPLES / "demo_a.png", folder / "a.png")
-        subprocess.run([sys.executable, "-m", "interp_cli", "encode", "a.png", "--weights", "demo", "-q", "-o",
-                        "codes.npy", "--no-cache"], cwd=folder, env=_env(folder / "cache"), check=True)
-        _CODES = folder / "codes.npy"
+        atexit.register(shutil.rmtree, folder, True)
+        for face, name in (("demo_a.png", "codes.npy"), ("demo_b.png", "codes_b.npy")):
+            shutil.copy(EXAMPLES / face, folder / face)
+            subprocess.run([sys.executable, "-m", "interp_cli", "encode", face, "--weights", "demo", "-q", "-o", name,
+                            "--no-cache"], cwd=folder, env=_env(folder / "cache"), check=True)
+            _CODES[name] = folder / name
     return _CODES
 
 
@@ -256,7 +263,8 @@ def judge(argv: list[str], inputs: list[str], rc: int | None, out: str, err: str
         problems.append("stderr says internal error")
     if "Traceback" in err and not (debug and rc == 1):
         problems.append("a traceback on stderr")
-    if rc in (1, 2) and not debug and len(lines) != 1:
+    batch_ran = argv[0] == "batch" and rc == 1  # its rows ran: a line a failed row, progress and a summary
+    if rc in (1, 2) and not debug and len(lines) != 1 and not batch_ran:
         problems.append(f"{len(lines)} stderr lines on exit {rc}, not one")
     if rc == 1 and lines and not debug:
         line = lines[-1]
@@ -271,11 +279,35 @@ def judge(argv: list[str], inputs: list[str], rc: int | None, out: str, err: str
     temps = [p for p in new + sorted(cache_after) if ".tmp-" in p or p.endswith(".tmp") or ".partial" in p]
     if temps:
         problems.append(f"temp files left: {temps[:3]}")
-    if rc != 0 and new:
-        problems.append(f"left behind on a failure: {new[:4]}")
+    # A batch makes --outdir before its rows, and keeps it when they all fail: shards share it, and one
+    # worker's rmdir would pull the folder from under another's first write.
+    left = [p for p in new if not (batch_ran and p.endswith("/") and not any(q.startswith(p) and q != p for q in new))]
+    if rc != 0 and left:
+        problems.append(f"left behind on a failure: {left[:4]}")
+    if rc == 0:
+        stray = [p for p in new if not _named(p, argv)]
+        if stray:
+            problems.append(f"wrote what no option named: {stray[:4]}")
+        empty = [w for w, after in zip(argv, argv[1:]) if w.startswith("-") and after == ""]
+        if empty:
+            problems.append(f"an empty value accepted: {empty[0]} ''")
     if "--json" in argv:
         problems += _json_problems(argv, out)
     return problems
+
+
+WRITERS = ("-o", "--output", "--sheet", "--save-aligned", "--outdir")
+
+
+def _named(path: str, argv: list[str]) -> bool:
+    """Whether a new `path` in the case's folder is (inside) an output the line named, or a folder above one;
+    the -o a morph writes without one is morph.mp4."""
+    named = [os.path.normpath(after) for word, after in zip(argv, argv[1:]) if word in WRITERS and after]
+    named += [w.split("=", 1)[1] for w in argv if w.split("=", 1)[0] in WRITERS and "=" in w]
+    if argv[0] == "morph" and not any(w in ("-o", "--output") or w.startswith("--output=") for w in argv):
+        named.append("morph.mp4")
+    path = os.path.normpath(path.rstrip("/"))
+    return any(path == n or path.startswith(n + os.sep) or n.startswith(path + os.sep) for n in named)
 
 
 def _json_problems(argv: list[str], out: str) -> list[str]:
@@ -308,7 +340,7 @@ def run_case(argv: list[str], timeout: float, mem_gb: float) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="optfuzz-"))
     work, cache = folder / "w", folder / "cache"
     work.mkdir()
-    setup(work)
+    setup(work, argv[0])
     before = _tree(work)
     start = time.monotonic()
     try:
