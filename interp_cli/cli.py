@@ -130,13 +130,15 @@ class _Command(click.Command):
 
 def _refuse_empty_values(params, ctx) -> None:
     """An option typed with an empty value (`--weights ""`, `--outdir=`) is a usage error, whatever its type: no
-    option of interp's means anything by an empty word, and an unset shell variable is the usual cause."""
+    option of interp's means anything by an empty word, and an unset shell variable is the usual cause. So is an
+    empty optional argument (`interp weights verify ""` checked the default weights); a required one is a file
+    that is not there, and says so."""
     from click.core import ParameterSource
 
     for param in params:
-        if (isinstance(param, click.Option) and ctx.params.get(param.name) == ""
-                and ctx.get_parameter_source(param.name) == ParameterSource.COMMANDLINE):
-            name = max(param.opts, key=len)
+        if (isinstance(param, click.Option) or not param.required) and ctx.params.get(param.name) == "" \
+                and ctx.get_parameter_source(param.name) == ParameterSource.COMMANDLINE:
+            name = max(param.opts, key=len) if isinstance(param, click.Option) else param.human_readable_name
             leave = "" if param.required else f", or leave {name} out"
             raise click.UsageError(f"{name} is empty (''): give it a value{leave}", ctx)
 
@@ -678,6 +680,7 @@ def _cut_short(cut: BaseException, manifest: str, shard, checked, started: float
 
 class _WeightsGroup(click.Group):
     format_commands = DefaultMorphGroup.format_commands  # whole first sentences, as in `interp --help`
+    command_class = _Command
 
 
 @cli.group(cls=_WeightsGroup, invoke_without_command=True)

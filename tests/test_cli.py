@@ -344,6 +344,15 @@ def test_an_option_given_an_empty_value_is_a_usage_error_that_writes_nothing(tin
     assert [p.name for p in tmp_path.iterdir()] == ["pairs.csv"], "nothing may be written"
 
 
+@pytest.mark.parametrize("verb, word", [("verify", "SPEC"), ("path", "SPEC"), ("download", "NAME")])
+def test_weights_given_an_empty_name_is_a_usage_error_not_the_default_weights(verb, word, monkeypatch):
+    """`interp weights verify "$F"` with $F unset checked (and `download` fetched) the default weights instead."""
+    monkeypatch.setenv("INTERP_WEIGHTS", "demo")
+    result = run("weights", verb, "")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert one_line_error(result) == f"interp: error: {word} is empty (''): give it a value, or leave {word} out"
+
+
 def test_not_an_image(tiny, tmp_path):
     notes = tmp_path / "notes.png"
     notes.write_text("hello")
