@@ -108,10 +108,13 @@ def faces_per_input(face: Faces, count: int, backdrop_index: int | None = None) 
     else:
         faces = list(face)
         if len(faces) != count:
+            # The example has this line's count of places (`--face ,1` was offered to a morph of four inputs, and
+            # to encode's one input, refusing that very `--face ,1`): the second input's face 1, or the one's.
+            example = (None, 1) + (None,) * (count - 2) if count > 1 else (1,)
             raise UsageError(f"{option('face', tuple(faces))}: {len(faces)} "
-                             f"value{'s' if len(faces) != 1 else ''} for {count} inputs; give one number for every "
-                             f"input, or one per input (an empty place: the largest face), "
-                             f"e.g. {option('face', (None, 1))}")
+                             f"value{'s' if len(faces) != 1 else ''} for {count} input{'s' if count != 1 else ''}; "
+                             f"give one number for every input, or one per input (an empty place: the largest "
+                             f"face), e.g. {option('face', example)}")
     for value in faces:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise UsageError(f"{option('face')}: {value!r} is not a face number (0 = leftmost)")

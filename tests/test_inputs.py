@@ -32,10 +32,13 @@ def test_one_face_number_applies_to_every_input_or_only_to_the_backdrop():
 def test_faces_per_input_take_one_place_each():
     assert faces_per_input((None, 1), 2) == [None, 1]
     assert faces_per_input((0, 1), 2, backdrop_index=0) == [0, 1]
-    with cli_words(), pytest.raises(UsageError, match="^--face ,1: 2 values for 3 inputs; .* e.g. --face ,1"):
+    # The example has as many places as there are inputs: `--face ,1` was offered for three, refusing that very line.
+    with cli_words(), pytest.raises(UsageError, match="^--face ,1: 2 values for 3 inputs; .* e.g. --face ,1,$"):
         faces_per_input((None, 1), 3)
-    with pytest.raises(UsageError, match=r"^face=\(None, 1\): 2 values for 3 inputs; .* e.g. face=\(None, 1\)"):
+    with pytest.raises(UsageError, match=r"^face=\(None, 1\): 2 values for 3 inputs; .* e.g. face=\(None, 1, None\)$"):
         faces_per_input((None, 1), 3)
+    with cli_words(), pytest.raises(UsageError, match="^--face ,1: 2 values for 1 input; .* e.g. --face 1$"):
+        faces_per_input((None, 1), 1)  # encode's one photo
     for bad in ((-1, 0), (True, 0), (0.5, 0)):
         with pytest.raises(UsageError, match="is not a face number"):
             faces_per_input(bad, 2)
