@@ -272,9 +272,13 @@ def mix_sources(paths: Sequence[Path], coarse: str | int, middle: str | int | No
         # Leaving it out works only for a third input: without the first or second, the letters after it
         # shift, and two inputs less one is no mix.
         drop = " or leave it out" if len(paths) == 3 and i == 2 else ""
+        # Three inputs with every row from one leave two unnamed: naming only the first (`--middle b`) was refused
+        # again for the other, so the example names both.
+        example = option("middle", LETTERS[i])
+        if len(unused) == 2:
+            example += (" " if speaking_to_cli() else ", ") + option("fine", LETTERS[unused[1]])
         raise UsageError(f"{paths[i]}: input {LETTERS[i]} is named by none of {option('coarse')}, "
-                         f"{option('middle')} and {option('fine')}; name it (e.g. {option('middle', LETTERS[i])})"
-                         f"{drop}", path=paths[i])
+                         f"{option('middle')} and {option('fine')}; name it (e.g. {example}){drop}", path=paths[i])
     return sources
 
 
