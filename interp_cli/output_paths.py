@@ -79,8 +79,10 @@ def output_kind(path: PathLike, accepts: str = MORPH_OUTPUTS, *, allowed: Option
     else:
         kind = None
     if kind is None or (allowed is not None and kind not in allowed):
+        # A new `made/` is no folder yet: "is a folder" sent its reader looking for one.
         what = (f"unsupported output type '{Path(text).suffix}'" if Path(text).suffix and kind != "frames"
-                else "is a folder" if text.endswith(("/", os.sep)) or os.path.isdir(text) else "no file type")
+                else "is a folder" if os.path.isdir(text)
+                else "a name ending in / is a folder" if text.endswith(("/", os.sep)) else "no file type")
         raise UsageError(f"{shown}: {what} ({accepts.format(folder='frames/')})")
     return kind
 
