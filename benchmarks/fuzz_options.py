@@ -312,6 +312,7 @@ def _named(path: str, argv: list[str]) -> bool:
 
 def _json_problems(argv: list[str], out: str) -> list[str]:
     """--json's promise: one JSON object on stdout (batch: one a line; `weights list`: its list of presets)."""
+    argv = [w for w in argv if w != "--debug"]  # a --debug anywhere, `interp weights --debug list` too
     try:
         if argv[0] == "batch":
             parsed = [json.loads(line) for line in out.splitlines()]
