@@ -239,6 +239,8 @@ def check_output_path(path: PathLike, *, make_parents: bool = True) -> None:
     # Before the probes below: `-o .` is Path('.'), which has no name to put a probe beside.
     if kind == "frames" and target.is_dir() and target.resolve() == Path.cwd().resolve():
         raise UsageError(f"{name}: is the current directory; name a new directory for the frames")
+    if not target.name:  # `-o /`: the root has no name either (it was "internal error: ValueError")
+        raise UsageError(f"{name}: is the root directory; name a new directory for the frames")
     parent = target.parent
     too_long = too_long_name(target)
     if too_long is not None:  # else the checks below would fail with ENAMETOOLONG

@@ -887,6 +887,18 @@ def test_a_face_number_that_is_not_one_is_a_usage_error_naming_the_forms_that_wo
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("output", ["/", "//"])
+def test_the_root_directory_as_the_frames_folder_is_refused_in_one_line(tmp_path, monkeypatch, output):
+    """`-o /` was `internal error: ValueError: PosixPath('/') has an empty name`, exit 1 (the fuzzer of options
+    found it): the root, like `-o .`, has no name to put a probe beside."""
+    monkeypatch.chdir(tmp_path)
+    result = run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", "2", "-q", "-o", output)
+    assert result.exit_code == 2, result.stderr
+    assert one_line_error(result) == (f"interp: error: {output}: is the root directory; name a new directory for "
+                                      f"the frames")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("shown", ["{cwd}", "{cwd}/", ".", "./"])
 def test_the_current_directory_as_the_frames_folder_is_refused_in_one_line(tmp_path, monkeypatch, shown):
     """`-o .` (frames into the folder one is in, the inputs elsewhere) would mix frames with whatever is
