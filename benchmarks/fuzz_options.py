@@ -302,6 +302,7 @@ WRITERS = ("-o", "--output", "--sheet", "--save-aligned", "--outdir")
 def _named(path: str, argv: list[str]) -> bool:
     """Whether a new `path` in the case's folder is (inside) an output the line named, or a folder above one;
     the -o a morph writes without one is morph.mp4."""
+    argv = [w for w in argv if w != "--debug"]  # interp takes it out of the line wherever it is: `-o --debug x.gif`
     named = [os.path.normpath(after) for word, after in zip(argv, argv[1:]) if word in WRITERS and after]
     named += [w.split("=", 1)[1] for w in argv if w.split("=", 1)[0] in WRITERS and "=" in w]
     if argv[0] == "morph" and not any(w in ("-o", "--output") or w.startswith("--output=") for w in argv):
