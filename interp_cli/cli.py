@@ -110,13 +110,9 @@ class _Command(click.Command):
     quietly meant their defaults (a 1.2 GB ffhq download for the weights), while `--coarse ""` was refused."""
 
     def parse_args(self, ctx, args):
-        takes_value, names = set(), set()
-        for param in self.get_params(ctx):
-            if isinstance(param, click.Option):
-                names.update(param.opts + param.secondary_opts)
-                # A flag takes no word; --tune's count is optional, and Click never gives it one that starts with -.
-                if not (param.is_flag or param.count or getattr(param, "_flag_needs_value", False)):
-                    takes_value.update(param.opts)
+        takes_value = _value_options(self)
+        names = {name for param in self.get_params(ctx) if isinstance(param, click.Option)
+                 for name in param.opts + param.secondary_opts}
         for word, after in zip(args, args[1:]):
             if word == "--":
                 break
@@ -143,6 +139,22 @@ def _refuse_empty_values(params, ctx) -> None:
             raise click.UsageError(f"{name} is empty (''): give it a value{leave}", ctx)
 
 
+def _value_options(command) -> set[str]:
+    """The names of `command`'s options that take the next word as their value (not flags, nor --tune's optional
+    count, which click never gives a word starting with -)."""
+    return {name for param in getattr(command, "params", ()) if isinstance(param, click.Option)
+            and not (param.is_flag or param.count or getattr(param, "_flag_needs_value", False)) for name in param.opts}
+
+
+def _options_end(args, command) -> int:
+    """Where the options of the line end: at its first `--` that is no option's value. `--precision -- ... --json`
+    gives --precision the word `--`, so the --json after it is an option still: its failure was said without the
+    JSON object stdout promises."""
+    takes_value = _value_options(command)
+    return next((i for i, word in enumerate(args) if word == "--" and (i == 0 or args[i - 1] not in takes_value)),
+                len(args))
+
+
 class DefaultMorphGroup(click.Group):
     """A group whose unnamed first argument means the `morph` command: `interp a.png b.png` works.
 
@@ -165,7 +177,7 @@ class DefaultMorphGroup(click.Group):
         args = [a for a in args if a != "--debug"]
         extra.pop("standalone_mode", None)
         command = args[0] if args and args[0] in self.commands else "morph"
-        as_json = "--json" in args[:args.index("--") if "--" in args else len(args)]
+        as_json = "--json" in args[:_options_end(args, self.commands.get(command))]
 
         def failed(error: str, exit_code: int, **more) -> None:
             """Under --json, the failure's JSON object on stdout too (`console.failure_json`); a batch's closes its

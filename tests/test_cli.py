@@ -211,6 +211,18 @@ def test_a_failure_under_json_is_one_json_object_on_stdout_too(tiny, tmp_path, w
     assert told.get("summary") is (True if words[0] == "batch" else None)
 
 
+@pytest.mark.parametrize("words", [["--precision", "--"], ["--device", "--", "missing.npy"]])
+def test_a_double_dash_given_as_a_value_does_not_hide_the_json_after_it(tmp_path, monkeypatch, words):
+    """`--precision --` gives the option the word `--` (click's reading), so a later --json is an option still;
+    the failure was said on stderr alone, without the JSON object --json promises on stdout."""
+    monkeypatch.chdir(tmp_path)
+    result = run("render", "--weights", "demo", "-o", "face.png", *words, "--json")
+    assert result.exit_code == 2, result.stderr
+    assert json.loads(result.stdout)["exit_code"] == 2
+    assert json.loads(result.stdout)["error"] == one_line_error(result).removeprefix("interp: error: ")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_precision_bf16_renders_close_to_fp32(tiny, tmp_path):
     frames = {}
     for precision in ("fp32", "bf16"):
