@@ -22,7 +22,8 @@ from interp_cli.files import claimed, project_id
 from interp_cli.inputs import check_input_files, paste_without_alignment
 from interp_cli.layers import check_layers
 from interp_cli.names import line_text
-from interp_cli.manifest import PLANNED_CHOICES, BatchPlan, Placement, Row, Shard, make_outdir, plan_batch
+from interp_cli.manifest import (PLANNED_CHOICES, BatchPlan, Placement, Row, Shard, make_outdir, missing_folders,
+                                 plan_batch, remove_folders)
 from interp_cli.options import MORPH_OPTION_NAMES
 from interp_cli.progress import Log, python_log
 from interp_cli.weights import check_weights_name
@@ -119,6 +120,7 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     results = []
 
     where = os.fspath(manifest)
+    made: list[Path] = []  # the folders --outdir needed made, once it is made
 
     def summary(**extra) -> dict:
         return {"shard": str(shard), "manifest": where, "rows": len(mine), "manifest_rows": len(rows),
@@ -134,12 +136,18 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
         check_weights_name(weights)
         if _reaches_the_model(mine, plan, skip_existing, Path(outdir)):
             _pipeline()  # before --outdir is made: stopped in the import, a batch leaves nothing
+        made = missing_folders(outdir)
         outdir = make_outdir(outdir)
         kept = results.append if keep_results else \
             (lambda result: results.append({key: result[key] for key in ("row", "ok", "skipped")}))
         _batch_rows(where, mine, plan, outdir, skip_existing, kept, on_row, log, failures or log, progress,
                     new_session, morph_options)
     except (*stops.STOPS, Exception) as cut:
+        if isinstance(cut, UsageError):
+            # Refused as a whole once the model was loaded (--face where it takes its inputs as they are, --layers
+            # past its rows): no row was made, and the --outdir it made is not left behind, empty. Another shard,
+            # with the same options, is refused alike.
+            remove_folders(made)
         # Ctrl-C or SIGTERM (a scheduler's time limit; a Python caller's own handler's exception too), or a fatal
         # error: the caller still gets what was done, to report it.
         try:

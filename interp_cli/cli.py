@@ -103,23 +103,56 @@ class _Command(click.Command):
     """Every verb's command: an option that takes a value, followed by another option, is said to be
     missing its value. Click hands such an option the next word whatever it is, so `interp a b --refine -o
     x.mp4` said "'-o' is not a valid integer range", and `--weights -o x.mp4` took "-o" as the weights and
-    then advised the `-o x.mp4` already typed."""
+    then advised the `-o x.mp4` already typed.
+
+    An option given an empty word is refused too: `--outdir "$OUT"` with $OUT unset wrote a batch into the
+    current folder, `--save-aligned ""` the crops, and `--weights ""`, `--device ""` and mix's `--middle ""`
+    quietly meant their defaults (a 1.2 GB ffhq download for the weights), while `--coarse ""` was refused."""
 
     def parse_args(self, ctx, args):
-        takes_value, names = set(), set()
-        for param in self.get_params(ctx):
-            if isinstance(param, click.Option):
-                names.update(param.opts + param.secondary_opts)
-                # A flag takes no word; --tune's count is optional, and Click never gives it one that starts with -.
-                if not (param.is_flag or param.count or getattr(param, "_flag_needs_value", False)):
-                    takes_value.update(param.opts)
+        takes_value = _value_options(self)
+        names = {name for param in self.get_params(ctx) if isinstance(param, click.Option)
+                 for name in param.opts + param.secondary_opts}
         for word, after in zip(args, args[1:]):
             if word == "--":
                 break
             if word in takes_value and (after in names or after.split("=", 1)[0] in names and after.startswith("--")):
                 raise click.UsageError(f"Option '{word}' requires an argument: the word after it, {after}, is an "
                                        f"option.", ctx)
-        return super().parse_args(ctx, args)
+        rest = super().parse_args(ctx, args)
+        _refuse_empty_values(self.get_params(ctx), ctx)
+        return rest
+
+
+def _refuse_empty_values(params, ctx) -> None:
+    """An option typed with an empty value (`--weights ""`, `--outdir=`) is a usage error, whatever its type: no
+    option of interp's means anything by an empty word, and an unset shell variable is the usual cause. So is an
+    empty optional argument (`interp weights verify ""` checked the default weights); a required one is a file
+    that is not there, and says so."""
+    from click.core import ParameterSource
+
+    for param in params:
+        if (isinstance(param, click.Option) or not param.required) and ctx.params.get(param.name) == "" \
+                and ctx.get_parameter_source(param.name) == ParameterSource.COMMANDLINE:
+            name = max(param.opts, key=len) if isinstance(param, click.Option) else param.human_readable_name
+            leave = "" if param.required else f", or leave {name} out"
+            raise click.UsageError(f"{name} is empty (''): give it a value{leave}", ctx)
+
+
+def _value_options(command) -> set[str]:
+    """The names of `command`'s options that take the next word as their value (not flags, nor --tune's optional
+    count, which click never gives a word starting with -)."""
+    return {name for param in getattr(command, "params", ()) if isinstance(param, click.Option)
+            and not (param.is_flag or param.count or getattr(param, "_flag_needs_value", False)) for name in param.opts}
+
+
+def _options_end(args, command) -> int:
+    """Where the options of the line end: at its first `--` that is no option's value. `--precision -- ... --json`
+    gives --precision the word `--`, so the --json after it is an option still: its failure was said without the
+    JSON object stdout promises."""
+    takes_value = _value_options(command)
+    return next((i for i, word in enumerate(args) if word == "--" and (i == 0 or args[i - 1] not in takes_value)),
+                len(args))
 
 
 class DefaultMorphGroup(click.Group):
@@ -144,7 +177,7 @@ class DefaultMorphGroup(click.Group):
         args = [a for a in args if a != "--debug"]
         extra.pop("standalone_mode", None)
         command = args[0] if args and args[0] in self.commands else "morph"
-        as_json = "--json" in args[:args.index("--") if "--" in args else len(args)]
+        as_json = "--json" in args[:_options_end(args, self.commands.get(command))]
 
         def failed(error: str, exit_code: int, **more) -> None:
             """Under --json, the failure's JSON object on stdout too (`console.failure_json`); a batch's closes its
@@ -660,6 +693,7 @@ def _cut_short(cut: BaseException, manifest: str, shard, checked, started: float
 
 class _WeightsGroup(click.Group):
     format_commands = DefaultMorphGroup.format_commands  # whole first sentences, as in `interp --help`
+    command_class = _Command
 
 
 @cli.group(cls=_WeightsGroup, invoke_without_command=True)

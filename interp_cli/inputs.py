@@ -108,10 +108,13 @@ def faces_per_input(face: Faces, count: int, backdrop_index: int | None = None) 
     else:
         faces = list(face)
         if len(faces) != count:
+            # The example has this line's count of places (`--face ,1` was offered to a morph of four inputs, and
+            # to encode's one input, refusing that very `--face ,1`): the second input's face 1, or the one's.
+            example = (None, 1) + (None,) * (count - 2) if count > 1 else (1,)
             raise UsageError(f"{option('face', tuple(faces))}: {len(faces)} "
-                             f"value{'s' if len(faces) != 1 else ''} for {count} inputs; give one number for every "
-                             f"input, or one per input (an empty place: the largest face), "
-                             f"e.g. {option('face', (None, 1))}")
+                             f"value{'s' if len(faces) != 1 else ''} for {count} input{'s' if count != 1 else ''}; "
+                             f"give one number for every input, or one per input (an empty place: the largest "
+                             f"face), e.g. {option('face', example)}")
     for value in faces:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
             raise UsageError(f"{option('face')}: {value!r} is not a face number (0 = leftmost)")
@@ -269,9 +272,13 @@ def mix_sources(paths: Sequence[Path], coarse: str | int, middle: str | int | No
         # Leaving it out works only for a third input: without the first or second, the letters after it
         # shift, and two inputs less one is no mix.
         drop = " or leave it out" if len(paths) == 3 and i == 2 else ""
+        # Three inputs with every row from one leave two unnamed: naming only the first (`--middle b`) was refused
+        # again for the other, so the example names both.
+        example = option("middle", LETTERS[i])
+        if len(unused) == 2:
+            example += (" " if speaking_to_cli() else ", ") + option("fine", LETTERS[unused[1]])
         raise UsageError(f"{paths[i]}: input {LETTERS[i]} is named by none of {option('coarse')}, "
-                         f"{option('middle')} and {option('fine')}; name it (e.g. {option('middle', LETTERS[i])})"
-                         f"{drop}", path=paths[i])
+                         f"{option('middle')} and {option('fine')}; name it (e.g. {example}){drop}", path=paths[i])
     return sources
 
 

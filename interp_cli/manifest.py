@@ -780,11 +780,7 @@ def make_outdir(outdir: str | os.PathLike, *, keep: bool = True) -> Path:
     `interp batch` proves it before it imports the pipeline: a parent that is a file or a read-only
     place is said at once, not after torch has loaded (a second and more, in each task of an array)."""
     outdir = Path(outdir)
-    missing = []  # outdir and the folders above it that do not exist yet, deepest first
-    for folder in (outdir, *outdir.parents):
-        if os.path.lexists(folder):
-            break
-        missing.append(folder)
+    missing = missing_folders(outdir)
     with deferred():  # made and (unless kept) removed in one go: a stop landing between left the folders
         try:
             outdir.mkdir(parents=True, exist_ok=True)
@@ -795,9 +791,24 @@ def make_outdir(outdir: str | os.PathLike, *, keep: bool = True) -> Path:
                 f"cannot create it ({err.strerror})"
             raise UsageError(f"{option('outdir', str(outdir))}: {reason}") from None
         if not keep:
-            for folder in missing:
-                try:
-                    folder.rmdir()
-                except OSError:  # something else wrote there meanwhile: theirs, left alone
-                    break
+            remove_folders(missing)
     return outdir
+
+
+def missing_folders(outdir: str | os.PathLike) -> list[Path]:
+    """`outdir` and the folders above it that do not exist yet, deepest first: what `make_outdir` will make."""
+    missing = []
+    for folder in (Path(outdir), *Path(outdir).parents):
+        if os.path.lexists(folder):
+            break
+        missing.append(folder)
+    return missing
+
+
+def remove_folders(made: list[Path]) -> None:
+    """Remove the folders `missing_folders` listed and `make_outdir` made, deepest first, while they are empty."""
+    for folder in made:
+        try:
+            folder.rmdir()
+        except OSError:  # something else wrote there meanwhile: theirs, left alone
+            break

@@ -79,8 +79,10 @@ def output_kind(path: PathLike, accepts: str = MORPH_OUTPUTS, *, allowed: Option
     else:
         kind = None
     if kind is None or (allowed is not None and kind not in allowed):
+        # A new `made/` is no folder yet: "is a folder" sent its reader looking for one.
         what = (f"unsupported output type '{Path(text).suffix}'" if Path(text).suffix and kind != "frames"
-                else "is a folder" if text.endswith(("/", os.sep)) or os.path.isdir(text) else "no file type")
+                else "is a folder" if os.path.isdir(text)
+                else "a name ending in / is a folder" if text.endswith(("/", os.sep)) else "no file type")
         raise UsageError(f"{shown}: {what} ({accepts.format(folder='frames/')})")
     return kind
 
@@ -247,6 +249,8 @@ def _check_output_path(path: PathLike, *, make_parents: bool) -> None:
     # Before the probes below: `-o .` is Path('.'), which has no name to put a probe beside.
     if kind == "frames" and target.is_dir() and target.resolve() == Path.cwd().resolve():
         raise UsageError(f"{name}: is the current directory; name a new directory for the frames")
+    if not target.name:  # `-o /`: the root has no name either (it was "internal error: ValueError")
+        raise UsageError(f"{name}: is the root directory; name a new directory for the frames")
     parent = target.parent
     too_long = too_long_name(target)
     if too_long is not None:  # else the checks below would fail with ENAMETOOLONG

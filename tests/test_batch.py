@@ -964,6 +964,22 @@ def test_a_bad_layers_spec_stops_the_batch_as_a_usage_error_not_row_by_row(tiny,
     assert not (tmp_path / "out" / "x.gif").exists()
 
 
+@pytest.mark.parametrize("extra", [["--face", "0"], ["--layers", "0-15"]])
+def test_a_batch_refused_once_the_model_loads_leaves_no_outdir_it_made(tmp_path, monkeypatch, extra):
+    """`--face 0` with a model that takes its inputs as they are (the demo), or `--layers` past its rows, refuses
+    the whole batch (exit 2) once the model has loaded, after --outdir was made: the empty folders stayed behind
+    (benchmarks/fuzz_options.py found it). A folder that was there already stays."""
+    (tmp_path / "pairs.csv").write_text(f"{A},{B},x.gif\n")
+    code, lines, err = invoked("batch", "pairs.csv", "--outdir", "new/out", "--weights", "demo", "--steps", "2",
+                               *extra, "--json", monkeypatch=monkeypatch, cwd=tmp_path)
+    assert code == 2 and lines[-1]["exit_code"] == 2 and err.count("\n") == 1, (lines, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs.csv"]
+    (tmp_path / "kept").mkdir()
+    code, _, err = invoked("batch", "pairs.csv", "--outdir", "kept", "--weights", "demo", "--steps", "2", *extra,
+                           "-q", monkeypatch=monkeypatch, cwd=tmp_path)
+    assert code == 2 and (tmp_path / "kept").is_dir(), err
+
+
 def test_a_full_or_read_only_disk_stops_the_batch_after_the_row_that_found_it(tiny, tmp_path, env):
     """--outdir on a real full file system (a 200 kB tmpfs, in a mount namespace of its own): the first row
     fails with the disk's words, and the batch stops there with its summary instead of loading, encoding and

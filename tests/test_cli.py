@@ -211,6 +211,18 @@ def test_a_failure_under_json_is_one_json_object_on_stdout_too(tiny, tmp_path, w
     assert told.get("summary") is (True if words[0] == "batch" else None)
 
 
+@pytest.mark.parametrize("words", [["--precision", "--"], ["--device", "--", "missing.npy"]])
+def test_a_double_dash_given_as_a_value_does_not_hide_the_json_after_it(tmp_path, monkeypatch, words):
+    """`--precision --` gives the option the word `--` (click's reading), so a later --json is an option still;
+    the failure was said on stderr alone, without the JSON object --json promises on stdout."""
+    monkeypatch.chdir(tmp_path)
+    result = run("render", "--weights", "demo", "-o", "face.png", *words, "--json")
+    assert result.exit_code == 2, result.stderr
+    assert json.loads(result.stdout)["exit_code"] == 2
+    assert json.loads(result.stdout)["error"] == one_line_error(result).removeprefix("interp: error: ")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_precision_bf16_renders_close_to_fp32(tiny, tmp_path):
     frames = {}
     for precision in ("fp32", "bf16"):
@@ -319,6 +331,38 @@ def test_usage_errors(tiny, tmp_path, monkeypatch, args, code, fragment):
     assert result.exit_code == code, result.stderr
     assert fragment in one_line_error(result)
     assert [p.name for p in tmp_path.iterdir()] == ["a_file"], "no output may appear"
+
+
+@pytest.mark.parametrize("args", [
+    ["batch", "pairs.csv", "--outdir", ""],
+    ["batch", "pairs.csv", "--outdir", "out", "--save-aligned="],
+    [A, B, "--save-aligned", ""],
+    [A, B, "--device", ""],
+    [A, B, "-o", ""],
+    ["mix", A, B, "-o", "mix.png", "--middle", ""],
+    ["encode", A, "-o", "a.npy", "--weights", ""],
+])
+def test_an_option_given_an_empty_value_is_a_usage_error_that_writes_nothing(tiny, tmp_path, monkeypatch, args):
+    """`--outdir "$OUT"` with $OUT unset wrote the batch into the current folder, `--save-aligned ""` the crops,
+    and `--device ""`, `--middle ""` and `--weights ""` (downloading ffhq) quietly meant their defaults."""
+    monkeypatch.chdir(tmp_path)
+    Path("pairs.csv").write_text(f"{A},{B},ab.gif\n")
+    if "--weights" not in args:
+        args = [*args, "--weights", tiny]
+    result = run(*args, "--no-align", "-q")
+    assert result.exit_code == 2, result.stderr
+    option = next(w.split("=")[0] for w, after in zip(args, [*args[1:], ""]) if w.endswith("=") or after == "")
+    assert one_line_error(result).startswith(f"interp: error: {'--output' if option == '-o' else option} is empty")
+    assert [p.name for p in tmp_path.iterdir()] == ["pairs.csv"], "nothing may be written"
+
+
+@pytest.mark.parametrize("verb, word", [("verify", "SPEC"), ("path", "SPEC"), ("download", "NAME")])
+def test_weights_given_an_empty_name_is_a_usage_error_not_the_default_weights(verb, word, monkeypatch):
+    """`interp weights verify "$F"` with $F unset checked (and `download` fetched) the default weights instead."""
+    monkeypatch.setenv("INTERP_WEIGHTS", "demo")
+    result = run("weights", verb, "")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert one_line_error(result) == f"interp: error: {word} is empty (''): give it a value, or leave {word} out"
 
 
 def test_not_an_image(tiny, tmp_path):
@@ -852,6 +896,18 @@ def test_a_face_number_that_is_not_one_is_a_usage_error_naming_the_forms_that_wo
     assert result.exit_code == 2, result.stderr
     assert one_line_error(result) == (f"interp: error: invalid value for '--face': '{face}': give a face number "
                                       f"(0 = leftmost), or one per input such as 0,1 or ,1")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("output", ["/", "//"])
+def test_the_root_directory_as_the_frames_folder_is_refused_in_one_line(tmp_path, monkeypatch, output):
+    """`-o /` was `internal error: ValueError: PosixPath('/') has an empty name`, exit 1 (the fuzzer of options
+    found it): the root, like `-o .`, has no name to put a probe beside."""
+    monkeypatch.chdir(tmp_path)
+    result = run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", "2", "-q", "-o", output)
+    assert result.exit_code == 2, result.stderr
+    assert one_line_error(result) == (f"interp: error: {output}: is the root directory; name a new directory for "
+                                      f"the frames")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from interp_cli.errors import UsageError, cli_words
-from interp_cli.inputs import faces_per_input, pick_input
+from interp_cli.inputs import faces_per_input, mix_sources, pick_input
 
 
 def test_an_input_is_named_by_letter_or_one_based_number():
@@ -29,13 +29,28 @@ def test_one_face_number_applies_to_every_input_or_only_to_the_backdrop():
     assert faces_per_input(1, 3, backdrop_index=2) == [None, None, 1]  # --paste: the others give their largest
 
 
+def test_a_mix_with_two_inputs_unnamed_is_shown_a_line_naming_both():
+    """`interp mix a b c --coarse a --fine a` was told `e.g. --middle b`, which is refused again for c."""
+    paths = [Path("a.png"), Path("b.png"), Path("c.png")]
+    with cli_words(), pytest.raises(UsageError, match="^b.png: input b is .*; name it [(]e.g. --middle b --fine c[)]$"):
+        mix_sources(paths, "a", None, "a")
+    with pytest.raises(UsageError, match=r'[(]e.g. middle="b", fine="c"[)]$'):
+        mix_sources(paths, "a", "a", "a")
+    assert mix_sources(paths, "a", "b", "c") == {"coarse": 0, "middle": 1, "fine": 2}  # the line it shows works
+    with cli_words(), pytest.raises(UsageError, match="[(]e.g. --middle c[)] or leave it out$"):
+        mix_sources(paths, "a", None, "b")  # one unnamed: one to name
+
+
 def test_faces_per_input_take_one_place_each():
     assert faces_per_input((None, 1), 2) == [None, 1]
     assert faces_per_input((0, 1), 2, backdrop_index=0) == [0, 1]
-    with cli_words(), pytest.raises(UsageError, match="^--face ,1: 2 values for 3 inputs; .* e.g. --face ,1"):
+    # The example has as many places as there are inputs: `--face ,1` was offered for three, refusing that very line.
+    with cli_words(), pytest.raises(UsageError, match="^--face ,1: 2 values for 3 inputs; .* e.g. --face ,1,$"):
         faces_per_input((None, 1), 3)
-    with pytest.raises(UsageError, match=r"^face=\(None, 1\): 2 values for 3 inputs; .* e.g. face=\(None, 1\)"):
+    with pytest.raises(UsageError, match=r"^face=\(None, 1\): 2 values for 3 inputs; .* e.g. face=\(None, 1, None\)$"):
         faces_per_input((None, 1), 3)
+    with cli_words(), pytest.raises(UsageError, match="^--face ,1: 2 values for 1 input; .* e.g. --face 1$"):
+        faces_per_input((None, 1), 1)  # encode's one photo
     for bad in ((-1, 0), (True, 0), (0.5, 0)):
         with pytest.raises(UsageError, match="is not a face number"):
             faces_per_input(bad, 2)

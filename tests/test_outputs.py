@@ -413,6 +413,20 @@ def test_a_folder_named_like_a_file_output_is_refused_unless_named_as_a_folder(t
     assert line.endswith("code.npy: is a folder, but a .npy output is a file; remove or rename the folder"), line
 
 
+@pytest.mark.parametrize("verb, output, accepts", [("encode", "made/", "codes are written as .npy"),
+                                                     ("render", "new/x.npy/", "render writes a .png image or a "
+                                                                              ".npy float array")])
+def test_a_new_folder_name_as_a_one_file_output_is_not_said_to_be_a_folder_that_exists(tmp_path, verb, output,
+                                                                                       accepts):
+    # `interp encode a.png -o made/` said "made/: is a folder", sending its reader to look for one that is not there.
+    source = A if verb == "encode" else str(tmp_path / "a.npy")
+    if verb == "render":
+        assert interp(tmp_path, "encode", A, "--weights", "demo", "-o", source)[0] == 0
+    line = refused(tmp_path, verb, source, "--weights", "demo", "-o", output)
+    assert line == f"interp: error: {output}: a name ending in / is a folder ({accepts})", line
+    assert not (tmp_path / output.split("/")[0]).exists()
+
+
 def test_batch_rows_with_a_photo_or_frames_too_large_fail_alone_naming_them(tmp_path):
     """A row pasting into a 17,000 px wide photo for an MP4 (libx264 failed once every frame was rendered) and a
     row with a photo over the pixel limit each fail alone, named, with what to do; the other row is written."""

@@ -1,0 +1,62 @@
+"""benchmarks/fuzz_options.py still runs and still judges: a few seconds of `interp weights` command lines with a
+fixed seed, every verb and option drawn from interp's own commands, and its verdicts on lines whose outcome is known.
+
+The fuzzer itself is no part of `make test` (minutes a verb); this keeps it from rotting as interp changes.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import fuzz_options  # noqa: E402
+
+
+def test_the_fuzzer_runs_weights_lines_and_finds_nothing(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fuzz_options.py"), "--verbs", "weights",
+                           "--seconds", "2", "--seed", "3", "--failures", str(tmp_path / "f")],
+                          capture_output=True, text=True, timeout=300, env=dict(os.environ, TMPDIR=str(tmp_path)))
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = next(line for line in done.stdout.splitlines() if line.startswith("weights: "))
+    assert int(summary.split()[1]) >= 1 and ", 0 failures" in summary  # "weights: 3 cases, 0 failures (seed 3)"
+    assert not (tmp_path / "f").exists()
+
+
+def test_every_verb_and_option_of_interp_is_drawn_from_its_click_command():
+    from interp_cli.cli import cli
+
+    commands = fuzz_options.commands()
+    assert {name.split()[0] for name in commands} == set(cli.commands) == set(fuzz_options.VERBS)
+    assert {"weights list", "weights path", "weights verify", "weights download"} <= set(commands)
+    import random
+
+    rng = random.Random(0)
+    seen = {word for _ in range(300) for word in fuzz_options.make_case("morph", commands["morph"], rng)}
+    options = {max(p.opts, key=len) for p in commands["morph"].params if p.param_type_name == "option"}
+    assert options - {"--help"} <= seen
+
+
+def _verdict(argv, rc, err="", out="", new=()):
+    before = {"a.png": "1", "b.png": "2", "demo.pt": "3"}
+    after = dict(before, **{path: "x" for path in new})
+    return fuzz_options.judge(argv, fuzz_options.inputs_of(argv), rc, out, err, before, after, {})
+
+
+def test_the_judge_fails_what_the_brief_forbids_and_passes_a_clean_refusal():
+    line = ["morph", "a.png", "b.png", "-o", "x.gif"]
+    assert _verdict(line, 2, "interp: error: --steps must be at least 2 (got 1)\n") == []
+    assert _verdict(line, 0, new=["x.gif"]) == []
+    assert "a traceback on stderr" in _verdict(line, 1, "Traceback (most recent call last):\nboom\n")
+    assert _verdict(line, 1, "interp: error: --fps nan: not a number\n")  # a refused option exits 2
+    assert _verdict(line, 1, "interp: error: x.gif: disk full\n", new=["x.gif"])  # output left on a failure
+    assert _verdict(line, 0, new=["x.gif", ".x.gif.tmp-0123456789abcdef"])  # a temp left
+    assert _verdict(line, 0, new=["x.gif", "a_aligned.png"])  # written where no option said
+    assert _verdict([*line, "--device", ""], 0, new=["x.gif"])  # an empty value taken for the default
+    assert _verdict([*line, "--json"], 0, out="{}\n{}\n", new=["x.gif"])  # --json: one object
+    assert _verdict(line, 0, new=["x.gif"]) == [] and _verdict(["morph", "a.png", "b.png", "-o", "a.png"], 2,
+                                                               "interp: error: a.png is an input\n") == []
