@@ -263,11 +263,21 @@ def tune_option(f):
              f"minutes, more on a busy machine. At most {TUNE_MAX_STEPS:,} steps.  e.g. interp a.jpg b.jpg --tune")(f)
 
 
+class PathName(click.Path):
+    """A path option's value as typed: what it names is checked by interp (`--outdir pairs.csv: exists and is
+    not a directory`), as for a Python caller, not by click, whose refusals read unlike any other ("Directory
+    'pairs.csv' is a file."). A click.Path still, for the shell to complete a folder's (file_okay=False) or
+    a file's name."""
+
+    def convert(self, value, param, ctx):
+        return value
+
+
 def save_aligned_option(f, help="Also save the crops the encoder saw in DIR (made if missing), as NAME_aligned.png; "
                                 "inputs that share a NAME get their place among the inputs: NAME_aligned_1.png, "
                                 "NAME_aligned_2.png. Saved at the end with the output; a crop that would replace "
                                 "an input or another output, or land in a frames folder, is refused at once."):
-    return click.option("--save-aligned", type=click.Path(file_okay=False), default=None, metavar="DIR",
+    return click.option("--save-aligned", type=PathName(file_okay=False), default=None, metavar="DIR",
                         help=help)(f)
 
 
