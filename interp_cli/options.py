@@ -369,5 +369,6 @@ class ShardType(click.ParamType):
             return parse_shard(value)
         except UsageError as err:
             reason = str(err)
-            prefix = f"--shard {value}: "
-            self.fail(f"{value}: {reason[len(prefix):] if reason.startswith(prefix) else reason}", param, ctx)
+            # click names the option already: the value once ("auto/3 (Slurm task 5; ...): K must be ...")
+            prefix = f"--shard {value}"
+            self.fail(f"{value}{reason[len(prefix):] if reason.startswith(prefix) else ': ' + reason}", param, ctx)
