@@ -141,7 +141,7 @@ SEED = _Seed()
 
 def output_flags(f=None, *, json_help: str = "Print one JSON summary on stdout; on a failure, one object with "
                                              "\"error\", \"exit_code\" and \"path\" (the file at fault: an "
-                                             "input, or an output that cannot be written; else null)."):
+                                             "input, the weights, or an output that cannot be written; else null)."):
     """--quiet and --json; `@output_flags(json_help=...)` for a command whose JSON differs."""
     if f is None:
         return lambda g: output_flags(g, json_help=json_help)
