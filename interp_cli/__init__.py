@@ -22,10 +22,10 @@ What a call does besides its output:
 - It raises `InterpError` for anything the caller can act on, one line naming the keywords it takes
   (`align=False`, not the command's `--no-align`): `UsageError` for a bad argument, its subclass `InputError`
   for an input file that cannot be used, `NoFaceError` for a photo without a face, `CheckpointError`, `ChecksumError`
-  and `WeightsUnavailableError` for weights. `err.path` names the file at fault, where one is: an input, or an
-  output that cannot be written. A TypeError is a call Python itself refuses (an unknown keyword); torch's
-  out-of-memory errors and a KeyboardInterrupt pass through as they are. Arguments are taken as their kind, never
-  converted: an on/off keyword is True or False (`align="no"` is refused, not read as true), a count an int
+  and `WeightsUnavailableError` for weights. `err.path` names the file at fault, where one is: an input, the
+  weights, or an output that cannot be written. A TypeError is a call Python itself refuses (an unknown keyword);
+  torch's out-of-memory errors and a KeyboardInterrupt pass through as they are. Arguments are taken as their kind,
+  never converted: an on/off keyword is True or False (`align="no"` is refused, not read as true), a count an int
   (`steps=60`, not "60" or 60.0), `log=` a function; numpy's ints, floats and bools are taken as Python's.
 - It leaves the process as it found it: no signal handlers, environment variables, thread counts, torch
   flags, RNG states, warning filters or logging settings changed after it returns (tests/test_pipeline.py

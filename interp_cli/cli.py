@@ -25,9 +25,9 @@ from interp_cli.errors import cli_words, one_line, reported
 from interp_cli.names import line_text, typed_shown
 from interp_cli.limits import ALIGN_SIZE, NOISE_MODES
 from interp_cli.malloc import freeze_imports_here, keep_freed_memory
-from interp_cli.options import (SEED, IntRange, ShardType, align_options, cache_option, device_option, morph_options,
-                                morph_settings, noise_options, output_flags, precision_option, refine_options,
-                                save_aligned_option, weights_option)
+from interp_cli.options import (SEED, IntRange, PathName, ShardType, align_options, cache_option, device_option,
+                                morph_options, morph_settings, noise_options, output_flags, precision_option,
+                                refine_options, save_aligned_option, weights_option)
 from interp_cli.stops import HungUp, Terminated, ignore_stops, raise_on_sigterm
 
 EPILOG = """\b
@@ -369,7 +369,7 @@ def cli():
                    "220 KB a 1024 px frame, 1.4 KB a 64 px one), a .png contact sheet, or a folder for "
                    "frame_0000.png ... (a new one ends in /: frames/).")
 @morph_options
-@click.option("--sheet", type=click.Path(dir_okay=False), default=None, metavar="PNG",
+@click.option("--sheet", type=PathName(dir_okay=False), default=None, metavar="PNG",
               help="Also write a contact sheet of evenly spaced frames (--hold's copies left out) with the inputs "
                    "beside them.")
 @output_flags
@@ -618,7 +618,7 @@ the start prints, as its last line too, {"summary": true, "error", "exit_code": 
 
 @cli.command(epilog=BATCH_EPILOG)
 @click.argument("manifest", metavar="PAIRS.csv")
-@click.option("--outdir", required=True, type=click.Path(file_okay=False), metavar="DIR",
+@click.option("--outdir", required=True, type=PathName(file_okay=False), metavar="DIR",
               help="Directory the output names are relative to (created if missing).")
 @click.option("--shard", type=ShardType(), default="1/1", show_default=True,
               help="Make only this worker's rows: K/N is the K-th of N disjoint slices (see below), auto "

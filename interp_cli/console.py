@@ -164,7 +164,7 @@ def say_kept_warnings(say: bool = True) -> list[str]:
 
 def failure_json(error: str, exit_code: int, *, path: str | None = None, warnings=(), **more) -> None:
     """Under --json, a failed or stopped command's one JSON object on stdout, beside its line on stderr: "error"
-    (that line's words), "exit_code", "path" (the file at fault, an input or an output that cannot be written, as a
+    (that line's words), "exit_code", "path" (the file at fault, an input, the weights or an unwritable output, as a
     Python caller's error's `.path`; else null), "warnings", and `more` ("stopped": true; a batch's "summary":
     true). Not after the command's own closing line (a batch's summary says its stop or error itself). A script
     piping stdout to `jq` or `json.load` got nothing to parse ("Expecting value"), where a batch row's failure had

@@ -84,11 +84,12 @@ def one_line(err: BaseException | str) -> str:
 class InterpError(Exception):
     """A failure the user can act on, said in one line (`str(err)`). `exit_code` 1 = runtime failure.
 
-    `path`: the file at fault, as the caller named it (str), where one is: an input (a photo with no face, a file that
-    is no image) or an output that cannot be written (a read-only folder, a full disk); else None. Subclasses say
-    what went wrong: `UsageError` (the caller's arguments or inputs; `InputError` for an input file itself),
-    `NoFaceError`, `CheckpointError`, `ChecksumError`, `WeightsUnavailableError`. An `OSError` the machine raises
-    (disk full, permission) while writing is re-raised as an InterpError naming the file, with its `errno`.
+    `path`: the file at fault, as the caller named it (str), where one is: an input (a photo with no face, a file
+    that is no image), the weights (damaged, not found, not a checkpoint) or an output that cannot be written (a
+    read-only folder, a full disk); else None. Subclasses say what went wrong: `UsageError` (the caller's arguments
+    or inputs; `InputError` for an input file itself), `NoFaceError`, `CheckpointError`, `ChecksumError`,
+    `WeightsUnavailableError`. An `OSError` the machine raises (disk full, permission) while writing is re-raised as
+    an InterpError naming the file, with its `errno`.
     """
 
     exit_code = 1

@@ -235,6 +235,8 @@ def parse_shard(text: str | Shard, environ: Mapping[str, str] | None = None) -> 
     head, slash, tail = text.partition("/")
     if head == "auto":
         count = _whole(tail, text, "N") if slash else None
+        if count is not None and count < 1:  # wrong wherever it runs: said before what the environment lacks
+            _checked(1, count, text)
         return _from_environment(os.environ if environ is None else environ, count, text)
     if not slash:
         raise UsageError(f"{option('shard', text)}: expected K/N, e.g. {option('shard', '2/3')} for the second of "

@@ -141,7 +141,7 @@ SEED = _Seed()
 
 def output_flags(f=None, *, json_help: str = "Print one JSON summary on stdout; on a failure, one object with "
                                              "\"error\", \"exit_code\" and \"path\" (the file at fault: an "
-                                             "input, or an output that cannot be written; else null)."):
+                                             "input, the weights, or an output that cannot be written; else null)."):
     """--quiet and --json; `@output_flags(json_help=...)` for a command whose JSON differs."""
     if f is None:
         return lambda g: output_flags(g, json_help=json_help)
@@ -263,11 +263,21 @@ def tune_option(f):
              f"minutes, more on a busy machine. At most {TUNE_MAX_STEPS:,} steps.  e.g. interp a.jpg b.jpg --tune")(f)
 
 
+class PathName(click.Path):
+    """A path option's value as typed: what it names is checked by interp (`--outdir pairs.csv: exists and is
+    not a directory`), as for a Python caller, not by click, whose refusals read unlike any other ("Directory
+    'pairs.csv' is a file."). A click.Path still, for the shell to complete a folder's (file_okay=False) or
+    a file's name."""
+
+    def convert(self, value, param, ctx):
+        return value
+
+
 def save_aligned_option(f, help="Also save the crops the encoder saw in DIR (made if missing), as NAME_aligned.png; "
                                 "inputs that share a NAME get their place among the inputs: NAME_aligned_1.png, "
                                 "NAME_aligned_2.png. Saved at the end with the output; a crop that would replace "
                                 "an input or another output, or land in a frames folder, is refused at once."):
-    return click.option("--save-aligned", type=click.Path(file_okay=False), default=None, metavar="DIR",
+    return click.option("--save-aligned", type=PathName(file_okay=False), default=None, metavar="DIR",
                         help=help)(f)
 
 
@@ -359,5 +369,6 @@ class ShardType(click.ParamType):
             return parse_shard(value)
         except UsageError as err:
             reason = str(err)
-            prefix = f"--shard {value}: "
-            self.fail(f"{value}: {reason[len(prefix):] if reason.startswith(prefix) else reason}", param, ctx)
+            # click names the option already: the value once ("auto/3 (Slurm task 5; ...): K must be ...")
+            prefix = f"--shard {value}"
+            self.fail(f"{value}{reason[len(prefix):] if reason.startswith(prefix) else ': ' + reason}", param, ctx)

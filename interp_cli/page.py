@@ -396,10 +396,17 @@ _PLAYER = r"""(function () {
       img.src = source(i);
       img.alt = "frame " + i + " of " + (n - 1);
       slider.value = String(i);
-      slider.setAttribute("aria-valuetext", "frame " + i + " of " + (n - 1));
+      if (timer === null) say();
       count.textContent = i + " / " + (n - 1);
     }
     if (remember) keepInAddress(i);
+  }
+
+  // What a screen reader says of the slider: the frame once it is still (paused, or moved by a key or a drag),
+  // "playing" while it plays; a new frame's words ~30 times a second could each be read out. The thumb and the
+  // counter (not a live region) follow every frame.
+  function say() {
+    slider.setAttribute("aria-valuetext", timer === null ? "frame " + current + " of " + (n - 1) : "playing");
   }
 
   function fromAddress() {
@@ -420,6 +427,7 @@ _PLAYER = r"""(function () {
     timer = null;
     icon.setAttribute("d", PLAY_ICON);
     play.setAttribute("aria-label", "Play");
+    say();
     keepInAddress(current);
   }
 
@@ -430,6 +438,7 @@ _PLAYER = r"""(function () {
     icon.setAttribute("d", PAUSE_ICON);
     play.setAttribute("aria-label", "Pause");
     timer = requestAnimationFrame(tick);
+    say();
   }
 
   // The frame's height leaves room for what is above it and for the controls, so both stay in view. The CSS

@@ -168,6 +168,8 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         settings = _keeping(settings, kept, backdrop_index, sheet=kind == "png" or sheet is not None,
                             aligns_by_default=session.aligns_by_default)
         mask = blend.parse_layers(layers, session.model.n_latent)
+        _say_unused_for_codes(paths, log, tune=tune, refine=refine, align=align, face=face,
+                              save_aligned=save_aligned is not None or _PLANNED_CROPS.get() is not None)
         t_encode = time.perf_counter()
         # Rendering (and tuning, and refining) never needs the encoder: its memory goes back as soon as every
         # input is through it, before any is refined (--refine at 1024 px would hold 1 GB more).
@@ -219,9 +221,7 @@ def _tuned(session: Session, codes: np.ndarray, targets: list, steps: int, *, no
     summary, or (None, None) untuned. `path`: the keyframes as the morph shows them (`blend.keyframe_path`).
     The copy is the morph's own, passed along rather than set on the session, so a batch's next row, a
     Python caller's next morph or another thread's never sees it."""
-    if steps and all(target is None for target in targets):
-        log(f"note: {option('tune')}: every input is a .npy code, with no photo to tune to; rendering untuned")
-    elif steps:
+    if steps and any(target is not None for target in targets):  # codes alone: `_say_unused_for_codes`
         generator, summary = session.tune(codes, targets, steps, noise=noise, seed=seed, cache=cache, path=path)
         if summary.get("cached"):  # said, as the tuning bar would have been: a rerun takes no time to tune
             log(f"tuning: {steps} steps reused from the cache")
@@ -356,6 +356,23 @@ def _input_settings(settings: EncodeSettings, faces: Sequence[int | None], paths
             for i, f in enumerate(faces)]
 
 
+def _say_unused_for_codes(paths: Sequence[Path], log: Log, *, tune: int, refine: int, align: bool | None,
+                          face: Faces, save_aligned: bool) -> None:
+    """A note for each option given to a morph of `.npy` codes alone that works on photos, which it has none
+    of: the morph goes on without it (as a batch's other rows, with photos, use it), said rather than
+    taken in silence. `align`: None when left to the model; `save_aligned`: whether crops were asked for."""
+    if not all(is_code(path) for path in paths):
+        return
+    for given, name, verb_, instead in (
+            (tune, option("tune"), "tune to", "rendering untuned"),
+            (refine, option("refine"), "refine against", "using the codes as they are"),
+            (align is not None, option("align", bool(align)), "align", "using the codes as they are"),
+            (face is not None, option("face"), "pick a face in", "using the codes as they are"),
+            (save_aligned, option("save_aligned"), "align", "no crops are saved")):
+        if given:
+            log(f"note: {name}: every input is a .npy code, with no photo to {verb_}; {instead}")
+
+
 def _encode_for_morph(session: Session, paths: Sequence[Path], settings: Sequence[EncodeSettings],
                       backdrop_index: int | None, *, loop: bool, log: Log, release_encoder: bool = False,
                       say_cached: bool = False) -> list[tuple]:
@@ -363,9 +380,6 @@ def _encode_for_morph(session: Session, paths: Sequence[Path], settings: Sequenc
     twice in a row (`inputs.refuse_same_faces`), which only its alignment can tell, before --refine's minutes.
     `say_cached`: say the codes taken from the cache (`_say_reused`), for a morph that loads its own model; a
     batch's rows share one session, and would each say it again for every photo another row encoded."""
-    if settings[0].refine and all(is_code(path) for path in paths):  # said as --tune says it
-        log(f"note: {option('refine')}: every input is a .npy code, with no photo to refine against; "
-            "using the codes as they are")
     paste = backdrop_index is not None
     calls = session.encoder_calls
     try:
@@ -469,6 +483,7 @@ def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps
                                               refine=refine, refine_loss=refine_loss, seed=seed, cache=cache), faces,
                                paths)
     mask = blend.parse_layers(layers, session.model.n_latent)
+    _say_unused_for_codes(paths, session.log, tune=tune, refine=refine, align=align, face=face, save_aligned=False)
     with KeptPhotos() as kept:  # the backdrop, until the paster has it
         encoded = _encode_for_morph(session, paths, _keeping(settings, kept, backdrop_index), backdrop_index,
                                     loop=loop, log=session.log)

@@ -224,7 +224,8 @@ def verify(spec: str | None = None) -> Verification:
     for preset in presets:
         named = path.name == _file_name(preset)
         if named or size == preset.size:
-            raise ChecksumError(_not_the_preset(resolved, size, sha256, preset, named, from_env=bool(_from_env(spec))))
+            raise ChecksumError(_not_the_preset(resolved, size, sha256, preset, named, from_env=bool(_from_env(spec))),
+                                  path=resolved.label)
     return Verification(path, resolved.id, sha256, None, _describe_checkpoint(resolved))
 
 
@@ -335,7 +336,7 @@ def _named_file(chosen: str, spec: str | None) -> Path | HubFile:
     local = Path(chosen).expanduser()
     found = _local_stat(local)
     if found is not None and stat.S_ISDIR(found.st_mode):
-        raise UsageError(f"weights path is a directory, not a checkpoint file: {chosen}{_from_env(spec)}")
+        raise UsageError(f"weights path is a directory, not a checkpoint file: {chosen}{_from_env(spec)}", path=chosen)
     if found is not None:  # a FIFO, a device (a link to /dev/zero), a socket, an unreadable file: said so, from
         # stat alone (a FIFO blocks), before torch's import rather than as the loader's error after it
         from interp_cli.files import check_input_file
@@ -349,7 +350,7 @@ def _named_file(chosen: str, spec: str | None) -> Path | HubFile:
 
     source = _from_env(spec)
     if _looks_like_path(chosen):
-        raise UsageError(f"weights file not found: {chosen}{source}")
+        raise UsageError(f"weights file not found: {chosen}{source}", path=chosen)
     meant = _preset_meant(chosen)
     raise UsageError(
         f"unknown weights '{chosen}'{source}: not a file and not a preset (presets: {', '.join(sorted(PRESETS))}); "
@@ -503,8 +504,8 @@ def _with_sidecar(preset: Preset) -> Preset:
             raise ValueError("size must be a non-negative integer")
     except (ValueError, AttributeError) as err:
         raise CheckpointError(
-            f"{sidecar}: unreadable checksum record ({err}); expected {{\"sha256\": \"<64 hex>\", \"size\": <bytes>}}"
-        ) from None
+            f"{sidecar}: unreadable checksum record ({err}); expected {{\"sha256\": \"<64 hex>\", \"size\": <bytes>}}",
+            path=sidecar) from None
     return replace(
         preset,
         sha256=sha256.lower() if sha256 is not None else preset.sha256,
@@ -636,13 +637,13 @@ def _check_integrity(path: Path, preset: Preset, *, fresh: bool, progress: bool,
     actual_size = path.stat().st_size
     if preset.size is not None and actual_size != preset.size:
         raise ChecksumError(f"{path.name}: size mismatch (expected {preset.size:,} bytes{recorded}, got "
-                            f"{actual_size:,}): {_mismatch_advice(path, preset, why, 'size', fetched)}")
+                            f"{actual_size:,}): {_mismatch_advice(path, preset, why, 'size', fetched)}", path=path)
     if preset.sha256 is None:
         return None
     actual = file_sha256(path, fresh=fresh, reading=_hashing_line(path, actual_size, progress=progress))
     if actual != preset.sha256.lower():
         raise ChecksumError(f"{path.name}: sha256 mismatch (expected {preset.sha256}{recorded}, got {actual}): "
-                            f"{_mismatch_advice(path, preset, why, 'sha256', fetched)}")
+                            f"{_mismatch_advice(path, preset, why, 'sha256', fetched)}", path=path)
     return actual
 
 

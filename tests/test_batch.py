@@ -1329,3 +1329,34 @@ def test_a_hangup_mid_row_stops_the_batch_as_sigterm_does_unless_nohup_ignores_i
     ignored.send_signal(signal.SIGHUP)
     code, lines, err = finish(ignored)
     assert code == 0 and lines[-1]["made"] == 2, err
+
+
+def test_photo_options_on_codes_alone_are_noted_in_a_morph_and_a_batch_row(tmp_path, monkeypatch):
+    """`interp a.npy b.npy --save-aligned crops/ --face 1 --no-align` took the options in silence (there is
+    no photo to align or pick a face in), while `--tune` said so: each is a note now, in a morph and in each
+    batch row of codes alone, and the morph is made as without them. A row with a photo uses them: no note."""
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    codes = [tmp_path / "a.npy", tmp_path / "b.npy"]
+    for photo, code in zip(("demo_a.png", "demo_b.png"), codes):
+        assert cli_runner().invoke(cli, ["encode", str(examples / photo), "--weights", "demo", "-o", str(code),
+                                         "-q"]).exit_code == 0
+    said = "every input is a .npy code, with no photo to"
+    status, _, err = invoked(*codes, "-o", tmp_path / "m.gif", "--weights", "demo", "--steps", 2, "--no-align",
+                             "--face", 1, "--save-aligned", tmp_path / "crops", "--tune", 2, monkeypatch=monkeypatch)
+    assert status == 0, err
+    assert [line for line in err.splitlines() if line.startswith("note:")] == [
+        f"note: --tune: {said} tune to; rendering untuned",
+        f"note: --no-align: {said} align; using the codes as they are",
+        f"note: --face: {said} pick a face in; using the codes as they are",
+        f"note: --save-aligned: {said} align; no crops are saved"]
+    assert (tmp_path / "m.gif").is_file() and not (tmp_path / "crops").exists()
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"a.npy,b.npy,codes.gif\na.npy,{examples / 'demo_b.png'},mixed.gif\n")
+    status, _, err = invoked("batch", manifest, "--outdir", "out", "--weights", "demo", "--steps", 2, "--no-align",
+                             "--save-aligned", "crops", monkeypatch=monkeypatch, cwd=tmp_path)
+    assert status == 0, err
+    rows = err.split("[1/2] row 1: wrote out/codes.gif")
+    assert [line for line in rows[0].splitlines() if line.startswith("note:")] == [
+        f"note: --no-align: {said} align; using the codes as they are",
+        f"note: --save-aligned: {said} align; no crops are saved"]
+    assert "note:" not in rows[1] and os.listdir(tmp_path / "crops") == ["demo_b_aligned.png"]

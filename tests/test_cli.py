@@ -181,7 +181,7 @@ def test_json_summary(tiny, tmp_path):
     (["morph", "missing.png", "B", "-o", "x.gif"], 2, "missing.png", "missing.png: no such file"),
     (["morph", "A", "B", "--size", "7", "-o", "x.gif"], 2, None, "--size must be between 8 and 4096 (got 7)"),
     (["morph", "A", "B", "--bogus"], 2, None, "no such option '--bogus'"),
-    (["morph", "A", "B", "--weights", "broken.pt", "-o", "x.gif"], 1, None, "broken.pt: "),
+    (["morph", "A", "B", "--weights", "broken.pt", "-o", "x.gif"], 1, "broken.pt", "broken.pt: "),
     (["encode", "A", "--weights", "nope", "-o", "a.npy"], 2, None, "unknown weights 'nope'"),
     (["render", "A", "--weights", "TINY", "-o", "a.png"], 2, "A", ": render takes a .npy code file"),
     (["align", "missing.png", "-o", "a.png"], 2, "missing.png", "missing.png: no such file"),

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from interp_cli.cli import cli
 from interp_cli.errors import UsageError
 from interp_cli.manifest import Row, Shard, parse_shard, place_output, plan_batch, plan_outputs, read_manifest
+from tests.cli_runner import cli_runner
 from tests.recipe import GOLDEN_DIR
 
 A = GOLDEN_DIR / "golden_input_A.png"
@@ -486,3 +488,25 @@ def test_a_stop_as_a_batch_proves_its_outdir_leaves_no_folder(tmp_path):
     with stop_inside(os, "mkdir"), pytest.raises(Stopped):
         make_outdir(tmp_path / "new" / "out", keep=False)
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("environ", [{}, {"JOB_COMPLETION_INDEX": "0"}, {"SLURM_ARRAY_TASK_ID": "1"}])
+@pytest.mark.parametrize("text", ["auto/0", "auto/-2"])
+def test_shard_auto_with_no_shards_is_refused_for_the_count_wherever_it_runs(text, environ):
+    """`--shard auto/0` outside a job array was refused for the missing Slurm variables (and in a half-set
+    Slurm environment for those), so fixing the environment only led to the count's refusal: N < 1 is
+    wrong wherever it runs, and said first."""
+    with pytest.raises(UsageError) as err:
+        parse_shard(text, environ)
+    assert str(err.value) == f'shard="{text}": N (the number of shards) must be at least 1'
+
+
+def test_a_shard_refused_in_a_slurm_task_names_its_value_once_on_the_command_line(monkeypatch):
+    """click names --shard already: the value is said once, with the task it was read from."""
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "5")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_MIN", "1")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_COUNT", "5")
+    for text, said in (("auto/3", "auto/3 (Slurm task 5; task IDs 1-3 are the shards): K must be between 1 and N=3"),
+                       ("auto/0", "auto/0: N (the number of shards) must be at least 1")):
+        result = cli_runner().invoke(cli, ["batch", "pairs.csv", "--outdir", "out", "--shard", text])
+        assert (result.exit_code, result.stderr) == (2, f"interp: error: invalid value for '--shard': {said}\n")

@@ -682,6 +682,44 @@ def test_screen_readers_hear_the_slider_not_a_live_counter_and_forced_colors_kee
     forced.close()
 
 
+# Every aria-valuetext the slider is given from now on, and every frame number the counter shows.
+_WATCH = """() => {
+    const slider = document.getElementById("slider"), count = document.getElementById("count");
+    window.said = []; window.counted = []; window.thumb = [];
+    new MutationObserver(() => window.said.push(slider.getAttribute("aria-valuetext")))
+        .observe(slider, {attributes: true, attributeFilter: ["aria-valuetext"]});
+    new MutationObserver(() => { window.counted.push(count.textContent); window.thumb.push(slider.value); })
+        .observe(count, {childList: true, characterData: true, subtree: true});
+}"""
+
+
+def test_while_playing_a_screen_reader_is_not_handed_a_new_frame_30_times_a_second(browser, made):
+    """The slider's aria-valuetext changed with every frame played (~30 a second), each one a change a screen
+    reader focused on the slider may read out. It says "playing" once as play starts, and the frame once
+    paused; the counter and the thumb still follow every frame."""
+    out, _ = made
+    visit = Visit(browser, (out / "m.html").as_uri() + "#frame=12")
+    page = visit.page
+    page.focus("#slider")
+    page.evaluate(_WATCH)
+    page.keyboard.press("k")
+    assert _playing(page)
+    page.wait_for_timeout(1000)  # ~30 frames
+    page.keyboard.press("k")
+    assert not _playing(page)
+    said, counted, thumb = page.evaluate("[window.said, window.counted, window.thumb]")
+    shown = visit.number()
+    assert len(set(counted)) >= 10 and thumb == [c.split(" / ")[0] for c in counted]  # the counter and thumb moved
+    assert said == ["playing", f"frame {shown} of {STEPS - 1}"], said
+    assert page.eval_on_selector("#slider", "s => [s.value, s.getAttribute('aria-valuetext')]") == [
+        str(shown), f"frame {shown} of {STEPS - 1}"]
+    page.keyboard.press("ArrowRight")  # a key moves it, still: said at once
+    assert page.eval_on_selector("#slider", "s => s.getAttribute('aria-valuetext')") == \
+        f"frame {min(shown + 1, STEPS - 1)} of {STEPS - 1}"
+    assert visit.errors == []
+    visit.close()
+
+
 # The page's text colours and backgrounds as the browser computed them, and whether the page scrolls.
 _SCHEME = """() => {
     const style = selector => getComputedStyle(document.querySelector(selector));

@@ -41,6 +41,7 @@ from interp_cli.errors import (
     WeightsUnavailableError,
 )
 
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 CONTENT = b"not really a checkpoint, but bytes with a known sha256\n" * 100
 CONTENT_SHA256 = hashlib.sha256(CONTENT).hexdigest()
 
@@ -1293,3 +1294,30 @@ def test_a_generator_only_checkpoint_asked_to_encode_is_named_as_typed(tmp_path,
     result = run_cli("encode", "a.png", "-o", "a.npy", "--weights", "g/p.pt", "--no-align")
     assert result.exit_code == 1
     assert result.stderr.startswith("interp: error: g/p.pt: this checkpoint has no encoder"), result.stderr
+
+
+def test_weights_at_fault_are_the_path_of_the_failure(tmp_path, monkeypatch, tiny_ckpt):
+    """`--weights broken.pt` (damaged, no checkpoint, missing) failed with "path": null under --json, and a
+    Python caller's `err.path` was None, where a bad input or an unwritable output is named: the weights file
+    is the file at fault, named as the line names it (as typed; `interp weights verify` alike)."""
+    import torch
+
+    from interp_cli.pipeline import encode
+
+    monkeypatch.chdir(tmp_path)
+    Path("broken.pt").write_bytes(Path(tiny_ckpt).read_bytes()[:5000])  # a download cut short
+    torch.save({"opts": {}, "g_ema": {"x": torch.zeros(1)}}, "wrong.pt")  # a checkpoint, not a model's
+    Path("folder.pt").mkdir()
+    for name in ("broken.pt", "wrong.pt", "missing.pt", "folder.pt"):
+        for words in (["weights", "verify", name], ["encode", EXAMPLES / "demo_a.png", "-o", "a.npy", "--weights",
+                                                    name]):
+            result = run_cli(*words, "--json")
+            told = json.loads(result.stdout)
+            assert told["path"] == name and told["error"].count(name) == 1, (words, result.stdout)
+            assert result.exit_code == told["exit_code"] == (1 if name in ("broken.pt", "wrong.pt") else 2)
+        with pytest.raises((CheckpointError, UsageError)) as err:
+            encode(EXAMPLES / "demo_a.png", "a.npy", weights=name)
+        assert err.value.path == name
+    assert not Path("a.npy").exists()
+    # A name that names no file has no file at fault.
+    assert json.loads(run_cli("weights", "verify", "nope", "--json").stdout)["path"] is None

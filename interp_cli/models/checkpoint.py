@@ -389,7 +389,7 @@ class E4EModel:
         """Preprocessed images `[B, 3, S, S]` -> W+ codes `[B, n_latent, D]` (latent_avg included)."""
         if self.encoder is None:
             raise CheckpointError(f"{self.source}: this checkpoint has no encoder (generator only); "
-                                  "use an e4e checkpoint to encode images")
+                                  "use an e4e checkpoint to encode images", path=self.source)
         codes = self.encoder(x)
         if self.start_from_latent_avg and self.latent_avg is not None:
             codes = codes + self.latent_avg
@@ -432,7 +432,14 @@ def load_model(path: str | Path, *, with_encoder: bool = True, name: str | None 
     `name` is how those lines (and `source`) name the file: default its base name.
     """
     path = Path(path)
-    name = name or path.name
+    try:
+        return _load_model(path, with_encoder=with_encoder, name=name or path.name)
+    except CheckpointError as err:  # the file at fault (`err.path`, --json's "path"), named as the lines name it
+        err.path = name or os.fspath(path)
+        raise
+
+
+def _load_model(path: Path, *, with_encoder: bool, name: str) -> E4EModel:
     data = read_checkpoint_file(path, name=name)
     opts = data.get("opts") if isinstance(data.get("opts"), dict) else {}
     interp_meta = opts.get("interp", {}) if isinstance(opts.get("interp"), dict) else {}
