@@ -29,7 +29,7 @@ from pathlib import Path
 
 from interp_cli.checks import check_paths
 from interp_cli.errors import UsageError, option
-from interp_cli.files import check_input_file, name_max, same_file, temp_like, too_long_name
+from interp_cli.files import check_input_file, name_max, remove_folders, same_file, temp_like, too_long_name
 from interp_cli.inputs import (Faces, check_crop_folder, crop_name, faces_per_input, input_kind, is_code,
                                pick_input)
 from interp_cli.stops import deferred
@@ -798,19 +798,11 @@ def make_outdir(outdir: str | os.PathLike, *, keep: bool = True) -> Path:
 
 
 def missing_folders(outdir: str | os.PathLike) -> list[Path]:
-    """`outdir` and the folders above it that do not exist yet, deepest first: what `make_outdir` will make."""
+    """`outdir` and the folders above it that do not exist yet, outermost first: what `make_outdir` will make,
+    for `files.remove_folders` to take away again."""
     missing = []
     for folder in (Path(outdir), *Path(outdir).parents):
         if os.path.lexists(folder):
             break
         missing.append(folder)
-    return missing
-
-
-def remove_folders(made: list[Path]) -> None:
-    """Remove the folders `missing_folders` listed and `make_outdir` made, deepest first, while they are empty."""
-    for folder in made:
-        try:
-            folder.rmdir()
-        except OSError:  # something else wrote there meanwhile: theirs, left alone
-            break
+    return missing[::-1]
