@@ -598,3 +598,14 @@ def test_a_bare_tune_is_the_same_50_steps_on_the_command_line_as_tune_true_from_
     given = cli.commands["morph"].make_context("morph", ["a.png", "b.png", "--tune"], resilient_parsing=True).params
     assert given["tune"] == check_tune_steps(True) == 50
     assert check_tune_steps(None) == check_tune_steps(False) == 0
+
+
+@pytest.mark.parametrize("typed, face", [("1", 1), (" 2 ", 2), ("0,1", (0, 1)), (",1", (None, 1)),
+                                         ("1,", (1, None)), ("0,1,0", (0, 1, 0))])
+def test_a_typed_face_reaches_the_morph_as_the_same_face_keyword_a_python_caller_gives(typed, face):
+    """`--face 1` is face=1 for every input, `--face ,1` face=(None, 1): the second input's face 1, the first's
+    largest. Only a morph that renders (test_advice) saw a wrong parse: `--face 1` read as one place per input, or
+    every number shifted by one, picked another person's face without a word."""
+    for command, args in (("morph", ["a.png", "b.png"]), ("batch", ["pairs.csv"])):
+        given = cli.commands[command].make_context(command, [*args, "--face", typed], resilient_parsing=True).params
+        assert given["face"] == face, command
