@@ -609,3 +609,17 @@ def test_a_typed_face_reaches_the_morph_as_the_same_face_keyword_a_python_caller
     for command, args in (("morph", ["a.png", "b.png"]), ("batch", ["pairs.csv"])):
         given = cli.commands[command].make_context(command, [*args, "--face", typed], resilient_parsing=True).params
         assert given["face"] == face, command
+
+
+def test_each_commands_help_shows_every_option_default_a_user_would_otherwise_guess():
+    """`interp --help` says `--fps FLOAT ... [default: 30]`: an option left out means its default, and a user reads
+    which one there (--steps 60, --quality 8, --device auto, --truncation 1.0 ...). Not --tune, whose help says what
+    a bare --tune and none mean; not an option without a default (--size: the model's) or a required one."""
+    import click
+
+    for name, command in cli.commands.items():
+        ctx = click.Context(command, info_name=name)
+        for param in command.params:
+            if (isinstance(param, click.Option) and not param.is_flag and not param.required and param.name != "tune"
+                    and param.default is not None):
+                assert "[default: " in param.get_help_record(ctx)[1], (name, param.name)
