@@ -623,3 +623,18 @@ def test_each_commands_help_shows_every_option_default_a_user_would_otherwise_gu
             if (isinstance(param, click.Option) and not param.is_flag and not param.required and param.name != "tune"
                     and param.default is not None):
                 assert "[default: " in param.get_help_record(ctx)[1], (name, param.name)
+
+
+@pytest.mark.parametrize("args, said", [
+    (["--steps", "x"], "--steps must be a whole number (got x)"),
+    (["--hold", "x"], "--hold must be a whole number (got x)"),
+    (["--layers", "foo"], "invalid value for '--layers': 'foo' is not coarse, middle, fine, all, a row or a range "
+                          "like 0-7"),
+    (["--layers", "0-3,8-1"], "invalid value for '--layers': 0-3,8-1: range '8-1' runs backwards"),
+])
+def test_a_frame_count_or_layers_word_is_refused_once_naming_the_part_at_fault(tmp_path, args, said):
+    """A word that is no count is "a whole number" for --steps and --hold (not "a number": 2.5 is refused too), and
+    a bad --layers part is named once, with the whole value where the part alone would not say which option's
+    value it is (`0-3,8-1: range '8-1'`), not twice (`foo: 'foo'`)."""
+    assert usage_error(run(DEMO_A, DEMO_B, *args, "-o", tmp_path / "m.gif")) == f"interp: error: {said}"
+    assert not list(tmp_path.iterdir())
