@@ -361,11 +361,9 @@ class ShardType(click.ParamType):
 
     def convert(self, value, param, ctx):
         from interp_cli.errors import UsageError
-        from interp_cli.manifest import Shard, parse_shard
+        from interp_cli.manifest import parse_shard
 
-        if isinstance(value, Shard):
-            return value
-        try:
+        try:  # a Shard already made (a caller's default) is checked there too
             return parse_shard(value)
         except UsageError as err:
             reason = str(err)

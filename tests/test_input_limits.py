@@ -598,3 +598,43 @@ def test_a_bare_tune_is_the_same_50_steps_on_the_command_line_as_tune_true_from_
     given = cli.commands["morph"].make_context("morph", ["a.png", "b.png", "--tune"], resilient_parsing=True).params
     assert given["tune"] == check_tune_steps(True) == 50
     assert check_tune_steps(None) == check_tune_steps(False) == 0
+
+
+@pytest.mark.parametrize("typed, face", [("1", 1), (" 2 ", 2), ("0,1", (0, 1)), (",1", (None, 1)),
+                                         ("1,", (1, None)), ("0,1,0", (0, 1, 0))])
+def test_a_typed_face_reaches_the_morph_as_the_same_face_keyword_a_python_caller_gives(typed, face):
+    """`--face 1` is face=1 for every input, `--face ,1` face=(None, 1): the second input's face 1, the first's
+    largest. Only a morph that renders (test_advice) saw a wrong parse: `--face 1` read as one place per input, or
+    every number shifted by one, picked another person's face without a word."""
+    for command, args in (("morph", ["a.png", "b.png"]), ("batch", ["pairs.csv"])):
+        given = cli.commands[command].make_context(command, [*args, "--face", typed], resilient_parsing=True).params
+        assert given["face"] == face, command
+
+
+def test_each_commands_help_shows_every_option_default_a_user_would_otherwise_guess():
+    """`interp --help` says `--fps FLOAT ... [default: 30]`: an option left out means its default, and a user reads
+    which one there (--steps 60, --quality 8, --device auto, --truncation 1.0 ...). Not --tune, whose help says what
+    a bare --tune and none mean; not an option without a default (--size: the model's) or a required one."""
+    import click
+
+    for name, command in cli.commands.items():
+        ctx = click.Context(command, info_name=name)
+        for param in command.params:
+            if (isinstance(param, click.Option) and not param.is_flag and not param.required and param.name != "tune"
+                    and param.default is not None):
+                assert "[default: " in param.get_help_record(ctx)[1], (name, param.name)
+
+
+@pytest.mark.parametrize("args, said", [
+    (["--steps", "x"], "--steps must be a whole number (got x)"),
+    (["--hold", "x"], "--hold must be a whole number (got x)"),
+    (["--layers", "foo"], "invalid value for '--layers': 'foo' is not coarse, middle, fine, all, a row or a range "
+                          "like 0-7"),
+    (["--layers", "0-3,8-1"], "invalid value for '--layers': 0-3,8-1: range '8-1' runs backwards"),
+])
+def test_a_frame_count_or_layers_word_is_refused_once_naming_the_part_at_fault(tmp_path, args, said):
+    """A word that is no count is "a whole number" for --steps and --hold (not "a number": 2.5 is refused too), and
+    a bad --layers part is named once, with the whole value where the part alone would not say which option's
+    value it is (`0-3,8-1: range '8-1'`), not twice (`foo: 'foo'`)."""
+    assert usage_error(run(DEMO_A, DEMO_B, *args, "-o", tmp_path / "m.gif")) == f"interp: error: {said}"
+    assert not list(tmp_path.iterdir())
