@@ -310,7 +310,10 @@ def judge(argv: list[str], inputs: list[str], rc: int | None, out: str, err: str
         problems.append(f"temp files left: {temps[:3]}")
     # A batch makes --outdir before its rows, and keeps it when they all fail: shards share it, and one
     # worker's rmdir would pull the folder from under another's first write.
-    left = [p for p in new if not (batch_ran and p.endswith("/") and not any(q.startswith(p) and q != p for q in new))]
+    # A batch's good rows are made beside its bad ones (exit 1, each failed row its line): what --outdir or
+    # --save-aligned named may be new then.
+    left = [p for p in new if not (batch_ran and (_named(p, argv) or p.endswith("/") and
+                                                  not any(q.startswith(p) and q != p for q in new)))]
     if rc != 0 and left:
         problems.append(f"left behind on a failure: {left[:4]}")
     if rc == 0:
