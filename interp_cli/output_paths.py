@@ -92,12 +92,18 @@ def _unsupported(text: str) -> str:
     return f"unsupported output type '{Path(text).suffix}'"
 
 
+def names_a_morph_file(text: str) -> bool:
+    """Whether the output name `text` asks a morph for one file (.mp4 .gif .html .png), from the text alone: else
+    frames into a folder (a trailing /, or an existing folder), or a type `unwritable_type` refuses."""
+    return not text.endswith(("/", os.sep)) and _KINDS.get(Path(text).suffix.lower()) in MORPH_KINDS
+
+
 def unwritable_type(text: str, where: Optional[PathLike] = None) -> Optional[str]:
     """Why a morph cannot write the typed output name `text` (landing on `where`, if given) for its file type
     (`x.csv`, `x.npy`, `x.jpg`), as `output_kind` says it after the name, or None. A batch asks it of every row's
     name before any row is made or skipped: only a name with another suffix costs a stat (an existing folder
     `v1.0` takes frames, as with -o). A name without a suffix is `missing_file_type`'s."""
-    if text.endswith(("/", os.sep)) or not _has_suffix(text) or _KINDS.get(Path(text).suffix.lower()) in MORPH_KINDS \
+    if text.endswith(("/", os.sep)) or not _has_suffix(text) or names_a_morph_file(text) \
             or os.path.isdir(text if where is None else where):
         return None
     return f"{_unsupported(text)} ({MORPH_OUTPUTS.format(folder='frames/')})"

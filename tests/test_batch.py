@@ -195,6 +195,26 @@ def test_a_row_naming_a_type_no_morph_writes_fails_under_skip_existing_too(tiny,
         dict.fromkeys(("notes.csv", "codes.npy", "ok.gif"), b"there before")
 
 
+def test_skip_existing_skips_a_row_only_for_what_it_makes_being_there(tiny, tmp_path, env):
+    """--skip-existing took any path of the output's name for the row made: a folder `film.gif` (or a file `f`
+    where the row makes frames into f/) skipped the row, exit 0, where without the flag the morph refuses it.
+    Such a row fails now, as without the flag; a GIF and a frames folder that are there are skipped as before."""
+    out = tmp_path / "out"
+    for folder in ("film.gif", "frames"):
+        (out / folder).mkdir(parents=True)
+    for name in ("f", "ok.gif"):
+        (out / name).write_bytes(b"there before")
+    (tmp_path / "pairs.csv").write_text(f"{A},{B},film.gif\n{B},{A},f/\n{A},{B},ok.gif\n{B},{A},frames/\n")
+    code, lines, err = finish(interp("batch", "pairs.csv", "--outdir", "out", "--skip-existing", "--weights", tiny,
+                                     "--no-align", "--steps", 2, "--json", cwd=tmp_path, env=env))
+    *rows, summary = lines
+    assert (code, [(r["ok"], r["skipped"]) for r in rows]) == \
+        (1, [(False, False), (False, False), (True, True), (True, True)]), (lines, err)
+    assert "film.gif: is a folder, but a .gif output is a file" in rows[0]["error"], rows[0]
+    assert "not a directory" in rows[1]["error"] or "exists" in rows[1]["error"], rows[1]
+    assert (out / "f").read_bytes() == b"there before" and not any((out / "film.gif").iterdir())
+
+
 def test_python_batch_with_nothing_to_make_imports_no_torch(tiny, tmp_path, env):
     """`interp_cli.batch.batch` from Python, as the CLI calls it: a finished shard costs no torch import."""
     (tmp_path / "pairs.csv").write_text(f"{A},{B},done.gif\n")
