@@ -54,6 +54,12 @@ CONFLICTS = (("--paste", "--no-align"), ("--tune", "1"), ("--loop",), ("--sheet"
              ("--backdrop", "c"), ("--backdrop", "b", "--no-align"), ("--interp", "spline"),
              ("--save-aligned", "crops", "--no-align"), ("--sheet", "out.png"), ("--face", "0,0,0,0"),
              ("--layers", "18-40"), ("--noise", "random", "--seed", "-5"))
+# A batch's own options, drawn as a whole more often than one option in its forty: a rerun over a folder whose
+# first output is there (`done/`), a shard of a rerun, crops into the outdir or onto an input.
+BATCH_EXTRAS = (("--outdir", "done", "--skip-existing"), ("--shard", "2/2", "--skip-existing"),
+                ("--shard", "1/2", "--outdir", "done"), ("--save-aligned", "crops"),
+                ("--save-aligned", "out"), ("--save-aligned", "done", "--outdir", "done", "--skip-existing"),
+                ("--skip-existing", "--json"), ("--shard", "2/3", "--json"))
 EDGE_NUMBERS = ("0", "-1", "1", "2", "1e309", "-0", "nan", "inf", "-inf", "1.5", "99999999999999999999999",
                 "0x10", " 3", "3 ", "+4", "1_000", "٣")
 EDGE_WORDS = ("", " ", "é", "😀", "x" * 5000, "-", "--", "a,b", ",", ";", "\t", "a\nb", "../x", "/", "~", "%s",
@@ -74,7 +80,25 @@ EDGE = {"--weights": ("ffhq", "owner/repo/file.pt", "owner/repo/file.pt@", "./no
         "--face": ("1", ",1", "0,0", "5", "-1", ",", "1.5", "0,0,0,0", ",,", "0 , 1"),
         "--layers": ("3-1", "0-99", "0-", ",", "0--1", "18", "17-17", "all,coarse", "COARSE"),
         "--shard": ("0/1", "3/2", "auto", "auto/2", "1/0", "-1/2", "1/-2", "1/99999999999999999999", "auto/0")}
-SETUP_FILES = ("a.png", "b.png", "obama.jpg", "biden.jpg", "demo.pt", "codes.npy", "codes_b.npy", "pairs.csv")
+# The manifests a batch case may name, as users write them: one good row; bad rows among good ones (a missing
+# photo, one cell, an empty cell, a code beside a photo); odd cells (a BOM, CRLF, spaces, a quoted comma, a
+# header, unicode, a trailing comma, a comment); an output that is an input, or the manifest; the same output twice
+# (in two cases); a name climbing out of --outdir; a frames folder and a sheet beside a video. Each is written
+# into every case's folder, so a saved failure replays from its argv alone.
+MANIFESTS = {
+    "pairs.csv": "a.png,b.png,ab.gif\n# a row per case: each costs a morph\n",
+    "mixed.csv": "a.png,b.png,ab.gif\na.png,missing.png,am.gif\nb.png\na.png,,ae.gif\ncodes.npy,b.png,cb.mp4\n",
+    "odd.csv": "\ufeffinput1,input2,output,note\r\n a.png , b.png , sp ace.gif ,\"a, b\"\r\n"
+               "b.png,a.png,\"é😀,x.gif\",\r\n# done\r\n",
+    "clash.csv": "a.png,b.png,ab.gif\nb.png,a.png,../a.png\n",
+    "twice.csv": "a.png,b.png,ab.gif\nb.png,a.png,AB.GIF\n",
+    "twice2.csv": "a.png,b.png,same/\ncodes.npy,codes_b.npy,same/\n",
+    "self.csv": "a.png,b.png,../self.csv\n",
+    "climb.csv": "a.png,b.png,../up.gif\nb.png,a.png,ok.gif\n",
+    "kinds.csv": "a.png,b.png,f/\nb.png,a.png,s.png\ncodes.npy,a.png,v.html\na.png,b.png,c.npy\n",
+    "three.csv": "a.png,b.png,codes.npy,abc.gif\na.png,b.png,a.png,b.png,abab.gif\n",
+}
+SETUP_FILES = ("a.png", "b.png", "obama.jpg", "biden.jpg", "demo.pt", "codes.npy", "codes_b.npy", *MANIFESTS)
 FACES = ("a.png", "b.png", "obama.jpg", "biden.jpg")
 
 
@@ -149,7 +173,7 @@ def positionals(verb: str, rng: random.Random) -> list[str]:
         return faces[:n] if rng.random() < 0.85 else [rng.choice(FACES + ("missing.png", "exists", "codes.npy"))
                                                       for _ in range(n)]
     if verb == "batch":
-        return [rng.choice(("pairs.csv",) * 6 + ("missing.csv", "a.png", "exists"))]
+        return [rng.choice(("pairs.csv",) * 4 + tuple(MANIFESTS) * 2 + ("missing.csv", "a.png", "exists"))]
     if verb == "render":
         return [rng.choice(("codes.npy",) * 6 + ("a.png", "missing.npy", "exists"))]
     if verb == "encode":
@@ -183,6 +207,8 @@ def make_case(verb: str, command, rng: random.Random) -> list[str]:
     conflicts = [pair for pair in CONFLICTS if all(w in names for w in pair if w.startswith("-"))]
     if conflicts and rng.random() < 0.3:
         argv += list(rng.choice(conflicts))
+    if verb == "batch" and rng.random() < 0.5:
+        argv += list(rng.choice(BATCH_EXTRAS))
     if rng.random() < 0.6:  # the line as a user types it: options anywhere, inputs last
         argv = argv[:len(verb.split())] + argv[len(verb.split()) + len(positionals_):] + positionals_
     if rng.random() < 0.1:
@@ -194,7 +220,7 @@ def make_case(verb: str, command, rng: random.Random) -> list[str]:
 
 def setup(folder: Path, verb: str) -> None:
     """The files a case may name: two small faces, two photos, two codes (not for `weights`: they cost two encodes
-    a run), a manifest, the demo weights, a folder."""
+    a run), the manifests, the demo weights, a folder, and an earlier batch's folder."""
     shutil.copy(EXAMPLES / "demo_a.png", folder / "a.png")
     shutil.copy(EXAMPLES / "demo_b.png", folder / "b.png")
     shutil.copy(EXAMPLES / "obama.jpg", folder / "obama.jpg")
@@ -202,8 +228,11 @@ def setup(folder: Path, verb: str) -> None:
     shutil.copy(REPO / "interp_cli" / "data" / "demo.pt", folder / "demo.pt")
     for name, code in (_codes() if verb != "weights" else {}).items():
         shutil.copy(code, folder / name)
-    (folder / "pairs.csv").write_text("a.png,b.png,ab.gif\n# a row per case: each costs a morph\n")
+    for name, text in MANIFESTS.items():
+        (folder / name).write_text(text, encoding="utf-8", newline="")
     (folder / "exists").mkdir()
+    (folder / "done").mkdir()  # a batch's earlier run: its first row's output is there
+    shutil.copy(EXAMPLES / "demo_a.png", folder / "done" / "ab.gif")
 
 
 _CODES: dict[str, Path] = {}
@@ -281,7 +310,10 @@ def judge(argv: list[str], inputs: list[str], rc: int | None, out: str, err: str
         problems.append(f"temp files left: {temps[:3]}")
     # A batch makes --outdir before its rows, and keeps it when they all fail: shards share it, and one
     # worker's rmdir would pull the folder from under another's first write.
-    left = [p for p in new if not (batch_ran and p.endswith("/") and not any(q.startswith(p) and q != p for q in new))]
+    # A batch's good rows are made beside its bad ones (exit 1, each failed row its line): what --outdir or
+    # --save-aligned named may be new then.
+    left = [p for p in new if not (batch_ran and (_named(p, argv) or p.endswith("/") and
+                                                  not any(q.startswith(p) and q != p for q in new)))]
     if rc != 0 and left:
         problems.append(f"left behind on a failure: {left[:4]}")
     if rc == 0:
@@ -333,8 +365,8 @@ def inputs_of(argv: list[str]) -> list[str]:
     or to replace), the weights, and the manifest's photos."""
     read = {word for before, word in zip([""] + argv, argv)
             if word in SETUP_FILES and before not in ("-o", "--output", "--sheet")} | {"demo.pt"}
-    if "pairs.csv" in read:
-        read |= {"a.png", "b.png"}
+    for manifest in read & set(MANIFESTS):  # the files its rows name
+        read |= {name for name in SETUP_FILES if name in MANIFESTS[manifest]}
     return sorted(read)
 
 

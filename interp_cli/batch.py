@@ -27,7 +27,7 @@ from interp_cli.manifest import (PLANNED_CHOICES, BatchPlan, Placement, Row, Sha
 from interp_cli.options import MORPH_OPTION_NAMES
 from interp_cli.progress import Log, python_log
 from interp_cli.weights import check_weights_name
-from interp_cli.output_paths import check_output_path
+from interp_cli.output_paths import check_output_path, names_a_morph_file
 
 
 # morph's on/off keywords, which `check_flags` checks.
@@ -212,8 +212,13 @@ def _refused_outputs(place: Placement) -> Exception | None:
 
 
 def _made(place: Placement, skip_existing: bool) -> bool:
-    """Under --skip-existing, whether every output of a row is there (it is then skipped, its inputs unread)."""
-    return skip_existing and all(target.exists() for target in place.targets)
+    """Under --skip-existing, whether every output of a row is there (it is then skipped, its inputs unread), as
+    what the row makes: a folder for its frames, else a file. A folder named `x.gif` is no GIF made: the row goes
+    on to be refused for it, as without the flag, where it was skipped as "exists"."""
+    if not skip_existing:
+        return False
+    file = names_a_morph_file(place.output)  # else frames: a name with / or none of these types (`v1.0`, a folder)
+    return all(target.is_file() if file or i else target.is_dir() for i, target in enumerate(place.targets))
 
 
 def _refused_inputs(row: Row, place: Placement) -> Exception | None:

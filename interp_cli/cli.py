@@ -434,7 +434,8 @@ def _written(summary: dict) -> str:
     frames = f"{summary['frames']} frames, {summary['width']}x{summary['height']}"
     sheet = summary.get("sheet_size")
     if summary["kind"] == "png":
-        return (f"{line_text(summary['output'])} (a contact sheet, {sheet['width']}x{sheet['height']}: "
+        copy = f" and {line_text(summary['sheet'])}" if summary["sheet"] else ""
+        return (f"{line_text(summary['output'])}{copy} (a contact sheet, {sheet['width']}x{sheet['height']}: "
                 f"{sheet['frames']} of {summary['frames']} frames of {summary['width']}x{summary['height']} "
                 "beside the inputs)")
     also = f" and the contact sheet {line_text(summary['sheet'])} ({sheet['width']}x{sheet['height']})" if sheet else ""

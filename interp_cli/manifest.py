@@ -33,7 +33,8 @@ from interp_cli.files import check_input_file, name_max, remove_folders, same_fi
 from interp_cli.inputs import (Faces, check_crop_folder, crop_name, faces_per_input, input_kind, is_code,
                                pick_input)
 from interp_cli.stops import deferred
-from interp_cli.output_paths import TEMP_LIKE, check_output_path, missing_file_type, odd_mp4_size, why_missing
+from interp_cli.output_paths import (TEMP_LIKE, check_output_path, missing_file_type, odd_mp4_size, unwritable_type,
+                                     why_missing)
 
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 HEADER_NAMES = ("output", "output_name", "name")
@@ -405,7 +406,9 @@ def place_output(outdir: Path, name: str, inputs: Sequence[str], *, sheets: bool
     except (OSError, RuntimeError) as err:  # a symlink loop: RuntimeError before Python 3.13, OSError since
         return Placement(error=f"output name {name!r} cannot be resolved ({_reason(err)})")
     # `m2`, as with `-o out/m2`: most likely a typo for m2.mp4, refused rather than made a frames folder.
-    no_type = missing_file_type(name, resolved)
+    # A type no morph writes (`notes.csv`, `codes.npy`) fails its row here, as the morph would: not skipped by
+    # --skip-existing for a file of that name being there, and before the model loads for it.
+    no_type = missing_file_type(name, resolved) or unwritable_type(name, resolved)
     if no_type is not None:
         return Placement(error=f"output name {name!r}: {no_type}")
     sources = []

@@ -35,6 +35,7 @@ _FRAME_NAME = re.compile(r"^frame_\d+\.png$")
 
 ANIMATION_OUTPUTS = ("frames are written as .mp4, .gif, .html, or PNG into a folder named with a trailing slash: "
                      "{folder}")
+MORPH_KINDS = ("mp4", "gif", "html", "frames", "png")  # what a morph writes: `output_kind`'s kinds, less npy
 MORPH_OUTPUTS = ("a morph is written as .mp4, .gif, .html, a .png contact sheet, or PNG frames into a folder "
                  "named with a trailing slash: {folder}")
 # An output named like one of our temps (`files.temp_like`) would be removed by the next run writing beside it.
@@ -80,11 +81,32 @@ def output_kind(path: PathLike, accepts: str = MORPH_OUTPUTS, *, allowed: Option
         kind = None
     if kind is None or (allowed is not None and kind not in allowed):
         # A new `made/` is no folder yet: "is a folder" sent its reader looking for one.
-        what = (f"unsupported output type '{Path(text).suffix}'" if Path(text).suffix and kind != "frames"
+        what = (_unsupported(text) if Path(text).suffix and kind != "frames"
                 else "is a folder" if os.path.isdir(text)
                 else "a name ending in / is a folder" if text.endswith(("/", os.sep)) else "no file type")
         raise UsageError(f"{shown}: {what} ({accepts.format(folder='frames/')})")
     return kind
+
+
+def _unsupported(text: str) -> str:
+    return f"unsupported output type '{Path(text).suffix}'"
+
+
+def names_a_morph_file(text: str) -> bool:
+    """Whether the output name `text` asks a morph for one file (.mp4 .gif .html .png), from the text alone: else
+    frames into a folder (a trailing /, or an existing folder), or a type `unwritable_type` refuses."""
+    return not text.endswith(("/", os.sep)) and _KINDS.get(Path(text).suffix.lower()) in MORPH_KINDS
+
+
+def unwritable_type(text: str, where: Optional[PathLike] = None) -> Optional[str]:
+    """Why a morph cannot write the typed output name `text` (landing on `where`, if given) for its file type
+    (`x.csv`, `x.npy`, `x.jpg`), as `output_kind` says it after the name, or None. A batch asks it of every row's
+    name before any row is made or skipped: only a name with another suffix costs a stat (an existing folder
+    `v1.0` takes frames, as with -o). A name without a suffix is `missing_file_type`'s."""
+    if text.endswith(("/", os.sep)) or not _has_suffix(text) or names_a_morph_file(text) \
+            or os.path.isdir(text if where is None else where):
+        return None
+    return f"{_unsupported(text)} ({MORPH_OUTPUTS.format(folder='frames/')})"
 
 
 # Said for `-o -` and `-o /dev/stdout`: every output is written under a temp name and renamed into place,
@@ -170,7 +192,7 @@ def check_morph_outputs(output: PathLike, sheet: Optional[PathLike] = None, size
     -o before it imports the pipeline, with the line the morph would give."""
     if isinstance(output, str):  # "out/m2", as typed: a typo for m2.mp4 is refused (a Path cannot end in "/")
         refuse_suffixless(output)
-    kind = output_kind(output, allowed=("mp4", "gif", "html", "frames", "png"))  # says what a morph writes
+    kind = output_kind(output, allowed=MORPH_KINDS)  # says what a morph writes
     check_output_path(output)
     if sheet is not None:
         output_kind(sheet, "the contact sheet is a .png file", allowed=("png",), option="sheet")

@@ -312,7 +312,10 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
                                               else photos.photo(i, path), whole=paste)
                         for i, (path, code, (_, where, _)) in enumerate(zip(paths, codes, encoded))]
         sheet_image = contact_sheet(kept, sheet_inputs)
-        write.stage_image(outputs, output if kind == "png" else sheet, sheet_image)
+        # `-o a.png --sheet b.png` asks for the sheet twice: each is written (the --sheet was dropped unsaid, while
+        # the summary named it).
+        for target in ([output] if kind == "png" else []) + ([sheet] if sheet is not None else []):
+            write.stage_image(outputs, target, sheet_image)
         sheet_summary = {"frames": len(kept), "width": sheet_image.shape[1], "height": sheet_image.shape[0]}
     outputs.commit()
 

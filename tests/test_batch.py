@@ -172,6 +172,49 @@ def test_a_shard_with_nothing_to_make_never_imports_torch(tiny, tmp_path, env, s
     assert (tmp_path / "out" / "r1.gif").exists() == (shard in ("all made", "one to make"))
 
 
+def test_a_row_naming_a_type_no_morph_writes_fails_under_skip_existing_too(tiny, tmp_path, env):
+    """A row's output `notes.csv` or `codes.npy` is no morph's output: the row fails alone (exit 1), but under
+    --skip-existing a file of that name in --outdir made the row "skipped, exists", exit 0, as if the rerun had
+    nothing left to do (found by benchmarks/fuzz_options.py). It fails there too now, before any model, as
+    without the flag; the folder v1.0 takes frames as `-o out/v1.0` does, and the rest is skipped as before."""
+    (tmp_path / "out" / "v1.0").mkdir(parents=True)
+    for name in ("notes.csv", "codes.npy", "ok.gif"):
+        (tmp_path / "out" / name).write_bytes(b"there before")
+    (tmp_path / "pairs.csv").write_text(f"{A},{B},notes.csv\n{B},{A},codes.npy\n{A},{B},ok.gif\n{B},{A},v1.0\n")
+    code, torch_loaded, lines, err = _probed(["batch", "pairs.csv", "--outdir", "out", "--skip-existing",
+                                              "--weights", tiny, "--no-align", "--steps", 2, "--json"], tmp_path, env)
+    *rows, summary = lines
+    said = "unsupported output type '{}' (a morph is written as .mp4, .gif, .html, a .png contact sheet, or PNG"
+    assert (code, torch_loaded, [(r["ok"], r["skipped"], r.get("exit_code")) for r in rows]) == \
+        (1, False, [(False, False, 2), (False, False, 2), (True, True, None), (True, True, None)]), (lines, err)
+    assert rows[0]["error"].startswith("output name 'notes.csv': " + said.format(".csv")), rows[0]
+    assert rows[1]["error"].startswith("output name 'codes.npy': " + said.format(".npy")), rows[1]
+    assert "row 1 failed: pairs.csv:1: output name 'notes.csv': unsupported output type '.csv'" in err
+    assert (summary["failed"], summary["skipped"]) == (2, 2)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").glob("*.*") if p.is_file()} == \
+        dict.fromkeys(("notes.csv", "codes.npy", "ok.gif"), b"there before")
+
+
+def test_skip_existing_skips_a_row_only_for_what_it_makes_being_there(tiny, tmp_path, env):
+    """--skip-existing took any path of the output's name for the row made: a folder `film.gif` (or a file `f`
+    where the row makes frames into f/) skipped the row, exit 0, where without the flag the morph refuses it.
+    Such a row fails now, as without the flag; a GIF and a frames folder that are there are skipped as before."""
+    out = tmp_path / "out"
+    for folder in ("film.gif", "frames"):
+        (out / folder).mkdir(parents=True)
+    for name in ("f", "ok.gif"):
+        (out / name).write_bytes(b"there before")
+    (tmp_path / "pairs.csv").write_text(f"{A},{B},film.gif\n{B},{A},f/\n{A},{B},ok.gif\n{B},{A},frames/\n")
+    code, lines, err = finish(interp("batch", "pairs.csv", "--outdir", "out", "--skip-existing", "--weights", tiny,
+                                     "--no-align", "--steps", 2, "--json", cwd=tmp_path, env=env))
+    *rows, summary = lines
+    assert (code, [(r["ok"], r["skipped"]) for r in rows]) == \
+        (1, [(False, False), (False, False), (True, True), (True, True)]), (lines, err)
+    assert "film.gif: is a folder, but a .gif output is a file" in rows[0]["error"], rows[0]
+    assert "not a directory" in rows[1]["error"] or "exists" in rows[1]["error"], rows[1]
+    assert (out / "f").read_bytes() == b"there before" and not any((out / "film.gif").iterdir())
+
+
 def test_python_batch_with_nothing_to_make_imports_no_torch(tiny, tmp_path, env):
     """`interp_cli.batch.batch` from Python, as the CLI calls it: a finished shard costs no torch import."""
     (tmp_path / "pairs.csv").write_text(f"{A},{B},done.gif\n")

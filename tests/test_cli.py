@@ -1038,6 +1038,18 @@ def test_a_contact_sheet_output_is_reported_as_the_sheet_it_is(tmp_path):
     assert "(20 frames, 64x64" not in result.stderr
 
 
+def test_a_contact_sheet_output_with_a_sheet_writes_both(tmp_path):
+    """`-o x.png --sheet y.png`: the morph wrote x.png alone and said nothing of y.png, while its JSON summary
+    gave "sheet": y.png. Both are written now, the same sheet, and both are said."""
+    out, sheet = tmp_path / "x.png", tmp_path / "y.png"
+    result = run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 3, "-o", out, "--sheet", sheet, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["sheet"] == str(sheet)
+    assert sheet.read_bytes() == out.read_bytes() and Image.open(sheet).size[0] > Image.open(sheet).size[1]
+    assert f"wrote {out} and {sheet} (a contact sheet, " in run(DEMO_A, DEMO_B, "--weights", "demo", "--steps", 3,
+                                                              "-o", out, "--sheet", sheet).stderr
+
+
 def test_identical_images_one_after_the_other_are_refused(tmp_path):
     copy = tmp_path / "copy.png"
     copy.write_bytes(Path(DEMO_A).read_bytes())
