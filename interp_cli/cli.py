@@ -93,7 +93,7 @@ def _click_message(err: click.ClickException, typed=()) -> str:
             return f"no such option {err.option_name!r}"
         *others, last = guesses
         return f"no such option {err.option_name!r}; did you mean {', '.join(others) + ' or ' if others else ''}{last}?"
-    message = line_text(one_line(typed_shown(err.format_message(), typed)))  # as `_reported`'s, for its reason
+    message = _error_line(err.format_message(), typed)
     if message[:1].isupper() and message[1:2].islower():  # a word, not a name in capitals ('IMAGE') or an option
         message = message[0].lower() + message[1:]
     return message[:-1] if message.endswith(".") and not message.endswith("..") else message
@@ -303,8 +303,14 @@ def _reported(err: Exception, command: str, typed=()) -> tuple[str, int, bool]:
     batch's closing JSON summary say the same.
     """
     told, internal = reported(err, command)
-    # A control character left after the typed names' (one derived from a name, e.g. its folder) is escaped too.
-    return line_text(one_line(typed_shown(str(told), typed))), told.exit_code, internal
+    return _error_line(str(told), typed), told.exit_code, internal
+
+
+def _error_line(text: str, typed) -> str:
+    """A failure's words as its one stderr line (and --json's "error"): the user's `typed` words that hold control
+    characters shown as escapes where the text quotes them (before the line is made one: a line break in a name is
+    no space), then any control character left (one derived from a name, e.g. its folder) escaped too."""
+    return line_text(one_line(typed_shown(text, typed)))
 
 
 def _summary(command: click.Command) -> str:
