@@ -10,6 +10,7 @@ import math
 import numbers
 import operator
 import os
+import re
 import sys
 from collections.abc import Iterable, Sequence
 
@@ -55,6 +56,31 @@ def not_a_count(name: str, value) -> str:
     """What `check_count` says of a value that is not a whole number: also the command line's line for a word
     that is not one (`--steps 1.5`), so a shell's and a Python caller's same mistake read the same."""
     return f"{option(name)} must be a whole number (got {value})"
+
+
+# A number typed as a word (an option's value, a --shard, --layers, --face or --backdrop part) is read in the
+# ASCII digits alone. Python's int() and float() also read `1_0` as 10 and Arabic-Indic or other scripts' digits
+# (`١٠`) as 10: a typo for 1.0 became ten frames, and "got 10" in a refusal named a value nobody typed. A sign, a
+# point, an exponent, nan/inf (refused by check_number in its own words) and spaces around the word are taken: a
+# script's `--steps "$(wc -l < list)"` is padded with spaces on BSD.
+_WHOLE_WORD = re.compile(r"[+-]?[0-9]+")
+_NUMBER_WORD = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]?(?:nan|inf|infinity)",
+                          re.IGNORECASE)
+_SPACES = " \t\n\r\f\v"
+
+
+def number_word(text: str, integer: bool = True) -> int | float | None:
+    """The number a word spells in ASCII digits (an int where it is whole, `integer=False` also a decimal such as
+    29.97 or 3e1), else None: `1_0`, `١٠`, `0x1e` and `1.5` (as a whole number) spell none."""
+    text = text.strip(_SPACES)
+    if _WHOLE_WORD.fullmatch(text):
+        return int(text)
+    return float(text) if not integer and _NUMBER_WORD.fullmatch(text) else None
+
+
+def digits_only(text: str) -> str:
+    """What a refusal of a number word adds where Python would have read it (`1_0`, `١٠`): how to write it."""
+    return "" if text.isascii() and "_" not in text else ", in the digits 0-9"
 
 
 def whole_number(label: str, value) -> int:

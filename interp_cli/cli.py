@@ -280,7 +280,7 @@ def _refuse_negative_tune(args) -> None:
     for word, after in zip(args, [*args[1:], ""]):  # the last word too: `... --tune=-1`
         if word == "--":
             return
-        if word == "--tune" and re.fullmatch(r"-\d+", after) or word.startswith("--tune=-"):
+        if word == "--tune" and re.fullmatch(r"-[0-9]+", after) or word.startswith("--tune=-"):
             tune_steps(after if word == "--tune" else word.split("=", 1)[1])
 
 

@@ -82,7 +82,7 @@ def pick_input(name: str, value: str | int, count: int) -> int:
     """The 0-based index of the input (of `count`) that `value` names: a letter (a, b, c ...) or a 1-based number;
     `name` is the option's keyword (`backdrop`), said as `errors.option` says it."""
     v = str(value).strip().lower()
-    index = ord(v) - ord("a") if len(v) == 1 and v.isalpha() else int(v) - 1 if v.isdigit() else -1
+    index = ord(v) - ord("a") if len(v) == 1 and v.isalpha() else int(v) - 1 if v.isascii() and v.isdigit() else -1
     if not 0 <= index < count:
         raise UsageError(f"{option(name, value)}: name one of the inputs ({', '.join(LETTERS[:count])}, "
                          f"or 1 to {count})")

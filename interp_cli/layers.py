@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from interp_cli.errors import UsageError, option
 
-_RANGE = re.compile(r"^(\d+)(?:\s*-\s*(\d+))?$")
+_RANGE = re.compile(r"^([0-9]+)(?:\s*-\s*([0-9]+))?$")  # ASCII digits: not `٠-٣` (checks.number_word)
 GROUP_NAMES = ("coarse", "middle", "fine", "all")  # blend.layer_groups' keys, for any model
 
 

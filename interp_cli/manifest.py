@@ -27,7 +27,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from interp_cli.checks import check_paths
+from interp_cli.checks import check_paths, number_word
 from interp_cli.errors import UsageError, option
 from interp_cli.files import check_input_file, name_max, remove_folders, same_file, temp_like, too_long_name
 from interp_cli.inputs import (Faces, check_crop_folder, crop_name, faces_per_input, input_kind, is_code,
@@ -246,10 +246,10 @@ def parse_shard(text: str | Shard, environ: Mapping[str, str] | None = None) -> 
 
 
 def _whole(value: str, text: str, what: str) -> int:
-    try:
-        return int(value, 10)
-    except ValueError:
-        raise UsageError(f"{option('shard', text)}: {what} must be a whole number (expected K/N, e.g. 2/3)") from None
+    number = number_word(value)  # ASCII digits: `1_0/2` and `١/٢` are no shard
+    if number is None:
+        raise UsageError(f"{option('shard', text)}: {what} must be a whole number (expected K/N, e.g. 2/3)")
+    return number
 
 
 def _checked(index: int, count: int, text: str) -> Shard:

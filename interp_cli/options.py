@@ -54,7 +54,8 @@ class FaceType(click.ParamType):
             return value
         text = str(value).strip()
         places = [place.strip() for place in text.split(",")]
-        if not all(place == "" or place.isdigit() for place in places) or not any(places):
+        # isascii: "²".isdigit() is true, and int("²") an internal error
+        if not all(place == "" or place.isascii() and place.isdigit() for place in places) or not any(places):
             self.fail(f"{value!r}: give a face number (0 = leftmost), or one per input such as 0,1 or ,1",
                       param, ctx)
         faces = tuple(int(place) if place else None for place in places)
@@ -75,26 +76,23 @@ def _checked(check, ctx):
 
 
 def _typed_number(keyword: str, value, integer: bool):
-    """A command-line word as the number it spells (an int where it is one: `--fps 1000` is refused as "got
-    1000"), for the checks; a value Click already holds (a default) as it is. A word that is no number is
-    refused as the check would refuse it: "--size must be a whole number (got 1.5)", "--fps must be a number
-    (got abc)"."""
-    from interp_cli.checks import not_a_count
+    """A command-line word as the number it spells in ASCII digits (`checks.number_word`; an int where it is one:
+    `--fps 1000` is refused as "got 1000"), for the checks; a value Click already holds (a default) as it is. A
+    word that is no number is refused as the check would refuse it: "--size must be a whole number (got 1.5)",
+    "--fps must be a number (got abc)", "--steps must be a whole number, in the digits 0-9 (got 1_0)"."""
+    from interp_cli.checks import digits_only, not_a_count, number_word
     from interp_cli.errors import UsageError, option
 
     if not isinstance(value, str):
         return value
+    number = number_word(value, integer)
+    if number is not None:
+        return number
     text = value.strip()
     shown = text if text else repr(value)  # `--steps ""`: (got '')
-    try:
-        return int(text)  # reads only what a count looks like: "1.5", "x", "1e3" are not
-    except ValueError:
-        if integer:
-            raise UsageError(not_a_count(keyword, shown)) from None
-    try:
-        return float(text)
-    except ValueError:
-        raise UsageError(f"{option(keyword)} must be a number (got {shown})") from None
+    if integer:
+        raise UsageError(not_a_count(keyword, shown).replace(" (got", f"{digits_only(text)} (got", 1))
+    raise UsageError(f"{option(keyword)} must be a number{digits_only(text)} (got {shown})")
 
 
 class _Bounded:
@@ -238,7 +236,8 @@ class TuneSteps(IntRange):
     say that, instead of Click's "'a.png' is not a valid integer range"."""
 
     def convert(self, value, param, ctx):
-        if isinstance(value, str) and not re.fullmatch(r"\s*[+-]?\d+\s*", value):
+        # a word with digits in it (`1_0`, `١٠`) was meant as a count: refused as one, in the digits' words
+        if isinstance(value, str) and not re.fullmatch(r"\s*[+-]?[\d_]*\d[\d_]*\s*", value):
             self.fail(f"got '{value}': --tune takes an optional step count; put a bare --tune after the inputs "
                       f"(interp A B --tune), or write the count (--tune {TUNE_DEFAULT_STEPS})", param, ctx)
         return super().convert(value, param, ctx)

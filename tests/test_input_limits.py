@@ -638,3 +638,73 @@ def test_a_frame_count_or_layers_word_is_refused_once_naming_the_part_at_fault(t
     value it is (`0-3,8-1: range '8-1'`), not twice (`foo: 'foo'`)."""
     assert usage_error(run(DEMO_A, DEMO_B, *args, "-o", tmp_path / "m.gif")) == f"interp: error: {said}"
     assert not list(tmp_path.iterdir())
+
+
+# Words Python's int() and float() read but no one types as that number: `1_0` (a typo for 1.0 or 10?) and other
+# scripts' digits. Every option that takes a number, for morph and batch alike (one option list), and align's.
+_NOT_PLAIN_DIGITS = [
+    ("--steps", "1_0", "--steps must be a whole number, in the digits 0-9 (got 1_0)"),
+    ("--steps", "\u0661\u0660", "--steps must be a whole number, in the digits 0-9 (got \u0661\u0660)"),  # ١٠
+    ("--hold", "\u0968", "--hold must be a whole number, in the digits 0-9 (got \u0968)"),  # Devanagari 2
+    ("--fps", "2_4", "--fps must be a number, in the digits 0-9 (got 2_4)"),
+    ("--fps", "\u0663\u0660", "--fps must be a number, in the digits 0-9 (got \u0663\u0660)"),
+    ("--quality", "\uff18", "--quality must be a whole number, in the digits 0-9 (got \uff18)"),  # fullwidth 8
+    ("--batch-size", "0_4", "--batch-size must be a whole number, in the digits 0-9 (got 0_4)"),
+    ("--size", "2_56", "--size must be a whole number, in the digits 0-9 (got 2_56)"),
+    ("--seed", "1_0", "--seed must be a whole number, in the digits 0-9 (got 1_0)"),
+    ("--refine", "\u0661", "--refine must be a whole number, in the digits 0-9 (got \u0661)"),
+    ("--tune", "1_0", "--tune must be a whole number, in the digits 0-9 (got 1_0)"),
+    ("--truncation", "\u0660.\u0667", "--truncation must be a number, in the digits 0-9 (got \u0660.\u0667)"),
+    ("--face", "\u00b2", "invalid value for '--face': '\u00b2': give a face number (0 = leftmost), or one per input "
+                         "such as 0,1 or ,1"),  # "²".isdigit() is true: int("²") was an internal error
+    ("--face", "0,\u0661", "invalid value for '--face': '0,\u0661': give a face number (0 = leftmost), or one per "
+                           "input such as 0,1 or ,1"),
+    ("--layers", "\u0660-\u0663", "invalid value for '--layers': '\u0660-\u0663' is not coarse, middle, fine, all, a "
+                                  "row or a range like 0-7"),
+]
+
+
+@pytest.mark.parametrize("verb", ["morph", "batch"])
+@pytest.mark.parametrize("name, word, said", _NOT_PLAIN_DIGITS)
+def test_a_number_not_in_plain_digits_is_refused_not_read_as_another_number(tmp_path, manifest, verb, name, word,
+                                                                             said):
+    """`--steps 1_0` made a 10-step morph and `--steps ١٠` too (Python's int() reads both), `--face ²` was an
+    internal error (exit 1). Each is a usage error now, one line, exit 2, nothing written, as `--steps x` is."""
+    words = [DEMO_A, DEMO_B, "-o", tmp_path / "m.gif"] if verb == "morph" else \
+        ["batch", manifest, "--outdir", tmp_path / "out"]
+    assert usage_error(run(*words, name, word, "--weights", "demo")) == f"interp: error: {said}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs.csv"]
+
+
+def test_a_shard_backdrop_or_layers_not_in_plain_digits_is_refused_from_python_too(tmp_path, manifest):
+    """The same words given to the parts a Python caller passes as text: `shard="1_0/20"` was shard 10 of 20,
+    `backdrop="\u0662"` the second input, `layers="\u0660-\u0663"` rows 0-3."""
+    from interp_cli.inputs import pick_input
+    from interp_cli.layers import check_layers
+    from interp_cli.manifest import parse_shard
+
+    for shard, said in (("1_0/20", "K must"), ("1/\u0662", "N must"), ("auto/\u0662", "N must")):
+        with pytest.raises(UsageError, match=said):
+            parse_shard(shard, environ={"JOB_COMPLETION_INDEX": "0"})
+    assert usage_error(run("batch", manifest, "--outdir", tmp_path / "o", "--shard", "\u0661/2")) == (
+        "interp: error: invalid value for '--shard': \u0661/2: K must be a whole number (expected K/N, e.g. 2/3)")
+    for backdrop in ("\u0662", "\u00b2"):
+        with pytest.raises(UsageError, match="name one of the inputs"):
+            pick_input("backdrop", backdrop, 2)
+    with pytest.raises(UsageError, match="is not coarse"):
+        check_layers("\u0660-\u0663")
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("typed, value", [("+10", 10), (" 10", 10), ("10\t", 10), ("010", 10)])
+def test_a_whole_number_with_a_sign_or_spaces_around_it_is_still_that_number(typed, value):
+    """A sign and spaces around the word are kept: `--steps "$(wc -l < list)"` is padded with spaces on BSD."""
+    for command, args in (("morph", ["a.png", "b.png"]), ("batch", ["pairs.csv", "--outdir", "o"])):
+        words = [*args, "--steps", typed, "--seed", typed, "--size", typed.replace("10", "100"), "--tune", typed]
+        given = cli.commands[command].make_context(command, words, resilient_parsing=True).params
+        assert (given["steps"], given["seed"], given["size"], given["tune"]) == (value, value, value * 10, value)
+    assert cli.commands["morph"].make_context("morph", ["a", "b", "--fps", " 3e1 ", "--truncation", "+.7"],
+                                              resilient_parsing=True).params.get("fps") == 30.0
+    from interp_cli.manifest import Shard, parse_shard
+
+    assert parse_shard(f"{typed.replace('10', '1')}/ 2") == Shard(1, 2)
