@@ -11,6 +11,13 @@
 4. What an eviction pass over a full `latents/` costs: `files.evict_least_recent` (the tuned cache's) over
    `--entries` entries (empty files: a pass stats each, whatever its size) with room for all, timed `--repeat`
    times beside one row's time of step 1 (min / median / max): a bound checked on every write costs this much.
+5. A process's first write into a full cache with nothing to evict: a fresh `LatentCache`'s `put` of an ffhq code
+   into `--full-entries` ffhq-sized entries (sparse files: a pass stats each, whatever its blocks) under the
+   default 2 GB bound, `--repeat` times each way, alternated: with the folder's record of its size (this code),
+   and with the record removed first (a pass, as every process's first write made before the record). The temp
+   sweep's once-per-process listing is redone in each (as in a new process).
+
+       .venv/bin/python benchmarks/bench_latent_cache.py --rows 2 --entries 10 --full-entries 50000 --repeat 9
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.spread import spread  # noqa: E402
+from benchmarks.spread import spread, versus  # noqa: E402
 
 
 def on_disk(folder: Path) -> tuple[int, int, int]:
@@ -42,9 +49,11 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=40)
     parser.add_argument("--entries", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--full-entries", type=int, default=50_000)
     args = parser.parse_args()
     from PIL import Image
 
+    from interp_cli import files
     from interp_cli.cache import LatentCache
     from interp_cli.files import evict_least_recent
 
@@ -90,6 +99,32 @@ def main() -> None:
             passes.append(time.perf_counter() - started)
         print(f"one eviction pass over {args.entries:,} entries: {spread(passes)} s; "
               f"{spread([p / per_row for p in passes], '{:.1f}')} x a demo row")
+
+        first_write_into_a_full_cache(scratch / "full-ffhq", args.full_entries, args.repeat, files, LatentCache)
+
+
+def first_write_into_a_full_cache(folder: Path, entries: int, repeat: int, files, LatentCache) -> None:
+    code = np.zeros((18, 512), np.float32)
+    LatentCache(folder).put("seed", code)
+    size = (folder / "seed.npy").stat().st_size
+    for index in range(entries - 1):
+        with open(folder / f"{index:064x}.npy", "wb") as fh:
+            fh.truncate(size)  # sparse: its st_size is an ffhq entry's, with no blocks to write
+    LatentCache(folder).put("record", code)  # a pass: the record now holds the folder's size
+    times: dict[str, list[float]] = {"this": [], "baseline": []}
+    for trial in range(repeat):
+        for label in ("this", "baseline") if trial % 2 else ("baseline", "this"):
+            if label == "baseline":
+                (folder / files.USAGE_RECORD).unlink(missing_ok=True)
+            files._cleaned.clear()  # a new process sweeps the folder's temps once
+            cache = LatentCache(folder)
+            started = time.perf_counter()
+            cache.put(f"new{trial}{label}", code)
+            times[label].append(time.perf_counter() - started)
+            (folder / f"new{trial}{label}.npy").unlink()
+    print(f"first write into a cache of {entries:,} ffhq entries ({entries * size / 1e9:.2f} GB, under the 2 GB "
+          f"bound), {repeat} times each:")
+    print(versus(times, "{:.1f}", scale=1e3, unit="ms"))
 
 
 if __name__ == "__main__":

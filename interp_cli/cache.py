@@ -35,10 +35,10 @@ _debug = logging.getLogger(__name__).debug
 
 DEFAULT_CACHE_MB = 2048
 CACHE_MB_ENV = "INTERP_LATENT_CACHE_MB"
-# A pass over the folder stats every entry: about 2 s for 200,000 of them on the development VM. One pass at a
-# cache object's first write (a bound lowered since applies at once), then one each time its writes since the
-# last pass reach this share of the bound: at 2 GB, every ~860 ffhq codes, and the folder exceeds its bound by
-# at most this share per writer meanwhile.
+# A pass over the folder stats every entry: about 2 s for 200,000 of them on the development VM. One pass where
+# the folder's record (files.CacheBound.add) says it is over its bound (a bound lowered since applies at once), or
+# that this share of the bound was written since the last pass by any process: at 2 GB, every ~860 ffhq codes,
+# and the folder exceeds its bound by at most this share meanwhile.
 _EVICT_SHARE = 1 / 64
 
 
@@ -78,7 +78,6 @@ class LatentCache:
         self.misses = 0
         self.warn = warn
         self._warned = False
-        self._unswept: int | None = None  # bytes written since this object's last eviction pass; None: no pass yet
 
     def _path(self, key: str) -> Path:
         return self.directory / f"{key}.npy"
@@ -130,11 +129,11 @@ class LatentCache:
                 self.warn(cache_not_written("latent cache", err, self.directory))
             self._warned = True
             return
-        unswept = (self._unswept or 0) + code.nbytes
-        if self._unswept is None or unswept >= self.bound.max_bytes * _EVICT_SHARE:
-            self.bound.evict(self.directory, ".npy", self.bound.max_bytes)  # the entry just written is the newest
-            unswept = 0
-        self._unswept = unswept
+        try:
+            size = self._path(key).stat().st_size  # as a pass counts it: the header too
+        except OSError:  # evicted already by another process's pass
+            size = 0
+        self.bound.add(self.directory, ".npy", size, _EVICT_SHARE)  # the entry just written is the newest: kept
 
 
 def _problem(code: np.ndarray, shape: tuple[int, ...] | None) -> str | None:

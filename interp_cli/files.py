@@ -820,12 +820,18 @@ def mark_used(entry: PathLike) -> None:
         pass
 
 
-def evict_least_recent(entries, *, keep: int | None = None, room: int | None = None) -> None:
+# A cache folder's record of its size (`CacheBound.add`): the bytes its entries took at the last eviction pass,
+# then a `+N` line per entry written since. Hidden, so never an entry, and not of a temp's form (never swept).
+USAGE_RECORD = ".usage"
+
+
+def evict_least_recent(entries, *, keep: int | None = None, room: int | None = None) -> int:
     """Keep the most recently used (`mark_used`) of a cache's `entries` (paths), as many as fit in `keep` entries
     and `room` bytes, and remove the rest. An entry gone meanwhile is not counted; one that cannot be removed
     (another user's, a read-only folder) stays, and no newer one goes in its stead: the bound is kept where
     it can be, never at the price of the entry just written. A run that has an entry open or mapped keeps
-    reading it once removed. Callers list their own entries: never a writer's hidden temp."""
+    reading it once removed. Callers list their own entries: never a writer's hidden temp. Returns the bytes of
+    the entries left."""
     found = []
     for path in entries:
         try:
@@ -833,7 +839,7 @@ def evict_least_recent(entries, *, keep: int | None = None, room: int | None = N
         except OSError:
             continue
         found.append((info.st_mtime, info.st_size, path))
-    kept = total = 0
+    kept = total = left = 0
     full = False
     for _, size, path in sorted(found, key=lambda entry: entry[:2], reverse=True):  # newest first
         # Once one does not fit, no older one is kept either: the least recently used go, smaller or not.
@@ -844,7 +850,8 @@ def evict_least_recent(entries, *, keep: int | None = None, room: int | None = N
         try:
             os.unlink(path)
         except OSError:
-            pass
+            left += size
+    return total + left
 
 
 class CacheBound:
@@ -874,8 +881,9 @@ class CacheBound:
                  f"default bound, {self.default_mb} MB (0 turns it off)")
         self.bad_setting = None
 
-    def evict(self, directory: Path, suffix: str, room: int) -> None:
-        """Remove the least recently used entries (`directory/*suffix`) until the rest take at most `room` bytes.
+    def evict(self, directory: Path, suffix: str, room: int) -> int | None:
+        """Remove the least recently used entries (`directory/*suffix`) until the rest take at most `room` bytes;
+        return the bytes left (None: the folder could not be listed).
         Hidden names are other writers' temps (`.<key>.tmp-<hex>.pt`, `temp_name`) in progress, or a killed
         writer's that the next write sweeps: never an entry, never counted, never removed here (a live writer's
         rename would fail). Never raises: a cache that cannot be listed or pruned (read-only) is no reason to
@@ -883,8 +891,43 @@ class CacheBound:
         try:
             paths = list(directory.glob(f"*{suffix}"))
         except OSError:
+            return None
+        return evict_least_recent([path for path in paths if not path.name.startswith(".")], room=room)
+
+    def add(self, directory: Path, suffix: str, size: int, share: float) -> None:
+        """Count an entry of `size` bytes just written into `directory`, and evict when a pass is due: the folder's
+        record (`USAGE_RECORD`) says it is over the bound, or that `share` of the bound has been written since
+        the last pass by any process, or there is no record to read (a folder this version has not pruned yet, a
+        record damaged). Each process paid a pass at its first write so that a bound lowered since applied at
+        once: 0.39 s with 50,000 ffhq codes, 13 % of a 3 s GPU morph. The record answers that from one small
+        read (the lowered bound is compared with it), and a pass writes it afresh. Appends racing a pass may
+        be lost (the entry then counts from the next pass on): the folder is over its bound by at most that
+        much until the next pass, `share` of the bound later at most. Never raises, as `evict`."""
+        record = directory / USAGE_RECORD
+        try:
+            # O_APPEND: each writer's line lands whole (a few bytes, one write) after the others'. No O_CREAT:
+            # a record begins with a pass's total, so a missing one makes this write's pass.
+            fd = os.open(record, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+            try:
+                os.write(fd, b"+%d\n" % size)
+            finally:
+                os.close(fd)
+            lines = record.read_bytes().split(b"\n")
+        except OSError:
+            lines = []
+        whole = len(lines) > 1 and not lines[-1] and lines[0].isdigit() and \
+            all(line[:1] == b"+" and line[1:].isdigit() for line in lines[1:-1])
+        since = sum(int(line) for line in lines[1:-1]) if whole else 0
+        if whole and int(lines[0]) + since <= self.max_bytes and since < self.max_bytes * share:
             return
-        evict_least_recent([path for path in paths if not path.name.startswith(".")], room=room)
+        left = self.evict(directory, suffix, self.max_bytes)
+        if left is None:
+            return
+        try:
+            with atomic_write(record) as fh:
+                fh.write(b"%d\n" % left)
+        except (OSError, InterpError):
+            pass  # no record: the next write makes a pass, as before there was one
 
 
 def check_input_file(path: PathLike, what: str = "an input") -> str:

@@ -27,6 +27,7 @@ import pytest
 from PIL import Image
 
 from interp_cli import cli
+from interp_cli.files import USAGE_RECORD
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTO_A = ROOT / "examples" / "demo_a.png"
@@ -203,7 +204,7 @@ def test_damaged_cache_entries_are_recomputed_and_give_the_no_cache_frames(runs)
     for entry in entries:  # recomputed and stored again, and valid
         code_array = np.load(entry)
         assert code_array.shape == good.shape and np.isfinite(code_array).all()
-    assert sorted(p.name for p in (where / "cache" / "latents").iterdir()) == [e.name for e in entries]
+    assert sorted(p.name for p in (where / "cache" / "latents").iterdir()) == [USAGE_RECORD, *(e.name for e in entries)]
 
 
 def test_empty_npy_input_is_a_usage_error_not_an_interrupt(runs):
@@ -223,7 +224,7 @@ def test_two_concurrent_writers_of_one_output_sharing_a_cache_both_succeed(runs)
     assert sorted(os.listdir(where)) == ["cache", "out.gif"]
     assert Image.open(where / "out.gif").n_frames == 2
     latents = sorted(p.name for p in (where / "cache" / "latents").iterdir())
-    assert len(latents) == 2 and all(not n.startswith(".") for n in latents)
+    assert len(latents) == 3 and latents[0] == USAGE_RECORD and all(not n.startswith(".") for n in latents[1:])
 
 
 def test_sigkill_mid_write_keeps_the_old_output_and_the_next_run_clears_the_litter(tmp_path):
