@@ -143,11 +143,9 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
         _batch_rows(where, mine, plan, outdir, skip_existing, kept, on_row, log, failures or log, progress,
                     new_session, morph_options)
     except (*stops.STOPS, Exception) as cut:
-        if isinstance(cut, UsageError):
-            # Refused as a whole once the model was loaded (--face where it takes its inputs as they are, --layers
-            # past its rows): no row was made, and the --outdir it made is not left behind, empty. Another shard,
-            # with the same options, is refused alike.
-            remove_folders(made)
+        # Refused as a whole once the model was loaded (--face where it takes its inputs as they are, --layers
+        # past its rows), stopped, or cut short before a row was made: the --outdir it made is not left behind.
+        _remove_if_nothing_made(results, made)
         # Ctrl-C or SIGTERM (a scheduler's time limit; a Python caller's own handler's exception too), or a fatal
         # error: the caller still gets what was done, to report it.
         try:
@@ -155,7 +153,19 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
         except AttributeError:  # an exception type that takes no attributes: reported without the rows
             pass
         raise
+    _remove_if_nothing_made(results, made)
     return summary()
+
+
+def _remove_if_nothing_made(results: Sequence[dict], made: list[Path]) -> None:
+    """Remove the folders this batch made for --outdir (`made`) when none of its rows was made or skipped: a batch
+    whose rows all failed left an empty folder, which a later `ls` or `--skip-existing` run read as a batch begun.
+    Only while empty (`remove_folders`: rmdir): a folder into which another shard sharing it has written, or whose
+    row holds its claim there, stays. Another shard that found the folder made makes it again for each row, just
+    before it claims the row's name there (`_make_parent`): only a removal landing between those two calls,
+    microseconds apart, fails that row (its line says the folder is missing; a rerun makes it)."""
+    if not any(result["ok"] for result in results):
+        remove_folders(made)
 
 
 # What `morph_options` may hold, known without importing the pipeline: the command's morph options (weights,

@@ -1416,3 +1416,29 @@ def test_photo_options_on_codes_alone_are_noted_in_a_morph_and_a_batch_row(tmp_p
         f"note: --no-align: {said} align; using the codes as they are",
         f"note: --save-aligned: {said} align; no crops are saved"]
     assert "note:" not in rows[1] and os.listdir(tmp_path / "crops") == ["demo_b_aligned.png"]
+
+
+def test_a_batch_whose_rows_all_fail_leaves_no_outdir_it_made(tmp_path, monkeypatch):
+    """Every row failed (here, a photo missing in each): the batch exited 1 and left the --outdir it had made, empty,
+    which a later `ls` read as a batch begun. The folders it made are removed now, only while empty: one that was
+    there stays, and so does one that another shard sharing it wrote into meanwhile."""
+    from interp_cli.batch import batch
+
+    (tmp_path / "pairs.csv").write_text(f"gone.png,{B},x.gif\n{A},missing.png,y.gif\n")
+    code, lines, err = invoked("batch", "pairs.csv", "--outdir", "new/out", "--weights", "demo", "--steps", "2",
+                               "--json", monkeypatch=monkeypatch, cwd=tmp_path)
+    assert code == 1 and [line["ok"] for line in lines[:-1]] == [False, False] and lines[-1]["failed"] == 2, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pairs.csv"]
+    (tmp_path / "kept").mkdir()
+    code, _, err = invoked("batch", "pairs.csv", "--outdir", "kept", "--weights", "demo", "-q",
+                           monkeypatch=monkeypatch, cwd=tmp_path)
+    assert code == 1 and (tmp_path / "kept").is_dir() and not list((tmp_path / "kept").iterdir()), err
+    shared = tmp_path / "shared"  # made by this batch; another shard's file lands there after its first row
+    summary = batch(tmp_path / "pairs.csv", shared, weights="demo", steps=2, log=lambda line: None,
+                    on_row=lambda result: (shared / "other.gif").write_bytes(b"GIF89a"))
+    assert summary["failed"] == 2 and sorted(p.name for p in shared.iterdir()) == ["other.gif"]
+    # A row made keeps the folder, as before.
+    (tmp_path / "one.csv").write_text(f"{A},{B},made.gif\ngone.png,{B},x.gif\n")
+    code, _, err = invoked("batch", "one.csv", "--outdir", "half", "--weights", "demo", "--steps", "2", "-q",
+                           monkeypatch=monkeypatch, cwd=tmp_path)
+    assert code == 1 and [p.name for p in (tmp_path / "half").iterdir()] == ["made.gif"], err
