@@ -74,10 +74,10 @@ def _models(log=None):
 
 @functools.lru_cache(maxsize=1)
 def _face_network():
-    from interp_cli.align.landmarks import model_path
+    from interp_cli.align.landmarks import checked_model, model_path
     from interp_cli.models.face_descriptor import load_face_descriptor
 
-    return load_face_descriptor(model_path(MODEL_FILENAME))
+    return load_face_descriptor(checked_model(model_path(MODEL_FILENAME)))
 
 
 _models.cache_clear = _face_network.cache_clear  # forget the loaded network (tests); the landmark model has its own
@@ -191,8 +191,12 @@ def _not_measured(crop: np.ndarray, reconstruction: np.ndarray, log=None) -> dic
         return {"identity": None, "identity_note": TOO_SMALL}
     if not available():
         return {"identity": None, "identity_note": NO_DLIB}
+    from interp_cli.errors import InterpError
+
     try:
         _models(log)
+    except InterpError as err:  # a model file not the one installed (`checked_model`): its line names it and the fix
+        return {"identity": None, "identity_note": str(err)}
     except (OSError, ValueError) as err:  # a damaged model file: the report goes on without identity, says why and
         from interp_cli.align.landmarks import REINSTALL_MODELS, model_path  # what mends it
 

@@ -62,3 +62,14 @@ PRESETS: dict[str, Preset] = {
         local_path="demo.pt",
     ),
 }
+
+
+# The dlib model files alignment and the identity check read, as PyPI's `face_recognition_models` 0.3.0 installs
+# them (its one release, 2017; `interp_cli.align.landmarks.checked_model` compares them). Pinned as the weights
+# are: a file damaged in a way that still parses (a flipped bit among the 99 MB of trees and leaves) gave other
+# landmarks, so another crop and morph, without a word. Provenance: weights/README.md.
+DLIB_MODEL_SHA256 = {
+    "shape_predictor_68_face_landmarks.dat": "fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
+    "dlib_face_recognition_resnet_model_v1.dat": "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+}
+DLIB_MODELS_RELEASE = "face_recognition_models 0.3.0"

