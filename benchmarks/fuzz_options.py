@@ -308,8 +308,8 @@ def judge(argv: list[str], inputs: list[str], rc: int | None, out: str, err: str
     temps = [p for p in new + sorted(cache_after) if ".tmp-" in p or p.endswith(".tmp") or ".partial" in p]
     if temps:
         problems.append(f"temp files left: {temps[:3]}")
-    # A batch makes --outdir before its rows, and keeps it when they all fail: shards share it, and one
-    # worker's rmdir would pull the folder from under another's first write.
+    # A batch makes --outdir before its rows; when none is made it removes the folder again, only while empty
+    # (shards share it), so an --outdir that another row's work fills is still accepted here.
     # A batch's good rows are made beside its bad ones (exit 1, each failed row its line): what --outdir or
     # --save-aligned named may be new then.
     left = [p for p in new if not (batch_ran and (_named(p, argv) or p.endswith("/") and

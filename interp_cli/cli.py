@@ -694,8 +694,12 @@ def _cut_short(cut: BaseException, manifest: str, shard, checked, started: float
     tally = {key: value for key, value in tally.items() if key != "results"}
     if isinstance(cut, stops.STOPS):
         return {"summary": True, **tally, "stopped": True}
+    from interp_cli.errors import InterpError
+
     message, code, _ = _reported(cut, "batch")
-    return {"summary": True, **tally, "error": message, "exit_code": code}
+    # "path" as every failure object has it: the file at fault (--outdir, the weights), else null
+    return {"summary": True, **tally, "error": message, "exit_code": code,
+            "path": cut.path if isinstance(cut, InterpError) else None}
 
 
 class _WeightsGroup(click.Group):

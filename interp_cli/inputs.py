@@ -300,8 +300,8 @@ def check_crop_folder(folder: Path) -> None:
     if os.path.lexists(folder) and not folder.is_dir():
         shown = option("save_aligned", os.fspath(folder))
         if os.path.islink(folder) and not folder.exists():
-            raise UsageError(f"{shown}: {why_missing(folder)}")
-        raise UsageError(f"{shown}: exists and is not a directory")
+            raise UsageError(f"{shown}: {why_missing(folder)}", path=folder)
+        raise UsageError(f"{shown}: exists and is not a directory", path=folder)
 
 
 def plan_aligned(paths: Sequence[Path], save_aligned: str | os.PathLike | None,

@@ -754,7 +754,7 @@ def plan_batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard:
     outdir = Path(outdir)
     too_long = too_long_name(outdir / "x")  # the folder itself is made in place, not through a temp
     if too_long is not None:
-        raise UsageError(f"{option('outdir', str(outdir))}: {too_long}")
+        raise UsageError(f"{option('outdir', str(outdir))}: {too_long}", path=outdir)
     try:
         # One look, not exists() then is_dir(): another shard starting at once makes and removes --outdir between
         # the two (`make_outdir(keep=False)`), which read as "exists and is not a directory".
@@ -763,10 +763,10 @@ def plan_batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard:
         except OSError:  # not there (made later), or a symlink loop (said by resolve, below)
             a_file = False
         if a_file:
-            raise UsageError(f"{option('outdir', str(outdir))}: exists and is not a directory")
+            raise UsageError(f"{option('outdir', str(outdir))}: exists and is not a directory", path=outdir)
         resolved = outdir.resolve()
     except (OSError, RuntimeError) as err:  # a symlink loop, a part that is a file ...
-        raise UsageError(f"{option('outdir', str(outdir))}: cannot be used ({_reason(err)})") from None
+        raise UsageError(f"{option('outdir', str(outdir))}: cannot be used ({_reason(err)})", path=outdir) from None
     mine = [row for row in rows if shard.takes(row)]
     # --save-aligned names each photo's crop over the rows that are placed, in manifest order: every row then.
     only = None if save_aligned is not None else [row.number for row in mine]
@@ -794,7 +794,7 @@ def make_outdir(outdir: str | os.PathLike, *, keep: bool = True) -> Path:
             dangling = next((f for f in (outdir, *outdir.parents) if os.path.islink(f) and not f.exists()), None)
             reason = f"'{dangling}' {why_missing(dangling)}" if dangling is not None else \
                 f"cannot create it ({err.strerror})"
-            raise UsageError(f"{option('outdir', str(outdir))}: {reason}") from None
+            raise UsageError(f"{option('outdir', str(outdir))}: {reason}", path=outdir) from None
         if not keep:
             remove_folders(missing)
     return outdir

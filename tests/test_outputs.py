@@ -485,3 +485,32 @@ def test_a_folder_option_given_a_file_is_refused_in_interps_words(args, said, tm
     assert (result.exit_code, result.stderr) == (2, f"interp: error: {said}\n")
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "made", "pairs.csv"]
+
+
+@pytest.mark.parametrize("args, path", [
+    (["batch", "pairs.csv", "--outdir", "pairs.csv", *MORPH], "pairs.csv"),
+    (["batch", "pairs.csv", "--outdir", "pairs.csv/sub", *MORPH], "pairs.csv/sub"),
+    ([A, B, "-o", "m.gif", "--save-aligned", "a.png", *MORPH], "a.png"),
+    (["encode", A, "-o", "a.npy", "--save-aligned", "a.png", "--weights", "demo"], "a.png"),
+    ([A, B, "-o", "pairs.csv/m.gif", *MORPH], "pairs.csv/m.gif"),  # named before, as the others are now
+])
+def test_a_folder_option_that_cannot_be_written_is_the_path_at_fault_under_json(args, path, tmp_path, monkeypatch):
+    """`-o pairs.csv/m.gif` named its output as the file at fault (`"path"`), but `--outdir pairs.csv` and
+    `--save-aligned a.png` said `"path": null`, and a batch cut short (`--outdir pairs.csv/sub`: cannot create it)
+    printed a closing object with no "path" at all. Each names the output place that cannot be written now, as
+    the README says of "path" (an output that cannot be written), for the shell's --json and a Python caller."""
+    import json
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pairs.csv").write_text(f"{A},{B},m.gif\n")
+    shutil.copy(A, tmp_path / "a.png")
+    (tmp_path / "made").mkdir()
+    result = cli_runner().invoke(cli, [*(str(a) for a in args), "--json"])
+    last = json.loads(result.stdout.splitlines()[-1])
+    assert result.exit_code == 2 and (last["exit_code"], last["path"]) == (2, path), result.stdout
+    if args[0] == "batch":
+        from interp_cli.batch import batch
+
+        with pytest.raises(UsageError) as caught:
+            batch("pairs.csv", args[3], weights="demo")
+        assert caught.value.path == path
