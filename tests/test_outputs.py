@@ -379,6 +379,28 @@ def test_a_replaced_output_keeps_its_permissions(tmp_path):
     assert oct((tmp_path / "p.png").stat().st_mode & 0o777) == oct(0o600)
 
 
+def test_a_replaced_frames_folder_keeps_its_permissions(tmp_path):
+    """A frames folder is built beside the old one and swapped in: one kept private (0700) or from the world
+    (0750) came back with the umask's mode, 0755, its frames readable by all. Now it keeps its mode, as a folder
+    written into does; a batch row's frames alike."""
+    code, err = interp(tmp_path, A, B, *MORPH, "-o", "frames/")
+    assert code == 0, err
+    (tmp_path / "frames").chmod(0o750)
+    code, err = interp(tmp_path, B, A, *MORPH, "-o", "frames/")
+    assert code == 0, err
+    assert oct((tmp_path / "frames").stat().st_mode & 0o7777) == oct(0o750)
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == [f"frame_{i:04d}.png" for i in range(3)]
+    (tmp_path / "rows.csv").write_text(f"{A},{B},row/\n")
+    batch = ["batch", "rows.csv", *MORPH, "--outdir", "out"]
+    assert interp(tmp_path, *batch)[0] == 0
+    (tmp_path / "out" / "row").chmod(0o700)
+    code, err = interp(tmp_path, *batch)
+    assert code == 0, err
+    assert oct((tmp_path / "out" / "row").stat().st_mode & 0o7777) == oct(0o700)
+    code, err = interp(tmp_path, A, B, *MORPH, "-o", "new/")
+    assert code == 0 and (tmp_path / "new").stat().st_mode & 0o777 == 0o777 & ~_umask()
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="makes a file owned by another user")
 def test_another_users_file_is_replaced_with_a_mode_of_our_own(tmp_path):
     """A rename cannot keep the old file's owner: copying its private mode would lock that owner out."""
