@@ -161,3 +161,50 @@ def test_every_option_a_message_can_name_is_spelt_as_the_command_takes_it():
     assert {"batch_size", "align", "cache", "output", "face", "save_aligned", "outdir", "shard"} <= checked
     assert (option("align", False), option("batch_size", 4), option("face", (None, 1))) == \
         ("align=False", "batch_size=4", "face=(None, 1)")
+
+
+_UNDER_A_LIMIT = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (300 * 2 ** 20, resource.getrlimit(resource.RLIMIT_AS)[1]))
+from interp_cli.errors import reported
+try:
+    import torch
+except BaseException as err:
+    print(reported(err, "morph")[0])
+else:
+    print("torch loaded")
+"""
+
+
+def test_an_address_space_limit_that_torch_cannot_load_under_is_named_not_told_as_a_bug(tmp_path):
+    """`ulimit -v` too small for torch itself: "internal error: ImportError: libtorch_cpu.so: failed to map segment
+    from shared object (rerun with --debug ...)", or a MemoryError in torch's imports told "out of memory (try a
+    smaller --batch-size or --size)", options that cannot make torch smaller. Now the limit is named, in the
+    shell's words for `interp` (a real process under a real limit) and in Python's for a Python caller."""
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    if hard != resource.RLIM_INFINITY and hard < 300 * 2 ** 20:
+        pytest.skip("this process's hard address-space limit is below the test's")
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root), HF_HUB_OFFLINE="1", INTERP_CACHE_DIR=str(tmp_path / "cache"),
+               OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")  # numpy's OpenBLAS, loaded first, sizes buffers by them
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_AS, (300 * 2 ** 20, resource.getrlimit(resource.RLIMIT_AS)[1]))
+
+    demo = root / "examples"
+    done = subprocess.run([sys.executable, "-m", "interp_cli", demo / "demo_a.png", demo / "demo_b.png", "--weights",
+                           "demo", "-o", tmp_path / "out.gif"], env=env, capture_output=True, text=True, timeout=300,
+                          preexec_fn=limited)
+    assert (done.returncode, done.stderr.splitlines()) == (1, [
+        "interp: error: out of memory loading torch: this process may use only 300 MB of address space "
+        "(ulimit -v is 307200); raise that limit"])
+    assert not (tmp_path / "out.gif").exists()
+    caller = subprocess.run([sys.executable, "-c", _UNDER_A_LIMIT], env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert caller.stdout.strip() == ("out of memory loading torch: this process may use only 300 MB of address space "
+                                     "(its RLIMIT_AS); raise that limit"), caller.stderr
