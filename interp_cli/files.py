@@ -810,8 +810,9 @@ CACHE_PARTS = ("latents", "tuned", "align")
 
 
 def cache_dir(part: str | None = None, *, root: PathLike | None = None) -> Path:
-    """interp's cache dir: `$INTERP_CACHE_DIR`, else `$XDG_CACHE_HOME/interp`, else `~/.cache/interp` (`~`
-    expanded); `root` is a caller's own instead (`Session(cache_dir=...)`). With `part` (CACHE_PARTS), its folder."""
+    """interp's cache dir: `$INTERP_CACHE_DIR`, else `$XDG_CACHE_HOME/interp` (an absolute one), else
+    `~/.cache/interp` (`~` expanded); `root` is a caller's own instead (`Session(cache_dir=...)`). With `part`
+    (CACHE_PARTS), its folder."""
     if part is not None and part not in CACHE_PARTS:
         raise ValueError(f"cache part {part!r}: one of {', '.join(CACHE_PARTS)}")
     if root is not None:
@@ -819,8 +820,10 @@ def cache_dir(part: str | None = None, *, root: PathLike | None = None) -> Path:
     elif os.environ.get(CACHE_DIR_ENV):
         top = Path(os.environ[CACHE_DIR_ENV]).expanduser()
     else:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        top = (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "interp"
+        # A relative XDG_CACHE_HOME is invalid and ignored, as the XDG Base Directory spec has it: taken as it came,
+        # it left a cache folder (`relative/interp/latents/...`) in whatever folder interp was run from.
+        xdg = os.path.expanduser(os.environ.get("XDG_CACHE_HOME", ""))
+        top = (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "interp"
     return top / part if part is not None else top
 
 
