@@ -379,6 +379,30 @@ def test_a_replaced_output_keeps_its_permissions(tmp_path):
     assert oct((tmp_path / "p.png").stat().st_mode & 0o777) == oct(0o600)
 
 
+def test_every_new_output_folder_and_cache_entry_takes_the_umask_as_cp_would(tmp_path):
+    """Outputs are written through hidden temps and renamed: a temp made private (mkstemp's 0600) would give every
+    output 0600 whatever the umask. Under umask 027, as `cp` or a shell's `>` gives: files 0640, folders made 0750."""
+    (tmp_path / "rows.csv").write_text(f"{A},{B},row.gif\n{A},{B},row/\n")
+    old = os.umask(0o027)
+    try:
+        for args in (["-o", "m.mp4", "--sheet", "s.png"], ["-o", "p.html"], ["-o", "frames/"],
+                     ["-o", "new/sub/x.gif", "--tune", "1"]):
+            code, err = interp(tmp_path, A, B, *MORPH, *args)
+            assert code == 0, err
+        for args in (["encode", A, "--weights", "demo", "-o", "codes/a.npy", "-q"],
+                     ["batch", "rows.csv", *MORPH, "--outdir", "out/b"]):
+            code, err = interp(tmp_path, *args)
+            assert code == 0, err
+    finally:
+        os.umask(old)
+    modes = {path.relative_to(tmp_path).as_posix(): oct(path.stat().st_mode & 0o7777)
+             for path in tmp_path.rglob("*") if ".hf" not in path.parts and path.name != "rows.csv"}
+    assert {"m.mp4", "s.png", "p.html", "frames/frame_0000.png", "new/sub/x.gif", "codes/a.npy", "out/b/row.gif",
+            "out/b/row/frame_0002.png", ".cache/latents", ".cache/tuned"} <= set(modes)
+    assert {name: mode for name, mode in modes.items()
+            if mode != oct(0o750 if (tmp_path / name).is_dir() else 0o640)} == {}
+
+
 def test_a_replaced_frames_folder_keeps_its_permissions(tmp_path):
     """A frames folder is built beside the old one and swapped in: one kept private (0700) or from the world
     (0750) came back with the umask's mode, 0755, its frames readable by all. Now it keeps its mode, as a folder
