@@ -531,3 +531,73 @@ def test_a_folder_option_given_a_file_is_refused_in_interps_words(args, said, tm
     assert (result.exit_code, result.stderr) == (2, f"interp: error: {said}\n")
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "made", "pairs.csv"]
+
+
+# --- a real full disk and a real read-only mount ----------------------------------------------------------------
+
+_ON_A_SMALL_DISK = """
+disk=$1 results=$2 mode=$3; shift 3
+mount -t tmpfs -o size=1m tmpfs "$disk" || exit 99
+cp "$results/old.gif" "$disk/a.gif" && mkdir "$disk/kept" && echo mine > "$disk/kept/note"
+head -c 2000000 /dev/zero > "$disk/filler" 2>/dev/null  # stops where the disk is full
+if [ "$mode" = ro ]; then rm "$disk/filler"; mount -o remount,ro "$disk" || exit 99; fi
+cd "$disk" && "$@" 2> "$results/stderr"
+echo $? > "$results/code"
+find . | sort > "$results/listing"
+sha256sum a.gif > "$results/sum"
+"""
+
+
+def _on_a_small_disk(tmp_path: Path, name: str, mode: str, *args, cache_on_disk: bool = False) -> dict:
+    """`interp ARGS` run in a 1 MB tmpfs holding an older a.gif and kept/note, full (`mode` "full") or mounted read-only
+    ("ro"), in a mount namespace of its own, so that the mount goes with the process whatever happens to the test."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare(1)")
+    results, disk = tmp_path / name, tmp_path / f"{name}-disk"
+    results.mkdir()
+    disk.mkdir()
+    shutil.copyfile(tmp_path / "old.gif", results / "old.gif")
+    env = _env(tmp_path)
+    if cache_on_disk:
+        env["INTERP_CACHE_DIR"] = str(disk / "cache")
+    done = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", _ON_A_SMALL_DISK, "sh", disk,
+                           results, mode, sys.executable, "-m", "interp_cli", *map(str, args)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    if done.returncode == 99 or not (results / "code").exists():
+        pytest.skip(f"cannot mount a tmpfs in a private mount namespace here: {done.stderr.strip()}")
+    assert not os.path.ismount(disk) and os.listdir(disk) == []  # gone with its namespace
+    return {"code": int((results / "code").read_text()), "stderr": (results / "stderr").read_text(),
+            "listing": (results / "listing").read_text().split(), "old": (results / "sum").read_text().split()[0]}
+
+
+@pytest.fixture
+def old_gif(tmp_path):
+    code, err = interp(tmp_path, A, B, *MORPH, "-o", "old.gif")
+    assert code == 0, err
+    return hashlib.sha256((tmp_path / "old.gif").read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("output", ["a.gif", "frames/", "new/sub/x.mp4", "p.html"])
+@pytest.mark.parametrize(("mode", "code", "said"), [("full", 1, "cannot write: no space left on device"),
+                                                    ("ro", 2, "is on a read-only file system")])
+def test_a_real_full_or_read_only_disk_is_one_line_and_leaves_the_folder_as_it_was(tmp_path, old_gif, output, mode,
+                                                                                    code, said):
+    ran = _on_a_small_disk(tmp_path, "run", mode, A, B, *MORPH, "--steps", "8", "--size", "128", "-o", output)
+    assert ran["code"] == code, ran["stderr"]
+    line, = ran["stderr"].splitlines()
+    assert line.startswith(f"interp: error: {output}: ") and said in line, line
+    assert ran["old"] == old_gif  # the older output untouched
+    left = [".", "./a.gif", "./kept", "./kept/note"] + (["./filler"] if mode == "full" else [])
+    assert ran["listing"] == sorted(left)  # no temp, and no folder made for the output
+
+
+def test_a_cache_on_a_full_disk_warns_once_and_the_morph_is_written(tmp_path, old_gif):
+    out = tmp_path / "elsewhere.gif"
+    ran = _on_a_small_disk(tmp_path, "run", "full", A, B, *MORPH[:-1], "-o", out, cache_on_disk=True)
+    assert ran["code"] == 0, ran["stderr"]
+    warnings = [line for line in ran["stderr"].splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "latent cache not written" in warnings[0], ran["stderr"]
+    assert "no space left on device" in warnings[0]
+    assert Image.open(out).n_frames == 3
