@@ -451,6 +451,10 @@ def test_an_ascii_stderr_full_or_not_never_fails_the_work_and_shows_names_as_typ
     name's byte that is not UTF-8 was shown as "?", which no shell takes back."""
     if not os.path.exists("/dev/full"):
         pytest.skip("needs /dev/full")
+    from importlib.metadata import version
+
+    if streams.startswith("C locale") and tuple(int(part) for part in version("click").split(".")[:2]) < (8, 1):
+        pytest.skip("click 8.0 refuses to run at all where Python's preferred encoding is ASCII (8.1 dropped that)")
     env = _env(tmp_path, **ASCII_STREAMS[streams])
     with open("/dev/full", "w") as full:
         morph = _start([PHOTO_A, PHOTO_B, *MORPH, "-o", "out.gif"], cwd=tmp_path, env=env, stderr=full)
