@@ -316,7 +316,8 @@ def is_out_of_memory(err: BaseException) -> bool:
     and some CUDA paths ("CUDA error: out of memory") as a plain RuntimeError saying so. Host memory that
     torch's CPU allocator cannot get (a `ulimit -v`, a full machine) is a plain RuntimeError too, worded
     "[enforce fail at alloc_cpu.cpp:...] ... DefaultCPUAllocator: can't allocate memory" (older torch: "not
-    enough memory"): it was told as an internal error.
+    enough memory"): it was told as an internal error; so is a checkpoint torch.load cannot map ("unable to mmap
+    ... Cannot allocate memory (12)"), which was told as a damaged file.
 
     Known by class name and message, so this module never imports torch (the CLI's --help runs without it).
     """
@@ -329,7 +330,8 @@ def is_out_of_memory(err: BaseException) -> bool:
         return False
     text = str(err).lower()
     return "out of memory" in text or ("defaultcpuallocator" in text and
-                                       ("can't allocate memory" in text or "not enough memory" in text))
+                                       ("can't allocate memory" in text or "not enough memory" in text)) or (
+        "unable to mmap" in text and os.strerror(errno.ENOMEM).lower() in text)  # torch.load(mmap=True), ENOMEM
 
 
 def reported(err: BaseException, command: str, output: str | os.PathLike | None = None) -> tuple[InterpError, bool]:
