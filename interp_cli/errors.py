@@ -391,15 +391,21 @@ def _failed_to_map(err: BaseException) -> bool:
 
 
 def _library_loading(err: BaseException) -> str | None:
-    """The package (torch, PIL, numpy) that `err` was raised while importing, from the traceback, else None."""
+    """The package (torch, PIL, numpy) that `err` was raised while importing, from the traceback, else None.
+
+    Only an import below interp's last frame counts: a caller's module that runs a morph as it is imported is
+    not the library that failed."""
+    found = None
     trace = err.__traceback__
     while trace is not None:
         frame = trace.tb_frame
         package = str(frame.f_globals.get("__name__", "")).split(".")[0]
-        if frame.f_code.co_name == "<module>" and package not in ("interp_cli", "__main__", ""):
-            return package
+        if package == "interp_cli":
+            found = None
+        elif found is None and frame.f_code.co_name == "<module>" and package not in ("__main__", ""):
+            found = package
         trace = trace.tb_next
-    return None
+    return found
 
 
 # The modules of setup.cfg's install_requires, by the name pip installs each as (tests hold the two alike).

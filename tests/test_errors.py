@@ -208,3 +208,35 @@ def test_an_address_space_limit_that_torch_cannot_load_under_is_named_not_told_a
                             timeout=300)
     assert caller.stdout.strip() == ("out of memory loading torch: this process may use only 300 MB of address space "
                                      "(its RLIMIT_AS); raise that limit"), caller.stderr
+
+
+def test_only_an_import_below_interps_own_frames_is_told_as_a_library_loading():
+    """A library's import that runs out of memory is "out of memory loading torch"; a caller's module that runs a
+    morph while it is imported (its `<module>` frame above interp's) must not be named as the library that failed."""
+    import resource
+
+    if resource.getrlimit(resource.RLIMIT_AS)[0] != resource.RLIM_INFINITY:
+        pytest.skip("this process has an address-space limit, which the lines would name")
+
+    def raised(code: str, **names) -> BaseException:
+        try:
+            exec(compile(code, "<module body>", "exec"), names)  # a code object run as a module's is "<module>"
+        except MemoryError as err:
+            return err
+        raise AssertionError("nothing raised")
+
+    def interp_calls(body):  # a function of interp's, running `body`
+        namespace = {"__name__": "interp_cli.somewhere", "body": body}
+        exec("def call():\n    body()\n", namespace)
+        return namespace["call"]
+
+    def exhausted():
+        raise MemoryError()
+
+    def library_import():
+        exec(compile("exhausted()", "<torch/__init__.py>", "exec"), {"__name__": "torch", "exhausted": exhausted})
+
+    loading = raised("call()", __name__="interp_cli.render", call=interp_calls(library_import))
+    assert str(reported(loading, "morph")[0]) == "out of memory loading torch"
+    caller = raised("call()", __name__="mypackage.jobs", call=interp_calls(exhausted))
+    assert str(reported(caller, "morph")[0]) == "out of memory (try a smaller batch_size or size)"
