@@ -245,6 +245,7 @@ class DefaultMorphGroup(click.Group):
 
     def invoke(self, ctx):
         try:
+            _check_working_folder()
             return super().invoke(ctx)
         except EOFError as err:  # not an interrupt: keep Click from turning it into Abort
             raise _Escaped() from err
@@ -842,6 +843,19 @@ def _check_paths_exist(paths, outputs=()) -> None:
     for path in paths:
         check_input_file(path, "an image")
     refuse_overwriting_inputs(paths, outputs)
+
+
+def _check_working_folder() -> None:
+    """Refuse a command run from a folder that was removed since the shell entered it (a job's scratch folder cleaned
+    up, a `git checkout` that dropped it): no relative name can be read or made there, and torch's own loading dies in
+    it (MKL's "FATAL ERROR: Cannot load libtorch_cpu.so", exit 2) even for a command naming only absolute paths."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        from interp_cli.errors import UsageError
+
+        raise UsageError("the current folder no longer exists (it was removed after the shell entered it): "
+                         "cd to a folder that exists and run again") from None
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -214,8 +214,22 @@ def settle_std_streams() -> None:
         sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
     if sys.stderr is None:
         sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1)
+    if _ascii(sys.stderr) and hasattr(sys.stderr, "reconfigure"):
+        # click takes an ASCII stream (PYTHONIOENCODING=ascii, a C locale with no UTF-8 coercion) for a misconfigured
+        # one and writes UTF-8 to its buffer itself, past the wrapper below: a full stderr then failed a finished
+        # morph (exit 1), and a name's undecodable byte came out as "?". UTF-8 here is what click wrote anyway.
+        sys.stderr.reconfigure(encoding="utf-8", errors="backslashreplace")
     if not isinstance(sys.stderr, _UnfailingStream):
         sys.stderr = _UnfailingStream(sys.stderr)
+
+
+def _ascii(stream) -> bool:
+    import codecs
+
+    try:
+        return codecs.lookup(getattr(stream, "encoding", None) or "ascii").name == "ascii"
+    except LookupError:
+        return False
 
 
 class _UnfailingStream:

@@ -23,6 +23,11 @@ from contextvars import ContextVar
 
 from interp_cli.stops import context_set
 
+try:  # imported here: under the address-space limit it reports, its own import (a shared library) may fail
+    import resource
+except ImportError:  # pragma: no cover - not POSIX
+    resource = None
+
 # errno values that mean "the machine ran out of something", not "interp has a bug".
 NO_ROOM = {errno.ENOSPC, errno.EFBIG} | ({errno.EDQUOT} if hasattr(errno, "EDQUOT") else set())
 _NOT_ALLOWED = {errno.EACCES, errno.EPERM, errno.EROFS}
@@ -311,7 +316,8 @@ def is_out_of_memory(err: BaseException) -> bool:
     and some CUDA paths ("CUDA error: out of memory") as a plain RuntimeError saying so. Host memory that
     torch's CPU allocator cannot get (a `ulimit -v`, a full machine) is a plain RuntimeError too, worded
     "[enforce fail at alloc_cpu.cpp:...] ... DefaultCPUAllocator: can't allocate memory" (older torch: "not
-    enough memory"): it was told as an internal error.
+    enough memory"): it was told as an internal error; so is a checkpoint torch.load cannot map ("unable to mmap
+    ... Cannot allocate memory (12)"), which was told as a damaged file.
 
     Known by class name and message, so this module never imports torch (the CLI's --help runs without it).
     """
@@ -324,7 +330,8 @@ def is_out_of_memory(err: BaseException) -> bool:
         return False
     text = str(err).lower()
     return "out of memory" in text or ("defaultcpuallocator" in text and
-                                       ("can't allocate memory" in text or "not enough memory" in text))
+                                       ("can't allocate memory" in text or "not enough memory" in text)) or (
+        "unable to mmap" in text and os.strerror(errno.ENOMEM).lower() in text)  # torch.load(mmap=True), ENOMEM
 
 
 def reported(err: BaseException, command: str, output: str | os.PathLike | None = None) -> tuple[InterpError, bool]:
@@ -342,13 +349,63 @@ def reported(err: BaseException, command: str, output: str | os.PathLike | None 
         return err.for_command(command), False
     if isinstance(err, InterpError):
         return err, False
-    if is_out_of_memory(err):
-        advice = f" (try a smaller {' or '.join(map(option, _SMALLER[command]))})" if command in _SMALLER else ""
-        return InterpError(f"{prefix}out of memory{advice}"), False
+    limit = _address_space_limit()
+    if is_out_of_memory(err) or (limit is not None and _failed_to_map(err)):
+        library = _library_loading(err)
+        if library is not None:  # before any work: no option of the command makes a library smaller
+            said = f": {_limit_said(limit)}; raise that limit" if limit is not None else ""
+            return InterpError(f"{prefix}out of memory loading {library}{said}"), False
+        smaller = f"a smaller {' or '.join(map(option, _SMALLER[command]))}" if command in _SMALLER else ""
+        if limit is not None:  # the limit may be all that is short: a `ulimit -v` set long ago, or a job's
+            said = f": {_limit_said(limit)}; raise that limit{f', or try {smaller}' if smaller else ''}"
+        else:
+            said = f" (try {smaller})" if smaller else ""
+        return InterpError(f"{prefix}out of memory{said}"), False
     missing = _missing_requirement(err)
     if missing is not None:
         return InterpError(missing), False
     return InterpError(f"{prefix}internal error: {type(err).__name__}: {one_line(err)}"), True
+
+
+def _address_space_limit() -> int | None:
+    """This process's address-space limit in bytes (`ulimit -v`, RLIMIT_AS), or None where it has none."""
+    if resource is None:  # pragma: no cover - not POSIX
+        return None
+    try:
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    except (OSError, ValueError):  # pragma: no cover
+        return None
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def _limit_said(limit: int) -> str:
+    """The address-space limit, as the shell's `ulimit -v` (KB) or a Python caller's RLIMIT_AS names it."""
+    setting = f"ulimit -v is {limit // 1024}" if speaking_to_cli() else "its RLIMIT_AS"
+    return f"this process may use only {limit / 2 ** 20:.0f} MB of address space ({setting})"
+
+
+def _failed_to_map(err: BaseException) -> bool:
+    """A shared library the dynamic loader could not map: an ImportError, or an OSError from ctypes (torch loads its
+    CUDA libraries so), under an address-space limit."""
+    return isinstance(err, (ImportError, OSError)) and "failed to map segment" in str(err)
+
+
+def _library_loading(err: BaseException) -> str | None:
+    """The package (torch, PIL, numpy) that `err` was raised while importing, from the traceback, else None.
+
+    Only an import below interp's last frame counts: a caller's module that runs a morph as it is imported is
+    not the library that failed."""
+    found = None
+    trace = err.__traceback__
+    while trace is not None:
+        frame = trace.tb_frame
+        package = str(frame.f_globals.get("__name__", "")).split(".")[0]
+        if package == "interp_cli":
+            found = None
+        elif found is None and frame.f_code.co_name == "<module>" and package not in ("__main__", ""):
+            found = package
+        trace = trace.tb_next
+    return found
 
 
 # The modules of setup.cfg's install_requires, by the name pip installs each as (tests hold the two alike).

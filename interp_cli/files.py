@@ -318,26 +318,39 @@ def fsync_path(path: PathLike) -> None:
         os.close(fd)
 
 
-def commit(tmp: PathLike, target: PathLike) -> None:
+def commit(tmp: PathLike, target: PathLike, *, replacing: os.stat_result | None = None) -> None:
     """Move a finished temp over `target`: fsync it, rename (atomic), fsync the directory.
 
     For a temp directory, its files must already be flushed (see `atomic_write`/`fsync_path`);
     the directory is renamed onto `target` only if `target` is absent or an empty directory.
     A file that replaces one of ours keeps its permission bits, as `cp` and a shell's `>` do: a clip
-    kept private (0600) or shared with a group (0640) stays so when it is made again. Another user's
-    file is not copied from: a rename cannot keep its owner, and its private mode would then lock that
-    owner out of the new file.
+    kept private (0600) or shared with a group (0640) stays so when it is made again; so does a folder
+    (frames), whose old self its writer moved aside first and passes as `replacing` (its stat). Another
+    user's file is not copied from: a rename cannot keep its owner, and its private mode would then lock
+    that owner out of the new file.
     """
     fsync_path(tmp)
-    try:
-        old = os.stat(target)
-    except OSError:
-        old = None
-    if old is not None and stat.S_ISREG(old.st_mode) and old.st_uid == os.geteuid() and os.path.isfile(tmp):
-        os.chmod(tmp, stat.S_IMODE(old.st_mode) & 0o777)  # never a set-id bit onto new content
+    old = replacing
+    if old is None:
+        try:
+            old = os.stat(target)
+        except OSError:
+            pass
+    if old is not None and old.st_uid == os.geteuid():
+        _keep_mode(tmp, old)
     os.replace(tmp, target)
     release(tmp)
     fsync_path(Path(os.fspath(target)).parent)
+
+
+def _keep_mode(tmp: PathLike, old: os.stat_result) -> None:
+    """`tmp` takes the permission bits of `old`, what it replaces, where both are files or both folders. Never a
+    set-id bit onto new content; a folder keeps its own setgid (made so in a setgid parent: its files' group)."""
+    new = os.lstat(tmp)
+    if stat.S_ISREG(old.st_mode) and stat.S_ISREG(new.st_mode):
+        os.chmod(tmp, stat.S_IMODE(old.st_mode) & 0o777)
+    elif stat.S_ISDIR(old.st_mode) and stat.S_ISDIR(new.st_mode):
+        os.chmod(tmp, stat.S_IMODE(old.st_mode) & 0o777 | stat.S_IMODE(new.st_mode) & stat.S_ISGID)
 
 
 def discard(tmp: PathLike | None) -> None:
@@ -797,8 +810,9 @@ CACHE_PARTS = ("latents", "tuned", "align")
 
 
 def cache_dir(part: str | None = None, *, root: PathLike | None = None) -> Path:
-    """interp's cache dir: `$INTERP_CACHE_DIR`, else `$XDG_CACHE_HOME/interp`, else `~/.cache/interp` (`~`
-    expanded); `root` is a caller's own instead (`Session(cache_dir=...)`). With `part` (CACHE_PARTS), its folder."""
+    """interp's cache dir: `$INTERP_CACHE_DIR`, else `$XDG_CACHE_HOME/interp` (an absolute one), else
+    `~/.cache/interp` (`~` expanded); `root` is a caller's own instead (`Session(cache_dir=...)`). With `part`
+    (CACHE_PARTS), its folder."""
     if part is not None and part not in CACHE_PARTS:
         raise ValueError(f"cache part {part!r}: one of {', '.join(CACHE_PARTS)}")
     if root is not None:
@@ -806,8 +820,10 @@ def cache_dir(part: str | None = None, *, root: PathLike | None = None) -> Path:
     elif os.environ.get(CACHE_DIR_ENV):
         top = Path(os.environ[CACHE_DIR_ENV]).expanduser()
     else:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        top = (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "interp"
+        # A relative XDG_CACHE_HOME is invalid and ignored, as the XDG Base Directory spec has it: taken as it came,
+        # it left a cache folder (`relative/interp/latents/...`) in whatever folder interp was run from.
+        xdg = os.path.expanduser(os.environ.get("XDG_CACHE_HOME", ""))
+        top = (Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache") / "interp"
     return top / part if part is not None else top
 
 

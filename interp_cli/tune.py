@@ -364,7 +364,10 @@ class TunedCache:
             self.misses += 1
             return False
         self._evict(self.max_bytes)  # a bound lowered since the entries were written applies now
-        if not path.is_file():  # never opened otherwise: a FIFO there would block the open
+        # Never opened unless a regular file: a FIFO there would block the open. os.path.isfile, not Path.is_file,
+        # which raises for a cache folder this user cannot search or a name too long for its file system: that
+        # ended a --tune morph (every batch row too) with the cache entry's path, exit 2, where it is only a miss.
+        if not os.path.isfile(path):
             self.misses += 1
             return False
         try:

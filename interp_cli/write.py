@@ -249,6 +249,7 @@ class FramesWriter(FrameWriter):
             with deferred():
                 old = claim_temp(self.path, "old", directory=True, create=False)  # locked: no sweep takes it
                 try:
+                    replacing = os.stat(self.path)  # its mode is kept (files.commit): a private folder stays so
                     os.rename(self.path, old)
                 except FileNotFoundError:
                     discard(old)
@@ -257,7 +258,7 @@ class FramesWriter(FrameWriter):
                     discard(old)
                     raise
                 try:
-                    commit(self._tmp, self.path)
+                    commit(self._tmp, self.path, replacing=replacing)
                 except BaseException:
                     try:
                         os.rename(old, self.path)

@@ -1167,3 +1167,27 @@ def test_the_help_lists_every_exit_code_the_readme_lists():
         shown = " ".join(run(*words, "--help").output.split())
         said = shown[shown.index("Exit codes:"):]
         assert codes <= set(re.findall(r"\b(\d+) ", said)), said
+
+
+def test_a_working_folder_removed_under_the_shell_is_refused_in_one_line(tmp_path):
+    """`cd job; rm -rf ../job` (a cleaned scratch folder): torch's import died in there with "Intel oneMKL FATAL
+    ERROR: Cannot load libtorch_cpu.so", exit 2, though every path given was absolute; relative outputs were refused
+    as "its file system takes no new files". Now one line says what is wrong; --help still answers."""
+    root = Path(__file__).resolve().parents[1]
+    gone = tmp_path / "gone"
+    env = dict(os.environ, PYTHONPATH=str(root), HF_HUB_OFFLINE="1", INTERP_CACHE_DIR=str(tmp_path / "cache"))
+
+    def in_a_removed_folder(*args):
+        gone.mkdir()
+        return subprocess.run([sys.executable, "-m", "interp_cli", *args], env=env, capture_output=True, text=True,
+                              timeout=300, preexec_fn=lambda: (os.chdir(gone), os.rmdir(gone)))
+
+    said = ("interp: error: the current folder no longer exists (it was removed after the shell entered it): cd to a "
+            "folder that exists and run again")
+    out = tmp_path / "out.gif"
+    for args in ([A, B, "--weights", "demo", "-o", out], [A, B, "--weights", "demo", "-o", "out.gif", "--json"]):
+        done = in_a_removed_folder(*args)
+        assert (done.returncode, done.stderr.splitlines()) == (2, [said]), done.stderr
+    assert json.loads(done.stdout)["exit_code"] == 2
+    assert not out.exists()
+    assert in_a_removed_folder("--help").returncode == 0

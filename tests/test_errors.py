@@ -161,3 +161,82 @@ def test_every_option_a_message_can_name_is_spelt_as_the_command_takes_it():
     assert {"batch_size", "align", "cache", "output", "face", "save_aligned", "outdir", "shard"} <= checked
     assert (option("align", False), option("batch_size", 4), option("face", (None, 1))) == \
         ("align=False", "batch_size=4", "face=(None, 1)")
+
+
+_UNDER_A_LIMIT = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (300 * 2 ** 20, resource.getrlimit(resource.RLIMIT_AS)[1]))
+from interp_cli.errors import reported
+try:
+    import torch
+except BaseException as err:
+    print(reported(err, "morph")[0])
+else:
+    print("torch loaded")
+"""
+
+
+def test_an_address_space_limit_that_torch_cannot_load_under_is_named_not_told_as_a_bug(tmp_path):
+    """`ulimit -v` too small for torch itself: "internal error: ImportError: libtorch_cpu.so: failed to map segment
+    from shared object (rerun with --debug ...)", or a MemoryError in torch's imports told "out of memory (try a
+    smaller --batch-size or --size)", options that cannot make torch smaller. Now the limit is named, in the
+    shell's words for `interp` (a real process under a real limit) and in Python's for a Python caller."""
+    import os
+    import resource
+    import subprocess
+    import sys
+
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    if hard != resource.RLIM_INFINITY and hard < 300 * 2 ** 20:
+        pytest.skip("this process's hard address-space limit is below the test's")
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root), HF_HUB_OFFLINE="1", INTERP_CACHE_DIR=str(tmp_path / "cache"),
+               OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")  # numpy's OpenBLAS, loaded first, sizes buffers by them
+
+    def limited():
+        resource.setrlimit(resource.RLIMIT_AS, (300 * 2 ** 20, resource.getrlimit(resource.RLIMIT_AS)[1]))
+
+    demo = root / "examples"
+    done = subprocess.run([sys.executable, "-m", "interp_cli", demo / "demo_a.png", demo / "demo_b.png", "--weights",
+                           "demo", "-o", tmp_path / "out.gif"], env=env, capture_output=True, text=True, timeout=300,
+                          preexec_fn=limited)
+    assert (done.returncode, done.stderr.splitlines()) == (1, [
+        "interp: error: out of memory loading torch: this process may use only 300 MB of address space "
+        "(ulimit -v is 307200); raise that limit"])
+    assert not (tmp_path / "out.gif").exists()
+    caller = subprocess.run([sys.executable, "-c", _UNDER_A_LIMIT], env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert caller.stdout.strip() == ("out of memory loading torch: this process may use only 300 MB of address space "
+                                     "(its RLIMIT_AS); raise that limit"), caller.stderr
+
+
+def test_only_an_import_below_interps_own_frames_is_told_as_a_library_loading():
+    """A library's import that runs out of memory is "out of memory loading torch"; a caller's module that runs a
+    morph while it is imported (its `<module>` frame above interp's) must not be named as the library that failed."""
+    import resource
+
+    if resource.getrlimit(resource.RLIMIT_AS)[0] != resource.RLIM_INFINITY:
+        pytest.skip("this process has an address-space limit, which the lines would name")
+
+    def raised(code: str, **names) -> BaseException:
+        try:
+            exec(compile(code, "<module body>", "exec"), names)  # a code object run as a module's is "<module>"
+        except MemoryError as err:
+            return err
+        raise AssertionError("nothing raised")
+
+    def interp_calls(body):  # a function of interp's, running `body`
+        namespace = {"__name__": "interp_cli.somewhere", "body": body}
+        exec("def call():\n    body()\n", namespace)
+        return namespace["call"]
+
+    def exhausted():
+        raise MemoryError()
+
+    def library_import():
+        exec(compile("exhausted()", "<torch/__init__.py>", "exec"), {"__name__": "torch", "exhausted": exhausted})
+
+    loading = raised("call()", __name__="interp_cli.render", call=interp_calls(library_import))
+    assert str(reported(loading, "morph")[0]) == "out of memory loading torch"
+    caller = raised("call()", __name__="mypackage.jobs", call=interp_calls(exhausted))
+    assert str(reported(caller, "morph")[0]) == "out of memory (try a smaller batch_size or size)"

@@ -441,6 +441,35 @@ def test_closed_or_full_stderr_and_closed_stdout_never_abort_the_work(tmp_path):
     full.close()
 
 
+ASCII_STREAMS = {"PYTHONIOENCODING=ascii": dict(PYTHONIOENCODING="ascii"),
+                 "C locale, not coerced": dict(LC_ALL="C", LANG="C", PYTHONCOERCECLOCALE="0", PYTHONUTF8="0")}
+
+
+@pytest.mark.parametrize("streams", list(ASCII_STREAMS))
+def test_an_ascii_stderr_full_or_not_never_fails_the_work_and_shows_names_as_typed(tmp_path, streams):
+    """click takes an ASCII stderr for a misconfigured one and wrote to its buffer itself, past interp's stream that
+    cannot fail: a full stderr ended a finished morph with exit 1 (a usage error too, instead of 2), and an input
+    name's byte that is not UTF-8 was shown as "?", which no shell takes back."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("needs /dev/full")
+    from importlib.metadata import version
+
+    if streams.startswith("C locale") and tuple(int(part) for part in version("click").split(".")[:2]) < (8, 1):
+        pytest.skip("click 8.0 refuses to run at all where Python's preferred encoding is ASCII (8.1 dropped that)")
+    env = _env(tmp_path, **ASCII_STREAMS[streams])
+    with open("/dev/full", "w") as full:
+        morph = _start([PHOTO_A, PHOTO_B, *MORPH, "-o", "out.gif"], cwd=tmp_path, env=env, stderr=full)
+        refused = _start([PHOTO_A, PHOTO_B, *MORPH, "--size", "7", "-o", "no.gif"], cwd=tmp_path, env=env,
+                         stderr=full)
+        assert _finish(refused)[0] == 2
+        assert _finish(morph)[0] == 0
+    assert len(list(iio.imiter(tmp_path / "out.gif"))) == 2
+    missing = subprocess.run([sys.executable, "-m", "interp_cli", os.fsencode(PHOTO_A), b"gone\xff.png", *MORPH,
+                              "-o", "x.gif"], cwd=tmp_path, env=env, capture_output=True, timeout=240)
+    assert missing.returncode == 2
+    assert missing.stderr.decode("ascii").strip() == "interp: error: gone\\xff.png: no such file"
+
+
 @pytest.mark.parametrize("args", [["--help"], ["--version"], ["morph", "--help"]])
 def test_help_and_version_into_a_closed_stdout_exit_141_like_json(tmp_path, args):
     read_end, write_end = os.pipe()

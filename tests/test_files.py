@@ -322,6 +322,23 @@ def test_cache_dir_expands_home(monkeypatch, tmp_path):
     assert files.cache_dir() == tmp_path / "c"
 
 
+def test_a_relative_xdg_cache_home_is_ignored_as_the_spec_says(tmp_path):
+    """XDG_CACHE_HOME=cache (relative: invalid, per the XDG Base Directory spec) was taken as it came: each morph left
+    `cache/interp/latents/...` in the folder it was run from. Now the cache is ~/.cache/interp, as with none set."""
+    root = Path(__file__).resolve().parents[1]
+    work, home = tmp_path / "work", tmp_path / "home"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INTERP_", "HF_"))}
+    env.update(HOME=str(home), XDG_CACHE_HOME="cache", HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"),
+               PYTHONPATH=str(root))
+    done = subprocess.run([sys.executable, "-m", "interp_cli", root / "examples" / "demo_a.png",
+                           root / "examples" / "demo_b.png", "--weights", "demo", "--steps", "2", "-o", "out.gif"],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert sorted(os.listdir(work)) == ["out.gif"]
+    assert len(list((home / ".cache" / "interp" / "latents").glob("*.npy"))) == 2
+
+
 def test_evict_least_recent_keeps_the_most_recently_used_within_a_count_or_a_size(tmp_path):
     """The one eviction the landmark and tuned-weights caches share: oldest mtime out first, `mark_used` moving an
     entry to the back of the queue, a listed entry that is already gone neither counted nor a failure."""

@@ -560,3 +560,31 @@ def test_a_hand_made_checkpoint_torch_loads_is_one_line_naming_it_and_exit_1(tmp
     assert not (tmp_path / "out.png").exists()
     with pytest.raises(CheckpointError, match=r"^made\.pt: "):
         load_model(tmp_path / "made.pt")
+
+
+_LOAD_SHORT_OF_ADDRESS_SPACE = """
+import resource, sys
+from interp_cli.errors import CheckpointError, reported
+from interp_cli.models.checkpoint import read_checkpoint_file
+size = int(next(line for line in open("/proc/self/status") if line.startswith("VmSize:")).split()[1]) * 1024
+resource.setrlimit(resource.RLIMIT_AS, (size + 4 * 2 ** 20, resource.RLIM_INFINITY))  # less than the file's 13 MB
+try:
+    read_checkpoint_file(sys.argv[1])
+except CheckpointError as err:
+    print("blamed the file:", err)
+except Exception as err:
+    print(reported(err, "encode")[0])
+else:
+    print("loaded")
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc to size the limit")
+def test_a_checkpoint_this_process_has_no_room_to_map_is_not_called_damaged():
+    """Under `ulimit -v` a morph could fail where torch.load maps the weights: "unable to mmap ... Cannot allocate
+    memory (12)" was told as "demo.pt: not a readable PyTorch checkpoint (truncated or corrupt)", for a whole file
+    (the shipped model's, or the 1.2 GB ffhq download). It is out of memory, said as such."""
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-c", _LOAD_SHORT_OF_ADDRESS_SPACE, str(DEMO)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.stdout.startswith("out of memory: this process may use only "), done.stdout + done.stderr

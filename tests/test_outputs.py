@@ -379,6 +379,52 @@ def test_a_replaced_output_keeps_its_permissions(tmp_path):
     assert oct((tmp_path / "p.png").stat().st_mode & 0o777) == oct(0o600)
 
 
+def test_every_new_output_folder_and_cache_entry_takes_the_umask_as_cp_would(tmp_path):
+    """Outputs are written through hidden temps and renamed: a temp made private (mkstemp's 0600) would give every
+    output 0600 whatever the umask. Under umask 027, as `cp` or a shell's `>` gives: files 0640, folders made 0750."""
+    (tmp_path / "rows.csv").write_text(f"{A},{B},row.gif\n{A},{B},row/\n")
+    old = os.umask(0o027)
+    try:
+        for args in (["-o", "m.mp4", "--sheet", "s.png"], ["-o", "p.html"], ["-o", "frames/"],
+                     ["-o", "new/sub/x.gif", "--tune", "1"]):
+            code, err = interp(tmp_path, A, B, *MORPH, *args)
+            assert code == 0, err
+        for args in (["encode", A, "--weights", "demo", "-o", "codes/a.npy", "-q"],
+                     ["batch", "rows.csv", *MORPH, "--outdir", "out/b"]):
+            code, err = interp(tmp_path, *args)
+            assert code == 0, err
+    finally:
+        os.umask(old)
+    modes = {path.relative_to(tmp_path).as_posix(): oct(path.stat().st_mode & 0o7777)
+             for path in tmp_path.rglob("*") if ".hf" not in path.parts and path.name != "rows.csv"}
+    assert {"m.mp4", "s.png", "p.html", "frames/frame_0000.png", "new/sub/x.gif", "codes/a.npy", "out/b/row.gif",
+            "out/b/row/frame_0002.png", ".cache/latents", ".cache/tuned"} <= set(modes)
+    assert {name: mode for name, mode in modes.items()
+            if mode != oct(0o750 if (tmp_path / name).is_dir() else 0o640)} == {}
+
+
+def test_a_replaced_frames_folder_keeps_its_permissions(tmp_path):
+    """A frames folder is built beside the old one and swapped in: one kept private (0700) or from the world
+    (0750) came back with the umask's mode, 0755, its frames readable by all. Now it keeps its mode, as a folder
+    written into does; a batch row's frames alike."""
+    code, err = interp(tmp_path, A, B, *MORPH, "-o", "frames/")
+    assert code == 0, err
+    (tmp_path / "frames").chmod(0o750)
+    code, err = interp(tmp_path, B, A, *MORPH, "-o", "frames/")
+    assert code == 0, err
+    assert oct((tmp_path / "frames").stat().st_mode & 0o7777) == oct(0o750)
+    assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == [f"frame_{i:04d}.png" for i in range(3)]
+    (tmp_path / "rows.csv").write_text(f"{A},{B},row/\n")
+    batch = ["batch", "rows.csv", *MORPH, "--outdir", "out"]
+    assert interp(tmp_path, *batch)[0] == 0
+    (tmp_path / "out" / "row").chmod(0o700)
+    code, err = interp(tmp_path, *batch)
+    assert code == 0, err
+    assert oct((tmp_path / "out" / "row").stat().st_mode & 0o7777) == oct(0o700)
+    code, err = interp(tmp_path, A, B, *MORPH, "-o", "new/")
+    assert code == 0 and (tmp_path / "new").stat().st_mode & 0o777 == 0o777 & ~_umask()
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="makes a file owned by another user")
 def test_another_users_file_is_replaced_with_a_mode_of_our_own(tmp_path):
     """A rename cannot keep the old file's owner: copying its private mode would lock that owner out."""
@@ -514,3 +560,73 @@ def test_a_folder_option_that_cannot_be_written_is_the_path_at_fault_under_json(
         with pytest.raises(UsageError) as caught:
             batch("pairs.csv", args[3], weights="demo")
         assert caught.value.path == path
+
+
+# --- a real full disk and a real read-only mount ----------------------------------------------------------------
+
+_ON_A_SMALL_DISK = """
+disk=$1 results=$2 mode=$3; shift 3
+mount -t tmpfs -o size=1m tmpfs "$disk" || exit 99
+cp "$results/old.gif" "$disk/a.gif" && mkdir "$disk/kept" && echo mine > "$disk/kept/note"
+head -c 2000000 /dev/zero > "$disk/filler" 2>/dev/null  # stops where the disk is full
+if [ "$mode" = ro ]; then rm "$disk/filler"; mount -o remount,ro "$disk" || exit 99; fi
+cd "$disk" && "$@" 2> "$results/stderr"
+echo $? > "$results/code"
+find . | sort > "$results/listing"
+sha256sum a.gif > "$results/sum"
+"""
+
+
+def _on_a_small_disk(tmp_path: Path, name: str, mode: str, *args, cache_on_disk: bool = False) -> dict:
+    """`interp ARGS` run in a 1 MB tmpfs holding an older a.gif and kept/note, full (`mode` "full") or mounted read-only
+    ("ro"), in a mount namespace of its own, so that the mount goes with the process whatever happens to the test."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare(1)")
+    results, disk = tmp_path / name, tmp_path / f"{name}-disk"
+    results.mkdir()
+    disk.mkdir()
+    shutil.copyfile(tmp_path / "old.gif", results / "old.gif")
+    env = _env(tmp_path)
+    if cache_on_disk:
+        env["INTERP_CACHE_DIR"] = str(disk / "cache")
+    done = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", _ON_A_SMALL_DISK, "sh", disk,
+                           results, mode, sys.executable, "-m", "interp_cli", *map(str, args)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    if done.returncode == 99 or not (results / "code").exists():
+        pytest.skip(f"cannot mount a tmpfs in a private mount namespace here: {done.stderr.strip()}")
+    assert not os.path.ismount(disk) and os.listdir(disk) == []  # gone with its namespace
+    return {"code": int((results / "code").read_text()), "stderr": (results / "stderr").read_text(),
+            "listing": (results / "listing").read_text().split(), "old": (results / "sum").read_text().split()[0]}
+
+
+@pytest.fixture
+def old_gif(tmp_path):
+    code, err = interp(tmp_path, A, B, *MORPH, "-o", "old.gif")
+    assert code == 0, err
+    return hashlib.sha256((tmp_path / "old.gif").read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("output", ["a.gif", "frames/", "new/sub/x.mp4", "p.html"])
+@pytest.mark.parametrize(("mode", "code", "said"), [("full", 1, "cannot write: no space left on device"),
+                                                    ("ro", 2, "is on a read-only file system")])
+def test_a_real_full_or_read_only_disk_is_one_line_and_leaves_the_folder_as_it_was(tmp_path, old_gif, output, mode,
+                                                                                    code, said):
+    ran = _on_a_small_disk(tmp_path, "run", mode, A, B, *MORPH, "--steps", "8", "--size", "128", "-o", output)
+    assert ran["code"] == code, ran["stderr"]
+    line, = ran["stderr"].splitlines()
+    assert line.startswith(f"interp: error: {output}: ") and said in line, line
+    assert ran["old"] == old_gif  # the older output untouched
+    left = [".", "./a.gif", "./kept", "./kept/note"] + (["./filler"] if mode == "full" else [])
+    assert ran["listing"] == sorted(left)  # no temp, and no folder made for the output
+
+
+def test_a_cache_on_a_full_disk_warns_once_and_the_morph_is_written(tmp_path, old_gif):
+    out = tmp_path / "elsewhere.gif"
+    ran = _on_a_small_disk(tmp_path, "run", "full", A, B, *MORPH[:-1], "-o", out, cache_on_disk=True)
+    assert ran["code"] == 0, ran["stderr"]
+    warnings = [line for line in ran["stderr"].splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "latent cache not written" in warnings[0], ran["stderr"]
+    assert "no space left on device" in warnings[0]
+    assert Image.open(out).n_frames == 3

@@ -390,6 +390,48 @@ def test_a_cache_write_past_a_real_file_size_limit_warns_once_and_the_morph_is_w
     assert list((cache / "tuned").iterdir()) == []  # neither an entry nor a temp left
 
 
+def _file_modes_binding() -> list[str]:
+    """The words that run a command with file modes binding it: none for a user, `setpriv` dropping the
+    capabilities by which root reads and searches any folder (else the test is skipped)."""
+    if os.geteuid() != 0:
+        return []
+    prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--inh-caps=-all"]
+    try:
+        probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=30)
+    except OSError:
+        probe = None
+    if probe is None or probe.returncode != 0:
+        pytest.skip("as root, needs setpriv(1) to make file modes bind")
+    return prefix
+
+
+@pytest.mark.parametrize("place", ["unsearchable", "name too long"])
+def test_a_cache_folder_that_cannot_be_searched_is_a_miss_and_the_morph_is_written(tmp_path, place):
+    """A shared cache this user may not search (another group's `chmod 750`), or one named past NAME_MAX: the entry's
+    lookup raised, and a --tune morph (every batch row alike) failed with the entry's path, exit 2."""
+    cache = tmp_path / "cache" if place == "unsearchable" else tmp_path / ("c" * 300)
+    prefix = []
+    if place == "unsearchable":
+        cache.mkdir()
+        cache.chmod(0)
+        prefix = _file_modes_binding()
+    out = tmp_path / "out.gif"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", INTERP_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT))
+    try:
+        done = subprocess.run([*prefix, sys.executable, "-m", "interp_cli", str(DEMO_A), str(DEMO_B), "--weights",
+                               "demo", "--steps", "3", "--tune", "2", "-o", str(out)], env=env, capture_output=True,
+                              text=True, timeout=300)
+    finally:
+        if place == "unsearchable":
+            cache.chmod(0o755)
+    assert done.returncode == 0, done.stderr
+    assert Image.open(out).n_frames == 3
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
+    assert [line.split(" not written")[0] for line in warnings] == [
+        "warning: latent cache", "warning: tuned-weights cache"], done.stderr
+    assert "error" not in done.stderr
+
+
 _HOLDER = """
 import sys
 from interp_cli.files import claim_temp

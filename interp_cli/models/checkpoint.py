@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from interp_cli.errors import CheckpointError, caught_warnings
+from interp_cli.errors import CheckpointError, caught_warnings, is_out_of_memory
 from interp_cli.inputs import input_kind
 from interp_cli.models.e4e import Encoder4Editing, EncoderConfig
 from interp_cli.models.stylegan2 import Generator, GeneratorConfig
@@ -54,6 +54,10 @@ def read_checkpoint_file(path: str | Path, *, name: str | None = None) -> dict:
             # ("f must be a string filename in order to use mmap argument"); 2.2 took path-likes too.
             data = torch.load(os.fspath(path), map_location="cpu", weights_only=True, mmap=use_mmap)
     except Exception as err:  # torch raises RuntimeError, UnpicklingError, EOFError, ... for bad files
+        if is_out_of_memory(err):
+            # This machine's trouble, not the file's: an mmap refused under `ulimit -v` was "not a readable PyTorch
+            # checkpoint (truncated or corrupt)", sending the user to fetch again weights that are whole.
+            raise
         raise CheckpointError(_why_unreadable(err, path, name, zipped=use_mmap)) from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{name}: not an e4e or StyleGAN2 checkpoint (top level is {type(data).__name__})")
