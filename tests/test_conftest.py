@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,3 +28,33 @@ def test_a_run_removes_the_cache_dir_it_made(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert " passed" in done.stdout
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("interp-test-cache-")] == []
+
+
+def _cache_dirs(tmpdir) -> list[str]:
+    return sorted(p.name for p in Path(tmpdir).iterdir() if p.name.startswith("interp-test-cache-"))
+
+
+def test_a_run_removes_what_a_killed_run_left_and_never_a_live_runs(tmp_path):
+    """A run killed by a signal (CI's timeout, SIGKILL; benchmarks/mutants.py's runs ended by os._exit) runs no
+    atexit callback: its cache dir stayed for good. The next run removes it; a live run's (here one stopped by
+    SIGSTOP, as a suspended job is) stays."""
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    env.pop("INTERP_CACHE_DIR", None)
+    first = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_pipeline.py"],
+                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not _cache_dirs(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(1)  # its cache dir made, and its owner file locked; it is still collecting (torch loads)
+        first.send_signal(signal.SIGSTOP)
+        (killed,) = _cache_dirs(tmp_path)
+        done = _run_the_suite_on(["tests/test_names.py", "-k", "utf8_text"], tmp_path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert _cache_dirs(tmp_path) == [killed]  # a live run's
+    finally:
+        first.kill()
+        first.wait()
+    done = _run_the_suite_on(["tests/test_names.py", "-k", "utf8_text"], tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _cache_dirs(tmp_path) == []
