@@ -28,7 +28,7 @@ from interp_cli.malloc import freeze_imports_here, keep_freed_memory
 from interp_cli.options import (SEED, IntRange, PathName, ShardType, align_options, cache_option, device_option,
                                 morph_options, morph_settings, noise_options, output_flags, precision_option,
                                 refine_options, save_aligned_option, weights_option)
-from interp_cli.stops import HungUp, Terminated, ignore_stops, raise_on_sigterm
+from interp_cli.stops import HungUp, Terminated, ignore_stops, raise_on_sigterm, stop_exit_code
 
 EPILOG = """\b
 Examples:
@@ -886,7 +886,7 @@ def run() -> None:
         ignore_stops()
         code = done.code
     except KeyboardInterrupt as stop:  # a second Ctrl-C that landed in main's own handler
-        code = 129 if isinstance(stop, HungUp) else 143 if isinstance(stop, Terminated) else 130
+        code = stop_exit_code(stop)
     else:  # pragma: no cover - click always ends main() with SystemExit
         code = 0
     if code is not None and not isinstance(code, int):
