@@ -820,6 +820,33 @@ def weights_path(spec, as_json):
     out(str(w.weights_path(spec)))
 
 
+@cli.command("cache")
+@click.option("--json", "as_json", is_flag=True,
+              help='Print JSON: {"path", "bytes", "files", "parts": [{"name", "path", "what", "bytes", "files", '
+                   '"bound_bytes", "bound_env"}]}.')
+def cache_command(as_json):
+    """Show where interp's cache is, what it holds and how to clear it.
+
+    The cache dir is $INTERP_CACHE_DIR, else $XDG_CACHE_HOME/interp, else ~/.cache/interp. Deleting any of it is
+    safe while no interp runs: what a run needs is made again.
+    """
+    import shlex
+
+    from interp_cli.cache import usage
+    from interp_cli.progress import human_size
+
+    report = usage()
+    if as_json:
+        out(json_line(report))
+        return
+    out(f"{report['path']}: {human_size(report['bytes'])} in {report['files']} files")
+    for part in report["parts"]:
+        bound = (f", at most {human_size(part['bound_bytes'])} (${part['bound_env']})"
+                 if part["bound_bytes"] is not None else "")
+        out(f"  {part['name'] + '/':9} {human_size(part['bytes']):>10}{bound}: {part['what']}")
+    out(f"to clear it, while no interp runs: rm -rf {shlex.quote(report['path'])}")
+
+
 def _check_image_headers(paths) -> None:
     """Refuse a photo whose header says it cannot be used (not an image, an undecodable HEIC, too many pixels)
     before torch's import, with the words the command would say after it; .npy codes are checked there."""

@@ -279,3 +279,43 @@ def test_a_reader_beside_a_writer_that_evicts_gets_whole_codes_or_misses(tmp_pat
     hits, misses, wrong = (int(word) for word in last.split()[1::2])
     assert wrong == 0 and hits > 0 and misses > 0, said
     assert len(_entries(writer)) <= 10 and not [p for p in folder.iterdir() if p.name.startswith(".")]
+
+
+def test_interp_cache_says_where_the_cache_is_what_it_holds_and_how_to_clear_it(tmp_path):
+    """interp keeps up to about 4 GB in its cache dir (codes and tuned weights, 2 GB each; parsed landmark models,
+    65 MB each), and no command said where that is or how big it is. `interp cache` says both, part by part, with
+    each part's bound and the command that clears it (the line a shell user can run as it is)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    top = tmp_path / "my cache"
+    LatentCache(top / "latents").put("k", np.zeros((18, 512), np.float32))
+    (top / "tuned").mkdir()
+    (top / "tuned" / "t.pt").write_bytes(b"0" * 1000)
+    (top / "sha256-records.json").write_text("{}")
+    env = dict(os.environ, INTERP_CACHE_DIR=str(top), INTERP_LATENT_CACHE_MB="5")
+
+    def interp(*args):
+        done = subprocess.run([sys.executable, "-m", "interp_cli", "cache", *args], env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+        return done.stdout
+
+    report = json.loads(interp("--json"))
+    parts = {part["name"]: part for part in report["parts"]}
+    code = (top / "latents" / "k.npy").stat().st_size
+    assert report["path"] == str(top) and report["bytes"] == code + 1000 + 2 and report["files"] == 3
+    assert (parts["latents"]["bytes"], parts["latents"]["files"], parts["latents"]["bound_bytes"]) == (code, 1, 5e6)
+    assert (parts["tuned"]["bytes"], parts["tuned"]["bound_bytes"], parts["tuned"]["bound_env"]) == (
+        1000, 2048e6, "INTERP_TUNE_CACHE_MB")
+    assert parts["align"]["bytes"] == 0 and parts["align"]["bound_bytes"] is None
+    lines = interp().splitlines()
+    assert lines[0] == f"{top}: {(code + 1002) / 1000:.1f} kB in 3 files"
+    assert lines[1].split() == ["latents/", f"{code / 1000:.1f}", "kB,", "at", "most", "5.0", "MB",
+                                "($INTERP_LATENT_CACHE_MB):", "encoded", "codes"]
+    told = lines[-1].split(": ", 1)
+    assert told[0] == "to clear it, while no interp runs"
+    subprocess.run(told[1], shell=True, check=True)
+    assert not top.exists() and tmp_path.exists()
