@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import getpass
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -58,3 +62,21 @@ def test_a_run_removes_what_a_killed_run_left_and_never_a_live_runs(tmp_path):
     done = _run_the_suite_on(["tests/test_names.py", "-k", "utf8_text"], tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert _cache_dirs(tmp_path) == []
+
+
+@pytest.mark.skipif(shutil.which("parallel") is None, reason="GNU parallel is not installed")
+def test_a_run_leaves_nothing_in_home_or_the_temp_folder_but_pytests_own(tmp_path):
+    """Tests work in their tmp_path; GNU parallel, run by examples/parallel.sh's tests, wrote ~/.parallel/ into
+    the user's home."""
+    home, temp = tmp_path / "home", tmp_path / "temp"
+    home.mkdir()
+    temp.mkdir()
+    env = dict(os.environ, TMPDIR=str(temp), HOME=str(home))
+    for name in ("INTERP_CACHE_DIR", "PARALLEL_HOME", "XDG_CACHE_HOME"):
+        env.pop(name, None)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_batch.py", "-k",
+                           "gnu_parallel_example_takes_any_path"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and " passed" in done.stdout, done.stdout + done.stderr
+    assert sorted(str(p.relative_to(home)) for p in home.rglob("*")) == []
+    assert [p.name for p in temp.iterdir()] == ["pytest-of-" + getpass.getuser()]  # pytest's own, 3 runs kept
