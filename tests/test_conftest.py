@@ -80,3 +80,15 @@ def test_a_run_leaves_nothing_in_home_or_the_temp_folder_but_pytests_own(tmp_pat
     assert done.returncode == 0 and " passed" in done.stdout, done.stdout + done.stderr
     assert sorted(str(p.relative_to(home)) for p in home.rglob("*")) == []
     assert [p.name for p in temp.iterdir()] == ["pytest-of-" + getpass.getuser()]  # pytest's own, 3 runs kept
+
+
+def test_a_passing_run_leaves_no_file_in_the_temp_folder(tmp_path):
+    """Every test's tmp_path stayed until the run ended, and pytest then kept the last 3 runs' base temps: the
+    suite's temp folder grew to GB while it ran, and 3 runs' worth stayed after it (setup.cfg,
+    tmp_path_retention_policy)."""
+    if tuple(int(part) for part in pytest.__version__.split(".")[:2]) < (7, 3):
+        pytest.skip(f"pytest {pytest.__version__} keeps every tmp_path (tmp_path_retention_policy is 7.3's)")
+    done = _run_the_suite_on(["tests/test_names.py", "-k", "control_characters"], tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert " passed" in done.stdout
+    assert [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if not p.is_dir()] == []
