@@ -15,6 +15,15 @@ from PIL import Image
 # Every host name fails to resolve: a page that needed the network could not get it.
 OFFLINE_ARGS = ["--host-resolver-rules=MAP * ~NOTFOUND"]
 
+
+def browser_env() -> dict[str, str]:
+    """The environment Chromium is launched with: its config (crash reports) and dconf's cache go into the test
+    session's cache dir (removed with it), where they went into the user's ~/.config and ~/.cache."""
+    import os
+
+    home = os.path.join(os.environ["INTERP_CACHE_DIR"], "browser")
+    return dict(os.environ, XDG_CONFIG_HOME=os.path.join(home, "config"), XDG_CACHE_HOME=os.path.join(home, "cache"))
+
 # The displayed <img> drawn into a canvas at its natural size and handed back as a PNG (lossless, and far
 # smaller to pass over than a pixel array), with the frame number the page says it shows.
 _SHOWN = """async () => {

@@ -166,13 +166,13 @@ def _torch_threads_given_back(request):
 @pytest.fixture(scope="module")
 def browser():
     """A headless Chromium (tests/browser.py finds it) driven by Playwright; skipped without either."""
-    from tests.browser import OFFLINE_ARGS, chromium
+    from tests.browser import OFFLINE_ARGS, browser_env, chromium
 
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the dev extra)")
     executable = chromium()
     if executable is None:
         pytest.skip("no Chromium on PATH (apt-get install chromium)")
     with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=OFFLINE_ARGS)
+        launched = playwright.chromium.launch(executable_path=executable, args=OFFLINE_ARGS, env=browser_env())
         yield launched
         launched.close()

@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -64,22 +65,31 @@ def test_a_run_removes_what_a_killed_run_left_and_never_a_live_runs(tmp_path):
     assert _cache_dirs(tmp_path) == []
 
 
-@pytest.mark.skipif(shutil.which("parallel") is None, reason="GNU parallel is not installed")
-def test_a_run_leaves_nothing_in_home_or_the_temp_folder_but_pytests_own(tmp_path):
+@pytest.mark.parametrize("tests, needs", [
+    (["tests/test_batch.py", "-k", "gnu_parallel_example_takes_any_path"], "parallel"),
+    (["tests/test_images.py", "-k", "untagged_cmyk_jpeg_is_read_as_browsers"], "chromium"),
+])
+def test_a_run_leaves_nothing_in_home_or_the_temp_folder_but_pytests_own(tests, needs, tmp_path):
     """Tests work in their tmp_path; GNU parallel, run by examples/parallel.sh's tests, wrote ~/.parallel/ into
-    the user's home."""
-    home, temp = tmp_path / "home", tmp_path / "temp"
+    the user's home, and Chromium, run by the page and colour tests, ~/.config/chromium/ and ~/.cache/dconf/."""
+    from tests.browser import chromium
+
+    if (chromium() if needs == "chromium" else shutil.which(needs)) is None:
+        pytest.skip(f"no {needs} here")
+    # A short temp folder: Chromium's sockets there must fit a socket path's 108 bytes, which tmp_path's may not.
+    home, temp = tmp_path / "home", Path(tempfile.mkdtemp(prefix="t-"))
     home.mkdir()
-    temp.mkdir()
-    env = dict(os.environ, TMPDIR=str(temp), HOME=str(home))
-    for name in ("INTERP_CACHE_DIR", "PARALLEL_HOME", "XDG_CACHE_HOME"):
-        env.pop(name, None)
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_batch.py", "-k",
-                           "gnu_parallel_example_takes_any_path"], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0 and " passed" in done.stdout, done.stdout + done.stderr
-    assert sorted(str(p.relative_to(home)) for p in home.rglob("*")) == []
-    assert [p.name for p in temp.iterdir()] == ["pytest-of-" + getpass.getuser()]  # pytest's own, 3 runs kept
+    try:
+        env = dict(os.environ, TMPDIR=str(temp), HOME=str(home))
+        for name in ("INTERP_CACHE_DIR", "PARALLEL_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME"):
+            env.pop(name, None)
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0 and " passed" in done.stdout, done.stdout + done.stderr
+        assert sorted(str(p.relative_to(home)) for p in home.rglob("*")) == []
+        assert [p.name for p in temp.iterdir()] == ["pytest-of-" + getpass.getuser()]  # pytest's own
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_a_passing_run_leaves_no_file_in_the_temp_folder(tmp_path):
