@@ -102,3 +102,16 @@ def test_a_passing_run_leaves_no_file_in_the_temp_folder(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert " passed" in done.stdout
     assert [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if not p.is_dir()] == []
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make here")
+def test_make_clean_removes_what_make_test_lowest_made(tmp_path):
+    """`make test-lowest` leaves .venv-lowest in the checkout (torch 2.1.0's CUDA build: 5.3 GB), and `make clean`
+    removed .venv and out/ but kept it."""
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    for made in (".venv", ".venv-lowest", "out", ".pytest_cache"):
+        (tmp_path / made).mkdir()
+        (tmp_path / made / "file").write_text("x")
+    done = subprocess.run(["make", "clean"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Makefile"]
