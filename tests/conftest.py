@@ -58,6 +58,8 @@ _remove_dead_sessions_caches()
 os.environ["INTERP_CACHE_DIR"], _CACHE_LOCK = _own_cache_dir()
 # GNU parallel (examples/parallel.sh's tests) keeps its state in $PARALLEL_HOME, else ~/.parallel: the user's home.
 os.environ["PARALLEL_HOME"] = os.path.join(os.environ["INTERP_CACHE_DIR"], "parallel")
+# torch.compile's (inductor's) cache, else $TMPDIR/torchinductor_$USER, kept there after the run.
+os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(os.environ["INTERP_CACHE_DIR"], "torchinductor")
 # The suite runs most morphs in its own process, as a Python caller does. `interp` makes its OpenMP threads
 # wait passively for itself (cli._tune_own_process) and the README tells a Python caller to do the same: a
 # spinning worker thread burns a core whenever the main thread runs Python between torch's ops, and on a busy

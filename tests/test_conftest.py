@@ -68,20 +68,26 @@ def test_a_run_removes_what_a_killed_run_left_and_never_a_live_runs(tmp_path):
 @pytest.mark.parametrize("tests, needs", [
     (["tests/test_batch.py", "-k", "gnu_parallel_example_takes_any_path"], "parallel"),
     (["tests/test_images.py", "-k", "untagged_cmyk_jpeg_is_read_as_browsers"], "chromium"),
+    (["tests/test_page.py", "-k", "firefox_opens_at_the_fragments_frame"], "firefox"),
+    (["tests/test_train_demo.py", "-k", "killed_run_resumes"], None),  # a SIGKILLed run's work dir stayed in /tmp
 ])
 def test_a_run_leaves_nothing_in_home_or_the_temp_folder_but_pytests_own(tests, needs, tmp_path):
     """Tests work in their tmp_path; GNU parallel, run by examples/parallel.sh's tests, wrote ~/.parallel/ into
-    the user's home, and Chromium, run by the page and colour tests, ~/.config/chromium/ and ~/.cache/dconf/."""
+    the user's home, Chromium and Firefox, run by the page and colour tests, ~/.config/chromium/, ~/.cache/dconf/
+    and ~/.config/mozilla/, and a training run killed by its test left its work dir in the temp folder."""
     from tests.browser import chromium
+    from tests.firefox import firefox
 
-    if (chromium() if needs == "chromium" else shutil.which(needs)) is None:
+    found = {"chromium": chromium, "firefox": firefox}.get(needs, lambda: shutil.which(needs))
+    if needs is not None and found() is None:
         pytest.skip(f"no {needs} here")
     # A short temp folder: Chromium's sockets there must fit a socket path's 108 bytes, which tmp_path's may not.
     home, temp = tmp_path / "home", Path(tempfile.mkdtemp(prefix="t-"))
     home.mkdir()
     try:
         env = dict(os.environ, TMPDIR=str(temp), HOME=str(home))
-        for name in ("INTERP_CACHE_DIR", "PARALLEL_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME"):
+        for name in ("INTERP_CACHE_DIR", "PARALLEL_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME",
+                     "TORCHINDUCTOR_CACHE_DIR"):
             env.pop(name, None)
         done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests], cwd=ROOT,
                               env=env, capture_output=True, text=True, timeout=300)
