@@ -46,11 +46,11 @@ def fail(message: str) -> None:
 def main() -> None:
     torch_spec = os.environ.get("TORCH_SPEC", "torch==2.13.0")
     work = Path(tempfile.mkdtemp(prefix="interp-wheel-check-"))
-    # The commands' own temp folder, inside ours: a pip that a stop kills leaves its pip-* folders where they
-    # go with the rest.
-    (work / "tmp").mkdir()
-    os.environ["TMPDIR"] = str(work / "tmp")
     try:
+        # The commands' own temp folder, inside ours: a pip that a stop kills leaves its pip-* folders where they
+        # go with the rest.
+        (work / "tmp").mkdir()
+        os.environ["TMPDIR"] = str(work / "tmp")
         check(work, torch_spec, os.environ.get("TORCH_INDEX", ""))
     finally:
         shutil.rmtree(work, ignore_errors=True)
