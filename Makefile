@@ -96,5 +96,5 @@ demo: $(VENV)/.base  ## out/demo.mp4, out/demo.gif, out/demo_sheet.png, offline 
 		-o out/demo.gif --tune
 	@echo "demo written: out/demo.mp4 out/demo.gif out/demo_sheet.png"
 
-clean:  ## remove .venv, out/ and the pytest cache
-	rm -rf $(VENV) out .pytest_cache
+clean:  ## remove .venv, .venv-lowest (5.3 GB), out/ and the pytest cache
+	rm -rf $(VENV) $(LOWEST) out .pytest_cache

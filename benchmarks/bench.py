@@ -65,6 +65,7 @@ from interp_cli.malloc import keep_freed_memory  # noqa: E402
 from interp_cli.models import winograd  # noqa: E402
 from interp_cli.models.e4e import Encoder4Editing, EncoderConfig  # noqa: E402
 from interp_cli.models.stylegan2 import Generator, GeneratorConfig  # noqa: E402
+from interp_cli.stops import run_script  # noqa: E402
 
 GOLDEN = ROOT / "tests" / "data" / "golden"
 
@@ -641,4 +642,4 @@ def run_and_report(run, args) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main, "bench"))

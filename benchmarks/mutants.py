@@ -171,13 +171,29 @@ def _preload(names: tuple[str, ...]) -> None:
             pass
 
 
+def _temp_of(tree: Path) -> Path:
+    """The temp folder (TMPDIR) of the pytest runs in `tree`, beside it, emptied after each (`_fresh_temp`)."""
+    return tree.with_name(f"{tree.name}-tmp")
+
+
+def _fresh_temp(tree: Path) -> None:
+    """Empty `tree`'s temp folder. A run ends by `os._exit` (or a timeout's SIGKILL), so no atexit callback of its
+    own cleans up after it: tests/conftest.py's cache dir and pytest's base temp stayed in the temp folder, one
+    per mutant (1,738 of them, 18 GB, had gathered in /tmp)."""
+    temp = _temp_of(tree)
+    shutil.rmtree(temp, ignore_errors=True)
+    temp.mkdir()
+
+
 def _start(tree: Path, tests: list[str]) -> int:
     """A forked pytest over `tests` in `tree`, in its own session (a timeout ends it and what it started, and
-    nothing else). Nothing of `tree` is imported in this process, so the child imports the mutant fresh."""
+    nothing else), with `tree`'s own temp folder. Nothing of `tree` is imported in this process, so the child
+    imports the mutant fresh."""
     pid = os.fork()
     if pid:
         return pid
     try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # this process's stop (`_stop_on_sigterm`) is not the run's
         os.setsid()
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
@@ -185,7 +201,8 @@ def _start(tree: Path, tests: list[str]) -> int:
         os.chdir(tree)
         sys.path.insert(0, str(tree))
         sys.dont_write_bytecode = True
-        os.environ.update(PYTHONPATH=str(tree), HF_HUB_OFFLINE="1")
+        os.environ.update(PYTHONPATH=str(tree), HF_HUB_OFFLINE="1", TMPDIR=str(_temp_of(tree)))
+        tempfile.tempdir = None  # this process's cached temp folder (the run's): read TMPDIR again
         import pytest
 
         code = int(pytest.main(["-x", "-q", "-p", "no:cacheprovider", *tests]))
@@ -225,33 +242,74 @@ def run(module: str, tests: list[str], *, root: Path = ROOT, max_mutants: int | 
         trees = [Path(tmp) / f"tree{j}" for j in range(max(1, jobs))]
         for tree in trees:
             _copy_tree(root, tree)
-        # The unmutated tree must pass, and its time sets the timeout: a mutant that loops is not a survivor.
-        started = time.perf_counter()
-        _, outcome = _finish({_start(trees[0], tests): started}, timeout or 600)
-        baseline = time.perf_counter() - started
-        if outcome != "passed":
-            raise RuntimeError(f"{', '.join(tests)} do not pass on the unmutated {module}: {outcome}")
-        limit = timeout or 3 * baseline + 10
-        todo, running, free = list(found), {}, list(trees)  # running: pid -> (mutant, tree, start)
-        while todo or running:
-            while todo and free:
-                m, tree = todo.pop(0), free.pop()
-                (tree / module).write_text(mutate(source, m.index))
-                running[_start(tree, tests)] = (m, tree, time.perf_counter())
-            pid, outcome = _finish({p: r[2] for p, r in running.items()}, limit)
-            m, tree, _ = running.pop(pid)
-            (tree / module).write_text(source)
-            free.append(tree)
-            key = {"failed": "killed", "passed": "survived", "timeout": "timed_out"}[outcome]
-            counts[key] += 1
-            if key == "survived":
-                survivors.append(m)
-            log(f"  {module}:{m.line}: {m.what}: {key}")
+            _fresh_temp(tree)
+        running = {}  # pid -> (mutant, tree, start)
+        try:
+            # The unmutated tree must pass, and its time sets the timeout: a mutant that loops is not a survivor.
+            started = time.perf_counter()
+            running[_start(trees[0], tests)] = (None, trees[0], started)
+            pid, outcome = _finish({p: r[2] for p, r in running.items()}, timeout or 600)
+            running.pop(pid)
+            _fresh_temp(trees[0])
+            baseline = time.perf_counter() - started
+            if outcome != "passed":
+                raise RuntimeError(f"{', '.join(tests)} do not pass on the unmutated {module}: {outcome}")
+            limit = timeout or 3 * baseline + 10
+            todo, free = list(found), list(trees)
+            while todo or running:
+                while todo and free:
+                    m, tree = todo.pop(0), free.pop()
+                    (tree / module).write_text(mutate(source, m.index))
+                    running[_start(tree, tests)] = (m, tree, time.perf_counter())
+                pid, outcome = _finish({p: r[2] for p, r in running.items()}, limit)
+                m, tree, _ = running.pop(pid)
+                (tree / module).write_text(source)
+                _fresh_temp(tree)
+                free.append(tree)
+                key = {"failed": "killed", "passed": "survived", "timeout": "timed_out"}[outcome]
+                counts[key] += 1
+                if key == "survived":
+                    survivors.append(m)
+                log(f"  {module}:{m.line}: {m.what}: {key}")
+        finally:
+            # A stop (Ctrl-C, or SIGTERM: `main`) ends the runs still going, each in its own session where no
+            # signal to this process reaches it, before their trees and temp folders are removed under them.
+            for pid in running:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except ProcessLookupError:  # forked a moment ago, not yet in its own session
+                    os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
     survivors.sort(key=lambda m: m.index)
     return {"mutants": len(found), **counts, "survivors": survivors, "baseline_s": baseline}
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as Ctrl-C is (`_stop_on_sigterm`)."""
+
+
+def _stop_on_sigterm() -> None:
+    """Make SIGTERM (a cancelled CI job, `timeout`) unwind as Ctrl-C does, once: `run` then ends the pytest runs and
+    removes the trees and their temp folders; killed by the signal, it left both (and a looping mutant's run
+    going). Not interp_cli.stops' `raise_on_sigterm`: importing interp_cli here would hand every forked run this
+    checkout's modules in place of its tree's mutant."""
+    def stop(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise _Terminated
+
+    signal.signal(signal.SIGTERM, stop)
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as stop:
+        print("mutants: stopped; the trees and temp folders were removed", file=sys.stderr)
+        return 143 if isinstance(stop, _Terminated) else 130
+
+
+def _main(argv: list[str] | None = None) -> int:
+    _stop_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", help="paths relative to --root (default: every module of MODULE_TESTS)")
     parser.add_argument("--root", type=Path, default=ROOT)

@@ -35,6 +35,9 @@ _debug = logging.getLogger(__name__).debug
 
 DEFAULT_CACHE_MB = 2048
 CACHE_MB_ENV = "INTERP_LATENT_CACHE_MB"
+# The tuned-weights cache's (interp_cli.tune.TunedCache's), here so that `interp cache` says it without torch.
+TUNED_DEFAULT_CACHE_MB = 2048
+TUNED_CACHE_MB_ENV = "INTERP_TUNE_CACHE_MB"
 # A pass over the folder stats every entry: about 2 s for 200,000 of them on the development VM. One pass where
 # the folder's record (files.CacheBound.add) says it is over its bound (a bound lowered since applies at once), or
 # that this share of the bound was written since the last pass by any process: at 2 GB, every ~860 ffhq codes,
@@ -146,3 +149,65 @@ def _problem(code: np.ndarray, shape: tuple[int, ...] | None) -> str | None:
     return None
 
 
+# interp's cache dir, part by part (`interp cache`): what each holds and what keeps it small.
+_PARTS = (
+    ("latents", "encoded codes", CACHE_MB_ENV, DEFAULT_CACHE_MB),
+    ("tuned", "tuned generator weights (--tune)", TUNED_CACHE_MB_ENV, TUNED_DEFAULT_CACHE_MB),
+    ("align", "the face detector and landmark model, parsed (3 landmark models at most)", None, None),
+    ("hashing", "a lock file per weights file hashed (empty)", None, None),
+)
+
+
+def usage(root: str | os.PathLike | None = None) -> dict:
+    """Where interp's cache dir is (`files.cache_dir`; `root`: a caller's own) and what it holds: {"path", "bytes",
+    "files", "parts": [{"name", "path", "what", "bytes", "files", "bound_bytes", "bound_env"}], "clear"}; the files
+    at its top (the weights' sha256 records, 256 at most) are counted in the totals. A part's `bound_bytes` is null
+    where its size is kept small otherwise. Nothing is created.
+
+    Only interp's own entries are counted, and `clear` (the paths that clearing it removes) names them, not the dir,
+    where the dir holds anything else: $INTERP_CACHE_DIR may be a folder of the user's (`~`, a project's scratch),
+    which `rm -rf` of the whole would take with it, and whose other files are no cache of interp's."""
+    from interp_cli.sha256_record import RECORDS_FILENAME
+
+    top = cache_dir(root=root)
+    parts = []
+    for name, what, env, default_mb in _PARTS:
+        size, count = _du(top / name)
+        bound = CacheBound(env, default_mb, what).max_bytes if env else None
+        parts.append({"name": name, "path": str(top / name), "what": what, "bytes": size, "files": count,
+                      "bound_bytes": bound, "bound_env": env})
+    own = {part["name"] for part in parts} | {RECORDS_FILENAME, f"{RECORDS_FILENAME}.lock"}
+    try:
+        names = sorted(os.listdir(top))
+    except OSError:  # not made yet, or not readable: nothing of interp's there to count or clear
+        names = []
+    # the records' hidden temps too (`files.temp_name`: `.sha256-records.tmp-<hex>.json`), a killed writer's
+    ours = [name for name in names if name in own or name.startswith("." + RECORDS_FILENAME.split(".")[0] + ".")]
+    size = sum(part["bytes"] for part in parts)
+    count = sum(part["files"] for part in parts)
+    for name in ours:
+        if name not in {part["name"] for part in parts}:
+            more, files = _du_file(top / name)
+            size, count = size + more, count + files
+    clear = [str(top)] if names and ours == names else [str(top / name) for name in ours]
+    return {"path": str(top), "bytes": size, "files": count, "parts": parts, "clear": clear}
+
+
+def _du_file(path: Path) -> tuple[int, int]:
+    try:
+        return os.lstat(path).st_size, 1
+    except OSError:
+        return 0, 0
+
+
+def _du(folder: Path) -> tuple[int, int]:
+    """Bytes and number of the files under `folder` (symlinks not followed); (0, 0) where there is none."""
+    size = count = 0
+    for here, _, names in os.walk(folder):
+        for name in names:
+            try:
+                size += os.lstat(os.path.join(here, name)).st_size
+            except OSError:  # removed meanwhile (evicted by a run)
+                continue
+            count += 1
+    return size, count

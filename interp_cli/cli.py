@@ -28,7 +28,7 @@ from interp_cli.malloc import freeze_imports_here, keep_freed_memory
 from interp_cli.options import (SEED, IntRange, PathName, ShardType, align_options, cache_option, device_option,
                                 morph_options, morph_settings, noise_options, output_flags, precision_option,
                                 refine_options, save_aligned_option, weights_option)
-from interp_cli.stops import HungUp, Terminated, ignore_stops, raise_on_sigterm
+from interp_cli.stops import HungUp, Terminated, ignore_stops, raise_on_sigterm, stop_exit_code
 
 EPILOG = """\b
 Examples:
@@ -825,6 +825,36 @@ def weights_path(spec, as_json):
     out(str(w.weights_path(spec)))
 
 
+@cli.command("cache")
+@click.option("--json", "as_json", is_flag=True,
+              help='Print JSON: {"path", "bytes", "files", "parts": [{"name", "path", "what", "bytes", "files", '
+                   '"bound_bytes", "bound_env"}], "clear": [the paths that clearing it removes]}.')
+def cache_command(as_json):
+    """Show where interp's cache is, what it holds and how to clear it.
+
+    The cache dir is $INTERP_CACHE_DIR, else $XDG_CACHE_HOME/interp, else ~/.cache/interp. Deleting any of it is
+    safe while no interp runs: what a run needs is made again.
+    """
+    import shlex
+
+    from interp_cli.cache import usage
+    from interp_cli.progress import human_size
+
+    report = usage()
+    if as_json:
+        out(json_line(report))
+        return
+    out(f"{report['path']}: {human_size(report['bytes'])} in {report['files']} files")
+    for part in report["parts"]:
+        bound = (f", at most {human_size(part['bound_bytes'])} (${part['bound_env']})"
+                 if part["bound_bytes"] is not None else "")
+        out(f"  {part['name'] + '/':9} {human_size(part['bytes']):>10}{bound}: {part['what']}")
+    if report["clear"]:  # interp's own entries: the dir only where it holds nothing else (cache.usage)
+        out(f"to clear it, while no interp runs: rm -rf -- {' '.join(map(shlex.quote, report['clear']))}")
+    else:
+        out("nothing of interp's is in it")
+
+
 def _check_image_headers(paths) -> None:
     """Refuse a photo whose header says it cannot be used (not an image, an undecodable HEIC, too many pixels)
     before torch's import, with the words the command would say after it; .npy codes are checked there."""
@@ -904,7 +934,7 @@ def run() -> None:
         ignore_stops()
         code = done.code
     except KeyboardInterrupt as stop:  # a second Ctrl-C that landed in main's own handler
-        code = 129 if isinstance(stop, HungUp) else 143 if isinstance(stop, Terminated) else 130
+        code = stop_exit_code(stop)
     else:  # pragma: no cover - click always ends main() with SystemExit
         code = 0
     if code is not None and not isinstance(code, int):

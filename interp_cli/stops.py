@@ -60,7 +60,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from types import ModuleType
@@ -172,6 +172,26 @@ def raise_swallowed() -> None:
         stop = _swallowed.pop()
         _swallowed.clear()
         raise stop.with_traceback(None)
+
+
+def stop_exit_code(stop: KeyboardInterrupt) -> int:
+    """The exit status a stop ends a command with: 129 hung up, 143 terminated, 130 interrupted (Ctrl-C)."""
+    return 129 if isinstance(stop, HungUp) else 143 if isinstance(stop, Terminated) else 130
+
+
+def run_script(main: Callable[[], int | None], name: str) -> int:
+    """Run a development script's `main` (tools/, benchmarks/) with SIGTERM and SIGHUP unwinding as Ctrl-C does, so
+    that its `finally` blocks and temporary directories clean up: killed by the signal, benchmarks/bench.py left
+    its 1.2 GB checkpoint in the temp folder and tools/check_wheel.py its venv. A stop is one line on stderr,
+    `NAME: terminated`, and its exit status (`stop_exit_code`)."""
+    raise_on_sigterm()
+    try:
+        return main() or 0
+    except KeyboardInterrupt as stop:
+        code = stop_exit_code(stop)
+        said = {129: "hung up", 143: "terminated"}.get(code, "interrupted")
+        print(f"{name}: {said}; its temporary files were removed", file=sys.stderr)
+        return code
 
 
 def raise_on_sigterm() -> None:

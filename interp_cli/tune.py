@@ -36,6 +36,7 @@ from pathlib import Path
 
 import torch
 
+from interp_cli.cache import TUNED_CACHE_MB_ENV, TUNED_DEFAULT_CACHE_MB
 from interp_cli.checks import check_number, check_positive, check_seed, check_tune_steps
 from interp_cli.errors import InterpError, cache_not_written, is_out_of_memory, option
 from interp_cli.files import CacheBound, atomic_write, cache_dir, mark_used, remove_if_same
@@ -304,8 +305,8 @@ def out_of_memory_told(device: torch.device):
 _debug = logging.getLogger(__name__).debug
 
 # The tuned-weights cache's default bound; `INTERP_TUNE_CACHE_MB` changes it (0 turns the cache off).
-DEFAULT_CACHE_MB = 2048
-CACHE_MB_ENV = "INTERP_TUNE_CACHE_MB"
+DEFAULT_CACHE_MB = TUNED_DEFAULT_CACHE_MB
+CACHE_MB_ENV = TUNED_CACHE_MB_ENV
 
 
 def tune_key(**settings) -> str:

@@ -15,6 +15,20 @@ from PIL import Image
 # Every host name fails to resolve: a page that needed the network could not get it.
 OFFLINE_ARGS = ["--host-resolver-rules=MAP * ~NOTFOUND"]
 
+
+def browser_env() -> dict[str, str]:
+    """The environment Chromium and Firefox are launched with: their config (crash reports) and dconf's cache go into
+    the test session's cache dir (removed with it), where they went into the user's ~/.config and ~/.cache."""
+    import os
+
+    home = os.path.join(os.environ["INTERP_CACHE_DIR"], "browser")
+    config = os.path.join(home, "config")
+    # Firefox makes the desktop's download folder at its start (~/Downloads unless user-dirs.dirs says otherwise).
+    os.makedirs(config, exist_ok=True)
+    with open(os.path.join(config, "user-dirs.dirs"), "w") as dirs:
+        dirs.write(f'XDG_DOWNLOAD_DIR="{os.path.join(home, "downloads")}"\n')
+    return dict(os.environ, XDG_CONFIG_HOME=config, XDG_CACHE_HOME=os.path.join(home, "cache"))
+
 # The displayed <img> drawn into a canvas at its natural size and handed back as a PNG (lossless, and far
 # smaller to pass over than a pixel array), with the frame number the page says it shows.
 _SHOWN = """async () => {

@@ -18,8 +18,48 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 # One cache dir for the whole session (the parsed landmark model, sha256 records, latents), never
-# the user's home; tests about the latent cache give themselves an empty one. Removed at exit (below).
-os.environ["INTERP_CACHE_DIR"] = tempfile.mkdtemp(prefix="interp-test-cache-")
+# the user's home; tests about the latent cache give themselves an empty one. Removed at exit (below), and,
+# where a session ended without its atexit callbacks, by a later session (`_remove_dead_sessions_caches`).
+CACHE_PREFIX = "interp-test-cache-"
+# In each session's cache dir: a file the session holds an flock on for its life; the kernel lets go when it dies.
+CACHE_OWNER = ".session"
+
+
+def _remove_dead_sessions_caches():
+    """Remove the cache dirs that sessions killed by a signal (CI's timeout, SIGKILL) or ended by `os._exit` left in
+    the temp folder: 85 MB each, kept for good otherwise. Only those whose owner file is there and not locked (its
+    session is dead); one without it (a session about to lock it, or one of an older checkout) is left alone."""
+    top = tempfile.gettempdir()
+    try:
+        names = [name for name in os.listdir(top) if name.startswith(CACHE_PREFIX)]
+    except OSError:
+        return
+    from interp_cli.files import taken_lock
+
+    for name in names:
+        with taken_lock(os.path.join(top, name, CACHE_OWNER)) as fd:
+            if fd is not None:
+                shutil.rmtree(os.path.join(top, name), ignore_errors=True)
+
+
+def _own_cache_dir():
+    """A new cache dir and the descriptor that holds its owner file's lock (kept open for the session's life). The
+    owner file is locked under another name and then renamed: a sweep never sees it unlocked."""
+    import fcntl
+
+    folder = tempfile.mkdtemp(prefix=CACHE_PREFIX)
+    fd, name = tempfile.mkstemp(dir=folder)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.rename(name, os.path.join(folder, CACHE_OWNER))
+    return folder, fd
+
+
+_remove_dead_sessions_caches()
+os.environ["INTERP_CACHE_DIR"], _CACHE_LOCK = _own_cache_dir()
+# GNU parallel (examples/parallel.sh's tests) keeps its state in $PARALLEL_HOME, else ~/.parallel: the user's home.
+os.environ["PARALLEL_HOME"] = os.path.join(os.environ["INTERP_CACHE_DIR"], "parallel")
+# torch.compile's (inductor's) cache, else $TMPDIR/torchinductor_$USER, kept there after the run.
+os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(os.environ["INTERP_CACHE_DIR"], "torchinductor")
 # The suite runs most morphs in its own process, as a Python caller does. `interp` makes its OpenMP threads
 # wait passively for itself (cli._tune_own_process) and the README tells a Python caller to do the same: a
 # spinning worker thread burns a core whenever the main thread runs Python between torch's ops, and on a busy
@@ -30,7 +70,7 @@ os.environ["INTERP_CACHE_DIR"] = tempfile.mkdtemp(prefix="interp-test-cache-")
 # about the variable itself remove it with monkeypatch.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from tests.recipe import GOLDEN_DIR, build_golden_checkpoint
+from tests.recipe import GOLDEN_DIR, build_golden_checkpoint  # noqa: E402 (after the environment is set)
 
 _SESSION = os.getpid()
 
@@ -128,13 +168,13 @@ def _torch_threads_given_back(request):
 @pytest.fixture(scope="module")
 def browser():
     """A headless Chromium (tests/browser.py finds it) driven by Playwright; skipped without either."""
-    from tests.browser import OFFLINE_ARGS, chromium
+    from tests.browser import OFFLINE_ARGS, browser_env, chromium
 
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (the dev extra)")
     executable = chromium()
     if executable is None:
         pytest.skip("no Chromium on PATH (apt-get install chromium)")
     with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=OFFLINE_ARGS)
+        launched = playwright.chromium.launch(executable_path=executable, args=OFFLINE_ARGS, env=browser_env())
         yield launched
         launched.close()

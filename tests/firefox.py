@@ -75,7 +75,9 @@ class Firefox:
         self.profile = Path(tempfile.mkdtemp(prefix="interp-firefox-"))
         (self.profile / "user.js").write_text(
             "".join(f"user_pref({json.dumps(k)}, {json.dumps(v)});\n" for k, v in {**_PREFS, **(prefs or {})}.items()))
-        env = dict(os.environ, MOZ_HEADLESS="1", MOZ_HEADLESS_WIDTH=str(width), MOZ_HEADLESS_HEIGHT=str(height))
+        from tests.browser import browser_env  # its crash reports out of the user's ~/.config/mozilla/
+
+        env = dict(browser_env(), MOZ_HEADLESS="1", MOZ_HEADLESS_WIDTH=str(width), MOZ_HEADLESS_HEIGHT=str(height))
         self.process = subprocess.Popen(
             [executable, "--headless", "--marionette", "--no-remote", "--profile", str(self.profile),
              "about:blank"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

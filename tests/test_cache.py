@@ -356,3 +356,77 @@ def test_many_short_writers_keep_the_folder_within_its_bound_and_a_lost_record_c
         LatentCache(folder, max_bytes=5 * size + size // 2).put("after", one)
         assert len(list(folder.glob("*.npy"))) == 5 and (folder / "after.npy").exists()
         assert record.read_bytes() == b"%d\n" % (5 * size)
+
+
+def test_interp_cache_says_where_the_cache_is_what_it_holds_and_how_to_clear_it(tmp_path):
+    """interp keeps up to about 4 GB in its cache dir (codes and tuned weights, 2 GB each; parsed landmark models,
+    65 MB each), and no command said where that is or how big it is. `interp cache` says both, part by part, with
+    each part's bound and the command that clears it (the line a shell user can run as it is)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    top = tmp_path / "my cache"
+    LatentCache(top / "latents").put("k", np.zeros((18, 512), np.float32))
+    (top / "tuned").mkdir()
+    (top / "tuned" / "t.pt").write_bytes(b"0" * 1000)
+    (top / "sha256-records.json").write_text("{}")
+    env = dict(os.environ, INTERP_CACHE_DIR=str(top), INTERP_LATENT_CACHE_MB="5")
+
+    def interp(*args):
+        done = subprocess.run([sys.executable, "-m", "interp_cli", "cache", *args], env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+        return done.stdout
+
+    report = json.loads(interp("--json"))
+    parts = {part["name"]: part for part in report["parts"]}
+    code = (top / "latents" / "k.npy").stat().st_size
+    latents = code + len(b"%d\n" % code)  # and the folder's size record (files.USAGE_RECORD), the code's bytes
+    assert report["path"] == str(top) and report["bytes"] == latents + 1000 + 2 and report["files"] == 4
+    assert (parts["latents"]["bytes"], parts["latents"]["files"], parts["latents"]["bound_bytes"]) == (
+        latents, 2, 5e6)
+    assert (parts["tuned"]["bytes"], parts["tuned"]["bound_bytes"], parts["tuned"]["bound_env"]) == (
+        1000, 2048e6, "INTERP_TUNE_CACHE_MB")
+    assert parts["align"]["bytes"] == 0 and parts["align"]["bound_bytes"] is None
+    lines = interp().splitlines()
+    assert lines[0] == f"{top}: {(latents + 1002) / 1000:.1f} kB in 4 files"
+    assert lines[1].split() == ["latents/", f"{latents / 1000:.1f}", "kB,", "at", "most", "5.0", "MB",
+                                "($INTERP_LATENT_CACHE_MB):", "encoded", "codes"]
+    told = lines[-1].split(": ", 1)
+    assert told[0] == "to clear it, while no interp runs"
+    subprocess.run(told[1], shell=True, check=True)
+    assert not top.exists() and tmp_path.exists()
+
+
+def test_interp_cache_in_a_folder_of_the_users_counts_and_clears_only_interps_own(tmp_path):
+    """INTERP_CACHE_DIR may name a folder that holds the user's own files (`~`, a job's scratch): `interp cache`
+    counted them as interp's, and told `rm -rf` of the whole folder. It counts and removes interp's entries only."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    top = tmp_path / "scratch"
+    LatentCache(top / "latents").put("k", np.zeros((18, 512), np.float32))
+    (top / "sha256-records.json").write_text("{}")
+    (top / "thesis.tex").write_text("mine\n")
+    (top / "data").mkdir()
+    (top / "data" / "big.bin").write_bytes(b"0" * 100_000)
+    env = dict(os.environ, INTERP_CACHE_DIR=str(top))
+
+    def interp(*args):
+        done = subprocess.run([sys.executable, "-m", "interp_cli", "cache", *args], env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+        return done.stdout
+
+    report = json.loads(interp("--json"))
+    assert report["files"] == 3 and report["bytes"] < 100_000
+    told = interp().splitlines()[-1].split(": ", 1)
+    assert told[0] == "to clear it, while no interp runs"
+    subprocess.run(told[1], shell=True, check=True)
+    assert sorted(p.name for p in top.iterdir()) == ["data", "thesis.tex"]
+    assert (top / "data" / "big.bin").stat().st_size == 100_000
+    assert interp().splitlines()[-1] == "nothing of interp's is in it"

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import getpass
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,3 +33,91 @@ def test_a_run_removes_the_cache_dir_it_made(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert " passed" in done.stdout
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("interp-test-cache-")] == []
+
+
+def _cache_dirs(tmpdir) -> list[str]:
+    return sorted(p.name for p in Path(tmpdir).iterdir() if p.name.startswith("interp-test-cache-"))
+
+
+def test_a_run_removes_what_a_killed_run_left_and_never_a_live_runs(tmp_path):
+    """A run killed by a signal (CI's timeout, SIGKILL; benchmarks/mutants.py's runs ended by os._exit) runs no
+    atexit callback: its cache dir stayed for good. The next run removes it; a live run's (here one stopped by
+    SIGSTOP, as a suspended job is) stays."""
+    env = dict(os.environ, TMPDIR=str(tmp_path))
+    env.pop("INTERP_CACHE_DIR", None)
+    first = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_pipeline.py"],
+                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not _cache_dirs(tmp_path) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(1)  # its cache dir made, and its owner file locked; it is still collecting (torch loads)
+        first.send_signal(signal.SIGSTOP)
+        (killed,) = _cache_dirs(tmp_path)
+        done = _run_the_suite_on(["tests/test_names.py", "-k", "utf8_text"], tmp_path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert _cache_dirs(tmp_path) == [killed]  # a live run's
+    finally:
+        first.kill()
+        first.wait()
+    done = _run_the_suite_on(["tests/test_names.py", "-k", "utf8_text"], tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert _cache_dirs(tmp_path) == []
+
+
+@pytest.mark.parametrize("tests, needs", [
+    (["tests/test_batch.py", "-k", "gnu_parallel_example_takes_any_path"], "parallel"),
+    (["tests/test_images.py", "-k", "untagged_cmyk_jpeg_is_read_as_browsers"], "chromium"),
+    (["tests/test_page.py", "-k", "firefox_opens_at_the_fragments_frame"], "firefox"),
+    (["tests/test_train_demo.py", "-k", "killed_run_resumes"], None),  # a SIGKILLed run's work dir stayed in /tmp
+])
+def test_a_run_leaves_nothing_in_home_or_the_temp_folder_but_pytests_own(tests, needs, tmp_path):
+    """Tests work in their tmp_path; GNU parallel, run by examples/parallel.sh's tests, wrote ~/.parallel/ into
+    the user's home, Chromium and Firefox, run by the page and colour tests, ~/.config/chromium/, ~/.cache/dconf/
+    and ~/.config/mozilla/, and a training run killed by its test left its work dir in the temp folder."""
+    from tests.browser import chromium
+    from tests.firefox import firefox
+
+    found = {"chromium": chromium, "firefox": firefox}.get(needs, lambda: shutil.which(needs))
+    if needs is not None and found() is None:
+        pytest.skip(f"no {needs} here")
+    # A short temp folder: Chromium's sockets there must fit a socket path's 108 bytes, which tmp_path's may not.
+    home, temp = tmp_path / "home", Path(tempfile.mkdtemp(prefix="t-"))
+    home.mkdir()
+    try:
+        env = dict(os.environ, TMPDIR=str(temp), HOME=str(home))
+        for name in ("INTERP_CACHE_DIR", "PARALLEL_HOME", "XDG_CACHE_HOME", "XDG_CONFIG_HOME",
+                     "TORCHINDUCTOR_CACHE_DIR"):
+            env.pop(name, None)
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests], cwd=ROOT,
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0 and " passed" in done.stdout, done.stdout + done.stderr
+        assert sorted(str(p.relative_to(home)) for p in home.rglob("*")) == []
+        assert [p.name for p in temp.iterdir()] == ["pytest-of-" + getpass.getuser()]  # pytest's own
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_a_passing_run_leaves_no_file_in_the_temp_folder(tmp_path):
+    """Every test's tmp_path stayed until the run ended, and pytest then kept the last 3 runs' base temps: the
+    suite's temp folder grew to GB while it ran, and 3 runs' worth stayed after it (setup.cfg,
+    tmp_path_retention_policy)."""
+    if tuple(int(part) for part in pytest.__version__.split(".")[:2]) < (7, 3):
+        pytest.skip(f"pytest {pytest.__version__} keeps every tmp_path (tmp_path_retention_policy is 7.3's)")
+    done = _run_the_suite_on(["tests/test_names.py", "-k", "control_characters"], tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert " passed" in done.stdout
+    assert [str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if not p.is_dir()] == []
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="no make here")
+def test_make_clean_removes_what_make_test_lowest_made(tmp_path):
+    """`make test-lowest` leaves .venv-lowest in the checkout (torch 2.1.0's CUDA build: 5.3 GB), and `make clean`
+    removed .venv and out/ but kept it."""
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    for made in (".venv", ".venv-lowest", "out", ".pytest_cache"):
+        (tmp_path / made).mkdir()
+        (tmp_path / made / "file").write_text("x")
+    done = subprocess.run(["make", "clean"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["Makefile"]

@@ -748,11 +748,11 @@ def test_the_page_and_the_browsers_own_parts_are_dark_in_either_colour_scheme(br
     sideways), in a light and a dark scheme alike. Now it says it is dark (a viewer's dark, in either scheme),
     and its text keeps WCAG AAA contrast (7:1; the small grey print was 4.5 to 6.6:1, AA only), the play button
     3:1, in both."""
-    from tests.browser import OFFLINE_ARGS, chromium
+    from tests.browser import OFFLINE_ARGS, browser_env, chromium
 
     out, _ = made
     # Playwright hides scrollbars in headless Chromium: this one draws them, as a window does.
-    drawn = browser.browser_type.launch(executable_path=chromium(), args=OFFLINE_ARGS,
+    drawn = browser.browser_type.launch(executable_path=chromium(), args=OFFLINE_ARGS, env=browser_env(),
                                         ignore_default_args=["--hide-scrollbars"])
     try:
         for scheme in ("light", "dark"):

@@ -91,10 +91,12 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     out = tmp_path / "toy.pt"
     state = train_demo.state_path(out)
     steps, stage_b = 30, 30 - round(30 * train_demo.STAGE_A)
+    # Its temp folder in tmp_path: the kill leaves the run's work dir (the faces it trains on) there, not in /tmp.
+    (tmp_path / "tmp").mkdir()
     child = subprocess.Popen(
         [sys.executable, "-m", "weights.train_demo", *TINY, "--steps", str(steps), "--save-every", "1e-5",
          "--out", str(out)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        env={**os.environ, "OMP_NUM_THREADS": "1"})
+        env={**os.environ, "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp_path / "tmp")})
     try:
         deadline = time.time() + 300
         saved_step = -1

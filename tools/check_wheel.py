@@ -27,6 +27,8 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run outside any venv (`python3 tools/...`): this checkout's interp_cli
+from interp_cli.stops import run_script  # noqa: E402  (stdlib only: a SIGTERM cleans up as Ctrl-C does)
 DATA_FILES = ("interp_cli/data/demo.pt", "interp_cli/data/demo.json")
 # The 13.6 MB model plus code: anything much bigger means something else slipped into the wheel.
 MAX_WHEEL_BYTES = 16 * 1024 * 1024
@@ -45,6 +47,10 @@ def main() -> None:
     torch_spec = os.environ.get("TORCH_SPEC", "torch==2.13.0")
     work = Path(tempfile.mkdtemp(prefix="interp-wheel-check-"))
     try:
+        # The commands' own temp folder, inside ours: a pip that a stop kills leaves its pip-* folders where they
+        # go with the rest.
+        (work / "tmp").mkdir()
+        os.environ["TMPDIR"] = str(work / "tmp")
         check(work, torch_spec, os.environ.get("TORCH_INDEX", ""))
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -121,4 +127,4 @@ def check(work: Path, torch_spec: str, torch_index: str = "") -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main, "check_wheel"))

@@ -34,6 +34,8 @@ except ImportError:  # a bare venv: pip carries its own copy
     from pip._vendor.packaging.version import InvalidVersion, Version
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run outside any venv (`python3 tools/...`): this checkout's interp_cli
+from interp_cli.stops import run_script  # noqa: E402  (stdlib only: a SIGTERM cleans up as Ctrl-C does)
 
 
 def direct_requirements(setup_cfg: Path, extras: list[str]) -> list[Requirement]:
@@ -123,4 +125,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main, "lowest_requirements"))
