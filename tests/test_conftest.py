@@ -102,8 +102,6 @@ def test_a_passing_run_leaves_no_file_in_the_temp_folder(tmp_path):
     """Every test's tmp_path stayed until the run ended, and pytest then kept the last 3 runs' base temps: the
     suite's temp folder grew to GB while it ran, and 3 runs' worth stayed after it (setup.cfg,
     tmp_path_retention_policy)."""
-    if tuple(int(part) for part in pytest.__version__.split(".")[:2]) < (7, 3):
-        pytest.skip(f"pytest {pytest.__version__} keeps every tmp_path (tmp_path_retention_policy is 7.3's)")
     done = _run_the_suite_on(["tests/test_names.py", "-k", "control_characters"], tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert " passed" in done.stdout
