@@ -42,7 +42,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
-VERBS = ("morph", "batch", "mix", "render", "encode", "align", "weights")
+VERBS = ("morph", "batch", "mix", "render", "encode", "align", "weights", "cache")
 # Small valid values for the options whose value is the work a case does: a fuzzed --steps 900000 is a valid,
 # hours-long morph, not a find. Their edges past the bounds are still drawn.
 CHEAP = {"--steps": (2, 3, 4), "--hold": (0, 1, 2), "--refine": (0, 1, 2), "--tune": (0, 1, 2),
@@ -220,13 +220,13 @@ def make_case(verb: str, command, rng: random.Random) -> list[str]:
 
 def setup(folder: Path, verb: str) -> None:
     """The files a case may name: two small faces, two photos, two codes (not for `weights`: they cost two encodes
-    a run), the manifests, the demo weights, a folder, and an earlier batch's folder."""
+    a run; nor for `cache`), the manifests, the demo weights, a folder, and an earlier batch's folder."""
     shutil.copy(EXAMPLES / "demo_a.png", folder / "a.png")
     shutil.copy(EXAMPLES / "demo_b.png", folder / "b.png")
     shutil.copy(EXAMPLES / "obama.jpg", folder / "obama.jpg")
     shutil.copy(EXAMPLES / "biden.jpg", folder / "biden.jpg")
     shutil.copy(REPO / "interp_cli" / "data" / "demo.pt", folder / "demo.pt")
-    for name, code in (_codes() if verb != "weights" else {}).items():
+    for name, code in (_codes() if verb not in ("weights", "cache") else {}).items():
         shutil.copy(code, folder / name)
     for name, text in MANIFESTS.items():
         (folder / name).write_text(text, encoding="utf-8", newline="")
