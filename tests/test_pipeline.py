@@ -803,3 +803,56 @@ def test_a_row_naming_one_photo_again_and_again_is_refused_before_any_photo_is_d
     with pytest.raises(UsageError, match="follows itself"):
         next(pipeline.morph_frames(Session("demo"), [tmp_path / "a.png"] * 2000, steps=2))
     assert decoded == []
+
+
+def _morph_frames(session: Session, **options) -> list[np.ndarray]:
+    return list(session.morph_frames([DEMO_A, DEMO_B], steps=3, cache=False, **options))
+
+
+CALLER_OPTIONS = [{}, {"refine": 2, "tune": 2}, {"noise": "random", "seed": 3}]
+
+
+@pytest.mark.parametrize("default", ["float64", "float16"])
+def test_a_caller_with_another_default_dtype_gets_the_frames_a_fresh_process_gets(demo, default):
+    """A scientific caller's `torch.set_default_dtype(torch.float64)` made the loaded networks float64, and every
+    morph failed inside torch ("expected scalar type Float but found Double"); random noise and --refine's and
+    --tune's draws were made in it too. The frames are those of a float32 process, bit for bit."""
+    import torch
+
+    expected = [_morph_frames(demo, **options) for options in CALLER_OPTIONS]
+    torch.set_default_dtype(getattr(torch, default))
+    try:
+        session = Session("demo", "cpu")
+        drawn = [_morph_frames(session, **options) for options in CALLER_OPTIONS]
+        assert torch.get_default_dtype() == getattr(torch, default)  # the caller's, left as it was
+    finally:
+        torch.set_default_dtype(torch.float32)
+    for options, frames, wanted in zip(CALLER_OPTIONS, drawn, expected):
+        assert len(frames) == len(wanted) == 3 and all(np.array_equal(a, b) for a, b in zip(frames, wanted)), options
+
+
+def test_a_caller_inside_torch_inference_mode_gets_the_frames_it_gets_outside(demo, tmp_path):
+    """`with torch.inference_mode(): morph(...)`, the usual wrapper around inference code: a model loaded there was
+    made of inference tensors, and every render failed inside torch ("Inference tensors do not track version
+    counter"); a Session loaded outside failed to refine or tune ("element 0 of tensors does not require grad").
+    Both give the frames they give outside, a tuned generator read back from the cache too."""
+    import torch
+
+    expected = [_morph_frames(demo, **options) for options in CALLER_OPTIONS]
+    outside = Session("demo", "cpu")
+    with torch.inference_mode():
+        drawn = [_morph_frames(outside, **options) for options in CALLER_OPTIONS]
+        for options, frames, wanted in zip(CALLER_OPTIONS, drawn, expected):
+            assert all(np.array_equal(a, b) for a, b in zip(frames, wanted)), ("outside", options)
+        inside = Session("demo", "cpu", cache_dir=tmp_path / "cache")
+        for _ in range(2):  # the second draws with the tuned weights the first one cached
+            for options, wanted in zip(CALLER_OPTIONS, expected):
+                frames = list(inside.morph_frames([DEMO_A, DEMO_B], steps=3, **options))
+                assert all(np.array_equal(a, b) for a, b in zip(frames, wanted)), ("inside", options)
+        assert inside.tuned_cache.hits == 1
+        summary = pipeline.morph([DEMO_A, DEMO_B], tmp_path / "m", weights="demo", device="cpu", steps=3, refine=2,
+                                 tune=2, cache=False)  # a morph of its own: loads, drops its encoder, tunes
+    assert summary["frames"] == 3
+    written = [np.asarray(Image.open(path)) for path in sorted((tmp_path / "m").iterdir())]
+    assert all(np.array_equal(a, b) for a, b in zip(written, expected[1]))
+
