@@ -856,3 +856,25 @@ def test_a_caller_inside_torch_inference_mode_gets_the_frames_it_gets_outside(de
     written = [np.asarray(Image.open(path)) for path in sorted((tmp_path / "m").iterdir())]
     assert all(np.array_equal(a, b) for a, b in zip(written, expected[1]))
 
+
+@pytest.mark.skipif(not alignment_available(), reason="the align extra is not installed")
+def test_a_morph_that_aligns_leaves_the_callers_library_path_as_it_was(tmp_path):
+    """OpenCV's first import, inside a morph of photos, prepended its wheel's lib64 to LD_LIBRARY_PATH and left it
+    in the caller's os.environ, ending in an empty entry where none was set: the current directory, searched for
+    shared libraries by every later child of the caller's process. A fresh process, since this one has cv2."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os, sys, warnings; warnings.simplefilter('ignore'); from interp_cli.pipeline import morph; "
+            f"morph([{str(EXAMPLES / 'obama.jpg')!r}, {str(EXAMPLES / 'biden.jpg')!r}], {str(tmp_path / 'm.gif')!r}, "
+            "weights='demo', device='cpu', steps=2, align=True, cache=False); "
+            "assert 'cv2' in sys.modules; print(repr(os.environ.get('LD_LIBRARY_PATH')))")
+    for before in (None, "/opt/caller/lib"):
+        env = {**os.environ, "PYTHONPATH": str(EXAMPLES.parent)}
+        env.pop("LD_LIBRARY_PATH", None)
+        if before is not None:
+            env["LD_LIBRARY_PATH"] = before
+        run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.strip() == repr(before)
