@@ -491,6 +491,7 @@ def test_a_plain_morph_prints_nothing_and_warns_through_pythons_warnings(tmp_pat
 
 def _process_state() -> dict:
     """What a library call could change for the whole process that embeds it (see the test below)."""
+    import gc
     import logging
     import os
     import random
@@ -521,7 +522,11 @@ def _process_state() -> dict:
                         torch.is_anomaly_enabled(), torch.get_default_dtype()),
         "rng": (torch.random.get_rng_state().numpy().tobytes(), repr(np.random.get_state()), random.getstate()),
         "numpy": (np.geterr(), np.get_printoptions()),
-        "python": (sys.getrecursionlimit(), sys.getswitchinterval(), sys.stdout, list(sys.path)),
+        "python": (sys.getrecursionlimit(), sys.getswitchinterval(), sys.stdout, sys.stderr, sys.stdin, list(sys.path)),
+        "hooks": (sys.excepthook, threading.excepthook, sys.unraisablehook, sys.displayhook),
+        "gc": (gc.isenabled(), gc.get_threshold(), gc.get_debug()),
+        # Frozen objects leave the count as they die: a freeze (the command's own, malloc.frozen_imports) would grow it.
+        "frozen": gc.get_freeze_count(),
         "tqdm": tqdm.tqdm.monitor_interval, "pillow": PILImage.MAX_IMAGE_PIXELS,
     }
 
@@ -554,6 +559,7 @@ def test_the_python_api_leaves_the_callers_process_as_it_found_it(tmp_path, monk
     assert batch(tmp_path / "pairs.csv", tmp_path / "out", weights="demo", device="cpu", steps=2)["made"] == 1
     after = _process_state()
     assert "rendering" in sys.stderr.getvalue()  # the bars were drawn
+    assert after.pop("frozen") <= before.pop("frozen")
     assert {key: after[key] for key in before if after[key] != before[key]} == {}
 
 
@@ -570,6 +576,7 @@ def test_the_command_run_in_process_leaves_the_process_as_it_found_it(tmp_path, 
         result = cli_runner().invoke(cli, [str(w) for w in (*words, "--weights", "demo", "--device", "cpu", "-q")])
         assert result.exit_code == (2 if "missing" in str(words[1]) else 0), result.stderr
     after = _process_state()
+    assert after.pop("frozen") <= before.pop("frozen")
     assert {key: after[key] for key in before if after[key] != before[key]} == {}
 
 
