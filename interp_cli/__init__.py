@@ -29,7 +29,10 @@ What a call does besides its output:
   (`steps=60`, not "60" or 60.0), `log=` a function; numpy's ints, floats and bools are taken as Python's.
 - It leaves the process as it found it: no signal handlers, environment variables, thread counts, torch
   flags, RNG states, warning filters or logging settings changed after it returns (tests/test_pipeline.py
-  checks). Torch's flags for strict float32 on CUDA are held only while a stage runs, for every thread.
+  checks). Torch's flags for strict float32 on CUDA are held only while a stage runs, for every thread. The
+  caller's own torch settings change nothing it draws: another `torch.set_default_dtype`, a call inside
+  `torch.inference_mode()` or `torch.no_grad()` gives the frames a fresh process gives (the thread count only
+  the last bits of `refine` and `tune`, which their caches keep apart).
 - One `Session` serves many calls and threads; `morph(..., session=s)` reuses its model. Memory levels off
   after the first call (benchmarks/README.md, "The Python API as a library").
 """

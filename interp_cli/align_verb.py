@@ -22,7 +22,8 @@ from interp_cli.progress import Log, python_log
 
 def align(image: str | os.PathLike, output: str | os.PathLike, *, face: int | None = None, size: int = 1024,
           log: Log = python_log) -> dict:
-    """FFHQ-align the chosen face of an image and write the square crop. `log` and errors as for `pipeline.morph`."""
+    """FFHQ-align the chosen face of an image and write the square crop. `log` and errors as for `pipeline.morph`
+    (`NoFaceError` for an image without a face). Returns the summary `interp align --json` prints."""
     from interp_cli import align as alignment
 
     check_paths(image=image, output=output)

@@ -51,6 +51,7 @@ import numpy as np
 
 from .align.ffhq import quad_side, source_to_aligned_matrix
 from .errors import InterpError
+from .align.cv import opencv
 
 FOREHEAD = 0.9  # brow lift, in brow-to-nose-base distances: roughly the forehead, not the hair
 FEATHER = 1 / 20  # erosion w = FEATHER * sqrt(face area); Gaussian sigma = w / 3
@@ -67,7 +68,7 @@ def face_polygon(landmarks: np.ndarray, quad: np.ndarray) -> np.ndarray:
     "Up" is the crop's up direction (the quad's left side, bottom to top), so a tilted head
     gets its forehead along its own axis.
     """
-    import cv2
+    cv2 = opencv()
 
     points = np.asarray(landmarks, dtype=np.float64)
     quad = np.asarray(quad, dtype=np.float64)
@@ -81,7 +82,7 @@ def face_polygon(landmarks: np.ndarray, quad: np.ndarray) -> np.ndarray:
 
 def _fill(shape: tuple[int, int], polygon: np.ndarray, origin: tuple[int, int]) -> np.ndarray:
     """A uint8 {0, 1} mask of `polygon` (pixel centres at integers) in a box at `origin` (x, y)."""
-    import cv2
+    cv2 = opencv()
 
     mask = np.zeros(shape, np.uint8)
     fixed = np.rint((np.asarray(polygon) - origin) * 16).astype(np.int32)  # 4 fractional bits
@@ -105,7 +106,7 @@ def feather_mask(shape: tuple[int, int], polygon: np.ndarray, quad: np.ndarray) 
     ([K, 2] pixels) cut to the crop `quad`. Raises InterpError if the region does not reach into
     the image.
     """
-    import cv2
+    cv2 = opencv()
 
     height, width = shape
     polygon = np.asarray(polygon, dtype=np.float64)
@@ -243,7 +244,7 @@ class Paster:
 
     def warp(self, face: np.ndarray) -> np.ndarray:
         """The face resampled into the photo over `box`: [y1 - y0, x1 - x0, 3] uint8."""
-        import cv2
+        cv2 = opencv()
 
         face = np.ascontiguousarray(face)
         if face.dtype != np.uint8 or face.shape != (self.face_size, self.face_size, 3):
@@ -258,7 +259,7 @@ class Paster:
 
     def _ring_mean(self, image: np.ndarray) -> np.ndarray:
         """Per-channel mean of a box-sized [h, w, 3] image over the seam ring, float64 [3]."""
-        import cv2
+        cv2 = opencv()
 
         if not self._ring.any():
             return np.zeros(3)
@@ -267,7 +268,7 @@ class Paster:
     def face_layer(self, face: np.ndarray) -> np.ndarray:
         """What is blended over the photo in `box`: the warped face, colour-matched if that is on,
         [y1 - y0, x1 - x0, 3] uint8."""
-        import cv2
+        cv2 = opencv()
 
         layer = self.warp(face)
         if self.grey:
@@ -286,7 +287,7 @@ class Paster:
 
     def paste(self, face: np.ndarray) -> np.ndarray:
         """One frame: a fresh copy of the photo with `face` ([G, G, 3] uint8) blended in."""
-        import cv2
+        cv2 = opencv()
 
         layer = self.face_layer(face)
         frame = self.photo.copy()

@@ -622,7 +622,8 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
            refine: int = 0, refine_loss: str = "l2+lap", seed: int = 0, cache: bool = True,
            save_aligned: str | os.PathLike | None = None, log: Log = python_log, progress: bool = False) -> dict:
     """Encode one image to a W+ code and write it as float32 `[n_latent, w_dim]` `.npy` (latent_avg included;
-    [18, 512] for the FFHQ model, [10, 128] for the demo). `log`, `progress` and errors as for `morph`."""
+    [18, 512] for the FFHQ model, [10, 128] for the demo). `log`, `progress` and errors as for `morph`. Returns
+the summary `interp encode --json` prints."""
     started = time.perf_counter()
     check_paths(image=image, output=output, save_aligned=save_aligned)
     check_function("log", log)
@@ -653,7 +654,8 @@ def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str 
            device: str | None = "auto", precision: str = "auto", noise: str = "const", seed: int = 0,
            truncation: float = 1.0, log: Log = python_log, progress: bool = False) -> dict:
     """Render a code file (`[n_latent, w_dim]` or `[1, n_latent, w_dim]`) to an RGB PNG, or the raw float image
-    `[3, H, W]` as .npy. `log`, `progress` and errors as for `morph`."""
+    `[3, H, W]` as .npy. `log`, `progress` and errors as for `morph`. Returns the summary `interp render --json`
+prints."""
     started = time.perf_counter()
     check_paths(codes=codes, output=output)
     check_function("log", log)
@@ -704,7 +706,7 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     `coarse`/`middle`/`fine` name inputs by letter (a, b, c) or 1-based number (1, 2, 3); `middle`
     defaults to the coarse source. There are two or three inputs, each named by one of them: an input
     that none names would be read for nothing, which is more likely a slip than a wish. `log`, `progress`
-    and errors as for `morph`.
+    and errors as for `morph`. Returns the summary `interp mix --json` prints.
     """
     started = time.perf_counter()
     refuse_one_path(inputs, "inputs")

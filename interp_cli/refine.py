@@ -274,6 +274,9 @@ def _seeded(seed: int | None) -> torch.Generator | None:
     return None if seed is None else torch.Generator().manual_seed(int(seed))
 
 
+# Gradients even inside a caller's `with torch.inference_mode():` (enable_grad alone does not leave it), where
+# every step failed inside torch ("element 0 of tensors does not require grad").
+@torch.inference_mode(False)
 def refine_codes(generator: torch.nn.Module, targets: torch.Tensor, init_codes: torch.Tensor, *,
                  steps: int, loss: str = DEFAULT_LOSS, lr: float = DEFAULT_LR, reg: float = DEFAULT_REG,
                  noise: list[torch.Tensor | None] | None = None, seed: int | None = 0,
@@ -356,7 +359,7 @@ def refine_codes(generator: torch.nn.Module, targets: torch.Tensor, init_codes: 
             draw = _seeded(seed)
             for entry, buf in zip(noise, buffers):
                 if entry is None and optimize_noise:
-                    entry = torch.randn(buf.shape, generator=draw).to(device)
+                    entry = torch.randn(buf.shape, generator=draw, dtype=torch.float32).to(device)
                 noise_maps.append(None if entry is None else entry.detach().to(device, torch.float32).clone())
         codes = start.clone().requires_grad_(True)
         params = [codes]
@@ -366,7 +369,8 @@ def refine_codes(generator: torch.nn.Module, targets: torch.Tensor, init_codes: 
             params += noise_maps
         optimizer = FlatAdam(params, lr)  # torch.optim.Adam's update, without its 1.4 s first import
         keep_best = not optimize_noise
-        best_codes, best_objective = start.clone(), torch.full((start.shape[0],), math.inf, device=device)
+        best_codes = start.clone()
+        best_objective = torch.full((start.shape[0],), math.inf, device=device, dtype=torch.float32)
 
         def remember_best(per_image: torch.Tensor) -> None:
             # `per_image` was measured on `codes` as they are now, before the next update.

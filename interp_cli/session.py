@@ -135,6 +135,10 @@ class Session:
     tuned weights in tuned/ under it, as there. `log` and `progress` as for `pipeline.morph`: by default
     nothing is printed (warnings are `InterpWarning`s), and bars only with `progress=True`. One Session may
     serve morphs from several threads at once; each draws with its own (tuned) generator and noise.
+
+    Raises `UsageError` for a bad argument, `WeightsUnavailableError` for weights not here (and not fetched),
+    `CheckpointError` or `ChecksumError` for a file that is no usable or no genuine checkpoint: all
+    `interp_cli.InterpError`s, one line each, with `.path` naming the weights where a file is at fault.
     """
 
     def __init__(self, weights: str | None = None, device: str | None = "auto", *, log: Log = python_log,
@@ -323,7 +327,12 @@ class Session:
         refining the others. `check_faces`, if given, is called with each input's `AlignedFace` (or None) in
         between, so a morph refuses faces it cannot use (`inputs.refuse_same_faces`) before refining either.
         `release_encoder=True` frees the encoder in between (`release_encoder`), so refining runs without its
-        weights (1 GB at 1024 px); the session can then only render."""
+        weights (1 GB at 1024 px); the session can then only render.
+
+        Returns one `(code, AlignedFace or None, crop)` per input, in order (`encode_photo`): the float32 W+ code
+        `[n_latent, style_dim]`; where the face was in the photo (None for a `.npy` code or an unaligned image);
+        the crop the encoder saw, uint8 `[H, W, 3]` at the model's size (None for a code). Raises `InputError`
+        (or `NoFaceError`) naming the input at fault in `.path`, `UsageError` for a bad argument."""
         refuse_one_path(paths, "encode_inputs")
         per_input = settings if isinstance(settings, Sequence) else [settings] * len(paths)
         if len(per_input) != len(paths):  # zip would quietly encode only the shorter list's inputs
@@ -428,7 +437,8 @@ class Session:
         photo): `untuned_psnr`, on which "poor" is judged (`likeness.judge_tuned`), and a tuned end worse
         than that is warned about (`likeness.tuning_warning`). Without, `untuned_psnr` is None.
         Each poor one is logged as a one-line warning, to `log` if given, else the session's (`refined`,
-        `tuned`: the --refine and --tune steps the morph took; `suggest_tune`: whether the command has --tune)."""
+        `tuned`: the --refine and --tune steps the morph took; `suggest_tune`: whether the command has --tune).
+        Raises `UsageError` unless there is one path, code and target per input."""
         if not len(paths) == len(codes) == len(targets):
             raise UsageError(f"likeness: {len(paths)} paths, {len(codes)} codes and {len(targets)} targets; "
                              "give one of each per input")
@@ -475,6 +485,10 @@ class Session:
         `options` are `morph`'s frame options: steps, loop, pingpong, hold, ease, interp, layers,
         align, face, refine, refine_loss, tune, seed, cache, batch_size, noise, truncation, size, paste,
         backdrop, match_colour. e.g. `for frame in session.morph_frames(["a.jpg", "b.jpg"], steps=30): ...`
+
+        A generator: nothing is checked or encoded until the first `next()`, which raises what `morph` would
+        for the same call (`UsageError` for an option, `InputError` or `NoFaceError` naming an input in `.path`).
+        Its tuned generator (`tune`) is dropped when it ends or is closed.
         """
         from interp_cli.pipeline import morph_frames  # the verbs drive a Session, not the other way round
 
@@ -490,7 +504,9 @@ class Session:
         that `tune` returned) or else the loaded one. The generator is the caller's to pass, never the
         Session's state: morphs that share a Session, one after another or in threads, each draw with
         their own. Each keyword is checked as `morph`'s is: a wrong kind (batch_size="4", truncation="0.5",
-        generator="tuned.pt") failed inside torch naming nothing, and seed=1.5 or truncation=nan drew frames."""
+        generator="tuned.pt") failed inside torch naming nothing, and seed=1.5 or truncation=nan drew frames.
+        A bad keyword raises `UsageError` at once; a code of another shape than `[n_latent, style_dim]` raises
+        `UsageError` naming its place (`codes[2]`) when the iteration reaches it."""
         check_number("batch_size", batch_size, low=1, integer=True)
         check_choice("noise", noise, NOISE_MODES)
         seed = check_seed(seed)

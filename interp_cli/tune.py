@@ -122,7 +122,8 @@ def _locality_codes(anchors: torch.Tensor, segments: tuple[torch.Tensor, torch.T
     starts, ends = segments
     codes = []
     if len(starts):
-        t = 0.25 + 0.5 * torch.rand(len(starts), 1, 1, generator=generator).to(anchors.device)
+        t = torch.rand(len(starts), 1, 1, generator=generator, dtype=torch.float32).to(anchors.device)
+        t = 0.25 + 0.5 * t
         codes.append(torch.lerp(starts, ends, t))
     codes.append(torch.lerp(anchors, mapped[:, None, :].expand_as(anchors), LOCALITY_REACH))
     return torch.cat(codes)
@@ -184,7 +185,8 @@ class _LocalityPool:
         device = anchors.device
         codes = []
         for _ in range(start, min(self.steps, start + self.batch)):
-            z = torch.randn(anchors.shape[0], generator.style_dim, generator=self.draw).to(device)
+            z = torch.randn(anchors.shape[0], generator.style_dim, generator=self.draw, dtype=torch.float32)
+            z = z.to(device)
             candidates = _locality_codes(anchors, self.segments, generator.style(z), self.draw)
             codes.append(candidates[int(torch.randint(len(candidates), (1,), generator=self.draw))])
         self.codes = torch.stack(codes)
@@ -201,6 +203,7 @@ class _LocalityPool:
         return self.codes[i:i + 1], self.images[i:i + 1]
 
 
+@torch.inference_mode(False)  # gradients even inside a caller's inference_mode, as `refine.refine_codes`
 def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, pivots: torch.Tensor, *,
                    steps: int = DEFAULT_STEPS, lr: float = DEFAULT_LR, locality: float = LOCALITY_WEIGHT,
                    noise: Sequence[torch.Tensor | None] | None = None, seed: int = 0,
@@ -269,7 +272,7 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
                 local_code, local_image = pool.take(step)
                 everything = torch.cat([pivots, local_code])
                 wanted = torch.cat([target, local_image])
-            weight = torch.ones(len(everything), device=device)
+            weight = torch.ones(len(everything), device=device, dtype=torch.float32)
             weight[len(pivots):] = locality
             recon = 0.0
             for start in range(0, len(everything), chunk):
@@ -352,6 +355,7 @@ class TunedCache:
     def _path(self, key: str) -> Path:
         return self.directory / f"{key}.pt"
 
+    @torch.inference_mode(False)  # a copy of normal tensors, as `tune_generator` makes, whatever the caller's mode
     def load(self, key: str, base: torch.nn.Module) -> torch.nn.Module | None:
         """A copy of `base` with a cached entry's tuned weights, or None on a miss (`base` is untouched)."""
         tuned = copy.deepcopy(base)

@@ -491,6 +491,7 @@ def test_a_plain_morph_prints_nothing_and_warns_through_pythons_warnings(tmp_pat
 
 def _process_state() -> dict:
     """What a library call could change for the whole process that embeds it (see the test below)."""
+    import gc
     import logging
     import os
     import random
@@ -521,7 +522,11 @@ def _process_state() -> dict:
                         torch.is_anomaly_enabled(), torch.get_default_dtype()),
         "rng": (torch.random.get_rng_state().numpy().tobytes(), repr(np.random.get_state()), random.getstate()),
         "numpy": (np.geterr(), np.get_printoptions()),
-        "python": (sys.getrecursionlimit(), sys.getswitchinterval(), sys.stdout, list(sys.path)),
+        "python": (sys.getrecursionlimit(), sys.getswitchinterval(), sys.stdout, sys.stderr, sys.stdin, list(sys.path)),
+        "hooks": (sys.excepthook, threading.excepthook, sys.unraisablehook, sys.displayhook),
+        "gc": (gc.isenabled(), gc.get_threshold(), gc.get_debug()),
+        # Frozen objects leave the count as they die: a freeze (the command's own, malloc.frozen_imports) would grow it.
+        "frozen": gc.get_freeze_count(),
         "tqdm": tqdm.tqdm.monitor_interval, "pillow": PILImage.MAX_IMAGE_PIXELS,
     }
 
@@ -554,6 +559,7 @@ def test_the_python_api_leaves_the_callers_process_as_it_found_it(tmp_path, monk
     assert batch(tmp_path / "pairs.csv", tmp_path / "out", weights="demo", device="cpu", steps=2)["made"] == 1
     after = _process_state()
     assert "rendering" in sys.stderr.getvalue()  # the bars were drawn
+    assert after.pop("frozen") <= before.pop("frozen")
     assert {key: after[key] for key in before if after[key] != before[key]} == {}
 
 
@@ -570,6 +576,7 @@ def test_the_command_run_in_process_leaves_the_process_as_it_found_it(tmp_path, 
         result = cli_runner().invoke(cli, [str(w) for w in (*words, "--weights", "demo", "--device", "cpu", "-q")])
         assert result.exit_code == (2 if "missing" in str(words[1]) else 0), result.stderr
     after = _process_state()
+    assert after.pop("frozen") <= before.pop("frozen")
     assert {key: after[key] for key in before if after[key] != before[key]} == {}
 
 
@@ -803,3 +810,78 @@ def test_a_row_naming_one_photo_again_and_again_is_refused_before_any_photo_is_d
     with pytest.raises(UsageError, match="follows itself"):
         next(pipeline.morph_frames(Session("demo"), [tmp_path / "a.png"] * 2000, steps=2))
     assert decoded == []
+
+
+def _morph_frames(session: Session, **options) -> list[np.ndarray]:
+    return list(session.morph_frames([DEMO_A, DEMO_B], steps=3, cache=False, **options))
+
+
+CALLER_OPTIONS = [{}, {"refine": 2, "tune": 2}, {"noise": "random", "seed": 3}]
+
+
+@pytest.mark.parametrize("default", ["float64", "float16"])
+def test_a_caller_with_another_default_dtype_gets_the_frames_a_fresh_process_gets(demo, default):
+    """A scientific caller's `torch.set_default_dtype(torch.float64)` made the loaded networks float64, and every
+    morph failed inside torch ("expected scalar type Float but found Double"); random noise and --refine's and
+    --tune's draws were made in it too. The frames are those of a float32 process, bit for bit."""
+    import torch
+
+    expected = [_morph_frames(demo, **options) for options in CALLER_OPTIONS]
+    torch.set_default_dtype(getattr(torch, default))
+    try:
+        session = Session("demo", "cpu")
+        drawn = [_morph_frames(session, **options) for options in CALLER_OPTIONS]
+        assert torch.get_default_dtype() == getattr(torch, default)  # the caller's, left as it was
+    finally:
+        torch.set_default_dtype(torch.float32)
+    for options, frames, wanted in zip(CALLER_OPTIONS, drawn, expected):
+        assert len(frames) == len(wanted) == 3 and all(np.array_equal(a, b) for a, b in zip(frames, wanted)), options
+
+
+def test_a_caller_inside_torch_inference_mode_gets_the_frames_it_gets_outside(demo, tmp_path):
+    """`with torch.inference_mode(): morph(...)`, the usual wrapper around inference code: a model loaded there was
+    made of inference tensors, and every render failed inside torch ("Inference tensors do not track version
+    counter"); a Session loaded outside failed to refine or tune ("element 0 of tensors does not require grad").
+    Both give the frames they give outside, a tuned generator read back from the cache too."""
+    import torch
+
+    expected = [_morph_frames(demo, **options) for options in CALLER_OPTIONS]
+    outside = Session("demo", "cpu")
+    with torch.inference_mode():
+        drawn = [_morph_frames(outside, **options) for options in CALLER_OPTIONS]
+        for options, frames, wanted in zip(CALLER_OPTIONS, drawn, expected):
+            assert all(np.array_equal(a, b) for a, b in zip(frames, wanted)), ("outside", options)
+        inside = Session("demo", "cpu", cache_dir=tmp_path / "cache")
+        for _ in range(2):  # the second draws with the tuned weights the first one cached
+            for options, wanted in zip(CALLER_OPTIONS, expected):
+                frames = list(inside.morph_frames([DEMO_A, DEMO_B], steps=3, **options))
+                assert all(np.array_equal(a, b) for a, b in zip(frames, wanted)), ("inside", options)
+        assert inside.tuned_cache.hits == 1
+        summary = pipeline.morph([DEMO_A, DEMO_B], tmp_path / "m", weights="demo", device="cpu", steps=3, refine=2,
+                                 tune=2, cache=False)  # a morph of its own: loads, drops its encoder, tunes
+    assert summary["frames"] == 3
+    written = [np.asarray(Image.open(path)) for path in sorted((tmp_path / "m").iterdir())]
+    assert all(np.array_equal(a, b) for a, b in zip(written, expected[1]))
+
+
+@pytest.mark.skipif(not alignment_available(), reason="the align extra is not installed")
+def test_a_morph_that_aligns_leaves_the_callers_library_path_as_it_was(tmp_path):
+    """OpenCV's first import, inside a morph of photos, prepended its wheel's lib64 to LD_LIBRARY_PATH and left it
+    in the caller's os.environ, ending in an empty entry where none was set: the current directory, searched for
+    shared libraries by every later child of the caller's process. A fresh process, since this one has cv2."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os, sys, warnings; warnings.simplefilter('ignore'); from interp_cli.pipeline import morph; "
+            f"morph([{str(EXAMPLES / 'obama.jpg')!r}, {str(EXAMPLES / 'biden.jpg')!r}], {str(tmp_path / 'm.gif')!r}, "
+            "weights='demo', device='cpu', steps=2, align=True, cache=False); "
+            "assert 'cv2' in sys.modules; print(repr(os.environ.get('LD_LIBRARY_PATH')))")
+    for before in (None, "/opt/caller/lib"):
+        env = {**os.environ, "PYTHONPATH": str(EXAMPLES.parent)}
+        env.pop("LD_LIBRARY_PATH", None)
+        if before is not None:
+            env["LD_LIBRARY_PATH"] = before
+        run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+        assert run.stdout.strip() == repr(before)

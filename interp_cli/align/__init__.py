@@ -29,6 +29,7 @@ from ..errors import InterpError, NoFaceError, UsageError, option, pip_install
 from .detect import Face
 from .landmarks import INSTALL_ALIGN
 from .ffhq import aligned_to_source, ffhq_quad, quad_side, render_aligned, source_to_aligned
+from .cv import opencv
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -90,7 +91,7 @@ def alignment_available() -> bool:
     if importlib.util.find_spec("cv2") is None or model_path() is None:
         return False
     try:
-        import cv2  # noqa: F401
+        opencv()
     except ImportError:
         return False
     return True

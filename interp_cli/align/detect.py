@@ -37,6 +37,7 @@ from ..errors import InterpError
 from ..files import atomic_write, cache_dir
 from ..stops import deferred
 from .landmarks import INSTALL_ALIGN, ShapePredictor, similarity_matrix
+from .cv import opencv
 
 # Haar alt2 box -> dlib HOG box, measured on the test photos (tests/data/faces): dlib's box is
 # centred 7% of the Haar width lower and is 10% smaller. Only a starting point for the refit.
@@ -141,7 +142,7 @@ def dlib_grey(rgb: np.ndarray) -> np.ndarray:
 
 def _detection_copy(grey: np.ndarray, long_side: int = _DETECTION_LONG_SIDE) -> tuple[np.ndarray, float, float]:
     """`grey` shrunk so its long side is at most `long_side`, and the x and y scales."""
-    import cv2
+    cv2 = opencv()
 
     height, width = grey.shape
     if max(height, width) <= long_side:
@@ -236,7 +237,7 @@ def steady_face(predictor: ShapePredictor, grey: np.ndarray, box, angle: float =
 def upright_patch(grey: np.ndarray, box, angle: float, side: int) -> np.ndarray:
     """A [side, side] uint8 copy of the square twice the size of `box`, turned by `angle` so that
     the box is upright in it and centred (it then spans the middle half of the patch)."""
-    import cv2
+    cv2 = opencv()
 
     left, top, right, bottom = box
     zoom = side / (2.0 * (right - left))
@@ -287,7 +288,7 @@ def hog_candidates(grey: np.ndarray, angles=None) -> list[Candidate]:
     `angles` (degrees; default `_HOG_ANGLES`), all resized so the long side of `grey` is
     `_HOG_LONG_SIDE`. Its five filters cover frontal faces, faces turned left or right, and faces
     tilted either way by up to about 35 degrees; the tilted filters give the angle's sign."""
-    import cv2
+    cv2 = opencv()
 
     angles = list(_HOG_ANGLES if angles is None else angles)
     height, width = grey.shape
@@ -350,7 +351,7 @@ def _turned(image: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
     """`image` turned by `angle` degrees (positive: counter-clockwise on screen, so a face tilted
     clockwise by that angle comes out upright) onto a canvas that holds all of it, and the
     [2, 3] affine matrix from `image`'s pixel positions to the copy's."""
-    import cv2
+    cv2 = opencv()
 
     if angle == 0:
         return image, np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
@@ -485,7 +486,7 @@ _CASCADES: dict = {}
 def _haar_cascade(name: str = "haarcascade_frontalface_alt2.xml"):
     """One of OpenCV's bundled cascades, loaded once per process."""
     if name not in _CASCADES:
-        import cv2
+        cv2 = opencv()
 
         path = cv2.data.haarcascades + name
         cascade = cv2.CascadeClassifier(path)

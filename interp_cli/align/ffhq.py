@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from .cv import opencv
 
 EYE_LEFT = slice(36, 42)  # the eye on the image's left (the subject's right eye)
 EYE_RIGHT = slice(42, 48)
@@ -97,7 +98,7 @@ def quad_side(quad: np.ndarray) -> float:
 def render_aligned(rgb: np.ndarray, quad: np.ndarray, output_size: int) -> np.ndarray:
     """The aligned crop: the part of `rgb` ([H, W, 3] uint8) inside `quad` resampled to
     [output_size, output_size, 3] uint8, following the FFHQ recipe (see the module docstring)."""
-    import cv2
+    cv2 = opencv()
 
     quad = np.asarray(quad, dtype=np.float64)
     side = quad_side(quad)
@@ -154,7 +155,7 @@ def _pad_with_blend(region: np.ndarray, quad: np.ndarray, side: float) -> tuple[
 
     Returns the (possibly) padded uint8 image and the (x, y) offset the padding added.
     """
-    import cv2
+    cv2 = opencv()
 
     height, width = region.shape[:2]
     border = max(int(np.rint(side * 0.1)), 3)

@@ -343,7 +343,10 @@ def _load_strict(module: torch.nn.Module, state: dict[str, torch.Tensor], name: 
             raise CheckpointError(f"{name}: {prefix}{k} is not a tensor")
         if v.is_complex():  # .to(float32) would drop the imaginary part with a warning, and go on
             raise CheckpointError(f"{name}: {prefix}{k} is {str(v.dtype).replace('torch.', '')}, not real weights")
-        target = expected[k].dtype
+        # Float32 whatever torch's default dtype: a caller's `torch.set_default_dtype(torch.float64)` made the
+        # networks float64 here, and the first float32 code failed inside torch ("expected scalar type Float but
+        # found Double").
+        target = torch.float32 if expected[k].is_floating_point() else expected[k].dtype
         converted[k] = v if v.dtype == target else v.to(target)
     module.load_state_dict(converted, strict=True, assign=True)
 
@@ -380,6 +383,7 @@ class E4EModel:
     def encoder_input_size(self) -> int:
         return self.encoder.config.input_size if self.encoder is not None else 256
 
+    @torch.inference_mode(False)  # normal tensors, as `load_model` makes them, whatever mode the caller is in
     def to(self, device) -> E4EModel:
         self.generator.to(device)
         if self.encoder is not None:
@@ -399,6 +403,7 @@ class E4EModel:
             codes = codes + self.latent_avg
         return codes
 
+    @torch.inference_mode(False)  # the copies stay normal tensors (see `load_model`), whatever mode the caller is in
     def drop_encoder(self) -> None:
         """Free the encoder once every input is encoded: rendering never needs it.
 
@@ -437,7 +442,10 @@ def load_model(path: str | Path, *, with_encoder: bool = True, name: str | None 
     """
     path = Path(path)
     try:
-        return _load_model(path, with_encoder=with_encoder, name=name or path.name)
+        # Normal tensors even inside a caller's `with torch.inference_mode():`: inference tensors keep no version
+        # counter (`ModulatedConv2d.weight_sq`'s cache key) and cannot be tuned, so every render failed in torch.
+        with torch.inference_mode(False):
+            return _load_model(path, with_encoder=with_encoder, name=name or path.name)
     except CheckpointError as err:  # the file at fault (`err.path`, --json's "path"), named as the lines name it
         err.path = name or os.fspath(path)
         raise

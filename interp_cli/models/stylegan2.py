@@ -574,14 +574,14 @@ class Generator(nn.Module):
             return [None] * self.num_layers
         if mode == "random":
             gen = torch.Generator().manual_seed(0 if seed is None else int(seed))
-            return [torch.randn(b.shape, generator=gen).to(device) for b in buffers]
+            return [torch.randn(b.shape, generator=gen, dtype=torch.float32).to(device) for b in buffers]
         raise ValueError(f"unknown noise mode {mode!r} (const, random, none)")
 
     @torch.no_grad()
     def mean_latent(self, n: int = 4096, seed: int = 0) -> torch.Tensor:
         """Average W of `n` mapped random z: `[style_dim]` (for truncation when no latent_avg is stored)."""
         gen = torch.Generator().manual_seed(seed)
-        z = torch.randn(n, self.style_dim, generator=gen).to(self.input.input.device)
+        z = torch.randn(n, self.style_dim, generator=gen, dtype=torch.float32).to(self.input.input.device)
         return self.style(z).mean(0)
 
     def forward(self, latent: torch.Tensor, noise: Sequence[torch.Tensor | None] | None = None,
