@@ -623,7 +623,7 @@ def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str 
            save_aligned: str | os.PathLike | None = None, log: Log = python_log, progress: bool = False) -> dict:
     """Encode one image to a W+ code and write it as float32 `[n_latent, w_dim]` `.npy` (latent_avg included;
     [18, 512] for the FFHQ model, [10, 128] for the demo). `log`, `progress` and errors as for `morph`. Returns
-the summary `interp encode --json` prints."""
+    the summary `interp encode --json` prints."""
     started = time.perf_counter()
     check_paths(image=image, output=output, save_aligned=save_aligned)
     check_function("log", log)
@@ -655,7 +655,7 @@ def render(codes: str | os.PathLike, output: str | os.PathLike, *, weights: str 
            truncation: float = 1.0, log: Log = python_log, progress: bool = False) -> dict:
     """Render a code file (`[n_latent, w_dim]` or `[1, n_latent, w_dim]`) to an RGB PNG, or the raw float image
     `[3, H, W]` as .npy. `log`, `progress` and errors as for `morph`. Returns the summary `interp render --json`
-prints."""
+    prints."""
     started = time.perf_counter()
     check_paths(codes=codes, output=output)
     check_function("log", log)
