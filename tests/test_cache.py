@@ -358,6 +358,17 @@ def test_many_short_writers_keep_the_folder_within_its_bound_and_a_lost_record_c
         assert record.read_bytes() == b"%d\n" % (5 * size)
 
 
+def _interp_cache(env: dict, *args: str) -> str:
+    """What `interp cache ARGS` prints, run as a user runs it with `env`; it must succeed and say nothing on stderr."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "interp_cli", "cache", *args], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    return done.stdout
+
+
 def test_interp_cache_says_where_the_cache_is_what_it_holds_and_how_to_clear_it(tmp_path):
     """interp keeps up to about 4 GB in its cache dir (codes and tuned weights, 2 GB each; parsed landmark models,
     65 MB each), and no command said where that is or how big it is. `interp cache` says both, part by part, with
@@ -365,7 +376,6 @@ def test_interp_cache_says_where_the_cache_is_what_it_holds_and_how_to_clear_it(
     import json
     import os
     import subprocess
-    import sys
 
     top = tmp_path / "my cache"
     LatentCache(top / "latents").put("k", np.zeros((18, 512), np.float32))
@@ -375,10 +385,7 @@ def test_interp_cache_says_where_the_cache_is_what_it_holds_and_how_to_clear_it(
     env = dict(os.environ, INTERP_CACHE_DIR=str(top), INTERP_LATENT_CACHE_MB="5")
 
     def interp(*args):
-        done = subprocess.run([sys.executable, "-m", "interp_cli", "cache", *args], env=env, capture_output=True,
-                              text=True, timeout=60)
-        assert done.returncode == 0 and done.stderr == "", done.stderr
-        return done.stdout
+        return _interp_cache(env, *args)
 
     report = json.loads(interp("--json"))
     parts = {part["name"]: part for part in report["parts"]}
@@ -406,7 +413,6 @@ def test_interp_cache_in_a_folder_of_the_users_counts_and_clears_only_interps_ow
     import json
     import os
     import subprocess
-    import sys
 
     top = tmp_path / "scratch"
     LatentCache(top / "latents").put("k", np.zeros((18, 512), np.float32))
@@ -417,10 +423,7 @@ def test_interp_cache_in_a_folder_of_the_users_counts_and_clears_only_interps_ow
     env = dict(os.environ, INTERP_CACHE_DIR=str(top))
 
     def interp(*args):
-        done = subprocess.run([sys.executable, "-m", "interp_cli", "cache", *args], env=env, capture_output=True,
-                              text=True, timeout=60)
-        assert done.returncode == 0 and done.stderr == "", done.stderr
-        return done.stdout
+        return _interp_cache(env, *args)
 
     report = json.loads(interp("--json"))
     assert report["files"] == 3 and report["bytes"] < 100_000
