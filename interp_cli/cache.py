@@ -176,34 +176,31 @@ def usage(root: str | os.PathLike | None = None) -> dict:
         bound = CacheBound(env, default_mb, what).max_bytes if env else None
         parts.append({"name": name, "path": str(top / name), "what": what, "bytes": size, "files": count,
                       "bound_bytes": bound, "bound_env": env})
-    own = {part["name"] for part in parts} | {RECORDS_FILENAME, f"{RECORDS_FILENAME}.lock"}
+    walked = {part["name"] for part in parts}
+    own = walked | {RECORDS_FILENAME, f"{RECORDS_FILENAME}.lock"}
     try:
         names = sorted(os.listdir(top))
     except OSError:  # not made yet, or not readable: nothing of interp's there to count or clear
         names = []
     # the records' hidden temps too (`files.temp_name`: `.sha256-records.tmp-<hex>.json`), a killed writer's
     ours = [name for name in names if name in own or name.startswith("." + RECORDS_FILENAME.split(".")[0] + ".")]
-    size = sum(part["bytes"] for part in parts)
-    count = sum(part["files"] for part in parts)
-    for name in ours:
-        if name not in {part["name"] for part in parts}:
-            more, files = _du_file(top / name)
-            size, count = size + more, count + files
+    at_top = [_du(top / name) for name in ours if name not in walked]  # the parts are counted already
+    size = sum(part["bytes"] for part in parts) + sum(size for size, _ in at_top)
+    count = sum(part["files"] for part in parts) + sum(count for _, count in at_top)
     clear = [str(top)] if names and ours == names else [str(top / name) for name in ours]
     return {"path": str(top), "bytes": size, "files": count, "parts": parts, "clear": clear}
 
 
-def _du_file(path: Path) -> tuple[int, int]:
+def _du(path: Path) -> tuple[int, int]:
+    """Bytes and number of the files at `path`: a file, or a folder walked (symlinks not followed); (0, 0) where
+    there is none."""
     try:
-        return os.lstat(path).st_size, 1
+        if not os.path.isdir(path) or os.path.islink(path):
+            return os.lstat(path).st_size, 1
     except OSError:
         return 0, 0
-
-
-def _du(folder: Path) -> tuple[int, int]:
-    """Bytes and number of the files under `folder` (symlinks not followed); (0, 0) where there is none."""
     size = count = 0
-    for here, _, names in os.walk(folder):
+    for here, _, names in os.walk(path):
         for name in names:
             try:
                 size += os.lstat(os.path.join(here, name)).st_size
