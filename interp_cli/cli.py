@@ -828,7 +828,8 @@ def weights_path(spec, as_json):
 @cli.command("cache")
 @click.option("--json", "as_json", is_flag=True,
               help='Print JSON: {"path", "bytes", "files", "parts": [{"name", "path", "what", "bytes", "files", '
-                   '"bound_bytes", "bound_env"}], "clear": [the paths that clearing it removes]}.')
+                   '"bound_bytes", "bound_env"}], "clear": [the paths that clearing it removes], '
+                   '"unreadable": [{"path", "error"}: not counted]}.')
 def cache_command(as_json):
     """Show where interp's cache is, what it holds and how to clear it.
 
@@ -849,9 +850,11 @@ def cache_command(as_json):
         bound = (f", at most {human_size(part['bound_bytes'])} (${part['bound_env']})"
                  if part["bound_bytes"] is not None else "")
         out(f"  {part['name'] + '/':9} {human_size(part['bytes']):>10}{bound}: {part['what']}")
+    for problem in report["unreadable"]:  # its bytes are not in the sizes above, nor is it known to be empty
+        out(f"cannot be read, not counted: {problem['path']} ({problem['error']})")
     if report["clear"]:  # interp's own entries: the dir only where it holds nothing else (cache.usage)
         out(f"to clear it, while no interp runs: rm -rf -- {' '.join(map(shlex.quote, report['clear']))}")
-    else:
+    elif not report["unreadable"]:
         out("nothing of interp's is in it")
 
 

@@ -358,13 +358,14 @@ def test_many_short_writers_keep_the_folder_within_its_bound_and_a_lost_record_c
         assert record.read_bytes() == b"%d\n" % (5 * size)
 
 
-def _interp_cache(env: dict, *args: str) -> str:
-    """What `interp cache ARGS` prints, run as a user runs it with `env`; it must succeed and say nothing on stderr."""
+def _interp_cache(env: dict, *args: str, prefix: list[str] | None = None) -> str:
+    """What `interp cache ARGS` prints, run as a user runs it with `env` (after `prefix`'s words); it must succeed
+    and say nothing on stderr."""
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "interp_cli", "cache", *args], env=env, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run([*(prefix or []), sys.executable, "-m", "interp_cli", "cache", *args], env=env,
+                          capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stderr == "", done.stderr
     return done.stdout
 
@@ -433,3 +434,48 @@ def test_interp_cache_in_a_folder_of_the_users_counts_and_clears_only_interps_ow
     assert sorted(p.name for p in top.iterdir()) == ["data", "thesis.tex"]
     assert (top / "data" / "big.bin").stat().st_size == 100_000
     assert interp().splitlines()[-1] == "nothing of interp's is in it"
+
+
+def test_interp_cache_through_a_symlinked_dir_clears_the_entries_not_the_link(tmp_path):
+    """INTERP_CACHE_DIR may be a link to a bigger disk (`~/.cache/interp -> /scratch/interp`). The command told was
+    `rm -rf -- LINK`, which removes the link and leaves every entry where it was; it names the entries."""
+    import os
+    import subprocess
+
+    real = tmp_path / "scratch" / "interp"
+    LatentCache(real / "latents").put("k", np.zeros((18, 512), np.float32))
+    (real / "sha256-records.json").write_text("{}")
+    link = tmp_path / "interp-cache"
+    link.symlink_to(real, target_is_directory=True)
+    told = _interp_cache(dict(os.environ, INTERP_CACHE_DIR=str(link))).splitlines()[-1].split(": ", 1)
+    assert told[0] == "to clear it, while no interp runs"
+    subprocess.run(told[1], shell=True, check=True)
+    assert list(real.iterdir()) == [] and link.is_symlink()  # the entries gone; the user's link kept, and used next
+
+
+def test_interp_cache_names_what_it_cannot_read_and_does_not_call_it_empty(tmp_path):
+    """A part this user may not read (another user's, a `chmod 000`) was counted as 0 bytes, and a cache dir that
+    cannot be read was "nothing of interp's is in it": the folder names what could not be counted, and why."""
+    import json
+    import os
+
+    from tests.file_modes import file_modes_binding
+
+    top = tmp_path / "cache"
+    LatentCache(top / "latents").put("k", np.zeros((18, 512), np.float32))
+    env = dict(os.environ, INTERP_CACHE_DIR=str(top))
+    prefix = file_modes_binding()
+    try:
+        (top / "latents").chmod(0)
+        lines = _interp_cache(env, prefix=prefix).splitlines()
+        assert f"cannot be read, not counted: {top / 'latents'} (Permission denied)" in lines
+        report = json.loads(_interp_cache(env, "--json", prefix=prefix))
+        assert report["unreadable"] == [{"path": str(top / "latents"), "error": "Permission denied"}]
+        (top / "latents").chmod(0o700)
+        top.chmod(0)
+        lines = _interp_cache(env, prefix=prefix).splitlines()
+        assert lines[-1] == f"cannot be read, not counted: {top} (Permission denied)"
+        assert "nothing of interp's is in it" not in lines
+    finally:
+        top.chmod(0o700)
+        (top / "latents").chmod(0o700)
