@@ -161,9 +161,12 @@ _PARTS = (
 
 def usage(root: str | os.PathLike | None = None) -> dict:
     """Where interp's cache dir is (`files.cache_dir`; `root`: a caller's own) and what it holds: {"path", "bytes",
-    "files", "parts": [{"name", "path", "what", "bytes", "files", "bound_bytes", "bound_env"}], "clear",
+    "files", "parts": [{"name", "path", "what", "bytes", "files", "bound_bytes", "bound_env", "link"}], "clear",
     "unreadable": [{"path", "error"}]}; the files at its top (the weights' sha256 records, 256 at most) are counted
     in the totals. A part's `bound_bytes` is null where its size is kept small otherwise. Nothing is created.
+
+    No symlink in the dir is followed, to count or to clear: `link` is where a part that is one points (else null),
+    counted as the link alone. Clearing removes the link, never what it points at, which may be anyone's folder.
 
     Only interp's own entries are counted, and `clear` (the paths that clearing it removes) names them, not the dir,
     where the dir holds anything else: $INTERP_CACHE_DIR may be a folder of the user's (`~`, a project's scratch),
@@ -187,8 +190,12 @@ def usage(root: str | os.PathLike | None = None) -> dict:
     for name, what, env, default_mb in _PARTS:
         size, count = _du(top / name, unreadable)
         bound = CacheBound(env, default_mb, what).max_bytes if env else None
+        try:
+            link = os.readlink(top / name)
+        except OSError:  # not a symlink (or not there)
+            link = None
         parts.append({"name": name, "path": str(top / name), "what": what, "bytes": size, "files": count,
-                      "bound_bytes": bound, "bound_env": env})
+                      "bound_bytes": bound, "bound_env": env, "link": link})
     walked = {part["name"] for part in parts}
     own = walked | {RECORDS_FILENAME, f"{RECORDS_FILENAME}.lock"}
     # the records' hidden temps too (`files.temp_name`: `.sha256-records.tmp-<hex>.json`), a killed writer's

@@ -828,7 +828,7 @@ def weights_path(spec, as_json):
 @cli.command("cache")
 @click.option("--json", "as_json", is_flag=True,
               help='Print JSON: {"path", "bytes", "files", "parts": [{"name", "path", "what", "bytes", "files", '
-                   '"bound_bytes", "bound_env"}], "clear": [the paths that clearing it removes], '
+                   '"bound_bytes", "bound_env", "link"}], "clear": [the paths that clearing it removes], '
                    '"unreadable": [{"path", "error"}: not counted]}.')
 def cache_command(as_json):
     """Show where interp's cache is, what it holds and how to clear it.
@@ -849,6 +849,10 @@ def cache_command(as_json):
     for part in report["parts"]:
         bound = (f", at most {human_size(part['bound_bytes'])} (${part['bound_env']})"
                  if part["bound_bytes"] is not None else "")
+        if part["link"] is not None:  # its entries are wherever it points: never counted or cleared there
+            out(f"  {part['name'] + '/':9} a link to {part['link']}, not followed: what it holds is not counted, and "
+                "clearing removes the link only")
+            continue
         out(f"  {part['name'] + '/':9} {human_size(part['bytes']):>10}{bound}: {part['what']}")
     for problem in report["unreadable"]:  # its bytes are not in the sizes above, nor is it known to be empty
         out(f"cannot be read, not counted: {problem['path']} ({problem['error']})")

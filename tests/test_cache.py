@@ -358,6 +358,29 @@ def test_many_short_writers_keep_the_folder_within_its_bound_and_a_lost_record_c
         assert record.read_bytes() == b"%d\n" % (5 * size)
 
 
+def test_a_record_that_undercounts_is_corrected_after_a_share_of_the_bound_is_written(tmp_path):
+    """The record can undercount (appends racing a pass are lost; entries copied in behind its back): the folder then
+    holds more than the record says. A pass is made once `_EVICT_SHARE` of the bound has been written since the last,
+    whatever the record's total, so the folder is back within its bound after that much: with passes only where
+    the record said "over", it grew past the bound for as long as the record undercounted."""
+    import math
+
+    from interp_cli.cache import _EVICT_SHARE
+
+    one = np.ones(SHAPE, np.float32)
+    folder = tmp_path / "latents"
+    LatentCache(folder).put("first", one)
+    size = (folder / "first.npy").stat().st_size
+    bound = 100 * size + size // 2
+    for index in range(150):  # over its bound, and a record that says nothing of it
+        np.save(folder / f"extra{index:03}.npy", one)
+    (folder / USAGE_RECORD).write_bytes(b"%d\n" % size)
+    for index in range(math.ceil(bound * _EVICT_SHARE / size)):
+        LatentCache(folder, max_bytes=bound).put(f"new{index}", one * index)
+    entries = list(folder.glob("*.npy"))
+    assert len(entries) == 100 and (folder / "new0.npy").exists()
+
+
 def _interp_cache(env: dict, *args: str, prefix: list[str] | None = None) -> str:
     """What `interp cache ARGS` prints, run as a user runs it with `env` (after `prefix`'s words); it must succeed
     and say nothing on stderr."""
@@ -479,3 +502,32 @@ def test_interp_cache_names_what_it_cannot_read_and_does_not_call_it_empty(tmp_p
     finally:
         top.chmod(0o700)
         (top / "latents").chmod(0o700)
+
+
+def test_interp_cache_follows_no_symlink_in_the_dir_to_count_or_to_clear(tmp_path):
+    """A part moved to another disk by a link (`latents -> /big/latents`) was shown as the link's own few bytes, as if
+    empty; it is named as a link, not counted. No link is followed by the command told: what a link inside points at
+    (anyone's folder) stays, and so do the entries of a moved part (the user's to remove there)."""
+    import json
+    import os
+    import subprocess
+
+    top = tmp_path / "cache"
+    big = tmp_path / "big" / "latents"
+    LatentCache(big).put("k", np.zeros((18, 512), np.float32))
+    top.mkdir()
+    (top / "latents").symlink_to(big, target_is_directory=True)
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_bytes(b"0" * 100_000)
+    (top / "tuned").mkdir()
+    (top / "tuned" / "elsewhere").symlink_to(precious, target_is_directory=True)
+    env = dict(os.environ, INTERP_CACHE_DIR=str(top))
+    lines = _interp_cache(env).splitlines()
+    assert lines[1].split(",")[0].split() == ["latents/", "a", "link", "to", str(big)]
+    report = json.loads(_interp_cache(env, "--json"))
+    parts = {part["name"]: part for part in report["parts"]}
+    assert parts["latents"]["link"] == str(big) and parts["tuned"]["link"] is None
+    assert report["bytes"] < 1000  # neither the moved codes nor the linked folder's 100 kB
+    subprocess.run(lines[-1].split(": ", 1)[1], shell=True, check=True)
+    assert not top.exists() and (precious / "thesis.tex").stat().st_size == 100_000 and (big / "k.npy").exists()
