@@ -281,7 +281,9 @@ def _refuse_negative_tune(args) -> None:
     for word, after in zip(args, [*args[1:], ""]):  # the last word too: `... --tune=-1`
         if word == "--":
             return
-        if word == "--tune" and re.fullmatch(r"-[0-9]+", after) or word.startswith("--tune=-"):
+        # any digits (and `_`), as TuneSteps takes a count: `--tune -١` is refused in its digits' words, as
+        # `--tune=-١` is, not as "No such option"
+        if word == "--tune" and re.fullmatch(r"-[\d_]*\d[\d_]*", after) or word.startswith("--tune=-"):
             tune_steps(after if word == "--tune" else word.split("=", 1)[1])
 
 
