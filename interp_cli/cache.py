@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -160,47 +161,76 @@ _PARTS = (
 
 def usage(root: str | os.PathLike | None = None) -> dict:
     """Where interp's cache dir is (`files.cache_dir`; `root`: a caller's own) and what it holds: {"path", "bytes",
-    "files", "parts": [{"name", "path", "what", "bytes", "files", "bound_bytes", "bound_env"}], "clear"}; the files
-    at its top (the weights' sha256 records, 256 at most) are counted in the totals. A part's `bound_bytes` is null
-    where its size is kept small otherwise. Nothing is created.
+    "files", "parts": [{"name", "path", "what", "bytes", "files", "bound_bytes", "bound_env", "link"}], "clear",
+    "unreadable": [{"path", "error"}]}; the files at its top (the weights' sha256 records, 256 at most) are counted
+    in the totals. A part's `bound_bytes` is null where its size is kept small otherwise. Nothing is created.
+
+    No symlink in the dir is followed, to count or to clear: `link` is where a part that is one points (else null),
+    counted as the link alone. Clearing removes the link, never what it points at, which may be anyone's folder.
 
     Only interp's own entries are counted, and `clear` (the paths that clearing it removes) names them, not the dir,
     where the dir holds anything else: $INTERP_CACHE_DIR may be a folder of the user's (`~`, a project's scratch),
-    which `rm -rf` of the whole would take with it, and whose other files are no cache of interp's."""
+    which `rm -rf` of the whole would take with it, and whose other files are no cache of interp's. Nor where the
+    dir is a symlink: `rm -rf` of a link removes the link and leaves every entry where it was.
+
+    `unreadable` names what could not be listed (a folder this user may not read, a file where the dir should be):
+    its bytes are not in the totals. It read as an empty folder, "0 bytes", and the dir as "nothing of interp's"."""
     from interp_cli.sha256_record import RECORDS_FILENAME
 
     top = cache_dir(root=root)
-    parts = []
-    for name, what, env, default_mb in _PARTS:
-        size, count = _du(top / name)
-        bound = CacheBound(env, default_mb, what).max_bytes if env else None
-        parts.append({"name": name, "path": str(top / name), "what": what, "bytes": size, "files": count,
-                      "bound_bytes": bound, "bound_env": env})
-    walked = {part["name"] for part in parts}
-    own = walked | {RECORDS_FILENAME, f"{RECORDS_FILENAME}.lock"}
+    unreadable: list[dict] = []
     try:
         names = sorted(os.listdir(top))
-    except OSError:  # not made yet, or not readable: nothing of interp's there to count or clear
+    except FileNotFoundError:  # not made yet: nothing of interp's there to count or clear
         names = []
+    except OSError as err:
+        names = []
+        unreadable.append({"path": str(top), "error": err.strerror or str(err)})
+    parts = []
+    for name, what, env, default_mb in _PARTS:
+        size, count = _du(top / name, unreadable)
+        bound = CacheBound(env, default_mb, what).max_bytes if env else None
+        try:
+            link = os.readlink(top / name)
+        except OSError:  # not a symlink (or not there)
+            link = None
+        parts.append({"name": name, "path": str(top / name), "what": what, "bytes": size, "files": count,
+                      "bound_bytes": bound, "bound_env": env, "link": link})
+    walked = {part["name"] for part in parts}
+    own = walked | {RECORDS_FILENAME, f"{RECORDS_FILENAME}.lock"}
     # the records' hidden temps too (`files.temp_name`: `.sha256-records.tmp-<hex>.json`), a killed writer's
     ours = [name for name in names if name in own or name.startswith("." + RECORDS_FILENAME.split(".")[0] + ".")]
-    at_top = [_du(top / name) for name in ours if name not in walked]  # the parts are counted already
+    at_top = [_du(top / name, unreadable) for name in ours if name not in walked]  # the parts are counted already
     size = sum(part["bytes"] for part in parts) + sum(size for size, _ in at_top)
     count = sum(part["files"] for part in parts) + sum(count for _, count in at_top)
-    clear = [str(top)] if names and ours == names else [str(top / name) for name in ours]
-    return {"path": str(top), "bytes": size, "files": count, "parts": parts, "clear": clear}
+    whole = names and ours == names and not os.path.islink(top)
+    clear = [str(top)] if whole else [str(top / name) for name in ours]
+    # one entry per place: an unreadable top is also why none of its parts could be looked at
+    said: list[dict] = []
+    for problem in unreadable:
+        if not any(problem["path"] == seen["path"] or problem["path"].startswith(seen["path"].rstrip("/") + "/")
+                   for seen in said):
+            said.append(problem)
+    return {"path": str(top), "bytes": size, "files": count, "parts": parts, "clear": clear, "unreadable": said}
 
 
-def _du(path: Path) -> tuple[int, int]:
+def _du(path: Path, unreadable: list[dict]) -> tuple[int, int]:
     """Bytes and number of the files at `path`: a file, or a folder walked (symlinks not followed); (0, 0) where
-    there is none."""
+    there is none. A folder that cannot be listed is added to `unreadable` ({"path", "error"})."""
+    def failed(err: OSError) -> None:
+        unreadable.append({"path": err.filename or os.fspath(path), "error": err.strerror or str(err)})
+
     try:
-        if not os.path.isdir(path) or os.path.islink(path):
-            return os.lstat(path).st_size, 1
-    except OSError:
+        info = os.lstat(path)
+    except FileNotFoundError:
         return 0, 0
+    except OSError as err:  # a top this user may not search
+        failed(err)
+        return 0, 0
+    if not stat.S_ISDIR(info.st_mode):
+        return info.st_size, 1
     size = count = 0
-    for here, _, names in os.walk(path):
+    for here, _, names in os.walk(path, onerror=failed):
         for name in names:
             try:
                 size += os.lstat(os.path.join(here, name)).st_size

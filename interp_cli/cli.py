@@ -281,7 +281,9 @@ def _refuse_negative_tune(args) -> None:
     for word, after in zip(args, [*args[1:], ""]):  # the last word too: `... --tune=-1`
         if word == "--":
             return
-        if word == "--tune" and re.fullmatch(r"-[0-9]+", after) or word.startswith("--tune=-"):
+        # any digits (and `_`), as TuneSteps takes a count: `--tune -١` is refused in its digits' words, as
+        # `--tune=-١` is, not as "No such option"
+        if word == "--tune" and re.fullmatch(r"-[\d_]*\d[\d_]*", after) or word.startswith("--tune=-"):
             tune_steps(after if word == "--tune" else word.split("=", 1)[1])
 
 
@@ -828,7 +830,8 @@ def weights_path(spec, as_json):
 @cli.command("cache")
 @click.option("--json", "as_json", is_flag=True,
               help='Print JSON: {"path", "bytes", "files", "parts": [{"name", "path", "what", "bytes", "files", '
-                   '"bound_bytes", "bound_env"}], "clear": [the paths that clearing it removes]}.')
+                   '"bound_bytes", "bound_env", "link"}], "clear": [the paths that clearing it removes], '
+                   '"unreadable": [{"path", "error"}: not counted]}.')
 def cache_command(as_json):
     """Show where interp's cache is, what it holds and how to clear it.
 
@@ -848,10 +851,16 @@ def cache_command(as_json):
     for part in report["parts"]:
         bound = (f", at most {human_size(part['bound_bytes'])} (${part['bound_env']})"
                  if part["bound_bytes"] is not None else "")
+        if part["link"] is not None:  # its entries are wherever it points: never counted or cleared there
+            out(f"  {part['name'] + '/':9} a link to {part['link']}, not followed: what it holds is not counted, and "
+                "clearing removes the link only")
+            continue
         out(f"  {part['name'] + '/':9} {human_size(part['bytes']):>10}{bound}: {part['what']}")
+    for problem in report["unreadable"]:  # its bytes are not in the sizes above, nor is it known to be empty
+        out(f"cannot be read, not counted: {problem['path']} ({problem['error']})")
     if report["clear"]:  # interp's own entries: the dir only where it holds nothing else (cache.usage)
         out(f"to clear it, while no interp runs: rm -rf -- {' '.join(map(shlex.quote, report['clear']))}")
-    else:
+    elif not report["unreadable"]:
         out("nothing of interp's is in it")
 
 

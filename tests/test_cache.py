@@ -358,13 +358,37 @@ def test_many_short_writers_keep_the_folder_within_its_bound_and_a_lost_record_c
         assert record.read_bytes() == b"%d\n" % (5 * size)
 
 
-def _interp_cache(env: dict, *args: str) -> str:
-    """What `interp cache ARGS` prints, run as a user runs it with `env`; it must succeed and say nothing on stderr."""
+def test_a_record_that_undercounts_is_corrected_after_a_share_of_the_bound_is_written(tmp_path):
+    """The record can undercount (appends racing a pass are lost; entries copied in behind its back): the folder then
+    holds more than the record says. A pass is made once `_EVICT_SHARE` of the bound has been written since the last,
+    whatever the record's total, so the folder is back within its bound after that much: with passes only where
+    the record said "over", it grew past the bound for as long as the record undercounted."""
+    import math
+
+    from interp_cli.cache import _EVICT_SHARE
+
+    one = np.ones(SHAPE, np.float32)
+    folder = tmp_path / "latents"
+    LatentCache(folder).put("first", one)
+    size = (folder / "first.npy").stat().st_size
+    bound = 100 * size + size // 2
+    for index in range(150):  # over its bound, and a record that says nothing of it
+        np.save(folder / f"extra{index:03}.npy", one)
+    (folder / USAGE_RECORD).write_bytes(b"%d\n" % size)
+    for index in range(math.ceil(bound * _EVICT_SHARE / size)):
+        LatentCache(folder, max_bytes=bound).put(f"new{index}", one * index)
+    entries = list(folder.glob("*.npy"))
+    assert len(entries) == 100 and (folder / "new0.npy").exists()
+
+
+def _interp_cache(env: dict, *args: str, prefix: list[str] | None = None) -> str:
+    """What `interp cache ARGS` prints, run as a user runs it with `env` (after `prefix`'s words); it must succeed
+    and say nothing on stderr."""
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "interp_cli", "cache", *args], env=env, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run([*(prefix or []), sys.executable, "-m", "interp_cli", "cache", *args], env=env,
+                          capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stderr == "", done.stderr
     return done.stdout
 
@@ -417,6 +441,8 @@ def test_interp_cache_in_a_folder_of_the_users_counts_and_clears_only_interps_ow
     top = tmp_path / "scratch"
     LatentCache(top / "latents").put("k", np.zeros((18, 512), np.float32))
     (top / "sha256-records.json").write_text("{}")
+    (top / ".sha256-records.tmp-3f2a.json").write_text("{")  # a killed writer's temp (files.temp_name): interp's
+    (top / "sha256-records.json.lock").write_text("")  # and the records' lock, as every run leaves it
     (top / "thesis.tex").write_text("mine\n")
     (top / "data").mkdir()
     (top / "data" / "big.bin").write_bytes(b"0" * 100_000)
@@ -426,10 +452,84 @@ def test_interp_cache_in_a_folder_of_the_users_counts_and_clears_only_interps_ow
         return _interp_cache(env, *args)
 
     report = json.loads(interp("--json"))
-    assert report["files"] == 3 and report["bytes"] < 100_000
+    assert report["files"] == 5 and report["bytes"] < 100_000
     told = interp().splitlines()[-1].split(": ", 1)
     assert told[0] == "to clear it, while no interp runs"
     subprocess.run(told[1], shell=True, check=True)
     assert sorted(p.name for p in top.iterdir()) == ["data", "thesis.tex"]
     assert (top / "data" / "big.bin").stat().st_size == 100_000
     assert interp().splitlines()[-1] == "nothing of interp's is in it"
+
+
+def test_interp_cache_through_a_symlinked_dir_clears_the_entries_not_the_link(tmp_path):
+    """INTERP_CACHE_DIR may be a link to a bigger disk (`~/.cache/interp -> /scratch/interp`). The command told was
+    `rm -rf -- LINK`, which removes the link and leaves every entry where it was; it names the entries."""
+    import os
+    import subprocess
+
+    real = tmp_path / "scratch" / "interp"
+    LatentCache(real / "latents").put("k", np.zeros((18, 512), np.float32))
+    (real / "sha256-records.json").write_text("{}")
+    link = tmp_path / "interp-cache"
+    link.symlink_to(real, target_is_directory=True)
+    told = _interp_cache(dict(os.environ, INTERP_CACHE_DIR=str(link))).splitlines()[-1].split(": ", 1)
+    assert told[0] == "to clear it, while no interp runs"
+    subprocess.run(told[1], shell=True, check=True)
+    assert list(real.iterdir()) == [] and link.is_symlink()  # the entries gone; the user's link kept, and used next
+
+
+def test_interp_cache_names_what_it_cannot_read_and_does_not_call_it_empty(tmp_path):
+    """A part this user may not read (another user's, a `chmod 000`) was counted as 0 bytes, and a cache dir that
+    cannot be read was "nothing of interp's is in it": the folder names what could not be counted, and why."""
+    import json
+    import os
+
+    from tests.file_modes import file_modes_binding
+
+    top = tmp_path / "cache"
+    LatentCache(top / "latents").put("k", np.zeros((18, 512), np.float32))
+    env = dict(os.environ, INTERP_CACHE_DIR=str(top))
+    prefix = file_modes_binding()
+    try:
+        (top / "latents").chmod(0)
+        lines = _interp_cache(env, prefix=prefix).splitlines()
+        assert f"cannot be read, not counted: {top / 'latents'} (Permission denied)" in lines
+        report = json.loads(_interp_cache(env, "--json", prefix=prefix))
+        assert report["unreadable"] == [{"path": str(top / "latents"), "error": "Permission denied"}]
+        (top / "latents").chmod(0o700)
+        top.chmod(0)
+        lines = _interp_cache(env, prefix=prefix).splitlines()
+        assert lines[-1] == f"cannot be read, not counted: {top} (Permission denied)"
+        assert "nothing of interp's is in it" not in lines
+    finally:
+        top.chmod(0o700)
+        (top / "latents").chmod(0o700)
+
+
+def test_interp_cache_follows_no_symlink_in_the_dir_to_count_or_to_clear(tmp_path):
+    """A part moved to another disk by a link (`latents -> /big/latents`) was shown as the link's own few bytes, as if
+    empty; it is named as a link, not counted. No link is followed by the command told: what a link inside points at
+    (anyone's folder) stays, and so do the entries of a moved part (the user's to remove there)."""
+    import json
+    import os
+    import subprocess
+
+    top = tmp_path / "cache"
+    big = tmp_path / "big" / "latents"
+    LatentCache(big).put("k", np.zeros((18, 512), np.float32))
+    top.mkdir()
+    (top / "latents").symlink_to(big, target_is_directory=True)
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.tex").write_bytes(b"0" * 100_000)
+    (top / "tuned").mkdir()
+    (top / "tuned" / "elsewhere").symlink_to(precious, target_is_directory=True)
+    env = dict(os.environ, INTERP_CACHE_DIR=str(top))
+    lines = _interp_cache(env).splitlines()
+    assert lines[1].split(",")[0].split() == ["latents/", "a", "link", "to", str(big)]
+    report = json.loads(_interp_cache(env, "--json"))
+    parts = {part["name"]: part for part in report["parts"]}
+    assert parts["latents"]["link"] == str(big) and parts["tuned"]["link"] is None
+    assert report["bytes"] < 1000  # neither the moved codes nor the linked folder's 100 kB
+    subprocess.run(lines[-1].split(": ", 1)[1], shell=True, check=True)
+    assert not top.exists() and (precious / "thesis.tex").stat().st_size == 100_000 and (big / "k.npy").exists()

@@ -119,3 +119,25 @@ def test_make_clean_removes_what_make_test_lowest_made(tmp_path):
     done = subprocess.run(["make", "clean"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["Makefile"]
+
+
+def test_a_child_forked_from_the_session_that_exits_normally_leaves_the_cache_dir(tmp_path):
+    """A child forked from the session runs the session's atexit callbacks when it exits normally (`sys.exit` in a
+    forked worker): only the session's own process removes the cache dir, or the tests after it found theirs gone."""
+    from tests import conftest  # the module pytest loaded (tests/ is a package): its callback, not a copy
+
+    cache = os.environ["INTERP_CACHE_DIR"]
+    marker = Path(cache) / "still-here"
+    marker.write_text("")
+    try:
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child
+            try:  # the callback its normal exit runs (not every one: locks held by the session's threads)
+                conftest._remove_the_sessions_cache()
+            finally:
+                os._exit(0)
+        _, status = os.waitpid(child, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert marker.exists()
+    finally:
+        marker.unlink(missing_ok=True)

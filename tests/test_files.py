@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -337,6 +338,11 @@ def test_a_relative_xdg_cache_home_is_ignored_as_the_spec_says(tmp_path):
     assert done.returncode == 0, done.stderr
     assert sorted(os.listdir(work)) == ["out.gif"]
     assert len(list((home / ".cache" / "interp" / "latents").glob("*.npy"))) == 2
+    # `~/...` as a systemd unit or an env file sets it, unexpanded by a shell: the user's home, as before
+    env.update(XDG_CACHE_HOME="~/xdg")
+    done = subprocess.run([sys.executable, "-m", "interp_cli", "cache", "--json"], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and json.loads(done.stdout)["path"] == str(home / "xdg" / "interp"), done.stderr
 
 
 def test_evict_least_recent_keeps_the_most_recently_used_within_a_count_or_a_size(tmp_path):

@@ -654,6 +654,8 @@ _NOT_PLAIN_DIGITS = [
     ("--seed", "1_0", "--seed must be a whole number, in the digits 0-9 (got 1_0)"),
     ("--refine", "\u0661", "--refine must be a whole number, in the digits 0-9 (got \u0661)"),
     ("--tune", "1_0", "--tune must be a whole number, in the digits 0-9 (got 1_0)"),
+    ("--tune", "-\u0661", "--tune must be a whole number, in the digits 0-9 (got -\u0661)"),  # was "no such option"
+    ("--tune", "-1_0", "--tune must be a whole number, in the digits 0-9 (got -1_0)"),
     ("--truncation", "\u0660.\u0667", "--truncation must be a number, in the digits 0-9 (got \u0660.\u0667)"),
     ("--face", "\u00b2", "invalid value for '--face': '\u00b2': give a face number (0 = leftmost), or one per input "
                          "such as 0,1 or ,1"),  # "²".isdigit() is true: int("²") was an internal error

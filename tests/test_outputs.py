@@ -536,6 +536,8 @@ def test_a_folder_option_given_a_file_is_refused_in_interps_words(args, said, tm
 @pytest.mark.parametrize("args, path", [
     (["batch", "pairs.csv", "--outdir", "pairs.csv", *MORPH], "pairs.csv"),
     (["batch", "pairs.csv", "--outdir", "pairs.csv/sub", *MORPH], "pairs.csv/sub"),
+    (["batch", "pairs.csv", "--outdir", "o" * 300, *MORPH], "o" * 300),  # a name past NAME_MAX
+    ([A, B, "-o", "m.gif", "--save-aligned", "gone", *MORPH], "gone"),  # a dangling symlink
     ([A, B, "-o", "m.gif", "--save-aligned", "a.png", *MORPH], "a.png"),
     (["encode", A, "-o", "a.npy", "--save-aligned", "a.png", "--weights", "demo"], "a.png"),
     ([A, B, "-o", "pairs.csv/m.gif", *MORPH], "pairs.csv/m.gif"),  # named before, as the others are now
@@ -551,6 +553,7 @@ def test_a_folder_option_that_cannot_be_written_is_the_path_at_fault_under_json(
     (tmp_path / "pairs.csv").write_text(f"{A},{B},m.gif\n")
     shutil.copy(A, tmp_path / "a.png")
     (tmp_path / "made").mkdir()
+    (tmp_path / "gone").symlink_to(tmp_path / "removed")
     result = cli_runner().invoke(cli, [*(str(a) for a in args), "--json"])
     last = json.loads(result.stdout.splitlines()[-1])
     assert result.exit_code == 2 and (last["exit_code"], last["path"]) == (2, path), result.stdout

@@ -838,6 +838,25 @@ def test_a_caller_with_another_default_dtype_gets_the_frames_a_fresh_process_get
         assert len(frames) == len(wanted) == 3 and all(np.array_equal(a, b) for a, b in zip(frames, wanted)), options
 
 
+def test_a_caller_with_another_default_dtype_renders_with_truncation_from_a_generator_only_file(demo, tmp_path):
+    """A generator-only checkpoint (rosinality's `g_ema`, no `latent_avg`) truncates towards a mean of mapped random
+    draws: those draws were made in the caller's default dtype, so a float64 caller's render failed inside torch
+    (a mutant that dropped their float32 passed every test). The image is a float32 process's, bit for bit."""
+    import torch
+
+    weights = tmp_path / "generator.pt"
+    torch.save({"g_ema": demo.model.generator.state_dict()}, weights)
+    code = tmp_path / "code.npy"
+    np.save(code, np.zeros((demo.model.n_latent, demo.model.generator.style_dim), np.float32))
+    pipeline.render(code, tmp_path / "expected.npy", weights=str(weights), device="cpu", truncation=0.5)
+    torch.set_default_dtype(torch.float64)
+    try:
+        pipeline.render(code, tmp_path / "drawn.npy", weights=str(weights), device="cpu", truncation=0.5)
+    finally:
+        torch.set_default_dtype(torch.float32)
+    assert np.array_equal(np.load(tmp_path / "drawn.npy"), np.load(tmp_path / "expected.npy"))
+
+
 def test_a_caller_inside_torch_inference_mode_gets_the_frames_it_gets_outside(demo, tmp_path):
     """`with torch.inference_mode(): morph(...)`, the usual wrapper around inference code: a model loaded there was
     made of inference tensors, and every render failed inside torch ("Inference tensors do not track version

@@ -27,6 +27,7 @@ from interp_cli.sha256_record import sha256_of
 from interp_cli.limits import REFINE_MAX_STEPS, TUNE_MAX_STEPS
 from interp_cli.tune import TunedCache, tunable_parameters, tune_generator
 from tests.cli_runner import cli_runner
+from tests.file_modes import file_modes_binding
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_A = ROOT / "examples" / "demo_a.png"
@@ -390,21 +391,6 @@ def test_a_cache_write_past_a_real_file_size_limit_warns_once_and_the_morph_is_w
     assert list((cache / "tuned").iterdir()) == []  # neither an entry nor a temp left
 
 
-def _file_modes_binding() -> list[str]:
-    """The words that run a command with file modes binding it: none for a user, `setpriv` dropping the
-    capabilities by which root reads and searches any folder (else the test is skipped)."""
-    if os.geteuid() != 0:
-        return []
-    prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--inh-caps=-all"]
-    try:
-        probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=30)
-    except OSError:
-        probe = None
-    if probe is None or probe.returncode != 0:
-        pytest.skip("as root, needs setpriv(1) to make file modes bind")
-    return prefix
-
-
 @pytest.mark.parametrize("place", ["unsearchable", "name too long"])
 def test_a_cache_folder_that_cannot_be_searched_is_a_miss_and_the_morph_is_written(tmp_path, place):
     """A shared cache this user may not search (another group's `chmod 750`), or one named past NAME_MAX: the entry's
@@ -414,7 +400,7 @@ def test_a_cache_folder_that_cannot_be_searched_is_a_miss_and_the_morph_is_writt
     if place == "unsearchable":
         cache.mkdir()
         cache.chmod(0)
-        prefix = _file_modes_binding()
+        prefix = file_modes_binding()
     out = tmp_path / "out.gif"
     env = dict(os.environ, HF_HUB_OFFLINE="1", INTERP_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT))
     try:
