@@ -46,6 +46,8 @@ def main() -> None:
     parser.add_argument("--morphs", type=int, default=7)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
+    if args.morphs < 2:  # the first is a warm-up, not timed: none were left, and spread() failed on them
+        parser.error(f"--morphs {args.morphs}: at least 2 (the first warms up and is not counted)")
     trees = {"this tree": ROOT, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
     times: dict[str, list[float]] = {name: [] for name in trees}
     for _ in range(args.rounds):
