@@ -56,7 +56,8 @@ def one_run(work: Path, checkpoint: Path) -> tuple[int, list[tuple[str, int]]]:
             os.killpg(script.pid, signal.SIGKILL)
         script.wait()
         raise
-    return script.returncode, [(p.name, p.stat().st_size) for p in sorted(out.iterdir())]
+    # A stopped batch removes the --outdir it made when nothing was made in it: gone, it holds nothing.
+    return script.returncode, [(p.name, p.stat().st_size) for p in sorted(out.iterdir())] if out.is_dir() else []
 
 
 def main() -> None:
