@@ -255,7 +255,8 @@ def rounds(argv: list[str], runs: int, checkouts: dict[str, Path], startup: bool
 
 def main(argv: list[str]) -> int:
     if argv[:1] in (["-h"], ["--help"]) or not argv:  # the rest is interp's own command line, `--help` included
-        print(f"usage: {Path(__file__).name} [--runs N [--baseline DIR] [--startup] --] INTERP_ARGS...\n\n{__doc__}")
+        usage = f"usage: {Path(__file__).name} [--runs N [--baseline DIR] [--startup] --] INTERP_ARGS..."
+        print(f"{usage}\n\n{__doc__}" if argv else usage, file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
     if argv[:1] == ["--child"]:  # one cold run of --runs, its stages written as JSON
         rows, code = split(argv[3:] if argv[2:3] == ["--"] else argv[2:])
