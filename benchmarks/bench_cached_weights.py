@@ -17,20 +17,21 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
 
 from benchmarks.spread import spread  # noqa: E402
 
 # One round in a process of its own, with CHECKOUT first on sys.path: seconds per resolve of a cached hub preset.
 _ROUND = """
-import os, sys, tempfile, time
+import os, sys, time
 from pathlib import Path
-checkout, calls, partials = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+checkout, calls, partials, home = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), Path(sys.argv[4])
 sys.path.insert(0, checkout)
-home = Path(tempfile.mkdtemp())
 os.environ.update(HF_HOME=str(home / "hf"), INTERP_CACHE_DIR=str(home / "interp"))
 os.environ.pop("HF_HUB_OFFLINE", None)
 from tests.hub_server import LocalHub
@@ -52,8 +53,10 @@ hub.close()
 
 
 def one_round(checkout: Path, calls: int, partials: int) -> float:
-    done = subprocess.run([sys.executable, "-c", _ROUND, str(checkout), str(calls), str(partials)],
-                          capture_output=True, text=True, check=True, timeout=600)
+    # The round's HF and interp caches: this process removes them, also when stopped (a killed round cannot).
+    with tempfile.TemporaryDirectory(prefix="bench-cached-weights-") as home:
+        done = subprocess.run([sys.executable, "-c", _ROUND, str(checkout), str(calls), str(partials), home],
+                              capture_output=True, text=True, check=True, timeout=600)
     return float(done.stdout.strip())
 
 
@@ -76,4 +79,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main, "bench_cached_weights"))

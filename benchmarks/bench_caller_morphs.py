@@ -15,19 +15,21 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
 
 from benchmarks.spread import spread  # noqa: E402
 
 CHILD = """
-import os, sys, tempfile, time
+import os, sys, time
 sys.path.insert(0, sys.argv[1])
 from interp_cli import pipeline
 caller = [{"row": i, "name": str(i)} for i in range(int(sys.argv[2]))]
-out = tempfile.mkdtemp()
+out = sys.argv[5]
 examples = os.path.join(sys.argv[3], "examples")
 for i in range(int(sys.argv[4])):
     t = time.process_time()
@@ -44,14 +46,18 @@ def main() -> None:
     parser.add_argument("--morphs", type=int, default=7)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
+    if args.morphs < 2:  # the first is a warm-up, not timed: none were left, and spread() failed on them
+        parser.error(f"--morphs {args.morphs}: at least 2 (the first warms up and is not counted)")
     trees = {"this tree": ROOT, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
     times: dict[str, list[float]] = {name: [] for name in trees}
     for _ in range(args.rounds):
         for name, tree in trees.items():  # alternating, so the VM's drift falls on both alike
             # Run from a temp folder: `python -c` imports the working folder's package ahead of sys.path.
-            out = subprocess.run([sys.executable, "-c", CHILD, str(tree), str(args.objects), str(ROOT),
-                                  str(args.morphs)], capture_output=True, text=True, check=True,
-                                 cwd=Path(sys.prefix), env={"HF_HUB_OFFLINE": "1", "PATH": ""}).stdout
+            # The morphs' GIFs go to a folder this process removes, also when stopped (a killed child cannot).
+            with tempfile.TemporaryDirectory(prefix="bench-caller-morphs-") as gifs:
+                out = subprocess.run([sys.executable, "-c", CHILD, str(tree), str(args.objects), str(ROOT),
+                                      str(args.morphs), gifs], capture_output=True, text=True, check=True,
+                                     cwd=Path(sys.prefix), env={"HF_HUB_OFFLINE": "1", "PATH": ""}).stdout
             times[name] += [float(v) for v in out.split()[1:]]
     for name, values in times.items():
         print(f"{name:10} a 2-step demo morph with {args.objects:,} of the caller's objects alive: "
@@ -59,4 +65,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main, "bench_caller_morphs"))

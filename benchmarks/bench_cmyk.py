@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.spread import spread
 from interp_cli.images import load_image
+from interp_cli.stops import run_script
 from tests.icc import cmyk_profile
 
 
@@ -56,4 +57,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main, "bench_cmyk"))

@@ -34,6 +34,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
 
 from benchmarks.spread import spread, versus  # noqa: E402
 
@@ -128,4 +129,4 @@ def first_write_into_a_full_cache(folder: Path, entries: int, repeat: int, files
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main, "bench_latent_cache"))

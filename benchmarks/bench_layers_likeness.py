@@ -11,6 +11,7 @@ demo_a's code against the same crop (two different faces). Deterministic: no tim
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
 
 from interp_cli import blend, likeness  # noqa: E402
 from interp_cli.pipeline import EncodeSettings, Session  # noqa: E402
@@ -27,6 +29,8 @@ MASKS = ("all", "coarse", "middle", "fine", "coarse,middle", "0", "9")
 
 
 def main() -> None:
+    # Nothing to choose; `--help` says what it measures (and runs nothing).
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     with tempfile.TemporaryDirectory() as cache:
         session = Session("demo", "cpu", log=lambda line: None, cache_dir=cache)
         encoded = session.encode_inputs([ROOT / "examples" / "demo_a.png", ROOT / "examples" / "demo_b.png"],
@@ -42,4 +46,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main, "bench_layers_likeness"))

@@ -254,6 +254,10 @@ def rounds(argv: list[str], runs: int, checkouts: dict[str, Path], startup: bool
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] in (["-h"], ["--help"]) or not argv:  # the rest is interp's own command line, `--help` included
+        usage = f"usage: {Path(__file__).name} [--runs N [--baseline DIR] [--startup] --] INTERP_ARGS..."
+        print(f"{usage}\n\n{__doc__}" if argv else usage, file=sys.stdout if argv else sys.stderr)
+        return 0 if argv else 2
     if argv[:1] == ["--child"]:  # one cold run of --runs, its stages written as JSON
         rows, code = split(argv[3:] if argv[2:3] == ["--"] else argv[2:])
         Path(argv[1]).write_text(json.dumps(rows))
@@ -268,8 +272,10 @@ def main(argv: list[str]) -> int:
         checkouts = {"this tree": Path(__file__).resolve().parents[1]}
         if args.baseline is not None:
             checkouts["baseline"] = args.baseline.resolve()
-        rounds(args.command, args.runs, checkouts, args.startup)
-        return 0
+        sys.path.insert(0, str(checkouts["this tree"]))
+        from interp_cli.stops import run_script  # a SIGTERM cleans up as Ctrl-C does
+
+        return run_script(lambda: rounds(args.command, args.runs, checkouts, args.startup), "bench_overhead")
     rows, code = split(argv)
     _print_rows(rows)
     return code

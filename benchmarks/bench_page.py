@@ -33,6 +33,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
 
 from interp_cli import likeness, pipeline  # noqa: E402
 from interp_cli.page import PageWriter, encode_jpeg, jpeg_quality  # noqa: E402
@@ -146,4 +147,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main, "bench_page"))

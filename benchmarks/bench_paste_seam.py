@@ -14,6 +14,7 @@ step in the frame).
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 import warnings
@@ -25,6 +26,7 @@ from PIL import Image, ImageOps
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
 
 from interp_cli.align.ffhq import quad_side  # noqa: E402
 from interp_cli.images import load_image  # noqa: E402
@@ -85,6 +87,8 @@ def measure(session: Session, name: str, path: Path, other: Path) -> str:
 
 
 def main() -> None:
+    # Nothing to choose; `--help` says what it measures (and runs nothing).
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     warnings.simplefilter("ignore")  # the demo model's "reproduces this photo poorly", for every photo
     session = Session("demo")
     print("| photo | crop px | w px | ring px | seam f0 | seam last | outside / ring / core | step frame / photo |")
@@ -95,4 +99,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main, "bench_paste_seam"))

@@ -162,6 +162,8 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", help="also write the results to this JSON file")
     args = parser.parse_args()
+    if args.n < 2:  # one face makes no pair: the morph metrics failed in torch.cat, with a traceback
+        parser.error(f"--n {args.n}: at least 2 faces (they are paired for morphs)")
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -18,19 +18,23 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT))
 from spread import spread  # noqa: E402
 
+from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
+
 _TIMED = """
-import json, os, sys, tempfile, timeit
+import json, os, sys, timeit
 from interp_cli import files
 from interp_cli.stops import deferred
 
 number = int(sys.argv[1])
-folder = tempfile.mkdtemp(prefix="bench-stop-windows-")
+folder = sys.argv[2]
 data = os.urandom(4096)
 
 def empty():
@@ -60,8 +64,10 @@ def main() -> None:
     seen: dict[str, list[dict]] = {name: [] for name in trees}
     for _ in range(args.rounds):
         for name, tree in trees.items():
-            done = subprocess.run([sys.executable, "-c", _TIMED, str(args.number)], cwd=tree, check=True,
-                                  capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tree)})
+            # The timed writes' folder: this process removes it, also when stopped (a killed child cannot).
+            with tempfile.TemporaryDirectory(prefix="bench-stop-windows-") as folder:
+                done = subprocess.run([sys.executable, "-c", _TIMED, str(args.number), folder], cwd=tree, check=True,
+                                      capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tree)})
             seen[name].append(json.loads(done.stdout))
     for what in ("deferred", "atomic_write", "claimed"):
         here = [each[what] for each in seen["this tree"]]
@@ -71,4 +77,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main, "bench_stop_windows"))

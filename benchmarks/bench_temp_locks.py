@@ -150,4 +150,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.path.insert(0, str(ROOT))
+    from interp_cli.stops import run_script  # a SIGTERM cleans up as Ctrl-C does
+
+    sys.exit(run_script(main, "bench_temp_locks"))

@@ -32,6 +32,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
 
 from interp_cli.models.e4e import preprocess  # noqa: E402
 from weights.eval_demo import heldout_faces, psnr, sharpness, true_midpoints  # noqa: E402
@@ -203,4 +204,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main, "bench_tune"))

@@ -1010,4 +1010,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    if "--worker" in sys.argv:  # its cases catch every exception (a find), so a stop is left to kill it
+        sys.exit(main())
+    sys.path.insert(0, str(REPO))
+    from interp_cli.stops import run_script  # a SIGTERM cleans up as Ctrl-C does
+
+    sys.exit(run_script(main, "fuzz_inputs"))

@@ -373,20 +373,23 @@ def inputs_of(argv: list[str]) -> list[str]:
 def run_case(argv: list[str], timeout: float, mem_gb: float) -> dict:
     folder = Path(tempfile.mkdtemp(prefix="optfuzz-"))
     work, cache = folder / "w", folder / "cache"
-    work.mkdir()
-    setup(work, argv[0])
-    before = _tree(work)
-    start = time.monotonic()
-    try:
-        done = subprocess.run([sys.executable, "-m", "interp_cli", *argv], cwd=work, env=_env(cache),
-                              capture_output=True, text=True, timeout=timeout, preexec_fn=_limit(mem_gb),
-                              errors="replace", stdin=subprocess.DEVNULL)
-        rc, out, err = done.returncode, done.stdout, done.stderr
-    except subprocess.TimeoutExpired as e:
-        rc, out, err = None, str(e.stdout or ""), str(e.stderr or "")
-    seconds = time.monotonic() - start
-    problems = judge(argv, inputs_of(argv), rc, out, err, before, _tree(work), _tree(cache) if cache.exists() else {})
-    shutil.rmtree(folder, ignore_errors=True)
+    try:  # the case's folder goes also when the fuzzer is stopped mid-case
+        work.mkdir()
+        setup(work, argv[0])
+        before = _tree(work)
+        start = time.monotonic()
+        try:
+            done = subprocess.run([sys.executable, "-m", "interp_cli", *argv], cwd=work, env=_env(cache),
+                                  capture_output=True, text=True, timeout=timeout, preexec_fn=_limit(mem_gb),
+                                  errors="replace", stdin=subprocess.DEVNULL)
+            rc, out, err = done.returncode, done.stdout, done.stderr
+        except subprocess.TimeoutExpired as e:
+            rc, out, err = None, str(e.stdout or ""), str(e.stderr or "")
+        seconds = time.monotonic() - start
+        problems = judge(argv, inputs_of(argv), rc, out, err, before, _tree(work),
+                         _tree(cache) if cache.exists() else {})
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     return {"argv": argv, "rc": rc, "stdout": out[-2000:], "stderr": err[-4000:], "seconds": round(seconds, 2),
             "problems": problems}
 
@@ -446,4 +449,7 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.path.insert(0, str(REPO))
+    from interp_cli.stops import run_script  # a SIGTERM cleans up as Ctrl-C does
+
+    sys.exit(run_script(main, "fuzz_options"))

@@ -13,6 +13,7 @@ that left something (name and size) and a closing JSON line with the counts. Nee
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -25,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
 from tests.conftest import build_tiny_model  # noqa: E402
 from tests.recipe import GOLDEN_DIR  # noqa: E402
 
@@ -39,14 +41,23 @@ def one_run(work: Path, checkpoint: Path) -> tuple[int, list[tuple[str, int]]]:
     script = subprocess.Popen([str(ROOT / "examples" / "parallel.sh"), "pairs.csv", "out", "3"], cwd=work, env=env,
                               start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out = work / "out"
-    deadline = time.monotonic() + 120
-    while not (out.is_dir() and len(list(out.rglob(".*"))) >= 3):
-        if script.poll() is not None or time.monotonic() > deadline:
-            raise SystemExit(f"the recipe did not start its rows (exit {script.poll()})")
-        time.sleep(0.05)
-    os.killpg(script.pid, signal.SIGINT)
-    script.communicate(timeout=120)  # read as the test does (parallel relays the workers' lines)
-    return script.returncode, [(p.name, p.stat().st_size) for p in sorted(out.iterdir())]
+    try:
+        deadline = time.monotonic() + 120
+        while not (out.is_dir() and len(list(out.rglob(".*"))) >= 3):
+            if script.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the recipe did not start its rows (exit {script.poll()})")
+            time.sleep(0.05)
+        os.killpg(script.pid, signal.SIGINT)
+        script.communicate(timeout=120)  # read as the test does (parallel relays the workers' lines)
+    except BaseException:
+        # The recipe runs in a session of its own, which no stop of this script reaches: ended here, before the
+        # temp folder it writes in is removed under it.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(script.pid, signal.SIGKILL)
+        script.wait()
+        raise
+    # A stopped batch removes the --outdir it made when nothing was made in it: gone, it holds nothing.
+    return script.returncode, [(p.name, p.stat().st_size) for p in sorted(out.iterdir())] if out.is_dir() else []
 
 
 def main() -> None:
@@ -78,4 +89,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main, "stress_ctrl_c"))

@@ -16,6 +16,7 @@ commands run from a temp folder, so a demo found at all was found in the install
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -44,6 +45,11 @@ def fail(message: str) -> None:
 
 
 def main() -> None:
+    # Its settings are make's variables, passed as TORCH_SPEC and TORCH_INDEX; `--help` says what it does (and
+    # builds nothing: it took minutes and GBs).
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                            epilog="environment: TORCH_SPEC (default torch==2.13.0), TORCH_INDEX (default: PyPI)"
+                            ).parse_args()
     torch_spec = os.environ.get("TORCH_SPEC", "torch==2.13.0")
     work = Path(tempfile.mkdtemp(prefix="interp-wheel-check-"))
     try:
