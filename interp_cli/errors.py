@@ -17,7 +17,7 @@ import os
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 
@@ -295,19 +295,32 @@ def stops_a_batch(err: BaseException) -> bool:
     return getattr(err, "errno", None) in _WHOLE_DISK
 
 
-def cache_not_written(what: str, err: BaseException, folder: str | os.PathLike) -> str:
-    """The one warning every cache gives when an entry cannot be written (`what`: "latent cache", ...).
+def cache_not_written(what: str | Sequence[str], err: BaseException, folder: str | os.PathLike) -> str:
+    """The one warning every cache gives when an entry cannot be written (`what`: "latent cache", ...; or the
+    names of every cache the one cause turns off, said in one line: `files.CacheWarnings`).
 
     The OS error under `err` is worded by `environment_error` naming the cache's `folder` ("read-only file
     system", "file too large (over this process's file-size limit ...)"), never as Python's "[Errno 30] ...": torch.save
     wraps it in a RuntimeError, atomic_write in an InterpError naming a temp-sized entry path.
     """
+    cause = os_cause(err)
+    reason = environment_error(cause, folder) if cause is not None else err
+    names = [what] if isinstance(what, str) else list(what)
+    if len(names) > 1:  # "latent cache", "tuned-weights cache" -> "latent and tuned-weights caches"
+        bare = [name.removesuffix(" cache") for name in names]
+        return (f"warning: {', '.join(bare[:-1])} and {bare[-1]} caches not written ({one_line(reason)}); "
+                f"continuing without them")
+    return f"warning: {names[0]} not written ({one_line(reason)}); continuing without it"
+
+
+def os_cause(err: BaseException) -> OSError | None:
+    """The OSError `err` is, or was raised from or while handling (torch.save's RuntimeError, atomic_write's
+    InterpError), or None."""
     cause, seen = err, set()
     while cause is not None and not isinstance(cause, OSError) and id(cause) not in seen:
         seen.add(id(cause))
         cause = cause.__cause__ or cause.__context__
-    reason = environment_error(cause, folder) if isinstance(cause, OSError) else err
-    return f"warning: {what} not written ({one_line(reason)}); continuing without it"
+    return cause if isinstance(cause, OSError) else None
 
 
 def is_out_of_memory(err: BaseException) -> bool:

@@ -65,7 +65,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Union
 
-from interp_cli.errors import InputError, InterpError, UsageError, environment_error, option as spelt
+from interp_cli.errors import (NO_ROOM, InputError, InterpError, UsageError, cache_not_written, environment_error,
+                               option as spelt, os_cause)
 from interp_cli.stops import deferred
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -868,6 +869,59 @@ def evict_least_recent(entries, *, keep: int | None = None, room: int | None = N
         except OSError:
             left += size
     return total + left
+
+
+class CacheWarnings:
+    """The warning a cache gives when it cannot be written, said once for every cache that one cause turns off.
+
+    A Session's caches (latents/ and tuned/) live under one root: a root that cannot take them (INTERP_CACHE_DIR a
+    file, under /proc or unwritable, a read-only or full disk) failed each in turn, and a --tune run printed a line
+    per cache for one cause. The first failure now names each cache `add`ed here that the same cause stops too
+    (`_fails_alike`), and those say nothing more; a cache that fails for a reason of its own says so itself. A cache
+    made alone gets one of its own (the warning it always gave)."""
+
+    def __init__(self, warn: Callable[[str], None] | None):
+        self.warn = warn
+        self.caches: dict[Path, str] = {}  # folder -> what it is called ("latent cache")
+        self.off: set[Path] = set()  # the folders said to be off
+
+    def add(self, what: str, folder: Path) -> CacheWarnings:
+        self.caches[Path(folder)] = what
+        return self
+
+    def not_written(self, what: str, err: BaseException, folder: Path) -> None:
+        folder = Path(folder)
+        if folder in self.off:
+            return
+        cause = os_cause(err)
+        alike = [other for other in self.caches if other != folder and other not in self.off
+                 and cause is not None and _fails_alike(other, cause, folder)]
+        self.off.update([folder, *alike])
+        if self.warn is not None:
+            self.warn(cache_not_written([what, *(self.caches[other] for other in alike)], err, folder))
+
+
+def _fails_alike(other: Path, cause: OSError, folder: Path) -> bool:
+    """Whether the cache folder `other` cannot be written either, for the `cause` that stopped `folder`'s: a full
+    or read-only disk they share, or a folder on the way to `other` that is not one, is not writable, or is where
+    the write failed (`/proc/nope`, which makes no folder). Judged without making anything: a guess, which only
+    words the line (a cache said to be off still tries its writes, and is right or silent)."""
+    there = _nearest_existing(other)
+    if cause.errno in (NO_ROOM - {errno.EFBIG}) | {errno.EROFS}:  # a file-size limit is the entry's: a smaller fits
+        try:
+            return os.stat(there).st_dev == os.stat(_nearest_existing(folder)).st_dev
+        except OSError:
+            return False
+    if not there.is_dir() or not os.access(there, os.W_OK | os.X_OK):
+        return True
+    failed_at = Path(os.fsdecode(cause.filename)) if cause.filename else None
+    return failed_at is not None and failed_at != folder and failed_at in other.parents
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not os.path.lexists(path) and path.parent != path:
+        path = path.parent
+    return path
 
 
 class CacheBound:

@@ -627,6 +627,6 @@ def test_a_cache_on_a_full_disk_warns_once_and_the_morph_is_written(tmp_path, ol
     ran = _on_a_small_disk(tmp_path, "run", "full", A, B, *MORPH[:-1], "-o", out, cache_on_disk=True)
     assert ran["code"] == 0, ran["stderr"]
     warnings = [line for line in ran["stderr"].splitlines() if line.startswith("warning:")]
-    assert len(warnings) == 1 and "latent cache not written" in warnings[0], ran["stderr"]
+    assert len(warnings) == 1 and "latent and tuned-weights caches not written" in warnings[0], ran["stderr"]
     assert "no space left on device" in warnings[0]
     assert Image.open(out).n_frames == 3
