@@ -67,6 +67,7 @@ from typing import IO, Union
 
 from interp_cli.errors import (NO_ROOM, InputError, InterpError, UsageError, cache_not_written, environment_error,
                                option as spelt, os_cause)
+from interp_cli.checks import digits_only, number_word
 from interp_cli.stops import deferred
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -937,9 +938,14 @@ class CacheBound:
         self.bad_setting = None
         if max_bytes is None:
             setting = os.environ.get(env, "").strip()
+            # ASCII digits (`checks.number_word`, the one reading of a number): float() took `1_0` for 10 MB and
+            # `٥٠٠` for 500, which no one typing 1.0 or reading the variable back would expect.
+            megabytes = number_word(setting, integer=False) if setting else default_mb
             try:
-                max_bytes = int(float(setting or default_mb) * 1e6)
-            except (ValueError, OverflowError):
+                if megabytes is None:
+                    raise ValueError(setting)
+                max_bytes = int(megabytes * 1e6)
+            except (ValueError, OverflowError):  # also nan, inf
                 max_bytes = int(default_mb * 1e6)
                 self.bad_setting = setting
         self.max_bytes = max_bytes
@@ -947,7 +953,8 @@ class CacheBound:
     def note_bad_setting(self, warn: Callable[[str], None] | None) -> None:
         """Tell `warn` of an unreadable setting, once (on first use, not at every Session's start)."""
         if self.bad_setting is not None and warn is not None:
-            warn(f"warning: {self.env}={self.bad_setting!r} is not a number of megabytes; the {self.what} keeps its "
+            warn(f"warning: {self.env}={self.bad_setting!r} is not a number of megabytes"
+                 f"{digits_only(self.bad_setting)}; the {self.what} keeps its "
                  f"default bound, {self.default_mb} MB (0 turns it off)")
         self.bad_setting = None
 
