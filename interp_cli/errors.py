@@ -248,6 +248,8 @@ def environment_error(err: OSError, name: str | os.PathLike | None = None, *, at
         told = InterpError(f"{prefix}cannot write: {_too_large()}")
     elif err.errno in NO_ROOM:
         told = InterpError(f"{prefix}cannot write: {reason.lower()}; free some space or write elsewhere")
+    elif err.errno == errno.EMFILE:
+        told = InterpError(f"{prefix}{_too_many_open_files()}")
     elif err.errno in _NOT_ALLOWED:
         told = UsageError(f"{prefix}{reason.lower()}")
     else:
@@ -256,6 +258,43 @@ def environment_error(err: OSError, name: str | os.PathLike | None = None, *, at
     if at_fault and shown:
         told.path = shown
     return told
+
+
+def _too_many_open_files() -> str:
+    """Why this process could open no more files (EMFILE), and what helps: its own descriptor limit (`ulimit -n`, a
+    scheduler's), which interp needs a few more than Python's own for (ffmpeg's pipes, a temp, the photos)."""
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE) if resource is not None else None
+    if limit is None or limit[0] == resource.RLIM_INFINITY:  # pragma: no cover - no such limit here
+        return "too many open files"
+    soft, hard = limit
+    capped = hard != resource.RLIM_INFINITY and hard < 1024
+    if speaking_to_cli():
+        # `ulimit -n 6` sets the hard limit too, which that shell cannot raise again: only a new one can.
+        hard_said = f" (its hard limit, `ulimit -Hn`, is {hard}: run from a new shell, or ask for more)"
+        how = "raise it: `ulimit -n 1024` in the shell that runs interp" + (hard_said if capped else "")
+        setting = f"ulimit -n is {soft}"
+    else:
+        room = f"({hard}, {hard})" if capped else "(1024, resource.getrlimit(resource.RLIMIT_NOFILE)[1])"
+        how = (f"raise it: resource.setrlimit(resource.RLIMIT_NOFILE, {room})" if not capped or hard > soft else
+               f"its hard limit is {hard} too, which only a process started with more can pass")
+        setting = "its RLIMIT_NOFILE"
+    return f"too many open files: this process may have only {soft} open at once ({setting}); {how}"
+
+
+def descriptors_short() -> OSError | None:
+    """The EMFILE that starting a child process here would meet (its pipes: four descriptors), else None. A failure
+    that hides its OSError (imageio-ffmpeg's probe of its binary, which says only that no ffmpeg runs) asks this
+    whether the descriptor limit was the cause."""
+    made = []
+    try:
+        for _ in range(2):
+            made.extend(os.pipe())
+    except OSError as err:
+        return err if err.errno == errno.EMFILE else None
+    finally:
+        for fd in made:
+            os.close(fd)
+    return None
 
 
 def _too_large() -> str:
