@@ -904,15 +904,19 @@ class CacheWarnings:
 
 def _fails_alike(other: Path, cause: OSError, folder: Path) -> bool:
     """Whether the cache folder `other` cannot be written either, for the `cause` that stopped `folder`'s: a full
-    or read-only disk they share, or a folder on the way to `other` that is not one, is not writable, or is where
-    the write failed (`/proc/nope`, which makes no folder). Judged without making anything: a guess, which only
-    words the line (a cache said to be off still tries its writes, and is right or silent)."""
+    or read-only disk they share, a name on the way to both too long, or a folder on the way to `other` that is not
+    one, is not writable, or is where the write failed (`/proc/nope`, which makes no folder). Judged without making
+    anything: a guess, which only words the line (a cache said to be off still tries its writes, and is right or
+    silent)."""
     there = _nearest_existing(other)
     if cause.errno in (NO_ROOM - {errno.EFBIG}) | {errno.EROFS}:  # a file-size limit is the entry's: a smaller fits
         try:
             return os.stat(there).st_dev == os.stat(_nearest_existing(folder)).st_dev
         except OSError:
             return False
+    if cause.errno == errno.ENAMETOOLONG:  # a part of the path both take (the root's own name) past NAME_MAX?
+        shared = Path(os.path.commonpath([other, folder]))
+        return any(len(os.fsencode(part)) > name_max(shared) for part in shared.parts)
     if not there.is_dir() or not os.access(there, os.W_OK | os.X_OK):
         return True
     failed_at = Path(os.fsdecode(cause.filename)) if cause.filename else None

@@ -436,7 +436,8 @@ def _file_modes_binding() -> list[str]:
 @pytest.mark.parametrize("place", ["unsearchable", "name too long"])
 def test_a_cache_folder_that_cannot_be_searched_is_a_miss_and_the_morph_is_written(tmp_path, place):
     """A shared cache this user may not search (another group's `chmod 750`), or one named past NAME_MAX: the entry's
-    lookup raised, and a --tune morph (every batch row alike) failed with the entry's path, exit 2."""
+    lookup raised, and a --tune morph (every batch row alike) failed with the entry's path, exit 2. The one cause
+    stops both caches: one warning names both (it was one per cache)."""
     cache = tmp_path / "cache" if place == "unsearchable" else tmp_path / ("c" * 300)
     prefix = []
     if place == "unsearchable":
@@ -456,7 +457,7 @@ def test_a_cache_folder_that_cannot_be_searched_is_a_miss_and_the_morph_is_writt
     assert Image.open(out).n_frames == 3
     warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
     assert [line.split(" not written")[0] for line in warnings] == [
-        "warning: latent cache", "warning: tuned-weights cache"], done.stderr
+        "warning: latent and tuned-weights caches"], done.stderr
     assert "error" not in done.stderr
 
 
