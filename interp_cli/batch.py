@@ -27,7 +27,7 @@ from interp_cli.manifest import (PLANNED_CHOICES, BatchPlan, Placement, Row, Sha
 from interp_cli.options import MORPH_OPTION_NAMES
 from interp_cli.progress import Log, python_log
 from interp_cli.weights import check_weights_name
-from interp_cli.output_paths import check_output_path, names_a_morph_file
+from interp_cli.output_paths import check_morph_outputs, check_output_path, names_a_morph_file
 
 
 # morph's on/off keywords, which `check_flags` checks.
@@ -209,13 +209,13 @@ def _reaches_the_model(mine: Sequence[Row], plan, skip_existing: bool, outdir: P
 
 
 def _refused_outputs(place: Placement) -> Exception | None:
-    """What the row's outputs would first be refused for (`check_output_path`: a folder that is read-only or
-    not writable, a frames folder holding other files), or None: the check `morph` makes, made before the model
-    is loaded for the row. Its subfolders may not exist yet (they are made just before the row): the nearest
+    """What the row's outputs would first be refused for (`check_morph_outputs`: a folder named like a file, `x.html`
+    or the sheet's; a folder that is read-only or not writable, a frames folder holding other files), or None: the
+    check `morph` makes, made before the model is loaded for the row (a row refused for a folder `x.html` loaded
+    it, seconds, first). Its subfolders may not exist yet (they are made just before the row): the nearest
     folder that does must take them."""
     try:
-        for target in place.targets:
-            check_output_path(target)
+        check_morph_outputs(place.output, _sheet(place))
     except Exception as err:  # whatever morph would raise there, as the row's error
         return err
     return None

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from interp_cli.errors import InterpError, UsageError, cache_not_written
-from interp_cli.files import CacheBound, atomic_save_npy, cache_dir, mark_used, remove_if_same
+from interp_cli.errors import InterpError, UsageError
+from interp_cli.files import CacheBound, CacheWarnings, atomic_save_npy, cache_dir, mark_used, remove_if_same
 from interp_cli.npy import read_npy
 
 _debug = logging.getLogger(__name__).debug
@@ -75,13 +75,14 @@ class LatentCache:
     """
 
     def __init__(self, directory: str | os.PathLike | None = None, *, max_bytes: int | None = None,
-                 warn: Callable[[str], None] | None = None):
+                 warn: Callable[[str], None] | None = None, failures: CacheWarnings | None = None):
         self.directory = Path(directory).expanduser() if directory is not None else cache_dir("latents")
         self.bound = CacheBound(CACHE_MB_ENV, DEFAULT_CACHE_MB, "latent cache", max_bytes)
         self.hits = 0
         self.misses = 0
         self.warn = warn
-        self._warned = False
+        # Where a failed write is said: shared with the Session's other cache, so that one cause is one line.
+        self.failures = (failures or CacheWarnings(warn)).add("latent cache", self.directory)
 
     def _path(self, key: str) -> Path:
         return self.directory / f"{key}.npy"
@@ -129,9 +130,7 @@ class LatentCache:
             atomic_save_npy(self._path(key), code)
         except (OSError, InterpError) as err:
             # A cache that cannot be written (read-only home, full disk) must not fail the morph.
-            if not self._warned and self.warn is not None:
-                self.warn(cache_not_written("latent cache", err, self.directory))
-            self._warned = True
+            self.failures.not_written("latent cache", err, self.directory)
             return
         try:
             size = self._path(key).stat().st_size  # as a pass counts it: the header too

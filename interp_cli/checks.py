@@ -78,6 +78,13 @@ def number_word(text: str, integer: bool = True) -> int | float | None:
     return float(text) if not integer and _NUMBER_WORD.fullmatch(text) else None
 
 
+def openmp_takes(threads: str) -> bool:
+    """Whether OpenMP (libgomp, which torch loads) takes `threads` for OMP_NUM_THREADS: a whole number above 0 in
+    ASCII digits, or a list of them, one per nesting level (`4,2`), spaces around each. Anything else (`0`, `-1`,
+    `abc`, an empty value) libgomp refuses with its own line on stderr as torch loads, and uses its default."""
+    return all((number := number_word(part)) is not None and number > 0 for part in threads.split(","))
+
+
 def digits_only(text: str) -> str:
     """What a refusal of a number word adds where Python would have read it (`1_0`, `١٠`): how to write it."""
     return "" if text.isascii() and "_" not in text else ", in the digits 0-9"

@@ -18,9 +18,10 @@ from pathlib import Path
 import click
 
 from interp_cli import __version__, stops
-from interp_cli.console import (CommandLog, StdoutClosed, closing_json, debug_notes, emit, failure_json, json_line,
-                                one_command, out, say_kept_warnings, settle_std_streams, silence_stdout,
-                                with_warnings)
+from interp_cli.checks import digits_only, openmp_takes
+from interp_cli.console import (PROCESS_WARNINGS, CommandLog, StdoutClosed, closing_json, debug_notes, emit,
+                                failure_json, json_line, one_command, out, say_kept_warnings, settle_std_streams,
+                                silence_stdout, with_warnings)
 from interp_cli.errors import cli_words, one_line, reported
 from interp_cli.names import line_text, typed_shown
 from interp_cli.limits import ALIGN_SIZE, NOISE_MODES
@@ -915,6 +916,17 @@ def _tune_own_process() -> None:
     cli.main"). The caller may make both itself (README, "From Python")."""
     # Spinning OpenMP threads made the encoder 3.5x slower on a busy machine; set before torch loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    threads = os.environ.get("OMP_NUM_THREADS")
+    if threads is not None and not openmp_takes(threads):
+        # libgomp reads it as torch loads, and refuses it with a blank line and its own words ("libgomp: Invalid
+        # value for environment variable OMP_NUM_THREADS"), then uses its default: said once here, in interp's
+        # words, and dropped, so that the default applies without that line. A blank value is taken as unset
+        # (as $INTERP_WEIGHTS's), silently.
+        del os.environ["OMP_NUM_THREADS"]
+        if threads.strip():
+            PROCESS_WARNINGS.append(f"warning: OMP_NUM_THREADS={threads!r} is not a number of threads (a whole "
+                                    f"number above 0{digits_only(threads)}, e.g. 4); ignored, as OpenMP would ignore "
+                                    f"it: torch picks its own number")
     keep_freed_memory()  # 1024 frames reuse their buffers instead of page-faulting fresh ones
     freeze_imports_here()  # no collection walks torch's long-lived objects again (malloc.frozen_imports)
 

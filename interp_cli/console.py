@@ -129,6 +129,8 @@ class CommandLog:
         self.warnings: list[str] = []
         if as_json:
             _JSON_LOGS.add(self)
+        while PROCESS_WARNINGS:  # said by the command's first log, as its own (under --json: in "warnings")
+            self(PROCESS_WARNINGS.pop(0))
 
     def __call__(self, message: str) -> None:
         if self.as_json and message.startswith("warning: "):
@@ -146,6 +148,9 @@ class CommandLog:
         return taken
 
 
+# Warnings about the process's own setting, found before any command ran (`cli._tune_own_process`), for the log of
+# the command that then runs.
+PROCESS_WARNINGS: list[str] = []
 _JSON_LOGS: weakref.WeakSet[CommandLog] = weakref.WeakSet()  # the --json logs alive, for `say_kept_warnings`
 
 

@@ -17,7 +17,7 @@ import os
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 
@@ -248,6 +248,8 @@ def environment_error(err: OSError, name: str | os.PathLike | None = None, *, at
         told = InterpError(f"{prefix}cannot write: {_too_large()}")
     elif err.errno in NO_ROOM:
         told = InterpError(f"{prefix}cannot write: {reason.lower()}; free some space or write elsewhere")
+    elif err.errno == errno.EMFILE:
+        told = InterpError(f"{prefix}{_too_many_open_files()}")
     elif err.errno in _NOT_ALLOWED:
         told = UsageError(f"{prefix}{reason.lower()}")
     else:
@@ -256,6 +258,43 @@ def environment_error(err: OSError, name: str | os.PathLike | None = None, *, at
     if at_fault and shown:
         told.path = shown
     return told
+
+
+def _too_many_open_files() -> str:
+    """Why this process could open no more files (EMFILE), and what helps: its own descriptor limit (`ulimit -n`, a
+    scheduler's), which interp needs a few more than Python's own for (ffmpeg's pipes, a temp, the photos)."""
+    limit = resource.getrlimit(resource.RLIMIT_NOFILE) if resource is not None else None
+    if limit is None or limit[0] == resource.RLIM_INFINITY:  # pragma: no cover - no such limit here
+        return "too many open files"
+    soft, hard = limit
+    capped = hard != resource.RLIM_INFINITY and hard < 1024
+    if speaking_to_cli():
+        # `ulimit -n 6` sets the hard limit too, which that shell cannot raise again: only a new one can.
+        hard_said = f" (its hard limit, `ulimit -Hn`, is {hard}: run from a new shell, or ask for more)"
+        how = "raise it: `ulimit -n 1024` in the shell that runs interp" + (hard_said if capped else "")
+        setting = f"ulimit -n is {soft}"
+    else:
+        room = f"({hard}, {hard})" if capped else "(1024, resource.getrlimit(resource.RLIMIT_NOFILE)[1])"
+        how = (f"raise it: resource.setrlimit(resource.RLIMIT_NOFILE, {room})" if not capped or hard > soft else
+               f"its hard limit is {hard} too, which only a process started with more can pass")
+        setting = "its RLIMIT_NOFILE"
+    return f"too many open files: this process may have only {soft} open at once ({setting}); {how}"
+
+
+def descriptors_short() -> OSError | None:
+    """The EMFILE that starting a child process here would meet (its pipes: four descriptors), else None. A failure
+    that hides its OSError (imageio-ffmpeg's probe of its binary, which says only that no ffmpeg runs) asks this
+    whether the descriptor limit was the cause."""
+    made = []
+    try:
+        for _ in range(2):
+            made.extend(os.pipe())
+    except OSError as err:
+        return err if err.errno == errno.EMFILE else None
+    finally:
+        for fd in made:
+            os.close(fd)
+    return None
 
 
 def _too_large() -> str:
@@ -295,19 +334,32 @@ def stops_a_batch(err: BaseException) -> bool:
     return getattr(err, "errno", None) in _WHOLE_DISK
 
 
-def cache_not_written(what: str, err: BaseException, folder: str | os.PathLike) -> str:
-    """The one warning every cache gives when an entry cannot be written (`what`: "latent cache", ...).
+def cache_not_written(what: str | Sequence[str], err: BaseException, folder: str | os.PathLike) -> str:
+    """The one warning every cache gives when an entry cannot be written (`what`: "latent cache", ...; or the
+    names of every cache the one cause turns off, said in one line: `files.CacheWarnings`).
 
     The OS error under `err` is worded by `environment_error` naming the cache's `folder` ("read-only file
     system", "file too large (over this process's file-size limit ...)"), never as Python's "[Errno 30] ...": torch.save
     wraps it in a RuntimeError, atomic_write in an InterpError naming a temp-sized entry path.
     """
+    cause = os_cause(err)
+    reason = environment_error(cause, folder) if cause is not None else err
+    names = [what] if isinstance(what, str) else list(what)
+    if len(names) > 1:  # "latent cache", "tuned-weights cache" -> "latent and tuned-weights caches"
+        bare = [name.removesuffix(" cache") for name in names]
+        return (f"warning: {', '.join(bare[:-1])} and {bare[-1]} caches not written ({one_line(reason)}); "
+                f"continuing without them")
+    return f"warning: {names[0]} not written ({one_line(reason)}); continuing without it"
+
+
+def os_cause(err: BaseException) -> OSError | None:
+    """The OSError `err` is, or was raised from or while handling (torch.save's RuntimeError, atomic_write's
+    InterpError), or None."""
     cause, seen = err, set()
     while cause is not None and not isinstance(cause, OSError) and id(cause) not in seen:
         seen.add(id(cause))
         cause = cause.__cause__ or cause.__context__
-    reason = environment_error(cause, folder) if isinstance(cause, OSError) else err
-    return f"warning: {what} not written ({one_line(reason)}); continuing without it"
+    return cause if isinstance(cause, OSError) else None
 
 
 def is_out_of_memory(err: BaseException) -> bool:

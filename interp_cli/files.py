@@ -65,7 +65,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Union
 
-from interp_cli.errors import InputError, InterpError, UsageError, environment_error, option as spelt
+from interp_cli.errors import (NO_ROOM, InputError, InterpError, UsageError, cache_not_written, environment_error,
+                               option as spelt, os_cause)
+from interp_cli.checks import digits_only, number_word
 from interp_cli.stops import deferred
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -870,6 +872,63 @@ def evict_least_recent(entries, *, keep: int | None = None, room: int | None = N
     return total + left
 
 
+class CacheWarnings:
+    """The warning a cache gives when it cannot be written, said once for every cache that one cause turns off.
+
+    A Session's caches (latents/ and tuned/) live under one root: a root that cannot take them (INTERP_CACHE_DIR a
+    file, under /proc or unwritable, a read-only or full disk) failed each in turn, and a --tune run printed a line
+    per cache for one cause. The first failure now names each cache `add`ed here that the same cause stops too
+    (`_fails_alike`), and those say nothing more; a cache that fails for a reason of its own says so itself. A cache
+    made alone gets one of its own (the warning it always gave)."""
+
+    def __init__(self, warn: Callable[[str], None] | None):
+        self.warn = warn
+        self.caches: dict[Path, str] = {}  # folder -> what it is called ("latent cache")
+        self.off: set[Path] = set()  # the folders said to be off
+
+    def add(self, what: str, folder: Path) -> CacheWarnings:
+        self.caches[Path(folder)] = what
+        return self
+
+    def not_written(self, what: str, err: BaseException, folder: Path) -> None:
+        folder = Path(folder)
+        if folder in self.off:
+            return
+        cause = os_cause(err)
+        alike = [other for other in self.caches if other != folder and other not in self.off
+                 and cause is not None and _fails_alike(other, cause, folder)]
+        self.off.update([folder, *alike])
+        if self.warn is not None:
+            self.warn(cache_not_written([what, *(self.caches[other] for other in alike)], err, folder))
+
+
+def _fails_alike(other: Path, cause: OSError, folder: Path) -> bool:
+    """Whether the cache folder `other` cannot be written either, for the `cause` that stopped `folder`'s: a full
+    or read-only disk they share, a name on the way to both too long, or a folder on the way to `other` that is not
+    one, is not writable, or is where the write failed (`/proc/nope`, which makes no folder). Judged without making
+    anything: a guess, which only words the line (a cache said to be off still tries its writes, and is right or
+    silent)."""
+    there = _nearest_existing(other)
+    if cause.errno in (NO_ROOM - {errno.EFBIG}) | {errno.EROFS}:  # a file-size limit is the entry's: a smaller fits
+        try:
+            return os.stat(there).st_dev == os.stat(_nearest_existing(folder)).st_dev
+        except OSError:
+            return False
+    if cause.errno == errno.ENAMETOOLONG:  # a part of the path both take (the root's own name) past NAME_MAX?
+        shared = Path(os.path.commonpath([other, folder]))
+        return any(len(os.fsencode(part)) > name_max(shared) for part in shared.parts)
+    if not there.is_dir() or not os.access(there, os.W_OK | os.X_OK):
+        return True
+    failed_at = Path(os.fsdecode(cause.filename)) if cause.filename else None
+    return failed_at is not None and failed_at != folder and failed_at in other.parents
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not os.path.lexists(path) and path.parent != path:
+        path = path.parent
+    return path
+
+
 class CacheBound:
     """A cache folder's bound in bytes, set in megabytes by an environment variable (`INTERP_TUNE_CACHE_MB`,
     `INTERP_LATENT_CACHE_MB`; 0 turns that cache off), and the eviction that keeps the folder's entries within it.
@@ -883,9 +942,14 @@ class CacheBound:
         self.bad_setting = None
         if max_bytes is None:
             setting = os.environ.get(env, "").strip()
+            # ASCII digits (`checks.number_word`, the one reading of a number): float() took `1_0` for 10 MB and
+            # `٥٠٠` for 500, which no one typing 1.0 or reading the variable back would expect.
+            megabytes = number_word(setting, integer=False) if setting else default_mb
             try:
-                max_bytes = int(float(setting or default_mb) * 1e6)
-            except (ValueError, OverflowError):
+                if megabytes is None:
+                    raise ValueError(setting)
+                max_bytes = int(megabytes * 1e6)
+            except (ValueError, OverflowError):  # also nan, inf
                 max_bytes = int(default_mb * 1e6)
                 self.bad_setting = setting
         self.max_bytes = max_bytes
@@ -893,7 +957,8 @@ class CacheBound:
     def note_bad_setting(self, warn: Callable[[str], None] | None) -> None:
         """Tell `warn` of an unreadable setting, once (on first use, not at every Session's start)."""
         if self.bad_setting is not None and warn is not None:
-            warn(f"warning: {self.env}={self.bad_setting!r} is not a number of megabytes; the {self.what} keeps its "
+            warn(f"warning: {self.env}={self.bad_setting!r} is not a number of megabytes"
+                 f"{digits_only(self.bad_setting)}; the {self.what} keeps its "
                  f"default bound, {self.default_mb} MB (0 turns it off)")
         self.bad_setting = None
 

@@ -27,7 +27,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from interp_cli.checks import check_paths, number_word
+from interp_cli.checks import check_paths, digits_only, number_word
 from interp_cli.errors import UsageError, option
 from interp_cli.files import check_input_file, name_max, remove_folders, same_file, temp_like, too_long_name
 from interp_cli.inputs import (Faces, check_crop_folder, crop_name, faces_per_input, input_kind, is_code,
@@ -266,10 +266,12 @@ def _from_environment(environ: Mapping[str, str], count: int | None, text: str) 
     takes the task ID itself as the shard number, so the first submission must count from 1 (1-N).
     Kubernetes numbers completions from 0 and tells the pod nothing of their count."""
     def number(name: str) -> int:
-        try:
-            return int(environ[name])
-        except ValueError:
-            raise UsageError(f"{option('shard', text)}: ${name} is not a number ({environ[name]!r})") from None
+        # ASCII digits, as --shard K/N's own (`number_word`): int() also read `1_0` as 10 and `١` as 1.
+        value = number_word(environ[name])
+        if value is None:
+            raise UsageError(f"{option('shard', text)}: ${name} is not a number{digits_only(environ[name])} "
+                             f"({environ[name]!r})")
+        return value
 
     if "SLURM_ARRAY_TASK_ID" in environ:
         for name in ("SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_COUNT"):

@@ -71,7 +71,7 @@ def output_kind(path: PathLike, accepts: str = MORPH_OUTPUTS, *, allowed: Option
             frames = (" (or end the name with / to write a morph's PNG frames into it)"
                       if accepts == MORPH_OUTPUTS else "")
             raise UsageError(f"{shown}: is a folder, but a {suffix} output is a file; remove or rename the "
-                             f"folder{frames}")
+                             f"folder{frames}", path=text)
         kind = "frames"
     elif not suffix:
         kind = "frames"
@@ -84,7 +84,10 @@ def output_kind(path: PathLike, accepts: str = MORPH_OUTPUTS, *, allowed: Option
         what = (_unsupported(text) if Path(text).suffix and kind != "frames"
                 else "is a folder" if os.path.isdir(text)
                 else "a name ending in / is a folder" if text.endswith(("/", os.sep)) else "no file type")
-        raise UsageError(f"{shown}: {what} ({accepts.format(folder='frames/')})")
+        # A folder in the way is the file at fault (--json's "path"), as a file in the way of `-o a.png/m.gif` is;
+        # a name whose type interp does not write (`-o x.txt`, `out/m2`) is the command's fault, not a file's: null.
+        raise UsageError(f"{shown}: {what} ({accepts.format(folder='frames/')})",
+                         path=text if what == "is a folder" else None)
     return kind
 
 

@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from interp_cli.names import line_text
 from interp_cli.stops import deferred
 
 QUARTER_AFTER_S = 5.0  # off a terminal, quarter lines only for bars slower than this (short ones: one line)
@@ -58,6 +59,9 @@ def bar(total: int, desc: str, *, unit: str = "item", enabled: bool = True):
     """
     if not enabled or total <= 0:
         return _Silent()
+    # The label may hold a file's name (`refining NAME`, `downloading NAME`): its control characters escaped, as on
+    # every line a person reads, so that a photo named `$'a\e[2Jb.png'` cannot clear the terminal it is drawn on.
+    desc = line_text(desc)
     stream = sys.stderr
     if is_terminal(stream):
         return _Terminal(total, desc, unit, stream)

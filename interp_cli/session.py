@@ -171,8 +171,10 @@ class Session:
         self.model: E4EModel = load_model(self.weights.path, name=self.weights.label).to(self.device)
         self.load_seconds = time.perf_counter() - started
         # Another root (`cache_dir`) holds the same folders as the default one: latents/ beside tuned/.
-        self.cache = LatentCache(files.cache_dir("latents", root=cache_dir), warn=log)
-        self.tuned_cache = tuning.TunedCache(files.cache_dir("tuned", root=cache_dir), warn=log)
+        # One line when one cause (an unwritable root, a full disk) stops both: `files.CacheWarnings`.
+        failures = files.CacheWarnings(log)
+        self.cache = LatentCache(files.cache_dir("latents", root=cache_dir), warn=log, failures=failures)
+        self.tuned_cache = tuning.TunedCache(files.cache_dir("tuned", root=cache_dir), warn=log, failures=failures)
         self.encoder_calls = 0
         self.encoder_released = False
         self._sha256 = self.weights.sha256

@@ -38,8 +38,8 @@ import torch
 
 from interp_cli.cache import TUNED_CACHE_MB_ENV, TUNED_DEFAULT_CACHE_MB
 from interp_cli.checks import check_number, check_positive, check_seed, check_tune_steps
-from interp_cli.errors import InterpError, cache_not_written, is_out_of_memory, option
-from interp_cli.files import CacheBound, atomic_write, cache_dir, mark_used, remove_if_same
+from interp_cli.errors import InterpError, is_out_of_memory, option
+from interp_cli.files import CacheBound, CacheWarnings, atomic_write, cache_dir, mark_used, remove_if_same
 from interp_cli.optim import FlatAdam
 from interp_cli.limits import TUNE_DEFAULT_STEPS
 from interp_cli.refine import _deterministic, _resize_targets, _seeded, default_levels, laplacian_loss
@@ -344,12 +344,14 @@ class TunedCache:
     """
 
     def __init__(self, directory: str | os.PathLike | None = None, *, max_bytes: int | None = None,
-                 warn: Callable[[str], None] | None = None):
+                 warn: Callable[[str], None] | None = None, failures: CacheWarnings | None = None):
         self.directory = Path(directory).expanduser() if directory is not None else cache_dir("tuned")
         self.bound = CacheBound(CACHE_MB_ENV, DEFAULT_CACHE_MB, "tuned-weights cache", max_bytes)
         self.max_bytes = self.bound.max_bytes
         self.warn = warn
         self._warned = False
+        # Where a failed write is said: shared with the Session's latent cache, so that one cause is one line.
+        self.failures = (failures or CacheWarnings(warn)).add("tuned-weights cache", self.directory)
         self.hits = self.misses = 0
 
     def _path(self, key: str) -> Path:
@@ -436,9 +438,7 @@ class TunedCache:
             # torch.save reports a write that failed (ENOSPC, EFBIG) as a RuntimeError ("[enforce fail at
             # inline_container.cc:...]") whose context is the OSError: cache_not_written words that one.
             # atomic_write has removed its temp either way.
-            if not self._warned and self.warn is not None:
-                self.warn(cache_not_written("tuned-weights cache", err, self.directory))
-            self._warned = True
+            self.failures.not_written("tuned-weights cache", err, self.directory)
 
     def _evict(self, room: int) -> None:
         self.bound.evict(self.directory, ".pt", room)

@@ -50,7 +50,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from .errors import NO_ROOM, InterpError, environment_error
+from .errors import NO_ROOM, InterpError, descriptors_short, environment_error
 from .files import PathLike, Outputs, claim_temp, commit, discard, new_temp, write_target
 from .frame_writer import FrameWriter, check_fps, frame_rate, quality_to_crf
 from .gif import GifWriter
@@ -111,6 +111,10 @@ class Mp4Writer(FrameWriter):
         except RuntimeError:
             # imageio-ffmpeg found no ffmpeg that runs: its own binary is missing (no wheel for this machine) or
             # cannot run (a noexec mount, a lost mode bit), and there is none on PATH. Its words name no output.
+            # Or its probe could not start one at all: no descriptors left for the pipes (`ulimit -n 6`).
+            short = descriptors_short()
+            if short is not None:
+                raise environment_error(short, self.name) from None
             stem = Path(self.name).with_suffix("")
             raise InterpError(
                 f"{self.name}: no ffmpeg that runs here to encode it (imageio-ffmpeg's own is missing or cannot run): "
@@ -138,6 +142,8 @@ class Mp4Writer(FrameWriter):
                     cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr, start_new_session=True
                 )
         except OSError as err:
+            if err.errno == errno.EMFILE:  # the process's descriptor limit: said with it, and how to raise it
+                raise environment_error(err, self.name) from None
             raise InterpError(f"{self.name}: cannot start ffmpeg ({err.strerror or err})") from None
 
     def _ffmpeg_error(self, what: str) -> InterpError:

@@ -195,6 +195,27 @@ def test_a_row_naming_a_type_no_morph_writes_fails_under_skip_existing_too(tiny,
         dict.fromkeys(("notes.csv", "codes.npy", "ok.gif"), b"there before")
 
 
+def test_a_row_whose_output_or_sheet_is_a_folder_named_like_a_file_fails_before_any_model(tiny, tmp_path, env):
+    """A folder `x.html` (or `y.mp4`, or the --sheets sheet `z.sheet.png`) where a row writes that file: the row
+    failed with the morph's own line, but only once torch was imported and the model loaded for it (seconds on
+    ffhq). Now it fails at its turn, as a read-only folder does, and a shard of only such rows needs no model."""
+    for folder in ("x.html", "y.mp4", "z.sheet.png"):
+        (tmp_path / "out" / folder).mkdir(parents=True)
+    (tmp_path / "pairs.csv").write_text(f"{A},{B},x.html\n{B},{A},y.mp4\n{A},{B},z.gif\n")
+    code, torch_loaded, lines, err = _probed(["batch", "pairs.csv", "--outdir", "out", "--sheets", "--weights", tiny,
+                                              "--no-align", "--steps", 2, "--json"], tmp_path, env)
+    *rows, summary = lines
+    assert (code, torch_loaded, [(r["ok"], r.get("exit_code")) for r in rows]) == \
+        (1, False, [(False, 2)] * 3), (lines, err)
+    tail = "is a folder, but a {} output is a file; remove or rename the folder"
+    assert rows[0]["error"].startswith("out/x.html: " + tail.format(".html")), rows[0]
+    assert rows[1]["error"].startswith("out/y.mp4: " + tail.format(".mp4")), rows[1]
+    assert rows[2]["error"] == "--sheet out/z.sheet.png: " + tail.format(".png"), rows[2]
+    assert err.count("failed: ") == 3 and summary["failed"] == 3
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["x.html", "y.mp4", "z.sheet.png"]
+    assert not any((tmp_path / "out").rglob("*/*"))
+
+
 def test_skip_existing_skips_a_row_only_for_what_it_makes_being_there(tiny, tmp_path, env):
     """--skip-existing took any path of the output's name for the row made: a folder `film.gif` (or a file `f`
     where the row makes frames into f/) skipped the row, exit 0, where without the flag the morph refuses it.

@@ -236,6 +236,25 @@ def test_the_bound_is_set_by_interp_latent_cache_mb_and_zero_turns_the_cache_off
                     "default bound, 2048 MB (0 turns it off)"]
 
 
+@pytest.mark.parametrize("setting", ["1_0", "\u0661\u0660", "0x10"])
+def test_a_cache_bound_not_in_plain_digits_is_a_typo_said_once_not_read_as_another_number(monkeypatch, tmp_path,
+                                                                                        setting):
+    """float() read INTERP_LATENT_CACHE_MB=1_0 as 10 MB and Arabic-Indic digits as their ASCII value: a bound no
+    one typed, silently. Now it is an unreadable setting (the default kept, said once), as `abc` was; spaces
+    around a number are still taken."""
+    monkeypatch.setenv("INTERP_LATENT_CACHE_MB", setting)
+    said = []
+    cache = LatentCache(tmp_path / "c", warn=said.append)
+    cache.put("a", np.ones(SHAPE, np.float32))
+    cache.put("b", np.ones(SHAPE, np.float32))
+    hint = "" if setting == "0x10" else ", in the digits 0-9"
+    assert cache.bound.max_bytes == 2048 * 10**6 and said == [
+        f"warning: INTERP_LATENT_CACHE_MB={setting!r} is not a number of megabytes{hint}; the latent cache keeps "
+        "its default bound, 2048 MB (0 turns it off)"]
+    monkeypatch.setenv("INTERP_LATENT_CACHE_MB", " 0.0105 ")
+    assert LatentCache(tmp_path / "d").bound.max_bytes == 10_500
+
+
 _READER = """
 import logging, sys, time
 import numpy as np

@@ -76,6 +76,25 @@ def test_shard_auto_refuses_what_it_cannot_read(environ, text, fragment):
     assert fragment in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.parametrize("name", ["SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_COUNT",
+                                  "SLURM_ARRAY_TASK_STEP", "JOB_COMPLETION_INDEX"])
+@pytest.mark.parametrize("value", ["1_0", "\u0661", "\u00b2", "0x1"])
+def test_a_schedulers_index_not_in_plain_digits_is_refused_naming_the_variable(name, value):
+    """Python's int() read `1_0` as 10 and Arabic-Indic `\u0661` as 1 (`--shard 1_0/2` itself is refused): a task
+    index is a machine's, so such a value is a wrapper's mangling, said in one line naming the variable, never
+    read as another task's shard."""
+    environ = ({"JOB_COMPLETION_INDEX": "0"} if name == "JOB_COMPLETION_INDEX" else
+               {"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "20"})
+    environ[name] = value
+    with pytest.raises(UsageError) as err:
+        parse_shard("auto/20", environ)
+    said = str(err.value)
+    assert f"${name} is not a number" in said and repr(value) in said and "\n" not in said, said
+    assert ("in the digits 0-9" in said) == (value != "0x1"), said
+    environ[name] = " 1 "  # padded, as `$(wc -l)` on BSD pads: still 1
+    assert parse_shard("auto/20", environ).count == 20
+
+
 def test_output_names_that_leave_outdir_or_hit_an_input_have_no_placement(tmp_path):
     outdir = tmp_path / "out"
     (outdir / "inside").mkdir(parents=True)

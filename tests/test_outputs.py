@@ -565,6 +565,38 @@ def test_a_folder_option_that_cannot_be_written_is_the_path_at_fault_under_json(
         assert caught.value.path == path
 
 
+@pytest.mark.parametrize("args, path", [
+    ([A, B, "-o", "m.gif", "--sheet", "made"], "made"),
+    ([A, B, "-o", "m.gif", "--sheet", "made/"], "made/"),
+    ([A, B, "-o", "x.html"], "x.html"),
+    ([A, B, "-o", "made/", "--sheet", "x.html"], "x.html"),
+    ([A, B, "-o", "x.txt"], None),
+    ([A, B, "-o", "m.gif", "--sheet", "s.jpg"], None),
+    ([A, B, "-o", "out/m2"], None),
+])
+def test_a_folder_in_the_way_of_an_output_file_is_the_path_at_fault_under_json(args, path, tmp_path, monkeypatch):
+    """`--sheet made` or `-o x.html` where that name is a folder said `"path": null`, though a folder on the disk is
+    what is in the way of the file asked for, as a file is in the way of `-o a.png/m.gif` (named). Now it is named,
+    as typed, for the shell's --json and a Python caller. A name whose type interp does not write (`-o x.txt`,
+    `--sheet s.jpg`, `-o out/m2`) stays null: the command is at fault there, no file on the disk."""
+    import json
+
+    from interp_cli import morph
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "made").mkdir()
+    (tmp_path / "x.html").mkdir()
+    result = cli_runner().invoke(cli, [*(str(a) for a in args), *MORPH, "--json"])
+    answer = json.loads(result.stdout)
+    assert result.exit_code == 2 and (answer["exit_code"], answer["path"]) == (2, path), result.stdout
+    assert answer["error"] == result.stderr.removeprefix("interp: error: ").rstrip("\n")
+    sheet = args[args.index("--sheet") + 1] if "--sheet" in args else None
+    with pytest.raises(UsageError) as caught:
+        morph([A, B], args[3], sheet=sheet, weights="demo")
+    assert caught.value.path == path
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["made", "x.html"] and not any(tmp_path.rglob("*/*"))
+
+
 # --- a real full disk and a real read-only mount ----------------------------------------------------------------
 
 _ON_A_SMALL_DISK = """
@@ -630,6 +662,6 @@ def test_a_cache_on_a_full_disk_warns_once_and_the_morph_is_written(tmp_path, ol
     ran = _on_a_small_disk(tmp_path, "run", "full", A, B, *MORPH[:-1], "-o", out, cache_on_disk=True)
     assert ran["code"] == 0, ran["stderr"]
     warnings = [line for line in ran["stderr"].splitlines() if line.startswith("warning:")]
-    assert len(warnings) == 1 and "latent cache not written" in warnings[0], ran["stderr"]
+    assert len(warnings) == 1 and "latent and tuned-weights caches not written" in warnings[0], ran["stderr"]
     assert "no space left on device" in warnings[0]
     assert Image.open(out).n_frames == 3

@@ -115,6 +115,18 @@ def test_terminal_bars_redraw_in_place_and_end_on_the_count(tmp_path):
     assert re.search(r"wrote \S*out.mp4 \(24 frames", screen), screen
 
 
+def test_a_name_with_an_escape_sequence_is_shown_escaped_in_its_bar_on_a_terminal(tmp_path):
+    """`refining NAME`'s bar printed a photo's name raw: `$'a\\e[2Jb.png'` cleared the terminal it was drawn on,
+    where every line of interp's shows such a name escaped (`names.line_text`)."""
+    photo = tmp_path / "a\x1b[2J\nb.png"
+    photo.write_bytes(Path(A).read_bytes())
+    code, screen, _ = _interp_on_terminal(str(photo), B, "--weights", "demo", "--steps", "3", "--size", "64",
+                                          "--refine", "2", "--no-cache", "-o", str(tmp_path / "out.gif"))
+    assert code == 0, screen
+    assert "\x1b[2J" not in screen and "\nb.png" not in screen, repr(screen)  # the pty writes a line break as \r\n
+    assert re.search(r"\rrefining a\\x1b\[2J\\nb\.png: +100%\|", screen), repr(screen)
+
+
 def test_piped_stderr_gets_a_few_plain_lines_and_no_carriage_returns(tmp_path):
     done = _interp(*MORPH, "-o", str(tmp_path / "out.mp4"))
     assert done.returncode == 0, done.stderr

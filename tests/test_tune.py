@@ -375,6 +375,34 @@ def _limit_file_size(megabytes: float):
     return limit
 
 
+@pytest.mark.parametrize("root", ["a file", "under /proc", "latents/ alone a file"])
+def test_one_cause_that_stops_both_caches_is_one_warning_naming_both(tmp_path, root):
+    """A --tune run whose cache root cannot be written (INTERP_CACHE_DIR a file, or under /proc) printed two warnings
+    for one cause, the latent cache's and then the tuned cache's. Now one line says which caches are off and why;
+    a cause of one cache's own (a file where latents/ goes) still names that cache only, and the other is written."""
+    cache = {"a file": tmp_path / "file", "under /proc": Path("/proc/interp-nope"),
+             "latents/ alone a file": tmp_path / "cache"}[root]
+    if root == "a file":
+        cache.write_text("")
+    elif root == "latents/ alone a file":
+        cache.mkdir()
+        (cache / "latents").write_text("")
+    env = dict(os.environ, HF_HUB_OFFLINE="1", INTERP_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-m", "interp_cli", str(DEMO_A), str(DEMO_B), "--weights", "demo",
+                           "--steps", "3", "--size", "64", "--tune", "2", "-o", str(tmp_path / "out.gif")], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and Image.open(tmp_path / "out.gif").n_frames == 3, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
+    if root == "latents/ alone a file":
+        assert warnings == [f"warning: latent cache not written ({cache / 'latents'}: File exists); continuing "
+                            "without it"], done.stderr
+        assert len(list((cache / "tuned").glob("*.pt"))) == 1
+    else:
+        said = {"a file": "Not a directory", "under /proc": "No such file or directory"}[root]
+        assert warnings == [f"warning: latent and tuned-weights caches not written ({cache / 'latents'}: {said}); "
+                            "continuing without them"], done.stderr
+
+
 def test_a_cache_write_past_a_real_file_size_limit_warns_once_and_the_morph_is_written(tmp_path):
     """torch.save reports EFBIG/ENOSPC as a RuntimeError: it once ended the morph as an internal error, exit 1."""
     cache = tmp_path / "cache"
@@ -394,7 +422,8 @@ def test_a_cache_write_past_a_real_file_size_limit_warns_once_and_the_morph_is_w
 @pytest.mark.parametrize("place", ["unsearchable", "name too long"])
 def test_a_cache_folder_that_cannot_be_searched_is_a_miss_and_the_morph_is_written(tmp_path, place):
     """A shared cache this user may not search (another group's `chmod 750`), or one named past NAME_MAX: the entry's
-    lookup raised, and a --tune morph (every batch row alike) failed with the entry's path, exit 2."""
+    lookup raised, and a --tune morph (every batch row alike) failed with the entry's path, exit 2. The one cause
+    stops both caches: one warning names both (it was one per cache)."""
     cache = tmp_path / "cache" if place == "unsearchable" else tmp_path / ("c" * 300)
     prefix = []
     if place == "unsearchable":
@@ -414,7 +443,7 @@ def test_a_cache_folder_that_cannot_be_searched_is_a_miss_and_the_morph_is_writt
     assert Image.open(out).n_frames == 3
     warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
     assert [line.split(" not written")[0] for line in warnings] == [
-        "warning: latent cache", "warning: tuned-weights cache"], done.stderr
+        "warning: latent and tuned-weights caches"], done.stderr
     assert "error" not in done.stderr
 
 

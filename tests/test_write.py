@@ -941,3 +941,63 @@ def test_an_mp4_with_no_ffmpeg_that_runs_is_one_line_naming_it_and_the_outputs_t
     for advised in ("m.gif", "m/"):  # what the line offers works in that same environment
         assert interp("-o", advised).returncode == 0
     assert (work / "m.gif").is_file() and sorted(os.listdir(work / "m")) == ["frame_0000.png", "frame_0001.png"]
+
+
+def _open_files_limit(soft: int, hard: int | None = None):
+    def limit():
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, soft if hard is None else hard))
+    return limit
+
+
+@pytest.mark.parametrize("soft, hard", [(6, None), (8, None), (8, 4096)])
+def test_a_descriptor_limit_too_low_for_ffmpeg_is_said_with_the_limit_and_how_to_raise_it(tmp_path, soft, hard):
+    """Under a real `ulimit -n 6`, imageio-ffmpeg's probe of its binary fails for want of descriptors and the MP4 was
+    refused as "no ffmpeg that runs here ... install ffmpeg", sending the user after a program that was there; at
+    8, "cannot start ffmpeg (Too many open files)" named no limit. Now: the limit, and the `ulimit -n` that raises it
+    (a hard limit as low, which that shell cannot raise, said too), exit 1 as for a full disk, nothing left."""
+    out = tmp_path / "m.mp4"
+    done = subprocess.run([sys.executable, "-m", "interp_cli", os.path.join(EXAMPLES, "demo_a.png"),
+                           os.path.join(EXAMPLES, "demo_b.png"), "--weights", "demo", "--steps", "3", "--size", "64",
+                           "--no-cache", "-o", str(out), "--json"], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT)),
+                          preexec_fn=_open_files_limit(soft, hard))
+    line, = done.stderr.splitlines()[-1:]
+    said = (f"{out}: too many open files: this process may have only {soft} open at once (ulimit -n is {soft}); "
+            "raise it: `ulimit -n 1024` in the shell that runs interp")
+    if hard is None:
+        said += f" (its hard limit, `ulimit -Hn`, is {soft}: run from a new shell, or ask for more)"
+    assert (done.returncode, line) == (1, f"interp: error: {said}"), done.stderr
+    assert json.loads(done.stdout) == {"error": said, "exit_code": 1, "path": str(out), "warnings": []}
+    assert sorted(os.listdir(tmp_path)) == []
+
+
+_CALLER_UNDER_A_DESCRIPTOR_LIMIT = """
+import resource, sys
+import interp_cli
+resource.setrlimit(resource.RLIMIT_NOFILE, (8, 4096))
+args = dict(weights="demo", steps=3, size=64, cache=False)
+try:
+    interp_cli.morph(sys.argv[1:3], sys.argv[3], **args)
+except interp_cli.InterpError as err:
+    print(err)
+    exec(str(err).split("raise it: ", 1)[1])  # the advice, as a Python caller would run it
+interp_cli.morph(sys.argv[1:3], sys.argv[3], **args)
+print("written")
+"""
+
+
+def test_a_python_caller_over_its_descriptor_limit_is_told_a_call_that_raises_it(tmp_path):
+    """The same limit told to a Python caller in Python's words (`resource.setrlimit`, not the shell's ulimit): the
+    advice, run as given, lets the same call write the MP4."""
+    out = tmp_path / "m.mp4"
+    done = subprocess.run([sys.executable, "-c", _CALLER_UNDER_A_DESCRIPTOR_LIMIT, os.path.join(EXAMPLES, "demo_a.png"),
+                           os.path.join(EXAMPLES, "demo_b.png"), str(out)], capture_output=True, text=True,
+                          timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT)))
+    told, written = done.stdout.splitlines()
+    assert told == (f"{out}: too many open files: this process may have only 8 open at once (its RLIMIT_NOFILE); "
+                    "raise it: resource.setrlimit(resource.RLIMIT_NOFILE, (1024, "
+                    "resource.getrlimit(resource.RLIMIT_NOFILE)[1]))"), done.stderr
+    assert written == "written" and out.stat().st_size > 0
+
