@@ -57,12 +57,17 @@ from __future__ import annotations
 
 import importlib
 import os
+import shutil
 import signal
+import subprocess
 import sys
+import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
+from pathlib import Path
 from types import ModuleType
 
 # SIGHUP: the terminal or ssh session a batch was started from went away (bash passes it on to its jobs).
@@ -190,8 +195,100 @@ def run_script(main: Callable[[], int | None], name: str) -> int:
     except KeyboardInterrupt as stop:
         code = stop_exit_code(stop)
         said = {129: "hung up", 143: "terminated"}.get(code, "interrupted")
-        print(f"{name}: {said}; its temporary files were removed", file=sys.stderr)
+        left = [path for path in _script_temps if os.path.lexists(path)]  # each `script_temp` says for itself
+        done = f"its temporary files are still in {left[0]}" if left else "its temporary files were removed"
+        print(f"{name}: {said}; {done}", file=sys.stderr)
         return code
+
+
+# A development script's children and temp folders: a stopped script ends its children, waits for them, then
+# removes their files. `subprocess.run` kills only the child it started, with SIGKILL, and that child's own
+# children go on: stopped during `python -m venv`, tools/check_wheel.py removed its temp folder and said so
+# while the venv's ensurepip (the grandchild) went on installing pip into it, and exited leaving it running.
+_script_temps: list[str] = []  # every `script_temp` made in this process, for `run_script`'s message
+
+
+def start_child(cmd: list, **kwargs) -> subprocess.Popen:
+    """`subprocess.Popen(cmd, **kwargs)` as the leader of a process group of its own, which `end_group` ends whole
+    (its children's children too). Its own group keeps the terminal's Ctrl-C and `timeout`'s group signal from
+    reaching it behind its parent's back: the parent's stop ends it, once, and waits for it."""
+    with deferred():  # a stop right after the fork still finds the child in the caller's hands
+        return subprocess.Popen([str(c) for c in cmd], start_new_session=True, **kwargs)
+
+
+def end_group(child: subprocess.Popen, grace: float = 10.0) -> None:
+    """End `child`'s process group (`start_child`): SIGTERM, so that an `interp` there cleans up as it does when
+    stopped, SIGKILL to what is left after `grace` seconds, and return once no process of the group is left,
+    the child reaped. A second stop meanwhile (a Ctrl-C after `timeout`'s SIGTERM) kills what is left at once;
+    it is raised once the group is gone, so nothing of the group writes into a folder the caller removes next."""
+    if not hasattr(os, "killpg"):  # Windows: no groups, only the child
+        child.kill()
+        child.wait()
+        return
+    deadline, signum, again = time.monotonic() + grace, signal.SIGTERM, None
+    while True:
+        try:
+            child.poll()  # the leader reaped: an exited group answers ProcessLookupError, not its zombie
+            try:
+                os.killpg(child.pid, signum)
+            except ProcessLookupError:
+                break
+            except PermissionError:  # a member that changed its user: the leader is what is ours
+                child.kill()
+            signum = 0 if signum == signal.SIGTERM else signum  # then only asked after, until the deadline
+            if time.monotonic() > deadline:
+                signum = signal.SIGKILL
+            time.sleep(0.02)
+        except KeyboardInterrupt as stop:
+            again, deadline = again or stop, 0.0
+    child.wait()
+    if again is not None:
+        raise again
+
+
+def run_child(cmd: list, *, check: bool = False, capture_output: bool = False, **kwargs
+              ) -> subprocess.CompletedProcess:
+    """`subprocess.run` for a development script's child (`start_child`): whatever ends the wait (a stop, an
+    error) ends the child's whole group and waits for it (`end_group`) before it goes on to the caller's cleanup."""
+    if capture_output:
+        kwargs.update(stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child = start_child(cmd, **kwargs)
+    try:
+        out, err = child.communicate()
+    except BaseException:
+        end_group(child)
+        raise
+    done = subprocess.CompletedProcess(child.args, child.returncode, out, err)
+    if check:
+        done.check_returncode()
+    return done
+
+
+@contextmanager
+def script_temp(prefix: str, folder: str | None = None) -> Iterator[Path]:
+    """A development script's temp folder (`tempfile.mkdtemp`), removed however the block ends (`remove_tree`),
+    and known to `run_script`, whose stop message says whether it is gone."""
+    with deferred():  # made and recorded in one go
+        path = tempfile.mkdtemp(prefix=prefix, dir=folder)
+        _script_temps.append(path)
+    try:
+        yield Path(path)
+    finally:
+        remove_tree(path)
+
+
+def remove_tree(path: str | os.PathLike) -> bool:
+    """Remove a script's temp folder whole and say whether it is gone. A stop that comes meanwhile waits until it
+    is: an exception raised inside `shutil.rmtree` ends it (ignore_errors only ignores OSErrors), so a second
+    stop during a stopped script's cleanup (a Ctrl-C after `timeout`'s SIGTERM) left most of a 5 GB venv behind
+    under a message saying it was removed. This is the one slow step held by `deferred`: the script is already
+    stopping, and the removal is what the stop is for; SIGKILL still ends it at once."""
+    with deferred():
+        for _ in range(3):  # a file made meanwhile (ENOTEMPTY): the next pass takes it
+            shutil.rmtree(path, ignore_errors=True)
+            if not os.path.lexists(path):
+                return True
+    return False
 
 
 def raise_on_sigterm() -> None:

@@ -71,3 +71,68 @@ def test_a_benchmark_stopped_by_sigterm_removes_its_temp_folder(tmp_path):
     assert script.returncode == 143, err.read_text()
     assert err.read_text().splitlines() == ["bench_latent_cache: terminated; its temporary files were removed"]
     assert sorted(p.name for p in temp.iterdir()) == []
+
+
+def _descendants(pid: int) -> dict[int, str]:
+    """The processes under `pid` now, by a scan of /proc: pid -> command line."""
+    parents, lines = {}, {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, ValueError):
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+                lines[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    found, todo = {}, [pid]
+    while todo:
+        parent = todo.pop()
+        for child, its_parent in parents.items():
+            if its_parent == parent and child not in found:
+                found[child] = lines.get(child, "")
+                todo.append(child)
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie, which init has yet to reap, is not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_check_wheel_stopped_while_its_venv_installs_pip_ends_that_first(tmp_path):
+    """Stopped by a SIGTERM of its own (a CI job cancelled: the signal to the script, not to its group) during
+    `python -m venv`, tools/check_wheel.py killed the venv command only. Its child, ensurepip, went on installing pip
+    into the venv after the script had removed the folder and said so, and outlived the script. Now the script ends
+    the child's whole group, waits for it, then removes the folder."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON"))}
+    env.update(TMPDIR=str(temp), HOME=str(tmp_path / "home"), PIP_NO_CACHE_DIR="1")
+    err = tmp_path / "err.txt"
+    with err.open("w") as stderr:
+        script = subprocess.Popen([sys.executable, str(ROOT / "tools" / "check_wheel.py")], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+    under = {}
+    try:
+        deadline = time.monotonic() + 60
+        # ensurepip (the venv command's child) runs pip (its child), which has begun writing pip into the venv
+        while not (any("runpy" in line for line in under.values())
+                   and list(temp.glob("*/venv/lib/*/site-packages/pip/_internal"))):
+            assert script.poll() is None, err.read_text()
+            assert time.monotonic() < deadline, "ensurepip wrote no pip in 60 s"
+            time.sleep(0.02)
+            under = _descendants(script.pid)
+        script.send_signal(signal.SIGTERM)
+        script.wait(timeout=60)
+        left = {pid: line for pid, line in under.items() if _running(pid)}
+    finally:
+        for pid in under:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        script.kill()
+        script.wait()
+    assert left == {}, f"still running after check_wheel exited: {left}"
+    assert script.returncode == 143, err.read_text()
+    assert err.read_text().splitlines()[-1] == "check_wheel: terminated; its temporary files were removed"
+    assert sorted(p.name for p in temp.iterdir()) == []

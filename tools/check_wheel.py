@@ -23,13 +23,13 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run outside any venv (`python3 tools/...`): this checkout's interp_cli
-from interp_cli.stops import run_script  # noqa: E402  (stdlib only: a SIGTERM cleans up as Ctrl-C does)
+# stdlib only: a SIGTERM cleans up as Ctrl-C does, and a stop ends each child's whole group before its files go
+from interp_cli.stops import run_child, run_script, script_temp  # noqa: E402
 DATA_FILES = ("interp_cli/data/demo.pt", "interp_cli/data/demo.json")
 # The 13.6 MB model plus code: anything much bigger means something else slipped into the wheel.
 MAX_WHEEL_BYTES = 16 * 1024 * 1024
@@ -37,7 +37,7 @@ MAX_WHEEL_BYTES = 16 * 1024 * 1024
 
 def run(cmd: list, **kwargs) -> subprocess.CompletedProcess:
     print("+", " ".join(str(c) for c in cmd), flush=True)
-    return subprocess.run([str(c) for c in cmd], check=True, **kwargs)
+    return run_child(cmd, check=True, **kwargs)
 
 
 def fail(message: str) -> None:
@@ -51,15 +51,12 @@ def main() -> None:
                             epilog="environment: TORCH_SPEC (default torch==2.13.0), TORCH_INDEX (default: PyPI)"
                             ).parse_args()
     torch_spec = os.environ.get("TORCH_SPEC", "torch==2.13.0")
-    work = Path(tempfile.mkdtemp(prefix="interp-wheel-check-"))
-    try:
+    with script_temp("interp-wheel-check-") as work:
         # The commands' own temp folder, inside ours: a pip that a stop kills leaves its pip-* folders where they
         # go with the rest.
         (work / "tmp").mkdir()
         os.environ["TMPDIR"] = str(work / "tmp")
         check(work, torch_spec, os.environ.get("TORCH_INDEX", ""))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
     print("check_wheel: OK: sdist and wheel carry the demo model; an installed wheel morphs with --weights demo")
 
 
@@ -104,7 +101,7 @@ def check(work: Path, torch_spec: str, torch_index: str = "") -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("INTERP_", "PYTHON"))}
     env.update(HF_HUB_OFFLINE="1", INTERP_CACHE_DIR=str(work / "cache"))
     interp = venv / "bin" / "interp"
-    site = Path(subprocess.run([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+    site = Path(run_child([py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True).stdout.strip())
     shipped = site / "interp_cli" / "data" / "demo.pt"
 
