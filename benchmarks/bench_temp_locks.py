@@ -23,11 +23,13 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+# A stop ends each child's group and waits for it before the temp folder goes (stdlib only: not `--code`'s checkout).
+from interp_cli.stops import end_group, run_script, script_temp, start_child  # noqa: E402
 
 WRITER = r"""
 import os, random, sys, time
@@ -69,13 +71,24 @@ def namespace_prefix() -> list[str]:
 
 
 def stress(folder: Path, writers: int, seconds: float, code: Path = ROOT, kills: bool = True) -> dict:
+    children: list[subprocess.Popen] = []
+    try:
+        return _stress(folder, writers, seconds, code, kills, children)
+    except BaseException:  # a stop: its writers and sweepers went on until `seconds` ran out, into a removed folder
+        for child in children:  # a sweeper is its namespace's init, which SIGTERM does not end: killed after 1 s
+            end_group(child, grace=1.0)
+        raise
+
+
+def _stress(folder: Path, writers: int, seconds: float, code: Path, kills: bool, children: list) -> dict:
     prefix = namespace_prefix()
     env = dict(os.environ, PYTHONPATH=str(code))
     until = time.time() + seconds
 
     def spawn(prefix, code, *args):
-        return subprocess.Popen([*prefix, sys.executable, "-c", code, str(folder), str(until), *args],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        children.append(start_child([*prefix, sys.executable, "-c", code, str(folder), str(until), *args],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+        return children[-1]
 
     # Writers are pid 2 of their namespaces (under sh), sweepers pid 1 of theirs: no writer's pid
     # exists where a sweeper looks, which is what a pid-based liveness test gets wrong.
@@ -83,8 +96,7 @@ def stress(folder: Path, writers: int, seconds: float, code: Path = ROOT, kills:
     sweepers = [spawn(prefix[:3], SWEEPER) for _ in range(writers)]
     killed = 0
     while kills and time.time() < until - 1:  # writers killed mid-write, as by the OOM killer or KillWait
-        victim = subprocess.Popen([sys.executable, "-c", WRITER, str(folder), str(until), f"k{killed}"], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        victim = spawn([], WRITER, f"k{killed}")
         time.sleep(0.8)
         victim.kill()
         victim.wait()
@@ -136,21 +148,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--code", type=Path, default=ROOT, help="checkout whose interp_cli the stress runs")
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
-    base = Path(tempfile.mkdtemp(dir=args.folder, prefix="bench-locks-"))
-    try:
+    with script_temp("bench-locks-", args.folder) as base:
         (base / "stress").mkdir()
         print("stress:", stress(base / "stress", args.writers, args.seconds, args.code))
         (base / "cost").mkdir()
         ratios = cost(base / "cost", args.repeats)
         print(f"atomic_write, locked / unlocked: min {min(ratios):.3f}, median {statistics.median(ratios):.3f}, "
               f"max {max(ratios):.3f} over {len(ratios)} rounds of 300 writes")
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
-    from interp_cli.stops import run_script  # a SIGTERM cleans up as Ctrl-C does
-
     sys.exit(run_script(main, "bench_temp_locks"))

@@ -136,3 +136,38 @@ def test_check_wheel_stopped_while_its_venv_installs_pip_ends_that_first(tmp_pat
     assert script.returncode == 143, err.read_text()
     assert err.read_text().splitlines()[-1] == "check_wheel: terminated; its temporary files were removed"
     assert sorted(p.name for p in temp.iterdir()) == []
+
+
+def test_bench_temp_locks_stopped_ends_its_writers(tmp_path):
+    """benchmarks/bench_temp_locks.py runs writers and sweepers for `--seconds`. Stopped by SIGTERM, it removed
+    its folder and exited, and they went on writing into the removed folder until their time ran out. Now they
+    end with it."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    err = tmp_path / "err.txt"
+    with err.open("w") as stderr:
+        script = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "bench_temp_locks.py"), "--writers", "2",
+                                   "--seconds", "60"], env=dict(os.environ, TMPDIR=str(temp)),
+                                  stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+    under = {}
+    try:
+        deadline = time.monotonic() + 60
+        while sum(" -c " in line for line in under.values()) < 4:  # 2 writers and 2 sweepers (and a victim)
+            assert script.poll() is None, err.read_text()
+            assert time.monotonic() < deadline, f"no writers in 60 s: {under}"
+            time.sleep(0.05)
+            under = _descendants(script.pid)
+        time.sleep(0.5)  # they write
+        script.send_signal(signal.SIGTERM)
+        script.wait(timeout=30)
+        left = {pid: line for pid, line in under.items() if _running(pid)}
+    finally:
+        for pid in under:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        script.kill()
+        script.wait()
+    assert left == {}, f"still running after bench_temp_locks exited: {left}"
+    assert script.returncode == 143, err.read_text()
+    assert err.read_text().splitlines() == ["bench_temp_locks: terminated; its temporary files were removed"]
+    assert sorted(p.name for p in temp.iterdir()) == []
