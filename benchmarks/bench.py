@@ -65,7 +65,7 @@ from interp_cli.malloc import keep_freed_memory  # noqa: E402
 from interp_cli.models import winograd  # noqa: E402
 from interp_cli.models.e4e import Encoder4Editing, EncoderConfig  # noqa: E402
 from interp_cli.models.stylegan2 import Generator, GeneratorConfig  # noqa: E402
-from interp_cli.stops import run_script  # noqa: E402
+from interp_cli.stops import run_child, run_script  # noqa: E402
 
 GOLDEN = ROOT / "tests" / "data" / "golden"
 
@@ -575,8 +575,8 @@ def _e2e_once(ckpt: Path, tmp: Path, steps: int, precision: str, args, extra: tu
             env["OMP_WAIT_POLICY"] = CALLER_WAIT_POLICY
         # Launched from a small helper process: a child forked straight from this (multi-GB) bench
         # starts life sharing the bench's pages, and its ru_maxrss counts them (2.08 vs 1.67 GB).
-        wrapper = subprocess.run([sys.executable, "-c", _RSS_WRAPPER, *cmd], cwd=str(ROOT), stdout=subprocess.PIPE,
-                                 stderr=err, env=env, check=False)
+        wrapper = run_child([sys.executable, "-c", _RSS_WRAPPER, *cmd], cwd=str(ROOT), stdout=subprocess.PIPE,
+                            stderr=err, env=env, check=False)
     seconds = time.perf_counter() - t0
     lines = wrapper.stdout.decode(errors="replace").strip().splitlines()
     returncode, maxrss = (int(v) for v in lines[-1].split()) if lines else (-1, 0)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
+from interp_cli.stops import run_child, run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
 MB = 2 ** 20
 
 
@@ -29,8 +29,8 @@ def _run(limit: int, args: list[str], env: dict) -> subprocess.CompletedProcess:
     def limited():
         resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
 
-    return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=600,
-                          preexec_fn=limited)
+    return run_child([sys.executable, *args], env=env, capture_output=True, text=True, timeout=600,
+                     preexec_fn=limited)
 
 
 def smallest(args: list[str], env: dict, step: int) -> int:

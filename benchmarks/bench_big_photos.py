@@ -26,7 +26,6 @@ import argparse
 import hashlib
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import warnings
@@ -36,7 +35,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
+from interp_cli.stops import run_child, run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
 
 from benchmarks.spread import spread  # noqa: E402
 
@@ -60,8 +59,8 @@ def photo(folder: Path, megapixels: float) -> Path:
 def timed(command: list[str], tree: Path = ROOT, cwd: Path | None = None) -> tuple[float, float]:
     """(peak RSS in MB, wall seconds) of `command` run with `tree`'s interp_cli, which must succeed. Run it in a
     `cwd` outside every checkout: `python -m` imports the package from the working folder before PYTHONPATH."""
-    run = subprocess.run(["/usr/bin/time", "-v", *command], capture_output=True, text=True, cwd=cwd,
-                         env={**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"})
+    run = run_child(["/usr/bin/time", "-v", *command], capture_output=True, text=True, cwd=cwd,
+                    env={**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1"})
     if run.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed:\n{run.stderr[-2000:]}")
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", run.stderr).group(1)) / 1024
@@ -126,7 +125,7 @@ def main() -> None:
                         results.setdefault((name, mp, tree), []).append(timed(command, where, folder))
                         written[tree] = {str(f.relative_to(out)): hashlib.sha256(f.read_bytes()).hexdigest()
                                          for f in sorted(out.rglob("*")) if f.is_file()}
-                        subprocess.run(["rm", "-rf", str(out)], check=True)
+                        run_child(["rm", "-rf", str(out)], check=True)
                     same[(name, mp)] = same.get((name, mp), True) and len({str(w) for w in written.values()}) == 1
         for (name, mp, tree), runs in results.items():
             with warnings.catch_warnings():  # Pillow's DecompressionBombWarning past 89 MP: our own photo

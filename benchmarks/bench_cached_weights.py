@@ -15,14 +15,13 @@ and the ratio now / base per round.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
+from interp_cli.stops import run_child, run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
 
 from benchmarks.spread import spread  # noqa: E402
 
@@ -55,8 +54,8 @@ hub.close()
 def one_round(checkout: Path, calls: int, partials: int) -> float:
     # The round's HF and interp caches: this process removes them, also when stopped (a killed round cannot).
     with tempfile.TemporaryDirectory(prefix="bench-cached-weights-") as home:
-        done = subprocess.run([sys.executable, "-c", _ROUND, str(checkout), str(calls), str(partials), home],
-                              capture_output=True, text=True, check=True, timeout=600)
+        done = run_child([sys.executable, "-c", _ROUND, str(checkout), str(calls), str(partials), home],
+                         capture_output=True, text=True, check=True, timeout=600)
     return float(done.stdout.strip())
 
 

@@ -13,14 +13,13 @@ dropped. Reported: CPU seconds per morph, min / median / max over every kept mor
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
+from interp_cli.stops import run_child, run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
 
 from benchmarks.spread import spread  # noqa: E402
 
@@ -55,9 +54,9 @@ def main() -> None:
             # Run from a temp folder: `python -c` imports the working folder's package ahead of sys.path.
             # The morphs' GIFs go to a folder this process removes, also when stopped (a killed child cannot).
             with tempfile.TemporaryDirectory(prefix="bench-caller-morphs-") as gifs:
-                out = subprocess.run([sys.executable, "-c", CHILD, str(tree), str(args.objects), str(ROOT),
-                                      str(args.morphs), gifs], capture_output=True, text=True, check=True,
-                                     cwd=Path(sys.prefix), env={"HF_HUB_OFFLINE": "1", "PATH": ""}).stdout
+                out = run_child([sys.executable, "-c", CHILD, str(tree), str(args.objects), str(ROOT),
+                                 str(args.morphs), gifs], capture_output=True, text=True, check=True,
+                                cwd=Path(sys.prefix), env={"HF_HUB_OFFLINE": "1", "PATH": ""}).stdout
             times[name] += [float(v) for v in out.split()[1:]]
     for name, values in times.items():
         print(f"{name:10} a 2-step demo morph with {args.objects:,} of the caller's objects alive: "

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
+from interp_cli.stops import run_child, run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
 
 from benchmarks.bench_small_faces import face_patches  # noqa: E402
 
@@ -43,8 +42,8 @@ def one_face_photo(megapixels: float, path: Path) -> None:
 def align_wall(tree: Path, photo: Path, out: Path) -> float:
     env = dict(os.environ, PYTHONPATH=str(tree), HF_HUB_OFFLINE="1")
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "interp_cli", "align", str(photo), "-o", str(out), "--size", "256", "-q"],
-                   env=env, check=True, cwd=tree)
+    run_child([sys.executable, "-m", "interp_cli", "align", str(photo), "-o", str(out), "--size", "256", "-q"],
+              env=env, check=True, cwd=tree)
     return time.perf_counter() - start
 
 

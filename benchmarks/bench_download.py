@@ -29,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
+from interp_cli.stops import run_child, run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
 
 from benchmarks.spread import spread  # noqa: E402
 from tests.hub_server import LocalHub  # noqa: E402
@@ -62,7 +62,7 @@ def main() -> None:
     def timed(command: list[str], scratch: Path) -> float:
         env = dict(base, HF_HOME=str(scratch / "hf"), INTERP_CACHE_DIR=str(scratch / "interp"))
         start = time.perf_counter()
-        subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
+        run_child(command, cwd=ROOT, env=env, check=True, capture_output=True)
         return time.perf_counter() - start
 
     if not args.workers_only:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
+from interp_cli.stops import run_child, run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
 
 from benchmarks.spread import spread, versus  # noqa: E402
 
@@ -74,9 +73,9 @@ def main() -> None:
         (scratch / "pairs.csv").write_text("\n".join(rows) + "\n")
         env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "INTERP_CACHE_DIR": str(scratch / "c")}
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "interp_cli", "batch", "pairs.csv", "--outdir", "out", "--weights",
-                        "demo", "--no-align", "--steps", "2", "--size", "64", "--quiet"], cwd=scratch, env=env,
-                       check=True)
+        run_child([sys.executable, "-m", "interp_cli", "batch", "pairs.csv", "--outdir", "out", "--weights",
+                   "demo", "--no-align", "--steps", "2", "--size", "64", "--quiet"], cwd=scratch, env=env,
+                  check=True)
         per_row = (time.perf_counter() - started) / args.rows
         count, size, blocks = on_disk(scratch / "c" / "latents")
         print(f"demo batch: {args.rows} rows left {count} entries ({count / args.rows:g} a row), "

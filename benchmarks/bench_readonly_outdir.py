@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
+from interp_cli.stops import run_child, run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
 
 from benchmarks.bench import random_encoder, random_generator  # noqa: E402
 from benchmarks.spread import spread  # noqa: E402
@@ -56,7 +55,7 @@ def main() -> None:
             for name, checkout in checkouts.items():
                 env = dict(os.environ, PYTHONPATH=str(checkout), HF_HUB_OFFLINE="1")
                 started = time.perf_counter()
-                done = subprocess.run(
+                done = run_child(
                     ["unshare", "-m", "--fork", "sh", "-c", 'mount --bind out out && mount -o remount,bind,ro out '
                      '&& exec "$@"', "sh", sys.executable, "-m", "interp_cli", "batch", "pairs.csv", "--outdir", "out",
                      "--weights", str(ckpt), "--no-align", "--steps", "8", "--quiet"],

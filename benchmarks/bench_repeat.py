@@ -20,14 +20,13 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
+from interp_cli.stops import run_child, run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
 
 from benchmarks.spread import spread  # noqa: E402
 
@@ -93,7 +92,7 @@ def over_runs(args) -> None:
     ratios: dict[str, list[float]] = {}
     firsts: dict[str, list[float]] = {}
     for _ in range(args.runs):
-        run = subprocess.run(command, capture_output=True, text=True, check=True)
+        run = run_child(command, capture_output=True, text=True, check=True)
         for name, seen in json.loads(run.stdout.strip().splitlines()[-1]).items():
             ratios.setdefault(name, []).append(seen[-1] / seen[1])
             firsts.setdefault(name, []).append(seen[1])

@@ -25,7 +25,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
+from interp_cli.stops import run_child, run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench import _RSS_WRAPPER, GOLDEN, random_encoder, random_generator  # noqa: E402
@@ -50,8 +50,8 @@ def run_once(code: Path, ckpt: Path, tmp: Path, steps: int, device: str) -> dict
     env = dict(os.environ, HF_HUB_OFFLINE="1", INTERP_CACHE_DIR=str(tmp / "cache"), PYTHONPATH=str(code))
     started = time.perf_counter()
     # The wrapper waits for the CLI and prints its summary line, exit code and ru_maxrss (KiB on Linux).
-    wrapper = subprocess.run([sys.executable, "-c", _RSS_WRAPPER, *cmd], cwd=str(code), stdout=subprocess.PIPE,
-                             env=env, check=False)
+    wrapper = run_child([sys.executable, "-c", _RSS_WRAPPER, *cmd], cwd=str(code), stdout=subprocess.PIPE,
+                        env=env, check=False)
     wall = time.perf_counter() - started
     lines = wrapper.stdout.decode(errors="replace").strip().splitlines()
     returncode, maxrss = (int(v) for v in lines[-1].split())

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
+from interp_cli.stops import run_child, run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
 
 from benchmarks.spread import versus  # noqa: E402
 
@@ -43,8 +42,8 @@ def main() -> None:
                 env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1",
                        "INTERP_CACHE_DIR": str(folder / "cache")}
                 started = time.perf_counter()
-                done = subprocess.run([sys.executable, "-m", "interp_cli", "batch", "row.csv", "--weights", "demo",
-                                       "--outdir", "out"], cwd=folder, env=env, capture_output=True, text=True)
+                done = run_child([sys.executable, "-m", "interp_cli", "batch", "row.csv", "--weights", "demo",
+                                  "--outdir", "out"], cwd=folder, env=env, capture_output=True, text=True)
                 times[label].append(time.perf_counter() - started)
                 codes[label].add(done.returncode)
         print(versus(times))

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -26,7 +25,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 from spread import spread  # noqa: E402
 
-from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
+from interp_cli.stops import run_child, run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
 
 _TIMED = """
 import json, os, sys, timeit
@@ -66,8 +65,8 @@ def main() -> None:
         for name, tree in trees.items():
             # The timed writes' folder: this process removes it, also when stopped (a killed child cannot).
             with tempfile.TemporaryDirectory(prefix="bench-stop-windows-") as folder:
-                done = subprocess.run([sys.executable, "-c", _TIMED, str(args.number), folder], cwd=tree, check=True,
-                                      capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tree)})
+                done = run_child([sys.executable, "-c", _TIMED, str(args.number), folder], cwd=tree, check=True,
+                                 capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(tree)})
             seen[name].append(json.loads(done.stdout))
     for what in ("deferred", "atomic_write", "claimed"):
         here = [each[what] for each in seen["this tree"]]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -19,7 +18,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
+from interp_cli.stops import run_child, run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
 
 from benchmarks.spread import versus  # noqa: E402
 
@@ -48,9 +47,9 @@ def main() -> None:
         times: dict[str, list[float]] = {"this": [], "baseline": []}
         for _ in range(args.rounds):
             for label, tree in (("this", ROOT), ("baseline", args.baseline)):
-                done = subprocess.run([sys.executable, "-c", _TIME, str(photo), str(args.repeats)], check=True,
-                                      capture_output=True, text=True, cwd=tmp,
-                                      env={**os.environ, "PYTHONPATH": str(tree)})
+                done = run_child([sys.executable, "-c", _TIME, str(photo), str(args.repeats)], check=True,
+                                 capture_output=True, text=True, cwd=tmp,
+                                 env={**os.environ, "PYTHONPATH": str(tree)})
                 result = json.loads(done.stdout)
                 times[label] += result["times"]
                 assert result["size"] == [4000, 3000], result

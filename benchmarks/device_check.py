@@ -32,7 +32,6 @@ import contextlib
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,7 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
+from interp_cli.stops import run_child, run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import numpy as np  # noqa: E402
@@ -276,7 +275,7 @@ def cli(args: list[str], device: str, env_dir: Path) -> tuple[float, dict, str]:
                PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     cmd = [sys.executable, "-m", "interp_cli", *args, "--device", device, "--json", "--quiet"]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=str(ROOT), env=env, capture_output=True, text=True, check=False)
+    proc = run_child(cmd, cwd=str(ROOT), env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
     lines = proc.stdout.strip().splitlines()
     try:

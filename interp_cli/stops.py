@@ -246,15 +246,18 @@ def end_group(child: subprocess.Popen, grace: float = 10.0) -> None:
         raise again
 
 
-def run_child(cmd: list, *, check: bool = False, capture_output: bool = False, **kwargs
-              ) -> subprocess.CompletedProcess:
+def run_child(cmd: list, *, check: bool = False, capture_output: bool = False, input=None,
+              timeout: float | None = None, **kwargs) -> subprocess.CompletedProcess:
     """`subprocess.run` for a development script's child (`start_child`): whatever ends the wait (a stop, an
-    error) ends the child's whole group and waits for it (`end_group`) before it goes on to the caller's cleanup."""
+    error, `timeout`) ends the child's whole group and waits for it (`end_group`) before it goes on to the
+    caller's cleanup."""
     if capture_output:
         kwargs.update(stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if input is not None:
+        kwargs["stdin"] = subprocess.PIPE
     child = start_child(cmd, **kwargs)
     try:
-        out, err = child.communicate()
+        out, err = child.communicate(input, timeout)
     except BaseException:
         end_group(child)
         raise

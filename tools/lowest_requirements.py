@@ -35,7 +35,7 @@ except ImportError:  # a bare venv: pip carries its own copy
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # run outside any venv (`python3 tools/...`): this checkout's interp_cli
-from interp_cli.stops import run_script  # noqa: E402  (stdlib only: a SIGTERM cleans up as Ctrl-C does)
+from interp_cli.stops import run_child, run_script  # noqa: E402  (stdlib only: a SIGTERM cleans up as Ctrl-C does)
 
 
 def direct_requirements(setup_cfg: Path, extras: list[str]) -> list[Requirement]:
@@ -94,7 +94,7 @@ def _downloads(name: str, version: Version, scratch: Path, *, wheels_only: bool)
 
 
 def _pip(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True, text=True)
+    return run_child([sys.executable, "-m", "pip", *args], capture_output=True, text=True)
 
 
 def main(argv: list[str] | None = None) -> None:
