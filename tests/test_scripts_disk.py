@@ -103,6 +103,31 @@ def _running(pid: int) -> bool:
         return False
 
 
+def _stop_when(argv: list, env: dict, err: Path, ready) -> tuple[subprocess.Popen, dict[int, str]]:
+    """Run a script (stderr to `err`), send it alone one SIGTERM once `ready(its process tree)` holds, and wait for
+    it: (the script, the processes of its tree seen then that still run after its exit, all killed by then)."""
+    with err.open("w") as stderr:
+        script = subprocess.Popen([sys.executable, *map(str, argv)], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=stderr, start_new_session=True)
+    under = {}
+    try:
+        deadline = time.monotonic() + 60
+        while not ready(under):
+            assert script.poll() is None, err.read_text()
+            assert time.monotonic() < deadline, f"not ready in 60 s: {under}"
+            time.sleep(0.02)
+            under = _descendants(script.pid)
+        script.send_signal(signal.SIGTERM)
+        script.wait(timeout=60)
+        return script, {pid: line for pid, line in under.items() if _running(pid)}
+    finally:
+        for pid in under:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        script.kill()
+        script.wait()
+
+
 def test_check_wheel_stopped_while_its_venv_installs_pip_ends_that_first(tmp_path):
     """Stopped by a SIGTERM of its own (a CI job cancelled: the signal to the script, not to its group) during
     `python -m venv`, tools/check_wheel.py killed the venv command only. Its child, ensurepip, went on installing pip
@@ -113,28 +138,10 @@ def test_check_wheel_stopped_while_its_venv_installs_pip_ends_that_first(tmp_pat
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "PYTHON"))}
     env.update(TMPDIR=str(temp), HOME=str(tmp_path / "home"), PIP_NO_CACHE_DIR="1")
     err = tmp_path / "err.txt"
-    with err.open("w") as stderr:
-        script = subprocess.Popen([sys.executable, str(ROOT / "tools" / "check_wheel.py")], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
-    under = {}
-    try:
-        deadline = time.monotonic() + 60
-        # ensurepip (the venv command's child) runs pip (its child), which has begun writing pip into the venv
-        while not (any("runpy" in line for line in under.values())
-                   and list(temp.glob("*/venv/lib/*/site-packages/pip/_internal"))):
-            assert script.poll() is None, err.read_text()
-            assert time.monotonic() < deadline, "ensurepip wrote no pip in 60 s"
-            time.sleep(0.02)
-            under = _descendants(script.pid)
-        script.send_signal(signal.SIGTERM)
-        script.wait(timeout=60)
-        left = {pid: line for pid, line in under.items() if _running(pid)}
-    finally:
-        for pid in under:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        script.kill()
-        script.wait()
+    # ensurepip (the venv command's child) runs pip (its child), which has begun writing pip into the venv
+    script, left = _stop_when([ROOT / "tools" / "check_wheel.py"], env, err, lambda under: (
+        any("runpy" in line for line in under.values())
+        and list(temp.glob("*/venv/lib/*/site-packages/pip/_internal"))))
     assert left == {}, f"still running after check_wheel exited: {left}"
     assert script.returncode == 143, err.read_text()
     assert err.read_text().splitlines()[-1] == "check_wheel: terminated; its temporary files were removed"
@@ -148,29 +155,12 @@ def test_bench_temp_locks_stopped_ends_its_writers(tmp_path):
     temp = tmp_path / "temp"
     temp.mkdir()
     err = tmp_path / "err.txt"
-    with err.open("w") as stderr:
-        script = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "bench_temp_locks.py"), "--writers", "2",
-                                   "--seconds", "60"], env=dict(os.environ, TMPDIR=str(temp)),
-                                  stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
-    under = {}
-    try:
-        deadline = time.monotonic() + 60
-        while sum(" -c " in line for line in under.values()) < 4:  # 2 writers and 2 sweepers (and a victim)
-            assert script.poll() is None, err.read_text()
-            assert time.monotonic() < deadline, f"no writers in 60 s: {under}"
-            time.sleep(0.05)
-            under = _descendants(script.pid)
-        time.sleep(0.5)  # they write
-        script.send_signal(signal.SIGTERM)
-        script.wait(timeout=30)
-        left = {pid: line for pid, line in under.items() if _running(pid)}
-    finally:
-        for pid in under:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        script.kill()
-        script.wait()
+    # 2 writers and 2 sweepers (and a victim) running
+    script, left = _stop_when([ROOT / "benchmarks" / "bench_temp_locks.py", "--writers", "2", "--seconds", "60"],
+                              dict(os.environ, TMPDIR=str(temp)), err,
+                              lambda under: sum(" -c " in line for line in under.values()) >= 4)
     assert left == {}, f"still running after bench_temp_locks exited: {left}"
     assert script.returncode == 143, err.read_text()
     assert err.read_text().splitlines() == ["bench_temp_locks: terminated; its temporary files were removed"]
     assert sorted(p.name for p in temp.iterdir()) == []
+
