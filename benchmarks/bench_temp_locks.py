@@ -86,9 +86,8 @@ def _stress(folder: Path, writers: int, seconds: float, code: Path, kills: bool,
     until = time.time() + seconds
 
     def spawn(prefix, code, *args):
-        children.append(start_child([*prefix, sys.executable, "-c", code, str(folder), str(until), *args],
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
-        return children[-1]
+        return start_child([*prefix, sys.executable, "-c", code, str(folder), str(until), *args], into=children,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
     # Writers are pid 2 of their namespaces (under sh), sweepers pid 1 of theirs: no writer's pid
     # exists where a sweeper looks, which is what a pid-based liveness test gets wrong.

@@ -208,12 +208,22 @@ def run_script(main: Callable[[], int | None], name: str) -> int:
 _script_temps: list[str] = []  # every `script_temp` made in this process, for `run_script`'s message
 
 
-def start_child(cmd: list, **kwargs) -> subprocess.Popen:
+def start_child(cmd: list, into: list | None = None, **kwargs) -> subprocess.Popen:
     """`subprocess.Popen(cmd, **kwargs)` as the leader of a process group of its own, which `end_group` ends whole
-    (its children's children too). Its own group keeps the terminal's Ctrl-C and `timeout`'s group signal from
-    reaching it behind its parent's back: the parent's stop ends it, once, and waits for it."""
-    with deferred():  # a stop right after the fork still finds the child in the caller's hands
-        return subprocess.Popen([str(c) for c in cmd], start_new_session=True, **kwargs)
+    (its children's children too), appended to `into` in the same breath. Its own group keeps the terminal's Ctrl-C
+    and `timeout`'s group signal from reaching it behind its parent's back: the parent's stop ends it, once, and
+    waits for it. A stop that comes as it starts ends it here: the caller never got it to end."""
+    child = None
+    try:
+        with deferred():  # held over the fork: the child is ours (and in `into`) before a stop acts
+            child = subprocess.Popen([str(c) for c in cmd], start_new_session=True, **kwargs)
+            if into is not None:
+                into.append(child)
+    except BaseException:
+        if child is not None:
+            end_group(child)
+        raise
+    return child
 
 
 def end_group(child: subprocess.Popen, grace: float = 10.0) -> None:
