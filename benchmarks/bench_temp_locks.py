@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 # A stop ends each child's group and waits for it before the temp folder goes (stdlib only: not `--code`'s checkout).
-from interp_cli.stops import end_group, run_script, script_temp, start_child  # noqa: E402
+from interp_cli.stops import end_groups, run_script, script_temp, start_child  # noqa: E402
 
 WRITER = r"""
 import os, random, sys, time
@@ -75,8 +75,7 @@ def stress(folder: Path, writers: int, seconds: float, code: Path = ROOT, kills:
     try:
         return _stress(folder, writers, seconds, code, kills, children)
     except BaseException:  # a stop: its writers and sweepers went on until `seconds` ran out, into a removed folder
-        for child in children:  # a sweeper is its namespace's init, which SIGTERM does not end: killed after 1 s
-            end_group(child, grace=1.0)
+        end_groups(children, grace=1.0)  # a sweeper is its namespace's init, which SIGTERM does not end
         raise
 
 

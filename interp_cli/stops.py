@@ -227,31 +227,38 @@ def start_child(cmd: list, into: list | None = None, **kwargs) -> subprocess.Pop
 
 
 def end_group(child: subprocess.Popen, grace: float = 10.0) -> None:
-    """End `child`'s process group (`start_child`): SIGTERM, so that an `interp` there cleans up as it does when
-    stopped, SIGKILL to what is left after `grace` seconds, and return once no process of the group is left,
-    the child reaped. A second stop meanwhile (a Ctrl-C after `timeout`'s SIGTERM) kills what is left at once;
-    it is raised once the group is gone, so nothing of the group writes into a folder the caller removes next."""
-    if not hasattr(os, "killpg"):  # Windows: no groups, only the child
-        child.kill()
-        child.wait()
+    """End `child`'s process group (`start_child`): see `end_groups`."""
+    end_groups([child], grace)
+
+
+def end_groups(children: list[subprocess.Popen], grace: float = 10.0) -> None:
+    """End each child's process group (`start_child`), all at once: SIGTERM, so that an `interp` there cleans up
+    as it does when stopped, SIGKILL to what is left after `grace` seconds (a namespace's init ignores SIGTERM),
+    and return once no process of any group is left, each child reaped. A second stop meanwhile (a Ctrl-C after
+    `timeout`'s SIGTERM) kills what is left at once; it is raised once the groups are gone, so nothing of theirs
+    writes into a folder the caller removes next."""
+    if not hasattr(os, "killpg"):  # Windows: no groups, only the children
+        for child in children:
+            child.kill()
+            child.wait()
         return
-    deadline, signum, again = time.monotonic() + grace, signal.SIGTERM, None
-    while True:
+    deadline, signum, again, left = time.monotonic() + grace, signal.SIGTERM, None, list(children)
+    while left:
         try:
-            child.poll()  # the leader reaped: an exited group answers ProcessLookupError, not its zombie
-            try:
-                os.killpg(child.pid, signum)
-            except ProcessLookupError:
-                break
-            except PermissionError:  # a member that changed its user: the leader is what is ours
-                child.kill()
-            signum = 0 if signum == signal.SIGTERM else signum  # then only asked after, until the deadline
-            if time.monotonic() > deadline:
-                signum = signal.SIGKILL
-            time.sleep(0.02)
+            for child in list(left):
+                child.poll()  # the leader reaped: an exited group answers ProcessLookupError, not its zombie
+                try:
+                    os.killpg(child.pid, signum)
+                except ProcessLookupError:
+                    child.wait()
+                    left.remove(child)
+                except PermissionError:  # a member that changed its user: the leader is what is ours
+                    child.kill()
+            # SIGTERM once, then only asked after (signal 0) until the deadline, then SIGKILL
+            signum = signal.SIGKILL if time.monotonic() > deadline else 0
+            time.sleep(0.02 if left else 0)
         except KeyboardInterrupt as stop:
             again, deadline = again or stop, 0.0
-    child.wait()
     if again is not None:
         raise again
 
