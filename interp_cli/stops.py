@@ -275,6 +275,10 @@ def run_child(cmd: list, *, check: bool = False, capture_output: bool = False, i
     child = start_child(cmd, **kwargs)
     try:
         out, err = child.communicate(input, timeout)
+    except subprocess.TimeoutExpired as late:  # with what it wrote until then, as `subprocess.run` gives it
+        end_group(child)
+        late.stdout, late.stderr = child.communicate()
+        raise
     except BaseException:
         end_group(child)
         raise
@@ -282,6 +286,19 @@ def run_child(cmd: list, *, check: bool = False, capture_output: bool = False, i
     if check:
         done.check_returncode()
     return done
+
+
+def wait_usage(child: subprocess.Popen):
+    """Wait for `child` (`start_child`) and return its resource usage (`os.wait4`: its own CPU seconds, its
+    threads' included, and peak RSS, which `Popen.wait` does not give), its `returncode` set. Whatever ends the
+    wait (a stop) ends the child's whole group first (`end_group`)."""
+    try:
+        _, status, usage = os.wait4(child.pid, 0)
+    except BaseException:
+        end_group(child)
+        raise
+    child.returncode = os.waitstatus_to_exitcode(status)
+    return usage
 
 
 @contextmanager
