@@ -23,13 +23,12 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from interp_cli.stops import run_child, run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
+from interp_cli.stops import end_groups, run_child, run_script, script_temp, start_child, wait_usage  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
 
 from benchmarks.spread import spread  # noqa: E402
 from tests.hub_server import LocalHub  # noqa: E402
@@ -68,9 +67,9 @@ def main() -> None:
     if not args.workers_only:
         ratios, interp_s, bare_s = [], [], []
         for _ in range(args.repeats):
-            with tempfile.TemporaryDirectory() as one, tempfile.TemporaryDirectory() as two:
-                bare_s.append(timed(bare, Path(one)))
-                interp_s.append(timed(interp, Path(two)))
+            with script_temp("bench-download-") as one, script_temp("bench-download-") as two:
+                bare_s.append(timed(bare, one))
+                interp_s.append(timed(interp, two))
             ratios.append(interp_s[-1] / bare_s[-1])
         two = "{:.2f}"
         print(f"{args.mb} MB, {args.repeats} rounds: bare hf_hub_download {spread(bare_s, two)} s, interp weights "
@@ -79,32 +78,35 @@ def main() -> None:
     # The workers of this checkout, and with --against those of another (the base of a change), round by round
     # in turns, so that both meet the same drift of this VM.
     trees = {"this": ROOT, **({"against": Path(args.against).resolve()} if args.against else {})}
-    filled = tempfile.TemporaryDirectory()
-    if args.cached:
-        timed(interp, Path(filled.name))
     walls, cpus, gets = ({name: [] for name in trees} for _ in range(3))
-    for turn in range(args.repeats):
-        for name, tree in list(trees.items())[::1 if turn % 2 == 0 else -1]:
-            with tempfile.TemporaryDirectory() as shared:
-                hf_home = Path(filled.name if args.cached else shared) / "hf"
-                env = dict(base, PYTHONPATH=str(tree), HF_HOME=str(hf_home),
-                           INTERP_CACHE_DIR=str(Path(shared) / "interp"))
-                before = hub.gets
-                start = time.perf_counter()
-                workers = [subprocess.Popen(interp, cwd=tree, env=env, stdout=subprocess.DEVNULL,
-                                            stderr=subprocess.DEVNULL) for _ in range(args.workers)]
-                cpu = 0.0
-                for worker in workers:
-                    # wait4: the worker's own CPU seconds (its threads included), which Popen.wait does not give.
-                    _, status, usage = os.wait4(worker.pid, 0)
-                    worker.returncode = os.waitstatus_to_exitcode(status)
-                    if worker.returncode != 0:
-                        raise SystemExit(f"a worker of {tree} exited {worker.returncode}")
-                    cpu += usage.ru_utime + usage.ru_stime
-                walls[name].append(time.perf_counter() - start)
-                cpus[name].append(cpu)
-                gets[name].append(hub.gets - before)
-    filled.cleanup()
+    with script_temp("bench-download-") as filled:
+        if args.cached:
+            timed(interp, filled)
+        for turn in range(args.repeats):
+            for name, tree in list(trees.items())[::1 if turn % 2 == 0 else -1]:
+                with script_temp("bench-download-") as shared:
+                    hf_home = (filled if args.cached else shared) / "hf"
+                    env = dict(base, PYTHONPATH=str(tree), HF_HOME=str(hf_home),
+                               INTERP_CACHE_DIR=str(shared / "interp"))
+                    before = hub.gets
+                    start = time.perf_counter()
+                    workers: list = []
+                    try:  # a stop, or one worker failing, ends the others before their folder goes
+                        for _ in range(args.workers):
+                            start_child(interp, into=workers, cwd=tree, env=env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+                        cpu = 0.0
+                        for worker in workers:
+                            usage = wait_usage(worker)  # the worker's own CPU seconds, its threads' included
+                            if worker.returncode != 0:
+                                raise SystemExit(f"a worker of {tree} exited {worker.returncode}")
+                            cpu += usage.ru_utime + usage.ru_stime
+                    except BaseException:
+                        end_groups(workers)
+                        raise
+                    walls[name].append(time.perf_counter() - start)
+                    cpus[name].append(cpu)
+                    gets[name].append(hub.gets - before)
     two = "{:.2f}"
     where = "the file cached, no sha256 record" if args.cached else "a fresh cache"
     for name, tree in trees.items():

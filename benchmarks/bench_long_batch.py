@@ -34,14 +34,13 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
+from interp_cli.stops import end_group, run_script, script_temp, start_child  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
 
 from benchmarks.spread import spread  # noqa: E402
 
@@ -123,11 +122,20 @@ def slope_kb_per_row(rss: list[tuple[int, int]]) -> float:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
 
 
-def run_child(manifest: Path, outdir: Path, options: list[str]) -> None:
+def run_batch(manifest: Path, outdir: Path, options: list[str]) -> None:
     command = [sys.executable, "-m", "interp_cli", "batch", str(manifest), "--outdir", str(outdir), "--json",
                "--sheets", *options]
     print("running:", " ".join(command), flush=True)
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env())
+    child = start_child(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env())
+    try:
+        _follow(child)
+    except BaseException:  # a stop: the batch (and its ffmpeg) ended before the temp folder goes
+        end_group(child)
+        raise
+
+
+def _follow(child: subprocess.Popen) -> None:
+    """Read the batch's JSON lines as they come, its RSS sampled meanwhile, and report."""
     latest = {"rss": 0}
     done = threading.Event()
 
@@ -247,8 +255,7 @@ def main() -> None:
                         help="--inprocess with keep_results=False, as the CLI runs it: each row's outcome only")
     args = parser.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    with tempfile.TemporaryDirectory(prefix="interp-long-") as tmp:
-        tmp = Path(tmp)
+    with script_temp("interp-long-") as tmp:
         os.environ["INTERP_CACHE_DIR"] = str(tmp / "cache")  # an empty cache: every row encodes
         weights, options = "demo", {"steps": args.steps}
         if args.full:
@@ -271,7 +278,7 @@ def main() -> None:
         else:
             flags = [f"--{key}={value}" if not isinstance(value, bool) else f"--{'' if value else 'no-'}{key}"
                      for key, value in options.items()]
-            run_child(manifest, tmp / "out", ["--weights", weights, *flags])
+            run_batch(manifest, tmp / "out", ["--weights", weights, *flags])
 
 
 if __name__ == "__main__":

@@ -32,7 +32,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -194,11 +193,12 @@ def _print_rows(rows: list[tuple]) -> None:
 
 def _whole_process(command: list[str], env: dict) -> dict:
     """One fresh process: wall, CPU (user + system) and peak RSS, as /usr/bin/time reports them."""
+    from interp_cli import stops  # this checkout's, whichever checkout the command runs
+
     started = time.perf_counter()
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = stops.start_child(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    usage = stops.wait_usage(proc)
     wall = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
     stderr = proc.stderr.read().decode(errors="replace")
     proc.stderr.close()
     if proc.returncode != 0:
@@ -210,11 +210,12 @@ def rounds(argv: list[str], runs: int, checkouts: dict[str, Path], startup: bool
     """`--runs`: the command cold, `runs` rounds, each checkout in turn within a round."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from benchmarks.spread import spread
+    from interp_cli import stops
 
     whole: dict[str, dict[str, list[float]]] = {name: {} for name in checkouts}
     stages: dict[str, dict[str, list[float]]] = {name: {} for name in checkouts}
     order: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="interp-overhead-") as tmp:
+    with stops.script_temp("interp-overhead-") as tmp:
         for round_ in range(runs):
             for name, checkout in checkouts.items():
                 env = dict(os.environ, PYTHONPATH=str(checkout), HF_HUB_OFFLINE="1")
@@ -227,8 +228,8 @@ def rounds(argv: list[str], runs: int, checkouts: dict[str, Path], startup: bool
                         seconds = _whole_process([sys.executable, "-m", "interp_cli", flag], env)["wall"]
                         whole[name].setdefault(f"interp {flag}, whole process: wall", []).append(seconds)
                 report = Path(tmp) / f"{name}-{round_}.json"
-                subprocess.run([sys.executable, __file__, "--child", str(report), "--", *argv], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+                stops.run_child([sys.executable, __file__, "--child", str(report), "--", *argv], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
                 for label, seconds, _cpu, _calls in json.loads(report.read_text()):
                     stages[name].setdefault(label, []).append(seconds)
                     if label not in order:

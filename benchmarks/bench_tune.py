@@ -22,7 +22,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -32,7 +31,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
+from interp_cli.stops import run_script, script_temp, start_child, wait_usage  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
 
 from interp_cli.models.e4e import preprocess  # noqa: E402
 from weights.eval_demo import heldout_faces, psnr, sharpness, true_midpoints  # noqa: E402
@@ -55,10 +54,8 @@ def run_cli(args: list[str], env: dict, stdout=subprocess.DEVNULL) -> tuple[floa
     """Run `interp ARGS`: (wall seconds, CPU seconds of the process, user + system). `stdout`: where its
     standard output goes (an open file for `--json`), by default nowhere."""
     started = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-m", "interp_cli", *args], env=env, cwd=str(ROOT),
-                             stdout=stdout)
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
+    child = start_child([sys.executable, "-m", "interp_cli", *args], env=env, cwd=str(ROOT), stdout=stdout)
+    usage = wait_usage(child)
     if child.returncode:
         raise SystemExit(f"interp {' '.join(args)} failed with exit {child.returncode}")
     return time.perf_counter() - started, usage.ru_utime + usage.ru_stime
@@ -175,8 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     runs = {"untuned": [], "tuned": []}
     seconds = {"untuned": [], "tuned": []}
     cpu = {"untuned": [], "tuned": []}
-    with tempfile.TemporaryDirectory(prefix="bench_tune_") as tmp:
-        work = Path(tmp)
+    with script_temp("bench_tune_") as work:
         env["INTERP_CACHE_DIR"] = str(work / "cache")
         for i, face in enumerate(faces):
             Image.fromarray(face).save(work / f"face{i}.png")

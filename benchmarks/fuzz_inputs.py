@@ -607,6 +607,8 @@ class Case:
 
 def run_cli(case: Case, work: Path, cache: Path, args) -> str | None:
     """Run one case through the CLI; the reason it failed, or None."""
+    from interp_cli.stops import run_child  # its whole group ended however the wait ends
+
     folder = Path(tempfile.mkdtemp(dir=work))
     try:
         out = folder / "out"
@@ -655,9 +657,9 @@ def run_cli(case: Case, work: Path, cache: Path, args) -> str | None:
             env = _env(cache)
             if case.target == "dlib":
                 env["PYTHONPATH"] = f"{folder / 'site'}{os.pathsep}{env['PYTHONPATH']}"
-            proc = subprocess.run([sys.executable, "-m", "interp_cli", *cmd, "--json"], capture_output=True,
-                                  text=True, errors="replace", timeout=args.timeout, env=env, cwd=folder,
-                                  preexec_fn=_limits(args.mem_gb))
+            proc = run_child([sys.executable, "-m", "interp_cli", *cmd, "--json"], capture_output=True,
+                             text=True, errors="replace", timeout=args.timeout, env=env, cwd=folder,
+                             preexec_fn=_limits(args.mem_gb))
         except subprocess.TimeoutExpired:
             return f"timeout after {args.timeout} s"
         took = time.monotonic() - started
@@ -821,13 +823,21 @@ def _tuned_copy(session):
 
 class Worker:
     def __init__(self, target: str, args):
-        self.target, self.args, self.proc = target, args, None
+        # The worker is appended to `started` as it starts (`start_child`), so a stop at any moment finds it to end.
+        self.target, self.args, self.started = target, args, []
+
+    @property
+    def proc(self) -> subprocess.Popen | None:
+        return self.started[-1] if self.started else None
 
     def start(self):
+        from interp_cli.stops import start_child
+
+        self.stop()  # one that died: its group too
         cmd = [sys.executable, __file__, "--worker", self.target]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     text=True, env=_env(Path(self.args.work) / "worker-cache"),
-                                     preexec_fn=_limits(self.args.mem_gb))
+        start_child(cmd, into=self.started, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL, text=True, env=_env(Path(self.args.work) / "worker-cache"),
+                    preexec_fn=_limits(self.args.mem_gb))
         self.proc.stdout.readline()  # ready: its imports and model loaded, which no case's time includes
 
     def run(self, path: Path, timeout: float) -> str | None:
@@ -842,16 +852,16 @@ class Worker:
         line = self.proc.stdout.readline()
         if not line:
             rc = self.proc.wait()
-            self.proc = None
+            self.stop()
             return f"worker died, exit code {rc}"
         answer = json.loads(line)
         return None if answer["ok"] else answer["why"]
 
     def stop(self):
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
+        from interp_cli.stops import end_groups
+
+        end_groups(self.started)  # its SIGTERM ends a worker at once: it has no handler (see the script's end)
+        self.started.clear()
 
 
 def run_inprocess(case: Case, work: Path, worker_: Worker, args) -> str | None:
@@ -990,8 +1000,9 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown targets {sorted(unknown)}")
     print(f"fuzz_inputs: seed {args.seed}, {args.seconds:g} s per target, failures to {args.failures}", flush=True)
-    with tempfile.TemporaryDirectory(prefix="fuzz-inputs-") as tmp:
-        work = Path(tmp)
+    from interp_cli.stops import script_temp
+
+    with script_temp("fuzz-inputs-") as work:
         args.work = str(work)
         if "cache" in targets or (args.replay and targets == ["cache"]):
             args.cache_seed = str(seed_cache(work))

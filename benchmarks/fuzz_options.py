@@ -240,13 +240,15 @@ _CODES: dict[str, Path] = {}
 
 def _codes() -> dict[str, Path]:
     """Real codes of the two demo faces from `interp encode`, made once a run."""
+    from interp_cli.stops import run_child
+
     if not _CODES:
         folder = Path(tempfile.mkdtemp(prefix="optfuzz-codes-"))
         atexit.register(shutil.rmtree, folder, True)
         for face, name in (("demo_a.png", "codes.npy"), ("demo_b.png", "codes_b.npy")):
             shutil.copy(EXAMPLES / face, folder / face)
-            subprocess.run([sys.executable, "-m", "interp_cli", "encode", face, "--weights", "demo", "-q", "-o", name,
-                            "--no-cache"], cwd=folder, env=_env(folder / "cache"), check=True)
+            run_child([sys.executable, "-m", "interp_cli", "encode", face, "--weights", "demo", "-q", "-o", name,
+                       "--no-cache"], cwd=folder, env=_env(folder / "cache"), check=True)
             _CODES[name] = folder / name
     return _CODES
 
@@ -371,25 +373,24 @@ def inputs_of(argv: list[str]) -> list[str]:
 
 
 def run_case(argv: list[str], timeout: float, mem_gb: float) -> dict:
-    folder = Path(tempfile.mkdtemp(prefix="optfuzz-"))
-    work, cache = folder / "w", folder / "cache"
-    try:  # the case's folder goes also when the fuzzer is stopped mid-case
+    from interp_cli.stops import run_child, script_temp  # the case's interp ended whole however the wait ends
+
+    with script_temp("optfuzz-") as folder:  # the case's folder goes also when the fuzzer is stopped mid-case
+        work, cache = folder / "w", folder / "cache"
         work.mkdir()
         setup(work, argv[0])
         before = _tree(work)
         start = time.monotonic()
         try:
-            done = subprocess.run([sys.executable, "-m", "interp_cli", *argv], cwd=work, env=_env(cache),
-                                  capture_output=True, text=True, timeout=timeout, preexec_fn=_limit(mem_gb),
-                                  errors="replace", stdin=subprocess.DEVNULL)
+            done = run_child([sys.executable, "-m", "interp_cli", *argv], cwd=work, env=_env(cache),
+                             capture_output=True, text=True, timeout=timeout, preexec_fn=_limit(mem_gb),
+                             errors="replace", stdin=subprocess.DEVNULL)
             rc, out, err = done.returncode, done.stdout, done.stderr
         except subprocess.TimeoutExpired as e:
             rc, out, err = None, str(e.stdout or ""), str(e.stderr or "")
         seconds = time.monotonic() - start
         problems = judge(argv, inputs_of(argv), rc, out, err, before, _tree(work),
                          _tree(cache) if cache.exists() else {})
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
     return {"argv": argv, "rc": rc, "stdout": out[-2000:], "stderr": err[-4000:], "seconds": round(seconds, 2),
             "problems": problems}
 

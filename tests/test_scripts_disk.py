@@ -164,3 +164,20 @@ def test_bench_temp_locks_stopped_ends_its_writers(tmp_path):
     assert err.read_text().splitlines() == ["bench_temp_locks: terminated; its temporary files were removed"]
     assert sorted(p.name for p in temp.iterdir()) == []
 
+
+
+def test_bench_long_batch_stopped_ends_its_batch(tmp_path):
+    """benchmarks/bench_long_batch.py follows an `interp batch` child started with Popen, which its stop never
+    ended: stopped by SIGTERM, the script removed its folder, said so and exited, and the batch went on writing
+    rows into the removed folder. Now the batch's whole group ends first (a SIGTERM of its own)."""
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    err = tmp_path / "err.txt"
+    # the batch has begun writing its rows
+    script, left = _stop_when([ROOT / "benchmarks" / "bench_long_batch.py", "--rows", "200", "--steps", "2"],
+                              dict(os.environ, TMPDIR=str(temp), HF_HUB_OFFLINE="1"), err,
+                              lambda under: under and list(temp.glob("interp-long-*/out/*")))
+    assert left == {}, f"still running after bench_long_batch exited: {left}"
+    assert script.returncode == 143, err.read_text()
+    assert err.read_text().splitlines() == ["bench_long_batch: terminated; its temporary files were removed"]
+    assert sorted(p.name for p in temp.iterdir()) == []
