@@ -745,3 +745,16 @@ def test_a_stopped_script_says_where_its_temporary_files_are_left_when_it_could_
     assert script.returncode == 143, err
     assert err.splitlines() == [f"script: terminated; its temporary files are still in {temp}"]
     assert [p.name for p in Path(temp).iterdir()] == ["m"]  # the mount point, now an empty folder
+
+
+def test_a_script_child_that_runs_past_its_timeout_is_ended_and_what_it_wrote_is_kept():
+    """fuzz_options judges a case that ran past `--timeout` by what it had printed, as `subprocess.run` gives it on
+    its TimeoutExpired (text, with `text=True`). `run_child`'s carried the raw bytes read so far, which the fuzzer's
+    `str()` made into "b'...'". Now it carries the text, all of it, read once the child's group has ended."""
+    from interp_cli.stops import run_child
+
+    code = ("import subprocess, sys, time; print('begun', flush=True); print('warned', file=sys.stderr, flush=True);"
+            "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)")
+    with pytest.raises(subprocess.TimeoutExpired) as late:
+        run_child([sys.executable, "-c", code], capture_output=True, text=True, timeout=3)
+    assert (late.value.stdout, late.value.stderr) == ("begun\n", "warned\n")
