@@ -85,6 +85,13 @@ def openmp_takes(threads: str) -> bool:
     return all((number := number_word(part)) is not None and number > 0 for part in threads.split(","))
 
 
+def openmp_wait_policy_takes(policy: str) -> bool:
+    """Whether OpenMP (libgomp) takes `policy` for OMP_WAIT_POLICY: ACTIVE or PASSIVE in any case, C's white space
+    (not Unicode's) around it, as found by trying values on torch's libgomp. Anything else, a blank value too,
+    it refuses with its own line on stderr as torch loads, and uses its default (threads that spin a while)."""
+    return policy.isascii() and policy.strip(" \t\n\v\f\r").lower() in ("active", "passive")
+
+
 def digits_only(text: str) -> str:
     """What a refusal of a number word adds where Python would have read it (`1_0`, `١٠`): how to write it."""
     return "" if text.isascii() and "_" not in text else ", in the digits 0-9"

@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from interp_cli import __version__, stops
-from interp_cli.checks import digits_only, openmp_takes
+from interp_cli.checks import digits_only, openmp_takes, openmp_wait_policy_takes
 from interp_cli.console import (PROCESS_WARNINGS, CommandLog, StdoutClosed, closing_json, debug_notes, emit,
                                 failure_json, json_line, one_command, out, say_kept_warnings, settle_std_streams,
                                 silence_stdout, with_warnings)
@@ -914,6 +914,14 @@ def _tune_own_process() -> None:
     caller's process: neither can be taken back there. OpenMP reads its variable once, when torch loads, and
     glibc has no way to read the malloc settings a process had (benchmarks/README.md, "A Python caller after
     cli.main"). The caller may make both itself (README, "From Python")."""
+    policy = os.environ.get("OMP_WAIT_POLICY")
+    if policy is not None and not openmp_wait_policy_takes(policy):
+        # libgomp's own line again (as for OMP_NUM_THREADS below), and its default spins: dropped, said once in
+        # interp's words, and interp's default below applies. A blank value is taken as unset, silently.
+        del os.environ["OMP_WAIT_POLICY"]
+        if policy.strip():
+            PROCESS_WARNINGS.append(f"warning: OMP_WAIT_POLICY={policy!r} is not ACTIVE or PASSIVE; ignored, as "
+                                    f"OpenMP would ignore it: interp's default, PASSIVE, applies")
     # Spinning OpenMP threads made the encoder 3.5x slower on a busy machine; set before torch loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     threads = os.environ.get("OMP_NUM_THREADS")

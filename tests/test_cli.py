@@ -1217,3 +1217,27 @@ def test_an_omp_num_threads_openmp_refuses_is_one_warning_in_interps_words_not_l
         assert warnings == [f"warning: {said}"], done.stderr
         assert json.loads(as_json.stdout)["warnings"] == [said] and as_json.stderr == ""
 
+
+@pytest.mark.parametrize("policy", ["bogus", "", " passive\t", "Active"])
+def test_an_omp_wait_policy_openmp_refuses_is_one_warning_in_interps_words_not_libgomps(tmp_path, policy):
+    """OMP_WAIT_POLICY=bogus (or a blank one) printed "libgomp: Invalid value for environment variable
+    OMP_WAIT_POLICY" as torch loaded, outside --json's "warnings", and OpenMP's spinning default applied, not interp's
+    PASSIVE. Now a value libgomp refuses is said once in interp's words and dropped, a blank one is unset, and one
+    it takes (either word, any case, spaces around) is left alone."""
+    out = tmp_path / "m.gif"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT), OMP_WAIT_POLICY=policy)
+    args = [sys.executable, "-m", "interp_cli", DEMO_A, DEMO_B, "--weights", "demo", "--steps", "2", "--size", "64",
+            "--no-cache", "-o", str(out)]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    as_json = subprocess.run([*args, "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == as_json.returncode == 0, (done.stderr, as_json.stderr)
+    assert "libgomp" not in done.stderr + as_json.stderr and "\n\n" not in "\n" + done.stderr, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
+    if policy != "bogus":
+        assert (warnings, json.loads(as_json.stdout)["warnings"]) == ([], []), done.stderr
+    else:
+        said = ("OMP_WAIT_POLICY='bogus' is not ACTIVE or PASSIVE; ignored, as OpenMP would ignore it: interp's "
+                "default, PASSIVE, applies")
+        assert warnings == [f"warning: {said}"], done.stderr
+        assert json.loads(as_json.stdout)["warnings"] == [said] and as_json.stderr == ""
+
