@@ -262,19 +262,24 @@ def environment_error(err: OSError, name: str | os.PathLike | None = None, *, at
 
 def _too_many_open_files() -> str:
     """Why this process could open no more files (EMFILE), and what helps: its own descriptor limit (`ulimit -n`, a
-    scheduler's), which interp needs a few more than Python's own for (ffmpeg's pipes, a temp, the photos)."""
+    scheduler's), which interp needs a few more than Python's own for (ffmpeg's pipes, a temp, the photos).
+
+    1024, the usual default, is the advice below it: a morph, a batch and `--tune` held at most 10 descriptors at
+    once (benchmarks/README.md, "The sixteenth audit's own leftovers"). At or above it, the files are the process's
+    own (a Python caller's, a service's sockets), and 1024 would not raise it: twice the limit is said instead."""
     limit = resource.getrlimit(resource.RLIMIT_NOFILE) if resource is not None else None
     if limit is None or limit[0] == resource.RLIM_INFINITY:  # pragma: no cover - no such limit here
         return "too many open files"
     soft, hard = limit
-    capped = hard != resource.RLIM_INFINITY and hard < 1024
+    wanted = 1024 if soft < 1024 else 2 * soft
+    capped = hard != resource.RLIM_INFINITY and hard < wanted
     if speaking_to_cli():
         # `ulimit -n 6` sets the hard limit too, which that shell cannot raise again: only a new one can.
         hard_said = f" (its hard limit, `ulimit -Hn`, is {hard}: run from a new shell, or ask for more)"
-        how = "raise it: `ulimit -n 1024` in the shell that runs interp" + (hard_said if capped else "")
+        how = f"raise it: `ulimit -n {wanted}` in the shell that runs interp" + (hard_said if capped else "")
         setting = f"ulimit -n is {soft}"
     else:
-        room = f"({hard}, {hard})" if capped else "(1024, resource.getrlimit(resource.RLIMIT_NOFILE)[1])"
+        room = f"({hard}, {hard})" if capped else f"({wanted}, resource.getrlimit(resource.RLIMIT_NOFILE)[1])"
         how = (f"raise it: resource.setrlimit(resource.RLIMIT_NOFILE, {room})" if not capped or hard > soft else
                f"its hard limit is {hard} too, which only a process started with more can pass")
         setting = "its RLIMIT_NOFILE"

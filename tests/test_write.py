@@ -1001,3 +1001,40 @@ def test_a_python_caller_over_its_descriptor_limit_is_told_a_call_that_raises_it
                     "resource.getrlimit(resource.RLIMIT_NOFILE)[1]))"), done.stderr
     assert written == "written" and out.stat().st_size > 0
 
+
+_CALLER_HOLDING_ITS_DESCRIPTORS = """
+import os, resource, sys
+import interp_cli
+resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 4096))
+held = []
+while True:  # a service's own sockets and files, up to its limit but a few
+    try:
+        held.append(os.open(os.devnull, os.O_RDONLY))
+    except OSError:
+        break
+for fd in held[-5:]:
+    os.close(fd)
+args = dict(weights="demo", steps=3, size=64, cache=False)
+try:
+    interp_cli.morph(sys.argv[1:3], sys.argv[3], **args)
+except interp_cli.InterpError as err:
+    print(err)
+    exec(str(err).split("raise it: ", 1)[1])
+interp_cli.morph(sys.argv[1:3], sys.argv[3], **args)
+print("written")
+"""
+
+
+def test_a_python_caller_already_at_1024_descriptors_is_told_a_limit_above_its_own(tmp_path):
+    """A caller whose own files fill its limit of 1024 (the usual default) was told to set it to 1024: run as
+    given, that changed nothing and the same call failed again. Now the advice doubles the limit it has."""
+    out = tmp_path / "m.mp4"
+    done = subprocess.run([sys.executable, "-c", _CALLER_HOLDING_ITS_DESCRIPTORS, os.path.join(EXAMPLES, "demo_a.png"),
+                           os.path.join(EXAMPLES, "demo_b.png"), str(out)], capture_output=True, text=True,
+                          timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT)))
+    told, written = done.stdout.splitlines()
+    assert told == (f"{out}: too many open files: this process may have only 1024 open at once (its RLIMIT_NOFILE); "
+                    "raise it: resource.setrlimit(resource.RLIMIT_NOFILE, (2048, "
+                    "resource.getrlimit(resource.RLIMIT_NOFILE)[1]))"), done.stderr
+    assert written == "written" and out.stat().st_size > 0
+
