@@ -168,8 +168,9 @@ def test_bench_temp_locks_stopped_ends_its_writers(tmp_path):
 
 def test_bench_long_batch_stopped_ends_its_batch(tmp_path):
     """benchmarks/bench_long_batch.py follows an `interp batch` child started with Popen, which its stop never
-    ended: stopped by SIGTERM, the script removed its folder, said so and exited, and the batch went on writing
-    rows into the removed folder. Now the batch's whole group ends first (a SIGTERM of its own)."""
+    ended: stopped by SIGTERM, the script removed its folder, said so and exited with the batch still running (it
+    ended only when its next JSON line met the closed pipe, 0.1 s later). Now the batch's whole group is ended
+    first (a SIGTERM of its own) and waited for."""
     temp = tmp_path / "temp"
     temp.mkdir()
     err = tmp_path / "err.txt"
