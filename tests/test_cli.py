@@ -1193,29 +1193,33 @@ def test_a_working_folder_removed_under_the_shell_is_refused_in_one_line(tmp_pat
     assert in_a_removed_folder("--help").returncode == 0
 
 
+def _openmp_warnings(tmp_path: Path, **variable: str) -> list[str]:
+    """The warnings of a morph run with `variable` set, once plain and once with --json: the same in both (on stderr,
+    then in the JSON's "warnings", stderr empty), and no word of libgomp's or blank line of its either way."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT), **variable)
+    args = [sys.executable, "-m", "interp_cli", DEMO_A, DEMO_B, "--weights", "demo", "--steps", "3", "--size", "64",
+            "--no-cache", "-o", str(tmp_path / "m.gif")]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    as_json = subprocess.run([*args, "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == as_json.returncode == 0, (done.stderr, as_json.stderr)
+    assert "libgomp" not in done.stderr + as_json.stderr and "\n\n" not in "\n" + done.stderr, done.stderr
+    said = json.loads(as_json.stdout)["warnings"]
+    assert [line for line in done.stderr.splitlines() if line.startswith("warning:")] == [f"warning: {w}" for w in said]
+    assert as_json.stderr == ""
+    return said
+
+
 @pytest.mark.parametrize("threads", ["0", "abc", "-1", "1_0", "", "4,2", " 2 "])
 def test_an_omp_num_threads_openmp_refuses_is_one_warning_in_interps_words_not_libgomps(tmp_path, threads):
     """OMP_NUM_THREADS=0, abc or -1 printed a blank line and "libgomp: Invalid value for environment variable
     OMP_NUM_THREADS" as torch loaded, in no words of interp's, outside --json's "warnings". The command now reads
     it before torch loads: a value OpenMP would refuse is said once, in the JSON's warnings under --json, and
     dropped (OpenMP's default, as libgomp would have used); a blank one is unset; one it takes is left alone."""
-    out = tmp_path / "m.gif"
-    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT), OMP_NUM_THREADS=threads)
-    args = [sys.executable, "-m", "interp_cli", DEMO_A, DEMO_B, "--weights", "demo", "--steps", "3", "--size", "64",
-            "--no-cache", "-o", str(out)]
-    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
-    as_json = subprocess.run([*args, "--json"], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == as_json.returncode == 0, (done.stderr, as_json.stderr)
-    assert "libgomp" not in done.stderr + as_json.stderr and "\n\n" not in "\n" + done.stderr, done.stderr
-    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
-    if threads.strip() in ("", "4,2", "2"):
-        assert (warnings, json.loads(as_json.stdout)["warnings"]) == ([], []), done.stderr
-    else:
-        said = (f"OMP_NUM_THREADS={threads!r} is not a number of threads (a whole number above 0"
-                f"{', in the digits 0-9' if '_' in threads else ''}, e.g. 4); ignored, as OpenMP would ignore it: "
-                "torch picks its own number")
-        assert warnings == [f"warning: {said}"], done.stderr
-        assert json.loads(as_json.stdout)["warnings"] == [said] and as_json.stderr == ""
+    said = (f"OMP_NUM_THREADS={threads!r} is not a number of threads (a whole number above 0"
+            f"{', in the digits 0-9' if '_' in threads else ''}, e.g. 4); ignored, as OpenMP would ignore it: "
+            "torch picks its own number")
+    assert _openmp_warnings(tmp_path, OMP_NUM_THREADS=threads) == ([] if threads.strip() in ("", "4,2", "2")
+                                                                   else [said])
 
 
 @pytest.mark.parametrize("policy", ["bogus", "", " passive\t", "Active"])
@@ -1224,20 +1228,7 @@ def test_an_omp_wait_policy_openmp_refuses_is_one_warning_in_interps_words_not_l
     OMP_WAIT_POLICY" as torch loaded, outside --json's "warnings", and OpenMP's spinning default applied, not interp's
     PASSIVE. Now a value libgomp refuses is said once in interp's words and dropped, a blank one is unset, and one
     it takes (either word, any case, spaces around) is left alone."""
-    out = tmp_path / "m.gif"
-    env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT), OMP_WAIT_POLICY=policy)
-    args = [sys.executable, "-m", "interp_cli", DEMO_A, DEMO_B, "--weights", "demo", "--steps", "2", "--size", "64",
-            "--no-cache", "-o", str(out)]
-    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
-    as_json = subprocess.run([*args, "--json"], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == as_json.returncode == 0, (done.stderr, as_json.stderr)
-    assert "libgomp" not in done.stderr + as_json.stderr and "\n\n" not in "\n" + done.stderr, done.stderr
-    warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
-    if policy != "bogus":
-        assert (warnings, json.loads(as_json.stdout)["warnings"]) == ([], []), done.stderr
-    else:
-        said = ("OMP_WAIT_POLICY='bogus' is not ACTIVE or PASSIVE; ignored, as OpenMP would ignore it: interp's "
-                "default, PASSIVE, applies")
-        assert warnings == [f"warning: {said}"], done.stderr
-        assert json.loads(as_json.stdout)["warnings"] == [said] and as_json.stderr == ""
+    said = ("OMP_WAIT_POLICY='bogus' is not ACTIVE or PASSIVE; ignored, as OpenMP would ignore it: interp's default, "
+            "PASSIVE, applies")
+    assert _openmp_warnings(tmp_path, OMP_WAIT_POLICY=policy) == ([said] if policy == "bogus" else [])
 

@@ -974,40 +974,11 @@ def test_a_descriptor_limit_too_low_for_ffmpeg_is_said_with_the_limit_and_how_to
 
 
 _CALLER_UNDER_A_DESCRIPTOR_LIMIT = """
-import resource, sys
-import interp_cli
-resource.setrlimit(resource.RLIMIT_NOFILE, (8, 4096))
-args = dict(weights="demo", steps=3, size=64, cache=False)
-try:
-    interp_cli.morph(sys.argv[1:3], sys.argv[3], **args)
-except interp_cli.InterpError as err:
-    print(err)
-    exec(str(err).split("raise it: ", 1)[1])  # the advice, as a Python caller would run it
-interp_cli.morph(sys.argv[1:3], sys.argv[3], **args)
-print("written")
-"""
-
-
-def test_a_python_caller_over_its_descriptor_limit_is_told_a_call_that_raises_it(tmp_path):
-    """The same limit told to a Python caller in Python's words (`resource.setrlimit`, not the shell's ulimit): the
-    advice, run as given, lets the same call write the MP4."""
-    out = tmp_path / "m.mp4"
-    done = subprocess.run([sys.executable, "-c", _CALLER_UNDER_A_DESCRIPTOR_LIMIT, os.path.join(EXAMPLES, "demo_a.png"),
-                           os.path.join(EXAMPLES, "demo_b.png"), str(out)], capture_output=True, text=True,
-                          timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT)))
-    told, written = done.stdout.splitlines()
-    assert told == (f"{out}: too many open files: this process may have only 8 open at once (its RLIMIT_NOFILE); "
-                    "raise it: resource.setrlimit(resource.RLIMIT_NOFILE, (1024, "
-                    "resource.getrlimit(resource.RLIMIT_NOFILE)[1]))"), done.stderr
-    assert written == "written" and out.stat().st_size > 0
-
-
-_CALLER_HOLDING_ITS_DESCRIPTORS = """
 import os, resource, sys
 import interp_cli
-resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 4096))
+resource.setrlimit(resource.RLIMIT_NOFILE, (int(sys.argv[4]), 4096))
 held = []
-while True:  # a service's own sockets and files, up to its limit but a few
+while sys.argv[5] == "filled":  # the caller's own files (a service's sockets), up to its limit but a few
     try:
         held.append(os.open(os.devnull, os.O_RDONLY))
     except OSError:
@@ -1019,22 +990,25 @@ try:
     interp_cli.morph(sys.argv[1:3], sys.argv[3], **args)
 except interp_cli.InterpError as err:
     print(err)
-    exec(str(err).split("raise it: ", 1)[1])
+    exec(str(err).split("raise it: ", 1)[1])  # the advice, as a Python caller would run it
 interp_cli.morph(sys.argv[1:3], sys.argv[3], **args)
 print("written")
 """
 
 
-def test_a_python_caller_already_at_1024_descriptors_is_told_a_limit_above_its_own(tmp_path):
-    """A caller whose own files fill its limit of 1024 (the usual default) was told to set it to 1024: run as
-    given, that changed nothing and the same call failed again. Now the advice doubles the limit it has."""
+@pytest.mark.parametrize("soft, files, advised", [(8, "none", 1024), (1024, "filled", 2048)])
+def test_a_python_caller_over_its_descriptor_limit_is_told_a_call_that_raises_it(tmp_path, soft, files, advised):
+    """The same limit told to a Python caller in Python's words (`resource.setrlimit`, not the shell's ulimit): the
+    advice, run as given, lets the same call write the MP4. A caller whose own files filled a limit of 1024 (the
+    usual default) was told to set it to 1024, which changed nothing: the same call failed again. Now the advice
+    is 1024 below that, twice the limit from there."""
     out = tmp_path / "m.mp4"
-    done = subprocess.run([sys.executable, "-c", _CALLER_HOLDING_ITS_DESCRIPTORS, os.path.join(EXAMPLES, "demo_a.png"),
-                           os.path.join(EXAMPLES, "demo_b.png"), str(out)], capture_output=True, text=True,
-                          timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT)))
+    done = subprocess.run([sys.executable, "-c", _CALLER_UNDER_A_DESCRIPTOR_LIMIT, os.path.join(EXAMPLES, "demo_a.png"),
+                           os.path.join(EXAMPLES, "demo_b.png"), str(out), str(soft), files], capture_output=True,
+                          text=True, timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT)))
     told, written = done.stdout.splitlines()
-    assert told == (f"{out}: too many open files: this process may have only 1024 open at once (its RLIMIT_NOFILE); "
-                    "raise it: resource.setrlimit(resource.RLIMIT_NOFILE, (2048, "
+    assert told == (f"{out}: too many open files: this process may have only {soft} open at once (its "
+                    f"RLIMIT_NOFILE); raise it: resource.setrlimit(resource.RLIMIT_NOFILE, ({advised}, "
                     "resource.getrlimit(resource.RLIMIT_NOFILE)[1]))"), done.stderr
     assert written == "written" and out.stat().st_size > 0
 
