@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -914,29 +915,32 @@ def _tune_own_process() -> None:
     caller's process: neither can be taken back there. OpenMP reads its variable once, when torch loads, and
     glibc has no way to read the malloc settings a process had (benchmarks/README.md, "A Python caller after
     cli.main"). The caller may make both itself (README, "From Python")."""
-    policy = os.environ.get("OMP_WAIT_POLICY")
-    if policy is not None and not openmp_wait_policy_takes(policy):
-        # libgomp's own line again (as for OMP_NUM_THREADS below), and its default spins: dropped, said once in
-        # interp's words, and interp's default below applies. A blank value is taken as unset, silently.
-        del os.environ["OMP_WAIT_POLICY"]
-        if policy.strip():
-            PROCESS_WARNINGS.append(f"warning: OMP_WAIT_POLICY={policy!r} is not ACTIVE or PASSIVE; ignored, as "
-                                    f"OpenMP would ignore it: interp's default, PASSIVE, applies")
+    # libgomp reads both as torch loads, refuses a value it cannot take with a blank line and its own words
+    # ("libgomp: Invalid value for environment variable ..."), then uses its default (for the wait policy: threads
+    # that spin): dropped here and said once in interp's words, so that the default (interp's PASSIVE below)
+    # applies without that line.
+    _drop_refused_openmp("OMP_WAIT_POLICY", openmp_wait_policy_takes,
+                         lambda policy: "is not ACTIVE or PASSIVE; ignored, as OpenMP would ignore it: interp's "
+                                        "default, PASSIVE, applies")
     # Spinning OpenMP threads made the encoder 3.5x slower on a busy machine; set before torch loads.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    threads = os.environ.get("OMP_NUM_THREADS")
-    if threads is not None and not openmp_takes(threads):
-        # libgomp reads it as torch loads, and refuses it with a blank line and its own words ("libgomp: Invalid
-        # value for environment variable OMP_NUM_THREADS"), then uses its default: said once here, in interp's
-        # words, and dropped, so that the default applies without that line. A blank value is taken as unset
-        # (as $INTERP_WEIGHTS's), silently.
-        del os.environ["OMP_NUM_THREADS"]
-        if threads.strip():
-            PROCESS_WARNINGS.append(f"warning: OMP_NUM_THREADS={threads!r} is not a number of threads (a whole "
-                                    f"number above 0{digits_only(threads)}, e.g. 4); ignored, as OpenMP would ignore "
-                                    f"it: torch picks its own number")
+    _drop_refused_openmp("OMP_NUM_THREADS", openmp_takes,
+                         lambda threads: f"is not a number of threads (a whole number above 0{digits_only(threads)}, "
+                                         f"e.g. 4); ignored, as OpenMP would ignore it: torch picks its own number")
     keep_freed_memory()  # 1024 frames reuse their buffers instead of page-faulting fresh ones
     freeze_imports_here()  # no collection walks torch's long-lived objects again (malloc.frozen_imports)
+
+
+def _drop_refused_openmp(name: str, takes: Callable[[str], bool], why: Callable[[str], str]) -> None:
+    """Drop the OpenMP variable `name` from the environment where libgomp would refuse its value (`takes`), with one
+    warning for the command's log: `NAME='value' ` + `why(value)`. A blank value is taken as unset (as
+    $INTERP_WEIGHTS's), silently."""
+    value = os.environ.get(name)
+    if value is None or takes(value):
+        return
+    del os.environ[name]
+    if value.strip():
+        PROCESS_WARNINGS.append(f"warning: {name}={value!r} {why(value)}")
 
 
 def run() -> None:
