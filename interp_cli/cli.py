@@ -318,6 +318,31 @@ def _error_line(text: str, typed) -> str:
     return line_text(one_line(typed_shown(text, typed)))
 
 
+def _words_taken(command: click.Command, words) -> tuple[list, list]:
+    """Of the words typed after a subcommand named without its group (`interp download ffhq --quiet`), those
+    `command` parses, and the options it has not: the suggested line must run as written, and `interp weights
+    download` has no --quiet. An option's value stays (`--weights ffhq` is NAME ffhq); where what is left still
+    does not parse (two names), the suggestion is the command's --help."""
+    known = {name for param in command.params for name in (*param.opts, *param.secondary_opts)}
+    known.update(("--help", "-h"))
+    taken, untaken, options = [], [], True
+    for typed in words:
+        options = options and typed != "--"
+        if options and typed.startswith("-") and typed != "-" and typed.split("=", 1)[0] not in known:
+            untaken.append(typed.split("=", 1)[0])
+            if "=" in typed:  # `--weights=ffhq`: its value, as the word after a spaced option stays
+                taken.append(typed.split("=", 1)[1])
+        else:
+            taken.append(typed)
+    if any(w in ("--help", "-h") for w in taken):
+        return taken, untaken
+    try:
+        left = command.make_parser(click.Context(command)).parse_args(list(taken))[1]
+    except click.UsageError:
+        left = ["?"]
+    return (taken, untaken) if not left else (["--help"], [])
+
+
 def _summary(command: click.Command) -> str:
     """A command's line in the top-level --help: its docstring's first paragraph without the example
     (`e.g. interp ...`), which the command's own --help shows."""
@@ -341,8 +366,10 @@ def _refuse_mistyped_command(word: str, commands, rest=()) -> None:
         if isinstance(group, click.Group) and word in group.commands:
             import shlex
 
-            line = " ".join(shlex.quote(w) for w in ["interp", group_name, word, *rest])
-            raise click.UsageError(f"no such command or file '{word}'; did you mean `{line}`?")
+            taken, untaken = _words_taken(group.commands[word], rest)
+            line = " ".join(shlex.quote(w) for w in ["interp", group_name, word, *taken])
+            not_taken = f" (it takes no {', '.join(untaken)})" if untaken else ""
+            raise click.UsageError(f"no such command or file '{word}'; did you mean `{line}`{not_taken}?")
     import difflib
 
     close = difflib.get_close_matches(word, list(commands), n=1, cutoff=0.6)

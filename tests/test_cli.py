@@ -961,6 +961,27 @@ def test_help_and_version_as_words_point_at_the_options_and_the_advice_runs(word
     assert "did you mean" not in run(words[0], B, "-o", "x.gif", "--steps", "1").stderr
 
 
+@pytest.mark.parametrize("words, suggested", [
+    (["verify", "demo", "--quiet"], "interp weights verify demo` (it takes no --quiet)"),
+    (["path", "--weights", "demo", "-q"], "interp weights path demo` (it takes no --weights, -q)"),
+    (["verify", "--weights=demo", "--json"], "interp weights verify demo --json` (it takes no --weights)"),
+    (["path", "demo", "--json"], "interp weights path demo --json`"),
+    (["verify", "demo", "ffhq"], "interp weights verify --help`"),
+])
+def test_a_weights_verb_without_its_group_is_answered_with_a_line_that_runs(words, suggested, tmp_path, monkeypatch):
+    """`interp verify demo --quiet` was answered "did you mean `interp weights verify demo --quiet`?", which
+    fails in turn ("no such option '--quiet'": the weights verbs take none). The line now keeps only the words
+    the verb takes (an option's value stays: `--weights demo` is its SPEC), says what it left out, and runs."""
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    result = run(*words)
+    assert result.exit_code == 2
+    line = one_line_error(result)
+    assert line == f"interp: error: no such command or file '{words[0]}'; did you mean `{suggested}?"
+    pasted = run(*shlex.split(suggested.split("`")[0])[1:])
+    assert pasted.exit_code == 0, pasted.stderr
+    assert any(said in pasted.stdout for said in ("demo.pt", "demo: OK", "Usage: interp weights verify"))
+
+
 @pytest.mark.parametrize("name", ["out.mp4", "page.html", "frames/"])
 def test_an_output_typed_without_o_is_answered_with_o_and_the_advice_runs(name, tmp_path, monkeypatch):
     """`interp a.png b.png out.mp4`, -o forgotten, said "out.mp4: no such file" (after a first run had made
