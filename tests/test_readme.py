@@ -430,3 +430,46 @@ def test_make_demo_installs_only_torch_and_interp_and_ends_in_words_not_json(tmp
     plan = subprocess.run(["make", "-n", f"VENV={venv}", "test"], cwd=ROOT, capture_output=True, text=True,
                           timeout=60).stdout
     assert '-e ".[dev,align]"' in plan  # the suite still gets both extras
+
+
+def test_every_file_in_examples_has_its_row_in_the_examples_page():
+    """examples/README.md says what each file there is and under which license; examples/demo.gif, the README's
+    first picture, had no row, so its provenance was nowhere. Every file in the folder has one now."""
+    page = (ROOT / "examples" / "README.md").read_text(encoding="utf-8")
+    rows = set(re.findall(r"^\| `([^`]+)` \|", page, re.M))
+    files = {path.name for path in (ROOT / "examples").iterdir() if path.is_file() and path.name != "README.md"}
+    assert files - rows == set(), "no row in examples/README.md"
+    assert rows - files == set(), "a row for a file that is not there"
+    with Image.open(ROOT / "examples" / "demo.gif") as gif:
+        said = re.search(r"^\| `demo\.gif` \|[^|]*\((\d+) frames, (\d+) px\)", page, re.M)
+        assert said and (gif.n_frames, gif.size) == (int(said.group(1)), (int(said.group(2)),) * 2)
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_the_readme_pictures_are_what_their_commands_make(tmp_path):
+    """The GIF's caption command and `make demo`'s sheet command, run as written (one --tune step, not 50: the
+    pictures' shapes do not depend on it), give the frame count, size, timing and loop of the shipped files."""
+    caption = " ".join(readme_section_before_use().split())
+    typed = re.search(r"The GIF is `(interp [^`]*)`", caption).group(1)
+    words = shlex.split(re.sub(r"--tune(?! \d)", "--tune 1", typed))
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    env = offline_env(tmp_path)
+    done = run_line(words + ["--quiet"], tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    with Image.open(tmp_path / "demo.gif") as made, Image.open(ROOT / "examples" / "demo.gif") as shipped:
+        assert (made.n_frames, made.size, made.info["duration"], made.info.get("loop")) == (
+            shipped.n_frames, shipped.size, shipped.info["duration"], shipped.info.get("loop"))
+    plan = subprocess.run(["make", "-n", f"VENV={tmp_path / 'v'}", "PY=interp", "demo"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60).stdout
+    sheet_line, = [line for line in plan.replace("\\\n", " ").splitlines() if "--sheet" in line]
+    words = shlex.split(re.sub(r"--tune(?! \d)", "--tune 1", sheet_line.replace("interp -m interp_cli", "interp")))
+    (tmp_path / "out").mkdir()
+    done = run_line(words, tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    with Image.open(tmp_path / "out" / "demo_sheet.png") as made:
+        assert made.size == Image.open(ROOT / "examples" / "demo_sheet.png").size
+
+
+def readme_section_before_use() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return text[:text.index("\n## Use\n")]
