@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from interp_cli.errors import NO_ROOM, InterpError, environment_error, option
+from interp_cli.errors import NO_ROOM, InterpError, environment_error, option, speaking_to_cli
 from interp_cli.files import ArraySpill
 
 
@@ -84,11 +84,15 @@ class _Spill(ArraySpill):
 
 def _failed(err: OSError) -> InterpError:
     """A failure to keep or read back a frame, said of the temp folder, with what frees it: only $TMPDIR
-    chooses where the temp goes (a place for -o would not help)."""
+    chooses where the temp goes (a place for -o would not help). A Python caller is named `tempfile.tempdir`:
+    Python reads $TMPDIR once, at its first temp file, so `os.environ["TMPDIR"] = ...` in a process that has made
+    one (this one has) changes nothing."""
     folder = tempfile.gettempdir()
+    elsewhere = "set TMPDIR to a folder with room" if speaking_to_cli() else (
+        'point tempfile.tempdir at a folder with room (tempfile.tempdir = "/path/with/room"; TMPDIR is read once, '
+        'at Python\'s first temp file)')
     if err.errno in NO_ROOM and err.errno != errno.EFBIG:
         return InterpError(f"{folder}: no room to keep the frames a morph shows again (the way back of a "
                            f"{option('pingpong')}, or of a {option('loop')} through two inputs) until they are shown: "
-                           f"{(err.strerror or str(err)).lower()}; free some space there, or set TMPDIR to a folder "
-                           f"with room")
+                           f"{(err.strerror or str(err)).lower()}; free some space there, or {elsewhere}")
     return environment_error(err, folder)

@@ -46,12 +46,32 @@ class _FullDisk:
         pass
 
 
-def test_no_room_for_the_way_back_says_where_and_what_frees_it(monkeypatch):
-    monkeypatch.setattr(replay.tempfile, "TemporaryFile", lambda **kwargs: _FullDisk())
+def test_no_room_for_the_way_back_says_where_and_what_frees_it_in_the_callers_words(monkeypatch, tmp_path):
+    """A Python caller was told "set TMPDIR to a folder with room"; done in its process (`os.environ`), the
+    retry failed alike, since Python reads $TMPDIR once, at its first temp file. It is now told tempfile.tempdir,
+    and the retry, so pointed, has room; the command still says TMPDIR (a new process reads it)."""
+    from interp_cli.errors import cli_words
+
+    full, real = tempfile.gettempdir(), tempfile.TemporaryFile
+    # The temp folder Python would use now has no room; any other has.
+    monkeypatch.setattr(replay.tempfile, "TemporaryFile",
+                        lambda **kwargs: _FullDisk() if tempfile.gettempdir() == full else real(**kwargs))
     plan = plan_frames(2, 4, pingpong=True)
     sources = first_showings(plan)
+    said = (f"{full}: no room to keep the frames a morph shows again (the way back of a {{}}, or of a {{}} through "
+            "two inputs) until they are shown: no space left on device; free some space there, or {}")
+    with cli_words(), pytest.raises(InterpError) as err:
+        list(replay.replay(iter(_drawn(4)), sources))
+    assert str(err.value) == said.format("--pingpong", "--loop", "set TMPDIR to a folder with room")
     with pytest.raises(InterpError) as err:
         list(replay.replay(iter(_drawn(4)), sources))
-    assert str(err.value) == (f"{tempfile.gettempdir()}: no room to keep the frames a morph shows again (the way "
-                              "back of a pingpong, or of a loop through two inputs) until they are shown: no space "
-                              "left on device; free some space there, or set TMPDIR to a folder with room")
+    assert str(err.value) == said.format("pingpong", "loop", 'point tempfile.tempdir at a folder with room '
+                                         '(tempfile.tempdir = "/path/with/room"; TMPDIR is read once, at Python\'s '
+                                         'first temp file)')
+    room = tmp_path / "room"
+    room.mkdir()
+    monkeypatch.setenv("TMPDIR", str(room))  # what the old words had a Python caller do: no change
+    with pytest.raises(InterpError):
+        list(replay.replay(iter(_drawn(4)), sources))
+    monkeypatch.setattr(tempfile, "tempdir", str(room))  # what the words say now
+    assert len(list(replay.replay(iter(_drawn(4)), sources))) == len(plan)
