@@ -52,6 +52,13 @@ def speaking_to_cli() -> bool:
     return _CLI_WORDS.get()
 
 
+def env_setting(variable: str, value: str) -> str:
+    """An environment variable set, in its reader's words: `NAME=value` before a shell's command, or the line that
+    sets it in a Python caller's process, which interp reads at its next use (the hub's cache and waits,
+    `hub_download.hub_cache`; the tuned-weights cache's bound, `tune.TunedCache`)."""
+    return f"{variable}={value}" if speaking_to_cli() else f'os.environ["{variable}"] = "{value}"'
+
+
 def option(name: str, value=_UNSET, *, placeholder: bool = False) -> str:
     """An option named as its reader passes it. `name` is the keyword (`batch_size`); on the command line
     it is the flag (`--batch-size`). With a `value`: "--fps 60" / "fps=60"; a bool gives the flag's on or

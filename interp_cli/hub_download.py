@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable, Iterator
 
-from interp_cli.errors import ChecksumError, WeightsUnavailableError, option, speaking_to_cli
+from interp_cli.errors import ChecksumError, WeightsUnavailableError, env_setting, option, speaking_to_cli
 from interp_cli.files import remove_if_same, taken_lock
 from interp_cli.presets import SHA256_HEX, WEIGHTS_ENV, Preset
 from interp_cli.progress import human_size, is_terminal, polled
@@ -603,13 +603,7 @@ def _unreachable(err: BaseException) -> str:
 def _more_time(variable: str, seconds: int) -> str:
     """`VARIABLE=N`, a wait that a slow connection is likely to be content with (huggingface_hub's default is 10 s);
     to a Python caller, the line that sets it in its process, which the next download reads (`_hub_timeouts`)."""
-    return _setting(variable, str(max(60, 6 * seconds)))
-
-
-def _setting(variable: str, value: str) -> str:
-    """An environment variable set, in its reader's words: `NAME=value` before a shell's command, or the line that
-    sets it in a Python caller's process (read by interp at each download: `hub_cache`, `_hub_timeouts`)."""
-    return f"{variable}={value}" if speaking_to_cli() else f'os.environ["{variable}"] = "{value}"'
+    return env_setting(variable, str(max(60, 6 * seconds)))
 
 
 def _timed_out(err: BaseException) -> bool:

@@ -38,7 +38,7 @@ import torch
 
 from interp_cli.cache import TUNED_CACHE_MB_ENV, TUNED_DEFAULT_CACHE_MB
 from interp_cli.checks import check_number, check_positive, check_seed, check_tune_steps
-from interp_cli.errors import InterpError, is_out_of_memory, option
+from interp_cli.errors import InterpError, env_setting, is_out_of_memory, option, speaking_to_cli
 from interp_cli.files import CacheBound, CacheWarnings, atomic_write, cache_dir, mark_used, remove_if_same
 from interp_cli.optim import FlatAdam
 from interp_cli.limits import TUNE_DEFAULT_STEPS
@@ -346,6 +346,8 @@ class TunedCache:
     def __init__(self, directory: str | os.PathLike | None = None, *, max_bytes: int | None = None,
                  warn: Callable[[str], None] | None = None, failures: CacheWarnings | None = None):
         self.directory = Path(directory).expanduser() if directory is not None else cache_dir("tuned")
+        self._given = max_bytes
+        self._setting = os.environ.get(CACHE_MB_ENV)
         self.bound = CacheBound(CACHE_MB_ENV, DEFAULT_CACHE_MB, "tuned-weights cache", max_bytes)
         self.max_bytes = self.bound.max_bytes
         self.warn = warn
@@ -357,6 +359,16 @@ class TunedCache:
     def _path(self, key: str) -> Path:
         return self.directory / f"{key}.pt"
 
+    def _bound_now(self) -> None:
+        """The bound as $INTERP_TUNE_CACHE_MB says it now, where none was given: a Python caller told "tuned weights
+        not cached ... os.environ[...] = ..." who did so kept its Session's first reading, so its next morphs
+        tuned again, uncached, and were not told why. Read again only when the setting changed, so that an
+        unreadable one is still named once."""
+        if self._given is None and os.environ.get(CACHE_MB_ENV) != self._setting:
+            self._setting = os.environ.get(CACHE_MB_ENV)
+            self.bound = CacheBound(CACHE_MB_ENV, DEFAULT_CACHE_MB, "tuned-weights cache")
+            self.max_bytes, self._warned = self.bound.max_bytes, False
+
     @torch.inference_mode(False)  # a copy of normal tensors, as `tune_generator` makes, whatever the caller's mode
     def load(self, key: str, base: torch.nn.Module) -> torch.nn.Module | None:
         """A copy of `base` with a cached entry's tuned weights, or None on a miss (`base` is untouched)."""
@@ -365,6 +377,7 @@ class TunedCache:
 
     def load_into(self, key: str, generator: torch.nn.Module) -> bool:
         """Copy a cached entry's tensors into `generator` (a copy, never the base); False on a miss."""
+        self._bound_now()
         self.bound.note_bad_setting(self.warn)
         path = self._path(key)
         if self.max_bytes <= 0:
@@ -415,6 +428,7 @@ class TunedCache:
         return True
 
     def put(self, key: str, generator: torch.nn.Module) -> None:
+        self._bound_now()
         self.bound.note_bad_setting(self.warn)
         if self.max_bytes <= 0:
             return
@@ -423,9 +437,12 @@ class TunedCache:
         if size > self.max_bytes:
             # Said once: every later run would tune again, minutes at 1024 px, with nothing to tell why.
             if not self._warned and self.warn is not None:
-                self.warn(f"warning: tuned weights not cached: one entry takes {math.ceil(size / 1e6)} MB, over the "
-                          f"tuned-weights cache's bound of {self.max_bytes / 1e6:g} MB (set {CACHE_MB_ENV} to "
-                          f"{math.ceil(size / 1e6)} or more to keep them)")
+                wanted = math.ceil(size / 1e6)
+                # A Python caller's line, which the next morph reads, its Session's too (`_bound_now`).
+                keep = f"set {CACHE_MB_ENV} to {wanted} or more to keep them" if speaking_to_cli() else \
+                    f"to keep them: {env_setting(CACHE_MB_ENV, str(wanted))}, or more"
+                self.warn(f"warning: tuned weights not cached: one entry takes {wanted} MB, over the "
+                          f"tuned-weights cache's bound of {self.max_bytes / 1e6:g} MB ({keep})")
             self._warned = True
             self._evict(self.max_bytes)
             return

@@ -796,6 +796,32 @@ def test_a_bound_under_one_entry_is_said_and_a_damaged_entry_is_noted_under_debu
     assert "steps reused from the cache" in run(*morph).stderr  # rebuilt
 
 
+def test_a_python_caller_told_to_raise_the_tuned_cache_bound_does_so_and_its_session_keeps_the_next_tuning(
+        tmp_path, monkeypatch):
+    """A Python caller was told "set INTERP_TUNE_CACHE_MB to 11 or more"; done in its process
+    (`os.environ[...] = ...`), its Session kept the bound it read when it was made, so every later morph tuned
+    again, uncached, and said nothing. The warning now gives the Python line, and the next morph reads it."""
+    import warnings
+
+    from interp_cli.errors import InterpWarning
+    from interp_cli.pipeline import Session, morph
+
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("INTERP_TUNE_CACHE_MB", "1")
+    session = Session("demo")
+    options = dict(session=session, tune=2, steps=2, progress=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", InterpWarning)
+        morph([DEMO_A, DEMO_B], tmp_path / "one.gif", **options)
+    told, = [str(w.message) for w in caught if "not cached" in str(w.message)]
+    line = told.split("(to keep them: ")[1].split(", or more)")[0]
+    assert line.startswith('os.environ["INTERP_TUNE_CACHE_MB"] = "'), told
+    exec(line, {"os": os})  # as the caller would paste it
+    assert morph([DEMO_A, DEMO_B], tmp_path / "two.gif", **options)["tune"]["cached"] is False  # tuned, kept
+    assert len(list((tmp_path / "cache" / "tuned").glob("*.pt"))) == 1
+    assert morph([DEMO_A, DEMO_B], tmp_path / "three.gif", **options)["tune"]["cached"] is True
+
+
 def test_session_tune_refuses_codes_with_no_photo_or_no_target_each_in_one_line():
     """`Session.tune` with only `.npy` codes (every target None) or one target short failed inside numpy
     ("need at least one array to stack"); `likeness` refuses its own mismatch as a UsageError."""
