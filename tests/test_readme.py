@@ -473,3 +473,21 @@ def test_the_readme_pictures_are_what_their_commands_make(tmp_path):
 def readme_section_before_use() -> str:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     return text[:text.index("\n## Use\n")]
+
+
+def test_the_weights_page_names_what_tells_one_version_of_a_file_from_another():
+    """weights/README.md said a remembered sha256 was keyed by the file's path, size and modification time: read
+    so, a checkpoint swapped in by `cp -p` or `rsync -t` (the old size and mtime) would pass unhashed. The record
+    also holds ctime and the inode (`sha256_record._version`, test_weights' swapped-file test): the page says so."""
+    import os
+
+    from interp_cli.sha256_record import _version
+
+    page = " ".join((ROOT / "weights" / "README.md").read_text(encoding="utf-8").split())
+    said = page[page.index("each hash is remembered in `sha256-records.json`"):]
+    said = said[:said.index("Deleting the record file")]
+    words = {"size": "size", "mtime_ns": "modification time", "ctime_ns": "change time", "ino": "inode"}
+    assert set(_version(os.stat(ROOT / "README.md"))) == set(words)
+    for field, word in words.items():
+        assert word in said, f"weights/README.md does not say the record checks the file's {word} ({field})"
+    assert "cp -p" in said

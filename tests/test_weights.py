@@ -521,7 +521,8 @@ def test_hash_record_lives_in_interp_cache_dir(tmp_path, local_ckpt):
 
 
 def test_same_size_rewrite_is_rehashed(local_ckpt, hash_calls):
-    """The record trusts (path, size, mtime_ns): a same-size rewrite changes mtime_ns, so it is re-hashed."""
+    """The record is kept for one file version (size, mtime_ns, ctime_ns, inode): a same-size rewrite changes
+    mtime_ns, so it is re-hashed."""
     assert weights.file_sha256(local_ckpt) == CONTENT_SHA256
     new_content = b"Y" + CONTENT[1:]
     local_ckpt.write_bytes(new_content)
