@@ -87,7 +87,7 @@ demo-weights: install  ## retrain the shipped demo model (hours of CPU)
 	$(PY) -m weights.train_demo $(FEATURE_RUN) --lr-g 5e-4 --lr-e 2.5e-4 --code-weight 0.1 --lr-warmup 300 --minutes 140
 
 # A real morph offline with the shipped demo model: out/demo.mp4, out/demo.gif, out/demo_sheet.png.
-# --tune: the ends 31-32 dB instead of 27.5-28 (about 5 s of CPU, once: the GIF reuses the cached tuning).
+# --tune: the ends 31.1-32.2 dB instead of 27.5-28.2 (about 5 s of CPU, once: the GIF reuses the cached tuning).
 demo: $(VENV)/.base  ## out/demo.mp4, out/demo.gif, out/demo_sheet.png, offline (.venv: torch and interp)
 	mkdir -p out
 	$(PY) -m interp_cli examples/demo_a.png examples/demo_b.png --weights demo --steps 60 --size 256 \
