@@ -239,11 +239,39 @@ def readme_section(title: str) -> str:
 
 def photos(folder: Path) -> None:
     """a.jpg and b.jpg, the README's names, as the shipped photos at half size (--paste still finds their faces,
-    in less time); c.jpg a third face."""
+    in less time); c.jpg a third face; a.png, b.png and c.png, the --help examples' names, demo faces."""
     for name, source in (("a.jpg", "obama.jpg"), ("b.jpg", "biden.jpg"), ("photo.jpg", "obama.jpg")):
         with Image.open(ROOT / "examples" / source) as photo:
             photo.reduce(2).save(folder / name, quality=95)
     Image.open(ROOT / "examples" / "demo_a.png").convert("RGB").save(folder / "c.jpg")
+    for name, source in (("a.png", "demo_a.png"), ("b.png", "demo_b.png"), ("c.png", "demo_a.png")):
+        face = Image.open(ROOT / "examples" / source).convert("RGB")
+        (face.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if name == "c.png" else face).save(folder / name)
+
+
+def help_examples() -> list[str]:
+    """Every command line the --help pages show: their Examples blocks and each `e.g. interp ...` of a command's or
+    an option's help. `interp weights download ffhq` needs the hub and `interp weights verify
+    ~/models/e4e_ffhq_encode.pt` a copy of it, so neither can run here."""
+    import click
+
+    from interp_cli.cli import cli
+
+    def texts(command):
+        yield from (command.help or "", command.epilog or "", *(getattr(p, "help", None) or "" for p in command.params))
+        for sub in getattr(command, "commands", {}).values():
+            yield from texts(sub)
+
+    assert isinstance(cli, click.Group)
+    shown = []
+    for text in texts(cli):
+        for paragraph in re.split(r"\n\s*\n", text):
+            shown += [re.split(r" \(| {2}", m.group(1))[0].strip()
+                      for m in re.finditer(r"e\.g\. (interp\b.*)", " ".join(paragraph.split()))]
+            shown += [line.split("#")[0].strip() for line in paragraph.splitlines() if line.startswith("  interp ")]
+    hub = {"interp weights download ffhq --json", "interp weights verify ~/models/e4e_ffhq_encode.pt"}
+    assert hub <= set(shown), "the --help pages' weights examples changed: see which can run here"
+    return sorted(set(shown) - hub)
 
 
 @pytest.mark.parametrize("words", [
@@ -251,12 +279,14 @@ def photos(folder: Path) -> None:
     for words in [shlex.split(line, comments=True) for line in
                   re.search(r"```sh\n(.*?)```", readme_section("Use"), re.S).group(1).splitlines()
                   + re.findall(r"^\| `(interp (?:encode|render|align|mix|batch) [^`]*)` \|", readme_section("Use"),
-                               re.M)]
+                               re.M)
+                  + help_examples()]
     if words])
 def test_every_command_the_use_section_shows_runs(words, tmp_path, monkeypatch):
-    """Each line of the `## Use` block and each command of its table, as written, with `--weights demo`
-    added (the ffhq download is not here) and, to keep it short, 2 frames, one --refine and one --tune step.
-    The block's `a.npy` is the table's `interp encode a.jpg -o a.npy`; `pairs.csv` is a two-row manifest."""
+    """Each line of the `## Use` block, each command of its table and each example of the --help pages, as
+    written, with `--weights demo` added (the ffhq download is not here) and, to keep it short, 2 frames, one
+    --refine and one --tune step. The block's `a.npy` is the table's `interp encode a.jpg -o a.npy`; `pairs.csv`
+    is a two-row manifest, of which a `--shard K/N` makes its own rows."""
     pytest.importorskip("cv2", reason="--paste and `interp align` need the align extra")
     from interp_cli.cli import cli
     from tests.cli_runner import cli_runner
@@ -281,7 +311,12 @@ def test_every_command_the_use_section_shows_runs(words, tmp_path, monkeypatch):
     assert done.exit_code == 0, f"{typed}:\n{done.stderr}"
     written = [w for w in words if w.endswith((".mp4", ".gif", ".html", ".png", ".npy", "/")) and w != "a.npy"
                or w == "a.npy" and command == "encode"]
-    written += ["out/ab.gif", "out/bc.mp4"] if command == "batch" else []
+    if command == "batch":
+        shard = re.search(r"--shard (\d+)/(\d+)", typed)
+        k, n = (int(shard.group(1)), int(shard.group(2))) if shard else (1, 1)
+        written += [name for row, name in enumerate(["out/ab.gif", "out/bc.mp4"], 1) if (row - 1) % n + 1 == k]
+    if command == "morph" and "-o" not in words:
+        written.append("morph.mp4")  # -o's default
     for name in written:
         assert (tmp_path / name).exists(), f"{typed}: no {name}"
 
