@@ -494,6 +494,10 @@ class Session:
         """
         from interp_cli.pipeline import morph_frames  # the verbs drive a Session, not the other way round
 
+        for name, example in (("progress", "True"), ("log", "print")):
+            if name in options:  # Python's own words ("unexpected keyword argument") said not where it goes
+                raise TypeError(f"morph_frames() got {name}=: a Session's morphs draw their bars and say their lines "
+                                f"as the Session was made: Session(weights, {name}={example})")
         return morph_frames(self, inputs, **options)
 
     def noise(self, mode: str = "const", seed: int = 0) -> list:

@@ -347,6 +347,31 @@ def test_the_python_example_runs(tmp_path, monkeypatch):
     assert len(names["codes"]) == 2
 
 
+@pytest.mark.filterwarnings("ignore::interp_cli.errors.InterpWarning")
+def test_the_python_sections_bars_and_lines_go_where_it_says(tmp_path, monkeypatch):
+    """The section said, right after what `morph_frames` takes, "`progress=True` draws the bars ... `log=print` gets
+    the command's lines": passed there, each was "morph_frames() got an unexpected keyword argument", which said
+    not where they go. The words now name Session (and morph), which take them, and morph_frames points there."""
+    from interp_cli.pipeline import Session, morph
+
+    said = " ".join(readme_section("From Python").split())
+    assert "`Session(..., progress=True)` (or `morph`'s) draws the bars" in said and "`log=print` there" in said
+    monkeypatch.chdir(tmp_path)
+    for name, value in offline_env(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    faces = [str(ROOT / "examples" / "demo_a.png"), str(ROOT / "examples" / "demo_b.png")]
+    session = Session("demo", progress=True, log=print)
+    assert sum(1 for _ in session.morph_frames(faces, steps=2)) == 2
+    lines: list = []
+    morph(faces, "m.gif", weights="demo", steps=2, log=lines.append)  # the codes now cached: it says so
+    assert lines, "morph(log=...) got no line"
+    for name, example in (("progress", "True"), ("log", "print")):
+        with pytest.raises(TypeError) as refused:
+            session.morph_frames(faces, steps=2, **{name: eval(example)})
+        assert f"Session(weights, {name}={example})" in str(refused.value)
+        Session("demo", **{name: eval(example)})  # as the message says
+
+
 def test_every_readme_section_the_project_cites_is_there():
     """setup.cfg, the Makefile and the code send readers to README sections by name (`README, "Batch jobs"`,
     `README.md, Development`); setup.cfg's comment on the dependency floors named "Tested dependency
