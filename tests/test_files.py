@@ -193,6 +193,9 @@ def test_a_live_claim_is_refused_to_another_process_and_a_killed_claimers_is_tak
             with files.claimed(out) as mine:
                 assert mine is False
             assert time.monotonic() - started < 30  # told at once, not after the row (only against a hang)
+            # Refused, this process leaves the live claimer's claim where it is: removed, a third worker would
+            # take the row while the first still makes it.
+            assert _hidden(tmp_path) == [claim]
             Path(f"{out}.go").touch()
             assert child.wait(timeout=60) == 0
             os.unlink(f"{out}.go")
@@ -380,6 +383,35 @@ def test_sha256_of_and_same_file(tmp_path):
     assert files.same_file(a, tmp_path / "link.png") and files.same_file(a, tmp_path / "hard.png")
     assert not files.same_file(a, tmp_path / "copy.png")
     assert not files.same_file(a, tmp_path / "missing.png")
+
+
+def test_an_input_that_is_no_regular_file_is_named_for_what_it_is(tmp_path):
+    """Each path an input cannot be is refused in its own words, naming it, as an InputError (exit 2) with its
+    path: a folder, a FIFO (stat()ed, never opened: opening one blocks until something writes), a device, a socket,
+    a missing file and one under a file. A photo passes and is named as given."""
+    import socket
+
+    photo = tmp_path / "a.png"
+    photo.write_bytes(b"x")
+    os.mkfifo(tmp_path / "pipe.png")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(tmp_path / "sock.png"))
+    try:
+        expected = {
+            tmp_path: "is a directory, not an image",
+            tmp_path / "pipe.png": "is a FIFO (named pipe), not a regular file",
+            Path(os.devnull): "is a device, not a regular file",
+            tmp_path / "sock.png": "is a socket or other special file, not a regular file",
+            tmp_path / "missing.png": "no such file",
+            photo / "b.png": "no such file (a parent is not a directory)",
+        }
+        for path, said in expected.items():
+            with pytest.raises(InterpError) as caught:
+                files.check_input_file(path, "an image")
+            assert (str(caught.value), caught.value.exit_code, caught.value.path) == (f"{path}: {said}", 2, str(path))
+    finally:
+        server.close()
+    assert files.check_input_file(photo) == str(photo)
 
 
 def test_too_long_name_counts_the_temp_name_on_the_last_part(tmp_path):
