@@ -240,3 +240,50 @@ def test_only_an_import_below_interps_own_frames_is_told_as_a_library_loading():
     assert str(reported(loading, "morph")[0]) == "out of memory loading torch"
     caller = raised("call()", __name__="mypackage.jobs", call=interp_calls(exhausted))
     assert str(reported(caller, "morph")[0]) == "out of memory (try a smaller batch_size or size)"
+
+
+_DESCRIPTOR_ADVICE = """
+import errno, resource, sys
+from interp_cli.errors import cli_words, environment_error
+for soft, hard in [(1024, 4096), (1023, 1024), (8, 1024), (8, 512), (8, 8)]:  # hard limits only lowered
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    with cli_words():
+        print(environment_error(OSError(errno.EMFILE, "Too many open files"), "m.mp4"))
+    told = str(environment_error(OSError(errno.EMFILE, "Too many open files"), "m.mp4"))
+    print(told)
+    if "raise it: " in told:
+        exec(told.split("raise it: ", 1)[1])  # the advice, run as a Python caller would
+        print(resource.getrlimit(resource.RLIMIT_NOFILE))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+"""
+
+
+def test_a_descriptor_limit_is_said_with_a_raise_that_works_at_each_bound():
+    """EMFILE says the limit and how to raise it, at each of the advice's bounds (a real RLIMIT_NOFILE, set in a
+    child): 1024 below 1024 and twice the limit from there (1023 is told 1024; 1024, 2048); a hard limit below what
+    is advised named (the shell that set it cannot raise it) and, for a Python caller, the call that takes the
+    limit as far as it goes, or none where it is there already. Each Python advice, run, raises the limit.
+    Only test_write's morphs under a real `ulimit -n` (seconds each) saw these lines."""
+    import subprocess
+    import sys
+
+    resource = pytest.importorskip("resource")
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 4096:
+        pytest.skip("this process's hard descriptor limit is below 4096")
+    done = subprocess.run([sys.executable, "-c", _DESCRIPTOR_ADVICE], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr
+    head = "m.mp4: too many open files: this process may have only {} open at once"
+    shell = head + " (ulimit -n is {}); raise it: `ulimit -n {}` in the shell that runs interp"
+    python = head + " (its RLIMIT_NOFILE); raise it: resource.setrlimit(resource.RLIMIT_NOFILE, ({}, {}))"
+    rest = "resource.getrlimit(resource.RLIMIT_NOFILE)[1]"
+    hard_said = " (its hard limit, `ulimit -Hn`, is {}: run from a new shell, or ask for more)"
+    assert done.stdout.splitlines() == [
+        shell.format(1024, 1024, 2048), python.format(1024, 2048, rest), "(2048, 4096)",
+        shell.format(1023, 1023, 1024), python.format(1023, 1024, rest), "(1024, 1024)",
+        shell.format(8, 8, 1024), python.format(8, 1024, rest), "(1024, 1024)",
+        shell.format(8, 8, 1024) + hard_said.format(512), python.format(8, 512, 512), "(512, 512)",
+        shell.format(8, 8, 1024) + hard_said.format(8),
+        head.format(8) + " (its RLIMIT_NOFILE); its hard limit is 8 too, which only a process started with more "
+                         "can pass",
+    ]

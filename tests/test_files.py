@@ -549,3 +549,23 @@ def test_a_stop_as_an_outputs_folders_are_made_leaves_none(tmp_path):
     with stop_inside(os, "mkdir"), pytest.raises(Stopped):
         outputs.commit()
     assert os.listdir(tmp_path) == []
+
+
+def test_a_command_that_fails_after_an_output_is_finished_leaves_the_old_outputs_and_no_temp(tmp_path):
+    """`Outputs` moves a command's outputs into place together or not at all: a video finished in its temp and a
+    sheet still to write, then a failure (an error in the block: the next photo unreadable) leaves the old video
+    and nothing new beside it. An output finished but never committed left its hidden temp beside the old one."""
+    video = tmp_path / "m.gif"
+    video.write_bytes(b"old")
+    with pytest.raises(InterpError, match="the next photo"):
+        with files.Outputs() as outputs:
+            outputs.add(files.StagedFile(video, b"new"))
+            outputs.later(tmp_path / "sheets" / "m.png", b"a sheet")
+            raise InterpError("the next photo could not be read")
+    assert os.listdir(tmp_path) == ["m.gif"] and video.read_bytes() == b"old"
+    with files.Outputs() as outputs:  # and without the failure, both are written
+        outputs.add(files.StagedFile(video, b"new"))
+        outputs.later(tmp_path / "sheets" / "m.png", b"a sheet")
+        outputs.commit()
+    assert video.read_bytes() == b"new" and (tmp_path / "sheets" / "m.png").read_bytes() == b"a sheet"
+    assert sorted(os.listdir(tmp_path)) == ["m.gif", "sheets"]
