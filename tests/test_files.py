@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -569,3 +570,24 @@ def test_a_command_that_fails_after_an_output_is_finished_leaves_the_old_outputs
         outputs.commit()
     assert video.read_bytes() == b"new" and (tmp_path / "sheets" / "m.png").read_bytes() == b"a sheet"
     assert sorted(os.listdir(tmp_path)) == ["m.gif", "sheets"]
+
+
+def test_arrays_kept_out_of_memory_come_back_as_they_went_in_any_order_and_leave_nothing(tmp_path, monkeypatch):
+    """ArraySpill (the frames a morph replays, the photos a --paste morph uses again): each array read back whole,
+    with its shape and dtype, in any order and as often as asked, each a fresh copy; nothing named on the disk."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    rng = np.random.default_rng(0)
+    put = {"frame": rng.integers(0, 256, (4, 5, 3), dtype=np.uint8), "code": rng.standard_normal((18, 512)),
+           "empty": np.zeros((0, 3), np.float32), "crop": rng.standard_normal((2, 3)).astype(np.float32).T}
+    with files.ArraySpill() as spill:
+        for key, array in put.items():
+            spill.put(key, array)
+        assert os.listdir(tmp_path) == []
+        for key in [*reversed(put), *put]:
+            back = spill.get(key)
+            assert back.dtype == put[key].dtype and np.array_equal(back, put[key]) and "code" in spill
+            back[...] = 0  # a copy: the next read is whole again
+        with pytest.raises(KeyError):
+            spill.get("missing")
+    assert "code" not in spill
