@@ -419,6 +419,14 @@ def test_too_long_name_counts_the_temp_name_on_the_last_part(tmp_path):
     room = os.pathconf(tmp_path, "PC_NAME_MAX") - files.TEMP_NAME_EXTRA
     assert files.too_long_name("a" * room, tmp_path) is None
     assert files.too_long_name("a" * (room + 1), tmp_path) is not None
+    # The longest name taken can be written under each temp it is made in first (a frames folder's, with its lock
+    # file; the old frames moved aside; a batch row's claim): a byte too few counted failed at the write instead.
+    longest = tmp_path / ("a" * room)
+    for made in (files.new_temp(longest, directory=True), files.claim_temp(longest, "old", directory=True)):
+        files.discard(made)
+    with files.claimed(longest) as mine:
+        assert mine is True and len(_hidden(tmp_path)) == 1
+    assert os.listdir(tmp_path) == []
     assert files.too_long_name(f"{'d' * (room + 1)}/x.gif", tmp_path) is None  # a folder has no temp name
     assert files.too_long_name(f"{'d' * 300}/x.gif", tmp_path) is not None
 
