@@ -344,6 +344,13 @@ def _call(verb, tmp, demo, manifest, keywords):
     ("morph", {"fps": "30"}, "fps must be a number (got '30')"),
     ("render", {"seed": "1"}, "seed must be a whole number (got '1')"),
     ("morph", {"noise": None}, "noise=None: choose one of const, random, none"),
+    # Right before: what no row of a batch could take, refused once before the weights load (a missing file here).
+    ("batch", {"steps": 1}, "steps must be at least 2 (got 1): a transition shows both of its ends"),
+    ("batch", {"hold": 10 ** 6}, "steps=3, hold=1000000 would make 2,000,003 frames; a morph has at most 1,000,000 "
+                                 "(fewer steps or hold)"),
+    ("batch", {"size": 7}, "size must be between 8 and 4096 (got 7)"),
+    ("batch", {"fps": 0}, "fps must be between 0.1 and 240 (got 0)"),
+    ("batch", {"ease": "fast"}, 'ease="fast": choose one of linear, smooth, cosine, cubic'),
 ])
 def test_a_python_callers_wrong_kind_of_argument_is_refused_by_its_keyword(tmp_path, demo, manifest, verb,
                                                                            keywords, said):
