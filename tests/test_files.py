@@ -451,6 +451,31 @@ def test_a_sheet_onto_an_input_names_the_option(tmp_path, monkeypatch):
     assert sorted(os.listdir()) == ["a.png"]
 
 
+def test_a_frames_folder_holding_an_input_is_refused_and_the_input_kept(tmp_path, monkeypatch):
+    """`-o frames/` where frames/ holds an input: the frames output replaces the folder, which would delete the
+    photo. Refused before anything is made, naming both, as is a --sheet written over an input (a hard link too);
+    the photo is where it was. No test made a frames output of an input's own folder."""
+    from interp_cli.cli import cli
+    from tests.cli_runner import cli_runner
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("frames")
+    shutil.copy(examples / "demo_a.png", "frames/a.png")
+    os.link("frames/a.png", "linked.png")
+    for output, said in [("frames/", "frames/: this directory holds the input frames/a.png; choose another output"),
+                         ("frames", "frames: this directory holds the input frames/a.png; choose another output")]:
+        result = cli_runner().invoke(cli, ["frames/a.png", str(examples / "demo_b.png"), "--weights", "demo",
+                                           "--steps", "3", "-o", output])
+        assert (result.exit_code, result.stderr) == (2, f"interp: error: {said}\n")
+    result = cli_runner().invoke(cli, ["frames/a.png", str(examples / "demo_b.png"), "--weights", "demo", "--steps",
+                                       "3", "-o", "m.gif", "--sheet", "linked.png"])
+    assert (result.exit_code, result.stderr) == (
+        2, "interp: error: --sheet linked.png: is the input frames/a.png; choose another output name\n")
+    assert sorted(os.listdir()) == ["frames", "linked.png"] and os.listdir("frames") == ["a.png"]
+    assert Path("frames/a.png").read_bytes() == (examples / "demo_a.png").read_bytes()
+
+
 def _file_system_type(path: Path) -> str | None:
     """The type of the file system `path` lies on, from the kernel's own table (the longest mount point above it)."""
     best, kind = "", None
