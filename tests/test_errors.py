@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import errno
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -243,7 +246,7 @@ def test_only_an_import_below_interps_own_frames_is_told_as_a_library_loading():
 
 
 _DESCRIPTOR_ADVICE = """
-import errno, resource, sys
+import errno, os, resource, sys
 from interp_cli.errors import cli_words, environment_error
 for soft, hard in [(1024, 4096), (1023, 1024), (8, 1024), (8, 512), (8, 8)]:  # hard limits only lowered
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
@@ -255,6 +258,18 @@ for soft, hard in [(1024, 4096), (1023, 1024), (8, 1024), (8, 512), (8, 8)]:  # 
         exec(told.split("raise it: ", 1)[1])  # the advice, run as a Python caller would
         print(resource.getrlimit(resource.RLIMIT_NOFILE))
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+from interp_cli.errors import descriptors_short
+held = []
+while True:  # this process's files up to its limit of 8, then 3 given back: a child's 4 pipe ends do not fit
+    try:
+        held.append(os.open(os.devnull, os.O_RDONLY))
+    except OSError:
+        break
+for fd in held[-3:]:
+    os.close(fd)
+print(descriptors_short())
+os.close(held[-4])
+print(descriptors_short())
 """
 
 
@@ -263,7 +278,8 @@ def test_a_descriptor_limit_is_said_with_a_raise_that_works_at_each_bound():
     child): 1024 below 1024 and twice the limit from there (1023 is told 1024; 1024, 2048); a hard limit below what
     is advised named (the shell that set it cannot raise it) and, for a Python caller, the call that takes the
     limit as far as it goes, or none where it is there already. Each Python advice, run, raises the limit.
-    Only test_write's morphs under a real `ulimit -n` (seconds each) saw these lines."""
+    Only test_write's morphs under a real `ulimit -n` (seconds each) saw these lines, or `descriptors_short`, which
+    tells a failure that hides its OSError (imageio-ffmpeg's probe) that a child's pipes would not fit."""
     import subprocess
     import sys
 
@@ -286,4 +302,57 @@ def test_a_descriptor_limit_is_said_with_a_raise_that_works_at_each_bound():
         shell.format(8, 8, 1024) + hard_said.format(8),
         head.format(8) + " (its RLIMIT_NOFILE); its hard limit is 8 too, which only a process started with more "
                          "can pass",
+        "[Errno 24] Too many open files", "None",  # what a failure that hides its OSError (ffmpeg's probe) asks
     ]
+
+
+@pytest.mark.parametrize("value", ["off", 'say "hi"', "C:\\photos", "tab\there", "it's", "", "ü"])
+def test_a_python_caller_is_shown_each_value_as_python_reads_it(value):
+    """A Python caller's refusal shows the value as a keyword it can paste (`noise="off"`): a string holding a
+    quote or a backslash is shown as Python's repr, which reads back as the same string; `"say "hi""` did not."""
+    from interp_cli.errors import option
+
+    shown = option("noise", value)
+    assert shown.startswith("noise=") and ast.literal_eval(shown.removeprefix("noise=")) == value
+    if value.isalpha():
+        assert shown == f'noise="{value}"'
+
+
+def test_a_warning_to_a_python_caller_points_at_the_callers_own_line():
+    """A warning about a call (an InterpWarning) is located at the first frame outside interp, however deep inside
+    interp it is issued: `warnings` shows the caller's file and line, and a filter by module matches the caller."""
+    import warnings
+
+    from interp_cli.errors import InterpWarning
+
+    inner = {"__name__": "interp_cli.deep"}
+    exec("from interp_cli.errors import warn_caller\n"
+         "def deepest():\n    warn_caller('a GIF plays at 50 fps at most')\n"
+         "def deep():\n    deepest()\n", inner)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        line = sys._getframe().f_lineno + 1  # the next line's: the call
+        inner["deep"]()
+    (warning,) = caught
+    assert warning.category is InterpWarning and str(warning.message) == "a GIF plays at 50 fps at most"
+    assert (warning.filename, warning.lineno) == (__file__, line)
+
+
+def test_a_disk_full_over_quota_or_read_only_stops_a_batch_and_a_file_size_limit_does_not():
+    """A batch stops at a row whose disk is full, over quota or read-only (every row after would fail alike); a
+    file-size limit (a smaller output may fit), a permission (the row's own folder) or anything else is the row's
+    alone. A batch retells the row's error in its own words, keeping the exit code and errno it is decided by; a
+    stream (standard output) is named but is no file at fault (`path` None)."""
+    from interp_cli.errors import retold, stops_a_batch
+
+    for code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        told = environment_error(OSError(code, os.strerror(code)), "out/x.gif")
+        again = retold(told, f"row 3: {told}")
+        assert stops_a_batch(told) and stops_a_batch(again), code
+        assert (str(again), again.exit_code, again.errno, again.path) == (
+            f"row 3: {told}", told.exit_code, code, "out/x.gif")
+    for code in (errno.EFBIG, errno.EACCES, errno.EIO):
+        assert not stops_a_batch(environment_error(OSError(code, os.strerror(code)), "out/x.gif")), code
+    assert not stops_a_batch(UsageError("--steps: bad")) and not stops_a_batch(KeyError("k"))
+    piped = environment_error(OSError(errno.ENOSPC, "No space left on device"), "standard output", at_fault=False)
+    assert str(piped).startswith("standard output: cannot write: ") and piped.path is None
