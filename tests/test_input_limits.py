@@ -717,3 +717,12 @@ def test_a_whole_number_with_a_sign_or_spaces_around_it_is_still_that_number(typ
     from interp_cli.manifest import Shard, parse_shard
 
     assert parse_shard(f"{typed.replace('10', '1')}/ 2") == Shard(1, 2)
+
+
+def test_a_batch_takes_each_shared_number_at_its_least_and_a_frame_rate_that_is_not_whole(tmp_path, manifest):
+    """What `interp batch` checks once for every row takes the values its rows take: fps 29.97 (NTSC's), one frame a
+    batch, one frame a sheet, quality 0, truncation 0, no hold, two steps, the least size. Only test_batch's
+    runs saw these taken; fps checked as a whole number, or a batch size of 1 refused, passed every fast file."""
+    done = batch(manifest, tmp_path / "out", weights="demo", steps=2, hold=0, fps=29.97, batch_size=1,
+                 sheet_frames=1, sheets=True, quality=0, truncation=0.0, size=limits.SIZE[0], **quiet())
+    assert done["failed"] == 0 and Image.open(tmp_path / "out" / "m.gif").n_frames == 2
