@@ -361,7 +361,9 @@ def test_evict_least_recent_keeps_the_most_recently_used_within_a_count_or_a_siz
     files.mark_used(entries[3])  # the oldest read just now: now the newest
     files.evict_least_recent(entries + [tmp_path / "gone"], keep=3)
     assert sorted(os.listdir(tmp_path)) == ["e0", "e1", "e3"]
-    files.evict_least_recent(entries, room=45)  # e1 (20 bytes) then e0 (30) out: 40 bytes left
+    assert files.evict_least_recent(entries, room=90) == 90  # exactly the bound: all three kept
+    assert sorted(os.listdir(tmp_path)) == ["e0", "e1", "e3"]
+    assert files.evict_least_recent(entries, room=45) == 40  # e1 (20 bytes) then e0 (30) out: 40 bytes left
     assert os.listdir(tmp_path) == ["e3"]
     files.mark_used(tmp_path / "gone")  # best effort: nothing to stamp is no error
     # An old entry that cannot be removed (here a folder: unlink fails) stays, and takes no newer one with it.
