@@ -626,3 +626,18 @@ def test_arrays_kept_out_of_memory_come_back_as_they_went_in_any_order_and_leave
         with pytest.raises(KeyError):
             spill.get("missing")
     assert "code" not in spill
+
+
+def test_a_claim_is_made_as_any_file_is_so_a_groups_workers_can_take_each_others_over(tmp_path):
+    """A batch's claim file is made 0666 minus the umask, as a temp is: workers of one group under umask 002 (a shared
+    project's folder) open each other's claims to take over a killed one's. A mode of 0665 passed every file."""
+    old = os.umask(0o002)
+    try:
+        with files.claimed(tmp_path / "row.gif") as mine:
+            (claim,) = _hidden(tmp_path)
+            assert mine is True and os.stat(tmp_path / claim).st_mode & 0o777 == 0o664
+        temp = files.new_temp(tmp_path / "out.bin")
+        assert os.stat(temp).st_mode & 0o777 == 0o664
+        files.discard(temp)
+    finally:
+        os.umask(old)

@@ -349,6 +349,7 @@ def _call(verb, tmp, demo, manifest, keywords):
     ("batch", {"hold": 10 ** 6}, "steps=3, hold=1000000 would make 2,000,003 frames; a morph has at most 1,000,000 "
                                  "(fewer steps or hold)"),
     ("batch", {"size": 7}, "size must be between 8 and 4096 (got 7)"),
+    ("batch", {"size": 64.5}, "size must be a whole number (got 64.5)"),
     ("batch", {"fps": 0}, "fps must be between 0.1 and 240 (got 0)"),
     ("batch", {"ease": "fast"}, 'ease="fast": choose one of linear, smooth, cosine, cubic'),
 ])
@@ -726,3 +727,13 @@ def test_a_batch_takes_each_shared_number_at_its_least_and_a_frame_rate_that_is_
     done = batch(manifest, tmp_path / "out", weights="demo", steps=2, hold=0, fps=29.97, batch_size=1,
                  sheet_frames=1, sheets=True, quality=0, truncation=0.0, size=limits.SIZE[0], **quiet())
     assert done["failed"] == 0 and Image.open(tmp_path / "out" / "m.gif").n_frames == 2
+
+
+def test_a_batch_given_a_hold_alone_counts_its_frames_with_the_default_steps(tmp_path, manifest):
+    """hold= without steps= makes each row's morph take its default 60 steps: the up-front count says so, and is
+    refused with those numbers before the weights load (a missing file here), as each row would be."""
+    with pytest.raises(UsageError) as caught:
+        batch(manifest, tmp_path / "out", weights=str(tmp_path / "missing.pt"), hold=499_971, **quiet())
+    assert str(caught.value) == ("steps=60, hold=499971 would make 1,000,002 frames; a morph has at most 1,000,000 "
+                                 "(fewer steps or hold)")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["pairs.csv"]
