@@ -350,6 +350,8 @@ def _call(verb, tmp, demo, manifest, keywords):
                                  "(fewer steps or hold)"),
     ("batch", {"size": 7}, "size must be between 8 and 4096 (got 7)"),
     ("batch", {"size": 64.5}, "size must be a whole number (got 64.5)"),
+    ("batch", {"quality": 5.5}, "quality must be a whole number (got 5.5)"),
+    ("batch", {"batch_size": 2.5}, "batch_size must be a whole number (got 2.5)"),
     ("batch", {"fps": 0}, "fps must be between 0.1 and 240 (got 0)"),
     ("batch", {"ease": "fast"}, 'ease="fast": choose one of linear, smooth, cosine, cubic'),
 ])
