@@ -641,3 +641,15 @@ def test_a_claim_is_made_as_any_file_is_so_a_groups_workers_can_take_each_others
         files.discard(temp)
     finally:
         os.umask(old)
+
+
+@pytest.mark.parametrize("before, after", [(0o600, 0o600), (0o640, 0o640), (0o4750, 0o750)])
+def test_a_file_written_again_keeps_its_permission_bits_but_no_set_id_bit(tmp_path, before, after):
+    """A clip kept private (0600) or shared with a group (0640) stays so when it is written again, as `cp` and a
+    shell's `>` keep it; a set-user-id bit is not carried onto new content. Only test_outputs' morphs checked it."""
+    target = tmp_path / "m.gif"
+    target.write_bytes(b"old")
+    os.chmod(target, before)
+    with files.atomic_write(target) as fh:
+        fh.write(b"new")
+    assert target.read_bytes() == b"new" and target.stat().st_mode & 0o7777 == after
