@@ -298,6 +298,10 @@ def test_the_bound_is_set_by_interp_latent_cache_mb_and_zero_turns_the_cache_off
     off = LatentCache(tmp_path / "off")
     off.put("a", code)
     assert off.get("a", SHAPE) is None and not off.directory.exists()
+    # Off, the codes written before are not served either (turned off to rule the cache out), and stay on disk.
+    earlier = LatentCache(tmp_path / "small")
+    assert earlier.get("c", SHAPE) is None and (earlier.hits, earlier.misses) == (0, 1)
+    assert len(_entries(earlier)) == 2
     monkeypatch.setenv("INTERP_LATENT_CACHE_MB", "lots")
     said = []
     typo = LatentCache(tmp_path / "typo", warn=said.append)
