@@ -356,3 +356,33 @@ def test_a_disk_full_over_quota_or_read_only_stops_a_batch_and_a_file_size_limit
     assert not stops_a_batch(UsageError("--steps: bad")) and not stops_a_batch(KeyError("k"))
     piped = environment_error(OSError(errno.ENOSPC, "No space left on device"), "standard output", at_fault=False)
     assert str(piped).startswith("standard output: cannot write: ") and piped.path is None
+
+
+def test_what_to_try_when_no_face_is_found_names_only_options_the_reader_can_pass():
+    """Each no-face advice, in the command's words and in a Python caller's, names options of the commands or
+    keywords of the functions it sends the reader to (morph and encode), and no other reader's: `interp align`'s
+    advice in Python words sent a shell user to align=False. Only the alignment and --paste morphs saw these lines."""
+    import inspect
+    import re
+
+    import click
+
+    from interp_cli import pipeline
+    from interp_cli.cli import cli
+    from interp_cli.errors import no_face_advice, no_face_advice_align, no_face_advice_paste
+
+    flags = {opt for name in ("morph", "encode") for param in cli.commands[name].params
+             if isinstance(param, click.Option) for opt in (*param.opts, *param.secondary_opts)}
+    keywords = set(inspect.signature(pipeline.morph).parameters)  # encode's align= too: checked with morph's
+    assert "align" in inspect.signature(pipeline.encode).parameters
+    for advice in (no_face_advice, no_face_advice_paste, no_face_advice_align):
+        with cli_words():
+            said = advice()
+        named = re.findall(r"--[a-z-]+", said)
+        assert named and set(named) <= flags and "=" not in said and "()" not in said, said
+        said = advice()
+        named = re.findall(r"\b([a-z_]+)=", said)
+        assert named and set(named) <= keywords and "--" not in said, said
+    with cli_words():
+        assert no_face_advice_align().startswith("interp align needs")
+    assert no_face_advice_align().startswith("align() needs")
