@@ -193,6 +193,34 @@ def test_a_card_says_a_photo_was_drawn_poorly_and_after_tune_what_the_untuned_mo
                      "27.5 dB \u00b7 SSIM 0.89"], lines
 
 
+def test_a_morph_through_more_than_26_inputs_labels_them_a_to_z_then_by_number(tmp_path):
+    """Each input's card is labelled by a letter, a. to z.; the 27th and later by their place (27.), not an
+    IndexError after the frames were rendered, nor a letter used twice."""
+    names = [f"p{k}.png" for k in range(28)]
+    with open_writer(tmp_path / "m.html", about=page_about(names, [None] * 28)) as writer:
+        writer.write(_gradients(1)[0])
+    labels = re.findall(r'<span class="name">([^<]*)</span>', (tmp_path / "m.html").read_text(encoding="utf-8"))
+    assert labels == [f"{letter}. p{k}.png" for k, letter in enumerate("abcdefghijklmnopqrstuvwxyz")] + \
+        ["27. p26.png", "28. p27.png"]
+
+
+def test_a_page_that_fails_midway_leaves_no_file_and_no_descriptor_open(tmp_path):
+    """A morph that fails after some frames (a service writing many pages, some failing) leaves neither the page's
+    temp nor its open file: a descriptor left open per failed page ran a long-lived caller out of them."""
+    def descriptors():
+        return len(os.listdir("/proc/self/fd"))
+
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("needs /proc/self/fd")
+    before = descriptors()
+    with pytest.raises(RuntimeError, match="the next photo"):
+        with open_writer(tmp_path / "m.html") as writer:
+            for frame in _gradients(3):
+                writer.write(frame)
+            raise RuntimeError("the next photo could not be read")
+    assert os.listdir(tmp_path) == [] and descriptors() == before
+
+
 def test_memory_does_not_grow_with_frame_count(tmp_path):
     frame = _gradients(1, 256, 256)[0]
 
