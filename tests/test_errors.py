@@ -386,3 +386,18 @@ def test_what_to_try_when_no_face_is_found_names_only_options_the_reader_can_pas
     with cli_words():
         assert no_face_advice_align().startswith("interp align needs")
     assert no_face_advice_align().startswith("align() needs")
+
+
+def test_face_without_alignment_says_which_setting_turned_alignment_off_in_the_readers_words():
+    """--face picks among the faces alignment finds: with alignment off, the refusal says what turned it off (the
+    caller's --no-align, or a model that takes crops as they are) and the two ways out, in the reader's words."""
+    from interp_cli.errors import face_without_alignment
+
+    with cli_words():
+        assert face_without_alignment("a.png", explicit=True) == (
+            "a.png: --face picks among the faces that alignment finds, and alignment is off (--no-align is given); "
+            "drop --face, or pass --align")
+    assert face_without_alignment(None, explicit=False) == (
+        "face picks among the faces that alignment finds, and alignment is off (this model, like the demo preset, "
+        "takes its inputs as they are); drop face, or pass align=True")
+    assert face_without_alignment(None, explicit=True).endswith("(align=False is given); drop face, or pass align=True")
