@@ -596,9 +596,16 @@ def test_interp_cache_names_what_it_cannot_read_and_does_not_call_it_empty(tmp_p
         lines = _interp_cache(env, prefix=prefix).splitlines()
         assert lines[-1] == f"cannot be read, not counted: {top} (Permission denied)"
         assert "nothing of interp's is in it" not in lines
+        top.chmod(0o700)
+        (top / "align" / "inner").mkdir(parents=True)  # a folder deeper in a part is named itself, not the part
+        (top / "align" / "inner").chmod(0)
+        report = json.loads(_interp_cache(env, "--json", prefix=prefix))
+        assert report["unreadable"] == [{"path": str(top / "align" / "inner"), "error": "Permission denied"}]
     finally:
         top.chmod(0o700)
         (top / "latents").chmod(0o700)
+        if (top / "align" / "inner").exists():
+            (top / "align" / "inner").chmod(0o700)
 
 
 def test_interp_cache_follows_no_symlink_in_the_dir_to_count_or_to_clear(tmp_path):
