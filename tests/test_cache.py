@@ -596,6 +596,8 @@ def test_interp_cache_names_what_it_cannot_read_and_does_not_call_it_empty(tmp_p
         lines = _interp_cache(env, prefix=prefix).splitlines()
         assert lines[-1] == f"cannot be read, not counted: {top} (Permission denied)"
         assert "nothing of interp's is in it" not in lines
+        report = json.loads(_interp_cache(env, "--json", prefix=prefix))
+        assert (report["bytes"], report["files"]) == (0, 0) and all(part["bytes"] == 0 for part in report["parts"])
         top.chmod(0o700)
         (top / "align" / "inner").mkdir(parents=True)  # a folder deeper in a part is named itself, not the part
         (top / "align" / "inner").chmod(0)
