@@ -260,15 +260,10 @@ for soft, hard in [(1024, 4096), (1023, 1024), (8, 1024), (8, 512), (8, 8)]:  # 
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 from interp_cli.errors import descriptors_short
 held = []
-while True:  # this process's files up to its limit of 8, then 3 given back: a child's 4 pipe ends do not fit
-    try:
-        held.append(os.open(os.devnull, os.O_RDONLY))
-    except OSError:
-        break
-for fd in held[-3:]:
-    os.close(fd)
+while descriptors_short() is None:  # files opened up to 3 short of the limit of 8: a child's 4 pipe ends do not fit
+    held.append(os.open(os.devnull, os.O_RDONLY))
 print(descriptors_short())
-os.close(held[-4])
+os.close(held.pop())
 print(descriptors_short())
 """
 
