@@ -240,6 +240,20 @@ def test_a_slow_bar_off_a_terminal_gives_an_estimate_before_its_first_quarter(mo
         "tuning: 25/50 steps", "tuning: 38/50 steps", "tuning: 50/50 steps in 15.0s (3.33 steps/s)"]
 
 
+def test_a_slow_bar_of_one_step_ends_on_its_line_and_one_of_none_says_nothing(monkeypatch):
+    """A one-row batch or a single slow step (a 1024 px render on a CPU) is work like any other: its bar ends on its
+    count and time; a bar of no steps (every code from the cache) prints nothing."""
+    stream, now = io.StringIO(), [0.0]
+    monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.setattr(progress, "time", type("Clock", (), {"perf_counter": staticmethod(lambda: now[0])}))
+    with progress.bar(1, "batch", unit="row") as bar:
+        now[0] += 40.0
+        bar.update()
+    with progress.bar(0, "encoding", unit="image"):
+        now[0] += 40.0
+    assert stream.getvalue().splitlines() == ["batch: 1/1 rows in 40.0s (40.0 s/row)"]
+
+
 def test_a_slow_bar_inside_another_speaks_off_a_terminal_and_a_quick_one_stays_silent(monkeypatch):
     """A batch row's --tune at 1024 px on a CPU (about 6 s a step) sat inside the batch's bar, and nested bars
     were silent off a terminal: a Slurm log said nothing for the row's minutes. Once slow, a nested bar prints
