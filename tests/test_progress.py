@@ -254,6 +254,28 @@ def test_a_slow_bar_of_one_step_ends_on_its_line_and_one_of_none_says_nothing(mo
     assert stream.getvalue().splitlines() == ["batch: 1/1 rows in 40.0s (40.0 s/row)"]
 
 
+def test_a_stderr_without_isatty_gets_plain_lines(monkeypatch):
+    """A caller's stand-in for stderr that has only write and flush (a service's log adaptor) is no terminal: it gets
+    the plain lines, not a redrawn bar full of carriage returns."""
+    class Writer:
+        def __init__(self):
+            self.text = ""
+
+        def write(self, text):
+            self.text += text
+
+        def flush(self):
+            pass
+
+    stream = Writer()
+    monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.setattr(progress, "QUARTER_AFTER_S", 0.0)
+    with progress.bar(4, "rendering", unit="frame") as bar:
+        for _ in range(4):
+            bar.update()
+    assert "\r" not in stream.text and stream.text.splitlines()[-1].startswith("rendering: 4/4 frames in ")
+
+
 def test_a_slow_bar_inside_another_speaks_off_a_terminal_and_a_quick_one_stays_silent(monkeypatch):
     """A batch row's --tune at 1024 px on a CPU (about 6 s a step) sat inside the batch's bar, and nested bars
     were silent off a terminal: a Slurm log said nothing for the row's minutes. Once slow, a nested bar prints
