@@ -500,3 +500,10 @@ def test_bars_made_at_once_in_threads_leave_tqdms_monitor_setting_as_it_was(monk
 
     at_once(bars, monitor_kept)
     assert "rendering" in sys.stderr.getvalue()  # drawn as on a terminal
+
+
+def test_sizes_are_said_in_the_largest_unit_they_reach():
+    """A download's and a page's sizes: bytes below a kilobyte, then kB, MB and GB from exactly 1,000 of the one
+    below (a disk's units)."""
+    said = [progress.human_size(size) for size in (0, 999, 1000, 300_000_000, 10**6, 10**9, 1_234_567_890)]
+    assert said == ["0 bytes", "999 bytes", "1.0 kB", "300.0 MB", "1.0 MB", "1.0 GB", "1.2 GB"]
