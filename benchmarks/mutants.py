@@ -185,15 +185,32 @@ def _fresh_temp(tree: Path) -> None:
     temp.mkdir()
 
 
-def _start(tree: Path, tests: list[str]) -> int:
+# The stops (Ctrl-C, `_stop_on_sigterm`'s SIGTERM), held while a run is forked and recorded (`_launch`).
+_STOPS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _launch(running: dict, tree: Path, tests: list[str], mutant: Mutant | None) -> None:
+    """`_start` a run and record it in `running` (pid -> (mutant, tree, start)), with the stops held meanwhile. A
+    stop landing inside os.fork ran its handler in an at-fork hook (logging's, which pytest and torch import), where
+    Python ignores what a hook raises: the stop was lost, and `_stop_on_sigterm` ignored every SIGTERM after it. One
+    landing before the pid was recorded left that run going, with no one to end it. Held, it lands after."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPS)
+    try:
+        running[_start(tree, tests, held)] = (mutant, tree, time.perf_counter())
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def _start(tree: Path, tests: list[str], mask: set = frozenset()) -> int:
     """A forked pytest over `tests` in `tree`, in its own session (a timeout ends it and what it started, and
-    nothing else), with `tree`'s own temp folder. Nothing of `tree` is imported in this process, so the child
-    imports the mutant fresh."""
+    nothing else), with `tree`'s own temp folder; `mask`, the signals it blocks (this process's, before `_launch`
+    held the stops). Nothing of `tree` is imported in this process, so the child imports the mutant fresh."""
     pid = os.fork()
     if pid:
         return pid
     try:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # this process's stop (`_stop_on_sigterm`) is not the run's
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         os.setsid()
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 1)
@@ -247,7 +264,7 @@ def run(module: str, tests: list[str], *, root: Path = ROOT, max_mutants: int | 
         try:
             # The unmutated tree must pass, and its time sets the timeout: a mutant that loops is not a survivor.
             started = time.perf_counter()
-            running[_start(trees[0], tests)] = (None, trees[0], started)
+            _launch(running, trees[0], tests, None)
             pid, outcome = _finish({p: r[2] for p, r in running.items()}, timeout or 600)
             running.pop(pid)
             _fresh_temp(trees[0])
@@ -260,7 +277,7 @@ def run(module: str, tests: list[str], *, root: Path = ROOT, max_mutants: int | 
                 while todo and free:
                     m, tree = todo.pop(0), free.pop()
                     (tree / module).write_text(mutate(source, m.index))
-                    running[_start(tree, tests)] = (m, tree, time.perf_counter())
+                    _launch(running, tree, tests, m)
                 pid, outcome = _finish({p: r[2] for p, r in running.items()}, limit)
                 m, tree, _ = running.pop(pid)
                 (tree / module).write_text(source)

@@ -773,20 +773,18 @@ def held_lock(path: PathLike, *, wait: float) -> Iterator[bool]:
             os.close(fd)  # drops the lock
 
 
-def remove_if_same(path: PathLike, identity: os.stat_result) -> bool:
-    """Remove `path` only if it is still the file `identity` (an fstat of what was read) describes; True if removed.
+def remove_if_same(path: PathLike, identity: os.stat_result) -> None:
+    """Remove `path` only if it is still the file `identity` (an fstat of what was read) describes.
 
     A cache entry found damaged may meanwhile have been replaced by another process renaming a good
     one into place: that one is kept. Never raises (a read-only cache, an entry already gone).
     """
     try:
         now = os.stat(path)
-        if (now.st_dev, now.st_ino) != (identity.st_dev, identity.st_ino):
-            return False
-        os.unlink(path)
-        return True
+        if (now.st_dev, now.st_ino) == (identity.st_dev, identity.st_ino):
+            os.unlink(path)
     except OSError:
-        return False
+        pass
 
 
 # --- places and identities ------------------------------------------------------------------------

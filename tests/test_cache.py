@@ -177,6 +177,78 @@ def test_a_read_only_cache_is_worded_as_the_other_caches_word_it(tmp_path):
         f"warning: latent cache not written ({place / 'c' / 'latents'}: read-only file system); continuing without it"]
 
 
+_TWO_CACHES = """
+import errno, os, resource, sys
+from pathlib import Path
+import numpy as np
+from interp_cli.cache import LatentCache
+from interp_cli.files import CacheWarnings, atomic_save_npy
+root = Path(sys.argv[1])
+if sys.argv[2] == "full":  # fill the disk, leaving less than an entry
+    try:
+        with open(root / "filler", "wb") as fh:
+            while True:
+                fh.write(bytes(4096))
+                fh.flush()
+    except OSError as err:
+        assert err.errno == errno.ENOSPC, err
+else:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (10000, resource.RLIM_INFINITY))
+failures = CacheWarnings(print)
+latents = LatentCache(root / "c" / "latents", failures=failures)
+failures.add("tuned-weights cache", root / "c" / "tuned")
+latents.put("a", np.ones((18, 512), np.float32))  # 37 KB
+for size in (100, 18 * 512):  # a small entry fits under the limit, a large one does not
+    try:
+        (root / "c" / "tuned").mkdir(parents=True, exist_ok=True)
+        atomic_save_npy(root / "c" / "tuned" / f"{size}.npy", np.ones(size, np.float32))
+    except Exception as err:
+        failures.not_written("tuned-weights cache", err, root / "c" / "tuned")
+"""
+
+
+@pytest.mark.parametrize("cause", ["full", "file-size limit"])
+def test_a_full_disk_stops_both_caches_in_one_line_and_a_file_size_limit_each_in_its_own(tmp_path, cause):
+    """A full disk (a real one: a small tmpfs in a private mount namespace) that a Session's two caches share turns
+    both off: the first failure says so for both, in one line, and the second says nothing more. A file-size limit
+    (a real RLIMIT_FSIZE) stops an entry, not the disk: the latent cache is named alone, a small tuned entry is
+    written, and a large one warns for itself. Only a --tune morph under a file-size limit (test_tune) told these
+    apart; a disk judged full by the wrong errno passed every fast file."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    place = tmp_path / "disk"
+    place.mkdir()
+    if cause == "full":
+        if shutil.which("unshare") is None:
+            pytest.skip("needs unshare(1)")
+        unshare = ["unshare", "-m"] if os.geteuid() == 0 else ["unshare", "-r", "-m"]
+        script = f'mount -t tmpfs -o size=64k tmpfs "{place}" && exec "{sys.executable}" -c "$0" "$1" "$2"'
+        done = subprocess.run([*unshare, "sh", "-c", script, _TWO_CACHES, str(place), "full"], capture_output=True,
+                              text=True, env=env, timeout=60)
+        if "mount" in done.stderr or "unshare" in done.stderr:
+            pytest.skip(f"no private mount namespace here: {done.stderr.strip()}")
+    else:
+        done = subprocess.run([sys.executable, "-c", _TWO_CACHES, str(place), "limit"], capture_output=True, text=True,
+                              env=env, timeout=60)
+    assert done.returncode == 0, done.stderr
+    latents, tuned = place / "c" / "latents", place / "c" / "tuned"
+    if cause == "full":
+        assert done.stdout.splitlines() == [
+            f"warning: latent and tuned-weights caches not written ({latents}: cannot write: no space left on device; "
+            "free some space or write elsewhere); continuing without them"]
+    else:
+        limit = "file too large (over this process's file-size limit of 10,000 bytes, `ulimit -f`); raise that limit"
+        assert done.stdout.splitlines() == [
+            f"warning: latent cache not written ({latents}: cannot write: {limit}); continuing without it",
+            f"warning: tuned-weights cache not written ({tuned}: cannot write: {limit}); continuing without it"]
+        assert os.listdir(tuned) == ["100.npy"]
+
+
 def test_a_cache_dir_under_a_regular_file_is_worded_without_an_errno(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")
@@ -226,6 +298,10 @@ def test_the_bound_is_set_by_interp_latent_cache_mb_and_zero_turns_the_cache_off
     off = LatentCache(tmp_path / "off")
     off.put("a", code)
     assert off.get("a", SHAPE) is None and not off.directory.exists()
+    # Off, the codes written before are not served either (turned off to rule the cache out), and stay on disk.
+    earlier = LatentCache(tmp_path / "small")
+    assert earlier.get("c", SHAPE) is None and (earlier.hits, earlier.misses) == (0, 1)
+    assert len(_entries(earlier)) == 2
     monkeypatch.setenv("INTERP_LATENT_CACHE_MB", "lots")
     said = []
     typo = LatentCache(tmp_path / "typo", warn=said.append)
@@ -520,9 +596,18 @@ def test_interp_cache_names_what_it_cannot_read_and_does_not_call_it_empty(tmp_p
         lines = _interp_cache(env, prefix=prefix).splitlines()
         assert lines[-1] == f"cannot be read, not counted: {top} (Permission denied)"
         assert "nothing of interp's is in it" not in lines
+        report = json.loads(_interp_cache(env, "--json", prefix=prefix))
+        assert (report["bytes"], report["files"]) == (0, 0) and all(part["bytes"] == 0 for part in report["parts"])
+        top.chmod(0o700)
+        (top / "align" / "inner").mkdir(parents=True)  # a folder deeper in a part is named itself, not the part
+        (top / "align" / "inner").chmod(0)
+        report = json.loads(_interp_cache(env, "--json", prefix=prefix))
+        assert report["unreadable"] == [{"path": str(top / "align" / "inner"), "error": "Permission denied"}]
     finally:
         top.chmod(0o700)
         (top / "latents").chmod(0o700)
+        if (top / "align" / "inner").exists():
+            (top / "align" / "inner").chmod(0o700)
 
 
 def test_interp_cache_follows_no_symlink_in_the_dir_to_count_or_to_clear(tmp_path):

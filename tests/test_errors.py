@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import errno
+import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -240,3 +243,156 @@ def test_only_an_import_below_interps_own_frames_is_told_as_a_library_loading():
     assert str(reported(loading, "morph")[0]) == "out of memory loading torch"
     caller = raised("call()", __name__="mypackage.jobs", call=interp_calls(exhausted))
     assert str(reported(caller, "morph")[0]) == "out of memory (try a smaller batch_size or size)"
+
+
+_DESCRIPTOR_ADVICE = """
+import errno, os, resource, sys
+from interp_cli.errors import cli_words, environment_error
+for soft, hard in [(1024, 4096), (1023, 1024), (8, 1024), (8, 512), (8, 8)]:  # hard limits only lowered
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    with cli_words():
+        print(environment_error(OSError(errno.EMFILE, "Too many open files"), "m.mp4"))
+    told = str(environment_error(OSError(errno.EMFILE, "Too many open files"), "m.mp4"))
+    print(told)
+    if "raise it: " in told:
+        exec(told.split("raise it: ", 1)[1])  # the advice, run as a Python caller would
+        print(resource.getrlimit(resource.RLIMIT_NOFILE))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+from interp_cli.errors import descriptors_short
+held = []
+while descriptors_short() is None:  # files opened up to 3 short of the limit of 8: a child's 4 pipe ends do not fit
+    held.append(os.open(os.devnull, os.O_RDONLY))
+print(descriptors_short())
+os.close(held.pop())
+print(descriptors_short())
+"""
+
+
+def test_a_descriptor_limit_is_said_with_a_raise_that_works_at_each_bound():
+    """EMFILE says the limit and how to raise it, at each of the advice's bounds (a real RLIMIT_NOFILE, set in a
+    child): 1024 below 1024 and twice the limit from there (1023 is told 1024; 1024, 2048); a hard limit below what
+    is advised named (the shell that set it cannot raise it) and, for a Python caller, the call that takes the
+    limit as far as it goes, or none where it is there already. Each Python advice, run, raises the limit.
+    Only test_write's morphs under a real `ulimit -n` (seconds each) saw these lines, or `descriptors_short`, which
+    tells a failure that hides its OSError (imageio-ffmpeg's probe) that a child's pipes would not fit."""
+    import subprocess
+    import sys
+
+    resource = pytest.importorskip("resource")
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[1] < 4096:
+        pytest.skip("this process's hard descriptor limit is below 4096")
+    done = subprocess.run([sys.executable, "-c", _DESCRIPTOR_ADVICE], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == 0, done.stderr
+    head = "m.mp4: too many open files: this process may have only {} open at once"
+    shell = head + " (ulimit -n is {}); raise it: `ulimit -n {}` in the shell that runs interp"
+    python = head + " (its RLIMIT_NOFILE); raise it: resource.setrlimit(resource.RLIMIT_NOFILE, ({}, {}))"
+    rest = "resource.getrlimit(resource.RLIMIT_NOFILE)[1]"
+    hard_said = " (its hard limit, `ulimit -Hn`, is {}: run from a new shell, or ask for more)"
+    assert done.stdout.splitlines() == [
+        shell.format(1024, 1024, 2048), python.format(1024, 2048, rest), "(2048, 4096)",
+        shell.format(1023, 1023, 1024), python.format(1023, 1024, rest), "(1024, 1024)",
+        shell.format(8, 8, 1024), python.format(8, 1024, rest), "(1024, 1024)",
+        shell.format(8, 8, 1024) + hard_said.format(512), python.format(8, 512, 512), "(512, 512)",
+        shell.format(8, 8, 1024) + hard_said.format(8),
+        head.format(8) + " (its RLIMIT_NOFILE); its hard limit is 8 too, which only a process started with more "
+                         "can pass",
+        "[Errno 24] Too many open files", "None",  # what a failure that hides its OSError (ffmpeg's probe) asks
+    ]
+
+
+@pytest.mark.parametrize("value", ["off", 'say "hi"', "C:\\photos", "tab\there", "it's", "", "ü"])
+def test_a_python_caller_is_shown_each_value_as_python_reads_it(value):
+    """A Python caller's refusal shows the value as a keyword it can paste (`noise="off"`): a string holding a
+    quote or a backslash is shown as Python's repr, which reads back as the same string; `"say "hi""` did not."""
+    from interp_cli.errors import option
+
+    shown = option("noise", value)
+    assert shown.startswith("noise=") and ast.literal_eval(shown.removeprefix("noise=")) == value
+    if value.isalpha():
+        assert shown == f'noise="{value}"'
+
+
+def test_a_warning_to_a_python_caller_points_at_the_callers_own_line():
+    """A warning about a call (an InterpWarning) is located at the first frame outside interp, however deep inside
+    interp it is issued: `warnings` shows the caller's file and line, and a filter by module matches the caller."""
+    import warnings
+
+    from interp_cli.errors import InterpWarning
+
+    inner = {"__name__": "interp_cli.deep"}
+    exec("from interp_cli.errors import warn_caller\n"
+         "def deepest():\n    warn_caller('a GIF plays at 50 fps at most')\n"
+         "def deep():\n    deepest()\n", inner)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        line = sys._getframe().f_lineno + 1  # the next line's: the call
+        inner["deep"]()
+    (warning,) = caught
+    assert warning.category is InterpWarning and str(warning.message) == "a GIF plays at 50 fps at most"
+    assert (warning.filename, warning.lineno) == (__file__, line)
+
+
+def test_a_disk_full_over_quota_or_read_only_stops_a_batch_and_a_file_size_limit_does_not():
+    """A batch stops at a row whose disk is full, over quota or read-only (every row after would fail alike); a
+    file-size limit (a smaller output may fit), a permission (the row's own folder) or anything else is the row's
+    alone. A batch retells the row's error in its own words, keeping the exit code and errno it is decided by; a
+    stream (standard output) is named but is no file at fault (`path` None)."""
+    from interp_cli.errors import retold, stops_a_batch
+
+    for code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        told = environment_error(OSError(code, os.strerror(code)), "out/x.gif")
+        again = retold(told, f"row 3: {told}")
+        assert stops_a_batch(told) and stops_a_batch(again), code
+        assert (str(again), again.exit_code, again.errno, again.path) == (
+            f"row 3: {told}", told.exit_code, code, "out/x.gif")
+    for code in (errno.EFBIG, errno.EACCES, errno.EIO):
+        assert not stops_a_batch(environment_error(OSError(code, os.strerror(code)), "out/x.gif")), code
+    assert not stops_a_batch(UsageError("--steps: bad")) and not stops_a_batch(KeyError("k"))
+    piped = environment_error(OSError(errno.ENOSPC, "No space left on device"), "standard output", at_fault=False)
+    assert str(piped).startswith("standard output: cannot write: ") and piped.path is None
+
+
+def test_what_to_try_when_no_face_is_found_names_only_options_the_reader_can_pass():
+    """Each no-face advice, in the command's words and in a Python caller's, names options of the commands or
+    keywords of the functions it sends the reader to (morph and encode), and no other reader's: `interp align`'s
+    advice in Python words sent a shell user to align=False. Only the alignment and --paste morphs saw these lines."""
+    import inspect
+    import re
+
+    import click
+
+    from interp_cli import pipeline
+    from interp_cli.cli import cli
+    from interp_cli.errors import no_face_advice, no_face_advice_align, no_face_advice_paste
+
+    flags = {opt for name in ("morph", "encode") for param in cli.commands[name].params
+             if isinstance(param, click.Option) for opt in (*param.opts, *param.secondary_opts)}
+    keywords = set(inspect.signature(pipeline.morph).parameters)  # encode's align= too: checked with morph's
+    assert "align" in inspect.signature(pipeline.encode).parameters
+    for advice in (no_face_advice, no_face_advice_paste, no_face_advice_align):
+        with cli_words():
+            said = advice()
+        named = re.findall(r"--[a-z-]+", said)
+        assert named and set(named) <= flags and "=" not in said and "()" not in said, said
+        said = advice()
+        named = re.findall(r"\b([a-z_]+)=", said)
+        assert named and set(named) <= keywords and "--" not in said, said
+    with cli_words():
+        assert no_face_advice_align().startswith("interp align needs")
+    assert no_face_advice_align().startswith("align() needs")
+
+
+def test_face_without_alignment_says_which_setting_turned_alignment_off_in_the_readers_words():
+    """--face picks among the faces alignment finds: with alignment off, the refusal says what turned it off (the
+    caller's --no-align, or a model that takes crops as they are) and the two ways out, in the reader's words."""
+    from interp_cli.errors import face_without_alignment
+
+    with cli_words():
+        assert face_without_alignment("a.png", explicit=True) == (
+            "a.png: --face picks among the faces that alignment finds, and alignment is off (--no-align is given); "
+            "drop --face, or pass --align")
+    assert face_without_alignment(None, explicit=False) == (
+        "face picks among the faces that alignment finds, and alignment is off (this model, like the demo preset, "
+        "takes its inputs as they are); drop face, or pass align=True")
+    assert face_without_alignment(None, explicit=True).endswith("(align=False is given); drop face, or pass align=True")

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -193,6 +194,9 @@ def test_a_live_claim_is_refused_to_another_process_and_a_killed_claimers_is_tak
             with files.claimed(out) as mine:
                 assert mine is False
             assert time.monotonic() - started < 30  # told at once, not after the row (only against a hang)
+            # Refused, this process leaves the live claimer's claim where it is: removed, a third worker would
+            # take the row while the first still makes it.
+            assert _hidden(tmp_path) == [claim]
             Path(f"{out}.go").touch()
             assert child.wait(timeout=60) == 0
             os.unlink(f"{out}.go")
@@ -357,7 +361,9 @@ def test_evict_least_recent_keeps_the_most_recently_used_within_a_count_or_a_siz
     files.mark_used(entries[3])  # the oldest read just now: now the newest
     files.evict_least_recent(entries + [tmp_path / "gone"], keep=3)
     assert sorted(os.listdir(tmp_path)) == ["e0", "e1", "e3"]
-    files.evict_least_recent(entries, room=45)  # e1 (20 bytes) then e0 (30) out: 40 bytes left
+    assert files.evict_least_recent(entries, room=90) == 90  # exactly the bound: all three kept
+    assert sorted(os.listdir(tmp_path)) == ["e0", "e1", "e3"]
+    assert files.evict_least_recent(entries, room=45) == 40  # e1 (20 bytes) then e0 (30) out: 40 bytes left
     assert os.listdir(tmp_path) == ["e3"]
     files.mark_used(tmp_path / "gone")  # best effort: nothing to stamp is no error
     # An old entry that cannot be removed (here a folder: unlink fails) stays, and takes no newer one with it.
@@ -382,10 +388,47 @@ def test_sha256_of_and_same_file(tmp_path):
     assert not files.same_file(a, tmp_path / "missing.png")
 
 
+def test_an_input_that_is_no_regular_file_is_named_for_what_it_is(tmp_path):
+    """Each path an input cannot be is refused in its own words, naming it, as an InputError (exit 2) with its
+    path: a folder, a FIFO (stat()ed, never opened: opening one blocks until something writes), a device, a socket,
+    a missing file and one under a file. A photo passes and is named as given."""
+    import socket
+
+    photo = tmp_path / "a.png"
+    photo.write_bytes(b"x")
+    os.mkfifo(tmp_path / "pipe.png")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(tmp_path / "sock.png"))
+    try:
+        expected = {
+            tmp_path: "is a directory, not an image",
+            tmp_path / "pipe.png": "is a FIFO (named pipe), not a regular file",
+            Path(os.devnull): "is a device, not a regular file",
+            tmp_path / "sock.png": "is a socket or other special file, not a regular file",
+            tmp_path / "missing.png": "no such file",
+            photo / "b.png": "no such file (a parent is not a directory)",
+        }
+        for path, said in expected.items():
+            with pytest.raises(InterpError) as caught:
+                files.check_input_file(path, "an image")
+            assert (str(caught.value), caught.value.exit_code, caught.value.path) == (f"{path}: {said}", 2, str(path))
+    finally:
+        server.close()
+    assert files.check_input_file(photo) == str(photo)
+
+
 def test_too_long_name_counts_the_temp_name_on_the_last_part(tmp_path):
     room = os.pathconf(tmp_path, "PC_NAME_MAX") - files.TEMP_NAME_EXTRA
     assert files.too_long_name("a" * room, tmp_path) is None
     assert files.too_long_name("a" * (room + 1), tmp_path) is not None
+    # The longest name taken can be written under each temp it is made in first (a frames folder's, with its lock
+    # file; the old frames moved aside; a batch row's claim): a byte too few counted failed at the write instead.
+    longest = tmp_path / ("a" * room)
+    for made in (files.new_temp(longest, directory=True), files.claim_temp(longest, "old", directory=True)):
+        files.discard(made)
+    with files.claimed(longest) as mine:
+        assert mine is True and len(_hidden(tmp_path)) == 1
+    assert os.listdir(tmp_path) == []
     assert files.too_long_name(f"{'d' * (room + 1)}/x.gif", tmp_path) is None  # a folder has no temp name
     assert files.too_long_name(f"{'d' * 300}/x.gif", tmp_path) is not None
 
@@ -408,6 +451,31 @@ def test_a_sheet_onto_an_input_names_the_option(tmp_path, monkeypatch):
     with pytest.raises(UsageError, match=r'^sheet="a\.png": is the input a\.png;'):
         pipeline.morph(["a.png", examples / "demo_b.png"], "s.gif", sheet="a.png", weights="demo")
     assert sorted(os.listdir()) == ["a.png"]
+
+
+def test_a_frames_folder_holding_an_input_is_refused_and_the_input_kept(tmp_path, monkeypatch):
+    """`-o frames/` where frames/ holds an input: the frames output replaces the folder, which would delete the
+    photo. Refused before anything is made, naming both, as is a --sheet written over an input (a hard link too);
+    the photo is where it was. No test made a frames output of an input's own folder."""
+    from interp_cli.cli import cli
+    from tests.cli_runner import cli_runner
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    monkeypatch.chdir(tmp_path)
+    os.mkdir("frames")
+    shutil.copy(examples / "demo_a.png", "frames/a.png")
+    os.link("frames/a.png", "linked.png")
+    for output, said in [("frames/", "frames/: this directory holds the input frames/a.png; choose another output"),
+                         ("frames", "frames: this directory holds the input frames/a.png; choose another output")]:
+        result = cli_runner().invoke(cli, ["frames/a.png", str(examples / "demo_b.png"), "--weights", "demo",
+                                           "--steps", "3", "-o", output])
+        assert (result.exit_code, result.stderr) == (2, f"interp: error: {said}\n")
+    result = cli_runner().invoke(cli, ["frames/a.png", str(examples / "demo_b.png"), "--weights", "demo", "--steps",
+                                       "3", "-o", "m.gif", "--sheet", "linked.png"])
+    assert (result.exit_code, result.stderr) == (
+        2, "interp: error: --sheet linked.png: is the input frames/a.png; choose another output name\n")
+    assert sorted(os.listdir()) == ["frames", "linked.png"] and os.listdir("frames") == ["a.png"]
+    assert Path("frames/a.png").read_bytes() == (examples / "demo_a.png").read_bytes()
 
 
 def _file_system_type(path: Path) -> str | None:
@@ -517,3 +585,71 @@ def test_a_stop_as_an_outputs_folders_are_made_leaves_none(tmp_path):
     with stop_inside(os, "mkdir"), pytest.raises(Stopped):
         outputs.commit()
     assert os.listdir(tmp_path) == []
+
+
+def test_a_command_that_fails_after_an_output_is_finished_leaves_the_old_outputs_and_no_temp(tmp_path):
+    """`Outputs` moves a command's outputs into place together or not at all: a video finished in its temp and a
+    sheet still to write, then a failure (an error in the block: the next photo unreadable) leaves the old video
+    and nothing new beside it. An output finished but never committed left its hidden temp beside the old one."""
+    video = tmp_path / "m.gif"
+    video.write_bytes(b"old")
+    with pytest.raises(InterpError, match="the next photo"):
+        with files.Outputs() as outputs:
+            outputs.add(files.StagedFile(video, b"new"))
+            outputs.later(tmp_path / "sheets" / "m.png", b"a sheet")
+            raise InterpError("the next photo could not be read")
+    assert os.listdir(tmp_path) == ["m.gif"] and video.read_bytes() == b"old"
+    with files.Outputs() as outputs:  # and without the failure, both are written
+        outputs.add(files.StagedFile(video, b"new"))
+        outputs.later(tmp_path / "sheets" / "m.png", b"a sheet")
+        outputs.commit()
+    assert video.read_bytes() == b"new" and (tmp_path / "sheets" / "m.png").read_bytes() == b"a sheet"
+    assert sorted(os.listdir(tmp_path)) == ["m.gif", "sheets"]
+
+
+def test_arrays_kept_out_of_memory_come_back_as_they_went_in_any_order_and_leave_nothing(tmp_path, monkeypatch):
+    """ArraySpill (the frames a morph replays, the photos a --paste morph uses again): each array read back whole,
+    with its shape and dtype, in any order and as often as asked, each a fresh copy; nothing named on the disk."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    rng = np.random.default_rng(0)
+    put = {"frame": rng.integers(0, 256, (4, 5, 3), dtype=np.uint8), "code": rng.standard_normal((18, 512)),
+           "empty": np.zeros((0, 3), np.float32), "crop": rng.standard_normal((2, 3)).astype(np.float32).T}
+    with files.ArraySpill() as spill:
+        for key, array in put.items():
+            spill.put(key, array)
+        assert os.listdir(tmp_path) == []
+        for key in [*reversed(put), *put]:
+            back = spill.get(key)
+            assert back.dtype == put[key].dtype and np.array_equal(back, put[key]) and "code" in spill
+            back[...] = 0  # a copy: the next read is whole again
+        with pytest.raises(KeyError):
+            spill.get("missing")
+    assert "code" not in spill
+
+
+def test_a_claim_is_made_as_any_file_is_so_a_groups_workers_can_take_each_others_over(tmp_path):
+    """A batch's claim file is made 0666 minus the umask, as a temp is: workers of one group under umask 002 (a shared
+    project's folder) open each other's claims to take over a killed one's. A mode of 0665 passed every file."""
+    old = os.umask(0o002)
+    try:
+        with files.claimed(tmp_path / "row.gif") as mine:
+            (claim,) = _hidden(tmp_path)
+            assert mine is True and os.stat(tmp_path / claim).st_mode & 0o777 == 0o664
+        temp = files.new_temp(tmp_path / "out.bin")
+        assert os.stat(temp).st_mode & 0o777 == 0o664
+        files.discard(temp)
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.parametrize("before, after", [(0o600, 0o600), (0o640, 0o640), (0o4750, 0o750)])
+def test_a_file_written_again_keeps_its_permission_bits_but_no_set_id_bit(tmp_path, before, after):
+    """A clip kept private (0600) or shared with a group (0640) stays so when it is written again, as `cp` and a
+    shell's `>` keep it; a set-user-id bit is not carried onto new content. Only test_outputs' morphs checked it."""
+    target = tmp_path / "m.gif"
+    target.write_bytes(b"old")
+    os.chmod(target, before)
+    with files.atomic_write(target) as fh:
+        fh.write(b"new")
+    assert target.read_bytes() == b"new" and target.stat().st_mode & 0o7777 == after

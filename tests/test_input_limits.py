@@ -344,6 +344,16 @@ def _call(verb, tmp, demo, manifest, keywords):
     ("morph", {"fps": "30"}, "fps must be a number (got '30')"),
     ("render", {"seed": "1"}, "seed must be a whole number (got '1')"),
     ("morph", {"noise": None}, "noise=None: choose one of const, random, none"),
+    # Right before: what no row of a batch could take, refused once before the weights load (a missing file here).
+    ("batch", {"steps": 1}, "steps must be at least 2 (got 1): a transition shows both of its ends"),
+    ("batch", {"hold": 10 ** 6}, "steps=3, hold=1000000 would make 2,000,003 frames; a morph has at most 1,000,000 "
+                                 "(fewer steps or hold)"),
+    ("batch", {"size": 7}, "size must be between 8 and 4096 (got 7)"),
+    ("batch", {"size": 64.5}, "size must be a whole number (got 64.5)"),
+    ("batch", {"quality": 5.5}, "quality must be a whole number (got 5.5)"),
+    ("batch", {"batch_size": 2.5}, "batch_size must be a whole number (got 2.5)"),
+    ("batch", {"fps": 0}, "fps must be between 0.1 and 240 (got 0)"),
+    ("batch", {"ease": "fast"}, 'ease="fast": choose one of linear, smooth, cosine, cubic'),
 ])
 def test_a_python_callers_wrong_kind_of_argument_is_refused_by_its_keyword(tmp_path, demo, manifest, verb,
                                                                            keywords, said):
@@ -710,3 +720,22 @@ def test_a_whole_number_with_a_sign_or_spaces_around_it_is_still_that_number(typ
     from interp_cli.manifest import Shard, parse_shard
 
     assert parse_shard(f"{typed.replace('10', '1')}/ 2") == Shard(1, 2)
+
+
+def test_a_batch_takes_each_shared_number_at_its_least_and_a_frame_rate_that_is_not_whole(tmp_path, manifest):
+    """What `interp batch` checks once for every row takes the values its rows take: fps 29.97 (NTSC's), one frame a
+    batch, one frame a sheet, quality 0, truncation 0, no hold, two steps, the least size. Only test_batch's
+    runs saw these taken; fps checked as a whole number, or a batch size of 1 refused, passed every fast file."""
+    done = batch(manifest, tmp_path / "out", weights="demo", steps=2, hold=0, fps=29.97, batch_size=1,
+                 sheet_frames=1, sheets=True, quality=0, truncation=0.0, size=limits.SIZE[0], **quiet())
+    assert done["failed"] == 0 and Image.open(tmp_path / "out" / "m.gif").n_frames == 2
+
+
+def test_a_batch_given_a_hold_alone_counts_its_frames_with_the_default_steps(tmp_path, manifest):
+    """hold= without steps= makes each row's morph take its default 60 steps: the up-front count says so, and is
+    refused with those numbers before the weights load (a missing file here), as each row would be."""
+    with pytest.raises(UsageError) as caught:
+        batch(manifest, tmp_path / "out", weights=str(tmp_path / "missing.pt"), hold=499_971, **quiet())
+    assert str(caught.value) == ("steps=60, hold=499971 would make 1,000,002 frames; a morph has at most 1,000,000 "
+                                 "(fewer steps or hold)")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["pairs.csv"]

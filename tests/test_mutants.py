@@ -130,3 +130,57 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+# Imported by the runner before it forks (--preload), as logging is by pytest and torch: an at-fork hook that runs in
+# the runner after each fork, here slowly, once, saying when it has begun.
+SLOW_FORK_HOOK = '''
+import os
+import time
+
+
+def _after_in_parent():
+    if not os.path.exists(os.environ["SLOW_FORK_FLAG"]):
+        open(os.environ["SLOW_FORK_FLAG"], "w").close()
+        time.sleep(3)
+
+
+os.register_at_fork(after_in_parent=_after_in_parent)
+'''
+
+
+def test_sigterm_while_the_runner_forks_a_run_still_stops_it(tmp_path):
+    """A SIGTERM that landed as the runner forked a run (inside the at-fork hooks logging registers: Python ignores an
+    exception raised there, "Exception ignored in: <function _releaseLock ...>") was lost, and the handler had
+    already made every later SIGTERM ignored: the runner went on through every mutant, unstoppable but by SIGKILL.
+    Now the signal waits until the fork is done, then stops the runner as at any other time."""
+    root, temp, hooks = tmp_path / "root", tmp_path / "temp", tmp_path / "hooks"
+    for folder in (root, temp, hooks):
+        folder.mkdir()
+    (root / "test_mod.py").write_text(SLOW)
+    (hooks / "slow_fork_hook.py").write_text(SLOW_FORK_HOOK)
+    flag = tmp_path / "forked"
+    env = dict(os.environ, TMPDIR=str(temp), PYTHONPATH=str(hooks), SLOW_FORK_FLAG=str(flag))
+    runner = subprocess.Popen([*_mutants(root)[:-1], "slow_fork_hook"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env)
+    pids = []
+    try:
+        deadline = time.monotonic() + 60
+        while not flag.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert flag.exists(), runner.communicate(timeout=5)
+        runner.send_signal(signal.SIGTERM)  # while the hook sleeps, inside os.fork
+        try:
+            _, err = runner.communicate(timeout=30)
+        finally:
+            pids = [int(p.read_text()) for p in temp.rglob("started") if p.read_text()]
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.communicate()
+        for pid in pids:
+            if _alive(pid):
+                os.killpg(pid, signal.SIGKILL)
+    assert runner.returncode == 143, err
+    assert err.strip() == "mutants: stopped; the trees and temp folders were removed"
+    assert sorted(p.name for p in temp.iterdir()) == []

@@ -178,6 +178,49 @@ def test_the_report_measured_after_the_frames_fills_the_likeness_lines(tmp_path)
     assert '"a code, no photo"' in text
 
 
+def test_a_card_says_a_photo_was_drawn_poorly_and_after_tune_what_the_untuned_model_drew(tmp_path):
+    """The likeness line under a crop says what the terminal says: "poor" (marked) for a photo the model drew
+    poorly, and after --tune the untuned model's dB beside the tuned one's; a well-drawn, untuned photo neither.
+    Only test_tune's morphs saw the untuned dB on a page, and no test the "poor" mark."""
+    about = page_about(["a.png", "b.png"], [np.full((64, 64, 3), 90, np.uint8)] * 2,
+                       [{"psnr": 14.04, "ssim": -0.004, "poor": True, "untuned_psnr": 12.96},
+                        {"psnr": 27.46, "ssim": 0.8912, "poor": False}])
+    with open_writer(tmp_path / "m.html", about=about) as writer:
+        writer.write(_gradients(1)[0])
+    text = (tmp_path / "m.html").read_text(encoding="utf-8")
+    lines = re.findall(r'<span class="like" id="like\d">(.*?)</span>', text)
+    assert lines == ['14.0 dB \u00b7 SSIM 0.00 (13.0 dB untuned) <b class="poor">poor</b>',
+                     "27.5 dB \u00b7 SSIM 0.89"], lines
+
+
+def test_a_morph_through_more_than_26_inputs_labels_them_a_to_z_then_by_number(tmp_path):
+    """Each input's card is labelled by a letter, a. to z.; the 27th and later by their place (27.), not an
+    IndexError after the frames were rendered, nor a letter used twice."""
+    names = [f"p{k}.png" for k in range(28)]
+    with open_writer(tmp_path / "m.html", about=page_about(names, [None] * 28)) as writer:
+        writer.write(_gradients(1)[0])
+    labels = re.findall(r'<span class="name">([^<]*)</span>', (tmp_path / "m.html").read_text(encoding="utf-8"))
+    assert labels == [f"{letter}. p{k}.png" for k, letter in enumerate("abcdefghijklmnopqrstuvwxyz")] + \
+        ["27. p26.png", "28. p27.png"]
+
+
+def test_a_page_that_fails_midway_leaves_no_file_and_no_descriptor_open(tmp_path):
+    """A morph that fails after some frames (a service writing many pages, some failing) leaves neither the page's
+    temp nor its open file: a descriptor left open per failed page ran a long-lived caller out of them."""
+    def descriptors():
+        return len(os.listdir("/proc/self/fd"))
+
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("needs /proc/self/fd")
+    before = descriptors()
+    with pytest.raises(RuntimeError, match="the next photo"):
+        with open_writer(tmp_path / "m.html") as writer:
+            for frame in _gradients(3):
+                writer.write(frame)
+            raise RuntimeError("the next photo could not be read")
+    assert os.listdir(tmp_path) == [] and descriptors() == before
+
+
 def test_memory_does_not_grow_with_frame_count(tmp_path):
     frame = _gradients(1, 256, 256)[0]
 

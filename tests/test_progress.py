@@ -240,6 +240,42 @@ def test_a_slow_bar_off_a_terminal_gives_an_estimate_before_its_first_quarter(mo
         "tuning: 25/50 steps", "tuning: 38/50 steps", "tuning: 50/50 steps in 15.0s (3.33 steps/s)"]
 
 
+def test_a_slow_bar_of_one_step_ends_on_its_line_and_one_of_none_says_nothing(monkeypatch):
+    """A one-row batch or a single slow step (a 1024 px render on a CPU) is work like any other: its bar ends on its
+    count and time; a bar of no steps (every code from the cache) prints nothing."""
+    stream, now = io.StringIO(), [0.0]
+    monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.setattr(progress, "time", type("Clock", (), {"perf_counter": staticmethod(lambda: now[0])}))
+    with progress.bar(1, "batch", unit="row") as bar:
+        now[0] += 40.0
+        bar.update()
+    with progress.bar(0, "encoding", unit="image"):
+        now[0] += 40.0
+    assert stream.getvalue().splitlines() == ["batch: 1/1 rows in 40.0s (40.0 s/row)"]
+
+
+def test_a_stderr_without_isatty_gets_plain_lines(monkeypatch):
+    """A caller's stand-in for stderr that has only write and flush (a service's log adaptor) is no terminal: it gets
+    the plain lines, not a redrawn bar full of carriage returns."""
+    class Writer:
+        def __init__(self):
+            self.text = ""
+
+        def write(self, text):
+            self.text += text
+
+        def flush(self):
+            pass
+
+    stream = Writer()
+    monkeypatch.setattr(sys, "stderr", stream)
+    monkeypatch.setattr(progress, "QUARTER_AFTER_S", 0.0)
+    with progress.bar(4, "rendering", unit="frame") as bar:
+        for _ in range(4):
+            bar.update()
+    assert "\r" not in stream.text and stream.text.splitlines()[-1].startswith("rendering: 4/4 frames in ")
+
+
 def test_a_slow_bar_inside_another_speaks_off_a_terminal_and_a_quick_one_stays_silent(monkeypatch):
     """A batch row's --tune at 1024 px on a CPU (about 6 s a step) sat inside the batch's bar, and nested bars
     were silent off a terminal: a Slurm log said nothing for the row's minutes. Once slow, a nested bar prints
@@ -464,3 +500,10 @@ def test_bars_made_at_once_in_threads_leave_tqdms_monitor_setting_as_it_was(monk
 
     at_once(bars, monitor_kept)
     assert "rendering" in sys.stderr.getvalue()  # drawn as on a terminal
+
+
+def test_sizes_are_said_in_the_largest_unit_they_reach():
+    """A download's and a page's sizes: bytes below a kilobyte, then kB, MB and GB from exactly 1,000 of the one
+    below (a disk's units)."""
+    said = [progress.human_size(size) for size in (0, 999, 1000, 300_000_000, 10**6, 10**9, 1_234_567_890)]
+    assert said == ["0 bytes", "999 bytes", "1.0 kB", "300.0 MB", "1.0 MB", "1.0 GB", "1.2 GB"]

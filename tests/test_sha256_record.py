@@ -215,3 +215,23 @@ def test_a_damaged_record_is_rebuilt_not_an_internal_error(tmp_path, monkeypatch
     weights.write_bytes(b"weights")
     assert sha256_record.file_sha256(weights) == hashlib.sha256(b"weights").hexdigest()
     assert _records(tmp_path / "cache")[str(weights.resolve())]["sha256"] == hashlib.sha256(b"weights").hexdigest()
+
+
+def test_a_remembered_digest_and_check_serve_this_version_of_the_file_alone(tmp_path, monkeypatch):
+    """The second hash of an unchanged file is the remembered digest, the file not read again; a check passed (a
+    checkpoint's keys) is known for this version of the file only: not for another check, not once the file changed,
+    not for a file that is gone. `fresh=True` reads it again. Only the weights' tests saw these."""
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"weights")
+    read = []
+    digest = hashlib.sha256(b"weights").hexdigest()
+    assert sha256_record.file_sha256(weights, reading=lambda: read.append(1)) == digest and read == [1]
+    assert sha256_record.file_sha256(weights, reading=lambda: read.append(2)) == digest and read == [1]
+    assert sha256_record.file_sha256(weights, fresh=True, reading=lambda: read.append(3)) == digest and read == [1, 3]
+    sha256_record.remember_check(weights, "keys")
+    assert sha256_record.passed_check(weights, "keys") and not sha256_record.passed_check(weights, "shapes")
+    weights.write_bytes(b"weights, retrained")
+    assert not sha256_record.passed_check(weights, "keys")
+    weights.unlink()
+    assert not sha256_record.passed_check(weights, "keys")
