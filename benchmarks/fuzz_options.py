@@ -27,7 +27,6 @@ to --failures as NNNN JSON files (the argv and the folder's setup) for --replay.
 from __future__ import annotations
 
 import argparse
-import atexit
 import hashlib
 import json
 import os
@@ -36,7 +35,6 @@ import resource
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -236,15 +234,17 @@ def setup(folder: Path, verb: str) -> None:
 
 
 _CODES: dict[str, Path] = {}
+# Where they are made: `main`'s `script_temp`, held for the run. It was removed by `atexit`, after the stop line had
+# said "its temporary files were removed" while the folder was still there.
+_CODES_HOME: list[Path] = []
 
 
 def _codes() -> dict[str, Path]:
-    """Real codes of the two demo faces from `interp encode`, made once a run."""
+    """Real codes of the two demo faces from `interp encode`, made once a run, in `main`'s folder for them."""
     from interp_cli.stops import run_child
 
     if not _CODES:
-        folder = Path(tempfile.mkdtemp(prefix="optfuzz-codes-"))
-        atexit.register(shutil.rmtree, folder, True)
+        folder = _CODES_HOME[-1]
         for face, name in (("demo_a.png", "codes.npy"), ("demo_b.png", "codes_b.npy")):
             shutil.copy(EXAMPLES / face, folder / face)
             run_child([sys.executable, "-m", "interp_cli", "encode", face, "--weights", "demo", "-q", "-o", name,
@@ -436,16 +436,20 @@ def main() -> int:
     parser.add_argument("--replay", type=Path, default=None, help="rerun one saved failure and print the verdict")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every case")
     args = parser.parse_args()
-    if args.replay is not None:
-        saved = json.loads(args.replay.read_text())
-        result = run_case(saved["argv"], args.timeout, args.mem_gb)
-        print(json.dumps(result, indent=1))
-        return 1 if result["problems"] else 0
     verbs = [v for v in args.verbs.split(",") if v]
     unknown = [v for v in verbs if v not in VERBS]
     if unknown:
         parser.error(f"unknown verb {unknown[0]!r}: one of {', '.join(VERBS)}")
-    counts = fuzz(verbs, args.seconds, args.seed, args.failures, args.timeout, args.mem_gb, args.verbose)
+    from interp_cli.stops import script_temp
+
+    with script_temp("optfuzz-codes-") as codes:  # gone before a stop's line says what is left (run_script)
+        _CODES_HOME.append(codes)
+        if args.replay is not None:
+            saved = json.loads(args.replay.read_text())
+            result = run_case(saved["argv"], args.timeout, args.mem_gb)
+            print(json.dumps(result, indent=1))
+            return 1 if result["problems"] else 0
+        counts = fuzz(verbs, args.seconds, args.seed, args.failures, args.timeout, args.mem_gb, args.verbose)
     return 1 if any(failed for _, failed in counts.values()) else 0
 
 

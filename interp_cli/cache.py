@@ -18,6 +18,7 @@ removed (benchmarks/bench_latent_cache.py).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -161,8 +162,8 @@ _PARTS = (
 def usage(root: str | os.PathLike | None = None) -> dict:
     """Where interp's cache dir is (`files.cache_dir`; `root`: a caller's own) and what it holds: {"path", "bytes",
     "files", "parts": [{"name", "path", "what", "bytes", "files", "bound_bytes", "bound_env", "link"}], "clear",
-    "unreadable": [{"path", "error"}]}; the files at its top (the weights' sha256 records, 256 at most) are counted
-    in the totals. A part's `bound_bytes` is null where its size is kept small otherwise. Nothing is created.
+    "unlock", "unreadable": [{"path", "error"}]}; the files at its top (the weights' sha256 records, 256 at most) are
+    counted in the totals. A part's `bound_bytes` is null where its size is kept small otherwise. Nothing is created.
 
     No symlink in the dir is followed, to count or to clear: `link` is where a part that is one points (else null),
     counted as the link alone. Clearing removes the link, never what it points at, which may be anyone's folder.
@@ -173,7 +174,9 @@ def usage(root: str | os.PathLike | None = None) -> dict:
     dir is a symlink: `rm -rf` of a link removes the link and leaves every entry where it was.
 
     `unreadable` names what could not be listed (a folder this user may not read, a file where the dir should be):
-    its bytes are not in the totals. It read as an empty folder, "0 bytes", and the dir as "nothing of interp's"."""
+    its bytes are not in the totals. It read as an empty folder, "0 bytes", and the dir as "nothing of interp's".
+    `rm -rf` cannot empty such a folder: `unlock` names those of this user's, to make readable before clearing, and
+    a part holding one of anyone else's is not in `clear` (`_unclearable`)."""
     from interp_cli.sha256_record import RECORDS_FILENAME
 
     top = cache_dir(root=root)
@@ -184,7 +187,7 @@ def usage(root: str | os.PathLike | None = None) -> dict:
         names = []
     except OSError as err:
         names = []
-        unreadable.append({"path": str(top), "error": err.strerror or str(err)})
+        unreadable.append({"path": str(top), "error": err.strerror or str(err), "errno": err.errno})
     parts = []
     for name, what, env, default_mb in _PARTS:
         size, count = _du(top / name, unreadable)
@@ -202,22 +205,48 @@ def usage(root: str | os.PathLike | None = None) -> dict:
     at_top = [_du(top / name, unreadable) for name in ours if name not in walked]  # the parts are counted already
     size = sum(part["bytes"] for part in parts) + sum(size for size, _ in at_top)
     count = sum(part["files"] for part in parts) + sum(count for _, count in at_top)
-    whole = names and ours == names and not os.path.islink(top)
-    clear = [str(top)] if whole else [str(top / name) for name in ours]
     # one entry per place: an unreadable top is also why none of its parts could be looked at
     said: list[dict] = []
     for problem in unreadable:
         if not any(problem["path"] == seen["path"] or problem["path"].startswith(seen["path"].rstrip("/") + "/")
                    for seen in said):
             said.append(problem)
-    return {"path": str(top), "bytes": size, "files": count, "parts": parts, "clear": clear, "unreadable": said}
+    unlock, left = _unclearable(top, said)
+    whole = names and ours == names and not os.path.islink(top) and not left
+    clear = [str(top)] if whole else [str(top / name) for name in ours if name not in left]
+    return {"path": str(top), "bytes": size, "files": count, "parts": parts, "clear": clear, "unlock": unlock,
+            "unreadable": [{"path": problem["path"], "error": problem["error"]} for problem in said]}
+
+
+def _unclearable(top: Path, unreadable: list[dict]) -> tuple[list[str], set[str]]:
+    """What `rm -rf` could not clear: it must list a folder to empty it, so an unreadable folder under the dir failed
+    it ("Permission denied", exit 1) on the line told to clear. One of this user's is made readable first (the first
+    list: `chmod -R u+rwx`, which reaches folders unreadable further in); a part holding one that is anyone else's, or
+    unreadable for another cause (an I/O error), is left out of clearing (the second: the names of those parts), as
+    nothing this user runs would clear it."""
+    unlock: list[str] = []
+    left: set[str] = set()
+    for problem in unreadable:
+        path = Path(problem["path"])
+        if top not in path.parents:  # the dir itself: nothing of it was listed, so nothing is told to clear
+            continue
+        try:
+            mine = problem["errno"] == errno.EACCES and os.lstat(path).st_uid == os.geteuid()
+        except OSError:  # the folder holding it cannot be searched either
+            mine = False
+        if mine:
+            unlock.append(str(path))
+        else:
+            left.add(path.relative_to(top).parts[0])
+    return [path for path in unlock if Path(path).relative_to(top).parts[0] not in left], left
 
 
 def _du(path: Path, unreadable: list[dict]) -> tuple[int, int]:
     """Bytes and number of the files at `path`: a file, or a folder walked (symlinks not followed); (0, 0) where
     there is none. A folder that cannot be listed is added to `unreadable` ({"path", "error"})."""
     def failed(err: OSError) -> None:
-        unreadable.append({"path": err.filename or os.fspath(path), "error": err.strerror or str(err)})
+        unreadable.append({"path": err.filename or os.fspath(path), "error": err.strerror or str(err),
+                           "errno": err.errno})
 
     try:
         info = os.lstat(path)

@@ -860,12 +860,15 @@ def weights_path(spec, as_json):
 @click.option("--json", "as_json", is_flag=True,
               help='Print JSON: {"path", "bytes", "files", "parts": [{"name", "path", "what", "bytes", "files", '
                    '"bound_bytes", "bound_env", "link"}], "clear": [the paths that clearing it removes], '
+                   '"unlock": [folders of yours to make readable first: chmod -R u+rwx], '
                    '"unreadable": [{"path", "error"}: not counted]}.')
 def cache_command(as_json):
     """Show where interp's cache is, what it holds and how to clear it.
 
     The cache dir is $INTERP_CACHE_DIR, else $XDG_CACHE_HOME/interp, else ~/.cache/interp. Deleting any of it is
-    safe while no interp runs: what a run needs is made again.
+    safe at any time, while interp runs too: a run makes again what it finds gone, and its output is the same; a
+    run writing an entry just then warns that the entry was not cached, and goes on (rm may then find a folder not
+    empty: run it again).
     """
     import shlex
 
@@ -886,9 +889,16 @@ def cache_command(as_json):
             continue
         out(f"  {part['name'] + '/':9} {human_size(part['bytes']):>10}{bound}: {part['what']}")
     for problem in report["unreadable"]:  # its bytes are not in the sizes above, nor is it known to be empty
-        out(f"cannot be read, not counted: {problem['path']} ({problem['error']})")
+        # rm cannot empty it: made readable first where it is this user's, else its part is not cleared (cache.usage)
+        left = problem["path"] != report["path"] and problem["path"] not in report["unlock"]
+        out(f"cannot be read, not counted: {problem['path']} ({problem['error']})"
+            + ("; you cannot clear it, so the line below leaves its part alone" if left else ""))
     if report["clear"]:  # interp's own entries: the dir only where it holds nothing else (cache.usage)
-        out(f"to clear it, while no interp runs: rm -rf -- {' '.join(map(shlex.quote, report['clear']))}")
+        command = f"rm -rf -- {' '.join(map(shlex.quote, report['clear']))}"
+        if report["unlock"]:
+            command = f"chmod -R u+rwx -- {' '.join(map(shlex.quote, report['unlock']))} && {command}"
+        # Runs go on while it is cleared (a rm -rf looped through a --tune morph, benchmarks/README.md, 2026-12-07)
+        out(f"to clear it (safe while interp runs too): {command}")
     elif not report["unreadable"]:
         out("nothing of interp's is in it")
 

@@ -173,7 +173,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
         t_encode = time.perf_counter()
         # Rendering (and tuning, and refining) never needs the encoder: its memory goes back as soon as every
         # input is through it, before any is refined (--refine at 1024 px would hold 1 GB more).
-        encoded = _encode_for_morph(session, paths, settings, backdrop_index, loop=loop, log=log,
+        encoded = _encode_for_morph(session, paths, settings, backdrop_index, loop=loop, log=log, tune=tune,
                                     release_encoder=own_session, say_cached=own_session)
         codes = np.stack([code for code, _, _ in encoded])
         encode_seconds = time.perf_counter() - t_encode
@@ -377,13 +377,16 @@ def _say_unused_for_codes(paths: Sequence[Path], log: Log, *, tune: int, refine:
 
 
 def _encode_for_morph(session: Session, paths: Sequence[Path], settings: Sequence[EncodeSettings],
-                      backdrop_index: int | None, *, loop: bool, log: Log, release_encoder: bool = False,
+                      backdrop_index: int | None, *, loop: bool, log: Log, tune: int, release_encoder: bool = False,
                       say_cached: bool = False) -> list[tuple]:
     """`encode_inputs` for a morph, with each input's `settings` (`_input_settings`); refuses one photo's face
     twice in a row (`inputs.refuse_same_faces`), which only its alignment can tell, before --refine's minutes.
     `say_cached`: say the codes taken from the cache (`_say_reused`), for a morph that loads its own model; a
-    batch's rows share one session, and would each say it again for every photo another row encoded."""
+    batch's rows share one session, and would each say it again for every photo another row encoded. `tune`: the
+    morph's steps; a tuning morph's unwritable cache root is said once, for both caches, at its first code."""
     paste = backdrop_index is not None
+    if tune:
+        session.tuned_cache.in_use()
     calls = session.encoder_calls
     try:
         encoded = session.encode_inputs(paths, settings, release_encoder=release_encoder,
@@ -489,7 +492,7 @@ def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps
     _say_unused_for_codes(paths, session.log, tune=tune, refine=refine, align=align, face=face, save_aligned=False)
     with KeptPhotos() as kept:  # the backdrop, until the paster has it
         encoded = _encode_for_morph(session, paths, _keeping(settings, kept, backdrop_index), backdrop_index,
-                                    loop=loop, log=session.log)
+                                    loop=loop, log=session.log, tune=tune)
         paster = _paster(session, paths, encoded, backdrop_index, size, match_colour, kept)
     codes = np.stack([code for code, _, _ in encoded])
     targets = [target for _, _, target in encoded]

@@ -352,9 +352,17 @@ class TunedCache:
         self.max_bytes = self.bound.max_bytes
         self.warn = warn
         self._warned = False
-        # Where a failed write is said: shared with the Session's latent cache, so that one cause is one line.
-        self.failures = (failures or CacheWarnings(warn)).add("tuned-weights cache", self.directory)
+        # Where a failed write is said: shared with the Session's latent cache, so that one cause is one line. Named
+        # in that line only once a morph that tunes has begun (`in_use`): a plain morph whose cache root could not
+        # be written was told of a "tuned-weights cache" it would never have used.
+        self.failures = failures or CacheWarnings(warn)
+        if failures is None:
+            self.in_use()
         self.hits = self.misses = 0
+
+    def in_use(self) -> None:
+        """Say this cache, from now on, in the line a shared cause's first failure gives (`CacheWarnings`)."""
+        self.failures.add("tuned-weights cache", self.directory)
 
     def _path(self, key: str) -> Path:
         return self.directory / f"{key}.pt"
@@ -378,6 +386,7 @@ class TunedCache:
     def load_into(self, key: str, generator: torch.nn.Module) -> bool:
         """Copy a cached entry's tensors into `generator` (a copy, never the base); False on a miss."""
         self._bound_now()
+        self.in_use()
         self.bound.note_bad_setting(self.warn)
         path = self._path(key)
         if self.max_bytes <= 0:
@@ -429,6 +438,7 @@ class TunedCache:
 
     def put(self, key: str, generator: torch.nn.Module) -> None:
         self._bound_now()
+        self.in_use()
         self.bound.note_bad_setting(self.warn)
         if self.max_bytes <= 0:
             return

@@ -121,6 +121,35 @@ def test_make_clean_removes_what_make_test_lowest_made(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["Makefile"]
 
 
+@pytest.mark.skipif(shutil.which("make") is None or shutil.which("unshare") is None, reason="needs make and unshare")
+def test_make_test_where_the_temp_folder_has_too_little_room_says_so_in_one_line_before_anything_runs(tmp_path):
+    """A CI run on a disk with 1.9 GB free failed after minutes with errors far from the cause (679 fixture errors, a
+    pytest INTERNALERROR). `make test` with its temp folder on a 16 MB disk (a tmpfs of a mount namespace of its own)
+    now says so in one line, naming the folder and its free room, and runs nothing: not even the venv's making."""
+    small = tmp_path / "small"
+    small.mkdir()
+    (tmp_path / "a-file").write_text("")
+    venv = tmp_path / "a-file" / "venv"  # what `make install` would make first: it cannot, so it would fail at once
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("MAKE", "MFLAGS"))}
+    env["TMPDIR"] = str(small)
+
+    def make(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["unshare", "-rm", "sh", "-c", 'mount -t tmpfs -o size=16m tmpfs "$0" && exec "$@"',
+                               str(small), "make", *args, f"VENV={venv}"],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+    refused = make("test")
+    if "mount" in refused.stderr.split(":")[0] or "unshare" in refused.stderr.split(":")[0]:
+        pytest.skip(f"no mount namespace here: {refused.stderr.strip()}")
+    said = refused.stderr.splitlines()
+    assert refused.returncode != 0 and said[0].startswith(f"make test: the temp folder {small} has 16.8 MB free, "
+                                                          "and the suite needs about "), refused.stderr
+    assert said[0].endswith("(`make test SUITE_ROOM_GB=0` skips this check)") and len(said) == 2, refused.stderr
+    assert said[1].startswith("make: *** [Makefile:") and said[1].endswith(" room-test] Error 1")  # make's own
+    assert refused.stdout == "" and (tmp_path / "a-file").read_text() == ""
+    assert make("room-test", "SUITE_ROOM_GB=0.01").returncode == 0  # room enough: silent, and on to the suite
+
+
 def test_a_child_forked_from_the_session_that_exits_normally_leaves_the_cache_dir(tmp_path):
     """A child forked from the session runs the session's atexit callbacks when it exits normally (`sys.exit` in a
     forked worker): only the session's own process removes the cache dir, or the tests after it found theirs gone."""

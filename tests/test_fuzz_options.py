@@ -27,6 +27,48 @@ def test_the_fuzzer_runs_weights_lines_and_finds_nothing(tmp_path):
     assert not (tmp_path / "f").exists()
 
 
+def test_a_stopped_fuzzer_has_removed_its_codes_folder_when_its_stop_line_says_so(tmp_path):
+    """The folder of encoded codes that morph cases copy went by `atexit`, after the stop line had said "its temporary
+    files were removed". The line is held here while it is written (a full pipe as stderr: the write blocks until
+    read), so what is on the disk as it is said is what the test sees."""
+    import signal
+    import time
+
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    for size in (4096, 1):  # fill the pipe to its last byte: the next write blocks
+        try:
+            while True:
+                os.write(write_end, b"x" * size)
+        except BlockingIOError:
+            pass
+    os.set_blocking(write_end, True)
+    fuzzer = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "fuzz_options.py"), "--verbs", "morph",
+                               "--seconds", "300"], stdout=subprocess.DEVNULL, stderr=write_end,
+                              env=dict(os.environ, TMPDIR=str(tmp_path)))
+    os.close(write_end)
+    try:
+        deadline = time.monotonic() + 120
+        while not list(tmp_path.glob("optfuzz-codes-*/codes_b.npy")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        codes = list(tmp_path.glob("optfuzz-codes-*"))
+        assert codes, "the fuzzer made no codes in 120 s"
+        fuzzer.send_signal(signal.SIGTERM)
+        # until it writes its stop line: blocked in write(2, ...) (Linux's /proc/PID/syscall: "1 0x2 ...")
+        while fuzzer.poll() is None and not Path(f"/proc/{fuzzer.pid}/syscall").read_text().startswith("1 0x2 "):
+            assert time.monotonic() < deadline + 60, "no stop line written"
+            time.sleep(0.05)
+        assert [path for path in codes if path.exists()] == [], "still there as the stop line is written"
+    finally:
+        with open(read_end, "rb") as said:
+            if fuzzer.poll() is None:
+                fuzzer.send_signal(signal.SIGTERM)
+            stop_line = said.read().lstrip(b"x").decode()
+        fuzzer.wait(60)
+    assert stop_line == "fuzz_options: terminated; its temporary files were removed\n"
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_every_verb_and_option_of_interp_is_drawn_from_its_click_command():
     from interp_cli.cli import cli
 

@@ -657,11 +657,15 @@ def test_a_real_full_or_read_only_disk_is_one_line_and_leaves_the_folder_as_it_w
     assert ran["listing"] == sorted(left)  # no temp, and no folder made for the output
 
 
-def test_a_cache_on_a_full_disk_warns_once_and_the_morph_is_written(tmp_path, old_gif):
+@pytest.mark.parametrize("tune", [[], ["--tune", "2"]], ids=["plain", "tuned"])
+def test_a_cache_on_a_full_disk_warns_once_and_the_morph_is_written(tmp_path, old_gif, tune):
+    """One line for the caches one cause stops, naming those the morph uses: a plain morph was told of the
+    "latent and tuned-weights caches", though it never tunes."""
     out = tmp_path / "elsewhere.gif"
-    ran = _on_a_small_disk(tmp_path, "run", "full", A, B, *MORPH[:-1], "-o", out, cache_on_disk=True)
+    ran = _on_a_small_disk(tmp_path, "run", "full", A, B, *MORPH[:-1], *tune, "-o", out, cache_on_disk=True)
     assert ran["code"] == 0, ran["stderr"]
     warnings = [line for line in ran["stderr"].splitlines() if line.startswith("warning:")]
-    assert len(warnings) == 1 and "latent and tuned-weights caches not written" in warnings[0], ran["stderr"]
+    said = "latent and tuned-weights caches not written (" if tune else "latent cache not written ("
+    assert len(warnings) == 1 and warnings[0].startswith(f"warning: {said}"), ran["stderr"]
     assert "no space left on device" in warnings[0]
     assert Image.open(out).n_frames == 3
