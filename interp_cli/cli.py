@@ -1,4 +1,5 @@
-"""The `interp` command: parse and validate options, call `interp_cli.pipeline`, map errors to exit codes.
+"""The `interp` command's verbs: parse and validate options, call `interp_cli.pipeline`. How the line is read
+and every failure becomes one line and an exit code is `interp_cli.cli_group`'s.
 
     interp a.png b.png --steps 60 -o out.mp4      # the default command: morph
     interp encode a.png -o a.npy                  # and the verbs beside it
