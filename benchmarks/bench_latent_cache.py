@@ -8,7 +8,7 @@
    their bytes (st_size, and st_blocks as the disk counts them).
 2. An ffhq entry's size: a [18, 512] float32 code written as the cache writes one (`LatentCache.put`).
 3. Those sizes times the entries a 100,000-row batch of distinct photos leaves (two per row).
-4. What an eviction pass over a full `latents/` costs: `files.evict_least_recent` (the tuned cache's) over
+4. What an eviction pass over a full `latents/` costs: `cache_folders.evict_least_recent` (the tuned cache's) over
    `--entries` entries (empty files: a pass stats each, whatever its size) with room for all, timed `--repeat`
    times beside one row's time of step 1 (min / median / max): a bound checked on every write costs this much.
 5. A process's first write into a full cache with nothing to evict: a fresh `LatentCache`'s `put` of an ffhq code
@@ -55,7 +55,7 @@ def main() -> None:
 
     from interp_cli import files
     from interp_cli.cache import LatentCache
-    from interp_cli.files import evict_least_recent
+    from interp_cli.cache_folders import evict_least_recent
 
     with tempfile.TemporaryDirectory(prefix="bench_latent_cache.") as scratch:
         scratch = Path(scratch)
@@ -104,6 +104,8 @@ def main() -> None:
 
 
 def first_write_into_a_full_cache(folder: Path, entries: int, repeat: int, files, LatentCache) -> None:
+    from interp_cli.cache_folders import USAGE_RECORD
+
     code = np.zeros((18, 512), np.float32)
     LatentCache(folder).put("seed", code)
     size = (folder / "seed.npy").stat().st_size
@@ -115,7 +117,7 @@ def first_write_into_a_full_cache(folder: Path, entries: int, repeat: int, files
     for trial in range(repeat):
         for label in ("this", "baseline") if trial % 2 else ("baseline", "this"):
             if label == "baseline":
-                (folder / files.USAGE_RECORD).unlink(missing_ok=True)
+                (folder / USAGE_RECORD).unlink(missing_ok=True)
             files._cleaned.clear()  # a new process sweeps the folder's temps once
             cache = LatentCache(folder)
             started = time.perf_counter()

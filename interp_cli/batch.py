@@ -22,8 +22,8 @@ from interp_cli.files import claimed, project_id, remove_folders
 from interp_cli.inputs import check_input_files, paste_without_alignment
 from interp_cli.layers import check_layers
 from interp_cli.names import line_text
-from interp_cli.manifest import (PLANNED_CHOICES, BatchPlan, Placement, Row, Shard, make_outdir, missing_folders,
-                                 plan_batch)
+from interp_cli.manifest import PLANNED_CHOICES, BatchPlan, Placement, Row, make_outdir, missing_folders, plan_batch
+from interp_cli.shards import Shard
 from interp_cli.options import MORPH_OPTION_NAMES
 from interp_cli.progress import Log, python_log
 from interp_cli.weights import check_weights_name

@@ -10,7 +10,7 @@ An entry is checked before it is trusted (shape, dtype, every value finite): a d
 empty or truncated file, NaNs) is removed and the code recomputed, with a note under `--debug`.
 Writing is best effort: a full disk or a read-only cache warns once and the morph goes on.
 
-The folder is bounded as the tuned-weights cache is (`files.CacheBound`): 2 GB by default,
+The folder is bounded as the tuned-weights cache is (`cache_folders.CacheBound`): 2 GB by default,
 `INTERP_LATENT_CACHE_MB` (0 turns the cache off), the least recently used entries removed first. An ffhq
 entry takes 37 KB, so 100,000 rows of photos that no other row has (200,000 codes) left 8.2 GB that nothing
 removed (benchmarks/bench_latent_cache.py).
@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from interp_cli.errors import InterpError, UsageError
-from interp_cli.files import CacheBound, CacheWarnings, atomic_save_npy, cache_dir, mark_used, remove_if_same
+from interp_cli.cache_folders import CacheBound, CacheWarnings, cache_dir, mark_used
+from interp_cli.files import atomic_save_npy, remove_if_same
 from interp_cli.npy import read_npy
 
 _debug = logging.getLogger(__name__).debug
@@ -41,7 +42,7 @@ CACHE_MB_ENV = "INTERP_LATENT_CACHE_MB"
 TUNED_DEFAULT_CACHE_MB = 2048
 TUNED_CACHE_MB_ENV = "INTERP_TUNE_CACHE_MB"
 # A pass over the folder stats every entry: about 2 s for 200,000 of them on the development VM. One pass where
-# the folder's record (files.CacheBound.add) says it is over its bound (a bound lowered since applies at once), or
+# the folder's record (CacheBound.add) says it is over its bound (a bound lowered since applies at once), or
 # that this share of the bound was written since the last pass by any process: at 2 GB, every ~860 ffhq codes,
 # and the folder exceeds its bound by at most this share meanwhile.
 _EVICT_SHARE = 1 / 64
@@ -160,7 +161,7 @@ _PARTS = (
 
 
 def usage(root: str | os.PathLike | None = None) -> dict:
-    """Where interp's cache dir is (`files.cache_dir`; `root`: a caller's own) and what it holds: {"path", "bytes",
+    """Where interp's cache dir is (`cache_dir`; `root`: a caller's own) and what it holds: {"path", "bytes",
     "files", "parts": [{"name", "path", "what", "bytes", "files", "bound_bytes", "bound_env", "link"}], "clear",
     "unlock", "unreadable": [{"path", "error"}]}; the files at its top (the weights' sha256 records, 256 at most) are
     counted in the totals. A part's `bound_bytes` is null where its size is kept small otherwise. Nothing is created.

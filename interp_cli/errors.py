@@ -348,7 +348,7 @@ def stops_a_batch(err: BaseException) -> bool:
 
 def cache_not_written(what: str | Sequence[str], err: BaseException, folder: str | os.PathLike) -> str:
     """The one warning every cache gives when an entry cannot be written (`what`: "latent cache", ...; or the
-    names of every cache the one cause turns off, said in one line: `files.CacheWarnings`).
+    names of every cache the one cause turns off, said in one line: `cache_folders.CacheWarnings`).
 
     The OS error under `err` is worded by `environment_error` naming the cache's `folder` ("read-only file
     system", "file too large (over this process's file-size limit ...)"), never as Python's "[Errno 30] ...": torch.save

@@ -360,7 +360,7 @@ class ShardType(click.ParamType):
 
     def convert(self, value, param, ctx):
         from interp_cli.errors import UsageError
-        from interp_cli.manifest import parse_shard
+        from interp_cli.shards import parse_shard
 
         try:  # a Shard already made (a caller's default) is checked there too
             return parse_shard(value)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from interp_cli import files, likeness, progress as progress_bars, refine, torch_flags, tune as tuning, write
+from interp_cli import cache_folders, likeness, progress as progress_bars, refine, torch_flags, tune as tuning, write
 from interp_cli.cache import LatentCache, array_digest, cache_key, image_digest
 from interp_cli.checks import (check_choice, check_flags, check_function, check_number, check_paths, check_refine_steps,
                                check_seed, check_tune_steps, refuse_one_path)
@@ -131,7 +131,7 @@ class Session:
 
     `weights`: preset name, local path or hub id (see `interp_cli.weights`). The encoder is kept
     only until the caller says it is done (`release_encoder`), since rendering never needs it.
-    `cache_dir` is a root for its caches instead of interp's own (`files.cache_dir`): codes in latents/,
+    `cache_dir` is a root for its caches instead of interp's own (`cache_folders.cache_dir`): codes in latents/,
     tuned weights in tuned/ under it, as there. `log` and `progress` as for `pipeline.morph`: by default
     nothing is printed (warnings are `InterpWarning`s), and bars only with `progress=True`. One Session may
     serve morphs from several threads at once; each draws with its own (tuned) generator and noise.
@@ -171,10 +171,11 @@ class Session:
         self.model: E4EModel = load_model(self.weights.path, name=self.weights.label).to(self.device)
         self.load_seconds = time.perf_counter() - started
         # Another root (`cache_dir`) holds the same folders as the default one: latents/ beside tuned/.
-        # One line when one cause (an unwritable root, a full disk) stops both: `files.CacheWarnings`.
-        failures = files.CacheWarnings(log)
-        self.cache = LatentCache(files.cache_dir("latents", root=cache_dir), warn=log, failures=failures)
-        self.tuned_cache = tuning.TunedCache(files.cache_dir("tuned", root=cache_dir), warn=log, failures=failures)
+        # One line when one cause (an unwritable root, a full disk) stops both: `cache_folders.CacheWarnings`.
+        failures = cache_folders.CacheWarnings(log)
+        self.cache = LatentCache(cache_folders.cache_dir("latents", root=cache_dir), warn=log, failures=failures)
+        self.tuned_cache = tuning.TunedCache(cache_folders.cache_dir("tuned", root=cache_dir), warn=log,
+                                             failures=failures)
         self.encoder_calls = 0
         self.encoder_released = False
         self._sha256 = self.weights.sha256

@@ -32,7 +32,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from interp_cli.errors import InterpError
-from interp_cli.files import PathLike, atomic_write, cache_dir, held_lock
+from interp_cli.cache_folders import cache_dir
+from interp_cli.files import PathLike, atomic_write, held_lock
 
 RECORDS_FILENAME = "sha256-records.json"
 _RECORDS_VERSION = 1

@@ -38,8 +38,9 @@ import torch
 
 from interp_cli.cache import TUNED_CACHE_MB_ENV, TUNED_DEFAULT_CACHE_MB
 from interp_cli.checks import check_number, check_positive, check_seed, check_tune_steps
+from interp_cli.cache_folders import CacheBound, CacheWarnings, cache_dir, mark_used
 from interp_cli.errors import InterpError, env_setting, is_out_of_memory, option, speaking_to_cli
-from interp_cli.files import CacheBound, CacheWarnings, atomic_write, cache_dir, mark_used, remove_if_same
+from interp_cli.files import atomic_write, remove_if_same
 from interp_cli.optim import FlatAdam
 from interp_cli.limits import TUNE_DEFAULT_STEPS
 from interp_cli.refine import _deterministic, _resize_targets, _seeded, default_levels, laplacian_loss

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from interp_cli.cli import cli
-from interp_cli.manifest import Shard, parse_shard
+from interp_cli.shards import Shard, parse_shard
 from interp_cli.options import MORPH_OPTION_NAMES, morph_settings
 from tests.cli_runner import cli_runner
 from tests.recipe import GOLDEN_DIR

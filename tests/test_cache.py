@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from interp_cli.cache import LatentCache, cache_key
-from interp_cli.files import USAGE_RECORD
+from interp_cli.cache_folders import USAGE_RECORD
 
 SHAPE = (10, 128)
 
@@ -26,7 +26,7 @@ def test_round_trip_and_key_stability(cache):
     cache.put(key, code)
     np.testing.assert_array_equal(cache.get(key, SHAPE), code)
     assert cache.hits == 1
-    # no temp left; beside the entry, the folder's record of its size (files.USAGE_RECORD)
+    # no temp left; beside the entry, the folder's record of its size (cache_folders.USAGE_RECORD)
     assert sorted(p.name for p in cache.directory.iterdir()) == [USAGE_RECORD, f"{key}.npy"]
 
 
@@ -182,7 +182,8 @@ import errno, os, resource, sys
 from pathlib import Path
 import numpy as np
 from interp_cli.cache import LatentCache
-from interp_cli.files import CacheWarnings, atomic_save_npy
+from interp_cli.cache_folders import CacheWarnings
+from interp_cli.files import atomic_save_npy
 root = Path(sys.argv[1])
 if sys.argv[2] == "full":  # fill the disk, leaving less than an entry
     try:
@@ -509,7 +510,7 @@ def test_interp_cache_says_where_the_cache_is_what_it_holds_and_how_to_clear_it(
     report = json.loads(interp("--json"))
     parts = {part["name"]: part for part in report["parts"]}
     code = (top / "latents" / "k.npy").stat().st_size
-    latents = code + len(b"%d\n" % code)  # and the folder's size record (files.USAGE_RECORD), the code's bytes
+    latents = code + len(b"%d\n" % code)  # and the folder's size record (cache_folders.USAGE_RECORD), the code's bytes
     assert report["path"] == str(top) and report["bytes"] == latents + 1000 + 2 and report["files"] == 4
     assert (parts["latents"]["bytes"], parts["latents"]["files"], parts["latents"]["bound_bytes"]) == (
         latents, 2, 5e6)

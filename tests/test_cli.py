@@ -867,7 +867,8 @@ def test_clicks_usage_errors_read_as_interps_own(words, said, tmp_path, monkeypa
     """Click's lines began with a capital and ended with a full stop ("interp: error: Invalid value for '--size': 7
     is not in the range 8<=x<=4096.", "No such option '--bogus'.") beside interp's own ("--steps must be at least
     2 (got 0)", "no such option '--resume': ..."), and its guesses for a mistyped option changed form with its
-    version ("No such option: --steeps Did you mean --steps?"). Said one way now, in one place (cli._click_message)."""
+    version ("No such option: --steeps Did you mean --steps?"). Said one way now, in one place
+    (cli_group._click_message)."""
     monkeypatch.chdir(tmp_path)
     result = run(*words)
     assert result.exit_code == 2 and one_line_error(result) == f"interp: error: {said}"

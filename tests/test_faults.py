@@ -27,7 +27,7 @@ import pytest
 from PIL import Image
 
 from interp_cli import cli
-from interp_cli.files import USAGE_RECORD
+from interp_cli.cache_folders import USAGE_RECORD
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTO_A = ROOT / "examples" / "demo_a.png"

@@ -693,7 +693,7 @@ def test_a_shard_backdrop_or_layers_not_in_plain_digits_is_refused_from_python_t
     `backdrop="\u0662"` the second input, `layers="\u0660-\u0663"` rows 0-3."""
     from interp_cli.inputs import pick_input
     from interp_cli.layers import check_layers
-    from interp_cli.manifest import parse_shard
+    from interp_cli.shards import parse_shard
 
     for shard, said in (("1_0/20", "K must"), ("1/\u0662", "N must"), ("auto/\u0662", "N must")):
         with pytest.raises(UsageError, match=said):
@@ -717,7 +717,7 @@ def test_a_whole_number_with_a_sign_or_spaces_around_it_is_still_that_number(typ
         assert (given["steps"], given["seed"], given["size"], given["tune"]) == (value, value, value * 10, value)
     assert cli.commands["morph"].make_context("morph", ["a", "b", "--fps", " 3e1 ", "--truncation", "+.7"],
                                               resilient_parsing=True).params.get("fps") == 30.0
-    from interp_cli.manifest import Shard, parse_shard
+    from interp_cli.shards import Shard, parse_shard
 
     assert parse_shard(f"{typed.replace('10', '1')}/ 2") == Shard(1, 2)
 

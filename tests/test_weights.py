@@ -32,7 +32,7 @@ from huggingface_hub.utils import (
 )
 
 from interp_cli import sha256_record, weights
-from interp_cli.files import cache_dir
+from interp_cli.cache_folders import cache_dir
 from interp_cli.progress import human_size
 from interp_cli.errors import (
     CheckpointError,

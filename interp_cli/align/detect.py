@@ -34,7 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import InterpError
-from ..files import atomic_write, cache_dir
+from ..cache_folders import cache_dir
+from ..files import atomic_write
 from ..stops import deferred
 from .landmarks import INSTALL_ALIGN, ShapePredictor, similarity_matrix
 from .cv import opencv

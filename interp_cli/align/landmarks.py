@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InterpError, UsageError, cache_not_written, pip_install
-from ..files import atomic_save_npys, cache_dir, evict_least_recent, mark_used
+from ..cache_folders import cache_dir, evict_least_recent, mark_used
+from ..files import atomic_save_npys
 from ..npy import map_npys
 from ..sha256_record import file_sha256
 from interp_cli.dlib_format import DlibFormatError, IntStream, decode_int_stream, floats_from_pairs

@@ -1,0 +1,66 @@
+"""interp_cli.cache_folders: where interp's cache dir is, and the eviction its caches share."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from interp_cli import cache_folders
+
+
+def test_cache_dir_expands_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("INTERP_CACHE_DIR", "~/c")
+    assert cache_folders.cache_dir() == tmp_path / "c"
+
+
+def test_a_relative_xdg_cache_home_is_ignored_as_the_spec_says(tmp_path):
+    """XDG_CACHE_HOME=cache (relative: invalid, per the XDG Base Directory spec) was taken as it came: each morph left
+    `cache/interp/latents/...` in the folder it was run from. Now the cache is ~/.cache/interp, as with none set."""
+    root = Path(__file__).resolve().parents[1]
+    work, home = tmp_path / "work", tmp_path / "home"
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INTERP_", "HF_"))}
+    env.update(HOME=str(home), XDG_CACHE_HOME="cache", HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"),
+               PYTHONPATH=str(root))
+    done = subprocess.run([sys.executable, "-m", "interp_cli", root / "examples" / "demo_a.png",
+                           root / "examples" / "demo_b.png", "--weights", "demo", "--steps", "2", "-o", "out.gif"],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert sorted(os.listdir(work)) == ["out.gif"]
+    assert len(list((home / ".cache" / "interp" / "latents").glob("*.npy"))) == 2
+    # `~/...` as a systemd unit or an env file sets it, unexpanded by a shell: the user's home, as before
+    env.update(XDG_CACHE_HOME="~/xdg")
+    done = subprocess.run([sys.executable, "-m", "interp_cli", "cache", "--json"], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and json.loads(done.stdout)["path"] == str(home / "xdg" / "interp"), done.stderr
+
+
+def test_evict_least_recent_keeps_the_most_recently_used_within_a_count_or_a_size(tmp_path):
+    """The one eviction the landmark and tuned-weights caches share: oldest mtime out first, `mark_used` moving an
+    entry to the back of the queue, a listed entry that is already gone neither counted nor a failure."""
+    entries = []
+    for age, size in enumerate((30, 20, 10, 40)):
+        entry = tmp_path / f"e{age}"
+        entry.write_bytes(b"x" * size)
+        os.utime(entry, (1000 - age, 1000 - age))  # e0 newest ... e3 oldest
+        entries.append(entry)
+    cache_folders.mark_used(entries[3])  # the oldest read just now: now the newest
+    cache_folders.evict_least_recent(entries + [tmp_path / "gone"], keep=3)
+    assert sorted(os.listdir(tmp_path)) == ["e0", "e1", "e3"]
+    assert cache_folders.evict_least_recent(entries, room=90) == 90  # exactly the bound: all three kept
+    assert sorted(os.listdir(tmp_path)) == ["e0", "e1", "e3"]
+    assert cache_folders.evict_least_recent(entries, room=45) == 40  # e1 (20 bytes) then e0 (30) out: 40 bytes left
+    assert os.listdir(tmp_path) == ["e3"]
+    cache_folders.mark_used(tmp_path / "gone")  # best effort: nothing to stamp is no error
+    # An old entry that cannot be removed (here a folder: unlink fails) stays, and takes no newer one with it.
+    stuck = tmp_path / "stuck"
+    (stuck / "inside").mkdir(parents=True)
+    os.utime(stuck, (1, 1))
+    newer = tmp_path / "newer"
+    newer.write_bytes(b"y")
+    cache_folders.evict_least_recent([stuck, entries[3], newer], keep=2)
+    assert sorted(os.listdir(tmp_path)) == ["e3", "newer", "stuck"]
