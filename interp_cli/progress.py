@@ -104,11 +104,17 @@ def polled(total: int, desc: str, size_now: Callable[[], int], *, start: int = 0
 
 
 def human_size(size: int) -> str:
-    """Bytes as people read them: "1.2 GB", "300.0 MB", "3.0 kB", "12 bytes" (powers of 1000, as disks are sold)."""
-    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
-        if size >= scale:
-            return f"{size / scale:.1f} {unit}"
-    return f"{size} bytes"
+    """Bytes as people read them: "1.2 GB", "300.0 MB", "3.0 kB", "12 bytes" (powers of 1000, as disks are sold).
+    The unit is chosen on the rounded figure, so 999,999 bytes read "1.0 MB", not "1000.0 kB"; TB is the last."""
+    if size < 1000:
+        return f"{size} bytes"
+    scale = 1000
+    for unit in ("kB", "MB", "GB"):
+        figure = f"{size / scale:.1f}"
+        if float(figure) < 1000:
+            return f"{figure} {unit}"
+        scale *= 1000
+    return f"{size / scale:.1f} TB"
 
 
 def wanted(*, quiet: bool = False, as_json: bool = False) -> bool:

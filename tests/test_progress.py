@@ -507,3 +507,11 @@ def test_sizes_are_said_in_the_largest_unit_they_reach():
     below (a disk's units)."""
     said = [progress.human_size(size) for size in (0, 999, 1000, 300_000_000, 10**6, 10**9, 1_234_567_890)]
     assert said == ["0 bytes", "999 bytes", "1.0 kB", "300.0 MB", "1.0 MB", "1.0 GB", "1.2 GB"]
+
+
+def test_a_size_that_rounds_up_to_a_thousand_is_said_in_the_next_unit():
+    """999,999 bytes read "1.0 MB", not "1000.0 kB" (the figure is rounded before the unit is kept), and a
+    terabyte-sized disk's free room reads in TB, not "1000.0 GB"."""
+    sizes = (999_949, 999_999, 999_999_999, 999_949_999_999, 10**12, 2_500_000_000_000, 10**15)
+    said = [progress.human_size(size) for size in sizes]
+    assert said == ["999.9 kB", "1.0 MB", "1.0 GB", "999.9 GB", "1.0 TB", "2.5 TB", "1000.0 TB"]
