@@ -177,11 +177,13 @@ def usage(root: str | os.PathLike | None = None) -> dict:
     `unreadable` names what could not be listed (a folder this user may not read, a file where the dir should be):
     its bytes are not in the totals. It read as an empty folder, "0 bytes", and the dir as "nothing of interp's".
     `rm -rf` cannot empty such a folder: `unlock` names those of this user's, to make readable before clearing, and
-    a part holding one of anyone else's is not in `clear` (`_unclearable`)."""
+    a part holding one of anyone else's is not in `clear` (`_unclearable`). Nor one it can list but not write or
+    search (`chmod 555`): `unlock` names those of this user's too, found on the same walk."""
     from interp_cli.sha256_record import RECORDS_FILENAME
 
     top = cache_dir(root=root)
     unreadable: list[dict] = []
+    locked: list[str] = []
     try:
         names = sorted(os.listdir(top))
     except FileNotFoundError:  # not made yet: nothing of interp's there to count or clear
@@ -191,7 +193,7 @@ def usage(root: str | os.PathLike | None = None) -> dict:
         unreadable.append({"path": str(top), "error": err.strerror or str(err), "errno": err.errno})
     parts = []
     for name, what, env, default_mb in _PARTS:
-        size, count = _du(top / name, unreadable)
+        size, count = _du(top / name, unreadable, locked)
         bound = CacheBound(env, default_mb, what).max_bytes if env else None
         try:
             link = os.readlink(top / name)
@@ -203,7 +205,8 @@ def usage(root: str | os.PathLike | None = None) -> dict:
     own = walked | {RECORDS_FILENAME, f"{RECORDS_FILENAME}.lock"}
     # the records' hidden temps too (`files.temp_name`: `.sha256-records.tmp-<hex>.json`), a killed writer's
     ours = [name for name in names if name in own or name.startswith("." + RECORDS_FILENAME.split(".")[0] + ".")]
-    at_top = [_du(top / name, unreadable) for name in ours if name not in walked]  # the parts are counted already
+    # the parts are counted already
+    at_top = [_du(top / name, unreadable, locked) for name in ours if name not in walked]
     size = sum(part["bytes"] for part in parts) + sum(size for size, _ in at_top)
     count = sum(part["files"] for part in parts) + sum(count for _, count in at_top)
     # one entry per place: an unreadable top is also why none of its parts could be looked at
@@ -212,25 +215,33 @@ def usage(root: str | os.PathLike | None = None) -> dict:
         if not any(problem["path"] == seen["path"] or problem["path"].startswith(seen["path"].rstrip("/") + "/")
                    for seen in said):
             said.append(problem)
-    unlock, left = _unclearable(top, said)
+    unlock, left = _unclearable(top, said, locked)
     whole = names and ours == names and not os.path.islink(top) and not left
+    if whole and _locked(top):  # rm removes its entries, then it: `chmod -R` of it reaches every folder below too
+        unlock = [str(top)]
     clear = [str(top)] if whole else [str(top / name) for name in ours if name not in left]
     return {"path": str(top), "bytes": size, "files": count, "parts": parts, "clear": clear, "unlock": unlock,
             "unreadable": [{"path": problem["path"], "error": problem["error"]} for problem in said]}
 
 
-def _unclearable(top: Path, unreadable: list[dict]) -> tuple[list[str], set[str]]:
+def _unclearable(top: Path, unreadable: list[dict], locked: list[str]) -> tuple[list[str], set[str]]:
     """What `rm -rf` could not clear: it must list a folder to empty it, so an unreadable folder under the dir failed
     it ("Permission denied", exit 1) on the line told to clear. One of this user's is made readable first (the first
     list: `chmod -R u+rwx`, which reaches folders unreadable further in); a part holding one that is anyone else's, or
     unreadable for another cause (an I/O error), is left out of clearing (the second: the names of those parts), as
-    nothing this user runs would clear it."""
+    nothing this user runs would clear it. `locked` (`_locked`: this user's, listed but not writable or searchable,
+    which rm could not empty either) joins the first list, but for those below a folder already in it."""
     unlock: list[str] = []
     left: set[str] = set()
+    for path in locked:
+        if not any(Path(path).is_relative_to(outer) for outer in unlock):  # os.walk goes top-down
+            unlock.append(path)
     for problem in unreadable:
         path = Path(problem["path"])
         if top not in path.parents:  # the dir itself: nothing of it was listed, so nothing is told to clear
             continue
+        if any(path.is_relative_to(outer) for outer in unlock):  # below a folder that could not be searched
+            continue  # `chmod -R` of that folder reaches it too
         try:
             mine = problem["errno"] == errno.EACCES and os.lstat(path).st_uid == os.geteuid()
         except OSError:  # the folder holding it cannot be searched either
@@ -242,9 +253,10 @@ def _unclearable(top: Path, unreadable: list[dict]) -> tuple[list[str], set[str]
     return [path for path in unlock if Path(path).relative_to(top).parts[0] not in left], left
 
 
-def _du(path: Path, unreadable: list[dict]) -> tuple[int, int]:
+def _du(path: Path, unreadable: list[dict], locked: list[str]) -> tuple[int, int]:
     """Bytes and number of the files at `path`: a file, or a folder walked (symlinks not followed); (0, 0) where
-    there is none. A folder that cannot be listed is added to `unreadable` ({"path", "error"})."""
+    there is none. A folder that cannot be listed is added to `unreadable` ({"path", "error"}), one of this user's
+    that can but cannot be written or searched to `locked` (`_locked`)."""
     def failed(err: OSError) -> None:
         unreadable.append({"path": err.filename or os.fspath(path), "error": err.strerror or str(err),
                            "errno": err.errno})
@@ -260,6 +272,8 @@ def _du(path: Path, unreadable: list[dict]) -> tuple[int, int]:
         return info.st_size, 1
     size = count = 0
     for here, _, names in os.walk(path, onerror=failed):
+        if _locked(here):
+            locked.append(here)
         for name in names:
             try:
                 size += os.lstat(os.path.join(here, name)).st_size
@@ -267,3 +281,15 @@ def _du(path: Path, unreadable: list[dict]) -> tuple[int, int]:
                 continue
             count += 1
     return size, count
+
+
+def _locked(folder: str | os.PathLike) -> bool:
+    """Whether `folder` is this user's and its mode keeps its owner from writing or searching it (`chmod 555`, `600`):
+    rm lists it and then fails on each entry ("Permission denied"). The mode, not access(): `chmod u+rwx` lifts only
+    what the mode withholds, not a read-only mount's refusal."""
+    try:
+        info = os.lstat(folder)
+    except OSError:  # gone meanwhile, or its parent cannot be searched (said as unreadable)
+        return False
+    wanted = stat.S_IWUSR | stat.S_IXUSR
+    return stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and info.st_mode & wanted != wanted

@@ -531,7 +531,7 @@ def weights_path(spec, as_json):
 @click.option("--json", "as_json", is_flag=True,
               help='Print JSON: {"path", "bytes", "files", "parts": [{"name", "path", "what", "bytes", "files", '
                    '"bound_bytes", "bound_env", "link"}], "clear": [the paths that clearing it removes], '
-                   '"unlock": [folders of yours to make readable first: chmod -R u+rwx], '
+                   '"unlock": [folders of yours to make readable and writable first: chmod -R u+rwx], '
                    '"unreadable": [{"path", "error"}: not counted]}.')
 def cache_command(as_json):
     """Show where interp's cache is, what it holds and how to clear it.
@@ -561,7 +561,8 @@ def cache_command(as_json):
         out(f"  {part['name'] + '/':9} {human_size(part['bytes']):>10}{bound}: {part['what']}")
     for problem in report["unreadable"]:  # its bytes are not in the sizes above, nor is it known to be empty
         # rm cannot empty it: made readable first where it is this user's, else its part is not cleared (cache.usage)
-        left = problem["path"] != report["path"] and problem["path"] not in report["unlock"]
+        left = problem["path"] != report["path"] and not any(
+            Path(problem["path"]).is_relative_to(cleared) for cleared in report["clear"])
         out(f"cannot be read, not counted: {problem['path']} ({problem['error']})"
             + ("; you cannot clear it, so the line below leaves its part alone" if left else ""))
     if report["clear"]:  # interp's own entries: the dir only where it holds nothing else (cache.usage)

@@ -13,7 +13,7 @@ before its first quarter. A nested bar speaks there only once it is slow (`EARLY
 outer bar speaks for its quick rows, while a row's minutes of --tune, --refine or 1024 px rendering on a
 CPU still show signs of life in a Slurm log. `message`
 prints a line without tearing a bar apart. With `--json` bars are drawn on a terminal only (`wanted`).
-A bar's unit "byte" counts in kB/MB/GB (`human_size`). `polled` makes a bar of a file that someone else writes
+A bar's unit "byte" counts in kB/MB/GB/TB (`human_size`). `polled` makes a bar of a file that someone else writes
 (huggingface_hub's download of the weights), its size read by a thread now and then.
 
 tqdm is imported when a terminal bar is first drawn, so `interp --help` does not pay for it.

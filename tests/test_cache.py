@@ -705,6 +705,38 @@ def test_interp_cache_tells_a_clearing_line_that_works_where_a_folder_of_yours_c
                 folder.chmod(0o700)
 
 
+@pytest.mark.parametrize("locked", ["part", "deeper", "dir"])
+def test_interp_cache_tells_a_clearing_line_that_works_where_a_folder_of_yours_cannot_be_written(tmp_path, locked):
+    """A folder this user can read but not write (`chmod 555`: a part, one inside it, or the cache dir itself) or
+    not search (`chmod 600`) got the bare `rm -rf` line, which listed it and then failed on each entry ("Permission
+    denied", exit 1). The line now makes it writable first; run as printed, it leaves no cache behind."""
+    import os
+    import subprocess
+
+    from tests.file_modes import file_modes_binding
+
+    top = tmp_path / "cache"
+    LatentCache(top / "latents").put("k", np.zeros(SHAPE, np.float32))
+    (top / "tuned" / "deep").mkdir(parents=True)
+    (top / "tuned" / "deep" / "t.pt").write_bytes(b"0" * 1000)
+    modes = {"part": {top / "latents": 0o555, top / "tuned": 0o600},
+             "deeper": {top / "tuned" / "deep": 0o555},
+             "dir": {top: 0o555}}[locked]
+    prefix = file_modes_binding()
+    try:
+        for folder, mode in modes.items():
+            folder.chmod(mode)
+        lines = _interp_cache(dict(os.environ, INTERP_CACHE_DIR=str(top)), prefix=prefix).splitlines()
+        assert not any("you cannot clear it" in line for line in lines), lines
+        done = subprocess.run([*prefix, "bash", "-c", lines[-1].split(": ", 1)[1]], capture_output=True, text=True)
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+        assert not top.exists()
+    finally:
+        for folder in modes:
+            if folder.exists():
+                folder.chmod(0o700)
+
+
 def test_interp_cache_leaves_out_of_its_clearing_line_a_part_holding_another_users_unreadable_folder(tmp_path):
     """A folder of another user's that this one cannot read cannot be emptied by anything this user runs: the part
     holding it is left out of the line told (which then clears the rest, exit 0), and its line says so."""
