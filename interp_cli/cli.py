@@ -463,7 +463,7 @@ def weights_download(name, as_json):
 
     if w.hub_file(name) is None:
         # Someone who runs `download` wants a file they can use; for a file already here, that question is verify's.
-        checked = w.verify(name)
+        checked = w.verify(name, progress=_progress(False, as_json))
         where = "ships with interp" if checked.id in w.PRESETS else "is a file on this machine"
         click.echo(f"interp: nothing to download: {line_text(checked.id)} {where}", err=True)
         _report_verification(checked, as_json)
@@ -497,7 +497,7 @@ def weights_verify(spec, as_json):
     """
     from interp_cli import weights as w
 
-    _report_verification(w.verify(spec), as_json)
+    _report_verification(w.verify(spec, progress=_progress(False, as_json)), as_json)
 
 
 def _report_verification(checked, as_json: bool) -> None:

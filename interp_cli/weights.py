@@ -196,8 +196,9 @@ class Verification:
                 "preset": self.preset.name if self.preset is not None else None, "contents": self.contents}
 
 
-def verify(spec: str | None = None) -> Verification:
+def verify(spec: str | None = None, *, progress: bool = True) -> Verification:
     """Check a weights file for `interp weights verify`; never downloads, always hashes afresh.
+    `progress=False`: no "verifying sha256" line on stderr (the command's `--json` off a terminal, as download's).
 
     A preset name is checked against its sha256 and size. Any other file (a path, a hub file) is
     compared with every preset: the same sha256 makes it that preset's file; a preset's file name or
@@ -208,7 +209,7 @@ def verify(spec: str | None = None) -> Verification:
     """
     chosen = _chosen_spec(spec)
     if chosen in PRESETS:
-        resolved = _resolve(chosen, download=False, progress=True, verify=True, fresh_hash=True)
+        resolved = _resolve(chosen, download=False, progress=progress, verify=True, fresh_hash=True)
         if resolved.preset.sha256 is not None:
             return Verification(resolved.path, resolved.id, resolved.sha256, resolved.preset)
         # A shipped preset without its checksum record: nothing to compare with, so say what it is.
@@ -216,7 +217,7 @@ def verify(spec: str | None = None) -> Verification:
     resolved = _resolve(chosen, download=False, progress=False, verify=False)
     path = resolved.path
     size = path.stat().st_size
-    sha256 = file_sha256(path, fresh=True, reading=_hashing_line(path, size, progress=True, label=resolved.label))
+    sha256 = file_sha256(path, fresh=True, reading=_hashing_line(path, size, progress=progress, label=resolved.label))
     presets = [p for p in map(_with_sidecar, PRESETS.values()) if p.sha256 is not None]
     for preset in presets:
         if sha256 == preset.sha256.lower() and preset.size in (None, size):

@@ -1053,3 +1053,24 @@ def test_a_stop_as_a_download_takes_the_hubs_lock_to_judge_a_partial_file_lets_i
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError while anyone holds it
     finally:
         os.close(fd)
+
+
+def test_weights_verify_json_off_a_terminal_keeps_stderr_quiet_as_download_json_does(hub, env, tmp_path):
+    """`interp weights download --json` off a terminal printed no progress (progress.wanted), but `verify --json`
+    still said "verifying sha256 of ..." on stderr, and so did `download --json` of a file on this machine (which
+    verify checks). Now all three keep quiet under --json off a terminal; without --json, stderr to a file (a Slurm
+    log), the line is still there as the run's sign of life."""
+    env = with_preset(env, hub, "big", "ckpt/big.pt", random.Random(3).randbytes(BIG))
+    assert interp(env, "weights", "download", "big").returncode == 0
+    big = cached(env, "ckpt/big.pt")
+    line = "interp: verifying sha256 of big.pt (70.0 MB, once per file)...\n"
+    for args in (("verify", "big"), ("verify", str(big)), ("download", str(big))):
+        as_json = interp(env, "weights", *args, "--json")
+        assert as_json.returncode == 0 and json.loads(as_json.stdout)["preset"] == "big", as_json.stderr
+        assert "verifying" not in as_json.stderr, (args, as_json.stderr)
+    log = tmp_path / "slurm.log"
+    with open(log, "w") as stderr:
+        logged = subprocess.run(_command("weights", "verify", "big"), cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                stderr=stderr, text=True, timeout=120)
+    assert logged.returncode == 0 and "OK: the big checkpoint" in logged.stdout
+    assert log.read_text() == line
