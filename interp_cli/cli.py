@@ -423,6 +423,7 @@ def weights(ctx):
 def weights_list(as_json):
     """Show the presets, their size, license and whether they are on this machine."""
     from interp_cli import weights as w
+    from interp_cli.progress import human_size
 
     rows = w.list_presets()
     if as_json:
@@ -431,7 +432,7 @@ def weights_list(as_json):
     # The default is what a morph without --weights uses now: $INTERP_WEIGHTS may name a preset or a file.
     from_env = f" (default, from ${w.WEIGHTS_ENV})" if os.environ.get(w.WEIGHTS_ENV, "").strip() else " (default)"
     for row in rows:
-        size = f"{row['size'] / 1e6:.0f} MB" if row.get("size") else "?"
+        size = human_size(row["size"]) if row.get("size") else "?"
         where = row["path"] if row["present"] else (
             "missing (it ships with interp: `interp weights verify " + row["name"] + "` says how to restore it)"
             if row["source"] == "package" else "not downloaded")

@@ -736,6 +736,16 @@ def test_weights_list_names_presets_and_licenses():
     assert text.exit_code == 0 and "ffhq (default)" in text.stdout
 
 
+def test_weights_list_says_sizes_as_every_other_size_interp_prints():
+    """`interp weights list` said ffhq's size as "1202 MB", where the download line, `interp cache` and the
+    verifying line say "1.2 GB": now the same words; --json keeps the bytes."""
+    rows = {r["name"]: r for r in json.loads(run("weights", "list", "--json").stdout)}
+    assert rows["ffhq"]["size"] == 1201649680
+    blocks = run("weights", "list").stdout.split("\n    ")
+    ffhq = blocks.index(next(b for b in blocks if b.startswith("ffhq")))
+    assert blocks[ffhq + 1] == "1.2 GB, license: " + rows["ffhq"]["license"]
+
+
 def test_weights_path_of_local_file_and_offline_preset(tiny, tmp_path, monkeypatch):
     assert run("weights", "path", tiny).stdout.strip() == tiny
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
