@@ -255,8 +255,9 @@ def _unclearable(top: Path, unreadable: list[dict], locked: list[str]) -> tuple[
 
 def _du(path: Path, unreadable: list[dict], locked: list[str]) -> tuple[int, int]:
     """Bytes and number of the files at `path`: a file, or a folder walked (symlinks not followed); (0, 0) where
-    there is none. A folder that cannot be listed is added to `unreadable` ({"path", "error"}), one of this user's
-    that can but cannot be written or searched to `locked` (`_locked`)."""
+    there is none. A folder that cannot be listed, or whose files' sizes cannot be looked at (listed but not
+    searchable), is added to `unreadable` ({"path", "error"}), one of this user's that can be listed but cannot be
+    written or searched to `locked` (`_locked`)."""
     def failed(err: OSError) -> None:
         unreadable.append({"path": err.filename or os.fspath(path), "error": err.strerror or str(err),
                            "errno": err.errno})
@@ -271,14 +272,18 @@ def _du(path: Path, unreadable: list[dict], locked: list[str]) -> tuple[int, int
     if not stat.S_ISDIR(info.st_mode):
         return info.st_size, 1
     size = count = 0
-    for here, _, names in os.walk(path, onerror=failed):
+    for here, folders, names in os.walk(path, onerror=failed):
         if _locked(here):
             locked.append(here)
         for name in names:
             try:
                 size += os.lstat(os.path.join(here, name)).st_size
-            except OSError:  # removed meanwhile (evicted by a run)
+            except FileNotFoundError:  # removed meanwhile (evicted by a run)
                 continue
+            except OSError as err:  # listed but not searchable (`chmod 600`): none of its entries can be looked at
+                failed(OSError(err.errno, err.strerror, here))  # said once, as the folder, not per file
+                folders.clear()  # nor walked into: each would fail alike
+                break
             count += 1
     return size, count
 

@@ -737,6 +737,36 @@ def test_interp_cache_tells_a_clearing_line_that_works_where_a_folder_of_yours_c
                 folder.chmod(0o700)
 
 
+def test_interp_cache_says_a_folder_of_yours_it_can_list_but_not_search_is_not_counted(tmp_path):
+    """A folder of yours with mode 600 lists its files' names, but their sizes cannot be looked at: `interp cache`
+    counted them as "0 bytes" and said nothing, where an unreadable folder is said. Now it is said the same way, once
+    (not per file, nor again for the folders inside it), and the clearing line still clears it as printed."""
+    import os
+    import subprocess
+
+    from tests.file_modes import file_modes_binding
+
+    top = tmp_path / "cache"
+    LatentCache(top / "latents").put("k", np.zeros(SHAPE, np.float32))
+    tuned = top / "tuned"
+    (tuned / "deep").mkdir(parents=True)
+    (tuned / "a.pt").write_bytes(b"0" * 1000)
+    (tuned / "b.pt").write_bytes(b"0" * 1000)
+    (tuned / "deep" / "t.pt").write_bytes(b"0" * 1000)
+    prefix = file_modes_binding()
+    try:
+        tuned.chmod(0o600)
+        lines = _interp_cache(dict(os.environ, INTERP_CACHE_DIR=str(top)), prefix=prefix).splitlines()
+        assert [line for line in lines if line.startswith("cannot be read")] == [
+            f"cannot be read, not counted: {tuned} (Permission denied)"], lines
+        done = subprocess.run([*prefix, "bash", "-c", lines[-1].split(": ", 1)[1]], capture_output=True, text=True)
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+        assert not top.exists()
+    finally:
+        if tuned.exists():
+            tuned.chmod(0o700)
+
+
 def test_interp_cache_leaves_out_of_its_clearing_line_a_part_holding_another_users_unreadable_folder(tmp_path):
     """A folder of another user's that this one cannot read cannot be emptied by anything this user runs: the part
     holding it is left out of the line told (which then clears the rest, exit 0), and its line says so."""
