@@ -378,6 +378,13 @@ class TunedCache:
             self.bound = CacheBound(CACHE_MB_ENV, DEFAULT_CACHE_MB, "tuned-weights cache")
             self.max_bytes, self._warned = self.bound.max_bytes, False
 
+    def _on_use(self) -> None:
+        """What each lookup and write does first: the bound as the setting says it now, this cache named in a shared
+        cause's warning, and an unreadable setting told once."""
+        self._bound_now()
+        self.in_use()
+        self.bound.note_bad_setting(self.warn)
+
     @torch.inference_mode(False)  # a copy of normal tensors, as `tune_generator` makes, whatever the caller's mode
     def load(self, key: str, base: torch.nn.Module) -> torch.nn.Module | None:
         """A copy of `base` with a cached entry's tuned weights, or None on a miss (`base` is untouched)."""
@@ -386,9 +393,7 @@ class TunedCache:
 
     def load_into(self, key: str, generator: torch.nn.Module) -> bool:
         """Copy a cached entry's tensors into `generator` (a copy, never the base); False on a miss."""
-        self._bound_now()
-        self.in_use()
-        self.bound.note_bad_setting(self.warn)
+        self._on_use()
         path = self._path(key)
         if self.max_bytes <= 0:
             self.misses += 1
@@ -438,9 +443,7 @@ class TunedCache:
         return True
 
     def put(self, key: str, generator: torch.nn.Module) -> None:
-        self._bound_now()
-        self.in_use()
-        self.bound.note_bad_setting(self.warn)
+        self._on_use()
         if self.max_bytes <= 0:
             return
         state = {name: p.detach().to("cpu", torch.float32).contiguous() for name, p in tunable_parameters(generator)}
