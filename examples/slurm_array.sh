@@ -87,9 +87,11 @@ case $rc in
                  "Fix them and resubmit the same array: finished rows are skipped."
         fi ;;
     2)
-        # A usage error (bad option, manifest, duplicate output names) fails every task the same way.
-        echo "task $task: usage error: $(tail -n 1 "$base.log"); cancelling the rest of the array"
-        [[ -n "${SLURM_ARRAY_JOB_ID:-}" ]] && scancel "$SLURM_ARRAY_JOB_ID" ;;
+        # A usage error (bad option, manifest, duplicate output names) fails every task the same way: the tasks
+        # still pending are cancelled, those running meet it too. Not the whole array: this task would cancel
+        # itself, and sacct would show the one that found the error CANCELLED, not FAILED with exit code 2.
+        echo "task $task: usage error: $(tail -n 1 "$base.log"); cancelling the array's pending tasks"
+        [[ -n "${SLURM_ARRAY_JOB_ID:-}" ]] && scancel --state=PENDING "$SLURM_ARRAY_JOB_ID" ;;
     130 | 143)
         echo "task $task: stopped (exit $rc: time limit, scancel or pre-emption); resubmit the same" \
              "array to finish (a pre-empted task is requeued by itself)" ;;

@@ -276,3 +276,29 @@ def test_scancel_mid_row_leaves_no_temp_and_the_logs_say_stopped(slurm, tmp_path
     assert summary["summary"] and summary["stopped"] and summary["made"] == 0
     assert "interp: terminated" in (tmp_path / f"logs/interp-{job}_1-0.log").read_text()
     assert "task 1: stopped (exit 143" in (tmp_path / f"interp-batch-{job}_1.out").read_text()
+
+
+def _task_states(slurm, job: str) -> dict[str, tuple[str, str]]:
+    """Each record of an array as sacct would list it: {task ID: (state, exit code)}; the cancelled pending part
+    of an array is one record, whatever its ID reads."""
+    records = [dict(re.findall(r"(\w+)=(\S*)", line)) for line in slurm.run("scontrol", "-o", "show", "job", job)
+               .splitlines()]
+    return {r["ArrayTaskId"]: (r["JobState"], r["ExitCode"]) for r in records}
+
+
+def test_a_usage_error_fails_its_own_task_with_exit_2_and_cancels_those_not_started(slurm, tmp_path):
+    """Two rows with one output name, found by task 1 of an array run one task at a time: that task shows FAILED
+    with exit code 2 (what sacct shows), the tasks not started are cancelled and never run. Before, the script
+    cancelled the whole array, itself with it: the task that found the error read CANCELLED and its .out said
+    "slurmstepd: error: *** JOB ... CANCELLED", as if someone had cancelled it."""
+    (tmp_path / "pairs.csv").write_text(f"{A},{B},m1.gif\n{A},{B},M1.gif\n{A},{B},m3.gif\n")
+    job = slurm.submit("--array=1-3%1", SCRIPT, "pairs.csv", "out/", cwd=tmp_path, env=_env(tmp_path))
+    slurm.wait_jobs()
+    states = _task_states(slurm, job)
+    assert states.pop("1") == ("FAILED", "2:0")
+    assert states and all(state == "CANCELLED" for state, _ in states.values())
+    said = (tmp_path / f"interp-batch-{job}_1.out").read_text()
+    assert "task 1: usage error: interp: error: pairs.csv: duplicate output names: m1.gif and M1.gif" in said
+    assert "CANCELLED" not in said
+    assert [p.name for p in tmp_path.glob("interp-batch-*.out")] == [f"interp-batch-{job}_1.out"]  # 2, 3 never ran
+    assert not (tmp_path / "out").exists()
