@@ -191,9 +191,10 @@ def claimed(target: PathLike, *, wait: float = _CLAIM_WAIT_SECONDS) -> Iterator[
     computes alike, `.NAME.claim-<16 hex digits of NAME's hash>SUFFIX`, owned as a temp is (see the module
     doc): locked from creation, and removed, still locked, when the block ends. A claimer that died let go of
     its lock with its life, so the next one takes its claim over, or a sweep removes it as a dead writer's
-    temp. Where nothing can be claimed (a folder this process cannot write in, a file system without flock,
-    another user's claim that it cannot open) it yields True: the caller goes on as before, whatever it
-    then meets there is its own error, never a wait or a failure of the claim's.
+    temp. Another user's claim that this process may read but not write is judged by its lock alone. Where
+    nothing can be claimed (a folder this process cannot write in, a file system without flock, another user's
+    claim that it cannot read, or a dead one's, not its to take over) it yields True: the caller goes on as before,
+    whatever it then meets there is its own error, never a wait or a failure of the claim's.
     """
     path = temp_name(target, "claim", hashlib.sha256(os.fsencode(Path(os.fspath(target)).name)).hexdigest()[:16])
     key = os.fspath(path)
@@ -225,6 +226,8 @@ def _take_claim(path: Path, wait: float) -> tuple[bool, int | None]:
                 fd, made = os.open(path, flags), False
             except FileNotFoundError:
                 continue  # removed meanwhile: look again
+            except PermissionError:
+                return _anothers_claim(path, wait)
             except OSError:
                 return True, None  # not ours to open: nothing to claim with
         except OSError:
@@ -245,6 +248,22 @@ def _take_claim(path: Path, wait: float) -> tuple[bool, int | None]:
         # Locked, but the name no longer leads to it: its claimer finished (or a sweep took a dead one's) and
         # removed it between our open and our lock. Look again.
     return True, None  # pragma: no cover - the name changed hands 100 times in a row
+
+
+def _anothers_claim(path: Path, wait: float) -> tuple[bool, None]:
+    """A claim file this process may read but not write (another user's, mode 644 under umask 022): (False, None)
+    while its claimer lives, found by its lock through a read-only descriptor, else (True, None), nothing to claim
+    with (it is not ours to take over or remove). Taken for "nothing to claim with" at once, a second user's worker
+    on the same rows made each row again beside the live one, to fail at the end in a shared sticky folder
+    (/scratch: "operation not permitted", the first one's output being another user's)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return True, None
+    try:  # a lock taken here is let go at once; where read-only descriptors take no flock (NFS), None: go on
+        return _lock_within(fd, wait) is not False, None
+    finally:
+        os.close(fd)
 
 
 def _lock_within(fd: int, wait: float) -> bool | None:

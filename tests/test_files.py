@@ -206,6 +206,55 @@ def test_a_live_claim_is_refused_to_another_process_and_a_killed_claimers_is_tak
         assert os.listdir(tmp_path) == []
 
 
+ASKER = "import sys; from interp_cli import files\nwith files.claimed(sys.argv[1]) as mine: print(mine)"
+
+
+def _another_user() -> list[str]:
+    """A prefix running a command as another user (nobody) who may read and search any folder, as root may, but
+    write only where modes let it: it reaches this interpreter and the tests' folders, and cannot write root's
+    644 files. Skips where the tests do not run as root or setpriv cannot."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv(1) to run a command as another user")
+    prefix = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all,+dac_read_search",
+              "--ambient-caps=-all,+dac_read_search"]
+    if subprocess.run([*prefix, sys.executable, "-c", ""], capture_output=True, timeout=60).returncode != 0:
+        pytest.skip("setpriv cannot run a command as another user here")
+    return prefix
+
+
+def test_another_users_live_claim_is_honoured_though_it_cannot_be_written(tmp_path):
+    """Two users' workers on the same rows in one shared folder: the second may read the first's claim (644) but
+    not open it for writing. It is told the row is claimed while the first lives, and goes on (True) once the first
+    is dead, leaving the dead one's claim, not its to remove. Before, a claim it could not write was "nothing to
+    claim with": it made the row again beside the live worker, and in a sticky folder failed at the end
+    ("operation not permitted"), the other's output being another user's."""
+    as_another = _another_user()
+    out = tmp_path / "row.gif"
+    for action in ("wait", "kill"):
+        child = subprocess.Popen([sys.executable, "-c", CLAIMER, str(out), action], umask=0o022)
+        deadline = time.monotonic() + 60
+        while not os.path.exists(f"{out}.ready"):
+            assert child.poll() is None or action == "kill", "the claimer did not start"
+            assert time.monotonic() < deadline, "the claimer did not start"
+            time.sleep(0.02)
+        os.unlink(f"{out}.ready")
+        (claim,) = _hidden(tmp_path)
+        assert os.stat(tmp_path / claim).st_mode & 0o777 == 0o644
+        if action == "kill":
+            assert child.wait(timeout=60) == -signal.SIGKILL
+        asked = subprocess.run([*as_another, sys.executable, "-c", ASKER, str(out)], capture_output=True, text=True,
+                               timeout=60)
+        assert (asked.returncode, asked.stdout, asked.stderr) == (0, f"{action == 'kill'}\n", "")
+        assert _hidden(tmp_path) == [claim]  # a live claimer's, or a dead one's not nobody's to remove
+        if action == "wait":
+            Path(f"{out}.go").touch()
+            assert child.wait(timeout=60) == 0
+            os.unlink(f"{out}.go")
+        else:
+            os.unlink(tmp_path / claim)
+        assert os.listdir(tmp_path) == []
+
+
 def test_where_nothing_can_be_claimed_the_caller_goes_on(tmp_path, monkeypatch):
     """No flock (Lustre without `-o flock`) or no folder to write the claim in: the row is made as before."""
     monkeypatch.setattr(files.fcntl, "flock", lambda fd, op: (_ for _ in ()).throw(OSError(errno.ENOSYS, "no")))
