@@ -41,7 +41,11 @@
 set -u -o pipefail
 
 if [[ $# -ne 2 ]]; then
-    echo "usage: sbatch --array=1-N $0 MANIFEST.csv OUTDIR" >&2
+    # Under sbatch, $0 is Slurm's copy of this script, gone when the task ends: name the file submitted instead
+    # (scontrol's Command=, which is that file and then the arguments given; the first task's, for an array's ID).
+    me=$([[ -n ${SLURM_JOB_ID:-} ]] && scontrol show job "$SLURM_JOB_ID" 2>/dev/null | sed -n '/^ *Command=/{s///p;q}')
+    me=${me%" $*"}
+    echo "usage: sbatch --array=1-N $(printf %q "${me:-$0}") MANIFEST.csv OUTDIR" >&2
     exit 2
 fi
 manifest=$1 outdir=$2
@@ -90,7 +94,12 @@ case $rc in
         # A usage error (bad option, manifest, duplicate output names) fails every task the same way: the tasks
         # still pending are cancelled, those running meet it too. Not the whole array: this task would cancel
         # itself, and sacct would show the one that found the error CANCELLED, not FAILED with exit code 2.
-        echo "task $task: usage error: $(tail -n 1 "$base.log"); cancelling the array's pending tasks"
+        error=$(tail -n 1 "$base.log")
+        # interp's advice for --shard names its option, which this script sets itself: say this script's word.
+        if [[ $error == *"'--shard'"* ]]; then
+            error+=" (this script passes --shard auto${SHARDS:+/$SHARDS}; for N shards submit with --export=ALL,SHARDS=N)"
+        fi
+        echo "task $task: usage error: $error; cancelling the array's pending tasks"
         [[ -n "${SLURM_ARRAY_JOB_ID:-}" ]] && scancel --state=PENDING "$SLURM_ARRAY_JOB_ID" ;;
     130 | 143)
         echo "task $task: stopped (exit $rc: time limit, scancel or pre-emption); resubmit the same" \

@@ -302,3 +302,26 @@ def test_a_usage_error_fails_its_own_task_with_exit_2_and_cancels_those_not_star
     assert "CANCELLED" not in said
     assert [p.name for p in tmp_path.glob("interp-batch-*.out")] == [f"interp-batch-{job}_1.out"]  # 2, 3 never ran
     assert not (tmp_path / "out").exists()
+
+
+def test_the_scripts_own_usage_mistakes_are_told_in_words_that_work_with_it(slurm, tmp_path):
+    """Under sbatch, the script's usage line named $0, Slurm's copy of it (`.../job00042/slurm_script`, gone when
+    the task ended): it now names the file submitted, quoted for the shell. A redo list without SHARDS was told
+    interp's own word, "pass --shard auto/N", which the script sets itself: it now also says SHARDS."""
+    (tmp_path / "pairs.csv").write_text(f"{A},{B},m1.gif\n{A},{B},m2.gif\n")
+    mine = tmp_path / "my recipes" / "slurm array.sh"
+    mine.parent.mkdir()
+    shutil.copy(SCRIPT, mine)
+    alone = slurm.submit("--array=1-1", mine, "pairs.csv", cwd=tmp_path, env=_env(tmp_path))  # no OUTDIR
+    listed = slurm.submit("--array=2,5", SCRIPT, "pairs.csv", "out/", cwd=tmp_path, env=_env(tmp_path))  # no SHARDS
+    slurm.wait_jobs()
+    assert _task_states(slurm, alone) == {"1": ("FAILED", "2:0")}
+    usage = (tmp_path / f"interp-batch-{alone}_1.out").read_text()
+    assert usage == f"usage: sbatch --array=1-N {tmp_path}/my\\ recipes/slurm\\ array.sh MANIFEST.csv OUTDIR\n"
+    states = _task_states(slurm, listed)
+    ran = [task for task in (2, 5) if (tmp_path / f"interp-batch-{listed}_{task}.out").exists()]
+    assert ran and all(states[str(task)] == ("FAILED", "2:0") for task in ran)  # a task still pending is cancelled
+    for task in ran:
+        said = (tmp_path / f"interp-batch-{listed}_{task}.out").read_text().splitlines()[-1]
+        assert said.startswith(f"task {task}: usage error: interp: error: invalid value for '--shard': auto: ")
+        assert "(this script passes --shard auto; for N shards submit with --export=ALL,SHARDS=N)" in said
