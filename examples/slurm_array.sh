@@ -78,7 +78,16 @@ done
 
 case $rc in
     0)
-        echo "task $task: all rows made or already there ($(tail -n 1 "$base.jsonl"))" ;;
+        # A row another live worker was making (a second array or resubmission on this OUTDIR, a requeued task's
+        # first copy) is skipped, not waited for: it is not there yet, and that worker may still fail it.
+        elsewhere=$(grep -c '"claimed_elsewhere": true' "$base.jsonl")
+        if ((elsewhere)); then
+            echo "task $task: rows made or already there, but $elsewhere left to another worker making them just then" \
+                 "(not waited for); once it ends, resubmit the same array to make any it did not" \
+                 "($(tail -n 1 "$base.jsonl"))"
+        else
+            echo "task $task: all rows made or already there ($(tail -n 1 "$base.jsonl"))"
+        fi ;;
     1)
         # The JSON log always ends with a summary; it carries "error" when an error stopped the whole batch
         # (unusable weights, a full disk) rather than rows failing one by one.

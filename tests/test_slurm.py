@@ -325,3 +325,26 @@ def test_the_scripts_own_usage_mistakes_are_told_in_words_that_work_with_it(slur
         said = (tmp_path / f"interp-batch-{listed}_{task}.out").read_text().splitlines()[-1]
         assert said.startswith(f"task {task}: usage error: interp: error: invalid value for '--shard': auto: ")
         assert "(this script passes --shard auto; for N shards submit with --export=ALL,SHARDS=N)" in said
+
+
+def test_a_row_left_to_another_worker_is_not_said_to_be_made(slurm, tmp_path):
+    """A second array on the same manifest and OUTDIR while the first still makes its row: the second skips the row
+    as claimed elsewhere and exits 0. Its .out said "all rows made or already there" of a row not there yet, which
+    the first then failed to finish (cancelled here); it now says the row was left to another worker."""
+    (tmp_path / "pairs.csv").write_text(f"{A},{B},long.mp4\n")
+    env = _env(tmp_path, STEPS="3000", EXTRA="--no-align --size 256")  # a row of many seconds
+    first = slurm.submit("--array=1-1", SCRIPT, "pairs.csv", "out/", cwd=tmp_path, env=env)
+    out = tmp_path / "out"
+    _wait("no claim appeared", lambda: out.is_dir() and any(n.startswith(".long.claim-") for n in os.listdir(out)),
+          120, [tmp_path / f"logs/interp-{first}_1-0.log"])
+    second = slurm.submit("--array=1-1", SCRIPT, "pairs.csv", "out/", cwd=tmp_path, env=env)
+    _wait("the second array did not end", lambda: _task_states(slurm, second)["1"][0] == "COMPLETED", 120,
+          [tmp_path / f"logs/interp-{second}_1-0.log"])
+    slurm.run("scancel", first)
+    slurm.wait_jobs()
+    assert not out.exists()  # the row was never made
+    (row, summary) = _jsonl(tmp_path / f"logs/interp-{second}_1-0.jsonl")
+    assert row["claimed_elsewhere"] and summary["skipped"] == 1
+    said = (tmp_path / f"interp-batch-{second}_1.out").read_text().splitlines()[-1]
+    assert said.startswith("task 1: rows made or already there, but 1 left to another worker making them just then")
+    assert "all rows made" not in said
