@@ -117,18 +117,18 @@ def read_manifest(path: str | os.PathLike, warnings: list[str] | None = None) ->
                     problem = "need at least two inputs and an output name"
                 rows.append(Row(len(rows) + 1, line_no, inputs, name, problem, beside))
     except UnicodeDecodeError:
-        raise UsageError(_not_utf8(path, shown)) from None
+        raise UsageError(_not_utf8(path, shown), path=shown) from None
     except (csv.Error, ValueError) as err:  # ValueError: a NUL byte, before Python 3.11
         where = f":{records.row_line}" if isinstance(err, csv.Error) else ""  # the row with the stray quote
         hint = "; a quote left open?" if "unexpected end of data" in str(err) else ""
-        raise UsageError(f"{shown}{where}: not a readable CSV manifest ({' '.join(str(err).split())}{hint})"
-                         ) from None
+        raise UsageError(f"{shown}{where}: not a readable CSV manifest ({' '.join(str(err).split())}{hint})",
+                         path=shown) from None
     finally:
         csv.field_size_limit(field_limit)
     if not rows:
-        raise UsageError(f"{shown}: no rows to process")
+        raise UsageError(f"{shown}: no rows to process", path=shown)
     if all(row.problem for row in rows):  # not a manifest at all (a list of photos?): refused up front
-        raise UsageError(f"{shown}:{rows[0].line}: {rows[0].problem} (input1,input2[,...],output_name)")
+        raise UsageError(f"{shown}:{rows[0].line}: {rows[0].problem} (input1,input2[,...],output_name)", path=shown)
     return rows
 
 
@@ -386,7 +386,7 @@ def same_name_key(path: Path) -> str:
     return "".join(folded if len(folded := c.casefold()) == 1 else c.lower() for c in text)
 
 
-def plan_outputs(rows: Sequence[Row], outdir: Path, *, sheets: bool = False, manifest: str = "manifest",
+def plan_outputs(rows: Sequence[Row], outdir: Path, *, sheets: bool = False, manifest: str | None = None,
                  only: Collection[int] | None = None) -> dict[int, Placement]:
     """Place every row (with `only`, a shard's row numbers: those rows) and refuse, before any work, two rows
     that would write the same file, or one whose output would spoil another row's input.
@@ -396,7 +396,9 @@ def plan_outputs(rows: Sequence[Row], outdir: Path, *, sheets: bool = False, man
     nothing). A shard need not place every row in full for that: each row's outputs and inputs are resolved
     (`_claim`, the same files as its placement for a row that is placed), and only the rows a clash among
     those names are placed in full, to tell whether the clash counts. The verdict is that of placing every
-    row; the rows placed are this shard's, and the few a clash named."""
+    row; the rows placed are this shard's, and the few a clash named. `manifest`: the file the rows were read
+    from, which a refusal names (as its `path` too)."""
+    where = "manifest" if manifest is None else manifest
     lookups = _Lookups(outdir)
     plan: dict[int, Placement] = {}
 
@@ -438,11 +440,13 @@ def plan_outputs(rows: Sequence[Row], outdir: Path, *, sheets: bool = False, man
 
         shown = "; ".join(f"{names(found)} by rows " + ", ".join(f"{r.number} (line {r.line})" for _, r in found)
                           for found in clashes[:5])
-        raise UsageError(f"{manifest}: duplicate output names: {shown}{_more(clashes)}; give each row its own name")
+        raise UsageError(f"{where}: duplicate output names: {shown}{_more(clashes)}; give each row its own name",
+                         path=manifest)
     crossed = [said for writer, reader, said in _crossed_rows(rows, claims, writers, outdir)
                if only is None or (counts(writer) and counts(reader))]
     if crossed:
-        raise UsageError(f"{manifest}: {'; '.join(crossed[:5])}{_more(crossed)}; give those outputs other names")
+        raise UsageError(f"{where}: {'; '.join(crossed[:5])}{_more(crossed)}; give those outputs other names",
+                         path=manifest)
     return plan if only is None else {number: plan[number] for number in sorted(wanted)}
 
 

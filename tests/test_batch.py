@@ -442,7 +442,30 @@ def test_duplicate_output_names_are_refused_before_any_work(tiny, tmp_path, env)
             "name")
     assert err.strip().splitlines() == [f"interp: error: {said}"]
     # The JSON log's last (and only) line is still its summary, saying the error: a script reads it as any other.
-    assert code == 2 and lines == [{"summary": True, "error": said, "exit_code": 2, "path": None, "warnings": []}]
+    assert code == 2 and lines == [{"summary": True, "error": said, "exit_code": 2, "path": str(manifest),
+                                    "warnings": []}]
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("text, said", [
+    ('a.png,"b.png,m1.gif\n', "jobs/pairs.csv:1: not a readable CSV manifest (unexpected end of data; a quote left "
+                                "open?)"),
+    ("# nothing yet\n", "jobs/pairs.csv: no rows to process"),
+    (b"a.png,b.png,caf\xe9.gif\n", "jobs/pairs.csv:1: not UTF-8"),
+    ("a.png,b.png,m.gif\nb.png,a.png,M.gif\n", "jobs/pairs.csv: duplicate output names: m.gif and M.gif"),
+    ("a.png,b.png,x.gif\n../out/x.gif,b.png,y.gif\n", "jobs/pairs.csv: "),
+], ids=["quote", "empty", "cp1252", "duplicates", "crossed"])
+def test_a_refused_manifest_is_the_json_failures_path_as_a_missing_one_is(tmp_path, env, monkeypatch, text, said):
+    """`--json`'s "path" is the file at fault: a missing manifest was named there, one that could not be read or
+    whose rows clash was not ("path": null), so a script could not tell a bad manifest from a bad option."""
+    (tmp_path / "jobs").mkdir()
+    manifest = tmp_path / "jobs" / "pairs.csv"
+    manifest.write_bytes(text if isinstance(text, bytes) else text.encode())
+    for name in ("missing.csv", "pairs.csv"):
+        code, lines, err = invoked("batch", f"jobs/{name}", "--outdir", "out", "--weights", "demo", "--json",
+                                   monkeypatch=monkeypatch, env=env, cwd=tmp_path)
+        assert code == 2 and len(lines) == 1 and lines[0]["path"] == f"jobs/{name}", (err, lines)
+        assert err.startswith("interp: error: " + (said if name == "pairs.csv" else "jobs/missing.csv: no such"))
     assert not (tmp_path / "out").exists()
 
 
