@@ -172,19 +172,26 @@ with files.claimed(out) as mine:
 """
 
 
+def _claimer(out: Path, action: str) -> subprocess.Popen:
+    """A process that has claimed `out` (under umask 022: its claim is 644) and then waits for `out`.go, or
+    ("kill") kills itself while holding it."""
+    child = subprocess.Popen([sys.executable, "-c", CLAIMER, str(out), action], umask=0o022)
+    deadline = time.monotonic() + 60
+    while not os.path.exists(f"{out}.ready"):
+        assert child.poll() is None or action == "kill", "the claimer did not start"
+        assert time.monotonic() < deadline, "the claimer did not start"
+        time.sleep(0.02)
+    os.unlink(f"{out}.ready")
+    return child
+
+
 def test_a_live_claim_is_refused_to_another_process_and_a_killed_claimers_is_taken_over(tmp_path):
     """One worker at a time makes a batch row: a second process is told the row is claimed while the first
     lives (a sweep leaves the claim alone), and takes it over once the first was killed; the claim is gone
     after each block, and a name of its form is no output name."""
     out = tmp_path / "row.gif"
     for action in ("wait", "kill"):
-        child = subprocess.Popen([sys.executable, "-c", CLAIMER, str(out), action])
-        deadline = time.monotonic() + 60
-        while not os.path.exists(f"{out}.ready"):
-            assert child.poll() is None or action == "kill", "the claimer did not start"
-            assert time.monotonic() < deadline, "the claimer did not start"
-            time.sleep(0.02)
-        os.unlink(f"{out}.ready")
+        child = _claimer(out, action)
         (claim,) = _hidden(tmp_path)
         assert claim.startswith(".row.claim-") and claim.endswith(".gif") and files.temp_like(claim) == claim
         if action == "wait":
@@ -231,13 +238,7 @@ def test_another_users_live_claim_is_honoured_though_it_cannot_be_written(tmp_pa
     as_another = _another_user()
     out = tmp_path / "row.gif"
     for action in ("wait", "kill"):
-        child = subprocess.Popen([sys.executable, "-c", CLAIMER, str(out), action], umask=0o022)
-        deadline = time.monotonic() + 60
-        while not os.path.exists(f"{out}.ready"):
-            assert child.poll() is None or action == "kill", "the claimer did not start"
-            assert time.monotonic() < deadline, "the claimer did not start"
-            time.sleep(0.02)
-        os.unlink(f"{out}.ready")
+        child = _claimer(out, action)
         (claim,) = _hidden(tmp_path)
         assert os.stat(tmp_path / claim).st_mode & 0o777 == 0o644
         if action == "kill":
