@@ -92,9 +92,14 @@ def read_manifest(path: str | os.PathLike, warnings: list[str] | None = None) ->
                     settings = {i: c for i, c in enumerate(cells[:output_column]) if _option_name(c)}
                     if ignored and warnings is not None:
                         named = ", ".join(f"{i + 1} {cells[i]!r}" for i in sorted(ignored))
+                        # `...,output,tune`: said why 20 in it tunes no row, and what does
+                        settings_after = [option(_option_name(cells[i]), "VALUE", placeholder=True)
+                                          for i in sorted(ignored) if _option_name(cells[i])]
+                        instead = f"; a row's own options are not read: set {', '.join(settings_after)} for the " \
+                                  f"whole batch" if settings_after else ""
                         warnings.append(f"{shown}:{line_no}: column{'s' if len(ignored) > 1 else ''} {named} "
                                         f"not read: only the columns before the output column "
-                                        f"{cells[output_column]!r} are inputs")
+                                        f"{cells[output_column]!r} are inputs{instead}")
                     continue
                 first = False
                 _refuse_a_setting_as_input(cells, settings, folder, f"{shown}:{line_no}")

@@ -457,3 +457,10 @@ def test_a_column_named_as_a_morph_option_before_the_output_is_refused_naming_th
     assert not (tmp_path / "o").exists()
     manifest.write_text(f"face,Backdrop,output\n{A},{B},ab.gif\n")
     assert [(r.inputs, r.name) for r in read_manifest(manifest)] == [((str(A), str(B)), "ab.gif")]
+    # After the output it is not read, as any column there; the warning says what sets it instead.
+    manifest.write_text(f"input1,input2,output,tune,notes\n{A},{B},ab.gif,20,first\n")
+    warnings = []
+    assert [(r.inputs, r.name) for r in read_manifest(manifest, warnings)] == [((str(A), str(B)), "ab.gif")]
+    assert warnings == [f"{manifest}:1: columns 4 'tune', 5 'notes' not read: only the columns before the output "
+                        "column 'output' are inputs; a row's own options are not read: set tune=VALUE for the whole "
+                        "batch"]
