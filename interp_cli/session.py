@@ -576,12 +576,12 @@ class Session:
         if all(target is None for target in targets):
             raise UsageError("tune: every target is None (a .npy code), so there is no photo to tune to; "
                              "draw those codes with the loaded generator (frames() without generator=)")
-        self._check_tune_arrays(codes, targets)
+        self._check_tune_arrays(codes, targets, path)
         with tuning.out_of_memory_told(self.device):
             return self._tune(codes, targets, steps, noise=noise, seed=seed, cache=cache,
                               path=codes if path is None else np.asarray(path, np.float32))
 
-    def _check_tune_arrays(self, codes: np.ndarray, targets: Sequence[np.ndarray | None]) -> None:
+    def _check_tune_arrays(self, codes: np.ndarray, targets: Sequence[np.ndarray | None], path) -> None:
         """`tune`'s codes and crops, each refused by its place before any work: another model's codes (or NaN) failed
         inside torch ("The expanded size of the tensor (64) must match ..."), a grey or str crop too, and a float
         crop in [0, 1] was tuned to as a black photo, cached and drawn with no word."""
@@ -589,8 +589,10 @@ class Session:
         if codes.shape[1:] != (n, d) or codes.dtype.kind not in "fiu":
             raise UsageError(f"codes: got {codes.dtype} {list(codes.shape)}; this model's codes are a [K, {n}, {d}] "
                              f"stack of W+ codes, one per target")
-        if not np.isfinite(codes).all():
-            raise UsageError("codes: NaN or infinite values; give the codes encode_inputs (or interp encode) made")
+        for name, array in (("codes", codes), ("path", path)):
+            if array is not None and (np.asarray(array).dtype.kind not in "fiu" or not np.isfinite(array).all()):
+                raise UsageError(f"{name}: NaN, infinite or non-number values; give codes as encode_inputs (or "
+                                 f"interp encode) made them")
         for index, target in enumerate(targets):
             if target is None:
                 continue

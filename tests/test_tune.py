@@ -1007,7 +1007,7 @@ def test_session_tune_refuses_codes_and_crops_it_cannot_tune_to_naming_each():
     crop = np.zeros((64, 64, 3), np.uint8)
     cases = [
         (codes[:, :, :64], [crop, crop], r"^codes: got float32 \[2, 10, 64\]; this model's codes are a \[K, 10, 128\]"),
-        (np.full_like(codes, np.nan), [crop, crop], r"^codes: NaN or infinite values"),
+        (np.full_like(codes, np.nan), [crop, crop], r"^codes: NaN, infinite or non-number values"),
         ([codes[0], codes[0, :, :64]], [crop, crop], r"^codes: codes of different shapes"),
         (codes, [crop, crop.astype(np.float32) / 255], r"^targets\[1\]: got float32 \[64, 64, 3\]; give the photo's "
                                                         r"crop as uint8 \[S, S, 3\] RGB \(encode_inputs' third item\)"),
@@ -1018,5 +1018,7 @@ def test_session_tune_refuses_codes_and_crops_it_cannot_tune_to_naming_each():
     for given, targets, said in cases:
         with pytest.raises(UsageError, match=said):
             session.tune(given, targets, 2, cache=False)
+    with pytest.raises(UsageError, match=r"^path: NaN, infinite or non-number values"):  # NaN weights, before
+        session.tune(codes, [crop, crop], 2, cache=False, path=np.full_like(codes, np.inf))
     tuned, summary = session.tune(codes, [crop, None], 1, cache=False)  # the same call with good arrays tunes
     assert summary["steps"] == 1 and isinstance(tuned, torch.nn.Module)
