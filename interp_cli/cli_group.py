@@ -252,14 +252,16 @@ def _refuse_negative_tune(args) -> None:
     --tune's count is optional, and click hands an optional value the next word only if it does not
     start with "-" (`--tune=-1` too: click puts the value back in front of the words), so `-1` was
     parsed as an option. A negative whole number right after --tune is never an option name here."""
+    from interp_cli.checks import number_word
     from interp_cli.options import tune_steps
 
     for word, after in zip(args, [*args[1:], ""]):  # the last word too: `... --tune=-1`
         if word == "--":
             return
         # any digits (and `_`), as TuneSteps takes a count: `--tune -١` is refused in its digits' words, as
-        # `--tune=-١` is, not as "No such option"
-        if word == "--tune" and re.fullmatch(r"-[\d_]*\d[\d_]*", after) or word.startswith("--tune=-"):
+        # `--tune=-١` is, not as "No such option"; a decimal too (`--tune -0.5` was "No such option '-0'")
+        negative = re.fullmatch(r"-[\d_]*\d[\d_]*", after) or after.startswith("-") and number_word(after, False)
+        if word == "--tune" and negative or word.startswith("--tune=-"):
             tune_steps(after if word == "--tune" else word.split("=", 1)[1])
 
 

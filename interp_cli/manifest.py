@@ -22,6 +22,7 @@ from pathlib import Path
 
 from interp_cli.checks import check_paths
 from interp_cli.errors import UsageError, option
+from interp_cli.options import MORPH_OPTION_NAMES
 from interp_cli.shards import Shard, parse_shard
 from interp_cli.files import check_input_file, name_max, remove_folders, same_file, temp_like, too_long_name
 from interp_cli.inputs import (Faces, check_crop_folder, crop_name, faces_per_input, input_kind, is_code,
@@ -75,6 +76,7 @@ def read_manifest(path: str | os.PathLike, warnings: list[str] | None = None) ->
         with open(path, newline="", encoding="utf-8-sig") as f:
             records, first = _Records(f), True
             output_column = None  # with a header: where its output column stands
+            settings: dict[int, str] = {}  # with a header: its columns before the output named as a morph option
             ignored: set[int] = set()  # with a header: its named columns after the output one
             # strict: a quote left open is an error, not a cell that swallows the rest of the file.
             for cells in csv.reader(records, strict=True):
@@ -87,13 +89,20 @@ def read_manifest(path: str | os.PathLike, warnings: list[str] | None = None) ->
                     first = False
                     output_column = max(i for i, c in enumerate(cells) if c.lower() in HEADER_NAMES)
                     ignored = {i for i, c in enumerate(cells) if i > output_column and c}
+                    settings = {i: c for i, c in enumerate(cells[:output_column]) if _option_name(c)}
                     if ignored and warnings is not None:
                         named = ", ".join(f"{i + 1} {cells[i]!r}" for i in sorted(ignored))
+                        # `...,output,tune`: said why 20 in it tunes no row, and what does
+                        settings_after = [option(_option_name(cells[i]), "VALUE", placeholder=True)
+                                          for i in sorted(ignored) if _option_name(cells[i])]
+                        instead = f"; a row's own options are not read: set {', '.join(settings_after)} for the " \
+                                  f"whole batch" if settings_after else ""
                         warnings.append(f"{shown}:{line_no}: column{'s' if len(ignored) > 1 else ''} {named} "
                                         f"not read: only the columns before the output column "
-                                        f"{cells[output_column]!r} are inputs")
+                                        f"{cells[output_column]!r} are inputs{instead}")
                     continue
                 first = False
+                _refuse_a_setting_as_input(cells, settings, folder, f"{shown}:{line_no}")
                 if ignored:  # notes beside each row: the row is what stands in the other columns
                     cells = [c for i, c in enumerate(cells) if i not in ignored]
                     filled = [c for c in cells if c]
@@ -130,6 +139,25 @@ def read_manifest(path: str | os.PathLike, warnings: list[str] | None = None) ->
     if all(row.problem for row in rows):  # not a manifest at all (a list of photos?): refused up front
         raise UsageError(f"{shown}:{rows[0].line}: {rows[0].problem} (input1,input2[,...],output_name)", path=shown)
     return rows
+
+
+def _option_name(cell: str) -> str | None:
+    """The morph option a header cell names (`tune`, `--refine`, `Truncation`), or None."""
+    name = cell.lower().lstrip("-").replace("-", "_")
+    return name if name in MORPH_OPTION_NAMES else None
+
+
+def _refuse_a_setting_as_input(cells: list[str], settings: dict[int, str], folder: Path, where: str) -> None:
+    """A header `input1,input2,tune,output` read each row's 20 as an input: every row failed alone with "20: no
+    such file", its tuning never asked for. A cell under a column named as a morph option that is no file is
+    refused at once, naming the option that sets it for the whole batch (a row's own options are not read)."""
+    for i, header in settings.items():
+        cell = cells[i] if i < len(cells) else ""
+        if cell and not os.path.lexists(cell if os.path.isabs(cell) else _beside(folder, cell)):
+            raise UsageError(f"{where}: column {i + 1} {header!r} holds {cell!r}, not an input: the columns before "
+                             f"the output are each row's inputs, and a row's own options are not read; set it for "
+                             f"the whole batch ({option(_option_name(header), 'VALUE', placeholder=True)}), one "
+                             f"batch per setting")
 
 
 def _beside(folder: Path, cell: str) -> str:

@@ -236,10 +236,17 @@ class TuneSteps(IntRange):
     say that, instead of Click's "'a.png' is not a valid integer range"."""
 
     def convert(self, value, param, ctx):
-        # a word with digits in it (`1_0`, `١٠`) was meant as a count: refused as one, in the digits' words
-        if isinstance(value, str) and not re.fullmatch(r"\s*[+-]?[\d_]*\d[\d_]*\s*", value):
-            self.fail(f"got '{value}': --tune takes an optional step count; put a bare --tune after the inputs "
-                      f"(interp A B --tune), or write the count (--tune {TUNE_DEFAULT_STEPS})", param, ctx)
+        from interp_cli.checks import number_word
+
+        # a word with digits in it (`1_0`, `١٠`) was meant as a count: refused as one, in the digits' words; so is a
+        # decimal (`--tune 1.5`: "must be a whole number", as --refine 1.5 is, not "put a bare --tune after ...")
+        if isinstance(value, str) and not re.fullmatch(r"\s*[+-]?[\d_]*\d[\d_]*\s*", value) and \
+                number_word(value, integer=False) is None:
+            # batch's word after --tune is its manifest: "after the inputs (interp A B --tune)" was a morph's advice
+            where = "the manifest (interp batch pairs.csv --outdir out/ --tune)" if ctx is not None and \
+                ctx.command.name == "batch" else "the inputs (interp A B --tune)"
+            self.fail(f"got '{value}': --tune takes an optional step count; put a bare --tune after {where}, or "
+                      f"write the count (--tune {TUNE_DEFAULT_STEPS})", param, ctx)
         return super().convert(value, param, ctx)
 
 

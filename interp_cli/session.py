@@ -562,7 +562,11 @@ class Session:
             raise UsageError(f"{option('targets')}: got {type(targets).__name__}; give a list of each code's crop "
                              "(uint8 [S, S, 3], or None for a .npy code's)")
         # Said as `likeness` says its own: numpy's "need at least one array to stack" named nothing.
-        codes = np.asarray(codes)
+        try:
+            codes = np.asarray(codes)
+        except ValueError:  # codes of several shapes: numpy's "inhomogeneous shape after 1 dimensions"
+            raise UsageError("codes: codes of different shapes; give a [K, n_latent, D] stack of this model's "
+                             "codes") from None
         if codes.ndim != 3 or len(codes) != len(targets):
             raise UsageError(f"tune: codes of shape {list(codes.shape)} and {len(targets)} targets; give a "
                              "[K, n_latent, D] stack of codes and one target (a crop or None) per code")
@@ -572,9 +576,32 @@ class Session:
         if all(target is None for target in targets):
             raise UsageError("tune: every target is None (a .npy code), so there is no photo to tune to; "
                              "draw those codes with the loaded generator (frames() without generator=)")
+        self._check_tune_arrays(codes, targets, path)
         with tuning.out_of_memory_told(self.device):
             return self._tune(codes, targets, steps, noise=noise, seed=seed, cache=cache,
                               path=codes if path is None else np.asarray(path, np.float32))
+
+    def _check_tune_arrays(self, codes: np.ndarray, targets: Sequence[np.ndarray | None], path) -> None:
+        """`tune`'s codes and crops, each refused by its place before any work: another model's codes (or NaN) failed
+        inside torch ("The expanded size of the tensor (64) must match ..."), a grey or str crop too, and a float
+        crop in [0, 1] was tuned to as a black photo, cached and drawn with no word."""
+        n, d = self.model.n_latent, self.model.style_dim
+        if codes.shape[1:] != (n, d) or codes.dtype.kind not in "fiu":
+            raise UsageError(f"codes: got {codes.dtype} {list(codes.shape)}; this model's codes are a [K, {n}, {d}] "
+                             f"stack of W+ codes, one per target")
+        for name, array in (("codes", codes), ("path", path)):
+            if array is not None and (np.asarray(array).dtype.kind not in "fiu" or not np.isfinite(array).all()):
+                raise UsageError(f"{name}: NaN, infinite or non-number values; give codes as encode_inputs (or "
+                                 f"interp encode) made them")
+        for index, target in enumerate(targets):
+            if target is None:
+                continue
+            if not isinstance(target, np.ndarray) or target.dtype != np.uint8 or target.ndim != 3 or \
+                    target.shape[2] != 3 or target.shape[0] != target.shape[1]:
+                shown = f"{target.dtype} {list(target.shape)}" if isinstance(target, np.ndarray) else \
+                    type(target).__name__
+                raise UsageError(f"targets[{index}]: got {shown}; give the photo's crop as uint8 [S, S, 3] RGB "
+                                 f"(encode_inputs' third item), or None for a .npy code's")
 
     def _tune(self, codes: np.ndarray, targets: Sequence[np.ndarray | None], steps: int, *, noise: str, seed: int,
               cache: bool, path: np.ndarray) -> tuple[torch.nn.Module, dict]:

@@ -276,6 +276,33 @@ def test_a_bare_tune_before_the_inputs_says_where_it_goes_and_that_works(tiny_ck
                "-q").exit_code == 0
 
 
+def test_a_bare_tune_before_a_batchs_manifest_says_where_it_goes_in_a_batch_and_that_works(tiny_ckpt, out):
+    """`interp batch --tune pairs.csv ...` was told a morph's advice, "put a bare --tune after the inputs (interp A B
+    --tune)": a batch has no inputs on its command line. It is now told the batch's own order, which runs."""
+    manifest = out / "pairs.csv"
+    manifest.write_text(f"{A},{B},m.gif\n")
+    common = ["--weights", tiny_ckpt, "--no-align", "--steps", 2, "-q"]
+    refused = run("batch", "--tune", manifest, "--outdir", out / "o", *common)
+    assert refused.exit_code == 2
+    line, = refused.stderr.splitlines()
+    assert "put a bare --tune after the manifest (interp batch pairs.csv --outdir out/ --tune), or write the count " \
+           "(--tune 50)" in line
+    assert run("batch", manifest, "--outdir", out / "o", "--tune", *common).exit_code == 0
+    assert (out / "o" / "m.gif").is_file()
+
+
+@pytest.mark.parametrize("words, said", [
+    (["--tune", "1.5"], "--tune must be a whole number (got 1.5)"),
+    (["--tune", "-0.5"], "--tune must be a whole number (got -0.5)"),
+    (["--tune=-2.5"], "--tune must be a whole number (got -2.5)"),
+])
+def test_a_decimal_tune_count_is_refused_as_a_count(words, said, out):
+    """`--tune 1.5` was told "got '1.5': --tune takes an optional step count; put a bare --tune after the inputs",
+    and `--tune -0.5` "No such option '-0'": both are counts, refused now as --refine 1.5 is."""
+    refused = run(A, B, "-o", out / "m.gif", *words)
+    assert (refused.exit_code, refused.stderr.splitlines()) == (2, [f"interp: error: {said}"])
+
+
 def test_render_precision_help_does_not_speak_of_encoding():
     assert "encoding" not in " ".join(run("render", "--help").stdout.split())  # render encodes nothing
     assert "encoding is always fp32" in " ".join(run("morph", "--help").stdout.split())

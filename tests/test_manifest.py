@@ -430,3 +430,37 @@ def test_a_stop_as_a_batch_proves_its_outdir_leaves_no_folder(tmp_path):
     with stop_inside(os, "mkdir"), pytest.raises(Stopped):
         make_outdir(tmp_path / "new" / "out", keep=False)
     assert os.listdir(tmp_path) == []
+
+
+def test_a_column_named_as_a_morph_option_before_the_output_is_refused_naming_the_batch_option(tmp_path):
+    """`input1,input2,tune,output`: each row's `20` was read as a third input, so every row failed alone with
+    "20: no such file" and the tuning the user asked for was never said to be unread. The manifest is now refused
+    at once (exit 2, one line) naming the column, its cell and the batch's own option; a column so named that
+    holds files (a photo column headed `face`) is read as inputs, as before."""
+    import subprocess
+    import sys
+
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"input1,input2,tune,output\n{A},{B},20,ab.gif\n")
+    with pytest.raises(UsageError) as err:
+        read_manifest(manifest)
+    assert str(err.value) == (f"{manifest}:2: column 3 'tune' holds '20', not an input: the columns before the output "
+                              "are each row's inputs, and a row's own options are not read; set it for the whole "
+                              "batch (tune=VALUE), one batch per setting")
+    child = subprocess.run([sys.executable, "-m", "interp_cli", "batch", str(manifest), "--outdir", str(tmp_path / "o"),
+                            "--weights", "demo"], capture_output=True, text=True, timeout=120)
+    assert (child.returncode, child.stdout) == (2, "")
+    assert child.stderr.splitlines() == [f"interp: error: {manifest}:2: column 3 'tune' holds '20', not an input: the "
+                                         "columns before the output are each row's inputs, and a row's own options "
+                                         "are not read; set it for the whole batch (--tune VALUE), one batch per "
+                                         "setting"]
+    assert not (tmp_path / "o").exists()
+    manifest.write_text(f"face,Backdrop,output\n{A},{B},ab.gif\n")
+    assert [(r.inputs, r.name) for r in read_manifest(manifest)] == [((str(A), str(B)), "ab.gif")]
+    # After the output it is not read, as any column there; the warning says what sets it instead.
+    manifest.write_text(f"input1,input2,output,tune,notes\n{A},{B},ab.gif,20,first\n")
+    warnings = []
+    assert [(r.inputs, r.name) for r in read_manifest(manifest, warnings)] == [((str(A), str(B)), "ab.gif")]
+    assert warnings == [f"{manifest}:1: columns 4 'tune', 5 'notes' not read: only the columns before the output "
+                        "column 'output' are inputs; a row's own options are not read: set tune=VALUE for the whole "
+                        "batch"]

@@ -991,3 +991,34 @@ def test_a_tuned_morph_draws_the_same_frames_tuned_afresh_and_from_the_cache(tmp
     again = np.stack(list(session.morph_frames([DEMO_A, DEMO_B], steps=3, tune=5)))
     assert session.tuned_cache.hits == 1  # the rerun's weights came from the cache
     assert np.array_equal(first, again), np.argwhere(first != again)[:5]
+
+
+def test_session_tune_refuses_codes_and_crops_it_cannot_tune_to_naming_each():
+    """`Session.tune` checked the codes' and targets' counts only: another model's codes or a grey or str crop failed
+    inside torch ("The expanded size of the tensor (64) must match the existing size (128)", "permute(sparse_coo)
+    ..."), and a float crop in [0, 1] (as many libraries hold images) was tuned to as a near-black photo, cached,
+    and drawn with no word. Each is now a UsageError naming the argument (and the crop's place) before any work."""
+    from interp_cli.errors import UsageError
+    from interp_cli.session import Session
+
+    session = Session("demo", "cpu", log=lambda m: None, progress=False)
+    n, d = session.model.n_latent, session.model.style_dim
+    codes = np.zeros((2, n, d), np.float32)
+    crop = np.zeros((64, 64, 3), np.uint8)
+    cases = [
+        (codes[:, :, :64], [crop, crop], r"^codes: got float32 \[2, 10, 64\]; this model's codes are a \[K, 10, 128\]"),
+        (np.full_like(codes, np.nan), [crop, crop], r"^codes: NaN, infinite or non-number values"),
+        ([codes[0], codes[0, :, :64]], [crop, crop], r"^codes: codes of different shapes"),
+        (codes, [crop, crop.astype(np.float32) / 255], r"^targets\[1\]: got float32 \[64, 64, 3\]; give the photo's "
+                                                        r"crop as uint8 \[S, S, 3\] RGB \(encode_inputs' third item\)"),
+        (codes, [crop[..., 0], None], r"^targets\[0\]: got uint8 \[64, 64\]; "),
+        (codes, [crop[:32], crop], r"^targets\[0\]: got uint8 \[32, 64, 3\]; "),
+        (codes, ["a.png", crop], r"^targets\[0\]: got str; "),
+    ]
+    for given, targets, said in cases:
+        with pytest.raises(UsageError, match=said):
+            session.tune(given, targets, 2, cache=False)
+    with pytest.raises(UsageError, match=r"^path: NaN, infinite or non-number values"):  # NaN weights, before
+        session.tune(codes, [crop, crop], 2, cache=False, path=np.full_like(codes, np.inf))
+    tuned, summary = session.tune(codes, [crop, None], 1, cache=False)  # the same call with good arrays tunes
+    assert summary["steps"] == 1 and isinstance(tuned, torch.nn.Module)
