@@ -102,7 +102,7 @@ def read_manifest(path: str | os.PathLike, warnings: list[str] | None = None) ->
                                         f"{cells[output_column]!r} are inputs{instead}")
                     continue
                 first = False
-                _refuse_a_setting_as_input(cells, settings, folder, f"{shown}:{line_no}")
+                _refuse_a_setting_as_input(cells, settings, folder, shown, line_no)
                 if ignored:  # notes beside each row: the row is what stands in the other columns
                     cells = [c for i, c in enumerate(cells) if i not in ignored]
                     filled = [c for c in cells if c]
@@ -147,17 +147,18 @@ def _option_name(cell: str) -> str | None:
     return name if name in MORPH_OPTION_NAMES else None
 
 
-def _refuse_a_setting_as_input(cells: list[str], settings: dict[int, str], folder: Path, where: str) -> None:
+def _refuse_a_setting_as_input(cells: list[str], settings: dict[int, str], folder: Path, shown: str,
+                               line_no: int) -> None:
     """A header `input1,input2,tune,output` read each row's 20 as an input: every row failed alone with "20: no
     such file", its tuning never asked for. A cell under a column named as a morph option that is no file is
     refused at once, naming the option that sets it for the whole batch (a row's own options are not read)."""
     for i, header in settings.items():
         cell = cells[i] if i < len(cells) else ""
         if cell and not os.path.lexists(cell if os.path.isabs(cell) else _beside(folder, cell)):
-            raise UsageError(f"{where}: column {i + 1} {header!r} holds {cell!r}, not an input: the columns before "
-                             f"the output are each row's inputs, and a row's own options are not read; set it for "
-                             f"the whole batch ({option(_option_name(header), 'VALUE', placeholder=True)}), one "
-                             f"batch per setting")
+            raise UsageError(f"{shown}:{line_no}: column {i + 1} {header!r} holds {cell!r}, not an input: the columns "
+                             f"before the output are each row's inputs, and a row's own options are not read; set "
+                             f"it for the whole batch ({option(_option_name(header), 'VALUE', placeholder=True)}), "
+                             f"one batch per setting", path=shown)
 
 
 def _beside(folder: Path, cell: str) -> str:

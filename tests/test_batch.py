@@ -454,7 +454,8 @@ def test_duplicate_output_names_are_refused_before_any_work(tiny, tmp_path, env)
     (b"a.png,b.png,caf\xe9.gif\n", "jobs/pairs.csv:1: not UTF-8"),
     ("a.png,b.png,m.gif\nb.png,a.png,M.gif\n", "jobs/pairs.csv: duplicate output names: m.gif and M.gif"),
     ("a.png,b.png,x.gif\n../out/x.gif,b.png,y.gif\n", "jobs/pairs.csv: "),
-], ids=["quote", "empty", "cp1252", "duplicates", "crossed"])
+    ("input1,input2,tune,output\na.png,b.png,20,m.gif\n", "jobs/pairs.csv:2: column 3 'tune' holds '20', not an input"),
+], ids=["quote", "empty", "cp1252", "duplicates", "crossed", "option column"])
 def test_a_refused_manifest_is_the_json_failures_path_as_a_missing_one_is(tmp_path, env, monkeypatch, text, said):
     """`--json`'s "path" is the file at fault: a missing manifest was named there, one that could not be read or
     whose rows clash was not ("path": null), so a script could not tell a bad manifest from a bad option."""
