@@ -354,7 +354,21 @@ class Session:
             check_faces([alignment for _, alignment, _, _ in encoded])
         if release_encoder:
             self.release_encoder()
-        return [self._refined(*one) for one in encoded]
+        # A photo given twice (`a b a`) is refined once: its two crops and codes are the same, and so are their
+        # refinements (one seed), which cost minutes each at 1024 px; the cache took neither, as it is written
+        # only once a code is refined.
+        refined: dict[tuple, np.ndarray] = {}
+        results = []
+        for code, alignment, target, to_refine in encoded:
+            if to_refine is None:
+                results.append((code, alignment, target))
+                continue
+            image, these = to_refine[:2]
+            same = (image_digest(image), code.tobytes(), these.refine, these.refine_loss, these.seed)
+            if same not in refined:
+                refined[same] = self._refined(code, alignment, target, to_refine)[0]
+            results.append((refined[same].copy(), alignment, target))
+        return results
 
     def encode_photo(self, path: str | os.PathLike, settings: EncodeSettings | None = None) -> tuple:
         """Like `encode_path`, and also what the face was: (code, `AlignedFace` or None, target).
