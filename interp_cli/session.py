@@ -95,9 +95,9 @@ class EncodeSettings:
 
     def __post_init__(self):
         # Checked where they are made, so `encode_photo(path, EncodeSettings(refine=-3))` is refused like
-        # `--refine -3` instead of running no refinement at all.
-        check_refine_steps(self.refine)
-        check_seed(self.seed)
+        # `--refine -3` instead of running no refinement at all. Kept as Python's ints: the cache key spells a numpy
+        # one (refine=np.int64(2), as a loop over np.arange gives) as a string, "2", and missed the code refine=2 made.
+        self.refine, self.seed = check_refine_steps(self.refine), check_seed(self.seed)
         # align="no" aligned; the cache's flags are read as they are given. Python's bools, so `align is False`
         # tells off from unset.
         self.align, self.cache = check_flags(align=self.align, cache=self.cache).values()

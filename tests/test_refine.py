@@ -565,6 +565,28 @@ def test_a_photo_given_twice_is_refined_once_with_the_same_frames(tmp_path, refi
     assert re.findall(r"^refining (\S+):", done.stderr, re.M) == ["demo_a.png", "demo_b.png"], done.stderr
 
 
+def test_numpy_whole_numbers_for_refine_and_seed_find_the_codes_python_ints_cached(tmp_path, refined_by,
+                                                                                      monkeypatch):
+    """`morph(..., refine=np.int64(2))` (a loop over np.arange) refined both photos again where `refine=2` had
+    cached their codes, and `encode(..., seed=np.int64(3))` and `morph_frames` likewise for the seed: the cache key
+    spelt a numpy number as a string. Now they find the same entries: no encoder call, no refining."""
+    from interp_cli import pipeline
+    from interp_cli.session import Session
+
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    a, b = DEMO_FACES / "demo_a.png", DEMO_FACES / "demo_b.png"
+    made = pipeline.morph([a, b], tmp_path / "m.gif", weights="demo", steps=2, refine=2, seed=3)
+    assert made["encoder_calls"] == 2 and len(refined_by) == 2
+    refined_by.clear()
+    again = pipeline.morph([a, b], tmp_path / "n.gif", weights="demo", steps=2, refine=np.int64(2), seed=3)
+    assert again["encoder_calls"] == 0 and refined_by == []
+    assert (tmp_path / "n.gif").read_bytes() == (tmp_path / "m.gif").read_bytes()
+    pipeline.encode(a, tmp_path / "a.npy", weights="demo", refine=np.int16(2), seed=np.int64(3))
+    session = Session("demo")
+    frames = list(pipeline.morph_frames(session, [a, b], steps=2, refine=2, seed=np.int32(3)))
+    assert refined_by == [] and session.encoder_calls == 0 and len(frames) == 2
+
+
 @pytest.mark.skipif(not alignment_available(), reason="needs the align extra")
 def test_a_photo_with_no_face_is_found_before_any_refining(tmp_path, refined_by):
     """`interp a.jpg b.jpg --refine 100` with no face in b.jpg refined a.jpg (minutes at 1024 px) before it
