@@ -302,6 +302,26 @@ def test_a_python_caller_told_to_set_interp_weights_is_told_a_python_line_that_w
         assert line == 'os.environ["INTERP_WEIGHTS"] = "ffhq"' and default_weights_spec() == "ffhq"
 
 
+def test_a_python_caller_checking_a_damaged_copy_of_the_demo_is_told_a_python_call_that_checks_the_shipped_one(
+        tmp_path):
+    """`interp_cli.weights.verify(copy)` of a damaged copy of the shipped demo model said "check the shipped file
+    itself with `interp weights verify demo`", a shell command, to a Python caller. Now it says the call, which,
+    run as written, checks the shipped file: OK."""
+    import interp_cli
+    from interp_cli import InterpError
+    from interp_cli.weights import verify
+
+    copy = tmp_path / "demo.pt"
+    copy.write_bytes((ROOT / "interp_cli" / "data" / "demo.pt").read_bytes()[:100_000])
+    with pytest.raises(InterpError) as refused:
+        verify(str(copy))
+    told = str(refused.value)
+    assert "interp weights" not in told, told
+    call, = re.findall(r"check the shipped file itself with `([^`]*)`", told)
+    checked = eval(call, {"interp_cli": interp_cli})
+    assert checked.preset.name == "demo" and checked.path != copy
+
+
 def test_a_bare_tune_before_the_inputs_says_where_it_goes_and_that_works(tiny_ckpt, out):
     refused = run("--tune", A, B, "--weights", tiny_ckpt, "--no-align", "--steps", 2, "-o", out / "m.gif")
     assert refused.exit_code == 2
