@@ -419,8 +419,8 @@ def weights(ctx):
 
 
 @weights.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def weights_list(as_json):
+@output_flags(json_help="Print JSON.")
+def weights_list(quiet, as_json):  # --quiet: as for `interp cache`
     """Show the presets, their size, license and whether they are on this machine."""
     from interp_cli import weights as w
     from interp_cli.progress import human_size
@@ -450,9 +450,8 @@ _VERIFY_JSON = _WEIGHTS_JSON.format(more=", \"preset\" (the preset it is, or nul
 
 @weights.command("download")
 @click.argument("name", required=False)
-@click.option("--json", "as_json", is_flag=True,
-              help=_WEIGHTS_JSON.format(more="") + " A file with nothing to fetch prints verify's object.")
-def weights_download(name, as_json):
+@output_flags(json_help=_WEIGHTS_JSON.format(more="") + " A file with nothing to fetch prints verify's object.")
+def weights_download(name, quiet, as_json):
     """Fetch weights into the Hugging Face cache and verify their sha256.
 
     NAME is a preset or a hub file owner/repo/file.pt[@rev]; without it, what a morph without --weights
@@ -464,12 +463,13 @@ def weights_download(name, as_json):
 
     if w.hub_file(name) is None:
         # Someone who runs `download` wants a file they can use; for a file already here, that question is verify's.
-        checked = w.verify(name, progress=_progress(False, as_json))
+        checked = w.verify(name, progress=_progress(quiet, as_json))
         where = "ships with interp" if checked.id in w.PRESETS else "is a file on this machine"
-        click.echo(f"interp: nothing to download: {line_text(checked.id)} {where}", err=True)
+        if not quiet:
+            click.echo(f"interp: nothing to download: {line_text(checked.id)} {where}", err=True)
         _report_verification(checked, as_json)
         return
-    resolved = w.download(name, progress=_progress(False, as_json))
+    resolved = w.download(name, progress=_progress(quiet, as_json))
     if as_json:
         closing_json(resolved.summary())
         return
@@ -478,8 +478,8 @@ def weights_download(name, as_json):
 
 @weights.command("verify")
 @click.argument("spec", required=False)
-@click.option("--json", "as_json", is_flag=True, help=_VERIFY_JSON)
-def weights_verify(spec, as_json):
+@output_flags(json_help=_VERIFY_JSON)
+def weights_verify(spec, quiet, as_json):
     """Check that a weights file is what it should be; never downloads.
 
     SPEC is a preset name, a checkpoint path or a hub file (default: $INTERP_WEIGHTS, else ffhq).
@@ -498,7 +498,7 @@ def weights_verify(spec, as_json):
     """
     from interp_cli import weights as w
 
-    _report_verification(w.verify(spec, progress=_progress(False, as_json)), as_json)
+    _report_verification(w.verify(spec, progress=_progress(quiet, as_json)), as_json)
 
 
 def _report_verification(checked, as_json: bool) -> None:
@@ -515,10 +515,9 @@ def _report_verification(checked, as_json: bool) -> None:
 
 @weights.command("path")
 @click.argument("spec", required=False)
-@click.option("--json", "as_json", is_flag=True,
-              help=_WEIGHTS_JSON.format(more=" (known if a run here hashed this file, else null: `interp weights "
-                                             "verify --json` hashes it)"))
-def weights_path(spec, as_json):
+@output_flags(json_help=_WEIGHTS_JSON.format(more=" (known if a run here hashed this file, else null: `interp weights "
+                                                  "verify --json` hashes it)"))
+def weights_path(spec, quiet, as_json):  # --quiet: as for `interp cache`
     """Print where the weights are on disk (never downloads)."""
     from interp_cli import weights as w
 
@@ -529,12 +528,11 @@ def weights_path(spec, as_json):
 
 
 @cli.command("cache")
-@click.option("--json", "as_json", is_flag=True,
-              help='Print JSON: {"path", "bytes", "files", "parts": [{"name", "path", "what", "bytes", "files", '
-                   '"bound_bytes", "bound_env", "link"}], "clear": [the paths that clearing it removes], '
-                   '"unlock": [folders of yours to make readable and writable first: chmod -R u+rwx], '
-                   '"unreadable": [{"path", "error"}: not counted]}.')
-def cache_command(as_json):
+@output_flags(json_help='Print JSON: {"path", "bytes", "files", "parts": [{"name", "path", "what", "bytes", "files", '
+                        '"bound_bytes", "bound_env", "link"}], "clear": [the paths that clearing it removes], '
+                        '"unlock": [folders of yours to make readable and writable first: chmod -R u+rwx], '
+                        '"unreadable": [{"path", "error"}: not counted]}.')
+def cache_command(quiet, as_json):  # --quiet: its report is on stdout, nothing on stderr; taken as every verb takes it
     """Show where interp's cache is, what it holds and how to clear it.
 
     The cache dir is $INTERP_CACHE_DIR, else $XDG_CACHE_HOME/interp, else ~/.cache/interp. Deleting any of it is

@@ -295,9 +295,9 @@ def _error_line(text: str, typed) -> str:
 
 
 def _words_taken(command: click.Command, words) -> tuple[list, list]:
-    """Of the words typed after a subcommand named without its group (`interp download ffhq --quiet`), those
+    """Of the words typed after a subcommand named without its group (`interp download ffhq --steps 8`), those
     `command` parses, and the options it has not: the suggested line must run as written, and `interp weights
-    download` has no --quiet. An option's value stays (`--weights ffhq` is NAME ffhq); where what is left still
+    download` has no --steps. An option's value stays (`--weights ffhq` is NAME ffhq); where what is left still
     does not parse (two names), the suggestion is the command's --help."""
     known = {name for param in command.params for name in (*param.opts, *param.secondary_opts)}
     known.update(("--help", "-h"))

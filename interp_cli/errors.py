@@ -59,6 +59,11 @@ def env_setting(variable: str, value: str) -> str:
     return f"{variable}={value}" if speaking_to_cli() else f'os.environ["{variable}"] = "{value}"'
 
 
+def set_env(variable: str, value: str) -> str:
+    """`env_setting` as an instruction: "set NAME=value" to a shell's user, the quoted Python line to a caller."""
+    return f"set {env_setting(variable, value)}" if speaking_to_cli() else f"`{env_setting(variable, value)}`"
+
+
 def option(name: str, value=_UNSET, *, placeholder: bool = False) -> str:
     """An option named as its reader passes it. `name` is the keyword (`batch_size`); on the command line
     it is the flag (`--batch-size`). With a `value`: "--fps 60" / "fps=60"; a bool gives the flag's on or

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable, Iterator
 
-from interp_cli.errors import ChecksumError, WeightsUnavailableError, env_setting, option, speaking_to_cli
+from interp_cli.errors import ChecksumError, WeightsUnavailableError, env_setting, option, set_env, speaking_to_cli
 from interp_cli.files import remove_if_same, taken_lock
 from interp_cli.presets import SHA256_HEX, WEIGHTS_ENV, Preset
 from interp_cli.progress import human_size, is_terminal, polled
@@ -692,8 +692,10 @@ def _unavailable(hub: HubFile, preset: Preset | None, spec: str, reason: str) ->
     # A bare owner/repo/file spec might have been meant as a relative path: say that it is not one.
     if_local = "" if preset or spec.startswith(HUB_PREFIX) else f"; if you meant a local file, no such file: {spec}"
     copy = f"/path/to/{basename}"
-    with_option = (f", or put a copy on this machine and pass `{option('weights', copy)}` (or set "
-                   f"{WEIGHTS_ENV}={copy}){if_local}")
+    # The variable stands in for weights left out; a Python caller sets it in its process, read at its next call.
+    by_env = set_env(WEIGHTS_ENV, copy)
+    by_env = by_env if speaking_to_cli() else f"leave weights out, after {by_env}"
+    with_option = f", or put a copy on this machine and pass `{option('weights', copy)}` (or {by_env}){if_local}"
     # `interp weights ...` takes no --weights: the copy is named through the environment, and checked.
     with_env = (f", or put a copy on this machine and set {WEIGHTS_ENV}={copy} (`interp weights verify {copy}` "
                 f"checks it){if_local}")

@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, closing
 from contextvars import ContextVar
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -259,8 +260,10 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
     rendered = render_ahead(session.frames(code_stream, batch_size=batch_size, noise=noise, seed=seed,
                                            truncation=truncation, generator=generator), depth=2 * batch_size)
     raw = ends.keep(rendered) if ends is not None else rendered  # counted as drawn, as `watch` counts
-    # Replayed before --size and --paste, which make the same frame of the same one: kept at the model's size.
-    frames, size = _finished(session, replay.replay(raw, sources), paster, size, paste_timer)
+    # A frame shown again later is kept at the model's size (a pasted one is the photo's), and finished (--size,
+    # --paste) again when shown; a hold's copies are copies of the finished frame.
+    finish, size = _finisher(session, paster, size, paste_timer)
+    frames = replay.replay(raw, sources, finish)
     wanted_sheet = kind == "png" or sheet is not None
     sheet_summary = None
     picks = set(spaced(sheet_frames, [i for i, spec in enumerate(plan) if not spec.hold]))
@@ -456,12 +459,14 @@ def _paster(session: Session, paths: Sequence[Path], encoded: list[tuple], backd
                          f"{needed}", path=name) from None
 
 
-def _finished(session: Session, rendered: Iterator[np.ndarray], paster, size: int | None, timer=None):
-    """(the frames as written: pasted into the photo or resized to `size`, their (width, height))."""
+def _finisher(session: Session, paster, size: int | None, timer=None):
+    """(what makes a rendered frame the frame written: its paste into the photo, or its resizing to `size`, or None
+    where it is written as rendered; the written frames' (width, height))."""
     if paster is not None:
-        return (timer.map(paster.paste, rendered) if timer else map(paster.paste, rendered)), paster.size
-    frames = _resized(rendered, size) if size is not None and size != session.model.size else rendered
-    return frames, (size or session.model.size,) * 2
+        return (timer.timed(paster.paste) if timer else paster.paste), paster.size
+    if size is not None and size != session.model.size:
+        return partial(_resized, size=size), (size, size)
+    return None, (size or session.model.size,) * 2
 
 
 def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps: int = 60, loop: bool = False,
@@ -501,8 +506,7 @@ def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps
     sources = blend.first_showings(plan)
     rendered = session.frames(blend.iter_codes(codes, replay.to_draw(plan, sources), interp=interp, layer_mask=mask),
                               batch_size=batch_size, noise=noise, seed=seed, truncation=truncation, generator=generator)
-    frames, _ = _finished(session, replay.replay(rendered, sources), paster, size)
-    yield from frames
+    yield from replay.replay(rendered, sources, _finisher(session, paster, size)[0])
 
 
 class _EndFrames:
@@ -540,17 +544,19 @@ class _EndFrames:
 
 
 class _Timer:
-    """Adds up the time spent in a function mapped over a stream (the paste, beside the render)."""
+    """Adds up the time spent in a function (the paste, beside the render)."""
 
     def __init__(self):
         self.seconds = 0.0
 
-    def map(self, fn, items):
-        for item in items:
+    def timed(self, fn):
+        def run(item):
             started = time.perf_counter()
-            result = fn(item)
-            self.seconds += time.perf_counter() - started
-            yield result
+            try:
+                return fn(item)
+            finally:
+                self.seconds += time.perf_counter() - started
+        return run
 
 
 SHEET_TILE_MAX = 1024  # px, the longer side of a contact sheet tile: 8 pasted 12 MP frames would be 290 MB
@@ -597,11 +603,10 @@ def _shared_summary(session: Session, paths: Sequence[Path], *, started: float, 
                         "total": round(time.perf_counter() - started, 3)}}
 
 
-def _resized(frames: Iterator[np.ndarray], size: int) -> Iterator[np.ndarray]:
+def _resized(frame: np.ndarray, size: int) -> np.ndarray:
     from PIL import Image
 
-    for frame in frames:
-        yield np.asarray(Image.fromarray(frame).resize((size, size), Image.Resampling.LANCZOS))
+    return np.asarray(Image.fromarray(frame).resize((size, size), Image.Resampling.LANCZOS))
 
 
 def _input_thumbnail(where, size, photo: np.ndarray | None, *, whole: bool = False) -> np.ndarray:

@@ -95,9 +95,9 @@ class EncodeSettings:
 
     def __post_init__(self):
         # Checked where they are made, so `encode_photo(path, EncodeSettings(refine=-3))` is refused like
-        # `--refine -3` instead of running no refinement at all.
-        check_refine_steps(self.refine)
-        check_seed(self.seed)
+        # `--refine -3` instead of running no refinement at all. Kept as Python's ints: the cache key spells a numpy
+        # one (refine=np.int64(2), as a loop over np.arange gives) as a string, "2", and missed the code refine=2 made.
+        self.refine, self.seed = check_refine_steps(self.refine), check_seed(self.seed)
         # align="no" aligned; the cache's flags are read as they are given. Python's bools, so `align is False`
         # tells off from unset.
         self.align, self.cache = check_flags(align=self.align, cache=self.cache).values()
@@ -354,7 +354,21 @@ class Session:
             check_faces([alignment for _, alignment, _, _ in encoded])
         if release_encoder:
             self.release_encoder()
-        return [self._refined(*one) for one in encoded]
+        # A photo given twice (`a b a`) is refined once: its two crops and codes are the same, and so are their
+        # refinements (one seed), which cost minutes each at 1024 px; the cache took neither, as it is written
+        # only once a code is refined.
+        refined: dict[tuple, np.ndarray] = {}
+        results = []
+        for code, alignment, target, to_refine in encoded:
+            if to_refine is None:
+                results.append((code, alignment, target))
+                continue
+            image, these = to_refine[:2]
+            same = (image_digest(image), code.tobytes(), these.refine, these.refine_loss, these.seed)
+            if same not in refined:
+                refined[same] = self._refined(code, alignment, target, to_refine)[0]
+            results.append((refined[same].copy(), alignment, target))
+        return results
 
     def encode_photo(self, path: str | os.PathLike, settings: EncodeSettings | None = None) -> tuple:
         """Like `encode_path`, and also what the face was: (code, `AlignedFace` or None, target).

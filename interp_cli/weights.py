@@ -34,7 +34,7 @@ from pathlib import Path
 from collections.abc import Callable
 
 from interp_cli.errors import (CheckpointError, ChecksumError, UsageError, WeightsUnavailableError, option,
-                               pip_install)
+                               pip_install, set_env, speaking_to_cli)
 from interp_cli.hub_download import (ANNOUNCE_ABOVE_BYTES, HUB_PREFIX, HubFile, discard_download, download_command,
                                     locate_on_hub)
 from interp_cli.presets import DEFAULT_PRESET, PRESETS, SHA256_HEX, WEIGHTS_ENV, Preset
@@ -696,9 +696,11 @@ def _not_the_preset(resolved: ResolvedWeights, size: int, sha256: str, preset: P
         looks = f"exactly its size, {size:,} bytes"
     source = f"the sha256 recorded in {_sidecar_path(preset).name}" if preset.local_path else "the published sha256"
     if preset.local_path:
-        fix = f"check the shipped file itself with `interp weights verify {preset.name}` and use it rather than a copy"
+        check = (f"interp weights verify {preset.name}" if speaking_to_cli()
+                 else f'interp_cli.weights.verify("{preset.name}")')  # how a Python caller reached this line
+        fix = f"check the shipped file itself with `{check}` and use it rather than a copy"
     else:
-        use = (f"set {WEIGHTS_ENV}={shlex.quote(preset.name)}" if from_env
+        use = (set_env(WEIGHTS_ENV, shlex.quote(preset.name)) if from_env
                else f"morph with `{option('weights', preset.name)}`")
         fix = f"copy it again from a good copy, or fetch it with {download_command(preset.name)} and {use}"
     own = "; if it is a checkpoint of your own, give it another name" if named else ""

@@ -266,6 +266,62 @@ def test_unavailable_weights_advice_fits_the_command_that_gives_it(words, offers
         assert "`interp weights verify /path/to/e4e_ffhq_encode.pt`" in failed.stderr
 
 
+@pytest.mark.parametrize("how", ["unavailable", "a damaged copy named by the variable"])
+def test_a_python_caller_told_to_set_interp_weights_is_told_a_python_line_that_works(how, monkeypatch, tmp_path):
+    """A Python caller whose weights were unavailable was told "(or set INTERP_WEIGHTS=/path/to/...)", and one whose
+    $INTERP_WEIGHTS, checked by `weights.verify`, named a damaged copy of a preset "set INTERP_WEIGHTS=ffhq": a
+    shell's words, which no line of Python is. Now the line is `os.environ["INTERP_WEIGHTS"] = "..."`: run as written
+    (the copy's path in place of /path/to/) in the caller's own process, the next Session with weights left out
+    loads that file, and the next morph uses the preset."""
+    import os
+    import shutil
+
+    from interp_cli import InterpError, Session
+    from interp_cli.weights import default_weights_spec, verify
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    demo = ROOT / "interp_cli" / "data" / "demo.pt"
+    (tmp_path / "copy").mkdir()
+    if how == "unavailable":
+        spec, copy = "someone/models/demo.pt", tmp_path / "copy" / "demo.pt"
+        shutil.copyfile(demo, copy)
+    else:
+        spec, copy = None, tmp_path / "copy" / "e4e_ffhq_encode.pt"
+        copy.write_bytes(b"\0" * 100_000)  # named like the ffhq preset's file, cut short
+        monkeypatch.setenv("INTERP_WEIGHTS", str(copy))
+    with pytest.raises(InterpError) as refused:
+        Session(spec, device="cpu") if how == "unavailable" else verify()  # as `interp weights verify` checks it
+    told = str(refused.value)
+    assert "set INTERP_WEIGHTS" not in told, told
+    line, = re.findall(r'`(os\.environ\["INTERP_WEIGHTS"\] = "[^"`]*")`', told)
+    exec(line.replace("/path/to/demo.pt", str(copy)), {"os": os})  # monkeypatch restores the variable afterwards
+    if how == "unavailable":  # the next Session with weights left out loads the copy
+        assert Session(device="cpu").weights.path.read_bytes() == demo.read_bytes()
+    else:  # the variable named the damaged copy: the line puts the preset (fetched as told first) back
+        assert line == 'os.environ["INTERP_WEIGHTS"] = "ffhq"' and default_weights_spec() == "ffhq"
+
+
+def test_a_python_caller_checking_a_damaged_copy_of_the_demo_is_told_a_python_call_that_checks_the_shipped_one(
+        tmp_path):
+    """`interp_cli.weights.verify(copy)` of a damaged copy of the shipped demo model said "check the shipped file
+    itself with `interp weights verify demo`", a shell command, to a Python caller. Now it says the call, which,
+    run as written, checks the shipped file: OK."""
+    import interp_cli
+    from interp_cli import InterpError
+    from interp_cli.weights import verify
+
+    copy = tmp_path / "demo.pt"
+    copy.write_bytes((ROOT / "interp_cli" / "data" / "demo.pt").read_bytes()[:100_000])
+    with pytest.raises(InterpError) as refused:
+        verify(str(copy))
+    told = str(refused.value)
+    assert "interp weights" not in told, told
+    call, = re.findall(r"check the shipped file itself with `([^`]*)`", told)
+    checked = eval(call, {"interp_cli": interp_cli})
+    assert checked.preset.name == "demo" and checked.path != copy
+
+
 def test_a_bare_tune_before_the_inputs_says_where_it_goes_and_that_works(tiny_ckpt, out):
     refused = run("--tune", A, B, "--weights", tiny_ckpt, "--no-align", "--steps", 2, "-o", out / "m.gif")
     assert refused.exit_code == 2

@@ -973,16 +973,17 @@ def test_help_and_version_as_words_point_at_the_options_and_the_advice_runs(word
 
 
 @pytest.mark.parametrize("words, suggested", [
-    (["verify", "demo", "--quiet"], "interp weights verify demo` (it takes no --quiet)"),
-    (["path", "--weights", "demo", "-q"], "interp weights path demo` (it takes no --weights, -q)"),
+    (["verify", "demo", "--quiet", "--no-cache"], "interp weights verify demo --quiet` (it takes no --no-cache)"),
+    (["path", "--weights", "demo", "-q"], "interp weights path demo -q` (it takes no --weights)"),
     (["verify", "--weights=demo", "--json"], "interp weights verify demo --json` (it takes no --weights)"),
     (["path", "demo", "--json"], "interp weights path demo --json`"),
     (["verify", "demo", "ffhq"], "interp weights verify --help`"),
 ])
 def test_a_weights_verb_without_its_group_is_answered_with_a_line_that_runs(words, suggested, tmp_path, monkeypatch):
-    """`interp verify demo --quiet` was answered "did you mean `interp weights verify demo --quiet`?", which
-    fails in turn ("no such option '--quiet'": the weights verbs take none). The line now keeps only the words
-    the verb takes (an option's value stays: `--weights demo` is its SPEC), says what it left out, and runs."""
+    """`interp verify demo --no-cache` was answered "did you mean `interp weights verify demo --no-cache`?", which
+    fails in turn ("no such option": the weights verbs cache nothing). The line now keeps only the words the verb
+    takes (an option's value stays: `--weights demo` is its SPEC; --quiet, which every verb takes, too), says what
+    it left out, and runs."""
     monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
     result = run(*words)
     assert result.exit_code == 2

@@ -1074,3 +1074,24 @@ def test_weights_verify_json_off_a_terminal_keeps_stderr_quiet_as_download_json_
                                 stderr=stderr, text=True, timeout=120)
     assert logged.returncode == 0 and "OK: the big checkpoint" in logged.stdout
     assert log.read_text() == line
+
+
+def test_every_weights_verb_and_cache_take_quiet_and_then_say_nothing_on_stderr(hub, env):
+    """A job script that passes --quiet to every interp command failed at `interp weights download big --quiet`
+    (exit 2, "no such option '--quiet'"), and at verify, path, list and `interp cache` alike, where every other
+    verb takes it. Now each takes --quiet (and -q): stderr empty (no download line and bars, no "verifying sha256",
+    no "nothing to download"), stdout as without it."""
+    env = with_preset(env, hub, "big", "ckpt/big.pt", random.Random(3).randbytes(BIG))
+    fetched = interp(env, "weights", "download", "big", "--quiet")
+    assert fetched.returncode == 0 and fetched.stderr == "", fetched.stderr
+    big = cached(env, "ckpt/big.pt")
+    assert fetched.stdout.startswith(f"big: {big}") and hub.gets == 1
+    for args in (("weights", "verify", "big"), ("weights", "verify", str(big)), ("weights", "download", str(big)),
+                 ("weights", "download", "demo"), ("weights", "path", "big"), ("weights", "list"), ("cache",)):
+        loud = interp(env, *args)
+        assert loud.returncode == 0, (args, loud.stderr)
+        for flag in ("--quiet", "-q"):
+            quiet = interp(env, *args, flag)
+            assert quiet.returncode == 0 and quiet.stderr == "", (args, flag, quiet.stderr)
+            assert quiet.stdout == loud.stdout, args
+    assert "verifying sha256" in interp(env, "weights", "verify", "big").stderr  # what --quiet leaves out

@@ -539,6 +539,54 @@ def test_a_morph_refines_once_every_input_is_encoded_and_the_encoder_freed(tmp_p
     assert np.array_equal(np.load(tmp_path / "a.npy"), held)
 
 
+@pytest.mark.parametrize("cache", [True, False])
+def test_a_photo_given_twice_is_refined_once_with_the_same_frames(tmp_path, refined_by, cache, monkeypatch):
+    """`interp a.png b.png a.png --refine N` (there and back) refined a.png twice, cache or not (the cache is
+    written once a code is refined, after every input is encoded): a second "refining a.png" bar, minutes at
+    1024 px, for the code the first one made. Now once; the morph ends where it began, bit for bit."""
+    import subprocess
+    import sys
+
+    from interp_cli import pipeline
+
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    a, b = DEMO_FACES / "demo_a.png", DEMO_FACES / "demo_b.png"
+    summary = pipeline.morph([a, b, a], tmp_path / "m", weights="demo", steps=3, refine=2, cache=cache)
+    assert [name for name, _ in refined_by] == ["demo_a.png", "demo_b.png"]
+    frames = sorted((tmp_path / "m").iterdir())
+    assert len(frames) == summary["frames"] == 5
+    assert frames[0].read_bytes() == frames[-1].read_bytes()
+    first, _, last = summary["reconstruction"]
+    assert first["psnr"] == last["psnr"] and first["ssim"] == last["ssim"]
+    done = subprocess.run([sys.executable, "-m", "interp_cli", str(a), str(b), str(a), "--weights", "demo",
+                           "--steps", "3", "--refine", "2", "--no-cache", "-o", str(tmp_path / "m.gif")],
+                          capture_output=True, text=True, timeout=300, env=dict(os.environ, HF_HUB_OFFLINE="1"))
+    assert done.returncode == 0, done.stderr
+    assert re.findall(r"^refining (\S+):", done.stderr, re.M) == ["demo_a.png", "demo_b.png"], done.stderr
+
+
+def test_numpy_whole_numbers_for_refine_and_seed_find_the_codes_python_ints_cached(tmp_path, refined_by,
+                                                                                      monkeypatch):
+    """`morph(..., refine=np.int64(2))` (a loop over np.arange) refined both photos again where `refine=2` had
+    cached their codes, and `encode(..., seed=np.int64(3))` and `morph_frames` likewise for the seed: the cache key
+    spelt a numpy number as a string. Now they find the same entries: no encoder call, no refining."""
+    from interp_cli import pipeline
+    from interp_cli.session import Session
+
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    a, b = DEMO_FACES / "demo_a.png", DEMO_FACES / "demo_b.png"
+    made = pipeline.morph([a, b], tmp_path / "m.gif", weights="demo", steps=2, refine=2, seed=3)
+    assert made["encoder_calls"] == 2 and len(refined_by) == 2
+    refined_by.clear()
+    again = pipeline.morph([a, b], tmp_path / "n.gif", weights="demo", steps=2, refine=np.int64(2), seed=3)
+    assert again["encoder_calls"] == 0 and refined_by == []
+    assert (tmp_path / "n.gif").read_bytes() == (tmp_path / "m.gif").read_bytes()
+    pipeline.encode(a, tmp_path / "a.npy", weights="demo", refine=np.int16(2), seed=np.int64(3))
+    session = Session("demo")
+    frames = list(pipeline.morph_frames(session, [a, b], steps=2, refine=2, seed=np.int32(3)))
+    assert refined_by == [] and session.encoder_calls == 0 and len(frames) == 2
+
+
 @pytest.mark.skipif(not alignment_available(), reason="needs the align extra")
 def test_a_photo_with_no_face_is_found_before_any_refining(tmp_path, refined_by):
     """`interp a.jpg b.jpg --refine 100` with no face in b.jpg refined a.jpg (minutes at 1024 px) before it

@@ -33,6 +33,34 @@ def test_every_frame_comes_back_as_its_first_showing_each_an_array_of_its_own(op
     assert all(np.array_equal(frame, by_index[source]) for frame, source in zip(frames, sources))
 
 
+@pytest.mark.parametrize("options", [{"pingpong": True, "hold": 2}, {"loop": True, "hold": 1}, {"hold": 3}])
+def test_a_finished_frame_is_finished_once_per_showing_and_a_holds_copies_copy_it(options):
+    """A morph's --size or --paste (`finish`) ran again on each hold's copy, replayed before it: `--size 512` of a
+    1024 px model, 63 ms of Lanczos a copy, to make the same frame. Now each frame drawn, or read back for a later
+    showing, is finished once, and the copies after it are copies of the finished frame; every frame is still its
+    first showing finished, an array of its own."""
+    plan = plan_frames(3, 5, **options)
+    sources = first_showings(plan)
+    drawn = _drawn(len(replay.to_draw(plan, sources)))
+    finished = []
+
+    def finish(frame):  # a resize, as --size makes one: a new, larger array
+        finished.append(frame.copy())
+        return np.repeat(np.repeat(frame, 2, axis=0), 2, axis=1) ^ 0x5A
+
+    frames = []
+    for frame in replay.replay(iter(drawn), sources, finish):
+        frames.append(frame.copy())
+        frame[:] = 0
+    by_index = dict(zip(sorted(set(sources)), _drawn(len(drawn))))
+    assert len(frames) == len(plan)
+    assert all(np.array_equal(frame, np.repeat(np.repeat(by_index[source], 2, 0), 2, 1) ^ 0x5A)
+               for frame, source in zip(frames, sources))
+    shown = [i for i, source in enumerate(sources) if i == 0 or source != sources[i - 1]]  # not a hold's copy
+    assert len(finished) == len(shown) < len(plan)
+    assert all(np.array_equal(got, by_index[sources[i]]) for got, i in zip(finished, shown))
+
+
 class _FullDisk:
     """A temp file on a file system with no room left."""
 
