@@ -460,6 +460,7 @@ class Session:
             raise UsageError(f"likeness: {len(paths)} paths, {len(codes)} codes and {len(targets)} targets; "
                              "give one of each per input")
         renders = dict(renders or {})
+        _check_targets(targets, [len(renders[i]) if i in renders else self.model.size for i in range(len(targets))])
         photos = [i for i, target in enumerate(targets) if target is not None and i not in renders]
         renders.update(zip(photos, self.frames([codes[i] for i in photos], batch_size=4, generator=generator,
                                                noise=noise, seed=seed)))
@@ -607,15 +608,7 @@ class Session:
             if array is not None and (np.asarray(array).dtype.kind not in "fiu" or not np.isfinite(array).all()):
                 raise UsageError(f"{name}: NaN, infinite or non-number values; give codes as encode_inputs (or "
                                  f"interp encode) made them")
-        for index, target in enumerate(targets):
-            if target is None:
-                continue
-            if not isinstance(target, np.ndarray) or target.dtype != np.uint8 or target.ndim != 3 or \
-                    target.shape[2] != 3 or target.shape[0] != target.shape[1]:
-                shown = f"{target.dtype} {list(target.shape)}" if isinstance(target, np.ndarray) else \
-                    type(target).__name__
-                raise UsageError(f"targets[{index}]: got {shown}; give the photo's crop as uint8 [S, S, 3] RGB "
-                                 f"(encode_inputs' third item), or None for a .npy code's")
+        _check_targets(targets)
 
     def _tune(self, codes: np.ndarray, targets: Sequence[np.ndarray | None], steps: int, *, noise: str, seed: int,
               cache: bool, path: np.ndarray) -> tuple[torch.nn.Module, dict]:
@@ -654,6 +647,22 @@ class Session:
 
     def _on_device(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array, np.float32)).to(self.device)
+
+
+def _check_targets(targets: Sequence[np.ndarray | None], sizes: Sequence[int] | None = None) -> None:
+    """`tune`'s and `likeness`'s crops, each refused by its place: a grey or str crop failed inside torch or numpy
+    ("images differ in shape") naming nothing, and a float crop in [0, 1] was tuned to, or measured against, as a
+    black photo, with no word (likeness then warned that the model "cannot draw this image"). `sizes`: the size
+    each crop must have (likeness compares it with its render pixel for pixel; tuning resizes)."""
+    for index, target in enumerate(targets):
+        if target is None:
+            continue
+        want = "S" if sizes is None else sizes[index]
+        if not isinstance(target, np.ndarray) or target.dtype != np.uint8 or target.ndim != 3 or \
+                target.shape[2] != 3 or target.shape[0] != target.shape[1] or want not in ("S", target.shape[0]):
+            shown = f"{target.dtype} {list(target.shape)}" if isinstance(target, np.ndarray) else type(target).__name__
+            raise UsageError(f"targets[{index}]: got {shown}; give the photo's crop as uint8 [{want}, {want}, 3] RGB "
+                             f"(encode_inputs' third item), or None for a .npy code's")
 
 
 def _check_generator(generator) -> None:

@@ -446,3 +446,25 @@ def test_after_tune_a_photo_the_model_cannot_draw_is_still_poor(tmp_path, monkey
         assert warning.startswith(f"{name}: the model cannot draw this photo ({entry['untuned_psnr']:.1f} dB PSNR "
                                   f"before --tune"), warning
         assert f"{entry['psnr']:.1f} dB after" in warning and "--weights ffhq" in warning
+
+
+def test_a_python_callers_crop_of_another_kind_is_refused_by_its_place(tmp_path):
+    """`Session.likeness` took a float crop in [0, 1] (a common way to hold a photo) as a black photo: 5 dB, and
+    a warning that the model "cannot draw this image". A grey, short or str crop failed in numpy with "images
+    differ in shape", naming no argument. Each is now one UsageError naming `targets[i]` and the crop it wants."""
+    from interp_cli.errors import UsageError
+    from interp_cli.pipeline import Session
+
+    session = Session("demo", "cpu", log=lambda message: None, progress=False, cache_dir=tmp_path / "cache")
+    [(code, _, crop)] = session.encode_inputs([FACE_A])
+    size = session.model.size
+    for bad, shown in [(crop / np.float32(255), f"float32 [{size}, {size}, 3]"),
+                       (crop[..., 0], f"uint8 [{size}, {size}]"),
+                       (crop[: size // 2], f"uint8 [{size // 2}, {size}, 3]"), ("demo_a.png", "str")]:
+        with pytest.raises(UsageError) as err:
+            session.likeness(["demo_a.png", "code.npy"], np.stack([code, code]), [None, bad])
+        assert str(err.value) == (f"targets[1]: got {shown}; give the photo's crop as uint8 [{size}, {size}, 3] RGB "
+                                  "(encode_inputs' third item), or None for a .npy code's")
+    # The crop as encode_inputs gives it is measured as before: a close reconstruction, not a black photo.
+    [entry] = session.likeness(["demo_a.png"], code[None], [crop])
+    assert entry["psnr"] > 20 and not entry["poor"]
