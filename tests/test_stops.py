@@ -758,3 +758,44 @@ def test_a_script_child_that_runs_past_its_timeout_is_ended_and_what_it_wrote_is
     with pytest.raises(subprocess.TimeoutExpired) as late:
         run_child([sys.executable, "-c", code], capture_output=True, text=True, timeout=3)
     assert (late.value.stdout, late.value.stderr) == ("begun\n", "warned\n")
+
+
+def test_a_sigterm_held_in_a_python_callers_process_that_never_handles_it_still_ends_the_process(tmp_path):
+    """A Python caller that imports interp without its CLI keeps SIGTERM's default action. One that comes while interp
+    holds the stops (an ffmpeg being started, a temp being made) must end that process once the block is over, by
+    the signal, as it would have without the hold: not be dropped, the caller's program going on as if never sent."""
+    done = _run("""
+        import os, signal
+        from interp_cli.stops import deferred
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        with deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            print("held", flush=True)
+        print("went on", flush=True)
+    """, tmp_path)
+    assert (done.returncode, done.stdout) == (-signal.SIGTERM, "held\n"), done.stderr
+
+
+def test_a_second_stop_while_a_scripts_children_are_ended_kills_them_at_once_and_still_stops_the_script(tmp_path):
+    """`end_groups` waits up to its grace for a child that ignores SIGTERM; a Ctrl-C meanwhile (after `timeout`'s
+    SIGTERM) kills it at once and is then raised, so the script stops instead of going on as if its children had
+    simply ended."""
+    done = _run("""
+        import os, signal, subprocess, threading, time
+        from interp_cli.stops import end_groups, start_child
+        child = start_child(["sh", "-c", "trap '' TERM; echo ready; exec sleep 60"], stdout=subprocess.PIPE)
+        child.stdout.readline()
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        started = time.monotonic()
+        try:
+            end_groups([child], grace=30)
+        except KeyboardInterrupt:
+            print("stopped", time.monotonic() - started < 15, child.returncode, flush=True)
+        else:
+            print("went on", flush=True)
+        try:
+            os.killpg(child.pid, 0)
+        except ProcessLookupError:
+            print("group gone")
+    """, tmp_path)
+    assert done.stdout == f"stopped True {-signal.SIGKILL}\ngroup gone\n", done.stderr
