@@ -799,3 +799,24 @@ def test_a_second_stop_while_a_scripts_children_are_ended_kills_them_at_once_and
             print("group gone")
     """, tmp_path)
     assert done.stdout == f"stopped True {-signal.SIGKILL}\ngroup gone\n", done.stderr
+
+
+def test_a_scripts_exit_status_is_what_its_main_returns_and_0_for_none(tmp_path):
+    for returned, code in (("None", 0), ("0", 0), ("3", 3)):
+        done = _run(f"""
+            import sys
+            from interp_cli.stops import run_script
+            sys.exit(run_script(lambda: {returned}, "script"))
+        """, tmp_path)
+        assert (done.returncode, done.stderr) == (code, ""), returned
+
+
+def test_a_benchmarks_child_is_waited_for_and_gives_its_exit_status_and_peak_memory():
+    """`wait_usage` is how the benchmark scripts read a child's peak RSS: it waits for the child to end, and both its
+    status and its memory are the child's, not a still-running child's zeros."""
+    from interp_cli.stops import start_child, wait_usage
+
+    child = start_child([sys.executable, "-c", "import time; held = bytearray(80_000_000); time.sleep(0.3); "
+                                               "raise SystemExit(3)"])
+    usage = wait_usage(child)
+    assert child.returncode == 3 and usage.ru_maxrss > 80_000  # kB on Linux
