@@ -483,3 +483,14 @@ def test_an_output_named_without_a_type_is_a_folder_of_frames_only_where_that_fo
     place = place_output(root, "frames", [str(A), str(B)], sheets=sheets)
     assert place.error is None and place.targets == (root / "frames", root / "frames.sheet.png")[:1 + sheets]
     assert "no file type" in place_output(root, "m2", [str(A), str(B)], sheets=sheets).error
+
+
+def test_an_outdir_with_a_name_too_long_is_refused_by_the_plan_naming_the_keyword(tmp_path):
+    """Said before any row is placed (each of which would fail alike), in a Python caller's words, and nothing made."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{A},{B},x.gif\n")
+    with pytest.raises(UsageError) as err:
+        plan_batch(manifest, tmp_path / ("d" * 300) / "out")
+    said = str(err.value)
+    assert said.startswith(f'outdir="{tmp_path}/') and "is 300 bytes; the most this file system allows" in said
+    assert os.listdir(tmp_path) == ["pairs.csv"]
