@@ -632,6 +632,22 @@ def test_gif_pixels_that_do_not_change_stay_put_on_screen_and_are_not_stored_aga
     assert path.stat().st_size < first.stat().st_size + 6 * 300  # each later frame: its two patches only
 
 
+def test_a_gif_draws_a_change_in_one_colour_channel_alone(tmp_path):
+    """A patch whose red, then blue, then green alone changes: each frame shows the patch's own colour, as the frames
+    give it, and the rest stays as first drawn. (The patch test above changes at least two channels each time.)"""
+    background = np.tile(np.linspace(0, 255, 96).astype(np.uint8)[None, :, None], (96, 1, 3))
+    frames = []
+    for colour in [(0, 0, 0), (200, 0, 0), (200, 0, 200), (200, 200, 200)]:
+        frame = background.copy()
+        frame[_PATCH] = colour
+        frames.append(frame)
+    path = tmp_path / "channels.gif"
+    with open_writer(path, fps=10) as w:
+        for frame in frames:
+            w.write(frame)
+    _assert_unchanged_pixels_stay(_gif_frames(path)[1], frames)
+
+
 def test_a_browser_shows_a_gif_that_stores_only_what_changed_as_its_frames(browser, tmp_path):
     # The frames that redraw a rectangle, or one transparent pixel, as Chromium composes them for display.
     path = tmp_path / "patch.gif"
