@@ -279,6 +279,16 @@ def test_a_cache_root_that_cannot_be_made_turns_both_caches_off_in_one_line(tmp_
     assert said[0].endswith("); continuing without them"), said
 
 
+def test_a_cache_folder_whose_own_name_is_too_long_is_named_alone(tmp_path):
+    """A name too long in one cache's own part of the path (not in the root both share) stops that cache only: its
+    warning names it alone, not the other cache beside it."""
+    said = []
+    failures = CacheWarnings(said.append).add("tuned-weights cache", tmp_path / "tuned")
+    long = tmp_path / ("l" * 300)
+    LatentCache(long, failures=failures).put("a", np.ones(SHAPE, np.float32))
+    assert len(said) == 1 and said[0].startswith(f"warning: latent cache not written ({long}: "), said
+
+
 def _entries(cache) -> list[str]:
     return sorted(path.stem for path in cache.directory.glob("*.npy"))
 
