@@ -648,6 +648,26 @@ def test_a_gif_draws_a_change_in_one_colour_channel_alone(tmp_path):
     _assert_unchanged_pixels_stay(_gif_frames(path)[1], frames)
 
 
+def test_a_gif_whose_frames_hold_and_change_back_decodes_whole_in_ffmpeg(tmp_path):
+    """Pillow forgives a damaged image block; ffmpeg (as video tools and stricter viewers) does not: every frame of
+    a patch shown, held, and taken away again (a small block of few colours, whose colour table is small) decodes
+    there without a word, and shows what Pillow shows."""
+    background = np.tile(np.linspace(0, 255, 96).astype(np.uint8)[None, :, None], (96, 1, 3))
+    patched = background.copy()
+    patched[10:20, 10:20] = (255, 0, 0)
+    frames = [background, patched, patched.copy(), background]
+    path = tmp_path / "back.gif"
+    with open_writer(path, fps=10) as w:
+        for frame in frames:
+            w.write(frame)
+    done = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "rawvideo",
+                           "-pix_fmt", "rgb24", "-"], capture_output=True, timeout=60)
+    assert (done.returncode, done.stderr) == (0, b"")
+    decoded = np.frombuffer(done.stdout, np.uint8).reshape(-1, *frames[0].shape)
+    assert len(decoded) == len(frames)
+    assert all(np.array_equal(d, shown) for d, shown in zip(decoded, _gif_frames(path)[1]))
+
+
 def test_a_browser_shows_a_gif_that_stores_only_what_changed_as_its_frames(browser, tmp_path):
     # The frames that redraw a rectangle, or one transparent pixel, as Chromium composes them for display.
     path = tmp_path / "patch.gif"
