@@ -820,3 +820,24 @@ def test_a_benchmarks_child_is_waited_for_and_gives_its_exit_status_and_peak_mem
                                                "raise SystemExit(3)"])
     usage = wait_usage(child)
     assert child.returncode == 3 and usage.ru_maxrss > 80_000  # kB on Linux
+
+
+def test_after_the_first_sigterm_later_sigterms_and_sighups_change_nothing(tmp_path):
+    """One stop is enough (Slurm and parallel send a second TERM): once the first has raised, later ones while the
+    process unwinds (its cleanup, a batch's closing summary) are ignored, not raised into the middle of it."""
+    done = _run("""
+        import os, signal, time
+        from interp_cli.stops import Terminated, raise_on_sigterm
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        raise_on_sigterm()
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        except Terminated:
+            print("stopping", flush=True)
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.2)
+            print("cleaned up", flush=True)
+    """, tmp_path)
+    assert (done.returncode, done.stdout) == (0, "stopping\ncleaned up\n"), done.stderr
