@@ -841,3 +841,23 @@ def test_after_the_first_sigterm_later_sigterms_and_sighups_change_nothing(tmp_p
             print("cleaned up", flush=True)
     """, tmp_path)
     assert (done.returncode, done.stdout) == (0, "stopping\ncleaned up\n"), done.stderr
+
+
+def test_an_error_python_can_only_print_while_main_runs_still_reaches_the_hook_that_was_there(tmp_path):
+    """While the CLI's main runs, `sys.unraisablehook` keeps a stop raised in a `__del__` for later; anything else
+    raised there (a library's own bug in a finalizer) is still printed by the hook that was there, as it was."""
+    done = _run("""
+        import sys
+        from interp_cli.stops import raise_on_sigterm
+        seen = []
+        sys.unraisablehook = lambda unraisable: seen.append(repr(unraisable.exc_value))
+        raise_on_sigterm()
+
+        class Finalized:
+            def __del__(self):
+                raise ValueError("boom")
+
+        Finalized()
+        print(*seen, flush=True)
+    """, tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "ValueError('boom')\n", "")
