@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from interp_cli.cache import LatentCache, cache_key
-from interp_cli.cache_folders import USAGE_RECORD
+from interp_cli.cache_folders import USAGE_RECORD, CacheWarnings
 
 SHAPE = (10, 128)
 
@@ -257,6 +257,36 @@ def test_a_cache_dir_under_a_regular_file_is_worded_without_an_errno(tmp_path):
     LatentCache(blocker / "latents", warn=warnings.append).put("a", np.ones(SHAPE, np.float32))
     assert warnings == [f"warning: latent cache not written ({blocker / 'latents'}: Not a directory); "
                         "continuing without it"]
+
+
+@pytest.mark.parametrize("where", ["under /proc", "a name too long"])
+def test_a_cache_root_that_cannot_be_made_turns_both_caches_off_in_one_line(tmp_path, where):
+    """INTERP_CACHE_DIR under /proc (which makes no folder) or naming a part longer than the file system takes: the
+    latent cache's failure names the tuned-weights cache too, in one line, and the tuned cache's own failure after
+    it says nothing more. Only a --tune morph (test_tune, seconds each) told these from two lines for one cause."""
+    from pathlib import Path
+
+    root = Path("/proc/interp-nope") if where == "under /proc" else tmp_path / ("d" * 300)
+    said = []
+    failures = CacheWarnings(said.append).add("tuned-weights cache", root / "tuned")
+    LatentCache(root / "latents", failures=failures).put("a", np.ones(SHAPE, np.float32))
+    try:
+        (root / "tuned").mkdir(parents=True)
+    except OSError as err:
+        failures.not_written("tuned-weights cache", err, root / "tuned")
+    assert len(said) == 1 and said[0].startswith(f"warning: latent and tuned-weights caches not written "
+                                                 f"({root / 'latents'}: "), said
+    assert said[0].endswith("); continuing without them"), said
+
+
+def test_a_cache_folder_whose_own_name_is_too_long_is_named_alone(tmp_path):
+    """A name too long in one cache's own part of the path (not in the root both share) stops that cache only: its
+    warning names it alone, not the other cache beside it."""
+    said = []
+    failures = CacheWarnings(said.append).add("tuned-weights cache", tmp_path / "tuned")
+    long = tmp_path / ("l" * 300)
+    LatentCache(long, failures=failures).put("a", np.ones(SHAPE, np.float32))
+    assert len(said) == 1 and said[0].startswith(f"warning: latent cache not written ({long}: "), said
 
 
 def _entries(cache) -> list[str]:

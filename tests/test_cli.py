@@ -223,6 +223,16 @@ def test_a_double_dash_given_as_a_value_does_not_hide_the_json_after_it(tmp_path
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_json_after_a_double_dash_is_an_input_and_its_failure_prints_no_json(tmp_path, monkeypatch):
+    """After a real `--`, `--json` is a file's name (render's code), not the option: its failure is the stderr line
+    alone, with nothing on stdout for a reader expecting plain output."""
+    monkeypatch.chdir(tmp_path)
+    result = run("render", "--weights", "demo", "-o", "face.png", "--", "--json")
+    assert (result.exit_code, result.stdout) == (2, ""), result.stderr
+    assert one_line_error(result).startswith("interp: error: --json: ")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_precision_bf16_renders_close_to_fp32(tiny, tmp_path):
     frames = {}
     for precision in ("fp32", "bf16"):

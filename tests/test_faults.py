@@ -583,6 +583,18 @@ def test_eof_error_is_never_reported_as_an_interrupt(monkeypatch, capsys):
     assert code == 1 and "interrupted" not in err and "EOFError" in err
 
 
+def test_a_bug_is_one_line_that_says_how_to_see_its_traceback_and_with_debug_shows_it(monkeypatch, capsys):
+    """A failure that is interp's own bug is not told as the user's error: "interp: internal error: ...", exit 1,
+    with the way to report it (`--debug` gives the traceback); under --debug the traceback comes and the hint goes."""
+    code, err = _main_exit(monkeypatch, capsys, KeyError("k"))
+    assert (code, err) == (1, "interp: internal error: KeyError: 'k' (rerun with --debug for a traceback)\n")
+    with pytest.raises(SystemExit) as done:
+        cli.main([str(PHOTO_A), str(PHOTO_B), "-o", "x.gif", "--debug"])
+    err = capsys.readouterr().err
+    assert done.value.code == 1 and "Traceback (most recent call last)" in err
+    assert err.splitlines()[-1] == "interp: internal error: KeyError: 'k'"
+
+
 @pytest.mark.parametrize(("errno_name", "exit_code"), [("ENOSPC", 1), ("EDQUOT", 1), ("EFBIG", 1), ("EROFS", 2),
                                                         ("EACCES", 2)])
 def test_machine_errors_are_one_line_not_internal_errors(monkeypatch, capsys, errno_name, exit_code):

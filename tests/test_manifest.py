@@ -102,6 +102,10 @@ def test_comments_are_lines_and_the_header_may_follow_them(tmp_path):
     assert rows[0].inputs == (str(A), str(B))  # cells are stripped, a trailing line break too
     manifest.write_text(f"{A},{B},x.gif\ninput1,input2,output\n")  # after data, a header-like row is data
     assert [r.name for r in read_manifest(manifest)] == ["x.gif", "output"]
+    # A header is read once: a second copy of it (two manifests joined by `cat`) is a row, failing alone for its
+    # photos "input1" and "input2", never a line skipped without a word.
+    manifest.write_text(f"input1,input2,output\ninput1,input2,output\n{A},{B},x.gif\n")
+    assert [(r.line, r.name) for r in read_manifest(manifest)] == [(2, "output"), (3, "x.gif")]
 
 
 def test_under_a_header_the_output_is_the_cell_in_its_column_and_a_row_without_one_fails_alone(tmp_path):
@@ -464,3 +468,63 @@ def test_a_column_named_as_a_morph_option_before_the_output_is_refused_naming_th
     assert warnings == [f"{manifest}:1: columns 4 'tune', 5 'notes' not read: only the columns before the output "
                         "column 'output' are inputs; a row's own options are not read: set tune=VALUE for the whole "
                         "batch"]
+
+
+def test_an_output_name_through_a_symlink_loop_fails_its_row_alone(tmp_path):
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    (outdir / "loop").symlink_to("loop")
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{A},{B},loop/x.gif\n{B},{A},ok.gif\n")
+    plan = plan_outputs(read_manifest(manifest), outdir.resolve())
+    assert [plan[1].error, plan[2].error] == ["output name 'loop/x.gif' cannot be resolved (a symlink loop)", None]
+
+
+def test_a_batch_that_pastes_saves_each_rows_crops_and_a_backdrop_a_row_lacks_fails_that_row_alone(tmp_path):
+    """--paste without --backdrop pastes onto each row's first input, and `face` picks the face in that backdrop
+    only: photo A as the backdrop (face 0) and A as a third input (its largest face) are two crops. With --backdrop
+    3 a two-photo row has no third input to paste onto and fails alone, in the option's words."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{A},{B},two.gif\n{A},{B},{A},three.gif\n")
+    crops = tmp_path / "crops"
+    plan = plan_batch(manifest, tmp_path / "out", save_aligned=crops, paste=True, face=0).placements
+    a_face_0, b, a_largest = (crops / f"golden_input_{n}.png" for n in ("A_aligned_1", "B_aligned", "A_aligned_2"))
+    assert [(p.error, p.crops) for p in plan.values()] == [(None, (a_face_0, b)), (None, (a_face_0, b, a_largest))]
+    plan = plan_batch(manifest, tmp_path / "out", save_aligned=crops, paste=True, backdrop=3).placements
+    assert [p.error for p in plan.values()] == ['backdrop=3: name one of the inputs (a, b, or 1 to 2)', None]
+
+
+def test_a_batch_whose_crops_folder_cannot_be_made_is_refused_before_any_work(tmp_path):
+    """A --save-aligned folder below a file is refused by the plan, before any work, naming the option as a
+    morph's refusal does, and nothing is made."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{A},{B},x.gif\n")
+    (tmp_path / "afile").write_bytes(b"keep")
+    crops = tmp_path / "afile" / "crops"
+    with pytest.raises(UsageError) as err:
+        plan_batch(manifest, tmp_path / "out", save_aligned=crops)
+    assert str(err.value) == (f'save_aligned="{crops}": {crops}/golden_input_A_aligned.png: '
+                              f"'{tmp_path}/afile' is not a directory")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "pairs.csv"]
+
+
+@pytest.mark.parametrize("sheets", [False, True])
+def test_an_output_named_without_a_type_is_a_folder_of_frames_only_where_that_folder_exists(tmp_path, sheets):
+    """`m2` is refused as a likely typo for m2.mp4, but an existing folder `frames` is a frames folder, as for
+    `-o out/frames`: with --sheets too, whose contact sheet beside it has a type of its own."""
+    root = (tmp_path / "out").resolve()
+    (root / "frames").mkdir(parents=True)
+    place = place_output(root, "frames", [str(A), str(B)], sheets=sheets)
+    assert place.error is None and place.targets == (root / "frames", root / "frames.sheet.png")[:1 + sheets]
+    assert "no file type" in place_output(root, "m2", [str(A), str(B)], sheets=sheets).error
+
+
+def test_an_outdir_with_a_name_too_long_is_refused_by_the_plan_naming_the_keyword(tmp_path):
+    """Said before any row is placed (each of which would fail alike), in a Python caller's words, and nothing made."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{A},{B},x.gif\n")
+    with pytest.raises(UsageError) as err:
+        plan_batch(manifest, tmp_path / ("d" * 300) / "out")
+    said = str(err.value)
+    assert said.startswith(f'outdir="{tmp_path}/') and "is 300 bytes; the most this file system allows" in said
+    assert os.listdir(tmp_path) == ["pairs.csv"]

@@ -108,3 +108,26 @@ def test_a_shard_refused_in_a_slurm_task_names_its_value_once_on_the_command_lin
                        ("auto/0", "auto/0: N (the number of shards) must be at least 1")):
         result = cli_runner().invoke(cli, ["batch", "pairs.csv", "--outdir", "out", "--shard", text])
         assert (result.exit_code, result.stderr) == (2, f"interp: error: invalid value for '--shard': {said}\n")
+
+
+@pytest.mark.parametrize("text, said", [
+    ("2", "expected K/N, e.g. --shard 2/3 for the second of three, or auto"),
+    ("x/3", "K must be a whole number (expected K/N, e.g. 2/3)"),
+    ("2/y", "N must be a whole number (expected K/N, e.g. 2/3)"),
+    ("0/3", "K must be between 1 and N=3"),
+    ("4/3", "K must be between 1 and N=3"),
+    ("1/0", "N (the number of shards) must be at least 1"),
+])
+def test_a_shard_typed_wrong_is_refused_in_one_line_saying_what_to_type(text, said):
+    result = cli_runner().invoke(cli, ["batch", "pairs.csv", "--outdir", "out", "--shard", text])
+    assert (result.exit_code, result.stderr) == (2, f"interp: error: invalid value for '--shard': {text}: {said}\n")
+
+
+def test_a_python_callers_shard_object_is_checked_as_its_text_is():
+    """`batch(shard=Shard(2, 3))` is the same as shard="2/3"; a Shard that is no shard of its count is refused as
+    its text would be, and `Shard()` is the whole manifest, as the default "1/1"."""
+    assert parse_shard(Shard(2, 3)) == Shard(2, 3) and str(Shard(2, 3)) == "2/3"
+    assert parse_shard(Shard()) == parse_shard("1/1") and str(Shard()) == "1/1"
+    with pytest.raises(UsageError) as err:
+        parse_shard(Shard(5, 3))
+    assert str(err.value) == 'shard="5/3": K must be between 1 and N=3'

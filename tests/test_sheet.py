@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from interp_cli.errors import UsageError
 from interp_cli.sheet import contact_sheet
 
 
@@ -22,6 +23,8 @@ def test_contact_sheet_layout(tmp_path):
     x0 = gap + 2 * (30 + gap) + 4 * gap
     shown = [int(sheet[gap + 5, x0 + k * (30 + gap) + 5, 0]) for k in range(4)]
     assert shown == [0, 30, 60, 90]
+    # The morph's frames are set apart from the inputs by a wider gap, white up to the first frame.
+    assert (sheet[gap : gap + 20, x0 - 5 * gap : x0] == 255).all() and (sheet[gap : gap + 20, x0] == 0).all()
     assert contact_sheet(frames).shape[1] == 10 * 30 + 11 * gap  # default: every frame given, no inputs
     assert contact_sheet(frames, columns=99).shape[1] == 10 * 30 + 11 * gap
 
@@ -69,3 +72,26 @@ def test_a_morph_with_a_sheet_imports_no_numpy_ma(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "False"
     assert (tmp_path / "m.gif").exists() and (tmp_path / "s.png").exists()
+
+
+@pytest.mark.parametrize("shape, rows, cols", [
+    ((20, 60), range(5, 15), range(0, 30)),  # wide: 30x10, white bars above and below
+    ((60, 20), range(0, 20), range(11, 18)),  # tall: 7x20, white bars left and right
+    ((1, 300), range(9, 10), range(0, 30)),  # a strip one pixel high still shows, as one row
+    ((300, 1), range(0, 20), range(14, 15)),  # and one a pixel wide, as one column
+])
+def test_an_input_of_another_shape_is_centred_in_its_tile_between_white_bars(shape, rows, cols):
+    frames = [np.full((20, 30, 3), 128, np.uint8)]
+    sheet = contact_sheet(frames, [np.zeros((*shape, 3), np.uint8)])
+    tile = sheet[2:22, 2:32, 0]
+    dark = np.zeros(tile.shape, bool)
+    dark[rows.start : rows.stop, cols.start : cols.stop] = True
+    assert (tile[dark] < 128).all() and (tile[~dark] == 255).all()
+
+
+def test_a_sheet_of_one_column_shows_the_first_frame_and_none_is_refused():
+    frames = [np.full((20, 30, 3), 10 * i, np.uint8) for i in range(5)]
+    one = contact_sheet(frames, columns=1)
+    assert one.shape == (24, 34, 3) and (one[2:22, 2:32] == 0).all()
+    with pytest.raises(UsageError, match="contact sheet columns must be at least 1, got 0"):
+        contact_sheet(frames, columns=0)

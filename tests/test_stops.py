@@ -758,3 +758,106 @@ def test_a_script_child_that_runs_past_its_timeout_is_ended_and_what_it_wrote_is
     with pytest.raises(subprocess.TimeoutExpired) as late:
         run_child([sys.executable, "-c", code], capture_output=True, text=True, timeout=3)
     assert (late.value.stdout, late.value.stderr) == ("begun\n", "warned\n")
+
+
+def test_a_sigterm_held_in_a_python_callers_process_that_never_handles_it_still_ends_the_process(tmp_path):
+    """A Python caller that imports interp without its CLI keeps SIGTERM's default action. One that comes while interp
+    holds the stops (an ffmpeg being started, a temp being made) must end that process once the block is over, by
+    the signal, as it would have without the hold: not be dropped, the caller's program going on as if never sent."""
+    done = _run("""
+        import os, signal
+        from interp_cli.stops import deferred
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        with deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            print("held", flush=True)
+        print("went on", flush=True)
+    """, tmp_path)
+    assert (done.returncode, done.stdout) == (-signal.SIGTERM, "held\n"), done.stderr
+
+
+def test_a_second_stop_while_a_scripts_children_are_ended_kills_them_at_once_and_still_stops_the_script(tmp_path):
+    """`end_groups` waits up to its grace for a child that ignores SIGTERM; a Ctrl-C meanwhile (after `timeout`'s
+    SIGTERM) kills it at once and is then raised, so the script stops instead of going on as if its children had
+    simply ended."""
+    done = _run("""
+        import os, signal, subprocess, threading, time
+        from interp_cli.stops import end_groups, start_child
+        child = start_child(["sh", "-c", "trap '' TERM; echo ready; exec sleep 60"], stdout=subprocess.PIPE)
+        child.stdout.readline()
+        threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+        started = time.monotonic()
+        try:
+            end_groups([child], grace=30)
+        except KeyboardInterrupt:
+            print("stopped", time.monotonic() - started < 15, child.returncode, flush=True)
+        else:
+            print("went on", flush=True)
+        try:
+            os.killpg(child.pid, 0)
+        except ProcessLookupError:
+            print("group gone")
+    """, tmp_path)
+    assert done.stdout == f"stopped True {-signal.SIGKILL}\ngroup gone\n", done.stderr
+
+
+def test_a_scripts_exit_status_is_what_its_main_returns_and_0_for_none(tmp_path):
+    for returned, code in (("None", 0), ("0", 0), ("3", 3)):
+        done = _run(f"""
+            import sys
+            from interp_cli.stops import run_script
+            sys.exit(run_script(lambda: {returned}, "script"))
+        """, tmp_path)
+        assert (done.returncode, done.stderr) == (code, ""), returned
+
+
+def test_a_benchmarks_child_is_waited_for_and_gives_its_exit_status_and_peak_memory():
+    """`wait_usage` is how the benchmark scripts read a child's peak RSS: it waits for the child to end, and both its
+    status and its memory are the child's, not a still-running child's zeros."""
+    from interp_cli.stops import start_child, wait_usage
+
+    child = start_child([sys.executable, "-c", "import time; held = bytearray(80_000_000); time.sleep(0.3); "
+                                               "raise SystemExit(3)"])
+    usage = wait_usage(child)
+    assert child.returncode == 3 and usage.ru_maxrss > 80_000  # kB on Linux
+
+
+def test_after_the_first_sigterm_later_sigterms_and_sighups_change_nothing(tmp_path):
+    """One stop is enough (Slurm and parallel send a second TERM): once the first has raised, later ones while the
+    process unwinds (its cleanup, a batch's closing summary) are ignored, not raised into the middle of it."""
+    done = _run("""
+        import os, signal, time
+        from interp_cli.stops import Terminated, raise_on_sigterm
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        raise_on_sigterm()
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        except Terminated:
+            print("stopping", flush=True)
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGHUP)
+            time.sleep(0.2)
+            print("cleaned up", flush=True)
+    """, tmp_path)
+    assert (done.returncode, done.stdout) == (0, "stopping\ncleaned up\n"), done.stderr
+
+
+def test_an_error_python_can_only_print_while_main_runs_still_reaches_the_hook_that_was_there(tmp_path):
+    """While the CLI's main runs, `sys.unraisablehook` keeps a stop raised in a `__del__` for later; anything else
+    raised there (a library's own bug in a finalizer) is still printed by the hook that was there, as it was."""
+    done = _run("""
+        import sys
+        from interp_cli.stops import raise_on_sigterm
+        seen = []
+        sys.unraisablehook = lambda unraisable: seen.append(repr(unraisable.exc_value))
+        raise_on_sigterm()
+
+        class Finalized:
+            def __del__(self):
+                raise ValueError("boom")
+
+        Finalized()
+        print(*seen, flush=True)
+    """, tmp_path)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "ValueError('boom')\n", "")

@@ -632,6 +632,42 @@ def test_gif_pixels_that_do_not_change_stay_put_on_screen_and_are_not_stored_aga
     assert path.stat().st_size < first.stat().st_size + 6 * 300  # each later frame: its two patches only
 
 
+def test_a_gif_draws_a_change_in_one_colour_channel_alone(tmp_path):
+    """A patch whose red, then blue, then green alone changes: each frame shows the patch's own colour, as the frames
+    give it, and the rest stays as first drawn. (The patch test above changes at least two channels each time.)"""
+    background = np.tile(np.linspace(0, 255, 96).astype(np.uint8)[None, :, None], (96, 1, 3))
+    frames = []
+    for colour in [(0, 0, 0), (200, 0, 0), (200, 0, 200), (200, 200, 200)]:
+        frame = background.copy()
+        frame[_PATCH] = colour
+        frames.append(frame)
+    path = tmp_path / "channels.gif"
+    with open_writer(path, fps=10) as w:
+        for frame in frames:
+            w.write(frame)
+    _assert_unchanged_pixels_stay(_gif_frames(path)[1], frames)
+
+
+def test_a_gif_whose_frames_hold_and_change_back_decodes_whole_in_ffmpeg(tmp_path):
+    """Pillow forgives a damaged image block; ffmpeg (as video tools and stricter viewers) does not: every frame of
+    a patch shown, held, and taken away again (a small block of few colours, whose colour table is small) decodes
+    there without a word, and shows what Pillow shows."""
+    background = np.tile(np.linspace(0, 255, 96).astype(np.uint8)[None, :, None], (96, 1, 3))
+    patched = background.copy()
+    patched[10:20, 10:20] = (255, 0, 0)
+    frames = [background, patched, patched.copy(), background]
+    path = tmp_path / "back.gif"
+    with open_writer(path, fps=10) as w:
+        for frame in frames:
+            w.write(frame)
+    done = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "rawvideo",
+                           "-pix_fmt", "rgb24", "-"], capture_output=True, timeout=60)
+    assert (done.returncode, done.stderr) == (0, b"")
+    decoded = np.frombuffer(done.stdout, np.uint8).reshape(-1, *frames[0].shape)
+    assert len(decoded) == len(frames)
+    assert all(np.array_equal(d, shown) for d, shown in zip(decoded, _gif_frames(path)[1]))
+
+
 def test_a_browser_shows_a_gif_that_stores_only_what_changed_as_its_frames(browser, tmp_path):
     # The frames that redraw a rectangle, or one transparent pixel, as Chromium composes them for display.
     path = tmp_path / "patch.gif"
