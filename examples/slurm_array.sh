@@ -96,7 +96,12 @@ case $rc in
             echo "task $task: stopped by an error before its last row: $(tail -n 1 "$base.log")." \
                  "Fix it and resubmit the same array: finished rows are skipped."
         else
-            echo "task $task: some rows failed; their reasons are the \"error\" fields in $base.jsonl." \
+            # How many, from the summary: a task of 1,000 rows with 2 failed says so in its .out, at once.
+            counted="some rows"
+            failed_n=$(sed -n 's/.*"failed": \([0-9]*\).*/\1/p' <<<"$summary")
+            rows_n=$(sed -n 's/.*"rows": \([0-9]*\).*/\1/p' <<<"$summary")
+            [[ -n $failed_n && -n $rows_n ]] && counted="$failed_n of $rows_n rows"
+            echo "task $task: $counted failed; their reasons are the \"error\" fields in $base.jsonl." \
                  "Fix them and resubmit the same array: finished rows are skipped."
         fi ;;
     2)

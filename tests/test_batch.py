@@ -870,6 +870,22 @@ def test_a_fatal_error_after_some_rows_ends_the_json_log_with_a_summary_that_car
     assert sorted(os.listdir(tmp_path / "out")) == ["done.gif"]
 
 
+def test_the_slurm_recipe_counts_a_tasks_failed_rows_in_its_out_file(tiny, tmp_path, env):
+    """A task whose rows failed said only "some rows failed" in its .out: of 1,000 rows, two or all of them, the
+    user had to open the .jsonl to know. It says how many now, of this task's rows, from the summary."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{A},{B},m1.gif\nmissing.png,{B},m2.gif\n{B},{A},m3.gif\n")
+    task = subprocess.run(["bash", str(EXAMPLES / "slurm_array.sh"), str(manifest), "out"], cwd=tmp_path,
+                          env=dict(_example_env(env, tiny), SLURM_ARRAY_TASK_ID="1", SLURM_ARRAY_TASK_MIN="1",
+                                   SLURM_ARRAY_TASK_MAX="1", SLURM_ARRAY_TASK_COUNT="1"),
+                          capture_output=True, text=True, timeout=120)
+    assert task.returncode == 1, task.stderr
+    assert task.stdout.strip().splitlines()[-1] == (
+        'task 1: 1 of 3 rows failed; their reasons are the "error" fields in logs/interp-local_1-0.jsonl. Fix them '
+        "and resubmit the same array: finished rows are skipped.")
+    assert sorted(os.listdir(tmp_path / "out")) == ["m1.gif", "m3.gif"]
+
+
 def test_the_recipes_tell_an_error_that_stopped_the_batch_from_failed_rows(tiny, tmp_path, env):
     """Unusable weights stop a worker once a row needs the model (exit 1, as a failed row does): the recipes
     read the summary's "error" and say so, where they used to send the user looking for failed rows."""
