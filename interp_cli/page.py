@@ -301,6 +301,15 @@ h1 small{{font-weight:400;color:#a8acb1;margin-left:6px}}
 .poor{{color:#ff8a80;font-weight:600}}
 .help{{margin-top:14px;font-size:.75rem;color:#a8acb1}}
 .nojs{{margin:8px 0 0;color:#ffcc80}}
+@media print{{
+ html{{color-scheme:light}}
+ body{{background:#fff;color:#000;padding:0}}
+ h1 small,#count,.like,.help{{color:#333}}
+ .poor{{color:#a00}}
+ .nocrop{{background:none;border:1px solid #333;color:#333}}
+ #play,#slider,.help,.nojs{{display:none}}
+ #frame,.input{{break-inside:avoid}}
+}}
 </style>
 <noscript><style>.bar,.help{{display:none}}</style></noscript>
 </head>

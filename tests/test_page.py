@@ -462,6 +462,29 @@ def test_on_a_phone_the_frame_and_the_slider_fit_without_sideways_scrolling(brow
     visit.close()
 
 
+def test_a_printed_page_is_dark_text_on_paper_with_the_frame_shown_and_no_controls(browser, made):
+    """Printed (print preview, paper, no background graphics: the browsers' default), the page's light grey
+    text was drawn on white paper (1.2:1 for the title), and a play button, a slider and the keys' help were
+    printed. Now its text is dark (7:1 and more on white), and the frame, its number and the inputs are what
+    is printed."""
+    out, _ = made
+    page = browser.new_page(viewport={"width": 800, "height": 1000}, device_scale_factor=1)
+    page.goto((out / "m.html").as_uri() + "#frame=30")
+    page.emulate_media(media="print")
+    seen = page.evaluate("""() => {
+        const style = s => getComputedStyle(document.querySelector(s));
+        return {texts: ["body", "h1", "h1 small", "#count", ".name", ".like"].map(s => [s, style(s).color]),
+                hidden: ["#play", "#slider", ".help"].map(s => style(s).display),
+                shown: ["#frame", "#count", ".inputs"].map(s => style(s).display)};
+    }""")
+    for selector, colour in seen["texts"]:
+        assert _contrast(colour, "rgb(255, 255, 255)") >= 7, (selector, colour)
+    assert seen["hidden"] == ["none"] * 3 and "none" not in seen["shown"], seen
+    assert page.locator("#count").inner_text() == f"30 / {STEPS - 1}" and shown_frame(page)[0] == 30
+    assert page.pdf()[:5] == b"%PDF-"  # and Chromium prints it
+    page.close()
+
+
 def test_the_inputs_crops_are_sharp_on_a_3x_phone_screen(browser, tmp_path):
     # A crop is drawn 64 CSS px wide: a 3x phone draws it on 192 device pixels, so a 192 px crop must keep
     # them all (128 px ones were stretched 1.5x, soft). A smaller crop is kept as it is, never enlarged.
