@@ -8,8 +8,8 @@
 
 The page holds every frame as a base64 JPEG in a JavaScript array (filled by one <script> per few MB, so no
 string the browser parses grows with the page; frame 0 is the <img>'s own src, which is what a page without
-JavaScript shows), a slider over them (the keyboard too: left/right one frame, Home/End, space or k plays;
-up/down and the page keys stay the browser's), a play/pause button that loops at the
+JavaScript shows), a slider over them (a sideways drag across the frame too; the keyboard: left/right one
+frame, Home/End, space or k plays; up/down and the page keys stay the browser's), a play/pause button that loops at the
 morph's fps, the inputs' crops (what the encoder saw) with the likeness numbers of the report, and
 a `#frame=N` fragment that opens the page at frame N and follows the slider. The frame order is the
 video's (`--loop`, `--pingpong` and `--hold` are already in the frame plan), so frame N of the page
@@ -275,7 +275,7 @@ main{{max-width:max(320px,min({display}px,calc(72vh*{ratio})));margin:0 auto}}
 h1{{font-size:1rem;font-weight:600;margin:0 0 10px;overflow-wrap:anywhere}}
 h1 small{{font-weight:400;color:#a8acb1;margin-left:6px}}
 :root{{--chrome:calc(98px + 1.4rem)}}
-#frame{{display:block;height:auto;margin:0 auto;border-radius:6px;background:#000;
+#frame{{display:block;height:auto;margin:0 auto;border-radius:6px;background:#000;touch-action:pan-y;
  width:min(100%,max(48px,calc((100vh - var(--chrome))*{ratio})));
  width:min(100%,max(48px,calc((100svh - var(--chrome))*{ratio})))}}
 @media (max-height:520px){{
@@ -316,7 +316,7 @@ h1 small{{font-weight:400;color:#a8acb1;margin-left:6px}}
 <body>
 <main>
 <h1>{title} <small>{facts}</small></h1>
-<img id="frame" width="{width}" height="{height}" alt="frame 0" src="data:image/jpeg;base64,{first}">
+<img id="frame" draggable="false" width="{width}" height="{height}" alt="frame 0" src="data:image/jpeg;base64,{first}">
 <noscript><p class="nojs">Scrubbing through the frames needs JavaScript, which is off for this page: only the first
 frame is shown. (Writing the morph with <code>-o frames/</code> or <code>-o morph.mp4</code> gives every frame
 without it.)</p></noscript>
@@ -327,9 +327,9 @@ without it.)</p></noscript>
 <output id="count" for="slider" aria-live="off">0</output>
 </div>
 <div class="inputs">{cards}</div>
-<p class="help">Drag the slider, or use the keys: &larr; &rarr; one frame back or on, Home and End the first and
-last frame, Space or K play and pause (&uarr; &darr; move the slider once it has focus, and scroll the page
-otherwise). The address keeps <code>#frame=N</code>.</p>
+<p class="help">Drag the slider or across the frame, or use the keys: &larr; &rarr; one frame back or on, Home
+and End the first and last frame, Space or K play and pause (&uarr; &darr; move the slider once it has focus, and
+scroll the page otherwise). The address keeps <code>#frame=N</code>.</p>
 </main>
 <script>
 var MORPH = {settings};
@@ -468,6 +468,27 @@ _PLAYER = r"""(function () {
     pause();
     show(parseInt(slider.value, 10), true);
   });
+  // A finger or a mouse dragged sideways across the frame scrubs as the slider does, its width spanning every
+  // frame. Only sideways: the frame keeps vertical panning for the page (touch-action: pan-y). A sideways
+  // swipe there was the browser's: Chromium on a phone went back in the history, off the page.
+  var drag = null;
+  img.addEventListener("pointerdown", function (event) {
+    if (n < 2 || event.button !== 0) return;
+    pause();  // a hand on the frame holds it, as on the slider
+    drag = {id: event.pointerId, x: event.clientX, frame: current};
+    img.setPointerCapture(event.pointerId);
+  });
+  img.addEventListener("pointermove", function (event) {
+    if (drag === null || event.pointerId !== drag.id) return;
+    var moved = Math.round((event.clientX - drag.x) / img.getBoundingClientRect().width * (n - 1));
+    if (moved !== 0 || current !== drag.frame) show(drag.frame + moved, true);
+  });
+  function endDrag(event) {
+    if (drag !== null && event.pointerId === drag.id) drag = null;
+  }
+  img.addEventListener("pointerup", endDrag);
+  img.addEventListener("pointercancel", endDrag);
+  if (n > 1) img.style.cursor = "ew-resize";
   play.addEventListener("click", function () {
     if (timer === null) start(); else pause();
   });

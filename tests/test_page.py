@@ -462,6 +462,53 @@ def test_on_a_phone_the_frame_and_the_slider_fit_without_sideways_scrolling(brow
     visit.close()
 
 
+def _swipe(cdp, points) -> None:
+    """One finger on a touch screen (Chromium's own touch input, as a phone's): down at the first point, moved
+    through the others, lifted."""
+    for kind, (x, y) in zip(["touchStart"] + ["touchMove"] * (len(points) - 1), points):
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y}]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+def test_on_a_touch_phone_a_finger_scrubs_on_the_slider_and_across_the_frame_and_still_scrolls(browser, made):
+    """On a 390x844 touch phone a finger moved sideways across the frame (the biggest thing on the screen) was the
+    browser's swipe: Chromium went back in the history, off the page. Now it scrubs as the slider does, the
+    frame's width spanning every frame, and a finger moved up the frame still scrolls the page."""
+    out, _ = made
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True,
+                                  device_scale_factor=3)
+    page = context.new_page()
+    page.goto((out / "m.html").as_uri())  # after about:blank: there is a page to go back to
+    cdp = context.new_cdp_session(page)
+    assert page.evaluate("[document.documentElement.scrollWidth, innerWidth]") == [390, 390]
+    for selector in ("#play", "#slider"):  # targets a finger can hit (WCAG 2.5.5: 44 CSS px)
+        box = page.locator(selector).bounding_box()
+        assert box["width"] >= 44 and box["height"] >= 44, (selector, box)
+    number = lambda: int(page.evaluate("document.getElementById('count').textContent").split("/")[0])  # noqa: E731
+    slider = page.locator("#slider").bounding_box()
+    y = slider["y"] + slider["height"] / 2
+    _swipe(cdp, [(slider["x"] + slider["width"] * f, y) for f in (0.02, 0.3, 0.6, 0.75)])
+    assert number() > STEPS // 2
+    frame = page.locator("#frame").bounding_box()
+    y = frame["y"] + frame["height"] / 2
+    _swipe(cdp, [(frame["x"] + frame["width"] * f, y) for f in (0.9, 0.7, 0.5, 0.4)])  # back by half its width
+    assert page.url.startswith("file:"), page.url
+    back = number()
+    assert abs(back - (round(STEPS * 0.75) - STEPS // 2)) <= 3, back
+    page.wait_for_timeout(400)  # the address follows 4 times a second, then catches up
+    assert page.evaluate("location.hash") == f"#frame={back}" and shown_frame(page)[0] == back
+    _swipe(cdp, [(frame["x"] + frame["width"] * f, y) for f in (0.1, 0.3, 0.5, 0.6)])
+    assert number() == back + round(0.5 * (STEPS - 1))
+    page.set_viewport_size({"width": 390, "height": 520})  # a page taller than the screen
+    page.wait_for_timeout(200)
+    frame = page.locator("#frame").bounding_box()
+    assert page.evaluate("document.documentElement.scrollHeight > innerHeight")
+    _swipe(cdp, [(frame["x"] + 100, frame["y"] + frame["height"] - 10 - k * 40) for k in range(6)])  # up the frame
+    page.wait_for_timeout(300)
+    assert page.evaluate("scrollY") > 0 and page.evaluate("scrollX") == 0
+    context.close()
+
+
 def test_a_printed_page_is_dark_text_on_paper_with_the_frame_shown_and_no_controls(browser, made):
     """Printed (print preview, paper, no background graphics: the browsers' default), the page's light grey
     text was drawn on white paper (1.2:1 for the title), and a play button, a slider and the keys' help were
