@@ -186,7 +186,7 @@ def test_json_summary(tiny, tmp_path):
     (["render", "A", "--weights", "TINY", "-o", "a.png"], 2, "A", ": render takes a .npy code file"),
     (["align", "missing.png", "-o", "a.png"], 2, "missing.png", "missing.png: no such file"),
     (["mix", "A", "missing.png", "-o", "m.png"], 2, "missing.png", "missing.png: no such file"),
-    (["batch", "bad.csv", "--outdir", "out"], 2, None, "bad.csv:1: need at least two inputs"),
+    (["batch", "bad.csv", "--outdir", "out"], 2, "bad.csv", "bad.csv:1: need at least two inputs"),
     (["batch", "bad.csv", "--outdir", "out", "--shard", "3/2"], 2, None, "K must be between 1 and N=2"),
 ])
 def test_a_failure_under_json_is_one_json_object_on_stdout_too(tiny, tmp_path, words, code, path, said):
