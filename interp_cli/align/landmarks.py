@@ -223,17 +223,7 @@ def parse_shape_predictor(data: bytes | np.ndarray) -> ShapePredictor:
         raise DlibFormatError("cascade levels with different numbers of feature pixels")
     if len({f[0].shape for f in forests}) != 1:
         raise DlibFormatError("cascade levels with different tree counts or depths")
-    # Damaged floats (a NaN or infinity code, an exponent off by hundreds) parse as any other: landmarks summed from
-    # them are not numbers, and alignment's similarity transform failed on them (numpy's "SVD did not converge").
-    # Coordinates are in units of the face box: dlib's model keeps its mean shape within 1.1 box and its leaves
-    # and anchor offsets within 0.2, so a value past _MOST_BOXES is no model's.
-    for name, values in (("mean shape", initial_shape), ("leaf values", [f[3] for f in forests]),
-                         ("anchor offsets", deltas), ("split thresholds", [f[2] for f in forests])):
-        values = np.asarray(values)
-        if not np.isfinite(values).all() or (name != "split thresholds" and np.abs(values).max() > _MOST_BOXES):
-            raise DlibFormatError(f"its {name} hold NaN, infinite or out-of-range values")
-
-    return ShapePredictor(
+    predictor = ShapePredictor(
         initial_shape=initial_shape.reshape(-1, 2),
         split_pixel_a=np.stack([f[0] for f in forests]),
         split_pixel_b=np.stack([f[1] for f in forests]),
@@ -242,6 +232,18 @@ def parse_shape_predictor(data: bytes | np.ndarray) -> ShapePredictor:
         anchor_index=np.stack(anchors).astype(np.int32),
         anchor_delta=np.stack(deltas),
     )
+    # Damaged floats (a NaN or infinity code, an exponent off by hundreds) parse as any other: landmarks summed from
+    # them are not numbers, and alignment's similarity transform failed on them (numpy's "SVD did not converge").
+    # Coordinates are in units of the face box: dlib's model keeps its mean shape within 1.1 box and its leaves
+    # and anchor offsets within 0.2, so a value past _MOST_BOXES is no model's. Judged by each array's min and max
+    # (a NaN makes both NaN), which allocate nothing: a copy of the 65 MB of leaves, and their absolute values,
+    # raised a first run's peak memory by ~65 MB, where the 1024 px morph's peak is (benchmarks/README.md).
+    for name, values in (("mean shape", predictor.initial_shape), ("leaf values", predictor.leaf_values),
+                         ("anchor offsets", predictor.anchor_delta), ("split thresholds", predictor.split_threshold)):
+        low, high = float(values.min()), float(values.max())
+        if not np.isfinite([low, high]).all() or (name != "split thresholds" and max(-low, high) > _MOST_BOXES):
+            raise DlibFormatError(f"its {name} hold NaN, infinite or out-of-range values")
+    return predictor
 
 
 def _read_forest(stream: IntStream, n_coords: int):
