@@ -394,12 +394,15 @@ def test_one_cause_that_stops_both_caches_is_one_warning_naming_both(tmp_path, r
     assert done.returncode == 0 and Image.open(tmp_path / "out.gif").n_frames == 3, done.stderr
     warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
     if root == "latents/ alone a file":
-        assert warnings == [f"warning: latent cache not written ({cache / 'latents'}: File exists); continuing "
-                            "without it"], done.stderr
+        # The OS said "(.../latents: File exists)", naming the folder it could not make, not the file in its way.
+        assert warnings == [f"warning: latent cache not written ({cache / 'latents'} is a file where this cache's "
+                            "folder goes: move it away or remove it); continuing without it"], done.stderr
         assert len(list((cache / "tuned").glob("*.pt"))) == 1
     else:
-        said = {"a file": "Not a directory", "under /proc": "No such file or directory"}[root]
-        assert warnings == [f"warning: latent and tuned-weights caches not written ({cache / 'latents'}: {said}); "
+        # "a file" was "(.../latents: Not a directory)": the file at fault is INTERP_CACHE_DIR, the setting to fix.
+        said = {"a file": f"the cache dir {cache} is a file, not a folder: set INTERP_CACHE_DIR=/path/to/folder",
+                "under /proc": f"{cache / 'latents'}: No such file or directory"}[root]
+        assert warnings == [f"warning: latent and tuned-weights caches not written ({said}); "
                             "continuing without them"], done.stderr
 
 
