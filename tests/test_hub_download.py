@@ -399,8 +399,9 @@ for _ in range(2):
         break
     except InterpError as err:
         said.append(str(err))
-        advised = re.search(r'(os\\.environ\\["\\w+"\\])( = "[^"]*")?', str(err))  # a value, or the caller's own
-        exec(advised[1] + (advised[2] or f" = {sys.argv[2]!r}"))
+        # The value told, or the caller's own where the line's stands for a folder of its choosing.
+        advised = re.search(r'(os\\.environ\\["\\w+"\\]) = ("[^"]*")', str(err))
+        exec(advised[1] + (f" = {sys.argv[2]!r}" if sys.argv[2] else f" = {advised[2]}"))
 print(json.dumps(said))
 """
 
@@ -673,11 +674,13 @@ def test_a_python_caller_that_moves_the_cache_in_its_process_gets_its_download_t
                                                                                      tmp_path, variable):
     """"set HF_HOME to a folder on a disk with room", followed in a Python caller's process (os.environ), moved
     nothing: huggingface_hub had read the variable at its import and filled the same disk again. interp now reads
-    it at each download and hands the cache to huggingface_hub; the caller is told the line to set."""
+    it at each download and hands the cache to huggingface_hub. The caller was then told 'set os.environ["HF_HOME"]
+    to a folder ...', no line of Python; now it is given the line, whose value it replaces with its own folder."""
     full = {"HF_HOME": str(small_disk / "hf")} if variable == "HF_HOME" else {"HF_HUB_CACHE": str(small_disk / "c")}
     roomy = tmp_path / "roomy"
     told, made = follow_in_process({**env, **full}, "tiny", str(roomy))
-    assert f'or set os.environ["{variable}"] to a folder on a disk with room' in told, told
+    assert (f'or point {variable} at a folder on a disk with room: `os.environ["{variable}"] = "/path/to/folder"`'
+            in told), told
     hub_folder = roomy / "hub" if variable == "HF_HOME" else roomy
     assert Path(made).is_relative_to(hub_folder) and Path(made).read_bytes() == PAYLOAD
 
