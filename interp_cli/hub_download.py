@@ -479,10 +479,11 @@ def _login_advice() -> str:
 
     `hf` arrived in huggingface_hub 0.34; older releases (setup.cfg allows 0.20) have only
     `huggingface-cli`, and 1.0 removed that. HF_TOKEN works in all of them, and is read at each request: a
-    Python caller sets it in its own process (a login command is a shell's).
+    Python caller sets it in its own process (a login command is a shell's): the line that does, whose value
+    stands for the caller's token ('set os.environ["HF_TOKEN"] to a token ...' was no line of Python).
     """
     if not speaking_to_cli():
-        return 'set os.environ["HF_TOKEN"] to a token of your account'
+        return f"give a token of your account: {set_env('HF_TOKEN', 'hf_...')}"
     from importlib import metadata
 
     try:

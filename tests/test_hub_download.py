@@ -587,7 +587,8 @@ try:
     download_weights("tiny")
 except InterpError as err:
     told = str(err)
-exec(re.search(r"set (os\\.environ\\[[^]]*\\]) to a token of your account", told).group(1) + " = 'hf_test'")
+line = re.search(r"give a token of your account: `([^`]*)`", told).group(1)  # run with the caller's token
+exec(line.replace("hf_...", "hf_test"))
 print(json.dumps({"told": told, "path": download_weights("tiny")["path"]}))
 """
 
@@ -595,14 +596,15 @@ print(json.dumps({"told": told, "path": download_weights("tiny")["path"]}))
 @pytest.mark.parametrize("status", [401, 403])
 def test_a_python_caller_refused_by_the_hub_is_told_how_to_give_a_token_in_its_own_process(hub, env, status):
     """A private or gated repo said "log in with `hf auth login` (or set HF_TOKEN)" to a Python caller: a shell
-    command. Now the caller is told to set os.environ["HF_TOKEN"], which, done in its process as told, gets the
-    file on the next call (huggingface_hub reads the token at each request)."""
+    command. Then 'set os.environ["HF_TOKEN"] to a token of your account', no line of Python. Now the caller is
+    given the line, which, run in its process with its token for the value, gets the file on the next call
+    (huggingface_hub reads the token at each request)."""
     hub.fault = Fault(status=status, unless_token="hf_test")
     done = subprocess.run([sys.executable, "-c", _PYTHON_CALLER_GATED], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)
-    assert 'set os.environ["HF_TOKEN"] to a token of your account' in seen["told"]
+    assert 'give a token of your account: `os.environ["HF_TOKEN"] = "hf_..."`' in seen["told"], seen["told"]
     assert "`hf" not in seen["told"] and "huggingface-cli" not in seen["told"]
     assert Path(seen["path"]).read_bytes() == PAYLOAD
 
