@@ -287,6 +287,16 @@ def test_a_file_in_a_cache_folders_way_is_named_with_what_to_do_in_the_callers_w
     assert said(blocker / "latents", False) == (
         f'the cache dir {blocker} is a file, not a folder: `os.environ["INTERP_CACHE_DIR"] = "/path/to/folder"`')
     assert blocker.read_text() == "" and (tmp_path / "root" / "latents").is_file()  # nothing moved on its own
+    # A symlink to nothing where a folder goes: "File exists" too, for a name `ls` shows as a link.
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / "latents").symlink_to(tmp_path / "nowhere")
+    assert said(tmp_path / "linked" / "latents", True) == (
+        f"{tmp_path / 'linked' / 'latents'} is a symlink to '{tmp_path / 'nowhere'}', which does not exist: make "
+        "that folder, or remove the link")
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "linked" / "latents"))
+    assert said(tmp_path / "linked" / "latents" / "latents", True) == (
+        f"the cache dir {tmp_path / 'linked' / 'latents'} is a symlink to '{tmp_path / 'nowhere'}', which does not "
+        "exist: set INTERP_CACHE_DIR=/path/to/folder")
 
 
 @pytest.mark.parametrize("where", ["under /proc", "a name too long"])
