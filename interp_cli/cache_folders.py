@@ -18,8 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from interp_cli.checks import digits_only, number_word
-from interp_cli.errors import NO_ROOM, InterpError, cache_not_written, os_cause
+from interp_cli.errors import NO_ROOM, InterpError, cache_not_written, os_cause, set_env
 from interp_cli.files import PathLike, atomic_write, name_max
+from interp_cli.output_paths import why_missing
 
 CACHE_DIR_ENV = "INTERP_CACHE_DIR"
 
@@ -115,7 +116,39 @@ class CacheWarnings:
                  and cause is not None and _fails_alike(other, cause, folder)]
         self.off.update([folder, *alike])
         if self.warn is not None:
-            self.warn(cache_not_written([what, *(self.caches[other] for other in alike)], err, folder))
+            in_the_way = _file_in_the_way(folder) if cause is not None and cause.errno in _NOT_A_FOLDER else None
+            said = InterpError(in_the_way) if in_the_way else err
+            self.warn(cache_not_written([what, *(self.caches[other] for other in alike)], said, folder))
+
+
+# What making a cache's folder meets where a file is in its way: at the folder itself, or above it.
+_NOT_A_FOLDER = (errno.EEXIST, errno.ENOTDIR)
+
+
+def _file_in_the_way(folder: Path) -> str | None:
+    """Which file stands where a cache's `folder` or a folder above it goes, and what to do, in the words of whoever
+    reads it (or a symlink to nothing); None where none does (one gone since). The OS said only "(.../tuned: File
+    exists)" or "(.../latents: Not a directory)", naming the folder it could not make, not the file in its way. A
+    file where a cache part goes is in interp's own cache dir; one at or above the cache dir is the user's
+    (INTERP_CACHE_DIR mistyped, a `cache_dir=` given a file), never to be removed on interp's word: the setting is
+    what to change."""
+    blocker = next((path for path in (folder, *folder.parents) if os.path.lexists(path)), None)
+    if blocker is None or os.path.isdir(blocker):
+        return None
+    dangling = not os.path.exists(blocker)
+    what = why_missing(blocker) if dangling else "is a file, not a folder"
+    if blocker == folder:
+        if dangling:
+            return f"{folder} {what}: make that folder, or remove the link"
+        return f"{folder} is a file where this cache's folder goes: move it away or remove it"
+    root = folder.parent
+    if folder.name not in CACHE_PARTS or cache_dir(folder.name) != folder:
+        fix = "give Session(cache_dir=...) a folder"  # only a Python caller names a root of its own
+    else:
+        fix = set_env(CACHE_DIR_ENV, "/path/to/folder")
+    if blocker == root:
+        return f"the cache dir {root} {what}: {fix}"
+    return f"{blocker} {what}, so the cache dir {root} cannot be made: {fix}"
 
 
 def _fails_alike(other: Path, cause: OSError, folder: Path) -> bool:

@@ -479,10 +479,11 @@ def _login_advice() -> str:
 
     `hf` arrived in huggingface_hub 0.34; older releases (setup.cfg allows 0.20) have only
     `huggingface-cli`, and 1.0 removed that. HF_TOKEN works in all of them, and is read at each request: a
-    Python caller sets it in its own process (a login command is a shell's).
+    Python caller sets it in its own process (a login command is a shell's): the line that does, whose value
+    stands for the caller's token ('set os.environ["HF_TOKEN"] to a token ...' was no line of Python).
     """
     if not speaking_to_cli():
-        return 'set os.environ["HF_TOKEN"] to a token of your account'
+        return f"give a token of your account: {set_env('HF_TOKEN', 'hf_...')}"
     from importlib import metadata
 
     try:
@@ -621,15 +622,23 @@ def _local_failure(err: OSError) -> str:
     cache = hub_cache()
     # HF_HUB_CACHE, where set, wins over HF_HOME: pointing HF_HOME elsewhere would not move that cache.
     variable = next((name for name in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE") if os.environ.get(name)), "HF_HOME")
-    # To a Python caller, the line that sets it in its process: interp reads it at the next download (`hub_cache`).
-    where = variable if speaking_to_cli() else f'os.environ["{variable}"]'
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
         return (f"no room for it in the Hugging Face cache {cache} ({err.strerror or err}): free space there"
-                f"{_leftovers(cache)}, or set {where} to a folder on a disk with room")
+                f"{_leftovers(cache)}, or {_move_cache(variable, 'on a disk with room')}")
     if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return (f"the Hugging Face cache {cache} cannot be written ({err.strerror or err}): set {where} to a "
-                "folder you can write to")
+        return (f"the Hugging Face cache {cache} cannot be written ({err.strerror or err}): "
+                f"{_move_cache(variable, 'you can write to')}")
     return f"the download failed: {err.strerror or err}"
+
+
+def _move_cache(variable: str, which: str) -> str:
+    """Point `variable` at another folder ("on a disk with room"): "set HF_HOME to a folder ..." to a shell's user;
+    to a Python caller, the line that does it in its process, which interp reads at the next download (`hub_cache`).
+    That caller was told 'set os.environ["HF_HOME"] to a folder ...', no line of Python; the folder is the
+    caller's to choose, so the line's value stands for it."""
+    if speaking_to_cli():
+        return f"set {variable} to a folder {which}"
+    return f"point {variable} at a folder {which}: {set_env(variable, '/path/to/folder')}"
 
 
 def _leftovers(cache: Path) -> str:

@@ -40,7 +40,7 @@ from interp_cli.cache import TUNED_CACHE_MB_ENV, TUNED_DEFAULT_CACHE_MB
 from interp_cli.checks import check_number, check_positive, check_seed, check_tune_steps
 from interp_cli.cache_folders import CacheBound, CacheWarnings, cache_dir, mark_used
 from interp_cli.errors import InterpError, env_setting, is_out_of_memory, option, speaking_to_cli
-from interp_cli.files import atomic_write, remove_if_same
+from interp_cli.files import atomic_write, clean_stale_temps, remove_if_same
 from interp_cli.optim import FlatAdam
 from interp_cli.limits import TUNE_DEFAULT_STEPS
 from interp_cli.refine import _deterministic, _resize_targets, _seeded, default_levels, laplacian_loss
@@ -405,6 +405,10 @@ class TunedCache:
         if not os.path.isfile(path):
             self.misses += 1
             return False
+        # A tuning SIGKILLed while writing its entry left its temp (10 MB, 120 MB at 1024) here, which only the next
+        # write's sweep removed: runs that found their entries kept it. A hit sweeps too, once per process (one
+        # listing; nothing where none was left). A miss leaves it to its own write.
+        clean_stale_temps(self.directory)
         try:
             handle = open(path, "rb")
         except OSError:  # evicted by another run since, or unreadable here: a miss, nothing to drop

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import numpy as np
 import pytest
 
+from interp_cli import errors
 from interp_cli.cache import LatentCache, cache_key
 from interp_cli.cache_folders import USAGE_RECORD, CacheWarnings
 
@@ -250,13 +252,51 @@ def test_a_full_disk_stops_both_caches_in_one_line_and_a_file_size_limit_each_in
         assert os.listdir(tuned) == ["100.npy"]
 
 
-def test_a_cache_dir_under_a_regular_file_is_worded_without_an_errno(tmp_path):
+def test_a_file_in_a_cache_folders_way_is_named_with_what_to_do_in_the_callers_words(tmp_path, monkeypatch):
+    """A file where a cache's folder (or one above it) goes was told as the OS says it, naming the folder that could
+    not be made: "(.../latents: Not a directory)", "(.../latents: File exists)". Now the file in the way is named, and
+    what to do: a cache part's file is interp's to move; a cache dir that is a file is a setting to change, in the
+    words of whoever set it (a shell's INTERP_CACHE_DIR, a Python caller's os.environ line, a Session's cache_dir)."""
     blocker = tmp_path / "file"
     blocker.write_text("")
-    warnings = []
-    LatentCache(blocker / "latents", warn=warnings.append).put("a", np.ones(SHAPE, np.float32))
-    assert warnings == [f"warning: latent cache not written ({blocker / 'latents'}: Not a directory); "
-                        "continuing without it"]
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "latents").write_text("")
+
+    def said(folder, words):
+        warnings = []
+        with errors.cli_words() if words else contextlib.nullcontext():
+            LatentCache(folder, warn=warnings.append).put("a", np.ones(SHAPE, np.float32))
+        assert len(warnings) == 1 and warnings[0].startswith("warning: latent cache not written (")
+        return warnings[0].removeprefix("warning: latent cache not written (").removesuffix(
+            "); continuing without it")
+
+    monkeypatch.delenv("INTERP_CACHE_DIR", raising=False)
+    for words in (True, False):  # a cache part that is a file: plain words, true in either place
+        assert said(tmp_path / "root" / "latents", words) == (
+            f"{tmp_path / 'root' / 'latents'} is a file where this cache's folder goes: move it away or remove it")
+    # A root of a Python caller's own (Session(cache_dir=...)), the file itself or a folder under it.
+    assert said(blocker / "latents", False) == (
+        f"the cache dir {blocker} is a file, not a folder: give Session(cache_dir=...) a folder")
+    assert said(blocker / "sub" / "latents", False) == (
+        f"{blocker} is a file, not a folder, so the cache dir {blocker / 'sub'} cannot be made: give "
+        "Session(cache_dir=...) a folder")
+    # interp's own root, from INTERP_CACHE_DIR: the setting, as a shell and as a Python caller sets it.
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(blocker))
+    assert said(blocker / "latents", True) == (
+        f"the cache dir {blocker} is a file, not a folder: set INTERP_CACHE_DIR=/path/to/folder")
+    assert said(blocker / "latents", False) == (
+        f'the cache dir {blocker} is a file, not a folder: `os.environ["INTERP_CACHE_DIR"] = "/path/to/folder"`')
+    assert blocker.read_text() == "" and (tmp_path / "root" / "latents").is_file()  # nothing moved on its own
+    # A symlink to nothing where a folder goes: "File exists" too, for a name `ls` shows as a link.
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / "latents").symlink_to(tmp_path / "nowhere")
+    assert said(tmp_path / "linked" / "latents", True) == (
+        f"{tmp_path / 'linked' / 'latents'} is a symlink to '{tmp_path / 'nowhere'}', which does not exist: make "
+        "that folder, or remove the link")
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "linked" / "latents"))
+    assert said(tmp_path / "linked" / "latents" / "latents", True) == (
+        f"the cache dir {tmp_path / 'linked' / 'latents'} is a symlink to '{tmp_path / 'nowhere'}', which does not "
+        "exist: set INTERP_CACHE_DIR=/path/to/folder")
 
 
 @pytest.mark.parametrize("where", ["under /proc", "a name too long"])

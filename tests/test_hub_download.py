@@ -399,8 +399,9 @@ for _ in range(2):
         break
     except InterpError as err:
         said.append(str(err))
-        advised = re.search(r'(os\\.environ\\["\\w+"\\])( = "[^"]*")?', str(err))  # a value, or the caller's own
-        exec(advised[1] + (advised[2] or f" = {sys.argv[2]!r}"))
+        # The value told, or the caller's own where the line's stands for a folder of its choosing.
+        advised = re.search(r'(os\\.environ\\["\\w+"\\]) = ("[^"]*")', str(err))
+        exec(advised[1] + (f" = {sys.argv[2]!r}" if sys.argv[2] else f" = {advised[2]}"))
 print(json.dumps(said))
 """
 
@@ -586,7 +587,8 @@ try:
     download_weights("tiny")
 except InterpError as err:
     told = str(err)
-exec(re.search(r"set (os\\.environ\\[[^]]*\\]) to a token of your account", told).group(1) + " = 'hf_test'")
+line = re.search(r"give a token of your account: `([^`]*)`", told).group(1)  # run with the caller's token
+exec(line.replace("hf_...", "hf_test"))
 print(json.dumps({"told": told, "path": download_weights("tiny")["path"]}))
 """
 
@@ -594,14 +596,15 @@ print(json.dumps({"told": told, "path": download_weights("tiny")["path"]}))
 @pytest.mark.parametrize("status", [401, 403])
 def test_a_python_caller_refused_by_the_hub_is_told_how_to_give_a_token_in_its_own_process(hub, env, status):
     """A private or gated repo said "log in with `hf auth login` (or set HF_TOKEN)" to a Python caller: a shell
-    command. Now the caller is told to set os.environ["HF_TOKEN"], which, done in its process as told, gets the
-    file on the next call (huggingface_hub reads the token at each request)."""
+    command. Then 'set os.environ["HF_TOKEN"] to a token of your account', no line of Python. Now the caller is
+    given the line, which, run in its process with its token for the value, gets the file on the next call
+    (huggingface_hub reads the token at each request)."""
     hub.fault = Fault(status=status, unless_token="hf_test")
     done = subprocess.run([sys.executable, "-c", _PYTHON_CALLER_GATED], cwd=ROOT, env=env, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)
-    assert 'set os.environ["HF_TOKEN"] to a token of your account' in seen["told"]
+    assert 'give a token of your account: `os.environ["HF_TOKEN"] = "hf_..."`' in seen["told"], seen["told"]
     assert "`hf" not in seen["told"] and "huggingface-cli" not in seen["told"]
     assert Path(seen["path"]).read_bytes() == PAYLOAD
 
@@ -673,11 +676,13 @@ def test_a_python_caller_that_moves_the_cache_in_its_process_gets_its_download_t
                                                                                      tmp_path, variable):
     """"set HF_HOME to a folder on a disk with room", followed in a Python caller's process (os.environ), moved
     nothing: huggingface_hub had read the variable at its import and filled the same disk again. interp now reads
-    it at each download and hands the cache to huggingface_hub; the caller is told the line to set."""
+    it at each download and hands the cache to huggingface_hub. The caller was then told 'set os.environ["HF_HOME"]
+    to a folder ...', no line of Python; now it is given the line, whose value it replaces with its own folder."""
     full = {"HF_HOME": str(small_disk / "hf")} if variable == "HF_HOME" else {"HF_HUB_CACHE": str(small_disk / "c")}
     roomy = tmp_path / "roomy"
     told, made = follow_in_process({**env, **full}, "tiny", str(roomy))
-    assert f'or set os.environ["{variable}"] to a folder on a disk with room' in told, told
+    assert (f'or point {variable} at a folder on a disk with room: `os.environ["{variable}"] = "/path/to/folder"`'
+            in told), told
     hub_folder = roomy / "hub" if variable == "HF_HOME" else roomy
     assert Path(made).is_relative_to(hub_folder) and Path(made).read_bytes() == PAYLOAD
 

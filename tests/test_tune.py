@@ -394,12 +394,15 @@ def test_one_cause_that_stops_both_caches_is_one_warning_naming_both(tmp_path, r
     assert done.returncode == 0 and Image.open(tmp_path / "out.gif").n_frames == 3, done.stderr
     warnings = [line for line in done.stderr.splitlines() if line.startswith("warning:")]
     if root == "latents/ alone a file":
-        assert warnings == [f"warning: latent cache not written ({cache / 'latents'}: File exists); continuing "
-                            "without it"], done.stderr
+        # The OS said "(.../latents: File exists)", naming the folder it could not make, not the file in its way.
+        assert warnings == [f"warning: latent cache not written ({cache / 'latents'} is a file where this cache's "
+                            "folder goes: move it away or remove it); continuing without it"], done.stderr
         assert len(list((cache / "tuned").glob("*.pt"))) == 1
     else:
-        said = {"a file": "Not a directory", "under /proc": "No such file or directory"}[root]
-        assert warnings == [f"warning: latent and tuned-weights caches not written ({cache / 'latents'}: {said}); "
+        # "a file" was "(.../latents: Not a directory)": the file at fault is INTERP_CACHE_DIR, the setting to fix.
+        said = {"a file": f"the cache dir {cache} is a file, not a folder: set INTERP_CACHE_DIR=/path/to/folder",
+                "under /proc": f"{cache / 'latents'}: No such file or directory"}[root]
+        assert warnings == [f"warning: latent and tuned-weights caches not written ({said}); "
                             "continuing without them"], done.stderr
 
 
@@ -586,6 +589,44 @@ def test_a_cache_hit_is_said_and_cache_warnings_reach_json_once(tmp_path, monkey
     assert result.exit_code == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert ["INTERP_TUNE_CACHE_MB" in " ".join(line["warnings"]) for line in lines] == [True, False, False]
+
+
+_DIES_WRITING = """
+import os, signal, sys
+from interp_cli.files import claim_temp
+tmp = claim_temp(sys.argv[1])  # a cache write's temp, locked as a live writer's is
+tmp.write_bytes(bytes(1_000_000))
+print(tmp, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_cache_hit_removes_the_temp_a_killed_tuning_left_but_not_a_live_writers(tmp_path):
+    """A tuning SIGKILLed while writing its entry left its temp in tuned/ (10 MB, 120 MB at 1024), which only the
+    next write's sweep removed: a run that found its entry in the cache kept it, and so did every such run after.
+    A hit now sweeps tuned/ too; another writer's temp, still being written, stays."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", INTERP_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(ROOT))
+    morph = [sys.executable, "-m", "interp_cli", str(DEMO_A), str(DEMO_B), "--weights", "demo", "--steps", "2",
+             "--tune", "2", "-o", str(tmp_path / "out.gif")]
+    first = subprocess.run(morph, env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    tuned = tmp_path / "cache" / "tuned"
+    [entry] = tuned.glob("[!.]*.pt")
+    killed = subprocess.run([sys.executable, "-c", _DIES_WRITING, str(tuned / "other.pt")], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert killed.returncode == -signal.SIGKILL
+    dead = Path(killed.stdout.strip())
+    live = subprocess.Popen([sys.executable, "-c", _HOLDER, str(tuned / "theirs.pt"), "1000"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        held = Path(live.stdout.readline().strip())
+        assert dead.is_file() and held.is_file()
+        again = subprocess.run(morph, env=env, capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0 and "tuning: 2 steps reused from the cache" in again.stderr, again.stderr
+        assert not dead.exists() and held.is_file() and entry.is_file()
+    finally:
+        out, _ = live.communicate("go\n", timeout=60)
+    assert out.strip().endswith("committed") and (tuned / "theirs.pt").stat().st_size == 1000
 
 
 _RENAME_INTO_PLACE = """

@@ -1197,8 +1197,8 @@ def test_login_advice_names_a_command_the_installed_huggingface_hub_has(hub, tin
     assert "HF_TOKEN" in message
     with pytest.raises(WeightsUnavailableError) as excinfo:  # a Python caller: no command (test_hub_download runs it)
         weights.resolve_weights("tiny")
-    assert 'accept its terms on huggingface.co and set os.environ["HF_TOKEN"] to a token of your account' in \
-        str(excinfo.value)
+    assert ('accept its terms on huggingface.co and give a token of your account: `os.environ["HF_TOKEN"] = '
+            '"hf_..."`') in str(excinfo.value)
 
 
 # --------------------------------------------------------------------------------------------------
