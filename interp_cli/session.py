@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -578,8 +579,12 @@ class Session:
                              "(uint8 [S, S, 3], or None for a .npy code's)")
         # Said as `likeness` says its own: numpy's "need at least one array to stack" named nothing.
         try:
-            codes = np.asarray(codes)
-        except ValueError:  # codes of several shapes: numpy's "inhomogeneous shape after 1 dimensions"
+            with warnings.catch_warnings():
+                # Before numpy 1.24 a ragged list only warned (VisibleDeprecationWarning, printed to the caller beside
+                # the refusal) and made an object array; taken as the ValueError later numpy raises.
+                warnings.filterwarnings("error", message="Creating an ndarray from ragged")
+                codes = np.asarray(codes)
+        except (ValueError, Warning):  # codes of several shapes: numpy's "inhomogeneous shape after 1 dimensions"
             raise UsageError("codes: codes of different shapes; give a [K, n_latent, D] stack of this model's "
                              "codes") from None
         if codes.ndim != 3 or len(codes) != len(targets):
