@@ -22,7 +22,7 @@ from interp_cli.cache import LatentCache, array_digest, cache_key, image_digest
 from interp_cli.checks import (check_choice, check_flags, check_function, check_number, check_paths, check_refine_steps,
                                check_seed, check_tune_steps, refuse_one_path)
 from interp_cli.errors import (InputError, NoFaceError, UsageError, WeightsUnavailableError, face_without_alignment,
-                               no_face_advice, one_line, option, verb)
+                               no_face_advice, one_line, option, shown, verb)
 from interp_cli.files import Outputs, check_input_file
 from interp_cli.images import load_image
 from interp_cli.inputs import crop_name, is_code
@@ -146,11 +146,12 @@ class Session:
                  progress: bool = False, cache_dir: str | os.PathLike | None = None, precision: str | None = "auto"):
         # Deep inside weights.py and torch these fail as AttributeErrors ('int' object has no attribute ...).
         if weights is not None and not isinstance(weights, (str, os.PathLike)):
-            raise UsageError(f"weights={weights!r}: give a preset name, a checkpoint path or a hub id (a str or path)")
+            raise UsageError(f"weights={shown(weights)}: give a preset name, a checkpoint path or a hub id "
+                             "(a str or path)")
         if device is not None and not isinstance(device, (str, torch.device)):
-            raise UsageError(f"device={device!r}: give auto, cpu, cuda, cuda:N or mps (a str)")
+            raise UsageError(f"device={shown(device)}: give auto, cpu, cuda, cuda:N or mps (a str)")
         if precision is not None and not isinstance(precision, str):
-            raise UsageError(f"precision={precision!r}: give auto, fp32, bf16 or fp16 (a str)")
+            raise UsageError(f"precision={shown(precision)}: give auto, fp32, bf16 or fp16 (a str)")
         check_paths(cache_dir=cache_dir)
         check_function("log", log)
         progress, = check_flags(progress=progress).values()
