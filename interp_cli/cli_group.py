@@ -39,7 +39,11 @@ class _Stopped(Exception):
 _FINISH_A_BATCH = "to finish a stopped batch, run it again as before with --skip-existing"
 # --tune fits a copy of the generator to a morph's photos; click offered --noise or --quiet for it elsewhere.
 _CLOSER_CODE = "--refine N fits the code itself to the photo (interp encode PHOTO --refine 100 -o CODE.npy)"
+# A morph's -o carried over to a batch: click had no guess to offer for it.
+_ROWS_OUTPUT = ("each row's output is named in the manifest's last column and written inside --outdir DIR "
+                "(interp batch PAIRS.csv --outdir out/)")
 _MEANT = {("batch", "--resume"): _FINISH_A_BATCH, ("batch", "--continue"): _FINISH_A_BATCH,
+          ("batch", "-o"): _ROWS_OUTPUT, ("batch", "--output"): _ROWS_OUTPUT,
           ("encode", "--tune"): "tuning fits a copy of the generator, never the code, so encode would write the same "
                                 f"code with it; {_CLOSER_CODE}",
           ("render", "--tune"): "render draws a code, which has no photo to tune a generator to; tuning is a "

@@ -477,3 +477,19 @@ def test_the_dlib_detector_asked_for_without_dlib_tells_a_python_caller_a_line_o
         align.detect_faces(image)
     with pytest.raises(InterpError, match=r"^unknown face detector 'cnn' \(detector\): use dlib or haar$"):
         align.detect_faces(image, detector="cnn")
+
+
+@pytest.mark.parametrize("flag", ["-o", "--output"])
+def test_a_morphs_output_option_given_to_a_batch_says_where_a_batch_writes_and_that_works(flag, out):
+    """`interp batch pairs.csv -o x` (a morph's habit) was "no such option '-o'" and nothing more: click had no
+    guess. It now says where a batch's outputs are named and written, with --outdir, which then works."""
+    manifest = out / "pairs.csv"
+    manifest.write_text(f"{DEMO_A},{DEMO_B},m.gif\n")
+    failed = run("batch", manifest, flag, out / "x", "--weights", "demo", "--steps", 2)
+    assert failed.exit_code == 2 and not (out / "x").exists()
+    assert failed.stderr.startswith(f"interp: error: no such option '{flag}': each row's output is named in the "
+                                    "manifest's last column and written inside --outdir DIR"), failed.stderr
+    assert_takes("batch", failed.stderr.split("': ", 1)[1], {"--outdir"})  # the advice, after the option refused
+    done = run("batch", manifest, "--outdir", f"{out / 'x'}/", "--weights", "demo", "--steps", 2)
+    assert done.exit_code == 0, done.stderr
+    assert (out / "x" / "m.gif").is_file()
