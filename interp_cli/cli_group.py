@@ -52,11 +52,24 @@ _MEANT = {("batch", "--resume"): _FINISH_A_BATCH, ("batch", "--continue"): _FINI
                              f"-o out.mp4); {_CLOSER_CODE}, and mix takes .npy codes"}
 
 
+# Other tools' names for an option of interp's, for every command that has it: click's guesses by spelling were
+# wrong (`--model`: '--help' or '--hold'; `--frames`: '--face', '--fps' or '--layers').
+_NAMED_ELSEWHERE = {
+    "--model": ("--weights", "the model is --weights NAME: ffhq (the default), demo, a checkpoint path or a hub "
+                             "file owner/repo/file.pt"),
+    "--frames": ("--steps", "the frame count is --steps N, the frames of each transition, both ends included"),
+}
+_NAMED_ELSEWHERE.update({"--checkpoint": _NAMED_ELSEWHERE["--model"], "--num-frames": _NAMED_ELSEWHERE["--frames"]})
+
+
 def _option_meant(err: click.ClickException) -> str | None:
-    """For an unknown option listed in `_MEANT`, the line that says what to use instead."""
+    """For an unknown option listed in `_MEANT` or `_NAMED_ELSEWHERE`, the line that says what to use instead."""
     if not isinstance(err, click.NoSuchOption) or err.ctx is None:
         return None
     meant = _MEANT.get((err.ctx.command.name, err.option_name))
+    if meant is None and err.option_name in _NAMED_ELSEWHERE:
+        ours, said = _NAMED_ELSEWHERE[err.option_name]
+        meant = said if any(ours in param.opts for param in err.ctx.command.params) else None
     return f"no such option {err.option_name!r}: {meant}" if meant else None
 
 

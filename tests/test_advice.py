@@ -493,3 +493,28 @@ def test_a_morphs_output_option_given_to_a_batch_says_where_a_batch_writes_and_t
     done = run("batch", manifest, "--outdir", f"{out / 'x'}/", "--weights", "demo", "--steps", 2)
     assert done.exit_code == 0, done.stderr
     assert (out / "x" / "m.gif").is_file()
+
+
+@pytest.mark.parametrize("command, typed, ours", [
+    ("morph", ["--model", "demo"], ["--weights", "demo"]),
+    ("morph", ["--frames", "3"], ["--steps", "3"]),
+    ("morph", ["--num-frames", "3"], ["--steps", "3"]),
+    ("encode", ["--checkpoint", "demo"], ["--weights", "demo"]),
+])
+def test_another_tools_name_for_an_option_is_answered_with_ours_and_that_works(command, typed, ours, out):
+    """`--model demo` got click's guess by spelling, "did you mean '--help' or '--hold'?", and `--frames 10`
+    "'--face', '--fps' or '--layers'": none of them what was meant. Each now names the option that is, which
+    works; a command without it (align has no --weights) keeps click's guesses."""
+    given = {"--weights": ["--weights", "demo"], "--steps": ["--steps", "3"]}
+    given.pop(ours[0])  # the option under test comes from `typed`, then from the advice
+    rest = {"morph": [DEMO_A, DEMO_B, "-o", out / "m.gif"], "encode": [DEMO_A, "-o", out / "a.npy"]}[command]
+    rest += given["--weights"] if command == "morph" and "--weights" in given else []
+    rest += given["--steps"] if command == "morph" and "--steps" in given else []
+    failed = run(command, *rest, *typed)
+    assert failed.exit_code == 2, failed.stderr
+    advice = failed.stderr.split("': ", 1)[1]
+    assert_takes(command, advice, {ours[0]})
+    done = run(command, *rest, *ours)
+    assert done.exit_code == 0, done.stderr
+    refused = run("align", DEMO_A, "--model", "demo", "-o", out / "x.png")
+    assert refused.exit_code == 2 and "--weights" not in refused.stderr
