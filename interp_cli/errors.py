@@ -513,6 +513,16 @@ def pip_install(args: str) -> str:
     return f"{shlex.quote(sys.executable)} -m pip install {args}"
 
 
+def python_line(code: str) -> str:
+    """`code`, Python statements, as its reader runs them: to a Python caller the code itself; to a shell's user the
+    command that runs it with the Python that runs interp (a bare Python statement is no shell command)."""
+    if not speaking_to_cli():
+        return code
+    import shlex
+
+    return f"{shlex.quote(sys.executable)} -c {shlex.quote(code)}"
+
+
 def _missing_requirement(err: BaseException) -> str | None:
     """A dependency interp is installed with, missing from this Python (`pip install --no-deps`, or
     removed since): the environment's fault, not a bug, said with the command that puts it back."""

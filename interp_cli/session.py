@@ -7,6 +7,7 @@ Python caller that morphs many times keeps one, so the weights load once.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import warnings
@@ -22,7 +23,7 @@ from interp_cli.cache import LatentCache, array_digest, cache_key, image_digest
 from interp_cli.checks import (check_choice, check_flags, check_function, check_number, check_paths, check_refine_steps,
                                check_seed, check_tune_steps, refuse_one_path)
 from interp_cli.errors import (InputError, NoFaceError, UsageError, WeightsUnavailableError, face_without_alignment,
-                               no_face_advice, one_line, option, shown, verb)
+                               no_face_advice, one_line, option, python_line, shown, verb)
 from interp_cli.files import Outputs, check_input_file
 from interp_cli.images import load_image
 from interp_cli.inputs import crop_name, is_code
@@ -64,8 +65,10 @@ def _code_shape_problem(path: Path, shape: tuple[int, ...], n: int, d: int) -> s
     if shape in ((n, d), (1, n, d)):
         return None
     if shape in ((d,), (1, d)):
+        # the path as a Python literal in double quotes, so that the shell's form quotes the line in single ones
+        tiled = f'np.save("plus.npy", np.tile(np.load({json.dumps(str(path), ensure_ascii=False)}), ({n}, 1)))'
         return (f"code has shape {list(shape)}, one W row, and this model needs W+ [{n}, {d}], a row per style; "
-                f"that row repeated draws its face: np.save('plus.npy', np.tile(np.load({str(path)!r}), ({n}, 1)))")
+                f"that row repeated draws its face: {python_line('import numpy as np; ' + tiled)}")
     return f"code has shape {list(shape)}, this model needs [{n}, {d}]"
 
 
