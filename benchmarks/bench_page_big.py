@@ -43,7 +43,7 @@ from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as C
 from interp_cli import pipeline  # noqa: E402
 from interp_cli.write import open_writer  # noqa: E402
 from benchmarks.spread import spread  # noqa: E402
-from tests.browser import OFFLINE_ARGS, chromium  # noqa: E402
+from tests.browser import OFFLINE_ARGS, chromium, chromium_processes, peak_mb  # noqa: E402
 
 # Recorded from the navigation's start, before the page's own scripts run (Playwright's init script is not
 # subject to the page's Content-Security-Policy).
@@ -97,43 +97,24 @@ def write_sets(scratch: Path, steps: int) -> dict[str, Path]:
     folders["demo"] = demo
     photos = scratch / "photos"
     photos.mkdir()
-    ends = []
-    for name in ("obama.jpg", "biden.jpg"):
-        image = Image.open(ROOT / "tests/data/faces" / name).convert("RGB")
-        side = min(image.size)
-        image = image.crop((0, 0, side, side)).resize((1024, 1024), Image.Resampling.LANCZOS)
-        ends.append(np.asarray(image, dtype=np.float32))
     for suffix in ("html", "gif", "mp4"):
         with open_writer(photos / f"morph.{suffix}", fps=30, quality=8) as writer:
-            for t in np.linspace(0, 1, steps):
-                writer.write(np.round(ends[0] * (1 - t) + ends[1] * t).astype(np.uint8))
+            for frame in photo_frames(steps):
+                writer.write(frame)
     folders["photos"] = photos
     return folders
 
 
-def _renderers() -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                command = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"--type=renderer" in command:
-                found.add(int(entry.name))
-    return found
-
-
-def _peak_mb(pids: set[int]) -> float:
-    peak = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak = max(peak, int(line.split()[1]))
-        except OSError:
-            pass
-    return peak / 1024
+def photo_frames(steps: int, size: int = 1024):
+    """The "photos" set, one frame at a time: a cross-fade of two real face photos, cropped square, `size` px."""
+    ends = []
+    for name in ("obama.jpg", "biden.jpg"):
+        image = Image.open(ROOT / "tests/data/faces" / name).convert("RGB")
+        side = min(image.size)
+        image = image.crop((0, 0, side, side)).resize((size, size), Image.Resampling.LANCZOS)
+        ends.append(np.asarray(image, dtype=np.float32))
+    for t in np.linspace(0, 1, steps):
+        yield np.round(ends[0] * (1 - t) + ends[1] * t).astype(np.uint8)
 
 
 def visit(browser, path: Path, steps: int) -> dict:
@@ -145,7 +126,7 @@ def visit(browser, path: Path, steps: int) -> dict:
         wrapper = path.with_suffix(path.suffix + ".html")
         wrapper.write_text("<!DOCTYPE html>" + tag.format(path.name), encoding="utf-8")
         url = wrapper.as_uri()
-    before = _renderers()
+    before = chromium_processes()
     context = browser.new_context(viewport={"width": 1280, "height": 1100})
     page = context.new_page()
     page.add_init_script(_WATCH)
@@ -164,7 +145,7 @@ def visit(browser, path: Path, steps: int) -> dict:
             sweep = page.evaluate(_VIDEO_SWEEP, steps)
         else:
             sweep = []
-        memory = _peak_mb(_renderers() - before)
+        memory = peak_mb(chromium_processes() - before)
     finally:
         context.close()
     return {"first": first, "ready": ready if path.suffix == ".html" else None, "memory": memory, "sweep": sweep}

@@ -8,11 +8,12 @@
 
 The page holds every frame as a base64 JPEG in a JavaScript array (filled by one <script> per few MB, so no
 string the browser parses grows with the page; frame 0 is the <img>'s own src, which is what a page without
-JavaScript shows), a slider over them (a sideways drag across the frame too; the keyboard: left/right one
-frame, Home/End, space or k plays; up/down and the page keys stay the browser's), one-frame back and on buttons
-(44 CSS px, for a finger: held, they repeat; they stop at the ends), a play/pause button that loops at the
-morph's fps, the inputs' crops (what the encoder saw) with the likeness numbers of the report, and
-a `#frame=N` fragment that opens the page at frame N and follows the slider. The frame order is the
+JavaScript shows; with JavaScript a canvas takes its place and each frame shown is decoded into it and freed,
+so the tab does not keep every frame decoded), a slider over them (a sideways drag across the frame too; the
+keyboard: left/right one frame, Home/End, space or k plays; up/down and the page keys stay the browser's),
+one-frame back and on buttons (44 CSS px, for a finger: held, they repeat; they stop at the ends), a play/pause
+button that loops at the morph's fps, the inputs' crops (what the encoder saw) with the likeness numbers of
+the report, and a `#frame=N` fragment that opens the page at frame N and follows the slider. The frame order is the
 video's (`--loop`, `--pingpong` and `--hold` are already in the frame plan), so frame N of the page
 is frame N of `-o frames/`, and playing it loops the way a GIF does.
 
@@ -360,7 +361,19 @@ var FRAMES = [];
 _PLAYER = r"""(function () {
   "use strict";
   var n = FRAMES.length;
-  var img = document.getElementById("frame");
+  var still = document.getElementById("frame");
+  // The frames are drawn into one canvas, each decoded (createImageBitmap), drawn and freed: an <img> given each
+  // frame's data: URL in turn left the decoded frames in Chromium's image caches, 4 MB each at 1024 px (240 such
+  // frames, all shown: a 900 MB tab; 360 MB so; benchmarks/README.md, "The page's step buttons and its memory").
+  var view = document.createElement("canvas");
+  view.id = "frame";
+  view.width = MORPH.width;
+  view.height = MORPH.height;
+  view.setAttribute("role", "img");
+  view.setAttribute("aria-label", "frame 0");
+  var context = view.getContext("2d");
+  var wanted = 0;
+  var drawing = false;
   var slider = document.getElementById("slider");
   var count = document.getElementById("count");
   var play = document.getElementById("play");
@@ -373,13 +386,38 @@ _PLAYER = r"""(function () {
   var timer = null;
   var started = 0;
   var startFrame = 0;
-  var FIRST = img.getAttribute("src");
+  var FIRST = still.getAttribute("src").slice(23);  // after "data:image/jpeg;base64,"
 
-  function source(i) {
+  function bytes(i) {
     var f = FRAMES[i];
     if (typeof f === "number") f = FRAMES[f];
-    if (f === null) return FIRST;
-    return "data:image/jpeg;base64," + (f.charAt(0) === "!" ? f.slice(1) : HEADER + f);
+    var text = f === null ? FIRST : f.charAt(0) === "!" ? f.slice(1) : HEADER + f;
+    if (Uint8Array.fromBase64) return Uint8Array.fromBase64(text);
+    var binary = atob(text);
+    var out = new Uint8Array(binary.length);
+    for (var k = 0; k < binary.length; k++) out[k] = binary.charCodeAt(k);
+    return out;
+  }
+
+  // One frame decoded at a time; while it decodes, only the latest frame asked for waits (a fast drag skips
+  // the frames it passed, as an <img> given a new src before the last one loaded does).
+  function draw() {
+    if (drawing) return;
+    drawing = true;
+    var i = wanted;
+    createImageBitmap(new Blob([bytes(i)], {type: "image/jpeg"})).then(function (bitmap) {
+      context.drawImage(bitmap, 0, 0);
+      bitmap.close();
+      view.setAttribute("data-drawn", String(i));  // which frame the canvas holds (the tests read it)
+      drawn(i);
+    }, function () {
+      drawn(i);  // not a JPEG this browser decodes: the frame stays as it was, the next one is tried
+    });
+  }
+
+  function drawn(i) {
+    drawing = false;
+    if (wanted !== i) draw();
   }
 
   function clamp(i) {
@@ -425,8 +463,9 @@ _PLAYER = r"""(function () {
     }
     if (i !== current) {
       current = i;
-      img.src = source(i);
-      img.alt = "frame " + i + " of " + (n - 1);
+      wanted = i;
+      draw();
+      view.setAttribute("aria-label", "frame " + i + " of " + (n - 1));
       slider.value = String(i);
       if (timer === null) say();
       count.textContent = i + " / " + (n - 1);
@@ -481,10 +520,17 @@ _PLAYER = r"""(function () {
   // guesses one line of title; a long title wraps (cut to one line on short screens, its end and the facts were
   // lost at 200 % zoom), so the room is measured: it does not depend on the frame's size, so one pass settles.
   function fit() {
-    var above = img.getBoundingClientRect().top + window.scrollY;
-    var below = play.parentNode.getBoundingClientRect().bottom - img.getBoundingClientRect().bottom;
+    var above = view.getBoundingClientRect().top + window.scrollY;
+    var below = play.parentNode.getBoundingClientRect().bottom - view.getBoundingClientRect().bottom;
     document.documentElement.style.setProperty("--chrome", Math.ceil(above + below) + "px");
   }
+  // The canvas takes the <img>'s place (its size, its styles by id) with the <img>'s frame 0 already drawn, so
+  // nothing flashes; the <img> stays what a page without JavaScript shows.
+  if (still.complete && still.naturalWidth) {
+    context.drawImage(still, 0, 0);
+    view.setAttribute("data-drawn", "0");
+  }
+  still.parentNode.replaceChild(view, still);
   fit();
   window.addEventListener("resize", fit);
   slider.max = String(n - 1);
@@ -499,23 +545,23 @@ _PLAYER = r"""(function () {
   // frame. Only sideways: the frame keeps vertical panning for the page (touch-action: pan-y). A sideways
   // swipe there was the browser's: Chromium on a phone went back in the history, off the page.
   var drag = null;
-  img.addEventListener("pointerdown", function (event) {
+  view.addEventListener("pointerdown", function (event) {
     if (n < 2 || event.button !== 0) return;
     pause();  // a hand on the frame holds it, as on the slider
     drag = {id: event.pointerId, x: event.clientX, frame: current};
-    img.setPointerCapture(event.pointerId);
+    view.setPointerCapture(event.pointerId);
   });
-  img.addEventListener("pointermove", function (event) {
+  view.addEventListener("pointermove", function (event) {
     if (drag === null || event.pointerId !== drag.id) return;
-    var moved = Math.round((event.clientX - drag.x) / img.getBoundingClientRect().width * (n - 1));
+    var moved = Math.round((event.clientX - drag.x) / view.getBoundingClientRect().width * (n - 1));
     if (moved !== 0 || current !== drag.frame) show(drag.frame + moved, true);
   });
   function endDrag(event) {
     if (drag !== null && event.pointerId === drag.id) drag = null;
   }
-  img.addEventListener("pointerup", endDrag);
-  img.addEventListener("pointercancel", endDrag);
-  if (n > 1) img.style.cursor = "ew-resize";
+  view.addEventListener("pointerup", endDrag);
+  view.addEventListener("pointercancel", endDrag);
+  if (n > 1) view.style.cursor = "ew-resize";
   play.addEventListener("click", function () {
     if (timer === null) start(); else pause();
   });

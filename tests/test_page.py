@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -634,6 +635,37 @@ def test_the_keyboard_reaches_the_step_buttons_and_a_mouse_held_on_one_repeats(b
     visit.close()
 
 
+def test_the_tab_does_not_keep_every_frame_it_showed_decoded(browser, tmp_path):
+    """An <img> given each frame's data: URL in turn left the decoded frames in Chromium's image caches, 4 MB a
+    frame at 1024 px: a 240-frame morph, every frame shown, peaked at 900 MB in its tab. The player decodes each
+    frame into one canvas and frees it, so showing 50 more frames leaves the tab's peak near where it was."""
+    from tests.browser import OFFLINE_ARGS, browser_env, chromium, chromium_processes, peak_mb
+
+    frames = _gradients(60, 1024, 1024)
+    url = _page_of(tmp_path / "big.html", frames)
+    marker = f"--interp-test={tmp_path.name}"  # this test's Chromium, not the suite's or another run's
+    own = browser.browser_type.launch(executable_path=chromium(), args=[*OFFLINE_ARGS, marker], env=browser_env())
+    try:
+        page = own.new_page(viewport={"width": 1280, "height": 1100}, device_scale_factor=1)
+        page.goto(url)
+        page.keyboard.press("End")  # the last frame and the first ten: the tab's decoders and canvas are warm
+        page.keyboard.press("Home")
+        for number in range(1, 10):
+            page.keyboard.press("ArrowRight")
+            assert shown_frame(page)[0] == number
+        renderers = chromium_processes("renderer", marker)
+        assert renderers, "no renderer of this test's Chromium found"
+        warm = peak_mb(renderers)
+        for number in range(10, 60):
+            page.keyboard.press("ArrowRight")
+            shown, pixels = shown_frame(page)
+            assert shown == number and psnr(pixels, frames[number]) >= 35
+        grown = peak_mb(chromium_processes("renderer", marker)) - warm
+        assert grown < 50, f"the tab's peak grew {grown:.0f} MB over 50 frames of 4 MB decoded"
+    finally:
+        own.close()
+
+
 def test_a_printed_page_is_dark_text_on_paper_with_the_frame_shown_and_no_controls(browser, made):
     """Printed (print preview, paper, no background graphics: the browsers' default), the page's light grey
     text was drawn on white paper (1.2:1 for the title), and a play button, a slider and the keys' help were
@@ -653,8 +685,28 @@ def test_a_printed_page_is_dark_text_on_paper_with_the_frame_shown_and_no_contro
         assert _contrast(colour, "rgb(255, 255, 255)") >= 7, (selector, colour)
     assert seen["hidden"] == ["none"] * 5 and "none" not in seen["shown"], seen
     assert page.locator("#count").inner_text() == f"30 / {STEPS - 1}" and shown_frame(page)[0] == 30
-    assert page.pdf()[:5] == b"%PDF-"  # and Chromium prints it
+    pdf = page.pdf()
+    assert pdf[:5] == b"%PDF-"  # and Chromium prints it: with the frame shown (the player's canvas), not frame 0
+    written = frames_dir(out / "frames")
+    printed = [image for image in _pdf_images(pdf) if image.shape == written[30].shape]
+    assert any(psnr(image, written[30]) >= 30 > psnr(image, written[0]) for image in printed), len(printed)
     page.close()
+
+
+def _pdf_images(pdf: bytes) -> list[np.ndarray]:
+    """The RGB images a PDF of Chromium's holds: its 8-bit image XObjects, Flate (a canvas) or DCT (a JPEG)."""
+    images = []
+    for found in re.finditer(rb"<<([^<>]*?/Subtype /Image[^<>]*?)>>\s*stream\r?\n", pdf):
+        fields = dict(re.findall(rb"/(Width|Height|Length|Filter) /?(\w+)", found.group(1)))
+        data = pdf[found.end():found.end() + int(fields[b"Length"])]
+        if fields.get(b"Filter") == b"DCTDecode":
+            images.append(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
+        elif fields.get(b"Filter") == b"FlateDecode":
+            raw = np.frombuffer(zlib.decompress(data), np.uint8)
+            width, height = int(fields[b"Width"]), int(fields[b"Height"])
+            if raw.size == width * height * 3:
+                images.append(raw.reshape(height, width, 3))
+    return images
 
 
 def test_the_inputs_crops_are_sharp_on_a_3x_phone_screen(browser, tmp_path):
