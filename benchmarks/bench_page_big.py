@@ -156,14 +156,23 @@ def _spread(values) -> str:
     return f"{spread(values, '{:.0f}') if values else '-':>20}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def arguments(description: str, name: str, fresh: str, parser=None):
+    """--steps and --repeat (on `parser`, which may hold more) parsed, and the Chromium to run: this script's and
+    bench_page_player.py's."""
+    parser = parser or argparse.ArgumentParser()
+    parser.description = description
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--steps", type=int, default=240)
-    parser.add_argument("--repeat", type=int, default=3, help="fresh tabs per file (default 3)")
+    parser.add_argument("--repeat", type=int, default=3, help=f"fresh {fresh} per file (default 3)")
     args = parser.parse_args()
     executable = chromium()
     if executable is None:
-        sys.exit("bench_page_big.py: no Chromium on PATH (apt-get install chromium)")
+        sys.exit(f"{name}: no Chromium on PATH (apt-get install chromium)")
+    return args, executable
+
+
+def main() -> None:
+    args, executable = arguments(__doc__, "bench_page_big.py", "tabs")
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="interp-bench-page-big-") as scratch:

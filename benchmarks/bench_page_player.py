@@ -33,9 +33,9 @@ sys.path.insert(0, str(ROOT))
 from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
 
 from interp_cli import page as this_page  # noqa: E402
-from benchmarks.bench_page_big import photo_frames  # noqa: E402
+from benchmarks.bench_page_big import arguments, photo_frames  # noqa: E402
 from benchmarks.spread import spread  # noqa: E402
-from tests.browser import OFFLINE_ARGS, chromium, chromium_processes, peak_mb  # noqa: E402
+from tests.browser import OFFLINE_ARGS, chromium_processes, peak_mb  # noqa: E402
 
 # Moves the slider to each frame in `targets` in turn; per move, ms from its input event to the frame ready.
 _SWEEP = """async (targets) => {
@@ -91,14 +91,9 @@ def visit(playwright, executable: str, path: Path, steps: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser()
     parser.add_argument("--against", required=True, help="the commit whose player to compare with (e.g. 2c155b4)")
-    parser.add_argument("--steps", type=int, default=240)
-    parser.add_argument("--repeat", type=int, default=3, help="fresh browsers per page (default 3)")
-    args = parser.parse_args()
-    executable = chromium()
-    if executable is None:
-        sys.exit("bench_page_player.py: no Chromium on PATH (apt-get install chromium)")
+    args, executable = arguments(__doc__, "bench_page_player.py", "browsers", parser)
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="interp-bench-page-player-") as scratch:
