@@ -16,8 +16,9 @@ in a fresh tab, it prints min / median / max of:
   the MP4 are not scrubbable in a page without a player of their own);
 - tab MB: the peak resident memory of the tab's renderer process (Linux's VmHWM) once every frame was shown;
 - step ms: scrubbing, per step of a sweep over every frame: the page, from the slider's input event to the
-  new frame decoded (`img.decode()`); the MP4, from setting `currentTime` to `seeked` (what a video player's
-  scrub bar does). Over 16.7 ms is a dropped frame on a 60 Hz screen.
+  new frame ready to paint (drawn into the player's canvas; before 2026-12-07 an <img>'s `decode()`); the MP4,
+  from setting `currentTime` to `seeked` (what a video player's scrub bar does). Over 16.7 ms is a dropped
+  frame on a 60 Hz screen.
 
     .venv/bin/python benchmarks/bench_page_big.py                 # ~3 min on 2 cores
     .venv/bin/python benchmarks/bench_page_big.py --steps 60 --repeat 3
@@ -54,14 +55,26 @@ new PerformanceObserver(list => { for (const e of list.getEntries()) window.__fi
 document.addEventListener("loadeddata", () => { window.__first = window.__first || performance.now(); }, true);
 """
 
-_PAGE_SWEEP = """async () => {
-    const slider = document.getElementById("slider"), img = document.getElementById("frame");
-    const n = Number(slider.max) + 1, steps = [];
-    for (let i = 1; i < n; i++) {
+# Moves the slider to each frame in `targets` in turn; per move, ms from its input event to the frame ready
+# (an <img>'s decode() resolved; the player's canvas drawn, its data-drawn attribute naming the frame).
+PAGE_SWEEP = """async (targets) => {
+    const slider = document.getElementById("slider"), steps = [];
+    const ready = async (i) => {
+        const shown = document.getElementById("frame");
+        if (shown.tagName === "IMG") return shown.decode();
+        if (shown.getAttribute("data-drawn") === String(i)) return;
+        await new Promise(done => {
+            const watch = new MutationObserver(() => {
+                if (shown.getAttribute("data-drawn") === String(i)) { watch.disconnect(); done(); }
+            });
+            watch.observe(shown, {attributes: true, attributeFilter: ["data-drawn"]});
+        });
+    };
+    for (const i of targets) {
         const t = performance.now();
         slider.value = String(i);
         slider.dispatchEvent(new Event("input"));
-        await img.decode();
+        await ready(i);
         steps.push(performance.now() - t);
         await new Promise(requestAnimationFrame);
     }
@@ -140,7 +153,7 @@ def visit(browser, path: Path, steps: int) -> dict:
             page.wait_for_timeout(50)
         ready = page.evaluate("performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd")
         if path.suffix == ".html":
-            sweep = page.evaluate(_PAGE_SWEEP)
+            sweep = page.evaluate(PAGE_SWEEP, list(range(1, steps)))
         elif path.suffix == ".mp4":
             sweep = page.evaluate(_VIDEO_SWEEP, steps)
         else:

@@ -33,35 +33,9 @@ sys.path.insert(0, str(ROOT))
 from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as Ctrl-C does)
 
 from interp_cli import page as this_page  # noqa: E402
-from benchmarks.bench_page_big import arguments, photo_frames  # noqa: E402
+from benchmarks.bench_page_big import PAGE_SWEEP, arguments, photo_frames  # noqa: E402
 from benchmarks.spread import spread  # noqa: E402
 from tests.browser import OFFLINE_ARGS, chromium_processes, peak_mb  # noqa: E402
-
-# Moves the slider to each frame in `targets` in turn; per move, ms from its input event to the frame ready.
-_SWEEP = """async (targets) => {
-    const slider = document.getElementById("slider"), steps = [];
-    const ready = async (i) => {
-        const shown = document.getElementById("frame");
-        if (shown.tagName === "IMG") return shown.decode();
-        if (shown.getAttribute("data-drawn") === String(i)) return;
-        await new Promise(done => {
-            const watch = new MutationObserver(() => {
-                if (shown.getAttribute("data-drawn") === String(i)) { watch.disconnect(); done(); }
-            });
-            watch.observe(shown, {attributes: true, attributeFilter: ["data-drawn"]});
-        });
-    };
-    for (const i of targets) {
-        const t = performance.now();
-        slider.value = String(i);
-        slider.dispatchEvent(new Event("input"));
-        await ready(i);
-        steps.push(performance.now() - t);
-        await new Promise(requestAnimationFrame);
-    }
-    return steps;
-}"""
-
 
 def against(rev: str, folder: Path):
     """The PageWriter of commit `rev`'s interp_cli/page.py (its imports are this checkout's modules)."""
@@ -82,8 +56,8 @@ def visit(playwright, executable: str, path: Path, steps: int) -> dict:
     try:
         page = browser.new_page(viewport={"width": 1280, "height": 1100})
         page.goto(path.as_uri(), wait_until="load", timeout=120_000)
-        sweep = page.evaluate(_SWEEP, list(range(1, steps)))
-        jumps = page.evaluate(_SWEEP, [(k * 7 + (steps // 2) * (k % 2)) % steps for k in range(1, 41)])
+        sweep = page.evaluate(PAGE_SWEEP, list(range(1, steps)))
+        jumps = page.evaluate(PAGE_SWEEP, [(k * 7 + (steps // 2) * (k % 2)) % steps for k in range(1, 41)])
         memory = {kind: peak_mb(chromium_processes(kind, marker)) for kind in ("renderer", "gpu-process")}
     finally:
         browser.close()
