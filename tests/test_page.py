@@ -548,7 +548,7 @@ def test_on_a_touch_phone_the_step_buttons_reach_every_frame_of_a_long_morph_exa
     assert disabled() == ["true", "false"]
     for _ in range(3):
         page.tap("#on")
-    assert number() == 3 and page.evaluate("location.hash") in ("#frame=1", "#frame=3")
+    assert number() == 3
     page.wait_for_timeout(400)  # the address follows 4 times a second, then catches up
     assert page.evaluate("location.hash") == "#frame=3" and disabled() == ["false", "false"]
     shown, pixels = shown_frame(page)
