@@ -904,3 +904,33 @@ def test_a_morph_that_aligns_leaves_the_callers_library_path_as_it_was(tmp_path)
         run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stderr
         assert run.stdout.strip() == repr(before)
+
+
+@pytest.mark.skipif(not alignment_available(), reason="needs the align extra")
+@pytest.mark.parametrize("cache", [True, False])
+def test_a_photo_given_twice_is_aligned_and_encoded_once(tmp_path, monkeypatch, cache):
+    """`interp a.jpg b.jpg a.jpg` (there and back) searched a.jpg for its face twice, the detector and landmarks
+    run again for the same crop (1.2 s of an 8 s demo morph of 1200 px photos), and without the cache encoded it
+    twice too. Now once each; the morph ends on the frame it began with, bit for bit, as before. Another face of
+    one photo (`--face 0,,1`) is still another search and another code."""
+    from interp_cli import align
+
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    photos = Path(__file__).parent / "data" / "faces"
+    a, b, two = (str(photos / name) for name in ("obama.jpg", "biden.jpg", "two_people.jpg"))
+    searched = []
+    align_face = align.align_face
+
+    def counted(photo, **kwargs):
+        searched.append(kwargs["name"])
+        return align_face(photo, **kwargs)
+
+    monkeypatch.setattr(align, "align_face", counted)
+    summary = pipeline.morph([a, b, a], tmp_path / "m", weights="demo", steps=3, align=True, cache=cache)
+    assert searched == [a, b] and summary["encoder_calls"] == 2
+    frames = sorted((tmp_path / "m").iterdir())
+    assert len(frames) == summary["frames"] == 5 and frames[0].read_bytes() == frames[-1].read_bytes()
+    searched.clear()
+    summary = pipeline.morph([two, b, two], tmp_path / "n", weights="demo", steps=3, align=True, cache=cache,
+                             face=(0, None, 1))
+    assert searched == [two, b, two] and summary["encoder_calls"] == (2 if cache else 3)
