@@ -27,6 +27,12 @@ from interp_cli.errors import NO_ROOM, InterpError, environment_error, option, s
 from interp_cli.files import ArraySpill
 
 
+# Bytes of finished frames a morph keeps for their later showing (the way back): 1 GiB is 1,365 frames of a 1024 px
+# model's shown at --size 512, 28 of a 12 MP photo's under --paste. In the temp file, not in memory (the page cache
+# holds what it has room for), and beyond what drawn frames would take there only by the bytes that are larger.
+FINISHED_KEPT = 1 << 30
+
+
 def to_draw(plan: Sequence, sources: Sequence[int]) -> list:
     """The specs of `plan` that must be drawn: the frames that are their own first showing, in order."""
     return [spec for i, spec in enumerate(plan) if sources[i] == i]
@@ -38,26 +44,37 @@ def replay(drawn: Iterable[np.ndarray], sources: Sequence[int],
     and for a frame whose source (`blend.first_showings`) is an earlier one, a copy of that frame. Each frame is
     an array of its own, so a caller that draws on one changes no other.
 
-    `finish` (a morph's --size or --paste) makes each frame drawn, or read back for a later showing, the frame
-    shown; a hold's copies copy the finished frame (finished again for each copy, `--size 512` of a 1024 px model
-    cost each copy 63 ms of Lanczos here). A later showing is kept as drawn, and finished again: a pasted frame
-    is the photo's size, which the temp file would hold instead."""
+    `finish` (a morph's --size or --paste) makes each frame drawn the frame shown, once; a hold's copies copy the
+    finished frame (finished again for each copy, `--size 512` of a 1024 px model cost each copy 63 ms of Lanczos
+    here). A later showing is kept finished, as shown, while the finished frames kept fit in `FINISHED_KEPT`
+    bytes (a pasted frame is the photo's size: 36 MB for 12 MP); past that, as drawn, and finished again (the way
+    back's finishing was a tenth of a pasted demo morph; see benchmarks/README.md, "Work done twice")."""
     drawn = iter(drawn)
     later = _shown_again_later(sources)
     spill = _Spill()
+    kept_finished: set[int] = set()  # the frames in `spill` kept as shown, not as drawn
+    room = FINISHED_KEPT
     held = None  # a clean copy of the frame just shown, when copies of it follow
     try:
         for i, source in enumerate(sources):
             if source == i:
                 frame = next(drawn)
+                shown = finish(frame) if finish else frame
                 if i in later:
-                    spill.put(i, frame)
-                frame = finish(frame) if finish else frame
+                    if shown is not frame and shown.nbytes <= room:
+                        spill.put(i, shown)
+                        kept_finished.add(i)
+                        room -= shown.nbytes
+                    else:
+                        spill.put(i, frame)
+                frame = shown
             elif source == sources[i - 1]:
                 yield held.copy()  # a hold's copy (of the frame drawn or replayed just before)
                 continue
+            elif finish and source not in kept_finished:
+                frame = finish(spill.get(source))
             else:
-                frame = finish(spill.get(source)) if finish else spill.get(source)
+                frame = spill.get(source)
             if i + 1 < len(sources) and sources[i + 1] == source:
                 held = frame.copy()
             yield frame
