@@ -41,14 +41,14 @@ def _finish_counted(finished: list):
     return finish
 
 
-@pytest.mark.parametrize("options", [{"pingpong": True, "hold": 2}, {"loop": True, "hold": 1}, {"hold": 3},
-                                     {"pingpong": True}])
-def test_a_finished_frame_is_finished_once_and_its_copies_and_later_showings_copy_it(options):
+@pytest.mark.parametrize("count, options", [(3, {"pingpong": True, "hold": 2}), (3, {"loop": True, "hold": 1}),
+                                            (3, {"hold": 3}), (3, {"pingpong": True}), (2, {"loop": True})])
+def test_a_finished_frame_is_finished_once_and_its_copies_and_later_showings_copy_it(count, options):
     """A morph's --size or --paste (`finish`) ran again on each hold's copy, replayed before it (`--size 512` of a
     1024 px model, 63 ms of Lanczos a copy), and on each frame of a pingpong's way back (or of a --loop through two
     keyframes), read back as drawn. Now each frame drawn is finished once; a hold's copies and a later showing are
     copies of the finished frame; every frame is still its first showing finished, an array of its own."""
-    plan = plan_frames(3, 5, **options)
+    plan = plan_frames(count, 5, **options)
     sources = first_showings(plan)
     drawn = _drawn(len(replay.to_draw(plan, sources)))
     finished = []
