@@ -121,3 +121,17 @@ def test_no_room_for_the_way_back_says_where_and_what_frees_it_in_the_callers_wo
         list(replay.replay(iter(_drawn(4)), sources))
     monkeypatch.setattr(tempfile, "tempdir", str(room))  # what the words say now
     assert len(list(replay.replay(iter(_drawn(4)), sources))) == len(plan)
+
+
+def test_without_keep_finished_a_later_showing_is_kept_as_drawn_and_finished_again():
+    """`keep_finished=False` (a --paste morph: pasting again costs what keeping a frame of the photo's size does)
+    keeps the way back as drawn, finishing it again when shown: the same frames."""
+    plan = plan_frames(2, 6, pingpong=True)
+    sources = first_showings(plan)
+    drawn = _drawn(len(replay.to_draw(plan, sources)))
+    finished = []
+    frames = [frame.copy() for frame in replay.replay(iter(drawn), sources, _finish_counted(finished),
+                                                     keep_finished=False)]
+    assert all(np.array_equal(got, np.repeat(np.repeat(drawn[source], 2, 0), 2, 1) ^ 0x5A)
+               for got, source in zip(frames, sources))
+    assert len(finished) == len(plan) == 10
