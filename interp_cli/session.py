@@ -351,8 +351,8 @@ class Session:
                              "EncodeSettings for all, or one per input")
         encoded, calls = [], self.encoder_calls
         # A photo named twice (`a b a`) is aligned and encoded once (`_encode`'s `again`): the same pixels give the
-        # same crop and code, and its second alignment cost 1.2 s here (the demo model's morph took 8 s), its second
-        # encoding a second at 1024 px without the cache. Only a name given twice is looked for (its photo hashed).
+        # same crop and code. Its second search was 11 % of a demo morph's CPU, and with its second encoding (no
+        # cache) 15 % of a 1024 px one's (benchmarks/README.md). Only a name given twice is looked for (hashed).
         named = Counter(str(path) for path in paths)
         again: dict = {}
         with progress_bars.bar(len(paths), "encoding", unit="image", enabled=self.progress) as bar:
