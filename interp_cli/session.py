@@ -11,6 +11,7 @@ import json
 import os
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -264,8 +265,9 @@ class Session:
                              f"stay within about ±10; refused beyond ±{CODE_MAX_ABS:g}, as they draw only noise)", path)
         return code
 
-    def _load_and_align(self, path: Path, settings: EncodeSettings):
-        """(the PIL image the encoder will see, the `AlignedFace` it was cut from or None)."""
+    def _load_and_align(self, path: Path, settings: EncodeSettings, again: dict | None = None):
+        """(the PIL image the encoder will see, the `AlignedFace` it was cut from or None). `again` (`_encode`'s):
+        a photo aligned before, the same pixels and --face, is not searched again; what it says is said again."""
         image = load_image(path, log=self.log)
         aligned = None
         align = settings.aligns(self.aligns_by_default)
@@ -281,9 +283,14 @@ class Session:
             # Alignment reads the photo as an array: made here, so the PIL image's memory goes before the search
             # (one copy of the photo fewer at alignment's peak), and the array is what `keep_photo` keeps.
             photo, image = np.asarray(image), None
+            same = None if again is None else ("aligned", settings.face, array_digest(photo))
             try:
-                aligned = alignment.align_face(photo, output_size=size, face=settings.face, name=str(path),
-                                               log=self.log)
+                aligned = again.get(same) if same is not None else None
+                if aligned is None:
+                    aligned = alignment.align_face(photo, output_size=size, face=settings.face, name=str(path),
+                                                   log=self.log)
+                if same is not None:
+                    again[same] = aligned
             except NoFaceError as err:
                 raise err.advised(no_face_advice()) from None
             except UsageError as err:  # --face N beyond this photo's faces
@@ -347,9 +354,15 @@ class Session:
             raise UsageError(f"encode_inputs: {len(per_input)} settings for {len(paths)} inputs; give one "
                              "EncodeSettings for all, or one per input")
         encoded, calls = [], self.encoder_calls
+        # A photo named twice (`a b a`) is aligned and encoded once (`_encode`'s `again`): the same pixels give the
+        # same crop and code. Its second search was 11 % of a demo morph's CPU, and with its second encoding (no
+        # cache) 15 % of a 1024 px one's (benchmarks/README.md). Only a name given twice is looked for (hashed).
+        named = Counter(str(path) for path in paths)
+        again: dict = {}
         with progress_bars.bar(len(paths), "encoding", unit="image", enabled=self.progress) as bar:
             for path, these in zip(paths, per_input):
-                encoded.append(self._encode(Path(path), these or EncodeSettings()))
+                encoded.append(self._encode(Path(path), these or EncodeSettings(),
+                                            again if named[str(path)] > 1 else None))
                 bar.update()
             if self.encoder_calls == calls:
                 # Nothing encoded (every code from the cache or a .npy): no "encoding: 2/2 images" left to read
@@ -385,12 +398,13 @@ class Session:
         """
         return self._refined(*self._encode(Path(path), settings or EncodeSettings()))
 
-    def _encode(self, path: Path, settings: EncodeSettings) -> tuple:
+    def _encode(self, path: Path, settings: EncodeSettings, again: dict | None = None) -> tuple:
         """`encode_photo` up to refining: (code, `AlignedFace` or None, target, what `_refined` needs to refine
-        the code: None when it is final, a `.npy` code's, a cached one's or one with no --refine)."""
+        the code: None when it is final, a `.npy` code's, a cached one's or one with no --refine). `again`: the
+        alignments and codes of a photo named more than once, kept by its first encoding for the next."""
         if is_code(path):
             return self.load_codes(path), None, None, None
-        image, alignment = self._load_and_align(path, settings)
+        image, alignment = self._load_and_align(path, settings, again)
         target = to_uint8(preprocess(image, self.model.size))[0]
         key = None
         if settings.cache:  # the key needs the weights' hash: only worth computing when caching
@@ -406,7 +420,7 @@ class Session:
             cached = self.cache.get(key, (self.model.n_latent, self.model.style_dim))
             if cached is not None:
                 return cached, alignment, target, None
-        code = self.encode_image(image)
+        code = self._encode_once(image, again)
         if settings.refine > 0:
             return code, alignment, target, (image, settings, key, path.name)
         if key is not None:
@@ -421,6 +435,15 @@ class Session:
             if key is not None:
                 self.cache.put(key, code)
         return code, alignment, target
+
+    def _encode_once(self, image, again: dict | None) -> np.ndarray:
+        """`encode_image`, or a copy of the code the same crop was given before (`again`, `_encode`'s)."""
+        if again is None:
+            return self.encode_image(image)
+        same = ("code", image_digest(image))
+        if same not in again:
+            again[same] = self.encode_image(image)
+        return again[same].copy()
 
     def encode_image(self, image) -> np.ndarray:
         """A PIL image (already aligned if needed) -> W+ code `[n_latent, D]`."""
