@@ -1104,6 +1104,24 @@ class _Interp:
         return "".join(self.lines)
 
 
+@pytest.fixture
+def interp():
+    """`_Interp` as a factory; whatever it started and is still running (a test failed midway, its first run held
+    by SIGSTOP) is killed when the test ends."""
+    started: list[_Interp] = []
+
+    def start(*args, env: dict) -> _Interp:
+        started.append(_Interp(*args, env=env))
+        return started[-1]
+
+    yield start
+    for run_ in started:
+        if run_.process.poll() is None:
+            run_.process.kill()
+            run_.process.send_signal(signal.SIGCONT)
+        run_.wait()
+
+
 def _tuning_now(tuned: Path) -> Path:
     """The claim a run holds while it tunes (hidden, beside the entries), once it names its holder."""
     deadline = time.monotonic() + 240
@@ -1122,7 +1140,7 @@ def _tune_env(cache: Path) -> dict:
 _SAME_PAIR = [DEMO_A, DEMO_B, "--weights", "demo", "--steps", 3, "--tune", 20]
 
 
-def test_two_runs_tuning_one_pair_at_once_tune_once_and_write_a_lone_runs_bytes(tmp_path):
+def test_two_runs_tuning_one_pair_at_once_tune_once_and_write_a_lone_runs_bytes(tmp_path, interp):
     """Two commands on one pair at once both tuned (5-50 s a pair here, minutes at 1024 px), and the second's entry
     replaced the first's. Now the second waits for the first, says so once, and draws with the first's entry. The
     first is held (SIGSTOP) once it tunes, so the second surely comes while it does."""
@@ -1130,11 +1148,11 @@ def test_two_runs_tuning_one_pair_at_once_tune_once_and_write_a_lone_runs_bytes(
                           env=_tune_env(tmp_path / "alone"), capture_output=True, text=True, timeout=300)
     assert lone.returncode == 0, lone.stderr
     env = _tune_env(tmp_path / "cache")
-    first = _Interp(*_SAME_PAIR, "-o", tmp_path / "first.gif", env=env)
+    first = interp(*_SAME_PAIR, "-o", tmp_path / "first.gif", env=env)
     _tuning_now(tmp_path / "cache" / "tuned")
     first.process.send_signal(signal.SIGSTOP)
     try:
-        second = _Interp(*_SAME_PAIR, "-o", tmp_path / "second.gif", env=env)
+        second = interp(*_SAME_PAIR, "-o", tmp_path / "second.gif", env=env)
         assert second.said("tuning: waiting") == (f"tuning: waiting for another interp (pid {first.pid}) tuning these "
                                                   "photos with these settings, to reuse its tuned weights")
     finally:
@@ -1149,16 +1167,16 @@ def test_two_runs_tuning_one_pair_at_once_tune_once_and_write_a_lone_runs_bytes(
 
 
 @pytest.mark.parametrize("stop", ["SIGKILL", "SIGTERM"])
-def test_a_run_waited_for_that_is_killed_mid_tune_leaves_the_tuning_to_the_waiter(tmp_path, stop):
+def test_a_run_waited_for_that_is_killed_mid_tune_leaves_the_tuning_to_the_waiter(tmp_path, interp, stop):
     """The run tuning first is killed (its claim file left, its lock gone) or stopped (its claim removed as it
     unwinds) while the second waits: the second tunes itself, says why, and writes the morph a lone run writes."""
     env = _tune_env(tmp_path / "cache")
     tuned = tmp_path / "cache" / "tuned"
-    first = _Interp(*_SAME_PAIR, "-o", tmp_path / "first.gif", env=env)
+    first = interp(*_SAME_PAIR, "-o", tmp_path / "first.gif", env=env)
     _tuning_now(tuned)
     first.process.send_signal(signal.SIGSTOP)
     try:
-        second = _Interp(*_SAME_PAIR, "-o", tmp_path / "second.gif", env=env)
+        second = interp(*_SAME_PAIR, "-o", tmp_path / "second.gif", env=env)
         second.said("tuning: waiting for another interp")
         first.process.send_signal(getattr(signal, stop))
     finally:
@@ -1174,40 +1192,35 @@ def test_a_run_waited_for_that_is_killed_mid_tune_leaves_the_tuning_to_the_waite
 
 
 @pytest.mark.parametrize(("stop", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
-def test_a_waiting_run_stops_at_once_on_a_signal_and_leaves_nothing(tmp_path, stop, code):
+def test_a_waiting_run_stops_at_once_on_a_signal_and_leaves_nothing(tmp_path, interp, stop, code):
     """A run waiting for another's tuning is stopped as any run is: its exit code, one line, no output, and the
     claim it waits on left to its holder."""
     env = _tune_env(tmp_path / "cache")
     tuned = tmp_path / "cache" / "tuned"
-    first = _Interp(*_SAME_PAIR, "-o", tmp_path / "first.gif", env=env)
+    first = interp(*_SAME_PAIR, "-o", tmp_path / "first.gif", env=env)
     claim = _tuning_now(tuned)
-    first.process.send_signal(signal.SIGSTOP)
-    try:
-        second = _Interp(*_SAME_PAIR, "-o", tmp_path / "out" / "second.gif", env=env)
-        second.said("tuning: waiting for another interp")
-        time.sleep(0.3)
-        second.process.send_signal(getattr(signal, stop))
-        assert second.wait() == code, second.stderr
-        assert "Traceback" not in second.stderr and not (tmp_path / "out").exists()
-        assert sorted(tuned.iterdir()) == [claim]  # the holder's claim, still its own
-    finally:
-        first.process.kill()
-        first.process.send_signal(signal.SIGCONT)
-        first.wait()
+    first.process.send_signal(signal.SIGSTOP)  # held until the end (the fixture kills it)
+    second = interp(*_SAME_PAIR, "-o", tmp_path / "out" / "second.gif", env=env)
+    second.said("tuning: waiting for another interp")
+    time.sleep(0.3)
+    second.process.send_signal(getattr(signal, stop))
+    assert second.wait() == code, second.stderr
+    assert "Traceback" not in second.stderr and not (tmp_path / "out").exists()
+    assert sorted(tuned.iterdir()) == [claim]  # the holder's claim, still its own
 
 
-def test_two_batch_workers_with_rows_of_one_pair_tune_it_once(tmp_path):
+def test_two_batch_workers_with_rows_of_one_pair_tune_it_once(tmp_path, interp):
     """`interp batch --shard 1/2` and `--shard 2/2` on rows of one pair (other outputs) each tuned it. Now the
     second worker waits for the first's tuning (holding its own row's claim meanwhile) and reuses it."""
     manifest = tmp_path / "pairs.csv"
     manifest.write_text(f"{DEMO_A},{DEMO_B},one.gif\n{DEMO_A},{DEMO_B},two.gif\n")
     env = _tune_env(tmp_path / "cache")
     batch = ["batch", manifest, "--outdir", tmp_path / "out", *_SAME_PAIR[2:]]
-    first = _Interp(*batch, "--shard", "1/2", env=env)
+    first = interp(*batch, "--shard", "1/2", env=env)
     _tuning_now(tmp_path / "cache" / "tuned")
     first.process.send_signal(signal.SIGSTOP)
     try:
-        second = _Interp(*batch, "--shard", "2/2", env=env)
+        second = interp(*batch, "--shard", "2/2", env=env)
         assert second.said("tuning: waiting").startswith(f"tuning: waiting for another interp (pid {first.pid})")
     finally:
         first.process.send_signal(signal.SIGCONT)
