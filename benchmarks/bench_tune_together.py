@@ -52,12 +52,16 @@ def together(tree: str, steps: int, scratch: Path) -> tuple[float, float, int]:
     return cpu, last, tuned
 
 
+def _options() -> argparse.ArgumentParser:
+    options = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    options.add_argument("--baseline", required=True, help="a tree of the code in which both runs tune")
+    options.add_argument("--repeat", type=int, default=3, help="rounds, each tree once a round")
+    options.add_argument("--tune", type=int, default=50, help="the morphs' --tune steps")
+    return options
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--baseline", required=True, help="a tree of the code in which both runs tune")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--tune", type=int, default=50)
-    args = parser.parse_args()
+    args = _options().parse_args()
     trees = {"this": str(ROOT), "baseline": str(Path(args.baseline).resolve())}
     cpu: dict[str, list[float]] = {label: [] for label in trees}
     wall: dict[str, list[float]] = {label: [] for label in trees}
