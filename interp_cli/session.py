@@ -565,7 +565,8 @@ class Session:
         loop's return to the first, a --layers mask), whose segments the locality term keeps as they were;
         None: `codes` in order, an open chain. The loaded generator is never changed. With `cache`, tuned
         weights are read from / written to the tuned-weights cache, keyed by the codes, the path's segments, the crops,
-        the weights' sha256 and the tuning settings.
+        the weights' sha256 and the tuning settings; another process (or thread) tuning the same key meanwhile is
+        waited for, said once to `log`, and its entry used (`TunedCache.turn`).
         Returns the tuned copy and `{"steps", "cached", "seconds"}`."""
         # Checked as morph's tune= is, named as passed here: 1.5 failed inside the loop, an internal error.
         steps = check_tune_steps(steps, "steps")
