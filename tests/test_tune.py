@@ -1259,3 +1259,48 @@ def test_where_no_entry_would_be_shared_or_nothing_can_be_claimed_a_run_tunes_wi
     finally:
         Path(f"{entry}.go").touch()
         holder.wait(timeout=60)
+
+
+def test_two_threads_of_one_session_tuning_one_key_tune_it_once(tmp_path, monkeypatch):
+    """A Python caller's Session serving morphs from several threads: a second thread tuning the key the first is
+    tuning waits for it (its log says so, as a thread's) and gets the same weights from the cache. The first is held
+    inside its tuning until the second waits."""
+    from interp_cli import tune as tuning
+    from interp_cli.session import Session
+
+    said: list[str] = []
+    session = Session("demo", "cpu", cache_dir=tmp_path, log=said.append)
+    encoded = session.encode_inputs([DEMO_A, DEMO_B])
+    codes, crops = np.stack([code for code, _, _ in encoded]), [crop for _, _, crop in encoded]
+    go, calls, results = threading.Event(), [], {}
+    real = tuning.tune_generator
+
+    def held(*args, **kwargs):
+        calls.append(threading.current_thread().name)
+        assert go.wait(timeout=240)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tuning, "tune_generator", held)
+    threads = [threading.Thread(target=lambda name=name: results.update({name: session.tune(codes, crops, 3)}),
+                                name=name) for name in ("first", "second")]
+    try:
+        threads[0].start()
+        deadline = time.monotonic() + 240
+        while not calls:
+            assert time.monotonic() < deadline and threads[0].is_alive()
+            time.sleep(0.02)
+        threads[1].start()
+        while not any(line.startswith("tuning: waiting") for line in said):
+            assert time.monotonic() < deadline and threads[1].is_alive(), said
+            time.sleep(0.02)
+    finally:
+        go.set()
+        for thread in threads:
+            if thread.ident is not None:
+                thread.join(timeout=240)
+    assert calls == ["first"] and [line for line in said if line.startswith("tuning:")] == [
+        "tuning: waiting for another thread of this process tuning these photos with these settings, to reuse its "
+        "tuned weights"]
+    (first, first_summary), (second, second_summary) = results["first"], results["second"]
+    assert (first_summary["cached"], second_summary["cached"]) == (False, True)
+    assert _same(_state(first), _state(second)) and first is not second
