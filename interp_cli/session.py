@@ -592,7 +592,8 @@ class Session:
         loop's return to the first, a --layers mask), whose segments the locality term keeps as they were;
         None: `codes` in order, an open chain. The loaded generator is never changed. With `cache`, tuned
         weights are read from / written to the tuned-weights cache, keyed by the codes, the path's segments, the crops,
-        the weights' sha256 and the tuning settings.
+        the weights' sha256 and the tuning settings; another process (or thread) tuning the same key meanwhile is
+        waited for, said once to `log`, and its entry used (`TunedCache.turn`).
         Returns the tuned copy and `{"steps", "cached", "seconds"}`."""
         # Checked as morph's tune= is, named as passed here: 1.5 failed inside the loop, an internal error.
         steps = check_tune_steps(steps, "steps")
@@ -645,21 +646,37 @@ class Session:
     def _tune(self, codes: np.ndarray, targets: Sequence[np.ndarray | None], steps: int, *, noise: str, seed: int,
               cache: bool, path: np.ndarray) -> tuple[torch.nn.Module, dict]:
         started = time.perf_counter()
+
+        def done(tuned: torch.nn.Module, cached: bool) -> tuple[torch.nn.Module, dict]:
+            return tuned, {"steps": steps, "cached": cached, "seconds": round(time.perf_counter() - started, 3)}
+
+        if not cache:
+            return done(self._tune_afresh(codes, targets, steps, noise=noise, seed=seed, path=path), False)
+        # Keyed on the segments the locality term draws on, not the path: a two-face loop's return is its
+        # first segment run back, so it tunes (and shares the entry) as the open morph does.
+        segments = tuning.segments_of(torch.from_numpy(np.asarray(path, np.float32)))
+        key = tuning.tune_key(codes=array_digest(codes), segments=[array_digest(part.numpy()) for part in segments],
+                              crops=[None if t is None else array_digest(t) for t in targets],
+                              weights=self.weights_sha256, steps=steps, lr=tuning.DEFAULT_LR,
+                              locality=tuning.LOCALITY_WEIGHT, noise=noise, seed=seed,
+                              threads=torch_flags.cpu_threads(self.device))
+        base = self.model.generator
+        tuned = self.tuned_cache.load(key, base)
+        if tuned is not None:
+            return done(tuned, True)
+        # Another run tuning this key now is waited for, and its entry taken (`TunedCache.turn`); the claim is held
+        # until the entry is written.
+        with self.tuned_cache.turn(key, base) as tuned:
+            if tuned is not None:
+                return done(tuned, True)
+            tuned = self._tune_afresh(codes, targets, steps, noise=noise, seed=seed, path=path)
+            self.tuned_cache.put(key, tuned)
+        return done(tuned, False)
+
+    def _tune_afresh(self, codes: np.ndarray, targets: Sequence[np.ndarray | None], steps: int, *, noise: str,
+                     seed: int, path: np.ndarray) -> torch.nn.Module:
         photos = [i for i, target in enumerate(targets) if target is not None]
         base = self.model.generator
-        key = None
-        if cache:
-            # Keyed on the segments the locality term draws on, not the path: a two-face loop's return is its
-            # first segment run back, so it tunes (and shares the entry) as the open morph does.
-            segments = tuning.segments_of(torch.from_numpy(np.asarray(path, np.float32)))
-            key = tuning.tune_key(codes=array_digest(codes), segments=[array_digest(part.numpy()) for part in segments],
-                                  crops=[None if t is None else array_digest(t) for t in targets],
-                                  weights=self.weights_sha256, steps=steps, lr=tuning.DEFAULT_LR,
-                                  locality=tuning.LOCALITY_WEIGHT, noise=noise, seed=seed,
-                                  threads=torch_flags.cpu_threads(self.device))
-            tuned = self.tuned_cache.load(key, base)
-            if tuned is not None:
-                return tuned, {"steps": steps, "cached": True, "seconds": round(time.perf_counter() - started, 3)}
         fixed = [i for i in range(len(targets)) if targets[i] is None]
         pivots = self._on_device(codes[photos])
         target = (torch.from_numpy(np.stack([targets[i] for i in photos])).permute(0, 3, 1, 2).float()
@@ -673,9 +690,7 @@ class Session:
             tuned = tuning.tune_generator(base, target, pivots, steps=steps, noise=self.noise(noise, seed), seed=seed,
                                           fixed=self._on_device(codes[fixed]) if fixed else None,
                                           path=self._on_device(path), progress=progress)
-        if key is not None:
-            self.tuned_cache.put(key, tuned)
-        return tuned, {"steps": steps, "cached": False, "seconds": round(time.perf_counter() - started, 3)}
+        return tuned
 
     def _on_device(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array, np.float32)).to(self.device)
