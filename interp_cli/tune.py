@@ -44,6 +44,7 @@ from interp_cli.errors import InterpError, env_setting, is_out_of_memory, option
 from interp_cli.files import atomic_write, claimed_in_turn, clean_stale_temps, remove_if_same
 from interp_cli.optim import FlatAdam
 from interp_cli.limits import TUNE_DEFAULT_STEPS
+from interp_cli.models.checkpoint import all_finite
 from interp_cli.refine import _deterministic, _resize_targets, _seeded, default_levels, laplacian_loss
 from interp_cli.torch_flags import strict_fp32
 
@@ -436,7 +437,7 @@ class TunedCache:
             else:
                 try:
                     damaged = not isinstance(state, dict) or set(state) != set(wanted) or any(
-                        not isinstance(v, torch.Tensor) or v.shape != wanted[k].shape or not torch.isfinite(v).all()
+                        not isinstance(v, torch.Tensor) or v.shape != wanted[k].shape or not all_finite(v)
                         for k, v in state.items())
                 except Exception:  # out of memory checking the values: nothing shown about the entry
                     state, damaged = None, False
