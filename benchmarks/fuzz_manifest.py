@@ -46,6 +46,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 FACES = REPO / "tests" / "data" / "faces"
 ROOT_USER = hasattr(os, "geteuid") and os.geteuid() == 0
+# Root reads a chmod 000 photo and writes into a chmod 555 folder; without these two capabilities it meets the
+# permissions as a user does, so the workers run so and the two faults stay in the draw.
+AS_A_USER = ["setpriv", "--bounding-set=-dac_override,-dac_read_search",
+             "--inh-caps=-dac_override,-dac_read_search"] if ROOT_USER and shutil.which("setpriv") else []
+PERMISSIONS_HOLD = not ROOT_USER or bool(AS_A_USER)
 MANIFEST = "in/pairs.csv"
 KINDS = (".gif", "/", ".png", ".mp4", ".html")
 
@@ -123,7 +128,7 @@ def good_row(case: Case, i: int, rng: random.Random) -> Line:
     if rng.random() < 0.2:  # a third input, another image than the one before it (else a still, refused)
         pair = pair + ["obama.jpg" if case.align else "a.png" if pair[-1] in ("b.png", "x, y.png") else "b.png"]
     kind = rng.choice(KINDS if shutil.which("ffmpeg") or _has_imageio_ffmpeg() else KINDS[:3] + KINDS[4:])
-    stem = rng.choice([f"m{i}", f"résumé {i}", f"a,b {i}", f"deep/er/m{i}"])
+    stem = rng.choice([f"m{i}", f"résumé {i}", f"a,b {i}", f"deep/er/m{i}", f"deep/m{i}"])
     output = stem + kind
     return Line([*pair, output], True, output=output)
 
@@ -138,11 +143,11 @@ def _has_imageio_ffmpeg() -> bool:
 
 
 def bad_row(case: Case, i: int, rng: random.Random) -> Line:
-    faults = [f for f in ROW_FAULTS if (case.align or f != "no_face") and (not ROOT_USER or f not in ("chmod_000",
-                                                                                                        "ro_folder"))]
+    faults = [f for f in ROW_FAULTS if (case.align or f != "no_face") and (PERMISSIONS_HOLD or f not in ("chmod_000",
+                                                                                                           "ro_folder"))]
     fault = rng.choice(faults)
     other = "biden.jpg" if case.align else "b.png"
-    out = f"bad{i}.gif"
+    out = rng.choice([f"bad{i}.gif", f"deep/bad{i}.gif", f"sub{i}/er/bad{i}/", f"deep/er/bad{i}.mp4"])
 
     def with_input(name: str, kind=None, arg=None) -> Line:
         if kind is not None:
@@ -195,12 +200,18 @@ def bad_row(case: Case, i: int, rng: random.Random) -> Line:
     if fault == "too_many_cells":
         return Line(["a.png" if not case.align else "obama.jpg", other, f"many{i}.gif", "notes"], False, fault,
                     names="notes")
+    if fault in OUTPUT_NAMES:
+        return Line(["a.png" if not case.align else "obama.jpg", other, OUTPUT_NAMES[fault].format(i=i)], False, fault)
     if fault == "long_output":
         return Line(["a.png" if not case.align else "obama.jpg", other, "o" * 300 + ".gif"], False, fault)
     raise AssertionError(fault)
 
 
-ROW_FAULTS = ("missing", "folder_input", "truncated_png", "truncated_jpeg", "corrupt_png", "zero_bytes",
+# Output names a row may not write to, each said by its own row.
+OUTPUT_NAMES = {"escapes_outdir": "../esc{i}.gif", "absolute_output": "/tmp/abs{i}.gif", "no_type": "plain{i}",
+                "unsupported_type": "x{i}.csv", "temp_like_output": ".x{i}.tmp-0123456789abcdef.gif",
+                "control_char": "new\nline{i}.gif"}
+ROW_FAULTS = (*OUTPUT_NAMES, "missing", "folder_input", "truncated_png", "truncated_jpeg", "corrupt_png", "zero_bytes",
               "not_an_image", "no_face", "huge_header", "chmod_000", "wrong_npy", "pickled_npy", "long_name",
               "long_path", "file_in_the_way", "ro_folder", "output_is_folder", "output_is_own_input", "too_few_cells",
               "too_many_cells", "long_output")
@@ -336,7 +347,7 @@ def _env(cache: Path) -> dict:
 
 
 def command(case: Case, shard: str, rerun: bool) -> list[str]:
-    argv = [sys.executable, "-m", "interp_cli", "batch", MANIFEST, "--outdir", "out", "--weights", "demo",
+    argv = [*AS_A_USER, sys.executable, "-m", "interp_cli", "batch", MANIFEST, "--outdir", "out", "--weights", "demo",
             "--steps", "2", "--json", "--shard", shard, "--align" if case.align else "--no-align"]
     if case.size is not None:
         argv += ["--size", str(case.size)]
@@ -465,20 +476,27 @@ def judge(case: Case, folder: Path, runs: list[dict], before: dict, rerun: bool,
         if (folder / "out").exists() and not any(kind in ("copy", "bytes", "dir", "ro") and where.startswith("out/")
                                                  for kind, where, _ in case.setup):
             problems.append("a refused manifest left out/")
-    else:
+    after = _tree(folder)
+    if not refused:
         for n, line in enumerate(case.rows, 1):
             if line.good:
                 why = _valid_output(folder / "out" / line.output.rstrip("/"), line.output)
                 if why:
                     problems.append(f"row {n}: {why}")
-    after = _tree(folder)
+        # Nothing else in --outdir: a good row's output, the folders above it, the files set up before the run.
+        owned = [f"out/{line.output.rstrip('/')}" for line in case.rows if line.good] + \
+            [where for _, where, _ in case.setup if where.startswith("out/")]
+        for path in after:
+            if path.startswith("out/") and not any(path == own or path.startswith(own + "/") or
+                                                   own.startswith(path + "/") for own in owned):
+                problems.append(f"a failed row left {path} in --outdir")
     for path, seen in before.items():
         if path.startswith("in/") or path == "in" or (path.startswith("out/") and first is None):
             if after.get(path) != seen:
                 problems.append(f"input {path} changed: {seen} -> {after.get(path)}")
     if first is not None:  # the rerun: every output as the first run left it
-        for path, seen in first.items():
-            if path.startswith("out/") and after.get(path) != seen:
+        for path, seen in first.items():  # a folder's mtime moves with a claim made and removed in it: not a change
+            if path.startswith("out/") and (after.get(path) != seen if seen[0] != "dir" else path not in after):
                 problems.append(f"rerun changed {path}")
     for path in after:
         if temp_like(Path(path).name) or ".tmp-" in path or ".claim-" in path:
