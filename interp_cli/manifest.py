@@ -222,6 +222,9 @@ class _Records:
         for text in self._lines:
             self.line += 1
             if self._between_rows:
+                # A BOM where a row starts: two saved manifests joined (`cat mon.csv tue.csv`) keep the second's,
+                # which named tue's first photo "\ufeffa.png", "no such file" with the BOM unseen in the line.
+                text = text.removeprefix("\ufeff")
                 if text.lstrip().startswith("#"):
                     continue
                 self.row_line, self._between_rows = self.line, False
