@@ -540,3 +540,17 @@ def test_a_bom_where_a_later_row_starts_is_not_part_of_its_first_cell(tmp_path):
     assert [(row.line, row.inputs, row.name) for row in rows] == [
         (1, (str(tmp_path / "a.png"), str(tmp_path / "b.png")), "mon.gif"),
         (3, (str(tmp_path / "b.png"), str(tmp_path / "a.png")), "tue.gif")]
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_a_manifest_split_by_semicolons_or_tabs_is_said_to_be_so(tmp_path, sep):
+    """Excel saves "CSV" with semicolons where the decimal mark is a comma (and tab-separated text is one menu item
+    away): each row was one cell, refused only as "need at least two inputs and an output name", beside rows that
+    visibly name two photos and an output (found by benchmarks/fuzz_manifest.py)."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"a.png{sep}b.png{sep}ab.gif\nb.png{sep}a.png{sep}ba.gif\n")
+    with pytest.raises(UsageError) as err:
+        read_manifest(manifest)
+    assert str(err.value) == f"{manifest}:1: need at least two inputs and an output name; its cells are separated " \
+                             f"by {sep!r}, not by commas: save the manifest comma-separated " \
+                             f"(input1,input2[,...],output_name)"
