@@ -5,16 +5,18 @@
     .venv/bin/python benchmarks/fuzz_manifest.py --replay /tmp/batch-finds/case-0007.json
 
 Each case is a fresh folder: `in/` holds the manifest and its photos (the demo model's faces, a code .npy, copies
-under unicode names and names with commas), `out/` is --outdir. Rows are drawn from `GOOD` (a morph to .gif, frames/,
-a .png sheet, .mp4 or .html) and from `ROW_FAULTS`, each a real fault on disk: a missing file, a folder as input,
-truncated or bit-flipped PNG and JPEG, a zero-byte file, text named .png, a photo with no face (with alignment), a
-65535x65535 PNG header, a chmod 000 photo (not as root: root reads it), a wrong-shaped or pickled .npy, an output
-folder with a file in its way (or chmod 555, not as root), an output that is an existing folder, an output that is the
-row's own input, too few and too many cells, names and paths past the file system's limits. The manifest's form is
-drawn too: CRLF, a UTF-8 BOM, every cell quoted, a header, comments and blank lines between rows. One case in
-five also holds one `MANIFEST_FAULTS` fault, which the docs say refuses the whole batch at once (exit 2): two rows
-with one output, an output that is another row's input, a byte that is not UTF-8, a header column naming a morph
-option, an odd --size beside an .mp4 row, a quote left open.
+under unicode names and names with commas), `out/` is --outdir. Rows are drawn from `good_row` (a morph to .gif,
+frames/, a .png sheet, .mp4 or .html, some in subfolders) and from `ROW_FAULTS`, each a real fault on disk: a missing
+file, a folder as input, truncated or bit-flipped PNG and JPEG, a zero-byte file, text named .jpg, a photo with no face
+(with alignment), a 65535x65535 PNG header, a chmod 000 photo, a wrong-shaped or pickled .npy, an output folder with a
+file in its way or chmod 555, an output that is an existing folder or the row's own input, too few and too many cells,
+names and paths past the file system's limits, output names that leave --outdir, have no or another type, look like
+interp's temps or hold a control character. As root the workers run without CAP_DAC_OVERRIDE (`AS_A_USER`), so that
+permissions hold as for a user. The manifest's form is drawn too: CRLF, a UTF-8 BOM (and another before a later row:
+two manifests joined), every cell quoted, a header, comments and blank lines between rows. One case in five also
+holds one `MANIFEST_FAULTS` fault, which the docs say refuses the whole batch at once (exit 2): two rows with one
+output, an output that is another row's input, a byte that is not UTF-8, a header column naming a morph option, an
+odd --size beside an .mp4 row, a quote left open, cells split by semicolons.
 
 A case runs `interp batch in/pairs.csv --outdir out --weights demo --steps 2 --json` (--no-align, or --align with
 real faces), as one worker, two shards at once (`--shard 1/2` and `2/2`, real subprocesses sharing --outdir), or two
@@ -215,14 +217,15 @@ ROW_FAULTS = (*OUTPUT_NAMES, "missing", "folder_input", "truncated_png", "trunca
               "not_an_image", "no_face", "huge_header", "chmod_000", "wrong_npy", "pickled_npy", "long_name",
               "long_path", "file_in_the_way", "ro_folder", "output_is_folder", "output_is_own_input", "too_few_cells",
               "too_many_cells", "long_output")
-MANIFEST_FAULTS = ("same_output", "output_is_an_input", "not_utf8", "option_column", "odd_size_mp4", "open_quote")
+MANIFEST_FAULTS = ("same_output", "output_is_an_input", "not_utf8", "option_column", "odd_size_mp4", "open_quote",
+                   "semicolons")
 
 
 def draw(seed: int, max_rows: int) -> Case:
     rng = random.Random(seed)
     case = Case(seed, align=rng.random() < 0.15, rows=[], form={
         "crlf": rng.random() < 0.3, "bom": rng.random() < 0.3, "quote_all": rng.random() < 0.3,
-        "header": rng.random() < 0.3, "comments": rng.random() < 0.4})
+        "header": rng.random() < 0.3, "comments": rng.random() < 0.4, "joined_bom": rng.random() < 0.2})
     count = rng.randint(2, max_rows)
     for i in range(1, count + 1):
         case.rows.append(good_row(case, i, rng) if rng.random() < 0.45 else bad_row(case, i, rng))
@@ -255,6 +258,8 @@ def spoil(case: Case, rng: random.Random) -> None:
     elif fault == "odd_size_mp4":
         case.size = 63
         case.rows.append(Line([*filler, "odd.mp4"], False, fault))
+    elif fault == "semicolons":  # Excel's "CSV" where the decimal mark is a comma
+        case.form["semicolons"] = True
     elif fault == "open_quote":
         case.form["open_quote"] = True
 
@@ -274,8 +279,13 @@ def manifest_bytes(case: Case) -> bytes:
         if case.form["comments"] and number % 2:
             buf.write(["\n", "# a comment, with \"a quote\n", "   \n", "#,,,\n"][number % 4])
         # Under a `tune` column each row's 20 stands among its inputs: refused at once, not 20 read as a photo.
-        writer.writerow([*line.cells[:2], "20", *line.cells[2:]] if option_column and len(line.cells) > 2
-                        else line.cells)
+        if case.form.get("joined_bom") and number == len(case.rows) // 2:  # two saved manifests joined by `cat`
+            buf.write("\ufeff")
+        cells = [*line.cells[:2], "20", *line.cells[2:]] if option_column and len(line.cells) > 2 else line.cells
+        if case.form.get("semicolons"):
+            buf.write(";".join(cells) + "\n")
+        else:
+            writer.writerow(cells)
     if case.form.get("open_quote"):
         buf.write('"a.png,b.png,quoted.gif\n')
     return (b"\xef\xbb\xbf" if case.form["bom"] else b"") + buf.getvalue().encode("utf-8", "surrogateescape")
