@@ -81,6 +81,7 @@ class Case:
     manifest_fault: str | None = None
     workers: str = "one"  # one, shards (1/2 and 2/2 at once), same (1/1 twice at once)
     size: int | None = None
+    max_rows: int = 8  # drawn with: a replay draws the same case
     setup: list = field(default_factory=list)  # (kind, path, arg): what `build` puts on disk before the run
 
 
@@ -229,7 +230,7 @@ MANIFEST_FAULTS = ("same_output", "output_is_an_input", "not_utf8", "option_colu
 
 def draw(seed: int, max_rows: int) -> Case:
     rng = random.Random(seed)
-    case = Case(seed, align=rng.random() < 0.15, rows=[], form={
+    case = Case(seed, align=rng.random() < 0.15, rows=[], max_rows=max_rows, form={
         "crlf": rng.random() < 0.3, "bom": rng.random() < 0.3, "quote_all": rng.random() < 0.3,
         "header": rng.random() < 0.3, "comments": rng.random() < 0.4, "joined_bom": rng.random() < 0.2})
     count = rng.randint(2, max_rows)
@@ -424,6 +425,8 @@ def judge(case: Case, folder: Path, runs: list[dict], before: dict, rerun: bool,
     from interp_cli.files import temp_like
 
     problems = []
+    tried: dict[int, int] = {}  # a bad row: how many workers failed it
+    made_here: dict[int, int] = {}  # a row: how many workers made it
     count = {"one": 1, "shards": 2, "same": 1}[case.workers]
     refused = case.manifest_fault is not None
     for run in runs:
@@ -454,6 +457,15 @@ def judge(case: Case, folder: Path, runs: list[dict], before: dict, rerun: bool,
             if summary.get("exit_code") != 2 or len(docs) != 1:
                 problems.append(f"{tag} a refused manifest's JSON is not one summary with exit_code 2")
             continue
+        results = {doc["row"]: doc for doc in docs[:-1]}
+        # Two workers on the same rows: a row the other one is making (or failing) is skipped here, "ok", with
+        # "claimed_elsewhere"; its outcome is the other worker's to say (checked over both, below).
+        elsewhere = {n for n, doc in results.items() if doc.get("claimed_elsewhere")}
+        skipped_bad, bad = bad & elsewhere, bad - elsewhere
+        for n in sorted(elsewhere):
+            tried[n] = tried.get(n, 0)
+        for n in bad:
+            tried[n] = tried.get(n, 0) + 1
         if run["rc"] != (1 if bad else 0):
             problems.append(f"{tag} exit {run['rc']}, expected {1 if bad else 0} ({len(bad)} bad rows)")
         said = {}
@@ -473,22 +485,33 @@ def judge(case: Case, folder: Path, runs: list[dict], before: dict, rerun: bool,
             elif case.rows[n - 1].names and case.rows[n - 1].names[:40] not in said[n][0]:
                 problems.append(f"{tag} bad row {n} ({case.rows[n - 1].fault}): its line does not name "
                                 f"{case.rows[n - 1].names[:40]!r}: {said[n][0][:300]}")
-        results = {doc["row"]: doc for doc in docs[:-1]}
         if sorted(results) != [n for n, _ in mine]:
             problems.append(f"{tag} JSON results for rows {sorted(results)}, expected {[n for n, _ in mine]}")
         for n, line in mine:
             doc = results.get(n, {})
+            made_here[n] = made_here.get(n, 0) + (doc.get("ok") is True and not doc.get("skipped"))
+            if n in elsewhere:
+                if (doc.get("ok"), doc.get("skipped")) != (True, True):
+                    problems.append(f"{tag} row {n} claimed elsewhere but not a skip: {doc}")
+                continue
             if doc.get("ok") is not line.good:
                 problems.append(f"{tag} row {n} ({line.fault}): JSON ok={doc.get('ok')}: {doc.get('error')}")
-            if rerun and line.good and bool(doc.get("skipped")) == line.repaired:
+            if rerun and line.good and bool(doc.get("skipped")) == line.repaired and case.workers != "same":
                 problems.append(f"{tag} row {n} ({line.fault}) {'skipped' if line.repaired else 'made again'} on the "
                                 "rerun")
-        good = len(mine) - len(bad)
+        good = len(mine) - len(bad) - len(skipped_bad)
         made_or_skipped = summary.get("made", 0) + summary.get("skipped", 0)
-        if (made_or_skipped, summary.get("failed")) != (good, len(bad)) or summary.get("rows") != len(mine):
+        if (made_or_skipped, summary.get("failed")) != (good + len(skipped_bad), len(bad)) or \
+                summary.get("rows") != len(mine):
             problems.append(f"{tag} summary {summary} for {good} good and {len(bad)} bad rows")
-        if rerun and summary.get("made") != sum(line.repaired for _, line in mine):
+        if rerun and case.workers != "same" and summary.get("made") != sum(line.repaired for _, line in mine):
             problems.append(f"{tag} the rerun made {summary['made']} rows")
+    if case.workers == "same" and not refused and all(run["rc"] is not None for run in runs):
+        for n, line in enumerate(case.rows, 1):
+            if not line.good and not tried.get(n):
+                problems.append(f"bad row {n} ({line.fault}) failed in neither worker: each left it to the other")
+            if rerun and line.good and made_here.get(n, 0) != line.repaired:
+                problems.append(f"row {n} ({line.fault}) made {made_here.get(n, 0)} times on the rerun")
     if refused:
         if (folder / "out").exists() and not any(kind in ("copy", "bytes", "dir", "ro") and where.startswith("out/")
                                                  for kind, where, _ in case.setup):
@@ -621,7 +644,7 @@ def main() -> int:
     with script_temp("batchfuzz-") as home:
         if args.replay is not None:
             saved = json.loads(args.replay.read_text())
-            case = draw(saved["seed"], len(saved["case"]["rows"]) + 2)
+            case = draw(saved["seed"], saved["case"]["max_rows"])
             result = run_case(case, home / "replay", _photo_bytes(), args.timeout)
             print(json.dumps({k: result[k] for k in ("problems", "manifest", "runs", "reruns")}, indent=1))
             return 1 if result["problems"] else 0
