@@ -1512,7 +1512,8 @@ def test_a_batch_whose_rows_all_fail_leaves_no_outdir_it_made(tmp_path, monkeypa
 def test_a_failed_row_leaves_no_empty_subfolders_its_output_name_asked_for(tiny, tmp_path, env, monkeypatch):
     """A row `cut.png,b.png,deep/er/x.gif` whose photo is found spoilt only once decoded (inside the morph) failed
     alone, but left the empty folders deep/er/ in --outdir, where `interp morph -o deep/er/x.gif` leaves nothing
-    (found by benchmarks/fuzz_manifest.py). Only the folders the row made go: one a good row writes in stays."""
+    (found while building benchmarks/fuzz_manifest.py). Only the folders the row made go: one a good row writes in
+    stays."""
     (tmp_path / "cut.png").write_bytes(A.read_bytes()[:2000])  # its header reads, its pixels do not
     np.save(tmp_path / "wrong.npy", np.zeros((3, 7), np.float32))
     (tmp_path / "pairs.csv").write_text(f"{A},{B},shared/ok.gif\ncut.png,{B},deep/er/x.gif\n"

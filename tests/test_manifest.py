@@ -533,7 +533,7 @@ def test_an_outdir_with_a_name_too_long_is_refused_by_the_plan_naming_the_keywor
 def test_a_bom_where_a_later_row_starts_is_not_part_of_its_first_cell(tmp_path):
     """Two manifests saved by Excel or Notepad and joined (`cat mon.csv tue.csv > week.csv`): the second's BOM made
     tue's first photo "\\ufeffb.png", a row that failed as "b.png: no such file" (the BOM unseen) while b.png was
-    there (found by benchmarks/fuzz_manifest.py). A comment after such a BOM stays a comment."""
+    there (found while building benchmarks/fuzz_manifest.py). A comment after such a BOM stays a comment."""
     manifest = tmp_path / "week.csv"
     manifest.write_bytes(b"\xef\xbb\xbfa.png,b.png,mon.gif\n\xef\xbb\xbf# tuesday\n\xef\xbb\xbfb.png,a.png,tue.gif\n")
     rows = read_manifest(manifest)
@@ -546,7 +546,7 @@ def test_a_bom_where_a_later_row_starts_is_not_part_of_its_first_cell(tmp_path):
 def test_a_manifest_split_by_semicolons_or_tabs_is_said_to_be_so(tmp_path, sep):
     """Excel saves "CSV" with semicolons where the decimal mark is a comma (and tab-separated text is one menu item
     away): each row was one cell, refused only as "need at least two inputs and an output name", beside rows that
-    visibly name two photos and an output (found by benchmarks/fuzz_manifest.py)."""
+    visibly name two photos and an output (found while building benchmarks/fuzz_manifest.py)."""
     manifest = tmp_path / "pairs.csv"
     manifest.write_text(f"a.png{sep}b.png{sep}ab.gif\nb.png{sep}a.png{sep}ba.gif\n")
     with pytest.raises(UsageError) as err:
