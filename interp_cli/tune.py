@@ -46,6 +46,7 @@ from interp_cli.optim import FlatAdam
 from interp_cli.limits import TUNE_DEFAULT_STEPS
 from interp_cli.models.checkpoint import all_finite
 from interp_cli.refine import _deterministic, _resize_targets, _seeded, default_levels, laplacian_loss
+from interp_cli.stops import raise_swallowed
 from interp_cli.torch_flags import strict_fp32
 
 # Part of the tuned-weights cache key: bump when a change here makes `tune_generator` return other
@@ -268,6 +269,7 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
     with _deterministic(device, seed), strict_fp32(device), torch.enable_grad():
         pool = _LocalityPool(generator, anchors, segments, steps, noise, draw) if locality > 0 else None
         for step in range(steps):
+            raise_swallowed()  # a stop a bare `except:` swallowed (stops' module doc) ends it here
             optimizer.lr = _lr_at(step, steps, lr)
             optimizer.zero_grad()
             everything, wanted = pivots, target
