@@ -12,7 +12,7 @@ from PIL import Image
 from interp_cli import pipeline
 from interp_cli.align import alignment_available
 from interp_cli.cli import cli
-from interp_cli.errors import InterpError, UsageError
+from interp_cli.errors import InterpError, InterpWarning, UsageError
 from interp_cli.pipeline import Session
 from tests.cli_runner import cli_runner
 
@@ -926,13 +926,16 @@ def test_a_photo_given_twice_is_aligned_and_encoded_once(tmp_path, monkeypatch, 
         return align_face(photo, **kwargs)
 
     monkeypatch.setattr(align, "align_face", counted)
-    summary = pipeline.morph([a, b, a], tmp_path / "m", weights="demo", steps=3, align=True, cache=cache)
+    with pytest.warns(InterpWarning) as caught:  # the demo model draws real photos poorly: each input says so
+        summary = pipeline.morph([a, b, a], tmp_path / "m", weights="demo", steps=3, align=True, cache=cache)
     assert searched == [a, b] and summary["encoder_calls"] == 2
+    assert [str(w.message).split(": ")[0] for w in caught] == [a, b, a]  # said for each input, as before
     frames = sorted((tmp_path / "m").iterdir())
     assert len(frames) == summary["frames"] == 5 and frames[0].read_bytes() == frames[-1].read_bytes()
     searched.clear()
-    summary = pipeline.morph([two, b, two], tmp_path / "n", weights="demo", steps=3, align=True, cache=cache,
-                             face=(0, None, 1))
+    with pytest.warns(InterpWarning):
+        summary = pipeline.morph([two, b, two], tmp_path / "n", weights="demo", steps=3, align=True, cache=cache,
+                                 face=(0, None, 1))
     assert searched == [two, b, two] and summary["encoder_calls"] == (2 if cache else 3)
 
 
