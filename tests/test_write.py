@@ -1048,3 +1048,88 @@ def test_a_python_caller_over_its_descriptor_limit_is_told_a_call_that_raises_it
                     "resource.getrlimit(resource.RLIMIT_NOFILE)[1]))"), done.stderr
     assert written == "written" and out.stat().st_size > 0
 
+
+
+# --- what the mutation pass (fifth round) found untested: write.py and frame_writer.py ----------------------------
+
+
+@pytest.mark.parametrize("size, padded, repeats", [((65, 48), (66, 48), "last column repeats"),
+                                                   ((64, 49), (64, 50), "last row repeats"),
+                                                   ((65, 49), (66, 50), "last column and row repeat")])
+def test_the_padding_warning_names_the_odd_side_and_both_sizes(tmp_path, size, padded, repeats):
+    """The warning says which edge an MP4 of odd frames repeats and both sizes, each the right way round: a
+    --paste photo 300x375 was checked (test_paste), a photo odd in width or in both sides was not."""
+    from interp_cli.write import padded_warning
+
+    path = tmp_path / "m.mp4"
+    with open_writer(path) as w:
+        w.write(_frames(1, height=size[1], width=size[0])[0])
+    assert w.written_size == padded == _decode_mp4(path)[0]["size"]
+    assert padded_warning(path, size, w.written_size) == (
+        f"warning: {path}: written {padded[0]}x{padded[1]}: the frames are {size[0]}x{size[1]} and an MP4 needs even "
+        f"sides, so its {repeats} the edge (a .gif, .html or frames/ keep {size[0]}x{size[1]})")
+
+
+@pytest.mark.parametrize("name", ["twice.mp4", "twice.gif", "twice.html", "twice_frames"])
+def test_finish_called_again_or_after_an_abort_changes_nothing(tmp_path, name):
+    """`finish()` is once: a Python caller that finishes, then finishes again (or leaves the `with` block, which
+    closes) still commits the whole output; a writer aborted stays aborted, finish() and close() quiet, and
+    commit() refused, with nothing written. An MP4's second finish had closed its ffmpeg log twice: an
+    AttributeError that dropped the finished video."""
+    frames = _frames(3)
+    writer = open_writer(tmp_path / name)
+    for frame in frames:
+        writer.write(frame)
+    writer.finish()
+    writer.finish()
+    writer.close()  # finished: close leaves the commit to whoever finished
+    assert not (tmp_path / name).exists()
+    writer.commit()
+    assert (tmp_path / name).exists()
+    dropped = open_writer(tmp_path / f"dropped-{name}")
+    dropped.write(frames[0])
+    dropped.abort()
+    dropped.finish()
+    dropped.close()
+    with pytest.raises(ValueError, match="writer is aborted, not finished"):
+        dropped.commit()
+    assert sorted(os.listdir(tmp_path)) == [name]
+
+
+def test_the_advice_for_frames_at_h264s_bounds_names_a_rate_and_size_that_fit():
+    """At H.264's largest frame (8192x4352, 139,264 blocks) only the rate can be too high: the advice names the
+    fastest --fps that fits (fps=120 from Python) and an even --size that fits, and each fits; one block more and
+    no rate fits, so none is named. A frame 16,384 px wide (the widest) at more than its 16,320 fps is too fast,
+    not too wide."""
+    from interp_cli.frame_writer import frames_too_large
+
+    def resized(width):  # a --paste photo's frames: 2 px of photo for each px of --size
+        return 2 * width, width * 17 // 16
+
+    largest = frames_too_large("mp4", "out.mp4", (8192, 4352), 120.01, resized)
+    assert largest == ("out.mp4: frames of 8192x4352 are too large for an MP4: H.264 plays at most 16,711,680 "
+                       "blocks of 16x16 px a second, 120 frames of this size; use fps=120 or less, or use size=4088 "
+                       "or less, or write a .gif, .html or frames/, which keep 8192x4352")
+    assert frames_too_large("mp4", "out.mp4", (8192, 4352), 120, resized) is None
+    assert frames_too_large("mp4", "out.mp4", resized(4088), 120.01) is None  # even: 4089 is refused for an MP4
+    assert frames_too_large("mp4", "out.mp4", resized(4090), 120.01) is not None
+    taller = frames_too_large("mp4", "out.mp4", (8192, 4368), 1, resized)
+    assert "holds frames of at most 139,264 blocks" in taller and "fps=" not in taller
+    widest = frames_too_large("mp4", "out.mp4", (16_384, 16), 16_321)
+    assert "plays at most 16,711,680 blocks of 16x16 px a second, 16320 frames" in widest
+    assert "use fps=16320 or less" in widest and frames_too_large("mp4", "out.mp4", (16_384, 16), 16_320) is None
+
+
+@pytest.mark.parametrize("kind, per_px, fits", [("gif", 19, 3449), ("html", 19, 3447), ("mp4", 5, 3276)])
+def test_the_size_advised_for_frames_too_large_is_the_largest_that_fits_and_even_for_an_mp4(kind, per_px, fits):
+    """A --paste photo whose frames outgrow a format at every --size up to 4096 is told the largest --size that
+    fits: a GIF or page any whole number (3449, not 3448), an MP4 an even one (an odd one is refused for an MP4)."""
+    from interp_cli.frame_writer import frames_too_large
+
+    def resized(width):
+        return per_px * width, 8
+
+    said = frames_too_large(kind, f"out.{kind}", resized(4096), 10, resized)
+    assert f"use size={fits} or less" in said
+    assert frames_too_large(kind, f"out.{kind}", resized(fits), 10) is None
+    assert frames_too_large(kind, f"out.{kind}", resized(fits + 1), 10) is not None
