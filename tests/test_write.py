@@ -1133,3 +1133,33 @@ def test_the_size_advised_for_frames_too_large_is_the_largest_that_fits_and_even
     assert f"use size={fits} or less" in said
     assert frames_too_large(kind, f"out.{kind}", resized(fits), 10) is None
     assert frames_too_large(kind, f"out.{kind}", resized(fits + 1), 10) is not None
+
+
+def test_frames_another_run_moves_in_just_before_ours_are_replaced_by_ours(tmp_path, monkeypatch):
+    """Two runs writing the same frames/ folder: the other run's frames land after ours found the place free and
+    before ours are renamed there (the other writer commits for real at that moment, as ours is flushed). The
+    rename then fails (the folder is not empty), and ours replace theirs as they would have replaced older frames:
+    the last to finish wins, whole, with no error and nothing left beside it."""
+    import interp_cli.files as files
+
+    target = tmp_path / "frames"
+    ours, theirs = open_writer(target), open_writer(target)
+    for frame in _frames(3):
+        ours.write(frame)
+    for frame in _frames(2)[::-1]:
+        theirs.write(frame)
+    flush = files.fsync_path
+    landed = []
+
+    def theirs_land_first(path):
+        flush(path)
+        if not landed and Path(path) == ours._tmp:
+            landed.append(True)
+            theirs.close()
+
+    monkeypatch.setattr(files, "fsync_path", theirs_land_first)
+    ours.close()
+    assert landed and sorted(os.listdir(tmp_path)) == ["frames"]
+    assert sorted(os.listdir(target)) == [f"frame_{i:04d}.png" for i in range(3)]
+    for i, f in enumerate(_frames(3)):
+        assert np.array_equal(np.asarray(Image.open(target / f"frame_{i:04d}.png")), f)
