@@ -1163,3 +1163,22 @@ def test_frames_another_run_moves_in_just_before_ours_are_replaced_by_ours(tmp_p
     assert sorted(os.listdir(target)) == [f"frame_{i:04d}.png" for i in range(3)]
     for i, f in enumerate(_frames(3)):
         assert np.array_equal(np.asarray(Image.open(target / f"frame_{i:04d}.png")), f)
+
+
+@pytest.mark.parametrize("name", ["thin.gif", "thin.mp4", "thin_frames", "thin.html"])
+def test_a_writer_told_its_frames_are_one_pixel_wide_writes_them_and_zero_is_refused(tmp_path, name):
+    """`size` given up front (what a Python caller knows before the first frame) may be as small as a frame can be,
+    1 px a side; 0 is refused before anything is made."""
+    with pytest.raises(ValueError, match=r"size must be positive \(width, height\), got \(0, 3\)"):
+        open_writer(tmp_path / name, size=(0, 3))
+    assert os.listdir(tmp_path) == []
+    frames = [np.full((3, 1, 3), 40 * i, np.uint8) for i in range(2)]
+    with open_writer(tmp_path / name, size=(1, 3)) as w:
+        for frame in frames:
+            w.write(frame)
+    assert w.written_size == ((2, 4) if name.endswith(".mp4") else (1, 3))
+    if name.endswith(".gif"):
+        assert [f.shape for f in _gif_frames(tmp_path / name)[1]] == [(3, 1, 3)] * 2
+    elif name.endswith("_frames"):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / name / "frame_0001.png")), frames[1])
+    assert sorted(os.listdir(tmp_path)) == [name]
