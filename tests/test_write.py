@@ -712,9 +712,10 @@ def test_frames_directory(tmp_path):
 
 
 def test_frames_padding_follows_expected_count_and_widens_if_outgrown(tmp_path):
-    with open_writer(tmp_path / "many", expected_frames=12_345) as w:
-        w.write(_frames(1, 4, 4)[0])
-    assert os.listdir(tmp_path / "many") == ["frame_00000.png"]
+    for expected, name in ((12_345, "frame_00000.png"), (10_001, "frame_00000.png"), (10_000, "frame_0000.png")):
+        with open_writer(tmp_path / "many", expected_frames=expected) as w:  # 10,000 frames: 0000 to 9999
+            w.write(_frames(1, 4, 4)[0])
+        assert os.listdir(tmp_path / "many") == [name], expected
     writer = FramesWriter(tmp_path / "grow")
     writer.digits = 1  # stand-in for running past 9999 frames without writing 10000 files
     with writer:
@@ -1182,3 +1183,33 @@ def test_a_writer_told_its_frames_are_one_pixel_wide_writes_them_and_zero_is_ref
     elif name.endswith("_frames"):
         assert np.array_equal(np.asarray(Image.open(tmp_path / name / "frame_0001.png")), frames[1])
     assert sorted(os.listdir(tmp_path)) == [name]
+
+
+@pytest.mark.parametrize("binary", ["missing", "not-executable"])
+def test_an_imageio_ffmpeg_exe_that_cannot_start_is_named_with_the_setting_and_the_outputs_that_need_none(
+        tmp_path, binary):
+    """IMAGEIO_FFMPEG_EXE (set long ago in a shell's profile) naming a file that is gone or cannot run: imageio-ffmpeg
+    hands it out unprobed, and the line read "m.mp4: cannot start ffmpeg (No such file or directory)", as if the
+    output's folder were missing. Now it names the binary and the setting, and the outputs that need no ffmpeg,
+    which the same command then writes; the older m.mp4 is untouched."""
+    exe = tmp_path / "tools" / "ffmpeg"
+    if binary == "not-executable":
+        exe.parent.mkdir()
+        exe.write_text("#!/bin/sh\n")
+        exe.chmod(0o644)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "m.mp4").write_bytes(b"older")
+    env = dict(os.environ, IMAGEIO_FFMPEG_EXE=str(exe), HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT),
+               INTERP_CACHE_DIR=str(tmp_path / ".cache"))
+
+    def interp(output):
+        return subprocess.run([sys.executable, "-m", "interp_cli", DEMO_A, DEMO_B, "--weights", "demo", "--steps", "2",
+                               "-q", "-o", output], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+
+    done = interp("m.mp4")
+    why = "No such file or directory" if binary == "missing" else "Permission denied"
+    assert (done.returncode, done.stderr) == (1, f"interp: error: m.mp4: cannot start ffmpeg {exe} (IMAGEIO_FFMPEG_EXE): "
+                                                 f"{why}; write m.gif or PNG frames to m/ instead\n")
+    assert sorted(os.listdir(work)) == ["m.mp4"] and (work / "m.mp4").read_bytes() == b"older"
+    assert interp("m.gif").returncode == 0 and Image.open(work / "m.gif").n_frames == 2
