@@ -55,6 +55,9 @@ def test_each_verb_says_a_warning_once_on_stderr_or_in_its_json(tmp_path, monkey
         told = cli_runner().invoke(cli, words)
         assert told.exit_code == 0, (verb, told.stderr)
         assert told.stderr.splitlines().count(f"warning: {said}") == 1, (verb, told.stderr)
+        # and its closing line, "wrote NAME ...", there too (`emit` without --json): dropping it passed this file
+        closing = [line for line in told.stderr.splitlines() if line.startswith("wrote ")]
+        assert len(closing) == 1 and closing[0].split()[1] == words[words.index("-o") + 1], (verb, told.stderr)
         as_json = cli_runner().invoke(cli, [*words, "--json"])
         assert as_json.exit_code == 0, (verb, as_json.stderr)
         assert json.loads(as_json.stdout)["warnings"] == [said], verb
