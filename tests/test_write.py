@@ -1214,3 +1214,22 @@ def test_an_imageio_ffmpeg_exe_that_cannot_start_is_named_with_the_setting_and_t
                            "write m.gif or PNG frames to m/ instead\n")
     assert sorted(os.listdir(work)) == ["m.mp4"] and (work / "m.mp4").read_bytes() == b"older"
     assert interp("m.gif").returncode == 0 and Image.open(work / "m.gif").n_frames == 2
+
+
+@pytest.mark.parametrize("name", ["open.mp4", "open.gif", "open.html", "open_frames"])
+def test_a_writer_aborted_midway_holds_no_descriptor_while_the_caller_keeps_it(tmp_path, name):
+    """A Python caller that drops outputs midway (each cut short, the writer still referenced by its own list or a
+    traceback) must not run out of descriptors: abort closes what the writer opened (ffmpeg's pipe, its log), the
+    moment it is called, not when the object is collected."""
+    fds = Path("/proc/self/fd")
+    if not fds.is_dir():
+        pytest.skip("needs /proc/self/fd")
+    before = sorted(os.listdir(fds))
+    kept = []
+    for _ in range(3):
+        writer = open_writer(tmp_path / name)
+        writer.write(_frames(1)[0])
+        writer.abort()
+        kept.append(writer)
+    assert sorted(os.listdir(fds)) == before
+    assert os.listdir(tmp_path) == []
