@@ -263,6 +263,14 @@ def test_bad_fps_and_quality(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_python_callers_writer_has_the_commands_defaults(tmp_path):
+    """`open_writer(path)` with no fps or quality writes as `interp a b -o out.mp4` does: 30 fps, quality 8 (CRF 18)."""
+    given = {param.name: param.default for param in cli.commands["morph"].params}
+    with open_writer(tmp_path / "out.mp4") as writer:
+        assert (writer.fps, writer.crf) == (given["fps"], quality_to_crf(given["quality"])) == (30, 18)
+        writer.abort()
+
+
 def test_quality_to_crf_scale():
     assert [quality_to_crf(q) for q in (0, 5, 8, 10)] == [34, 24, 18, 14]
 
@@ -716,12 +724,13 @@ def test_frames_padding_follows_expected_count_and_widens_if_outgrown(tmp_path):
         with open_writer(tmp_path / "many", expected_frames=expected) as w:  # 10,000 frames: 0000 to 9999
             w.write(_frames(1, 4, 4)[0])
         assert os.listdir(tmp_path / "many") == [name], expected
-    writer = FramesWriter(tmp_path / "grow")
-    writer.digits = 1  # stand-in for running past 9999 frames without writing 10000 files
-    with writer:
-        for f in _frames(12, 4, 4):
-            writer.write(f)
-    assert sorted(os.listdir(tmp_path / "grow")) == [f"frame_{i:02d}.png" for i in range(12)]
+    for count, digits in ((12, 2), (10, 1)):  # 10 frames, 0 to 9, fit one digit as 10,000 fit four
+        writer = FramesWriter(tmp_path / f"grow{count}")
+        writer.digits = 1  # stand-in for running past 9999 frames without writing 10000 files
+        with writer:
+            for f in _frames(count, 4, 4):
+                writer.write(f)
+        assert sorted(os.listdir(tmp_path / f"grow{count}")) == [f"frame_{i:0{digits}d}.png" for i in range(count)]
 
 
 def test_frames_directory_replaces_previous_frames_only_on_success(tmp_path):
