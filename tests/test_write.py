@@ -1130,7 +1130,8 @@ def test_the_advice_for_frames_at_h264s_bounds_names_a_rate_and_size_that_fit():
     assert "use fps=16320 or less" in widest and frames_too_large("mp4", "out.mp4", (16_384, 16), 16_320) is None
 
 
-@pytest.mark.parametrize("kind, per_px, fits", [("gif", 19, 3449), ("html", 19, 3447), ("mp4", 5, 3276)])
+@pytest.mark.parametrize("kind, per_px, fits", [("gif", 19, 3449), ("html", 19, 3447), ("mp4", 5, 3276),
+                                                 ("gif", 8000, 8)])  # only the smallest --size fits
 def test_the_size_advised_for_frames_too_large_is_the_largest_that_fits_and_even_for_an_mp4(kind, per_px, fits):
     """A --paste photo whose frames outgrow a format at every --size up to 4096 is told the largest --size that
     fits: a GIF or page any whole number (3449, not 3448), an MP4 an even one (an odd one is refused for an MP4)."""
@@ -1242,3 +1243,21 @@ def test_a_writer_aborted_midway_holds_no_descriptor_while_the_caller_keeps_it(t
         kept.append(writer)
     assert sorted(os.listdir(fds)) == before
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", ["bad.mp4", "bad.gif", "bad.html", "bad_frames"])
+def test_a_frame_that_is_not_rgb_bytes_or_not_the_first_ones_size_is_refused_and_nothing_is_left(tmp_path, name):
+    """A Python caller's frame of floats (a render in 0..1), grey or RGBA, or one of another size than the first,
+    is refused in one line saying what was given and what is expected; the writer then drops what it had."""
+    first = _frames(1)[0]
+    for frame, said in ((first.astype(np.float32) / 255, "frames must be [H, W, 3] uint8, got float32 array of "
+                                                         "shape (48, 64, 3)"),
+                        (first[..., 0], "frames must be [H, W, 3] uint8, got uint8 array of shape (48, 64)"),
+                        (np.dstack([first, first[..., :1]]), "got uint8 array of shape (48, 64, 4)"),
+                        (first[:24, :32], "frame 1 is 32x24, expected 64x48")):
+        with pytest.raises(ValueError) as caught:
+            with open_writer(tmp_path / name) as w:
+                w.write(first)
+                w.write(frame)
+        assert said in str(caught.value)
+        assert os.listdir(tmp_path) == []
