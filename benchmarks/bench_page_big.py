@@ -16,8 +16,9 @@ in a fresh tab, it prints min / median / max of:
   the MP4 are not scrubbable in a page without a player of their own);
 - tab MB: the peak resident memory of the tab's renderer process (Linux's VmHWM) once every frame was shown;
 - step ms: scrubbing, per step of a sweep over every frame: the page, from the slider's input event to the
-  new frame decoded (`img.decode()`); the MP4, from setting `currentTime` to `seeked` (what a video player's
-  scrub bar does). Over 16.7 ms is a dropped frame on a 60 Hz screen.
+  new frame ready to paint (drawn into the player's canvas; before 2026-12-07 an <img>'s `decode()`); the MP4,
+  from setting `currentTime` to `seeked` (what a video player's scrub bar does). Over 16.7 ms is a dropped
+  frame on a 60 Hz screen.
 
     .venv/bin/python benchmarks/bench_page_big.py                 # ~3 min on 2 cores
     .venv/bin/python benchmarks/bench_page_big.py --steps 60 --repeat 3
@@ -43,7 +44,7 @@ from interp_cli.stops import run_script  # noqa: E402  (a SIGTERM cleans up as C
 from interp_cli import pipeline  # noqa: E402
 from interp_cli.write import open_writer  # noqa: E402
 from benchmarks.spread import spread  # noqa: E402
-from tests.browser import OFFLINE_ARGS, chromium  # noqa: E402
+from tests.browser import OFFLINE_ARGS, chromium, chromium_processes, peak_mb  # noqa: E402
 
 # Recorded from the navigation's start, before the page's own scripts run (Playwright's init script is not
 # subject to the page's Content-Security-Policy).
@@ -54,14 +55,26 @@ new PerformanceObserver(list => { for (const e of list.getEntries()) window.__fi
 document.addEventListener("loadeddata", () => { window.__first = window.__first || performance.now(); }, true);
 """
 
-_PAGE_SWEEP = """async () => {
-    const slider = document.getElementById("slider"), img = document.getElementById("frame");
-    const n = Number(slider.max) + 1, steps = [];
-    for (let i = 1; i < n; i++) {
+# Moves the slider to each frame in `targets` in turn; per move, ms from its input event to the frame ready
+# (an <img>'s decode() resolved; the player's canvas drawn, its data-drawn attribute naming the frame).
+PAGE_SWEEP = """async (targets) => {
+    const slider = document.getElementById("slider"), steps = [];
+    const ready = async (i) => {
+        const shown = document.getElementById("frame");
+        if (shown.tagName === "IMG") return shown.decode();
+        if (shown.getAttribute("data-drawn") === String(i)) return;
+        await new Promise(done => {
+            const watch = new MutationObserver(() => {
+                if (shown.getAttribute("data-drawn") === String(i)) { watch.disconnect(); done(); }
+            });
+            watch.observe(shown, {attributes: true, attributeFilter: ["data-drawn"]});
+        });
+    };
+    for (const i of targets) {
         const t = performance.now();
         slider.value = String(i);
         slider.dispatchEvent(new Event("input"));
-        await img.decode();
+        await ready(i);
         steps.push(performance.now() - t);
         await new Promise(requestAnimationFrame);
     }
@@ -97,43 +110,24 @@ def write_sets(scratch: Path, steps: int) -> dict[str, Path]:
     folders["demo"] = demo
     photos = scratch / "photos"
     photos.mkdir()
-    ends = []
-    for name in ("obama.jpg", "biden.jpg"):
-        image = Image.open(ROOT / "tests/data/faces" / name).convert("RGB")
-        side = min(image.size)
-        image = image.crop((0, 0, side, side)).resize((1024, 1024), Image.Resampling.LANCZOS)
-        ends.append(np.asarray(image, dtype=np.float32))
     for suffix in ("html", "gif", "mp4"):
         with open_writer(photos / f"morph.{suffix}", fps=30, quality=8) as writer:
-            for t in np.linspace(0, 1, steps):
-                writer.write(np.round(ends[0] * (1 - t) + ends[1] * t).astype(np.uint8))
+            for frame in photo_frames(steps):
+                writer.write(frame)
     folders["photos"] = photos
     return folders
 
 
-def _renderers() -> set[int]:
-    found = set()
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                command = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"--type=renderer" in command:
-                found.add(int(entry.name))
-    return found
-
-
-def _peak_mb(pids: set[int]) -> float:
-    peak = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak = max(peak, int(line.split()[1]))
-        except OSError:
-            pass
-    return peak / 1024
+def photo_frames(steps: int, size: int = 1024):
+    """The "photos" set, one frame at a time: a cross-fade of two real face photos, cropped square, `size` px."""
+    ends = []
+    for name in ("obama.jpg", "biden.jpg"):
+        image = Image.open(ROOT / "tests/data/faces" / name).convert("RGB")
+        side = min(image.size)
+        image = image.crop((0, 0, side, side)).resize((size, size), Image.Resampling.LANCZOS)
+        ends.append(np.asarray(image, dtype=np.float32))
+    for t in np.linspace(0, 1, steps):
+        yield np.round(ends[0] * (1 - t) + ends[1] * t).astype(np.uint8)
 
 
 def visit(browser, path: Path, steps: int) -> dict:
@@ -145,7 +139,7 @@ def visit(browser, path: Path, steps: int) -> dict:
         wrapper = path.with_suffix(path.suffix + ".html")
         wrapper.write_text("<!DOCTYPE html>" + tag.format(path.name), encoding="utf-8")
         url = wrapper.as_uri()
-    before = _renderers()
+    before = chromium_processes()
     context = browser.new_context(viewport={"width": 1280, "height": 1100})
     page = context.new_page()
     page.add_init_script(_WATCH)
@@ -159,12 +153,12 @@ def visit(browser, path: Path, steps: int) -> dict:
             page.wait_for_timeout(50)
         ready = page.evaluate("performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd")
         if path.suffix == ".html":
-            sweep = page.evaluate(_PAGE_SWEEP)
+            sweep = page.evaluate(PAGE_SWEEP, list(range(1, steps)))
         elif path.suffix == ".mp4":
             sweep = page.evaluate(_VIDEO_SWEEP, steps)
         else:
             sweep = []
-        memory = _peak_mb(_renderers() - before)
+        memory = peak_mb(chromium_processes() - before)
     finally:
         context.close()
     return {"first": first, "ready": ready if path.suffix == ".html" else None, "memory": memory, "sweep": sweep}
@@ -175,14 +169,23 @@ def _spread(values) -> str:
     return f"{spread(values, '{:.0f}') if values else '-':>20}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def arguments(description: str, name: str, fresh: str, parser=None):
+    """--steps and --repeat (on `parser`, which may hold more) parsed, and the Chromium to run: this script's and
+    bench_page_player.py's."""
+    parser = parser or argparse.ArgumentParser()
+    parser.description = description
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--steps", type=int, default=240)
-    parser.add_argument("--repeat", type=int, default=3, help="fresh tabs per file (default 3)")
+    parser.add_argument("--repeat", type=int, default=3, help=f"fresh {fresh} per file (default 3)")
     args = parser.parse_args()
     executable = chromium()
     if executable is None:
-        sys.exit("bench_page_big.py: no Chromium on PATH (apt-get install chromium)")
+        sys.exit(f"{name}: no Chromium on PATH (apt-get install chromium)")
+    return args, executable
+
+
+def main() -> None:
+    args, executable = arguments(__doc__, "bench_page_big.py", "tabs")
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory(prefix="interp-bench-page-big-") as scratch:

@@ -282,40 +282,48 @@ def _batch_rows(where, mine, plan, outdir, skip_existing, keep, on_row, log, fai
                 if found is not None:
                     failed = retold(found, f"{shown}: not tried, as row {found.row} failed on its file system: "
                                            f"{found}")
+                row_folders: list[Path] = []  # the subfolders made for this row, outermost first
                 if failed is None:
                     try:
-                        _make_parent(place.targets)
+                        _make_parent(place.targets, row_folders)
                     except InterpError as err:
                         failed = err
                 if failed is None:  # a read-only folder fails its row before the model loads for it
                     failed = _refused_outputs(place)
-                if failed is None:
-                    # Claimed for as long as it is made: a second worker given the same rows (a requeued job
-                    # whose first copy still runs, a task submitted twice) leaves it to this one, and goes on.
-                    with claimed(place.targets[0]) as ours:
-                        if not ours or _made(place, skip_existing):  # ...or made by such a worker meanwhile
-                            result.update(ok=True, skipped=True, **({} if ours else {"claimed_elsewhere": True}))
-                            log(f"[{position}/{len(mine)}] row {row.number}: skipped, {shown} "
-                                f"{'exists' if ours else 'is being made by another worker'}")
-                        else:
-                            if session is None:  # not the row's fault: unusable weights stop the whole batch
-                                pipeline, session = new_session()
-                            try:
-                                with pipeline.planned_crops(place.crops):  # planned from the whole manifest
-                                    summary = pipeline.morph(row.inputs, place.output, sheet=_sheet(place),
-                                                             session=session, log=log, progress=progress,
-                                                             **morph_options)
-                                result.update(ok=True, skipped=False, **{**summary, "output": shown})
-                                log(f"[{position}/{len(mine)}] row {row.number}: wrote {shown} "
-                                    f"({time.perf_counter() - row_started:.1f}s)")
-                            except Exception as err:  # whatever one row holds, it fails alone and the others go on
-                                failed = err
+                try:
+                    if failed is None:
+                        # Claimed for as long as it is made: a second worker given the same rows (a requeued job
+                        # whose first copy still runs, a task submitted twice) leaves it to this one, and goes on.
+                        with claimed(place.targets[0]) as ours:
+                            if not ours or _made(place, skip_existing):  # ...or made by such a worker meanwhile
+                                result.update(ok=True, skipped=True, **({} if ours else {"claimed_elsewhere": True}))
+                                log(f"[{position}/{len(mine)}] row {row.number}: skipped, {shown} "
+                                    f"{'exists' if ours else 'is being made by another worker'}")
+                            else:
+                                if session is None:  # not the row's fault: unusable weights stop the whole batch
+                                    pipeline, session = new_session()
+                                try:
+                                    with pipeline.planned_crops(place.crops):  # planned from the whole manifest
+                                        summary = pipeline.morph(row.inputs, place.output, sheet=_sheet(place),
+                                                                 session=session, log=log, progress=progress,
+                                                                 **morph_options)
+                                    result.update(ok=True, skipped=False, **{**summary, "output": shown})
+                                    log(f"[{position}/{len(mine)}] row {row.number}: wrote {shown} "
+                                        f"({time.perf_counter() - row_started:.1f}s)")
+                                except Exception as err:  # whatever one row holds, it fails alone and the others go on
+                                    failed = err
+                except BaseException:  # stopped mid-row: the folders made for it go, as its temps do
+                    remove_folders(row_folders)
+                    raise
                 if failed is not None:
                     err = _row_error(failed, shown, outdir, place.targets)
                     # One line, as every message: a quoted cell may put a line break in an input's name.
                     error = one_line(err)
                     result.update(ok=False, skipped=False, error=error, exit_code=err.exit_code)
                     failures(line_text(f"{failed_at} {error}"))
+                    # A failed row leaves nothing in --outdir, as `interp morph` with its -o leaves nothing: not the
+                    # empty subfolders `deep/er/` its name asked for (only while empty: another row may write there).
+                    remove_folders(row_folders)
                     disk = _file_system(place.targets[0].parent) if stops_a_batch(failed) and found is None else None
                     if disk is not None and disk != home:
                         full[disk] = err
@@ -366,10 +374,14 @@ def _row_error(err: Exception, output: str, outdir: Path, targets: Sequence[Path
     return told if line == str(told) else retold(told, line)
 
 
-def _make_parent(targets: Sequence[Path]) -> None:
-    """Create a row's subfolders (its targets are already known to lie inside --outdir)."""
+def _make_parent(targets: Sequence[Path], made: list[Path]) -> None:
+    """Create a row's subfolders (its targets are already known to lie inside --outdir), each added to `made`
+    (outermost first) before it is made, for `files.remove_folders` if the row fails or is stopped. Another worker
+    that found such a folder made may write in it: it is removed only while empty, and only a removal landing
+    between that worker's making it again and its claim there (`_remove_if_nothing_made`'s race) fails its row."""
     try:
         for target in targets:
+            made.extend(missing_folders(target.parent))
             target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         # With the errno and exit code the OS error is told by (`errors.environment_error`): a read-only or full

@@ -195,7 +195,9 @@ class CacheBound:
             # `٥٠٠` for 500, which no one typing 1.0 or reading the variable back would expect.
             megabytes = number_word(setting, integer=False) if setting else default_mb
             try:
-                if megabytes is None:
+                # Below 0 too: `-1`, "no limit" to many tools, turned the cache off without a word (a bound under
+                # 0 bytes keeps nothing) and `interp cache` said "at most -1000000 bytes".
+                if megabytes is None or megabytes < 0:
                     raise ValueError(setting)
                 max_bytes = int(megabytes * 1e6)
             except (ValueError, OverflowError):  # also nan, inf
@@ -206,8 +208,10 @@ class CacheBound:
     def note_bad_setting(self, warn: Callable[[str], None] | None) -> None:
         """Tell `warn` of an unreadable setting, once (on first use, not at every Session's start)."""
         if self.bad_setting is not None and warn is not None:
-            warn(f"warning: {self.env}={self.bad_setting!r} is not a number of megabytes"
-                 f"{digits_only(self.bad_setting)}; the {self.what} keeps its "
+            number = number_word(self.bad_setting, integer=False)
+            why = "is below 0" if number is not None and number < 0 else \
+                f"is not a number of megabytes{digits_only(self.bad_setting)}"
+            warn(f"warning: {self.env}={self.bad_setting!r} {why}; the {self.what} keeps its "
                  f"default bound, {self.default_mb} MB (0 turns it off)")
         self.bad_setting = None
 

@@ -12,9 +12,9 @@ import operator
 import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
-from interp_cli.errors import UsageError, option, speaking_to_cli
+from interp_cli.errors import UsageError, option, shown, speaking_to_cli
 from interp_cli.limits import (MAX_FRAMES, REFINE_MAX_STEPS, SEED_MAX, SEED_MIN, STEPS_WHY, TUNE_DEFAULT_STEPS,
                                 TUNE_MAX_STEPS)
 
@@ -28,7 +28,7 @@ def check_number(name: str, value, low=None, high=None, integer=False) -> int | 
     # Python callers can pass anything: a str or None would fail in `<` with a TypeError, and nan passes
     # every comparison (black frames, "fps": NaN in the JSON). No option takes inf, so it is refused too.
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise UsageError(f"{name} must be a number (got {value!r})")
+        raise UsageError(f"{name} must be a number (got {shown(value)})")
     if not math.isfinite(value):
         raise UsageError(f"{name} must be a finite number (got {value})")
     if integer and int(value) != value:
@@ -105,7 +105,7 @@ def whole_number(label: str, value) -> int:
             return operator.index(value)
         except TypeError:
             pass
-    raise UsageError(f"{label} must be a whole number (got {value!r})")
+    raise UsageError(f"{label} must be a whole number (got {shown(value)})")
 
 
 def check_count(name: str, value, low: int, why: str = "") -> int:
@@ -191,7 +191,7 @@ def check_seed(seed, name: str = "seed") -> int:
     "Overflow when unpacking long long" once the model has loaded. `name` as for `check_number`."""
     name = option(name)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise UsageError(f"{name} must be a whole number (got {seed!r})")
+        raise UsageError(f"{name} must be a whole number (got {shown(seed)})")
     if not SEED_MIN <= seed <= SEED_MAX:
         raise UsageError(f"{name} must be between {SEED_MIN} and {SEED_MAX} (got {seed})")
     return int(seed)
@@ -204,7 +204,8 @@ _MAYBE_FLAGS = {"align": "to leave it to the model", "offline": "to follow HF_HU
 
 def check_choice(name: str, value, choices: Sequence[str]) -> None:
     """`value` is one of `choices` (limits.NOISE_MODES, EASINGS ...), or a UsageError naming the option."""
-    if value not in choices:
+    # A str first: `in` compares a numpy array with each choice, and raised numpy's "truth value ... is ambiguous".
+    if not isinstance(value, str) or value not in choices:
         raise UsageError(f"{option(name, value)}: choose one of {', '.join(choices)}")
 
 
@@ -244,10 +245,13 @@ def refuse_one_path(inputs, what: str) -> None:
                          f"pass a list, e.g. [\"a.png\", \"b.png\"]")
     if not isinstance(inputs, Iterable):
         raise UsageError(f"{option(what, inputs)}: pass a list of paths, e.g. [\"a.png\", \"b.png\"]")
-    if isinstance(inputs, Sequence):  # a generator is read once, by the caller of this check
+    # A generator is read once, by the caller of this check; anything else iterable (a list, a numpy array of
+    # names, which is no Sequence and reached os.fspath as a TypeError) can be read here first.
+    if not isinstance(inputs, Iterator):
         for item in inputs:
             if not isinstance(item, (str, os.PathLike)):
-                raise UsageError(f"{what}: {item!r} is not a path; pass a list of paths (each a str or os.PathLike)")
+                raise UsageError(f"{what}: {shown(item)} is not a path; pass a list of paths "
+                                 "(each a str or os.PathLike)")
 
 
 # The path arguments a verb cannot do without; the others (sheet, save_aligned, cache_dir) may be None.
@@ -262,4 +266,7 @@ def check_paths(**paths) -> None:
         if value is None and name not in _REQUIRED_PATHS:
             continue
         if not isinstance(value, (str, os.PathLike)):
-            raise UsageError(f"{option(name, value)}: give a path (a str or os.PathLike)")
+            # render() reads a code from its .npy; one in memory (an array) is drawn by a Session instead
+            drawn = ("; a code in memory is drawn by Session(weights).frames([code]) (uint8 [H, W, 3] images)"
+                     if name == "codes" and hasattr(value, "shape") else "")
+            raise UsageError(f"{option(name, value)}: give a path (a str or os.PathLike){drawn}")

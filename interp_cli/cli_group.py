@@ -39,7 +39,11 @@ class _Stopped(Exception):
 _FINISH_A_BATCH = "to finish a stopped batch, run it again as before with --skip-existing"
 # --tune fits a copy of the generator to a morph's photos; click offered --noise or --quiet for it elsewhere.
 _CLOSER_CODE = "--refine N fits the code itself to the photo (interp encode PHOTO --refine 100 -o CODE.npy)"
+# A morph's -o carried over to a batch: click had no guess to offer for it.
+_ROWS_OUTPUT = ("each row's output is named in the manifest's last column and written inside --outdir DIR "
+                "(interp batch PAIRS.csv --outdir out/)")
 _MEANT = {("batch", "--resume"): _FINISH_A_BATCH, ("batch", "--continue"): _FINISH_A_BATCH,
+          ("batch", "-o"): _ROWS_OUTPUT, ("batch", "--output"): _ROWS_OUTPUT,
           ("encode", "--tune"): "tuning fits a copy of the generator, never the code, so encode would write the same "
                                 f"code with it; {_CLOSER_CODE}",
           ("render", "--tune"): "render draws a code, which has no photo to tune a generator to; tuning is a "
@@ -48,11 +52,24 @@ _MEANT = {("batch", "--resume"): _FINISH_A_BATCH, ("batch", "--continue"): _FINI
                              f"-o out.mp4); {_CLOSER_CODE}, and mix takes .npy codes"}
 
 
+# Other tools' names for an option of interp's, for every command that has it: click's guesses by spelling were
+# wrong (`--model`: '--help' or '--hold'; `--frames`: '--face', '--fps' or '--layers').
+_NAMED_ELSEWHERE = {
+    "--model": ("--weights", "the model is --weights NAME: ffhq (the default), demo, a checkpoint path or a hub "
+                             "file owner/repo/file.pt"),
+    "--frames": ("--steps", "the frame count is --steps N, the frames of each transition, both ends included"),
+}
+_NAMED_ELSEWHERE.update({"--checkpoint": _NAMED_ELSEWHERE["--model"], "--num-frames": _NAMED_ELSEWHERE["--frames"]})
+
+
 def _option_meant(err: click.ClickException) -> str | None:
-    """For an unknown option listed in `_MEANT`, the line that says what to use instead."""
+    """For an unknown option listed in `_MEANT` or `_NAMED_ELSEWHERE`, the line that says what to use instead."""
     if not isinstance(err, click.NoSuchOption) or err.ctx is None:
         return None
     meant = _MEANT.get((err.ctx.command.name, err.option_name))
+    if meant is None and err.option_name in _NAMED_ELSEWHERE:
+        ours, said = _NAMED_ELSEWHERE[err.option_name]
+        meant = said if any(ours in param.opts for param in err.ctx.command.params) else None
     return f"no such option {err.option_name!r}: {meant}" if meant else None
 
 

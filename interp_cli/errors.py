@@ -64,6 +64,28 @@ def set_env(variable: str, value: str) -> str:
     return f"set {env_setting(variable, value)}" if speaking_to_cli() else f"`{env_setting(variable, value)}`"
 
 
+def shown(value) -> str:
+    """`value` as a message shows it: its repr, unless that is not one short line (a numpy array's repr runs over
+    many lines: `codes=array([[0., ...` split a one-line refusal), then what it is, as `<numpy.ndarray of shape
+    (18, 512)>`. Strings and numbers are always their repr, however long: they are what the caller typed."""
+    text = repr(value)
+    if isinstance(value, (str, bytes, int, float)) or ("\n" not in text and len(text) <= _SHOWN_MAX):
+        return text
+    kind = type(value)
+    module = kind.__module__.partition(".")[0]
+    name = kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"
+    shape = getattr(value, "shape", None)
+    if isinstance(shape, tuple) and all(isinstance(side, int) for side in shape):
+        return f"<{name} of shape {shape}>"
+    try:
+        return f"<{name} of {len(value)} items>"
+    except TypeError:  # no length: its type alone
+        return f"<{name}>"
+
+
+_SHOWN_MAX = 80  # characters of a repr that a one-line message still shows whole
+
+
 def option(name: str, value=_UNSET, *, placeholder: bool = False) -> str:
     """An option named as its reader passes it. `name` is the keyword (`batch_size`); on the command line
     it is the flag (`--batch-size`). With a `value`: "--fps 60" / "fps=60"; a bool gives the flag's on or
@@ -75,8 +97,8 @@ def option(name: str, value=_UNSET, *, placeholder: bool = False) -> str:
             return name
         if placeholder:
             return f"{name}={value}"
-        shown = f'"{value}"' if isinstance(value, str) and '"' not in value and "\\" not in value else repr(value)
-        return f"{name}={shown}"
+        said = f'"{value}"' if isinstance(value, str) and '"' not in value and "\\" not in value else shown(value)
+        return f"{name}={said}"
     flag = _FLAGS.get(name, "--" + name.replace("_", "-"))
     if value is _UNSET:
         return flag
@@ -489,6 +511,16 @@ def pip_install(args: str) -> str:
     import shlex
 
     return f"{shlex.quote(sys.executable)} -m pip install {args}"
+
+
+def python_line(code: str) -> str:
+    """`code`, Python statements, as its reader runs them: to a Python caller the code itself; to a shell's user the
+    command that runs it with the Python that runs interp (a bare Python statement is no shell command)."""
+    if not speaking_to_cli():
+        return code
+    import shlex
+
+    return f"{shlex.quote(sys.executable)} -c {shlex.quote(code)}"
 
 
 def _missing_requirement(err: BaseException) -> str | None:

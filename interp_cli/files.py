@@ -14,6 +14,9 @@
     claim_temp("frames", "old", directory=True, create=False)  # a locked name to move something aside to
     with claimed("out.mp4") as mine:             # one worker at a time makes out.mp4 (a batch row); False:
         ...                                      # a live process holds its claim (`.out.claim-<hex>.mp4`)
+    with claimed_in_turn("k.pt", waiting=f) as waited:  # the same claim, waited for while a live process holds
+        ...                                      # it (f(claim_holder) said once): one process at a time makes k.pt
+    claim_holder("out.mp4") -> (pid, host) | None  # who holds a claim, as its claimer wrote in it
     clean_stale_temps(directory)                 # done by new_temp; removes only dead writers' temps
     with ArraySpill() as spill:                  # arrays in an anonymous temp file, not in memory:
         spill.put(key, array); spill.get(key)    # a fresh copy read back each time (OSError as the disk says)
@@ -59,7 +62,7 @@ import stat
 import struct
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Union
@@ -196,7 +199,7 @@ def claimed(target: PathLike, *, wait: float = _CLAIM_WAIT_SECONDS) -> Iterator[
     claim that it cannot read, or a dead one's, not its to take over) it yields True: the caller goes on as before,
     whatever it then meets there is its own error, never a wait or a failure of the claim's.
     """
-    path = temp_name(target, "claim", hashlib.sha256(os.fsencode(Path(os.fspath(target)).name)).hexdigest()[:16])
+    path = _claim_path(target)
     key = os.fspath(path)
     ours = False
     try:
@@ -212,6 +215,68 @@ def claimed(target: PathLike, *, wait: float = _CLAIM_WAIT_SECONDS) -> Iterator[
     finally:
         if ours:
             discard(path)  # removed while still locked, then let go: a waiter sees the name lead elsewhere
+
+
+def _claim_path(target: PathLike) -> Path:
+    """The claim file of `target`, named alike by every process: `.NAME.claim-<16 hex digits of NAME's hash>SUFFIX`."""
+    return temp_name(target, "claim", hashlib.sha256(os.fsencode(Path(os.fspath(target)).name)).hexdigest()[:16])
+
+
+# How often a wait for another process's claim (`claimed_in_turn`) looks again: short beside the minutes of work a
+# claim is held for, long beside the moment a look takes (an open, a flock tried, a close).
+_CLAIM_POLL_SECONDS = 0.1
+
+
+@contextmanager
+def claimed_in_turn(target: PathLike, *,
+                    waiting: Callable[[tuple[int, str] | None], None] | None = None) -> Iterator[bool]:
+    """`claimed`, waited for: while another live process holds `target`'s claim, `waiting(claim_holder(target))` is
+    called once and the claim is looked at again every `_CLAIM_POLL_SECONDS` until its holder lets go of it (done,
+    failed, or killed: its lock goes with its life), then taken for the block. Yields whether it waited, so the
+    block can look for what the other made. Where nothing can be claimed (see `claimed`: a folder this process
+    cannot write in, a file system without flock) the block runs at once, as with no claim at all.
+
+    The wait sleeps with no stop held (`claimed` holds one for a single look): Ctrl-C or SIGTERM ends it at once.
+    Nothing else is held meanwhile, so two waits never wait on each other: whoever holds a claim is working, not
+    waiting (a batch's row claims are never waited for)."""
+    waited = False
+    while True:
+        # The first look allows a lock held for a moment (a sweep judging the file); a waiter's later looks need not.
+        with claimed(target, wait=0.0 if waited else _CLAIM_WAIT_SECONDS) as ours:
+            if ours:
+                yield waited
+                return
+        if not waited and waiting is not None:
+            waiting(claim_holder(target))
+        waited = True
+        time.sleep(_CLAIM_POLL_SECONDS)
+
+
+def claim_holder(target: PathLike) -> tuple[int, str] | None:
+    """Who holds `target`'s claim (`claimed`), as its claimer wrote in it: (pid, host name). None where there is
+    none to read: no claim, one made a moment ago and not yet signed, or not a file of ours."""
+    try:
+        fd = os.open(_claim_path(target), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        text = os.read(fd, 512).decode("utf-8", "replace") if stat.S_ISREG(os.fstat(fd).st_mode) else ""
+    except OSError:
+        text = ""
+    finally:
+        os.close(fd)
+    pid, _, host = text.strip().partition(" ")
+    return (int(pid), host) if pid.isdigit() and pid.isascii() else None
+
+
+def _sign_claim(fd: int) -> None:
+    """Write this process's id and host into a claim just taken (over a dead claimer's), for `claim_holder`: a
+    process waiting for it can then say whom it waits for. Best effort: a claim holds by its lock, not its words."""
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {platform.node()}\n".encode(), 0)
+    except OSError:
+        pass
 
 
 def _take_claim(path: Path, wait: float) -> tuple[bool, int | None]:
@@ -234,6 +299,7 @@ def _take_claim(path: Path, wait: float) -> tuple[bool, int | None]:
             return True, None  # nothing to claim with here
         state = _lock_within(fd, wait)
         if state and _same_inode(fd, path):
+            _sign_claim(fd)
             return True, fd
         os.close(fd)
         if state is False:  # a live claimer's

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from interp_cli.checks import refuse_one_path
-from interp_cli.errors import InputError, UsageError, face_without_alignment, option, speaking_to_cli, verb
+from interp_cli.errors import InputError, UsageError, face_without_alignment, option, shown, speaking_to_cli, verb
 from interp_cli.files import check_input_file, refuse_overwriting_inputs
 
 Faces = int | None | Sequence[int | None]  # --face: one for every input, or one per input
@@ -117,7 +117,7 @@ def faces_per_input(face: Faces, count: int, backdrop_index: int | None = None) 
                              f"face), e.g. {option('face', example)}")
     for value in faces:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise UsageError(f"{option('face')}: {value!r} is not a face number (0 = leftmost)")
+            raise UsageError(f"{option('face')}: {shown(value)} is not a face number (0 = leftmost)")
     return faces
 
 

@@ -124,6 +124,11 @@ def read_manifest(path: str | os.PathLike, warnings: list[str] | None = None) ->
                 inputs = tuple(c if os.path.isabs(c) else _beside(folder, c) for c in filled[:-1])
                 if problem is None and len(filled) < 3:
                     problem = "need at least two inputs and an output name"
+                    # Excel saves "CSV" with semicolons where the decimal mark is a comma: one cell a row.
+                    split = next((sep for sep in (";", "\t") if len(filled) == 1 and sep in filled[0]), None)
+                    if split is not None:
+                        problem += f"; its cells are separated by {split!r}, not by commas: save the manifest " \
+                                   f"comma-separated"
                 rows.append(Row(len(rows) + 1, line_no, inputs, name, problem, beside))
     except UnicodeDecodeError:
         raise UsageError(_not_utf8(path, shown), path=shown) from None
@@ -222,6 +227,9 @@ class _Records:
         for text in self._lines:
             self.line += 1
             if self._between_rows:
+                # A BOM where a row starts: two saved manifests joined (`cat mon.csv tue.csv`) keep the second's,
+                # which named tue's first photo "\ufeffa.png", "no such file" with the BOM unseen in the line.
+                text = text.removeprefix("\ufeff")
                 if text.lstrip().startswith("#"):
                     continue
                 self.row_line, self._between_rows = self.line, False

@@ -8,10 +8,12 @@
 
 The page holds every frame as a base64 JPEG in a JavaScript array (filled by one <script> per few MB, so no
 string the browser parses grows with the page; frame 0 is the <img>'s own src, which is what a page without
-JavaScript shows), a slider over them (a sideways drag across the frame too; the keyboard: left/right one
-frame, Home/End, space or k plays; up/down and the page keys stay the browser's), a play/pause button that loops at the
-morph's fps, the inputs' crops (what the encoder saw) with the likeness numbers of the report, and
-a `#frame=N` fragment that opens the page at frame N and follows the slider. The frame order is the
+JavaScript shows; with JavaScript a canvas takes its place and each frame shown is decoded into it and freed,
+so the tab does not keep every frame decoded), a slider over them (a sideways drag across the frame too; the
+keyboard: left/right one frame, Home/End, space or k plays; up/down and the page keys stay the browser's),
+one-frame back and on buttons (44 CSS px, for a finger: held, they repeat; they stop at the ends), a play/pause
+button that loops at the morph's fps, the inputs' crops (what the encoder saw) with the likeness numbers of
+the report, and a `#frame=N` fragment that opens the page at frame N and follows the slider. The frame order is the
 video's (`--loop`, `--pingpong` and `--hold` are already in the frame plan), so frame N of the page
 is frame N of `-o frames/`, and playing it loops the way a GIF does.
 
@@ -284,13 +286,18 @@ h1 small{{font-weight:400;color:#a8acb1;margin-left:6px}}
  h1{{margin-bottom:6px}}
  .bar{{margin-top:6px}}
 }}
-.bar{{display:flex;align-items:center;gap:10px;margin:12px 0 4px}}
-#play{{flex:none;width:44px;height:44px;border:0;border-radius:50%;background:#e8e8e8;color:#16181b;
- cursor:pointer;padding:0;display:flex;align-items:center;justify-content:center}}
-#play:focus-visible,#slider:focus-visible{{outline:2px solid #6aa7ff;outline-offset:2px}}
-#slider{{flex:1;min-width:0;height:44px;margin:0;accent-color:#6aa7ff;cursor:pointer}}
-#count{{flex:none;min-width:5.5em;text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap;color:#c8cacd}}
-@media (forced-colors:active){{#play{{border:2px solid ButtonText}}}}
+.bar{{display:flex;flex-wrap:wrap;align-items:center;gap:10px;margin:12px 0 4px}}
+.bar button{{flex:none;width:44px;height:44px;border:0;border-radius:50%;cursor:pointer;padding:0;display:flex;
+ align-items:center;justify-content:center;touch-action:manipulation;-webkit-user-select:none;user-select:none;
+ -webkit-touch-callout:none}}
+#play{{background:#e8e8e8;color:#16181b}}
+.step button{{background:#2a2d31;color:#e8e8e8}}
+.step button[aria-disabled=true]{{color:#6b6f75;cursor:default}}
+.bar button:focus-visible,#slider:focus-visible{{outline:2px solid #6aa7ff;outline-offset:2px}}
+#slider{{flex:1 1 12rem;min-width:0;height:44px;margin:0;accent-color:#6aa7ff;cursor:pointer}}
+.step{{flex:none;display:flex;align-items:center;gap:4px;margin-left:auto}}
+#count{{flex:none;min-width:5.5em;text-align:center;font-variant-numeric:tabular-nums;white-space:nowrap;color:#c8cacd}}
+@media (forced-colors:active){{.bar button{{border:2px solid ButtonText}}}}
 .inputs{{display:flex;flex-wrap:wrap;gap:10px 18px;margin-top:12px}}
 .input{{display:flex;align-items:center;gap:10px;margin:0;min-width:0}}
 .input img,.nocrop{{flex:none;width:64px;height:64px;border-radius:6px;object-fit:cover}}
@@ -307,7 +314,7 @@ h1 small{{font-weight:400;color:#a8acb1;margin-left:6px}}
  h1 small,#count,.like,.help{{color:#333}}
  .poor{{color:#a00}}
  .nocrop{{background:none;border:1px solid #333;color:#333}}
- #play,#slider,.help,.nojs{{display:none}}
+ #play,#slider,.step button,.help,.nojs{{display:none}}
  #frame,.input{{break-inside:avoid}}
 }}
 </style>
@@ -324,10 +331,19 @@ without it.)</p></noscript>
 <button id="play" type="button" aria-label="Play"><svg viewBox="0 0 16 16" width="16" height="16" aria-hidden="true">
 <path id="icon" d="M4 2.5v11l9.5-5.5z" fill="currentColor"/></svg></button>
 <input id="slider" type="range" min="0" max="0" value="0" step="1" aria-label="Frame">
+<div class="step">
+<button id="back" type="button" aria-label="Previous frame" title="Previous frame (&larr;)"><svg viewBox="0 0 16 16"
+ width="16" height="16" aria-hidden="true"><path d="M10.5 2.5 5 8l5.5 5.5" fill="none" stroke="currentColor"
+ stroke-width="2"/></svg></button>
 <output id="count" for="slider" aria-live="off">0</output>
+<button id="on" type="button" aria-label="Next frame" title="Next frame (&rarr;)"><svg viewBox="0 0 16 16"
+ width="16" height="16" aria-hidden="true"><path d="M5.5 2.5 11 8l-5.5 5.5" fill="none" stroke="currentColor"
+ stroke-width="2"/></svg></button>
+</div>
 </div>
 <div class="inputs">{cards}</div>
-<p class="help">Drag the slider or across the frame, or use the keys: &larr; &rarr; one frame back or on, Home
+<p class="help">Drag the slider or across the frame, the &lsaquo; &rsaquo; buttons for one frame (held, they go
+on), or the keys: &larr; &rarr; one frame back or on, Home
 and End the first and last frame, Space or K play and pause (&uarr; &darr; move the slider once it has focus, and
 scroll the page otherwise). The address keeps <code>#frame=N</code>.</p>
 </main>
@@ -345,10 +361,24 @@ var FRAMES = [];
 _PLAYER = r"""(function () {
   "use strict";
   var n = FRAMES.length;
-  var img = document.getElementById("frame");
+  var still = document.getElementById("frame");
+  // The frames are drawn into one canvas, each decoded (createImageBitmap), drawn and freed: an <img> given each
+  // frame's data: URL in turn left the decoded frames in Chromium's image caches, 4 MB each at 1024 px (240 such
+  // frames, all shown: a 900 MB tab; 360 MB so; benchmarks/README.md, "The page's step buttons and its memory").
+  var view = document.createElement("canvas");
+  view.id = "frame";
+  view.width = MORPH.width;
+  view.height = MORPH.height;
+  view.setAttribute("role", "img");
+  view.setAttribute("aria-label", "frame 0");
+  var context = view.getContext("2d");
+  var wanted = 0;
+  var drawing = false;
   var slider = document.getElementById("slider");
   var count = document.getElementById("count");
   var play = document.getElementById("play");
+  var back = document.getElementById("back");
+  var on = document.getElementById("on");
   var icon = document.getElementById("icon");  // drawn, not a font glyph: every phone has the same one
   var PLAY_ICON = "M4 2.5v11l9.5-5.5z";
   var PAUSE_ICON = "M3.5 2.5h3.2v11H3.5zM9.3 2.5h3.2v11H9.3z";
@@ -356,13 +386,38 @@ _PLAYER = r"""(function () {
   var timer = null;
   var started = 0;
   var startFrame = 0;
-  var FIRST = img.getAttribute("src");
+  var FIRST = still.getAttribute("src").slice(23);  // after "data:image/jpeg;base64,"
 
-  function source(i) {
+  function bytes(i) {
     var f = FRAMES[i];
     if (typeof f === "number") f = FRAMES[f];
-    if (f === null) return FIRST;
-    return "data:image/jpeg;base64," + (f.charAt(0) === "!" ? f.slice(1) : HEADER + f);
+    var text = f === null ? FIRST : f.charAt(0) === "!" ? f.slice(1) : HEADER + f;
+    if (Uint8Array.fromBase64) return Uint8Array.fromBase64(text);
+    var binary = atob(text);
+    var out = new Uint8Array(binary.length);
+    for (var k = 0; k < binary.length; k++) out[k] = binary.charCodeAt(k);
+    return out;
+  }
+
+  // One frame decoded at a time; while it decodes, only the latest frame asked for waits (a fast drag skips
+  // the frames it passed, as an <img> given a new src before the last one loaded does).
+  function draw() {
+    if (drawing) return;
+    drawing = true;
+    var i = wanted;
+    createImageBitmap(new Blob([bytes(i)], {type: "image/jpeg"})).then(function (bitmap) {
+      context.drawImage(bitmap, 0, 0);
+      bitmap.close();
+      view.setAttribute("data-drawn", String(i));  // which frame the canvas holds (the tests read it)
+      drawn(i);
+    }, function () {
+      drawn(i);  // not a JPEG this browser decodes: the frame stays as it was, the next one is tried
+    });
+  }
+
+  function drawn(i) {
+    drawing = false;
+    if (wanted !== i) draw();
   }
 
   function clamp(i) {
@@ -398,15 +453,26 @@ _PLAYER = r"""(function () {
     }
   }
 
-  function show(i, remember) {
+  var live = false;
+
+  function show(i, remember, stepped) {
     i = clamp(i);
+    if (Boolean(stepped) !== live) {  // before the counter changes: a live region is read once it has changed
+      live = Boolean(stepped);
+      count.setAttribute("aria-live", live ? "polite" : "off");
+    }
     if (i !== current) {
       current = i;
-      img.src = source(i);
-      img.alt = "frame " + i + " of " + (n - 1);
+      wanted = i;
+      draw();
+      view.setAttribute("aria-label", "frame " + i + " of " + (n - 1));
       slider.value = String(i);
       if (timer === null) say();
       count.textContent = i + " / " + (n - 1);
+      // At the ends a step button stops, as the arrow keys do (no wrap: a held button would run past the end and
+      // on from the other). aria-disabled, not disabled: a focused button that is disabled loses the focus.
+      back.setAttribute("aria-disabled", String(i === 0));
+      on.setAttribute("aria-disabled", String(i === n - 1));
     }
     if (remember) keepInAddress(i);
   }
@@ -454,10 +520,17 @@ _PLAYER = r"""(function () {
   // guesses one line of title; a long title wraps (cut to one line on short screens, its end and the facts were
   // lost at 200 % zoom), so the room is measured: it does not depend on the frame's size, so one pass settles.
   function fit() {
-    var above = img.getBoundingClientRect().top + window.scrollY;
-    var below = play.parentNode.getBoundingClientRect().bottom - img.getBoundingClientRect().bottom;
+    var above = view.getBoundingClientRect().top + window.scrollY;
+    var below = play.parentNode.getBoundingClientRect().bottom - view.getBoundingClientRect().bottom;
     document.documentElement.style.setProperty("--chrome", Math.ceil(above + below) + "px");
   }
+  // The canvas takes the <img>'s place (its size, its styles by id) with the <img>'s frame 0 already drawn, so
+  // nothing flashes; the <img> stays what a page without JavaScript shows.
+  if (still.complete && still.naturalWidth) {
+    context.drawImage(still, 0, 0);
+    view.setAttribute("data-drawn", "0");
+  }
+  still.parentNode.replaceChild(view, still);
   fit();
   window.addEventListener("resize", fit);
   slider.max = String(n - 1);
@@ -472,25 +545,64 @@ _PLAYER = r"""(function () {
   // frame. Only sideways: the frame keeps vertical panning for the page (touch-action: pan-y). A sideways
   // swipe there was the browser's: Chromium on a phone went back in the history, off the page.
   var drag = null;
-  img.addEventListener("pointerdown", function (event) {
+  view.addEventListener("pointerdown", function (event) {
     if (n < 2 || event.button !== 0) return;
     pause();  // a hand on the frame holds it, as on the slider
     drag = {id: event.pointerId, x: event.clientX, frame: current};
-    img.setPointerCapture(event.pointerId);
+    view.setPointerCapture(event.pointerId);
   });
-  img.addEventListener("pointermove", function (event) {
+  view.addEventListener("pointermove", function (event) {
     if (drag === null || event.pointerId !== drag.id) return;
-    var moved = Math.round((event.clientX - drag.x) / img.getBoundingClientRect().width * (n - 1));
+    var moved = Math.round((event.clientX - drag.x) / view.getBoundingClientRect().width * (n - 1));
     if (moved !== 0 || current !== drag.frame) show(drag.frame + moved, true);
   });
   function endDrag(event) {
     if (drag !== null && event.pointerId === drag.id) drag = null;
   }
-  img.addEventListener("pointerup", endDrag);
-  img.addEventListener("pointercancel", endDrag);
-  if (n > 1) img.style.cursor = "ew-resize";
+  view.addEventListener("pointerup", endDrag);
+  view.addEventListener("pointercancel", endDrag);
+  if (n > 1) view.style.cursor = "ew-resize";
   play.addEventListener("click", function () {
     if (timer === null) start(); else pause();
+  });
+  // The step buttons, one frame back or on: on a phone the slider and the frame give a frame ~1.5 CSS px each
+  // (240 frames), too fine for a finger, and there are no arrow keys. A click (a tap, Enter or Space) steps once;
+  // held down they step again after 400 ms and then 12 times a second, as a held key does, and the click that
+  // ends a hold is not one more step. The counter is read out (a polite live region) while these buttons step:
+  // a screen reader on a button would say nothing of the frame; the slider, play and the keys turn it off again.
+  var hold = null;
+  var held = false;
+  function step(by) {
+    var to = clamp(current + by);
+    if (to === current) return false;
+    pause();
+    show(to, true, true);
+    return true;
+  }
+  function release() {
+    if (hold !== null) clearTimeout(hold);
+    hold = null;
+  }
+  [[back, -1], [on, 1]].forEach(function (pair) {
+    var button = pair[0], by = pair[1];
+    button.addEventListener("click", function (event) {
+      var ended = held;
+      held = false;
+      if (!ended || event.detail === 0) step(by);  // detail 0: a keyboard's or a screen reader's click
+    });
+    button.addEventListener("pointerdown", function (event) {
+      if (event.button !== 0) return;
+      release();
+      held = false;
+      hold = setTimeout(function again() {
+        held = true;
+        hold = step(by) ? setTimeout(again, 83) : null;
+      }, 400);
+    });
+    button.addEventListener("pointerup", release);
+    button.addEventListener("pointercancel", release);
+    button.addEventListener("pointerleave", release);
+    button.addEventListener("contextmenu", function (event) { event.preventDefault(); });  // a long press
   });
   // The page's keys: left/right, Home/End, space and k. Up/down and PageUp/PageDown are the browser's: they
   // scroll the page, or move the focused slider by itself (its input event shows the frame).
@@ -502,9 +614,9 @@ _PLAYER = r"""(function () {
     else if (event.key === "Home") to = 0;
     else if (event.key === "End") to = n - 1;
     else if (event.key === " " || event.key === "k" || event.key === "K") {
-      // Space on the focused play button is that button's own click, which toggles already; K has no such
-      // meaning there, and the button keeps the focus after a click on it, so K toggles here too.
-      if (event.key === " " && event.target === play) return;
+      // Space on a focused button is that button's own click (play toggles already, a step button steps); K has
+      // no such meaning there, and a button keeps the focus after a click on it, so K toggles here too.
+      if (event.key === " " && event.target.tagName === "BUTTON") return;
       event.preventDefault();  // no scroll by a page
       if (event.repeat) return;  // a held key toggles once, not on every auto-repeat
       if (timer === null) start(); else pause();

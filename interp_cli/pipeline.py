@@ -260,10 +260,10 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
     rendered = render_ahead(session.frames(code_stream, batch_size=batch_size, noise=noise, seed=seed,
                                            truncation=truncation, generator=generator), depth=2 * batch_size)
     raw = ends.keep(rendered) if ends is not None else rendered  # counted as drawn, as `watch` counts
-    # A frame shown again later is kept at the model's size (a pasted one is the photo's), and finished (--size,
-    # --paste) again when shown; a hold's copies are copies of the finished frame.
+    # A frame shown again later (the way back) is kept resized (--size), within a bound, or as drawn and pasted
+    # again (--paste: as cheap as keeping the pasted frame); a hold's copies are copies of the finished frame.
     finish, size = _finisher(session, paster, size, paste_timer)
-    frames = replay.replay(raw, sources, finish)
+    frames = replay.replay(raw, sources, finish, keep_finished=paster is None)
     wanted_sheet = kind == "png" or sheet is not None
     sheet_summary = None
     picks = set(spaced(sheet_frames, [i for i, spec in enumerate(plan) if not spec.hold]))
@@ -506,7 +506,7 @@ def morph_frames(session: Session, inputs: Sequence[str | os.PathLike], *, steps
     sources = blend.first_showings(plan)
     rendered = session.frames(blend.iter_codes(codes, replay.to_draw(plan, sources), interp=interp, layer_mask=mask),
                               batch_size=batch_size, noise=noise, seed=seed, truncation=truncation, generator=generator)
-    yield from replay.replay(rendered, sources, _finisher(session, paster, size)[0])
+    yield from replay.replay(rendered, sources, _finisher(session, paster, size)[0], keep_finished=paster is None)
 
 
 class _EndFrames:

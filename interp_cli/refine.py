@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from interp_cli.checks import check_choice, check_number, check_positive, check_refine_steps, check_seed
 from interp_cli.limits import REFINE_LOSSES
 from interp_cli.optim import FlatAdam
+from interp_cli.stops import raise_swallowed
 from interp_cli.torch_flags import deterministic_cudnn, strict_fp32
 
 LOSSES = REFINE_LOSSES
@@ -384,6 +385,7 @@ def refine_codes(generator: torch.nn.Module, targets: torch.Tensor, init_codes: 
             return _image_loss(loss, rendered, target, levels) + reg * (codes - start).pow(2).flatten(1).mean(1)
 
         for step in range(steps):
+            raise_swallowed()  # a stop a bare `except:` swallowed (stops' module doc) ends it here
             optimizer.lr = _lr_at(step, steps, lr)
             per_image = objective_per_image()
             if keep_best:

@@ -27,37 +27,56 @@ from interp_cli.errors import NO_ROOM, InterpError, environment_error, option, s
 from interp_cli.files import ArraySpill
 
 
+# Bytes of finished frames a morph keeps for their later showing (the way back): 1 GiB is 1,365 frames of a 1024 px
+# model's shown at --size 512, 85 at --size 2048. In the temp file, not in memory (the page cache holds what it has
+# room for), and beyond what drawn frames would take there only by the bytes that are larger.
+FINISHED_KEPT = 1 << 30
+
+
 def to_draw(plan: Sequence, sources: Sequence[int]) -> list:
     """The specs of `plan` that must be drawn: the frames that are their own first showing, in order."""
     return [spec for i, spec in enumerate(plan) if sources[i] == i]
 
 
 def replay(drawn: Iterable[np.ndarray], sources: Sequence[int],
-           finish: Callable[[np.ndarray], np.ndarray] | None = None) -> Iterator[np.ndarray]:
+           finish: Callable[[np.ndarray], np.ndarray] | None = None, *,
+           keep_finished: bool = True) -> Iterator[np.ndarray]:
     """Every frame of a plan, in order: the `drawn` frames (those `to_draw` named, in order) where they come,
     and for a frame whose source (`blend.first_showings`) is an earlier one, a copy of that frame. Each frame is
     an array of its own, so a caller that draws on one changes no other.
 
-    `finish` (a morph's --size or --paste) makes each frame drawn, or read back for a later showing, the frame
-    shown; a hold's copies copy the finished frame (finished again for each copy, `--size 512` of a 1024 px model
-    cost each copy 63 ms of Lanczos here). A later showing is kept as drawn, and finished again: a pasted frame
-    is the photo's size, which the temp file would hold instead."""
+    `finish` (a morph's --size or --paste) makes each frame drawn the frame shown, once; a hold's copies copy the
+    finished frame (finished again for each copy, `--size 512` of a 1024 px model cost each copy 63 ms of Lanczos
+    here). With `keep_finished` (a resize: its Lanczos costs more than reading the frame back) a later showing is
+    kept finished, as shown, while the finished frames kept fit in `FINISHED_KEPT` bytes; past that, and without
+    it (a paste: a copy of the photo with the face blended in costs about what writing and reading back a frame
+    of the photo's size does), as drawn, and finished again (benchmarks/README.md, "Work done twice")."""
     drawn = iter(drawn)
     later = _shown_again_later(sources)
     spill = _Spill()
+    kept_finished: set[int] = set()  # the frames in `spill` kept as shown, not as drawn
+    room = FINISHED_KEPT
     held = None  # a clean copy of the frame just shown, when copies of it follow
     try:
         for i, source in enumerate(sources):
             if source == i:
                 frame = next(drawn)
+                shown = finish(frame) if finish else frame
                 if i in later:
-                    spill.put(i, frame)
-                frame = finish(frame) if finish else frame
+                    if keep_finished and shown is not frame and shown.nbytes <= room:
+                        spill.put(i, shown)
+                        kept_finished.add(i)
+                        room -= shown.nbytes
+                    else:
+                        spill.put(i, frame)
+                frame = shown
             elif source == sources[i - 1]:
                 yield held.copy()  # a hold's copy (of the frame drawn or replayed just before)
                 continue
+            elif finish and source not in kept_finished:
+                frame = finish(spill.get(source))
             else:
-                frame = finish(spill.get(source)) if finish else spill.get(source)
+                frame = spill.get(source)
             if i + 1 < len(sources) and sources[i + 1] == source:
                 held = frame.copy()
             yield frame

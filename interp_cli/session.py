@@ -7,9 +7,11 @@ Python caller that morphs many times keeps one, so the weights load once.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +24,7 @@ from interp_cli.cache import LatentCache, array_digest, cache_key, image_digest
 from interp_cli.checks import (check_choice, check_flags, check_function, check_number, check_paths, check_refine_steps,
                                check_seed, check_tune_steps, refuse_one_path)
 from interp_cli.errors import (InputError, NoFaceError, UsageError, WeightsUnavailableError, face_without_alignment,
-                               no_face_advice, one_line, option, verb)
+                               no_face_advice, one_line, option, python_line, shown, verb)
 from interp_cli.files import Outputs, check_input_file
 from interp_cli.images import load_image
 from interp_cli.inputs import crop_name, is_code
@@ -64,8 +66,10 @@ def _code_shape_problem(path: Path, shape: tuple[int, ...], n: int, d: int) -> s
     if shape in ((n, d), (1, n, d)):
         return None
     if shape in ((d,), (1, d)):
+        # the path as a Python literal in double quotes, so that the shell's form quotes the line in single ones
+        tiled = f'np.save("plus.npy", np.tile(np.load({json.dumps(str(path), ensure_ascii=False)}), ({n}, 1)))'
         return (f"code has shape {list(shape)}, one W row, and this model needs W+ [{n}, {d}], a row per style; "
-                f"that row repeated draws its face: np.save('plus.npy', np.tile(np.load({str(path)!r}), ({n}, 1)))")
+                f"that row repeated draws its face: {python_line('import numpy as np; ' + tiled)}")
     return f"code has shape {list(shape)}, this model needs [{n}, {d}]"
 
 
@@ -146,11 +150,12 @@ class Session:
                  progress: bool = False, cache_dir: str | os.PathLike | None = None, precision: str | None = "auto"):
         # Deep inside weights.py and torch these fail as AttributeErrors ('int' object has no attribute ...).
         if weights is not None and not isinstance(weights, (str, os.PathLike)):
-            raise UsageError(f"weights={weights!r}: give a preset name, a checkpoint path or a hub id (a str or path)")
+            raise UsageError(f"weights={shown(weights)}: give a preset name, a checkpoint path or a hub id "
+                             "(a str or path)")
         if device is not None and not isinstance(device, (str, torch.device)):
-            raise UsageError(f"device={device!r}: give auto, cpu, cuda, cuda:N or mps (a str)")
+            raise UsageError(f"device={shown(device)}: give auto, cpu, cuda, cuda:N or mps (a str)")
         if precision is not None and not isinstance(precision, str):
-            raise UsageError(f"precision={precision!r}: give auto, fp32, bf16 or fp16 (a str)")
+            raise UsageError(f"precision={shown(precision)}: give auto, fp32, bf16 or fp16 (a str)")
         check_paths(cache_dir=cache_dir)
         check_function("log", log)
         progress, = check_flags(progress=progress).values()
@@ -260,8 +265,9 @@ class Session:
                              f"stay within about ±10; refused beyond ±{CODE_MAX_ABS:g}, as they draw only noise)", path)
         return code
 
-    def _load_and_align(self, path: Path, settings: EncodeSettings):
-        """(the PIL image the encoder will see, the `AlignedFace` it was cut from or None)."""
+    def _load_and_align(self, path: Path, settings: EncodeSettings, again: dict | None = None):
+        """(the PIL image the encoder will see, the `AlignedFace` it was cut from or None). `again` (`_encode`'s):
+        a photo aligned before, the same pixels and --face, is not searched again; what it says is said again."""
         image = load_image(path, log=self.log)
         aligned = None
         align = settings.aligns(self.aligns_by_default)
@@ -277,9 +283,14 @@ class Session:
             # Alignment reads the photo as an array: made here, so the PIL image's memory goes before the search
             # (one copy of the photo fewer at alignment's peak), and the array is what `keep_photo` keeps.
             photo, image = np.asarray(image), None
+            same = None if again is None else ("aligned", settings.face, array_digest(photo))
             try:
-                aligned = alignment.align_face(photo, output_size=size, face=settings.face, name=str(path),
-                                               log=self.log)
+                aligned = again.get(same) if same is not None else None
+                if aligned is None:
+                    aligned = alignment.align_face(photo, output_size=size, face=settings.face, name=str(path),
+                                                   log=self.log)
+                if same is not None:
+                    again[same] = aligned
             except NoFaceError as err:
                 raise err.advised(no_face_advice()) from None
             except UsageError as err:  # --face N beyond this photo's faces
@@ -343,9 +354,15 @@ class Session:
             raise UsageError(f"encode_inputs: {len(per_input)} settings for {len(paths)} inputs; give one "
                              "EncodeSettings for all, or one per input")
         encoded, calls = [], self.encoder_calls
+        # A photo named twice (`a b a`) is aligned and encoded once (`_encode`'s `again`): the same pixels give the
+        # same crop and code. Its second search was 11 % of a demo morph's CPU, and with its second encoding (no
+        # cache) 15 % of a 1024 px one's (benchmarks/README.md). Only a name given twice is looked for (hashed).
+        named = Counter(str(path) for path in paths)
+        again: dict = {}
         with progress_bars.bar(len(paths), "encoding", unit="image", enabled=self.progress) as bar:
             for path, these in zip(paths, per_input):
-                encoded.append(self._encode(Path(path), these or EncodeSettings()))
+                encoded.append(self._encode(Path(path), these or EncodeSettings(),
+                                            again if named[str(path)] > 1 else None))
                 bar.update()
             if self.encoder_calls == calls:
                 # Nothing encoded (every code from the cache or a .npy): no "encoding: 2/2 images" left to read
@@ -381,12 +398,13 @@ class Session:
         """
         return self._refined(*self._encode(Path(path), settings or EncodeSettings()))
 
-    def _encode(self, path: Path, settings: EncodeSettings) -> tuple:
+    def _encode(self, path: Path, settings: EncodeSettings, again: dict | None = None) -> tuple:
         """`encode_photo` up to refining: (code, `AlignedFace` or None, target, what `_refined` needs to refine
-        the code: None when it is final, a `.npy` code's, a cached one's or one with no --refine)."""
+        the code: None when it is final, a `.npy` code's, a cached one's or one with no --refine). `again`: the
+        alignments and codes of a photo named more than once, kept by its first encoding for the next."""
         if is_code(path):
             return self.load_codes(path), None, None, None
-        image, alignment = self._load_and_align(path, settings)
+        image, alignment = self._load_and_align(path, settings, again)
         target = to_uint8(preprocess(image, self.model.size))[0]
         key = None
         if settings.cache:  # the key needs the weights' hash: only worth computing when caching
@@ -402,7 +420,7 @@ class Session:
             cached = self.cache.get(key, (self.model.n_latent, self.model.style_dim))
             if cached is not None:
                 return cached, alignment, target, None
-        code = self.encode_image(image)
+        code = self._encode_once(image, again)
         if settings.refine > 0:
             return code, alignment, target, (image, settings, key, path.name)
         if key is not None:
@@ -417,6 +435,15 @@ class Session:
             if key is not None:
                 self.cache.put(key, code)
         return code, alignment, target
+
+    def _encode_once(self, image, again: dict | None) -> np.ndarray:
+        """`encode_image`, or a copy of the code the same crop was given before (`again`, `_encode`'s)."""
+        if again is None:
+            return self.encode_image(image)
+        same = ("code", image_digest(image))
+        if same not in again:
+            again[same] = self.encode_image(image)
+        return again[same].copy()
 
     def encode_image(self, image) -> np.ndarray:
         """A PIL image (already aligned if needed) -> W+ code `[n_latent, D]`."""
@@ -565,7 +592,8 @@ class Session:
         loop's return to the first, a --layers mask), whose segments the locality term keeps as they were;
         None: `codes` in order, an open chain. The loaded generator is never changed. With `cache`, tuned
         weights are read from / written to the tuned-weights cache, keyed by the codes, the path's segments, the crops,
-        the weights' sha256 and the tuning settings.
+        the weights' sha256 and the tuning settings; another process (or thread) tuning the same key meanwhile is
+        waited for, said once to `log`, and its entry used (`TunedCache.turn`).
         Returns the tuned copy and `{"steps", "cached", "seconds"}`."""
         # Checked as morph's tune= is, named as passed here: 1.5 failed inside the loop, an internal error.
         steps = check_tune_steps(steps, "steps")
@@ -618,21 +646,37 @@ class Session:
     def _tune(self, codes: np.ndarray, targets: Sequence[np.ndarray | None], steps: int, *, noise: str, seed: int,
               cache: bool, path: np.ndarray) -> tuple[torch.nn.Module, dict]:
         started = time.perf_counter()
+
+        def done(tuned: torch.nn.Module, cached: bool) -> tuple[torch.nn.Module, dict]:
+            return tuned, {"steps": steps, "cached": cached, "seconds": round(time.perf_counter() - started, 3)}
+
+        if not cache:
+            return done(self._tune_afresh(codes, targets, steps, noise=noise, seed=seed, path=path), False)
+        # Keyed on the segments the locality term draws on, not the path: a two-face loop's return is its
+        # first segment run back, so it tunes (and shares the entry) as the open morph does.
+        segments = tuning.segments_of(torch.from_numpy(np.asarray(path, np.float32)))
+        key = tuning.tune_key(codes=array_digest(codes), segments=[array_digest(part.numpy()) for part in segments],
+                              crops=[None if t is None else array_digest(t) for t in targets],
+                              weights=self.weights_sha256, steps=steps, lr=tuning.DEFAULT_LR,
+                              locality=tuning.LOCALITY_WEIGHT, noise=noise, seed=seed,
+                              threads=torch_flags.cpu_threads(self.device))
+        base = self.model.generator
+        tuned = self.tuned_cache.load(key, base)
+        if tuned is not None:
+            return done(tuned, True)
+        # Another run tuning this key now is waited for, and its entry taken (`TunedCache.turn`); the claim is held
+        # until the entry is written.
+        with self.tuned_cache.turn(key, base) as tuned:
+            if tuned is not None:
+                return done(tuned, True)
+            tuned = self._tune_afresh(codes, targets, steps, noise=noise, seed=seed, path=path)
+            self.tuned_cache.put(key, tuned)
+        return done(tuned, False)
+
+    def _tune_afresh(self, codes: np.ndarray, targets: Sequence[np.ndarray | None], steps: int, *, noise: str,
+                     seed: int, path: np.ndarray) -> torch.nn.Module:
         photos = [i for i, target in enumerate(targets) if target is not None]
         base = self.model.generator
-        key = None
-        if cache:
-            # Keyed on the segments the locality term draws on, not the path: a two-face loop's return is its
-            # first segment run back, so it tunes (and shares the entry) as the open morph does.
-            segments = tuning.segments_of(torch.from_numpy(np.asarray(path, np.float32)))
-            key = tuning.tune_key(codes=array_digest(codes), segments=[array_digest(part.numpy()) for part in segments],
-                                  crops=[None if t is None else array_digest(t) for t in targets],
-                                  weights=self.weights_sha256, steps=steps, lr=tuning.DEFAULT_LR,
-                                  locality=tuning.LOCALITY_WEIGHT, noise=noise, seed=seed,
-                                  threads=torch_flags.cpu_threads(self.device))
-            tuned = self.tuned_cache.load(key, base)
-            if tuned is not None:
-                return tuned, {"steps": steps, "cached": True, "seconds": round(time.perf_counter() - started, 3)}
         fixed = [i for i in range(len(targets)) if targets[i] is None]
         pivots = self._on_device(codes[photos])
         target = (torch.from_numpy(np.stack([targets[i] for i in photos])).permute(0, 3, 1, 2).float()
@@ -646,9 +690,7 @@ class Session:
             tuned = tuning.tune_generator(base, target, pivots, steps=steps, noise=self.noise(noise, seed), seed=seed,
                                           fixed=self._on_device(codes[fixed]) if fixed else None,
                                           path=self._on_device(path), progress=progress)
-        if key is not None:
-            self.tuned_cache.put(key, tuned)
-        return tuned, {"steps": steps, "cached": False, "seconds": round(time.perf_counter() - started, 3)}
+        return tuned
 
     def _on_device(self, array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array, np.float32)).to(self.device)

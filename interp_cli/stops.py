@@ -41,6 +41,10 @@ stop was then lost for good (the handler had already set the other stop signals 
 batch sent SIGHUP mid-row wrote both rows and exited 0. While the CLI's main runs, `sys.unraisablehook` keeps
 such a stop instead of printing it, and the next frame written (`FrameWriter.write`) or row started raises it.
 
+The same list keeps every SIGTERM or SIGHUP the handler raised, for the same reason: a bare `except:` where it lands
+(the standard library's copyreg has one, under every deepcopy of a set) swallowed it, and with later ones ignored a
+stopped run went on to the end and exited 0. `raise_swallowed` is also called at each step of tuning and refining.
+
 Handlers are Python-level and only the main thread can set them: in other threads the block just
 runs (no KeyboardInterrupt lands there anyway), and so it does where a stop signal's handler was set
 outside Python (an embedding program's), which could not be put back.
@@ -121,7 +125,14 @@ def _raise_terminated(signum, frame):
     for each in STOP_SIGNALS[1:]:  # once, whichever came first: see the module doc
         if signal.getsignal(each) is _raise_terminated:
             signal.signal(each, signal.SIG_IGN)
-    raise HungUp() if signum == _SIGHUP else Terminated()
+    stop = HungUp() if signum == _SIGHUP else Terminated()
+    # Kept for `raise_swallowed` too: the handler may land inside a bare `except:` that swallows what it raises, and
+    # later stops are now ignored. copyreg._slotnames has one, run at every deepcopy of a set (tuning's copy of the
+    # generator): a run SIGTERMed there tuned on and exited 0, in about 1 of 3 tries. Unwound as usual, the stop
+    # ends the run before any `raise_swallowed` (a frame, a row, a tuning step) is reached again.
+    if not _swallowed:
+        _swallowed.append(stop)
+    raise stop
 
 
 def _note_at_start(signum, frame):
@@ -171,8 +182,9 @@ _hook_found = [sys.unraisablehook]
 
 
 def raise_swallowed() -> None:
-    """Raise the stop that a handler raised where Python could only print it (see the module doc), if one was:
-    called where a run's work goes on (each frame written, each batch row), so a lost stop costs one frame."""
+    """Raise the stop that a handler raised where Python could only print it or a bare `except:` swallowed it (see
+    the module doc), if one was: called where a run's work goes on (each frame written, each batch row, each step of
+    tuning or refining), so a lost stop costs one frame or step."""
     if _swallowed:
         stop = _swallowed.pop()
         _swallowed.clear()

@@ -31,7 +31,8 @@ import copy
 import logging
 import math
 import os
-from collections.abc import Callable, Sequence
+import platform
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -40,10 +41,12 @@ from interp_cli.cache import TUNED_CACHE_MB_ENV, TUNED_DEFAULT_CACHE_MB
 from interp_cli.checks import check_number, check_positive, check_seed, check_tune_steps
 from interp_cli.cache_folders import CacheBound, CacheWarnings, cache_dir, mark_used
 from interp_cli.errors import InterpError, env_setting, is_out_of_memory, option, speaking_to_cli
-from interp_cli.files import atomic_write, clean_stale_temps, remove_if_same
+from interp_cli.files import atomic_write, claimed_in_turn, clean_stale_temps, remove_if_same
 from interp_cli.optim import FlatAdam
 from interp_cli.limits import TUNE_DEFAULT_STEPS
+from interp_cli.models.checkpoint import all_finite
 from interp_cli.refine import _deterministic, _resize_targets, _seeded, default_levels, laplacian_loss
+from interp_cli.stops import raise_swallowed
 from interp_cli.torch_flags import strict_fp32
 
 # Part of the tuned-weights cache key: bump when a change here makes `tune_generator` return other
@@ -266,6 +269,7 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
     with _deterministic(device, seed), strict_fp32(device), torch.enable_grad():
         pool = _LocalityPool(generator, anchors, segments, steps, noise, draw) if locality > 0 else None
         for step in range(steps):
+            raise_swallowed()  # a stop a bare `except:` swallowed (stops' module doc) ends it here
             optimizer.lr = _lr_at(step, steps, lr)
             optimizer.zero_grad()
             everything, wanted = pivots, target
@@ -311,6 +315,17 @@ _debug = logging.getLogger(__name__).debug
 # The tuned-weights cache's default bound; `INTERP_TUNE_CACHE_MB` changes it (0 turns the cache off).
 DEFAULT_CACHE_MB = TUNED_DEFAULT_CACHE_MB
 CACHE_MB_ENV = TUNED_CACHE_MB_ENV
+
+
+def _who(holder: tuple[int, str] | None) -> str:
+    """A claim's holder (`files.claim_holder`) in a waiting line: its pid, and its host if another's (a batch's workers
+    on several nodes, one cache); a thread of this process (a Python caller's) as such."""
+    if holder is None:
+        return "another interp"
+    pid, host = holder
+    if host and host != platform.node():
+        return f"another interp (pid {pid} on {host})"
+    return "another thread of this process" if pid == os.getpid() else f"another interp (pid {pid})"
 
 
 def tune_key(**settings) -> str:
@@ -424,7 +439,7 @@ class TunedCache:
             else:
                 try:
                     damaged = not isinstance(state, dict) or set(state) != set(wanted) or any(
-                        not isinstance(v, torch.Tensor) or v.shape != wanted[k].shape or not torch.isfinite(v).all()
+                        not isinstance(v, torch.Tensor) or v.shape != wanted[k].shape or not all_finite(v)
                         for k, v in state.items())
                 except Exception:  # out of memory checking the values: nothing shown about the entry
                     state, damaged = None, False
@@ -445,6 +460,42 @@ class TunedCache:
         mark_used(path)
         self.hits += 1
         return True
+
+    @contextlib.contextmanager
+    def turn(self, key: str, base: torch.nn.Module) -> Iterator[torch.nn.Module | None]:
+        """Around a miss's tuning of `key` and its `put`: one process at a time tunes a key. Two runs tuning the same
+        photos with the same settings at once (two commands on one pair, a batch's workers with rows of one pair at
+        other sizes or outputs) both tuned, for minutes at 1024 px, and the second's entry replaced the first's.
+        Now the second waits for the first (said once to `warn`, the command's log), then yields the first's entry,
+        loaded as `load` does; None where there is none (the first failed or was killed: this one tunes).
+
+        A claim (`files.claimed_in_turn`) beside the entry, `.<key>.claim-<hex>.pt`, held while tuning: a hidden
+        name, never an entry, and removed when the block ends. No claim where no entry would be kept to share (the
+        cache off, an entry over its bound), nor where none can be made (a read-only cache, a file system without
+        flock): each run tunes, as before."""
+        size = sum(p.numel() * 4 for _, p in tunable_parameters(base))
+        if self.max_bytes <= 0 or size > self.max_bytes:
+            yield None
+            return
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            pass  # then nothing to claim with: tuned here, and `put` says why the entry was not written
+        path = self._path(key)
+        holders = []
+
+        def waiting(holder: tuple[int, str] | None) -> None:
+            holders.append(holder)
+            if self.warn is not None:
+                self.warn(f"tuning: waiting for {_who(holder)} tuning these photos with these settings, to reuse its "
+                          "tuned weights")
+
+        with claimed_in_turn(path, waiting=waiting) as waited:
+            # Looked for even when nothing was waited for: the other may have finished between the miss and the claim.
+            found = self.load(key, base) if os.path.isfile(path) else None
+            if found is None and waited and self.warn is not None:
+                self.warn(f"tuning: {_who(holders[0])} ended without tuned weights; tuning here")
+            yield found
 
     def put(self, key: str, generator: torch.nn.Module) -> None:
         self._on_use()

@@ -29,15 +29,20 @@ def browser_env() -> dict[str, str]:
         dirs.write(f'XDG_DOWNLOAD_DIR="{os.path.join(home, "downloads")}"\n')
     return dict(os.environ, XDG_CONFIG_HOME=config, XDG_CACHE_HOME=os.path.join(home, "cache"))
 
-# The displayed <img> drawn into a canvas at its natural size and handed back as a PNG (lossless, and far
-# smaller to pass over than a pixel array), with the frame number the page says it shows.
+# The displayed frame (the player's canvas once it has drawn the frame its counter names, or the <img> of a page
+# without JavaScript) copied at its natural size and handed back as a PNG (lossless, and far smaller to pass over
+# than a pixel array), with the frame number the page says it shows.
 _SHOWN = """async () => {
-    const img = document.getElementById("frame");
-    await img.decode();
+    const shown = document.getElementById("frame"), count = document.getElementById("count").textContent;
+    if (shown.tagName === "IMG") await shown.decode();
+    for (let waited = 0; shown.tagName === "CANVAS" && waited < 10000; waited += 10) {
+        if (shown.getAttribute("data-drawn") === count.split(" /")[0]) break;
+        await new Promise(later => setTimeout(later, 10));
+    }
     const canvas = document.createElement("canvas");
-    canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
-    canvas.getContext("2d").drawImage(img, 0, 0);
-    return [canvas.toDataURL("image/png"), document.getElementById("count").textContent];
+    canvas.width = shown.naturalWidth || shown.width; canvas.height = shown.naturalHeight || shown.height;
+    canvas.getContext("2d").drawImage(shown, 0, 0);
+    return [canvas.toDataURL("image/png"), count];
 }"""
 
 
@@ -48,6 +53,49 @@ def chromium() -> str | None:
         if found:
             return found
     return None
+
+
+def chromium_processes(kind: str = "renderer", marker: str | None = None) -> set[int]:
+    """The ids of Chromium's processes of one kind (`--type=renderer`, `--type=gpu-process`) running now; with
+    `marker`, only those of the browser launched with that extra argument (a switch Chromium ignores), so another
+    test's or another user's Chromium is not counted."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and f"--type={kind}".encode() in _cmdline(int(entry.name)):
+            pid = int(entry.name)
+            for _ in range(8):  # renderer -> zygote -> zygote -> browser
+                if marker is None or marker.encode() in _cmdline(pid):
+                    found.add(int(entry.name))
+                    break
+                pid = _parent(pid)
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def peak_mb(pids: set[int]) -> float:
+    """The largest peak resident memory (Linux's VmHWM) among these processes, in MB (MiB)."""
+    peak = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+        except OSError:
+            pass
+    return peak / 1024
 
 
 def shown_frame(page) -> tuple[int, np.ndarray]:

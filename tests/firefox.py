@@ -154,6 +154,16 @@ class Firefox:
             {"type": "keyDown", "value": code}, {"type": "keyUp", "value": code}]}]})
         self.send("WebDriver:ReleaseActions")
 
+    def touch(self, x: float, y: float, hold_ms: int = 0) -> None:
+        """One finger put down at (x, y) in CSS px from the viewport's top left, held `hold_ms`, and lifted: a
+        tap, or a long press (WebDriver's touch pointer: Firefox fires touch and pointer events, then a click)."""
+        actions = [{"type": "pointerMove", "x": round(x), "y": round(y), "origin": "viewport"},
+                   {"type": "pointerDown", "button": 0}, {"type": "pause", "duration": hold_ms},
+                   {"type": "pointerUp", "button": 0}]
+        self.send("WebDriver:PerformActions", {"actions": [
+            {"type": "pointer", "id": "finger", "parameters": {"pointerType": "touch"}, "actions": actions}]})
+        self.send("WebDriver:ReleaseActions")
+
     def close(self) -> None:
         try:
             if getattr(self, "_sock", None) is not None:

@@ -415,3 +415,106 @@ def test_an_option_missing_its_value_is_said_so_not_read_as_the_next_option(comm
     if command != "encode":
         words += ["--steps", "2"]
     assert run(*words).exit_code == 0
+
+
+def _without_dlib(folder: Path) -> dict:
+    """The environment of a Python in which dlib does not import (as without the dlib-bin wheel): a `dlib`
+    module ahead of the real one on PYTHONPATH that raises the ImportError a missing one raises."""
+    import os
+
+    (folder / "dlib.py").write_text("raise ImportError(\"No module named 'dlib'\", name='dlib')\n")
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), str(ROOT)]), "HF_HUB_OFFLINE": "1"}
+
+
+@needs_align
+def test_the_dlib_detector_asked_for_without_dlib_says_how_to_take_opencvs_and_that_works(tmp_path):
+    """INTERP_FACE_DETECTOR=dlib where dlib does not import: the refusal said "(or use haar)", with no word of where
+    or how (the command line has no option for it). It now says the setting that does, and that setting works."""
+    import subprocess
+    import sys
+
+    env = _without_dlib(tmp_path)
+    command = [sys.executable, "-m", "interp_cli", "align", PHOTO, "-o", str(tmp_path / "a.png")]
+    failed = subprocess.run(command, env={**env, "INTERP_FACE_DETECTOR": "dlib"}, capture_output=True, text=True,
+                            timeout=300)
+    assert failed.returncode == 1 and not (tmp_path / "a.png").exists()
+    line, = failed.stderr.splitlines()
+    assert line.endswith("-m pip install dlib-bin; or use OpenCV's: set INTERP_FACE_DETECTOR=haar"), line
+    variable, value = line.rpartition("set ")[2].split("=")
+    followed = subprocess.run(command, env={**env, variable: value}, capture_output=True, text=True, timeout=300)
+    assert followed.returncode == 0, followed.stderr
+    assert (tmp_path / "a.png").is_file()
+
+
+@needs_align
+def test_the_dlib_detector_asked_for_without_dlib_tells_a_python_caller_a_line_of_python_that_works(monkeypatch):
+    """The same refusal for a Python caller: from the variable, the line of Python that sets it (run here, it
+    makes the next call work); from detect_faces(detector="dlib"), the keyword."""
+    import os
+
+    from PIL import Image
+
+    from interp_cli import align
+    from interp_cli.align import detect
+    from interp_cli.errors import InterpError
+
+    monkeypatch.setattr(detect, "detector_names", lambda: ["haar"])  # as without dlib-bin
+    monkeypatch.setenv("INTERP_FACE_DETECTOR", "dlib")
+    with Image.open(PHOTO) as photo:
+        image = photo.convert("RGB")
+    with pytest.raises(InterpError) as refused:
+        align.detect_faces(image)
+    said = str(refused.value)
+    assert said.endswith("; or use OpenCV's: `os.environ[\"INTERP_FACE_DETECTOR\"] = \"haar\"`"), said
+    exec(said.rsplit("`", 2)[1], {"os": os})
+    assert os.environ["INTERP_FACE_DETECTOR"] == "haar" and len(align.detect_faces(image)) == 1
+    with pytest.raises(InterpError) as refused:
+        align.detect_faces(image, detector="dlib")
+    assert str(refused.value).endswith("; or use OpenCV's: pass detector=\"haar\"")
+    assert len(align.detect_faces(image, detector="haar")) == 1
+    monkeypatch.setenv("INTERP_FACE_DETECTOR", "cnn")
+    with pytest.raises(InterpError, match=r"^unknown face detector 'cnn' \(INTERP_FACE_DETECTOR\): use dlib or haar$"):
+        align.detect_faces(image)
+    with pytest.raises(InterpError, match=r"^unknown face detector 'cnn' \(detector\): use dlib or haar$"):
+        align.detect_faces(image, detector="cnn")
+
+
+@pytest.mark.parametrize("flag", ["-o", "--output"])
+def test_a_morphs_output_option_given_to_a_batch_says_where_a_batch_writes_and_that_works(flag, out):
+    """`interp batch pairs.csv -o x` (a morph's habit) was "no such option '-o'" and nothing more: click had no
+    guess. It now says where a batch's outputs are named and written, with --outdir, which then works."""
+    manifest = out / "pairs.csv"
+    manifest.write_text(f"{DEMO_A},{DEMO_B},m.gif\n")
+    failed = run("batch", manifest, flag, out / "x", "--weights", "demo", "--steps", 2)
+    assert failed.exit_code == 2 and not (out / "x").exists()
+    assert failed.stderr.startswith(f"interp: error: no such option '{flag}': each row's output is named in the "
+                                    "manifest's last column and written inside --outdir DIR"), failed.stderr
+    assert_takes("batch", failed.stderr.split("': ", 1)[1], {"--outdir"})  # the advice, after the option refused
+    done = run("batch", manifest, "--outdir", f"{out / 'x'}/", "--weights", "demo", "--steps", 2)
+    assert done.exit_code == 0, done.stderr
+    assert (out / "x" / "m.gif").is_file()
+
+
+@pytest.mark.parametrize("command, typed, ours", [
+    ("morph", ["--model", "demo"], ["--weights", "demo"]),
+    ("morph", ["--frames", "3"], ["--steps", "3"]),
+    ("morph", ["--num-frames", "3"], ["--steps", "3"]),
+    ("encode", ["--checkpoint", "demo"], ["--weights", "demo"]),
+])
+def test_another_tools_name_for_an_option_is_answered_with_ours_and_that_works(command, typed, ours, out):
+    """`--model demo` got click's guess by spelling, "did you mean '--help' or '--hold'?", and `--frames 10`
+    "'--face', '--fps' or '--layers'": none of them what was meant. Each now names the option that is, which
+    works; a command without it (align has no --weights) keeps click's guesses."""
+    given = {"--weights": ["--weights", "demo"], "--steps": ["--steps", "3"]}
+    given.pop(ours[0])  # the option under test comes from `typed`, then from the advice
+    rest = {"morph": [DEMO_A, DEMO_B, "-o", out / "m.gif"], "encode": [DEMO_A, "-o", out / "a.npy"]}[command]
+    rest += given["--weights"] if command == "morph" and "--weights" in given else []
+    rest += given["--steps"] if command == "morph" and "--steps" in given else []
+    failed = run(command, *rest, *typed)
+    assert failed.exit_code == 2, failed.stderr
+    advice = failed.stderr.split("': ", 1)[1]
+    assert_takes(command, advice, {ours[0]})
+    done = run(command, *rest, *ours)
+    assert done.exit_code == 0, done.stderr
+    refused = run("align", DEMO_A, "--model", "demo", "-o", out / "x.png")
+    assert refused.exit_code == 2 and "--weights" not in refused.stderr

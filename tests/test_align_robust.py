@@ -170,7 +170,8 @@ def test_detector_choice_from_the_environment(monkeypatch):
     with pytest.raises(InterpError, match="pip install dlib-bin") as refused:
         align.detect_faces(image, detector="dlib")
     # the pip of the Python that runs interp: a bare `pip` may install into another one (a venv not activated)
-    assert f"{shlex.quote(sys.executable)} -m pip install dlib-bin (or use haar)" in str(refused.value)
+    assert f"{shlex.quote(sys.executable)} -m pip install dlib-bin; or use OpenCV's: pass detector=\"haar\"" in \
+        str(refused.value)
 
 
 @pytest.mark.parametrize("detector", DETECTORS)

@@ -390,7 +390,8 @@ def test_sigterm_mid_batch_leaves_no_partial_file_and_the_rerun_completes(tiny, 
     code, err = stop_during_row_2(signal.SIGTERM)
     assert code == 143, err
     assert err.strip().splitlines()[-1] == "interp: terminated"
-    assert sorted(str(p.relative_to(outdir)) for p in outdir.rglob("*")) == ["first.gif", "long"]
+    # Row 2's temp is gone, and so is the folder long/ made for it (it stayed, empty, before).
+    assert sorted(str(p.relative_to(outdir)) for p in outdir.rglob("*")) == ["first.gif"]
     first = (outdir / "first.gif").stat().st_mtime_ns
 
     # SIGKILL cannot be caught: its temporary stays (hidden, never under the output's name) ...
@@ -1506,3 +1507,19 @@ def test_a_batch_whose_rows_all_fail_leaves_no_outdir_it_made(tmp_path, monkeypa
     code, _, err = invoked("batch", "one.csv", "--outdir", "half", "--weights", "demo", "--steps", "2", "-q",
                            monkeypatch=monkeypatch, cwd=tmp_path)
     assert code == 1 and [p.name for p in (tmp_path / "half").iterdir()] == ["made.gif"], err
+
+
+def test_a_failed_row_leaves_no_empty_subfolders_its_output_name_asked_for(tiny, tmp_path, env, monkeypatch):
+    """A row `cut.png,b.png,deep/er/x.gif` whose photo is found spoilt only once decoded (inside the morph) failed
+    alone, but left the empty folders deep/er/ in --outdir, where `interp morph -o deep/er/x.gif` leaves nothing
+    (found while building benchmarks/fuzz_manifest.py). Only the folders the row made go: one a good row writes in
+    stays."""
+    (tmp_path / "cut.png").write_bytes(A.read_bytes()[:2000])  # its header reads, its pixels do not
+    np.save(tmp_path / "wrong.npy", np.zeros((3, 7), np.float32))
+    (tmp_path / "pairs.csv").write_text(f"{A},{B},shared/ok.gif\ncut.png,{B},deep/er/x.gif\n"
+                                        f"wrong.npy,{B},frames/sub/\ncut.png,{A},shared/new/y.mp4\n")
+    code, lines, err = invoked("batch", "pairs.csv", "--outdir", "out", "--weights", tiny, "--no-align", "--steps", 2,
+                               "--json", monkeypatch=monkeypatch, env=env, cwd=tmp_path)
+    assert (code, [r["ok"] for r in lines[:-1]]) == (1, [True, False, False, False]), (lines, err)
+    assert sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*")) == \
+        ["shared", "shared/ok.gif"]

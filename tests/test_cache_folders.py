@@ -39,6 +39,32 @@ def test_a_relative_xdg_cache_home_is_ignored_as_the_spec_says(tmp_path):
     assert done.returncode == 0 and json.loads(done.stdout)["path"] == str(home / "xdg" / "interp"), done.stderr
 
 
+def test_a_cache_bound_below_zero_is_a_setting_said_once_not_a_cache_turned_off(tmp_path):
+    """INTERP_LATENT_CACHE_MB=-1 and INTERP_TUNE_CACHE_MB=-1 (-1: "no limit" to many tools) turned both caches off
+    without a word, and `interp cache` said "at most -1000000 bytes". Now below 0 is a setting the default bound
+    replaces, said once per cache, as a typo is; a second run reuses the codes and the tuning."""
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("INTERP_", "HF_"))}
+    env.update(INTERP_CACHE_DIR=str(tmp_path / "cache"), INTERP_LATENT_CACHE_MB="-1", INTERP_TUNE_CACHE_MB=" -1 ",
+               HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"), PYTHONPATH=str(root))
+    morph = [sys.executable, "-m", "interp_cli", root / "examples" / "demo_a.png", root / "examples" / "demo_b.png",
+             "--weights", "demo", "--steps", "2", "--tune", "1", "-o", tmp_path / "out.gif"]
+    said = []
+    for _ in range(2):
+        done = subprocess.run(morph, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        said.append([line for line in done.stderr.splitlines() if line.startswith(("warning", "encoding", "tuning"))])
+    for what, env_name in (("latent cache", "INTERP_LATENT_CACHE_MB"), ("tuned-weights cache", "INTERP_TUNE_CACHE_MB")):
+        assert f"warning: {env_name}='-1' is below 0; the {what} keeps its default bound, 2048 MB (0 turns it off)" \
+            in said[0], said[0]
+    assert "encoding: 2 of 2 codes reused from the cache (--no-cache encodes again)" in said[1], said[1]
+    assert "tuning: 1 steps reused from the cache" in said[1], said[1]
+    done = subprocess.run([sys.executable, "-m", "interp_cli", "cache", "--json"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    bounds = {part["name"]: part["bound_bytes"] for part in json.loads(done.stdout)["parts"]}
+    assert bounds["latents"] == bounds["tuned"] == 2048 * 10**6, bounds
+
+
 def test_evict_least_recent_keeps_the_most_recently_used_within_a_count_or_a_size(tmp_path):
     """The one eviction the landmark and tuned-weights caches share: oldest mtime out first, `mark_used` moving an
     entry to the back of the queue, a listed entry that is already gone neither counted nor a failure."""

@@ -147,20 +147,34 @@ def test_a_code_made_by_another_model_of_the_same_shape_is_refused_naming_the_fi
 
 def test_a_single_w_row_is_told_how_to_make_the_w_plus_code_that_draws_it(tiny, tiny_codes, tmp_path, monkeypatch):
     """A mapping network's W code ([W] or [1, W]) was refused as any wrong shape: the refusal now says it is one
-    row of the W+ code needed and gives the numpy line that makes that code, which then renders."""
+    row of the W+ code needed and gives the numpy line that makes that code, which then renders. On the command
+    line that line is a shell command (a bare `np.save(...)` was given to the shell's user, who could not run it,
+    and the test ran it with exec); to a Python caller, the Python line."""
+    import shlex
+
+    from interp_cli import pipeline
+    from interp_cli.errors import UsageError
+
     monkeypatch.chdir(tmp_path)
     row = tiny_codes["A"][0][3]
     n, d = tiny_codes["A"][0].shape
-    for name, w in (("w.npy", row), ("w1.npy", row[None])):
+    for name, w in (("w.npy", row), ("w1.npy", row[None]), ("it's here.npy", row)):
         np.save(name, w)
         result = run("render", name, "--weights", tiny, "-o", "r.png")
         assert result.exit_code == 2 and not Path("r.png").exists()
-        suggestion = f"np.save('plus.npy', np.tile(np.load('{name}'), ({n}, 1)))"
+        python = f'np.save("plus.npy", np.tile(np.load("{name}"), ({n}, 1)))'
+        suggestion = f"{shlex.quote(sys.executable)} -c {shlex.quote('import numpy as np; ' + python)}"
         assert one_line_error(result) == (f"interp: error: {name}: code has shape {list(w.shape)}, one W row, and "
                                           f"this model needs W+ [{n}, {d}], a row per style; that row repeated "
                                           f"draws its face: {suggestion}")
-        exec(suggestion, {"np": np})  # the advice, as given
+        ran = subprocess.run(suggestion, shell=True, capture_output=True, text=True, timeout=120)  # as given
+        assert ran.returncode == 0, ran.stderr
         assert np.array_equal(np.load("plus.npy"), np.repeat(row[None], n, axis=0))
+        Path("plus.npy").unlink()
+        with pytest.raises(UsageError) as refused:
+            pipeline.render(name, "r.png", weights=tiny)
+        assert str(refused.value).endswith(f"draws its face: import numpy as np; {python}")
+        exec(python, {"np": np})  # a Python caller's advice, in Python
         assert run("render", "plus.npy", "--weights", tiny, "-o", "r.png").exit_code == 0
         Path("r.png").unlink()
 

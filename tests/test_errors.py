@@ -396,3 +396,49 @@ def test_face_without_alignment_says_which_setting_turned_alignment_off_in_the_r
         "face picks among the faces that alignment finds, and alignment is off (this model, like the demo preset, "
         "takes its inputs as they are); drop face, or pass align=True")
     assert face_without_alignment(None, explicit=True).endswith("(align=False is given); drop face, or pass align=True")
+
+
+_AB = [str(Path(__file__).resolve().parents[1] / "examples" / name) for name in ("demo_a.png", "demo_b.png")]
+_ARRAY_CALLS = {  # a numpy array where a path, a choice, a count or a list of paths belongs: each a caller's slip
+    "render codes": lambda np, api, out: api.render(np.zeros((18, 512), "float32"), out / "a.png", weights="demo"),
+    "morph output": lambda np, api, out: api.morph(_AB, np.zeros((64, 64)), weights="demo"),
+    "morph ease": lambda np, api, out: api.morph(_AB, out / "m.gif", ease=np.zeros((64, 64))),
+    "morph inputs": lambda np, api, out: api.morph(np.zeros((2, 64)), out / "m.gif", weights="demo"),
+    "morph steps": lambda np, api, out: api.morph(_AB, out / "m.gif", steps=np.zeros((64, 64))),
+    "morph face": lambda np, api, out: api.morph(_AB, out / "m.gif", face=[np.zeros((64, 64)), None]),
+    "Session weights": lambda np, api, out: api.Session(np.zeros((64, 64))),
+}
+
+
+@pytest.mark.parametrize("call", sorted(_ARRAY_CALLS))
+def test_a_numpy_array_where_a_python_caller_meant_a_value_is_refused_in_one_line_naming_it(call, tmp_path):
+    """A numpy array passed for a path, a choice or a count (a code in memory given to render(), which takes the
+    .npy's path) was refused with the array's repr, many lines of it (`codes=array([[0., 0., ...`), or not refused
+    at all: numpy's "truth value ... is ambiguous" ValueError (ease=), os.fspath's TypeError (an array of inputs).
+    Each is one UsageError line that says what was passed: its type and shape."""
+    np = pytest.importorskip("numpy")
+    from interp_cli import pipeline
+
+    with pytest.raises(UsageError) as refused:
+        _ARRAY_CALLS[call](np, pipeline, tmp_path)
+    said = str(refused.value)
+    assert "\n" not in said and len(said) < 200, said
+    assert "numpy.ndarray of shape (" in said, said
+    assert not any(tmp_path.iterdir()), "nothing is written"
+    if call == "render codes":  # and the code in memory is drawn as the refusal says
+        assert said.endswith("; a code in memory is drawn by Session(weights).frames([code]) (uint8 [H, W, 3] images)")
+        frame = next(pipeline.Session("demo").frames([np.zeros((10, 128), "float32")]))
+        assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
+
+
+def test_a_value_is_shown_whole_when_its_repr_is_one_short_line_and_by_its_type_else():
+    from interp_cli.errors import shown
+
+    assert shown("x" * 300) == repr("x" * 300)  # what the caller typed, however long
+    assert shown(12345678901234567890 ** 5) == repr(12345678901234567890 ** 5)
+    assert shown([1, None]) == "[1, None]"
+    assert shown(list(range(100))) == "<list of 100 items>"
+    assert shown(iter(range(100))).startswith("<range_iterator")
+    np = pytest.importorskip("numpy")
+    assert shown(np.arange(3)) == "array([0, 1, 2])"
+    assert shown(np.zeros((18, 512))) == "<numpy.ndarray of shape (18, 512)>"

@@ -5,11 +5,13 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import platform
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -210,6 +212,43 @@ def test_a_live_claim_is_refused_to_another_process_and_a_killed_claimers_is_tak
             assert child.wait(timeout=60) == -signal.SIGKILL
             with files.claimed(out) as mine:
                 assert mine is True and _hidden(tmp_path) == [claim]  # the same name, now this process's
+        assert os.listdir(tmp_path) == []
+
+
+def test_a_claim_in_turn_waits_for_a_live_claimer_names_it_and_takes_the_claim_when_it_ends(tmp_path):
+    """Two processes making one thing (a tuned-weights entry): the second waits while the first lives, told once
+    who holds it (its pid and host, as the claimer wrote them), and takes the claim when the first is done or is
+    killed (its lock goes with it; its claim file is taken over). Unheld, the claim is taken at once, unwaited."""
+    out = tmp_path / "entry.pt"
+    with files.claimed_in_turn(out, waiting=lambda holder: pytest.fail(f"waited for {holder}")) as waited:
+        assert waited is False and files.claim_holder(out) == (os.getpid(), platform.node())
+    assert os.listdir(tmp_path) == [] and files.claim_holder(out) is None
+    for end in ("done", "killed"):
+        child = _claimer(out, "wait")
+        (claim,) = _hidden(tmp_path)
+        said, taken = [], []
+
+        def wait_for_it(said: list = said, taken: list = taken) -> None:
+            with files.claimed_in_turn(out, waiting=said.append) as waited:
+                taken.append((waited, _hidden(tmp_path), files.claim_holder(out)))
+
+        waiter = threading.Thread(target=wait_for_it)
+        waiter.start()
+        deadline = time.monotonic() + 60
+        while not said:
+            assert time.monotonic() < deadline and waiter.is_alive(), "the waiter never waited"
+            time.sleep(0.02)
+        time.sleep(0.5)  # a few looks more: still waiting, and only one line said
+        assert said == [(child.pid, platform.node())] and taken == [] and waiter.is_alive()
+        if end == "done":
+            Path(f"{out}.go").touch()
+            assert child.wait(timeout=60) == 0
+            os.unlink(f"{out}.go")
+        else:
+            child.kill()
+            assert child.wait(timeout=60) == -signal.SIGKILL
+        waiter.join(timeout=60)
+        assert not waiter.is_alive() and taken == [(True, [claim], (os.getpid(), platform.node()))]
         assert os.listdir(tmp_path) == []
 
 

@@ -23,6 +23,7 @@ from PIL import Image
 
 from interp_cli.errors import CheckpointError
 from interp_cli.models.checkpoint import (
+    all_finite,
     build_state_dict_shapes,
     infer_encoder_config,
     infer_generator_config,
@@ -393,6 +394,22 @@ def test_an_entry_that_is_not_a_tensor_is_a_checkpoint_error_naming_it(tmp_path,
 
 
 DEMO = Path(__file__).resolve().parents[1] / "interp_cli" / "data" / "demo.pt"
+
+
+@pytest.mark.parametrize(("values", "finite"), [
+    ([1.0, 2.0, -3.0], True),
+    ([3e38, 3e38, 3e38], True),  # finite, though their sum overflows: the exact test clears them
+    ([1.0, float("nan"), 2.0], False),
+    ([float("inf"), -float("inf")], False),  # the sum is NaN
+    ([-float("inf"), 1.0], False),
+    ([], True),
+])
+def test_all_finite_says_whether_a_tensor_holds_nan_or_infinity(values, finite):
+    """The one finite check of the checkpoint, the face descriptor and the tuned cache: exact, though it tries the sum
+    first, also where finite values overflow the sum."""
+    assert all_finite(torch.tensor(values, dtype=torch.float32)) is finite
+    in_half = finite and max(map(abs, values), default=0) < 65504  # float16's largest
+    assert all_finite(torch.tensor(values, dtype=torch.float16)) is in_half
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])

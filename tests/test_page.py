@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -453,7 +454,7 @@ def test_on_a_phone_the_frame_and_the_slider_fit_without_sideways_scrolling(brow
     page = visit.page
     scroll_width, inner_width = page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
     assert scroll_width <= inner_width == 390
-    for selector in ("#frame", "#slider", "#play", "#count"):
+    for selector in ("#frame", "#slider", "#play", "#back", "#count", "#on"):
         box = page.locator(selector).bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["y"] + box["height"] <= 844, selector
         assert box["width"] > 0 and box["height"] > 0
@@ -481,7 +482,7 @@ def test_on_a_touch_phone_a_finger_scrubs_on_the_slider_and_across_the_frame_and
     page.goto((out / "m.html").as_uri())  # after about:blank: there is a page to go back to
     cdp = context.new_cdp_session(page)
     assert page.evaluate("[document.documentElement.scrollWidth, innerWidth]") == [390, 390]
-    for selector in ("#play", "#slider"):  # targets a finger can hit (WCAG 2.5.5: 44 CSS px)
+    for selector in ("#play", "#slider", "#back", "#on"):  # targets a finger can hit (WCAG 2.5.5: 44 CSS px)
         box = page.locator(selector).bounding_box()
         assert box["width"] >= 44 and box["height"] >= 44, (selector, box)
     number = lambda: int(page.evaluate("document.getElementById('count').textContent").split("/")[0])  # noqa: E731
@@ -509,6 +510,162 @@ def test_on_a_touch_phone_a_finger_scrubs_on_the_slider_and_across_the_frame_and
     context.close()
 
 
+LONG = 240  # a 240-frame morph: ~1.5 CSS px a frame across a phone's slider or frame
+
+
+def _hold(cdp, box, ms: int, page) -> None:
+    """One finger held on the middle of `box` for `ms`, then lifted (Chromium's own touch input)."""
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+    page.wait_for_timeout(ms)
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+def test_on_a_touch_phone_the_step_buttons_reach_every_frame_of_a_long_morph_exactly(browser, tmp_path):
+    """On a phone a 240-frame morph is ~1.5 CSS px a frame on the slider and the frame, and a phone has no arrow
+    keys: no finger could reach one given frame. The one-frame back and on buttons (44 CSS px, named for a screen
+    reader) step exactly, stop playback as the slider does, keep #frame=N in step, repeat while held and stop at
+    the ends (no wrap); the frame shown is the frame the counter names."""
+    frames = _gradients(LONG)
+    url = _page_of(tmp_path / "long.html", frames)
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True,
+                                  device_scale_factor=3)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url)
+    cdp = context.new_cdp_session(page)
+    number = lambda: int(page.evaluate("document.getElementById('count').textContent").split("/")[0])  # noqa: E731
+    disabled = lambda: page.evaluate(  # noqa: E731
+        "['back', 'on'].map(id => document.getElementById(id).getAttribute('aria-disabled'))")
+    assert page.evaluate("[document.documentElement.scrollWidth, innerWidth]") == [390, 390]
+    for name, selector in (("Previous frame", "#back"), ("Next frame", "#on")):
+        button = page.get_by_role("button", name=name, exact=True)
+        assert button.count() == 1 and button.evaluate("b => b.id") == selector[1:]
+        box = button.bounding_box()
+        assert box["width"] >= 44 and box["height"] >= 44 and box["x"] >= 0 and box["x"] + box["width"] <= 390
+        assert box["y"] + box["height"] <= 844, (selector, box)
+    assert disabled() == ["true", "false"]
+    for _ in range(3):
+        page.tap("#on")
+    assert number() == 3
+    page.wait_for_timeout(400)  # the address follows 4 times a second, then catches up
+    assert page.evaluate("location.hash") == "#frame=3" and disabled() == ["false", "false"]
+    shown, pixels = shown_frame(page)
+    assert shown == 3 and psnr(pixels, frames[3]) >= 35
+    assert psnr(pixels, frames[3]) > psnr(pixels, frames[2]) + 3  # that frame, not a neighbour
+    page.tap("#back")
+    assert number() == 2
+    # Playing: a step pauses it, one frame on from where it stood.
+    page.tap("#play")
+    assert _playing(page)
+    page.wait_for_timeout(300)
+    page.tap("#on")
+    assert not _playing(page)
+    stopped = number()
+    assert stopped > 3
+    page.wait_for_timeout(400)
+    assert number() == stopped and page.evaluate("location.hash") == f"#frame={stopped}"
+    # Held, a button goes on (after 400 ms, 12 a second) and stops where the finger is lifted.
+    _hold(cdp, page.locator("#on").bounding_box(), 1400, page)
+    held = number()
+    assert held - stopped >= 6, (stopped, held)
+    page.wait_for_timeout(400)
+    assert number() == held and page.evaluate("location.hash") == f"#frame={held}"  # no step after the lift
+    # The ends: the last frame stops a held button and a tap; no wrap to frame 0.
+    page.evaluate(f"location.hash = '#frame={LONG - 3}'")
+    page.wait_for_timeout(100)
+    _hold(cdp, page.locator("#on").bounding_box(), 1000, page)
+    assert number() == LONG - 1 and disabled() == ["false", "true"]
+    page.tap("#on", force=True)  # Playwright waits for an aria-disabled button to be enabled; a finger does not
+    assert number() == LONG - 1
+    page.tap("#back")
+    assert number() == LONG - 2
+    page.evaluate("location.hash = '#frame=1'")
+    page.wait_for_timeout(100)
+    page.tap("#back")
+    page.tap("#back", force=True)
+    assert number() == 0 and disabled() == ["true", "false"]
+    assert page.url.startswith("file:") and errors == []
+    context.close()
+
+
+def test_the_keyboard_reaches_the_step_buttons_and_a_mouse_held_on_one_repeats(browser, tmp_path):
+    """Tab goes play, slider, back, on; Enter or Space on a step button steps (Space is that button's click,
+    not play); at an end the button keeps the focus (aria-disabled, not disabled); a held mouse button repeats."""
+    url = _page_of(tmp_path / "long.html", _gradients(LONG))
+    visit = Visit(browser, url + "#frame=10", viewport=(800, 700))
+    page = visit.page
+    order = []
+    for _ in range(4):
+        page.keyboard.press("Tab")
+        order.append(page.evaluate("document.activeElement.id"))
+    assert order == ["play", "slider", "back", "on"]
+    assert _focus_ring(page, "#on") > 50
+    page.keyboard.press("Enter")
+    assert visit.number() == 11 and visit.fragment("#frame=11") == "#frame=11"
+    page.keyboard.press(" ")
+    assert visit.number() == 12 and not _playing(page)
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press(" ")
+    assert visit.number() == 11 and not _playing(page)
+    # Said: the counter is read out while the buttons step (a screen reader on a button hears the frame), and
+    # not while the slider or play moves it (the slider says it; ~30 a second while playing would be noise).
+    assert page.eval_on_selector("#count", "c => c.getAttribute('aria-live')") == "polite"
+    page.keyboard.press("k")
+    assert _playing(page) and page.eval_on_selector("#count", "c => c.getAttribute('aria-live')") == "off"
+    page.keyboard.press("k")
+    page.keyboard.press("Home")
+    page.focus("#back")
+    page.keyboard.press("Enter")
+    assert visit.number() == 0 and page.evaluate("document.activeElement.id") == "back"
+    assert page.eval_on_selector("#back", "b => [b.disabled, b.getAttribute('aria-disabled')]") == [False, "true"]
+    box = page.locator("#on").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.wait_for_timeout(1200)
+    page.mouse.up()
+    held = visit.number()
+    assert held >= 5, held
+    page.wait_for_timeout(300)
+    assert visit.number() == held and visit.fragment(f"#frame={held}") == f"#frame={held}"
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)  # a click: one step
+    assert visit.number() == held + 1
+    assert visit.errors == []
+    visit.close()
+
+
+def test_the_tab_does_not_keep_every_frame_it_showed_decoded(browser, tmp_path):
+    """An <img> given each frame's data: URL in turn left the decoded frames in Chromium's image caches, 4 MB a
+    frame at 1024 px: a 240-frame morph, every frame shown, peaked at 900 MB in its tab. The player decodes each
+    frame into one canvas and frees it, so showing 50 more frames leaves the tab's peak near where it was."""
+    from tests.browser import OFFLINE_ARGS, browser_env, chromium, chromium_processes, peak_mb
+
+    frames = _gradients(60, 1024, 1024)
+    url = _page_of(tmp_path / "big.html", frames)
+    marker = f"--interp-test={tmp_path.name}"  # this test's Chromium, not the suite's or another run's
+    own = browser.browser_type.launch(executable_path=chromium(), args=[*OFFLINE_ARGS, marker], env=browser_env())
+    try:
+        page = own.new_page(viewport={"width": 1280, "height": 1100}, device_scale_factor=1)
+        page.goto(url)
+        page.keyboard.press("End")  # the last frame and the first ten: the tab's decoders and canvas are warm
+        page.keyboard.press("Home")
+        for number in range(1, 10):
+            page.keyboard.press("ArrowRight")
+            assert shown_frame(page)[0] == number
+        renderers = chromium_processes("renderer", marker)
+        assert renderers, "no renderer of this test's Chromium found"
+        warm = peak_mb(renderers)
+        for number in range(10, 60):
+            page.keyboard.press("ArrowRight")
+            shown, pixels = shown_frame(page)
+            assert shown == number and psnr(pixels, frames[number]) >= 35
+        grown = peak_mb(chromium_processes("renderer", marker)) - warm
+        assert grown < 50, f"the tab's peak grew {grown:.0f} MB over 50 frames of 4 MB decoded"
+    finally:
+        own.close()
+
+
 def test_a_printed_page_is_dark_text_on_paper_with_the_frame_shown_and_no_controls(browser, made):
     """Printed (print preview, paper, no background graphics: the browsers' default), the page's light grey
     text was drawn on white paper (1.2:1 for the title), and a play button, a slider and the keys' help were
@@ -521,15 +678,35 @@ def test_a_printed_page_is_dark_text_on_paper_with_the_frame_shown_and_no_contro
     seen = page.evaluate("""() => {
         const style = s => getComputedStyle(document.querySelector(s));
         return {texts: ["body", "h1", "h1 small", "#count", ".name", ".like"].map(s => [s, style(s).color]),
-                hidden: ["#play", "#slider", ".help"].map(s => style(s).display),
+                hidden: ["#play", "#slider", "#back", "#on", ".help"].map(s => style(s).display),
                 shown: ["#frame", "#count", ".inputs"].map(s => style(s).display)};
     }""")
     for selector, colour in seen["texts"]:
         assert _contrast(colour, "rgb(255, 255, 255)") >= 7, (selector, colour)
-    assert seen["hidden"] == ["none"] * 3 and "none" not in seen["shown"], seen
+    assert seen["hidden"] == ["none"] * 5 and "none" not in seen["shown"], seen
     assert page.locator("#count").inner_text() == f"30 / {STEPS - 1}" and shown_frame(page)[0] == 30
-    assert page.pdf()[:5] == b"%PDF-"  # and Chromium prints it
+    pdf = page.pdf()
+    assert pdf[:5] == b"%PDF-"  # and Chromium prints it: with the frame shown (the player's canvas), not frame 0
+    written = frames_dir(out / "frames")
+    printed = [image for image in _pdf_images(pdf) if image.shape == written[30].shape]
+    assert any(psnr(image, written[30]) >= 30 > psnr(image, written[0]) for image in printed), len(printed)
     page.close()
+
+
+def _pdf_images(pdf: bytes) -> list[np.ndarray]:
+    """The RGB images a PDF of Chromium's holds: its 8-bit image XObjects, Flate (a canvas) or DCT (a JPEG)."""
+    images = []
+    for found in re.finditer(rb"<<([^<>]*?/Subtype /Image[^<>]*?)>>\s*stream\r?\n", pdf):
+        fields = dict(re.findall(rb"/(Width|Height|Length|Filter) /?(\w+)", found.group(1)))
+        data = pdf[found.end():found.end() + int(fields[b"Length"])]
+        if fields.get(b"Filter") == b"DCTDecode":
+            images.append(np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
+        elif fields.get(b"Filter") == b"FlateDecode":
+            raw = np.frombuffer(zlib.decompress(data), np.uint8)
+            width, height = int(fields[b"Width"]), int(fields[b"Height"])
+            if raw.size == width * height * 3:
+                images.append(raw.reshape(height, width, 3))
+    return images
 
 
 def test_the_inputs_crops_are_sharp_on_a_3x_phone_screen(browser, tmp_path):
@@ -601,6 +778,33 @@ def test_firefox_opens_at_the_fragments_frame_follows_the_keys_and_uses_no_netwo
     assert not [name for name in loaded if not name.startswith(("data:", "file:"))], loaded
 
 
+def test_firefox_steps_one_frame_by_tap_and_by_keyboard_and_repeats_while_a_finger_holds(gecko, tmp_path):
+    url = _page_of(tmp_path / "long.html", _gradients(LONG))
+    gecko.navigate("about:blank")
+    gecko.navigate(url + "#frame=5")
+
+    def centre(selector: str) -> tuple[float, float]:
+        return tuple(gecko.run(f"const r = document.querySelector('{selector}').getBoundingClientRect(); "
+                               "return [r.left + r.width / 2, r.top + r.height / 2];"))
+
+    gecko.touch(*centre("#on"))
+    gecko.touch(*centre("#on"))
+    gecko.touch(*centre("#back"))
+    assert _firefox_number_and_fragment(gecko, 6) == (6, "#frame=6")
+    gecko.run("document.getElementById('play').focus();")
+    gecko.press("Tab")
+    gecko.press("Tab")
+    assert gecko.run("return document.activeElement.id;") == "back"
+    gecko.press(" ")  # the focused button's click: a step back, not play
+    assert _firefox_number_and_fragment(gecko, 5) == (5, "#frame=5")
+    assert gecko.run("return document.getElementById('play').getAttribute('aria-label');") == "Play"
+    gecko.touch(*centre("#on"), hold_ms=1400)  # held: on after 400 ms, 12 a second; no step once lifted
+    held = int(gecko.run("return document.getElementById('count').textContent;").split("/")[0])
+    assert held - 5 >= 6, held
+    time.sleep(0.4)
+    assert _firefox_number_and_fragment(gecko, held) == (held, f"#frame={held}")
+
+
 # --- big pages, short screens, keys and assistive technology (in Chromium) ----------------------------------
 
 
@@ -649,7 +853,7 @@ def test_a_page_over_the_slow_size_is_written_with_one_warning_naming_it(tmp_pat
 
 
 def _in_view(page, viewport) -> dict:
-    boxes = {s: page.locator(s).bounding_box() for s in ("#frame", "#slider", "#play")}
+    boxes = {s: page.locator(s).bounding_box() for s in ("#frame", "#slider", "#play", "#back", "#on")}
     for selector, box in boxes.items():
         assert box["x"] >= 0 and box["x"] + box["width"] <= viewport[0] + 0.5, (selector, viewport, box)
         assert box["y"] >= 0 and box["y"] + box["height"] <= viewport[1] + 0.5, (selector, viewport, box)
@@ -787,11 +991,12 @@ def test_screen_readers_hear_the_slider_not_a_live_counter_and_forced_colors_kee
     # Forced colors (Windows high contrast) drop the button's fill: its edge must still be drawn.
     forced = browser.new_page(forced_colors="active", viewport={"width": 800, "height": 600})
     forced.goto((out / "m.html").as_uri())
-    box = forced.locator("#play").bounding_box()
-    shot = np.asarray(Image.open(io.BytesIO(forced.screenshot(clip=box))).convert("RGB")).astype(int)
-    canvas = shot[0, 0]  # a corner, outside the round button
-    ring = shot[shot.shape[0] // 2, :4]  # the left edge of the circle, at mid-height
-    assert np.abs(ring - canvas).sum(axis=1).max() > 100, (ring, canvas)
+    for selector in ("#play", "#back", "#on"):
+        box = forced.locator(selector).bounding_box()
+        shot = np.asarray(Image.open(io.BytesIO(forced.screenshot(clip=box))).convert("RGB")).astype(int)
+        canvas = shot[0, 0]  # a corner, outside the round button
+        ring = shot[shot.shape[0] // 2, :4]  # the left edge of the circle, at mid-height
+        assert np.abs(ring - canvas).sum(axis=1).max() > 100, (selector, ring, canvas)
     forced.close()
 
 
@@ -974,7 +1179,7 @@ def test_a_reader_who_asks_for_reduced_motion_gets_no_animation_until_they_press
 def _fits_across(page, width: int) -> None:
     """No sideways scroll; the controls, the title and every name whole inside the window's width."""
     assert page.evaluate("document.documentElement.scrollWidth") <= width
-    for selector in ("#play", "#slider", "#count", "h1", ".name", ".like", ".help"):
+    for selector in ("#play", "#slider", "#back", "#count", "#on", "h1", ".name", ".like", ".help"):
         for box in page.eval_on_selector_all(selector, "all => all.map(e => { const r = e.getBoundingClientRect(); "
                                                        "return [r.left, r.right, e.scrollWidth - e.clientWidth]; })"):
             assert box[0] >= 0 and box[1] <= width + 0.5 and box[2] <= 0, (selector, width, box)

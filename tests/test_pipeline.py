@@ -904,3 +904,54 @@ def test_a_morph_that_aligns_leaves_the_callers_library_path_as_it_was(tmp_path)
         run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
         assert run.returncode == 0, run.stderr
         assert run.stdout.strip() == repr(before)
+
+
+@pytest.mark.skipif(not alignment_available(), reason="needs the align extra")
+@pytest.mark.parametrize("cache", [True, False])
+def test_a_photo_given_twice_is_aligned_and_encoded_once(tmp_path, monkeypatch, cache):
+    """`interp a.jpg b.jpg a.jpg` (there and back) searched a.jpg for its face twice, the detector and landmarks
+    run again for the same crop (11 % of a demo morph's CPU), and without the cache encoded it twice too. Now
+    once each; the morph ends on the frame it began with, bit for bit, as before. Another face of one photo
+    (`--face 0,,1`) is still another search and another code."""
+    from interp_cli import align
+
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    photos = Path(__file__).parent / "data" / "faces"
+    a, b, two = (str(photos / name) for name in ("obama.jpg", "biden.jpg", "two_people.jpg"))
+    searched = []
+    align_face = align.align_face
+
+    def counted(photo, **kwargs):
+        searched.append(kwargs["name"])
+        return align_face(photo, **kwargs)
+
+    monkeypatch.setattr(align, "align_face", counted)
+    summary = pipeline.morph([a, b, a], tmp_path / "m", weights="demo", steps=3, align=True, cache=cache)
+    assert searched == [a, b] and summary["encoder_calls"] == 2
+    frames = sorted((tmp_path / "m").iterdir())
+    assert len(frames) == summary["frames"] == 5 and frames[0].read_bytes() == frames[-1].read_bytes()
+    searched.clear()
+    summary = pipeline.morph([two, b, two], tmp_path / "n", weights="demo", steps=3, align=True, cache=cache,
+                             face=(0, None, 1))
+    assert searched == [two, b, two] and summary["encoder_calls"] == (2 if cache else 3)
+
+
+def test_a_resized_pingpongs_way_back_is_resized_once_a_pasted_ones_pasted_again(demo, tmp_path, monkeypatch):
+    """A --pingpong's way back (and a two-input --loop's) read each frame back as drawn and resized it again for
+    --size: a second Lanczos per frame for the frame already shown. Now the resized frame is kept for the way
+    back; a pasted one is still pasted again (as cheap as keeping a frame of the photo's size). Same frames."""
+    from interp_cli.paste import Paster
+
+    resized, pasted = [], []
+    resize, paste = pipeline._resized, Paster.paste
+    monkeypatch.setattr(pipeline, "_resized", lambda frame, size: resized.append(1) or resize(frame, size))
+    monkeypatch.setattr(Paster, "paste", lambda self, face: pasted.append(1) or paste(self, face))
+    frames = cli_frames(tmp_path, DEMO_A, DEMO_B, "--steps", 6, "--pingpong", "--size", 96, "--batch-size", 4)
+    assert len(frames) == 10 and len(resized) == 6 and _mirrored(frames) == []
+    looped = list(demo.morph_frames([DEMO_A, DEMO_B], steps=6, loop=True, size=80))
+    assert len(looped) == 10 and len(resized) == 12 and _mirrored(looped) == [] and looped[0].shape == (80, 80, 3)
+    if alignment_available():
+        faces = Path(__file__).parent / "data" / "faces"
+        shown = list(demo.morph_frames([faces / "obama.jpg", faces / "biden.jpg"], steps=4, pingpong=True,
+                                       paste=True, size=300))
+        assert len(shown) == len(pasted) == 6 and len(resized) == 12 and _mirrored(shown) == []

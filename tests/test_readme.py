@@ -115,6 +115,23 @@ def test_make_install_takes_the_cpu_index_only_when_asked(tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_demo_says_how_to_take_the_cpu_torch_and_takes_it(tmp_path):
+    """`make demo`, the picture's own command, installs torch as `make install` does: on Linux x86-64 PyPI's CUDA
+    build, several GB, unless TORCH_INDEX is given. Its README line said nothing of that; it names the setting now,
+    and the setting takes the CPU wheel from PyTorch's index."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    line, = [line for line in text.splitlines() if line.startswith("make demo ")]
+    assert "TORCH_INDEX" in line, line
+    install, = [line for line in text.splitlines() if line.startswith("make install ")]
+    assert "TORCH_INDEX=https://download.pytorch.org/whl/cpu" in install  # the "as above" the demo's line means
+    shown = subprocess.run(["make", "-n", "-B", "demo", f"VENV={tmp_path / 'v'}",
+                            "TORCH_INDEX=https://download.pytorch.org/whl/cpu"], cwd=ROOT, capture_output=True,
+                           text=True, check=True).stdout
+    torch_line, = [line for line in shown.splitlines() if "pip install" in line and "torch==" in line]
+    assert torch_line.endswith('"torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu'), torch_line
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_test_wheel_installs_torch_from_the_same_index_as_make_install(tmp_path):
     """`make test-wheel TORCH_INDEX=...` once ignored the index and pulled PyPI's CUDA wheel."""
     import importlib.util

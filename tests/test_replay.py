@@ -33,32 +33,50 @@ def test_every_frame_comes_back_as_its_first_showing_each_an_array_of_its_own(op
     assert all(np.array_equal(frame, by_index[source]) for frame, source in zip(frames, sources))
 
 
-@pytest.mark.parametrize("options", [{"pingpong": True, "hold": 2}, {"loop": True, "hold": 1}, {"hold": 3}])
-def test_a_finished_frame_is_finished_once_per_showing_and_a_holds_copies_copy_it(options):
-    """A morph's --size or --paste (`finish`) ran again on each hold's copy, replayed before it: `--size 512` of a
-    1024 px model, 63 ms of Lanczos a copy, to make the same frame. Now each frame drawn, or read back for a later
-    showing, is finished once, and the copies after it are copies of the finished frame; every frame is still its
-    first showing finished, an array of its own."""
-    plan = plan_frames(3, 5, **options)
+def _finish_counted(finished: list):
+    """A finish as --size makes one (a new, larger array), each call's frame kept in `finished`."""
+    def finish(frame):
+        finished.append(frame.copy())
+        return np.repeat(np.repeat(frame, 2, axis=0), 2, axis=1) ^ 0x5A
+    return finish
+
+
+@pytest.mark.parametrize("count, options", [(3, {"pingpong": True, "hold": 2}), (3, {"loop": True, "hold": 1}),
+                                            (3, {"hold": 3}), (3, {"pingpong": True}), (2, {"loop": True})])
+def test_a_finished_frame_is_finished_once_and_its_copies_and_later_showings_copy_it(count, options):
+    """A morph's --size or --paste (`finish`) ran again on each hold's copy, replayed before it (`--size 512` of a
+    1024 px model, 63 ms of Lanczos a copy), and on each frame of a pingpong's way back (or of a --loop through two
+    keyframes), read back as drawn. Now each frame drawn is finished once; a hold's copies and a later showing are
+    copies of the finished frame; every frame is still its first showing finished, an array of its own."""
+    plan = plan_frames(count, 5, **options)
     sources = first_showings(plan)
     drawn = _drawn(len(replay.to_draw(plan, sources)))
     finished = []
-
-    def finish(frame):  # a resize, as --size makes one: a new, larger array
-        finished.append(frame.copy())
-        return np.repeat(np.repeat(frame, 2, axis=0), 2, axis=1) ^ 0x5A
-
     frames = []
-    for frame in replay.replay(iter(drawn), sources, finish):
+    for frame in replay.replay(iter(drawn), sources, _finish_counted(finished)):
         frames.append(frame.copy())
         frame[:] = 0
     by_index = dict(zip(sorted(set(sources)), _drawn(len(drawn))))
     assert len(frames) == len(plan)
     assert all(np.array_equal(frame, np.repeat(np.repeat(by_index[source], 2, 0), 2, 1) ^ 0x5A)
                for frame, source in zip(frames, sources))
-    shown = [i for i, source in enumerate(sources) if i == 0 or source != sources[i - 1]]  # not a hold's copy
-    assert len(finished) == len(shown) < len(plan)
-    assert all(np.array_equal(got, by_index[sources[i]]) for got, i in zip(finished, shown))
+    assert len(finished) == len(drawn) < len(plan)
+    assert all(np.array_equal(got, want) for got, want in zip(finished, _drawn(len(drawn))))
+
+
+def test_past_the_bound_a_later_showing_is_kept_as_drawn_and_finished_again(monkeypatch):
+    """Finished frames kept for the way back are bounded (`FINISHED_KEPT`: a pasted frame is the photo's size);
+    past the bound the frame is kept as drawn, and finished again when shown: the same frames either way."""
+    plan = plan_frames(2, 6, pingpong=True)
+    sources = first_showings(plan)
+    drawn = _drawn(len(replay.to_draw(plan, sources)))
+    expected = [np.repeat(np.repeat(drawn[source], 2, 0), 2, 1) ^ 0x5A for source in sources]
+    monkeypatch.setattr(replay, "FINISHED_KEPT", 2 * expected[0].nbytes)  # two frames' worth
+    finished = []
+    frames = [frame.copy() for frame in replay.replay(iter(drawn), sources, _finish_counted(finished))]
+    assert all(np.array_equal(got, want) for got, want in zip(frames, expected))
+    later = len(plan) - len(drawn)  # the way back: 4 frames, 2 kept finished, 2 finished again
+    assert later == 4 and len(finished) == len(drawn) + later - 2
 
 
 class _FullDisk:
@@ -103,3 +121,17 @@ def test_no_room_for_the_way_back_says_where_and_what_frees_it_in_the_callers_wo
         list(replay.replay(iter(_drawn(4)), sources))
     monkeypatch.setattr(tempfile, "tempdir", str(room))  # what the words say now
     assert len(list(replay.replay(iter(_drawn(4)), sources))) == len(plan)
+
+
+def test_without_keep_finished_a_later_showing_is_kept_as_drawn_and_finished_again():
+    """`keep_finished=False` (a --paste morph: pasting again costs what keeping a frame of the photo's size does)
+    keeps the way back as drawn, finishing it again when shown: the same frames."""
+    plan = plan_frames(2, 6, pingpong=True)
+    sources = first_showings(plan)
+    drawn = _drawn(len(replay.to_draw(plan, sources)))
+    finished = []
+    frames = [frame.copy() for frame in replay.replay(iter(drawn), sources, _finish_counted(finished),
+                                                     keep_finished=False)]
+    assert all(np.array_equal(got, np.repeat(np.repeat(drawn[source], 2, 0), 2, 1) ^ 0x5A)
+               for got, source in zip(frames, sources))
+    assert len(finished) == len(plan) == 10

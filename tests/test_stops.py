@@ -598,6 +598,50 @@ def test_a_stop_whose_handler_runs_inside_a_weakref_callback_still_stops_the_run
         assert json.loads(child.stdout.splitlines()[-1])["stopped"] is True, child.stdout
 
 
+_STOP_IN_A_BARE_EXCEPT = """
+import copy, os, signal, sys
+from interp_cli.__main__ import main
+
+SIGNAL = int(sys.argv[1])
+deepcopy = copy.deepcopy
+
+def stop_in_a_bare_except(thing, memo=None, _nil=[]):
+    if type(thing).__name__ == "Generator" and memo is None:  # tuning's copy of the generator, as it starts
+        try:  # as copyreg._slotnames does around `cls.__slotnames__ = names`, run at every deepcopy of a set
+            os.kill(os.getpid(), SIGNAL)
+            for _ in range(200_000):  # the handler runs between two of these bytecodes, inside the try
+                pass
+        except:  # noqa: E722
+            pass
+    return deepcopy(thing, memo)
+
+copy.deepcopy = stop_in_a_bare_except
+sys.argv = ["interp", *sys.argv[2:]]
+main()
+"""
+
+
+@pytest.mark.parametrize("sig, code, said", [(signal.SIGTERM, 143, "interp: terminated"),
+                                             (signal.SIGHUP, 129, "interp: hung up")])
+def test_a_stop_swallowed_by_a_bare_except_still_stops_a_tuning_run(tmp_path, sig, code, said):
+    """A run held by SIGSTOP as it began tuning, then sent SIGTERM and SIGCONT, tuned on and exited 0, in about 1
+    of 3 tries: the handler ran inside copyreg._slotnames' bare `except:` (every deepcopy of a set runs it, and
+    tuning deep-copies the generator), which swallowed the Terminated, and later stops were ignored. Now the next
+    tuning step ends the run as any stop does: its exit code and one line, no output, no tuned entry."""
+    demo = [str(ROOT / "examples/demo_a.png"), str(ROOT / "examples/demo_b.png")]
+    (tmp_path / "out").mkdir()
+    child = subprocess.run([sys.executable, "-c", _STOP_IN_A_BARE_EXCEPT, str(int(sig)), *demo, "-o", "out/m.gif",
+                            "--weights", "demo", "--steps", "3", "--tune", "20"], cwd=tmp_path, capture_output=True,
+                           text=True, timeout=240, preexec_fn=hangup_as_in_a_session,
+                           env=dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT),
+                                    INTERP_CACHE_DIR=str(tmp_path / "cache")))
+    assert child.returncode == code, child.stderr
+    assert child.stderr.strip().splitlines()[-1] == said, child.stderr
+    assert "tuning: 20/20" not in child.stderr and "Traceback" not in child.stderr, child.stderr
+    assert sorted((tmp_path / "out").iterdir()) == []
+    assert not list((tmp_path / "cache").glob("tuned/*.pt")), "no tuned weights were finished to keep"
+
+
 def test_a_python_callers_unraisablehook_is_its_own_again_after_main(tmp_path, monkeypatch):
     """main keeps stops that a callback swallowed through `sys.unraisablehook` while it runs, and gives the
     caller's hook back after, as it gives back the signal handlers."""

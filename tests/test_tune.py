@@ -8,6 +8,7 @@ The goal-level numbers (bare --tune) are in benchmarks/bench_tune.py.
 from __future__ import annotations
 
 import copy
+import errno
 import json
 import os
 import signal
@@ -1066,3 +1067,240 @@ def test_session_tune_refuses_codes_and_crops_it_cannot_tune_to_naming_each():
         session.tune(codes, [crop, crop], 2, cache=False, path=np.full_like(codes, np.inf))
     tuned, summary = session.tune(codes, [crop, None], 1, cache=False)  # the same call with good arrays tunes
     assert summary["steps"] == 1 and isinstance(tuned, torch.nn.Module)
+
+
+# --- two runs tuning the same photos at once -------------------------------------------------------------------
+
+
+class _Interp:
+    """`interp ARGS` in a real process, its stderr read as it comes (`said`)."""
+
+    def __init__(self, *args, env: dict):
+        self.process = subprocess.Popen([sys.executable, "-m", "interp_cli", *map(str, args)], env=env, text=True,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.pid = self.process.pid
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=lambda: self.lines.extend(self.process.stderr), daemon=True)
+        self._reader.start()
+
+    def said(self, start: str) -> str:
+        """The first stderr line that starts with `start`, waited for while the process runs."""
+        deadline = time.monotonic() + 240
+        while True:
+            found = [line for line in list(self.lines) if line.startswith(start)]
+            if found:
+                return found[0].rstrip("\n")
+            assert self.process.poll() is None, f"ended ({self.process.returncode}) without {start!r}: {self.stderr}"
+            assert time.monotonic() < deadline, f"never said {start!r}: {self.stderr}"
+            time.sleep(0.05)
+
+    def wait(self) -> int:
+        code = self.process.wait(timeout=300)
+        self._reader.join(timeout=30)
+        return code
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self.lines)
+
+
+@pytest.fixture
+def interp():
+    """`_Interp` as a factory; whatever it started and is still running (a test failed midway, its first run held
+    by SIGSTOP) is killed when the test ends."""
+    started: list[_Interp] = []
+
+    def start(*args, env: dict) -> _Interp:
+        started.append(_Interp(*args, env=env))
+        return started[-1]
+
+    yield start
+    for run_ in started:
+        if run_.process.poll() is None:
+            run_.process.kill()
+            run_.process.send_signal(signal.SIGCONT)
+        run_.wait()
+
+
+def _tuning_now(tuned: Path) -> Path:
+    """The claim a run holds while it tunes (hidden, beside the entries), once it names its holder."""
+    deadline = time.monotonic() + 240
+    while True:
+        claims = [path for path in tuned.glob(".*.claim-*.pt") if path.stat().st_size]
+        if claims:
+            return claims[0]
+        assert time.monotonic() < deadline, "no run began tuning"
+        time.sleep(0.02)
+
+
+def _tune_env(cache: Path) -> dict:
+    return dict(os.environ, HF_HUB_OFFLINE="1", INTERP_CACHE_DIR=str(cache), PYTHONPATH=str(ROOT))
+
+
+_SAME_PAIR = [DEMO_A, DEMO_B, "--weights", "demo", "--steps", 3, "--tune", 20]
+
+
+def test_two_runs_tuning_one_pair_at_once_tune_once_and_write_a_lone_runs_bytes(tmp_path, interp):
+    """Two commands on one pair at once both tuned (5-50 s a pair here, minutes at 1024 px), and the second's entry
+    replaced the first's. Now the second waits for the first, says so once, and draws with the first's entry. The
+    first is held (SIGSTOP) once it tunes, so the second surely comes while it does."""
+    lone = subprocess.run([sys.executable, "-m", "interp_cli", *map(str, _SAME_PAIR), "-o", tmp_path / "lone.gif"],
+                          env=_tune_env(tmp_path / "alone"), capture_output=True, text=True, timeout=300)
+    assert lone.returncode == 0, lone.stderr
+    env = _tune_env(tmp_path / "cache")
+    first = interp(*_SAME_PAIR, "-o", tmp_path / "first.gif", env=env)
+    _tuning_now(tmp_path / "cache" / "tuned")
+    first.process.send_signal(signal.SIGSTOP)
+    try:
+        second = interp(*_SAME_PAIR, "-o", tmp_path / "second.gif", env=env)
+        assert second.said("tuning: waiting") == (f"tuning: waiting for another interp (pid {first.pid}) tuning these "
+                                                  "photos with these settings, to reuse its tuned weights")
+    finally:
+        first.process.send_signal(signal.SIGCONT)
+    assert first.wait() == 0 and second.wait() == 0, first.stderr + second.stderr
+    assert first.said("tuning: 20/20 steps") and "tuning: waiting" not in first.stderr
+    assert second.said("tuning: 20 steps reused from the cache") and "tuning: 20/20" not in second.stderr
+    assert second.stderr.count("tuning: waiting") == 1 and "ended without" not in second.stderr
+    lone_bytes = (tmp_path / "lone.gif").read_bytes()
+    assert (tmp_path / "first.gif").read_bytes() == lone_bytes == (tmp_path / "second.gif").read_bytes()
+    assert [path.name.startswith(".") for path in (tmp_path / "cache" / "tuned").iterdir()] == [False]
+
+
+@pytest.mark.parametrize("stop", ["SIGKILL", "SIGTERM"])
+def test_a_run_waited_for_that_is_killed_mid_tune_leaves_the_tuning_to_the_waiter(tmp_path, interp, stop):
+    """The run tuning first is killed (its claim file left, its lock gone) or stopped (its claim removed as it
+    unwinds) while the second waits: the second tunes itself, says why, and writes the morph a lone run writes."""
+    env = _tune_env(tmp_path / "cache")
+    tuned = tmp_path / "cache" / "tuned"
+    first = interp(*_SAME_PAIR, "-o", tmp_path / "first.gif", env=env)
+    _tuning_now(tuned)
+    first.process.send_signal(signal.SIGSTOP)
+    try:
+        second = interp(*_SAME_PAIR, "-o", tmp_path / "second.gif", env=env)
+        second.said("tuning: waiting for another interp")
+        first.process.send_signal(getattr(signal, stop))
+    finally:
+        first.process.send_signal(signal.SIGCONT)
+    assert first.wait() == {"SIGKILL": -signal.SIGKILL, "SIGTERM": 143}[stop], first.stderr
+    assert second.wait() == 0, second.stderr
+    assert second.said("tuning: ") == second.said("tuning: waiting")  # said first, once, then why it tunes after all
+    assert second.said("tuning: another interp") == f"tuning: another interp (pid {first.pid}) ended without tuned " \
+                                                   "weights; tuning here"
+    assert second.said("tuning: 20/20 steps") and Image.open(tmp_path / "second.gif").n_frames == 3
+    assert not (tmp_path / "first.gif").exists() and "Traceback" not in first.stderr + second.stderr
+    assert [path.name.startswith(".") for path in tuned.iterdir()] == [False]  # the dead one's claim is gone too
+
+
+@pytest.mark.parametrize(("stop", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_waiting_run_stops_at_once_on_a_signal_and_leaves_nothing(tmp_path, interp, stop, code):
+    """A run waiting for another's tuning is stopped as any run is: its exit code, one line, no output, and the
+    claim it waits on left to its holder."""
+    env = _tune_env(tmp_path / "cache")
+    tuned = tmp_path / "cache" / "tuned"
+    first = interp(*_SAME_PAIR, "-o", tmp_path / "first.gif", env=env)
+    claim = _tuning_now(tuned)
+    first.process.send_signal(signal.SIGSTOP)  # held until the end (the fixture kills it)
+    second = interp(*_SAME_PAIR, "-o", tmp_path / "out" / "second.gif", env=env)
+    second.said("tuning: waiting for another interp")
+    time.sleep(0.3)
+    second.process.send_signal(getattr(signal, stop))
+    assert second.wait() == code, second.stderr
+    assert "Traceback" not in second.stderr and not (tmp_path / "out").exists()
+    assert sorted(tuned.iterdir()) == [claim]  # the holder's claim, still its own
+
+
+def test_two_batch_workers_with_rows_of_one_pair_tune_it_once(tmp_path, interp):
+    """`interp batch --shard 1/2` and `--shard 2/2` on rows of one pair (other outputs) each tuned it. Now the
+    second worker waits for the first's tuning (holding its own row's claim meanwhile) and reuses it."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{DEMO_A},{DEMO_B},one.gif\n{DEMO_A},{DEMO_B},two.gif\n")
+    env = _tune_env(tmp_path / "cache")
+    batch = ["batch", manifest, "--outdir", tmp_path / "out", *_SAME_PAIR[2:]]
+    first = interp(*batch, "--shard", "1/2", env=env)
+    _tuning_now(tmp_path / "cache" / "tuned")
+    first.process.send_signal(signal.SIGSTOP)
+    try:
+        second = interp(*batch, "--shard", "2/2", env=env)
+        assert second.said("tuning: waiting").startswith(f"tuning: waiting for another interp (pid {first.pid})")
+    finally:
+        first.process.send_signal(signal.SIGCONT)
+    assert first.wait() == 0 and second.wait() == 0, first.stderr + second.stderr
+    # A row's tuning bar is not shown under the batch's; what the second says is that it tuned nothing.
+    assert second.said("tuning: 20 steps reused from the cache") and "reused from the cache" not in first.stderr
+    assert "ended without" not in second.stderr and len(list((tmp_path / "cache" / "tuned").glob("*.pt"))) == 1
+    assert (tmp_path / "out" / "one.gif").read_bytes() == (tmp_path / "out" / "two.gif").read_bytes()
+    assert sorted(os.listdir(tmp_path / "out")) == ["one.gif", "two.gif"]
+
+
+def test_where_no_entry_would_be_shared_or_nothing_can_be_claimed_a_run_tunes_without_waiting(tmp_path, monkeypatch):
+    """The cache off (INTERP_TUNE_CACHE_MB=0), an entry over its bound, or a file system without flock: no run
+    could reuse another's entry, or none can claim, so each tunes at once, as before, while another holds the
+    claim."""
+    from tests.test_files import _claimer
+
+    generator = _tiny()
+    size = sum(p.numel() * 4 for _, p in tunable_parameters(generator))
+    entry = tmp_path / "key.pt"
+    holder = _claimer(entry, "wait")
+    try:
+        said = []
+        for cache in (TunedCache(tmp_path, max_bytes=0, warn=said.append),
+                      TunedCache(tmp_path, max_bytes=size - 1, warn=said.append)):
+            with cache.turn("key", generator) as found:
+                assert found is None
+        with monkeypatch.context() as patched:
+            def no_flock(fd, operation):
+                raise OSError(errno.ENOSYS, os.strerror(errno.ENOSYS))
+
+            patched.setattr("interp_cli.files.fcntl.flock", no_flock)
+            with TunedCache(tmp_path, max_bytes=2 * size, warn=said.append).turn("key", generator) as found:
+                assert found is None
+        assert said == [] and holder.poll() is None  # nothing waited for, while the claim was held throughout
+    finally:
+        Path(f"{entry}.go").touch()
+        holder.wait(timeout=60)
+
+
+def test_two_threads_of_one_session_tuning_one_key_tune_it_once(tmp_path, monkeypatch):
+    """A Python caller's Session serving morphs from several threads: a second thread tuning the key the first is
+    tuning waits for it (its log says so, as a thread's) and gets the same weights from the cache. The first is held
+    inside its tuning until the second waits."""
+    from interp_cli import tune as tuning
+    from interp_cli.session import Session
+
+    said: list[str] = []
+    session = Session("demo", "cpu", cache_dir=tmp_path, log=said.append)
+    encoded = session.encode_inputs([DEMO_A, DEMO_B])
+    codes, crops = np.stack([code for code, _, _ in encoded]), [crop for _, _, crop in encoded]
+    go, calls, results = threading.Event(), [], {}
+    real = tuning.tune_generator
+
+    def held(*args, **kwargs):
+        calls.append(threading.current_thread().name)
+        assert go.wait(timeout=240)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tuning, "tune_generator", held)
+    threads = [threading.Thread(target=lambda name=name: results.update({name: session.tune(codes, crops, 3)}),
+                                name=name) for name in ("first", "second")]
+    try:
+        threads[0].start()
+        deadline = time.monotonic() + 240
+        while not calls:
+            assert time.monotonic() < deadline and threads[0].is_alive()
+            time.sleep(0.02)
+        threads[1].start()
+        while not any(line.startswith("tuning: waiting") for line in said):
+            assert time.monotonic() < deadline and threads[1].is_alive(), said
+            time.sleep(0.02)
+    finally:
+        go.set()
+        for thread in threads:
+            if thread.ident is not None:
+                thread.join(timeout=240)
+    assert calls == ["first"] and [line for line in said if line.startswith("tuning:")] == [
+        "tuning: waiting for another thread of this process tuning these photos with these settings, to reuse its "
+        "tuned weights"]
+    (first, first_summary), (second, second_summary) = results["first"], results["second"]
+    assert (first_summary["cached"], second_summary["cached"]) == (False, True)
+    assert _same(_state(first), _state(second)) and first is not second

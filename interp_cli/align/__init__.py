@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import InterpError, NoFaceError, UsageError, option, pip_install
+from ..errors import InterpError, NoFaceError, UsageError, option, pip_install, set_env
 from .detect import Face
 from .landmarks import INSTALL_ALIGN
 from .ffhq import aligned_to_source, ffhq_quad, quad_side, render_aligned, source_to_aligned
@@ -33,6 +33,8 @@ from .cv import opencv
 
 if TYPE_CHECKING:
     from PIL import Image
+
+DETECTOR_ENV = "INTERP_FACE_DETECTOR"  # dlib or haar: the detector when the caller names none
 
 __all__ = ["AlignedFace", "Face", "align_face", "alignment_available", "detect_faces", "face_detectors"]
 
@@ -185,11 +187,15 @@ def _detector(name: str | None) -> str:
     from .detect import detector_names
 
     available = detector_names()
-    chosen = name or os.environ.get("INTERP_FACE_DETECTOR") or available[0]
+    chosen = name or os.environ.get(DETECTOR_ENV) or available[0]
+    # The advice names what chose it, in its reader's words: a caller's detector= keyword, else the variable
+    # ("(or use haar)" said neither where nor how: the command line has no option for it).
     if chosen not in ("dlib", "haar"):
-        raise UsageError(f"unknown face detector {chosen!r} (INTERP_FACE_DETECTOR): use dlib or haar")
+        raise UsageError(f"unknown face detector {chosen!r} ({'detector' if name else DETECTOR_ENV}): use dlib or haar")
     if chosen not in available:
-        raise InterpError(f"the dlib face detector needs the dlib-bin package: {pip_install('dlib-bin')} (or use haar)")
+        haar = 'pass detector="haar"' if name else set_env(DETECTOR_ENV, "haar")
+        raise InterpError(f"the dlib face detector needs the dlib-bin package: {pip_install('dlib-bin')}; "
+                          f"or use OpenCV's: {haar}")
     return chosen
 
 

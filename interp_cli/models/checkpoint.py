@@ -245,6 +245,14 @@ def _refuse_non_tensors(state: dict, name: str, prefix: str) -> None:
 FINITE_CHECK = "finite"
 
 
+def all_finite(tensor: torch.Tensor) -> bool:
+    """No NaN or infinity in `tensor`: its sum first (one pass, no [N] bool tensor to allocate and reduce), the exact
+    test only where the sum is not finite (a NaN or infinity, or finite values near 1e38 / numel that overflow). The
+    exact test alone is the slow one on a loaded machine (below; loading the 22 MB face descriptor, median 0.84 s
+    with it and 0.38 s with this, benchmarks/README.md)."""
+    return bool(torch.isfinite(tensor.sum()).all()) or bool(torch.isfinite(tensor).all())
+
+
 def _refuse_non_finite(tensors: dict, name: str) -> None:
     """CheckpointError naming the first tensor holding a NaN or an infinity (a damaged or diverged file).
 
@@ -257,7 +265,7 @@ def _refuse_non_finite(tensors: dict, name: str) -> None:
     """
     for key, value in tensors.items():
         if isinstance(value, torch.Tensor) and (value.is_floating_point() or value.is_complex()):
-            if not bool(torch.isfinite(value.sum()).all()) and not bool(torch.isfinite(value).all()):
+            if not all_finite(value):
                 raise CheckpointError(f"{name}: {key} holds NaN or infinite values: the file is damaged "
                                       f"(download or export it again)")
 

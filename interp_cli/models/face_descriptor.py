@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from interp_cli.dlib_format import ByteReader, DlibFormatError
+from interp_cli.models.checkpoint import all_finite
 
 CHIP_SIZE = 150
 DESCRIPTOR_SIZE = 128
@@ -283,7 +284,7 @@ def parse_face_descriptor(data: bytes) -> FaceDescriptor:
         raise DlibFormatError("the file's last layer does not make this network")
     # Checked once folded: finite values of a damaged file can overflow there (a weight times a scale of 1e38).
     # Any non-finite value, the input's mean colour's too, would make every distance NaN.
-    if not (all(bool(torch.isfinite(t).all()) for t in (*(m.weight for m in modules), *(m.bias for m in modules)))
+    if not (all(all_finite(t) for t in (*(m.weight for m in modules), *(m.bias for m in modules)))
             and np.isfinite(fc).all() and np.isfinite(mean_rgb).all()):
         raise DlibFormatError("the network's weights are not all finite numbers")
     net.fc.weight = nn.Parameter(torch.from_numpy(np.ascontiguousarray(fc.T)), requires_grad=False)
