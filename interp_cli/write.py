@@ -115,11 +115,9 @@ class Mp4Writer(FrameWriter):
             short = descriptors_short()
             if short is not None:
                 raise environment_error(short, self.name) from None
-            stem = Path(self.name).with_suffix("")
             raise InterpError(
                 f"{self.name}: no ffmpeg that runs here to encode it (imageio-ffmpeg's own is missing or cannot run): "
-                f"install ffmpeg, or set IMAGEIO_FFMPEG_EXE to an ffmpeg binary, or write {stem}.gif or "
-                f"PNG frames to {stem}/ instead") from None
+                f"install ffmpeg, or set IMAGEIO_FFMPEG_EXE to an ffmpeg binary, or {self._instead()}") from None
         cmd = [
             exe,
             "-hide_banner", "-nostats", "-loglevel", "error",
@@ -144,7 +142,17 @@ class Mp4Writer(FrameWriter):
         except OSError as err:
             if err.errno == errno.EMFILE:  # the process's descriptor limit: said with it, and how to raise it
                 raise environment_error(err, self.name) from None
-            raise InterpError(f"{self.name}: cannot start ffmpeg ({err.strerror or err})") from None
+            # imageio-ffmpeg hands out IMAGEIO_FFMPEG_EXE as given, unprobed: a name there that is missing or cannot
+            # run was said as "m.mp4: cannot start ffmpeg (No such file or directory)", which reads as if the
+            # output's folder were missing, and named neither the binary nor the setting that chose it.
+            given = " (IMAGEIO_FFMPEG_EXE)" if os.environ.get("IMAGEIO_FFMPEG_EXE") == exe else ""
+            raise InterpError(f"{self.name}: cannot start ffmpeg {exe}{given}: {err.strerror or err}; "
+                              f"{self._instead()}") from None
+
+    def _instead(self) -> str:
+        """The outputs that need no ffmpeg, named after this one."""
+        stem = Path(self.name).with_suffix("")
+        return f"write {stem}.gif or PNG frames to {stem}/ instead"
 
     def _ffmpeg_error(self, what: str) -> InterpError:
         text = ""

@@ -6,9 +6,11 @@ against progress bars in tests/test_progress.py; a failed --json run's kept warn
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from interp_cli.cli import cli
 from tests.cli_runner import cli_runner
@@ -55,6 +57,9 @@ def test_each_verb_says_a_warning_once_on_stderr_or_in_its_json(tmp_path, monkey
         told = cli_runner().invoke(cli, words)
         assert told.exit_code == 0, (verb, told.stderr)
         assert told.stderr.splitlines().count(f"warning: {said}") == 1, (verb, told.stderr)
+        # and its closing line, "wrote NAME ...", there too (`emit` without --json): dropping it passed this file
+        closing = [line for line in told.stderr.splitlines() if line.startswith("wrote ")]
+        assert len(closing) == 1 and closing[0].split()[1] == words[words.index("-o") + 1], (verb, told.stderr)
         as_json = cli_runner().invoke(cli, [*words, "--json"])
         assert as_json.exit_code == 0, (verb, as_json.stderr)
         assert json.loads(as_json.stdout)["warnings"] == [said], verb
@@ -124,3 +129,43 @@ def test_json_failure_path_names_the_output_when_the_output_is_at_fault(tmp_path
     with open("/dev/full", "w") as full:  # the JSON itself cannot be written: no file of the user's is at fault
         done, line = failed("m.gif", "a.png", "b.png", stdout=full)
     assert done.returncode == 1 and line.startswith("interp: error: standard output: cannot write")
+
+
+_SETTLED = """
+import fcntl, json, os, stat, sys
+from interp_cli.console import settle_std_streams
+settle_std_streams()
+null = os.stat(os.devnull).st_rdev
+seen = {}
+for fd in (0, 1, 2):
+    st = os.fstat(fd)
+    kind = "null" if stat.S_ISCHR(st.st_mode) and st.st_rdev == null else "pipe" if stat.S_ISFIFO(st.st_mode) else "?"
+    seen[fd] = [kind, fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE]
+seen["streams"] = [sys.stdout.fileno(), sys.stderr.fileno()]
+with open(sys.argv[1], "w") as report:  # opened last: it must not take a standard descriptor's number
+    seen["report"] = report.fileno()
+    json.dump(seen, report)
+"""
+
+
+@pytest.mark.parametrize("closed", [(0,), (1,), (2,), (1, 2), (0, 2), (0, 1, 2)])
+def test_standard_descriptors_the_caller_closed_are_filled_before_any_file_is_opened(tmp_path, closed):
+    """`interp ... >&- 2>&-` (or <&-): each closed standard descriptor is filled before interp opens a file, stdin
+    and stderr with /dev/null, stdout with a pipe nobody reads (for writing, so --json ends in exit 141), and
+    sys.stdout and sys.stderr write to descriptors 1 and 2: else an output's temp file took the number, and what
+    was said to "stderr" went into it, or stderr's lines into stdout's JSON. test_faults' morphs (stdout, stderr or
+    all three closed) check that the work goes on, not where each descriptor points: seven mutants passed them."""
+    import json
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    report = tmp_path / "report.json"
+    done = subprocess.run([sys.executable, "-c", _SETTLED, str(report)], env={**os.environ, "PYTHONPATH": str(root)},
+                          preexec_fn=lambda: [os.close(fd) for fd in closed], timeout=60)
+    assert done.returncode == 0
+    seen = json.loads(report.read_text())
+    for fd, access in ((0, os.O_RDONLY), (1, os.O_WRONLY), (2, os.O_WRONLY)):
+        if fd in closed:
+            assert seen[str(fd)] == ["pipe" if fd == 1 else "null", access], (fd, seen)
+    assert seen["streams"] == [1, 2] and seen["report"] > 2, seen

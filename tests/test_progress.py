@@ -515,3 +515,22 @@ def test_a_size_that_rounds_up_to_a_thousand_is_said_in_the_next_unit():
     sizes = (999_949, 999_999, 999_999_999, 999_949_999_999, 10**12, 2_500_000_000_000, 10**15)
     said = [progress.human_size(size) for size in sizes]
     assert said == ["999.9 kB", "1.0 MB", "1.0 GB", "999.9 GB", "1.0 TB", "2.5 TB", "1000.0 TB"]
+
+
+def test_a_python_callers_warning_is_a_python_warning_and_a_note_an_info_log_line(caplog):
+    """`python_log`, the verbs' default log for a Python caller: a "warning: ..." line reaches the caller as an
+    InterpWarning without its prefix (which `warnings.simplefilter("error")` makes an error), and nothing is
+    logged; any other line is an INFO record on the "interp_cli" logger, and no warning. Only morphs in slower
+    files (test_device_paths, test_pipeline) saw either."""
+    import warnings
+
+    from interp_cli.errors import InterpWarning
+
+    caplog.set_level("INFO", logger="interp_cli")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        progress.python_log("warning: a GIF plays at 50 fps at most")
+        progress.python_log("a.jpg: 2 faces found, using face 0")
+    assert [(w.category, str(w.message)) for w in caught] == [(InterpWarning, "a GIF plays at 50 fps at most")]
+    assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("interp_cli", "INFO", "a.jpg: 2 faces found, using face 0")]

@@ -235,3 +235,37 @@ def test_a_remembered_digest_and_check_serve_this_version_of_the_file_alone(tmp_
     assert not sha256_record.passed_check(weights, "keys")
     weights.unlink()
     assert not sha256_record.passed_check(weights, "keys")
+
+
+def test_a_check_passed_by_a_replaced_file_never_lends_it_the_old_files_digest(tmp_path, monkeypatch):
+    """A checkpoint hashed, then replaced (a retrained one copied over it), then checked before anything hashed it
+    again (a load's "finite" check): the new entry is the new version's alone, with no digest, so the next hash
+    reads the new bytes. Keeping the old entry and stamping it with the new version would have handed the new file
+    the old one's sha256 and checks: a swapped checkpoint passing as the verified preset."""
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"weights")
+    sha256_record.file_sha256(weights)
+    sha256_record.remember_check(weights, "keys")
+    weights.write_bytes(b"other weights")
+    sha256_record.remember_check(weights, "finite")
+    assert sha256_record.remembered_sha256(weights) is None
+    assert sha256_record.passed_check(weights, "finite") and not sha256_record.passed_check(weights, "keys")
+    read = []
+    assert sha256_record.file_sha256(weights, reading=lambda: read.append(1)) == hashlib.sha256(
+        b"other weights").hexdigest() and read == [1]
+    assert sha256_record.passed_check(weights, "finite")  # what this version passed stays known beside its digest
+
+
+def test_an_update_that_finds_its_entry_changed_by_another_run_leaves_the_record_as_it_is(tmp_path, monkeypatch):
+    """A remembered entry is marked used again (`_update`) only if another run did not replace it meanwhile; where
+    it did, the change gives None and the record is left byte for byte as the other run wrote it."""
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(b"weights")
+    sha256_record.file_sha256(weights)
+    before = sha256_record.records_path().read_bytes()
+    seen = []
+    sha256_record._update(weights, lambda now: seen.append(now))
+    assert seen[0]["sha256"] == hashlib.sha256(b"weights").hexdigest()
+    assert sha256_record.records_path().read_bytes() == before

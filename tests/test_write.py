@@ -263,6 +263,14 @@ def test_bad_fps_and_quality(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_python_callers_writer_has_the_commands_defaults(tmp_path):
+    """`open_writer(path)` with no fps or quality writes as `interp a b -o out.mp4` does: 30 fps, quality 8 (CRF 18)."""
+    given = {param.name: param.default for param in cli.commands["morph"].params}
+    with open_writer(tmp_path / "out.mp4") as writer:
+        assert (writer.fps, writer.crf) == (given["fps"], quality_to_crf(given["quality"])) == (30, 18)
+        writer.abort()
+
+
 def test_quality_to_crf_scale():
     assert [quality_to_crf(q) for q in (0, 5, 8, 10)] == [34, 24, 18, 14]
 
@@ -712,15 +720,17 @@ def test_frames_directory(tmp_path):
 
 
 def test_frames_padding_follows_expected_count_and_widens_if_outgrown(tmp_path):
-    with open_writer(tmp_path / "many", expected_frames=12_345) as w:
-        w.write(_frames(1, 4, 4)[0])
-    assert os.listdir(tmp_path / "many") == ["frame_00000.png"]
-    writer = FramesWriter(tmp_path / "grow")
-    writer.digits = 1  # stand-in for running past 9999 frames without writing 10000 files
-    with writer:
-        for f in _frames(12, 4, 4):
-            writer.write(f)
-    assert sorted(os.listdir(tmp_path / "grow")) == [f"frame_{i:02d}.png" for i in range(12)]
+    for expected, name in ((12_345, "frame_00000.png"), (10_001, "frame_00000.png"), (10_000, "frame_0000.png")):
+        with open_writer(tmp_path / "many", expected_frames=expected) as w:  # 10,000 frames: 0000 to 9999
+            w.write(_frames(1, 4, 4)[0])
+        assert os.listdir(tmp_path / "many") == [name], expected
+    for count, digits in ((12, 2), (10, 1)):  # 10 frames, 0 to 9, fit one digit as 10,000 fit four
+        writer = FramesWriter(tmp_path / f"grow{count}")
+        writer.digits = 1  # stand-in for running past 9999 frames without writing 10000 files
+        with writer:
+            for f in _frames(count, 4, 4):
+                writer.write(f)
+        assert sorted(os.listdir(tmp_path / f"grow{count}")) == [f"frame_{i:0{digits}d}.png" for i in range(count)]
 
 
 def test_frames_directory_replaces_previous_frames_only_on_success(tmp_path):
@@ -1048,3 +1058,206 @@ def test_a_python_caller_over_its_descriptor_limit_is_told_a_call_that_raises_it
                     "resource.getrlimit(resource.RLIMIT_NOFILE)[1]))"), done.stderr
     assert written == "written" and out.stat().st_size > 0
 
+
+
+# --- what the mutation pass (fifth round) found untested: write.py and frame_writer.py ----------------------------
+
+
+@pytest.mark.parametrize("size, padded, repeats", [((65, 48), (66, 48), "last column repeats"),
+                                                   ((64, 49), (64, 50), "last row repeats"),
+                                                   ((65, 49), (66, 50), "last column and row repeat")])
+def test_the_padding_warning_names_the_odd_side_and_both_sizes(tmp_path, size, padded, repeats):
+    """The warning says which edge an MP4 of odd frames repeats and both sizes, each the right way round: a
+    --paste photo 300x375 was checked (test_paste), a photo odd in width or in both sides was not."""
+    from interp_cli.write import padded_warning
+
+    path = tmp_path / "m.mp4"
+    with open_writer(path) as w:
+        w.write(_frames(1, height=size[1], width=size[0])[0])
+    assert w.written_size == padded == _decode_mp4(path)[0]["size"]
+    assert padded_warning(path, size, w.written_size) == (
+        f"warning: {path}: written {padded[0]}x{padded[1]}: the frames are {size[0]}x{size[1]} and an MP4 needs even "
+        f"sides, so its {repeats} the edge (a .gif, .html or frames/ keep {size[0]}x{size[1]})")
+
+
+@pytest.mark.parametrize("name", ["twice.mp4", "twice.gif", "twice.html", "twice_frames"])
+def test_finish_called_again_or_after_an_abort_changes_nothing(tmp_path, name):
+    """`finish()` is once: a Python caller that finishes, then finishes again (or leaves the `with` block, which
+    closes) still commits the whole output; a writer aborted stays aborted, finish() and close() quiet, and
+    commit() refused, with nothing written. An MP4's second finish had closed its ffmpeg log twice: an
+    AttributeError that dropped the finished video."""
+    frames = _frames(3)
+    writer = open_writer(tmp_path / name)
+    for frame in frames:
+        writer.write(frame)
+    writer.finish()
+    writer.finish()
+    writer.close()  # finished: close leaves the commit to whoever finished
+    assert not (tmp_path / name).exists()
+    writer.commit()
+    assert (tmp_path / name).exists()
+    dropped = open_writer(tmp_path / f"dropped-{name}")
+    dropped.write(frames[0])
+    dropped.abort()
+    dropped.finish()
+    dropped.close()
+    with pytest.raises(ValueError, match="writer is aborted, not finished"):
+        dropped.commit()
+    assert sorted(os.listdir(tmp_path)) == [name]
+
+
+def test_the_advice_for_frames_at_h264s_bounds_names_a_rate_and_size_that_fit():
+    """At H.264's largest frame (8192x4352, 139,264 blocks) only the rate can be too high: the advice names the
+    fastest --fps that fits (fps=120 from Python) and an even --size that fits, and each fits; one block more and
+    no rate fits, so none is named. A frame 16,384 px wide (the widest) at more than its 16,320 fps is too fast,
+    not too wide."""
+    from interp_cli.frame_writer import frames_too_large
+
+    def resized(width):  # a --paste photo's frames: 2 px of photo for each px of --size
+        return 2 * width, width * 17 // 16
+
+    largest = frames_too_large("mp4", "out.mp4", (8192, 4352), 120.01, resized)
+    assert largest == ("out.mp4: frames of 8192x4352 are too large for an MP4: H.264 plays at most 16,711,680 "
+                       "blocks of 16x16 px a second, 120 frames of this size; use fps=120 or less, or use size=4088 "
+                       "or less, or write a .gif, .html or frames/, which keep 8192x4352")
+    assert frames_too_large("mp4", "out.mp4", (8192, 4352), 120, resized) is None
+    assert frames_too_large("mp4", "out.mp4", resized(4088), 120.01) is None  # even: 4089 is refused for an MP4
+    assert frames_too_large("mp4", "out.mp4", resized(4090), 120.01) is not None
+    taller = frames_too_large("mp4", "out.mp4", (8192, 4368), 1, resized)
+    assert "holds frames of at most 139,264 blocks" in taller and "fps=" not in taller
+    widest = frames_too_large("mp4", "out.mp4", (16_384, 16), 16_321)
+    assert "plays at most 16,711,680 blocks of 16x16 px a second, 16320 frames" in widest
+    assert "use fps=16320 or less" in widest and frames_too_large("mp4", "out.mp4", (16_384, 16), 16_320) is None
+
+
+@pytest.mark.parametrize("kind, per_px, fits", [("gif", 19, 3449), ("html", 19, 3447), ("mp4", 5, 3276),
+                                                 ("gif", 8000, 8)])  # only the smallest --size fits
+def test_the_size_advised_for_frames_too_large_is_the_largest_that_fits_and_even_for_an_mp4(kind, per_px, fits):
+    """A --paste photo whose frames outgrow a format at every --size up to 4096 is told the largest --size that
+    fits: a GIF or page any whole number (3449, not 3448), an MP4 an even one (an odd one is refused for an MP4)."""
+    from interp_cli.frame_writer import frames_too_large
+
+    def resized(width):
+        return per_px * width, 8
+
+    said = frames_too_large(kind, f"out.{kind}", resized(4096), 10, resized)
+    assert f"use size={fits} or less" in said
+    assert frames_too_large(kind, f"out.{kind}", resized(fits), 10) is None
+    assert frames_too_large(kind, f"out.{kind}", resized(fits + 1), 10) is not None
+
+
+def test_frames_another_run_moves_in_just_before_ours_are_replaced_by_ours(tmp_path, monkeypatch):
+    """Two runs writing the same frames/ folder: the other run's frames land after ours found the place free and
+    before ours are renamed there (the other writer commits for real at that moment, as ours is flushed). The
+    rename then fails (the folder is not empty), and ours replace theirs as they would have replaced older frames:
+    the last to finish wins, whole, with no error and nothing left beside it."""
+    import interp_cli.files as files
+
+    target = tmp_path / "frames"
+    ours, theirs = open_writer(target), open_writer(target)
+    for frame in _frames(3):
+        ours.write(frame)
+    for frame in _frames(2)[::-1]:
+        theirs.write(frame)
+    flush = files.fsync_path
+    landed = []
+
+    def theirs_land_first(path):
+        flush(path)
+        if not landed and Path(path) == ours._tmp:
+            landed.append(True)
+            theirs.close()
+
+    monkeypatch.setattr(files, "fsync_path", theirs_land_first)
+    ours.close()
+    assert landed and sorted(os.listdir(tmp_path)) == ["frames"]
+    assert sorted(os.listdir(target)) == [f"frame_{i:04d}.png" for i in range(3)]
+    for i, f in enumerate(_frames(3)):
+        assert np.array_equal(np.asarray(Image.open(target / f"frame_{i:04d}.png")), f)
+
+
+@pytest.mark.parametrize("name", ["thin.gif", "thin.mp4", "thin_frames", "thin.html"])
+def test_a_writer_told_its_frames_are_one_pixel_wide_writes_them_and_zero_is_refused(tmp_path, name):
+    """`size` given up front (what a Python caller knows before the first frame) may be as small as a frame can be,
+    1 px a side; 0 is refused before anything is made."""
+    with pytest.raises(ValueError, match=r"size must be positive \(width, height\), got \(0, 3\)"):
+        open_writer(tmp_path / name, size=(0, 3))
+    assert os.listdir(tmp_path) == []
+    frames = [np.full((3, 1, 3), 40 * i, np.uint8) for i in range(2)]
+    with open_writer(tmp_path / name, size=(1, 3)) as w:
+        for frame in frames:
+            w.write(frame)
+    assert w.written_size == ((2, 4) if name.endswith(".mp4") else (1, 3))
+    if name.endswith(".gif"):
+        assert [f.shape for f in _gif_frames(tmp_path / name)[1]] == [(3, 1, 3)] * 2
+    elif name.endswith("_frames"):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / name / "frame_0001.png")), frames[1])
+    assert sorted(os.listdir(tmp_path)) == [name]
+
+
+@pytest.mark.parametrize("binary", ["missing", "not-executable"])
+def test_an_imageio_ffmpeg_exe_that_cannot_start_is_named_with_the_setting_and_the_outputs_that_need_none(
+        tmp_path, binary):
+    """IMAGEIO_FFMPEG_EXE (set long ago in a shell's profile) naming a file that is gone or cannot run: imageio-ffmpeg
+    hands it out unprobed, and the line read "m.mp4: cannot start ffmpeg (No such file or directory)", as if the
+    output's folder were missing. Now it names the binary and the setting, and the outputs that need no ffmpeg,
+    which the same command then writes; the older m.mp4 is untouched."""
+    exe = tmp_path / "tools" / "ffmpeg"
+    if binary == "not-executable":
+        exe.parent.mkdir()
+        exe.write_text("#!/bin/sh\n")
+        exe.chmod(0o644)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "m.mp4").write_bytes(b"older")
+    env = dict(os.environ, IMAGEIO_FFMPEG_EXE=str(exe), HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT),
+               INTERP_CACHE_DIR=str(tmp_path / ".cache"))
+
+    def interp(output):
+        return subprocess.run([sys.executable, "-m", "interp_cli", DEMO_A, DEMO_B, "--weights", "demo", "--steps", "2",
+                               "-q", "-o", output], cwd=work, env=env, capture_output=True, text=True, timeout=300)
+
+    done = interp("m.mp4")
+    why = "No such file or directory" if binary == "missing" else "Permission denied"
+    assert done.returncode == 1
+    assert done.stderr == (f"interp: error: m.mp4: cannot start ffmpeg {exe} (IMAGEIO_FFMPEG_EXE): {why}; "
+                           "write m.gif or PNG frames to m/ instead\n")
+    assert sorted(os.listdir(work)) == ["m.mp4"] and (work / "m.mp4").read_bytes() == b"older"
+    assert interp("m.gif").returncode == 0 and Image.open(work / "m.gif").n_frames == 2
+
+
+@pytest.mark.parametrize("name", ["open.mp4", "open.gif", "open.html", "open_frames"])
+def test_a_writer_aborted_midway_holds_no_descriptor_while_the_caller_keeps_it(tmp_path, name):
+    """A Python caller that drops outputs midway (each cut short, the writer still referenced by its own list or a
+    traceback) must not run out of descriptors: abort closes what the writer opened (ffmpeg's pipe, its log), the
+    moment it is called, not when the object is collected."""
+    fds = Path("/proc/self/fd")
+    if not fds.is_dir():
+        pytest.skip("needs /proc/self/fd")
+    before = sorted(os.listdir(fds))
+    kept = []
+    for _ in range(3):
+        writer = open_writer(tmp_path / name)
+        writer.write(_frames(1)[0])
+        writer.abort()
+        kept.append(writer)
+    assert sorted(os.listdir(fds)) == before
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", ["bad.mp4", "bad.gif", "bad.html", "bad_frames"])
+def test_a_frame_that_is_not_rgb_bytes_or_not_the_first_ones_size_is_refused_and_nothing_is_left(tmp_path, name):
+    """A Python caller's frame of floats (a render in 0..1), grey or RGBA, or one of another size than the first,
+    is refused in one line saying what was given and what is expected; the writer then drops what it had."""
+    first = _frames(1)[0]
+    for frame, said in ((first.astype(np.float32) / 255, "frames must be [H, W, 3] uint8, got float32 array of "
+                                                         "shape (48, 64, 3)"),
+                        (first[..., 0], "frames must be [H, W, 3] uint8, got uint8 array of shape (48, 64)"),
+                        (np.dstack([first, first[..., :1]]), "got uint8 array of shape (48, 64, 4)"),
+                        (first[:24, :32], "frame 1 is 32x24, expected 64x48")):
+        with pytest.raises(ValueError) as caught:
+            with open_writer(tmp_path / name) as w:
+                w.write(first)
+                w.write(frame)
+        assert said in str(caught.value)
+        assert os.listdir(tmp_path) == []
