@@ -160,6 +160,16 @@ _PARTS = (
 )
 
 
+def bound_warnings() -> list[str]:
+    """The warnings a morph gives about an unreadable bound setting (`INTERP_TUNE_CACHE_MB=abc`, `=-1`), one a part:
+    `interp cache` showed such a part's default bound beside the variable's name, as if the value set were taken."""
+    said: list[str] = []
+    for _, what, env, default_mb in _PARTS:
+        if env:
+            CacheBound(env, default_mb, what).note_bad_setting(said.append)
+    return said
+
+
 def usage(root: str | os.PathLike | None = None) -> dict:
     """Where interp's cache dir is (`cache_dir`; `root`: a caller's own) and what it holds: {"path", "bytes",
     "files", "parts": [{"name", "path", "what", "bytes", "files", "bound_bytes", "bound_env", "link"}], "clear",

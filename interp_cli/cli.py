@@ -531,7 +531,7 @@ def weights_path(spec, quiet, as_json):  # --quiet: as for `interp cache`
 @output_flags(json_help='Print JSON: {"path", "bytes", "files", "parts": [{"name", "path", "what", "bytes", "files", '
                         '"bound_bytes", "bound_env", "link"}], "clear": [the paths that clearing it removes], '
                         '"unlock": [folders of yours to make readable and writable first: chmod -R u+rwx], '
-                        '"unreadable": [{"path", "error"}: not counted]}.')
+                        '"unreadable": [{"path", "error"}: not counted], "warnings": [a bound setting not taken]}.')
 def cache_command(quiet, as_json):  # --quiet: its report is on stdout, nothing on stderr; taken as every verb takes it
     """Show where interp's cache is, what it holds and how to clear it.
 
@@ -542,12 +542,15 @@ def cache_command(quiet, as_json):  # --quiet: its report is on stdout, nothing 
     """
     import shlex
 
-    from interp_cli.cache import usage
+    from interp_cli.cache import bound_warnings, usage
     from interp_cli.progress import human_size
 
     report = usage()
+    log = CommandLog(quiet, as_json)
+    for warning in bound_warnings():  # as a morph says them: the bound shown is the default, not the value set
+        log(warning)
     if as_json:
-        out(json_line(report))
+        out(json_line(with_warnings(report, log)))
         return
     out(f"{report['path']}: {human_size(report['bytes'])} in {report['files']} files")
     for part in report["parts"]:

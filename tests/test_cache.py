@@ -597,6 +597,39 @@ def test_interp_cache_says_where_the_cache_is_what_it_holds_and_how_to_clear_it(
     assert not top.exists() and tmp_path.exists()
 
 
+def test_interp_cache_says_a_bound_setting_it_cannot_take_as_a_morph_does(tmp_path):
+    """`INTERP_TUNE_CACHE_MB=abc` (or -5) keeps the default bound, and a morph says so once; `interp cache` showed
+    "at most 2.0 GB ($INTERP_TUNE_CACHE_MB)" with no word, as if the value set were that. Now it says the morph's
+    warning on stderr (in "warnings" under --json), and nothing under --quiet; the report is the same."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, INTERP_CACHE_DIR=str(tmp_path / "c"), INTERP_TUNE_CACHE_MB="abc",
+               INTERP_LATENT_CACHE_MB="-5")
+
+    def interp(*args):
+        done = subprocess.run([sys.executable, "-m", "interp_cli", "cache", *args], env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout, done.stderr
+
+    said = ["warning: INTERP_LATENT_CACHE_MB='-5' is below 0; the encoded codes keeps its default bound, 2048 MB "
+            "(0 turns it off)",
+            "warning: INTERP_TUNE_CACHE_MB='abc' is not a number of megabytes; the tuned generator weights (--tune) "
+            "keeps its default bound, 2048 MB (0 turns it off)"]
+    stdout, stderr = interp()
+    assert stderr.splitlines() == said and "at most 2.0 GB ($INTERP_TUNE_CACHE_MB)" in stdout
+    stdout, stderr = interp("--json")
+    report = json.loads(stdout)
+    assert stderr == "" and report["warnings"] == [line.removeprefix("warning: ") for line in said]
+    assert [part["bound_bytes"] for part in report["parts"][:2]] == [2048e6, 2048e6]
+    assert interp("--quiet")[1] == ""
+    env.update(INTERP_TUNE_CACHE_MB="100", INTERP_LATENT_CACHE_MB="0")  # settings it takes: nothing said
+    assert interp()[1] == "" and json.loads(interp("--json")[0])["warnings"] == []
+
+
 def test_interp_cache_in_a_folder_of_the_users_counts_and_clears_only_interps_own(tmp_path):
     """INTERP_CACHE_DIR may name a folder that holds the user's own files (`~`, a job's scratch): `interp cache`
     counted them as interp's, and told `rm -rf` of the whole folder. It counts and removes interp's entries only."""
