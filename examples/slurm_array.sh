@@ -9,6 +9,7 @@
 # --array=1-8, 0-7 or 1-15:2 all work; row i goes to task ((i-1) mod 8)+1. To rerun only some tasks
 # (any list Slurm takes: 2,5 or 3-8 or 1,4-6), say how many shards the first submission had with
 # SHARDS=N: the task IDs are then the shard numbers, so number that first array from 1 (--array=1-N).
+# Without SHARDS, --array=5 alone (one task past 1: a redo) is refused, not run as one worker over every row.
 # `--skip-existing` makes a resubmission (after a failure, a time limit or a pre-emption) redo only the
 # rows whose output is missing: outputs are written atomically, so an interrupted row leaves nothing.
 #

@@ -7,7 +7,6 @@ loaded model; a failed row fails alone and the others go on.
 
 from __future__ import annotations
 
-import errno
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -16,9 +15,9 @@ from pathlib import Path
 from interp_cli import stops
 from interp_cli import progress as progress_bars
 from interp_cli.checks import check_flags, check_function, check_refine_steps, check_shared_numbers, check_tune_steps
-from interp_cli.errors import (InterpError, UsageError, environment_error, face_without_alignment, one_line, option,
+from interp_cli.errors import (InterpError, UsageError, face_without_alignment, one_line, option,
                                reported, retold, stops_a_batch)
-from interp_cli.files import claimed, project_id, remove_folders
+from interp_cli.files import claimed, make_folders, project_id, remove_folders
 from interp_cli.inputs import check_input_files, paste_without_alignment
 from interp_cli.layers import check_layers
 from interp_cli.names import line_text
@@ -375,20 +374,24 @@ def _row_error(err: Exception, output: str, outdir: Path, targets: Sequence[Path
 
 
 def _make_parent(targets: Sequence[Path], made: list[Path]) -> None:
-    """Create a row's subfolders (its targets are already known to lie inside --outdir), each added to `made`
-    (outermost first) before it is made, for `files.remove_folders` if the row fails or is stopped. Another worker
-    that found such a folder made may write in it: it is removed only while empty, and only a removal landing
-    between that worker's making it again and its claim there (`_remove_if_nothing_made`'s race) fails its row."""
-    try:
-        for target in targets:
-            made.extend(missing_folders(target.parent))
-            target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        # With the errno and exit code the OS error is told by (`errors.environment_error`): a read-only or full
-        # --outdir found here stops the batch, as when found by the write check.
-        if err.errno in (errno.EEXIST, errno.ENOTDIR):
-            # A file where the row's name puts a folder, perhaps above it: "cannot create the folder (File exists)"
-            # named the folder the row wanted, not the file in its way. The output check names it, as for morph -o.
-            check_output_path(target)
-        raise retold(environment_error(err, target.parent),
-                     f"'{target.parent}': cannot create the folder ({err.strerror})") from None
+    """Create a row's subfolders (its targets are already known to lie inside --outdir) through the one home for
+    making folders (`files.make_folders`), each one made added to `made` (outermost first) for
+    `files.remove_folders` if the row fails or is stopped: stops are held until it is listed. A folder another
+    worker made meanwhile is theirs, not listed; one that worker found made and writes in is removed only while
+    empty, and only a removal landing between its making it again and its claim there (`_remove_if_nothing_made`'s
+    race) fails its row."""
+    for target in targets:
+        try:
+            with stops.deferred():
+                made.extend(make_folders(target.parent, str(target)))
+        except InterpError as err:
+            if getattr(err, "errno", None) is None:
+                # A file where the row's name puts a folder, perhaps above it, or a link to nothing: the output
+                # check names what is in the way, as for `interp morph -o`.
+                check_output_path(target)
+                raise
+            # With the errno and exit code the OS error is told by (`errors.environment_error`): a read-only or full
+            # --outdir found here stops the batch, as when found by the write check.
+            told = retold(err, f"'{target.parent}': cannot create the folder ({os.strerror(err.errno)})")
+            told.path = str(target.parent)
+            raise told from None

@@ -61,7 +61,8 @@ def read_manifest(path: str | os.PathLike, warnings: list[str] | None = None) ->
     cells are dropped; a row at least
     as wide as a header, with nothing after the header's output column, has its output there (empty: the
     row fails alone). Relative inputs are relative to the CSV. `Row.line` is the physical line the row
-    starts on, as an editor numbers it."""
+    starts on, as an editor numbers it. Only the first row may be a header: a header line further down
+    (manifests joined by `cat`) is a row that fails alone, saying it is one (`_header_again`)."""
     # Named as typed in every message (jobs/2024/pairs.csv:12, not pairs.csv:12), as an input photo is: two
     # manifests of one name in different folders, or a scheduler's log of many, would read alike.
     shown = check_input_file(path, "a CSV file")  # a FIFO is refused, never opened
@@ -76,6 +77,7 @@ def read_manifest(path: str | os.PathLike, warnings: list[str] | None = None) ->
         with open(path, newline="", encoding="utf-8-sig") as f:
             records, first = _Records(f), True
             output_column = None  # with a header: where its output column stands
+            header: tuple[int, list[str]] | None = None  # with a header: its line and its cells, lower-case
             settings: dict[int, str] = {}  # with a header: its columns before the output named as a morph option
             ignored: set[int] = set()  # with a header: its named columns after the output one
             # strict: a quote left open is an error, not a cell that swallows the rest of the file.
@@ -87,6 +89,7 @@ def read_manifest(path: str | os.PathLike, warnings: list[str] | None = None) ->
                     continue
                 if first and _is_header(filled):  # a header, after any comments
                     first = False
+                    header = line_no, [c.lower() for c in filled]
                     output_column = max(i for i, c in enumerate(cells) if c.lower() in HEADER_NAMES)
                     ignored = {i for i, c in enumerate(cells) if i > output_column and c}
                     settings = {i: c for i, c in enumerate(cells[:output_column]) if _option_name(c)}
@@ -102,7 +105,9 @@ def read_manifest(path: str | os.PathLike, warnings: list[str] | None = None) ->
                                         f"{cells[output_column]!r} are inputs{instead}")
                     continue
                 first = False
-                _refuse_a_setting_as_input(cells, settings, folder, shown, line_no)
+                again = _header_again(filled, header, folder)
+                if again is None:  # a repeated header's `tune` cell is no setting given: that row fails alone
+                    _refuse_a_setting_as_input(cells, settings, folder, shown, line_no)
                 if ignored:  # notes beside each row: the row is what stands in the other columns
                     cells = [c for i, c in enumerate(cells) if i not in ignored]
                     filled = [c for c in cells if c]
@@ -129,7 +134,7 @@ def read_manifest(path: str | os.PathLike, warnings: list[str] | None = None) ->
                     if split is not None:
                         problem += f"; its cells are separated by {split!r}, not by commas: save the manifest " \
                                    f"comma-separated"
-                rows.append(Row(len(rows) + 1, line_no, inputs, name, problem, beside))
+                rows.append(Row(len(rows) + 1, line_no, inputs, name, again or problem, beside))
     except UnicodeDecodeError:
         raise UsageError(_not_utf8(path, shown), path=shown) from None
     except (csv.Error, ValueError) as err:  # ValueError: a NUL byte, before Python 3.11
@@ -187,6 +192,23 @@ def _is_header(filled: Sequence[str]) -> bool:
         return True
     return any(name in HEADER_NAMES for name in names) and \
         not any("." in cell or "/" in cell or os.sep in cell for cell in filled)
+
+
+def _header_again(filled: Sequence[str], header: tuple[int, list[str]] | None, folder: Path) -> str | None:
+    """Why a row past the first is a header line again, or None. Manifests joined (`cat mon.csv tue.csv`) carry
+    the second's header mid-file: read as data, it failed as "output name 'output': no file type", the join
+    unseen. It still fails alone, as a row (never a line skipped unsaid), saying what it is: a copy of the
+    header, or a header-like row (`_is_header`, no cell with a type or a folder, no input a file) where the
+    first rows were data or another header."""
+    if not _is_header(filled):
+        return None
+    if header is not None and [cell.lower() for cell in filled] == header[1]:
+        return f"repeats the header line (line {header[0]}; manifests joined?): remove it"
+    if any("." in cell or "/" in cell or os.sep in cell for cell in filled) or \
+            any(os.path.lexists(_beside(folder, cell)) for cell in filled[:-1]):
+        return None  # a data row whose output is named `output` (it fails for having no type)
+    where = f"the header is line {header[0]}" if header is not None else "the rows above have none"
+    return f"is a header line ({where}; manifests joined?): remove it"
 
 
 _SAVE_AS_UTF8 = "save the manifest as UTF-8 (in Excel: CSV UTF-8)"

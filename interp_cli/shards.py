@@ -74,7 +74,8 @@ def _checked(index: int, count: int, text: str) -> Shard:
 def _from_environment(environ: Mapping[str, str], count: int | None, text: str) -> Shard:
     """Slurm numbers array tasks from --array's first value (0-9, 1-10 or 5-14, maybe with a :step):
     `auto` takes a task's place in that range. To redo some shards of N (--array=2,5 or 3-8), `auto/N`
-    takes the task ID itself as the shard number, so the first submission must count from 1 (1-N).
+    takes the task ID itself as the shard number, so the first submission must count from 1 (1-N). A one-task
+    array numbered past 1 (--array=5) is such a redo, never one worker: `auto` without N refuses it.
     Kubernetes numbers completions from 0 and tells the pod nothing of their count."""
     def number(name: str) -> int:
         # ASCII digits, as --shard K/N's own (`number_word`): int() also read `1_0` as 10 and `١` as 1.
@@ -98,6 +99,12 @@ def _from_environment(environ: Mapping[str, str], count: int | None, text: str) 
             # A list of tasks (--array=2,5) or part of the first array (3-8): redoing some shards of N.
             # Their IDs are the shard numbers, as in a first submission numbered from 1 (--array=1-N).
             return _checked(task, count, f"{text} (Slurm task {task}; task IDs 1-{count} are the shards)")
+        if count is None and tasks == 1 and task > 1:
+            # --array=5 alone is a redo of task 5 (a first array numbers from 0 or 1): read as one worker, it made
+            # every row, 1/1, N times the work asked for (all of it again without --skip-existing).
+            raise UsageError(f"{option('shard', text)}: Slurm task {task} is its array's only task, which would make "
+                             f"every row; to redo shard {task} of N pass {option('shard', 'auto/N')} (task IDs "
+                             f"1-N are then the shard numbers); for one worker over every row submit --array=1")
         if not spaced:
             raise UsageError(f"{option('shard', text)}: the Slurm array is not an evenly spaced range, so the number "
                              f"of shards is unknown; pass {option('shard', 'auto/N')} (task IDs 1-N are then the shard "

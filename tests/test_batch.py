@@ -195,6 +195,25 @@ def test_a_row_naming_a_type_no_morph_writes_fails_under_skip_existing_too(tiny,
         dict.fromkeys(("notes.csv", "codes.npy", "ok.gif"), b"there before")
 
 
+def test_manifests_joined_with_their_headers_fail_the_repeated_header_row_saying_so(tiny, tmp_path, env,
+                                                                                   monkeypatch):
+    """`cat mon.csv tue.csv > all.csv`: tue's header, mid-file, was a row failing as "output name 'output': no
+    file type", which does not say why. It fails alone still, in the text line and the JSON "error", saying it
+    repeats the header; the other rows go on (made already here: no model is needed)."""
+    (tmp_path / "out").mkdir()
+    for name in ("mon.gif", "tue.gif"):
+        (tmp_path / "out" / name).write_bytes(b"made before")
+    (tmp_path / "all.csv").write_text(f"input1,input2,output\n{A},{B},mon.gif\ninput1,input2,output\n{B},{A},tue.gif\n")
+    code, lines, err = invoked("batch", "all.csv", "--outdir", "out", "--skip-existing", "--weights", tiny,
+                               "--json", monkeypatch=monkeypatch, env=env, cwd=tmp_path)
+    *rows, summary = lines
+    said = "repeats the header line (line 1; manifests joined?): remove it"
+    assert (code, [(r["row"], r["line"], r["ok"], r.get("error")) for r in rows]) == \
+        (1, [(1, 2, True, None), (2, 3, False, said), (3, 4, True, None)]), (lines, err)
+    assert err.splitlines() == [f"[2/3] row 2 failed: all.csv:3: {said}"]
+    assert (summary["failed"], summary["skipped"]) == (1, 2)
+
+
 def test_a_row_whose_output_or_sheet_is_a_folder_named_like_a_file_fails_before_any_model(tiny, tmp_path, env):
     """A folder `x.html` (or `y.mp4`, or the --sheets sheet `z.sheet.png`) where a row writes that file: the row
     failed with the morph's own line, but only once torch was imported and the model loaded for it (seconds on

@@ -100,12 +100,36 @@ def test_comments_are_lines_and_the_header_may_follow_them(tmp_path):
     rows = read_manifest(manifest)
     assert [(r.number, r.line, r.name) for r in rows] == [(1, 4, "x.gif"), (2, 8, "y.gif")]
     assert rows[0].inputs == (str(A), str(B))  # cells are stripped, a trailing line break too
-    manifest.write_text(f"{A},{B},x.gif\ninput1,input2,output\n")  # after data, a header-like row is data
-    assert [r.name for r in read_manifest(manifest)] == ["x.gif", "output"]
-    # A header is read once: a second copy of it (two manifests joined by `cat`) is a row, failing alone for its
-    # photos "input1" and "input2", never a line skipped without a word.
+    # After data, a header-like row is a row, failing alone as a header line (manifests joined by `cat`).
+    manifest.write_text(f"{A},{B},x.gif\ninput1,input2,output\n")
+    assert [(r.name, r.problem) for r in read_manifest(manifest)] == [
+        ("x.gif", None), ("output", "is a header line (the rows above have none; manifests joined?): remove it")]
+    # A header is read once: a second copy of it (two manifests joined by `cat`) is a row, never a line skipped
+    # without a word, and it fails alone saying so (test_a_repeated_header_line_fails_alone_saying_what_it_is).
     manifest.write_text(f"input1,input2,output\ninput1,input2,output\n{A},{B},x.gif\n")
-    assert [(r.line, r.name) for r in read_manifest(manifest)] == [(2, "output"), (3, "x.gif")]
+    assert [(r.line, r.name, r.problem) for r in read_manifest(manifest)] == [
+        (2, "output", "repeats the header line (line 1; manifests joined?): remove it"), (3, "x.gif", None)]
+
+
+def test_a_repeated_header_line_fails_alone_saying_what_it_is(tmp_path):
+    """`cat mon.csv tue.csv > all.csv` carries tue's header mid-file: it failed as "output name 'output': no file
+    type", the join unseen. It is still a row that fails alone (never a line skipped unsaid), saying it repeats
+    the header, in any case and width of cells; another header (other column names) is said to be one; a header
+    with a `tune` column repeated is that row's failure, not the whole manifest's. A data row whose output is
+    named `output`, or whose inputs are files, stays a data row."""
+    manifest = tmp_path / "all.csv"
+    (tmp_path / "input1").write_bytes(b"a photo with no type")
+    manifest.write_text(f"input1,input2,output,notes\n{A},{B},x.gif,mon\nINPUT1 , Input2,OUTPUT,notes,\n"
+                        f"{B},{A},y.gif,tue\nphoto_a,photo_b,output\n{A},{B},output\ninput1,input2,output\n")
+    rows = read_manifest(manifest)
+    assert [(r.line, r.problem) for r in rows] == [
+        (2, None), (3, "repeats the header line (line 1; manifests joined?): remove it"), (4, None),
+        (5, "is a header line (the header is line 1; manifests joined?): remove it"), (6, None), (7, None)]
+    plan = plan_outputs(rows, tmp_path / "out")
+    assert plan[2].error == "repeats the header line (line 1; manifests joined?): remove it"  # as the batch says it
+    manifest.write_text(f"input1,input2,tune,output\n{A},{B},,x.gif\ninput1,input2,tune,output\n")
+    assert [r.problem for r in read_manifest(manifest)] == [
+        None, "repeats the header line (line 1; manifests joined?): remove it"]
 
 
 def test_under_a_header_the_output_is_the_cell_in_its_column_and_a_row_without_one_fails_alone(tmp_path):

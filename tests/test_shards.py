@@ -44,6 +44,24 @@ def test_shard_from_the_schedulers_index(environ, text, expected):
     assert (shard.index, shard.count) == expected
 
 
+def test_a_one_task_array_past_1_is_a_redo_refused_without_the_shard_count():
+    """`sbatch --array=5` (as Slurm 22.05 sets its variables) read as one worker: shard 1/1, every row made (all
+    again without --skip-existing) where task 5 of some N was asked for. Refused, saying how to redo it; with N
+    it is shard 5 of N, and a one-task array numbered 1 or 0 is still one worker."""
+    def task(number: int) -> dict:
+        return {f"SLURM_ARRAY_TASK_{name}": str(number) for name in ("ID", "MIN", "MAX")} | \
+            {"SLURM_ARRAY_JOB_ID": "7", "SLURM_ARRAY_TASK_COUNT": "1", "SLURM_ARRAY_TASK_STEP": "1"}
+
+    with pytest.raises(UsageError) as err:
+        parse_shard("auto", task(5))
+    assert str(err.value) == (
+        'shard="auto": Slurm task 5 is its array\'s only task, which would make every row; to redo shard 5 of N '
+        'pass shard="auto/N" (task IDs 1-N are then the shard numbers); for one worker over every row submit '
+        '--array=1')
+    assert str(parse_shard("auto/8", task(5))) == "5/8"
+    assert [str(parse_shard("auto", task(n))) for n in (0, 1)] == ["1/1", "1/1"]
+
+
 @pytest.mark.parametrize("environ, text, fragment", [
     ({}, "auto", "neither $SLURM_ARRAY_TASK_ID nor $JOB_COMPLETION_INDEX"),
     ({"JOB_COMPLETION_INDEX": "1"}, "auto", 'pass it as shard="auto/N"'),  # a Python caller's words

@@ -307,14 +307,22 @@ def test_a_usage_error_fails_its_own_task_with_exit_2_and_cancels_those_not_star
 def test_the_scripts_own_usage_mistakes_are_told_in_words_that_work_with_it(slurm, tmp_path):
     """Under sbatch, the script's usage line named $0, Slurm's copy of it (`.../job00042/slurm_script`, gone when
     the task ended): it now names the file submitted, quoted for the shell. A redo list without SHARDS was told
-    interp's own word, "pass --shard auto/N", which the script sets itself: it now also says SHARDS."""
+    interp's own word, "pass --shard auto/N", which the script sets itself: it now also says SHARDS. A redo of one
+    task without SHARDS (--array=5) was read as one worker and made every row; it is refused likewise."""
     (tmp_path / "pairs.csv").write_text(f"{A},{B},m1.gif\n{A},{B},m2.gif\n")
     mine = tmp_path / "my recipes" / "slurm array.sh"
     mine.parent.mkdir()
     shutil.copy(SCRIPT, mine)
     alone = slurm.submit("--array=1-1", mine, "pairs.csv", cwd=tmp_path, env=_env(tmp_path))  # no OUTDIR
     listed = slurm.submit("--array=2,5", SCRIPT, "pairs.csv", "out/", cwd=tmp_path, env=_env(tmp_path))  # no SHARDS
+    one = slurm.submit("--array=5", SCRIPT, "pairs.csv", "out/", cwd=tmp_path, env=_env(tmp_path))
     slurm.wait_jobs()
+    assert _task_states(slurm, one) == {"5": ("FAILED", "2:0")}
+    said = (tmp_path / f"interp-batch-{one}_5.out").read_text().splitlines()[-1]
+    assert said.startswith("task 5: usage error: interp: error: invalid value for '--shard': auto: Slurm task 5 is "
+                           "its array's only task, which would make every row; ")
+    assert "(this script passes --shard auto; for N shards submit with --export=ALL,SHARDS=N)" in said
+    assert not (tmp_path / "out").exists()
     assert _task_states(slurm, alone) == {"1": ("FAILED", "2:0")}
     usage = (tmp_path / f"interp-batch-{alone}_1.out").read_text()
     assert usage == f"usage: sbatch --array=1-N {tmp_path}/my\\ recipes/slurm\\ array.sh MANIFEST.csv OUTDIR\n"
