@@ -676,6 +676,42 @@ def test_a_gif_whose_frames_hold_and_change_back_decodes_whole_in_ffmpeg(tmp_pat
     assert all(np.array_equal(d, shown) for d, shown in zip(decoded, _gif_frames(path)[1]))
 
 
+def test_a_gif_draws_a_change_whose_first_and_last_rows_reach_past_the_rows_between(tmp_path):
+    """A diagonal line that changes colour: its top row is changed only at the far left, its bottom row only at
+    the far right, so the rectangle redrawn must take its columns from every changed row, the first and the
+    last included (the patches above are squares, whose rows all span the same columns)."""
+    background = np.tile(np.linspace(0, 255, 64).astype(np.uint8)[None, :, None], (64, 1, 3))
+    line = np.zeros((64, 64), bool)
+    line[np.arange(10, 41), np.arange(10, 41)] = True
+    frames = []
+    for colour in [None, (255, 0, 0), (0, 0, 255), (0, 200, 0)]:
+        frame = background.copy()
+        if colour is not None:
+            frame[line] = colour
+        frames.append(frame)
+    path = tmp_path / "diagonal.gif"
+    with open_writer(path, fps=10) as w:
+        for frame in frames:
+            w.write(frame)
+    shown = _gif_frames(path)[1]
+    for on_screen, frame in zip(shown[1:], frames[1:]):
+        assert np.array_equal(on_screen[line], frame[line])  # both ends of the line included
+        assert np.array_equal(on_screen[~line], shown[0][~line])
+
+
+def test_ffmpeg_reads_a_gifs_pixels_as_square(tmp_path):
+    """The screen descriptor's aspect byte is 0 (no ratio given): 1 there reads as pixels 1:4 (SAR 16:64), and
+    a video made from the GIF by ffmpeg, or a player that honours the byte, shows the morph squeezed."""
+    path = tmp_path / "square.gif"
+    with open_writer(path, fps=10) as w:
+        for frame in _frames(2, 16, 24):
+            w.write(frame)
+    done = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True,
+                          text=True, timeout=60)
+    stream = [line for line in done.stderr.splitlines() if "Video: gif" in line]
+    assert len(stream) == 1 and " 24x16," in stream[0] and "SAR" not in stream[0], done.stderr
+
+
 def test_a_browser_shows_a_gif_that_stores_only_what_changed_as_its_frames(browser, tmp_path):
     # The frames that redraw a rectangle, or one transparent pixel, as Chromium composes them for display.
     path = tmp_path / "patch.gif"
