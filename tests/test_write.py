@@ -1297,3 +1297,27 @@ def test_a_frame_that_is_not_rgb_bytes_or_not_the_first_ones_size_is_refused_and
                 w.write(frame)
         assert said in str(caught.value)
         assert os.listdir(tmp_path) == []
+
+
+# --- what the mutation pass (sixth round) found untested: write.py, gif.py -----------------------------------------
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("count", [2, 400])
+def test_an_mp4_whose_disk_fills_under_ffmpeg_is_said_as_a_full_disk_and_the_older_video_stays(tmp_path, count):
+    """ffmpeg's own write failing with ENOSPC (its temp made /dev/full, a device every write to fails so): ffmpeg
+    exits 1, and says "No space left on device" only on its stderr, which is where the one line comes from, as any
+    writer's full disk reads. 2 small frames fit the pipe and fail at the finish; 400 fail while being written. The
+    older m.mp4 is kept byte for byte, and nothing else is left (an ffmpeg failing at the finish whose exit
+    status went unread would have put its temp, here a link to /dev/full, in m.mp4's place)."""
+    target = tmp_path / "m.mp4"
+    target.write_bytes(b"yesterday's video")
+    writer = open_writer(target)
+    os.unlink(writer._tmp)
+    os.symlink("/dev/full", writer._tmp)
+    with pytest.raises(InterpError) as caught:
+        with writer:
+            for frame in _frames(count, 32, 32):
+                writer.write(frame)
+    assert str(caught.value) == f"{target}: cannot write: no space left on device; free some space or write elsewhere"
+    assert os.listdir(tmp_path) == ["m.mp4"] and target.read_bytes() == b"yesterday's video"
