@@ -4,6 +4,7 @@ leaves neither a partial file nor a damaged pre-existing one."""
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import shutil
@@ -1321,3 +1322,28 @@ def test_an_mp4_whose_disk_fills_under_ffmpeg_is_said_as_a_full_disk_and_the_old
                 writer.write(frame)
     assert str(caught.value) == f"{target}: cannot write: no space left on device; free some space or write elsewhere"
     assert os.listdir(tmp_path) == ["m.mp4"] and target.read_bytes() == b"yesterday's video"
+
+
+def test_write_image_appends_a_codes_record_only_when_given_one(tmp_path):
+    """`interp encode`'s code carries which model made it (`record`), read back by read_npy_record; without one
+    the file is np.save's bytes alone, as any .npy reader expects (no `null` record after the data). A grey PNG
+    is written as given; a 4-channel frame is refused, the older file kept."""
+    from interp_cli.npy import read_npy_record, record_bytes
+
+    code = np.arange(18 * 512, dtype=np.float32).reshape(18, 512)
+    saved = io.BytesIO()
+    np.save(saved, code, allow_pickle=False)
+    write_image(tmp_path / "plain.npy", code)
+    assert (tmp_path / "plain.npy").read_bytes() == saved.getvalue()
+    assert read_npy_record(tmp_path / "plain.npy")[1] is None
+    record = {"weights": "demo", "w_space": "3f2a"}
+    write_image(tmp_path / "made.npy", code, record=record)
+    assert (tmp_path / "made.npy").read_bytes() == saved.getvalue() + record_bytes(record)
+    array, found = read_npy_record(tmp_path / "made.npy")
+    assert found == record and np.array_equal(array, code)
+    grey = _frames(1)[0][..., 1]
+    write_image(tmp_path / "grey.png", grey)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "grey.png")), grey)
+    with pytest.raises(ValueError, match=r"got uint8 \(48, 64, 4\)"):
+        write_image(tmp_path / "grey.png", np.dstack([_frames(1)[0], grey]))
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "grey.png")), grey)
