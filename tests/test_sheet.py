@@ -95,3 +95,9 @@ def test_a_sheet_of_one_column_shows_the_first_frame_and_none_is_refused():
     assert one.shape == (24, 34, 3) and (one[2:22, 2:32] == 0).all()
     with pytest.raises(UsageError, match="contact sheet columns must be at least 1, got 0"):
         contact_sheet(frames, columns=0)
+
+
+def test_a_sheet_of_no_frames_is_refused_in_words():
+    """A Python caller's empty list (a render that gave nothing) is said as such, not numpy's IndexError."""
+    with pytest.raises(ValueError, match="^contact_sheet needs at least one frame$"):
+        contact_sheet([], [np.zeros((8, 8, 3), np.uint8)])
