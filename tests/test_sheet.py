@@ -101,3 +101,11 @@ def test_a_sheet_of_no_frames_is_refused_in_words():
     """A Python caller's empty list (a render that gave nothing) is said as such, not numpy's IndexError."""
     with pytest.raises(ValueError, match="^contact_sheet needs at least one frame$"):
         contact_sheet([], [np.zeros((8, 8, 3), np.uint8)])
+
+
+def test_a_frame_of_another_size_than_the_first_is_refused_naming_it():
+    """The tiles take the first frame's size; a later frame of another size is the one named."""
+    frames = [np.full((20, 30, 3), 10 * i, np.uint8) for i in range(4)] + [np.zeros((10, 12, 3), np.uint8)]
+    with pytest.raises(ValueError, match=r"^frame 4 is 12x10, expected 30x20$"):
+        contact_sheet(frames)
+    assert contact_sheet(frames, columns=1).shape == (24, 34, 3)  # only frame 0 shown: the others never drawn
