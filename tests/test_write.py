@@ -761,7 +761,8 @@ def test_frames_padding_follows_expected_count_and_widens_if_outgrown(tmp_path):
         with open_writer(tmp_path / "many", expected_frames=expected) as w:  # 10,000 frames: 0000 to 9999
             w.write(_frames(1, 4, 4)[0])
         assert os.listdir(tmp_path / "many") == [name], expected
-    for count, digits in ((12, 2), (10, 1)):  # 10 frames, 0 to 9, fit one digit as 10,000 fit four
+    # 10 frames, 0 to 9, fit one digit as 10,000 fit four; 11 are the first that need two, as 10,001 need five.
+    for count, digits in ((12, 2), (11, 2), (10, 1)):
         writer = FramesWriter(tmp_path / f"grow{count}")
         writer.digits = 1  # stand-in for running past 9999 frames without writing 10000 files
         with writer:
@@ -1347,3 +1348,13 @@ def test_write_image_appends_a_codes_record_only_when_given_one(tmp_path):
     with pytest.raises(ValueError, match=r"got uint8 \(48, 64, 4\)"):
         write_image(tmp_path / "grey.png", np.dstack([_frames(1)[0], grey]))
     assert np.array_equal(np.asarray(Image.open(tmp_path / "grey.png")), grey)
+
+
+def test_png_frames_are_compressed(tmp_path):
+    """frames/ holds zlib-compressed PNGs (fast level 1): a flat 256x256 frame takes well under 2 kB, where PNG's
+    stored (level 0) form takes its 196 kB of pixels; a morph's frames/ is many of them."""
+    with open_writer(tmp_path / "flat/") as w:
+        for _ in range(2):
+            w.write(np.full((256, 256, 3), 90, np.uint8))
+    sizes = [(tmp_path / "flat" / name).stat().st_size for name in sorted(os.listdir(tmp_path / "flat"))]
+    assert len(sizes) == 2 and max(sizes) < 2000, sizes
