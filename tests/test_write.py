@@ -700,6 +700,22 @@ def test_a_gif_draws_a_change_whose_first_and_last_rows_reach_past_the_rows_betw
         assert np.array_equal(on_screen[~line], shown[0][~line])
 
 
+def test_a_gif_change_of_many_colours_around_unchanged_pixels_is_drawn_in_its_own_colours(tmp_path):
+    """A grey frame, then one of 4,096 colours but for a grey block that stays: 255 colours are drawn and one
+    index is left transparent for the block. Every one of the 255 is in use, so the index drawn transparent must be
+    the free one: no changed pixel may show the grey frame before it."""
+    y, x = np.mgrid[0:64, 0:64]
+    before = np.full((64, 64, 3), 128, np.uint8)
+    after = np.stack([x * 4, y * 4, 255 - x * 2], axis=-1).astype(np.uint8)
+    after[30:34, 30:34] = 128
+    path = tmp_path / "many.gif"
+    with open_writer(path, fps=10) as w:
+        w.write(before)
+        w.write(after)
+    shown = _gif_frames(path)[1][1].astype(int)
+    assert np.abs(shown - after).max() <= 24  # median cut's error on this gradient: 16 at most
+
+
 def test_ffmpeg_reads_a_gifs_pixels_as_square(tmp_path):
     """The screen descriptor's aspect byte is 0 (no ratio given): 1 there reads as pixels 1:4 (SAR 16:64), and
     a video made from the GIF by ffmpeg, or a player that honours the byte, shows the morph squeezed."""
