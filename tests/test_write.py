@@ -1119,7 +1119,10 @@ def test_a_python_caller_over_its_descriptor_limit_is_told_a_call_that_raises_it
 
 @pytest.mark.parametrize("size, padded, repeats", [((65, 48), (66, 48), "last column repeats"),
                                                    ((64, 49), (64, 50), "last row repeats"),
-                                                   ((65, 49), (66, 50), "last column and row repeat")])
+                                                   ((65, 49), (66, 50), "last column and row repeat"),
+                                                   # an even side that is no multiple of 3 (50) is kept as it is
+                                                   ((65, 50), (66, 50), "last column repeats"),
+                                                   ((50, 49), (50, 50), "last row repeats")])
 def test_the_padding_warning_names_the_odd_side_and_both_sizes(tmp_path, size, padded, repeats):
     """The warning says which edge an MP4 of odd frames repeats and both sizes, each the right way round: a
     --paste photo 300x375 was checked (test_paste), a photo odd in width or in both sides was not."""
