@@ -620,6 +620,19 @@ def _patch_gif(path) -> list[np.ndarray]:
 
 
 
+def _recoloured_gif(path, background: np.ndarray, where: np.ndarray, colours: list) -> list[np.ndarray]:
+    """A GIF at 10 fps of `background` with the pixels `where` in each of `colours` in turn; returns the frames."""
+    frames = []
+    for colour in colours:
+        frame = background.copy()
+        frame[where] = colour
+        frames.append(frame)
+    with open_writer(path, fps=10) as w:
+        for frame in frames:
+            w.write(frame)
+    return frames
+
+
 def _assert_unchanged_pixels_stay(shown: list[np.ndarray], frames: list[np.ndarray]) -> None:
     assert len(shown) == len(frames)
     for on_screen, frame in zip(shown[1:], frames[1:]):
@@ -645,15 +658,8 @@ def test_a_gif_draws_a_change_in_one_colour_channel_alone(tmp_path):
     """A patch whose red, then blue, then green alone changes: each frame shows the patch's own colour, as the frames
     give it, and the rest stays as first drawn. (The patch test above changes at least two channels each time.)"""
     background = np.tile(np.linspace(0, 255, 96).astype(np.uint8)[None, :, None], (96, 1, 3))
-    frames = []
-    for colour in [(0, 0, 0), (200, 0, 0), (200, 0, 200), (200, 200, 200)]:
-        frame = background.copy()
-        frame[_PATCH] = colour
-        frames.append(frame)
     path = tmp_path / "channels.gif"
-    with open_writer(path, fps=10) as w:
-        for frame in frames:
-            w.write(frame)
+    frames = _recoloured_gif(path, background, _PATCH, [(0, 0, 0), (200, 0, 0), (200, 0, 200), (200, 200, 200)])
     _assert_unchanged_pixels_stay(_gif_frames(path)[1], frames)
 
 
@@ -684,16 +690,8 @@ def test_a_gif_draws_a_change_whose_first_and_last_rows_reach_past_the_rows_betw
     background = np.tile(np.linspace(0, 255, 64).astype(np.uint8)[None, :, None], (64, 1, 3))
     line = np.zeros((64, 64), bool)
     line[np.arange(10, 41), np.arange(10, 41)] = True
-    frames = []
-    for colour in [None, (255, 0, 0), (0, 0, 255), (0, 200, 0)]:
-        frame = background.copy()
-        if colour is not None:
-            frame[line] = colour
-        frames.append(frame)
     path = tmp_path / "diagonal.gif"
-    with open_writer(path, fps=10) as w:
-        for frame in frames:
-            w.write(frame)
+    frames = _recoloured_gif(path, background, line, [(0, 0, 0), (255, 0, 0), (0, 0, 255), (0, 200, 0)])
     shown = _gif_frames(path)[1]
     for on_screen, frame in zip(shown[1:], frames[1:]):
         assert np.array_equal(on_screen[line], frame[line])  # both ends of the line included
