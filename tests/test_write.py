@@ -714,6 +714,18 @@ def test_a_gif_change_of_many_colours_around_unchanged_pixels_is_drawn_in_its_ow
     assert np.abs(shown - after).max() <= 24  # median cut's error on this gradient: 16 at most
 
 
+@pytest.mark.parametrize("shape", [(40_000, 1, 3), (1, 40_000, 3)])
+def test_a_gif_of_frames_one_pixel_thin_and_past_the_palette_sample_is_written(tmp_path, shape):
+    """Frames of more pixels than a palette is chosen from (32,768) are scaled down for it, each side to at least
+    one pixel: a strip one pixel wide or high scaled to none could not be quantised."""
+    frames = [np.zeros(shape, np.uint8), np.full(shape, 200, np.uint8)]
+    with open_writer(tmp_path / "strip.gif", fps=10) as w:
+        for frame in frames:
+            w.write(frame)
+    shown = _gif_frames(tmp_path / "strip.gif")[1]
+    assert all(np.array_equal(a, b) for a, b in zip(shown, frames)) and len(shown) == 2
+
+
 def test_ffmpeg_reads_a_gifs_pixels_as_square(tmp_path):
     """The screen descriptor's aspect byte is 0 (no ratio given): 1 there reads as pixels 1:4 (SAR 16:64), and
     a video made from the GIF by ffmpeg, or a player that honours the byte, shows the morph squeezed."""
