@@ -108,8 +108,8 @@ def _changed_box(previous: np.ndarray, frame: np.ndarray) -> tuple[tuple[int, in
     return (top, bottom, left, right), ~changed[top:bottom, left:right]
 
 
-def _gif_image_block(frame: np.ndarray, *, left: int = 0, top: int = 0,
-                     keep: Optional[np.ndarray] = None) -> tuple[bytes, Optional[int]]:
+def _gif_image_block(frame: np.ndarray, *, left: int, top: int,
+                     keep: Optional[np.ndarray]) -> tuple[bytes, Optional[int]]:
     """(`frame` as a GIF image block at (left, top) of the screen: descriptor, local colour table, LZW
     data; the colour index drawn transparent, or None). `keep`: [h, w] bool, True for pixels to leave as
     they are on screen: 255 colours and one transparent then."""
@@ -164,7 +164,7 @@ def _skip_sub_blocks(data: bytes, pos: int) -> int:
         pos += n
 
 
-def _extract_image_block(gif: bytes, left: int = 0, top: int = 0) -> tuple[bytes, Optional[int]]:
+def _extract_image_block(gif: bytes, left: int, top: int) -> tuple[bytes, Optional[int]]:
     """From a single-frame GIF, its first image block, with the colour table made local, placed at (left, top),
     and the colour index its graphic control extension draws transparent (None if none): Pillow may have
     renumbered the colours it was given."""

@@ -96,6 +96,10 @@ def contact_sheet(
         draw = ImageDraw.Draw(canvas)
         font = _font(font_px)
         for left, (_, text) in zip(lefts, tiles):
-            draw.text((left + width / 2, gap + height + gap), text, fill=(0, 0, 0), font=font, anchor="mt")
+            if isinstance(font, ImageFont.FreeTypeFont):
+                draw.text((left + width / 2, gap + height + gap), text, fill=(0, 0, 0), font=font, anchor="mt")
+            else:  # the bitmap font (`_font`'s fallback) ignores an anchor: its captions began at the tile's middle
+                x = left + (width - draw.textlength(text, font=font)) // 2
+                draw.text((x, gap + height + gap), text, fill=(0, 0, 0), font=font)
         sheet = np.asarray(canvas).copy()
     return sheet

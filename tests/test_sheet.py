@@ -95,3 +95,55 @@ def test_a_sheet_of_one_column_shows_the_first_frame_and_none_is_refused():
     assert one.shape == (24, 34, 3) and (one[2:22, 2:32] == 0).all()
     with pytest.raises(UsageError, match="contact sheet columns must be at least 1, got 0"):
         contact_sheet(frames, columns=0)
+
+
+def test_a_sheet_of_no_frames_is_refused_in_words():
+    """A Python caller's empty list (a render that gave nothing) is said as such, not numpy's IndexError."""
+    with pytest.raises(ValueError, match="^contact_sheet needs at least one frame$"):
+        contact_sheet([], [np.zeros((8, 8, 3), np.uint8)])
+
+
+def test_a_frame_of_another_size_than_the_first_is_refused_naming_it():
+    """The tiles take the first frame's size; a later frame of another size is the one named."""
+    frames = [np.full((20, 30, 3), 10 * i, np.uint8) for i in range(4)] + [np.zeros((10, 12, 3), np.uint8)]
+    with pytest.raises(ValueError, match=r"^frame 4 is 12x10, expected 30x20$"):
+        contact_sheet(frames)
+    assert contact_sheet(frames, columns=1).shape == (24, 34, 3)  # only frame 0 shown: the others never drawn
+
+
+def test_each_caption_names_its_tile_centred_input_1_2_then_the_frame_numbers_shown():
+    """The captions read "input 1", "input 2" (counted from 1, as the command line's photos), then the numbers of
+    the frames picked ("frame 0", "frame 3", ...), each centred under its tile within a pixel: its ink is that
+    word drawn alone in the module's font. Pillow before 10.1 (setup.cfg's floor) has no sized default font, and
+    its bitmap one ignores the anchor: each caption began at its tile's middle and ran into the next tile."""
+    from PIL import Image, ImageDraw
+
+    from interp_cli.sheet import _font
+
+    frames = [np.full((64, 64, 3), 128, np.uint8) for _ in range(10)]
+    photo = np.zeros((64, 64, 3), np.uint8)
+    sheet = contact_sheet(frames, [photo, photo], columns=4, label=True)
+    gap, font_px = 2, 10
+    band = sheet[gap + 64 :, :, 0] < 128  # the captions' ink
+    assert band.shape[0] == gap + font_px + 2 * gap
+    lefts = [gap, 2 * gap + 64] + [3 * gap + 2 * 64 + 4 * gap + k * (64 + gap) for k in range(4)]
+
+    def ink(mask: np.ndarray) -> np.ndarray:
+        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+        return mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+    def alone(text: str) -> np.ndarray:
+        canvas = Image.new("RGB", (96, 32), (255, 255, 255))
+        ImageDraw.Draw(canvas).text((8, 8), text, fill=(0, 0, 0), font=_font(font_px))
+        return ink(np.asarray(canvas)[..., 0] < 128)
+
+    words = ["input 1", "input 2", "frame 0", "frame 3", "frame 6", "frame 9"]
+    outside = np.ones(band.shape[1], bool)
+    for left, text in zip(lefts, words):
+        under = band[:, left : left + 64]
+        cols = np.flatnonzero(under.any(0))
+        assert abs(cols[0] - (63 - cols[-1])) <= 1, (text, cols[0], cols[-1])
+        assert np.array_equal(ink(under), alone(text)), text
+        outside[left : left + 64] = False
+    assert not band[:, outside].any()  # no caption runs past its tile
+    assert not np.array_equal(alone("input 0"), alone("input 1"))

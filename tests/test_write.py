@@ -4,6 +4,7 @@ leaves neither a partial file nor a damaged pre-existing one."""
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import shutil
@@ -619,6 +620,19 @@ def _patch_gif(path) -> list[np.ndarray]:
 
 
 
+def _recoloured_gif(path, background: np.ndarray, where: np.ndarray, colours: list) -> list[np.ndarray]:
+    """A GIF at 10 fps of `background` with the pixels `where` in each of `colours` in turn; returns the frames."""
+    frames = []
+    for colour in colours:
+        frame = background.copy()
+        frame[where] = colour
+        frames.append(frame)
+    with open_writer(path, fps=10) as w:
+        for frame in frames:
+            w.write(frame)
+    return frames
+
+
 def _assert_unchanged_pixels_stay(shown: list[np.ndarray], frames: list[np.ndarray]) -> None:
     assert len(shown) == len(frames)
     for on_screen, frame in zip(shown[1:], frames[1:]):
@@ -644,15 +658,8 @@ def test_a_gif_draws_a_change_in_one_colour_channel_alone(tmp_path):
     """A patch whose red, then blue, then green alone changes: each frame shows the patch's own colour, as the frames
     give it, and the rest stays as first drawn. (The patch test above changes at least two channels each time.)"""
     background = np.tile(np.linspace(0, 255, 96).astype(np.uint8)[None, :, None], (96, 1, 3))
-    frames = []
-    for colour in [(0, 0, 0), (200, 0, 0), (200, 0, 200), (200, 200, 200)]:
-        frame = background.copy()
-        frame[_PATCH] = colour
-        frames.append(frame)
     path = tmp_path / "channels.gif"
-    with open_writer(path, fps=10) as w:
-        for frame in frames:
-            w.write(frame)
+    frames = _recoloured_gif(path, background, _PATCH, [(0, 0, 0), (200, 0, 0), (200, 0, 200), (200, 200, 200)])
     _assert_unchanged_pixels_stay(_gif_frames(path)[1], frames)
 
 
@@ -674,6 +681,62 @@ def test_a_gif_whose_frames_hold_and_change_back_decodes_whole_in_ffmpeg(tmp_pat
     decoded = np.frombuffer(done.stdout, np.uint8).reshape(-1, *frames[0].shape)
     assert len(decoded) == len(frames)
     assert all(np.array_equal(d, shown) for d, shown in zip(decoded, _gif_frames(path)[1]))
+
+
+def test_a_gif_draws_a_change_whose_first_and_last_rows_reach_past_the_rows_between(tmp_path):
+    """A diagonal line that changes colour: its top row is changed only at the far left, its bottom row only at
+    the far right, so the rectangle redrawn must take its columns from every changed row, the first and the
+    last included (the patches above are squares, whose rows all span the same columns)."""
+    background = np.tile(np.linspace(0, 255, 64).astype(np.uint8)[None, :, None], (64, 1, 3))
+    line = np.zeros((64, 64), bool)
+    line[np.arange(10, 41), np.arange(10, 41)] = True
+    path = tmp_path / "diagonal.gif"
+    frames = _recoloured_gif(path, background, line, [(0, 0, 0), (255, 0, 0), (0, 0, 255), (0, 200, 0)])
+    shown = _gif_frames(path)[1]
+    for on_screen, frame in zip(shown[1:], frames[1:]):
+        assert np.array_equal(on_screen[line], frame[line])  # both ends of the line included
+        assert np.array_equal(on_screen[~line], shown[0][~line])
+
+
+def test_a_gif_change_of_many_colours_around_unchanged_pixels_is_drawn_in_its_own_colours(tmp_path):
+    """A grey frame, then one of 4,096 colours but for a grey block that stays: 255 colours are drawn and one
+    index is left transparent for the block. Every one of the 255 is in use, so the index drawn transparent must be
+    the free one: no changed pixel may show the grey frame before it."""
+    y, x = np.mgrid[0:64, 0:64]
+    before = np.full((64, 64, 3), 128, np.uint8)
+    after = np.stack([x * 4, y * 4, 255 - x * 2], axis=-1).astype(np.uint8)
+    after[30:34, 30:34] = 128
+    path = tmp_path / "many.gif"
+    with open_writer(path, fps=10) as w:
+        w.write(before)
+        w.write(after)
+    shown = _gif_frames(path)[1][1].astype(int)
+    assert np.abs(shown - after).max() <= 24  # median cut's error on this gradient: 16 at most
+
+
+@pytest.mark.parametrize("shape", [(40_000, 1, 3), (1, 40_000, 3)])
+def test_a_gif_of_frames_one_pixel_thin_and_past_the_palette_sample_is_written(tmp_path, shape):
+    """Frames of more pixels than a palette is chosen from (32,768) are scaled down for it, each side to at least
+    one pixel: a strip one pixel wide or high scaled to none could not be quantised."""
+    frames = [np.zeros(shape, np.uint8), np.full(shape, 200, np.uint8)]
+    with open_writer(tmp_path / "strip.gif", fps=10) as w:
+        for frame in frames:
+            w.write(frame)
+    shown = _gif_frames(tmp_path / "strip.gif")[1]
+    assert all(np.array_equal(a, b) for a, b in zip(shown, frames)) and len(shown) == 2
+
+
+def test_ffmpeg_reads_a_gifs_pixels_as_square(tmp_path):
+    """The screen descriptor's aspect byte is 0 (no ratio given): 1 there reads as pixels 1:4 (SAR 16:64), and
+    a video made from the GIF by ffmpeg, or a player that honours the byte, shows the morph squeezed."""
+    path = tmp_path / "square.gif"
+    with open_writer(path, fps=10) as w:
+        for frame in _frames(2, 16, 24):
+            w.write(frame)
+    done = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True,
+                          text=True, timeout=60)
+    stream = [line for line in done.stderr.splitlines() if "Video: gif" in line]
+    assert len(stream) == 1 and " 24x16," in stream[0] and "SAR" not in stream[0], done.stderr
 
 
 def test_a_browser_shows_a_gif_that_stores_only_what_changed_as_its_frames(browser, tmp_path):
@@ -724,7 +787,8 @@ def test_frames_padding_follows_expected_count_and_widens_if_outgrown(tmp_path):
         with open_writer(tmp_path / "many", expected_frames=expected) as w:  # 10,000 frames: 0000 to 9999
             w.write(_frames(1, 4, 4)[0])
         assert os.listdir(tmp_path / "many") == [name], expected
-    for count, digits in ((12, 2), (10, 1)):  # 10 frames, 0 to 9, fit one digit as 10,000 fit four
+    # 10 frames, 0 to 9, fit one digit as 10,000 fit four; 11 are the first that need two, as 10,001 need five.
+    for count, digits in ((12, 2), (11, 2), (10, 1)):
         writer = FramesWriter(tmp_path / f"grow{count}")
         writer.digits = 1  # stand-in for running past 9999 frames without writing 10000 files
         with writer:
@@ -1065,7 +1129,10 @@ def test_a_python_caller_over_its_descriptor_limit_is_told_a_call_that_raises_it
 
 @pytest.mark.parametrize("size, padded, repeats", [((65, 48), (66, 48), "last column repeats"),
                                                    ((64, 49), (64, 50), "last row repeats"),
-                                                   ((65, 49), (66, 50), "last column and row repeat")])
+                                                   ((65, 49), (66, 50), "last column and row repeat"),
+                                                   # an even side that is no multiple of 3 (50) is kept as it is
+                                                   ((65, 50), (66, 50), "last column repeats"),
+                                                   ((50, 49), (50, 50), "last row repeats")])
 def test_the_padding_warning_names_the_odd_side_and_both_sizes(tmp_path, size, padded, repeats):
     """The warning says which edge an MP4 of odd frames repeats and both sizes, each the right way round: a
     --paste photo 300x375 was checked (test_paste), a photo odd in width or in both sides was not."""
@@ -1261,3 +1328,62 @@ def test_a_frame_that_is_not_rgb_bytes_or_not_the_first_ones_size_is_refused_and
                 w.write(frame)
         assert said in str(caught.value)
         assert os.listdir(tmp_path) == []
+
+
+# --- what the mutation pass (sixth round) found untested: write.py, gif.py -----------------------------------------
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+@pytest.mark.parametrize("count", [2, 400])
+def test_an_mp4_whose_disk_fills_under_ffmpeg_is_said_as_a_full_disk_and_the_older_video_stays(tmp_path, count):
+    """ffmpeg's own write failing with ENOSPC (its temp made /dev/full, a device every write to fails so): ffmpeg
+    exits 1, and says "No space left on device" only on its stderr, which is where the one line comes from, as any
+    writer's full disk reads. 2 small frames fit the pipe and fail at the finish; 400 fail while being written. The
+    older m.mp4 is kept byte for byte, and nothing else is left (an ffmpeg failing at the finish whose exit
+    status went unread would have put its temp, here a link to /dev/full, in m.mp4's place)."""
+    target = tmp_path / "m.mp4"
+    target.write_bytes(b"yesterday's video")
+    writer = open_writer(target)
+    os.unlink(writer._tmp)
+    os.symlink("/dev/full", writer._tmp)
+    with pytest.raises(InterpError) as caught:
+        with writer:
+            for frame in _frames(count, 32, 32):
+                writer.write(frame)
+    assert str(caught.value) == f"{target}: cannot write: no space left on device; free some space or write elsewhere"
+    assert os.listdir(tmp_path) == ["m.mp4"] and target.read_bytes() == b"yesterday's video"
+
+
+def test_write_image_appends_a_codes_record_only_when_given_one(tmp_path):
+    """`interp encode`'s code carries which model made it (`record`), read back by read_npy_record; without one
+    the file is np.save's bytes alone, as any .npy reader expects (no `null` record after the data). A grey PNG
+    is written as given; a 4-channel frame is refused, the older file kept."""
+    from interp_cli.npy import read_npy_record, record_bytes
+
+    code = np.arange(18 * 512, dtype=np.float32).reshape(18, 512)
+    saved = io.BytesIO()
+    np.save(saved, code, allow_pickle=False)
+    write_image(tmp_path / "plain.npy", code)
+    assert (tmp_path / "plain.npy").read_bytes() == saved.getvalue()
+    assert read_npy_record(tmp_path / "plain.npy")[1] is None
+    record = {"weights": "demo", "w_space": "3f2a"}
+    write_image(tmp_path / "made.npy", code, record=record)
+    assert (tmp_path / "made.npy").read_bytes() == saved.getvalue() + record_bytes(record)
+    array, found = read_npy_record(tmp_path / "made.npy")
+    assert found == record and np.array_equal(array, code)
+    grey = _frames(1)[0][..., 1]
+    write_image(tmp_path / "grey.png", grey)
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "grey.png")), grey)
+    with pytest.raises(ValueError, match=r"got uint8 \(48, 64, 4\)"):
+        write_image(tmp_path / "grey.png", np.dstack([_frames(1)[0], grey]))
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "grey.png")), grey)
+
+
+def test_png_frames_are_compressed(tmp_path):
+    """frames/ holds zlib-compressed PNGs (fast level 1): a flat 256x256 frame takes well under 2 kB, where PNG's
+    stored (level 0) form takes its 196 kB of pixels; a morph's frames/ is many of them."""
+    with open_writer(tmp_path / "flat/") as w:
+        for _ in range(2):
+            w.write(np.full((256, 256, 3), 90, np.uint8))
+    sizes = [(tmp_path / "flat" / name).stat().st_size for name in sorted(os.listdir(tmp_path / "flat"))]
+    assert len(sizes) == 2 and max(sizes) < 2000, sizes
