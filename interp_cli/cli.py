@@ -413,7 +413,7 @@ class _WeightsGroup(click.Group):
 @cli.group(cls=_WeightsGroup, invoke_without_command=True)
 @click.pass_context
 def weights(ctx):
-    """List, download, verify and locate model weights."""
+    """List, download, verify, locate and remove model weights."""
     if ctx.invoked_subcommand is None:  # bare `interp weights`: its help, as bare `interp` shows its own
         click.echo(ctx.get_help())
 
@@ -525,6 +525,29 @@ def weights_path(spec, quiet, as_json):  # --quiet: as for `interp cache`
         closing_json(w.located(spec).summary())
         return
     out(str(w.weights_path(spec)))
+
+
+@weights.command("remove")
+@click.argument("name")
+@output_flags(json_help='Print one JSON object on stdout: "id", "removed" (the paths removed from the Hugging Face '
+                        'cache), "bytes" (what they held); on a failure, the object every command prints.')
+def weights_remove(name, quiet, as_json):  # --quiet: as for `interp cache`
+    """Remove downloaded weights from the Hugging Face cache, freeing their disk space.
+
+    NAME is a hub preset (ffhq) or a hub file owner/repo/file.pt[@rev]. Only that file goes: the repo's other
+    files in the cache, and files of your own (--weights PATH), are never removed; the shipped demo model cannot
+    be. A morph using the file now goes on with it; the disk space comes back when that morph ends. The next
+    morph with these weights downloads them again.
+    e.g. interp weights remove ffhq
+    """
+    from interp_cli import weights as w
+    from interp_cli.progress import human_size
+
+    removed = w.remove_weights(name)
+    if as_json:
+        closing_json(removed)
+        return
+    out(f"{removed['id']}: removed from the Hugging Face cache, {human_size(removed['bytes'])} freed")
 
 
 @cli.command("cache")
