@@ -707,9 +707,12 @@ def _unavailable(hub: HubFile, preset: Preset | None, spec: str, reason: str) ->
     by_env = set_env(WEIGHTS_ENV, copy)
     by_env = by_env if speaking_to_cli() else f"leave weights out, after {by_env}"
     with_option = f", or put a copy on this machine and pass `{option('weights', copy)}` (or {by_env}){if_local}"
-    # `interp weights ...` takes no --weights: the copy is named through the environment, and checked.
-    with_env = (f", or put a copy on this machine and set {WEIGHTS_ENV}={copy} (`interp weights verify {copy}` "
-                f"checks it){if_local}")
+    # `interp weights ...` takes no --weights: the copy is named through the environment, and checked. The variable
+    # stands in for a name left out only: `interp weights path ffhq`, told just "set INTERP_WEIGHTS=...", failed
+    # again with it set, since a name given always means the cache's file.
+    with_env = (f", or put a copy on this machine (`interp weights verify {copy}` checks it) and set "
+                f"{WEIGHTS_ENV}={copy} for the morphs and `interp weights` commands that name no weights: the name "
+                f"{spec} itself keeps meaning the Hugging Face cache's file{if_local}")
     # Only commands that take --weights and can run on the demo model (render's codes come from one model), and a
     # Python caller's Session (`Session(weights="demo")`).
     demo = (f". To try interp with no download, pass `{option('weights', 'demo')}`: the small model shipped with "

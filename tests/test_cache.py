@@ -615,10 +615,12 @@ def test_interp_cache_says_a_bound_setting_it_cannot_take_as_a_morph_does(tmp_pa
         assert done.returncode == 0, done.stderr
         return done.stdout, done.stderr
 
-    said = ["warning: INTERP_LATENT_CACHE_MB='-5' is below 0; the encoded codes keeps its default bound, 2048 MB "
+    # The caches named as a morph names them (test_tune, LatentCache): "the encoded codes keeps its default bound"
+    # and "the tuned generator weights (--tune) keeps" were the parts' descriptions made into no sentence.
+    said = ["warning: INTERP_LATENT_CACHE_MB='-5' is below 0; the latent cache keeps its default bound, 2048 MB "
             "(0 turns it off)",
-            "warning: INTERP_TUNE_CACHE_MB='abc' is not a number of megabytes; the tuned generator weights (--tune) "
-            "keeps its default bound, 2048 MB (0 turns it off)"]
+            "warning: INTERP_TUNE_CACHE_MB='abc' is not a number of megabytes; the tuned-weights cache keeps its "
+            "default bound, 2048 MB (0 turns it off)"]
     stdout, stderr = interp()
     assert stderr.splitlines() == said and "at most 2.0 GB ($INTERP_TUNE_CACHE_MB)" in stdout
     stdout, stderr = interp("--json")
