@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import mmap
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -217,3 +218,33 @@ def test_help_lists_remove():
     assert result.exit_code == 0
     assert "remove Remove downloaded weights from the Hugging Face cache, freeing their disk space." in " ".join(
         result.stdout.split())
+
+
+@pytest.mark.parametrize(("words", "said"), [
+    (["rm", "ffhq"], "no such command 'rm'; did you mean `interp weights remove ffhq`?"),
+    (["uninstall", "ffhq", "--json"], "no such command 'uninstall'; did you mean `interp weights remove ffhq --json`?"),
+    (["remvoe", "ffhq"], "no such command 'remvoe'; did you mean `interp weights remove ffhq`?"),
+    (["ls", "--bogus"], "no such command 'ls'; did you mean `interp weights list` (it takes no --bogus)?"),
+])
+def test_another_tool_s_verb_names_ours(hf_cache, words, said):
+    """`interp weights rm ffhq` (pip's uninstall, hf's delete, ls) said only "no such command 'rm'"."""
+    put(hf_cache, FFHQ.repo_id, FFHQ.filename, b"x" * 10, etag="1" * 64)
+    result = run("weights", *words)
+    assert result.exit_code == 2 and result.stderr.startswith(f"interp: error: {said}\n")
+    assert found(FFHQ.repo_id, FFHQ.filename) is not None  # a suggestion, nothing done
+    followed = run(*shlex.split(said.split("`")[1])[1:])
+    assert followed.exit_code == 0, followed.stderr
+
+
+def test_a_cache_of_copies_not_links_frees_the_copy(hf_cache):
+    """Where huggingface_hub cannot make links (Windows without developer mode) a snapshot holds the file itself."""
+    repo = hf_cache / "models--AIRI-Institute--HairFastGAN"
+    entry = repo / "snapshots" / COMMIT / FFHQ.filename
+    entry.parent.mkdir(parents=True)
+    entry.write_bytes(b"c" * 77)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(COMMIT)
+    (repo / "blobs").mkdir()
+    assert found(FFHQ.repo_id, FFHQ.filename) == str(entry)
+    assert weights.remove_weights("ffhq") == {"id": "ffhq", "removed": [str(entry)], "bytes": 77}
+    assert not repo.exists()
