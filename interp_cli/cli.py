@@ -618,6 +618,8 @@ def cache_command(quiet, as_json):  # --quiet: its report is on stdout, nothing 
             command = f"chmod -R u+rwx -- {' '.join(map(shlex.quote, report['unlock']))} && {command}"
         # Runs go on while it is cleared (a rm -rf looped through a --tune morph, benchmarks/README.md, 2026-12-07)
         out(f"to clear it (safe while interp runs too): {command}")
+    elif not os.path.lexists(report["path"]):  # "nothing of interp's is in it", of a folder that is not there
+        out("it does not exist yet: interp makes it when a run first caches something")
     elif not report["unreadable"]:
         out("nothing of interp's is in it")
 

@@ -662,6 +662,20 @@ def test_interp_cache_in_a_folder_of_the_users_counts_and_clears_only_interps_ow
     assert interp().splitlines()[-1] == "nothing of interp's is in it"
 
 
+def test_interp_cache_of_a_dir_not_made_yet_says_so(tmp_path):
+    """A cache dir no run has made yet (a fresh install, a new INTERP_CACHE_DIR) was "nothing of interp's is in it",
+    of a folder that is not there; the report (sizes 0, the parts) and --json are as before, nothing is made."""
+    import json
+    import os
+
+    env = dict(os.environ, INTERP_CACHE_DIR=str(tmp_path / "new" / "cache"))
+    lines = _interp_cache(env).splitlines()
+    assert lines[0] == f"{tmp_path / 'new' / 'cache'}: 0 bytes in 0 files"
+    assert lines[-1] == "it does not exist yet: interp makes it when a run first caches something"
+    assert json.loads(_interp_cache(env, "--json"))["clear"] == []
+    assert not (tmp_path / "new").exists()
+
+
 def test_interp_cache_through_a_symlinked_dir_clears_the_entries_not_the_link(tmp_path):
     """INTERP_CACHE_DIR may be a link to a bigger disk (`~/.cache/interp -> /scratch/interp`). The command told was
     `rm -rf -- LINK`, which removes the link and leaves every entry where it was; it names the entries."""
