@@ -766,8 +766,9 @@ def remove_cached(hub: HubFile) -> Removed:
     huggingface_hub's own `scan_cache_dir().delete_revisions`, a whole revision at a time, is not used.
 
     Under huggingface_hub's download lock of each blob, so no download of the same file writes it meanwhile;
-    OSError (EBUSY) if one is running. A process that has the file open or mapped (a morph loading it) keeps
-    reading it: unlinking a file frees its blocks only when the last descriptor and mapping of it are gone.
+    BlockingIOError, naming the lock, if one is running. A process that has the file open or mapped (a morph
+    loading it) keeps reading it: unlinking a file frees its blocks only when the last descriptor and mapping of it
+    are gone.
     """
     from huggingface_hub.file_download import repo_folder_name
 
@@ -825,14 +826,14 @@ def _linked_anywhere(snapshots: Path, blob: Path) -> bool:
 @contextmanager
 def _download_lock(repo: Path, etag: str | None) -> Iterator[None]:
     """Hold huggingface_hub's lock of the download of the blob `etag` into the cache folder `repo` over the block;
-    OSError EBUSY if a download holds it now. No lock file: no download of it ever ran here, so none runs now."""
+    BlockingIOError if a download holds it now. No lock file: no download of it ever ran here, so none runs now."""
     lock = hub_cache() / ".locks" / repo.name / f"{etag}.lock"
     if etag is None or not lock.is_file():
         yield
         return
     with taken_lock(lock) as fd:
         if fd is None and lock.is_file() and _flock_works(lock):
-            raise OSError(errno.EBUSY, "a download of it is running now: let it finish, then remove it", str(lock))
+            raise BlockingIOError(errno.EWOULDBLOCK, "a download holds it", str(lock))
         yield
 
 

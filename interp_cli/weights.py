@@ -182,7 +182,7 @@ def remove_weights(weights: str | os.PathLike) -> dict:
 
     `weights`: a hub preset (`"ffhq"`) or a hub file `"owner/repo/file.pt[@rev]"`: only that file goes, never the
     repo's other files in the cache. A file on this machine named by its path, or the shipped `"demo"`, is not
-    interp's to remove: UsageError. Nothing of it in the cache: InterpError. A download of it running now: OSError.
+    interp's to remove: UsageError. Nothing of it in the cache, or a download of it running now: InterpError.
     A morph that has the file open goes on reading it; its blocks are freed when that morph ends.
     """
     from interp_cli.hub_download import remove_cached
@@ -205,7 +205,11 @@ def remove_weights(weights: str | os.PathLike) -> dict:
         raise UsageError(f"unknown weights '{chosen}': not a preset (presets: {', '.join(sorted(PRESETS))}) nor a "
                          f"hub file; " + (f"did you mean '{meant}'?" if meant else f"give {removable}"))
     label = f"{preset.name} weights" if preset is not None else f"weights {hub.id}"
-    removed = remove_cached(hub)
+    try:
+        removed = remove_cached(hub)
+    except BlockingIOError as err:  # a download of the same file holds huggingface_hub's lock
+        raise InterpError(f"{label}: a download of them is running now (it holds {err.filename}): let it finish, "
+                          "then remove them") from None
     if not removed.entries:
         from interp_cli.hub_download import hub_cache
 

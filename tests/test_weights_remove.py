@@ -195,7 +195,8 @@ def test_remove_waits_for_no_download_but_refuses_while_one_holds_its_lock(hf_ca
         assert holder.stdout.readline() == "held\n"
         result = run("weights", "remove", "ffhq")
         assert result.exit_code == 1
-        assert "a download of it is running now: let it finish, then remove it" in result.stderr
+        assert result.stderr == (f"interp: error: ffhq weights: a download of them is running now (it holds {lock}): "
+                                 "let it finish, then remove them\n")
         assert entry.read_bytes() == b"x" * 10
     finally:
         holder.communicate("")
