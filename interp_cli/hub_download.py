@@ -775,12 +775,16 @@ def remove_cached(hub: HubFile) -> Removed:
     repo = hub_cache() / repo_folder_name(repo_id=hub.repo_id, repo_type="model")
     snapshots = repo / "snapshots"
     entries = _cached_entries(repo, hub)
-    blobs = {entry: _linked_blob(str(entry)) for entry in entries}
+    # A link huggingface_hub made leads into the repo's blobs/; one that leads anywhere else was put there by hand
+    # (a file of the user's linked in): only the link goes, as for a copy.
+    blobs = {entry: blob if blob is not None and blob.parent == repo / "blobs" else None
+             for entry, blob in ((entry, _linked_blob(str(entry))) for entry in entries)}
     entries_done, blobs_done, freed = [], [], 0
-    for blob in sorted({b for b in blobs.values() if b is not None}) or [None]:
+    linked = sorted({blob for blob in blobs.values() if blob is not None})
+    for blob in linked + ([None] if None in blobs.values() else []):  # None: the entries that are no blob's links
         with _download_lock(repo, blob.name if blob is not None else None):
             for entry in [e for e in entries if blobs[e] == blob]:
-                if blob is None:  # a copy, not a link (a cache where huggingface_hub cannot make links)
+                if blob is None and not entry.is_symlink():  # a copy (where huggingface_hub cannot make links)
                     freed += entry.stat().st_size
                 entry.unlink()
                 entries_done.append(entry)
@@ -796,7 +800,7 @@ def remove_cached(hub: HubFile) -> Removed:
                 freed += size
                 blobs_done.append(leftover)
     _remove_emptied_repo(repo)
-    return Removed(tuple(entries_done), tuple(blobs_done), freed)
+    return Removed(tuple(sorted(entries_done, key=entries.index)), tuple(blobs_done), freed)
 
 
 def _cached_entries(repo: Path, hub: HubFile) -> list[Path]:

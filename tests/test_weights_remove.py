@@ -79,6 +79,8 @@ def test_remove_takes_the_preset_file_and_leaves_the_repo_s_other_files_and_othe
     assert not os.path.lexists(ffhq)
     assert not (hf_cache / "models--AIRI-Institute--HairFastGAN" / "blobs" / ("1" * 64)).exists()
     assert found(FFHQ.repo_id, FFHQ.filename) is None
+    assert [row["present"] for row in json.loads(run("weights", "list", "--json").stdout) if row["name"] == "ffhq"] \
+        == [False]
     assert found(FFHQ.repo_id, "pretrained_models/other.pt") == str(sibling)
     assert Path(sibling).read_bytes() == b"y" * 300 and Path(other_repo).read_bytes() == b"z" * 70
     # What is left is a cache huggingface_hub reads without complaint.
@@ -249,3 +251,21 @@ def test_a_cache_of_copies_not_links_frees_the_copy(hf_cache):
     assert found(FFHQ.repo_id, FFHQ.filename) == str(entry)
     assert weights.remove_weights("ffhq") == {"id": "ffhq", "removed": [str(entry)], "bytes": 77}
     assert not repo.exists()
+
+
+def test_a_link_made_by_hand_to_a_file_outside_the_cache_goes_alone(hf_cache, tmp_path):
+    """A snapshot entry that someone linked to a file of theirs (not into the repo's blobs/, where huggingface_hub's
+    links lead): the link is removed, the file it leads to is not."""
+    repo = hf_cache / "models--AIRI-Institute--HairFastGAN"
+    own = tmp_path / "my_copy.pt"
+    own.write_bytes(b"mine" * 10)
+    entry = repo / "snapshots" / COMMIT / FFHQ.filename
+    entry.parent.mkdir(parents=True)
+    entry.symlink_to(own)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(COMMIT)
+    # and beside it, the same file at another commit as huggingface_hub links it
+    linked = put(hf_cache, FFHQ.repo_id, FFHQ.filename, b"x" * 10, etag="1" * 64, commit=OLD_COMMIT, ref=None)
+    assert weights.remove_weights("ffhq") == {"id": "ffhq", "removed": [str(entry), str(linked),
+                                                                        str(repo / "blobs" / ("1" * 64))], "bytes": 10}
+    assert own.read_bytes() == b"mine" * 10 and not repo.exists()
