@@ -775,6 +775,8 @@ def remove_cached(hub: HubFile) -> Removed:
     repo = hub_cache() / repo_folder_name(repo_id=hub.repo_id, repo_type="model")
     snapshots = repo / "snapshots"
     entries = _cached_entries(repo, hub)
+    if not entries:  # nothing of it here: the folder is left as it is (a refused removal changes nothing)
+        return Removed((), (), 0)
     # A link huggingface_hub made leads into the repo's blobs/; one that leads anywhere else was put there by hand
     # (a file of the user's linked in): only the link goes, as for a copy.
     blobs = {entry: blob if blob is not None and blob.parent == repo / "blobs" else None

@@ -136,6 +136,9 @@ def test_a_hub_file_at_a_revision_takes_that_snapshot_s_entry_only(hf_cache):
 @pytest.mark.parametrize("as_json", [False, True])
 def test_nothing_to_remove_is_one_line_and_exit_1(hf_cache, as_json):
     put(hf_cache, "someone/else", "model.bin", b"z" * 70, etag="3" * 64)
+    # ffhq's folder as a download that failed left it: the commit its branch names, no file
+    (hf_cache / "models--AIRI-Institute--HairFastGAN" / "refs").mkdir(parents=True)
+    (hf_cache / "models--AIRI-Institute--HairFastGAN" / "refs" / "main").write_text(COMMIT)
     before = sorted(str(p) for p in hf_cache.rglob("*"))
     result = run("weights", "remove", "ffhq", *(["--json"] if as_json else []))
     assert result.exit_code == 1
