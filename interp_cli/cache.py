@@ -38,9 +38,11 @@ _debug = logging.getLogger(__name__).debug
 
 DEFAULT_CACHE_MB = 2048
 CACHE_MB_ENV = "INTERP_LATENT_CACHE_MB"
+CACHE_NAME = "latent cache"  # as a warning about its bound names it: "the latent cache keeps its default bound"
 # The tuned-weights cache's (interp_cli.tune.TunedCache's), here so that `interp cache` says it without torch.
 TUNED_DEFAULT_CACHE_MB = 2048
 TUNED_CACHE_MB_ENV = "INTERP_TUNE_CACHE_MB"
+TUNED_CACHE_NAME = "tuned-weights cache"
 # A pass over the folder stats every entry: about 2 s for 200,000 of them on the development VM. One pass where
 # the folder's record (CacheBound.add) says it is over its bound (a bound lowered since applies at once), or
 # that this share of the bound was written since the last pass by any process: at 2 GB, every ~860 ffhq codes,
@@ -79,7 +81,7 @@ class LatentCache:
     def __init__(self, directory: str | os.PathLike | None = None, *, max_bytes: int | None = None,
                  warn: Callable[[str], None] | None = None, failures: CacheWarnings | None = None):
         self.directory = Path(directory).expanduser() if directory is not None else cache_dir("latents")
-        self.bound = CacheBound(CACHE_MB_ENV, DEFAULT_CACHE_MB, "latent cache", max_bytes)
+        self.bound = CacheBound(CACHE_MB_ENV, DEFAULT_CACHE_MB, CACHE_NAME, max_bytes)
         self.hits = 0
         self.misses = 0
         self.warn = warn
@@ -151,12 +153,13 @@ def _problem(code: np.ndarray, shape: tuple[int, ...] | None) -> str | None:
     return None
 
 
-# interp's cache dir, part by part (`interp cache`): what each holds and what keeps it small.
+# interp's cache dir, part by part (`interp cache`): what each holds, what keeps it small, and the cache's name in
+# the warning about that bound (a morph's words: "the encoded codes keeps its default bound" was no sentence).
 _PARTS = (
-    ("latents", "encoded codes", CACHE_MB_ENV, DEFAULT_CACHE_MB),
-    ("tuned", "tuned generator weights (--tune)", TUNED_CACHE_MB_ENV, TUNED_DEFAULT_CACHE_MB),
-    ("align", "the face detector and landmark model, parsed (3 landmark models at most)", None, None),
-    ("hashing", "a lock file per weights file hashed (empty)", None, None),
+    ("latents", "encoded codes", CACHE_MB_ENV, DEFAULT_CACHE_MB, CACHE_NAME),
+    ("tuned", "tuned generator weights (--tune)", TUNED_CACHE_MB_ENV, TUNED_DEFAULT_CACHE_MB, TUNED_CACHE_NAME),
+    ("align", "the face detector and landmark model, parsed (3 landmark models at most)", None, None, None),
+    ("hashing", "a lock file per weights file hashed (empty)", None, None, None),
 )
 
 
@@ -164,9 +167,9 @@ def bound_warnings() -> list[str]:
     """The warnings a morph gives about an unreadable bound setting (`INTERP_TUNE_CACHE_MB=abc`, `=-1`), one a part:
     `interp cache` showed such a part's default bound beside the variable's name, as if the value set were taken."""
     said: list[str] = []
-    for _, what, env, default_mb in _PARTS:
+    for _, _, env, default_mb, cache_name in _PARTS:
         if env:
-            CacheBound(env, default_mb, what).note_bad_setting(said.append)
+            CacheBound(env, default_mb, cache_name).note_bad_setting(said.append)
     return said
 
 
@@ -202,9 +205,9 @@ def usage(root: str | os.PathLike | None = None) -> dict:
         names = []
         unreadable.append({"path": str(top), "error": err.strerror or str(err), "errno": err.errno})
     parts = []
-    for name, what, env, default_mb in _PARTS:
+    for name, what, env, default_mb, cache_name in _PARTS:
         size, count = _du(top / name, unreadable, locked)
-        bound = CacheBound(env, default_mb, what).max_bytes if env else None
+        bound = CacheBound(env, default_mb, cache_name).max_bytes if env else None
         try:
             link = os.readlink(top / name)
         except OSError:  # not a symlink (or not there)

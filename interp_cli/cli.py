@@ -20,7 +20,7 @@ import click
 
 from interp_cli import __version__, stops
 from interp_cli.checks import digits_only, openmp_takes, openmp_wait_policy_takes
-from interp_cli.cli_group import DefaultMorphGroup, _Command, _reported
+from interp_cli.cli_group import DefaultMorphGroup, _Command, _reported, _words_taken
 from interp_cli.console import (PROCESS_WARNINGS, CommandLog, StdoutClosed, closing_json, emit, json_line, out,
                                 settle_std_streams, with_warnings)
 from interp_cli.names import line_text
@@ -405,15 +405,37 @@ def _cut_short(cut: BaseException, manifest: str, shard, checked, started: float
             "path": cut.path if isinstance(cut, InterpError) else None}
 
 
+# Other tools' words for the weights verbs (`pip uninstall`, `hf cache delete`, `docker pull`, `ls`), and typos of
+# ours: click said only "no such command 'rm'".
+_WEIGHTS_VERBS_ELSEWHERE = {"rm": "remove", "delete": "remove", "del": "remove", "uninstall": "remove",
+                            "purge": "remove", "ls": "list", "get": "download", "fetch": "download", "pull": "download",
+                            "install": "download", "check": "verify", "where": "path"}
+
+
 class _WeightsGroup(click.Group):
     format_commands = DefaultMorphGroup.format_commands  # whole first sentences, as in `interp --help`
     command_class = _Command
+
+    def resolve_command(self, ctx, args):
+        import difflib
+        import shlex
+
+        word = args[0] if args else ""
+        if word and word not in self.commands and not word.startswith("-"):
+            meant = _WEIGHTS_VERBS_ELSEWHERE.get(word.lower()) or next(
+                iter(difflib.get_close_matches(word.lower(), list(self.commands), n=1, cutoff=0.6)), None)
+            if meant is not None:  # the line runs as written: words the verb does not take are left out, and named
+                taken, untaken = _words_taken(self.commands[meant], args[1:])
+                line = " ".join(shlex.quote(w) for w in ["interp", "weights", meant, *taken])
+                not_taken = f" (it takes no {', '.join(untaken)})" if untaken else ""
+                raise click.UsageError(f"no such command '{word}'; did you mean `{line}`{not_taken}?", ctx)
+        return super().resolve_command(ctx, args)
 
 
 @cli.group(cls=_WeightsGroup, invoke_without_command=True)
 @click.pass_context
 def weights(ctx):
-    """List, download, verify and locate model weights."""
+    """List, download, verify, locate and remove model weights."""
     if ctx.invoked_subcommand is None:  # bare `interp weights`: its help, as bare `interp` shows its own
         click.echo(ctx.get_help())
 
@@ -527,6 +549,29 @@ def weights_path(spec, quiet, as_json):  # --quiet: as for `interp cache`
     out(str(w.weights_path(spec)))
 
 
+@weights.command("remove")
+@click.argument("name")
+@output_flags(json_help='Print one JSON object on stdout: "id", "removed" (the paths removed from the Hugging Face '
+                        'cache), "bytes" (what they held); on a failure, the object every command prints.')
+def weights_remove(name, quiet, as_json):  # --quiet: as for `interp cache`
+    """Remove downloaded weights from the Hugging Face cache, freeing their disk space.
+
+    NAME is a hub preset (ffhq) or a hub file owner/repo/file.pt[@rev]. Only that file goes: the repo's other
+    files in the cache, and files of your own (--weights PATH), are never removed; the shipped demo model cannot
+    be. A morph using the file now goes on with it; the disk space comes back when that morph ends. The next
+    morph with these weights downloads them again.
+    e.g. interp weights remove ffhq
+    """
+    from interp_cli import weights as w
+    from interp_cli.progress import human_size
+
+    removed = w.remove_weights(name)
+    if as_json:
+        closing_json(removed)
+        return
+    out(f"{removed['id']}: removed from the Hugging Face cache, {human_size(removed['bytes'])} freed")
+
+
 @cli.command("cache")
 @output_flags(json_help='Print JSON: {"path", "bytes", "files", "parts": [{"name", "path", "what", "bytes", "files", '
                         '"bound_bytes", "bound_env", "link"}], "clear": [the paths that clearing it removes], '
@@ -573,6 +618,8 @@ def cache_command(quiet, as_json):  # --quiet: its report is on stdout, nothing 
             command = f"chmod -R u+rwx -- {' '.join(map(shlex.quote, report['unlock']))} && {command}"
         # Runs go on while it is cleared (a rm -rf looped through a --tune morph, benchmarks/README.md, 2026-12-07)
         out(f"to clear it (safe while interp runs too): {command}")
+    elif not os.path.lexists(report["path"]):  # "nothing of interp's is in it", of a folder that is not there
+        out("it does not exist yet: interp makes it when a run first caches something")
     elif not report["unreadable"]:
         out("nothing of interp's is in it")
 

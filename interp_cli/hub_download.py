@@ -22,7 +22,7 @@ import shutil
 import stat
 import sys
 import time
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable, Iterator
@@ -160,11 +160,13 @@ def _linked_blob(path: str) -> Path | None:
     return Path(os.path.normpath(os.path.join(os.path.dirname(path), target)))
 
 
-def _partial_downloads(blobs: Path, etag: str | None = None) -> list[tuple[Path, os.stat_result]]:
+def _partial_downloads(blobs: Path, etag: str | None = None, *,
+                       every: bool = False) -> list[tuple[Path, os.stat_result]]:
     """The partial downloads in `blobs` (of the file `etag`, or of any) that the installed huggingface_hub never reads
     again: from 1.18 every one (`blobs/<etag>.incomplete` of an older release, and its own `<etag>.<8 hex>.incomplete`,
     which a killed download leaves: #4306); before, only the latter (a newer release's, in a shared cache), since
-    it resumes the former. Whether a download is writing one now is `_unheld`'s question."""
+    it resumes the former. `every`: the resumable one too (the file itself is being removed). Whether a download is
+    writing one now is `_unheld`'s question."""
     try:
         names = os.listdir(blobs)  # every morph lists this folder: a plain listing, no glob to compile
     except OSError:
@@ -174,7 +176,7 @@ def _partial_downloads(blobs: Path, etag: str | None = None) -> list[tuple[Path,
         if not (name.endswith(".incomplete") and (etag is None or name.startswith(f"{etag}."))
                 and re.fullmatch(r"[0-9a-f]+\.(?:[0-9a-f]{8}\.)?incomplete", name)):
             continue
-        if name.count(".") == 1 and _hub_version() < _FRESH_PARTIAL_FROM:
+        if name.count(".") == 1 and _hub_version() < _FRESH_PARTIAL_FROM and not every:
             continue
         path = blobs / name
         try:
@@ -705,9 +707,12 @@ def _unavailable(hub: HubFile, preset: Preset | None, spec: str, reason: str) ->
     by_env = set_env(WEIGHTS_ENV, copy)
     by_env = by_env if speaking_to_cli() else f"leave weights out, after {by_env}"
     with_option = f", or put a copy on this machine and pass `{option('weights', copy)}` (or {by_env}){if_local}"
-    # `interp weights ...` takes no --weights: the copy is named through the environment, and checked.
-    with_env = (f", or put a copy on this machine and set {WEIGHTS_ENV}={copy} (`interp weights verify {copy}` "
-                f"checks it){if_local}")
+    # `interp weights ...` takes no --weights: the copy is named through the environment, and checked. The variable
+    # stands in for a name left out only: `interp weights path ffhq`, told just "set INTERP_WEIGHTS=...", failed
+    # again with it set, since a name given always means the cache's file.
+    with_env = (f", or put a copy on this machine (`interp weights verify {copy}` checks it) and set "
+                f"{WEIGHTS_ENV}={copy} for the morphs and `interp weights` commands that name no weights: the name "
+                f"{spec} itself keeps meaning the Hugging Face cache's file{if_local}")
     # Only commands that take --weights and can run on the demo model (render's codes come from one model), and a
     # Python caller's Session (`Session(weights="demo")`).
     demo = (f". To try interp with no download, pass `{option('weights', 'demo')}`: the small model shipped with "
@@ -741,3 +746,133 @@ def discard_download(path: Path) -> bool:
     except OSError:
         return False
     return True
+
+
+@dataclass(frozen=True)
+class Removed:
+    """What `remove_cached` took out of the Hugging Face cache: the snapshot entries naming the file, the blobs (and
+    partial downloads) no other entry used, and the bytes those blobs held."""
+
+    entries: tuple[Path, ...]
+    blobs: tuple[Path, ...]
+    bytes: int
+
+
+def remove_cached(hub: HubFile) -> Removed:
+    """Remove one hub file from the Hugging Face cache: its entry in the snapshot of `hub.revision` (every snapshot
+    when it names none: copies fetched while the repo's main branch was at other commits), the blob behind each one
+    that no other entry links to, and the partial downloads of those blobs. Nothing else of the repo's folder: other
+    files of the same repo (HairFastGAN's other models, another tool's) share its snapshots, which is why
+    huggingface_hub's own `scan_cache_dir().delete_revisions`, a whole revision at a time, is not used.
+
+    Under huggingface_hub's download lock of each blob, so no download of the same file writes it meanwhile;
+    BlockingIOError, naming the lock, if one is running. A process that has the file open or mapped (a morph
+    loading it) keeps reading it: unlinking a file frees its blocks only when the last descriptor and mapping of it
+    are gone.
+    """
+    from huggingface_hub.file_download import repo_folder_name
+
+    repo = hub_cache() / repo_folder_name(repo_id=hub.repo_id, repo_type="model")
+    snapshots = repo / "snapshots"
+    entries = _cached_entries(repo, hub)
+    if not entries:  # nothing of it here: the folder is left as it is (a refused removal changes nothing)
+        return Removed((), (), 0)
+    # A link huggingface_hub made leads into the repo's blobs/; one that leads anywhere else was put there by hand
+    # (a file of the user's linked in): only the link goes, as for a copy.
+    blobs = {entry: blob if blob is not None and blob.parent == repo / "blobs" else None
+             for entry, blob in ((entry, _linked_blob(str(entry))) for entry in entries)}
+    entries_done, blobs_done, freed = [], [], 0
+    linked = sorted({blob for blob in blobs.values() if blob is not None})
+    for blob in linked + ([None] if None in blobs.values() else []):  # None: the entries that are no blob's links
+        with _download_lock(repo, blob.name if blob is not None else None):
+            for entry in [e for e in entries if blobs[e] == blob]:
+                if blob is None and not entry.is_symlink():  # a copy (where huggingface_hub cannot make links)
+                    freed += entry.stat().st_size
+                entry.unlink()
+                entries_done.append(entry)
+                _remove_empty_folders(entry.parent, snapshots)
+            if blob is None or _linked_anywhere(snapshots, blob):
+                continue
+            for leftover in [blob, *(path for path, _ in _partial_downloads(blob.parent, blob.name, every=True))]:
+                try:
+                    size = os.stat(leftover, follow_symlinks=False).st_size
+                    leftover.unlink()
+                except FileNotFoundError:
+                    continue
+                freed += size
+                blobs_done.append(leftover)
+    _remove_emptied_repo(repo)
+    return Removed(tuple(sorted(entries_done, key=entries.index)), tuple(blobs_done), freed)
+
+
+def _cached_entries(repo: Path, hub: HubFile) -> list[Path]:
+    """The snapshot entries (links, or copies) of `hub`'s file in the cache folder `repo`: the one of its revision
+    (a branch or tag through `refs/`, or a commit), else the file in every snapshot."""
+    snapshots = repo / "snapshots"
+    if hub.revision is None:
+        folders = sorted(snapshots.iterdir()) if snapshots.is_dir() else []
+    else:
+        try:
+            commit = (repo / "refs" / hub.revision).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError):
+            commit = hub.revision
+        folders = [snapshots / commit]
+    return [folder / hub.filename for folder in folders if os.path.lexists(folder / hub.filename)
+            and not os.path.isdir(folder / hub.filename)]
+
+
+def _linked_anywhere(snapshots: Path, blob: Path) -> bool:
+    """Whether any entry left in `snapshots` (another revision's, another file's of the same bytes) links to `blob`."""
+    for folder, _, names in os.walk(snapshots):
+        if any(_linked_blob(os.path.join(folder, name)) == blob for name in names):
+            return True
+    return False
+
+
+@contextmanager
+def _download_lock(repo: Path, etag: str | None) -> Iterator[None]:
+    """Hold huggingface_hub's lock of the download of the blob `etag` into the cache folder `repo` over the block;
+    BlockingIOError if a download holds it now. No lock file: no download of it ever ran here, so none runs now."""
+    lock = hub_cache() / ".locks" / repo.name / f"{etag}.lock"
+    if etag is None or not lock.is_file():
+        yield
+        return
+    with taken_lock(lock) as fd:
+        if fd is None and lock.is_file() and _flock_works(lock):
+            raise BlockingIOError(errno.EWOULDBLOCK, "a download holds it", str(lock))
+        yield
+
+
+def _flock_works(lock: Path) -> bool:
+    """Whether `taken_lock` could have taken `lock` if it were free: it can be opened for writing (a cache this user
+    only reads is refused by the unlink that follows, with its own reason) and this system has flock."""
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:
+        return False
+    return os.access(lock, os.W_OK)
+
+
+def _remove_empty_folders(folder: Path, top: Path) -> None:
+    """Remove `folder` and its parents up to `top` (kept) while they are empty."""
+    while folder != top and top in folder.parents:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
+
+
+def _remove_emptied_repo(repo: Path) -> None:
+    """The repo's cache folder, once no snapshot entry and no blob is left in it: its refs and empty folders too, as
+    huggingface_hub's own deletion leaves none (a folder with refs and no snapshots is a corrupted repo to its
+    `scan_cache_dir`). Left as it is where anything else is there, or appears meanwhile."""
+    for kept in ("snapshots", "blobs"):
+        folder = repo / kept
+        if folder.is_dir() and any(True for _ in os.scandir(folder)):
+            return
+    for metadata in ("refs", ".no_exist"):  # a few bytes each: the commits that branches name, files known absent
+        shutil.rmtree(repo / metadata, ignore_errors=True)
+    for folder in (repo / "snapshots", repo / "blobs", repo):
+        with suppress(OSError):
+            folder.rmdir()

@@ -33,8 +33,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from collections.abc import Callable
 
-from interp_cli.errors import (CheckpointError, ChecksumError, UsageError, WeightsUnavailableError, option,
-                               pip_install, set_env, speaking_to_cli)
+from interp_cli.errors import (CheckpointError, ChecksumError, InterpError, UsageError, WeightsUnavailableError, option,
+                               pip_install, set_env, shown, speaking_to_cli)
 from interp_cli.hub_download import (ANNOUNCE_ABOVE_BYTES, HUB_PREFIX, HubFile, discard_download, download_command,
                                     locate_on_hub)
 from interp_cli.presets import DEFAULT_PRESET, PRESETS, SHA256_HEX, WEIGHTS_ENV, Preset
@@ -173,6 +173,49 @@ def download_weights(weights: str | os.PathLike | None = None, *, offline: bool 
     except WeightsUnavailableError as err:  # ends with what this caller can do (its keyword, not the command's)
         raise err.for_command("download") from None
     return resolved.summary()
+
+
+def remove_weights(weights: str | os.PathLike) -> dict:
+    """Remove weights that interp downloaded from the Hugging Face cache, as `interp weights remove` does; returns
+    {"id", "removed": [the cache's paths removed], "bytes": what they held}. The next morph with them downloads them
+    again.
+
+    `weights`: a hub preset (`"ffhq"`) or a hub file `"owner/repo/file.pt[@rev]"`: only that file goes, never the
+    repo's other files in the cache. A file on this machine named by its path, or the shipped `"demo"`, is not
+    interp's to remove: UsageError. Nothing of it in the cache, or a download of it running now: InterpError.
+    A morph that has the file open goes on reading it; its blocks are freed when that morph ends.
+    """
+    from interp_cli.hub_download import remove_cached
+
+    hub_presets = ", ".join(sorted(name for name, preset in PRESETS.items() if not preset.local_path))
+    removable = f"a hub preset ({hub_presets}) or a hub file owner/repo/file.pt[@revision]"
+    if not isinstance(weights, (str, os.PathLike)) or not os.fspath(weights).strip():
+        raise UsageError(f"{shown(weights)} names no weights to remove: give {removable}")
+    chosen = os.fspath(weights).strip()
+    preset = PRESETS.get(chosen)
+    if preset is not None and preset.local_path:
+        raise UsageError(f"{chosen} ships with interp, in its package, and was never downloaded: there is nothing "
+                         "of it to remove")
+    hub = _hub_file_for(chosen)
+    if hub is None and (_local_stat(Path(chosen).expanduser()) is not None or _looks_like_path(chosen)):
+        raise UsageError(f"{chosen} is a file path: interp removes only what it fetched into the Hugging Face cache, "
+                         f"{removable}, never a file of yours", path=chosen)
+    if hub is None:
+        meant = _preset_meant(chosen)
+        raise UsageError(f"unknown weights '{chosen}': not a preset (presets: {', '.join(sorted(PRESETS))}) nor a "
+                         f"hub file; " + (f"did you mean '{meant}'?" if meant else f"give {removable}"))
+    label = f"{preset.name} weights" if preset is not None else f"weights {hub.id}"
+    try:
+        removed = remove_cached(hub)
+    except BlockingIOError as err:  # a download of the same file holds huggingface_hub's lock
+        raise InterpError(f"{label}: a download of them is running now (it holds {err.filename}): let it finish, "
+                          "then remove them") from None
+    if not removed.entries:
+        from interp_cli.hub_download import hub_cache
+
+        raise InterpError(f"{label} are not in the Hugging Face cache {hub_cache()}: nothing to remove")
+    return {"id": chosen if preset is not None else hub.id,
+            "removed": [str(path) for path in (*removed.entries, *removed.blobs)], "bytes": removed.bytes}
 
 
 @dataclass(frozen=True)

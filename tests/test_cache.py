@@ -615,10 +615,12 @@ def test_interp_cache_says_a_bound_setting_it_cannot_take_as_a_morph_does(tmp_pa
         assert done.returncode == 0, done.stderr
         return done.stdout, done.stderr
 
-    said = ["warning: INTERP_LATENT_CACHE_MB='-5' is below 0; the encoded codes keeps its default bound, 2048 MB "
+    # The caches named as a morph names them (test_tune, LatentCache): "the encoded codes keeps its default bound"
+    # and "the tuned generator weights (--tune) keeps" were the parts' descriptions made into no sentence.
+    said = ["warning: INTERP_LATENT_CACHE_MB='-5' is below 0; the latent cache keeps its default bound, 2048 MB "
             "(0 turns it off)",
-            "warning: INTERP_TUNE_CACHE_MB='abc' is not a number of megabytes; the tuned generator weights (--tune) "
-            "keeps its default bound, 2048 MB (0 turns it off)"]
+            "warning: INTERP_TUNE_CACHE_MB='abc' is not a number of megabytes; the tuned-weights cache keeps its "
+            "default bound, 2048 MB (0 turns it off)"]
     stdout, stderr = interp()
     assert stderr.splitlines() == said and "at most 2.0 GB ($INTERP_TUNE_CACHE_MB)" in stdout
     stdout, stderr = interp("--json")
@@ -658,6 +660,20 @@ def test_interp_cache_in_a_folder_of_the_users_counts_and_clears_only_interps_ow
     assert sorted(p.name for p in top.iterdir()) == ["data", "thesis.tex"]
     assert (top / "data" / "big.bin").stat().st_size == 100_000
     assert interp().splitlines()[-1] == "nothing of interp's is in it"
+
+
+def test_interp_cache_of_a_dir_not_made_yet_says_so(tmp_path):
+    """A cache dir no run has made yet (a fresh install, a new INTERP_CACHE_DIR) was "nothing of interp's is in it",
+    of a folder that is not there; the report (sizes 0, the parts) and --json are as before, nothing is made."""
+    import json
+    import os
+
+    env = dict(os.environ, INTERP_CACHE_DIR=str(tmp_path / "new" / "cache"))
+    lines = _interp_cache(env).splitlines()
+    assert lines[0] == f"{tmp_path / 'new' / 'cache'}: 0 bytes in 0 files"
+    assert lines[-1] == "it does not exist yet: interp makes it when a run first caches something"
+    assert json.loads(_interp_cache(env, "--json"))["clear"] == []
+    assert not (tmp_path / "new").exists()
 
 
 def test_interp_cache_through_a_symlinked_dir_clears_the_entries_not_the_link(tmp_path):

@@ -467,8 +467,9 @@ def test_every_route_the_offline_line_gives_works_with_both_offline_variables_se
                    "tiny", HF_HOME=str(tmp_path / "unset"))
     assert rerun.returncode == 0, rerun.stderr
 
-    # "or download URL on any machine, ... put a copy on this machine and set INTERP_WEIGHTS=/path/to/tiny.pt
-    # (`interp weights verify /path/to/tiny.pt` checks it)": with offline mode still on.
+    # "or download URL on any machine, ... put a copy on this machine (`interp weights verify /path/to/tiny.pt` checks
+    # it) and set INTERP_WEIGHTS=/path/to/tiny.pt for the morphs and `interp weights` commands that name no weights":
+    # with offline mode still on.
     import urllib.request
 
     url = re.search(r"or download (\S+) on any machine", line).group(1)

@@ -404,6 +404,28 @@ def test_offline_env_fails_with_one_actionable_line(hub, monkeypatch, tiny):
     assert hub.download_calls == []
 
 
+def test_a_weights_command_s_copy_advice_says_what_the_variable_changes(hub, monkeypatch, tmp_path, tiny):
+    """`interp weights path tiny` offline advised "put a copy on this machine and set INTERP_WEIGHTS=/path/to/tiny.pt":
+    followed, the same command failed again, since a name given always means the cache's file; the variable stands in
+    for a name left out. The line says so, and each part of it is followed here."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    told = run_cli("weights", "path", "tiny")
+    assert told.exit_code == 1
+    copy = tmp_path / "copy" / "tiny.pt"
+    copy.parent.mkdir()
+    copy.write_bytes(CONTENT)
+    line = told.stderr.replace("/path/to/tiny.pt", str(copy))
+    assert (f"or put a copy on this machine (`interp weights verify {copy}` checks it) and set INTERP_WEIGHTS={copy} "
+            "for the morphs and `interp weights` commands that name no weights: the name tiny itself keeps meaning "
+            "the Hugging Face cache's file\n") in line
+    checked = run_cli(*shlex.split(re.search(r"`interp (weights verify [^`]*)`", line).group(1)))
+    assert checked.exit_code == 0 and "OK: the tiny checkpoint" in checked.stdout
+    monkeypatch.setenv("INTERP_WEIGHTS", str(copy))
+    assert run_cli("weights", "path").stdout == f"{copy}\n"
+    assert weights.resolve_weights(download=False).path == copy  # what a morph without --weights loads
+    assert run_cli("weights", "path", "tiny").exit_code == 1  # the name itself: the cache's file, not there
+
+
 def test_offline_env_still_uses_the_hf_cache(hub, monkeypatch, tiny):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     cached = hub.put("someone/tiny", "ckpt/tiny.pt")
