@@ -254,7 +254,10 @@ def _codes() -> dict[str, Path]:
 
 
 def _env(cache: Path) -> dict:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", INTERP_CACHE_DIR=str(cache), PYTHONPATH=str(REPO))
+    # The Hugging Face cache too is the case's own: `interp weights remove ffhq`, drawn one day, must never reach a
+    # download the user made, and a real ffhq there would change what `weights path ffhq` says.
+    env = dict(os.environ, HF_HUB_OFFLINE="1", INTERP_CACHE_DIR=str(cache), PYTHONPATH=str(REPO),
+               HF_HUB_CACHE=str(cache / "huggingface"))
     env.pop("INTERP_WEIGHTS", None)
     return env
 
