@@ -55,6 +55,12 @@ def hangup_as_in_a_session() -> None:
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
+def ctrl_c_as_typed() -> None:
+    """For a child: SIGINT at its default, as a terminal's foreground command has it. A suite run as a background
+    job of a script would pass it on ignored, and the child's Ctrl-C would then test nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _run(script: str, cwd: Path, **environ: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT), **environ)
     return subprocess.run([sys.executable, "-c", textwrap.dedent(script)], cwd=cwd, env=env, capture_output=True,
@@ -622,17 +628,19 @@ main()
 
 
 @pytest.mark.parametrize("sig, code, said", [(signal.SIGTERM, 143, "interp: terminated"),
-                                             (signal.SIGHUP, 129, "interp: hung up")])
+                                             (signal.SIGHUP, 129, "interp: hung up"),
+                                             (signal.SIGINT, 130, "interp: interrupted")])
 def test_a_stop_swallowed_by_a_bare_except_still_stops_a_tuning_run(tmp_path, sig, code, said):
     """A run held by SIGSTOP as it began tuning, then sent SIGTERM and SIGCONT, tuned on and exited 0, in about 1
     of 3 tries: the handler ran inside copyreg._slotnames' bare `except:` (every deepcopy of a set runs it, and
     tuning deep-copies the generator), which swallowed the Terminated, and later stops were ignored. Now the next
-    tuning step ends the run as any stop does: its exit code and one line, no output, no tuned entry."""
+    tuning step ends the run as any stop does: its exit code and one line, no output, no tuned entry. The first
+    Ctrl-C alike: Python's own handler kept nothing, so the run tuned on until a second one."""
     demo = [str(ROOT / "examples/demo_a.png"), str(ROOT / "examples/demo_b.png")]
     (tmp_path / "out").mkdir()
     child = subprocess.run([sys.executable, "-c", _STOP_IN_A_BARE_EXCEPT, str(int(sig)), *demo, "-o", "out/m.gif",
                             "--weights", "demo", "--steps", "3", "--tune", "20"], cwd=tmp_path, capture_output=True,
-                           text=True, timeout=240, preexec_fn=hangup_as_in_a_session,
+                           text=True, timeout=240, preexec_fn=lambda: (hangup_as_in_a_session(), ctrl_c_as_typed()),
                            env=dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT),
                                     INTERP_CACHE_DIR=str(tmp_path / "cache")))
     assert child.returncode == code, child.stderr
