@@ -358,7 +358,8 @@ def raise_on_sigterm() -> None:
     """Make the next SIGTERM raise `Terminated` (SIGHUP, unless ignored: `HungUp`) in the main thread, and
     later ones do nothing (a no-op outside the main thread). Ends `hold_stops_at_start`: SIGINT gets its
     handler back (Python's own replaced by `_raise_interrupted`, the same KeyboardInterrupt, kept), and the first stop
-    that came while it held them is acted on now, so call this where a stop is handled. A signal handled by someone else's function is left to it (`_left_to_its_owner`)."""
+    that came while it held them is acted on now, so call this where a stop is handled. A signal handled by someone
+    else's function is left to it (`_left_to_its_owner`)."""
     if threading.current_thread() is not threading.main_thread():
         return
     if sys.unraisablehook is not _keep_swallowed_stops:

@@ -320,12 +320,14 @@ CACHE_MB_ENV = TUNED_CACHE_MB_ENV
 
 # How long a run waiting for another's tuning of the same key (`TunedCache.turn`) lets that tuning show no progress
 # before it tunes itself: the holder may be suspended (Ctrl-Z, SIGSTOP, a cluster's pre-emption) and never resumed.
-# The holder shows progress at every tuning step; the slowest live gap between two is one step at 1024 px (about 6 s
-# on 2 idle cores, 11 s measured under a load of 7, benchmarks/README.md) or writing its 120 MB entry at the end.
-# Ten minutes is some fifty times that: a live holder is not overtaken unless a step takes 10 minutes (a machine
-# deep in swap), and then the waiter only tunes beside it, never wrongly (both write the same entry, atomically).
+# The holder shows progress at every tuning step, so the longest live gap is one step (with the setup before the
+# first, or the entry's write after the last). A step at 1024 px takes about 6 s on 2 idle cores, and 99 s measured
+# in a niced process under a load of 13 on 2 cores (benchmarks/README.md, "The tuning lock's suspended holder").
+# Fifteen minutes is nine such steps: a live holder is not overtaken short of a machine far worse off (deep in swap),
+# and then the waiter only tunes beside it, never wrongly (both put the same entry, atomically). A suspended holder
+# costs a waiter those minutes once, against the minutes to hours a 1024 px tuning takes itself.
 STALL_ENV = "INTERP_TUNE_STALL_S"
-DEFAULT_STALL_S = 600.0
+DEFAULT_STALL_S = 900.0
 
 
 def stall_seconds() -> tuple[float, str | None]:

@@ -1303,8 +1303,8 @@ def test_an_unreadable_stall_setting_is_said_when_a_run_waits_and_the_default_ap
     from interp_cli import tune as tuning
 
     monkeypatch.setenv("INTERP_TUNE_STALL_S", setting)
-    assert tuning.stall_seconds() == (600.0, f"warning: INTERP_TUNE_STALL_S={setting!r} is not a number of seconds "
-                                             "(0 or more); a tuning waited for may show no progress for 600 s, its "
+    assert tuning.stall_seconds() == (900.0, f"warning: INTERP_TUNE_STALL_S={setting!r} is not a number of seconds "
+                                             "(0 or more); a tuning waited for may show no progress for 900 s, its "
                                              "default")
     monkeypatch.setenv("INTERP_TUNE_STALL_S", " 2.5 ")
     assert tuning.stall_seconds() == (2.5, None)
