@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from interp_cli.stops import Terminated, deferred, raise_on_sigterm
+from interp_cli import stops
+from interp_cli.stops import STOP_SIGNALS, Terminated, deferred, handlers_given_back, raise_on_sigterm
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,10 +34,11 @@ def test_a_real_sigint_inside_deferred_arrives_when_the_block_ends():
 
 
 def test_a_held_sigterm_raises_terminated_and_a_quiet_block_raises_nothing():
-    # raise_on_sigterm handles SIGHUP too, and the first stop then ignores both: put both back, or every child
-    # the later tests start would inherit SIGHUP ignored.
-    before = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP)}
-    try:
+    # raise_on_sigterm handles SIGHUP too, and the first stop then ignores both, and it handles SIGINT, keeping each
+    # stop for `raise_swallowed`: all put back as main puts them back, or every child the later tests start would
+    # inherit SIGHUP ignored, and a later test's own Ctrl-C, kept, would be raised in a test after it.
+    before = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    with handlers_given_back():
         raise_on_sigterm()
         with deferred():
             pass  # nothing came: nothing is raised
@@ -44,9 +46,8 @@ def test_a_held_sigterm_raises_terminated_and_a_quiet_block_raises_nothing():
             with deferred():
                 os.kill(os.getpid(), signal.SIGTERM)
                 time.sleep(0.05)
-    finally:
-        for signum, handler in before.items():
-            signal.signal(signum, handler)
+    assert {signum: signal.getsignal(signum) for signum in STOP_SIGNALS} == before
+    assert stops._swallowed == []
 
 
 def hangup_as_in_a_session() -> None:
