@@ -16,6 +16,7 @@
         ...                                      # a live process holds its claim (`.out.claim-<hex>.mp4`)
     with claimed_in_turn("k.pt", waiting=f) as waited:  # the same claim, waited for while a live process holds
         ...                                      # it (f(claim_holder) said once): one process at a time makes k.pt
+        show_progress()                          # each step of the work: a waiter given `stall=` s sees it live
     claim_holder("out.mp4") -> (pid, host) | None  # who holds a claim, as its claimer wrote in it
     clean_stale_temps(directory)                 # done by new_temp; removes only dead writers' temps
     with ArraySpill() as spill:                  # arrays in an anonymous temp file, not in memory:
@@ -61,6 +62,7 @@ import shutil
 import stat
 import struct
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -227,29 +229,84 @@ def _claim_path(target: PathLike) -> Path:
 _CLAIM_POLL_SECONDS = 0.1
 
 
+# The claims this thread holds in turn (`claimed_in_turn`), whose time stamps `show_progress` refreshes: a thread's
+# own, so that a Python caller's threads tuning other keys each show only their own work.
+_in_turn = threading.local()
+
+
 @contextmanager
-def claimed_in_turn(target: PathLike, *,
-                    waiting: Callable[[tuple[int, str] | None], None] | None = None) -> Iterator[bool]:
+def claimed_in_turn(target: PathLike, *, waiting: Callable[[tuple[int, str] | None], None] | None = None,
+                    stall: float | None = None,
+                    stalled: Callable[[tuple[int, str] | None, float], None] | None = None) -> Iterator[bool]:
     """`claimed`, waited for: while another live process holds `target`'s claim, `waiting(claim_holder(target))` is
     called once and the claim is looked at again every `_CLAIM_POLL_SECONDS` until its holder lets go of it (done,
     failed, or killed: its lock goes with its life), then taken for the block. Yields whether it waited, so the
     block can look for what the other made. Where nothing can be claimed (see `claimed`: a folder this process
     cannot write in, a file system without flock) the block runs at once, as with no claim at all.
 
+    A holder that is alive but never goes on (suspended: Ctrl-Z, SIGSTOP, a cluster's pre-emption) keeps its lock, so
+    the wait would last forever. With `stall`, the holder shows its work goes on by calling `show_progress` (each
+    step, which refreshes its claim's time stamp), and a waiter that sees the stamp unchanged for `stall` seconds of
+    its own clock calls `stalled(claim_holder(target), seconds)` once and runs the block without the claim (yielding
+    True). Its own monotonic clock, not the stamp's time: another host's clock may differ, and a laptop's sleep,
+    which stops both, counts on neither. The block then makes the thing beside the holder, which must be made whole
+    and atomically by either (an `atomic_write`), as the holder may go on later.
+
     The wait sleeps with no stop held (`claimed` holds one for a single look): Ctrl-C or SIGTERM ends it at once.
     Nothing else is held meanwhile, so two waits never wait on each other: whoever holds a claim is working, not
     waiting (a batch's row claims are never waited for)."""
     waited = False
+    seen, since = None, time.monotonic()
     while True:
         # The first look allows a lock held for a moment (a sweep judging the file); a waiter's later looks need not.
         with claimed(target, wait=0.0 if waited else _CLAIM_WAIT_SECONDS) as ours:
             if ours:
-                yield waited
+                held = getattr(_in_turn, "claims", None)
+                if held is None:
+                    held = _in_turn.claims = []
+                key = os.fspath(_claim_path(target))
+                held.append(key)
+                try:
+                    yield waited
+                finally:
+                    held.remove(key)
                 return
         if not waited and waiting is not None:
             waiting(claim_holder(target))
         waited = True
+        if stall is not None:
+            stamp, now = _claim_stamp(target), time.monotonic()
+            if stamp != seen:  # a step shown, or another claim (a new holder's): counted from now
+                seen, since = stamp, now
+            elif now - since >= stall:
+                if stalled is not None:
+                    stalled(claim_holder(target), now - since)
+                yield True
+                return
         time.sleep(_CLAIM_POLL_SECONDS)
+
+
+def _claim_stamp(target: PathLike) -> tuple[int, int, int] | None:
+    """What changes when `target`'s claim shows progress (`show_progress`) or changes hands: its file's identity and
+    modification time; None where there is none to see."""
+    try:
+        info = os.stat(_claim_path(target), follow_symlinks=False)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino, info.st_mtime_ns
+
+
+def show_progress() -> None:
+    """Show the claims this thread holds in turn (`claimed_in_turn`) alive: their modification time set to now, one
+    system call each (one a tuning step), so that a waiter tells a slow holder from a suspended one. Never raises:
+    a stamp not refreshed costs at worst a waiter that stops waiting."""
+    for key in getattr(_in_turn, "claims", ()):
+        held = _held.get(key)
+        if held is not None:
+            try:
+                os.utime(held[0])
+            except (OSError, NotImplementedError):  # NotImplementedError: a platform with no futimens
+                pass
 
 
 def claim_holder(target: PathLike) -> tuple[int, str] | None:

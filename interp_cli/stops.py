@@ -44,6 +44,8 @@ such a stop instead of printing it, and the next frame written (`FrameWriter.wri
 The same list keeps every SIGTERM or SIGHUP the handler raised, for the same reason: a bare `except:` where it lands
 (the standard library's copyreg has one, under every deepcopy of a set) swallowed it, and with later ones ignored a
 stopped run went on to the end and exited 0. `raise_swallowed` is also called at each step of tuning and refining.
+A command's first Ctrl-C is kept alike (`_raise_interrupted`, in place of Python's own handler while main runs):
+swallowed there, it was lost, and the run went on until the user pressed Ctrl-C again.
 
 Handlers are Python-level and only the main thread can set them: in other threads the block just
 runs (no KeyboardInterrupt lands there anyway), and so it does where a stop signal's handler was set
@@ -135,6 +137,17 @@ def _raise_terminated(signum, frame):
     raise stop
 
 
+def _raise_interrupted(signum, frame):
+    """SIGINT while the CLI's main runs, where Python's own handler had it: the same KeyboardInterrupt, also kept for
+    `raise_swallowed`. Python's handler left nothing behind, so a Ctrl-C landing in copyreg's bare `except:` (tuning's
+    deepcopy of the generator) was lost and the run tuned on until the user pressed Ctrl-C again. A second Ctrl-C
+    still raises (a user pressing it again means it); the first one kept is the one raised later."""
+    stop = KeyboardInterrupt()
+    if not _swallowed:
+        _swallowed.append(stop)
+    raise stop
+
+
 def _note_at_start(signum, frame):
     _came_at_start.append(signum)
 
@@ -157,7 +170,8 @@ def _left_to_its_owner(signum: int) -> bool:
     `main([...])` in its process and shuts down on SIGTERM must get its SIGTERM: taken over, it became main's
     exit 143, which the caller caught as main's SystemExit (CliRunner does) and went on as if never stopped."""
     handler = signal.getsignal(signum)
-    return handler is None or (callable(handler) and handler not in (_note_at_start, _raise_terminated))
+    return handler is None or (callable(handler) and
+                               handler not in (_note_at_start, _raise_terminated, _raise_interrupted))
 
 
 def _carry_callers(signum: int) -> None:
@@ -343,8 +357,9 @@ def remove_tree(path: str | os.PathLike) -> bool:
 def raise_on_sigterm() -> None:
     """Make the next SIGTERM raise `Terminated` (SIGHUP, unless ignored: `HungUp`) in the main thread, and
     later ones do nothing (a no-op outside the main thread). Ends `hold_stops_at_start`: SIGINT gets its
-    handler back, and the first stop that came while it held them is acted on now, so call this where a
-    stop is handled. A signal handled by someone else's function is left to it (`_left_to_its_owner`)."""
+    handler back (Python's own replaced by `_raise_interrupted`, the same KeyboardInterrupt, kept), and the first stop
+    that came while it held them is acted on now, so call this where a stop is handled. A signal handled by someone
+    else's function is left to it (`_left_to_its_owner`)."""
     if threading.current_thread() is not threading.main_thread():
         return
     if sys.unraisablehook is not _keep_swallowed_stops:
@@ -363,6 +378,10 @@ def raise_on_sigterm() -> None:
     if signal.SIGINT in _held_at_start:
         signal.signal(signal.SIGINT, _held_at_start[signal.SIGINT])
     _held_at_start.clear()
+    # Python's own Ctrl-C handler only (a caller's own, or an ignored SIGINT, stays as it is): ours raises the same
+    # KeyboardInterrupt and keeps it, as `_raise_terminated` keeps its stop; `handlers_given_back` puts Python's back.
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _raise_interrupted)
     if _came_at_start:
         signum = _came_at_start[0]
         _came_at_start.clear()

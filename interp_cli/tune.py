@@ -38,10 +38,10 @@ from pathlib import Path
 import torch
 
 from interp_cli.cache import TUNED_CACHE_MB_ENV, TUNED_DEFAULT_CACHE_MB
-from interp_cli.checks import check_number, check_positive, check_seed, check_tune_steps
+from interp_cli.checks import check_number, check_positive, check_seed, check_tune_steps, number_word
 from interp_cli.cache_folders import CacheBound, CacheWarnings, cache_dir, mark_used
 from interp_cli.errors import InterpError, env_setting, is_out_of_memory, option, speaking_to_cli
-from interp_cli.files import atomic_write, claimed_in_turn, clean_stale_temps, remove_if_same
+from interp_cli.files import atomic_write, claimed_in_turn, clean_stale_temps, remove_if_same, show_progress
 from interp_cli.optim import FlatAdam
 from interp_cli.limits import TUNE_DEFAULT_STEPS
 from interp_cli.models.checkpoint import all_finite
@@ -270,6 +270,7 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
         pool = _LocalityPool(generator, anchors, segments, steps, noise, draw) if locality > 0 else None
         for step in range(steps):
             raise_swallowed()  # a stop a bare `except:` swallowed (stops' module doc) ends it here
+            show_progress()  # a run waiting for this tuning (`TunedCache.turn`) sees it is not suspended
             optimizer.lr = _lr_at(step, steps, lr)
             optimizer.zero_grad()
             everything, wanted = pivots, target
@@ -315,6 +316,29 @@ _debug = logging.getLogger(__name__).debug
 # The tuned-weights cache's default bound; `INTERP_TUNE_CACHE_MB` changes it (0 turns the cache off).
 DEFAULT_CACHE_MB = TUNED_DEFAULT_CACHE_MB
 CACHE_MB_ENV = TUNED_CACHE_MB_ENV
+
+
+# How long a run waiting for another's tuning of the same key (`TunedCache.turn`) lets that tuning show no progress
+# before it tunes itself: the holder may be suspended (Ctrl-Z, SIGSTOP, a cluster's pre-emption) and never resumed.
+# The holder shows progress at every tuning step, so the longest live gap is one step (with the setup before the
+# first, or the entry's write after the last). A step at 1024 px takes about 6 s on 2 idle cores, and 99 s measured
+# in a niced process under a load of 13 on 2 cores (benchmarks/README.md, "The tuning lock's suspended holder").
+# Fifteen minutes is nine such steps: a live holder is not overtaken short of a machine far worse off (deep in swap),
+# and then the waiter only tunes beside it, never wrongly (both put the same entry, atomically). A suspended holder
+# costs a waiter those minutes once, against the minutes to hours a 1024 px tuning takes itself.
+STALL_ENV = "INTERP_TUNE_STALL_S"
+DEFAULT_STALL_S = 900.0
+
+
+def stall_seconds() -> tuple[float, str | None]:
+    """`STALL_ENV`'s seconds, read now (a Python caller may set it between morphs), and a warning where it is
+    unreadable (then the default applies)."""
+    setting = os.environ.get(STALL_ENV, "").strip()
+    seconds = number_word(setting, integer=False) if setting else DEFAULT_STALL_S
+    if seconds is None or not 0 <= seconds < math.inf:
+        return DEFAULT_STALL_S, (f"warning: {STALL_ENV}={setting!r} is not a number of seconds (0 or more); a tuning "
+                                 f"waited for may show no progress for {DEFAULT_STALL_S:g} s, its default")
+    return seconds, None
 
 
 def _who(holder: tuple[int, str] | None) -> str:
@@ -472,7 +496,8 @@ class TunedCache:
         A claim (`files.claimed_in_turn`) beside the entry, `.<key>.claim-<hex>.pt`, held while tuning: a hidden
         name, never an entry, and removed when the block ends. No claim where no entry would be kept to share (the
         cache off, an entry over its bound), nor where none can be made (a read-only cache, a file system without
-        flock): each run tunes, as before."""
+        flock): each run tunes, as before. A holder that shows no progress (`show_progress`, each tuning step) for
+        `STALL_ENV` seconds is suspended or as good as: the waiter says so and tunes itself."""
         size = sum(p.numel() * 4 for _, p in tunable_parameters(base))
         if self.max_bytes <= 0 or size > self.max_bytes:
             yield None
@@ -482,19 +507,28 @@ class TunedCache:
         except OSError:
             pass  # then nothing to claim with: tuned here, and `put` says why the entry was not written
         path = self._path(key)
-        holders = []
+        holders, stalls = [], []
+        stall, bad_setting = stall_seconds()
 
         def waiting(holder: tuple[int, str] | None) -> None:
             holders.append(holder)
             if self.warn is not None:
+                if bad_setting is not None:
+                    self.warn(bad_setting)
                 self.warn(f"tuning: waiting for {_who(holder)} tuning these photos with these settings, to reuse its "
                           "tuned weights")
 
-        with claimed_in_turn(path, waiting=waiting) as waited:
+        with claimed_in_turn(path, waiting=waiting, stall=stall,
+                             stalled=lambda holder, seconds: stalls.append((holder or holders[0], seconds))) as waited:
             # Looked for even when nothing was waited for: the other may have finished between the miss and the claim.
             found = self.load(key, base) if os.path.isfile(path) else None
             if found is None and waited and self.warn is not None:
-                self.warn(f"tuning: {_who(holders[0])} ended without tuned weights; tuning here")
+                if stalls:  # suspended, or too slow to wait for: tuned here too, the same entry put by both
+                    (holder, seconds), = stalls
+                    self.warn(f"tuning: {_who(holder)} has shown no progress for {seconds:.0f} s (suspended?); tuning "
+                              f"here ({STALL_ENV} sets how long to wait)")
+                else:
+                    self.warn(f"tuning: {_who(holders[0])} ended without tuned weights; tuning here")
             yield found
 
     def put(self, key: str, generator: torch.nn.Module) -> None:

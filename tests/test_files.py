@@ -174,10 +174,26 @@ with files.claimed(out) as mine:
 """
 
 
-def _claimer(out: Path, action: str) -> subprocess.Popen:
+# A process that claims OUT in turn (files.claimed_in_turn), says "ready", then shows progress (as a tuning step
+# does) every 0.1 s until "go".
+CLAIMER_IN_TURN = """
+import sys, time
+from pathlib import Path
+from interp_cli import files
+out = sys.argv[1]
+with files.claimed_in_turn(out) as waited:
+    assert not waited
+    Path(out + ".ready").touch()
+    while not Path(out + ".go").exists():
+        files.show_progress()
+        time.sleep(0.1)
+"""
+
+
+def _claimer(out: Path, action: str, script: str = CLAIMER) -> subprocess.Popen:
     """A process that has claimed `out` (under umask 022: its claim is 644) and then waits for `out`.go, or
     ("kill") kills itself while holding it."""
-    child = subprocess.Popen([sys.executable, "-c", CLAIMER, str(out), action], umask=0o022)
+    child = subprocess.Popen([sys.executable, "-c", script, str(out), action], umask=0o022)
     deadline = time.monotonic() + 60
     while not os.path.exists(f"{out}.ready"):
         assert child.poll() is None or action == "kill", "the claimer did not start"
@@ -250,6 +266,43 @@ def test_a_claim_in_turn_waits_for_a_live_claimer_names_it_and_takes_the_claim_w
         waiter.join(timeout=60)
         assert not waiter.is_alive() and taken == [(True, [claim], (os.getpid(), platform.node()))]
         assert os.listdir(tmp_path) == []
+
+
+def test_a_claim_in_turn_outwaits_a_holder_that_shows_progress_but_not_a_suspended_one(tmp_path):
+    """A holder that is alive but suspended (SIGSTOP: Ctrl-Z, a cluster's pre-emption) kept its lock, and a waiter
+    waited forever. Now a waiter given `stall` seconds waits as long as the holder shows progress (`show_progress`,
+    here every 0.1 s, for several times `stall`), and once it shows none for `stall` seconds, says so once (who, how
+    long) and runs its block without the claim, which stays the holder's; the holder, resumed, ends as usual."""
+    out = tmp_path / "entry.pt"
+    child = _claimer(out, "beat", CLAIMER_IN_TURN)
+    (claim,) = _hidden(tmp_path)
+    said, stalled, taken = [], [], []
+
+    def wait_for_it() -> None:
+        with files.claimed_in_turn(out, waiting=said.append, stall=2.0,
+                                   stalled=lambda holder, seconds: stalled.append((holder, seconds))) as waited:
+            taken.append((waited, time.monotonic(), _hidden(tmp_path)))
+
+    waiter = threading.Thread(target=wait_for_it)
+    waiter.start()
+    try:
+        time.sleep(6)  # three times `stall`, the holder showing progress throughout
+        assert said == [(child.pid, platform.node())] and stalled == [] and taken == [] and waiter.is_alive()
+        child.send_signal(signal.SIGSTOP)
+        suspended = time.monotonic()
+        waiter.join(timeout=60)
+        assert not waiter.is_alive()
+    finally:
+        child.send_signal(signal.SIGCONT)
+    (holder, seconds), = stalled
+    assert holder == (child.pid, platform.node()) and 2.0 <= seconds < 30
+    (waited, at, hidden), = taken
+    assert waited is True and at - suspended >= 1.8 and hidden == [claim]  # its last step at most 0.1 s before
+    assert child.poll() is None and _hidden(tmp_path) == [claim]  # the claim still the resumed holder's
+    Path(f"{out}.go").touch()
+    assert child.wait(timeout=60) == 0
+    os.unlink(f"{out}.go")
+    assert os.listdir(tmp_path) == []
 
 
 ASKER = "import sys; from interp_cli import files\nwith files.claimed(sys.argv[1]) as mine: print(mine)"

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from interp_cli.stops import Terminated, deferred, raise_on_sigterm
+from interp_cli import stops
+from interp_cli.stops import STOP_SIGNALS, Terminated, deferred, handlers_given_back, raise_on_sigterm
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,10 +34,11 @@ def test_a_real_sigint_inside_deferred_arrives_when_the_block_ends():
 
 
 def test_a_held_sigterm_raises_terminated_and_a_quiet_block_raises_nothing():
-    # raise_on_sigterm handles SIGHUP too, and the first stop then ignores both: put both back, or every child
-    # the later tests start would inherit SIGHUP ignored.
-    before = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP)}
-    try:
+    # raise_on_sigterm handles SIGHUP too, and the first stop then ignores both, and it handles SIGINT, keeping each
+    # stop for `raise_swallowed`: all put back as main puts them back, or every child the later tests start would
+    # inherit SIGHUP ignored, and a later test's own Ctrl-C, kept, would be raised in a test after it.
+    before = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    with handlers_given_back():
         raise_on_sigterm()
         with deferred():
             pass  # nothing came: nothing is raised
@@ -44,15 +46,20 @@ def test_a_held_sigterm_raises_terminated_and_a_quiet_block_raises_nothing():
             with deferred():
                 os.kill(os.getpid(), signal.SIGTERM)
                 time.sleep(0.05)
-    finally:
-        for signum, handler in before.items():
-            signal.signal(signum, handler)
+    assert {signum: signal.getsignal(signum) for signum in STOP_SIGNALS} == before
+    assert stops._swallowed == []
 
 
 def hangup_as_in_a_session() -> None:
     """For a child: SIGHUP at its default, as a login shell starts commands. A suite under nohup, or after a
     test whose stop made this process ignore it, would pass it on ignored, as interp then leaves it."""
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
+def ctrl_c_as_typed() -> None:
+    """For a child: SIGINT at its default, as a terminal's foreground command has it. A suite run as a background
+    job of a script would pass it on ignored, and the child's Ctrl-C would then test nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _run(script: str, cwd: Path, **environ: str) -> subprocess.CompletedProcess:
@@ -622,17 +629,19 @@ main()
 
 
 @pytest.mark.parametrize("sig, code, said", [(signal.SIGTERM, 143, "interp: terminated"),
-                                             (signal.SIGHUP, 129, "interp: hung up")])
+                                             (signal.SIGHUP, 129, "interp: hung up"),
+                                             (signal.SIGINT, 130, "interp: interrupted")])
 def test_a_stop_swallowed_by_a_bare_except_still_stops_a_tuning_run(tmp_path, sig, code, said):
     """A run held by SIGSTOP as it began tuning, then sent SIGTERM and SIGCONT, tuned on and exited 0, in about 1
     of 3 tries: the handler ran inside copyreg._slotnames' bare `except:` (every deepcopy of a set runs it, and
     tuning deep-copies the generator), which swallowed the Terminated, and later stops were ignored. Now the next
-    tuning step ends the run as any stop does: its exit code and one line, no output, no tuned entry."""
+    tuning step ends the run as any stop does: its exit code and one line, no output, no tuned entry. The first
+    Ctrl-C alike: Python's own handler kept nothing, so the run tuned on until a second one."""
     demo = [str(ROOT / "examples/demo_a.png"), str(ROOT / "examples/demo_b.png")]
     (tmp_path / "out").mkdir()
     child = subprocess.run([sys.executable, "-c", _STOP_IN_A_BARE_EXCEPT, str(int(sig)), *demo, "-o", "out/m.gif",
                             "--weights", "demo", "--steps", "3", "--tune", "20"], cwd=tmp_path, capture_output=True,
-                           text=True, timeout=240, preexec_fn=hangup_as_in_a_session,
+                           text=True, timeout=240, preexec_fn=lambda: (hangup_as_in_a_session(), ctrl_c_as_typed()),
                            env=dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT),
                                     INTERP_CACHE_DIR=str(tmp_path / "cache")))
     assert child.returncode == code, child.stderr

@@ -1232,6 +1232,84 @@ def test_two_batch_workers_with_rows_of_one_pair_tune_it_once(tmp_path, interp):
     assert sorted(os.listdir(tmp_path / "out")) == ["one.gif", "two.gif"]
 
 
+def test_a_run_waiting_for_a_suspended_tuning_tunes_itself_and_the_resumed_one_still_finishes(tmp_path, interp):
+    """The run tuning first suspended (SIGSTOP, as Ctrl-Z or a cluster's pre-emption leave it) and never resumed
+    kept the second waiting forever. Now the second, seeing no tuning step for INTERP_TUNE_STALL_S seconds, says so
+    once, naming the pid and how long, and tunes itself; the first, resumed later, still finishes. Both write the
+    morph a lone run writes and the same entry, whole: one file, nothing hidden left."""
+    lone = subprocess.run([sys.executable, "-m", "interp_cli", *map(str, _SAME_PAIR), "-o", tmp_path / "lone.gif"],
+                          env=_tune_env(tmp_path / "alone"), capture_output=True, text=True, timeout=300)
+    assert lone.returncode == 0, lone.stderr
+    env = _tune_env(tmp_path / "cache")
+    tuned = tmp_path / "cache" / "tuned"
+    first = interp(*_SAME_PAIR, "-o", tmp_path / "first.gif", env=env)
+    claim = _tuning_now(tuned)
+    first.process.send_signal(signal.SIGSTOP)
+    try:
+        second = interp(*_SAME_PAIR, "-o", tmp_path / "second.gif", env=dict(env, INTERP_TUNE_STALL_S="2"))
+        assert second.wait() == 0, second.stderr  # the first still suspended
+        assert first.process.poll() is None and claim.exists()  # its claim left to it
+    finally:
+        first.process.send_signal(signal.SIGCONT)
+    waited = second.said("tuning: waiting")
+    assert waited.startswith(f"tuning: waiting for another interp (pid {first.pid})")
+    stalled = second.said(f"tuning: another interp (pid {first.pid}) has shown no progress for ")
+    seconds = stalled.split(" for ")[1].split(" s ")[0]
+    assert seconds.isdigit() and 2 <= int(seconds) < 60, stalled
+    assert stalled.endswith(" s (suspended?); tuning here (INTERP_TUNE_STALL_S sets how long to wait)"), stalled
+    assert second.said("tuning: 20/20 steps") and second.stderr.count("tuning: another") == 1
+    assert "ended without" not in second.stderr
+    assert first.wait() == 0, first.stderr
+    assert first.said("tuning: 20/20 steps") and "tuning: waiting" not in first.stderr
+    lone_bytes = (tmp_path / "lone.gif").read_bytes()
+    assert (tmp_path / "first.gif").read_bytes() == lone_bytes == (tmp_path / "second.gif").read_bytes()
+    (entry,) = tuned.iterdir()
+    assert entry.suffix == ".pt" and not entry.name.startswith(".")
+    assert TunedCache(tuned).load(entry.stem, _demo_generator()) is not None  # whole, whoever wrote it last
+
+
+def _demo_generator() -> torch.nn.Module:
+    from interp_cli.models.checkpoint import load_model
+    from interp_cli.weights import resolve_weights
+
+    return load_model(resolve_weights("demo").path, with_encoder=False).generator
+
+
+def test_each_tuning_step_shows_a_run_waiting_for_it_that_it_is_not_suspended(tmp_path):
+    """What a waiter reads as progress: the claim this thread holds while it tunes gets a fresh time stamp at every
+    step (set back to 0 after each step here, so each step must set it again), and no other file is touched."""
+    generator = _tiny()
+    entry = tmp_path / "key.pt"
+    stamps = []
+
+    def progress(step: int, loss: float) -> None:
+        (claim,) = tmp_path.iterdir()
+        stamps.append(claim.stat().st_mtime_ns)
+        os.utime(claim, ns=(0, 0))
+
+    with torch.no_grad():
+        codes = generator.style(torch.randn(2, generator.style_dim))[:, None].expand(-1, generator.n_latent, -1)
+        targets = generator(codes.contiguous())
+    from interp_cli.files import claimed_in_turn
+
+    with claimed_in_turn(entry) as waited:
+        assert waited is False
+        tune_generator(generator, targets, codes, steps=4, progress=progress)
+    assert len(stamps) == 4 and all(stamps) and os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("setting", ["abc", "-5", "inf"])
+def test_an_unreadable_stall_setting_is_said_when_a_run_waits_and_the_default_applies(monkeypatch, setting):
+    from interp_cli import tune as tuning
+
+    monkeypatch.setenv("INTERP_TUNE_STALL_S", setting)
+    assert tuning.stall_seconds() == (900.0, f"warning: INTERP_TUNE_STALL_S={setting!r} is not a number of seconds "
+                                             "(0 or more); a tuning waited for may show no progress for 900 s, its "
+                                             "default")
+    monkeypatch.setenv("INTERP_TUNE_STALL_S", " 2.5 ")
+    assert tuning.stall_seconds() == (2.5, None)
+
+
 def test_where_no_entry_would_be_shared_or_nothing_can_be_claimed_a_run_tunes_without_waiting(tmp_path, monkeypatch):
     """The cache off (INTERP_TUNE_CACHE_MB=0), an entry over its bound, or a file system without flock: no run
     could reuse another's entry, or none can claim, so each tunes at once, as before, while another holds the
