@@ -38,6 +38,25 @@ def keep_freed_memory() -> bool:
             and bool(mallopt(_M_TRIM_THRESHOLD, _KEEP_BYTES)))
 
 
+def give_back_freed_memory() -> bool:
+    """Return the heap's free pages to the system now (glibc's malloc_trim; a no-op elsewhere). Returns whether
+    any were returned.
+
+    For the rare big temporary that is not a frame's: `keep_freed_memory` keeps up to 1 GB of freed heap for the
+    frames to reuse, so the ~200 MB a first run's landmark-model parse frees stayed resident, and the encoder's
+    buffers, of other sizes, were laid beside it rather than in it: the process peaked that much higher (2016 MiB
+    against a second run's 1759; benchmarks/README.md, "A first 1024 morph's memory").
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        malloc_trim = ctypes.CDLL(None).malloc_trim  # glibc's; musl has none
+    except (OSError, AttributeError):
+        return False
+    malloc_trim.argtypes = (ctypes.c_size_t,)
+    return bool(malloc_trim(0))
+
+
 _freeze_here = False
 
 
