@@ -53,7 +53,7 @@ def give_back_freed_memory() -> bool:
     For the rare big temporary that is not a frame's: `keep_freed_memory` keeps up to 1 GB of freed heap for the
     frames to reuse, so the ~200 MB a first run's landmark-model parse frees stayed resident, and the encoder's
     buffers, of other sizes, were laid beside it rather than in it: the process peaked that much higher (2016 MiB
-    against a second run's 1759; benchmarks/README.md, "A first 1024 morph's memory").
+    against a second run's 1759; benchmarks/README.md, "A first 1024 morph's memory, and MP4 bytes").
     """
     malloc_trim = _libc("malloc_trim")
     if malloc_trim is None:

@@ -10,7 +10,7 @@ box the 68 points agree with dlib's to rounding:
   transform that takes the mean shape onto the current shape;
 * every tree compares pixel pairs down to a leaf whose 136-vector is added to the shape.
 
-Parsing the 100 MB file takes a few seconds (and ~0.5 GB of memory, briefly), so the parsed arrays are cached
+Parsing the 100 MB file takes a few seconds (and ~0.35 GB of memory, briefly), so the parsed arrays are cached
 in the user cache dir, 65 MB of them as .npy files one after another, and memory-mapped, not read: a face uses
 ~4 MB of the leaves, so a run faults in the pages that hold them, not the whole file (the .npz of format 1 was
 read whole: 0.1-0.2 s a run, 0.7 s under load). An entry of format 1 is converted once (~0.1 s, not a re-parse's
