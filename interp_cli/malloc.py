@@ -23,19 +23,43 @@ _M_ARENA_MAX = -8
 _KEEP_BYTES = 1 << 30  # freed heap kept for reuse before glibc gives memory back to the system
 
 
+def _libc(name: str):
+    """The running process's C library function `name` on Linux, or None (another system, or a libc without it:
+    musl has neither mallopt nor malloc_trim)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return getattr(ctypes.CDLL(None), name)
+    except (OSError, AttributeError):
+        return None
+
+
 def keep_freed_memory() -> bool:
     """Make glibc's malloc reuse freed large blocks instead of unmapping them. Returns whether it applied."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt  # the running process's libc; musl has no mallopt
-    except (OSError, AttributeError):
+    mallopt = _libc("mallopt")
+    if mallopt is None:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     # One arena: a thread's own arena lives in mmap-ed heaps of at most 64 MB, so a rendering thread
     # (see render.render_ahead) would get none of the reuse below and fault its frames in afresh.
     return (bool(mallopt(_M_ARENA_MAX, 1)) and bool(mallopt(_M_MMAP_MAX, 0))
             and bool(mallopt(_M_TRIM_THRESHOLD, _KEEP_BYTES)))
+
+
+def give_back_freed_memory() -> bool:
+    """Return the heap's free pages to the system now (glibc's malloc_trim; a no-op elsewhere). Returns whether
+    any were returned.
+
+    For the rare big temporary that is not a frame's: `keep_freed_memory` keeps up to 1 GB of freed heap for the
+    frames to reuse, so the ~200 MB a first run's landmark-model parse frees stayed resident, and the encoder's
+    buffers, of other sizes, were laid beside it rather than in it: the process peaked that much higher (2016 MiB
+    against a second run's 1759; benchmarks/README.md, "A first 1024 morph's memory, and MP4 bytes").
+    """
+    malloc_trim = _libc("malloc_trim")
+    if malloc_trim is None:
+        return False
+    malloc_trim.argtypes = (ctypes.c_size_t,)
+    return bool(malloc_trim(0))
 
 
 _freeze_here = False

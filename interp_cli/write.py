@@ -28,7 +28,8 @@ photo's) are padded by one row/column that repeats the edge pixels (never rescal
 and hardware decoders do not play it.
 `quality` is 0..10 (10 best) and maps linearly to x264's CRF as `crf = 34 - 2 * quality`:
 10 -> 14, 8 (default) -> 18 ("visually lossless"), 5 -> 24 (~x264's default), 0 -> 34.
-x264 runs with `-preset faster`: on 1024x1024 morph frames at CRF 18 it needed 37% less CPU
+x264 runs with `-preset faster` and a fixed 8 threads (`X264_THREADS`: the same frames, the same bytes on
+any machine): on 1024x1024 morph frames at CRF 18 it needed 37% less CPU
 than the default `medium` at the same PSNR to the source (55.5 vs 55.4 dB), files 7% larger;
 that CPU is shared with the generator, so it is time off every frame. The stream's rate is
 `frame_writer.frame_rate`'s: exact, and `--fps 23.976` (or 23.98, 29.97, 59.94) the NTSC 24000/1001 (30000/1001...).
@@ -74,6 +75,11 @@ if TYPE_CHECKING:
 _TO_BT709 = ("scale=out_color_matrix=bt709:out_range=tv,format=yuv420p,"
              "setparams=range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709")
 _BT709_TAGS = ("-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709", "-color_range", "tv")
+# x264's own default is 1.5 threads per CPU, and its frame threads decide how frames are coded: the same morph
+# gave other MP4 bytes on 1, 2 or 16 cores (a cluster's nodes disagreed on a checksum). A fixed count makes the
+# bytes the machine's no more; 8 costs no CPU on 2 cores against the default's 3 and keeps up with a GPU's frames
+# on a big node (benchmarks/README.md, "A first 1024 morph's memory, and MP4 bytes").
+X264_THREADS = 8
 
 
 def padded_warning(name: PathLike, size: tuple[int, int], written: tuple[int, int]) -> str:
@@ -126,7 +132,7 @@ class Mp4Writer(FrameWriter):
             # The encoder's time base is the frame time itself: left to ffmpeg, it follows ffmpeg's own guess of
             # the rate, which stored 119.88 and 239.76 fps (2997/25 or 120000/1001 alike) as 120 and 240.
             "-an", "-vf", _TO_BT709, "-enc_time_base", str(1 / self.rate),
-            "-c:v", "libx264", "-preset", "faster", "-crf", str(self.crf),
+            "-c:v", "libx264", "-preset", "faster", "-crf", str(self.crf), "-threads", str(X264_THREADS),
             "-pix_fmt", "yuv420p", *_BT709_TAGS,
             "-movflags", "+faststart", "-f", "mp4", "-y", str(self._tmp),
         ]  # fmt: skip

@@ -1387,3 +1387,32 @@ def test_png_frames_are_compressed(tmp_path):
             w.write(np.full((256, 256, 3), 90, np.uint8))
     sizes = [(tmp_path / "flat" / name).stat().st_size for name in sorted(os.listdir(tmp_path / "flat"))]
     assert len(sizes) == 2 and max(sizes) < 2000, sizes
+
+def test_mp4_bytes_do_not_depend_on_the_cpu_count(tmp_path):
+    """x264 picks its thread count from the CPUs the process may use, and its frame threads change the coded
+    stream: the same frames gave other bytes on 1 and 2 cores. Real processes, each pinned (sched_setaffinity, which
+    ffmpeg inherits and x264 counts) to one CPU or to all of them."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) < 2:
+        pytest.skip("needs two CPUs to compare")
+    script = textwrap.dedent("""
+        import os, sys
+        import numpy as np
+        from interp_cli.write import open_writer
+        os.sched_setaffinity(0, {int(cpu) for cpu in sys.argv[2].split(",")})
+        y, x = np.mgrid[0:256, 0:256] / 256
+        noise = np.random.default_rng(0).integers(0, 40, (256, 256, 3))
+        with open_writer(sys.argv[1], fps=24, size=(256, 256)) as writer:
+            for i in range(24):
+                frame = np.stack([x, y, (x * y + i / 24) % 1], -1) * 200 + noise * np.sin(i / 3)
+                writer.write(np.clip(frame, 0, 255).astype(np.uint8))
+            writer.finish()
+            writer.commit()
+    """)
+    written = []
+    for pinned in ([cpus[0]], cpus):
+        out = tmp_path / f"{len(pinned)}.mp4"
+        subprocess.run([sys.executable, "-c", script, str(out), ",".join(map(str, pinned))], check=True,
+                       cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        written.append(out.read_bytes())
+    assert written[0] == written[1]

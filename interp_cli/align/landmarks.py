@@ -10,7 +10,7 @@ box the 68 points agree with dlib's to rounding:
   transform that takes the mean shape onto the current shape;
 * every tree compares pixel pairs down to a leaf whose 136-vector is added to the shape.
 
-Parsing the 100 MB file takes a few seconds (and ~0.5 GB of memory, briefly), so the parsed arrays are cached
+Parsing the 100 MB file takes a few seconds (and ~0.35 GB of memory, briefly), so the parsed arrays are cached
 in the user cache dir, 65 MB of them as .npy files one after another, and memory-mapped, not read: a face uses
 ~4 MB of the leaves, so a run faults in the pages that hold them, not the whole file (the .npz of format 1 was
 read whole: 0.1-0.2 s a run, 0.7 s under load). An entry of format 1 is converted once (~0.1 s, not a re-parse's
@@ -32,6 +32,7 @@ import numpy as np
 from ..errors import InterpError, UsageError, cache_not_written, pip_install
 from ..cache_folders import cache_dir, evict_least_recent, mark_used
 from ..files import atomic_save_npys
+from ..malloc import give_back_freed_memory
 from ..npy import map_npys
 from ..sha256_record import file_sha256
 from interp_cli.dlib_format import DlibFormatError, IntStream, decode_int_stream, floats_from_pairs
@@ -202,7 +203,9 @@ def parse_shape_predictor(data: bytes | np.ndarray) -> ShapePredictor:
     Raises DlibFormatError when the bytes are not such a file, or when its trees are not all
     full binary trees of one depth (dlib's trainer never writes anything else).
     """
-    stream = IntStream(decode_int_stream(np.frombuffer(data, np.uint8) if isinstance(data, bytes) else data))
+    # int32: half the memory of int64 for the 33 million integers, alive all through the parse (decode_int_stream).
+    stream = IntStream(decode_int_stream(np.frombuffer(data, np.uint8) if isinstance(data, bytes) else data,
+                                         dtype=np.int32))
     stream.expect(1, "shape_predictor version")
     initial_shape = stream.float_column()
     n_coords = initial_shape.size
@@ -223,13 +226,17 @@ def parse_shape_predictor(data: bytes | np.ndarray) -> ShapePredictor:
         raise DlibFormatError("cascade levels with different numbers of feature pixels")
     if len({f[0].shape for f in forests}) != 1:
         raise DlibFormatError("cascade levels with different tree counts or depths")
+    anchor_index = np.stack(anchors).astype(np.int32)
+    # The anchors were views of the decoded stream: with them copied, the stream's 127 MB go before the 65 MB of
+    # leaves are stacked into one array, not under it.
+    del stream, anchors
     predictor = ShapePredictor(
         initial_shape=initial_shape.reshape(-1, 2),
         split_pixel_a=np.stack([f[0] for f in forests]),
         split_pixel_b=np.stack([f[1] for f in forests]),
         split_threshold=np.stack([f[2] for f in forests]),
         leaf_values=np.stack([f[3] for f in forests]),
-        anchor_index=np.stack(anchors).astype(np.int32),
+        anchor_index=anchor_index,
         anchor_delta=np.stack(deltas),
     )
     # Damaged floats (a NaN or infinity code, an exponent off by hundreds) parse as any other: landmarks summed from
@@ -425,6 +432,11 @@ def load_shape_predictor(log: Callable[[str], None] | None = None) -> ShapePredi
         except OSError as err:
             raise InterpError(f"{model}: cannot read ({err.strerror or err})") from None
         _store_cached(cache, predictor, log)
+        # The arrays as every later run has them, mapped from the entry just written (a face reads ~4 MB of the
+        # 65 MB), and the parse's freed heap given back: otherwise both stayed resident under the checkpoint and
+        # the encoder, and a first 1024 morph peaked ~250 MB above a second (benchmarks/README.md).
+        predictor = _load_cached(cache) or predictor
+        give_back_freed_memory()
     _loaded.append(predictor)
     return predictor
 
