@@ -1388,6 +1388,7 @@ def test_png_frames_are_compressed(tmp_path):
     sizes = [(tmp_path / "flat" / name).stat().st_size for name in sorted(os.listdir(tmp_path / "flat"))]
     assert len(sizes) == 2 and max(sizes) < 2000, sizes
 
+
 def test_mp4_bytes_do_not_depend_on_the_cpu_count(tmp_path):
     """x264 picks its thread count from the CPUs the process may use, and its frame threads change the coded
     stream: the same frames gave other bytes on 1 and 2 cores. Real processes, each pinned (sched_setaffinity, which
