@@ -348,7 +348,7 @@ class Session:
         `[n_latent, style_dim]`; where the face was in the photo (None for a `.npy` code or an unaligned image);
         the crop the encoder saw, uint8 `[H, W, 3]` at the model's size (None for a code). Raises `InputError`
         (or `NoFaceError`) naming the input at fault in `.path`, `UsageError` for a bad argument."""
-        refuse_one_path(paths, "encode_inputs")
+        paths = refuse_one_path(paths, "encode_inputs")  # a generator, read once
         per_input = settings if isinstance(settings, Sequence) else [settings] * len(paths)
         if len(per_input) != len(paths):  # zip would quietly encode only the shorter list's inputs
             raise UsageError(f"encode_inputs: {len(per_input)} settings for {len(paths)} inputs; give one "
