@@ -12,7 +12,7 @@ import operator
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 
 from interp_cli.errors import UsageError, option, shown, speaking_to_cli
 from interp_cli.limits import (MAX_FRAMES, REFINE_MAX_STEPS, SEED_MAX, SEED_MIN, STEPS_WHY, TUNE_DEFAULT_STEPS,
@@ -266,15 +266,11 @@ def _is_data(value) -> bool:
     return isinstance(value, (bytes, bytearray, memoryview)) and (b"\0" in value or len(value) > 4096)
 
 
-# PIL's modes that a PNG keeps as they are; another (CMYK, YCbCr) is converted to RGB first.
-_PNG_MODES = ("1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA")
-
-
 def in_memory_advice(value) -> str:
     """"; " and how to pass `value`, a photo or code held in memory, to a verb, which reads its inputs from files
     (a file is what the code cache, the summary's "inputs" and a batch row name): a line that runs as given for
-    that kind of value. "" for anything else."""
-    if isinstance(value, (bytes, bytearray, memoryview)):
+    that kind of value, held under the name it uses (`pil_image_of`'s). "" for anything else."""
+    if isinstance(value, (bytes, bytearray, memoryview)):  # the file's own bytes: no second JPEG compression
         return '; write the bytes to a file and pass its path, e.g. pathlib.Path("face.jpg").write_bytes(data)'
     if callable(getattr(value, "getvalue", None)):  # io.BytesIO
         return ('; write its bytes to a file and pass its path, e.g. '
@@ -282,25 +278,39 @@ def in_memory_advice(value) -> str:
     name = getattr(value, "name", None)
     if callable(getattr(value, "read", None)) and isinstance(name, str) and os.path.isfile(name):
         return f"; the file's path is {name!r}"  # an open file
-    mode = getattr(value, "mode", None)
-    if callable(getattr(value, "save", None)) and isinstance(mode, str) and hasattr(value, "size"):  # PIL.Image
-        converted = "" if mode in _PNG_MODES else '.convert("RGB")'  # PNG cannot hold CMYK
-        return f'; save it to a file and pass its path, e.g. image{converted}.save("face.png")'
-    shape, kind = getattr(value, "shape", None), getattr(getattr(value, "dtype", None), "kind", None)
-    if not isinstance(shape, tuple) or kind not in ("u", "i", "f"):
-        return ""
-    if len(shape) == 3 and shape[-1] in (3, 4):  # [H, W, 3] or RGBA
-        if kind == "f":  # 0-1, as matplotlib and skimage hold images
-            return ('; save it to a file and pass its path, e.g. (values 0-1) '
-                    'PIL.Image.fromarray((array.clip(0, 1) * 255).round().astype("uint8")).save("face.png")')
-        uint8 = "array" if value.dtype == "uint8" else 'array.astype("uint8")'  # values 0-255
-        return f'; save it to a file and pass its path, e.g. PIL.Image.fromarray({uint8}).save("face.png")'
-    if len(shape) == 4 and shape[-1] in (3, 4):  # a stack of images, [N, H, W, 3]
-        return ('; save each image to a file and pass their paths, e.g. for i, image in enumerate(array): '
-                'PIL.Image.fromarray(image).save(f"face{i}.png")')
-    if kind == "f" and len(shape) in (2, 3):  # a W+ code, [n_latent, w_dim] or [1, n_latent, w_dim]
+    made = pil_image_of(value)
+    if made is not None:
+        return f'; save it to a file and pass its path, e.g. {made}.save("face.png")'
+    shape = getattr(value, "shape", None)
+    if isinstance(shape, tuple) and len(shape) == 4 and pil_image_of(value[0]) is not None:  # [N, H, W, 3]
+        return ('; save each image to a file and pass their paths, e.g. for i, array in enumerate(stack): '
+                f'{pil_image_of(value[0])}.save(f"face{{i}}.png")')
+    if isinstance(shape, tuple) and len(shape) in (2, 3) and getattr(value.dtype, "kind", None) == "f":  # a W+ code
         return '; save a code to a .npy file and pass its path, e.g. numpy.save("face.npy", code)'
     return ""
+
+
+# PIL's modes that a PNG keeps as they are; another (CMYK, YCbCr) is converted to RGB first.
+_PNG_MODES = ("1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA")
+
+
+def pil_image_of(value) -> str | None:
+    """An expression that makes a PIL image (one a PNG can hold) of `value`, a photo in memory held as `image` (a PIL
+    image), `array` (numpy [H, W, 3] or RGBA: uint8, or floats 0-1 as matplotlib and skimage hold them), `data`
+    (a file's bytes) or `buffer` (io.BytesIO); None for anything else."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "PIL.Image.open(io.BytesIO(data))"
+    if callable(getattr(value, "getvalue", None)):
+        return "PIL.Image.open(io.BytesIO(buffer.getvalue()))"
+    mode = getattr(value, "mode", None)
+    if callable(getattr(value, "save", None)) and isinstance(mode, str) and hasattr(value, "size"):  # PIL.Image
+        return "image" if mode in _PNG_MODES else 'image.convert("RGB")'  # PNG cannot hold CMYK
+    shape, kind = getattr(value, "shape", None), getattr(getattr(value, "dtype", None), "kind", None)
+    if not (isinstance(shape, tuple) and len(shape) == 3 and shape[-1] in (3, 4) and kind in ("u", "i", "f")):
+        return None
+    if kind == "f":
+        return 'PIL.Image.fromarray((array.clip(0, 1) * 255).round().astype("uint8"))'
+    return "PIL.Image.fromarray(array)" if value.dtype == "uint8" else 'PIL.Image.fromarray(array.astype("uint8"))'
 
 
 # The path arguments a verb cannot do without; the others (sheet, save_aligned, cache_dir) may be None.

@@ -37,7 +37,7 @@ def _in_memory(kind: str):
     return {"pil": ("image", photo), "cmyk": ("image", photo.convert("CMYK")), "uint8": ("array", pixels),
             "float": ("array", pixels / 255.0), "bytes": ("data", Path(DEMO_A).read_bytes()),
             "bytesio": ("buffer", io.BytesIO(Path(DEMO_A).read_bytes())),
-            "stack": ("array", np.stack([pixels, np.asarray(PIL.Image.open(DEMO_B).convert("RGB"))]))}[kind]
+            "stack": ("stack", np.stack([pixels, np.asarray(PIL.Image.open(DEMO_B).convert("RGB"))]))}[kind]
 
 
 CALLS = {
@@ -66,7 +66,7 @@ def test_a_photo_in_memory_is_refused_with_an_example_that_runs(demo, tmp_path, 
     keyword = {"morph_whole": "inputs: got ", "encode": "image=", "encode_inputs": "encode_inputs[0]: "}.get(
         call, "inputs[0]: ")
     assert said.startswith(keyword), said
-    example = re.search(r".*e\.g\. (?:\(values 0-1\) )?(.+)$", said).group(1)  # the last example: the code
+    example = re.search(r".*e\.g\. (.+)$", said).group(1)  # the last example: the code
     assert not list(tmp_path.iterdir())  # nothing written
     monkeypatch.chdir(tmp_path)
     exec(compile(example, "example", "exec"), {"PIL": PIL, "pathlib": __import__("pathlib"), name: value})
@@ -76,6 +76,30 @@ def test_a_photo_in_memory_is_refused_with_an_example_that_runs(demo, tmp_path, 
     expected = list(demo.morph_frames([DEMO_A, DEMO_B], steps=3))
     if kind in ("pil", "uint8", "bytes", "bytesio", "stack"):  # the same pixels: the same frames
         assert all(np.array_equal(a, b) for a, b in zip(frames, expected)) and len(frames) == 3
+
+
+@pytest.mark.parametrize("kind", ["uint8", "float", "bytes", "bytesio", "path", "empty"])
+def test_encode_image_takes_a_pil_image_and_says_how_to_make_one(demo, kind):
+    """`Session.encode_image` ("a PIL image -> W+ code") is a notebook's way to encode a crop in memory: a numpy
+    image, a request's bytes or a path failed as an AttributeError ('numpy.ndarray' object has no attribute
+    'convert'), and an empty image was encoded into a code. Each is a UsageError whose example, run as written,
+    makes the image that encode_image then takes."""
+    value = {"path": ("path", DEMO_A), "empty": ("image", PIL.Image.new("RGB", (0, 64)))}.get(kind) or _in_memory(kind)
+    with pytest.raises(UsageError) as caught:
+        demo.encode_image(value[1])
+    said = str(caught.value)
+    assert said.startswith("encode_image: ") and "\n" not in said and len(said) < 300, said
+    if kind == "empty":
+        assert said == "encode_image: the image is empty (0 x 64 px)"
+        return
+    if kind == "path":
+        assert said.endswith(f"; encode_path({DEMO_A!r}) encodes a file"), said
+        return
+    made = eval(said.split("; give ")[1], {"PIL": PIL, "io": io, value[0]: value[1]})
+    code = demo.encode_image(made)
+    assert code.shape == (10, 128)
+    if kind != "float":  # the same pixels: the same code
+        assert np.array_equal(code, demo.encode_image(PIL.Image.open(DEMO_A)))
 
 
 def test_an_open_file_or_a_code_in_memory_says_what_to_pass(demo, tmp_path):
