@@ -113,7 +113,7 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     for N steps after encoding (and `refine`) and renders every frame with it (`interp_cli.tune`); the
     loaded model (a `session`'s too) is left as it was. Tuned weights are cached unless `cache=False`.
 
-    The frames themselves, in memory and nothing written: `Session("demo").morph_frames(inputs, steps=30)` yields
+    The frames themselves, in memory and nothing written: `Session(weights).morph_frames(inputs, steps=30)` yields
     them one at a time, uint8 `[H, W, 3]` arrays (`PIL.Image.fromarray(frame)` shows one), with these frame options.
     Inputs are files: a photo in memory (a PIL image, an array, a request's bytes) is refused with the line that saves
     it to one.
