@@ -6,7 +6,8 @@ The Python API is `interp_cli.pipeline`, the functions the `interp` commands cal
     summary = morph(["examples/demo_a.png", "examples/demo_b.png"], "demo.gif", weights="demo")
     print(summary["output"], summary["frames"])   # the summary `interp ... --json` prints
 
-`help(interp_cli.pipeline)` lists the rest: `Session` (a model loaded once for many morphs), `batch`,
+`help(interp_cli.pipeline)` lists the rest: `Session` (a model loaded once for many morphs; its
+`morph_frames(inputs, steps=30)` yields the frames as uint8 `[H, W, 3]` arrays, nothing written), `batch`,
 `encode`, `render`, `align`, `mix` and `download_weights` (fetch a preset ahead of time, as `interp weights
 download` does). `morph`, `Session`, `encode`, `mix` and `download_weights` are also importable from
 here (`from interp_cli import morph`), lazily: `import interp_cli` stays free of torch, which loads on
@@ -25,7 +26,8 @@ What a call does besides its output:
   and `WeightsUnavailableError` for weights. `err.path` names the file at fault, where one is: an input, the
   weights, or an output that cannot be written. A TypeError is a call Python itself refuses (an unknown keyword);
   torch's out-of-memory errors and a KeyboardInterrupt pass through as they are. Arguments are taken as their kind,
-  never converted: an on/off keyword is True or False (`align="no"` is refused, not read as true), a count an int
+  never converted: an input is a path (a photo in memory, a PIL image or bytes, is refused with the line that
+  saves it to a file), an on/off keyword is True or False (`align="no"` is refused, not read as true), a count an int
   (`steps=60`, not "60" or 60.0), `log=` a function; numpy's ints, floats and bools are taken as Python's.
 - It leaves the process as it found it: no signal handlers, environment variables, thread counts, torch
   flags, RNG states, warning filters or logging settings changed after it returns (tests/test_pipeline.py
@@ -33,7 +35,8 @@ What a call does besides its output:
   caller's own torch settings change nothing it draws: another `torch.set_default_dtype`, a call inside
   `torch.inference_mode()` or `torch.no_grad()` gives the frames a fresh process gives (the thread count only
   the last bits of `refine` and `tune`, which their caches keep apart).
-- One `Session` serves many calls and threads; `morph(..., session=s)` reuses its model. Memory levels off
+- One `Session` serves many calls and threads; `morph(..., session=s)` reuses its model, and a Ctrl-C in the
+  middle of a call leaves it drawing the same frames for the next. Memory levels off
   after the first call (benchmarks/README.md, "The Python API as a library").
 """
 

@@ -12,7 +12,7 @@ import operator
 import os
 import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 
 from interp_cli.errors import UsageError, option, shown, speaking_to_cli
 from interp_cli.limits import (MAX_FRAMES, REFINE_MAX_STEPS, SEED_MAX, SEED_MIN, STEPS_WHY, TUNE_DEFAULT_STEPS,
@@ -236,22 +236,81 @@ def check_function(name: str, value, optional: bool = False) -> None:
         raise UsageError(f"{option(name, value)}: give a function of one argument (print, for one){none}")
 
 
-def refuse_one_path(inputs, what: str) -> None:
-    """A single path where a list of inputs is expected would be iterated character by character
-    ("/: is a directory, not an image" for morph("/tmp/a.png", ...)): refused, saying what to pass. So are
-    None, and a list holding something other than a path (`check_paths`)."""
-    if isinstance(inputs, (str, bytes, os.PathLike)):
+def refuse_one_path(inputs, what: str) -> list:
+    """`inputs` as a list, each a path (a str or os.PathLike), or UsageError saying what to pass. A single path where
+    a list of inputs is expected would be iterated character by character ("/: is a directory, not an image" for
+    morph("/tmp/a.png", ...)); so would a photo in memory (a numpy image row by row, an open file line by line: a
+    TypeError naming nothing). A generator is read here, once: its items are checked as a list's are (a non-path in
+    one reached pathlib as a TypeError, and `mix` and `Session.encode_inputs` took none at all)."""
+    if isinstance(inputs, (str, bytes, os.PathLike)) and not _is_data(inputs):
         raise UsageError(f"{what}: got one path ({os.fsdecode(inputs)!r}) where a list of inputs is expected; "
                          f"pass a list, e.g. [\"a.png\", \"b.png\"]")
+    advice = in_memory_advice(inputs)
+    if advice or callable(getattr(inputs, "read", None)) or getattr(getattr(inputs, "dtype", None), "kind", None) in (
+            "u", "i", "f"):
+        raise UsageError(f"{what}: got {shown(inputs)} where a list of paths is expected, e.g. [\"a.png\", "
+                         f"\"b.png\"]{advice}")
     if not isinstance(inputs, Iterable):
         raise UsageError(f"{option(what, inputs)}: pass a list of paths, e.g. [\"a.png\", \"b.png\"]")
-    # A generator is read once, by the caller of this check; anything else iterable (a list, a numpy array of
-    # names, which is no Sequence and reached os.fspath as a TypeError) can be read here first.
-    if not isinstance(inputs, Iterator):
-        for item in inputs:
-            if not isinstance(item, (str, os.PathLike)):
-                raise UsageError(f"{what}: {shown(item)} is not a path; pass a list of paths "
-                                 "(each a str or os.PathLike)")
+    items = list(inputs)  # a numpy array of names too, which is no Sequence and reached os.fspath as a TypeError
+    for i, item in enumerate(items):
+        if not isinstance(item, (str, os.PathLike)):
+            advice = in_memory_advice(item) or "; pass a list of paths (each a str or os.PathLike)"
+            raise UsageError(f"{what}[{i}]: {shown(item)} is not a path{advice}")
+    return items
+
+
+def _is_data(value) -> bool:
+    """Whether `value` is bytes that cannot be a path: a file's contents (no path holds a NUL byte; PNG's and
+    JPEG's first 8 bytes do)."""
+    return isinstance(value, (bytes, bytearray, memoryview)) and (b"\0" in value or len(value) > 4096)
+
+
+def in_memory_advice(value) -> str:
+    """"; " and how to pass `value`, a photo or code held in memory, to a verb, which reads its inputs from files
+    (a file is what the code cache, the summary's "inputs" and a batch row name): a line that runs as given for
+    that kind of value, held under the name it uses (`pil_image_of`'s). "" for anything else."""
+    if isinstance(value, (bytes, bytearray, memoryview)):  # the file's own bytes: no second JPEG compression
+        return '; write the bytes to a file and pass its path, e.g. pathlib.Path("face.jpg").write_bytes(data)'
+    if callable(getattr(value, "getvalue", None)):  # io.BytesIO
+        return ('; write its bytes to a file and pass its path, e.g. '
+                'pathlib.Path("face.jpg").write_bytes(buffer.getvalue())')
+    name = getattr(value, "name", None)
+    if callable(getattr(value, "read", None)) and isinstance(name, str) and os.path.isfile(name):
+        return f"; the file's path is {name!r}"  # an open file
+    made = pil_image_of(value)
+    if made is not None:
+        return f'; save it to a file and pass its path, e.g. {made}.save("face.png")'
+    shape = getattr(value, "shape", None)
+    if isinstance(shape, tuple) and len(shape) == 4 and pil_image_of(value[0]) is not None:  # [N, H, W, 3]
+        return ('; save each image to a file and pass their paths, e.g. for i, array in enumerate(stack): '
+                f'{pil_image_of(value[0])}.save(f"face{{i}}.png")')
+    if isinstance(shape, tuple) and len(shape) in (2, 3) and getattr(value.dtype, "kind", None) == "f":  # a W+ code
+        return '; save a code to a .npy file and pass its path, e.g. numpy.save("face.npy", code)'
+    return ""
+
+
+# PIL's modes that a PNG keeps as they are; another (CMYK, YCbCr) is converted to RGB first.
+_PNG_MODES = ("1", "L", "LA", "I", "I;16", "P", "RGB", "RGBA")
+
+
+def pil_image_of(value) -> str | None:
+    """An expression that makes a PIL image (one a PNG can hold) of `value`, a photo in memory held as `image` (a PIL
+    image), `array` (numpy [H, W, 3] or RGBA: uint8, or floats 0-1 as matplotlib and skimage hold them), `data`
+    (a file's bytes) or `buffer` (io.BytesIO); None for anything else."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "PIL.Image.open(io.BytesIO(data))"
+    if callable(getattr(value, "getvalue", None)):
+        return "PIL.Image.open(io.BytesIO(buffer.getvalue()))"
+    mode = getattr(value, "mode", None)
+    if callable(getattr(value, "save", None)) and isinstance(mode, str) and hasattr(value, "size"):  # PIL.Image
+        return "image" if mode in _PNG_MODES else 'image.convert("RGB")'  # PNG cannot hold CMYK
+    shape, kind = getattr(value, "shape", None), getattr(getattr(value, "dtype", None), "kind", None)
+    if not (isinstance(shape, tuple) and len(shape) == 3 and shape[-1] in (3, 4) and kind in ("u", "i", "f")):
+        return None
+    if kind == "f":
+        return 'PIL.Image.fromarray((array.clip(0, 1) * 255).round().astype("uint8"))'
+    return "PIL.Image.fromarray(array)" if value.dtype == "uint8" else 'PIL.Image.fromarray(array.astype("uint8"))'
 
 
 # The path arguments a verb cannot do without; the others (sheet, save_aligned, cache_dir) may be None.
@@ -268,5 +327,6 @@ def check_paths(**paths) -> None:
         if not isinstance(value, (str, os.PathLike)):
             # render() reads a code from its .npy; one in memory (an array) is drawn by a Session instead
             drawn = ("; a code in memory is drawn by Session(weights).frames([code]) (uint8 [H, W, 3] images)"
-                     if name == "codes" and hasattr(value, "shape") else "")
+                     if name == "codes" and hasattr(value, "shape") else in_memory_advice(value) if name == "image"
+                     else "")
             raise UsageError(f"{option(name, value)}: give a path (a str or os.PathLike){drawn}")

@@ -70,8 +70,7 @@ def check_input_contents(paths: Sequence[Path]) -> None:
 def check_input_files(inputs: Sequence[str | os.PathLike], outputs: Sequence = ()) -> list[Path]:
     """What `check_inputs` checks first, from a stat of each input (none is opened): each is a file, and no
     output overwrites one. `interp batch` checks a row so before it loads a model for it."""
-    refuse_one_path(inputs, "inputs")
-    paths = [Path(p) for p in inputs]
+    paths = [Path(p) for p in refuse_one_path(inputs, "inputs")]
     for path in paths:
         check_input_file(path, "an image")  # stat only: a FIFO or device is refused, never opened
     refuse_overwriting_inputs(paths, outputs)

@@ -113,6 +113,11 @@ def morph(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, ste
     for N steps after encoding (and `refine`) and renders every frame with it (`interp_cli.tune`); the
     loaded model (a `session`'s too) is left as it was. Tuned weights are cached unless `cache=False`.
 
+    The frames themselves, in memory and nothing written: `Session(weights).morph_frames(inputs, steps=30)` yields
+    them one at a time, uint8 `[H, W, 3]` arrays (`PIL.Image.fromarray(frame)` shows one), with these frame options.
+    Inputs are files: a photo in memory (a PIL image, an array, a request's bytes) is refused with the line that saves
+    it to one.
+
     `session` renders with that Session's model (`weights`, `device` and `precision` must then name it or be
     left out). `log` takes each line the command would print (default `progress.python_log`: warnings as
     `InterpWarning`s, notes on the "interp_cli" logger); `progress=True` draws bars on stderr. Bad arguments
@@ -717,7 +722,7 @@ def mix(inputs: Sequence[str | os.PathLike], output: str | os.PathLike, *, coars
     and errors as for `morph`. Returns the summary `interp mix --json` prints.
     """
     started = time.perf_counter()
-    refuse_one_path(inputs, "inputs")
+    inputs = refuse_one_path(inputs, "inputs")  # a generator, read once
     check_paths(output=output)
     check_function("log", log)
     align, cache, progress = check_flags(align=align, cache=cache, progress=progress).values()

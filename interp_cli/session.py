@@ -22,7 +22,7 @@ import torch
 from interp_cli import cache_folders, likeness, progress as progress_bars, refine, torch_flags, tune as tuning, write
 from interp_cli.cache import LatentCache, array_digest, cache_key, image_digest
 from interp_cli.checks import (check_choice, check_flags, check_function, check_number, check_paths, check_refine_steps,
-                               check_seed, check_tune_steps, refuse_one_path)
+                               check_seed, check_tune_steps, pil_image_of, refuse_one_path)
 from interp_cli.errors import (InputError, NoFaceError, UsageError, WeightsUnavailableError, face_without_alignment,
                                no_face_advice, one_line, option, python_line, shown, verb)
 from interp_cli.files import Outputs, check_input_file
@@ -348,7 +348,7 @@ class Session:
         `[n_latent, style_dim]`; where the face was in the photo (None for a `.npy` code or an unaligned image);
         the crop the encoder saw, uint8 `[H, W, 3]` at the model's size (None for a code). Raises `InputError`
         (or `NoFaceError`) naming the input at fault in `.path`, `UsageError` for a bad argument."""
-        refuse_one_path(paths, "encode_inputs")
+        paths = refuse_one_path(paths, "encode_inputs")  # a generator, read once
         per_input = settings if isinstance(settings, Sequence) else [settings] * len(paths)
         if len(per_input) != len(paths):  # zip would quietly encode only the shorter list's inputs
             raise UsageError(f"encode_inputs: {len(per_input)} settings for {len(paths)} inputs; give one "
@@ -446,7 +446,19 @@ class Session:
         return again[same].copy()
 
     def encode_image(self, image) -> np.ndarray:
-        """A PIL image (already aligned if needed) -> W+ code `[n_latent, D]`."""
+        """A PIL image (already aligned if needed) -> W+ code `[n_latent, D]`. Anything else (a numpy image, a path,
+        a file's bytes) failed as an AttributeError ('numpy.ndarray' object has no attribute 'convert'), and an
+        empty image was encoded: each is a UsageError saying what to give."""
+        from PIL import Image
+
+        if not isinstance(image, Image.Image):
+            made = pil_image_of(image)
+            fix = (f"give {made}" if made is not None else
+                   f"encode_path({shown(image)}) encodes a file" if isinstance(image, (str, os.PathLike)) else
+                   "give a PIL.Image.Image")
+            raise UsageError(f"encode_image: {shown(image)} is not a PIL image; {fix}")
+        if 0 in image.size:
+            raise UsageError(f"encode_image: the image is empty ({image.size[0]} x {image.size[1]} px)")
         if self.encoder_released:  # the checkpoint's own "has no encoder" message would blame the file
             raise UsageError("this session's encoder was freed by release_encoder(), so it can only render; "
                              "encode in a new Session (or before calling release_encoder())")

@@ -645,7 +645,7 @@ def test_a_contact_sheet_of_a_held_morph_shows_the_morph_not_the_holds_copies(de
 
 @pytest.mark.parametrize("call, said", [
     (lambda out: pipeline.morph(None, out / "m.gif", weights="demo"), 'inputs=None: pass a list of paths'),
-    (lambda out: pipeline.morph([DEMO_A, 2], out / "m.gif", weights="demo"), "inputs: 2 is not a path"),
+    (lambda out: pipeline.morph([DEMO_A, 2], out / "m.gif", weights="demo"), "inputs[1]: 2 is not a path"),
     (lambda out: pipeline.morph([DEMO_A, DEMO_B], None, weights="demo"), "output=None: give a path"),
     (lambda out: pipeline.morph([DEMO_A, DEMO_B], out / "m.gif", weights="demo", sheet=3), "sheet=3: give a path"),
     (lambda out: pipeline.morph([DEMO_A, DEMO_B], out / "m.gif", weights="demo", save_aligned=1),
