@@ -817,8 +817,12 @@ def _cached_entries(repo: Path, hub: HubFile) -> list[Path]:
         except (OSError, UnicodeDecodeError):
             commit = hub.revision
         folders = [snapshots / commit]
-    return [folder / hub.filename for folder in folders if os.path.lexists(folder / hub.filename)
-            and not os.path.isdir(folder / hub.filename)]
+    # Only what stands inside the snapshots, by name: a revision or file name of `..` steps (`file.pt@../../../x`,
+    # refused by the hub but not by this reading of it) led out of the cache, and the user's own file was removed.
+    inside = [folder / hub.filename for folder in folders
+              if os.path.dirname(os.path.normpath(folder)) == os.path.normpath(snapshots)
+              and os.path.normpath(folder / hub.filename).startswith(os.path.join(os.path.normpath(folder), ""))]
+    return [entry for entry in inside if os.path.lexists(entry) and not os.path.isdir(entry)]
 
 
 def _linked_anywhere(snapshots: Path, blob: Path) -> bool:

@@ -272,3 +272,18 @@ def test_a_link_made_by_hand_to_a_file_outside_the_cache_goes_alone(hf_cache, tm
     assert weights.remove_weights("ffhq") == {"id": "ffhq", "removed": [str(entry), str(linked),
                                                                         str(repo / "blobs" / ("1" * 64))], "bytes": 10}
     assert own.read_bytes() == b"mine" * 10 and not repo.exists()
+
+
+@pytest.mark.parametrize("spec", ["owner/repo/file.pt@../../../victim", "owner/repo/file.pt@..",
+                                  "owner/repo/x/../../../../../victim/file.pt@" + COMMIT])
+def test_a_revision_or_name_of_dot_dot_steps_never_leads_out_of_the_cache(hf_cache, tmp_path, spec):
+    """`..` in a revision or a file name is no hub's: read as folders, it led from the repo's snapshots to a file of
+    the user's beside the cache (removed, with its folder)."""
+    put(hf_cache, "owner/repo", "file.pt", b"hub", etag="4" * 64)
+    victim = hf_cache.parent / "victim" / "file.pt"  # beside the cache: hf/victim, hf/hub
+    victim.parent.mkdir()
+    victim.write_bytes(b"mine")
+    result = run("weights", "remove", spec)
+    assert result.exit_code in (1, 2), result.stdout
+    assert victim.read_bytes() == b"mine"
+    assert found("owner/repo", "file.pt") is not None
