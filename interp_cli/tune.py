@@ -37,7 +37,7 @@ from pathlib import Path
 
 import torch
 
-from interp_cli.cache import TUNED_CACHE_MB_ENV, TUNED_DEFAULT_CACHE_MB
+from interp_cli.cache import TUNED_CACHE_MB_ENV, TUNED_CACHE_NAME, TUNED_DEFAULT_CACHE_MB
 from interp_cli.checks import check_number, check_positive, check_seed, check_tune_steps, number_word
 from interp_cli.cache_folders import CacheBound, CacheWarnings, cache_dir, mark_used
 from interp_cli.errors import InterpError, env_setting, is_out_of_memory, option, speaking_to_cli
@@ -388,7 +388,7 @@ class TunedCache:
         self.directory = Path(directory).expanduser() if directory is not None else cache_dir("tuned")
         self._given = max_bytes
         self._setting = os.environ.get(CACHE_MB_ENV)
-        self.bound = CacheBound(CACHE_MB_ENV, DEFAULT_CACHE_MB, "tuned-weights cache", max_bytes)
+        self.bound = CacheBound(CACHE_MB_ENV, DEFAULT_CACHE_MB, TUNED_CACHE_NAME, max_bytes)
         self.max_bytes = self.bound.max_bytes
         self.warn = warn
         self._warned = False
@@ -402,7 +402,7 @@ class TunedCache:
 
     def in_use(self) -> None:
         """Say this cache, from now on, in the line a shared cause's first failure gives (`CacheWarnings`)."""
-        self.failures.add("tuned-weights cache", self.directory)
+        self.failures.add(TUNED_CACHE_NAME, self.directory)
 
     def _path(self, key: str) -> Path:
         return self.directory / f"{key}.pt"
@@ -414,7 +414,7 @@ class TunedCache:
         unreadable one is still named once."""
         if self._given is None and os.environ.get(CACHE_MB_ENV) != self._setting:
             self._setting = os.environ.get(CACHE_MB_ENV)
-            self.bound = CacheBound(CACHE_MB_ENV, DEFAULT_CACHE_MB, "tuned-weights cache")
+            self.bound = CacheBound(CACHE_MB_ENV, DEFAULT_CACHE_MB, TUNED_CACHE_NAME)
             self.max_bytes, self._warned = self.bound.max_bytes, False
 
     def _on_use(self) -> None:
@@ -558,7 +558,7 @@ class TunedCache:
             # torch.save reports a write that failed (ENOSPC, EFBIG) as a RuntimeError ("[enforce fail at
             # inline_container.cc:...]") whose context is the OSError: cache_not_written words that one.
             # atomic_write has removed its temp either way.
-            self.failures.not_written("tuned-weights cache", err, self.directory)
+            self.failures.not_written(TUNED_CACHE_NAME, err, self.directory)
 
     def _evict(self, room: int) -> None:
         self.bound.evict(self.directory, ".pt", room)
