@@ -26,7 +26,7 @@ from interp_cli.checks import (check_choice, check_flags, check_function, check_
 from interp_cli.errors import (InputError, NoFaceError, UsageError, WeightsUnavailableError, face_without_alignment,
                                no_face_advice, one_line, option, python_line, shown, verb)
 from interp_cli.files import Outputs, check_input_file
-from interp_cli.images import load_image
+from interp_cli.images import load_image, to_rgb
 from interp_cli.inputs import crop_name, is_code
 from interp_cli.limits import CODE_MAX_ABS, NOISE_MODES, TRUNCATION
 from interp_cli.npy import read_npy_record
@@ -463,7 +463,10 @@ class Session:
             raise UsageError("this session's encoder was freed by release_encoder(), so it can only render; "
                              "encode in a new Session (or before calling release_encoder())")
         self.encoder_calls += 1
-        x = preprocess(image, self.model.encoder_input_size).to(self.device)
+        # Converted as a photo file's pixels are (`images.to_rgb`), not by Pillow's convert("RGB"): that clipped a
+        # 16-bit grey (I;16) to white and dropped an alpha channel onto black, so a caller's image gave another
+        # code than the same pixels saved and encoded from the file.
+        x = preprocess(to_rgb(image), self.model.encoder_input_size).to(self.device)
         with strict_fp32(self.device):  # encoding is float32 whatever --precision says; on CUDA, not TF32
             return self.model.encode(x)[0].float().cpu().numpy()
 

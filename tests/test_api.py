@@ -19,7 +19,7 @@ import pytest
 import interp_cli
 from interp_cli import pipeline
 from interp_cli.errors import UsageError
-from interp_cli.pipeline import Session
+from interp_cli.pipeline import EncodeSettings, Session
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 DEMO_A, DEMO_B = str(EXAMPLES / "demo_a.png"), str(EXAMPLES / "demo_b.png")
@@ -177,3 +177,22 @@ def test_the_package_docstring_example_runs_as_written(tmp_path, monkeypatch, ca
         exec(compile("\n".join(line[4:] for line in block.splitlines()), "interp_cli.__doc__", "exec"), {})
     assert capsys.readouterr().out.split() == ["demo.gif", "60"]
     assert PIL.Image.open(tmp_path / "demo.gif").n_frames == 60
+
+
+@pytest.mark.parametrize("mode", ["I;16", "RGBA"])
+def test_encode_image_reads_a_16_bit_or_transparent_image_as_its_file_is_read(demo, tmp_path, mode):
+    """A caller's PIL image gives the code its file gives (`encode_path`): Pillow's own convert("RGB") clipped a
+    16-bit grey to white and laid a transparent image's pixels on black, where a photo file is scaled 65535 -> 255
+    and laid on white (images.to_rgb)."""
+    rgb = np.asarray(PIL.Image.open(DEMO_A).convert("RGB"))
+    if mode == "I;16":
+        image = PIL.Image.fromarray(rgb.mean(axis=2).round().astype(np.uint16) * 257)  # 16-bit grey, 257 * k
+        if image.mode != "I;16":  # older Pillow makes uint16 arrays "I;16" too; keep the test's meaning explicit
+            image = image.convert("I;16")
+    else:
+        alpha = np.full(rgb.shape[:2], 255, np.uint8)
+        alpha[:, : rgb.shape[1] // 2] = 0  # half transparent
+        image = PIL.Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
+    image.save(tmp_path / "face.png")
+    from_file = demo.encode_path(str(tmp_path / "face.png"), EncodeSettings(align=False))
+    assert np.array_equal(demo.encode_image(image), from_file)
