@@ -455,12 +455,18 @@ _PLAYER = r"""(function () {
 
   var live = false;
 
+  // Whether the counter is read out (a polite live region): set before it changes, as a live region is read once
+  // it has changed.
+  function readOut(on) {
+    if (on !== live) {
+      live = on;
+      count.setAttribute("aria-live", on ? "polite" : "off");
+    }
+  }
+
   function show(i, remember, stepped) {
     i = clamp(i);
-    if (Boolean(stepped) !== live) {  // before the counter changes: a live region is read once it has changed
-      live = Boolean(stepped);
-      count.setAttribute("aria-live", live ? "polite" : "off");
-    }
+    readOut(Boolean(stepped));
     if (i !== current) {
       current = i;
       wanted = i;
@@ -512,6 +518,9 @@ _PLAYER = r"""(function () {
     started = 0;
     icon.setAttribute("d", PAUSE_ICON);
     play.setAttribute("aria-label", "Pause");
+    // Silent from the moment it plays, not from its first frame's tick: until then a step button's "polite" was
+    // still set on a page that said it played.
+    readOut(false);
     timer = requestAnimationFrame(tick);
     say();
   }

@@ -635,6 +635,24 @@ def test_the_keyboard_reaches_the_step_buttons_and_a_mouse_held_on_one_repeats(b
     visit.close()
 
 
+def test_the_counter_falls_silent_as_play_starts_not_at_its_first_frame(browser, tmp_path):
+    """A step button makes the counter a polite live region; play makes it silent. That waited for play's first
+    animation frame, so a page that already said "Pause" still had the counter read out (and the keyboard test
+    above failed in CI when the frame came late). Animation frames held back here: the press alone must do it."""
+    url = _page_of(tmp_path / "long.html", _gradients(LONG))
+    visit = Visit(browser, url + "#frame=10", viewport=(800, 700))
+    page = visit.page
+    page.focus("#on")
+    page.keyboard.press("Enter")
+    assert visit.number() == 11
+    assert page.eval_on_selector("#count", "c => c.getAttribute('aria-live')") == "polite"
+    page.evaluate("window.requestAnimationFrame = function () { return 0; }")  # no frame ticks from here on
+    page.keyboard.press("k")
+    assert _playing(page) and page.eval_on_selector("#count", "c => c.getAttribute('aria-live')") == "off"
+    assert visit.errors == []
+    visit.close()
+
+
 def test_the_tab_does_not_keep_every_frame_it_showed_decoded(browser, tmp_path):
     """An <img> given each frame's data: URL in turn left the decoded frames in Chromium's image caches, 4 MB a
     frame at 1024 px: a 240-frame morph, every frame shown, peaked at 900 MB in its tab. The player decodes each
