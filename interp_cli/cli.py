@@ -20,7 +20,7 @@ import click
 
 from interp_cli import __version__, stops
 from interp_cli.checks import digits_only, openmp_takes, openmp_wait_policy_takes
-from interp_cli.cli_group import DefaultMorphGroup, _Command, _reported, _words_taken
+from interp_cli.cli_group import DefaultMorphGroup, _Command, _reported, meant_line
 from interp_cli.console import (PROCESS_WARNINGS, CommandLog, StdoutClosed, closing_json, emit, json_line, out,
                                 settle_std_streams, with_warnings)
 from interp_cli.names import line_text
@@ -418,17 +418,14 @@ class _WeightsGroup(click.Group):
 
     def resolve_command(self, ctx, args):
         import difflib
-        import shlex
 
         word = args[0] if args else ""
         if word and word not in self.commands and not word.startswith("-"):
             meant = _WEIGHTS_VERBS_ELSEWHERE.get(word.lower()) or next(
                 iter(difflib.get_close_matches(word.lower(), list(self.commands), n=1, cutoff=0.6)), None)
             if meant is not None:  # the line runs as written: words the verb does not take are left out, and named
-                taken, untaken = _words_taken(self.commands[meant], args[1:])
-                line = " ".join(shlex.quote(w) for w in ["interp", "weights", meant, *taken])
-                not_taken = f" (it takes no {', '.join(untaken)})" if untaken else ""
-                raise click.UsageError(f"no such command '{word}'; did you mean `{line}`{not_taken}?", ctx)
+                raise click.UsageError(f"no such command '{word}'; did you mean "
+                                       f"{meant_line(['weights', meant], self.commands[meant], args[1:])}?", ctx)
         return super().resolve_command(ctx, args)
 
 

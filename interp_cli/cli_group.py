@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Sequence
 
 import click
 
@@ -336,6 +337,16 @@ def _words_taken(command: click.Command, words) -> tuple[list, list]:
     return (taken, untaken) if not left else (["--help"], [])
 
 
+def meant_line(names: Sequence[str], command: click.Command, rest: Sequence[str]) -> str:
+    """The command a mistyped one meant, `interp NAMES... WORDS...` quoted as a line that runs as written (only the
+    words `command` takes, `_words_taken`), then the words it does not take, named."""
+    import shlex
+
+    taken, untaken = _words_taken(command, rest)
+    line = " ".join(shlex.quote(w) for w in ["interp", *names, *taken])
+    return f"`{line}`" + (f" (it takes no {', '.join(untaken)})" if untaken else "")
+
+
 def _summary(command: click.Command) -> str:
     """A command's line in the top-level --help: its docstring's first paragraph without the example
     (`e.g. interp ...`), which the command's own --help shows."""
@@ -357,12 +368,8 @@ def _refuse_mistyped_command(word: str, commands, rest=()) -> None:
         raise click.UsageError(f"no such command or file '{word}'; did you mean `{line}`?")
     for group_name, group in commands.items():
         if isinstance(group, click.Group) and word in group.commands:
-            import shlex
-
-            taken, untaken = _words_taken(group.commands[word], rest)
-            line = " ".join(shlex.quote(w) for w in ["interp", group_name, word, *taken])
-            not_taken = f" (it takes no {', '.join(untaken)})" if untaken else ""
-            raise click.UsageError(f"no such command or file '{word}'; did you mean `{line}`{not_taken}?")
+            raise click.UsageError(f"no such command or file '{word}'; did you mean "
+                                   f"{meant_line([group_name, word], group.commands[word], rest)}?")
     import difflib
 
     close = difflib.get_close_matches(word, list(commands), n=1, cutoff=0.6)
