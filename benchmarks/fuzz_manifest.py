@@ -13,10 +13,12 @@ file in its way or chmod 555, an output that is an existing folder or the row's 
 names and paths past the file system's limits, output names that leave --outdir, have no or another type, look like
 interp's temps or hold a control character. As root the workers run without CAP_DAC_OVERRIDE (`AS_A_USER`), so that
 permissions hold as for a user. The manifest's form is drawn too: CRLF, a UTF-8 BOM (and another before a later row:
-two manifests joined), every cell quoted, a header, comments and blank lines between rows. One case in five also
-holds one `MANIFEST_FAULTS` fault, which the docs say refuses the whole batch at once (exit 2): two rows with one
-output, an output that is another row's input, a byte that is not UTF-8, a header column naming a morph option, an
-odd --size beside an .mp4 row, a quote left open, cells split by semicolons.
+two manifests joined), every cell quoted, a header, comments and blank lines between rows; and one case in four is
+two saved manifests joined by `cat` (`join`): the second's header line, and the first's last row run into the
+second's first line where it has no final newline, are each a row that must fail alone saying what it is. One case
+in five also holds one `MANIFEST_FAULTS` fault, which the docs say refuses the whole batch at once (exit 2): two
+rows with one output, an output that is another row's input, a byte that is not UTF-8, a header column naming a
+morph option, an odd --size beside an .mp4 row, a quote left open, cells split by semicolons.
 
 A case runs `interp batch in/pairs.csv --outdir out --weights demo --steps 2 --json` (--no-align, or --align with
 real faces), as one worker, two shards at once (`--shard 1/2` and `2/2`, real subprocesses sharing --outdir), or two

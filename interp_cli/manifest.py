@@ -62,7 +62,8 @@ def read_manifest(path: str | os.PathLike, warnings: list[str] | None = None) ->
     as wide as a header, with nothing after the header's output column, has its output there (empty: the
     row fails alone). Relative inputs are relative to the CSV. `Row.line` is the physical line the row
     starts on, as an editor numbers it. Only the first row may be a header: a header line further down
-    (manifests joined by `cat`) is a row that fails alone, saying it is one (`_header_again`)."""
+    (manifests joined by `cat`) is a row that fails alone, saying it is one (`_header_again`), as is a
+    row run into the next file's first line by a missing final newline (`_run_together`)."""
     # Named as typed in every message (jobs/2024/pairs.csv:12, not pairs.csv:12), as an input photo is: two
     # manifests of one name in different folders, or a scheduler's log of many, would read alike.
     shown = check_input_file(path, "a CSV file")  # a FIFO is refused, never opened
