@@ -13,10 +13,12 @@ file in its way or chmod 555, an output that is an existing folder or the row's 
 names and paths past the file system's limits, output names that leave --outdir, have no or another type, look like
 interp's temps or hold a control character. As root the workers run without CAP_DAC_OVERRIDE (`AS_A_USER`), so that
 permissions hold as for a user. The manifest's form is drawn too: CRLF, a UTF-8 BOM (and another before a later row:
-two manifests joined), every cell quoted, a header, comments and blank lines between rows. One case in five also
-holds one `MANIFEST_FAULTS` fault, which the docs say refuses the whole batch at once (exit 2): two rows with one
-output, an output that is another row's input, a byte that is not UTF-8, a header column naming a morph option, an
-odd --size beside an .mp4 row, a quote left open, cells split by semicolons.
+two manifests joined), every cell quoted, a header, comments and blank lines between rows; and one case in four is
+two saved manifests joined by `cat` (`join`): the second's header line, and the first's last row run into the
+second's first line where it has no final newline, are each a row that must fail alone saying what it is. One case
+in five also holds one `MANIFEST_FAULTS` fault, which the docs say refuses the whole batch at once (exit 2): two
+rows with one output, an output that is another row's input, a byte that is not UTF-8, a header column naming a
+morph option, an odd --size beside an .mp4 row, a quote left open, cells split by semicolons.
 
 A case runs `interp batch in/pairs.csv --outdir out --weights demo --steps 2 --json` (--no-align, or --align with
 real faces), as one worker, two shards at once (`--shard 1/2` and `2/2`, real subprocesses sharing --outdir), or two
@@ -242,7 +244,43 @@ def draw(seed: int, max_rows: int) -> Case:
     if rng.random() < 0.2:
         case.manifest_fault = rng.choice(MANIFEST_FAULTS)
         spoil(case, rng)
+    if case.manifest_fault is None and len(case.rows) > 1 and rng.random() < 0.35:  # drawn last: older seeds stand
+        join(case, rng)
     return case
+
+
+HEADER = ["input1", "input2", "output"]
+
+
+def join(case: Case, rng: random.Random) -> None:
+    """Make the manifest two saved files joined by `cat`: the rows from `at` on are the second's, which has its own
+    BOM (when the first has one) and mostly its own header. Its header line is a row that fails alone saying it is a
+    header line; when the first file has no final newline, its last row and the second's first line are one row,
+    which fails alone, saying the lines run together where interp can tell (the second's BOM inside a cell, or the
+    first's header at the row's end)."""
+    at = rng.randrange(1, len(case.rows))
+    header = case.form["header"] if rng.random() < 0.8 else not case.form["header"]
+    last = case.rows[at - 1]
+    buf = io.StringIO()
+    csv.writer(buf, quoting=csv.QUOTE_ALL if case.form["quote_all"] else csv.QUOTE_MINIMAL).writerow(last.cells)
+    # A quoted last cell followed by more text is a CSV error that refuses the whole manifest: not drawn here.
+    run_on = rng.random() < 0.4 and not buf.getvalue().rstrip("\r\n").endswith('"')
+    # Nor a run-on row that takes the only good row with it: with every row failed as it is read, the manifest is
+    # refused whole.
+    run_on = run_on and any(line.good for line in case.rows[:at - 1] + case.rows[at + (not header):])
+    # The two files' rows as written, for `manifest_bytes`; case.rows become the rows as interp reads them.
+    case.form["joined"] = {"header": header, "run_on": run_on, "first": [line.cells for line in case.rows[:at]],
+                           "second": [line.cells for line in case.rows[at:]]}
+    case.form["joined_bom"] = False
+    if not run_on:
+        if header:
+            case.rows.insert(at, Line(list(HEADER), False, "joined_header", names="header line"))
+        return
+    after = HEADER if header else case.rows[at].cells
+    said = case.form["bom"] or header and case.form["header"]
+    merged = Line([*last.cells[:-1], last.cells[-1] + ("\ufeff" if case.form["bom"] else "") + after[0], *after[1:]],
+                  False, "joined_run_on", names="two lines run together" if said else None)
+    case.rows[at - 1:at if header else at + 1] = [merged]
 
 
 def spoil(case: Case, rng: random.Random) -> None:
@@ -274,6 +312,16 @@ def spoil(case: Case, rng: random.Random) -> None:
 # --- building and running ------------------------------------------------------------------------------------------
 
 def manifest_bytes(case: Case) -> bytes:
+    joined = case.form.get("joined")
+    if joined:  # each file written as drawn, then joined as `cat` joins them
+        first, second = (Case(case.seed, case.align, [Line(cells, True) for cells in joined[part]],
+                              dict(case.form, joined=None)) for part in ("first", "second"))
+        # The second's own header; no comment line first where the first file's last row runs into its first line.
+        second.form.update(header=joined["header"], comments=case.form["comments"] and not joined["run_on"])
+        head = manifest_bytes(first)
+        if joined["run_on"]:
+            head = head.removesuffix(b"\n").removesuffix(b"\r")
+        return head + manifest_bytes(second)
     buf = io.StringIO()
     writer = csv.writer(buf, quoting=csv.QUOTE_ALL if case.form["quote_all"] else csv.QUOTE_MINIMAL,
                         lineterminator="\r\n" if case.form["crlf"] else "\n")

@@ -181,6 +181,11 @@ def positionals(verb: str, rng: random.Random) -> list[str]:
     if verb in ("weights path", "weights verify", "weights download"):
         return rng.choice(([], ["demo"], ["demo"], ["ffhq"], ["demo.pt"], ["a.png"], ["owner/repo/x.pt"], [""],
                            ["é" * 300]))
+    if verb == "weights remove":  # hub files the case's own Hugging Face cache holds (`hub_cache`), and what is not
+        return rng.choice(([], ["ffhq"], ["ffhq"], ["owner/repo/x.pt"], ["owner/repo/x.pt"], ["owner/repo/x.pt@main"],
+                           ["owner/repo/x.pt@v9"], ["owner/repo/gone.pt"], ["demo"], ["demo.pt"], ["a.png"], [""],
+                           ["owner/repo/../x.pt"], ["owner/repo/x.pt@../../keep.pt"], ["owner/repo/keep.pt/"],
+                           ["é" * 300]))
     return []
 
 
@@ -253,6 +258,30 @@ def _codes() -> dict[str, Path]:
     return _CODES
 
 
+HUB_COMMIT = "0123456789abcdef0123456789abcdef01234567"
+# What `weights remove` may remove from the case's Hugging Face cache, and what it must leave: keep.pt shares x.pt's
+# snapshot and repo folder.
+HUB_FILES = (("AIRI-Institute/HairFastGAN", "pretrained_models/encoder4editing/e4e_ffhq_encode.pt"),
+             ("owner/repo", "x.pt"), ("owner/repo", "keep.pt"))
+KEPT = "huggingface/models--owner--repo/snapshots/" + HUB_COMMIT + "/keep.pt"
+
+
+def hub_cache(folder: Path) -> None:
+    """The files of HUB_FILES as huggingface_hub leaves them in `folder`: a blob, a relative link to it in the
+    commit's snapshot, refs/main naming the commit."""
+    for repo_id, filename in HUB_FILES:
+        repo = folder / f"models--{repo_id.replace('/', '--')}"
+        data = f"{repo_id}/{filename}".encode()
+        blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        blob.write_bytes(data)
+        entry = repo / "snapshots" / HUB_COMMIT / filename
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        entry.symlink_to(os.path.relpath(blob, entry.parent))
+        (repo / "refs").mkdir(exist_ok=True)
+        (repo / "refs" / "main").write_text(HUB_COMMIT)
+
+
 def _env(cache: Path) -> dict:
     # The Hugging Face cache too is the case's own: `interp weights remove ffhq`, drawn one day, must never reach a
     # download the user made, and a real ffhq there would change what `weights path ffhq` says.
@@ -282,7 +311,7 @@ def _limit(mem_gb: float):
 
 
 def judge(argv: list[str], inputs: list[str], rc: int | None, out: str, err: str, before: dict, after: dict,
-          cache_after: dict) -> list[str]:
+          cache_after: dict, cache_before: dict | None = None) -> list[str]:
     """What went wrong with one case (empty: it passed). `inputs`: the files it reads, never to be touched; the
     folder's other files may be replaced by a command that succeeds, when it was told to write there."""
     problems = []
@@ -330,6 +359,14 @@ def judge(argv: list[str], inputs: list[str], rc: int | None, out: str, err: str
             problems.append(f"an empty value accepted: {empty[0]} ''")
     if "--json" in argv:
         problems += _json_problems(argv, out)
+    if argv[:2] == ["weights", "remove"] and cache_before is not None:
+        if rc != 0 and cache_after != cache_before:
+            problems.append(f"a failed removal changed the Hugging Face cache: "
+                            f"{sorted(set(cache_before) ^ set(cache_after))[:3]}")
+        if rc == 0 and cache_after == cache_before:
+            problems.append("exit 0 and nothing removed from the Hugging Face cache")
+        if KEPT not in cache_after or cache_after[KEPT] != cache_before.get(KEPT):
+            problems.append(f"another file of the repo went: {KEPT}")
     return problems
 
 
@@ -382,7 +419,9 @@ def run_case(argv: list[str], timeout: float, mem_gb: float) -> dict:
         work, cache = folder / "w", folder / "cache"
         work.mkdir()
         setup(work, argv[0])
-        before = _tree(work)
+        if argv[:2] == ["weights", "remove"]:  # a cache to remove from (only here: `weights verify ffhq` would
+            hub_cache(cache / "huggingface")  # find a fake ffhq)
+        before, cache_before = _tree(work), _tree(cache) if cache.exists() else {}
         start = time.monotonic()
         try:
             done = run_child([sys.executable, "-m", "interp_cli", *argv], cwd=work, env=_env(cache),
@@ -393,7 +432,7 @@ def run_case(argv: list[str], timeout: float, mem_gb: float) -> dict:
             rc, out, err = None, str(e.stdout or ""), str(e.stderr or "")
         seconds = time.monotonic() - start
         problems = judge(argv, inputs_of(argv), rc, out, err, before, _tree(work),
-                         _tree(cache) if cache.exists() else {})
+                         _tree(cache) if cache.exists() else {}, cache_before)
     return {"argv": argv, "rc": rc, "stdout": out[-2000:], "stderr": err[-4000:], "seconds": round(seconds, 2),
             "problems": problems}
 

@@ -62,7 +62,8 @@ def read_manifest(path: str | os.PathLike, warnings: list[str] | None = None) ->
     as wide as a header, with nothing after the header's output column, has its output there (empty: the
     row fails alone). Relative inputs are relative to the CSV. `Row.line` is the physical line the row
     starts on, as an editor numbers it. Only the first row may be a header: a header line further down
-    (manifests joined by `cat`) is a row that fails alone, saying it is one (`_header_again`)."""
+    (manifests joined by `cat`) is a row that fails alone, saying it is one (`_header_again`), as is a
+    row run into the next file's first line by a missing final newline (`_run_together`)."""
     # Named as typed in every message (jobs/2024/pairs.csv:12, not pairs.csv:12), as an input photo is: two
     # manifests of one name in different folders, or a scheduler's log of many, would read alike.
     shown = check_input_file(path, "a CSV file")  # a FIFO is refused, never opened
@@ -105,7 +106,7 @@ def read_manifest(path: str | os.PathLike, warnings: list[str] | None = None) ->
                                         f"{cells[output_column]!r} are inputs{instead}")
                     continue
                 first = False
-                again = _header_again(filled, header, folder)
+                again = _run_together(filled, header) or _header_again(filled, header, folder)
                 if again is None:  # a repeated header's `tune` cell is no setting given: that row fails alone
                     _refuse_a_setting_as_input(cells, settings, folder, shown, line_no)
                 if ignored:  # notes beside each row: the row is what stands in the other columns
@@ -188,10 +189,30 @@ def _is_header(filled: Sequence[str]) -> bool:
     names such a column among others after it (`input1,input2,output,notes`) and none of its cells is a file
     (a data row's output has a type, x.gif or x/, so "." or a slash)."""
     names = [cell.lower() for cell in filled]
+    if any("\ufeff" in name for name in names):  # a row and a joined manifest's header run together: a row
+        return False
     if names[-1] in HEADER_NAMES:
         return True
     return any(name in HEADER_NAMES for name in names) and \
         not any("." in cell or "/" in cell or os.sep in cell for cell in filled)
+
+
+def _run_together(filled: Sequence[str], header: tuple[int, list[str]] | None) -> str | None:
+    """Why a row is two lines run together, or None. `cat mon.csv tue.csv` where mon.csv has no final newline
+    joins mon's last row and tue's first line: read as one row, it failed as "output name 'output': no file type"
+    (tue's header) or "m1.gif\ufeffa.png: no such file" (tue's BOM), the join unseen. Seen by tue's BOM inside a
+    cell (a row's own leading one is dropped, `_Records`), or by the row ending in the header's cells."""
+    joined = next((cell for cell in filled if "\ufeff" in cell), None)
+    if joined is not None:
+        where = f"a BOM (U+FEFF) inside {joined!r}, where a second file began"
+    elif header is not None and len(filled) > len(header[1]) and \
+            [cell.lower() for cell in filled[len(filled) - len(header[1]) + 1:]] == header[1][1:] and \
+            filled[-len(header[1])].lower().endswith(header[1][0]) and filled[-len(header[1])].lower() != header[1][0]:
+        where = f"it ends in the header line's cells (line {header[0]}) after {filled[-len(header[1])]!r}"
+    else:
+        return None
+    return f"is two lines run together: {where} (manifests joined, the first without a final newline?): " \
+           "put a line break there"
 
 
 def _header_again(filled: Sequence[str], header: tuple[int, list[str]] | None, folder: Path) -> str | None:

@@ -45,3 +45,23 @@ def test_the_judge_names_a_bad_row_said_nowhere_and_an_exit_code_that_hides_it(t
                         "good and 1 bad rows",
                         "a failed row left out/.x.tmp-0123456789abcdef.gif in --outdir",
                         "left behind: out/.x.tmp-0123456789abcdef.gif"]
+
+
+def test_manifests_joined_by_cat_are_drawn_and_their_joins_fail_alone_saying_so(tmp_path, monkeypatch):
+    """Two saved manifests joined by `cat`: the second's header repeated (case 727), and the first without a final
+    newline, its last row running into the second's header (case 815). Each join is one row that fails alone, its line
+    saying what it is; the rows around it are made."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    repeated, run_on = fuzz_manifest.draw(727, 4), fuzz_manifest.draw(815, 4)
+    assert fuzz_manifest.manifest_bytes(repeated).endswith(
+        b"\n# made by benchmarks/fuzz_manifest.py, seed 727\ninput1,input2,output\na.png,b.png,x2.csv\n")
+    assert [(line.fault, line.names) for line in repeated.rows] == [
+        ("good", None), ("joined_header", "header line"), ("unsupported_type", None)]
+    assert fuzz_manifest.manifest_bytes(run_on) == \
+        b"input1,input2,output\r\na.png,code.npy,m1/input1,input2,output\r\na.png,b.png,deep/m2.html\r\n"
+    assert [(line.fault, line.names) for line in run_on.rows] == [
+        ("joined_run_on", "two lines run together"), ("good", None)]
+    for n, case in enumerate((repeated, run_on)):
+        result = fuzz_manifest.run_case(case, tmp_path / f"case{n}", fuzz_manifest._photo_bytes(), timeout=240)
+        assert result["problems"] == [], json.dumps(result, indent=1)[-3000:]
+        assert [run["rc"] for run in result["runs"] + result["reruns"]] == [1, 1]

@@ -102,3 +102,29 @@ def test_the_judge_fails_what_the_brief_forbids_and_passes_a_clean_refusal():
     assert _verdict([*line, "--json"], 0, out="{}\n{}\n", new=["x.gif"])  # --json: one object
     assert _verdict(line, 0, new=["x.gif"]) == [] and _verdict(["morph", "a.png", "b.png", "-o", "a.png"], 2,
                                                                "interp: error: a.png is an input\n") == []
+
+
+def test_weights_remove_is_drawn_with_names_and_judged_on_the_cases_own_hugging_face_cache(tmp_path, monkeypatch):
+    """`weights remove` was drawn with no NAME only: every case a missing-argument exit 2. It removes from a cache
+    of fake hub files in the case's own HF_HUB_CACHE, never the user's."""
+    import random
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    rng = random.Random(0)
+    command = fuzz_options.commands()["weights remove"]
+    names = {tuple(fuzz_options.positionals("weights remove", rng)) for _ in range(200)}
+    assert {("ffhq",), ("owner/repo/x.pt",), ("demo",), ()} <= names
+    assert len(fuzz_options.make_case("weights remove", command, rng)) >= 2
+    assert fuzz_options._env(tmp_path / "c")["HF_HUB_CACHE"] == str(tmp_path / "c" / "huggingface")
+    removed = fuzz_options.run_case(["weights", "remove", "owner/repo/x.pt", "--json"], 120, 6)
+    assert (removed["rc"], removed["problems"]) == (0, []), removed
+    assert '"id": "owner/repo/x.pt"' in removed["stdout"] and "/snapshots/" in removed["stdout"]
+    # The judge: the repo's other file gone, or a failed removal that changed the cache, are findings.
+    before = {fuzz_options.KEPT: "k", "huggingface/models--owner--repo/snapshots/c/x.pt": "x"}
+    line = ["weights", "remove", "owner/repo/x.pt"]
+    assert fuzz_options.judge(line, [], 0, "", "", {}, {}, {}, before) == [
+        "another file of the repo went: " + fuzz_options.KEPT]
+    assert fuzz_options.judge(line, [], 1, "", "interp: error: x\n", {}, {}, {fuzz_options.KEPT: "k"}, before) == [
+        "a failed removal changed the Hugging Face cache: ['huggingface/models--owner--repo/snapshots/c/x.pt']"]
+    assert fuzz_options.judge(line, [], 0, "", "", {}, {}, before, before) == [
+        "exit 0 and nothing removed from the Hugging Face cache"]

@@ -566,6 +566,31 @@ def test_a_bom_where_a_later_row_starts_is_not_part_of_its_first_cell(tmp_path):
         (3, (str(tmp_path / "b.png"), str(tmp_path / "a.png")), "tue.gif")]
 
 
+def test_two_manifests_joined_without_a_newline_between_them_are_a_row_that_fails_alone_saying_so(tmp_path):
+    """`cat mon.csv tue.csv` where mon.csv ends without a newline runs mon's last row into tue's first line: the row
+    failed as "output name 'output': no file type" (tue's header) or "m1.gif\\ufeffb.png: no such file" (tue's BOM
+    unseen), and as a first row, `...,m1.gif\\ufeffinput1,input2,output` was taken for the header, mon's row skipped
+    unsaid (found by benchmarks/fuzz_manifest.py drawing joined manifests)."""
+    manifest = tmp_path / "week.csv"
+    said = "is two lines run together: {} (manifests joined, the first without a final newline?): put a line break " \
+           "there"
+    for text, line, where in (
+            ("input1,input2,output\r\na.png,b.png,m1.gif\ufeffinput1,input2,output\r\nb.png,a.png,m2.gif\r\n", 2,
+             "a BOM (U+FEFF) inside 'm1.gif\\ufeffinput1', where a second file began"),
+            ("a.png,b.png,m1.gif\ufeffb.png,a.png,m2.gif\nb.png,a.png,m3.gif\n", 1,
+             "a BOM (U+FEFF) inside 'm1.gif\\ufeffb.png', where a second file began"),
+            ("a.png,b.png,m1.gif\ufeffinput1,input2,output\nb.png,a.png,m3.gif\n", 1,
+             "a BOM (U+FEFF) inside 'm1.gif\\ufeffinput1', where a second file began"),
+            ("Input1,Input2,Output\na.png,b.png,m1.gifinput1,input2,output\nb.png,a.png,m2.gif\n", 2,
+             "it ends in the header line's cells (line 1) after 'm1.gifinput1'")):
+        manifest.write_text(text, encoding="utf-8", newline="")
+        rows = read_manifest(manifest)
+        assert [(row.line, row.problem) for row in rows] == [(line, said.format(where)), (line + 1, None)], text
+    # A row whose own cells are named like the header's is no join: it fails later, for its output's lack of a type.
+    manifest.write_text("input1,input2,output\na.png,input1,input2,output\n", encoding="utf-8")
+    assert [row.problem for row in read_manifest(manifest)] == [None]
+
+
 @pytest.mark.parametrize("sep", [";", "\t"])
 def test_a_manifest_split_by_semicolons_or_tabs_is_said_to_be_so(tmp_path, sep):
     """Excel saves "CSV" with semicolons where the decimal mark is a comma (and tab-separated text is one menu item
