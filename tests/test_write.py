@@ -242,6 +242,18 @@ def test_a_frames_folder_whose_frames_cannot_be_removed_is_refused_not_half_repl
     assert [entry for entry in os.listdir(tmp_path) if entry.startswith(".")] == []
 
 
+def _written_temp(folder: Path) -> bool:
+    """Whether a writer's temp in `folder` holds a frame: rendering has begun (the output check's probe, a temp of
+    the same name, made and removed at once, never holds anything)."""
+    for entry in os.scandir(folder):
+        try:
+            if ".tmp-" in entry.name and (any(os.scandir(entry.path)) if entry.is_dir() else entry.stat().st_size):
+                return True
+        except FileNotFoundError:  # the probe, gone meanwhile
+            continue
+    return False
+
+
 @pytest.mark.parametrize("name", ["x.gif", "frames/", "new/"])
 def test_a_folder_made_unwritable_during_the_run_fails_the_commit_and_keeps_the_older_output(tmp_path, name):
     """The output's folder made unwritable (chmod 555) while the frames render: the commit is refused (a new frames
@@ -262,7 +274,7 @@ def test_a_folder_made_unwritable_during_the_run_fails_the_commit_and_keeps_the_
         older = target.read_bytes()
     run = _morph_under_file_modes(tmp_path, shown, steps=40, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        while not any(".tmp-" in entry for entry in os.listdir(out)):  # the writer's temp: rendering has begun
+        while not _written_temp(out):
             assert run.poll() is None, run.communicate()
         os.kill(run.pid, signal.SIGSTOP)
         out.chmod(0o555)
