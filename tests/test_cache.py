@@ -914,3 +914,35 @@ def test_interp_cache_leaves_out_of_its_clearing_line_a_part_holding_another_use
     finally:
         theirs.chmod(0o700)
     assert (theirs / "t.pt").stat().st_size == 1000
+
+
+def test_interp_cache_names_a_folder_it_can_list_but_not_search_itself_where_it_holds_only_folders(tmp_path):
+    """A folder of yours with mode 600 that holds only folders: `interp cache` said each folder inside it as the one
+    that "cannot be read" (one line each, their own modes fine), never the folder whose mode is the cause. It is now
+    said once, as itself (searchability looked at before walking into it), and the clearing line still clears it."""
+    import json
+    import os
+    import subprocess
+
+    from tests.file_modes import file_modes_binding
+
+    top = tmp_path / "cache"
+    tuned = top / "tuned"
+    for inner in ("deep", "deep2"):
+        (tuned / inner).mkdir(parents=True)
+        (tuned / inner / "t.pt").write_bytes(b"0" * 1000)
+    env = dict(os.environ, INTERP_CACHE_DIR=str(top))
+    prefix = file_modes_binding()
+    try:
+        tuned.chmod(0o600)
+        lines = _interp_cache(env, prefix=prefix).splitlines()
+        assert [line for line in lines if line.startswith("cannot be read")] == [
+            f"cannot be read, not counted: {tuned} (Permission denied)"], lines
+        report = json.loads(_interp_cache(env, "--json", prefix=prefix))
+        assert report["unreadable"] == [{"path": str(tuned), "error": "Permission denied"}]
+        done = subprocess.run([*prefix, "bash", "-c", lines[-1].split(": ", 1)[1]], capture_output=True, text=True)
+        assert done.returncode == 0 and done.stderr == "", done.stderr
+        assert not top.exists()
+    finally:
+        if tuned.exists():
+            tuned.chmod(0o700)
