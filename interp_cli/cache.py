@@ -288,6 +288,10 @@ def _du(path: Path, unreadable: list[dict], locked: list[str]) -> tuple[int, int
     for here, folders, names in os.walk(path, onerror=failed):
         if _locked(here):
             locked.append(here)
+        if folders and not os.access(here, os.X_OK):  # listed but not searchable, as below: said as the folder, not
+            failed(OSError(errno.EACCES, os.strerror(errno.EACCES), here))  # as each folder in it the walk fails on
+            folders.clear()
+            continue
         for name in names:
             try:
                 size += os.lstat(os.path.join(here, name)).st_size

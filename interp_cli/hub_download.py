@@ -758,6 +758,10 @@ class Removed:
     bytes: int
 
 
+class RemovalRefused(PermissionError):
+    """`remove_cached` refused before removing anything: `filename`, a folder it would remove from, is not writable."""
+
+
 def remove_cached(hub: HubFile) -> Removed:
     """Remove one hub file from the Hugging Face cache: its entry in the snapshot of `hub.revision` (every snapshot
     when it names none: copies fetched while the repo's main branch was at other commits), the blob behind each one
@@ -766,9 +770,10 @@ def remove_cached(hub: HubFile) -> Removed:
     huggingface_hub's own `scan_cache_dir().delete_revisions`, a whole revision at a time, is not used.
 
     Under huggingface_hub's download lock of each blob, so no download of the same file writes it meanwhile;
-    BlockingIOError, naming the lock, if one is running. A process that has the file open or mapped (a morph
-    loading it) keeps reading it: unlinking a file frees its blocks only when the last descriptor and mapping of it
-    are gone.
+    BlockingIOError, naming the lock, if one is running. RemovalRefused (a PermissionError) naming the folder, before
+    anything is removed, where a folder it would remove something from is not this user's to write. A process that
+    has the file open or mapped (a morph loading it) keeps reading it: unlinking a file frees its blocks only when
+    the last descriptor and mapping of it are gone.
     """
     from huggingface_hub.file_download import repo_folder_name
 
@@ -783,6 +788,11 @@ def remove_cached(hub: HubFile) -> Removed:
              for entry, blob in ((entry, _linked_blob(str(entry))) for entry in entries)}
     entries_done, blobs_done, freed = [], [], 0
     linked = sorted({blob for blob in blobs.values() if blob is not None})
+    # Every folder something goes from, checked before anything goes: a read-only blobs/ refused the blob after its
+    # links had gone, so the file was no longer found and its bytes stayed, and the next try said "nothing to remove".
+    for folder in sorted({entry.parent for entry in entries} | ({repo / "blobs"} if linked else set())):
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise RemovalRefused(errno.EACCES, os.strerror(errno.EACCES), str(folder))
     for blob in linked + ([None] if None in blobs.values() else []):  # None: the entries that are no blob's links
         with _download_lock(repo, blob.name if blob is not None else None):
             for entry in [e for e in entries if blobs[e] == blob]:

@@ -303,6 +303,13 @@ def _check_output_path(path: PathLike, *, make_parents: bool) -> None:
         if target.exists() and not target.is_dir():
             raise UsageError(f"{name}: exists and is not a directory")
         if target.is_dir():
+            if not os.access(target, os.W_OK | os.X_OK):
+                # Its frames are deleted only after the new folder took its place: from a folder the user cannot
+                # write in they could not be, and were left behind, hidden (`.name.old-<token>`), for good.
+                refused = UsageError(f"{name}: the frames already in '{target}' cannot be removed (the directory is "
+                                     "not writable); refusing to replace it")
+                refused.errno = errno.EACCES
+                raise refused
             foreign = _foreign_entries(target)
             if foreign:
                 raise UsageError(

@@ -1542,3 +1542,36 @@ def test_a_failed_row_leaves_no_empty_subfolders_its_output_name_asked_for(tiny,
     assert (code, [r["ok"] for r in lines[:-1]]) == (1, [True, False, False, False]), (lines, err)
     assert sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*")) == \
         ["shared", "shared/ok.gif"]
+
+
+def test_a_row_into_a_folder_of_mode_555_or_from_an_unreadable_photo_fails_alone(tmp_path):
+    """A row whose output's folder under --outdir is `chmod 555`, and a row whose photo is `chmod 000`: each fails
+    alone, with its line naming the manifest row and the file; the other row is made, exit 1. Not tried before (the
+    VM runs as root, which modes do not stop): run with file modes binding (as root: under setpriv)."""
+    from tests.file_modes import file_modes_binding
+
+    out = tmp_path / "out"
+    (out / "sub").mkdir(parents=True)
+    unreadable = tmp_path / "c.png"
+    shutil.copyfile(A, unreadable)
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"a,b,output\n{A},{B},made.gif\n{A},{B},sub/y.gif\n{unreadable},{B},z.gif\n")
+    prefix = file_modes_binding()
+    (out / "sub").chmod(0o555)
+    unreadable.chmod(0)
+    try:
+        done = subprocess.run([*prefix, sys.executable, "-m", "interp_cli", "batch", str(manifest), "--outdir",
+                               str(out), "--weights", "demo", "--steps", "2", "--json"], capture_output=True,
+                              text=True, timeout=300,
+                              env=dict(os.environ, HF_HUB_OFFLINE="1", INTERP_CACHE_DIR=str(tmp_path / "cache"),
+                                       PYTHONPATH=str(Path(__file__).resolve().parents[1])))
+    finally:
+        (out / "sub").chmod(0o755)
+        unreadable.chmod(0o644)
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert done.returncode == 1, done.stderr
+    assert [(row["line"], row.get("error"), row.get("exit_code")) for row in rows[:-1]] == [
+        (2, None, None), (3, f"{out / 'sub' / 'y.gif'}: directory '{out / 'sub'}' is not writable", 2),
+        (4, f"{unreadable}: permission denied", 2)], done.stdout
+    assert (rows[-1]["made"], rows[-1]["failed"]) == (1, 2)
+    assert sorted(os.listdir(out)) == ["made.gif", "sub"] and os.listdir(out / "sub") == []

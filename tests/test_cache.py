@@ -856,10 +856,14 @@ def test_interp_cache_tells_a_clearing_line_that_works_where_a_folder_of_yours_c
                 folder.chmod(0o700)
 
 
-def test_interp_cache_says_a_folder_of_yours_it_can_list_but_not_search_is_not_counted(tmp_path):
+@pytest.mark.parametrize("holding", ["files and a folder", "folders only"])
+def test_interp_cache_says_a_folder_of_yours_it_can_list_but_not_search_is_not_counted(tmp_path, holding):
     """A folder of yours with mode 600 lists its files' names, but their sizes cannot be looked at: `interp cache`
     counted them as "0 bytes" and said nothing, where an unreadable folder is said. Now it is said the same way, once
-    (not per file, nor again for the folders inside it), and the clearing line still clears it as printed."""
+    (not per file, nor again for the folders inside it), and the clearing line still clears it as printed. Holding
+    folders only, it was said as each folder inside (their own modes fine), never as itself: its searchability is
+    now looked at before the walk goes in."""
+    import json
     import os
     import subprocess
 
@@ -868,16 +872,21 @@ def test_interp_cache_says_a_folder_of_yours_it_can_list_but_not_search_is_not_c
     top = tmp_path / "cache"
     LatentCache(top / "latents").put("k", np.zeros(SHAPE, np.float32))
     tuned = top / "tuned"
-    (tuned / "deep").mkdir(parents=True)
-    (tuned / "a.pt").write_bytes(b"0" * 1000)
-    (tuned / "b.pt").write_bytes(b"0" * 1000)
-    (tuned / "deep" / "t.pt").write_bytes(b"0" * 1000)
+    for inner in ("deep", "deep2") if holding == "folders only" else ("deep",):
+        (tuned / inner).mkdir(parents=True)
+        (tuned / inner / "t.pt").write_bytes(b"0" * 1000)
+    if holding == "files and a folder":
+        (tuned / "a.pt").write_bytes(b"0" * 1000)
+        (tuned / "b.pt").write_bytes(b"0" * 1000)
+    env = dict(os.environ, INTERP_CACHE_DIR=str(top))
     prefix = file_modes_binding()
     try:
         tuned.chmod(0o600)
-        lines = _interp_cache(dict(os.environ, INTERP_CACHE_DIR=str(top)), prefix=prefix).splitlines()
+        lines = _interp_cache(env, prefix=prefix).splitlines()
         assert [line for line in lines if line.startswith("cannot be read")] == [
             f"cannot be read, not counted: {tuned} (Permission denied)"], lines
+        report = json.loads(_interp_cache(env, "--json", prefix=prefix))
+        assert report["unreadable"] == [{"path": str(tuned), "error": "Permission denied"}]
         done = subprocess.run([*prefix, "bash", "-c", lines[-1].split(": ", 1)[1]], capture_output=True, text=True)
         assert done.returncode == 0 and done.stderr == "", done.stderr
         assert not top.exists()
@@ -914,3 +923,4 @@ def test_interp_cache_leaves_out_of_its_clearing_line_a_part_holding_another_use
     finally:
         theirs.chmod(0o700)
     assert (theirs / "t.pt").stat().st_size == 1000
+

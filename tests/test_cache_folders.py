@@ -90,3 +90,40 @@ def test_evict_least_recent_keeps_the_most_recently_used_within_a_count_or_a_siz
     newer.write_bytes(b"y")
     cache_folders.evict_least_recent([stuck, entries[3], newer], keep=2)
     assert sorted(os.listdir(tmp_path)) == ["e3", "newer", "stuck"]
+
+
+def test_a_read_only_cache_serves_its_entries_silently_and_a_miss_is_one_warning(tmp_path):
+    """A cache whose folders are made read-only (`chmod 555`: a shared one, a lab's) after a --tune morph filled it:
+    the same morph again is served from it, no warning; a morph whose tuned weights are not in it tunes, warns once
+    that the cache was not written, and writes its output (exit 0); the cache is left as it was. Run with file modes
+    binding (as root: under setpriv), which root's runs never tried."""
+    from tests.file_modes import file_modes_binding
+
+    root = Path(__file__).resolve().parents[1]
+    cache = tmp_path / "cache"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", INTERP_CACHE_DIR=str(cache), PYTHONPATH=str(root))
+
+    def morph(prefix, tune, out):
+        return subprocess.run([*prefix, sys.executable, "-m", "interp_cli", root / "examples" / "demo_a.png",
+                               root / "examples" / "demo_b.png", "--weights", "demo", "--steps", "2", "--tune",
+                               str(tune), "-o", tmp_path / out], env=env, capture_output=True, text=True, timeout=300)
+
+    assert morph([], 2, "first.gif").returncode == 0
+    folders = [cache, *(p for p in cache.rglob("*") if p.is_dir())]
+    before = sorted(str(p.relative_to(cache)) for p in cache.rglob("*"))
+    prefix = file_modes_binding()
+    for folder in folders:
+        folder.chmod(0o555)
+    try:
+        served = morph(prefix, 2, "served.gif")
+        missed = morph(prefix, 3, "missed.gif")
+    finally:
+        for folder in folders:
+            folder.chmod(0o755)
+    assert served.returncode == 0 and "warning" not in served.stderr, served.stderr
+    assert "2 of 2 codes reused from the cache" in served.stderr and "steps reused from the cache" in served.stderr
+    warned = [line for line in missed.stderr.splitlines() if line.startswith("warning:")]
+    assert missed.returncode == 0 and len(warned) == 1, missed.stderr
+    assert warned[0].startswith("warning: tuned-weights") and f"({cache / 'tuned'}: permission denied)" in warned[0]
+    assert (tmp_path / "served.gif").is_file() and (tmp_path / "missed.gif").is_file()
+    assert sorted(str(p.relative_to(cache)) for p in cache.rglob("*")) == before

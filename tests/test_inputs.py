@@ -115,3 +115,29 @@ def test_an_empty_code_among_the_inputs_is_refused_before_the_model_loads(tmp_pa
         check_inputs([code])
     assert str(caught.value) == f"{code}: not a readable .npy code file (the file is empty)"
     assert caught.value.path == str(code)
+
+
+@pytest.mark.parametrize("locked", ["file", "folder"])
+def test_a_photo_this_user_may_not_read_is_one_line_and_exit_2(tmp_path, locked):
+    """A photo of mode 000, or one in a folder of mode 600 (listed, not searched): one line naming it, exit 2, no
+    output. Untested before (root reads anything): run with file modes binding (as root: under setpriv)."""
+    from tests.file_modes import file_modes_binding
+
+    root = Path(__file__).resolve().parents[1]
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    photo = folder / "a.png"
+    photo.write_bytes((root / "examples" / "demo_a.png").read_bytes())
+    locking = photo if locked == "file" else folder
+    prefix = file_modes_binding()
+    locking.chmod(0o000 if locked == "file" else 0o600)
+    try:
+        done = subprocess.run([*prefix, sys.executable, "-m", "interp_cli", str(photo),
+                               str(root / "examples" / "demo_b.png"), "--weights", "demo", "--steps", "2", "-o",
+                               str(tmp_path / "out.gif")], capture_output=True, text=True, timeout=120,
+                              env=dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(root),
+                                       INTERP_CACHE_DIR=str(tmp_path / "cache")))
+    finally:
+        locking.chmod(0o644 if locked == "file" else 0o755)
+    assert (done.returncode, done.stderr) == (2, f"interp: error: {photo}: permission denied\n")
+    assert not (tmp_path / "out.gif").exists()

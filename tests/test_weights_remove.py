@@ -287,3 +287,29 @@ def test_a_revision_or_name_of_dot_dot_steps_never_leads_out_of_the_cache(hf_cac
     assert result.exit_code in (1, 2), result.stdout
     assert victim.read_bytes() == b"mine"
     assert found("owner/repo", "file.pt") is not None
+
+
+@pytest.mark.parametrize("locked", ["blobs", "an old snapshot's folder"])
+def test_a_removal_that_a_read_only_folder_would_stop_part_way_removes_nothing(hf_cache, locked):
+    """A blobs/ folder of mode 555 (a cache shared read-only, another user's) let the links go, then refused the
+    blob: "permission denied" (exit 2) with the weights no longer found, their bytes still on the disk, and the next
+    try said "not in the Hugging Face cache: nothing to remove". Every folder is now checked before anything goes:
+    one line naming the folder, exit 2, the cache as it was. Run with file modes binding (as root: under setpriv)."""
+    from tests.file_modes import file_modes_binding
+
+    new = put(hf_cache, FFHQ.repo_id, FFHQ.filename, b"x" * 5000, etag="1" * 64)
+    old = put(hf_cache, FFHQ.repo_id, FFHQ.filename, b"y" * 3000, etag="2" * 64, commit=OLD_COMMIT, ref=None)
+    folder = hf_cache / f"models--{FFHQ.repo_id.replace('/', '--')}" / "blobs" if locked == "blobs" else old.parent
+    before = sorted((str(p), p.is_symlink()) for p in hf_cache.rglob("*"))
+    prefix = file_modes_binding()
+    folder.chmod(0o555)
+    try:
+        done = subprocess.run([*prefix, sys.executable, "-m", "interp_cli", "weights", "remove", "ffhq"],
+                              capture_output=True, text=True, timeout=120,
+                              env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])))
+    finally:
+        folder.chmod(0o755)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        2, "", f"interp: error: ffhq weights: cannot be removed: you cannot write in {folder}; nothing was removed\n")
+    assert sorted((str(p), p.is_symlink()) for p in hf_cache.rglob("*")) == before
+    assert found(FFHQ.repo_id, FFHQ.filename) == str(new)

@@ -192,16 +192,111 @@ def test_check_output_path_missing_parent(tmp_path, monkeypatch):
     check_output_path("x.mp4")  # the current directory is fine
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write to read-only directories")
-def test_check_output_path_not_writable(tmp_path):
+def _morph_under_file_modes(tmp_path, output, *, steps=2, **popen):
+    """`interp` morphing the demo pair into `output`, run with file modes binding it as they bind a user (as root:
+    under setpriv, tests/file_modes.py), its cache in tmp_path."""
+    from tests.file_modes import file_modes_binding
+
+    env = dict(os.environ, HF_HUB_OFFLINE="1", INTERP_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(ROOT))
+    words = [*file_modes_binding(), sys.executable, "-m", "interp_cli", DEMO_A, DEMO_B, "--weights", "demo",
+             "--steps", str(steps), "-o", str(output)]
+    if popen:
+        return subprocess.Popen(words, env=env, text=True, **popen)
+    return subprocess.run(words, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("name", ["x.mp4", "frames/"])
+def test_check_output_path_not_writable(tmp_path, name):
+    """A folder of mode 555 refuses the output before any work, one line, exit 2, nothing made in it. This test was
+    skipped as root (every run of the suite here); it now runs the command with file modes binding root too."""
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o555)
     try:
-        with pytest.raises(UsageError, match="is not writable"):
-            check_output_path(locked / "x.mp4")
+        done = _morph_under_file_modes(tmp_path, f"{locked}/{name}")
     finally:
         locked.chmod(0o755)
+    assert (done.returncode, done.stderr) == (2, f"interp: error: {locked}/{name}: directory '{locked}' is not "
+                                                 "writable\n")
+    assert os.listdir(locked) == []
+
+
+@pytest.mark.parametrize("mode", [0o555, 0o600])
+def test_a_frames_folder_whose_frames_cannot_be_removed_is_refused_not_half_replaced(tmp_path, mode):
+    """`-o frames/` over an older frames folder of mode 555 (or 600) wrote the new one in its place, but the old
+    one, moved aside to be deleted, could not be emptied: it stayed beside it for good, hidden (`.frames.old-...`),
+    the old frames in it. The output is now refused up front, exit 2, the older frames kept as they were."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    Image.new("RGB", (4, 4), (9, 9, 9)).save(frames / "frame_0000.png")
+    older = (frames / "frame_0000.png").read_bytes()
+    frames.chmod(mode)
+    try:
+        done = _morph_under_file_modes(tmp_path, f"{frames}/")
+    finally:
+        frames.chmod(0o755)
+    assert (done.returncode, done.stderr) == (2, f"interp: error: {frames}/: the frames already in '{frames}' cannot "
+                                                 "be removed (the directory is not writable); refusing to replace "
+                                                 "it\n")
+    assert os.listdir(frames) == ["frame_0000.png"] and (frames / "frame_0000.png").read_bytes() == older
+    assert [entry for entry in os.listdir(tmp_path) if entry.startswith(".")] == []
+
+
+def _written_temp(folder: Path) -> bool:
+    """Whether a writer's temp in `folder` holds a frame: rendering has begun (the output check's probe, a temp of
+    the same name, made and removed at once, never holds anything)."""
+    for entry in os.scandir(folder):
+        try:
+            if ".tmp-" in entry.name and (any(os.scandir(entry.path)) if entry.is_dir() else entry.stat().st_size):
+                return True
+        except FileNotFoundError:  # the probe, gone meanwhile
+            continue
+    return False
+
+
+@pytest.mark.parametrize("name", ["x.gif", "frames/", "new/"])
+def test_a_folder_made_unwritable_during_the_run_fails_the_commit_and_keeps_the_older_output(tmp_path, name):
+    """The output's folder made unwritable (chmod 555) while the frames render: the commit is refused (a new frames
+    folder's too: FramesWriter retries on ENOTEMPTY/EEXIST only, never on EACCES), and an older frames folder's swap
+    checks the folder again first. One line naming the output, exit 2, no traceback, the older output as it was.
+    Its temp cannot be removed from that folder; the next run there sweeps it."""
+    out = tmp_path / "out"
+    out.mkdir()
+    target = out / name.rstrip("/")
+    shown = f"{target}/" if name.endswith("/") else str(target)
+    older = None
+    if name == "frames/":
+        target.mkdir()
+        Image.new("RGB", (4, 4)).save(target / "frame_0000.png")
+        older = {"frame_0000.png": (target / "frame_0000.png").read_bytes()}
+    elif name == "x.gif":
+        target.write_bytes(b"GIF89a older")
+        older = target.read_bytes()
+    run = _morph_under_file_modes(tmp_path, shown, steps=40, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        while not _written_temp(out):
+            assert run.poll() is None, run.communicate()
+        os.kill(run.pid, signal.SIGSTOP)
+        out.chmod(0o555)
+        os.kill(run.pid, signal.SIGCONT)
+        _, stderr = run.communicate(timeout=300)
+    finally:
+        out.chmod(0o755)
+        if run.poll() is None:
+            run.kill()
+    lines = stderr.splitlines()
+    said = f"directory '{out}' is not writable" if name == "frames/" else "permission denied"  # re-checked to swap
+    assert (run.returncode, lines[-1]) == (2, f"interp: error: {shown}: {said}"), stderr
+    assert not any("Traceback" in line or line.startswith("interp: error") for line in lines[:-1]), stderr
+    if name == "frames/":
+        assert {p.name: p.read_bytes() for p in target.iterdir()} == older
+    elif name == "x.gif":
+        assert target.read_bytes() == older
+    else:
+        assert not target.exists()
+    again = _morph_under_file_modes(tmp_path, shown)
+    assert again.returncode == 0, again.stderr
+    assert os.listdir(out) == [target.name]  # the stale temp swept by the next run there
 
 
 def test_check_output_path_not_writable_message(tmp_path, monkeypatch):
