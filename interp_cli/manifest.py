@@ -203,12 +203,14 @@ def _run_together(filled: Sequence[str], header: tuple[int, list[str]] | None) -
     (tue's header) or "m1.gif\ufeffa.png: no such file" (tue's BOM), the join unseen. Seen by tue's BOM inside a
     cell (a row's own leading one is dropped, `_Records`), or by the row ending in the header's cells."""
     joined = next((cell for cell in filled if "\ufeff" in cell), None)
+    line, names = header if header is not None else (0, [])
+    # The row's last cells, as many as the header has, when the row has more: the first of them is a cell of the
+    # row run into the header's first name (`m1.gifinput1`), the rest the header's other names.
+    tail = [cell.lower() for cell in filled[-len(names):]] if names and len(filled) > len(names) else []
     if joined is not None:
         where = f"a BOM (U+FEFF) inside {joined!r}, where a second file began"
-    elif header is not None and len(filled) > len(header[1]) and \
-            [cell.lower() for cell in filled[len(filled) - len(header[1]) + 1:]] == header[1][1:] and \
-            filled[-len(header[1])].lower().endswith(header[1][0]) and filled[-len(header[1])].lower() != header[1][0]:
-        where = f"it ends in the header line's cells (line {header[0]}) after {filled[-len(header[1])]!r}"
+    elif tail and tail[1:] == names[1:] and tail[0] != names[0] and tail[0].endswith(names[0]):
+        where = f"it ends in the header line's cells (line {line}) after {filled[-len(names)]!r}"
     else:
         return None
     return f"is two lines run together: {where} (manifests joined, the first without a final newline?): " \
