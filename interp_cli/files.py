@@ -271,8 +271,8 @@ def claimed_in_turn(target: PathLike, *, waiting: Callable[[tuple[int, str] | No
         waited = True
         if stall is not None:
             stamp, now = _claim_stamp(target), time.monotonic()
-            if stamp != seen:  # a step shown, or another claim (a new holder's): counted from now
-                seen, since = stamp, now
+            if stamp != seen:  # a step shown, or another claim (a new holder's): counted from now...
+                seen, since = stamp, now - _stopped_for(target, stamp, stall)  # ...or from when it was stopped
             elif now - since >= stall:
                 holder = claim_holder(target)
                 taken = _take_over(target, seen)
@@ -372,6 +372,25 @@ def _take_over(target: PathLike, stale: tuple[int, int, int] | None) -> bool | N
             del _held[os.fspath(new)]
             _held[os.fspath(path)] = (fd, os.fspath(path))
             return True
+
+
+def _stopped_for(target: PathLike, stamp: tuple[int, int, int] | None, most: float) -> float:
+    """How long `target`'s claim (its `_claim_stamp`) has shown no progress, up to `most` seconds, where that can be
+    known: its holder is a process of this host that is stopped (Linux's /proc: Ctrl-Z, SIGSTOP), so the stamp is as
+    old as its last step and both clocks are this host's. Else 0: a holder elsewhere, or one that runs again after a
+    laptop's sleep (whose stamp is old, its next step near), is counted from the waiter's first look, as before.
+    A waiter coming to a holder stopped for hours thus takes over at once, not after the whole bound."""
+    holder = claim_holder(target)
+    if stamp is None or holder is None or holder[1] != platform.node() or holder[0] == os.getpid():
+        return 0.0
+    try:
+        with open(f"/proc/{holder[0]}/stat", "rb") as fh:
+            state = fh.read().rpartition(b")")[2].split()[:1]
+    except OSError:
+        return 0.0
+    if state != [b"T"]:  # "t" (stopped by a debugger) and every running or sleeping state: no credit
+        return 0.0
+    return min(max(time.time() - stamp[2] / 1e9, 0.0), most)
 
 
 def _claim_stamp(target: PathLike) -> tuple[int, int, int] | None:

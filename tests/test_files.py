@@ -328,6 +328,43 @@ def test_a_suspended_holders_claim_is_taken_over_so_a_third_process_waits_for_th
     assert _hidden(tmp_path) == []
 
 
+def test_a_holder_stopped_for_an_hour_is_taken_over_at_once_but_a_running_one_with_an_old_stamp_is_waited_for(
+        tmp_path):
+    """A waiter coming to a holder suspended for hours waited the whole bound (900 s for --tune) from its first look.
+    Now, where the holder is a stopped process of this host (its stamp as old as its last step, one clock), the time
+    since that stamp counts: taken over at once. A holder that runs (after a laptop's sleep its stamp is as old) is
+    still counted from the first look. The hour is set on the claim's stamp, as an hour stopped would leave it."""
+    out = tmp_path / "entry.pt"
+    for stopped in (True, False):
+        holder = _claimer(out, "wait")  # a claim that shows no progress of its own
+        (claim,) = _hidden(tmp_path)
+        os.utime(tmp_path / claim, (time.time() - 3600,) * 2)
+        if stopped:
+            holder.send_signal(signal.SIGSTOP)
+        taken = []
+
+        def wait_for_it(taken: list = taken) -> None:
+            with files.claimed_in_turn(out, stall=60.0) as waited:
+                taken.append((waited, files.claim_holder(out)))
+
+        waiter = threading.Thread(target=wait_for_it)
+        started = time.monotonic()
+        waiter.start()
+        try:
+            waiter.join(timeout=20 if stopped else 4)
+            if stopped:
+                assert taken == [(True, (os.getpid(), platform.node()))] and time.monotonic() - started < 20
+            else:
+                assert waiter.is_alive() and taken == []  # the running holder's stamp counts for nothing
+        finally:
+            holder.send_signal(signal.SIGCONT)
+        Path(f"{out}.go").touch()
+        assert holder.wait(timeout=60) == 0
+        waiter.join(timeout=60)
+        assert not waiter.is_alive() and os.listdir(tmp_path) == [f"{out.name}.go"]
+        os.unlink(f"{out}.go")
+
+
 def test_a_claim_in_turn_outwaits_a_holder_that_shows_progress_but_not_a_suspended_one(tmp_path):
     """A holder that is alive but suspended (SIGSTOP: Ctrl-Z, a cluster's pre-emption) kept its lock, and a waiter
     waited forever. Now a waiter given `stall` seconds waits as long as the holder shows progress (`show_progress`,
