@@ -350,8 +350,11 @@ def _take_over(target: PathLike, stale: tuple[int, int, int] | None) -> bool | N
     """Take over `target`'s claim from a holder that showed no progress (its stamp still `stale`): a new claim file,
     locked and signed by this process, renamed over the name, so that later waiters wait for this process. True when
     taken; False when it is no longer the stalled one (another waiter took it over, its holder went on or let go);
-    None where nothing can be taken over (no takeover lock here, a claim file not ours to replace)."""
+    None where nothing can be taken over (no takeover lock here, a claim file not ours to replace, a claim another
+    thread of this process holds)."""
     path = _claim_path(target)
+    if os.fspath(path) in _held:  # another thread of this process holds it (one record a name): not taken over
+        return None
     with deferred():  # made, renamed and recorded as ours in one go
         with _takeover_lock(path) as locked:
             if locked is not True:
