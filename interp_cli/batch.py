@@ -7,9 +7,10 @@ loaded model; a failed row fails alone and the others go on.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from interp_cli import stops
@@ -256,8 +257,12 @@ def _batch_rows(where, mine, plan, outdir, skip_existing, keep, on_row, log, fai
     # as if its folder were a disk), the row fails alone, and so, at once, does each later row that writes there:
     # the rest of the manifest goes on. A user's or group's quota has no such folder: the batch stops.
     home, full = _file_system(outdir), {}  # full: file system -> the row error that found it so
+    # The folders made for failed rows that stayed because another worker's claim or temp sat inside at their
+    # removal (shards sharing a subfolder, a shard run twice): removed again, only while empty, at this worker's end,
+    # by when that worker's row is likely done. Only folders this worker made: never a user's own empty folder.
+    left: list[Path] = []
     # One bar over this shard's rows; each row's own bars sit below it on a terminal.
-    with progress_bars.bar(len(mine), "batch", unit="row", enabled=progress) as bar:
+    with progress_bars.bar(len(mine), "batch", unit="row", enabled=progress) as bar, _removed_at_end(left):
         for position, row in enumerate(mine, 1):
             stops.raise_swallowed()  # a stop Python could only print (stops' module doc) ends the batch here
             row_started, stop = time.perf_counter(), None
@@ -323,6 +328,7 @@ def _batch_rows(where, mine, plan, outdir, skip_existing, keep, on_row, log, fai
                     # A failed row leaves nothing in --outdir, as `interp morph` with its -o leaves nothing: not the
                     # empty subfolders `deep/er/` its name asked for (only while empty: another row may write there).
                     remove_folders(row_folders)
+                    left.extend(folder for folder in row_folders if os.path.isdir(folder))
                     disk = _file_system(place.targets[0].parent) if stops_a_batch(failed) and found is None else None
                     if disk is not None and disk != home:
                         full[disk] = err
@@ -337,6 +343,15 @@ def _batch_rows(where, mine, plan, outdir, skip_existing, keep, on_row, log, fai
             bar.update()
             if stop is not None:
                 raise stop
+
+
+@contextlib.contextmanager
+def _removed_at_end(folders: list[Path]) -> Iterator[None]:
+    """`files.remove_folders(folders)` when the block ends, however it ends."""
+    try:
+        yield
+    finally:
+        remove_folders(folders)
 
 
 def _file_system(folder: Path) -> tuple[int, bool | None, int | None] | None:

@@ -215,7 +215,7 @@ def claimed(target: PathLike, *, wait: float = _CLAIM_WAIT_SECONDS) -> Iterator[
                 ours = True
         yield free
     finally:
-        if ours:
+        if ours and key in _held:  # not where `claimed_in_turn` let go of it (a stalled holder's, taken over)
             discard(path)  # removed while still locked, then let go: a waiter sees the name lead elsewhere
 
 
@@ -249,8 +249,10 @@ def claimed_in_turn(target: PathLike, *, waiting: Callable[[tuple[int, str] | No
     step, which refreshes its claim's time stamp), and a waiter that sees the stamp unchanged for `stall` seconds of
     its own clock calls `stalled(claim_holder(target), seconds)` once and runs the block without the claim (yielding
     True). Its own monotonic clock, not the stamp's time: another host's clock may differ, and a laptop's sleep,
-    which stops both, counts on neither. The block then makes the thing beside the holder, which must be made whole
-    and atomically by either (an `atomic_write`), as the holder may go on later.
+    which stops both, counts on neither. The waiter takes the stalled claim over (`_take_over`) where it can, so a
+    third process waits for it, the live one, not for the suspended one again; else it runs the block without a
+    claim. Either way the block makes the thing beside the holder, which must be made whole and atomically by
+    either (an `atomic_write`), as the holder may go on later; resumed, it never removes its taker's claim.
 
     The wait sleeps with no stop held (`claimed` holds one for a single look): Ctrl-C or SIGTERM ends it at once.
     Nothing else is held meanwhile, so two waits never wait on each other: whoever holds a claim is working, not
@@ -261,29 +263,137 @@ def claimed_in_turn(target: PathLike, *, waiting: Callable[[tuple[int, str] | No
         # The first look allows a lock held for a moment (a sweep judging the file); a waiter's later looks need not.
         with claimed(target, wait=0.0 if waited else _CLAIM_WAIT_SECONDS) as ours:
             if ours:
-                held = getattr(_in_turn, "claims", None)
-                if held is None:
-                    held = _in_turn.claims = []
-                key = os.fspath(_claim_path(target))
-                held.append(key)
-                try:
+                with _holding_in_turn(target):
                     yield waited
-                finally:
-                    held.remove(key)
                 return
         if not waited and waiting is not None:
             waiting(claim_holder(target))
         waited = True
         if stall is not None:
             stamp, now = _claim_stamp(target), time.monotonic()
-            if stamp != seen:  # a step shown, or another claim (a new holder's): counted from now
-                seen, since = stamp, now
+            if stamp != seen:  # a step shown, or another claim (a new holder's): counted from now...
+                seen, since = stamp, now - _stopped_for(target, stamp, stall)  # ...or from when it was stopped
             elif now - since >= stall:
+                holder = claim_holder(target)
+                taken = _take_over(target, seen)
+                if taken is False:  # another waiter took it over a moment ago: wait for that one, from now
+                    seen, since = None, now
+                    continue
                 if stalled is not None:
-                    stalled(claim_holder(target), now - since)
-                yield True
+                    stalled(holder, now - since)
+                if taken is None:  # nothing to take it over with: the block runs without a claim
+                    yield True
+                    return
+                with _holding_in_turn(target):
+                    yield True
                 return
         time.sleep(_CLAIM_POLL_SECONDS)
+
+
+@contextmanager
+def _holding_in_turn(target: PathLike) -> Iterator[None]:
+    """Over the block, `target`'s claim (held by this thread) is one `show_progress` refreshes; at its end it is let
+    go as `_let_go_in_turn` says, never by removing a name that now leads to its taker's claim."""
+    held = getattr(_in_turn, "claims", None)
+    if held is None:
+        held = _in_turn.claims = []
+    key = os.fspath(_claim_path(target))
+    held.append(key)
+    try:
+        yield
+    finally:
+        held.remove(key)
+        _let_go_in_turn(target)
+
+
+def _let_go_in_turn(target: PathLike) -> None:
+    """Remove `target`'s claim, held in turn by this process, and let go of it; if a waiter took it over meanwhile
+    (this process suspended past its `stall`), only let go: the name is the taker's now. Judged and removed under the
+    claim's takeover lock (`_takeover_lock`), so that a takeover never lands between the look and the removal. Never
+    raises."""
+    path = _claim_path(target)
+    key = os.fspath(path)
+    held = _held.get(key)
+    if held is None:
+        return
+    with deferred():
+        try:
+            with _takeover_lock(path) as locked:
+                if locked is not False and _same_inode(held[0], path):
+                    os.unlink(path)  # still locked: a waiter sees the name lead elsewhere
+        except OSError:
+            pass
+        finally:
+            release(key)
+
+
+@contextmanager
+def _takeover_lock(path: Path) -> Iterator[bool | None]:
+    """The lock under which a claim in turn changes hands by a takeover or is removed by its holder: a claim of the
+    claim (`claimed`'s file and habit: taken over from a dead taker, removed when let go), held for a moment.
+    Yields True when held, False while another holds it (more than `_CLAIM_WAIT_SECONDS`), None where there is
+    nothing to lock with (then no takeover is tried)."""
+    lock = _claim_path(path)
+    fd = None
+    try:
+        with deferred():
+            free, fd = _take_claim(lock, _CLAIM_WAIT_SECONDS)
+            if fd is not None:
+                _held[os.fspath(lock)] = (fd, os.fspath(lock))
+        yield True if fd is not None else (None if free else False)
+    finally:
+        if fd is not None:
+            discard(lock)
+
+
+def _take_over(target: PathLike, stale: tuple[int, int, int] | None) -> bool | None:
+    """Take over `target`'s claim from a holder that showed no progress (its stamp still `stale`): a new claim file,
+    locked and signed by this process, renamed over the name, so that later waiters wait for this process. True when
+    taken; False when it is no longer the stalled one (another waiter took it over, its holder went on or let go);
+    None where nothing can be taken over (no takeover lock here, a claim file not ours to replace, a claim another
+    thread of this process holds)."""
+    path = _claim_path(target)
+    if os.fspath(path) in _held:  # another thread of this process holds it (one record a name): not taken over
+        return None
+    with deferred():  # made, renamed and recorded as ours in one go
+        with _takeover_lock(path) as locked:
+            if locked is not True:
+                return locked
+            if stale is None or _claim_stamp(target) != stale:
+                return False
+            try:
+                new = claim_temp(path)
+            except (OSError, InterpError):
+                return None
+            fd = _held[os.fspath(new)][0]
+            _sign_claim(fd)
+            try:
+                os.rename(new, path)
+            except OSError:
+                discard(new)
+                return None
+            del _held[os.fspath(new)]
+            _held[os.fspath(path)] = (fd, os.fspath(path))
+            return True
+
+
+def _stopped_for(target: PathLike, stamp: tuple[int, int, int] | None, most: float) -> float:
+    """How long `target`'s claim (its `_claim_stamp`) has shown no progress, up to `most` seconds, where that can be
+    known: its holder is a process of this host that is stopped (Linux's /proc: Ctrl-Z, SIGSTOP), so the stamp is as
+    old as its last step and both clocks are this host's. Else 0: a holder elsewhere, or one that runs again after a
+    laptop's sleep (whose stamp is old, its next step near), is counted from the waiter's first look, as before.
+    A waiter coming to a holder stopped for hours thus takes over at once, not after the whole bound."""
+    holder = claim_holder(target)
+    if stamp is None or holder is None or holder[1] != platform.node() or holder[0] == os.getpid():
+        return 0.0
+    try:
+        with open(f"/proc/{holder[0]}/stat", "rb") as fh:
+            state = fh.read().rpartition(b")")[2].split()[:1]
+    except OSError:
+        return 0.0
+    if state != [b"T"]:  # "t" (stopped by a debugger) and every running or sleeping state: no credit
+        return 0.0
+    return min(max(time.time() - stamp[2] / 1e9, 0.0), most)
 
 
 def _claim_stamp(target: PathLike) -> tuple[int, int, int] | None:

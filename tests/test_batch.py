@@ -1575,3 +1575,41 @@ def test_a_row_into_a_folder_of_mode_555_or_from_an_unreadable_photo_fails_alone
         (4, f"{unreadable}: permission denied", 2)], done.stdout
     assert (rows[-1]["made"], rows[-1]["failed"]) == (1, 2)
     assert sorted(os.listdir(out)) == ["made.gif", "sub"] and os.listdir(out / "sub") == []
+
+
+def test_a_folder_made_for_a_failed_row_that_another_workers_claim_kept_goes_at_the_workers_end(tiny, tmp_path, env):
+    """Two workers on one --outdir (shards sharing a subfolder, a shard run twice): a folder one made for a row that
+    failed stayed, empty, when the other's row claim sat inside at its removal and that row then failed too (found
+    by benchmarks/fuzz_manifest.py, seed 11 case 24). Now the worker removes such a folder again at its end, only
+    while empty; a user's own empty folder that a failed row wrote into stays. The other worker's claim is this
+    test's own (`files.claimed`), taken inside the folder while the worker is held by SIGSTOP just after making it."""
+    from interp_cli import files
+
+    (tmp_path / "cut.png").write_bytes(A.read_bytes()[:2000])  # its header reads, its pixels do not: fails in the morph
+    (tmp_path / "pairs.csv").write_text(f"cut.png,{B},sub/er/x.gif\n{A},{B},ok.gif\ncut.png,{A},mine/z.gif\n")
+    out = tmp_path / "out"
+    (out / "mine").mkdir(parents=True)  # the user's own, empty
+    worker = subprocess.Popen([sys.executable, "-m", "interp_cli", "batch", "pairs.csv", "--outdir", "out", "--weights",
+                               tiny, "--no-align", "--steps", "2"], cwd=tmp_path, text=True, stderr=subprocess.PIPE,
+                              env=dict(env, PYTHONPATH=str(Path(__file__).resolve().parent.parent)))
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "sub" / "er").is_dir():
+            assert worker.poll() is None and time.monotonic() < deadline, "the worker never made sub/er/"
+            time.sleep(0.002)
+        worker.send_signal(signal.SIGSTOP)
+        with files.claimed(out / "sub" / "er" / "y.gif") as mine:  # the other worker's row, claimed in there
+            assert mine is True
+            worker.send_signal(signal.SIGCONT)
+            said = [worker.stderr.readline()]
+            while not said[-1].startswith("[1/3] row 1 failed: pairs.csv:1:"):
+                assert said[-1], f"the worker ended without failing row 1: {''.join(said)}"
+                said.append(worker.stderr.readline())
+            assert (out / "sub" / "er").is_dir()  # kept by the claim inside, as before
+        # The other worker's row ended without making anything: its claim is gone, the folder empty.
+        said.append(worker.stderr.read())
+    finally:
+        worker.send_signal(signal.SIGCONT)
+    assert worker.wait(timeout=120) == 1, "".join(said)
+    assert "[3/3] row 3 failed: pairs.csv:3:" in "".join(said) and "Traceback" not in "".join(said)
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == ["mine", "ok.gif"]

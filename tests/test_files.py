@@ -268,11 +268,109 @@ def test_a_claim_in_turn_waits_for_a_live_claimer_names_it_and_takes_the_claim_w
         assert os.listdir(tmp_path) == []
 
 
+# A process that waits for OUT's claim in turn with `stall` seconds (argv 3), saying on stdout whom it waits for, whom
+# it found stalled, and who holds the claim in its block (touching OUT.NAME then), where it shows progress until "done".
+TAKER = """
+import sys, time
+from pathlib import Path
+from interp_cli import files
+out, name, stall = sys.argv[1], sys.argv[2], float(sys.argv[3])
+say = lambda *words: print(*words, flush=True)
+with files.claimed_in_turn(out, waiting=lambda holder: say("waiting", *holder), stall=stall,
+                           stalled=lambda holder, seconds: say("stalled", *holder)) as waited:
+    say("in", waited, *(files.claim_holder(out) or ("none",)))
+    Path(out + "." + name).touch()
+    while not Path(out + ".done").exists():
+        files.show_progress()
+        time.sleep(0.1)
+"""
+
+
+def _until(path: Path, *processes: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while not path.exists():
+        assert all(process.poll() is None for process in processes), "a process ended early"
+        assert time.monotonic() < deadline, f"{path.name} never came"
+        time.sleep(0.02)
+
+
+def test_a_suspended_holders_claim_is_taken_over_so_a_third_process_waits_for_the_live_taker(tmp_path):
+    """A waiter that outwaited a suspended holder ran without a claim, so a third process coming meanwhile waited for
+    the suspended one again, its whole bound, and then made the thing a third time. Now the waiter takes the claim
+    over (a new claim file renamed over the name, under a lock of the claim's own): the third waits for the taker,
+    shows no stall while the taker shows progress, and takes the claim when the taker ends. The old holder, resumed,
+    ends as usual without removing the taker's claim."""
+    out = tmp_path / "entry.pt"
+    holder = _claimer(out, "beat", CLAIMER_IN_TURN)
+    (claim,) = _hidden(tmp_path)
+    here = platform.node()
+    run = [sys.executable, "-c", TAKER, str(out)]
+    holder.send_signal(signal.SIGSTOP)
+    try:
+        taker = subprocess.Popen([*run, "taker", "1.5"], stdout=subprocess.PIPE, text=True)
+        _until(tmp_path / "entry.pt.taker", taker)
+        assert files.claim_holder(out) == (taker.pid, here) and _hidden(tmp_path) == [claim]
+        third = subprocess.Popen([*run, "third", "1.5"], stdout=subprocess.PIPE, text=True)
+        time.sleep(5)  # over three times its `stall`: the taker shows progress throughout
+        assert third.poll() is None and not (tmp_path / "entry.pt.third").exists()
+    finally:
+        holder.send_signal(signal.SIGCONT)
+    Path(f"{out}.go").touch()
+    assert holder.wait(timeout=60) == 0
+    assert files.claim_holder(out) == (taker.pid, here) and _hidden(tmp_path) == [claim]  # left to its taker
+    Path(f"{out}.done").touch()
+    taker_said, _ = taker.communicate(timeout=60)
+    third_said, _ = third.communicate(timeout=60)
+    assert taker.returncode == 0 and third.returncode == 0
+    assert taker_said.splitlines() == [f"waiting {holder.pid} {here}", f"stalled {holder.pid} {here}",
+                                       f"in True {taker.pid} {here}"]
+    assert third_said.splitlines() == [f"waiting {taker.pid} {here}", f"in True {third.pid} {here}"]
+    assert _hidden(tmp_path) == []
+
+
+def test_a_holder_stopped_for_an_hour_is_taken_over_at_once_but_a_running_one_with_an_old_stamp_is_waited_for(
+        tmp_path):
+    """A waiter coming to a holder suspended for hours waited the whole bound (900 s for --tune) from its first look.
+    Now, where the holder is a stopped process of this host (its stamp as old as its last step, one clock), the time
+    since that stamp counts: taken over at once. A holder that runs (after a laptop's sleep its stamp is as old) is
+    still counted from the first look. The hour is set on the claim's stamp, as an hour stopped would leave it."""
+    out = tmp_path / "entry.pt"
+    for stopped in (True, False):
+        holder = _claimer(out, "wait")  # a claim that shows no progress of its own
+        (claim,) = _hidden(tmp_path)
+        os.utime(tmp_path / claim, (time.time() - 3600,) * 2)
+        if stopped:
+            holder.send_signal(signal.SIGSTOP)
+        taken = []
+
+        def wait_for_it(taken: list = taken) -> None:
+            with files.claimed_in_turn(out, stall=60.0) as waited:
+                taken.append((waited, files.claim_holder(out)))
+
+        waiter = threading.Thread(target=wait_for_it)
+        started = time.monotonic()
+        waiter.start()
+        try:
+            waiter.join(timeout=20 if stopped else 4)
+            if stopped:
+                assert taken == [(True, (os.getpid(), platform.node()))] and time.monotonic() - started < 20
+            else:
+                assert waiter.is_alive() and taken == []  # the running holder's stamp counts for nothing
+        finally:
+            holder.send_signal(signal.SIGCONT)
+        Path(f"{out}.go").touch()
+        assert holder.wait(timeout=60) == 0
+        waiter.join(timeout=60)
+        assert not waiter.is_alive() and os.listdir(tmp_path) == [f"{out.name}.go"]
+        os.unlink(f"{out}.go")
+
+
 def test_a_claim_in_turn_outwaits_a_holder_that_shows_progress_but_not_a_suspended_one(tmp_path):
     """A holder that is alive but suspended (SIGSTOP: Ctrl-Z, a cluster's pre-emption) kept its lock, and a waiter
     waited forever. Now a waiter given `stall` seconds waits as long as the holder shows progress (`show_progress`,
     here every 0.1 s, for several times `stall`), and once it shows none for `stall` seconds, says so once (who, how
-    long) and runs its block without the claim, which stays the holder's; the holder, resumed, ends as usual."""
+    long) and runs its block holding the claim it took over; the holder, resumed, ends as usual and leaves the taker's
+    claim alone."""
     out = tmp_path / "entry.pt"
     child = _claimer(out, "beat", CLAIMER_IN_TURN)
     (claim,) = _hidden(tmp_path)
@@ -298,7 +396,7 @@ def test_a_claim_in_turn_outwaits_a_holder_that_shows_progress_but_not_a_suspend
     assert holder == (child.pid, platform.node()) and 2.0 <= seconds < 30
     (waited, at, hidden), = taken
     assert waited is True and at - suspended >= 1.8 and hidden == [claim]  # its last step at most 0.1 s before
-    assert child.poll() is None and _hidden(tmp_path) == [claim]  # the claim still the resumed holder's
+    assert child.poll() is None and _hidden(tmp_path) == []  # the taker's claim, removed by it; the holder's unlinked
     Path(f"{out}.go").touch()
     assert child.wait(timeout=60) == 0
     os.unlink(f"{out}.go")

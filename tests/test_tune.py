@@ -1236,7 +1236,11 @@ def test_a_run_waiting_for_a_suspended_tuning_tunes_itself_and_the_resumed_one_s
     """The run tuning first suspended (SIGSTOP, as Ctrl-Z or a cluster's pre-emption leave it) and never resumed
     kept the second waiting forever. Now the second, seeing no tuning step for INTERP_TUNE_STALL_S seconds, says so
     once, naming the pid and how long, and tunes itself; the first, resumed later, still finishes. Both write the
-    morph a lone run writes and the same entry, whole: one file, nothing hidden left."""
+    morph a lone run writes and the same entry, whole: one file, nothing hidden left.
+
+    The second takes the tuning's claim over: a third run coming while it tunes (held here by SIGSTOP, so that the
+    third surely comes meanwhile) waits for it, not for the suspended first again (its whole bound, then a third
+    tuning), and reuses its entry."""
     lone = subprocess.run([sys.executable, "-m", "interp_cli", *map(str, _SAME_PAIR), "-o", tmp_path / "lone.gif"],
                           env=_tune_env(tmp_path / "alone"), capture_output=True, text=True, timeout=300)
     assert lone.returncode == 0, lone.stderr
@@ -1247,10 +1251,19 @@ def test_a_run_waiting_for_a_suspended_tuning_tunes_itself_and_the_resumed_one_s
     first.process.send_signal(signal.SIGSTOP)
     try:
         second = interp(*_SAME_PAIR, "-o", tmp_path / "second.gif", env=dict(env, INTERP_TUNE_STALL_S="2"))
+        second.said("tuning: another interp")
+        second.process.send_signal(signal.SIGSTOP)
+        try:
+            third = interp(*_SAME_PAIR, "-o", tmp_path / "third.gif", env=dict(env, INTERP_TUNE_STALL_S="120"))
+            assert third.said("tuning: waiting").startswith(f"tuning: waiting for another interp (pid {second.pid})")
+        finally:
+            second.process.send_signal(signal.SIGCONT)
         assert second.wait() == 0, second.stderr  # the first still suspended
-        assert first.process.poll() is None and claim.exists()  # its claim left to it
+        assert third.wait() == 0, third.stderr
+        assert first.process.poll() is None and not claim.exists()  # the second's claim, removed by it
     finally:
         first.process.send_signal(signal.SIGCONT)
+    assert third.said("tuning: 20 steps reused from the cache") and third.stderr.count("tuning: ") == 2
     waited = second.said("tuning: waiting")
     assert waited.startswith(f"tuning: waiting for another interp (pid {first.pid})")
     stalled = second.said(f"tuning: another interp (pid {first.pid}) has shown no progress for ")
@@ -1263,6 +1276,7 @@ def test_a_run_waiting_for_a_suspended_tuning_tunes_itself_and_the_resumed_one_s
     assert first.said("tuning: 20/20 steps") and "tuning: waiting" not in first.stderr
     lone_bytes = (tmp_path / "lone.gif").read_bytes()
     assert (tmp_path / "first.gif").read_bytes() == lone_bytes == (tmp_path / "second.gif").read_bytes()
+    assert (tmp_path / "third.gif").read_bytes() == lone_bytes
     (entry,) = tuned.iterdir()
     assert entry.suffix == ".pt" and not entry.name.startswith(".")
     assert TunedCache(tuned).load(entry.stem, _demo_generator()) is not None  # whole, whoever wrote it last
