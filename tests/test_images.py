@@ -300,6 +300,21 @@ def test_an_srgb_profile_keeps_the_pixels_exactly(tmp_path):
     assert np.array_equal(_pixels(load_image(FACES / "obama.jpg")), np.asarray(Image.open(FACES / "obama.jpg")))
 
 
+def test_an_srgb_profile_a_level_off_keeps_the_pixels_and_two_levels_off_is_applied(tmp_path):
+    """sRGB profiles differ in their colorants' last digits (Debian's sRGB.icc against LittleCMS's own): one
+    whose red primary is 0.0005 off moves some colours by a level through LittleCMS, and is still sRGB, the
+    pixels kept bit for bit; 0.001 off moves them by 2, a profile of its own, applied."""
+    from interp_cli.icc import D65, matrix_profile
+
+    pixels = np.random.default_rng(1).integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    for shift, kept in [(0.0005, True), (0.001, False)]:
+        profile = matrix_profile(((0.640 + shift, 0.330), (0.300, 0.600), (0.150, 0.060)), D65, "srgb")
+        path = _save(tmp_path, Image.fromarray(pixels), f"srgb{shift}.png", icc_profile=profile)
+        out = _pixels(load_image(path)).astype(int)
+        assert np.array_equal(out, pixels) == kept
+        assert np.abs(out - pixels).max() <= 3
+
+
 def test_a_grey_photo_with_a_grey_profile(tmp_path):
     """A grey PNG with a linear (gamma 1) profile: 128 is half the light, which sRGB writes as 188."""
     from tests.icc import gray_profile
