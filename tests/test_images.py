@@ -367,6 +367,14 @@ def test_a_png_gama_chunk_is_a_power_curve(tmp_path):
     for gamma, expected in [(1.0, [0, 137, 188, 255]), (1 / 2.2, [0, 64, 128, 255])]:
         path = _png_with_chunks(tmp_path / "levels.png", levels, gamma=gamma)
         assert _pixels(load_image(path))[0, :, 1].tolist() == expected
+    # Every level of a gAMA 1/2.2 PNG (what most writers add) is kept: a power of 2.2 would move its shadows.
+    every = np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2)
+    path = _png_with_chunks(tmp_path / "every.png", every, gamma=0.45455)
+    assert np.array_equal(_pixels(load_image(path)), every)
+    # A grey PNG's gAMA alike (a scanner's linear greyscale).
+    grey = _png_with_chunks(tmp_path / "grey.png", np.array([[0, 64, 128, 255]], np.uint8), gamma=1.0)
+    assert Image.open(grey).mode == "L"
+    assert _pixels(load_image(grey)).tolist() == [[[v] * 3 for v in [0, 137, 188, 255]]]
 
 
 @pytest.mark.parametrize("chunks,reason", [
