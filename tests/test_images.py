@@ -459,8 +459,11 @@ def test_not_an_image(tmp_path):
 
 # The first bytes of a phone's photo in a format this Pillow may not decode: an iPhone's HEIC (an ISO base media
 # "ftyp" box, major brand mif1, compatible mif1 and heic) and a bare JPEG XL codestream.
+# An AVIF whose major brand is the only one that says AVIF (its compatible brands are HEIF's own): the major
+# brand is read, and the format is "an AVIF".
 _PHONE_FORMATS = {"HEIC": b"\0\0\0\x18ftypmif1\0\0\0\0mif1heic" + b"\0\0\0\x08meta",
-                  "JPEG XL": b"\xff\x0a\xfa\x7f\x01\x90\x08"}
+                  "JPEG XL": b"\xff\x0a\xfa\x7f\x01\x90\x08",
+                  "AVIF": b"\0\0\0\x18ftypavif\0\0\0\0mif1miaf" + b"\0\0\0\x08meta"}
 
 
 @pytest.mark.parametrize("kind", sorted(_PHONE_FORMATS))
@@ -475,8 +478,9 @@ def test_a_phone_photo_pillow_cannot_decode_is_named_by_its_format_not_called_no
         pytest.skip(f"this Pillow decodes {kind}")
     with pytest.raises(UsageError) as err:
         load_image(path)
-    assert _assert_one_line_naming(err, path) == (f"{path}: a {kind} image, which this Pillow cannot decode; "
-                                                  "convert it to JPEG or PNG first")
+    article = "an" if kind == "AVIF" else "a"
+    assert _assert_one_line_naming(err, path) == (f"{path}: {article} {kind} image, which this Pillow cannot "
+                                                  "decode; convert it to JPEG or PNG first")
     assert err.value.exit_code == 2
 
 
