@@ -97,6 +97,24 @@ def test_round_trip_pastes_the_aligned_crop_back_onto_the_photo(obama_aligned):
 
 
 @needs_align
+def test_a_photo_cut_through_the_face_at_its_left_and_top_pastes_the_crop_back_where_it_was(obama_aligned):
+    """A photo whose left and top edges cut through the face (a tight crop): the face region reaches past them,
+    and the crop pasted back is still the photo inside the mask, as for the whole photo, and the photo outside."""
+    from interp_cli.paste import Paster
+
+    landmarks = obama_aligned.landmarks
+    cut = np.floor(landmarks.min(axis=0)).astype(int) + 10  # 10 px into the jaw's left and the brows' top
+    original = photo(OBAMA)[cut[1]:, cut[0]:]
+    paster = Paster(original, obama_aligned.quad - cut, landmarks - cut, face_size=1024)
+    mask = paster.mask()
+    inside = mask > 0.5
+    assert inside[:, 0].any() and inside[0, :].any()  # the face reaches both cut edges
+    pasted = paster.paste(np.asarray(obama_aligned.image)).astype(int)
+    assert np.abs(pasted - original.astype(int))[inside].mean() < 1.6
+    assert np.array_equal(pasted[mask == 0], original[mask == 0])
+
+
+@needs_align
 def test_the_composite_fades_along_rays_from_the_face_centre(obama_aligned):
     """A white face pasted on the photo: along every ray outward the face's share goes from 1 to 0
     over several pixels, never jumping, and is exactly 0 (the photo's pixels) beyond."""
