@@ -447,6 +447,20 @@ def test_a_black_and_white_photo_gets_a_grey_face(obama_aligned):
     assert np.ptp(coloured, axis=2)[inside].mean() > 10
 
 
+@needs_align
+def test_a_photo_toned_red_whose_green_and_blue_are_equal_is_colour_and_keeps_a_colour_face(obama_aligned):
+    """A duotone (red kept, green = blue: a red-tinted black-and-white print) is not a black-and-white photo:
+    the colour face pasted into it keeps its colours, as in any colour photo (green and blue apart)."""
+    from interp_cli.paste import Paster
+
+    grey = np.asarray(Image.fromarray(photo(OBAMA)).convert("L"), dtype=np.uint16)
+    toned = np.stack([np.minimum(grey * 5 // 4, 255), grey, grey], axis=-1).astype(np.uint8)
+    paster = Paster(toned, obama_aligned.quad, obama_aligned.landmarks, face_size=1024)
+    frame = paster.paste(np.asarray(obama_aligned.image)).astype(int)
+    inside = paster.mask() > 0.5
+    assert np.abs(frame[..., 1] - frame[..., 2])[inside].mean() > 3
+
+
 # --- camera-sized photos, and frames too large for their output --------------------------------------------------
 
 
