@@ -229,6 +229,25 @@ def _python(code: str, *args: str) -> dict:
     return json.loads(done.stdout)
 
 
+def test_where_dlib_its_model_and_the_align_extra_are_installed_the_check_is_available(monkeypatch):
+    """Every measuring test here skips where `available()` is false: where dlib imports with its face chips, the
+    recogniser's model is installed and alignment works, it must say so (else the report's identity is null
+    on a machine that has all it needs, and this file tests nothing); without the model it must not."""
+    from interp_cli.align import alignment_available
+    from interp_cli.align.landmarks import model_path
+
+    try:
+        import dlib
+    except (ImportError, OSError):
+        pytest.skip("needs the align extra with dlib-bin")
+    installed = hasattr(dlib, "get_face_chip") and model_path(identity.MODEL_FILENAME) is not None
+    if not (installed and alignment_available()):
+        pytest.skip("needs the align extra with dlib-bin")
+    assert identity.available() is True
+    monkeypatch.setattr("interp_cli.align.landmarks.model_path", lambda name: None)
+    assert identity.available() is False
+
+
 def test_dlib_is_imported_only_when_a_render_is_large_enough():
     # The cli module imports nothing heavy, and a demo-size (64 px) report never loads dlib.
     result = _python(
