@@ -219,6 +219,11 @@ def test_renders_below_the_minimum_size_are_not_measured():
     tiny = np.zeros((identity.MIN_SIZE - 1, identity.MIN_SIZE - 1, 3), np.uint8)
     assert identity.measure(tiny, tiny) == {"identity": None, "identity_note": identity.TOO_SMALL}
     assert not identity.unlike({"identity": None, "identity_note": identity.TOO_SMALL})
+    # The summary line says nothing of an identity not measured (a demo model's 64 px renders): it ends at the SSIM.
+    from interp_cli import likeness
+
+    entry = {"input": "a.png", "psnr": 30.0, "ssim": 0.9, "poor": False, **identity.measure(tiny, tiny)}
+    assert likeness.describe([entry]) == "likeness: a.png 30.0 dB SSIM 0.90"
 
 
 def _python(code: str, *args: str) -> dict:
