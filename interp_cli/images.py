@@ -282,8 +282,9 @@ def _decode(path: PathLike, max_pixels: int, *, count_frames: bool, pixels: bool
     except UnidentifiedImageError:
         kind = _undecodable_kind(name)
         if kind:
-            raise InputError(f"{name}: a {kind} image, which this Pillow cannot decode; convert it to JPEG or PNG "
-                             "first", name) from None
+            article = "an" if kind == "AVIF" else "a"  # "ay-vif"; "a HEIC" ("heek"), "a JPEG XL"
+            raise InputError(f"{name}: {article} {kind} image, which this Pillow cannot decode; convert it to JPEG "
+                             "or PNG first", name) from None
         raise InputError(f"{name}: not an image (cannot identify image file)", name) from None
     except PermissionError:
         raise InputError(f"{name}: permission denied", name) from None

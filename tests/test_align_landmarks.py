@@ -99,6 +99,26 @@ def test_truncated_stream_is_a_format_error():
         decode_int_stream(data)
 
 
+@pytest.mark.parametrize("length", [0, 5, 8, 15])
+def test_an_integer_code_of_no_or_more_than_4_bytes_is_a_format_error(length):
+    """A damaged model's control byte may state 0 or 5 to 15 magnitude bytes, which no shape predictor writes:
+    refused as the model's damage, never read as another number."""
+    data = np.frombuffer(encode_int(1000) + bytes([length]) + bytes(range(1, length + 1)) + encode_int(7), np.uint8)
+    with pytest.raises(DlibFormatError, match="unsupported length"):
+        decode_int_stream(data)
+
+
+@pytest.mark.parametrize("shape", [(-1, -1, 2, 2), (-2, -1, 1, 1), (2**20, 2**20, 2**20, 2**20)])
+def test_a_tensor_of_an_impossible_shape_is_a_format_error(shape):
+    """A damaged DNN file (the face descriptor's) stating negative sizes, or sizes whose product wraps past 64
+    bits, is refused as damage, not read into a tensor of another shape or a ValueError of NumPy's."""
+    from interp_cli.dlib_format import ByteReader
+
+    data = b"".join(encode_int(v) for v in (2, *shape)) + bytes(64)
+    with pytest.raises(DlibFormatError, match="impossible tensor shape"):
+        ByteReader(data).tensor()
+
+
 def test_floats_from_mantissa_exponent_pairs():
     pairs = np.array([[3, -1], [-5, 2], [0, 0], [1, 32000], [1, 32001], [0, 32002]])
     values = floats_from_pairs(pairs)

@@ -219,6 +219,11 @@ def test_renders_below_the_minimum_size_are_not_measured():
     tiny = np.zeros((identity.MIN_SIZE - 1, identity.MIN_SIZE - 1, 3), np.uint8)
     assert identity.measure(tiny, tiny) == {"identity": None, "identity_note": identity.TOO_SMALL}
     assert not identity.unlike({"identity": None, "identity_note": identity.TOO_SMALL})
+    # The summary line says nothing of an identity not measured (a demo model's 64 px renders): it ends at the SSIM.
+    from interp_cli import likeness
+
+    entry = {"input": "a.png", "psnr": 30.0, "ssim": 0.9, "poor": False, **identity.measure(tiny, tiny)}
+    assert likeness.describe([entry]) == "likeness: a.png 30.0 dB SSIM 0.90"
 
 
 def _python(code: str, *args: str) -> dict:
@@ -227,6 +232,25 @@ def _python(code: str, *args: str) -> dict:
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
+
+
+def test_where_dlib_its_model_and_the_align_extra_are_installed_the_check_is_available(monkeypatch):
+    """Every measuring test here skips where `available()` is false: where dlib imports with its face chips, the
+    recogniser's model is installed and alignment works, it must say so (else the report's identity is null
+    on a machine that has all it needs, and this file tests nothing); without the model it must not."""
+    from interp_cli.align import alignment_available
+    from interp_cli.align.landmarks import model_path
+
+    try:
+        import dlib
+    except (ImportError, OSError):
+        pytest.skip("needs the align extra with dlib-bin")
+    installed = hasattr(dlib, "get_face_chip") and model_path(identity.MODEL_FILENAME) is not None
+    if not (installed and alignment_available()):
+        pytest.skip("needs the align extra with dlib-bin")
+    assert identity.available() is True
+    monkeypatch.setattr("interp_cli.align.landmarks.model_path", lambda name: None)
+    assert identity.available() is False
 
 
 def test_dlib_is_imported_only_when_a_render_is_large_enough():

@@ -300,6 +300,21 @@ def test_an_srgb_profile_keeps_the_pixels_exactly(tmp_path):
     assert np.array_equal(_pixels(load_image(FACES / "obama.jpg")), np.asarray(Image.open(FACES / "obama.jpg")))
 
 
+def test_an_srgb_profile_a_level_off_keeps_the_pixels_and_two_levels_off_is_applied(tmp_path):
+    """sRGB profiles differ in their colorants' last digits (Debian's sRGB.icc against LittleCMS's own): one
+    whose red primary is 0.0005 off moves some colours by a level through LittleCMS, and is still sRGB, the
+    pixels kept bit for bit; 0.001 off moves them by 2, a profile of its own, applied."""
+    from interp_cli.icc import D65, matrix_profile
+
+    pixels = np.random.default_rng(1).integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    for shift, kept in [(0.0005, True), (0.001, False)]:
+        profile = matrix_profile(((0.640 + shift, 0.330), (0.300, 0.600), (0.150, 0.060)), D65, "srgb")
+        path = _save(tmp_path, Image.fromarray(pixels), f"srgb{shift}.png", icc_profile=profile)
+        out = _pixels(load_image(path)).astype(int)
+        assert np.array_equal(out, pixels) == kept
+        assert np.abs(out - pixels).max() <= 3
+
+
 def test_a_grey_photo_with_a_grey_profile(tmp_path):
     """A grey PNG with a linear (gamma 1) profile: 128 is half the light, which sRGB writes as 188."""
     from tests.icc import gray_profile
@@ -352,6 +367,14 @@ def test_a_png_gama_chunk_is_a_power_curve(tmp_path):
     for gamma, expected in [(1.0, [0, 137, 188, 255]), (1 / 2.2, [0, 64, 128, 255])]:
         path = _png_with_chunks(tmp_path / "levels.png", levels, gamma=gamma)
         assert _pixels(load_image(path))[0, :, 1].tolist() == expected
+    # Every level of a gAMA 1/2.2 PNG (what most writers add) is kept: a power of 2.2 would move its shadows.
+    every = np.repeat(np.arange(256, dtype=np.uint8)[None, :, None], 3, axis=2)
+    path = _png_with_chunks(tmp_path / "every.png", every, gamma=0.45455)
+    assert np.array_equal(_pixels(load_image(path)), every)
+    # A grey PNG's gAMA alike (a scanner's linear greyscale).
+    grey = _png_with_chunks(tmp_path / "grey.png", np.array([[0, 64, 128, 255]], np.uint8), gamma=1.0)
+    assert Image.open(grey).mode == "L"
+    assert _pixels(load_image(grey)).tolist() == [[[v] * 3 for v in [0, 137, 188, 255]]]
 
 
 @pytest.mark.parametrize("chunks,reason", [
@@ -436,8 +459,11 @@ def test_not_an_image(tmp_path):
 
 # The first bytes of a phone's photo in a format this Pillow may not decode: an iPhone's HEIC (an ISO base media
 # "ftyp" box, major brand mif1, compatible mif1 and heic) and a bare JPEG XL codestream.
+# An AVIF whose major brand is the only one that says AVIF (its compatible brands are HEIF's own): the major
+# brand is read, and the format is "an AVIF".
 _PHONE_FORMATS = {"HEIC": b"\0\0\0\x18ftypmif1\0\0\0\0mif1heic" + b"\0\0\0\x08meta",
-                  "JPEG XL": b"\xff\x0a\xfa\x7f\x01\x90\x08"}
+                  "JPEG XL": b"\xff\x0a\xfa\x7f\x01\x90\x08",
+                  "AVIF": b"\0\0\0\x18ftypavif\0\0\0\0mif1miaf" + b"\0\0\0\x08meta"}
 
 
 @pytest.mark.parametrize("kind", sorted(_PHONE_FORMATS))
@@ -452,8 +478,9 @@ def test_a_phone_photo_pillow_cannot_decode_is_named_by_its_format_not_called_no
         pytest.skip(f"this Pillow decodes {kind}")
     with pytest.raises(UsageError) as err:
         load_image(path)
-    assert _assert_one_line_naming(err, path) == (f"{path}: a {kind} image, which this Pillow cannot decode; "
-                                                  "convert it to JPEG or PNG first")
+    article = "an" if kind == "AVIF" else "a"
+    assert _assert_one_line_naming(err, path) == (f"{path}: {article} {kind} image, which this Pillow cannot "
+                                                  "decode; convert it to JPEG or PNG first")
     assert err.value.exit_code == 2
 
 

@@ -97,6 +97,24 @@ def test_round_trip_pastes_the_aligned_crop_back_onto_the_photo(obama_aligned):
 
 
 @needs_align
+def test_a_photo_cut_through_the_face_at_its_left_and_top_pastes_the_crop_back_where_it_was(obama_aligned):
+    """A photo whose left and top edges cut through the face (a tight crop): the face region reaches past them,
+    and the crop pasted back is still the photo inside the mask, as for the whole photo, and the photo outside."""
+    from interp_cli.paste import Paster
+
+    landmarks = obama_aligned.landmarks
+    cut = np.floor(landmarks.min(axis=0)).astype(int) + 10  # 10 px into the jaw's left and the brows' top
+    original = photo(OBAMA)[cut[1]:, cut[0]:]
+    paster = Paster(original, obama_aligned.quad - cut, landmarks - cut, face_size=1024)
+    mask = paster.mask()
+    inside = mask > 0.5
+    assert inside[:, 0].any() and inside[0, :].any()  # the face reaches both cut edges
+    pasted = paster.paste(np.asarray(obama_aligned.image)).astype(int)
+    assert np.abs(pasted - original.astype(int))[inside].mean() < 1.6
+    assert np.array_equal(pasted[mask == 0], original[mask == 0])
+
+
+@needs_align
 def test_the_composite_fades_along_rays_from_the_face_centre(obama_aligned):
     """A white face pasted on the photo: along every ray outward the face's share goes from 1 to 0
     over several pixels, never jumping, and is exactly 0 (the photo's pixels) beyond."""
@@ -427,6 +445,20 @@ def test_a_black_and_white_photo_gets_a_grey_face(obama_aligned):
     plain = Paster(grey, obama_aligned.quad, obama_aligned.landmarks, face_size=1024, match_colour=False)
     coloured = plain.paste(crop).astype(int)
     assert np.ptp(coloured, axis=2)[inside].mean() > 10
+
+
+@needs_align
+def test_a_photo_toned_red_whose_green_and_blue_are_equal_is_colour_and_keeps_a_colour_face(obama_aligned):
+    """A duotone (red kept, green = blue: a red-tinted black-and-white print) is not a black-and-white photo:
+    the colour face pasted into it keeps its colours, as in any colour photo (green and blue apart)."""
+    from interp_cli.paste import Paster
+
+    grey = np.asarray(Image.fromarray(photo(OBAMA)).convert("L"), dtype=np.uint16)
+    toned = np.stack([np.minimum(grey * 5 // 4, 255), grey, grey], axis=-1).astype(np.uint8)
+    paster = Paster(toned, obama_aligned.quad, obama_aligned.landmarks, face_size=1024)
+    frame = paster.paste(np.asarray(obama_aligned.image)).astype(int)
+    inside = paster.mask() > 0.5
+    assert np.abs(frame[..., 1] - frame[..., 2])[inside].mean() > 3
 
 
 # --- camera-sized photos, and frames too large for their output --------------------------------------------------

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -18,8 +20,9 @@ def _drawn(count: int) -> list[np.ndarray]:
     return [rng.integers(0, 256, (6, 5, 3), dtype=np.uint8) for _ in range(count)]
 
 
+# {"hold": 1}: the last frame is the one copy of the frame before it (`--hold 1`, no way back).
 @pytest.mark.parametrize("options", [{"pingpong": True, "hold": 2}, {"loop": True, "hold": 1}, {"pingpong": True},
-                                     {"hold": 3}])
+                                     {"hold": 3}, {"hold": 1}])
 def test_every_frame_comes_back_as_its_first_showing_each_an_array_of_its_own(options):
     plan = plan_frames(3, 5, **options)
     sources = first_showings(plan)
@@ -121,6 +124,30 @@ def test_no_room_for_the_way_back_says_where_and_what_frees_it_in_the_callers_wo
         list(replay.replay(iter(_drawn(4)), sources))
     monkeypatch.setattr(tempfile, "tempdir", str(room))  # what the words say now
     assert len(list(replay.replay(iter(_drawn(4)), sources))) == len(plan)
+
+
+def test_a_file_size_limit_on_the_way_back_is_said_as_that_limit_not_as_a_full_disk(tmp_path):
+    """A real `ulimit -f` (RLIMIT_FSIZE, in a child process) stops the temp file that keeps the way back: the words
+    name the limit, as every write's do, and never "no room ... free some space", which would not help."""
+    script = f"""
+import resource, signal, tempfile
+import numpy as np
+from interp_cli import replay
+from interp_cli.blend import first_showings, plan_frames
+from interp_cli.errors import InterpError
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails with EFBIG, as under a batch scheduler's limit
+resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+tempfile.tempdir = {str(tmp_path)!r}
+sources = first_showings(plan_frames(2, 6, pingpong=True))
+try:
+    list(replay.replay((np.full((64, 64, 3), i, np.uint8) for i in range(6)), sources))
+except InterpError as err:
+    print(err)
+"""
+    said = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert said.returncode == 0 and said.stderr == "", said.stderr
+    assert said.stdout == (f"{tmp_path}: cannot write: file too large (over this process's file-size limit of "
+                           "20,000 bytes, `ulimit -f`); raise that limit\n")
 
 
 def test_without_keep_finished_a_later_showing_is_kept_as_drawn_and_finished_again():
