@@ -20,7 +20,7 @@ import click
 
 from interp_cli import __version__, stops
 from interp_cli.checks import digits_only, openmp_takes, openmp_wait_policy_takes
-from interp_cli.cli_group import DefaultMorphGroup, _Command, _reported, meant_line
+from interp_cli.cli_group import DefaultMorphGroup, WeightsGroup, failure_report
 from interp_cli.console import (PROCESS_WARNINGS, CommandLog, StdoutClosed, closing_json, emit, json_line, out,
                                 settle_std_streams, with_warnings)
 from interp_cli.names import line_text
@@ -399,37 +399,13 @@ def _cut_short(cut: BaseException, manifest: str, shard, checked, started: float
         return {"summary": True, **tally, "stopped": True}
     from interp_cli.errors import InterpError
 
-    message, code, _ = _reported(cut, "batch")
+    message, code, _ = failure_report(cut, "batch")
     # "path" as every failure object has it: the file at fault (--outdir, the weights), else null
     return {"summary": True, **tally, "error": message, "exit_code": code,
             "path": cut.path if isinstance(cut, InterpError) else None}
 
 
-# Other tools' words for the weights verbs (`pip uninstall`, `hf cache delete`, `docker pull`, `ls`), and typos of
-# ours: click said only "no such command 'rm'".
-_WEIGHTS_VERBS_ELSEWHERE = {"rm": "remove", "delete": "remove", "del": "remove", "uninstall": "remove",
-                            "purge": "remove", "ls": "list", "get": "download", "fetch": "download", "pull": "download",
-                            "install": "download", "check": "verify", "where": "path"}
-
-
-class _WeightsGroup(click.Group):
-    format_commands = DefaultMorphGroup.format_commands  # whole first sentences, as in `interp --help`
-    command_class = _Command
-
-    def resolve_command(self, ctx, args):
-        import difflib
-
-        word = args[0] if args else ""
-        if word and word not in self.commands and not word.startswith("-"):
-            meant = _WEIGHTS_VERBS_ELSEWHERE.get(word.lower()) or next(
-                iter(difflib.get_close_matches(word.lower(), list(self.commands), n=1, cutoff=0.6)), None)
-            if meant is not None:  # the line runs as written: words the verb does not take are left out, and named
-                raise click.UsageError(f"no such command '{word}'; did you mean "
-                                       f"{meant_line(['weights', meant], self.commands[meant], args[1:])}?", ctx)
-        return super().resolve_command(ctx, args)
-
-
-@cli.group(cls=_WeightsGroup, invoke_without_command=True)
+@cli.group(cls=WeightsGroup, invoke_without_command=True)
 @click.pass_context
 def weights(ctx):
     """List, download, verify, locate and remove model weights."""

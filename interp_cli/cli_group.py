@@ -1,9 +1,10 @@
 """How interp reads its command line and says what went wrong: the group behind `interp` (`cli.cli`).
 
-    DefaultMorphGroup     # `interp a.png b.png` is `interp morph a.png b.png`; a mistyped verb is named; every
-                          # failure one line on stderr and an exit code (2 usage, 1 runtime, 129/130/143 stops)
-    _Command              # every verb's: an option missing its value, or given an empty one, is refused
-    _reported(err, ...)   # a failure's line, exit code and whether it is a bug (`errors.reported`'s rule)
+    DefaultMorphGroup         # `interp a.png b.png` is `interp morph a.png b.png`; a mistyped verb is named; every
+                              # failure one line on stderr and an exit code (2 usage, 1 runtime, 129/130/143 stops)
+    WeightsGroup              # `interp weights`: another tool's word for a verb (`rm`, `ls`) or a typo is answered
+    _Command                  # every verb's: an option missing its value, or given an empty one, is refused
+    failure_report(err, ...)  # a failure's line, exit code and whether it is a bug (`errors.reported`'s rule)
 
 The verbs themselves, and the process's own set-up (`main`, `run`), are `interp_cli.cli`'s.
 """
@@ -219,7 +220,7 @@ class DefaultMorphGroup(click.Group):
 
                 traceback.print_exception(type(err), err, err.__traceback__)
             kept = say_kept_warnings()
-            message, code, internal = _reported(err, command, args)
+            message, code, internal = failure_report(err, command, args)
             if internal:
                 click.echo(f"interp: {message}{'' if debug else ' (rerun with --debug for a traceback)'}", err=True)
             else:
@@ -294,7 +295,34 @@ def _file_read_as_option(option: str, args) -> str:
     return ""
 
 
-def _reported(err: Exception, command: str, typed=()) -> tuple[str, int, bool]:
+# Other tools' words for the weights verbs (`pip uninstall`, `hf cache delete`, `docker pull`, `ls`), and typos of
+# ours: click said only "no such command 'rm'".
+_WEIGHTS_VERBS_ELSEWHERE = {"rm": "remove", "delete": "remove", "del": "remove", "uninstall": "remove",
+                            "purge": "remove", "ls": "list", "get": "download", "fetch": "download", "pull": "download",
+                            "install": "download", "check": "verify", "where": "path"}
+
+
+class WeightsGroup(click.Group):
+    """`interp weights`: its verbs listed as `interp --help` lists them, and another tool's word for one of
+    them (`rm`, `ls`) or a typo answered with the line that runs."""
+
+    format_commands = DefaultMorphGroup.format_commands  # whole first sentences, as in `interp --help`
+    command_class = _Command
+
+    def resolve_command(self, ctx, args):
+        import difflib
+
+        word = args[0] if args else ""
+        if word and word not in self.commands and not word.startswith("-"):
+            meant = _WEIGHTS_VERBS_ELSEWHERE.get(word.lower()) or next(
+                iter(difflib.get_close_matches(word.lower(), list(self.commands), n=1, cutoff=0.6)), None)
+            if meant is not None:  # the line runs as written: words the verb does not take are left out, and named
+                raise click.UsageError(f"no such command '{word}'; did you mean "
+                                       f"{meant_line(['weights', meant], self.commands[meant], args[1:])}?", ctx)
+        return super().resolve_command(ctx, args)
+
+
+def failure_report(err: Exception, command: str, typed=()) -> tuple[str, int, bool]:
     """How a failure is reported: its one line (after "interp: error: ", or "internal error: ..." for a
     bug), its exit code, and whether it is a bug.
 

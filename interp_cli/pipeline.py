@@ -314,17 +314,8 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
     if reconstruction is None:
         reconstruction = report()
     if wanted_sheet:
-        tile = (kept[0].shape[1], kept[0].shape[0])
-        sheet_inputs = [draw(code) if is_code(path)
-                        else _input_thumbnail(where, tile, None if where is not None and not paste
-                                              else photos.photo(i, path), whole=paste)
-                        for i, (path, code, (_, where, _)) in enumerate(zip(paths, codes, encoded))]
-        sheet_image = contact_sheet(kept, sheet_inputs)
-        # `-o a.png --sheet b.png` asks for the sheet twice: each is written (the --sheet was dropped unsaid, while
-        # the summary named it).
-        for target in ([output] if kind == "png" else []) + ([sheet] if sheet is not None else []):
-            write.stage_image(outputs, target, sheet_image)
-        sheet_summary = {"frames": len(kept), "width": sheet_image.shape[1], "height": sheet_image.shape[0]}
+        sheet_summary = _stage_sheet(outputs, [output] if kind == "png" else [], sheet, kept, paths, codes, encoded,
+                                     draw=draw, paste=paste, photos=photos)
     outputs.commit()
 
     timings = {"encode": round(encode_seconds, 3),
@@ -342,6 +333,24 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
         "encoder_calls": session.encoder_calls, "reconstruction": reconstruction, "tune": tuned,
         **_shared_summary(session, paths, started=started, hash_weights=cache, timings=timings),
     }
+
+
+def _stage_sheet(outputs: Outputs, targets: list, sheet, tiles: list, paths, codes, encoded, *, draw, paste: bool,
+                 photos: KeptPhotos) -> dict:
+    """The contact sheet of `tiles` (the morph's picked frames) above a tile per input, staged in `outputs` at each
+    of `targets` (`-o`, when it is a .png) and at `sheet`; its summary. A `.npy` input is drawn as the morph drew it
+    (`draw`), a photo shown by its aligned crop, or whole when pasting."""
+    tile = (tiles[0].shape[1], tiles[0].shape[0])
+    sheet_inputs = [draw(code) if is_code(path)
+                    else _input_thumbnail(where, tile, None if where is not None and not paste
+                                          else photos.photo(i, path), whole=paste)
+                    for i, (path, code, (_, where, _)) in enumerate(zip(paths, codes, encoded))]
+    sheet_image = contact_sheet(tiles, sheet_inputs)
+    # `-o a.png --sheet b.png` asks for the sheet twice: each is written (the --sheet was dropped unsaid, while
+    # the summary named it).
+    for target in targets + ([sheet] if sheet is not None else []):
+        write.stage_image(outputs, target, sheet_image)
+    return {"frames": len(tiles), "width": sheet_image.shape[1], "height": sheet_image.shape[0]}
 
 
 def _say_unshown_codes(paths: Sequence[Path], targets: Sequence, shown: dict, log: Log) -> None:

@@ -16,34 +16,32 @@ Hub files are fetched by `interp_cli.hub_download`, through huggingface_hub's ow
 imported inside functions only: `interp weights list` and the commands' weights checks import this module,
 and must stay fast.
 
+The presets shipped inside the package (`demo`) are found, and a missing one advised back, by
+`interp_cli.shipped`.
+
 Checksums of big files are expensive (a 1.2 GB file takes seconds to hash), so hashes are remembered
 by `interp_cli.sha256_record` (keyed by path + size + mtime_ns): an unchanged file is hashed once.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shlex
 import stat
-import subprocess
 import sys
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from collections.abc import Callable
 
 from interp_cli.errors import (CheckpointError, ChecksumError, InterpError, UsageError, WeightsUnavailableError, option,
-                               pip_install, set_env, shown, speaking_to_cli)
+                               set_env, shown, speaking_to_cli)
 from interp_cli.hub_download import (ANNOUNCE_ABOVE_BYTES, HUB_PREFIX, HubFile, discard_download, download_command,
                                     locate_on_hub)
-from interp_cli.presets import DEFAULT_PRESET, PRESETS, SHA256_HEX, WEIGHTS_ENV, Preset
+from interp_cli.presets import DEFAULT_PRESET, PRESETS, WEIGHTS_ENV, Preset
 from interp_cli.progress import human_size
 from interp_cli.sha256_record import file_sha256, remembered_sha256
-
-SHIPPED_DATA = "data"
-"""The folder of the `interp_cli` package that holds the presets shipped with interp (`demo`): it goes
-into the wheel and the sdist, so an installed interp finds them wherever it is installed."""
+from interp_cli.shipped import locate_shipped, restore_advice, shipped_path, sidecar_path, with_sidecar
 
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".ckpt", ".bin", ".safetensors")
 
@@ -116,7 +114,7 @@ def list_presets() -> list[dict]:
     default = default_weights_spec()
     rows = []
     for preset in PRESETS.values():
-        preset = _with_sidecar(preset)
+        preset = with_sidecar(preset)
         path = _present_path(preset)
         row = asdict(preset)
         row.update(
@@ -265,7 +263,7 @@ def verify(spec: str | None = None, *, progress: bool = True) -> Verification:
     path = resolved.path
     size = path.stat().st_size
     sha256 = file_sha256(path, fresh=True, reading=_hashing_line(path, size, progress=progress, label=resolved.label))
-    presets = [p for p in map(_with_sidecar, PRESETS.values()) if p.sha256 is not None]
+    presets = [p for p in map(with_sidecar, PRESETS.values()) if p.sha256 is not None]
     for preset in presets:
         if sha256 == preset.sha256.lower() and preset.size in (None, size):
             return Verification(path, resolved.id, sha256, preset)
@@ -335,10 +333,10 @@ def _resolve(
     chosen = _chosen_spec(spec)
     preset = PRESETS.get(chosen)
     if preset is not None:
-        preset = _with_sidecar(preset)
+        preset = with_sidecar(preset)
         fetched = False
         if preset.local_path:
-            path = _locate_shipped(preset)
+            path = locate_shipped(preset)
         else:
             path, fetched = locate_on_hub(
                 _preset_hub_file(preset), preset=preset, spec=chosen,
@@ -479,178 +477,12 @@ def _preset_hub_file(preset: Preset) -> HubFile:
 
 
 # --------------------------------------------------------------------------------------------------
-# Presets shipped with the package (interp_cli/data/)
+# A preset's file on this machine (the shipped ones: interp_cli.shipped)
 
-
-def shipped_dir() -> Path:
-    """`interp_cli/data/` of the imported package, found through importlib.resources (not the checkout).
-
-    The same folder in a checkout, an editable install, a wheel or an sdist install.
-    """
-    from importlib.resources import files
-
-    folder = files("interp_cli") / SHIPPED_DATA
-    if not isinstance(folder, Path):
-        # A zipped install (zipapp, zipimport): torch.load needs a real file, so say so instead of guessing.
-        raise WeightsUnavailableError(
-            f"interp is imported from a zip ({folder}), so its shipped weights are not files on disk; "
-            f"{_unzip_advice(folder)}",
-            _with_another_checkpoint(f", or pass a checkpoint path with {option('weights')}"),
-        )
-    return folder
-
-
-def _with_another_checkpoint(advice: str) -> dict[str, str]:
-    """A shipped preset's unavailable-advice `advice` (naming --weights / weights=) for what takes the weights as an
-    option: the commands and a Python caller's Session and render. Not `interp weights path/verify/download`, nor
-    `download_weights` (another checkpoint is not the one asked for), nor interp_cli.weights' own functions."""
-    return {command: advice for command in ("morph", "encode", "mix", "render", "batch", "session")}
-
-
-def _unzip_advice(folder) -> str:
-    """How to run interp from files instead of the zip it is imported from (a zip or a wheel on PYTHONPATH, a
-    zipapp): unpack it with Python's own zipfile, which every install has (pip does not install a zip, and a
-    wheel's name says nothing of the tool that put it there), then import from that folder in its place."""
-    archive = getattr(getattr(folder, "root", None), "filename", None)
-    if not archive:
-        return "unpack it and import interp from the unpacked folder"
-    archive = Path(archive)
-    unpacked = archive.with_name(f"{archive.stem}-unzipped")
-    # The entry of sys.path inside the zip: the folder that holds interp_cli/ (the zip's top, or a folder in it).
-    inside = Path(getattr(folder, "at", "")).parent.parent
-    entry, replacement = (archive / inside, unpacked / inside) if inside.parts else (archive, unpacked)
-    return (f"unpack it with `{shlex.quote(sys.executable)} -m zipfile -e {shlex.quote(str(archive))} "
-            f"{shlex.quote(str(unpacked))}` and put {replacement} on PYTHONPATH in place of {entry}")
-
-
-def _shipped_path(preset: Preset) -> Path:
-    # Joining an absolute local_path yields it unchanged, which lets tests point a preset at a temp file.
-    return shipped_dir() / preset.local_path
-
-
-def _sidecar_path(preset: Preset) -> Path:
-    return _shipped_path(preset).with_suffix(".json")
-
-
-def _with_sidecar(preset: Preset) -> Preset:
-    """A repo-shipped preset with sha256/size filled in from its JSON sidecar, when it has one.
-
-    Read on every resolve rather than at import, so a model retrained in a long-lived process (or a
-    test) is checked against the trainer's latest record.
-    """
-    if not preset.local_path:
-        return preset
-    sidecar = _sidecar_path(preset)
-    if not sidecar.is_file():
-        return preset
-    try:
-        record = json.loads(sidecar.read_text(encoding="utf-8"))
-        sha256, size = record.get("sha256"), record.get("size")
-        if sha256 is not None and not (isinstance(sha256, str) and SHA256_HEX.match(sha256.lower())):
-            raise ValueError("sha256 must be 64 hex digits")
-        if size is not None and not (type(size) is int and size >= 0):
-            raise ValueError("size must be a non-negative integer")
-    except (ValueError, AttributeError) as err:
-        raise CheckpointError(
-            f"{sidecar}: unreadable checksum record ({err}); expected {{\"sha256\": \"<64 hex>\", \"size\": <bytes>}}",
-            path=sidecar) from None
-    return replace(
-        preset,
-        sha256=sha256.lower() if sha256 is not None else preset.sha256,
-        size=size if size is not None else preset.size,
-    )
-
-
-def _locate_shipped(preset: Preset) -> Path:
-    path = _shipped_path(preset)
-    if path.is_file():
-        return path
-    raise WeightsUnavailableError(
-        f"{preset.name} weights missing: {path} does not exist; the file ships inside interp's package: "
-        f"{_restore_advice(preset)}",
-        _with_another_checkpoint(f", or pass another checkpoint with {option('weights')}"),
-    )
-
-
-def _restore_advice(preset: Preset) -> str:
-    """How to get a damaged or missing shipped file back, as a command that works for this install.
-
-    Rebuilding it (`make demo-weights`) is no answer: that takes hours, exists only in a checkout and
-    trains a different model than the one recorded. The file came with interp, so it comes back the
-    way interp came: from git in a checkout, else by reinstalling the same distribution.
-    """
-    path = _shipped_path(preset)
-    return _git_restore(path) or _reinstall_advice(path)
-
-
-def _git_restore(path: Path) -> str | None:
-    """`git -C ROOT checkout HEAD -- FILES` when `path` is tracked in a git checkout; None otherwise."""
-    root = next((folder for folder in path.parents if (folder / ".git").exists()), None)
-    if root is None:
-        return None
-    wanted = [path.relative_to(root).as_posix(), path.with_suffix(".json").relative_to(root).as_posix()]
-    try:
-        listed = subprocess.run(["git", "-C", str(root), "ls-files", "--", *wanted], capture_output=True,
-                                text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):  # no git here: the command could not be followed either
-        return None
-    tracked = [name for name in wanted if name in listed.stdout.splitlines()]
-    if listed.returncode != 0 or wanted[0] not in tracked:
-        return None
-    # The checksum record goes with it: a file restored next to a record of another file would still fail.
-    files = " ".join(shlex.quote(name) for name in tracked)
-    return f"restore it with `git -C {shlex.quote(str(root))} checkout HEAD -- {files}`"
-
-
-def _reinstall_advice(path: Path) -> str:
-    """A reinstall command for the installed distribution that holds `path`, else plain words."""
-    from importlib import metadata
-    from importlib.util import find_spec
-
-    generic = "reinstall interp, whose package ships it"
-    try:
-        dist = metadata.distribution("interp-cli")
-    except metadata.PackageNotFoundError:
-        return generic
-    # Only if that distribution's files include this very file: an editable install or a copy of the
-    # package on PYTHONPATH is not restored by reinstalling whatever `interp-cli` pip knows about.
-    owned = any(Path(str(dist.locate_file(f))).resolve() == path.resolve()
-                for f in dist.files or () if f.name == path.name)
-    if not owned:
-        return generic
-    spec = _install_source(dist)
-    pip = pip_install("--force-reinstall --no-deps")
-    if spec is None:  # interp-cli is on no public index: `interp-cli==<version>` would not install
-        if find_spec("pip") is None:
-            return "reinstall interp from the wheel or checkout it was installed from"
-        return f"reinstall interp from the wheel or checkout it was installed from: `{pip} WHEEL_OR_CHECKOUT`"
-    if find_spec("pip") is None:
-        return f"reinstall interp ({spec}) with the tool that installed it"
-    return f"reinstall interp: `{pip} {shlex.quote(spec)}`"
-
-
-def _install_source(dist) -> str | None:
-    """Where pip installed `dist` from (PEP 610 direct_url.json), as a pip requirement; None for an index."""
-    from urllib.parse import unquote, urlparse
-
-    try:
-        record = json.loads(dist.read_text("direct_url.json") or "null")
-    except ValueError:
-        return None
-    if not isinstance(record, dict) or not isinstance(record.get("url"), str):
-        return None
-    url = record["url"]
-    vcs = record.get("vcs_info")
-    if isinstance(vcs, dict) and vcs.get("vcs") and vcs.get("commit_id"):
-        return f"{vcs['vcs']}+{url}@{vcs['commit_id']}"
-    if url.startswith("file:"):
-        local = unquote(urlparse(url).path)
-        return local if os.path.exists(local) else None  # a wheel since deleted: no command to give
-    return url
 
 def _present_path(preset: Preset) -> Path | None:
     if preset.local_path:
-        path = _shipped_path(preset)
+        path = shipped_path(preset)
         return path if path.is_file() else None
     import huggingface_hub
 
@@ -676,7 +508,7 @@ def _check_integrity(path: Path, preset: Preset, *, fresh: bool, progress: bool,
         # Shipped with interp, never downloaded: damaged or replaced in place, and restored, not fetched.
         # Its words (`_mismatch_advice`) are found only for a file that fails: the restore command asks git or
         # the installed distribution's file list, which every run of an intact file paid for nothing.
-        recorded = f", as recorded in {_sidecar_path(preset).name}"
+        recorded = f", as recorded in {sidecar_path(preset).name}"
         why = None
     else:
         recorded = ""
@@ -700,7 +532,7 @@ def _mismatch_advice(path: Path, preset: Preset, why: dict[str, str] | None, kin
     each check's cause for a downloaded file; a shipped one has its own)."""
     if preset.local_path:
         return (f"the {preset.name} model shipped with interp is damaged or was replaced; "
-                f"{_restore_advice(preset)} (file: {path})")
+                f"{restore_advice(preset)} (file: {path})")
     command = download_command(preset.name)
     if not fetched:
         # `interp weights download` downloads a cached copy that fails its check again (force_download): deleting
@@ -741,7 +573,7 @@ def _not_the_preset(resolved: ResolvedWeights, size: int, sha256: str, preset: P
         looks = f"named {path.name} like it"
     else:
         looks = f"exactly its size, {size:,} bytes"
-    source = f"the sha256 recorded in {_sidecar_path(preset).name}" if preset.local_path else "the published sha256"
+    source = f"the sha256 recorded in {sidecar_path(preset).name}" if preset.local_path else "the published sha256"
     if preset.local_path:
         check = (f"interp weights verify {preset.name}" if speaking_to_cli()
                  else f'interp_cli.weights.verify("{preset.name}")')  # how a Python caller reached this line

@@ -32,6 +32,7 @@ from huggingface_hub.utils import (
 )
 
 from interp_cli import sha256_record, weights
+from interp_cli import shipped as shipped_weights
 from interp_cli.cache_folders import cache_dir
 from interp_cli.progress import human_size
 from interp_cli.errors import (
@@ -820,7 +821,8 @@ def test_an_intact_shipped_model_asks_git_and_pip_nothing(monkeypatch):
     # The restore advice runs `git ls-files` in a checkout (else reads the installed distribution's file list):
     # every morph with the demo model worked it out, then threw it away with the file intact.
     asked = []
-    monkeypatch.setattr(weights, "_restore_advice", lambda preset: asked.append(preset.name) or "restore it")
+    for module in (shipped_weights, weights):  # where the file is found, and where its checksum is compared
+        monkeypatch.setattr(module, "restore_advice", lambda preset: asked.append(preset.name) or "restore it")
     resolved = weights.resolve_weights("demo")
     assert resolved.path.name == "demo.pt" and resolved.sha256 is not None
     assert asked == []
@@ -1098,15 +1100,15 @@ def test_damaged_demo_in_a_pip_install_names_the_reinstall_of_what_was_installed
             return record if name == "direct_url.json" else None
 
     monkeypatch.setattr(metadata, "distribution", lambda name: Installed())
-    advice = weights._reinstall_advice(shipped)
+    advice = shipped_weights._reinstall_advice(shipped)
     assert advice == f"reinstall interp: `{sys.executable} -m pip install --force-reinstall --no-deps {wheel}`"
     record = json.dumps({"url": "file:///gone/interp_cli-0.1.0-py3-none-any.whl", "archive_info": {}})
     # The wheel is gone: not `interp-cli==0.1.0`, which no public index has, but the way back in words.
-    assert weights._reinstall_advice(shipped) == ("reinstall interp from the wheel or checkout it was installed from: "
-                                                  f"`{sys.executable} -m pip install --force-reinstall --no-deps "
-                                                  "WHEEL_OR_CHECKOUT`")
+    assert shipped_weights._reinstall_advice(shipped) == (
+        "reinstall interp from the wheel or checkout it was installed from: "
+        f"`{sys.executable} -m pip install --force-reinstall --no-deps WHEEL_OR_CHECKOUT`")
     record = None  # no direct_url.json at all
-    assert "interp-cli==" not in weights._reinstall_advice(shipped)
+    assert "interp-cli==" not in shipped_weights._reinstall_advice(shipped)
 
 
 # --------------------------------------------------------------------------------------------------

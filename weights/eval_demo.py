@@ -71,7 +71,8 @@ from interp_cli.sha256_record import sha256_of
 from interp_cli.models.checkpoint import E4EModel, load_model
 from interp_cli.models.e4e import preprocess
 from interp_cli.refine import refine_codes
-from interp_cli.weights import PRESETS, shipped_dir
+from interp_cli.presets import PRESETS
+from interp_cli.shipped import shipped_dir
 from weights.demo_faces import (HELDOUT_SEED, PARAM_DIM, FaceParams, blend, face_params, feature_mask,
                                 make_dataset, make_param_vectors, render_face)
 
