@@ -790,7 +790,9 @@ def remove_cached(hub: HubFile) -> Removed:
     linked = sorted({blob for blob in blobs.values() if blob is not None})
     # Every folder something goes from, checked before anything goes: a read-only blobs/ refused the blob after its
     # links had gone, so the file was no longer found and its bytes stayed, and the next try said "nothing to remove".
-    for folder in sorted({entry.parent for entry in entries} | ({repo / "blobs"} if linked else set())):
+    # Not blobs/ where every blob stays, linked by another revision's snapshot: only links go then.
+    going = [blob for blob in linked if not _linked_anywhere(snapshots, blob, besides=tuple(entries))]
+    for folder in sorted({entry.parent for entry in entries} | ({repo / "blobs"} if going else set())):
         if not os.access(folder, os.W_OK | os.X_OK):
             raise RemovalRefused(errno.EACCES, os.strerror(errno.EACCES), str(folder))
     for blob in linked + ([None] if None in blobs.values() else []):  # None: the entries that are no blob's links
@@ -835,10 +837,12 @@ def _cached_entries(repo: Path, hub: HubFile) -> list[Path]:
     return [entry for entry in inside if os.path.lexists(entry) and not os.path.isdir(entry)]
 
 
-def _linked_anywhere(snapshots: Path, blob: Path) -> bool:
-    """Whether any entry left in `snapshots` (another revision's, another file's of the same bytes) links to `blob`."""
+def _linked_anywhere(snapshots: Path, blob: Path, *, besides: tuple[Path, ...] = ()) -> bool:
+    """Whether any entry left in `snapshots` (another revision's, another file's of the same bytes), other than the
+    entries `besides`, links to `blob`."""
     for folder, _, names in os.walk(snapshots):
-        if any(_linked_blob(os.path.join(folder, name)) == blob for name in names):
+        if any(_linked_blob(os.path.join(folder, name)) == blob and Path(folder, name) not in besides
+               for name in names):
             return True
     return False
 
