@@ -28,7 +28,7 @@ from pathlib import Path
 from collections.abc import Callable, Iterator
 
 from interp_cli.errors import ChecksumError, WeightsUnavailableError, env_setting, option, set_env, speaking_to_cli
-from interp_cli.files import remove_if_same, taken_lock
+from interp_cli.files import kept_from_removal, remove_if_same, taken_lock
 from interp_cli.presets import SHA256_HEX, WEIGHTS_ENV, Preset
 from interp_cli.progress import human_size, is_terminal, polled
 from interp_cli.shared_setting import SharedSetting
@@ -759,7 +759,14 @@ class Removed:
 
 
 class RemovalRefused(PermissionError):
-    """`remove_cached` refused before removing anything: `filename`, a folder it would remove from, is not writable."""
+    """`remove_cached` refused before removing anything: `filename`, a folder it would remove from, is not writable
+    (errno EACCES), or a file it would remove is kept from removal (EPERM; `strerror` says why: `kept_from_removal`)."""
+
+    @property
+    def why(self) -> str:
+        """Why, as a user reads it."""
+        return f"you cannot write in {self.filename}" if self.errno == errno.EACCES else \
+            f"{self.filename} is {self.strerror}"
 
 
 def remove_cached(hub: HubFile) -> Removed:
@@ -795,6 +802,10 @@ def remove_cached(hub: HubFile) -> Removed:
     for folder in sorted({entry.parent for entry in entries} | ({repo / "blobs"} if going else set())):
         if not os.access(folder, os.W_OK | os.X_OK):
             raise RemovalRefused(errno.EACCES, os.strerror(errno.EACCES), str(folder))
+    for path in [*entries, *going]:  # a blob `chattr +i` refused its removal after its links had gone, as above
+        why = kept_from_removal(path, os.stat(path.parent))
+        if why is not None:
+            raise RemovalRefused(errno.EPERM, why, str(path))
     for blob in linked + ([None] if None in blobs.values() else []):  # None: the entries that are no blob's links
         with _download_lock(repo, blob.name if blob is not None else None):
             for entry in [e for e in entries if blobs[e] == blob]:

@@ -18,8 +18,6 @@ import errno
 import os
 import re
 import stat
-import struct
-import sys
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Optional
@@ -27,7 +25,7 @@ from typing import Optional
 from .errors import UsageError, speaking_to_cli
 from .errors import option as spelt
 from .limits import SIZE
-from .files import PathLike, claim_temp, discard, fcntl, temp_like, too_long_name, write_target
+from .files import PathLike, claim_temp, discard, kept_from_removal, temp_like, too_long_name, write_target
 from .stops import deferred
 
 
@@ -246,46 +244,13 @@ def _foreign_entries(directory: Path) -> list[str]:
     return sorted(e.name for e in os.scandir(directory) if not (_FRAME_NAME.match(e.name) and e.is_file()))
 
 
-# Linux's FS_IOC_GETFLAGS, _IOR('f', 1, long), and its flags that keep a file from being removed even by root.
-_GET_FLAGS = (2 << 30) | (struct.calcsize("l") << 16) | (ord("f") << 8) | 1
-_KEPT_FLAGS = {0x10: "immutable (chattr +i)", 0x20: "append-only (chattr +a)"}
-
-
 def _kept_frame(directory: Path) -> str | None:
-    """Why a frame in `directory` (a writable one, holding only frames) could not be removed, or None: marked
-    immutable or append-only (`chattr +i`/`+a`, or BSD's `chflags`), or another user's in a sticky folder not ours.
-    Its old frames are removed only after the new folder took its place, so such a frame stayed, hidden in
+    """Why a frame in `directory` (a writable one, holding only frames) could not be removed (`kept_from_removal`),
+    or None. Its old frames are removed only after the new folder took its place, so such a frame stayed, hidden in
     `.name.old-<token>`, for good, the run saying nothing."""
     folder = os.stat(directory)
-    sticky = folder.st_mode & stat.S_ISVTX and os.geteuid() not in (0, folder.st_uid)
-    for entry in os.scandir(directory):
-        try:
-            info = entry.stat(follow_symlinks=False)
-        except OSError:
-            continue
-        if sticky and info.st_uid != os.geteuid():
-            return f"{entry.name} is another user's, in a sticky folder"
-        flags = getattr(info, "st_flags", None)  # BSD, macOS
-        if flags is not None:
-            if flags & (stat.UF_IMMUTABLE | stat.SF_IMMUTABLE | stat.UF_APPEND | stat.SF_APPEND):
-                return f"{entry.name} is immutable or append-only (chflags)"
-            continue
-        if fcntl is None:
-            continue
-        try:
-            fd = os.open(entry.path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:  # unreadable: its flags unknown, and its removal needs only the folder
-            continue
-        try:
-            flags = int.from_bytes(fcntl.ioctl(fd, _GET_FLAGS, bytes(8))[:4], sys.byteorder)
-        except OSError:  # a file system without such flags (tmpfs, NFS)
-            continue
-        finally:
-            os.close(fd)
-        why = next((word for bit, word in _KEPT_FLAGS.items() if flags & bit), None)
-        if why is not None:
-            return f"{entry.name} is {why}"
-    return None
+    return next((f"{entry.name} is {why}" for entry in os.scandir(directory)
+                 for why in [kept_from_removal(entry.path, folder)] if why is not None), None)
 
 
 def check_output_path(path: PathLike, *, make_parents: bool = True) -> None:
