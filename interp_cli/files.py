@@ -307,11 +307,15 @@ def _holding_in_turn(target: PathLike) -> Iterator[None]:
 
 
 def _let_go_in_turn(target: PathLike) -> None:
-    """Remove `target`'s claim, held in turn by this process, and let go of it; if a waiter took it over meanwhile
+    """Remove `target`'s claim, held in turn by this process, and let go of it (`_let_go_claim`)."""
+    _let_go_claim(_claim_path(target))
+
+
+def _let_go_claim(path: Path) -> None:
+    """Remove the claim file `path`, held by this process, and let go of it; if a waiter took it over meanwhile
     (this process suspended past its `stall`), only let go: the name is the taker's now. Judged and removed under the
     claim's takeover lock (`_takeover_lock`), so that a takeover never lands between the look and the removal. Never
     raises."""
-    path = _claim_path(target)
     key = os.fspath(path)
     held = _held.get(key)
     if held is None:
@@ -963,6 +967,8 @@ def _settle_at_exit() -> None:
                 _remove_stale(path, match)
             finally:
                 release(tmp)
+        elif match and match["tag"] == "claim":  # a claim a waiter may have taken over: removed only if still ours
+            _let_go_claim(path)  # (a Python caller's daemon thread, still inside `claimed_in_turn` at exit)
         else:
             discard(tmp)
 
