@@ -307,11 +307,15 @@ def _holding_in_turn(target: PathLike) -> Iterator[None]:
 
 
 def _let_go_in_turn(target: PathLike) -> None:
-    """Remove `target`'s claim, held in turn by this process, and let go of it; if a waiter took it over meanwhile
+    """Remove `target`'s claim, held in turn by this process, and let go of it (`_let_go_claim`)."""
+    _let_go_claim(_claim_path(target))
+
+
+def _let_go_claim(path: Path) -> None:
+    """Remove the claim file `path`, held by this process, and let go of it; if a waiter took it over meanwhile
     (this process suspended past its `stall`), only let go: the name is the taker's now. Judged and removed under the
     claim's takeover lock (`_takeover_lock`), so that a takeover never lands between the look and the removal. Never
     raises."""
-    path = _claim_path(target)
     key = os.fspath(path)
     held = _held.get(key)
     if held is None:
@@ -750,6 +754,41 @@ def remove_folders(made: list[Path]) -> None:
             pass
 
 
+# Linux's FS_IOC_GETFLAGS, _IOR('f', 1, long), and its flags that keep a file from being removed, even by root.
+_GET_FLAGS = (2 << 30) | (struct.calcsize("l") << 16) | (ord("f") << 8) | 1
+_KEPT_FLAGS = {0x10: "immutable (chattr +i)", 0x20: "append-only (chattr +a)"}
+
+
+def kept_from_removal(path: PathLike, folder: os.stat_result) -> str | None:
+    """Why `path`, in a folder (its stat: `folder`) this process may write in, could still not be removed, or None:
+    marked immutable or append-only (`chattr +i`/`+a`, BSD's `chflags`), or another user's in a sticky folder not
+    this user's. Asked before a removal that must go whole: the write check alone let such a file refuse it part way.
+    None where that cannot be known (a file that cannot be opened or looked at, a file system without such flags)."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    if folder.st_mode & stat.S_ISVTX and os.geteuid() not in (0, folder.st_uid, info.st_uid):
+        return "another user's, in a sticky folder"
+    flags = getattr(info, "st_flags", None)  # BSD, macOS
+    if flags is not None:
+        kept = stat.UF_IMMUTABLE | stat.SF_IMMUTABLE | stat.UF_APPEND | stat.SF_APPEND
+        return "immutable or append-only (chflags)" if flags & kept else None
+    if fcntl is None or not stat.S_ISREG(info.st_mode):
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:  # unreadable: its flags unknown (its removal needs only the folder)
+        return None
+    try:
+        flags = int.from_bytes(fcntl.ioctl(fd, _GET_FLAGS, bytes(8))[:4], sys.byteorder)
+    except OSError:  # a file system without such flags (tmpfs, NFS)
+        return None
+    finally:
+        os.close(fd)
+    return next((word for bit, word in _KEPT_FLAGS.items() if flags & bit), None)
+
+
 def make_folders(folder: Path, name: str) -> list[Path]:
     """Create `folder` and its missing parents (`name`: the output they are for, in a refusal); the ones created,
     outermost first, for `remove_folders` if that output fails. Hold stops around it and the record of its list."""
@@ -928,6 +967,8 @@ def _settle_at_exit() -> None:
                 _remove_stale(path, match)
             finally:
                 release(tmp)
+        elif match and match["tag"] == "claim":  # a claim a waiter may have taken over: removed only if still ours
+            _let_go_claim(path)  # (a Python caller's daemon thread, still inside `claimed_in_turn` at exit)
         else:
             discard(tmp)
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from collections.abc import Callable, Iterator
 
 from interp_cli.errors import ChecksumError, WeightsUnavailableError, env_setting, option, set_env, speaking_to_cli
-from interp_cli.files import remove_if_same, taken_lock
+from interp_cli.files import kept_from_removal, remove_if_same, taken_lock
 from interp_cli.presets import SHA256_HEX, WEIGHTS_ENV, Preset
 from interp_cli.progress import human_size, is_terminal, polled
 from interp_cli.shared_setting import SharedSetting
@@ -759,7 +759,14 @@ class Removed:
 
 
 class RemovalRefused(PermissionError):
-    """`remove_cached` refused before removing anything: `filename`, a folder it would remove from, is not writable."""
+    """`remove_cached` refused before removing anything: `filename`, a folder it would remove from, is not writable
+    (errno EACCES), or a file it would remove is kept from removal (EPERM; `strerror` says why: `kept_from_removal`)."""
+
+    @property
+    def why(self) -> str:
+        """Why, as a user reads it."""
+        return f"you cannot write in {self.filename}" if self.errno == errno.EACCES else \
+            f"{self.filename} is {self.strerror}"
 
 
 def remove_cached(hub: HubFile) -> Removed:
@@ -790,9 +797,15 @@ def remove_cached(hub: HubFile) -> Removed:
     linked = sorted({blob for blob in blobs.values() if blob is not None})
     # Every folder something goes from, checked before anything goes: a read-only blobs/ refused the blob after its
     # links had gone, so the file was no longer found and its bytes stayed, and the next try said "nothing to remove".
-    for folder in sorted({entry.parent for entry in entries} | ({repo / "blobs"} if linked else set())):
+    # Not blobs/ where every blob stays, linked by another revision's snapshot: only links go then.
+    going = [blob for blob in linked if not _linked_anywhere(snapshots, blob, besides=tuple(entries))]
+    for folder in sorted({entry.parent for entry in entries} | ({repo / "blobs"} if going else set())):
         if not os.access(folder, os.W_OK | os.X_OK):
             raise RemovalRefused(errno.EACCES, os.strerror(errno.EACCES), str(folder))
+    for path in [*entries, *going]:  # a blob `chattr +i` refused its removal after its links had gone, as above
+        why = kept_from_removal(path, os.stat(path.parent))
+        if why is not None:
+            raise RemovalRefused(errno.EPERM, why, str(path))
     for blob in linked + ([None] if None in blobs.values() else []):  # None: the entries that are no blob's links
         with _download_lock(repo, blob.name if blob is not None else None):
             for entry in [e for e in entries if blobs[e] == blob]:
@@ -835,10 +848,12 @@ def _cached_entries(repo: Path, hub: HubFile) -> list[Path]:
     return [entry for entry in inside if os.path.lexists(entry) and not os.path.isdir(entry)]
 
 
-def _linked_anywhere(snapshots: Path, blob: Path) -> bool:
-    """Whether any entry left in `snapshots` (another revision's, another file's of the same bytes) links to `blob`."""
+def _linked_anywhere(snapshots: Path, blob: Path, *, besides: tuple[Path, ...] = ()) -> bool:
+    """Whether any entry left in `snapshots` (another revision's, another file's of the same bytes), other than the
+    entries `besides`, links to `blob`."""
     for folder, _, names in os.walk(snapshots):
-        if any(_linked_blob(os.path.join(folder, name)) == blob for name in names):
+        if any(_linked_blob(os.path.join(folder, name)) == blob and Path(folder, name) not in besides
+               for name in names):
             return True
     return False
 

@@ -106,7 +106,7 @@ def read_manifest(path: str | os.PathLike, warnings: list[str] | None = None) ->
                                         f"{cells[output_column]!r} are inputs{instead}")
                     continue
                 first = False
-                again = _run_together(filled, header) or _header_again(filled, header, folder)
+                again = _run_together(cells, header, ignored) or _header_again(filled, header, folder)
                 if again is None:  # a repeated header's `tune` cell is no setting given: that row fails alone
                     _refuse_a_setting_as_input(cells, settings, folder, shown, line_no)
                 if ignored:  # notes beside each row: the row is what stands in the other columns
@@ -197,12 +197,16 @@ def _is_header(filled: Sequence[str]) -> bool:
         not any("." in cell or "/" in cell or os.sep in cell for cell in filled)
 
 
-def _run_together(filled: Sequence[str], header: tuple[int, list[str]] | None) -> str | None:
+def _run_together(cells: Sequence[str], header: tuple[int, list[str]] | None, notes: set[int]) -> str | None:
     """Why a row is two lines run together, or None. `cat mon.csv tue.csv` where mon.csv has no final newline
     joins mon's last row and tue's first line: read as one row, it failed as "output name 'output': no file type"
     (tue's header) or "m1.gif\ufeffa.png: no such file" (tue's BOM), the join unseen. Seen by tue's BOM inside a
-    cell (a row's own leading one is dropped, `_Records`), or by the row ending in the header's cells."""
-    joined = next((cell for cell in filled if "\ufeff" in cell), None)
+    cell (a row's own leading one is dropped, `_Records`), or by the row ending in the header's cells. A note (a
+    column the header names after its output, `notes`) may hold a U+FEFF of its own, pasted from a web page: in a
+    row no wider than the header, that is no join."""
+    filled = [cell for cell in cells if cell]
+    fits = bool(notes) and not any(cells[max(notes) + 1:])
+    joined = next((cell for i, cell in enumerate(cells) if "\ufeff" in cell and not (fits and i in notes)), None)
     line, names = header if header is not None else (0, [])
     # The row's last cells, as many as the header has, when the row has more: the first of them is a cell of the
     # row run into the header's first name (`m1.gifinput1`), the rest the header's other names.

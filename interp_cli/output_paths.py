@@ -25,7 +25,7 @@ from typing import Optional
 from .errors import UsageError, speaking_to_cli
 from .errors import option as spelt
 from .limits import SIZE
-from .files import PathLike, claim_temp, discard, temp_like, too_long_name, write_target
+from .files import PathLike, claim_temp, discard, kept_from_removal, temp_like, too_long_name, write_target
 from .stops import deferred
 
 
@@ -244,6 +244,15 @@ def _foreign_entries(directory: Path) -> list[str]:
     return sorted(e.name for e in os.scandir(directory) if not (_FRAME_NAME.match(e.name) and e.is_file()))
 
 
+def _kept_frame(directory: Path) -> str | None:
+    """Why a frame in `directory` (a writable one, holding only frames) could not be removed (`kept_from_removal`),
+    or None. Its old frames are removed only after the new folder took its place, so such a frame stayed, hidden in
+    `.name.old-<token>`, for good, the run saying nothing."""
+    folder = os.stat(directory)
+    return next((f"{entry.name} is {why}" for entry in os.scandir(directory)
+                 for why in [kept_from_removal(entry.path, folder)] if why is not None), None)
+
+
 def check_output_path(path: PathLike, *, make_parents: bool = True) -> None:
     """`_check_output_path`, whose refusals name the output as the file at fault (`.path`, --json's "path")."""
     try:
@@ -316,6 +325,12 @@ def _check_output_path(path: PathLike, *, make_parents: bool) -> None:
                     f"{name}: directory already holds other files ({', '.join(foreign[:3])}"
                     f"{', ...' if len(foreign) > 3 else ''}); refusing to replace it"
                 )
+            kept = _kept_frame(target)
+            if kept is not None:  # as a folder not writable: that frame would stay behind, hidden, for good
+                refused = UsageError(f"{name}: the frames already in '{target}' cannot be removed: {kept}; refusing "
+                                     "to replace it")
+                refused.errno = errno.EPERM
+                raise refused
 
 
 def why_missing(folder: Path) -> str:

@@ -180,9 +180,10 @@ def remove_weights(weights: str | os.PathLike) -> dict:
 
     `weights`: a hub preset (`"ffhq"`) or a hub file `"owner/repo/file.pt[@rev]"`: only that file goes, never the
     repo's other files in the cache. A file on this machine named by its path, or the shipped `"demo"`, is not
-    interp's to remove: UsageError; so is a cache folder it would remove from that this user cannot write (nothing
-    is removed then). Nothing of it in the cache, or a download of it running now: InterpError.
-    A morph that has the file open goes on reading it; its blocks are freed when that morph ends.
+    interp's to remove: UsageError; so is a cache folder it would remove from that this user cannot write, or a file
+    there kept from removal (`chattr +i`): nothing is removed then. Nothing of it in the cache, or a download of it
+    running now: InterpError. A morph that has the file open goes on reading it; its blocks are freed when that morph
+    ends.
     """
     from interp_cli.hub_download import RemovalRefused, remove_cached
 
@@ -210,8 +211,7 @@ def remove_weights(weights: str | os.PathLike) -> dict:
         raise InterpError(f"{label}: a download of them is running now (it holds {err.filename}): let it finish, "
                           "then remove them") from None
     except RemovalRefused as err:  # checked before anything went
-        raise UsageError(f"{label}: cannot be removed: you cannot write in {err.filename}; nothing was removed",
-                         path=err.filename) from None
+        raise UsageError(f"{label}: cannot be removed: {err.why}; nothing was removed", path=err.filename) from None
     if not removed.entries:
         from interp_cli.hub_download import hub_cache
 

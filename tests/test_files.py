@@ -328,6 +328,57 @@ def test_a_suspended_holders_claim_is_taken_over_so_a_third_process_waits_for_th
     assert _hidden(tmp_path) == []
 
 
+HOLDER_IN_A_DAEMON_THREAD = """
+import sys, threading, time
+from pathlib import Path
+from interp_cli import files
+out = sys.argv[1]
+def hold():
+    with files.claimed_in_turn(out):
+        Path(out + ".ready").touch()
+        while True:
+            files.show_progress()
+            time.sleep(0.1)
+threading.Thread(target=hold, daemon=True).start()
+while not Path(out + ".go").exists():
+    time.sleep(0.05)
+"""
+
+
+def test_a_resumed_holder_exiting_with_its_claim_still_held_leaves_its_takers_claim(tmp_path):
+    """A Python caller's daemon thread still inside `claimed_in_turn` when the process exits: the exit's settling
+    (`_settle_at_exit`) removed the claim by name, and after a takeover the name is the taker's, so a third process
+    would no longer wait for the live taker. Now a claim is removed at exit only while the name leads to its own."""
+    out = tmp_path / "entry.pt"
+    holder = _claimer(out, "", HOLDER_IN_A_DAEMON_THREAD)
+    holder.send_signal(signal.SIGSTOP)
+    taken, done = [], threading.Event()
+
+    def take_over() -> None:
+        with files.claimed_in_turn(out, stall=0.5) as waited:
+            taken.append((waited, files.claim_holder(out)))
+            done.wait(timeout=120)
+
+    taker = threading.Thread(target=take_over)
+    taker.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not taken:
+            assert time.monotonic() < deadline and taker.is_alive(), "the stalled claim was never taken over"
+            time.sleep(0.02)
+    finally:
+        holder.send_signal(signal.SIGCONT)
+    Path(f"{out}.go").touch()
+    try:
+        assert holder.wait(timeout=60) == 0
+        assert taken == [(True, (os.getpid(), platform.node()))]
+        assert files.claim_holder(out) == (os.getpid(), platform.node())  # still the taker's: a third waits for it
+    finally:
+        done.set()
+        taker.join(timeout=60)
+    assert os.listdir(tmp_path) == [f"{out.name}.go"]
+
+
 def test_a_holder_stopped_for_an_hour_is_taken_over_at_once_but_a_running_one_with_an_old_stamp_is_waited_for(
         tmp_path):
     """A waiter coming to a holder suspended for hours waited the whole bound (900 s for --tune) from its first look.

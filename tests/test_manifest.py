@@ -591,6 +591,21 @@ def test_two_manifests_joined_without_a_newline_between_them_are_a_row_that_fail
     assert [row.problem for row in read_manifest(manifest)] == [None]
 
 
+def test_a_note_holding_a_bom_of_its_own_is_no_join_but_one_run_past_the_header_still_is(tmp_path):
+    """A note pasted from a web page may hold a U+FEFF (a zero-width no-break space): a row of a one-row manifest
+    `input1,input2,output,notes` with one in its note refused the whole manifest as "two lines run together". A
+    row wider than the header with the BOM in its note is still a join (mon.csv with notes, tue.csv without a
+    header)."""
+    manifest = tmp_path / "week.csv"
+    manifest.write_text("input1,input2,output,notes\na.png,b.png,m1.gif,from the web\ufeffpage\n", encoding="utf-8")
+    assert [(row.line, row.problem, row.name) for row in read_manifest(manifest)] == [(2, None, "m1.gif")]
+    manifest.write_text("input1,input2,output,notes\na.png,b.png,m1.gif,seen\ufeffb.png,a.png,m2.gif\n"
+                        "b.png,a.png,m3.gif,\n", encoding="utf-8")
+    assert [row.problem for row in read_manifest(manifest)] == [
+        "is two lines run together: a BOM (U+FEFF) inside 'seen\\ufeffb.png', where a second file began (manifests "
+        "joined, the first without a final newline?): put a line break there", None]
+
+
 @pytest.mark.parametrize("sep", [";", "\t"])
 def test_a_manifest_split_by_semicolons_or_tabs_is_said_to_be_so(tmp_path, sep):
     """Excel saves "CSV" with semicolons where the decimal mark is a comma (and tab-separated text is one menu item

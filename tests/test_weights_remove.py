@@ -313,3 +313,46 @@ def test_a_removal_that_a_read_only_folder_would_stop_part_way_removes_nothing(h
         2, "", f"interp: error: ffhq weights: cannot be removed: you cannot write in {folder}; nothing was removed\n")
     assert sorted((str(p), p.is_symlink()) for p in hf_cache.rglob("*")) == before
     assert found(FFHQ.repo_id, FFHQ.filename) == str(new)
+
+
+def test_an_immutable_blob_refuses_the_removal_before_its_links_go(hf_cache):
+    """A blob marked immutable (`chattr +i`, not even root removes it) in a writable blobs/: the check of the folders
+    passed, the links went, then the blob refused ("operation not permitted", exit 2), the weights no longer found,
+    their bytes still on the disk, and the next try said "not in the Hugging Face cache: nothing to remove". Now one
+    line naming the blob, exit 2, nothing removed."""
+    entry = put(hf_cache, "owner/repo", "file.pt", b"x" * 50, etag="1" * 64)
+    blob = hf_cache / "models--owner--repo" / "blobs" / ("1" * 64)
+    if subprocess.run(["chattr", "+i", str(blob)], capture_output=True).returncode:
+        pytest.skip("needs chattr(1) on a file system with file attributes, as root")
+    try:
+        result = run("weights", "remove", "owner/repo/file.pt")
+    finally:
+        subprocess.run(["chattr", "-i", str(blob)], check=True)
+    assert (result.exit_code, result.stderr) == (
+        2, f"interp: error: weights owner/repo/file.pt: cannot be removed: {blob} is immutable (chattr +i); nothing "
+           "was removed\n")
+    assert found("owner/repo", "file.pt") == str(entry) and blob.read_bytes() == b"x" * 50
+
+
+def test_a_revision_whose_blob_another_revision_links_goes_though_blobs_is_read_only(hf_cache):
+    """The up-front check asked for a writable blobs/ whenever the file had a blob, though a blob another revision's
+    snapshot still links stays: `weights remove owner/repo/file.pt@OLD` with blobs/ of mode 555 was refused ("you
+    cannot write in .../blobs; nothing was removed", exit 2), where only the old revision's link goes. Run with file
+    modes binding (as root: under setpriv)."""
+    from tests.file_modes import file_modes_binding
+
+    new = put(hf_cache, "owner/repo", "file.pt", b"x" * 50, etag="1" * 64)
+    old = put(hf_cache, "owner/repo", "file.pt", b"x" * 50, etag="1" * 64, commit=OLD_COMMIT, ref=None)
+    blobs = hf_cache / "models--owner--repo" / "blobs"
+    prefix = file_modes_binding()
+    blobs.chmod(0o555)
+    try:
+        done = subprocess.run([*prefix, sys.executable, "-m", "interp_cli", "weights", "remove",
+                               f"owner/repo/file.pt@{OLD_COMMIT}"], capture_output=True, text=True, timeout=120,
+                              env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1])))
+    finally:
+        blobs.chmod(0o755)
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    assert done.stdout == f"owner/repo/file.pt@{OLD_COMMIT}: removed from the Hugging Face cache, 0 bytes freed\n"
+    assert not os.path.lexists(old) and not old.parent.exists()
+    assert found("owner/repo", "file.pt") == str(new) and new.read_bytes() == b"x" * 50

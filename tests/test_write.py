@@ -242,6 +242,58 @@ def test_a_frames_folder_whose_frames_cannot_be_removed_is_refused_not_half_repl
     assert [entry for entry in os.listdir(tmp_path) if entry.startswith(".")] == []
 
 
+@pytest.mark.parametrize("flag", ["i", "a"])
+def test_a_frames_folder_holding_an_immutable_frame_is_refused_not_left_behind_hidden(tmp_path, flag):
+    """`-o frames/` over frames one of which is immutable or append-only (`chattr +i`, `+a`: not even root removes
+    it): the new frames took the folder's place, exit 0, and the old folder stayed beside it for good, hidden
+    (`.frames.old-...`), that frame in it, the run saying nothing. The output is now refused up front, exit 2."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for n in range(2):
+        Image.new("RGB", (4, 4), (9, n, 9)).save(frames / f"frame_000{n}.png")
+    older = sorted((p.name, p.read_bytes()) for p in frames.iterdir())
+    if subprocess.run(["chattr", f"+{flag}", str(frames / "frame_0001.png")], capture_output=True).returncode:
+        pytest.skip("needs chattr(1) on a file system with file attributes, as root")
+    try:
+        done = _morph_under_file_modes(tmp_path, f"{frames}/")
+    finally:
+        subprocess.run(["chattr", "-R", f"-{flag}", str(tmp_path)], check=True)  # and an old folder's, left
+    why = {"i": "immutable (chattr +i)", "a": "append-only (chattr +a)"}[flag]
+    assert (done.returncode, done.stderr) == (2, f"interp: error: {frames}/: the frames already in '{frames}' cannot "
+                                                 f"be removed: frame_0001.png is {why}; refusing to replace it\n")
+    assert sorted((p.name, p.read_bytes()) for p in frames.iterdir()) == older
+    assert [entry for entry in os.listdir(tmp_path) if entry.startswith(".")] == []
+
+
+def test_a_frames_folder_of_another_users_frames_in_a_sticky_folder_is_refused_not_left_behind_hidden():
+    """A frames folder of mode 1777 (shared, sticky, as /tmp) holding another user's frames, in a folder this user may
+    write in: the folder is writable, so `-o frames/` wrote the new frames in its place, exit 0, but the old ones, not
+    this user's to remove from a sticky folder, stayed beside it for good (`.frames.old-...`). Now refused up front.
+    Run as root: the command as `nobody` (setpriv), the frames root's."""
+    import tempfile
+
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv(1) to run the command as another user")
+    shared = Path(tempfile.mkdtemp())  # not in tmp_path, whose parent is root's, 700: nobody could search it
+    try:
+        shared.chmod(0o777)
+        frames = shared / "frames"
+        frames.mkdir()
+        Image.new("RGB", (4, 4), (9, 9, 9)).save(frames / "frame_0000.png")
+        frames.chmod(0o1777)
+        env = dict(os.environ, HF_HUB_OFFLINE="1", INTERP_CACHE_DIR=str(shared / "cache"), PYTHONPATH=str(ROOT))
+        done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m",
+                               "interp_cli", DEMO_A, DEMO_B, "--weights", "demo", "--steps", "2", "-o", f"{frames}/"],
+                              env=env, capture_output=True, text=True, timeout=300, cwd=shared)
+        assert (done.returncode, done.stderr) == (
+            2, f"interp: error: {frames}/: the frames already in '{frames}' cannot be removed: frame_0000.png is "
+               "another user's, in a sticky folder; refusing to replace it\n")
+        assert os.listdir(frames) == ["frame_0000.png"]
+        assert [entry for entry in os.listdir(shared) if entry.startswith(".")] == []
+    finally:
+        shutil.rmtree(shared)
+
+
 def _written_temp(folder: Path) -> bool:
     """Whether a writer's temp in `folder` holds a frame: rendering has begun (the output check's probe, a temp of
     the same name, made and removed at once, never holds anything)."""
