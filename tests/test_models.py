@@ -357,6 +357,40 @@ def test_missing_and_unexpected_keys(tmp_path, tiny_ckpt):
         load_model(tmp_path / "shape.pt")
 
 
+def test_a_stray_key_beside_the_encoder_and_decoder_is_refused_by_name(tmp_path, tiny_ckpt):
+    """A state dict with weights that are neither the encoder's nor the generator's (another network saved into the
+    file, a damaged key) is not an e4e checkpoint this code reads right: named, not loaded."""
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    stray = dict(ckpt, state_dict=dict(ckpt["state_dict"], **{"discriminator.weight": torch.zeros(1)}))
+    torch.save(stray, tmp_path / "stray.pt")
+    with pytest.raises(CheckpointError, match=r"^stray\.pt: unexpected keys discriminator\.weight$"):
+        load_model(tmp_path / "stray.pt")
+
+
+def test_a_latent_avg_saved_as_one_code_loads_as_that_code_at_every_layer(tmp_path, tiny_ckpt):
+    """e4e trainings save the average code either per layer `[n_latent, D]` or once `[D]`: both load, and encode
+    alike."""
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    assert ckpt["latent_avg"].ndim == 2
+    one = ckpt["latent_avg"][0]
+    per_layer = dict(ckpt, latent_avg=one.expand_as(ckpt["latent_avg"]).clone())
+    torch.save(per_layer, tmp_path / "per_layer.pt")
+    torch.save(dict(ckpt, latent_avg=one.clone()), tmp_path / "once.pt")
+    x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    a, b = load_model(tmp_path / "per_layer.pt"), load_model(tmp_path / "once.pt")
+    assert torch.equal(a.latent_avg, b.latent_avg)
+    assert torch.equal(a.encode(x), b.encode(x))
+
+
+def test_a_checkpoint_trained_without_start_from_latent_avg_encodes_without_it(tmp_path, tiny_ckpt):
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    torch.save(dict(ckpt, opts=dict(ckpt["opts"], start_from_latent_avg=False)), tmp_path / "plain.pt")
+    x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with_avg, plain = load_model(tiny_ckpt), load_model(tmp_path / "plain.pt")
+    assert not plain.start_from_latent_avg
+    assert torch.allclose(plain.encode(x), with_avg.encode(x) - with_avg.latent_avg, atol=1e-6)
+
+
 def test_wrong_top_level_layout(tmp_path):
     torch.save({"model": {"w": torch.zeros(1)}}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match=r"^other\.pt: not an e4e or StyleGAN2 checkpoint"):
