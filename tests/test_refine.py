@@ -269,6 +269,25 @@ def test_targets_of_another_size_are_resized(gen, problem):
         assert _mse(gen, refined, target) < 0.5 * before
 
 
+def test_a_photo_at_a_whole_multiple_of_the_model_size_is_compared_at_its_exact_pixel_averages(problem):
+    """A 4x photo whose pixels are each repeated 4x4 (and a 2x one) is the
+    image itself to the model: the box filter gives it back exactly, where a bilinear filter would blur it."""
+    from interp_cli.refine import _resize_targets
+
+    target, _ = problem
+    size = target.shape[-1]
+    for factor in (2, 4):
+        big = torch.nn.functional.interpolate(target, scale_factor=factor, mode="nearest")
+        assert torch.allclose(_resize_targets(big, size), target, atol=1e-6)
+    assert _resize_targets(target, size) is target
+
+
+def test_optimising_noise_without_the_noise_to_write_it_to_is_refused(gen, problem):
+    target, init = problem
+    with pytest.raises(ValueError, match="optimize_noise=True needs the noise list"):
+        refine_codes(gen, target, init, steps=1, optimize_noise=True)
+
+
 def test_progress_callback(gen, problem):
     target, init = problem
     calls = []
