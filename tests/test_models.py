@@ -391,6 +391,26 @@ def test_a_checkpoint_trained_without_start_from_latent_avg_encodes_without_it(t
     assert torch.allclose(plain.encode(x), with_avg.encode(x) - with_avg.latent_avg, atol=1e-6)
 
 
+def test_truncation_pulls_an_e4e_checkpoints_faces_toward_its_own_latent_avg(tiny_ckpt):
+    """`--truncation 0` draws the checkpoint's average face (its saved latent_avg), not nothing and not the mapping
+    network's own estimate."""
+    model = load_model(tiny_ckpt)
+    gen = model.generator
+    w = torch.randn(1, gen.n_latent, gen.style_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        at_avg = gen(w, truncation=0.0, truncation_latent=model.average_w(), noise=gen.make_noise("const"))
+        expected = gen(model.latent_avg.mean(0).expand(1, gen.n_latent, -1), noise=gen.make_noise("const"))
+    assert max_abs(at_avg, expected) <= 1e-6
+
+
+def test_a_python_caller_loading_a_file_that_is_not_there_gets_one_checkpoint_error_naming_it(tmp_path):
+    with pytest.raises(CheckpointError, match=r"^gone\.pt: weights file not found$"):
+        load_model(tmp_path / "gone.pt")
+    (tmp_path / "folder.pt").mkdir()
+    with pytest.raises(CheckpointError, match=r"^folder\.pt: weights file not found$"):
+        load_model(tmp_path / "folder.pt")
+
+
 def test_wrong_top_level_layout(tmp_path):
     torch.save({"model": {"w": torch.zeros(1)}}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match=r"^other\.pt: not an e4e or StyleGAN2 checkpoint"):

@@ -270,15 +270,15 @@ def test_targets_of_another_size_are_resized(gen, problem):
 
 
 def test_a_photo_at_a_whole_multiple_of_the_model_size_is_compared_at_its_exact_pixel_averages(problem):
-    """A 4x photo whose pixels are each repeated 4x4 (and a 2x one) is the
+    """A photo whose pixels are each repeated 2x2, 4x4, or along one side only (a whole factor each way) is the
     image itself to the model: the box filter gives it back exactly, where a bilinear filter would blur it."""
     from interp_cli.refine import _resize_targets
 
     target, _ = problem
     size = target.shape[-1]
-    for factor in (2, 4):
-        big = torch.nn.functional.interpolate(target, scale_factor=factor, mode="nearest")
-        assert torch.allclose(_resize_targets(big, size), target, atol=1e-6)
+    for shape in ((2 * size, 2 * size), (4 * size, 4 * size), (size, 2 * size), (3 * size, size)):
+        big = torch.nn.functional.interpolate(target, size=shape, mode="nearest")
+        assert torch.allclose(_resize_targets(big, size), target, atol=1e-6), shape
     assert _resize_targets(target, size) is target
 
 
@@ -321,7 +321,7 @@ def test_refine_rejects_bad_arguments(gen, problem):
         refine_codes(gen, target, init, steps=1, loss="l1")
     with pytest.raises(UsageError):
         refine_codes(gen, target, init, steps=-1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^targets must be \[2, 3, H, W\]"):
         refine_codes(gen, target[:1], init, steps=1)
     with pytest.raises(ValueError):
         refine_codes(gen, target, init[:, :3], steps=1)
