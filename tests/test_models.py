@@ -426,6 +426,14 @@ def test_a_generator_only_checkpoint_with_no_latent_avg_truncates_toward_its_map
     assert ((avg - codes.mean(0)).abs() <= 6 * codes.std(0) / 64).all()
 
 
+def test_an_encoder_missing_a_key_its_layout_is_read_from_is_named(tmp_path, tiny_ckpt):
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    state = {k: v for k, v in ckpt["state_dict"].items() if k != "encoder.styles.0.linear.weight"}
+    torch.save(dict(ckpt, state_dict=state), tmp_path / "cut.pt")
+    with pytest.raises(CheckpointError, match=r"^cut\.pt: encoder is missing key 'styles\.0\.linear\.weight'$"):
+        load_model(tmp_path / "cut.pt")
+
+
 def test_wrong_top_level_layout(tmp_path):
     torch.save({"model": {"w": torch.zeros(1)}}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match=r"^other\.pt: not an e4e or StyleGAN2 checkpoint"):
