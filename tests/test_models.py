@@ -357,6 +357,83 @@ def test_missing_and_unexpected_keys(tmp_path, tiny_ckpt):
         load_model(tmp_path / "shape.pt")
 
 
+def test_a_stray_key_beside_the_encoder_and_decoder_is_refused_by_name(tmp_path, tiny_ckpt):
+    """A state dict with weights that are neither the encoder's nor the generator's (another network saved into the
+    file, a damaged key) is not an e4e checkpoint this code reads right: named, not loaded."""
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    stray = dict(ckpt, state_dict=dict(ckpt["state_dict"], **{"discriminator.weight": torch.zeros(1)}))
+    torch.save(stray, tmp_path / "stray.pt")
+    with pytest.raises(CheckpointError, match=r"^stray\.pt: unexpected keys discriminator\.weight$"):
+        load_model(tmp_path / "stray.pt")
+
+
+def test_a_latent_avg_saved_as_one_code_loads_as_that_code_at_every_layer(tmp_path, tiny_ckpt):
+    """e4e trainings save the average code either per layer `[n_latent, D]` or once `[D]`: both load, and encode
+    alike."""
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    assert ckpt["latent_avg"].ndim == 2
+    one = ckpt["latent_avg"][0]
+    per_layer = dict(ckpt, latent_avg=one.expand_as(ckpt["latent_avg"]).clone())
+    torch.save(per_layer, tmp_path / "per_layer.pt")
+    torch.save(dict(ckpt, latent_avg=one.clone()), tmp_path / "once.pt")
+    x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    a, b = load_model(tmp_path / "per_layer.pt"), load_model(tmp_path / "once.pt")
+    assert torch.equal(a.latent_avg, b.latent_avg)
+    assert torch.equal(a.encode(x), b.encode(x))
+
+
+def test_a_checkpoint_trained_without_start_from_latent_avg_encodes_without_it(tmp_path, tiny_ckpt):
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    torch.save(dict(ckpt, opts=dict(ckpt["opts"], start_from_latent_avg=False)), tmp_path / "plain.pt")
+    x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with_avg, plain = load_model(tiny_ckpt), load_model(tmp_path / "plain.pt")
+    assert not plain.start_from_latent_avg
+    assert torch.allclose(plain.encode(x), with_avg.encode(x) - with_avg.latent_avg, atol=1e-6)
+
+
+def test_truncation_pulls_an_e4e_checkpoints_faces_toward_its_own_latent_avg(tiny_ckpt):
+    """`--truncation 0` draws the checkpoint's average face (its saved latent_avg), not nothing and not the mapping
+    network's own estimate."""
+    model = load_model(tiny_ckpt)
+    gen = model.generator
+    w = torch.randn(1, gen.n_latent, gen.style_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        at_avg = gen(w, truncation=0.0, truncation_latent=model.average_w(), noise=gen.make_noise("const"))
+        expected = gen(model.latent_avg.mean(0).expand(1, gen.n_latent, -1), noise=gen.make_noise("const"))
+    assert max_abs(at_avg, expected) <= 1e-6
+
+
+def test_a_python_caller_loading_a_file_that_is_not_there_gets_one_checkpoint_error_naming_it(tmp_path):
+    with pytest.raises(CheckpointError, match=r"^gone\.pt: weights file not found$"):
+        load_model(tmp_path / "gone.pt")
+    (tmp_path / "folder.pt").mkdir()
+    with pytest.raises(CheckpointError, match=r"^folder\.pt: weights file not found$"):
+        load_model(tmp_path / "folder.pt")
+
+
+def test_a_generator_only_checkpoint_with_no_latent_avg_truncates_toward_its_mapped_average(tmp_path, tiny_ckpt):
+    """A rosinality `g_ema` saved without `latent_avg` still renders `--truncation` frames: toward the average of
+    its mapping network's codes."""
+    gen = load_model(tiny_ckpt).generator
+    torch.save({"g_ema": gen.state_dict()}, tmp_path / "g.pt")
+    model = load_model(tmp_path / "g.pt")
+    assert model.latent_avg is None
+    avg = model.average_w()
+    with torch.no_grad():
+        codes = gen.style(torch.randn(4096, gen.style_dim, generator=torch.Generator().manual_seed(1)))
+    # Two means of 4096 mapped codes (other draws) agree to within a few standard errors, each dimension.
+    assert avg.shape == (gen.style_dim,)
+    assert ((avg - codes.mean(0)).abs() <= 6 * codes.std(0) / 64).all()
+
+
+def test_an_encoder_missing_a_key_its_layout_is_read_from_is_named(tmp_path, tiny_ckpt):
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    state = {k: v for k, v in ckpt["state_dict"].items() if k != "encoder.styles.0.linear.weight"}
+    torch.save(dict(ckpt, state_dict=state), tmp_path / "cut.pt")
+    with pytest.raises(CheckpointError, match=r"^cut\.pt: encoder is missing key 'styles\.0\.linear\.weight'$"):
+        load_model(tmp_path / "cut.pt")
+
+
 def test_wrong_top_level_layout(tmp_path):
     torch.save({"model": {"w": torch.zeros(1)}}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError, match=r"^other\.pt: not an e4e or StyleGAN2 checkpoint"):

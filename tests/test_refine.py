@@ -269,6 +269,25 @@ def test_targets_of_another_size_are_resized(gen, problem):
         assert _mse(gen, refined, target) < 0.5 * before
 
 
+def test_a_photo_at_a_whole_multiple_of_the_model_size_is_compared_at_its_exact_pixel_averages(problem):
+    """A photo whose pixels are each repeated 2x2, 4x4, or along one side only (a whole factor each way) is the
+    image itself to the model: the box filter gives it back exactly, where a bilinear filter would blur it."""
+    from interp_cli.refine import _resize_targets
+
+    target, _ = problem
+    size = target.shape[-1]
+    for shape in ((2 * size, 2 * size), (4 * size, 4 * size), (size, 2 * size), (3 * size, size)):
+        big = torch.nn.functional.interpolate(target, size=shape, mode="nearest")
+        assert torch.allclose(_resize_targets(big, size), target, atol=1e-6), shape
+    assert _resize_targets(target, size) is target
+
+
+def test_optimising_noise_without_the_noise_to_write_it_to_is_refused(gen, problem):
+    target, init = problem
+    with pytest.raises(ValueError, match="optimize_noise=True needs the noise list"):
+        refine_codes(gen, target, init, steps=1, optimize_noise=True)
+
+
 def test_progress_callback(gen, problem):
     target, init = problem
     calls = []
@@ -302,7 +321,7 @@ def test_refine_rejects_bad_arguments(gen, problem):
         refine_codes(gen, target, init, steps=1, loss="l1")
     with pytest.raises(UsageError):
         refine_codes(gen, target, init, steps=-1)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"^targets must be \[2, 3, H, W\]"):
         refine_codes(gen, target[:1], init, steps=1)
     with pytest.raises(ValueError):
         refine_codes(gen, target, init[:, :3], steps=1)
