@@ -253,6 +253,14 @@ def _kept_frame(directory: Path) -> str | None:
                  for why in [kept_from_removal(entry.path, folder)] if why is not None), None)
 
 
+def _frames_kept(name: str, target: Path, why: str, code: int) -> UsageError:
+    """The refusal of an output folder whose old frames could not all be removed (`why`), with the errno it stands
+    for (as `errors.environment_error`'s)."""
+    refused = UsageError(f"{name}: the frames already in '{target}' cannot be removed{why}; refusing to replace it")
+    refused.errno = code
+    return refused
+
+
 def check_output_path(path: PathLike, *, make_parents: bool = True) -> None:
     """`_check_output_path`, whose refusals name the output as the file at fault (`.path`, --json's "path")."""
     try:
@@ -315,10 +323,7 @@ def _check_output_path(path: PathLike, *, make_parents: bool) -> None:
             if not os.access(target, os.W_OK | os.X_OK):
                 # Its frames are deleted only after the new folder took its place: from a folder the user cannot
                 # write in they could not be, and were left behind, hidden (`.name.old-<token>`), for good.
-                refused = UsageError(f"{name}: the frames already in '{target}' cannot be removed (the directory is "
-                                     "not writable); refusing to replace it")
-                refused.errno = errno.EACCES
-                raise refused
+                raise _frames_kept(name, target, " (the directory is not writable)", errno.EACCES)
             foreign = _foreign_entries(target)
             if foreign:
                 raise UsageError(
@@ -327,10 +332,7 @@ def _check_output_path(path: PathLike, *, make_parents: bool) -> None:
                 )
             kept = _kept_frame(target)
             if kept is not None:  # as a folder not writable: that frame would stay behind, hidden, for good
-                refused = UsageError(f"{name}: the frames already in '{target}' cannot be removed: {kept}; refusing "
-                                     "to replace it")
-                refused.errno = errno.EPERM
-                raise refused
+                raise _frames_kept(name, target, f": {kept}", errno.EPERM)
 
 
 def why_missing(folder: Path) -> str:
