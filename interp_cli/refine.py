@@ -224,7 +224,7 @@ def _lr_at(step: int, steps: int, lr: float) -> float:
 ANTIALIAS_ON = ("cpu", "cuda")
 
 
-def _resize_targets(targets: torch.Tensor, size: int) -> torch.Tensor:
+def resize_targets(targets: torch.Tensor, size: int) -> torch.Tensor:
     """`[B, 3, H, W]` -> `[B, 3, size, size]`: box filter for integer shrink factors, else antialiased bilinear."""
     height, width = targets.shape[2], targets.shape[3]
     if (height, width) == (size, size):
@@ -253,11 +253,11 @@ def _frozen(module: torch.nn.Module):
             p.requires_grad_(flag)
 
 
-def _deterministic(device: torch.device, seed: int | None) -> contextlib.AbstractContextManager:
+def deterministic(device: torch.device, seed: int | None) -> contextlib.AbstractContextManager:
     """For a seeded run on CUDA, cuDNN pinned to deterministic kernels; elsewhere nothing.
 
     The seed itself never touches torch's process-wide RNG (`torch.manual_seed`): a seeded run's draws
-    come from a `torch.Generator` of its own (`_seeded`). Seeding the global RNG, even saved and put back
+    come from a `torch.Generator` of its own (`seeded`). Seeding the global RNG, even saved and put back
     around the run, let two runs overlapping in threads (a `Session`'s morphs in a thread pool) draw each
     other's numbers, and the caller's other threads draw interp's while it ran. The cuDNN flags are
     process-wide: they are held by reference count (`torch_flags`), so refinements and tunings that
@@ -268,7 +268,7 @@ def _deterministic(device: torch.device, seed: int | None) -> contextlib.Abstrac
     return deterministic_cudnn()
 
 
-def _seeded(seed: int | None) -> torch.Generator | None:
+def seeded(seed: int | None) -> torch.Generator | None:
     """A CPU generator of `seed`'s own (None: torch's global one, an unseeded run's). Draw on the CPU, then
     move the numbers: the same seed then gives the same numbers on every device, which own generators
     (CUDA's Philox, MPS's) would not."""
@@ -346,18 +346,18 @@ def refine_codes(generator: torch.nn.Module, targets: torch.Tensor, init_codes: 
 
     # Work in float32 whatever the codes' dtype: Adam's moments in half precision underflow.
     start = init_codes.detach().to(torch.float32).clone()
-    target = _resize_targets(targets.detach().to(device=device, dtype=torch.float32).clone(), size)
+    target = resize_targets(targets.detach().to(device=device, dtype=torch.float32).clone(), size)
     if levels is None:
         levels = default_levels(size)
     buffers = generator.noise_buffers()
 
     # Strict fp32 on CUDA (no TF32): --refine, like encoding, runs in float32 (`torch_flags.strict_fp32`).
-    with _deterministic(device, seed), strict_fp32(device), _frozen(generator), torch.enable_grad():
+    with deterministic(device, seed), strict_fp32(device), _frozen(generator), torch.enable_grad():
         if noise is None:
             noise_maps: list[torch.Tensor | None] = [b.detach().to(device).clone() for b in buffers]
         else:
             noise_maps = []
-            draw = _seeded(seed)
+            draw = seeded(seed)
             for entry, buf in zip(noise, buffers):
                 if entry is None and optimize_noise:
                     entry = torch.randn(buf.shape, generator=draw, dtype=torch.float32).to(device)

@@ -45,7 +45,7 @@ from interp_cli.files import atomic_write, claimed_in_turn, clean_stale_temps, r
 from interp_cli.optim import FlatAdam
 from interp_cli.limits import TUNE_DEFAULT_STEPS
 from interp_cli.models.checkpoint import all_finite
-from interp_cli.refine import _deterministic, _resize_targets, _seeded, default_levels, laplacian_loss
+from interp_cli.refine import default_levels, deterministic, laplacian_loss, resize_targets, seeded
 from interp_cli.stops import raise_swallowed
 from interp_cli.torch_flags import strict_fp32
 
@@ -101,13 +101,7 @@ def _render(generator: torch.nn.Module, codes: torch.Tensor, noise) -> torch.Ten
     `ONE_PASS_UP_TO` px are left as loaded (see benchmarks/README.md)."""
     if generator.size <= ONE_PASS_UP_TO:
         return generator(codes, noise=noise)
-    out = generator.input(codes.shape[0])
-    if out.device.type in generator.CHANNELS_LAST_ON:
-        out = out.contiguous(memory_format=torch.channels_last)
-    out = generator.conv1(out, codes[:, 0], noise[0])
-    skip = generator.to_rgb1(out, codes[:, 1])
-    blocks = range(int(math.log2(ONE_PASS_UP_TO)) - 2)  # block b ends at 2 ** (b + 3) px
-    return generator._blocks(out, skip, codes, noise, blocks)[1]
+    return generator.image_at(codes, noise, ONE_PASS_UP_TO)
 
 
 def _lr_at(step: int, steps: int, lr: float) -> float:
@@ -244,7 +238,7 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
     once = _distinct(pivots, targets)
     pivots, targets = pivots[once], targets[once]
     size = min(generator.size, ONE_PASS_UP_TO)
-    target = _resize_targets(targets, size)
+    target = resize_targets(targets, size)
     levels = default_levels(size)
     if noise is None:
         noise = generator.noise_buffers()
@@ -260,13 +254,13 @@ def tune_generator(generator: torch.nn.Module, targets: torch.Tensor | None, piv
     for p in params:
         p.requires_grad_(True)
     optimizer = FlatAdam(params, lr)
-    draw = _seeded(seed)  # the locality codes' own generator: torch's global RNG is left alone
+    draw = seeded(seed)  # the locality codes' own generator: torch's global RNG is left alone
     # Small models: one pass for the pivots and the step's locality code (at 64 px a step's cost is
     # mostly per-layer overhead). Large ones: one image per pass, gradients accumulated, so that only
     # one image's activations are alive.
     chunk = len(pivots) + 1 if generator.size <= ONE_PASS_UP_TO else 1
     # Strict fp32 on CUDA (no TF32), as --refine and encoding (`torch_flags.strict_fp32`).
-    with _deterministic(device, seed), strict_fp32(device), torch.enable_grad():
+    with deterministic(device, seed), strict_fp32(device), torch.enable_grad():
         pool = _LocalityPool(generator, anchors, segments, steps, noise, draw) if locality > 0 else None
         for step in range(steps):
             raise_swallowed()  # a stop a bare `except:` swallowed (stops' module doc) ends it here

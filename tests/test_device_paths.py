@@ -162,11 +162,11 @@ def test_refine_and_tune_on_the_mps_path_give_the_cpu_paths_numbers(monkeypatch)
 
 def test_antialiased_resizing_off_the_devices_that_have_it_runs_on_the_host_and_comes_back(monkeypatch):
     photos = torch.rand(2, 3, 50, 70, generator=torch.Generator().manual_seed(3))
-    usual = refine._resize_targets(photos, 32)
+    usual = refine.resize_targets(photos, 32)
     monkeypatch.setattr(refine, "ANTIALIAS_ON", ())
     moved = []
     real_cpu = torch.Tensor.cpu
     monkeypatch.setattr(torch.Tensor, "cpu", lambda self, *a, **k: moved.append(self.shape) or real_cpu(self, *a, **k))
-    on_host = refine._resize_targets(photos, 32)
+    on_host = refine.resize_targets(photos, 32)
     assert moved == [photos.shape] and on_host.device == photos.device
     assert torch.equal(on_host, usual)

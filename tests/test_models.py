@@ -682,3 +682,21 @@ def test_a_checkpoint_this_process_has_no_room_to_map_is_not_called_damaged():
     done = subprocess.run([sys.executable, "-c", _LOAD_SHORT_OF_ADDRESS_SPACE, str(DEMO)], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.stdout.startswith("out of memory: this process may use only "), done.stdout + done.stderr
+
+
+def test_a_generators_image_at_a_lower_size_is_the_image_a_generator_of_that_size_draws_with_its_layers():
+    """`Generator.image_at` (what `--tune` compares for models over 256 px): the image at 16 px of a 32 px
+    generator is the image a 16 px generator holding the same lower layers draws from the same codes and noise,
+    and at the generator's own size it is the generator's image."""
+    channels = {4: 16, 8: 16, 16: 8, 32: 8}
+    torch.manual_seed(0)
+    big = Generator(GeneratorConfig(size=32, style_dim=16, n_mlp=2, channels=channels)).eval()
+    small = Generator(GeneratorConfig(size=16, style_dim=16, n_mlp=2, channels=channels)).eval()
+    small.load_state_dict({name: value for name, value in big.state_dict().items() if name in small.state_dict()})
+    w = torch.randn(2, big.n_latent, 16, generator=torch.Generator().manual_seed(1))
+    noise = big.make_noise("random", seed=3)
+    with torch.no_grad():
+        assert max_abs(big.image_at(w, noise, 32), big(w, noise=noise)) <= 1e-6
+        at_16 = big.image_at(w, noise, 16)
+        assert at_16.shape == (2, 3, 16, 16)
+        assert max_abs(at_16, small(w[:, :small.n_latent], noise=noise[:small.num_layers])) <= 1e-6

@@ -272,14 +272,14 @@ def test_targets_of_another_size_are_resized(gen, problem):
 def test_a_photo_at_a_whole_multiple_of_the_model_size_is_compared_at_its_exact_pixel_averages(problem):
     """A photo whose pixels are each repeated 2x2, 4x4, or along one side only (a whole factor each way) is the
     image itself to the model: the box filter gives it back exactly, where a bilinear filter would blur it."""
-    from interp_cli.refine import _resize_targets
+    from interp_cli.refine import resize_targets
 
     target, _ = problem
     size = target.shape[-1]
     for shape in ((2 * size, 2 * size), (4 * size, 4 * size), (size, 2 * size), (3 * size, size)):
         big = torch.nn.functional.interpolate(target, size=shape, mode="nearest")
-        assert torch.allclose(_resize_targets(big, size), target, atol=1e-6), shape
-    assert _resize_targets(target, size) is target
+        assert torch.allclose(resize_targets(big, size), target, atol=1e-6), shape
+    assert resize_targets(target, size) is target
 
 
 def test_optimising_noise_without_the_noise_to_write_it_to_is_refused(gen, problem):
@@ -359,13 +359,13 @@ def test_a_seeded_refinement_never_reseeds_a_device_generator(monkeypatch):
     """A seeded run draws from a CPU generator of its own: `torch.manual_seed` reseeded the MPS and CUDA
     generators too, which had to be saved and put back (MPS's was not at first). (No MPS here: the
     torch.mps RNG functions are stand-ins, which `torch.manual_seed` calls.)"""
-    from interp_cli.refine import _deterministic
+    from interp_cli.refine import deterministic
 
     calls = []
     monkeypatch.setattr(torch.mps, "get_rng_state", lambda *a, **k: calls.append("get"))
     monkeypatch.setattr(torch.mps, "set_rng_state", lambda *a, **k: calls.append("set"))
     monkeypatch.setattr(torch.mps, "manual_seed", lambda seed: calls.append(f"seeded {seed}"))
-    with _deterministic(torch.device("mps"), 3):
+    with deterministic(torch.device("mps"), 3):
         pass
     assert calls == []
 
@@ -449,13 +449,13 @@ def test_overlapping_refinements_keep_cudnn_deterministic_until_the_last_ends():
     (a Session's morphs). The first to end used to restore the flags under the other, which then ran
     with nondeterministic, autotuned kernels, and the last left them pinned. (The cuDNN flags are the
     real ones, and need no GPU to be set.)"""
-    from interp_cli.refine import _deterministic
+    from interp_cli.refine import deterministic
 
     cudnn = torch.backends.cudnn
     saved = cudnn.deterministic, cudnn.benchmark
     cudnn.deterministic, cudnn.benchmark = False, True  # as benchmarks/device_check.py runs
     try:
-        first, second = _deterministic(torch.device("cuda:0"), 0), _deterministic(torch.device("cuda:1"), 0)
+        first, second = deterministic(torch.device("cuda:0"), 0), deterministic(torch.device("cuda:1"), 0)
         first.__enter__()
         second.__enter__()  # a second thread starts refining
         assert (cudnn.deterministic, cudnn.benchmark) == (True, False)

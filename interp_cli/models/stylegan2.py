@@ -611,13 +611,7 @@ class Generator(nn.Module):
             noise = self.noise_buffers()
 
         batch = latent.shape[0]
-        out = self.input(batch)
-        if self.channels_last_for(out):
-            # NHWC: oneDNN and cuDNN convolve it directly; NCHW costs a layout conversion of
-            # every conv's input and output (two full passes per layer on CPU).
-            out = out.contiguous(memory_format=torch.channels_last)
-        out = self.conv1(out, latent[:, 0], noise[0])
-        skip = self.to_rgb1(out, latent[:, 1])
+        out, skip = self._head(latent, noise)
 
         n_blocks = len(self.to_rgbs)
         split = n_blocks
@@ -639,6 +633,28 @@ class Generator(nn.Module):
                                            range(split, n_blocks))[1])
             skip = torch.cat(frames)
         return skip.contiguous()
+
+    def image_at(self, latent: torch.Tensor, noise: Sequence[torch.Tensor | None], size: int) -> torch.Tensor:
+        """The image at `size` px (a power of two up to `self.size`) that the blocks above it only add finer
+        detail to: their RGB skip output, with only the blocks up to `size` run (tuning a 1024 px model
+        compares its 256 px image: `tune._render`).
+
+        `latent [B, n_latent, D]` W+ codes, `noise` one entry per layer -> `[B, 3, size, size]`.
+        """
+        out, skip = self._head(latent, noise)
+        return self._blocks(out, skip, latent, noise, range(int(math.log2(size)) - 2))[1]  # block b ends at 2**(b+3)
+
+    def _head(self, latent: torch.Tensor,
+              noise: Sequence[torch.Tensor | None]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The constant input through the first conv and its RGB: `latent [B, n_latent, D]` ->
+        `out [B, C, 4, 4]` features (in the layout `channels_last_for` picks) and `skip [B, 3, 4, 4]`."""
+        out = self.input(latent.shape[0])
+        if self.channels_last_for(out):
+            # NHWC: oneDNN and cuDNN convolve it directly; NCHW costs a layout conversion of
+            # every conv's input and output (two full passes per layer on CPU).
+            out = out.contiguous(memory_format=torch.channels_last)
+        out = self.conv1(out, latent[:, 0], noise[0])
+        return out, self.to_rgb1(out, latent[:, 1])
 
     def _blocks(self, out: torch.Tensor, skip: torch.Tensor, latent: torch.Tensor,
                 noise: Sequence[torch.Tensor | None], blocks: range) -> tuple[torch.Tensor, torch.Tensor]:
