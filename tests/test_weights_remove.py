@@ -320,14 +320,12 @@ def test_an_immutable_blob_refuses_the_removal_before_its_links_go(hf_cache):
     passed, the links went, then the blob refused ("operation not permitted", exit 2), the weights no longer found,
     their bytes still on the disk, and the next try said "not in the Hugging Face cache: nothing to remove". Now one
     line naming the blob, exit 2, nothing removed."""
+    from tests.file_modes import file_attribute
+
     entry = put(hf_cache, "owner/repo", "file.pt", b"x" * 50, etag="1" * 64)
     blob = hf_cache / "models--owner--repo" / "blobs" / ("1" * 64)
-    if subprocess.run(["chattr", "+i", str(blob)], capture_output=True).returncode:
-        pytest.skip("needs chattr(1) on a file system with file attributes, as root")
-    try:
+    with file_attribute(blob, "i"):
         result = run("weights", "remove", "owner/repo/file.pt")
-    finally:
-        subprocess.run(["chattr", "-i", str(blob)], check=True)
     assert (result.exit_code, result.stderr) == (
         2, f"interp: error: weights owner/repo/file.pt: cannot be removed: {blob} is immutable (chattr +i); nothing "
            "was removed\n")

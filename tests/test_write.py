@@ -247,17 +247,15 @@ def test_a_frames_folder_holding_an_immutable_frame_is_refused_not_left_behind_h
     """`-o frames/` over frames one of which is immutable or append-only (`chattr +i`, `+a`: not even root removes
     it): the new frames took the folder's place, exit 0, and the old folder stayed beside it for good, hidden
     (`.frames.old-...`), that frame in it, the run saying nothing. The output is now refused up front, exit 2."""
+    from tests.file_modes import file_attribute
+
     frames = tmp_path / "frames"
     frames.mkdir()
     for n in range(2):
         Image.new("RGB", (4, 4), (9, n, 9)).save(frames / f"frame_000{n}.png")
     older = sorted((p.name, p.read_bytes()) for p in frames.iterdir())
-    if subprocess.run(["chattr", f"+{flag}", str(frames / "frame_0001.png")], capture_output=True).returncode:
-        pytest.skip("needs chattr(1) on a file system with file attributes, as root")
-    try:
+    with file_attribute(frames / "frame_0001.png", flag, cleared_under=tmp_path):  # and an old folder's, left
         done = _morph_under_file_modes(tmp_path, f"{frames}/")
-    finally:
-        subprocess.run(["chattr", "-R", f"-{flag}", str(tmp_path)], check=True)  # and an old folder's, left
     why = {"i": "immutable (chattr +i)", "a": "append-only (chattr +a)"}[flag]
     assert (done.returncode, done.stderr) == (2, f"interp: error: {frames}/: the frames already in '{frames}' cannot "
                                                  f"be removed: frame_0001.png is {why}; refusing to replace it\n")
