@@ -442,8 +442,8 @@ def check_batch(work: Path, env: dict) -> list[str]:
             paths = [SHARED / "obama.jpg"] * 2 if key == "bad" else input_paths(key)
             w.writerow([*map(str, paths), name])
     run = subprocess.run([sys.executable, "-m", "interp_cli", "batch", "pairs.csv", "--outdir", "out",
-                          "--json", *BATCH_OPTIONS], cwd=folder, env=env, capture_output=True, text=True,
-                         timeout=600)
+                          "--json", "--sheets", *BATCH_OPTIONS], cwd=folder, env=env, capture_output=True,
+                         text=True, timeout=600)
     if run.returncode == 0:
         problems.append("batch with a bad row exited 0")
     if "Traceback" in run.stderr:
@@ -452,8 +452,14 @@ def check_batch(work: Path, env: dict) -> list[str]:
     failed = [d for d in lines if d.get("error") and not d.get("summary")]
     if len(failed) != 1 or "b5" not in json.dumps(failed[0]):
         problems.append(f"failed rows: {failed}")
-    for key, name in BATCH_ROWS:
+    made = {line["row"]: line for line in lines if line.get("ok")}
+    for number, (key, name) in enumerate(BATCH_ROWS, 1):
         target = folder / "out" / name.rstrip("/")
+        stem = name.rstrip("/").rsplit(".", 1)[0] if not name.endswith("/") else name.rstrip("/")
+        sheet = None if name.endswith(".png") else os.path.join("out", f"{stem}.sheet.png")
+        line = made.get(number, {})
+        if key != "bad" and (line.get("output"), line.get("sheet")) != (os.path.join("out", name.rstrip("/")), sheet):
+            problems.append(f"row {number}: JSON names output {line.get('output')!r}, sheet {line.get('sheet')!r}")
         if key == "bad":
             if target.exists():
                 problems.append(f"{name} written for a bad row")
@@ -463,12 +469,15 @@ def check_batch(work: Path, env: dict) -> list[str]:
             continue
         cli = folder / "cli" / name
         cli.parent.mkdir(exist_ok=True)
+        twin_sheet = ["--sheet", f"cli/{stem}.sheet.png"] if sheet else []
         one = interp([*map(str, input_paths(key)), "-o", str(cli) + ("/" if name.endswith("/") else ""),
-                      *BATCH_OPTIONS, "-q"], folder, env)
+                      *BATCH_OPTIONS, *twin_sheet, "-q"], folder, env)
         if one.returncode != 0:
             problems.append(f"CLI twin of {name}: exit {one.returncode} {one.stderr.strip()}")
         elif digest(cli) != digest(target):
             problems.append(f"{name}: the batch row's bytes differ from the CLI's")
+        elif sheet and digest(folder / "cli" / f"{stem}.sheet.png") != digest(folder / sheet):
+            problems.append(f"{name}: the batch row's sheet differs from the CLI's")
     if temps(folder) or temps(Path(env["INTERP_CACHE_DIR"])):
         problems.append("stray temporaries")
     return problems
