@@ -22,7 +22,8 @@ from interp_cli.files import claimed, make_folders, project_id, remove_folders
 from interp_cli.inputs import check_input_files, paste_without_alignment
 from interp_cli.layers import check_layers
 from interp_cli.names import line_text
-from interp_cli.manifest import PLANNED_CHOICES, BatchPlan, Placement, Row, make_outdir, missing_folders, plan_batch
+from interp_cli.manifest import (PLANNED_CHOICES, BatchPlan, Placement, Row, make_outdir, missing_folders, plan_batch,
+                                 sheet_name)
 from interp_cli.shards import Shard
 from interp_cli.options import MORPH_OPTION_NAMES
 from interp_cli.progress import Log, python_log
@@ -311,7 +312,11 @@ def _batch_rows(where, mine, plan, outdir, skip_existing, keep, on_row, log, fai
                                         summary = pipeline.morph(row.inputs, place.output, sheet=_sheet(place),
                                                                  session=session, log=log, progress=progress,
                                                                  **morph_options)
-                                    result.update(ok=True, skipped=False, **{**summary, "output": shown})
+                                    # Both named as --outdir and the manifest name them, not as resolved.
+                                    named = {"output": shown}
+                                    if summary.get("sheet") is not None:
+                                        named["sheet"] = str(outdir / sheet_name(row.name))
+                                    result.update(ok=True, skipped=False, **{**summary, **named})
                                     log(f"[{position}/{len(mine)}] row {row.number}: wrote {shown} "
                                         f"({time.perf_counter() - row_started:.1f}s)")
                                 except Exception as err:  # whatever one row holds, it fails alone and the others go on

@@ -582,6 +582,19 @@ def test_a_batch_row_equals_the_morph_with_the_same_options(tiny, tmp_path):
     assert (tmp_path / "out/batch.sheet.png").exists()
 
 
+def test_a_json_line_names_the_sheet_as_it_names_the_output(tiny, tmp_path, monkeypatch):
+    """With a relative --outdir, --sheets' JSON lines said "output": "out/m1.gif" but "sheet":
+    "/abs/path/out/m1.sheet.png": the sheet is now named the way the output is (and its errors are)."""
+    (tmp_path / "pairs.csv").write_text(f"{A},{B},m1.gif\n{A},{B},sub/frames/\n")
+    code, lines, err = invoked("batch", "pairs.csv", "--outdir", "out", "--weights", tiny, "--no-align",
+                               "--steps", 2, "--sheets", "--json", monkeypatch=monkeypatch, cwd=tmp_path)
+    assert code == 0, err
+    assert lines[0]["output"] == os.path.join("out", "m1.gif")
+    assert [line["sheet"] for line in lines[:2]] == [os.path.join("out", "m1.sheet.png"),
+                                                     os.path.join("out", "sub", "frames.sheet.png")]
+    assert all((tmp_path / line["sheet"]).is_file() for line in lines[:2])
+
+
 def test_progress_lines_and_summary_for_a_person(tiny, tmp_path):
     manifest = tmp_path / "pairs.csv"
     manifest.write_text(f"{A},{B},one.gif\n{A},nope.png,two.gif\n{B},{A},three.gif\n")
