@@ -18,7 +18,8 @@ from interp_cli import progress as progress_bars
 from interp_cli.checks import check_flags, check_function, check_refine_steps, check_shared_numbers, check_tune_steps
 from interp_cli.errors import (InterpError, UsageError, face_without_alignment, one_line, option,
                                reported, retold, stops_a_batch)
-from interp_cli.files import claimed, make_folders, project_id, remove_folders
+from interp_cli.claims import claimed
+from interp_cli.files import make_folders, project_id, remove_folders
 from interp_cli.inputs import check_input_files, paste_without_alignment
 from interp_cli.layers import check_layers
 from interp_cli.names import line_text
@@ -60,7 +61,7 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     only each one's "row", "ok" and "skipped", for a caller that takes the rest from `on_row`; a whole result is
     about 2.8 KB, 280 MB over 100,000 rows in one process). `manifest` is
     the manifest's name as given, which a failed row's line starts its reason with (`pairs.csv:12: ...`). A row
-    is claimed while it is made (`files.claimed`): one that another live worker is making is skipped, with
+    is claimed while it is made (`claims.claimed`): one that another live worker is making is skipped, with
     "claimed_elsewhere": True.
     Stopped (KeyboardInterrupt, SIGTERM as `Terminated`, a caller's handler's `stops.CallersStop`), it re-raises
     with the summary so far, plus "stopped": True, as the exception's `batch_summary`; an error that stops the

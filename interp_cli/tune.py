@@ -41,7 +41,8 @@ from interp_cli.cache import TUNED_CACHE_MB_ENV, TUNED_CACHE_NAME, TUNED_DEFAULT
 from interp_cli.checks import check_number, check_positive, check_seed, check_tune_steps, number_word
 from interp_cli.cache_folders import CacheBound, CacheWarnings, cache_dir, mark_used
 from interp_cli.errors import InterpError, env_setting, is_out_of_memory, option, speaking_to_cli
-from interp_cli.files import atomic_write, claimed_in_turn, clean_stale_temps, remove_if_same, show_progress
+from interp_cli.claims import claimed_in_turn, show_progress
+from interp_cli.files import atomic_write, clean_stale_temps, remove_if_same
 from interp_cli.optim import FlatAdam
 from interp_cli.limits import TUNE_DEFAULT_STEPS
 from interp_cli.models.checkpoint import all_finite
@@ -336,7 +337,7 @@ def stall_seconds() -> tuple[float, str | None]:
 
 
 def _who(holder: tuple[int, str] | None) -> str:
-    """A claim's holder (`files.claim_holder`) in a waiting line: its pid, and its host if another's (a batch's workers
+    """A claim's holder (`claims.claim_holder`) in a waiting line: its pid, and its host if another's (a batch's workers
     on several nodes, one cache); a thread of this process (a Python caller's) as such."""
     if holder is None:
         return "another interp"
@@ -487,7 +488,7 @@ class TunedCache:
         Now the second waits for the first (said once to `warn`, the command's log), then yields the first's entry,
         loaded as `load` does; None where there is none (the first failed or was killed: this one tunes).
 
-        A claim (`files.claimed_in_turn`) beside the entry, `.<key>.claim-<hex>.pt`, held while tuning: a hidden
+        A claim (`claims.claimed_in_turn`) beside the entry, `.<key>.claim-<hex>.pt`, held while tuning: a hidden
         name, never an entry, and removed when the block ends. No claim where no entry would be kept to share (the
         cache off, an entry over its bound), nor where none can be made (a read-only cache, a file system without
         flock): each run tunes, as before. A holder that shows no progress (`show_progress`, each tuning step) for

@@ -1595,8 +1595,8 @@ def test_a_folder_made_for_a_failed_row_that_another_workers_claim_kept_goes_at_
     failed stayed, empty, when the other's row claim sat inside at its removal and that row then failed too (found
     by benchmarks/fuzz_manifest.py, seed 11 case 24). Now the worker removes such a folder again at its end, only
     while empty; a user's own empty folder that a failed row wrote into stays. The other worker's claim is this
-    test's own (`files.claimed`), taken inside the folder while the worker is held by SIGSTOP just after making it."""
-    from interp_cli import files
+    test's own (`claims.claimed`), taken inside the folder while the worker is held by SIGSTOP just after making it."""
+    from interp_cli import claims
 
     (tmp_path / "cut.png").write_bytes(A.read_bytes()[:2000])  # its header reads, its pixels do not: fails in the morph
     (tmp_path / "pairs.csv").write_text(f"cut.png,{B},sub/er/x.gif\n{A},{B},ok.gif\ncut.png,{A},mine/z.gif\n")
@@ -1611,7 +1611,7 @@ def test_a_folder_made_for_a_failed_row_that_another_workers_claim_kept_goes_at_
             assert worker.poll() is None and time.monotonic() < deadline, "the worker never made sub/er/"
             time.sleep(0.002)
         worker.send_signal(signal.SIGSTOP)
-        with files.claimed(out / "sub" / "er" / "y.gif") as mine:  # the other worker's row, claimed in there
+        with claims.claimed(out / "sub" / "er" / "y.gif") as mine:  # the other worker's row, claimed in there
             assert mine is True
             worker.send_signal(signal.SIGCONT)
             said = [worker.stderr.readline()]

@@ -1336,7 +1336,7 @@ def test_each_tuning_step_shows_a_run_waiting_for_it_that_it_is_not_suspended(tm
     with torch.no_grad():
         codes = generator.style(torch.randn(2, generator.style_dim))[:, None].expand(-1, generator.n_latent, -1)
         targets = generator(codes.contiguous())
-    from interp_cli.files import claimed_in_turn
+    from interp_cli.claims import claimed_in_turn
 
     with claimed_in_turn(entry) as waited:
         assert waited is False
@@ -1360,7 +1360,7 @@ def test_where_no_entry_would_be_shared_or_nothing_can_be_claimed_a_run_tunes_wi
     """The cache off (INTERP_TUNE_CACHE_MB=0), an entry over its bound, or a file system without flock: no run
     could reuse another's entry, or none can claim, so each tunes at once, as before, while another holds the
     claim."""
-    from tests.test_files import _claimer
+    from tests.test_claims import _claimer
 
     generator = _tiny()
     size = sum(p.numel() * 4 for _, p in tunable_parameters(generator))
