@@ -245,3 +245,22 @@ def test_tilt_and_turn_warnings_from_landmarks():
 def test_bad_output_size_is_a_usage_error():
     with pytest.raises(UsageError):
         align.align_face(load("obama.jpg"), output_size=0, name="obama.jpg")
+
+
+@needs_align
+def test_a_python_callers_first_crop_in_a_fresh_process_is_rendered():
+    """`render_aligned` called before anything else of interp imported OpenCV: the crop is rendered. The suite's
+    own process imported cv2 long ago, so only a fresh one takes `opencv()`'s first-import path, whose module
+    is the one render_aligned then uses (a None there: an AttributeError for a Python caller)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from interp_cli.align.ffhq import render_aligned; "
+            "assert 'cv2' not in sys.modules; "
+            "quad = np.array([[20, 20], [20, 80], [80, 80], [80, 20]], dtype=np.float64); "
+            "image = np.zeros((100, 100, 3), np.uint8); image[40:60, 40:60] = 255; "
+            "out = render_aligned(image, quad, 30); print(out.shape, int(out[15, 15, 0]), int(out[2, 2, 0]))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).parent.parent)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["(30,", "30,", "3)", "255", "0"]
