@@ -10,7 +10,8 @@ import pytest
 from PIL import Image, ImageOps
 
 import interp_cli.align as align
-from interp_cli.align.ffhq import aligned_to_source, ffhq_quad, quad_side, render_aligned, source_to_aligned
+from interp_cli.align.ffhq import (aligned_to_source, ffhq_quad, quad_side, render_aligned, source_to_aligned,
+                                   source_to_aligned_matrix)
 from interp_cli.errors import UsageError
 
 FACES_DIR = Path(__file__).parent / "data" / "faces"
@@ -245,3 +246,83 @@ def test_tilt_and_turn_warnings_from_landmarks():
 def test_bad_output_size_is_a_usage_error():
     with pytest.raises(UsageError):
         align.align_face(load("obama.jpg"), output_size=0, name="obama.jpg")
+
+
+@needs_align
+def test_a_python_callers_first_crop_in_a_fresh_process_is_rendered():
+    """`render_aligned` called before anything else of interp imported OpenCV: the crop is rendered. The suite's
+    own process imported cv2 long ago, so only a fresh one takes `opencv()`'s first-import path, whose module
+    is the one render_aligned then uses (a None there: an AttributeError for a Python caller)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from interp_cli.align.ffhq import render_aligned; "
+            "assert 'cv2' not in sys.modules; "
+            "quad = np.array([[20, 20], [20, 80], [80, 80], [80, 20]], dtype=np.float64); "
+            "image = np.zeros((100, 100, 3), np.uint8); image[40:60, 40:60] = 255; "
+            "out = render_aligned(image, quad, 30); print(out.shape, int(out[15, 15, 0]), int(out[2, 2, 0]))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).parent.parent)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["(30,", "30,", "3)", "255", "0"]
+
+
+def test_the_paste_back_matrix_maps_source_pixels_as_source_to_aligned_does():
+    """`source_to_aligned_matrix` is what --paste warps the morphed face back into the photo with: for a turned,
+    off-centre crop it must send every photo pixel where `source_to_aligned` does, or the face lands shifted or
+    turned the wrong way in the pasted photo."""
+    square = np.array([[-70, -70], [-70, 70], [70, 70], [70, -70]], dtype=np.float64)
+    quad = rotate(square + [230, 160], 25, np.array([230.0, 160.0]))
+    points = np.array([[0.0, 0.0], [230, 160], [301.5, 97.25], [150, 260]])
+    matrix = source_to_aligned_matrix(quad, 256)
+    mapped = points @ matrix[:, :2].T + matrix[:, 2]
+    np.testing.assert_allclose(mapped, source_to_aligned(points, quad, 256), atol=1e-9)
+    np.testing.assert_allclose(source_to_aligned(aligned_to_source(points, quad, 256), quad, 256), points, atol=1e-9)
+
+
+@needs_align
+@pytest.mark.parametrize("output_size", [32, 8])  # 8: a quad 7x the output, shrunk first
+def test_a_crop_entirely_outside_the_photo_is_filled_from_the_nearest_edge(output_size):
+    """A quad wholly past the photo's right (or bottom) edge, as a Python caller's landmarks can put it: the crop
+    is the colour of the photo's last column (row), not of the one before it, and not an OpenCV error when the
+    one-pixel strip is shrunk first."""
+    photo = np.zeros((100, 120, 3), np.uint8)
+    photo[..., 2] = 200
+    edge = [220, 30, 30]
+    for axis in (1, 0):
+        image = photo.copy()
+        quad = np.array([[300, 20], [300, 80], [360, 80], [360, 20]], dtype=np.float64)
+        if axis == 1:
+            image[:, -1] = edge
+        else:
+            image[-1, :] = edge
+            quad = quad[:, ::-1][[0, 3, 2, 1]]  # the same square below the photo, corners in the same order
+        rendered = render_aligned(image, quad, output_size)
+        assert rendered.shape == (output_size, output_size, 3)
+        assert (rendered.reshape(-1, 3) == edge).all(), axis
+
+
+@needs_align
+def test_a_face_five_times_the_output_is_averaged_not_aliased():
+    """A face 5x the output (the recipe's shrink by 2, then a 3x render): a one-pixel checkerboard, the finest
+    detail a photo has (hair, a patterned shirt), averages to an even grey, with no moire."""
+    n = 64
+    side = 5 * n
+    yy, xx = np.mgrid[: side + 200, : side + 200]
+    board = np.where(((xx + yy) % 2 == 0)[..., None], 255, 0).astype(np.uint8).repeat(3, axis=2)
+    quad = np.array([[100, 100], [100, 100 + side], [100 + side, 100 + side], [100 + side, 100]], float) - 0.5
+    rendered = render_aligned(board, quad, n).astype(np.float64)
+    assert abs(rendered.mean() - 127.5) < 1 and rendered.std() < 1
+
+
+@needs_align
+def test_a_face_smaller_than_the_output_is_upsampled_bicubically():
+    """A face smaller than the model's input is enlarged bicubically, as the FFHQ recipe does (bilinear is
+    visibly softer): an upright crop of noise matches OpenCV's bicubic resize of the same pixels."""
+    cv2 = pytest.importorskip("cv2")
+    photo = np.random.default_rng(0).integers(0, 256, (200, 200, 3), dtype=np.uint8)
+    x0, y0, w = 70, 60, 48
+    quad = np.array([[x0, y0], [x0, y0 + w], [x0 + w, y0 + w], [x0 + w, y0]], dtype=np.float64) - 0.5
+    rendered = render_aligned(photo, quad, 192).astype(np.float64)
+    expected = cv2.resize(photo[y0:y0 + w, x0:x0 + w], (192, 192), interpolation=cv2.INTER_CUBIC).astype(np.float64)
+    assert np.abs(rendered - expected)[8:-8, 8:-8].max() <= 2  # the edges: the photo around the crop

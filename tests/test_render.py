@@ -506,3 +506,30 @@ def test_precisions_checked_in_threads_at_once_leave_the_callers_warning_filters
         assert list(warnings.filters) == before
 
     at_once(check_precisions, filters_kept, rounds=20)
+
+
+def test_auto_picks_cuda_then_mps_then_the_cpu(monkeypatch):
+    """`--device auto` (the default): a CUDA GPU where there is one, else Apple's MPS, else the CPU; never MPS on a
+    machine whose torch has the MPS backend but no Apple GPU (every torch has `torch.backends.mps`)."""
+    from interp_cli.render import pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert pick_device("auto") == CPU and pick_device(None) == CPU
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert pick_device("auto") == torch.device("mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device("AUTO") == torch.device("cuda")
+
+
+def test_each_grey_level_of_a_frame_comes_from_its_own_value_in_minus_one_to_one():
+    """A frame's 256 grey levels: -1 is black, 1 is white, and level k comes from k / 127.5 - 1, with values past
+    the ends clipped (a colour scaled by 128.5 moved most levels by one and clipped the brightest)."""
+    from interp_cli.render import to_uint8
+
+    levels = torch.arange(256, dtype=torch.float64) / 127.5 - 1
+    images = torch.cat([levels, torch.tensor([-3.0, 2.5, 0.998, 1.002])]).reshape(1, 1, 1, -1).expand(1, 3, 2, -1)
+    frame = to_uint8(images.float())
+    assert frame.shape == (1, 2, 260, 3) and frame.dtype == np.uint8
+    assert frame[0, 1, :256, 2].tolist() == list(range(256))
+    assert frame[0, 0, 256:, 0].tolist() == [0, 255, 255, 255]
