@@ -411,8 +411,12 @@ def _make_parent(targets: Sequence[Path], made: list[Path]) -> None:
                 # check names what is in the way, as for `interp morph -o`.
                 check_output_path(target)
                 raise
-            # With the errno and exit code the OS error is told by (`errors.environment_error`): a read-only or full
-            # --outdir found here stops the batch, as when found by the write check.
+            # A folder above it this user cannot write, or on a read-only mount: said as `interp morph -o` says it,
+            # naming the output and that folder ("'out/sub': cannot create the folder (Permission denied)" named a
+            # folder that does not exist, in the OS's capitals); with its errno, so a read-only one stops the batch.
+            check_output_path(target)
+            # Else with the errno and exit code the OS error is told by (`errors.environment_error`): a full --outdir
+            # found here stops the batch, as when found by the write check.
             told = retold(err, f"'{target.parent}': cannot create the folder ({os.strerror(err.errno)})")
             told.path = str(target.parent)
             raise told from None

@@ -85,8 +85,11 @@ class LatentCache:
         self.hits = 0
         self.misses = 0
         self.warn = warn
-        # Where a failed write is said: shared with the Session's other cache, so that one cause is one line.
-        self.failures = (failures or CacheWarnings(warn)).add("latent cache", self.directory)
+        # Where a failed write is said: shared with the Session's other cache, so that one cause is one line. Named in
+        # the other's line only while a code it missed is still to be written (`_unwritten`, from a miss to its put).
+        self._unwritten = False
+        self.failures = (failures or CacheWarnings(warn)).add("latent cache", self.directory,
+                                                              idle=lambda: not self._unwritten)
 
     def _path(self, key: str) -> Path:
         return self.directory / f"{key}.npy"
@@ -114,9 +117,11 @@ class LatentCache:
                     problem = f"unreadable ({type(err).__name__}: {err})"
         except OSError:
             self.misses += 1
+            self._unwritten = True
             return None
         if problem is not None:
             self.misses += 1
+            self._unwritten = True
             _debug("latent cache entry %s is damaged (%s): removed, the code is computed again", path, problem)
             remove_if_same(path, identity)  # unless another run has replaced it with a good one since
             return None
@@ -125,6 +130,7 @@ class LatentCache:
         return code
 
     def put(self, key: str, code: np.ndarray) -> None:
+        self._unwritten = False
         self.bound.note_bad_setting(self.warn)
         if self.bound.max_bytes <= 0:
             return

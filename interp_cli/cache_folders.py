@@ -96,15 +96,20 @@ class CacheWarnings:
     file, under /proc or unwritable, a read-only or full disk) failed each in turn, and a --tune run printed a line
     per cache for one cause. The first failure now names each cache `add`ed here that the same cause stops too
     (`_fails_alike`), and those say nothing more; a cache that fails for a reason of its own says so itself. A cache
-    made alone gets one of its own (the warning it always gave)."""
+    made alone gets one of its own (the warning it always gave). A cache with nothing to write now (`idle`: the
+    latent cache whose codes a --tune morph reused, when tuned/ then fails) is not named: the line said "latent and
+    tuned-weights caches not written" of a cache that had only been read; a later miss of its says its own line."""
 
     def __init__(self, warn: Callable[[str], None] | None):
         self.warn = warn
         self.caches: dict[Path, str] = {}  # folder -> what it is called ("latent cache")
+        self.idle: dict[Path, Callable[[], bool]] = {}  # folder -> whether that cache has nothing to write now
         self.off: set[Path] = set()  # the folders said to be off
 
-    def add(self, what: str, folder: Path) -> CacheWarnings:
+    def add(self, what: str, folder: Path, idle: Callable[[], bool] | None = None) -> CacheWarnings:
         self.caches[Path(folder)] = what
+        if idle is not None:
+            self.idle[Path(folder)] = idle
         return self
 
     def not_written(self, what: str, err: BaseException, folder: Path) -> None:
@@ -113,6 +118,7 @@ class CacheWarnings:
             return
         cause = os_cause(err)
         alike = [other for other in self.caches if other != folder and other not in self.off
+                 and not (other in self.idle and self.idle[other]())
                  and cause is not None and _fails_alike(other, cause, folder)]
         self.off.update([folder, *alike])
         if self.warn is not None:

@@ -1198,7 +1198,7 @@ def test_a_read_only_outdir_is_refused_before_torch_loads_yet_a_finished_or_else
     assert err.strip().splitlines()[-1].startswith("interp: error: batch stopped after row 1: out/m0.gif")
     ended, lines, err = batch(f"{A},{B},new/m0.gif\n{A},{B},m1.gif\n")  # a subfolder to make there: as refused
     assert ended == ["2", "False"], (ended, lines, err)
-    assert "'out/new': cannot create the folder (Read-only file system)" in lines[0]["error"]
+    assert lines[0]["error"] == "out/new/m0.gif: directory 'out' is on a read-only file system"  # as m0.gif's
     assert lines[1]["error"].startswith("batch stopped after row 1: "), (lines, err)
     ended, lines, err = batch(f"{A},{B},done.gif\n", "--skip-existing")  # nothing to write there
     assert ended == ["0", "False"] and lines[-1]["skipped"] == 1, (ended, lines, err)
@@ -1588,6 +1588,37 @@ def test_a_row_into_a_folder_of_mode_555_or_from_an_unreadable_photo_fails_alone
         (4, f"{unreadable}: permission denied", 2)], done.stdout
     assert (rows[-1]["made"], rows[-1]["failed"]) == (1, 2)
     assert sorted(os.listdir(out)) == ["made.gif", "sub"] and os.listdir(out / "sub") == []
+
+
+def test_rows_under_an_outdir_of_mode_555_fail_alone_as_interp_morph_says_it_and_one_into_a_writable_folder_is_made(
+        tmp_path):
+    """A row whose folder is to be made under a `chmod 555` --outdir said "'out/new': cannot create the folder
+    (Permission denied)": a folder that is not there, in the OS's capitals, where a row written straight into out/
+    (and `interp morph -o out/new/y.gif`) says "out/new/y.gif: directory 'out' is not writable". Now each says that.
+    The batch is not refused up front: a row into a writable folder inside it is made (exit 1)."""
+    from tests.file_modes import file_modes_binding
+
+    out = tmp_path / "out"
+    (out / "w").mkdir(parents=True)
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"a,b,output\n{A},{B},x.gif\n{A},{B},new/y.gif\n{A},{B},w/z.gif\n")
+    prefix = file_modes_binding()
+    out.chmod(0o555)
+    try:
+        done = subprocess.run([*prefix, sys.executable, "-m", "interp_cli", "batch", str(manifest), "--outdir",
+                               "out", "--weights", "demo", "--steps", "2", "--json"], capture_output=True,
+                              text=True, timeout=300, cwd=tmp_path,
+                              env=dict(os.environ, HF_HUB_OFFLINE="1", INTERP_CACHE_DIR=str(tmp_path / "cache"),
+                                       PYTHONPATH=str(Path(__file__).resolve().parents[1])))
+    finally:
+        out.chmod(0o755)
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert done.returncode == 1, done.stderr
+    assert [(row["line"], row.get("error"), row.get("exit_code")) for row in rows[:-1]] == [
+        (2, "out/x.gif: directory 'out' is not writable", 2), (3, "out/new/y.gif: directory 'out' is not writable", 2),
+        (4, None, None)], done.stdout
+    assert (rows[-1]["made"], rows[-1]["failed"]) == (1, 2)
+    assert sorted(os.listdir(out)) == ["w"] and os.listdir(out / "w") == ["z.gif"]
 
 
 def test_a_folder_made_for_a_failed_row_that_another_workers_claim_kept_goes_at_the_workers_end(tiny, tmp_path, env):

@@ -597,6 +597,25 @@ def test_interp_cache_says_where_the_cache_is_what_it_holds_and_how_to_clear_it(
     assert not top.exists() and tmp_path.exists()
 
 
+def test_interp_cache_says_a_part_set_to_0_mb_is_off_and_keeps_what_it_holds(tmp_path):
+    """`INTERP_TUNE_CACHE_MB=0` turns the tuned-weights cache off: its entries are neither served nor removed (a
+    shared cache's, ruled out for one run). `interp cache` said "tuned/ 1.0 kB, at most 0 bytes", a bound that
+    looks broken; it says the part is off, and --json keeps the bound, 0."""
+    import json
+    import os
+
+    top = tmp_path / "c"
+    (top / "tuned").mkdir(parents=True)
+    (top / "tuned" / "t.pt").write_bytes(b"0" * 1000)
+    env = dict(os.environ, INTERP_CACHE_DIR=str(top), INTERP_TUNE_CACHE_MB="0", INTERP_LATENT_CACHE_MB="5")
+    tuned = next(line for line in _interp_cache(env).splitlines() if line.lstrip().startswith("tuned/"))
+    assert tuned.split(None, 3)[1:] == ["1.0", "kB,", "off ($INTERP_TUNE_CACHE_MB=0: neither read nor written): "
+                                                       "tuned generator weights (--tune)"], tuned
+    parts = {part["name"]: part for part in json.loads(_interp_cache(env, "--json"))["parts"]}
+    assert (parts["tuned"]["bytes"], parts["tuned"]["bound_bytes"], parts["latents"]["bound_bytes"]) == (1000, 0, 5e6)
+    assert (top / "tuned" / "t.pt").stat().st_size == 1000
+
+
 def test_interp_cache_says_a_bound_setting_it_cannot_take_as_a_morph_does(tmp_path):
     """`INTERP_TUNE_CACHE_MB=abc` (or -5) keeps the default bound, and a morph says so once; `interp cache` showed
     "at most 2.0 GB ($INTERP_TUNE_CACHE_MB)" with no word, as if the value set were that. Now it says the morph's

@@ -124,6 +124,35 @@ def test_a_read_only_cache_serves_its_entries_silently_and_a_miss_is_one_warning
     assert "2 of 2 codes reused from the cache" in served.stderr and "steps reused from the cache" in served.stderr
     warned = [line for line in missed.stderr.splitlines() if line.startswith("warning:")]
     assert missed.returncode == 0 and len(warned) == 1, missed.stderr
-    assert warned[0].startswith("warning: tuned-weights") and f"({cache / 'tuned'}: permission denied)" in warned[0]
+    # The tuned-weights cache alone: the latent cache had reused both codes and had nothing to write.
+    assert warned[0] == (f"warning: tuned-weights cache not written ({cache / 'tuned'}: permission denied); "
+                         "continuing without it"), warned
     assert (tmp_path / "served.gif").is_file() and (tmp_path / "missed.gif").is_file()
     assert sorted(str(p.relative_to(cache)) for p in cache.rglob("*")) == before
+
+
+def test_a_cache_that_has_only_been_read_is_not_named_in_another_caches_warning(tmp_path):
+    """A --tune morph on a read-only cache (or a full disk) whose codes were all reused: the tuned-weights cache's
+    failure said "tuned-weights and latent caches not written", though the latent cache had nothing to write. It
+    names only a cache with a write still to come (a code missed, not yet put): the one-cause-one-line rule."""
+    import errno
+
+    import numpy as np
+
+    from interp_cli.cache import LatentCache
+
+    full = OSError(errno.ENOSPC, "No space left on device")  # a disk both folders share (`_fails_alike`)
+    for missed, named in [(False, "tuned-weights cache not written ("),
+                          (True, "tuned-weights and latent caches not written (")]:
+        root = tmp_path / str(missed)
+        said = []
+        failures = cache_folders.CacheWarnings(said.append)
+        latents = LatentCache(root / "latents", failures=failures)
+        failures.add("tuned-weights cache", root / "tuned")
+        latents.put("a", np.ones((18, 512), np.float32))
+        assert latents.get("a") is not None  # reused
+        if missed:
+            assert latents.get("b") is None  # its code is still to be put
+        failures.not_written("tuned-weights cache", full, root / "tuned")
+        assert len(said) == 1 and said[0].startswith(f"warning: {named}{root / 'tuned'}: "), said
+        assert "no space left on device" in said[0]

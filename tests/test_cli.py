@@ -668,6 +668,21 @@ def test_quick_answers_import_neither_torch_nor_numpy(tmp_path):
     assert (code, torch) == (0, False)
 
 
+def test_a_weights_verb_typed_right_imports_no_difflib_which_only_a_typo_needs():
+    # `interp weights list` imported difflib (1-1.6 ms) before it knew its word was a verb; a typo still gets it.
+    code = ("import sys\nfrom interp_cli.cli import main\n"
+            "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    print(e.code, 'difflib' in sys.modules)\n")
+
+    def run(*words):
+        done = subprocess.run([sys.executable, "-c", code, *words], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"})
+        return done.stdout.splitlines()[-1], done.stderr
+
+    assert run("weights", "list")[0] == "0 False"
+    said, err = run("weights", "lst")
+    assert said == "2 True" and "did you mean `interp weights list`?" in err, err
+
+
 def test_interp_align_runs_without_torch(tmp_path):
     from interp_cli.align import alignment_available
 
