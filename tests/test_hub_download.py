@@ -536,10 +536,13 @@ def test_a_python_caller_offline_without_the_weights_is_told_a_python_call_that_
     assert done.stderr == ""  # progress=False by default: nothing printed, as every call of the API
 
 
-def test_a_python_caller_started_offline_who_turns_it_off_in_os_environ_downloads(hub, env):
+@pytest.mark.parametrize("started", ["1", "0"], ids=["started-offline", "started-online"])
+def test_a_python_caller_started_offline_who_turns_it_off_in_os_environ_downloads(hub, env, started):
     """HF_HUB_OFFLINE=1 when the caller's Python started, then `os.environ["HF_HUB_OFFLINE"] = "0"`: interp read
     the variable at call time and tried the download, which huggingface_hub (offline since its import) refused,
-    said as "offline mode is on (HF_HUB_OFFLINE)". Now the download is made, as the environment says now."""
+    said as "offline mode is on (HF_HUB_OFFLINE)". Now the download is made, as the environment says now, and the
+    hub's own switch is left as the caller's process had it: on for one started offline, off for one started
+    online (a download must never leave a caller's hub offline)."""
     script = ("import json, os, sys\n"
               "import huggingface_hub.constants\n"  # read HF_HUB_OFFLINE=1, as any earlier use of the hub has
               "from interp_cli import weights\n"
@@ -548,12 +551,12 @@ def test_a_python_caller_started_offline_who_turns_it_off_in_os_environ_download
               "os.environ['HF_HUB_OFFLINE'] = '0'\n"
               "from interp_cli import download_weights\n"
               "print(json.dumps([download_weights('tiny')['path'], huggingface_hub.constants.HF_HUB_OFFLINE]))\n")
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env={**env, "HF_HUB_OFFLINE": "1"},
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env={**env, "HF_HUB_OFFLINE": started},
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     path, hub_offline = json.loads(done.stdout)
     assert Path(path).read_bytes() == PAYLOAD and hub.gets == 1
-    assert hub_offline is True  # huggingface_hub's own switch as it was, after the download
+    assert hub_offline is (started == "1")  # huggingface_hub's own switch as it was, after the download
 
 
 @pytest.mark.parametrize("fault, said, retry", [

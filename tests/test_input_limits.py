@@ -137,6 +137,50 @@ def test_real_codes_and_bold_edits_of_them_still_render(tmp_path, demo):
         assert result.exit_code == 0, result.stderr
 
 
+@pytest.mark.parametrize("peak, refused", [(1000.0, False), (-1000.0, False), (1000.5, True), (-1000.5, True)])
+def test_a_code_at_the_bound_renders_and_one_just_beyond_it_is_refused(tmp_path, demo, peak, refused):
+    """Refused beyond ±1000, as the message says: a code reaching 1000 itself is still a code a person may have
+    made (a bold edit), so it renders; half a unit past it is refused, naming the file."""
+    code = demo.encode_path(DEMO_A)
+    code[0, 0] = peak
+    np.save(tmp_path / "edge.npy", code)
+    result = run("render", tmp_path / "edge.npy", "--weights", "demo", "-o", tmp_path / "r.png")
+    if refused:
+        assert usage_error(result).startswith(f"interp: error: {tmp_path / 'edge.npy'}: code holds values as large "
+                                              f"as 1e+03, far outside any W+ code")
+        assert "refused beyond ±1000, as they draw only noise" in result.stderr
+        assert not (tmp_path / "r.png").exists()
+    else:
+        assert result.exit_code == 0, result.stderr
+        assert (tmp_path / "r.png").exists()
+
+
+def _png_header_only(path: Path, width: int, height: int) -> Path:
+    """A PNG that claims width x height and holds no pixel: the size check reads the header alone."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def test_a_photo_of_exactly_the_most_pixels_passes_the_size_check_and_one_pixel_more_is_refused(tmp_path):
+    """160 megapixels is the bound (`limits.PHOTO_MAX_PIXELS`, every camera sold takes fewer): a photo of exactly
+    that many is let through to be decoded, one of a pixel more is refused at once from its header, naming it."""
+    from interp_cli.errors import InputError
+    from interp_cli.images import check_image_header
+
+    check_image_header(_png_header_only(tmp_path / "at.png", 16_000, 10_000))  # 160,000,000: no refusal
+    with pytest.raises(InputError) as refused:
+        check_image_header(_png_header_only(tmp_path / "over.png", 160_000_001, 1))
+    assert str(refused.value).startswith(f"{tmp_path / 'over.png'}: image is 160000001x1 pixels, more than the "
+                                         f"160 megapixel limit; shrink it first")
+
+
 # --- seeds --------------------------------------------------------------------------------------------
 
 

@@ -49,6 +49,15 @@ def test_morph_frames_are_the_frames_the_command_writes(demo, tmp_path, options,
     assert not np.array_equal(frames[0], frames[1])  # in-betweens, not one frame per input
 
 
+def test_a_python_morph_with_only_its_defaults_writes_what_the_bare_command_writes(tmp_path):
+    """`morph(inputs, output)` keyword defaults are the command's flag defaults: no tuning, no refining, the same
+    frames. A default that differed (a `tune=1`) tuned every Python caller's morph it was never asked to."""
+    said = pipeline.morph([DEMO_A, DEMO_B], f"{tmp_path}/py/", weights="demo", device="cpu", steps=3)
+    assert said["tune"] is None and all(row["untuned_psnr"] is None for row in said["reconstruction"])
+    py = [np.asarray(Image.open(path)) for path in sorted((tmp_path / "py").iterdir())]
+    command = cli_frames(tmp_path, DEMO_A, DEMO_B, "--steps", 3)
+    assert len(py) == len(command) == 3 and all(np.array_equal(a, b) for a, b in zip(py, command))
+
 def test_a_tuned_morph_never_draws_another_morph_on_the_same_session(demo):
     # A tuned morph's generator was the Session's state while its frames were being drawn: a morph
     # made meanwhile (a suspended iterator, another thread) drew with it and reported "tune": None.

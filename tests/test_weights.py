@@ -603,6 +603,10 @@ def test_verify_hashes_and_loads_a_plain_local_file(tiny_ckpt, hash_calls):
     checked = weights.verify(str(tiny_ckpt))
     assert checked.sha256 == hashlib.sha256(tiny_ckpt.read_bytes()).hexdigest()
     assert len(hash_calls) == 1
+    # Asked again, it hashes again: verify is what a user runs when doubting the file, so a record of an earlier
+    # hash (which a rewrite keeping the size and time would not invalidate) is never its answer.
+    assert weights.verify(str(tiny_ckpt)).sha256 == checked.sha256
+    assert len(hash_calls) == 2
 
 
 def test_damaged_or_unwritable_record_only_costs_a_rehash(monkeypatch, tmp_path, local_ckpt, hash_calls):
@@ -740,6 +744,20 @@ def test_malformed_explicit_hub_spec_is_a_usage_error():
     with pytest.raises(UsageError, match="bad hub weights"):
         weights.resolve_weights("hf://owner/repo")
 
+
+
+@pytest.mark.parametrize(("spec", "why"), [
+    ("hf://owner/repo/file.pt@", "empty revision after '@'"),
+    ("hf://owner/repo", "expected owner/repo/path/in/repo[@revision]"),
+    ("hf://owner/re po/file.pt", "'owner/re po' is not a valid hub repo id"),
+    ("hf://-owner/repo/file.pt", "'-owner/repo' is not a valid hub repo id"),
+])
+def test_a_malformed_explicit_hub_spec_says_what_is_wrong_with_it(spec, why):
+    """`hf://` says the weights are on the hub, so a malformed one is refused as such, saying which part is wrong,
+    not looked for as a local file named `hf://...`; an owner and a repo are each checked."""
+    with pytest.raises(UsageError) as refused:
+        weights.resolve_weights(spec)
+    assert str(refused.value) == f"bad hub weights '{spec}': {why}"
 
 def test_hub_id_is_downloaded_at_its_revision(hub):
     resolved = weights.resolve_weights("owner/repo/sub/model.pt@v3")
