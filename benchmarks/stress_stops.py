@@ -138,10 +138,9 @@ class Case:
         proc = subprocess.Popen(self.argv("12"), cwd=self.root, env=dict(self.env, STRESS_TOKEN=token),
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
         time.sleep(moment)
-        finished = proc.poll() is not None
         with contextlib.suppress(ProcessLookupError):
             (os.killpg if group else os.kill)(proc.pid, SIGNALS[name])
-        stdout, stderr = proc.communicate(timeout=600)
+        _, stderr = proc.communicate(timeout=600)
         code, text = proc.returncode, stderr.decode(errors="replace")
         failed = []
         if code not in (EXPECTED[name], 0) and not (code == -SIGNALS[name] and moment < 0.3):
