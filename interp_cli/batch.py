@@ -244,6 +244,15 @@ def _refused_inputs(row: Row, place: Placement) -> Exception | None:
     return None
 
 
+def _named(outdir: Path, name: str, target: Sequence[Path]) -> str:
+    """A row's file as its JSON and lines name it: under --outdir as given, as the manifest names it; where that name
+    climbs out of a folder (`sub/../m1.gif`), by where it was written (`out/m1.gif`): "out/sub/../m1.gif" named a
+    path no one could open, `sub` never being made (`interp morph -o sub/../m.gif` makes it)."""
+    if ".." in Path(name).parts and target and target[0].is_relative_to(base := outdir.resolve()):
+        return str(outdir / target[0].relative_to(base))
+    return str(outdir / name)
+
+
 def _sheet(place: Placement) -> str | None:
     """The row's --sheets contact sheet (its second target), if it has one."""
     return str(place.targets[1]) if len(place.targets) > 1 else None
@@ -269,7 +278,7 @@ def _batch_rows(where, mine, plan, outdir, skip_existing, keep, on_row, log, fai
             stops.raise_swallowed()  # a stop Python could only print (stops' module doc) ends the batch here
             row_started, stop = time.perf_counter(), None
             place = plan[row.number]
-            shown = str(outdir / row.name)
+            shown = _named(outdir, row.name, place.targets[:1])
             result = {"row": row.number, "line": row.line, "manifest": where, "inputs": list(row.inputs),
                       "output": shown if row.name else None}
             # A failed row is said where the manifest's other messages say a row (`jobs/pairs.csv:12: ...`):
@@ -316,7 +325,7 @@ def _batch_rows(where, mine, plan, outdir, skip_existing, keep, on_row, log, fai
                                     # Both named as --outdir and the manifest name them, not as resolved.
                                     named = {"output": shown}
                                     if summary.get("sheet") is not None:
-                                        named["sheet"] = str(outdir / sheet_name(row.name))
+                                        named["sheet"] = _named(outdir, sheet_name(row.name), place.targets[1:])
                                     result.update(ok=True, skipped=False, **{**summary, **named})
                                     log(f"[{position}/{len(mine)}] row {row.number}: wrote {shown} "
                                         f"({time.perf_counter() - row_started:.1f}s)")

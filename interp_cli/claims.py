@@ -8,7 +8,8 @@
     claim_holder("out.mp4") -> (pid, host) | None  # who holds a claim, as its claimer wrote in it
 
 A claim file is a temp of `interp_cli.files` whose name every process computes alike, owned by its lock as every
-temp is (see that module's doc): recorded in `files.held_temps`, so the sweep leaves it alone and an exit settles it.
+temp is (see that module's doc): recorded in `files.held_temps`, so the sweep leaves it alone and an exit settles it
+(`let_go_claim`, which this module puts in `files.settle_at_exit`: files.py never imports claims.py).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from interp_cli.errors import InterpError
-from interp_cli.files import PathLike, claim_temp, discard, held_temps, lock_within, release, same_inode, temp_name
+from interp_cli.files import (PathLike, claim_temp, discard, held_temps, lock_within, release, same_inode,
+                              settle_at_exit, temp_name)
 from interp_cli.stops import deferred
 
 # How long a claim waits for a lock held only for a moment: a sweep judging the file, or a claimer that opened it
@@ -175,6 +177,9 @@ def let_go_claim(path: Path) -> None:
             pass
         finally:
             release(key)
+
+
+settle_at_exit["claim"] = let_go_claim  # files' exit hook: a claim still held is let go as above, never raced
 
 
 @contextmanager

@@ -57,7 +57,7 @@ import stat
 import struct
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Union
@@ -81,6 +81,9 @@ _LOCK_SUFFIX = ".lock"  # a temp directory's companion lock file: `<temp dir>.lo
 TEMP_NAME_EXTRA = 1 + 5 + 16 + len(_LOCK_SUFFIX)
 _cleaned: set[str] = set()  # directories already swept by this process
 held_temps: dict[str, tuple[int, str]] = {}  # temp path -> (fd holding its lock, the locked file's path)
+# How a temp of a tag other than tmp/old is settled at exit, set by the module that makes such temps ("claim":
+# `claims.let_go_claim`, set when claims.py loads): files.py stays below claims.py, never importing it back.
+settle_at_exit: dict[str, Callable[[Path], None]] = {}
 
 
 
@@ -638,11 +641,8 @@ def _settle_at_exit() -> None:
                 _remove_stale(path, match)
             finally:
                 release(tmp)
-        elif match and match["tag"] == "claim":  # a claim a waiter may have taken over: removed only if still ours
-            # Only `claims` records a claim here, so it is loaded already: this import reads no file at exit.
-            from interp_cli.claims import let_go_claim
-
-            let_go_claim(path)  # (a Python caller's daemon thread, still inside `claimed_in_turn` at exit)
+        elif match and match["tag"] in settle_at_exit:  # a claim a waiter may have taken over: removed only if ours
+            settle_at_exit[match["tag"]](path)  # (a Python caller's daemon thread, still inside `claimed_in_turn`)
         else:
             discard(tmp)
 

@@ -595,6 +595,18 @@ def test_a_json_line_names_the_sheet_as_it_names_the_output(tiny, tmp_path, monk
     assert all((tmp_path / line["sheet"]).is_file() for line in lines[:2])
 
 
+def test_a_name_climbing_out_of_a_folder_is_named_where_it_was_written_which_opens(tiny, tmp_path, monkeypatch):
+    """A manifest name `sub/../m1.gif` was written to out/m1.gif, `sub` never made, yet its JSON line said "output":
+    "out/sub/../m1.gif" (and "sheet" alike), a path that does not open. Each is named where it was written."""
+    (tmp_path / "pairs.csv").write_text(f"{A},{B},sub/../m1.gif\n")
+    code, lines, err = invoked("batch", "pairs.csv", "--outdir", "out", "--weights", tiny, "--no-align",
+                               "--steps", 2, "--sheets", "--json", monkeypatch=monkeypatch, cwd=tmp_path)
+    assert code == 0, err
+    assert (lines[0]["output"], lines[0]["sheet"]) == (os.path.join("out", "m1.gif"),
+                                                       os.path.join("out", "m1.sheet.png"))
+    assert (tmp_path / lines[0]["output"]).is_file() and (tmp_path / lines[0]["sheet"]).is_file()
+    assert sorted(os.listdir(tmp_path / "out")) == ["m1.gif", "m1.sheet.png"]
+
 def test_progress_lines_and_summary_for_a_person(tiny, tmp_path):
     manifest = tmp_path / "pairs.csv"
     manifest.write_text(f"{A},{B},one.gif\n{A},nope.png,two.gif\n{B},{A},three.gif\n")
