@@ -967,3 +967,15 @@ def test_a_resized_pingpongs_way_back_is_resized_once_a_pasted_ones_pasted_again
         shown = list(demo.morph_frames([faces / "obama.jpg", faces / "biden.jpg"], steps=4, pingpong=True,
                                        paste=True, size=300))
         assert len(shown) == len(pasted) == 6 and len(resized) == 12 and _mirrored(shown) == []
+
+
+def test_morph_frames_and_morph_with_only_their_defaults_give_the_bare_commands_frames(demo, tmp_path):
+    """`Session.morph_frames(inputs)` and `morph(inputs, output)` with no frame option: the frames the bare command
+    writes (its 60 steps, no loop, no pingpong or hold). The keyword defaults are the pipeline's own, apart from the
+    command's flags, so a default that drifted (59 steps, a loop) changed only what a Python caller got."""
+    command = cli_frames(tmp_path, DEMO_A, DEMO_B)
+    frames = list(demo.morph_frames([DEMO_A, DEMO_B]))
+    pipeline.morph([DEMO_A, DEMO_B], f"{tmp_path}/py/", weights="demo", device="cpu")
+    written = [np.asarray(Image.open(path)) for path in sorted((tmp_path / "py").iterdir())]
+    assert len(command) == len(frames) == len(written) == 60
+    assert all(np.array_equal(a, b) and np.array_equal(a, c) for a, b, c in zip(command, frames, written))
