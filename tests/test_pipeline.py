@@ -979,3 +979,20 @@ def test_morph_frames_and_morph_with_only_their_defaults_give_the_bare_commands_
     written = [np.asarray(Image.open(path)) for path in sorted((tmp_path / "py").iterdir())]
     assert len(command) == len(frames) == len(written) == 60
     assert all(np.array_equal(a, b) and np.array_equal(a, c) for a, b, c in zip(command, frames, written))
+
+
+def test_a_session_made_with_its_defaults_draws_no_bars_even_on_a_terminal(monkeypatch):
+    """`Session(weights)` promises nothing printed unless asked: bars only with `progress=True`. A notebook's stderr
+    can be a terminal; a default that drew there put an encoding bar under every `morph_frames` call."""
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert len(list(Session("demo", "cpu").morph_frames([DEMO_A, DEMO_B], steps=3))) == 3
+    assert sys.stderr.getvalue() == ""
+    assert len(list(Session("demo", "cpu", progress=True).morph_frames([DEMO_A, DEMO_B], steps=3))) == 3
+    assert "encoding:" in sys.stderr.getvalue()  # the terminal is one a bar is drawn on, when asked
