@@ -996,3 +996,15 @@ def test_a_session_made_with_its_defaults_draws_no_bars_even_on_a_terminal(monke
     assert sys.stderr.getvalue() == ""
     assert len(list(Session("demo", "cpu", progress=True).morph_frames([DEMO_A, DEMO_B], steps=3))) == 3
     assert "encoding:" in sys.stderr.getvalue()  # the terminal is one a bar is drawn on, when asked
+
+
+def test_a_notebooks_second_session_takes_the_codes_its_first_cached_as_the_command_does(tmp_path):
+    """`morph_frames` caches codes by default, as the command does without --no-cache: a notebook restarted (a new
+    Session on the same cache) draws its morph again without encoding, and `cache=False` encodes every time."""
+    def encoder_calls(**options) -> int:
+        session = Session("demo", "cpu", cache_dir=tmp_path / "cache")
+        assert len(list(session.morph_frames([DEMO_A, DEMO_B], steps=2, **options))) == 2
+        return session.encoder_calls
+
+    assert [encoder_calls(), encoder_calls(), encoder_calls(cache=False)] == [2, 0, 2]
+    assert len(list((tmp_path / "cache" / "latents").glob("*.npy"))) == 2
