@@ -1008,3 +1008,16 @@ def test_a_notebooks_second_session_takes_the_codes_its_first_cached_as_the_comm
 
     assert [encoder_calls(), encoder_calls(), encoder_calls(cache=False)] == [2, 0, 2]
     assert len(list((tmp_path / "cache" / "latents").glob("*.npy"))) == 2
+
+
+@pytest.mark.skipif(not alignment_available(), reason="needs the align extra")
+@pytest.mark.parametrize("face,other", [(0, 1), (1, 0)])
+def test_the_several_faces_note_offers_the_face_not_used(tmp_path, face, other):
+    """A photo of two people: the note names the face used and offers the other one, whichever was picked; after
+    `--face 1`, offering `--face 1` again would be a suggestion that changes nothing."""
+    two = Path(__file__).resolve().parent / "data" / "faces" / "two_people.jpg"
+    done = cli_runner().invoke(cli, ["encode", str(two), "--weights", "demo", "--align", "--face", str(face),
+                                     "-o", str(tmp_path / "a.npy")])
+    assert done.exit_code == 0, done.stderr
+    assert (f"{two}: 2 faces found, using face {face} (numbered left to right from 0; choose with --face {other})"
+            in done.stderr.splitlines()), done.stderr

@@ -1455,3 +1455,21 @@ def test_a_tuned_morph_with_another_local_checkpoint_tunes_for_it_not_reusing_th
                               np.asarray(Image.open(tmp_path / "c" / frame))), frame
     # Each file's own entries are still found by its rerun.
     assert morph(0, "d")["tune"]["cached"] is True and morph(1, "e")["encoder_calls"] == 0
+
+
+def test_a_crop_cut_narrower_than_it_is_tall_is_refused_by_tune_and_likeness_naming_its_place(tmp_path):
+    """A crop of the photo's height but not its width (a caller's slice `crop[:, :w]`): tuning would resize it to
+    a square, fitting the model to a stretched face, with no word. Each verb refuses it, naming `targets[i]`."""
+    from interp_cli.errors import UsageError
+    from interp_cli.pipeline import Session
+
+    session = Session("demo", "cpu", log=lambda message: None, cache_dir=tmp_path / "cache")
+    [(code, _, crop)] = session.encode_inputs([DEMO_A])
+    size = session.model.size
+    narrow = crop[:, : size // 2]
+    for call, want in [(lambda: session.tune(code[None], [narrow], 2, cache=False), "S"),
+                       (lambda: session.likeness(["demo_a.png"], code[None], [narrow]), size)]:
+        with pytest.raises(UsageError) as err:
+            call()
+        assert str(err.value) == (f"targets[0]: got uint8 [{size}, {size // 2}, 3]; give the photo's crop as uint8 "
+                                  f"[{want}, {want}, 3] RGB (encode_inputs' third item), or None for a .npy code's")
