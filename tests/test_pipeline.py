@@ -1021,3 +1021,17 @@ def test_the_several_faces_note_offers_the_face_not_used(tmp_path, face, other):
     assert done.exit_code == 0, done.stderr
     assert (f"{two}: 2 faces found, using face {face} (numbered left to right from 0; choose with --face {other})"
             in done.stderr.splitlines()), done.stderr
+
+
+def test_render_of_a_code_that_records_no_maker_without_the_weights_says_only_what_is_missing(tmp_path, monkeypatch):
+    """A code saved by the caller's own numpy (no record of the weights that made it), rendered offline without the
+    default weights: the one-line refusal of the missing weights, with no word about a maker it cannot know."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.delenv("INTERP_WEIGHTS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    np.save("plain.npy", np.zeros((18, 512), np.float32))
+    failed = run_cli("render", "plain.npy", "-o", "plain.png")
+    assert failed.exit_code == 1 and failed.stderr.startswith("interp: error: ffhq weights unavailable")
+    assert len(failed.stderr.splitlines()) == 1 and "made by" not in failed.stderr, failed.stderr
+    assert not Path("plain.png").exists()
