@@ -1449,7 +1449,7 @@ def test_a_tuned_morph_with_another_local_checkpoint_tunes_for_it_not_reusing_th
     second = morph(1, "b")
     assert (first["tune"]["cached"], second["tune"]["cached"]) == (False, False)
     assert (first["encoder_calls"], second["encoder_calls"]) == (2, 2)
-    alone = morph(1, "c", "--no-cache")
+    morph(1, "c", "--no-cache")  # the frames a run without the cache draws
     for frame in ("frame_0000.png", "frame_0001.png", "frame_0002.png"):
         assert np.array_equal(np.asarray(Image.open(tmp_path / "b" / frame)),
                               np.asarray(Image.open(tmp_path / "c" / frame))), frame
