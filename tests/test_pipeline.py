@@ -967,3 +967,71 @@ def test_a_resized_pingpongs_way_back_is_resized_once_a_pasted_ones_pasted_again
         shown = list(demo.morph_frames([faces / "obama.jpg", faces / "biden.jpg"], steps=4, pingpong=True,
                                        paste=True, size=300))
         assert len(shown) == len(pasted) == 6 and len(resized) == 12 and _mirrored(shown) == []
+
+
+def test_morph_frames_and_morph_with_only_their_defaults_give_the_bare_commands_frames(demo, tmp_path):
+    """`Session.morph_frames(inputs)` and `morph(inputs, output)` with no frame option: the frames the bare command
+    writes (its 60 steps, no loop, no pingpong or hold). The keyword defaults are the pipeline's own, apart from the
+    command's flags, so a default that drifted (59 steps, a loop) changed only what a Python caller got."""
+    command = cli_frames(tmp_path, DEMO_A, DEMO_B)
+    frames = list(demo.morph_frames([DEMO_A, DEMO_B]))
+    pipeline.morph([DEMO_A, DEMO_B], f"{tmp_path}/py/", weights="demo", device="cpu")
+    written = [np.asarray(Image.open(path)) for path in sorted((tmp_path / "py").iterdir())]
+    assert len(command) == len(frames) == len(written) == 60
+    assert all(np.array_equal(a, b) and np.array_equal(a, c) for a, b, c in zip(command, frames, written))
+
+
+def test_a_session_made_with_its_defaults_draws_no_bars_even_on_a_terminal(monkeypatch):
+    """`Session(weights)` promises nothing printed unless asked: bars only with `progress=True`. A notebook's stderr
+    can be a terminal; a default that drew there put an encoding bar under every `morph_frames` call."""
+    import io
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    assert len(list(Session("demo", "cpu").morph_frames([DEMO_A, DEMO_B], steps=3))) == 3
+    assert sys.stderr.getvalue() == ""
+    assert len(list(Session("demo", "cpu", progress=True).morph_frames([DEMO_A, DEMO_B], steps=3))) == 3
+    assert "encoding:" in sys.stderr.getvalue()  # the terminal is one a bar is drawn on, when asked
+
+
+def test_a_notebooks_second_session_takes_the_codes_its_first_cached_as_the_command_does(tmp_path):
+    """`morph_frames` caches codes by default, as the command does without --no-cache: a notebook restarted (a new
+    Session on the same cache) draws its morph again without encoding, and `cache=False` encodes every time."""
+    def encoder_calls(**options) -> int:
+        session = Session("demo", "cpu", cache_dir=tmp_path / "cache")
+        assert len(list(session.morph_frames([DEMO_A, DEMO_B], steps=2, **options))) == 2
+        return session.encoder_calls
+
+    assert [encoder_calls(), encoder_calls(), encoder_calls(cache=False)] == [2, 0, 2]
+    assert len(list((tmp_path / "cache" / "latents").glob("*.npy"))) == 2
+
+
+@pytest.mark.skipif(not alignment_available(), reason="needs the align extra")
+@pytest.mark.parametrize("face,other", [(0, 1), (1, 0)])
+def test_the_several_faces_note_offers_the_face_not_used(tmp_path, face, other):
+    """A photo of two people: the note names the face used and offers the other one, whichever was picked; after
+    `--face 1`, offering `--face 1` again would be a suggestion that changes nothing."""
+    two = Path(__file__).resolve().parent / "data" / "faces" / "two_people.jpg"
+    done = cli_runner().invoke(cli, ["encode", str(two), "--weights", "demo", "--align", "--face", str(face),
+                                     "-o", str(tmp_path / "a.npy")])
+    assert done.exit_code == 0, done.stderr
+    assert (f"{two}: 2 faces found, using face {face} (numbered left to right from 0; choose with --face {other})"
+            in done.stderr.splitlines()), done.stderr
+
+
+def test_render_of_a_code_that_records_no_maker_without_the_weights_says_only_what_is_missing(tmp_path, monkeypatch):
+    """A code saved by the caller's own numpy (no record of the weights that made it), rendered offline without the
+    default weights: the one-line refusal of the missing weights, with no word about a maker it cannot know."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.delenv("INTERP_WEIGHTS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    np.save("plain.npy", np.zeros((18, 512), np.float32))
+    failed = run_cli("render", "plain.npy", "-o", "plain.png")
+    assert failed.exit_code == 1 and failed.stderr.startswith("interp: error: ffhq weights unavailable")
+    assert len(failed.stderr.splitlines()) == 1 and "made by" not in failed.stderr, failed.stderr
+    assert not Path("plain.png").exists()

@@ -1428,3 +1428,48 @@ def test_two_threads_of_one_session_tuning_one_key_tune_it_once(tmp_path, monkey
     (first, first_summary), (second, second_summary) = results["first"], results["second"]
     assert (first_summary["cached"], second_summary["cached"]) == (False, True)
     assert _same(_state(first), _state(second)) and first is not second
+
+
+def test_a_tuned_morph_with_another_local_checkpoint_tunes_for_it_not_reusing_the_others(tmp_path, monkeypatch):
+    """Two plain checkpoint files, neither a preset, so neither's sha256 is known before the run hashes it: a --tune
+    morph of one must not take the other's cached codes or tuned weights (keyed by a hash never computed, both
+    files' entries would be one), and its frames are the ones a run without the cache draws."""
+    from interp_cli.models.checkpoint import save_e4e_checkpoint
+    from tests.conftest import build_tiny_model
+
+    monkeypatch.setenv("INTERP_CACHE_DIR", str(tmp_path / "cache"))
+    for seed in (0, 1):
+        save_e4e_checkpoint(tmp_path / f"mine{seed}.pt", *build_tiny_model(seed), meta={"name": "tiny"})
+
+    def morph(seed: int, out: str, *more) -> dict:
+        return _summary(run(DEMO_A, DEMO_B, "--weights", tmp_path / f"mine{seed}.pt", "--no-align", "--steps", 3,
+                            "--tune", 2, *more, "-o", f"{tmp_path}/{out}/", "--json"))
+
+    first = morph(0, "a")
+    second = morph(1, "b")
+    assert (first["tune"]["cached"], second["tune"]["cached"]) == (False, False)
+    assert (first["encoder_calls"], second["encoder_calls"]) == (2, 2)
+    morph(1, "c", "--no-cache")  # the frames a run without the cache draws
+    for frame in ("frame_0000.png", "frame_0001.png", "frame_0002.png"):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "b" / frame)),
+                              np.asarray(Image.open(tmp_path / "c" / frame))), frame
+    # Each file's own entries are still found by its rerun.
+    assert morph(0, "d")["tune"]["cached"] is True and morph(1, "e")["encoder_calls"] == 0
+
+
+def test_a_crop_cut_narrower_than_it_is_tall_is_refused_by_tune_and_likeness_naming_its_place(tmp_path):
+    """A crop of the photo's height but not its width (a caller's slice `crop[:, :w]`): tuning would resize it to
+    a square, fitting the model to a stretched face, with no word. Each verb refuses it, naming `targets[i]`."""
+    from interp_cli.errors import UsageError
+    from interp_cli.pipeline import Session
+
+    session = Session("demo", "cpu", log=lambda message: None, cache_dir=tmp_path / "cache")
+    [(code, _, crop)] = session.encode_inputs([DEMO_A])
+    size = session.model.size
+    narrow = crop[:, : size // 2]
+    for call, want in [(lambda: session.tune(code[None], [narrow], 2, cache=False), "S"),
+                       (lambda: session.likeness(["demo_a.png"], code[None], [narrow]), size)]:
+        with pytest.raises(UsageError) as err:
+            call()
+        assert str(err.value) == (f"targets[0]: got uint8 [{size}, {size // 2}, 3]; give the photo's crop as uint8 "
+                                  f"[{want}, {want}, 3] RGB (encode_inputs' third item), or None for a .npy code's")
