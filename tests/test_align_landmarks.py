@@ -462,6 +462,15 @@ def _with_last_float(data: bytes, exponent: int) -> bytes:
 
 
 @needs_model
+def test_a_model_with_bytes_after_its_end_is_refused_not_parsed_as_if_whole():
+    """The sha256 pin covers the shipped file's name only; for any other the parse's own checks are what refuses a
+    damaged file (two downloads run together, say): the model's integers followed by one more."""
+    data = landmarks.model_path().read_bytes() + encode_int(0)
+    with pytest.raises(DlibFormatError, match="trailing data after the shape predictor"):
+        landmarks.parse_shape_predictor(np.frombuffer(data, np.uint8))
+
+
+@needs_model
 @pytest.mark.parametrize("damage", ["truncated", "its first code damaged", "empty", "a NaN",
                                     "a float 2**200 times too large", "a float made tiny, which parses"])
 def test_a_damaged_landmark_model_is_one_line_naming_it_and_how_to_reinstall_it(tmp_path, damage):
