@@ -1003,9 +1003,11 @@ def test_keep_results_false_keeps_only_each_rows_outcome_and_on_row_gets_the_who
         batch(tmp_path / "m.csv", tmp_path / "out", weights="demo", keep_results="no")
 
 
-def test_a_python_batch_run_again_makes_its_rows_again_unless_told_to_skip_what_exists(tmp_path):
-    """`batch()` from Python, as `interp batch` without --skip-existing: a second run over the same --outdir makes
-    the row again (a changed photo or option is not ignored), and with `skip_existing=True` it is skipped."""
+def test_a_python_batch_run_again_makes_its_rows_again_unless_told_to_skip_what_exists(tmp_path, capfd):
+    """`batch()` from Python, as `interp batch` without --skip-existing or --sheets: a second run over the same
+    --outdir makes the row again (a changed photo or option is not ignored), with no contact sheet beside it and no
+    progress bar on stderr (a `progress=True` run ends on a "batch: 1/1 rows" line); with `skip_existing=True` it
+    is skipped."""
     from interp_cli.pipeline import batch
 
     (tmp_path / "m.csv").write_text(f"{A},{B},x.gif\n")
@@ -1015,8 +1017,10 @@ def test_a_python_batch_run_again_makes_its_rows_again_unless_told_to_skip_what_
     again = batch(tmp_path / "m.csv", tmp_path / "out", **quiet)
     assert [(s["made"], s["skipped"]) for s in (first, again)] == [(1, 0), (1, 0)]
     assert (tmp_path / "out" / "x.gif").read_bytes()[:6] == b"GIF89a"
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["x.gif"]  # no contact sheet unasked
     skipped = batch(tmp_path / "m.csv", tmp_path / "out", skip_existing=True, **quiet)
     assert (skipped["made"], skipped["skipped"]) == (0, 1)
+    assert capfd.readouterr().err == ""
 
 
 def test_python_batch_refuses_a_misspelt_option_before_any_work(tmp_path):
