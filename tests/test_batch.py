@@ -1173,6 +1173,7 @@ def test_a_full_or_read_only_disk_stops_the_batch_after_the_row_that_found_it(ti
     assert lines[0]["row"] == 1 and "no space left on device" in lines[0]["error"]
     assert lines[1]["summary"] and lines[1]["failed"] == 1 and lines[1]["error"].startswith("batch stopped after row 1")
     assert done.stderr.strip().splitlines()[-1].startswith("interp: error: batch stopped after row 1: out/m0.gif")
+    assert lines[1]["error"].endswith("the rows after it would fail alike (to make them, rerun with --skip-existing)")
     assert list((tmp_path / "out").iterdir()) == []  # the tmpfs lived and died with the namespace
     # A read-only one: refused by the first row's check of the folder, before any work, and the batch stops.
     done = subprocess.run(["unshare", "-m", "--fork", "sh", "-c",
