@@ -366,6 +366,25 @@ def test_face_partly_outside_the_image(predictor):
     assert np.isfinite(points).all()
 
 
+@needs_model
+@pytest.mark.parametrize("angle", [0.0, 20.0])
+def test_a_face_cut_by_every_edge_of_the_photo_is_fitted_as_if_the_photo_went_on_in_black(predictor, angle):
+    """dlib reads a pixel outside the photo as 0. Fitted on a window that cuts through the face on all four sides,
+    the landmarks must be those of the same window padded with black: a feature pixel one past the right or bottom
+    edge read another row's pixel (or, on the last row, past the end of the photo) where `<` was `<=`."""
+    grey = dlib_grey(FACES_DIR / "obama.jpg")
+    left, top, right, bottom = REFERENCE["obama.jpg"]["faces"][0]["box"]
+    w, h = right - left, bottom - top
+    window = grey[top + h // 3:bottom - h // 3, left + w // 3:right - w // 3]
+    box = (-w // 3, -h // 3, w - w // 3, h - h // 3)  # the face box in the window's coordinates
+    margin = 2 * max(w, h)
+    padded = np.zeros((window.shape[0] + 2 * margin, window.shape[1] + 2 * margin), np.uint8)
+    padded[margin:-margin, margin:-margin] = window
+    cut = predictor.predict(window, box, angle)
+    whole = predictor.predict(padded, tuple(v + margin for v in box), angle) - margin
+    assert np.abs(cut - whole).max() < 1e-6
+
+
 def test_similarity_matrix_recovers_rotation_and_scale():
     rng = np.random.default_rng(1)
     source = rng.normal(size=(68, 2)).astype(np.float32)
@@ -440,6 +459,15 @@ def _with_last_float(data: bytes, exponent: int) -> bytes:
     """The model with its last float (an anchor offset's y) given `exponent`: 32002 is dlib's NaN."""
     last = int(code_starts(np.frombuffer(data, np.uint8))[-1])  # the last float's exponent code
     return data[:last] + encode_int(exponent)
+
+
+@needs_model
+def test_a_model_with_bytes_after_its_end_is_refused_not_parsed_as_if_whole():
+    """The sha256 pin covers the shipped file's name only; for any other the parse's own checks are what refuses a
+    damaged file (two downloads run together, say): the model's integers followed by one more."""
+    data = landmarks.model_path().read_bytes() + encode_int(0)
+    with pytest.raises(DlibFormatError, match="trailing data after the shape predictor"):
+        landmarks.parse_shape_predictor(np.frombuffer(data, np.uint8))
 
 
 @needs_model

@@ -1015,6 +1015,26 @@ def test_keep_results_false_keeps_only_each_rows_outcome_and_on_row_gets_the_who
         batch(tmp_path / "m.csv", tmp_path / "out", weights="demo", keep_results="no")
 
 
+def test_a_python_batch_run_again_makes_its_rows_again_unless_told_to_skip_what_exists(tmp_path, capfd):
+    """`batch()` from Python, as `interp batch` without --skip-existing or --sheets: a second run over the same
+    --outdir makes the row again (a changed photo or option is not ignored), with no contact sheet beside it and no
+    progress bar on stderr (a `progress=True` run ends on a "batch: 1/1 rows" line); with `skip_existing=True` it
+    is skipped."""
+    from interp_cli.pipeline import batch
+
+    (tmp_path / "m.csv").write_text(f"{A},{B},x.gif\n")
+    quiet = {"weights": "demo", "steps": 2, "log": lambda line: None}
+    first = batch(tmp_path / "m.csv", tmp_path / "out", **quiet)
+    (tmp_path / "out" / "x.gif").write_bytes(b"an older run's file")
+    again = batch(tmp_path / "m.csv", tmp_path / "out", **quiet)
+    assert [(s["made"], s["skipped"]) for s in (first, again)] == [(1, 0), (1, 0)]
+    assert (tmp_path / "out" / "x.gif").read_bytes()[:6] == b"GIF89a"
+    assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["x.gif"]  # no contact sheet unasked
+    skipped = batch(tmp_path / "m.csv", tmp_path / "out", skip_existing=True, **quiet)
+    assert (skipped["made"], skipped["skipped"]) == (0, 1)
+    assert capfd.readouterr().err == ""
+
+
 def test_python_batch_refuses_a_misspelt_option_before_any_work(tmp_path):
     from interp_cli.pipeline import batch
 
@@ -1165,6 +1185,7 @@ def test_a_full_or_read_only_disk_stops_the_batch_after_the_row_that_found_it(ti
     assert lines[0]["row"] == 1 and "no space left on device" in lines[0]["error"]
     assert lines[1]["summary"] and lines[1]["failed"] == 1 and lines[1]["error"].startswith("batch stopped after row 1")
     assert done.stderr.strip().splitlines()[-1].startswith("interp: error: batch stopped after row 1: out/m0.gif")
+    assert lines[1]["error"].endswith("the rows after it would fail alike (to make them, rerun with --skip-existing)")
     assert list((tmp_path / "out").iterdir()) == []  # the tmpfs lived and died with the namespace
     # A read-only one: refused by the first row's check of the folder, before any work, and the batch stops.
     done = subprocess.run(["unshare", "-m", "--fork", "sh", "-c",

@@ -9,8 +9,10 @@ the off switch keep the direct conv. Skipped where NNPACK cannot run. No timings
 from __future__ import annotations
 
 import os
+import platform
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -123,3 +125,45 @@ def test_environment_switch(value, enabled):
     probe = "from interp_cli.models import winograd; print(winograd.ENABLED)"
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == str(enabled)
+
+
+def _nnpack_can_run_here() -> bool:
+    """An x86 CPU with AVX2 (read from the kernel, not from the module under test) and a torch built with NNPACK."""
+    if platform.machine().lower() not in ("x86_64", "amd64") or not torch._nnpack_available():
+        return False
+    try:
+        return " avx2" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+needs_nnpack_here = pytest.mark.skipif(not _nnpack_can_run_here(), reason="not an x86 CPU with AVX2 and NNPACK")
+
+
+@needs_nnpack_here
+def test_an_x86_cpu_with_avx2_is_found_ready_for_winograd():
+    """The other tests skip where `nnpack_ready()` is False, so a check that never said True (its cache test
+    reversed, the ISA test reversed) turned the fast path off on every x86 CPU and passed them all."""
+    assert winograd.nnpack_ready() is True
+
+
+@needs_nnpack_here
+@pytest.mark.parametrize("channels, size, fast", [
+    (64, 64, True), (64, 256, True), (128, 100, True),
+    (64, 63, False), (64, 257, False), (63, 128, False), (64, 512, False), (256, 32, False),
+])
+def test_the_shipped_window_is_64_to_256_px_from_64_input_channels(monkeypatch, channels, size, fast):
+    """The window the module's table measured, at its own limits (the fixture above widens them): a conv in it runs
+    as Winograd, one a pixel or a channel outside it stays direct, and both give the direct conv's result."""
+    calls = []
+    nnpack = torch._nnpack_spatial_convolution
+    monkeypatch.setattr(torch, "_nnpack_spatial_convolution",
+                        lambda x, *args: calls.append(x.shape) or nnpack(x, *args))
+    torch.manual_seed(11)
+    conv = winograd.Conv2d(channels, 8, 3, 1, 1).eval()
+    x = torch.randn(1, channels, size, size)
+    with torch.no_grad():
+        out = conv(x)
+        direct = torch.nn.functional.conv2d(x, conv.weight, conv.bias, padding=1)
+    assert calls == ([(1, channels, size, size)] if fast else [])
+    assert_close(out, direct, tol=1e-4)
