@@ -23,8 +23,9 @@ from interp_cli.files import make_folders, project_id, remove_folders
 from interp_cli.inputs import check_input_files, paste_without_alignment
 from interp_cli.layers import check_layers
 from interp_cli.names import line_text
-from interp_cli.manifest import (PLANNED_CHOICES, BatchPlan, Placement, Row, make_outdir, missing_folders, plan_batch,
-                                 sheet_name)
+from interp_cli.batch_plan import (PLANNED_CHOICES, BatchPlan, Placement, make_outdir, missing_folders, plan_batch,
+                                   sheet_name)
+from interp_cli.manifest import Row
 from interp_cli.shards import Shard
 from interp_cli.options import MORPH_OPTION_NAMES
 from interp_cli.progress import Log, python_log
