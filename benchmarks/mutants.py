@@ -38,6 +38,7 @@ MODULE_TESTS = {
     "interp_cli/blend.py": ["tests/test_blend.py"],
     "interp_cli/output_paths.py": ["tests/test_write.py"],
     "interp_cli/manifest.py": ["tests/test_manifest.py"],
+    "interp_cli/batch_plan.py": ["tests/test_batch_plan.py"],
     "interp_cli/npy.py": ["tests/test_npy.py"],
     "interp_cli/options.py": ["tests/test_input_limits.py"],
     "interp_cli/names.py": ["tests/test_names.py"],

@@ -16,15 +16,16 @@ from pathlib import Path
 from interp_cli import stops
 from interp_cli import progress as progress_bars
 from interp_cli.checks import check_flags, check_function, check_refine_steps, check_shared_numbers, check_tune_steps
-from interp_cli.errors import (InterpError, UsageError, face_without_alignment, one_line, option,
-                               reported, retold, stops_a_batch)
+from interp_cli.errors import InterpError, UsageError, face_without_alignment, one_line, option
+from interp_cli.failures import reported, retold, stops_a_batch
 from interp_cli.claims import claimed
 from interp_cli.files import make_folders, project_id, remove_folders
 from interp_cli.inputs import check_input_files, paste_without_alignment
 from interp_cli.layers import check_layers
 from interp_cli.names import line_text
-from interp_cli.manifest import (PLANNED_CHOICES, BatchPlan, Placement, Row, make_outdir, missing_folders, plan_batch,
-                                 sheet_name)
+from interp_cli.batch_plan import (PLANNED_CHOICES, BatchPlan, Placement, make_outdir, missing_folders, plan_batch,
+                                   sheet_name)
+from interp_cli.manifest import Row
 from interp_cli.shards import Shard
 from interp_cli.options import MORPH_OPTION_NAMES
 from interp_cli.progress import Log, python_log

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from interp_cli.checks import digits_only, number_word
-from interp_cli.errors import NO_ROOM, InterpError, cache_not_written, os_cause, set_env
+from interp_cli.errors import InterpError, set_env
+from interp_cli.failures import NO_ROOM, cache_not_written, os_cause
 from interp_cli.files import PathLike, atomic_write, name_max
 from interp_cli.output_paths import why_missing
 

@@ -349,7 +349,7 @@ def batch(manifest, outdir, shard, skip_existing, sheets, quiet, as_json, **para
     e.g. interp batch pairs.csv --outdir out/ --shard 1/4 --skip-existing --json
     """
     from interp_cli.batch import batch as run_batch  # not the pipeline: imported only if a row is to be made
-    from interp_cli.manifest import PLANNED_CHOICES, make_outdir, plan_batch
+    from interp_cli.batch_plan import PLANNED_CHOICES, make_outdir, plan_batch
 
     log = CommandLog(quiet, as_json)
 

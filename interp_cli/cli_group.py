@@ -4,7 +4,7 @@
                               # failure one line on stderr and an exit code (2 usage, 1 runtime, 129/130/143 stops)
     WeightsGroup              # `interp weights`: another tool's word for a verb (`rm`, `ls`) or a typo is answered
     _Command                  # every verb's: an option missing its value, or given an empty one, is refused
-    failure_report(err, ...)  # a failure's line, exit code and whether it is a bug (`errors.reported`'s rule)
+    failure_report(err, ...)  # a failure's line, exit code and whether it is a bug (`failures.reported`'s rule)
 
 The verbs themselves, and the process's own set-up (`main`, `run`), are `interp_cli.cli`'s.
 """
@@ -21,7 +21,8 @@ import click
 from interp_cli import stops
 from interp_cli.console import (StdoutClosed, debug_notes, failure_json, one_command, say_kept_warnings,
                                 silence_stdout)
-from interp_cli.errors import cli_words, one_line, reported
+from interp_cli.errors import cli_words, one_line
+from interp_cli.failures import reported
 from interp_cli.names import line_text, typed_shown
 from interp_cli.stops import HungUp, Terminated, raise_on_sigterm
 
@@ -326,7 +327,7 @@ def failure_report(err: Exception, command: str, typed=()) -> tuple[str, int, bo
     """How a failure is reported: its one line (after "interp: error: ", or "internal error: ..." for a
     bug), its exit code, and whether it is a bug.
 
-    The rule is `errors.reported`, which a batch row's error follows too; the stderr line and a
+    The rule is `failures.reported`, which a batch row's error follows too; the stderr line and a
     batch's closing JSON summary say the same.
     """
     told, internal = reported(err, command)

@@ -21,7 +21,8 @@ from contextvars import ContextVar
 
 import click
 
-from interp_cli.errors import InterpError, environment_error
+from interp_cli.errors import InterpError
+from interp_cli.failures import environment_error
 from interp_cli.names import as_typed, line_text
 
 

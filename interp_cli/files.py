@@ -62,7 +62,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Union
 
-from interp_cli.errors import InputError, InterpError, UsageError, environment_error, option as spelt
+from interp_cli.errors import InputError, InterpError, UsageError, option as spelt
+from interp_cli.failures import environment_error
 from interp_cli.stops import deferred
 
 PathLike = Union[str, "os.PathLike[str]"]

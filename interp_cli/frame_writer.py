@@ -15,7 +15,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from interp_cli.errors import InterpError, UsageError, environment_error, option
+from interp_cli.errors import InterpError, UsageError, option
+from interp_cli.failures import environment_error
 from interp_cli.files import PathLike, commit, discard, make_folders, remove_folders, write_target
 from interp_cli.limits import (GIF_MAX_SIDE, H264_MAX_FRAME_MACROBLOCKS, H264_MAX_MACROBLOCKS_PER_SECOND, H264_MAX_SIDE,
                                JPEG_MAX_SIDE, NTSC_BASES, SIZE)

@@ -311,7 +311,7 @@ def plan_aligned(paths: Sequence[Path], save_aligned: str | os.PathLike | None,
     command's `outputs` ((option, path) pairs) nor inside its frames folder, one name per crop, and a
     folder that is writable or can be made. A crop is NAME_aligned.png; inputs that share a NAME are
     numbered by their place among the inputs (NAME_aligned_1.png, NAME_aligned_2.png). A batch row's
-    crops are `planned` across its whole manifest instead (`manifest.plan_crops`) and checked here alike."""
+    crops are `planned` across its whole manifest instead (`batch_plan.plan_crops`) and checked here alike."""
     from interp_cli import output_paths  # not for the callers that only pick inputs
 
     if save_aligned is None:

@@ -255,7 +255,7 @@ def _kept_frame(directory: Path) -> str | None:
 
 def _frames_kept(name: str, target: Path, why: str, code: int) -> UsageError:
     """The refusal of an output folder whose old frames could not all be removed (`why`), with the errno it stands
-    for (as `errors.environment_error`'s)."""
+    for (as `failures.environment_error`'s)."""
     refused = UsageError(f"{name}: the frames already in '{target}' cannot be removed{why}; refusing to replace it")
     refused.errno = code
     return refused

@@ -49,7 +49,7 @@ __all__ = ["Session", "EncodeSettings", "morph", "morph_frames", "encode", "rend
            "batch", "download_weights"]  # noqa: F822
 
 
-# `batch`'s seam: the --save-aligned crops its manifest planned for the row being morphed (`manifest.plan_crops`,
+# `batch`'s seam: the --save-aligned crops its manifest planned for the row being morphed (`batch_plan.plan_crops`,
 # one name per photo across the whole manifest). Set around that one `morph` call (`planned_crops`) rather than
 # passed as a keyword: `morph`'s signature is public, and a Python caller has no such plan to pass. A context
 # variable is the running thread's own, so another thread's morph never sees a row's crops.

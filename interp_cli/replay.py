@@ -23,7 +23,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from interp_cli.errors import NO_ROOM, InterpError, environment_error, option, speaking_to_cli
+from interp_cli.errors import InterpError, option, speaking_to_cli
+from interp_cli.failures import NO_ROOM, environment_error
 from interp_cli.files import ArraySpill
 
 

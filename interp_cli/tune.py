@@ -40,7 +40,8 @@ import torch
 from interp_cli.cache import TUNED_CACHE_MB_ENV, TUNED_CACHE_NAME, TUNED_DEFAULT_CACHE_MB
 from interp_cli.checks import check_number, check_positive, check_seed, check_tune_steps, number_word
 from interp_cli.cache_folders import CacheBound, CacheWarnings, cache_dir, mark_used
-from interp_cli.errors import InterpError, env_setting, is_out_of_memory, option, speaking_to_cli
+from interp_cli.errors import InterpError, env_setting, option, speaking_to_cli
+from interp_cli.failures import is_out_of_memory
 from interp_cli.claims import claimed_in_turn, show_progress
 from interp_cli.files import atomic_write, clean_stale_temps, remove_if_same
 from interp_cli.optim import FlatAdam

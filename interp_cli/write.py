@@ -51,7 +51,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from .errors import NO_ROOM, InterpError, descriptors_short, environment_error
+from .errors import InterpError
+from .failures import NO_ROOM, descriptors_short, environment_error
 from .files import PathLike, Outputs, claim_temp, commit, discard, new_temp, write_target
 from .frame_writer import FrameWriter, check_fps, frame_rate, quality_to_crf
 from .gif import GifWriter

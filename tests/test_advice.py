@@ -166,7 +166,7 @@ def test_out_of_memory_advice_names_only_options_of_the_command(command, args, e
     # align and batch are called from their own modules: align needs no torch, batch only for a row to make.
     monkeypatch.setattr({"align": align_verb, "batch": batch}.get(command, pipeline), command, exhausted)
     if command == "batch":
-        monkeypatch.setattr("interp_cli.manifest.plan_batch", lambda *_, **__: None)
+        monkeypatch.setattr("interp_cli.batch_plan.plan_batch", lambda *_, **__: None)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "a.npy").write_bytes(b"")
     (tmp_path / "pairs.csv").write_text(f"{A},{B},x.gif\n")

@@ -658,7 +658,8 @@ def test_a_hand_made_checkpoint_torch_loads_is_one_line_naming_it_and_exit_1(tmp
 
 _LOAD_SHORT_OF_ADDRESS_SPACE = """
 import resource, sys
-from interp_cli.errors import CheckpointError, reported
+from interp_cli.errors import CheckpointError
+from interp_cli.failures import reported
 from interp_cli.models.checkpoint import read_checkpoint_file
 size = int(next(line for line in open("/proc/self/status") if line.startswith("VmSize:")).split()[1]) * 1024
 resource.setrlimit(resource.RLIMIT_AS, (size + 4 * 2 ** 20, resource.RLIM_INFINITY))  # less than the file's 13 MB

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InterpError, UsageError, cache_not_written, pip_install
+from ..errors import InterpError, UsageError, pip_install
+from ..failures import cache_not_written
 from ..cache_folders import cache_dir, evict_least_recent, mark_used
 from ..files import atomic_save_npys
 from ..malloc import give_back_freed_memory

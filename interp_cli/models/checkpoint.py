@@ -22,7 +22,8 @@ from pathlib import Path
 
 import torch
 
-from interp_cli.errors import CheckpointError, caught_warnings, is_out_of_memory
+from interp_cli.errors import CheckpointError, caught_warnings
+from interp_cli.failures import is_out_of_memory
 from interp_cli.inputs import input_kind
 from interp_cli.models.e4e import Encoder4Editing, EncoderConfig
 from interp_cli.models.stylegan2 import Generator, GeneratorConfig
