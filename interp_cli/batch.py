@@ -1,5 +1,5 @@
-"""`interp batch`: every row of a manifest (`interp_cli.manifest` plans and checks them) morphed with one
-loaded model; a failed row fails alone and the others go on.
+"""`interp batch`: every row of a manifest (`interp_cli.manifest` reads them, `interp_cli.batch_plan` places and
+checks them) morphed with one loaded model; a failed row fails alone and the others go on.
 
     from interp_cli.batch import batch      # also interp_cli.pipeline.batch
     summary = batch("pairs.csv", "out/", shard="2/3", weights="ffhq", steps=60)
@@ -49,7 +49,7 @@ def batch(manifest: str | os.PathLike, outdir: str | os.PathLike, *, shard: str 
     `morph_options` are `morph`'s keywords, the same for every row (one it does not take is a TypeError before
     any work, also when the shard has nothing to make). A bad manifest or shard, weights that name nothing, two
     rows with one output name, or a `refine` or `tune` step count out of range raise UsageError before any work;
-    `checked` is what `manifest.plan_batch` returned for these same arguments, so a caller that checked first
+    `checked` is what `batch_plan.plan_batch` returned for these same arguments, so a caller that checked first
     does not plan twice. A failed row is reported, not fatal: its line goes to `failures` (default: `log`), so a
     caller can keep errors when it silences progress. `log` and `progress` as for `morph` (by default nothing is
     printed: a row's line is a note on the "interp_cli" logger, a warning an `InterpWarning`). The pipeline (and
@@ -388,7 +388,7 @@ def _file_system(folder: Path) -> tuple[int, bool | None, int | None] | None:
 
 
 def _row_error(err: Exception, output: str, outdir: Path, targets: Sequence[Path]) -> InterpError:
-    """A batch row's failure as the one line its JSON `error` and the log show (`errors.reported`, naming
+    """A batch row's failure as the one line its JSON `error` and the log show (`failures.reported`, naming
     the row's output where nothing else is named; the batch goes on, and `interp morph` on the row with
     --debug shows where an internal error came from).
 
@@ -425,7 +425,7 @@ def _make_parent(targets: Sequence[Path], made: list[Path]) -> None:
             # naming the output and that folder ("'out/sub': cannot create the folder (Permission denied)" named a
             # folder that does not exist, in the OS's capitals); with its errno, so a read-only one stops the batch.
             check_output_path(target)
-            # Else with the errno and exit code the OS error is told by (`errors.environment_error`): a full --outdir
+            # Else with the errno and exit code the OS error is told by (`failures.environment_error`): a full --outdir
             # found here stops the batch, as when found by the write check.
             told = retold(err, f"'{target.parent}': cannot create the folder ({os.strerror(err.errno)})")
             told.path = str(target.parent)

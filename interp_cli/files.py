@@ -87,7 +87,6 @@ held_temps: dict[str, tuple[int, str]] = {}  # temp path -> (fd holding its lock
 settle_at_exit: dict[str, Callable[[Path], None]] = {}
 
 
-
 # --- temp files and atomic commits ------------------------------------------------------------------
 
 
