@@ -41,16 +41,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "faces"
 TEST_FACES = ROOT / "tests" / "data" / "faces"
 EXAMPLES = ROOT / "examples"
 MODEL_SIZE = 64  # the demo model's render
 
-# Input sets: photos from ../shared/faces, tests/data/faces and examples/ (demo_a/b: the model's own
-# cartoon faces); "aba" visits a photo twice but never as neighbours, which is allowed.
+# Input sets: photos from tests/data/faces (obama.jpg and biden.jpg are ../shared/faces' own, kept in the
+# repository so a clean checkout runs this) and examples/ (demo_a/b: the model's own cartoon faces); "aba"
+# visits a photo twice but never as neighbours, which is allowed.
 INPUTS = {
-    "ob": [SHARED / "obama.jpg", SHARED / "biden.jpg"],
-    "aba": [SHARED / "obama.jpg", SHARED / "biden.jpg", SHARED / "obama.jpg"],
+    "ob": [TEST_FACES / "obama.jpg", TEST_FACES / "biden.jpg"],
+    "aba": [TEST_FACES / "obama.jpg", TEST_FACES / "biden.jpg", TEST_FACES / "obama.jpg"],
     "demo": [EXAMPLES / "demo_a.png", EXAMPLES / "demo_b.png"],
     "tests": [TEST_FACES / "obama_speech.jpg", TEST_FACES / "two_people.jpg"],
 }
@@ -362,7 +362,7 @@ def check_row(i: int, row: dict, work: Path, env: dict) -> list[str]:
     return problems
 
 
-TWICE = [SHARED / "obama.jpg", SHARED / "obama.jpg"]
+TWICE = [TEST_FACES / "obama.jpg", TEST_FACES / "obama.jpg"]
 REFUSALS = [  # (inputs, kind, extra options, --json, an output already there, exit code); nothing is written
     # the same photo twice in a row: the morph would be a still
     (TWICE, "mp4", [], False, True, 2),
@@ -439,7 +439,7 @@ def check_batch(work: Path, env: dict) -> list[str]:
     with open(folder / "pairs.csv", "w", newline="") as f:
         w = csv.writer(f)
         for key, name in BATCH_ROWS:
-            paths = [SHARED / "obama.jpg"] * 2 if key == "bad" else input_paths(key)
+            paths = [TEST_FACES / "obama.jpg"] * 2 if key == "bad" else input_paths(key)
             w.writerow([*map(str, paths), name])
     run = subprocess.run([sys.executable, "-m", "interp_cli", "batch", "pairs.csv", "--outdir", "out",
                           "--json", "--sheets", *BATCH_OPTIONS], cwd=folder, env=env, capture_output=True,
