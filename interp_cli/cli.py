@@ -572,10 +572,12 @@ def cache_command(quiet, as_json):  # --quiet: its report is on stdout, nothing 
         return
     out(f"{report['path']}: {human_size(report['bytes'])} in {report['files']} files")
     for part in report["parts"]:
-        bound = (f", at most {human_size(part['bound_bytes'])} (${part['bound_env']})"
-                 if part["bound_bytes"] is not None else "")
-        if part["bound_bytes"] == 0:  # "10.6 MB, at most 0 bytes" read as a bound broken; 0 turns the part off
+        if part["bound_bytes"] is None:
+            bound = ""
+        elif part["bound_bytes"] == 0:  # "10.6 MB, at most 0 bytes" read as a bound broken; 0 turns the part off
             bound = f", off (${part['bound_env']}=0: neither read nor written)"
+        else:
+            bound = f", at most {human_size(part['bound_bytes'])} (${part['bound_env']})"
         if part["link"] is not None:  # its entries are wherever it points: never counted or cleared there
             out(f"  {part['name'] + '/':9} a link to {part['link']}, not followed: what it holds is not counted, and "
                 "clearing removes the link only")
