@@ -168,3 +168,35 @@ def test_finite_weights_whose_folded_product_overflows_are_refused_without_a_war
         warnings.simplefilter("error")
         with pytest.raises(DlibFormatError, match="^the network's weights are not all finite numbers$"):
             parse_face_descriptor(bytes(data))
+
+
+@needs_model
+def test_a_last_layer_of_another_kind_is_refused_by_its_name(model_bytes):
+    # Read as if it were the fc_2 it replaced, a layer of another kind gave a network that was not dlib's.
+    other = model_bytes.replace(b"fc_2", b"fc_9", 1)
+    assert other != model_bytes
+    with pytest.raises(DlibFormatError, match="fc_9"):
+        parse_face_descriptor(other)
+
+
+@needs_model
+def test_a_conv_with_another_stride_than_this_networks_is_refused(model_bytes):
+    # The 7x7 input conv's header: 32 filters, 7x7, stride 2x2 (dlib's integer codes: a byte count, then the
+    # value). At stride 1 its weights have the same shape, and read into this network's stride-2 conv they
+    # would give descriptors the file's network never gives.
+    header = b"\x01\x20\x01\x07\x01\x07\x01\x02\x01\x02"
+    assert model_bytes.count(header) == 1
+    other = model_bytes.replace(header, b"\x01\x20\x01\x07\x01\x07\x01\x01\x01\x01")
+    with pytest.raises(DlibFormatError, match="stride"):
+        parse_face_descriptor(other)
+
+
+@needs_model
+def test_descriptors_come_back_as_plain_numbers_outside_inference_mode(model_bytes):
+    # A Python caller's forward pass without torch.inference_mode: the file's weights are fixed, so no graph is
+    # recorded and the descriptors go straight to numpy (weights that asked for gradients made .numpy() raise).
+    network = parse_face_descriptor(model_bytes)
+    chips = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (1, CHIP_SIZE, CHIP_SIZE, 3), np.uint8))
+    out = network(chips)
+    assert not out.requires_grad
+    assert out.numpy().shape == (1, DESCRIPTOR_SIZE)
