@@ -200,3 +200,28 @@ def test_descriptors_come_back_as_plain_numbers_outside_inference_mode(model_byt
     out = network(chips)
     assert not out.requires_grad
     assert out.numpy().shape == (1, DESCRIPTOR_SIZE)
+
+
+def _stem_conv_as_con_6(model_bytes: bytes, fused_relu: bytes) -> bytes:
+    """The file with its first conv (the 7x7 input conv, dlib's `con_4`) rewritten as a newer dlib writes it,
+    `con_6`: the same fields, then a use-bias and a fused-ReLU flag (dlib's bools are the bytes "0" and "1")."""
+    from interp_cli.dlib_format import ByteReader
+    from interp_cli.models.face_descriptor import _conv_details
+
+    name = model_bytes.index(b"con_4")
+    reader = ByteReader(model_bytes)
+    reader.position = name - 2  # the string's length code: one byte count, then 5
+    assert model_bytes[name - 2:name] == b"\x01\x05"
+    _conv_details(reader)
+    return model_bytes[:name] + b"con_6" + model_bytes[name + 5:reader.position] + b"1" + fused_relu \
+        + model_bytes[reader.position:]
+
+
+@needs_model
+def test_a_conv_written_by_a_newer_dlib_reads_as_the_same_network_and_one_with_a_fused_relu_is_refused(model_bytes):
+    chips = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (2, CHIP_SIZE, CHIP_SIZE, 3), np.uint8))
+    with torch.inference_mode():
+        expected = parse_face_descriptor(model_bytes)(chips)
+        assert torch.equal(parse_face_descriptor(_stem_conv_as_con_6(model_bytes, b"0"))(chips), expected)
+    with pytest.raises(DlibFormatError, match="fused ReLU"):
+        parse_face_descriptor(_stem_conv_as_con_6(model_bytes, b"1"))
