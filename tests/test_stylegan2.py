@@ -1,0 +1,29 @@
+"""The StyleGAN2 generator (interp_cli/models/stylegan2.py) as a Python caller builds and runs it.
+
+The golden comparison with rosinality's code is tests/test_models.py's; the fast formulations' is
+tests/test_stylegan2_fast.py's (both read the FIR kernels from the network itself, so neither sees a
+fresh network's kernels). Here: what a freshly built generator holds, as a model trained from scratch
+(weights/train_demo.py) saves it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from interp_cli.models.stylegan2 import Generator, GeneratorConfig
+
+SMALL = dict(size=32, style_dim=16, n_mlp=2, channels={4: 24, 8: 24, 16: 16, 32: 8})
+
+
+def test_a_fresh_generators_upsampling_filters_are_the_published_ones():
+    # StyleGAN2's [1, 3, 3, 1] binomial filter, normalised and scaled by 4 for the 2x upsampling it follows:
+    # the values every published checkpoint holds in its `*.kernel` buffers, one per upsampling conv and one per
+    # RGB skip. A fresh generator with another filter trains and saves a model that blurs differently.
+    taps = torch.tensor([1.0, 3.0, 3.0, 1.0])
+    published = torch.outer(taps, taps) / 16
+    kernels = {name: value for name, value in Generator(GeneratorConfig(**SMALL)).state_dict().items()
+               if name.endswith(".kernel")}
+    assert sorted(kernels) == ["convs.0.conv.blur.kernel", "convs.2.conv.blur.kernel", "convs.4.conv.blur.kernel",
+                               "to_rgbs.0.upsample.kernel", "to_rgbs.1.upsample.kernel", "to_rgbs.2.upsample.kernel"]
+    for name, kernel in kernels.items():
+        assert torch.equal(kernel, published), name
