@@ -27,3 +27,19 @@ def test_a_fresh_generators_upsampling_filters_are_the_published_ones():
                                "to_rgbs.0.upsample.kernel", "to_rgbs.1.upsample.kernel", "to_rgbs.2.upsample.kernel"]
     for name, kernel in kernels.items():
         assert torch.equal(kernel, published), name
+
+
+def test_a_fresh_generators_weights_and_noise_maps_are_drawn_at_the_references_scale():
+    # Equalized learning rate keeps the stored weights N(0, 1) (the mapping's N(0, 1) / lr_mul, 100 here) and
+    # scales them at run time; the noise maps are N(0, 1) too. A model trained from scratch starts from these
+    # (weights/train_demo.py), and the noise maps are the ones it saves and `--noise const` renders with.
+    torch.manual_seed(0)
+    gen = Generator(GeneratorConfig(**SMALL))
+    drawn = {name: value for name, value in gen.state_dict().items()
+             if name.endswith("conv.weight") or name == "input.input" or name.startswith("noises.")}
+    assert len(drawn) == 6 + 1 + 3 + 1 + 1 + 7  # styled convs, conv1, to-RGBs, to_rgb1, input, noise maps
+    for name, value in drawn.items():
+        if value.numel() >= 256:  # the 4x4 and 8x8 noise maps are too few numbers to measure a spread
+            assert 0.85 < value.std().item() < 1.15, name
+    for layer in (1, 2):
+        assert 85 < gen.state_dict()[f"style.{layer}.weight"].std().item() < 115
