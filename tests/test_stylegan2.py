@@ -43,3 +43,14 @@ def test_a_fresh_generators_weights_and_noise_maps_are_drawn_at_the_references_s
             assert 0.85 < value.std().item() < 1.15, name
     for layer in (1, 2):
         assert 85 < gen.state_dict()[f"style.{layer}.weight"].std().item() < 115
+
+
+def test_random_noise_with_no_seed_is_the_clis_default_seed_and_another_seed_differs():
+    # `interp morph --noise random` seeds with --seed, 0 by default; a Python caller naming no seed gets the same
+    # maps, and so the same frames, as the command with its default.
+    gen = Generator(GeneratorConfig(**SMALL))
+    unseeded = gen.make_noise("random")
+    default, other = gen.make_noise("random", seed=0), gen.make_noise("random", seed=1)
+    assert len(unseeded) == gen.num_layers
+    assert all(torch.equal(a, b) for a, b in zip(unseeded, default))
+    assert not any(torch.equal(a, b) for a, b in zip(default, other))
