@@ -6,6 +6,7 @@ tests/test_stylegan2_fast.py's. Here: what a caller gets from the documented def
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from interp_cli.models.e4e import Encoder4Editing, EncoderConfig
@@ -22,3 +23,12 @@ def test_the_default_encoder_has_the_published_ffhq_checkpoints_layout():
     got = {key: tuple(value.shape) for key, value in encoder.state_dict().items()}
     assert got == expected
     assert encoder.style_count == 18
+
+
+@pytest.mark.parametrize("shape", [dict(widths=(64, 128, 256)), dict(units=(3, 4, 14)),
+                                   dict(widths=(64, 128, 256, 512, 512), units=(3, 4, 14, 3, 1))])
+def test_a_backbone_of_other_than_four_stages_is_refused_when_configured(shape):
+    # The encoder taps its last three stages' ends: a caller's three-stage list (of widths, or of unit counts)
+    # built a network that failed only at its first forward pass, unpacking its taps.
+    with pytest.raises(ValueError, match="^the encoder backbone has exactly four stages$"):
+        EncoderConfig(**shape)
