@@ -87,10 +87,12 @@ def test_a_file_with_bytes_after_the_network_is_refused(model_bytes):
 
 @needs_model
 def test_a_damaged_layer_or_another_network_is_refused(model_bytes):
-    renamed = model_bytes.replace(b"con_4", b"con_9", 1)
-    assert renamed != model_bytes
-    with pytest.raises(DlibFormatError, match="con_9"):
-        parse_face_descriptor(renamed)
+    # A conv, or the last layer, of another kind: read as the kind it replaced, it gave a network not dlib's.
+    for kind, other in ((b"con_4", b"con_9"), (b"fc_2", b"fc_9")):
+        renamed = model_bytes.replace(kind, other, 1)
+        assert renamed != model_bytes
+        with pytest.raises(DlibFormatError, match=other.decode()):
+            parse_face_descriptor(renamed)
     other_loss = model_bytes.replace(b"loss_metric_2", b"loss_mmod_222", 1)
     with pytest.raises(DlibFormatError, match="metric"):
         parse_face_descriptor(other_loss)
@@ -168,3 +170,51 @@ def test_finite_weights_whose_folded_product_overflows_are_refused_without_a_war
         warnings.simplefilter("error")
         with pytest.raises(DlibFormatError, match="^the network's weights are not all finite numbers$"):
             parse_face_descriptor(bytes(data))
+
+
+@needs_model
+def test_a_conv_with_another_stride_than_this_networks_is_refused(model_bytes):
+    # The 7x7 input conv's header: 32 filters, 7x7, stride 2x2 (dlib's integer codes: a byte count, then the
+    # value). At stride 1 its weights have the same shape, and read into this network's stride-2 conv they
+    # would give descriptors the file's network never gives.
+    header = b"\x01\x20\x01\x07\x01\x07\x01\x02\x01\x02"
+    assert model_bytes.count(header) == 1
+    other = model_bytes.replace(header, b"\x01\x20\x01\x07\x01\x07\x01\x01\x01\x01")
+    with pytest.raises(DlibFormatError, match="stride"):
+        parse_face_descriptor(other)
+
+
+@needs_model
+def test_descriptors_come_back_as_plain_numbers_outside_inference_mode(model_bytes):
+    # A Python caller's forward pass without torch.inference_mode: the file's weights are fixed, so no graph is
+    # recorded and the descriptors go straight to numpy (weights that asked for gradients made .numpy() raise).
+    network = parse_face_descriptor(model_bytes)
+    chips = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (1, CHIP_SIZE, CHIP_SIZE, 3), np.uint8))
+    out = network(chips)
+    assert not out.requires_grad
+    assert out.numpy().shape == (1, DESCRIPTOR_SIZE)
+
+
+def _stem_conv_as_con_6(model_bytes: bytes, fused_relu: bytes) -> bytes:
+    """The file with its first conv (the 7x7 input conv, dlib's `con_4`) rewritten as a newer dlib writes it,
+    `con_6`: the same fields, then a use-bias and a fused-ReLU flag (dlib's bools are the bytes "0" and "1")."""
+    from interp_cli.dlib_format import ByteReader
+    from interp_cli.models.face_descriptor import _conv_details
+
+    name = model_bytes.index(b"con_4")
+    reader = ByteReader(model_bytes)
+    reader.position = name - 2  # the string's length code: one byte count, then 5
+    assert model_bytes[name - 2:name] == b"\x01\x05"
+    _conv_details(reader)
+    return model_bytes[:name] + b"con_6" + model_bytes[name + 5:reader.position] + b"1" + fused_relu \
+        + model_bytes[reader.position:]
+
+
+@needs_model
+def test_a_conv_written_by_a_newer_dlib_reads_as_the_same_network_and_one_with_a_fused_relu_is_refused(model_bytes):
+    chips = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (2, CHIP_SIZE, CHIP_SIZE, 3), np.uint8))
+    with torch.inference_mode():
+        expected = parse_face_descriptor(model_bytes)(chips)
+        assert torch.equal(parse_face_descriptor(_stem_conv_as_con_6(model_bytes, b"0"))(chips), expected)
+    with pytest.raises(DlibFormatError, match="fused ReLU"):
+        parse_face_descriptor(_stem_conv_as_con_6(model_bytes, b"1"))
