@@ -107,8 +107,13 @@ if [[ -n $killed ]]; then
          "out-of-memory killer (then give fewer WORKERS). Run this again to finish; finished rows are skipped" >&2
 fi
 if ((${#stopped_by_error[@]})); then
+    # interp's advice for unusable weights is "pass --weights ...", which this script sets itself from WEIGHTS.
+    said=""
+    if grep -q -- "--weights" "${stopped_by_error[@]}"; then
+        said=" (this script passes --weights \$WEIGHTS: run it with WEIGHTS=PATH, or WEIGHTS=demo, before it)"
+    fi
     echo "${#stopped_by_error[@]} of $n worker(s) stopped by an error (the messages above; \"error\" in the last" \
-         "line of ${stopped_by_error[*]}): fix it and run this again; finished rows are skipped" >&2
+         "line of ${stopped_by_error[*]}): fix it and run this again; finished rows are skipped$said" >&2
     exit 1
 fi
 [[ -n $killed ]] && ! awk 'NR > 1 && $8 == 0 && $7 != 0 {found = 1} END {exit !found}' "$logs/joblog" && exit 1
