@@ -88,10 +88,18 @@ if [[ " $codes " == *" 130 "* || " $codes " == *" 143 "* || $parallel_rc -eq 255
 fi
 # Each worker's log ends with a summary line; it carries "error" when an error stopped that worker's whole
 # shard, rather than rows failing one by one.
+# The others' summaries count their rows: of 1,000 rows, the user learns at once whether 2 failed or all of them.
 stopped_by_error=()
+failed_rows=0 reported_rows=0
 for log in "$logs"/shard-*.jsonl; do
     summary=$(tail -n 1 "$log" 2>/dev/null)
-    [[ $summary == *'"summary": true'* && $summary == *'"error": '* ]] && stopped_by_error+=("$log")
+    [[ $summary == *'"summary": true'* ]] || continue
+    if [[ $summary == *'"error": '* ]]; then
+        stopped_by_error+=("$log")
+    else
+        failed_rows=$((failed_rows + $(sed -n 's/.*"failed": \([0-9]*\).*/\1/p' <<<"$summary")))
+        reported_rows=$((reported_rows + $(sed -n 's/.*"rows": \([0-9]*\).*/\1/p' <<<"$summary")))
+    fi
 done
 if [[ -n $killed ]]; then
     # No summary and no error to read: the worker died at once, most often by the kernel's out-of-memory killer.
@@ -99,11 +107,21 @@ if [[ -n $killed ]]; then
          "out-of-memory killer (then give fewer WORKERS). Run this again to finish; finished rows are skipped" >&2
 fi
 if ((${#stopped_by_error[@]})); then
+    # interp's advice for unusable weights is "pass --weights ...", which this script sets itself from WEIGHTS.
+    said=""
+    if grep -q -- "--weights" "${stopped_by_error[@]}"; then
+        said=" (this script passes --weights \$WEIGHTS: run it with WEIGHTS=PATH, or WEIGHTS=demo, before it)"
+    fi
     echo "${#stopped_by_error[@]} of $n worker(s) stopped by an error (the messages above; \"error\" in the last" \
-         "line of ${stopped_by_error[*]}): fix it and run this again; finished rows are skipped" >&2
+         "line of ${stopped_by_error[*]}): fix it and run this again; finished rows are skipped$said" >&2
     exit 1
 fi
 [[ -n $killed ]] && ! awk 'NR > 1 && $8 == 0 && $7 != 0 {found = 1} END {exit !found}' "$logs/joblog" && exit 1
-echo "$((n - clean)) of $n worker(s) did not finish cleanly: fix the failed rows (\"error\" in the logs) and" \
-     "run this again; finished rows are skipped" >&2
+if ((failed_rows)); then
+    echo "$failed_rows of $reported_rows rows failed${killed:+ (of the workers that finished)}; their reasons are the" \
+         "\"error\" fields in $logs/shard-*.jsonl. Fix them and run this again; finished rows are skipped" >&2
+else
+    echo "$((n - clean)) of $n worker(s) did not finish cleanly: fix the failed rows (\"error\" in the logs) and" \
+         "run this again; finished rows are skipped" >&2
+fi
 exit 1

@@ -94,7 +94,12 @@ case $rc in
         # (unusable weights, a full disk) rather than rows failing one by one.
         summary=$(tail -n 1 "$base.jsonl")
         if [[ $summary == *'"summary": true'* && $summary == *'"error": '* ]]; then
-            echo "task $task: stopped by an error before its last row: $(tail -n 1 "$base.log")." \
+            error=$(tail -n 1 "$base.log")
+            # interp's advice for unusable weights is "pass --weights ...", which this script sets itself from WEIGHTS.
+            if [[ $error == *"--weights"* ]]; then
+                error+=" (this script passes --weights \$WEIGHTS: submit with --export=ALL,WEIGHTS=PATH, or WEIGHTS=demo)"
+            fi
+            echo "task $task: stopped by an error before its last row: $error." \
                  "Fix it and resubmit the same array: finished rows are skipped."
         else
             # How many, from the summary: a task of 1,000 rows with 2 failed says so in its .out, at once.

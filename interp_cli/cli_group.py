@@ -84,7 +84,9 @@ def _click_message(err: click.ClickException, typed=()) -> str:
     if (meant := _option_meant(err)) is not None:
         return meant
     if isinstance(err, click.NoSuchOption):
-        guesses = [repr(guess) for guess in sorted(err.possibilities or ())]
+        # Closest first, as difflib ranks them (Click 8.1 and 8.2+ alike): sorted by name, `--step` was answered
+        # "did you mean '--interp', '--paste' or '--steps'?", the one meant last.
+        guesses = [repr(guess) for guess in err.possibilities or ()]
         if not guesses:
             return f"no such option {err.option_name!r}"
         *others, last = guesses

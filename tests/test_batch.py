@@ -931,6 +931,45 @@ def test_the_slurm_recipe_counts_a_tasks_failed_rows_in_its_out_file(tiny, tmp_p
     assert sorted(os.listdir(tmp_path / "out")) == ["m1.gif", "m3.gif"]
 
 
+@pytest.mark.skipif(shutil.which("parallel") is None, reason="GNU parallel is not installed")
+def test_the_parallel_recipe_counts_failed_rows_not_workers(tiny, tmp_path, env):
+    """One missing photo among five rows on two workers ended with "1 of 2 worker(s) did not finish cleanly",
+    which reads as half the work lost; the workers' summaries say how many rows failed, and now so does the recipe."""
+    manifest = tmp_path / "pairs.csv"
+    manifest.write_text(f"{A},{B},m1.gif\n{B},{A},m2.gif\nmissing.png,{B},m3.gif\n{A},{B},m4.gif\n{B},{A},m5.gif\n")
+    done = subprocess.run([str(EXAMPLES / "parallel.sh"), str(manifest), "out", "2"], cwd=tmp_path,
+                          env=_example_env(env, tiny), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        '1 of 5 rows failed; their reasons are the "error" fields in logs/parallel/shard-*.jsonl. Fix them and run '
+        "this again; finished rows are skipped")
+    assert sorted(os.listdir(tmp_path / "out")) == ["m1.gif", "m2.gif", "m4.gif", "m5.gif"]
+
+
+def test_the_recipes_say_their_own_word_for_interps_weights_advice(tiny, tmp_path, env):
+    """With no WEIGHTS on an offline node, interp's advice is "pass `--weights /path/...`" or "`--weights demo`",
+    which neither sbatch nor parallel.sh takes: the recipes add how they are given the weights (WEIGHTS)."""
+    manifest = _pairs(tmp_path, 2)
+    offline = {k: v for k, v in _example_env(env, tiny).items() if k not in ("WEIGHTS", "INTERP_WEIGHTS")}
+    offline["HF_HOME"] = str(tmp_path / "hf")  # an empty Hugging Face cache: ffhq is not there
+    task = subprocess.run(["bash", str(EXAMPLES / "slurm_array.sh"), str(manifest), "out"], cwd=tmp_path,
+                          env=dict(offline, SLURM_ARRAY_TASK_ID="1", SLURM_ARRAY_TASK_MIN="1",
+                                   SLURM_ARRAY_TASK_MAX="1", SLURM_ARRAY_TASK_COUNT="1"),
+                          capture_output=True, text=True, timeout=120)
+    said = task.stdout.strip().splitlines()[-1]
+    assert task.returncode == 1 and "pass `--weights demo`" in said, task.stderr
+    assert said.endswith("(this script passes --weights $WEIGHTS: submit with --export=ALL,WEIGHTS=PATH, or "
+                         "WEIGHTS=demo). Fix it and resubmit the same array: finished rows are skipped.")
+    assert not (tmp_path / "out").exists()
+    if shutil.which("parallel") is not None:
+        done = subprocess.run([str(EXAMPLES / "parallel.sh"), str(manifest), "out", "2"], cwd=tmp_path, env=offline,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1 and "pass `--weights demo`" in done.stderr, done.stderr
+        assert done.stderr.strip().splitlines()[-1].endswith(
+            "finished rows are skipped (this script passes --weights $WEIGHTS: run it with WEIGHTS=PATH, or "
+            "WEIGHTS=demo, before it)")
+
+
 def test_the_recipes_tell_an_error_that_stopped_the_batch_from_failed_rows(tiny, tmp_path, env):
     """Unusable weights stop a worker once a row needs the model (exit 1, as a failed row does): the recipes
     read the summary's "error" and say so, where they used to send the user looking for failed rows."""

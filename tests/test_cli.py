@@ -909,7 +909,9 @@ def test_a_mistyped_command_is_named_with_the_command_it_resembles(tmp_path, mon
     (["weights", "bogus"], "no such command 'bogus'"),
     ([A, B, "--zzz", "-o", "m.gif"], "no such option '--zzz'"),
     ([A, B, "--steeps", "3", "-o", "m.gif"],
-     "no such option '--steeps'; did you mean '--seed', '--sheet' or '--steps'?"),
+     "no such option '--steeps'; did you mean '--steps', '--seed' or '--sheet'?"),
+    # The closest guess first: sorted by name, '--steps' came last, after '--interp' and '--paste'.
+    ([A, B, "--step", "3", "-o", "m.gif"], "no such option '--step'; did you mean '--steps', '--paste' or '--interp'?"),
     ([A, B, "--refine", "-o", "m.gif"], "option '--refine' requires an argument: the word after it, -o, is an option"),
 ])
 def test_clicks_usage_errors_read_as_interps_own(words, said, tmp_path, monkeypatch):
