@@ -24,7 +24,8 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +94,17 @@ class LatentCache:
 
     def _path(self, key: str) -> Path:
         return self.directory / f"{key}.npy"
+
+    @contextmanager
+    def lookups(self) -> Iterator[LatentCache]:
+        """Around a caller's lookups and the writes their misses lead to (`Session.encode_inputs`): once it ends, a
+        miss whose write never came (its encoding failed or was stopped, or the photos were refused in between) is
+        no code still to be written. It stayed one, and a Session's later --tune morph that only read this cache
+        named it in the tuned-weights cache's warning ("latent and tuned-weights caches not written")."""
+        try:
+            yield self
+        finally:
+            self._unwritten = False
 
     def get(self, key: str, shape: tuple[int, ...] | None = None) -> np.ndarray | None:
         """The cached float32 code, or None (missing, or damaged and then removed).
