@@ -616,6 +616,23 @@ def test_interp_cache_says_a_part_set_to_0_mb_is_off_and_keeps_what_it_holds(tmp
     assert (top / "tuned" / "t.pt").stat().st_size == 1000
 
 
+def test_interp_cache_names_a_bound_under_one_byte_as_it_was_set(tmp_path):
+    """`INTERP_TUNE_CACHE_MB=0.0000001` is a bound under one byte, which keeps nothing: off, rightly. `interp cache`
+    said "off ($INTERP_TUNE_CACHE_MB=0: ...)", a value that was not the one set; it says the one set. Either part."""
+    import os
+
+    env = dict(os.environ, INTERP_CACHE_DIR=str(tmp_path / "c"), INTERP_TUNE_CACHE_MB=" 0.0000001 ",
+               INTERP_LATENT_CACHE_MB="1e-9")
+    lines = {line.split()[0]: line.split(None, 3)[3] for line in _interp_cache(env).splitlines()[1:3]}
+    assert lines == {
+        "latents/": "off ($INTERP_LATENT_CACHE_MB=1e-9, under one byte: neither read nor written): encoded codes",
+        "tuned/": "off ($INTERP_TUNE_CACHE_MB=0.0000001, under one byte: neither read nor written): tuned generator "
+                  "weights (--tune)"}, lines
+    env.update(INTERP_TUNE_CACHE_MB="-0", INTERP_LATENT_CACHE_MB="0.0")  # 0 however written: "=0", as before
+    assert [line.split(None, 3)[3].split(":")[0] for line in _interp_cache(env).splitlines()[1:3]] == [
+        "off ($INTERP_LATENT_CACHE_MB=0", "off ($INTERP_TUNE_CACHE_MB=0"]
+
+
 def test_interp_cache_says_a_bound_setting_it_cannot_take_as_a_morph_does(tmp_path):
     """`INTERP_TUNE_CACHE_MB=abc` (or -5) keeps the default bound, and a morph says so once; `interp cache` showed
     "at most 2.0 GB ($INTERP_TUNE_CACHE_MB)" with no word, as if the value set were that. Now it says the morph's
