@@ -248,10 +248,12 @@ def _refused_inputs(row: Row, place: Placement) -> Exception | None:
 def _named(outdir: Path, name: str, target: Sequence[Path]) -> str:
     """A row's file as its JSON and lines name it: under --outdir as given, as the manifest names it; where that name
     climbs out of a folder (`sub/../m1.gif`), by where it was written (`out/m1.gif`): "out/sub/../m1.gif" named a
-    path no one could open, `sub` never being made (`interp morph -o sub/../m.gif` makes it)."""
+    path no one could open, `sub` never being made (`interp morph -o sub/../m.gif` makes it). A frames folder keeps
+    the slash that makes it one, as `interp morph -o frames/ --json` names it ("out/frames" was a file's name)."""
+    folder = os.sep if name.endswith(("/", os.sep)) else ""
     if ".." in Path(name).parts and target and target[0].is_relative_to(base := outdir.resolve()):
-        return str(outdir / target[0].relative_to(base))
-    return str(outdir / name)
+        return f"{outdir / target[0].relative_to(base)}{folder}"
+    return f"{outdir / name}{folder}"
 
 
 def _sheet(place: Placement) -> str | None:

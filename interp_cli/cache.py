@@ -24,11 +24,13 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from interp_cli.checks import number_word
 from interp_cli.errors import InterpError, UsageError
 from interp_cli.cache_folders import CacheBound, CacheWarnings, cache_dir, mark_used
 from interp_cli.files import atomic_save_npy, remove_if_same
@@ -93,6 +95,17 @@ class LatentCache:
 
     def _path(self, key: str) -> Path:
         return self.directory / f"{key}.npy"
+
+    @contextmanager
+    def lookups(self) -> Iterator[LatentCache]:
+        """Around a caller's lookups and the writes their misses lead to (`Session.encode_inputs`): once it ends, a
+        miss whose write never came (its encoding failed or was stopped, or the photos were refused in between) is
+        no code still to be written. It stayed one, and a Session's later --tune morph that only read this cache
+        named it in the tuned-weights cache's warning ("latent and tuned-weights caches not written")."""
+        try:
+            yield self
+        finally:
+            self._unwritten = False
 
     def get(self, key: str, shape: tuple[int, ...] | None = None) -> np.ndarray | None:
         """The cached float32 code, or None (missing, or damaged and then removed).
@@ -177,6 +190,15 @@ def bound_warnings() -> list[str]:
         if env:
             CacheBound(env, default_mb, cache_name).note_bad_setting(said.append)
     return said
+
+
+def off_setting(env: str) -> str:
+    """The setting that turned a part off, as `interp cache` names it: `$ENV=0`, or a value over 0 that is under one
+    byte as it was set (`$INTERP_TUNE_CACHE_MB=0.0000001, under one byte`), which "=0" misnamed."""
+    setting = os.environ.get(env, "").strip()
+    if number_word(setting, integer=False):  # over 0 (a bound below 0 keeps the default, so never here)
+        return f"${env}={setting}, under one byte"
+    return f"${env}=0"
 
 
 def usage(root: str | os.PathLike | None = None) -> dict:

@@ -560,7 +560,7 @@ def cache_command(quiet, as_json):  # --quiet: its report is on stdout, nothing 
     """
     import shlex
 
-    from interp_cli.cache import bound_warnings, usage
+    from interp_cli.cache import bound_warnings, off_setting, usage
     from interp_cli.progress import human_size
 
     report = usage()
@@ -575,7 +575,7 @@ def cache_command(quiet, as_json):  # --quiet: its report is on stdout, nothing 
         if part["bound_bytes"] is None:
             bound = ""
         elif part["bound_bytes"] == 0:  # "10.6 MB, at most 0 bytes" read as a bound broken; 0 turns the part off
-            bound = f", off (${part['bound_env']}=0: neither read nor written)"
+            bound = f", off ({off_setting(part['bound_env'])}: neither read nor written)"
         else:
             bound = f", at most {human_size(part['bound_bytes'])} (${part['bound_env']})"
         if part["link"] is not None:  # its entries are wherever it points: never counted or cleared there

@@ -353,40 +353,43 @@ class Session:
         if len(per_input) != len(paths):  # zip would quietly encode only the shorter list's inputs
             raise UsageError(f"encode_inputs: {len(per_input)} settings for {len(paths)} inputs; give one "
                              "EncodeSettings for all, or one per input")
-        encoded, calls = [], self.encoder_calls
-        # A photo named twice (`a b a`) is aligned and encoded once (`_encode`'s `again`): the same pixels give the
-        # same crop and code. Its second search was 11 % of a demo morph's CPU, and with its second encoding (no
-        # cache) 15 % of a 1024 px one's (benchmarks/README.md). Only a name given twice is looked for (hashed).
-        named = Counter(str(path) for path in paths)
-        again: dict = {}
-        with progress_bars.bar(len(paths), "encoding", unit="image", enabled=self.progress) as bar:
-            for path, these in zip(paths, per_input):
-                encoded.append(self._encode(Path(path), these or EncodeSettings(),
-                                            again if named[str(path)] > 1 else None))
-                bar.update()
-            if self.encoder_calls == calls:
-                # Nothing encoded (every code from the cache or a .npy): no "encoding: 2/2 images" left to read
-                # as work done, above the verb's "2 of 2 codes reused from the cache" (`pipeline._say_reused`).
-                bar.drop()
-        if check_faces is not None:
-            check_faces([alignment for _, alignment, _, _ in encoded])
-        if release_encoder:
-            self.release_encoder()
-        # A photo given twice (`a b a`) is refined once: its two crops and codes are the same, and so are their
-        # refinements (one seed), which cost minutes each at 1024 px; the cache took neither, as it is written
-        # only once a code is refined.
-        refined: dict[tuple, np.ndarray] = {}
-        results = []
-        for code, alignment, target, to_refine in encoded:
-            if to_refine is None:
-                results.append((code, alignment, target))
-                continue
-            image, these = to_refine[:2]
-            same = (image_digest(image), code.tobytes(), these.refine, these.refine_loss, these.seed)
-            if same not in refined:
-                refined[same] = self._refined(code, alignment, target, to_refine)[0]
-            results.append((refined[same].copy(), alignment, target))
-        return results
+        # A miss whose put never comes (a photo that fails after another's miss, `check_faces` refusing, a stop) is
+        # no code still to be written once this ends: `LatentCache.lookups`.
+        with self.cache.lookups():
+            encoded, calls = [], self.encoder_calls
+            # A photo named twice (`a b a`) is aligned and encoded once (`_encode`'s `again`): the same pixels give the
+            # same crop and code. Its second search was 11 % of a demo morph's CPU, and with its second encoding (no
+            # cache) 15 % of a 1024 px one's (benchmarks/README.md). Only a name given twice is looked for (hashed).
+            named = Counter(str(path) for path in paths)
+            again: dict = {}
+            with progress_bars.bar(len(paths), "encoding", unit="image", enabled=self.progress) as bar:
+                for path, these in zip(paths, per_input):
+                    encoded.append(self._encode(Path(path), these or EncodeSettings(),
+                                                again if named[str(path)] > 1 else None))
+                    bar.update()
+                if self.encoder_calls == calls:
+                    # Nothing encoded (every code from the cache or a .npy): no "encoding: 2/2 images" left to read
+                    # as work done, above the verb's "2 of 2 codes reused from the cache" (`pipeline._say_reused`).
+                    bar.drop()
+            if check_faces is not None:
+                check_faces([alignment for _, alignment, _, _ in encoded])
+            if release_encoder:
+                self.release_encoder()
+            # A photo given twice (`a b a`) is refined once: its two crops and codes are the same, and so are their
+            # refinements (one seed), which cost minutes each at 1024 px; the cache took neither, as it is written
+            # only once a code is refined.
+            refined: dict[tuple, np.ndarray] = {}
+            results = []
+            for code, alignment, target, to_refine in encoded:
+                if to_refine is None:
+                    results.append((code, alignment, target))
+                    continue
+                image, these = to_refine[:2]
+                same = (image_digest(image), code.tobytes(), these.refine, these.refine_loss, these.seed)
+                if same not in refined:
+                    refined[same] = self._refined(code, alignment, target, to_refine)[0]
+                results.append((refined[same].copy(), alignment, target))
+            return results
 
     def encode_photo(self, path: str | os.PathLike, settings: EncodeSettings | None = None) -> tuple:
         """Like `encode_path`, and also what the face was: (code, `AlignedFace` or None, target).
@@ -396,7 +399,8 @@ class Session:
         the crop the encoder saw at the generator's resolution (uint8 `[H, W, 3]`, what refinement
         and `likeness` compare against), None for a `.npy` code.
         """
-        return self._refined(*self._encode(Path(path), settings or EncodeSettings()))
+        with self.cache.lookups():
+            return self._refined(*self._encode(Path(path), settings or EncodeSettings()))
 
     def _encode(self, path: Path, settings: EncodeSettings, again: dict | None = None) -> tuple:
         """`encode_photo` up to refining: (code, `AlignedFace` or None, target, what `_refined` needs to refine

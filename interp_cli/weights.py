@@ -309,10 +309,17 @@ def parse_hub_spec(spec: str) -> HubFile | None:
     if len(parts) < 3 or any(part in ("", ".", "..") for part in parts):
         return _not_a_hub_spec(spec, explicit, "expected owner/repo/path/in/repo[@revision]")
     owner, repo = parts[0], parts[1]
-    if not (_HUB_NAME.match(owner) and _HUB_NAME.match(repo)):
+    # `--`, `..` and a `.git` ending huggingface_hub refuses too (HFValidationError), which ended the command as
+    # an internal error.
+    if not (_HUB_NAME.match(owner) and _HUB_NAME.match(repo)) or any(
+            "--" in name or ".." in name for name in (owner, repo)) or repo.endswith(".git"):
         return _not_a_hub_spec(spec, explicit, f"'{owner}/{repo}' is not a valid hub repo id")
     if not explicit and ("\\" in spec or Path(owner).is_dir()):
         return None
+    if revision is not None and (problem := _revision_problem(revision)):
+        # huggingface_hub takes any revision as a path under the cache's refs/ (`../../x` reads a file above it), and
+        # offline it led to the long advice with a URL of that "revision": refused here, before any of that.
+        raise UsageError(f"bad hub weights '{spec}': revision '{revision}' {problem}; give one, e.g. @main")
     return HubFile(repo_id=f"{owner}/{repo}", filename="/".join(parts[2:]), revision=revision)
 
 
@@ -451,6 +458,21 @@ def _chosen_spec(spec: str | None) -> str:
 def _looks_like_path(spec: str) -> bool:
     separators = {"/", os.sep} | ({os.altsep} if os.altsep else set())
     return any(sep in spec for sep in separators) or spec.lower().endswith(CHECKPOINT_SUFFIXES)
+
+
+# What git refuses in a ref name (`git check-ref-format`), which the hub's branches and tags are: control characters,
+# space, ~ ^ : ? * [ and backslash; `..` and `@{` anywhere.
+_REF_REFUSED = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{")
+
+
+def _revision_problem(revision: str) -> str | None:
+    """Why `revision` names no branch, tag or commit (git would refuse it as a ref name), or None. `refs/pr/1`, `main`,
+    `v1.0` and a commit's hex are names; `../x`, `a..b`, `.hidden`, `x.lock`, `a//b`, `x/` are not."""
+    parts = revision.split("/")
+    if _REF_REFUSED.search(revision) or revision.endswith(".") or any(
+            not part or part.startswith(".") or part.endswith(".lock") for part in parts):
+        return "is no branch, tag or commit name (git refuses it)"
+    return None
 
 
 def _not_a_hub_spec(spec: str, explicit: bool, why: str) -> None:

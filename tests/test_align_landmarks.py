@@ -21,7 +21,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from interp_cli.align import landmarks
-from interp_cli.dlib_format import DlibFormatError, code_starts, decode_int_stream, floats_from_pairs
+from interp_cli.dlib_format import DlibFormatError, IntStream, code_starts, decode_int_stream, floats_from_pairs
 
 ROOT = Path(__file__).resolve().parents[1]
 FACES_DIR = Path(__file__).parent / "data" / "faces"
@@ -595,3 +595,32 @@ def test_a_damaged_float_anywhere_in_the_model_is_refused(monkeypatch, where, va
     else:
         with pytest.raises(DlibFormatError, match=f"^its {refused} hold NaN, infinite or out-of-range values$"):
             landmarks.parse_shape_predictor(data)
+
+
+@pytest.fixture(scope="module")
+def tree_count_at():
+    """The model's bytes, and where the first cascade level's tree count's code begins and ends."""
+    data = landmarks.model_path().read_bytes()
+    array = np.frombuffer(data, np.uint8)
+    stream = IntStream(decode_int_stream(array, dtype=np.int32))
+    stream.expect(1, "shape_predictor version")
+    stream.float_column()
+    stream.integer()  # the number of cascade levels
+    at = stream.position
+    assert stream.values[at:at + 2].tolist() == [500, 15]  # 500 trees of 15 splits
+    starts = code_starts(array)
+    return data, int(starts[at]), int(starts[at + 1])
+
+
+@needs_model
+@pytest.mark.parametrize("trees, refused", [(0, "unsupported forest: 0 trees with 15 splits"),
+                                            (-1, "unsupported forest: -1 trees with 15 splits"),
+                                            (2**31 - 1, "data ends in the middle of an object")])
+def test_a_damaged_tree_count_is_refused_before_the_trees_are_read(tree_count_at, trees, refused):
+    """The first cascade level's tree count (500) damaged, where the sha256 pin does not look (a model under another
+    name): -1 moved the reader backwards and ended in numpy's "cannot reshape array" (an internal error, not the
+    model named); a count past the file is refused from the stream's length, before any slice of it is taken."""
+    data, start, end = tree_count_at
+    with pytest.raises(DlibFormatError) as err:
+        landmarks.parse_shape_predictor(np.frombuffer(data[:start] + encode_int(trees) + data[end:], np.uint8))
+    assert str(err.value) == refused

@@ -595,6 +595,24 @@ def test_a_json_line_names_the_sheet_as_it_names_the_output(tiny, tmp_path, monk
     assert all((tmp_path / line["sheet"]).is_file() for line in lines[:2])
 
 
+def test_a_frames_folder_is_named_with_its_slash_by_batch_as_by_morph(tiny, tmp_path, monkeypatch):
+    """`interp morph -o frames/ --json` says "output": "frames/"; a batch row `frames/` said "out/frames", the name of
+    a file, and "wrote out/frames". One rule: a frames folder keeps the slash that makes it one, in the JSON line and
+    the row's line, a name climbing out of a folder too (`sub/../up/`); --outdir's own slash is not doubled."""
+    (tmp_path / "pairs.csv").write_text(f"{A},{B},frames/\n{A},{B},sub/../up/\n{A},{B},m.gif\n")
+    code, lines, err = invoked("batch", "pairs.csv", "--outdir", "out/", "--weights", tiny, "--no-align", "--steps", 2,
+                               "--json", monkeypatch=monkeypatch, cwd=tmp_path)
+    assert code == 0, err
+    sep = os.sep
+    assert [line["output"] for line in lines[:3]] == [f"out{sep}frames{sep}", f"out{sep}up{sep}", f"out{sep}m.gif"]
+    code, lines, err = invoked("batch", "pairs.csv", "--outdir", "out", "--weights", tiny, "--no-align", "--steps", 2,
+                               monkeypatch=monkeypatch, cwd=tmp_path)
+    assert code == 0 and f"row 1: wrote out{sep}frames{sep} (" in err and f"row 2: wrote out{sep}up{sep} (" in err, err
+    code, lines, err = invoked(A, B, "-o", "single/", "--weights", tiny, "--no-align", "--steps", 2, "--json",
+                               monkeypatch=monkeypatch, cwd=tmp_path)
+    assert code == 0 and lines[0]["output"] == "single/", err
+
+
 def test_a_name_climbing_out_of_a_folder_is_named_where_it_was_written_which_opens(tiny, tmp_path, monkeypatch):
     """A manifest name `sub/../m1.gif` was written to out/m1.gif, `sub` never made, yet its JSON line said "output":
     "out/sub/../m1.gif" (and "sheet" alike), a path that does not open. Each is named where it was written."""
@@ -1162,7 +1180,7 @@ def test_a_row_that_cannot_write_names_its_output_as_its_json_line_does(tiny, tm
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert done.returncode == 1 and [r["ok"] for r in rows[:2]] == [False, False], done.stderr
     for row, output in zip(rows, ("out/big/x.gif", "out/small/")):
-        assert row["output"] == output.rstrip("/")  # a frames folder is named without its slash
+        assert row["output"] == output  # a frames folder with its slash, as `interp morph --json` names it
         assert row["error"].startswith(f"{output.rstrip('/')}") and "cannot write" in row["error"], row["error"]
         assert str(tmp_path) not in row["error"]
     assert "row 1 failed: pairs.csv:1: out/big/x.gif: cannot write" in done.stderr

@@ -616,6 +616,23 @@ def test_interp_cache_says_a_part_set_to_0_mb_is_off_and_keeps_what_it_holds(tmp
     assert (top / "tuned" / "t.pt").stat().st_size == 1000
 
 
+def test_interp_cache_names_a_bound_under_one_byte_as_it_was_set(tmp_path):
+    """`INTERP_TUNE_CACHE_MB=0.0000001` is a bound under one byte, which keeps nothing: off, rightly. `interp cache`
+    said "off ($INTERP_TUNE_CACHE_MB=0: ...)", a value that was not the one set; it says the one set. Either part."""
+    import os
+
+    env = dict(os.environ, INTERP_CACHE_DIR=str(tmp_path / "c"), INTERP_TUNE_CACHE_MB=" 0.0000001 ",
+               INTERP_LATENT_CACHE_MB="1e-9")
+    lines = {line.split()[0]: line.split(None, 3)[3] for line in _interp_cache(env).splitlines()[1:3]}
+    assert lines == {
+        "latents/": "off ($INTERP_LATENT_CACHE_MB=1e-9, under one byte: neither read nor written): encoded codes",
+        "tuned/": "off ($INTERP_TUNE_CACHE_MB=0.0000001, under one byte: neither read nor written): tuned generator "
+                  "weights (--tune)"}, lines
+    env.update(INTERP_TUNE_CACHE_MB="-0", INTERP_LATENT_CACHE_MB="0.0")  # 0 however written: "=0", as before
+    assert [line.split(None, 3)[3].split(":")[0] for line in _interp_cache(env).splitlines()[1:3]] == [
+        "off ($INTERP_LATENT_CACHE_MB=0", "off ($INTERP_TUNE_CACHE_MB=0"]
+
+
 def test_interp_cache_says_a_bound_setting_it_cannot_take_as_a_morph_does(tmp_path):
     """`INTERP_TUNE_CACHE_MB=abc` (or -5) keeps the default bound, and a morph says so once; `interp cache` showed
     "at most 2.0 GB ($INTERP_TUNE_CACHE_MB)" with no word, as if the value set were that. Now it says the morph's
@@ -943,3 +960,42 @@ def test_interp_cache_leaves_out_of_its_clearing_line_a_part_holding_another_use
         theirs.chmod(0o700)
     assert (theirs / "t.pt").stat().st_size == 1000
 
+
+
+def test_a_miss_whose_write_never_came_is_not_named_in_a_later_tuned_warning(tmp_path):
+    """A Python caller's Session whose encode_inputs failed between a miss and its write (`check_faces` refusing the
+    photos before --refine, as a morph of one face twice is refused; a stop) kept the latent cache "still to be
+    written" for good: a later morph of that Session that only read the latent cache, then could not write its tuned
+    weights (a full disk both share), was told "latent and tuned-weights caches not written". Only the tuned-weights
+    cache had anything to write."""
+    import errno
+    from pathlib import Path
+
+    from interp_cli.errors import UsageError
+    from interp_cli.pipeline import EncodeSettings, Session
+
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    faces = [examples / "demo_a.png", examples / "demo_b.png"]
+    said = []
+    session = Session("demo", "cpu", log=said.append, progress=False, cache_dir=tmp_path)
+    session.encode_inputs(faces)  # the plain codes, cached
+
+    def refuse(found):
+        raise UsageError("the same face twice")
+
+    with pytest.raises(UsageError):  # the refined codes missed; refining never came
+        session.encode_inputs(faces, EncodeSettings(refine=2), check_faces=refuse)
+    calls = session.encoder_calls
+    session.encode_inputs(faces)  # a --tune morph's codes: read from the cache, nothing to write
+    assert session.encoder_calls == calls and session.cache.hits == 2
+    session.tuned_cache.in_use()
+    tuned = tmp_path / "tuned"
+    full = OSError(errno.ENOSPC, "No space left on device", str(tuned / "entry.pt"))
+    session.tuned_cache.failures.not_written("tuned-weights cache", full, tuned)
+    assert len(said) == 1 and said[0].startswith(f"warning: tuned-weights cache not written ({tuned}: "), said
+    # A miss still to be written when the tuned weights fail is named, as before.
+    session.cache.get("0" * 64, (session.model.n_latent, session.model.style_dim))
+    said.clear()
+    session.tuned_cache.failures.off.clear()
+    session.tuned_cache.failures.not_written("tuned-weights cache", full, tuned)
+    assert len(said) == 1 and said[0].startswith("warning: tuned-weights and latent caches not written"), said

@@ -718,6 +718,34 @@ def test_an_interrupted_download_is_finished_on_a_disk_with_room_for_the_rest(hu
         subprocess.run(["umount", "-l", str(disk)], check=True)
 
 
+def test_an_hour_old_partial_download_is_resumed_where_the_hub_resumes_it_and_removed_where_it_never_will(hub, env):
+    """What an interrupted download left an hour ago, beside a newer release's killed one (a shared cache): an older
+    huggingface_hub (before 1.18, the floor's 0.20) resumes its `blobs/<etag>.incomplete`, so that one must not be
+    taken for a killed download's and removed first: the rest is fetched, not all of it again. From 1.18 the hub
+    never reads it, so it goes, with the newer release's `<etag>.<8 hex>.incomplete`, which no release reads again
+    (they were up to 1.2 GB each, kept for good). Run on both venvs, this exercises both release lines."""
+    blobs = Path(env["HF_HOME"]) / "hub" / "models--someone--tiny" / "blobs"
+    blobs.mkdir(parents=True)
+    half = len(PAYLOAD) // 2
+    older, newer = blobs / f"{_sha256(PAYLOAD)}.incomplete", blobs / f"{_sha256(PAYLOAD)}.0badc0de.incomplete"
+    older.write_bytes(PAYLOAD[:half])
+    newer.write_bytes(PAYLOAD[:1000])
+    hour_ago = time.time() - 3600
+    for path in (older, newer):
+        os.utime(path, (hour_ago, hour_ago))
+    # and the lock file every release takes before it writes a partial file, which a killed download leaves too
+    lock = Path(env["HF_HOME"]) / "hub" / ".locks" / "models--someone--tiny" / f"{_sha256(PAYLOAD)}.lock"
+    lock.parent.mkdir(parents=True)
+    lock.touch()
+    done = interp(env, "weights", "download", "tiny")
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert_downloaded(env, hub, gets=1)
+    assert not older.exists() and not newer.exists()  # resumed into the file, or removed
+    resumed = hub_download._hub_version() < hub_download._FRESH_PARTIAL_FROM
+    assert [ranges for method, path, ranges in hub.requests if method == "GET" and "/api/" not in path] == [
+        f"bytes={half}-" if resumed else None], hub.requests
+
+
 def test_an_interrupted_download_without_room_for_the_rest_says_how_much_more(hub, env, small_disk):
     """The same half of `tiny` on the 2 MB disk, where not even the other half fits: refused, saying what is
     missing beside what is there (where huggingface_hub resumes it), or all of it (where it starts afresh)."""

@@ -759,6 +759,41 @@ def test_a_malformed_explicit_hub_spec_says_what_is_wrong_with_it(spec, why):
         weights.resolve_weights(spec)
     assert str(refused.value) == f"bad hub weights '{spec}': {why}"
 
+@pytest.mark.parametrize("revision", ["../../keep.pt", "a..b", ".hidden", "x.lock", "x/", "a//b", "a b", "x~1",
+                                      "v1:2", "x."])
+def test_a_revision_git_refuses_is_a_usage_error_before_any_advice(tmp_path, revision):
+    """`interp weights download owner/repo/x.pt@../../keep.pt` took `../../keep.pt` for a revision (which
+    huggingface_hub reads as a path under its cache's refs/) and, offline, printed the long advice with a URL of
+    `..%2F..%2Fkeep.pt` (exit 1). A name git refuses for a branch or tag is refused: one line, exit 2."""
+    import os
+    import subprocess
+    import sys
+
+    spec = f"owner/repo/x.pt@{revision}"
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"), INTERP_CACHE_DIR=str(tmp_path / "c"))
+    done = subprocess.run([sys.executable, "-m", "interp_cli", "weights", "download", spec], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert (done.returncode, done.stdout) == (2, ""), done.stderr
+    assert done.stderr == (f"interp: error: bad hub weights '{spec}': revision '{revision}' is no branch, tag or "
+                           "commit name (git refuses it); give one, e.g. @main\n")
+    assert not (tmp_path / "hf").exists()
+
+
+@pytest.mark.parametrize("revision", ["main", "v1.0", "refs/pr/1", "refs/convert/parquet", "a" * 40, "feature/x-1_2"])
+def test_a_branch_tag_pr_or_commit_revision_is_taken(revision):
+    assert weights.parse_hub_spec(f"owner/repo/x.pt@{revision}") == weights.HubFile("owner/repo", "x.pt", revision)
+
+
+@pytest.mark.parametrize("repo_id", ["owner/re..po", "ow--ner/repo", "owner/repo.git"])
+def test_a_repo_id_the_hub_refuses_is_named_not_an_internal_error(repo_id):
+    """huggingface_hub refuses `--`, `..` and a `.git` ending in a repo id (HFValidationError): `hf://owner/re..po/x.pt`
+    ended as "interp: internal error: HFValidationError", exit 1. Refused as the other malformed ids are."""
+    spec = f"hf://{repo_id}/x.pt"
+    with pytest.raises(UsageError) as refused:
+        weights.resolve_weights(spec)
+    assert str(refused.value) == f"bad hub weights '{spec}': '{repo_id}' is not a valid hub repo id"
+
+
 def test_hub_id_is_downloaded_at_its_revision(hub):
     resolved = weights.resolve_weights("owner/repo/sub/model.pt@v3")
     assert resolved.id == "owner/repo/sub/model.pt@v3"
