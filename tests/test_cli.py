@@ -1344,3 +1344,12 @@ def test_mix_with_random_noise_and_no_seed_draws_what_seed_0_draws_as_its_help_s
         drawn[name] = np.asarray(Image.open(out))
     assert np.array_equal(drawn["unset"], drawn["0"])
     assert not np.array_equal(drawn["unset"], drawn["1"])
+
+
+def test_three_photos_without_o_make_the_default_morph_mp4_not_the_forgotten_o_advice(tiny, tmp_path, monkeypatch):
+    """`interp a.png b.png c.png` is a chain through three photos into morph.mp4 (-o's default): only a last word
+    that names what only an output can be (a video, a page, a folder) is answered with the forgotten -o."""
+    monkeypatch.chdir(tmp_path)
+    result = run(A, B, A, "--weights", tiny, "--no-align", "--steps", 2, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert len(list(iio.imiter(tmp_path / "morph.mp4"))) == 3  # 2 + 2 frames, the shared middle photo once
