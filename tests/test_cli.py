@@ -1306,3 +1306,52 @@ def test_an_omp_wait_policy_openmp_refuses_is_one_warning_in_interps_words_not_l
             "PASSIVE, applies")
     assert _openmp_warnings(tmp_path, OMP_WAIT_POLICY=policy) == ([said] if policy == "bogus" else [])
 
+
+
+# --- what each verb requires, and its defaults as --help states them (the mutation pass, round eleven) ---------
+
+
+@pytest.mark.parametrize("args, said", [
+    (["morph"], "missing argument 'A B [C ...]'"),
+    (["encode", A], "missing option '-o' / '--output'"),
+    (["render", "a.npy"], "missing option '-o' / '--output'"),
+    (["align", A], "missing option '-o' / '--output'"),
+    (["mix", A, B], "missing option '-o' / '--output'"),
+    (["batch", "pairs.csv"], "missing option '--outdir'"),
+    (["weights", "remove"], "missing argument 'NAME'"),
+])
+def test_what_a_verb_requires_left_out_is_a_usage_error_naming_it_and_nothing_is_written(tmp_path, monkeypatch,
+                                                                                         args, said):
+    """--help marks these required; left out, each is one line naming what is missing, exit 2, before any work
+    (`interp morph` with no photo, `interp render a.npy` with no -o, `interp batch pairs.csv` with no --outdir). Made
+    optional, `interp morph` alone became an internal error (exit 1) and the others a failure further on."""
+    monkeypatch.chdir(tmp_path)
+    Path("pairs.csv").write_text(f"{A},{B},ab.gif\n")
+    result = run(*args)
+    assert result.exit_code == 2, result.stderr
+    assert one_line_error(result) == f"interp: error: {said}"
+    assert result.stdout == "" and [p.name for p in tmp_path.iterdir()] == ["pairs.csv"]
+
+
+def test_mix_with_random_noise_and_no_seed_draws_what_seed_0_draws_as_its_help_says(tmp_path):
+    """`interp mix --help` says --seed defaults to 0: a mix with --noise random repeats with and without it, and
+    another seed draws other noise (so the seed reaches the noise at all)."""
+    shown = " ".join(run("mix", "--help").stdout.split())
+    assert "--seed INTEGER Seed for --noise random. [default: 0]" in shown
+    drawn = {}
+    for name, seed in (("unset", ()), ("0", ("--seed", 0)), ("1", ("--seed", 1))):
+        out = tmp_path / f"mix_{name}.png"
+        result = run("mix", _A, _B, "--weights", "demo", "--no-align", "--noise", "random", *seed, "-o", out, "-q")
+        assert result.exit_code == 0, result.stderr
+        drawn[name] = np.asarray(Image.open(out))
+    assert np.array_equal(drawn["unset"], drawn["0"])
+    assert not np.array_equal(drawn["unset"], drawn["1"])
+
+
+def test_three_photos_without_o_make_the_default_morph_mp4_not_the_forgotten_o_advice(tiny, tmp_path, monkeypatch):
+    """`interp a.png b.png c.png` is a chain through three photos into morph.mp4 (-o's default): only a last word
+    that names what only an output can be (a video, a page, a folder) is answered with the forgotten -o."""
+    monkeypatch.chdir(tmp_path)
+    result = run(A, B, A, "--weights", tiny, "--no-align", "--steps", 2, "-q")
+    assert result.exit_code == 0, result.stderr
+    assert len(list(iio.imiter(tmp_path / "morph.mp4"))) == 3  # 2 + 2 frames, the shared middle photo once
