@@ -846,7 +846,8 @@ def test_an_outdir_that_cannot_be_created_is_refused_before_torch_is_loaded(tmp_
     line = f"--outdir {outdir}: cannot create it (Not a directory)"
     assert done.stderr.strip().splitlines() == [f"interp: error: {line}"]
     assert [json.loads(text) for text in log] == [{**json.loads(log[0]), "summary": True, "error": line,
-                                                   "exit_code": 2, "rows": 1, "manifest_rows": 1, "made": 0}]
+                                                   "exit_code": 2, "rows": 1, "manifest_rows": 1, "made": 0,
+                                                   "skipped": 0, "failed": 0}]
     assert (tmp_path / "afile").read_bytes() == b"x"
 
 def test_a_header_with_a_notes_column_is_read_and_its_warning_reaches_the_json_log(tmp_path, env, monkeypatch):
