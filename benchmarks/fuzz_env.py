@@ -6,7 +6,7 @@ relative, `~`, spaces, a file where a folder is meant, an unreadable folder, ver
 is judged as fuzz_options.judge judges a command (exit 0/1/2, no traceback, one stderr line on a failure, inputs
 untouched, no temp or half-written file left) and, on a failure, that the line names the variable.
 
-    HF_HUB_OFFLINE=1 PYTHONPATH=$PWD nice -n 5 python benchmarks/fuzz_env.py --seconds 120 --seed 23 --failures /tmp/envfuzz
+    HF_HUB_OFFLINE=1 PYTHONPATH=$PWD nice -n 5 python benchmarks/fuzz_env.py --seconds 120 --seed 23 --failures /tmp/e
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fuzz_options import _limit, _tree, judge, setup  # noqa: E402  (one home for a case's folder and verdict)
+from fuzz_options import _limit, _tree, judge, setup  # one home for a case folder and its verdict
 
 # Folder variables: where interp (or huggingface_hub, or Python's tempfile) writes.
 FOLDERS = ("INTERP_CACHE_DIR", "XDG_CACHE_HOME", "HF_HUB_CACHE", "HF_HOME", "TMPDIR")
