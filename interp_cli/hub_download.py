@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable, Iterator
 
-from interp_cli.errors import ChecksumError, UsageError, WeightsUnavailableError, env_setting, option, set_env, speaking_to_cli
+from interp_cli.errors import (ChecksumError, UsageError, WeightsUnavailableError, env_setting, option, set_env,
+                               speaking_to_cli)
 from interp_cli.files import kept_from_removal, remove_if_same, taken_lock
 from interp_cli.presets import SHA256_HEX, WEIGHTS_ENV, Preset
 from interp_cli.progress import human_size, is_terminal, polled
