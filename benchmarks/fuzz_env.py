@@ -1,7 +1,7 @@
 """A seeded fuzzer of the ENVIRONMENT VARIABLES interp reads, with odd values, run for real in subprocesses.
 
 The option fuzzers draw command lines in a clean environment; this one keeps the command lines plain (a demo
-morph, an encode, `cache info`, `weights list`) and draws what `grep -rn environ interp_cli` finds read: empty,
+morph, an encode, `cache --json`, `weights list`) and draws what `grep -rn environ interp_cli` finds read: empty,
 relative, `~`, spaces, a file where a folder is meant, an unreadable folder, very long, non-UTF-8 bytes. Each case
 is judged as fuzz_options.judge judges a command (exit 0/1/2, no traceback, one stderr line on a failure, inputs
 untouched, no temp or half-written file left) and, on a failure, that the line names the variable.
