@@ -56,6 +56,9 @@ FACE_PHOTO = REPO / "tests" / "data" / "faces" / "obama.jpg"
 CLI_CODES = {0, 1, 2}
 
 
+LIBTIFF = re.compile(r"(TIFF\w+|\w+(Pre|Setup)?Decode): ")  # libtiff names the routine that failed
+
+
 # --- seeds -----------------------------------------------------------------------------------------------------
 
 def image_seeds(folder: Path) -> dict[str, bytes]:
@@ -587,6 +590,9 @@ def _stderr_problem(stderr: str, rc: int, names: list[str]) -> str | None:
     if stray:
         return f"a row's line names no manifest line: {stray[0][:300]!r}"
     lines = [ln for ln in lines if ln not in rows]
+    # libtiff's own line on a damaged TIFF, written by the C library to fd 2 before interp's (left alone,
+    # 2026-12-04: Pillow gives it no handler); found again on seed 24 as `TIFFFillStrip: Invalid strip byte count`.
+    lines = [ln for ln in lines[:-1] if not LIBTIFF.match(ln)] + lines[-1:]
     if not lines and rows:
         return None
     if rc == 0:

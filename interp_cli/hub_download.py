@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Callable, Iterator
 
-from interp_cli.errors import ChecksumError, WeightsUnavailableError, env_setting, option, set_env, speaking_to_cli
+from interp_cli.errors import (ChecksumError, UsageError, WeightsUnavailableError, env_setting, option, set_env,
+                               speaking_to_cli)
 from interp_cli.files import kept_from_removal, remove_if_same, taken_lock
 from interp_cli.presets import SHA256_HEX, WEIGHTS_ENV, Preset
 from interp_cli.progress import human_size, is_terminal, polled
@@ -70,6 +71,7 @@ def locate_on_hub(
     `HF_HUB_OFFLINE=0 interp weights download`); True never downloads.
     Also says whether the file came through hf_hub_download in this call (True) or was found in the cache.
     """
+    check_hub_settings()
     import huggingface_hub
     from huggingface_hub.file_download import repo_folder_name
 
@@ -223,6 +225,22 @@ def _remove_abandoned_partials(blobs: Path, etag: str | None) -> None:
         for path, found in _partial_downloads(blobs, etag):  # listed again: a download may have ended meanwhile
             if found.st_mtime < cutoff:
                 remove_if_same(path, found)
+
+
+_HUB_WHOLE_NUMBERS = ("HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT")
+
+
+def check_hub_settings() -> None:
+    """UsageError naming the variable where huggingface_hub could not be imported for it: its `constants` reads
+    these two with int() at import, so `HF_HUB_DOWNLOAD_TIMEOUT=abc interp weights list` printed huggingface_hub's
+    "Error importing ..." on stdout and then "internal error: ValueError" (found by benchmarks/fuzz_env.py)."""
+    for name in _HUB_WHOLE_NUMBERS:
+        value = os.environ.get(name)
+        try:
+            int(value) if value is not None else None
+        except ValueError:
+            raise UsageError(f"{env_setting(name, value)} is not a whole number of seconds, as huggingface_hub "
+                             f"reads it: unset it, or set {env_setting(name, '60')}") from None
 
 
 def _hub_version() -> tuple[int, ...]:
@@ -782,6 +800,7 @@ def remove_cached(hub: HubFile) -> Removed:
     has the file open or mapped (a morph loading it) keeps reading it: unlinking a file frees its blocks only when
     the last descriptor and mapping of it are gone.
     """
+    check_hub_settings()
     from huggingface_hub.file_download import repo_folder_name
 
     repo = hub_cache() / repo_folder_name(repo_id=hub.repo_id, repo_type="model")

@@ -506,9 +506,10 @@ def _present_path(preset: Preset) -> Path | None:
     if preset.local_path:
         path = shipped_path(preset)
         return path if path.is_file() else None
-    import huggingface_hub
+    from interp_cli.hub_download import check_hub_settings, hub_cache
 
-    from interp_cli.hub_download import hub_cache
+    check_hub_settings()
+    import huggingface_hub
 
     cached = huggingface_hub.try_to_load_from_cache(preset.repo_id, preset.filename, revision=preset.revision,
                                                     cache_dir=hub_cache())

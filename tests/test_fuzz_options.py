@@ -128,3 +128,13 @@ def test_weights_remove_is_drawn_with_names_and_judged_on_the_cases_own_hugging_
         "a failed removal changed the Hugging Face cache: ['huggingface/models--owner--repo/snapshots/c/x.pt']"]
     assert fuzz_options.judge(line, [], 0, "", "", {}, {}, before, before) == [
         "exit 0 and nothing removed from the Hugging Face cache"]
+
+
+def test_the_environment_fuzzer_runs_odd_variables_and_finds_nothing(tmp_path):
+    """benchmarks/fuzz_env.py: a few seeded cases (odd INTERP_*, HF_*, XDG_CACHE_HOME, TMPDIR values) against the
+    cheap commands, each judged as fuzz_options.judge judges a command line."""
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "fuzz_env.py"), "--seconds", "1", "--seed", "23",
+                           "--failures", str(tmp_path / "f")], capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT)))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "env: " in done.stdout and ", 0 failures" in done.stdout and not (tmp_path / "f").exists()

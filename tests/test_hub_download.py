@@ -1132,3 +1132,20 @@ def test_every_weights_verb_and_cache_take_quiet_and_then_say_nothing_on_stderr(
             assert quiet.returncode == 0 and quiet.stderr == "", (args, flag, quiet.stderr)
             assert quiet.stdout == loud.stdout, args
     assert "verifying sha256" in interp(env, "weights", "verify", "big").stderr  # what --quiet leaves out
+
+
+@pytest.mark.parametrize("variable, value", [("HF_HUB_DOWNLOAD_TIMEOUT", "abc"), ("HF_HUB_ETAG_TIMEOUT", "")])
+def test_a_hub_wait_that_is_no_whole_number_is_one_line_naming_it_not_an_internal_error(tmp_path, variable, value):
+    """huggingface_hub reads its two waits with int() at import: `HF_HUB_DOWNLOAD_TIMEOUT=abc interp weights list`
+    printed "Error importing huggingface_hub.file_download" on stdout, then "internal error: ValueError" (exit 1).
+    Found by benchmarks/fuzz_env.py, seed 23."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", INTERP_CACHE_DIR=str(tmp_path / "cache"),
+               HF_HUB_CACHE=str(tmp_path / "hub"), **{variable: value})
+    env.pop("INTERP_WEIGHTS", None)
+    for verb in (["weights", "list"], ["weights", "path"], ["weights", "remove", "ffhq"]):
+        done = subprocess.run([sys.executable, "-m", "interp_cli", *verb], capture_output=True, text=True, env=env,
+                              cwd=tmp_path, timeout=120)
+        assert (done.returncode, done.stdout) == (2, ""), (verb, done.stdout, done.stderr)
+        assert done.stderr == (f"interp: error: {variable}={value} is not a whole number of seconds, as "
+                               f"huggingface_hub reads it: unset it, or set {variable}=60\n"), verb
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing made: no cache, no hub folder
