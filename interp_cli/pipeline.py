@@ -36,7 +36,8 @@ from interp_cli.kept_photos import KeptPhotos
 from interp_cli.layers import check_layers
 from interp_cli.limits import EASINGS, FPS, GIF_MAX_FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION
 from interp_cli.render import pick_device, pick_precision, precision_name, render_ahead, render_float
-from interp_cli.session import EncodeSettings, Log, Session, code_maker, python_log
+from interp_cli.progress import Log, python_log
+from interp_cli.session import EncodeSettings, Session, code_maker
 from interp_cli.sheet import contact_sheet, input_thumbnail, sheet_tile, spaced
 from interp_cli.stops import context_set
 from interp_cli.presets import PRESETS
