@@ -36,8 +36,9 @@ from interp_cli.kept_photos import KeptPhotos
 from interp_cli.layers import check_layers
 from interp_cli.limits import EASINGS, FPS, GIF_MAX_FPS, INTERPS, NOISE_MODES, QUALITY, SIZE, TRUNCATION
 from interp_cli.render import pick_device, pick_precision, precision_name, render_ahead, render_float
-from interp_cli.session import EncodeSettings, Log, Session, code_maker, python_log
-from interp_cli.sheet import contact_sheet, spaced
+from interp_cli.progress import Log, python_log
+from interp_cli.session import EncodeSettings, Session, code_maker
+from interp_cli.sheet import contact_sheet, input_thumbnail, sheet_tile, spaced
 from interp_cli.stops import context_set
 from interp_cli.presets import PRESETS
 from interp_cli.weights import default_weights_spec, download_weights, resolve_weights
@@ -292,7 +293,7 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
         if kind == "png":  # on any error, closing stops the render thread before leaving
             for i, frame in enumerate(frames):
                 if i in picks:
-                    kept.append(_sheet_tile(frame))
+                    kept.append(sheet_tile(frame))
                 bar.update()
         else:
             with write.open_writer(output, fps=fps, quality=quality, size=size, expected_frames=n_frames,
@@ -300,7 +301,7 @@ def _render_and_write(session: Session, paths, output, kind, sheet, codes, encod
                 for i, frame in enumerate(frames):
                     writer.write(frame)
                     if wanted_sheet and i in picks:
-                        kept.append(_sheet_tile(frame))
+                        kept.append(sheet_tile(frame))
                     bar.update()
                 if kind == "html":  # a page shows the report beside its slider: measured before it closes
                     reconstruction = report()
@@ -342,8 +343,8 @@ def _stage_sheet(outputs: Outputs, targets: list, sheet, tiles: list, paths, cod
     (`draw`), a photo shown by its aligned crop, or whole when pasting."""
     tile = (tiles[0].shape[1], tiles[0].shape[0])
     sheet_inputs = [draw(code) if is_code(path)
-                    else _input_thumbnail(where, tile, None if where is not None and not paste
-                                          else photos.photo(i, path), whole=paste)
+                    else input_thumbnail(where, tile, None if where is not None and not paste
+                                         else photos.photo(i, path), whole=paste)
                     for i, (path, code, (_, where, _)) in enumerate(zip(paths, codes, encoded))]
     sheet_image = contact_sheet(tiles, sheet_inputs)
     # `-o a.png --sheet b.png` asks for the sheet twice: each is written (the --sheet was dropped unsaid, while
@@ -573,21 +574,6 @@ class _Timer:
         return run
 
 
-SHEET_TILE_MAX = 1024  # px, the longer side of a contact sheet tile: 8 pasted 12 MP frames would be 290 MB
-
-
-def _sheet_tile(frame: np.ndarray) -> np.ndarray:
-    """A frame kept for the contact sheet, shrunk (Lanczos) when its longer side exceeds SHEET_TILE_MAX."""
-    height, width = frame.shape[:2]
-    if max(height, width) <= SHEET_TILE_MAX:
-        return frame
-    from PIL import Image
-
-    scale = SHEET_TILE_MAX / max(height, width)
-    new = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.asarray(Image.fromarray(frame).resize(new, Image.Resampling.LANCZOS))
-
-
 def _page_about(paths: Sequence[Path], codes: np.ndarray, encoded: list, draw) -> dict:
     """What an HTML page shows beside its slider: each input's crop as the encoder saw it (a code's own
     rendering for a `.npy` input, by `draw`, as the morph draws it); the likeness numbers follow the frames
@@ -621,22 +607,6 @@ def _resized(frame: np.ndarray, size: int) -> np.ndarray:
     from PIL import Image
 
     return np.asarray(Image.fromarray(frame).resize((size, size), Image.Resampling.LANCZOS))
-
-
-def _input_thumbnail(where, size, photo: np.ndarray | None, *, whole: bool = False) -> np.ndarray:
-    """What the contact sheet shows for a photo input: the whole `photo` (`kept_photos`) if `whole` (pasted frames
-    are shown beside the whole photos), else the aligned crop encoding made (`where`, its `AlignedFace`; finding the
-    face again cost a second detection per photo), else (not aligned) the photo as the encoder took it, stretched
-    to the tile. A code's tile is its rendering, as the morph draws it."""
-    from PIL import Image
-
-    if whole:
-        image = Image.fromarray(photo)
-        image.thumbnail(size, Image.Resampling.LANCZOS)  # keeps the aspect ratio; the sheet letterboxes it
-        return np.asarray(image.convert("RGB"))
-    if where is not None:
-        return np.asarray(where.image.convert("RGB").resize(size, Image.Resampling.LANCZOS))
-    return np.asarray(Image.fromarray(photo).resize(size, Image.Resampling.LANCZOS))
 
 
 def encode(image: str | os.PathLike, output: str | os.PathLike, *, weights: str | None = None,

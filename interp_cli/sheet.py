@@ -2,6 +2,8 @@
 
     sheet = contact_sheet(frames, inputs=[photo_a, photo_b], columns=8)   # [H, W, 3] uint8
     write_image("sheet.png", sheet)                                        # interp_cli.write
+    sheet_tile(frame)                     # a morph's frame as kept for its sheet (longer side <= SHEET_TILE_MAX)
+    input_thumbnail(where, size, photo)   # a photo input's tile: its aligned crop, or the photo itself
 
 `interp a.png b.png -o sheet.png` writes only the sheet; `--sheet sheet.png` writes it beside a video.
 """
@@ -103,3 +105,30 @@ def contact_sheet(
                 draw.text((x, gap + height + gap), text, fill=(0, 0, 0), font=font)
         sheet = np.asarray(canvas).copy()
     return sheet
+
+
+SHEET_TILE_MAX = 1024  # px, the longer side of a contact sheet tile: 8 pasted 12 MP frames would be 290 MB
+
+
+def sheet_tile(frame: np.ndarray) -> np.ndarray:
+    """A frame kept for the contact sheet, shrunk (Lanczos) when its longer side exceeds SHEET_TILE_MAX."""
+    height, width = frame.shape[:2]
+    if max(height, width) <= SHEET_TILE_MAX:
+        return frame
+    scale = SHEET_TILE_MAX / max(height, width)
+    new = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.asarray(Image.fromarray(frame).resize(new, Image.Resampling.LANCZOS))
+
+
+def input_thumbnail(where, size, photo: np.ndarray | None, *, whole: bool = False) -> np.ndarray:
+    """What the contact sheet shows for a photo input: the whole `photo` (`kept_photos`) if `whole` (pasted frames
+    are shown beside the whole photos), else the aligned crop encoding made (`where`, its `AlignedFace`; finding the
+    face again cost a second detection per photo), else (not aligned) the photo as the encoder took it, stretched
+    to the tile. A code's tile is its rendering, as the morph draws it."""
+    if whole:
+        image = Image.fromarray(photo)
+        image.thumbnail(size, Image.Resampling.LANCZOS)  # keeps the aspect ratio; the sheet letterboxes it
+        return np.asarray(image.convert("RGB"))
+    if where is not None:
+        return np.asarray(where.image.convert("RGB").resize(size, Image.Resampling.LANCZOS))
+    return np.asarray(Image.fromarray(photo).resize(size, Image.Resampling.LANCZOS))

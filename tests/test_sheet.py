@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from interp_cli.errors import UsageError
-from interp_cli.sheet import contact_sheet
+from interp_cli.sheet import SHEET_TILE_MAX, contact_sheet, input_thumbnail, sheet_tile
 
 
 def test_contact_sheet_layout(tmp_path):
@@ -147,3 +147,23 @@ def test_each_caption_names_its_tile_centred_input_1_2_then_the_frame_numbers_sh
         outside[left : left + 64] = False
     assert not band[:, outside].any()  # no caption runs past its tile
     assert not np.array_equal(alone("input 0"), alone("input 1"))
+
+
+def test_a_frame_is_kept_for_the_sheet_shrunk_only_past_the_tile_limit():
+    small = np.zeros((SHEET_TILE_MAX, SHEET_TILE_MAX // 2, 3), np.uint8)
+    assert sheet_tile(small) is small  # at the limit: kept as it is, not copied
+    wide = np.zeros((SHEET_TILE_MAX // 2 + 1, 2 * SHEET_TILE_MAX + 2, 3), np.uint8)
+    assert sheet_tile(wide).shape == (SHEET_TILE_MAX // 4, SHEET_TILE_MAX, 3)  # the aspect ratio kept (Lanczos)
+
+
+def test_a_photo_inputs_tile_is_its_crop_else_the_photo_stretched_else_whole_when_pasting():
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    photo = np.zeros((60, 40, 3), np.uint8)
+    assert input_thumbnail(None, (30, 20), photo).shape == (20, 30, 3)  # not aligned: stretched to the tile
+    crop = SimpleNamespace(image=Image.new("L", (8, 8), 7))  # an AlignedFace's crop, here a grey one
+    tile = input_thumbnail(crop, (30, 20), None)
+    assert tile.shape == (20, 30, 3) and (tile == 7).all()
+    assert input_thumbnail(None, (30, 20), photo, whole=True).shape == (20, 13, 3)  # whole: aspect kept
