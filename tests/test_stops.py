@@ -189,9 +189,10 @@ def test_a_forked_child_leaves_its_parents_temps_alone_at_exit(tmp_path):
 
 # A real `interp` process whose import of a module (torch unless told) waits until the test has sent a stop,
 # so the signal lands at start-up: with torch, after the arguments were parsed; with click, before the CLI's
-# main has run. With `--hold-exit` it also waits in an atexit callback (registered first, so it runs last)
-# until the test has sent a second one. It starts as the console script setup.cfg declares does (`module:function`
-# imported and called, as pip's generated script does) or, given "-m", as `python -m interp_cli`.
+# main has run; with interp_cli.stops, just after the entry point's hold (stops_at_start.py). With `--hold-exit`
+# it also waits in an atexit callback (registered first, so it runs last) until the test has sent a second one.
+# It starts as the console script setup.cfg declares does (`module:function` imported and called, as pip's
+# generated script does) or, given "-m", as `python -m interp_cli`.
 _HELD = """
 import atexit, importlib, os, runpy, sys, time
 marker, holding, entry = sys.argv.pop(1), sys.argv.pop(1), sys.argv.pop(1)
