@@ -8,7 +8,8 @@ of its own, sends a signal drawn from the seed (to the process, or to its group 
 after a moment drawn from [0, 1.1 T], or (half the runs) from [0, 0.5 s] after the first hidden temp appears
 (an output, a cache entry or a download under way), and checks:
   - the exit code: 130 SIGINT, 143 SIGTERM, 129 SIGHUP (README's "Scripting"), 0 if it had finished, -9 SIGKILL;
-    -N (killed by the signal) only in the interpreter's own start-up, before interp's first line (stops.py);
+    -N (killed by the signal), or 1 with "Fatal Python error: init_import_site", only in the interpreter's own
+    start-up, before interp's first line (stops_at_start.py), with no frame of interp's in the traceback;
   - no traceback on stderr;
   - each output file is byte-equal to the older one or the new one (none half-written; for a batch: absent or new);
   - no hidden temp (`.*.tmp-*`, `.*.old-*`, `.*.claim-*`) in the output folder, the cache or HF_HOME (SIGKILL
@@ -150,9 +151,12 @@ class Case:
         _, stderr = proc.communicate(timeout=600)
         code, text = proc.returncode, stderr.decode(errors="replace")
         failed = []
-        # Killed by the signal in the interpreter's own start-up, before interp_cli/__main__.py's first line holds
-        # the stops (stops.py: "What is left is the interpreter's own start-up"): Python's traceback, -N.
-        startup = code == -SIGNALS[name] and name != "KILL" and not anchored and moment < 0.3
+        # Stopped in the interpreter's own start-up, before interp_cli/__main__.py's first line holds the stops
+        # (stops_at_start.py): killed by the signal (-N, with Python's traceback for SIGINT), or inside `site` (the
+        # .pth files) "Fatal Python error: init_import_site" and exit 1. Never with a frame of interp's own: the
+        # import of stops.py was such a window until the hold moved ahead of it.
+        startup = (name != "KILL" and not anchored and moment < 0.3 and "/interp_cli/" not in text and
+                   (code == -SIGNALS[name] or (code == 1 and "init_import_site" in text)))
         if code not in (EXPECTED[name], 0) and not startup:
             failed.append(f"exit {code}")
         if startup:

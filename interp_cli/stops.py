@@ -1,6 +1,6 @@
 """Stop signals, defined once: SIGTERM unwinds like Ctrl-C, and the few steps that must not be cut in two hold both.
 
-    hold_stops_at_start()     # the command's first line, before its imports: a stop is noted, not fatal...
+    hold_stops_at_start()     # (stops_at_start.py) the command's first line: a stop is noted, not fatal...
     raise_on_sigterm()        # ...until the CLI's main: then SIGTERM raises Terminated (a KeyboardInterrupt), once
     with handlers_given_back():   # around main: a Python caller of it gets its own handlers back
     with deferred():          # SIGINT/SIGTERM arriving inside are delivered when the block ends
@@ -29,10 +29,11 @@ TERM there killed the process by the signal (its parent saw -15, not 143).
 
 Why `hold_stops_at_start` exists: until a handler is set, SIGTERM's default action ends the process by the
 signal (its parent sees -15, not 143), and Ctrl-C raises in the middle of an import (a traceback, then a
-kill by SIGINT). Importing the command (click and interp's own modules) takes about 0.1 s on an idle
-2-core machine and several times that on a loaded one, so the entry point holds both signals from its
-first line, and `raise_on_sigterm`, inside main's handling of stops, acts on one that came meanwhile.
-What is left is the interpreter's own start-up, before any of interp's code runs.
+kill by SIGINT). Importing the command (click and interp's own modules, this one too) takes about 0.1 s on an idle
+2-core machine and several times that on a loaded one, so the entry point holds all three stops from its first line,
+before it imports anything of interp's (stops_at_start.py, which imports only the built-in `_signal`), and
+`raise_on_sigterm`, inside main's handling of stops, acts on one that came meanwhile. What is left is the
+interpreter's own start-up, before any of interp's code runs.
 
 Why `raise_swallowed` exists: a handler runs between any two bytecodes, also inside a weakref callback or a
 `__del__` (the import system's module-lock callbacks run right after an import, a writer's first frames import
@@ -76,12 +77,15 @@ from contextvars import ContextVar
 from pathlib import Path
 from types import ModuleType
 
+from interp_cli import stops_at_start
+
 # SIGHUP: the terminal or ssh session a batch was started from went away (bash passes it on to its jobs).
 _SIGHUP = getattr(signal, "SIGHUP", None)  # not on Windows
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, *(() if _SIGHUP is None else (_SIGHUP,)))
+STOP_SIGNALS = tuple(map(signal.Signals, stops_at_start.STOP_SIGNALS))
 _depth = 0  # nesting of `deferred` blocks in the main thread
-_held_at_start: dict[int, object] = {}  # signal -> the handler it had, while `hold_stops_at_start` holds it
-_came_at_start: list[int] = []  # the stop signals that arrived meanwhile, in order
+_held_at_start = stops_at_start.held  # signal -> the handler it had, while `hold_stops_at_start` holds it
+_came_at_start = stops_at_start.came  # the stop signals that arrived meanwhile, in order
+_note_at_start = stops_at_start.note_at_start
 _swallowed: list[BaseException] = []  # stops raised where Python could only print them (`raise_swallowed`)
 
 
@@ -146,22 +150,6 @@ def _raise_interrupted(signum, frame):
     if not _swallowed:
         _swallowed.append(stop)
     raise stop
-
-
-def _note_at_start(signum, frame):
-    _came_at_start.append(signum)
-
-
-def hold_stops_at_start() -> None:
-    """Note SIGINT and SIGTERM instead of acting on them until `raise_on_sigterm` (main thread only): the entry
-    point's first step. A signal that is ignored (a background job's SIGINT) or handled outside Python is
-    left as it is."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-    for signum in STOP_SIGNALS:
-        handler = signal.getsignal(signum)
-        if handler is not None and handler not in (signal.SIG_IGN, _note_at_start):
-            _held_at_start[signum] = signal.signal(signum, _note_at_start)
 
 
 def _left_to_its_owner(signum: int) -> bool:

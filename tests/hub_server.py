@@ -247,7 +247,7 @@ def add_test_presets() -> None:
 def main() -> None:
     """`interp ARGS` as `python -m interp_cli` runs it, with test presets (JSON list of Preset fields) added:
     a preset is code, and a subprocess (a cluster job's worker) cannot be handed one any other way."""
-    from interp_cli.stops import hold_stops_at_start
+    from interp_cli.stops_at_start import hold_stops_at_start
 
     hold_stops_at_start()
     add_test_presets()

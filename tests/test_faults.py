@@ -518,8 +518,8 @@ def _torch_mapped(pid: int) -> bool:
 
 
 def _stops_held(pid: int) -> bool:
-    """Whether interp's entry point has taken SIGTERM (`stops.hold_stops_at_start`, its first line): Python's own
-    start-up before it (`site`, the .pth files), where no code of interp's runs yet, is over."""
+    """Whether interp's entry point has taken SIGTERM (`stops_at_start.hold_stops_at_start`, its first line):
+    Python's own start-up before it (`site`, the .pth files), where no code of interp's runs yet, is over."""
     try:
         with open(f"/proc/{pid}/status") as status:
             caught = next(line for line in status if line.startswith("SigCgt:")).split()[1]
