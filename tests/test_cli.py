@@ -913,6 +913,9 @@ def test_a_mistyped_command_is_named_with_the_command_it_resembles(tmp_path, mon
     # The closest guess first: sorted by name, '--steps' came last, after '--interp' and '--paste'.
     ([A, B, "--step", "3", "-o", "m.gif"], "no such option '--step'; did you mean '--steps', '--paste' or '--interp'?"),
     ([A, B, "--refine", "-o", "m.gif"], "option '--refine' requires an argument: the word after it, -o, is an option"),
+    # The next word an option written with its value (`--steps=8`): a check of bare options only let `-o` take it as
+    # the output's name ("--steps=8: no file type ..."), naming a file after an option (mutation round eleven).
+    ([A, B, "-o", "--steps=8"], "option '-o' requires an argument: the word after it, --steps=8, is an option"),
 ])
 def test_clicks_usage_errors_read_as_interps_own(words, said, tmp_path, monkeypatch):
     """Click's lines began with a capital and ended with a full stop ("interp: error: Invalid value for '--size': 7
