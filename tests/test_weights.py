@@ -845,6 +845,22 @@ def test_missing_shipped_file_says_to_restore_it_not_to_build_or_download_it(shi
     assert str(_refused(lambda: Session("mini", "cpu"))) == f"{message}, or pass another checkpoint with weights"
 
 
+def test_list_says_a_missing_shipped_file_ships_with_interp_and_the_verify_it_names_says_how_to_restore_it(shipped,
+                                                                                                        hub):
+    """`interp weights list` names where each preset is; a shipped one that is gone (a packager dropped the data
+    files) is no download to wait for: it says so, and the command it names says how to get it back."""
+    shown = run_cli("weights", "list")
+    assert shown.exit_code == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    where = {line.split(":")[0].split(" (")[0]: lines[i + 2].strip()  # a preset's third line: where it is
+             for i, line in enumerate(lines) if not line.startswith(" ") and ":" in line}
+    assert where["mini"] == "missing (it ships with interp: `interp weights verify mini` says how to restore it)"
+    assert where["ffhq"] == "not downloaded"
+    verified = run_cli("weights", "verify", "mini")
+    assert verified.exit_code != 0
+    assert "reinstall interp" in verified.stderr and str(shipped / "mini.pt") in verified.stderr
+
+
 def _refused(call) -> Exception:
     with pytest.raises(WeightsUnavailableError) as excinfo:
         call()
