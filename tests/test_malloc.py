@@ -14,7 +14,10 @@ import pytest
 # here); with freed blocks kept, later frames land on pages that are already mapped. Each
 # frame's faults are counted on their own and the median compared: the heap's layout can take
 # a frame or two more to settle (under torch 2.1 one frame in ~10 runs still grew the heap by a
-# block, which failed CI when three frames were summed), and that is not what this checks.
+# block, which failed CI when three frames were summed), and that is not what this checks. After
+# 3 warm-up frames, 3 of the 5 measured ones still grew it by a 64 MB block (16,384 faults) in ~1
+# run of 5 on torch 2.1 and 2.13 alike (a fresh-clone CI failed so, 2026-12-08); after 8 warm-up
+# frames at most 2 of the next 7 did in 36 runs, so the median of 7 is the steady frame's.
 PROBE = """
 import resource, sys, torch, torch.nn.functional as F
 from concurrent.futures import ThreadPoolExecutor
@@ -29,14 +32,14 @@ def conv():
 pool = ThreadPoolExecutor(1)  # as render.render_ahead renders the frames ahead of the writer
 def frame():
     return pool.submit(conv).result() if sys.argv[2] == "thread" else conv()
-for _ in range(3):
+for _ in range(8):
     frame()
 faults = []
-for _ in range(5):
+for _ in range(7):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     frame()
     faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-print(applied, sorted(faults)[2])
+print(applied, sorted(faults)[3])
 """
 
 
